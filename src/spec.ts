@@ -1,0 +1,235 @@
+/**
+ * TSGI 1.0: the interface between TypeScript web applications and servers.
+ *
+ * These types are the normative shape of `docs/spec.md`, which translates
+ * PEP 3333 (WSGI 1.0.1) to TypeScript. Applications, middleware, servers and
+ * tools are written against this module only; it imports nothing at run time.
+ *
+ * @module
+ */
+
+/** The TSGI version tuple carried in `environ["tsgi.version"]`. */
+export const TSGI_VERSION = [1, 0] as const;
+
+/**
+ * A response header list: `[field-name, field-value]` pairs in the order they
+ * are sent. Names and values are strings of latin-1 characters (each char one
+ * byte, code point <= 0xFF), as PEP 3333 "Unicode Issues" requires of native
+ * strings. Names are RFC 9110 tokens; values hold no CR, LF or NUL.
+ */
+export type ResponseHeaders = Array<[name: string, value: string]>;
+
+/**
+ * What an application passes as `excInfo` to {@link StartResponse} when it
+ * calls it again from an error handler: the caught error value
+ * (PEP 3333's `exc_info` triple collapses to the thrown value in TypeScript).
+ * `undefined` and `null` mean "no exc_info".
+ */
+export type ExcInfo = unknown;
+
+/**
+ * The legacy imperative output callable returned by {@link StartResponse}
+ * (PEP 3333 "The write() Callable"). Writes `data` to the response body
+ * immediately, sending the status and headers first if they have not gone
+ * out. The returned promise resolves when the bytes were handed to the
+ * socket (so awaiting it applies backpressure) and rejects if the client has
+ * gone away. New applications should return a body iterable instead.
+ *
+ * @throws TypeError when `data` is not a `Uint8Array`.
+ */
+export type WriteCallable = (data: Uint8Array) => Promise<void>;
+
+/**
+ * `startResponse(status, headers, excInfo?)` (PEP 3333 "The start_response()
+ * Callable").
+ *
+ * - `status`: `"200 OK"`: a three-digit code, a space, a reason phrase.
+ * - `headers`: see {@link ResponseHeaders}; the list is not copied until the
+ *   headers are sent, so the application may still modify it before its first
+ *   non-empty body chunk (PEP 3333 permits servers to rely on that).
+ * - `excInfo`: set only when called from an error handler. If headers have
+ *   not been sent, the new status and headers replace the old ones; if they
+ *   have, `excInfo` is rethrown.
+ *
+ * Headers are sent with the first non-empty body chunk or `write()` call,
+ * never before (PEP 3333 "Buffering and Streaming").
+ *
+ * @returns the {@link WriteCallable}.
+ * @throws Error when called a second time without `excInfo`.
+ * @throws the `excInfo` value when headers were already sent.
+ * @throws TypeError when the status, a field name or a field value is not
+ *   well-formed (CR, LF, NUL, a non-token name, a non-latin-1 character).
+ */
+export type StartResponse = (
+  status: string,
+  headers: ResponseHeaders,
+  excInfo?: ExcInfo,
+) => WriteCallable;
+
+/**
+ * A response body: a sync or async iterable of byte chunks (arrays and
+ * generators included). Chunks must be `Uint8Array`; an empty chunk is
+ * allowed and sends nothing. If the body object has a `close()` method, the
+ * server calls it exactly once: after the response is sent, on error, or when
+ * the client goes away (PEP 3333 "Specification Details").
+ *
+ * An array body has a known length: the server sends `Content-Length` for it
+ * when the application did not.
+ */
+export type Body = (Iterable<Uint8Array> | AsyncIterable<Uint8Array>) & {
+  close?(): void | Promise<void>;
+};
+
+/**
+ * A TSGI application (PEP 3333 "The Application/Framework Side"): called
+ * once per request with the request's {@link Environ} and a
+ * {@link StartResponse}; returns, or resolves to, the response {@link Body}.
+ * It must call `startResponse` before the first body chunk is produced
+ * (before it returns, or during the first iteration step).
+ */
+export type Application = (
+  environ: Environ,
+  startResponse: StartResponse,
+) => Body | Promise<Body>;
+
+/**
+ * `environ["tsgi.input"]` (PEP 3333 "Input and Error Streams"): the request
+ * body as a byte stream. Reads never go past the end of the body (the
+ * `Content-Length`, or the chunked last-chunk); chunked bodies arrive decoded.
+ * The first read sends `100 Continue` when the client asked for it.
+ */
+export interface InputStream extends AsyncIterable<Uint8Array> {
+  /**
+   * Read up to `size` bytes (default: all that remain). Resolves to fewer
+   * bytes only at the end of the body; to an empty array at the end.
+   * @throws RangeError when `size` is negative or not an integer.
+   * @throws Error when the body read times out or the client disconnects.
+   */
+  read(size?: number): Promise<Uint8Array>;
+  /**
+   * Read one line, up to and including `\n`, or at most `size` bytes.
+   * Resolves to an empty array at the end of the body.
+   */
+  readline(size?: number): Promise<Uint8Array>;
+  /**
+   * Read lines until the end of the body, or until about `hint` bytes have
+   * been read.
+   */
+  readlines(hint?: number): Promise<Uint8Array[]>;
+  /** Iterate the body line by line (each line includes its `\n`). */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
+  /**
+   * eventlet extension: headers to send with the `100 Continue` interim
+   * response(s). Call before the first read.
+   */
+  setHundredContinueResponseHeaders?(headers: ResponseHeaders): void;
+  /**
+   * eventlet extension: send another `100 Continue` interim response now
+   * (clients must accept several; RFC 9110 §15.2). Resolves when written.
+   */
+  sendHundredContinueResponse?(): Promise<void>;
+}
+
+/**
+ * `environ["tsgi.errors"]` (PEP 3333 "Input and Error Streams"): a text
+ * stream into the server's error log.
+ */
+export interface ErrorStream {
+  /** Write text to the error log. */
+  write(s: string): void;
+  /** Write each string in order (no separators are added). */
+  writelines(lines: Iterable<string>): void;
+  /** Flush buffered text. */
+  flush(): void;
+}
+
+/**
+ * Something a {@link FileWrapperFactory} can wrap: a `Blob` (a `Bun.file()`
+ * included), or a file-like object with `read(size)` returning bytes (empty at
+ * the end) and an optional `close()`.
+ */
+export type FileLike =
+  | Blob
+  | {
+      read(size: number): Uint8Array | Promise<Uint8Array>;
+      close?(): void | Promise<void>;
+    };
+
+/**
+ * `environ["tsgi.file_wrapper"]` (PEP 3333 "Optional Platform-Specific File
+ * Handling"): wraps a file-like object as a response body that reads it in
+ * blocks of `blksize` bytes (default 8192). The server may send a wrapped
+ * `Blob` with a faster path than iterating it.
+ */
+export type FileWrapperFactory = (filelike: FileLike, blksize?: number) => Body;
+
+/** eventlet's post hook entry: `[fn, args, kwargs]`, called as `fn(environ, ...args, kwargs)`. */
+export type PostHook = [
+  fn: (environ: Environ, ...rest: unknown[]) => unknown,
+  args?: unknown[],
+  kwargs?: Record<string, unknown>,
+];
+
+/**
+ * The request environment (PEP 3333 "environ Variables"): a plain object of
+ * CGI variables and `tsgi.*` keys. String values are latin-1 strings (one char
+ * per byte), as PEP 3333 "native strings".
+ */
+export interface Environ {
+  /** The method as sent, e.g. `"GET"`. Always present. */
+  REQUEST_METHOD: string;
+  /** The mount point of the application: `""` or a path without trailing slash. */
+  SCRIPT_NAME: string;
+  /** The rest of the path, percent-decoded (each decoded byte one latin-1 char); may be `""`. */
+  PATH_INFO: string;
+  /** The part of the request-target after `?`, raw (not decoded); may be `""`. */
+  QUERY_STRING: string;
+  /** The request's `Content-Type`, when sent. */
+  CONTENT_TYPE?: string;
+  /** The request's `Content-Length`, when sent. */
+  CONTENT_LENGTH?: string;
+  /** The server's host name (from the bound address). */
+  SERVER_NAME: string;
+  /** The server's port, as a string. */
+  SERVER_PORT: string;
+  /** `"HTTP/1.0"` or `"HTTP/1.1"`. */
+  SERVER_PROTOCOL: string;
+  /** The client's address. */
+  REMOTE_ADDR?: string;
+  /** The client's port, as a string. */
+  REMOTE_PORT?: string;
+  /** The raw request-target, as sent. */
+  REQUEST_URI?: string;
+  /** The server's name and version, e.g. `"tsgi/0.1.0"`. */
+  SERVER_SOFTWARE?: string;
+  /**
+   * One key per request field name (`User-Agent` → `HTTP_USER_AGENT`);
+   * repeated fields are joined with `", "`. Field names containing `_` are
+   * not mapped.
+   */
+  [httpKey: `HTTP_${string}`]: string | undefined;
+  /** `[1, 0]`. */
+  "tsgi.version": readonly [number, number];
+  /** `"http"` or `"https"`. */
+  "tsgi.url_scheme": string;
+  /** The request body. */
+  "tsgi.input": InputStream;
+  /** The error log. */
+  "tsgi.errors": ErrorStream;
+  /** `true` if another request may run the application concurrently in the same process. */
+  "tsgi.multithread": boolean;
+  /** `true` if another process may run the application concurrently. */
+  "tsgi.multiprocess": boolean;
+  /** `true` if the application runs once in this process (CGI). */
+  "tsgi.run_once": boolean;
+  /** `true`: the server terminates `tsgi.input` at the end of the body, so reading to the end is safe. */
+  "tsgi.input_terminated"?: boolean;
+  /** See {@link FileWrapperFactory}. */
+  "tsgi.file_wrapper"?: FileWrapperFactory;
+  /** eventlet extension: hooks run after the response was sent or the client left. */
+  "tsgi.posthooks"?: PostHook[];
+  /** eventlet extension: per-request override of the server's `minimumChunkSize` (bytes). */
+  "tsgi.minimum_write_chunk_size"?: number;
+  /** Server- or middleware-defined keys. */
+  [key: string]: unknown;
+}
