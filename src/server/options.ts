@@ -55,11 +55,11 @@ export interface ServerOptions {
   maxHeaderBytes?: number;
   /** Most request header fields → 431 beyond. Default 100. */
   maxHeaderCount?: number;
-  /** Most open client connections; further ones wait in the OS backlog... are closed at once (eventlet `max_size`, cheroot `max`). Default 10000. */
+  /** Most open client connections; a connection beyond it is answered 503 and closed (eventlet `max_size`, cheroot `max`). Default 10000. */
   maxConnections?: number;
   /** Time allowed for a request head to arrive, ms (slowloris). Default 30000. */
   headerTimeout?: number;
-  /** Idle keep-alive connection lifetime between requests, ms. Default 5000... */
+  /** Idle keep-alive connection lifetime between requests, ms. Default 5000. */
   keepAliveTimeout?: number;
   /** Longest wait for more request-body bytes while the app reads, ms (eventlet `socket_timeout`). Default 60000. */
   bodyTimeout?: number;
@@ -80,5 +80,71 @@ export interface ServerOptions {
   /** Error codes of client disconnects logged quietly (gevent `ignored_socket_errors`). Default `["EPIPE", "ECONNRESET"]`. */
   ignoredSocketErrors?: string[];
   /** Factory for each request's environ object (gevent `environ_class`). Default plain object. */
-  environClass?: new (init?: Record<string, unknown>) => Environ | Record<string, unknown>;
+  environClass?: new (init: Environ) => Environ;
+  /** `SCRIPT_NAME` for every request: the path the app is mounted at, moved out of `PATH_INFO`. Default `""`. */
+  scriptName?: string;
+  /** `tsgi.url_scheme`. Default `"http"`. */
+  urlScheme?: string;
+  /** `tsgi.multiprocess`. Default false (true under workers). */
+  multiprocess?: boolean;
+}
+
+/** The defaults of {@link ServerOptions}. */
+export const DEFAULT_SERVER_OPTIONS = {
+  hostname: "127.0.0.1",
+  port: 8000,
+  reusePort: false,
+  debug: false,
+  keepalive: true,
+  maxHttpVersion: "HTTP/1.1",
+  urlLengthLimit: 8192,
+  maxHeaderBytes: 65536,
+  maxHeaderCount: 100,
+  maxConnections: 10000,
+  headerTimeout: 30000,
+  keepAliveTimeout: 5000,
+  bodyTimeout: 60000,
+  shutdownTimeout: 5000,
+  capitalizeResponseHeaders: false,
+  minimumChunkSize: 0,
+  logXForwardedFor: true,
+  ignoredSocketErrors: ["EPIPE", "ECONNRESET"],
+  scriptName: "",
+  urlScheme: "http",
+  multiprocess: false,
+} as const satisfies Partial<ServerOptions>;
+
+/** Options with every default applied. */
+export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_SERVER_OPTIONS>> & ServerOptions;
+
+/** Apply the defaults and check values. @throws RangeError on a negative or non-integer size or timeout. */
+export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
+  const resolved = { ...DEFAULT_SERVER_OPTIONS, ...stripUndefined(options) } as ResolvedOptions;
+  for (const key of [
+    "port",
+    "urlLengthLimit",
+    "maxHeaderBytes",
+    "maxHeaderCount",
+    "maxConnections",
+    "headerTimeout",
+    "keepAliveTimeout",
+    "bodyTimeout",
+    "shutdownTimeout",
+    "minimumChunkSize",
+  ] as const) {
+    const v = resolved[key];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+      throw new RangeError(`server option ${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    }
+  }
+  if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
+    throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);
+  }
+  return resolved;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }

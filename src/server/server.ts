@@ -1,9 +1,20 @@
 /**
- * The server (gevent's `WSGIServer` role). CONTRACT STUB: implementation in progress.
+ * The server (gevent's `WSGIServer` role): binds with `Bun.listen`, owns the
+ * connections, the timeouts sweeper, the logs and graceful shutdown.
  * @module
  */
-import type { Application } from "../spec.ts";
-import type { ServerOptions } from "./options.ts";
+import type { Socket, TCPSocketListenOptions, TCPSocketListener } from "bun";
+import { hostname as osHostname } from "node:os";
+import type { EnvironDefaults } from "../gateway/environ.ts";
+import type { GatewayOptions } from "../gateway/run.ts";
+import type { HttpError } from "../http/errors.ts";
+import type { ParserLimits, RequestHead } from "../http/parser.ts";
+import type { Application, Environ } from "../spec.ts";
+import { SERVER_SOFTWARE } from "../version.ts";
+import { Connection, requestLine } from "./connection.ts";
+import type { ServerCore } from "./core.ts";
+import { AccessLog, ErrorLogStream, createAccessLog, lineWriter, logDate, type LineWriter } from "./log.ts";
+import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
@@ -17,14 +28,247 @@ export interface Server {
   app: Application;
   /** Open client connections. */
   readonly connections: number;
-  /** Bind and start accepting. @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound. */
+  /**
+   * Bind and start accepting.
+   * @throws Error with `code` `EADDRINUSE` (port taken) or `EACCES` (privileged port) when the port cannot be bound.
+   */
   listen(): this;
-  /** Stop accepting, let in-flight requests finish within `timeout` ms (default `shutdownTimeout`), then close all connections. */
+  /**
+   * Stop accepting, let in-flight requests finish within `timeout` ms
+   * (default: the `shutdownTimeout` option), then close every connection.
+   */
   close(options?: { timeout?: number }): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Create a server for `app` without binding. */
-export declare function createServer(app: Application, options?: ServerOptions): Server;
-/** Create a server for `app` and bind it. */
-export declare function serve(app: Application, options?: ServerOptions): Server;
+/** Error codes that mean the client went away: logged quietly. */
+function errorCode(error: unknown): string | undefined {
+  return (error as { code?: string } | null)?.code;
+}
+
+/** The server. Create with {@link createServer} or {@link serve}. */
+export class TsgiServer implements Server, ServerCore {
+  app: Application;
+  readonly options: ResolvedOptions;
+  readonly parserLimits: Partial<ParserLimits>;
+  readonly gateway: GatewayOptions;
+  readonly environDefaults: EnvironDefaults;
+  readonly environClass: (new (init: Environ) => Environ) | undefined;
+  readonly errors: ErrorLogStream;
+  readonly accessLog: AccessLog | null;
+  readonly serverSoftware: string;
+  readonly urlScheme: string;
+  readonly http10Only: boolean;
+  serverName = "";
+  hostname = "";
+  port = 0;
+  closing = false;
+
+  private listener: TCPSocketListener<Connection | undefined> | null = null;
+  private readonly conns = new Set<Connection>();
+  private sweeper: ReturnType<typeof setInterval> | null = null;
+  private readonly errorWriter: LineWriter | null;
+  private readonly warned = new Set<string>();
+  private closeWaiters: Array<() => void> = [];
+
+  constructor(app: Application, options: ServerOptions = {}) {
+    if (typeof app !== "function") {
+      throw new TypeError(`createServer(app): app must be a TSGI application function, got ${app === null ? "null" : typeof app}`);
+    }
+    this.app = app;
+    const o = (this.options = resolveOptions(options));
+    this.parserLimits = {
+      maxRequestTarget: o.urlLengthLimit,
+      maxHeaderBytes: o.maxHeaderBytes,
+      maxHeaderCount: o.maxHeaderCount,
+    };
+    this.serverSoftware = o.serverSoftware ?? SERVER_SOFTWARE;
+    this.urlScheme = o.urlScheme;
+    this.http10Only = o.maxHttpVersion === "HTTP/1.0";
+    this.errorWriter = lineWriter(o.errorLog === undefined ? process.stderr : o.errorLog, "error");
+    const rawError = o.errorLog === undefined ? process.stderr : o.errorLog;
+    this.errors = new ErrorLogStream(
+      rawError && "write" in rawError && typeof rawError.write === "function"
+        ? (text) => void rawError.write(text)
+        : this.errorWriter
+          ? (text) => this.errorWriter!(text.replace(/\n$/, ""))
+          : null,
+    );
+    this.accessLog = createAccessLog(o.log, o.logFormat);
+    this.gateway = { debug: o.debug, logError: this.logError, minimumChunkSize: o.minimumChunkSize };
+    this.environDefaults = {
+      serverSoftware: this.serverSoftware,
+      multiprocess: o.multiprocess,
+      scriptName: o.scriptName,
+      extra: o.environ,
+    };
+    this.environClass = o.environClass;
+  }
+
+  get url(): string {
+    const host = this.hostname.includes(":") ? `[${this.hostname}]` : this.hostname;
+    return `${this.urlScheme}://${host}:${this.port}/`;
+  }
+
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /** Provide `tsgi.file_wrapper` for every request. */
+  setFileWrapper(factory: EnvironDefaults["fileWrapper"]): void {
+    this.environDefaults.fileWrapper = factory;
+  }
+
+  listen(): this {
+    if (this.listener) return this;
+    const o = this.options;
+    // `reusePort` works for Bun.listen but is only typed for Bun.connect in bun-types.
+    const listenOptions: TCPSocketListenOptions<Connection | undefined> & { reusePort?: boolean } = {
+      hostname: o.hostname,
+      port: o.port,
+      reusePort: o.reusePort,
+      allowHalfOpen: true,
+      data: undefined,
+      socket: this.handlers(),
+    };
+    this.listener = Bun.listen<Connection | undefined>(listenOptions);
+    this.hostname = this.listener.hostname;
+    this.port = this.listener.port;
+    this.serverName = this.hostname === "0.0.0.0" || this.hostname === "::" ? osHostname() : this.hostname;
+    const shortest = Math.min(o.headerTimeout || Infinity, o.keepAliveTimeout || Infinity, o.bodyTimeout || Infinity);
+    const interval = Math.max(20, Math.min(1000, Number.isFinite(shortest) ? Math.floor(shortest / 4) : 1000));
+    this.sweeper = setInterval(this.sweep, interval);
+    this.sweeper.unref?.();
+    return this;
+  }
+
+  private handlers() {
+    type S = Socket<Connection | undefined>;
+    return {
+      open: (socket: S) => {
+        if (this.closing || this.conns.size >= this.options.maxConnections) {
+          const body = "503 Service Unavailable: too many connections\n";
+          socket.end(
+            `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+          );
+          return;
+        }
+        const conn = new Connection(socket as Socket<Connection>, this);
+        socket.data = conn;
+        this.conns.add(conn);
+      },
+      data: (socket: S, data: Buffer) => socket.data?.onData(data),
+      drain: (socket: S) => socket.data?.onDrain(),
+      end: (socket: S) => {
+        if (socket.data) socket.data.onEnd();
+        else socket.end();
+      },
+      close: (socket: S) => socket.data?.onClose(),
+      error: (socket: S, error: Error) => {
+        const code = errorCode(error);
+        if (!code || !this.options.ignoredSocketErrors.includes(code)) this.logError("socket", error);
+        socket.data?.destroy();
+      },
+    };
+  }
+
+  private readonly sweep = (): void => {
+    const now = Date.now();
+    for (const conn of this.conns) {
+      if (conn.deadline !== 0 && conn.deadline <= now) conn.onDeadline(now);
+    }
+  };
+
+  readonly logError = (context: string, error: unknown): void => {
+    const code = errorCode(error);
+    if (code && this.options.ignoredSocketErrors.includes(code)) return;
+    if (!this.errorWriter) return;
+    const detail = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+    this.errorWriter(`Error in ${context}: ${detail}`);
+  };
+
+  logRequestError(connection: Connection, error: HttpError): void {
+    this.accessLog?.record({
+      client_ip: connection.socket.remoteAddress ?? "-",
+      date_time: logDate(Date.now()),
+      request_line: `- (rejected: ${error.message})`,
+      status_code: error.status,
+      body_length: 0,
+      wall_seconds: 0,
+    });
+  }
+
+  logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
+    let client = connection.socket.remoteAddress ?? "-";
+    if (this.options.logXForwardedFor) {
+      const xff = environ.HTTP_X_FORWARDED_FOR;
+      if (xff) client = `${xff},${client}`;
+    }
+    this.accessLog!.record({
+      client_ip: client,
+      date_time: logDate(Date.now()),
+      request_line: requestLine(head),
+      status_code: status,
+      body_length: bodyBytes,
+      wall_seconds: (performance.now() - startedAt) / 1000,
+    });
+  }
+
+  warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.errorWriter?.(`Warning: ${message}`);
+  }
+
+  connectionClosed(connection: Connection): void {
+    this.conns.delete(connection);
+    if (this.closing && this.conns.size === 0) this.finishClose();
+  }
+
+  async close(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = options.timeout ?? this.options.shutdownTimeout;
+    if (!this.closing) {
+      this.closing = true;
+      this.listener?.stop(false);
+      for (const conn of [...this.conns]) conn.closeIfIdle();
+    }
+    if (this.conns.size === 0) {
+      this.finishClose();
+      return;
+    }
+    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    const timer = setTimeout(() => {
+      for (const conn of [...this.conns]) conn.destroy();
+      this.finishClose();
+    }, timeout);
+    await done;
+    clearTimeout(timer);
+  }
+
+  private finishClose(): void {
+    if (this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+    this.listener?.stop(true);
+    this.listener = null;
+    this.accessLog?.flush();
+    const waiters = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Create a server for `app` without binding (call `listen()`). @throws TypeError when `app` is not a function; RangeError on a bad option. */
+export function createServer(app: Application, options?: ServerOptions): TsgiServer {
+  return new TsgiServer(app, options);
+}
+
+/** Create a server for `app` and bind it. @throws as {@link createServer} and {@link Server.listen}. */
+export function serve(app: Application, options?: ServerOptions): TsgiServer {
+  return new TsgiServer(app, options).listen();
+}

@@ -1,0 +1,183 @@
+/**
+ * Building the request environ (PEP 3333 "environ Variables") from a parsed
+ * request. Shared by the TCP server and the fetch bridge, so both produce the
+ * same environ for the same request.
+ * @module
+ */
+import { TSGI_VERSION, type Environ, type ErrorStream, type FileWrapperFactory, type InputStream } from "../spec.ts";
+
+/** What {@link buildEnviron} needs to know about one request. */
+export interface EnvironSource {
+  /** Method token as sent. */
+  method: string;
+  /** Raw request-target (origin-form, absolute-form, authority-form or `*`). */
+  target: string;
+  /** `"HTTP/1.0"` or `"HTTP/1.1"`. */
+  version: string;
+  /** Field lines, flat `[name, value, ...]`, latin-1 strings. */
+  fields: readonly string[];
+  /** Client address, or `""` when unknown (Unix sockets). */
+  remoteAddr: string;
+  /** Client port, or 0 when unknown. */
+  remotePort: number;
+  /** Server host name (`SERVER_NAME`). */
+  serverName: string;
+  /** Server port (`SERVER_PORT`). */
+  serverPort: number;
+  /** `"http"` or `"https"`. */
+  urlScheme: string;
+  /** `tsgi.input`. */
+  input: InputStream;
+  /** `tsgi.errors`. */
+  errors: ErrorStream;
+}
+
+/** Server-wide environ settings. */
+export interface EnvironDefaults {
+  /** `SERVER_SOFTWARE`. */
+  serverSoftware: string;
+  /** `tsgi.multithread`. Default false (one event loop). */
+  multithread?: boolean;
+  /** `tsgi.multiprocess`. Default false; true under workers. */
+  multiprocess?: boolean;
+  /** `tsgi.file_wrapper`, when the server offers one. */
+  fileWrapper?: FileWrapperFactory;
+  /** `SCRIPT_NAME` prefix (the mount point, no trailing slash). Default `""`. */
+  scriptName?: string;
+  /** Extra keys copied into every environ (eventlet/gevent `environ`). */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * The environ key for a request field name, or `null` when the field is not
+ * mapped: names holding `_` are dropped so that `X-Foo_Bar` can never pose as
+ * `X-Foo-Bar` (the CGI mapping folds `-` to `_`). `Content-Type` and
+ * `Content-Length` map to the CGI keys without `HTTP_` (PEP 3333).
+ */
+export function environKey(fieldName: string): string | null {
+  const cached = keyCache.get(fieldName);
+  if (cached !== undefined) return cached;
+  let key: string | null;
+  if (fieldName.includes("_")) key = null;
+  else {
+    const upper = fieldName.toUpperCase().replaceAll("-", "_");
+    key = upper === "CONTENT_TYPE" || upper === "CONTENT_LENGTH" ? upper : `HTTP_${upper}`;
+  }
+  // Bounded: field names are attacker-chosen, so only remember a limited set.
+  if (keyCache.size < 2048) keyCache.set(fieldName, key);
+  return key;
+}
+const keyCache = new Map<string, string | null>();
+
+const HEX: Record<string, number> = {};
+for (let i = 0; i < 16; i++) {
+  HEX[i.toString(16)] = i;
+  HEX[i.toString(16).toUpperCase()] = i;
+}
+
+/**
+ * Percent-decode a path into a latin-1 string: each `%XX` becomes the char
+ * with code 0xXX (one byte), other chars are kept. Malformed escapes are kept
+ * as they are. This is PEP 3333's PATH_INFO: bytes as a native string.
+ */
+export function decodePath(path: string): string {
+  let i = path.indexOf("%");
+  if (i === -1) return path;
+  let out = path.slice(0, i);
+  const n = path.length;
+  while (i < n) {
+    const c = path[i]!;
+    if (c === "%" && i + 2 < n) {
+      const h = HEX[path[i + 1]!];
+      const l = HEX[path[i + 2]!];
+      if (h !== undefined && l !== undefined) {
+        out += String.fromCharCode(h * 16 + l);
+        i += 3;
+        continue;
+      }
+    }
+    out += c;
+    i++;
+  }
+  return out;
+}
+
+/**
+ * Split a request-target into its path and query (RFC 9112 §3.2). For the
+ * absolute-form the authority is returned too (RFC 9112 §3.2.2: it replaces
+ * Host); for `*` (asterisk-form) the path is `*`; for the authority-form
+ * (CONNECT) the path is empty.
+ */
+export function splitTarget(target: string): { path: string; query: string; authority: string | null } {
+  let rest = target;
+  let authority: string | null = null;
+  if (rest.charCodeAt(0) !== 47 /* / */ && rest !== "*") {
+    const scheme = rest.indexOf("://");
+    if (scheme > 0) {
+      const start = scheme + 3;
+      let end = start;
+      while (end < rest.length && rest[end] !== "/" && rest[end] !== "?") end++;
+      authority = rest.slice(start, end);
+      rest = rest.slice(end);
+      if (rest === "" || rest[0] === "?") rest = `/${rest}`;
+    } else {
+      return { path: "", query: "", authority: rest };
+    }
+  }
+  const q = rest.indexOf("?");
+  if (q === -1) return { path: rest, query: "", authority };
+  return { path: rest.slice(0, q), query: rest.slice(q + 1), authority };
+}
+
+/**
+ * Build the environ for one request.
+ *
+ * CGI keys follow PEP 3333: `PATH_INFO` percent-decoded (latin-1 bytes),
+ * `QUERY_STRING` raw, `REQUEST_URI` the raw request-target, `HTTP_*` one key
+ * per field name with repeats joined by `", "` (see {@link environKey}).
+ * `SCRIPT_NAME` is `defaults.scriptName`; when the path starts with it, that
+ * prefix is moved out of `PATH_INFO`.
+ */
+export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Environ {
+  const { path, query, authority } = splitTarget(src.target);
+  let pathInfo = decodePath(path);
+  const scriptName = defaults.scriptName ?? "";
+  if (scriptName && (pathInfo === scriptName || pathInfo.startsWith(`${scriptName}/`))) {
+    pathInfo = pathInfo.slice(scriptName.length);
+  }
+  const environ: Environ = {
+    REQUEST_METHOD: src.method,
+    SCRIPT_NAME: scriptName,
+    PATH_INFO: pathInfo,
+    QUERY_STRING: query,
+    SERVER_NAME: src.serverName,
+    SERVER_PORT: String(src.serverPort),
+    SERVER_PROTOCOL: src.version,
+    REMOTE_ADDR: src.remoteAddr,
+    REMOTE_PORT: String(src.remotePort),
+    REQUEST_URI: src.target,
+    SERVER_SOFTWARE: defaults.serverSoftware,
+    "tsgi.version": TSGI_VERSION,
+    "tsgi.url_scheme": src.urlScheme,
+    "tsgi.input": src.input,
+    "tsgi.errors": src.errors,
+    "tsgi.multithread": defaults.multithread ?? false,
+    "tsgi.multiprocess": defaults.multiprocess ?? false,
+    "tsgi.run_once": false,
+    "tsgi.input_terminated": true,
+  };
+  if (defaults.fileWrapper) environ["tsgi.file_wrapper"] = defaults.fileWrapper;
+  const fields = src.fields;
+  for (let i = 0; i < fields.length; i += 2) {
+    const key = environKey(fields[i]!);
+    if (key === null) continue;
+    const prev = environ[key];
+    environ[key] = prev === undefined ? fields[i + 1]! : `${prev as string}, ${fields[i + 1]!}`;
+  }
+  if (authority !== null && authority !== "" && src.target[0] !== "/" && src.method !== "CONNECT") {
+    environ.HTTP_HOST = authority;
+  }
+  const extra = defaults.extra;
+  if (extra) for (const k in extra) if (!(k in environ)) environ[k] = extra[k];
+  return environ;
+}

@@ -1,0 +1,241 @@
+/**
+ * `tsgi.input`: the request body as an async byte stream (PEP 3333 "Input and
+ * Error Streams"), fed by the connection as body bytes are parsed.
+ * @module
+ */
+import type { InputStream, ResponseHeaders } from "../spec.ts";
+
+/** How the input stream talks back to whoever feeds it. */
+export interface InputControl {
+  /**
+   * Send a `100 Continue` interim response with `headers`. Called on the
+   * first read when the client sent `Expect: 100-continue`, and by
+   * `sendHundredContinueResponse()`.
+   */
+  sendContinue(headers: ResponseHeaders): Promise<void>;
+  /** Stop reading from the client: more than the high-water mark is buffered. */
+  pause(): void;
+  /** Start reading again. */
+  resume(): void;
+  /** A read is (`true`) or is no longer (`false`) waiting for bytes: arm or disarm the body timeout. */
+  waiting(on: boolean): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Bytes buffered before the feeder is asked to pause (256 KiB). */
+export const INPUT_HIGH_WATER = 256 * 1024;
+
+/**
+ * The `tsgi.input` implementation. The feeder calls {@link push},
+ * {@link end} and {@link fail}; the application reads.
+ *
+ * Reads never go past the end of the body. A read that waits for bytes that
+ * never come is rejected when the feeder calls `fail()` (body timeout, client
+ * gone, malformed chunked framing).
+ */
+export class RequestInput implements InputStream {
+  private chunks: Uint8Array[] = [];
+  private offset = 0; // read offset into chunks[0]
+  private buffered = 0;
+  private ended = false;
+  private error: Error | null = null;
+  private wake: (() => void) | null = null;
+  private paused = false;
+  private continuePending: boolean;
+  private continueHeaders: ResponseHeaders = [];
+  /** Body bytes handed to the application so far. */
+  bytesRead = 0;
+
+  /**
+   * @param control the feeder's callbacks, or `null` for a body that is complete already.
+   * @param expectContinue the client waits for `100 Continue` before sending the body.
+   */
+  constructor(
+    private readonly control: InputControl | null,
+    expectContinue = false,
+  ) {
+    this.continuePending = expectContinue;
+  }
+
+  /** Whether the whole body has arrived (it may not all be read yet). */
+  get complete(): boolean {
+    return this.ended;
+  }
+
+  /** Whether a `100 Continue` is still owed (the app has not read yet). */
+  get continueOwed(): boolean {
+    return this.continuePending;
+  }
+
+  /** Feeder: more body bytes (kept as views, not copied). */
+  push(chunk: Uint8Array): void {
+    if (this.ended || this.error || chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (!this.paused && this.buffered > INPUT_HIGH_WATER && this.control) {
+      this.paused = true;
+      this.control.pause();
+    }
+    this.notify();
+  }
+
+  /** Feeder: the body ended. */
+  end(): void {
+    this.ended = true;
+    this.continuePending = false;
+    this.notify();
+  }
+
+  /** Feeder: reading the body failed; pending and later reads reject with `error`. */
+  fail(error: Error): void {
+    if (this.ended && this.buffered === 0) return;
+    this.error ??= error;
+    this.notify();
+  }
+
+  /** Feeder: drop what is buffered (the response is done; the rest is drained). */
+  discard(): void {
+    this.chunks = [];
+    this.offset = 0;
+    this.buffered = 0;
+    this.continuePending = false;
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    if (w) {
+      this.wake = null;
+      w();
+    }
+  }
+
+  private async waitForData(): Promise<void> {
+    if (this.error) throw this.error;
+    if (this.continuePending) await this.sendHundredContinueResponse();
+    if (this.paused && this.control) {
+      this.paused = false;
+      this.control.resume();
+    }
+    this.control?.waiting(true);
+    try {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    } finally {
+      this.control?.waiting(false);
+    }
+    if (this.error) throw this.error;
+  }
+
+  /** Take `n` buffered bytes (n <= buffered). */
+  private take(n: number): Uint8Array {
+    if (n === 0) return EMPTY;
+    this.buffered -= n;
+    this.bytesRead += n;
+    const first = this.chunks[0]!;
+    const avail = first.length - this.offset;
+    let out: Uint8Array;
+    if (n <= avail) {
+      out = first.subarray(this.offset, this.offset + n);
+      this.offset += n;
+      if (this.offset === first.length) {
+        this.chunks.shift();
+        this.offset = 0;
+      }
+    } else {
+      out = new Uint8Array(n);
+      let filled = 0;
+      while (filled < n) {
+        const c = this.chunks[0]!;
+        const take = Math.min(c.length - this.offset, n - filled);
+        out.set(c.subarray(this.offset, this.offset + take), filled);
+        filled += take;
+        this.offset += take;
+        if (this.offset === c.length) {
+          this.chunks.shift();
+          this.offset = 0;
+        }
+      }
+    }
+    if (this.paused && this.buffered <= INPUT_HIGH_WATER / 2 && this.control) {
+      this.paused = false;
+      this.control.resume();
+    }
+    return out;
+  }
+
+  /** Index just past the first `\n` within the buffered bytes, or -1. */
+  private lineEnd(limit: number): number {
+    let seen = 0;
+    for (let i = 0; i < this.chunks.length && seen < limit; i++) {
+      const c = this.chunks[i]!;
+      const start = i === 0 ? this.offset : 0;
+      const nl = c.indexOf(10, start);
+      if (nl !== -1) return Math.min(seen + (nl - start) + 1, limit);
+      seen += c.length - start;
+    }
+    return -1;
+  }
+
+  async read(size?: number): Promise<Uint8Array> {
+    if (size !== undefined && size !== null) {
+      if (!Number.isInteger(size) || size < -1) {
+        throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
+      }
+      if (size === -1) size = undefined;
+    }
+    if (size === undefined || size === null) {
+      while (!this.ended) await this.waitForData();
+      if (this.error) throw this.error;
+      return this.take(this.buffered);
+    }
+    if (size === 0) return EMPTY;
+    while (this.buffered < size && !this.ended) await this.waitForData();
+    return this.take(Math.min(size, this.buffered));
+  }
+
+  async readline(size?: number): Promise<Uint8Array> {
+    if (size !== undefined && size !== null && (!Number.isInteger(size) || size < -1)) {
+      throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
+    }
+    const limit = size === undefined || size === null || size === -1 ? Number.POSITIVE_INFINITY : size;
+    if (limit === 0) return EMPTY;
+    for (;;) {
+      const end = this.lineEnd(limit);
+      if (end !== -1) return this.take(end);
+      if (this.buffered >= limit) return this.take(limit);
+      if (this.ended) return this.take(this.buffered);
+      await this.waitForData();
+    }
+  }
+
+  async readlines(hint?: number): Promise<Uint8Array[]> {
+    const lines: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const line = await this.readline();
+      if (line.length === 0) return lines;
+      lines.push(line);
+      total += line.length;
+      if (hint !== undefined && hint > 0 && total >= hint) return lines;
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const line = await this.readline();
+      if (line.length === 0) return;
+      yield line;
+    }
+  }
+
+  /** eventlet: headers for the `100 Continue` interim response(s). */
+  setHundredContinueResponseHeaders(headers: ResponseHeaders): void {
+    this.continueHeaders = headers;
+  }
+
+  /** eventlet: send a `100 Continue` now (also done automatically on the first read). */
+  async sendHundredContinueResponse(): Promise<void> {
+    this.continuePending = false;
+    if (this.control) await this.control.sendContinue(this.continueHeaders);
+  }
+}

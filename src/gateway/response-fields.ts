@@ -1,0 +1,61 @@
+/**
+ * Checks on what an application passes to `startResponse` (PEP 3333 "The
+ * start_response() Callable"; RFC 9110 §5.1 field names, §5.5 field values).
+ * Nothing that fails these checks reaches the wire.
+ * @module
+ */
+import type { ResponseHeaders } from "../spec.ts";
+
+/** RFC 9110 token: 1*tchar. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field value / reason phrase chars: HTAB, SP, VCHAR, obs-text; never CR, LF, NUL or chars above 0xFF. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** `NNN reason`: a three-digit code 100-599, a space, a reason phrase. */
+const STATUS = /^[1-5]\d\d [\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * @throws TypeError when `status` is not `"NNN reason"` with a code 100–599
+ *   and a reason free of CR, LF, NUL and non-latin-1 chars.
+ */
+export function checkStatus(status: unknown): asserts status is string {
+  if (typeof status !== "string" || !STATUS.test(status)) {
+    throw new TypeError(
+      `startResponse(): status must be a string like "200 OK" (a code 100-599, a space, a reason without CR/LF/NUL), got ${JSON.stringify(status)}`,
+    );
+  }
+}
+
+/**
+ * @throws TypeError when `headers` is not an array of `[name, value]` string
+ *   pairs, a name is not an RFC 9110 token, or a value holds CR, LF, NUL, a
+ *   control char other than HTAB, or a char above 0xFF.
+ */
+export function checkHeaders(headers: unknown): asserts headers is ResponseHeaders {
+  if (!Array.isArray(headers)) {
+    throw new TypeError(`startResponse(): headers must be an array of [name, value] pairs, got ${describe(headers)}`);
+  }
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i];
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw new TypeError(`startResponse(): headers[${i}] must be a [name, value] pair, got ${describe(pair)}`);
+    }
+    const name = pair[0];
+    const value = pair[1];
+    if (typeof name !== "string" || !TOKEN.test(name)) {
+      throw new TypeError(`startResponse(): header name ${JSON.stringify(name)} is not a valid field-name (RFC 9110 token)`);
+    }
+    if (typeof value !== "string" || !FIELD_VALUE.test(value)) {
+      throw new TypeError(
+        `startResponse(): value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+}
+
+/** A short description of a value's type for error messages: `string`, `number`, `null`, `Object`, `Array`... */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  if (Array.isArray(value)) return "Array";
+  return (value as object).constructor?.name ?? "Object";
+}

@@ -1,0 +1,753 @@
+/**
+ * One client connection (gevent's `WSGIHandler` role): feeds the parser,
+ * runs one request at a time through the gateway, frames responses
+ * (RFC 9112 §6–7), and handles keep-alive, pipelining, 100-continue,
+ * backpressure, timeouts and errors.
+ * @module
+ */
+import type { Socket } from "bun";
+import { httpDate } from "../http/date.ts";
+import { HttpError } from "../http/errors.ts";
+import { RequestParser, type ParserHandler, type RequestHead } from "../http/parser.ts";
+import { statusLine } from "../http/status.ts";
+import { buildEnviron } from "../gateway/environ.ts";
+import { RequestInput, type InputControl } from "../gateway/input.ts";
+import { ClientDisconnected, runApplication, runPosthooks, type ResponseSink, type Running } from "../gateway/run.ts";
+import type { Environ, ResponseHeaders } from "../spec.ts";
+import type { ServerCore } from "./core.ts";
+
+const enum Framing {
+  /** No body bytes on the wire (HEAD, 1xx, 204, 304). */
+  None,
+  /** Content-Length. */
+  Length,
+  /** Transfer-Encoding: chunked. */
+  Chunked,
+  /** Delimited by closing the connection (HTTP/1.0 without a length). */
+  Close,
+}
+
+const enum Deadline {
+  None,
+  /** Waiting for a request head to complete (slowloris). */
+  Head,
+  /** Idle keep-alive connection. */
+  Idle,
+  /** A body read is waiting for bytes. */
+  Body,
+  /** Closed for writing; waiting for the client to close (lingering close). */
+  Linger,
+}
+
+/** Parts at least this large are written as they are, not copied into a coalesced buffer (bytes). */
+const COALESCE_LIMIT = 16 * 1024;
+/** Output bytes buffered before the producer is asked to wait for `drain` (bytes). */
+const OUTPUT_HIGH_WATER = 64 * 1024;
+/** Unread request-body bytes the server reads and discards after a response, before it closes instead (bytes). */
+const MAX_DRAIN = 1024 * 1024;
+/** Pipelined bytes held while a response is in progress before the socket is paused (bytes). */
+const MAX_STASH = 1024 * 1024;
+/** How long a closing connection keeps reading before it is cut (ms). */
+const LINGER_MS = 2000;
+
+const CRLF = "\r\n";
+
+/**
+ * A connection. It is the parser's handler, the gateway's response sink and
+ * the request input's control, so one object per connection serves all three.
+ */
+export class Connection implements ParserHandler, ResponseSink, InputControl {
+  private readonly parser: RequestParser;
+
+  // Request state
+  private head: RequestHead | null = null;
+  private newHead = false;
+  private messageDone = false;
+  private input: RequestInput | null = null;
+  private environ: Environ | null = null;
+  private running: Running | null = null;
+  private responding = false;
+  private draining = false;
+  private drained = 0;
+  private stash: Uint8Array | null = null;
+  private stashPaused = false;
+  private peerEnded = false;
+  private startedAt = 0;
+
+  // Response state
+  private framing = Framing.None;
+  private remaining = 0;
+  private pendingHead: string | null = null;
+  private responseKeepAlive = true;
+  private statusCode = 0;
+  private bodyBytes = 0;
+  private overflowed = false;
+  private started = false;
+
+  // Output state
+  private parts: Array<Uint8Array | string> = [];
+  private partsBytes = 0;
+  private flushScheduled = false;
+  private inData = false;
+  private backlog: Uint8Array[] | null = null;
+  private drainWaiters: Array<() => void> = [];
+  private endAfterFlush = false;
+  private ending = false;
+
+  /** `true` once the socket closed. */
+  closed = false;
+  /** When the current deadline expires (ms since epoch), 0 for none. */
+  deadline = 0;
+  private deadlineKind = Deadline.None;
+
+  constructor(
+    readonly socket: Socket<Connection>,
+    private readonly core: ServerCore,
+  ) {
+    this.parser = new RequestParser(this, core.parserLimits);
+    this.setDeadline(Deadline.Head, core.options.headerTimeout);
+  }
+
+  // ---------------------------------------------------------------- socket events
+
+  /** Bytes from the client. */
+  onData(data: Uint8Array): void {
+    if (this.closed || this.ending) return;
+    if (this.responding && this.messageDone) {
+      // A pipelined request behind one still being answered: hold it.
+      this.stash = this.stash ? concat2(this.stash, data) : data;
+      if (this.stash.length > MAX_STASH && !this.stashPaused) {
+        this.stashPaused = true;
+        this.socket.pause();
+      }
+      return;
+    }
+    if (this.deadlineKind === Deadline.Idle) this.setDeadline(Deadline.Head, this.core.options.headerTimeout);
+    this.inData = true;
+    try {
+      this.feed(data);
+    } finally {
+      this.inData = false;
+      this.flush();
+    }
+  }
+
+  /** The client sent FIN. */
+  onEnd(): void {
+    this.peerEnded = true;
+    if (this.ending) {
+      this.destroy();
+      return;
+    }
+    if (this.input && !this.messageDone) this.input.fail(new ClientDisconnected());
+    if (!this.responding) this.closeAfterFlush();
+  }
+
+  /** The socket can take more output. */
+  onDrain(): void {
+    const backlog = this.backlog;
+    if (backlog) {
+      while (backlog.length > 0) {
+        const buf = backlog[0]!;
+        const n = this.socket.write(buf);
+        if (n < 0) return this.destroy();
+        if (n < buf.length) {
+          backlog[0] = buf.subarray(n);
+          return;
+        }
+        backlog.shift();
+      }
+      this.backlog = null;
+    }
+    if (this.parts.length > 0) this.flush();
+    if (this.backlog === null) this.afterFlushed();
+  }
+
+  /** The socket closed (either side). */
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deadline = 0;
+    this.parts = [];
+    this.backlog = null;
+    this.wakeDrainWaiters();
+    if (this.input && !this.input.complete) this.input.fail(new ClientDisconnected());
+    if (this.responding && this.running) {
+      const r = this.running.abandon();
+      if (r) r.catch(() => {});
+    }
+    this.core.connectionClosed(this);
+  }
+
+  /** A deadline passed (called by the server's sweeper). */
+  onDeadline(now: number): void {
+    const kind = this.deadlineKind;
+    this.deadline = 0;
+    this.deadlineKind = Deadline.None;
+    switch (kind) {
+      case Deadline.Idle:
+        this.closeAfterFlush();
+        break;
+      case Deadline.Head:
+        if (this.responding) break;
+        this.sendError(new HttpError(408, "the request head did not arrive in time"));
+        break;
+      case Deadline.Body:
+        this.input?.fail(new Error(`request body read timed out after ${this.core.options.bodyTimeout} ms`));
+        this.responseKeepAlive = false;
+        break;
+      case Deadline.Linger:
+        this.destroy();
+        break;
+    }
+    void now;
+  }
+
+  private setDeadline(kind: Deadline, ms: number): void {
+    this.deadlineKind = kind;
+    this.deadline = kind === Deadline.None || ms <= 0 ? 0 : Date.now() + ms;
+  }
+
+  // ---------------------------------------------------------------- parsing
+
+  private feed(data: Uint8Array): void {
+    while (!this.closed && !this.ending) {
+      let n: number;
+      try {
+        n = this.parser.execute(data);
+      } catch (error) {
+        this.parseFailed(error);
+        return;
+      }
+      data = n === data.length ? EMPTY : data.subarray(n);
+      if (this.newHead) {
+        this.newHead = false;
+        this.startRequest();
+        // Answered synchronously before its body arrived: drain or close.
+        if (!this.responding && !this.messageDone) this.startDraining();
+      }
+      if (this.messageDone) {
+        if (this.responding) {
+          if (data.length > 0) this.stash = data;
+          return;
+        }
+        if (!this.finishExchange()) return;
+      }
+      if (data.length === 0) return;
+    }
+  }
+
+  onHead(head: RequestHead): void {
+    this.head = head;
+    this.newHead = true;
+    this.messageDone = false;
+    this.draining = false;
+    this.setDeadline(Deadline.None, 0);
+    // Created here, not when the app starts: body bytes that came in the same
+    // packet as the head are delivered before execute() returns.
+    const hasBody = head.chunked || head.contentLength > 0;
+    this.input = new RequestInput(hasBody ? this : null, hasBody && head.expectContinue);
+  }
+
+  onBody(chunk: Uint8Array): void {
+    if (this.draining) {
+      this.drained += chunk.length;
+      if (this.drained > MAX_DRAIN) {
+        this.draining = false;
+        this.closeAfterFlush();
+      }
+      return;
+    }
+    this.input?.push(chunk);
+  }
+
+  onMessageComplete(): void {
+    this.messageDone = true;
+    this.input?.end();
+  }
+
+  private parseFailed(error: unknown): void {
+    const httpError = error instanceof HttpError ? error : new HttpError(400, "malformed request");
+    if (!(error instanceof HttpError)) this.core.logError("request parser", error);
+    if (this.responding) {
+      // Malformed chunked framing while the app is reading: its read fails;
+      // if nothing was sent yet the app's own error answer is replaced by ours.
+      this.input?.fail(httpError);
+      if (!this.started) {
+        this.running?.abandon();
+        this.responding = false;
+        this.sendError(httpError);
+      } else {
+        this.responseKeepAlive = false;
+      }
+      return;
+    }
+    this.sendError(httpError);
+  }
+
+  /** Answer a request we could not accept: status, `Connection: close`, close. */
+  sendError(error: HttpError): void {
+    if (this.closed || this.ending) return;
+    const body = `${statusLine(error.status)}: ${error.message}\n`;
+    this.out(
+      `HTTP/1.1 ${statusLine(error.status)}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}Server: ${this.core.serverSoftware}${CRLF}${CRLF}${body}`,
+    );
+    this.core.logRequestError(this, error);
+    this.closeAfterFlush();
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  private startRequest(): void {
+    const head = this.head!;
+    const core = this.core;
+    this.responding = true;
+    this.started = false;
+    this.pendingHead = null;
+    this.bodyBytes = 0;
+    this.overflowed = false;
+    this.statusCode = 0;
+    this.drained = 0;
+    if (core.accessLog) this.startedAt = performance.now();
+    const input = this.input!;
+    const socket = this.socket;
+    const environ = buildEnviron(
+      {
+        method: head.method,
+        target: head.target,
+        version: head.version,
+        fields: head.fields,
+        remoteAddr: socket.remoteAddress ?? "",
+        remotePort: socket.remotePort ?? 0,
+        serverName: core.serverName,
+        serverPort: core.port,
+        urlScheme: core.urlScheme,
+        input,
+        errors: core.errors,
+      },
+      core.environDefaults,
+    );
+    this.environ = core.environClass ? (new core.environClass(environ) as Environ) : environ;
+    const running = runApplication(core.app, this.environ, this, core.gateway);
+    this.running = running;
+    if (running.done === undefined) {
+      this.responding = false;
+    } else {
+      running.done.then(this.responseDone);
+    }
+  }
+
+  private readonly responseDone = (): void => {
+    this.responding = false;
+    if (this.closed) {
+      this.afterResponse();
+      return;
+    }
+    if (this.messageDone) {
+      if (!this.finishExchange()) return;
+      const stash = this.stash;
+      if (stash) {
+        this.stash = null;
+        if (this.stashPaused) {
+          this.stashPaused = false;
+          this.socket.resume();
+        }
+        this.onData(stash);
+      }
+    } else {
+      this.startDraining();
+    }
+  };
+
+  /** The response ended before the request body did: read and discard the rest, or close. */
+  private startDraining(): void {
+    const input = this.input;
+    if (!this.responseKeepAlive || (input && input.continueOwed)) {
+      this.afterResponse();
+      this.closeAfterFlush();
+      return;
+    }
+    this.afterResponse();
+    input?.discard();
+    this.draining = true;
+    this.input = null;
+  }
+
+  /**
+   * The exchange is over (response done and message fully read): log, run
+   * posthooks, and get ready for the next request.
+   * @returns whether the connection stays open for another request.
+   */
+  private finishExchange(): boolean {
+    this.afterResponse();
+    this.draining = false;
+    this.head = null;
+    this.input = null;
+    this.environ = null;
+    this.running = null;
+    if (!this.responseKeepAlive || this.peerEnded || this.core.closing) {
+      this.closeAfterFlush();
+      return false;
+    }
+    this.setDeadline(Deadline.Idle, this.core.options.keepAliveTimeout);
+    return true;
+  }
+
+  /** Access log line and posthooks for the request just answered (once). */
+  private afterResponse(): void {
+    const environ = this.environ;
+    const head = this.head;
+    if (!head || !environ) return;
+    this.environ = null;
+    const core = this.core;
+    if (core.accessLog) core.logAccess(this, head, environ, this.statusCode, this.bodyBytes, this.startedAt);
+    if (environ["tsgi.posthooks"]) void runPosthooks(environ, core.logError);
+  }
+
+  // ---------------------------------------------------------------- InputControl
+
+  sendContinue(headers: ResponseHeaders): Promise<void> {
+    if (this.started || this.closed || this.ending) return Promise.resolve();
+    let s = `HTTP/1.1 100 Continue${CRLF}`;
+    for (const [name, value] of headers) s += `${name}: ${value}${CRLF}`;
+    this.out(s + CRLF);
+    this.flush();
+    return this.drain();
+  }
+
+  pause(): void {
+    if (!this.closed) this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.closed) this.socket.resume();
+  }
+
+  waiting(on: boolean): void {
+    if (on) this.setDeadline(Deadline.Body, this.core.options.bodyTimeout);
+    else if (this.deadlineKind === Deadline.Body) this.setDeadline(Deadline.None, 0);
+  }
+
+  // ---------------------------------------------------------------- ResponseSink
+
+  start(status: string, headers: ResponseHeaders, bodyLength: number): void {
+    const head = this.head!;
+    const core = this.core;
+    const code = (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48);
+    let keepAlive = head.keepAlive && core.options.keepalive && !core.closing;
+    let declared = -1;
+    let hasDate = false;
+    let hasServer = false;
+    const http10 = head.version === "HTTP/1.0" || core.http10Only;
+    let s = `${core.http10Only ? "HTTP/1.0" : "HTTP/1.1"} ${status}${CRLF}`;
+    const capitalize = core.options.capitalizeResponseHeaders;
+    for (let i = 0; i < headers.length; i++) {
+      const [name, value] = headers[i]!;
+      switch (name.length) {
+        case 4:
+          if (eqLower(name, "date")) hasDate = true;
+          break;
+        case 6:
+          if (eqLower(name, "server")) hasServer = true;
+          break;
+        case 10:
+          if (eqLower(name, "connection")) {
+            if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) keepAlive = false;
+            continue;
+          }
+          if (eqLower(name, "keep-alive")) continue;
+          break;
+        case 14:
+          if (eqLower(name, "content-length")) {
+            if (!/^\d{1,15}$/.test(value)) {
+              throw new TypeError(`startResponse(): Content-Length must be a non-negative integer, got ${JSON.stringify(value)}`);
+            }
+            const n = Number(value);
+            if (declared !== -1 && declared !== n) throw new TypeError("startResponse(): conflicting Content-Length values");
+            declared = n;
+            continue;
+          }
+          break;
+        case 17:
+          if (eqLower(name, "transfer-encoding")) {
+            // Framing is the server's job (PEP 3333 forbids hop-by-hop fields from apps).
+            core.warnOnce("transfer-encoding", "the application set Transfer-Encoding; tsgi frames responses itself and drops it");
+            continue;
+          }
+          break;
+      }
+      s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
+    }
+    if (!hasDate) s += `Date: ${httpDate()}${CRLF}`;
+    if (!hasServer) s += `Server: ${core.serverSoftware}${CRLF}`;
+    const isHead = head.method === "HEAD";
+    if (code < 200 || code === 204 || code === 304) {
+      this.framing = Framing.None;
+      if (code < 200) keepAlive = false;
+      if (code === 304 && declared >= 0) s += `Content-Length: ${declared}${CRLF}`;
+    } else if (declared >= 0 || bodyLength >= 0) {
+      const length = declared >= 0 ? declared : bodyLength;
+      s += `Content-Length: ${length}${CRLF}`;
+      this.framing = isHead ? Framing.None : Framing.Length;
+      this.remaining = length;
+    } else if (!http10) {
+      s += `Transfer-Encoding: chunked${CRLF}`;
+      this.framing = isHead ? Framing.None : Framing.Chunked;
+    } else {
+      this.framing = isHead ? Framing.None : Framing.Close;
+      if (!isHead) keepAlive = false;
+    }
+    // The client may still be holding the body back for a 100 Continue it
+    // will now never get: the connection cannot be reused safely.
+    if (this.input && this.input.continueOwed && !this.messageDone) keepAlive = false;
+    if (!keepAlive) s += `Connection: close${CRLF}`;
+    else if (head.version === "HTTP/1.0") s += `Connection: keep-alive${CRLF}`;
+    this.responseKeepAlive = keepAlive;
+    this.statusCode = code;
+    this.started = true;
+    this.pendingHead = s + CRLF;
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.closed) return true;
+    switch (this.framing) {
+      case Framing.None:
+        return true;
+      case Framing.Length:
+        if (chunk.length > this.remaining) {
+          if (!this.overflowed) {
+            this.overflowed = true;
+            this.responseKeepAlive = false;
+            this.core.logError(requestLine(this.head), new Error("the application sent more bytes than its Content-Length; the excess was not sent"));
+          }
+          chunk = chunk.subarray(0, this.remaining);
+          if (chunk.length === 0) return true;
+        }
+        this.remaining -= chunk.length;
+        this.takeHead();
+        this.out(chunk);
+        break;
+      case Framing.Chunked:
+        this.takeHead(chunk.length.toString(16) + CRLF);
+        this.out(chunk);
+        this.out(CRLF);
+        break;
+      case Framing.Close:
+        this.takeHead();
+        this.out(chunk);
+        break;
+    }
+    this.bodyBytes += chunk.length;
+    return this.backlog === null && this.partsBytes < OUTPUT_HIGH_WATER;
+  }
+
+  drain(): Promise<void> {
+    if (this.closed || (this.backlog === null && this.partsBytes < OUTPUT_HIGH_WATER)) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  end(): void {
+    if (this.closed) return;
+    if (this.framing === Framing.Chunked) this.takeHead(`0${CRLF}${CRLF}`);
+    else this.takeHead();
+    if (this.framing === Framing.Length && this.remaining > 0) {
+      this.responseKeepAlive = false;
+      this.core.logError(requestLine(this.head), new Error(`the application sent ${this.remaining} bytes fewer than its Content-Length; closing the connection`));
+    }
+    if (this.framing === Framing.Close) this.responseKeepAlive = false;
+    if (!this.inData) this.scheduleFlush();
+  }
+
+  abort(): void {
+    this.responseKeepAlive = false;
+    if (this.closed) return;
+    this.takeHead();
+    this.closeAfterFlush();
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /** Queue the pending status line and header section, with `extra` right after it (same buffer). */
+  private takeHead(extra?: string): void {
+    const head = this.pendingHead;
+    if (head !== null) {
+      this.pendingHead = null;
+      this.out(extra === undefined ? head : head + extra);
+    } else if (extra !== undefined) {
+      this.out(extra);
+    }
+  }
+
+  private out(part: Uint8Array | string): void {
+    if (this.closed) return;
+    this.parts.push(part);
+    this.partsBytes += part.length;
+    if (this.partsBytes >= OUTPUT_HIGH_WATER) this.flush();
+    else if (!this.inData) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  private readonly flushTask = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** Write queued parts: small ones coalesced into one buffer, large ones as they are. */
+  private flush(): void {
+    const parts = this.parts;
+    if (parts.length === 0 || this.closed) return;
+    this.parts = [];
+    const total = this.partsBytes;
+    this.partsBytes = 0;
+    const pending: Uint8Array[] = [];
+    if (parts.length === 1) {
+      const p = parts[0]!;
+      pending.push(typeof p === "string" ? Buffer.from(p, "latin1") : p);
+    } else {
+      let group: Array<Uint8Array | string> = [];
+      let groupBytes = 0;
+      const closeGroup = () => {
+        if (groupBytes > 0) pending.push(coalesce(group, groupBytes));
+        group = [];
+        groupBytes = 0;
+      };
+      for (const p of parts) {
+        if (typeof p !== "string" && p.length >= COALESCE_LIMIT) {
+          closeGroup();
+          pending.push(p);
+        } else {
+          group.push(p);
+          groupBytes += p.length;
+        }
+      }
+      closeGroup();
+    }
+    void total;
+    if (this.backlog) {
+      for (const b of pending) this.backlog.push(b);
+      return;
+    }
+    for (let i = 0; i < pending.length; i++) {
+      const buf = pending[i]!;
+      const n = this.socket.write(buf);
+      if (n < 0) return this.destroy();
+      if (n < buf.length) {
+        this.backlog = [buf.subarray(n), ...pending.slice(i + 1)];
+        return;
+      }
+    }
+    this.afterFlushed();
+  }
+
+  private afterFlushed(): void {
+    this.wakeDrainWaiters();
+    if (this.endAfterFlush && this.backlog === null && this.parts.length === 0) {
+      this.endAfterFlush = false;
+      this.shutdown();
+    }
+  }
+
+  private wakeDrainWaiters(): void {
+    if (this.drainWaiters.length === 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Finish writing what is queued, then close. */
+  closeAfterFlush(): void {
+    if (this.closed || this.ending) return;
+    this.endAfterFlush = true;
+    this.flush();
+    if (this.backlog === null && this.parts.length === 0 && this.endAfterFlush) {
+      this.endAfterFlush = false;
+      this.shutdown();
+    }
+  }
+
+  /** Send FIN and keep reading (discarding) until the client closes, so it gets our last response (lingering close). */
+  private shutdown(): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    if (this.peerEnded) {
+      this.destroy();
+      return;
+    }
+    this.setDeadline(Deadline.Linger, LINGER_MS);
+    this.socket.end();
+  }
+
+  /** Close now. */
+  destroy(): void {
+    if (this.closed) return;
+    this.socket.terminate();
+    this.onClose();
+  }
+
+  /** For graceful shutdown: close now if between requests, else after the current response. */
+  closeIfIdle(): void {
+    if (!this.responding && this.head === null && !this.draining) this.closeAfterFlush();
+  }
+
+  /** Whether a request is being answered. */
+  get busy(): boolean {
+    return this.responding;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+function coalesce(parts: Array<Uint8Array | string>, bytes: number): Uint8Array {
+  const buf = Buffer.allocUnsafe(bytes);
+  let o = 0;
+  for (const p of parts) {
+    if (typeof p === "string") o += buf.write(p, o, "latin1");
+    else {
+      buf.set(p, o);
+      o += p.length;
+    }
+  }
+  return buf;
+}
+
+/** ASCII case-insensitive compare of `name` with an already lower-case `lower` of the same length. */
+function eqLower(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+const capitalized = new Map<string, string>();
+/** `content-type` → `Content-Type` (eventlet `capitalize_response_headers`). */
+export function capitalizeName(name: string): string {
+  let out = capitalized.get(name);
+  if (out === undefined) {
+    out = name
+      .split("-")
+      .map((w) => (w ? w[0]!.toUpperCase() + w.slice(1).toLowerCase() : w))
+      .join("-");
+    if (capitalized.size < 1024) capitalized.set(name, out);
+  }
+  return out;
+}
+
+/** `GET /path HTTP/1.1` for logs. */
+export function requestLine(head: RequestHead | null): string {
+  return head ? `${head.method} ${head.target} ${head.version}` : "(no request)";
+}

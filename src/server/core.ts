@@ -1,0 +1,44 @@
+/**
+ * What a {@link Connection} needs from its server. Kept as an interface so
+ * the connection does not depend on the server class.
+ * @module
+ */
+import type { EnvironDefaults } from "../gateway/environ.ts";
+import type { GatewayOptions } from "../gateway/run.ts";
+import type { HttpError } from "../http/errors.ts";
+import type { ParserLimits, RequestHead } from "../http/parser.ts";
+import type { Application, Environ, ErrorStream } from "../spec.ts";
+import type { Connection } from "./connection.ts";
+import type { AccessLog } from "./log.ts";
+import type { ResolvedOptions } from "./options.ts";
+
+/** The server side of a connection. */
+export interface ServerCore {
+  /** The current application. */
+  readonly app: Application;
+  readonly options: ResolvedOptions;
+  readonly parserLimits: Partial<ParserLimits>;
+  readonly gateway: GatewayOptions;
+  readonly environDefaults: EnvironDefaults;
+  readonly environClass: (new (init: Environ) => Environ) | undefined;
+  readonly errors: ErrorStream;
+  readonly accessLog: AccessLog | null;
+  readonly serverSoftware: string;
+  readonly serverName: string;
+  readonly port: number;
+  readonly urlScheme: string;
+  /** `maxHttpVersion` is HTTP/1.0. */
+  readonly http10Only: boolean;
+  /** `close()` was called: finish current requests, accept no more. */
+  readonly closing: boolean;
+  /** Log an error with context (e.g. the request line). */
+  readonly logError: (context: string, error: unknown) => void;
+  /** Log a rejected request (bad input), at debug level. */
+  logRequestError(connection: Connection, error: HttpError): void;
+  /** Record an access-log line. */
+  logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void;
+  /** Warn once per key for the server's lifetime. */
+  warnOnce(key: string, message: string): void;
+  /** A connection closed. */
+  connectionClosed(connection: Connection): void;
+}

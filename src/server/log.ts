@@ -1,0 +1,140 @@
+/**
+ * Log plumbing: turning a {@link LogTarget} into line writers, the access
+ * log (eventlet `log_format`), and `tsgi.errors`.
+ * @module
+ */
+import type { ErrorStream } from "../spec.ts";
+import type { AccessLogFields, LogTarget } from "./options.ts";
+
+/** Writes one line (without its trailing newline). */
+export type LineWriter = (line: string) => void;
+
+/**
+ * A line writer for `target`: `write(line + "\n")` on writables,
+ * `info`/`error` on loggers (gevent `LoggingLogAdapter`), nothing for `null`.
+ */
+export function lineWriter(target: LogTarget | undefined, level: "info" | "error"): LineWriter | null {
+  if (!target) return null;
+  if ("write" in target && typeof target.write === "function") {
+    return (line) => {
+      target.write(`${line}\n`);
+    };
+  }
+  const logger = target as { info(m: string): unknown; error(m: string): unknown };
+  return level === "info" ? (line) => logger.info(line) : (line) => logger.error(line);
+}
+
+/** eventlet's default `log_format`, as used by the access log. */
+export const DEFAULT_LOG_FORMAT =
+  '%(client_ip)s - - [%(date_time)s] "%(request_line)s" %(status_code)s %(body_length)s %(wall_seconds).6f';
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const pad = (n: number) => (n < 10 ? `0${n}` : String(n));
+
+/** Common-log-format time, `23/Nov/2026:09:00:00 +0000` (UTC). */
+export function logDate(ms: number): string {
+  const d = new Date(ms);
+  return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}
+
+/**
+ * Compile an eventlet/Python `%(name)s` format into a function. Supports
+ * `%(name)s`, `%(name)d` and `%(name).Nf`; `%%` is a literal percent.
+ * @throws Error on an unknown field name.
+ */
+export function compileLogFormat(format: string): (fields: AccessLogFields) => string {
+  const parts: Array<string | ((f: AccessLogFields) => string)> = [];
+  const re = /%%|%\((\w+)\)(\.\d+)?([sdf])/g;
+  let last = 0;
+  for (let m = re.exec(format); m; m = re.exec(format)) {
+    parts.push(format.slice(last, m.index));
+    last = re.lastIndex;
+    if (m[0] === "%%") {
+      parts.push("%");
+      continue;
+    }
+    const name = m[1] as keyof AccessLogFields;
+    if (!["client_ip", "date_time", "request_line", "status_code", "body_length", "wall_seconds"].includes(name)) {
+      throw new Error(`log format: unknown field %(${name}); known: client_ip, date_time, request_line, status_code, body_length, wall_seconds`);
+    }
+    const precision = m[2] ? Number(m[2].slice(1)) : 6;
+    const kind = m[3];
+    parts.push(
+      kind === "f"
+        ? (f) => Number(f[name]).toFixed(precision)
+        : kind === "d"
+          ? (f) => String(Math.trunc(Number(f[name])))
+          : (f) => String(f[name]),
+    );
+  }
+  parts.push(format.slice(last));
+  return (fields) => {
+    let out = "";
+    for (const p of parts) out += typeof p === "string" ? p : p(fields);
+    return out;
+  };
+}
+
+/**
+ * The access log: records are kept raw and formatted in a batch once per
+ * event-loop turn, so logging costs little on the request path.
+ */
+export class AccessLog {
+  private pending: AccessLogFields[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly writer: LineWriter,
+    private readonly format: (fields: AccessLogFields) => string,
+    private readonly rawWrite: ((text: string) => void) | null,
+  ) {}
+
+  /** Queue a record. `date_time` may be passed as the start time in ms via `startMs`. */
+  record(fields: AccessLogFields): void {
+    this.pending.push(fields);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Write what is queued now. */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    if (this.rawWrite) {
+      let text = "";
+      for (const f of batch) text += `${this.format(f)}\n`;
+      this.rawWrite(text);
+    } else {
+      for (const f of batch) this.writer(this.format(f));
+    }
+  };
+}
+
+/** Build the access log for a target, or `null` when logging is off. */
+export function createAccessLog(
+  target: LogTarget | undefined,
+  format: string | ((fields: AccessLogFields) => string) | undefined,
+): AccessLog | null {
+  const writer = lineWriter(target, "info");
+  if (!writer) return null;
+  const fmt = typeof format === "function" ? format : compileLogFormat(format ?? DEFAULT_LOG_FORMAT);
+  const raw = target && "write" in target && typeof target.write === "function" ? (text: string) => void target.write(text) : null;
+  return new AccessLog(writer, fmt, raw);
+}
+
+/** `tsgi.errors` over a line writer (gevent passes `error_log`). */
+export class ErrorLogStream implements ErrorStream {
+  constructor(private readonly sink: ((text: string) => void) | null) {}
+  write(s: string): void {
+    if (typeof s !== "string") throw new TypeError(`tsgi.errors.write() takes a string, got ${typeof s}`);
+    this.sink?.(s);
+  }
+  writelines(lines: Iterable<string>): void {
+    for (const line of lines) this.write(line);
+  }
+  flush(): void {}
+}

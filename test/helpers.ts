@@ -1,0 +1,181 @@
+/**
+ * Test helpers: a server on a free port of 127.0.0.1 with captured logs, a raw
+ * TCP client that sends exact bytes, and a small response parser for what it
+ * reads back. Every wait is bounded in time.
+ */
+import { connect, type Socket } from "node:net";
+import { serve, type TsgiServer } from "../src/server/index.ts";
+import type { ServerOptions } from "../src/server/options.ts";
+import type { Application } from "../src/spec.ts";
+
+export const enc = (s: string) => new TextEncoder().encode(s);
+export const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** A server on 127.0.0.1:<free port>, logging into arrays instead of stderr. */
+export function startServer(app: Application, options: ServerOptions = {}) {
+  const errors: string[] = [];
+  const access: string[] = [];
+  const server = serve(app, {
+    hostname: "127.0.0.1",
+    port: 0,
+    errorLog: { write: (s: string) => void errors.push(s) },
+    log: { write: (s: string) => void access.push(s) },
+    ...options,
+  });
+  return { server, errors, access, port: server.port, url: server.url.replace(/\/$/, "") };
+}
+
+export interface RawResult {
+  /** Everything the server sent. */
+  data: Buffer;
+  /** The server closed the connection (FIN or reset) before the timeout. */
+  closed: boolean;
+}
+
+/**
+ * Open a connection, send `payload` (string as latin-1, or pieces sent with a
+ * pause between them), and read until the server closes or `timeoutMs` passes
+ * or `until(data)` is true.
+ */
+export function raw(
+  port: number,
+  payload: string | Uint8Array | Array<string | Uint8Array>,
+  opts: { timeoutMs?: number; until?: (data: Buffer) => boolean; gapMs?: number; end?: boolean } = {},
+): Promise<RawResult> {
+  const timeoutMs = opts.timeoutMs ?? 3000;
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const sock: Socket = connect({ host: "127.0.0.1", port });
+    const finish = (closed: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ data: Buffer.concat(chunks), closed });
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    sock.on("data", (d) => {
+      chunks.push(d);
+      if (opts.until?.(Buffer.concat(chunks))) finish(false);
+    });
+    sock.on("end", () => finish(true));
+    sock.on("close", () => finish(true));
+    sock.on("error", () => finish(true));
+    sock.on("connect", async () => {
+      const pieces = Array.isArray(payload) ? payload : [payload];
+      for (const p of pieces) {
+        if (settled) return;
+        sock.write(typeof p === "string" ? Buffer.from(p, "latin1") : p);
+        if (opts.gapMs && pieces.length > 1) await Bun.sleep(opts.gapMs);
+      }
+      if (opts.end) sock.end();
+    });
+  });
+}
+
+export interface ParsedResponse {
+  status: number;
+  reason: string;
+  version: string;
+  /** Field names lower-cased; repeated fields as arrays joined by "\n". */
+  headers: Record<string, string>;
+  rawHead: string;
+  body: Buffer;
+  /** How the body was framed. */
+  framing: "length" | "chunked" | "close" | "none";
+  /** The message was complete (false when cut short). */
+  complete: boolean;
+}
+
+/**
+ * Parse every response in `data`. `methods` gives the request method of each
+ * response in order (for HEAD); interim 1xx responses are returned too.
+ */
+export function parseResponses(data: Buffer, methods: string[] = []): ParsedResponse[] {
+  const out: ParsedResponse[] = [];
+  let pos = 0;
+  let finals = 0;
+  while (pos < data.length) {
+    const end = data.indexOf("\r\n\r\n", pos);
+    if (end === -1) throw new Error(`incomplete head: ${JSON.stringify(data.subarray(pos, pos + 200).toString("latin1"))}`);
+    const rawHead = data.subarray(pos, end).toString("latin1");
+    const [statusLine, ...lines] = rawHead.split("\r\n");
+    const m = /^(HTTP\/\d\.\d) (\d{3}) ?(.*)$/.exec(statusLine!);
+    if (!m) throw new Error(`bad status line: ${statusLine}`);
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const i = line.indexOf(":");
+      const k = line.slice(0, i).toLowerCase();
+      const v = line.slice(i + 1).trim();
+      headers[k] = headers[k] === undefined ? v : `${headers[k]}\n${v}`;
+    }
+    const status = Number(m[2]);
+    pos = end + 4;
+    const r: ParsedResponse = { status, reason: m[3]!, version: m[1]!, headers, rawHead, body: Buffer.alloc(0), framing: "none", complete: true };
+    out.push(r);
+    if (status < 200) continue;
+    const method = methods[finals++] ?? "GET";
+    if (method === "HEAD" || status === 204 || status === 304) continue;
+    if (headers["transfer-encoding"] === "chunked") {
+      r.framing = "chunked";
+      const parts: Buffer[] = [];
+      for (;;) {
+        const lineEnd = data.indexOf("\r\n", pos);
+        if (lineEnd === -1) {
+          r.complete = false;
+          pos = data.length;
+          break;
+        }
+        const size = parseInt(data.subarray(pos, lineEnd).toString("latin1"), 16);
+        pos = lineEnd + 2;
+        if (size === 0) {
+          const trailerEnd = data.indexOf("\r\n", pos);
+          if (trailerEnd !== pos) r.complete = false;
+          pos = trailerEnd === -1 ? data.length : trailerEnd + 2;
+          break;
+        }
+        if (pos + size + 2 > data.length) {
+          parts.push(data.subarray(pos));
+          r.complete = false;
+          pos = data.length;
+          break;
+        }
+        parts.push(data.subarray(pos, pos + size));
+        pos += size + 2;
+      }
+      r.body = Buffer.concat(parts);
+    } else if (headers["content-length"] !== undefined) {
+      r.framing = "length";
+      const n = Number(headers["content-length"]);
+      r.body = data.subarray(pos, pos + n);
+      if (r.body.length < n) r.complete = false;
+      pos += n;
+    } else {
+      r.framing = "close";
+      r.body = data.subarray(pos);
+      pos = data.length;
+    }
+  }
+  return out;
+}
+
+/** Send one raw request and parse the single response. */
+export async function rawOne(port: number, payload: string | Uint8Array | Array<string | Uint8Array>, opts: Parameters<typeof raw>[2] = {}) {
+  const result = await raw(port, payload, opts);
+  const responses = result.data.length ? parseResponses(result.data) : [];
+  return { ...result, responses, response: responses.at(-1) };
+}
+
+/** A GET request for `path` with a Host field. */
+export function get(path = "/", extra = ""): string {
+  return `GET ${path} HTTP/1.1\r\nHost: localhost\r\n${extra}\r\n`;
+}
+
+/** Free TCP port on 127.0.0.1 (bound and released). */
+export function freePort(): number {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = l.port;
+  l.stop(true);
+  return port;
+}

@@ -1,0 +1,533 @@
+/**
+ * End-to-end HTTP/1.1 behaviour over real sockets: keep-alive, pipelining,
+ * request bodies, 100-continue and response framing.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import type { Application, Environ } from "../src/spec.ts";
+import { enc, get, parseResponses, raw, rawOne, startServer } from "./helpers.ts";
+
+const hello: Application = (_e, sr) => {
+  sr("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc("Hello, world!\n")];
+};
+
+/** Echoes the body, tagging the path. Reads with read() unless ?lines. */
+const echo: Application = async (environ, sr) => {
+  const input = environ["tsgi.input"];
+  let body: Uint8Array;
+  if (environ.QUERY_STRING === "lines") {
+    const parts: Uint8Array[] = [];
+    for await (const line of input) parts.push(line);
+    body = Buffer.concat(parts);
+  } else body = await input.read();
+  sr("200 OK", [["Content-Type", "application/octet-stream"], ["X-Path", environ.PATH_INFO]]);
+  return [body];
+};
+
+const servers: Array<{ server: { close(o?: { timeout?: number }): Promise<void> } }> = [];
+function start(app: Application, options = {}) {
+  const s = startServer(app, options);
+  servers.push(s);
+  return s;
+}
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.server.close({ timeout: 100 })));
+});
+
+describe("basics", () => {
+  test("GET answers 200 with Content-Length, Date and Server", async () => {
+    const { port } = start(hello);
+    const { response } = await rawOne(port, get("/"), { until: (d) => d.includes("world!\n") });
+    expect(response!.status).toBe(200);
+    expect(response!.headers["content-length"]).toBe("14");
+    expect(response!.headers.date).toMatch(/^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+    expect(response!.headers.server).toMatch(/^tsgi\//);
+    expect(response!.body.toString()).toBe("Hello, world!\n");
+  });
+
+  test("fetch (a real client) gets the response", async () => {
+    const { url } = start(hello);
+    const res = await fetch(`${url}/x`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("Hello, world!\n");
+  });
+});
+
+describe("keep-alive and pipelining", () => {
+  test("HTTP/1.1 keeps the connection for a second request", async () => {
+    const { port } = start(hello);
+    const r = await raw(port, [get("/a"), get("/b")], { gapMs: 50, until: (d) => d.toString().split("Hello").length === 3 });
+    expect(r.closed).toBe(false);
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
+  });
+
+  test("HTTP/1.0 without keep-alive closes after the response", async () => {
+    const { port } = start(hello);
+    const r = await rawOne(port, "GET / HTTP/1.0\r\n\r\n");
+    expect(r.closed).toBe(true);
+    expect(r.response!.status).toBe(200);
+    expect(r.response!.headers.connection).toBe("close");
+  });
+
+  test("HTTP/1.0 with Connection: keep-alive is kept alive and echoed", async () => {
+    const { port } = start(hello);
+    const r = await raw(port, ["GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"], {
+      gapMs: 50,
+      until: (d) => d.toString().split("Hello").length === 3,
+    });
+    const rs = parseResponses(r.data);
+    expect(rs.length).toBe(2);
+    expect(rs[0]!.headers.connection).toBe("keep-alive");
+    expect(r.closed).toBe(false);
+  });
+
+  test("Connection: close is honoured and echoed", async () => {
+    const { port } = start(hello);
+    const r = await rawOne(port, get("/", "Connection: close\r\n"));
+    expect(r.closed).toBe(true);
+    expect(r.response!.headers.connection).toBe("close");
+  });
+
+  test("pipelined requests are answered in order, even when later ones finish first", async () => {
+    const app: Application = async (environ, sr) => {
+      const delay = Number(environ.QUERY_STRING);
+      await Bun.sleep(delay);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(`${environ.PATH_INFO}\n`)];
+    };
+    const { port } = start(app);
+    const payload = get("/1?60") + get("/2?0") + get("/3?30") + get("/4?0");
+    const r = await raw(port, payload, { until: (d) => d.includes("/4\n") });
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(["/1\n", "/2\n", "/3\n", "/4\n"]);
+  });
+
+  test("100 pipelined requests in one write all get answers, in order", async () => {
+    const app: Application = (environ, sr) => {
+      sr("200 OK", []);
+      return [enc(environ.PATH_INFO)];
+    };
+    const { port } = start(app);
+    let payload = "";
+    for (let i = 0; i < 100; i++) payload += get(`/${i}`);
+    const r = await raw(port, payload, { until: (d) => d.includes("/99") });
+    const bodies = parseResponses(r.data).map((x) => x.body.toString());
+    expect(bodies).toEqual(Array.from({ length: 100 }, (_, i) => `/${i}`));
+  });
+
+  test("a pipelined POST body is not taken for the next request", async () => {
+    const { port } = start(echo);
+    const payload = "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\nGET /smuggled HTTP" + get("/after");
+    const r = await raw(port, payload, { until: (d) => d.includes("/after") });
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => x.headers["x-path"])).toEqual(["/p", "/after"]);
+    expect(rs[0]!.body.toString()).toBe("GET /smuggled HTTP");
+  });
+});
+
+describe("request bodies", () => {
+  test("Content-Length body is read whole", async () => {
+    const { port } = start(echo);
+    const r = await rawOne(port, "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", { until: (d) => d.includes("hello world") });
+    expect(r.response!.body.toString()).toBe("hello world");
+  });
+
+  test("chunked body arrives decoded; extensions ignored, trailers dropped", async () => {
+    const { port } = start(echo);
+    const payload = "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+    const r = await rawOne(port, payload, { until: (d) => d.includes("hello world") });
+    expect(r.response!.status).toBe(200);
+    expect(r.response!.body.toString()).toBe("hello world");
+  });
+
+  test("a body sent one byte at a time is received intact", async () => {
+    const { port } = start(echo);
+    const text = "POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    const r = await rawOne(port, text.split(""), { gapMs: 1, until: (d) => d.includes("abcde") });
+    expect(r.response!.body.toString()).toBe("abcde");
+  });
+
+  test("readline / async iteration by lines", async () => {
+    const { port } = start(echo);
+    const r = await rawOne(port, "POST /l?lines HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\none\ntwo\nthree", { until: (d) => d.includes("three") });
+    expect(r.response!.body.toString()).toBe("one\ntwo\nthree");
+  });
+
+  test("read(size) never passes the end of the body", async () => {
+    const app: Application = async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      const a = await input.read(3);
+      const b = await input.read(100);
+      const c = await input.read(10);
+      sr("200 OK", []);
+      return [enc(`${a.length},${b.length},${c.length}`)];
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde" + get("/next"), {
+      until: (d) => d.includes("3,2,0"),
+    });
+    expect(r.responses[0]!.body.toString()).toBe("3,2,0");
+  });
+
+  test("a body the app did not read is drained, and the connection still serves", async () => {
+    const { port } = start(hello);
+    const r = await raw(port, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789" + get("/y"), {
+      until: (d) => d.toString().split("Hello").length === 3,
+    });
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
+  });
+
+  test("a large upload is streamed and counted exactly", async () => {
+    const app: Application = async (environ, sr) => {
+      let n = 0;
+      let sum = 0;
+      for (;;) {
+        const c = await environ["tsgi.input"].read(65536);
+        if (c.length === 0) break;
+        n += c.length;
+        for (let i = 0; i < c.length; i += 4096) sum = (sum + c[i]!) % 65521;
+      }
+      sr("200 OK", []);
+      return [enc(`${n}:${sum}`)];
+    };
+    const { url } = start(app);
+    const body = new Uint8Array(8 * 1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31) & 0xff;
+    let expected = 0;
+    for (let i = 0; i < body.length; i += 4096) expected = (expected + body[i]!) % 65521;
+    const res = await fetch(url, { method: "POST", body });
+    expect(await res.text()).toBe(`${body.length}:${expected}`);
+  });
+});
+
+describe("Expect: 100-continue", () => {
+  const reader: Application = async (environ, sr) => {
+    const body = await environ["tsgi.input"].read();
+    sr("200 OK", []);
+    return [body];
+  };
+
+  test("100 Continue goes out only when the app reads, then the body is read", async () => {
+    let readStarted = 0;
+    const app: Application = async (environ, sr) => {
+      await Bun.sleep(80);
+      readStarted = Date.now();
+      return reader(environ, sr);
+    };
+    const { port } = start(app);
+    const { connect } = await import("node:net");
+    const got = await new Promise<{ firstAt: number; data: string }>((resolve, reject) => {
+      const sock = connect({ host: "127.0.0.1", port });
+      let data = "";
+      let firstAt = 0;
+      const timer = setTimeout(() => reject(new Error(`timeout: ${data}`)), 3000);
+      sock.on("data", (d) => {
+        if (!firstAt) firstAt = Date.now();
+        data += d.toString("latin1");
+        if (data.startsWith("HTTP/1.1 100 Continue\r\n\r\n") && !data.includes("200 OK")) sock.write("hello");
+        if (data.includes("hello") && data.includes("200 OK")) {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve({ firstAt, data });
+        }
+      });
+      sock.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    });
+    expect(got.data.startsWith("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")).toBe(true);
+    expect(got.firstAt).toBeGreaterThanOrEqual(readStarted);
+  });
+
+  test("no 100 Continue when the app answers without reading; the connection closes", async () => {
+    const { port } = start(hello);
+    const r = await rawOne(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    expect(r.data.toString()).not.toContain("100 Continue");
+    expect(r.response!.status).toBe(200);
+    expect(r.response!.headers.connection).toBe("close");
+    expect(r.closed).toBe(true);
+  });
+
+  test("HTTP/1.0 expectations are ignored", async () => {
+    const { port } = start(reader);
+    const r = await rawOne(port, "POST / HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi");
+    expect(r.data.toString()).not.toContain("100 Continue");
+    expect(r.response!.body.toString()).toBe("hi");
+  });
+
+  test("eventlet extension: headers on 100 Continue and several 100 responses", async () => {
+    const app: Application = async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      input.setHundredContinueResponseHeaders!([["Hundred-Continue-Header-1", "H1"]]);
+      const a = await input.read(2);
+      await input.sendHundredContinueResponse!();
+      const b = await input.read();
+      sr("200 OK", []);
+      return [a, b];
+    };
+    const { port } = start(app);
+    const r = await raw(port, ["PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", "ab", "cd"], {
+      gapMs: 60,
+      until: (d) => d.includes("abcd"),
+    });
+    const rs = parseResponses(r.data, ["PUT"]);
+    expect(rs.map((x) => x.status)).toEqual([100, 100, 200]);
+    expect(rs[0]!.headers["hundred-continue-header-1"]).toBe("H1");
+    expect(rs[2]!.body.toString()).toBe("abcd");
+  });
+});
+
+describe("response framing", () => {
+  const gen: Application = (_e, sr) => {
+    sr("200 OK", [["Content-Type", "text/plain"]]);
+    return (function* () {
+      yield enc("a");
+      yield enc("");
+      yield enc("bc");
+    })();
+  };
+
+  test("a generator body is chunked on HTTP/1.1", async () => {
+    const { port } = start(gen);
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("0\r\n\r\n") });
+    expect(r.response!.framing).toBe("chunked");
+    expect(r.response!.complete).toBe(true);
+    expect(r.response!.body.toString()).toBe("abc");
+  });
+
+  test("a generator body is close-delimited on HTTP/1.0", async () => {
+    const { port } = start(gen);
+    const r = await rawOne(port, "GET / HTTP/1.0\r\n\r\n");
+    expect(r.closed).toBe(true);
+    expect(r.response!.framing).toBe("close");
+    expect(r.response!.body.toString()).toBe("abc");
+  });
+
+  test("an async generator streams", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", []);
+      return (async function* () {
+        for (let i = 0; i < 3; i++) {
+          await Bun.sleep(5);
+          yield enc(String(i));
+        }
+      })();
+    };
+    const { url } = start(app);
+    expect(await (await fetch(url)).text()).toBe("012");
+  });
+
+  test("HEAD gets GET's headers and no body", async () => {
+    const { port } = start(hello);
+    const r = await raw(port, `HEAD / HTTP/1.1\r\nHost: x\r\n\r\n${get("/")}`, { until: (d) => d.includes("world") });
+    const rs = parseResponses(r.data, ["HEAD", "GET"]);
+    expect(rs[0]!.headers["content-length"]).toBe("14");
+    expect(rs[0]!.body.length).toBe(0);
+    expect(rs[1]!.body.toString()).toBe("Hello, world!\n");
+  });
+
+  test("204 and 304 carry no body", async () => {
+    const app: Application = (environ, sr) => {
+      sr(environ.PATH_INFO === "/204" ? "204 No Content" : "304 Not Modified", []);
+      return [enc("ignored")];
+    };
+    const { port } = start(app);
+    const r = await raw(port, get("/204") + get("/304") + get("/204"), { until: (d) => d.toString().split("HTTP/1.1").length === 4, timeoutMs: 1500 });
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => x.status)).toEqual([204, 304, 204]);
+    expect(r.data.toString()).not.toContain("ignored");
+    expect(rs[0]!.headers["content-length"]).toBeUndefined();
+    expect(rs[0]!.headers["transfer-encoding"]).toBeUndefined();
+  });
+
+  test("never more bytes than the declared Content-Length", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Length", "3"]]);
+      return (function* () {
+        yield enc("abcdef");
+      })();
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/") + get("/"));
+    expect(r.data.toString().endsWith("\r\n\r\nabc")).toBe(true);
+    expect(r.closed).toBe(true);
+    expect(errors.join("")).toContain("more bytes than its Content-Length");
+  });
+
+  test("fewer bytes than Content-Length close the connection", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Length", "10"]]);
+      return (function* () {
+        yield enc("abc");
+      })();
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, get("/"));
+    expect(r.closed).toBe(true);
+    expect(r.response!.complete).toBe(false);
+  });
+
+  test("status line, headers and a small body go out in one write", async () => {
+    const { port } = start(hello);
+    const { connect } = await import("node:net");
+    const packets = await new Promise<number>((resolve) => {
+      const sock = connect({ host: "127.0.0.1", port });
+      let n = 0;
+      let data = "";
+      sock.on("data", (d) => {
+        n++;
+        data += d;
+        if (data.includes("world")) setTimeout(() => (sock.destroy(), resolve(n)), 30);
+      });
+      sock.write(get("/"));
+    });
+    expect(packets).toBe(1);
+  });
+
+  test("write() callable streams data before the body", async () => {
+    const app: Application = async (_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+      await write(enc("via write;"));
+      return [enc("via body")];
+    };
+    const { url } = start(app);
+    expect(await (await fetch(url)).text()).toBe("via write;via body");
+  });
+
+  test("capitalizeResponseHeaders normalises names", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["x-custom-NAME", "v"]]);
+      return [];
+    };
+    const { port } = start(app, { capitalizeResponseHeaders: true });
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("\r\n\r\n") });
+    expect(r.response!.rawHead).toContain("X-Custom-Name: v");
+  });
+
+  test("minimumChunkSize batches small chunks", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", []);
+      return (function* () {
+        for (let i = 0; i < 10; i++) yield enc("xx");
+      })();
+    };
+    const { port } = start(app, { minimumChunkSize: 8 });
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("0\r\n\r\n") });
+    const sizes = r.data.toString().split("\r\n\r\n")[1]!.split("\r\n").filter((_, i) => i % 2 === 0);
+    expect(sizes).toEqual(["8", "8", "4", "0"]);
+    expect(r.response!.body.toString()).toBe("xx".repeat(10));
+  });
+});
+
+describe("environ", () => {
+  let seen: Environ | null = null;
+  const capture: Application = (environ, sr) => {
+    seen = environ;
+    sr("200 OK", []);
+    return [];
+  };
+
+  test("CGI and tsgi keys", async () => {
+    const { port } = start(capture, { environ: { "app.extra": 42 } });
+    await rawOne(
+      port,
+      "GET /a%20b/%C3%A9%2F?x=%20y&z HTTP/1.1\r\nHost: example.test:8080\r\nX-Multi: 1\r\nX-Multi: 2\r\nX-Foo_Bar: evil\r\nX-Foo-Bar: good\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nUser-Agent: t\r\n\r\n",
+      { until: (d) => d.includes("\r\n\r\n") },
+    );
+    const e = seen!;
+    expect(e.REQUEST_METHOD).toBe("GET");
+    expect(e.SCRIPT_NAME).toBe("");
+    expect(e.PATH_INFO).toBe("/a b/\u00c3\u00a9/");
+    expect(e.QUERY_STRING).toBe("x=%20y&z");
+    expect(e.REQUEST_URI).toBe("/a%20b/%C3%A9%2F?x=%20y&z");
+    expect(e.SERVER_PROTOCOL).toBe("HTTP/1.1");
+    expect(e.SERVER_NAME).toBe("127.0.0.1");
+    expect(e.SERVER_PORT).toBe(String(port));
+    expect(e.REMOTE_ADDR).toBe("127.0.0.1");
+    expect(Number(e.REMOTE_PORT)).toBeGreaterThan(0);
+    expect(e.HTTP_HOST).toBe("example.test:8080");
+    expect(e.HTTP_X_MULTI).toBe("1, 2");
+    expect(e.HTTP_X_FOO_BAR).toBe("good");
+    expect(e.CONTENT_TYPE).toBe("text/plain");
+    expect(e.CONTENT_LENGTH).toBe("0");
+    expect(e.HTTP_CONTENT_TYPE).toBeUndefined();
+    expect(e.HTTP_USER_AGENT).toBe("t");
+    expect(e["tsgi.version"]).toEqual([1, 0]);
+    expect(e["tsgi.url_scheme"]).toBe("http");
+    expect(e["tsgi.multithread"]).toBe(false);
+    expect(e["tsgi.multiprocess"]).toBe(false);
+    expect(e["tsgi.run_once"]).toBe(false);
+    expect(e["tsgi.input_terminated"]).toBe(true);
+    expect(typeof e["tsgi.errors"].write).toBe("function");
+    expect(e["app.extra"]).toBe(42);
+    expect(e.SERVER_SOFTWARE).toMatch(/^tsgi\//);
+  });
+
+  test("tsgi.errors lands in the error log", async () => {
+    const app: Application = (environ, sr) => {
+      environ["tsgi.errors"].write("from the app\n");
+      environ["tsgi.errors"].writelines(["a", "b\n"]);
+      environ["tsgi.errors"].flush();
+      sr("200 OK", []);
+      return [];
+    };
+    const { port, errors } = start(app);
+    await rawOne(port, get("/"), { until: (d) => d.includes("\r\n\r\n") });
+    expect(errors.join("")).toContain("from the app\nab\n");
+  });
+
+  test("scriptName moves the mount point out of PATH_INFO", async () => {
+    const { port } = start(capture, { scriptName: "/app" });
+    await rawOne(port, get("/app/x"), { until: (d) => d.includes("\r\n\r\n") });
+    expect(seen!.SCRIPT_NAME).toBe("/app");
+    expect(seen!.PATH_INFO).toBe("/x");
+  });
+
+  test("absolute-form target: path from the target, Host from its authority", async () => {
+    const { port } = start(capture);
+    await rawOne(port, "GET http://other.test:81/p?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(seen!.PATH_INFO).toBe("/p");
+    expect(seen!.QUERY_STRING).toBe("q=1");
+    expect(seen!.HTTP_HOST).toBe("other.test:81");
+  });
+
+  test("environClass builds each environ", async () => {
+    class Tagged {
+      constructor(init: Environ) {
+        Object.assign(this, init);
+      }
+    }
+    const { port } = start(capture, { environClass: Tagged as unknown as new (e: Environ) => Environ });
+    await rawOne(port, get("/"), { until: (d) => d.includes("\r\n\r\n") });
+    expect(seen).toBeInstanceOf(Tagged);
+    expect(seen!.PATH_INFO).toBe("/");
+  });
+
+  test("posthooks run after the response with args and kwargs", async () => {
+    const calls: unknown[] = [];
+    const app: Application = (environ, sr) => {
+      environ["tsgi.posthooks"] = [[(env: Environ, a: unknown, kw: unknown) => void calls.push([env.PATH_INFO, a, kw]), ["arg"], { k: 1 }]];
+      sr("200 OK", []);
+      return [enc("x")];
+    };
+    const { port } = start(app);
+    await rawOne(port, get("/hook"), { until: (d) => d.includes("\r\n\r\nx") });
+    await Bun.sleep(20);
+    expect(calls).toEqual([["/hook", "arg", { k: 1 }]]);
+  });
+});
+
+describe("access log", () => {
+  test("one common-log-format line per request", async () => {
+    const { port, access } = start(hello);
+    await rawOne(port, get("/logged?q=1", "X-Forwarded-For: 10.1.1.1\r\n"), { until: (d) => d.includes("world") });
+    await Bun.sleep(20);
+    expect(access.join("")).toMatch(
+      /^10\.1\.1\.1,127\.0\.0\.1 - - \[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/logged\?q=1 HTTP\/1\.1" 200 14 \d+\.\d{6}\n$/,
+    );
+  });
+
+  test("custom logFormat with eventlet's fields", async () => {
+    const { port, access } = start(hello, { logFormat: "%(status_code)s %(body_length)s %(request_line)s" });
+    await rawOne(port, get("/f"), { until: (d) => d.includes("world") });
+    await Bun.sleep(20);
+    expect(access.join("")).toBe("200 14 GET /f HTTP/1.1\n");
+  });
+});
