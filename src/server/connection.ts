@@ -72,6 +72,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private stash: Uint8Array | null = null;
   private stashPaused = false;
   private peerEnded = false;
+  /** The connection cannot carry another request (lost framing). */
+  private mustClose = false;
   private startedAt = 0;
 
   // Response state
@@ -193,8 +195,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         this.sendError(new HttpError(408, "the request head did not arrive in time"));
         break;
       case Deadline.Body:
-        this.input?.fail(new Error(`request body read timed out after ${this.core.options.bodyTimeout} ms`));
+        // The body's framing is lost: whatever the app answers, close after it.
+        this.mustClose = true;
         this.responseKeepAlive = false;
+        this.input?.fail(new Error(`request body read timed out after ${this.core.options.bodyTimeout} ms`));
         break;
       case Deadline.Linger:
         this.destroy();
@@ -278,6 +282,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         this.responding = false;
         this.sendError(httpError);
       } else {
+        this.mustClose = true;
         this.responseKeepAlive = false;
       }
       return;
@@ -434,7 +439,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     const head = this.head!;
     const core = this.core;
     const code = (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48);
-    let keepAlive = head.keepAlive && core.options.keepalive && !core.closing;
+    let keepAlive = head.keepAlive && core.options.keepalive && !core.closing && !this.mustClose;
     let declared = -1;
     let hasDate = false;
     let hasServer = false;

@@ -1,0 +1,457 @@
+/**
+ * End-to-end error paths: application errors (PEP 3333 "Error Handling"),
+ * malformed and hostile input (RFC 9112, request smuggling), timeouts and
+ * client disconnects. Every bad input asserts its status, that the connection
+ * closes, and that the server then still serves a normal request.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import type { Application, Body } from "../src/spec.ts";
+import { enc, get, raw, rawOne, startServer } from "./helpers.ts";
+
+const servers: Array<ReturnType<typeof startServer>> = [];
+function start(app: Application, options = {}) {
+  const s = startServer(app, options);
+  servers.push(s);
+  return s;
+}
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.server.close({ timeout: 100 })));
+});
+
+const hello: Application = (_e, sr) => {
+  sr("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc("Hello, world!\n")];
+};
+
+async function stillServes(port: number) {
+  const r = await rawOne(port, get("/"), { until: (d) => d.includes("world") });
+  expect(r.response?.status).toBe(200);
+}
+
+describe("application errors", () => {
+  test("a throw before headers → 500 with a generic body, logged with the request line", async () => {
+    const app: Application = () => {
+      throw new Error("boom secret detail");
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/fail"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    expect(r.response!.body.toString()).toBe("Internal Server Error\n");
+    expect(errors.join("")).toContain("GET /fail HTTP/1.1");
+    expect(errors.join("")).toContain("boom secret detail");
+  });
+
+  test("debug: the traceback is in the 500 body", async () => {
+    const app: Application = async () => {
+      throw new Error("visible in debug");
+    };
+    const { port } = start(app, { debug: true });
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("at ") });
+    expect(r.response!.status).toBe(500);
+    expect(r.response!.body.toString()).toContain("visible in debug");
+  });
+
+  test("a throw after headers closes the connection: the client sees a truncated response", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", []);
+      return (function* () {
+        yield enc("partial");
+        throw new Error("mid-stream");
+      })();
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/"));
+    expect(r.closed).toBe(true);
+    expect(r.response!.status).toBe(200);
+    expect(r.response!.complete).toBe(false);
+    expect(r.response!.body.toString()).toBe("partial");
+    expect(errors.join("")).toContain("mid-stream");
+    await stillServes(port);
+  });
+
+  test("a body chunk that is not a Uint8Array → 500 naming its type", async () => {
+    const app = ((_e: unknown, sr: (s: string, h: [string, string][]) => void) => {
+      sr("200 OK", []);
+      return ["a string chunk"];
+    }) as unknown as Application;
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    expect(errors.join("")).toContain("must be a Uint8Array, got string");
+  });
+
+  test("returning a string → 500 explaining what to return", async () => {
+    const app = ((_e: unknown, sr: (s: string, h: [string, string][]) => void) => {
+      sr("200 OK", []);
+      return "hello";
+    }) as unknown as Application;
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    expect(errors.join("")).toContain("returned a string");
+  });
+
+  test("returning without calling startResponse → 500", async () => {
+    const app: Application = () => [];
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    expect(errors.join("")).toContain("without calling startResponse");
+  });
+
+  test("startResponse twice without excInfo throws; with excInfo before headers replaces", async () => {
+    let secondError = "";
+    const app: Application = (environ, sr) => {
+      sr("200 OK", []);
+      try {
+        sr("201 Created", []);
+      } catch (e) {
+        secondError = (e as Error).message;
+      }
+      if (environ.PATH_INFO === "/replace") {
+        sr("503 Service Unavailable", [["X-Replaced", "yes"]], new Error("handled"));
+      }
+      return [enc("body")];
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, get("/replace"), { until: (d) => d.includes("body") });
+    expect(secondError).toContain("second time without excInfo");
+    expect(r.response!.status).toBe(503);
+    expect(r.response!.headers["x-replaced"]).toBe("yes");
+  });
+
+  test("startResponse with excInfo after headers went out rethrows it; the connection is cut", async () => {
+    let rethrown: unknown = null;
+    const original = new Error("original failure");
+    const app: Application = (_e, sr) => {
+      sr("200 OK", []);
+      return (function* () {
+        yield enc("started");
+        try {
+          sr("500 Internal Server Error", [], original);
+        } catch (e) {
+          rethrown = e;
+          throw e;
+        }
+      })();
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, get("/"));
+    expect(rethrown).toBe(original);
+    expect(r.closed).toBe(true);
+    expect(r.response!.complete).toBe(false);
+  });
+
+  test.each([
+    ["CR LF in a value", ["X-Bad", "a\r\nInjected: yes"]],
+    ["NUL in a value", ["X-Bad", "a\0b"]],
+    ["space in a name", ["X Bad", "v"]],
+    ["colon in a name", ["X:Bad", "v"]],
+    ["non-latin-1 char", ["X-Bad", "\u20ac"]],
+  ])("header with %s is refused and never reaches the wire", async (_label, header) => {
+    let thrown = "";
+    const app: Application = (_e, sr) => {
+      try {
+        sr("200 OK", [header as [string, string]]);
+      } catch (e) {
+        thrown = (e as Error).message;
+        throw e;
+      }
+      return [];
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("Error\n") });
+    expect(thrown).toContain("startResponse()");
+    expect(r.response!.status).toBe(500);
+    expect(r.data.toString("latin1")).not.toContain("Injected");
+    expect(r.data.toString("latin1")).not.toContain("X-Bad");
+  });
+
+  test("a status with CR LF is refused", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK\r\nX-Injected: 1", []);
+      return [];
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    expect(r.data.toString()).not.toContain("X-Injected");
+  });
+
+  test("headers mutated after startResponse are checked again before they are sent", async () => {
+    const app: Application = (_e, sr) => {
+      const headers: [string, string][] = [];
+      sr("200 OK", headers);
+      headers.push(["X-Late", "bad\r\nvalue"]);
+      return [enc("x")];
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    expect(r.data.toString()).not.toContain("X-Late");
+  });
+});
+
+describe("close() on the response body", () => {
+  function closingBody(chunks: Uint8Array[], opts: { throwAt?: number; delay?: number } = {}) {
+    let closes = 0;
+    const body: Body & { closes(): number } = {
+      async *[Symbol.asyncIterator]() {
+        let i = 0;
+        for (const c of chunks) {
+          if (opts.delay) await Bun.sleep(opts.delay);
+          if (i++ === opts.throwAt) throw new Error("iteration failed");
+          yield c;
+        }
+      },
+      close() {
+        closes++;
+      },
+      closes: () => closes,
+    };
+    return body;
+  }
+
+  test("called exactly once after a normal response", async () => {
+    const body = closingBody([enc("a"), enc("b")]);
+    const { port } = start((_e, sr) => (sr("200 OK", []), body));
+    await rawOne(port, get("/"), { until: (d) => d.includes("0\r\n\r\n") });
+    await Bun.sleep(10);
+    expect(body.closes()).toBe(1);
+  });
+
+  test("called exactly once when iteration throws", async () => {
+    const body = closingBody([enc("a"), enc("b")], { throwAt: 1 });
+    const { port } = start((_e, sr) => (sr("200 OK", []), body));
+    await rawOne(port, get("/"));
+    await Bun.sleep(10);
+    expect(body.closes()).toBe(1);
+  });
+
+  test("called exactly once when the client goes away mid-response", async () => {
+    const chunks = Array.from({ length: 200 }, () => enc("x".repeat(100)));
+    const body = closingBody(chunks, { delay: 5 });
+    const { port, errors } = start((_e, sr) => (sr("200 OK", []), body));
+    await raw(port, get("/"), { until: (d) => d.length > 300 });
+    await Bun.sleep(100);
+    expect(body.closes()).toBe(1);
+    expect(errors.join("")).not.toContain("ECONNRESET");
+    expect(errors.join("")).not.toContain("EPIPE");
+    await stillServes(port);
+  });
+
+  test("an error thrown by close() is logged, the response is still complete", async () => {
+    const body = { *[Symbol.iterator]() { yield enc("ok"); }, close() { throw new Error("close failed"); } };
+    const { port, errors } = start((_e, sr) => (sr("200 OK", []), body));
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("0\r\n\r\n") });
+    expect(r.response!.body.toString()).toBe("ok");
+    await Bun.sleep(10);
+    expect(errors.join("")).toContain("close failed");
+    await stillServes(port);
+  });
+});
+
+/** [label, request bytes, expected status] */
+const BAD: Array<[string, string, number]> = [
+  ["garbage request line", "HELLO\r\n\r\n", 400],
+  ["lowercase version", "GET / http/1.1\r\nHost: x\r\n\r\n", 400],
+  ["HTTP/0.9 style", "GET /\r\n\r\n", 400],
+  ["two spaces in the request line", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505],
+  ["HTTP/3.1", "GET / HTTP/3.1\r\nHost: x\r\n\r\n", 505],
+  ["method with a bad char", "GE(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["control char in the target", "GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["request-target over the limit", `GET /${"a".repeat(9000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+  ["header section over the limit", `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(70000)}\r\n\r\n`, 431],
+  ["too many fields", `GET / HTTP/1.1\r\nHost: x\r\n${"X-F: 1\r\n".repeat(101)}\r\n`, 431],
+  ["HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n", 400],
+  ["two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400],
+  ["Transfer-Encoding with Content-Length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400],
+  ["differing Content-Length values", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", 400],
+  ["Content-Length list", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello", 400],
+  ["signed Content-Length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400],
+  ["hex Content-Length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x5\r\n\r\nhello", 400],
+  ["overflowing Content-Length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", 400],
+  ["Transfer-Encoding not ending in chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400],
+  ["unknown Transfer-Encoding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n", 400],
+  ["gzip before chunked (not implemented)", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501],
+  ["chunked twice", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400],
+  ["Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400],
+  ["obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400],
+  ["whitespace before the colon", "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n", 400],
+  ["NUL in a field value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 400],
+  ["bare CR in a field value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400],
+  ["bare LF line ending", "GET / HTTP/1.1\nHost: x\n\n", 400],
+  ["empty field name", "GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n", 400],
+  ["chunk size not hex", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400],
+  ["signed chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", 400],
+  ["0x-prefixed chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", 400],
+  ["overflowing chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n", 400],
+  ["chunk data not followed by CRLF", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", 400],
+  ["space after the chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n", 400],
+  ["bad trailer field", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: x\r\n\r\n", 400],
+];
+
+describe("malformed input: the right status, Connection: close, closed, and the server keeps serving", () => {
+  // One server for the table: it must survive all of them.
+  const echo: Application = async (environ, sr) => {
+    const body = await environ["tsgi.input"].read();
+    sr("200 OK", []);
+    return [body];
+  };
+  let shared: ReturnType<typeof startServer> | null = null;
+  const port = () => (shared ??= start(hello)).port;
+  const echoServer = start(echo);
+
+  for (const [label, payload, status] of BAD) {
+    test(`${label} → ${status}`, async () => {
+      // The echo server reads bodies, so body errors surface while the app reads.
+      const target = /chunk|trailer/.test(label) ? echoServer.port : port();
+      const r = await rawOne(target, payload);
+      expect(r.responses.length).toBe(1);
+      expect(r.response!.status).toBe(status);
+      expect(r.response!.headers.connection).toBe("close");
+      expect(r.closed).toBe(true);
+      await stillServes(port());
+    });
+  }
+
+  test("the same bad inputs delivered one byte at a time get the same status", async () => {
+    for (const [label, payload, status] of BAD.filter(([l]) => !/over the limit|too many/.test(l))) {
+      const target = /chunk|trailer/.test(label) ? echoServer.port : port();
+      const r = await rawOne(target, payload.split(""), { gapMs: 0 });
+      expect(`${label}: ${r.response?.status}`).toBe(`${label}: ${status}`);
+      expect(r.closed).toBe(true);
+    }
+  }, 60000);
+
+  test("a smuggled second request inside a TE+CL request is never served", async () => {
+    const seen: string[] = [];
+    const app: Application = (environ, sr) => {
+      seen.push(environ.PATH_INFO);
+      sr("200 OK", []);
+      return [];
+    };
+    const { port: p } = start(app);
+    const smuggle = "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    const r = await rawOne(p, smuggle);
+    expect(r.response!.status).toBe(400);
+    expect(seen).toEqual([]);
+  });
+
+  test("10,000 malformed requests in a row, then a normal one is served", async () => {
+    const { port: p } = start(hello);
+    let rejected = 0;
+    const deadline = Date.now() + 20000;
+    for (let batch = 0; batch < 100 && Date.now() < deadline; batch++) {
+      const results = await Promise.all(Array.from({ length: 100 }, () => rawOne(p, "GET / HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n")));
+      rejected += results.filter((x) => x.response?.status === 400).length;
+    }
+    expect(rejected).toBe(10000);
+    await stillServes(p);
+  }, 30000);
+});
+
+describe("timeouts", () => {
+  test("a head that does not arrive in time → 408 and closed; others are served meanwhile", async () => {
+    const { port } = start(hello, { headerTimeout: 300 });
+    const slow = raw(port, ["GET / HTTP/1.1\r\n", "Host: x\r\n"], { gapMs: 100, timeoutMs: 3000 });
+    await Bun.sleep(50);
+    await stillServes(port);
+    const r = await slow;
+    expect(r.closed).toBe(true);
+    expect(r.data.toString()).toContain("408 Request Timeout");
+  });
+
+  test("an idle keep-alive connection is closed after keepAliveTimeout", async () => {
+    const { port } = start(hello, { keepAliveTimeout: 200 });
+    const started = Date.now();
+    const r = await raw(port, get("/"), { timeoutMs: 3000 });
+    expect(r.closed).toBe(true);
+    expect(r.data.toString()).toContain("200 OK");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+  });
+
+  test("a stalled body read times out: the app's read rejects, the connection closes", async () => {
+    let readError = "";
+    const app: Application = async (environ, sr) => {
+      try {
+        await environ["tsgi.input"].read();
+      } catch (e) {
+        readError = (e as Error).message;
+        throw e;
+      }
+      sr("200 OK", []);
+      return [];
+    };
+    const { port } = start(app, { bodyTimeout: 200 });
+    const r = await rawOne(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", { timeoutMs: 3000 });
+    expect(readError).toContain("timed out");
+    expect(r.response!.status).toBe(500);
+    expect(r.closed).toBe(true);
+  });
+});
+
+describe("limits", () => {
+  test("urlLengthLimit is configurable", async () => {
+    const { port } = start(hello, { urlLengthLimit: 100 });
+    const r = await rawOne(port, get(`/${"a".repeat(150)}`));
+    expect(r.response!.status).toBe(414);
+    await stillServes(port);
+  });
+
+  test("maxConnections: a connection beyond the limit gets 503", async () => {
+    const { port } = start(hello, { maxConnections: 1 });
+    const { connect } = await import("node:net");
+    const first = connect({ host: "127.0.0.1", port });
+    await new Promise((r) => first.on("connect", r));
+    await Bun.sleep(30);
+    const r = await rawOne(port, get("/"));
+    expect(r.response!.status).toBe(503);
+    first.destroy();
+    await Bun.sleep(30);
+    await stillServes(port);
+  });
+
+  test("keepalive: false closes after every response", async () => {
+    const { port } = start(hello, { keepalive: false });
+    const r = await rawOne(port, get("/"));
+    expect(r.closed).toBe(true);
+    expect(r.response!.headers.connection).toBe("close");
+  });
+
+  test("maxHttpVersion HTTP/1.0: answers as 1.0, no chunked", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", []);
+      return (function* () {
+        yield enc("streamed");
+      })();
+    };
+    const { port } = start(app, { maxHttpVersion: "HTTP/1.0" });
+    const r = await rawOne(port, get("/"));
+    expect(r.response!.version).toBe("HTTP/1.0");
+    expect(r.response!.headers["transfer-encoding"]).toBeUndefined();
+    expect(r.response!.body.toString()).toBe("streamed");
+    expect(r.closed).toBe(true);
+  });
+});
+
+describe("graceful close", () => {
+  test("in-flight requests finish, new connections are refused, close resolves", async () => {
+    const app: Application = async (_e, sr) => {
+      await Bun.sleep(200);
+      sr("200 OK", []);
+      return [enc("finished")];
+    };
+    const s = startServer(app);
+    const inflight = rawOne(s.port, get("/"), { until: (d) => d.includes("finished") });
+    await Bun.sleep(50);
+    const closing = s.server.close({ timeout: 2000 });
+    await Bun.sleep(20);
+    const refused = await rawOne(s.port, get("/"), { timeoutMs: 500 });
+    expect(refused.response).toBeUndefined();
+    expect((await inflight).response!.body.toString()).toBe("finished");
+    await closing;
+    expect(s.server.connections).toBe(0);
+  });
+});
