@@ -1,0 +1,21 @@
+/** Benchmark target: the hello endpoint on tsgi (access log off). Usage: bun bench/servers/tsgi.ts PORT [echo] */
+import { serve } from "../../src/server/index.ts";
+import type { Application } from "../../src/spec.ts";
+
+const port = Number(process.argv[2] ?? 9001);
+const body = new TextEncoder().encode("Hello, world!\n");
+const app: Application = async (environ, startResponse) => {
+  if (environ.REQUEST_METHOD === "POST") {
+    const data = await environ["tsgi.input"].read();
+    startResponse("200 OK", [["Content-Type", "application/octet-stream"]]);
+    return [data];
+  }
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [body];
+};
+const hello: Application = (_environ, startResponse) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [body];
+};
+serve(process.argv[3] === "echo" ? app : hello, { port, log: null, keepAliveTimeout: 60000 });
+console.log("ready");
