@@ -531,3 +531,42 @@ describe("access log", () => {
     expect(access.join("")).toBe("200 14 GET /f HTTP/1.1\n");
   });
 });
+
+describe("write() and input edge cases", () => {
+  test("an empty first write() sends the headers at once (event streams), never a terminating chunk", async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const app: Application = async (_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/event-stream"]]);
+      await write(new Uint8Array(0));
+      await gate;
+      await write(enc("data: 1\n\n"));
+      return [];
+    };
+    const { port } = start(app);
+    const headersOnly = raw(port, get("/"), { until: (d) => d.includes("\r\n\r\n"), timeoutMs: 2000 });
+    const first = await headersOnly;
+    expect(first.data.toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Transfer-Encoding: chunked\r\n\r\n$/);
+    release();
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("0\r\n\r\n") });
+    expect(r.response!.body.toString()).toBe("data: 1\n\n");
+  });
+
+  test("read(-1) and readline(-1.5) reject with RangeError", async () => {
+    const messages: string[] = [];
+    const app: Application = async (environ, sr) => {
+      for (const f of [() => environ["tsgi.input"].read(-1), () => environ["tsgi.input"].readline(-1.5)]) {
+        try {
+          await f();
+        } catch (e) {
+          messages.push((e as Error).name);
+        }
+      }
+      sr("200 OK", []);
+      return [];
+    };
+    const { port } = start(app);
+    await rawOne(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab", { until: (d) => d.includes("\r\n\r\n") });
+    expect(messages).toEqual(["RangeError", "RangeError"]);
+  });
+});

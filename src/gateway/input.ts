@@ -177,11 +177,8 @@ export class RequestInput implements InputStream {
   }
 
   async read(size?: number): Promise<Uint8Array> {
-    if (size !== undefined && size !== null) {
-      if (!Number.isInteger(size) || size < -1) {
-        throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
-      }
-      if (size === -1) size = undefined;
+    if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
+      throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
     }
     if (size === undefined || size === null) {
       while (!this.ended) await this.waitForData();
@@ -194,10 +191,10 @@ export class RequestInput implements InputStream {
   }
 
   async readline(size?: number): Promise<Uint8Array> {
-    if (size !== undefined && size !== null && (!Number.isInteger(size) || size < -1)) {
+    if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
     }
-    const limit = size === undefined || size === null || size === -1 ? Number.POSITIVE_INFINITY : size;
+    const limit = size === undefined || size === null ? Number.POSITIVE_INFINITY : size;
     if (limit === 0) return EMPTY;
     for (;;) {
       const end = this.lineEnd(limit);

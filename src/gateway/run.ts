@@ -96,7 +96,14 @@ class Invocation {
     }
     if (this.finished) throw new Error("write() was called after the response ended");
     if (this.sink.closed) return Promise.reject(new ClientDisconnected());
-    if (data.length === 0) return RESOLVED;
+    if (data.length === 0) {
+      // The first write() sends the headers even when empty (PEP 3333), e.g. to start an event stream.
+      if (!this.headersSent) {
+        this.sendHead(-1);
+        this.sink.write(data);
+      }
+      return RESOLVED;
+    }
     this.flushSmall();
     return this.send(data) ? RESOLVED : this.sink.drain();
   };

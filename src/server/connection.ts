@@ -412,7 +412,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   // ---------------------------------------------------------------- InputControl
 
   sendContinue(headers: ResponseHeaders): Promise<void> {
-    if (this.started || this.closed || this.ending) return Promise.resolve();
+    // No interim responses once the final one started, nor to HTTP/1.0 clients (RFC 9110 §15.2).
+    if (this.started || this.closed || this.ending || this.head?.version !== "HTTP/1.1") return Promise.resolve();
     let s = `HTTP/1.1 100 Continue${CRLF}`;
     for (const [name, value] of headers) s += `${name}: ${value}${CRLF}`;
     this.out(s + CRLF);
@@ -515,6 +516,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   write(chunk: Uint8Array): boolean {
     if (this.closed) return true;
+    if (chunk.length === 0) {
+      // Headers only (an empty write()); never an empty chunk, which would end a chunked body.
+      this.takeHead();
+      return this.backlog === null;
+    }
     switch (this.framing) {
       case Framing.None:
         return true;
