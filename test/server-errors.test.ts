@@ -455,3 +455,41 @@ describe("graceful close", () => {
     expect(s.server.connections).toBe(0);
   });
 });
+
+describe("requestTimeout", () => {
+  test("an app that never answers: 503, logged, closed; the body's close() is called", async () => {
+    let closed = 0;
+    const app: Application = () => ({
+      async *[Symbol.asyncIterator]() {
+        await new Promise(() => {});
+      },
+      close() {
+        closed++;
+      },
+    });
+    const { port, errors } = start(app, { requestTimeout: 200 });
+    const r = await rawOne(port, get("/hang"), { timeoutMs: 3000 });
+    expect(r.response!.status).toBe(503);
+    expect(r.closed).toBe(true);
+    expect(errors.join("")).toContain("GET /hang HTTP/1.1");
+    expect(errors.join("")).toContain("requestTimeout");
+    expect(closed).toBe(1);
+    // The server is still up and applies the same limit to the next request.
+    expect((await rawOne(port, get("/again"), { timeoutMs: 3000 })).response!.status).toBe(503);
+  });
+
+  test("an app that stalls mid-stream: the connection is cut, the response is incomplete", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", []);
+      return (async function* () {
+        yield enc("start");
+        await new Promise(() => {});
+      })();
+    };
+    const { port } = start(app, { requestTimeout: 200 });
+    const r = await rawOne(port, get("/"), { timeoutMs: 3000 });
+    expect(r.closed).toBe(true);
+    expect(r.response!.complete).toBe(false);
+    expect(r.response!.body.toString()).toBe("start");
+  });
+});

@@ -100,6 +100,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   closed = false;
   /** When the current deadline expires (ms since epoch), 0 for none. */
   deadline = 0;
+  /** When the request being answered must be done (ms since epoch, `requestTimeout`), 0 for none. */
+  requestDeadline = 0;
   private deadlineKind = Deadline.None;
 
   constructor(
@@ -205,6 +207,24 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         break;
     }
     void now;
+  }
+
+  /** `requestTimeout` passed: abandon the application, answer 503 or cut the response. */
+  onRequestDeadline(): void {
+    this.requestDeadline = 0;
+    if (!this.responding || this.closed) return;
+    const timeout = this.core.options.requestTimeout;
+    this.core.logError(requestLine(this.head), new Error(`the application did not finish its response within requestTimeout (${timeout} ms); abandoned`));
+    this.mustClose = true;
+    this.input?.fail(new Error(`request timed out after ${timeout} ms`));
+    const r = this.running?.abandon();
+    if (r) r.catch(() => {});
+    if (!this.started) {
+      this.responding = false;
+      this.sendError(new HttpError(503, `the application did not answer within ${timeout} ms`));
+    } else {
+      this.destroy();
+    }
   }
 
   private setDeadline(kind: Deadline, ms: number): void {
@@ -333,16 +353,20 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       core.environDefaults,
     );
     this.environ = core.environClass ? (new core.environClass(environ) as Environ) : environ;
+    if (core.options.requestTimeout > 0) this.requestDeadline = Date.now() + core.options.requestTimeout;
     const running = runApplication(core.app, this.environ, this, core.gateway);
     this.running = running;
     if (running.done === undefined) {
       this.responding = false;
+      this.requestDeadline = 0;
     } else {
       running.done.then(this.responseDone);
     }
   }
 
   private readonly responseDone = (): void => {
+    this.requestDeadline = 0;
+    if (!this.responding) return; // abandoned by requestTimeout
     this.responding = false;
     if (this.closed) {
       this.afterResponse();
@@ -437,6 +461,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   // ---------------------------------------------------------------- ResponseSink
 
   start(status: string, headers: ResponseHeaders, bodyLength: number): void {
+    if (this.ending || this.closed || !this.responding) {
+      // An abandoned application answering late: nothing more goes out.
+      this.framing = Framing.None;
+      return;
+    }
     const head = this.head!;
     const core = this.core;
     const code = (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48);

@@ -63,6 +63,13 @@ export interface ServerOptions {
   keepAliveTimeout?: number;
   /** Longest wait for more request-body bytes while the app reads, ms (eventlet `socket_timeout`). Default 60000. */
   bodyTimeout?: number;
+  /**
+   * Longest time from a request head to the end of its response, ms; past it
+   * the request is abandoned (the body's `close()` is called), logged, and
+   * answered 503 if nothing was sent yet, else the connection is cut.
+   * 0 disables it. Default 0.
+   */
+  requestTimeout?: number;
   /** Time in-flight requests get to finish on `close()`, ms (cheroot `shutdown_timeout`). Default 5000. */
   shutdownTimeout?: number;
   /** Normalise response field names to `Foo-Bar` (eventlet `capitalize_response_headers`). Default false. */
@@ -104,6 +111,7 @@ export const DEFAULT_SERVER_OPTIONS = {
   headerTimeout: 30000,
   keepAliveTimeout: 5000,
   bodyTimeout: 60000,
+  requestTimeout: 0,
   shutdownTimeout: 5000,
   capitalizeResponseHeaders: false,
   minimumChunkSize: 0,
@@ -129,6 +137,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     "headerTimeout",
     "keepAliveTimeout",
     "bodyTimeout",
+    "requestTimeout",
     "shutdownTimeout",
     "minimumChunkSize",
   ] as const) {

@@ -135,7 +135,12 @@ export class TsgiServer implements Server, ServerCore {
     this.hostname = this.listener.hostname;
     this.port = this.listener.port;
     this.serverName = this.hostname === "0.0.0.0" || this.hostname === "::" ? osHostname() : this.hostname;
-    const shortest = Math.min(o.headerTimeout || Infinity, o.keepAliveTimeout || Infinity, o.bodyTimeout || Infinity);
+    const shortest = Math.min(
+      o.headerTimeout || Infinity,
+      o.keepAliveTimeout || Infinity,
+      o.bodyTimeout || Infinity,
+      o.requestTimeout || Infinity,
+    );
     const interval = Math.max(20, Math.min(1000, Number.isFinite(shortest) ? Math.floor(shortest / 4) : 1000));
     this.sweeper = setInterval(this.sweep, interval);
     this.sweeper.unref?.();
@@ -176,6 +181,7 @@ export class TsgiServer implements Server, ServerCore {
     const now = Date.now();
     for (const conn of this.conns) {
       if (conn.deadline !== 0 && conn.deadline <= now) conn.onDeadline(now);
+      if (conn.requestDeadline !== 0 && conn.requestDeadline <= now) conn.onRequestDeadline();
     }
   };
 
