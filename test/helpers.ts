@@ -55,7 +55,7 @@ export function raw(
       resolve({ data: Buffer.concat(chunks), closed });
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
-    sock.on("data", (d) => {
+    sock.on("data", (d: Buffer) => {
       chunks.push(d);
       if (opts.until?.(Buffer.concat(chunks))) finish(false);
     });
