@@ -43,8 +43,8 @@ interface Target {
   cmd: (port: number) => string[];
 }
 const targets: Target[] = [
-  { name: "tsgi", cmd: (p) => [bun, join(root, "bench/servers/tsgi.ts"), String(p), postBytes ? "echo" : "hello"] },
-  { name: "Bun.serve", cmd: (p) => [bun, join(root, "bench/servers/bun-serve.ts"), String(p)] },
+  { name: "tsgi", cmd: (p: number) => [bun, join(root, "bench/servers/tsgi.ts"), String(p), postBytes ? "echo" : "hello"] },
+  { name: "Bun.serve", cmd: (p: number) => [bun, join(root, "bench/servers/bun-serve.ts"), String(p)] },
   ...(node ? [{ name: "node:http", cmd: (p: number) => [node, join(root, "bench/servers/node-http.mjs"), String(p)] }] : []),
 ].filter((t) => !values.only || values.only.split(",").includes(t.name));
 
