@@ -104,10 +104,16 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   requestDeadline = 0;
   private deadlineKind = Deadline.None;
 
+  /** The client's address and port, read once (the socket getters cross into native code). */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+
   constructor(
     readonly socket: Socket<Connection>,
     private readonly core: ServerCore,
   ) {
+    this.remoteAddress = socket.remoteAddress ?? "";
+    this.remotePort = socket.remotePort ?? 0;
     this.parser = new RequestParser(this, core.parserLimits);
     this.setDeadline(Deadline.Head, core.options.headerTimeout);
   }
@@ -229,7 +235,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   private setDeadline(kind: Deadline, ms: number): void {
     this.deadlineKind = kind;
-    this.deadline = kind === Deadline.None || ms <= 0 ? 0 : Date.now() + ms;
+    this.deadline = kind === Deadline.None || ms <= 0 ? 0 : this.core.clock() + ms;
   }
 
   // ---------------------------------------------------------------- parsing
@@ -335,15 +341,14 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.drained = 0;
     if (core.accessLog) this.startedAt = performance.now();
     const input = this.input!;
-    const socket = this.socket;
     const environ = buildEnviron(
       {
         method: head.method,
         target: head.target,
         version: head.version,
         fields: head.fields,
-        remoteAddr: socket.remoteAddress ?? "",
-        remotePort: socket.remotePort ?? 0,
+        remoteAddr: this.remoteAddress,
+        remotePort: this.remotePort,
         serverName: core.serverName,
         serverPort: core.port,
         urlScheme: core.urlScheme,
@@ -353,7 +358,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       core.environDefaults,
     );
     this.environ = core.environClass ? (new core.environClass(environ) as Environ) : environ;
-    if (core.options.requestTimeout > 0) this.requestDeadline = Date.now() + core.options.requestTimeout;
+    if (core.options.requestTimeout > 0) this.requestDeadline = core.clock() + core.options.requestTimeout;
     const running = runApplication(core.app, this.environ, this, core.gateway);
     this.running = running;
     if (running.done === undefined) {

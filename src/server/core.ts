@@ -31,6 +31,11 @@ export interface ServerCore {
   readonly http10Only: boolean;
   /** `close()` was called: finish current requests, accept no more. */
   readonly closing: boolean;
+  /**
+   * A coarse clock for deadlines (ms since epoch): the sweeper's last tick
+   * plus one tick, so a deadline is never early and at most two ticks late.
+   */
+  clock(): number;
   /** Log an error with context (e.g. the request line). */
   readonly logError: (context: string, error: unknown) => void;
   /** Log a rejected request (bad input), at debug level. */

@@ -31,10 +31,16 @@ export const DEFAULT_LOG_FORMAT =
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const pad = (n: number) => (n < 10 ? `0${n}` : String(n));
 
-/** Common-log-format time, `23/Nov/2026:09:00:00 +0000` (UTC). */
+let lastSecond = -1;
+let lastDate = "";
+/** Common-log-format time, `23/Nov/2026:09:00:00 +0000` (UTC); cached per second. */
 export function logDate(ms: number): string {
-  const d = new Date(ms);
-  return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+  const second = Math.floor(ms / 1000);
+  if (second === lastSecond) return lastDate;
+  const d = new Date(second * 1000);
+  lastSecond = second;
+  lastDate = `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+  return lastDate;
 }
 
 /**
@@ -80,7 +86,8 @@ export function compileLogFormat(format: string): (fields: AccessLogFields) => s
  * event-loop turn, so logging costs little on the request path.
  */
 export class AccessLog {
-  private pending: AccessLogFields[] = [];
+  /** Raw records, 6 slots each: client, request line, status, bytes, wall seconds, time (ms). */
+  private pending: Array<string | number> = [];
   private scheduled = false;
 
   constructor(
@@ -89,28 +96,35 @@ export class AccessLog {
     private readonly rawWrite: ((text: string) => void) | null,
   ) {}
 
-  /** Queue a record. `date_time` may be passed as the start time in ms via `startMs`. */
-  record(fields: AccessLogFields): void {
-    this.pending.push(fields);
+  /** Queue a record; nothing is formatted until the batch is flushed. */
+  record(clientIp: string, requestLine: string, status: number, bodyLength: number, wallSeconds: number, timeMs: number): void {
+    this.pending.push(clientIp, requestLine, status, bodyLength, wallSeconds, timeMs);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
     }
   }
 
-  /** Write what is queued now. */
+  /** Format and write what is queued now. */
   readonly flush = (): void => {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    if (this.rawWrite) {
-      let text = "";
-      for (const f of batch) text += `${this.format(f)}\n`;
-      this.rawWrite(text);
-    } else {
-      for (const f of batch) this.writer(this.format(f));
+    let text = "";
+    for (let i = 0; i < batch.length; i += 6) {
+      const line = this.format({
+        client_ip: batch[i] as string,
+        request_line: batch[i + 1] as string,
+        status_code: batch[i + 2] as number,
+        body_length: batch[i + 3] as number,
+        wall_seconds: batch[i + 4] as number,
+        date_time: logDate(batch[i + 5] as number),
+      });
+      if (this.rawWrite) text += `${line}\n`;
+      else this.writer(line);
     }
+    if (this.rawWrite) this.rawWrite(text);
   };
 }
 

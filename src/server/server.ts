@@ -13,7 +13,7 @@ import type { Application, Environ } from "../spec.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
-import { AccessLog, ErrorLogStream, createAccessLog, lineWriter, logDate, type LineWriter } from "./log.ts";
+import { AccessLog, ErrorLogStream, createAccessLog, lineWriter, type LineWriter } from "./log.ts";
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.ts";
 
 /** A listening (or not yet listening) TSGI server. */
@@ -142,6 +142,8 @@ export class TsgiServer implements Server, ServerCore {
       o.requestTimeout || Infinity,
     );
     const interval = Math.max(20, Math.min(1000, Number.isFinite(shortest) ? Math.floor(shortest / 4) : 1000));
+    this.tick = interval;
+    this.now = Date.now();
     this.sweeper = setInterval(this.sweep, interval);
     this.sweeper.unref?.();
     return this;
@@ -177,8 +179,15 @@ export class TsgiServer implements Server, ServerCore {
     };
   }
 
+  private tick = 1000;
+  private now = Date.now();
+
+  clock(): number {
+    return this.now + this.tick;
+  }
+
   private readonly sweep = (): void => {
-    const now = Date.now();
+    const now = (this.now = Date.now());
     for (const conn of this.conns) {
       if (conn.deadline !== 0 && conn.deadline <= now) conn.onDeadline(now);
       if (conn.requestDeadline !== 0 && conn.requestDeadline <= now) conn.onRequestDeadline();
@@ -194,30 +203,16 @@ export class TsgiServer implements Server, ServerCore {
   };
 
   logRequestError(connection: Connection, error: HttpError): void {
-    this.accessLog?.record({
-      client_ip: connection.socket.remoteAddress ?? "-",
-      date_time: logDate(Date.now()),
-      request_line: `- (rejected: ${error.message})`,
-      status_code: error.status,
-      body_length: 0,
-      wall_seconds: 0,
-    });
+    this.accessLog?.record(connection.remoteAddress || "-", `- (rejected: ${error.message})`, error.status, 0, 0, Date.now());
   }
 
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
-    let client = connection.socket.remoteAddress ?? "-";
+    let client = connection.remoteAddress || "-";
     if (this.options.logXForwardedFor) {
       const xff = environ.HTTP_X_FORWARDED_FOR;
       if (xff) client = `${xff},${client}`;
     }
-    this.accessLog!.record({
-      client_ip: client,
-      date_time: logDate(Date.now()),
-      request_line: requestLine(head),
-      status_code: status,
-      body_length: bodyBytes,
-      wall_seconds: (performance.now() - startedAt) / 1000,
-    });
+    this.accessLog!.record(client, requestLine(head), status, bodyBytes, (performance.now() - startedAt) / 1000, Date.now());
   }
 
   warnOnce(key: string, message: string): void {
