@@ -42,6 +42,8 @@ export interface GatewayOptions {
 }
 
 const RESOLVED = Promise.resolve();
+/** Files up to this size are read in one call by the file_wrapper fast path (bytes). */
+const SMALL_FILE = 1024 * 1024;
 const encoder = new TextEncoder();
 
 /** Raised when the client went away while the application was writing. */
@@ -134,6 +136,9 @@ class Invocation {
       );
     }
     if (body !== null && typeof body === "object") {
+      // tsgi.file_wrapper over a Blob (Bun.file): send the file itself, not block by block.
+      const blob = (body as { blob?: unknown }).blob;
+      if (blob instanceof Blob) return this.sendBlob(blob);
       if (typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
         return this.pump((body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]());
       }
@@ -164,6 +169,37 @@ class Invocation {
     }
     for (let i = 0; i < chunks.length; i++) {
       if (chunks[i]!.length !== 0) this.send(chunks[i]!);
+    }
+    return this.complete();
+  }
+
+  /**
+   * The file_wrapper fast path (PEP 3333 "Optional Platform-Specific File
+   * Handling"): the length is known, a small file is read in one call and
+   * written once, a large one streams in the runtime's large reads.
+   */
+  private async sendBlob(blob: Blob): Promise<void> {
+    try {
+      if (this.status === null) throw noStartResponse();
+      if (!this.headersSent) this.sendHead(blob.size);
+      if (blob.size <= SMALL_FILE) {
+        if (blob.size > 0) this.send(await blob.bytes());
+      } else {
+        const reader = blob.stream().getReader();
+        try {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            if (this.sink.closed) throw new ClientDisconnected();
+            if (value.length > 0 && !this.send(value)) await this.sink.drain();
+          }
+        } finally {
+          reader.releaseLock();
+        }
+      }
+      if (this.sink.closed) throw new ClientDisconnected();
+    } catch (error) {
+      return this.fail(error);
     }
     return this.complete();
   }

@@ -10,6 +10,7 @@ import type { GatewayOptions } from "../gateway/run.ts";
 import type { HttpError } from "../http/errors.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
+import { fileWrapper } from "../toolkit/util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
@@ -98,6 +99,7 @@ export class TsgiServer implements Server, ServerCore {
     this.gateway = { debug: o.debug, logError: this.logError, minimumChunkSize: o.minimumChunkSize };
     this.environDefaults = {
       serverSoftware: this.serverSoftware,
+      fileWrapper,
       multiprocess: o.multiprocess,
       scriptName: o.scriptName,
       extra: o.environ,

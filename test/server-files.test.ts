@@ -1,0 +1,101 @@
+/**
+ * The static fixture through tsgi.file_wrapper: Content-Type, Content-Length,
+ * the file fast path for small and large files, HEAD, and no path traversal.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import staticApp from "../fixtures/static/app.ts";
+import type { Application } from "../src/spec.ts";
+import { FileWrapper } from "../src/toolkit/util.ts";
+import { get, rawOne, startServer } from "./helpers.ts";
+
+const s = startServer(staticApp);
+afterAll(() => s.server.close({ timeout: 100 }));
+
+describe("static fixture", () => {
+  test("index.html with text/html and its exact length", async () => {
+    const res = await fetch(`${s.url}/`);
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    expect(Number(res.headers.get("content-length"))).toBe(Buffer.byteLength(text));
+    expect(text).toContain("tsgi.file_wrapper");
+  });
+
+  test("CSS and JSON types", async () => {
+    expect((await fetch(`${s.url}/css/site.css`)).headers.get("content-type")).toContain("text/css");
+    expect((await fetch(`${s.url}/data.json`)).headers.get("content-type")).toContain("application/json");
+  });
+
+  test("HEAD: headers, no body", async () => {
+    const r = await rawOne(s.port, "HEAD /data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    expect(r.data.toString()).toContain("Content-Length: 19");
+    expect(r.data.toString().endsWith("\r\n\r\n")).toBe(true);
+  });
+
+  test.each([
+    "/../secret.txt",
+    "/%2e%2e/secret.txt",
+    "/css/%2e%2e/%2e%2e/secret.txt",
+    "/..%2fsecret.txt",
+    "/%2e%2e%5csecret.txt",
+    "/%00",
+    "/missing.txt",
+  ])("%s → 404, never the file outside public/", async (path) => {
+    const r = await rawOne(s.port, get(path, "Connection: close\r\n"));
+    expect(r.response!.status).toBe(404);
+    expect(r.data.toString()).not.toContain("secret outside public");
+  });
+});
+
+describe("file_wrapper fast path", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsgi-files-"));
+  const big = new Uint8Array(5 * 1024 * 1024 + 123);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+  writeFileSync(join(dir, "big.bin"), big);
+  writeFileSync(join(dir, "empty.bin"), "");
+  let closes = 0;
+  const app: Application = (environ, sr) => {
+    sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+    const wrapper = environ["tsgi.file_wrapper"]!(Bun.file(join(dir, environ.PATH_INFO.slice(1))));
+    const close = (wrapper as FileWrapper).close.bind(wrapper);
+    (wrapper as FileWrapper).close = () => {
+      closes++;
+      return close();
+    };
+    return wrapper;
+  };
+  const f = startServer(app);
+  afterAll(() => f.server.close({ timeout: 100 }));
+
+  test("a large file arrives intact with Content-Length, and close() is called once", async () => {
+    closes = 0;
+    const res = await fetch(`${f.url}/big.bin`);
+    expect(res.headers.get("content-length")).toBe(String(big.length));
+    const got = new Uint8Array(await res.arrayBuffer());
+    expect(got.length).toBe(big.length);
+    expect(Buffer.compare(Buffer.from(got), Buffer.from(big))).toBe(0);
+    await Bun.sleep(10);
+    expect(closes).toBe(1);
+  });
+
+  test("an empty file → Content-Length: 0", async () => {
+    const res = await fetch(`${f.url}/empty.bin`);
+    expect(res.headers.get("content-length")).toBe("0");
+    expect((await res.arrayBuffer()).byteLength).toBe(0);
+  });
+
+  test("environ['tsgi.file_wrapper'] is the toolkit's FileWrapper", async () => {
+    let made: unknown = null;
+    const probe = startServer((environ, sr) => {
+      made = environ["tsgi.file_wrapper"]!(Bun.file(join(dir, "empty.bin")));
+      sr("200 OK", []);
+      return [];
+    });
+    await fetch(probe.url);
+    await probe.server.close({ timeout: 100 });
+    expect(made).toBeInstanceOf(FileWrapper);
+  });
+});
