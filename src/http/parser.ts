@@ -1,22 +1,136 @@
 /**
- * The incremental HTTP/1.1 request parser (RFC 9112).
+ * The incremental HTTP/1.1 request parser (RFC 9112), strict and safe against
+ * request smuggling: it never accepts what llhttp's strict mode rejects
+ * (with the single exception of BWS before a chunk-ext `;`, which RFC 9112
+ * §7.1.1 allows), and it rejects several things RFC 9112 leaves to the
+ * recipient's discretion (see the rules below).
  *
- * CONTRACT (implementation in progress): see the TSDoc on each export.
+ * ## Use
+ *
+ * ```ts
+ * const parser = new RequestParser({ onHead, onBody, onMessageComplete });
+ * socket.data = (chunk) => {
+ *   let rest = chunk;
+ *   while (rest.length > 0) {
+ *     const n = parser.execute(rest); // throws HttpError on bad input
+ *     rest = rest.subarray(n);        // n < rest.length: a message completed; resume later
+ *   }
+ * };
+ * ```
+ *
+ * `execute()` is a byte-driven state machine: it scans and validates each
+ * byte once, with tight table-driven loops (no per-byte dispatch inside a
+ * request-line, a field name or a field value), and never re-scans bytes of
+ * an earlier call. Between calls it keeps only the head bytes received so far
+ * while a head is incomplete (body bytes are never kept). Strings are made
+ * when the head is complete: one latin-1 decode of the whole head, sliced;
+ * only then are the few fields that matter for framing (Host,
+ * Content-Length, Transfer-Encoding, Connection, Expect, recognised by length
+ * and a case-insensitive byte compare) interpreted. Every limit is checked at
+ * the byte that exceeds it, so the same callbacks and the same error result
+ * whether the input arrives whole, one byte at a time or split anywhere. It
+ * stops right after a message completes (pipelining: the caller handles one
+ * request at a time) and never reads past the array it was given.
+ *
+ * ## What is accepted (everything else throws {@link HttpError})
+ *
+ * - Up to 8 empty lines (CRLF) before the request-line are skipped
+ *   (RFC 9112 §2.2); a 9th → 400.
+ * - Every line ends in CRLF. A bare LF or bare CR anywhere in the head, a
+ *   chunk-size line, after chunk-data or in the trailer section → 400.
+ * - request-line = method SP request-target SP HTTP-version (RFC 9112 §3),
+ *   exactly one SP each. method = 1*tchar. request-target = 1*(0x21–0x7E),
+ *   longer than `maxRequestTarget` → 414; a request-line longer than
+ *   `maxRequestTarget + 64` bytes (before its CRLF) → 414 as soon as that many
+ *   bytes arrived. HTTP-version = `HTTP/` DIGIT `.` DIGIT, case-sensitive: major
+ *   1 is accepted (minor 0 → `"HTTP/1.0"`, minor 1–9 → `"HTTP/1.1"`, RFC 9110
+ *   §6.2), another major → 505, any other shape (including HTTP/0.9 request
+ *   lines without a version) → 400.
+ * - field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). field-name
+ *   = 1*tchar (whitespace before the colon, an empty name → 400). A line
+ *   starting with SP/HTAB (obs-fold, or whitespace before the first field)
+ *   → 400. field-value bytes are VCHAR, obs-text, SP, HTAB (RFC 9110 §5.5);
+ *   NUL, other controls, DEL, bare CR → 400. Values are delivered with
+ *   leading and trailing SP/HTAB removed.
+ * - The header section (request-line through the empty line that ends it,
+ *   CRLFs included, leading empty lines excluded) larger than
+ *   `maxHeaderBytes` → 431, as soon as the excess byte arrives; more than
+ *   `maxHeaderCount` field lines → 431. At the same byte 431 is preferred to 414.
+ * - Host (RFC 9112 §3.2): an HTTP/1.1 request without one → 400; more than one
+ *   Host field line → 400.
+ * - Content-Length (RFC 9112 §6.3): 1*DIGIT, at most `Number.MAX_SAFE_INTEGER`,
+ *   in exactly one field line; any other form or a second line (even an
+ *   identical one, as llhttp) → 400.
+ * - Transfer-Encoding (RFC 9112 §6.1): with Content-Length → 400; in an
+ *   HTTP/1.0 request → 400. All its field lines form one comma-separated
+ *   list of tokens (case-insensitive, OWS around commas, no empty elements,
+ *   no parameters → 400). The final coding must be `chunked` and appear once
+ *   (else 400); other codings before it (`gzip, chunked`) → 501.
+ * - Connection (RFC 9112 §9.3): `close` / `keep-alive` tokens over all
+ *   Connection lines, case-insensitive; HTTP/1.1 persists unless `close`,
+ *   HTTP/1.0 persists only with `keep-alive` and no `close`.
+ * - Expect: `expectContinue` for HTTP/1.1 with an Expect field equal to
+ *   `100-continue` (case-insensitive); other expectations and any
+ *   expectation in HTTP/1.0 are ignored (RFC 9110 §10.1.1).
+ * - Chunked body (RFC 9112 §7.1): chunk-size = 1*HEXDIG (at most 16 digits and
+ *   `Number.MAX_SAFE_INTEGER`); chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS
+ *   ( token / quoted-string ) ] ), at most `maxChunkExtBytes` bytes, ignored;
+ *   whitespace after the size not followed by `;` → 400; chunk-data must be
+ *   followed by exactly CRLF. After the last-chunk, trailer field lines are
+ *   validated like header field lines (same 400 rules, no count limit), the
+ *   section may be at most `maxTrailerBytes` bytes (CRLFs included) → else
+ *   400, and the trailers are dropped (as gevent 23.9 does).
  * @module
  */
 import { HttpError } from "./errors.ts";
+import {
+  BACKSLASH,
+  bytes,
+  COLON,
+  COMMA,
+  CR,
+  DQUOTE,
+  EQUALS,
+  equalsLower,
+  FIELD_VALUE,
+  HEX,
+  HTAB,
+  latin1,
+  LF,
+  NOT_HEX,
+  QDTEXT,
+  QUOTED_PAIR,
+  SEMI,
+  SP,
+  TARGET,
+  TCHAR,
+} from "./chars.ts";
 
 /** Size limits, all in bytes or counts. */
 export interface ParserLimits {
-  /** Longest request-target; over it → 414 (eventlet `url_length_limit`). Default 8192. */
+  /**
+   * Longest request-target in bytes; over it → 414 (eventlet `url_length_limit`).
+   * A request-line longer than this + 64 bytes is also answered 414, as soon
+   * as those bytes arrive. Default 8192.
+   */
   maxRequestTarget: number;
-  /** Largest header section (request line + field lines); over it → 431. Default 65536. */
+  /**
+   * Largest header section in bytes, from the first byte of the request-line
+   * through the CRLF of the empty line that ends the section; over it → 431,
+   * checked as bytes arrive. Default 65536.
+   */
   maxHeaderBytes: number;
   /** Most field lines in a header section; over it → 431. Default 100. */
   maxHeaderCount: number;
-  /** Largest chunk-ext on one chunk-size line; over it → 400. Default 4096. */
+  /**
+   * Largest chunk-ext on one chunk-size line in bytes (everything between the
+   * chunk-size digits and the CR); over it → 400. Default 4096.
+   */
   maxChunkExtBytes: number;
-  /** Largest trailer section; over it → 400 (gevent 23.9: strict trailers). Default 16384. */
+  /**
+   * Largest trailer section in bytes (field lines and the final empty line,
+   * CRLFs included); over it → 400 (gevent 23.9: strict trailers). Default 16384.
+   */
   maxTrailerBytes: number;
 }
 
@@ -28,6 +142,12 @@ export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = {
   maxChunkExtBytes: 4096,
   maxTrailerBytes: 16384,
 };
+
+/** Empty lines (CRLF) skipped before a request-line (RFC 9112 §2.2); one more → 400. */
+export const MAX_LEADING_EMPTY_LINES = 8;
+
+/** How much longer than `maxRequestTarget` a whole request-line may be before it is answered 414. */
+export const REQUEST_LINE_SLACK = 64;
 
 /** A parsed request head (request line and header section). */
 export interface RequestHead {
@@ -53,25 +173,842 @@ export interface RequestHead {
 export interface ParserHandler {
   /** A complete head; called before any of its body. */
   onHead(head: RequestHead): void;
-  /** Body bytes, decoded from chunked framing; a view into the fed buffer. */
+  /**
+   * Body bytes, decoded from chunked framing; a view into the fed buffer
+   * (zero-copy: copy it if you keep it past the callback and the caller
+   * reuses its buffers). Never empty.
+   */
   onBody(chunk: Uint8Array): void;
-  /** The message's body (and trailer section) ended. */
+  /** The message's body (and trailer section) ended. Called right after `onHead` when there is no body. */
   onMessageComplete(): void;
 }
 
+// ---------------------------------------------------------------------------
+// States. Head states are below B_LENGTH.
+
+const H_START = 0; // before the request-line: skipping empty lines
+const H_START_LF = 1; // CR of an empty leading line seen
+const H_METHOD = 2;
+const H_TARGET = 3;
+const H_VERSION = 4; // `vIdx` bytes of "HTTP/x.y" CR matched
+const H_LINE_START = 5; // start of a field line or of the final empty line
+const H_NAME = 6;
+const H_OWS = 7; // after the colon
+const H_VALUE = 8;
+const H_VALUE_LF = 9;
+const H_END_LF = 10;
+
+const B_LENGTH = 20; // Content-Length body
+const C_SIZE_START = 21;
+const C_SIZE = 22;
+const C_SIZE_LF = 23;
+const C_EXT_BWS = 24; // whitespace: only more whitespace or ";" may follow
+const C_EXT_NAME_START = 25;
+const C_EXT_NAME = 26;
+const C_EXT_NAME_BWS = 27; // whitespace after a name: "=" or ";" may follow
+const C_EXT_VALUE_START = 28;
+const C_EXT_TOKEN = 29;
+const C_EXT_QUOTED = 30;
+const C_EXT_QUOTED_ESC = 31;
+const C_EXT_VALUE_END = 32; // after the closing quote
+const C_DATA = 33;
+const C_DATA_CR = 34;
+const C_DATA_LF = 35;
+const T_LINE_START = 40;
+const T_NAME = 41;
+const T_VALUE = 42;
+const T_VALUE_LF = 43;
+const T_END_LF = 44;
+const DEAD = 99;
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const MAX_CHUNK_SIZE_DIGITS = 16;
+
+/** "HTTP/" */
+const HTTP_SLASH = bytes("HTTP/");
+const N_HOST = bytes("host");
+const N_EXPECT = bytes("expect");
+const N_CONNECTION = bytes("connection");
+const N_CONTENT_LENGTH = bytes("content-length");
+const N_TRANSFER_ENCODING = bytes("transfer-encoding");
+const V_CHUNKED = bytes("chunked");
+const V_CLOSE = bytes("close");
+const V_KEEP_ALIVE = bytes("keep-alive");
+const V_100_CONTINUE = bytes("100-continue");
+
+function limit(name: keyof ParserLimits, given: Partial<ParserLimits> | undefined): number {
+  const v = given?.[name] ?? DEFAULT_PARSER_LIMITS[name];
+  if (typeof v !== "number" || !(v >= 0)) throw new RangeError(`ParserLimits.${name} must be a number >= 0, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * An incremental, strict HTTP/1.1 request parser for one connection.
+ *
+ * Feed it bytes with {@link RequestParser.execute}; it calls the handler's
+ * `onHead`, `onBody` (views into the fed array) and `onMessageComplete`
+ * synchronously from inside `execute`. After a message completes it is ready
+ * for the next one. After it throws an {@link HttpError} it is dead: every
+ * further `execute` throws that error again (until {@link RequestParser.reset}).
+ *
+ * An exception thrown by a handler callback propagates out of `execute`
+ * unchanged; the parser is then in an unspecified state and must be
+ * `reset()` or discarded. Callbacks must not call `execute` re-entrantly.
+ *
+ * Memory per parser: a few numbers, a field-offset table (16 bytes per
+ * field line), and, only while a head arrives in several pieces, a copy of
+ * the head bytes received so far (at most `maxHeaderBytes`).
+ */
 export class RequestParser {
-  constructor(handler: ParserHandler, limits?: Partial<ParserLimits>) {
-    void handler;
-    void limits;
-    throw new HttpError(500, "not implemented");
-  }
+  /** The effective limits (defaults merged with those given). */
+  readonly limits: Readonly<ParserLimits>;
+
+  private readonly handler: ParserHandler;
+  private readonly maxTarget: number;
+  private readonly maxLine: number;
+  private readonly maxHeaderBytes: number;
+  private readonly maxHeaderCount: number;
+  private readonly maxExt: number;
+  private readonly maxTrailer: number;
+
+  private state = H_START;
+  private err: HttpError | null = null;
+
+  // Head. Offsets in `tok` are relative to the first byte of the request-line:
+  // tok[0] method end, tok[1] target start, tok[2] target end; field k (1-based)
+  // at tok[4k .. 4k+3]: name start, name end, value start (after OWS), value
+  // end (before CR; trailing OWS is trimmed when the head is built).
+  private tok: Int32Array;
+  private fieldCount = 0;
+  private emptyLines = 0;
+  private vIdx = 0;
+  private major = 0;
+  private minor = 0;
+  /** Head bytes kept from earlier calls (the head so far, when it spans calls). */
+  private headBuf: Uint8Array | null = null;
+  private headLen = 0;
+  /** Total head length, set when the head completes. */
+  private headTotal = 0;
+
+  // Body.
+  private remaining = 0;
+  private size = 0;
+  private digits = 0;
+  private ext = 0;
+  private trailerBytes = 0;
+
+  // Transfer-Encoding accumulation while a head is built.
+  private teChunked = 0;
+  private teOthers = 0;
+  private teLastChunked = false;
+
   /**
-   * Parse `data`. Stops right after a message completes.
-   * @returns the number of bytes consumed.
-   * @throws HttpError on malformed input.
+   * @param handler receives heads, body views and completions.
+   * @param limits overrides of {@link DEFAULT_PARSER_LIMITS}; `undefined` entries keep the default.
+   * @throws RangeError when a limit is negative or not a number.
+   */
+  constructor(handler: ParserHandler, limits?: Partial<ParserLimits>) {
+    this.handler = handler;
+    const l: ParserLimits = {
+      maxRequestTarget: limit("maxRequestTarget", limits),
+      maxHeaderBytes: limit("maxHeaderBytes", limits),
+      maxHeaderCount: limit("maxHeaderCount", limits),
+      maxChunkExtBytes: limit("maxChunkExtBytes", limits),
+      maxTrailerBytes: limit("maxTrailerBytes", limits),
+    };
+    this.limits = Object.freeze(l);
+    this.maxTarget = l.maxRequestTarget;
+    this.maxLine = l.maxRequestTarget + REQUEST_LINE_SLACK;
+    this.maxHeaderBytes = l.maxHeaderBytes;
+    this.maxHeaderCount = l.maxHeaderCount;
+    this.maxExt = l.maxChunkExtBytes;
+    this.maxTrailer = l.maxTrailerBytes;
+    this.tok = new Int32Array(4 * (Math.min(l.maxHeaderCount, 64) + 1));
+  }
+
+  /**
+   * `true` between messages: no byte of a request-line has been received
+   * since the last message completed (skipped leading empty lines do not
+   * count) and the parser is not dead. A connection closed while `idle` ended
+   * cleanly; otherwise it ended inside a request.
+   */
+  get idle(): boolean {
+    return (this.state === H_START || this.state === H_START_LF) && this.err === null;
+  }
+
+  /** `true` after `onHead` and before `onMessageComplete` of the same message. */
+  get inBody(): boolean {
+    return this.state >= B_LENGTH && this.state !== DEAD;
+  }
+
+  /** The error that killed the parser, or `null`. */
+  get error(): HttpError | null {
+    return this.err;
+  }
+
+  /** Forget any partial message and any error: the parser is as new (limits kept). */
+  reset(): void {
+    this.err = null;
+    this.resetMessage();
+    if (this.headBuf !== null && this.headBuf.length > 16384) this.headBuf = null;
+  }
+
+  /**
+   * Parse `data`. Stops right after a message completes, so that the caller
+   * can handle one request at a time and resume with `data.subarray(n)`.
+   *
+   * Callbacks run synchronously inside this call: `onHead` once the head is
+   * complete and valid, `onBody` with views of `data` (never copies, never
+   * empty), `onMessageComplete` at the end of the body (or right after
+   * `onHead` when there is none: no Content-Length and no Transfer-Encoding,
+   * or Content-Length 0).
+   *
+   * @returns the number of bytes consumed: `data.length` unless a message
+   *   completed before the end of `data`.
+   * @throws HttpError (400, 414, 431, 501 or 505, see the module
+   *   documentation) on malformed or unacceptable input, and again on every
+   *   later call; nothing else for any input.
    */
   execute(data: Uint8Array): number {
-    void data;
-    return 0;
+    if (this.err !== null) throw this.err;
+    const end = data.length;
+    let i = 0;
+    if (end === 0) return 0;
+    if (this.state < B_LENGTH) {
+      i = this.parseHead(data, end);
+      if (i < 0) return end;
+      if (!this.finishHead(data, i)) return i;
+    }
+    return this.parseBody(data, i, end);
+  }
+
+  // -------------------------------------------------------------------------
+
+  private fail(status: number, message: string): HttpError {
+    const e = new HttpError(status, message);
+    this.err = e;
+    this.state = DEAD;
+    return e;
+  }
+
+  private resetMessage(): void {
+    this.state = H_START;
+    this.fieldCount = 0;
+    this.emptyLines = 0;
+    this.vIdx = 0;
+    this.headLen = 0;
+    this.remaining = 0;
+  }
+
+  private complete(): void {
+    this.resetMessage();
+    this.handler.onMessageComplete();
+  }
+
+  /**
+   * Scan head bytes. Returns the index just past the head's final LF, or -1
+   * when `data` ended first (everything consumed, head bytes kept).
+   */
+  private parseHead(data: Uint8Array, end: number): number {
+    let i = 0;
+    let st = this.state;
+    let fc = this.fieldCount;
+    let tok = this.tok;
+    // `base` is the index in `data` of the request-line's first byte
+    // (negative when it arrived in an earlier call); positions stored in
+    // `tok` are `index - base`.
+    let base = -this.headLen;
+    let hend = base + this.maxHeaderBytes; // first index past the header-size budget
+    if (hend > end) hend = end;
+    let rlEnd = base + this.maxLine; // first index past the request-line budget
+    for (;;) {
+      if (i >= end) {
+        this.fieldCount = fc;
+        this.state = st;
+        if (st >= H_METHOD) this.keepHead(data, base > 0 ? base : 0, end);
+        return -1;
+      }
+      if (st >= H_METHOD && i >= hend) throw this.fail(431, "Request header section too large");
+      switch (st) {
+        case H_START: {
+          const c = data[i];
+          if (c === CR) {
+            st = H_START_LF;
+            i++;
+            continue;
+          }
+          if (c === LF) throw this.fail(400, "Bare LF before the request line");
+          base = i;
+          hend = i + this.maxHeaderBytes;
+          if (hend > end) hend = end;
+          rlEnd = i + this.maxLine;
+          st = H_METHOD;
+          continue;
+        }
+        case H_START_LF: {
+          if (data[i] !== LF) throw this.fail(400, "Bare CR before the request line");
+          i++;
+          if (++this.emptyLines > MAX_LEADING_EMPTY_LINES) throw this.fail(400, "Too many empty lines before the request line");
+          st = H_START;
+          continue;
+        }
+        case H_METHOD:
+        case H_TARGET: {
+          if (st === H_METHOD) {
+            const lim = rlEnd < hend ? rlEnd : hend;
+            while (i < lim && TCHAR[data[i]] === 1) i++;
+            if (i >= end) continue;
+            if (i === hend) throw this.fail(431, "Request header section too large");
+            if (i === rlEnd) throw this.fail(414, "Request line too long");
+            if (data[i] !== SP || i === base) throw this.fail(400, "Invalid method");
+            tok[0] = i - base;
+            i++;
+            tok[1] = i - base;
+            st = H_TARGET;
+          }
+          const tlim = base + tok[1] + this.maxTarget;
+          let lim = rlEnd < hend ? rlEnd : hend;
+          if (tlim < lim) lim = tlim;
+          while (i < lim && TARGET[data[i]] === 1) i++;
+          if (i >= end) continue;
+          if (i === hend) throw this.fail(431, "Request header section too large");
+          if (i === rlEnd) throw this.fail(414, "Request line too long");
+          const c = data[i];
+          if (c !== SP) {
+            if (i === tlim && TARGET[c] === 1) throw this.fail(414, "Request-target too long");
+            throw this.fail(400, "Invalid character in request-target");
+          }
+          if (i - base === tok[1]) throw this.fail(400, "Empty request-target");
+          tok[2] = i - base;
+          i++;
+          this.vIdx = 0;
+          st = H_VERSION;
+          continue;
+        }
+        case H_VERSION: {
+          const k = this.vIdx;
+          if (
+            k === 0 &&
+            i + 9 < hend &&
+            i + 7 < rlEnd &&
+            data[i] === 0x48 &&
+            data[i + 1] === 0x54 &&
+            data[i + 2] === 0x54 &&
+            data[i + 3] === 0x50 &&
+            data[i + 4] === 0x2f &&
+            data[i + 6] === 0x2e &&
+            data[i + 8] === CR &&
+            data[i + 9] === LF
+          ) {
+            const ma = data[i + 5] - 0x30;
+            const mi = data[i + 7] - 0x30;
+            if (ma >= 0 && ma <= 9 && mi >= 0 && mi <= 9) {
+              i += 10;
+              if (ma !== 1) throw this.fail(505, "HTTP version not supported");
+              this.major = ma;
+              this.minor = mi;
+              st = H_LINE_START;
+              continue;
+            }
+          }
+          // One byte at a time (split input, or an error to pinpoint).
+          const c = data[i];
+          if (k < 9) {
+            // the request-line's length does not count its CRLF
+            if (i >= rlEnd && k < 8) throw this.fail(414, "Request line too long");
+            if (k < 5) {
+              if (c !== HTTP_SLASH[k]) throw this.fail(400, "Invalid HTTP version");
+            } else if (k === 5 || k === 7) {
+              if (c < 0x30 || c > 0x39) throw this.fail(400, "Invalid HTTP version");
+              if (k === 5) this.major = c - 0x30;
+              else this.minor = c - 0x30;
+            } else if (k === 6) {
+              if (c !== 0x2e) throw this.fail(400, "Invalid HTTP version");
+            } else if (c !== CR) {
+              throw this.fail(400, c === LF ? "Bare LF in the request line" : "Invalid HTTP version");
+            }
+            this.vIdx = k + 1;
+            i++;
+            continue;
+          }
+          if (c !== LF) throw this.fail(400, "Bare CR in the request line");
+          i++;
+          if (this.major !== 1) throw this.fail(505, "HTTP version not supported");
+          st = H_LINE_START;
+          continue;
+        }
+        case H_LINE_START:
+        case H_NAME:
+        case H_OWS:
+        case H_VALUE: {
+          // One field line; a line that arrives whole goes straight through.
+          if (st === H_LINE_START) {
+            const c = data[i];
+            if (TCHAR[c] !== 1) {
+              if (c === CR) {
+                i++;
+                st = H_END_LF;
+                continue;
+              }
+              if (c === SP || c === HTAB) throw this.fail(400, "Whitespace at the start of a header line (obs-fold)");
+              if (c === LF) throw this.fail(400, "Bare LF in the header section");
+              throw this.fail(400, "Invalid header name");
+            }
+            if (++fc > this.maxHeaderCount) throw this.fail(431, "Too many header fields");
+            const f = fc << 2;
+            if (f + 4 > tok.length) tok = this.growTok(f + 4);
+            tok[f] = i - base;
+            i++;
+            st = H_NAME;
+          }
+          const f = fc << 2;
+          if (st === H_NAME) {
+            while (i < hend && TCHAR[data[i]] === 1) i++;
+            if (i >= hend) continue;
+            const c = data[i];
+            if (c !== COLON) {
+              throw this.fail(400, c === SP || c === HTAB ? "Whitespace before the colon of a header field" : "Invalid header name");
+            }
+            tok[f + 1] = i - base;
+            i++;
+            st = H_OWS;
+          }
+          if (st === H_OWS) {
+            let c = 0;
+            while (i < hend && ((c = data[i]) === SP || c === HTAB)) i++;
+            if (i >= hend) continue;
+            tok[f + 2] = i - base;
+            st = H_VALUE;
+          }
+          // H_VALUE. Trailing OWS is trimmed when the head is built.
+          while (i < hend && FIELD_VALUE[data[i]] === 1) i++;
+          tok[f + 3] = i - base;
+          if (i >= hend) continue;
+          const c = data[i];
+          if (c !== CR) throw this.fail(400, c === LF ? "Bare LF in the header section" : "Invalid character in header value");
+          i++;
+          if (i < hend && data[i] === LF) {
+            i++;
+            st = H_LINE_START;
+          } else {
+            st = H_VALUE_LF;
+          }
+          continue;
+        }
+        case H_VALUE_LF: {
+          if (data[i] !== LF) throw this.fail(400, "Bare CR in the header section");
+          i++;
+          st = H_LINE_START;
+          continue;
+        }
+        case H_END_LF: {
+          if (data[i] !== LF) throw this.fail(400, "Bare CR in the header section");
+          i++;
+          this.fieldCount = fc;
+          this.headTotal = i - base;
+          return i;
+        }
+        default:
+          throw this.fail(500, "Parser state corrupted");
+      }
+    }
+  }
+
+  private growTok(need: number): Int32Array {
+    const t = new Int32Array(Math.max(need, this.tok.length * 2));
+    t.set(this.tok);
+    this.tok = t;
+    return t;
+  }
+
+  /** Append `data[from, to)` to the kept head bytes. */
+  private keepHead(data: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    if (n <= 0) return;
+    const need = this.headLen + n;
+    let buf = this.headBuf;
+    if (buf === null || buf.length < need) {
+      const grown = new Uint8Array(Math.max(need, buf === null ? 1024 : buf.length * 2));
+      if (buf !== null && this.headLen > 0) grown.set(buf.subarray(0, this.headLen));
+      this.headBuf = buf = grown;
+    }
+    buf.set(data.subarray(from, to), this.headLen);
+    this.headLen = need;
+  }
+
+  /**
+   * Build and deliver the head that ends just before `data[p]`. Returns
+   * `true` when a body follows, `false` when the message is already complete.
+   */
+  private finishHead(data: Uint8Array, p: number): boolean {
+    const len = this.headTotal;
+    let src: Uint8Array;
+    let off: number;
+    if (this.headLen > 0) {
+      this.keepHead(data, 0, p);
+      src = this.headBuf as Uint8Array;
+      off = 0;
+    } else {
+      src = data;
+      off = p - len;
+    }
+    const tok = this.tok;
+    const fc = this.fieldCount;
+    const s = latin1(src, off, off + len);
+    const http11 = this.minor !== 0;
+    const fields = new Array<string>(fc * 2);
+    let contentLength = -1;
+    let clCount = 0;
+    let hosts = 0;
+    let te = false;
+    let conn = 0;
+    let expectContinue = false;
+    this.teChunked = 0;
+    this.teOthers = 0;
+    this.teLastChunked = false;
+    for (let k = 1, j = 0; k <= fc; k++) {
+      const f = k << 2;
+      const ns = tok[f];
+      const ne = tok[f + 1];
+      const vs = tok[f + 2];
+      let ve = tok[f + 3];
+      while (ve > vs) {
+        const c = src[off + ve - 1];
+        if (c !== SP && c !== HTAB) break;
+        ve--;
+      }
+      fields[j++] = s.slice(ns, ne);
+      fields[j++] = s.slice(vs, ve);
+      switch (ne - ns) {
+        case 4:
+          if (equalsLower(src, off + ns, N_HOST)) hosts++;
+          break;
+        case 6:
+          if (equalsLower(src, off + ns, N_EXPECT) && ve - vs === 12 && equalsLower(src, off + vs, V_100_CONTINUE)) {
+            expectContinue = true;
+          }
+          break;
+        case 10:
+          if (equalsLower(src, off + ns, N_CONNECTION)) conn |= connectionTokens(src, off + vs, off + ve);
+          break;
+        case 14:
+          if (equalsLower(src, off + ns, N_CONTENT_LENGTH)) {
+            if (++clCount > 1) throw this.fail(400, "Multiple Content-Length fields");
+            contentLength = this.contentLength(src, off + vs, off + ve);
+          }
+          break;
+        case 17:
+          if (equalsLower(src, off + ns, N_TRANSFER_ENCODING)) {
+            te = true;
+            this.transferCodings(src, off + vs, off + ve);
+          }
+          break;
+      }
+    }
+    if (hosts > 1) throw this.fail(400, "Multiple Host fields");
+    if (hosts === 0 && http11) throw this.fail(400, "Missing Host field");
+    if (te) {
+      if (!http11) throw this.fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+      if (clCount > 0) throw this.fail(400, "Both Transfer-Encoding and Content-Length");
+      if (!this.teLastChunked) throw this.fail(400, "Final transfer coding is not chunked");
+      if (this.teChunked > 1) throw this.fail(400, "chunked applied more than once");
+      if (this.teOthers > 0) throw this.fail(501, "Transfer coding not implemented");
+      contentLength = -1;
+    }
+    const close = (conn & 1) !== 0;
+    const head: RequestHead = {
+      method: s.slice(0, tok[0]),
+      target: s.slice(tok[1], tok[2]),
+      version: http11 ? "HTTP/1.1" : "HTTP/1.0",
+      fields,
+      contentLength,
+      chunked: te,
+      keepAlive: http11 ? !close : !close && (conn & 2) !== 0,
+      expectContinue: expectContinue && http11,
+    };
+    this.headLen = 0;
+    if (this.headBuf !== null && this.headBuf.length > 16384) this.headBuf = null;
+    let body = true;
+    if (te) {
+      this.state = C_SIZE_START;
+    } else if (contentLength > 0) {
+      this.state = B_LENGTH;
+      this.remaining = contentLength;
+    } else {
+      body = false;
+      this.resetMessage();
+    }
+    this.handler.onHead(head);
+    if (!body) this.handler.onMessageComplete();
+    return body;
+  }
+
+  private contentLength(src: Uint8Array, p: number, e: number): number {
+    if (p === e) throw this.fail(400, "Empty Content-Length");
+    let n = 0;
+    for (; p < e; p++) {
+      const d = src[p] - 0x30;
+      if (d < 0 || d > 9) throw this.fail(400, "Invalid Content-Length");
+      n = n * 10 + d;
+      if (n > MAX_SAFE) throw this.fail(400, "Content-Length too large");
+    }
+    return n;
+  }
+
+  /** Add one Transfer-Encoding line's codings (`1#token`, no empty elements) to the tallies. */
+  private transferCodings(src: Uint8Array, p: number, e: number): void {
+    if (p === e) throw this.fail(400, "Empty Transfer-Encoding");
+    for (;;) {
+      const s = p;
+      while (p < e && TCHAR[src[p]] === 1) p++;
+      if (p === s) throw this.fail(400, "Invalid Transfer-Encoding");
+      if (p - s === 7 && equalsLower(src, s, V_CHUNKED)) {
+        this.teChunked++;
+        this.teLastChunked = true;
+      } else {
+        this.teOthers++;
+        this.teLastChunked = false;
+      }
+      while (p < e && (src[p] === SP || src[p] === HTAB)) p++;
+      if (p === e) return;
+      if (src[p] !== COMMA) throw this.fail(400, "Invalid Transfer-Encoding");
+      p++;
+      while (p < e && (src[p] === SP || src[p] === HTAB)) p++;
+    }
+  }
+
+  /** Parse body bytes from `data[i]`; returns the bytes consumed in total. */
+  private parseBody(data: Uint8Array, i: number, end: number): number {
+    while (i < end) {
+      switch (this.state) {
+        case B_LENGTH: {
+          const rem = this.remaining;
+          if (end - i < rem) {
+            this.remaining = rem - (end - i);
+            this.handler.onBody(data.subarray(i, end));
+            return end;
+          }
+          const stop = i + rem;
+          this.resetMessage();
+          this.handler.onBody(data.subarray(i, stop));
+          this.handler.onMessageComplete();
+          return stop;
+        }
+        case C_DATA: {
+          const rem = this.remaining;
+          if (end - i < rem) {
+            this.remaining = rem - (end - i);
+            this.handler.onBody(data.subarray(i, end));
+            return end;
+          }
+          this.remaining = 0;
+          this.state = C_DATA_CR;
+          const view = data.subarray(i, i + rem);
+          i += rem;
+          this.handler.onBody(view);
+          continue;
+        }
+        case C_DATA_CR:
+          if (data[i] !== CR) throw this.fail(400, "Expected CRLF after chunk data");
+          i++;
+          this.state = C_DATA_LF;
+          continue;
+        case C_DATA_LF:
+          if (data[i] !== LF) throw this.fail(400, "Expected CRLF after chunk data");
+          i++;
+          this.state = C_SIZE_START;
+          continue;
+        case C_SIZE_START: {
+          const h = HEX[data[i]];
+          if (h === NOT_HEX) throw this.fail(400, "Invalid chunk size");
+          this.size = h;
+          this.digits = 1;
+          i++;
+          this.state = C_SIZE;
+          continue;
+        }
+        case C_SIZE: {
+          let size = this.size;
+          let digits = this.digits;
+          let c = 0;
+          while (i < end) {
+            c = data[i];
+            const h = HEX[c];
+            if (h === NOT_HEX) break;
+            if (++digits > MAX_CHUNK_SIZE_DIGITS) throw this.fail(400, "Chunk size too long");
+            size = size * 16 + h;
+            if (size > MAX_SAFE) throw this.fail(400, "Chunk size too large");
+            i++;
+          }
+          this.size = size;
+          this.digits = digits;
+          if (i >= end) return end;
+          i++;
+          if (c === CR) {
+            this.state = C_SIZE_LF;
+            continue;
+          }
+          if (c === SEMI) this.state = C_EXT_NAME_START;
+          else if (c === SP || c === HTAB) this.state = C_EXT_BWS;
+          else throw this.fail(400, c === LF ? "Bare LF after chunk size" : "Invalid chunk size");
+          this.ext = 1;
+          if (this.maxExt < 1) throw this.fail(400, "Chunk extension too long");
+          continue;
+        }
+        case C_SIZE_LF:
+          if (data[i] !== LF) throw this.fail(400, "Bare CR after chunk size");
+          i++;
+          if (this.size === 0) {
+            this.state = T_LINE_START;
+            this.trailerBytes = 0;
+          } else {
+            this.remaining = this.size;
+            this.state = C_DATA;
+          }
+          continue;
+        case T_LINE_START:
+        case T_NAME:
+        case T_VALUE:
+        case T_VALUE_LF:
+        case T_END_LF: {
+          const p = this.parseTrailers(data, i, end);
+          if (p < 0) return end;
+          this.complete();
+          return p;
+        }
+        default: {
+          // chunk-ext states, one byte at a time
+          const st = this.state;
+          if (st < C_EXT_BWS || st > C_EXT_VALUE_END) return i; // a callback reset the parser
+          const c = data[i];
+          const next = extNext(st, c);
+          if (next < 0) throw this.fail(400, c === LF ? "Bare LF in chunk extension" : "Invalid chunk extension");
+          i++;
+          this.state = next;
+          if (next !== C_SIZE_LF && ++this.ext > this.maxExt) throw this.fail(400, "Chunk extension too long");
+          continue;
+        }
+      }
+    }
+    return end;
+  }
+
+  /** Validate and drop the trailer section. Returns the index past its final LF, or -1 when `data` ended first. */
+  private parseTrailers(data: Uint8Array, i: number, end: number): number {
+    const start = i;
+    // first index past the trailer budget
+    let tend = i + (this.maxTrailer - this.trailerBytes);
+    if (tend > end) tend = end;
+    let st = this.state;
+    for (;;) {
+      if (i >= end) {
+        this.trailerBytes += i - start;
+        this.state = st;
+        return -1;
+      }
+      if (i >= tend) throw this.fail(400, "Trailer section too large");
+      switch (st) {
+        case T_LINE_START: {
+          const c = data[i];
+          if (TCHAR[c] === 1) st = T_NAME;
+          else if (c === CR) st = T_END_LF;
+          else if (c === SP || c === HTAB) throw this.fail(400, "Whitespace at the start of a trailer line (obs-fold)");
+          else if (c === LF) throw this.fail(400, "Bare LF in the trailer section");
+          else throw this.fail(400, "Invalid trailer field name");
+          i++;
+          continue;
+        }
+        case T_NAME: {
+          while (i < tend && TCHAR[data[i]] === 1) i++;
+          if (i >= end || i >= tend) continue;
+          const c = data[i];
+          if (c !== COLON) {
+            throw this.fail(400, c === SP || c === HTAB ? "Whitespace before the colon of a trailer field" : "Invalid trailer field name");
+          }
+          i++;
+          st = T_VALUE;
+          continue;
+        }
+        case T_VALUE: {
+          while (i < tend && FIELD_VALUE[data[i]] === 1) i++;
+          if (i >= end || i >= tend) continue;
+          const c = data[i];
+          if (c !== CR) throw this.fail(400, c === LF ? "Bare LF in the trailer section" : "Invalid character in trailer value");
+          i++;
+          st = T_VALUE_LF;
+          continue;
+        }
+        case T_VALUE_LF:
+          if (data[i] !== LF) throw this.fail(400, "Bare CR in the trailer section");
+          i++;
+          st = T_LINE_START;
+          continue;
+        default: // T_END_LF
+          if (data[i] !== LF) throw this.fail(400, "Bare CR in the trailer section");
+          return i + 1;
+      }
+    }
   }
 }
+
+/** The chunk-ext state after byte `c` in state `st`, or -1 when `c` is not allowed there (RFC 9112 §7.1.1). */
+function extNext(st: number, c: number): number {
+  const ws = c === SP || c === HTAB;
+  switch (st) {
+    case C_EXT_BWS:
+      if (ws) return st;
+      return c === SEMI ? C_EXT_NAME_START : -1;
+    case C_EXT_NAME_START:
+      if (ws) return st;
+      return TCHAR[c] === 1 ? C_EXT_NAME : -1;
+    case C_EXT_NAME:
+      if (TCHAR[c] === 1) return st;
+      if (ws) return C_EXT_NAME_BWS;
+      if (c === EQUALS) return C_EXT_VALUE_START;
+      if (c === SEMI) return C_EXT_NAME_START;
+      return c === CR ? C_SIZE_LF : -1;
+    case C_EXT_NAME_BWS:
+      if (ws) return st;
+      if (c === EQUALS) return C_EXT_VALUE_START;
+      return c === SEMI ? C_EXT_NAME_START : -1;
+    case C_EXT_VALUE_START:
+      if (ws) return st;
+      if (c === DQUOTE) return C_EXT_QUOTED;
+      return TCHAR[c] === 1 ? C_EXT_TOKEN : -1;
+    case C_EXT_TOKEN:
+      if (TCHAR[c] === 1) return st;
+      if (ws) return C_EXT_BWS;
+      if (c === SEMI) return C_EXT_NAME_START;
+      return c === CR ? C_SIZE_LF : -1;
+    case C_EXT_QUOTED:
+      if (c === DQUOTE) return C_EXT_VALUE_END;
+      if (c === BACKSLASH) return C_EXT_QUOTED_ESC;
+      return QDTEXT[c] === 1 ? st : -1;
+    case C_EXT_QUOTED_ESC:
+      return QUOTED_PAIR[c] === 1 ? C_EXT_QUOTED : -1;
+    case C_EXT_VALUE_END:
+      if (ws) return C_EXT_BWS;
+      if (c === SEMI) return C_EXT_NAME_START;
+      return c === CR ? C_SIZE_LF : -1;
+    default:
+      return -1;
+  }
+}
+
+/** Connection tokens of one field value: bit 1 `close`, bit 2 `keep-alive`. */
+function connectionTokens(src: Uint8Array, p: number, e: number): number {
+  let r = 0;
+  while (p < e) {
+    let c = src[p];
+    while (p < e && ((c = src[p]) === SP || c === HTAB || c === COMMA)) p++;
+    const s = p;
+    while (p < e && src[p] !== COMMA) p++;
+    let t = p;
+    while (t > s && ((c = src[t - 1]) === SP || c === HTAB)) t--;
+    const n = t - s;
+    if (n === 5 && equalsLower(src, s, V_CLOSE)) r |= 1;
+    else if (n === 10 && equalsLower(src, s, V_KEEP_ALIVE)) r |= 2;
+  }
+  return r;
+}
+
