@@ -5,7 +5,9 @@
  * CPU 1. Servers are measured interleaved (A B C A B C ...) over several rounds
  * and the median requests/s is reported, with the ratio to Bun.serve.
  *
- * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--connections 50] [--pipeline 1] [--post 4096]
+ * "tsgi+log" is tsgi with its access log on (written to /dev/null).
+ *
+ * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--connections 50] [--pipeline 1] [--post 4096] [--only tsgi,Bun.serve]
  * Needs wrk (apt-get install wrk) and taskset (util-linux).
  */
 import { parseArgs } from "node:util";
@@ -42,8 +44,10 @@ interface Target {
   name: string;
   cmd: (port: number) => string[];
 }
+const tsgiCmd = (p: number) => [bun, join(root, "bench/servers/tsgi.ts"), String(p), postBytes ? "echo" : "hello"];
 const targets: Target[] = [
-  { name: "tsgi", cmd: (p: number) => [bun, join(root, "bench/servers/tsgi.ts"), String(p), postBytes ? "echo" : "hello"] },
+  { name: "tsgi", cmd: tsgiCmd },
+  { name: "tsgi+log", cmd: (p: number) => ["env", "TSGI_BENCH_LOG=1", ...tsgiCmd(p)] },
   { name: "Bun.serve", cmd: (p: number) => [bun, join(root, "bench/servers/bun-serve.ts"), String(p)] },
   ...(node ? [{ name: "node:http", cmd: (p: number) => [node, join(root, "bench/servers/node-http.mjs"), String(p)] }] : []),
 ].filter((t) => !values.only || values.only.split(",").includes(t.name));
