@@ -104,6 +104,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   requestDeadline = 0;
   private deadlineKind = Deadline.None;
 
+  /** Keys set on every request's environ after it is built (Unix sockets: empty ports, peer credentials), or `null`. */
+  environPatch: Record<string, string> | null = null;
   /** The client's address and port, read once (the socket getters cross into native code). */
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -357,6 +359,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       },
       core.environDefaults,
     );
+    if (this.environPatch) Object.assign(environ, this.environPatch);
     this.environ = core.environClass ? (new core.environClass(environ) as Environ) : environ;
     if (core.options.requestTimeout > 0) this.requestDeadline = core.clock() + core.options.requestTimeout;
     const running = runApplication(core.app, this.environ, this, core.gateway);

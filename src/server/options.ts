@@ -4,6 +4,7 @@
  * @module
  */
 import type { Environ } from "../spec.ts";
+import type { TlsConfig } from "./tls.ts";
 
 /**
  * A destination for log lines: a writable with `write(string)`, any logger
@@ -94,6 +95,37 @@ export interface ServerOptions {
   urlScheme?: string;
   /** `tsgi.multiprocess`. Default false (true under workers). */
   multiprocess?: boolean;
+  /**
+   * Serve HTTPS: Bun's TLS options (PEM `cert`, `key`, optional `ca` and
+   * `requestCert` for client certificates). Sets `tsgi.url_scheme` to
+   * `"https"` (unless `urlScheme` is given) and `HTTPS=on` in environ. See
+   * `loadTls()` in `server/tls.ts` to read files. Default none (plain HTTP).
+   */
+  tls?: TlsConfig;
+  /**
+   * Listen on a Unix domain socket at this path instead of TCP (`hostname`
+   * and `port` are ignored). A file already at the path is removed only when
+   * nothing accepts connections on it. `SERVER_NAME`, `SERVER_PORT`,
+   * `REMOTE_ADDR` and `REMOTE_PORT` are `""` (gevent and cheroot). The file
+   * is removed when the server closes. Default none.
+   */
+  unix?: string;
+  /** Permission bits for the Unix socket file, e.g. `0o660` (`chmod` after bind). Default: as created (umask). */
+  unixMode?: number;
+  /**
+   * Serve a socket that is already bound and listening, inherited as this
+   * file descriptor (systemd socket activation: 3; a supervisor's socket).
+   * `hostname`, `port` and `unix` are ignored. Default none.
+   */
+  fd?: number;
+  /**
+   * For Unix-socket clients, put the peer's credentials (`SO_PEERCRED`) in
+   * environ: `X_REMOTE_PID`, `X_REMOTE_UID`, `X_REMOTE_GID`; with
+   * `"resolve"` also `X_REMOTE_USER`, `X_REMOTE_GROUP` and `REMOTE_USER`
+   * (cheroot `peercreds_enabled` / `peercreds_resolve_enabled`). Linux only;
+   * elsewhere the keys are absent. Default false.
+   */
+  peerCredentials?: boolean | "resolve";
 }
 
 /** The defaults of {@link ServerOptions}. */
@@ -145,6 +177,12 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
       throw new RangeError(`server option ${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
     }
+  }
+  if (resolved.unixMode !== undefined && (!Number.isInteger(resolved.unixMode) || resolved.unixMode < 0 || resolved.unixMode > 0o7777)) {
+    throw new RangeError(`server option unixMode must be a file mode such as 0o660, got ${JSON.stringify(resolved.unixMode)}`);
+  }
+  if (resolved.fd !== undefined && (!Number.isInteger(resolved.fd) || resolved.fd < 0)) {
+    throw new RangeError(`server option fd must be a non-negative integer file descriptor, got ${JSON.stringify(resolved.fd)}`);
   }
   if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
     throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);

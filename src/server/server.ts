@@ -3,7 +3,7 @@
  * connections, the timeouts sweeper, the logs and graceful shutdown.
  * @module
  */
-import type { Socket, TCPSocketListenOptions, TCPSocketListener } from "bun";
+import type { Socket, SocketListener } from "bun";
 import { hostname as osHostname } from "node:os";
 import type { EnvironDefaults } from "../gateway/environ.ts";
 import type { GatewayOptions } from "../gateway/run.ts";
@@ -16,6 +16,8 @@ import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import { AccessLog, ErrorLogStream, createAccessLog, lineWriter, type LineWriter } from "./log.ts";
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.ts";
+import { bindListener } from "./bind.ts";
+import { peerEnviron } from "./peercred.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
@@ -65,7 +67,9 @@ export class TsgiServer implements Server, ServerCore {
   port = 0;
   closing = false;
 
-  private listener: TCPSocketListener<Connection | undefined> | null = null;
+  /** The Unix socket path when listening on one (`""` for an inherited Unix socket), else `null`. */
+  unix: string | null = null;
+  private listener: SocketListener<Connection | undefined> | null = null;
   private readonly conns = new Set<Connection>();
   private sweeper: ReturnType<typeof setInterval> | null = null;
   private readonly errorWriter: LineWriter | null;
@@ -84,7 +88,7 @@ export class TsgiServer implements Server, ServerCore {
       maxHeaderCount: o.maxHeaderCount,
     };
     this.serverSoftware = o.serverSoftware ?? SERVER_SOFTWARE;
-    this.urlScheme = o.urlScheme;
+    this.urlScheme = o.tls && options.urlScheme === undefined ? "https" : o.urlScheme;
     this.http10Only = o.maxHttpVersion === "HTTP/1.0";
     this.errorWriter = lineWriter(o.errorLog === undefined ? process.stderr : o.errorLog, "error");
     const rawError = o.errorLog === undefined ? process.stderr : o.errorLog;
@@ -102,12 +106,13 @@ export class TsgiServer implements Server, ServerCore {
       fileWrapper,
       multiprocess: o.multiprocess,
       scriptName: o.scriptName,
-      extra: o.environ,
+      extra: o.tls ? { HTTPS: "on", ...o.environ } : o.environ,
     };
     this.environClass = o.environClass;
   }
 
   get url(): string {
+    if (this.unix !== null) return `${this.urlScheme}://unix:${this.unix}:/`;
     const host = this.hostname.includes(":") ? `[${this.hostname}]` : this.hostname;
     return `${this.urlScheme}://${host}:${this.port}/`;
   }
@@ -124,19 +129,15 @@ export class TsgiServer implements Server, ServerCore {
   listen(): this {
     if (this.listener) return this;
     const o = this.options;
-    // `reusePort` works for Bun.listen but is only typed for Bun.connect in bun-types.
-    const listenOptions: TCPSocketListenOptions<Connection | undefined> & { reusePort?: boolean } = {
-      hostname: o.hostname,
-      port: o.port,
-      reusePort: o.reusePort,
-      allowHalfOpen: true,
-      data: undefined,
-      socket: this.handlers(),
-    };
-    this.listener = Bun.listen<Connection | undefined>(listenOptions);
-    this.hostname = this.listener.hostname;
-    this.port = this.listener.port;
-    this.serverName = this.hostname === "0.0.0.0" || this.hostname === "::" ? osHostname() : this.hostname;
+    const bound = bindListener<Connection | undefined>(o, this.handlers(), undefined, (error) =>
+      this.warnOnce("tls-handshake", `a TLS handshake failed (${error?.message ?? "unknown error"}); a client speaking plain HTTP to this HTTPS port gets its connection closed`),
+    );
+    this.listener = bound.listener;
+    this.hostname = bound.hostname;
+    this.port = bound.port;
+    this.unix = bound.unix;
+    // Unix sockets have no host name (gevent sets SERVER_NAME "").
+    this.serverName = this.unix !== null ? "" : this.hostname === "0.0.0.0" || this.hostname === "::" ? osHostname() : this.hostname;
     const shortest = Math.min(
       o.headerTimeout || Infinity,
       o.keepAliveTimeout || Infinity,
@@ -163,6 +164,7 @@ export class TsgiServer implements Server, ServerCore {
           return;
         }
         const conn = new Connection(socket as Socket<Connection>, this);
+        if (this.unix !== null) conn.environPatch = peerEnviron(socket, this.options.peerCredentials ?? false);
         socket.data = conn;
         this.conns.add(conn);
       },

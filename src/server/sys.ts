@@ -1,0 +1,180 @@
+/**
+ * The few POSIX calls the server needs that Bun has no API for, made through
+ * `bun:ffi` on the C library: `dup` (hand a listening socket to worker
+ * processes), `getsockopt(SO_PEERCRED)` (peer credentials of a Unix-socket
+ * client), `getpwuid`/`getgrgid` (their names), and a synchronous
+ * `connect` probe on a Unix socket path (is a stale socket file still
+ * served?). Linux only: on any other platform, or when the C library cannot
+ * be opened, {@link libc} is `null` and callers fall back or refuse.
+ * @module
+ */
+import { CString, dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
+
+/** The bound C functions. */
+interface Libc {
+  dup(fd: number): number;
+  close(fd: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  connect(fd: number, addr: Uint8Array, len: number): number;
+  getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array): number;
+  getpwuid(uid: number): Pointer | null;
+  getgrgid(gid: number): Pointer | null;
+  errno(): number;
+}
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+/** Linux errno values used here. */
+export const ERRNO = { ENOENT: 2, ECONNREFUSED: 111, EAGAIN: 11 } as const;
+
+function open(): Libc | null {
+  if (process.platform !== "linux") return null;
+  for (const name of ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libc.so"]) {
+    try {
+      const lib = dlopen(name, {
+        dup: { args: [FFIType.i32], returns: FFIType.i32 },
+        close: { args: [FFIType.i32], returns: FFIType.i32 },
+        socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+        connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+        getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+        getpwuid: { args: [FFIType.u32], returns: FFIType.ptr },
+        getgrgid: { args: [FFIType.u32], returns: FFIType.ptr },
+        __errno_location: { args: [], returns: FFIType.ptr },
+      });
+      const s = lib.symbols;
+      return {
+        dup: (fd) => s.dup(fd),
+        close: (fd) => s.close(fd),
+        socket: (d, t, p) => s.socket(d, t, p),
+        connect: (fd, addr, len) => s.connect(fd, ptr(addr), len),
+        getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, ptr(value), ptr(len)),
+        getpwuid: (uid) => s.getpwuid(uid) as Pointer | null,
+        getgrgid: (gid) => s.getgrgid(gid) as Pointer | null,
+        errno: () => {
+          const p = s.__errno_location();
+          return p ? read.i32(p, 0) : 0;
+        },
+      };
+    } catch {
+      // try the next name
+    }
+  }
+  return null;
+}
+
+let cached: Libc | null | undefined;
+/** The C library, or `null` when it cannot be used here (not Linux, no `bun:ffi`). */
+export function libc(): Libc | null {
+  if (cached === undefined) cached = open();
+  return cached;
+}
+
+/**
+ * Duplicate a file descriptor (`dup(2)`); the copy is not close-on-exec, so a
+ * child process given it in `stdio` inherits it.
+ * @throws Error when the C library is unavailable or `dup` fails.
+ */
+export function dupFd(fd: number): number {
+  const c = libc();
+  if (!c) throw new Error("dup() is unavailable: bun:ffi could not open the C library (Linux only)");
+  const copy = c.dup(fd);
+  if (copy < 0) throw new Error(`dup(${fd}) failed (errno ${c.errno()})`);
+  return copy;
+}
+
+/** Close a file descriptor obtained from {@link dupFd}. */
+export function closeFd(fd: number): void {
+  libc()?.close(fd);
+}
+
+/**
+ * Whether some process accepts connections on the Unix socket at `path`: a
+ * synchronous `connect(2)`. `true` when it connects, `false` when refused or
+ * absent (a stale file), `null` when it cannot tell (no C library, other
+ * errors such as permission denied).
+ */
+export function unixSocketListening(path: string): boolean | null {
+  const c = libc();
+  if (!c) return null;
+  const bytes = Buffer.from(path, "utf8");
+  // struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }
+  if (bytes.length >= 108) return null;
+  const addr = new Uint8Array(110);
+  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+  addr.set(bytes, 2);
+  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return null;
+  try {
+    if (c.connect(fd, addr, 2 + bytes.length + 1) === 0) return true;
+    const errno = c.errno();
+    // EAGAIN: the listener's backlog is full, so something does listen.
+    if (errno === ERRNO.EAGAIN) return true;
+    if (errno === ERRNO.ECONNREFUSED || errno === ERRNO.ENOENT) return false;
+    return null;
+  } finally {
+    c.close(fd);
+  }
+}
+
+/** A Unix-socket peer's credentials, as the kernel recorded them at `connect(2)` (`struct ucred`). */
+export interface PeerCredentials {
+  /** Process id of the peer. */
+  pid: number;
+  /** Effective user id. */
+  uid: number;
+  /** Effective group id. */
+  gid: number;
+}
+
+/**
+ * `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: the credentials of the process
+ * at the other end of a connected Unix socket (Linux, `unix(7)`). `null` when
+ * unavailable (no C library, not a Unix socket, the call failed).
+ */
+export function peerCredentials(fd: number): PeerCredentials | null {
+  const c = libc();
+  if (!c || !Number.isInteger(fd) || fd < 0) return null;
+  const value = new Uint8Array(12);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, 12, true);
+  if (c.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, value, len) !== 0) return null;
+  const v = new DataView(value.buffer);
+  if (new DataView(len.buffer).getUint32(0, true) !== 12) return null;
+  return { pid: v.getInt32(0, true), uid: v.getUint32(4, true), gid: v.getUint32(8, true) };
+}
+
+const userNames = new Map<number, string | null>();
+const groupNames = new Map<number, string | null>();
+
+/** The first field (`pw_name` / `gr_name`) of a `struct passwd` / `struct group`. */
+function firstString(p: Pointer | null): string | null {
+  if (!p) return null;
+  const namePtr = read.ptr(p, 0);
+  if (!namePtr) return null;
+  return new CString(namePtr as Pointer).toString();
+}
+
+/** The user name of `uid` through the system's name service (`getpwuid(3)`), cached; `null` when unknown. */
+export function userName(uid: number): string | null {
+  let name = userNames.get(uid);
+  if (name === undefined) {
+    const c = libc();
+    name = c ? firstString(c.getpwuid(uid)) : null;
+    if (userNames.size < 1024) userNames.set(uid, name);
+  }
+  return name;
+}
+
+/** The group name of `gid` (`getgrgid(3)`), cached; `null` when unknown. */
+export function groupName(gid: number): string | null {
+  let name = groupNames.get(gid);
+  if (name === undefined) {
+    const c = libc();
+    name = c ? firstString(c.getgrgid(gid)) : null;
+    if (groupNames.size < 1024) groupNames.set(gid, name);
+  }
+  return name;
+}

@@ -1,0 +1,313 @@
+/**
+ * TLS, Unix sockets, inherited file descriptors and peer credentials
+ * (issue 5 §1, §2, §6), with real clients: curl, Node's fetch, Bun's fetch.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { serve, type TsgiServer } from "../src/server/index.ts";
+import { prepareUnixPath } from "../src/server/bind.ts";
+import { devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
+import type { Application, Environ } from "../src/spec.ts";
+
+const quiet = { errorLog: null, log: null } as const;
+const KEYS = ["REMOTE_ADDR", "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT", "HTTPS", "tsgi.url_scheme", "X_REMOTE_PID", "X_REMOTE_UID", "X_REMOTE_GID", "X_REMOTE_USER", "X_REMOTE_GROUP", "REMOTE_USER"];
+
+/** Answers with the environ keys above as JSON; echoes a POST body's length. */
+const envApp: Application = async (environ: Environ, startResponse) => {
+  const out: Record<string, unknown> = {};
+  for (const k of KEYS) if (k in environ) out[k] = environ[k];
+  if (environ.REQUEST_METHOD === "POST") out.bodyLength = (await environ["tsgi.input"].read()).length;
+  startResponse("200 OK", [["Content-Type", "application/json"]]);
+  return [new TextEncoder().encode(JSON.stringify(out))];
+};
+
+async function run(cmd: string[], env?: Record<string, string>, timeoutMs = 10_000) {
+  const p = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const timer = setTimeout(() => p.kill(), timeoutMs);
+  const [stdout, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  const code = await p.exited;
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+const hasCurl = Bun.which("curl") !== null;
+const hasNode = Bun.which("node") !== null;
+const dir = mkdtempSync(join(tmpdir(), "tsgi-listen-"));
+let cert: DevCertificate;
+
+beforeAll(async () => {
+  cert = await devCertificate(join(dir, "cache"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("TLS", () => {
+  test("the development certificate is cached, with its SHA-256 fingerprint, key mode 0600", async () => {
+    expect(cert.created).toBe(true);
+    expect(cert.fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(fingerprint256(cert.cert)).toBe(cert.fingerprint);
+    expect(statSync(cert.keyfile).mode & 0o777).toBe(0o600);
+    const again = await devCertificate(join(dir, "cache"));
+    expect(again.created).toBe(false);
+    expect(again.fingerprint).toBe(cert.fingerprint);
+  });
+
+  test("loadTls names the file that is missing or not PEM", () => {
+    expect(() => loadTls({ certfile: join(dir, "nope.pem"), keyfile: cert.keyfile })).toThrow(/cannot read certificate file .*nope\.pem: no such file/);
+    const bad = join(dir, "bad.pem");
+    writeFileSync(bad, "hello");
+    expect(() => loadTls({ certfile: bad, keyfile: cert.keyfile })).toThrow(/is not PEM/);
+    const ok = loadTls({ certfile: cert.certfile, keyfile: cert.keyfile });
+    expect(ok.cert).toBe(cert.cert);
+  });
+
+  test("https: url_scheme https, HTTPS=on; Bun's fetch with the CA", async () => {
+    const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    try {
+      expect(server.url).toStartWith("https://127.0.0.1:");
+      const res = await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert } } as RequestInit);
+      const body = (await res.json()) as Record<string, string>;
+      expect(body["tsgi.url_scheme"]).toBe("https");
+      expect(body.HTTPS).toBe("on");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test.skipIf(!hasCurl)("curl --cacert over https, with a request body", async () => {
+    const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    try {
+      const r = await run(["curl", "-sS", "--max-time", "5", "--cacert", cert.certfile, "--data-binary", "x".repeat(100_000), `https://localhost:${server.port}/`]);
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toMatchObject({ "tsgi.url_scheme": "https", HTTPS: "on", bodyLength: 100_000 });
+      // Without the CA, curl refuses the self-signed certificate.
+      const untrusted = await run(["curl", "-sS", "--max-time", "5", `https://localhost:${server.port}/`]);
+      expect(untrusted.code).not.toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+  if (!hasCurl) console.warn("SKIP: curl not installed (apt-get install curl)");
+
+  test.skipIf(!hasNode)("Node's fetch with NODE_EXTRA_CA_CERTS", async () => {
+    const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    try {
+      const script = `fetch("https://localhost:${server.port}/").then(r => r.json()).then(b => console.log(JSON.stringify(b)), e => { console.error(String(e.cause ?? e)); process.exit(1); })`;
+      const r = await run(["node", "-e", script], { NODE_EXTRA_CA_CERTS: cert.certfile });
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)["tsgi.url_scheme"]).toBe("https");
+    } finally {
+      await server.close();
+    }
+  });
+  if (!hasNode) console.warn("SKIP: node not installed");
+
+  test("plain HTTP to the TLS port fails at once (closed, no hang), and is logged once", async () => {
+    const errors: string[] = [];
+    const server = serve(envApp, { log: null, errorLog: { write: (s: string) => void errors.push(s) }, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    try {
+      const started = performance.now();
+      const outcome = await new Promise<string>((resolve) => {
+        const sock = createConnection({ host: "127.0.0.1", port: server.port });
+        const timer = setTimeout(() => {
+          sock.destroy();
+          resolve("timeout");
+        }, 3000);
+        let got = "";
+        sock.on("data", (d) => (got += d.toString("latin1")));
+        sock.on("connect", () => sock.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        sock.on("close", () => {
+          clearTimeout(timer);
+          resolve(got.startsWith("HTTP/") ? "http answer" : "closed");
+        });
+        sock.on("error", () => {});
+      });
+      expect(outcome).toBe("closed");
+      expect(performance.now() - started).toBeLessThan(2000);
+      if (hasCurl) {
+        const r = await run(["curl", "-sS", "--max-time", "5", `http://127.0.0.1:${server.port}/`]);
+        expect(r.code).toBe(52); // "Empty reply from server", not 28 (timeout)
+      }
+      // The server still serves TLS clients afterwards.
+      const res = await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert } } as RequestInit);
+      expect(res.status).toBe(200);
+      expect(errors.join("")).toContain("TLS handshake failed");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("client certificates: --ca-certs turns on verification; a client without one is refused", async () => {
+    const { generate } = await import("selfsigned");
+    const ca = await generate([{ name: "commonName", value: "tsgi test CA" }], {
+      keyType: "ec",
+      curve: "P-256",
+      algorithm: "sha256",
+      extensions: [{ name: "basicConstraints", cA: true }, { name: "keyUsage", keyCertSign: true, digitalSignature: true }],
+    });
+    const client = await generate([{ name: "commonName", value: "client" }], {
+      keyType: "ec",
+      curve: "P-256",
+      algorithm: "sha256",
+      ca: { key: ca.private, cert: ca.cert },
+      extensions: [{ name: "extKeyUsage", clientAuth: true }],
+    });
+    const caFile = join(dir, "ca.pem");
+    writeFileSync(caFile, ca.cert);
+    const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: caFile }) });
+    try {
+      const url = `https://localhost:${server.port}/`;
+      const ok = await fetch(url, { tls: { ca: cert.cert, cert: client.cert, key: client.private } } as RequestInit);
+      expect(ok.status).toBe(200);
+      let refused = false;
+      try {
+        await fetch(url, { tls: { ca: cert.cert } } as RequestInit);
+      } catch {
+        refused = true;
+      }
+      expect(refused).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("Unix domain sockets", () => {
+  test("serves over --uds; environ keys as cheroot/gevent set them; mode applied; file removed on close", async () => {
+    const path = join(dir, "app.sock");
+    const server = serve(envApp, { ...quiet, unix: path, unixMode: 0o660 });
+    try {
+      expect(server.unix).toBe(path);
+      expect(server.url).toBe(`http://unix:${path}:/`);
+      expect(statSync(path).mode & 0o777).toBe(0o660);
+      const res = await fetch("http://localhost/", { unix: path } as RequestInit);
+      const body = (await res.json()) as Record<string, string>;
+      expect(body).toEqual({ REMOTE_ADDR: "", REMOTE_PORT: "", SERVER_NAME: "", SERVER_PORT: "", "tsgi.url_scheme": "http" });
+    } finally {
+      await server.close();
+    }
+    expect(existsSync(path)).toBe(false);
+  });
+
+  test.skipIf(!hasCurl)("curl --unix-socket, keep-alive reuse and a chunked upload", async () => {
+    const path = join(dir, "curl.sock");
+    const server = serve(envApp, { ...quiet, unix: path });
+    try {
+      const r = await run(["curl", "-sS", "--max-time", "5", "--unix-socket", path, "-H", "Transfer-Encoding: chunked", "--data-binary", "y".repeat(5000), "http://localhost/a", "http://localhost/b", "-w", "\\n%{num_connects}\\n"]);
+      expect(r.stderr).toBe("");
+      const lines = r.stdout.trim().split("\n");
+      expect(JSON.parse(lines[0]!).bodyLength).toBe(5000);
+      expect(lines.at(-1)).toBe("0"); // the second request reused the connection
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a stale socket file is replaced; a live one is not; a regular file is never removed", async () => {
+    const path = join(dir, "stale.sock");
+    // A socket file nobody listens on: what a killed server leaves behind.
+    const py = await run(["python3", "-c", `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(path)})`]);
+    if (py.code !== 0) {
+      console.warn("SKIP: python3 unavailable to make a stale socket file");
+    } else {
+      expect(existsSync(path)).toBe(true);
+      const server = serve(envApp, { ...quiet, unix: path });
+      try {
+        const res = await fetch("http://localhost/", { unix: path } as RequestInit);
+        expect(res.status).toBe(200);
+        // A second server on the same live path is refused, and the first keeps serving.
+        expect(() => serve(envApp, { ...quiet, unix: path })).toThrow(/another process is serving that socket/);
+        expect((await fetch("http://localhost/", { unix: path } as RequestInit)).status).toBe(200);
+      } finally {
+        await server.close();
+      }
+    }
+    const file = join(dir, "not-a-socket");
+    writeFileSync(file, "keep me");
+    expect(() => prepareUnixPath(file)).toThrow(/not a socket/);
+    expect(existsSync(file)).toBe(true);
+  });
+
+  test("peer credentials (SO_PEERCRED): pid, uid, gid, and names with resolve", async () => {
+    const path = join(dir, "cred.sock");
+    const server = serve(envApp, { ...quiet, unix: path, peerCredentials: "resolve" });
+    try {
+      // The client is this very process (Bun's fetch), so the kernel reports our ids.
+      const body = (await (await fetch("http://localhost/", { unix: path } as RequestInit)).json()) as Record<string, string>;
+      expect(body.X_REMOTE_PID).toBe(String(process.pid));
+      expect(body.X_REMOTE_UID).toBe(String(process.getuid!()));
+      expect(body.X_REMOTE_GID).toBe(String(process.getgid!()));
+      const id = await run(["id", "-un"]);
+      const gid = await run(["id", "-gn"]);
+      expect(body.X_REMOTE_USER).toBe(id.stdout.trim());
+      expect(body.REMOTE_USER).toBe(id.stdout.trim());
+      expect(body.X_REMOTE_GROUP).toBe(gid.stdout.trim());
+      // Another process: curl's own pid is reported, not ours.
+      if (hasCurl) {
+        const r = await run(["curl", "-sS", "--max-time", "5", "--unix-socket", path, "http://localhost/"]);
+        const other = JSON.parse(r.stdout);
+        expect(other.X_REMOTE_PID).not.toBe(String(process.pid));
+        expect(Number(other.X_REMOTE_PID)).toBeGreaterThan(0);
+      }
+    } finally {
+      await server.close();
+    }
+    // Off by default: no credential keys.
+    const plain = serve(envApp, { ...quiet, unix: path });
+    try {
+      const body = (await (await fetch("http://localhost/", { unix: path } as RequestInit)).json()) as Record<string, string>;
+      expect(body.X_REMOTE_PID).toBeUndefined();
+    } finally {
+      await plain.close();
+    }
+  });
+
+  test("TCP connections never get the Unix keys", async () => {
+    const server = serve(envApp, { ...quiet, port: 0, peerCredentials: true });
+    try {
+      const body = (await (await fetch(`http://127.0.0.1:${server.port}/`)).json()) as Record<string, string>;
+      expect(body.REMOTE_ADDR).toBe("127.0.0.1");
+      expect(body.SERVER_PORT).toBe(String(server.port));
+      expect(body.X_REMOTE_PID).toBeUndefined();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("inherited file descriptor (--fd)", () => {
+  test("serves a listening socket passed by a parent (as systemd does)", async () => {
+    // The child gets a TCP listener as fd 3 and a Unix one as fd 4, like LISTEN_FDS=2.
+    const tcp = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = tcp.port;
+    const { dupFd, closeFd } = await import("../src/server/sys.ts");
+    const fd = dupFd((tcp as unknown as { fd: number }).fd);
+    tcp.stop(true);
+    const child = Bun.spawn(
+      [process.execPath, "-e", `
+        const { serve } = await import(${JSON.stringify(join(import.meta.dir, "../src/server/index.ts"))});
+        const s = serve((e, sr) => { sr("200 OK", [["Content-Type", "text/plain"]]); return [new TextEncoder().encode(e.SERVER_NAME + " " + e.SERVER_PORT + " " + e.REMOTE_ADDR)]; }, { fd: 3, errorLog: null });
+        console.log("ready " + s.port);
+        process.on("SIGTERM", async () => { await s.close(); process.exit(0); });
+      `],
+      { stdio: ["ignore", "pipe", "inherit", fd] },
+    );
+    closeFd(fd);
+    try {
+      const reader = child.stdout.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first.trim()).toBe(`ready ${port}`);
+      const text = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+      expect(text).toBe(`127.0.0.1 ${port} 127.0.0.1`);
+    } finally {
+      child.kill("SIGTERM");
+      await child.exited;
+    }
+  });
+
+  test("a descriptor that is not a listening socket is refused with a clear error", () => {
+    expect(() => serve(envApp, { ...quiet, fd: 0 })).toThrow(/cannot serve file descriptor 0/);
+  });
+});
