@@ -1,0 +1,723 @@
+/**
+ * Server/gateway base classes: a port of Python's `wsgiref.handlers`
+ * (see `docs/toolkit/handlers.md`). The main use is running a TSGI
+ * application as a CGI script:
+ *
+ * ```ts
+ * #!/usr/bin/env bun
+ * import { CGIHandler } from "tsgi/handlers";
+ * await new CGIHandler().run(app);
+ * ```
+ *
+ * Everything is asynchronous where wsgiref blocks: `run()`, `write()`,
+ * `_write()`, `_flush()`, `finishResponse()`, `close()` and friends return
+ * Promises (a subclass may implement them synchronously).
+ *
+ * @module
+ */
+import { consola } from "consola";
+import type {
+  Application,
+  Body,
+  Environ,
+  ErrorStream,
+  FileWrapperFactory,
+  InputStream,
+  ResponseHeaders,
+  StartResponse,
+  WriteCallable,
+} from "../spec.ts";
+import { TSGI_VERSION } from "../spec.ts";
+import { Headers } from "./headers.ts";
+import { StderrErrorStream, StreamInput, latin1Decode, latin1Encode } from "./streams.ts";
+import { FileWrapper, fileWrapper, guessScheme, isHopByHop } from "./util.ts";
+
+/** Where a handler writes the response: each `write()` must write all of `data` (or return how many bytes it wrote). */
+export interface OutputStream {
+  /** Write bytes; may return a Promise (awaited), or a byte count for a partial write (the rest is retried). */
+  write(data: Uint8Array): unknown;
+  /** Push buffered bytes out (optional). */
+  flush?(): unknown;
+}
+
+/** A `Headers`-like class for {@link BaseHandler.headersClass}. */
+export type HeadersClass = new (headers: ResponseHeaders) => Headers;
+
+/**
+ * Format a timestamp as an HTTP date, `"Sun, 06 Nov 1994 08:49:37 GMT"`
+ * (wsgiref `format_date_time(timestamp)`; RFC 9110 IMF-fixdate).
+ * @param timestamp seconds since the epoch (default: now).
+ */
+export function formatDateTime(timestamp: number = Date.now() / 1000): string {
+  return new Date(timestamp * 1000).toUTCString();
+}
+
+const REQUEST_VARS = new Set([
+  "SCRIPT_NAME",
+  "PATH_INFO",
+  "QUERY_STRING",
+  "REQUEST_METHOD",
+  "AUTH_TYPE",
+  "CONTENT_TYPE",
+  "CONTENT_LENGTH",
+  "HTTPS",
+  "REMOTE_USER",
+  "REMOTE_IDENT",
+]);
+
+function needsTranscode(k: string): boolean {
+  return (
+    REQUEST_VARS.has(k) ||
+    k.startsWith("HTTP_") ||
+    k.startsWith("SSL_") ||
+    (k.startsWith("REDIRECT_") && needsTranscode(k.slice(9)))
+  );
+}
+
+function utf8AsLatin1(v: string): string {
+  return latin1Decode(new TextEncoder().encode(v));
+}
+
+/**
+ * Read the CGI environment as TSGI native strings (wsgiref
+ * `read_environ()`): a new object with every defined variable of `env`,
+ * where the variables that come from the request (`SCRIPT_NAME`,
+ * `PATH_INFO`, `QUERY_STRING`, `REQUEST_METHOD`, `AUTH_TYPE`,
+ * `CONTENT_TYPE`, `CONTENT_LENGTH`, `HTTPS`, `REMOTE_USER`, `REMOTE_IDENT`,
+ * `HTTP_*`, `SSL_*`, and `REDIRECT_` + any of those) are transcoded to
+ * "bytes in unicode": the runtime decoded the environment's bytes as UTF-8,
+ * so they are re-encoded as UTF-8 and each byte becomes one latin-1
+ * character (PEP 3333 "Unicode Issues"). Other variables are copied as is.
+ *
+ * On `win32` it follows wsgiref's server sniffing: values are kept as is
+ * when `SERVER_SOFTWARE` starts with `apache/`, and transcoded from UTF-8
+ * otherwise (wsgiref uses the ANSI code page for unknown servers; this
+ * assumes UTF-8).
+ *
+ * Limitation: bytes that are not valid UTF-8 were already replaced with
+ * U+FFFD by the runtime and cannot be recovered (Python uses
+ * `surrogateescape`).
+ *
+ * @param env the environment (default `process.env`).
+ * @param platform `process.platform` value (default: the current one).
+ */
+export function readEnviron(
+  env: Record<string, string | undefined> = process.env,
+  platform: string = process.platform,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  const software = (env.SERVER_SOFTWARE ?? "").toLowerCase();
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    if (!needsTranscode(k)) {
+      out[k] = v;
+    } else if (platform === "win32" && software.startsWith("apache/")) {
+      out[k] = v; // Apache mod_cgi writes bytes-as-latin-1 to the Unicode environ.
+    } else {
+      out[k] = utf8AsLatin1(v);
+    }
+  }
+  return out;
+}
+
+/** The environment as read when this module was loaded (wsgiref `BaseHandler.os_environ`). */
+const IMPORT_ENVIRON: Readonly<Record<string, string>> = Object.freeze(readEnviron());
+
+const CLIENT_GONE = new Set(["EPIPE", "ECONNRESET", "ECONNABORTED", "ERR_STREAM_DESTROYED"]);
+
+function isClientGone(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && CLIENT_GONE.has(code);
+}
+
+function isSyncIterable(v: unknown): v is Iterable<unknown> {
+  return typeof (v as Iterable<unknown> | null)?.[Symbol.iterator] === "function";
+}
+
+/**
+ * Format an error for the log: its stack (or `String(err)`), with at most
+ * `limit` stack frames (`null`: all), ending in a newline.
+ */
+export function formatException(err: unknown, limit: number | null = null): string {
+  let text: string;
+  if (err instanceof Error) text = err.stack ?? `${err.name}: ${err.message}`;
+  else text = `Uncaught ${typeof err === "string" ? JSON.stringify(err) : String(err)}`;
+  if (limit !== null) {
+    let frames = 0;
+    text = text
+      .split("\n")
+      .filter((line) => !/^\s+at /.test(line) || frames++ < limit)
+      .join("\n");
+  }
+  return text.endsWith("\n") ? text : text + "\n";
+}
+
+/**
+ * Runs one TSGI application for one request (wsgiref `BaseHandler`): builds
+ * the environ, calls the application, sends status, headers and body
+ * through {@link _write}/{@link _flush}, closes the body, and turns errors
+ * into a 500 response when nothing was sent yet.
+ *
+ * Subclasses must implement {@link _write}, {@link _flush},
+ * {@link getStdin}, {@link getStderr} and {@link addCgiVars}. The public
+ * properties are the seed's class attributes: override them in a subclass
+ * (as field initializers) or per instance.
+ *
+ * One instance handles one request; state is reset by {@link close}.
+ */
+export abstract class BaseHandler {
+  // --- configuration (wsgiref class attributes) ---
+  /** `tsgi.version` (wsgiref `wsgi_version`). Default `[1, 0]`. */
+  tsgiVersion: readonly [number, number] = TSGI_VERSION;
+  /** `tsgi.multithread` (wsgiref `wsgi_multithread`). Default `true`. */
+  tsgiMultithread = true;
+  /** `tsgi.multiprocess` (wsgiref `wsgi_multiprocess`). Default `true`. */
+  tsgiMultiprocess = true;
+  /** `tsgi.run_once` (wsgiref `wsgi_run_once`). Default `false`; `CGIHandler` sets `true`. */
+  tsgiRunOnce = false;
+  /**
+   * Whether `_write()` talks straight to the client (an HTTP origin server:
+   * a status line is sent) rather than through a CGI-like gateway (a
+   * `Status:` header is sent) (wsgiref `origin_server`). Default `true`;
+   * `false` in `BaseCGIHandler` and its subclasses.
+   */
+  originServer = true;
+  /** HTTP version of the status line when {@link originServer} (wsgiref `http_version`). Default `"1.0"`. */
+  httpVersion = "1.0";
+  /**
+   * Server name and version, e.g. `"tsgi/0.1"` (wsgiref `server_software`):
+   * when {@link originServer}, the default `SERVER_SOFTWARE` and `Server:`
+   * header. Ignored by CGI handlers. Default `null`.
+   */
+  serverSoftware: string | null = null;
+  /**
+   * Variables copied into every environ first (wsgiref `os_environ`): by
+   * default {@link readEnviron} as of module load. Treat as read-only.
+   * `CGIHandler` and `IISCGIHandler` use `{}` (the request's variables come
+   * from the constructor instead).
+   */
+  osEnviron: Readonly<Record<string, string>> = IMPORT_ENVIRON;
+  /** `tsgi.file_wrapper`, or `null` to leave it out (wsgiref `wsgi_file_wrapper`). Default {@link fileWrapper}. */
+  tsgiFileWrapper: FileWrapperFactory | null = fileWrapper;
+  /** The class wrapping the application's header list (wsgiref `headers_class`). Default {@link Headers}. */
+  headersClass: HeadersClass = Headers;
+  /** Most stack frames {@link logException} prints; `null` for all (wsgiref `traceback_limit`). Default `null`. */
+  tracebackLimit: number | null = null;
+  /** Status of the error response (wsgiref `error_status`). Default `"500 Internal Server Error"`. */
+  errorStatus = "500 Internal Server Error";
+  /** Headers of the error response (wsgiref `error_headers`); copied per use. Default `[["Content-Type", "text/plain"]]`. */
+  errorHeaders: ResponseHeaders = [["Content-Type", "text/plain"]];
+  /** Body of the error response (wsgiref `error_body`). Default: "A server error occurred.  Please contact the administrator." */
+  errorBody: Uint8Array = latin1Encode("A server error occurred.  Please contact the administrator.");
+
+  // --- per-request state (wsgiref's; don't set these) ---
+  /** The status passed to startResponse, or `null`. */
+  status: string | null = null;
+  /** The application's body, or `null`. */
+  result: Body | null = null;
+  /** Whether the status and headers were written. */
+  headersSent = false;
+  /** The response headers (a {@link headersClass} instance), or `null` before startResponse. */
+  headers: Headers | null = null;
+  /** Body bytes written so far. */
+  bytesSent = 0;
+  /** The request environ built by {@link setupEnviron}, or `null` outside a request. */
+  environ: Environ | null = null;
+
+  /** `startResponse` bound to this handler, as passed to the application. */
+  protected readonly boundStartResponse: StartResponse = (status, headers, excInfo) =>
+    this.startResponse(status, headers, excInfo);
+  /** `write` bound to this handler, as returned by {@link startResponse}. */
+  protected readonly boundWrite: WriteCallable = (data) => this.write(data);
+
+  /**
+   * Run `application` for the current request (wsgiref `run(app)`):
+   * {@link setupEnviron}, call the application (awaiting a Promise result),
+   * {@link finishResponse}. A client disconnect (EPIPE, ECONNRESET,
+   * ECONNABORTED) ends it quietly; any other error goes to
+   * {@link handleError}; if that fails too, the handler is closed and the
+   * second error is thrown.
+   *
+   * @returns a Promise resolved when the response was written and closed.
+   */
+  async run(application: Application): Promise<void> {
+    try {
+      this.setupEnviron();
+      this.result = await application(this.environ!, this.boundStartResponse);
+      await this.finishResponse();
+    } catch (err) {
+      if (isClientGone(err)) return;
+      try {
+        await this.handleError(err);
+      } catch (err2) {
+        await this.close();
+        throw err2;
+      }
+    }
+  }
+
+  /**
+   * Build {@link environ} for the request (wsgiref `setup_environ()`): a copy
+   * of {@link osEnviron}, then {@link addCgiVars}, then the `tsgi.*` keys
+   * (`input` from {@link getStdin}, `errors` from {@link getStderr},
+   * `version`, `run_once`, `url_scheme` from {@link getScheme},
+   * `multithread`, `multiprocess`, `file_wrapper` unless `null`), and
+   * `SERVER_SOFTWARE` from {@link serverSoftware} when an origin server
+   * and not already set.
+   */
+  setupEnviron(): void {
+    const env = { ...this.osEnviron } as unknown as Environ;
+    this.environ = env;
+    this.addCgiVars();
+    env["tsgi.input"] = this.getStdin();
+    env["tsgi.errors"] = this.getStderr();
+    env["tsgi.version"] = this.tsgiVersion;
+    env["tsgi.run_once"] = this.tsgiRunOnce;
+    env["tsgi.url_scheme"] = this.getScheme();
+    env["tsgi.multithread"] = this.tsgiMultithread;
+    env["tsgi.multiprocess"] = this.tsgiMultiprocess;
+    if (this.tsgiFileWrapper !== null) env["tsgi.file_wrapper"] = this.tsgiFileWrapper;
+    if (this.originServer && this.serverSoftware && !("SERVER_SOFTWARE" in env)) {
+      env.SERVER_SOFTWARE = this.serverSoftware;
+    }
+  }
+
+  /**
+   * Send the body, then close (wsgiref `finish_response()`): unless
+   * {@link resultIsFile} and {@link sendfile} sent it, write every chunk
+   * (sync iterables are iterated synchronously, others with `for await`;
+   * empty chunks are skipped, so headers wait for the first non-empty chunk
+   * as PEP 3333 requires), then {@link finishContent}, then {@link close}.
+   * On error the body's `close()` is called and the error rethrown (the
+   * handler state is kept for {@link handleError}).
+   * @throws TypeError when a chunk is not a Uint8Array.
+   */
+  async finishResponse(): Promise<void> {
+    try {
+      if (!this.resultIsFile() || !(await this.sendfile())) {
+        const result = this.result;
+        if (isSyncIterable(result)) {
+          for (const data of result) await this.writeChunk(data);
+        } else if (result) {
+          for await (const data of result as AsyncIterable<unknown>) await this.writeChunk(data);
+        }
+        await this.finishContent();
+      }
+    } catch (err) {
+      const c = (this.result as { close?: () => unknown } | null)?.close;
+      if (typeof c === "function") await c.call(this.result);
+      throw err;
+    }
+    await this.close();
+  }
+
+  private async writeChunk(data: unknown): Promise<void> {
+    if (!(data instanceof Uint8Array)) {
+      throw new TypeError(`The response body yielded a ${data === null ? "null" : typeof data}; chunks must be Uint8Array`);
+    }
+    if (data.length > 0) await this.write(data);
+  }
+
+  /** The URL scheme of the request (wsgiref `get_scheme()`): {@link guessScheme} of the environ. */
+  getScheme(): "http" | "https" {
+    return guessScheme(this.environ ?? {});
+  }
+
+  /**
+   * Set Content-Length when the body's length is known (wsgiref
+   * `set_content_length()`): when {@link result} is an array whose chunks are
+   * all Uint8Array, their total (wsgiref covers only a one-element body,
+   * using the bytes written; that case gives the same value).
+   */
+  setContentLength(): void {
+    const r = this.result;
+    if (Array.isArray(r) && r.every((c) => c instanceof Uint8Array)) {
+      const total = r.length === 1 ? this.bytesSent : r.reduce((n, c: Uint8Array) => n + c.length, 0);
+      this.headers!.set("Content-Length", String(total));
+    }
+  }
+
+  /**
+   * Add default headers before they are sent (wsgiref `cleanup_headers()`):
+   * {@link setContentLength} when the application set no Content-Length.
+   */
+  cleanupHeaders(): void {
+    if (!this.headers!.has("Content-Length")) this.setContentLength();
+  }
+
+  /**
+   * The `startResponse` callable given to the application (wsgiref
+   * `start_response()`, PEP 3333). Stores the status and a
+   * {@link headersClass} around `headers`; sends nothing.
+   *
+   * @returns the `write` callable.
+   * @throws the `excInfo` value when given and the headers were already sent.
+   * @throws Error "Headers already set!" on a second call without `excInfo`.
+   * @throws TypeError when the status is not a string of at least 4
+   *   characters, 3 digits and a space, or holds control characters; when a
+   *   header is not a pair of strings or holds control characters.
+   * @throws Error when a header is hop-by-hop.
+   */
+  startResponse(status: string, headers: ResponseHeaders, excInfo?: unknown): WriteCallable {
+    if (excInfo !== undefined && excInfo !== null) {
+      if (this.headersSent) throw excInfo;
+    } else if (this.headers !== null) {
+      throw new Error("Headers already set!");
+    }
+    if (typeof status !== "string") throw new TypeError(`Status must be a string (got ${typeof status})`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x1f\x7f]/.test(status)) throw new TypeError("Control characters are not allowed in status");
+    if (status.length < 4) throw new TypeError("Status must be at least 4 characters");
+    if (!/^\d\d\d/.test(status)) throw new TypeError("Status message must begin w/3-digit code");
+    if (status[3] !== " ") throw new TypeError("Status message must have a space after code");
+    const wrapped = new this.headersClass(headers);
+    for (const [name, value] of headers) {
+      if (isHopByHop(name)) throw new Error(`Hop-by-hop header, '${name}: ${value}', not allowed`);
+    }
+    this.status = status;
+    this.headers = wrapped;
+    return this.boundWrite;
+  }
+
+  /**
+   * Write the status line, `Date` and `Server` (origin server), or the CGI
+   * `Status:` header (wsgiref `send_preamble()`). An origin server writes
+   * `HTTP/{httpVersion} {status}`, then `Date:` unless the application set
+   * one, then `Server:` when {@link serverSoftware} is set and the
+   * application set none; only for a modern client (not HTTP/0.9).
+   */
+  async sendPreamble(): Promise<void> {
+    if (this.originServer) {
+      if (this.clientIsModern()) {
+        await this._write(latin1Encode(`HTTP/${this.httpVersion} ${this.status}\r\n`));
+        if (!this.headers!.has("Date")) await this._write(latin1Encode(`Date: ${formatDateTime()}\r\n`));
+        if (this.serverSoftware && !this.headers!.has("Server")) {
+          await this._write(latin1Encode(`Server: ${this.serverSoftware}\r\n`));
+        }
+      }
+    } else {
+      await this._write(latin1Encode(`Status: ${this.status}\r\n`));
+    }
+  }
+
+  /**
+   * The `write` callable (wsgiref `write()`, PEP 3333): sends the headers
+   * first if not sent yet, then `data`, then flushes.
+   * @throws TypeError when `data` is not a Uint8Array.
+   * @throws Error when called before startResponse.
+   */
+  async write(data: Uint8Array): Promise<void> {
+    if (!(data instanceof Uint8Array)) throw new TypeError("write() argument must be a Uint8Array");
+    if (!this.status) throw new Error("write() before startResponse()");
+    if (!this.headersSent) {
+      this.bytesSent = data.length; // so a one-chunk body gets its Content-Length
+      await this.sendHeaders();
+    } else {
+      this.bytesSent += data.length;
+    }
+    await this._write(data);
+    await this._flush();
+  }
+
+  /**
+   * Send the file natively (wsgiref `sendfile()`); called when
+   * {@link resultIsFile}. Return `true` when it sent the whole body (then it
+   * must have called {@link sendHeaders}); the default returns `false`
+   * (normal iteration).
+   */
+  sendfile(): boolean | Promise<boolean> {
+    return false;
+  }
+
+  /**
+   * Make sure headers went out even for an empty body (wsgiref
+   * `finish_content()`): if not sent, default Content-Length to `"0"`
+   * (only if the application set none, for HEAD) and send them.
+   */
+  async finishContent(): Promise<void> {
+    if (!this.headersSent) {
+      this.headers!.setdefault("Content-Length", "0");
+      await this.sendHeaders();
+    }
+  }
+
+  /**
+   * Close the body (its `close()`, awaited) and reset the per-request state
+   * (wsgiref `close()`). Subclasses may also drop the connection.
+   */
+  async close(): Promise<void> {
+    try {
+      const c = (this.result as { close?: () => unknown } | null)?.close;
+      if (typeof c === "function") await c.call(this.result);
+    } finally {
+      this.result = null;
+      this.headers = null;
+      this.status = null;
+      this.environ = null;
+      this.bytesSent = 0;
+      this.headersSent = false;
+    }
+  }
+
+  /**
+   * Write the preamble and headers (wsgiref `send_headers()`):
+   * {@link cleanupHeaders}, mark them sent, then — for a CGI-like gateway or
+   * a modern client — {@link sendPreamble} and the header block.
+   */
+  async sendHeaders(): Promise<void> {
+    this.cleanupHeaders();
+    this.headersSent = true;
+    if (!this.originServer || this.clientIsModern()) {
+      await this.sendPreamble();
+      await this._write(this.headers!.toBytes());
+    }
+  }
+
+  /** Whether {@link result} is a {@link FileWrapper} and file wrapping is enabled (wsgiref `result_is_file()`). */
+  resultIsFile(): boolean {
+    return this.tsgiFileWrapper !== null && this.result instanceof FileWrapper;
+  }
+
+  /** Whether the client understands status and headers: `SERVER_PROTOCOL` is not HTTP/0.9 (wsgiref `client_is_modern()`). */
+  clientIsModern(): boolean {
+    return String(this.environ?.SERVER_PROTOCOL ?? "").toUpperCase() !== "HTTP/0.9";
+  }
+
+  /**
+   * Log an error (wsgiref `log_exception(exc_info)`): its stack, limited to
+   * {@link tracebackLimit} frames, to {@link getStderr}, then flush.
+   */
+  logException(error: unknown): void {
+    const stderr = this.getStderr();
+    stderr.write(formatException(error, this.tracebackLimit));
+    stderr.flush();
+  }
+
+  /**
+   * Handle an error from the application or the response (wsgiref
+   * `handle_error()`): {@link logException}, then, if no headers were sent,
+   * send {@link errorOutput}'s response. After headers went out nothing
+   * more can be done.
+   */
+  async handleError(error: unknown): Promise<void> {
+    this.logException(error);
+    if (!this.headersSent) {
+      this.result = await this.errorOutput(this.environ!, this.boundStartResponse, error);
+      await this.finishResponse();
+    }
+  }
+
+  /**
+   * The error page, as a TSGI application (wsgiref `error_output(environ,
+   * start_response)`): calls `startResponse(errorStatus, copy of
+   * errorHeaders, error)` (so it replaces any headers the application set)
+   * and returns `[errorBody]`. Override to produce a richer page; don't
+   * show diagnostics to any client by default.
+   */
+  errorOutput(_environ: Environ, startResponse: StartResponse, error?: unknown): Body | Promise<Body> {
+    startResponse(
+      this.errorStatus,
+      this.errorHeaders.map(([k, v]) => [k, v]),
+      error ?? new Error("unknown error"),
+    );
+    return [this.errorBody];
+  }
+
+  // --- must be implemented (wsgiref's abstract methods) ---
+
+  /** Buffer or send `data` to the client (wsgiref `_write(data)`). */
+  abstract _write(data: Uint8Array): void | Promise<void>;
+  /** Push buffered output to the client; may be a no-op (wsgiref `_flush()`). */
+  abstract _flush(): void | Promise<void>;
+  /** The request body stream for `tsgi.input` (wsgiref `get_stdin()`). */
+  abstract getStdin(): InputStream;
+  /** The error stream for `tsgi.errors` (wsgiref `get_stderr()`). */
+  abstract getStderr(): ErrorStream;
+  /** Put the request's CGI variables into {@link environ} (wsgiref `add_cgi_vars()`). */
+  abstract addCgiVars(): void;
+}
+
+/** Options of {@link SimpleHandler} and {@link BaseCGIHandler}. */
+export interface SimpleHandlerOptions {
+  /** `tsgi.multithread`. Default `true`. */
+  multithread?: boolean;
+  /** `tsgi.multiprocess`. Default `false`. */
+  multiprocess?: boolean;
+}
+
+/**
+ * A handler over given streams and environ, for HTTP origin servers
+ * (wsgiref `SimpleHandler(stdin, stdout, stderr, environ,
+ * multithread=True, multiprocess=False)`). Output goes to `stdout` with a
+ * status line (see {@link BaseHandler.originServer}). Works entirely in
+ * memory, which makes it handy for tests.
+ *
+ * @example
+ * const out: Uint8Array[] = [];
+ * const h = new SimpleHandler(new BytesInput(), { write: (d) => out.push(d) }, new MemoryErrorStream(),
+ *   { REQUEST_METHOD: "GET", SERVER_PROTOCOL: "HTTP/1.1", PATH_INFO: "/" });
+ * await h.run(app);
+ */
+export class SimpleHandler extends BaseHandler {
+  /** The request body stream (`tsgi.input`). */
+  stdin: InputStream;
+  /** Where the response goes. */
+  stdout: OutputStream;
+  /** The error stream (`tsgi.errors`). */
+  stderr: ErrorStream;
+  /** The request's CGI variables, added by {@link addCgiVars} (wsgiref `base_env`). */
+  baseEnv: Record<string, unknown>;
+
+  /**
+   * @param stdin `tsgi.input`.
+   * @param stdout output; `write()` should write each chunk in full.
+   * @param stderr `tsgi.errors` and the error log.
+   * @param environ the request's CGI variables.
+   * @param options `multithread` (default `true`), `multiprocess` (default `false`).
+   */
+  constructor(
+    stdin: InputStream,
+    stdout: OutputStream,
+    stderr: ErrorStream,
+    environ: Record<string, unknown>,
+    options: SimpleHandlerOptions = {},
+  ) {
+    super();
+    this.stdin = stdin;
+    this.stdout = stdout;
+    this.stderr = stderr;
+    this.baseEnv = environ;
+    this.tsgiMultithread = options.multithread ?? true;
+    this.tsgiMultiprocess = options.multiprocess ?? false;
+  }
+
+  /** Returns {@link stdin}. */
+  getStdin(): InputStream {
+    return this.stdin;
+  }
+
+  /** Returns {@link stderr}. */
+  getStderr(): ErrorStream {
+    return this.stderr;
+  }
+
+  /** Copies {@link baseEnv} into the environ. */
+  addCgiVars(): void {
+    Object.assign(this.environ!, this.baseEnv);
+  }
+
+  /**
+   * Write `data` to {@link stdout}, awaiting a returned Promise. If `write()`
+   * returns a byte count smaller than `data.length`, the rest is written
+   * again (with a one-time warning: partial writes are deprecated, as in wsgiref).
+   * @throws Error when `write()` reports 0 bytes written for non-empty data.
+   */
+  async _write(data: Uint8Array): Promise<void> {
+    let rest = data;
+    for (;;) {
+      const n = await this.stdout.write(rest);
+      if (typeof n !== "number" || n >= rest.length) return;
+      if (n <= 0) throw new Error("SimpleHandler: stdout.write() wrote nothing");
+      consola.warn("SimpleHandler.stdout.write() should not do partial writes");
+      rest = rest.subarray(n);
+    }
+  }
+
+  /** Calls `stdout.flush()` when present. */
+  async _flush(): Promise<void> {
+    await this.stdout.flush?.();
+  }
+}
+
+/**
+ * A handler for CGI-like gateways over given streams and environ (wsgiref
+ * `BaseCGIHandler`): like {@link SimpleHandler} but not an origin server,
+ * so the status goes out as a `Status:` header. Use it for FastCGI/SCGI-like
+ * protocols, or to test CGI output in memory.
+ */
+export class BaseCGIHandler extends SimpleHandler {
+  override originServer = false;
+}
+
+/** Output to the process's stdout, each write awaited until handed to the OS. */
+function processStdout(): OutputStream {
+  return {
+    write: (data: Uint8Array) =>
+      new Promise<void>((resolve, reject) => {
+        process.stdout.write(data, (err?: Error | null) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
+
+/**
+ * `tsgi.input` over the process's stdin, limited to `CONTENT_LENGTH` bytes
+ * (0 when absent or invalid: CGI sends no body then), created on first use.
+ */
+function processStdin(contentLength: string | undefined): InputStream {
+  const n = contentLength && /^\d+$/.test(contentLength) ? Number(contentLength) : 0;
+  let real: StreamInput | null = null;
+  const get = (): StreamInput => (real ??= new StreamInput(Bun.stdin.stream(), n));
+  return {
+    read: (size?: number) => get().read(size),
+    readline: (size?: number) => get().readline(size),
+    readlines: (hint?: number) => get().readlines(hint),
+    [Symbol.asyncIterator]: () => get()[Symbol.asyncIterator](),
+  };
+}
+
+/**
+ * Run a TSGI application as a CGI script (wsgiref `CGIHandler`): the
+ * environ comes from {@link readEnviron} of the process environment, the
+ * body from stdin (at most `CONTENT_LENGTH` bytes, read on demand), output
+ * to stdout with a `Status:` header, errors to stderr. `tsgi.run_once` is
+ * `true`, `tsgi.multithread` `false`, `tsgi.multiprocess` `true`;
+ * {@link BaseHandler.osEnviron} is `{}`. Takes no arguments; use
+ * {@link BaseCGIHandler} to choose streams or flags.
+ *
+ * @example
+ * #!/usr/bin/env bun
+ * await new CGIHandler().run(app);
+ */
+export class CGIHandler extends BaseCGIHandler {
+  override tsgiRunOnce = true;
+  override osEnviron: Readonly<Record<string, string>> = {};
+
+  constructor() {
+    const env = readEnviron();
+    super(processStdin(env.CONTENT_LENGTH), processStdout(), new StderrErrorStream(), env, {
+      multithread: false,
+      multiprocess: true,
+    });
+  }
+}
+
+/**
+ * Strip the `SCRIPT_NAME` that IIS repeats at the front of `PATH_INFO`
+ * (wsgiref `IISCGIHandler.__init__`): when `PATH_INFO + "/"` starts with
+ * `SCRIPT_NAME + "/"`, `PATH_INFO` loses that prefix. In place; returns `environ`.
+ */
+export function fixIisPathInfo<T extends { PATH_INFO?: string; SCRIPT_NAME?: string }>(environ: T): T {
+  const path = environ.PATH_INFO ?? "";
+  const script = environ.SCRIPT_NAME ?? "";
+  if ((path + "/").startsWith(script + "/")) environ.PATH_INFO = path.slice(script.length);
+  return environ;
+}
+
+/**
+ * {@link CGIHandler} for Microsoft IIS without `allowPathInfo` (wsgiref
+ * `IISCGIHandler`): IIS gives a `PATH_INFO` that repeats `SCRIPT_NAME` at
+ * the front; this handler removes it (see {@link fixIisPathInfo}). Use it
+ * like `CGIHandler`: `await new IISCGIHandler().run(app)`.
+ */
+export class IISCGIHandler extends BaseCGIHandler {
+  override tsgiRunOnce = true;
+  override osEnviron: Readonly<Record<string, string>> = {};
+
+  constructor() {
+    const env = fixIisPathInfo(readEnviron());
+    super(processStdin(env.CONTENT_LENGTH), processStdout(), new StderrErrorStream(), env, {
+      multithread: false,
+      multiprocess: true,
+    });
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * Small stream implementations for the toolkit: `tsgi.input` over bytes or a
+ * byte stream, `tsgi.errors` to stderr or to memory, and latin-1 helpers for
+ * PEP 3333 "native strings".
+ *
+ * These have no wsgiref counterpart as such: wsgiref uses Python's
+ * `io.BytesIO` / `io.StringIO` / `sys.stderr` where this module is used
+ * (`setup_testing_defaults()`, `CGIHandler`). Re-exported by
+ * `src/toolkit/util.ts`.
+ *
+ * @module
+ */
+import type { ErrorStream, InputStream } from "../spec.ts";
+
+const EMPTY = new Uint8Array(0);
+const NL = 0x0a;
+
+/**
+ * Encode a latin-1 "native string" (PEP 3333 "Unicode Issues") as bytes, one
+ * byte per character.
+ * @throws TypeError when a character is above U+00FF.
+ */
+export function latin1Encode(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff) {
+      throw new TypeError(
+        `not a latin-1 string: character U+${c.toString(16).toUpperCase().padStart(4, "0")} at index ${i}`,
+      );
+    }
+    out[i] = c;
+  }
+  return out;
+}
+
+/** Decode bytes as latin-1: each byte becomes the character with that code point. Never throws. */
+export function latin1Decode(bytes: Uint8Array): string {
+  let s = "";
+  const STEP = 0x8000;
+  for (let i = 0; i < bytes.length; i += STEP) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + STEP) as unknown as number[]);
+  }
+  return s;
+}
+
+/** Whether every character of `s` is at most U+00FF (a valid native string). */
+export function isLatin1(s: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return !/[^\u0000-\u00ff]/.test(s);
+}
+
+/**
+ * Validate a `read(size)` / `readline(size)` size argument.
+ * @returns `undefined` for "no limit" (`undefined` or `null`), else the size.
+ * @throws RangeError when `size` is negative or not an integer (as
+ *   {@link InputStream.read} documents).
+ */
+export function checkReadSize(size: unknown, method = "read"): number | undefined {
+  if (size === undefined || size === null) return undefined;
+  if (typeof size !== "number" || !Number.isInteger(size) || size < 0) {
+    throw new RangeError(`${method}(size): size must be a non-negative integer, got ${String(size)}`);
+  }
+  return size;
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * An {@link InputStream} over an in-memory body (wsgiref uses `io.BytesIO`
+ * for this). Useful for tests (`setupTestingDefaults()` installs an empty
+ * one) and for gateways that have the whole body already.
+ *
+ * Every method returns fresh copies, never views of the source.
+ *
+ * @example
+ * const input = new BytesInput("a=1\nb=2\n");
+ * await input.readline(); // bytes of "a=1\n"
+ * await input.read();     // bytes of "b=2\n"
+ */
+export class BytesInput implements InputStream {
+  /** The whole body. */
+  readonly data: Uint8Array;
+  /** Offset of the next unread byte. */
+  position = 0;
+
+  /**
+   * @param data the body; a string is encoded as UTF-8. Default: empty.
+   */
+  constructor(data: Uint8Array | string = EMPTY) {
+    this.data = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  }
+
+  /** Bytes not read yet. */
+  get remaining(): number {
+    return this.data.length - this.position;
+  }
+
+  /**
+   * Read up to `size` bytes (default: all that remain); an empty array at the end.
+   * @throws RangeError when `size` is negative or not an integer.
+   */
+  async read(size?: number): Promise<Uint8Array> {
+    return this.readSync(size);
+  }
+
+  /** Synchronous {@link read}, for callers that know the body is in memory. */
+  readSync(size?: number): Uint8Array {
+    const n = checkReadSize(size, "read");
+    const end = n === undefined ? this.data.length : Math.min(this.data.length, this.position + n);
+    const out = this.data.slice(this.position, end);
+    this.position = end;
+    return out;
+  }
+
+  /**
+   * Read one line including its `\n`, or at most `size` bytes; an empty array at the end.
+   * @throws RangeError when `size` is negative or not an integer.
+   */
+  async readline(size?: number): Promise<Uint8Array> {
+    const n = checkReadSize(size, "readline");
+    const limit = n === undefined ? this.data.length : Math.min(this.data.length, this.position + n);
+    let end = this.data.indexOf(NL, this.position);
+    end = end === -1 || end >= limit ? limit : end + 1;
+    const out = this.data.slice(this.position, end);
+    this.position = end;
+    return out;
+  }
+
+  /**
+   * Read lines to the end, or stop once the lines read total `hint` bytes
+   * or more (Python's `readlines(hint)`; `hint` <= 0 or absent: no limit).
+   */
+  async readlines(hint?: number): Promise<Uint8Array[]> {
+    return readlinesOf(this, hint);
+  }
+
+  /** Iterate the remaining body line by line. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const line = await this.readline();
+      if (line.length === 0) return;
+      yield line;
+    }
+  }
+}
+
+async function readlinesOf(input: InputStream, hint?: number): Promise<Uint8Array[]> {
+  const lines: Uint8Array[] = [];
+  let total = 0;
+  const limit = hint === undefined || hint === null || hint <= 0 ? Infinity : hint;
+  for (;;) {
+    const line = await input.readline();
+    if (line.length === 0) break;
+    lines.push(line);
+    total += line.length;
+    if (total >= limit) break;
+  }
+  return lines;
+}
+
+/**
+ * An {@link InputStream} over a byte stream (a `ReadableStream`, e.g.
+ * `Bun.stdin.stream()`, or any async iterable of `Uint8Array`), reading at
+ * most `limit` bytes (the CGI `CONTENT_LENGTH`). Used by `CGIHandler` for
+ * stdin. Bytes past the limit are never consumed from the source beyond the
+ * chunk that crosses it, and never returned.
+ */
+export class StreamInput implements InputStream {
+  private readonly source: AsyncIterator<Uint8Array> | ReadableStreamDefaultReader<Uint8Array>;
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  private left: number;
+  private done = false;
+  private readonly isReader: boolean;
+
+  /**
+   * @param source the byte stream.
+   * @param limit the most bytes to read, >= 0 (default: no limit, read to the end).
+   * @throws RangeError when `limit` is negative or NaN.
+   */
+  constructor(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, limit = Infinity) {
+    if (!(limit >= 0)) throw new RangeError(`limit must be >= 0, got ${limit}`);
+    this.left = limit;
+    this.isReader = "getReader" in source && typeof source.getReader === "function";
+    this.source = this.isReader
+      ? ((source as ReadableStream<Uint8Array>).getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>)
+      : (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    if (limit === 0) this.finish(true);
+  }
+
+  /**
+   * Stop reading. At the natural end the reader lock is released; when the
+   * limit was reached first, the rest of the source is cancelled.
+   */
+  private finish(limitReached = false): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      if (this.isReader) {
+        const r = this.source as ReadableStreamDefaultReader<Uint8Array>;
+        if (limitReached) r.cancel().catch(() => {});
+        else r.releaseLock();
+      } else if (limitReached) {
+        (this.source as AsyncIterator<Uint8Array>).return?.()?.catch?.(() => {});
+      }
+    } catch {
+      /* already released or closed */
+    }
+  }
+
+  /** Pull one chunk from the source; false at the end. */
+  private async pull(): Promise<boolean> {
+    if (this.done) return false;
+    const r = this.isReader
+      ? await (this.source as ReadableStreamDefaultReader<Uint8Array>).read()
+      : await (this.source as AsyncIterator<Uint8Array>).next();
+    if (r.done || r.value === undefined) {
+      this.finish();
+      return false;
+    }
+    let chunk = r.value;
+    if (chunk.length > this.left) chunk = chunk.subarray(0, this.left);
+    this.left -= chunk.length;
+    if (chunk.length) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    if (this.left <= 0) this.finish(true);
+    return true;
+  }
+
+  private take(n: number): Uint8Array {
+    if (n === 0) return new Uint8Array(0);
+    const parts: Uint8Array[] = [];
+    let need = n;
+    while (need > 0) {
+      const c = this.chunks[0]!;
+      if (c.length <= need) {
+        parts.push(c);
+        this.chunks.shift();
+        need -= c.length;
+      } else {
+        parts.push(c.subarray(0, need));
+        this.chunks[0] = c.subarray(need);
+        need = 0;
+      }
+    }
+    this.buffered -= n;
+    return concat(parts, n).slice();
+  }
+
+  /**
+   * Read up to `size` bytes (default: all that remain up to the limit); an
+   * empty array at the end.
+   * @throws RangeError when `size` is negative or not an integer.
+   */
+  async read(size?: number): Promise<Uint8Array> {
+    const n = checkReadSize(size, "read");
+    while ((n === undefined || this.buffered < n) && (await this.pull()));
+    return this.take(n === undefined ? this.buffered : Math.min(n, this.buffered));
+  }
+
+  /**
+   * Read one line including its `\n`, or at most `size` bytes; an empty array at the end.
+   * @throws RangeError when `size` is negative or not an integer.
+   */
+  async readline(size?: number): Promise<Uint8Array> {
+    const n = checkReadSize(size, "readline");
+    for (;;) {
+      let off = 0;
+      for (const c of this.chunks) {
+        const i = c.indexOf(NL);
+        if (i !== -1) {
+          const len = off + i + 1;
+          return this.take(n === undefined ? len : Math.min(n, len));
+        }
+        off += c.length;
+      }
+      if (n !== undefined && this.buffered >= n) return this.take(n);
+      if (!(await this.pull())) return this.take(this.buffered);
+    }
+  }
+
+  /** As {@link BytesInput.readlines}. */
+  async readlines(hint?: number): Promise<Uint8Array[]> {
+    return readlinesOf(this, hint);
+  }
+
+  /** Iterate the body line by line. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const line = await this.readline();
+      if (line.length === 0) return;
+      yield line;
+    }
+  }
+}
+
+/**
+ * An {@link ErrorStream} writing to the process's stderr (wsgiref's
+ * `sys.stderr`). Text is written as UTF-8, immediately (`flush()` is a no-op).
+ */
+export class StderrErrorStream implements ErrorStream {
+  /** Write `s` to stderr. */
+  write(s: string): void {
+    process.stderr.write(s);
+  }
+  /** Write each string in order, without separators. */
+  writelines(lines: Iterable<string>): void {
+    for (const l of lines) this.write(l);
+  }
+  /** No-op: writes are not buffered. */
+  flush(): void {}
+}
+
+/**
+ * An in-memory {@link ErrorStream} (wsgiref's `io.StringIO`): everything
+ * written is kept in {@link value}. Useful in tests.
+ */
+export class MemoryErrorStream implements ErrorStream {
+  /** All text written so far. */
+  value = "";
+  /** Number of `flush()` calls (for tests). */
+  flushes = 0;
+  /** Append `s`. */
+  write(s: string): void {
+    this.value += s;
+  }
+  /** Append each string in order, without separators. */
+  writelines(lines: Iterable<string>): void {
+    for (const l of lines) this.write(l);
+  }
+  /** Count the call; nothing is buffered. */
+  flush(): void {
+    this.flushes++;
+  }
+}

@@ -1,0 +1,655 @@
+/**
+ * TSGI conformance checker: a port of Python's `wsgiref.validate` (itself
+ * from Paste's `paste.lint`); see `docs/toolkit/validate.md`.
+ *
+ * `validator(app)` returns an application that sits between a server and
+ * `app` and checks both sides against TSGI 1.0 (PEP 3333 in TypeScript).
+ * A violation throws {@link TsgiConformanceError} at the point where it
+ * happens (in the server's call, in the application's `startResponse` /
+ * `write` / `tsgi.input` / `tsgi.errors` call, or in the body iteration);
+ * questionable but legal behaviour is reported through a warning callback
+ * (default: `consola.warn`). Every rule is listed in {@link RULES}.
+ *
+ * @module
+ */
+import { consola } from "consola";
+import type {
+  Application,
+  Body,
+  Environ,
+  ErrorStream,
+  InputStream,
+  ResponseHeaders,
+  StartResponse,
+  WriteCallable,
+} from "../spec.ts";
+import { isHopByHop } from "./util.ts";
+import { isLatin1 } from "./streams.ts";
+
+/** PEP 3333 section titles used in {@link TsgiConformanceError.section}. */
+export const SECTIONS = {
+  spec: "PEP 3333 §Specification Details",
+  environ: "PEP 3333 §environ Variables",
+  streams: "PEP 3333 §Input and Error Streams",
+  startResponse: "PEP 3333 §The start_response() Callable",
+  write: "PEP 3333 §The write() Callable",
+  buffering: "PEP 3333 §Buffering and Streaming",
+  unicode: "PEP 3333 §Unicode Issues",
+  http: "PEP 3333 §Other HTTP Features",
+} as const;
+
+/**
+ * Every rule the validator enforces: id → [section, summary]. The id is
+ * {@link TsgiConformanceError.rule}; `side` says who broke it.
+ */
+export const RULES = {
+  "app-args": [SECTIONS.spec, "server", "the application is called with exactly two arguments (environ, startResponse)"],
+  "start-response-callable": [SECTIONS.spec, "server", "startResponse is a function"],
+  "environ-type": [SECTIONS.environ, "server", "environ is a plain object (not null, not an array)"],
+  "environ-required": [SECTIONS.environ, "server", "required environ keys are present"],
+  "environ-content-headers": [SECTIONS.environ, "server", "no HTTP_CONTENT_TYPE / HTTP_CONTENT_LENGTH keys (use CONTENT_TYPE / CONTENT_LENGTH)"],
+  "environ-cgi-string": [SECTIONS.environ, "server", "CGI keys (no '.') have string values"],
+  "environ-latin1": [SECTIONS.unicode, "server", "request-derived CGI values are latin-1 native strings"],
+  "environ-request-method": [SECTIONS.environ, "server", "REQUEST_METHOD is a non-empty token"],
+  "environ-version": [SECTIONS.environ, "server", "tsgi.version is an array of two integers"],
+  "environ-url-scheme": [SECTIONS.environ, "server", "tsgi.url_scheme is 'http' or 'https'"],
+  "environ-input": [SECTIONS.streams, "server", "tsgi.input has read, readline, readlines and async iteration"],
+  "environ-errors": [SECTIONS.streams, "server", "tsgi.errors has write, writelines and flush"],
+  "environ-flags": [SECTIONS.environ, "server", "tsgi.multithread, tsgi.multiprocess and tsgi.run_once are booleans"],
+  "environ-script-name": [SECTIONS.environ, "server", "SCRIPT_NAME is empty or starts with '/', and is not '/'"],
+  "environ-path-info": [SECTIONS.environ, "server", "PATH_INFO is empty or starts with '/'"],
+  "environ-content-length": [SECTIONS.environ, "server", "CONTENT_LENGTH, when non-empty, is a non-negative integer"],
+  "environ-server-protocol": [SECTIONS.environ, "server", "SERVER_PROTOCOL looks like HTTP/x.y"],
+  "environ-optional-types": [SECTIONS.environ, "server", "optional tsgi.* keys have their documented types"],
+  "start-response-args": [SECTIONS.startResponse, "application", "startResponse takes two or three arguments"],
+  "start-response-twice": [SECTIONS.startResponse, "application", "startResponse is called once, again only with excInfo"],
+  "status-type": [SECTIONS.startResponse, "application", "the status is a string"],
+  "status-format": [SECTIONS.startResponse, "application", "the status is 'NNN Reason': three digits (first 1-5), a space, a reason phrase without control characters, latin-1"],
+  "headers-type": [SECTIONS.startResponse, "application", "the headers are an array"],
+  "header-item": [SECTIONS.startResponse, "application", "each header is a [name, value] array of two strings"],
+  "header-name": [SECTIONS.startResponse, "application", "header names are RFC 9110 tokens (no ':' or whitespace)"],
+  "header-status": [SECTIONS.startResponse, "application", "no 'Status' header (a CGI convention, not TSGI)"],
+  "header-value": [SECTIONS.startResponse, "application", "header values hold no CR, LF, NUL or other control characters (HTAB allowed) and are latin-1"],
+  "header-hop-by-hop": [SECTIONS.http, "application", "applications send no hop-by-hop headers"],
+  "server-write-callable": [SECTIONS.startResponse, "server", "startResponse returns the write() function"],
+  "server-write-promise": [SECTIONS.write, "server", "write() returns a Promise"],
+  "write-type": [SECTIONS.write, "application", "write() is given a Uint8Array"],
+  "app-result": [SECTIONS.spec, "application", "the application returns a body (not null or undefined)"],
+  "app-result-bytes": [SECTIONS.spec, "application", "the body is not a string or a single Uint8Array (return [bytes])"],
+  "app-result-iterable": [SECTIONS.spec, "application", "the body is a sync or async iterable"],
+  "body-chunk-type": [SECTIONS.spec, "application", "body chunks are Uint8Array"],
+  "body-before-start": [SECTIONS.startResponse, "application", "startResponse is called before the first body chunk"],
+  "body-no-start": [SECTIONS.startResponse, "application", "startResponse is called before the body ends"],
+  "body-content-length": [SECTIONS.http, "application", "the body is not longer than its Content-Length"],
+  "body-iterate-twice": [SECTIONS.spec, "server", "the server iterates the body once"],
+  "body-after-close": [SECTIONS.spec, "server", "the body is not iterated after close()"],
+  "body-close-twice": [SECTIONS.spec, "server", "close() is called once"],
+  "body-not-closed": [SECTIONS.spec, "server", "the server calls the body's close()"],
+  "input-read-size": [SECTIONS.streams, "application", "read(size): size is undefined or a non-negative integer"],
+  "input-read-result": [SECTIONS.streams, "server", "read() resolves to a Uint8Array of at most size bytes"],
+  "input-after-eof": [SECTIONS.streams, "server", "reads after the end of the body return no bytes"],
+  "input-readline-size": [SECTIONS.streams, "application", "readline(size): size is undefined or a non-negative integer"],
+  "input-readline-result": [SECTIONS.streams, "server", "readline() resolves to one line (a Uint8Array, '\\n' only at its end) of at most size bytes"],
+  "input-readlines": [SECTIONS.streams, "both", "readlines(hint): hint is undefined or a number; resolves to an array of Uint8Array"],
+  "input-iteration": [SECTIONS.streams, "server", "iterating tsgi.input yields Uint8Array lines"],
+  "input-close": [SECTIONS.streams, "application", "the application does not call tsgi.input.close()"],
+  "errors-write": [SECTIONS.streams, "application", "tsgi.errors.write() is given a string"],
+  "errors-writelines": [SECTIONS.streams, "application", "tsgi.errors.writelines() is given an iterable of strings"],
+  "errors-close": [SECTIONS.streams, "application", "the application does not call tsgi.errors.close()"],
+} as const satisfies Record<string, readonly [string, "server" | "application" | "both", string]>;
+
+/** A rule id: a key of {@link RULES}. */
+export type Rule = keyof typeof RULES;
+
+/**
+ * A TSGI conformance violation (wsgiref raises `AssertionError`).
+ * `message` starts with `[rule]` and ends with the PEP 3333 section.
+ */
+export class TsgiConformanceError extends Error {
+  /** The rule id, e.g. `"status-format"` (see {@link RULES}). */
+  readonly rule: Rule;
+  /** The spec section, e.g. `"PEP 3333 §The start_response() Callable"`. */
+  readonly section: string;
+
+  /**
+   * @param rule the violated rule (its section is looked up in {@link RULES}).
+   * @param detail what happened, for the message.
+   */
+  constructor(rule: Rule, detail: string) {
+    const section = RULES[rule][0];
+    super(`[${rule}] ${detail} (${section})`);
+    this.name = "TsgiConformanceError";
+    this.rule = rule;
+    this.section = section;
+  }
+}
+
+function fail(rule: Rule, detail: string): never {
+  throw new TsgiConformanceError(rule, detail);
+}
+
+function show(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v instanceof Uint8Array) return `Uint8Array(${v.length})`;
+  if (v === null) return "null";
+  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
+  if (typeof v === "function") return "function";
+  return `${typeof v} ${String(v)}`;
+}
+
+/** Options for {@link validator}. */
+export interface ValidatorOptions {
+  /**
+   * Receives each warning (questionable but legal behaviour). Default:
+   * `consola.warn` tagged `tsgi:validate`.
+   */
+  warn?: (message: string) => void;
+}
+
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "OPTIONS", "PATCH", "PUT", "DELETE", "TRACE", "CONNECT"]);
+const KNOWN_STATUS = new Set([
+  100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 307, 308, 400,
+  401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425,
+  426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511,
+]);
+const REQUIRED_KEYS = [
+  "REQUEST_METHOD",
+  "SCRIPT_NAME",
+  "PATH_INFO",
+  "QUERY_STRING",
+  "SERVER_NAME",
+  "SERVER_PORT",
+  "SERVER_PROTOCOL",
+  "tsgi.version",
+  "tsgi.url_scheme",
+  "tsgi.input",
+  "tsgi.errors",
+  "tsgi.multithread",
+  "tsgi.multiprocess",
+  "tsgi.run_once",
+] as const;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// eslint-disable-next-line no-control-regex
+const VALUE_BAD = /[\x00-\x08\x0a-\x1f\x7f]/;
+// eslint-disable-next-line no-control-regex
+const STATUS_CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const REQUEST_KEY = /^(HTTP_|SERVER_|REMOTE_|REQUEST_|SCRIPT_NAME$|PATH_INFO$|QUERY_STRING$|CONTENT_|AUTH_TYPE$|HTTPS$)/;
+
+/**
+ * Check an environ as the validator does on each request (wsgiref
+ * `check_environ`). Exported for servers' own tests.
+ * @throws TsgiConformanceError for the first violated `environ-*` rule.
+ */
+export function checkEnviron(environ: unknown, warn: (m: string) => void = defaultWarn): asserts environ is Environ {
+  if (typeof environ !== "object" || environ === null || Array.isArray(environ)) {
+    fail("environ-type", `environ must be a plain object, got ${show(environ)}`);
+  }
+  const env = environ as Record<string, unknown>;
+  for (const key of REQUIRED_KEYS) {
+    if (!(key in env)) fail("environ-required", `environ is missing the required key ${JSON.stringify(key)}`);
+  }
+  for (const key of ["HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"]) {
+    if (key in env) fail("environ-content-headers", `environ must not have the key ${key} (use ${key.slice(5)})`);
+  }
+  for (const key of Object.keys(env)) {
+    if (key.includes(".")) continue; // an extension; its type is not ours to check
+    const v = env[key];
+    if (typeof v !== "string") fail("environ-cgi-string", `environ[${JSON.stringify(key)}] must be a string, got ${show(v)}`);
+    if (REQUEST_KEY.test(key) && !isLatin1(v)) {
+      fail("environ-latin1", `environ[${JSON.stringify(key)}] holds a character above U+00FF: ${JSON.stringify(v)}`);
+    }
+  }
+  const method = env.REQUEST_METHOD as string;
+  if (!method || !TOKEN.test(method)) fail("environ-request-method", `REQUEST_METHOD must be a non-empty token, got ${show(method)}`);
+  if (!KNOWN_METHODS.has(method)) warn(`Unknown REQUEST_METHOD: ${JSON.stringify(method)}`);
+
+  const version = env["tsgi.version"];
+  if (!Array.isArray(version) || version.length !== 2 || !version.every((n) => Number.isInteger(n))) {
+    fail("environ-version", `tsgi.version must be an array of two integers, got ${show(version)}`);
+  }
+  const scheme = env["tsgi.url_scheme"];
+  if (scheme !== "http" && scheme !== "https") fail("environ-url-scheme", `tsgi.url_scheme must be "http" or "https", got ${show(scheme)}`);
+
+  const input = env["tsgi.input"] as Record<string | symbol, unknown> | null;
+  for (const m of ["read", "readline", "readlines", Symbol.asyncIterator] as const) {
+    if (typeof input !== "object" || input === null || typeof input[m] !== "function") {
+      fail("environ-input", `tsgi.input (${show(input)}) has no ${String(m === Symbol.asyncIterator ? "[Symbol.asyncIterator]" : m)} method`);
+    }
+  }
+  const errors = env["tsgi.errors"] as Record<string, unknown> | null;
+  for (const m of ["write", "writelines", "flush"]) {
+    if (typeof errors !== "object" || errors === null || typeof errors[m] !== "function") {
+      fail("environ-errors", `tsgi.errors (${show(errors)}) has no ${m} method`);
+    }
+  }
+  for (const key of ["tsgi.multithread", "tsgi.multiprocess", "tsgi.run_once"]) {
+    if (typeof env[key] !== "boolean") fail("environ-flags", `${key} must be a boolean, got ${show(env[key])}`);
+  }
+
+  const scriptName = env.SCRIPT_NAME as string;
+  if (scriptName && !scriptName.startsWith("/")) fail("environ-script-name", `SCRIPT_NAME doesn't start with "/": ${JSON.stringify(scriptName)}`);
+  if (scriptName === "/") fail("environ-script-name", `SCRIPT_NAME cannot be "/"; it should be "" and PATH_INFO should be "/"`);
+  const pathInfo = env.PATH_INFO as string;
+  if (pathInfo && !pathInfo.startsWith("/")) fail("environ-path-info", `PATH_INFO doesn't start with "/": ${JSON.stringify(pathInfo)}`);
+  const cl = env.CONTENT_LENGTH;
+  if (cl !== undefined && cl !== "" && !/^\d+$/.test(cl as string)) fail("environ-content-length", `Invalid CONTENT_LENGTH: ${show(cl)}`);
+  if (!/^HTTP\/\d\.\d$/.test(env.SERVER_PROTOCOL as string)) {
+    fail("environ-server-protocol", `SERVER_PROTOCOL must look like "HTTP/1.1", got ${show(env.SERVER_PROTOCOL)}`);
+  }
+
+  const opt = (key: string, ok: (v: unknown) => boolean, what: string): void => {
+    if (key in env && env[key] !== undefined && !ok(env[key])) fail("environ-optional-types", `${key} must be ${what}, got ${show(env[key])}`);
+  };
+  opt("tsgi.input_terminated", (v) => typeof v === "boolean", "a boolean");
+  opt("tsgi.file_wrapper", (v) => typeof v === "function", "a function");
+  opt("tsgi.posthooks", (v) => Array.isArray(v), "an array");
+  opt("tsgi.minimum_write_chunk_size", (v) => typeof v === "number" && v >= 0, "a non-negative number");
+}
+
+/**
+ * Check a status line argument (wsgiref `check_status`).
+ * @returns the numeric status code.
+ * @throws TsgiConformanceError (`status-type`, `status-format`).
+ */
+export function checkStatus(status: unknown, warn: (m: string) => void = defaultWarn): number {
+  if (typeof status !== "string") fail("status-type", `Status must be a string, got ${show(status)}`);
+  if (!/^[1-5]\d\d /.test(status)) {
+    fail("status-format", `Status must be three digits (the first 1-5), a space and a reason phrase, got ${JSON.stringify(status)}`);
+  }
+  if (STATUS_CTL.test(status)) fail("status-format", `Status holds a control character: ${JSON.stringify(status)}`);
+  if (!isLatin1(status)) fail("status-format", `Status holds a character above U+00FF: ${JSON.stringify(status)}`);
+  const code = Number(status.slice(0, 3));
+  if (!KNOWN_STATUS.has(code)) warn(`Unusual status code ${code} in ${JSON.stringify(status)}`);
+  return code;
+}
+
+/**
+ * Check a response header list (wsgiref `check_headers`).
+ * @throws TsgiConformanceError (`headers-type`, `header-item`,
+ *   `header-name`, `header-status`, `header-value`, `header-hop-by-hop`).
+ */
+export function checkHeaders(headers: unknown): asserts headers is ResponseHeaders {
+  if (!Array.isArray(headers)) fail("headers-type", `Headers must be an array, got ${show(headers)}`);
+  for (const item of headers) {
+    if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== "string" || typeof item[1] !== "string") {
+      fail("header-item", `Each header must be a [name, value] array of two strings, got ${show(item)}${Array.isArray(item) ? " " + JSON.stringify(item.map(show)) : ""}`);
+    }
+    const [name, value] = item as [string, string];
+    if (name.toLowerCase() === "status") {
+      fail("header-status", `The Status header cannot be used; it conflicts with CGI, and the status is given to startResponse (value: ${JSON.stringify(value)})`);
+    }
+    if (name.includes(":")) fail("header-name", `Header names may not contain ":": ${JSON.stringify(name)}`);
+    if (/\s/.test(name)) fail("header-name", `Header names may not contain whitespace: ${JSON.stringify(name)}`);
+    if (!TOKEN.test(name)) fail("header-name", `Bad header name (not an RFC 9110 token): ${JSON.stringify(name)}`);
+    const bad = VALUE_BAD.exec(value);
+    if (bad) fail("header-value", `Bad header value for ${name}: ${JSON.stringify(value)} (bad character ${JSON.stringify(bad[0])})`);
+    if (!isLatin1(value)) fail("header-value", `Header value for ${name} holds a character above U+00FF: ${JSON.stringify(value)}`);
+    if (isHopByHop(name)) fail("header-hop-by-hop", `Hop-by-hop header "${name}: ${value}" not allowed from an application`);
+  }
+}
+
+function defaultWarn(message: string): void {
+  consola.withTag("tsgi:validate").warn(message);
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** Per-request state shared by the wrappers. */
+interface RequestState {
+  environ: Environ;
+  warn: (m: string) => void;
+  started: boolean;
+  status: number;
+  headers: ResponseHeaders | null;
+  bodyBytes: number;
+  warnedBody: boolean;
+}
+
+function noBodyExpected(st: RequestState): string | undefined {
+  if (st.environ.REQUEST_METHOD === "HEAD") return "a HEAD response";
+  if (st.status === 204 || st.status === 304 || (st.status >= 100 && st.status < 200)) return `a ${st.status} response`;
+  return undefined;
+}
+
+function declaredLength(st: RequestState): number | undefined {
+  for (const [k, v] of st.headers ?? []) if (k.toLowerCase() === "content-length" && /^\d+$/.test(v)) return Number(v);
+  return undefined;
+}
+
+function countBody(st: RequestState, n: number): void {
+  if (n === 0) return;
+  st.bodyBytes += n;
+  const why = noBodyExpected(st);
+  if (why && !st.warnedBody) {
+    st.warnedBody = true;
+    st.warn(`The application sent body bytes in ${why}, which has no body; the server should drop them`);
+  }
+  const cl = declaredLength(st);
+  if (cl !== undefined && st.bodyBytes > cl && !why) {
+    fail("body-content-length", `The body is longer (${st.bodyBytes} bytes so far) than its Content-Length (${cl})`);
+  }
+}
+
+function checkContentType(st: RequestState): void {
+  const code = st.status;
+  const hasType = (st.headers ?? []).some(([k]) => k.toLowerCase() === "content-type");
+  if (code === 204 || code === 304 || code < 200) {
+    if (hasType) st.warn(`Content-Type header found in a ${code} response, which must not return content`);
+  } else if (!hasType) {
+    st.warn(`No Content-Type header in a ${code} response`);
+  }
+}
+
+/** State of a validated body: whether it was closed, for {@link checkClosed}. */
+interface BodyState {
+  closed: boolean;
+  closeCalls: number;
+  iterated: boolean;
+  done: boolean;
+  warn: (m: string) => void;
+}
+
+const bodyStates = new WeakMap<object, BodyState>();
+const finalizer =
+  typeof FinalizationRegistry === "function"
+    ? new FinalizationRegistry<BodyState>((st) => {
+        if (!st.closed) st.warn("[body-not-closed] a response body was garbage-collected without its close() being called (PEP 3333 §Specification Details)");
+      })
+    : undefined;
+
+/**
+ * Whether the server called `close()` on a body returned by a
+ * {@link validator}-wrapped application (the deterministic form of
+ * wsgiref's "iterator garbage collected without being closed" check, which
+ * this module also performs: a body collected unclosed triggers a warning).
+ * Call it after the server finished a response, e.g. in a server's tests.
+ *
+ * @throws TsgiConformanceError (`body-not-closed`) when `close()` was not called.
+ * @throws TypeError when `body` did not come from a validator.
+ */
+export function checkClosed(body: unknown): void {
+  const st = typeof body === "object" && body !== null ? bodyStates.get(body) : undefined;
+  if (!st) throw new TypeError("checkClosed: not a body returned by a validator()-wrapped application");
+  if (!st.closed) fail("body-not-closed", "The server did not call the response body's close()");
+}
+
+function wrapBody(original: Body, st: RequestState): Body {
+  const bst: BodyState = { closed: false, closeCalls: 0, iterated: false, done: false, warn: st.warn };
+  const hasSync = typeof (original as Iterable<Uint8Array>)[Symbol.iterator] === "function";
+  const hasAsync = typeof (original as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function";
+
+  const begin = (): void => {
+    if (bst.iterated) fail("body-iterate-twice", "The server started iterating the body a second time");
+    bst.iterated = true;
+  };
+  const step = (r: IteratorResult<unknown>): boolean => {
+    if (r.done) {
+      bst.done = true;
+      if (!st.started) fail("body-no-start", "The body ended but the application never called startResponse");
+      const cl = declaredLength(st);
+      if (cl !== undefined && st.bodyBytes < cl && !noBodyExpected(st)) {
+        st.warn(`The body (${st.bodyBytes} bytes) is shorter than its Content-Length (${cl})`);
+      }
+      return false;
+    }
+    const v = r.value;
+    if (!(v instanceof Uint8Array)) fail("body-chunk-type", `The body yielded a non-Uint8Array chunk: ${show(v)}`);
+    if (!st.started) {
+      fail("body-before-start", "The application's body yielded a chunk but startResponse has not been called yet");
+    }
+    countBody(st, v.length);
+    return true;
+  };
+  const checkOpen = (): void => {
+    if (bst.closed) fail("body-after-close", "The body was iterated after close()");
+  };
+
+  const close = (): void | Promise<void> => {
+    bst.closeCalls++;
+    if (bst.closed) fail("body-close-twice", "The server called the body's close() more than once");
+    bst.closed = true;
+    const c = (original as { close?: () => void | Promise<void> }).close;
+    if (typeof c === "function") return c.call(original);
+  };
+
+  function* syncIter(): Generator<Uint8Array> {
+    begin();
+    const it = (original as Iterable<unknown>)[Symbol.iterator]();
+    let finished = false;
+    try {
+      for (;;) {
+        checkOpen();
+        const r = it.next();
+        if (!step(r)) {
+          finished = true;
+          return;
+        }
+        yield r.value as Uint8Array;
+      }
+    } finally {
+      if (!finished) it.return?.();
+    }
+  }
+  async function* asyncIter(): AsyncGenerator<Uint8Array> {
+    begin();
+    const it = (original as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    let finished = false;
+    try {
+      for (;;) {
+        checkOpen();
+        const r = await it.next();
+        if (!step(r)) {
+          finished = true;
+          return;
+        }
+        yield r.value as Uint8Array;
+      }
+    } finally {
+      if (!finished) await it.return?.();
+    }
+  }
+
+  let wrapped: Body;
+  if (Array.isArray(original)) {
+    // Keep it an array so the server still sees a known-length body.
+    wrapped = original.slice() as Uint8Array[] & Body;
+  } else {
+    wrapped = {} as Body;
+  }
+  const define = (key: PropertyKey, value: unknown): void => {
+    Object.defineProperty(wrapped, key, { value, enumerable: false, configurable: true, writable: true });
+  };
+  if (hasSync) define(Symbol.iterator, syncIter);
+  if (hasAsync) define(Symbol.asyncIterator, asyncIter);
+  define("close", close);
+  const blob = (original as { blob?: unknown }).blob;
+  if (typeof Blob !== "undefined" && blob instanceof Blob) define("blob", blob);
+  bodyStates.set(wrapped, bst);
+  finalizer?.register(wrapped, bst);
+  return wrapped;
+}
+
+function wrapInput(input: InputStream): InputStream {
+  let eof = false;
+  const sizeArg = (rule: Rule, method: string, size: unknown): number | undefined => {
+    if (size === undefined) return undefined;
+    if (typeof size !== "number" || !Number.isInteger(size) || size < 0) {
+      fail(rule, `tsgi.input.${method}(size): size must be undefined or a non-negative integer, got ${show(size)}`);
+    }
+    return size;
+  };
+  const result = (rule: Rule, method: string, v: unknown, size: number | undefined): Uint8Array => {
+    if (!(v instanceof Uint8Array)) fail(rule, `tsgi.input.${method}() must resolve to a Uint8Array, got ${show(v)}`);
+    if (size !== undefined && v.length > size) fail(rule, `tsgi.input.${method}(${size}) returned ${v.length} bytes`);
+    if (eof && v.length > 0) fail("input-after-eof", `tsgi.input.${method}() returned ${v.length} bytes after the end of the body`);
+    return v;
+  };
+  const wrapper: InputStream = {
+    async read(size?: number) {
+      if (arguments.length > 1) fail("input-read-size", "tsgi.input.read() takes at most one argument");
+      const n = sizeArg("input-read-size", "read", size);
+      const v = result("input-read-result", "read", await input.read(...(arguments.length ? [size] : [])), n);
+      if (n === undefined || (n > 0 && v.length === 0)) eof = true;
+      return v;
+    },
+    async readline(size?: number) {
+      if (arguments.length > 1) fail("input-readline-size", "tsgi.input.readline() takes at most one argument");
+      const n = sizeArg("input-readline-size", "readline", size);
+      const v = result("input-readline-result", "readline", await input.readline(...(arguments.length ? [size] : [])), n);
+      const nl = v.indexOf(0x0a);
+      if (nl !== -1 && nl !== v.length - 1) fail("input-readline-result", `tsgi.input.readline() returned more than one line`);
+      if (n !== 0 && v.length === 0) eof = true;
+      return v;
+    },
+    async readlines(hint?: number) {
+      if (arguments.length > 1 || (hint !== undefined && typeof hint !== "number")) {
+        fail("input-readlines", `tsgi.input.readlines(hint): hint must be undefined or a number, got ${show(hint)}`);
+      }
+      const lines = await input.readlines(...(arguments.length ? [hint] : []));
+      if (!Array.isArray(lines) || !lines.every((l) => l instanceof Uint8Array)) {
+        fail("input-readlines", `tsgi.input.readlines() must resolve to an array of Uint8Array, got ${show(lines)}`);
+      }
+      return lines;
+    },
+    async *[Symbol.asyncIterator]() {
+      for await (const line of input) {
+        if (!(line instanceof Uint8Array)) fail("input-iteration", `Iterating tsgi.input yielded ${show(line)}`);
+        yield line;
+      }
+    },
+  };
+  Object.defineProperty(wrapper, "close", {
+    value: () => fail("input-close", "tsgi.input.close() must not be called"),
+    enumerable: false,
+  });
+  if (typeof input.setHundredContinueResponseHeaders === "function") {
+    wrapper.setHundredContinueResponseHeaders = (h) => input.setHundredContinueResponseHeaders!(h);
+  }
+  if (typeof input.sendHundredContinueResponse === "function") {
+    wrapper.sendHundredContinueResponse = () => input.sendHundredContinueResponse!();
+  }
+  return wrapper;
+}
+
+function wrapErrors(errors: ErrorStream): ErrorStream {
+  const wrapper: ErrorStream = {
+    write(s: string) {
+      if (typeof s !== "string") fail("errors-write", `tsgi.errors.write() must be given a string, got ${show(s)}`);
+      errors.write(s);
+    },
+    writelines(lines: Iterable<string>) {
+      if (lines === null || typeof (lines as Iterable<string>)?.[Symbol.iterator] !== "function" || typeof lines === "string") {
+        fail("errors-writelines", `tsgi.errors.writelines() must be given an iterable of strings, got ${show(lines)}`);
+      }
+      const all = [...lines];
+      for (const l of all) if (typeof l !== "string") fail("errors-writelines", `tsgi.errors.writelines() got a non-string ${show(l)}`);
+      errors.writelines(all);
+    },
+    flush() {
+      errors.flush();
+    },
+  };
+  Object.defineProperty(wrapper, "close", {
+    value: () => fail("errors-close", "tsgi.errors.close() must not be called"),
+    enumerable: false,
+  });
+  return wrapper;
+}
+
+/**
+ * Wrap `application` in a conformance checker (wsgiref
+ * `validator(application)`). The returned application forwards every call
+ * unchanged except that it checks, and throws {@link TsgiConformanceError}
+ * on, every rule in {@link RULES}:
+ *
+ * - **server side**: the call (two arguments, `startResponse` a function),
+ *   the environ (required keys and their types, CGI keys strings, latin-1
+ *   request values, `REQUEST_METHOD`, `SCRIPT_NAME`/`PATH_INFO` shape,
+ *   `CONTENT_LENGTH`, `SERVER_PROTOCOL`, `tsgi.version`, `tsgi.url_scheme`,
+ *   stream shapes, boolean flags, no `HTTP_CONTENT_TYPE`/`HTTP_CONTENT_LENGTH`),
+ *   `startResponse` returning `write`, `write` returning a Promise,
+ *   `tsgi.input` results (sizes, one line per `readline`, nothing after the
+ *   end), iterating the body once, not after `close()`, and calling
+ *   `close()` exactly once.
+ * - **application side**: `startResponse` arguments (status `NNN Reason`,
+ *   header list shape, token names, no `Status` header, no control
+ *   characters, no hop-by-hop headers), called once unless with `excInfo`
+ *   and before the first body chunk; `write()` given Uint8Array; the body an
+ *   iterable (not a string or bare Uint8Array) of Uint8Array chunks, not
+ *   longer than its Content-Length; `tsgi.input` / `tsgi.errors` argument
+ *   types, and never closing them.
+ *
+ * `environ["tsgi.input"]` and `environ["tsgi.errors"]` are replaced, in
+ * place, by checking wrappers (as wsgiref does). The returned body is a
+ * wrapper: an array stays an array (same length), sync and async iterability
+ * are kept as the original has them, a `blob` property is kept, and it always
+ * has `close()` (forwarding to the original's).
+ *
+ * Warnings (through `options.warn`, default `consola.warn`): unknown request
+ * method, unusual status code, missing Content-Type (or one on a 1xx / 204 /
+ * 304), body bytes in a HEAD / 1xx / 204 / 304 response, a body shorter than
+ * its Content-Length, and a body garbage-collected without `close()` (use
+ * {@link checkClosed} for a deterministic check).
+ *
+ * @example
+ * const app = validator((environ, startResponse) => {
+ *   startResponse("200 OK", [["Content-Type", "text/plain"]]);
+ *   return [new TextEncoder().encode("Hello")];
+ * });
+ */
+export function validator(application: Application, options: ValidatorOptions = {}): Application {
+  const warn = options.warn ?? defaultWarn;
+  return function validatedApplication(this: unknown, environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
+    if (arguments.length !== 2) fail("app-args", `The application must be called with two arguments (environ, startResponse), got ${arguments.length}`);
+    checkEnviron(environ, warn);
+    if (typeof startResponse !== "function") fail("start-response-callable", `startResponse must be a function, got ${show(startResponse)}`);
+
+    const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false };
+
+    const checkedStartResponse: StartResponse = function (status: string, headers: ResponseHeaders, excInfo?: unknown): WriteCallable {
+      if (arguments.length < 2 || arguments.length > 3) {
+        fail("start-response-args", `startResponse takes (status, headers[, excInfo]), got ${arguments.length} arguments`);
+      }
+      const code = checkStatus(status, warn);
+      checkHeaders(headers);
+      const hasExc = excInfo !== undefined && excInfo !== null;
+      if (st.started && !hasExc) fail("start-response-twice", "startResponse was called a second time without excInfo");
+      st.started = true;
+      st.status = code;
+      st.headers = headers;
+      checkContentType(st);
+      const write = arguments.length === 3 ? startResponse(status, headers, excInfo) : startResponse(status, headers);
+      if (typeof write !== "function") fail("server-write-callable", `startResponse must return the write() function, got ${show(write)}`);
+      return (data: Uint8Array): Promise<void> => {
+        if (!(data instanceof Uint8Array)) fail("write-type", `write() must be given a Uint8Array, got ${show(data)}`);
+        countBody(st, data.length);
+        const p = write(data);
+        if (!isThenable(p)) fail("server-write-promise", `write() must return a Promise, got ${show(p)}`);
+        return p;
+      };
+    };
+
+    environ["tsgi.input"] = wrapInput(environ["tsgi.input"]);
+    environ["tsgi.errors"] = wrapErrors(environ["tsgi.errors"]);
+
+    const checkResult = (body: unknown): Body => {
+      if (body === undefined || body === null || body === false) {
+        fail("app-result", `The application must return a body, if only an empty array (got ${show(body)})`);
+      }
+      if (typeof body === "string" || body instanceof Uint8Array) {
+        fail("app-result-bytes", `The application returned a ${typeof body === "string" ? "string" : "Uint8Array"}; return an array of Uint8Array chunks instead`);
+      }
+      const b = body as Record<symbol, unknown>;
+      if (typeof b[Symbol.iterator] !== "function" && typeof b[Symbol.asyncIterator] !== "function") {
+        fail("app-result-iterable", `The application's body must be a sync or async iterable, got ${show(body)}`);
+      }
+      return wrapBody(body as Body, st);
+    };
+
+    const result = application(environ, checkedStartResponse);
+    if (isThenable(result)) return Promise.resolve(result).then(checkResult);
+    return checkResult(result);
+  };
+}

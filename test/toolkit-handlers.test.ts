@@ -1,0 +1,827 @@
+import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
+import { consola } from "consola";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Application, Body, Environ, InputStream, ResponseHeaders } from "../src/spec.ts";
+import {
+  BaseCGIHandler,
+  BaseHandler,
+  CGIHandler,
+  IISCGIHandler,
+  SimpleHandler,
+  fixIisPathInfo,
+  formatDateTime,
+  formatException,
+  readEnviron,
+} from "../src/toolkit/handlers.ts";
+import { Headers } from "../src/toolkit/headers.ts";
+import { BytesInput, FileWrapper, MemoryErrorStream, fileWrapper, setupTestingDefaults } from "../src/toolkit/util.ts";
+import { checkClosed, validator } from "../src/toolkit/validate.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("latin1");
+
+/** Collects output in memory. */
+class Sink {
+  chunks: Uint8Array[] = [];
+  flushes = 0;
+  write(d: Uint8Array): void {
+    this.chunks.push(d.slice());
+  }
+  flush(): void {
+    this.flushes++;
+  }
+  get text(): string {
+    return dec.decode(Buffer.concat(this.chunks));
+  }
+  get bytes(): Uint8Array {
+    return new Uint8Array(Buffer.concat(this.chunks));
+  }
+}
+
+/** wsgiref's ErrorHandler: a BaseCGIHandler over memory streams with testing defaults. */
+class ErrorHandler extends BaseCGIHandler {
+  override osEnviron = { ...readEnviron() };
+  constructor(kw: Record<string, unknown> = {}) {
+    setupTestingDefaults(kw);
+    super(new BytesInput(), new Sink(), new MemoryErrorStream(), kw, { multithread: true, multiprocess: true });
+  }
+  get out(): Sink {
+    return this.stdout as Sink;
+  }
+  get err(): MemoryErrorStream {
+    return this.stderr as MemoryErrorStream;
+  }
+}
+
+/** wsgiref's TestHandler: errors pass through. */
+class TestHandler extends ErrorHandler {
+  override async handleError(error: unknown): Promise<void> {
+    throw error;
+  }
+}
+
+const hello: Application = (_e, sr) => {
+  sr("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("Hello, world!")];
+};
+
+describe("BaseHandler: environ", () => {
+  test("tsgi.* keys come from the handler's attributes; os environ and base env are merged", () => {
+    const h = new TestHandler({ X: "Y" });
+    h.setupEnviron();
+    const env = h.environ!;
+    expect(env["tsgi.version"]).toEqual(h.tsgiVersion);
+    expect(env["tsgi.multithread"]).toBe(true);
+    expect(env["tsgi.multiprocess"]).toBe(true);
+    expect(env["tsgi.run_once"]).toBe(false);
+    expect(env["tsgi.file_wrapper"]).toBe(fileWrapper);
+    expect(env["tsgi.input"]).toBe(h.stdin);
+    expect(env["tsgi.errors"]).toBe(h.stderr);
+    expect(env.X).toBe("Y");
+    expect(env.PATH).toBe(process.env.PATH!);
+    for (const k of Object.keys(setupTestingDefaults())) expect(k in env).toBe(true);
+  });
+  test("a CGI handler with an empty environ still gets url_scheme, input, errors", () => {
+    const h = new BaseCGIHandler(new BytesInput(), new Sink(), new MemoryErrorStream(), {});
+    h.setupEnviron();
+    for (const k of ["tsgi.url_scheme", "tsgi.input", "tsgi.errors"]) expect(k in h.environ!).toBe(true);
+  });
+  test("getScheme: https from HTTPS=on", () => {
+    const h = new TestHandler({ HTTPS: "on" });
+    h.setupEnviron();
+    expect(h.environ!["tsgi.url_scheme"]).toBe("https");
+    const h2 = new TestHandler();
+    h2.setupEnviron();
+    expect(h2.environ!["tsgi.url_scheme"]).toBe("http");
+    expect(h2.getScheme()).toBe("http");
+  });
+  test("tsgiFileWrapper null leaves file_wrapper out; serverSoftware sets SERVER_SOFTWARE for origin servers only", () => {
+    const h = new BaseCGIHandler(new BytesInput(), new Sink(), new MemoryErrorStream(), {});
+    h.tsgiFileWrapper = null;
+    h.setupEnviron();
+    expect("tsgi.file_wrapper" in h.environ!).toBe(false);
+
+    const s = new SimpleHandler(new BytesInput(), new Sink(), new MemoryErrorStream(), {});
+    s.osEnviron = {};
+    s.serverSoftware = "tsgi-test/1.0";
+    s.setupEnviron();
+    expect(s.environ!.SERVER_SOFTWARE).toBe("tsgi-test/1.0");
+
+    const c = new BaseCGIHandler(new BytesInput(), new Sink(), new MemoryErrorStream(), {});
+    c.osEnviron = {};
+    c.serverSoftware = "tsgi-test/1.0";
+    c.setupEnviron();
+    expect("SERVER_SOFTWARE" in c.environ!).toBe(false);
+  });
+  test("SimpleHandler defaults: multithread true, multiprocess false; options override", () => {
+    const s = new SimpleHandler(new BytesInput(), new Sink(), new MemoryErrorStream(), {});
+    expect([s.tsgiMultithread, s.tsgiMultiprocess, s.originServer]).toEqual([true, false, true]);
+    const t = new SimpleHandler(new BytesInput(), new Sink(), new MemoryErrorStream(), {}, { multithread: false, multiprocess: true });
+    expect([t.tsgiMultithread, t.tsgiMultiprocess]).toEqual([false, true]);
+    expect(new BaseCGIHandler(new BytesInput(), new Sink(), new MemoryErrorStream(), {}).originServer).toBe(false);
+  });
+});
+
+describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
+  test("a one-chunk body gets Content-Length", async () => {
+    const h = new TestHandler();
+    await h.run((e, s) => {
+      s("200 OK", []);
+      return [enc.encode(e["tsgi.url_scheme"])];
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\nContent-Length: 4\r\n\r\nhttp");
+  });
+  test("write() before iteration: no Content-Length", async () => {
+    const h = new TestHandler();
+    await h.run(async (e, s) => {
+      await s("200 OK", [])(enc.encode(e["tsgi.url_scheme"]));
+      return [];
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\n\r\nhttp");
+  });
+  test("Content-Length counts bytes, not characters", async () => {
+    const h = new TestHandler();
+    await h.run((_e, s) => {
+      s("200 OK", []);
+      return [new TextEncoder().encode("\u0442\u0435\u0441\u0442")];
+    });
+    expect([...h.out.bytes]).toEqual([
+      ...enc.encode("Status: 200 OK\r\nContent-Length: 8\r\n\r\n"),
+      0xd1, 0x82, 0xd0, 0xb5, 0xd1, 0x81, 0xd1, 0x82,
+    ]);
+  });
+  test("an application's Content-Length is kept (HEAD)", async () => {
+    const h = new TestHandler();
+    await h.run((_e, s) => {
+      s("200 OK", [["Content-Length", "12345"]]);
+      return [];
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\nContent-Length: 12345\r\n\r\n");
+  });
+  test("a multi-chunk array body gets the total Content-Length; a generator gets none", async () => {
+    const h = new TestHandler();
+    await h.run((_e, s) => {
+      s("200 OK", []);
+      return [enc.encode("ab"), enc.encode(""), enc.encode("cde")];
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\nContent-Length: 5\r\n\r\nabcde");
+    const g = new TestHandler();
+    await g.run((_e, s) =>
+      (function* () {
+        s("200 OK", []);
+        yield enc.encode("ab");
+      })(),
+    );
+    expect(g.out.text).toBe("Status: 200 OK\r\n\r\nab");
+  });
+  test("bytes data with a Content-Type", async () => {
+    const h = new TestHandler();
+    await h.run((_e, s) => {
+      s("200 OK", [["Content-Type", "text/plain; charset=utf-8"]]);
+      return [enc.encode("data")];
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 4\r\n\r\ndata");
+  });
+  test("empty chunks send nothing: headers wait for the first non-empty chunk", async () => {
+    const h = new TestHandler();
+    const seen: string[] = [];
+    await h.run((_e, s) =>
+      (async function* () {
+        s("200 OK", []);
+        yield new Uint8Array(0);
+        seen.push(h.out.text);
+        yield enc.encode("x");
+        seen.push(h.out.text);
+      })(),
+    );
+    expect(seen).toEqual(["", "Status: 200 OK\r\n\r\nx"]);
+  });
+  test("async applications and async bodies", async () => {
+    const h = new TestHandler();
+    await h.run(async (_e, s) => {
+      await Bun.sleep(1);
+      s("201 Created", [["Content-Type", "text/plain"]]);
+      return (async function* () {
+        yield enc.encode("a");
+        yield enc.encode("b");
+      })();
+    });
+    expect(h.out.text).toBe("Status: 201 Created\r\nContent-Type: text/plain\r\n\r\nab");
+    expect(h.out.flushes).toBe(2);
+  });
+  test("the body's close() is called once, and the handler state is reset", async () => {
+    let closes = 0;
+    const h = new TestHandler();
+    await h.run((_e, s) => {
+      s("200 OK", []);
+      return Object.assign([enc.encode("x")], { close: async () => void closes++ });
+    });
+    expect(closes).toBe(1);
+    expect([h.status, h.headers, h.result, h.environ, h.bytesSent, h.headersSent]).toEqual([null, null, null, null, 0, false]);
+  });
+  test("header formats: origin server vs CGI, HTTP versions, HTTP/0.9, Server", async () => {
+    const datePat = "Date: \\w{3}, [ 0123]\\d \\w{3} \\d{4} \\d\\d:\\d\\d:\\d\\d GMT\\r\\n";
+    const app: Application = (_e, s) => {
+      s("200 OK", []);
+      return [];
+    };
+    for (const ssw of ["FooBar/1.0", null]) {
+      const sw = ssw ? `Server: ${ssw}\\r\\n` : "";
+      for (const version of ["1.0", "1.1"]) {
+        for (const proto of ["HTTP/0.9", "HTTP/1.0", "HTTP/1.1"]) {
+          const cgi = new TestHandler({ SERVER_PROTOCOL: proto });
+          cgi.originServer = false;
+          cgi.httpVersion = version;
+          cgi.serverSoftware = ssw;
+          await cgi.run(app);
+          expect(cgi.out.text).toBe("Status: 200 OK\r\nContent-Length: 0\r\n\r\n");
+
+          const origin = new TestHandler({ SERVER_PROTOCOL: proto });
+          origin.originServer = true;
+          origin.httpVersion = version;
+          origin.serverSoftware = ssw;
+          await origin.run(app);
+          if (proto === "HTTP/0.9") expect(origin.out.text).toBe("");
+          else expect(origin.out.text).toMatch(new RegExp(`^HTTP/${version} 200 OK\\r\\n${datePat}${sw}Content-Length: 0\\r\\n\\r\\n$`));
+        }
+      }
+    }
+  });
+  test("an application's Date and Server headers are not duplicated", async () => {
+    const h = new TestHandler({ SERVER_PROTOCOL: "HTTP/1.1" });
+    h.originServer = true;
+    h.serverSoftware = "X/1";
+    await h.run((_e, s) => {
+      s("200 OK", [
+        ["Date", "then"],
+        ["Server", "mine"],
+      ]);
+      return [];
+    });
+    expect(h.out.text).toBe("HTTP/1.0 200 OK\r\nDate: then\r\nServer: mine\r\nContent-Length: 0\r\n\r\n");
+  });
+  test("partial writes are completed, with a warning", async () => {
+    const written: number[] = [];
+    const partial = {
+      write(b: Uint8Array) {
+        const p = b.subarray(0, 7);
+        written.push(...p);
+        return p.length;
+      },
+      flush() {},
+    };
+    const h = new SimpleHandler(new BytesInput(), partial, new MemoryErrorStream(), { SERVER_PROTOCOL: "HTTP/1.0" });
+    h.osEnviron = {};
+    const spy = spyOn(consola, "warn").mockImplementation((() => {}) as never);
+    try {
+      await h.run((_e, s) => {
+        s("200 OK", [
+          ["Content-Type", "text/plain"],
+          ["Date", "Mon, 05 Jun 2006 18:49:54 GMT"],
+        ]);
+        return [enc.encode("Hello, world!")];
+      });
+      expect(spy.mock.calls.some((c) => String(c[0]).includes("should not do partial writes"))).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(dec.decode(new Uint8Array(written))).toBe(
+      "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nDate: Mon, 05 Jun 2006 18:49:54 GMT\r\nContent-Length: 13\r\n\r\nHello, world!",
+    );
+  });
+  test("a write() that writes nothing throws", async () => {
+    const h = new SimpleHandler(new BytesInput(), { write: () => 0 }, new MemoryErrorStream(), { SERVER_PROTOCOL: "HTTP/1.0" });
+    h.osEnviron = {};
+    h.handleError = async (e) => {
+      throw e;
+    };
+    await expect(h.run(hello)).rejects.toThrow("wrote nothing");
+  });
+  test("stdout.write returning a Promise is awaited", async () => {
+    const out: string[] = [];
+    const h = new BaseCGIHandler(
+      new BytesInput(),
+      { write: async (d: Uint8Array) => void (await Bun.sleep(1), out.push(dec.decode(d))) },
+      new MemoryErrorStream(),
+      { SERVER_PROTOCOL: "HTTP/1.1" },
+    );
+    h.osEnviron = {};
+    await h.run(hello);
+    expect(out.join("")).toBe("Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!");
+  });
+});
+
+describe("BaseHandler: startResponse and write rules", () => {
+  const fresh = () => {
+    const h = new TestHandler();
+    h.setupEnviron();
+    return h;
+  };
+  test("returns write; stores status and a headersClass around the list", () => {
+    const h = fresh();
+    const list: ResponseHeaders = [["A", "1"]];
+    const w = h.startResponse("200 OK", list);
+    expect(typeof w).toBe("function");
+    expect(h.status).toBe("200 OK");
+    expect(h.headers).toBeInstanceOf(Headers);
+    expect(h.headers!.list).toBe(list);
+  });
+  test.each(["200", "200OK", "OK 200", "20x OK", "200 OK\r\n", 200])("bad status %p throws TypeError", (st) => {
+    expect(() => fresh().startResponse(st as string, [])).toThrow(TypeError);
+  });
+  test("bad headers throw TypeError; hop-by-hop throws Error", () => {
+    expect(() => fresh().startResponse("200 OK", [["X", "a\nb"]])).toThrow(TypeError);
+    expect(() => fresh().startResponse("200 OK", [["X", 1 as never]])).toThrow(TypeError);
+    expect(() => fresh().startResponse("200 OK", [["Connection", "close"]])).toThrow("Hop-by-hop header");
+  });
+  test("a second call without excInfo: 'Headers already set!'; with excInfo before sending it replaces", () => {
+    const h = fresh();
+    h.startResponse("200 OK", []);
+    expect(() => h.startResponse("200 OK", [])).toThrow("Headers already set!");
+    h.startResponse("500 Oops", [["X", "1"]], new Error("e"));
+    expect(h.status).toBe("500 Oops");
+  });
+  test("excInfo after the headers were sent is rethrown", async () => {
+    const h = fresh();
+    await h.startResponse("200 OK", [])(enc.encode("x"));
+    const err = new Error("original");
+    expect(() => h.startResponse("500 Oops", [], err)).toThrow(err);
+  });
+  test("write() before startResponse and with a non-Uint8Array", async () => {
+    const h = fresh();
+    await expect(h.write(enc.encode("x"))).rejects.toThrow("write() before startResponse()");
+    h.startResponse("200 OK", []);
+    await expect(h.write("x" as never)).rejects.toThrow(TypeError);
+  });
+  test("a non-Uint8Array body chunk becomes a 500", async () => {
+    const h = new ErrorHandler();
+    await h.run((_e, s) => {
+      s("200 OK", []);
+      return ["text"] as never;
+    });
+    expect(h.out.text).toStartWith("Status: 500 Internal Server Error\r\n");
+    expect(h.err.value).toContain("TypeError");
+  });
+});
+
+describe("BaseHandler: errors", () => {
+  test("an error before output becomes the 500 page and is logged (wsgiref testBasicErrorOutput)", async () => {
+    const ok = new ErrorHandler();
+    await ok.run((_e, s) => {
+      s("200 OK", []);
+      return [];
+    });
+    expect(ok.out.text).toBe("Status: 200 OK\r\nContent-Length: 0\r\n\r\n");
+    expect(ok.err.value).toBe("");
+
+    const h = new ErrorHandler();
+    await h.run(() => {
+      throw new Error("This should be caught by handler");
+    });
+    expect(h.out.text).toBe(
+      `Status: ${h.errorStatus}\r\nContent-Type: text/plain\r\nContent-Length: ${h.errorBody.length}\r\n\r\n` + dec.decode(h.errorBody),
+    );
+    expect(h.err.value).toContain("This should be caught by handler");
+    expect(h.err.flushes).toBe(1);
+  });
+  test("the error page replaces headers the application had set", async () => {
+    const h = new ErrorHandler();
+    await h.run((_e, s) => {
+      s("200 OK", [["X-App", "1"]]);
+      throw new Error("late");
+    });
+    expect(h.out.text).toStartWith("Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n");
+    expect(h.out.text).not.toContain("X-App");
+  });
+  test("an error after output is only logged (wsgiref testErrorAfterOutput)", async () => {
+    const h = new ErrorHandler();
+    await h.run(async (_e, s) => {
+      await s("200 OK", [])(enc.encode("Some output has been sent"));
+      throw new Error("This should be caught by handler");
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\n\r\nSome output has been sent");
+    expect(h.err.value).toContain("This should be caught by handler");
+  });
+  test("the body's close() is called when iteration fails (wsgiref testCloseOnError)", async () => {
+    let closed = false;
+    const h = new ErrorHandler();
+    await h.run(async (_e, s) => {
+      await s("200 OK", [])(enc.encode("Some output has been sent"));
+      return {
+        *[Symbol.iterator]() {
+          yield enc.encode("blah");
+          throw new Error("This should be caught by handler");
+        },
+        close() {
+          closed = true;
+        },
+      };
+    });
+    expect(closed).toBe(true);
+  });
+  test("errorStatus, errorHeaders, errorBody are configurable", async () => {
+    const h = new ErrorHandler();
+    h.errorStatus = "503 Service Unavailable";
+    h.errorHeaders = [["Content-Type", "text/html"]];
+    h.errorBody = enc.encode("<h1>down</h1>");
+    await h.run(() => {
+      throw new Error("x");
+    });
+    expect(h.out.text).toBe("Status: 503 Service Unavailable\r\nContent-Type: text/html\r\nContent-Length: 13\r\n\r\n<h1>down</h1>");
+    expect(h.errorHeaders).toEqual([["Content-Type", "text/html"]]);
+  });
+  test("errorOutput can be overridden and receives the error", async () => {
+    class Diag extends ErrorHandler {
+      override errorOutput(_env: Environ, sr: Parameters<BaseHandler["errorOutput"]>[1], error?: unknown): Body {
+        sr("500 Internal Server Error", [["Content-Type", "text/plain"]], error);
+        return [enc.encode(`oops: ${(error as Error).message}`)];
+      }
+    }
+    const h = new Diag();
+    await h.run(() => {
+      throw new Error("detail");
+    });
+    expect(h.out.text).toEndWith("\r\n\r\noops: detail");
+  });
+  test("logException can be overridden; tracebackLimit limits frames", async () => {
+    const logged: unknown[] = [];
+    class Quiet extends ErrorHandler {
+      override logException(e: unknown): void {
+        logged.push(e);
+      }
+    }
+    const q = new Quiet();
+    const boom = new Error("b");
+    await q.run(() => {
+      throw boom;
+    });
+    expect(logged).toEqual([boom]);
+
+    const h = new ErrorHandler();
+    h.tracebackLimit = 1;
+    const deep = () => {
+      const inner = () => {
+        throw new Error("deep");
+      };
+      return inner();
+    };
+    await h.run(() => deep());
+    expect(h.err.value.split("\n").filter((l) => /^\s+at /.test(l)).length).toBe(1);
+  });
+  test("formatException: non-Error values, limits", () => {
+    expect(formatException("str")).toBe('Uncaught "str"\n');
+    expect(formatException(42)).toBe("Uncaught 42\n");
+    const e = new Error("m");
+    e.stack = "Error: m\n    at a\n    at b\n    at c";
+    expect(formatException(e, 2)).toBe("Error: m\n    at a\n    at b\n");
+    expect(formatException(e, 0)).toBe("Error: m\n");
+    expect(formatException(e)).toBe("Error: m\n    at a\n    at b\n    at c\n");
+  });
+  test("a thrown undefined still produces the error page", async () => {
+    const h = new ErrorHandler();
+    await h.run((_e, s) => {
+      s("200 OK", []);
+      throw undefined;
+    });
+    expect(h.out.text).toStartWith("Status: 500");
+  });
+  test("client disconnects (EPIPE, ECONNRESET) end quietly", async () => {
+    for (const code of ["EPIPE", "ECONNRESET"]) {
+      const h = new ErrorHandler();
+      h.stdout = {
+        write: () => {
+          throw Object.assign(new Error("gone"), { code });
+        },
+      };
+      await h.run(hello);
+      expect(h.err.value).toBe("");
+    }
+  });
+  test("an error while handling an error closes the handler and is thrown", async () => {
+    let closed = 0;
+    const h = new ErrorHandler();
+    h.errorOutput = () => {
+      throw new Error("second");
+    };
+    await expect(
+      h.run((_e, s) => {
+        s("200 OK", []);
+        return Object.assign(
+          {
+            *[Symbol.iterator]() {
+              throw new Error("first");
+            },
+          },
+          { close: () => void closed++ },
+        );
+      }),
+    ).rejects.toThrow("second");
+    expect(closed).toBeGreaterThanOrEqual(1);
+    expect(h.status).toBeNull();
+  });
+});
+
+describe("BaseHandler: files, headers class, subclassing", () => {
+  test("a FileWrapper result: resultIsFile and a sendfile override", async () => {
+    class Native extends ErrorHandler {
+      sent: Blob | undefined;
+      override async sendfile(): Promise<boolean> {
+        const fw = this.result as FileWrapper;
+        if (!fw.blob) return false;
+        this.sent = fw.blob;
+        this.headers!.set("Content-Length", String(fw.blob.size));
+        await this.sendHeaders();
+        await this._write(new Uint8Array(await fw.blob.arrayBuffer()));
+        return true;
+      }
+    }
+    const blob = new Blob(["file body"]);
+    const h = new Native();
+    let isFile = false;
+    const orig = h.resultIsFile.bind(h);
+    h.resultIsFile = () => (isFile = orig());
+    await h.run((e, s) => {
+      s("200 OK", []);
+      return e["tsgi.file_wrapper"]!(blob, 4);
+    });
+    expect(isFile).toBe(true);
+    expect(h.sent).toBe(blob);
+    expect(h.out.text).toBe("Status: 200 OK\r\nContent-Length: 9\r\n\r\nfile body");
+
+    // without sendfile, the wrapper is iterated in blocks
+    const plain = new ErrorHandler();
+    await plain.run((e, s) => {
+      s("200 OK", []);
+      return e["tsgi.file_wrapper"]!(blob, 4);
+    });
+    expect(plain.out.text).toBe("Status: 200 OK\r\n\r\nfile body");
+    expect(plain.out.chunks.length).toBe(5); // status, headers, then 3 blocks
+  });
+  test("resultIsFile is false when tsgiFileWrapper is null", () => {
+    const h = new ErrorHandler();
+    h.result = new FileWrapper(new Blob(["x"]));
+    expect(h.resultIsFile()).toBe(true);
+    h.tsgiFileWrapper = null;
+    expect(h.resultIsFile()).toBe(false);
+  });
+  test("headersClass and cleanupHeaders can be customised", async () => {
+    class MyHeaders extends Headers {}
+    class Stamped extends ErrorHandler {
+      override headersClass = MyHeaders;
+      override cleanupHeaders(): void {
+        super.cleanupHeaders();
+        this.headers!.setdefault("X-Stamp", "1");
+      }
+    }
+    const h = new Stamped();
+    let cls: unknown;
+    await h.run((_e, s) => {
+      s("200 OK", []);
+      cls = h.headers;
+      return [enc.encode("x")];
+    });
+    expect(cls).toBeInstanceOf(MyHeaders);
+    expect(h.out.text).toBe("Status: 200 OK\r\nContent-Length: 1\r\nX-Stamp: 1\r\n\r\nx");
+  });
+  test("a BaseHandler subclass implementing the abstract methods", async () => {
+    const out: Uint8Array[] = [];
+    class Mini extends BaseHandler {
+      override osEnviron = {};
+      _write(d: Uint8Array) {
+        out.push(d);
+      }
+      _flush() {}
+      getStdin(): InputStream {
+        return new BytesInput();
+      }
+      getStderr() {
+        return new MemoryErrorStream();
+      }
+      addCgiVars() {
+        Object.assign(this.environ!, { SERVER_PROTOCOL: "HTTP/1.1", REQUEST_METHOD: "GET" });
+      }
+    }
+    const h = new Mini();
+    h.httpVersion = "1.1";
+    await h.run(hello);
+    expect(dec.decode(Buffer.concat(out))).toMatch(/^HTTP\/1\.1 200 OK\r\nDate: .+ GMT\r\nContent-Type: text\/plain\r\nContent-Length: 13\r\n\r\nHello, world!$/);
+  });
+  test("SimpleHandler is a conforming server under validator()", async () => {
+    const warnings: string[] = [];
+    let body: unknown;
+    const app = validator(
+      async (environ, sr) => {
+        const got = await environ["tsgi.input"].read();
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [got];
+      },
+      { warn: (m) => warnings.push(m) },
+    );
+    const spy: Application = async (e, s) => (body = await app(e, s));
+    const h = new SimpleHandler(
+      new BytesInput("posted"),
+      new Sink(),
+      new MemoryErrorStream(),
+      setupTestingDefaults({ REQUEST_METHOD: "POST", CONTENT_LENGTH: "6", SERVER_PROTOCOL: "HTTP/1.1" }),
+    );
+    await h.run(spy);
+    expect((h.stdout as Sink).text).toEndWith("Content-Length: 6\r\n\r\nposted");
+    expect((h.stderr as MemoryErrorStream).value).toBe("");
+    expect(() => checkClosed(body)).not.toThrow();
+    expect(warnings).toEqual([]);
+  });
+});
+
+describe("readEnviron, formatDateTime, IIS", () => {
+  test("request variables are transcoded from UTF-8 to latin-1 native strings; others are copied", () => {
+    const env = readEnviron(
+      {
+        PATH_INFO: "/caf\u00e9",
+        HTTP_X_NAME: "\u20ac",
+        SSL_CLIENT_S_DN: "\u00e9",
+        REDIRECT_QUERY_STRING: "q=\u00e9",
+        HOME: "/home/\u00e9",
+        MISSING: undefined,
+      },
+      "linux",
+    );
+    expect(env.PATH_INFO).toBe("/caf\xc3\xa9");
+    expect(env.HTTP_X_NAME).toBe("\xe2\x82\xac");
+    expect(env.SSL_CLIENT_S_DN).toBe("\xc3\xa9");
+    expect(env.REDIRECT_QUERY_STRING).toBe("q=\xc3\xa9");
+    expect(env.HOME).toBe("/home/\u00e9");
+    expect("MISSING" in env).toBe(false);
+  });
+  test("win32: Apache values are kept, others transcoded", () => {
+    expect(readEnviron({ SERVER_SOFTWARE: "Apache/2.4", PATH_INFO: "/\xe9" }, "win32").PATH_INFO).toBe("/\xe9");
+    expect(readEnviron({ SERVER_SOFTWARE: "Microsoft-IIS/10.0", PATH_INFO: "/\u00e9" }, "win32").PATH_INFO).toBe("/\xc3\xa9");
+  });
+  test("readEnviron() defaults to process.env", () => {
+    expect(readEnviron().PATH).toBe(process.env.PATH!);
+  });
+  test("formatDateTime is an IMF-fixdate", () => {
+    expect(formatDateTime(784111777)).toBe("Sun, 06 Nov 1994 08:49:37 GMT");
+    expect(formatDateTime()).toMatch(/^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/);
+  });
+  test("fixIisPathInfo strips a repeated SCRIPT_NAME", () => {
+    expect(fixIisPathInfo({ SCRIPT_NAME: "/app.cgi", PATH_INFO: "/app.cgi/x/y" }).PATH_INFO).toBe("/x/y");
+    expect(fixIisPathInfo({ SCRIPT_NAME: "/app.cgi", PATH_INFO: "/app.cgi" }).PATH_INFO).toBe("");
+    expect(fixIisPathInfo({ SCRIPT_NAME: "/app.cgi", PATH_INFO: "/app.cgix" }).PATH_INFO).toBe("/app.cgix");
+    expect(fixIisPathInfo({ SCRIPT_NAME: "/app", PATH_INFO: "/other" }).PATH_INFO).toBe("/other");
+    expect(fixIisPathInfo({ PATH_INFO: "/x" }).PATH_INFO).toBe("/x");
+  });
+  test("CGIHandler and IISCGIHandler read the process environment; flags as wsgiref", () => {
+    const saved = { SCRIPT_NAME: process.env.SCRIPT_NAME, PATH_INFO: process.env.PATH_INFO };
+    process.env.SCRIPT_NAME = "/app.cgi";
+    process.env.PATH_INFO = "/app.cgi/x";
+    try {
+      const c = new CGIHandler();
+      expect(c.baseEnv.PATH_INFO).toBe("/app.cgi/x");
+      expect([c.tsgiRunOnce, c.tsgiMultithread, c.tsgiMultiprocess, c.originServer]).toEqual([true, false, true, false]);
+      expect(c.osEnviron).toEqual({});
+      const i = new IISCGIHandler();
+      expect(i.baseEnv.PATH_INFO).toBe("/x");
+      expect([i.tsgiRunOnce, i.tsgiMultithread, i.tsgiMultiprocess, i.originServer]).toEqual([true, false, true, false]);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// CGI end to end: a real web server runs fixtures/cgi/app.cgi.
+
+const FIXTURE = resolve(import.meta.dir, "../fixtures/cgi/app.cgi");
+const SEARCH_PATH = [process.env.PATH ?? "", "/usr/sbin", "/usr/local/sbin", "/sbin"].join(":");
+
+type CgiServer = { kind: "lighttpd" | "busybox"; bin: string };
+
+/** lighttpd if installed, else busybox httpd; TSGI_CGI_SERVER=lighttpd|busybox|none forces one (or none). */
+function findCgiServer(): CgiServer | null {
+  const only = process.env.TSGI_CGI_SERVER;
+  if (only === "none") return null;
+  const lighttpd = only === "busybox" ? null : Bun.which("lighttpd", { PATH: SEARCH_PATH });
+  if (lighttpd) return { kind: "lighttpd", bin: lighttpd };
+  const busybox = only === "lighttpd" ? null : Bun.which("busybox", { PATH: SEARCH_PATH });
+  if (busybox) {
+    const list = Bun.spawnSync([busybox, "--list"]).stdout.toString().split("\n");
+    if (list.includes("httpd")) return { kind: "busybox", bin: busybox };
+  }
+  return null;
+}
+
+const cgiServer = findCgiServer();
+if (!cgiServer) {
+  console.warn(
+    "SKIP CGI end-to-end test: no CGI-capable web server found (install the Debian package 'lighttpd', or 'busybox' with httpd)",
+  );
+}
+
+/** fetch without connection reuse (busybox httpd closes every connection). */
+function get(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, {
+    ...init,
+    keepalive: false,
+    headers: { ...(init.headers as Record<string, string>), Connection: "close" },
+    signal: AbortSignal.timeout(10_000),
+  });
+}
+
+function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+describe.skipIf(!cgiServer)("CGIHandler end to end under a real web server", () => {
+  let dir = "";
+  let proc: ReturnType<typeof Bun.spawn> | null = null;
+  let base = "";
+
+  beforeAll(async () => {
+    const { kind, bin } = cgiServer!;
+    dir = mkdtempSync(join(tmpdir(), "tsgi-cgi-"));
+    const wrapper = `#!/bin/sh\nexec "${process.execPath}" "${FIXTURE}"\n`;
+    const port = freePort();
+    let cmd: string[];
+    if (kind === "lighttpd") {
+      const docroot = join(dir, "htdocs");
+      mkdirSync(docroot);
+      writeFileSync(join(docroot, "app.cgi"), wrapper);
+      chmodSync(join(docroot, "app.cgi"), 0o755);
+      writeFileSync(
+        join(dir, "lighttpd.conf"),
+        [
+          `server.document-root = "${docroot}"`,
+          `server.bind = "127.0.0.1"`,
+          `server.port = ${port}`,
+          `server.modules = ( "mod_cgi" )`,
+          `server.errorlog = "${join(dir, "error.log")}"`,
+          `cgi.assign = ( ".cgi" => "" )`,
+          "",
+        ].join("\n"),
+      );
+      cmd = [bin, "-D", "-f", join(dir, "lighttpd.conf")];
+      base = `http://127.0.0.1:${port}/app.cgi`;
+    } else {
+      mkdirSync(join(dir, "cgi-bin"));
+      writeFileSync(join(dir, "cgi-bin", "app.cgi"), wrapper);
+      chmodSync(join(dir, "cgi-bin", "app.cgi"), 0o755);
+      cmd = [bin, "httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", dir];
+      base = `http://127.0.0.1:${port}/cgi-bin/app.cgi`;
+    }
+    proc = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe" });
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      try {
+        await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(500) });
+        break;
+      } catch {
+        if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`${kind} did not start`);
+        await Bun.sleep(25);
+      }
+    }
+  });
+
+  afterAll(() => {
+    proc?.kill();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("GET shows PATH_INFO and QUERY_STRING", async () => {
+    const res = await get(`${base}/a/b%20c?x=1&y=%20`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/plain; charset=utf-8");
+    const text = await res.text();
+    expect(text).toContain("REQUEST_METHOD=GET\n");
+    expect(text).toContain("PATH_INFO=/a/b c\n");
+    expect(text).toContain("QUERY_STRING=x=1&y=%20\n");
+    expect(text).toMatch(/SCRIPT_NAME=\/(cgi-bin\/)?app\.cgi\n/);
+    expect(text).toContain("run_once=true\n");
+    expect(res.headers.get("content-length")).toBe(String(new TextEncoder().encode(text).length));
+  });
+
+  test("POST echoes the body", async () => {
+    const payload = "hello=world&bytes=" + "x".repeat(5000);
+    const res = await get(base, { method: "POST", body: payload, headers: { "Content-Type": "text/x-test" } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/x-test");
+    expect(res.headers.get("x-body-length")).toBe(String(payload.length));
+    expect(await res.text()).toBe(payload);
+  });
+
+  test("the status goes out through the CGI Status: header; errors become the 500 page", async () => {
+    const missing = await get(`${base}/missing`);
+    const error = await get(`${base}/error`);
+    expect(missing.status).toBe(404);
+    expect(error.status).toBe(500);
+    expect(await missing.text()).toBe("not found\n");
+    expect(await error.text()).toBe("A server error occurred.  Please contact the administrator.");
+  });
+});

@@ -1,0 +1,678 @@
+import { describe, expect, spyOn, test } from "bun:test";
+import { consola } from "consola";
+import type { Application, Body, Environ, InputStream, ResponseHeaders, StartResponse } from "../src/spec.ts";
+import { BytesInput, FileWrapper, MemoryErrorStream, setupTestingDefaults } from "../src/toolkit/util.ts";
+import {
+  RULES,
+  type Rule,
+  TsgiConformanceError,
+  checkClosed,
+  checkEnviron,
+  checkHeaders,
+  checkStatus,
+  validator,
+} from "../src/toolkit/validate.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const tripped = new Set<Rule>();
+
+/** Run `fn` and expect a TsgiConformanceError for `rule`. */
+async function expectRule(rule: Rule, fn: () => unknown): Promise<TsgiConformanceError> {
+  let err: unknown;
+  try {
+    await fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(TsgiConformanceError);
+  const e = err as TsgiConformanceError;
+  expect(e.rule).toBe(rule);
+  expect(e.section).toBe(RULES[rule][0]);
+  expect(e.message).toContain(`[${rule}]`);
+  expect(e.message).toContain(e.section);
+  expect(e.name).toBe("TsgiConformanceError");
+  tripped.add(rule);
+  return e;
+}
+
+const env = (over: Record<string, unknown> = {}): Environ => {
+  return setupTestingDefaults({ "tsgi.errors": new MemoryErrorStream(), ...over });
+};
+
+/** A minimal server: calls the app, iterates the body, closes it. */
+async function serve(app: Application, environ: Environ = env(), opts: { close?: boolean } = {}) {
+  let status = "";
+  let headers: ResponseHeaders = [];
+  const written: Uint8Array[] = [];
+  const sr: StartResponse = (s, h) => {
+    status = s;
+    headers = h;
+    return async (d) => {
+      written.push(d);
+    };
+  };
+  const body = (await app(environ, sr)) as Body;
+  const chunks: Uint8Array[] = [];
+  try {
+    if (typeof (body as Iterable<Uint8Array>)[Symbol.iterator] === "function") {
+      for (const c of body as Iterable<Uint8Array>) chunks.push(c);
+    } else {
+      for await (const c of body as AsyncIterable<Uint8Array>) chunks.push(c);
+    }
+  } finally {
+    if (opts.close !== false) await body.close?.();
+  }
+  return { status, headers, chunks, written, body, text: dec.decode(Buffer.concat([...written, ...chunks])) };
+}
+
+const ok: Application = (_e, sr) => {
+  sr("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("ok")];
+};
+
+/** validator(app) with warnings collected. */
+function v(app: Application) {
+  const warnings: string[] = [];
+  const wrapped = validator(app, { warn: (m) => warnings.push(m) });
+  return { app: wrapped, warnings };
+}
+
+/** An app that calls startResponse with the given arguments. */
+const starts =
+  (...args: unknown[]): Application =>
+  (_e, sr) => {
+    (sr as (...a: unknown[]) => unknown)(...args);
+    return [];
+  };
+
+describe("a conforming exchange", () => {
+  test("passes through unchanged, without warnings", async () => {
+    const { app, warnings } = v(ok);
+    const r = await serve(app);
+    expect(r.status).toBe("200 OK");
+    expect(r.text).toBe("ok");
+    expect(warnings).toEqual([]);
+    expect(() => checkClosed(r.body)).not.toThrow();
+  });
+  test("async apps, generators, async generators and write() all work", async () => {
+    const apps: Application[] = [
+      async (_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [enc.encode("a")];
+      },
+      (_e, sr) =>
+        (function* () {
+          sr("200 OK", [["Content-Type", "text/plain"]]);
+          yield enc.encode("b");
+        })(),
+      (_e, sr) =>
+        (async function* () {
+          sr("200 OK", [["Content-Type", "text/plain"]]);
+          yield enc.encode("c");
+        })(),
+      async (_e, sr) => {
+        await sr("200 OK", [["Content-Type", "text/plain"]])(enc.encode("d"));
+        return [];
+      },
+    ];
+    const out: string[] = [];
+    for (const a of apps) {
+      const { app, warnings } = v(a);
+      out.push((await serve(app)).text);
+      expect(warnings).toEqual([]);
+    }
+    expect(out).toEqual(["a", "b", "c", "d"]);
+  });
+  test("startResponse again with excInfo is allowed", async () => {
+    const { app } = v((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      sr("500 Internal Server Error", [["Content-Type", "text/plain"]], new Error("x"));
+      return [enc.encode("err")];
+    });
+    expect((await serve(app)).status).toBe("500 Internal Server Error");
+  });
+  test("the body keeps its shape: arrays stay arrays, sync/async kept, blob kept, close always present", async () => {
+    const { app } = v(ok);
+    const body = (await app(env(), () => async () => {})) as Uint8Array[] & Body;
+    expect(Array.isArray(body)).toBe(true);
+    expect(body.length).toBe(1);
+    expect(typeof body.close).toBe("function");
+    expect(Object.keys(body)).toEqual(["0"]);
+
+    const asyncOnly = v((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return (async function* () {})();
+    });
+    const b2 = (await asyncOnly.app(env(), () => async () => {})) as Body;
+    expect(Symbol.asyncIterator in b2).toBe(true);
+    expect(Symbol.iterator in b2).toBe(false);
+
+    const blob = new Blob(["xyz"]);
+    const withBlob = v((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return new FileWrapper(blob);
+    });
+    const b3 = (await withBlob.app(env(), () => async () => {})) as Body & { blob?: Blob };
+    expect(b3.blob).toBe(blob);
+  });
+  test("the original body's close() is called through the wrapper", async () => {
+    let closed = 0;
+    const { app } = v((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return Object.assign([enc.encode("x")], { close: () => void closed++ });
+    });
+    await serve(app);
+    expect(closed).toBe(1);
+  });
+  test("tsgi.input and tsgi.errors are replaced in place by checking wrappers", async () => {
+    const e = env({ "tsgi.input": new BytesInput("line1\nline2\n"), REQUEST_METHOD: "POST", CONTENT_LENGTH: "12" });
+    const errors = e["tsgi.errors"] as MemoryErrorStream;
+    const lines: string[] = [];
+    const { app } = v(async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      lines.push(dec.decode(await input.readline()));
+      for await (const l of input) lines.push(dec.decode(l));
+      environ["tsgi.errors"].write("logged");
+      environ["tsgi.errors"].writelines(["1", "2"]);
+      environ["tsgi.errors"].flush();
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [];
+    });
+    await serve(app, e);
+    expect(e["tsgi.input"]).not.toBeInstanceOf(BytesInput);
+    expect(lines).toEqual(["line1\n", "line2\n"]);
+    expect(errors.value).toBe("logged12");
+    expect(errors.flushes).toBe(1);
+  });
+});
+
+describe("server-side rules: the call and the environ", () => {
+  test("app-args: two arguments", async () => {
+    const { app } = v(ok);
+    await expectRule("app-args", () => (app as (...a: unknown[]) => unknown)(env()));
+    await expectRule("app-args", () => (app as (...a: unknown[]) => unknown)(env(), () => () => {}, 3));
+  });
+  test("start-response-callable", async () => {
+    await expectRule("start-response-callable", () => v(ok).app(env(), "nope" as never));
+  });
+  test("environ-type", async () => {
+    for (const bad of [null, [], "str", 1]) await expectRule("environ-type", () => v(ok).app(bad as never, () => async () => {}));
+  });
+  test.each([
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "tsgi.version",
+    "tsgi.url_scheme",
+    "tsgi.input",
+    "tsgi.errors",
+    "tsgi.multithread",
+    "tsgi.multiprocess",
+    "tsgi.run_once",
+  ])("environ-required: %s", async (key) => {
+    const e = env();
+    delete e[key];
+    const err = await expectRule("environ-required", () => v(ok).app(e, () => async () => {}));
+    expect(err.message).toContain(key);
+  });
+  const bad = (rule: Rule, over: Record<string, unknown>) =>
+    expectRule(rule, () => v(ok).app(env(over), () => async () => {}));
+  test("environ-content-headers", async () => {
+    await bad("environ-content-headers", { HTTP_CONTENT_TYPE: "text/plain" });
+    await bad("environ-content-headers", { HTTP_CONTENT_LENGTH: "1" });
+  });
+  test("environ-cgi-string", async () => {
+    await bad("environ-cgi-string", { SERVER_PORT: 80 });
+    await bad("environ-cgi-string", { HTTP_X: undefined });
+    // keys with a dot are extensions, not checked
+    await serve(v(ok).app, env({ "my.ext": 5 }));
+  });
+  test("environ-latin1", async () => {
+    await bad("environ-latin1", { PATH_INFO: "/\u20ac" });
+    await bad("environ-latin1", { HTTP_X_NAME: "\u{1F600}" });
+  });
+  test("environ-request-method", async () => {
+    await bad("environ-request-method", { REQUEST_METHOD: "" });
+    await bad("environ-request-method", { REQUEST_METHOD: "GE T" });
+  });
+  test("environ-version", async () => {
+    await bad("environ-version", { "tsgi.version": "1.0" });
+    await bad("environ-version", { "tsgi.version": [1] });
+    await bad("environ-version", { "tsgi.version": [1, "0"] });
+  });
+  test("environ-url-scheme", async () => {
+    await bad("environ-url-scheme", { "tsgi.url_scheme": "ftp", SERVER_PORT: "21" });
+  });
+  test("environ-input", async () => {
+    await bad("environ-input", { "tsgi.input": { read() {} } });
+    await bad("environ-input", { "tsgi.input": null });
+  });
+  test("environ-errors", async () => {
+    await bad("environ-errors", { "tsgi.errors": { write() {} } });
+  });
+  test("environ-flags", async () => {
+    await bad("environ-flags", { "tsgi.multithread": 0 });
+    await bad("environ-flags", { "tsgi.multiprocess": "no" });
+    await bad("environ-flags", { "tsgi.run_once": 1 });
+  });
+  test("environ-script-name", async () => {
+    await bad("environ-script-name", { SCRIPT_NAME: "app" });
+    await bad("environ-script-name", { SCRIPT_NAME: "/" });
+  });
+  test("environ-path-info", async () => {
+    await bad("environ-path-info", { PATH_INFO: "x/y" });
+  });
+  test("environ-content-length", async () => {
+    await bad("environ-content-length", { CONTENT_LENGTH: "-1" });
+    await bad("environ-content-length", { CONTENT_LENGTH: "ten" });
+    await serve(v(ok).app, env({ CONTENT_LENGTH: "" }));
+  });
+  test("environ-server-protocol", async () => {
+    await bad("environ-server-protocol", { SERVER_PROTOCOL: "HTTP/1" });
+    await bad("environ-server-protocol", { SERVER_PROTOCOL: "SPDY" });
+  });
+  test("environ-optional-types", async () => {
+    await bad("environ-optional-types", { "tsgi.input_terminated": "yes" });
+    await bad("environ-optional-types", { "tsgi.file_wrapper": {} });
+    await bad("environ-optional-types", { "tsgi.posthooks": {} });
+    await bad("environ-optional-types", { "tsgi.minimum_write_chunk_size": -1 });
+  });
+  test("checkEnviron is exported and passes a testing environ", () => {
+    expect(() => checkEnviron(env(), () => {})).not.toThrow();
+  });
+  test("warns on an unknown REQUEST_METHOD", async () => {
+    const { app, warnings } = v(ok);
+    await serve(app, env({ REQUEST_METHOD: "PURGE" }));
+    expect(warnings.join()).toContain("Unknown REQUEST_METHOD");
+  });
+});
+
+describe("application-side rules: startResponse", () => {
+  const run = (a: Application) => serve(v(a).app);
+  test("start-response-args", async () => {
+    await expectRule("start-response-args", () => run(starts("200 OK")));
+    await expectRule("start-response-args", () => run(starts("200 OK", [], null, 4)));
+  });
+  test("start-response-twice", async () => {
+    await expectRule("start-response-twice", () =>
+      run((_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [];
+      }),
+    );
+    await expectRule("start-response-twice", () =>
+      run((_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        sr("500 Oops", [["Content-Type", "text/plain"]], null);
+        return [];
+      }),
+    );
+  });
+  test("status-type", async () => {
+    await expectRule("status-type", () => run(starts(200, [])));
+  });
+  test.each(["200OK", "20 OK", "2000 OK", "600 Nope", "099 Low", "abc OK", "", "200 OK\r\nX-Injected: 1", "200 O\0K", "200 caf\u20ac"])(
+    "status-format: %p",
+    async (status) => {
+      await expectRule("status-format", () => run(starts(status, [["Content-Type", "text/plain"]])));
+    },
+  );
+  test("an empty reason phrase and a tab are fine", async () => {
+    expect(checkStatus("200 ", () => {})).toBe(200);
+    expect(checkStatus("200 O\tK", () => {})).toBe(200);
+  });
+  test("headers-type", async () => {
+    await expectRule("headers-type", () => run(starts("200 OK", { "Content-Type": "text/plain" })));
+    await expectRule("headers-type", () => run(starts("200 OK", undefined)));
+  });
+  test("header-item", async () => {
+    for (const h of [[["a"]], [["a", "b", "c"]], [["a", 1]], ["a: b"], [null]]) {
+      await expectRule("header-item", () => run(starts("200 OK", h)));
+    }
+  });
+  test("header-name", async () => {
+    for (const n of ["X Y", "X:Y", "X(Y)", "", "X\nY", "Caf\xe9"]) {
+      await expectRule("header-name", () => run(starts("200 OK", [[n, "v"]])));
+    }
+  });
+  test("header-status", async () => {
+    await expectRule("header-status", () => run(starts("200 OK", [["Status", "200 OK"]])));
+    await expectRule("header-status", () => run(starts("200 OK", [["status", "200 OK"]])));
+  });
+  test("header-value", async () => {
+    for (const val of ["a\r\nb", "a\nb", "a\rb", "a\0b", "a\x7fb", "\u20ac"]) {
+      await expectRule("header-value", () => run(starts("200 OK", [["X", val]])));
+    }
+    expect(() => checkHeaders([["X", "a\tb"]])).not.toThrow();
+  });
+  test("header-hop-by-hop", async () => {
+    for (const n of ["Connection", "keep-alive", "Transfer-Encoding", "Upgrade", "TE", "Trailers", "Proxy-Authenticate", "Proxy-Authorization"]) {
+      await expectRule("header-hop-by-hop", () => run(starts("200 OK", [[n, "x"]])));
+    }
+  });
+  test("write-type", async () => {
+    await expectRule("write-type", () =>
+      run(async (_e, sr) => {
+        await sr("200 OK", [["Content-Type", "text/plain"]])("text" as never);
+        return [];
+      }),
+    );
+  });
+  test("warns on an unusual status, a missing Content-Type, a Content-Type on 204", async () => {
+    const w1 = v(starts("299 Odd", [["Content-Type", "text/plain"]]));
+    await serve(w1.app);
+    expect(w1.warnings.join()).toContain("Unusual status code 299");
+    const w2 = v(starts("200 OK", []));
+    await serve(w2.app);
+    expect(w2.warnings.join()).toContain("No Content-Type");
+    const w3 = v(starts("204 No Content", [["Content-Type", "text/plain"]]));
+    await serve(w3.app);
+    expect(w3.warnings.join()).toContain("Content-Type header found in a 204");
+    const w4 = v(starts("304 Not Modified", []));
+    await serve(w4.app);
+    expect(w4.warnings).toEqual([]);
+  });
+});
+
+describe("server-side rules: write and startResponse results", () => {
+  test("server-write-callable", async () => {
+    await expectRule("server-write-callable", () => v(ok).app(env(), (() => undefined) as never));
+  });
+  test("server-write-promise", async () => {
+    const { app } = v(async (_e, sr) => {
+      await sr("200 OK", [["Content-Type", "text/plain"]])(enc.encode("x"));
+      return [];
+    });
+    await expectRule("server-write-promise", () => app(env(), (() => () => undefined) as never));
+  });
+});
+
+describe("application-side rules: the returned body", () => {
+  const run = (a: Application) => serve(v(a).app);
+  test("app-result", async () => {
+    for (const r of [undefined, null, false]) await expectRule("app-result", () => run(() => r as never));
+    await expectRule("app-result", () => run(async () => undefined as never));
+  });
+  test("app-result-bytes", async () => {
+    await expectRule("app-result-bytes", () => run(() => "Hello World" as never));
+    await expectRule("app-result-bytes", () => run(() => enc.encode("Hello World") as never));
+  });
+  test("app-result-iterable", async () => {
+    await expectRule("app-result-iterable", () => run(() => ({}) as never));
+    await expectRule("app-result-iterable", () => run(() => 42 as never));
+  });
+  test("body-chunk-type", async () => {
+    await expectRule("body-chunk-type", () =>
+      run((_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return ["text"] as never;
+      }),
+    );
+    await expectRule("body-chunk-type", () =>
+      run((_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return (async function* () {
+          yield [1, 2, 3];
+        })() as never;
+      }),
+    );
+  });
+  test("body-before-start", async () => {
+    await expectRule("body-before-start", () =>
+      run(
+        (_e, sr) =>
+          (function* () {
+            yield enc.encode("too early");
+            sr("200 OK", [["Content-Type", "text/plain"]]);
+          })(),
+      ),
+    );
+  });
+  test("body-no-start", async () => {
+    await expectRule("body-no-start", () => run(() => []));
+  });
+  test("body-content-length: longer is an error, shorter a warning", async () => {
+    await expectRule("body-content-length", () =>
+      run((_e, sr) => {
+        sr("200 OK", [
+          ["Content-Type", "text/plain"],
+          ["Content-Length", "2"],
+        ]);
+        return [enc.encode("abc")];
+      }),
+    );
+    const short = v((_e, sr) => {
+      sr("200 OK", [
+        ["Content-Type", "text/plain"],
+        ["Content-Length", "5"],
+      ]);
+      return [enc.encode("abc")];
+    });
+    await serve(short.app);
+    expect(short.warnings.join()).toContain("shorter than its Content-Length");
+  });
+  test("warns on body bytes in a 204 and in a HEAD response; HEAD may keep its Content-Length", async () => {
+    const w = v((_e, sr) => {
+      sr("204 No Content", []);
+      return [enc.encode("x")];
+    });
+    await serve(w.app);
+    expect(w.warnings.join()).toContain("in a 204 response");
+    const h = v((_e, sr) => {
+      sr("200 OK", [
+        ["Content-Type", "text/plain"],
+        ["Content-Length", "1"],
+      ]);
+      return [enc.encode("xx")];
+    });
+    await serve(h.app, env({ REQUEST_METHOD: "HEAD" }));
+    expect(h.warnings.join()).toContain("in a HEAD response");
+    const headOk = v((_e, sr) => {
+      sr("200 OK", [
+        ["Content-Type", "text/plain"],
+        ["Content-Length", "100"],
+      ]);
+      return [];
+    });
+    await serve(headOk.app, env({ REQUEST_METHOD: "HEAD" }));
+    expect(headOk.warnings).toEqual([]);
+  });
+});
+
+describe("server-side rules: iterating and closing the body", () => {
+  test("body-iterate-twice", async () => {
+    const r = await serve(v(ok).app, env(), { close: false });
+    await expectRule("body-iterate-twice", () => [...(r.body as Iterable<Uint8Array>)]);
+  });
+  test("body-after-close", async () => {
+    const { app } = v(ok);
+    const body = (await app(env(), () => async () => {})) as Body & Iterable<Uint8Array>;
+    await body.close!();
+    await expectRule("body-after-close", () => [...body]);
+    const gen = v((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return (async function* () {
+        yield enc.encode("1");
+        yield enc.encode("2");
+      })();
+    });
+    const b2 = (await gen.app(env(), () => async () => {})) as Body & AsyncIterable<Uint8Array>;
+    const it = b2[Symbol.asyncIterator]();
+    await it.next();
+    await b2.close!();
+    await expectRule("body-after-close", () => it.next());
+  });
+  test("body-close-twice", async () => {
+    const r = await serve(v(ok).app);
+    await expectRule("body-close-twice", () => r.body.close!());
+  });
+  test("body-not-closed: checkClosed()", async () => {
+    const r = await serve(v(ok).app, env(), { close: false });
+    await expectRule("body-not-closed", () => checkClosed(r.body));
+    await r.body.close!();
+    expect(() => checkClosed(r.body)).not.toThrow();
+    expect(() => checkClosed([])).toThrow(TypeError);
+  });
+  test("body-not-closed: a body garbage-collected unclosed is reported as a warning", async () => {
+    const warnings: string[] = [];
+    const app = validator(ok, { warn: (m) => warnings.push(m) });
+    (() => {
+      app(env(), () => async () => {});
+    })();
+    for (let i = 0; i < 20 && warnings.length === 0; i++) {
+      Bun.gc(true);
+      await Bun.sleep(5);
+    }
+    expect(warnings.join()).toContain("[body-not-closed]");
+  });
+});
+
+/** A hand-made tsgi.input that misbehaves on demand. */
+function fakeInput(over: Partial<Record<keyof InputStream, unknown>>): InputStream {
+  const base = new BytesInput("abc\ndef\n");
+  return Object.assign(
+    {
+      read: (n?: number) => base.read(n),
+      readline: (n?: number) => base.readline(n),
+      readlines: (h?: number) => base.readlines(h),
+      [Symbol.asyncIterator]: () => base[Symbol.asyncIterator](),
+    },
+    over,
+  ) as InputStream;
+}
+
+describe("tsgi.input rules", () => {
+  /** Run an app body-reading function against the validated input. */
+  const reading = (fn: (input: InputStream) => Promise<unknown>, input?: InputStream) =>
+    serve(
+      v(async (environ, sr) => {
+        await fn(environ["tsgi.input"]);
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [];
+      }).app,
+      env(input ? { "tsgi.input": input } : { "tsgi.input": new BytesInput("abc\ndef\n") }),
+    );
+  test("conforming reads pass: read(n), read(), readline(n), readlines(), eof reads", async () => {
+    await reading(async (i) => {
+      expect(dec.decode(await i.read(2))).toBe("ab");
+      expect(dec.decode(await i.readline(1))).toBe("c");
+      expect(dec.decode(await i.readline())).toBe("\n");
+      expect((await i.readlines()).length).toBe(1);
+      expect((await i.read()).length).toBe(0);
+      expect((await i.read(0)).length).toBe(0);
+      expect((await i.readline()).length).toBe(0);
+    });
+  });
+  test("the 100-continue extension methods are passed through", async () => {
+    const calls: string[] = [];
+    const input = fakeInput({
+      setHundredContinueResponseHeaders: () => void calls.push("set"),
+      sendHundredContinueResponse: async () => void calls.push("send"),
+    });
+    await reading(async (i) => {
+      i.setHundredContinueResponseHeaders!([["X", "1"]]);
+      await i.sendHundredContinueResponse!();
+    }, input);
+    expect(calls).toEqual(["set", "send"]);
+  });
+  test("input-read-size", async () => {
+    for (const args of [[-1], [1.5], ["1"], [null], [1, 2]]) {
+      await expectRule("input-read-size", () => reading((i) => (i.read as (...a: unknown[]) => Promise<unknown>)(...args)));
+    }
+  });
+  test("input-read-result", async () => {
+    await expectRule("input-read-result", () => reading((i) => i.read(), fakeInput({ read: async () => "abc" })));
+    await expectRule("input-read-result", () => reading((i) => i.read(1), fakeInput({ read: async () => enc.encode("abc") })));
+  });
+  test("input-after-eof", async () => {
+    let n = 0;
+    const input = fakeInput({ read: async () => (n++ === 0 ? new Uint8Array(0) : enc.encode("more")) });
+    await expectRule("input-after-eof", () =>
+      reading(async (i) => {
+        await i.read(10);
+        await i.read(10);
+      }, input),
+    );
+  });
+  test("input-readline-size", async () => {
+    await expectRule("input-readline-size", () => reading((i) => i.readline(-1)));
+    await expectRule("input-readline-size", () => reading((i) => (i.readline as (...a: unknown[]) => Promise<unknown>)(1, 2)));
+  });
+  test("input-readline-result", async () => {
+    await expectRule("input-readline-result", () => reading((i) => i.readline(), fakeInput({ readline: async () => enc.encode("a\nb\n") })));
+    await expectRule("input-readline-result", () => reading((i) => i.readline(), fakeInput({ readline: async () => "a\n" })));
+    await expectRule("input-readline-result", () => reading((i) => i.readline(2), fakeInput({ readline: async () => enc.encode("abc") })));
+  });
+  test("input-readlines", async () => {
+    await expectRule("input-readlines", () => reading((i) => i.readlines("1" as never)));
+    await expectRule("input-readlines", () => reading((i) => i.readlines(), fakeInput({ readlines: async () => "x" })));
+    await expectRule("input-readlines", () => reading((i) => i.readlines(), fakeInput({ readlines: async () => ["x"] })));
+  });
+  test("input-iteration", async () => {
+    const input = fakeInput({
+      [Symbol.asyncIterator]: async function* () {
+        yield "not bytes";
+      },
+    });
+    await expectRule("input-iteration", () =>
+      reading(async (i) => {
+        for await (const _ of i);
+      }, input),
+    );
+  });
+  test("input-close", async () => {
+    await expectRule("input-close", () => reading(async (i) => (i as unknown as { close(): void }).close()));
+  });
+});
+
+describe("tsgi.errors rules", () => {
+  const logging = (fn: (e: Environ["tsgi.errors"]) => void) =>
+    serve(
+      v((environ, sr) => {
+        fn(environ["tsgi.errors"]);
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [];
+      }).app,
+    );
+  test("errors-write", async () => {
+    await expectRule("errors-write", () => logging((e) => e.write(5 as never)));
+    await expectRule("errors-write", () => logging((e) => e.write(enc.encode("x") as never)));
+  });
+  test("errors-writelines", async () => {
+    await expectRule("errors-writelines", () => logging((e) => e.writelines("abc" as never)));
+    await expectRule("errors-writelines", () => logging((e) => e.writelines([1] as never)));
+    await expectRule("errors-writelines", () => logging((e) => e.writelines(null as never)));
+  });
+  test("errors-close", async () => {
+    await expectRule("errors-close", () => logging((e) => (e as unknown as { close(): void }).close()));
+  });
+});
+
+describe("warnings go to consola by default", () => {
+  test("consola.warn receives validator warnings", async () => {
+    const seen: string[] = [];
+    const reporter = { log: (obj: { args: unknown[]; type: string }) => void seen.push(`${obj.type}:${obj.args.join(" ")}`) };
+    consola.addReporter(reporter);
+    const spy = spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      await serve(validator(starts("299 Odd", [["Content-Type", "text/plain"]])));
+    } finally {
+      consola.removeReporter(reporter);
+      spy.mockRestore();
+    }
+    expect(seen.some((s) => s.startsWith("warn:") && s.includes("Unusual status code 299"))).toBe(true);
+  });
+});
+
+describe("coverage of the rule list", () => {
+  test("every rule in RULES was tripped by a test above", () => {
+    const missing = Object.keys(RULES).filter((r) => !tripped.has(r as Rule));
+    expect(missing).toEqual([]);
+  });
+});
