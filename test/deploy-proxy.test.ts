@@ -1,0 +1,150 @@
+/** Trusted proxy headers (issue 5 §4): address matching, X-Forwarded-*, RFC 7239 Forwarded, right-most untrusted hop. */
+import { describe, expect, test } from "bun:test";
+import { applyProxyHeaders, nodeHost, parseForwarded, proxyHeaders, TrustedProxies } from "../src/server/proxy.ts";
+import type { Environ } from "../src/spec.ts";
+import { startServer, rawOne } from "./helpers.ts";
+
+function env(extra: Record<string, string>, peer = "127.0.0.1"): Environ {
+  return { REMOTE_ADDR: peer, REMOTE_PORT: "5555", "tsgi.url_scheme": "http", HTTP_HOST: "internal:8000", ...extra } as unknown as Environ;
+}
+
+describe("TrustedProxies", () => {
+  test("addresses, CIDR networks (v4 and v6), IPv4-mapped IPv6, brackets, *", () => {
+    const t = new TrustedProxies("127.0.0.1, ::1, 10.0.0.0/8, 192.168.1.0/24, 2001:db8::/32, fd00::1");
+    for (const ok of ["127.0.0.1", "::1", "[::1]", "10.1.2.3", "192.168.1.77", "2001:db8:0:1::5", "::ffff:10.9.9.9", "::ffff:127.0.0.1", "fd00:0:0:0:0:0:0:1"]) expect(t.has(ok)).toBe(true);
+    for (const no of ["127.0.0.2", "11.0.0.1", "192.168.2.1", "2001:db9::1", "::2", "unknown", "", "1.2.3", "300.1.1.1"]) expect(t.has(no)).toBe(false);
+    expect(new TrustedProxies("*").has("8.8.8.8")).toBe(true);
+    expect(new TrustedProxies("0.0.0.0/0").has("8.8.8.8")).toBe(true);
+    expect(new TrustedProxies(["::/0"]).has("2001::1")).toBe(true);
+    expect(new TrustedProxies().has("127.0.0.1")).toBe(true);
+    expect(new TrustedProxies().has("10.0.0.1")).toBe(false);
+    expect(() => new TrustedProxies("10.0.0.0/33")).toThrow(TypeError);
+    expect(() => new TrustedProxies("nonsense/8")).toThrow(TypeError);
+  });
+
+  test("nodeHost strips ports and brackets", () => {
+    expect(nodeHost("192.0.2.1")).toBe("192.0.2.1");
+    expect(nodeHost("192.0.2.1:8080")).toBe("192.0.2.1");
+    expect(nodeHost("[2001:db8::1]:443")).toBe("2001:db8::1");
+    expect(nodeHost("2001:db8::1")).toBe("2001:db8::1");
+    expect(nodeHost("_hidden")).toBe("_hidden");
+  });
+
+  test("parseForwarded (RFC 7239 §4 examples)", () => {
+    expect(parseForwarded('for="_gazonk"')).toEqual([{ for: "_gazonk" }]);
+    expect(parseForwarded('For="[2001:db8:cafe::17]:4711"')).toEqual([{ for: "[2001:db8:cafe::17]:4711" }]);
+    expect(parseForwarded("for=192.0.2.60;proto=http;by=203.0.113.43")).toEqual([{ for: "192.0.2.60", proto: "http", by: "203.0.113.43" }]);
+    expect(parseForwarded("for=192.0.2.43, for=198.51.100.17")).toEqual([{ for: "192.0.2.43" }, { for: "198.51.100.17" }]);
+    expect(parseForwarded('for=1.1.1.1, garbage, for="2.2.2.2"')).toEqual([{ for: "1.1.1.1" }, {}, { for: "2.2.2.2" }]);
+    expect(parseForwarded('for="unterminated')).toEqual([{}]);
+  });
+});
+
+describe("applyProxyHeaders", () => {
+  const trusted = new TrustedProxies(["127.0.0.1", "10.0.0.0/8"]);
+
+  test("X-Forwarded-*: client, scheme, host from a trusted peer", () => {
+    const e = env({ HTTP_X_FORWARDED_FOR: "203.0.113.9", HTTP_X_FORWARDED_PROTO: "https", HTTP_X_FORWARDED_HOST: "example.com" });
+    expect(applyProxyHeaders(e, trusted)).toBe(true);
+    expect(e.REMOTE_ADDR).toBe("203.0.113.9");
+    expect(e.REMOTE_PORT).toBe("");
+    expect(e["tsgi.url_scheme"]).toBe("https");
+    expect(e.HTTPS).toBe("on");
+    expect(e.HTTP_HOST).toBe("example.com");
+    expect(e["tsgi.proxy_peer"]).toBe("127.0.0.1");
+  });
+
+  test("right-most untrusted hop: a spoofed left part is ignored", () => {
+    // client sent "1.1.1.1" itself; the edge proxy 10.0.0.5 appended the real client 198.51.100.7; nginx at 127.0.0.1 appended 10.0.0.5
+    const e = env({ HTTP_X_FORWARDED_FOR: "1.1.1.1, 198.51.100.7, 10.0.0.5" });
+    applyProxyHeaders(e, trusted);
+    expect(e.REMOTE_ADDR).toBe("198.51.100.7");
+  });
+
+  test("every hop trusted: the left-most", () => {
+    const e = env({ HTTP_X_FORWARDED_FOR: "10.0.0.1, 10.0.0.2" });
+    applyProxyHeaders(e, trusted);
+    expect(e.REMOTE_ADDR).toBe("10.0.0.1");
+  });
+
+  test("untrusted peer: nothing changes", () => {
+    const e = env({ HTTP_X_FORWARDED_FOR: "1.1.1.1", HTTP_X_FORWARDED_PROTO: "https", HTTP_X_FORWARDED_HOST: "evil.com" }, "203.0.113.50");
+    expect(applyProxyHeaders(e, trusted)).toBe(false);
+    expect(e.REMOTE_ADDR).toBe("203.0.113.50");
+    expect(e["tsgi.url_scheme"]).toBe("http");
+    expect(e.HTTP_HOST).toBe("internal:8000");
+  });
+
+  test("lists aligned with the chain pick the chosen hop's entry; a single value is the nearest proxy's", () => {
+    const e = env({ HTTP_X_FORWARDED_FOR: "198.51.100.7, 10.0.0.5", HTTP_X_FORWARDED_PROTO: "https, http" });
+    applyProxyHeaders(e, trusted);
+    expect(e["tsgi.url_scheme"]).toBe("https");
+    const f = env({ HTTP_X_FORWARDED_FOR: "198.51.100.7, 10.0.0.5", HTTP_X_FORWARDED_PROTO: "https" });
+    applyProxyHeaders(f, trusted);
+    expect(f["tsgi.url_scheme"]).toBe("https");
+  });
+
+  test("bad values are not copied: unknown scheme, host with spaces or CRLF", () => {
+    const e = env({ HTTP_X_FORWARDED_FOR: "198.51.100.7", HTTP_X_FORWARDED_PROTO: "gopher", HTTP_X_FORWARDED_HOST: "a b\r\nX: y" });
+    applyProxyHeaders(e, trusted);
+    expect(e["tsgi.url_scheme"]).toBe("http");
+    expect(e.HTTP_HOST).toBe("internal:8000");
+  });
+
+  test("X-Forwarded-Proto http removes HTTPS", () => {
+    const e = env({ HTTP_X_FORWARDED_PROTO: "http", HTTPS: "on" });
+    e["tsgi.url_scheme"] = "https";
+    applyProxyHeaders(e, trusted);
+    expect(e["tsgi.url_scheme"]).toBe("http");
+    expect(e.HTTPS).toBeUndefined();
+  });
+
+  test("RFC 7239 Forwarded: for/proto/host of the chosen element; X-Forwarded-* ignored in that mode", () => {
+    const e = env({
+      HTTP_FORWARDED: 'for=1.1.1.1;proto=http, for="[2001:db8:cafe::17]:4711";proto=https;host=example.org, for=10.0.0.5;proto=http',
+      HTTP_X_FORWARDED_FOR: "6.6.6.6",
+    });
+    applyProxyHeaders(e, trusted, "forwarded");
+    expect(e.REMOTE_ADDR).toBe("2001:db8:cafe::17");
+    expect(e["tsgi.url_scheme"]).toBe("https");
+    expect(e.HTTP_HOST).toBe("example.org");
+  });
+
+  test("in x-forwarded mode a client's Forwarded field is ignored", () => {
+    const e = env({ HTTP_FORWARDED: "for=6.6.6.6", HTTP_X_FORWARDED_FOR: "198.51.100.7" });
+    applyProxyHeaders(e, trusted);
+    expect(e.REMOTE_ADDR).toBe("198.51.100.7");
+  });
+
+  test("Unix-socket peers are trusted unless told otherwise", () => {
+    const e = env({ HTTP_X_FORWARDED_FOR: "198.51.100.7" }, "");
+    expect(applyProxyHeaders(e, trusted)).toBe(true);
+    expect(e.REMOTE_ADDR).toBe("198.51.100.7");
+    const f = env({ HTTP_X_FORWARDED_FOR: "198.51.100.7" }, "");
+    expect(applyProxyHeaders(f, trusted, "x-forwarded", false)).toBe(false);
+  });
+});
+
+describe("proxyHeaders middleware on the server", () => {
+  test("end to end over a socket from 127.0.0.1 (trusted by default) and with an empty allow list", async () => {
+    const app = (e: Environ, sr: (s: string, h: [string, string][]) => unknown) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [new TextEncoder().encode(`${e.REMOTE_ADDR} ${e["tsgi.url_scheme"]} ${e.HTTP_HOST}`)];
+    };
+    const req = "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: site.example\r\nConnection: close\r\n\r\n";
+    const trusting = startServer(proxyHeaders(app));
+    try {
+      const r = await rawOne(trusting.port, req);
+      expect(r.response!.body.toString()).toBe("203.0.113.1 https site.example");
+    } finally {
+      await trusting.server.close();
+    }
+    const distrusting = startServer(proxyHeaders(app, { forwardedAllowIps: "10.0.0.1" }));
+    try {
+      const r = await rawOne(distrusting.port, req);
+      expect(r.response!.body.toString()).toBe("127.0.0.1 http h");
+    } finally {
+      await distrusting.server.close();
+    }
+  });
+});
