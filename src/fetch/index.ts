@@ -1,0 +1,520 @@
+/**
+ * Bridges between TSGI and the fetch API, both ways.
+ *
+ * - {@link toFetchHandler}: a TSGI application as a `(Request) => Promise<Response>`
+ *   handler, for `Bun.serve`, Deno, Node (through an adapter), edge runtimes
+ *   and service workers. The environ is built by the server's own
+ *   `buildEnviron`, the response driven by the server's own gateway, so an
+ *   application behaves the same under both.
+ * - {@link fromFetchHandler}: any fetch-style handler (Hono, Elysia,
+ *   itty-router, a plain function) as a TSGI application, for `tsgi` and
+ *   `tsgi-dev`.
+ * - {@link asApplication}: what an app loader calls on a module's export to
+ *   accept TSGI applications and fetch handlers alike.
+ *
+ * Both directions stream: request bodies are pulled as the application reads
+ * them, response bodies are pushed as the application produces them, with
+ * backpressure.
+ * @module
+ */
+import { buildEnviron } from "../gateway/environ.ts";
+import { RequestInput, type InputControl } from "../gateway/input.ts";
+import { runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
+import { reasonPhrase } from "../http/status.ts";
+import { ErrorLogStream } from "../server/log.ts";
+import type { Application, Body, Environ, FileWrapperFactory, ResponseHeaders, StartResponse } from "../spec.ts";
+import { SERVER_SOFTWARE } from "../version.ts";
+
+/** A fetch-style handler: what `Bun.serve({ fetch })`, Deno and edge runtimes call. */
+export type FetchHandler = (request: Request, ...rest: any[]) => Response | Promise<Response>;
+
+/** Options of {@link toFetchHandler}. */
+export interface ToFetchOptions {
+  /** `SCRIPT_NAME`: the path the app is mounted at, moved out of `PATH_INFO` when the URL starts with it. Default `""`. */
+  scriptName?: string;
+  /** `SERVER_SOFTWARE`. Default `"tsgi/<version>"`. */
+  serverSoftware?: string;
+  /** Send stack traces in 500 bodies. Default false. */
+  debug?: boolean;
+  /** Where application errors and `tsgi.errors` go (`(text) => void`); `null` silences them. Default `console.error`. */
+  errorLog?: ((text: string) => void) | null;
+  /** `tsgi.multiprocess`. Default false. */
+  multiprocess?: boolean;
+  /** `tsgi.file_wrapper` for every request. Default none (apps fall back to iterating). */
+  fileWrapper?: FileWrapperFactory;
+  /** Extra keys copied into every environ. Default none. */
+  environ?: Record<string, unknown>;
+  /** Buffer response chunks until at least this many bytes (eventlet `minimum_chunk_size`). Default 0. */
+  minimumChunkSize?: number;
+  /**
+   * The client's address for `REMOTE_ADDR`/`REMOTE_PORT`. Default: from the
+   * runtime's second argument when it has `requestIP(request)` (`Bun.serve`'s
+   * server, whose result is `{ address, port }`), else `""` and 0.
+   */
+  remoteAddress?: (request: Request, ...rest: any[]) => { address: string; port?: number } | null | undefined;
+}
+
+/** Hop-by-hop response fields that a fetch `Response` must not carry (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"]);
+
+/** Chunk size for pulling request bodies and reading `tsgi.input` (bytes). */
+const READ_SIZE = 64 * 1024;
+/** Response bytes queued in the stream before the application is asked to wait (bytes). */
+const RESPONSE_HIGH_WATER = 64 * 1024;
+
+/** Feeds a `Request` body into `tsgi.input`, pulling only while the input wants more. */
+class BodyPump implements InputControl {
+  private paused = false;
+  private wake: (() => void) | null = null;
+  private stopped = false;
+  constructor(
+    private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<unknown> },
+    readonly input: RequestInput,
+  ) {}
+  async run(): Promise<void> {
+    try {
+      for (;;) {
+        while (this.paused && !this.stopped) await new Promise<void>((r) => (this.wake = r));
+        if (this.stopped) return;
+        const { done, value } = await this.reader.read();
+        if (done) break;
+        if (value && value.length) this.input.push(value);
+      }
+      this.input.end();
+    } catch (error) {
+      this.input.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+    this.reader.cancel().catch(() => {});
+  }
+  sendContinue(): Promise<void> {
+    return Promise.resolve(); // the fetch runtime already handled Expect
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+  waiting(): void {}
+}
+
+/** A {@link ResponseSink} that resolves a `Response` on `start` and streams the body into it. */
+class FetchSink implements ResponseSink {
+  closed = false;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  private readonly stream: ReadableStream<Uint8Array>;
+  private waiters: Array<() => void> = [];
+  private resolveResponse!: (r: Response) => void;
+  readonly response: Promise<Response>;
+  started = false;
+  onCancel: (() => void) | null = null;
+
+  constructor(private readonly method: string) {
+    this.response = new Promise((r) => (this.resolveResponse = r));
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => {
+          this.controller = c;
+        },
+        pull: () => this.wakeWaiters(),
+        cancel: () => {
+          this.closed = true;
+          this.wakeWaiters();
+          this.onCancel?.();
+        },
+      },
+      { highWaterMark: RESPONSE_HIGH_WATER, size: (chunk) => chunk?.byteLength ?? 0 },
+    );
+  }
+
+  start(status: string, headers: ResponseHeaders, bodyLength: number): void {
+    const code = Number(status.slice(0, 3));
+    const h = new Headers();
+    for (const [name, value] of headers) {
+      if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+      h.append(name, value);
+    }
+    if (bodyLength >= 0 && !h.has("content-length") && code !== 204 && code !== 304) h.set("content-length", String(bodyLength));
+    const nullBody = code === 204 || code === 304 || code === 205 || this.method === "HEAD";
+    this.started = true;
+    if (code < 200) {
+      // A fetch Response cannot carry an interim status.
+      this.resolveResponse(new Response(`502 Bad Gateway: the application answered ${status}, which a fetch Response cannot carry\n`, { status: 502 }));
+      this.closed = true;
+      return;
+    }
+    this.resolveResponse(new Response(nullBody ? null : this.stream, { status: code, statusText: status.slice(4), headers: h }));
+    if (nullBody) this.closed = true;
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.closed) return true;
+    if (chunk.length === 0) return true;
+    this.controller.enqueue(chunk);
+    return (this.controller.desiredSize ?? 0) > 0;
+  }
+
+  drain(): Promise<void> {
+    if (this.closed || (this.controller.desiredSize ?? 1) > 0) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.controller.close();
+    } catch {
+      // already closed or cancelled
+    }
+    this.wakeWaiters();
+  }
+
+  abort(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.controller.error(new Error("the TSGI application failed after its response started; the body is truncated"));
+    } catch {
+      // already closed
+    }
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/**
+ * Wrap a TSGI application as a fetch handler.
+ *
+ * The environ comes from the server's `buildEnviron`: method, raw path and
+ * query from the URL, `HTTP_*` from the headers (a `Host` from the URL when
+ * the request has none), `SERVER_NAME`/`SERVER_PORT` and `tsgi.url_scheme`
+ * from the URL, `SERVER_PROTOCOL` `"HTTP/1.1"`. The request body is
+ * `tsgi.input`, pulled from `request.body` as the application reads. The
+ * returned promise resolves when the application's headers are ready (with
+ * its first body chunk or its end, PEP 3333); the body streams afterwards,
+ * waiting while the consumer is slow. When the consumer cancels the body
+ * the application's iteration stops and its `close()` is called. Errors
+ * before headers become a 500 `Response`; after headers, the body stream
+ * errors (a truncated response, never a complete-looking one).
+ *
+ * @example Bun.serve({ port: 8000, fetch: toFetchHandler(app) })
+ */
+export function toFetchHandler(app: Application, options: ToFetchOptions = {}): (request: Request, ...rest: any[]) => Promise<Response> {
+  const log = options.errorLog === undefined ? (text: string) => console.error(text.replace(/\n$/, "")) : options.errorLog;
+  const errors = new ErrorLogStream(log);
+  const gateway = {
+    debug: options.debug ?? false,
+    minimumChunkSize: options.minimumChunkSize ?? 0,
+    logError: (context: string, error: unknown) => {
+      if (!log) return;
+      const detail = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+      log(`Error in ${context}: ${detail}\n`);
+    },
+  };
+  const defaults = {
+    serverSoftware: options.serverSoftware ?? SERVER_SOFTWARE,
+    multiprocess: options.multiprocess ?? false,
+    scriptName: options.scriptName ?? "",
+    fileWrapper: options.fileWrapper,
+    extra: options.environ,
+  };
+  return async (request: Request, ...rest: any[]): Promise<Response> => {
+    const url = new URL(request.url);
+    const fields: string[] = [];
+    let hasHost = false;
+    request.headers.forEach((value, name) => {
+      if (name === "host") hasHost = true;
+      fields.push(name, value);
+    });
+    if (!hasHost) fields.push("host", url.host);
+    const scheme = url.protocol.replace(/:$/, "");
+    let body: ReadableStream<Uint8Array> | null = request.body;
+    if (request.method === "GET" || request.method === "HEAD") body = null;
+    let pump: BodyPump | null = null;
+    let input: RequestInput;
+    if (body) {
+      const holder: { pump: BodyPump | null } = { pump: null };
+      const control: InputControl = {
+        sendContinue: () => Promise.resolve(),
+        pause: () => holder.pump?.pause(),
+        resume: () => holder.pump?.resume(),
+        waiting: () => {},
+      };
+      input = new RequestInput(control);
+      pump = holder.pump = new BodyPump(body.getReader(), input);
+      void pump.run();
+    } else {
+      input = new RequestInput(null);
+      input.end();
+    }
+    let remote: { address: string; port?: number } | null | undefined;
+    if (options.remoteAddress) remote = options.remoteAddress(request, ...rest);
+    else {
+      const server = rest[0] as { requestIP?: (r: Request) => { address: string; port: number } | null } | undefined;
+      if (server && typeof server.requestIP === "function") {
+        try {
+          remote = server.requestIP(request);
+        } catch {
+          remote = null;
+        }
+      }
+    }
+    const environ: Environ = buildEnviron(
+      {
+        method: request.method,
+        target: url.pathname + url.search,
+        version: "HTTP/1.1",
+        fields,
+        remoteAddr: remote?.address ?? "",
+        remotePort: remote?.port ?? 0,
+        serverName: url.hostname.replace(/^\[|\]$/g, ""),
+        serverPort: url.port ? Number(url.port) : scheme === "https" ? 443 : 80,
+        urlScheme: scheme,
+        input,
+        errors,
+      },
+      defaults,
+    );
+    if (!remote?.port) environ.REMOTE_PORT = "";
+    const sink = new FetchSink(request.method);
+    const running = runApplication(app, environ, sink, gateway);
+    sink.onCancel = () => {
+      pump?.stop();
+      const r = running.abandon();
+      if (r) r.catch(() => {});
+    };
+    const finished = Promise.resolve(running.done).then(() => {
+      pump?.stop();
+      if (environ["tsgi.posthooks"]) void runPosthooks(environ, gateway.logError);
+    });
+    // `start` is always called before `done` settles (the gateway answers 500 on errors).
+    return Promise.race([
+      sink.response,
+      finished.then(() => (sink.started ? sink.response : new Response("500 Internal Server Error\n", { status: 500 }))),
+    ]);
+  };
+}
+
+/** Safe characters of a path when re-encoding `PATH_INFO` (RFC 3986 pchar plus `/`). */
+const PATH_SAFE = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
+
+/** Percent-encode a latin-1 path string (each char one byte, as PEP 3333 native strings). */
+function encodePath(path: string): string {
+  let out = "";
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i]!;
+    if (PATH_SAFE.test(c)) out += c;
+    else {
+      const code = path.charCodeAt(i);
+      if (code > 0xff) out += encodeURIComponent(c); // not latin-1: the app broke the rule; encode as UTF-8
+      else out += `%${code.toString(16).toUpperCase().padStart(2, "0")}`;
+    }
+  }
+  return out;
+}
+
+/** The request URL a fetch handler sees: scheme, `HTTP_HOST` (else `SERVER_NAME:SERVER_PORT`), `SCRIPT_NAME` + `PATH_INFO` re-encoded, `QUERY_STRING`. */
+export function environUrl(environ: Environ): string {
+  const scheme = String(environ["tsgi.url_scheme"] || "http");
+  let host = typeof environ.HTTP_HOST === "string" && environ.HTTP_HOST ? environ.HTTP_HOST : "";
+  if (!host) {
+    const name = String(environ.SERVER_NAME || "localhost");
+    host = name.includes(":") ? `[${name}]` : name;
+    const port = String(environ.SERVER_PORT || "");
+    if (port && !((scheme === "https" && port === "443") || (scheme === "http" && port === "80"))) host += `:${port}`;
+  }
+  const path = encodePath(String(environ.SCRIPT_NAME ?? "") + String(environ.PATH_INFO ?? "")) || "/";
+  const query = environ.QUERY_STRING ? `?${String(environ.QUERY_STRING)}` : "";
+  return `${scheme}://${host}${path.startsWith("/") ? path : `/${path}`}${query}`;
+}
+
+/** Rebuild request headers from environ: `HTTP_*`, `CONTENT_TYPE`, `CONTENT_LENGTH` (PEP 3333's mapping undone: `_` → `-`, lower case). */
+export function environHeaders(environ: Environ): Headers {
+  const h = new Headers();
+  for (const key in environ) {
+    const value = environ[key];
+    if (typeof value !== "string") continue;
+    if (key.startsWith("HTTP_")) {
+      const name = key.slice(5).toLowerCase().replaceAll("_", "-");
+      if (name === "content-length" || name === "content-type") continue; // CGI keys win
+      try {
+        h.append(name, value);
+      } catch {
+        // a value a Headers object refuses (should not happen for parsed fields)
+      }
+    } else if (key === "CONTENT_TYPE" && value) h.set("content-type", value);
+    else if (key === "CONTENT_LENGTH" && value) h.set("content-length", value);
+  }
+  return h;
+}
+
+/** Options of {@link fromFetchHandler}. */
+export interface FromFetchOptions {
+  /**
+   * Extra arguments passed after the `Request` (Hono's `env` and execution
+   * context, for instance), computed per request from the environ.
+   * Default none.
+   */
+  args?: (environ: Environ) => unknown[];
+}
+
+/** What {@link fromFetchHandler} accepts: a handler function or an object with a `fetch` method (a Hono or Elysia app). */
+export type FetchApp = FetchHandler | { fetch: FetchHandler };
+
+/**
+ * Wrap a fetch-style handler as a TSGI application.
+ *
+ * Each request becomes a `Request` (URL from {@link environUrl}, headers
+ * from {@link environHeaders}, body streamed from `tsgi.input` for methods
+ * other than GET and HEAD, `signal` aborted when the client goes away), the
+ * handler's `Response` becomes `startResponse(status, headers)` (each
+ * `Set-Cookie` kept separate, hop-by-hop fields dropped) and a body that
+ * streams `response.body`. A handler that throws or rejects is an
+ * application error: the server answers 500 and logs it.
+ *
+ * @throws TypeError at wrap time when `handler` is neither a function nor has a `fetch` method.
+ */
+export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = {}): Application {
+  const fetchFn: FetchHandler =
+    typeof handler === "function"
+      ? handler
+      : handler && typeof (handler as { fetch?: unknown }).fetch === "function"
+        ? (handler as { fetch: FetchHandler }).fetch.bind(handler)
+        : (() => {
+            throw new TypeError(`fromFetchHandler(handler): expected a function or an object with a fetch() method, got ${handler === null ? "null" : typeof handler}`);
+          })();
+  const app: Application = async (environ: Environ, startResponse: StartResponse): Promise<Body> => {
+    const method = String(environ.REQUEST_METHOD);
+    const controller = new AbortController();
+    const input = environ["tsgi.input"];
+    const length = Number(environ.CONTENT_LENGTH || 0);
+    const chunked = typeof environ.HTTP_TRANSFER_ENCODING === "string" && /chunked/i.test(environ.HTTP_TRANSFER_ENCODING);
+    let body: ReadableStream<Uint8Array> | null = null;
+    if (method !== "GET" && method !== "HEAD" && (length > 0 || chunked)) {
+      body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          const chunk = await input.read(READ_SIZE);
+          if (chunk.length === 0) c.close();
+          else c.enqueue(chunk);
+        },
+      });
+    }
+    const init: RequestInit & { duplex?: "half" } = { method, headers: environHeaders(environ), signal: controller.signal };
+    if (body) {
+      init.body = body;
+      init.duplex = "half";
+    }
+    const request = new Request(environUrl(environ), init);
+    const response = await fetchFn(request, ...(options.args ? options.args(environ) : []));
+    if (!(response instanceof Response)) {
+      throw new TypeError(`the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`);
+    }
+    const headers: ResponseHeaders = [];
+    response.headers.forEach((value, name) => {
+      if (name === "set-cookie" || HOP_BY_HOP.has(name)) return;
+      headers.push([name, value]);
+    });
+    for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
+    // Before touching `response.body`: reading it turns Bun's in-memory body into a stream.
+    if (!response.headers.has("content-type") && !response.bodyUsed) {
+      const implicit = await implicitContentType(response);
+      if (implicit) headers.push(["content-type", implicit]);
+    }
+    const reason = response.statusText || reasonPhrase(response.status) || "Unknown";
+    startResponse(`${response.status} ${reason}`, headers);
+    const stream = response.body;
+    if (!stream || method === "HEAD") {
+      if (stream) await stream.cancel().catch(() => {});
+      return [];
+    }
+    const reader = stream.getReader();
+    let finished = false;
+    return {
+      [Symbol.asyncIterator]() {
+        return {
+          async next(): Promise<IteratorResult<Uint8Array>> {
+            const { done, value } = await reader.read();
+            if (done) {
+              finished = true;
+              return { done: true, value: undefined };
+            }
+            return { done: false, value: typeof value === "string" ? new TextEncoder().encode(value) : value };
+          },
+        };
+      },
+      close() {
+        if (!finished) {
+          controller.abort();
+          reader.cancel().catch(() => {});
+        }
+      },
+    } as Body;
+  };
+  return app;
+}
+
+/**
+ * The Content-Type a `Response` built from a string, `URLSearchParams` or
+ * `Blob` carries implicitly (Fetch standard, "extract a body"). Bun does not
+ * put it in `response.headers` (it adds it only when `Bun.serve` writes the
+ * response), so it is read from a clone's `Blob` — only for bodies held in
+ * memory, which `Bun.inspect` shows as `Blob (n bytes)`: a streamed body is
+ * never teed or buffered, and has no implicit type anyway.
+ */
+async function implicitContentType(response: Response): Promise<string> {
+  if (typeof Bun === "undefined" || !/\n\s*Blob \(/.test(Bun.inspect(response))) return "";
+  try {
+    return (await response.clone().blob()).type;
+  } catch {
+    return "";
+  }
+}
+
+/** How {@link detectApplication} read an export. */
+export type ApplicationKind = "tsgi" | "fetch-object" | "fetch-function";
+
+/**
+ * Tell what a module exported: a TSGI application (a function of two or
+ * more parameters, `(environ, startResponse)`), an object with a `fetch`
+ * method (Hono, Elysia, `export default { fetch }`), or a fetch function
+ * (one parameter, `(request) => Response`). Functions declared with no
+ * parameters (rest parameters only) count as TSGI applications.
+ *
+ * @returns the kind and the TSGI application to serve, or `null` when it is neither.
+ */
+export function detectApplication(exported: unknown): { kind: ApplicationKind; app: Application } | null {
+  if (typeof exported === "function") {
+    if (exported.length === 1) return { kind: "fetch-function", app: fromFetchHandler(exported as FetchHandler) };
+    return { kind: "tsgi", app: exported as Application };
+  }
+  if (exported !== null && typeof exported === "object" && typeof (exported as { fetch?: unknown }).fetch === "function") {
+    return { kind: "fetch-object", app: fromFetchHandler(exported as { fetch: FetchHandler }) };
+  }
+  return null;
+}
+
+/**
+ * What an app loader calls on a module's export (`tsgi-dev ./app.ts`,
+ * `tsgi serve`): TSGI applications are served as they are; `{ fetch }`
+ * objects and one-parameter fetch functions through {@link fromFetchHandler}.
+ * @throws TypeError naming what was found when it is neither.
+ */
+export function asApplication(exported: unknown): Application {
+  const found = detectApplication(exported);
+  if (found) return found.app;
+  const what = exported === null ? "null" : Array.isArray(exported) ? "an array" : typeof exported === "object" ? "an object without a fetch() method" : typeof exported;
+  throw new TypeError(`expected a TSGI application (environ, startResponse) => body, a fetch handler (request) => Response, or an object with a fetch() method; got ${what}`);
+}
