@@ -1,0 +1,45 @@
+/**
+ * Small argument helpers for the CLI that citty does not cover: repeatable
+ * string flags and port numbers.
+ * @module
+ */
+
+/** A usage error: the CLI prints its message as one line and exits 1. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * All values of a repeatable string flag, in order: `--watch a --watch=b`
+ * → `["a", "b"]`. Stops at `--`.
+ * @throws UsageError when the flag is last or followed by another flag.
+ */
+export function repeated(rawArgs: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === "--") break;
+    if (a === `--${name}`) {
+      const v = rawArgs[i + 1];
+      if (v === undefined || v.startsWith("--")) throw new UsageError(`--${name} needs a value`);
+      out.push(v);
+      i++;
+    } else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
+  }
+  return out;
+}
+
+/**
+ * A TCP port number, 0 to 65535.
+ * @param from what to name in the error (`--port`, `PORT`).
+ * @throws UsageError for anything else.
+ */
+export function parsePort(value: string, from: string): number {
+  if (!/^\d{1,5}$/.test(value.trim()) || Number(value) > 65535) {
+    throw new UsageError(`${from} must be a port number from 0 to 65535, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}

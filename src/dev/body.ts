@@ -1,0 +1,62 @@
+/**
+ * Helpers for middleware that re-wraps a response {@link Body}: pulling its
+ * chunks one at a time whether it is sync or async, and forwarding `close()`
+ * exactly once.
+ * @module
+ */
+import type { Body } from "../spec.ts";
+
+/** An async iterator over any body, plus the body's close, called at most once. */
+export interface BodyReader {
+  next(): Promise<IteratorResult<Uint8Array>>;
+  /** Stop early: ends the underlying iterator (its `return()`), without calling `close()`. */
+  stop(): Promise<void>;
+  /** Call the body's `close()` if it has one; later calls do nothing. */
+  close(): Promise<void>;
+}
+
+/** Open a {@link BodyReader} on `body`. */
+export function readBody(body: Body): BodyReader {
+  const iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array> =
+    Symbol.asyncIterator in body ? (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]() : (body as Iterable<Uint8Array>)[Symbol.iterator]();
+  let done = false;
+  let closed = false;
+  return {
+    async next() {
+      const r = await iterator.next();
+      if (r.done) done = true;
+      return r;
+    },
+    async stop() {
+      if (done) return;
+      done = true;
+      try {
+        await iterator.return?.();
+      } catch {
+        // the body's own cleanup failed; nothing to do for the response
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await body.close?.();
+    },
+  };
+}
+
+/**
+ * A body whose chunks come from `produce` (an async generator function) and
+ * whose `close()` calls `onClose` once. The server calls `close()` when the
+ * response ends, fails or the client goes away.
+ */
+export function makeBody(produce: () => AsyncGenerator<Uint8Array, void, undefined>, onClose: () => Promise<void> | void): Body {
+  let closed = false;
+  return {
+    [Symbol.asyncIterator]: produce,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await onClose();
+    },
+  };
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bun
+/**
+ * `tsgi-dev`: serve a TSGI app for local development, reloading it when its
+ * files change.
+ *
+ * ```
+ * tsgi-dev ./app.ts[:name] [--host 127.0.0.1] [--port 8000] [--log-level info]
+ *          [--no-access-log] [--no-reload | --reload=inplace|restart]
+ *          [--watch PATH]... [--ignore GLOB]... [--poll] [--no-live] [--no-debug]
+ * ```
+ * @module
+ */
+import { defineCommand, runMain } from "citty";
+import pkg from "../../package.json" with { type: "json" };
+import { parseAppSpec } from "./app-spec.ts";
+import { parsePort, repeated, UsageError } from "./args.ts";
+import type { DevConfig } from "./config.ts";
+import { FatalError, startDevServer, type DevServer } from "./dev-server.ts";
+import { createDevLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
+import { BindError } from "./ports.ts";
+import { runSupervisor, WORKER_ENV, type WorkerSpec } from "./supervisor.ts";
+import { runWorker } from "./worker.ts";
+
+const command = defineCommand({
+  meta: {
+    name: "tsgi-dev",
+    version: pkg.version,
+    description: "Serve a TSGI app for development: hot reload, error pages, live reload in the browser",
+  },
+  args: {
+    app: { type: "positional", description: "The app module: ./app.ts (default export) or ./app.ts:name (a named export)", required: true },
+    host: { type: "string", description: "Interface to bind (0.0.0.0 for all)", default: "127.0.0.1", valueHint: "host" },
+    port: { type: "string", description: "Port to bind; busy → error (default 8000 or PORT; busy → the next free port)", valueHint: "port" },
+    "log-level": { type: "enum", options: [...LOG_LEVELS], description: "Terminal verbosity", default: "info" },
+    "access-log": { type: "boolean", description: "Print a line per request", default: true, negativeDescription: "No access log" },
+    reload: { type: "string", description: "How to reload on change: inplace (default), or restart (a fresh process takes over the socket); --no-reload turns reloading off", valueHint: "inplace|restart" },
+    watch: { type: "string", description: "Also watch this file, directory or glob (repeatable)", valueHint: "path" },
+    ignore: { type: "string", description: "Never watch paths matching this glob (repeatable)", valueHint: "glob" },
+    poll: { type: "boolean", description: "Poll for changes (network and container file systems)", default: false },
+    live: { type: "boolean", description: "Reload the browser page after each reload", default: true, negativeDescription: "No live reload script" },
+    debug: { type: "boolean", description: "Error pages show the code, stack and request", default: true, negativeDescription: "Error pages show nothing of the code" },
+  },
+  async run({ args, rawArgs }) {
+    const level = args["log-level"] as LogLevel;
+    const logger = createDevLogger(level);
+    let config: DevConfig;
+    try {
+      const reloadArg = args.reload as unknown as string | boolean | undefined;
+      let reload: DevConfig["reload"];
+      if (reloadArg === false || rawArgs.includes("--no-reload")) reload = false;
+      else if (reloadArg === undefined || reloadArg === true || reloadArg === "" || reloadArg === "inplace") reload = "inplace";
+      else if (reloadArg === "restart") reload = "restart";
+      else throw new UsageError(`--reload must be inplace or restart, got ${JSON.stringify(reloadArg)}`);
+      const portFlag = typeof args.port === "string" && args.port !== "" ? args.port : undefined;
+      const envPort = process.env.PORT?.trim() ? process.env.PORT.trim() : undefined;
+      config = {
+        app: parseAppSpec(String(args.app)),
+        host: String(args.host || "127.0.0.1"),
+        port: portFlag !== undefined ? parsePort(portFlag, "--port") : envPort !== undefined ? parsePort(envPort, "PORT") : 8000,
+        portExplicit: portFlag !== undefined || envPort !== undefined,
+        logLevel: level,
+        accessLog: args["access-log"] !== false,
+        reload,
+        watch: repeated(rawArgs, "watch"),
+        ignore: repeated(rawArgs, "ignore"),
+        poll: args.poll === true,
+        live: args.live !== false,
+        debug: args.debug !== false,
+        cwd: process.cwd(),
+        shutdownTimeout: 5000,
+      };
+    } catch (error) {
+      logger.error((error as Error).message);
+      process.exit(1);
+    }
+
+    if (config.reload === "restart") {
+      process.exit(await runSupervisor(config, logger));
+    }
+
+    let dev: DevServer;
+    try {
+      dev = await startDevServer(config, logger);
+    } catch (error) {
+      if (error instanceof FatalError || error instanceof BindError) logger.error(error.message);
+      else logger.error(`cannot start: ${(error as Error)?.message ?? String(error)}`);
+      process.exit(1);
+    }
+
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) {
+        logger.warn(`${signal} again: exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
+      await dev.close();
+      process.exit(0);
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+  },
+});
+
+const workerSpec = process.env[WORKER_ENV];
+if (workerSpec) {
+  delete process.env[WORKER_ENV];
+  process.exit(await runWorker(JSON.parse(workerSpec) as WorkerSpec));
+} else {
+  await runMain(command);
+}

@@ -1,0 +1,39 @@
+/**
+ * The dev server's settings, as the CLI resolves them from flags and the
+ * environment.
+ * @module
+ */
+import type { AppSpec } from "./app-spec.ts";
+import type { LogLevel } from "./log.ts";
+
+/** Resolved settings of one `tsgi-dev` run. */
+export interface DevConfig {
+  /** The app to serve. */
+  app: AppSpec;
+  /** Interface to bind. Default `127.0.0.1`. */
+  host: string;
+  /** Port to bind. Default 8000 (or `PORT`). */
+  port: number;
+  /** The port was asked for (`--port` or `PORT`): never move to another one. */
+  portExplicit: boolean;
+  /** Terminal verbosity. Default `info`. */
+  logLevel: LogLevel;
+  /** Print an access-log line per request. Default true. */
+  accessLog: boolean;
+  /** `false` (`--no-reload`), reload in place (default), or restart the process. */
+  reload: false | "inplace" | "restart";
+  /** Extra files, directories or globs to watch (`--watch`), relative to `cwd`. */
+  watch: string[];
+  /** Globs never to watch (`--ignore`), relative to `cwd`. */
+  ignore: string[];
+  /** Poll the file system instead of native events. */
+  poll: boolean;
+  /** Inject the live-reload script into HTML pages. Default true. */
+  live: boolean;
+  /** Error pages with code, stack and environ. Default true. */
+  debug: boolean;
+  /** The working directory (dotenv files, relative paths). */
+  cwd: string;
+  /** Graceful-shutdown budget for in-flight requests on exit, ms. Default 5000. */
+  shutdownTimeout: number;
+}

@@ -1,0 +1,171 @@
+/**
+ * One dev server process: load the app, wrap it (live reload, error pages,
+ * the reloader's dispatch), bind with the port rules, print the URLs, and
+ * (in-place mode) watch and reload. The restart-mode supervisor runs this in
+ * each worker process, without the watcher.
+ * @module
+ */
+import type { ConsolaInstance } from "consola";
+import { statSync } from "node:fs";
+import { createServer, type Server } from "../server/index.ts";
+import type { Application } from "../spec.ts";
+import type { DevConfig } from "./config.ts";
+import { diagnose, formatDiagnosis } from "./diagnose.ts";
+import { DotenvReloader } from "./dotenv.ts";
+import { withErrorPages } from "./error-pages-app.ts";
+import { withLive, LiveHub } from "./live.ts";
+import { AppLoader } from "./loader.ts";
+import { enabled } from "./log.ts";
+import { isWildcard, lanUrls, listenWithFallback } from "./ports.ts";
+import { formatFailure, isTsgiSource, Reloader } from "./reloader.ts";
+import { DevWatcher } from "./watcher.ts";
+
+/** A startup failure the CLI prints as one line and exits 1 for. */
+export class FatalError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FatalError";
+  }
+}
+
+/** How this process runs. */
+export type DevRole =
+  /** The whole dev server in this process (in-place reload or none). */
+  | "standalone"
+  /** The first app process of restart mode: startup errors are fatal. */
+  | "first-worker"
+  /** A later app process of restart mode: load errors become the error page. */
+  | "next-worker";
+
+/** A running dev server. */
+export interface DevServer {
+  server: Server;
+  reloader: Reloader;
+  hub: LiveHub | null;
+  watcher: DevWatcher | null;
+  /** The URL to open (`127.0.0.1` for a wildcard bind). */
+  url: string;
+  /** The app's module graph files (the set to watch). */
+  readonly files: string[];
+  /** Stop watching, end live streams, close the server gracefully within the configured timeout. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start the dev server described by `config`.
+ *
+ * @throws FatalError for the startup errors that end `tsgi-dev` with exit
+ *   code 1: no such file, no default (or named) export, export not a
+ *   function, any load error when reloading is off, a port that cannot be
+ *   bound.
+ */
+export async function startDevServer(config: DevConfig, logger: ConsolaInstance, role: DevRole = "standalone"): Promise<DevServer> {
+  const inPlace = role === "standalone" && config.reload === "inplace";
+  const dotenv = inPlace ? new DotenvReloader(config.cwd) : undefined;
+  const loader = new AppLoader(config.app);
+  let hub: LiveHub | null = null;
+  let watcher: DevWatcher | null = null;
+  const reloader = new Reloader(loader, {
+    debug: config.debug,
+    logger,
+    dotenv,
+    onGraph: (files) => watcher?.setGraph(files),
+    onReloaded: ({ id }) => hub?.reload(id),
+  });
+
+  const state = await reloader.start();
+  if (!state.ok) {
+    const { failure, diagnosis } = state;
+    // A broken module is worth waiting for a fix when something watches; a wrong path or export is a usage error.
+    const recoverable = role === "next-worker" || (failure.kind === "import" && (inPlace || role === "first-worker"));
+    if (!recoverable) {
+      throw new FatalError(failure.kind === "import" ? `cannot load ${config.app.raw}: ${oneLine(diagnosis.title, diagnosis.message, diagnosis.location)}` : failure.message);
+    }
+    logger.error(`the app failed to load:\n${formatFailure(failure, diagnosis)}`);
+    logger.info("serving the error page until a save fixes it");
+  }
+
+  if (config.live) hub = new LiveHub(reloader.id);
+  let app: Application = withErrorPages(reloader.app, {
+    debug: config.debug,
+    diagnose: (error) => diagnose(error, { graph: loader.files, internal: isTsgiSource }),
+    onError: (d, environ) => logger.error(`${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} raised:\n${formatDiagnosis(d)}`),
+  });
+  if (hub) app = withLive(app, hub);
+
+  const server = listenWithFallback(
+    {
+      hostname: config.host,
+      port: config.port,
+      explicit: config.portExplicit || role === "next-worker",
+      onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
+    },
+    (port) =>
+      createServer(app, {
+        hostname: config.host,
+        port,
+        reusePort: role !== "standalone",
+        debug: config.debug,
+        log: config.accessLog && enabled(config.logLevel, "info") ? process.stdout : null,
+        errorLog: enabled(config.logLevel, "error") ? process.stderr : null,
+        shutdownTimeout: config.shutdownTimeout,
+      }).listen(),
+  );
+
+  const url = isWildcard(config.host) ? `http://127.0.0.1:${server.port}/` : server.url;
+
+  if (inPlace) {
+    watcher = new DevWatcher({
+      cwd: config.cwd,
+      watch: [...config.watch, ...existing(dotenv!.files)],
+      graph: loader.files,
+      ignore: config.ignore,
+      poll: config.poll,
+      onChange: (paths) => void reloader.reload(paths),
+      onError: (e) => logger.warn(`watcher: ${e.message}`),
+    });
+    await watcher.ready();
+  }
+  // Ready means serving and watching: a save from now on is seen.
+  if (role === "standalone") printReady(logger, config, server.port, url);
+
+  return {
+    server,
+    reloader,
+    hub,
+    watcher,
+    url,
+    get files() {
+      return loader.files;
+    },
+    async close() {
+      reloader.close();
+      await watcher?.close();
+      hub?.closeAll();
+      await server.close({ timeout: config.shutdownTimeout });
+    },
+  };
+}
+
+/** Print where the server is: the local URL, LAN URLs for a wildcard host, the reload mode. */
+export function printReady(logger: ConsolaInstance, config: DevConfig, port: number, url: string): void {
+  logger.success(`tsgi-dev serving ${config.app.raw} at ${url}`);
+  if (isWildcard(config.host)) for (const u of lanUrls(port)) logger.info(`on your network: ${u}`);
+  const mode = config.reload === false ? "reload off" : config.reload === "restart" ? "reload by restarting the process" : "reload in place";
+  logger.info(`${mode}${config.live ? ", live reload in the browser" : ""}; Ctrl-C to stop`);
+}
+
+function existing(files: string[]): string[] {
+  return files.filter((f) => {
+    try {
+      return statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+function oneLine(title: string, message: string, loc?: { file: string; line: number; column: number }): string {
+  const first = message.split("\n")[0];
+  return `${title}: ${first}${loc ? ` (${loc.file}:${loc.line}:${loc.column})` : ""}`;
+}

@@ -1,0 +1,209 @@
+/**
+ * Turning what was thrown (a Bun `BuildMessage` for a syntax error, a
+ * `ResolveMessage` for an import that does not resolve, a link-time
+ * `SyntaxError`, any runtime `Error`) into one shape the terminal and the
+ * error page print: a title, a message, the user-code location with a code
+ * frame, and the stack frames.
+ *
+ * Bun transpiles TypeScript with inline source maps, so the line:column in
+ * `error.stack` already point at the user's TypeScript source; the frames are
+ * parsed from it as they are.
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
+import { isUserFile, stripQuery } from "./graph.ts";
+
+/** One parsed line of `error.stack`. */
+export interface StackFrame {
+  /** The function name, when the line has one. */
+  fn?: string;
+  file: string;
+  line: number;
+  column: number;
+  /** In a user file (not node_modules, not Bun's built-ins, not tsgi's own modules). */
+  user: boolean;
+  /** In tsgi's own modules (the dev server, the server): hidden from the stacks shown. */
+  internal: boolean;
+  /** The source around the frame, for user frames (the first few only). */
+  frame?: CodeFrame;
+}
+
+/** A described error. */
+export interface Diagnosis {
+  /** `"SyntaxError"`, `"TypeError"`, `"Error"`, ... (`BuildMessage` becomes `"SyntaxError"`, `ResolveMessage` `"ModuleNotFound"`). */
+  title: string;
+  message: string;
+  /** Where in the user's code, when known. */
+  location?: SourceLocation;
+  /** Source around {@link location}. */
+  frame?: CodeFrame;
+  /** The parsed stack (empty for build and resolve errors). */
+  stack: StackFrame[];
+  /** `error.stack` as it was (or the message), for the raw view. */
+  raw: string;
+}
+
+/** Options of {@link diagnose}. */
+export interface DiagnoseOptions {
+  /** Files in which to look for the import behind a link error (the app's module graph). */
+  graph?: readonly string[];
+  /** Paths that are not user code even though outside node_modules (tsgi's own sources). */
+  internal?: (file: string) => boolean;
+  /** Code frames for at most this many user stack frames. Default 3. */
+  frames?: number;
+}
+
+const FRAME_RE = /^\s*at (?:(.*?) \()?(.+?):(\d+):(\d+)\)?\s*$/;
+
+/** Parse the `at ...` lines of a V8/JSC-style stack string. Lines that are not frames are skipped. */
+export function parseStack(stack: string, internal: (file: string) => boolean = () => false): StackFrame[] {
+  const frames: StackFrame[] = [];
+  for (const line of stack.split("\n")) {
+    const m = FRAME_RE.exec(line);
+    if (!m) continue;
+    let file = m[2]!;
+    if (file.startsWith("file://")) file = decodeURIComponent(file.slice(7));
+    file = stripQuery(file);
+    const fn = m[1]?.replace(/^async /, "") || undefined;
+    const own = internal(file);
+    frames.push({ fn, file, line: Number(m[3]), column: Number(m[4]), user: isUserFile(file) && !own, internal: own });
+  }
+  return frames;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null;
+}
+
+/** Describe any thrown value. Never throws. */
+export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnosis {
+  const internal = options.internal ?? (() => false);
+  const maxFrames = options.frames ?? 3;
+  if (!isObject(error)) {
+    return { title: "Error", message: `a non-Error value was thrown: ${String(error)}`, stack: [], raw: String(error) };
+  }
+  const name = String(error.name ?? (error.constructor as { name?: string } | undefined)?.name ?? "Error");
+  const message = String(error.message ?? error);
+
+  // Syntax errors found by Bun's transpiler.
+  if (name === "BuildMessage") {
+    const pos = error.position as { file?: string; line?: number; column?: number } | null | undefined;
+    const location = pos?.file && pos.line ? { file: pos.file, line: pos.line, column: pos.column ?? 1 } : undefined;
+    return withFrame({ title: "SyntaxError", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}` });
+  }
+
+  // An import specifier that does not resolve: point at it in the importer.
+  if (name === "ResolveMessage") {
+    const referrer = typeof error.referrer === "string" ? stripQuery(error.referrer) : undefined;
+    const specifier = typeof error.specifier === "string" ? error.specifier : undefined;
+    const pos = error.position as { file?: string; line?: number; column?: number } | null | undefined;
+    let location: SourceLocation | undefined = pos?.file && pos.line ? { file: pos.file, line: pos.line, column: pos.column ?? 1 } : undefined;
+    if (!location && referrer && specifier) location = findSpecifier(referrer, specifier);
+    return withFrame({ title: "ModuleNotFound", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}` });
+  }
+
+  const raw = typeof error.stack === "string" && error.stack ? error.stack : `${name}: ${message}`;
+  const stack = parseStack(raw, internal);
+  let count = 0;
+  for (const f of stack) {
+    if (f.user && count < maxFrames) {
+      f.frame = codeFrame(f);
+      if (f.frame) count++;
+    }
+  }
+
+  // Link errors carry no position: find the import of the missing name.
+  let location: SourceLocation | undefined;
+  const link = /Export named '([^']+)' not found in module '([^']+)'/.exec(message);
+  if (link && options.graph) location = findNamedImport(options.graph, link[1]!, stripQuery(link[2]!));
+  location ??= stack.find((f) => f.user);
+  const loc = location ? { file: location.file, line: location.line, column: location.column } : undefined;
+  return withFrame({ title: name, message, location: loc, stack, raw });
+}
+
+function withFrame(d: Diagnosis): Diagnosis {
+  if (d.location && !d.frame) d.frame = codeFrame(d.location);
+  return d;
+}
+
+function fmt(loc: SourceLocation): string {
+  return `${loc.file}:${loc.line}:${loc.column}`;
+}
+
+function lineColumn(source: string, index: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = source.indexOf("\n"); i !== -1 && i < index; i = source.indexOf("\n", i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: index - lineStart + 1 };
+}
+
+/** The first place `specifier` appears as a string literal in `file`. */
+function findSpecifier(file: string, specifier: string): SourceLocation | undefined {
+  let source: string;
+  try {
+    source = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const q of ['"', "'", "`"]) {
+    const i = source.indexOf(q + specifier + q);
+    if (i !== -1) return { file, ...lineColumn(source, i) };
+  }
+  return undefined;
+}
+
+/** Find `import { name } from "<spec resolving to target>"` among `files`. */
+function findNamedImport(files: readonly string[], name: string, target: string): SourceLocation | undefined {
+  const esc = name.replace(/[$]/g, "\\$");
+  const re = new RegExp(`import\\s+(?:[\\w$]+\\s*,\\s*)?\\{[^}]*?\\b(${esc})\\b[^}]*\\}\\s*from\\s*(["'])([^"']+)\\2|export\\s*\\{[^}]*?\\b(${esc})\\b[^}]*\\}\\s*from\\s*(["'])([^"']+)\\5`, "g");
+  for (const file of files) {
+    if (!isUserFile(file)) continue;
+    let source: string;
+    try {
+      source = readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    for (const m of source.matchAll(re)) {
+      const spec = m[3] ?? m[6]!;
+      let resolved: string;
+      try {
+        resolved = stripQuery(Bun.resolveSync(spec, dirname(file)));
+      } catch {
+        continue;
+      }
+      if (resolved !== target) continue;
+      const offset = m.index! + m[0].search(new RegExp(`\\b${esc}\\b`));
+      return { file, ...lineColumn(source, offset) };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The terminal rendering: `Title: message`, `at file:line:column`, the code
+ * frame, then up to `maxStack` stack lines.
+ */
+export function formatDiagnosis(d: Diagnosis, maxStack = 8): string {
+  const out = [`${d.title}: ${d.message}`];
+  if (d.location) out.push(`    at ${fmt(d.location)}`);
+  if (d.frame) out.push("", renderCodeFrame(d.frame), "");
+  for (const f of visibleFrames(d.stack).slice(0, maxStack)) out.push(`    at ${formatFrame(f)}`);
+  return out.join("\n").trimEnd();
+}
+
+/** The frames worth showing: without tsgi's own (the dev server's wrappers and the server). */
+export function visibleFrames(stack: StackFrame[]): StackFrame[] {
+  return stack.filter((f) => !f.internal);
+}
+
+/** `fn (file:line:column)` or `file:line:column`. */
+export function formatFrame(f: StackFrame): string {
+  const where = `${f.file}:${f.line}:${f.column}`;
+  return f.fn && f.fn !== "<anonymous>" ? `${f.fn} (${where})` : where;
+}

@@ -1,0 +1,90 @@
+/**
+ * Middleware that turns an exception from the app into the dev error page,
+ * when it is thrown before the response headers went out (from the app call,
+ * or while producing the body before the first non-empty chunk). After the
+ * headers it rethrows, so the server closes the connection and the client
+ * sees a truncated response.
+ * @module
+ */
+import type { Application, Body, Environ, StartResponse } from "../spec.ts";
+import { makeBody, readBody } from "./body.ts";
+import type { Diagnosis } from "./diagnose.ts";
+import { renderErrorPage } from "./error-page.ts";
+
+/** Options of {@link withErrorPages}. */
+export interface ErrorPagesOptions {
+  /** Show the error details on the page (dev mode); otherwise a generic 500. */
+  debug: boolean;
+  /** Describe a thrown value (stack parsed, code frames read). */
+  diagnose: (error: unknown) => Diagnosis;
+  /** Called once per caught error, e.g. to print it in the terminal. */
+  onError?: (diagnosis: Diagnosis, environ: Environ, error: unknown) => void;
+}
+
+/** Wrap `app` so that errors before the headers become a 500 error page. */
+export function withErrorPages(app: Application, options: ErrorPagesOptions): Application {
+  return async (environ, startResponse) => {
+    let called = false;
+    let sent = false;
+    const sr: StartResponse = (status, headers, excInfo) => {
+      const write = startResponse(status, headers, excInfo);
+      called = true;
+      return (data) => {
+        if (data && data.byteLength > 0) sent = true;
+        return write(data);
+      };
+    };
+    const page = (error: unknown): Uint8Array => {
+      if (sent) throw error;
+      const diagnosis = options.diagnose(error);
+      options.onError?.(diagnosis, environ, error);
+      const p = renderErrorPage({
+        kind: "runtime",
+        diagnosis,
+        debug: options.debug,
+        environ: options.debug ? environ : undefined,
+        accept: typeof environ.HTTP_ACCEPT === "string" ? environ.HTTP_ACCEPT : undefined,
+      });
+      // With excInfo the server replaces the app's status and headers (nothing was sent yet).
+      startResponse(p.status, p.headers, called ? (error ?? new Error(String(error))) : undefined);
+      called = true;
+      return p.body;
+    };
+
+    let body: Body;
+    try {
+      body = await app(environ, sr);
+    } catch (error) {
+      return [page(error)];
+    }
+    if (Array.isArray(body)) return body;
+
+    const reader = readBody(body);
+    return makeBody(
+      async function* () {
+        let finished = false;
+        try {
+          while (true) {
+            let r: IteratorResult<Uint8Array>;
+            try {
+              r = await reader.next();
+            } catch (error) {
+              finished = true;
+              yield page(error);
+              return;
+            }
+            if (r.done) {
+              finished = true;
+              return;
+            }
+            if (r.value instanceof Uint8Array && r.value.byteLength > 0) sent = true;
+            yield r.value;
+          }
+        } finally {
+          if (!finished) await reader.stop();
+        }
+      },
+      () => reader.close(),
+    );
+  };
+}

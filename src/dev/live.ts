@@ -1,0 +1,313 @@
+/**
+ * Browser live reload. {@link withLive} serves a server-sent-events stream at
+ * {@link LIVE_PATH} and injects a small script before `</body>` in `text/html`
+ * responses (never other types, never with `Content-Encoding`, never into
+ * HEAD, 1xx, 204 or 304 responses; `Content-Length` is corrected). The
+ * script knows the id of the app version that rendered the page; the stream
+ * sends the current id on connect (`hello`) and after every successful reload
+ * (`reload`); the page reloads when they differ. So a page also reloads when
+ * it reconnects to a restarted server process.
+ * @module
+ */
+import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
+import { makeBody, readBody } from "./body.ts";
+
+/** The reserved path of the event stream. */
+export const LIVE_PATH = "/__tsgi/live";
+
+/** Responses bigger than this (by `Content-Length`) are passed through without injection. */
+const MAX_BUFFERED = 8 * 1024 * 1024;
+/** A comment line is sent this often so proxies and idle timers keep the stream open (ms). */
+const HEARTBEAT_MS = 15_000;
+
+const encoder = new TextEncoder();
+
+/** The `<script>` injected into pages rendered while the app version was `id`. */
+export function liveScript(id: string): string {
+  return (
+    `<script data-tsgi-live>(()=>{if(window.__tsgiLive)return;window.__tsgiLive=1;` +
+    `var id=${JSON.stringify(id)},es=new EventSource(${JSON.stringify(LIVE_PATH)});` +
+    `function on(e){if(e.data!==id){es.close();location.reload()}}` +
+    `es.addEventListener("hello",on);es.addEventListener("reload",on)})()</script>`
+  );
+}
+
+interface Client {
+  queue: string[];
+  wake: (() => void) | null;
+  closed: boolean;
+}
+
+/** The set of connected event streams and the current app version id. */
+export class LiveHub {
+  #id: string;
+  #clients = new Set<Client>();
+
+  /** @param id the id of the app version being served now. */
+  constructor(id: string) {
+    this.#id = id;
+  }
+
+  /** The current version id. */
+  get id(): string {
+    return this.#id;
+  }
+
+  /** Connected streams. */
+  get clients(): number {
+    return this.#clients.size;
+  }
+
+  /** A new app version is live: remember its id and tell every page. */
+  reload(id: string): void {
+    this.#id = id;
+    this.#send(`event: reload\ndata: ${id}\n\n`);
+  }
+
+  /** End every stream (before the server shuts down, so `close()` need not wait for them). */
+  closeAll(): void {
+    for (const c of this.#clients) {
+      c.closed = true;
+      c.wake?.();
+    }
+    this.#clients.clear();
+  }
+
+  #send(message: string): void {
+    for (const c of this.#clients) {
+      c.queue.push(message);
+      c.wake?.();
+    }
+  }
+
+  /** A response body streaming events to one page until it goes away or {@link closeAll}. */
+  stream(): Body {
+    const client: Client = { queue: [`retry: 1000\nevent: hello\ndata: ${this.#id}\n\n`], wake: null, closed: false };
+    this.#clients.add(client);
+    const remove = () => {
+      client.closed = true;
+      client.wake?.();
+      this.#clients.delete(client);
+    };
+    return makeBody(async function* () {
+      try {
+        while (!client.closed) {
+          const next = client.queue.shift();
+          if (next !== undefined) {
+            yield encoder.encode(next);
+            continue;
+          }
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const beat = await new Promise<boolean>((resolve) => {
+            client.wake = () => resolve(false);
+            timer = setTimeout(() => resolve(true), HEARTBEAT_MS);
+          });
+          clearTimeout(timer);
+          client.wake = null;
+          if (beat && !client.closed) yield encoder.encode(":\n\n");
+        }
+      } finally {
+        remove();
+      }
+    }, remove);
+  }
+}
+
+function header(headers: ResponseHeaders, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of headers) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+/** Whether a response with this status and headers gets the script. */
+export function shouldInject(method: string, status: string, headers: ResponseHeaders): boolean {
+  if (method === "HEAD") return false;
+  const code = Number.parseInt(status, 10);
+  if (code < 200 || code === 204 || code === 304) return false;
+  const type = header(headers, "content-type");
+  if (!type || !/^\s*text\/html\b/i.test(type)) return false;
+  const encoding = header(headers, "content-encoding");
+  if (encoding && encoding.trim().toLowerCase() !== "identity") return false;
+  return true;
+}
+
+const CLOSE_BODY = encoder.encode("</body");
+
+/** Index of the first (or last) `</body` in `bytes`, ASCII case-insensitive; -1 if none. */
+export function findCloseBody(bytes: Uint8Array, last = false): number {
+  const n = CLOSE_BODY.length;
+  const test = (i: number) => {
+    for (let j = 0; j < n; j++) {
+      let b = bytes[i + j]!;
+      if (b >= 0x41 && b <= 0x5a) b += 0x20;
+      if (b !== CLOSE_BODY[j]) return false;
+    }
+    return true;
+  };
+  if (last) {
+    for (let i = bytes.length - n; i >= 0; i--) if (test(i)) return i;
+  } else {
+    for (let i = 0; i + n <= bytes.length; i++) if (test(i)) return i;
+  }
+  return -1;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.byteLength;
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+/** `bytes` with `script` inserted at `at`. */
+function insert(bytes: Uint8Array, at: number, script: Uint8Array): Uint8Array {
+  return concat([bytes.subarray(0, at), script, bytes.subarray(at)]);
+}
+
+/**
+ * Serve {@link LIVE_PATH} from `hub` and inject the live script into HTML
+ * responses of `app`.
+ *
+ * The app's `startResponse` call is held back until the first body chunk so
+ * the headers can still be corrected; an app using the legacy `write()`
+ * callable gets its response passed through unchanged.
+ */
+export function withLive(app: Application, hub: LiveHub): Application {
+  return async (environ, startResponse) => {
+    const path = (environ.SCRIPT_NAME ?? "") + (environ.PATH_INFO ?? "");
+    if (path === LIVE_PATH) {
+      startResponse("200 OK", [
+        ["Content-Type", "text/event-stream; charset=utf-8"],
+        ["Cache-Control", "no-store"],
+        ["X-Accel-Buffering", "no"],
+      ]);
+      return hub.stream();
+    }
+
+    const id = hub.id;
+    const st: { pending: { status: string; headers: ResponseHeaders } | null; realWrite: WriteCallable | null } = { pending: null, realWrite: null };
+    /** Call the server's startResponse with what the app gave (once). */
+    const flush = (headers?: ResponseHeaders): WriteCallable => {
+      if (!st.realWrite) {
+        const p = st.pending!;
+        st.realWrite = startResponse(p.status, headers ?? p.headers);
+      }
+      return st.realWrite;
+    };
+    const sr: StartResponse = (status, headers, excInfo) => {
+      if (st.realWrite) {
+        // Headers may or may not be on the wire: the server decides (replace, or rethrow excInfo).
+        return startResponse(status, headers, excInfo);
+      }
+      if (st.pending && (excInfo === undefined || excInfo === null)) throw new Error("startResponse() called a second time without excInfo");
+      st.pending = { status, headers };
+      return (data) => flush()(data);
+    };
+
+    const body = await app(environ, sr);
+    const method = environ.REQUEST_METHOD;
+    const decide = () => !!st.pending && !st.realWrite && shouldInject(method, st.pending.status, st.pending.headers);
+    const script = () => encoder.encode(liveScript(id));
+
+    // Arrays: everything is here; inject and keep the length known.
+    if (Array.isArray(body)) {
+      if (!st.pending) return body; // the server reports the missing startResponse
+      if (!decide()) {
+        flush();
+        return body;
+      }
+      const all = concat(body as Uint8Array[]);
+      const at = findCloseBody(all, true);
+      if (at === -1) {
+        flush();
+        return [all];
+      }
+      const out = insert(all, at, script());
+      flush(withLength(st.pending!.headers, out.byteLength));
+      return [out];
+    }
+
+    const reader = readBody(body);
+    return makeBody(
+      async function* () {
+        let finished = false;
+        try {
+          let mode: "undecided" | "pass" | "stream" | "buffer" = "undecided";
+          const buffered: Uint8Array[] = [];
+          let size = 0;
+          let carry: Uint8Array = new Uint8Array(0);
+          let injected = false;
+          while (true) {
+            const r = await reader.next();
+            if (r.done) break;
+            const chunk = r.value;
+            if (mode === "undecided" && st.pending) {
+              if (!decide()) mode = "pass";
+              else {
+                const cl = header(st.pending.headers, "content-length");
+                mode = cl !== undefined ? (Number(cl) <= MAX_BUFFERED ? "buffer" : "pass") : "stream";
+              }
+              if (mode !== "buffer") flush();
+            }
+            if (mode === "undecided" || mode === "pass" || !(chunk instanceof Uint8Array)) {
+              yield chunk;
+              continue;
+            }
+            if (mode === "buffer") {
+              buffered.push(chunk);
+              size += chunk.byteLength;
+              continue;
+            }
+            // stream: inject before the first </body, holding back a short tail across chunks.
+            if (injected) {
+              yield chunk;
+              continue;
+            }
+            const data = carry.byteLength ? concat([carry, chunk]) : chunk;
+            const at = findCloseBody(data);
+            if (at !== -1) {
+              injected = true;
+              carry = new Uint8Array(0);
+              yield insert(data, at, script());
+              continue;
+            }
+            const keep = Math.min(CLOSE_BODY.length - 1, data.byteLength);
+            carry = data.slice(data.byteLength - keep);
+            const out = data.subarray(0, data.byteLength - keep);
+            if (out.byteLength) yield out;
+          }
+          finished = true;
+          if (st.pending && !st.realWrite && mode !== "buffer") flush();
+          if (carry.byteLength) yield carry;
+          if (mode === "buffer") {
+            const all = concat(buffered);
+            const at = findCloseBody(all, true);
+            if (at === -1 || size !== all.byteLength) {
+              flush();
+              if (all.byteLength) yield all;
+            } else {
+              const out = insert(all, at, script());
+              flush(withLength(st.pending!.headers, out.byteLength));
+              yield out;
+            }
+          }
+        } finally {
+          if (!finished) await reader.stop();
+        }
+      },
+      () => reader.close(),
+    );
+  };
+}
+
+/** A copy of `headers` with Content-Length set to `length`. */
+function withLength(headers: ResponseHeaders, length: number): ResponseHeaders {
+  const out: ResponseHeaders = headers.filter(([k]) => k.toLowerCase() !== "content-length");
+  out.push(["Content-Length", String(length)]);
+  return out;
+}

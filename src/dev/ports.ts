@@ -1,0 +1,102 @@
+/**
+ * Binding the dev server: the next free port when the default one is busy,
+ * one-line errors when an explicit port cannot be bound, and the LAN URLs
+ * for `--host 0.0.0.0`.
+ * @module
+ */
+import { networkInterfaces } from "node:os";
+
+/** A bind failure the CLI reports in one line and exits 1 for. */
+export class BindError extends Error {
+  constructor(
+    message: string,
+    readonly code: "EADDRINUSE" | "EACCES" | "EADDRNOTAVAIL" | "OTHER",
+  ) {
+    super(message);
+    this.name = "BindError";
+  }
+}
+
+/** The error code of a failed `listen()`, recognising Bun's messages when `code` is missing. */
+export function bindErrorCode(error: unknown): BindError["code"] {
+  const e = error as { code?: string; message?: string } | null;
+  const code = e?.code ?? "";
+  const msg = e?.message ?? "";
+  if (code === "EADDRINUSE" || /in use/i.test(msg)) return "EADDRINUSE";
+  if (code === "EACCES" || code === "EPERM" || /permission denied|access denied/i.test(msg)) return "EACCES";
+  if (code === "EADDRNOTAVAIL" || /not available|assign requested address/i.test(msg)) return "EADDRNOTAVAIL";
+  return "OTHER";
+}
+
+/** Options of {@link listenWithFallback}. */
+export interface ListenPlan {
+  hostname: string;
+  port: number;
+  /** The port came from `--port` or `PORT`: never move to another one. */
+  explicit: boolean;
+  /** How many following ports to try when not explicit. Default 20. */
+  tries?: number;
+  /** Told when the port moved: `(busy, chosen)`. */
+  onFallback?: (busy: number, chosen: number) => void;
+}
+
+/**
+ * Call `listen(port)` (which binds and returns, or throws) with the planned
+ * port; when it is busy and not explicit, with the next ports in turn.
+ *
+ * @returns what `listen` returned.
+ * @throws BindError with a one-line message saying what to do.
+ */
+export function listenWithFallback<T>(plan: ListenPlan, listen: (port: number) => T): T {
+  const tries = plan.explicit || plan.port === 0 ? 1 : (plan.tries ?? 20);
+  const where = (port: number) => `${plan.hostname.includes(":") ? `[${plan.hostname}]` : plan.hostname}:${port}`;
+  for (let i = 0; i < tries; i++) {
+    const port = plan.port + i;
+    if (port > 65535) break;
+    try {
+      const result = listen(port);
+      if (i > 0) plan.onFallback?.(plan.port, port);
+      return result;
+    } catch (error) {
+      const code = bindErrorCode(error);
+      if (code === "EADDRINUSE") {
+        if (plan.explicit) {
+          throw new BindError(
+            `port ${port} on ${plan.hostname} is already in use (${where(port)}): stop the process using it, or pick another port with --port <n> (or PORT=<n>), or leave both out to take the next free port`,
+            code,
+          );
+        }
+        continue;
+      }
+      if (code === "EACCES") {
+        throw new BindError(
+          `permission denied binding ${where(port)}: ports below 1024 need privileges; use a port above 1024, e.g. --port 8000`,
+          code,
+        );
+      }
+      if (code === "EADDRNOTAVAIL") {
+        throw new BindError(`cannot bind ${where(port)}: address ${plan.hostname} is not on this machine; use --host 127.0.0.1 or --host 0.0.0.0`, code);
+      }
+      const msg = (error as { message?: string } | null)?.message ?? String(error);
+      throw new BindError(`cannot listen on ${where(port)}: ${msg}`, "OTHER");
+    }
+  }
+  const last = Math.min(65535, plan.port + tries - 1);
+  throw new BindError(`ports ${plan.port} to ${last} on ${plan.hostname} are all in use: pick a free one with --port <n>`, "EADDRINUSE");
+}
+
+/** `http://<address>:<port>/` for each non-internal IPv4 address of this machine. */
+export function lanUrls(port: number): string[] {
+  const urls: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family === "IPv4" && !a.internal) urls.push(`http://${a.address}:${port}/`);
+    }
+  }
+  return urls;
+}
+
+/** Whether `host` means all interfaces. */
+export function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::" || host === "[::]";
+}

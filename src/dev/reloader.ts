@@ -1,0 +1,245 @@
+/**
+ * The in-place reloader: holds the current app (or the reason it failed to
+ * load), reloads it when files change, and gives the server one stable
+ * {@link Reloader.app} that dispatches each request to whatever is current
+ * when the request starts. Requests that arrive while a reload is loading
+ * wait for it (bounded by `waitMs`, after which they go to the previous
+ * app); requests already running finish on the app they started on.
+ * @module
+ */
+import { fingerprint } from "./fingerprint.ts";
+import { dirname, relative } from "node:path";
+import type { Application } from "../spec.ts";
+import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
+import type { DotenvReloader } from "./dotenv.ts";
+import { renderErrorPage } from "./error-page.ts";
+import type { AppLoader, LoadFailure } from "./loader.ts";
+
+/** The minimal logger the reloader prints through (a consola instance fits). */
+export interface ReloadLogger {
+  info(message: string): void;
+  success?(message: string): void;
+  error(message: string): void;
+  debug?(message: string): void;
+}
+
+/** Options of {@link Reloader}. */
+export interface ReloaderOptions {
+  /** Show error details on load-error pages. Default true. */
+  debug?: boolean;
+  /** Longest a request waits for a reload in progress, ms. Default 10000. */
+  waitMs?: number;
+  /** Terminal output. */
+  logger: ReloadLogger;
+  /** Re-read `.env` files before each reload. */
+  dotenv?: DotenvReloader;
+  /** Called after every load with the module graph's files (to watch). */
+  onGraph?: (files: string[]) => void;
+  /** Called after each successful (re)load with the new version id. */
+  onReloaded?: (info: { id: string; ms: number; changed: string[] }) => void;
+  /** Called after each failed (re)load. */
+  onFailed?: (info: { failure: LoadFailure; diagnosis: Diagnosis; changed: string[] }) => void;
+  /** Decide which stack frames are not user code (tsgi's own sources). */
+  internal?: (file: string) => boolean;
+}
+
+type State = { ok: true; app: Application } | { ok: false; failure: LoadFailure; diagnosis: Diagnosis };
+
+/** What {@link Reloader.reload} did. */
+export type ReloadOutcome = "reloaded" | "failed" | "skipped";
+
+const SOURCE_DIR = dirname(dirname(import.meta.path));
+
+/** Whether `file` is one of tsgi's own modules (not user code in stack traces). */
+export function isTsgiSource(file: string): boolean {
+  return file.startsWith(SOURCE_DIR + "/");
+}
+
+/** Holds the current app and reloads it. */
+export class Reloader {
+  readonly #loader: AppLoader;
+  readonly #options: ReloaderOptions;
+  readonly #instance = `${process.pid.toString(36)}${Date.now().toString(36)}`;
+  #state: State | null = null;
+  #generation = 0;
+  #loading: Promise<ReloadOutcome> | null = null;
+  #queued: { paths: Set<string>; promise: Promise<ReloadOutcome> } | null = null;
+  #fingerprints = new Map<string, string>();
+  #reloads = 0;
+
+  constructor(loader: AppLoader, options: ReloaderOptions) {
+    this.#loader = loader;
+    this.#options = options;
+  }
+
+  /** The id of the current app version: changes after every successful load. */
+  get id(): string {
+    return `${this.#instance}-${this.#generation}`;
+  }
+
+  /** Successful reloads so far (the initial load not counted). */
+  get reloads(): number {
+    return this.#reloads;
+  }
+
+  /** The current state: the app, or why it failed to load; `null` before the first load. */
+  get state(): Readonly<State> | null {
+    return this.#state;
+  }
+
+  /**
+   * The first load. Unlike a reload, it reports failures to the caller
+   * instead of logging them, so the CLI can decide whether they are fatal.
+   */
+  async start(): Promise<State> {
+    const result = await this.#load();
+    if (result.ok) this.#generation++;
+    return this.#state!;
+  }
+
+  /**
+   * Reload because `paths` changed. Serialised: a reload requested while one
+   * runs is queued (and merged with further requests) to run after it.
+   * Paths whose content is what the current version was loaded from are
+   * dropped (a late event from a save already loaded, a `chmod`, a save that
+   * changed nothing); when none is left the reload is skipped.
+   */
+  reload(paths: string[]): Promise<ReloadOutcome> {
+    if (this.#loading) {
+      if (this.#queued) {
+        for (const p of paths) this.#queued.paths.add(p);
+        return this.#queued.promise;
+      }
+      const queued = { paths: new Set(paths), promise: Promise.resolve<ReloadOutcome>("skipped") };
+      queued.promise = this.#loading.then(() => {
+        this.#queued = null;
+        return this.reload([...queued.paths]);
+      });
+      this.#queued = queued;
+      return queued.promise;
+    }
+    const changed = paths.filter((p) => this.#fingerprints.get(p) !== fingerprint(p));
+    if (changed.length === 0) {
+      this.#options.logger.debug?.(`no content change in ${paths.map(display).join(", ")}; not reloading`);
+      return Promise.resolve("skipped");
+    }
+    const run = this.#reload(changed).catch((error: unknown) => {
+      this.#options.logger.error(`reload failed: ${error instanceof Error ? error.message : String(error)}`);
+      return "failed" as const;
+    });
+    this.#loading = run;
+    void run.finally(() => {
+      if (this.#loading === run) this.#loading = null;
+      this.#scheduleSettle();
+    });
+    return run;
+  }
+
+  #settleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * chokidar drops a change event that comes within 50 ms of the previous
+   * one for the same file; so shortly after each reload, compare the loaded
+   * files with the disk once more and reload again if one changed unseen.
+   */
+  #scheduleSettle(): void {
+    clearTimeout(this.#settleTimer);
+    this.#settleTimer = setTimeout(() => {
+      if (this.#loading || this.#closed) return;
+      const stale = [...this.#fingerprints].filter(([f, fp]) => fingerprint(f) !== fp).map(([f]) => f);
+      if (stale.length) void this.reload(stale);
+    }, 150);
+    this.#settleTimer.unref?.();
+  }
+
+  #closed = false;
+
+  /** Stop the pending settle check (on shutdown). */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#settleTimer);
+  }
+
+  async #reload(changed: string[]): Promise<ReloadOutcome> {
+    const started = performance.now();
+    const envChanged = this.#options.dotenv?.reload() ?? [];
+    if (envChanged.length) this.#options.logger.debug?.(`.env changed: ${envChanged.join(", ")}`);
+    const result = await this.#load(changed);
+    const ms = Math.round(performance.now() - started);
+    const what = summarize(changed);
+    if (result.ok) {
+      this.#generation++;
+      this.#reloads++;
+      const log = this.#options.logger;
+      if (log.success) log.success(`reloaded in ${ms} ms: ${what}`);
+      else log.info(`reloaded in ${ms} ms: ${what}`);
+      this.#options.onReloaded?.({ id: this.id, ms, changed });
+      return "reloaded";
+    }
+    const s = this.#state as Extract<State, { ok: false }>;
+    this.#options.logger.error(`reload failed after ${ms} ms (${what}):\n${formatFailure(s.failure, s.diagnosis)}`);
+    this.#options.onFailed?.({ failure: s.failure, diagnosis: s.diagnosis, changed });
+    return "failed";
+  }
+
+  async #load(changed: string[] = []): Promise<{ ok: boolean }> {
+    // Fingerprint before reading, so a save during the load is seen as a change.
+    const fp = new Map<string, string>();
+    for (const f of new Set([...this.#loader.files, ...changed])) fp.set(f, fingerprint(f));
+    const result = await this.#loader.load();
+    for (const f of result.files) if (!fp.has(f)) fp.set(f, fingerprint(f));
+    this.#fingerprints = fp;
+    this.#options.onGraph?.(result.files);
+    if (result.ok) {
+      this.#state = { ok: true, app: result.app };
+    } else {
+      const diagnosis =
+        result.failure.kind === "import"
+          ? diagnose(result.failure.error, { graph: result.files, internal: this.#options.internal ?? isTsgiSource })
+          : { title: "Error", message: result.failure.message, stack: [], raw: result.failure.message };
+      this.#state = { ok: false, failure: result.failure, diagnosis };
+    }
+    return { ok: result.ok };
+  }
+
+  /**
+   * The app to install in the server, once: waits for a reload in progress,
+   * then calls the current app, or answers with the load-error page.
+   */
+  readonly app: Application = async (environ, startResponse) => {
+    if (this.#loading) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.#loading, new Promise((r) => (timer = setTimeout(r, this.#options.waitMs ?? 10_000)))]);
+      clearTimeout(timer);
+    }
+    const state = this.#state;
+    if (state?.ok) return state.app(environ, startResponse);
+    const page = renderErrorPage({
+      kind: "load",
+      diagnosis: state?.diagnosis ?? { title: "Error", message: "the app is not loaded yet", stack: [], raw: "" },
+      debug: this.#options.debug ?? true,
+      environ: undefined,
+      accept: typeof environ.HTTP_ACCEPT === "string" ? environ.HTTP_ACCEPT : undefined,
+    });
+    startResponse(page.status, page.headers);
+    return [page.body];
+  };
+}
+
+
+/** A path relative to the working directory when inside it. */
+export function display(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith("..") ? rel : path;
+}
+
+/** `"src/a.ts, src/b.ts and 3 more"`. */
+function summarize(paths: string[]): string {
+  const shown = paths.slice(0, 3).map(display);
+  return paths.length > 3 ? `${shown.join(", ")} and ${paths.length - 3} more` : shown.join(", ");
+}
+
+/** The terminal text for a failed load. */
+export function formatFailure(failure: LoadFailure, diagnosis: Diagnosis): string {
+  return failure.kind === "import" ? formatDiagnosis(diagnosis) : failure.message;
+}

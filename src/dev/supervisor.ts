@@ -1,0 +1,198 @@
+/**
+ * `--reload=restart`: for apps whose module state cannot be reloaded in
+ * place. This process (the supervisor) binds nothing; it watches the files
+ * and runs the app in a child process (a worker: this same program, told by
+ * the `TSGI_DEV_WORKER` variable). On a change it starts a fresh worker that
+ * binds the same port with `reusePort` (Linux `SO_REUSEPORT`) while the old
+ * one still listens, waits until the new one says it is listening (an IPC
+ * `ready` message), and only then asks the old one to shut down gracefully.
+ * So connections are never refused and in-flight requests finish on the old
+ * process.
+ * @module
+ */
+import type { Subprocess } from "bun";
+import type { ConsolaInstance } from "consola";
+import { fingerprint } from "./fingerprint.ts";
+import type { DevConfig } from "./config.ts";
+import type { DevRole } from "./dev-server.ts";
+import { printReady } from "./dev-server.ts";
+import { DotenvReloader } from "./dotenv.ts";
+import { display } from "./reloader.ts";
+import { DevWatcher } from "./watcher.ts";
+
+/** The environment variable that makes `tsgi-dev` a worker; its value is a {@link WorkerSpec} as JSON. */
+export const WORKER_ENV = "TSGI_DEV_WORKER";
+
+/** What a worker is told to do. */
+export interface WorkerSpec {
+  role: Exclude<DevRole, "standalone">;
+  config: DevConfig;
+}
+
+/** Messages from a worker. */
+export type WorkerMessage = { type: "ready"; port: number; url: string; files: string[] };
+/** Messages to a worker. */
+export type SupervisorMessage = { type: "shutdown" };
+
+/** How long a new worker gets to load and listen, ms. */
+const READY_TIMEOUT_MS = 60_000;
+
+/** The command that starts this program again: the compiled binary itself, or Bun with the entry script. */
+export function selfCommand(): string[] {
+  const main = Bun.main;
+  const compiled = main.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(main);
+  return compiled ? [process.execPath] : [process.execPath, main];
+}
+
+interface Worker {
+  proc: Subprocess;
+  port: number;
+  url: string;
+  files: string[];
+  exited: Promise<number>;
+}
+
+/** Start a worker and wait until it listens. @throws Error with its exit code when it exits first. */
+function startWorker(spec: WorkerSpec): Promise<Worker> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const proc = Bun.spawn({
+      cmd: selfCommand(),
+      cwd: spec.config.cwd,
+      env: { ...process.env, [WORKER_ENV]: JSON.stringify(spec) },
+      stdio: ["ignore", "inherit", "inherit"],
+      serialization: "json",
+      ipc(message: WorkerMessage) {
+        if (message?.type === "ready" && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          resolve({ proc, port: message.port, url: message.url, files: message.files, exited: proc.exited });
+        }
+      },
+    });
+    timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      proc.kill("SIGKILL");
+      reject(Object.assign(new Error(`the app process did not start listening within ${READY_TIMEOUT_MS / 1000} s`), { exitCode: 1 }));
+    }, READY_TIMEOUT_MS);
+    void proc.exited.then((code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`the app process exited with code ${code} before listening`), { exitCode: code || 1 }));
+    });
+  });
+}
+
+/** Ask a worker to shut down gracefully; kill it if it has not exited in `graceMs`. */
+async function stopWorker(w: Worker, graceMs: number): Promise<void> {
+  try {
+    w.proc.send({ type: "shutdown" } satisfies SupervisorMessage);
+  } catch {
+    w.proc.kill("SIGTERM");
+  }
+  const killer = setTimeout(() => w.proc.kill("SIGKILL"), graceMs);
+  await w.exited;
+  clearTimeout(killer);
+}
+
+
+/**
+ * Run restart mode until SIGINT/SIGTERM.
+ *
+ * @returns the exit code: 0 after a signal; the first worker's exit code
+ *   when it could not start (it printed why).
+ */
+export async function runSupervisor(config: DevConfig, logger: ConsolaInstance): Promise<number> {
+  const dotenv = new DotenvReloader(config.cwd);
+  let current: Worker;
+  try {
+    current = await startWorker({ role: "first-worker", config });
+  } catch (error) {
+    return (error as { exitCode?: number }).exitCode ?? 1;
+  }
+  const port = current.port;
+
+  let prints = new Map<string, string>();
+  const snapshot = (files: string[]) => {
+    prints = new Map(files.map((f) => [f, fingerprint(f)]));
+  };
+  snapshot(current.files);
+
+  let busy: Promise<void> | null = null;
+  let queued: Set<string> | null = null;
+  let stopping = false;
+
+  const restart = async (paths: string[]): Promise<void> => {
+    const started = performance.now();
+    dotenv.reload(); // the worker inherits this process's environment
+    const next: DevConfig = { ...config, port, portExplicit: true };
+    let fresh: Worker;
+    try {
+      fresh = await startWorker({ role: "next-worker", config: next });
+    } catch (error) {
+      logger.error(`restart failed, the previous version keeps serving: ${(error as Error).message}`);
+      return;
+    }
+    const old = current;
+    current = fresh;
+    watchExit(fresh);
+    snapshot(fresh.files);
+    watcher.setGraph(fresh.files);
+    await stopWorker(old, config.shutdownTimeout + 2000);
+    logger.success(`restarted in ${Math.round(performance.now() - started)} ms: ${paths.slice(0, 3).map(display).join(", ")}${paths.length > 3 ? ` and ${paths.length - 3} more` : ""}`);
+  };
+
+  const request = (paths: string[]) => {
+    if (stopping) return;
+    const changed = paths.filter((p) => prints.get(p) !== fingerprint(p));
+    if (changed.length === 0) return;
+    if (busy) {
+      queued ??= new Set();
+      for (const p of changed) queued.add(p);
+      return;
+    }
+    busy = restart(changed).finally(() => {
+      busy = null;
+      if (queued && !stopping) {
+        const again = [...queued];
+        queued = null;
+        request(again);
+      }
+    });
+  };
+
+  const watcher = new DevWatcher({
+    cwd: config.cwd,
+    watch: [...config.watch, ...dotenv.files.filter((f) => fingerprint(f) !== "missing")],
+    graph: current.files,
+    ignore: config.ignore,
+    poll: config.poll,
+    onChange: request,
+    onError: (e) => logger.warn(`watcher: ${e.message}`),
+  });
+  await watcher.ready();
+  printReady(logger, config, port, current.url);
+
+  // A worker that dies on its own (not replaced) leaves the port closed until the next save.
+  const watchExit = (w: Worker) =>
+    void w.exited.then((code) => {
+      if (w === current && !stopping) logger.error(`the app process exited with code ${code}; save a file to start it again`);
+    });
+  watchExit(current);
+
+  return await new Promise<number>((resolve) => {
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await watcher.close();
+      if (busy) await busy;
+      await stopWorker(current, config.shutdownTimeout + 2000);
+      resolve(0);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}

@@ -1,0 +1,212 @@
+/**
+ * Watching the app's files with chokidar: the module graph's files, plus
+ * `--watch` paths (files, directories, globs), minus `--ignore` globs and the
+ * default ignores (`.git`, `node_modules`, `dist`, `build`, `coverage`,
+ * `.cache` and similar). A burst of events from one save (write, rename,
+ * chmod) is debounced into one change notification. chokidar follows saves
+ * by rename and atomic replace, and a file deleted and re-created is watched
+ * again (it stays on the watch list; chokidar reports `add`).
+ * @module
+ */
+import { watch, type FSWatcher } from "chokidar";
+import { isAbsolute, relative, resolve, sep } from "node:path";
+
+/** Directory names never watched unless a graph file is inside one. */
+export const DEFAULT_IGNORED_DIRS: readonly string[] = [
+  ".git",
+  ".hg",
+  ".svn",
+  "node_modules",
+  "dist",
+  "build",
+  "coverage",
+  ".cache",
+  ".next",
+  ".turbo",
+  "__pycache__",
+];
+
+/** Options of {@link DevWatcher}. */
+export interface DevWatcherOptions {
+  /** Base for relative `watch` entries and `ignore` globs. Default `process.cwd()`. */
+  cwd?: string;
+  /** Extra files, directories (recursive) or globs to watch (`--watch`). */
+  watch?: readonly string[];
+  /** The module graph's files to start with (absolute); see {@link DevWatcher.setGraph}. */
+  graph?: readonly string[];
+  /** Globs of paths never to watch (`--ignore`), matched against the path relative to `cwd`; a glob without `/` also matches any single path segment. */
+  ignore?: readonly string[];
+  /** Poll instead of native events (network and container file systems). Default false. */
+  poll?: boolean;
+  /** Quiet time after the last event before notifying, ms. Default 50. */
+  debounceMs?: number;
+  /** Longest a notification is delayed by a continuous stream of events, ms. Default 500. */
+  maxWaitMs?: number;
+  /** Called with the absolute paths changed, added or removed in one burst. */
+  onChange: (paths: string[]) => void;
+  /** Watcher errors (EMFILE, EACCES...). Default: ignored. */
+  onError?: (error: Error) => void;
+}
+
+const GLOB_CHARS = /[*?[\]{}]/;
+
+/** `"src/**\/*.html"` → `{ base: "src", glob }`; plain paths → `{ base: path }`. */
+function splitGlob(entry: string): { base: string; glob?: Bun.Glob; pattern?: string } {
+  if (!GLOB_CHARS.test(entry)) return { base: entry };
+  const parts = entry.split(/[\\/]/);
+  const i = parts.findIndex((p) => GLOB_CHARS.test(p));
+  const base = parts.slice(0, i).join("/") || ".";
+  return { base, glob: new Bun.Glob(entry.replace(/\\/g, "/")), pattern: entry };
+}
+
+/** Watches the app's files and reports debounced changes. */
+export class DevWatcher {
+  readonly #cwd: string;
+  readonly #ignore: Bun.Glob[];
+  readonly #ignoreSegment: Bun.Glob[];
+  readonly #globs: Array<{ glob: Bun.Glob; absolute: boolean }>;
+  readonly #extraRoots: string[];
+  readonly #globBases = new Set<string>();
+  readonly #options: DevWatcherOptions;
+  #graph = new Set<string>();
+  #watcher: FSWatcher;
+  #pending = new Set<string>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #firstEventAt = 0;
+  #ready: Promise<void>;
+  #closed = false;
+
+  /** Start watching the `watch` entries; add the graph with {@link setGraph}. */
+  constructor(options: DevWatcherOptions) {
+    this.#options = options;
+    this.#cwd = resolve(options.cwd ?? process.cwd());
+    const ignore = options.ignore ?? [];
+    this.#ignore = ignore.map((g) => new Bun.Glob(g.replace(/\\/g, "/").replace(/^\.\//, "")));
+    this.#ignoreSegment = ignore.filter((g) => !/[\\/]/.test(g)).map((g) => new Bun.Glob(g));
+    this.#globs = [];
+    this.#extraRoots = [];
+    for (const entry of options.watch ?? []) {
+      const { base, glob, pattern } = splitGlob(entry);
+      const root = resolve(this.#cwd, base);
+      this.#extraRoots.push(root);
+      if (glob) {
+        this.#globs.push({ glob, absolute: isAbsolute(pattern!) });
+        this.#globBases.add(root);
+      }
+    }
+    this.#graph = new Set((options.graph ?? []).filter((f) => !this.#ignoredByUser(f)));
+    this.#watcher = watch([...this.#extraRoots, ...this.#graph], {
+      ignoreInitial: true,
+      persistent: true,
+      usePolling: options.poll ?? false,
+      interval: 100,
+      binaryInterval: 300,
+      ignored: (path: string) => this.isIgnored(path),
+    });
+    this.#ready = new Promise((r) => this.#watcher.once("ready", () => r()));
+    this.#watcher.on("all", (event, path) => {
+      if (event === "addDir" || event === "unlinkDir") return;
+      this.#event(resolve(this.#cwd, path));
+    });
+    this.#watcher.on("error", (e) => this.#options.onError?.(e instanceof Error ? e : new Error(String(e))));
+  }
+
+  /** Resolves once the initial scan is done (events before it are not reported). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** The files watched because they are in the module graph. */
+  get graph(): string[] {
+    return [...this.#graph];
+  }
+
+  /**
+   * Make the module graph's files the watched set: new files are added,
+   * files no longer in it are unwatched. A file that failed to import stays
+   * as long as the loader lists it.
+   */
+  setGraph(files: readonly string[]): void {
+    const next = new Set(files.filter((f) => !this.#ignoredByUser(f)));
+    const added = [...next].filter((f) => !this.#graph.has(f));
+    const removed = [...this.#graph].filter((f) => !next.has(f) && !this.#underExtra(f));
+    this.#graph = next;
+    if (added.length) this.#watcher.add(added);
+    if (removed.length) this.#watcher.unwatch(removed);
+  }
+
+  /** Whether `path` (absolute) is excluded: by `--ignore`, or by the default ignores unless it is a graph file. */
+  isIgnored(path: string): boolean {
+    const abs = resolve(this.#cwd, path);
+    if (this.#graph.has(abs)) return this.#ignoredByUser(abs);
+    if (this.#extraRoots.includes(abs)) return false;
+    const rel = this.#rel(abs);
+    if (rel !== null) {
+      for (const part of rel.split("/")) if (DEFAULT_IGNORED_DIRS.includes(part)) return true;
+    }
+    return this.#ignoredByUser(abs);
+  }
+
+  #rel(abs: string): string | null {
+    const rel = relative(this.#cwd, abs);
+    if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) return null;
+    return rel.split(sep).join("/");
+  }
+
+  #ignoredByUser(abs: string): boolean {
+    if (this.#ignore.length === 0) return false;
+    const rel = this.#rel(abs) ?? abs.split(sep).join("/");
+    const parts = rel.split("/");
+    for (let i = 1; i <= parts.length; i++) {
+      const prefix = parts.slice(0, i).join("/");
+      for (const g of this.#ignore) if (g.match(prefix) || g.match(prefix + "/")) return true;
+      for (const g of this.#ignoreSegment) if (g.match(parts[i - 1]!)) return true;
+    }
+    return false;
+  }
+
+  #underExtra(abs: string): boolean {
+    return this.#extraRoots.some((r) => abs === r || abs.startsWith(r + sep));
+  }
+
+  /** Whether an event on `abs` is one to report. */
+  #wanted(abs: string): boolean {
+    if (this.#graph.has(abs)) return true;
+    if (this.isIgnored(abs)) return false;
+    for (const root of this.#extraRoots) {
+      if (abs !== root && !abs.startsWith(root + sep)) continue;
+      if (!this.#globBases.has(root)) return true;
+      // A root that came from a glob: the path must match one of the globs.
+      const rel = this.#rel(abs);
+      if (this.#globs.some(({ glob, absolute }) => (absolute ? glob.match(abs) : rel !== null && glob.match(rel)))) return true;
+    }
+    return false;
+  }
+
+  #event(abs: string): void {
+    if (this.#closed || !this.#wanted(abs)) return;
+    const now = Date.now();
+    if (this.#pending.size === 0) this.#firstEventAt = now;
+    this.#pending.add(abs);
+    clearTimeout(this.#timer);
+    const quiet = this.#options.debounceMs ?? 50;
+    const maxWait = this.#options.maxWaitMs ?? 500;
+    const wait = Math.max(0, Math.min(quiet, this.#firstEventAt + maxWait - now));
+    this.#timer = setTimeout(() => this.#flush(), wait);
+  }
+
+  #flush(): void {
+    this.#timer = undefined;
+    if (this.#pending.size === 0 || this.#closed) return;
+    const paths = [...this.#pending];
+    this.#pending.clear();
+    this.#options.onChange(paths);
+  }
+
+  /** Stop watching; pending notifications are dropped. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#watcher.close();
+  }
+}

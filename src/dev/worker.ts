@@ -1,0 +1,41 @@
+/**
+ * The app process of restart mode: serve the app on the supervisor's port
+ * (with `reusePort`), report `ready` over IPC, and shut down gracefully when
+ * told (or when the supervisor goes away, or on SIGINT/SIGTERM).
+ * @module
+ */
+import { FatalError, startDevServer } from "./dev-server.ts";
+import { createDevLogger } from "./log.ts";
+import type { SupervisorMessage, WorkerMessage, WorkerSpec } from "./supervisor.ts";
+
+/**
+ * Run as a worker described by `spec`.
+ * @returns the exit code (0 after a graceful shutdown, 1 on a fatal startup error).
+ */
+export async function runWorker(spec: WorkerSpec): Promise<number> {
+  const logger = createDevLogger(spec.config.logLevel);
+  let dev;
+  try {
+    dev = await startDevServer(spec.config, logger, spec.role);
+  } catch (error) {
+    logger.error(error instanceof FatalError || (error as Error)?.name === "BindError" ? (error as Error).message : String(error));
+    return 1;
+  }
+  const ready: WorkerMessage = { type: "ready", port: dev.server.port, url: dev.url, files: dev.files };
+  process.send?.(ready);
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await dev.close();
+      resolve(0);
+    };
+    process.on("message", (m: SupervisorMessage) => {
+      if (m?.type === "shutdown") void stop();
+    });
+    process.once("disconnect", () => void stop());
+    process.once("SIGINT", () => void stop());
+    process.once("SIGTERM", () => void stop());
+  });
+}

@@ -1,0 +1,266 @@
+/**
+ * tsgi-dev end to end: in-place reload. Each test spawns `bun src/dev/cli.ts`
+ * on a free port with an app in a temp dir, edits files and asserts the new
+ * response within a bound.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, unlinkSync } from "node:fs";
+import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+
+const apps: TempApp[] = [];
+afterEach(async () => {
+  await killAll();
+});
+afterAll(() => {
+  for (const a of apps) a.remove();
+});
+
+/** entry → b.ts → c.ts; the body is `<entry version>/<c version>`. */
+function chainApp(entryVersion = "e1", deepVersion = "c1"): TempApp {
+  const app = new TempApp({
+    "app.ts": entry(entryVersion),
+    "b.ts": `import { c } from "./c.ts";\nexport function b(): string { return c(); }\n`,
+    "c.ts": deep(deepVersion),
+  });
+  apps.push(app);
+  return app;
+}
+function entry(v: string): string {
+  return `import type { Application } from "${process.cwd()}/src/spec.ts";
+import { b } from "./b.ts";
+const enc = new TextEncoder();
+const app: Application = (environ, startResponse) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("${v}/" + b())];
+};
+export default app;
+`;
+}
+function deep(v: string): string {
+  return `export function c(): string {\n  return "${v}";\n}\n`;
+}
+
+async function start(app: TempApp, extra: string[] = []): Promise<{ dev: DevProcess; url: string }> {
+  const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", ...extra], { cwd: app.dir });
+  const url = await dev.ready();
+  return { dev, url };
+}
+
+const reloads = (dev: DevProcess) => dev.count(/reloaded in \d+ ms/);
+
+describe("tsgi-dev reload in place", () => {
+  test("a change in the entry file and in a module two imports deep", async () => {
+    const app = chainApp();
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("e1/c1");
+
+    app.write("app.ts", entry("e2"));
+    await until(async () => (await get(url)).text === "e2/c1", 3000);
+
+    app.write("c.ts", deep("c2"));
+    await until(async () => (await get(url)).text === "e2/c2", 3000);
+    expect(dev.output).toMatch(/reloaded in \d+ ms: c\.ts/);
+
+    // A save by rename (vim, JetBrains) is followed too, and keeps being followed.
+    app.writeAtomic("c.ts", deep("c3"));
+    await until(async () => (await get(url)).text === "e2/c3", 3000);
+    app.write("c.ts", deep("c4"));
+    await until(async () => (await get(url)).text === "e2/c4", 3000);
+  });
+
+  test("a deleted and re-created file is watched again", async () => {
+    const app = chainApp();
+    const { url } = await start(app);
+    unlinkSync(app.path("c.ts"));
+    await until(async () => (await get(url)).status === 500, 3000);
+    await Bun.sleep(300);
+    app.write("c.ts", deep("c9"));
+    await until(async () => (await get(url)).text === "e1/c9", 3000);
+    app.write("c.ts", deep("c10"));
+    await until(async () => (await get(url)).text === "e1/c10", 3000);
+  });
+
+  test("steady requests on 4 keep-alive connections while the app is saved 20 times: no failures, no mixes", async () => {
+    const app = new TempApp({ "app.ts": streamingApp(0) });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    const port = Number(new URL(url).port);
+    let saving = true;
+    const failures: string[] = [];
+    const seen = new Set<number>();
+    let count = 0;
+    const worker = async () => {
+      const client = new KeepAliveClient(port);
+      let last = -1;
+      try {
+        for (let i = 0; i < 5000 && saving; i++) {
+          let r;
+          try {
+            r = await client.get("/");
+          } catch (e) {
+            failures.push(String(e));
+            return;
+          }
+          count++;
+          const m = /^v(\d+)\|v(\d+)\|v(\d+)$/.exec(r.body);
+          if (r.status !== 200 || !m || m[1] !== m[2] || m[2] !== m[3]) {
+            failures.push(`${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+            continue;
+          }
+          const v = Number(m[1]);
+          if (v < last) failures.push(`went back from v${last} to v${v}`);
+          last = v;
+          seen.add(v);
+        }
+      } finally {
+        client.close();
+      }
+    };
+    const workers = [worker(), worker(), worker(), worker()];
+    for (let v = 1; v <= 20; v++) {
+      await Bun.sleep(120);
+      if (v % 2) app.write("app.ts", streamingApp(v));
+      else app.writeAtomic("app.ts", streamingApp(v));
+    }
+    await until(async () => (await get(url)).text === "v20|v20|v20", 5000);
+    await Bun.sleep(200);
+    saving = false;
+    await Promise.all(workers);
+    if (process.env.DEV_TEST_VERBOSE) console.log("requests", count, "versions seen", seen.size);
+    expect(failures).toEqual([]);
+    expect(count).toBeGreaterThan(100);
+    expect(seen.size).toBeGreaterThan(5);
+    expect(seen.has(20)).toBe(true);
+    expect(reloads(dev)).toBeGreaterThanOrEqual(10);
+  }, 60_000);
+
+  test("one save, one reload; a chmod or a save without changes, no reload", async () => {
+    const app = chainApp();
+    const { dev, url } = await start(app);
+    for (let i = 1; i <= 4; i++) {
+      if (i % 2) app.write("c.ts", deep(`x${i}`));
+      else app.writeAtomic("c.ts", deep(`x${i}`));
+      await until(async () => (await get(url)).text === `e1/x${i}`, 3000);
+      await Bun.sleep(400); // let any late event of this save arrive
+      expect(reloads(dev)).toBe(i);
+    }
+    chmodSync(app.path("c.ts"), 0o600);
+    app.write("c.ts", app.read("c.ts"));
+    await Bun.sleep(600);
+    expect(reloads(dev)).toBe(4);
+  }, 20_000);
+
+  test("files the app writes under ignored paths cause no reload", async () => {
+    const app = new TempApp({
+      "app.ts": `import { appendFileSync, mkdirSync } from "node:fs";
+const enc = new TextEncoder();
+export default (environ: any, startResponse: any) => {
+  mkdirSync("logs", { recursive: true });
+  mkdirSync(".cache", { recursive: true });
+  mkdirSync("uploads/a", { recursive: true });
+  appendFileSync("logs/app.log", "request\\n");
+  appendFileSync(".cache/state.json", "{}\\n");
+  appendFileSync("uploads/a/file.bin", "x");
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("ok")];
+};
+`,
+      "templates/page.html": "<p>one</p>",
+    });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--watch", ".", "--ignore", "logs/**", "--ignore", "uploads"]);
+    for (let i = 0; i < 10; i++) expect((await get(url)).text).toBe("ok");
+    await Bun.sleep(800);
+    expect(reloads(dev)).toBe(0);
+    // A watched, not ignored path does reload.
+    app.write("templates/page.html", "<p>two</p>");
+    await dev.waitFor(/reloaded in \d+ ms: templates\/page\.html/, 3000);
+  }, 20_000);
+
+  test("--watch with a glob, and .env re-read on reload", async () => {
+    const app = new TempApp({
+      ".env": "GREETING=hello\n",
+      "app.ts": `const enc = new TextEncoder();
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode(String(process.env.GREETING))];
+};
+`,
+      "views/a.html": "a",
+      "views/b.txt": "b",
+    });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--watch", "views/**/*.html"]);
+    expect((await get(url)).text).toBe("hello");
+    app.write(".env", "GREETING=bonjour\n");
+    await until(async () => (await get(url)).text === "bonjour", 3000);
+    const before = reloads(dev);
+    app.write("views/b.txt", "b2");
+    await Bun.sleep(500);
+    expect(reloads(dev)).toBe(before);
+    app.write("views/a.html", "a2");
+    await dev.waitFor(/reloaded in \d+ ms: views\/a\.html/, 3000);
+  }, 20_000);
+
+  test("--no-reload: changes are not picked up", async () => {
+    const app = chainApp();
+    const { dev, url } = await start(app, ["--no-reload"]);
+    app.write("c.ts", deep("c2"));
+    await Bun.sleep(500);
+    expect((await get(url)).text).toBe("e1/c1");
+    expect(reloads(dev)).toBe(0);
+  });
+
+  test("--poll follows changes too", async () => {
+    const app = chainApp();
+    const { url } = await start(app, ["--poll"]);
+    app.write("c.ts", deep("p2"));
+    await until(async () => (await get(url)).text === "e1/p2", 5000);
+  });
+
+  test("memory after 100 reloads stays within a bound", async () => {
+    const app = new TempApp({ "app.ts": heavyApp(0) });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    let baseline = 0;
+    for (let v = 1; v <= 100; v++) {
+      app.write("app.ts", heavyApp(v));
+      await until(async () => (await get(url)).text === `heavy ${v}`, 5000, 10);
+      if (v === 10) baseline = dev.rss();
+    }
+    await Bun.sleep(300);
+    await get(url);
+    const after = dev.rss();
+    if (process.env.DEV_TEST_VERBOSE) console.log("rss baseline", baseline >> 20, "MB, after 100 reloads", after >> 20, "MB");
+    // Each version holds ~4 MB of module state; a leak of every version would be ~360 MB.
+    expect(after - baseline).toBeLessThan(80 * 1024 * 1024);
+    expect(reloads(dev)).toBe(100);
+  }, 90_000);
+});
+
+/** A streamed body of three chunks, each naming the version. */
+function streamingApp(v: number): string {
+  return `const enc = new TextEncoder();
+const VERSION = "v${v}";
+export default function app(environ: any, startResponse: any) {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return (async function* () {
+    yield enc.encode(VERSION + "|");
+    await Bun.sleep(1);
+    yield enc.encode(VERSION + "|");
+    yield enc.encode(VERSION);
+  })();
+}
+`;
+}
+
+/** An app holding ~4 MB of module-level state. */
+function heavyApp(v: number): string {
+  return `const state = Array.from({ length: 100000 }, (_, i) => ({ i, v: ${v} }));
+const enc = new TextEncoder();
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("heavy " + state[0].v)];
+};
+`;
+}
