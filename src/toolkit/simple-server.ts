@@ -1,0 +1,213 @@
+/**
+ * `tsgi/simple-server`: wsgiref.simple_server in TSGI terms. A server that
+ * serves one application and, like the seed, answers requests only while
+ * `serveForever()` or `handleRequest()` is running: requests that arrive at
+ * other times wait for it.
+ *
+ * ```ts
+ * import { makeServer, demoApp } from "tsgi/simple-server";
+ * await using httpd = makeServer("127.0.0.1", 8000, demoApp);
+ * console.log(`Serving HTTP on port ${httpd.port}...`);
+ * await httpd.handleRequest(); // serve one request, then return
+ * ```
+ * @module
+ */
+import { RequestHandler, type RequestHandlerClass } from "../server/handler.ts";
+import { createServer, type TsgiServer } from "../server/server.ts";
+import type { ServerOptions } from "../server/options.ts";
+import type { Application, Body, Environ } from "../spec.ts";
+
+/**
+ * wsgiref `WSGIRequestHandler`: override `getEnviron(environ)` and
+ * `getStderr()` in a subclass and pass it as `handlerClass`.
+ */
+export class SimpleRequestHandler extends RequestHandler {}
+
+/** Options of {@link makeServer} (wsgiref `server_class`, `handler_class`), plus any server option. */
+export interface MakeServerOptions extends Omit<ServerOptions, "hostname" | "port"> {
+  /** The server class (wsgiref `server_class`). Default {@link SimpleServer}. */
+  serverClass?: new (host: string, port: number, options?: ServerOptions) => SimpleServer;
+  /** The handler class (wsgiref `handler_class`). Default {@link SimpleRequestHandler}. */
+  handlerClass?: RequestHandlerClass;
+}
+
+/**
+ * wsgiref `WSGIServer`: listens on construction; serves `app` while
+ * {@link serveForever} runs, or one request per {@link handleRequest}.
+ */
+export class SimpleServer {
+  /** The underlying tsgi server. */
+  readonly server: TsgiServer;
+  private app: Application | null = null;
+  private permits = 0;
+  private forever = false;
+  private waiting: Array<() => void> = [];
+  private served: Array<() => void> = [];
+  private stopForever: (() => void) | null = null;
+
+  /**
+   * @param host interface to bind (`""` means 127.0.0.1 here, never all interfaces).
+   * @param port TCP port; 0 picks a free one (read {@link port}).
+   * @param options further server options (logs, timeouts...).
+   * @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound.
+   */
+  constructor(host: string, port: number, options: ServerOptions = {}) {
+    this.server = createServer(this.gate, {
+      log: null,
+      handlerClass: SimpleRequestHandler,
+      ...options,
+      hostname: host || "127.0.0.1",
+      port,
+    }).listen();
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return this.server.port;
+  }
+
+  /** wsgiref `server_address`: `[host, port]`. */
+  get serverAddress(): [string, number] {
+    return [this.server.hostname, this.server.port];
+  }
+
+  /** wsgiref `set_app()`. */
+  setApp(application: Application): void {
+    this.app = application;
+  }
+
+  /** wsgiref `get_app()`. */
+  getApp(): Application | null {
+    return this.app;
+  }
+
+  /** Every request passes here: it waits for a permit, then runs the app and reports when its response ended. */
+  private readonly gate: Application = async (environ, startResponse) => {
+    while (!this.forever && this.permits === 0) await new Promise<void>((r) => this.waiting.push(r));
+    if (!this.forever) this.permits--;
+    const app = this.app;
+    if (!app) {
+      this.markServed();
+      throw new Error("SimpleServer: no application set; call setApp(app) first");
+    }
+    let body: Body;
+    try {
+      body = await app(environ, startResponse);
+    } catch (error) {
+      this.markServed();
+      throw error;
+    }
+    return closeNotifying(body, () => this.markServed());
+  };
+
+  private markServed(): void {
+    const waiter = this.served.shift();
+    waiter?.();
+  }
+
+  private grant(): void {
+    const waiters = this.waiting;
+    this.waiting = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * wsgiref `handle_request()`: serve exactly one request (the next to
+   * arrive, or one already waiting), resolving when its response ended.
+   */
+  handleRequest(): Promise<void> {
+    const done = new Promise<void>((resolve) => this.served.push(resolve));
+    this.permits++;
+    this.grant();
+    return done;
+  }
+
+  /** wsgiref `serve_forever()`: serve every request until {@link close} (or {@link shutdown}); resolves then. */
+  serveForever(): Promise<void> {
+    this.forever = true;
+    this.grant();
+    return new Promise<void>((resolve) => (this.stopForever = resolve));
+  }
+
+  /** wsgiref `shutdown()`: make `serveForever()` return; the socket stays bound until {@link close}. */
+  shutdown(): void {
+    this.forever = false;
+    this.stopForever?.();
+    this.stopForever = null;
+  }
+
+  /** wsgiref `server_close()`: stop serving and release the port. */
+  async close(): Promise<void> {
+    this.shutdown();
+    this.forever = true; // let waiting requests through so the server can drain them
+    this.grant();
+    await this.server.close({ timeout: 1000 });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Wrap `body` so that `onClose` runs once, when the server closes it (after the response, on error, or on disconnect). */
+function closeNotifying(body: Body, onClose: () => void): Body {
+  let done = false;
+  const finish = () => {
+    if (!done) {
+      done = true;
+      onClose();
+    }
+  };
+  const inner = body as Body & { close?: () => void | Promise<void> };
+  const wrapper: Body = {
+    async *[Symbol.asyncIterator]() {
+      yield* inner as AsyncIterable<Uint8Array>;
+    },
+    async close() {
+      try {
+        await inner.close?.();
+      } finally {
+        finish();
+      }
+    },
+  };
+  // Keep the array fast path (known length) for array bodies.
+  if (Array.isArray(body)) {
+    const arr = [...body] as Uint8Array[] & { close?: () => void };
+    arr.close = finish;
+    return arr;
+  }
+  return wrapper;
+}
+
+/**
+ * wsgiref `make_server(host, port, app, server_class, handler_class)`:
+ * create a listening {@link SimpleServer} for `app`.
+ * @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound.
+ */
+export function makeServer(host: string, port: number, app: Application, options: MakeServerOptions = {}): SimpleServer {
+  const { serverClass = SimpleServer, handlerClass = SimpleRequestHandler, ...rest } = options;
+  const server = new serverClass(host, port, { ...rest, handlerClass });
+  server.setApp(app);
+  return server;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * wsgiref `demo_app`: "Hello world!" and the environ's key/value pairs, one
+ * per line, sorted by key, as `text/plain; charset=utf-8`.
+ */
+export const demoApp: Application = (environ: Environ, startResponse) => {
+  let text = "Hello world!\n\n";
+  for (const key of Object.keys(environ).sort()) text += `${key} = ${formatValue(environ[key])}\n`;
+  startResponse("200 OK", [["Content-Type", "text/plain; charset=utf-8"]]);
+  return [encoder.encode(text)];
+};
+
+function formatValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (Array.isArray(value)) return JSON.stringify(value);
+  if (value !== null && typeof value === "object") return `<${(value as object).constructor?.name ?? "object"}>`;
+  return String(value);
+}
