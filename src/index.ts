@@ -15,3 +15,25 @@ export * from "./spec.ts";
 export { createServer, serve, TsgiServer, DEFAULT_SERVER_OPTIONS } from "./server/index.ts";
 export type { AccessLogFields, LogTarget, Server, ServerOptions } from "./server/index.ts";
 export { VERSION } from "./version.ts";
+export { RequestHandler } from "./server/index.ts";
+export type { RequestHandlerClass } from "./server/index.ts";
+
+// The toolkit (each module is also a subpath export: "tsgi/util", "tsgi/validate", ...).
+// `Headers` (wsgiref.headers) and the gevent `Environ` class are only exported from their
+// subpaths, so they never shadow the global `Headers` or the `Environ` type here.
+export {
+  applicationUri,
+  FileWrapper,
+  fileWrapper,
+  guessScheme,
+  isHopByHop,
+  requestUri,
+  setupTestingDefaults,
+  shiftPathInfo,
+} from "./toolkit/util.ts";
+export { PathInfoDispatcher, pathInfoDispatcher } from "./toolkit/dispatch.ts";
+export { TsgiConformanceError, validator } from "./toolkit/validate.ts";
+export { SecureEnviron, TsgiSecureEnviron } from "./toolkit/secure-environ.ts";
+export { demoApp, makeServer } from "./toolkit/simple-server.ts";
+export { CGIHandler } from "./toolkit/handlers.ts";
+export { fromFetchHandler, toFetchHandler } from "./fetch/index.ts";
