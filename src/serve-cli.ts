@@ -1,0 +1,177 @@
+#!/usr/bin/env bun
+/**
+ * `tsgi`: the production entry point.
+ *
+ * ```
+ * tsgi serve ./app.ts[:name] [--host 127.0.0.1] [--port 8000] [--uds PATH [--uds-mode 660]] [--fd N]
+ *            [--certfile F --keyfile F [--ca-certs F] | --https]
+ *            [--workers N [--reuse-port] [--max-requests N] [--max-requests-jitter N] [--timeout S]]
+ *            [--proxy-headers [--forwarded-allow-ips LIST] [--forwarded-header x-forwarded|forwarded]]
+ *            [--root-path /prefix] [--graceful-timeout S] [--peercreds[=resolve]] [--no-access-log]
+ * ```
+ *
+ * The app module may default-export a TSGI application, an object with a
+ * `fetch` method (Hono, Elysia) or a one-parameter fetch function.
+ * @module
+ */
+import { defineCommand, runMain } from "citty";
+import { createConsola } from "consola";
+import pkg from "../package.json" with { type: "json" };
+import { loadApp, resolveTls, StartupError, stdoutLog, withDeployMiddleware } from "./server/deploy.ts";
+import { OptionsError, resolveDeployOptions, type DeployOptions } from "./server/listen-options.ts";
+import { createServer } from "./server/server.ts";
+import { Supervisor } from "./server/workers.ts";
+
+/** The CLI's messages: always at info level (consola lowers it under test runners and CI otherwise). */
+const consola = createConsola({ level: 3 });
+
+/** citty argument definitions for the deployment flags; `tsgi-dev` can spread these into its own. */
+export const DEPLOY_ARGS = {
+  host: { type: "string", description: "Interface to bind (0.0.0.0 for all)", default: "127.0.0.1", valueHint: "host" },
+  port: { type: "string", description: "TCP port (default 8000, or PORT)", valueHint: "port" },
+  uds: { type: "string", description: "Listen on a Unix domain socket at this path instead of TCP", valueHint: "path" },
+  "uds-mode": { type: "string", description: "Octal permission bits for the socket file, e.g. 660", valueHint: "mode" },
+  fd: { type: "string", description: "Serve an inherited listening socket (systemd socket activation: 3)", valueHint: "n" },
+  certfile: { type: "string", description: "TLS certificate chain (PEM)", valueHint: "file" },
+  keyfile: { type: "string", description: "TLS private key (PEM)", valueHint: "file" },
+  "ca-certs": { type: "string", description: "CA bundle (PEM): require client certificates signed by it", valueHint: "file" },
+  https: { type: "boolean", description: "TLS with a cached self-signed certificate for localhost (development)" },
+  workers: { type: "string", description: "Run N worker processes under a supervisor (SIGHUP reloads, SIGTERM drains)", valueHint: "n" },
+  "reuse-port": { type: "boolean", description: "Workers bind the port with SO_REUSEPORT instead of sharing the supervisor's socket" },
+  "max-requests": { type: "string", description: "Recycle a worker after N requests (0: never)", valueHint: "n" },
+  "max-requests-jitter": { type: "string", description: "Add 0..N to each worker's --max-requests", valueHint: "n" },
+  timeout: { type: "string", description: "Kill and replace a worker silent for S seconds (0: never; default 30)", valueHint: "s" },
+  "graceful-timeout": { type: "string", description: "Seconds in-flight requests get on stop, reload and recycle (default 30)", valueHint: "s" },
+  "proxy-headers": { type: "boolean", description: "Trust X-Forwarded-For/-Proto/-Host (or Forwarded) from --forwarded-allow-ips" },
+  "forwarded-allow-ips": { type: "string", description: "Trusted proxies: IPs/CIDRs, comma-separated, or * (default 127.0.0.1,::1 or FORWARDED_ALLOW_IPS)", valueHint: "list" },
+  "forwarded-header": { type: "string", description: "x-forwarded (default) or forwarded (RFC 7239)", valueHint: "name" },
+  "root-path": { type: "string", description: "The path the app is mounted at (SCRIPT_NAME), e.g. /api", valueHint: "path" },
+  peercreds: { type: "string", description: "Unix sockets: put the client's pid/uid/gid in environ (X_REMOTE_*); =resolve adds names", valueHint: "resolve" },
+} as const;
+
+/** Turn parsed citty arguments into {@link DeployOptions} (numbers checked by `resolveDeployOptions`). */
+export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: readonly string[] = []): DeployOptions {
+  const str = (k: string) => (typeof args[k] === "string" && args[k] !== "" ? (args[k] as string) : undefined);
+  const num = (k: string) => {
+    const v = str(k);
+    if (v === undefined) return undefined;
+    if (!/^\d+(\.\d+)?$/.test(v)) throw new OptionsError(`--${k} must be a number, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+  const peer = args.peercreds;
+  const peerFlag = rawArgs.some((a) => a === "--peercreds" || a.startsWith("--peercreds="));
+  return {
+    host: str("host"),
+    port: num("port"),
+    uds: str("uds"),
+    udsMode: str("uds-mode"),
+    fd: num("fd"),
+    certfile: str("certfile"),
+    keyfile: str("keyfile"),
+    caCerts: str("ca-certs"),
+    https: args.https === true,
+    workers: num("workers"),
+    reusePort: args["reuse-port"] === true,
+    maxRequests: num("max-requests"),
+    maxRequestsJitter: num("max-requests-jitter"),
+    timeout: num("timeout"),
+    gracefulTimeout: num("graceful-timeout"),
+    proxyHeaders: args["proxy-headers"] === true,
+    forwardedAllowIps: str("forwarded-allow-ips"),
+    forwardedHeader: str("forwarded-header") as DeployOptions["forwardedHeader"],
+    rootPath: str("root-path"),
+    peercreds: !peerFlag ? undefined : peer === "resolve" ? "resolve" : true,
+  };
+}
+
+const serveCommand = defineCommand({
+  meta: {
+    name: "serve",
+    description:
+      "Serve an app in production. The module's default export (or ./app.ts:name) may be a TSGI application (environ, startResponse), an object with a fetch() method (Hono, Elysia), or a fetch function (request) => Response.",
+  },
+  args: {
+    app: { type: "positional", description: "The app module: ./app.ts or ./app.ts:name", required: true },
+    ...DEPLOY_ARGS,
+    "access-log": { type: "boolean", description: "Print a line per request on stdout", default: true, negativeDescription: "No access log" },
+  },
+  async run({ args, rawArgs }) {
+    const fail = (error: unknown): never => {
+      consola.error((error as Error).message);
+      process.exit(error instanceof OptionsError ? 2 : 1);
+    };
+    let deploy;
+    try {
+      deploy = resolveDeployOptions(deployOptionsFromArgs(args as Record<string, unknown>, rawArgs));
+    } catch (error) {
+      return fail(error);
+    }
+    const accessLog = args["access-log"] !== false;
+    let tls;
+    try {
+      tls = await resolveTls(deploy.tls);
+    } catch (error) {
+      return fail(error);
+    }
+    if (tls?.dev) {
+      consola.warn(`${tls.dev.created ? "generated" : "using"} a self-signed development certificate (${tls.dev.certfile}), SHA-256 fingerprint ${tls.dev.fingerprint}; clients must trust it (curl --cacert ${tls.dev.certfile})`);
+    }
+    const app = String(args.app);
+    if (deploy.workers) {
+      const supervisor = new Supervisor({ config: { app, cwd: process.cwd(), deploy, tls: tls?.config ?? null, accessLog } });
+      try {
+        await supervisor.start();
+      } catch (error) {
+        return fail(error);
+      }
+      supervisor.installSignals();
+      consola.success(`tsgi ${pkg.version}: ${deploy.workers.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
+      return;
+    }
+    let loaded;
+    try {
+      loaded = await loadApp(app);
+    } catch (error) {
+      return fail(error);
+    }
+    let server;
+    try {
+      server = createServer(withDeployMiddleware(loaded.app, deploy), {
+        ...deploy.server,
+        ...(tls ? { tls: tls.config } : {}),
+        log: accessLog ? stdoutLog : null,
+      }).listen();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const e = error as Error;
+      return fail(new StartupError(code === "EADDRINUSE" ? `cannot listen: address in use (${e.message})` : code === "EACCES" ? `cannot listen: permission denied (${e.message})` : e.message));
+    }
+    consola.success(`tsgi ${pkg.version}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.url} (pid ${process.pid})`);
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s`);
+      await server.close({ timeout: deploy.gracefulTimeout });
+      process.exit(0);
+    };
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGHUP", () => consola.warn("SIGHUP: reloading needs --workers (a single process cannot replace itself without dropping its socket)"));
+  },
+});
+
+function where(server: { unix?: string; fd?: number; hostname?: string }, port: number, tls: boolean): string {
+  if (server.unix !== undefined) return `unix:${server.unix}`;
+  if (server.fd !== undefined) return `inherited fd ${server.fd}`;
+  const host = server.hostname ?? "127.0.0.1";
+  return `${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+}
+
+/** The `tsgi` command: `tsgi serve ...`. */
+export const main = defineCommand({
+  meta: { name: "tsgi", version: pkg.version, description: "TSGI production server" },
+  subCommands: { serve: serveCommand },
+});
+
+if (import.meta.main) await runMain(main);

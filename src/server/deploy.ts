@@ -1,0 +1,176 @@
+/**
+ * Starting a production server from {@link ResolvedDeploy}: loading the app
+ * module, reading TLS material, wrapping proxy headers, and the worker side
+ * of the supervisor protocol. Shared by `tsgi serve` (one process) and the
+ * worker processes the supervisor starts.
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { parseAppSpec } from "../dev/app-spec.ts";
+import { detectApplication, type ApplicationKind } from "../fetch/index.ts";
+import type { Application } from "../spec.ts";
+import type { ResolvedDeploy } from "./listen-options.ts";
+import type { LogTarget, ServerOptions } from "./options.ts";
+import { proxyHeaders } from "./proxy.ts";
+import { createServer, type TsgiServer } from "./server.ts";
+import { devCertificate, loadTls, type DevCertificate, type TlsConfig } from "./tls.ts";
+
+/** A failure the CLI reports in one line (exit code 1). */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}
+
+/**
+ * Import `spec` (`./app.ts` or `./app.ts:name`) and return the application:
+ * a TSGI function as it is, a fetch handler (`{ fetch }` object or a
+ * one-parameter function) through `fromFetchHandler`.
+ * @throws StartupError for a missing file, an import error, a missing export or an export that is neither.
+ */
+export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<{ app: Application; kind: ApplicationKind; file: string }> {
+  let parsed;
+  try {
+    parsed = parseAppSpec(spec, cwd);
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
+  if (!existsSync(parsed.file)) throw new StartupError(`no such file: ${parsed.file}`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(parsed.file)) as Record<string, unknown>;
+  } catch (error) {
+    throw new StartupError(`cannot import ${parsed.file}: ${(error as Error)?.message ?? String(error)}`);
+  }
+  const exported = mod[parsed.exportName];
+  if (exported === undefined) {
+    const names = Object.keys(mod).filter((k) => k !== "__esModule");
+    throw new StartupError(`${parsed.file} has ${parsed.exportName === "default" ? "no default export" : `no export named ${parsed.exportName}`} (exports: ${names.join(", ") || "none"})`);
+  }
+  const found = detectApplication(exported);
+  if (!found) {
+    throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.file} is neither a TSGI application (environ, startResponse) nor a fetch handler`);
+  }
+  return { ...found, file: parsed.file };
+}
+
+/**
+ * Read the TLS material the options name.
+ * @returns the config, and the development certificate when `"dev"` was asked (for printing its fingerprint).
+ * @throws StartupError when a file is missing, unreadable or not PEM.
+ */
+export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: TlsConfig; dev: DevCertificate | null } | null> {
+  if (tls === null) return null;
+  try {
+    if (tls === "dev") {
+      const dev = await devCertificate();
+      return { config: { cert: dev.cert, key: dev.key }, dev };
+    }
+    return { config: loadTls(tls), dev: null };
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
+}
+
+/** Wrap `app` with the proxy-header middleware when the options ask for it. */
+export function withDeployMiddleware(app: Application, deploy: Pick<ResolvedDeploy, "proxy">): Application {
+  return deploy.proxy ? proxyHeaders(app, { forwardedAllowIps: deploy.proxy.forwardedAllowIps, header: deploy.proxy.header }) : app;
+}
+
+/** Everything a worker process needs, passed as JSON in `TSGI_WORKER`. */
+export interface WorkerConfig {
+  /** The app argument (`./app.ts[:name]`). */
+  app: string;
+  /** Directory the app argument is relative to. */
+  cwd: string;
+  /** The resolved deployment options. */
+  deploy: ResolvedDeploy;
+  /** TLS material already resolved by the supervisor (the dev certificate is generated once). */
+  tls: TlsConfig | null;
+  /** The worker listens on the socket inherited as fd 3 (else it binds itself with `SO_REUSEPORT`). */
+  inheritFd: boolean;
+  /** Write an access log line per request to stdout. */
+  accessLog: boolean;
+}
+
+/** Messages a worker sends its supervisor over IPC. */
+export type WorkerMessage =
+  | { t: "listening"; pid: number }
+  | { t: "heartbeat"; requests: number }
+  | { t: "retire"; requests: number }
+  | { t: "failed"; message: string };
+
+/** A stdout access log target (batched by the server's access log). */
+export const stdoutLog: LogTarget = { write: (line: string) => void process.stdout.write(line) };
+
+/**
+ * The worker side: load the app, listen (fd 3 or `SO_REUSEPORT`), report
+ * `listening`, send heartbeats every quarter of the timeout, count requests
+ * and ask to retire at `maxRequests` (+ jitter), and on SIGTERM (or SIGINT)
+ * drain within the graceful timeout and exit 0.
+ */
+export async function runWorker(config: WorkerConfig): Promise<void> {
+  const send = (m: WorkerMessage) => {
+    try {
+      process.send?.(m);
+    } catch {
+      // supervisor gone: nothing to tell
+    }
+  };
+  const { deploy } = config;
+  const w = deploy.workers;
+  let loaded;
+  try {
+    loaded = await loadApp(config.app, config.cwd);
+  } catch (error) {
+    send({ t: "failed", message: (error as Error).message });
+    process.exit(3);
+  }
+  let requests = 0;
+  const limit = w && w.maxRequests > 0 ? w.maxRequests + Math.floor(Math.random() * (w.maxRequestsJitter + 1)) : 0;
+  let retiring = false;
+  const inner = withDeployMiddleware(loaded.app, deploy);
+  const app: Application = (environ, startResponse) => {
+    requests++;
+    if (limit > 0 && requests >= limit && !retiring) {
+      retiring = true;
+      send({ t: "retire", requests });
+    }
+    return inner(environ, startResponse);
+  };
+  const options: ServerOptions = { ...deploy.server, multiprocess: true };
+  if (config.tls) options.tls = config.tls;
+  if (config.inheritFd) {
+    options.fd = 3;
+    delete options.unix;
+  } else {
+    options.reusePort = true;
+  }
+  options.log = config.accessLog ? stdoutLog : null;
+  let server: TsgiServer;
+  try {
+    server = createServer(app, options).listen();
+  } catch (error) {
+    send({ t: "failed", message: (error as Error).message });
+    process.exit(3);
+  }
+  send({ t: "listening", pid: process.pid });
+  if (w && w.timeout > 0) {
+    const beat = setInterval(() => send({ t: "heartbeat", requests }), Math.max(50, Math.floor(w.timeout / 4)));
+    beat.unref?.();
+  }
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.close({ timeout: deploy.gracefulTimeout });
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  // A terminal hangup reaches the whole process group; reloading is the supervisor's job.
+  process.on("SIGHUP", () => {});
+  // The supervisor died (IPC closed): stop too, rather than serve unsupervised.
+  process.on("disconnect", stop);
+}

@@ -1,0 +1,185 @@
+/**
+ * Production options shared by the command lines (`tsgi serve`, and the
+ * flags `tsgi-dev` reuses): where to listen (TCP, Unix socket, inherited
+ * descriptor), TLS, proxy headers, mount path, workers and their
+ * lifecycle. {@link resolveDeployOptions} checks them and turns them into
+ * {@link ServerOptions} plus the supervisor's settings; both CLIs call it, so
+ * flags mean the same in both.
+ * @module
+ */
+import type { ServerOptions } from "./options.ts";
+import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "./proxy.ts";
+
+/** The deployment flags, as typed values (CLI names in the comments). */
+export interface DeployOptions {
+  /** `--host`: interface to bind. Default `"127.0.0.1"`. */
+  host?: string;
+  /** `--port`: TCP port. Default 8000 (or `PORT`). */
+  port?: number;
+  /** `--uds PATH`: listen on a Unix domain socket instead of TCP. */
+  uds?: string;
+  /** `--uds-mode MODE`: octal permission bits for the socket file, e.g. `"660"`. */
+  udsMode?: string | number;
+  /** `--fd N`: serve an inherited listening socket (systemd: 3). */
+  fd?: number;
+  /** `--certfile`: PEM certificate chain; turns on TLS (with `keyfile`). */
+  certfile?: string;
+  /** `--keyfile`: PEM private key. */
+  keyfile?: string;
+  /** `--ca-certs`: PEM CA bundle; clients must present a certificate it signed. */
+  caCerts?: string;
+  /** `--https`: TLS with the cached self-signed development certificate when no files are given. */
+  https?: boolean;
+  /** `--workers N`: N worker processes under a supervisor (N ≥ 1). Unset: one process, no supervisor. */
+  workers?: number;
+  /** `--reuse-port`: each worker binds the port itself with `SO_REUSEPORT` instead of sharing the supervisor's socket. */
+  reusePort?: boolean;
+  /** `--proxy-headers`: trust forwarding fields from `forwardedAllowIps`. */
+  proxyHeaders?: boolean;
+  /** `--forwarded-allow-ips`: comma-separated IPs/CIDRs or `*`. Default `127.0.0.1,::1`, or `FORWARDED_ALLOW_IPS`. */
+  forwardedAllowIps?: string;
+  /** `--forwarded-header`: `x-forwarded` (default) or `forwarded` (RFC 7239). */
+  forwardedHeader?: ForwardedHeader;
+  /** `--root-path`: the path the app is mounted at (`SCRIPT_NAME`), e.g. `/api`. */
+  rootPath?: string;
+  /** `--graceful-timeout` seconds: how long in-flight requests get on SIGTERM, reload and recycle. Default 30 (gunicorn). */
+  gracefulTimeout?: number;
+  /** `--max-requests`: recycle a worker after this many requests; 0 = never. Default 0. */
+  maxRequests?: number;
+  /** `--max-requests-jitter`: add 0..N to each worker's `maxRequests`, so workers do not recycle together. Default 0. */
+  maxRequestsJitter?: number;
+  /** `--timeout` seconds: a worker silent (event loop blocked) this long is killed and replaced; 0 = never. Default 30 (gunicorn). */
+  timeout?: number;
+  /** `--peercreds`: put `SO_PEERCRED` ids (and names with `"resolve"`) in environ for Unix-socket clients. */
+  peercreds?: boolean | "resolve";
+  /** `--reload` (tsgi-dev): watch and reload. Cannot be combined with `workers`. */
+  reload?: boolean;
+}
+
+/** Supervisor settings, in milliseconds. */
+export interface WorkerSettings {
+  /** Number of worker processes (≥ 1). */
+  workers: number;
+  /** Workers bind with `SO_REUSEPORT` themselves (TCP only) instead of inheriting the supervisor's socket. */
+  reusePort: boolean;
+  /** Drain time on stop, reload and recycle (ms). */
+  gracefulTimeout: number;
+  /** Requests before a worker is recycled; 0 = never. */
+  maxRequests: number;
+  /** Up to this many more requests, random per worker. */
+  maxRequestsJitter: number;
+  /** Heartbeat timeout (ms); 0 = off. */
+  timeout: number;
+}
+
+/** What {@link resolveDeployOptions} returns. */
+export interface ResolvedDeploy {
+  /** Options for `createServer` (TLS files are read by {@link resolveTls} in `serve-cli.ts`, not here). */
+  server: ServerOptions;
+  /** TLS files or the development certificate, still to be loaded. */
+  tls: { certfile: string; keyfile: string; caCerts?: string } | "dev" | null;
+  /** Proxy-header settings, or `null` when off. */
+  proxy: { forwardedAllowIps: string[]; header: ForwardedHeader } | null;
+  /** Supervisor settings, or `null` for a single process. */
+  workers: WorkerSettings | null;
+  /** Graceful timeout (ms) for a single process too. */
+  gracefulTimeout: number;
+}
+
+/** A user error in the options: one line, no stack (exit code 2 in the CLIs). */
+export class OptionsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OptionsError";
+  }
+}
+
+function nonNegative(name: string, v: unknown, integer = true): number {
+  const n = typeof v === "string" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+    throw new OptionsError(`--${name} must be a non-negative ${integer ? "integer" : "number"}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/**
+ * Check the flags and derive the server and supervisor settings.
+ * @param env environment for `PORT` and `FORWARDED_ALLOW_IPS` (uvicorn and gunicorn read it). Default `process.env`.
+ * @throws OptionsError naming the flag for a bad value or a forbidden combination.
+ */
+export function resolveDeployOptions(o: DeployOptions, env: Record<string, string | undefined> = process.env): ResolvedDeploy {
+  if (o.reload && o.workers !== undefined) {
+    throw new OptionsError("--reload and --workers cannot be combined: reloading re-imports the app in one process; run workers without --reload, and reload them with SIGHUP");
+  }
+  const places = [o.uds !== undefined, o.fd !== undefined].filter(Boolean).length;
+  if (places > 1) throw new OptionsError("--uds and --fd are exclusive: pick where to listen");
+  const server: ServerOptions = {};
+  if (o.fd !== undefined) server.fd = nonNegative("fd", o.fd);
+  else if (o.uds !== undefined) {
+    if (!o.uds) throw new OptionsError("--uds needs a path");
+    server.unix = o.uds;
+  } else {
+    server.hostname = o.host ?? "127.0.0.1";
+    const port = o.port ?? (env.PORT ? Number(env.PORT) : 8000);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OptionsError(`--port must be 0-65535, got ${JSON.stringify(o.port ?? env.PORT)}`);
+    server.port = port;
+  }
+  if (o.udsMode !== undefined) {
+    if (o.uds === undefined) throw new OptionsError("--uds-mode needs --uds");
+    const mode = typeof o.udsMode === "number" ? o.udsMode : /^0?o?[0-7]{1,4}$/.test(o.udsMode) ? parseInt(o.udsMode.replace(/^0?o?/, ""), 8) : NaN;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new OptionsError(`--uds-mode must be octal permission bits such as 660, got ${JSON.stringify(o.udsMode)}`);
+    server.unixMode = mode;
+  }
+  if (o.peercreds) {
+    if (o.uds === undefined && o.fd === undefined) throw new OptionsError("--peercreds needs a Unix socket (--uds or an inherited Unix socket with --fd)");
+    server.peerCredentials = o.peercreds;
+  }
+  let tls: ResolvedDeploy["tls"] = null;
+  if (o.certfile !== undefined || o.keyfile !== undefined) {
+    if (!o.certfile || !o.keyfile) throw new OptionsError("--certfile and --keyfile go together");
+    tls = { certfile: o.certfile, keyfile: o.keyfile, ...(o.caCerts ? { caCerts: o.caCerts } : {}) };
+  } else if (o.caCerts) {
+    throw new OptionsError("--ca-certs needs --certfile and --keyfile");
+  } else if (o.https) {
+    tls = "dev";
+  }
+  let proxy: ResolvedDeploy["proxy"] = null;
+  if (o.proxyHeaders) {
+    const spec = o.forwardedAllowIps ?? env.FORWARDED_ALLOW_IPS ?? DEFAULT_FORWARDED_ALLOW_IPS.join(",");
+    let trusted: TrustedProxies;
+    try {
+      trusted = new TrustedProxies(spec);
+    } catch (error) {
+      throw new OptionsError(`--forwarded-allow-ips: ${(error as Error).message.replace(/^forwarded-allow-ips: /, "")}`);
+    }
+    const header = o.forwardedHeader ?? "x-forwarded";
+    if (header !== "x-forwarded" && header !== "forwarded") throw new OptionsError(`--forwarded-header must be x-forwarded or forwarded, got ${JSON.stringify(header)}`);
+    proxy = { forwardedAllowIps: [...trusted.entries], header };
+  } else if (o.forwardedAllowIps !== undefined || o.forwardedHeader !== undefined) {
+    throw new OptionsError("--forwarded-allow-ips and --forwarded-header need --proxy-headers");
+  }
+  if (o.rootPath !== undefined && o.rootPath !== "") {
+    if (!o.rootPath.startsWith("/") || /[?#\s]/.test(o.rootPath)) throw new OptionsError(`--root-path must be a path such as /api, got ${JSON.stringify(o.rootPath)}`);
+    server.scriptName = o.rootPath.replace(/\/+$/, "");
+  }
+  const gracefulTimeout = Math.round(nonNegative("graceful-timeout", o.gracefulTimeout ?? 30, false) * 1000);
+  server.shutdownTimeout = gracefulTimeout;
+  let workers: WorkerSettings | null = null;
+  if (o.workers !== undefined) {
+    const n = nonNegative("workers", o.workers);
+    if (n < 1) throw new OptionsError("--workers must be at least 1");
+    if (o.reusePort && (o.uds !== undefined || o.fd !== undefined)) throw new OptionsError("--reuse-port is for TCP ports; Unix and inherited sockets are shared by the workers");
+    workers = {
+      workers: n,
+      reusePort: o.reusePort ?? false,
+      gracefulTimeout,
+      maxRequests: nonNegative("max-requests", o.maxRequests ?? 0),
+      maxRequestsJitter: nonNegative("max-requests-jitter", o.maxRequestsJitter ?? 0),
+      timeout: Math.round(nonNegative("timeout", o.timeout ?? 30, false) * 1000),
+    };
+    server.multiprocess = true;
+  } else if (o.maxRequests || o.maxRequestsJitter || o.reusePort) {
+    throw new OptionsError("--max-requests, --max-requests-jitter and --reuse-port need --workers");
+  }
+  return { server, tls, proxy, workers, gracefulTimeout };
+}

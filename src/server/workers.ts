@@ -1,0 +1,398 @@
+/**
+ * The worker supervisor (gunicorn's arbiter): N worker processes serving
+ * one listening socket, restarted when they crash, killed and replaced when
+ * they stop sending heartbeats (`--timeout`), recycled after
+ * `--max-requests`, reloaded on SIGHUP without dropping a connection, and
+ * drained on SIGTERM.
+ *
+ * The socket: by default the supervisor binds it once and every worker
+ * inherits it as fd 3 (gunicorn's model). All workers accept from one
+ * kernel queue, so a worker that stops listening (reload, recycle, crash)
+ * leaves queued connections to the others. With `reusePort` each worker
+ * binds the port itself with `SO_REUSEPORT` instead; Linux then gives every
+ * worker its own queue, and connections still queued on a worker's socket
+ * when it closes are reset unless `net.ipv4.tcp_migrate_req` is 1 — which
+ * is why sharing is the default.
+ *
+ * Signals: SIGHUP reload; SIGTERM/SIGINT graceful stop within
+ * `gracefulTimeout`; SIGTTIN/SIGTTOU one worker more/less.
+ * @module
+ */
+import { renameSync, unlinkSync, chmodSync, lstatSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import type { Subprocess } from "bun";
+import { prepareUnixPath } from "./bind.ts";
+import type { WorkerConfig, WorkerMessage } from "./deploy.ts";
+import { closeFd, dupFd } from "./sys.ts";
+
+/** Where supervisor messages go. */
+export type SupervisorLog = (level: "info" | "warn" | "error", message: string) => void;
+
+/** Options of {@link Supervisor}. */
+export interface SupervisorOptions {
+  /** The workers' configuration; `deploy.workers` must be set. `inheritFd` is decided by the supervisor. */
+  config: Omit<WorkerConfig, "inheritFd">;
+  /** Message sink. Default: lines on stderr. */
+  log?: SupervisorLog;
+  /** The worker entry module. Default `worker-main.ts` beside this file. */
+  workerEntry?: string;
+  /** Consecutive boot failures after which the supervisor gives up (gunicorn halts on "worker failed to boot"). Default 5. */
+  maxBootFailures?: number;
+}
+
+interface Worker {
+  proc: Subprocess;
+  pid: number;
+  generation: number;
+  listening: boolean;
+  /** The supervisor asked it to stop (reload, recycle, shutdown). */
+  stopping: boolean;
+  lastBeat: number;
+  requests: number;
+  failure: string | null;
+  /** A replacement is being started for it (max-requests). */
+  replacing: boolean;
+  listeners: Array<(ok: boolean) => void>;
+}
+
+const defaultLog: SupervisorLog = (level, message) => process.stderr.write(`[tsgi supervisor ${process.pid}] ${level}: ${message}\n`);
+
+/** The supervisor. {@link start} it, then {@link installSignals} (the CLI does both). */
+export class Supervisor {
+  private readonly config: Omit<WorkerConfig, "inheritFd">;
+  private readonly log: SupervisorLog;
+  private readonly entry: string;
+  private readonly maxBootFailures: number;
+  private readonly live = new Map<number, Worker>();
+  private sharedFd: number | null = null;
+  private ownFd = false;
+  private unixPath: string | null = null;
+  private generation = 0;
+  private target: number;
+  private stopping = false;
+  private reloading: Promise<boolean> | null = null;
+  private bootFailures = 0;
+  private monitor: ReturnType<typeof setInterval> | null = null;
+  private stopped: Promise<void> | null = null;
+  private exitWaiters: Array<() => void> = [];
+  /** The TCP port bound (the real one when 0 was asked), or 0 for Unix/inherited sockets. */
+  port = 0;
+  /** Resolves when the supervisor gave up (too many boot failures) or stopped. */
+  readonly done: Promise<number>;
+  private resolveDone!: (code: number) => void;
+
+  constructor(options: SupervisorOptions) {
+    this.config = options.config;
+    if (!options.config.deploy.workers) throw new TypeError("Supervisor: config.deploy.workers is not set");
+    this.target = options.config.deploy.workers.workers;
+    this.log = options.log ?? defaultLog;
+    this.entry = options.workerEntry ?? join(import.meta.dir, "worker-main.ts");
+    this.maxBootFailures = options.maxBootFailures ?? 5;
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  private get settings() {
+    return this.config.deploy.workers!;
+  }
+
+  /** Pids of the current workers (all generations). */
+  pids(): number[] {
+    return [...this.live.keys()];
+  }
+
+  /** Pids of workers that are listening and not being stopped. */
+  servingPids(): number[] {
+    return [...this.live.values()].filter((w) => w.listening && !w.stopping).map((w) => w.pid);
+  }
+
+  /**
+   * Bind the shared socket (unless `reusePort`), start the workers and wait
+   * until every one listens.
+   * @throws Error when the socket cannot be bound or a worker fails to boot (its message).
+   */
+  async start(): Promise<void> {
+    this.bind();
+    this.generation = 1;
+    const first = Array.from({ length: this.target }, () => this.spawn(1));
+    const results = await Promise.all(first.map((w) => this.whenListening(w)));
+    if (!results.every(Boolean)) {
+      const failure = first.find((w) => w.failure)?.failure ?? "a worker exited before listening";
+      await this.stop();
+      throw new Error(`worker failed to boot: ${failure}`);
+    }
+    const t = this.settings.timeout;
+    if (t > 0) {
+      this.monitor = setInterval(() => this.checkHeartbeats(), Math.max(50, Math.min(1000, Math.floor(t / 4))));
+      this.monitor.unref?.();
+    }
+    this.log("info", `${this.target} worker(s) listening (pids ${this.servingPids().join(", ")})`);
+  }
+
+  /** Bind once and keep a descriptor for the workers to inherit. */
+  private bind(): void {
+    const server = this.config.deploy.server;
+    if (server.fd !== undefined) {
+      this.sharedFd = server.fd; // inherited from systemd or a parent: pass it on as it is
+      return;
+    }
+    if (this.settings.reusePort && server.unix === undefined) {
+      // Workers bind themselves; learn a real port for port 0 by binding once with SO_REUSEPORT.
+      if (!server.port) {
+        const probe = Bun.listen({ hostname: server.hostname ?? "127.0.0.1", port: 0, socket: { data() {} } });
+        this.config.deploy.server.port = probe.port;
+        probe.stop(true);
+      }
+      this.port = this.config.deploy.server.port ?? 0;
+      return;
+    }
+    const handlers = { socket: { data() {} } };
+    if (server.unix !== undefined) {
+      const path = server.unix;
+      prepareUnixPath(path);
+      // Bind under a temporary name and rename: Bun removes the path it bound when the listener stops.
+      const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // not there
+      }
+      const l = Bun.listen({ unix: tmp, ...handlers });
+      if (server.unixMode !== undefined) chmodSync(tmp, server.unixMode);
+      renameSync(tmp, path);
+      this.sharedFd = dupFd((l as unknown as { fd: number }).fd);
+      l.stop(true);
+      this.unixPath = path;
+    } else {
+      const l = Bun.listen({ hostname: server.hostname ?? "127.0.0.1", port: server.port ?? 8000, ...handlers });
+      this.port = l.port;
+      this.sharedFd = dupFd((l as unknown as { fd: number }).fd);
+      l.stop(true);
+    }
+    this.ownFd = true;
+  }
+
+  private spawn(generation: number): Worker {
+    const inheritFd = this.sharedFd !== null;
+    const config: WorkerConfig = { ...this.config, inheritFd };
+    const stdio = inheritFd ? (["ignore", "inherit", "inherit", this.sharedFd!] as const) : (["ignore", "inherit", "inherit"] as const);
+    let worker!: Worker;
+    const proc = Bun.spawn([process.execPath, this.entry], {
+      cwd: this.config.cwd,
+      env: { ...process.env, TSGI_WORKER: JSON.stringify(config) },
+      stdio: stdio as unknown as ["ignore", "inherit", "inherit"],
+      serialization: "json",
+      ipc: (message: WorkerMessage) => this.onMessage(worker, message),
+      onExit: (_p, code, signal) => this.onExit(worker, code, signal),
+    });
+    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: Date.now(), requests: 0, failure: null, replacing: false, listeners: [] };
+    this.live.set(proc.pid, worker);
+    return worker;
+  }
+
+  /** Resolves `true` when `w` listens, `false` when it exits first. */
+  private whenListening(w: Worker): Promise<boolean> {
+    if (w.listening) return Promise.resolve(true);
+    if (!this.live.has(w.pid)) return Promise.resolve(false);
+    return new Promise((r) => w.listeners.push(r));
+  }
+
+  private onMessage(w: Worker, m: WorkerMessage): void {
+    if (!w || typeof m !== "object" || m === null) return;
+    switch (m.t) {
+      case "listening":
+        w.listening = true;
+        w.lastBeat = Date.now();
+        this.bootFailures = 0;
+        for (const l of w.listeners.splice(0)) l(true);
+        break;
+      case "heartbeat":
+        w.lastBeat = Date.now();
+        w.requests = m.requests;
+        break;
+      case "retire":
+        w.requests = m.requests;
+        void this.recycle(w);
+        break;
+      case "failed":
+        w.failure = m.message;
+        this.log("error", `worker ${w.pid} failed: ${m.message}`);
+        break;
+    }
+  }
+
+  private onExit(w: Worker, code: number | null, signal: number | string | null): void {
+    if (!w) return;
+    this.live.delete(w.pid);
+    for (const l of w.listeners.splice(0)) l(false);
+    for (const waiter of this.exitWaiters.splice(0)) waiter();
+    if (w.stopping || this.stopping) return;
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (!w.listening) {
+      this.bootFailures++;
+      if (this.generation === w.generation && this.reloading === null && this.bootFailures >= this.maxBootFailures) {
+        this.log("error", `worker ${w.pid} exited before listening (${how}); ${this.bootFailures} boot failures in a row, giving up`);
+        void this.stop().then(() => this.resolveDone(1));
+        return;
+      }
+      if (this.reloading !== null && w.generation === this.generation) return; // reload() handles its own failures
+    }
+    this.log("warn", `worker ${w.pid} exited unexpectedly (${how}); starting a replacement`);
+    if (this.generation === w.generation || this.countServing() < this.target) this.spawnReplacement();
+  }
+
+  private countServing(): number {
+    return [...this.live.values()].filter((x) => !x.stopping).length;
+  }
+
+  private spawnReplacement(): void {
+    // Never at once: a signal sent to the whole process group (Ctrl-C, `kill -TERM -pgid`)
+    // reaches the workers a moment before the supervisor stops, and must not respawn them.
+    const delay = Math.max(100, Math.min(5000, this.bootFailures * 200));
+    const go = () => {
+      if (this.stopping || this.countServing() >= this.target) return;
+      const w = this.spawn(this.generation);
+      void this.whenListening(w);
+    };
+    setTimeout(go, delay);
+  }
+
+  /** `maxRequests` reached: start a replacement, and stop `w` once the replacement listens. */
+  private async recycle(w: Worker): Promise<void> {
+    if (w.replacing || w.stopping || this.stopping) return;
+    w.replacing = true;
+    this.log("info", `worker ${w.pid} served ${w.requests} requests (max-requests); recycling`);
+    const next = this.spawn(this.generation);
+    const ok = await this.whenListening(next);
+    if (!ok) {
+      w.replacing = false;
+      this.log("error", `the replacement for worker ${w.pid} failed to boot; the old worker keeps serving`);
+      return;
+    }
+    this.terminate(w);
+  }
+
+  /** Ask a worker to drain and exit; kill it if it has not after the graceful timeout. */
+  private terminate(w: Worker): void {
+    if (w.stopping) return;
+    w.stopping = true;
+    w.proc.kill("SIGTERM");
+    const timer = setTimeout(() => {
+      if (this.live.has(w.pid)) {
+        this.log("warn", `worker ${w.pid} did not exit within the graceful timeout; killing it`);
+        w.proc.kill("SIGKILL");
+      }
+    }, this.settings.gracefulTimeout + 1000);
+    timer.unref?.();
+  }
+
+  private checkHeartbeats(): void {
+    const now = Date.now();
+    const limit = this.settings.timeout;
+    for (const w of this.live.values()) {
+      if (!w.listening || w.stopping) continue;
+      if (now - w.lastBeat > limit) {
+        this.log("error", `worker ${w.pid} sent no heartbeat for ${Math.round((now - w.lastBeat) / 100) / 10}s (timeout ${limit / 1000}s): killing and replacing it`);
+        w.lastBeat = now; // once
+        w.proc.kill("SIGKILL");
+      }
+    }
+  }
+
+  /**
+   * Graceful reload (SIGHUP): start a full set of new workers (which import
+   * the app afresh), wait until all listen, then stop the old ones, which
+   * finish their in-flight requests within the graceful timeout. If a new
+   * worker fails to boot, the new ones are stopped and the old ones keep
+   * serving.
+   * @returns whether the reload took place.
+   */
+  reload(): Promise<boolean> {
+    if (this.stopping) return Promise.resolve(false);
+    if (this.reloading) return this.reloading;
+    this.reloading = (async () => {
+      const old = [...this.live.values()].filter((w) => !w.stopping);
+      this.generation++;
+      const gen = this.generation;
+      this.log("info", `reloading: starting ${this.target} new worker(s)`);
+      const fresh = Array.from({ length: this.target }, () => this.spawn(gen));
+      const ok = (await Promise.all(fresh.map((w) => this.whenListening(w)))).every(Boolean);
+      if (!ok) {
+        const why = fresh.find((w) => w.failure)?.failure ?? "a new worker exited before listening";
+        this.log("error", `reload failed (${why}); the old workers keep serving`);
+        this.generation = gen - 1;
+        for (const w of fresh) this.terminate(w);
+        return false;
+      }
+      for (const w of old) this.terminate(w);
+      this.log("info", `reloaded: new workers ${fresh.map((w) => w.pid).join(", ")}; old workers draining`);
+      return true;
+    })().finally(() => {
+      this.reloading = null;
+    });
+    return this.reloading;
+  }
+
+  /** One worker more (SIGTTIN). */
+  increment(): void {
+    if (this.stopping) return;
+    this.target++;
+    this.spawn(this.generation);
+  }
+
+  /** One worker fewer, never below one (SIGTTOU). */
+  decrement(): void {
+    if (this.stopping || this.target <= 1) return;
+    this.target--;
+    const victim = [...this.live.values()].find((w) => !w.stopping);
+    if (victim) this.terminate(victim);
+  }
+
+  /**
+   * Stop accepting and drain: every worker gets SIGTERM and the graceful
+   * timeout to finish; stragglers are killed. Releases the socket (and
+   * removes a Unix socket file the supervisor created).
+   */
+  stop(): Promise<void> {
+    if (this.stopped) return this.stopped;
+    this.stopping = true;
+    if (this.monitor) clearInterval(this.monitor);
+    this.stopped = (async () => {
+      for (const w of this.live.values()) this.terminate(w);
+      const deadline = Date.now() + this.settings.gracefulTimeout + 3000;
+      while (this.live.size > 0 && Date.now() < deadline) {
+        await new Promise<void>((r) => {
+          this.exitWaiters.push(r);
+          setTimeout(r, 250).unref?.();
+        });
+      }
+      for (const w of this.live.values()) w.proc.kill("SIGKILL");
+      if (this.sharedFd !== null && this.ownFd) closeFd(this.sharedFd);
+      this.sharedFd = null;
+      if (this.unixPath) {
+        try {
+          if (lstatSync(this.unixPath).isSocket()) unlinkSync(this.unixPath);
+        } catch {
+          // already gone
+        }
+      }
+      this.resolveDone(0);
+    })();
+    return this.stopped;
+  }
+
+  /** SIGHUP → reload, SIGTERM/SIGINT → stop and exit 0, SIGTTIN/SIGTTOU → ±1 worker. */
+  installSignals(exit: (code: number) => void = (code) => process.exit(code)): void {
+    process.on("SIGHUP", () => void this.reload());
+    const shutdown = (name: string) => {
+      this.log("info", `${name}: stopping; in-flight requests get ${this.settings.gracefulTimeout / 1000}s`);
+      void this.stop().then(() => exit(0));
+    };
+    process.on("SIGTERM", () => shutdown("SIGTERM"));
+    process.on("SIGINT", () => shutdown("SIGINT"));
+    process.on("SIGTTIN", () => this.increment());
+    process.on("SIGTTOU", () => this.decrement());
+    void this.done.then((code) => {
+      if (code !== 0) exit(code);
+    });
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The app the worker tests run under `tsgi serve --workers`: answers with its
+ * pid and environ flags, and has routes to crash, hang and answer slowly.
+ */
+import type { Application } from "../../src/spec.ts";
+
+const enc = new TextEncoder();
+
+const app: Application = async (environ, startResponse) => {
+  const path = environ.PATH_INFO;
+  if (path === "/crash") process.exit(1);
+  if (path === "/hang") {
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      // a blocked event loop: no heartbeats
+    }
+  }
+  if (path === "/busy") {
+    // Block this worker's event loop for a while (CPU-bound work): the next connection goes to another worker.
+    const until = Date.now() + Number(environ.QUERY_STRING || 300);
+    while (Date.now() < until) {
+      // busy
+    }
+  }
+  if (path === "/slow") await Bun.sleep(Number(environ.QUERY_STRING || 1000));
+  startResponse("200 OK", [["Content-Type", "application/json"]]);
+  return [
+    enc.encode(
+      JSON.stringify({
+        pid: process.pid,
+        multiprocess: environ["tsgi.multiprocess"],
+        scriptName: environ.SCRIPT_NAME,
+        pathInfo: environ.PATH_INFO,
+        remoteAddr: environ.REMOTE_ADDR,
+        scheme: environ["tsgi.url_scheme"],
+        host: environ.HTTP_HOST,
+      }),
+    ),
+  ];
+};
+
+export default app;

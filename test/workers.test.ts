@@ -1,0 +1,265 @@
+/**
+ * `tsgi serve --workers N` (issue 5 §3), driven through the real CLI:
+ * several processes on one port, crash restart, SIGHUP reload with zero
+ * failed requests under a bounded load, SIGTERM drain, --max-requests,
+ * --timeout, option errors. Every loop is bounded in count and time.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { freePort } from "./helpers.ts";
+
+const CLI = join(import.meta.dir, "../src/serve-cli.ts");
+const APP = join(import.meta.dir, "apps/workers-app.ts");
+
+interface Running {
+  proc: ReturnType<typeof Bun.spawn>;
+  port: number;
+  stderr: () => string;
+}
+
+const running: Running[] = [];
+
+async function startCli(args: string[], port = freePort(), readyTimeoutMs = 15_000): Promise<Running> {
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--no-access-log", ...args], { stdout: "pipe", stderr: "pipe" });
+  let err = "";
+  void (async () => {
+    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
+  })();
+  void (async () => {
+    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
+  })();
+  const r: Running = { proc, port, stderr: () => err };
+  running.push(r);
+  const deadline = Date.now() + readyTimeoutMs;
+  while (Date.now() < deadline) {
+    if (/worker\(s\) serving|serving .* on /.test(err)) return r;
+    if (proc.exitCode !== null) throw new Error(`tsgi exited early (${proc.exitCode}): ${err}`);
+    await Bun.sleep(50);
+  }
+  throw new Error(`tsgi did not become ready: ${err}`);
+}
+
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    if (r.proc.exitCode === null) {
+      r.proc.kill("SIGKILL");
+      await r.proc.exited;
+    }
+  }
+});
+
+async function getJson(port: number, path = "/", init?: RequestInit): Promise<Record<string, unknown>> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000), ...init });
+  return (await res.json()) as Record<string, unknown>;
+}
+
+/** Distinct pids answering `count` fresh-connection requests. */
+async function pidsSeen(port: number, count = 40): Promise<Set<number>> {
+  const pids = new Set<number>();
+  for (let i = 0; i < count; i++) pids.add((await getJson(port, "/", { headers: { connection: "close" } })).pid as number);
+  return pids;
+}
+
+/**
+ * Two different workers answering: one is kept busy (a blocked event loop)
+ * while a second request is made, which another worker must take. Workers
+ * sharing a socket are woken in no fixed order, so sequential requests alone
+ * may all land on one of them.
+ */
+async function twoPids(port: number, url: (path: string) => [string, RequestInit?] = (p) => [`http://127.0.0.1:${port}${p}`]): Promise<Set<number>> {
+  const pids = new Set<number>();
+  for (let attempt = 0; attempt < 5 && pids.size < 2; attempt++) {
+    const [bu, bi] = url("/busy?500");
+    const busy = fetch(bu, { ...bi, signal: AbortSignal.timeout(5000) }).then((r) => r.json() as Promise<{ pid: number }>);
+    await Bun.sleep(150);
+    const [u, i] = url("/");
+    const other = (await (await fetch(u, { ...i, headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).json()) as { pid: number };
+    pids.add((await busy).pid);
+    pids.add(other.pid);
+  }
+  return pids;
+}
+
+async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return true;
+    await Bun.sleep(50);
+  }
+  return false;
+}
+
+/**
+ * A bounded load: `clients` loops for `durationMs`, each request on a new
+ * connection (Connection: close) or on one kept-alive connection per client.
+ */
+async function load(port: number, clients: number, durationMs: number, keepAlive: boolean) {
+  const end = Date.now() + durationMs;
+  let ok = 0;
+  const failures: string[] = [];
+  const pids = new Set<number>();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (let i = 0; i < 100_000 && Date.now() < end; i++) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/`, {
+            headers: keepAlive ? {} : { connection: "close" },
+            keepalive: keepAlive,
+            signal: AbortSignal.timeout(5000),
+          });
+          const body = (await res.json()) as { pid: number };
+          if (res.status === 200) {
+            ok++;
+            pids.add(body.pid);
+          } else failures.push(`status ${res.status}`);
+        } catch (error) {
+          failures.push(String(error));
+        }
+      }
+    }),
+  );
+  return { ok, failures, pids };
+}
+
+describe("workers", () => {
+  test("N processes share one port; tsgi.multiprocess is true", async () => {
+    const r = await startCli(["--workers", "2"]);
+    const body = await getJson(r.port);
+    expect(body.multiprocess).toBe(true);
+    const pids = await twoPids(r.port);
+    expect(pids.size).toBe(2);
+    expect(pids.has(r.proc.pid)).toBe(false); // the supervisor serves nothing itself
+  }, 30_000);
+
+  test("a crashed worker is replaced", async () => {
+    const r = await startCli(["--workers", "2"]);
+    const before = await twoPids(r.port);
+    await fetch(`http://127.0.0.1:${r.port}/crash`, { signal: AbortSignal.timeout(3000) }).catch(() => {});
+    expect(await waitFor(() => /exited unexpectedly \(code 1\); starting a replacement/.test(r.stderr()), 5000)).toBe(true);
+    // Two workers again, one of them new.
+    expect(
+      await waitFor(async () => {
+        const now = await twoPids(r.port);
+        return now.size === 2 && [...now].some((p) => !before.has(p));
+      }, 10_000),
+    ).toBe(true);
+  }, 30_000);
+
+  for (const keepAlive of [false, true]) {
+    test(`SIGHUP reloads with zero failed requests under load (${keepAlive ? "keep-alive" : "new connection per request"})`, async () => {
+      const r = await startCli(["--workers", "2", "--graceful-timeout", "5"]);
+      const before = await pidsSeen(r.port, 20);
+      const loading = load(r.port, 8, 3000, keepAlive);
+      await Bun.sleep(700);
+      r.proc.kill("SIGHUP");
+      const result = await loading;
+      expect(result.failures).toEqual([]);
+      expect(result.ok).toBeGreaterThan(100);
+      expect(r.stderr()).toContain("reloaded: new workers");
+      // Only new workers serve now.
+      const after = await pidsSeen(r.port, 20);
+      for (const p of after) expect(before.has(p)).toBe(false);
+    }, 40_000);
+  }
+
+  test("SIGTERM drains: an in-flight request completes, then the supervisor exits 0", async () => {
+    const r = await startCli(["--workers", "2", "--graceful-timeout", "5"]);
+    const started = Date.now();
+    const slow = fetch(`http://127.0.0.1:${r.port}/slow?1200`, { signal: AbortSignal.timeout(8000) });
+    await Bun.sleep(300);
+    r.proc.kill("SIGTERM");
+    const res = await slow;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { pathInfo: string }).pathInfo).toBe("/slow");
+    expect(await r.proc.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    // Nothing listens any more.
+    let refused = false;
+    try {
+      await fetch(`http://127.0.0.1:${r.port}/`, { signal: AbortSignal.timeout(2000) });
+    } catch {
+      refused = true;
+    }
+    expect(refused).toBe(true);
+  }, 30_000);
+
+  test("--max-requests recycles workers without failing a request", async () => {
+    const r = await startCli(["--workers", "2", "--max-requests", "10", "--max-requests-jitter", "5"]);
+    const pids = new Set<number>();
+    let failures = 0;
+    const end = Date.now() + 10_000;
+    for (let i = 0; i < 1000 && Date.now() < end && pids.size < 4; i++) {
+      try {
+        pids.add((await getJson(r.port, "/", { headers: { connection: "close" } })).pid as number);
+      } catch {
+        failures++;
+      }
+      await Bun.sleep(10);
+    }
+    expect(failures).toBe(0);
+    expect(pids.size).toBeGreaterThan(2);
+    expect(r.stderr()).toContain("(max-requests); recycling");
+  }, 40_000);
+
+  test("--timeout kills a hung worker and replaces it", async () => {
+    const r = await startCli(["--workers", "2", "--timeout", "1"]);
+    const hung = fetch(`http://127.0.0.1:${r.port}/hang`, { signal: AbortSignal.timeout(10_000) }).then(
+      () => "answered",
+      () => "failed",
+    );
+    expect(await waitFor(() => /sent no heartbeat for .*killing and replacing it/.test(r.stderr()), 8000)).toBe(true);
+    expect(await hung).toBe("failed"); // its connection died with it
+    expect(await waitFor(async () => (await twoPids(r.port)).size === 2, 10_000)).toBe(true);
+  }, 30_000);
+
+  test("the workers share a Unix socket", async () => {
+    const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+    const path = join(dir, "w.sock");
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--uds", path, "--workers", "2", "--no-access-log"], { stdout: "pipe", stderr: "pipe" });
+    running.push({ proc, port: 0, stderr: () => "" });
+    expect(await waitFor(() => (fetch("http://localhost/", { unix: path } as RequestInit).then((x) => x.ok, () => false)), 15_000)).toBe(true);
+    const pids = await twoPids(0, (p) => [`http://localhost${p}`, { unix: path } as RequestInit]);
+    expect(pids.size).toBe(2);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    expect((await import("node:fs")).existsSync(path)).toBe(false);
+  }, 30_000);
+});
+
+describe("tsgi serve errors", () => {
+  async function runCli(args: string[]) {
+    const p = Bun.spawn([process.execPath, CLI, "serve", ...args], { stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => p.kill(), 10_000);
+    const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
+    clearTimeout(timer);
+    return { code: await p.exited, out };
+  }
+
+  test("bad combinations and values: one line, exit 2", async () => {
+    for (const [args, message] of [
+      [[APP, "--workers", "2", "--uds", "/tmp/x.sock", "--reuse-port"], "--reuse-port is for TCP ports"],
+      [[APP, "--certfile", "c.pem"], "--certfile and --keyfile go together"],
+      [[APP, "--workers", "0"], "--workers must be at least 1"],
+      [[APP, "--forwarded-allow-ips", "10.0.0.1"], "need --proxy-headers"],
+      [[APP, "--proxy-headers", "--forwarded-allow-ips", "10.0.0.0/40"], "prefix is at most /32"],
+      [[APP, "--max-requests", "5"], "need --workers"],
+    ] as Array<[string[], string]>) {
+      const r = await runCli(args);
+      expect(r.code).toBe(2);
+      expect(r.out).toContain(message);
+      expect(r.out).not.toContain("    at ");
+    }
+  }, 60_000);
+
+  test("a missing app: exit 1 with the path", async () => {
+    const r = await runCli(["./no-such-app.ts", "--port", String(freePort())]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("no such file");
+  }, 20_000);
+
+  test("a worker that fails to boot stops the supervisor with its message", async () => {
+    const r = await runCli(["./no-such-app.ts", "--workers", "2", "--port", String(freePort())]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("worker failed to boot: no such file");
+  }, 20_000);
+});
