@@ -39,8 +39,11 @@
  * - Every line ends in CRLF. A bare LF or bare CR anywhere in the head, a
  *   chunk-size line, after chunk-data or in the trailer section → 400.
  * - request-line = method SP request-target SP HTTP-version (RFC 9112 §3),
- *   exactly one SP each. method = 1*tchar. request-target = 1*(0x21–0x7E),
- *   longer than `maxRequestTarget` → 414; a request-line longer than
+ *   exactly one SP each. method = 1*tchar. request-target = 1*(0x21–0x7E)
+ *   in one of the RFC 9112 §3.2 forms: origin-form (starts with `/`),
+ *   asterisk-form (exactly `*`), absolute-form (`ALPHA+ "://"` first, as
+ *   llhttp), or, for CONNECT only, anything (authority-form); another shape
+ *   → 400. Longer than `maxRequestTarget` → 414; a request-line longer than
  *   `maxRequestTarget + 64` bytes (before its CRLF) → 414 as soon as that many
  *   bytes arrived. HTTP-version = `HTTP/` DIGIT `.` DIGIT, case-sensitive: major
  *   1 is accepted (minor 0 → `"HTTP/1.0"`, minor 1–9 → `"HTTP/1.1"`, RFC 9110
@@ -60,7 +63,8 @@
  *   Host field line → 400.
  * - Content-Length (RFC 9112 §6.3): 1*DIGIT, at most `Number.MAX_SAFE_INTEGER`,
  *   in exactly one field line; any other form or a second line (even an
- *   identical one, as llhttp) → 400.
+ *   identical one, as llhttp) → 400. An HTAB in the trailing whitespace of a
+ *   Content-Length or Transfer-Encoding value → 400 (llhttp rejects it).
  * - Transfer-Encoding (RFC 9112 §6.1): with Content-Length → 400; in an
  *   HTTP/1.0 request → 400. All its field lines form one comma-separated
  *   list of tokens (case-insensitive, OWS around commas, no empty elements,
@@ -235,6 +239,7 @@ const V_CHUNKED = bytes("chunked");
 const V_CLOSE = bytes("close");
 const V_KEEP_ALIVE = bytes("keep-alive");
 const V_100_CONTINUE = bytes("100-continue");
+const N_CONNECT = bytes("CONNECT");
 
 function limit(name: keyof ParserLimits, given: Partial<ParserLimits> | undefined): number {
   const v = given?.[name] ?? DEFAULT_PARSER_LIMITS[name];
@@ -666,6 +671,9 @@ export class RequestParser {
     this.teChunked = 0;
     this.teOthers = 0;
     this.teLastChunked = false;
+    if (!targetForm(src, off + tok[1], off + tok[2], tok[0] === 7 && equalsBytes(src, off, N_CONNECT))) {
+      throw this.fail(400, "Invalid request-target form");
+    }
     for (let k = 1, j = 0; k <= fc; k++) {
       const f = k << 2;
       const ns = tok[f];
@@ -694,12 +702,14 @@ export class RequestParser {
         case 14:
           if (equalsLower(src, off + ns, N_CONTENT_LENGTH)) {
             if (++clCount > 1) throw this.fail(400, "Multiple Content-Length fields");
+            if (hasTab(src, off + ve, off + tok[f + 3])) throw this.fail(400, "Invalid Content-Length");
             contentLength = this.contentLength(src, off + vs, off + ve);
           }
           break;
         case 17:
           if (equalsLower(src, off + ns, N_TRANSFER_ENCODING)) {
             te = true;
+            if (hasTab(src, off + ve, off + tok[f + 3])) throw this.fail(400, "Invalid Transfer-Encoding");
             this.transferCodings(src, off + vs, off + ve);
           }
           break;
@@ -1012,3 +1022,29 @@ function connectionTokens(src: Uint8Array, p: number, e: number): number {
   return r;
 }
 
+/** `true` when `src[p, e)` holds an HTAB. */
+function hasTab(src: Uint8Array, p: number, e: number): boolean {
+  for (; p < e; p++) if (src[p] === HTAB) return true;
+  return false;
+}
+
+/** `true` when `src[at, at + b.length)` equals `b` exactly (case-sensitive). */
+function equalsBytes(src: Uint8Array, at: number, b: Uint8Array): boolean {
+  for (let k = 0; k < b.length; k++) if (src[at + k] !== b[k]) return false;
+  return true;
+}
+
+/**
+ * `true` when the request-target `src[p, e)` has one of the RFC 9112 §3.2
+ * forms: origin-form (`/`...), asterisk-form (exactly `*`), absolute-form
+ * (`ALPHA+ "://"`..., llhttp's rule), or anything for CONNECT (authority-form).
+ */
+function targetForm(src: Uint8Array, p: number, e: number, connect: boolean): boolean {
+  const c = src[p];
+  if (c === 0x2f) return true;
+  if (c === 0x2a) return e - p === 1;
+  if (connect) return true;
+  let i = p;
+  while (i < e && ((src[i] | 0x20) >= 0x61 && (src[i] | 0x20) <= 0x7a)) i++;
+  return i > p && e - i >= 3 && src[i] === COLON && src[i + 1] === 0x2f && src[i + 2] === 0x2f;
+}

@@ -1,0 +1,724 @@
+/**
+ * Differential testing of tsgi's request parser against llhttp, the parser
+ * inside `node:http`, through real servers on 127.0.0.1.
+ *
+ * Both servers echo, for every request they accept, how they framed it:
+ * method, request-target, body length and a hash of the body. A rejected
+ * request shows as a 4xx/5xx response. Every case is a byte string (one
+ * request, or a pipelined pair, built from framing edge cases) followed by a
+ * sentinel `GET /end ... Connection: close` so that a server which frames the
+ * bytes as intended answers and closes at once.
+ *
+ * A case FAILS when tsgi accepts a request that llhttp rejected, or when
+ * both accept but frame the bytes differently. tsgi rejecting what llhttp
+ * accepts is allowed (tsgi is stricter in places, see docs/reliability.md)
+ * and is counted as `stricter`.
+ *
+ * Long run (the short one is test/diff-llhttp.test.ts):
+ *
+ *     bun bench/diff-llhttp.ts [--cases 20000] [--seed 1] [--concurrency 32] [--verbose]
+ *
+ * Node (with llhttp) must be on PATH as `node` (or set NODE=/path/to/node).
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { connect } from "node:net";
+import { spawn, type ChildProcess } from "node:child_process";
+import { serve } from "../src/server/index.ts";
+import type { Application } from "../src/spec.ts";
+
+// ---------------------------------------------------------------- servers
+
+/**
+ * The node:http echo server, as strict as Node allows: llhttp without
+ * `insecureHTTPParser` (no lenient flags), `requireHostHeader`, and a header
+ * size limit equal to tsgi's so that limits do not show as differences.
+ */
+export const NODE_SERVER_SOURCE = `
+const http = require("node:http");
+const crypto = require("node:crypto");
+const server = http.createServer({
+  insecureHTTPParser: false,
+  requireHostHeader: true,
+  joinDuplicateHeaders: false,
+  maxHeaderSize: 65536,
+  keepAlive: true,
+}, (req, res) => {
+  const socket = req.socket;
+  socket.inflight = (socket.inflight || 0) + 1;
+  res.on("finish", () => {
+    socket.inflight--;
+    if (socket.inflight === 0 && socket.rejectWith) reject(socket);
+  });
+  const hash = crypto.createHash("sha256");
+  let n = 0;
+  req.on("data", (d) => { n += d.length; hash.update(d); });
+  req.on("error", () => {});
+  req.on("end", () => {
+    const body = JSON.stringify({ m: req.method, t: req.url, n, h: hash.digest("hex").slice(0, 16) });
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  });
+});
+server.keepAliveTimeout = 5000;
+server.headersTimeout = 10000;
+server.requestTimeout = 10000;
+// A parse error ends the connection with a status naming llhttp's error code,
+// but only after the responses to the requests llhttp accepted before it.
+function reject(socket) {
+  const code = socket.rejectWith;
+  socket.rejectWith = null;
+  if (!socket.writable) return socket.destroy();
+  const status = code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+  socket.end("HTTP/1.1 " + status + " Bad Request\\r\\nConnection: close\\r\\nX-Llhttp-Error: " + code + "\\r\\nContent-Length: 0\\r\\n\\r\\n");
+}
+server.on("clientError", (err, socket) => {
+  socket.rejectWith = String(err.code || "ERR");
+  if (!socket.inflight) reject(socket);
+  // A request whose body the error cut never finishes: give the complete
+  // ones a moment to be answered, then reject.
+  else setTimeout(() => { if (socket.rejectWith) reject(socket); }, 50);
+});
+server.listen(0, "127.0.0.1", () => { process.stdout.write(String(server.address().port) + "\\n"); });
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+/** Start the node:http echo server in a child `node` process. */
+export async function startNodeServer(): Promise<{ port: number; stop: () => void; child: ChildProcess }> {
+  const nodeBin = process.env.NODE ?? "node";
+  const child = spawn(nodeBin, ["-e", NODE_SERVER_SOURCE], { stdio: ["pipe", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("node server did not start in 10 s")), 10000);
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /^(\d+)\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  return {
+    port,
+    child,
+    stop: () => {
+      child.stdin?.end();
+      child.kill();
+    },
+  };
+}
+
+const te = new TextEncoder();
+
+/** The tsgi echo application: same JSON as the node server. */
+export const echoApp: Application = async (environ, startResponse) => {
+  const hash = createHash("sha256");
+  let n = 0;
+  for (;;) {
+    const chunk = await environ["tsgi.input"].read(65536);
+    if (chunk.length === 0) break;
+    n += chunk.length;
+    hash.update(chunk);
+  }
+  const body = te.encode(
+    JSON.stringify({ m: environ.REQUEST_METHOD, t: environ.REQUEST_URI, n, h: hash.digest("hex").slice(0, 16) }),
+  );
+  startResponse("200 OK", [
+    ["Content-Type", "application/json"],
+    ["Content-Length", String(body.length)],
+  ]);
+  return [body];
+};
+
+/** Start the tsgi echo server in this process. */
+export function startTsgiServer(): { port: number; stop: () => Promise<void>; errors: string[] } {
+  const errors: string[] = [];
+  const server = serve(echoApp, {
+    hostname: "127.0.0.1",
+    port: 0,
+    log: null,
+    errorLog: { write: (s: string) => void errors.push(s) },
+    headerTimeout: 10000,
+  });
+  return { port: server.port, stop: () => server.close({ timeout: 100 }), errors };
+}
+
+// ---------------------------------------------------------------- exchange
+
+/** How one server framed the requests of one case. */
+export interface Framed {
+  m: string;
+  t: string;
+  n: number;
+  h: string;
+}
+
+export interface Outcome {
+  /** Requests the server accepted and answered, in order. */
+  accepted: Framed[];
+  /** Status of the error response that ended the connection, if any. */
+  rejected: number | null;
+  /** How the exchange ended: the server closed, or we gave up waiting. */
+  ended: "closed" | "timeout";
+  /** The llhttp error code (node side) of the rejection, when known. */
+  error?: string;
+}
+
+/** Parse what a server sent back: 2xx JSON echoes, then maybe one error response. */
+export function parseEchoes(data: Buffer): { accepted: Framed[]; rejected: number | null; error?: string } {
+  const accepted: Framed[] = [];
+  let rejected: number | null = null;
+  let error: string | undefined;
+  let pos = 0;
+  while (pos < data.length) {
+    const end = data.indexOf("\r\n\r\n", pos);
+    if (end < 0) break;
+    const head = data.subarray(pos, end).toString("latin1");
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
+    const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
+    pos = end + 4;
+    if (status >= 100 && status < 200) continue;
+    const len = cl ? Number(cl[1]) : 0;
+    const body = data.subarray(pos, pos + len);
+    pos += len;
+    if (status >= 200 && status < 300) {
+      try {
+        accepted.push(JSON.parse(body.toString("latin1")) as Framed);
+      } catch {
+        rejected = -1; // cut short: treat as an error
+        break;
+      }
+    } else {
+      rejected = status;
+      error = /\r\nx-llhttp-error: *([^\r]*)/i.exec(head)?.[1];
+      break;
+    }
+  }
+  return { accepted, rejected, error };
+}
+
+/** Send `bytes` on a fresh connection and read until the server closes or `timeoutMs`. */
+export function exchange(port: number, bytes: Uint8Array, timeoutMs = 1500): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let done = false;
+    const sock = connect({ host: "127.0.0.1", port });
+    const finish = (ended: Outcome["ended"]) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ ...parseEchoes(Buffer.concat(chunks)), ended });
+    };
+    const timer = setTimeout(() => finish("timeout"), timeoutMs);
+    sock.on("data", (d: Buffer) => chunks.push(d));
+    sock.on("end", () => finish("closed"));
+    sock.on("close", () => finish("closed"));
+    sock.on("error", () => finish("closed"));
+    sock.on("connect", () => sock.write(bytes));
+  });
+}
+
+export type Verdict = "same" | "stricter" | "FAIL";
+
+/** Methods llhttp knows; any other token is a 400 there and accepted by tsgi (RFC 9110 allows any token). */
+const LLHTTP_METHODS = new Set(
+  "DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE QUERY".split(
+    " ",
+  ),
+);
+
+/**
+ * Deliberate differences where tsgi accepts what llhttp (strict) rejects,
+ * each grounded in RFC 9110/9112 and harmless for framing. A case only
+ * counts as one of these when llhttp's error code and the bytes both match.
+ */
+export const DELIBERATE: Array<{ name: string; why: string; test: (payload: string, llhttp: Outcome) => boolean }> = [
+  {
+    name: "HTTP/1.2-1.9",
+    why: "RFC 9110 §6.2: a higher minor version of HTTP/1 is processed as HTTP/1.1; llhttp rejects every version but 1.0/1.1",
+    test: (p, l) => l.error === "HPE_INVALID_VERSION" && /^[^\r\n]* HTTP\/1\.[2-9]\r\n/m.test(p),
+  },
+  {
+    name: "chunk-ext BWS",
+    why: "RFC 9112 §7.1.1: chunk-ext = *( BWS \";\" BWS name [ BWS \"=\" BWS value ] ); llhttp rejects whitespace there",
+    test: (p, l) =>
+      (l.error === "HPE_INVALID_CHUNK_SIZE" || l.error === "HPE_STRICT") &&
+      (p.match(/\r\n[0-9A-Fa-f]+[ \t]*;[^\r\n]*/g) ?? []).some((line) => /[ \t][;=]|[;=][ \t]/.test(line)),
+  },
+  {
+    name: "framing fields in trailers",
+    why: "tsgi validates the trailer section and drops it whole (RFC 9110 §6.5.1: never merged), so a Content-Length or Transfer-Encoding there cannot change framing; llhttp rejects them",
+    test: (p, l) =>
+      (l.error === "HPE_INVALID_CONTENT_LENGTH" || l.error === "HPE_INVALID_TRANSFER_ENCODING" || l.error === "HPE_UNEXPECTED_CONTENT_LENGTH") &&
+      /\r\n0+(?:;[^\r\n]*)?\r\n(?:[^\r\n]+\r\n)*(?:content-length|transfer-encoding)[ \t]*:/i.test(p),
+  },
+  {
+    name: "unknown Expect",
+    why: "node:http (the server, not llhttp) answers an unknown expectation with 417; tsgi ignores it, which RFC 9110 §10.1.1 also allows",
+    test: (_p, l) => l.rejected === 417,
+  },
+];
+
+/**
+ * Compare two outcomes: the verdict, a reason, and the deliberate difference
+ * it was classified as, if any.
+ *
+ * Not failures: tsgi rejecting what llhttp accepts (a 4xx/5xx where llhttp
+ * answered), tsgi closing the connection after a complete response where
+ * llhttp kept it open (persistence, never framing), tsgi accepting a method
+ * token llhttp does not know, and the {@link DELIBERATE} list.
+ */
+export function compare(llhttp: Outcome, tsgi: Outcome, payload = ""): { verdict: Verdict; reason: string } {
+  const L = llhttp.accepted;
+  const T = tsgi.accepted;
+  const n = Math.min(L.length, T.length);
+  for (let k = 0; k < n; k++) {
+    const a = L[k]!;
+    const b = T[k]!;
+    if (a.m !== b.m || a.t !== b.t || a.n !== b.n || a.h !== b.h) {
+      return { verdict: "FAIL", reason: `request ${k + 1} framed differently: llhttp ${JSON.stringify(a)} tsgi ${JSON.stringify(b)}` };
+    }
+  }
+  if (T.length > L.length) {
+    const extra = T[L.length]!;
+    if (!LLHTTP_METHODS.has(extra.m) && llhttp.rejected !== null) {
+      return { verdict: "stricter", reason: `deliberate: method token unknown to llhttp (tsgi accepts any token, RFC 9110 §9.1)` };
+    }
+    if (llhttp.rejected !== null) {
+      const d = DELIBERATE.find((x) => x.test(payload, llhttp));
+      if (d) return { verdict: "stricter", reason: `deliberate: ${d.name}` };
+    }
+    const how = llhttp.rejected !== null ? `llhttp rejected it (${llhttp.rejected} ${llhttp.error ?? ""})` : `llhttp did not answer it (${llhttp.ended})`;
+    return { verdict: "FAIL", reason: `tsgi accepted request ${L.length + 1} ${JSON.stringify(extra)}; ${how}` };
+  }
+  if (T.length < L.length) {
+    if (tsgi.rejected !== null) {
+      return { verdict: "stricter", reason: `tsgi rejected request ${T.length + 1} with ${tsgi.rejected}; llhttp accepted it` };
+    }
+    if (tsgi.ended === "closed") {
+      return { verdict: "stricter", reason: `tsgi closed the connection after request ${T.length}; llhttp kept it open` };
+    }
+    return { verdict: "FAIL", reason: `tsgi did not answer request ${T.length + 1} (${tsgi.ended}); llhttp accepted ${JSON.stringify(L[T.length])}` };
+  }
+  return { verdict: "same", reason: "" };
+}
+
+// ---------------------------------------------------------------- corpus
+
+/** A small seeded PRNG (mulberry32). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Case {
+  name: string;
+  /** Latin-1 string of the bytes sent (before the sentinel). */
+  payload: string;
+}
+
+const SENTINEL = "GET /end HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n";
+
+/** The bytes of a case as sent: its payload, then the sentinel request. */
+export function caseBytes(c: Case): Uint8Array {
+  return Buffer.from(c.payload + SENTINEL, "latin1");
+}
+
+const BODY = "hello";
+
+/** Content-Length field lines (with the 5-byte body "hello"). */
+const CL_VARIANTS: Array<[string, string]> = [
+  ["CL 5", "Content-Length: 5\r\n"],
+  ["CL lower", "content-length: 5\r\n"],
+  ["CL upper", "CONTENT-LENGTH: 5\r\n"],
+  ["CL no OWS", "Content-Length:5\r\n"],
+  ["CL tab OWS", "Content-Length:\t5\t\r\n"],
+  ["CL trailing SP", "Content-Length: 5 \r\n"],
+  ["CL leading zeros", "Content-Length: 005\r\n"],
+  ["CL plus", "Content-Length: +5\r\n"],
+  ["CL minus", "Content-Length: -5\r\n"],
+  ["CL hex", "Content-Length: 0x5\r\n"],
+  ["CL list same", "Content-Length: 5, 5\r\n"],
+  ["CL list comma", "Content-Length: 5,5\r\n"],
+  ["CL list differ", "Content-Length: 5, 6\r\n"],
+  ["CL two lines same", "Content-Length: 5\r\nContent-Length: 5\r\n"],
+  ["CL two lines differ", "Content-Length: 5\r\nContent-Length: 3\r\n"],
+  ["CL empty", "Content-Length: \r\n"],
+  ["CL space inside", "Content-Length: 5 5\r\n"],
+  ["CL huge", "Content-Length: 99999999999999999999\r\n"],
+  ["CL 2^53", "Content-Length: 9007199254740993\r\n"],
+  ["CL SP before colon", "Content-Length : 5\r\n"],
+  ["CL tab before colon", "Content-Length\t: 5\r\n"],
+  ["CL underscore", "Content_Length: 5\r\n"],
+  ["CL fraction", "Content-Length: 5.0\r\n"],
+  ["CL 0", "Content-Length: 0\r\n"],
+  ["CL 3 (short)", "Content-Length: 3\r\n"],
+  ["CL 7 (long)", "Content-Length: 7\r\n"],
+  ["CL obs-fold", "Content-Length:\r\n 5\r\n"],
+  ["CL NUL", "Content-Length: 5\x00\r\n"],
+  ["CL vtab", "Content-Length: \x0b5\r\n"],
+];
+
+const CHUNKED = "5\r\nhello\r\n0\r\n\r\n";
+
+/** Transfer-Encoding field lines (with a valid chunked body). */
+const TE_VARIANTS: Array<[string, string]> = [
+  ["TE chunked", "Transfer-Encoding: chunked\r\n"],
+  ["TE Chunked", "Transfer-Encoding: Chunked\r\n"],
+  ["TE CHUNKED", "TRANSFER-ENCODING: CHUNKED\r\n"],
+  ["TE no OWS", "Transfer-Encoding:chunked\r\n"],
+  ["TE tab", "Transfer-Encoding:\tchunked\t\r\n"],
+  ["TE chunked twice", "Transfer-Encoding: chunked, chunked\r\n"],
+  ["TE two lines chunked", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"],
+  ["TE gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n"],
+  ["TE gzip + chunked lines", "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"],
+  ["TE chunked, gzip", "Transfer-Encoding: chunked, gzip\r\n"],
+  ["TE chunked + gzip lines", "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"],
+  ["TE identity", "Transfer-Encoding: identity\r\n"],
+  ["TE identity, chunked", "Transfer-Encoding: identity, chunked\r\n"],
+  ["TE xchunked", "Transfer-Encoding: xchunked\r\n"],
+  ["TE chunkedx", "Transfer-Encoding: chunkedx\r\n"],
+  ["TE chunked;q", "Transfer-Encoding: chunked;q=1\r\n"],
+  ["TE leading comma", "Transfer-Encoding: , chunked\r\n"],
+  ["TE trailing comma", "Transfer-Encoding: chunked,\r\n"],
+  ["TE empty", "Transfer-Encoding: \r\n"],
+  ["TE SP before colon", "Transfer-Encoding : chunked\r\n"],
+  ["TE underscore", "Transfer_Encoding: chunked\r\n"],
+  ["TE obs-fold", "Transfer-Encoding:\r\n chunked\r\n"],
+  ["TE quoted", 'Transfer-Encoding: "chunked"\r\n'],
+  ["TE + CL", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"],
+  ["CL + TE", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"],
+  ["TE + CL 0", "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n"],
+  ["TE vtab", "Transfer-Encoding: \x0bchunked\r\n"],
+  ["TE chunked NUL", "Transfer-Encoding: chunked\x00\r\n"],
+];
+
+/** Chunked bodies (with `Transfer-Encoding: chunked`). */
+const CHUNK_VARIANTS: Array<[string, string]> = [
+  ["chunk plain", CHUNKED],
+  ["chunk two", "2\r\nhe\r\n3\r\nllo\r\n0\r\n\r\n"],
+  ["chunk upper hex", "A\r\n0123456789\r\n0\r\n\r\n"],
+  ["chunk lower hex", "a\r\n0123456789\r\n0\r\n\r\n"],
+  ["chunk leading zeros", "0005\r\nhello\r\n0000\r\n\r\n"],
+  ["chunk 0x", "0x5\r\nhello\r\n0\r\n\r\n"],
+  ["chunk plus", "+5\r\nhello\r\n0\r\n\r\n"],
+  ["chunk minus", "-5\r\nhello\r\n0\r\n\r\n"],
+  ["chunk SP before size", " 5\r\nhello\r\n0\r\n\r\n"],
+  ["chunk SP after size", "5 \r\nhello\r\n0\r\n\r\n"],
+  ["chunk tab after size", "5\t\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext", "5;foo\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext value", "5;foo=bar\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext quoted", '5;foo="b a;r"\r\nhello\r\n0\r\n\r\n'],
+  ["chunk ext quoted escape", '5;foo="b\\"r"\r\nhello\r\n0\r\n\r\n'],
+  ["chunk ext two", "5;a=1;b=2\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext BWS before ;", "5 ;foo\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext BWS after ;", "5; foo\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext BWS around =", "5;foo = bar\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext empty", "5;\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext no name", "5;=x\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext on last", "5\r\nhello\r\n0;foo=bar\r\n\r\n"],
+  ["chunk ext bare CR", "5;foo\rbar\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext bare LF", "5;foo\nbar\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext NUL", "5;f\x00o\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size LF", "5\nhello\r\n0\r\n\r\n"],
+  ["chunk data LF", "5\r\nhello\n0\r\n\r\n"],
+  ["chunk data no CRLF", "5\r\nhello0\r\n\r\n"],
+  ["chunk data too long", "5\r\nhelloX\r\n0\r\n\r\n"],
+  ["chunk data short", "6\r\nhello\r\n0\r\n\r\n"],
+  ["chunk last LF", "5\r\nhello\r\n0\n\r\n"],
+  ["chunk final LF", "5\r\nhello\r\n0\r\n\n"],
+  ["chunk trailer", "5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"],
+  ["chunk trailers two", "5\r\nhello\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n"],
+  ["chunk trailer obs-fold", "5\r\nhello\r\n0\r\nX-T: 1\r\n 2\r\n\r\n"],
+  ["chunk trailer no colon", "5\r\nhello\r\n0\r\nX-T\r\n\r\n"],
+  ["chunk trailer SP colon", "5\r\nhello\r\n0\r\nX-T : 1\r\n\r\n"],
+  ["chunk trailer bare LF", "5\r\nhello\r\n0\r\nX-T: 1\n\r\n"],
+  ["chunk trailer CL", "5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n"],
+  ["chunk size huge", "FFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size 16 digits", "0000000000000005\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size 17 digits", "00000000000000005\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size empty", "\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size g", "g\r\nhello\r\n0\r\n\r\n"],
+  ["chunk missing last", "5\r\nhello\r\n"],
+  ["chunk zero data", "0\r\n\r\n"],
+];
+
+/** Request lines (method, target, version shapes). */
+const LINE_VARIANTS: Array<[string, string]> = [
+  ["line plain", "GET / HTTP/1.1\r\n"],
+  ["line query", "GET /a/b?c=d&e HTTP/1.1\r\n"],
+  ["line percent", "GET /%41%20b HTTP/1.1\r\n"],
+  ["line absolute-form", "GET http://h/x HTTP/1.1\r\n"],
+  ["line asterisk", "OPTIONS * HTTP/1.1\r\n"],
+  ["line two SP", "GET  / HTTP/1.1\r\n"],
+  ["line trailing SP", "GET / HTTP/1.1 \r\n"],
+  ["line tab", "GET\t/ HTTP/1.1\r\n"],
+  ["line tab 2", "GET /\tHTTP/1.1\r\n"],
+  ["line lower version", "GET / http/1.1\r\n"],
+  ["line HTTP/1.0", "GET / HTTP/1.0\r\n"],
+  ["line HTTP/1.2", "GET / HTTP/1.2\r\n"],
+  ["line HTTP/2.0", "GET / HTTP/2.0\r\n"],
+  ["line HTTP/1.10", "GET / HTTP/1.10\r\n"],
+  ["line HTTP/01.1", "GET / HTTP/01.1\r\n"],
+  ["line HTTP/1", "GET / HTTP/1\r\n"],
+  ["line no version", "GET /\r\n"],
+  ["line bare LF", "GET / HTTP/1.1\n"],
+  ["line bare CR", "GET / HTTP/1.1\rX: y\r\n"],
+  ["line leading CRLF", "\r\nGET / HTTP/1.1\r\n"],
+  ["line leading LF", "\nGET / HTTP/1.1\r\n"],
+  ["line lower method", "get / HTTP/1.1\r\n"],
+  ["line unknown method", "FOO / HTTP/1.1\r\n"],
+  ["line target NUL", "GET /\x00 HTTP/1.1\r\n"],
+  ["line target DEL", "GET /\x7f HTTP/1.1\r\n"],
+  ["line target obs-text", "GET /\xe9 HTTP/1.1\r\n"],
+  ["line target quote", 'GET /"x" HTTP/1.1\r\n'],
+  ["line target hash", "GET /#frag HTTP/1.1\r\n"],
+  ["line target braces", "GET /{x}|^ HTTP/1.1\r\n"],
+  ["line empty target", "GET  HTTP/1.1\r\n"],
+  ["line POST", "POST /p HTTP/1.1\r\n"],
+  ["line PUT", "PUT /p HTTP/1.1\r\n"],
+  ["line DELETE", "DELETE /p HTTP/1.1\r\n"],
+];
+
+/** Field-line shapes (added to a GET with Host). */
+const FIELD_VARIANTS: Array<[string, string]> = [
+  ["field plain", "X-A: b\r\n"],
+  ["field empty value", "X-A:\r\n"],
+  ["field empty value SP", "X-A: \r\n"],
+  ["field tab value", "X-A:\tb\tc\t\r\n"],
+  ["field obs-text", "X-A: \xe9\xff\r\n"],
+  ["field obs-fold", "X-A: b\r\n c\r\n"],
+  ["field obs-fold tab", "X-A: b\r\n\tc\r\n"],
+  ["field first line fold", " X-A: b\r\n"],
+  ["field SP before colon", "X-A : b\r\n"],
+  ["field no colon", "X-A b\r\n"],
+  ["field empty name", ": b\r\n"],
+  ["field bare LF", "X-A: b\n"],
+  ["field bare CR", "X-A: b\rc\r\n"],
+  ["field NUL", "X-A: b\x00c\r\n"],
+  ["field DEL", "X-A: b\x7fc\r\n"],
+  ["field vtab", "X-A: b\x0bc\r\n"],
+  ["field ctl in name", "X\x01A: b\r\n"],
+  ["field quote in name", 'X"A: b\r\n'],
+  ["field utf8 name", "X-\xc3\xa9: b\r\n"],
+  ["field colon in value", "X-A: b:c\r\n"],
+  ["field many", Array.from({ length: 50 }, (_, k) => `X-${k}: ${k}\r\n`).join("")],
+  ["field long value", `X-A: ${"v".repeat(8000)}\r\n`],
+  ["field Connection close", "Connection: close\r\n"],
+  ["field Connection keep-alive", "Connection: keep-alive\r\n"],
+  ["field Expect", "Expect: 100-continue\r\n"],
+  ["field Expect odd", "Expect: 100-continuex\r\n"],
+];
+
+const HOST_VARIANTS: Array<[string, string]> = [
+  ["host plain", "Host: h\r\n"],
+  ["host missing", ""],
+  ["host twice", "Host: h\r\nHost: h\r\n"],
+  ["host twice differ", "Host: a\r\nHost: b\r\n"],
+  ["host empty", "Host:\r\n"],
+  ["host port", "Host: h:8080\r\n"],
+  ["host upper", "HOST: h\r\n"],
+  ["host SP before colon", "Host : h\r\n"],
+  ["host bad chars", "Host: h h\r\n"],
+  ["host after body fields", ""],
+];
+
+/** The systematic corpus: every variant in its own request, plus pipelined pairs. */
+export function systematicCorpus(): Case[] {
+  const out: Case[] = [];
+  const host = "Host: h\r\n";
+  for (const [name, cl] of CL_VARIANTS) out.push({ name, payload: `POST /cl HTTP/1.1\r\n${host}${cl}\r\n${BODY}` });
+  for (const [name, t] of TE_VARIANTS) out.push({ name, payload: `POST /te HTTP/1.1\r\n${host}${t}\r\n${CHUNKED}` });
+  for (const [name, t] of TE_VARIANTS) out.push({ name: `${name} (HTTP/1.0)`, payload: `POST /te HTTP/1.0\r\n${t}\r\n${CHUNKED}` });
+  for (const [name, b] of CHUNK_VARIANTS) out.push({ name, payload: `POST /ch HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n\r\n${b}` });
+  for (const [name, l] of LINE_VARIANTS) out.push({ name, payload: `${l}${host}\r\n` });
+  for (const [name, f] of FIELD_VARIANTS) out.push({ name, payload: `GET /f HTTP/1.1\r\n${host}${f}\r\n` });
+  for (const [name, h] of HOST_VARIANTS) out.push({ name, payload: `GET /h HTTP/1.1\r\n${h}\r\n` });
+  for (const [name, h] of HOST_VARIANTS) out.push({ name: `${name} (HTTP/1.0)`, payload: `GET /h HTTP/1.0\r\n${h}\r\n` });
+  // Smuggling-shaped pipelined pairs: a framing variant whose body is, or is
+  // followed by, a second request.
+  const inner = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (const [name, cl] of CL_VARIANTS) {
+    out.push({ name: `pair: ${name} + GET`, payload: `POST /cl HTTP/1.1\r\n${host}${cl}\r\n${BODY}${inner}` });
+  }
+  for (const [name, t] of TE_VARIANTS) {
+    out.push({ name: `pair: ${name} + GET`, payload: `POST /te HTTP/1.1\r\n${host}${t}\r\n0\r\n\r\n${inner}` });
+    out.push({
+      name: `pair: ${name} + CL 0 + GET`,
+      payload: `POST /te HTTP/1.1\r\n${host}${t}Content-Length: ${inner.length + 5}\r\n\r\n0\r\n\r\n${inner}`,
+    });
+  }
+  for (const [name, b] of CHUNK_VARIANTS) {
+    out.push({ name: `pair: ${name} + GET`, payload: `POST /ch HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n\r\n${b}${inner}` });
+  }
+  out.push({ name: "pair: two GETs", payload: `GET /1 HTTP/1.1\r\n${host}\r\nGET /2 HTTP/1.1\r\n${host}\r\n` });
+  out.push({ name: "pair: GET with CL body + GET", payload: `GET /1 HTTP/1.1\r\n${host}Content-Length: 5\r\n\r\nhelloGET /2 HTTP/1.1\r\n${host}\r\n` });
+  out.push({ name: "pair: 1.0 close-less body", payload: `POST /1 HTTP/1.0\r\n\r\nhello` });
+  out.push({ name: "pair: CRLF between requests", payload: `GET /1 HTTP/1.1\r\n${host}\r\n\r\nGET /2 HTTP/1.1\r\n${host}\r\n` });
+  out.push({ name: "pair: LF between requests", payload: `GET /1 HTTP/1.1\r\n${host}\r\n\nGET /2 HTTP/1.1\r\n${host}\r\n` });
+  return out;
+}
+
+const ALL_PIECES = [CL_VARIANTS, TE_VARIANTS, CHUNK_VARIANTS, LINE_VARIANTS, FIELD_VARIANTS, HOST_VARIANTS];
+const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+/** Bytes a mutation inserts or substitutes: the framing-relevant ones, weighted. */
+const SPECIAL = ["\r", "\n", "\r\n", " ", "\t", ":", ";", ",", "0", "5", "a", "\x00", "\x0b", "\x7f", "\xff", '"', "\\", "=", "-", "+"];
+
+/** Random compositions of the variants, some with small byte mutations. */
+export function randomCorpus(seed: number, count: number): Case[] {
+  const rnd = prng(seed);
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
+  const out: Case[] = [];
+  const one = (): [string, string] => {
+    const method = pick(METHODS);
+    const version = rnd() < 0.1 ? "HTTP/1.0" : "HTTP/1.1";
+    const names: string[] = [];
+    let head = `${method} /${Math.floor(rnd() * 100)} ${version}\r\n`;
+    const fields: string[] = [];
+    const hv = rnd() < 0.85 ? HOST_VARIANTS[0]! : pick(HOST_VARIANTS);
+    names.push(hv[0]);
+    fields.push(hv[1]);
+    const nf = Math.floor(rnd() * 3);
+    for (let k = 0; k < nf; k++) {
+      const f = pick(FIELD_VARIANTS.filter(([n]) => !n.includes("many") && !n.includes("long")));
+      names.push(f[0]);
+      fields.push(f[1]);
+    }
+    let body = "";
+    const r = rnd();
+    if (r < 0.35) {
+      const c = pick(CL_VARIANTS);
+      names.push(c[0]);
+      fields.push(c[1]);
+      body = BODY;
+    } else if (r < 0.75) {
+      const t = rnd() < 0.6 ? TE_VARIANTS[0]! : pick(TE_VARIANTS);
+      names.push(t[0]);
+      fields.push(t[1]);
+      const b = rnd() < 0.4 ? ["chunk plain", CHUNKED] : pick(CHUNK_VARIANTS);
+      names.push(b[0]);
+      body = b[1];
+    }
+    // shuffle field order
+    for (let k = fields.length - 1; k > 0; k--) {
+      const j = Math.floor(rnd() * (k + 1));
+      [fields[k], fields[j]] = [fields[j]!, fields[k]!];
+    }
+    head += fields.join("") + "\r\n";
+    return [names.join(" + "), head + body];
+  };
+  for (let k = 0; k < count; k++) {
+    let [name, payload] = one();
+    if (rnd() < 0.3) {
+      const [n2, p2] = one();
+      name = `${name} | ${n2}`;
+      payload += p2;
+    }
+    const mutations = rnd() < 0.4 ? 1 + Math.floor(rnd() * 3) : 0;
+    for (let m = 0; m < mutations; m++) {
+      const at = Math.floor(rnd() * (payload.length + 1));
+      const kind = rnd();
+      if (kind < 0.4) payload = payload.slice(0, at) + pick(SPECIAL) + payload.slice(at);
+      else if (kind < 0.7) payload = payload.slice(0, at) + payload.slice(at + 1);
+      else payload = payload.slice(0, at) + pick(SPECIAL) + payload.slice(at + 1);
+      name += ` ~mut@${at}`;
+    }
+    out.push({ name, payload });
+  }
+  void ALL_PIECES;
+  return out;
+}
+
+// ---------------------------------------------------------------- run
+
+export interface CaseResult {
+  case: Case;
+  llhttp: Outcome;
+  tsgi: Outcome;
+  verdict: Verdict;
+  reason: string;
+}
+
+/** Run `cases` against both servers, `concurrency` at a time. */
+export async function runDiff(
+  cases: Case[],
+  ports: { llhttp: number; tsgi: number },
+  opts: { concurrency?: number; timeoutMs?: number; onResult?: (r: CaseResult) => void } = {},
+): Promise<CaseResult[]> {
+  const concurrency = opts.concurrency ?? 16;
+  const results: CaseResult[] = new Array(cases.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const k = next++;
+      if (k >= cases.length) return;
+      const c = cases[k]!;
+      const bytes = caseBytes(c);
+      const [l, t] = await Promise.all([exchange(ports.llhttp, bytes, opts.timeoutMs), exchange(ports.tsgi, bytes, opts.timeoutMs)]);
+      const { verdict, reason } = compare(l, t, c.payload);
+      const r: CaseResult = { case: c, llhttp: l, tsgi: t, verdict, reason };
+      results[k] = r;
+      opts.onResult?.(r);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return results;
+}
+
+/** One line describing a result, with the case bytes escaped. */
+export function describe(r: CaseResult): string {
+  return `${r.verdict} ${r.case.name}: ${r.reason}\n    bytes: ${JSON.stringify(r.case.payload)}`;
+}
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+if (import.meta.main) {
+  const count = arg("cases", 20000);
+  const seed = arg("seed", 1);
+  const concurrency = arg("concurrency", 32);
+  const verbose = process.argv.includes("--verbose");
+  const node = await startNodeServer();
+  const tsgi = startTsgiServer();
+  const cases = [...systematicCorpus(), ...randomCorpus(seed, count)];
+  const t0 = performance.now();
+  const tally: Record<Verdict, number> = { same: 0, stricter: 0, FAIL: 0 };
+  const stricterReasons = new Map<string, number>();
+  let done = 0;
+  const results = await runDiff(cases, { llhttp: node.port, tsgi: tsgi.port }, {
+    concurrency,
+    onResult: (r) => {
+      tally[r.verdict]++;
+      if (r.verdict === "FAIL" || verbose) console.log(describe(r));
+      if (r.verdict === "stricter") {
+        const key = r.reason.replace(/request \d+/, "request N");
+        stricterReasons.set(key, (stricterReasons.get(key) ?? 0) + 1);
+      }
+      if (++done % 2000 === 0) console.error(`${done}/${cases.length}: ${JSON.stringify(tally)}`);
+    },
+  });
+  node.stop();
+  await tsgi.stop();
+  const secs = (performance.now() - t0) / 1000;
+  console.log(`\n${results.length} cases (${systematicCorpus().length} systematic + ${count} random, seed ${seed}) in ${secs.toFixed(1)} s`);
+  console.log(`same: ${tally.same}  tsgi stricter: ${tally.stricter}  FAIL: ${tally.FAIL}`);
+  const top = [...stricterReasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
+  if (top.length) console.log("most common stricter reasons:\n" + top.map(([k, v]) => `  ${v}× ${k}`).join("\n"));
+  if (tsgi.errors.length) console.log(`tsgi error log: ${tsgi.errors.length} lines, first: ${tsgi.errors[0]}`);
+  process.exit(tally.FAIL > 0 ? 1 : 0);
+}

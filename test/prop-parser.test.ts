@@ -1,0 +1,398 @@
+/**
+ * Property-based tests of the request parser (fast-check), issue 6 §2.
+ *
+ * - Generated valid requests (methods, targets, fields with random OWS,
+ *   Content-Length and chunked bodies with extensions and trailers,
+ *   pipelined sequences) parse to exactly the model they were built from,
+ *   and identically whether the bytes arrive whole, byte by byte or split
+ *   at random offsets.
+ * - Serialising a parsed request and parsing it again gives the same result.
+ * - Mutated inputs are accepted or rejected with an HttpError 4xx/5xx and
+ *   nothing else; every `execute` makes progress and returns at most the
+ *   length it was given (no hang); the outcome is the same whole or split
+ *   and whether or not garbage follows the given view in its buffer (never
+ *   reads past its input); body views lie inside the array that was fed.
+ *
+ * Runs are bounded (see RUNS) and seeded, so the suite is fast and a
+ * failure is reproducible: fast-check prints the seed and the shrunk input.
+ * Set PROP_RUNS=10000 for a long run.
+ */
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { byteByByte, cut, feed as feedWith, type ParsedMessage, type ParseOutcome } from "../bench/fuzz.ts";
+import { RequestParser, type ParserLimits } from "../src/http/parser.ts";
+
+const RUNS = Number(process.env.PROP_RUNS ?? 300);
+const SEED = process.env.PROP_SEED === undefined ? 20261123 : Number(process.env.PROP_SEED);
+const params = (numRuns = RUNS) => ({ numRuns, seed: SEED });
+/** Per-test time limit: generous for long runs. */
+const LIMIT = RUNS > 1000 ? 3_600_000 : 30_000;
+
+// ---------------------------------------------------------------------------
+// Harness: the fuzzer's oracle (bench/fuzz.ts), on the real parser
+
+const feed = (pieces: Uint8Array[], limits?: Partial<ParserLimits>, junk = 0): ParseOutcome => feedWith(RequestParser, pieces, limits, junk);
+const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString("latin1");
+const bytes = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, "latin1"));
+
+// ---------------------------------------------------------------------------
+// Generators: a model request and its serialisation
+
+interface ModelField {
+  name: string;
+  value: string;
+  /** OWS written before / after the value. */
+  pre: string;
+  post: string;
+}
+
+interface ModelMessage {
+  method: string;
+  target: string;
+  version: "HTTP/1.0" | "HTTP/1.1";
+  fields: ModelField[];
+  body: string;
+  framing: "none" | "length" | "chunked";
+  /** Chunk sizes (sum = body length), each with its size text and extension. */
+  chunks: Array<{ size: number; hex: string; ext: string }>;
+  lastExt: string;
+  trailers: ModelField[];
+  /** Empty lines before the request-line. */
+  leading: number;
+}
+
+const TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const PCHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@%/";
+const RESERVED = new Set(["host", "content-length", "transfer-encoding", "connection", "expect"]);
+
+const charsOf = (alphabet: string, min: number, max: number) =>
+  fc.string({ unit: fc.constantFrom(...alphabet.split("")), minLength: min, maxLength: max });
+
+const tokenArb = charsOf(TCHARS, 1, 12);
+const fieldNameArb = tokenArb.filter((n) => !RESERVED.has(n.toLowerCase()));
+/** A field-value byte that is not whitespace: VCHAR or obs-text. */
+const vcharArb = fc.oneof(
+  fc.integer({ min: 0x21, max: 0x7e }),
+  fc.integer({ min: 0x80, max: 0xff }),
+).map((c) => String.fromCharCode(c));
+const fieldValueArb = fc
+  .array(fc.oneof({ weight: 8, arbitrary: vcharArb }, { weight: 1, arbitrary: fc.constantFrom(" ", "\t") }), { maxLength: 30 })
+  .map((a) => a.join("").replace(/^[ \t]+|[ \t]+$/g, ""));
+const owsArb = fc.constantFrom("", "", " ", "\t", "  ", " \t");
+const fieldArb: fc.Arbitrary<ModelField> = fc.record({ name: fieldNameArb, value: fieldValueArb, pre: owsArb, post: owsArb });
+
+const targetArb = fc.oneof(
+  { weight: 8, arbitrary: charsOf(PCHARS, 0, 40).map((p) => `/${p}`) },
+  { weight: 1, arbitrary: charsOf(PCHARS, 0, 20).map((q) => `/search?${q}`) },
+  { weight: 1, arbitrary: charsOf("abcdefghij0123456789", 1, 10).map((p) => `http://example.com/${p}`) },
+);
+const methodArb = fc.oneof({ weight: 3, arbitrary: fc.constantFrom("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH") }, { weight: 1, arbitrary: tokenArb });
+
+const bodyArb = fc.oneof(
+  { weight: 1, arbitrary: fc.constant("") },
+  { weight: 4, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => latin1(b)) },
+);
+
+const extArb = fc.oneof(
+  { weight: 4, arbitrary: fc.constant("") },
+  { weight: 1, arbitrary: tokenArb.map((n) => `;${n}`) },
+  { weight: 1, arbitrary: fc.tuple(tokenArb, tokenArb).map(([n, v]) => `;${n}=${v}`) },
+  { weight: 1, arbitrary: fc.tuple(tokenArb, charsOf("abc ;=,xyz", 0, 8)).map(([n, v]) => `;${n}="${v}"`) },
+);
+
+/** Split `n` bytes into chunk sizes. */
+const splitArb = (n: number) =>
+  fc.array(fc.integer({ min: 1, max: Math.max(1, n) }), { maxLength: 6 }).map((cuts) => {
+    const sizes: number[] = [];
+    let left = n;
+    for (const c of cuts) {
+      if (left === 0) break;
+      const s = Math.min(c, left);
+      sizes.push(s);
+      left -= s;
+    }
+    if (left > 0) sizes.push(left);
+    return sizes;
+  });
+
+const hexArb = (size: number) =>
+  fc.record({ upper: fc.boolean(), zeros: fc.integer({ min: 0, max: 3 }) }).map(({ upper, zeros }) => {
+    const h = size.toString(16);
+    return "0".repeat(zeros) + (upper ? h.toUpperCase() : h);
+  });
+
+const messageArb: fc.Arbitrary<ModelMessage> = fc
+  .record({
+    method: methodArb,
+    target: targetArb,
+    version: fc.constantFrom("HTTP/1.0", "HTTP/1.1", "HTTP/1.1") as fc.Arbitrary<"HTTP/1.0" | "HTTP/1.1">,
+    fields: fc.array(fieldArb, { maxLength: 8 }),
+    hostAt: fc.nat(),
+    host: fc.constantFrom("example.com", "h", "localhost:8080", ""),
+    connection: fc.constantFrom(null, "close", "keep-alive", "Keep-Alive, Upgrade", "upgrade", "CLOSE"),
+    body: bodyArb,
+    framing: fc.constantFrom("none", "length", "chunked"),
+    trailers: fc.array(fieldArb, { maxLength: 3 }),
+    lastExt: extArb,
+    leading: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 8 }) }),
+  })
+  .chain((m) => {
+    const framing: ModelMessage["framing"] =
+      m.framing === "chunked" && m.version === "HTTP/1.0" ? "length" : m.framing === "none" && m.body !== "" ? "length" : (m.framing as ModelMessage["framing"]);
+    const fields = [...m.fields];
+    if (m.version === "HTTP/1.1" || m.hostAt % 2 === 0) fields.splice(m.hostAt % (fields.length + 1), 0, { name: "Host", value: m.host, pre: " ", post: "" });
+    if (m.connection) fields.push({ name: "Connection", value: m.connection, pre: " ", post: "" });
+    if (framing === "length") fields.splice(m.hostAt % (fields.length + 1), 0, { name: "Content-Length", value: String(m.body.length), pre: " ", post: "" });
+    if (framing === "chunked") fields.push({ name: "Transfer-Encoding", value: "chunked", pre: " ", post: "" });
+    const body = framing === "none" ? "" : m.body;
+    const sizes = framing === "chunked" ? splitArb(body.length) : fc.constant([] as number[]);
+    return sizes.chain((ss) =>
+      fc.tuple(...ss.map((s) => fc.tuple(hexArb(s), extArb).map(([hex, ext]) => ({ size: s, hex, ext })))).map((chunks) => ({
+        method: m.method,
+        target: m.target,
+        version: m.version,
+        fields,
+        body,
+        framing,
+        chunks,
+        lastExt: m.lastExt,
+        trailers: framing === "chunked" ? m.trailers : [],
+        leading: m.leading,
+      })),
+    );
+  });
+
+/** The bytes of a model message. */
+function serialise(m: ModelMessage): string {
+  let s = "\r\n".repeat(m.leading) + `${m.method} ${m.target} ${m.version}\r\n`;
+  for (const f of m.fields) s += `${f.name}:${f.pre}${f.value}${f.post}\r\n`;
+  s += "\r\n";
+  if (m.framing === "length") s += m.body;
+  if (m.framing === "chunked") {
+    let at = 0;
+    for (const c of m.chunks) {
+      s += `${c.hex}${c.ext}\r\n${m.body.slice(at, at + c.size)}\r\n`;
+      at += c.size;
+    }
+    s += `0${m.lastExt}\r\n`;
+    for (const t of m.trailers) s += `${t.name}:${t.pre}${t.value}${t.post}\r\n`;
+    s += "\r\n";
+  }
+  return s;
+}
+
+/** What the parser must report for a model message. */
+function expected(m: ModelMessage): ParsedMessage {
+  const http11 = m.version === "HTTP/1.1";
+  let close = false;
+  let keep = false;
+  for (const f of m.fields) {
+    if (f.name.toLowerCase() !== "connection") continue;
+    for (const t of f.value.split(",")) {
+      const tok = t.trim().toLowerCase();
+      if (tok === "close") close = true;
+      if (tok === "keep-alive") keep = true;
+    }
+  }
+  return {
+    head: {
+      method: m.method,
+      target: m.target,
+      version: m.version,
+      fields: m.fields.flatMap((f) => [f.name, f.value]),
+      contentLength: m.framing === "length" ? m.body.length : -1,
+      chunked: m.framing === "chunked",
+      keepAlive: http11 ? !close : !close && keep,
+      expectContinue: false,
+    },
+    body: m.body,
+    complete: true,
+  };
+}
+
+const pipelineArb = fc.array(messageArb, { minLength: 1, maxLength: 4 });
+
+/** Random cut offsets for an input of `n` bytes. */
+const offsetsArb = fc.array(fc.nat({ max: 10_000 }), { maxLength: 12 });
+
+// ---------------------------------------------------------------------------
+
+describe("generated valid requests", () => {
+  test("parse to their model, whole, byte by byte and split at random offsets", () => {
+    fc.assert(
+      fc.property(pipelineArb, offsetsArb, (msgs, offs) => {
+        const input = bytes(msgs.map(serialise).join(""));
+        const want: ParseOutcome = { messages: msgs.map(expected), error: null };
+        const whole = feed([input]);
+        expect(whole).toEqual(want);
+        expect(feed(byteByByte(input))).toEqual(want);
+        expect(feed(cut(input, offs.map((o) => o % (input.length + 1))))).toEqual(want);
+        expect(feed([input], undefined, 64)).toEqual(want);
+      }),
+      params(),
+    );
+  }, LIMIT);
+
+  test("serialising the parsed request and parsing it again gives the same result", () => {
+    fc.assert(
+      fc.property(pipelineArb, fc.boolean(), (msgs, oneChunk) => {
+        const first = feed([bytes(msgs.map(serialise).join(""))]);
+        expect(first.error).toBeNull();
+        const again = first.messages.map(({ head, body }) => {
+          let s = `${head.method} ${head.target} ${head.version}\r\n`;
+          for (let k = 0; k < head.fields.length; k += 2) s += `${head.fields[k]}: ${head.fields[k + 1]}\r\n`;
+          s += "\r\n";
+          if (head.chunked) {
+            if (body.length > 0) {
+              if (oneChunk) s += `${body.length.toString(16)}\r\n${body}\r\n`;
+              else for (const ch of body) s += `1\r\n${ch}\r\n`;
+            }
+            s += "0\r\n\r\n";
+          } else {
+            s += body;
+          }
+          return s;
+        });
+        expect(feed([bytes(again.join(""))])).toEqual(first);
+      }),
+      params(),
+    );
+  }, LIMIT);
+
+  test("execute stops exactly at the end of each message (the rest is the next message, byte for byte)", () => {
+    // execute stops at every message end: what is left is the next message, byte for byte
+    fc.assert(
+      fc.property(messageArb, messageArb, (a, b) => {
+        const sa = bytes(serialise(a));
+        const input = bytes(serialise(a) + serialise(b));
+        let seen = 0;
+        const p = new RequestParser({ onHead() {}, onBody() {}, onMessageComplete() { seen++; } });
+        const n = p.execute(input);
+        expect(seen).toBe(1);
+        expect(n).toBe(sa.length);
+        expect(p.idle).toBe(true);
+      }),
+      params(),
+    );
+  }, LIMIT);
+});
+
+// ---------------------------------------------------------------------------
+// Mutations
+
+type Mutation =
+  | { kind: "flip"; at: number; byte: number }
+  | { kind: "insert"; at: number; text: string }
+  | { kind: "delete"; at: number; len: number }
+  | { kind: "dup"; at: number; len: number }
+  | { kind: "truncate"; at: number };
+
+const SPECIAL = ["\r", "\n", "\r\n", " ", "\t", ":", ";", ",", "=", '"', "\\", "\x00", "\x0b", "\x7f", "\xff", "0", "9", "a", "F", "-", "+", "\r\n\r\n", "\r\n "];
+const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), text: fc.constantFrom(...SPECIAL) }),
+  fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), len: fc.integer({ min: 1, max: 4 }) }),
+  fc.record({ kind: fc.constant("dup" as const), at: fc.nat(), len: fc.integer({ min: 1, max: 40 }) }),
+  fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
+);
+
+function mutate(s: string, ms: Mutation[]): string {
+  for (const m of ms) {
+    const at = s.length === 0 ? 0 : m.at % (s.length + 1);
+    switch (m.kind) {
+      case "flip":
+        s = s.slice(0, at) + String.fromCharCode(m.byte) + s.slice(at + 1);
+        break;
+      case "insert":
+        s = s.slice(0, at) + m.text + s.slice(at);
+        break;
+      case "delete":
+        s = s.slice(0, at) + s.slice(at + m.len);
+        break;
+      case "dup":
+        s = s.slice(0, at + m.len) + s.slice(at, at + m.len) + s.slice(at + m.len);
+        break;
+      case "truncate":
+        s = s.slice(0, at);
+        break;
+    }
+  }
+  return s;
+}
+
+const limitsArb: fc.Arbitrary<Partial<ParserLimits> | undefined> = fc.oneof(
+  { weight: 3, arbitrary: fc.constant(undefined) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      maxRequestTarget: fc.integer({ min: 0, max: 64 }),
+      maxHeaderBytes: fc.integer({ min: 0, max: 400 }),
+      maxHeaderCount: fc.integer({ min: 0, max: 6 }),
+      maxChunkExtBytes: fc.integer({ min: 0, max: 16 }),
+      maxTrailerBytes: fc.integer({ min: 0, max: 64 }),
+    }),
+  },
+);
+
+describe("mutated requests", () => {
+  test("accept or HttpError 4xx/5xx only; no stall; same outcome whole, split, byte by byte and with junk after the view", () => {
+    fc.assert(
+      fc.property(pipelineArb, fc.array(mutationArb, { minLength: 1, maxLength: 5 }), offsetsArb, limitsArb, (msgs, muts, offs, limits) => {
+        const input = bytes(mutate(msgs.map(serialise).join(""), muts));
+        const whole = feed([input], limits);
+        expect(feed(byteByByte(input), limits)).toEqual(whole);
+        expect(feed(cut(input, offs.map((o) => o % (input.length + 1))), limits)).toEqual(whole);
+        expect(feed([input], limits, 128)).toEqual(whole);
+      }),
+      params(),
+    );
+  }, LIMIT);
+
+  test("random bytes: accept or HttpError 4xx/5xx only, no stall", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), offsetsArb, (input, offs) => {
+        const whole = feed([input]);
+        expect(feed(cut(input, offs.map((o) => o % (input.length + 1))))).toEqual(whole);
+      }),
+      params(),
+    );
+  }, LIMIT);
+});
+
+// ---------------------------------------------------------------------------
+// Regressions: parser bugs found by the differential test against llhttp
+// (test/diff-llhttp.test.ts), fixed in src/http/parser.ts.
+
+describe("regressions found by the differential test", () => {
+  const status = (s: string) => feed([bytes(s)]).error?.split(" ")[0] ?? "accepted";
+  const req = (line: string) => `${line} HTTP/1.1\r\nHost: h\r\n\r\n`;
+
+  test("a request-target in none of the RFC 9112 §3.2 forms → 400 (was accepted)", () => {
+    for (const t of ["\\85", "abc", "?x", "h:80", "1http://h/", "http:/x", "mailto:x", "*x", "%2f", "-/x"]) {
+      expect([t, status(req(`GET ${t}`))]).toEqual([t, "400"]);
+    }
+  });
+
+  test("origin-, asterisk-, absolute- and (CONNECT) authority-form are accepted", () => {
+    for (const line of ["GET /", "GET //x", "GET /a?b#c", "OPTIONS *", "GET http://h/x", "GET HTTPS://h:1/", "GET http://", "CONNECT h:443"]) {
+      expect([line, status(req(line))]).toEqual([line, "accepted"]);
+    }
+  });
+
+  test("HTAB after a Content-Length or Transfer-Encoding value → 400 (was accepted; llhttp rejects)", () => {
+    expect(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\t\r\n\r\nhello")).toBe("400");
+    expect(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\t5 \t \r\n\r\nhello")).toBe("400");
+    expect(status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n")).toBe("400");
+    // leading HTAB and trailing SP stay valid OWS (llhttp agrees)
+    expect(status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\t5 \r\n\r\nhello")).toBe("accepted");
+    expect(status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\tchunked \r\n\r\n0\r\n\r\n")).toBe("accepted");
+    // other fields keep HTAB as OWS
+    expect(status("GET / HTTP/1.1\r\nHost: h\t\r\nX-A: b\t\r\n\r\n")).toBe("accepted");
+  });
+
+  test("the same, byte by byte", () => {
+    for (const s of [req("GET abc"), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\t\r\n\r\nhello"]) {
+      expect(feed(Array.from(bytes(s), (b) => Uint8Array.of(b))).error).toBe(feed([bytes(s)]).error);
+    }
+  });
+});
