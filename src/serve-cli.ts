@@ -119,12 +119,13 @@ const serveCommand = defineCommand({
     const app = String(args.app);
     if (deploy.workers) {
       const supervisor = new Supervisor({ config: { app, cwd: process.cwd(), deploy, tls: tls?.config ?? null, accessLog } });
+      // Signals first: a SIGTERM that comes while workers boot must still stop them.
+      supervisor.installSignals();
       try {
         await supervisor.start();
       } catch (error) {
         return fail(error);
       }
-      supervisor.installSignals();
       consola.success(`tsgi ${pkg.version}: ${deploy.workers.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
       return;
     }

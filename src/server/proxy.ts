@@ -282,7 +282,7 @@ const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::\d{1,5
  * `REMOTE_ADDR` (and `REMOTE_PORT` to `""`: the client's port is not
  * known), `tsgi.url_scheme` and `HTTPS` (`"on"` for https, removed for
  * http), and `HTTP_HOST`. The original peer is kept as
- * `tsgi.proxy_peer`.
+ * `tsgi.proxy_peer` (address) and `tsgi.proxy_peer_port`.
  *
  * @returns whether the fields were applied (the peer was trusted and sent some).
  */
@@ -316,6 +316,7 @@ export function applyProxyHeaders(environ: Environ, trusted: TrustedProxies, hea
   };
   if (k >= 0 && hops[k]) {
     environ["tsgi.proxy_peer"] = peer;
+    environ["tsgi.proxy_peer_port"] = environ.REMOTE_PORT;
     environ.REMOTE_ADDR = hops[k]!;
     environ.REMOTE_PORT = "";
   }

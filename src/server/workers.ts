@@ -115,6 +115,7 @@ export class Supervisor {
     this.generation = 1;
     const first = Array.from({ length: this.target }, () => this.spawn(1));
     const results = await Promise.all(first.map((w) => this.whenListening(w)));
+    if (this.stopping) return; // stopped (a signal) while booting
     if (!results.every(Boolean)) {
       const failure = first.find((w) => w.failure)?.failure ?? "a worker exited before listening";
       await this.stop();

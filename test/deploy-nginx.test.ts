@@ -1,0 +1,253 @@
+/**
+ * End to end behind a real nginx (issue 5 §4, §7): the configuration in
+ * docs/deploy.md, started on 127.0.0.1 in a temporary prefix, in front of
+ * `tsgi serve --proxy-headers --root-path /app`. Headers, a spoofed
+ * X-Forwarded-For, streaming, a chunked upload, upstream keep-alive reuse.
+ * Also the other commands of docs/deploy.md: --https, --certfile/--keyfile,
+ * and socket activation (--fd 3).
+ *
+ * nginx comes from Debian (`apt-get install nginx-light`, done by .ci/run);
+ * without it the nginx part is skipped with a warning.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "./helpers.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const CLI = join(ROOT, "src/serve-cli.ts");
+const APP = join(import.meta.dir, "apps/proxy-app.ts");
+const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => Bun.file(p).size > 0) ?? Bun.which("nginx");
+if (!NGINX) console.warn("SKIP: nginx is not installed (apt-get install nginx-light); the nginx end-to-end tests are skipped");
+
+const dir = mkdtempSync(join(tmpdir(), "tsgi-nginx-"));
+const children: Array<ReturnType<typeof Bun.spawn>> = [];
+
+/** Start `tsgi serve` and wait for its ready line. */
+async function tsgi(args: string[], env: Record<string, string> = {}): Promise<{ proc: ReturnType<typeof Bun.spawn>; out: () => string }> {
+  const proc = Bun.spawn([process.execPath, CLI, "serve", ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env }, cwd: ROOT });
+  children.push(proc);
+  let out = "";
+  for (const s of [proc.stdout, proc.stderr] as ReadableStream<Uint8Array>[]) {
+    void (async () => {
+      for await (const c of s) out += new TextDecoder().decode(c);
+    })();
+  }
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && !/serving .* on /.test(out)) {
+    if (proc.exitCode !== null) throw new Error(`tsgi exited (${proc.exitCode}): ${out}`);
+    await Bun.sleep(50);
+  }
+  if (!/serving .* on /.test(out)) throw new Error(`tsgi not ready: ${out}`);
+  return { proc, out: () => out };
+}
+
+/** The ```nginx block of docs/deploy.md, with the ports of this run. */
+function docsNginxConfig(appPort: number, nginxPort: number): string {
+  const md = readFileSync(join(ROOT, "docs/deploy.md"), "utf8");
+  const m = /```nginx\n([\s\S]*?)```/.exec(md);
+  if (!m) throw new Error("docs/deploy.md has no ```nginx block");
+  return m[1]!.replace("server 127.0.0.1:8000;", `server 127.0.0.1:${appPort};`).replace("listen 127.0.0.1:8080;", `listen 127.0.0.1:${nginxPort};`);
+}
+
+/** One HTTP/1.1 exchange from a chosen loopback source address, raw, with a time limit. */
+function rawFrom(localAddress: string, port: number, request: string | Buffer[], timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: "127.0.0.1", port, localAddress });
+    let data = "";
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`timeout; got ${JSON.stringify(data)}`));
+    }, timeoutMs);
+    sock.on("data", (d) => (data += d.toString("latin1")));
+    sock.on("close", () => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+    sock.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    sock.on("connect", async () => {
+      if (typeof request === "string") sock.write(request);
+      else
+        for (const part of request) {
+          sock.write(part);
+          await Bun.sleep(5);
+        }
+    });
+  });
+}
+
+function jsonBody(response: string): Record<string, string | number> {
+  const body = response.slice(response.indexOf("\r\n\r\n") + 4);
+  // nginx may relay chunked: take the JSON object out of the body.
+  const start = body.indexOf("{");
+  const end = body.lastIndexOf("}");
+  return JSON.parse(body.slice(start, end + 1));
+}
+
+afterAll(async () => {
+  for (const c of children) {
+    if (c.exitCode === null) c.kill("SIGTERM");
+  }
+  await Promise.all(children.map((c) => Promise.race([c.exited, Bun.sleep(3000)])));
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!NGINX)("behind nginx (docs/deploy.md configuration)", () => {
+  const appPort = freePort();
+  const nginxPort = freePort();
+  beforeAll(async () => {
+    await tsgi([APP, "--port", String(appPort), "--proxy-headers", "--root-path", "/app", "--no-access-log"]);
+    const prefix = join(dir, "nginx");
+    mkdirSync(join(prefix, "logs"), { recursive: true });
+    // The scaffolding a throwaway nginx needs; the http content is the documented configuration.
+    const conf = `
+${process.getuid?.() === 0 ? "user root;" : ""}
+worker_processes 1;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/client_body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+${docsNginxConfig(appPort, nginxPort)}
+}
+`;
+    writeFileSync(join(prefix, "nginx.conf"), conf);
+    const nginx = Bun.spawn([NGINX!, "-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "logs/error.log")], { stdout: "inherit", stderr: "inherit" });
+    children.push(nginx);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        await fetch(`http://127.0.0.1:${nginxPort}/app/`, { signal: AbortSignal.timeout(1000) });
+        break;
+      } catch {
+        if (Date.now() > deadline || nginx.exitCode !== null) throw new Error(`nginx did not start: ${readFileSync(join(prefix, "logs/error.log"), "utf8")}`);
+        await Bun.sleep(50);
+      }
+    }
+  });
+
+  test("client address, scheme, host and mount path as the client sent them", async () => {
+    const res = await rawFrom("127.0.0.2", nginxPort, `GET /app/items/7?x=1 HTTP/1.1\r\nHost: shop.example:${nginxPort}\r\nConnection: close\r\n\r\n`);
+    expect(res).toStartWith("HTTP/1.1 200");
+    const env = jsonBody(res);
+    expect(env.REMOTE_ADDR).toBe("127.0.0.2");
+    expect(env["tsgi.proxy_peer"]).toBe("127.0.0.1");
+    expect(env["tsgi.url_scheme"]).toBe("http");
+    expect(env.HTTP_HOST).toBe(`shop.example:${nginxPort}`);
+    expect(env.SCRIPT_NAME).toBe("/app");
+    expect(env.PATH_INFO).toBe("/items/7");
+    expect(env.QUERY_STRING).toBe("x=1");
+  });
+
+  test("a spoofed X-Forwarded-For through nginx: the right-most untrusted hop wins", async () => {
+    const res = await rawFrom("127.0.0.3", nginxPort, `GET /app/ HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\nForwarded: for=7.7.7.7\r\nConnection: close\r\n\r\n`);
+    expect(jsonBody(res).REMOTE_ADDR).toBe("127.0.0.3");
+  });
+
+  test("a spoofed X-Forwarded-For sent straight to the app from an untrusted peer is ignored", async () => {
+    const res = await rawFrom("127.0.0.4", appPort, `GET /app/ HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\nConnection: close\r\n\r\n`);
+    const env = jsonBody(res);
+    expect(env.REMOTE_ADDR).toBe("127.0.0.4");
+    expect(env["tsgi.url_scheme"]).toBe("http");
+    expect(env.HTTP_HOST).toBe("h");
+  });
+
+  test("streaming: parts arrive through nginx as the app produces them", async () => {
+    const started = performance.now();
+    const r = await fetch(`http://127.0.0.1:${nginxPort}/app/stream`, { signal: AbortSignal.timeout(5000) });
+    const reader = r.body!.getReader();
+    const first = await reader.read();
+    const firstAt = performance.now() - started;
+    let text = new TextDecoder().decode(first.value);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    expect(text).toBe("part 0\npart 1\npart 2\npart 3\n");
+    expect(firstAt).toBeLessThan(performance.now() - started - 300);
+  });
+
+  test("a chunked upload of 2 MB through nginx reaches the app intact", async () => {
+    const piece = Buffer.alloc(64 * 1024, 0x61);
+    const parts: Buffer[] = [Buffer.from(`POST /app/upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`)];
+    for (let i = 0; i < 32; i++) parts.push(Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from("\r\n")]));
+    parts.push(Buffer.from("0\r\n\r\n"));
+    const res = await rawFrom("127.0.0.1", nginxPort, parts, 10_000);
+    const env = jsonBody(res);
+    expect(env.bodyBytes).toBe(32 * 64 * 1024);
+    expect(env.sum).toBe((32 * 64 * 1024 * 0x61) % 1_000_000_007);
+  });
+
+  test("keep-alive: nginx reuses its upstream connections", async () => {
+    const ports = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const env = (await (await fetch(`http://127.0.0.1:${nginxPort}/app/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).json()) as Record<string, string>;
+      ports.add(env["tsgi.proxy_peer_port"]!);
+    }
+    expect(ports.size).toBeLessThanOrEqual(2); // 12 requests over 1-2 upstream connections
+  });
+});
+
+describe("the other commands of docs/deploy.md", () => {
+  test("tsgi serve --https prints the certificate's fingerprint; curl --cacert works; --certfile/--keyfile too", async () => {
+    const cache = join(dir, "xdg");
+    const port = freePort();
+    const t = await tsgi([APP, "--port", String(port), "--https", "--no-access-log"], { XDG_CACHE_HOME: cache });
+    const certfile = join(cache, "tsgi/localhost-cert.pem");
+    expect(t.out()).toMatch(/SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+    expect(t.out()).toContain(`curl --cacert ${certfile}`);
+    if (Bun.which("curl")) {
+      const p = Bun.spawn(["curl", "-sS", "--max-time", "5", "--cacert", certfile, `https://localhost:${port}/x`], { stdout: "pipe" });
+      const env = JSON.parse(await new Response(p.stdout).text());
+      expect(env["tsgi.url_scheme"]).toBe("https");
+      expect(env.HTTPS).toBe("on");
+    }
+    t.proc.kill("SIGTERM");
+    expect(await t.proc.exited).toBe(0);
+    const port2 = freePort();
+    const t2 = await tsgi([APP, "--port", String(port2), "--certfile", certfile, "--keyfile", join(cache, "tsgi/localhost-key.pem"), "--no-access-log"]);
+    const res = await fetch(`https://localhost:${port2}/`, { tls: { ca: readFileSync(certfile, "utf8") } } as RequestInit);
+    expect(((await res.json()) as Record<string, string>)["tsgi.url_scheme"]).toBe("https");
+    t2.proc.kill("SIGTERM");
+    await t2.proc.exited;
+  }, 30_000);
+
+  test("socket activation: a parent binds the port and starts tsgi serve --fd 3 (with and without workers)", async () => {
+    const { dupFd, closeFd } = await import("../src/server/sys.ts");
+    for (const extra of [[], ["--workers", "2"]]) {
+      const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+      const port = l.port;
+      const fd = dupFd((l as unknown as { fd: number }).fd);
+      l.stop(true);
+      const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--fd", "3", "--no-access-log", ...extra], { stdio: ["ignore", "pipe", "pipe", fd], cwd: ROOT });
+      children.push(proc);
+      closeFd(fd);
+      let ok = false;
+      const deadline = Date.now() + 15_000;
+      while (!ok && Date.now() < deadline) {
+        try {
+          const env = (await (await fetch(`http://127.0.0.1:${port}/p`, { signal: AbortSignal.timeout(1000) })).json()) as Record<string, string>;
+          ok = env.PATH_INFO === "/p";
+        } catch {
+          await Bun.sleep(50);
+        }
+      }
+      expect(ok).toBe(true);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
+  }, 40_000);
+});
