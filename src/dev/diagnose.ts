@@ -13,7 +13,8 @@
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
-import { isUserFile, stripQuery } from "./graph.ts";
+import { isUserFile, stripQuery } from "./paths.ts";
+import { unversion } from "./versioning.ts";
 
 /** One parsed line of `error.stack`. */
 export interface StackFrame {
@@ -84,8 +85,14 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   if (!isObject(error)) {
     return { title: "Error", message: `a non-Error value was thrown: ${String(error)}`, stack: [], raw: String(error) };
   }
+  // Several syntax errors in one file: Bun throws an AggregateError of BuildMessages; show the first.
+  if (Array.isArray(error.errors) && error.errors.length > 0 && isObject(error.errors[0]) && error.errors[0].name === "BuildMessage") {
+    const first = diagnose(error.errors[0], options);
+    const more = error.errors.length - 1;
+    return more > 0 ? { ...first, message: `${first.message} (and ${more} more error${more > 1 ? "s" : ""} in this file)` } : first;
+  }
   const name = String(error.name ?? (error.constructor as { name?: string } | undefined)?.name ?? "Error");
-  const message = String(error.message ?? error);
+  const message = unversion(String(error.message ?? error));
 
   // Syntax errors found by Bun's transpiler.
   if (name === "BuildMessage") {
@@ -104,7 +111,7 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
     return withFrame({ title: "ModuleNotFound", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}` });
   }
 
-  const raw = typeof error.stack === "string" && error.stack ? error.stack : `${name}: ${message}`;
+  const raw = typeof error.stack === "string" && error.stack ? unversion(error.stack) : `${name}: ${message}`;
   const stack = parseStack(raw, internal);
   let count = 0;
   for (const f of stack) {

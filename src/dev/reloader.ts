@@ -8,7 +8,7 @@
  * @module
  */
 import { fingerprint } from "./fingerprint.ts";
-import { dirname, relative } from "node:path";
+import { dirname, isAbsolute, relative } from "node:path";
 import type { Application } from "../spec.ts";
 import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
 import type { DotenvReloader } from "./dotenv.ts";
@@ -49,9 +49,12 @@ type State = { ok: true; app: Application } | { ok: false; failure: LoadFailure;
 export type ReloadOutcome = "reloaded" | "failed" | "skipped";
 
 const SOURCE_DIR = dirname(dirname(import.meta.path));
+/** Running as the compiled `tsgi-dev` binary: tsgi's frames are `/$bunfs/...` or, source-mapped, relative `src/...` paths. */
+const COMPILED = import.meta.path.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(import.meta.path);
 
 /** Whether `file` is one of tsgi's own modules (not user code in stack traces). */
 export function isTsgiSource(file: string): boolean {
+  if (COMPILED) return !isAbsolute(file) || file.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(file);
   return file.startsWith(SOURCE_DIR + "/");
 }
 

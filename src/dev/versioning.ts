@@ -1,0 +1,102 @@
+/**
+ * Versioned module keys: every load of the app gets a generation number N,
+ * the entry is imported as `/abs/app.ts?tsgi-reload=N`, and a Bun runtime
+ * plugin resolves each import of a user file made by a user module to
+ * `/abs/file.ts?tsgi-reload=N`, N being the generation loading (or last
+ * loaded; Bun hands the plugin the importer without its query). So each
+ * generation is a brand-new set of module records (a change two imports
+ * deep takes effect), while `node_modules`, built-ins and tsgi's own modules
+ * resolve as usual and stay cached. `import.meta.path`, `import.meta.dir` and `__filename` stay the
+ * plain file path; only `import.meta.url` carries the query.
+ *
+ * Why not `delete require.cache[path]` alone: it does evict ES modules, but
+ * after a link error (`import { x }` of a name the target does not export)
+ * Bun keeps the failed graph's module records, with their old source, under
+ * the plain keys, and deleting them is a no-op until each is imported once
+ * more, which would run stale code. Fresh keys never meet those records.
+ * @module
+ */
+import { dirname } from "node:path";
+import { isUserFile, stripQuery } from "./paths.ts";
+
+/** The query parameter naming a module's generation. */
+export const GENERATION_PARAM = "tsgi-reload";
+
+const GENERATION_RE = new RegExp(`[?&]${GENERATION_PARAM}=(\\d+)`);
+
+let installed = false;
+let generation = 0;
+/** Set while this module resolves: `Bun.resolveSync` goes through the plugin too. */
+let plain = false;
+let isOwn: (path: string) => boolean = () => false;
+
+/** Set the generation that imports of user files resolve to from now on. */
+export function setGeneration(n: number): void {
+  generation = n;
+}
+
+/** The generation of a module key, or `undefined` for a plain key. */
+export function generationOf(key: string): number | undefined {
+  const m = GENERATION_RE.exec(key);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** `path` as the key of generation `n`. */
+export function versioned(path: string, n: number): string {
+  return `${stripQuery(path)}?${GENERATION_PARAM}=${n}`;
+}
+
+/** Remove `?tsgi-reload=N` from text (module keys in error messages and stacks). */
+export function unversion(text: string): string {
+  return text.replace(new RegExp(`\\?${GENERATION_PARAM}=\\d+`, "g"), "");
+}
+
+/**
+ * Install the resolver plugin (once per process). An import made by a user
+ * module (absolute path outside `node_modules`, not one of tsgi's own, as
+ * told by `own`) of a user file gets the current generation; everything
+ * else is left to Bun. A specifier that does not resolve is left to Bun
+ * too, so its error message is Bun's own.
+ *
+ * @param own whether a module path belongs to the dev server itself (never
+ *   versioned, and its imports neither).
+ */
+export function installVersioning(own: (path: string) => boolean): void {
+  isOwn = own;
+  if (installed) return;
+  installed = true;
+  Bun.plugin({
+    name: "tsgi-dev-versioning",
+    target: "bun",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, (args) => {
+        if (plain || generation === 0 || !args.importer || /^(node|bun):/.test(args.path)) return undefined;
+        const importer = stripQuery(args.importer);
+        if (!isUserFile(importer) || isOwn(importer)) return undefined;
+        let resolved: string;
+        try {
+          resolved = resolvePlain(args.path, dirname(importer));
+        } catch {
+          return undefined;
+        }
+        if (!isUserFile(stripQuery(resolved)) || isOwn(stripQuery(resolved))) return undefined;
+        return { path: versioned(resolved, generation) };
+      });
+    },
+  });
+}
+
+/**
+ * `Bun.resolveSync(specifier, dir)` as Bun resolves it, without versioning
+ * (runtime plugins see `Bun.resolveSync` calls too).
+ * @throws what `Bun.resolveSync` throws when the specifier does not resolve.
+ */
+export function resolvePlain(specifier: string, dir: string): string {
+  const was = plain;
+  plain = true;
+  try {
+    return Bun.resolveSync(specifier, dir);
+  } finally {
+    plain = was;
+  }
+}

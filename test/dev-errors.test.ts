@@ -1,0 +1,250 @@
+/**
+ * tsgi-dev end to end: broken code never kills the dev server. Each kind of
+ * load failure gives a 500 page (HTML for browsers, plain text otherwise) and
+ * a terminal report with file:line:column and a code frame, and the next good
+ * save recovers. Runtime exceptions give the same kind of page, with the
+ * request environ masked; --no-debug pages show nothing of the code.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+
+const apps: TempApp[] = [];
+afterEach(async () => {
+  await killAll();
+});
+afterAll(() => {
+  for (const a of apps) a.remove();
+});
+
+/** The text of an HTML page with entities decoded, for matching. */
+const unescape = (s: string) => s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");
+
+const HTML = { Accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
+const PLAIN = { Accept: "*/*" };
+
+const ENTRY = `import { b } from "./b.ts";
+const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any) {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode(b())];
+}
+`;
+const B = `import { c } from "./c.ts";\nexport function b(): string { return "b+" + c(); }\n`;
+const goodC = (v: string) => `export function c(): string {\n  return "${v}";\n}\n`;
+
+interface Breakage {
+  name: string;
+  file: string;
+  source: string;
+  /** file:line:column the report must point at. */
+  where: RegExp;
+  /** Text the report must contain. */
+  says: RegExp;
+}
+
+const breakages: Breakage[] = [
+  {
+    name: "a syntax error two imports deep",
+    file: "c.ts",
+    source: `export function c(): string {\n  const x: number = 1;\n  return "c" +;\n}\n`,
+    where: /c\.ts:3:15/,
+    says: /Unexpected ;/,
+  },
+  {
+    name: "an import that does not resolve",
+    file: "c.ts",
+    source: `import { helper } from "./missing-module.ts";\nexport function c(): string {\n  return helper();\n}\n`,
+    where: /c\.ts:1:\d+/,
+    says: /Cannot find module '\.\/missing-module\.ts'/,
+  },
+  {
+    name: "an import of a name the module does not export",
+    file: "app.ts",
+    source: ENTRY.replace("import { b } from", "import { b, notExported } from").replace("b())", "b() + notExported)"),
+    where: /app\.ts:1:13/,
+    says: /notExported/,
+  },
+  {
+    name: "a throw at the top level",
+    file: "c.ts",
+    source: `const config: Record<string, string> = {};\nif (!config.url) throw new Error("config.url is not set");\nexport function c(): string {\n  return "c";\n}\n`,
+    where: /c\.ts:2:\d+/,
+    says: /config\.url is not set/,
+  },
+  {
+    name: "no default export",
+    file: "app.ts",
+    source: `export const handler = () => [];\nexport const other = 1;\n`,
+    where: /app\.ts/,
+    says: /has no default export \(exports: handler, other\)/,
+  },
+  {
+    name: "a default export that is not a function",
+    file: "app.ts",
+    source: `export default { routes: [] };\n`,
+    where: /app\.ts/,
+    says: /default export of \.\/app\.ts is an object, not a function/,
+  },
+];
+
+describe("tsgi-dev: broken code", () => {
+  test("each kind of broken code: 500 page (HTML and plain), terminal report, recovery on the next good save", async () => {
+    const app = new TempApp({ "app.ts": ENTRY, "b.ts": B, "c.ts": goodC("c0") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("b+c0");
+
+    let n = 0;
+    for (const k of breakages) {
+      n++;
+      const mark = dev.output.length;
+      const original = app.read(k.file);
+      app.write(k.file, k.source);
+      await dev.waitFor(/reload failed/, 5000, mark);
+      const report = dev.output.slice(mark);
+      expect(report, k.name).toMatch(k.says);
+      expect(report, k.name).toMatch(k.where);
+      if (!/export/.test(k.name) || k.name.includes("import")) expect(report, k.name).toMatch(/^> +\d+ \| /m); // a code frame
+
+      // Every request gets the page while it is broken: browsers HTML, curl plain text.
+      for (let i = 0; i < 3; i++) {
+        const html = await get(url, HTML);
+        expect(html.status, k.name).toBe(500);
+        expect(html.headers.get("content-type")).toStartWith("text/html");
+        expect(html.text).toStartWith("<!doctype html>");
+        expect(unescape(html.text), k.name).toMatch(k.says);
+        expect(html.text).toContain("The app failed to load");
+        const plain = await get(url, PLAIN);
+        expect(plain.status).toBe(500);
+        expect(plain.headers.get("content-type")).toStartWith("text/plain");
+        expect(plain.text, k.name).toMatch(k.says);
+        expect(plain.text, k.name).toMatch(k.where);
+        expect(plain.text).not.toContain("<!doctype");
+      }
+
+      // The next good save recovers by itself (the failed file is still watched).
+      app.write(k.file, k.file === "c.ts" ? goodC(`c${n}`) : original);
+      const expected = k.file === "c.ts" ? `b+c${n}` : `b+c${n - 1}`;
+      if (k.file !== "c.ts") app.write("c.ts", goodC(`c${n}`));
+      await until(async () => (await get(url)).text === (k.file === "c.ts" ? expected : `b+c${n}`), 5000).catch((e) => {
+        throw new Error(`no recovery after ${k.name}: ${e}\n${dev.output.slice(mark)}`);
+      });
+    }
+    expect(dev.proc.exitCode).toBeNull();
+  }, 60_000);
+
+  test("a syntax error at startup: the server starts, shows the page, and recovers", async () => {
+    const app = new TempApp({ "app.ts": ENTRY, "b.ts": B, "c.ts": `export function c( { return 1 }\n` });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    expect(dev.output).toMatch(/the app failed to load/);
+    expect(dev.output).toMatch(/c\.ts:1:\d+/);
+    expect((await get(url, PLAIN)).status).toBe(500);
+    app.write("c.ts", goodC("fixed"));
+    await until(async () => (await get(url)).text === "b+fixed", 5000);
+  });
+
+  test("runtime exceptions: message, TypeScript lines with code frames, environ with secrets masked", async () => {
+    const app = new TempApp({
+      "app.ts": `import { render } from "./views/render.ts";
+const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/late") {
+    startResponse("200 OK", [["Content-Type", "text/plain"]]);
+    return (function* () {
+      yield enc.encode("partial");
+      throw new Error("after the headers");
+    })();
+  }
+  if (environ.PATH_INFO === "/gen") {
+    return (function* () {
+      startResponse("200 OK", [["Content-Type", "text/plain"]]);
+      throw new RangeError("inside the body generator");
+    })();
+  }
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode(render({ title: "x" }))];
+}
+`,
+      "views/render.ts": `interface Page {
+  title: string;
+  user?: { name: string };
+}
+
+type Rendered = string;
+
+export function render(page: Page): Rendered {
+  const header: string = "<h1>" + page.title + "</h1>";
+  return header + page.user!.name.toUpperCase();
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const secrets = { Authorization: "Bearer sekrit-token-123", Cookie: "session=cookie-value-456", "X-Api-Key": "key-789" };
+
+    const html = await get(url, { ...HTML, ...secrets, "X-Request-Label": "visible-label" });
+    expect(html.status).toBe(500);
+    expect(html.text).toContain("The app raised an error");
+    expect(html.text).toMatch(/TypeError/);
+    // Stack mapped to the TypeScript source: line 10 of views/render.ts, with its code.
+    expect(html.text).toMatch(/views\/render\.ts:10:\d+/);
+    expect(unescape(html.text)).toContain("page.user!.name.toUpperCase()");
+    expect(html.text).toMatch(/app\.ts:18:\d+/);
+    expect(html.text).toContain("HTTP_X_REQUEST_LABEL");
+    expect(html.text).toContain("visible-label");
+    for (const v of Object.values(secrets)) expect(html.text).not.toContain(v);
+    expect(html.text).toContain("HTTP_AUTHORIZATION");
+    expect(html.text).not.toContain("src/dev/"); // tsgi's own frames are hidden
+
+    const plain = await get(url, { ...PLAIN, ...secrets });
+    expect(plain.status).toBe(500);
+    expect(plain.headers.get("content-type")).toStartWith("text/plain");
+    expect(plain.text).toMatch(/views\/render\.ts:10:\d+/);
+    expect(plain.text).toMatch(/^> 10 \| {3}return header \+ page\.user!\.name\.toUpperCase\(\);$/m);
+    for (const v of Object.values(secrets)) expect(plain.text).not.toContain(v);
+
+    // The terminal has it too.
+    await dev.waitFor(/GET \/ raised:[\s\S]*views\/render\.ts:10:\d+/, 3000);
+
+    // Thrown while producing the body, before any byte: still the page.
+    const gen = await get(url + "gen", PLAIN);
+    expect(gen.status).toBe(500);
+    expect(gen.text).toContain("RangeError: inside the body generator");
+
+    // After the headers went out: the connection is closed, never a complete-looking response.
+    const client = new KeepAliveClient(Number(new URL(url).port));
+    await expect(client.get("/late", 3000)).rejects.toThrow();
+    client.close();
+
+    // The server is still fine.
+    expect((await get(url + "gen", PLAIN)).status).toBe(500);
+  });
+
+  test("--no-debug: error pages show nothing of the code", async () => {
+    const app = new TempApp({
+      "app.ts": `export default function app(environ: any, startResponse: any) {\n  throw new Error("secret detail in the message");\n}\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-debug"], { cwd: app.dir });
+    const url = await dev.ready();
+    for (const headers of [HTML, PLAIN]) {
+      const r = await get(url, { ...headers, Authorization: "Bearer x" });
+      expect(r.status).toBe(500);
+      expect(r.text).not.toContain("secret detail");
+      expect(r.text).not.toContain("app.ts");
+      expect(r.text).not.toContain("HTTP_AUTHORIZATION");
+      expect(r.text).toContain("500 Internal Server Error");
+    }
+    // The load-error page too.
+    app.write("app.ts", `export default function app( {\n`);
+    await dev.waitFor(/reload failed/, 5000);
+    const r = await get(url, HTML);
+    expect(r.status).toBe(500);
+    expect(r.text).not.toContain("app.ts");
+    expect(r.text).not.toContain("Unexpected");
+  });
+});
