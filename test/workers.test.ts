@@ -131,6 +131,13 @@ describe("workers", () => {
     expect(pids.has(r.proc.pid)).toBe(false); // the supervisor serves nothing itself
   }, 30_000);
 
+  test("--reuse-port: each worker binds the port itself (SO_REUSEPORT)", async () => {
+    const r = await startCli(["--workers", "2", "--reuse-port"]);
+    expect((await twoPids(r.port)).size).toBe(2);
+    r.proc.kill("SIGTERM");
+    expect(await r.proc.exited).toBe(0);
+  }, 30_000);
+
   test("a crashed worker is replaced", async () => {
     const r = await startCli(["--workers", "2"]);
     const before = await twoPids(r.port);
