@@ -160,6 +160,7 @@ describe("workers", () => {
       await Bun.sleep(700);
       r.proc.kill("SIGHUP");
       const result = await loading;
+      if (result.failures.length) console.error("FAILURES", result.failures.slice(0, 5), result.ok);
       expect(result.failures).toEqual([]);
       expect(result.ok).toBeGreaterThan(100);
       expect(r.stderr()).toContain("reloaded: new workers");

@@ -49,6 +49,8 @@ const MAX_DRAIN = 1024 * 1024;
 const MAX_STASH = 1024 * 1024;
 /** How long a closing connection keeps reading before it is cut (ms). */
 const LINGER_MS = 2000;
+/** On graceful shutdown, how long a connection whose request head is due may still deliver it (ms). */
+const SHUTDOWN_HEAD_GRACE_MS = 1000;
 
 const CRLF = "\r\n";
 
@@ -740,7 +742,16 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   /** For graceful shutdown: close now if between requests, else after the current response. */
   closeIfIdle(): void {
-    if (!this.responding && this.head === null && !this.draining) this.closeAfterFlush();
+    if (this.responding || this.head !== null || this.draining) return;
+    if (this.deadlineKind === Deadline.Head) {
+      // A request head is due (a new connection, or bytes of one arrived): its request may be on
+      // the wire already, and closing now would reset it. Give it a short grace to arrive; it is
+      // answered with Connection: close, or the head deadline ends the connection.
+      const grace = this.core.clock() + SHUTDOWN_HEAD_GRACE_MS;
+      if (this.deadline === 0 || this.deadline > grace) this.deadline = grace;
+      return;
+    }
+    this.closeAfterFlush();
   }
 
   /** Whether a request is being answered. */

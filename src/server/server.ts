@@ -156,7 +156,9 @@ export class TsgiServer implements Server, ServerCore {
     type S = Socket<Connection | undefined>;
     return {
       open: (socket: S) => {
-        if (this.closing || this.conns.size >= this.options.maxConnections) {
+        // A connection accepted while closing (it was already queued) is served, not refused:
+        // its request gets Connection: close (zero-downtime reloads depend on it).
+        if (this.conns.size >= this.options.maxConnections) {
           const body = "503 Service Unavailable: too many connections\n";
           socket.end(
             `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
@@ -167,6 +169,7 @@ export class TsgiServer implements Server, ServerCore {
         if (this.unix !== null) conn.environPatch = peerEnviron(socket, this.options.peerCredentials ?? false);
         socket.data = conn;
         this.conns.add(conn);
+        if (this.closing) conn.closeIfIdle();
       },
       data: (socket: S, data: Buffer) => socket.data?.onData(data),
       drain: (socket: S) => socket.data?.onDrain(),
