@@ -54,12 +54,19 @@ export interface DevServer {
 /**
  * Start the dev server described by `config`.
  *
+ * @param options.fd serve this inherited listening socket (restart mode's
+ *   workers get the supervisor's socket as fd 3) instead of binding.
  * @throws FatalError for the startup errors that end `tsgi-dev` with exit
  *   code 1: no such file, no default (or named) export, export not a
  *   function, any load error when reloading is off, a port that cannot be
  *   bound.
  */
-export async function startDevServer(config: DevConfig, logger: ConsolaInstance, role: DevRole = "standalone"): Promise<DevServer> {
+export async function startDevServer(
+  config: DevConfig,
+  logger: ConsolaInstance,
+  role: DevRole = "standalone",
+  options: { fd?: number } = {},
+): Promise<DevServer> {
   const inPlace = role === "standalone" && config.reload === "inplace";
   const dotenv = inPlace ? new DotenvReloader(config.cwd) : undefined;
   const loader = new AppLoader(config.app);
@@ -93,23 +100,24 @@ export async function startDevServer(config: DevConfig, logger: ConsolaInstance,
   });
   if (hub) app = withLive(app, hub);
 
-  const server = listenWithFallback(
+  const serverOptions = {
+    hostname: config.host,
+    debug: config.debug,
+    log: config.accessLog && enabled(config.logLevel, "info") ? process.stdout : null,
+    errorLog: enabled(config.logLevel, "error") ? process.stderr : null,
+    shutdownTimeout: config.shutdownTimeout,
+  };
+  const server =
+    options.fd !== undefined
+      ? createServer(app, { ...serverOptions, fd: options.fd }).listen()
+      : listenWithFallback(
     {
       hostname: config.host,
       port: config.port,
       explicit: config.portExplicit || role === "next-worker",
       onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
     },
-    (port) =>
-      createServer(app, {
-        hostname: config.host,
-        port,
-        reusePort: role !== "standalone",
-        debug: config.debug,
-        log: config.accessLog && enabled(config.logLevel, "info") ? process.stdout : null,
-        errorLog: enabled(config.logLevel, "error") ? process.stderr : null,
-        shutdownTimeout: config.shutdownTimeout,
-      }).listen(),
+    (port) => createServer(app, { ...serverOptions, port, reusePort: role !== "standalone" }).listen(),
   );
 
   const url = isWildcard(config.host) ? `http://127.0.0.1:${server.port}/` : server.url;

@@ -1,22 +1,27 @@
 /**
  * `--reload=restart`: for apps whose module state cannot be reloaded in
- * place. This process (the supervisor) binds nothing; it watches the files
- * and runs the app in a child process (a worker: this same program, told by
- * the `TSGI_DEV_WORKER` variable). On a change it starts a fresh worker that
- * binds the same port with `reusePort` (Linux `SO_REUSEPORT`) while the old
- * one still listens, waits until the new one says it is listening (an IPC
- * `ready` message), and only then asks the old one to shut down gracefully.
- * So connections are never refused and in-flight requests finish on the old
- * process.
+ * place. This process (the supervisor) binds the port once and keeps the
+ * listening socket; it watches the files and runs the app in a child process
+ * (a worker: this same program, told by the `TSGI_DEV_WORKER` variable) that
+ * inherits the socket as file descriptor 3. On a change it starts a fresh
+ * worker on the same socket while the old one still accepts, waits until the
+ * new one says it is listening (an IPC `ready` message), and only then asks
+ * the old one to shut down gracefully. The socket itself never closes, so no
+ * connection is refused or reset, and in-flight requests finish on the old
+ * process. Where the socket cannot be shared (no `dup` through `bun:ffi`),
+ * workers bind the port themselves with `reusePort` (Linux `SO_REUSEPORT`),
+ * which can reset connections queued on the old listener when it closes.
  * @module
  */
 import type { Subprocess } from "bun";
 import type { ConsolaInstance } from "consola";
 import { fingerprint } from "./fingerprint.ts";
+import { dupFd, libc } from "../server/sys.ts";
 import type { DevConfig } from "./config.ts";
 import type { DevRole } from "./dev-server.ts";
 import { printReady } from "./dev-server.ts";
 import { DotenvReloader } from "./dotenv.ts";
+import { BindError, listenWithFallback } from "./ports.ts";
 import { display } from "./reloader.ts";
 import { DevWatcher } from "./watcher.ts";
 
@@ -27,7 +32,12 @@ export const WORKER_ENV = "TSGI_DEV_WORKER";
 export interface WorkerSpec {
   role: Exclude<DevRole, "standalone">;
   config: DevConfig;
+  /** The listening socket is inherited as fd 3 (else the worker binds with `reusePort`). */
+  inheritFd: boolean;
 }
+
+/** The fd number a worker sees the shared socket as. */
+export const INHERITED_FD = 3;
 
 /** Messages from a worker. */
 export type WorkerMessage = { type: "ready"; port: number; url: string; files: string[] };
@@ -52,16 +62,40 @@ interface Worker {
   exited: Promise<number>;
 }
 
+/**
+ * Bind the port in this process and return a duplicate of the listening
+ * socket's descriptor for workers to inherit, or `null` when descriptors
+ * cannot be shared here.
+ * @throws BindError when the port cannot be bound (with the usual port rules).
+ */
+function bindShared(config: DevConfig, logger: ConsolaInstance): { fd: number; port: number } | null {
+  if (!libc()) return null;
+  const listener = listenWithFallback(
+    {
+      hostname: config.host,
+      port: config.port,
+      explicit: config.portExplicit,
+      onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
+    },
+    (port) => Bun.listen({ hostname: config.host, port, socket: { data() {} } }),
+  );
+  const fd = dupFd((listener as unknown as { fd: number }).fd);
+  const port = listener.port;
+  listener.stop(true);
+  return { fd, port };
+}
+
 /** Start a worker and wait until it listens. @throws Error with its exit code when it exits first. */
-function startWorker(spec: WorkerSpec): Promise<Worker> {
+function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const stdio = sharedFd === null ? ["ignore", "inherit", "inherit"] : ["ignore", "inherit", "inherit", sharedFd];
     const proc = Bun.spawn({
       cmd: selfCommand(),
       cwd: spec.config.cwd,
       env: { ...process.env, [WORKER_ENV]: JSON.stringify(spec) },
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: stdio as unknown as ["ignore", "inherit", "inherit"],
       serialization: "json",
       ipc(message: WorkerMessage) {
         if (message?.type === "ready" && !settled) {
@@ -107,9 +141,18 @@ async function stopWorker(w: Worker, graceMs: number): Promise<void> {
  */
 export async function runSupervisor(config: DevConfig, logger: ConsolaInstance): Promise<number> {
   const dotenv = new DotenvReloader(config.cwd);
+  let shared: { fd: number; port: number } | null;
+  try {
+    shared = bindShared(config, logger);
+  } catch (error) {
+    logger.error(error instanceof BindError ? error.message : `cannot listen: ${(error as Error).message}`);
+    return 1;
+  }
+  const sharedFd = shared?.fd ?? null;
+  const inheritFd = sharedFd !== null;
   let current: Worker;
   try {
-    current = await startWorker({ role: "first-worker", config });
+    current = await startWorker({ role: "first-worker", config: shared ? { ...config, port: shared.port, portExplicit: true } : config, inheritFd }, sharedFd);
   } catch (error) {
     return (error as { exitCode?: number }).exitCode ?? 1;
   }
@@ -131,7 +174,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     const next: DevConfig = { ...config, port, portExplicit: true };
     let fresh: Worker;
     try {
-      fresh = await startWorker({ role: "next-worker", config: next });
+      fresh = await startWorker({ role: "next-worker", config: next, inheritFd }, sharedFd);
     } catch (error) {
       logger.error(`restart failed, the previous version keeps serving: ${(error as Error).message}`);
       return;

@@ -6,7 +6,7 @@
  */
 import { FatalError, startDevServer } from "./dev-server.ts";
 import { createDevLogger } from "./log.ts";
-import type { SupervisorMessage, WorkerMessage, WorkerSpec } from "./supervisor.ts";
+import { INHERITED_FD, type SupervisorMessage, type WorkerMessage, type WorkerSpec } from "./supervisor.ts";
 
 /**
  * Run as a worker described by `spec`.
@@ -16,7 +16,7 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
   const logger = createDevLogger(spec.config.logLevel);
   let dev;
   try {
-    dev = await startDevServer(spec.config, logger, spec.role);
+    dev = await startDevServer(spec.config, logger, spec.role, spec.inheritFd ? { fd: INHERITED_FD } : {});
   } catch (error) {
     logger.error(error instanceof FatalError || (error as Error)?.name === "BindError" ? (error as Error).message : String(error));
     return 1;

@@ -1,0 +1,229 @@
+/**
+ * tsgi-dev's command line: help and version, one-line startup errors with
+ * exit code 1 and no stack trace, the port rules, graceful SIGTERM/SIGINT.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync } from "node:fs";
+import pkg from "../package.json" with { type: "json" };
+import { CLI, DevProcess, freePort, get, killAll, TempApp } from "../fixtures/dev/harness.ts";
+
+const apps: TempApp[] = [];
+afterEach(async () => {
+  await killAll();
+});
+afterAll(() => {
+  for (const a of apps) a.remove();
+});
+
+const HELLO = `const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any) {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("hello from " + process.pid)];
+}
+export function other(environ: any, startResponse: any) {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("other")];
+}
+`;
+
+function helloApp(files: Record<string, string> = {}): TempApp {
+  const app = new TempApp({ "app.ts": HELLO, ...files });
+  apps.push(app);
+  return app;
+}
+
+/** Run tsgi-dev to completion (bounded), returning exit code and output. */
+async function run(args: string[], cwd: string, env: Record<string, string | undefined> = {}, timeoutMs = 10_000) {
+  const p = new DevProcess(args, { cwd, env });
+  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+  const code = await p.exited;
+  clearTimeout(timer);
+  await Bun.sleep(20);
+  return { code, out: p.output, stderr: p.stderr };
+}
+
+/** The error line: one line, no stack trace. */
+function expectOneLineError(out: string, re: RegExp): void {
+  expect(out).toMatch(re);
+  expect(out).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+  const errorLines = out.split("\n").filter((l) => /error/i.test(l) && l.trim());
+  expect(errorLines.length).toBeGreaterThanOrEqual(1);
+  expect(errorLines.length).toBeLessThanOrEqual(2);
+}
+
+describe("tsgi-dev CLI", () => {
+  test("--help and --version", async () => {
+    const app = helloApp();
+    const help = await run(["--help"], app.dir);
+    expect(help.code).toBe(0);
+    for (const flag of ["--host", "--port", "--log-level", "--no-access-log", "--reload", "--watch", "--ignore", "--poll", "--no-live", "--no-debug"]) {
+      expect(help.out).toContain(flag);
+    }
+    const version = await run(["--version"], app.dir);
+    expect(version.code).toBe(0);
+    expect(version.out.trim()).toBe(pkg.version);
+  });
+
+  test("no such file", async () => {
+    const app = helloApp();
+    const r = await run(["./nope.ts"], app.dir);
+    expect(r.code).toBe(1);
+    expectOneLineError(r.out, /no such file: \.\/nope\.ts/);
+  });
+
+  test("no default export names the exports it has", async () => {
+    const app = helloApp({ "named.ts": `export const api = () => [];\nexport function handler() { return []; }\n` });
+    const r = await run(["./named.ts"], app.dir);
+    expect(r.code).toBe(1);
+    expectOneLineError(r.out, /\.\/named\.ts has no default export \(exports: api, handler\); pick one with \.\/named\.ts:api/);
+  });
+
+  test("a missing named export, and a named export that works", async () => {
+    const app = helloApp();
+    const bad = await run(["./app.ts:nothere"], app.dir);
+    expect(bad.code).toBe(1);
+    expectOneLineError(bad.out, /has no export named nothere \(exports: default, other\)/);
+
+    const port = freePort();
+    const good = new DevProcess(["./app.ts:other", "--port", String(port)], { cwd: app.dir });
+    const url = await good.ready();
+    expect((await get(url)).text).toBe("other");
+  });
+
+  test("export is not a function", async () => {
+    const app = helloApp({ "obj.ts": `export default { routes: [] };\n`, "num.ts": `export const app = 42;\n` });
+    const r = await run(["./obj.ts"], app.dir);
+    expect(r.code).toBe(1);
+    expectOneLineError(r.out, /the default export of \.\/obj\.ts is an object, not a function/);
+    const n = await run(["./num.ts:app"], app.dir);
+    expect(n.code).toBe(1);
+    expectOneLineError(n.out, /export app of \.\/num\.ts is a number, not a function/);
+  });
+
+  test("a syntax error at startup with --no-reload is fatal, in one line", async () => {
+    const app = helloApp({ "broken.ts": `export default function ( {\n` });
+    const r = await run(["./broken.ts", "--no-reload", "--port", String(freePort())], app.dir);
+    expect(r.code).toBe(1);
+    expectOneLineError(r.out, /cannot load \.\/broken\.ts: SyntaxError: .*\(.*broken\.ts:\d+:\d+\)/);
+  });
+
+  test("bad flag values", async () => {
+    const app = helloApp();
+    const port = await run(["./app.ts", "--port", "eighty"], app.dir);
+    expect(port.code).toBe(1);
+    expectOneLineError(port.out, /--port must be a port number from 0 to 65535, got "eighty"/);
+    const reload = await run(["./app.ts", "--reload=sometimes"], app.dir);
+    expect(reload.code).toBe(1);
+    expectOneLineError(reload.out, /--reload must be inplace or restart/);
+    const env = await run(["./app.ts"], app.dir, { PORT: "99999" });
+    expect(env.code).toBe(1);
+    expectOneLineError(env.out, /PORT must be a port number/);
+  });
+
+  test("an explicit port in use (--port or PORT): exit 1 naming host:port and what to do", async () => {
+    const app = helloApp();
+    const port = freePort();
+    const holder = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    try {
+      const r = await run(["./app.ts", "--port", String(port)], app.dir);
+      expect(r.code).toBe(1);
+      expectOneLineError(r.out, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use \\(127\\.0\\.0\\.1:${port}\\).*--port`));
+      const e = await run(["./app.ts"], app.dir, { PORT: String(port) });
+      expect(e.code).toBe(1);
+      expectOneLineError(e.out, new RegExp(`port ${port} .* already in use`));
+    } finally {
+      holder.stop(true);
+    }
+  });
+
+  test("the default port busy: the next free port is taken, and said", async () => {
+    const app = helloApp();
+    let holder: { stop(closeActive?: boolean): void } | null = null;
+    try {
+      holder = Bun.listen({ hostname: "127.0.0.1", port: 8000, socket: { data() {} } });
+    } catch {
+      // 8000 is already taken by something else: just as good
+    }
+    try {
+      const dev = new DevProcess(["./app.ts"], { cwd: app.dir, env: { PORT: undefined } });
+      const url = await dev.ready();
+      const port = Number(new URL(url).port);
+      expect(port).toBeGreaterThan(8000);
+      expect(dev.output).toMatch(new RegExp(`port 8000 is in use; using ${port} instead`));
+      expect((await get(url)).text).toStartWith("hello from");
+      expect(await dev.kill("SIGTERM")).toBe(0);
+    } finally {
+      holder?.stop(true);
+    }
+  });
+
+  test("permission denied", async () => {
+    const app = helloApp();
+    const root = process.getuid?.() === 0;
+    if (root && !existsSync("/usr/bin/setpriv")) return; // cannot drop privileges here
+    chmodSync(app.dir, 0o755); // readable by nobody
+    // As root, run as nobody; otherwise a privileged port fails on its own.
+    const cmd = root
+      ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CLI, "./app.ts", "--port", "80"]
+      : [process.execPath, CLI, "./app.ts", "--port", "80"];
+    const p = Bun.spawn({ cmd, cwd: app.dir, env: { ...process.env, NO_COLOR: "1" }, stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
+    const code = await p.exited;
+    clearTimeout(timer);
+    const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
+    expect(code).toBe(1);
+    expectOneLineError(out, /permission denied binding 127\.0\.0\.1:80: .*--port 8000/);
+  });
+
+  test("--host 0.0.0.0 prints the local URL and the LAN URLs", async () => {
+    const app = helloApp();
+    const dev = new DevProcess(["./app.ts", "--host", "0.0.0.0", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    expect(url).toStartWith("http://127.0.0.1:");
+    expect((await get(url)).text).toStartWith("hello from");
+    const { networkInterfaces } = await import("node:os");
+    const lan = Object.values(networkInterfaces()).flat().find((a) => a && a.family === "IPv4" && !a.internal);
+    if (lan) {
+      await dev.waitFor(new RegExp(`on your network: http://${lan.address.replace(/\./g, "\\.")}:\\d+/`), 3000);
+      expect((await get(`http://${lan.address}:${new URL(url).port}/`)).text).toStartWith("hello from");
+    }
+  });
+
+  test("SIGTERM and SIGINT stop gracefully: the in-flight request finishes, exit code 0", async () => {
+    const app = helloApp({
+      "slow.ts": `export default async function app(environ: any, startResponse: any) {
+  await Bun.sleep(600);
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("finished")];
+}
+`,
+    });
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const dev = new DevProcess(["./slow.ts", "--port", String(freePort())], { cwd: app.dir });
+      const url = await dev.ready();
+      const inflight = get(url, {}, 5000);
+      await Bun.sleep(150);
+      dev.proc.kill(signal);
+      const r = await inflight;
+      expect(r.status).toBe(200);
+      expect(r.text).toBe("finished");
+      expect(await dev.exited).toBe(0);
+      // The port is free again.
+      const again = Bun.listen({ hostname: "127.0.0.1", port: Number(new URL(url).port), socket: { data() {} } });
+      again.stop(true);
+    }
+  });
+
+  test("access log on by default, off with --no-access-log", async () => {
+    const app = helloApp();
+    const on = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await on.ready();
+    await get(url + "logged-path");
+    await on.waitFor(/"GET \/logged-path HTTP\/1\.1" 200/, 3000);
+    const off = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url2 = await off.ready();
+    await get(url2 + "unlogged-path");
+    await Bun.sleep(300);
+    expect(off.output).not.toContain("unlogged-path");
+  });
+});

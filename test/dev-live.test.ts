@@ -1,0 +1,158 @@
+/**
+ * tsgi-dev browser live reload: the script is injected before </body> in
+ * text/html responses only (not other types, not with Content-Encoding, not
+ * with --no-live), Content-Length is corrected, and the event stream at
+ * /__tsgi/live announces each successful reload.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { DevProcess, freePort, get, killAll, TempApp } from "../fixtures/dev/harness.ts";
+
+const apps: TempApp[] = [];
+afterEach(async () => {
+  await killAll();
+});
+afterAll(() => {
+  for (const a of apps) a.remove();
+});
+
+const APP = (version: string) => `const enc = new TextEncoder();
+const page = "<!doctype html><html><head><title>t</title></head><body><h1>${version}</h1></body></html>";
+export default function app(environ: any, startResponse: any) {
+  const path = environ.PATH_INFO;
+  if (path === "/html") {
+    startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"], ["Content-Length", String(enc.encode(page).byteLength)]]);
+    return [enc.encode(page)];
+  }
+  if (path === "/stream") {
+    startResponse("200 OK", [["Content-Type", "text/html"]]);
+    return (async function* () {
+      yield enc.encode("<html><body><p>streamed ${version}</p></bo");
+      await Bun.sleep(5);
+      yield enc.encode("dy></html>");
+    })();
+  }
+  if (path === "/fragment") {
+    startResponse("200 OK", [["Content-Type", "text/html"]]);
+    return [enc.encode("<li>no body tag</li>")];
+  }
+  if (path === "/json") {
+    startResponse("200 OK", [["Content-Type", "application/json"]]);
+    return [enc.encode(JSON.stringify({ html: "</body>" }))];
+  }
+  if (path === "/gzip") {
+    const body = Bun.gzipSync(enc.encode(page));
+    startResponse("200 OK", [["Content-Type", "text/html"], ["Content-Encoding", "gzip"], ["Content-Length", String(body.byteLength)]]);
+    return [body];
+  }
+  startResponse("404 Not Found", [["Content-Type", "text/plain"]]);
+  return [enc.encode("app 404 " + path)];
+}
+`;
+
+const SCRIPT = /<script data-tsgi-live>.*?<\/script>/;
+
+async function start(extra: string[] = []) {
+  const app = new TempApp({ "app.ts": APP("v1") });
+  apps.push(app);
+  const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", ...extra], { cwd: app.dir });
+  const url = await dev.ready();
+  return { app, dev, url };
+}
+
+/** Read server-sent events from /__tsgi/live until `want` matches (bounded). */
+async function readEvents(reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> }, want: RegExp, timeoutMs = 5000): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  const deadline = Date.now() + timeoutMs;
+  while (!want.test(text)) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`no ${want} in event stream within ${timeoutMs} ms: ${JSON.stringify(text)}`);
+    const r = await Promise.race([reader.read(), Bun.sleep(left).then(() => null)]);
+    if (!r || r.done) throw new Error(`event stream ended: ${JSON.stringify(text)}`);
+    text += decoder.decode(r.value, { stream: true });
+  }
+  return text;
+}
+
+describe("tsgi-dev live reload", () => {
+  test("injected before </body> in HTML, Content-Length corrected; not in other responses", async () => {
+    const { url } = await start();
+    const html = await get(url + "html");
+    expect(html.text).toMatch(/<h1>v1<\/h1><script data-tsgi-live>.*<\/script><\/body><\/html>$/);
+    expect(Number(html.headers.get("content-length"))).toBe(new TextEncoder().encode(html.text).byteLength);
+
+    const streamed = await get(url + "stream");
+    expect(streamed.text).toMatch(/<p>streamed v1<\/p><script data-tsgi-live>.*<\/script><\/body><\/html>$/);
+
+    const fragment = await get(url + "fragment");
+    expect(fragment.text).toBe("<li>no body tag</li>");
+
+    const json = await get(url + "json");
+    expect(json.text).toBe(JSON.stringify({ html: "</body>" }));
+
+    const gz = await get(url + "gzip");
+    expect(gz.text).toContain("<h1>v1</h1>");
+    expect(gz.text).not.toMatch(SCRIPT);
+
+    const head = await fetch(url + "html", { method: "HEAD" });
+    expect(await head.text()).toBe("");
+  });
+
+  test("the event stream says hello with the version id, then reload after a save", async () => {
+    const { app, url } = await start();
+    const page = await get(url + "html");
+    const pageId = /var id="([^"]+)"/.exec(page.text)![1]!;
+
+    const res = await fetch(url + "__tsgi/live", { signal: AbortSignal.timeout(10_000) });
+    expect(res.headers.get("content-type")).toStartWith("text/event-stream");
+    const reader = res.body!.getReader();
+    const hello = await readEvents(reader, /event: hello\ndata: (\S+)\n\n/);
+    expect(/event: hello\ndata: (\S+)/.exec(hello)![1]).toBe(pageId);
+
+    app.write("app.ts", APP("v2"));
+    const events = await readEvents(reader, /event: reload\ndata: (\S+)\n\n/);
+    const newId = /event: reload\ndata: (\S+)/.exec(events)![1]!;
+    expect(newId).not.toBe(pageId);
+    await reader.cancel();
+
+    const fresh = await get(url + "html");
+    expect(fresh.text).toContain("<h1>v2</h1>");
+    expect(fresh.text).toContain(`var id="${newId}"`);
+  });
+
+  test("a failed reload sends no reload event; the error page carries the script, and the fix reloads it", async () => {
+    const { app, dev, url } = await start();
+    const res = await fetch(url + "__tsgi/live", { signal: AbortSignal.timeout(10_000) });
+    const reader = res.body!.getReader();
+    await readEvents(reader, /event: hello/);
+    app.write("app.ts", "export default function ( {\n");
+    await dev.waitFor(/reload failed/, 5000);
+    const errorPage = await get(url + "html", { Accept: "text/html" });
+    expect(errorPage.status).toBe(500);
+    expect(errorPage.text).toMatch(SCRIPT);
+    app.write("app.ts", APP("v3"));
+    const events = await readEvents(reader, /event: reload\ndata: \S+\n\n/);
+    expect(events.match(/event: reload/g)!.length).toBe(1);
+    await reader.cancel();
+  });
+
+  test("--no-live: nothing injected, and /__tsgi/live belongs to the app", async () => {
+    const { url } = await start(["--no-live"]);
+    const html = await get(url + "html");
+    expect(html.text).not.toMatch(SCRIPT);
+    const live = await get(url + "__tsgi/live");
+    expect(live.status).toBe(404);
+    expect(live.text).toBe("app 404 /__tsgi/live");
+  });
+
+  test("open event streams do not hold up a graceful stop", async () => {
+    const { dev, url } = await start();
+    const res = await fetch(url + "__tsgi/live");
+    const reader = res.body!.getReader();
+    await readEvents(reader, /event: hello/);
+    const started = Date.now();
+    dev.proc.kill("SIGTERM");
+    expect(await dev.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});

@@ -1,0 +1,128 @@
+/**
+ * tsgi-dev --reload=restart: a fresh app process takes over the port
+ * (SO_REUSEPORT) before the old one drains, so connections are never
+ * refused; broken code is served as the error page by the new process.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { connect } from "node:net";
+import { DevProcess, freePort, get, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+
+const apps: TempApp[] = [];
+afterEach(async () => {
+  await killAll();
+});
+afterAll(() => {
+  for (const a of apps) a.remove();
+});
+
+const APP = (v: string) => `const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any) {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("${v} " + process.pid)];
+}
+`;
+
+/** One request on a fresh connection (Connection: close), read to the end. */
+function oneShot(port: number, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: "127.0.0.1" });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error("timed out"));
+    }, timeoutMs);
+    socket.on("connect", () => socket.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+    socket.on("data", (d: Buffer) => chunks.push(d));
+    socket.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    socket.on("close", () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString("utf8");
+      if (!text.startsWith("HTTP/1.1 200")) reject(new Error(`bad response: ${JSON.stringify(text.slice(0, 200))}`));
+      else resolve(text.slice(text.indexOf("\r\n\r\n") + 4));
+    });
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("tsgi-dev --reload=restart", () => {
+  test("a save starts a fresh process on the same port; requests never fail meanwhile", async () => {
+    const app = new TempApp({ "app.ts": APP("v0") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const port = Number(new URL(url).port);
+    const first = await oneShot(port);
+    expect(first).toMatch(/^v0 \d+$/);
+    const pids = new Set<number>([Number(first.split(" ")[1])]);
+
+    let running = true;
+    const failures: string[] = [];
+    let count = 0;
+    const hammer = async () => {
+      for (let i = 0; i < 20_000 && running; i++) {
+        try {
+          const body = await oneShot(port);
+          count++;
+          if (!/^v\d+ \d+$/.test(body)) failures.push(body);
+          pids.add(Number(body.split(" ")[1]));
+        } catch (e) {
+          failures.push(String(e));
+        }
+      }
+    };
+    const clients = [hammer(), hammer(), hammer()];
+    for (let v = 1; v <= 5; v++) {
+      const mark = dev.output.length;
+      app.write("app.ts", APP(`v${v}`));
+      await dev.waitFor(/restarted in \d+ ms: app\.ts/, 15_000, mark);
+      await until(async () => (await oneShot(port)).startsWith(`v${v} `), 5000);
+    }
+    running = false;
+    await Promise.all(clients);
+    expect(failures).toEqual([]);
+    expect(count).toBeGreaterThan(50);
+    expect(pids.size).toBeGreaterThanOrEqual(6);
+    // Old processes are gone; only the newest serves.
+    const newest = Number((await oneShot(port)).split(" ")[1]);
+    await until(() => [...pids].filter((p) => p !== newest).every((p) => !pidAlive(p)), 10_000);
+
+    expect(await dev.kill("SIGTERM")).toBe(0);
+    await until(() => !pidAlive(newest), 5000);
+  }, 60_000);
+
+  test("broken code: the new process serves the error page; the fix recovers", async () => {
+    const app = new TempApp({ "app.ts": APP("ok") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    app.write("app.ts", `export default function app( {\n`);
+    await until(async () => (await get(url, { Accept: "text/plain" })).status === 500, 15_000);
+    const page = await get(url, { Accept: "text/plain" });
+    expect(page.text).toMatch(/app\.ts:\d+:\d+/);
+    app.write("app.ts", APP("fixed"));
+    await until(async () => (await get(url)).text.startsWith("fixed "), 15_000);
+    expect(await dev.kill("SIGINT")).toBe(0);
+  }, 40_000);
+
+  test("a startup error is still one line and exit code 1", async () => {
+    const app = new TempApp({ "app.ts": `export const x = 1;\n` });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort())], { cwd: app.dir });
+    const timer = setTimeout(() => dev.kill("SIGKILL"), 15_000);
+    expect(await dev.exited).toBe(1);
+    clearTimeout(timer);
+    expect(dev.output).toMatch(/has no default export \(exports: x\)/);
+    expect(dev.output).not.toMatch(/^\s+at /m);
+  });
+});
