@@ -124,7 +124,8 @@ const serveCommand = defineCommand({
       try {
         await supervisor.start();
       } catch (error) {
-        return fail(error);
+        const code = (error as { code?: string }).code;
+        return fail(code ? new StartupError(listenMessage(error, deploy.server)) : error);
       }
       consola.success(`tsgi ${pkg.version}: ${deploy.workers.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
       return;
@@ -143,9 +144,7 @@ const serveCommand = defineCommand({
         log: accessLog ? stdoutLog : null,
       }).listen();
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      const e = error as Error;
-      return fail(new StartupError(code === "EADDRINUSE" ? `cannot listen: address in use (${e.message})` : code === "EACCES" ? `cannot listen: permission denied (${e.message})` : e.message));
+      return fail(new StartupError(listenMessage(error, deploy.server)));
     }
     consola.success(`tsgi ${pkg.version}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.url} (pid ${process.pid})`);
     let stopping = false;
@@ -161,6 +160,15 @@ const serveCommand = defineCommand({
     process.on("SIGHUP", () => consola.warn("SIGHUP: reloading needs --workers (a single process cannot replace itself without dropping its socket)"));
   },
 });
+
+/** A one-line bind failure that names the address and the reason. */
+export function listenMessage(error: unknown, server: { hostname?: string; port?: number; unix?: string; fd?: number }): string {
+  const e = error as Error & { code?: string };
+  if (/^cannot (listen|serve)/.test(e.message ?? "")) return e.message;
+  const at = server.unix !== undefined ? server.unix : server.fd !== undefined ? `fd ${server.fd}` : `${server.hostname ?? "127.0.0.1"}:${server.port ?? 8000}`;
+  const why = e.code === "EADDRINUSE" ? "the address is already in use" : e.code === "EACCES" ? "permission denied (ports below 1024 need privileges)" : e.code === "EADDRNOTAVAIL" ? "the address is not available on this machine" : e.message;
+  return `cannot listen on ${at}: ${why}${e.code ? ` (${e.code})` : ""}`;
+}
 
 function where(server: { unix?: string; fd?: number; hostname?: string }, port: number, tls: boolean): string {
   if (server.unix !== undefined) return `unix:${server.unix}`;

@@ -259,6 +259,19 @@ describe("tsgi serve errors", () => {
     }
   }, 60_000);
 
+  test("a busy port: exit 1, one line naming the address (one process and workers)", async () => {
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      for (const extra of [[], ["--workers", "2"]]) {
+        const r = await runCli([APP, "--port", String(busy.port), ...extra]);
+        expect(r.code).toBe(1);
+        expect(r.out).toContain(`cannot listen on 127.0.0.1:${busy.port}: the address is already in use`);
+      }
+    } finally {
+      busy.stop(true);
+    }
+  }, 30_000);
+
   test("a missing app: exit 1 with the path", async () => {
     const r = await runCli(["./no-such-app.ts", "--port", String(freePort())]);
     expect(r.code).toBe(1);
