@@ -15,6 +15,7 @@ import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, runApplication, runPosthooks, type ResponseSink, type Running } from "../gateway/run.ts";
 import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
+import type { RequestHandler } from "./handler.ts";
 
 const enum Framing {
   /** No body bytes on the wire (HEAD, 1xx, 204, 304). */
@@ -106,6 +107,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   requestDeadline = 0;
   private deadlineKind = Deadline.None;
 
+  /** The `handlerClass` instance for this connection, if one is configured. */
+  private readonly handler: RequestHandler | null;
   /** Keys set on every request's environ after it is built (Unix sockets: empty ports, peer credentials), or `null`. */
   environPatch: Record<string, string> | null = null;
   /** The client's address and port, read once (the socket getters cross into native code). */
@@ -118,6 +121,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
+    this.handler = core.handlerClass ? new core.handlerClass(core.handlerServer, this.remoteAddress, this.remotePort) : null;
     this.parser = new RequestParser(this, core.parserLimits);
     this.setDeadline(Deadline.Head, core.options.headerTimeout);
   }
@@ -357,12 +361,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         serverPort: core.port,
         urlScheme: core.urlScheme,
         input,
-        errors: core.errors,
+        errors: this.handler ? this.handler.getStderr() : core.errors,
       },
       core.environDefaults,
     );
     if (this.environPatch) Object.assign(environ, this.environPatch);
-    this.environ = core.environClass ? (new core.environClass(environ) as Environ) : environ;
+    const built = core.environClass ? (new core.environClass(environ) as Environ) : environ;
+    this.environ = this.handler ? this.handler.getEnviron(built) : built;
     if (core.options.requestTimeout > 0) this.requestDeadline = core.clock() + core.options.requestTimeout;
     const running = runApplication(core.app, this.environ, this, core.gateway);
     this.running = running;

@@ -9,6 +9,7 @@ import type { HttpError } from "../http/errors.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ, ErrorStream } from "../spec.ts";
 import type { Connection } from "./connection.ts";
+import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 import type { AccessLog } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
 
@@ -21,6 +22,10 @@ export interface ServerCore {
   readonly gateway: GatewayOptions;
   readonly environDefaults: EnvironDefaults;
   readonly environClass: (new (init: Environ) => Environ) | undefined;
+  /** Per-connection hooks (the `handlerClass` option), or undefined for the default behaviour. */
+  readonly handlerClass: RequestHandlerClass | undefined;
+  /** What a handler sees of the server. */
+  readonly handlerServer: HandlerServer;
   readonly errors: ErrorStream;
   readonly accessLog: AccessLog | null;
   readonly serverSoftware: string;

@@ -7,3 +7,5 @@ export type { Server } from "./server.ts";
 export { DEFAULT_SERVER_OPTIONS, resolveOptions } from "./options.ts";
 export type { AccessLogFields, LogTarget, ResolvedOptions, ServerOptions } from "./options.ts";
 export { DEFAULT_LOG_FORMAT, compileLogFormat } from "./log.ts";
+export { RequestHandler } from "./handler.ts";
+export type { HandlerServer, RequestHandlerClass } from "./handler.ts";

@@ -5,6 +5,7 @@
  */
 import type { Environ } from "../spec.ts";
 import type { TlsConfig } from "./tls.ts";
+import type { RequestHandlerClass } from "./handler.ts";
 
 /**
  * A destination for log lines: a writable with `write(string)`, any logger
@@ -89,6 +90,13 @@ export interface ServerOptions {
   ignoredSocketErrors?: string[];
   /** Factory for each request's environ object (gevent `environ_class`). Default plain object. */
   environClass?: new (init: Environ) => Environ;
+  /** Per-connection handler with `getEnviron()` / `getStderr()` hooks (gevent and wsgiref `handler_class`). Default: {@link RequestHandler} behaviour. */
+  handlerClass?: RequestHandlerClass;
+  /**
+   * eventlet `socket_timeout`, ms: a shorthand that sets `headerTimeout` and
+   * `bodyTimeout` when those are not given. Default: unset.
+   */
+  socketTimeout?: number;
   /** `SCRIPT_NAME` for every request: the path the app is mounted at, moved out of `PATH_INFO`. Default `""`. */
   scriptName?: string;
   /** `tsgi.url_scheme`. Default `"http"`. */
@@ -159,7 +167,12 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
 
 /** Apply the defaults and check values. @throws RangeError on a negative or non-integer size or timeout. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
-  const resolved = { ...DEFAULT_SERVER_OPTIONS, ...stripUndefined(options) } as ResolvedOptions;
+  const given = stripUndefined(options);
+  if (given.socketTimeout !== undefined) {
+    given.headerTimeout ??= given.socketTimeout;
+    given.bodyTimeout ??= given.socketTimeout;
+  }
+  const resolved = { ...DEFAULT_SERVER_OPTIONS, ...given } as ResolvedOptions;
   for (const key of [
     "port",
     "urlLengthLimit",

@@ -14,6 +14,7 @@ import { fileWrapper } from "../toolkit/util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
+import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 import { AccessLog, ErrorLogStream, createAccessLog, lineWriter, type LineWriter } from "./log.ts";
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener } from "./bind.ts";
@@ -44,6 +45,21 @@ export interface Server {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+const LISTEN_REASONS: Record<string, string> = {
+  EADDRINUSE: "the address is already in use (another server is listening there)",
+  EACCES: "permission denied (ports below 1024 need privileges)",
+  EADDRNOTAVAIL: "the address is not available on this machine",
+};
+
+/** Bun's listen error says little ("Failed to listen at HOST"); name the address and the reason, keep the code. */
+function listenError(error: unknown, hostname: string, port: number): Error {
+  const code = errorCode(error);
+  if (!code || !LISTEN_REASONS[code]) return error instanceof Error ? error : new Error(String(error));
+  const out = new Error(`cannot listen on ${hostname}:${port}: ${LISTEN_REASONS[code]} (${code})`, { cause: error });
+  (out as Error & { code?: string }).code = code;
+  return out;
+}
+
 /** Error codes that mean the client went away: logged quietly. */
 function errorCode(error: unknown): string | undefined {
   return (error as { code?: string } | null)?.code;
@@ -57,6 +73,7 @@ export class TsgiServer implements Server, ServerCore {
   readonly gateway: GatewayOptions;
   readonly environDefaults: EnvironDefaults;
   readonly environClass: (new (init: Environ) => Environ) | undefined;
+  readonly handlerClass: RequestHandlerClass | undefined;
   readonly errors: ErrorLogStream;
   readonly accessLog: AccessLog | null;
   readonly serverSoftware: string;
@@ -109,6 +126,12 @@ export class TsgiServer implements Server, ServerCore {
       extra: o.tls ? { HTTPS: "on", ...o.environ } : o.environ,
     };
     this.environClass = o.environClass;
+    this.handlerClass = o.handlerClass;
+  }
+
+  /** What a `handlerClass` instance sees of this server. */
+  get handlerServer(): HandlerServer {
+    return this;
   }
 
   get url(): string {
@@ -129,9 +152,15 @@ export class TsgiServer implements Server, ServerCore {
   listen(): this {
     if (this.listener) return this;
     const o = this.options;
-    const bound = bindListener<Connection | undefined>(o, this.handlers(), undefined, (error) =>
-      this.warnOnce("tls-handshake", `a TLS handshake failed (${error?.message ?? "unknown error"}); a client speaking plain HTTP to this HTTPS port gets its connection closed`),
-    );
+    let bound: ReturnType<typeof bindListener<Connection | undefined>>;
+    try {
+      bound = bindListener<Connection | undefined>(o, this.handlers(), undefined, (error) =>
+        this.warnOnce("tls-handshake", `a TLS handshake failed (${error?.message ?? "unknown error"}); a client speaking plain HTTP to this HTTPS port gets its connection closed`),
+      );
+    } catch (error) {
+      // TCP binds only: Unix-socket and inherited-fd errors already name their path or fd.
+      throw o.unix === undefined && o.fd === undefined ? listenError(error, o.hostname, o.port) : error;
+    }
     this.listener = bound.listener;
     this.hostname = bound.hostname;
     this.port = bound.port;
