@@ -1,13 +1,12 @@
 /**
  * The request environ as the dev error page shows it: every key with a
- * printable value, secrets masked.
- *
- * The toolkit's `TsgiSecureEnviron` (gevent's `SecureEnviron` port) is the
- * project-wide masking rule; until it is importable this module applies the
- * same rule through the small {@link SecretPolicy} interface, so switching
- * over is a one-line change in {@link defaultPolicy}.
+ * printable value, secrets masked by the toolkit's `TsgiSecureEnviron` rule
+ * (gevent's `SecureEnviron` port: `Authorization`, `Cookie`, `Set-Cookie`,
+ * `Proxy-Authorization`, `REMOTE_USER` and credential-looking key names,
+ * with its whitelist).
  * @module
  */
+import { MASKED, TsgiSecureEnviron } from "../toolkit/secure-environ.ts";
 
 /** Decides which environ keys are secret. */
 export interface SecretPolicy {
@@ -15,35 +14,15 @@ export interface SecretPolicy {
   isSecret(key: string): boolean;
 }
 
-/** Keys always masked (request and response credentials). */
-const SECRET_KEYS = new Set([
-  "HTTP_AUTHORIZATION",
-  "HTTP_PROXY_AUTHORIZATION",
-  "HTTP_COOKIE",
-  "HTTP_SET_COOKIE",
-  "HTTP_X_API_KEY",
-  "HTTP_X_AUTH_TOKEN",
-  "HTTP_X_CSRF_TOKEN",
-  "HTTP_X_XSRF_TOKEN",
-  "REMOTE_USER",
-]);
+const rule = new TsgiSecureEnviron({});
 
-/** Credential-looking key names. */
-const SECRET_RE = /AUTH|COOKIE|TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|API[_-]?KEY|ACCESS[_-]?KEY|PRIVATE|SESSION|CREDENTIAL|SIGNATURE/i;
-
-/** Keys shown even though they match the credential pattern. */
-const WHITELIST = new Set<string>(["AUTH_TYPE"]);
-
-/** The default policy: the fixed list, then the credential pattern, minus a short whitelist. */
+/** The default policy: `TsgiSecureEnviron#isMasked`. */
 export const defaultPolicy: SecretPolicy = {
-  isSecret(key: string): boolean {
-    if (WHITELIST.has(key)) return false;
-    return SECRET_KEYS.has(key.toUpperCase()) || SECRET_RE.test(key);
-  },
+  isSecret: (key: string) => rule.isMasked(key),
 };
 
-/** What a masked value is replaced with. */
-export const MASK = "••••••";
+/** What a masked value is replaced with (the toolkit's `"<MASKED>"`). */
+export const MASK = MASKED;
 
 /**
  * The environ as `[key, printable value]` rows, sorted (CGI keys first, then

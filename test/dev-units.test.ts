@@ -1,0 +1,525 @@
+/**
+ * Unit tests of the dev server's modules (no child processes): app specs,
+ * flags, dotenv, code frames, diagnostics, error pages, masking, the
+ * live-reload and error-page middleware, port fallback, watcher rules, the
+ * loader and the reloader.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { AppLoader } from "../src/dev/loader.ts";
+import { parseAppSpec } from "../src/dev/app-spec.ts";
+import { parsePort, repeated, UsageError } from "../src/dev/args.ts";
+import { codeFrame, renderCodeFrame } from "../src/dev/code-frame.ts";
+import { diagnose, formatDiagnosis, parseStack } from "../src/dev/diagnose.ts";
+import { DotenvReloader, parseDotenv } from "../src/dev/dotenv.ts";
+import { renderErrorPage, wantsHtml } from "../src/dev/error-page.ts";
+import { withErrorPages } from "../src/dev/error-pages-app.ts";
+import { findCloseBody, LIVE_PATH, LiveHub, shouldInject, withLive } from "../src/dev/live.ts";
+import { MASK, maskedEnvironRows } from "../src/dev/mask.ts";
+import { BindError, listenWithFallback } from "../src/dev/ports.ts";
+import { Reloader } from "../src/dev/reloader.ts";
+import { DevWatcher } from "../src/dev/watcher.ts";
+import type { Application, Body, Environ, ResponseHeaders } from "../src/spec.ts";
+import { TempApp } from "../fixtures/dev/harness.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const temps: TempApp[] = [];
+afterAll(() => {
+  for (const t of temps) t.remove();
+});
+function temp(files: Record<string, string>): TempApp {
+  const t = new TempApp(files);
+  temps.push(t);
+  return t;
+}
+
+/** A fake server side: records startResponse calls and collects the body. */
+async function call(app: Application, environ: Partial<Environ> = {}) {
+  const calls: Array<{ status: string; headers: ResponseHeaders; excInfo?: unknown }> = [];
+  const written: Uint8Array[] = [];
+  let sent = false;
+  const env = { REQUEST_METHOD: "GET", SCRIPT_NAME: "", PATH_INFO: "/", QUERY_STRING: "", ...environ } as Environ;
+  const body = await app(env, (status, headers, excInfo) => {
+    if (calls.length && !excInfo) throw new Error("second call without excInfo");
+    if (sent && excInfo) throw excInfo;
+    calls.push({ status, headers: [...headers], excInfo });
+    return async (data) => {
+      sent = true;
+      written.push(data);
+    };
+  });
+  const chunks: Uint8Array[] = [...written];
+  let closed = 0;
+  try {
+    if (Symbol.asyncIterator in body) {
+      for await (const c of body as AsyncIterable<Uint8Array>) {
+        if (c.byteLength) sent = true;
+        chunks.push(c);
+      }
+    } else
+      for (const c of body as Iterable<Uint8Array>) {
+        if (c.byteLength) sent = true;
+        chunks.push(c);
+      }
+  } finally {
+    if (body.close) {
+      await body.close();
+      closed++;
+    }
+  }
+  const last = calls[calls.length - 1];
+  return { calls, last, text: chunks.map((c) => dec.decode(c)).join(""), isArray: Array.isArray(body), closed };
+}
+
+describe("app spec and flags", () => {
+  test("parseAppSpec", () => {
+    expect(parseAppSpec("./app.ts", "/w")).toEqual({ file: "/w/app.ts", exportName: "default", raw: "./app.ts" });
+    expect(parseAppSpec("./app.ts:api", "/w")).toMatchObject({ file: "/w/app.ts", exportName: "api" });
+    expect(parseAppSpec("src/a:b/app.ts", "/w")).toMatchObject({ file: "/w/src/a:b/app.ts", exportName: "default" });
+    expect(parseAppSpec("/abs/app.ts:$h_1", "/w")).toMatchObject({ file: "/abs/app.ts", exportName: "$h_1" });
+    expect(() => parseAppSpec("./app.ts:", "/w")).toThrow(/no export name/);
+    expect(() => parseAppSpec("", "/w")).toThrow(/no app given/);
+  });
+
+  test("repeated flags and ports", () => {
+    expect(repeated(["./a.ts", "--watch", "x", "--watch=y", "--ignore", "z", "--", "--watch", "w"], "watch")).toEqual(["x", "y"]);
+    expect(() => repeated(["--watch"], "watch")).toThrow(UsageError);
+    expect(() => repeated(["--watch", "--poll"], "watch")).toThrow(/--watch needs a value/);
+    expect(parsePort("8080", "--port")).toBe(8080);
+    expect(parsePort("0", "--port")).toBe(0);
+    expect(() => parsePort("65536", "--port")).toThrow(/0 to 65535/);
+    expect(() => parsePort("80a", "PORT")).toThrow(/PORT must be/);
+  });
+});
+
+describe("dotenv", () => {
+  test("parseDotenv", () => {
+    const env = parseDotenv(
+      [
+        "# comment",
+        "A=1",
+        "export B = two words  # trailing comment",
+        "C='single $A'",
+        'D="double $A\\nline ${B}"',
+        'E="multi',
+        'line"',
+        "F=${A}-$MISSING-x",
+        "EMPTY=",
+        "not a line",
+      ].join("\n"),
+    );
+    expect(env).toEqual({ A: "1", B: "two words", C: "single $A", D: "double 1\nline two words", E: "multi\nline", F: "1--x", EMPTY: "" });
+  });
+
+  test("DotenvReloader updates, adds and removes its keys, never the shell's", () => {
+    const t = temp({ ".env": "TSGI_T_A=1\nTSGI_T_B=2\nTSGI_T_SHELL=file\n" });
+    process.env.TSGI_T_SHELL = "shell";
+    try {
+      const r = new DotenvReloader(t.dir);
+      expect(process.env.TSGI_T_A).toBe("1");
+      t.write(".env", "TSGI_T_A=10\nTSGI_T_C=3\nTSGI_T_SHELL=file2\n");
+      t.write(".env.local", "TSGI_T_C=local\n");
+      expect(r.reload().sort()).toEqual(["TSGI_T_A", "TSGI_T_B", "TSGI_T_C"]);
+      expect(process.env.TSGI_T_A).toBe("10");
+      expect(process.env.TSGI_T_B).toBeUndefined();
+      expect(process.env.TSGI_T_C).toBe("local");
+      expect(process.env.TSGI_T_SHELL).toBe("shell");
+      expect(r.reload()).toEqual([]);
+    } finally {
+      for (const k of ["TSGI_T_A", "TSGI_T_B", "TSGI_T_C", "TSGI_T_SHELL"]) delete process.env[k];
+    }
+  });
+});
+
+describe("diagnostics", () => {
+  test("code frames", () => {
+    const src = "one\ntwo\n\tthree bad\nfour\nfive\nsix";
+    const f = codeFrame({ file: "/x.ts", line: 3, column: 8 }, 2, src)!;
+    expect(f.lines.map((l) => l.number)).toEqual([1, 2, 3, 4, 5]);
+    expect(renderCodeFrame(f)).toBe(["  1 | one", "  2 | two", "> 3 |   three bad", "    |         ^", "  4 | four", "  5 | five"].join("\n"));
+    expect(codeFrame({ file: "/x.ts", line: 99, column: 1 }, 2, src)).toBeUndefined();
+    expect(codeFrame({ file: "/nope/none.ts", line: 1, column: 1 })).toBeUndefined();
+  });
+
+  test("parseStack marks user, dependency and internal frames", () => {
+    const frames = parseStack(
+      [
+        "TypeError: x",
+        "    at render (/app/views/render.ts:10:24)",
+        "    at /app/app.ts?tsgi-reload=3:18:22",
+        "    at async handle (/app/node_modules/lib/index.js:1:2)",
+        "    at wrap (/tsgi/src/dev/reloader.ts:5:5)",
+        "    at processTicksAndRejections (native:7:39)",
+      ].join("\n"),
+      (f) => f.startsWith("/tsgi/src/"),
+    );
+    expect(frames.map((f) => [f.fn, f.file, f.line, f.user, f.internal])).toEqual([
+      ["render", "/app/views/render.ts", 10, true, false],
+      [undefined, "/app/app.ts", 18, true, false],
+      ["handle", "/app/node_modules/lib/index.js", 1, false, false],
+      ["wrap", "/tsgi/src/dev/reloader.ts", 5, false, true],
+      ["processTicksAndRejections", "native", 7, false, false],
+    ]);
+  });
+
+  test("syntax errors, unresolved imports, runtime errors, odd throws", async () => {
+    const t = temp({
+      "syntax.ts": "export const a = 1;\nexport const b = (;\n",
+      "two.ts": "const a = 1 +;\nconst b = ;\n",
+      "imports.ts": 'const x = 1;\nimport { y } from "./nowhere.ts";\nexport default y;\n',
+    });
+    const syntax = diagnose(await import(t.path("syntax.ts")).catch((e) => e));
+    expect(syntax.title).toBe("SyntaxError");
+    expect(syntax.location).toEqual({ file: t.path("syntax.ts"), line: 2, column: expect.any(Number) });
+    expect(formatDiagnosis(syntax)).toContain("> 2 | export const b = (;");
+
+    const two = diagnose(await import(t.path("two.ts")).catch((e) => e));
+    expect(two.location?.line).toBe(1);
+
+    const resolve = diagnose(await import(t.path("imports.ts")).catch((e) => e));
+    expect(resolve.title).toBe("ModuleNotFound");
+    expect(resolve.message).toContain("./nowhere.ts");
+    expect(resolve.location).toMatchObject({ file: t.path("imports.ts"), line: 2 });
+
+    const runtime = diagnose(new RangeError("bad range"));
+    expect(runtime.title).toBe("RangeError");
+    expect(runtime.location?.file).toBe(import.meta.path);
+    expect(runtime.frame?.lines.some((l) => l.highlight && l.text.includes("bad range"))).toBe(true);
+
+    expect(diagnose("a string").message).toBe("a non-Error value was thrown: a string");
+    expect(diagnose(null).title).toBe("Error");
+  });
+});
+
+describe("error pages and masking", () => {
+  const d = diagnose(new TypeError("<img src=x onerror=alert(1)>"));
+
+  test("HTML for browsers, plain text otherwise, escaped", () => {
+    expect(wantsHtml("text/html,application/xhtml+xml")).toBe(true);
+    expect(wantsHtml("*/*")).toBe(false);
+    expect(wantsHtml(undefined)).toBe(false);
+    const html = renderErrorPage({ kind: "runtime", diagnosis: d, debug: true, accept: "text/html", environ: { HTTP_COOKIE: "s=1", PATH_INFO: "/<b>" } });
+    const text = dec.decode(html.body);
+    expect(html.status).toBe("500 Internal Server Error");
+    expect(html.headers).toContainEqual(["Content-Length", String(html.body.byteLength)]);
+    expect(text).not.toContain("<img");
+    expect(text).toContain("&lt;img src=x onerror=alert(1)&gt;");
+    expect(text).toContain("&quot;/&lt;b&gt;&quot;");
+    expect(text).not.toContain("s=1");
+    const plain = renderErrorPage({ kind: "load", diagnosis: d, debug: true, accept: "*/*" });
+    expect(plain.headers[0]).toEqual(["Content-Type", "text/plain; charset=utf-8"]);
+    expect(dec.decode(plain.body)).toStartWith("500 Internal Server Error: The app failed to load\n\nTypeError: <img");
+  });
+
+  test("without debug: nothing of the code", () => {
+    for (const accept of ["text/html", "*/*"]) {
+      const page = dec.decode(renderErrorPage({ kind: "runtime", diagnosis: d, debug: false, accept, environ: { A: "1" } }).body);
+      expect(page).toContain("500 Internal Server Error");
+      expect(page).not.toContain("img");
+      expect(page).not.toContain("dev-units");
+    }
+  });
+
+  test("environ rows: sorted, secrets masked, objects described", () => {
+    const rows = maskedEnvironRows({
+      "tsgi.input": new Map(),
+      HTTP_AUTHORIZATION: "Bearer t",
+      HTTP_PROXY_AUTHORIZATION: "Basic x",
+      HTTP_SET_COOKIE: "a=b",
+      HTTP_X_AUTH_TOKEN: "t",
+      DB_PASSWORD: "pw",
+      HTTP_HOST: "h",
+      REMOTE_ADDR: "1.2.3.4",
+      PATH_INFO: "/",
+      "tsgi.version": [1, 0],
+    });
+    expect(rows).toEqual([
+      ["DB_PASSWORD", MASK],
+      ["PATH_INFO", '"/"'],
+      ["REMOTE_ADDR", '"1.2.3.4"'],
+      ["HTTP_AUTHORIZATION", MASK],
+      ["HTTP_HOST", '"h"'],
+      ["HTTP_PROXY_AUTHORIZATION", MASK],
+      ["HTTP_SET_COOKIE", MASK],
+      ["HTTP_X_AUTH_TOKEN", MASK],
+      ["tsgi.input", "[Map]"],
+      ["tsgi.version", "[1,0]"],
+    ]);
+  });
+});
+
+describe("error-page middleware", () => {
+  const opts = { debug: true, diagnose: (e: unknown) => diagnose(e) };
+
+  test("a throw from the app call or the body before any byte: the page", async () => {
+    const thrown = await call(withErrorPages(() => {
+      throw new Error("early");
+    }, opts));
+    expect(thrown.last?.status).toBe("500 Internal Server Error");
+    expect(thrown.text).toContain("Error: early");
+
+    const inBody = await call(
+      withErrorPages((_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return (function* () {
+          yield new Uint8Array(0);
+          throw new Error("in body");
+        })();
+      }, opts),
+    );
+    expect(inBody.calls.length).toBe(2);
+    expect(inBody.calls[1]!.excInfo).toBeInstanceOf(Error);
+    expect(inBody.text).toContain("Error: in body");
+  });
+
+  test("after the first byte: rethrown; close() forwarded once; arrays untouched", async () => {
+    let closes = 0;
+    const late = withErrorPages((_e, sr) => {
+      sr("200 OK", []);
+      const body = (function* () {
+        yield enc.encode("x");
+        throw new Error("late");
+      })() as Body;
+      body.close = () => void closes++;
+      return body;
+    }, opts);
+    await expect(call(late)).rejects.toThrow("late");
+    expect(closes).toBe(1);
+
+    const array = [enc.encode("a")];
+    const r = await call(withErrorPages((_e, sr) => (sr("200 OK", []), array), opts));
+    expect(r.isArray).toBe(true);
+  });
+});
+
+describe("live reload middleware", () => {
+  test("findCloseBody and shouldInject", () => {
+    expect(findCloseBody(enc.encode("<p></BODY></body>"))).toBe(3);
+    expect(findCloseBody(enc.encode("<p></BODY></body>"), true)).toBe(10);
+    expect(findCloseBody(enc.encode("</bod"))).toBe(-1);
+    const html: ResponseHeaders = [["Content-Type", "text/html; charset=utf-8"]];
+    expect(shouldInject("GET", "200 OK", html)).toBe(true);
+    expect(shouldInject("HEAD", "200 OK", html)).toBe(false);
+    expect(shouldInject("GET", "304 Not Modified", html)).toBe(false);
+    expect(shouldInject("GET", "204 No Content", html)).toBe(false);
+    expect(shouldInject("GET", "404 Not Found", html)).toBe(true);
+    expect(shouldInject("GET", "200 OK", [["content-type", "application/xhtml+xml"]])).toBe(false);
+    expect(shouldInject("GET", "200 OK", [...html, ["Content-Encoding", "br"]])).toBe(false);
+    expect(shouldInject("GET", "200 OK", [...html, ["Content-Encoding", "identity"]])).toBe(true);
+  });
+
+  const hub = new LiveHub("id-1");
+  const page = "<html><body><h1>x</h1></body></html>";
+
+  test("array body with Content-Length: injected, length corrected, still an array", async () => {
+    const app = withLive((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/html"], ["Content-Length", String(page.length)]]);
+      return [enc.encode(page)];
+    }, hub);
+    const r = await call(app);
+    expect(r.isArray).toBe(true);
+    expect(r.text).toMatch(/^<html><body><h1>x<\/h1><script data-tsgi-live>.*"id-1".*<\/script><\/body><\/html>$/);
+    expect(r.last!.headers).toContainEqual(["Content-Length", String(enc.encode(r.text).byteLength)]);
+  });
+
+  test("streamed body split inside </body>: injected once; generator apps that call startResponse late", async () => {
+    const app = withLive((_e, sr) =>
+      (async function* () {
+        sr("200 OK", [["Content-Type", "text/html"]]);
+        yield enc.encode("<html><body>a</b");
+        yield enc.encode("o");
+        yield enc.encode("dy></body></html>");
+      })(),
+    hub);
+    const r = await call(app);
+    expect(r.text).toMatch(/^<html><body>a<script data-tsgi-live>.*<\/script><\/body><\/body><\/html>$/);
+  });
+
+  test("Content-Length body larger than it says is passed through; write() passes through; other types untouched", async () => {
+    const json = await call(withLive((_e, sr) => (sr("200 OK", [["Content-Type", "application/json"]]), [enc.encode('"</body>"')]), hub));
+    expect(json.text).toBe('"</body>"');
+    const writer = await call(
+      withLive(async (_e, sr) => {
+        const write = sr("200 OK", [["Content-Type", "text/html"]]);
+        await write(enc.encode(page));
+        return [];
+      }, hub),
+    );
+    expect(writer.text).toBe(page);
+    const twice = withLive((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/html"]]);
+      sr("201 Created", []);
+      return [];
+    }, hub);
+    await expect(call(twice)).rejects.toThrow(/second time/);
+    const replaced = await call(
+      withLive((_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        sr("500 Oops", [["Content-Type", "text/html"]], new Error("x"));
+        return [enc.encode(page)];
+      }, hub),
+    );
+    expect(replaced.last!.status).toBe("500 Oops");
+    expect(replaced.text).toContain("data-tsgi-live");
+  });
+
+  test("the event stream: hello, reload, closeAll ends it", async () => {
+    const h = new LiveHub("v1");
+    // The stream never ends by itself: read it by hand.
+    let status = "";
+    const body = await withLive(() => [], h)({ REQUEST_METHOD: "GET", SCRIPT_NAME: "", PATH_INFO: LIVE_PATH } as Environ, (s) => {
+      status = s;
+      return async () => {};
+    });
+    expect(status).toBe("200 OK");
+    const it = (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    expect(dec.decode((await it.next()).value)).toBe("retry: 1000\nevent: hello\ndata: v1\n\n");
+    expect(h.clients).toBe(1);
+    setTimeout(() => h.reload("v2"), 10);
+    expect(dec.decode((await it.next()).value)).toBe("event: reload\ndata: v2\n\n");
+    setTimeout(() => h.closeAll(), 10);
+    expect((await it.next()).done).toBe(true);
+    await body.close?.();
+    expect(h.clients).toBe(0);
+  });
+});
+
+describe("ports", () => {
+  const inUse = () => Object.assign(new Error("Failed to listen"), { code: "EADDRINUSE" });
+
+  test("next free port when not explicit", () => {
+    const tried: number[] = [];
+    const moved: number[][] = [];
+    const r = listenWithFallback({ hostname: "127.0.0.1", port: 8000, explicit: false, onFallback: (a, b) => moved.push([a, b]) }, (port) => {
+      tried.push(port);
+      if (port < 8002) throw inUse();
+      return port;
+    });
+    expect(r).toBe(8002);
+    expect(tried).toEqual([8000, 8001, 8002]);
+    expect(moved).toEqual([[8000, 8002]]);
+  });
+
+  test("explicit port busy, permission denied, all busy", () => {
+    expect(() => listenWithFallback({ hostname: "127.0.0.1", port: 9000, explicit: true }, () => {
+      throw inUse();
+    })).toThrow(/port 9000 on 127\.0\.0\.1 is already in use \(127\.0\.0\.1:9000\): stop the process using it, or pick another port with --port/);
+    expect(() => listenWithFallback({ hostname: "::1", port: 80, explicit: true }, () => {
+      throw Object.assign(new Error("x"), { code: "EACCES" });
+    })).toThrow(/permission denied binding \[::1\]:80/);
+    let err: unknown;
+    try {
+      listenWithFallback({ hostname: "127.0.0.1", port: 8000, explicit: false, tries: 3 }, () => {
+        throw inUse();
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BindError);
+    expect((err as Error).message).toBe("ports 8000 to 8002 on 127.0.0.1 are all in use: pick a free one with --port <n>");
+  });
+});
+
+describe("watcher", () => {
+  test("ignore rules: defaults, --ignore globs, graph files exempt from defaults", async () => {
+    const t = temp({ "app.ts": "", "dist/gen.ts": "" });
+    const w = new DevWatcher({ cwd: t.dir, ignore: ["logs/**", "*.log", "tmp"], graph: [t.path("app.ts"), t.path("dist/gen.ts")], onChange: () => {} });
+    try {
+      expect(w.isIgnored(t.path("node_modules/x/index.js"))).toBe(true);
+      expect(w.isIgnored(t.path(".git/HEAD"))).toBe(true);
+      expect(w.isIgnored(t.path("coverage/lcov.info"))).toBe(true);
+      expect(w.isIgnored(t.path("dist/other.js"))).toBe(true);
+      expect(w.isIgnored(t.path("dist/gen.ts"))).toBe(false);
+      expect(w.isIgnored(t.path("logs/a/b.txt"))).toBe(true);
+      expect(w.isIgnored(t.path("logs"))).toBe(true);
+      expect(w.isIgnored(t.path("src/server.log"))).toBe(true);
+      expect(w.isIgnored(t.path("tmp/upload.bin"))).toBe(true);
+      expect(w.isIgnored(t.path("src/tmpl.ts"))).toBe(false);
+      expect(w.isIgnored(t.path("app.ts"))).toBe(false);
+    } finally {
+      await w.close();
+    }
+  });
+
+  test("a burst of events from one save is one notification", async () => {
+    const t = temp({ "a.ts": "1", "b.ts": "1" });
+    const seen: string[][] = [];
+    const w = new DevWatcher({ cwd: t.dir, graph: [t.path("a.ts"), t.path("b.ts")], onChange: (p) => seen.push(p.sort()) });
+    try {
+      await w.ready();
+      t.write("a.ts", "2");
+      t.writeAtomic("a.ts", "3");
+      t.write("b.ts", "2");
+      const deadline = Date.now() + 3000;
+      while (seen.length === 0 && Date.now() < deadline) await Bun.sleep(20);
+      await Bun.sleep(300);
+      expect(seen).toEqual([[t.path("a.ts"), t.path("b.ts")]]);
+    } finally {
+      await w.close();
+    }
+  });
+});
+
+describe("loader and reloader (in process)", () => {
+  test("deep changes, named exports, link errors and their recovery without stale modules", async () => {
+    const t = temp({
+      "app.ts": 'import { b } from "./b.ts";\nexport default () => b();\nexport const named = () => "named";\n',
+      "b.ts": 'import { c } from "./c.ts";\nexport const b = () => "b+" + c();\n',
+      "c.ts": 'export const c = () => "c1";\n',
+    });
+    const loader = new AppLoader(parseAppSpec(t.path("app.ts")));
+    const run = async () => {
+      const r = await loader.load();
+      return r.ok ? (r.app as unknown as () => string)() : `FAIL ${r.failure.kind}: ${r.failure.message}`;
+    };
+    expect(await run()).toBe("b+c1");
+    expect(loader.files.sort()).toEqual([t.path("app.ts"), t.path("b.ts"), t.path("c.ts")]);
+    t.write("c.ts", 'export const c = () => "c2";\n');
+    expect(await run()).toBe("b+c2");
+    t.write("b.ts", 'import { c, gone } from "./c.ts";\nexport const b = () => "b+" + c() + gone;\n');
+    expect(await run()).toMatch(/^FAIL import: Export named 'gone' not found in module '.*c\.ts'\.$/);
+    t.write("b.ts", 'import { c } from "./c.ts";\nexport const b = () => "b+" + c();\n');
+    t.write("c.ts", 'export const c = () => "c3";\n');
+    expect(await run()).toBe("b+c3");
+
+    const named = new AppLoader(parseAppSpec(t.path("app.ts") + ":named"));
+    const r = await named.load();
+    expect(r.ok && (r.app as unknown as () => string)()).toBe("named");
+  });
+
+  test("requests during a reload wait for it; in-flight requests finish on the old app", async () => {
+    const t = temp({
+      "app.ts": `await Bun.sleep(Number(process.env.TSGI_T_DELAY ?? 0));
+const v = "v1";
+export default async (environ: any, sr: any) => {
+  if (environ.PATH_INFO === "/slow") await Bun.sleep(200);
+  sr("200 OK", []);
+  return [new TextEncoder().encode(v)];
+};
+`,
+    });
+    const logs: string[] = [];
+    const logger = { info: (m: string) => logs.push(m), error: (m: string) => logs.push(m), success: (m: string) => logs.push(m) };
+    const reloader = new Reloader(new AppLoader(parseAppSpec(t.path("app.ts"))), { logger, waitMs: 5000 });
+    expect((await reloader.start()).ok).toBe(true);
+    const slow = call(reloader.app, { PATH_INFO: "/slow" });
+    await Bun.sleep(20);
+    process.env.TSGI_T_DELAY = "300";
+    try {
+      t.write("app.ts", t.read("app.ts").replace('"v1"', '"v2"'));
+      const reloading = reloader.reload([t.path("app.ts")]);
+      await Bun.sleep(20);
+      const started = Date.now();
+      const during = await call(reloader.app);
+      expect(during.text).toBe("v2");
+      expect(Date.now() - started).toBeGreaterThan(150);
+      expect(await reloading).toBe("reloaded");
+      expect((await slow).text).toBe("v1");
+      expect(logs.some((l) => /^reloaded in \d+ ms: /.test(l))).toBe(true);
+      expect(await reloader.reload([t.path("app.ts")])).toBe("skipped");
+    } finally {
+      delete process.env.TSGI_T_DELAY;
+      reloader.close();
+    }
+  });
+});
