@@ -68,6 +68,26 @@ describe("tsgi-dev reload in place", () => {
     await until(async () => (await get(url)).text === "e2/c4", 3000);
   });
 
+  test("a module imported lazily while serving is watched and reloaded too", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async (environ: any, startResponse: any) => {
+  const { word } = await import("./lazy.ts");
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(word())];
+};
+`,
+      "lazy.ts": `import { suffix } from "./suffix.ts";\nexport const word = () => "lazy1" + suffix;\n`,
+      "suffix.ts": `export const suffix = "-s1";\n`,
+    });
+    apps.push(app);
+    const { url } = await start(app);
+    expect((await get(url)).text).toBe("lazy1-s1");
+    app.write("lazy.ts", app.read("lazy.ts").replace("lazy1", "lazy2"));
+    await until(async () => (await get(url)).text === "lazy2-s1", 3000);
+    app.write("suffix.ts", `export const suffix = "-s2";\n`);
+    await until(async () => (await get(url)).text === "lazy2-s2", 3000);
+  });
+
   test("a deleted and re-created file is watched again", async () => {
     const app = chainApp();
     const { url } = await start(app);

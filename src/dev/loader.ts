@@ -100,7 +100,11 @@ export class AppLoader {
     let mod: Record<string, unknown>;
     try {
       setGeneration(this.#loads);
-      mod = (await import(versioned(file, this.#loads))) as Record<string, unknown>;
+      try {
+        mod = (await import(versioned(file, this.#loads))) as Record<string, unknown>;
+      } finally {
+        setGeneration(0);
+      }
     } catch (error) {
       return done({ ok: false as const, failure: { kind: "import" as const, message: unversion(messageOf(error)), error } });
     }

@@ -1,12 +1,14 @@
 /**
  * Versioned module keys: every load of the app gets a generation number N,
  * the entry is imported as `/abs/app.ts?tsgi-reload=N`, and a Bun runtime
- * plugin resolves each import of a user file made by a user module to
- * `/abs/file.ts?tsgi-reload=N`, N being the generation loading (or last
- * loaded; Bun hands the plugin the importer without its query). So each
- * generation is a brand-new set of module records (a change two imports
- * deep takes effect), while `node_modules`, built-ins and tsgi's own modules
- * resolve as usual and stay cached. `import.meta.path`, `import.meta.dir` and `__filename` stay the
+ * plugin resolves each import of a user file made by a user module while
+ * that load runs to `/abs/file.ts?tsgi-reload=N` (Bun hands the plugin the
+ * importer without its query, so the generation is a process-wide setting,
+ * on only during a load). So each generation is a brand-new set of module
+ * records (a change two imports deep takes effect), while `node_modules`,
+ * built-ins and tsgi's own modules resolve as usual and stay cached. A user
+ * module imported later (a lazy `import()` while serving) gets its plain
+ * key; the loader deletes those before the next load. `import.meta.path`, `import.meta.dir` and `__filename` stay the
  * plain file path; only `import.meta.url` carries the query.
  *
  * Why not `delete require.cache[path]` alone: it does evict ES modules, but
@@ -30,7 +32,7 @@ let generation = 0;
 let plain = false;
 let isOwn: (path: string) => boolean = () => false;
 
-/** Set the generation that imports of user files resolve to from now on. */
+/** Set the generation that imports of user files resolve to from now on; 0 turns versioning off. */
 export function setGeneration(n: number): void {
   generation = n;
 }
