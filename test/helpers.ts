@@ -3,6 +3,7 @@
  * TCP client that sends exact bytes, and a small response parser for what it
  * reads back. Every wait is bounded in time.
  */
+import { afterAll } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { serve, type TsgiServer } from "../src/server/index.ts";
 import type { ServerOptions } from "../src/server/options.ts";
@@ -23,6 +24,22 @@ export function startServer(app: Application, options: ServerOptions = {}) {
     ...options,
   });
   return { server, errors, access, port: server.port, url: server.url.replace(/\/$/, "") };
+}
+
+/**
+ * `startServer` for a test file: every server it starts is closed after the
+ * file's tests (registers an `afterAll`).
+ */
+export function serverPool() {
+  const started: Array<ReturnType<typeof startServer>> = [];
+  afterAll(async () => {
+    await Promise.all(started.map((s) => s.server.close({ timeout: 100 })));
+  });
+  return (app: Application, options: ServerOptions = {}) => {
+    const s = startServer(app, options);
+    started.push(s);
+    return s;
+  };
 }
 
 export interface RawResult {

@@ -6,78 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import { HttpError } from "../src/http/errors.ts";
 import { DEFAULT_PARSER_LIMITS, RequestParser, type ParserLimits, type RequestHead } from "../src/http/parser.ts";
+import { dec, enc, run, type Event, type Outcome } from "./parser-harness.ts";
 
-// ---------------------------------------------------------------------------
-// Harness (kept in sync with test/parser-split.test.ts)
-
-function enc(s: string): Uint8Array {
-  const b = new Uint8Array(s.length);
-  for (let k = 0; k < s.length; k++) {
-    const c = s.charCodeAt(k);
-    if (c > 0xff) throw new Error("not latin-1");
-    b[k] = c;
-  }
-  return b;
-}
-function dec(b: Uint8Array): string {
-  let s = "";
-  for (let k = 0; k < b.length; k++) s += String.fromCharCode(b[k]);
-  return s;
-}
-
-type Event = ["head", RequestHead] | ["body", string] | ["complete"];
-interface Outcome {
-  events: Event[];
-  status: number | null;
-  message: string | null;
-}
-
-function run(input: Uint8Array, cuts: number[], limits?: Partial<ParserLimits>): Outcome {
-  const events: Event[] = [];
-  let body: string | null = null;
-  const flush = (): void => {
-    if (body !== null) events.push(["body", body]);
-    body = null;
-  };
-  const parser = new RequestParser(
-    {
-      onHead(h) {
-        flush();
-        events.push(["head", h]);
-      },
-      onBody(b) {
-        if (b.length === 0) throw new Error("empty body view");
-        body = (body ?? "") + dec(b);
-      },
-      onMessageComplete() {
-        flush();
-        events.push(["complete"]);
-      },
-    },
-    limits,
-  );
-  let status: number | null = null;
-  let message: string | null = null;
-  const bounds = [0, ...cuts, input.length];
-  try {
-    for (let k = 0; k + 1 < bounds.length; k++) {
-      const piece = input.slice(bounds[k], bounds[k + 1]);
-      let d = piece;
-      while (d.length > 0) {
-        const n = parser.execute(d);
-        if (!(n > 0 && n <= d.length)) throw new Error(`execute consumed ${n} of ${d.length}`);
-        d = d.subarray(n);
-      }
-      piece.fill(0x00);
-    }
-  } catch (e) {
-    if (!(e instanceof HttpError)) throw e;
-    status = e.status;
-    message = e.message;
-  }
-  flush();
-  return { events, status, message };
-}
 
 const whole = (s: string, limits?: Partial<ParserLimits>): Outcome => run(enc(s), [], limits);
 

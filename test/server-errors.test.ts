@@ -6,17 +6,9 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Application, Body } from "../src/spec.ts";
-import { enc, get, raw, rawOne, startServer } from "./helpers.ts";
+import { enc, get, raw, rawOne, startServer, serverPool } from "./helpers.ts";
 
-const servers: Array<ReturnType<typeof startServer>> = [];
-function start(app: Application, options = {}) {
-  const s = startServer(app, options);
-  servers.push(s);
-  return s;
-}
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.server.close({ timeout: 100 })));
-});
+const start = serverPool();
 
 const hello: Application = (_e, sr) => {
   sr("200 OK", [["Content-Type", "text/plain"]]);

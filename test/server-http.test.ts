@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Application, Environ } from "../src/spec.ts";
-import { enc, get, parseResponses, raw, rawOne, startServer } from "./helpers.ts";
+import { enc, get, parseResponses, raw, rawOne, startServer, serverPool } from "./helpers.ts";
 
 const hello: Application = (_e, sr) => {
   sr("200 OK", [["Content-Type", "text/plain"]]);
@@ -24,15 +24,7 @@ const echo: Application = async (environ, sr) => {
   return [body];
 };
 
-const servers: Array<{ server: { close(o?: { timeout?: number }): Promise<void> } }> = [];
-function start(app: Application, options = {}) {
-  const s = startServer(app, options);
-  servers.push(s);
-  return s;
-}
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.server.close({ timeout: 100 })));
-});
+const start = serverPool();
 
 describe("basics", () => {
   test("GET answers 200 with Content-Length, Date and Server", async () => {
