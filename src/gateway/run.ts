@@ -246,7 +246,7 @@ class Invocation {
     const parts = this.small;
     this.small = [];
     this.smallBytes = 0;
-    const joined = parts.length === 1 ? parts[0]! : concat(parts);
+    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     if (!this.headersSent) this.sendHead(-1);
     return this.sink.write(joined);
   }
@@ -353,17 +353,6 @@ function noStartResponse(): Error {
   return new Error("the application returned a body without calling startResponse() (PEP 3333)");
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** A running application call, as seen by the server. */
 export interface Running {

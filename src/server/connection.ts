@@ -133,7 +133,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     if (this.closed || this.ending) return;
     if (this.responding && this.messageDone) {
       // A pipelined request behind one still being answered: hold it.
-      this.stash = this.stash ? concat2(this.stash, data) : data;
+      this.stash = this.stash ? Buffer.concat([this.stash, data]) : data;
       if (this.stash.length > MAX_STASH && !this.stashPaused) {
         this.stashPaused = true;
         this.socket.pause();
@@ -767,12 +767,6 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
 const EMPTY = new Uint8Array(0);
 
-function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
 
 function coalesce(parts: Array<Uint8Array | string>, bytes: number): Uint8Array {
   const buf = Buffer.allocUnsafe(bytes);

@@ -64,16 +64,6 @@ export function checkReadSize(size: unknown, method = "read"): number | undefine
   return size;
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /**
  * An {@link InputStream} over an in-memory body (wsgiref uses `io.BytesIO`
@@ -256,7 +246,7 @@ export class StreamInput implements InputStream {
       }
     }
     this.buffered -= n;
-    return concat(parts, n).slice();
+    return parts.length === 1 ? parts[0]!.slice() : Buffer.concat(parts, n);
   }
 
   /**
