@@ -196,7 +196,8 @@ export function parseEchoes(data: Buffer): { accepted: Framed[]; rejected: numbe
       }
     } else {
       rejected = status;
-      error = /\r\nx-llhttp-error: *([^\r]*)/i.exec(head)?.[1];
+      // llhttp's error code (node side), or the reason in tsgi's error body
+      error = /\r\nx-llhttp-error: *([^\r]*)/i.exec(head)?.[1] ?? /^\d{3} [^:]*: (.*)$/m.exec(body.toString("latin1"))?.[1];
       break;
     }
   }
@@ -300,7 +301,7 @@ export function compare(llhttp: Outcome, tsgi: Outcome, payload = ""): { verdict
   }
   if (T.length < L.length) {
     if (tsgi.rejected !== null) {
-      return { verdict: "stricter", reason: `tsgi rejected request ${T.length + 1} with ${tsgi.rejected}; llhttp accepted it` };
+      return { verdict: "stricter", reason: `tsgi rejected request ${T.length + 1} with ${tsgi.rejected} (${tsgi.error ?? "?"}); llhttp accepted it` };
     }
     if (tsgi.ended === "closed") {
       return { verdict: "stricter", reason: `tsgi closed the connection after request ${T.length}; llhttp kept it open` };
@@ -717,7 +718,7 @@ if (import.meta.main) {
   const secs = (performance.now() - t0) / 1000;
   console.log(`\n${results.length} cases (${systematicCorpus().length} systematic + ${count} random, seed ${seed}) in ${secs.toFixed(1)} s`);
   console.log(`same: ${tally.same}  tsgi stricter: ${tally.stricter}  FAIL: ${tally.FAIL}`);
-  const top = [...stricterReasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
+  const top = [...stricterReasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 40);
   if (top.length) console.log("most common stricter reasons:\n" + top.map(([k, v]) => `  ${v}× ${k}`).join("\n"));
   if (tsgi.errors.length) console.log(`tsgi error log: ${tsgi.errors.length} lines, first: ${tsgi.errors[0]}`);
   process.exit(tally.FAIL > 0 ? 1 : 0);

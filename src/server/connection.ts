@@ -144,6 +144,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.inData = true;
     try {
       this.feed(data);
+      // After FIN, a request left incomplete by the last bytes can never finish.
+      if (this.peerEnded && !this.responding && !this.closed && !this.ending) this.closeAfterFlush();
     } finally {
       this.inData = false;
       this.flush();
@@ -269,7 +271,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
           if (data.length > 0) this.stash = data;
           return;
         }
-        if (!this.finishExchange()) return;
+        if (!this.finishExchange(data.length > 0)) return;
       }
       if (data.length === 0) return;
     }
@@ -388,7 +390,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       return;
     }
     if (this.messageDone) {
-      if (!this.finishExchange()) return;
+      if (!this.finishExchange(this.stash !== null)) return;
       const stash = this.stash;
       if (stash) {
         this.stash = null;
@@ -419,17 +421,19 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   /**
    * The exchange is over (response done and message fully read): log, run
-   * posthooks, and get ready for the next request.
+   * posthooks, and get ready for the next request. After the client's FIN
+   * the connection stays only while pipelined bytes already received wait
+   * to be answered (`pipelined`), as node:http does.
    * @returns whether the connection stays open for another request.
    */
-  private finishExchange(): boolean {
+  private finishExchange(pipelined: boolean): boolean {
     this.afterResponse();
     this.draining = false;
     this.head = null;
     this.input = null;
     this.environ = null;
     this.running = null;
-    if (!this.responseKeepAlive || this.peerEnded || this.core.closing) {
+    if (!this.responseKeepAlive || (this.peerEnded && !pipelined) || this.core.closing) {
       this.closeAfterFlush();
       return false;
     }

@@ -1,0 +1,168 @@
+/**
+ * Faults from the application and shutdown under load, issue 6 §3: an app
+ * that never finishes its response (requestTimeout), an app whose body
+ * throws in close(), graceful shutdown with 200 requests in flight (in
+ * process with `server.close()`, and a server process sent SIGTERM). Each
+ * fault runs beside a bystander client and asserts nothing else was affected.
+ * (10,000 malformed requests then a normal one: test/server-errors.test.ts.)
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { connect } from "node:net";
+import { startServerProcess } from "../bench/soak.ts";
+import type { Application, Body } from "../src/spec.ts";
+import { get, parseResponses, raw, startServer } from "./helpers.ts";
+import { bystander, expectBystanderUnaffected, waitFor } from "./fault-helpers.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const HELLO = enc("Hello, world!\n");
+
+const servers: Array<ReturnType<typeof startServer>> = [];
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.server.close({ timeout: 100 })));
+});
+
+
+/** Resolves with the connect error code, or "connected". */
+function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port });
+    s.on("connect", () => {
+      // connected: does the server answer, or refuse with 503, or close?
+      s.write(get("/hello"));
+    });
+    let data = "";
+    s.on("data", (d) => (data += d.toString("latin1")));
+    s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
+    s.on("close", () => resolve(data ? `answered ${data.slice(9, 12)}` : "closed"));
+    setTimeout(() => (s.destroy(), resolve("timeout")), 2000);
+  });
+}
+
+describe("application faults", () => {
+  test("an app that never finishes: each request is abandoned at requestTimeout (503, logged, closed, close() called); others served", async () => {
+    let closes = 0;
+    const app: Application = (environ, startResponse) => {
+      if (environ.PATH_INFO === "/hang") {
+        const body: Body = {
+          async *[Symbol.asyncIterator]() {
+            await new Promise(() => {});
+          },
+          close() {
+            closes++;
+          },
+        };
+        return body;
+      }
+      startResponse("200 OK", [["Content-Length", String(HELLO.length)]]);
+      return [HELLO];
+    };
+    const { port, server, errors } = startServer(app, { requestTimeout: 300 });
+    servers.push({ port, server, errors } as ReturnType<typeof startServer>);
+    const by = bystander(port, 1000);
+    const hung = await Promise.all(Array.from({ length: 20 }, () => raw(port, get("/hang"), { timeoutMs: 3000 })));
+    expectBystanderUnaffected(await by);
+    for (const r of hung) {
+      expect(r.closed).toBe(true);
+      expect(parseResponses(r.data)[0]!.status).toBe(503);
+    }
+    expect(await waitFor(() => closes === 20)).toBe(true);
+    expect(errors.filter((l) => l.includes("GET /hang HTTP/1.1") && l.includes("requestTimeout"))).toHaveLength(20);
+    expect(await waitFor(() => server.connections === 0)).toBe(true);
+  });
+
+  test("an app whose close() throws: every response complete, the connection stays usable, each error logged once; others served", async () => {
+    const app: Application = (environ, startResponse) => {
+      if (environ.PATH_INFO === "/hello") {
+        startResponse("200 OK", [["Content-Length", String(HELLO.length)]]);
+        return [HELLO];
+      }
+      startResponse("200 OK", [["Content-Type", "text/plain"]]);
+      return {
+        *[Symbol.iterator]() {
+          yield enc(`ok ${environ.PATH_INFO}`);
+        },
+        close() {
+          throw new Error(`close failed for ${environ.PATH_INFO}`);
+        },
+      };
+    };
+    const { port, server, errors } = startServer(app);
+    servers.push({ port, server, errors } as ReturnType<typeof startServer>);
+    const by = bystander(port, 800);
+    // 10 connections × 5 keep-alive requests each, pipelined
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, c) => {
+        const reqs = Array.from({ length: 5 }, (_, k) => get(`/c${c}r${k}`)).join("");
+        return raw(port, reqs, { until: (d) => (d.toString("latin1").match(/\r\n0\r\n\r\n/g)?.length ?? 0) >= 5 });
+      }),
+    );
+    expectBystanderUnaffected(await by);
+    for (const [c, r] of results.entries()) {
+      const rs = parseResponses(r.data);
+      expect(rs.map((x) => x.body.toString())).toEqual(Array.from({ length: 5 }, (_, k) => `ok /c${c}r${k}`));
+      expect(rs.every((x) => x.complete && x.status === 200)).toBe(true);
+    }
+    await Bun.sleep(50);
+    const logged = errors.filter((l) => l.includes("close failed"));
+    expect(logged).toHaveLength(50);
+    expect(new Set(logged.map((l) => /close failed for (\S+)/.exec(l)?.[1])).size).toBe(50);
+  });
+});
+
+describe("graceful shutdown under load", () => {
+  test("server.close() with 200 requests in flight: all 200 complete, new connections refused, close resolves in time", async () => {
+    let started = 0;
+    const app: Application = async (environ, startResponse) => {
+      started++;
+      await Bun.sleep(400);
+      const body = enc(`done ${environ.PATH_INFO}`);
+      startResponse("200 OK", [["Content-Length", String(body.length)]]);
+      return [body];
+    };
+    const s = startServer(app, { shutdownTimeout: 5000 });
+    servers.push(s);
+    const inflight = Array.from({ length: 200 }, (_, k) => raw(s.port, get(`/r${k}`), { until: (d) => d.includes(`done /r${k}`), timeoutMs: 6000 }));
+    expect(await waitFor(() => started === 200)).toBe(true);
+    const t0 = Date.now();
+    const closing = s.server.close();
+    await Bun.sleep(20);
+    const late = await tryConnect(s.port);
+    const results = await Promise.all(inflight);
+    await closing;
+    const took = Date.now() - t0;
+    expect(late).toBe("ECONNREFUSED");
+    results.forEach((r, k) => {
+      const rs = parseResponses(r.data);
+      expect(rs[0]?.status).toBe(200);
+      expect(rs[0]?.body.toString()).toBe(`done /r${k}`);
+    });
+    expect(took).toBeLessThan(2000);
+    expect(s.server.connections).toBe(0);
+    expect(s.errors).toEqual([]);
+  });
+
+  test("SIGTERM to a server process with 200 requests in flight: all 200 complete, new connections refused, exit 0", async () => {
+    const srv = await startServerProcess({ SHUTDOWN_TIMEOUT: "5000" });
+    let killed = false;
+    try {
+      const inflight = Array.from({ length: 200 }, (_, k) =>
+        raw(srv.port, get(`/slow?ms=600&k=${k}`), { until: (d) => d.includes("Hello, world!"), timeoutMs: 8000 }),
+      );
+      await Bun.sleep(250); // all 200 are in the app (each takes 600 ms)
+      const t0 = Date.now();
+      srv.kill("SIGTERM");
+      killed = true;
+      await Bun.sleep(50);
+      const late = await tryConnect(srv.port);
+      const results = await Promise.all(inflight);
+      const code = await Promise.race([srv.exited, Bun.sleep(8000).then(() => "timeout")]);
+      const took = Date.now() - t0;
+      expect(late).toBe("ECONNREFUSED");
+      for (const r of results) expect(parseResponses(r.data)[0]?.status).toBe(200);
+      expect(code).toBe(0);
+      expect(took).toBeLessThan(5000);
+    } finally {
+      if (!killed) srv.kill("SIGKILL");
+    }
+  }, 20_000);
+});

@@ -1,0 +1,295 @@
+/**
+ * Faults from clients, issue 6 §3: resets mid-head, mid-body and
+ * mid-response; slowloris heads and bodies; slow readers of large
+ * responses. Each fault runs while a bystander client does keep-alive
+ * requests on other connections, and each test asserts that nothing else was
+ * affected: every bystander request answered correctly, no error logged (a
+ * client reset is quiet), and the server let go of every faulty connection.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { connect, type Socket } from "node:net";
+import { rssOf, startServerProcess } from "../bench/soak.ts";
+import type { ServerOptions } from "../src/server/options.ts";
+import type { Application, Body } from "../src/spec.ts";
+import { parseResponses, raw, startServer } from "./helpers.ts";
+import { bystander, expectBystanderUnaffected, waitFor } from "./fault-helpers.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const HELLO = enc("Hello, world!\n");
+const CHUNK = new Uint8Array(64 * 1024).fill(0x61);
+
+/** What the app saw, per route. */
+interface Stats {
+  partialHeads: number;
+  uploadsDone: number;
+  uploadsFailed: number;
+  produced: number;
+  closes: number;
+  bigStarted: number;
+}
+
+function faultApp(stats: Stats): Application {
+  return async (environ, startResponse) => {
+    const path = environ.PATH_INFO;
+    if (path === "/partial") stats.partialHeads++;
+    if (path === "/upload") {
+      try {
+        let n = 0;
+        for (;;) {
+          const c = await environ["tsgi.input"].read(65536);
+          if (c.length === 0) break;
+          n += c.length;
+        }
+        stats.uploadsDone++;
+        const body = enc(String(n));
+        startResponse("200 OK", [["Content-Length", String(body.length)]]);
+        return [body];
+      } catch (e) {
+        stats.uploadsFailed++;
+        throw e;
+      }
+    }
+    if (path === "/big") {
+      stats.bigStarted++;
+      const chunks = Number(new URLSearchParams(environ.QUERY_STRING).get("chunks") ?? 1024);
+      startResponse("200 OK", [["Content-Length", String(chunks * CHUNK.length)]]);
+      let k = 0;
+      const body: Body = {
+        [Symbol.iterator]: () => ({
+          next: () => {
+            if (k++ >= chunks) return { done: true, value: undefined };
+            stats.produced += CHUNK.length;
+            return { done: false, value: CHUNK };
+          },
+        }),
+        close() {
+          stats.closes++;
+        },
+      };
+      return body;
+    }
+    startResponse("200 OK", [["Content-Type", "text/plain"], ["Content-Length", String(HELLO.length)]]);
+    return [HELLO];
+  };
+}
+
+const servers: Array<ReturnType<typeof startServer>> = [];
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.server.close({ timeout: 100 })));
+});
+
+function setup(options: ServerOptions = {}) {
+  const stats: Stats = { partialHeads: 0, uploadsDone: 0, uploadsFailed: 0, produced: 0, closes: 0, bigStarted: 0 };
+  const s = startServer(faultApp(stats), options);
+  servers.push(s);
+  return { ...s, stats };
+}
+
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: "127.0.0.1", port }, () => resolve(s));
+    s.on("error", reject);
+  });
+}
+
+/** Send a TCP reset (SO_LINGER 0), not a FIN. */
+function reset(s: Socket) {
+  s.removeAllListeners("error");
+  s.on("error", () => {});
+  s.resetAndDestroy();
+}
+
+describe("client resets", () => {
+  test("mid-head: quiet, the app never runs, every connection released", async () => {
+    const { port, server, errors, stats } = setup();
+    const by = bystander(port, 800);
+    const socks = await Promise.all(Array.from({ length: 20 }, () => open(port)));
+    for (const [k, s] of socks.entries()) s.write(`GET /partial HTTP/1.1\r\nHost: h\r\nX-Pad: ${"p".repeat(k * 50)}`);
+    await Bun.sleep(100);
+    for (const s of socks) reset(s);
+    expectBystanderUnaffected(await by);
+    expect(await waitFor(() => server.connections === 0)).toBe(true);
+    expect(stats.partialHeads).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  test("mid-body: the app's read fails, nothing is answered to the dead peer, every connection released", async () => {
+    const { port, server, errors, stats } = setup();
+    const by = bystander(port, 800);
+    const socks = await Promise.all(Array.from({ length: 10 }, () => open(port)));
+    for (const s of socks) {
+      s.on("error", () => {});
+      s.write(`POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: ${1 << 20}\r\n\r\n`);
+      s.write(new Uint8Array(100 * 1024).fill(0x62));
+    }
+    await Bun.sleep(150);
+    for (const s of socks) reset(s);
+    expectBystanderUnaffected(await by);
+    expect(await waitFor(() => server.connections === 0 && stats.uploadsFailed === 10)).toBe(true);
+    expect(stats.uploadsDone).toBe(0);
+    // A client that went away is not an error worth logging (gevent's ignored_socket_errors).
+    expect(errors).toEqual([]);
+  });
+
+  test("mid-response: the body is closed exactly once and stops being pulled; every connection released", async () => {
+    const { port, server, errors, stats } = setup();
+    const by = bystander(port, 800);
+    const socks = await Promise.all(Array.from({ length: 10 }, () => open(port)));
+    let got = 0;
+    for (const s of socks) {
+      s.on("data", (d) => (got += d.length));
+      s.write("GET /big?chunks=1024 HTTP/1.1\r\nHost: h\r\n\r\n"); // 64 MiB each
+    }
+    expect(await waitFor(() => got > 10 * 256 * 1024)).toBe(true);
+    for (const s of socks) reset(s);
+    expectBystanderUnaffected(await by);
+    expect(await waitFor(() => server.connections === 0 && stats.closes === 10)).toBe(true);
+    await Bun.sleep(100);
+    expect(stats.bigStarted).toBe(10);
+    expect(stats.closes).toBe(10);
+    // far from the 640 MiB the ten bodies would have produced
+    expect(stats.produced).toBeLessThan(160 * 1024 * 1024);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe("slow clients", () => {
+  test("slowloris: heads trickled a byte at a time past headerTimeout are closed on time (408); others served meanwhile", async () => {
+    const { port, server, stats } = setup({ headerTimeout: 300 });
+    const by = bystander(port, 1200);
+    const started = Date.now();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const s = await open(port);
+        let data = "";
+        let closedAt = 0;
+        s.on("data", (d) => (data += d.toString("latin1")));
+        const closed = new Promise<void>((r) => s.on("close", () => ((closedAt = Date.now()), r())));
+        s.on("error", () => {});
+        const head = "GET /partial HTTP/1.1\r\nHost: h\r\nX-Slow: " + "s".repeat(1000);
+        let k = 0;
+        const trickle = setInterval(() => {
+          if (!s.destroyed && k < head.length) s.write(head[k++]!);
+        }, 25);
+        await Promise.race([closed, Bun.sleep(3000)]);
+        clearInterval(trickle);
+        s.destroy();
+        return { data, after: closedAt ? closedAt - started : Infinity, sent: k };
+      }),
+    );
+    expectBystanderUnaffected(await by);
+    for (const r of results) {
+      expect(r.data).toContain("408");
+      // still sending when cut: the deadline is for the whole head, not per byte
+      expect(r.sent).toBeGreaterThan(5);
+      expect(r.after).toBeLessThan(1500);
+    }
+    expect(stats.partialHeads).toBe(0);
+    expect(await waitFor(() => server.connections === 0)).toBe(true);
+  });
+
+  test("slow body (R-U-Dead-Yet): a body trickled forever is cut by requestTimeout; others served meanwhile", async () => {
+    const { port, server, errors, stats } = setup({ bodyTimeout: 10_000, requestTimeout: 400 });
+    const by = bystander(port, 1200);
+    const s = await open(port);
+    s.on("error", () => {});
+    let data = "";
+    s.on("data", (d) => (data += d.toString("latin1")));
+    const closed = new Promise<void>((r) => s.on("close", () => r()));
+    s.write(`POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n`);
+    const trickle = setInterval(() => !s.destroyed && s.write("x"), 20);
+    const t0 = Date.now();
+    await Promise.race([closed, Bun.sleep(3000)]);
+    clearInterval(trickle);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(data).toContain("503");
+    expectBystanderUnaffected(await by);
+    expect(stats.uploadsDone).toBe(0);
+    expect(errors.join("")).toContain("requestTimeout");
+    expect(await waitFor(() => server.connections === 0)).toBe(true);
+  });
+
+  test("slow readers of a 64 MiB response: server memory stays bounded by backpressure, all bytes arrive, others served", async () => {
+    // The server runs in its own process so that its RSS is measured alone.
+    const srv = await startServerProcess();
+    try {
+      const rss0 = rssOf(srv.pid);
+      let peak = rss0;
+      const sampler = setInterval(() => (peak = Math.max(peak, rssOf(srv.pid))), 20);
+      const by = bystander(srv.port, 1500);
+      const READERS = 4;
+      const TOTAL = 64 * 1024 * 1024; // each, chunked in 64 KiB chunks
+      const socks = await Promise.all(Array.from({ length: READERS }, () => open(srv.port)));
+      const received = socks.map(() => 0);
+      const tails = socks.map(() => "");
+      for (const [k, s] of socks.entries()) {
+        s.pause();
+        s.on("data", (d: Buffer) => {
+          received[k]! += d.length;
+          tails[k] = (tails[k] + d.toString("latin1", Math.max(0, d.length - 16))).slice(-16);
+        });
+        s.write("GET /stream?n=1024&size=65536 HTTP/1.1\r\nHost: h\r\n\r\n");
+      }
+      await Bun.sleep(600);
+      const pausedGrowth = rssOf(srv.pid) - rss0;
+      // Now read slowly: resume in short bursts.
+      const done = (k: number) => tails[k]!.endsWith("\r\n0\r\n\r\n");
+      const t0 = Date.now();
+      while (!socks.every((_, k) => done(k)) && Date.now() - t0 < 20_000) {
+        for (const s of socks) s.resume();
+        await Bun.sleep(15);
+        for (const s of socks) s.pause();
+        await Bun.sleep(5);
+      }
+      for (const s of socks) s.destroy();
+      clearInterval(sampler);
+      expectBystanderUnaffected(await by);
+      expect(socks.every((_, k) => done(k))).toBe(true);
+      for (const r of received) expect(r).toBeGreaterThan(TOTAL);
+      console.log(
+        `slow readers: server RSS ${(rss0 / 1048576).toFixed(1)} MiB at start, +${(pausedGrowth / 1048576).toFixed(1)} MiB while nobody read, ` +
+          `peak +${((peak - rss0) / 1048576).toFixed(1)} MiB for ${READERS}×64 MiB streamed`,
+      );
+      expect(pausedGrowth).toBeLessThan(32 * 1024 * 1024);
+      expect(peak - rss0).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      srv.kill("SIGKILL");
+    }
+  }, 30_000);
+});
+
+describe("pipelining and half-close", () => {
+  // A client that pipelines requests and then half-closes (FIN) gets every
+  // answer, also when the first is still in progress at the FIN (node:http
+  // answers all three too); a request left incomplete at the FIN is dropped
+  // and the connection closed.
+  test("pipelined requests followed by FIN are all answered even when the first is still running", async () => {
+    const hi = enc("hi");
+    const s = startServer(async (e, sr) => {
+      if (e.PATH_INFO === "/slow") await Bun.sleep(50);
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [hi];
+    });
+    servers.push(s);
+    const get = (p: string) => `GET ${p} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+    const r = await raw(s.port, get("/slow") + get("/2") + get("/3"), { end: true, timeoutMs: 2000 });
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200, 200]);
+    expect(r.closed).toBe(true);
+  });
+  test("after FIN, complete pipelined requests are answered and an incomplete one is dropped with the connection", async () => {
+    const s = startServer(async (e, sr) => {
+      if (e.PATH_INFO === "/slow") await Bun.sleep(50);
+      const body = await e["tsgi.input"].read();
+      sr("200 OK", [["Content-Length", String(body.length + 1)]]);
+      return [body, enc("!")];
+    });
+    servers.push(s);
+    const post = (p: string, b: string) => `POST ${p} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${b.length}\r\n\r\n${b}`;
+    const bytes = post("/slow", "one") + post("/2", "two") + "GET /3 HTTP/1.1\r\nHost: loc";
+    const r = await raw(s.port, bytes, { end: true, timeoutMs: 2000 });
+    const responses = parseResponses(r.data);
+    expect(responses.map((x) => x.body.toString())).toEqual(["one!", "two!"]);
+    expect(r.closed).toBe(true);
+  });
+});

@@ -1,0 +1,26 @@
+/** Shared by the fault tests: background "bystander" traffic that must stay unaffected, and a bounded wait. */
+import { expect } from "bun:test";
+import { keepAliveLoad, type LoadResult, requestKinds } from "../bench/soak.ts";
+
+/** Keep-alive hello traffic on 4 other connections for `ms`. */
+export function bystander(port: number, ms: number): Promise<LoadResult> {
+  const hello = requestKinds().hello!;
+  return keepAliveLoad({ port, connections: 4, durationMs: ms, pick: () => hello });
+}
+
+/** Every bystander request was answered, none failed, and there was real traffic. */
+export function expectBystanderUnaffected(r: LoadResult): void {
+  expect(r.errors).toEqual({});
+  expect(r.answered).toBe(r.sent);
+  expect(r.answered).toBeGreaterThan(20);
+}
+
+/** Polls `cond` every 10 ms for at most `ms`; resolves with its last value. */
+export async function waitFor(cond: () => boolean, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await Bun.sleep(10);
+  }
+  return cond();
+}
