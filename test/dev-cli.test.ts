@@ -3,9 +3,10 @@
  * exit code 1 and no stack trace, the port rules, graceful SIGTERM/SIGINT.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { CLI, DevProcess, freePort, get, killAll, TempApp } from "../fixtures/dev/harness.ts";
+import { CLI, DevProcess, freePort, get, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -94,10 +95,10 @@ describe("tsgi-dev CLI", () => {
     const app = helloApp({ "obj.ts": `export default { routes: [] };\n`, "num.ts": `export const app = 42;\n` });
     const r = await run(["./obj.ts"], app.dir);
     expect(r.code).toBe(1);
-    expectOneLineError(r.out, /the default export of \.\/obj\.ts is an object, not a function/);
+    expectOneLineError(r.out, /the default export of \.\/obj\.ts is an object without a fetch\(\) method, not an application/);
     const n = await run(["./num.ts:app"], app.dir);
     expect(n.code).toBe(1);
-    expectOneLineError(n.out, /export app of \.\/num\.ts is a number, not a function/);
+    expectOneLineError(n.out, /export app of \.\/num\.ts is a number, not an application/);
   });
 
   test("a syntax error at startup with --no-reload is fatal, in one line", async () => {
@@ -225,5 +226,49 @@ describe("tsgi-dev CLI", () => {
     await get(url2 + "unlogged-path");
     await Bun.sleep(300);
     expect(off.output).not.toContain("unlogged-path");
+  });
+});
+
+describe("fetch-style apps (issue 5 §5: detected, explained, hot-reloaded)", () => {
+  test("a default-exported Hono app: routes, params, JSON, and a save that changes a route takes effect", async () => {
+    const hono = (greeting: string) => `import { Hono } from "hono";
+const app = new Hono();
+app.get("/hello/:name", (c) => c.text("${greeting}, " + c.req.param("name")));
+app.post("/json", async (c) => c.json({ got: await c.req.json() }));
+export default app;
+`;
+    const app = new TempApp({ "app.ts": hono("hi") });
+    apps.push(app);
+    symlinkSync(join(import.meta.dir, "..", "node_modules"), join(app.dir, "node_modules"), "dir");
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect(dev.output).toContain("exports a fetch handler (an object with fetch())");
+    expect((await get(url + "hello/ada")).text).toBe("hi, ada");
+    const posted = await fetch(url + "json", { method: "POST", body: JSON.stringify([1, 2]), headers: { "content-type": "application/json" } });
+    expect(await posted.json()).toEqual({ got: [1, 2] });
+    app.write("app.ts", hono("hello"));
+    await until(async () => (await get(url + "hello/ada")).text === "hello, ada", 5000);
+  }, 20_000);
+
+  test("a default-exported fetch function and a named { fetch } export", async () => {
+    const app = new TempApp({
+      "app.ts": `export default (req: Request) => new Response("fn " + new URL(req.url).pathname);
+export const api = { fetch: async (req: Request) => Response.json({ method: req.method }) };
+`,
+    });
+    apps.push(app);
+    const a = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await a.ready();
+    expect(a.output).toContain("exports a fetch handler ((request) => Response)");
+    expect((await get(url + "x/y")).text).toBe("fn /x/y");
+    const b = new DevProcess(["./app.ts:api", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url2 = await b.ready();
+    expect(JSON.parse((await get(url2)).text)).toEqual({ method: "GET" });
+  }, 20_000);
+
+  test("--help explains the accepted exports", async () => {
+    const r = await run(["--help"], process.cwd());
+    expect(r.out).toContain("a fetch handler (request) => Response");
+    expect(r.out).toContain("an object with fetch()");
   });
 });

@@ -83,7 +83,7 @@ const breakages: Breakage[] = [
     file: "app.ts",
     source: `export default { routes: [] };\n`,
     where: /app\.ts/,
-    says: /default export of \.\/app\.ts is an object, not a function/,
+    says: /default export of \.\/app\.ts is an object without a fetch\(\) method, not an application/,
   },
 ];
 

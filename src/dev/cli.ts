@@ -28,7 +28,7 @@ const command = defineCommand({
     description: "Serve a TSGI app for development: hot reload, error pages, live reload in the browser",
   },
   args: {
-    app: { type: "positional", description: "The app module: ./app.ts (default export) or ./app.ts:name (a named export)", required: true },
+    app: { type: "positional", description: "The app module: ./app.ts (default export) or ./app.ts:name (a named export). The export is a TSGI application (environ, startResponse), or a fetch handler (request) => Response, or an object with fetch() (Hono, Elysia, itty-router), served through fromFetchHandler", required: true },
     host: { type: "string", description: "Interface to bind (0.0.0.0 for all)", default: "127.0.0.1", valueHint: "host" },
     port: { type: "string", description: "Port to bind; busy → error (default 8000 or PORT; busy → the next free port)", valueHint: "port" },
     "log-level": { type: "enum", options: [...LOG_LEVELS], description: "Terminal verbosity", default: "info" },

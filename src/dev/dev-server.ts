@@ -91,6 +91,9 @@ export async function startDevServer(
     logger.error(`the app failed to load:\n${formatFailure(failure, diagnosis)}`);
     logger.info("serving the error page until a save fixes it");
   }
+  if (state.ok && state.kind !== "tsgi") {
+    logger.info(`${config.app.raw} exports a fetch handler (${state.kind === "fetch-object" ? "an object with fetch()" : "(request) => Response"}): served through fromFetchHandler`);
+  }
 
   if (config.live) hub = new LiveHub(reloader.id);
   let app: Application = withErrorPages(reloader.app, {

@@ -15,6 +15,7 @@
  * @module
  */
 import { existsSync, statSync } from "node:fs";
+import { type ApplicationKind, detectApplication } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
 import type { AppSpec } from "./app-spec.ts";
 import { scanGraph } from "./graph.ts";
@@ -29,7 +30,7 @@ export type LoadFailureKind =
   | "import"
   /** The module has no such export. */
   | "no-export"
-  /** The export is not a function. */
+  /** The export is neither a TSGI application nor a fetch handler. */
   | "not-function";
 
 /** A failed load: what went wrong, for the terminal and the error page. */
@@ -45,7 +46,15 @@ export interface LoadFailure {
 
 /** The outcome of {@link AppLoader.load}. */
 export type LoadResult =
-  | { ok: true; app: Application; files: string[]; ms: number }
+  | {
+      ok: true;
+      /** The application to serve (a fetch handler already wrapped by `fromFetchHandler`). */
+      app: Application;
+      /** What the module exported: a TSGI application, a fetch function or a `{ fetch }` object. */
+      kind: ApplicationKind;
+      files: string[];
+      ms: number;
+    }
   | { ok: false; failure: LoadFailure; files: string[]; ms: number };
 
 /**
@@ -116,15 +125,20 @@ export class AppLoader {
       const hint = exportName === "default" && exports.length ? `; pick one with ${label}:${exports[0]}` : "";
       return done({ ok: false as const, failure: { kind: "no-export" as const, message: `${label} has ${what} (${has})${hint}`, exports } });
     }
-    const app = mod[exportName];
-    if (typeof app !== "function") {
+    const exported = mod[exportName];
+    const found = detectApplication(exported);
+    if (!found) {
       const name = exportName === "default" ? "the default export" : `export ${exportName}`;
       return done({
         ok: false as const,
-        failure: { kind: "not-function" as const, message: `${name} of ${label} is ${describe(app)}, not a function (a TSGI application is (environ, startResponse) => body)`, exports },
+        failure: {
+          kind: "not-function" as const,
+          message: `${name} of ${label} is ${describe(exported)}, not an application (a TSGI application (environ, startResponse) => body, a fetch handler (request) => Response, or an object with a fetch(request) method)`,
+          exports,
+        },
       });
     }
-    return done({ ok: true as const, app: app as Application });
+    return done({ ok: true as const, app: found.app, kind: found.kind });
   }
 
   /** Delete the earlier generations and unversioned user modules from the module registry. */
@@ -165,7 +179,7 @@ function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
   const t = typeof v;
-  return t === "object" ? "an object" : `a ${t}`;
+  return t === "object" ? "an object without a fetch() method" : `a ${t}`;
 }
 
 /** The message of a thrown value, whatever it is. */

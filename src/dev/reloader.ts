@@ -7,8 +7,9 @@
  * app); requests already running finish on the app they started on.
  * @module
  */
-import { fingerprint } from "./fingerprint.ts";
 import { dirname, isAbsolute, relative } from "node:path";
+import type { ApplicationKind } from "../fetch/index.ts";
+import { fingerprint } from "./fingerprint.ts";
 import type { Application } from "../spec.ts";
 import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
 import type { DotenvReloader } from "./dotenv.ts";
@@ -43,7 +44,7 @@ export interface ReloaderOptions {
   internal?: (file: string) => boolean;
 }
 
-type State = { ok: true; app: Application } | { ok: false; failure: LoadFailure; diagnosis: Diagnosis };
+type State = { ok: true; app: Application; kind: ApplicationKind } | { ok: false; failure: LoadFailure; diagnosis: Diagnosis };
 
 /** What {@link Reloader.reload} did. */
 export type ReloadOutcome = "reloaded" | "failed" | "skipped";
@@ -194,7 +195,7 @@ export class Reloader {
     this.#fingerprints = fp;
     this.#options.onGraph?.(result.files);
     if (result.ok) {
-      this.#state = { ok: true, app: result.app };
+      this.#state = { ok: true, app: result.app, kind: result.kind };
     } else {
       const diagnosis =
         result.failure.kind === "import"
