@@ -416,6 +416,14 @@ describe("environ", () => {
     return [];
   };
 
+  test("serverName and serverSoftware set SERVER_NAME and SERVER_SOFTWARE (cheroot server_name)", async () => {
+    const { port } = start(capture, { serverName: "api.example", serverSoftware: "edge/2" });
+    const r = await rawOne(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(seen!.SERVER_NAME).toBe("api.example");
+    expect(seen!.SERVER_SOFTWARE).toBe("edge/2");
+    expect(r.response!.headers.server).toBe("edge/2");
+  });
+
   test("CGI and tsgi keys", async () => {
     const { port } = start(capture, { environ: { "app.extra": 42 } });
     await rawOne(

@@ -45,6 +45,12 @@ export interface ServerOptions {
   environ?: Record<string, unknown>;
   /** `SERVER_SOFTWARE` value. Default `"tsgi/<version>"`. */
   serverSoftware?: string;
+  /**
+   * `SERVER_NAME` value (cheroot `server_name`). Default: the bound host; the
+   * machine's host name for a wildcard bind (`0.0.0.0`, `::`); `""` for a
+   * Unix socket (as gevent).
+   */
+  serverName?: string;
   /** Send tracebacks in 500 bodies (eventlet `debug`). Default false. */
   debug?: boolean;
   /** Keep connections alive between requests (eventlet `keepalive`). Default true. */

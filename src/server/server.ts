@@ -166,7 +166,8 @@ export class TsgiServer implements Server, ServerCore {
     this.port = bound.port;
     this.unix = bound.unix;
     // Unix sockets have no host name (gevent sets SERVER_NAME "").
-    this.serverName = this.unix !== null ? "" : this.hostname === "0.0.0.0" || this.hostname === "::" ? osHostname() : this.hostname;
+    this.serverName =
+      o.serverName ?? (this.unix !== null ? "" : this.hostname === "0.0.0.0" || this.hostname === "::" ? osHostname() : this.hostname);
     const shortest = Math.min(
       o.headerTimeout || Infinity,
       o.keepAliveTimeout || Infinity,
