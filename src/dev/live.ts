@@ -152,21 +152,10 @@ export function findCloseBody(bytes: Uint8Array, last = false): number {
   return -1;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.byteLength;
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
-}
 
 /** `bytes` with `script` inserted at `at`. */
 function insert(bytes: Uint8Array, at: number, script: Uint8Array): Uint8Array {
-  return concat([bytes.subarray(0, at), script, bytes.subarray(at)]);
+  return Buffer.concat([bytes.subarray(0, at), script, bytes.subarray(at)]);
 }
 
 /**
@@ -221,7 +210,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
         flush();
         return body;
       }
-      const all = concat(body as Uint8Array[]);
+      const all = Buffer.concat(body as Uint8Array[]);
       const at = findCloseBody(all, true);
       if (at === -1) {
         flush();
@@ -268,7 +257,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
               yield chunk;
               continue;
             }
-            const data = carry.byteLength ? concat([carry, chunk]) : chunk;
+            const data = carry.byteLength ? Buffer.concat([carry, chunk]) : chunk;
             const at = findCloseBody(data);
             if (at !== -1) {
               injected = true;
@@ -285,7 +274,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
           if (st.pending && !st.realWrite && mode !== "buffer") flush();
           if (carry.byteLength) yield carry;
           if (mode === "buffer") {
-            const all = concat(buffered);
+            const all = Buffer.concat(buffered);
             const at = findCloseBody(all, true);
             if (at === -1 || size !== all.byteLength) {
               flush();
