@@ -9,10 +9,18 @@
  * sentinel `GET /end ... Connection: close` so that a server which frames the
  * bytes as intended answers and closes at once.
  *
- * A case FAILS when tsgi accepts a request that llhttp rejected, or when
- * both accept but frame the bytes differently. tsgi rejecting what llhttp
- * accepts is allowed (tsgi is stricter in places, see docs/reliability.md)
- * and is counted as `stricter`.
+ * A case FAILS when tsgi accepts a request that llhttp rejected (or never
+ * answered), or when both accept but frame the bytes differently. tsgi
+ * rejecting what llhttp accepts, or closing the connection where llhttp kept
+ * it open, is allowed and counted as `stricter`.
+ *
+ * The few deliberate differences where tsgi accepts what llhttp does not
+ * ({@link EXCEPTIONS}: method tokens llhttp does not know, HTTP/1.2–1.9,
+ * unknown expectations, Proxy-Connection) are not taken on trust: each one
+ * rewrites the bytes into the form tsgi reads them as (say `FOO /` → `POST /`),
+ * llhttp is asked again, and it must then frame every request exactly as
+ * tsgi framed the original bytes. Such a case counts as `allowed`; anything
+ * after the difference is still compared.
  *
  * Long run (the short one is test/diff-llhttp.test.ts):
  *
@@ -37,6 +45,11 @@ import type { Application } from "../src/spec.ts";
 export const NODE_SERVER_SOURCE = `
 const http = require("node:http");
 const crypto = require("node:crypto");
+// Run fn once the responses to the requests accepted so far on socket are out.
+function afterInflight(socket, fn) {
+  if (!socket.inflight) fn();
+  else (socket.waiting = socket.waiting || []).push(fn);
+}
 const server = http.createServer({
   insecureHTTPParser: false,
   requireHostHeader: true,
@@ -48,6 +61,7 @@ const server = http.createServer({
   socket.inflight = (socket.inflight || 0) + 1;
   res.on("finish", () => {
     socket.inflight--;
+    if (socket.inflight === 0 && socket.waiting) for (const fn of socket.waiting.splice(0)) fn();
     if (socket.inflight === 0 && socket.rejectWith) reject(socket);
   });
   const hash = crypto.createHash("sha256");
@@ -58,6 +72,14 @@ const server = http.createServer({
     const body = JSON.stringify({ m: req.method, t: req.url, n, h: hash.digest("hex").slice(0, 16) });
     res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
     res.end(body);
+  });
+});
+// CONNECT: llhttp stops at the end of its head (what follows is a tunnel);
+// answer it like any request, with no body, and close.
+server.on("connect", (req, socket) => {
+  afterInflight(socket, () => {
+    const body = JSON.stringify({ m: req.method, t: req.url, n: 0, h: crypto.createHash("sha256").digest("hex").slice(0, 16) });
+    socket.end("HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: " + Buffer.byteLength(body) + "\\r\\nConnection: close\\r\\n\\r\\n" + body);
   });
 });
 server.keepAliveTimeout = 5000;
@@ -226,78 +248,121 @@ export function exchange(port: number, bytes: Uint8Array, timeoutMs = 1500): Pro
   });
 }
 
-export type Verdict = "same" | "stricter" | "FAIL";
+/**
+ * `same`: both framed every request alike. `stricter`: tsgi rejected a
+ * request llhttp accepted, or closed where llhttp kept the connection open.
+ * `allowed`: tsgi accepted what llhttp did not, through one of the
+ * {@link EXCEPTIONS} only, and framed everything as llhttp frames the
+ * rewritten bytes. `FAIL`: any other difference.
+ */
+export type Verdict = "same" | "stricter" | "allowed" | "FAIL";
 
-/** Methods llhttp knows; any other token is a 400 there and accepted by tsgi (RFC 9110 allows any token). */
-const LLHTTP_METHODS = new Set(
+/**
+ * Methods llhttp accepts in an HTTP/1.x request-line; any other token is a 400
+ * there (HPE_INVALID_METHOD) and accepted by tsgi (RFC 9110 allows any token).
+ * PRI is not one of them: llhttp reserves it for the HTTP/2 preface
+ * `PRI * HTTP/2.0` (HPE_INVALID_VERSION otherwise), which tsgi answers 505.
+ */
+export const LLHTTP_METHODS = new Set(
   "DELETE GET HEAD POST PUT CONNECT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE QUERY".split(
     " ",
   ),
 );
 
+/** The method an unknown one is rewritten to: neither parser gives it any framing meaning. */
+export const CANONICAL_METHOD = "POST";
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /**
- * Deliberate differences where tsgi accepts what llhttp (strict) rejects,
- * each grounded in RFC 9110/9112 and harmless for framing. A case only
- * counts as one of these when llhttp's error code and the bytes both match.
+ * A deliberate difference: tsgi accepts (or keeps the connection open for)
+ * something llhttp rejects, as RFC 9110/9112 require or allow, without any
+ * effect on framing. `applies` recognises llhttp's outcome; `canonical`
+ * rewrites the bytes into the form tsgi reads them as, which llhttp must then
+ * frame exactly as tsgi framed the original.
  */
-export const DELIBERATE: Array<{ name: string; why: string; test: (payload: string, llhttp: Outcome) => boolean }> = [
+export interface Exception {
+  name: string;
+  why: string;
+  /** `llhttp` is llhttp's outcome on `bytes`; `next` the request tsgi accepted where llhttp stopped. */
+  applies: (bytes: string, llhttp: Outcome, next: Framed) => boolean;
+  /** `bytes` as tsgi reads them, spelled so llhttp accepts them; `null` when no rewrite fits. */
+  canonical: (bytes: string, next: Framed) => string | null;
+}
+
+/** Rename every field line `name:` (case-insensitive, at a line start) for which `keep(value)` is false to a same-length unknown name. */
+function renameField(bytes: string, name: string, keep: (value: string) => boolean = () => false): string {
+  const re = new RegExp(`(\\n)(${name.replace(/-/g, "\\-")})(:[^\\r\\n]*)`, "gi");
+  return bytes.replace(re, (all: string, nl: string, n: string, rest: string) => (keep(rest.slice(1).trim()) ? all : `${nl}X${n.slice(1)}${rest}`));
+}
+
+export const EXCEPTIONS: Exception[] = [
   {
-    name: "HTTP/1.2-1.9",
-    why: "RFC 9110 §6.2: a higher minor version of HTTP/1 is processed as HTTP/1.1; llhttp rejects every version but 1.0/1.1",
-    test: (p, l) => l.error === "HPE_INVALID_VERSION" && /^[^\r\n]* HTTP\/1\.[2-9]\r\n/m.test(p),
+    name: "method token unknown to llhttp",
+    why: "RFC 9110 §9.1: method = token and any token may be used (§16.1 registry, extension methods); tsgi accepts every token and gives no method framing meaning except CONNECT; llhttp knows a fixed list (and keeps PRI for the HTTP/2 preface). Checked by rewriting the method to POST",
+    applies: (_b, l, next) =>
+      (l.error === "HPE_INVALID_METHOD" || (next.m === "PRI" && l.error === "HPE_INVALID_VERSION")) && TOKEN.test(next.m) && !LLHTTP_METHODS.has(next.m),
+    canonical: (b, next) => {
+      const line = `${next.m} ${next.t} HTTP/`;
+      const at = b.indexOf(line);
+      return at < 0 ? null : b.slice(0, at) + CANONICAL_METHOD + b.slice(at + next.m.length);
+    },
   },
   {
-    name: "chunk-ext BWS",
-    why: "RFC 9112 §7.1.1: chunk-ext = *( BWS \";\" BWS name [ BWS \"=\" BWS value ] ); llhttp rejects whitespace there",
-    test: (p, l) =>
-      (l.error === "HPE_INVALID_CHUNK_SIZE" || l.error === "HPE_STRICT") &&
-      (p.match(/\r\n[0-9A-Fa-f]+[ \t]*;[^\r\n]*/g) ?? []).some((line) => /[ \t][;=]|[;=][ \t]/.test(line)),
+    name: "HTTP/1.2-1.9 read as HTTP/1.1",
+    why: "RFC 9110 §6.2: a recipient SHOULD process a higher minor version of a major version it implements as the highest minor version it conforms to; llhttp rejects every version but 1.0 and 1.1. Checked by rewriting the version to HTTP/1.1",
+    applies: (_b, l) => l.error === "HPE_INVALID_VERSION",
+    canonical: (b, next) => {
+      const line = `${next.m} ${next.t} HTTP/1.`;
+      const at = b.indexOf(line);
+      const d = at < 0 ? -1 : at + line.length;
+      if (d < 0 || !/^[2-9]\r\n/.test(b.slice(d, d + 3))) return null;
+      return b.slice(0, d) + "1" + b.slice(d + 1);
+    },
   },
   {
-    name: "framing fields in trailers",
-    why: "tsgi validates the trailer section and drops it whole (RFC 9110 §6.5.1: never merged), so a Content-Length or Transfer-Encoding there cannot change framing; llhttp rejects them",
-    test: (p, l) =>
-      (l.error === "HPE_INVALID_CONTENT_LENGTH" || l.error === "HPE_INVALID_TRANSFER_ENCODING" || l.error === "HPE_UNEXPECTED_CONTENT_LENGTH") &&
-      /\r\n0+(?:;[^\r\n]*)?\r\n(?:[^\r\n]+\r\n)*(?:content-length|transfer-encoding)[ \t]*:/i.test(p),
+    name: "unknown expectation ignored",
+    why: "node:http (the server, not llhttp) answers an Expect other than 100-continue with 417; RFC 9110 §10.1.1 lets a server do that (MAY) and tsgi ignores it, which does not change framing. Checked by renaming those Expect fields",
+    applies: (_b, l) => l.rejected === 417,
+    canonical: (b) => renameField(b, "Expect", (v) => v.toLowerCase() === "100-continue"),
   },
   {
-    name: "unknown Expect",
-    why: "node:http (the server, not llhttp) answers an unknown expectation with 417; tsgi ignores it, which RFC 9110 §10.1.1 also allows",
-    test: (_p, l) => l.rejected === 417,
+    name: "Proxy-Connection ignored",
+    why: "llhttp treats the non-standard Proxy-Connection like Connection (close there ends the connection); tsgi follows RFC 9112 §9.3 and reads persistence from Connection only, so it keeps the connection open where llhttp closes, which changes no request's framing. Checked by renaming the Proxy-Connection fields",
+    applies: (b, l) => (l.rejected === null || l.error === "HPE_CLOSED_CONNECTION") && /\nproxy-connection:/i.test(b),
+    canonical: (b) => renameField(b, "Proxy-Connection"),
   },
 ];
 
+/** The first difference between two outcomes: a verdict and reason, and the request tsgi accepted where llhttp stopped, when that is the difference. */
+export interface Comparison {
+  verdict: Verdict;
+  reason: string;
+  next?: Framed;
+}
+
 /**
- * Compare two outcomes: the verdict, a reason, and the deliberate difference
- * it was classified as, if any.
- *
- * Not failures: tsgi rejecting what llhttp accepts (a 4xx/5xx where llhttp
- * answered), tsgi closing the connection after a complete response where
- * llhttp kept it open (persistence, never framing), tsgi accepting a method
- * token llhttp does not know, and the {@link DELIBERATE} list.
+ * Compare llhttp's and tsgi's outcomes on the same bytes. `aliases` maps a
+ * request index to tsgi's method where llhttp was sent {@link CANONICAL_METHOD}
+ * instead. Never returns `allowed` (see {@link judge}).
  */
-export function compare(llhttp: Outcome, tsgi: Outcome, payload = ""): { verdict: Verdict; reason: string } {
+export function compare(llhttp: Outcome, tsgi: Outcome, aliases: ReadonlyMap<number, string> = new Map()): Comparison {
   const L = llhttp.accepted;
   const T = tsgi.accepted;
   const n = Math.min(L.length, T.length);
   for (let k = 0; k < n; k++) {
     const a = L[k]!;
     const b = T[k]!;
-    if (a.m !== b.m || a.t !== b.t || a.n !== b.n || a.h !== b.h) {
+    const alias = aliases.get(k);
+    const sameMethod = alias === undefined ? a.m === b.m : a.m === CANONICAL_METHOD && b.m === alias;
+    if (!sameMethod || a.t !== b.t || a.n !== b.n || a.h !== b.h) {
       return { verdict: "FAIL", reason: `request ${k + 1} framed differently: llhttp ${JSON.stringify(a)} tsgi ${JSON.stringify(b)}` };
     }
   }
   if (T.length > L.length) {
-    const extra = T[L.length]!;
-    if (!LLHTTP_METHODS.has(extra.m) && llhttp.rejected !== null) {
-      return { verdict: "stricter", reason: `deliberate: method token unknown to llhttp (tsgi accepts any token, RFC 9110 §9.1)` };
-    }
-    if (llhttp.rejected !== null) {
-      const d = DELIBERATE.find((x) => x.test(payload, llhttp));
-      if (d) return { verdict: "stricter", reason: `deliberate: ${d.name}` };
-    }
+    const next = T[L.length]!;
     const how = llhttp.rejected !== null ? `llhttp rejected it (${llhttp.rejected} ${llhttp.error ?? ""})` : `llhttp did not answer it (${llhttp.ended})`;
-    return { verdict: "FAIL", reason: `tsgi accepted request ${L.length + 1} ${JSON.stringify(extra)}; ${how}` };
+    return { verdict: "FAIL", reason: `tsgi accepted request ${L.length + 1} ${JSON.stringify(next)}; ${how}`, next };
   }
   if (T.length < L.length) {
     if (tsgi.rejected !== null) {
@@ -309,6 +374,43 @@ export function compare(llhttp: Outcome, tsgi: Outcome, payload = ""): { verdict
     return { verdict: "FAIL", reason: `tsgi did not answer request ${T.length + 1} (${tsgi.ended}); llhttp accepted ${JSON.stringify(L[T.length])}` };
   }
   return { verdict: "same", reason: "" };
+}
+
+/**
+ * The verdict on one case: {@link compare}, and where tsgi accepted a
+ * request llhttp did not, the matching {@link EXCEPTIONS} entry's rewrite
+ * sent to llhttp again (`exchangeLlhttp`), repeatedly, until the outcomes
+ * agree, tsgi turns out stricter, or a difference no exception explains
+ * remains (FAIL).
+ */
+export async function judge(
+  bytes: string,
+  llhttp: Outcome,
+  tsgi: Outcome,
+  exchangeLlhttp: (bytes: string) => Promise<Outcome>,
+): Promise<Comparison & { exceptions: string[] }> {
+  const used: string[] = [];
+  const aliases = new Map<number, string>();
+  let l = llhttp;
+  for (let round = 0; ; round++) {
+    const r = compare(l, tsgi, aliases);
+    const tag = used.length > 0 ? `allowed (${used.join(", ")}), then ` : "";
+    if (r.verdict === "same") {
+      return used.length > 0 ? { verdict: "allowed", reason: `allowed: ${used.join(", ")}`, exceptions: used } : { ...r, exceptions: used };
+    }
+    if (r.verdict === "stricter") return { ...r, reason: tag + r.reason, exceptions: used };
+    const next = r.next;
+    const ex = next && round < 8 ? EXCEPTIONS.find((e) => e.applies(bytes, l, next)) : undefined;
+    const rewritten = ex && next ? ex.canonical(bytes, next) : null;
+    if (!ex || !next || rewritten === null || rewritten === bytes) {
+      const hint = ex ? ` (looks like "${ex.name}" but the bytes could not be rewritten)` : "";
+      return { verdict: "FAIL", reason: tag + r.reason + hint, exceptions: used };
+    }
+    if (ex === EXCEPTIONS[0]) aliases.set(l.accepted.length, next.m);
+    used.push(ex.name);
+    bytes = rewritten;
+    l = await exchangeLlhttp(bytes);
+  }
 }
 
 // ---------------------------------------------------------------- corpus
@@ -428,6 +530,10 @@ const CHUNK_VARIANTS: Array<[string, string]> = [
   ["chunk ext BWS before ;", "5 ;foo\r\nhello\r\n0\r\n\r\n"],
   ["chunk ext BWS after ;", "5; foo\r\nhello\r\n0\r\n\r\n"],
   ["chunk ext BWS around =", "5;foo = bar\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext tab before ;", "5\t;foo\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext BWS after value", "5;a=b ;c\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext BWS after quoted", '5;a="x" ;b\r\nhello\r\n0\r\n\r\n'],
+  ["chunk ext BWS on last", "5\r\nhello\r\n0 ;foo\r\n\r\n"],
   ["chunk ext empty", "5;\r\nhello\r\n0\r\n\r\n"],
   ["chunk ext no name", "5;=x\r\nhello\r\n0\r\n\r\n"],
   ["chunk ext on last", "5\r\nhello\r\n0;foo=bar\r\n\r\n"],
@@ -448,6 +554,14 @@ const CHUNK_VARIANTS: Array<[string, string]> = [
   ["chunk trailer SP colon", "5\r\nhello\r\n0\r\nX-T : 1\r\n\r\n"],
   ["chunk trailer bare LF", "5\r\nhello\r\n0\r\nX-T: 1\n\r\n"],
   ["chunk trailer CL", "5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n"],
+  ["chunk trailer CL empty", "5\r\nhello\r\n0\r\ncontent-length:\r\n\r\n"],
+  ["chunk trailer TE", "5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n"],
+  ["chunk trailer TE empty", "5\r\nhello\r\n0\r\nTransfer-Encoding:\r\n\r\n"],
+  ["chunk trailer Connection close", "5\r\nhello\r\n0\r\nConnection: close\r\n\r\n"],
+  ["chunk trailer Connection keep-alive", "5\r\nhello\r\n0\r\nX-T: 1\r\nconnection: keep-alive\r\n\r\n"],
+  ["chunk trailer Proxy-Connection close", "5\r\nhello\r\n0\r\nProxy-Connection: close\r\n\r\n"],
+  ["chunk trailer Upgrade", "5\r\nhello\r\n0\r\nUpgrade: websocket\r\n\r\n"],
+  ["chunk trailer Host", "5\r\nhello\r\n0\r\nHost: other\r\n\r\n"],
   ["chunk size huge", "FFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n"],
   ["chunk size 16 digits", "0000000000000005\r\nhello\r\n0\r\n\r\n"],
   ["chunk size 17 digits", "00000000000000005\r\nhello\r\n0\r\n\r\n"],
@@ -492,6 +606,12 @@ const LINE_VARIANTS: Array<[string, string]> = [
   ["line POST", "POST /p HTTP/1.1\r\n"],
   ["line PUT", "PUT /p HTTP/1.1\r\n"],
   ["line DELETE", "DELETE /p HTTP/1.1\r\n"],
+  ["line HTTP/1.9", "GET / HTTP/1.9\r\n"],
+  ["line token method", "M-SEARCH! /x HTTP/1.1\r\n"],
+  ["line PRI", "PRI / HTTP/1.1\r\n"],
+  ["line CONNECT", "CONNECT h:443 HTTP/1.1\r\n"],
+  ["line CONNECT origin-form", "CONNECT / HTTP/1.1\r\n"],
+  ["line connect lower", "connect h:443 HTTP/1.1\r\n"],
 ];
 
 /** Field-line shapes (added to a GET with Host). */
@@ -522,6 +642,14 @@ const FIELD_VARIANTS: Array<[string, string]> = [
   ["field Connection keep-alive", "Connection: keep-alive\r\n"],
   ["field Expect", "Expect: 100-continue\r\n"],
   ["field Expect odd", "Expect: 100-continuex\r\n"],
+  ["field Proxy-Connection close", "Proxy-Connection: close\r\n"],
+  ["field Proxy-Connection keep-alive", "Proxy-Connection: keep-alive\r\n"],
+  ["field Upgrade only", "Upgrade: websocket\r\n"],
+  ["field Connection upgrade only", "Connection: upgrade\r\n"],
+  ["field upgrade request", "Connection: Upgrade\r\nUpgrade: websocket\r\n"],
+  ["field h2c upgrade", "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"],
+  ["field upgrade empty", "Connection: upgrade\r\nUpgrade:\r\n"],
+  ["field upgrade blank", "Connection: upgrade\r\nUpgrade: \t\r\n"],
 ];
 
 const HOST_VARIANTS: Array<[string, string]> = [
@@ -565,6 +693,13 @@ export function systematicCorpus(): Case[] {
   for (const [name, b] of CHUNK_VARIANTS) {
     out.push({ name: `pair: ${name} + GET`, payload: `POST /ch HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n\r\n${b}${inner}` });
   }
+  out.push({ name: "CONNECT + CL 5", payload: `CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nContent-Length: 5\r\n\r\nhello` });
+  out.push({ name: "CONNECT + CL 0", payload: `CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nContent-Length: 0\r\n\r\n` });
+  out.push({ name: "CONNECT + TE", payload: `CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n` });
+  out.push({ name: "pair: GET + CONNECT", payload: `GET /1 HTTP/1.1\r\n${host}\r\nCONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n` });
+  out.push({ name: "pair: upgrade POST CL + GET", payload: `POST /u HTTP/1.1\r\n${host}Connection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\nhello${inner}` });
+  out.push({ name: "pair: upgrade POST chunked + GET", payload: `POST /u HTTP/1.1\r\n${host}Connection: upgrade\r\nUpgrade: websocket\r\nTransfer-Encoding: chunked\r\n\r\n${CHUNKED}${inner}` });
+  out.push({ name: "pair: FOO + smuggling pair", payload: `FOO /1 HTTP/1.1\r\n${host}\r\nPOST /2 HTTP/1.1\r\n${host}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n` });
   out.push({ name: "pair: two GETs", payload: `GET /1 HTTP/1.1\r\n${host}\r\nGET /2 HTTP/1.1\r\n${host}\r\n` });
   out.push({ name: "pair: GET with CL body + GET", payload: `GET /1 HTTP/1.1\r\n${host}Content-Length: 5\r\n\r\nhelloGET /2 HTTP/1.1\r\n${host}\r\n` });
   out.push({ name: "pair: 1.0 close-less body", payload: `POST /1 HTTP/1.0\r\n\r\nhello` });
@@ -574,7 +709,7 @@ export function systematicCorpus(): Case[] {
 }
 
 const ALL_PIECES = [CL_VARIANTS, TE_VARIANTS, CHUNK_VARIANTS, LINE_VARIANTS, FIELD_VARIANTS, HOST_VARIANTS];
-const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "FOO"];
 /** Bytes a mutation inserts or substitutes: the framing-relevant ones, weighted. */
 const SPECIAL = ["\r", "\n", "\r\n", " ", "\t", ":", ";", ",", "0", "5", "a", "\x00", "\x0b", "\x7f", "\xff", '"', "\\", "=", "-", "+"];
 
@@ -651,6 +786,8 @@ export interface CaseResult {
   tsgi: Outcome;
   verdict: Verdict;
   reason: string;
+  /** The {@link EXCEPTIONS} that explained differences, by name. */
+  exceptions: string[];
 }
 
 /** Run `cases` against both servers, `concurrency` at a time. */
@@ -669,8 +806,10 @@ export async function runDiff(
       const c = cases[k]!;
       const bytes = caseBytes(c);
       const [l, t] = await Promise.all([exchange(ports.llhttp, bytes, opts.timeoutMs), exchange(ports.tsgi, bytes, opts.timeoutMs)]);
-      const { verdict, reason } = compare(l, t, c.payload);
-      const r: CaseResult = { case: c, llhttp: l, tsgi: t, verdict, reason };
+      const { verdict, reason, exceptions } = await judge(Buffer.from(bytes).toString("latin1"), l, t, (b) =>
+        exchange(ports.llhttp, Buffer.from(b, "latin1"), opts.timeoutMs),
+      );
+      const r: CaseResult = { case: c, llhttp: l, tsgi: t, verdict, reason, exceptions };
       results[k] = r;
       opts.onResult?.(r);
     }
@@ -698,8 +837,9 @@ if (import.meta.main) {
   const tsgi = startTsgiServer();
   const cases = [...systematicCorpus(), ...randomCorpus(seed, count)];
   const t0 = performance.now();
-  const tally: Record<Verdict, number> = { same: 0, stricter: 0, FAIL: 0 };
+  const tally: Record<Verdict, number> = { same: 0, stricter: 0, allowed: 0, FAIL: 0 };
   const stricterReasons = new Map<string, number>();
+  const allowedReasons = new Map<string, number>();
   let done = 0;
   const results = await runDiff(cases, { llhttp: node.port, tsgi: tsgi.port }, {
     concurrency,
@@ -710,6 +850,7 @@ if (import.meta.main) {
         const key = r.reason.replace(/request \d+/, "request N");
         stricterReasons.set(key, (stricterReasons.get(key) ?? 0) + 1);
       }
+      for (const name of new Set(r.exceptions)) allowedReasons.set(name, (allowedReasons.get(name) ?? 0) + 1);
       if (++done % 2000 === 0) console.error(`${done}/${cases.length}: ${JSON.stringify(tally)}`);
     },
   });
@@ -717,7 +858,11 @@ if (import.meta.main) {
   await tsgi.stop();
   const secs = (performance.now() - t0) / 1000;
   console.log(`\n${results.length} cases (${systematicCorpus().length} systematic + ${count} random, seed ${seed}) in ${secs.toFixed(1)} s`);
-  console.log(`same: ${tally.same}  tsgi stricter: ${tally.stricter}  FAIL: ${tally.FAIL}`);
+  console.log(`same: ${tally.same}  tsgi stricter: ${tally.stricter}  allowed: ${tally.allowed}  FAIL: ${tally.FAIL}`);
+  if (allowedReasons.size) {
+    console.log("allow-listed differences (cases; each re-checked against llhttp on rewritten bytes):");
+    for (const e of EXCEPTIONS) if (allowedReasons.has(e.name)) console.log(`  ${allowedReasons.get(e.name)}× ${e.name}: ${e.why}`);
+  }
   const top = [...stricterReasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 40);
   if (top.length) console.log("most common stricter reasons:\n" + top.map(([k, v]) => `  ${v}× ${k}`).join("\n"));
   if (tsgi.errors.length) console.log(`tsgi error log: ${tsgi.errors.length} lines, first: ${tsgi.errors[0]}`);

@@ -5,7 +5,9 @@
  * server; each reports how it framed every request (method, target, body
  * length and hash) or rejected it. Fails when tsgi accepts what llhttp
  * rejects or the two frame the same bytes differently, except for the
- * deliberate, documented differences in bench/diff-llhttp.ts (DELIBERATE).
+ * deliberate, documented differences in bench/diff-llhttp.ts (EXCEPTIONS),
+ * each of which is re-checked: llhttp must frame the bytes rewritten into the
+ * form tsgi reads them as exactly as tsgi framed the original.
  *
  * Short run here; the long run is `bun bench/diff-llhttp.ts --cases 20000`.
  */
@@ -15,7 +17,9 @@ import {
   caseBytes,
   compare,
   describe as describeResult,
+  EXCEPTIONS,
   exchange,
+  judge,
   randomCorpus,
   runDiff,
   startNodeServer,
@@ -41,7 +45,8 @@ describe.skipIf(!hasNode)("differential: tsgi vs llhttp (node:http, strict)", ()
 
   const report = (results: CaseResult[]) => {
     const failures = results.filter((r) => r.verdict === "FAIL");
-    return { failures: failures.map(describeResult), counts: { same: results.filter((r) => r.verdict === "same").length, stricter: results.filter((r) => r.verdict === "stricter").length, fail: failures.length } };
+    const count = (v: string) => results.filter((r) => r.verdict === v).length;
+    return { failures: failures.map(describeResult), counts: { same: count("same"), stricter: count("stricter"), allowed: count("allowed"), fail: failures.length } };
   };
 
   test("the harness sees a plain request the same on both sides", async () => {
@@ -78,6 +83,30 @@ describe.skipIf(!hasNode)("differential: tsgi vs llhttp (node:http, strict)", ()
     expect(failures).toEqual([]);
     expect(counts.same).toBeGreaterThan(RANDOM_CASES / 2);
   }, 120_000);
+
+  const judgeBytes = (payload: string) => {
+    const bytes = caseBytes({ name: "", payload });
+    return Promise.all([exchange(node.port, bytes), exchange(tsgi.port, bytes)]).then(([l, t]) =>
+      judge(Buffer.from(bytes).toString("latin1"), l, t, (b) => exchange(node.port, Buffer.from(b, "latin1"))),
+    );
+  };
+
+  test("an unknown method token is allowed only when llhttp frames the request, rewritten to POST, the same way", async () => {
+    const r = await judgeBytes("FOO /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+    expect(r.verdict).toBe("allowed");
+    expect(r.exceptions).toEqual([EXCEPTIONS[0]!.name]);
+  });
+
+  test("an allowed difference does not hide a later one", async () => {
+    // tsgi accepts the FOO request (allowed); after that the pipelined request
+    // is compared as usual: both reject its CL+TE.
+    const r = await judgeBytes("FOO / HTTP/1.1\r\nHost: h\r\n\r\nPOST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    expect(r.verdict).toBe("allowed");
+    const fake = { accepted: [{ m: "GET", t: "/", n: 0, h: "x" }], rejected: null, ended: "closed" as const };
+    const llhttpRejects = { accepted: [], rejected: 400, ended: "closed" as const, error: "HPE_INVALID_METHOD" };
+    // no exception explains an accepted GET that llhttp rejected
+    expect((await judge("GET / HTTP/1.1\r\n\r\n", llhttpRejects, fake, async () => llhttpRejects)).verdict).toBe("FAIL");
+  });
 
   test("the tsgi server logged no errors", () => {
     expect(tsgi.errors).toEqual([]);

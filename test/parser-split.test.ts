@@ -65,8 +65,8 @@ const VALID: { name: string; input: string; events: Event[] }[] = [
     input:
       "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" +
       "5;name=value\r\nhello\r\n" +
-      '6 ; q="a \\"quoted\\" ; value" ;flag\r\n world\r\n' +
-      "A; a = b\r\n0123456789\r\n" +
+      '6;q="a \\"quoted\\" ; value";flag\r\n world\r\n' +
+      "A;a=b\r\n0123456789\r\n" +
       "000;last\r\nX-Trailer: yes\r\nX-Other:\t  2 \r\n\r\n",
     events: [
       H({ method: "POST", target: "/up", fields: ["Host", "h", "Transfer-Encoding", "chunked"], chunked: true }),
@@ -155,7 +155,7 @@ const VALID: { name: string; input: string; events: Event[] }[] = [
     events: [
       H({ method: "OPTIONS", target: "*", fields: ["Host", "h", "Content-Length", "0"], contentLength: 0 }),
       C,
-      H({ method: "CONNECT", target: "example.com:443", fields: ["Host", "example.com:443"] }),
+      H({ method: "CONNECT", target: "example.com:443", fields: ["Host", "example.com:443"], keepAlive: false }),
       C,
       H({ method: "M-SEARCH!", target: "http://h/p?q=!$&'()*+,;=:@~[]#", fields: ["Host", "h"] }),
       C,

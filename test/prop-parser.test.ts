@@ -63,7 +63,7 @@ interface ModelMessage {
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const PCHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@%/";
-const RESERVED = new Set(["host", "content-length", "transfer-encoding", "connection", "expect"]);
+const RESERVED = new Set(["host", "content-length", "transfer-encoding", "connection", "expect", "upgrade"]);
 
 const charsOf = (alphabet: string, min: number, max: number) =>
   fc.string({ unit: fc.constantFrom(...alphabet.split("")), minLength: min, maxLength: max });
@@ -86,7 +86,8 @@ const targetArb = fc.oneof(
   { weight: 1, arbitrary: charsOf(PCHARS, 0, 20).map((q) => `/search?${q}`) },
   { weight: 1, arbitrary: charsOf("abcdefghij0123456789", 1, 10).map((p) => `http://example.com/${p}`) },
 );
-const methodArb = fc.oneof({ weight: 3, arbitrary: fc.constantFrom("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH") }, { weight: 1, arbitrary: tokenArb });
+// CONNECT has its own rules (no content, never persistent): see test/parser.test.ts
+const methodArb = fc.oneof({ weight: 3, arbitrary: fc.constantFrom("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH") }, { weight: 1, arbitrary: tokenArb.filter((t) => t !== "CONNECT") });
 
 const bodyArb = fc.oneof(
   { weight: 1, arbitrary: fc.constant("") },
@@ -130,6 +131,7 @@ const messageArb: fc.Arbitrary<ModelMessage> = fc
     hostAt: fc.nat(),
     host: fc.constantFrom("example.com", "h", "localhost:8080", ""),
     connection: fc.constantFrom(null, "close", "keep-alive", "Keep-Alive, Upgrade", "upgrade", "CLOSE"),
+    upgrade: fc.constantFrom(null, null, null, "websocket", "h2c", ""),
     body: bodyArb,
     framing: fc.constantFrom("none", "length", "chunked"),
     trailers: fc.array(fieldArb, { maxLength: 3 }),
@@ -142,6 +144,7 @@ const messageArb: fc.Arbitrary<ModelMessage> = fc
     const fields = [...m.fields];
     if (m.version === "HTTP/1.1" || m.hostAt % 2 === 0) fields.splice(m.hostAt % (fields.length + 1), 0, { name: "Host", value: m.host, pre: " ", post: "" });
     if (m.connection) fields.push({ name: "Connection", value: m.connection, pre: " ", post: "" });
+    if (m.upgrade !== null) fields.splice(m.hostAt % (fields.length + 1), 0, { name: "Upgrade", value: m.upgrade, pre: " ", post: "" });
     if (framing === "length") fields.splice(m.hostAt % (fields.length + 1), 0, { name: "Content-Length", value: String(m.body.length), pre: " ", post: "" });
     if (framing === "chunked") fields.push({ name: "Transfer-Encoding", value: "chunked", pre: " ", post: "" });
     const body = framing === "none" ? "" : m.body;
@@ -186,14 +189,20 @@ function expected(m: ModelMessage): ParsedMessage {
   const http11 = m.version === "HTTP/1.1";
   let close = false;
   let keep = false;
+  let upgradeToken = false;
+  let upgradeField = false;
   for (const f of m.fields) {
+    if (f.name.toLowerCase() === "upgrade" && f.value !== "") upgradeField = true;
     if (f.name.toLowerCase() !== "connection") continue;
     for (const t of f.value.split(",")) {
       const tok = t.trim().toLowerCase();
       if (tok === "close") close = true;
       if (tok === "keep-alive") keep = true;
+      if (tok === "upgrade") upgradeToken = true;
     }
   }
+  // an upgrade request is never persistent (tsgi does not switch protocols)
+  if (upgradeField && upgradeToken) close = true;
   return {
     head: {
       method: m.method,

@@ -1,8 +1,9 @@
 /**
  * The incremental HTTP/1.1 request parser (RFC 9112), strict and safe against
  * request smuggling: it never accepts what llhttp's strict mode rejects
- * (with the single exception of BWS before a chunk-ext `;`, which RFC 9112
- * §7.1.1 allows), and it rejects several things RFC 9112 leaves to the
+ * (except method tokens llhttp does not know and HTTP/1.2–1.9, both RFC 9110
+ * §9.1/§6.2 requirements that do not touch framing; bench/diff-llhttp.ts
+ * checks this), and it rejects several things RFC 9112 leaves to the
  * recipient's discretion (see the rules below).
  *
  * ## Use
@@ -72,18 +73,26 @@
  *   (else 400); other codings before it (`gzip, chunked`) → 501.
  * - Connection (RFC 9112 §9.3): `close` / `keep-alive` tokens over all
  *   Connection lines, case-insensitive; HTTP/1.1 persists unless `close`,
- *   HTTP/1.0 persists only with `keep-alive` and no `close`.
+ *   HTTP/1.0 persists only with `keep-alive` and no `close`. Never after a
+ *   CONNECT request or an upgrade request (a non-empty Upgrade field and a
+ *   Connection `upgrade` token): tsgi never switches protocols, and llhttp
+ *   stops parsing HTTP there. CONNECT with Content-Length > 0 or
+ *   Transfer-Encoding → 400 (RFC 9110 §9.3.6: it has no content).
  * - Expect: `expectContinue` for HTTP/1.1 with an Expect field equal to
  *   `100-continue` (case-insensitive); other expectations and any
  *   expectation in HTTP/1.0 are ignored (RFC 9110 §10.1.1).
  * - Chunked body (RFC 9112 §7.1): chunk-size = 1*HEXDIG (at most 16 digits and
- *   `Number.MAX_SAFE_INTEGER`); chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS
- *   ( token / quoted-string ) ] ), at most `maxChunkExtBytes` bytes, ignored;
- *   whitespace after the size not followed by `;` → 400; chunk-data must be
- *   followed by exactly CRLF. After the last-chunk, trailer field lines are
- *   validated like header field lines (same 400 rules, no count limit), the
- *   section may be at most `maxTrailerBytes` bytes (CRLFs included) → else
- *   400, and the trailers are dropped (as gevent 23.9 does).
+ *   `Number.MAX_SAFE_INTEGER`); chunk-ext = *( ";" name [ "=" ( token /
+ *   quoted-string ) ] ), at most `maxChunkExtBytes` bytes, ignored. The BWS
+ *   that RFC 9112 §7.1.1 allows around `;` and `=` is rejected, like any
+ *   whitespace on a chunk-size line (→ 400), as llhttp does: a sender MUST NOT
+ *   generate BWS (RFC 9110 §5.6.3) and a size line read two ways is how
+ *   chunked bodies are smuggled. chunk-data must be followed by exactly CRLF.
+ *   After the last-chunk, trailer field lines are validated like header
+ *   field lines (same 400 rules, no count limit), a Content-Length,
+ *   Transfer-Encoding or Connection trailer field → 400 (RFC 9110 §6.5.1),
+ *   the section may be at most `maxTrailerBytes` bytes (CRLFs included) →
+ *   else 400, and the trailers are dropped (as gevent 23.9 does).
  * @module
  */
 import { HttpError } from "./errors.ts";
@@ -167,7 +176,10 @@ export interface RequestHead {
   contentLength: number;
   /** `true` when the body is chunked. */
   chunked: boolean;
-  /** Persistence per RFC 9112 §9.3 (version default and `Connection` close / keep-alive tokens). */
+  /**
+   * Persistence per RFC 9112 §9.3 (version default and `Connection` close /
+   * keep-alive tokens); always `false` for CONNECT and upgrade requests.
+   */
   keepAlive: boolean;
   /** `true` for HTTP/1.1 with `Expect: 100-continue`. */
   expectContinue: boolean;
@@ -206,10 +218,8 @@ const B_LENGTH = 20; // Content-Length body
 const C_SIZE_START = 21;
 const C_SIZE = 22;
 const C_SIZE_LF = 23;
-const C_EXT_BWS = 24; // whitespace: only more whitespace or ";" may follow
 const C_EXT_NAME_START = 25;
 const C_EXT_NAME = 26;
-const C_EXT_NAME_BWS = 27; // whitespace after a name: "=" or ";" may follow
 const C_EXT_VALUE_START = 28;
 const C_EXT_TOKEN = 29;
 const C_EXT_QUOTED = 30;
@@ -233,11 +243,13 @@ const HTTP_SLASH = bytes("HTTP/");
 const N_HOST = bytes("host");
 const N_EXPECT = bytes("expect");
 const N_CONNECTION = bytes("connection");
+const N_UPGRADE = bytes("upgrade");
 const N_CONTENT_LENGTH = bytes("content-length");
 const N_TRANSFER_ENCODING = bytes("transfer-encoding");
 const V_CHUNKED = bytes("chunked");
 const V_CLOSE = bytes("close");
 const V_KEEP_ALIVE = bytes("keep-alive");
+const V_UPGRADE = bytes("upgrade");
 const V_100_CONTINUE = bytes("100-continue");
 const N_CONNECT = bytes("CONNECT");
 
@@ -301,6 +313,9 @@ export class RequestParser {
   private digits = 0;
   private ext = 0;
   private trailerBytes = 0;
+  /** Length of the trailer field name read so far, and which {@link TRAILER_REFUSED} names it still matches (bit k: entry k). */
+  private tnLen = 0;
+  private tnMatch = 0;
 
   // Transfer-Encoding accumulation while a head is built.
   private teChunked = 0;
@@ -667,11 +682,13 @@ export class RequestParser {
     let hosts = 0;
     let te = false;
     let conn = 0;
+    let upgrade = false;
     let expectContinue = false;
     this.teChunked = 0;
     this.teOthers = 0;
     this.teLastChunked = false;
-    if (!targetForm(src, off + tok[1], off + tok[2], tok[0] === 7 && equalsBytes(src, off, N_CONNECT))) {
+    const connect = tok[0] === 7 && equalsBytes(src, off, N_CONNECT);
+    if (!targetForm(src, off + tok[1], off + tok[2], connect)) {
       throw this.fail(400, "Invalid request-target form");
     }
     for (let k = 1, j = 0; k <= fc; k++) {
@@ -690,6 +707,9 @@ export class RequestParser {
       switch (ne - ns) {
         case 4:
           if (equalsLower(src, off + ns, N_HOST)) hosts++;
+          break;
+        case 7:
+          if (ve > vs && equalsLower(src, off + ns, N_UPGRADE)) upgrade = true;
           break;
         case 6:
           if (equalsLower(src, off + ns, N_EXPECT) && ve - vs === 12 && equalsLower(src, off + vs, V_100_CONTINUE)) {
@@ -725,7 +745,14 @@ export class RequestParser {
       if (this.teOthers > 0) throw this.fail(501, "Transfer coding not implemented");
       contentLength = -1;
     }
-    const close = (conn & 1) !== 0;
+    // RFC 9110 §9.3.6: a CONNECT request has no content; what follows its head
+    // is tunnel data (llhttp), so tsgi answers it and closes (below).
+    if (connect && (te || contentLength > 0)) throw this.fail(400, "CONNECT request with content");
+    // tsgi never switches protocols: after CONNECT or an upgrade request
+    // (Upgrade + Connection: upgrade, where llhttp stops parsing HTTP) the
+    // connection closes after the response (RFC 9110 §7.8 lets the server
+    // ignore Upgrade; closing keeps a proxy that tunnels too early in step).
+    const close = (conn & 1) !== 0 || connect || (upgrade && (conn & 4) !== 0);
     const head: RequestHead = {
       method: s.slice(0, tok[0]),
       target: s.slice(tok[1], tok[2]),
@@ -859,7 +886,7 @@ export class RequestParser {
             continue;
           }
           if (c === SEMI) this.state = C_EXT_NAME_START;
-          else if (c === SP || c === HTAB) this.state = C_EXT_BWS;
+          else if (c === SP || c === HTAB) throw this.fail(400, "Whitespace after chunk size");
           else throw this.fail(400, c === LF ? "Bare LF after chunk size" : "Invalid chunk size");
           this.ext = 1;
           if (this.maxExt < 1) throw this.fail(400, "Chunk extension too long");
@@ -889,10 +916,12 @@ export class RequestParser {
         default: {
           // chunk-ext states, one byte at a time
           const st = this.state;
-          if (st < C_EXT_BWS || st > C_EXT_VALUE_END) return i; // a callback reset the parser
+          if (st < C_EXT_NAME_START || st > C_EXT_VALUE_END) return i; // a callback reset the parser
           const c = data[i];
           const next = extNext(st, c);
-          if (next < 0) throw this.fail(400, c === LF ? "Bare LF in chunk extension" : "Invalid chunk extension");
+          if (next < 0) {
+            throw this.fail(400, c === LF ? "Bare LF in chunk extension" : c === SP || c === HTAB ? "Whitespace in chunk extension" : "Invalid chunk extension");
+          }
           i++;
           this.state = next;
           if (next !== C_SIZE_LF && ++this.ext > this.maxExt) throw this.fail(400, "Chunk extension too long");
@@ -910,18 +939,25 @@ export class RequestParser {
     let tend = i + (this.maxTrailer - this.trailerBytes);
     if (tend > end) tend = end;
     let st = this.state;
+    let tnLen = this.tnLen;
+    let tnMatch = this.tnMatch;
     for (;;) {
       if (i >= end) {
         this.trailerBytes += i - start;
         this.state = st;
+        this.tnLen = tnLen;
+        this.tnMatch = tnMatch;
         return -1;
       }
       if (i >= tend) throw this.fail(400, "Trailer section too large");
       switch (st) {
         case T_LINE_START: {
           const c = data[i];
-          if (TCHAR[c] === 1) st = T_NAME;
-          else if (c === CR) st = T_END_LF;
+          if (TCHAR[c] === 1) {
+            st = T_NAME;
+            tnLen = 1;
+            tnMatch = trailerNameMatch(TRAILER_ALL, 0, c);
+          } else if (c === CR) st = T_END_LF;
           else if (c === SP || c === HTAB) throw this.fail(400, "Whitespace at the start of a trailer line (obs-fold)");
           else if (c === LF) throw this.fail(400, "Bare LF in the trailer section");
           else throw this.fail(400, "Invalid trailer field name");
@@ -929,11 +965,22 @@ export class RequestParser {
           continue;
         }
         case T_NAME: {
-          while (i < tend && TCHAR[data[i]] === 1) i++;
+          let c = 0;
+          while (i < tend && TCHAR[(c = data[i])] === 1) {
+            if (tnMatch !== 0) tnMatch = trailerNameMatch(tnMatch, tnLen, c);
+            tnLen++;
+            i++;
+          }
           if (i >= end || i >= tend) continue;
-          const c = data[i];
           if (c !== COLON) {
             throw this.fail(400, c === SP || c === HTAB ? "Whitespace before the colon of a trailer field" : "Invalid trailer field name");
+          }
+          if (tnMatch !== 0) {
+            for (let k = 0; k < TRAILER_REFUSED.length; k++) {
+              if ((tnMatch & (1 << k)) !== 0 && TRAILER_REFUSED[k][1].length === tnLen) {
+                throw this.fail(400, `${TRAILER_REFUSED[k][0]} in the trailer section`);
+              }
+            }
           }
           i++;
           st = T_VALUE;
@@ -961,33 +1008,50 @@ export class RequestParser {
   }
 }
 
-/** The chunk-ext state after byte `c` in state `st`, or -1 when `c` is not allowed there (RFC 9112 §7.1.1). */
+/**
+ * Fields refused in a trailer section (→ 400): framing (Content-Length,
+ * Transfer-Encoding) and connection control (Connection). RFC 9110 §6.5.1: a
+ * sender MUST NOT generate a trailer field whose definition does not permit
+ * it, and these are evaluated before the content; llhttp rejects the framing
+ * ones and acts on a trailer `Connection: close`, tsgi never merges trailers.
+ */
+const TRAILER_REFUSED: ReadonlyArray<readonly [string, Uint8Array]> = [
+  ["Content-Length", N_CONTENT_LENGTH],
+  ["Transfer-Encoding", N_TRANSFER_ENCODING],
+  ["Connection", N_CONNECTION],
+];
+const TRAILER_ALL = (1 << TRAILER_REFUSED.length) - 1;
+
+/** `match` (bits of {@link TRAILER_REFUSED}) narrowed to the names whose byte `k` is the tchar `c`, case-insensitively. */
+function trailerNameMatch(match: number, k: number, c: number): number {
+  const lc = c | 0x20; // the names are lowercase letters and "-"; no other tchar maps onto one
+  for (let b = 0; b < TRAILER_REFUSED.length; b++) {
+    const n = TRAILER_REFUSED[b][1];
+    if ((match & (1 << b)) !== 0 && (k >= n.length || n[k] !== lc)) match &= ~(1 << b);
+  }
+  return match;
+}
+
+/**
+ * The chunk-ext state after byte `c` in state `st`, or -1 when `c` is not
+ * allowed there: RFC 9112 §7.1.1 without its BWS (whitespace anywhere on a
+ * chunk-size line → 400, as llhttp; RFC 9110 §5.6.3: a sender MUST NOT
+ * generate BWS).
+ */
 function extNext(st: number, c: number): number {
-  const ws = c === SP || c === HTAB;
   switch (st) {
-    case C_EXT_BWS:
-      if (ws) return st;
-      return c === SEMI ? C_EXT_NAME_START : -1;
     case C_EXT_NAME_START:
-      if (ws) return st;
       return TCHAR[c] === 1 ? C_EXT_NAME : -1;
     case C_EXT_NAME:
       if (TCHAR[c] === 1) return st;
-      if (ws) return C_EXT_NAME_BWS;
       if (c === EQUALS) return C_EXT_VALUE_START;
       if (c === SEMI) return C_EXT_NAME_START;
       return c === CR ? C_SIZE_LF : -1;
-    case C_EXT_NAME_BWS:
-      if (ws) return st;
-      if (c === EQUALS) return C_EXT_VALUE_START;
-      return c === SEMI ? C_EXT_NAME_START : -1;
     case C_EXT_VALUE_START:
-      if (ws) return st;
       if (c === DQUOTE) return C_EXT_QUOTED;
       return TCHAR[c] === 1 ? C_EXT_TOKEN : -1;
     case C_EXT_TOKEN:
       if (TCHAR[c] === 1) return st;
-      if (ws) return C_EXT_BWS;
       if (c === SEMI) return C_EXT_NAME_START;
       return c === CR ? C_SIZE_LF : -1;
     case C_EXT_QUOTED:
@@ -997,7 +1061,6 @@ function extNext(st: number, c: number): number {
     case C_EXT_QUOTED_ESC:
       return QUOTED_PAIR[c] === 1 ? C_EXT_QUOTED : -1;
     case C_EXT_VALUE_END:
-      if (ws) return C_EXT_BWS;
       if (c === SEMI) return C_EXT_NAME_START;
       return c === CR ? C_SIZE_LF : -1;
     default:
@@ -1005,7 +1068,7 @@ function extNext(st: number, c: number): number {
   }
 }
 
-/** Connection tokens of one field value: bit 1 `close`, bit 2 `keep-alive`. */
+/** Connection tokens of one field value: bit 1 `close`, bit 2 `keep-alive`, bit 4 `upgrade`. */
 function connectionTokens(src: Uint8Array, p: number, e: number): number {
   let r = 0;
   while (p < e) {
@@ -1018,6 +1081,7 @@ function connectionTokens(src: Uint8Array, p: number, e: number): number {
     const n = t - s;
     if (n === 5 && equalsLower(src, s, V_CLOSE)) r |= 1;
     else if (n === 10 && equalsLower(src, s, V_KEEP_ALIVE)) r |= 2;
+    else if (n === 7 && equalsLower(src, s, V_UPGRADE)) r |= 4;
   }
   return r;
 }
