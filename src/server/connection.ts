@@ -10,6 +10,7 @@ import { httpDate } from "../http/date.ts";
 import { HttpError } from "../http/errors.ts";
 import { RequestParser, type ParserHandler, type RequestHead } from "../http/parser.ts";
 import { statusLine } from "../http/status.ts";
+import { ConnectionField, eqLower, responseHead } from "./response-head.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, runApplication, runPosthooks, type ResponseSink, type Running } from "../gateway/run.ts";
@@ -82,7 +83,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   // Response state
   private framing = Framing.None;
   private remaining = 0;
-  private pendingHead: string | null = null;
+  private pendingHead: Uint8Array | null = null;
   private responseKeepAlive = true;
   private statusCode = 0;
   private bodyBytes = 0;
@@ -493,10 +494,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     let hasDate = false;
     let hasServer = false;
     const http10 = head.version === "HTTP/1.0" || core.http10Only;
-    let s = `${core.http10Only ? "HTTP/1.0" : "HTTP/1.1"} ${status}${CRLF}`;
-    const capitalize = core.options.capitalizeResponseHeaders;
     for (let i = 0; i < headers.length; i++) {
-      const [name, value] = headers[i]!;
+      const pair = headers[i]!;
+      const name = pair[0];
       switch (name.length) {
         case 4:
           if (eqLower(name, "date")) hasDate = true;
@@ -505,47 +505,40 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
           if (eqLower(name, "server")) hasServer = true;
           break;
         case 10:
-          if (eqLower(name, "connection")) {
-            if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) keepAlive = false;
-            continue;
-          }
-          if (eqLower(name, "keep-alive")) continue;
+          if (eqLower(name, "connection") && /(?:^|,)\s*close\s*(?:,|$)/i.test(pair[1])) keepAlive = false;
           break;
         case 14:
           if (eqLower(name, "content-length")) {
+            const value = pair[1];
             if (!/^\d{1,15}$/.test(value)) {
               throw new TypeError(`startResponse(): Content-Length must be a non-negative integer, got ${JSON.stringify(value)}`);
             }
             const n = Number(value);
             if (declared !== -1 && declared !== n) throw new TypeError("startResponse(): conflicting Content-Length values");
             declared = n;
-            continue;
           }
           break;
         case 17:
           if (eqLower(name, "transfer-encoding")) {
             // Framing is the server's job (PEP 3333 forbids hop-by-hop fields from apps).
             core.warnOnce("transfer-encoding", "the application set Transfer-Encoding; tsgi frames responses itself and drops it");
-            continue;
           }
           break;
       }
-      s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
     }
-    if (!hasDate) s += `Date: ${httpDate()}${CRLF}`;
-    if (!hasServer) s += `Server: ${core.serverSoftware}${CRLF}`;
     const isHead = head.method === "HEAD";
+    let length = -1;
+    let chunked = false;
     if (code < 200 || code === 204 || code === 304) {
       this.framing = Framing.None;
       if (code < 200) keepAlive = false;
-      if (code === 304 && declared >= 0) s += `Content-Length: ${declared}${CRLF}`;
+      if (code === 304 && declared >= 0) length = declared;
     } else if (declared >= 0 || bodyLength >= 0) {
-      const length = declared >= 0 ? declared : bodyLength;
-      s += `Content-Length: ${length}${CRLF}`;
+      length = declared >= 0 ? declared : bodyLength;
       this.framing = isHead ? Framing.None : Framing.Length;
       this.remaining = length;
     } else if (!http10) {
-      s += `Transfer-Encoding: chunked${CRLF}`;
+      chunked = true;
       this.framing = isHead ? Framing.None : Framing.Chunked;
     } else {
       this.framing = isHead ? Framing.None : Framing.Close;
@@ -554,12 +547,20 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     // The client may still be holding the body back for a 100 Continue it
     // will now never get: the connection cannot be reused safely.
     if (this.input && this.input.continueOwed && !this.messageDone) keepAlive = false;
-    if (!keepAlive) s += `Connection: close${CRLF}`;
-    else if (head.version === "HTTP/1.0") s += `Connection: keep-alive${CRLF}`;
     this.responseKeepAlive = keepAlive;
     this.statusCode = code;
     this.started = true;
-    this.pendingHead = s + CRLF;
+    this.pendingHead = responseHead(
+      core.http10Only ? "HTTP/1.0" : "HTTP/1.1",
+      status,
+      headers,
+      core.options.capitalizeResponseHeaders,
+      hasDate ? null : httpDate(),
+      hasServer ? null : core.serverSoftware,
+      length,
+      chunked,
+      !keepAlive ? ConnectionField.Close : head.version === "HTTP/1.0" ? ConnectionField.KeepAlive : ConnectionField.None,
+    );
   }
 
   write(chunk: Uint8Array): boolean {
@@ -626,15 +627,14 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   // ---------------------------------------------------------------- output
 
-  /** Queue the pending status line and header section, with `extra` right after it (same buffer). */
+  /** Queue the pending status line and header section, then `extra`. */
   private takeHead(extra?: string): void {
     const head = this.pendingHead;
     if (head !== null) {
       this.pendingHead = null;
-      this.out(extra === undefined ? head : head + extra);
-    } else if (extra !== undefined) {
-      this.out(extra);
+      this.out(head);
     }
+    if (extra !== undefined) this.out(extra);
   }
 
   private out(part: Uint8Array | string): void {
@@ -657,51 +657,75 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.flush();
   };
 
-  /** Write queued parts: small ones coalesced into one buffer, large ones as they are. */
+  /**
+   * Write queued parts: small ones copied into one shared scratch buffer and
+   * sent with one write (one syscall for everything produced while handling
+   * one read, e.g. all the responses to a pipelined batch), large ones as
+   * they are. The socket is unbuffered, so the scratch buffer is free again
+   * when `write` returns; bytes it could not take are copied to the backlog.
+   */
   private flush(): void {
     const parts = this.parts;
-    if (parts.length === 0 || this.closed) return;
-    this.parts = [];
-    const total = this.partsBytes;
+    const count = parts.length;
+    if (count === 0 || this.closed) return;
     this.partsBytes = 0;
-    const pending: Uint8Array[] = [];
-    if (parts.length === 1) {
-      const p = parts[0]!;
-      pending.push(typeof p === "string" ? Buffer.from(p, "latin1") : p);
-    } else {
-      let group: Array<Uint8Array | string> = [];
-      let groupBytes = 0;
-      const closeGroup = () => {
-        if (groupBytes > 0) pending.push(coalesce(group, groupBytes));
-        group = [];
-        groupBytes = 0;
-      };
-      for (const p of parts) {
-        if (typeof p !== "string" && p.length >= COALESCE_LIMIT) {
-          closeGroup();
-          pending.push(p);
-        } else {
-          group.push(p);
-          groupBytes += p.length;
-        }
-      }
-      closeGroup();
-    }
-    void total;
-    if (this.backlog) {
-      for (const b of pending) this.backlog.push(b);
+    if (this.backlog !== null) {
+      for (let i = 0; i < count; i++) this.backlog.push(bytesOf(parts[i]!));
+      parts.length = 0;
       return;
     }
-    for (let i = 0; i < pending.length; i++) {
-      const buf = pending[i]!;
-      const n = this.socket.write(buf);
-      if (n < 0) return this.destroy();
-      if (n < buf.length) {
-        this.backlog = [buf.subarray(n), ...pending.slice(i + 1)];
-        return;
+    if (count === 1 && typeof parts[0] !== "string") {
+      const p = parts[0] as Uint8Array;
+      parts.length = 0;
+      if (this.send(p, 0, p.length, parts, 1)) this.afterFlushed();
+      return;
+    }
+    const buf = scratch;
+    let o = 0;
+    for (let i = 0; i < count; i++) {
+      const p = parts[i]!;
+      const len = p.length;
+      if (len >= COALESCE_LIMIT || o + len > SCRATCH_BYTES) {
+        if (o > 0) {
+          if (!this.send(buf, 0, o, parts, i)) return;
+          o = 0;
+        }
+        if (len >= COALESCE_LIMIT) {
+          const b = bytesOf(p);
+          if (!this.send(b, 0, len, parts, i + 1)) return;
+          continue;
+        }
+      }
+      if (typeof p === "string") o += writeLatin1(buf, p, o);
+      else {
+        buf.set(p, o);
+        o += len;
       }
     }
+    parts.length = 0;
+    if (o > 0 && !this.send(buf, 0, o, parts, count)) return;
     this.afterFlushed();
+  }
+
+  /**
+   * Write `buf[start, end)`. When the socket takes less, the rest (copied if
+   * it is the scratch buffer) and `parts[next..]` become the backlog.
+   * @returns whether everything was written.
+   */
+  private send(buf: Uint8Array, start: number, end: number, parts: Array<Uint8Array | string>, next: number): boolean {
+    const n = this.socket.write(buf, start, end - start);
+    if (n === end - start) return true;
+    if (n < 0) {
+      parts.length = 0;
+      this.destroy();
+      return false;
+    }
+    const rest = buf === scratch ? Buffer.from(buf.subarray(start + n, end)) : buf.subarray(start + n, end);
+    const backlog: Uint8Array[] = [rest];
+    for (let i = next; i < parts.length; i++) backlog.push(bytesOf(parts[i]!));
+    parts.length = 0;
+    this.backlog = backlog;
+    return false;
   }
 
   private afterFlushed(): void {
@@ -772,41 +796,22 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 const EMPTY = new Uint8Array(0);
 
 
-function coalesce(parts: Array<Uint8Array | string>, bytes: number): Uint8Array {
-  const buf = Buffer.allocUnsafe(bytes);
-  let o = 0;
-  for (const p of parts) {
-    if (typeof p === "string") o += buf.write(p, o, "latin1");
-    else {
-      buf.set(p, o);
-      o += p.length;
-    }
-  }
-  return buf;
-}
+/** Bytes of the shared buffer output is coalesced into (one connection at a time, synchronously). */
+const SCRATCH_BYTES = 128 * 1024;
+const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
-/** ASCII case-insensitive compare of `name` with an already lower-case `lower` of the same length. */
-function eqLower(name: string, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    let c = name.charCodeAt(i);
-    if (c >= 65 && c <= 90) c += 32;
-    if (c !== lower.charCodeAt(i)) return false;
-  }
-  return true;
-}
+type Latin1Write = (this: Buffer, s: string, offset: number, length: number) => number;
+const nativeLatin1Write = (Buffer.prototype as unknown as { latin1Write?: Latin1Write }).latin1Write;
 
-const capitalized = new Map<string, string>();
-/** `content-type` → `Content-Type` (eventlet `capitalize_response_headers`). */
-export function capitalizeName(name: string): string {
-  let out = capitalized.get(name);
-  if (out === undefined) {
-    out = name
-      .split("-")
-      .map((w) => (w ? w[0]!.toUpperCase() + w.slice(1).toLowerCase() : w))
-      .join("-");
-    if (capitalized.size < 1024) capitalized.set(name, out);
-  }
-  return out;
+/** Write `s` (latin-1 chars) into `buf` at `offset`, one byte per char; returns the bytes written. */
+const writeLatin1: (buf: Buffer, s: string, offset: number) => number =
+  typeof nativeLatin1Write === "function"
+    ? (buf, s, offset) => nativeLatin1Write.call(buf, s, offset, s.length)
+    : (buf, s, offset) => buf.write(s, offset, "latin1");
+
+/** A queued part as bytes (strings are latin-1). */
+function bytesOf(part: Uint8Array | string): Uint8Array {
+  return typeof part === "string" ? Buffer.from(part, "latin1") : part;
 }
 
 /** `GET /path HTTP/1.1` for logs. */

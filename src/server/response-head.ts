@@ -1,0 +1,158 @@
+/**
+ * Serializing a response's status line and header section (RFC 9112 §4,
+ * §5) into bytes, with a small cache: most applications answer many
+ * requests with the same status and header list, so the bytes of a recent
+ * head are reused when every input is equal (compared by value, most often
+ * by identity of the app's string literals), instead of building a string
+ * and encoding it again for every response.
+ * @module
+ */
+import type { ResponseHeaders } from "../spec.ts";
+
+const CRLF = "\r\n";
+
+/** `Connection` field the server adds. */
+export const enum ConnectionField {
+  None = 0,
+  Close = 1,
+  KeepAlive = 2,
+}
+
+/** Everything a serialized head depends on besides the app's status and headers. */
+interface Entry {
+  proto: string;
+  status: string;
+  /** The app's header list, flat `[name, value, ...]`, as given. */
+  fields: string[];
+  capitalize: boolean;
+  date: string | null;
+  server: string | null;
+  length: number;
+  chunked: boolean;
+  connection: ConnectionField;
+  bytes: Uint8Array;
+}
+
+/** Heads kept (most recent first replaced round-robin). */
+const CACHE_ENTRIES = 8;
+/** Heads with more header lines than this, or longer than {@link MAX_CACHED_BYTES}, are not cached. */
+const MAX_CACHED_FIELDS = 32;
+const MAX_CACHED_BYTES = 4096;
+
+const cache: Entry[] = [];
+let victim = 0;
+
+/**
+ * The bytes of a response head: `proto status`, the app's header lines
+ * except the hop-by-hop and framing fields the server sets itself
+ * (`Connection`, `Keep-Alive`, `Content-Length`, `Transfer-Encoding`), then
+ * `Date` and `Server` when given, `Content-Length` when `length >= 0`,
+ * `Transfer-Encoding: chunked` when `chunked`, `Connection` as asked, and the
+ * empty line. The result may be shared: never write into it.
+ *
+ * @param headers checked already (tokens and latin-1 field values).
+ * @param capitalize write names as `Content-Type` (see {@link capitalizeName}).
+ * @param date the `Date` value to add, or `null` (the app sent one).
+ * @param server the `Server` value to add, or `null` (the app sent one).
+ */
+export function responseHead(
+  proto: string,
+  status: string,
+  headers: ResponseHeaders,
+  capitalize: boolean,
+  date: string | null,
+  server: string | null,
+  length: number,
+  chunked: boolean,
+  connection: ConnectionField,
+): Uint8Array {
+  const n = headers.length;
+  for (let k = 0; k < cache.length; k++) {
+    const e = cache[k]!;
+    if (
+      e.status !== status ||
+      e.length !== length ||
+      e.date !== date ||
+      e.fields.length !== n * 2 ||
+      e.chunked !== chunked ||
+      e.connection !== connection ||
+      e.server !== server ||
+      e.proto !== proto ||
+      e.capitalize !== capitalize
+    ) {
+      continue;
+    }
+    const f = e.fields;
+    let i = 0;
+    for (; i < n; i++) {
+      const pair = headers[i]!;
+      if (pair[0] !== f[2 * i] || pair[1] !== f[2 * i + 1]) break;
+    }
+    if (i === n) return e.bytes;
+  }
+  let s = `${proto} ${status}${CRLF}`;
+  for (let i = 0; i < n; i++) {
+    const [name, value] = headers[i]!;
+    if (isServerField(name)) continue;
+    s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
+  }
+  if (date !== null) s += `Date: ${date}${CRLF}`;
+  if (server !== null) s += `Server: ${server}${CRLF}`;
+  if (length >= 0) s += `Content-Length: ${length}${CRLF}`;
+  if (chunked) s += `Transfer-Encoding: chunked${CRLF}`;
+  if (connection === ConnectionField.Close) s += `Connection: close${CRLF}`;
+  else if (connection === ConnectionField.KeepAlive) s += `Connection: keep-alive${CRLF}`;
+  const bytes = Buffer.from(s + CRLF, "latin1");
+  if (n <= MAX_CACHED_FIELDS && bytes.length <= MAX_CACHED_BYTES) {
+    const fields = new Array<string>(n * 2);
+    for (let i = 0; i < n; i++) {
+      fields[2 * i] = headers[i]![0];
+      fields[2 * i + 1] = headers[i]![1];
+    }
+    const entry: Entry = { proto, status, fields, capitalize, date, server, length, chunked, connection, bytes };
+    if (cache.length < CACHE_ENTRIES) cache.push(entry);
+    else {
+      cache[victim] = entry;
+      victim = (victim + 1) % CACHE_ENTRIES;
+    }
+  }
+  return bytes;
+}
+
+/** `Connection`, `Keep-Alive`, `Content-Length`, `Transfer-Encoding` (any case): set by the server, not copied from the app. */
+function isServerField(name: string): boolean {
+  switch (name.length) {
+    case 10:
+      return eqLower(name, "connection") || eqLower(name, "keep-alive");
+    case 14:
+      return eqLower(name, "content-length");
+    case 17:
+      return eqLower(name, "transfer-encoding");
+    default:
+      return false;
+  }
+}
+
+/** ASCII case-insensitive compare of `name` with an already lower-case `lower` of the same length. */
+export function eqLower(name: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+const capitalized = new Map<string, string>();
+/** `content-type` → `Content-Type` (eventlet `capitalize_response_headers`). */
+export function capitalizeName(name: string): string {
+  let out = capitalized.get(name);
+  if (out === undefined) {
+    out = name
+      .split("-")
+      .map((w) => (w ? w[0]!.toUpperCase() + w.slice(1).toLowerCase() : w))
+      .join("-");
+    if (capitalized.size < 1024) capitalized.set(name, out);
+  }
+  return out;
+}
