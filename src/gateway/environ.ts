@@ -55,19 +55,68 @@ export interface EnvironDefaults {
  * `Content-Length` map to the CGI keys without `HTTP_` (PEP 3333).
  */
 export function environKey(fieldName: string): string | null {
+  // Common names as most clients spell them: compared without hashing (a
+  // field name sliced from a request head is a fresh string, which a Map
+  // lookup would hash every time).
+  const row = COMMON_KEYS[fieldName.length];
+  if (row !== undefined) {
+    for (let i = 0; i < row.length; i += 2) if (row[i] === fieldName) return row[i + 1]!;
+  }
   const cached = keyCache.get(fieldName);
   if (cached !== undefined) return cached;
-  let key: string | null;
-  if (fieldName.includes("_")) key = null;
-  else {
-    const upper = fieldName.toUpperCase().replaceAll("-", "_");
-    key = upper === "CONTENT_TYPE" || upper === "CONTENT_LENGTH" ? upper : `HTTP_${upper}`;
-  }
+  const key = computeKey(fieldName);
   // Bounded: field names are attacker-chosen, so only remember a limited set.
   if (keyCache.size < 2048) keyCache.set(fieldName, key);
   return key;
 }
 const keyCache = new Map<string, string | null>();
+
+function computeKey(fieldName: string): string | null {
+  if (fieldName.includes("_")) return null;
+  const upper = fieldName.toUpperCase().replaceAll("-", "_");
+  return upper === "CONTENT_TYPE" || upper === "CONTENT_LENGTH" ? upper : `HTTP_${upper}`;
+}
+
+/** Field names requests carry most often, in their usual and lower-case spellings. */
+const COMMON_NAMES = [
+  "Host",
+  "User-Agent",
+  "Accept",
+  "Accept-Encoding",
+  "Accept-Language",
+  "Connection",
+  "Content-Type",
+  "Content-Length",
+  "Cookie",
+  "Referer",
+  "Origin",
+  "Authorization",
+  "Cache-Control",
+  "Pragma",
+  "If-None-Match",
+  "If-Modified-Since",
+  "Upgrade-Insecure-Requests",
+  "X-Forwarded-For",
+  "X-Forwarded-Proto",
+  "X-Real-IP",
+  "X-Request-ID",
+  "X-Requested-With",
+  "Sec-Fetch-Site",
+  "Sec-Fetch-Mode",
+  "Sec-Fetch-Dest",
+  "Priority",
+  "Keep-Alive",
+  "Expect",
+  "Transfer-Encoding",
+  "Range",
+];
+/** `COMMON_KEYS[name.length]` = flat `[name, key, ...]` of {@link COMMON_NAMES} with that length. */
+const COMMON_KEYS: string[][] = [];
+for (const name of COMMON_NAMES) {
+  for (const spelling of new Set([name, name.toLowerCase()])) {
+    (COMMON_KEYS[spelling.length] ??= []).push(spelling, computeKey(spelling)!);
+  }
+}
 
 const HEX: Record<string, number> = {};
 for (let i = 0; i < 16; i++) {
@@ -139,7 +188,21 @@ export function splitTarget(target: string): { path: string; query: string; auth
  * prefix is moved out of `PATH_INFO`.
  */
 export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Environ {
-  const { path, query, authority } = splitTarget(src.target);
+  const target = src.target;
+  let path: string;
+  let query = "";
+  let authority: string | null = null;
+  if (target.charCodeAt(0) === 47 /* / */) {
+    // origin-form, by far the most common: no object for the split.
+    const q = target.indexOf("?");
+    if (q === -1) path = target;
+    else {
+      path = target.slice(0, q);
+      query = target.slice(q + 1);
+    }
+  } else {
+    ({ path, query, authority } = splitTarget(target));
+  }
   let pathInfo = decodePath(path);
   const scriptName = defaults.scriptName ?? "";
   if (scriptName && (pathInfo === scriptName || pathInfo.startsWith(`${scriptName}/`))) {
@@ -151,11 +214,11 @@ export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Env
     PATH_INFO: pathInfo,
     QUERY_STRING: query,
     SERVER_NAME: src.serverName,
-    SERVER_PORT: String(src.serverPort),
+    SERVER_PORT: portString(src.serverPort),
     SERVER_PROTOCOL: src.version,
     REMOTE_ADDR: src.remoteAddr,
-    REMOTE_PORT: String(src.remotePort),
-    REQUEST_URI: src.target,
+    REMOTE_PORT: portString(src.remotePort),
+    REQUEST_URI: target,
     SERVER_SOFTWARE: defaults.serverSoftware,
     "tsgi.version": TSGI_VERSION,
     "tsgi.url_scheme": src.urlScheme,
@@ -174,10 +237,24 @@ export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Env
     const prev = environ[key];
     environ[key] = prev === undefined ? fields[i + 1]! : `${prev as string}, ${fields[i + 1]!}`;
   }
-  if (authority !== null && authority !== "" && src.target[0] !== "/" && src.method !== "CONNECT") {
+  if (authority !== null && authority !== "" && src.method !== "CONNECT") {
     environ.HTTP_HOST = authority;
   }
   const extra = defaults.extra;
   if (extra) for (const k in extra) if (!(k in environ)) environ[k] = extra[k];
   return environ;
+}
+
+/** A direct-mapped cache of `String(port)` (1024 slots), so that a request does not format its ports again. */
+const portKeys = new Int32Array(1024).fill(-1);
+const portValues = new Array<string>(1024).fill("");
+function portString(port: number): string {
+  const slot = port & 1023;
+  if (portKeys[slot] === port) return portValues[slot]!;
+  const text = String(port);
+  if (Number.isInteger(port) && port >= 0 && port <= 0x7fffffff) {
+    portKeys[slot] = port;
+    portValues[slot] = text;
+  }
+  return text;
 }

@@ -58,7 +58,8 @@ export class ClientDisconnected extends Error {
  * One application call: `startResponse` and `write` for the app, the body
  * iteration, `close()`, and the error rules.
  */
-class Invocation {
+class Invocation implements Running {
+  done: void | Promise<void> = undefined;
   private status: string | null = null;
   private headers: ResponseHeaders | null = null;
   private headersSent = false;
@@ -369,11 +370,9 @@ export interface Running {
  */
 export function runApplication(app: Application, environ: Environ, sink: ResponseSink, options: GatewayOptions): Running {
   const invocation = new Invocation(app, environ, sink, options);
-  let done = invocation.run();
-  if (done) {
-    done = done.then(undefined, (error) => options.logError("tsgi gateway", error));
-  }
-  return { done, abandon: () => invocation.abandon() };
+  const done = invocation.run();
+  if (done) invocation.done = done.then(undefined, (error) => options.logError("tsgi gateway", error));
+  return invocation;
 }
 
 /**
