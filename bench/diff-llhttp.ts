@@ -77,7 +77,9 @@ const server = http.createServer({
 // CONNECT: llhttp stops at the end of its head (what follows is a tunnel);
 // answer it like any request, with no body, and close.
 server.on("connect", (req, socket) => {
+  socket.on("error", () => {});
   afterInflight(socket, () => {
+    if (socket.writableEnded || socket.destroyed) return;
     const body = JSON.stringify({ m: req.method, t: req.url, n: 0, h: crypto.createHash("sha256").digest("hex").slice(0, 16) });
     socket.end("HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: " + Buffer.byteLength(body) + "\\r\\nConnection: close\\r\\n\\r\\n" + body);
   });
@@ -90,7 +92,7 @@ server.requestTimeout = 10000;
 function reject(socket) {
   const code = socket.rejectWith;
   socket.rejectWith = null;
-  if (!socket.writable) return socket.destroy();
+  if (!socket.writable || socket.writableEnded) return socket.destroy();
   const status = code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
   socket.end("HTTP/1.1 " + status + " Bad Request\\r\\nConnection: close\\r\\nX-Llhttp-Error: " + code + "\\r\\nContent-Length: 0\\r\\n\\r\\n");
 }
