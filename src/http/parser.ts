@@ -374,8 +374,9 @@ export class RequestParser {
   }
 
   /**
-   * Parse `data`. Stops right after a message completes, so that the caller
-   * can handle one request at a time and resume with `data.subarray(n)`.
+   * Parse `data` from index `start`. Stops right after a message completes,
+   * so that the caller can handle one request at a time and resume with
+   * `execute(data, n)` (or `execute(data.subarray(n))`).
    *
    * Callbacks run synchronously inside this call: `onHead` once the head is
    * complete and valid, `onBody` with views of `data` (never copies, never
@@ -383,21 +384,23 @@ export class RequestParser {
    * `onHead` when there is none: no Content-Length and no Transfer-Encoding,
    * or Content-Length 0).
    *
-   * @returns the number of bytes consumed: `data.length` unless a message
-   *   completed before the end of `data`.
+   * @param start index of the first byte to parse (default 0).
+   * @returns the index just past the last byte consumed (with `start` 0, the
+   *   number of bytes consumed): `data.length` unless a message completed
+   *   before the end of `data`.
    * @throws HttpError (400, 414, 431, 501 or 505, see the module
    *   documentation) on malformed or unacceptable input, and again on every
    *   later call; nothing else for any input.
    */
-  execute(data: Uint8Array): number {
+  execute(data: Uint8Array, start = 0): number {
     if (this.err !== null) throw this.err;
     const end = data.length;
-    let i = 0;
-    if (end === 0) return 0;
+    let i = start;
+    if (i >= end) return end;
     if (this.state < B_LENGTH) {
-      i = this.parseHead(data, end);
+      i = this.parseHead(data, start, end);
       if (i < 0) return end;
-      if (!this.finishHead(data, i)) return i;
+      if (!this.finishHead(data, start, i)) return i;
     }
     return this.parseBody(data, i, end);
   }
@@ -429,15 +432,15 @@ export class RequestParser {
    * Scan head bytes. Returns the index just past the head's final LF, or -1
    * when `data` ended first (everything consumed, head bytes kept).
    */
-  private parseHead(data: Uint8Array, end: number): number {
-    let i = 0;
+  private parseHead(data: Uint8Array, start: number, end: number): number {
+    let i = start;
     let st = this.state;
     let fc = this.fieldCount;
     let tok = this.tok;
     // `base` is the index in `data` of the request-line's first byte
-    // (negative when it arrived in an earlier call); positions stored in
+    // (before `start`, possibly negative, when it arrived in an earlier call); positions stored in
     // `tok` are `index - base`.
-    let base = -this.headLen;
+    let base = start - this.headLen;
     let hend = base + this.maxHeaderBytes; // first index past the header-size budget
     if (hend > end) hend = end;
     let rlEnd = base + this.maxLine; // first index past the request-line budget
@@ -445,7 +448,7 @@ export class RequestParser {
       if (i >= end) {
         this.fieldCount = fc;
         this.state = st;
-        if (st >= H_METHOD) this.keepHead(data, base > 0 ? base : 0, end);
+        if (st >= H_METHOD) this.keepHead(data, base > start ? base : start, end);
         return -1;
       }
       if (st >= H_METHOD && i >= hend) throw this.fail(431, "Request header section too large");
@@ -657,15 +660,16 @@ export class RequestParser {
   }
 
   /**
-   * Build and deliver the head that ends just before `data[p]`. Returns
-   * `true` when a body follows, `false` when the message is already complete.
+   * Build and deliver the head that ends just before `data[p]` (this call
+   * began at `data[start]`). Returns `true` when a body follows, `false`
+   * when the message is already complete.
    */
-  private finishHead(data: Uint8Array, p: number): boolean {
+  private finishHead(data: Uint8Array, start: number, p: number): boolean {
     const len = this.headTotal;
     let src: Uint8Array;
     let off: number;
     if (this.headLen > 0) {
-      this.keepHead(data, 0, p);
+      this.keepHead(data, start, p);
       src = this.headBuf as Uint8Array;
       off = 0;
     } else {

@@ -252,15 +252,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   // ---------------------------------------------------------------- parsing
 
   private feed(data: Uint8Array): void {
+    const end = data.length;
+    let at = 0;
     while (!this.closed && !this.ending) {
-      let n: number;
       try {
-        n = this.parser.execute(data);
+        at = this.parser.execute(data, at);
       } catch (error) {
         this.parseFailed(error);
         return;
       }
-      data = n === data.length ? EMPTY : data.subarray(n);
       if (this.newHead) {
         this.newHead = false;
         this.startRequest();
@@ -269,14 +269,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       }
       if (this.messageDone) {
         if (this.responding) {
-          if (data.length > 0) this.stash = data;
+          if (at < end) this.stash = data.subarray(at);
           return;
         }
-        if (!this.finishExchange(data.length > 0)) return;
+        if (!this.finishExchange(at < end)) return;
       }
-      if (data.length === 0) return;
+      if (at >= end) return;
     }
   }
+
 
   onHead(head: RequestHead): void {
     this.head = head;
@@ -792,8 +793,6 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     return this.responding;
   }
 }
-
-const EMPTY = new Uint8Array(0);
 
 
 /** Bytes of the shared buffer output is coalesced into (one connection at a time, synchronously). */
