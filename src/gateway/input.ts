@@ -22,6 +22,10 @@ export interface InputControl {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The chunk list of an input that has buffered nothing yet (shared; replaced on the first push, never written). */
+const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
+/** No extra `100 Continue` fields (shared, never written). */
+const NO_HEADERS: ResponseHeaders = Object.freeze([]) as unknown as ResponseHeaders;
 
 /** Bytes buffered before the feeder is asked to pause (256 KiB). */
 export const INPUT_HIGH_WATER = 256 * 1024;
@@ -35,7 +39,7 @@ export const INPUT_HIGH_WATER = 256 * 1024;
  * gone, malformed chunked framing).
  */
 export class RequestInput implements InputStream {
-  private chunks: Uint8Array[] = [];
+  private chunks: Uint8Array[] = NO_CHUNKS;
   private offset = 0; // read offset into chunks[0]
   private buffered = 0;
   private ended = false;
@@ -43,7 +47,7 @@ export class RequestInput implements InputStream {
   private wake: (() => void) | null = null;
   private paused = false;
   private continuePending: boolean;
-  private continueHeaders: ResponseHeaders = [];
+  private continueHeaders: ResponseHeaders = NO_HEADERS;
   /** Body bytes handed to the application so far. */
   bytesRead = 0;
 
@@ -71,7 +75,8 @@ export class RequestInput implements InputStream {
   /** Feeder: more body bytes (kept as views, not copied). */
   push(chunk: Uint8Array): void {
     if (this.ended || this.error || chunk.length === 0) return;
-    this.chunks.push(chunk);
+    if (this.chunks === NO_CHUNKS) this.chunks = [chunk];
+    else this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (!this.paused && this.buffered > INPUT_HIGH_WATER && this.control) {
       this.paused = true;
@@ -96,7 +101,7 @@ export class RequestInput implements InputStream {
 
   /** Feeder: drop what is buffered (the response is done; the rest is drained). */
   discard(): void {
-    this.chunks = [];
+    this.chunks = NO_CHUNKS;
     this.offset = 0;
     this.buffered = 0;
     this.continuePending = false;
