@@ -14,7 +14,7 @@
  * churn connection state too).
  *
  * Exit status 0 only when every request was answered correctly, no socket
- * error happened, the RSS trend is flat (after the first sample, least-squares
+ * error happened, every sampling interval answered requests (steady load), the RSS trend is flat (after the first sample, least-squares
  * growth over the run under max(16 MiB, 10 %) and the last sample within
  * 16 MiB of the median), and the server exited 0 on SIGTERM.
  * @module
@@ -62,6 +62,8 @@ export interface LoadOptions {
   reconnectEvery?: number;
   /** Connections opened at once while ramping up. */
   rampBatch?: number;
+  /** Kept up to date while the load runs (for sampling throughput). */
+  live?: { answered: number };
 }
 
 export interface LoadResult {
@@ -84,6 +86,8 @@ export interface LoadResult {
 interface ConnState {
   slot: number;
   n: number;
+  /** `n` when this connection opened (a reconnected slot keeps counting). */
+  n0: number;
   current: RequestKind | null;
   sentAt: number;
   buf: Uint8Array | null;
@@ -185,7 +189,7 @@ export async function keepAliveLoad(o: LoadOptions): Promise<LoadResult> {
       s.end();
       return;
     }
-    if (reconnectEvery > 0 && st.n > 0 && st.n % reconnectEvery === 0) {
+    if (reconnectEvery > 0 && st.n - st.n0 >= reconnectEvery) {
       st.done = true;
       st.reconnecting = true;
       s.end();
@@ -201,7 +205,7 @@ export async function keepAliveLoad(o: LoadOptions): Promise<LoadResult> {
   };
 
   const openConn = async (slot: number, n = 0): Promise<void> => {
-    const state: ConnState = { slot, n, current: null, sentAt: 0, buf: null, pending: null, done: false, reconnecting: false };
+    const state: ConnState = { slot, n, n0: n, current: null, sentAt: 0, buf: null, pending: null, done: false, reconnecting: false };
     let failed = false;
     const fail = (e: unknown) => {
       if (failed) return;
@@ -248,6 +252,7 @@ export async function keepAliveLoad(o: LoadOptions): Promise<LoadResult> {
               else if (r.bodyLength !== k.bodyLength || (k.firstByte !== undefined && r.firstByte !== k.firstByte)) err(`bad body for ${k.name}`);
               else {
                 answered++;
+                if (o.live) o.live.answered = answered;
                 if (lat.length < 200_000 && (answered & 7) === 0) lat.push(performance.now() - st.sentAt);
               }
               b = b.subarray(r.length);
@@ -370,21 +375,31 @@ async function main(): Promise<void> {
   const srv = await startServerProcess();
   console.log(`soak: tsgi (pid ${srv.pid}, port ${srv.port}), ${connections} keep-alive connections, ${mix} mix, ${seconds} s, RSS every ${sampleS} s`);
   const t0 = performance.now();
-  const samples: Array<{ t: number; rss: number }> = [{ t: 0, rss: rssOf(srv.pid) }];
-  const timer = setInterval(() => samples.push({ t: (performance.now() - t0) / 1000, rss: rssOf(srv.pid) }), sampleS * 1000);
+  const live = { answered: 0 };
+  // `requests`: answered since the previous sample (steady load shows in every row)
+  const samples: Array<{ t: number; rss: number; requests: number }> = [{ t: 0, rss: rssOf(srv.pid), requests: 0 }];
+  let lastAnswered = 0;
+  const sample = () => {
+    samples.push({ t: (performance.now() - t0) / 1000, rss: rssOf(srv.pid), requests: live.answered - lastAnswered });
+    lastAnswered = live.answered;
+  };
+  const timer = setInterval(sample, sampleS * 1000);
   const result = await keepAliveLoad({
     port: srv.port,
     connections,
     durationMs: seconds * 1000,
     pick,
     reconnectEvery: mix === "hello" ? 0 : 1000,
+    live,
   });
   clearInterval(timer);
-  samples.push({ t: (performance.now() - t0) / 1000, rss: rssOf(srv.pid) });
+  sample();
 
-  console.log("\n|    t (s) | RSS (MiB) |");
-  console.log("|---------:|----------:|");
-  for (const s of samples) console.log(`| ${s.t.toFixed(0).padStart(8)} | ${(s.rss / MiB).toFixed(1).padStart(9)} |`);
+  console.log("\n|    t (s) | RSS (MiB) | requests |");
+  console.log("|---------:|----------:|---------:|");
+  for (const s of samples) console.log(`| ${s.t.toFixed(0).padStart(8)} | ${(s.rss / MiB).toFixed(1).padStart(9)} | ${String(s.requests).padStart(8)} |`);
+  // Every full interval must have carried load (a stalled generator is not a soak).
+  const stalled = samples.slice(1, -1).filter((s) => s.requests === 0).length;
 
   // Trend over the samples after the first one (warm-up: JIT, pools, first allocations).
   const steady = samples.slice(1);
@@ -409,9 +424,10 @@ async function main(): Promise<void> {
       `\nlatency: p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, max ${result.max.toFixed(1)} ms; peak open connections ${result.peakOpen}` +
       `\nRSS: first ${(samples[0]!.rss / MiB).toFixed(1)} MiB, median after warm-up ${median.toFixed(1)} MiB, last ${last.toFixed(1)} MiB, ` +
       `trend ${(k * 60).toFixed(2)} MiB/min (${growth.toFixed(1)} MiB over ${span.toFixed(0)} s, limit ${limit.toFixed(1)}) → ${flat ? "FLAT" : "GROWING"}` +
+      `\nintervals without a single answered request: ${stalled}` +
       `\nserver exit on SIGTERM: ${code}`,
   );
-  const ok = result.errorCount === 0 && result.answered === result.sent && flat && code === 0;
+  const ok = result.errorCount === 0 && result.answered === result.sent && flat && stalled === 0 && code === 0;
   console.log(ok ? "PASS" : "FAIL");
   process.exit(ok ? 0 : 1);
 }
