@@ -49,6 +49,11 @@ export function logDate(ms: number): string {
  * @throws Error on an unknown field name.
  */
 export function compileLogFormat(format: string): (fields: AccessLogFields) => string {
+  // The default format, written out: what the generic compilation below gives, without its per-part loop.
+  if (format === DEFAULT_LOG_FORMAT) {
+    return (f) =>
+      `${f.client_ip} - - [${f.date_time}] "${f.request_line}" ${f.status_code} ${f.body_length} ${Number(f.wall_seconds).toFixed(6)}`;
+  }
   const parts: Array<string | ((f: AccessLogFields) => string)> = [];
   const re = /%%|%\((\w+)\)(\.\d+)?([sdf])/g;
   let last = 0;
