@@ -6,8 +6,20 @@
  * and the median requests/s is reported, with the ratio to Bun.serve.
  *
  * "tsgi+log" is tsgi with its access log on (written to /dev/null).
+ * Each server is warmed up first (`--warmup` seconds of the same load, not
+ * measured): tsgi's request path is JavaScript, and while the JIT compiles it
+ * (the first seconds) its compiler threads share the server's one core.
  *
- * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--connections 50] [--pipeline 1] [--post 4096] [--only tsgi,Bun.serve]
+ * Every run reports wrk's p99 latency too: the median over the rounds, with
+ * the ratio to Bun.serve's (lower is better), and each round's value.
+ *
+ * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--only tsgi,Bun.serve]
+ *
+ * The issue 6 cases:
+ *   bun bench/hello.ts                                  # hello, keep-alive, 50 connections
+ *   bun bench/hello.ts --pipeline 16                    # 16-deep pipelining
+ *   bun bench/hello.ts --post 4096                      # POST echo of 4 KiB bodies
+ *   bun bench/hello.ts --connections 1 --rounds 5       # 1 connection: compare the p99 column
  * Needs wrk (apt-get install wrk) and taskset (util-linux).
  */
 import { parseArgs } from "node:util";
@@ -19,6 +31,7 @@ const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "3" },
     duration: { type: "string", default: "5" },
+    warmup: { type: "string", default: "2" },
     connections: { type: "string", default: "50" },
     pipeline: { type: "string", default: "1" },
     post: { type: "string", default: "0" },
@@ -27,6 +40,7 @@ const { values } = parseArgs({
 });
 const rounds = Number(values.rounds);
 const duration = Number(values.duration);
+const warmup = Number(values.warmup);
 const connections = Number(values.connections);
 const pipeline = Number(values.pipeline);
 const postBytes = Number(values.post);
@@ -85,8 +99,8 @@ async function startServer(t: Target, port: number) {
   return proc;
 }
 
-async function runWrk(port: number): Promise<{ rps: number; errors: number; p99: string }> {
-  const args = ["wrk", "-t1", `-c${connections}`, `-d${duration}s`, "--latency", "-s", script, `http://127.0.0.1:${port}/`];
+async function runWrk(port: number, seconds = duration): Promise<{ rps: number; errors: number; p99: string }> {
+  const args = ["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, `http://127.0.0.1:${port}/`];
   const proc = Bun.spawn(pin ? [...pin, "1", ...args] : args, { stdout: "pipe", stderr: "pipe" });
   const text = await new Response(proc.stdout).text();
   await proc.exited;
@@ -98,6 +112,13 @@ async function runWrk(port: number): Promise<{ rps: number; errors: number; p99:
   return { rps, errors, p99 };
 }
 
+/** wrk's latency text (`812.00us`, `1.46ms`, `2.01s`) in microseconds, NaN when unreadable. */
+function micros(text: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text);
+  if (!m) return Number.NaN;
+  return Number(m[1]) * (m[2] === "us" ? 1 : m[2] === "ms" ? 1000 : 1e6);
+}
+
 // wrk counts every response, pipelined or not, so its Requests/sec is already per request.
 const results = new Map<string, number[]>();
 const p99s = new Map<string, string[]>();
@@ -107,6 +128,7 @@ for (let round = 0; round < rounds; round++) {
   for (const t of targets) {
     const p = port++;
     const proc = await startServer(t, p);
+    if (warmup > 0) await runWrk(p, warmup);
     const r = await runWrk(p);
     proc.kill();
     await proc.exited;
@@ -119,13 +141,20 @@ for (let round = 0; round < rounds; round++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const base = median(results.get("Bun.serve") ?? [1]);
+const baseP99List = (p99s.get("Bun.serve") ?? []).map(micros).filter((x) => !Number.isNaN(x));
+const baseP99 = baseP99List.length > 0 ? median(baseP99List) : Number.NaN;
 console.log(
-  `\nhello ${postBytes ? `POST ${postBytes} B echo` : "GET"}, ${connections} connections, pipeline ${pipeline}, ${rounds} rounds x ${duration}s (median):`,
+  `\nhello ${postBytes ? `POST ${postBytes} B echo` : "GET"}, ${connections} connections, pipeline ${pipeline}, ${rounds} rounds x ${duration}s after ${warmup}s warm-up (median):`,
 );
-console.log("| server | requests/s | vs Bun.serve | p99 latency |");
-console.log("|---|---:|---:|---:|");
+console.log("| server | requests/s | vs Bun.serve | p99 latency | p99 vs Bun.serve | p99 per round |");
+console.log("|---|---:|---:|---:|---:|---|");
+const fmtMicros = (us: number) => (Number.isNaN(us) ? "?" : us >= 1000 ? `${(us / 1000).toFixed(2)}ms` : `${Math.round(us)}us`);
 for (const t of targets) {
   const m = median(results.get(t.name)!);
-  console.log(`| ${t.name} | ${Math.round(m)} | ${(m / base).toFixed(2)}x | ${p99s.get(t.name)!.join(" / ")} |`);
+  const p99 = p99s.get(t.name)!;
+  const readable = p99.map(micros).filter((x) => !Number.isNaN(x));
+  const mp = readable.length > 0 ? median(readable) : Number.NaN;
+  const vs = Number.isNaN(mp) || !(baseP99 > 0) ? "?" : `${(mp / baseP99).toFixed(2)}x`;
+  console.log(`| ${t.name} | ${Math.round(m)} | ${(m / base).toFixed(2)}x | ${fmtMicros(mp)} | ${vs} | ${p99.join(" / ")} |`);
 }
 console.log(`socket errors + non-2xx: ${errorsTotal}`);
