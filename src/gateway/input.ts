@@ -140,7 +140,7 @@ export class RequestInput implements InputStream {
     const avail = first.length - this.offset;
     let out: Uint8Array;
     if (n <= avail) {
-      out = first.subarray(this.offset, this.offset + n);
+      out = this.offset === 0 && n === first.length ? first : first.subarray(this.offset, this.offset + n);
       this.offset += n;
       if (this.offset === first.length) {
         this.chunks.shift();
