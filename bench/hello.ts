@@ -108,7 +108,7 @@ async function runWrk(port: number, seconds = duration): Promise<{ rps: number; 
   const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
   const errors = (errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx;
-  const p99 = /99%\s+(\S+)/.exec(text)?.[1] ?? "?";
+  const p99 = /^\s+99%\s+(\S+)$/m.exec(text)?.[1] ?? "?";
   return { rps, errors, p99 };
 }
 
