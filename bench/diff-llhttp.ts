@@ -34,6 +34,8 @@ import { connect } from "node:net";
 import { spawn, type ChildProcess } from "node:child_process";
 import { serve } from "../src/server/index.ts";
 import type { Application } from "../src/spec.ts";
+export { prng } from "./prng.ts";
+import { prng } from "./prng.ts";
 
 // ---------------------------------------------------------------- servers
 
@@ -417,17 +419,6 @@ export async function judge(
 
 // ---------------------------------------------------------------- corpus
 
-/** A small seeded PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Case {
   name: string;

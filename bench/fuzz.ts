@@ -39,6 +39,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { HttpError } from "../src/http/errors.ts";
 import type { ParserHandler, ParserLimits, RequestHead, RequestParser } from "../src/http/parser.ts";
+import { prng } from "./prng.ts";
 
 // ---------------------------------------------------------------- harness (shared with the tests)
 
@@ -199,16 +200,6 @@ export const LIMIT_PROFILES: Array<Partial<ParserLimits> | undefined> = [
   { maxRequestTarget: 100, maxHeaderBytes: 1000, maxHeaderCount: 100, maxChunkExtBytes: 64, maxTrailerBytes: 200 },
 ];
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DICTIONARY = [
   "\r\n", "\r\n\r\n", "\r", "\n", " ", "\t", ":", ";", ",", "=", '"', "\\", "\x00", "\x7f", "\x80", "\xff",

@@ -8,22 +8,12 @@ import { describe, expect, test } from "bun:test";
 import { HttpError } from "../src/http/errors.ts";
 import { RequestParser, type ParserLimits, type RequestHead } from "../src/http/parser.ts";
 import { dec, enc, run, type Event, type Outcome } from "./parser-harness.ts";
+import { prng } from "../bench/prng.ts";
 
 const whole = (input: Uint8Array, limits?: Partial<ParserLimits>): Outcome => run(input, [], limits);
 const bytewise = (input: Uint8Array, limits?: Partial<ParserLimits>): Outcome =>
   run(input, Array.from({ length: Math.max(0, input.length - 1) }, (_, k) => k + 1), limits);
 
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------
 // Valid requests with their exact expected events (fed whole).
