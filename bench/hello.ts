@@ -6,6 +6,9 @@
  * and the median requests/s is reported, with the ratio to Bun.serve.
  *
  * "tsgi+log" is tsgi with its access log on (written to /dev/null).
+ * "raw Bun.listen" (GET runs only) is the ceiling for any Bun.listen server:
+ * it parses nothing and answers every `\r\n\r\n` with canned bytes; the
+ * run ends with tsgi's fraction of it.
  * Each server is warmed up first (`--warmup` seconds of the same load, not
  * measured): tsgi's request path is JavaScript, and while the JIT compiles it
  * (the first seconds) its compiler threads share the server's one core.
@@ -13,7 +16,7 @@
  * Every run reports wrk's p99 latency too: the median over the rounds, with
  * the ratio to Bun.serve's (lower is better), and each round's value.
  *
- * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--only tsgi,Bun.serve]
+ * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--only tsgi,Bun.serve,"raw Bun.listen"]
  *
  * The issue 6 cases:
  *   bun bench/hello.ts                                  # hello, keep-alive, 50 connections
@@ -64,6 +67,8 @@ const targets: Target[] = [
   { name: "tsgi+log", cmd: (p: number) => ["env", "TSGI_BENCH_LOG=1", ...tsgiCmd(p)] },
   { name: "Bun.serve", cmd: (p: number) => [bun, join(root, "bench/servers/bun-serve.ts"), String(p)] },
   ...(node ? [{ name: "node:http", cmd: (p: number) => [node, join(root, "bench/servers/node-http.mjs"), String(p)] }] : []),
+  // The ceiling for a Bun.listen server: canned responses, no parsing (GET only).
+  ...(postBytes ? [] : [{ name: "raw Bun.listen", cmd: (p: number) => [bun, join(root, "bench/servers/raw-listen.ts"), String(p)] }]),
 ].filter((t) => !values.only || values.only.split(",").includes(t.name));
 
 // wrk Lua script for pipelining and POST bodies.
@@ -141,7 +146,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const base = median(results.get("Bun.serve") ?? [1]);
+const base = results.has("Bun.serve") ? median(results.get("Bun.serve")!) : Number.NaN;
 const baseP99List = (p99s.get("Bun.serve") ?? []).map(micros).filter((x) => !Number.isNaN(x));
 const baseP99 = baseP99List.length > 0 ? median(baseP99List) : Number.NaN;
 console.log(
@@ -156,6 +161,10 @@ for (const t of targets) {
   const readable = p99.map(micros).filter((x) => !Number.isNaN(x));
   const mp = readable.length > 0 ? median(readable) : Number.NaN;
   const vs = Number.isNaN(mp) || !(baseP99 > 0) ? "?" : `${(mp / baseP99).toFixed(2)}x`;
-  console.log(`| ${t.name} | ${Math.round(m)} | ${(m / base).toFixed(2)}x | ${fmtMicros(mp)} | ${vs} | ${p99.join(" / ")} |`);
+  console.log(`| ${t.name} | ${Math.round(m)} | ${Number.isNaN(base) ? "?" : `${(m / base).toFixed(2)}x`} | ${fmtMicros(mp)} | ${vs} | ${p99.join(" / ")} |`);
+}
+const ceiling = results.get("raw Bun.listen");
+if (ceiling && results.has("tsgi")) {
+  console.log(`tsgi / raw Bun.listen (the ceiling: no parsing, canned responses): ${(median(results.get("tsgi")!) / median(ceiling)).toFixed(2)}`);
 }
 console.log(`socket errors + non-2xx: ${errorsTotal}`);

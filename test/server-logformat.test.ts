@@ -1,9 +1,11 @@
 /**
- * The access-log format: the default format's written-out formatter gives
- * exactly what the generic `%(name)s` compilation gives.
+ * The access log: the default format's written-out formatter gives exactly
+ * what the generic `%(name)s` compilation gives; lines are written in
+ * batches, never later than ACCESS_LOG_FLUSH_MS, and all of them on close.
  */
-import { expect, test } from "bun:test";
-import { compileLogFormat, DEFAULT_LOG_FORMAT } from "../src/server/log.ts";
+import { describe, expect, test } from "bun:test";
+import { ACCESS_LOG_FLUSH_MS, compileLogFormat, createAccessLog, DEFAULT_LOG_FORMAT } from "../src/server/log.ts";
+import { enc, get, raw, serverPool, startServer } from "./helpers.ts";
 import type { AccessLogFields } from "../src/server/options.ts";
 
 test("default log format: same lines as the generic compilation", () => {
@@ -18,4 +20,54 @@ test("default log format: same lines as the generic compilation", () => {
   ];
   for (const f of cases) expect(`${fast(f)}|`).toBe(generic(f));
   expect(fast(cases[0]!)).toBe('127.0.0.1 - - [23/Nov/2026:09:00:00 +0000] "GET / HTTP/1.1" 200 14 0.000123');
+});
+
+describe("access log batching", () => {
+  const pool = serverPool();
+
+  test("30 pipelined requests: every line written, in fewer writes than requests", async () => {
+    const writes: string[] = [];
+    const { port } = pool((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc("ok")];
+    }, { log: { write: (s: string) => void writes.push(s) } });
+    const r = await raw(port, get("/").repeat(30), { until: (d) => d.toString("latin1").split("HTTP/1.1 200").length === 31 });
+    expect(r.data.toString("latin1").split("HTTP/1.1 200").length).toBe(31);
+    const lines = () => writes.join("").split("\n").filter(Boolean);
+    for (let i = 0; i < 100 && lines().length < 30; i++) await Bun.sleep(10);
+    expect(lines()).toHaveLength(30);
+    expect(lines().every((l) => l.includes('"GET / HTTP/1.1" 200 2'))).toBe(true);
+    expect(writes.length).toBeLessThan(30);
+  });
+
+  test("a record waits at most ACCESS_LOG_FLUSH_MS; flush() writes at once; 1,024 records flush without waiting", async () => {
+    const writes: string[] = [];
+    const log = createAccessLog({ write: (s: string) => void writes.push(s) }, undefined)!;
+    log.record("127.0.0.1", "GET /a HTTP/1.1", 200, 1, 0.001, Date.now());
+    expect(writes).toHaveLength(0);
+    await Bun.sleep(ACCESS_LOG_FLUSH_MS * 5);
+    expect(writes.join("")).toContain('"GET /a HTTP/1.1" 200 1');
+    log.record("127.0.0.1", "GET /b HTTP/1.1", 200, 1, 0.001, Date.now());
+    log.flush();
+    expect(writes.join("")).toContain('"GET /b HTTP/1.1" 200 1');
+    const before = writes.length;
+    for (let i = 0; i < 1024; i++) log.record("127.0.0.1", `GET /${i} HTTP/1.1`, 200, 1, 0.001, Date.now());
+    expect(writes.length).toBe(before + 1);
+    expect(writes.at(-1)!.split("\n").filter(Boolean)).toHaveLength(1024);
+  });
+
+  test("server.close() writes the lines still waiting", async () => {
+    const writes: string[] = [];
+    const { server, port } = startServer(async (_e, sr) => {
+      await Bun.sleep(50);
+      sr("200 OK", []);
+      return [];
+    }, { log: { write: (s: string) => void writes.push(s) } });
+    const response = raw(port, get("/slow"), { until: (d) => d.includes("\r\n\r\n") });
+    await Bun.sleep(20);
+    // close() waits for the request in flight; its line is recorded as it ends, and close() resolves without waiting for the batch timer.
+    await server.close({ timeout: 2000 });
+    expect(writes.join("")).toContain('"GET /slow HTTP/1.1" 200 0');
+    expect((await response).data.toString("latin1")).toStartWith("HTTP/1.1 200 OK");
+  });
 });

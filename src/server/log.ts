@@ -86,14 +86,22 @@ export function compileLogFormat(format: string): (fields: AccessLogFields) => s
   };
 }
 
+/** How long a record may wait before its batch is written (ms). */
+export const ACCESS_LOG_FLUSH_MS = 10;
+/** A batch this many records long is written at once. */
+const ACCESS_LOG_MAX_BATCH = 1024;
+
 /**
- * The access log: records are kept raw and formatted in a batch once per
- * event-loop turn, so logging costs little on the request path.
+ * The access log: records are kept raw and formatted in a batch, written at
+ * most {@link ACCESS_LOG_FLUSH_MS} ms after its first record (or when it
+ * holds 1,024 records, or on `flush()`, which the server calls when it
+ * closes), so logging costs one write per batch, not one per request or per
+ * event-loop turn (nginx's `access_log ... flush=` in miniature).
  */
 export class AccessLog {
   /** Raw records, 6 slots each: client, request line, status, bytes, wall seconds, time (ms). */
   private pending: Array<string | number> = [];
-  private scheduled = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly writer: LineWriter,
@@ -103,16 +111,18 @@ export class AccessLog {
 
   /** Queue a record; nothing is formatted until the batch is flushed. */
   record(clientIp: string, requestLine: string, status: number, bodyLength: number, wallSeconds: number, timeMs: number): void {
-    this.pending.push(clientIp, requestLine, status, bodyLength, wallSeconds, timeMs);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
+    const pending = this.pending;
+    pending.push(clientIp, requestLine, status, bodyLength, wallSeconds, timeMs);
+    if (pending.length >= ACCESS_LOG_MAX_BATCH * 6) this.flush();
+    else if (this.timer === null) this.timer = setTimeout(this.flush, ACCESS_LOG_FLUSH_MS);
   }
 
   /** Format and write what is queued now. */
   readonly flush = (): void => {
-    this.scheduled = false;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];

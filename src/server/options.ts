@@ -84,7 +84,10 @@ export interface ServerOptions {
   capitalizeResponseHeaders?: boolean;
   /** Buffer body chunks until at least this many bytes before writing (eventlet `minimum_chunk_size`); per request `environ["tsgi.minimum_write_chunk_size"]`. Default 0. */
   minimumChunkSize?: number;
-  /** Access log destination (eventlet `log`, gevent `log`); `null` disables. Default `null` in the library, stderr in `tsgi-dev`. */
+  /**
+   * Access log destination (eventlet `log`, gevent `log`); `null` disables. Default `null` in the library, stderr in `tsgi-dev`.
+   * Lines are written in batches: at most 10 ms after the request ends (or at 1,024 lines), and all of them when the server closes.
+   */
   log?: LogTarget;
   /** Error log destination and `tsgi.errors` target (gevent `error_log`); `null` disables. Default `process.stderr`. */
   errorLog?: LogTarget;
