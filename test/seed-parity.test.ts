@@ -1,0 +1,192 @@
+/**
+ * Side by side with the seeds: the same request bytes go to tsgi (serving
+ * fixtures/seeds/environ-app.ts) and to the Python seed servers (wsgiref,
+ * gevent.pywsgi, eventlet.wsgi, cheroot.wsgi, serving the same dump in
+ * fixtures/seeds/environ_server.py), and the CGI keys each app saw are
+ * compared. gevent is the reference: tsgi must give exactly its values,
+ * except where tsgi differs on purpose (ALLOWED, each with its reason).
+ * Every other case must also agree with at least one more seed, so tsgi
+ * never has a behaviour of its own by accident. Where tsgi's value is not
+ * the common one, the values of all five servers are printed as a table.
+ *
+ * Needs /usr/bin/python3 with gevent, eventlet and cheroot (Debian:
+ * python3-gevent python3-eventlet python3-cheroot; .ci/run installs them);
+ * skips with a message otherwise.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import app from "../fixtures/seeds/environ-app.ts";
+import { raw, startServer } from "./helpers.ts";
+
+const python = "/usr/bin/python3";
+const seeds = ["wsgiref", "gevent", "eventlet", "cheroot"] as const;
+type Seed = (typeof seeds)[number];
+
+function seedsAvailable(): boolean {
+  if (!Bun.which(python)) return false;
+  const r = Bun.spawnSync([python, "-c", "import gevent, eventlet, cheroot"], { stderr: "ignore" });
+  return r.exitCode === 0;
+}
+const available = seedsAvailable();
+if (!available) {
+  console.warn(
+    "SKIP seed parity test: /usr/bin/python3 with gevent, eventlet and cheroot is needed (apt-get install python3-gevent python3-eventlet python3-cheroot)",
+  );
+}
+
+const HOST = "Host: example.test\r\n";
+const CLOSE = "Connection: close\r\n";
+/** Request bytes (latin-1), one per case. */
+const cases: Record<string, string> = {
+  "percent-decoded path, raw query": `GET /caf%C3%A9/x%2Fy/%7e/a%20b?q=%20&r=%C3%A9 HTTP/1.1\r\n${HOST}${CLOSE}\r\n`,
+  "no normalisation of dot segments": `GET /a/../b/./c//d HTTP/1.1\r\n${HOST}${CLOSE}\r\n`,
+  "invalid and encoded percent sequences": `GET /%2e%2E/%25/%zz HTTP/1.1\r\n${HOST}${CLOSE}\r\n`,
+  "empty query": `GET /e? HTTP/1.1\r\n${HOST}${CLOSE}\r\n`,
+  "absolute-form request-target": `GET http://example.test/abs?x=1 HTTP/1.1\r\n${HOST}${CLOSE}\r\n`,
+  "repeated field": `GET / HTTP/1.1\r\n${HOST}X-A: 1\r\nX-A: 2\r\n${CLOSE}\r\n`,
+  "field name with an underscore": `GET / HTTP/1.1\r\n${HOST}X-Foo_Bar: evil\r\nX-Foo-Bar: good\r\n${CLOSE}\r\n`,
+  "field value whitespace": `GET / HTTP/1.1\r\n${HOST}X-W:   v  w  \r\n${CLOSE}\r\n`,
+  "latin-1 field value": `GET / HTTP/1.1\r\n${HOST}X-L: caf\xe9\r\n${CLOSE}\r\n`,
+  "field-name case": `GET / HTTP/1.1\r\nhOsT: example.test\r\nx-lower: 1\r\nContent-TYPE: text/x\r\n${CLOSE}\r\n`,
+  "POST with Content-Length": `POST /p HTTP/1.1\r\n${HOST}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 7\r\n${CLOSE}\r\na=1&b=2`,
+  "POST with Content-Length: 0": `POST /z HTTP/1.1\r\n${HOST}Content-Length: 0\r\n${CLOSE}\r\n`,
+  "chunked POST with a chunk-ext": `POST /c HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n${CLOSE}\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n`,
+  "HTTP/1.0 request": `GET /old HTTP/1.0\r\n${HOST}\r\n`,
+};
+
+/** Keys compared: the request's CGI variables, its fields, the scheme and the body the app read. */
+const COMPARED = /^(REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH|SERVER_PROTOCOL|HTTP_.*|url_scheme|body)$/;
+/** Fields the clients send differently or that are the server's own. */
+const IGNORED = new Set(["HTTP_USER_AGENT"]);
+
+/** Where tsgi differs from gevent on purpose: case → key → [gevent's value, tsgi's value, why]. */
+const ALLOWED: Record<string, Record<string, [string | undefined, string | undefined, string]>> = {
+  "repeated field": {
+    HTTP_X_A: ["1,2", "1, 2", 'issue 2 and docs/spec.md: repeated fields are combined with ", " (RFC 9110 §5.3 allows either)'],
+  },
+  "absolute-form request-target": {
+    PATH_INFO: [
+      "http://example.test/abs",
+      "/abs",
+      "RFC 9112 §3.2.2: a server must accept the absolute-form; PATH_INFO is its path (gevent, wsgiref and eventlet pass the URI, cheroot answers 400)",
+    ],
+  },
+};
+
+type Dump = Record<string, string>;
+/** The environ a server's app reported for each case, or the status line when it did not answer 200. */
+const results = new Map<string, Map<string, Dump | string>>();
+
+function parseDump(data: Buffer): Dump | string {
+  const text = data.toString("latin1");
+  const status = text.slice(0, text.indexOf("\r\n"));
+  if (!/^HTTP\/1\.[01] 200 /.test(status)) return status || "(no response)";
+  const body = data.subarray(text.indexOf("\r\n\r\n") + 4).toString("utf8");
+  const all = JSON.parse(body) as Dump;
+  return Object.fromEntries(Object.entries(all).filter(([k]) => COMPARED.test(k) && !IGNORED.has(k)));
+}
+
+/** Start one seed server; resolves with its process and port. */
+async function startSeed(seed: Seed): Promise<{ proc: ReturnType<typeof Bun.spawn>; port: number }> {
+  const proc = Bun.spawn([python, join(import.meta.dir, "../fixtures/seeds/environ_server.py"), seed], { stdout: "pipe", stderr: "pipe" });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  const line = await Promise.race([
+    reader.read().then(({ value }) => new TextDecoder().decode(value).trim()),
+    Bun.sleep(10_000).then(() => ""),
+  ]);
+  reader.releaseLock();
+  const port = Number(line);
+  if (!(port > 0)) {
+    proc.kill();
+    throw new Error(`${seed} did not start: ${line || "no port printed within 10 s"}`);
+  }
+  return { proc, port };
+}
+
+describe.skipIf(!available)("environ side by side with the seed servers", () => {
+  const procs: Array<ReturnType<typeof Bun.spawn>> = [];
+  const tsgi = available ? startServer(app) : null;
+
+  beforeAll(async () => {
+    const started = await Promise.all(seeds.map(startSeed));
+    const ports: Array<[string, number]> = seeds.map((s, i) => [s, started[i]!.port]);
+    for (const s of started) procs.push(s.proc);
+    ports.push(["tsgi", tsgi!.port]);
+    for (const [name, port] of ports) {
+      const byCase = new Map<string, Dump | string>();
+      for (const [label, bytes] of Object.entries(cases)) {
+        const r = await raw(port, bytes, { timeoutMs: 2000 });
+        byCase.set(label, parseDump(r.data));
+      }
+      results.set(name, byCase);
+    }
+    printTable();
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const p of procs) p.kill();
+    await tsgi?.server.close({ timeout: 100 });
+  });
+
+  for (const label of Object.keys(cases)) {
+    test(label, () => {
+      const mine = results.get("tsgi")!.get(label)!;
+      const ref = results.get("gevent")!.get(label)!;
+      expect(typeof mine).toBe("object");
+      expect(typeof ref).toBe("object");
+      const t = mine as Dump;
+      const g = ref as Dump;
+      const allowed = ALLOWED[label] ?? {};
+      for (const key of new Set([...Object.keys(t), ...Object.keys(g)])) {
+        const exception = allowed[key];
+        if (exception) {
+          // The difference is the documented one, not some other.
+          expect([key, g[key], t[key]]).toEqual([key, exception[0], exception[1]]);
+          continue;
+        }
+        expect([key, t[key]]).toEqual([key, g[key]]);
+        // Not gevent's quirk alone: another seed gives the same value too.
+        const others = seeds.filter((s) => s !== "gevent").map((s) => results.get(s)!.get(label)!);
+        const agreeing = others.filter((d) => typeof d === "object" && d[key] === t[key]);
+        expect([key, agreeing.length > 0]).toEqual([key, true]);
+      }
+    });
+  }
+
+  test("every seed answered the cases it supports (wsgiref is HTTP/1.0: no chunked request bodies)", () => {
+    for (const seed of seeds) {
+      for (const label of Object.keys(cases)) {
+        const d = results.get(seed)!.get(label)!;
+        if (seed === "wsgiref" && label.startsWith("chunked")) continue;
+        if (seed === "cheroot" && label === "absolute-form request-target") {
+          expect(d).toStartWith("HTTP/1.1 400");
+          continue;
+        }
+        expect([seed, label, typeof d]).toEqual([seed, label, "object"]);
+      }
+    }
+  });
+});
+
+/** Print case × key with each server's value, where tsgi's value is not the common one. */
+function printTable(): void {
+  const names = [...results.keys()];
+  const lines = [`| case | key | ${names.join(" | ")} |`, `|---|---|${names.map(() => "---").join("|")}|`];
+  for (const label of Object.keys(cases)) {
+    const keys = new Set<string>();
+    for (const n of names) {
+      const d = results.get(n)!.get(label)!;
+      if (typeof d === "object") for (const k of Object.keys(d)) keys.add(k);
+    }
+    for (const key of [...keys].sort()) {
+      const values = names.map((n) => {
+        const d = results.get(n)!.get(label)!;
+        return typeof d === "string" ? d : d[key] === undefined ? "-" : JSON.stringify(d[key]);
+      });
+      // Only where tsgi's value is shared by fewer than two of the seeds.
+      const mine = values[names.indexOf("tsgi")];
+      if (values.filter((v, i) => names[i] !== "tsgi" && v === mine).length < 2) lines.push(`| ${label} | ${key} | ${values.join(" | ")} |`);
+    }
+  }
+  console.log(`seed parity: the values of tsgi that fewer than two seeds share\n${lines.join("\n")}`);
+}
