@@ -3,7 +3,9 @@
  *
  * Each server runs in its own process pinned to CPU 0 (taskset); wrk runs on
  * CPU 1. Servers are measured interleaved (A B C A B C ...) over several rounds
- * and the median requests/s is reported, with the ratio to Bun.serve.
+ * and the median requests/s is reported, with the ratio to Bun.serve: both
+ * the ratio of the medians and the median of each round's ratio ("paired",
+ * steadier when the machine's speed drifts between rounds).
  *
  * "tsgi+log" is tsgi with its access log on (written to /dev/null).
  * "raw Bun.listen" (GET runs only) is the ceiling for any Bun.listen server:
@@ -152,8 +154,19 @@ const baseP99 = baseP99List.length > 0 ? median(baseP99List) : Number.NaN;
 console.log(
   `\nhello ${postBytes ? `POST ${postBytes} B echo` : "GET"}, ${connections} connections, pipeline ${pipeline}, ${rounds} rounds x ${duration}s after ${warmup}s warm-up (median):`,
 );
-console.log("| server | requests/s | vs Bun.serve | p99 latency | p99 vs Bun.serve | p99 per round |");
-console.log("|---|---:|---:|---:|---:|---|");
+console.log("| server | requests/s | vs Bun.serve | paired vs Bun.serve | p99 latency | p99 vs Bun.serve | p99 per round |");
+console.log("|---|---:|---:|---:|---:|---:|---|");
+/**
+ * The median of the per-round ratios to Bun.serve, whose run in each round
+ * is next to this server's in time: steadier than the ratio of medians when
+ * the machine's speed drifts between rounds.
+ */
+const paired = (name: string): string => {
+  const mine = results.get(name);
+  const theirs = results.get("Bun.serve");
+  if (!mine || !theirs) return "?";
+  return `${median(mine.map((x, i) => x / theirs[i]!)).toFixed(2)}x`;
+};
 const fmtMicros = (us: number) => (Number.isNaN(us) ? "?" : us >= 1000 ? `${(us / 1000).toFixed(2)}ms` : `${Math.round(us)}us`);
 for (const t of targets) {
   const m = median(results.get(t.name)!);
@@ -161,10 +174,14 @@ for (const t of targets) {
   const readable = p99.map(micros).filter((x) => !Number.isNaN(x));
   const mp = readable.length > 0 ? median(readable) : Number.NaN;
   const vs = Number.isNaN(mp) || !(baseP99 > 0) ? "?" : `${(mp / baseP99).toFixed(2)}x`;
-  console.log(`| ${t.name} | ${Math.round(m)} | ${Number.isNaN(base) ? "?" : `${(m / base).toFixed(2)}x`} | ${fmtMicros(mp)} | ${vs} | ${p99.join(" / ")} |`);
+  console.log(`| ${t.name} | ${Math.round(m)} | ${Number.isNaN(base) ? "?" : `${(m / base).toFixed(2)}x`} | ${paired(t.name)} | ${fmtMicros(mp)} | ${vs} | ${p99.join(" / ")} |`);
 }
 const ceiling = results.get("raw Bun.listen");
 if (ceiling && results.has("tsgi")) {
-  console.log(`tsgi / raw Bun.listen (the ceiling: no parsing, canned responses): ${(median(results.get("tsgi")!) / median(ceiling)).toFixed(2)}`);
+  const tsgi = results.get("tsgi")!;
+  const pairedCeiling = median(tsgi.map((x, i) => x / ceiling[i]!));
+  console.log(
+    `tsgi / raw Bun.listen (the ceiling: no parsing, canned responses): ${(median(tsgi) / median(ceiling)).toFixed(2)} (paired by round: ${pairedCeiling.toFixed(2)})`,
+  );
 }
 console.log(`socket errors + non-2xx: ${errorsTotal}`);
