@@ -8,7 +8,10 @@
  * Every other case must also agree with at least one more seed, so tsgi
  * never has a behaviour of its own by accident. The framing the server
  * chooses for a response (chunked or Content-Length or close-delimited,
- * Connection, no body for 204/304) is compared with gevent's as well. Where tsgi's value is not
+ * Connection, no body for 204/304) is compared with gevent's as well. And
+ * 22 malformed requests (framing attacks, malformed heads) go to all five:
+ * tsgi answers each with a 4xx/5xx and closes, and is never more lenient
+ * than a seed; the table of what each server did is printed. Where tsgi's value is not
  * the common one, the values of all five servers are printed as a table.
  *
  * Needs /usr/bin/python3 with gevent, eventlet and cheroot (Debian:
@@ -108,6 +111,7 @@ async function startSeed(seed: Seed): Promise<{ proc: ReturnType<typeof Bun.spaw
 describe.skipIf(!available)("environ side by side with the seed servers", () => {
   const procs: Array<ReturnType<typeof Bun.spawn>> = [];
   let geventPort = 0;
+  const seedPorts: Array<[string, number]> = [];
   const tsgi = available ? startServer(app) : null;
 
   beforeAll(async () => {
@@ -115,6 +119,7 @@ describe.skipIf(!available)("environ side by side with the seed servers", () => 
     const ports: Array<[string, number]> = seeds.map((s, i) => [s, started[i]!.port]);
     for (const s of started) procs.push(s.proc);
     geventPort = started[seeds.indexOf("gevent")]!.port;
+    seedPorts.push(...seeds.map((seed, i): [string, number] => [seed, started[i]!.port]));
     ports.push(["tsgi", tsgi!.port]);
     for (const [name, port] of ports) {
       const byCase = new Map<string, Dump | string>();
@@ -192,6 +197,78 @@ describe.skipIf(!available)("environ side by side with the seed servers", () => 
           expected.body = "";
         }
         expect(normalise(mine!)).toEqual(expected);
+      });
+    }
+  });
+
+  describe("malformed requests: tsgi rejects and closes, never more lenient than a seed", () => {
+    const H = "Host: example.test\r\n";
+    /** Framing attacks and malformed heads (RFC 9112 §2.2, §3, §5, §6.1, §6.3, §7.1). */
+    const bad: Record<string, string> = {
+      "Content-Length and Transfer-Encoding": `POST / HTTP/1.1\r\n${H}Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+      "two different Content-Length": `POST / HTTP/1.1\r\n${H}Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd`,
+      "Content-Length with a sign": `POST / HTTP/1.1\r\n${H}Content-Length: +3\r\n\r\nabc`,
+      "Content-Length not a number": `POST / HTTP/1.1\r\n${H}Content-Length: abc\r\n\r\n`,
+      "chunked not the final coding": `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`,
+      "Transfer-Encoding: identity": `POST / HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n\r\n`,
+      "space before the colon of Transfer-Encoding": `POST / HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n`,
+      "Transfer-Encoding in HTTP/1.0": `POST / HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+      "invalid chunk size": `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n`,
+      "chunk size overflow": `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF1\r\nabc\r\n0\r\n\r\n`,
+      "no CRLF after chunk data": `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n`,
+      "bare LF line endings": "GET / HTTP/1.1\nHost: example.test\n\n",
+      "obs-fold": `GET / HTTP/1.1\r\n${H}X-A: 1\r\n  2\r\n\r\n`,
+      "space before a colon": `GET / HTTP/1.1\r\n${H}X-A : 1\r\n\r\n`,
+      "no Host in HTTP/1.1": "GET / HTTP/1.1\r\n\r\n",
+      "two Host fields": `GET / HTTP/1.1\r\n${H}${H}\r\n`,
+      "NUL in a field value": `GET / HTTP/1.1\r\n${H}X-A: a\x00b\r\n\r\n`,
+      "field line without a colon": `GET / HTTP/1.1\r\n${H}X-A\r\n\r\n`,
+      "HTTP/9.9": `GET / HTTP/9.9\r\n${H}\r\n`,
+      "request line without a version": "GET /\r\n\r\n",
+      "space in the request-target": `GET /a b HTTP/1.1\r\n${H}\r\n`,
+      "70 KB field value": `GET / HTTP/1.1\r\n${H}X-A: ${"a".repeat(70_000)}\r\n\r\n`,
+    };
+    /** What a server did with the bytes: its first status code (0: none) and whether it closed the connection. */
+    type Outcome = { status: number; closed: boolean };
+    const outcomes = new Map<string, Map<string, Outcome>>();
+    /** Refused: an error status, or the connection closed with no response. (No answer on an open connection is waiting for more bytes.) */
+    const rejected = (o: Outcome) => o.status >= 400 || (o.status === 0 && o.closed);
+    beforeAll(async () => {
+      const servers: Array<[string, number]> = [...seedPorts, ["tsgi", tsgi!.port]];
+      for (const label of Object.keys(bad)) outcomes.set(label, new Map());
+      // The servers side by side, each one's cases one after another (wsgiref serves one connection at a time).
+      await Promise.all(
+        servers.map(async ([name, port]) => {
+          for (const [label, bytes] of Object.entries(bad)) {
+            // Until the server closes, or 300 ms with the connection open.
+            const r = await raw(port, bytes, { timeoutMs: 300 });
+            const m = /^HTTP\/1\.[01] (\d{3})/.exec(r.data.toString("latin1"));
+            outcomes.get(label)!.set(name, { status: m ? Number(m[1]) : 0, closed: r.closed });
+          }
+        }),
+      );
+      const names = servers.map(([n]) => n);
+      const lines = [`| request | ${names.join(" | ")} |`, `|---|${names.map(() => "---").join("|")}|`];
+      for (const label of Object.keys(bad)) {
+        const row = names.map((n) => {
+          const o = outcomes.get(label)!.get(n)!;
+          return o.status === 0 ? (o.closed ? "closed, no response" : "waits for more") : `${o.status}${o.closed ? ", closed" : ", open"}`;
+        });
+        lines.push(`| ${label} | ${row.join(" | ")} |`);
+      }
+      console.log(`seed parity: malformed requests (status, and whether the server closed within 300 ms)\n${lines.join("\n")}`);
+    });
+    for (const label of Object.keys(bad)) {
+      test(label, () => {
+        const mine = outcomes.get(label)!.get("tsgi")!;
+        expect(mine.status).toBeGreaterThanOrEqual(400);
+        expect(mine.status).toBeLessThan(600);
+        expect(mine.closed).toBe(true);
+        for (const seed of seeds) {
+          const theirs = outcomes.get(label)!.get(seed)!;
+          // Where a seed refuses the request, tsgi does too (here: always).
+          if (rejected(theirs)) expect({ seed, tsgiRejects: rejected(mine) }).toEqual({ seed, tsgiRejects: true });
+        }
       });
     }
   });
