@@ -8,6 +8,10 @@
  * steadier when the machine's speed drifts between rounds).
  *
  * "tsgi+log" is tsgi with its access log on (written to /dev/null).
+ * `--seeds` adds the Python seed servers gevent.pywsgi, eventlet.wsgi and
+ * cheroot.wsgi (GET runs only; /usr/bin/python3 with python3-gevent,
+ * python3-eventlet, python3-cheroot), serving the same hello endpoint from
+ * fixtures/seeds/environ_server.py.
  * "raw Bun.listen" (GET runs only) is the ceiling for any Bun.listen server:
  * it parses nothing and answers every `\r\n\r\n` with canned bytes; the
  * run ends with tsgi's fraction of it.
@@ -18,7 +22,7 @@
  * Every run reports wrk's p99 latency too: the median over the rounds, with
  * the ratio to Bun.serve's (lower is better), and each round's value.
  *
- * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--only tsgi,Bun.serve,"raw Bun.listen"]
+ * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--only tsgi,Bun.serve,"raw Bun.listen"]
  *
  * The issue 6 cases:
  *   bun bench/hello.ts                                  # hello, keep-alive, 50 connections
@@ -41,6 +45,7 @@ const { values } = parseArgs({
     pipeline: { type: "string", default: "1" },
     post: { type: "string", default: "0" },
     only: { type: "string" },
+    seeds: { type: "boolean", default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -69,6 +74,13 @@ const targets: Target[] = [
   { name: "tsgi+log", cmd: (p: number) => ["env", "TSGI_BENCH_LOG=1", ...tsgiCmd(p)] },
   { name: "Bun.serve", cmd: (p: number) => [bun, join(root, "bench/servers/bun-serve.ts"), String(p)] },
   ...(node ? [{ name: "node:http", cmd: (p: number) => [node, join(root, "bench/servers/node-http.mjs"), String(p)] }] : []),
+  // The Python seed servers (--seeds; GET only): the same hello endpoint on gevent, eventlet and cheroot.
+  ...(values.seeds && !postBytes
+    ? ["gevent", "eventlet", "cheroot"].map((seed) => ({
+        name: seed,
+        cmd: (p: number) => ["/usr/bin/python3", join(root, "fixtures/seeds/environ_server.py"), seed, "hello", String(p)],
+      }))
+    : []),
   // The ceiling for a Bun.listen server: canned responses, no parsing (GET only).
   ...(postBytes ? [] : [{ name: "raw Bun.listen", cmd: (p: number) => [bun, join(root, "bench/servers/raw-listen.ts"), String(p)] }]),
 ].filter((t) => !values.only || values.only.split(",").includes(t.name));
