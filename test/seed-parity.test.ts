@@ -93,7 +93,8 @@ function parseDump(data: Buffer): Dump | string {
 
 /** Start one seed server; resolves with its process and port. */
 async function startSeed(seed: Seed): Promise<{ proc: ReturnType<typeof Bun.spawn>; port: number }> {
-  const proc = Bun.spawn([python, join(import.meta.dir, "../fixtures/seeds/environ_server.py"), seed], { stdout: "pipe", stderr: "pipe" });
+  // stderr ignored: cheroot logs every malformed request there, and an unread pipe would fill and block it.
+  const proc = Bun.spawn([python, join(import.meta.dir, "../fixtures/seeds/environ_server.py"), seed], { stdout: "pipe", stderr: "ignore" });
   const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
   const line = await Promise.race([
     reader.read().then(({ value }) => new TextDecoder().decode(value).trim()),
@@ -103,7 +104,7 @@ async function startSeed(seed: Seed): Promise<{ proc: ReturnType<typeof Bun.spaw
   const port = Number(line);
   if (!(port > 0)) {
     proc.kill();
-    throw new Error(`${seed} did not start: ${line || "no port printed within 10 s"}`);
+    throw new Error(`${seed} did not start (${line || "no port printed within 10 s"}); run ${python} fixtures/seeds/environ_server.py ${seed} to see why`);
   }
   return { proc, port };
 }
@@ -116,12 +117,10 @@ describe.skipIf(!available)("environ side by side with the seed servers", () => 
 
   beforeAll(async () => {
     const started = await Promise.all(seeds.map(startSeed));
-    const ports: Array<[string, number]> = seeds.map((s, i) => [s, started[i]!.port]);
     for (const s of started) procs.push(s.proc);
-    geventPort = started[seeds.indexOf("gevent")]!.port;
     seedPorts.push(...seeds.map((seed, i): [string, number] => [seed, started[i]!.port]));
-    ports.push(["tsgi", tsgi!.port]);
-    for (const [name, port] of ports) {
+    geventPort = started[seeds.indexOf("gevent")]!.port;
+    for (const [name, port] of [...seedPorts, ["tsgi", tsgi!.port] as [string, number]]) {
       const byCase = new Map<string, Dump | string>();
       for (const [label, bytes] of Object.entries(cases)) {
         const r = await raw(port, bytes, { timeoutMs: 2000 });
