@@ -24,10 +24,11 @@
  * change of a file within 50 ms of the first, and the reloader re-checks the
  * files 150 ms after a reload). Every response must be a 200 whose body is
  * the old or the new version; anything else, a timeout or a socket error
- * counts as a failed request. A reused keep-alive connection that the server
- * closes, or resets, before answering (restart mode: the old process closes
- * its idle connections as it drains, and a request can cross the close on the
- * wire, RFC 9112 §9.3.1) is reopened and the request retried once, as
+ * counts as a failed request. After a response with `Connection: close`
+ * (restart mode's old process hands its connections over that way) the next
+ * request goes on a new connection. A reused keep-alive connection that the
+ * server closes, or resets, before answering (a request crossing the close
+ * on the wire, RFC 9112 §9.3.1) is reopened and the request retried once, as
  * browsers do; those are counted as "reconnects" (with how many were resets),
  * not failures; a second failure, or one on a fresh connection, is a failure. "server ms" is the median of what the server itself logs
  * ("reloaded in N ms" / "restarted in N ms"): the load alone, without the
@@ -212,6 +213,12 @@ class Poller {
       try {
         const r = await this.#client.get("/", 5000);
         this.#served++;
+        if (/close/i.test(r.headers.connection ?? "")) {
+          // The server ends this connection after the response (restart mode's old process): next request on a new one.
+          this.#client.close();
+          this.#client = new KeepAliveClient(this.port);
+          this.#served = 0;
+        }
         if (r.status !== 200) {
           this.#fail(`status ${r.status}: ${r.body.slice(0, 200)}`);
           return null;

@@ -13,7 +13,7 @@
  */
 export * from "./spec.ts";
 export { createServer, serve, TsgiServer, DEFAULT_SERVER_OPTIONS } from "./server/index.ts";
-export type { AccessLogFields, LogTarget, Server, ServerOptions } from "./server/index.ts";
+export type { AccessLogFields, CloseOptions, LogTarget, Server, ServerOptions } from "./server/index.ts";
 export { VERSION } from "./version.ts";
 export { RequestHandler } from "./server/index.ts";
 export type { RequestHandlerClass } from "./server/index.ts";

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { DevProcess, freePort, get, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -99,6 +99,61 @@ describe("tsgi-dev --reload=restart", () => {
 
     expect(await dev.kill("SIGTERM")).toBe(0);
     await until(() => !pidAlive(newest), 5000);
+  }, 60_000);
+
+  test("keep-alive clients across restarts: no request reset or refused, and none answered by the old code once the restart is logged", async () => {
+    const app = new TempApp({ "app.ts": APP("v0") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const port = Number(new URL(await dev.ready()).port);
+
+    let running = true;
+    let version = 0; // the newest version whose restart was logged
+    const failures: string[] = [];
+    const stale: string[] = [];
+    let count = 0;
+    let reconnects = 0;
+    // Requests back to back on one connection; a new connection only after a response that says Connection: close.
+    const client = async () => {
+      let conn = new KeepAliveClient(port);
+      for (let i = 0; i < 50_000 && running; i++) {
+        const expected = version;
+        try {
+          const r = await conn.get("/", 5000);
+          count++;
+          const v = Number(/^v(\d+) /.exec(r.body)?.[1] ?? -1);
+          if (r.status !== 200 || v < 0) failures.push(`${r.status} ${r.body.slice(0, 80)}`);
+          else if (v < expected) stale.push(`v${v} after the restart to v${expected} was logged`);
+          if (/close/i.test(r.headers.connection ?? "")) {
+            conn.close();
+            conn = new KeepAliveClient(port);
+            reconnects++;
+          }
+        } catch (e) {
+          failures.push(String(e));
+          conn.close();
+          conn = new KeepAliveClient(port);
+        }
+      }
+      conn.close();
+    };
+    const clients = [client(), client(), client()];
+    for (let v = 1; v <= 5; v++) {
+      await Bun.sleep(150);
+      const mark = dev.output.length;
+      app.write("app.ts", APP(`v${v}`));
+      await dev.waitFor(/restarted in \d+ ms: app\.ts/, 15_000, mark);
+      version = v;
+    }
+    await Bun.sleep(300);
+    running = false;
+    await Promise.all(clients);
+    expect(failures).toEqual([]);
+    expect(stale).toEqual([]);
+    expect(count).toBeGreaterThan(100);
+    // Each restart moved the open connections over (Connection: close from the old process).
+    expect(reconnects).toBeGreaterThanOrEqual(5);
+    expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
   test("broken code: the new process serves the error page; the fix recovers", async () => {

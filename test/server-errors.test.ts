@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Application, Body } from "../src/spec.ts";
 import { enc, get, raw, rawOne, startServer, serverPool } from "./helpers.ts";
+import { connect } from "node:net";
 
 const start = serverPool();
 
@@ -445,6 +446,60 @@ describe("graceful close", () => {
     expect((await inflight).response!.body.toString()).toBe("finished");
     await closing;
     expect(s.server.connections).toBe(0);
+  });
+
+  /** A keep-alive connection that has had one response and is now idle, and the bytes it receives after. */
+  async function idleConnection(port: number) {
+    const socket = connect({ host: "127.0.0.1", port });
+    let data = "";
+    let closed = false;
+    socket.on("data", (d: Buffer) => (data += d.toString("latin1")));
+    socket.on("close", () => (closed = true));
+    socket.on("error", () => {});
+    socket.write(get("/first"));
+    for (let i = 0; i < 200 && !data.includes("first"); i++) await Bun.sleep(5);
+    expect(data).toContain("first");
+    return { socket, data: () => data, closed: () => closed };
+  }
+  const echoPath: Application = (environ, sr) => {
+    sr("200 OK", [["Content-Type", "text/plain"]]);
+    return [enc(environ.PATH_INFO)];
+  };
+
+  test("idle keep-alive connections close at once by default", async () => {
+    const s = startServer(echoPath);
+    const c = await idleConnection(s.port);
+    await s.server.close({ timeout: 2000 });
+    for (let i = 0; i < 100 && !c.closed(); i++) await Bun.sleep(5);
+    expect(c.closed()).toBe(true);
+  });
+
+  test("idleGrace: an idle keep-alive connection still carries one request, answered with Connection: close", async () => {
+    const s = startServer(echoPath);
+    const c = await idleConnection(s.port);
+    const closing = s.server.close({ timeout: 5000, idleGrace: 2000 });
+    await Bun.sleep(100);
+    expect(c.closed()).toBe(false);
+    c.socket.write(get("/second"));
+    await closing;
+    for (let i = 0; i < 100 && !c.closed(); i++) await Bun.sleep(5);
+    const second = c.data().slice(c.data().indexOf("first") + "first".length);
+    expect(second).toStartWith("HTTP/1.1 200 OK\r\n");
+    expect(second).toContain("\r\nConnection: close\r\n");
+    expect(second).toEndWith("/second");
+    expect(c.closed()).toBe(true);
+  });
+
+  test("idleGrace: a connection that brings nothing is closed when the grace ends, and close() resolves", async () => {
+    const s = startServer(echoPath);
+    const c = await idleConnection(s.port);
+    const started = Date.now();
+    await s.server.close({ timeout: 5000, idleGrace: 300 });
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(4000);
+    for (let i = 0; i < 100 && !c.closed(); i++) await Bun.sleep(5);
+    expect(c.closed()).toBe(true);
   });
 });
 

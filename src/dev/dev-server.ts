@@ -13,6 +13,7 @@ import type { DevConfig } from "./config.ts";
 import { diagnose, formatDiagnosis } from "./diagnose.ts";
 import { DotenvReloader } from "./dotenv.ts";
 import { withErrorPages } from "./error-pages-app.ts";
+import { forwardTo, HANDOVER_IDLE_GRACE_MS } from "./handover.ts";
 import { withLive, LiveHub } from "./live.ts";
 import { AppLoader } from "./loader.ts";
 import { enabled } from "./log.ts";
@@ -49,6 +50,14 @@ export interface DevServer {
   readonly files: string[];
   /** Stop watching, end live streams, close the server gracefully within the configured timeout. */
   close(): Promise<void>;
+  /**
+   * Restart mode, once a new process listens on the port: stop accepting,
+   * end live streams, forward what the open connections still bring to the
+   * new process (each answered with `Connection: close`, idle connections
+   * kept {@link HANDOVER_IDLE_GRACE_MS}), and close when they are done or
+   * after the configured shutdown timeout.
+   */
+  handover(): Promise<void>;
 }
 
 /**
@@ -102,6 +111,9 @@ export async function startDevServer(
     onError: (d, environ) => logger.error(`${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} raised:\n${formatDiagnosis(d)}`),
   });
   if (hub) app = withLive(app, hub);
+  // What the server calls: the app, until a handover swaps in the forwarder.
+  let current = app;
+  const served: Application = (environ, startResponse) => current(environ, startResponse);
 
   const serverOptions = {
     hostname: config.host,
@@ -112,7 +124,7 @@ export async function startDevServer(
   };
   const server =
     options.fd !== undefined
-      ? createServer(app, { ...serverOptions, fd: options.fd }).listen()
+      ? createServer(served, { ...serverOptions, fd: options.fd }).listen()
       : listenWithFallback(
     {
       hostname: config.host,
@@ -120,7 +132,7 @@ export async function startDevServer(
       explicit: config.portExplicit || role === "next-worker",
       onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
     },
-    (port) => createServer(app, { ...serverOptions, port, reusePort: role !== "standalone" }).listen(),
+    (port) => createServer(served, { ...serverOptions, port, reusePort: role !== "standalone" }).listen(),
   );
 
   const url = isWildcard(config.host) ? `http://127.0.0.1:${server.port}/` : server.url;
@@ -155,6 +167,13 @@ export async function startDevServer(
       hub?.closeAll();
       await server.close({ timeout: config.shutdownTimeout });
     },
+    async handover() {
+      reloader.close();
+      await watcher?.close();
+      current = forwardTo(`http://${loopbackFor(config.host)}:${server.port}`);
+      hub?.closeAll();
+      await server.close({ timeout: config.shutdownTimeout, idleGrace: HANDOVER_IDLE_GRACE_MS });
+    },
   };
 }
 
@@ -164,6 +183,13 @@ export function printReady(logger: ConsolaInstance, config: DevConfig, port: num
   if (isWildcard(config.host)) for (const u of lanUrls(port)) logger.info(`on your network: ${u}`);
   const mode = config.reload === false ? "reload off" : config.reload === "restart" ? "reload by restarting the process" : "reload in place";
   logger.info(`${mode}${config.live ? ", live reload in the browser" : ""}; Ctrl-C to stop`);
+}
+
+/** The address this machine reaches a server bound to `host` at: loopback for a wildcard bind. */
+function loopbackFor(host: string): string {
+  if (host === "::") return "[::1]";
+  if (isWildcard(host)) return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 function existing(files: string[]): string[] {

@@ -6,9 +6,11 @@
  * inherits the socket as file descriptor 3. On a change it starts a fresh
  * worker on the same socket while the old one still accepts, waits until the
  * new one says it is listening (an IPC `ready` message), and only then asks
- * the old one to shut down gracefully. The socket itself never closes, so no
- * connection is refused or reset, and in-flight requests finish on the old
- * process. Where the socket cannot be shared (no `dup` through `bun:ffi`),
+ * the old one to hand over: it stops accepting, in-flight requests finish on
+ * it, and what its open keep-alive connections still bring is forwarded to
+ * the new one (handover.ts), so a request that crosses the restart is neither
+ * refused nor reset nor answered by the old code. The socket itself never
+ * closes. Where the socket cannot be shared (no `dup` through `bun:ffi`),
  * workers bind the port themselves with `reusePort` (Linux `SO_REUSEPORT`),
  * which can reset connections queued on the old listener when it closes.
  * @module
@@ -41,8 +43,12 @@ export const INHERITED_FD = 3;
 
 /** Messages from a worker. */
 export type WorkerMessage = { type: "ready"; port: number; url: string; files: string[] };
-/** Messages to a worker. */
-export type SupervisorMessage = { type: "shutdown" };
+/**
+ * Messages to a worker: shut down gracefully; with `handover`, a new worker
+ * listens on the port now and the old one forwards what its open
+ * connections still bring to it (see handover.ts).
+ */
+export type SupervisorMessage = { type: "shutdown"; handover: boolean };
 
 /** How long a new worker gets to load and listen, ms. */
 const READY_TIMEOUT_MS = 60_000;
@@ -120,10 +126,10 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker>
   });
 }
 
-/** Ask a worker to shut down gracefully; kill it if it has not exited in `graceMs`. */
-async function stopWorker(w: Worker, graceMs: number): Promise<void> {
+/** Ask a worker to shut down gracefully (handing its connections over to a new worker, or not); kill it if it has not exited in `graceMs`. */
+async function stopWorker(w: Worker, graceMs: number, handover: boolean): Promise<void> {
   try {
-    w.proc.send({ type: "shutdown" } satisfies SupervisorMessage);
+    w.proc.send({ type: "shutdown", handover } satisfies SupervisorMessage);
   } catch {
     w.proc.kill("SIGTERM");
   }
@@ -165,6 +171,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   snapshot(current.files);
 
   let busy: Promise<void> | null = null;
+  /** Old workers still handing over after a restart. */
+  const retiring = new Set<Promise<void>>();
   let queued: Set<string> | null = null;
   let stopping = false;
 
@@ -184,7 +192,9 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     watchExit(fresh);
     snapshot(fresh.files);
     watcher.setGraph(fresh.files);
-    await stopWorker(old, config.shutdownTimeout + 2000);
+    // The old worker hands over and exits in the background: the new one serves from now on.
+    const retired = stopWorker(old, config.shutdownTimeout + 2000, true).finally(() => retiring.delete(retired));
+    retiring.add(retired);
     logger.success(`restarted in ${Math.round(performance.now() - started)} ms: ${paths.slice(0, 3).map(display).join(", ")}${paths.length > 3 ? ` and ${paths.length - 3} more` : ""}`);
   };
 
@@ -232,7 +242,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       stopping = true;
       await watcher.close();
       if (busy) await busy;
-      await stopWorker(current, config.shutdownTimeout + 2000);
+      await Promise.all([stopWorker(current, config.shutdownTimeout + 2000, false), ...retiring]);
       resolve(0);
     };
     process.once("SIGINT", stop);

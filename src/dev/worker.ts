@@ -25,17 +25,18 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
   process.send?.(ready);
   return await new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = async () => {
+    const stop = async (handover: boolean) => {
       if (stopping) return;
       stopping = true;
-      await dev.close();
+      await (handover ? dev.handover() : dev.close());
       resolve(0);
     };
+    // `shutdown` with `handover`: a new process listens on the port now; hand the open connections over to it.
     process.on("message", (m: SupervisorMessage) => {
-      if (m?.type === "shutdown") void stop();
+      if (m?.type === "shutdown") void stop(m.handover);
     });
-    process.once("disconnect", () => void stop());
-    process.once("SIGINT", () => void stop());
-    process.once("SIGTERM", () => void stop());
+    process.once("disconnect", () => void stop(false));
+    process.once("SIGINT", () => void stop(false));
+    process.once("SIGTERM", () => void stop(false));
   });
 }

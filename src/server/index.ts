@@ -3,7 +3,7 @@
  * @module
  */
 export { createServer, serve, TsgiServer } from "./server.ts";
-export type { Server } from "./server.ts";
+export type { CloseOptions, Server } from "./server.ts";
 export { DEFAULT_SERVER_OPTIONS, resolveOptions } from "./options.ts";
 export type { AccessLogFields, LogTarget, ResolvedOptions, ServerOptions } from "./options.ts";
 export { DEFAULT_LOG_FORMAT, compileLogFormat } from "./log.ts";

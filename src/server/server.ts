@@ -40,9 +40,22 @@ export interface Server {
   /**
    * Stop accepting, let in-flight requests finish within `timeout` ms
    * (default: the `shutdownTimeout` option), then close every connection.
+   * Idle keep-alive connections close at once, unless `idleGrace` (ms,
+   * default 0) is given: each may then carry one more request within that
+   * time, answered with `Connection: close`, so that a request already on
+   * its way (RFC 9112 §9.3.1's race with a closing connection) is answered,
+   * not reset. `tsgi-dev --reload=restart` uses it.
    */
-  close(options?: { timeout?: number }): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options of {@link Server.close}. */
+export interface CloseOptions {
+  /** How long in-flight requests may take before every connection is cut (ms). Default: the `shutdownTimeout` option. */
+  timeout?: number;
+  /** How long an idle keep-alive connection may still bring one request (ms). Default 0: idle connections close at once. */
+  idleGrace?: number;
 }
 
 const LISTEN_REASONS: Record<string, string> = {
@@ -263,12 +276,12 @@ export class TsgiServer implements Server, ServerCore {
     if (this.closing && this.conns.size === 0) this.finishClose();
   }
 
-  async close(options: { timeout?: number } = {}): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     const timeout = options.timeout ?? this.options.shutdownTimeout;
     if (!this.closing) {
       this.closing = true;
       this.listener?.stop(false);
-      for (const conn of [...this.conns]) conn.closeIfIdle();
+      for (const conn of [...this.conns]) conn.closeIfIdle(options.idleGrace ?? 0);
     }
     if (this.conns.size === 0) {
       this.finishClose();

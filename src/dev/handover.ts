@@ -1,0 +1,39 @@
+/**
+ * Restart mode's handover: when a new app process has taken over the port,
+ * the old one stops accepting but answers what its open keep-alive
+ * connections still bring by forwarding it to the port (where only the new
+ * process accepts now), each answer with `Connection: close`. So a request
+ * that crossed the restart on an old connection runs the new code instead of
+ * being reset (RFC 9112 §9.3.1's race) or answered by the old code.
+ * @module
+ */
+import { fromFetchHandler } from "../fetch/index.ts";
+import type { Application } from "../spec.ts";
+
+/** How long an idle keep-alive connection of the old process may still bring a request (ms). */
+export const HANDOVER_IDLE_GRACE_MS = 1000;
+
+/**
+ * A TSGI app that forwards each request to `origin` (`http://host:port`)
+ * and streams the answer back as it is: status, fields (Set-Cookie kept
+ * apart), body not decompressed, redirects not followed. Each forwarded
+ * request opens its own connection, so it reaches whichever process
+ * accepts on the port now.
+ */
+export function forwardTo(origin: string): Application {
+  return fromFetchHandler(async (request: Request) => {
+    const url = new URL(request.url);
+    const target = new URL(`${url.pathname}${url.search}`, origin);
+    const hasBody = request.method !== "GET" && request.method !== "HEAD";
+    return fetch(target, {
+      method: request.method,
+      headers: request.headers,
+      body: hasBody ? request.body : null,
+      redirect: "manual",
+      decompress: false,
+      keepalive: false,
+      signal: request.signal,
+      // Bun streams a ReadableStream request body (fetch's `duplex: "half"`).
+    } as RequestInit);
+  });
+}
