@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { KeepAliveClient } from "../fixtures/dev/harness.ts";
 import { freePort } from "./helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/serve-cli.ts");
@@ -121,6 +122,39 @@ async function load(port: number, clients: number, durationMs: number, keepAlive
   return { ok, failures, pids };
 }
 
+/**
+ * The same load on raw keep-alive connections that never retry (a request
+ * the server closes or resets under it is a failure); a new connection only
+ * after a response with Connection: close.
+ */
+async function rawKeepAliveLoad(port: number, clients: number, durationMs: number) {
+  const end = Date.now() + durationMs;
+  let ok = 0;
+  const failures: string[] = [];
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      let conn = new KeepAliveClient(port);
+      for (let i = 0; i < 100_000 && Date.now() < end; i++) {
+        try {
+          const r = await conn.get("/", 5000);
+          if (r.status === 200) ok++;
+          else failures.push(`status ${r.status}`);
+          if (/close/i.test(r.headers.connection ?? "")) {
+            conn.close();
+            conn = new KeepAliveClient(port);
+          }
+        } catch (error) {
+          failures.push(String(error));
+          conn.close();
+          conn = new KeepAliveClient(port);
+        }
+      }
+      conn.close();
+    }),
+  );
+  return { ok, failures };
+}
+
 describe("workers", () => {
   test("N processes share one port; tsgi.multiprocess is true", async () => {
     const r = await startCli(["--workers", "2"]);
@@ -169,6 +203,17 @@ describe("workers", () => {
       for (const p of after) expect(before.has(p)).toBe(false);
     }, 40_000);
   }
+
+  test("SIGHUP under load on raw keep-alive connections that never retry: no request reset", async () => {
+    const r = await startCli(["--workers", "2", "--graceful-timeout", "5"]);
+    const loading = rawKeepAliveLoad(r.port, 8, 3000);
+    await Bun.sleep(700);
+    r.proc.kill("SIGHUP");
+    const result = await loading;
+    expect(result.failures).toEqual([]);
+    expect(result.ok).toBeGreaterThan(100);
+    expect(r.stderr()).toContain("reloaded: new workers");
+  }, 40_000);
 
   test("SIGTERM drains: an in-flight request completes, then the supervisor exits 0", async () => {
     const r = await startCli(["--workers", "2", "--graceful-timeout", "5"]);

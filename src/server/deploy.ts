@@ -101,6 +101,9 @@ export type WorkerMessage =
   | { t: "retire"; requests: number }
   | { t: "failed"; message: string };
 
+/** How long a stopping worker's idle keep-alive connections may still bring one request (ms). */
+const WORKER_IDLE_GRACE_MS = 1000;
+
 /** A stdout access log target (batched by the server's access log). */
 export const stdoutLog: LogTarget = { write: (line: string) => void process.stdout.write(line) };
 
@@ -108,7 +111,10 @@ export const stdoutLog: LogTarget = { write: (line: string) => void process.stdo
  * The worker side: load the app, listen (fd 3 or `SO_REUSEPORT`), report
  * `listening`, send heartbeats every quarter of the timeout, count requests
  * and ask to retire at `maxRequests` (+ jitter), and on SIGTERM (or SIGINT)
- * drain within the graceful timeout and exit 0.
+ * drain within the graceful timeout and exit 0. Draining keeps idle
+ * keep-alive connections 1 s, each answering one more request with
+ * `Connection: close` (`close({ idleGrace })`), so that a reload does not
+ * reset a request that crossed it.
  */
 export async function runWorker(config: WorkerConfig): Promise<void> {
   const send = (m: WorkerMessage) => {
@@ -164,7 +170,9 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await server.close({ timeout: deploy.gracefulTimeout });
+    // Idle keep-alive connections get a short grace: a request already on its way is answered
+    // (with Connection: close; the next one reaches a new worker) rather than reset (RFC 9112 §9.3.1).
+    await server.close({ timeout: deploy.gracefulTimeout, idleGrace: Math.min(WORKER_IDLE_GRACE_MS, deploy.gracefulTimeout) });
     process.exit(0);
   };
   process.on("SIGTERM", stop);
