@@ -47,7 +47,7 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DevProcess, freePort, KeepAliveClient, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
+import { DevProcess, freePort, KeepAliveSession, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const CASES = ["hello", "modules", "restart"] as const;
 type CaseName = (typeof CASES)[number];
@@ -193,12 +193,11 @@ interface Counts {
 
 /** A keep-alive poller that reopens its connection when the server closes it between requests. */
 class Poller {
-  #client: KeepAliveClient;
-  /** Responses read on the current connection. */
-  #served = 0;
+  /** New connection after `Connection: close` (restart mode's old process ends its connections that way) or a failure. */
+  #session: KeepAliveSession;
   readonly counts: Counts = { requests: 0, failed: 0, reconnects: 0, resets: 0, errors: [] };
   constructor(readonly port: number) {
-    this.#client = new KeepAliveClient(port);
+    this.#session = new KeepAliveSession(port);
   }
 
   #fail(message: string): void {
@@ -210,15 +209,9 @@ class Poller {
   async get(): Promise<string | null> {
     this.counts.requests++;
     for (let attempt = 0; attempt < 2; attempt++) {
+      const reused = this.#session.served > 0;
       try {
-        const r = await this.#client.get("/", 5000);
-        this.#served++;
-        if (/close/i.test(r.headers.connection ?? "")) {
-          // The server ends this connection after the response (restart mode's old process): next request on a new one.
-          this.#client.close();
-          this.#client = new KeepAliveClient(this.port);
-          this.#served = 0;
-        }
+        const r = await this.#session.get("/", 5000);
         if (r.status !== 200) {
           this.#fail(`status ${r.status}: ${r.body.slice(0, 200)}`);
           return null;
@@ -226,10 +219,6 @@ class Poller {
         return r.body;
       } catch (error) {
         const message = (error as Error).message;
-        const reused = this.#served > 0;
-        this.#client.close();
-        this.#client = new KeepAliveClient(this.port);
-        this.#served = 0;
         // The keep-alive race (RFC 9112 §9.3.1): the server closed an idle connection while the request was on its way.
         if (attempt === 0 && reused && /connection closed by the server|ECONNRESET/.test(message)) {
           if (/ECONNRESET/.test(message)) this.counts.resets++;
@@ -270,7 +259,7 @@ class Poller {
   }
 
   close(): void {
-    this.#client.close();
+    this.#session.close();
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+import { DevProcess, freePort, get, KeepAliveSession, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -115,27 +115,21 @@ describe("tsgi-dev --reload=restart", () => {
     let reconnects = 0;
     // Requests back to back on one connection; a new connection only after a response that says Connection: close.
     const client = async () => {
-      let conn = new KeepAliveClient(port);
+      const session = new KeepAliveSession(port);
       for (let i = 0; i < 50_000 && running; i++) {
         const expected = version;
         try {
-          const r = await conn.get("/", 5000);
+          const r = await session.get("/", 5000);
           count++;
           const v = Number(/^v(\d+) /.exec(r.body)?.[1] ?? -1);
           if (r.status !== 200 || v < 0) failures.push(`${r.status} ${r.body.slice(0, 80)}`);
           else if (v < expected) stale.push(`v${v} after the restart to v${expected} was logged`);
-          if (/close/i.test(r.headers.connection ?? "")) {
-            conn.close();
-            conn = new KeepAliveClient(port);
-            reconnects++;
-          }
         } catch (e) {
           failures.push(String(e));
-          conn.close();
-          conn = new KeepAliveClient(port);
         }
       }
-      conn.close();
+      reconnects += session.closes;
+      session.close();
     };
     const clients = [client(), client(), client()];
     for (let v = 1; v <= 5; v++) {

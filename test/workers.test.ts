@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { KeepAliveClient } from "../fixtures/dev/harness.ts";
+import { KeepAliveSession } from "../fixtures/dev/harness.ts";
 import { freePort } from "./helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/serve-cli.ts");
@@ -133,23 +133,17 @@ async function rawKeepAliveLoad(port: number, clients: number, durationMs: numbe
   const failures: string[] = [];
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      let conn = new KeepAliveClient(port);
+      const session = new KeepAliveSession(port);
       for (let i = 0; i < 100_000 && Date.now() < end; i++) {
         try {
-          const r = await conn.get("/", 5000);
+          const r = await session.get("/", 5000);
           if (r.status === 200) ok++;
           else failures.push(`status ${r.status}`);
-          if (/close/i.test(r.headers.connection ?? "")) {
-            conn.close();
-            conn = new KeepAliveClient(port);
-          }
         } catch (error) {
           failures.push(String(error));
-          conn.close();
-          conn = new KeepAliveClient(port);
         }
       }
-      conn.close();
+      session.close();
     }),
   );
   return { ok, failures };
