@@ -22,6 +22,13 @@
  * Every run reports wrk's p99 latency too: the median over the rounds, with
  * the ratio to Bun.serve's (lower is better), and each round's value.
  *
+ * On a 2-core machine wrk (one core) can be the bottleneck: every round
+ * records the CPU time the server and wrk used (/proc/PID/stat and wrk's
+ * rusage). A second table gives each server's CPU time per request (µs) and
+ * the capacity ratio to Bun.serve it implies, and counts the rounds in which
+ * wrk used 95 % or more of its core: in those the requests/s is wrk's limit
+ * and the server had capacity left.
+ *
  * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--only tsgi,Bun.serve,"raw Bun.listen"]
  *
  * The issue 6 cases:
@@ -32,7 +39,7 @@
  * Needs wrk (apt-get install wrk) and taskset (util-linux).
  */
 import { parseArgs } from "node:util";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -118,18 +125,58 @@ async function startServer(t: Target, port: number) {
   return proc;
 }
 
-async function runWrk(port: number, seconds = duration): Promise<{ rps: number; errors: number; p99: string }> {
+/** CPU time a running process (all its threads) has used so far (ms), from /proc/PID/stat; NaN where there is no /proc. */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces), 1-based from field 3: utime is field 14, stime 15.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux build in use). */
+const CLOCK_TICKS = 100;
+
+interface WrkResult {
+  rps: number;
+  errors: number;
+  p99: string;
+  /** The server's CPU time per request during the run (µs), NaN when unknown. */
+  serverMicrosPerRequest: number;
+  /** Share of one core the server used during the run (0–1). */
+  serverCpu: number;
+  /** Share of one core wrk used (0–1): near 1, wrk is the bottleneck and the figure is the client's limit, not the server's. */
+  clientCpu: number;
+}
+
+async function runWrk(port: number, serverPid: number, seconds = duration): Promise<WrkResult> {
   const args = ["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, `http://127.0.0.1:${port}/`];
+  const cpu0 = cpuMs(serverPid);
+  const t0 = performance.now();
   const proc = Bun.spawn(pin ? [...pin, "1", ...args] : args, { stdout: "pipe", stderr: "pipe" });
   const text = await new Response(proc.stdout).text();
   await proc.exited;
+  const wall = performance.now() - t0;
+  const serverMs = cpuMs(serverPid) - cpu0;
+  const usage = proc.resourceUsage();
+  const clientMs = usage ? Number(usage.cpuTime.total) / 1000 : Number.NaN;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0) * 1;
   const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
   const errors = (errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx;
   // wrk times no request of a pipelined batch (its Lua pipeline reports 0): no p99 then.
   const p99 = pipeline > 1 ? "n/a" : (/^\s+99%\s+(\S+)$/m.exec(text)?.[1] ?? "?");
-  return { rps, errors, p99 };
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
+  return {
+    rps,
+    errors,
+    p99,
+    serverMicrosPerRequest: requests > 0 ? (serverMs * 1000) / requests : Number.NaN,
+    serverCpu: serverMs / wall,
+    clientCpu: clientMs / wall,
+  };
 }
 
 /** wrk's latency text (`812.00us`, `1.46ms`, `2.01s`) in microseconds, NaN when unreadable. */
@@ -142,21 +189,30 @@ function micros(text: string): number {
 // wrk counts every response, pipelined or not, so its Requests/sec is already per request.
 const results = new Map<string, number[]>();
 const p99s = new Map<string, string[]>();
+const cpuPerRequest = new Map<string, number[]>();
+/** Rounds in which wrk used at least this share of its core: client-bound, the server had capacity left. */
+const CLIENT_BOUND = 0.95;
+const clientBound = new Map<string, number>();
 let errorsTotal = 0;
 let port = 19000 + Math.floor(Math.random() * 1000);
 for (let round = 0; round < rounds; round++) {
   for (const t of targets) {
     const p = port++;
     const proc = await startServer(t, p);
-    if (warmup > 0) await runWrk(p, warmup);
-    const r = await runWrk(p);
+    if (warmup > 0) await runWrk(p, proc.pid, warmup);
+    const r = await runWrk(p, proc.pid);
     proc.kill();
     await proc.exited;
     const rps = r.rps;
     (results.get(t.name) ?? results.set(t.name, []).get(t.name)!).push(rps);
     (p99s.get(t.name) ?? p99s.set(t.name, []).get(t.name)!).push(r.p99);
+    (cpuPerRequest.get(t.name) ?? cpuPerRequest.set(t.name, []).get(t.name)!).push(r.serverMicrosPerRequest);
+    if (r.clientCpu >= CLIENT_BOUND) clientBound.set(t.name, (clientBound.get(t.name) ?? 0) + 1);
     errorsTotal += r.errors;
-    console.error(`round ${round + 1} ${t.name}: ${Math.round(rps)} req/s, p99 ${r.p99}, errors ${r.errors}`);
+    const pct = (x: number) => (Number.isNaN(x) ? "?" : `${Math.round(x * 100)}%`);
+    console.error(
+      `round ${round + 1} ${t.name}: ${Math.round(rps)} req/s, p99 ${r.p99}, errors ${r.errors}, server CPU ${pct(r.serverCpu)} (${r.serverMicrosPerRequest.toFixed(2)} us/req), wrk CPU ${pct(r.clientCpu)}`,
+    );
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -187,6 +243,22 @@ for (const t of targets) {
   const mp = readable.length > 0 ? median(readable) : Number.NaN;
   const vs = Number.isNaN(mp) || !(baseP99 > 0) ? "?" : `${(mp / baseP99).toFixed(2)}x`;
   console.log(`| ${t.name} | ${Math.round(m)} | ${Number.isNaN(base) ? "?" : `${(m / base).toFixed(2)}x`} | ${paired(t.name)} | ${fmtMicros(mp)} | ${vs} | ${p99.join(" / ")} |`);
+}
+// Server CPU per request: what each request costs the server, whether or not
+// wrk (one core, like the server) could keep it busy. When wrk is at its
+// limit the req/s above is the client's ceiling and this is the fairer ratio.
+const baseCpu = cpuPerRequest.get("Bun.serve");
+const usable = (xs: number[]) => xs.filter((x) => !Number.isNaN(x));
+console.log("\n| server | server CPU per request | capacity vs Bun.serve (CPU) | paired | rounds wrk-bound (wrk CPU >= 95%) |");
+console.log("|---|---:|---:|---:|---:|");
+for (const t of targets) {
+  const mine = usable(cpuPerRequest.get(t.name)!);
+  if (mine.length === 0) continue;
+  const m = median(mine);
+  const b = baseCpu && usable(baseCpu).length > 0 ? median(usable(baseCpu)) : Number.NaN;
+  const pairedCpu = baseCpu ? median(cpuPerRequest.get(t.name)!.map((x, i) => baseCpu[i]! / x).filter((x) => !Number.isNaN(x))) : Number.NaN;
+  const fmt = (x: number) => (Number.isNaN(x) || x === undefined ? "?" : `${x.toFixed(2)}x`);
+  console.log(`| ${t.name} | ${m.toFixed(2)}us | ${fmt(b / m)} | ${fmt(pairedCpu)} | ${clientBound.get(t.name) ?? 0} of ${rounds} |`);
 }
 const ceiling = results.get("raw Bun.listen");
 if (ceiling && results.has("tsgi")) {

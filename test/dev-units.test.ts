@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { AppLoader } from "../src/dev/loader.ts";
-import { parseAppSpec } from "../src/dev/app-spec.ts";
+import { parseAppSpec } from "../src/server/app-spec.ts";
 import { parsePort, repeated, UsageError } from "../src/dev/args.ts";
 import { codeFrame, renderCodeFrame } from "../src/dev/code-frame.ts";
 import { diagnose, formatDiagnosis, parseStack } from "../src/dev/diagnose.ts";

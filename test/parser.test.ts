@@ -178,6 +178,18 @@ describe("field lines (RFC 9112 §5, RFC 9110 §5.5)", () => {
     const [h] = accepts("GET / HTTP/1.1\r\nHost: h\r\nx-A:\t \tv1 \t\r\nX-a: v2\r\nEmpty:\r\nLatin: \xe9\xff\x80\r\nInner: a  \t b\r\n\r\n");
     expect(h.fields).toEqual(["Host", "h", "x-A", "v1", "X-a", "v2", "Empty", "", "Latin", "\xe9\xff\x80", "Inner", "a  \t b"]);
   });
+  test("common names and methods (interned) come out exactly as sent, near misses too", () => {
+    // One Host field per request (a second is a 400), so its spellings go in separate requests.
+    for (const host of ["Host", "host", "HOST", "hosT"]) {
+      const names = [host, "Hosx", "User-Agent", "user-agent", "User-agent", "Accept", "Accepts", "X-Real-IP", "x-real-ip", "X-Real-Ip"];
+      const [h] = accepts(`GET / HTTP/1.1\r\n${names.map((n) => `${n}: v\r\n`).join("")}\r\n`);
+      expect(h.fields.filter((_, i) => i % 2 === 0)).toEqual(names);
+    }
+    for (const method of ["GET", "GEt", "GET2", "POST", "POSt", "DELETE", "DELETF", "OPTIONS", "CONNECT"]) {
+      const target = method === "CONNECT" ? "h:1" : "/";
+      expect(accepts(`${method} ${target} HTTP/1.1\r\nHost: h\r\n\r\n`)[0].method).toBe(method);
+    }
+  });
   test("quotes, commas and every VCHAR are accepted in values", () => {
     let v = "";
     for (let c = 0x21; c <= 0x7e; c++) v += String.fromCharCode(c);

@@ -12,7 +12,7 @@
  */
 import { defineCommand, runMain } from "citty";
 import pkg from "../../package.json" with { type: "json" };
-import { parseAppSpec } from "./app-spec.ts";
+import { parseAppSpec } from "../server/app-spec.ts";
 import { parsePort, repeated, UsageError } from "./args.ts";
 import type { DevConfig } from "./config.ts";
 import { FatalError, startDevServer, type DevServer } from "./dev-server.ts";

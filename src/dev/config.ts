@@ -3,7 +3,7 @@
  * environment.
  * @module
  */
-import type { AppSpec } from "./app-spec.ts";
+import type { AppSpec } from "../server/app-spec.ts";
 import type { LogLevel } from "./log.ts";
 
 /** Resolved settings of one `tsgi-dev` run. */

@@ -17,7 +17,7 @@
 import { existsSync, statSync } from "node:fs";
 import { type ApplicationKind, detectApplication } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
-import type { AppSpec } from "./app-spec.ts";
+import type { AppSpec } from "../server/app-spec.ts";
 import { scanGraph } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { generationOf, installVersioning, setGeneration, unversion, versioned } from "./versioning.ts";

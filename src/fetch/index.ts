@@ -21,7 +21,7 @@ import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
 import { reasonPhrase } from "../http/status.ts";
-import { ErrorLogStream } from "../server/log.ts";
+import { ErrorLogStream } from "../gateway/errors.ts";
 import type { Application, Body, Environ, FileWrapperFactory, ResponseHeaders, StartResponse } from "../spec.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 

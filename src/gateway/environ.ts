@@ -4,6 +4,7 @@
  * same environ for the same request.
  * @module
  */
+import { COMMON_FIELD_NAMES } from "../http/intern.ts";
 import { TSGI_VERSION, type Environ, type ErrorStream, type FileWrapperFactory, type InputStream } from "../spec.ts";
 
 /** What {@link buildEnviron} needs to know about one request. */
@@ -77,42 +78,9 @@ function computeKey(fieldName: string): string | null {
   return upper === "CONTENT_TYPE" || upper === "CONTENT_LENGTH" ? upper : `HTTP_${upper}`;
 }
 
-/** Field names requests carry most often, in their usual and lower-case spellings. */
-const COMMON_NAMES = [
-  "Host",
-  "User-Agent",
-  "Accept",
-  "Accept-Encoding",
-  "Accept-Language",
-  "Connection",
-  "Content-Type",
-  "Content-Length",
-  "Cookie",
-  "Referer",
-  "Origin",
-  "Authorization",
-  "Cache-Control",
-  "Pragma",
-  "If-None-Match",
-  "If-Modified-Since",
-  "Upgrade-Insecure-Requests",
-  "X-Forwarded-For",
-  "X-Forwarded-Proto",
-  "X-Real-IP",
-  "X-Request-ID",
-  "X-Requested-With",
-  "Sec-Fetch-Site",
-  "Sec-Fetch-Mode",
-  "Sec-Fetch-Dest",
-  "Priority",
-  "Keep-Alive",
-  "Expect",
-  "Transfer-Encoding",
-  "Range",
-];
-/** `COMMON_KEYS[name.length]` = flat `[name, key, ...]` of {@link COMMON_NAMES} with that length. */
+/** `COMMON_KEYS[name.length]` = flat `[name, key, ...]` of {@link COMMON_FIELD_NAMES} (usual and lower-case spellings) with that length. */
 const COMMON_KEYS: string[][] = [];
-for (const name of COMMON_NAMES) {
+for (const name of COMMON_FIELD_NAMES) {
   for (const spelling of new Set([name, name.toLowerCase()])) {
     (COMMON_KEYS[spelling.length] ??= []).push(spelling, computeKey(spelling)!);
   }

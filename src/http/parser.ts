@@ -118,6 +118,7 @@ import {
   TARGET,
   TCHAR,
 } from "./chars.ts";
+import { internFieldName, internMethod } from "./intern.ts";
 
 /** Size limits, all in bytes or counts. */
 export interface ParserLimits {
@@ -706,7 +707,7 @@ export class RequestParser {
         if (c !== SP && c !== HTAB) break;
         ve--;
       }
-      fields[j++] = s.slice(ns, ne);
+      fields[j++] = internFieldName(src, off + ns, ne - ns) ?? s.slice(ns, ne);
       fields[j++] = s.slice(vs, ve);
       switch (ne - ns) {
         case 4:
@@ -758,7 +759,7 @@ export class RequestParser {
     // ignore Upgrade; closing keeps a proxy that tunnels too early in step).
     const close = (conn & 1) !== 0 || connect || (upgrade && (conn & 4) !== 0);
     const head: RequestHead = {
-      method: s.slice(0, tok[0]),
+      method: internMethod(src, off, tok[0]) ?? s.slice(0, tok[0]),
       target: s.slice(tok[1], tok[2]),
       version: http11 ? "HTTP/1.1" : "HTTP/1.0",
       fields,

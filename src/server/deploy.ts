@@ -6,7 +6,7 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { parseAppSpec } from "../dev/app-spec.ts";
+import { parseAppSpec } from "./app-spec.ts";
 import { detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
 import type { ResolvedDeploy } from "./listen-options.ts";

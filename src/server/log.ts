@@ -3,7 +3,6 @@
  * log (eventlet `log_format`), and `tsgi.errors`.
  * @module
  */
-import type { ErrorStream } from "../spec.ts";
 import type { AccessLogFields, LogTarget } from "./options.ts";
 
 /** Writes one line (without its trailing newline). */
@@ -155,15 +154,3 @@ export function createAccessLog(
   return new AccessLog(writer, fmt, raw);
 }
 
-/** `tsgi.errors` over a line writer (gevent passes `error_log`). */
-export class ErrorLogStream implements ErrorStream {
-  constructor(private readonly sink: ((text: string) => void) | null) {}
-  write(s: string): void {
-    if (typeof s !== "string") throw new TypeError(`tsgi.errors.write() takes a string, got ${typeof s}`);
-    this.sink?.(s);
-  }
-  writelines(lines: Iterable<string>): void {
-    for (const line of lines) this.write(line);
-  }
-  flush(): void {}
-}

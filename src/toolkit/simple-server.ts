@@ -12,9 +12,8 @@
  * ```
  * @module
  */
-import { RequestHandler, type RequestHandlerClass } from "../server/handler.ts";
-import { createServer, type TsgiServer } from "../server/server.ts";
-import type { ServerOptions } from "../server/options.ts";
+// Built on the server's public API, as wsgiref.simple_server is on http.server.
+import { createServer, RequestHandler, type RequestHandlerClass, type ServerOptions, type TsgiServer } from "../server/index.ts";
 import type { Application, Body, Environ } from "../spec.ts";
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The `app` argument of `tsgi-dev`: `./app.ts` (the default export) or
+ * The `app` argument of `tsgi serve` and `tsgi-dev`: `./app.ts` (the default export) or
  * `./app.ts:name` (a named export, gunicorn's `module:callable`).
  * @module
  */

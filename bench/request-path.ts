@@ -1,0 +1,71 @@
+/**
+ * Micro benchmark of tsgi's whole per-request JavaScript path (not a test):
+ * parser, environ, gateway, response head and output coalescing, with the
+ * socket replaced by a stub whose `write` takes everything. What it measures
+ * is what tsgi adds on top of the kernel's send; the socket itself is
+ * measured by bench/hello.ts.
+ *
+ * Usage: bun bench/request-path.ts [--requests 500000] [--runs 7]
+ * Prints the fastest and the median run's CPU time per request (ns; process
+ * CPU time, not wall time, which a shared VM's neighbours disturb more) for
+ * wrk's request (`GET / HTTP/1.1` + Host) and a browser-like GET with 6
+ * fields, both answered by a hello app.
+ */
+import { parseArgs } from "node:util";
+import type { Socket } from "bun";
+import { createServer } from "../src/server/index.ts";
+import { Connection } from "../src/server/connection.ts";
+import type { Application } from "../src/spec.ts";
+
+const { values } = parseArgs({ options: { requests: { type: "string", default: "500000" }, runs: { type: "string", default: "7" } } });
+const n = Number(values.requests);
+const reps = Number(values.runs);
+
+const hello = new TextEncoder().encode("Hello, world!\n");
+const app: Application = (_environ, startResponse) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [hello];
+};
+
+let written = 0;
+const socket = {
+  remoteAddress: "127.0.0.1",
+  remotePort: 40000,
+  write(buf: Uint8Array, _offset?: number, length?: number) {
+    const len = length ?? buf.length;
+    written += len;
+    return len;
+  },
+  pause() {},
+  resume() {},
+  end() {},
+  terminate() {},
+  shutdown() {},
+} as unknown as Socket<Connection>;
+
+const server = createServer(app, { keepAliveTimeout: 60000 });
+const conn = new Connection(socket, server as never);
+
+const cases: Array<[string, string]> = [
+  ["wrk GET (40 bytes)", "GET / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n"],
+  [
+    "browser-like GET (6 fields)",
+    "GET /api/users/12345?include=profile HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) curl/8.4.0\r\n" +
+      "Accept: */*\r\nAccept-Encoding: gzip, deflate, br\r\nConnection: keep-alive\r\n\r\n",
+  ],
+];
+for (const [name, text] of cases) {
+  const bytes = new TextEncoder().encode(text);
+  for (let i = 0; i < 200_000; i++) conn.onData(bytes);
+  const times: number[] = [];
+  const before = written;
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) conn.onData(bytes);
+    const used = process.cpuUsage(t0);
+    times.push(((used.user + used.system) * 1000) / n);
+  }
+  times.sort((a, b) => a - b);
+  const out = (written - before) / (n * reps);
+  console.log(`${name}: min ${times[0]!.toFixed(0)} ns/request, median ${times[reps >> 1]!.toFixed(0)} (${reps} runs of ${n}; ${out.toFixed(0)} bytes out each)`);
+}

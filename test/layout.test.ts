@@ -1,0 +1,91 @@
+/**
+ * The module layout is the architecture: imports between the layers of src/
+ * flow one way (README "Project layout"). This test reads every import in src/
+ * and fails on an edge the layering does not allow, naming the file.
+ */
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+
+const SRC = resolve(import.meta.dir, "../src");
+
+/**
+ * What each layer may import besides itself. `spec` is the TSGI types,
+ * `version` the package version; the top-level entry points (index.ts,
+ * serve-cli.ts) may import anything.
+ */
+const ALLOWED: Record<string, readonly string[]> = {
+  spec: [],
+  version: [],
+  http: [],
+  gateway: ["spec", "http"],
+  toolkit: ["spec", "gateway"],
+  fetch: ["spec", "version", "http", "gateway"],
+  server: ["spec", "version", "http", "gateway", "toolkit", "fetch"],
+  dev: ["spec", "version", "http", "gateway", "toolkit", "fetch", "server"],
+};
+/**
+ * The one toolkit module built on the server: wsgiref.simple_server, which
+ * the seed builds on http.server. It uses the server's public surface only.
+ */
+const EXCEPTIONS: Record<string, readonly string[]> = {
+  "toolkit/simple-server.ts": ["server/index.ts"],
+};
+
+function layerOf(file: string): string {
+  const rel = relative(SRC, file);
+  if (rel.startsWith("..")) return "outside";
+  const [first] = rel.split("/");
+  return first!.endsWith(".ts") ? first!.slice(0, -3) : first!;
+}
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
+}
+
+/** Relative module specifiers of static imports, re-exports and dynamic `import("...")`. */
+function importsOf(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^;'"]*?from\s+["'](\.[^"']+)["']/g)) out.push(m[1]!);
+  for (const m of text.matchAll(/\bimport\(\s*["'](\.[^"']+)["']\s*\)/g)) out.push(m[1]!);
+  return out;
+}
+
+const files = sources(SRC);
+
+describe("src/ layering", () => {
+  test("finds the layers and their imports", () => {
+    const layers = new Set(files.map(layerOf));
+    for (const layer of ["http", "gateway", "toolkit", "fetch", "server", "dev"]) expect(layers.has(layer)).toBe(true);
+    // The parser of imports sees the known edges (guards against a regex that matches nothing).
+    const conn = readFileSync(join(SRC, "server/connection.ts"), "utf8");
+    expect(importsOf(conn)).toContain("../http/parser.ts");
+  });
+
+  test("imports flow one way: dev → server → fetch/toolkit → gateway → http, all on spec", () => {
+    const violations: string[] = [];
+    for (const file of files) {
+      const from = layerOf(file);
+      const allowed = ALLOWED[from];
+      if (allowed === undefined) continue; // entry points
+      const rel = relative(SRC, file);
+      for (const spec of importsOf(readFileSync(file, "utf8"))) {
+        const target = resolve(dirname(file), spec);
+        const to = layerOf(target);
+        if (to === from || to === "outside" || allowed.includes(to)) continue;
+        if (EXCEPTIONS[rel]?.includes(relative(SRC, target))) continue;
+        violations.push(`${rel} imports ${spec} (${from} → ${to})`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  test("the http layer (parser) uses no runtime but the language", () => {
+    for (const file of files.filter((f) => layerOf(f) === "http")) {
+      const bare = [...readFileSync(file, "utf8").matchAll(/from\s+["']([^."'][^"']*)["']/g)].map((m) => m[1]);
+      expect({ file: relative(SRC, file), bare }).toEqual({ file: relative(SRC, file), bare: [] });
+    }
+  });
+});
