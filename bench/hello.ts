@@ -257,7 +257,7 @@ for (const t of targets) {
   const m = median(mine);
   const b = baseCpu && usable(baseCpu).length > 0 ? median(usable(baseCpu)) : Number.NaN;
   const pairedCpu = baseCpu ? median(cpuPerRequest.get(t.name)!.map((x, i) => baseCpu[i]! / x).filter((x) => !Number.isNaN(x))) : Number.NaN;
-  const fmt = (x: number) => (Number.isNaN(x) || x === undefined ? "?" : `${x.toFixed(2)}x`);
+  const fmt = (x: number) => (Number.isNaN(x) ? "?" : `${x.toFixed(2)}x`);
   console.log(`| ${t.name} | ${m.toFixed(2)}us | ${fmt(b / m)} | ${fmt(pairedCpu)} | ${clientBound.get(t.name) ?? 0} of ${rounds} |`);
 }
 const ceiling = results.get("raw Bun.listen");

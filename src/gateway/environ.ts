@@ -4,7 +4,7 @@
  * same environ for the same request.
  * @module
  */
-import { COMMON_FIELD_NAMES } from "../http/intern.ts";
+import { COMMON_FIELD_SPELLINGS } from "../http/intern.ts";
 import { TSGI_VERSION, type Environ, type ErrorStream, type FileWrapperFactory, type InputStream } from "../spec.ts";
 
 /** What {@link buildEnviron} needs to know about one request. */
@@ -78,13 +78,9 @@ function computeKey(fieldName: string): string | null {
   return upper === "CONTENT_TYPE" || upper === "CONTENT_LENGTH" ? upper : `HTTP_${upper}`;
 }
 
-/** `COMMON_KEYS[name.length]` = flat `[name, key, ...]` of {@link COMMON_FIELD_NAMES} (usual and lower-case spellings) with that length. */
+/** `COMMON_KEYS[name.length]` = flat `[name, key, ...]` of the common field names the parser interns, by length. */
 const COMMON_KEYS: string[][] = [];
-for (const name of COMMON_FIELD_NAMES) {
-  for (const spelling of new Set([name, name.toLowerCase()])) {
-    (COMMON_KEYS[spelling.length] ??= []).push(spelling, computeKey(spelling)!);
-  }
-}
+for (const spelling of COMMON_FIELD_SPELLINGS) (COMMON_KEYS[spelling.length] ??= []).push(spelling, computeKey(spelling)!);
 
 const HEX: Record<string, number> = {};
 for (let i = 0; i < 16; i++) {

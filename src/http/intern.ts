@@ -11,7 +11,7 @@
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
 
 /** Field names requests carry most often, in their usual spelling; the lower-case spelling is interned too. */
-export const COMMON_FIELD_NAMES = [
+const COMMON_FIELD_NAMES = [
   "Host",
   "User-Agent",
   "Accept",
@@ -53,8 +53,15 @@ function table(words: Iterable<string>): Table {
   return t;
 }
 
+/**
+ * {@link COMMON_FIELD_NAMES} in their usual and lower-case spellings: the very
+ * strings the parser hands out, so a table built from these (the environ
+ * keys) matches them by identity.
+ */
+export const COMMON_FIELD_SPELLINGS: readonly string[] = [...new Set(COMMON_FIELD_NAMES.flatMap((n) => [n, n.toLowerCase()]))];
+
 const METHOD_TABLE = table(METHODS);
-const FIELD_TABLE = table(new Set(COMMON_FIELD_NAMES.flatMap((n) => [n, n.toLowerCase()])));
+const FIELD_TABLE = table(COMMON_FIELD_SPELLINGS);
 
 function lookup(t: Table, buf: Uint8Array, at: number, len: number): string | undefined {
   const row = t[len];
