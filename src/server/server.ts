@@ -6,6 +6,7 @@
 import type { Socket, SocketListener } from "bun";
 import { hostname as osHostname } from "node:os";
 import type { EnvironDefaults } from "../gateway/environ.ts";
+import { ErrorLogStream } from "../gateway/errors.ts";
 import type { GatewayOptions } from "../gateway/run.ts";
 import type { HttpError } from "../http/errors.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
@@ -16,7 +17,6 @@ import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 import { AccessLog, createAccessLog, lineWriter, type LineWriter } from "./log.ts";
-import { ErrorLogStream } from "../gateway/errors.ts";
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
