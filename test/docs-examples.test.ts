@@ -1,0 +1,178 @@
+/**
+ * The TypeScript examples in README.md and docs/ are true to the code.
+ *
+ * Every ```ts block is written into a throwaway project in the temp dir that
+ * has `tsgi` installed the way a user has it (node_modules/tsgi links to this
+ * checkout, resolved through package.json "exports"), then:
+ * - all of them type-check under the project's strict tsconfig;
+ * - every example whose default export is an application (a TSGI callable,
+ *   or a fetch-style app such as Hono's, through `fromFetchHandler`) is served
+ *   on 127.0.0.1 behind `validator()` (the wsgiref.validate port), sent a GET
+ *   and a form POST, and must answer below 500 with no conformance error;
+ * - every script example that says what it prints (`console.log(x); // output`,
+ *   or comment lines right after the `console.log`) is run and must print
+ *   exactly that ("..." at the end: a prefix).
+ *
+ * Conventions the examples may rely on: `./app.ts` is the reader's own
+ * application (a stub here), and `Deno` is declared for the example that shows
+ * other runtimes. Examples that only type-check: one that declares a
+ * function it does not define (`declare function`), and an application
+ * module that also starts a server of its own (calls `serve(`).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { fromFetchHandler } from "../src/fetch/index.ts";
+import type { Application } from "../src/spec.ts";
+import { validator } from "../src/toolkit/validate.ts";
+import { serverPool } from "./helpers.ts";
+
+const root = join(import.meta.dir, "..");
+const tsc = join(root, "node_modules/.bin/tsc");
+
+interface Example {
+  /** `docs/spec.md:157`: the file and the line of the opening fence. */
+  where: string;
+  dir: string;
+  source: string;
+}
+
+/** Every ```ts block of README.md and docs/**\/*.md, in file order. */
+function collect(): Array<Omit<Example, "dir">> {
+  const files = ["README.md", ...[...new Bun.Glob("docs/**/*.md").scanSync(root)].sort()];
+  const found: Array<Omit<Example, "dir">> = [];
+  for (const file of files) {
+    const lines = readFileSync(join(root, file), "utf8").split("\n");
+    let start = -1;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (start < 0 && /^```(ts|typescript)\s*$/.test(line)) start = i;
+      else if (start >= 0 && /^```\s*$/.test(line)) {
+        found.push({ where: `${file}:${start + 1}`, source: `${lines.slice(start + 1, i).join("\n")}\n` });
+        start = -1;
+      }
+    }
+  }
+  return found;
+}
+
+const project = mkdtempSync(join(tmpdir(), "tsgi-docs-"));
+afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+/** A user's project: node_modules holds this checkout as `tsgi` plus its own dependencies. */
+function setUpProject(examples: Array<Omit<Example, "dir">>): Example[] {
+  const modules = join(project, "node_modules");
+  mkdirSync(modules);
+  symlinkSync(root, join(modules, "tsgi"));
+  for (const name of readdirSync(join(root, "node_modules"))) {
+    if (name !== "tsgi" && !name.startsWith(".")) symlinkSync(join(root, "node_modules", name), join(modules, name));
+  }
+  const base = JSON.parse(readFileSync(join(root, "tsconfig.json"), "utf8"));
+  writeFileSync(join(project, "tsconfig.json"), JSON.stringify({ ...base, include: ["**/*.ts"], exclude: ["node_modules"] }, null, 2));
+  writeFileSync(join(project, "globals.d.ts"), "declare const Deno: { serve(options: unknown, handler: unknown): unknown };\n");
+  const stub = 'import type { Application } from "tsgi";\n' +
+    'const app: Application = (environ, startResponse) => {\n' +
+    '  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n' +
+    '  return [new TextEncoder().encode("stub\\n")];\n};\nexport default app;\n';
+  return examples.map((ex) => {
+    const dir = join(project, ex.where.replace(/[^A-Za-z0-9]+/g, "_"));
+    mkdirSync(dir);
+    writeFileSync(join(dir, "example.ts"), ex.source);
+    writeFileSync(join(dir, "app.ts"), stub);
+    return { ...ex, dir };
+  });
+}
+
+const examples = setUpProject(collect());
+
+/**
+ * What a script example says it prints: the comment on a `console.log(...)`
+ * line, and the comment lines right after one (after any closing `}` lines).
+ * A comment ending in "..." is a prefix of the printed line.
+ */
+function expectedOutput(source: string): string[] {
+  const expected: string[] = [];
+  let afterLog = false;
+  for (const line of source.split("\n")) {
+    const same = /console\.log\(.*\);\s*\/\/ (.+)$/.exec(line);
+    if (same) {
+      expected.push(same[1]!.trimEnd());
+      afterLog = false;
+    } else if (line.includes("console.log(")) afterLog = true;
+    else if (afterLog && /^\s*\/\/ /.test(line)) expected.push(line.replace(/^\s*\/\/ /, "").trimEnd());
+    else if (!/^\s*[})\];]+\s*$/.test(line)) afterLog = false;
+  }
+  return expected;
+}
+
+describe("docs examples", () => {
+  test("README.md and docs/ have TypeScript examples", () => {
+    expect(examples.length).toBeGreaterThanOrEqual(20);
+    expect(examples.some((e) => e.where.startsWith("README.md"))).toBe(true);
+  });
+
+  if (!existsSync(tsc)) console.warn("SKIP docs examples type-check: node_modules/.bin/tsc is missing (run npm install)");
+  test.skipIf(!existsSync(tsc))("every example type-checks (strict) against the published imports", async () => {
+    const proc = Bun.spawn([tsc, "--noEmit", "-p", "."], { cwd: project, stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(), 110_000);
+    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    // Name each error by the doc line it came from, not the temp file.
+    const report = `${out}${err}`.replace(/^(\S+?)\/example\.ts\((\d+),(\d+)\)/gm, (_, dir: string, line: string) => {
+      const ex = examples.find((e) => relative(project, e.dir) === dir);
+      return ex ? `${ex.where.split(":")[0]}:${Number(ex.where.split(":")[1]) + Number(line)}` : dir;
+    });
+    expect(report.trim()).toBe("");
+    expect(code).toBe(0);
+  }, 120_000);
+
+  const startServer = serverPool();
+  const apps = examples.filter((e) => /^export default /m.test(e.source) && !/^declare /m.test(e.source) && !/\bserve\(/.test(e.source));
+  test("the application examples are found", () => {
+    expect(apps.length).toBeGreaterThanOrEqual(10);
+  });
+  for (const ex of apps) {
+    test(`${ex.where}: served behind validator(), GET and POST answer below 500`, async () => {
+      const mod = await import(join(ex.dir, "example.ts"));
+      const exported = mod.default as Application | { fetch: (r: Request) => Response | Promise<Response> };
+      const app = typeof exported === "function" ? exported : fromFetchHandler(exported);
+      const s = startServer(validator(app));
+      const [get, post] = await Promise.all([
+        fetch(`${s.url}/`),
+        fetch(`${s.url}/`, {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded" },
+          body: "name=docs\nsecond line\n",
+        }),
+      ]);
+      await Promise.all([get.arrayBuffer(), post.arrayBuffer()]);
+      expect(s.errors.join("")).toBe("");
+      expect(get.status).toBeLessThan(500);
+      expect(post.status).toBeLessThan(500);
+    }, 15_000);
+  }
+
+  const scripts = examples
+    .filter((e) => !/^export /m.test(e.source))
+    .map((e) => ({ ...e, expected: expectedOutput(e.source) }))
+    .filter((e) => e.expected.length > 0);
+  test("the script examples with an expected output are found", () => {
+    expect(scripts.length).toBeGreaterThanOrEqual(5);
+  });
+  for (const ex of scripts) {
+    test(`${ex.where}: prints what its comments say`, async () => {
+      const proc = Bun.spawn([process.execPath, join(ex.dir, "example.ts")], { cwd: ex.dir, stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => proc.kill(), 10_000);
+      const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      clearTimeout(timer);
+      expect(err).toBe("");
+      expect(code).toBe(0);
+      const printed = out.split("\n").map((l) => l.trimEnd());
+      for (const line of ex.expected) {
+        const found = line.endsWith("...") ? printed.some((p) => p.startsWith(line.slice(0, -3))) : printed.includes(line);
+        if (!found) expect(printed).toContain(line); // fails, showing what was printed
+      }
+    }, 15_000);
+  }
+});
