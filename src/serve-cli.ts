@@ -18,6 +18,7 @@ import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
 import pkg from "../package.json" with { type: "json" };
 import { loadApp, resolveTls, StartupError, stdoutLog, withDeployMiddleware } from "./server/deploy.ts";
+import { ArgsError, checkArgs } from "./server/cli-args.ts";
 import { OptionsError, resolveDeployOptions, type DeployOptions } from "./server/listen-options.ts";
 import { createServer } from "./server/server.ts";
 import { Supervisor } from "./server/workers.ts";
@@ -25,7 +26,7 @@ import { Supervisor } from "./server/workers.ts";
 /** The CLI's messages: always at info level (consola lowers it under test runners and CI otherwise). */
 const consola = createConsola({ level: 3 });
 
-/** citty argument definitions for the deployment flags; `tsgi-dev` can spread these into its own. */
+/** citty argument definitions for the deployment flags of `tsgi serve`. */
 export const DEPLOY_ARGS = {
   host: { type: "string", description: "Interface to bind (0.0.0.0 for all)", default: "127.0.0.1", valueHint: "host" },
   port: { type: "string", description: "TCP port (default 8000, or PORT)", valueHint: "port" },
@@ -46,8 +47,11 @@ export const DEPLOY_ARGS = {
   "forwarded-allow-ips": { type: "string", description: "Trusted proxies: IPs/CIDRs, comma-separated, or * (default 127.0.0.1,::1 or FORWARDED_ALLOW_IPS)", valueHint: "list" },
   "forwarded-header": { type: "string", description: "x-forwarded (default) or forwarded (RFC 7239)", valueHint: "name" },
   "root-path": { type: "string", description: "The path the app is mounted at (SCRIPT_NAME), e.g. /api", valueHint: "path" },
-  peercreds: { type: "string", description: "Unix sockets: put the client's pid/uid/gid in environ (X_REMOTE_*); =resolve adds names", valueHint: "resolve" },
+  peercreds: { type: "boolean", description: "Unix sockets: put the client's pid/uid/gid in environ (X_REMOTE_*); --peercreds=resolve adds names" },
 } as const;
+
+/** The values a boolean deploy flag may also take as `--flag=value`. */
+export const DEPLOY_OPTIONAL_VALUES = { peercreds: ["resolve"] } as const;
 
 /** Turn parsed citty arguments into {@link DeployOptions} (numbers checked by `resolveDeployOptions`). */
 export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: readonly string[] = []): DeployOptions {
@@ -58,8 +62,8 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     if (!/^\d+(\.\d+)?$/.test(v)) throw new OptionsError(`--${k} must be a number, got ${JSON.stringify(v)}`);
     return Number(v);
   };
-  const peer = args.peercreds;
-  const peerFlag = rawArgs.some((a) => a === "--peercreds" || a.startsWith("--peercreds="));
+  const peerFlag = args.peercreds !== false && rawArgs.some((a) => a === "--peercreds" || a.startsWith("--peercreds="));
+  const peerResolve = rawArgs.includes("--peercreds=resolve");
   return {
     host: str("host"),
     port: num("port"),
@@ -80,9 +84,15 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     forwardedAllowIps: str("forwarded-allow-ips"),
     forwardedHeader: str("forwarded-header") as DeployOptions["forwardedHeader"],
     rootPath: str("root-path"),
-    peercreds: !peerFlag ? undefined : peer === "resolve" ? "resolve" : true,
+    peercreds: !peerFlag ? undefined : peerResolve ? "resolve" : true,
   };
 }
+
+const SERVE_ARGS = {
+  app: { type: "positional", description: "The app module: ./app.ts or ./app.ts:name", required: true },
+  ...DEPLOY_ARGS,
+  "access-log": { type: "boolean", description: "Print a line per request on stdout", default: true, negativeDescription: "No access log" },
+} as const;
 
 const serveCommand = defineCommand({
   meta: {
@@ -90,18 +100,15 @@ const serveCommand = defineCommand({
     description:
       "Serve an app in production. The module's default export (or ./app.ts:name) may be a TSGI application (environ, startResponse), an object with a fetch() method (Hono, Elysia), or a fetch function (request) => Response.",
   },
-  args: {
-    app: { type: "positional", description: "The app module: ./app.ts or ./app.ts:name", required: true },
-    ...DEPLOY_ARGS,
-    "access-log": { type: "boolean", description: "Print a line per request on stdout", default: true, negativeDescription: "No access log" },
-  },
+  args: SERVE_ARGS,
   async run({ args, rawArgs }) {
     const fail = (error: unknown): never => {
       consola.error((error as Error).message);
-      process.exit(error instanceof OptionsError ? 2 : 1);
+      process.exit(error instanceof OptionsError || error instanceof ArgsError ? 2 : 1);
     };
     let deploy;
     try {
+      checkArgs("tsgi serve", rawArgs, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES);
       deploy = resolveDeployOptions(deployOptionsFromArgs(args as Record<string, unknown>, rawArgs));
     } catch (error) {
       return fail(error);

@@ -202,6 +202,8 @@ export interface Environ {
   REQUEST_URI?: string;
   /** The server's name and version, e.g. `"tsgi/0.1.0"`. */
   SERVER_SOFTWARE?: string;
+  /** The CGI revision, `"CGI/1.1"` (RFC 3875 §4.1.4), as the seed servers set it. */
+  GATEWAY_INTERFACE?: string;
   /**
    * One key per request field name (`User-Agent` → `HTTP_USER_AGENT`);
    * repeated fields are joined with `", "`. Field names containing `_` are

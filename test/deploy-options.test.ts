@@ -1,7 +1,9 @@
 /** resolveDeployOptions: the flag rules both CLIs share (issue 5 §1-§4). */
 import { describe, expect, test } from "bun:test";
 import { OptionsError, resolveDeployOptions } from "../src/server/listen-options.ts";
-import { deployOptionsFromArgs } from "../src/serve-cli.ts";
+import { parseArgs } from "citty";
+import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, deployOptionsFromArgs } from "../src/serve-cli.ts";
+import { ArgsError, checkArgs } from "../src/server/cli-args.ts";
 
 describe("resolveDeployOptions", () => {
   test("defaults: 127.0.0.1:8000 (or PORT), one process, 30 s graceful timeout", () => {
@@ -35,7 +37,6 @@ describe("resolveDeployOptions", () => {
 
   test("errors name the flag", () => {
     const bad: Array<[Parameters<typeof resolveDeployOptions>[0], RegExp]> = [
-      [{ reload: true, workers: 2 }, /--reload and --workers cannot be combined/],
       [{ uds: "/a", fd: 3 }, /--uds and --fd are exclusive/],
       [{ port: 70000 }, /--port must be 0-65535/],
       [{ udsMode: "660" }, /--uds-mode needs --uds/],
@@ -64,8 +65,61 @@ describe("resolveDeployOptions", () => {
   });
 
   test("deployOptionsFromArgs maps citty's parsed flags", () => {
-    const o = deployOptionsFromArgs({ port: "8080", workers: "4", "proxy-headers": true, "root-path": "/x", peercreds: "resolve", uds: "" }, ["--peercreds=resolve"]);
+    const o = deployOptionsFromArgs({ port: "8080", workers: "4", "proxy-headers": true, "root-path": "/x", peercreds: true, uds: "" }, ["--peercreds=resolve"]);
     expect(o).toMatchObject({ port: 8080, workers: 4, proxyHeaders: true, rootPath: "/x", peercreds: "resolve", uds: undefined });
     expect(() => deployOptionsFromArgs({ workers: "four" })).toThrow(/--workers must be a number/);
+  });
+});
+
+describe("checkArgs: strict command lines", () => {
+  const defs = { app: { type: "positional" }, ...DEPLOY_ARGS, "access-log": { type: "boolean" } } as const;
+  const check = (...argv: string[]) => () => checkArgs("tsgi serve", argv, defs, DEPLOY_OPTIONAL_VALUES);
+
+  test("accepts every documented form", () => {
+    for (const argv of [
+      ["./app.ts"],
+      ["./app.ts", "--port", "8080", "--host=0.0.0.0"],
+      ["./app.ts", "--peercreds", "--uds", "/run/a.sock"],
+      ["./app.ts", "--peercreds=resolve", "--no-access-log"],
+      ["./app.ts", "--workers", "4", "--reuse-port", "--root-path", "/api"],
+      ["--help"],
+      ["./app.ts", "--", "--anything", "extra"],
+    ]) {
+      expect(check(...argv)).not.toThrow();
+    }
+  });
+
+  test("an unknown flag is an error, with the nearest known name", () => {
+    expect(check("./app.ts", "--worker", "4")).toThrow(/^unknown option --worker; did you mean --workers\? \(see tsgi serve --help\)$/);
+    expect(check("./app.ts", "--bogus")).toThrow(/^unknown option --bogus \(see tsgi serve --help\)$/);
+    expect(check("./app.ts", "-p", "80")).toThrow(/unknown option -p; did you mean --port\?/);
+    expect(check("./app.ts", "--proxy-header")).toThrow(/did you mean --proxy-headers\?/);
+  });
+
+  test("a value flag needs a value, and never takes the next flag as it", () => {
+    expect(check("./app.ts", "--uds")).toThrow(/^--uds needs a value: --uds <path>$/);
+    expect(check("./app.ts", "--uds", "--port", "1")).toThrow(/^--uds needs a value/);
+    expect(check("./app.ts", "--port", "-1")).toThrow(/^--port needs a value/);
+  });
+
+  test("a switch takes no value, except the ones listed for it", () => {
+    expect(check("./app.ts", "--https=yes")).toThrow(/^--https takes no value/);
+    expect(check("./app.ts", "--no-https=1")).toThrow(/^--no-https takes no value/);
+    expect(check("./app.ts", "--peercreds=resolv")).toThrow(/^--peercreds=resolv is not valid: use --peercreds or --peercreds=resolve$/);
+    expect(check("./app.ts", "--peercreds", "resolve")).toThrow(/^unexpected argument "resolve": write --peercreds=resolve, with "="$/);
+  });
+
+  test("one positional argument", () => {
+    expect(check("./app.ts", "./other.ts")).toThrow(/^unexpected argument "\.\/other\.ts": tsgi serve takes one app/);
+    expect(check("./app.ts", "--port", "80", "8080")).toThrow(ArgsError);
+  });
+
+  test("--peercreds before another flag no longer swallows it (citty's own parse)", () => {
+    const argv = ["./app.ts", "--peercreds", "--uds", "/run/a.sock"];
+    const parsed = parseArgs(argv, defs);
+    const o = deployOptionsFromArgs(parsed as Record<string, unknown>, argv);
+    expect(o).toMatchObject({ peercreds: true, uds: "/run/a.sock" });
+    const resolve = ["./app.ts", "--uds", "/run/a.sock", "--peercreds=resolve"];
+    expect(deployOptionsFromArgs(parseArgs(resolve, defs) as Record<string, unknown>, resolve).peercreds).toBe("resolve");
   });
 });

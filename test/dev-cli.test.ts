@@ -115,7 +115,16 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(port.out, /--port must be a port number from 0 to 65535, got "eighty"/);
     const reload = await run(["./app.ts", "--reload=sometimes"], app.dir);
     expect(reload.code).toBe(1);
-    expectOneLineError(reload.out, /--reload must be inplace or restart/);
+    expectOneLineError(reload.out, /--reload=sometimes is not valid: use --reload or --reload=inplace or --reload=restart/);
+    const spaced = await run(["./app.ts", "--reload", "restart"], app.dir);
+    expect(spaced.code).toBe(1);
+    expectOneLineError(spaced.out, /unexpected argument "restart": write --reload=restart, with "="/);
+    const unknown = await run(["./app.ts", "--wach", "src"], app.dir);
+    expect(unknown.code).toBe(1);
+    expectOneLineError(unknown.out, /unknown option --wach; did you mean --watch\? \(see tsgi-dev --help\)/);
+    const swallowed = await run(["./app.ts", "--port", "--poll"], app.dir);
+    expect(swallowed.code).toBe(1);
+    expectOneLineError(swallowed.out, /--port needs a value: --port <port>/);
     const env = await run(["./app.ts"], app.dir, { PORT: "99999" });
     expect(env.code).toBe(1);
     expectOneLineError(env.out, /PORT must be a port number/);

@@ -195,6 +195,24 @@ describe("fixtures through toFetchHandler on Bun.serve = tsgi directly", () => {
     });
   }
 
+  test("posthooks: a new empty array per request; pushed hooks run after the response", async () => {
+    const calls: string[] = [];
+    const app: Application = (e, sr) => {
+      e["tsgi.posthooks"]?.push([(env) => void calls.push(env.PATH_INFO)]);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc.encode(e.GATEWAY_INTERFACE ?? "none")];
+    };
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app) });
+    try {
+      expect(await (await fetch(`http://127.0.0.1:${bun.port}/one`)).text()).toBe("CGI/1.1");
+      await (await fetch(`http://127.0.0.1:${bun.port}/two`)).text();
+      for (let i = 0; i < 100 && calls.length < 2; i++) await Bun.sleep(10);
+      expect(calls).toEqual(["/one", "/two"]);
+    } finally {
+      await bun.stop(true);
+    }
+  });
+
   test("REMOTE_ADDR comes from Bun.serve's requestIP; SERVER_NAME/PORT and scheme from the URL", async () => {
     const app: Application = (e, sr) => {
       sr("200 OK", [["Content-Type", "application/json"]]);

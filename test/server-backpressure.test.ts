@@ -109,3 +109,93 @@ test("an app that does not read its upload pauses the client instead of bufferin
   sock.destroy();
   void rssBefore;
 }, 30000);
+
+/** A 64 MiB generator response; `closed` resolves when the server calls the body's close(). */
+function bigResponse() {
+  let closeCalled: () => void = () => {};
+  const closed = new Promise<void>((r) => (closeCalled = r));
+  let produced = 0;
+  const chunk = new Uint8Array(CHUNK).fill(0x63);
+  const app: Application = (environ, sr) => {
+    if (environ.PATH_INFO !== "/big") {
+      sr("200 OK", [["Content-Length", "6"]]);
+      return [new TextEncoder().encode("other\n")];
+    }
+    sr("200 OK", [["Content-Length", String(CHUNK * TOTAL_CHUNKS)]]);
+    function* body() {
+      try {
+        for (let i = 0; i < TOTAL_CHUNKS; i++) {
+          produced++;
+          yield chunk;
+        }
+      } finally {
+        closeCalled();
+      }
+    }
+    return body();
+  };
+  return { app, closed, produced: () => produced };
+}
+
+test("sendTimeout: a client that stops reading is closed, the app's body is closed, an error is logged, others are served", async () => {
+  const big = bigResponse();
+  const s = startServer(big.app, { sendTimeout: 300 });
+  servers.push(s);
+  const sock = connect({ host: "127.0.0.1", port: s.port });
+  sock.pause();
+  await new Promise((r) => sock.on("connect", r));
+  const closedByServer = new Promise<number>((r) => sock.on("close", () => r(Date.now())));
+  const start = Date.now();
+  sock.write(get("/big"));
+  // Meanwhile another client is served at once.
+  expect(await (await fetch(`${s.url}/other`)).text()).toBe("other\n");
+  const bodyClosedAt = await Promise.race([big.closed.then(() => Date.now()), Bun.sleep(5000).then(() => 0)]);
+  expect(bodyClosedAt - start).toBeGreaterThanOrEqual(300);
+  sock.resume(); // read what the kernel buffered, so the close is seen
+  const closedAt = await Promise.race([closedByServer, Bun.sleep(5000).then(() => 0)]);
+  expect(closedAt).toBeGreaterThan(0);
+  expect(closedAt - start).toBeGreaterThanOrEqual(300);
+  expect(closedAt - start).toBeLessThan(4000);
+  expect(big.produced()).toBeLessThan(TOTAL_CHUNKS);
+  expect(s.errors.join("")).toContain("took no response bytes for 300 ms (sendTimeout)");
+}, 15000);
+
+test("sendTimeout restarts whenever the client reads: a slow but steady reader gets the whole response", async () => {
+  const total = 4 * 1024 * 1024;
+  const chunk = new Uint8Array(CHUNK).fill(0x64);
+  const app: Application = (_e, sr) => {
+    sr("200 OK", [["Content-Length", String(total)]]);
+    return (function* () {
+      for (let i = 0; i < total / CHUNK; i++) yield chunk;
+    })();
+  };
+  const s = startServer(app, { sendTimeout: 400 });
+  servers.push(s);
+  const sock = connect({ host: "127.0.0.1", port: s.port });
+  await new Promise((r) => sock.on("connect", r));
+  let received = 0;
+  const started = Date.now();
+  const done = new Promise<boolean>((resolve) => {
+    sock.on("close", () => resolve(false));
+    sock.on("data", (d) => {
+      received += d.length;
+      if (received >= total) resolve(true);
+      // Read in bursts with 150 ms pauses (each shorter than the timeout), for longer than the timeout in all.
+      sock.pause();
+      setTimeout(() => sock.resume(), 150);
+    });
+  });
+  sock.write(get("/"));
+  const complete = await Promise.race([done, Bun.sleep(20000).then(() => false)]);
+  sock.destroy();
+  expect(complete).toBe(true);
+  expect(Date.now() - started).toBeGreaterThan(400);
+  expect(s.errors.join("")).toBe("");
+}, 30000);
+
+test("socketTimeout sets sendTimeout too (eventlet socket_timeout, cheroot timeout)", async () => {
+  const { resolveOptions } = await import("../src/server/options.ts");
+  expect(resolveOptions({ socketTimeout: 1234 }).sendTimeout).toBe(1234);
+  expect(resolveOptions({ socketTimeout: 1234, sendTimeout: 0 }).sendTimeout).toBe(0);
+  expect(resolveOptions({}).sendTimeout).toBe(60000);
+});

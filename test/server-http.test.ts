@@ -458,6 +458,8 @@ describe("environ", () => {
     expect(typeof e["tsgi.errors"].write).toBe("function");
     expect(e["app.extra"]).toBe(42);
     expect(e.SERVER_SOFTWARE).toMatch(/^tsgi\//);
+    expect(e.GATEWAY_INTERFACE).toBe("CGI/1.1");
+    expect(e["tsgi.posthooks"]).toEqual([]);
   });
 
   test("tsgi.errors lands in the error log", async () => {
@@ -498,6 +500,52 @@ describe("environ", () => {
     await rawOne(port, get("/"), { until: (d) => d.includes("\r\n\r\n") });
     expect(seen).toBeInstanceOf(Tagged);
     expect(seen!.PATH_INFO).toBe("/");
+  });
+
+  test("the environ option replaces server-level keys and never the request's own (gevent's precedence)", async () => {
+    const errors = { write() {}, writelines() {}, flush() {} };
+    const sharedHooks: unknown[] = [];
+    const { port } = start(capture, {
+      environ: {
+        SERVER_SOFTWARE: "front/1",
+        SERVER_NAME: "public.example",
+        "tsgi.multiprocess": true,
+        "tsgi.errors": errors,
+        "app.db": "pool",
+        HTTP_X_DEFAULT: "from-option",
+        REQUEST_METHOD: "DELETE",
+        PATH_INFO: "/not-this",
+        HTTP_HOST: "not-this",
+        "tsgi.url_scheme": "https",
+        "tsgi.posthooks": sharedHooks,
+      },
+    });
+    await rawOne(port, "GET /real HTTP/1.1\r\nHost: h.test\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    const e = seen!;
+    expect([e.SERVER_SOFTWARE, e.SERVER_NAME, e["tsgi.multiprocess"], e["tsgi.errors"]]).toEqual(["front/1", "public.example", true, errors]);
+    expect([e["app.db"], e.HTTP_X_DEFAULT]).toEqual(["pool", "from-option"]);
+    expect([e.REQUEST_METHOD, e.PATH_INFO, e.HTTP_HOST, e["tsgi.url_scheme"]]).toEqual(["GET", "/real", "h.test", "http"]);
+    expect(e["tsgi.posthooks"]).not.toBe(sharedHooks);
+    const r = await rawOne(port, "GET / HTTP/1.1\r\nHost: h.test\r\nX-Default: sent\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(r.response!.status).toBe(200);
+    expect(seen!.HTTP_X_DEFAULT).toBe("sent");
+  });
+
+  test("each request gets a new, empty tsgi.posthooks array to push onto (eventlet.posthooks)", async () => {
+    const calls: string[] = [];
+    const arrays = new Set<unknown>();
+    const app: Application = (environ, sr) => {
+      arrays.add(environ["tsgi.posthooks"]);
+      expect(environ["tsgi.posthooks"]).toEqual([]);
+      environ["tsgi.posthooks"]?.push([(env, label) => void calls.push(`${String(label)} ${env.PATH_INFO}`), ["done"]]);
+      sr("200 OK", [["Content-Length", "1"]]);
+      return [enc("x")];
+    };
+    const { port } = start(app);
+    await rawOne(port, `${get("/a")}${get("/b")}`, { until: (d) => d.toString().split("\r\n\r\nx").length === 3 });
+    for (let i = 0; i < 100 && calls.length < 2; i++) await Bun.sleep(10);
+    expect(calls).toEqual(["done /a", "done /b"]);
+    expect(arrays.size).toBe(2);
   });
 
   test("posthooks run after the response with args and kwargs", async () => {

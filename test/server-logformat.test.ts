@@ -22,6 +22,40 @@ test("default log format: same lines as the generic compilation", () => {
   expect(fast(cases[0]!)).toBe('127.0.0.1 - - [23/Nov/2026:09:00:00 +0000] "GET / HTTP/1.1" 200 14 0.000123');
 });
 
+describe("log format: Python's % formatting with a mapping (eventlet log_format)", () => {
+  const fields: AccessLogFields = {
+    client_ip: "10.0.0.1",
+    date_time: "23/Nov/2026:09:00:00 +0000",
+    request_line: "GET /x HTTP/1.1",
+    status_code: 200,
+    body_length: 14,
+    wall_seconds: 0.0123456,
+  };
+  const formats = [
+    "%(client_ip)-15s|%(status_code)5d|%(body_length)05d|",
+    "%(wall_seconds)8.3f|%(wall_seconds).2f|%(body_length)+d|%(status_code)i|%(body_length) d",
+    "%(request_line).3s|%%|%(client_ip)20s|%(wall_seconds)-10.1f|",
+    "%(wall_seconds)010.4f %(body_length)-6d. %(date_time)s",
+  ];
+  const python = Bun.which("python3");
+  if (!python) console.warn("SKIP log format differential: python3 is not installed");
+  test.skipIf(!python)("width, flags and precision come out as Python's % gives them", () => {
+    const script = `import json,sys\nf=json.loads(sys.argv[1])\nfor fmt in json.loads(sys.argv[2]): print(fmt % f)`;
+    const r = Bun.spawnSync([python!, "-c", script, JSON.stringify(fields), JSON.stringify(formats)]);
+    const expected = r.stdout.toString().split("\n").slice(0, formats.length);
+    expect(expected.length).toBe(formats.length);
+    expect(formats.map((f) => compileLogFormat(f)(fields))).toEqual(expected);
+  });
+
+  test("a % that starts no conversion is an error naming its offset (Python raises too)", () => {
+    expect(() => compileLogFormat("%(status_code)d 50% off")).toThrow(/cannot read the conversion at offset 18 \("% off"\)/);
+    expect(() => compileLogFormat("%s")).toThrow(/offset 0/);
+    expect(() => compileLogFormat("%(client_ip)x")).toThrow(/offset 0/);
+    expect(() => compileLogFormat("%(nope)s")).toThrow(/unknown field %\(nope\)/);
+    expect(compileLogFormat("100%% %(status_code)d")(fields)).toBe("100% 200");
+  });
+});
+
 describe("access log batching", () => {
   const pool = serverPool();
 

@@ -290,6 +290,10 @@ describe("tsgi serve errors", () => {
       [[APP, "--forwarded-allow-ips", "10.0.0.1"], "need --proxy-headers"],
       [[APP, "--proxy-headers", "--forwarded-allow-ips", "10.0.0.0/40"], "prefix is at most /32"],
       [[APP, "--max-requests", "5"], "need --workers"],
+      [[APP, "--worker", "4"], "unknown option --worker; did you mean --workers?"],
+      [[APP, "--uds", "--port", "1"], "--uds needs a value: --uds <path>"],
+      [[APP, "--peercreds", "resolve", "--uds", "/tmp/x.sock"], 'write --peercreds=resolve, with "="'],
+      [[APP, "./second.ts"], 'unexpected argument "./second.ts": tsgi serve takes one app'],
     ] as Array<[string[], string]>) {
       const r = await runCli(args);
       expect(r.code).toBe(2);

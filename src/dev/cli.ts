@@ -10,10 +10,11 @@
  * ```
  * @module
  */
-import { defineCommand, runMain } from "citty";
+import { defineCommand, runMain, type ArgsDef } from "citty";
 import pkg from "../../package.json" with { type: "json" };
 import { parseAppSpec } from "../server/app-spec.ts";
-import { parsePort, repeated, UsageError } from "./args.ts";
+import { checkArgs } from "../server/cli-args.ts";
+import { parsePort, repeated } from "./args.ts";
 import type { DevConfig } from "./config.ts";
 import { FatalError, startDevServer, type DevServer } from "./dev-server.ts";
 import { createDevLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
@@ -21,36 +22,40 @@ import { BindError } from "./ports.ts";
 import { runSupervisor, WORKER_ENV, type WorkerSpec } from "./supervisor.ts";
 import { runWorker } from "./worker.ts";
 
+const DEV_ARGS = {
+  app: { type: "positional", description: "The app module: ./app.ts (default export) or ./app.ts:name (a named export). The export is a TSGI application (environ, startResponse), or a fetch handler (request) => Response, or an object with fetch() (Hono, Elysia, itty-router), served through fromFetchHandler", required: true },
+  host: { type: "string", description: "Interface to bind (0.0.0.0 for all)", default: "127.0.0.1", valueHint: "host" },
+  port: { type: "string", description: "Port to bind (default 8000, or PORT). A busy --port or PORT is an error; a busy default 8000 moves to the next free port", valueHint: "port" },
+  "log-level": { type: "enum", options: [...LOG_LEVELS], description: "Terminal verbosity", default: "info" },
+  "access-log": { type: "boolean", description: "Print a line per request", default: true, negativeDescription: "No access log" },
+  reload: { type: "boolean", description: "How to reload on change: --reload=inplace (the default), or --reload=restart (a fresh process takes over the socket); --no-reload turns reloading off" },
+  watch: { type: "string", description: "Also watch this file, directory or glob (repeatable)", valueHint: "path" },
+  ignore: { type: "string", description: "Never watch paths matching this glob (repeatable)", valueHint: "glob" },
+  poll: { type: "boolean", description: "Poll for changes (network and container file systems)", default: false },
+  live: { type: "boolean", description: "Reload the browser page after each reload", default: true, negativeDescription: "No live reload script" },
+  debug: { type: "boolean", description: "Error pages show the code, stack and request", default: true, negativeDescription: "Error pages show nothing of the code" },
+} satisfies ArgsDef;
+
+/** `--reload` is a switch that may carry a mode: `--reload=inplace`, `--reload=restart`. */
+const DEV_OPTIONAL_VALUES = { reload: ["inplace", "restart"] } as const;
+
 const command = defineCommand({
   meta: {
     name: "tsgi-dev",
     version: pkg.version,
     description: "Serve a TSGI app for development: hot reload, error pages, live reload in the browser",
   },
-  args: {
-    app: { type: "positional", description: "The app module: ./app.ts (default export) or ./app.ts:name (a named export). The export is a TSGI application (environ, startResponse), or a fetch handler (request) => Response, or an object with fetch() (Hono, Elysia, itty-router), served through fromFetchHandler", required: true },
-    host: { type: "string", description: "Interface to bind (0.0.0.0 for all)", default: "127.0.0.1", valueHint: "host" },
-    port: { type: "string", description: "Port to bind; busy → error (default 8000 or PORT; busy → the next free port)", valueHint: "port" },
-    "log-level": { type: "enum", options: [...LOG_LEVELS], description: "Terminal verbosity", default: "info" },
-    "access-log": { type: "boolean", description: "Print a line per request", default: true, negativeDescription: "No access log" },
-    reload: { type: "string", description: "How to reload on change: inplace (default), or restart (a fresh process takes over the socket); --no-reload turns reloading off", valueHint: "inplace|restart" },
-    watch: { type: "string", description: "Also watch this file, directory or glob (repeatable)", valueHint: "path" },
-    ignore: { type: "string", description: "Never watch paths matching this glob (repeatable)", valueHint: "glob" },
-    poll: { type: "boolean", description: "Poll for changes (network and container file systems)", default: false },
-    live: { type: "boolean", description: "Reload the browser page after each reload", default: true, negativeDescription: "No live reload script" },
-    debug: { type: "boolean", description: "Error pages show the code, stack and request", default: true, negativeDescription: "Error pages show nothing of the code" },
-  },
+  args: DEV_ARGS,
   async run({ args, rawArgs }) {
     const level = args["log-level"] as LogLevel;
     const logger = createDevLogger(level);
     let config: DevConfig;
     try {
-      const reloadArg = args.reload as unknown as string | boolean | undefined;
-      let reload: DevConfig["reload"];
-      if (reloadArg === false || rawArgs.includes("--no-reload")) reload = false;
-      else if (reloadArg === undefined || reloadArg === true || reloadArg === "" || reloadArg === "inplace") reload = "inplace";
-      else if (reloadArg === "restart") reload = "restart";
-      else throw new UsageError(`--reload must be inplace or restart, got ${JSON.stringify(reloadArg)}`);
+      checkArgs("tsgi-dev", rawArgs, DEV_ARGS, DEV_OPTIONAL_VALUES);
+      // The last of --reload, --reload=MODE and --no-reload wins.
+      const reloadFlag = rawArgs.findLast((a) => a === "--reload" || a.startsWith("--reload=") || a === "--no-reload");
+      const reload: DevConfig["reload"] =
+        reloadFlag === "--no-reload" ? false : reloadFlag === "--reload=restart" ? "restart" : "inplace";
       const portFlag = typeof args.port === "string" && args.port !== "" ? args.port : undefined;
       const envPort = process.env.PORT?.trim() ? process.env.PORT.trim() : undefined;
       config = {

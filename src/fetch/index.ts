@@ -298,7 +298,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     };
     const finished = Promise.resolve(running.done).then(() => {
       pump?.stop();
-      if (environ["tsgi.posthooks"]) void runPosthooks(environ, gateway.logError);
+      if ((environ["tsgi.posthooks"] as unknown[] | undefined)?.length) void runPosthooks(environ, gateway.logError);
     });
     // `start` is always called before `done` settles (the gateway answers 500 on errors).
     return Promise.race([

@@ -45,7 +45,13 @@ export interface EnvironDefaults {
   fileWrapper?: FileWrapperFactory;
   /** `SCRIPT_NAME` prefix (the mount point, no trailing slash). Default `""`. */
   scriptName?: string;
-  /** Extra keys copied into every environ (eventlet/gevent `environ`). */
+  /**
+   * Extra keys for every environ (eventlet/gevent `environ`), with gevent's
+   * precedence: they replace the server-level keys ({@link SERVER_LEVEL_KEYS}:
+   * `SERVER_SOFTWARE`, `tsgi.errors`, `tsgi.multiprocess`, ...) and add new
+   * ones, but never replace what comes from the request itself (method, path,
+   * fields, `tsgi.input`, `tsgi.url_scheme`, `tsgi.posthooks`, ...).
+   */
   extra?: Record<string, unknown>;
 }
 
@@ -184,6 +190,7 @@ export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Env
     REMOTE_PORT: portString(src.remotePort),
     REQUEST_URI: target,
     SERVER_SOFTWARE: defaults.serverSoftware,
+    GATEWAY_INTERFACE: "CGI/1.1",
     "tsgi.version": TSGI_VERSION,
     "tsgi.url_scheme": src.urlScheme,
     "tsgi.input": src.input,
@@ -192,6 +199,7 @@ export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Env
     "tsgi.multiprocess": defaults.multiprocess ?? false,
     "tsgi.run_once": false,
     "tsgi.input_terminated": true,
+    "tsgi.posthooks": [],
   };
   if (defaults.fileWrapper) environ["tsgi.file_wrapper"] = defaults.fileWrapper;
   const fields = src.fields;
@@ -205,9 +213,27 @@ export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Env
     environ.HTTP_HOST = authority;
   }
   const extra = defaults.extra;
-  if (extra) for (const k in extra) if (!(k in environ)) environ[k] = extra[k];
+  if (extra) for (const k in extra) if (SERVER_LEVEL_KEYS.has(k) || !(k in environ)) environ[k] = extra[k];
   return environ;
 }
+
+/**
+ * The environ keys that describe the server rather than the request: the
+ * `environ` option may replace these (gevent `WSGIServer.base_env`, then
+ * `environ.update(...)`, then the request's own keys on top).
+ */
+export const SERVER_LEVEL_KEYS: ReadonlySet<string> = new Set([
+  "SERVER_SOFTWARE",
+  "SERVER_NAME",
+  "SERVER_PORT",
+  "GATEWAY_INTERFACE",
+  "tsgi.version",
+  "tsgi.errors",
+  "tsgi.multithread",
+  "tsgi.multiprocess",
+  "tsgi.run_once",
+  "tsgi.file_wrapper",
+]);
 
 /** A direct-mapped cache of `String(port)` (1024 slots), so that a request does not format its ports again. */
 const portKeys = new Int32Array(1024).fill(-1);

@@ -106,6 +106,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   deadline = 0;
   /** When the request being answered must be done (ms since epoch, `requestTimeout`), 0 for none. */
   requestDeadline = 0;
+  /** When the client must have taken more of the backlog (ms since epoch, `sendTimeout`), 0 when nothing waits. */
+  sendDeadline = 0;
   private deadlineKind = Deadline.None;
 
   /** The `handlerClass` instance for this connection, if one is configured. */
@@ -174,11 +176,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         if (n < 0) return this.destroy();
         if (n < buf.length) {
           backlog[0] = buf.subarray(n);
+          if (n > 0) this.armSendDeadline();
           return;
         }
         backlog.shift();
       }
       this.backlog = null;
+      this.sendDeadline = 0;
     }
     if (this.parts.length > 0) this.flush();
     if (this.backlog === null) this.afterFlushed();
@@ -189,6 +193,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     if (this.closed) return;
     this.closed = true;
     this.deadline = 0;
+    this.sendDeadline = 0;
     this.parts = [];
     this.backlog = null;
     this.wakeDrainWaiters();
@@ -242,6 +247,20 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     } else {
       this.destroy();
     }
+  }
+
+  /** `sendTimeout` passed with output still waiting: the client stopped reading. */
+  onSendDeadline(): void {
+    this.sendDeadline = 0;
+    if (this.closed || this.backlog === null) return;
+    this.core.logError(requestLine(this.head), new Error(`the client took no response bytes for ${this.core.options.sendTimeout} ms (sendTimeout); closing the connection`));
+    this.destroy();
+  }
+
+  /** Restart the `sendTimeout` clock: output is waiting and the socket just took some, or none yet. */
+  private armSendDeadline(): void {
+    const ms = this.core.options.sendTimeout;
+    this.sendDeadline = ms > 0 ? this.core.clock() + ms : 0;
   }
 
   private setDeadline(kind: Deadline, ms: number): void {
@@ -451,7 +470,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.environ = null;
     const core = this.core;
     if (core.accessLog) core.logAccess(this, head, environ, this.statusCode, this.bodyBytes, this.startedAt);
-    if (environ["tsgi.posthooks"]) void runPosthooks(environ, core.logError);
+    if ((environ["tsgi.posthooks"] as unknown[] | undefined)?.length) void runPosthooks(environ, core.logError);
   }
 
   // ---------------------------------------------------------------- InputControl
@@ -726,6 +745,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     for (let i = next; i < parts.length; i++) backlog.push(bytesOf(parts[i]!));
     parts.length = 0;
     this.backlog = backlog;
+    this.armSendDeadline();
     return false;
   }
 

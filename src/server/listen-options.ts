@@ -1,10 +1,8 @@
 /**
- * Production options shared by the command lines (`tsgi serve`, and the
- * flags `tsgi-dev` reuses): where to listen (TCP, Unix socket, inherited
- * descriptor), TLS, proxy headers, mount path, workers and their
+ * Production options of `tsgi serve`: where to listen (TCP, Unix socket,
+ * inherited descriptor), TLS, proxy headers, mount path, workers and their
  * lifecycle. {@link resolveDeployOptions} checks them and turns them into
- * {@link ServerOptions} plus the supervisor's settings; both CLIs call it, so
- * flags mean the same in both.
+ * {@link ServerOptions} plus the supervisor's settings.
  * @module
  */
 import type { ServerOptions } from "./options.ts";
@@ -52,8 +50,6 @@ export interface DeployOptions {
   timeout?: number;
   /** `--peercreds`: put `SO_PEERCRED` ids (and names with `"resolve"`) in environ for Unix-socket clients. */
   peercreds?: boolean | "resolve";
-  /** `--reload` (tsgi-dev): watch and reload. Cannot be combined with `workers`. */
-  reload?: boolean;
 }
 
 /** Supervisor settings, in milliseconds. */
@@ -108,9 +104,6 @@ function nonNegative(name: string, v: unknown, integer = true): number {
  * @throws OptionsError naming the flag for a bad value or a forbidden combination.
  */
 export function resolveDeployOptions(o: DeployOptions, env: Record<string, string | undefined> = process.env): ResolvedDeploy {
-  if (o.reload && o.workers !== undefined) {
-    throw new OptionsError("--reload and --workers cannot be combined: reloading re-imports the app in one process; run workers without --reload, and reload them with SIGHUP");
-  }
   const places = [o.uds !== undefined, o.fd !== undefined].filter(Boolean).length;
   if (places > 1) throw new OptionsError("--uds and --fd are exclusive: pick where to listen");
   const server: ServerOptions = {};

@@ -43,9 +43,13 @@ export function logDate(ms: number): string {
 }
 
 /**
- * Compile an eventlet/Python `%(name)s` format into a function. Supports
- * `%(name)s`, `%(name)d` and `%(name).Nf`; `%%` is a literal percent.
- * @throws Error on an unknown field name.
+ * Compile an eventlet `log_format` (Python's `%` formatting with a mapping)
+ * into a function. A conversion is `%(name)[flags][width][.precision]type`:
+ * type `s`, `d`/`i` (truncated to an integer) or `f` (precision default 6);
+ * flags `-` (left-justify in the width), `0` (pad numbers with zeros), `+`
+ * and space (sign of positive numbers). `%%` is a literal percent.
+ * @throws Error on an unknown field name, or on a `%` that starts no valid
+ *   conversion (Python raises there too), naming its offset.
  */
 export function compileLogFormat(format: string): (fields: AccessLogFields) => string {
   // The default format, written out: what the generic compilation below gives, without its per-part loop.
@@ -54,10 +58,17 @@ export function compileLogFormat(format: string): (fields: AccessLogFields) => s
       `${f.client_ip} - - [${f.date_time}] "${f.request_line}" ${f.status_code} ${f.body_length} ${Number(f.wall_seconds).toFixed(6)}`;
   }
   const parts: Array<string | ((f: AccessLogFields) => string)> = [];
-  const re = /%%|%\((\w+)\)(\.\d+)?([sdf])/g;
+  const re = /%%|%\((\w+)\)([-0+ #]*)(\d+)?(?:\.(\d+))?([sdif])/y;
   let last = 0;
-  for (let m = re.exec(format); m; m = re.exec(format)) {
-    parts.push(format.slice(last, m.index));
+  for (let at = format.indexOf("%"); at !== -1; at = format.indexOf("%", last)) {
+    re.lastIndex = at;
+    const m = re.exec(format);
+    if (!m) {
+      throw new Error(
+        `log format: cannot read the conversion at offset ${at} (${JSON.stringify(format.slice(at, at + 16))}); write %(name)s, %(name)d or %(name).3f, and %% for a percent sign`,
+      );
+    }
+    parts.push(format.slice(last, at));
     last = re.lastIndex;
     if (m[0] === "%%") {
       parts.push("%");
@@ -67,15 +78,7 @@ export function compileLogFormat(format: string): (fields: AccessLogFields) => s
     if (!["client_ip", "date_time", "request_line", "status_code", "body_length", "wall_seconds"].includes(name)) {
       throw new Error(`log format: unknown field %(${name}); known: client_ip, date_time, request_line, status_code, body_length, wall_seconds`);
     }
-    const precision = m[2] ? Number(m[2].slice(1)) : 6;
-    const kind = m[3];
-    parts.push(
-      kind === "f"
-        ? (f) => Number(f[name]).toFixed(precision)
-        : kind === "d"
-          ? (f) => String(Math.trunc(Number(f[name])))
-          : (f) => String(f[name]),
-    );
+    parts.push(conversion(name, m[2]!, m[3] === undefined ? 0 : Number(m[3]), m[4] === undefined ? undefined : Number(m[4]), m[5]!));
   }
   parts.push(format.slice(last));
   return (fields) => {
@@ -83,6 +86,26 @@ export function compileLogFormat(format: string): (fields: AccessLogFields) => s
     for (const p of parts) out += typeof p === "string" ? p : p(fields);
     return out;
   };
+}
+
+/** One `%(name)...` conversion of {@link compileLogFormat}, as Python's `%` formats it. */
+function conversion(name: keyof AccessLogFields, flags: string, width: number, precision: number | undefined, type: string): (f: AccessLogFields) => string {
+  const left = flags.includes("-");
+  const sign = flags.includes("+") ? "+" : flags.includes(" ") ? " " : "";
+  const numeric = type !== "s";
+  const text = (f: AccessLogFields): string => {
+    if (!numeric) {
+      const s = String(f[name]);
+      return precision === undefined ? s : s.slice(0, precision);
+    }
+    const n = Number(f[name]);
+    const body = type === "f" ? Math.abs(n).toFixed(precision ?? 6) : String(Math.abs(Math.trunc(n)));
+    const prefix = n < 0 || Object.is(n, -0) ? "-" : sign;
+    if (!left && flags.includes("0") && width > 0) return prefix + body.padStart(width - prefix.length, "0");
+    return prefix + body;
+  };
+  if (width === 0) return text;
+  return left ? (f) => text(f).padEnd(width) : (f) => text(f).padStart(width);
 }
 
 /** How long a record may wait before its batch is written (ms). */

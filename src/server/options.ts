@@ -41,7 +41,15 @@ export interface ServerOptions {
   port?: number;
   /** Linux `SO_REUSEPORT`, for several processes on one port. Default false. */
   reusePort?: boolean;
-  /** Extra keys merged into every request's environ (eventlet/gevent `environ`). Default none. */
+  /**
+   * Extra keys merged into every request's environ (eventlet/gevent
+   * `environ`). As in gevent they replace the server-level keys
+   * (`SERVER_SOFTWARE`, `SERVER_NAME`, `SERVER_PORT`, `GATEWAY_INTERFACE`,
+   * `tsgi.version`, `tsgi.errors`, `tsgi.multithread`, `tsgi.multiprocess`,
+   * `tsgi.run_once`, `tsgi.file_wrapper`) and add new ones; the request's own
+   * keys (method, path, fields, `tsgi.input`, `tsgi.url_scheme`, ...) are
+   * never replaced. Default none.
+   */
   environ?: Record<string, unknown>;
   /** `SERVER_SOFTWARE` value. Default `"tsgi/<version>"`. */
   serverSoftware?: string;
@@ -72,6 +80,15 @@ export interface ServerOptions {
   /** Longest wait for more request-body bytes while the app reads, ms (eventlet `socket_timeout`). Default 60000. */
   bodyTimeout?: number;
   /**
+   * Longest time the client may take no response bytes while some are
+   * waiting to be sent, ms (nginx `send_timeout`; eventlet `socket_timeout`
+   * and cheroot `timeout` cover sends too). The clock restarts whenever the
+   * socket takes bytes, so a slow reader that keeps reading is never cut.
+   * Past it the request is abandoned (the body's `close()` is called), the
+   * connection is closed and an error is logged. 0 disables it. Default 60000.
+   */
+  sendTimeout?: number;
+  /**
    * Longest time from a request head to the end of its response, ms; past it
    * the request is abandoned (the body's `close()` is called), logged, and
    * answered 503 if nothing was sent yet, else the connection is cut.
@@ -85,7 +102,7 @@ export interface ServerOptions {
   /** Buffer body chunks until at least this many bytes before writing (eventlet `minimum_chunk_size`); per request `environ["tsgi.minimum_write_chunk_size"]`. Default 0. */
   minimumChunkSize?: number;
   /**
-   * Access log destination (eventlet `log`, gevent `log`); `null` disables. Default `null` in the library, stderr in `tsgi-dev`.
+   * Access log destination (eventlet `log`, gevent `log`); `null` disables. Default `null` in the library; `tsgi-dev` and `tsgi serve` log to stdout.
    * Lines are written in batches: at most 10 ms after the request ends (or at 1,024 lines), and all of them when the server closes.
    */
   log?: LogTarget;
@@ -102,8 +119,9 @@ export interface ServerOptions {
   /** Per-connection handler with `getEnviron()` / `getStderr()` hooks (gevent and wsgiref `handler_class`). Default: {@link RequestHandler} behaviour. */
   handlerClass?: RequestHandlerClass;
   /**
-   * eventlet `socket_timeout`, ms: a shorthand that sets `headerTimeout` and
-   * `bodyTimeout` when those are not given. Default: unset.
+   * eventlet `socket_timeout` / cheroot `timeout`, ms: a shorthand that sets
+   * `headerTimeout`, `bodyTimeout` and `sendTimeout` when those are not
+   * given. Default: unset.
    */
   socketTimeout?: number;
   /** `SCRIPT_NAME` for every request: the path the app is mounted at, moved out of `PATH_INFO`. Default `""`. */
@@ -160,6 +178,7 @@ export const DEFAULT_SERVER_OPTIONS = {
   headerTimeout: 30000,
   keepAliveTimeout: 5000,
   bodyTimeout: 60000,
+  sendTimeout: 60000,
   requestTimeout: 0,
   shutdownTimeout: 5000,
   capitalizeResponseHeaders: false,
@@ -180,6 +199,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (given.socketTimeout !== undefined) {
     given.headerTimeout ??= given.socketTimeout;
     given.bodyTimeout ??= given.socketTimeout;
+    given.sendTimeout ??= given.socketTimeout;
   }
   const resolved = { ...DEFAULT_SERVER_OPTIONS, ...given } as ResolvedOptions;
   for (const key of [
@@ -191,6 +211,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     "headerTimeout",
     "keepAliveTimeout",
     "bodyTimeout",
+    "sendTimeout",
     "requestTimeout",
     "shutdownTimeout",
     "minimumChunkSize",

@@ -186,6 +186,7 @@ export class TsgiServer implements Server, ServerCore {
       o.headerTimeout || Infinity,
       o.keepAliveTimeout || Infinity,
       o.bodyTimeout || Infinity,
+      o.sendTimeout || Infinity,
       o.requestTimeout || Infinity,
     );
     const interval = Math.max(20, Math.min(1000, Number.isFinite(shortest) ? Math.floor(shortest / 4) : 1000));
@@ -242,6 +243,7 @@ export class TsgiServer implements Server, ServerCore {
     for (const conn of this.conns) {
       if (conn.deadline !== 0 && conn.deadline <= now) conn.onDeadline(now);
       if (conn.requestDeadline !== 0 && conn.requestDeadline <= now) conn.onRequestDeadline();
+      if (conn.sendDeadline !== 0 && conn.sendDeadline <= now) conn.onSendDeadline();
     }
   };
 

@@ -1,0 +1,108 @@
+/**
+ * Strict command-line checking for the citty commands (`tsgi serve`,
+ * `tsgi-dev`). citty accepts unknown flags silently and lets a string flag
+ * take the next flag as its value (`--uds --port 1` sets `uds` to
+ * `"--port"`); a server must not start on a mistyped `--worker 4` as if
+ * nothing was wrong.
+ * @module
+ */
+import leven from "leven";
+
+/** The shape of a citty argument definition this checker reads. */
+export interface FlagDef {
+  type?: "positional" | "string" | "boolean" | "enum";
+  valueHint?: string;
+  options?: readonly string[];
+}
+
+/** A bad command line: the CLI prints the message as one line and exits with a usage code. */
+export class ArgsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ArgsError";
+  }
+}
+
+/**
+ * Check `rawArgs` against the command's argument definitions.
+ *
+ * - an unknown flag (`--bogus`, `-p`) is an error, with the nearest known
+ *   name suggested (`--worker` → `--workers`);
+ * - a string or enum flag needs a value: `--name value` or `--name=value`,
+ *   and the value may not be another flag;
+ * - a boolean flag takes no `=value`, except the values listed for it in
+ *   `optionalValues` (`--peercreds=resolve`); `--no-<name>` negates it;
+ * - more positional arguments than the command defines is an error.
+ *
+ * `--help`, `-h`, `--version` and `-v` are citty's own and always allowed;
+ * everything after `--` is left alone.
+ * @param command the command's name, used in messages (`tsgi serve`).
+ * @throws ArgsError on the first problem found.
+ */
+export function checkArgs(
+  command: string,
+  rawArgs: readonly string[],
+  defs: Record<string, FlagDef>,
+  optionalValues: Record<string, readonly string[]> = {},
+): void {
+  const positionals = Object.entries(defs).filter(([, d]) => d.type === "positional").map(([name]) => name);
+  const flags = Object.keys(defs).filter((name) => defs[name]!.type !== "positional");
+  let seenPositionals = 0;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === "--") break;
+    if (arg === "--help" || arg === "-h" || arg === "--version" || arg === "-v") continue;
+    if (!arg.startsWith("-") || arg === "-") {
+      if (++seenPositionals > positionals.length) {
+        const prev = rawArgs[i - 1]?.replace(/^--/, "");
+        if (prev !== undefined && optionalValues[prev]?.includes(arg)) {
+          throw new ArgsError(`unexpected argument ${JSON.stringify(arg)}: write --${prev}=${arg}, with "="`);
+        }
+        throw new ArgsError(
+          `unexpected argument ${JSON.stringify(arg)}: ${command} takes ${positionals.length === 1 ? `one ${positionals[0]}` : `${positionals.length} positional arguments`} (see ${command} --help)`,
+        );
+      }
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.slice(arg.startsWith("--") ? 2 : 1, eq === -1 ? undefined : eq);
+    const value = eq === -1 ? undefined : arg.slice(eq + 1);
+    const negated = name.startsWith("no-") && defs[name.slice(3)]?.type === "boolean";
+    const def = negated ? defs[name.slice(3)] : defs[name];
+    if (!arg.startsWith("--") || def === undefined || def.type === "positional") {
+      const near = nearest(name, flags);
+      throw new ArgsError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
+    }
+    if (def.type === "boolean") {
+      if (value !== undefined && (negated || !(optionalValues[name] ?? []).includes(value))) {
+        const allowed = optionalValues[name];
+        throw new ArgsError(
+          allowed && !negated
+            ? `${arg} is not valid: use --${name}${allowed.map((v) => ` or --${name}=${v}`).join("")}`
+            : `--${name} takes no value, got ${JSON.stringify(arg)}`,
+        );
+      }
+      continue;
+    }
+    if (value !== undefined) continue;
+    const next = rawArgs[i + 1];
+    if (next === undefined || (next.startsWith("-") && next !== "-")) {
+      throw new ArgsError(`--${name} needs a value: --${name} <${def.valueHint ?? def.options?.join("|") ?? "value"}>`);
+    }
+    i++;
+  }
+}
+
+/** The known flag closest to `name` (edit distance at most 2, or a prefix either way), if any. */
+function nearest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = k.startsWith(name) || name.startsWith(k) ? 1 : leven(name, k);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
