@@ -57,7 +57,7 @@ describe("tsgi-dev CLI", () => {
     const app = helloApp();
     const help = await run(["--help"], app.dir);
     expect(help.code).toBe(0);
-    for (const flag of ["--host", "--port", "--log-level", "--no-access-log", "--reload", "--watch", "--ignore", "--poll", "--no-live", "--no-debug"]) {
+    for (const flag of ["--host", "--port", "--log-level", "--no-access-log", "--reload", "--no-reload", "--watch", "--ignore", "--poll", "--no-live", "--no-debug"]) {
       expect(help.out).toContain(flag);
     }
     const version = await run(["--version"], app.dir);

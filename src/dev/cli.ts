@@ -28,7 +28,7 @@ const DEV_ARGS = {
   port: { type: "string", description: "Port to bind (default 8000, or PORT). A busy --port or PORT is an error; a busy default 8000 moves to the next free port", valueHint: "port" },
   "log-level": { type: "enum", options: [...LOG_LEVELS], description: "Terminal verbosity", default: "info" },
   "access-log": { type: "boolean", description: "Print a line per request", default: true, negativeDescription: "No access log" },
-  reload: { type: "boolean", description: "How to reload on change: --reload=inplace (the default), or --reload=restart (a fresh process takes over the socket); --no-reload turns reloading off" },
+  reload: { type: "boolean", description: "How to reload on change: --reload=inplace (the default), or --reload=restart (a fresh process takes over the socket)", default: true, negativeDescription: "Never reload" },
   watch: { type: "string", description: "Also watch this file, directory or glob (repeatable)", valueHint: "path" },
   ignore: { type: "string", description: "Never watch paths matching this glob (repeatable)", valueHint: "glob" },
   poll: { type: "boolean", description: "Poll for changes (network and container file systems)", default: false },
