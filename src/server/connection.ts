@@ -170,16 +170,18 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   onDrain(): void {
     const backlog = this.backlog;
     if (backlog) {
+      let progressed = false;
       while (backlog.length > 0) {
         const buf = backlog[0]!;
         const n = this.socket.write(buf);
         if (n < 0) return this.destroy();
         if (n < buf.length) {
           backlog[0] = buf.subarray(n);
-          if (n > 0) this.armSendDeadline();
+          if (progressed || n > 0) this.armSendDeadline();
           return;
         }
         backlog.shift();
+        progressed = true;
       }
       this.backlog = null;
       this.sendDeadline = 0;
