@@ -4,7 +4,8 @@
  * batches, never later than ACCESS_LOG_FLUSH_MS, and all of them on close.
  */
 import { describe, expect, test } from "bun:test";
-import { ACCESS_LOG_FLUSH_MS, compileLogFormat, createAccessLog, DEFAULT_LOG_FORMAT } from "../src/server/log.ts";
+import { createConsola, type LogObject } from "consola";
+import { ACCESS_LOG_FLUSH_MS, compileLogFormat, createAccessLog, DEFAULT_LOG_FORMAT, LoggingLogAdapter } from "../src/server/log.ts";
 import { enc, get, raw, serverPool, startServer } from "./helpers.ts";
 import type { AccessLogFields } from "../src/server/options.ts";
 
@@ -103,5 +104,44 @@ describe("access log batching", () => {
     await server.close({ timeout: 2000 });
     expect(writes.join("")).toContain('"GET /slow HTTP/1.1" 200 0');
     expect((await response).data.toString("latin1")).toStartWith("HTTP/1.1 200 OK");
+  });
+});
+
+describe("LoggingLogAdapter (gevent): a logger as log and errorLog", () => {
+  test("one log call per access line at the chosen level, even when lines are written in batches; errors at theirs", async () => {
+    const seen: Array<[string, string]> = [];
+    const logger = createConsola({
+      level: 5,
+      reporters: [{ log: (o: LogObject) => void seen.push([o.type, String(o.args[0])]) }],
+    });
+    const app = (environ: { PATH_INFO: string; "tsgi.errors": { write(s: string): void } }, sr: (s: string, h: [string, string][]) => unknown) => {
+      if (environ.PATH_INFO === "/warn") environ["tsgi.errors"].write("disk nearly full\nsecond line\n");
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [enc("ok")];
+    };
+    const s = startServer(app as never, {
+      log: new LoggingLogAdapter(logger, "debug"),
+      errorLog: new LoggingLogAdapter(logger, "warn"),
+    });
+    try {
+      await raw(s.port, `${get("/a")}${get("/b")}${get("/warn")}`, { until: (d) => d.toString().split("ok").length === 4 });
+      for (let i = 0; i < 100 && seen.filter(([t]) => t === "debug").length < 3; i++) await Bun.sleep(10);
+      const debug = seen.filter(([t]) => t === "debug").map(([, m]) => m);
+      expect(debug.length).toBe(3);
+      for (const [i, path] of ["/a", "/b", "/warn"].entries()) expect(debug[i]).toMatch(new RegExp(`"GET ${path} HTTP/1.1" 200 2 `));
+      expect(debug.every((m) => !m.includes("\n"))).toBe(true);
+      expect(seen.filter(([t]) => t === "warn").map(([, m]) => m)).toEqual(["disk nearly full", "second line"]);
+    } finally {
+      await s.server.close();
+    }
+  });
+
+  test("a logger without the level's method is a TypeError at once", () => {
+    expect(() => new LoggingLogAdapter({ info: () => {} }, "debug")).toThrow(/the logger has no debug\(\) method/);
+    const lines: string[] = [];
+    const adapter = new LoggingLogAdapter({ info: (m: string) => void lines.push(m) });
+    adapter.writelines(["one\n", "", "two\nthree"]);
+    adapter.flush();
+    expect(lines).toEqual(["one", "two", "three"]);
   });
 });

@@ -6,6 +6,7 @@ export { createServer, serve, TsgiServer } from "./server.ts";
 export type { CloseOptions, Server } from "./server.ts";
 export { DEFAULT_SERVER_OPTIONS, resolveOptions } from "./options.ts";
 export type { AccessLogFields, LogTarget, ResolvedOptions, ServerOptions } from "./options.ts";
-export { DEFAULT_LOG_FORMAT, compileLogFormat } from "./log.ts";
+export { DEFAULT_LOG_FORMAT, compileLogFormat, LoggingLogAdapter } from "./log.ts";
+export type { LoggerLevel } from "./log.ts";
 export { RequestHandler } from "./handler.ts";
 export type { HandlerServer, RequestHandlerClass } from "./handler.ts";

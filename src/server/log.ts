@@ -23,6 +23,53 @@ export function lineWriter(target: LogTarget | undefined, level: "info" | "error
   return level === "info" ? (line) => logger.info(line) : (line) => logger.error(line);
 }
 
+/** A logger method that takes one message: consola, `console`, pino and winston all have these. */
+export type LoggerLevel = "trace" | "debug" | "info" | "log" | "warn" | "error" | "fatal";
+
+/**
+ * gevent `LoggingLogAdapter`: a logger as a writable log target, for `log`,
+ * `errorLog` (and so `tsgi.errors`), each line logged at `level`.
+ *
+ * `write(text)` logs every non-empty line of `text` as its own message,
+ * without its newline. gevent logs one message per `write()` with one
+ * trailing newline stripped; tsgi splits, because its access log writes
+ * lines in batches.
+ */
+export class LoggingLogAdapter {
+  /**
+   * @param logger any object with a method named `level`, e.g. a consola instance.
+   * @param level the method to call. Default `"info"` (gevent: `logging.INFO`).
+   * @throws TypeError when `logger[level]` is not a function.
+   */
+  constructor(
+    readonly logger: Partial<Record<LoggerLevel, (message: string) => unknown>>,
+    readonly level: LoggerLevel = "info",
+  ) {
+    if (typeof logger?.[level] !== "function") {
+      throw new TypeError(`LoggingLogAdapter: the logger has no ${level}() method`);
+    }
+  }
+
+  /** Log each non-empty line of `text` at {@link level}. */
+  write(text: string): void {
+    const log = this.logger[this.level]!;
+    let start = 0;
+    for (let nl = text.indexOf("\n"); start < text.length; nl = text.indexOf("\n", start)) {
+      const end = nl === -1 ? text.length : nl;
+      if (end > start) log.call(this.logger, text.slice(start, end));
+      start = end + 1;
+    }
+  }
+
+  /** `write()` each string in turn. */
+  writelines(lines: Iterable<string>): void {
+    for (const line of lines) this.write(line);
+  }
+
+  /** Nothing to flush: the logger owns its output. */
+  flush(): void {}
+}
+
 /** eventlet's default `log_format`, as used by the access log. */
 export const DEFAULT_LOG_FORMAT =
   '%(client_ip)s - - [%(date_time)s] "%(request_line)s" %(status_code)s %(body_length)s %(wall_seconds).6f';
