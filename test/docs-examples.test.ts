@@ -26,7 +26,7 @@ import { join, relative } from "node:path";
 import { fromFetchHandler } from "../src/fetch/index.ts";
 import type { Application } from "../src/spec.ts";
 import { validator } from "../src/toolkit/validate.ts";
-import { serverPool } from "./helpers.ts";
+import { runCommand, serverPool } from "./helpers.ts";
 
 const root = join(import.meta.dir, "..");
 const tsc = join(root, "node_modules/.bin/tsc");
@@ -114,10 +114,7 @@ describe("docs examples", () => {
 
   if (!existsSync(tsc)) console.warn("SKIP docs examples type-check: node_modules/.bin/tsc is missing (run npm install)");
   test.skipIf(!existsSync(tsc))("every example type-checks (strict) against the published imports", async () => {
-    const proc = Bun.spawn([tsc, "--noEmit", "-p", "."], { cwd: project, stdout: "pipe", stderr: "pipe" });
-    const timer = setTimeout(() => proc.kill(), 110_000);
-    const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    clearTimeout(timer);
+    const { out, err, code } = await runCommand([tsc, "--noEmit", "-p", "."], project, 110_000);
     // Name each error by the doc line it came from, not the temp file.
     const report = `${out}${err}`.replace(/^(\S+?)\/example\.ts\((\d+),(\d+)\)/gm, (_, dir: string, line: string) => {
       const ex = examples.find((e) => relative(project, e.dir) === dir);
@@ -162,10 +159,7 @@ describe("docs examples", () => {
   });
   for (const ex of scripts) {
     test(`${ex.where}: prints what its comments say`, async () => {
-      const proc = Bun.spawn([process.execPath, join(ex.dir, "example.ts")], { cwd: ex.dir, stdout: "pipe", stderr: "pipe" });
-      const timer = setTimeout(() => proc.kill(), 10_000);
-      const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-      clearTimeout(timer);
+      const { out, err, code } = await runCommand([process.execPath, join(ex.dir, "example.ts")], ex.dir, 10_000);
       expect(err).toBe("");
       expect(code).toBe(0);
       const printed = out.split("\n").map((l) => l.trimEnd());

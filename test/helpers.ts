@@ -189,6 +189,15 @@ export function get(path = "/", extra = ""): string {
   return `GET ${path} HTTP/1.1\r\nHost: localhost\r\n${extra}\r\n`;
 }
 
+/** Run `cmd` to its end in `cwd`, killed after `timeoutMs`: what it printed and its exit code. */
+export async function runCommand(cmd: string[], cwd: string, timeoutMs: number) {
+  const proc = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => proc.kill(), timeoutMs);
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { out, err, code };
+}
+
 /** Free TCP port on 127.0.0.1 (bound and released). */
 export function freePort(): number {
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
