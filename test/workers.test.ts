@@ -65,13 +65,16 @@ async function pidsSeen(port: number, count = 40): Promise<Set<number>> {
  * Two different workers answering: one is kept busy (a blocked event loop)
  * while a second request is made, which another worker must take. Workers
  * sharing a socket are woken in no fixed order, so sequential requests alone
- * may all land on one of them.
+ * may all land on one of them. With `--reuse-port` the kernel picks a worker
+ * by hashing each new connection, busy or not: an attempt then finds two with
+ * probability 1/2, so up to 12 attempts (both requests on new connections)
+ * leave a 1-in-4096 chance of seeing one.
  */
 async function twoPids(port: number, url: (path: string) => [string, RequestInit?] = (p) => [`http://127.0.0.1:${port}${p}`]): Promise<Set<number>> {
   const pids = new Set<number>();
-  for (let attempt = 0; attempt < 5 && pids.size < 2; attempt++) {
+  for (let attempt = 0; attempt < 12 && pids.size < 2; attempt++) {
     const [bu, bi] = url("/busy?500");
-    const busy = fetch(bu, { ...bi, signal: AbortSignal.timeout(5000) }).then((r) => r.json() as Promise<{ pid: number }>);
+    const busy = fetch(bu, { ...bi, headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.json() as Promise<{ pid: number }>);
     await Bun.sleep(150);
     const [u, i] = url("/");
     const other = (await (await fetch(u, { ...i, headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).json()) as { pid: number };
