@@ -16,7 +16,7 @@ export { createServer, serve, TsgiServer, DEFAULT_SERVER_OPTIONS } from "./serve
 export type { AccessLogFields, CloseOptions, LogTarget, Server, ServerOptions } from "./server/index.ts";
 export { VERSION } from "./version.ts";
 export { LoggingLogAdapter, RequestHandler } from "./server/index.ts";
-export type { LoggerLevel, RequestHandlerClass } from "./server/index.ts";
+export type { ErrorResponse, HandlerServer, LoggerLevel, RequestHandlerClass } from "./server/index.ts";
 
 // The toolkit (each module is also a subpath export: "tsgi/util", "tsgi/validate", ...).
 // `Headers` (wsgiref.headers) and the gevent `Environ` class are only exported from their

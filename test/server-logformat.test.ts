@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createConsola, type LogObject } from "consola";
-import { ACCESS_LOG_FLUSH_MS, compileLogFormat, createAccessLog, DEFAULT_LOG_FORMAT, LoggingLogAdapter } from "../src/server/log.ts";
+import { ACCESS_LOG_FLUSH_MS, accessLogFormat, compileLogFormat, createAccessLog, DEFAULT_LOG_FORMAT, LoggingLogAdapter } from "../src/server/log.ts";
 import { enc, get, raw, serverPool, startServer } from "./helpers.ts";
 import type { AccessLogFields } from "../src/server/options.ts";
 
@@ -77,7 +77,7 @@ describe("access log batching", () => {
 
   test("a record waits at most ACCESS_LOG_FLUSH_MS; flush() writes at once; 1,024 records flush without waiting", async () => {
     const writes: string[] = [];
-    const log = createAccessLog({ write: (s: string) => void writes.push(s) }, undefined)!;
+    const log = createAccessLog({ write: (s: string) => void writes.push(s) }, accessLogFormat(undefined))!;
     log.record("127.0.0.1", "GET /a HTTP/1.1", 200, 1, 0.001, Date.now());
     expect(writes).toHaveLength(0);
     await Bun.sleep(ACCESS_LOG_FLUSH_MS * 5);

@@ -39,6 +39,31 @@ export interface GatewayOptions {
   logError(context: string, error: unknown): void;
   /** Buffer body chunks until at least this many bytes (eventlet `minimum_chunk_size`); 0 = off. */
   minimumChunkSize: number;
+  /**
+   * Called in place of {@link logError} when the application fails (gevent
+   * `WSGIHandler.handle_error()`, the server's `handlerClass` hook). It
+   * logs as it likes and may return the response to send instead of the
+   * standard 500; `null` or `undefined` sends the standard one. Its answer is
+   * not used once response headers went out (the connection is cut then).
+   * When it throws or returns an invalid response, both errors are logged
+   * with {@link logError} and the standard 500 is sent.
+   */
+  handleError?(error: unknown, environ: Environ): ErrorResponse | null | undefined | void;
+}
+
+/** A complete response for an application error (see {@link GatewayOptions.handleError}). */
+export interface ErrorResponse {
+  /** Status line text, e.g. `"503 Service Unavailable"` (PEP 3333 `status`). */
+  status: string;
+  /** Response fields; `Content-Length` is added from `body` when absent. */
+  headers: ResponseHeaders;
+  /** The whole body. */
+  body: Uint8Array;
+}
+
+/** The request line an error log entry names, e.g. `GET /x?y=1 HTTP/1.1` (from the environ). */
+export function requestLineOf(environ: Environ): string {
+  return `${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} ${environ.SERVER_PROTOCOL}`;
 }
 
 const RESOLVED = Promise.resolve();
@@ -277,31 +302,66 @@ class Invocation implements Running {
 
   private fail(error: unknown): void | Promise<void> {
     const gone = this.sink.closed || error instanceof ClientDisconnected;
-    if (!gone) {
-      const env = this.environ;
-      this.options.logError(`${env.REQUEST_METHOD} ${env.REQUEST_URI ?? env.PATH_INFO} ${env.SERVER_PROTOCOL}`, error);
-    }
+    const custom = gone ? null : this.handleError(error);
     this.finished = true;
     if (gone) {
       // Nothing to send to.
     } else if (!this.headersSent) {
-      const text = this.options.debug && error instanceof Error && error.stack ? error.stack : "Internal Server Error";
-      const bytes = encoder.encode(`${text}\n`);
-      this.sink.start(
-        "500 Internal Server Error",
-        [
-          ["Content-Type", "text/plain; charset=utf-8"],
-          ["Content-Length", String(bytes.length)],
-        ],
-        bytes.length,
-      );
+      let response = custom;
+      if (response !== null) {
+        try {
+          checkStatus(response.status);
+          checkHeaders(response.headers);
+          this.sink.start(response.status, response.headers, response.body.length);
+        } catch (invalid) {
+          this.options.logError("the error response from handleError()", invalid);
+          response = null;
+        }
+      }
+      if (response === null) {
+        const text = this.options.debug && error instanceof Error && error.stack ? error.stack : "Internal Server Error";
+        const bytes = encoder.encode(`${text}\n`);
+        response = {
+          status: "500 Internal Server Error",
+          headers: [
+            ["Content-Type", "text/plain; charset=utf-8"],
+            ["Content-Length", String(bytes.length)],
+          ],
+          body: bytes,
+        };
+        this.sink.start(response.status, response.headers, bytes.length);
+      }
       this.headersSent = true;
-      this.sink.write(bytes);
+      if (response.body.length > 0) this.sink.write(response.body);
       this.sink.end();
     } else {
       this.sink.abort();
     }
     return this.closeBody();
+  }
+
+  /**
+   * Log an application error: through the `handleError` hook when there is
+   * one (its response, if valid in shape, is returned), else `logError`.
+   */
+  private handleError(error: unknown): ErrorResponse | null {
+    const hook = this.options.handleError;
+    if (hook === undefined) {
+      this.options.logError(requestLineOf(this.environ), error);
+      return null;
+    }
+    try {
+      const response = hook(error, this.environ);
+      if (response === null || response === undefined) return null;
+      if (typeof response !== "object" || !(response.body instanceof Uint8Array) || !Array.isArray(response.headers)) {
+        throw new TypeError(`handleError() must return { status, headers, body: Uint8Array } or null, got ${describe(response)}`);
+      }
+      return response;
+    } catch (hookError) {
+      this.options.logError(requestLineOf(this.environ), error);
+      this.options.logError("handleError()", hookError);
+      return null;
+    }
   }
 
   /** Call the body's `close()` exactly once; stop an unfinished iterator. */

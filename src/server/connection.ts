@@ -13,10 +13,10 @@ import { statusLine } from "../http/status.ts";
 import { ConnectionField, eqLower, responseHead } from "./response-head.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
-import { ClientDisconnected, runApplication, runPosthooks, type ResponseSink, type Running } from "../gateway/run.ts";
+import { ClientDisconnected, runApplication, runPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
 import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
-import type { RequestHandler } from "./handler.ts";
+import { RequestHandler } from "./handler.ts";
 
 const enum Framing {
   /** No body bytes on the wire (HEAD, 1xx, 204, 304). */
@@ -112,6 +112,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   /** The `handlerClass` instance for this connection, if one is configured. */
   private readonly handler: RequestHandler | null;
+  /** The handler overrides `logRequest()` or `formatRequest()`: access-log records go through it. */
+  private readonly handlerLogs: boolean;
+  /** The gateway settings: the server's, or a copy whose `handleError` is the handler's. */
+  private readonly gateway: GatewayOptions;
   /** Keys set on every request's environ after it is built (Unix sockets: empty ports, peer credentials), or `null`. */
   environPatch: Record<string, string> | null = null;
   /** The client's address and port, read once (the socket getters cross into native code). */
@@ -124,7 +128,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
-    this.handler = core.handlerClass ? new core.handlerClass(core.handlerServer, this.remoteAddress, this.remotePort) : null;
+    const handler = (this.handler = core.handlerClass ? new core.handlerClass(core.handlerServer, this.remoteAddress, this.remotePort) : null);
+    this.handlerLogs =
+      handler !== null && (handler.logRequest !== RequestHandler.prototype.logRequest || handler.formatRequest !== RequestHandler.prototype.formatRequest);
+    this.gateway =
+      handler !== null && handler.handleError !== RequestHandler.prototype.handleError
+        ? { ...core.gateway, handleError: (error, environ) => handler.handleError(error, environ) }
+        : core.gateway;
     this.parser = new RequestParser(this, core.parserLimits);
     this.setDeadline(Deadline.Head, core.options.headerTimeout);
   }
@@ -356,7 +366,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.out(
       `HTTP/1.1 ${statusLine(error.status)}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}Server: ${this.core.serverSoftware}${CRLF}${CRLF}${body}`,
     );
-    this.core.logRequestError(this, error);
+    if (this.handlerLogs) this.handlerLogRequest(null, rejectedLine(error), error.status, 0, 0);
+    else this.core.logRequestError(this, error);
     this.closeAfterFlush();
   }
 
@@ -372,7 +383,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.overflowed = false;
     this.statusCode = 0;
     this.drained = 0;
-    if (core.accessLog) this.startedAt = performance.now();
+    if (core.accessLog || this.handlerLogs) this.startedAt = performance.now();
     const input = this.input!;
     const environ = buildEnviron(
       {
@@ -394,7 +405,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     const built = core.environClass ? (new core.environClass(environ) as Environ) : environ;
     this.environ = this.handler ? this.handler.getEnviron(built) : built;
     if (core.options.requestTimeout > 0) this.requestDeadline = core.clock() + core.options.requestTimeout;
-    const running = runApplication(core.app, this.environ, this, core.gateway);
+    const running = runApplication(core.app, this.environ, this, this.gateway);
     this.running = running;
     if (running.done === undefined) {
       this.responding = false;
@@ -471,8 +482,18 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     if (!head || !environ) return;
     this.environ = null;
     const core = this.core;
-    if (core.accessLog) core.logAccess(this, head, environ, this.statusCode, this.bodyBytes, this.startedAt);
+    if (this.handlerLogs) this.handlerLogRequest(environ, requestLine(head), this.statusCode, this.bodyBytes, this.startedAt);
+    else if (core.accessLog) core.logAccess(this, head, environ, this.statusCode, this.bodyBytes, this.startedAt);
     if ((environ["tsgi.posthooks"] as unknown[] | undefined)?.length) void runPosthooks(environ, core.logError);
+  }
+
+  /** The handler's `logRequest()` for one response; what it throws is logged. */
+  private handlerLogRequest(environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): void {
+    try {
+      this.handler!.logRequest(this.core.accessFields(this, environ, line, status, bodyBytes, startedAt), environ);
+    } catch (error) {
+      this.core.logError("RequestHandler.logRequest()", error);
+    }
   }
 
   // ---------------------------------------------------------------- InputControl
@@ -843,4 +864,9 @@ function bytesOf(part: Uint8Array | string): Uint8Array {
 /** `GET /path HTTP/1.1` for logs. */
 export function requestLine(head: RequestHead | null): string {
   return head ? `${head.method} ${head.target} ${head.version}` : "(no request)";
+}
+
+/** The access log's request line for a request the server rejected. */
+export function rejectedLine(error: HttpError): string {
+  return `- (rejected: ${error.message})`;
 }

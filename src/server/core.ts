@@ -11,7 +11,7 @@ import type { Application, Environ, ErrorStream } from "../spec.ts";
 import type { Connection } from "./connection.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 import type { AccessLog } from "./log.ts";
-import type { ResolvedOptions } from "./options.ts";
+import type { AccessLogFields, ResolvedOptions } from "./options.ts";
 
 /** The server side of a connection. */
 export interface ServerCore {
@@ -47,6 +47,8 @@ export interface ServerCore {
   logRequestError(connection: Connection, error: HttpError): void;
   /** Record an access-log line. */
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void;
+  /** The access-log fields of one response, for a handler's `logRequest()`; `startedAt` 0 gives 0 s. */
+  accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): AccessLogFields;
   /** Warn once per key for the server's lifetime. */
   warnOnce(key: string, message: string): void;
   /** A connection closed. */

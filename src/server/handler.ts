@@ -2,9 +2,18 @@
  * Request handler hooks: the part of gevent's `WSGIHandler` and wsgiref's
  * `WSGIRequestHandler` that applications customise. Pass a subclass as the
  * `handlerClass` server option; one instance is made per client connection.
+ *
+ * Ported: `get_environ()`, `get_stderr()` (wsgiref), `format_request()`,
+ * `log_request()` and `handle_error()` (gevent). The connection loop itself
+ * (`handle()`, `handle_one_request()`, `read_requestline()`,
+ * `read_request()`, `handle_one_response()`) is tsgi's core and is not a
+ * hook: its parser and framing rules are what keep requests from being
+ * smuggled.
  * @module
  */
+import { requestLineOf, type ErrorResponse } from "../gateway/run.ts";
 import type { Environ, ErrorStream } from "../spec.ts";
+import type { AccessLogFields } from "./options.ts";
 
 /** What a handler can see of its server. */
 export interface HandlerServer {
@@ -13,17 +22,36 @@ export interface HandlerServer {
   /** The bound host and port. */
   readonly hostname: string;
   readonly port: number;
+  /**
+   * Write `Error in ${context}: ${stack}` to the error log (`errorLog`), as
+   * the server does for application errors. Errors whose `code` is in
+   * `ignoredSocketErrors` are not logged.
+   */
+  logError(context: string, error: unknown): void;
+  /** `fields` as one access-log line in the server's `logFormat` (no newline). */
+  formatAccessLine(fields: AccessLogFields): string;
+  /**
+   * Append one line (no newline) to the access log (`log`). Nothing happens
+   * when the access log is off. Lines are written in batches, at most 10 ms
+   * after they were added.
+   */
+  writeAccessLine(line: string): void;
 }
 
 /**
- * The default handler: passes the environ through and uses the server's
- * error log. Override {@link getEnviron} and {@link getStderr} in a subclass.
+ * The default handler: passes the environ through, uses the server's error
+ * log and access log, and answers application errors with the standard 500.
+ * Override any method in a subclass.
  *
  * ```ts
  * class Tagging extends RequestHandler {
  *   override getEnviron(environ: Environ) {
  *     environ["app.client"] = `${this.clientAddress}:${this.clientPort}`;
  *     return environ;
+ *   }
+ *   // No access-log line for health checks.
+ *   override logRequest(fields: AccessLogFields, environ: Environ | null) {
+ *     if (environ?.PATH_INFO !== "/healthz") super.logRequest(fields, environ);
  *   }
  * }
  * serve(app, { handlerClass: Tagging });
@@ -53,6 +81,47 @@ export class RequestHandler {
   /** The `tsgi.errors` stream for this connection's requests (wsgiref `get_stderr()`). Default: the server's error log. */
   getStderr(): ErrorStream {
     return this.server.errors;
+  }
+
+  /**
+   * The access-log line for one request, without a newline (gevent
+   * `format_request()`). Default: the server's `logFormat`. `environ` is
+   * `null` for a request rejected before it reached the application (a
+   * malformed head, answered 4xx by the server).
+   */
+  formatRequest(fields: AccessLogFields, _environ: Environ | null): string {
+    return this.server.formatAccessLine(fields);
+  }
+
+  /**
+   * Log one answered request (gevent `log_request()`), called once per
+   * response after its last byte was queued, including the server's own
+   * 4xx/5xx answers (`environ` is `null` for those made before an environ
+   * existed). Default: {@link formatRequest}'s line to the access log when
+   * it is on. Override to skip requests or to log them elsewhere; an error
+   * it throws is logged to the error log and changes nothing else.
+   */
+  logRequest(fields: AccessLogFields, environ: Environ | null): void {
+    this.server.writeAccessLine(this.formatRequest(fields, environ));
+  }
+
+  /**
+   * The application failed: it threw, its promise rejected, or its body was
+   * not a valid TSGI body (gevent `handle_error()`). Log it and return the
+   * response to send, or `null` for the standard `500 Internal Server
+   * Error` (its body is the stack when the `debug` option is on). The return
+   * value is not used when response headers were already sent: the
+   * connection is cut then, so the client sees a truncated response. Not
+   * called when the client had gone away. If it throws, or returns something
+   * that is not a valid response, both errors are logged and the standard
+   * 500 is sent.
+   *
+   * Default: `Error in GET /path HTTP/1.1: <stack>` to the error log, and
+   * `null`.
+   */
+  handleError(error: unknown, environ: Environ): ErrorResponse | null {
+    this.server.logError(requestLineOf(environ), error);
+    return null;
   }
 }
 

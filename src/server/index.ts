@@ -10,3 +10,4 @@ export { DEFAULT_LOG_FORMAT, compileLogFormat, LoggingLogAdapter } from "./log.t
 export type { LoggerLevel } from "./log.ts";
 export { RequestHandler } from "./handler.ts";
 export type { HandlerServer, RequestHandlerClass } from "./handler.ts";
+export type { ErrorResponse } from "../gateway/run.ts";

@@ -168,8 +168,12 @@ const ACCESS_LOG_MAX_BATCH = 1024;
  * event-loop turn (nginx's `access_log ... flush=` in miniature).
  */
 export class AccessLog {
-  /** Raw records, 6 slots each: client, request line, status, bytes, wall seconds, time (ms). */
-  private pending: Array<string | number> = [];
+  /**
+   * Raw records, 6 slots each: client, request line, status, bytes, wall
+   * seconds, time (ms); or a line already formatted, then `null` in the
+   * second slot.
+   */
+  private pending: Array<string | number | null> = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
@@ -180,9 +184,18 @@ export class AccessLog {
 
   /** Queue a record; nothing is formatted until the batch is flushed. */
   record(clientIp: string, requestLine: string, status: number, bodyLength: number, wallSeconds: number, timeMs: number): void {
-    const pending = this.pending;
-    pending.push(clientIp, requestLine, status, bodyLength, wallSeconds, timeMs);
-    if (pending.length >= ACCESS_LOG_MAX_BATCH * 6) this.flush();
+    this.pending.push(clientIp, requestLine, status, bodyLength, wallSeconds, timeMs);
+    this.queued();
+  }
+
+  /** Queue a line already formatted (a `handlerClass`'s `logRequest()`), in order with the records. */
+  writeLine(line: string): void {
+    this.pending.push(line, null, 0, 0, 0, 0);
+    this.queued();
+  }
+
+  private queued(): void {
+    if (this.pending.length >= ACCESS_LOG_MAX_BATCH * 6) this.flush();
     else if (this.timer === null) this.timer = setTimeout(this.flush, ACCESS_LOG_FLUSH_MS);
   }
 
@@ -197,14 +210,17 @@ export class AccessLog {
     this.pending = [];
     let text = "";
     for (let i = 0; i < batch.length; i += 6) {
-      const line = this.format({
+      const line =
+        batch[i + 1] === null
+          ? (batch[i] as string)
+          : this.format({
         client_ip: batch[i] as string,
         request_line: batch[i + 1] as string,
         status_code: batch[i + 2] as number,
         body_length: batch[i + 3] as number,
         wall_seconds: batch[i + 4] as number,
-        date_time: logDate(batch[i + 5] as number),
-      });
+              date_time: logDate(batch[i + 5] as number),
+            });
       if (this.rawWrite) text += `${line}\n`;
       else this.writer(line);
     }
@@ -212,14 +228,15 @@ export class AccessLog {
   };
 }
 
+/** The `logFormat` option as a function (a string is compiled; the default is eventlet's format). */
+export function accessLogFormat(format: string | ((fields: AccessLogFields) => string) | undefined): (fields: AccessLogFields) => string {
+  return typeof format === "function" ? format : compileLogFormat(format ?? DEFAULT_LOG_FORMAT);
+}
+
 /** Build the access log for a target, or `null` when logging is off. */
-export function createAccessLog(
-  target: LogTarget | undefined,
-  format: string | ((fields: AccessLogFields) => string) | undefined,
-): AccessLog | null {
+export function createAccessLog(target: LogTarget | undefined, fmt: (fields: AccessLogFields) => string): AccessLog | null {
   const writer = lineWriter(target, "info");
   if (!writer) return null;
-  const fmt = typeof format === "function" ? format : compileLogFormat(format ?? DEFAULT_LOG_FORMAT);
   const raw = target && "write" in target && typeof target.write === "function" ? (text: string) => void target.write(text) : null;
   return new AccessLog(writer, fmt, raw);
 }

@@ -21,7 +21,7 @@ export type LogTarget =
 export interface AccessLogFields {
   /** The client address (with `X-Forwarded-For` prepended when `logXForwardedFor`). */
   client_ip: string;
-  /** Request start, `[23/Nov/2026:09:00:00 +0000]` style, without the brackets. */
+  /** When the line was logged (the response ended), common log format in UTC without the brackets: `23/Nov/2026:09:00:00 +0000`. */
   date_time: string;
   /** The request line as received, e.g. `GET /x HTTP/1.1`. */
   request_line: string;
@@ -116,7 +116,11 @@ export interface ServerOptions {
   ignoredSocketErrors?: string[];
   /** Factory for each request's environ object (gevent `environ_class`). Default plain object. */
   environClass?: new (init: Environ) => Environ;
-  /** Per-connection handler with `getEnviron()` / `getStderr()` hooks (gevent and wsgiref `handler_class`). Default: {@link RequestHandler} behaviour. */
+  /**
+   * Per-connection handler class (gevent and wsgiref `handler_class`): a
+   * {@link RequestHandler} subclass overriding `getEnviron()`, `getStderr()`,
+   * `formatRequest()`, `logRequest()` or `handleError()`. Default: {@link RequestHandler} behaviour.
+   */
   handlerClass?: RequestHandlerClass;
   /**
    * eventlet `socket_timeout` / cheroot `timeout`, ms: a shorthand that sets

@@ -13,11 +13,11 @@ import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
 import { fileWrapper } from "../toolkit/util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
-import { Connection, requestLine } from "./connection.ts";
+import { Connection, rejectedLine, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
-import { AccessLog, createAccessLog, lineWriter, type LineWriter } from "./log.ts";
-import { resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.ts";
+import { AccessLog, accessLogFormat, createAccessLog, lineWriter, logDate, type LineWriter } from "./log.ts";
+import { resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
 
@@ -90,6 +90,7 @@ export class TsgiServer implements Server, ServerCore {
   readonly handlerClass: RequestHandlerClass | undefined;
   readonly errors: ErrorLogStream;
   readonly accessLog: AccessLog | null;
+  private readonly accessFormat: (fields: AccessLogFields) => string;
   readonly serverSoftware: string;
   readonly urlScheme: string;
   readonly http10Only: boolean;
@@ -130,7 +131,8 @@ export class TsgiServer implements Server, ServerCore {
           ? (text) => this.errorWriter!(text.replace(/\n$/, ""))
           : null,
     );
-    this.accessLog = createAccessLog(o.log, o.logFormat);
+    this.accessFormat = accessLogFormat(o.logFormat);
+    this.accessLog = createAccessLog(o.log, this.accessFormat);
     this.gateway = { debug: o.debug, logError: this.logError, minimumChunkSize: o.minimumChunkSize };
     this.environDefaults = {
       serverSoftware: this.serverSoftware,
@@ -256,16 +258,40 @@ export class TsgiServer implements Server, ServerCore {
   };
 
   logRequestError(connection: Connection, error: HttpError): void {
-    this.accessLog?.record(connection.remoteAddress || "-", `- (rejected: ${error.message})`, error.status, 0, 0, Date.now());
+    this.accessLog?.record(connection.remoteAddress || "-", rejectedLine(error), error.status, 0, 0, Date.now());
   }
 
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
-    let client = connection.remoteAddress || "-";
-    if (this.options.logXForwardedFor) {
+    this.accessLog!.record(this.accessClient(connection, environ), requestLine(head), status, bodyBytes, (performance.now() - startedAt) / 1000, Date.now());
+  }
+
+  accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): AccessLogFields {
+    return {
+      client_ip: this.accessClient(connection, environ),
+      date_time: logDate(Date.now()),
+      request_line: line,
+      status_code: status,
+      body_length: bodyBytes,
+      wall_seconds: startedAt === 0 ? 0 : (performance.now() - startedAt) / 1000,
+    };
+  }
+
+  /** `client_ip`: the peer address, after the `X-Forwarded-For` value when `logXForwardedFor`. */
+  private accessClient(connection: Connection, environ: Environ | null): string {
+    const client = connection.remoteAddress || "-";
+    if (environ !== null && this.options.logXForwardedFor) {
       const xff = environ.HTTP_X_FORWARDED_FOR;
-      if (xff) client = `${xff},${client}`;
+      if (xff) return `${xff},${client}`;
     }
-    this.accessLog!.record(client, requestLine(head), status, bodyBytes, (performance.now() - startedAt) / 1000, Date.now());
+    return client;
+  }
+
+  formatAccessLine(fields: AccessLogFields): string {
+    return this.accessFormat(fields);
+  }
+
+  writeAccessLine(line: string): void {
+    this.accessLog?.writeLine(line);
   }
 
   warnOnce(key: string, message: string): void {

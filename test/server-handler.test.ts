@@ -1,0 +1,277 @@
+/**
+ * The `handlerClass` hooks (gevent `WSGIHandler`, wsgiref
+ * `WSGIRequestHandler`): getEnviron, getStderr, formatRequest, logRequest
+ * and handleError, over real sockets.
+ */
+import { describe, expect, test } from "bun:test";
+import { RequestHandler } from "../src/server/handler.ts";
+import { ACCESS_LOG_FLUSH_MS } from "../src/server/log.ts";
+import type { AccessLogFields } from "../src/server/options.ts";
+import type { Application, Body, Environ, ErrorStream } from "../src/spec.ts";
+import { enc, get, parseResponses, raw, rawOne, serverPool } from "./helpers.ts";
+
+const start = serverPool();
+
+const hello: Application = (environ, sr) => {
+  sr("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc(`hi ${environ.PATH_INFO}`)];
+};
+
+/** eventlet's default line: `127.0.0.1 - - [23/Nov/2026:09:00:00 +0000] "GET / HTTP/1.1" 200 5 0.000123`. */
+const CLF = /^127\.0\.0\.1 - - \[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/\S* HTTP\/1\.1" 200 \d+ \d+\.\d{6}$/;
+
+/** The access log's lines once its batch has been written. */
+async function accessLines(access: string[]): Promise<string[]> {
+  await Bun.sleep(ACCESS_LOG_FLUSH_MS * 3);
+  return access.join("").split("\n").filter(Boolean);
+}
+
+/** Three pipelined GETs on one connection; resolves with the parsed responses. */
+async function pipelined(port: number, paths: string[]) {
+  const r = await raw(port, paths.map((p) => get(p)).join(""), {
+    until: (d) => parseResponses(d).filter((x) => x.complete).length === paths.length,
+  });
+  return parseResponses(r.data);
+}
+
+describe("getEnviron / getStderr", () => {
+  test("used for every request of the connection; the access log is unchanged by them", async () => {
+    const stderr: string[] = [];
+    class Tagging extends RequestHandler {
+      override getEnviron(environ: Environ) {
+        environ["app.client"] = `${this.clientAddress}:${this.clientPort > 0}`;
+        return environ;
+      }
+      override getStderr(): ErrorStream {
+        return { write: (s) => void stderr.push(s), writelines: (l) => void stderr.push(...l), flush() {} };
+      }
+    }
+    const app: Application = (environ, sr) => {
+      environ["tsgi.errors"].write(`err ${environ.PATH_INFO}`);
+      sr("200 OK", []);
+      return [enc(String(environ["app.client"]))];
+    };
+    const { port, access } = start(app, { handlerClass: Tagging });
+    const responses = await pipelined(port, ["/a", "/b"]);
+    expect(responses.map((r) => r.body.toString())).toEqual(["127.0.0.1:true", "127.0.0.1:true"]);
+    expect(stderr).toEqual(["err /a", "err /b"]);
+    const lines = await accessLines(access);
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line).toMatch(CLF);
+  });
+});
+
+describe("logRequest / formatRequest (gevent log_request, format_request)", () => {
+  test("logRequest can skip requests and keep the default line for the rest", async () => {
+    const seen: Array<string | null> = [];
+    class NoHealth extends RequestHandler {
+      override logRequest(fields: AccessLogFields, environ: Environ | null) {
+        seen.push(environ?.PATH_INFO ?? null);
+        if (environ?.PATH_INFO !== "/healthz") super.logRequest(fields, environ);
+      }
+    }
+    const { port, access } = start(hello, { handlerClass: NoHealth });
+    const responses = await pipelined(port, ["/one", "/healthz", "/two"]);
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(seen).toEqual(["/one", "/healthz", "/two"]);
+    const lines = await accessLines(access);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(CLF);
+    expect(lines[0]).toContain('"GET /one HTTP/1.1" 200 7 ');
+    expect(lines[1]).toContain('"GET /two HTTP/1.1" 200 7 ');
+  });
+
+  test("formatRequest makes the line, with the fields and the environ", async () => {
+    class Short extends RequestHandler {
+      override formatRequest(f: AccessLogFields, environ: Environ | null) {
+        return `${f.status_code} ${f.request_line} ${f.body_length} ua=${environ?.HTTP_USER_AGENT ?? "-"} t=${typeof f.wall_seconds} ${f.client_ip}`;
+      }
+    }
+    const { port, access } = start(hello, { handlerClass: Short });
+    const r = await rawOne(port, get("/x?q=1", "User-Agent: probe/1\r\nConnection: close\r\n"));
+    expect(r.response!.status).toBe(200);
+    expect(await accessLines(access)).toEqual(["200 GET /x?q=1 HTTP/1.1 5 ua=probe/1 t=number 127.0.0.1"]);
+  });
+
+  test("the fields: X-Forwarded-For is prepended (logXForwardedFor), the date is CLF, wall time counts the app's time", async () => {
+    const got: AccessLogFields[] = [];
+    class Capture extends RequestHandler {
+      override logRequest(fields: AccessLogFields) {
+        got.push(fields);
+      }
+    }
+    const slow: Application = async (_e, sr) => {
+      await Bun.sleep(60);
+      sr("201 Created", []);
+      return [enc("abc")];
+    };
+    const { port, access } = start(slow, { handlerClass: Capture });
+    await rawOne(port, get("/s", "X-Forwarded-For: 203.0.113.9\r\nConnection: close\r\n"));
+    expect(got).toHaveLength(1);
+    const f = got[0]!;
+    expect(f.client_ip).toBe("203.0.113.9,127.0.0.1");
+    expect(f.request_line).toBe("GET /s HTTP/1.1");
+    expect(f.status_code).toBe(201);
+    expect(f.body_length).toBe(3);
+    expect(f.wall_seconds).toBeGreaterThanOrEqual(0.05);
+    expect(f.wall_seconds).toBeLessThan(5);
+    expect(f.date_time).toMatch(/^\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/);
+    // The override wrote nothing, so the access log stays empty.
+    expect(await accessLines(access)).toEqual([]);
+  });
+
+  test("a request the server rejects (400) is logged with a null environ", async () => {
+    const calls: Array<[AccessLogFields, Environ | null]> = [];
+    class Capture extends RequestHandler {
+      override logRequest(fields: AccessLogFields, environ: Environ | null) {
+        calls.push([fields, environ]);
+        super.logRequest(fields, environ);
+      }
+    }
+    const { port, access } = start(hello, { handlerClass: Capture });
+    const r = await rawOne(port, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    expect(r.response!.status).toBe(400);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]![1]).toBeNull();
+    expect(calls[0]![0].status_code).toBe(400);
+    expect(calls[0]![0].request_line).toBe("- (rejected: Multiple Host fields)");
+    const lines = await accessLines(access);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('"- (rejected: Multiple Host fields)" 400 0 ');
+  });
+
+  test("with the access log off, logRequest is still called and writeAccessLine writes nothing", async () => {
+    const mine: string[] = [];
+    class OwnLog extends RequestHandler {
+      override logRequest(fields: AccessLogFields, environ: Environ | null) {
+        mine.push(this.formatRequest(fields, environ));
+        super.logRequest(fields, environ);
+      }
+    }
+    const { port } = start(hello, { handlerClass: OwnLog, log: null });
+    await pipelined(port, ["/p", "/q"]);
+    expect(mine).toHaveLength(2);
+    expect(mine[0]).toMatch(CLF);
+    expect(mine[1]).toContain('"GET /q HTTP/1.1" 200 5 ');
+  });
+
+  test("an error thrown by logRequest is logged; the responses and the connection are unaffected", async () => {
+    class Broken extends RequestHandler {
+      override logRequest(): void {
+        throw new Error("log sink down");
+      }
+    }
+    const { port, errors } = start(hello, { handlerClass: Broken });
+    const responses = await pipelined(port, ["/1", "/2"]);
+    expect(responses.map((r) => r.body.toString())).toEqual(["hi /1", "hi /2"]);
+    const text = errors.join("");
+    expect(text).toContain("Error in RequestHandler.logRequest(): Error: log sink down");
+    expect(text.split("log sink down").length - 1).toBe(2);
+  });
+});
+
+describe("handleError (gevent handle_error)", () => {
+  const failing: Application = (environ) => {
+    throw new Error(`broken ${environ.PATH_INFO}`);
+  };
+
+  test("its response replaces the standard 500; it is given the error and the environ; the connection stays usable", async () => {
+    const handled: string[] = [];
+    class JsonErrors extends RequestHandler {
+      override handleError(error: unknown, environ: Environ) {
+        handled.push(`${environ.PATH_INFO}: ${(error as Error).message}`);
+        return { status: "503 Service Unavailable", headers: [["Content-Type", "application/json"]] as Array<[string, string]>, body: enc('{"error":"unavailable"}') };
+      }
+    }
+    const { port, errors } = start(failing, { handlerClass: JsonErrors });
+    const responses = await pipelined(port, ["/e1", "/e2"]);
+    expect(responses.map((r) => r.status)).toEqual([503, 503]);
+    expect(responses[0]!.headers["content-type"]).toBe("application/json");
+    expect(responses[0]!.headers["content-length"]).toBe("23");
+    expect(responses[1]!.body.toString()).toBe('{"error":"unavailable"}');
+    expect(handled).toEqual(["/e1: broken /e1", "/e2: broken /e2"]);
+    // The hook logs as it likes: the server logged nothing itself.
+    expect(errors).toEqual([]);
+  });
+
+  test("returning null sends the standard 500; an async rejection and a bad body reach it too", async () => {
+    const handled: string[] = [];
+    class Counting extends RequestHandler {
+      override handleError(error: unknown, environ: Environ) {
+        handled.push(`${environ.PATH_INFO} ${error instanceof Error ? error.name : typeof error}`);
+        return super.handleError(error, environ);
+      }
+    }
+    const app: Application = async (environ, sr) => {
+      if (environ.PATH_INFO === "/reject") throw new RangeError("async");
+      sr("200 OK", []);
+      return 42 as unknown as Body;
+    };
+    const { port, errors } = start(app, { handlerClass: Counting });
+    const responses = await pipelined(port, ["/reject", "/badbody"]);
+    expect(responses.map((r) => r.status)).toEqual([500, 500]);
+    expect(responses[0]!.body.toString()).toBe("Internal Server Error\n");
+    expect(handled).toEqual(["/reject RangeError", "/badbody TypeError"]);
+    // super.handleError logs like the server does.
+    const text = errors.join("");
+    expect(text).toContain("Error in GET /reject HTTP/1.1: RangeError: async");
+    expect(text).toContain("Error in GET /badbody HTTP/1.1: TypeError");
+  });
+
+  test("a hook that throws, or returns an invalid response: both errors logged, the standard 500 sent", async () => {
+    class Bad extends RequestHandler {
+      override handleError(_error: unknown, environ: Environ) {
+        if (environ.PATH_INFO === "/throw") throw new Error("hook exploded");
+        if (environ.PATH_INFO === "/status") return { status: "oops", headers: [], body: enc("x") };
+        return "not a response" as never;
+      }
+    }
+    const { port, errors } = start(failing, { handlerClass: Bad });
+    const responses = await pipelined(port, ["/throw", "/status", "/shape"]);
+    expect(responses.map((r) => r.status)).toEqual([500, 500, 500]);
+    for (const r of responses) expect(r.body.toString()).toBe("Internal Server Error\n");
+    const text = errors.join("");
+    expect(text).toContain("Error in GET /throw HTTP/1.1: Error: broken /throw");
+    expect(text).toContain("Error in handleError(): Error: hook exploded");
+    expect(text).toContain("Error in the error response from handleError(): ");
+    expect(text).toContain("Error in GET /shape HTTP/1.1: Error: broken /shape");
+    expect(text).toContain("handleError() must return { status, headers, body: Uint8Array } or null");
+  });
+
+  test("after the headers went out the hook is still told, but its response is not used: the response is cut", async () => {
+    const handled: string[] = [];
+    class Told extends RequestHandler {
+      override handleError(error: unknown) {
+        handled.push((error as Error).message);
+        return { status: "503 Service Unavailable", headers: [], body: enc("never sent") };
+      }
+    }
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return (async function* () {
+        yield enc("partial");
+        throw new Error("mid-body");
+      })();
+    };
+    const { port } = start(app, { handlerClass: Told });
+    const r = await raw(port, get("/"), { timeoutMs: 3000 });
+    expect(r.closed).toBe(true);
+    const [res] = parseResponses(r.data);
+    expect(res!.status).toBe(200);
+    expect(res!.complete).toBe(false);
+    expect(r.data.toString()).not.toContain("never sent");
+    expect(handled).toEqual(["mid-body"]);
+  });
+
+  test("a handler that overrides only getEnviron keeps the server's 500 and error log", async () => {
+    class Plain extends RequestHandler {
+      override getEnviron(environ: Environ) {
+        return environ;
+      }
+    }
+    const { port, errors } = start(failing, { handlerClass: Plain });
+    const r = await rawOne(port, get("/p", "Connection: close\r\n"));
+    expect(r.response!.status).toBe(500);
+    expect(errors.join("")).toContain("Error in GET /p HTTP/1.1: Error: broken /p");
+  });
+});
