@@ -214,6 +214,13 @@ describe("field lines (RFC 9112 §5, RFC 9110 §5.5)", () => {
     ["FF in value", "X: a\x0c"],
   ];
   for (const [name, line] of bad) test(`${name} → 400`, () => rejects(`GET / HTTP/1.1\r\nHost: h\r\n${line}\r\n\r\n`, 400));
+  test("the 400's message says what is wrong with the field line", () => {
+    const message = (line: string) => whole(`GET / HTTP/1.1\r\nHost: h\r\n${line}\r\n\r\n`).message;
+    expect(message("Host : h")).toBe("Whitespace after a header field name (none is allowed before the colon)");
+    expect(message("Bad Header")).toBe("Whitespace after a header field name (none is allowed before the colon)");
+    expect(message("Xyz")).toBe("Header field line without a colon");
+    expect(message("X(Y): z")).toBe("Invalid header field name");
+  });
   test("obs-fold (SP) → 400", () => rejects("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400));
   test("obs-fold (HTAB) → 400", () => rejects("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n\tb\r\n\r\n", 400));
   test("whitespace before the first field line → 400", () => rejects("GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400));
@@ -565,6 +572,12 @@ describe("chunked body (RFC 9112 §7.1)", () => {
     ["Connection after another field", "X: y\r\nconnection: keep-alive"],
   ];
   for (const [name, line] of badTrailers) test(`trailer ${name} → 400`, () => rejects(`${CHUNKED}0\r\n${line}\r\n\r\n`, 400));
+  test("the 400's message says what is wrong with the trailer line", () => {
+    const message = (line: string) => whole(`${CHUNKED}0\r\n${line}\r\n\r\n`).message;
+    expect(message("Bad Trailer")).toBe("Whitespace after a trailer field name (none is allowed before the colon)");
+    expect(message("Xy")).toBe("Trailer field line without a colon");
+    expect(message("X(: y")).toBe("Invalid trailer field name");
+  });
   test("a trailer section of maxTrailerBytes (CRLFs included) is accepted, one byte more → 400", () => {
     const t = "T: x\r\n\r\n";
     expect(accepts(`${CHUNKED}0\r\n${t}`, { maxTrailerBytes: 8 })).toHaveLength(1);

@@ -591,7 +591,7 @@ export class RequestParser {
             if (i >= hend) continue;
             const c = data[i];
             if (c !== COLON) {
-              throw this.fail(400, c === SP || c === HTAB ? "Whitespace before the colon of a header field" : "Invalid header name");
+              throw this.fail(400, fieldNameEndError("header", c));
             }
             tok[f + 1] = i - base;
             i++;
@@ -978,7 +978,7 @@ export class RequestParser {
           }
           if (i >= end || i >= tend) continue;
           if (c !== COLON) {
-            throw this.fail(400, c === SP || c === HTAB ? "Whitespace before the colon of a trailer field" : "Invalid trailer field name");
+            throw this.fail(400, fieldNameEndError("trailer", c));
           }
           if (tnMatch !== 0) {
             for (let k = 0; k < TRAILER_REFUSED.length; k++) {
@@ -1116,4 +1116,14 @@ function targetForm(src: Uint8Array, p: number, e: number, connect: boolean): bo
   let i = p;
   while (i < e && ((src[i] | 0x20) >= 0x61 && (src[i] | 0x20) <= 0x7a)) i++;
   return i > p && e - i >= 3 && src[i] === COLON && src[i + 1] === 0x2f && src[i + 2] === 0x2f;
+}
+
+/**
+ * What is wrong when a field name is followed by `c`, not a colon (RFC 9112
+ * §5.1: `field-name ":" OWS field-value OWS`, no whitespace before the colon).
+ */
+function fieldNameEndError(section: "header" | "trailer", c: number): string {
+  if (c === SP || c === HTAB) return `Whitespace after a ${section} field name (none is allowed before the colon)`;
+  if (c === CR || c === LF) return `${section === "header" ? "Header" : "Trailer"} field line without a colon`;
+  return `Invalid ${section} field name`;
 }
