@@ -27,7 +27,10 @@
  * rusage). A second table gives each server's CPU time per request (µs) and
  * the capacity ratio to Bun.serve it implies, and counts the rounds in which
  * wrk used 95 % or more of its core: in those the requests/s is wrk's limit
- * and the server had capacity left.
+ * and the server had capacity left. It also splits that CPU time into user
+ * space (the runtime and the server's own code: where servers differ) and
+ * the kernel (the sockets; on loopback the kernel also does TCP's work for
+ * wrk's side there, about the same for every server).
  *
  * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--only tsgi,Bun.serve,"raw Bun.listen"]
  *
@@ -125,15 +128,20 @@ async function startServer(t: Target, port: number) {
   return proc;
 }
 
-/** CPU time a running process (all its threads) has used so far (ms), from /proc/PID/stat; NaN where there is no /proc. */
-function cpuMs(pid: number): number {
+/**
+ * CPU time a running process (all its threads) has used so far (ms), from
+ * /proc/PID/stat: in user space (the runtime and the server's code) and in
+ * the kernel (the sockets: on loopback this includes TCP's work for the
+ * peer). NaN where there is no /proc.
+ */
+function cpuMs(pid: number): { user: number; kernel: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // Fields after the command name (which may hold spaces), 1-based from field 3: utime is field 14, stime 15.
     const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLOCK_TICKS;
+    return { user: (Number(rest[11]) * 1000) / CLOCK_TICKS, kernel: (Number(rest[12]) * 1000) / CLOCK_TICKS };
   } catch {
-    return Number.NaN;
+    return { user: Number.NaN, kernel: Number.NaN };
   }
 }
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux build in use). */
@@ -145,6 +153,8 @@ interface WrkResult {
   p99: string;
   /** The server's CPU time per request during the run (µs), NaN when unknown. */
   serverMicrosPerRequest: number;
+  /** Of that, the part in user space (µs per request). */
+  userMicrosPerRequest: number;
   /** Share of one core the server used during the run (0–1). */
   serverCpu: number;
   /** Share of one core wrk used (0–1): near 1, wrk is the bottleneck and the figure is the client's limit, not the server's. */
@@ -159,7 +169,9 @@ async function runWrk(port: number, serverPid: number, seconds = duration): Prom
   const text = await new Response(proc.stdout).text();
   await proc.exited;
   const wall = performance.now() - t0;
-  const serverMs = cpuMs(serverPid) - cpu0;
+  const cpu1 = cpuMs(serverPid);
+  const serverMs = cpu1.user + cpu1.kernel - (cpu0.user + cpu0.kernel);
+  const userMs = cpu1.user - cpu0.user;
   const usage = proc.resourceUsage();
   const clientMs = usage ? Number(usage.cpuTime.total) / 1000 : Number.NaN;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0) * 1;
@@ -174,6 +186,7 @@ async function runWrk(port: number, serverPid: number, seconds = duration): Prom
     errors,
     p99,
     serverMicrosPerRequest: requests > 0 ? (serverMs * 1000) / requests : Number.NaN,
+    userMicrosPerRequest: requests > 0 ? (userMs * 1000) / requests : Number.NaN,
     serverCpu: serverMs / wall,
     clientCpu: clientMs / wall,
   };
@@ -190,6 +203,7 @@ function micros(text: string): number {
 const results = new Map<string, number[]>();
 const p99s = new Map<string, string[]>();
 const cpuPerRequest = new Map<string, number[]>();
+const userPerRequest = new Map<string, number[]>();
 /** Rounds in which wrk used at least this share of its core: client-bound, the server had capacity left. */
 const CLIENT_BOUND = 0.95;
 const clientBound = new Map<string, number>();
@@ -207,6 +221,7 @@ for (let round = 0; round < rounds; round++) {
     (results.get(t.name) ?? results.set(t.name, []).get(t.name)!).push(rps);
     (p99s.get(t.name) ?? p99s.set(t.name, []).get(t.name)!).push(r.p99);
     (cpuPerRequest.get(t.name) ?? cpuPerRequest.set(t.name, []).get(t.name)!).push(r.serverMicrosPerRequest);
+    (userPerRequest.get(t.name) ?? userPerRequest.set(t.name, []).get(t.name)!).push(r.userMicrosPerRequest);
     if (r.clientCpu >= CLIENT_BOUND) clientBound.set(t.name, (clientBound.get(t.name) ?? 0) + 1);
     errorsTotal += r.errors;
     const pct = (x: number) => (Number.isNaN(x) ? "?" : `${Math.round(x * 100)}%`);
@@ -249,8 +264,11 @@ for (const t of targets) {
 // limit the req/s above is the client's ceiling and this is the fairer ratio.
 const baseCpu = cpuPerRequest.get("Bun.serve");
 const usable = (xs: number[]) => xs.filter((x) => !Number.isNaN(x));
-console.log("\n| server | server CPU per request | capacity vs Bun.serve (CPU) | paired | rounds wrk-bound (wrk CPU >= 95%) |");
-console.log("|---|---:|---:|---:|---:|");
+console.log(
+  "\n| server | server CPU per request | capacity vs Bun.serve (CPU) | paired | user space per request | user space vs Bun.serve | kernel per request | rounds wrk-bound (wrk CPU >= 95%) |",
+);
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+const baseUser = usable(userPerRequest.get("Bun.serve") ?? []);
 for (const t of targets) {
   const mine = usable(cpuPerRequest.get(t.name)!);
   if (mine.length === 0) continue;
@@ -258,7 +276,16 @@ for (const t of targets) {
   const b = baseCpu && usable(baseCpu).length > 0 ? median(usable(baseCpu)) : Number.NaN;
   const pairedCpu = baseCpu ? median(cpuPerRequest.get(t.name)!.map((x, i) => baseCpu[i]! / x).filter((x) => !Number.isNaN(x))) : Number.NaN;
   const fmt = (x: number) => (Number.isNaN(x) ? "?" : `${x.toFixed(2)}x`);
-  console.log(`| ${t.name} | ${m.toFixed(2)}us | ${fmt(b / m)} | ${fmt(pairedCpu)} | ${clientBound.get(t.name) ?? 0} of ${rounds} |`);
+  const user = usable(userPerRequest.get(t.name)!);
+  const u = user.length > 0 ? median(user) : Number.NaN;
+  const bu = baseUser.length > 0 ? median(baseUser) : Number.NaN;
+  // Kernel time per request: each round's total minus its user part, median over the rounds.
+  const kernel = usable(cpuPerRequest.get(t.name)!.map((x, i) => x - userPerRequest.get(t.name)![i]!));
+  const k = kernel.length > 0 ? median(kernel) : Number.NaN;
+  const us = (x: number) => (Number.isNaN(x) ? "?" : `${x.toFixed(2)}us`);
+  console.log(
+    `| ${t.name} | ${m.toFixed(2)}us | ${fmt(b / m)} | ${fmt(pairedCpu)} | ${us(u)} | ${fmt(bu / u)} | ${us(k)} | ${clientBound.get(t.name) ?? 0} of ${rounds} |`,
+  );
 }
 const ceiling = results.get("raw Bun.listen");
 if (ceiling && results.has("tsgi")) {

@@ -5,19 +5,23 @@
  * is what tsgi adds on top of the kernel's send; the socket itself is
  * measured by bench/hello.ts.
  *
- * Usage: bun bench/request-path.ts [--requests 500000] [--runs 7]
+ * Usage: bun bench/request-path.ts [--requests 500000] [--runs 7] [--log]
+ * `--log` turns the access log on (written to /dev/null), to measure its cost.
  * Prints the fastest and the median run's CPU time per request (ns; process
  * CPU time, not wall time, which a shared VM's neighbours disturb more) for
  * wrk's request (`GET / HTTP/1.1` + Host) and a browser-like GET with 6
  * fields, both answered by a hello app.
  */
+import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Socket } from "bun";
 import { createServer } from "../src/server/index.ts";
 import { Connection } from "../src/server/connection.ts";
 import type { Application } from "../src/spec.ts";
 
-const { values } = parseArgs({ options: { requests: { type: "string", default: "500000" }, runs: { type: "string", default: "7" } } });
+const { values } = parseArgs({
+  options: { requests: { type: "string", default: "500000" }, runs: { type: "string", default: "7" }, log: { type: "boolean", default: false } },
+});
 const n = Number(values.requests);
 const reps = Number(values.runs);
 
@@ -43,7 +47,7 @@ const socket = {
   shutdown() {},
 } as unknown as Socket<Connection>;
 
-const server = createServer(app, { keepAliveTimeout: 60000 });
+const server = createServer(app, { keepAliveTimeout: 60000, log: values.log ? createWriteStream("/dev/null") : null });
 const conn = new Connection(socket, server as never);
 
 const cases: Array<[string, string]> = [
