@@ -140,6 +140,23 @@ describe("logRequest / formatRequest (gevent log_request, format_request)", () =
     expect(lines[0]).toContain('"- (rejected: Multiple Host fields)" 400 0 ');
   });
 
+  test("the server's 503 for an app past requestTimeout is logged once, with the request's environ", async () => {
+    const calls: Array<[AccessLogFields, Environ | null]> = [];
+    class Capture extends RequestHandler {
+      override logRequest(fields: AccessLogFields, environ: Environ | null) {
+        calls.push([fields, environ]);
+      }
+    }
+    const never: Application = () => new Promise<Body>(() => {});
+    const { port } = start(never, { handlerClass: Capture, requestTimeout: 150 });
+    const r = await rawOne(port, get("/stuck"), { timeoutMs: 3000 });
+    expect(r.response!.status).toBe(503);
+    await Bun.sleep(100);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]![0].status_code).toBe(503);
+    expect(calls[0]![1]?.PATH_INFO).toBe("/stuck");
+  });
+
   test("with the access log off, logRequest is still called and writeAccessLine writes nothing", async () => {
     const mine: string[] = [];
     class OwnLog extends RequestHandler {

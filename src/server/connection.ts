@@ -366,7 +366,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.out(
       `HTTP/1.1 ${statusLine(error.status)}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}Server: ${this.core.serverSoftware}${CRLF}${CRLF}${body}`,
     );
-    if (this.handlerLogs) this.handlerLogRequest(null, rejectedLine(error), error.status, 0, 0);
+    // The environ exists when the app was running (requestTimeout's 503), not for a malformed request.
+    if (this.handlerLogs) this.handlerLogRequest(this.environ, rejectedLine(error), error.status, 0, 0);
     else this.core.logRequestError(this, error);
     this.closeAfterFlush();
   }

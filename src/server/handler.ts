@@ -86,8 +86,8 @@ export class RequestHandler {
   /**
    * The access-log line for one request, without a newline (gevent
    * `format_request()`). Default: the server's `logFormat`. `environ` is
-   * `null` for a request rejected before it reached the application (a
-   * malformed head, answered 4xx by the server).
+   * `null` for a request the server answered before it reached the
+   * application (a malformed request, answered 4xx).
    */
   formatRequest(fields: AccessLogFields, _environ: Environ | null): string {
     return this.server.formatAccessLine(fields);
@@ -96,8 +96,8 @@ export class RequestHandler {
   /**
    * Log one answered request (gevent `log_request()`), called once per
    * response after its last byte was queued, including the server's own
-   * 4xx/5xx answers (`environ` is `null` for those made before an environ
-   * existed). Default: {@link formatRequest}'s line to the access log when
+   * 4xx/5xx answers (`environ` is `null` for those made before the request
+   * reached the application). Default: {@link formatRequest}'s line to the access log when
    * it is on. Override to skip requests or to log them elsewhere; an error
    * it throws is logged to the error log and changes nothing else.
    */
