@@ -231,9 +231,11 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The median, or NaN for an empty list (no readable value in any round). */
+const medianOrNaN = (xs: number[]) => (xs.length > 0 ? median(xs) : Number.NaN);
 const base = results.has("Bun.serve") ? median(results.get("Bun.serve")!) : Number.NaN;
 const baseP99List = (p99s.get("Bun.serve") ?? []).map(micros).filter((x) => !Number.isNaN(x));
-const baseP99 = baseP99List.length > 0 ? median(baseP99List) : Number.NaN;
+const baseP99 = medianOrNaN(baseP99List);
 console.log(
   `\nhello ${postBytes ? `POST ${postBytes} B echo` : "GET"}, ${connections} connections, pipeline ${pipeline}, ${rounds} rounds x ${duration}s after ${warmup}s warm-up (median):`,
 );
@@ -255,7 +257,7 @@ for (const t of targets) {
   const m = median(results.get(t.name)!);
   const p99 = p99s.get(t.name)!;
   const readable = p99.map(micros).filter((x) => !Number.isNaN(x));
-  const mp = readable.length > 0 ? median(readable) : Number.NaN;
+  const mp = medianOrNaN(readable);
   const vs = Number.isNaN(mp) || !(baseP99 > 0) ? "?" : `${(mp / baseP99).toFixed(2)}x`;
   console.log(`| ${t.name} | ${Math.round(m)} | ${Number.isNaN(base) ? "?" : `${(m / base).toFixed(2)}x`} | ${paired(t.name)} | ${fmtMicros(mp)} | ${vs} | ${p99.join(" / ")} |`);
 }
@@ -273,15 +275,13 @@ for (const t of targets) {
   const mine = usable(cpuPerRequest.get(t.name)!);
   if (mine.length === 0) continue;
   const m = median(mine);
-  const b = baseCpu && usable(baseCpu).length > 0 ? median(usable(baseCpu)) : Number.NaN;
+  const b = medianOrNaN(usable(baseCpu ?? []));
   const pairedCpu = baseCpu ? median(cpuPerRequest.get(t.name)!.map((x, i) => baseCpu[i]! / x).filter((x) => !Number.isNaN(x))) : Number.NaN;
   const fmt = (x: number) => (Number.isNaN(x) ? "?" : `${x.toFixed(2)}x`);
-  const user = usable(userPerRequest.get(t.name)!);
-  const u = user.length > 0 ? median(user) : Number.NaN;
-  const bu = baseUser.length > 0 ? median(baseUser) : Number.NaN;
+  const u = medianOrNaN(usable(userPerRequest.get(t.name)!));
+  const bu = medianOrNaN(baseUser);
   // Kernel time per request: each round's total minus its user part, median over the rounds.
-  const kernel = usable(cpuPerRequest.get(t.name)!.map((x, i) => x - userPerRequest.get(t.name)![i]!));
-  const k = kernel.length > 0 ? median(kernel) : Number.NaN;
+  const k = medianOrNaN(usable(cpuPerRequest.get(t.name)!.map((x, i) => x - userPerRequest.get(t.name)![i]!)));
   const us = (x: number) => (Number.isNaN(x) ? "?" : `${x.toFixed(2)}us`);
   console.log(
     `| ${t.name} | ${m.toFixed(2)}us | ${fmt(b / m)} | ${fmt(pairedCpu)} | ${us(u)} | ${fmt(bu / u)} | ${us(k)} | ${clientBound.get(t.name) ?? 0} of ${rounds} |`,

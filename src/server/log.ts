@@ -214,11 +214,11 @@ export class AccessLog {
         batch[i + 1] === null
           ? (batch[i] as string)
           : this.format({
-        client_ip: batch[i] as string,
-        request_line: batch[i + 1] as string,
-        status_code: batch[i + 2] as number,
-        body_length: batch[i + 3] as number,
-        wall_seconds: batch[i + 4] as number,
+              client_ip: batch[i] as string,
+              request_line: batch[i + 1] as string,
+              status_code: batch[i + 2] as number,
+              body_length: batch[i + 3] as number,
+              wall_seconds: batch[i + 4] as number,
               date_time: logDate(batch[i + 5] as number),
             });
       if (this.rawWrite) text += `${line}\n`;
