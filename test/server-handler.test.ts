@@ -154,7 +154,19 @@ describe("logRequest / formatRequest (gevent log_request, format_request)", () =
     await Bun.sleep(100);
     expect(calls).toHaveLength(1);
     expect(calls[0]![0].status_code).toBe(503);
+    expect(calls[0]![0].request_line).toBe("GET /stuck HTTP/1.1");
+    expect(calls[0]![0].wall_seconds).toBeGreaterThanOrEqual(0.14);
     expect(calls[0]![1]?.PATH_INFO).toBe("/stuck");
+  });
+
+  test("without a handler, the access log gives requestTimeout's 503 the request line and its wall time", async () => {
+    const never: Application = () => new Promise<Body>(() => {});
+    const { port, access } = start(never, { requestTimeout: 150 });
+    const r = await rawOne(port, get("/stuck"), { timeoutMs: 3000 });
+    expect(r.response!.status).toBe(503);
+    const lines = await accessLines(access);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/"GET \/stuck HTTP\/1\.1" 503 0 0\.(1[4-9]|[2-9])\d*$/);
   });
 
   test("with the access log off, logRequest is still called and writeAccessLine writes nothing", async () => {

@@ -366,9 +366,14 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.out(
       `HTTP/1.1 ${statusLine(error.status)}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}Server: ${this.core.serverSoftware}${CRLF}${CRLF}${body}`,
     );
-    // The environ exists when the app was running (requestTimeout's 503), not for a malformed request.
-    if (this.handlerLogs) this.handlerLogRequest(this.environ, rejectedLine(error), error.status, 0, 0);
-    else this.core.logRequestError(this, error);
+    // The environ exists when the app was running (requestTimeout's 503, bad
+    // chunked framing while it read): that request's line is logged. A
+    // request rejected before it reached the app is logged as rejected.
+    const environ = this.environ;
+    const line = environ !== null && this.head !== null ? requestLine(this.head) : rejectedLine(error);
+    const startedAt = environ !== null ? this.startedAt : 0;
+    if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, 0, startedAt);
+    else this.core.logRequestError(this, environ, line, error.status, startedAt);
     this.closeAfterFlush();
   }
 

@@ -5,7 +5,6 @@
  */
 import type { EnvironDefaults } from "../gateway/environ.ts";
 import type { GatewayOptions } from "../gateway/run.ts";
-import type { HttpError } from "../http/errors.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ, ErrorStream } from "../spec.ts";
 import type { Connection } from "./connection.ts";
@@ -43,8 +42,12 @@ export interface ServerCore {
   clock(): number;
   /** Log an error with context (e.g. the request line). */
   readonly logError: (context: string, error: unknown) => void;
-  /** Log a rejected request (bad input), at debug level. */
-  logRequestError(connection: Connection, error: HttpError): void;
+  /**
+   * Access-log line for a response the server made itself (4xx, 503): `line`
+   * is the request line when the app had the request (`environ` set), else
+   * the rejection; `startedAt` 0 gives 0 s.
+   */
+  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, startedAt: number): void;
   /** Record an access-log line. */
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void;
   /** The access-log fields of one response, for a handler's `logRequest()`; `startedAt` 0 gives 0 s. */

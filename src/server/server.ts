@@ -8,12 +8,11 @@ import { hostname as osHostname } from "node:os";
 import type { EnvironDefaults } from "../gateway/environ.ts";
 import { ErrorLogStream } from "../gateway/errors.ts";
 import type { GatewayOptions } from "../gateway/run.ts";
-import type { HttpError } from "../http/errors.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
 import { fileWrapper } from "../toolkit/util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
-import { Connection, rejectedLine, requestLine } from "./connection.ts";
+import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 import { AccessLog, accessLogFormat, createAccessLog, lineWriter, logDate, type LineWriter } from "./log.ts";
@@ -257,8 +256,8 @@ export class TsgiServer implements Server, ServerCore {
     this.errorWriter(`Error in ${context}: ${detail}`);
   };
 
-  logRequestError(connection: Connection, error: HttpError): void {
-    this.accessLog?.record(connection.remoteAddress || "-", rejectedLine(error), error.status, 0, 0, Date.now());
+  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, startedAt: number): void {
+    this.accessLog?.record(this.accessClient(connection, environ), line, status, 0, startedAt === 0 ? 0 : (performance.now() - startedAt) / 1000, Date.now());
   }
 
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
