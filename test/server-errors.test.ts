@@ -496,8 +496,9 @@ describe("graceful close", () => {
     const started = Date.now();
     await s.server.close({ timeout: 5000, idleGrace: 300 });
     const took = Date.now() - started;
-    expect(took).toBeGreaterThanOrEqual(250);
-    expect(took).toBeLessThan(4000);
+    expect(took).toBeGreaterThanOrEqual(290);
+    // On time, not at the next tick of the 1 s timeout sweeper.
+    expect(took).toBeLessThan(700);
     for (let i = 0; i < 100 && !c.closed(); i++) await Bun.sleep(5);
     expect(c.closed()).toBe(true);
   });

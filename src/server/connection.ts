@@ -827,15 +827,17 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
    * For graceful shutdown: close now if between requests, else after the
    * current response. With `idleGrace` (ms), an idle keep-alive connection
    * stays that long instead, so a request the client sent as the shutdown
-   * began is answered (with `Connection: close`) rather than reset.
+   * began is answered (with `Connection: close`) rather than reset. `now`
+   * (ms since epoch) is where the grace starts: default the coarse clock,
+   * which is never early.
    */
-  closeIfIdle(idleGrace = 0): void {
+  closeIfIdle(idleGrace = 0, now = this.core.clock()): void {
     if (this.responding || this.head !== null || this.draining) return;
     if (this.deadlineKind === Deadline.Head || (idleGrace > 0 && this.deadlineKind === Deadline.Idle)) {
       // A request head is due (a new connection, or bytes of one arrived), or may come on an idle
       // connection: its request may be on the wire already, and closing now would reset it. Give
       // it a grace to arrive; it is answered with Connection: close, or the deadline ends the connection.
-      const grace = this.core.clock() + (this.deadlineKind === Deadline.Head ? SHUTDOWN_HEAD_GRACE_MS : idleGrace);
+      const grace = now + (this.deadlineKind === Deadline.Head ? SHUTDOWN_HEAD_GRACE_MS : idleGrace);
       if (this.deadline === 0 || this.deadline > grace) this.deadline = grace;
       return;
     }

@@ -103,6 +103,8 @@ export class TsgiServer implements Server, ServerCore {
   private listener: SocketListener<Connection | undefined> | null = null;
   private readonly conns = new Set<Connection>();
   private sweeper: ReturnType<typeof setInterval> | null = null;
+  /** Ends `close({ idleGrace })`'s grace on time (the sweeper ticks up to 1 s apart). */
+  private graceTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly errorWriter: LineWriter | null;
   private readonly warned = new Set<string>();
   private closeWaiters: Array<() => void> = [];
@@ -309,7 +311,11 @@ export class TsgiServer implements Server, ServerCore {
     if (!this.closing) {
       this.closing = true;
       this.listener?.stop(false);
-      for (const conn of [...this.conns]) conn.closeIfIdle(options.idleGrace ?? 0);
+      const idleGrace = options.idleGrace ?? 0;
+      const now = Date.now();
+      for (const conn of [...this.conns]) conn.closeIfIdle(idleGrace, now);
+      // The sweeper's tick can be up to 1 s: end the grace on time.
+      if (idleGrace > 0 && this.conns.size > 0) this.graceTimer = setTimeout(this.sweep, idleGrace + 1);
     }
     if (this.conns.size === 0) {
       this.finishClose();
@@ -325,6 +331,10 @@ export class TsgiServer implements Server, ServerCore {
   }
 
   private finishClose(): void {
+    if (this.graceTimer) {
+      clearTimeout(this.graceTimer);
+      this.graceTimer = null;
+    }
     if (this.sweeper) {
       clearInterval(this.sweeper);
       this.sweeper = null;
