@@ -216,12 +216,64 @@ export function render(page: Page): Rendered {
     expect(gen.text).toContain("RangeError: inside the body generator");
 
     // After the headers went out: the connection is closed, never a complete-looking response.
+    const mark = dev.output.length;
     const client = new KeepAliveClient(Number(new URL(url).port));
     await expect(client.get("/late", 3000)).rejects.toThrow();
     client.close();
+    // The terminal report is the dev one: the app's line with its code, none of tsgi's frames.
+    await dev.waitFor(/GET \/late raised after its response started \(the response was cut off\):[\s\S]*app\.ts:8:\d+/, 3000, mark);
+    const late = dev.output.slice(mark);
+    expect(late).toMatch(/^> +8 \| /m);
+    expect(late).not.toMatch(/src\/(dev|gateway|server)\//);
 
     // The server is still fine.
     expect((await get(url + "gen", PLAIN)).status).toBe(500);
+  });
+
+  test("a broken TSGI contract (string body, bad chunk, no startResponse) gets the error page with the live script, not a plain 500", async () => {
+    const app = new TempApp({
+      "app.ts": `const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any): any {
+  const ok = () => startResponse("200 OK", [["Content-Type", "text/html"]]);
+  switch (environ.PATH_INFO) {
+    case "/string": ok(); return "hello";
+    case "/number": ok(); return 42;
+    case "/chunk": ok(); return ["a string chunk"];
+    case "/no-start": return [enc.encode("<p>hi</p>")];
+    case "/gen-chunk": ok(); return (function* () { yield 7; })();
+    case "/gen-no-start": return (async function* () { yield enc.encode("<p>hi</p>"); })();
+  }
+  ok();
+  return [enc.encode("<html><body>fine</body></html>")];
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const cases: Array<[string, RegExp]> = [
+      ["string", /the application returned a string; return an iterable of Uint8Array/],
+      ["number", /the application returned number, not an iterable of Uint8Array/],
+      ["chunk", /a body chunk must be a Uint8Array, got string/],
+      ["no-start", /returned a body without calling startResponse\(\)/],
+      ["gen-chunk", /a body chunk must be a Uint8Array, got number/],
+      ["gen-no-start", /returned a body without calling startResponse\(\)/],
+    ];
+    for (const [path, says] of cases) {
+      const mark = dev.output.length;
+      const html = await get(url + path, HTML);
+      expect(html.status, path).toBe(500);
+      expect(html.headers.get("content-type"), path).toStartWith("text/html");
+      expect(unescape(html.text), path).toMatch(says);
+      expect(html.text, path).toContain("/__tsgi/live"); // the tab reloads once the fix loads
+      expect(html.text, path).not.toMatch(/src\/(dev|gateway|server)\//);
+      const plain = await get(url + path, PLAIN);
+      expect(plain.status, path).toBe(500);
+      expect(plain.text, path).toMatch(says);
+      await dev.waitFor(new RegExp(`GET /${path} raised:`), 3000, mark);
+      expect(dev.output.slice(mark), path).not.toMatch(/src\/(dev|gateway|server)\//);
+    }
+    expect((await get(url)).text).toContain("fine");
   });
 
   test("--no-debug: error pages show nothing of the code", async () => {

@@ -4,7 +4,7 @@
  * response within a bound.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, unlinkSync } from "node:fs";
+import { chmodSync, renameSync, unlinkSync, utimesSync } from "node:fs";
 import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
@@ -98,6 +98,58 @@ describe("tsgi-dev reload in place", () => {
     await until(async () => (await get(url)).text === "e1/c9", 3000);
     app.write("c.ts", deep("c10"));
     await until(async () => (await get(url)).text === "e1/c10", 3000);
+  });
+
+  test("an import of a file that does not exist yet: creating the file recovers, with no edit of the importer", async () => {
+    const app = chainApp();
+    app.write("b.ts", `import { c } from "./c.ts";\nimport { d } from "./lib/d";\nexport function b(): string { return c() + d; }\n`);
+    const { dev, url } = await start(app);
+    const broken = await get(url);
+    expect(broken.status).toBe(500);
+    expect(broken.text).toContain("Cannot find module './lib/d'");
+    app.write("lib/d.ts", `export const d = "+d1";\n`);
+    await until(async () => (await get(url)).text === "e1/c1+d1", 3000);
+    // A module at a path the scanner guessed from an extensionless specifier is in the graph from now on.
+    app.write("lib/d.ts", `export const d = "+d2";\n`);
+    await until(async () => (await get(url)).text === "e1/c1+d2", 3000);
+    expect(dev.proc.exitCode).toBeNull();
+  });
+
+  test("a renamed dependency: ModuleNotFound at its import; renaming it back, then deleting and re-creating the entry, all recover", async () => {
+    const app = chainApp();
+    const { dev, url } = await start(app);
+    const mark = dev.output.length;
+    renameSync(app.path("c.ts"), app.path("c2.ts"));
+    await until(async () => (await get(url)).status === 500, 3000);
+    const page = await get(url);
+    expect(page.text).toContain("ModuleNotFound: Cannot find module './c.ts' imported from");
+    expect(page.text).toMatch(/b\.ts:1:\d+/);
+    await dev.waitFor(/reload failed[\s\S]*ModuleNotFound[\s\S]*> 1 \| import \{ c \} from "\.\/c\.ts";/, 3000, mark);
+    renameSync(app.path("c2.ts"), app.path("c.ts"));
+    await until(async () => (await get(url)).text === "e1/c1", 3000);
+    // The entry deleted and re-created after that: seen, and later edits too.
+    const source = app.read("app.ts");
+    unlinkSync(app.path("app.ts"));
+    await until(async () => (await get(url)).status === 500, 3000);
+    await Bun.sleep(200);
+    app.write("app.ts", source.replace('"e1/"', '"e2/"'));
+    await until(async () => (await get(url)).text === "e2/c1", 3000);
+    app.write("c.ts", deep("c3"));
+    await until(async () => (await get(url)).text === "e2/c3", 3000);
+  });
+
+  test("while the app fails to load, a save without changes (touch) retries", async () => {
+    const app = chainApp();
+    const { dev, url } = await start(app);
+    app.write("c.ts", `export function c(): string {\n  return "c" +;\n}\n`);
+    await dev.waitFor(/reload failed/, 3000);
+    const failures = () => dev.count(/reload failed/);
+    const before = failures();
+    const now = new Date();
+    utimesSync(app.path("c.ts"), now, now);
+    app.write("c.ts", app.read("c.ts"));
+    await until(async () => failures() > before, 3000);
+    expect((await get(url)).status).toBe(500);
   });
 
   test("steady requests on 4 keep-alive connections while the app is saved 20 times: no failures, no mixes", async () => {

@@ -4,6 +4,7 @@
  * refused; broken code is served as the error page by the new process.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { renameSync } from "node:fs";
 import { connect } from "node:net";
 import { DevProcess, freePort, get, KeepAliveSession, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 
@@ -161,6 +162,25 @@ describe("tsgi-dev --reload=restart", () => {
     expect(page.text).toMatch(/app\.ts:\d+:\d+/);
     app.write("app.ts", APP("fixed"));
     await until(async () => (await get(url)).text.startsWith("fixed "), 15_000);
+    expect(await dev.kill("SIGINT")).toBe(0);
+  }, 40_000);
+
+  test("a renamed dependency: the error page names its import; renaming it back recovers (no content change, still a restart)", async () => {
+    const app = new TempApp({
+      "app.ts": `import { v } from "./dep.ts";\n${APP("dep").replace('"dep "', "v + ' '")}`,
+      "dep.ts": `export const v = "dep1";\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toStartWith("dep1 ");
+    renameSync(app.path("dep.ts"), app.path("dep-old.ts"));
+    await until(async () => (await get(url, { Accept: "text/plain" })).status === 500, 15_000);
+    const page = await get(url, { Accept: "text/plain" });
+    expect(page.text).toContain("Cannot find module './dep.ts'");
+    expect(page.text).toMatch(/app\.ts:1:\d+/);
+    renameSync(app.path("dep-old.ts"), app.path("dep.ts"));
+    await until(async () => (await get(url)).text.startsWith("dep1 "), 15_000);
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
 

@@ -7,12 +7,12 @@
  */
 import type { ConsolaInstance } from "consola";
 import { statSync } from "node:fs";
-import { createServer, type Server } from "../server/index.ts";
-import type { Application } from "../spec.ts";
+import { createServer, RequestHandler, type Server } from "../server/index.ts";
+import type { Application, Environ } from "../spec.ts";
 import type { DevConfig } from "./config.ts";
-import { diagnose, formatDiagnosis } from "./diagnose.ts";
+import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
 import { DotenvReloader } from "./dotenv.ts";
-import { withErrorPages } from "./error-pages-app.ts";
+import { raisedAfterStart, withErrorPages } from "./error-pages-app.ts";
 import { forwardTo, HANDOVER_IDLE_GRACE_MS } from "./handover.ts";
 import { withLive, LiveHub } from "./live.ts";
 import { AppLoader } from "./loader.ts";
@@ -105,11 +105,26 @@ export async function startDevServer(
   }
 
   if (config.live) hub = new LiveHub(reloader.id);
+  const describeError = (error: unknown) => diagnose(error, { graph: loader.files, internal: isTsgiSource });
+  const logRaised = (environ: Environ, d: Diagnosis, note = "") =>
+    logger.error(`${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} raised${note}:\n${formatDiagnosis(d)}`);
   let app: Application = withErrorPages(reloader.app, {
     debug: config.debug,
-    diagnose: (error) => diagnose(error, { graph: loader.files, internal: isTsgiSource }),
-    onError: (d, environ) => logger.error(`${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} raised:\n${formatDiagnosis(d)}`),
+    diagnose: describeError,
+    onError: (d, environ) => logRaised(environ, d),
   });
+  /**
+   * Errors that got past the error pages (mostly ones raised after the
+   * response started, which the server cuts off) are printed like the
+   * others, with code frames and without tsgi's own frames, in place of the
+   * server's raw stack.
+   */
+  class DevHandler extends RequestHandler {
+    override handleError(error: unknown, environ: Environ): null {
+      logRaised(environ, describeError(error), raisedAfterStart(error) ? " after its response started (the response was cut off)" : "");
+      return null;
+    }
+  }
   if (hub) app = withLive(app, hub);
   // What the server calls: the app, until a handover swaps in the forwarder.
   let current = app;
@@ -121,6 +136,7 @@ export async function startDevServer(
     log: config.accessLog && enabled(config.logLevel, "info") ? process.stdout : null,
     errorLog: enabled(config.logLevel, "error") ? process.stderr : null,
     shutdownTimeout: config.shutdownTimeout,
+    handlerClass: DevHandler,
   };
   const server =
     options.fd !== undefined

@@ -13,6 +13,7 @@
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
+import { findImporter } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { unversion } from "./versioning.ts";
 
@@ -93,6 +94,18 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   }
   const name = String(error.name ?? (error.constructor as { name?: string } | undefined)?.name ?? "Error");
   const message = unversion(String(error.message ?? error));
+
+  // A module file deleted or renamed since Bun's resolver last saw it: Bun
+  // reports `ENOENT reading "<path>"` with no position. Point at the import.
+  const vanished = /^ENOENT reading "(.+)"$/.exec(message);
+  if (vanished && options.graph) {
+    const importer = findImporter(options.graph, vanished[1]!);
+    if (importer) {
+      const text = `Cannot find module '${importer.specifier}' imported from ${importer.file} (${vanished[1]} does not exist)`;
+      const location = findSpecifier(importer.file, importer.specifier);
+      return withFrame({ title: "ModuleNotFound", message: text, location, stack: [], raw: `${text}${location ? `\n    at ${fmt(location)}` : ""}` });
+    }
+  }
 
   // Syntax errors found by Bun's transpiler.
   if (name === "BuildMessage") {

@@ -1,15 +1,26 @@
 /**
  * Middleware that turns an exception from the app into the dev error page,
  * when it is thrown before the response headers went out (from the app call,
- * or while producing the body before the first non-empty chunk). After the
- * headers it rethrows, so the server closes the connection and the client
- * sees a truncated response.
+ * or while producing the body before the first non-empty chunk). A broken
+ * TSGI contract gets the page too: a result that is not a body (a string, a
+ * number), a chunk that is not a `Uint8Array`, body bytes without
+ * `startResponse()`; the messages are the server's. After the headers it
+ * rethrows, so the server closes the connection and the client sees a
+ * truncated response.
  * @module
  */
+import { chunkTypeError, isIterableBody, noStartResponseError, notABodyError } from "../gateway/response-fields.ts";
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { makeBody, readBody } from "./body.ts";
 import type { Diagnosis } from "./diagnose.ts";
 import { renderErrorPage } from "./error-page.ts";
+
+const startedResponses = new WeakSet<object>();
+
+/** Whether `error` was rethrown by {@link withErrorPages} because its response had started (too late for the page). */
+export function raisedAfterStart(error: unknown): boolean {
+  return typeof error === "object" && error !== null && startedResponses.has(error);
+}
 
 /** Options of {@link withErrorPages}. */
 export interface ErrorPagesOptions {
@@ -35,7 +46,10 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
       };
     };
     const page = (error: unknown): Uint8Array => {
-      if (sent) throw error;
+      if (sent) {
+        if (typeof error === "object" && error !== null) startedResponses.add(error);
+        throw error;
+      }
       const diagnosis = options.diagnose(error);
       options.onError?.(diagnosis, environ, error);
       const p = renderErrorPage({
@@ -57,7 +71,14 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
     } catch (error) {
       return [page(error)];
     }
-    if (Array.isArray(body)) return body;
+    // Broken TSGI contracts get the page too (the server would answer a plain 500).
+    if (Array.isArray(body)) {
+      const bad = (body as unknown[]).find((chunk) => !(chunk instanceof Uint8Array));
+      if (bad !== undefined) return [page(chunkTypeError(bad))];
+      if (!called) return [page(noStartResponseError())];
+      return body;
+    }
+    if (!isIterableBody(body)) return [page(notABodyError(body))];
 
     const reader = readBody(body);
     return makeBody(
@@ -77,8 +98,15 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
               finished = true;
               return;
             }
-            if (r.value instanceof Uint8Array && r.value.byteLength > 0) sent = true;
-            yield r.value;
+            const chunk: unknown = r.value;
+            if (!(chunk instanceof Uint8Array) || (chunk.byteLength > 0 && !called)) {
+              finished = true;
+              await reader.stop();
+              yield page(chunk instanceof Uint8Array ? noStartResponseError() : chunkTypeError(chunk));
+              return;
+            }
+            if (chunk.byteLength > 0) sent = true;
+            yield chunk;
           }
         } finally {
           if (!finished) await reader.stop();

@@ -6,7 +6,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { dirname, extname } from "node:path";
+import { dirname, extname, join, resolve } from "node:path";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { resolvePlain } from "./versioning.ts";
 
@@ -38,6 +38,33 @@ export interface ModuleGraph {
   files: string[];
   /** Files that could not be read or parsed (their imports are unknown); absolute paths. */
   unreadable: string[];
+  /**
+   * Where the files of relative imports that do not resolve would be
+   * (`./x` → `x.ts`, `x.tsx`, ..., `x/index.ts`, ...): creating one of them
+   * can fix the app, so they are watched too. Absolute paths.
+   */
+  missing: string[];
+}
+
+/** Extensions Bun tries for an extensionless relative import, in its order. */
+const RESOLVE_EXTENSIONS = [".tsx", ".ts", ".jsx", ".js", ".mts", ".mjs", ".cts", ".cjs", ".json"];
+
+/**
+ * The paths a relative (or absolute) specifier that does not resolve could
+ * be satisfied by once created; `[]` for package specifiers. A `.js`
+ * specifier may also name a `.ts` file, as TypeScript's ESM convention has it.
+ */
+export function missingCandidates(specifier: string, dir: string): string[] {
+  if (!/^\.{1,2}(\/|$)|^\//.test(specifier)) return [];
+  const base = resolve(dir, stripQuery(specifier));
+  const ext = extname(base);
+  if (ext === ".js" || ext === ".jsx" || ext === ".mjs" || ext === ".cjs") {
+    const stem = base.slice(0, -ext.length);
+    const ts = ext === ".jsx" ? [".tsx"] : ext === ".mjs" ? [".mts"] : ext === ".cjs" ? [".cts"] : [".ts", ".tsx"];
+    return [base, ...ts.map((e) => stem + e)];
+  }
+  if (ext !== "" && SCANNABLE[ext.toLowerCase()] !== undefined) return [base];
+  return [base, ...RESOLVE_EXTENSIONS.map((e) => base + e), ...RESOLVE_EXTENSIONS.map((e) => join(base, "index" + e))];
 }
 
 /**
@@ -45,8 +72,9 @@ export interface ModuleGraph {
  * Import specifiers are read with `Bun.Transpiler#scanImports` (type-only
  * imports are dropped by the transpiler, as at run time) and resolved with
  * `Bun.resolveSync` (unversioned), so tsconfig `paths` and package `exports` apply. A
- * specifier that does not resolve is skipped (the import itself reports
- * it). Never throws.
+ * specifier that does not resolve is not followed (the import itself
+ * reports it); for a relative one, the paths that would satisfy it are
+ * listed in `missing`. Never throws.
  *
  * @param entry absolute path of the app's entry module.
  * @param limit most files to visit (default 5000), a guard against
@@ -55,6 +83,7 @@ export interface ModuleGraph {
 export function scanGraph(entry: string, limit = 5000): ModuleGraph {
   const seen = new Set<string>([entry]);
   const unreadable: string[] = [];
+  const missing = new Set<string>();
   const queue = [entry];
   while (queue.length > 0 && seen.size <= limit) {
     const file = queue.shift()!;
@@ -73,6 +102,7 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
       try {
         resolved = resolvePlain(imp.path, dir);
       } catch {
+        for (const candidate of missingCandidates(imp.path, dir)) if (isUserFile(candidate)) missing.add(candidate);
         continue;
       }
       const clean = stripQuery(resolved);
@@ -82,5 +112,26 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
       queue.push(clean);
     }
   }
-  return { files: [...seen], unreadable };
+  return { files: [...seen], unreadable, missing: [...missing].filter((f) => !seen.has(f)) };
+}
+
+/**
+ * The first of `files` with an import whose specifier names `target` (an
+ * absolute path, e.g. a file that was deleted after the graph was scanned),
+ * and that specifier. Files that cannot be read or parsed are skipped.
+ */
+export function findImporter(files: readonly string[], target: string): { file: string; specifier: string } | undefined {
+  for (const file of files) {
+    const loader = SCANNABLE[extname(file).toLowerCase()];
+    if (!loader) continue;
+    let imports: Bun.Import[];
+    try {
+      imports = transpilerFor(loader).scanImports(readFileSync(file));
+    } catch {
+      continue;
+    }
+    const dir = dirname(file);
+    for (const imp of imports) if (missingCandidates(imp.path, dir).includes(target)) return { file, specifier: imp.path };
+  }
+  return undefined;
 }

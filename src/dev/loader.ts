@@ -96,9 +96,10 @@ export class AppLoader {
     const started = performance.now();
     this.#loads++;
     const { file, exportName, raw } = this.spec;
-    const graph = existsSync(file) ? scanGraph(file) : { files: [file] };
+    const graph = existsSync(file) ? scanGraph(file) : { files: [file], missing: [] };
     this.#evict();
-    this.#known = new Set(graph.files);
+    // Missing import targets are watched too: creating one can fix the app.
+    this.#known = new Set([...graph.files, ...graph.missing]);
     const done = <T extends object>(r: T) => {
       const files = this.#collect();
       return { ...r, files, ms: performance.now() - started };

@@ -106,7 +106,8 @@ export class Reloader {
    * runs is queued (and merged with further requests) to run after it.
    * Paths whose content is what the current version was loaded from are
    * dropped (a late event from a save already loaded, a `chmod`, a save that
-   * changed nothing); when none is left the reload is skipped.
+   * changed nothing); when none is left the reload is skipped. While the
+   * app is failing to load, every event retries.
    */
   reload(paths: string[]): Promise<ReloadOutcome> {
     if (this.#loading) {
@@ -122,7 +123,10 @@ export class Reloader {
       this.#queued = queued;
       return queued.promise;
     }
-    const changed = paths.filter((p) => this.#fingerprints.get(p) !== fingerprint(p));
+    // While the app is broken any event retries (a `touch`, or a fix the
+    // fingerprints cannot see, such as a package installed meanwhile).
+    const failed = this.#state !== null && !this.#state.ok;
+    const changed = failed ? paths : paths.filter((p) => this.#fingerprints.get(p) !== fingerprint(p));
     if (changed.length === 0) {
       this.#options.logger.debug?.(`no content change in ${paths.map(display).join(", ")}; not reloading`);
       return Promise.resolve("skipped");

@@ -42,7 +42,7 @@ export interface WorkerSpec {
 export const INHERITED_FD = 3;
 
 /** Messages from a worker. */
-export type WorkerMessage = { type: "ready"; port: number; url: string; files: string[] };
+export type WorkerMessage = { type: "ready"; port: number; url: string; files: string[]; loaded: boolean };
 /**
  * Messages to a worker: shut down gracefully; with `handover`, a new worker
  * listens on the port now and the old one forwards what its open
@@ -65,6 +65,8 @@ interface Worker {
   port: number;
   url: string;
   files: string[];
+  /** The app loaded (false: the worker serves the error page). */
+  loaded: boolean;
   exited: Promise<number>;
 }
 
@@ -107,7 +109,7 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker>
         if (message?.type === "ready" && !settled) {
           settled = true;
           clearTimeout(timer);
-          resolve({ proc, port: message.port, url: message.url, files: message.files, exited: proc.exited });
+          resolve({ proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, exited: proc.exited });
         }
       },
     });
@@ -200,7 +202,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
 
   const request = (paths: string[]) => {
     if (stopping) return;
-    const changed = paths.filter((p) => prints.get(p) !== fingerprint(p));
+    // While the app fails to load, every event retries (see Reloader.reload).
+    const changed = current.loaded ? paths.filter((p) => prints.get(p) !== fingerprint(p)) : paths;
     if (changed.length === 0) return;
     if (busy) {
       queued ??= new Set();

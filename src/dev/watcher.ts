@@ -3,13 +3,15 @@
  * `--watch` paths (files, directories, globs), minus `--ignore` globs and the
  * default ignores (`.git`, `node_modules`, `dist`, `build`, `coverage`,
  * `.cache` and similar). A burst of events from one save (write, rename,
- * chmod) is debounced into one change notification. chokidar follows saves
- * by rename and atomic replace, and a file deleted and re-created is watched
- * again (it stays on the watch list; chokidar reports `add`).
+ * chmod) is debounced into one change notification. Graph files are watched
+ * through their directories, so saves by rename and atomic replace, a file
+ * deleted and re-created or renamed away and back, and a file an import
+ * names before it exists are all seen.
  * @module
  */
 import { watch, type FSWatcher } from "chokidar";
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { statSync } from "node:fs";
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 /** Directory names never watched unless a graph file is inside one. */
 export const DEFAULT_IGNORED_DIRS: readonly string[] = [
@@ -69,6 +71,10 @@ export class DevWatcher {
   readonly #globBases = new Set<string>();
   readonly #options: DevWatcherOptions;
   #graph = new Set<string>();
+  /** Directories watched for the graph's files (see {@link setGraph}). */
+  #dirs = new Set<string>();
+  /** Directories that did not exist between a graph file and its watched directory; let through when they appear. */
+  #bridgeDirs = new Set<string>();
   #watcher: FSWatcher;
   #pending = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -95,7 +101,7 @@ export class DevWatcher {
       }
     }
     this.#graph = new Set((options.graph ?? []).filter((f) => !this.#ignoredByUser(f)));
-    this.#watcher = watch([...this.#extraRoots, ...this.#graph], {
+    this.#watcher = watch([...this.#extraRoots, ...this.#dirsToWatch(this.#graph)], {
       ignoreInitial: true,
       persistent: true,
       usePolling: options.poll ?? false,
@@ -122,24 +128,56 @@ export class DevWatcher {
   }
 
   /**
-   * Make the module graph's files the watched set: new files are added,
-   * files no longer in it are unwatched. A file that failed to import stays
-   * as long as the loader lists it.
+   * Make the module graph's files the reported set: the directories of new
+   * files are watched, and events on files no longer in it are dropped.
+   * A file that failed to import stays as long as the loader lists it.
    */
   setGraph(files: readonly string[]): void {
-    const next = new Set(files.filter((f) => !this.#ignoredByUser(f)));
-    const added = [...next].filter((f) => !this.#graph.has(f));
-    const removed = [...this.#graph].filter((f) => !next.has(f) && !this.#underExtra(f));
-    this.#graph = next;
+    const before = this.#graph;
+    this.#graph = new Set(files.filter((f) => !this.#ignoredByUser(f)));
+    const added = this.#dirsToWatch(this.#graph);
+    // Polling sees only the entries a directory had when they were wanted: poll new graph files by name.
+    if (this.#options.poll) for (const f of this.#graph) if (!before.has(f) && statKind(f) === "file") added.push(f);
     if (added.length) this.#watcher.add(added);
-    if (removed.length) this.#watcher.unwatch(removed);
+  }
+
+  /**
+   * The directories to give chokidar for the graph's `files` that it does
+   * not watch yet: each file's directory, or for a file in a directory that
+   * does not exist (yet), the nearest one that does. Graph files are
+   * watched through their directory, never as paths of their own, and
+   * {@link isIgnored} keeps the directory's other entries out. A directory
+   * watch sees a file deleted, re-created, renamed away and back or saved
+   * by rename, and sees a file created that does not exist yet; chokidar's
+   * own tracking of a file path loses the re-creation in some of these
+   * sequences (a path that did not exist when added, or a file also
+   * covered by its directory). Directories are never unwatched.
+   */
+  #dirsToWatch(files: Iterable<string>): string[] {
+    const out: string[] = [];
+    for (const f of files) {
+      let dir = dirname(f);
+      if (this.#dirs.has(dir) || this.#bridgeDirs.has(dir)) continue;
+      while (statKind(dir) !== "dir" && dirname(dir) !== dir) {
+        this.#bridgeDirs.add(dir);
+        dir = dirname(dir);
+      }
+      if (!this.#dirs.has(dir)) {
+        this.#dirs.add(dir);
+        out.push(dir);
+      }
+    }
+    return out;
   }
 
   /** Whether `path` (absolute) is excluded: by `--ignore`, or by the default ignores unless it is a graph file. */
   isIgnored(path: string): boolean {
     const abs = resolve(this.#cwd, path);
     if (this.#graph.has(abs)) return this.#ignoredByUser(abs);
-    if (this.#extraRoots.includes(abs)) return false;
+    if (this.#extraRoots.includes(abs) || this.#dirs.has(abs) || this.#bridgeDirs.has(abs)) return false;
+    // A directory watched for its graph files: nothing else of it (other files, subdirectories).
+    const parent = dirname(abs);
+    if ((this.#dirs.has(parent) || this.#bridgeDirs.has(parent)) && !this.#underExtra(abs)) return true;
     const rel = this.#rel(abs);
     if (rel !== null) {
       for (const part of rel.split("/")) if (DEFAULT_IGNORED_DIRS.includes(part)) return true;
@@ -208,5 +246,13 @@ export class DevWatcher {
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#watcher.close();
+  }
+}
+
+function statKind(path: string): "file" | "dir" | "missing" {
+  try {
+    return statSync(path).isDirectory() ? "dir" : "file";
+  } catch {
+    return "missing";
   }
 }

@@ -21,7 +21,7 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
     logger.error(error instanceof FatalError || (error as Error)?.name === "BindError" ? (error as Error).message : String(error));
     return 1;
   }
-  const ready: WorkerMessage = { type: "ready", port: dev.server.port, url: dev.url, files: dev.files };
+  const ready: WorkerMessage = { type: "ready", port: dev.server.port, url: dev.url, files: dev.files, loaded: dev.reloader.state?.ok ?? false };
   process.send?.(ready);
   return await new Promise<number>((resolve) => {
     let stopping = false;

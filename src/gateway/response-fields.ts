@@ -59,3 +59,29 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return "Array";
   return (value as object).constructor?.name ?? "Object";
 }
+
+/** Whether `body` can be iterated as a TSGI `Body` (sync or async iterable object; a string is not). */
+export function isIterableBody(body: unknown): boolean {
+  return (
+    body !== null &&
+    typeof body === "object" &&
+    (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function" || typeof (body as Iterable<unknown>)[Symbol.iterator] === "function")
+  );
+}
+
+/** The error for an application result that is not a TSGI `Body` (PEP 3333: an iterable of bytestrings). */
+export function notABodyError(body: unknown): TypeError {
+  return typeof body === "string"
+    ? new TypeError("the application returned a string; return an iterable of Uint8Array, e.g. [new TextEncoder().encode(text)]")
+    : new TypeError(`the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`);
+}
+
+/** The error for a body chunk that is not a `Uint8Array`. */
+export function chunkTypeError(chunk: unknown): TypeError {
+  return new TypeError(`a body chunk must be a Uint8Array, got ${describe(chunk)} (TSGI: Body)`);
+}
+
+/** The error for body bytes produced before `startResponse()` was called. */
+export function noStartResponseError(): Error {
+  return new Error("the application returned a body without calling startResponse() (PEP 3333)");
+}

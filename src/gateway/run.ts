@@ -6,7 +6,7 @@
  * @module
  */
 import type { Application, Body, Environ, PostHook, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
-import { checkHeaders, checkStatus, describe } from "./response-fields.ts";
+import { checkHeaders, checkStatus, chunkTypeError, describe, noStartResponseError, notABodyError } from "./response-fields.ts";
 
 /** Where the gateway sends the response. */
 export interface ResponseSink {
@@ -156,11 +156,6 @@ class Invocation implements Running {
   private consume(body: Body): void | Promise<void> {
     this.body = body;
     if (Array.isArray(body)) return this.consumeArray(body);
-    if (typeof body === "string") {
-      return this.fail(
-        new TypeError("the application returned a string; return an iterable of Uint8Array, e.g. [new TextEncoder().encode(text)]"),
-      );
-    }
     if (body !== null && typeof body === "object") {
       // tsgi.file_wrapper over a Blob (Bun.file): send the file itself, not block by block.
       const blob = (body as { blob?: unknown }).blob;
@@ -172,9 +167,7 @@ class Invocation implements Running {
         return this.pump((body as Iterable<Uint8Array>)[Symbol.iterator]());
       }
     }
-    return this.fail(
-      new TypeError(`the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`),
-    );
+    return this.fail(notABodyError(body));
   }
 
   /** The fast path: the whole body is known, send it in one go with Content-Length. */
@@ -185,7 +178,7 @@ class Invocation implements Running {
       if (!(chunk instanceof Uint8Array)) return this.fail(chunkTypeError(chunk));
       total += chunk.length;
     }
-    if (this.status === null) return this.fail(noStartResponse());
+    if (this.status === null) return this.fail(noStartResponseError());
     if (!this.headersSent && this.small === null) {
       try {
         this.sendHead(total);
@@ -206,7 +199,7 @@ class Invocation implements Running {
    */
   private async sendBlob(blob: Blob): Promise<void> {
     try {
-      if (this.status === null) throw noStartResponse();
+      if (this.status === null) throw noStartResponseError();
       if (!this.headersSent) this.sendHead(blob.size);
       if (blob.size <= SMALL_FILE) {
         if (blob.size > 0) this.send(await blob.bytes());
@@ -279,7 +272,7 @@ class Invocation implements Running {
 
   private sendHead(bodyLength: number): void {
     const status = this.status;
-    if (status === null) throw noStartResponse();
+    if (status === null) throw noStartResponseError();
     // The app may have changed the list after startResponse (PEP 3333 allows
     // it until the first chunk), so check again what goes on the wire.
     checkHeaders(this.headers);
@@ -288,7 +281,7 @@ class Invocation implements Running {
   }
 
   private complete(): void | Promise<void> {
-    if (this.status === null) return this.fail(noStartResponse());
+    if (this.status === null) return this.fail(noStartResponseError());
     try {
       if (this.small !== null && this.smallBytes > 0) this.flushSmall();
       if (!this.headersSent) this.sendHead(0);
@@ -406,13 +399,6 @@ class Invocation implements Running {
   }
 }
 
-function chunkTypeError(chunk: unknown): TypeError {
-  return new TypeError(`a body chunk must be a Uint8Array, got ${describe(chunk)} (TSGI: Body)`);
-}
-
-function noStartResponse(): Error {
-  return new Error("the application returned a body without calling startResponse() (PEP 3333)");
-}
 
 
 /** A running application call, as seen by the server. */
