@@ -293,3 +293,84 @@ describe("pipelining and half-close", () => {
     expect(r.closed).toBe(true);
   });
 });
+
+describe("half-closed and stalled clients (RFC 9112 §9.6)", () => {
+  /** Connect with allowHalfOpen, send `bytes`, FIN, wait `pauseMs`, then read to the end. */
+  function halfClose(port: number, bytes: string, pauseMs: number, timeoutMs = 5000) {
+    return new Promise<{ data: Buffer; error: string | null; closedAfterMs: number }>((resolve) => {
+      const started = Date.now();
+      const chunks: Buffer[] = [];
+      let error: string | null = null;
+      const s = connect({ host: "127.0.0.1", port, allowHalfOpen: true }, () => {
+        s.write(bytes);
+        s.end();
+        s.pause();
+        setTimeout(() => s.resume(), pauseMs);
+      });
+      const timer = setTimeout(() => s.destroy(), timeoutMs);
+      s.on("data", (d) => chunks.push(d));
+      s.on("error", (e) => (error = (e as NodeJS.ErrnoException).code ?? e.message));
+      s.on("close", () => {
+        clearTimeout(timer);
+        resolve({ data: Buffer.concat(chunks), error, closedAfterMs: Date.now() - started });
+      });
+    });
+  }
+
+  test("a client that half-closes after its request and reads late gets the whole response and a clean close, not a reset", async () => {
+    const { port, server } = setup();
+    const chunks = 64; // 4 MiB: more than the socket buffers hold
+    const r = await halfClose(port, `GET /big?chunks=${chunks} HTTP/1.1\r\nHost: h\r\n\r\n`, 300);
+    expect(r.error).toBeNull();
+    const [res] = parseResponses(r.data);
+    expect(res!.status).toBe(200);
+    expect(res!.body.length).toBe(chunks * CHUNK.length);
+    expect(res!.complete).toBe(true);
+    expect(await waitFor(() => server.connections === 0)).toBe(true);
+  });
+
+  test("an upload aborted by FIN mid-body: the connection is closed and released, so it cannot pile up to maxConnections", async () => {
+    const { port, server, stats } = setup({ maxConnections: 3 });
+    for (let i = 0; i < 3; i++) {
+      const r = await halfClose(port, `POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n${"x".repeat(5000)}`, 0, 3000);
+      expect(r.closedAfterMs).toBeLessThan(2000);
+    }
+    expect(await waitFor(() => server.connections === 0 && stats.uploadsFailed === 3)).toBe(true);
+    const ok = await raw(port, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", { timeoutMs: 2000 });
+    expect(parseResponses(ok.data)[0]!.status).toBe(200);
+  });
+
+  test("the unread rest of an answered request's body is drained under bodyTimeout: a client that stops sending it is closed", async () => {
+    const s = startServer((_e, sr) => {
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [enc("ok")];
+    }, { bodyTimeout: 300 });
+    servers.push(s);
+    const started = Date.now();
+    const r = await raw(s.port, "POST /noread HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n0123456789", { timeoutMs: 3000 });
+    expect(parseResponses(r.data)[0]!.status).toBe(200);
+    expect(r.closed).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await waitFor(() => s.server.connections === 0)).toBe(true);
+  });
+
+  test("a body drained slowly but steadily is not cut: each chunk restarts the bodyTimeout clock", async () => {
+    const s = startServer((_e, sr) => {
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [enc("ok")];
+    }, { bodyTimeout: 300 });
+    servers.push(s);
+    const sock = await open(s.port);
+    const data: Buffer[] = [];
+    sock.on("data", (d) => data.push(d));
+    sock.write("POST /noread HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n");
+    for (let i = 0; i < 8; i++) {
+      await Bun.sleep(100); // 800 ms in all, more than bodyTimeout, never 300 ms without a byte
+      sock.write("x");
+    }
+    sock.write("GET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+    expect(await waitFor(() => parseResponses(Buffer.concat(data)).filter((x) => x.complete).length === 2, 2000)).toBe(true);
+    sock.destroy();
+  });
+});

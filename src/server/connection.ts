@@ -231,6 +231,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         this.sendError(new HttpError(408, "the request head did not arrive in time"));
         break;
       case Deadline.Body:
+        if (this.draining) {
+          // The response is out; the rest of the body did not come.
+          this.draining = false;
+          this.closeAfterFlush();
+          break;
+        }
         // The body's framing is lost: whatever the app answers, close after it.
         this.mustClose = true;
         this.responseKeepAlive = false;
@@ -328,7 +334,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       if (this.drained > MAX_DRAIN) {
         this.draining = false;
         this.closeAfterFlush();
+        return;
       }
+      if (this.deadlineKind === Deadline.Body) this.setDeadline(Deadline.Body, this.core.options.bodyTimeout);
       return;
     }
     this.input?.push(chunk);
@@ -448,7 +456,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   /** The response ended before the request body did: read and discard the rest, or close. */
   private startDraining(): void {
     const input = this.input;
-    if (!this.responseKeepAlive || (input && input.continueOwed)) {
+    // After the client's FIN the rest of the body never comes (an aborted upload): close.
+    if (!this.responseKeepAlive || this.peerEnded || (input && input.continueOwed)) {
       this.afterResponse();
       this.closeAfterFlush();
       return;
@@ -457,6 +466,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     input?.discard();
     this.draining = true;
     this.input = null;
+    // A client that stops sending the body it announced must not hold the connection.
+    this.setDeadline(Deadline.Body, this.core.options.bodyTimeout);
   }
 
   /**
@@ -804,14 +815,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     }
   }
 
-  /** Send FIN and keep reading (discarding) until the client closes, so it gets our last response (lingering close). */
+  /**
+   * Send FIN and keep reading (discarding) until the client closes, so it
+   * gets our last response (lingering close). Also after the client's own
+   * FIN (a half-close): closing at once would reset the connection and drop
+   * response bytes still in the kernel's send buffer (RFC 9112 §9.6).
+   */
   private shutdown(): void {
     if (this.closed || this.ending) return;
     this.ending = true;
-    if (this.peerEnded) {
-      this.destroy();
-      return;
-    }
     this.setDeadline(Deadline.Linger, LINGER_MS);
     this.socket.end();
   }
