@@ -308,7 +308,7 @@ describe("half-closed and stalled clients (RFC 9112 §9.6)", () => {
         setTimeout(() => s.resume(), pauseMs);
       });
       const timer = setTimeout(() => s.destroy(), timeoutMs);
-      s.on("data", (d) => chunks.push(d));
+      s.on("data", (d: Buffer) => chunks.push(d));
       s.on("error", (e) => (error = (e as NodeJS.ErrnoException).code ?? e.message));
       s.on("close", () => {
         clearTimeout(timer);
@@ -355,6 +355,18 @@ describe("half-closed and stalled clients (RFC 9112 §9.6)", () => {
     expect(await waitFor(() => s.server.connections === 0)).toBe(true);
   });
 
+  test("bad chunked framing in a body drained after the response: the connection is closed, no second (unrequested) response", async () => {
+    const s = startServer((_e, sr) => {
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [enc("ok")];
+    });
+    servers.push(s);
+    const r = await raw(s.port, ["POST /noread HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "cdeXX\r\n0\r\n\r\n"], { timeoutMs: 3000, gapMs: 100 });
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200]);
+    expect(r.data.toString()).not.toContain("400");
+    expect(r.closed).toBe(true);
+  });
+
   test("a body drained slowly but steadily is not cut: each chunk restarts the bodyTimeout clock", async () => {
     const s = startServer((_e, sr) => {
       sr("200 OK", [["Content-Length", "2"]]);
@@ -363,7 +375,7 @@ describe("half-closed and stalled clients (RFC 9112 §9.6)", () => {
     servers.push(s);
     const sock = await open(s.port);
     const data: Buffer[] = [];
-    sock.on("data", (d) => data.push(d));
+    sock.on("data", (d: Buffer) => data.push(d));
     sock.write("POST /noread HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n");
     for (let i = 0; i < 8; i++) {
       await Bun.sleep(100); // 800 ms in all, more than bodyTimeout, never 300 ms without a byte

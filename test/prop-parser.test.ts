@@ -383,8 +383,25 @@ describe("regressions found by the differential test", () => {
   });
 
   test("origin-, asterisk-, absolute- and (CONNECT) authority-form are accepted", () => {
-    for (const line of ["GET /", "GET //x", "GET /a?b#c", "OPTIONS *", "GET http://h/x", "GET HTTPS://h:1/", "GET http://", "CONNECT h:443"]) {
+    for (const line of ["GET /", "GET //x", "GET /a?b#c", "OPTIONS *", "GET http://h/x", "GET HTTPS://h:1/", "GET http://h", "GET http://[::1]:8080/x", "CONNECT h:443"]) {
       expect([line, status(req(line))]).toEqual([line, "accepted"]);
+    }
+  });
+
+  // Found by the hostile-client audit, stricter than llhttp.
+  test("absolute-form without a host, with userinfo or with non-host chars, and `*` for other methods than OPTIONS → 400", () => {
+    for (const line of ["GET http://", "GET http:///p", "GET http://?q", "GET http://u:p@h/p", "GET http://h%20 x/", "GET http://:80/", "GET *", "POST *"]) {
+      expect([line, status(req(line))]).toEqual([line, "400"]);
+    }
+  });
+
+  test("a Host field value outside RFC 3986 host [: port] → 400 (RFC 9112 §3.2); valid ones, and an empty one, are accepted", () => {
+    const withHost = (v: string) => `GET / HTTP/1.1\r\nHost: ${v}\r\n\r\n`;
+    for (const v of ["a b/c@d", "h/p", "u@h", "h?x", "h#f", 'h"', "h\\x", "h<", "h\x80"]) {
+      expect([v, status(withHost(v))]).toEqual([v, "400"]);
+    }
+    for (const v of ["example.com", "h:8080", "[::1]:80", "192.0.2.1", "xn--bcher-kva.example", "a_b-c~d", "h%41", "sub!$&'()*+,;=", ""]) {
+      expect([v, status(withHost(v))]).toEqual([v, "accepted"]);
     }
   });
 

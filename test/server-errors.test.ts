@@ -171,6 +171,18 @@ describe("application errors", () => {
     expect(r.data.toString()).not.toContain("X-Injected");
   });
 
+  test.each(["100 Continue", "101 Switching Protocols", "199 Interim"])("an interim status as the final response (%p) is refused: 500, logged (RFC 9110 §15.2)", async (status) => {
+    const app: Application = (_e, sr) => {
+      sr(status, [["Upgrade", "h2c"]]);
+      return [];
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("Error\n") });
+    expect(r.responses.map((x) => x.status)).toEqual([500]);
+    expect(r.data.toString()).not.toContain("Upgrade");
+    expect(errors.join("\n")).toContain("is an interim (1xx) status, not a final response");
+  });
+
   test("headers mutated after startResponse are checked again before they are sent", async () => {
     const app: Application = (_e, sr) => {
       const headers: [string, string][] = [];
@@ -354,6 +366,16 @@ describe("timeouts", () => {
     const r = await slow;
     expect(r.closed).toBe(true);
     expect(r.data.toString()).toContain("408 Request Timeout");
+  });
+
+  test("a new connection that sends nothing is closed quietly at headerTimeout: no unrequested 408", async () => {
+    const { port } = start(hello, { headerTimeout: 300 });
+    const started = Date.now();
+    const r = await raw(port, [], { timeoutMs: 3000 });
+    expect(r.closed).toBe(true);
+    expect(r.data.length).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   test("an idle keep-alive connection is closed after keepAliveTimeout", async () => {

@@ -315,6 +315,20 @@ describe("response framing", () => {
     expect(rs[1]!.body.toString()).toBe("Hello, world!\n");
   });
 
+  test("HEAD answered with an empty body (the app skipped it) gets no Content-Length: 0; the connection stays usable", async () => {
+    const app: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return environ.REQUEST_METHOD === "HEAD" ? [] : [enc("hello")];
+    };
+    const { port } = start(app);
+    const r = await raw(port, `HEAD / HTTP/1.1\r\nHost: x\r\n\r\n${get("/")}`, { until: (d) => d.includes("hello") });
+    const rs = parseResponses(r.data, ["HEAD", "GET"]);
+    expect(rs.map((x) => x.status)).toEqual([200, 200]);
+    expect(rs[0]!.headers["content-length"]).toBeUndefined();
+    expect(rs[0]!.headers["transfer-encoding"]).toBeUndefined();
+    expect(rs[1]!.headers["content-length"]).toBe("5");
+  });
+
   test("204 and 304 carry no body", async () => {
     const app: Application = (environ, sr) => {
       sr(environ.PATH_INFO === "/204" ? "204 No Content" : "304 Not Modified", []);
@@ -428,7 +442,7 @@ describe("environ", () => {
     const { port } = start(capture, { environ: { "app.extra": 42 } });
     await rawOne(
       port,
-      "GET /a%20b/%C3%A9%2F?x=%20y&z HTTP/1.1\r\nHost: example.test:8080\r\nX-Multi: 1\r\nX-Multi: 2\r\nX-Foo_Bar: evil\r\nX-Foo-Bar: good\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nUser-Agent: t\r\n\r\n",
+      "GET /a%20b/%C3%A9%2F?x=%20y&z HTTP/1.1\r\nHost: example.test:8080\r\nX-Multi: 1\r\nX-Multi: 2\r\nCookie: a=1\r\nCookie: b=2,3\r\nX-Foo_Bar: evil\r\nX-Foo-Bar: good\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nUser-Agent: t\r\n\r\n",
       { until: (d) => d.includes("\r\n\r\n") },
     );
     const e = seen!;
@@ -444,6 +458,7 @@ describe("environ", () => {
     expect(Number(e.REMOTE_PORT)).toBeGreaterThan(0);
     expect(e.HTTP_HOST).toBe("example.test:8080");
     expect(e.HTTP_X_MULTI).toBe("1, 2");
+    expect(e.HTTP_COOKIE).toBe("a=1; b=2,3"); // Cookie lines join with "; " (RFC 6265 §5.4)
     expect(e.HTTP_X_FOO_BAR).toBe("good");
     expect(e.CONTENT_TYPE).toBe("text/plain");
     expect(e.CONTENT_LENGTH).toBe("0");

@@ -317,7 +317,7 @@ describe("application-side rules: startResponse", () => {
   test("status-type", async () => {
     await expectRule("status-type", () => run(starts(200, [])));
   });
-  test.each(["200OK", "20 OK", "2000 OK", "600 Nope", "099 Low", "abc OK", "", "200 OK\r\nX-Injected: 1", "200 O\0K", "200 caf\u20ac"])(
+  test.each(["200OK", "20 OK", "2000 OK", "600 Nope", "099 Low", "100 Continue", "101 Switching Protocols", "abc OK", "", "200 OK\r\nX-Injected: 1", "200 O\0K", "200 caf\u20ac"])(
     "status-format: %p",
     async (status) => {
       await expectRule("status-format", () => run(starts(status, [["Content-Type", "text/plain"]])));

@@ -153,7 +153,7 @@ export function splitTarget(target: string): { path: string; query: string; auth
  *
  * CGI keys follow PEP 3333: `PATH_INFO` percent-decoded (latin-1 bytes),
  * `QUERY_STRING` raw, `REQUEST_URI` the raw request-target, `HTTP_*` one key
- * per field name with repeats joined by `", "` (see {@link environKey}).
+ * per field name with repeats joined by `", "` (`"; "` for Cookie; see {@link environKey}).
  * `SCRIPT_NAME` is `defaults.scriptName`; when the path starts with it, that
  * prefix is moved out of `PATH_INFO`.
  */
@@ -207,7 +207,8 @@ export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Env
     const key = environKey(fields[i]!);
     if (key === null) continue;
     const prev = environ[key];
-    environ[key] = prev === undefined ? fields[i + 1]! : `${prev as string}, ${fields[i + 1]!}`;
+    // Cookie is not a list field: its lines join with "; " (RFC 6265 §5.4, RFC 9113 §8.2.3).
+    environ[key] = prev === undefined ? fields[i + 1]! : `${prev as string}${key === "HTTP_COOKIE" ? "; " : ", "}${fields[i + 1]!}`;
   }
   if (authority !== null && authority !== "" && src.method !== "CONNECT") {
     environ.HTTP_HOST = authority;

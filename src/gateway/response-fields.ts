@@ -10,17 +10,23 @@ import type { ResponseHeaders } from "../spec.ts";
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field value / reason phrase chars: HTAB, SP, VCHAR, obs-text; never CR, LF, NUL or chars above 0xFF. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-/** `NNN reason`: a three-digit code 100-599, a space, a reason phrase. */
-const STATUS = /^[1-5]\d\d [\t\x20-\x7e\x80-\xff]*$/;
+/** `NNN reason`: a three-digit code 200-599, a space, a reason phrase. */
+const STATUS = /^[2-5]\d\d [\t\x20-\x7e\x80-\xff]*$/;
 
 /**
- * @throws TypeError when `status` is not `"NNN reason"` with a code 100–599
- *   and a reason free of CR, LF, NUL and non-latin-1 chars.
+ * @throws TypeError when `status` is not `"NNN reason"` with a code 200–599
+ *   and a reason free of CR, LF, NUL and non-latin-1 chars. A 1xx code is
+ *   refused: it is interim, never the final response (RFC 9110 §15.2); the
+ *   server sends `100 Continue` itself, and `101 Switching Protocols` would
+ *   need a protocol upgrade TSGI does not offer.
  */
 export function checkStatus(status: unknown): asserts status is string {
   if (typeof status !== "string" || !STATUS.test(status)) {
+    const interim = typeof status === "string" && /^1\d\d /.test(status);
     throw new TypeError(
-      `startResponse(): status must be a string like "200 OK" (a code 100-599, a space, a reason without CR/LF/NUL), got ${JSON.stringify(status)}`,
+      interim
+        ? `startResponse(): ${JSON.stringify(status)} is an interim (1xx) status, not a final response (RFC 9110 §15.2); use a code 200-599`
+        : `startResponse(): status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got ${JSON.stringify(status)}`,
     );
   }
 }

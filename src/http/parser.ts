@@ -42,9 +42,11 @@
  * - request-line = method SP request-target SP HTTP-version (RFC 9112 §3),
  *   exactly one SP each. method = 1*tchar. request-target = 1*(0x21–0x7E)
  *   in one of the RFC 9112 §3.2 forms: origin-form (starts with `/`),
- *   asterisk-form (exactly `*`), absolute-form (`ALPHA+ "://"` first, as
- *   llhttp), or, for CONNECT only, anything (authority-form); another shape
- *   → 400. Longer than `maxRequestTarget` → 414; a request-line longer than
+ *   asterisk-form (exactly `*`, OPTIONS only), absolute-form (`ALPHA+
+ *   "://"` first, as llhttp, then a non-empty authority of Host chars
+ *   without userinfo), or, for CONNECT only, anything (authority-form);
+ *   another shape → 400. A Host field value with a char outside RFC 3986
+ *   host and port (space, `/`, `@`, ...) → 400 (RFC 9112 §3.2). Longer than `maxRequestTarget` → 414; a request-line longer than
  *   `maxRequestTarget + 64` bytes (before its CRLF) → 414 as soon as that many
  *   bytes arrived. HTTP-version = `HTTP/` DIGIT `.` DIGIT, case-sensitive: major
  *   1 is accepted (minor 0 → `"HTTP/1.0"`, minor 1–9 → `"HTTP/1.1"`, RFC 9110
@@ -107,6 +109,7 @@ import {
   equalsLower,
   FIELD_VALUE,
   HEX,
+  HOST,
   HTAB,
   latin1,
   LF,
@@ -253,6 +256,7 @@ const V_KEEP_ALIVE = bytes("keep-alive");
 const V_UPGRADE = bytes("upgrade");
 const V_100_CONTINUE = bytes("100-continue");
 const N_CONNECT = bytes("CONNECT");
+const N_OPTIONS = bytes("OPTIONS");
 
 function limit(name: keyof ParserLimits, given: Partial<ParserLimits> | undefined): number {
   const v = given?.[name] ?? DEFAULT_PARSER_LIMITS[name];
@@ -693,7 +697,8 @@ export class RequestParser {
     this.teOthers = 0;
     this.teLastChunked = false;
     const connect = tok[0] === 7 && equalsBytes(src, off, N_CONNECT);
-    if (!targetForm(src, off + tok[1], off + tok[2], connect)) {
+    const options = tok[0] === 7 && equalsBytes(src, off, N_OPTIONS);
+    if (!targetForm(src, off + tok[1], off + tok[2], connect, options)) {
       throw this.fail(400, "Invalid request-target form");
     }
     for (let k = 1, j = 0; k <= fc; k++) {
@@ -711,7 +716,11 @@ export class RequestParser {
       fields[j++] = s.slice(vs, ve);
       switch (ne - ns) {
         case 4:
-          if (equalsLower(src, off + ns, N_HOST)) hosts++;
+          if (equalsLower(src, off + ns, N_HOST)) {
+            hosts++;
+            // RFC 9112 §3.2: an invalid Host field value → 400.
+            for (let i = off + vs; i < off + ve; i++) if (HOST[src[i]!] === 0) throw this.fail(400, "Invalid Host field value");
+          }
           break;
         case 7:
           if (ve > vs && equalsLower(src, off + ns, N_UPGRADE)) upgrade = true;
@@ -1105,17 +1114,27 @@ function equalsBytes(src: Uint8Array, at: number, b: Uint8Array): boolean {
 
 /**
  * `true` when the request-target `src[p, e)` has one of the RFC 9112 §3.2
- * forms: origin-form (`/`...), asterisk-form (exactly `*`), absolute-form
- * (`ALPHA+ "://"`..., llhttp's rule), or anything for CONNECT (authority-form).
+ * forms: origin-form (`/`...), asterisk-form (exactly `*`, OPTIONS only: RFC 9112 §3.2.4), absolute-form
+ * (`ALPHA+ "://"` and a non-empty authority of Host chars without userinfo),
+ * or anything for CONNECT (authority-form).
  */
-function targetForm(src: Uint8Array, p: number, e: number, connect: boolean): boolean {
+function targetForm(src: Uint8Array, p: number, e: number, connect: boolean, options: boolean): boolean {
   const c = src[p];
   if (c === 0x2f) return true;
-  if (c === 0x2a) return e - p === 1;
+  if (c === 0x2a) return e - p === 1 && options;
   if (connect) return true;
   let i = p;
-  while (i < e && ((src[i] | 0x20) >= 0x61 && (src[i] | 0x20) <= 0x7a)) i++;
-  return i > p && e - i >= 3 && src[i] === COLON && src[i + 1] === 0x2f && src[i + 2] === 0x2f;
+  while (i < e && ((src[i]! | 0x20) >= 0x61 && (src[i]! | 0x20) <= 0x7a)) i++;
+  if (!(i > p && e - i >= 3 && src[i] === COLON && src[i + 1] === 0x2f && src[i + 2] === 0x2f)) return false;
+  // The authority replaces Host (RFC 9112 §3.2.2): a host is required (RFC
+  // 9110 §4.2.1), userinfo is an error (§4.2.4), and its chars are Host's.
+  const start = i + 3;
+  let j = start;
+  while (j < e && src[j] !== 0x2f && src[j] !== 0x3f) {
+    if (HOST[src[j]!] === 0) return false;
+    j++;
+  }
+  return j > start && src[start] !== COLON;
 }
 
 /**

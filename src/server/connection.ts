@@ -76,6 +76,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private stash: Uint8Array | null = null;
   private stashPaused = false;
   private peerEnded = false;
+  /** Any byte arrived on this connection. */
+  private received = false;
   /** The connection cannot carry another request (lost framing). */
   private mustClose = false;
   private startedAt = 0;
@@ -144,6 +146,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   /** Bytes from the client. */
   onData(data: Uint8Array): void {
     if (this.closed || this.ending) return;
+    this.received = true;
     if (this.responding && this.messageDone) {
       // A pipelined request behind one still being answered: hold it.
       this.stash = this.stash ? Buffer.concat([this.stash, data]) : data;
@@ -228,7 +231,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         break;
       case Deadline.Head:
         if (this.responding) break;
-        this.sendError(new HttpError(408, "the request head did not arrive in time"));
+        // A connection that never sent a byte (a browser's preconnect) is
+        // closed quietly, as nginx does: an unrequested 408 on it is read
+        // by some clients as a stray response. A started head gets 408.
+        if (!this.received) this.closeAfterFlush();
+        else this.sendError(new HttpError(408, "the request head did not arrive in time"));
         break;
       case Deadline.Body:
         if (this.draining) {
@@ -350,6 +357,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private parseFailed(error: unknown): void {
     const httpError = error instanceof HttpError ? error : new HttpError(400, "malformed request");
     if (!(error instanceof HttpError)) this.core.logError("request parser", error);
+    if (this.draining) {
+      // The request was answered already: a second, unrequested response
+      // could be read as the answer to the client's next request. Close.
+      this.draining = false;
+      this.closeAfterFlush();
+      return;
+    }
     if (this.responding) {
       // Malformed chunked framing while the app is reading: its read fails;
       // if nothing was sent yet the app's own error answer is replaced by ours.
@@ -593,6 +607,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       this.framing = Framing.None;
       if (code < 200) keepAlive = false;
       if (code === 304 && declared >= 0) length = declared;
+    } else if (isHead && declared < 0 && bodyLength === 0) {
+      // An app that skips the body for HEAD: `Content-Length: 0` would
+      // contradict what GET sends (RFC 9110 §8.6), so no framing field.
+      this.framing = Framing.None;
     } else if (declared >= 0 || bodyLength >= 0) {
       length = declared >= 0 ? declared : bodyLength;
       this.framing = isHead ? Framing.None : Framing.Length;

@@ -253,8 +253,11 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
  */
 export function checkStatus(status: unknown, warn: (m: string) => void = defaultWarn): number {
   if (typeof status !== "string") fail("status-type", `Status must be a string, got ${show(status)}`);
-  if (!/^[1-5]\d\d /.test(status)) {
-    fail("status-format", `Status must be three digits (the first 1-5), a space and a reason phrase, got ${JSON.stringify(status)}`);
+  if (/^1\d\d /.test(status)) {
+    fail("status-format", `Status ${JSON.stringify(status)} is interim (1xx), never a final response (RFC 9110 §15.2; TSGI 1.0 "status")`);
+  }
+  if (!/^[2-5]\d\d /.test(status)) {
+    fail("status-format", `Status must be three digits (the first 2-5), a space and a reason phrase, got ${JSON.stringify(status)}`);
   }
   if (STATUS_CTL.test(status)) fail("status-format", `Status holds a control character: ${JSON.stringify(status)}`);
   if (!isLatin1(status)) fail("status-format", `Status holds a character above U+00FF: ${JSON.stringify(status)}`);
