@@ -608,8 +608,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       if (code < 200) keepAlive = false;
       if (code === 304 && declared >= 0) length = declared;
     } else if (isHead && declared < 0 && bodyLength === 0) {
-      // An app that skips the body for HEAD: `Content-Length: 0` would
-      // contradict what GET sends (RFC 9110 §8.6), so no framing field.
+      // An app may skip the body for HEAD: `Content-Length: 0` could
+      // contradict what GET sends, and RFC 9110 §8.6 allows omitting it.
       this.framing = Framing.None;
     } else if (declared >= 0 || bodyLength >= 0) {
       length = declared >= 0 ? declared : bodyLength;
