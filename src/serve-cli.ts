@@ -190,4 +190,16 @@ export const main = defineCommand({
   subCommands: { serve: serveCommand },
 });
 
-if (import.meta.main) await runMain(main);
+if (import.meta.main) {
+  // Our one-line usage errors (exit 2) before citty's, which print the whole help first.
+  const argv = process.argv.slice(2);
+  if (argv[0] === "serve") {
+    try {
+      checkArgs("tsgi serve", argv.slice(1), SERVE_ARGS, DEPLOY_OPTIONAL_VALUES);
+    } catch (error) {
+      consola.error((error as Error).message);
+      process.exit(2);
+    }
+  }
+  await runMain(main);
+}

@@ -125,6 +125,15 @@ describe("tsgi-dev CLI", () => {
     const swallowed = await run(["./app.ts", "--port", "--poll"], app.dir);
     expect(swallowed.code).toBe(1);
     expectOneLineError(swallowed.out, /--port needs a value: --port <port>/);
+    // Checked before citty, which would print its whole usage text first.
+    const level = await run(["./app.ts", "--log-level", "loud"], app.dir);
+    expect(level.code).toBe(1);
+    expectOneLineError(level.out, /--log-level must be one of debug, info, warn, error, silent; got "loud"/);
+    expect(level.out).not.toContain("USAGE");
+    const none = await run([], app.dir);
+    expect(none.code).toBe(1);
+    expectOneLineError(none.out, /missing <app>: tsgi-dev <app> \[options\], e\.g\. tsgi-dev \.\/app\.ts/);
+    expect(none.out).not.toContain("USAGE");
     const env = await run(["./app.ts"], app.dir, { PORT: "99999" });
     expect(env.code).toBe(1);
     expectOneLineError(env.out, /PORT must be a port number/);

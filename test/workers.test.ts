@@ -297,11 +297,15 @@ describe("tsgi serve errors", () => {
       [[APP, "--uds", "--port", "1"], "--uds needs a value: --uds <path>"],
       [[APP, "--peercreds", "resolve", "--uds", "/tmp/x.sock"], 'write --peercreds=resolve, with "="'],
       [[APP, "./second.ts"], 'unexpected argument "./second.ts": tsgi serve takes one app'],
+      [["--workers", "2"], "missing <app>: tsgi serve <app> [options]"],
+      [[APP, "--uds", "/tmp/x.sock", "--port", "18120"], "--host and --port are for TCP; --uds listens elsewhere"],
+      [[APP, "--fd", "3", "--host", "0.0.0.0"], "--host and --port are for TCP; --fd listens elsewhere"],
     ] as Array<[string[], string]>) {
       const r = await runCli(args);
       expect(r.code).toBe(2);
       expect(r.out).toContain(message);
       expect(r.out).not.toContain("    at ");
+      expect(r.out).not.toContain("USAGE");
     }
   }, 60_000);
 

@@ -113,5 +113,12 @@ if (workerSpec) {
   delete process.env[WORKER_ENV];
   process.exit(await runWorker(JSON.parse(workerSpec) as WorkerSpec));
 } else {
+  // Our one-line usage errors before citty's (it prints the whole help first).
+  try {
+    checkArgs("tsgi-dev", process.argv.slice(2), DEV_ARGS, DEV_OPTIONAL_VALUES);
+  } catch (error) {
+    createDevLogger("info").error((error as Error).message);
+    process.exit(1);
+  }
   await runMain(command);
 }

@@ -13,6 +13,8 @@ export interface FlagDef {
   type?: "positional" | "string" | "boolean" | "enum";
   valueHint?: string;
   options?: readonly string[];
+  /** A positional that must be given. */
+  required?: boolean;
 }
 
 /** A bad command line: the CLI prints the message as one line and exits with a usage code. */
@@ -32,7 +34,12 @@ export class ArgsError extends Error {
  *   and the value may not be another flag;
  * - a boolean flag takes no `=value`, except the values listed for it in
  *   `optionalValues` (`--peercreds=resolve`); `--no-<name>` negates it;
- * - more positional arguments than the command defines is an error.
+ * - an enum flag's value must be one of its options;
+ * - more positional arguments than the command defines is an error, and so
+ *   is a missing required one (unless `--help` or `--version` is given).
+ *
+ * Run it before citty parses (citty prints its whole usage text before
+ * such errors), and again in the command is harmless.
  *
  * `--help`, `-h`, `--version` and `-v` are citty's own and always allowed;
  * everything after `--` is left alone.
@@ -84,13 +91,22 @@ export function checkArgs(
       }
       continue;
     }
-    if (value !== undefined) continue;
-    const next = rawArgs[i + 1];
-    if (next === undefined || (next.startsWith("-") && next !== "-")) {
-      throw new ArgsError(`--${name} needs a value: --${name} <${def.valueHint ?? def.options?.join("|") ?? "value"}>`);
+    let given = value;
+    if (given === undefined) {
+      const next = rawArgs[i + 1];
+      if (next === undefined || (next.startsWith("-") && next !== "-")) {
+        throw new ArgsError(`--${name} needs a value: --${name} <${def.valueHint ?? def.options?.join("|") ?? "value"}>`);
+      }
+      given = next;
+      i++;
     }
-    i++;
+    if (def.type === "enum" && def.options && !def.options.includes(given)) {
+      throw new ArgsError(`--${name} must be one of ${def.options.join(", ")}; got ${JSON.stringify(given)}`);
+    }
   }
+  if (rawArgs.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
+  const missing = positionals.slice(seenPositionals).find((name) => defs[name]!.required);
+  if (missing !== undefined) throw new ArgsError(`missing <${missing}>: ${command} <${missing}> [options], e.g. ${command} ./app.ts (see ${command} --help)`);
 }
 
 /** The known flag closest to `name` (edit distance at most 2, or a prefix either way), if any. */

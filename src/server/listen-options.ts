@@ -106,6 +106,9 @@ function nonNegative(name: string, v: unknown, integer = true): number {
 export function resolveDeployOptions(o: DeployOptions, env: Record<string, string | undefined> = process.env): ResolvedDeploy {
   const places = [o.uds !== undefined, o.fd !== undefined].filter(Boolean).length;
   if (places > 1) throw new OptionsError("--uds and --fd are exclusive: pick where to listen");
+  if (places === 1 && (o.port !== undefined || (o.host !== undefined && o.host !== "127.0.0.1"))) {
+    throw new OptionsError(`--host and --port are for TCP; ${o.uds !== undefined ? "--uds" : "--fd"} listens elsewhere: drop them`);
+  }
   const server: ServerOptions = {};
   if (o.fd !== undefined) server.fd = nonNegative("fd", o.fd);
   else if (o.uds !== undefined) {
