@@ -87,12 +87,9 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
   const queue = [entry];
   while (queue.length > 0 && seen.size <= limit) {
     const file = queue.shift()!;
-    const loader = SCANNABLE[extname(file).toLowerCase()];
-    if (!loader) continue;
-    let imports: Bun.Import[];
-    try {
-      imports = transpilerFor(loader).scanImports(readFileSync(file));
-    } catch {
+    const imports = importsOf(file);
+    if (imports === undefined) continue;
+    if (imports === null) {
       unreadable.push(file);
       continue;
     }
@@ -122,16 +119,19 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
  */
 export function findImporter(files: readonly string[], target: string): { file: string; specifier: string } | undefined {
   for (const file of files) {
-    const loader = SCANNABLE[extname(file).toLowerCase()];
-    if (!loader) continue;
-    let imports: Bun.Import[];
-    try {
-      imports = transpilerFor(loader).scanImports(readFileSync(file));
-    } catch {
-      continue;
-    }
     const dir = dirname(file);
-    for (const imp of imports) if (missingCandidates(imp.path, dir).includes(target)) return { file, specifier: imp.path };
+    for (const imp of importsOf(file) ?? []) if (missingCandidates(imp.path, dir).includes(target)) return { file, specifier: imp.path };
   }
   return undefined;
+}
+
+/** The imports of `file`; `undefined` for a file that is not scanned (`.json`...), `null` when it cannot be read or parsed. */
+function importsOf(file: string): Bun.Import[] | null | undefined {
+  const loader = SCANNABLE[extname(file).toLowerCase()];
+  if (!loader) return undefined;
+  try {
+    return transpilerFor(loader).scanImports(readFileSync(file));
+  } catch {
+    return null;
+  }
 }
