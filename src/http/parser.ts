@@ -46,7 +46,8 @@
  *   "://"` first, as llhttp, then a non-empty authority of Host chars
  *   without userinfo), or, for CONNECT only, anything (authority-form);
  *   another shape → 400. A Host field value with a char outside RFC 3986
- *   host and port (space, `/`, `@`, ...) → 400 (RFC 9112 §3.2). Longer than `maxRequestTarget` → 414; a request-line longer than
+ *   host and port (space, `/`, `@`, ...) → 400 (RFC 9112 §3.2). Longer
+ *   than `maxRequestTarget` → 414; a request-line longer than
  *   `maxRequestTarget + 64` bytes (before its CRLF) → 414 as soon as that many
  *   bytes arrived. HTTP-version = `HTTP/` DIGIT `.` DIGIT, case-sensitive: major
  *   1 is accepted (minor 0 → `"HTTP/1.0"`, minor 1–9 → `"HTTP/1.1"`, RFC 9110
@@ -1114,9 +1115,9 @@ function equalsBytes(src: Uint8Array, at: number, b: Uint8Array): boolean {
 
 /**
  * `true` when the request-target `src[p, e)` has one of the RFC 9112 §3.2
- * forms: origin-form (`/`...), asterisk-form (exactly `*`, OPTIONS only: RFC 9112 §3.2.4), absolute-form
- * (`ALPHA+ "://"` and a non-empty authority of Host chars without userinfo),
- * or anything for CONNECT (authority-form).
+ * forms: origin-form (`/`...), asterisk-form (exactly `*`, OPTIONS only:
+ * RFC 9112 §3.2.4), absolute-form (`ALPHA+ "://"` and a non-empty authority
+ * of Host chars without userinfo), or anything for CONNECT (authority-form).
  */
 function targetForm(src: Uint8Array, p: number, e: number, connect: boolean, options: boolean): boolean {
   const c = src[p];

@@ -259,11 +259,11 @@ export class TsgiServer implements Server, ServerCore {
   };
 
   logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, startedAt: number): void {
-    this.accessLog?.record(this.accessClient(connection, environ), line, status, 0, startedAt === 0 ? 0 : (performance.now() - startedAt) / 1000, Date.now());
+    this.accessLog?.record(this.accessClient(connection, environ), line, status, 0, wallSeconds(startedAt), Date.now());
   }
 
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
-    this.accessLog!.record(this.accessClient(connection, environ), requestLine(head), status, bodyBytes, (performance.now() - startedAt) / 1000, Date.now());
+    this.accessLog!.record(this.accessClient(connection, environ), requestLine(head), status, bodyBytes, wallSeconds(startedAt), Date.now());
   }
 
   accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): AccessLogFields {
@@ -273,7 +273,7 @@ export class TsgiServer implements Server, ServerCore {
       request_line: line,
       status_code: status,
       body_length: bodyBytes,
-      wall_seconds: startedAt === 0 ? 0 : (performance.now() - startedAt) / 1000,
+      wall_seconds: wallSeconds(startedAt),
     };
   }
 
@@ -350,6 +350,11 @@ export class TsgiServer implements Server, ServerCore {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Seconds since `startedAt` (a `performance.now()` value) for the access log; 0 when it is 0 (the request never started). */
+function wallSeconds(startedAt: number): number {
+  return startedAt === 0 ? 0 : (performance.now() - startedAt) / 1000;
 }
 
 /** Create a server for `app` without binding (call `listen()`). @throws TypeError when `app` is not a function; RangeError on a bad option. */
