@@ -19,6 +19,7 @@ import { createConsola } from "consola";
 import pkg from "../package.json" with { type: "json" };
 import { loadApp, resolveTls, StartupError, stdoutLog, withDeployMiddleware } from "./server/deploy.ts";
 import { ArgsError, checkArgs } from "./server/cli-args.ts";
+import { helpPrinter } from "./server/cli-help.ts";
 import { OptionsError, resolveDeployOptions, type DeployOptions } from "./server/listen-options.ts";
 import { createServer } from "./server/server.ts";
 import { Supervisor } from "./server/workers.ts";
@@ -28,7 +29,7 @@ const consola = createConsola({ level: 3 });
 
 /** citty argument definitions for the deployment flags of `tsgi serve`. */
 export const DEPLOY_ARGS = {
-  host: { type: "string", description: "Interface to bind (0.0.0.0 for all)", default: "127.0.0.1", valueHint: "host" },
+  host: { type: "string", description: "Interface to bind, 0.0.0.0 for all", default: "127.0.0.1", valueHint: "host" },
   port: { type: "string", description: "TCP port (default 8000, or PORT)", valueHint: "port" },
   uds: { type: "string", description: "Listen on a Unix domain socket at this path instead of TCP", valueHint: "path" },
   "uds-mode": { type: "string", description: "Octal permission bits for the socket file, e.g. 660", valueHint: "mode" },
@@ -201,5 +202,5 @@ if (import.meta.main) {
       process.exit(2);
     }
   }
-  await runMain(main);
+  await runMain(main, { showUsage: helpPrinter({ optionalValues: DEPLOY_OPTIONAL_VALUES }) });
 }

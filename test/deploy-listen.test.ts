@@ -3,7 +3,7 @@
  * (issue 5 §1, §2, §6), with real clients: curl, Node's fetch, Bun's fetch.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -308,6 +308,13 @@ describe("inherited file descriptor (--fd)", () => {
   });
 
   test("a descriptor that is not a listening socket is refused with a clear error", () => {
-    expect(() => serve(envApp, { ...quiet, fd: 0 })).toThrow(/cannot serve file descriptor 0/);
+    const file = openSync(import.meta.path, "r");
+    try {
+      expect(() => serve(envApp, { ...quiet, fd: file })).toThrow(new RegExp(`^cannot serve file descriptor ${file}: it is open but not a socket \\(ENOTSOCK\\)`));
+    } finally {
+      closeSync(file);
+    }
+    // Closed now: not open in this process.
+    expect(() => serve(envApp, { ...quiet, fd: file })).toThrow(new RegExp(`^cannot serve file descriptor ${file}: it is not open in this process \\(EBADF\\); pass a listening socket`));
   });
 });

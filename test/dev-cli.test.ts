@@ -57,9 +57,15 @@ describe("tsgi-dev CLI", () => {
     const app = helloApp();
     const help = await run(["--help"], app.dir);
     expect(help.code).toBe(0);
-    for (const flag of ["--host", "--port", "--log-level", "--no-access-log", "--reload", "--no-reload", "--watch", "--ignore", "--poll", "--no-live", "--no-debug"]) {
-      expect(help.out).toContain(flag);
+    for (const flag of ["--host <host>", "--port <port>", "--log-level <level>", "--no-access-log", "--reload[=inplace|restart]", "--no-reload", "--watch <path>", "--ignore <glob>", "--poll", "--no-live", "--no-debug", "-h, --help", "-v, --version"]) {
+      expect(help.out).toContain(`  ${flag}`);
     }
+    expect(help.out).toContain("Usage: tsgi-dev <app> [options]");
+    expect(help.out.replace(/\s+/g, " ")).toContain("debug, info, warn, error, silent (default: info)");
+    // Plain text into a pipe, no table padding, no "(Default: true)" under --reload.
+    expect(help.out).not.toContain("\x1b[");
+    expect(help.out).not.toMatch(/ +$/m);
+    expect(help.out).not.toContain("(Default:");
     const version = await run(["--version"], app.dir);
     expect(version.code).toBe(0);
     expect(version.out.trim()).toBe(pkg.version);
@@ -146,10 +152,12 @@ describe("tsgi-dev CLI", () => {
     try {
       const r = await run(["./app.ts", "--port", String(port)], app.dir);
       expect(r.code).toBe(1);
-      expectOneLineError(r.out, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use \\(127\\.0\\.0\\.1:${port}\\).*--port`));
+      expectOneLineError(r.out, new RegExp(`127\\.0\\.0\\.1:${port} is already in use: stop the process using it.*--port`));
       const e = await run(["./app.ts"], app.dir, { PORT: String(port) });
       expect(e.code).toBe(1);
-      expectOneLineError(e.out, new RegExp(`port ${port} .* already in use`));
+      expectOneLineError(e.out, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+      // The address once, not twice.
+      expect(r.out.split(String(port)).length - 1).toBe(1);
     } finally {
       holder.stop(true);
     }

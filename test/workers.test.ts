@@ -305,9 +305,29 @@ describe("tsgi serve errors", () => {
       expect(r.code).toBe(2);
       expect(r.out).toContain(message);
       expect(r.out).not.toContain("    at ");
-      expect(r.out).not.toContain("USAGE");
+      expect(r.out).not.toContain("Usage:");
     }
   }, 60_000);
+
+  test("--help: every flag, plain text into a pipe, no trailing spaces", async () => {
+    const r = await runCli(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toStartWith("tsgi serve ");
+    expect(r.out).toContain("Usage: tsgi serve <app> [options]");
+    for (const flag of ["--host <host>", "--port <port>", "--uds <path>", "--fd <n>", "--workers <n>", "--peercreds[=resolve]", "--no-access-log", "-h, --help"]) {
+      expect(r.out).toContain(`  ${flag}`);
+    }
+    expect(r.out).not.toContain("\x1b[");
+    expect(r.out).not.toMatch(/ +$/m);
+    expect(r.out).not.toContain("(Default:");
+    // The root command lists its subcommand and --version.
+    const root = Bun.spawn([process.execPath, CLI, "--help"], { stdout: "pipe" });
+    const text = await new Response(root.stdout).text();
+    expect(await root.exited).toBe(0);
+    expect(text).toContain("Usage: tsgi <command> [options]");
+    expect(text).toMatch(/^ {2}serve {2}Serve an app in production/m);
+    expect(text).toContain("-v, --version");
+  }, 20_000);
 
   test("a busy port: exit 1, one line naming the address (one process and workers)", async () => {
     const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });

@@ -14,6 +14,7 @@ import { defineCommand, runMain, type ArgsDef } from "citty";
 import pkg from "../../package.json" with { type: "json" };
 import { parseAppSpec } from "../server/app-spec.ts";
 import { checkArgs } from "../server/cli-args.ts";
+import { helpPrinter } from "../server/cli-help.ts";
 import { parsePort, repeated } from "./args.ts";
 import type { DevConfig } from "./config.ts";
 import { FatalError, startDevServer, type DevServer } from "./dev-server.ts";
@@ -24,7 +25,7 @@ import { runWorker } from "./worker.ts";
 
 const DEV_ARGS = {
   app: { type: "positional", description: "The app module: ./app.ts (default export) or ./app.ts:name (a named export). The export is a TSGI application (environ, startResponse), or a fetch handler (request) => Response, or an object with fetch() (Hono, Elysia, itty-router), served through fromFetchHandler", required: true },
-  host: { type: "string", description: "Interface to bind (0.0.0.0 for all)", default: "127.0.0.1", valueHint: "host" },
+  host: { type: "string", description: "Interface to bind, 0.0.0.0 for all", default: "127.0.0.1", valueHint: "host" },
   port: { type: "string", description: "Port to bind (default 8000, or PORT). A busy --port or PORT is an error; a busy default 8000 moves to the next free port", valueHint: "port" },
   "log-level": { type: "enum", options: [...LOG_LEVELS], description: "Terminal verbosity", default: "info" },
   "access-log": { type: "boolean", description: "Print a line per request", default: true, negativeDescription: "No access log" },
@@ -120,5 +121,5 @@ if (workerSpec) {
     createDevLogger("info").error((error as Error).message);
     process.exit(1);
   }
-  await runMain(command);
+  await runMain(command, { showUsage: helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES }) });
 }

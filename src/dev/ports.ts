@@ -62,7 +62,7 @@ export function listenWithFallback<T>(plan: ListenPlan, listen: (port: number) =
       if (code === "EADDRINUSE") {
         if (plan.explicit) {
           throw new BindError(
-            `port ${port} on ${plan.hostname} is already in use (${where(port)}): stop the process using it, or pick another port with --port <n> (or PORT=<n>), or leave both out to take the next free port`,
+            `${where(port)} is already in use: stop the process using it, or pick another port with --port <n> (or PORT=<n>), or leave both out to take the next free port`,
             code,
           );
         }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { SocketHandler, SocketListener, TCPSocketListenOptions } from "bun";
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, fstatSync, lstatSync, unlinkSync } from "node:fs";
 import type { ResolvedOptions } from "./options.ts";
 import { unixSocketListening } from "./sys.ts";
 
@@ -55,6 +55,22 @@ export function prepareUnixPath(path: string): void {
 }
 
 /**
+ * A clear error for an `fd` that cannot be a listening socket, before Bun's
+ * `Failed to listen at  (EINVAL)`: not open (EBADF), or not a socket.
+ * @throws BindError
+ */
+function checkInheritedFd(fd: number): void {
+  let isSocket: boolean;
+  try {
+    isSocket = fstatSync(fd).isSocket();
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? "EBADF";
+    throw new BindError(`cannot serve file descriptor ${fd}: it is not open in this process (${code}); pass a listening socket the parent left open, e.g. systemd socket activation's 3`, code);
+  }
+  if (!isSocket) throw new BindError(`cannot serve file descriptor ${fd}: it is open but not a socket (ENOTSOCK); pass a listening socket, e.g. systemd socket activation's 3`, "ENOTSOCK");
+}
+
+/**
  * Open the listening socket the options ask for (`fd`, else `unix`, else
  * TCP `hostname:port`) with `handlers`. With `options.tls`, a client whose
  * handshake fails (for instance plain HTTP sent to the HTTPS port) is
@@ -79,6 +95,7 @@ export function bindListener<Data>(
     : handlers;
   const common = { socket, data, allowHalfOpen: true, ...(tls ? { tls } : {}) };
   if (options.fd !== undefined) {
+    checkInheritedFd(options.fd);
     let listener: SocketListener<Data>;
     try {
       // `fd` works for Bun.listen (Bun 1.x) but is only typed for Bun.connect.

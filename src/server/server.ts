@@ -59,7 +59,7 @@ export interface CloseOptions {
 }
 
 const LISTEN_REASONS: Record<string, string> = {
-  EADDRINUSE: "the address is already in use (another server is listening there)",
+  EADDRINUSE: "the address is already in use",
   EACCES: "permission denied (ports below 1024 need privileges)",
   EADDRNOTAVAIL: "the address is not available on this machine",
 };

@@ -1,0 +1,67 @@
+/**
+ * The `--help` renderer shared by `tsgi` and `tsgi-dev` (src/server/cli-help.ts):
+ * layout, wrapping, defaults, switches with values, colour only on request.
+ */
+import { describe, expect, test } from "bun:test";
+import { renderHelp } from "../src/server/cli-help.ts";
+
+const cmd = {
+  meta: { name: "demo", version: "1.2.3", description: "A demo command whose description is long enough to need wrapping at forty columns" },
+  args: {
+    app: { type: "positional", description: "The app module", required: true },
+    host: { type: "string", description: "Interface to bind", default: "127.0.0.1", valueHint: "host" },
+    "log-level": { type: "enum", options: ["info", "warn"], description: "Verbosity", default: "info" },
+    reload: { type: "boolean", description: "How to reload", default: true, negativeDescription: "Never reload" },
+    live: { type: "boolean", description: "Live reload", default: true, negativeDescription: "No live reload" },
+    poll: { type: "boolean", description: "Poll", default: false },
+    "a-very-long-option-name-indeed": { type: "string", description: "Long", valueHint: "value" },
+  },
+};
+
+describe("renderHelp", () => {
+  test("sections, defaults and switches", () => {
+    const text = renderHelp(cmd, undefined, { color: false, width: 80, optionalValues: { reload: ["inplace", "restart"] } });
+    const lines = text.split("\n");
+    expect(lines[0]).toBe("demo 1.2.3");
+    expect(text).toContain("Usage: demo <app> [options]");
+    expect(text).toContain("Arguments:\n  <app>  The app module");
+    expect(text).toMatch(/^ {2}--host <host> +Interface to bind \(default: 127\.0\.0\.1\)$/m);
+    expect(text).toMatch(/^ {2}--log-level <level> +Verbosity: info, warn \(default: info\)$/m);
+    expect(text).toMatch(/^ {2}--reload\[=inplace\|restart\] +How to reload \(on by default\)$/m);
+    expect(text).toMatch(/^ {2}--no-reload +Never reload$/m);
+    expect(text).toMatch(/^ {2}--live +Live reload \(on by default\)$/m);
+    expect(text).toMatch(/^ {2}--poll +Poll$/m);
+    expect(text).not.toContain("--no-poll");
+    // A flag too wide for the column gets the description on the next line.
+    expect(text).toMatch(/^ {2}--a-very-long-option-name-indeed <value>\n {20,}Long$/m);
+    expect(text).toMatch(/^ {2}-h, --help +Show this help and exit$/m);
+    expect(text).toMatch(/^ {2}-v, --version +Print the version and exit$/m);
+    expect(text).not.toMatch(/ +$/m);
+    expect(text).not.toContain("\x1b[");
+  });
+
+  test("wraps to the width with a hanging indent", () => {
+    const text = renderHelp(cmd, undefined, { color: false, width: 50 });
+    expect(text.split("\n").filter((line) => line.length > 50)).toEqual([]);
+    // A narrow terminal narrows the flag column (20 here, not 34).
+    expect(text).toMatch(/^ {2}--poll {12}Poll$/m);
+    expect(text).toContain("A demo command whose description is long enough to\nneed wrapping at forty columns");
+    expect(text).toMatch(/^ {2}--host <host> +Interface to bind \(default:\n {20,}127\.0\.0\.1\)$/m);
+  });
+
+  test("a subcommand is named after its parent and has no --version", () => {
+    const parent = { meta: { name: "tool", version: "9.9.9" }, subCommands: { demo: cmd } };
+    const sub = renderHelp({ ...cmd, meta: { name: "demo", description: "Sub" } }, parent, { color: false });
+    expect(sub.split("\n")[0]).toBe("tool demo 9.9.9");
+    expect(sub).toContain("Usage: tool demo <app> [options]");
+    expect(sub).not.toContain("--version");
+    const root = renderHelp(parent, undefined, { color: false });
+    expect(root).toContain("Usage: tool <command> [options]");
+    expect(root).toContain("Commands:\n  demo  A demo command");
+    expect(root).toContain("Run tool <command> --help");
+  });
+
+  test("colour only when asked", () => {
+    expect(renderHelp(cmd, undefined, { color: true })).toContain("\x1b[");
+  });
+});
