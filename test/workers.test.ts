@@ -262,6 +262,25 @@ describe("workers", () => {
     expect(await waitFor(async () => (await twoPids(r.port)).size === 2, 10_000)).toBe(true);
   }, 30_000);
 
+  test("SIGTTIN and SIGTTOU: one worker more, one fewer, never below one, each logged", async () => {
+    const r = await startCli(["--workers", "1"]);
+    const pid = r.proc.pid;
+    const children = () => {
+      const out = Bun.spawnSync(["pgrep", "-P", String(pid)]).stdout.toString().trim();
+      return out === "" ? 0 : out.split("\n").length;
+    };
+    expect(children()).toBe(1);
+    process.kill(pid, "SIGTTIN");
+    expect(await waitFor(() => /one worker more: 2 worker\(s\) \(starting \d+\)/.test(r.stderr()) && children() === 2, 10_000)).toBe(true);
+    expect(await waitFor(async () => (await pidsSeen(r.port, 20)).size === 2 || (await twoPids(r.port)).size === 2, 15_000)).toBe(true);
+    process.kill(pid, "SIGTTOU");
+    expect(await waitFor(() => /one worker fewer: 1 worker\(s\) \(stopping \d+ gracefully\)/.test(r.stderr()) && children() === 1, 10_000)).toBe(true);
+    process.kill(pid, "SIGTTOU");
+    expect(await waitFor(() => r.stderr().includes("already at 1 worker, the minimum; unchanged"), 5_000)).toBe(true);
+    expect(children()).toBe(1);
+    expect((await getJson(r.port)).pid).toBeNumber();
+  }, 60_000);
+
   test("the workers share a Unix socket", async () => {
     const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
     const path = join(dir, "w.sock");
@@ -352,5 +371,22 @@ describe("tsgi serve errors", () => {
     const r = await runCli(["./no-such-app.ts", "--workers", "2", "--port", String(freePort())]);
     expect(r.code).toBe(1);
     expect(r.out).toContain("worker failed to boot: no such file");
+  }, 20_000);
+
+  test("an app that does not compile: one line with file:line:column; workers are not replaced at startup", async () => {
+    const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+    const file = join(dir, "broken.ts");
+    await Bun.write(file, 'export default function app() {\n  return [new Uint8Array(1)\n}\n');
+    const expected = `cannot import ${file}: SyntaxError: Expected "]" but found "}" (${file}:3:1) (and 1 more error in this file)`;
+    const one = await runCli([file, "--port", String(freePort())]);
+    expect(one.code).toBe(1);
+    expect(one.out).toContain(expected);
+    const workers = await runCli([file, "--workers", "2", "--port", String(freePort())]);
+    expect(workers.code).toBe(1);
+    expect(workers.out).toContain(`worker failed to boot: ${expected}`);
+    // Said once (not once per worker and again), and no replacements started.
+    expect(workers.out.split("Expected").length - 1).toBe(1);
+    expect(workers.out).not.toContain("starting a replacement");
+    (await import("node:fs")).rmSync(dir, { recursive: true, force: true });
   }, 20_000);
 });

@@ -12,6 +12,7 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { messagePosition } from "../server/import-error.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
@@ -109,8 +110,7 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
 
   // Syntax errors found by Bun's transpiler.
   if (name === "BuildMessage") {
-    const pos = error.position as { file?: string; line?: number; column?: number } | null | undefined;
-    const location = pos?.file && pos.line ? { file: pos.file, line: pos.line, column: pos.column ?? 1 } : undefined;
+    const location = messagePosition(error);
     return withFrame({ title: "SyntaxError", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}` });
   }
 
@@ -118,8 +118,7 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   if (name === "ResolveMessage") {
     const referrer = typeof error.referrer === "string" ? stripQuery(error.referrer) : undefined;
     const specifier = typeof error.specifier === "string" ? error.specifier : undefined;
-    const pos = error.position as { file?: string; line?: number; column?: number } | null | undefined;
-    let location: SourceLocation | undefined = pos?.file && pos.line ? { file: pos.file, line: pos.line, column: pos.column ?? 1 } : undefined;
+    let location: SourceLocation | undefined = messagePosition(error);
     if (!location && referrer && specifier) location = findSpecifier(referrer, specifier);
     return withFrame({ title: "ModuleNotFound", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}` });
   }

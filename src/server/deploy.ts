@@ -6,9 +6,10 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { parseAppSpec } from "./app-spec.ts";
 import { detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
+import { parseAppSpec } from "./app-spec.ts";
+import { describeImportError } from "./import-error.ts";
 import type { ResolvedDeploy } from "./listen-options.ts";
 import type { LogTarget, ServerOptions } from "./options.ts";
 import { proxyHeaders } from "./proxy.ts";
@@ -41,7 +42,7 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   try {
     mod = (await import(parsed.file)) as Record<string, unknown>;
   } catch (error) {
-    throw new StartupError(`cannot import ${parsed.file}: ${(error as Error)?.message ?? String(error)}`);
+    throw new StartupError(`cannot import ${parsed.file}: ${describeImportError(error)}`);
   }
   const exported = mod[parsed.exportName];
   if (exported === undefined) {

@@ -72,6 +72,8 @@ export class Supervisor {
   private stopping = false;
   private reloading: Promise<boolean> | null = null;
   private bootFailures = 0;
+  /** `start()` is waiting for the first workers: a failure ends the start (with its message) instead of being replaced. */
+  private booting = false;
   private monitor: ReturnType<typeof setInterval> | null = null;
   private stopped: Promise<void> | null = null;
   private exitWaiters: Array<() => void> = [];
@@ -114,7 +116,13 @@ export class Supervisor {
     this.bind();
     this.generation = 1;
     const first = Array.from({ length: this.target }, () => this.spawn(1));
-    const results = await Promise.all(first.map((w) => this.whenListening(w)));
+    this.booting = true;
+    let results: boolean[];
+    try {
+      results = await Promise.all(first.map((w) => this.whenListening(w)));
+    } finally {
+      this.booting = false;
+    }
     if (this.stopping) return; // stopped (a signal) while booting
     if (!results.every(Boolean)) {
       const failure = first.find((w) => w.failure)?.failure ?? "a worker exited before listening";
@@ -216,6 +224,7 @@ export class Supervisor {
         break;
       case "failed":
         w.failure = m.message;
+        if (this.booting) break; // start() throws with it
         this.log("error", `worker ${w.pid} failed: ${m.message}`);
         break;
     }
@@ -228,6 +237,8 @@ export class Supervisor {
     for (const waiter of this.exitWaiters.splice(0)) waiter();
     if (w.stopping || this.stopping) return;
     const how = signal ? `signal ${signal}` : `code ${code}`;
+    // A worker of the first generation that dies before listening fails the start (gunicorn: "worker failed to boot").
+    if (!w.listening && this.booting) return;
     if (!w.listening) {
       this.bootFailures++;
       if (this.generation === w.generation && this.reloading === null && this.bootFailures >= this.maxBootFailures) {
@@ -337,15 +348,21 @@ export class Supervisor {
   increment(): void {
     if (this.stopping) return;
     this.target++;
-    this.spawn(this.generation);
+    const w = this.spawn(this.generation);
+    this.log("info", `one worker more: ${this.target} worker(s) (starting ${w.pid})`);
   }
 
   /** One worker fewer, never below one (SIGTTOU). */
   decrement(): void {
-    if (this.stopping || this.target <= 1) return;
+    if (this.stopping) return;
+    if (this.target <= 1) {
+      this.log("info", "one worker fewer: already at 1 worker, the minimum; unchanged");
+      return;
+    }
     this.target--;
     const victim = [...this.live.values()].find((w) => !w.stopping);
     if (victim) this.terminate(victim);
+    this.log("info", `one worker fewer: ${this.target} worker(s)${victim ? ` (stopping ${victim.pid} gracefully)` : ""}`);
   }
 
   /**
