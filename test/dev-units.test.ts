@@ -14,6 +14,7 @@ import { DotenvReloader, parseDotenv } from "../src/dev/dotenv.ts";
 import { renderErrorPage, wantsHtml } from "../src/dev/error-page.ts";
 import { withErrorPages } from "../src/dev/error-pages-app.ts";
 import { findCloseBody, LIVE_PATH, LiveHub, shouldInject, withLive } from "../src/dev/live.ts";
+import { createDevLogger } from "../src/dev/log.ts";
 import { MASK, maskedEnvironRows } from "../src/dev/mask.ts";
 import { BindError, listenWithFallback } from "../src/dev/ports.ts";
 import { Reloader } from "../src/dev/reloader.ts";
@@ -381,6 +382,39 @@ describe("live reload middleware", () => {
     expect((await it.next()).done).toBe(true);
     await body.close?.();
     expect(h.clients).toBe(0);
+  });
+});
+
+describe("terminal logger", () => {
+  const frame = "GET / raised:\n  3 | const s = `hello ${name}`;\n    |           ^ here `x`";
+  for (const fancy of [true, false]) {
+    test(`backticks in code frames are printed as they are (${fancy ? "fancy" : "basic"} reporter)`, () => {
+      let err = "";
+      let out = "";
+      const logger = createDevLogger("info", { fancy, stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } });
+      logger.error(frame);
+      logger.info("reloaded in 7 ms: `app.ts`");
+      logger.debug("not shown at info");
+      // consola's fancy reporter would print `const s = hello ${name};` (markdown); the code must stay intact.
+      expect(err).toContain("  3 | const s = `hello ${name}`;\n    |           ^ here `x`");
+      expect(err).not.toContain("\uE060");
+      expect(out).toContain("reloaded in 7 ms: `app.ts`");
+      expect(out).not.toContain("not shown");
+    });
+  }
+
+  test("levels: error shows errors only, silent nothing", () => {
+    let text = "";
+    const sink = { write: (s: string) => (text += s) };
+    const quiet = createDevLogger("error", { fancy: false, stdout: sink, stderr: sink });
+    quiet.warn("a warning");
+    quiet.error("an error");
+    expect(text).not.toContain("a warning");
+    expect(text).toContain("an error");
+    text = "";
+    const silent = createDevLogger("silent", { fancy: false, stdout: sink, stderr: sink });
+    silent.error("an error");
+    expect(text).toBe("");
   });
 });
 
