@@ -163,6 +163,20 @@ describe("diagnostics", () => {
     ]);
   });
 
+  test("Bun's names for an anonymous default export read as `default export`", () => {
+    const frames = parseStack(
+      [
+        "Error: x",
+        "    at app_default (/app/app.ts:2:13)",
+        "    at my_app_default (/app/my-app.ts:2:13)",
+        "    at _1x_default (/app/1x.ts?tsgi-reload=2:2:13)",
+        "    at starDefault (/app/arrow.ts:2:13)",
+        "    at other_default (/app/app.ts:9:1)",
+      ].join("\n"),
+    );
+    expect(frames.map((f) => f.fn)).toEqual(["default export", "default export", "default export", "default export", "other_default"]);
+  });
+
   test("syntax errors, unresolved imports, runtime errors, odd throws", async () => {
     const t = temp({
       "syntax.ts": "export const a = 1;\nexport const b = (;\n",

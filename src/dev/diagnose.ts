@@ -11,7 +11,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { messagePosition } from "../server/import-error.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
@@ -69,11 +69,26 @@ export function parseStack(stack: string, internal: (file: string) => boolean = 
     let file = m[2]!;
     if (file.startsWith("file://")) file = decodeURIComponent(file.slice(7));
     file = stripQuery(file);
-    const fn = m[1]?.replace(/^async /, "") || undefined;
+    const fn = displayName(m[1]?.replace(/^async /, "") || undefined, file);
     const own = internal(file);
     frames.push({ fn, file, line: Number(m[3]), column: Number(m[4]), user: isUserFile(file) && !own, internal: own });
   }
   return frames;
+}
+
+/**
+ * Bun names an anonymous default export after its file (`app_default` in
+ * app.ts, `my_app_default` in my-app.ts) or `starDefault` (an arrow
+ * function): shown as `default export`.
+ */
+function displayName(fn: string | undefined, file: string): string | undefined {
+  if (fn === undefined) return undefined;
+  if (fn === "starDefault") return "default export";
+  if (fn.endsWith("_default")) {
+    const base = basename(file).replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_$]/g, "_");
+    if (fn === `${/^[0-9]/.test(base) ? "_" : ""}${base}_default`) return "default export";
+  }
+  return fn;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
