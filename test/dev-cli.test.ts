@@ -83,6 +83,14 @@ describe("tsgi-dev CLI", () => {
     const r = await run(["./named.ts"], app.dir);
     expect(r.code).toBe(1);
     expectOneLineError(r.out, /\.\/named\.ts has no default export \(exports: api, handler\); pick one with \.\/named\.ts:api/);
+
+    // The hint names an export that is an application, not the first one.
+    const mixed = helloApp({ "mixed.ts": `export const VERSION = "1";\nexport const config = { debug: true };\nexport function serve(environ: any, startResponse: any) { return []; }\n` });
+    const m = await run(["./mixed.ts"], mixed.dir);
+    expectOneLineError(m.out, /has no default export \(exports: VERSION, config, serve\); pick one with \.\/mixed\.ts:serve/);
+    const none = helloApp({ "none.ts": `export const a = 1;\nexport const b = "x";\n` });
+    const n = await run(["./none.ts"], none.dir);
+    expectOneLineError(n.out, /has no default export \(exports: a, b\); none of them is an application/);
   });
 
   test("a missing named export, and a named export that works", async () => {

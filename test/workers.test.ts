@@ -367,6 +367,16 @@ describe("tsgi serve errors", () => {
     expect(r.out).toContain("no such file");
   }, 20_000);
 
+  test("no default export: the exports, and one that is an application", async () => {
+    const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+    const file = join(dir, "named.ts");
+    await Bun.write(file, 'export const VERSION = "1";\nexport function serve(environ: any, startResponse: any) { return []; }\n');
+    const r = await runCli([file, "--port", String(freePort())]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${file} has no default export (exports: VERSION, serve); pick one with ${file}:serve`);
+    (await import("node:fs")).rmSync(dir, { recursive: true, force: true });
+  }, 20_000);
+
   test("a worker that fails to boot stops the supervisor with its message", async () => {
     const r = await runCli(["./no-such-app.ts", "--workers", "2", "--port", String(freePort())]);
     expect(r.code).toBe(1);

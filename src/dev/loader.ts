@@ -123,7 +123,9 @@ export class AppLoader {
     if (!(exportName in mod) || mod[exportName] === undefined) {
       const what = exportName === "default" ? "no default export" : `no export named ${exportName}`;
       const has = exports.length ? `exports: ${exports.join(", ")}` : "it exports nothing";
-      const hint = exportName === "default" && exports.length ? `; pick one with ${label}:${exports[0]}` : "";
+      // Suggest an export that is an application, not merely the first one.
+      const apps = exports.filter((k) => detectApplication(mod[k]) !== null);
+      const hint = exportName !== "default" || !exports.length ? "" : apps.length ? `; pick one with ${label}:${apps[0]}` : "; none of them is an application";
       return done({ ok: false as const, failure: { kind: "no-export" as const, message: `${label} has ${what} (${has})${hint}`, exports } });
     }
     const exported = mod[exportName];

@@ -47,7 +47,9 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   const exported = mod[parsed.exportName];
   if (exported === undefined) {
     const names = Object.keys(mod).filter((k) => k !== "__esModule");
-    throw new StartupError(`${parsed.file} has ${parsed.exportName === "default" ? "no default export" : `no export named ${parsed.exportName}`} (exports: ${names.join(", ") || "none"})`);
+    const apps = names.filter((k) => detectApplication(mod[k]) !== null);
+    const hint = parsed.exportName === "default" && apps.length ? `; pick one with ${spec}:${apps[0]}` : "";
+    throw new StartupError(`${parsed.file} has ${parsed.exportName === "default" ? "no default export" : `no export named ${parsed.exportName}`} (exports: ${names.join(", ") || "none"})${hint}`);
   }
   const found = detectApplication(exported);
   if (!found) {
