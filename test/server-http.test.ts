@@ -329,6 +329,28 @@ describe("response framing", () => {
     expect(rs[1]!.headers["content-length"]).toBe("5");
   });
 
+  test("a 2xx to CONNECT has no Content-Length or Transfer-Encoding; the body follows and the connection closes (RFC 9110 §8.6)", async () => {
+    const { port } = await start((environ, startResponse) => {
+      const ok = environ.REQUEST_METHOD === "CONNECT" && environ.HTTP_PROXY_AUTHORIZATION === "ok";
+      startResponse(ok ? "200 Connection Established" : "407 Proxy Authentication Required", [["Content-Type", "text/plain"], ["Content-Length", "6"]]);
+      return [enc("tunnel")];
+    });
+    const ok = await raw(port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nProxy-Authorization: ok\r\n\r\n");
+    const text = ok.data.toString("latin1");
+    expect(text).toStartWith("HTTP/1.1 200 Connection Established\r\n");
+    const [head, body] = text.split("\r\n\r\n");
+    expect(head!.toLowerCase()).not.toContain("content-length");
+    expect(head!.toLowerCase()).not.toContain("transfer-encoding");
+    expect(head).toContain("Connection: close");
+    expect(body).toBe("tunnel");
+    expect(ok.closed).toBe(true);
+    // Any other status to CONNECT is an ordinary response with its length.
+    const denied = await rawOne(port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    expect(denied.response!.status).toBe(407);
+    expect(denied.response!.headers["content-length"]).toBe("6");
+    expect(denied.response!.body.toString()).toBe("tunnel");
+  });
+
   test("204 and 304 carry no body", async () => {
     const app: Application = (environ, sr) => {
       sr(environ.PATH_INFO === "/204" ? "204 No Content" : "304 Not Modified", []);
