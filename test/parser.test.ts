@@ -156,13 +156,18 @@ describe("request-target and request-line length → 414", () => {
     expect(whole(`GET /${"a".repeat(16)}`, limits).status).toBe(414);
     expect(whole(`GET /${"a".repeat(15)}`, limits).status).toBeNull();
   });
-  test("a request-line (e.g. a long method) longer than maxRequestTarget + 64 → 414 without waiting for LF", () => {
+  test("a method longer than the request-line limit (maxRequestTarget + 64) → 501 without waiting for LF (RFC 9112 §3)", () => {
     expect(whole("A".repeat(16 + 64), limits).status).toBeNull();
-    rejects("A".repeat(16 + 65), 414, limits);
+    rejects("A".repeat(16 + 65), 501, limits);
     const p = new RequestParser({ onHead() {}, onBody() {}, onMessageComplete() {} }, limits);
     for (let k = 0; k < 80; k++) expect(p.execute(enc("A"))).toBe(1);
     expect(() => p.execute(enc("A"))).toThrow(HttpError);
-    expect(p.error?.status).toBe(414);
+    expect(p.error?.status).toBe(501);
+    expect(p.error?.message).toBe("Method too long: longer than any method this server implements");
+  });
+  test("a request-line that passes maxRequestTarget + 64 inside its target → 414 without waiting for LF", () => {
+    // A 70-byte method leaves the target 9 bytes of the 80-byte line.
+    rejects(`${"M".repeat(70)} /${"a".repeat(12)}`, 414, limits);
   });
   test("a whole request-line of maxRequestTarget + 64 bytes is accepted", () => {
     // method 49 + SP + target 16 + SP + version 8 = 75... pad the method to reach 80

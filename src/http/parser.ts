@@ -49,7 +49,7 @@
  *   host and port (space, `/`, `@`, ...) → 400 (RFC 9112 §3.2). Longer
  *   than `maxRequestTarget` → 414; a request-line longer than
  *   `maxRequestTarget + 64` bytes (before its CRLF) → 414 as soon as that many
- *   bytes arrived. HTTP-version = `HTTP/` DIGIT `.` DIGIT, case-sensitive: major
+ *   bytes arrived, or 501 when the method alone is that long (RFC 9112 §3). HTTP-version = `HTTP/` DIGIT `.` DIGIT, case-sensitive: major
  *   1 is accepted (minor 0 → `"HTTP/1.0"`, minor 1–9 → `"HTTP/1.1"`, RFC 9110
  *   §6.2), another major → 505, any other shape (including HTTP/0.9 request
  *   lines without a version) → 400.
@@ -488,7 +488,8 @@ export class RequestParser {
             while (i < lim && TCHAR[data[i]] === 1) i++;
             if (i >= end) continue;
             if (i === hend) throw this.fail(431, "Request header section too large");
-            if (i === rlEnd) throw this.fail(414, "Request line too long");
+            // RFC 9112 §3: a method longer than any the server implements → 501.
+            if (i === rlEnd) throw this.fail(501, "Method too long: longer than any method this server implements");
             if (data[i] !== SP || i === base) throw this.fail(400, "Invalid method");
             tok[0] = i - base;
             i++;
