@@ -130,6 +130,13 @@ describe("request-line (RFC 9112 §3)", () => {
     ["HTTP/ 1.1", "GET / HTTP/ 1.1\r\n"],
   ];
   for (const [name, line] of bad) test(`${name} → 400`, () => rejects(line + "Host: h\r\n\r\n", 400));
+  test("an HTTP/0.9 request line is named as such", () => {
+    for (const line of ["GET /\r\n\r\n", "GET /index.html\n\n"]) {
+      const r = whole(line);
+      expect([r.status, r.message]).toEqual([400, "Request line without an HTTP-version (HTTP/0.9 is not supported)"]);
+    }
+    expect(whole("GET /a\x01 HTTP/1.1\r\n").message).toBe("Invalid character in request-target");
+  });
 
   for (const v of ["HTTP/0.9", "HTTP/2.0", "HTTP/3.0", "HTTP/9.9", "HTTP/0.0"]) {
     test(`${v} → 505`, () => rejects(`GET / ${v}\r\nHost: h\r\n\r\n`, 505));

@@ -506,6 +506,7 @@ export class RequestParser {
           const c = data[i];
           if (c !== SP) {
             if (i === tlim && TARGET[c] === 1) throw this.fail(414, "Request-target too long");
+            if ((c === CR || c === LF) && i > base + tok[1]) throw this.fail(400, "Request line without an HTTP-version (HTTP/0.9 is not supported)");
             throw this.fail(400, "Invalid character in request-target");
           }
           if (i - base === tok[1]) throw this.fail(400, "Empty request-target");
