@@ -517,6 +517,11 @@ describe("environ", () => {
     await rawOne(port, get("/app/x"), { until: (d) => d.includes("\r\n\r\n") });
     expect(seen!.SCRIPT_NAME).toBe("/app");
     expect(seen!.PATH_INFO).toBe("/x");
+    // A path outside the mount point was stripped by the proxy already: kept whole.
+    for (const [path, info] of [["/other", "/other"], ["/app", ""], ["/application", "/application"]]) {
+      await rawOne(port, get(path!), { until: (d) => d.includes("\r\n\r\n") });
+      expect([seen!.SCRIPT_NAME, seen!.PATH_INFO]).toEqual(["/app", info!]);
+    }
   });
 
   test("absolute-form target: path from the target, Host from its authority", async () => {
