@@ -7,7 +7,7 @@
  * the ratio of the medians and the median of each round's ratio ("paired",
  * steadier when the machine's speed drifts between rounds).
  *
- * "tsgi+log" is tsgi with its access log on (written to /dev/null).
+ * "tsgi+log" is tsgi with its access log on, written to its stdout as `tsgi serve` writes it (stdout is /dev/null).
  * `--seeds` adds the Python seed servers gevent.pywsgi, eventlet.wsgi and
  * cheroot.wsgi (GET runs only; /usr/bin/python3 with python3-gevent,
  * python3-eventlet, python3-cheroot), serving the same hello endpoint from
@@ -113,19 +113,25 @@ request = function() return req end
 );
 void body;
 
+/**
+ * Start a target and wait until its port accepts connections. Its stdout
+ * goes to /dev/null, where tsgi+log writes its access log, as `tsgi serve`
+ * writes to its stdout.
+ */
 async function startServer(t: Target, port: number) {
   const cmd = t.cmd(port);
-  const proc = Bun.spawn(pin ? [...pin, "0", ...cmd] : cmd, { stdout: "pipe", stderr: "inherit" });
-  const reader = proc.stdout.getReader();
+  const proc = Bun.spawn(pin ? [...pin, "0", ...cmd] : cmd, { stdout: Bun.file("/dev/null"), stderr: "inherit" });
   const deadline = Date.now() + 10000;
-  let out = "";
-  while (!out.includes("ready") && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += new TextDecoder().decode(value);
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) break;
+    const open = await new Promise<boolean>((resolve) => {
+      Bun.connect({ hostname: "127.0.0.1", port, socket: { open: (s) => (s.end(), resolve(true)), connectError: () => resolve(false), data() {} } }).catch(() => resolve(false));
+    });
+    if (open) return proc;
+    await Bun.sleep(50);
   }
-  if (!out.includes("ready")) throw new Error(`${t.name} did not start`);
-  return proc;
+  proc.kill();
+  throw new Error(`${t.name} did not start`);
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Benchmark target: the hello endpoint on tsgi (access log off unless TSGI_BENCH_LOG=1). Usage: bun bench/servers/tsgi.ts PORT [hello|echo] */
-import { createWriteStream } from "node:fs";
+import { stdoutLog } from "../../src/server/deploy.ts";
 import { serve } from "../../src/server/index.ts";
 import type { Application } from "../../src/spec.ts";
 
@@ -18,7 +18,8 @@ const hello: Application = (_environ, startResponse) => {
   startResponse("200 OK", [["Content-Type", "text/plain"]]);
   return [body];
 };
-// TSGI_BENCH_LOG=1: access log on, written to /dev/null (measures the logging cost).
-const log = process.env.TSGI_BENCH_LOG === "1" ? createWriteStream("/dev/null") : null;
+// TSGI_BENCH_LOG=1: access log on, written to stdout as `tsgi serve` writes it
+// (bench/hello.ts points stdout at /dev/null; this measures the logging cost).
+const log = process.env.TSGI_BENCH_LOG === "1" ? stdoutLog : null;
 serve(process.argv[3] === "echo" ? app : hello, { port, log, keepAliveTimeout: 60000 });
 console.log("ready");
