@@ -49,8 +49,9 @@
  *   host and port (space, `/`, `@`, ...) → 400 (RFC 9112 §3.2). Longer
  *   than `maxRequestTarget` → 414; a request-line longer than
  *   `maxRequestTarget + 64` bytes (before its CRLF) → 414 as soon as that many
- *   bytes arrived, or 501 when the method alone is that long (RFC 9112 §3). HTTP-version = `HTTP/` DIGIT `.` DIGIT, case-sensitive: major
- *   1 is accepted (minor 0 → `"HTTP/1.0"`, minor 1–9 → `"HTTP/1.1"`, RFC 9110
+ *   bytes arrived, or 501 when the method alone is that long (RFC 9112 §3).
+ *   HTTP-version = `HTTP/` DIGIT `.` DIGIT, case-sensitive: major 1 is
+ *   accepted (minor 0 → `"HTTP/1.0"`, minor 1–9 → `"HTTP/1.1"`, RFC 9110
  *   §6.2), another major → 505, any other shape (including HTTP/0.9 request
  *   lines without a version) → 400.
  * - field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). field-name
