@@ -194,13 +194,28 @@ export const main = defineCommand({
 if (import.meta.main) {
   // Our one-line usage errors (exit 2) before citty's, which print the whole help first.
   const argv = process.argv.slice(2);
-  if (argv[0] === "serve") {
+  const usage = (message: string): never => {
+    consola.error(message);
+    process.exit(2);
+  };
+  const first = argv[0];
+  if (first === undefined) usage("missing command: tsgi serve <app> [options], e.g. tsgi serve ./app.ts (see tsgi --help)");
+  else if (first === "serve") {
+    const rest = argv.slice(1);
     try {
-      checkArgs("tsgi serve", argv.slice(1), SERVE_ARGS, DEPLOY_OPTIONAL_VALUES);
+      checkArgs("tsgi serve", rest, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES);
     } catch (error) {
-      consola.error((error as Error).message);
-      process.exit(2);
+      usage((error as Error).message);
     }
+    // citty answers --version on the root command only.
+    if (!rest.some((a) => a === "--help" || a === "-h") && rest.some((a) => a === "--version" || a === "-v")) {
+      console.log(pkg.version);
+      process.exit(0);
+    }
+  } else if (!first.startsWith("-")) {
+    usage(`unknown command ${JSON.stringify(first)}: the command is serve, as in tsgi serve ./app.ts (see tsgi --help)`);
+  } else if (!["--help", "-h", "--version", "-v"].includes(first)) {
+    usage(`unknown option ${first.split("=")[0]}: options go after the command, as in tsgi serve ./app.ts --port 8000 (see tsgi --help)`);
   }
   await runMain(main, { showUsage: helpPrinter({ optionalValues: DEPLOY_OPTIONAL_VALUES }) });
 }

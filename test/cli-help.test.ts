@@ -49,12 +49,12 @@ describe("renderHelp", () => {
     expect(text).toMatch(/^ {2}--host <host> +Interface to bind \(default:\n {20,}127\.0\.0\.1\)$/m);
   });
 
-  test("a subcommand is named after its parent and has no --version", () => {
+  test("a subcommand is named after its parent, with its version", () => {
     const parent = { meta: { name: "tool", version: "9.9.9" }, subCommands: { demo: cmd } };
     const sub = renderHelp({ ...cmd, meta: { name: "demo", description: "Sub" } }, parent, { color: false });
     expect(sub.split("\n")[0]).toBe("tool demo 9.9.9");
     expect(sub).toContain("Usage: tool demo <app> [options]");
-    expect(sub).not.toContain("--version");
+    expect(sub).toMatch(/^ {2}-v, --version +Print the version and exit$/m);
     const root = renderHelp(parent, undefined, { color: false });
     expect(root).toContain("Usage: tool <command> [options]");
     expect(root).toContain("Commands:\n  demo  A demo command");

@@ -69,6 +69,9 @@ describe("tsgi-dev CLI", () => {
     const version = await run(["--version"], app.dir);
     expect(version.code).toBe(0);
     expect(version.out.trim()).toBe(pkg.version);
+    // With an app too: the version, and no server started.
+    const withApp = await run(["./app.ts", "--version"], app.dir);
+    expect([withApp.code, withApp.out.trim()]).toEqual([0, pkg.version]);
   });
 
   test("no such file", async () => {

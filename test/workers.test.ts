@@ -328,6 +328,31 @@ describe("tsgi serve errors", () => {
     }
   }, 60_000);
 
+  test("the command itself: missing or unknown is one line (exit 2); --version after serve prints it", async () => {
+    const tsgi = async (args: string[]) => {
+      const p = Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => p.kill(), 10_000);
+      const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
+      clearTimeout(timer);
+      return { code: await p.exited, out };
+    };
+    for (const [args, message] of [
+      [[], "missing command: tsgi serve <app> [options]"],
+      [["srve", "./app.ts"], 'unknown command "srve": the command is serve'],
+      [["--port", "80"], "unknown option --port: options go after the command"],
+    ] as Array<[string[], string]>) {
+      const r = await tsgi(args);
+      expect(r.code).toBe(2);
+      expect(r.out).toContain(message);
+      expect(r.out).not.toContain("Usage:");
+      expect(r.out).not.toContain("\x1b[");
+    }
+    for (const args of [["--version"], ["serve", "--version"], ["serve", APP, "-v"]]) {
+      const r = await tsgi(args);
+      expect([r.code, r.out.trim()]).toEqual([0, (await import("../package.json")).version]);
+    }
+  }, 30_000);
+
   test("--help: every flag, plain text into a pipe, no trailing spaces", async () => {
     const r = await runCli(["--help"]);
     expect(r.code).toBe(0);

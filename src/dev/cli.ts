@@ -115,11 +115,17 @@ if (workerSpec) {
   process.exit(await runWorker(JSON.parse(workerSpec) as WorkerSpec));
 } else {
   // Our one-line usage errors before citty's (it prints the whole help first).
+  const argv = process.argv.slice(2);
   try {
-    checkArgs("tsgi-dev", process.argv.slice(2), DEV_ARGS, DEV_OPTIONAL_VALUES);
+    checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES);
   } catch (error) {
     createDevLogger("info").error((error as Error).message);
     process.exit(1);
+  }
+  // citty answers --version only when it is the only argument; never start a server for it.
+  if (!argv.some((a) => a === "--help" || a === "-h") && argv.some((a) => a === "--version" || a === "-v")) {
+    console.log(pkg.version);
+    process.exit(0);
   }
   await runMain(command, { showUsage: helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES }) });
 }

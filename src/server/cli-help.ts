@@ -50,8 +50,7 @@ export interface HelpOptions {
  * The help text for `cmd`, run as a subcommand of `parent` when given
  * (`tsgi serve`). Sections: the name, version and description; `Usage:`;
  * `Commands:` or `Arguments:`; `Options:`, ending with `-h, --help` and
- * `-v, --version` (the version on the root command only, as citty answers it
- * there only). No line ends in spaces.
+ * `-v, --version` (when a version is known). No line ends in spaces.
  */
 export function renderHelp(cmd: HelpCommand, parent?: HelpCommand, options: HelpOptions = {}): string {
   const color = options.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
@@ -119,7 +118,7 @@ export function renderHelp(cmd: HelpCommand, parent?: HelpCommand, options: Help
     rows.push([`--${n} <${hint}>`, `${text}${choices}${fallback}`]);
   }
   rows.push(["-h, --help", "Show this help and exit"]);
-  if (!parent && version) rows.push(["-v, --version", "Print the version and exit"]);
+  if (version) rows.push(["-v, --version", "Print the version and exit"]);
   section("Options:", rows);
   if (subCommands.length > 0) out.push("", dim(`Run ${name} <command> --help for a command's options.`));
   return out.join("\n");
