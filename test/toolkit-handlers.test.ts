@@ -160,6 +160,54 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
     });
     expect(h.out.text).toBe("Status: 200 OK\r\nContent-Length: 12345\r\n\r\n");
   });
+  test("no Content-Length: 0 for 204, 304 or an empty answer to HEAD (RFC 9110 §8.6; wsgiref sends 0)", async () => {
+    for (const [status, method, body] of [
+      ["204 No Content", "GET", []],
+      ["304 Not Modified", "GET", [enc.encode("")]],
+      ["200 OK", "HEAD", []],
+      ["200 OK", "HEAD", [new Uint8Array(0)]],
+    ] as Array<[string, string, Uint8Array[]]>) {
+      const h = new TestHandler({ REQUEST_METHOD: method });
+      await h.run((_e, s) => {
+        s(status, [["Content-Type", "text/plain"]]);
+        return body;
+      });
+      expect(h.out.text).toBe(`Status: ${status}\r\nContent-Type: text/plain\r\n\r\n`);
+    }
+    // An empty GET body still says 0.
+    const get = new TestHandler({ REQUEST_METHOD: "GET" });
+    await get.run((_e, s) => {
+      s("200 OK", []);
+      return [];
+    });
+    expect(get.out.text).toBe("Status: 200 OK\r\nContent-Length: 0\r\n\r\n");
+  });
+  test("a body with both iterators is read through its async one (spec.md \"The body\" rule 1)", async () => {
+    const h = new TestHandler();
+    await h.run((_e, s) => {
+      s("200 OK", []);
+      return {
+        [Symbol.iterator]: () => {
+          throw new Error("the sync iterator was used");
+        },
+        async *[Symbol.asyncIterator]() {
+          yield enc.encode("async ");
+          yield enc.encode("body");
+        },
+      } as unknown as Body;
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\n\r\nasync body");
+  });
+  test("file_wrapper over a file-like whose read() returns a Promise without being declared async", async () => {
+    const data = [enc.encode("hello "), enc.encode("file\n")];
+    const filelike = { read: (_n?: number) => Promise.resolve(data.shift() ?? new Uint8Array(0)) };
+    const h = new TestHandler();
+    await h.run((e, s) => {
+      s("200 OK", []);
+      return e["tsgi.file_wrapper"]!(filelike as never);
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\n\r\nhello file\n");
+  });
   test("a multi-chunk array body gets the total Content-Length; a generator gets none", async () => {
     const h = new TestHandler();
     await h.run((_e, s) => {
@@ -330,6 +378,16 @@ describe("BaseHandler: startResponse and write rules", () => {
   });
   test.each(["200", "200OK", "OK 200", "20x OK", "200 OK\r\n", 200])("bad status %p throws TypeError", (st) => {
     expect(() => fresh().startResponse(st as string, [])).toThrow(TypeError);
+  });
+  test.each(["103 Early Hints", "199 X", "600 Weird", "200 \u20acK"])("status %p throws TypeError at startResponse (spec.md)", (st) => {
+    const h = fresh();
+    expect(() => h.startResponse(st, [])).toThrow(TypeError);
+    expect(h.headersSent).toBe(false);
+  });
+  test("a header name that is not a token, or a non-latin-1 value, throws TypeError at startResponse", () => {
+    expect(() => fresh().startResponse("200 OK", [["Bad Name", "x"]])).toThrow(/must be a token/);
+    expect(() => fresh().startResponse("200 OK", [["X-Name", "caf\u20ac"]])).toThrow(/must be latin-1/);
+    expect(() => fresh().startResponse("200 OK", [["X-Name", "caf\u00e9"]])).not.toThrow();
   });
   test("bad headers throw TypeError; hop-by-hop throws Error", () => {
     expect(() => fresh().startResponse("200 OK", [["X", "a\nb"]])).toThrow(TypeError);
@@ -684,6 +742,15 @@ describe("readEnviron, formatDateTime, IIS", () => {
       const i = new IISCGIHandler();
       expect(i.baseEnv.PATH_INFO).toBe("/x");
       expect([i.tsgiRunOnce, i.tsgiMultithread, i.tsgiMultiprocess, i.originServer]).toEqual([true, false, true, false]);
+      // Their stdin stops at CONTENT_LENGTH: tsgi.input_terminated.
+      for (const h of [c, i]) {
+        h.setupEnviron();
+        expect(h.environ!["tsgi.input_terminated"]).toBe(true);
+      }
+      // A web server may leave PATH_INFO out (RFC 3875): the environ has "".
+      delete process.env.PATH_INFO;
+      expect(new CGIHandler().baseEnv.PATH_INFO).toBe("");
+      expect(new IISCGIHandler().baseEnv.PATH_INFO).toBe("");
     } finally {
       for (const [k, v] of Object.entries(saved)) {
         if (v === undefined) delete process.env[k];

@@ -115,3 +115,94 @@ describe("server handlerClass option (gevent handler_class)", () => {
     await server.close({ timeout: 100 });
   });
 });
+
+describe("SimpleServer: the body's close(), rejected requests, close()", () => {
+  const { connect } = require("node:net") as typeof import("node:net");
+  /** Send raw bytes, collect the answer until the server closes (bounded). */
+  const rawRequest = (port: number, bytes: string) =>
+    new Promise<string>((resolve) => {
+      let out = "";
+      const sock = connect({ host: "127.0.0.1", port }, () => sock.write(bytes));
+      const timer = setTimeout(() => (sock.destroy(), resolve(out)), 3000);
+      sock.on("data", (d) => (out += d.toString("latin1")));
+      sock.on("close", () => (clearTimeout(timer), resolve(out)));
+      sock.on("error", () => {});
+    });
+
+  test("an array body's own close() is called once (also under validator())", async () => {
+    const { checkClosed, validator } = await import("../src/toolkit/validate.ts");
+    let closes = 0;
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return Object.assign([text("array")], { close: () => void closes++ });
+    };
+    await using httpd = makeServer("127.0.0.1", 0, app);
+    const url = `http://127.0.0.1:${httpd.port}/`;
+    const res = fetch(url).then((r) => r.text());
+    await httpd.handleRequest();
+    expect(await res).toBe("array");
+    expect(closes).toBe(1);
+    // validator() returns an array with close(): checkClosed must see it closed.
+    let body: unknown;
+    httpd.setApp((environ, sr) => {
+      const r = validator(hello)(environ, sr);
+      body = r;
+      return r;
+    });
+    const res2 = fetch(`${url}v`).then((r) => r.text());
+    await httpd.handleRequest();
+    expect(await res2).toBe("hi /v");
+    expect(() => checkClosed(body as never)).not.toThrow();
+  });
+
+  test("a FileWrapper's Bun.file() keeps the server's native send path", async () => {
+    const path = `${require("node:os").tmpdir()}/tsgi-simple-blob-${process.pid}.txt`;
+    await Bun.write(path, "from the blob\n");
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      // Iterating would fail: only the blob can produce this answer.
+      return {
+        blob: Bun.file(path),
+        [Symbol.asyncIterator]() {
+          throw new Error("iterated instead of sending the blob");
+        },
+        close() {},
+      } as never;
+    };
+    await using httpd = makeServer("127.0.0.1", 0, app);
+    const res = fetch(`http://127.0.0.1:${httpd.port}/`).then((r) => r.text());
+    await httpd.handleRequest();
+    expect(await res).toBe("from the blob\n");
+    require("node:fs").rmSync(path, { force: true });
+  });
+
+  test("handleRequest() returns for a malformed request the server answers 400 itself", async () => {
+    await using httpd = makeServer("127.0.0.1", 0, hello);
+    const answer = rawRequest(httpd.port, "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n");
+    const handled = await Promise.race([httpd.handleRequest().then(() => "returned"), Bun.sleep(3000).then(() => "hung")]);
+    expect(handled).toBe("returned");
+    expect(await answer).toStartWith("HTTP/1.1 400 ");
+    // The permit was used: the next request waits for the next handleRequest().
+    let done = false;
+    const next = fetch(`http://127.0.0.1:${httpd.port}/next`).then((r) => ((done = true), r.text()));
+    await Bun.sleep(150);
+    expect(done).toBe(false);
+    await httpd.handleRequest();
+    expect(await next).toBe("hi /next");
+  });
+
+  test("close(): a request still waiting gets 503 and the app does not run for it", async () => {
+    const paths: string[] = [];
+    const httpd = makeServer("127.0.0.1", 0, (e, sr) => {
+      paths.push(e.PATH_INFO);
+      return hello(e, sr);
+    });
+    const answer = rawRequest(httpd.port, "GET /waiting HTTP/1.1\r\nHost: x\r\n\r\n");
+    await Bun.sleep(150);
+    await httpd.close();
+    const text = await answer;
+    expect(text).toStartWith("HTTP/1.1 503 Service Unavailable\r\n");
+    expect(text).toContain("Connection: close");
+    expect(paths).toEqual([]);
+  });
+});

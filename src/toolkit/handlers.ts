@@ -134,6 +134,19 @@ function isSyncIterable(v: unknown): v is Iterable<unknown> {
   return typeof (v as Iterable<unknown> | null)?.[Symbol.iterator] === "function";
 }
 
+function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
+  return typeof (v as AsyncIterable<unknown> | null)?.[Symbol.asyncIterator] === "function";
+}
+
+/** RFC 9110 §5.6.2 token: a field name. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** No body (RFC 9110 §6.4.1): 1xx, 204, 304, or any answer to HEAD. */
+function bodiless(status: string, method: unknown): boolean {
+  const code = Number(status.slice(0, 3));
+  return code < 200 || code === 204 || code === 304 || method === "HEAD";
+}
+
 /**
  * Format an error for the log: its stack (or `String(err)`), with at most
  * `limit` stack frames (`null`: all), ending in a newline.
@@ -175,6 +188,12 @@ export abstract class BaseHandler {
   tsgiMultiprocess = true;
   /** `tsgi.run_once` (wsgiref `wsgi_run_once`). Default `false`; `CGIHandler` sets `true`. */
   tsgiRunOnce = false;
+  /**
+   * {@link getStdin} ends where the body ends: the environ gets
+   * `tsgi.input_terminated: true`. Default `false`; `true` in `CGIHandler`
+   * and `IISCGIHandler`, whose stdin stops at `CONTENT_LENGTH`.
+   */
+  inputTerminated = false;
   /**
    * Whether `_write()` talks straight to the client (an HTTP origin server:
    * a status line is sent) rather than through a CGI-like gateway (a
@@ -270,6 +289,7 @@ export abstract class BaseHandler {
     this.environ = env;
     this.addCgiVars();
     env["tsgi.input"] = this.getStdin();
+    if (this.inputTerminated) env["tsgi.input_terminated"] = true;
     env["tsgi.errors"] = this.getStderr();
     env["tsgi.version"] = this.tsgiVersion;
     env["tsgi.run_once"] = this.tsgiRunOnce;
@@ -285,7 +305,8 @@ export abstract class BaseHandler {
   /**
    * Send the body, then close (wsgiref `finish_response()`): unless
    * {@link resultIsFile} and {@link sendfile} sent it, write every chunk
-   * (sync iterables are iterated synchronously, others with `for await`;
+   * (with `for await` when the body has `[Symbol.asyncIterator]`, else
+   * synchronously;
    * empty chunks are skipped, so headers wait for the first non-empty chunk
    * as PEP 3333 requires), then {@link finishContent}, then {@link close}.
    * On error the body's `close()` is called and the error rethrown (the
@@ -296,10 +317,11 @@ export abstract class BaseHandler {
     try {
       if (!this.resultIsFile() || !(await this.sendfile())) {
         const result = this.result;
-        if (isSyncIterable(result)) {
+        // spec.md "The body" rule 1: an async iterator, when there is one, is the one to use.
+        if (isAsyncIterable(result)) {
+          for await (const data of result) await this.writeChunk(data);
+        } else if (isSyncIterable(result)) {
           for (const data of result) await this.writeChunk(data);
-        } else if (result) {
-          for await (const data of result as AsyncIterable<unknown>) await this.writeChunk(data);
         }
         await this.finishContent();
       }
@@ -327,12 +349,15 @@ export abstract class BaseHandler {
    * Set Content-Length when the body's length is known (wsgiref
    * `set_content_length()`): when {@link result} is an array whose chunks are
    * all Uint8Array, their total (wsgiref covers only a one-element body,
-   * using the bytes written; that case gives the same value).
+   * using the bytes written; that case gives the same value). Not a total of
+   * 0 for a 1xx, 204 or 304 status or a HEAD request (wsgiref sends `0`).
    */
   setContentLength(): void {
     const r = this.result;
     if (Array.isArray(r) && r.every((c) => c instanceof Uint8Array)) {
       const total = r.length === 1 ? this.bytesSent : r.reduce((n, c: Uint8Array) => n + c.length, 0);
+      // A 204/304 has no length, and an empty answer to HEAD may not be GET's (spec.md "Other HTTP features").
+      if (total === 0 && bodiless(this.status ?? "", this.environ?.REQUEST_METHOD)) return;
       this.headers!.set("Content-Length", String(total));
     }
   }
@@ -354,8 +379,11 @@ export abstract class BaseHandler {
    * @throws the `excInfo` value when given and the headers were already sent.
    * @throws Error "Headers already set!" on a second call without `excInfo`.
    * @throws TypeError when the status is not a string of at least 4
-   *   characters, 3 digits and a space, or holds control characters; when a
-   *   header is not a pair of strings or holds control characters.
+   *   characters, 3 digits (200 to 599) and a space, or holds control or
+   *   non-latin-1 characters; when a header is not a pair of strings, its
+   *   name is not a token, or it holds control or non-latin-1 characters
+   *   (the last three are tsgi's, from spec.md; wsgiref fails later, while
+   *   sending).
    * @throws Error when a header is hop-by-hop.
    */
   startResponse(status: string, headers: ResponseHeaders, excInfo?: unknown): WriteCallable {
@@ -370,9 +398,15 @@ export abstract class BaseHandler {
     if (status.length < 4) throw new TypeError("Status must be at least 4 characters");
     if (!/^\d\d\d/.test(status)) throw new TypeError("Status message must begin w/3-digit code");
     if (status[3] !== " ") throw new TypeError("Status message must have a space after code");
+    // What spec.md refuses at startResponse (wsgiref lets these through to fail while sending).
+    const code = Number(status.slice(0, 3));
+    if (code < 200 || code > 599) throw new TypeError(`Status code must be 200 to 599 (got ${status.slice(0, 3)})`);
+    if (/[^\x00-\xff]/.test(status)) throw new TypeError("Status must be latin-1 (one byte per character)");
     const wrapped = new this.headersClass(headers);
     for (const [name, value] of headers) {
       if (isHopByHop(name)) throw new Error(`Hop-by-hop header, '${name}: ${value}', not allowed`);
+      if (!TOKEN.test(name)) throw new TypeError(`Header name must be a token (RFC 9110 §5.1): ${JSON.stringify(name)}`);
+      if (/[^\x00-\xff]/.test(value)) throw new TypeError(`Header value must be latin-1 (one byte per character): ${name}: ${JSON.stringify(value)}`);
     }
     this.status = status;
     this.headers = wrapped;
@@ -431,12 +465,14 @@ export abstract class BaseHandler {
 
   /**
    * Make sure headers went out even for an empty body (wsgiref
-   * `finish_content()`): if not sent, default Content-Length to `"0"`
-   * (only if the application set none, for HEAD) and send them.
+   * `finish_content()`): if not sent, default Content-Length to `"0"` and
+   * send them. No default for a 1xx, 204 or 304 status or a HEAD request
+   * (RFC 9110 §8.6: a HEAD answer may omit the length but not give a wrong
+   * one; wsgiref sends `0`).
    */
   async finishContent(): Promise<void> {
     if (!this.headersSent) {
-      this.headers!.setdefault("Content-Length", "0");
+      if (!bodiless(this.status!, this.environ?.REQUEST_METHOD)) this.headers!.setdefault("Content-Length", "0");
       await this.sendHeaders();
     }
   }
@@ -665,12 +701,21 @@ function processStdin(contentLength: string | undefined): InputStream {
   };
 }
 
+/** {@link readEnviron} with `PATH_INFO` `""` when the web server left it out (RFC 3875 §4.1.5 allows that; the environ requires the key). */
+function cgiEnviron(): Record<string, string> {
+  const env = readEnviron();
+  env.PATH_INFO ??= "";
+  return env;
+}
+
 /**
  * Run a TSGI application as a CGI script (wsgiref `CGIHandler`): the
  * environ comes from {@link readEnviron} of the process environment, the
  * body from stdin (at most `CONTENT_LENGTH` bytes, read on demand), output
- * to stdout with a `Status:` header, errors to stderr. `tsgi.run_once` is
- * `true`, `tsgi.multithread` `false`, `tsgi.multiprocess` `true`;
+ * to stdout with a `Status:` header, errors to stderr. `PATH_INFO` is `""`
+ * when the web server sent none. `tsgi.run_once` and
+ * `tsgi.input_terminated` are `true`, `tsgi.multithread` `false`,
+ * `tsgi.multiprocess` `true`;
  * {@link BaseHandler.osEnviron} is `{}`. Takes no arguments; use
  * {@link BaseCGIHandler} to choose streams or flags.
  *
@@ -680,10 +725,11 @@ function processStdin(contentLength: string | undefined): InputStream {
  */
 export class CGIHandler extends BaseCGIHandler {
   override tsgiRunOnce = true;
+  override inputTerminated = true;
   override osEnviron: Readonly<Record<string, string>> = {};
 
   constructor() {
-    const env = readEnviron();
+    const env = cgiEnviron();
     super(processStdin(env.CONTENT_LENGTH), processStdout(), new StderrErrorStream(), env, {
       multithread: false,
       multiprocess: true,
@@ -711,10 +757,11 @@ export function fixIisPathInfo<T extends { PATH_INFO?: string; SCRIPT_NAME?: str
  */
 export class IISCGIHandler extends BaseCGIHandler {
   override tsgiRunOnce = true;
+  override inputTerminated = true;
   override osEnviron: Readonly<Record<string, string>> = {};
 
   constructor() {
-    const env = fixIisPathInfo(readEnviron());
+    const env = fixIisPathInfo(cgiEnviron());
     super(processStdin(env.CONTENT_LENGTH), processStdout(), new StderrErrorStream(), env, {
       multithread: false,
       multiprocess: true,

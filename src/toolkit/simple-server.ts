@@ -13,7 +13,7 @@
  * @module
  */
 // Built on the server's public API, as wsgiref.simple_server is on http.server.
-import { createServer, RequestHandler, type RequestHandlerClass, type ServerOptions, type TsgiServer } from "../server/index.ts";
+import { createServer, RequestHandler, type AccessLogFields, type RequestHandlerClass, type ServerOptions, type TsgiServer } from "../server/index.ts";
 import type { Application, Body, Environ } from "../spec.ts";
 
 /**
@@ -43,6 +43,8 @@ export class SimpleServer {
   private waiting: Array<() => void> = [];
   private served: Array<() => void> = [];
   private stopForever: (() => void) | null = null;
+  /** {@link close} was called: requests still waiting are answered 503, not run. */
+  private closing = false;
 
   /**
    * @param host interface to bind (`""` means 127.0.0.1 here, never all interfaces).
@@ -51,10 +53,20 @@ export class SimpleServer {
    * @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound.
    */
   constructor(host: string, port: number, options: ServerOptions = {}) {
+    // The handler class as given, told about requests the server answered
+    // itself (a 400 for a malformed one): each ends a handleRequest() too.
+    const simple = this;
+    const base = options.handlerClass ?? SimpleRequestHandler;
+    class Counting extends base {
+      override logRequest(fields: AccessLogFields, environ: Environ | null): void {
+        if (environ === null) simple.rejected();
+        super.logRequest(fields, environ);
+      }
+    }
     this.server = createServer(this.gate, {
       log: null,
-      handlerClass: SimpleRequestHandler,
       ...options,
+      handlerClass: Counting,
       hostname: host || "127.0.0.1",
       port,
     }).listen();
@@ -82,7 +94,12 @@ export class SimpleServer {
 
   /** Every request passes here: it waits for a permit, then runs the app and reports when its response ended. */
   private readonly gate: Application = async (environ, startResponse) => {
-    while (!this.forever && this.permits === 0) await new Promise<void>((r) => this.waiting.push(r));
+    while (!this.forever && this.permits === 0 && !this.closing) await new Promise<void>((r) => this.waiting.push(r));
+    if (this.closing && !this.forever && this.permits === 0) {
+      // wsgiref's server_close() drops what was never handled; answer it instead of resetting it.
+      startResponse("503 Service Unavailable", [["Content-Type", "text/plain"], ["Connection", "close"]]);
+      return [encoder.encode("The server is closing.\n")];
+    }
     if (!this.forever) this.permits--;
     const app = this.app;
     if (!app) {
@@ -99,6 +116,13 @@ export class SimpleServer {
     return closeNotifying(body, () => this.markServed());
   };
 
+  /** A request the server rejected before the app (malformed): it answers a waiting {@link handleRequest}. */
+  private rejected(): void {
+    if (this.forever || this.permits === 0) return;
+    this.permits--;
+    this.markServed();
+  }
+
   private markServed(): void {
     const waiter = this.served.shift();
     waiter?.();
@@ -112,7 +136,8 @@ export class SimpleServer {
 
   /**
    * wsgiref `handle_request()`: serve exactly one request (the next to
-   * arrive, or one already waiting), resolving when its response ended.
+   * arrive, or one already waiting), resolving when its response ended. A
+   * malformed request the server answers itself (400) counts as that one.
    */
   handleRequest(): Promise<void> {
     const done = new Promise<void>((resolve) => this.served.push(resolve));
@@ -135,10 +160,14 @@ export class SimpleServer {
     this.stopForever = null;
   }
 
-  /** wsgiref `server_close()`: stop serving and release the port. */
+  /**
+   * wsgiref `server_close()`: stop serving and release the port. Requests
+   * being answered finish; requests still waiting for `handleRequest()` or
+   * `serveForever()` get `503 Service Unavailable` (wsgiref drops them).
+   */
   async close(): Promise<void> {
     this.shutdown();
-    this.forever = true; // let waiting requests through so the server can drain them
+    this.closing = true;
     this.grant();
     await this.server.close({ timeout: 1000 });
   }
@@ -157,25 +186,24 @@ function closeNotifying(body: Body, onClose: () => void): Body {
       onClose();
     }
   };
-  const inner = body as Body & { close?: () => void | Promise<void> };
-  const wrapper: Body = {
+  const inner = body as Body & { close?: () => void | Promise<void>; blob?: unknown };
+  const close = async () => {
+    try {
+      await inner.close?.();
+    } finally {
+      finish();
+    }
+  };
+  // Keep the array fast path (known length) for array bodies.
+  if (Array.isArray(body)) return Object.assign([...body] as Uint8Array[], { close });
+  const wrapper: Body & { blob?: unknown } = {
     async *[Symbol.asyncIterator]() {
       yield* inner as AsyncIterable<Uint8Array>;
     },
-    async close() {
-      try {
-        await inner.close?.();
-      } finally {
-        finish();
-      }
-    },
+    close,
   };
-  // Keep the array fast path (known length) for array bodies.
-  if (Array.isArray(body)) {
-    const arr = [...body] as Uint8Array[] & { close?: () => void };
-    arr.close = finish;
-    return arr;
-  }
+  // A FileWrapper over a Bun.file(): the server's native send path.
+  if (inner.blob instanceof Blob) wrapper.blob = inner.blob;
   return wrapper;
 }
 
