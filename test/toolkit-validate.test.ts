@@ -266,6 +266,20 @@ describe("server-side rules: the call and the environ", () => {
   });
   test("environ-path-info", async () => {
     await bad("environ-path-info", { PATH_INFO: "x/y" });
+    await bad("environ-path-info", { PATH_INFO: "*", REQUEST_METHOD: "GET" });
+  });
+  test("PATH_INFO * for OPTIONS * passes, from tsgi's own server too", async () => {
+    const { app } = v(ok);
+    await app(env({ REQUEST_METHOD: "OPTIONS", PATH_INFO: "*", REQUEST_URI: "*" }), () => async () => {});
+    const { serve } = await import("../src/server/index.ts");
+    const server = serve(validator(ok), { port: 0, log: null });
+    try {
+      const { rawOne } = await import("./helpers.ts");
+      const r = await rawOne(server.port, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+      expect(r.response!.status).toBe(200);
+    } finally {
+      await server.close({ timeout: 100 });
+    }
   });
   test("environ-content-length", async () => {
     await bad("environ-content-length", { CONTENT_LENGTH: "-1" });

@@ -57,14 +57,14 @@ export const RULES = {
   "environ-errors": [SECTIONS.streams, "server", "tsgi.errors has write, writelines and flush"],
   "environ-flags": [SECTIONS.environ, "server", "tsgi.multithread, tsgi.multiprocess and tsgi.run_once are booleans"],
   "environ-script-name": [SECTIONS.environ, "server", "SCRIPT_NAME is empty or starts with '/', and is not '/'"],
-  "environ-path-info": [SECTIONS.environ, "server", "PATH_INFO is empty or starts with '/'"],
+  "environ-path-info": [SECTIONS.environ, "server", "PATH_INFO is empty or starts with '/' ('*' for OPTIONS *)"],
   "environ-content-length": [SECTIONS.environ, "server", "CONTENT_LENGTH, when non-empty, is a non-negative integer"],
   "environ-server-protocol": [SECTIONS.environ, "server", "SERVER_PROTOCOL looks like HTTP/x.y"],
   "environ-optional-types": [SECTIONS.environ, "server", "optional tsgi.* keys have their documented types"],
   "start-response-args": [SECTIONS.startResponse, "application", "startResponse takes two or three arguments"],
   "start-response-twice": [SECTIONS.startResponse, "application", "startResponse is called once, again only with excInfo"],
   "status-type": [SECTIONS.startResponse, "application", "the status is a string"],
-  "status-format": [SECTIONS.startResponse, "application", "the status is 'NNN Reason': three digits (first 1-5), a space, a reason phrase without control characters, latin-1"],
+  "status-format": [SECTIONS.startResponse, "application", "the status is 'NNN Reason': three digits (200 to 599: a 1xx is interim, never final), a space, a reason phrase without control characters, latin-1"],
   "headers-type": [SECTIONS.startResponse, "application", "the headers are an array"],
   "header-item": [SECTIONS.startResponse, "application", "each header is a [name, value] array of two strings"],
   "header-name": [SECTIONS.startResponse, "application", "header names are RFC 9110 tokens (no ':' or whitespace)"],
@@ -230,7 +230,9 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
   if (scriptName && !scriptName.startsWith("/")) fail("environ-script-name", `SCRIPT_NAME doesn't start with "/": ${JSON.stringify(scriptName)}`);
   if (scriptName === "/") fail("environ-script-name", `SCRIPT_NAME cannot be "/"; it should be "" and PATH_INFO should be "/"`);
   const pathInfo = env.PATH_INFO as string;
-  if (pathInfo && !pathInfo.startsWith("/")) fail("environ-path-info", `PATH_INFO doesn't start with "/": ${JSON.stringify(pathInfo)}`);
+  // spec.md: PATH_INFO is "*" for OPTIONS * (the asterisk-form, RFC 9112 §3.2.4).
+  const asterisk = pathInfo === "*" && env.REQUEST_METHOD === "OPTIONS";
+  if (pathInfo && !pathInfo.startsWith("/") && !asterisk) fail("environ-path-info", `PATH_INFO doesn't start with "/": ${JSON.stringify(pathInfo)}`);
   const cl = env.CONTENT_LENGTH;
   if (cl !== undefined && cl !== "" && !/^\d+$/.test(cl as string)) fail("environ-content-length", `Invalid CONTENT_LENGTH: ${show(cl)}`);
   if (!/^HTTP\/\d\.\d$/.test(env.SERVER_PROTOCOL as string)) {
@@ -591,8 +593,8 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  * has `close()` (forwarding to the original's).
  *
  * Warnings (through `options.warn`, default `consola.warn`): unknown request
- * method, unusual status code, missing Content-Type (or one on a 1xx / 204 /
- * 304), body bytes in a HEAD / 1xx / 204 / 304 response, a body shorter than
+ * method, unusual status code, missing Content-Type (or one on a 204 / 304),
+ * body bytes in a HEAD / 204 / 304 response, a body shorter than
  * its Content-Length, and a body garbage-collected without `close()` (use
  * {@link checkClosed} for a deterministic check).
  *
