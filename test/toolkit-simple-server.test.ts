@@ -158,16 +158,14 @@ describe("SimpleServer: the body's close(), rejected requests, close()", () => {
   test("a FileWrapper's Bun.file() keeps the server's native send path", async () => {
     const path = `${require("node:os").tmpdir()}/tsgi-simple-blob-${process.pid}.txt`;
     await Bun.write(path, "from the blob\n");
-    const app: Application = (_e, sr) => {
+    const app: Application = (environ, sr) => {
       sr("200 OK", [["Content-Type", "text/plain"]]);
-      // Iterating would fail: only the blob can produce this answer.
-      return {
-        blob: Bun.file(path),
-        [Symbol.asyncIterator]() {
-          throw new Error("iterated instead of sending the blob");
-        },
-        close() {},
-      } as never;
+      const wrapper = environ["tsgi.file_wrapper"]!(Bun.file(path)) as { [Symbol.asyncIterator]: () => never };
+      // Iterating would fail: only the server's file path can produce this answer.
+      wrapper[Symbol.asyncIterator] = () => {
+        throw new Error("iterated instead of sending the file");
+      };
+      return wrapper as never;
     };
     await using httpd = makeServer("127.0.0.1", 0, app);
     const res = fetch(`http://127.0.0.1:${httpd.port}/`).then((r) => r.text());

@@ -108,6 +108,7 @@ class BodyPump implements InputControl {
 /** A {@link ResponseSink} that resolves a `Response` on `start` and streams the body into it. */
 class FetchSink implements ResponseSink {
   closed = false;
+  discardsBody = false;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private readonly stream: ReadableStream<Uint8Array>;
   private waiters: Array<() => void> = [];
@@ -151,7 +152,10 @@ class FetchSink implements ResponseSink {
       return;
     }
     this.resolveResponse(new Response(nullBody ? null : this.stream, { status: code, statusText: status.slice(4), headers: h }));
-    if (nullBody) this.closed = true;
+    if (nullBody) {
+      this.discardsBody = true;
+      this.closed = true;
+    }
   }
 
   write(chunk: Uint8Array): boolean {

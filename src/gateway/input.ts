@@ -105,6 +105,11 @@ export class RequestInput implements InputStream {
     this.offset = 0;
     this.buffered = 0;
     this.continuePending = false;
+    // The feeder was paused at the high-water mark: the rest of the body must flow again to be drained.
+    if (this.paused) {
+      this.paused = false;
+      this.control?.resume();
+    }
   }
 
   private notify(): void {

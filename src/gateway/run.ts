@@ -6,6 +6,7 @@
  * @module
  */
 import type { Application, Body, Environ, PostHook, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
+import { fileBodyBlob } from "./file-body.ts";
 import { checkHeaders, checkStatus, chunkTypeError, describe, noStartResponseError, notABodyError } from "./response-fields.ts";
 
 /** Where the gateway sends the response. */
@@ -29,6 +30,12 @@ export interface ResponseSink {
   abort(): void;
   /** `true` once the client is gone: the gateway stops producing. */
   readonly closed: boolean;
+  /**
+   * `true` after {@link start} when the response carries no body bytes
+   * (HEAD, 204, 304): the header section goes out at once and the gateway
+   * stops iterating (spec.md "Other HTTP features").
+   */
+  readonly discardsBody: boolean;
 }
 
 /** Gateway settings. */
@@ -71,6 +78,15 @@ const RESOLVED = Promise.resolve();
 const SMALL_FILE = 1024 * 1024;
 const encoder = new TextEncoder();
 
+/** The application's Content-Length value (a valid one), or -1. */
+function declaredLength(headers: ResponseHeaders): number {
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    if (name.length === 14 && name.toLowerCase() === "content-length" && /^\d{1,15}$/.test(value)) return Number(value);
+  }
+  return -1;
+}
+
 /** Raised when the client went away while the application was writing. */
 export class ClientDisconnected extends Error {
   constructor() {
@@ -94,6 +110,8 @@ class Invocation implements Running {
   private small: Uint8Array[] | null = null;
   private smallBytes = 0;
   private minChunk = -1;
+  /** What the first {@link closeBody} returned, `null` before it ran. */
+  private closing: void | Promise<void> | null = null;
 
   constructor(
     private readonly app: Application,
@@ -112,6 +130,12 @@ class Invocation implements Running {
     }
     checkStatus(status);
     checkHeaders(headers);
+    if (this.status !== null && this.small !== null) {
+      // A replaced response (excInfo before any byte went out): what it had
+      // collected under minimumChunkSize belongs to it, not to the new one.
+      this.small = null;
+      this.smallBytes = 0;
+    }
     this.status = status;
     this.headers = headers;
     return this.write;
@@ -122,8 +146,8 @@ class Invocation implements Running {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`write() takes a Uint8Array, got ${describe(data)}`);
     }
-    if (this.finished) throw new Error("write() was called after the response ended");
     if (this.sink.closed) return Promise.reject(new ClientDisconnected());
+    if (this.finished) throw new Error("write() was called after the response ended");
     if (data.length === 0) {
       // The first write() sends the headers even when empty (PEP 3333), e.g. to start an event stream.
       if (!this.headersSent) {
@@ -132,8 +156,16 @@ class Invocation implements Running {
       }
       return RESOLVED;
     }
-    this.flushSmall();
-    return this.send(data) ? RESOLVED : this.sink.drain();
+    // write() sends at once, minimumChunkSize or not: what was collected, then its own bytes.
+    let sent: boolean;
+    if (this.small !== null && this.small.length > 0) {
+      this.small.push(data);
+      sent = this.flushSmall();
+    } else {
+      if (!this.headersSent) this.sendHead(-1);
+      sent = this.sink.write(data);
+    }
+    return sent ? RESOLVED : this.sink.drain();
   };
 
   /** Run the application; returns a promise only when the work goes async. */
@@ -157,15 +189,21 @@ class Invocation implements Running {
     this.body = body;
     if (Array.isArray(body)) return this.consumeArray(body);
     if (body !== null && typeof body === "object") {
-      // tsgi.file_wrapper over a Blob (Bun.file): send the file itself, not block by block.
-      const blob = (body as { blob?: unknown }).blob;
-      if (blob instanceof Blob) return this.sendBlob(blob);
-      if (typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
-        return this.pump((body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]());
+      // tsgi.file_wrapper over a Blob (Bun.file), returned as it is: send the file itself, not block by block.
+      const blob = fileBodyBlob(body);
+      if (blob !== undefined) return this.sendBlob(blob);
+      let iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array> | undefined;
+      try {
+        // Getting the iterator runs the body's code: it may throw like next() may.
+        if (typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === "function") {
+          iterator = (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+        } else if (typeof (body as Iterable<Uint8Array>)[Symbol.iterator] === "function") {
+          iterator = (body as Iterable<Uint8Array>)[Symbol.iterator]();
+        }
+      } catch (error) {
+        return this.fail(error);
       }
-      if (typeof (body as Iterable<Uint8Array>)[Symbol.iterator] === "function") {
-        return this.pump((body as Iterable<Uint8Array>)[Symbol.iterator]());
-      }
+      if (iterator !== undefined) return this.pump(iterator);
     }
     return this.fail(notABodyError(body));
   }
@@ -197,11 +235,21 @@ class Invocation implements Running {
    * Handling"): the length is known, a small file is read in one call and
    * written once, a large one streams in the runtime's large reads.
    */
-  private async sendBlob(blob: Blob): Promise<void> {
+  private async sendBlob(file: Blob): Promise<void> {
     try {
       if (this.status === null) throw noStartResponseError();
+      // A Bun.file() of a missing path has size 0: an error, not an empty 200.
+      const exists = (file as { exists?: () => Promise<boolean> }).exists;
+      if (file.size === 0 && typeof exists === "function" && !(await exists.call(file))) {
+        throw new Error(`tsgi.file_wrapper: ${(file as { name?: string }).name ?? "the file"} does not exist`);
+      }
+      // PEP 3333: a Content-Length shorter than the file means send that many bytes.
+      const declared = declaredLength(this.headers!);
+      const blob = declared >= 0 && declared < file.size ? file.slice(0, declared) : file;
       if (!this.headersSent) this.sendHead(blob.size);
-      if (blob.size <= SMALL_FILE) {
+      if (this.sink.discardsBody) {
+        // HEAD, 204, 304: the header section is all.
+      } else if (blob.size <= SMALL_FILE) {
         if (blob.size > 0) this.send(await blob.bytes());
       } else {
         const reader = blob.stream().getReader();
@@ -236,6 +284,8 @@ class Invocation implements Running {
         if (chunk.length === 0) continue;
         if (!this.send(chunk)) await this.sink.drain();
         if (this.sink.closed) throw new ClientDisconnected();
+        // HEAD, 204, 304: the header section went out; stop the body (closeBody calls return()).
+        if (this.headersSent && this.sink.discardsBody) return this.complete();
       }
     } catch (error) {
       return this.fail(error);
@@ -250,7 +300,7 @@ class Invocation implements Running {
       const perRequest = this.environ["tsgi.minimum_write_chunk_size"];
       this.minChunk = typeof perRequest === "number" ? perRequest : this.options.minimumChunkSize;
     }
-    if (this.minChunk > 0) {
+    if (this.minChunk > 0 && !(this.headersSent && this.sink.discardsBody)) {
       (this.small ??= []).push(chunk);
       this.smallBytes += chunk.length;
       if (this.smallBytes < this.minChunk) return true;
@@ -357,8 +407,19 @@ class Invocation implements Running {
     }
   }
 
-  /** Call the body's `close()` exactly once; stop an unfinished iterator. */
+  /**
+   * Call the body's `close()` exactly once; stop an unfinished iterator.
+   * Every call returns the first call's promise, so whoever waits for the
+   * response to end (the posthooks) waits for an async `close()` too.
+   */
   private closeBody(): void | Promise<void> {
+    if (this.closing !== null) return this.closing;
+    const result = this.closeBodyOnce();
+    this.closing = result;
+    return result;
+  }
+
+  private closeBodyOnce(): void | Promise<void> {
     const iterator = this.iterator;
     this.iterator = null;
     const body = this.body;
@@ -393,7 +454,7 @@ class Invocation implements Running {
 
   /** Called by the server when the client went away mid-response: stop and close. */
   abandon(): void | Promise<void> {
-    if (this.finished) return;
+    if (this.finished) return this.closing ?? undefined;
     this.finished = true;
     return this.closeBody();
   }
@@ -424,11 +485,15 @@ export function runApplication(app: Application, environ: Environ, sink: Respons
 /**
  * Run eventlet's post hooks (`environ["tsgi.posthooks"]`, entries
  * `[fn, args, kwargs]`, called as `fn(environ, ...args, kwargs)`) after the
- * response was sent or the client left. Errors are logged, never thrown.
+ * response was sent, failed or the client left. Errors are logged, never
+ * thrown. The hooks are removed from the list as they are taken, so each
+ * runs once.
  */
 export async function runPosthooks(environ: Environ, logError: (context: string, error: unknown) => void): Promise<void> {
-  const hooks = environ["tsgi.posthooks"] as PostHook[] | undefined;
-  if (!Array.isArray(hooks) || hooks.length === 0) return;
+  const list = environ["tsgi.posthooks"] as PostHook[] | undefined;
+  if (!Array.isArray(list) || list.length === 0) return;
+  // Taken out of the environ: a second call for the same request runs nothing.
+  const hooks = list.splice(0);
   for (const [fn, args = [], kwargs] of hooks) {
     try {
       await (kwargs === undefined ? fn(environ, ...args) : fn(environ, ...args, kwargs));

@@ -51,6 +51,8 @@ const MAX_DRAIN = 1024 * 1024;
 const MAX_STASH = 1024 * 1024;
 /** How long a closing connection keeps reading before it is cut (ms). */
 const LINGER_MS = 2000;
+/** After requestTimeout, how long posthooks wait for the abandoned body's close() to settle (ms). */
+const POSTHOOK_CLOSE_GRACE_MS = 1000;
 /** On graceful shutdown, how long a connection whose request head is due may still deliver it (ms). */
 const SHUTDOWN_HEAD_GRACE_MS = 1000;
 
@@ -265,7 +267,16 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.mustClose = true;
     this.input?.fail(new Error(`request timed out after ${timeout} ms`));
     const r = this.running?.abandon();
-    if (r) r.catch(() => {});
+    // The response failed: posthooks still run, after the body's close()
+    // settles, or after a grace when the body hangs (a generator stuck in an
+    // await cannot finish its return()). runPosthooks takes the hooks, so
+    // they run once even if the response later ends normally.
+    const environ = this.environ;
+    if (environ !== null && (environ["tsgi.posthooks"] as unknown[] | undefined)?.length) {
+      const logError = this.core.logError;
+      const closed = r ? Promise.race([Promise.resolve(r).catch(() => {}), Bun.sleep(POSTHOOK_CLOSE_GRACE_MS)]) : Promise.resolve();
+      void closed.then(() => runPosthooks(environ, logError));
+    } else if (r) r.catch(() => {});
     if (!this.started) {
       this.responding = false;
       this.sendError(new HttpError(503, `the application did not answer within ${timeout} ms`));
@@ -656,7 +667,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     }
     switch (this.framing) {
       case Framing.None:
-        return true;
+        // HEAD, 204, 304: no body bytes, but the header section goes out now.
+        this.takeHead();
+        return this.backlog === null;
       case Framing.Length:
         if (chunk.length > this.remaining) {
           if (!this.overflowed) {
@@ -683,6 +696,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     }
     this.bodyBytes += chunk.length;
     return this.backlog === null && this.partsBytes < OUTPUT_HIGH_WATER;
+  }
+
+  /** The response started and carries no body bytes (HEAD, 1xx, 204, 304, or an abandoned request's late answer). */
+  get discardsBody(): boolean {
+    return this.framing === Framing.None;
   }
 
   drain(): Promise<void> {

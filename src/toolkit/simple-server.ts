@@ -14,7 +14,7 @@
  */
 // Built on the server's public API, as wsgiref.simple_server is on http.server.
 import { createServer, RequestHandler, type AccessLogFields, type RequestHandlerClass, type ServerOptions, type TsgiServer } from "../server/index.ts";
-import type { Application, Body, Environ } from "../spec.ts";
+import type { Application, Environ } from "../spec.ts";
 
 /**
  * wsgiref `WSGIRequestHandler`: override `getEnviron(environ)` and
@@ -53,13 +53,16 @@ export class SimpleServer {
    * @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound.
    */
   constructor(host: string, port: number, options: ServerOptions = {}) {
-    // The handler class as given, told about requests the server answered
-    // itself (a 400 for a malformed one): each ends a handleRequest() too.
+    // The handler class as given, told when each response ended (its
+    // logRequest() call, once per response, after the body's close()): that
+    // ends a handleRequest(). A request the server rejected itself (a 400
+    // for a malformed one, environ null) ends one too.
     const simple = this;
     const base = options.handlerClass ?? SimpleRequestHandler;
     class Counting extends base {
       override logRequest(fields: AccessLogFields, environ: Environ | null): void {
         if (environ === null) simple.rejected();
+        else simple.markServed();
         super.logRequest(fields, environ);
       }
     }
@@ -92,7 +95,7 @@ export class SimpleServer {
     return this.app;
   }
 
-  /** Every request passes here: it waits for a permit, then runs the app and reports when its response ended. */
+  /** Every request passes here: it waits for a permit, then runs the app (its body goes to the server as it is). */
   private readonly gate: Application = async (environ, startResponse) => {
     while (!this.forever && this.permits === 0 && !this.closing) await new Promise<void>((r) => this.waiting.push(r));
     if (this.closing && !this.forever && this.permits === 0) {
@@ -102,18 +105,8 @@ export class SimpleServer {
     }
     if (!this.forever) this.permits--;
     const app = this.app;
-    if (!app) {
-      this.markServed();
-      throw new Error("SimpleServer: no application set; call setApp(app) first");
-    }
-    let body: Body;
-    try {
-      body = await app(environ, startResponse);
-    } catch (error) {
-      this.markServed();
-      throw error;
-    }
-    return closeNotifying(body, () => this.markServed());
+    if (!app) throw new Error("SimpleServer: no application set; call setApp(app) first");
+    return app(environ, startResponse);
   };
 
   /** A request the server rejected before the app (malformed): it answers a waiting {@link handleRequest}. */
@@ -123,6 +116,7 @@ export class SimpleServer {
     this.markServed();
   }
 
+  /** A response ended (normally, by error, or the client left). */
   private markServed(): void {
     const waiter = this.served.shift();
     waiter?.();
@@ -175,36 +169,6 @@ export class SimpleServer {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-/** Wrap `body` so that `onClose` runs once, when the server closes it (after the response, on error, or on disconnect). */
-function closeNotifying(body: Body, onClose: () => void): Body {
-  let done = false;
-  const finish = () => {
-    if (!done) {
-      done = true;
-      onClose();
-    }
-  };
-  const inner = body as Body & { close?: () => void | Promise<void>; blob?: unknown };
-  const close = async () => {
-    try {
-      await inner.close?.();
-    } finally {
-      finish();
-    }
-  };
-  // Keep the array fast path (known length) for array bodies.
-  if (Array.isArray(body)) return Object.assign([...body] as Uint8Array[], { close });
-  const wrapper: Body & { blob?: unknown } = {
-    async *[Symbol.asyncIterator]() {
-      yield* inner as AsyncIterable<Uint8Array>;
-    },
-    close,
-  };
-  // A FileWrapper over a Bun.file(): the server's native send path.
-  if (inner.blob instanceof Blob) wrapper.blob = inner.blob;
-  return wrapper;
 }
 
 /**

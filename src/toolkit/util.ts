@@ -8,6 +8,7 @@
  * @module
  */
 import type { Environ, FileLike, FileWrapperFactory } from "../spec.ts";
+import { registerFileBody } from "../gateway/file-body.ts";
 import { TSGI_VERSION } from "../spec.ts";
 import { BytesInput, StderrErrorStream, latin1Encode } from "./streams.ts";
 
@@ -310,6 +311,8 @@ export class FileWrapper implements AsyncIterable<Uint8Array> {
     this.filelike = filelike;
     this.blksize = blksize;
     this.blob = isBlob ? (filelike as Blob) : undefined;
+    // This object itself, not a copy or a wrapper of it, may be sent by the server's file fast path.
+    if (isBlob) registerFileBody(this, filelike as Blob);
     const readFn = isBlob ? undefined : (filelike as ReadableFile).read;
     const sync =
       options.sync ??

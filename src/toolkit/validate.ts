@@ -13,6 +13,7 @@
  * @module
  */
 import { consola } from "consola";
+import { fileBodyBlob, registerFileBody } from "../gateway/file-body.ts";
 import type {
   Application,
   Body,
@@ -471,6 +472,9 @@ function wrapBody(original: Body, st: RequestState): Body {
   define("close", close);
   const blob = (original as { blob?: unknown }).blob;
   if (typeof Blob !== "undefined" && blob instanceof Blob) define("blob", blob);
+  // The validator is transparent: a file wrapper it wraps keeps the server's file fast path.
+  const file = original !== null && typeof original === "object" ? fileBodyBlob(original) : undefined;
+  if (file !== undefined) registerFileBody(wrapped, file);
   bodyStates.set(wrapped, bst);
   finalizer?.register(wrapped, bst);
   return wrapped;

@@ -1,0 +1,265 @@
+/**
+ * The gateway's contract at its edges, on real sockets: an unread body
+ * larger than the input buffer, bodiless responses with streaming bodies,
+ * the file fast path only for the wrapper itself, minimumChunkSize with
+ * write() and excInfo, posthooks after requestTimeout and after a client
+ * leaves, and bodies whose iterator cannot even be created.
+ */
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Application, Body, PostHook } from "../src/spec.ts";
+import { enc, get, parseResponses, raw, serverPool } from "./helpers.ts";
+
+const start = serverPool();
+const dir = mkdtempSync(join(tmpdir(), "tsgi-gateway-"));
+const FILE = join(dir, "hello.txt");
+writeFileSync(FILE, "hello file, twenty-six b\n!");
+
+describe("request bodies the app does not read", () => {
+  test("an async app answering without reading 600 KB: the next request on the connection is answered at once", async () => {
+    const { port } = start(async (environ, sr) => {
+      await Bun.sleep(100);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(`unread ${environ.PATH_INFO}`)];
+    });
+    // In pieces, so the server pauses reading at the input buffer's high-water mark mid-body.
+    const piece = "x".repeat(300_000);
+    const started = Date.now();
+    const r = await raw(port, [`POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: ${piece.length * 2}\r\n\r\n${piece}`, piece, get("/next")], {
+      until: (d) => d.includes("unread /next"),
+      timeoutMs: 10_000,
+      gapMs: 300,
+    });
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => x.body.toString())).toEqual(["unread /big", "unread /next"]);
+    // Before: the socket stayed paused at the input buffer's high-water mark until bodyTimeout (60 s).
+    expect(Date.now() - started).toBeLessThan(4000);
+  }, 15_000);
+});
+
+describe("HEAD, 204 and 304 with streaming bodies", () => {
+  test("HEAD of an endless event stream: the header section at once, the generator stopped, the next request served", async () => {
+    let finalized = false;
+    const { port } = start((environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/event-stream"]]);
+      if (environ.REQUEST_METHOD === "GET") return [enc("get")];
+      return (async function* () {
+        try {
+          for (let i = 0; i < 1000; i++) {
+            yield enc(`data: ${i}\n\n`);
+            await Bun.sleep(50);
+          }
+        } finally {
+          finalized = true;
+        }
+      })();
+    });
+    const started = Date.now();
+    const r = await raw(port, `HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n${get("/after")}`, { until: (d) => d.includes("get"), timeoutMs: 5000 });
+    const rs = parseResponses(r.data, ["HEAD", "GET"]);
+    expect(rs.map((x) => x.status)).toEqual([200, 200]);
+    expect(rs[0]!.body.length).toBe(0);
+    expect(rs[1]!.body.toString()).toBe("get");
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(finalized).toBe(true);
+  });
+
+  test("a 204 from a slow generator does not wait for it", async () => {
+    const app: Application = (_e, sr) => {
+      sr("204 No Content", []);
+      return (async function* () {
+        for (let i = 0; i < 100; i++) {
+          yield enc("ignored");
+          await Bun.sleep(100);
+        }
+      })();
+    };
+    const s = start(app);
+    const started = Date.now();
+    const r = await raw(s.port, get("/"), { until: (d) => d.includes("\r\n\r\n"), timeoutMs: 5000 });
+    expect(r.data.toString()).toStartWith("HTTP/1.1 204 No Content\r\n");
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe("the file fast path is for the wrapper itself", () => {
+  const upper = (body: Body): Body => {
+    const inner = body as AsyncIterable<Uint8Array> & { close?: () => void };
+    return {
+      ...(body as object),
+      async *[Symbol.asyncIterator]() {
+        for await (const chunk of inner) yield enc(new TextDecoder().decode(chunk).toUpperCase());
+      },
+      close: () => inner.close?.(),
+    } as Body;
+  };
+
+  test("a middleware that copies the wrapper's fields and transforms the bytes is not bypassed", async () => {
+    const { url } = start((environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      const wrapped = environ["tsgi.file_wrapper"]!(Bun.file(FILE));
+      return environ.PATH_INFO === "/upper" ? upper(wrapped) : (Object.create(wrapped as object) as Body);
+    });
+    expect(await (await fetch(`${url}/upper`)).text()).toBe("HELLO FILE, TWENTY-SIX B\n!");
+  });
+
+  test("a Content-Length shorter than the file: that many bytes, no error, the connection kept", async () => {
+    const s = start((environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "10"]]);
+      return environ["tsgi.file_wrapper"]!(Bun.file(FILE));
+    });
+    const r = await raw(s.port, `${get("/a")}${get("/b")}`, { until: (d) => d.toString().split("hello file").length === 3 });
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => x.body.toString())).toEqual(["hello file", "hello file"]);
+    expect(s.errors.join("")).toBe("");
+  });
+
+  test("a missing file is a 500 with a logged error, not an empty 200", async () => {
+    const s = start((environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return environ["tsgi.file_wrapper"]!(Bun.file(join(dir, "nope.bin")));
+    });
+    const res = await fetch(`${s.url}/`);
+    expect(res.status).toBe(500);
+    await res.text();
+    expect(s.errors.join("")).toContain("tsgi.file_wrapper:");
+    expect(s.errors.join("")).toContain("nope.bin does not exist");
+  });
+});
+
+describe("minimumChunkSize", () => {
+  test("write() sends at once what was collected and its own bytes", async () => {
+    const s = start(
+      async (_e, sr) => {
+        const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+        await write(enc("written;"));
+        await Bun.sleep(800);
+        return [enc("end")];
+      },
+      { minimumChunkSize: 4096 },
+    );
+    const started = Date.now();
+    let firstAt = 0;
+    await new Promise<void>((resolve) => {
+      const sock = connect({ host: "127.0.0.1", port: s.port }, () => sock.write(get("/")));
+      let text = "";
+      sock.on("data", (d) => {
+        text += d.toString();
+        if (firstAt === 0 && text.includes("written;")) firstAt = Date.now() - started;
+        if (text.includes("end")) (sock.destroy(), resolve());
+      });
+      setTimeout(() => (sock.destroy(), resolve()), 5000);
+    });
+    expect(firstAt).toBeGreaterThan(0);
+    expect(firstAt).toBeLessThan(500);
+  });
+
+  test("a response replaced with excInfo drops what the first one had collected", async () => {
+    const s = start(
+      (_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return (async function* () {
+          yield enc("SECRET-PARTIAL;");
+          try {
+            throw new Error("failed halfway");
+          } catch (error) {
+            sr("500 Err", [["Content-Type", "text/plain"]], error);
+            yield enc("error page");
+          }
+        })();
+      },
+      { minimumChunkSize: 1000 },
+    );
+    const res = await fetch(`${s.url}/`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe("error page");
+  });
+});
+
+describe("posthooks", () => {
+  const hookedApp = (events: string[], body: () => Body | Promise<Body>): Application => {
+    return async (environ) => {
+      (environ["tsgi.posthooks"] as PostHook[]).push([() => void events.push("posthook")]);
+      return body();
+    };
+  };
+
+  test("after requestTimeout: they run once, for an app still awaiting and for a body stuck in next()", async () => {
+    const events: string[] = [];
+    const s = start(
+      hookedApp(events, async () => {
+        await new Promise(() => {}); // never answers
+        return [];
+      }),
+      { requestTimeout: 300 },
+    );
+    const res = await fetch(`${s.url}/hang`);
+    expect(res.status).toBe(503);
+    await res.text();
+    for (let i = 0; i < 40 && events.length === 0; i++) await Bun.sleep(50);
+    expect(events).toEqual(["posthook"]);
+
+    const events2: string[] = [];
+    const s2 = start(
+      (environ, sr) => {
+        (environ["tsgi.posthooks"] as PostHook[]).push([() => void events2.push("posthook")]);
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return {
+          [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<Uint8Array>>(() => {}) }),
+          close: () => void events2.push("close"),
+        } as Body;
+      },
+      { requestTimeout: 300 },
+    );
+    const res2 = await fetch(`${s2.url}/body-hang`);
+    expect(res2.status).toBe(503);
+    await res2.text();
+    for (let i = 0; i < 60 && !events2.includes("posthook"); i++) await Bun.sleep(50);
+    expect(events2).toEqual(["close", "posthook"]);
+  });
+
+  test("after the client leaves mid-response: after an async close() has finished", async () => {
+    const events: string[] = [];
+    const s = start((environ, sr) => {
+      (environ["tsgi.posthooks"] as PostHook[]).push([() => void events.push("posthook")]);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      let i = 0;
+      return {
+        [Symbol.asyncIterator]: () => ({
+          next: async () => {
+            await Bun.sleep(20);
+            return { done: false, value: enc(`tick ${i++}\n`) };
+          },
+        }),
+        close: async () => {
+          events.push("close begin");
+          await Bun.sleep(100);
+          events.push("close end");
+        },
+      } as Body;
+    });
+    await raw(s.port, get("/stream"), { until: (d) => d.includes("tick 2") });
+    for (let i = 0; i < 60 && !events.includes("posthook"); i++) await Bun.sleep(50);
+    expect(events).toEqual(["close begin", "close end", "posthook"]);
+  });
+});
+
+describe("bodies that fail before the first chunk", () => {
+  test("a body whose [Symbol.asyncIterator]() throws gets a 500, not a hung request", async () => {
+    const s = start((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return {
+        [Symbol.asyncIterator]() {
+          throw new Error("no iterator for you");
+        },
+      } as unknown as Body;
+    });
+    const res = await fetch(`${s.url}/`, { signal: AbortSignal.timeout(3000) });
+    expect(res.status).toBe(500);
+    await res.text();
+    expect(s.errors.join("")).toContain("no iterator for you");
+  });
+});
