@@ -85,6 +85,30 @@ describe("HEAD, 204 and 304 with streaming bodies", () => {
   });
 });
 
+describe("Content-Length", () => {
+  test("once the declared length is sent the body is stopped, not iterated to its end", async () => {
+    let pulled = 0;
+    let finalized = false;
+    const s = start((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "10"]]);
+      return (function* () {
+        try {
+          for (let i = 0; i < 2000; i++) {
+            pulled++;
+            yield enc("0123456789");
+          }
+        } finally {
+          finalized = true;
+        }
+      })();
+    });
+    const r = await raw(s.port, `${get("/a")}${get("/b")}`, { until: (d) => d.toString().split("0123456789").length === 3 });
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(["0123456789", "0123456789"]);
+    expect(pulled).toBe(2);
+    expect(finalized).toBe(true);
+  });
+});
+
 describe("the file fast path is for the wrapper itself", () => {
   const upper = (body: Body): Body => {
     const inner = body as AsyncIterable<Uint8Array> & { close?: () => void };

@@ -31,9 +31,11 @@ export interface ResponseSink {
   /** `true` once the client is gone: the gateway stops producing. */
   readonly closed: boolean;
   /**
-   * `true` after {@link start} when the response carries no body bytes
-   * (HEAD, 204, 304): the header section goes out at once and the gateway
-   * stops iterating (spec.md "Other HTTP features").
+   * `true` after {@link start} when the response takes no more body bytes:
+   * none at all (HEAD, 204, 304: the header section goes out at once), or
+   * the declared Content-Length is complete. The gateway then stops
+   * iterating (spec.md "Other HTTP features", "Handling the Content-Length
+   * header").
    */
   readonly discardsBody: boolean;
 }
@@ -284,7 +286,7 @@ class Invocation implements Running {
         if (chunk.length === 0) continue;
         if (!this.send(chunk)) await this.sink.drain();
         if (this.sink.closed) throw new ClientDisconnected();
-        // HEAD, 204, 304: the header section went out; stop the body (closeBody calls return()).
+        // HEAD, 204, 304, or Content-Length reached: stop the body (closeBody calls return()).
         if (this.headersSent && this.sink.discardsBody) return this.complete();
       }
     } catch (error) {

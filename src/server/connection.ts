@@ -698,9 +698,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     return this.backlog === null && this.partsBytes < OUTPUT_HIGH_WATER;
   }
 
-  /** The response started and carries no body bytes (HEAD, 1xx, 204, 304, or an abandoned request's late answer). */
+  /**
+   * The response takes no more body bytes: none at all (HEAD, 1xx, 204, 304,
+   * or an abandoned request's late answer), or its Content-Length is complete.
+   */
   get discardsBody(): boolean {
-    return this.framing === Framing.None;
+    return this.framing === Framing.None || (this.framing === Framing.Length && this.remaining === 0);
   }
 
   drain(): Promise<void> {
