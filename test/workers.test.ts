@@ -296,13 +296,16 @@ describe("workers", () => {
 });
 
 describe("tsgi serve errors", () => {
-  async function runCli(args: string[]) {
-    const p = Bun.spawn([process.execPath, CLI, "serve", ...args], { stdout: "pipe", stderr: "pipe" });
+  /** Run `tsgi ...args` to completion (bounded): exit code, stdout then stderr. */
+  async function runTsgi(args: string[]) {
+    const p = Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe" });
     const timer = setTimeout(() => p.kill(), 10_000);
     const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
     clearTimeout(timer);
     return { code: await p.exited, out };
   }
+  /** `tsgi serve ...args`. */
+  const runCli = (args: string[]) => runTsgi(["serve", ...args]);
 
   test("bad combinations and values: one line, exit 2", async () => {
     for (const [args, message] of [
@@ -329,26 +332,19 @@ describe("tsgi serve errors", () => {
   }, 60_000);
 
   test("the command itself: missing or unknown is one line (exit 2); --version after serve prints it", async () => {
-    const tsgi = async (args: string[]) => {
-      const p = Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe" });
-      const timer = setTimeout(() => p.kill(), 10_000);
-      const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
-      clearTimeout(timer);
-      return { code: await p.exited, out };
-    };
     for (const [args, message] of [
       [[], "missing command: tsgi serve <app> [options]"],
       [["srve", "./app.ts"], 'unknown command "srve": the command is serve'],
       [["--port", "80"], "unknown option --port: options go after the command"],
     ] as Array<[string[], string]>) {
-      const r = await tsgi(args);
+      const r = await runTsgi(args);
       expect(r.code).toBe(2);
       expect(r.out).toContain(message);
       expect(r.out).not.toContain("Usage:");
       expect(r.out).not.toContain("\x1b[");
     }
     for (const args of [["--version"], ["serve", "--version"], ["serve", APP, "-v"]]) {
-      const r = await tsgi(args);
+      const r = await runTsgi(args);
       expect([r.code, r.out.trim()]).toEqual([0, (await import("../package.json")).version]);
     }
   }, 30_000);
@@ -365,9 +361,8 @@ describe("tsgi serve errors", () => {
     expect(r.out).not.toMatch(/ +$/m);
     expect(r.out).not.toContain("(Default:");
     // The root command lists its subcommand and --version.
-    const root = Bun.spawn([process.execPath, CLI, "--help"], { stdout: "pipe" });
-    const text = await new Response(root.stdout).text();
-    expect(await root.exited).toBe(0);
+    const { code, out: text } = await runTsgi(["--help"]);
+    expect(code).toBe(0);
     expect(text).toContain("Usage: tsgi <command> [options]");
     expect(text).toMatch(/^ {2}serve {2}Serve an app in production/m);
     expect(text).toContain("-v, --version");
