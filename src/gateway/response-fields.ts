@@ -8,6 +8,11 @@ import type { ResponseHeaders } from "../spec.ts";
 
 /** RFC 9110 token: 1*tchar. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Whether `s` is an RFC 9110 §5.6.2 token (a field name, a method). */
+export function isToken(s: string): boolean {
+  return TOKEN.test(s);
+}
 /** Field value / reason phrase chars: HTAB, SP, VCHAR, obs-text; never CR, LF, NUL or chars above 0xFF. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** `NNN reason`: a three-digit code 200-599, a space, a reason phrase. */

@@ -27,9 +27,10 @@ import type {
   StartResponse,
   WriteCallable,
 } from "../spec.ts";
+import { isToken } from "../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../spec.ts";
 import { Headers } from "./headers.ts";
-import { StderrErrorStream, StreamInput, latin1Decode, latin1Encode } from "./streams.ts";
+import { StderrErrorStream, StreamInput, isLatin1, latin1Decode, latin1Encode } from "./streams.ts";
 import { FileWrapper, fileWrapper, guessScheme, isHopByHop } from "./util.ts";
 
 /** Where a handler writes the response: each `write()` must write all of `data` (or return how many bytes it wrote). */
@@ -137,9 +138,6 @@ function isSyncIterable(v: unknown): v is Iterable<unknown> {
 function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
   return typeof (v as AsyncIterable<unknown> | null)?.[Symbol.asyncIterator] === "function";
 }
-
-/** RFC 9110 §5.6.2 token: a field name. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** No body (RFC 9110 §6.4.1): 1xx, 204, 304, or any answer to HEAD. */
 function bodiless(status: string, method: unknown): boolean {
@@ -401,12 +399,12 @@ export abstract class BaseHandler {
     // What spec.md refuses at startResponse (wsgiref lets these through to fail while sending).
     const code = Number(status.slice(0, 3));
     if (code < 200 || code > 599) throw new TypeError(`Status code must be 200 to 599 (got ${status.slice(0, 3)})`);
-    if (/[^\x00-\xff]/.test(status)) throw new TypeError("Status must be latin-1 (one byte per character)");
+    if (!isLatin1(status)) throw new TypeError("Status must be latin-1 (one byte per character)");
     const wrapped = new this.headersClass(headers);
     for (const [name, value] of headers) {
       if (isHopByHop(name)) throw new Error(`Hop-by-hop header, '${name}: ${value}', not allowed`);
-      if (!TOKEN.test(name)) throw new TypeError(`Header name must be a token (RFC 9110 §5.1): ${JSON.stringify(name)}`);
-      if (/[^\x00-\xff]/.test(value)) throw new TypeError(`Header value must be latin-1 (one byte per character): ${name}: ${JSON.stringify(value)}`);
+      if (!isToken(name)) throw new TypeError(`Header name must be a token (RFC 9110 §5.1): ${JSON.stringify(name)}`);
+      if (!isLatin1(value)) throw new TypeError(`Header value must be latin-1 (one byte per character): ${name}: ${JSON.stringify(value)}`);
     }
     this.status = status;
     this.headers = wrapped;

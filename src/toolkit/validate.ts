@@ -14,6 +14,7 @@
  */
 import { consola } from "consola";
 import { fileBodyBlob, registerFileBody } from "../gateway/file-body.ts";
+import { isToken } from "../gateway/response-fields.ts";
 import type {
   Application,
   Body,
@@ -169,7 +170,6 @@ const REQUIRED_KEYS = [
   "tsgi.multiprocess",
   "tsgi.run_once",
 ] as const;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // eslint-disable-next-line no-control-regex
 const VALUE_BAD = /[\x00-\x08\x0a-\x1f\x7f]/;
 // eslint-disable-next-line no-control-regex
@@ -201,7 +201,7 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
     }
   }
   const method = env.REQUEST_METHOD as string;
-  if (!method || !TOKEN.test(method)) fail("environ-request-method", `REQUEST_METHOD must be a non-empty token, got ${show(method)}`);
+  if (!method || !isToken(method)) fail("environ-request-method", `REQUEST_METHOD must be a non-empty token, got ${show(method)}`);
   if (!KNOWN_METHODS.has(method)) warn(`Unknown REQUEST_METHOD: ${JSON.stringify(method)}`);
 
   const version = env["tsgi.version"];
@@ -286,7 +286,7 @@ export function checkHeaders(headers: unknown): asserts headers is ResponseHeade
     }
     if (name.includes(":")) fail("header-name", `Header names may not contain ":": ${JSON.stringify(name)}`);
     if (/\s/.test(name)) fail("header-name", `Header names may not contain whitespace: ${JSON.stringify(name)}`);
-    if (!TOKEN.test(name)) fail("header-name", `Bad header name (not an RFC 9110 token): ${JSON.stringify(name)}`);
+    if (!isToken(name)) fail("header-name", `Bad header name (not an RFC 9110 token): ${JSON.stringify(name)}`);
     const bad = VALUE_BAD.exec(value);
     if (bad) fail("header-value", `Bad header value for ${name}: ${JSON.stringify(value)} (bad character ${JSON.stringify(bad[0])})`);
     if (!isLatin1(value)) fail("header-value", `Header value for ${name} holds a character above U+00FF: ${JSON.stringify(value)}`);
