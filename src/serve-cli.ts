@@ -18,7 +18,7 @@ import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
 import pkg from "../package.json" with { type: "json" };
 import { loadApp, resolveTls, StartupError, stdoutLog, withDeployMiddleware } from "./server/deploy.ts";
-import { ArgsError, checkArgs } from "./server/cli-args.ts";
+import { ArgsError, checkArgs, versionRequested } from "./server/cli-args.ts";
 import { helpPrinter } from "./server/cli-help.ts";
 import { OptionsError, resolveDeployOptions, type DeployOptions } from "./server/listen-options.ts";
 import { createServer } from "./server/server.ts";
@@ -208,7 +208,7 @@ if (import.meta.main) {
       usage((error as Error).message);
     }
     // citty answers --version on the root command only.
-    if (!rest.some((a) => a === "--help" || a === "-h") && rest.some((a) => a === "--version" || a === "-v")) {
+    if (versionRequested(rest)) {
       console.log(pkg.version);
       process.exit(0);
     }

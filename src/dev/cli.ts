@@ -13,7 +13,7 @@
 import { defineCommand, runMain, type ArgsDef } from "citty";
 import pkg from "../../package.json" with { type: "json" };
 import { parseAppSpec } from "../server/app-spec.ts";
-import { checkArgs } from "../server/cli-args.ts";
+import { checkArgs, versionRequested } from "../server/cli-args.ts";
 import { helpPrinter } from "../server/cli-help.ts";
 import { parsePort, repeated } from "./args.ts";
 import type { DevConfig } from "./config.ts";
@@ -123,7 +123,7 @@ if (workerSpec) {
     process.exit(1);
   }
   // citty answers --version only when it is the only argument; never start a server for it.
-  if (!argv.some((a) => a === "--help" || a === "-h") && argv.some((a) => a === "--version" || a === "-v")) {
+  if (versionRequested(argv)) {
     console.log(pkg.version);
     process.exit(0);
   }

@@ -109,6 +109,15 @@ export function checkArgs(
   if (missing !== undefined) throw new ArgsError(`missing <${missing}>: ${command} <${missing}> [options], e.g. ${command} ./app.ts (see ${command} --help)`);
 }
 
+/**
+ * Whether the command line asks for the version (`--version` or `-v`
+ * anywhere, and no `--help`/`-h`, which wins). citty answers `--version`
+ * only when it is the only argument.
+ */
+export function versionRequested(rawArgs: readonly string[]): boolean {
+  return !rawArgs.some((a) => a === "--help" || a === "-h") && rawArgs.some((a) => a === "--version" || a === "-v");
+}
+
 /** The known flag closest to `name` (edit distance at most 2, or a prefix either way), if any. */
 function nearest(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
