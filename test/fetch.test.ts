@@ -12,6 +12,9 @@ import type { Application, Environ } from "../src/spec.ts";
 import hello from "../fixtures/hello/app.ts";
 import forms from "../fixtures/forms/app.ts";
 import staticApp from "../fixtures/static/app.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { raw, startServer } from "./helpers.ts";
 
 const enc = new TextEncoder();
@@ -334,6 +337,166 @@ describe("streaming and backpressure through toFetchHandler", () => {
       failed = true;
     }
     expect(failed).toBe(true);
+  });
+});
+
+describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuses", () => {
+  const logs: string[] = [];
+  let app: Application = () => [];
+  let bun: ReturnType<typeof Bun.serve>;
+  beforeAll(() => {
+    bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler((e, sr) => app(e, sr), { errorLog: (t) => void logs.push(t) }) });
+  });
+  afterAll(() => bun.stop(true));
+  const head = async (method = "GET") => {
+    const { data } = await raw(bun.port!, `${method} / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`);
+    return data.toString("latin1");
+  };
+  const generator = (...parts: string[]) =>
+    (async function* () {
+      for (const p of parts) yield enc.encode(p);
+    })();
+
+  test("HEAD: write() works as for GET, close() runs once, and the app is not told the client left", async () => {
+    let closed = 0;
+    let failure: unknown = null;
+    app = async (_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+      try {
+        await write(enc.encode("a"));
+        await write(enc.encode("b"));
+      } catch (error) {
+        failure = error;
+      }
+      return Object.assign([] as Uint8Array[], { close: () => void closed++ });
+    };
+    const r = await toFetchHandler(app)(new Request("http://x/", { method: "HEAD" }));
+    expect(r.status).toBe(200);
+    await Bun.sleep(20);
+    expect(failure).toBe(null);
+    expect(closed).toBe(1);
+  });
+
+  test("HEAD never gets a guessed Content-Length: 0; a known length is sent", async () => {
+    app = (_e, sr) => (sr("200 OK", []), generator("abc"));
+    const streamed = await head("HEAD");
+    expect(streamed).toStartWith("HTTP/1.1 200");
+    expect(streamed.toLowerCase()).not.toContain("content-length: 0");
+    app = (_e, sr) => (sr("200 OK", []), []);
+    expect((await head("HEAD")).toLowerCase()).not.toContain("content-length: 0");
+    app = (_e, sr) => (sr("200 OK", []), [enc.encode("abc")]);
+    expect((await head("HEAD")).toLowerCase()).toContain("content-length: 3\r\n");
+    app = (_e, sr) => (sr("200 OK", [["Content-Length", "10"]]), generator("0123456789"));
+    const declared = await head("HEAD");
+    expect(declared.toLowerCase()).toContain("content-length: 10\r\n");
+    expect(declared).toEndWith("\r\n\r\n");
+  });
+
+  test("an invalid or conflicting Content-Length is an application error: 500, logged", async () => {
+    for (const fields of [[["Content-Length", "abc"]], [["Content-Length", "3"], ["Content-Length", "4"]]] as Array<Array<[string, string]>>) {
+      logs.length = 0;
+      app = (_e, sr) => (sr("200 OK", fields), [enc.encode("abc")]);
+      const r = await fetch(`http://127.0.0.1:${bun.port}/`);
+      expect(r.status).toBe(500);
+      await r.text();
+      expect(logs.join("")).toContain("Content-Length");
+    }
+  });
+
+  test("bytes past the declared Content-Length are not sent; the iteration stops there", async () => {
+    logs.length = 0;
+    let pulled = 0;
+    app = (_e, sr) => {
+      sr("200 OK", [["Content-Length", "3"]]);
+      return (async function* () {
+        for (const p of ["abcdef", "ghi", "jkl"]) {
+          pulled++;
+          yield enc.encode(p);
+          await Bun.sleep(10);
+        }
+      })();
+    };
+    const r = await fetch(`http://127.0.0.1:${bun.port}/`);
+    expect(await r.text()).toBe("abc");
+    expect(pulled).toBe(1);
+    expect(logs.join("")).toContain("more bytes than its Content-Length");
+  });
+
+  test("a body shorter than its Content-Length is a truncated response, logged", async () => {
+    logs.length = 0;
+    app = (_e, sr) => (sr("200 OK", [["Content-Length", "10"]]), generator("ab", "cde"));
+    // Bun may not have sent the head yet when the stream errors: then the fetch itself fails.
+    let failed = false;
+    try {
+      await (await fetch(`http://127.0.0.1:${bun.port}/`)).text();
+    } catch {
+      failed = true;
+    }
+    expect(failed).toBe(true);
+    expect(logs.join("")).toContain("5 bytes fewer than its Content-Length");
+  });
+
+  test("204 and 304 carry no body; an app's 1xx status is refused with a 500", async () => {
+    app = (_e, sr) => (sr("204 No Content", []), [enc.encode("x")]);
+    const none = await head();
+    expect(none).toStartWith("HTTP/1.1 204");
+    expect(none).toEndWith("\r\n\r\n");
+    app = (_e, sr) => (sr("103 Early Hints", []), []);
+    expect(await head()).toStartWith("HTTP/1.1 500");
+  });
+
+  test("errorLog: null is silent: a truncated body errors the stream without Bun printing it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-fetch-quiet-"));
+    const script = join(dir, "quiet.ts");
+    writeFileSync(
+      script,
+      `import { toFetchHandler } from ${JSON.stringify(join(import.meta.dir, "../src/fetch/index.ts"))};
+const app = (_e: any, sr: any) => { sr("200 OK", []); return (async function* () { yield new Uint8Array([65]); await Bun.sleep(20); throw new Error("late failure"); })(); };
+const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null }) });
+const r = await fetch(\`http://127.0.0.1:\${s.port}/\`);
+let failed = false;
+try { await r.text(); } catch { failed = true; }
+console.log(failed ? "truncated" : "complete");
+s.stop(true);
+`,
+    );
+    const p = Bun.spawnSync([process.execPath, script], { timeout: 10000 });
+    rmSync(dir, { recursive: true, force: true });
+    expect(p.stdout.toString().trim()).toBe("truncated");
+    expect(p.stderr.toString()).toBe("");
+  });
+});
+
+describe("fromFetchHandler on tsgi: reason phrases and implicit content types", () => {
+  let response: () => Response = () => new Response("x");
+  let srv: ReturnType<typeof startServer>;
+  beforeAll(() => {
+    srv = startServer(fromFetchHandler(() => response()));
+  });
+  afterAll(() => srv.server.close());
+  const get = async () => (await raw(srv.port, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")).data.toString("latin1");
+
+  test("a Response with no statusText gets the registered reason phrase", async () => {
+    for (const [status, line] of [
+      [201, "201 Created"],
+      [302, "302 Found"],
+      [401, "401 Unauthorized"],
+      [422, "422 Unprocessable Content"],
+      [299, "299 Unknown"],
+    ] as const) {
+      response = () => new Response(status === 302 ? null : "x", { status, headers: status === 302 ? { location: "/" } : {} });
+      expect(await get()).toStartWith(`HTTP/1.1 ${line}\r\n`);
+    }
+  });
+
+  test("bytes are application/octet-stream unless they are UTF-8 text; strings stay text/plain", async () => {
+    response = () => new Response(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect(await get()).toContain("content-type: application/octet-stream\r\n");
+    response = () => new Response("héllo");
+    expect(await get()).toContain("content-type: text/plain;charset=utf-8\r\n");
+    const hono = new Hono().get("/", (c) => c.body(new Uint8Array([0xff, 0x00, 0xfe])));
+    response = () => hono.fetch(new Request("http://h/")) as Response;
+    expect(await get()).toContain("content-type: application/octet-stream\r\n");
   });
 });
 

@@ -19,7 +19,8 @@
  */
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
-import { runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
+import { requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
+import { contentLengthValue } from "../gateway/response-fields.ts";
 import { reasonPhrase } from "../http/status.ts";
 import { ErrorLogStream } from "../gateway/errors.ts";
 import type { Application, Body, Environ, FileWrapperFactory, ResponseHeaders, StartResponse } from "../spec.ts";
@@ -105,7 +106,18 @@ class BodyPump implements InputControl {
   waiting(): void {}
 }
 
-/** A {@link ResponseSink} that resolves a `Response` on `start` and streams the body into it. */
+/** A body stream that never yields: what a HEAD response of unknown length carries (see {@link FetchSink.start}). */
+function pendingStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({ pull: () => new Promise<void>(() => {}) });
+}
+
+/**
+ * A {@link ResponseSink} that resolves a `Response` on `start` and streams
+ * the body into it, with the TCP server's Content-Length rules (spec.md
+ * "Handling the Content-Length header"): an invalid or conflicting value is
+ * an application error, bytes past it are not sent, and a body that ends
+ * short errors the stream (a truncated response).
+ */
 class FetchSink implements ResponseSink {
   closed = false;
   discardsBody = false;
@@ -116,8 +128,20 @@ class FetchSink implements ResponseSink {
   readonly response: Promise<Response>;
   started = false;
   onCancel: (() => void) | null = null;
+  /** Body bytes still owed under the declared or known length, -1 when the length is not known. */
+  private remaining = -1;
+  private overflowed = false;
 
-  constructor(private readonly method: string) {
+  /**
+   * @param method the request method (HEAD gets no body).
+   * @param logError logs a broken response contract for this request.
+   * @param quiet error a truncated body without a reason, so Bun prints nothing (the `errorLog: null` option).
+   */
+  constructor(
+    private readonly method: string,
+    private readonly logError: (error: Error) => void,
+    private readonly quiet: boolean,
+  ) {
     this.response = new Promise((r) => (this.resolveResponse = r));
     this.stream = new ReadableStream<Uint8Array>(
       {
@@ -135,43 +159,83 @@ class FetchSink implements ResponseSink {
     );
   }
 
+  /**
+   * Resolve the `Response`. Bun keeps a Content-Length only on a body it can
+   * see whole, so: 204/304/205 and a length-0 body get a `null` body; a HEAD
+   * of known length a `null` body with that Content-Length; a HEAD of unknown
+   * length a stream that never yields (Bun sends `Transfer-Encoding:
+   * chunked`, as the GET would get, instead of a wrong `Content-Length: 0`).
+   * @throws TypeError for an invalid or conflicting Content-Length (nothing is sent).
+   */
   start(status: string, headers: ResponseHeaders, bodyLength: number): void {
     const code = Number(status.slice(0, 3));
     const h = new Headers();
+    let declared = -1;
     for (const [name, value] of headers) {
-      if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+      const lower = name.toLowerCase();
+      if (lower === "content-length") declared = contentLengthValue(value, declared);
+      if (HOP_BY_HOP.has(lower)) continue;
       h.append(name, value);
     }
-    if (bodyLength >= 0 && !h.has("content-length") && code !== 204 && code !== 304) h.set("content-length", String(bodyLength));
-    const nullBody = code === 204 || code === 304 || code === 205 || this.method === "HEAD";
+    const length = declared >= 0 ? declared : bodyLength;
+    const init = { status: code, statusText: status.slice(4), headers: h };
     this.started = true;
-    if (code < 200) {
-      // A fetch Response cannot carry an interim status.
-      this.resolveResponse(new Response(`502 Bad Gateway: the application answered ${status}, which a fetch Response cannot carry\n`, { status: 502 }));
-      this.closed = true;
-      return;
-    }
-    this.resolveResponse(new Response(nullBody ? null : this.stream, { status: code, statusText: status.slice(4), headers: h }));
-    if (nullBody) {
+    if (code === 204 || code === 205 || code === 304) {
+      if (code !== 304) h.delete("content-length");
       this.discardsBody = true;
-      this.closed = true;
+      this.resolveResponse(new Response(null, init));
+    } else if (this.method === "HEAD") {
+      this.discardsBody = true;
+      if (length > 0 || declared === 0) {
+        h.set("content-length", String(length));
+        this.resolveResponse(new Response(null, init));
+      } else {
+        h.delete("content-length");
+        this.resolveResponse(new Response(pendingStream(), init));
+      }
+    } else if (length === 0) {
+      h.set("content-length", "0");
+      this.discardsBody = true;
+      this.resolveResponse(new Response(null, init));
+    } else {
+      if (length > 0) {
+        h.set("content-length", String(length));
+        this.remaining = length;
+      }
+      this.resolveResponse(new Response(this.stream, init));
     }
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.closed) return true;
-    if (chunk.length === 0) return true;
+    if (this.closed || this.discardsBody || chunk.length === 0) return true;
+    if (this.remaining >= 0) {
+      if (chunk.length > this.remaining) {
+        if (!this.overflowed) {
+          this.overflowed = true;
+          this.logError(new Error("the application sent more bytes than its Content-Length; the excess was not sent"));
+        }
+        chunk = chunk.subarray(0, this.remaining);
+      }
+      this.remaining -= chunk.length;
+      if (this.remaining === 0) this.discardsBody = true;
+    }
     this.controller.enqueue(chunk);
     return (this.controller.desiredSize ?? 0) > 0;
   }
 
   drain(): Promise<void> {
-    if (this.closed || (this.controller.desiredSize ?? 1) > 0) return Promise.resolve();
+    if (this.closed || this.discardsBody || (this.controller.desiredSize ?? 1) > 0) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
 
   end(): void {
     if (this.closed) return;
+    if (this.remaining > 0) {
+      const message = `the application sent ${this.remaining} bytes fewer than its Content-Length; the response is truncated`;
+      this.logError(new Error(message));
+      this.fail(message);
+      return;
+    }
     this.closed = true;
     try {
       this.controller.close();
@@ -183,9 +247,14 @@ class FetchSink implements ResponseSink {
 
   abort(): void {
     if (this.closed) return;
+    this.fail("the TSGI application failed after its response started; the body is truncated");
+  }
+
+  /** Error the body stream: the consumer sees a truncated response, never a complete-looking one. */
+  private fail(message: string): void {
     this.closed = true;
     try {
-      this.controller.error(new Error("the TSGI application failed after its response started; the body is truncated"));
+      this.controller.error(this.quiet ? undefined : new Error(message));
     } catch {
       // already closed
     }
@@ -293,7 +362,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
       defaults,
     );
     if (!remote?.port) environ.REMOTE_PORT = "";
-    const sink = new FetchSink(request.method);
+    const sink = new FetchSink(request.method, (error) => gateway.logError(requestLineOf(environ), error), log === null);
     const running = runApplication(app, environ, sink, gateway);
     sink.onCancel = () => {
       pump?.stop();
@@ -470,18 +539,32 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
   return app;
 }
 
+/** The type Bun gives every in-memory body without one of its own: strings, bytes, untyped Blobs. */
+const BUN_DEFAULT_TYPE = "text/plain;charset=utf-8";
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 /**
- * The Content-Type a `Response` built from a string, `URLSearchParams` or
- * `Blob` carries implicitly (Fetch standard, "extract a body"). Bun does not
- * put it in `response.headers` (it adds it only when `Bun.serve` writes the
- * response), so it is read from a clone's `Blob` — only for bodies held in
- * memory, which `Bun.inspect` shows as `Blob (n bytes)`: a streamed body is
- * never teed or buffered, and has no implicit type anyway.
+ * The Content-Type a `Response` held in memory carries implicitly (Fetch
+ * standard, "extract a body"). Bun does not put it in `response.headers`
+ * (`Bun.serve` adds it as it writes the response), so it is read from a
+ * clone's `Blob`: only for bodies held in memory, which `Bun.inspect` shows
+ * as `Blob (n bytes)`; a streamed body is never teed or buffered, and has no
+ * implicit type anyway. Bun reports `text/plain;charset=utf-8` for a string
+ * and for bytes alike, so the bytes decide: valid UTF-8 (every string body)
+ * keeps it, anything else (an image, gzip) is `application/octet-stream`,
+ * what `Bun.serve` sends for bytes.
  */
 async function implicitContentType(response: Response): Promise<string> {
   if (typeof Bun === "undefined" || !/\n\s*Blob \(/.test(Bun.inspect(response))) return "";
   try {
-    return (await response.clone().blob()).type;
+    const blob = await response.clone().blob();
+    if (blob.type !== BUN_DEFAULT_TYPE) return blob.type;
+    try {
+      utf8.decode(await blob.arrayBuffer());
+      return blob.type;
+    } catch {
+      return "application/octet-stream";
+    }
   } catch {
     return "";
   }

@@ -63,6 +63,22 @@ export function checkHeaders(headers: unknown): asserts headers is ResponseHeade
   }
 }
 
+/**
+ * One `Content-Length` value of a response (spec.md "Handling the
+ * Content-Length header"), checked against the value an earlier
+ * `Content-Length` field gave (`declared`, -1 for none).
+ * @returns the length in bytes.
+ * @throws TypeError when `value` is not 1–15 decimal digits, or differs from `declared`.
+ */
+export function contentLengthValue(value: string, declared: number): number {
+  if (!/^\d{1,15}$/.test(value)) {
+    throw new TypeError(`startResponse(): Content-Length must be a non-negative integer, got ${JSON.stringify(value)}`);
+  }
+  const n = Number(value);
+  if (declared !== -1 && declared !== n) throw new TypeError("startResponse(): conflicting Content-Length values");
+  return n;
+}
+
 /** A short description of a value's type for error messages: `string`, `number`, `null`, `Object`, `Array`... */
 export function describe(value: unknown): string {
   if (value === null) return "null";

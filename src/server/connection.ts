@@ -14,6 +14,7 @@ import { ConnectionField, eqLower, responseHead } from "./response-head.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, runApplication, runPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
+import { contentLengthValue } from "../gateway/response-fields.ts";
 import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
 import { RequestHandler } from "./handler.ts";
@@ -593,15 +594,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
           if (eqLower(name, "connection") && /(?:^|,)\s*close\s*(?:,|$)/i.test(pair[1])) keepAlive = false;
           break;
         case 14:
-          if (eqLower(name, "content-length")) {
-            const value = pair[1];
-            if (!/^\d{1,15}$/.test(value)) {
-              throw new TypeError(`startResponse(): Content-Length must be a non-negative integer, got ${JSON.stringify(value)}`);
-            }
-            const n = Number(value);
-            if (declared !== -1 && declared !== n) throw new TypeError("startResponse(): conflicting Content-Length values");
-            declared = n;
-          }
+          if (eqLower(name, "content-length")) declared = contentLengthValue(pair[1], declared);
           break;
         case 17:
           if (eqLower(name, "transfer-encoding")) {
