@@ -24,8 +24,8 @@ import { OptionsError, resolveDeployOptions, type DeployOptions } from "./server
 import { createServer } from "./server/server.ts";
 import { Supervisor } from "./server/workers.ts";
 
-/** The CLI's messages: always at info level (consola lowers it under test runners and CI otherwise). */
-const consola = createConsola({ level: 3 });
+/** The CLI's messages: always at info level (consola lowers it under test runners and CI otherwise), all on stderr: stdout carries only the access log. */
+const consola = createConsola({ level: 3, stdout: process.stderr });
 
 /** citty argument definitions for the deployment flags of `tsgi serve`. */
 export const DEPLOY_ARGS = {
@@ -126,7 +126,7 @@ const serveCommand = defineCommand({
     }
     const app = String(args.app);
     if (deploy.workers) {
-      const supervisor = new Supervisor({ config: { app, cwd: process.cwd(), deploy, tls: tls?.config ?? null, accessLog } });
+      const supervisor = new Supervisor({ config: { app, cwd: process.cwd(), deploy, accessLog } });
       // Signals first: a SIGTERM that comes while workers boot must still stop them.
       supervisor.installSignals();
       try {

@@ -139,6 +139,23 @@ describe("TLS", () => {
     }
   });
 
+  test("maxConnections over TLS: the extra client gets the 503 after its handshake, not an empty reply", async () => {
+    const server = serve(envApp, { ...quiet, port: 0, maxConnections: 1, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    const held = createConnection({ host: "127.0.0.1", port: server.port });
+    held.on("error", () => {});
+    try {
+      await new Promise((r) => held.on("connect", r));
+      for (let i = 0; i < 100 && server.connections < 1; i++) await Bun.sleep(10);
+      expect(server.connections).toBe(1);
+      const res = await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert }, keepalive: false } as RequestInit);
+      expect(res.status).toBe(503);
+      expect(await res.text()).toContain("too many connections");
+    } finally {
+      held.destroy();
+      await server.close();
+    }
+  });
+
   test("client certificates: --ca-certs turns on verification; a client without one is refused", async () => {
     const { generate } = await import("selfsigned");
     const ca = await generate([{ name: "commonName", value: "tsgi test CA" }], {

@@ -449,6 +449,18 @@ describe("limits", () => {
     expect(r.response!.body.toString()).toBe("streamed");
     expect(r.closed).toBe(true);
   });
+
+  test("maxHttpVersion HTTP/1.0: a known-length answer says Connection: close and closes (eventlet), keep-alive asked or not", async () => {
+    const { port } = start((_e, sr) => (sr("200 OK", []), [enc("x")]), { maxHttpVersion: "HTTP/1.0" });
+    for (const request of [get("/"), "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"]) {
+      const started = Date.now();
+      const r = await rawOne(port, request, { timeoutMs: 3000 });
+      expect(r.response!.version).toBe("HTTP/1.0");
+      expect(r.response!.headers["connection"]).toBe("close");
+      expect(r.closed).toBe(true);
+      expect(Date.now() - started).toBeLessThan(1500);
+    }
+  });
 });
 
 describe("graceful close", () => {

@@ -614,6 +614,23 @@ describe("access log", () => {
     );
   });
 
+  test("a client's X-Forwarded-For cannot forge a log entry: whitespace removed (eventlet), quotes and controls as \\xHH (nginx)", async () => {
+    const { port, access } = start(hello);
+    const forged = '1.2.3.4 - - [01/Jan/2026:00:00:00 +0000] "GET /admin HTTP/1.1" 200 1 0.1';
+    await rawOne(port, get("/real", `X-Forwarded-For: ${forged}\r\n`), { until: (d) => d.includes("world") });
+    await rawOne(port, get("/chain", "X-Forwarded-For: 10.0.0.1, 10.0.0.2\r\n"), { until: (d) => d.includes("world") });
+    await rawOne(port, get("/bytes", "X-Forwarded-For: a\\b\xe9\r\n"), { until: (d) => d.includes("world") });
+    await Bun.sleep(30);
+    const lines = access.join("").trimEnd().split("\n");
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toStartWith('1.2.3.4--[01/Jan/2026:00:00:00+0000]\\x22GET/adminHTTP/1.1\\x2220010.1,127.0.0.1 - - [');
+    expect(lines[0]).toContain('"GET /real HTTP/1.1" 200 14 ');
+    // The line has exactly one quoted request line: the real one.
+    expect(lines[0]!.split('"')).toHaveLength(3);
+    expect(lines[1]).toStartWith("10.0.0.1,10.0.0.2,127.0.0.1 - - [");
+    expect(lines[2]).toStartWith("a\\x5Cb\\xE9,127.0.0.1 - - [");
+  });
+
   test("custom logFormat with eventlet's fields", async () => {
     const { port, access } = start(hello, { logFormat: "%(status_code)s %(body_length)s %(request_line)s" });
     await rawOne(port, get("/f"), { until: (d) => d.includes("world") });

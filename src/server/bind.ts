@@ -88,8 +88,9 @@ export function bindListener<Data>(
   const socket: SocketHandler<Data> = tls
     ? {
         ...handlers,
-        handshake: (_s, success, error) => {
+        handshake: (s, success, error) => {
           if (!success) onTlsFailure?.(error ?? undefined);
+          handlers.handshake?.(s, success, error);
         },
       }
     : handlers;

@@ -575,7 +575,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     const head = this.head!;
     const core = this.core;
     const code = (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48);
-    let keepAlive = head.keepAlive && core.options.keepalive && !core.closing && !this.mustClose;
+    // maxHttpVersion "HTTP/1.0" answers in HTTP/1.0 and closes each connection (eventlet).
+    let keepAlive = head.keepAlive && core.options.keepalive && !core.closing && !this.mustClose && !core.http10Only;
     let declared = -1;
     let hasDate = false;
     let hasServer = false;

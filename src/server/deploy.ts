@@ -81,7 +81,13 @@ export function withDeployMiddleware(app: Application, deploy: Pick<ResolvedDepl
   return deploy.proxy ? proxyHeaders(app, { forwardedAllowIps: deploy.proxy.forwardedAllowIps, header: deploy.proxy.header }) : app;
 }
 
-/** Everything a worker process needs, passed as JSON in `TSGI_WORKER`. */
+/**
+ * Everything a worker process needs, sent as the supervisor's first IPC
+ * message, never through the environment (which the app's child processes
+ * inherit). It holds no key material either: each worker reads the TLS
+ * files named in `deploy.tls` itself, so a reload (SIGHUP) picks up renewed
+ * certificates.
+ */
 export interface WorkerConfig {
   /** The app argument (`./app.ts[:name]`). */
   app: string;
@@ -89,26 +95,76 @@ export interface WorkerConfig {
   cwd: string;
   /** The resolved deployment options. */
   deploy: ResolvedDeploy;
-  /** TLS material already resolved by the supervisor (the dev certificate is generated once). */
-  tls: TlsConfig | null;
   /** The worker listens on the socket inherited as fd 3 (else it binds itself with `SO_REUSEPORT`). */
   inheritFd: boolean;
   /** Write an access log line per request to stdout. */
   accessLog: boolean;
 }
 
+/** Messages the supervisor sends a worker over IPC: its configuration, first and once. */
+export type SupervisorMessage = { t: "config"; config: WorkerConfig };
+
 /** Messages a worker sends its supervisor over IPC. */
 export type WorkerMessage =
   | { t: "listening"; pid: number }
   | { t: "heartbeat"; requests: number }
   | { t: "retire"; requests: number }
-  | { t: "failed"; message: string };
+  | { t: "failed"; message: string }
+  | { t: "log"; text: string };
+
+/** How long a stopping worker waits for its queued IPC messages to reach the supervisor (ms). */
+const IPC_FLUSH_MS = 2000;
+
+/** Resolves once every IPC message queued so far was written (a last heartbeat's callback), or after {@link IPC_FLUSH_MS}. */
+function ipcFlushed(requests: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, IPC_FLUSH_MS);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    try {
+      if (process.send) process.send({ t: "heartbeat", requests } satisfies WorkerMessage, undefined, undefined, done);
+      else done();
+    } catch {
+      done();
+    }
+  });
+}
 
 /** How long a stopping worker's idle keep-alive connections may still bring one request (ms). */
 const WORKER_IDLE_GRACE_MS = 1000;
 
-/** A stdout access log target (batched by the server's access log). */
-export const stdoutLog: LogTarget = { write: (line: string) => void process.stdout.write(line) };
+let stdoutBroken = false;
+
+/**
+ * A stdout access log target (batched by the server's access log). When
+ * stdout breaks (the reader of a pipe exited: EPIPE), access logging stops
+ * with one warning on stderr and the server goes on serving, as gevent's and
+ * eventlet's logging does; before, the error killed the process.
+ */
+export const stdoutLog: { write(text: string): void } & LogTarget = {
+  write: (text: string) => {
+    if (stdoutBroken) return;
+    if (process.stdout.listenerCount("error") === 0) process.stdout.on("error", onStdoutError);
+    try {
+      process.stdout.write(text);
+    } catch (error) {
+      onStdoutError(error as Error);
+    }
+  },
+};
+
+function onStdoutError(error: Error): void {
+  if (stdoutBroken) return;
+  stdoutBroken = true;
+  const code = (error as { code?: string }).code ?? error.message;
+  try {
+    process.stderr.write(`tsgi: the access log's stdout failed (${code}); access logging stopped, serving goes on\n`);
+  } catch {
+    // stderr is gone too: nothing left to tell
+  }
+}
 
 /**
  * The worker side: load the app, listen (fd 3 or `SO_REUSEPORT`), report
@@ -130,7 +186,9 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   const { deploy } = config;
   const w = deploy.workers;
   let loaded;
+  let tls;
   try {
+    tls = await resolveTls(deploy.tls);
     loaded = await loadApp(config.app, config.cwd);
   } catch (error) {
     send({ t: "failed", message: (error as Error).message });
@@ -149,14 +207,17 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     return inner(environ, startResponse);
   };
   const options: ServerOptions = { ...deploy.server, multiprocess: true };
-  if (config.tls) options.tls = config.tls;
+  if (tls) options.tls = tls.config;
   if (config.inheritFd) {
     options.fd = 3;
     delete options.unix;
   } else {
     options.reusePort = true;
   }
-  options.log = config.accessLog ? stdoutLog : null;
+  // One writer for the access log: the supervisor. Workers writing to one
+  // shared stdout pipe interleave mid-line once a write exceeds PIPE_BUF
+  // (Bun coalesces queued writes into 64 KiB ones when the pipe is full).
+  options.log = config.accessLog ? { write: (text: string) => send({ t: "log", text }) } : null;
   let server: TsgiServer;
   try {
     server = createServer(app, options).listen();
@@ -176,6 +237,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     // Idle keep-alive connections get a short grace: a request already on its way is answered
     // (with Connection: close; the next one reaches a new worker) rather than reset (RFC 9112 §9.3.1).
     await server.close({ timeout: deploy.gracefulTimeout, idleGrace: Math.min(WORKER_IDLE_GRACE_MS, deploy.gracefulTimeout) });
+    // process.exit drops IPC messages still queued: the last access log lines.
+    await ipcFlushed(requests);
     process.exit(0);
   };
   process.on("SIGTERM", stop);

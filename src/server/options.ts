@@ -66,7 +66,7 @@ export interface ServerOptions {
   debug?: boolean;
   /** Keep connections alive between requests (eventlet `keepalive`). Default true. */
   keepalive?: boolean;
-  /** Highest version answered; `"HTTP/1.0"` disables chunked and 1.1 keep-alive (eventlet `max_http_version`). Default `"HTTP/1.1"`. */
+  /** Highest version answered; `"HTTP/1.0"` answers every request in HTTP/1.0, without chunked coding, and closes the connection after each response (eventlet `max_http_version`). Default `"HTTP/1.1"`. */
   maxHttpVersion?: "HTTP/1.0" | "HTTP/1.1";
   /** Longest request-target in bytes; longer → 414 (eventlet `url_length_limit`). Default 8192. */
   urlLengthLimit?: number;

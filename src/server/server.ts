@@ -171,9 +171,13 @@ export class TsgiServer implements Server, ServerCore {
     const o = this.options;
     let bound: ReturnType<typeof bindListener<Connection | undefined>>;
     try {
-      bound = bindListener<Connection | undefined>(o, this.handlers(), undefined, (error) =>
-        this.warnOnce("tls-handshake", `a TLS handshake failed (${error?.message ?? "unknown error"}); a client speaking plain HTTP to this HTTPS port gets its connection closed`),
-      );
+      bound = bindListener<Connection | undefined>(o, this.handlers(), undefined, (error) => {
+        const reason = error?.message ?? "unknown error";
+        const why = /CERTIFICATE/i.test(reason)
+          ? "the client's certificate is missing or not signed by the CA certificates"
+          : "a client speaking plain HTTP to this HTTPS port gets its connection closed";
+        this.warnOnce(`tls-handshake:${(error as { code?: string } | undefined)?.code ?? reason}`, `a TLS handshake failed (${reason}); ${why} (logged once per reason)`);
+      });
     } catch (error) {
       // TCP binds only: Unix-socket and inherited-fd errors already name their path or fd.
       throw o.unix === undefined && o.fd === undefined ? listenError(error, o.hostname, o.port) : error;
@@ -207,10 +211,11 @@ export class TsgiServer implements Server, ServerCore {
         // A connection accepted while closing (it was already queued) is served, not refused:
         // its request gets Connection: close (zero-downtime reloads depend on it).
         if (this.conns.size >= this.options.maxConnections) {
-          const body = "503 Service Unavailable: too many connections\n";
-          socket.end(
-            `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
-          );
+          // Over TLS nothing can be sent before the handshake: the 503 waits for it (below).
+          if (this.options.tls) {
+            this.refused.add(socket);
+            socket.timeout(Math.ceil((this.options.headerTimeout || 10_000) / 1000));
+          } else socket.end(TOO_MANY_CONNECTIONS);
           return;
         }
         const conn = new Connection(socket as Socket<Connection>, this);
@@ -218,6 +223,15 @@ export class TsgiServer implements Server, ServerCore {
         socket.data = conn;
         this.conns.add(conn);
         if (this.closing) conn.closeIfIdle();
+      },
+      handshake: (socket: S, success: boolean) => {
+        if (!this.refused.delete(socket)) return;
+        if (success) socket.end(TOO_MANY_CONNECTIONS);
+        else socket.terminate();
+      },
+      timeout: (socket: S) => {
+        // Only refused TLS sockets have a Bun timeout: a handshake that never completes.
+        if (this.refused.delete(socket)) socket.terminate();
       },
       data: (socket: S, data: Buffer) => socket.data?.onData(data),
       drain: (socket: S) => socket.data?.onDrain(),
@@ -233,6 +247,9 @@ export class TsgiServer implements Server, ServerCore {
       },
     };
   }
+
+  /** TLS connections over `maxConnections`, answered 503 once their handshake completes. */
+  private readonly refused = new WeakSet<object>();
 
   private tick = 1000;
   private now = Date.now();
@@ -277,12 +294,18 @@ export class TsgiServer implements Server, ServerCore {
     };
   }
 
-  /** `client_ip`: the peer address, after the `X-Forwarded-For` value when `logXForwardedFor`. */
+  /**
+   * `client_ip`: the peer address, after the `X-Forwarded-For` value when
+   * `logXForwardedFor`. The value is the client's: its whitespace is removed
+   * (eventlet), and `"`, `\` and bytes outside 0x21–0x7E are written as
+   * `\xHH` (nginx's log escaping), so no client can forge a log entry or
+   * split the line's fields.
+   */
   private accessClient(connection: Connection, environ: Environ | null): string {
     const client = connection.remoteAddress || "-";
     if (environ !== null && this.options.logXForwardedFor) {
       const xff = environ.HTTP_X_FORWARDED_FOR;
-      if (xff) return `${xff},${client}`;
+      if (typeof xff === "string" && xff) return `${logSafe(xff)},${client}`;
     }
     return client;
   }
@@ -365,4 +388,18 @@ export function createServer(app: Application, options?: ServerOptions): TsgiSer
 /** Create a server for `app` and bind it. @throws as {@link createServer} and {@link Server.listen}. */
 export function serve(app: Application, options?: ServerOptions): TsgiServer {
   return new TsgiServer(app, options).listen();
+}
+
+/** The answer to a connection over `maxConnections`. */
+const TOO_MANY_CONNECTIONS = (() => {
+  const body = "503 Service Unavailable: too many connections\n";
+  return `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+})();
+
+/** A client-supplied log value without whitespace, with `"`, `\` and non-printable bytes as `\xHH` (nginx). */
+function logSafe(value: string): string {
+  const stripped = value.replace(/[ \t]+/g, "");
+  return /^[\x21\x23-\x5b\x5d-\x7e]*$/.test(stripped)
+    ? stripped
+    : stripped.replace(/[^\x21\x23-\x5b\x5d-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
 }

@@ -1,14 +1,26 @@
 /**
  * Entry point of a worker process started by the supervisor
- * (`src/server/workers.ts`): reads its {@link WorkerConfig} from the
- * `TSGI_WORKER` environment variable and runs it.
+ * (`src/server/workers.ts`): waits for its {@link WorkerConfig}, the
+ * supervisor's first IPC message, and runs it.
  * @module
  */
-import { runWorker, type WorkerConfig } from "./deploy.ts";
+import { runWorker, type SupervisorMessage, type WorkerConfig } from "./deploy.ts";
 
-const raw = process.env.TSGI_WORKER;
-if (!raw) {
+/** How long a worker waits for its configuration before giving up (ms). */
+const CONFIG_TIMEOUT_MS = 10_000;
+
+if (typeof process.send !== "function") {
   console.error("worker-main.ts is started by the tsgi supervisor (tsgi serve --workers N), not by hand");
   process.exit(2);
 }
-await runWorker(JSON.parse(raw) as WorkerConfig);
+const config = await new Promise<WorkerConfig>((resolve) => {
+  const timer = setTimeout(() => {
+    console.error("tsgi worker: no configuration from the supervisor within 10 s; exiting");
+    process.exit(2);
+  }, CONFIG_TIMEOUT_MS);
+  process.once("message", (message: SupervisorMessage) => {
+    clearTimeout(timer);
+    resolve(message.config);
+  });
+});
+await runWorker(config);

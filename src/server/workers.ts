@@ -22,7 +22,7 @@ import { renameSync, unlinkSync, chmodSync, lstatSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { prepareUnixPath } from "./bind.ts";
-import type { WorkerConfig, WorkerMessage } from "./deploy.ts";
+import { stdoutLog, type SupervisorMessage, type WorkerConfig, type WorkerMessage } from "./deploy.ts";
 import { closeFd, dupFd } from "./sys.ts";
 
 /** Where supervisor messages go. */
@@ -187,12 +187,14 @@ export class Supervisor {
     let worker!: Worker;
     const proc = Bun.spawn([process.execPath, this.entry], {
       cwd: this.config.cwd,
-      env: { ...process.env, TSGI_WORKER: JSON.stringify(config) },
+      // The configuration goes over IPC (below), not in the environment, which the app's child processes inherit.
+      env: process.env,
       stdio: stdio as unknown as ["ignore", "inherit", "inherit"],
       serialization: "json",
       ipc: (message: WorkerMessage) => this.onMessage(worker, message),
       onExit: (_p, code, signal) => this.onExit(worker, code, signal),
     });
+    proc.send({ t: "config", config } satisfies SupervisorMessage);
     worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: Date.now(), requests: 0, failure: null, replacing: false, listeners: [] };
     this.live.set(proc.pid, worker);
     return worker;
@@ -221,6 +223,9 @@ export class Supervisor {
       case "retire":
         w.requests = m.requests;
         void this.recycle(w);
+        break;
+      case "log":
+        if (typeof m.text === "string") stdoutLog.write(m.text);
         break;
       case "failed":
         w.failure = m.message;

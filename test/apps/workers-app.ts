@@ -23,6 +23,12 @@ const app: Application = async (environ, startResponse) => {
     }
   }
   if (path === "/slow") await Bun.sleep(Number(environ.QUERY_STRING || 1000));
+  if (path === "/env") {
+    // What the app and its child processes can see of the worker's configuration.
+    const child = Bun.spawnSync(["sh", "-c", 'printf %s "$TSGI_WORKER"']).stdout.toString();
+    startResponse("200 OK", [["Content-Type", "application/json"]]);
+    return [enc.encode(JSON.stringify({ pid: process.pid, own: process.env.TSGI_WORKER ?? null, child }))];
+  }
   startResponse("200 OK", [["Content-Type", "application/json"]]);
   return [
     enc.encode(

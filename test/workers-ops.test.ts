@@ -1,0 +1,148 @@
+/**
+ * `tsgi serve --workers N` as an operator runs it, through the real CLI:
+ * no configuration or private key in any worker's environment, renewed certificate files
+ * picked up by SIGHUP, one intact access log line per request however many
+ * workers share stdout, and a broken stdout pipe that stops the access log
+ * but not the server. Every loop is bounded in count and time.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { devCertificate } from "../src/server/tls.ts";
+import { freePort } from "./helpers.ts";
+
+const CLI = join(import.meta.dir, "../src/serve-cli.ts");
+const APP = join(import.meta.dir, "apps/workers-app.ts");
+const dir = mkdtempSync(join(tmpdir(), "tsgi-workers-ops-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const procs: Array<ReturnType<typeof Bun.spawn>> = [];
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    if (p.exitCode === null) {
+      p.kill("SIGKILL");
+      await p.exited;
+    }
+  }
+});
+
+/** Collect a stream's text as it arrives. */
+function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
+  let text = "";
+  const done = (async () => {
+    for await (const chunk of stream) text += new TextDecoder().decode(chunk);
+  })();
+  return { text: () => text, done };
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return true;
+    await Bun.sleep(50);
+  }
+  return false;
+}
+
+describe("TLS under workers", () => {
+  test("no worker's environment holds the private key; SIGHUP serves renewed certificate files", async () => {
+    const first = await devCertificate(join(dir, "a"));
+    const second = await devCertificate(join(dir, "b"));
+    const certfile = join(dir, "cert.pem");
+    const keyfile = join(dir, "key.pem");
+    copyFileSync(first.certfile, certfile);
+    copyFileSync(first.keyfile, keyfile);
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--certfile", certfile, "--keyfile", keyfile, "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) listening/.test(err.text()), 15_000)).toBe(true);
+    const get = (ca: string) => fetch(`https://localhost:${port}/env`, { tls: { ca }, signal: AbortSignal.timeout(5000), headers: { connection: "close" } } as RequestInit);
+    const seen = (await (await get(first.cert)).json()) as { pid: number; own: string | null; child: string };
+    expect(seen.own).toBe(null);
+    expect(seen.child).toBe("");
+    // The worker's initial environment (what /proc shows): no configuration at all (it came over IPC), no key material.
+    const environ = readFileSync(`/proc/${seen.pid}/environ`, "latin1");
+    expect(environ).not.toContain("TSGI_WORKER");
+    expect(environ).not.toContain("PRIVATE KEY");
+    // Renew: new files under the same names, then a reload.
+    copyFileSync(second.certfile, certfile);
+    copyFileSync(second.keyfile, keyfile);
+    proc.kill("SIGHUP");
+    const renewed = await waitFor(async () => {
+      try {
+        return (await get(second.cert)).status === 200;
+      } catch {
+        return false;
+      }
+    }, 15_000);
+    expect(renewed).toBe(true);
+    await expect(get(first.cert)).rejects.toThrow();
+  }, 40_000);
+});
+
+describe("the access log under workers", () => {
+  test("two workers on one stdout pipe: one intact line per request, none lost at SIGTERM", async () => {
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2"], { stdout: "pipe", stderr: "pipe" });
+    procs.push(proc);
+    const out = collect(proc.stdout as ReadableStream<Uint8Array>);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) listening/.test(err.text()), 15_000)).toBe(true);
+    // Long request lines: batches well past PIPE_BUF (4096 bytes) from both workers at once.
+    const path = `/${"a".repeat(600)}`;
+    const clients = 16;
+    const perClient = 60;
+    let ok = 0;
+    await Promise.all(
+      Array.from({ length: clients }, async (_, c) => {
+        for (let i = 0; i < perClient; i++) {
+          const res = await fetch(`http://127.0.0.1:${port}${path}?c${c}i${i}`, { signal: AbortSignal.timeout(5000) });
+          await res.arrayBuffer();
+          if (res.status === 200) ok++;
+        }
+      }),
+    );
+    expect(ok).toBe(clients * perClient);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    await out.done;
+    const lines = out.text().trimEnd().split("\n");
+    expect(lines).toHaveLength(clients * perClient);
+    const shape = new RegExp(`^127\\.0\\.0\\.1 - - \\[[^\\]]+\\] "GET ${path}\\?c\\d+i\\d+ HTTP/1\\.1" 200 \\d+ \\d+\\.\\d{6}$`);
+    expect(lines.filter((l) => !shape.test(l))).toEqual([]);
+    expect(new Set(lines.map((l) => /\?(c\d+i\d+) /.exec(l)![1])).size).toBe(clients * perClient);
+    // The CLI's own messages are on stderr: stdout is the access log alone.
+    expect(err.text()).toContain("worker(s) serving");
+  }, 60_000);
+
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`a broken stdout pipe stops the access log, not the server${workers.length ? " (workers)" : ""}`, async () => {
+      const port = freePort();
+      // `head -c 1` exits after one byte: later log writes meet EPIPE.
+      const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} serve ${JSON.stringify(APP)} --port ${port} ${workers.join(" ")} | head -c 1 >/dev/null`;
+      const proc = Bun.spawn(["sh", "-c", cmd], { stdout: "ignore", stderr: "pipe" });
+      procs.push(proc);
+      const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+      try {
+        expect(await waitFor(() => /serving .* on /.test(err.text()), 15_000)).toBe(true);
+        const statuses: number[] = [];
+        for (let i = 0; i < 8; i++) {
+          const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000), headers: { connection: "close" } });
+          await res.arrayBuffer();
+          statuses.push(res.status);
+          await Bun.sleep(40); // past the access log's batch interval: one write per request
+        }
+        expect(statuses).toEqual(Array(8).fill(200));
+        expect(await waitFor(() => err.text().includes("access logging stopped"), 3000)).toBe(true);
+        expect(err.text()).not.toContain("exited unexpectedly");
+      } finally {
+        Bun.spawnSync(["pkill", "-TERM", "-f", `--port ${port}`]);
+      }
+    }, 40_000);
+  }
+});
