@@ -151,6 +151,45 @@ describe("tsgi-dev --reload=restart", () => {
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
+  test("a streamed response crossing a restart: the next request on its connection is answered, by the new code", async () => {
+    const STREAM_APP = (v: string) => `const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any) {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  if (environ.PATH_INFO === "/stream") {
+    return (async function* () {
+      for (let i = 0; i < 10; i++) {
+        yield enc.encode("${v}-" + i + ";");
+        await Bun.sleep(150);
+      }
+    })();
+  }
+  return [enc.encode("${v} " + process.pid)];
+}
+`;
+    const app = new TempApp({ "app.ts": STREAM_APP("v0") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const port = Number(new URL(await dev.ready()).port);
+    for (let v = 1; v <= 2; v++) {
+      const session = new KeepAliveSession(port);
+      const streaming = session.get("/stream", 10_000);
+      await Bun.sleep(100);
+      const mark = dev.output.length;
+      app.write("app.ts", STREAM_APP(`v${v}`));
+      await dev.waitFor(/restarted in \d+ ms: app\.ts/, 15_000, mark);
+      const streamed = await streaming;
+      // The stream began before the restart: the old code finishes it, with keep-alive.
+      expect(streamed.body).toEndWith(`v${v - 1}-9;`);
+      expect(streamed.headers.connection ?? "").not.toMatch(/close/i);
+      // The client reuses the connection at once: answered (forwarded to the new process), not reset.
+      const next = await session.get("/", 5000);
+      expect(next.status).toBe(200);
+      expect(next.body).toStartWith(`v${v} `);
+      session.close();
+    }
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 60_000);
+
   test("broken code: the new process serves the error page; the fix recovers", async () => {
     const app = new TempApp({ "app.ts": APP("ok") });
     apps.push(app);

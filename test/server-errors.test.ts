@@ -524,6 +524,43 @@ describe("graceful close", () => {
     expect(c.closed()).toBe(true);
   });
 
+  test("idleGrace: a keep-alive response under way when the close begins gets the grace once it ends (the next request is answered)", async () => {
+    const app: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      if (environ.PATH_INFO !== "/stream") return [enc(environ.PATH_INFO)];
+      return (async function* () {
+        for (let i = 0; i < 3; i++) {
+          yield enc(`part${i};`);
+          await Bun.sleep(100);
+        }
+      })();
+    };
+    const s = startServer(app);
+    let data = "";
+    let closed = false;
+    const socket = connect({ host: "127.0.0.1", port: s.port });
+    socket.on("data", (d) => (data += d.toString("latin1")));
+    socket.on("close", () => (closed = true));
+    socket.on("error", () => {});
+    await new Promise((r) => socket.on("connect", r));
+    socket.write(get("/stream"));
+    for (let i = 0; i < 100 && !data.includes("part0;"); i++) await Bun.sleep(5);
+    expect(data).toContain("part0;");
+    const closing = s.server.close({ timeout: 5000, idleGrace: 2000 });
+    // The client sends its next request as soon as the streamed response ends, as keep-alive lets it.
+    for (let i = 0; i < 200 && !data.endsWith("0\r\n\r\n"); i++) await Bun.sleep(5);
+    expect(data).not.toContain("Connection: close");
+    expect(closed).toBe(false);
+    socket.write(get("/second"));
+    await closing;
+    for (let i = 0; i < 100 && !closed; i++) await Bun.sleep(5);
+    const second = data.slice(data.indexOf("0\r\n\r\n") + 5);
+    expect(second).toStartWith("HTTP/1.1 200 OK\r\n");
+    expect(second).toContain("\r\nConnection: close\r\n");
+    expect(second).toEndWith("/second");
+    expect(closed).toBe(true);
+  });
+
   test("idleGrace: a connection that brings nothing is closed when the grace ends, and close() resolves", async () => {
     const s = startServer(echoPath);
     const c = await idleConnection(s.port);

@@ -55,9 +55,11 @@ export interface DevServer {
    * end live streams, forward what the open connections still bring to the
    * new process (each answered with `Connection: close`, idle connections
    * kept {@link HANDOVER_IDLE_GRACE_MS}), and close when they are done or
-   * after the configured shutdown timeout.
+   * after the configured shutdown timeout. `onForwarding` is called as soon
+   * as the process stops accepting and forwards: its own app answers no new
+   * request from then on.
    */
-  handover(): Promise<void>;
+  handover(onForwarding?: () => void): Promise<void>;
 }
 
 /**
@@ -183,12 +185,15 @@ export async function startDevServer(
       hub?.closeAll();
       await server.close({ timeout: config.shutdownTimeout });
     },
-    async handover() {
+    async handover(onForwarding) {
       reloader.close();
-      await watcher?.close();
       current = forwardTo(`http://${loopbackFor(config.host)}:${server.port}`);
       hub?.closeAll();
-      await server.close({ timeout: config.shutdownTimeout, idleGrace: HANDOVER_IDLE_GRACE_MS });
+      // close() stops accepting at once; from here on the old app answers nothing new.
+      const closing = server.close({ timeout: config.shutdownTimeout, idleGrace: HANDOVER_IDLE_GRACE_MS });
+      onForwarding?.();
+      await watcher?.close();
+      await closing;
     },
   };
 }

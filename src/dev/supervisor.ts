@@ -41,8 +41,12 @@ export interface WorkerSpec {
 /** The fd number a worker sees the shared socket as. */
 export const INHERITED_FD = 3;
 
-/** Messages from a worker. */
-export type WorkerMessage = { type: "ready"; port: number; url: string; files: string[]; loaded: boolean };
+/**
+ * Messages from a worker: `ready` once it listens; `handed-over` once, told
+ * to hand over, it stopped accepting and forwards every request its open
+ * connections still bring (its own app answers none from then on).
+ */
+export type WorkerMessage = { type: "ready"; port: number; url: string; files: string[]; loaded: boolean } | { type: "handed-over" };
 /**
  * Messages to a worker: shut down gracefully; with `handover`, a new worker
  * listens on the port now and the old one forwards what its open
@@ -52,6 +56,8 @@ export type SupervisorMessage = { type: "shutdown"; handover: boolean };
 
 /** How long a new worker gets to load and listen, ms. */
 const READY_TIMEOUT_MS = 60_000;
+/** How long a restart waits for the old worker's `handed-over` before it reports the restart anyway, ms. */
+const HANDED_OVER_TIMEOUT_MS = 2000;
 
 /** The command that starts this program again: the compiled binary itself, or Bun with the entry script. */
 export function selfCommand(): string[] {
@@ -68,6 +74,8 @@ interface Worker {
   /** The app loaded (false: the worker serves the error page). */
   loaded: boolean;
   exited: Promise<number>;
+  /** Resolves when the worker reports `handed-over`. */
+  handedOver: Promise<void>;
 }
 
 /**
@@ -98,6 +106,8 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker>
   return new Promise((resolve, reject) => {
     let settled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let onHandedOver!: () => void;
+    const handedOver = new Promise<void>((r) => (onHandedOver = r));
     const stdio = sharedFd === null ? ["ignore", "inherit", "inherit"] : ["ignore", "inherit", "inherit", sharedFd];
     const proc = Bun.spawn({
       cmd: selfCommand(),
@@ -106,10 +116,11 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker>
       stdio: stdio as unknown as ["ignore", "inherit", "inherit"],
       serialization: "json",
       ipc(message: WorkerMessage) {
-        if (message?.type === "ready" && !settled) {
+        if (message?.type === "handed-over") onHandedOver();
+        else if (message?.type === "ready" && !settled) {
           settled = true;
           clearTimeout(timer);
-          resolve({ proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, exited: proc.exited });
+          resolve({ proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, exited: proc.exited, handedOver });
         }
       },
     });
@@ -197,6 +208,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     // The old worker hands over and exits in the background: the new one serves from now on.
     const retired = stopWorker(old, config.shutdownTimeout + 2000, true).finally(() => retiring.delete(retired));
     retiring.add(retired);
+    // Report the restart once the old code answers nothing more: the old worker forwards from then on.
+    await Promise.race([old.handedOver, old.exited, Bun.sleep(HANDED_OVER_TIMEOUT_MS)]);
     logger.success(`restarted in ${Math.round(performance.now() - started)} ms: ${paths.slice(0, 3).map(display).join(", ")}${paths.length > 3 ? ` and ${paths.length - 3} more` : ""}`);
   };
 

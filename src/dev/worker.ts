@@ -28,7 +28,7 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
     const stop = async (handover: boolean) => {
       if (stopping) return;
       stopping = true;
-      await (handover ? dev.handover() : dev.close());
+      await (handover ? dev.handover(() => process.send?.({ type: "handed-over" } satisfies WorkerMessage)) : dev.close());
       resolve(0);
     };
     // `shutdown` with `handover`: a new process listens on the port now; hand the open connections over to it.

@@ -510,9 +510,20 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.input = null;
     this.environ = null;
     this.running = null;
-    if (!this.responseKeepAlive || (this.peerEnded && !pipelined) || this.core.closing) {
+    if (!this.responseKeepAlive || (this.peerEnded && !pipelined)) {
       this.closeAfterFlush();
       return false;
+    }
+    if (this.core.closing) {
+      // The response promised keep-alive before the close began: the client
+      // may be sending its next request now. With close({ idleGrace }) it is
+      // answered (with Connection: close), as on a connection idle at the close.
+      if (this.core.idleGrace <= 0) {
+        this.closeAfterFlush();
+        return false;
+      }
+      this.setDeadline(Deadline.Idle, this.core.idleGrace);
+      return true;
     }
     this.setDeadline(Deadline.Idle, this.core.options.keepAliveTimeout);
     return true;

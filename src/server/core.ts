@@ -35,6 +35,8 @@ export interface ServerCore {
   readonly http10Only: boolean;
   /** `close()` was called: finish current requests, accept no more. */
   readonly closing: boolean;
+  /** `close({ idleGrace })`'s grace (ms), 0 before `close()` or without one. */
+  readonly idleGrace: number;
   /**
    * A coarse clock for deadlines (ms since epoch): the sweeper's last tick
    * plus one tick, so a deadline is never early and at most two ticks late.

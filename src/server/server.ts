@@ -44,7 +44,9 @@ export interface Server {
    * default 0) is given: each may then carry one more request within that
    * time, answered with `Connection: close`, so that a request already on
    * its way (RFC 9112 §9.3.1's race with a closing connection) is answered,
-   * not reset. `tsgi-dev --reload=restart` uses it.
+   * not reset. A connection whose response was already under way with
+   * keep-alive gets the same grace once that response ends. `tsgi-dev
+   * --reload=restart` and the workers' reload use it.
    */
   close(options?: CloseOptions): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -54,7 +56,7 @@ export interface Server {
 export interface CloseOptions {
   /** How long in-flight requests may take before every connection is cut (ms). Default: the `shutdownTimeout` option. */
   timeout?: number;
-  /** How long an idle keep-alive connection may still bring one request (ms). Default 0: idle connections close at once. */
+  /** How long an idle keep-alive connection (or one whose keep-alive response ends during the close) may still bring one request (ms). Default 0: such connections close at once. */
   idleGrace?: number;
 }
 
@@ -97,6 +99,7 @@ export class TsgiServer implements Server, ServerCore {
   hostname = "";
   port = 0;
   closing = false;
+  idleGrace = 0;
 
   /** The Unix socket path when listening on one (`""` for an inherited Unix socket), else `null`. */
   unix: string | null = null;
@@ -335,6 +338,7 @@ export class TsgiServer implements Server, ServerCore {
       this.closing = true;
       this.listener?.stop(false);
       const idleGrace = options.idleGrace ?? 0;
+      this.idleGrace = idleGrace;
       const now = Date.now();
       for (const conn of [...this.conns]) conn.closeIfIdle(idleGrace, now);
       // The sweeper's tick can be up to 1 s: end the grace on time.
