@@ -535,6 +535,32 @@ describe("loader and reloader (in process)", () => {
     expect(r.ok && (r.app as unknown as () => string)()).toBe("named");
   });
 
+  test("a top-level await that never settles fails the load after the timeout; the next save loads again", async () => {
+    const t = temp({
+      "app.ts": 'import { v } from "./conf.ts";\nexport default (_e: any, sr: any) => (sr("200 OK", []), [new TextEncoder().encode(v)]);\n',
+      "conf.ts": 'export const v = "v1";\n',
+    });
+    const logs: string[] = [];
+    const logger = { info: (m: string) => logs.push(m), error: (m: string) => logs.push(m), success: (m: string) => logs.push(m) };
+    const reloader = new Reloader(new AppLoader(parseAppSpec(t.path("app.ts")), { timeoutMs: 300 }), { logger, waitMs: 5000 });
+    try {
+      expect((await reloader.start()).ok).toBe(true);
+      t.write("conf.ts", 'await new Promise(() => {});\nexport const v = "never";\n');
+      const started = Date.now();
+      expect(await reloader.reload([t.path("conf.ts")])).toBe("failed");
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(logs.join("\n")).toContain("did not finish loading within 0.3 s: a top-level await that never settles?");
+      const page = await call(reloader.app);
+      expect(page.last!.status).toStartWith("500");
+      expect(page.text).toContain("did not finish loading");
+      t.write("conf.ts", 'export const v = "v2";\n');
+      expect(await reloader.reload([t.path("conf.ts")])).toBe("reloaded");
+      expect((await call(reloader.app)).text).toBe("v2");
+    } finally {
+      reloader.close();
+    }
+  });
+
   test("requests during a reload wait for it; in-flight requests finish on the old app", async () => {
     const t = temp({
       "app.ts": `await Bun.sleep(Number(process.env.TSGI_T_DELAY ?? 0));

@@ -57,6 +57,9 @@ export type LoadResult =
     }
   | { ok: false; failure: LoadFailure; files: string[]; ms: number };
 
+/** How long a load may take by default before it fails (ms). */
+export const LOAD_TIMEOUT_MS = 10_000;
+
 /**
  * Loads an {@link AppSpec} and re-loads it on demand, each time with a fresh
  * evaluation of every user module. One load at a time: callers serialise
@@ -68,10 +71,20 @@ export class AppLoader {
   /** Cache keys present before the first load: the dev server's own modules, never evicted. */
   readonly #own: Set<string>;
   #loads = 0;
+  readonly #timeoutMs: number;
 
-  /** @param spec the app to load. */
-  constructor(readonly spec: AppSpec) {
+  /**
+   * @param spec the app to load.
+   * @param options.timeoutMs how long a load may take before it fails as an
+   *   import error (a top-level `await` that never settles), ms. The hung
+   *   evaluation is left behind and the next load starts afresh. Default 10000.
+   */
+  constructor(
+    readonly spec: AppSpec,
+    options: { timeoutMs?: number } = {},
+  ) {
     this.#own = new Set(Object.keys(require.cache));
+    this.#timeoutMs = options.timeoutMs ?? LOAD_TIMEOUT_MS;
     installVersioning((path) => this.#own.has(path));
   }
 
@@ -110,9 +123,22 @@ export class AppLoader {
     let mod: Record<string, unknown>;
     try {
       setGeneration(this.#loads);
+      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        mod = (await import(versioned(file, this.#loads))) as Record<string, unknown>;
+        const hung = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(
+                  `${displayPath(file)} did not finish loading within ${this.#timeoutMs / 1000} s: a top-level await that never settles? Save a fix to load it again`,
+                ),
+              ),
+            this.#timeoutMs,
+          );
+        });
+        mod = (await Promise.race([import(versioned(file, this.#loads)), hung])) as Record<string, unknown>;
       } finally {
+        clearTimeout(timer);
         setGeneration(0);
       }
     } catch (error) {
