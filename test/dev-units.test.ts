@@ -5,6 +5,7 @@
  * loader and the reloader.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { rmSync, writeFileSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/server/app-spec.ts";
 import { parsePort, repeated, UsageError } from "../src/dev/args.ts";
@@ -556,6 +557,31 @@ describe("loader and reloader (in process)", () => {
       t.write("conf.ts", 'export const v = "v2";\n');
       expect(await reloader.reload([t.path("conf.ts")])).toBe("reloaded");
       expect((await call(reloader.app)).text).toBe("v2");
+    } finally {
+      reloader.close();
+    }
+  });
+
+  test("the settle check after a reload never loads a save half-done (the file deleted, or still being written)", async () => {
+    const t = temp({ "app.ts": 'export default (_e: any, sr: any) => (sr("200 OK", []), [new TextEncoder().encode("v1")]);\n' });
+    const logs: string[] = [];
+    const logger = { info: (m: string) => logs.push(m), error: (m: string) => logs.push(m), success: (m: string) => logs.push(m) };
+    const reloader = new Reloader(new AppLoader(parseAppSpec(t.path("app.ts"))), { logger, waitMs: 5000 });
+    try {
+      expect((await reloader.start()).ok).toBe(true);
+      t.write("app.ts", t.read("app.ts").replace("v1", "v2"));
+      expect(await reloader.reload([t.path("app.ts")])).toBe("reloaded");
+      // An editor's delete-then-create save starting just before the settle check (150 ms after the reload).
+      await Bun.sleep(120);
+      rmSync(t.path("app.ts"));
+      await Bun.sleep(60);
+      // A truncate-then-write save caught in the middle: a few bytes for a while.
+      writeFileSync(t.path("app.ts"), "export default (");
+      await Bun.sleep(30);
+      writeFileSync(t.path("app.ts"), 'export default (_e: any, sr: any) => (sr("200 OK", []), [new TextEncoder().encode("v3")]);\n');
+      await Bun.sleep(300);
+      expect(logs.filter((l) => l.startsWith("reload failed"))).toEqual([]);
+      expect(reloader.state?.ok).toBe(true);
     } finally {
       reloader.close();
     }

@@ -59,6 +59,9 @@ export function isTsgiSource(file: string): boolean {
   return file.startsWith(SOURCE_DIR + "/");
 }
 
+/** How long a file the settle check found changed must stay the same before it reloads it (ms): the watcher's debounce. */
+const SETTLE_STEADY_MS = 50;
+
 /** Holds the current app and reloads it. */
 export class Reloader {
   readonly #loader: AppLoader;
@@ -149,13 +152,27 @@ export class Reloader {
    * chokidar drops a change event that comes within 50 ms of the previous
    * one for the same file; so shortly after each reload, compare the loaded
    * files with the disk once more and reload again if one changed unseen.
+   * A save may be under way then (delete then create, truncate then write,
+   * a branch checkout): only files that exist and stay the same for
+   * {@link SETTLE_STEADY_MS} are reloaded; the rest is left to the watcher's
+   * own (debounced) events.
    */
   #scheduleSettle(): void {
     clearTimeout(this.#settleTimer);
     this.#settleTimer = setTimeout(() => {
       if (this.#loading || this.#closed) return;
-      const stale = [...this.#fingerprints].filter(([f, fp]) => fingerprint(f) !== fp).map(([f]) => f);
-      if (stale.length) void this.reload(stale);
+      const seen = new Map<string, string>();
+      for (const [f, fp] of this.#fingerprints) {
+        const now = fingerprint(f);
+        if (now !== fp && now !== "missing") seen.set(f, now);
+      }
+      if (seen.size === 0) return;
+      this.#settleTimer = setTimeout(() => {
+        if (this.#loading || this.#closed) return;
+        const steady = [...seen].filter(([f, fp]) => fingerprint(f) === fp).map(([f]) => f);
+        if (steady.length) void this.reload(steady);
+      }, SETTLE_STEADY_MS);
+      this.#settleTimer.unref?.();
     }, 150);
     this.#settleTimer.unref?.();
   }
