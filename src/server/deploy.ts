@@ -136,17 +136,21 @@ function ipcFlushed(requests: number): Promise<void> {
 const WORKER_IDLE_GRACE_MS = 1000;
 
 let stdoutBroken = false;
+let stdoutWatched = false;
 
 /**
  * A stdout access log target (batched by the server's access log). When
  * stdout breaks (the reader of a pipe exited: EPIPE), access logging stops
  * with one warning on stderr and the server goes on serving, as gevent's and
- * eventlet's logging does; before, the error killed the process.
+ * eventlet's logging does.
  */
 export const stdoutLog: { write(text: string): void } & LogTarget = {
   write: (text: string) => {
     if (stdoutBroken) return;
-    if (process.stdout.listenerCount("error") === 0) process.stdout.on("error", onStdoutError);
+    if (!stdoutWatched) {
+      stdoutWatched = true;
+      process.stdout.on("error", onStdoutError);
+    }
     try {
       process.stdout.write(text);
     } catch (error) {
