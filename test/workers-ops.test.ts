@@ -141,7 +141,11 @@ describe("the access log under workers", () => {
         expect(await waitFor(() => err.text().includes("access logging stopped"), 3000)).toBe(true);
         expect(err.text()).not.toContain("exited unexpectedly");
       } finally {
-        Bun.spawnSync(["pkill", "-TERM", "-f", `--port ${port}`]);
+        // The server is sh's child: stop it by its command line (a pattern not starting with "-", which pkill would take as an option).
+        const server = `serve-cli\\.ts serve .* --port ${port}( |$)`;
+        Bun.spawnSync(["pkill", "-TERM", "-f", server]);
+        for (let i = 0; i < 100 && Bun.spawnSync(["pgrep", "-f", server]).exitCode === 0; i++) await Bun.sleep(50);
+        expect(Bun.spawnSync(["pgrep", "-f", server]).exitCode).toBe(1);
       }
     }, 40_000);
   }
