@@ -20,7 +20,7 @@
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
-import { contentLengthValue } from "../gateway/response-fields.ts";
+import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import { reasonPhrase } from "../http/status.ts";
 import { ErrorLogStream } from "../gateway/errors.ts";
 import type { Application, Body, Environ, FileWrapperFactory, ResponseHeaders, StartResponse } from "../spec.ts";
@@ -212,7 +212,7 @@ class FetchSink implements ResponseSink {
       if (chunk.length > this.remaining) {
         if (!this.overflowed) {
           this.overflowed = true;
-          this.logError(new Error("the application sent more bytes than its Content-Length; the excess was not sent"));
+          this.logError(excessBodyError());
         }
         chunk = chunk.subarray(0, this.remaining);
       }
@@ -231,9 +231,9 @@ class FetchSink implements ResponseSink {
   end(): void {
     if (this.closed) return;
     if (this.remaining > 0) {
-      const message = `the application sent ${this.remaining} bytes fewer than its Content-Length; the response is truncated`;
-      this.logError(new Error(message));
-      this.fail(message);
+      const error = shortBodyError(this.remaining, "the response is truncated");
+      this.logError(error);
+      this.fail(error.message);
       return;
     }
     this.closed = true;

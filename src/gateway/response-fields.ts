@@ -79,6 +79,16 @@ export function contentLengthValue(value: string, declared: number): number {
   return n;
 }
 
+/** The error logged when a body goes past its declared Content-Length (the excess is not sent). */
+export function excessBodyError(): Error {
+  return new Error("the application sent more bytes than its Content-Length; the excess was not sent");
+}
+
+/** The error logged when a body ends `missing` bytes short of its Content-Length; `consequence` says what the server does about it. */
+export function shortBodyError(missing: number, consequence: string): Error {
+  return new Error(`the application sent ${missing} bytes fewer than its Content-Length; ${consequence}`);
+}
+
 /** A short description of a value's type for error messages: `string`, `number`, `null`, `Object`, `Array`... */
 export function describe(value: unknown): string {
   if (value === null) return "null";

@@ -14,7 +14,7 @@ import { ConnectionField, eqLower, responseHead } from "./response-head.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, runApplication, runPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
-import { contentLengthValue } from "../gateway/response-fields.ts";
+import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
 import { RequestHandler } from "./handler.ts";
@@ -680,7 +680,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
           if (!this.overflowed) {
             this.overflowed = true;
             this.responseKeepAlive = false;
-            this.core.logError(requestLine(this.head), new Error("the application sent more bytes than its Content-Length; the excess was not sent"));
+            this.core.logError(requestLine(this.head), excessBodyError());
           }
           chunk = chunk.subarray(0, this.remaining);
           if (chunk.length === 0) return true;
@@ -722,7 +722,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     else this.takeHead();
     if (this.framing === Framing.Length && this.remaining > 0) {
       this.responseKeepAlive = false;
-      this.core.logError(requestLine(this.head), new Error(`the application sent ${this.remaining} bytes fewer than its Content-Length; closing the connection`));
+      this.core.logError(requestLine(this.head), shortBodyError(this.remaining, "closing the connection"));
     }
     if (this.framing === Framing.Close) this.responseKeepAlive = false;
     if (!this.inData) this.scheduleFlush();
