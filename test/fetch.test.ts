@@ -139,6 +139,30 @@ describe("Hono on tsgi (fromFetchHandler)", () => {
       await s.server.close();
     }
   });
+
+  test("a fetch handler awaiting a body that stops arriving: the client gets 408, the error log stays empty", async () => {
+    let rejected = "";
+    const s = startServer(
+      fromFetchHandler(async (request) => {
+        try {
+          return new Response(await request.text());
+        } catch (e) {
+          rejected = String(e);
+          throw e;
+        }
+      }),
+      { bodyTimeout: 200 },
+    );
+    try {
+      const r = await raw(s.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", { timeoutMs: 4000 });
+      expect(r.data.toString("latin1")).toStartWith("HTTP/1.1 408 Request Timeout\r\n");
+      expect(r.closed).toBe(true);
+      expect(rejected).toContain("bodyTimeout");
+      expect(s.errors.join("")).toBe("");
+    } finally {
+      await s.server.close();
+    }
+  });
 });
 
 /** Requests compared between tsgi and Bun.serve + toFetchHandler. */

@@ -52,7 +52,7 @@ const MAX_DRAIN = 1024 * 1024;
 const MAX_STASH = 1024 * 1024;
 /** How long a closing connection keeps reading before it is cut (ms). */
 const LINGER_MS = 2000;
-/** After requestTimeout, how long posthooks wait for the abandoned body's close() to settle (ms). */
+/** After the server ends a response itself (requestTimeout, a failed body read), how long posthooks wait for the abandoned body's close() to settle (ms). */
 const POSTHOOK_CLOSE_GRACE_MS = 1000;
 /** On graceful shutdown, how long a connection whose request head is due may still deliver it (ms). */
 const SHUTDOWN_HEAD_GRACE_MS = 1000;
@@ -247,10 +247,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
           this.closeAfterFlush();
           break;
         }
-        // The body's framing is lost: whatever the app answers, close after it.
-        this.mustClose = true;
-        this.responseKeepAlive = false;
-        this.input?.fail(new Error(`request body read timed out after ${this.core.options.bodyTimeout} ms`));
+        // The client stopped sending the body it announced: the app's read
+        // rejects, and the answer is 408 as for a malformed body (nginx's
+        // client_body_timeout), unless the response has begun.
+        this.bodyFailed(new HttpError(408, `the request body stopped arriving: no bytes for ${this.core.options.bodyTimeout} ms (bodyTimeout)`));
         break;
       case Deadline.Linger:
         this.destroy();
@@ -267,23 +267,30 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.core.logError(requestLine(this.head), new Error(`the application did not finish its response within requestTimeout (${timeout} ms); abandoned`));
     this.mustClose = true;
     this.input?.fail(new Error(`request timed out after ${timeout} ms`));
-    const r = this.running?.abandon();
-    // The response failed: posthooks still run, after the body's close()
-    // settles, or after a grace when the body hangs (a generator stuck in an
-    // await cannot finish its return()). runPosthooks takes the hooks, so
-    // they run once even if the response later ends normally.
-    const environ = this.environ;
-    if (environ !== null && (environ["tsgi.posthooks"] as unknown[] | undefined)?.length) {
-      const logError = this.core.logError;
-      const closed = r ? Promise.race([Promise.resolve(r).catch(() => {}), Bun.sleep(POSTHOOK_CLOSE_GRACE_MS)]) : Promise.resolve();
-      void closed.then(() => runPosthooks(environ, logError));
-    } else if (r) r.catch(() => {});
+    this.abandonApplication();
     if (!this.started) {
       this.responding = false;
       this.sendError(new HttpError(503, `the application did not answer within ${timeout} ms`));
     } else {
       this.destroy();
     }
+  }
+
+  /**
+   * Stop the running application (iteration stopped, body `close()`d) for a
+   * response the server ends itself. Posthooks still run, after the body's
+   * close() settles, or after a grace when the body hangs (a generator stuck
+   * in an await cannot finish its return()). runPosthooks takes the hooks,
+   * so they run once even if the response later ends normally.
+   */
+  private abandonApplication(): void {
+    const r = this.running?.abandon();
+    const environ = this.environ;
+    if (environ !== null && (environ["tsgi.posthooks"] as unknown[] | undefined)?.length) {
+      const logError = this.core.logError;
+      const closed = r ? Promise.race([Promise.resolve(r).catch(() => {}), Bun.sleep(POSTHOOK_CLOSE_GRACE_MS)]) : Promise.resolve();
+      void closed.then(() => runPosthooks(environ, logError));
+    } else if (r) r.catch(() => {});
   }
 
   /** `sendTimeout` passed with output still waiting: the client stopped reading. */
@@ -376,21 +383,28 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       this.closeAfterFlush();
       return;
     }
-    if (this.responding) {
-      // Malformed chunked framing while the app is reading: its read fails;
-      // if nothing was sent yet the app's own error answer is replaced by ours.
-      this.input?.fail(httpError);
-      if (!this.started) {
-        this.running?.abandon();
-        this.responding = false;
-        this.sendError(httpError);
-      } else {
-        this.mustClose = true;
-        this.responseKeepAlive = false;
-      }
-      return;
-    }
+    if (this.responding) return this.bodyFailed(httpError);
     this.sendError(httpError);
+  }
+
+  /**
+   * The request body cannot be read to its end (malformed chunked framing,
+   * `bodyTimeout`) while the app runs: its reads reject with `error`; if
+   * nothing was sent yet, the app is abandoned and the client gets `error`'s
+   * status instead of whatever the app would answer to a failed read (a 500
+   * for a client's fault). Either way the connection closes after the
+   * response: the body's framing is lost.
+   */
+  private bodyFailed(error: HttpError): void {
+    this.input?.fail(error);
+    if (!this.started) {
+      this.abandonApplication();
+      this.responding = false;
+      this.sendError(error);
+    } else {
+      this.mustClose = true;
+      this.responseKeepAlive = false;
+    }
   }
 
   /** Answer a request we could not accept: status, `Connection: close`, close. */
