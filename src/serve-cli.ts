@@ -8,6 +8,8 @@
  *            [--workers N [--reuse-port] [--max-requests N] [--max-requests-jitter N] [--timeout S]]
  *            [--proxy-headers [--forwarded-allow-ips LIST] [--forwarded-header x-forwarded|forwarded]]
  *            [--root-path /prefix] [--graceful-timeout S] [--peercreds[=resolve]] [--no-access-log]
+ *            [--keep-alive S] [--max-connections N] [--header-timeout S] [--socket-timeout S] [--request-timeout S]
+ *            [--url-length-limit BYTES] [--max-header-bytes BYTES] [--max-header-count N] [--log-format FMT]
  * ```
  *
  * The app module may default-export a TSGI application, an object with a
@@ -49,6 +51,15 @@ export const DEPLOY_ARGS = {
   "forwarded-header": { type: "string", description: "x-forwarded (default) or forwarded (RFC 7239)", valueHint: "name" },
   "root-path": { type: "string", description: "The path the app is mounted at (SCRIPT_NAME), e.g. /api", valueHint: "path" },
   peercreds: { type: "boolean", description: "Unix sockets: put the client's pid/uid/gid in environ (X_REMOTE_*); --peercreds=resolve adds names" },
+  "keep-alive": { type: "string", description: "Seconds an idle keep-alive connection is kept (default 5; 0: no keep-alive). Behind a proxy that pools connections, set it above the proxy's idle timeout", valueHint: "s" },
+  "max-connections": { type: "string", description: "Open client connections per process; one more is answered 503 (default 10000)", valueHint: "n" },
+  "header-timeout": { type: "string", description: "Seconds a request head has to arrive (default 30)", valueHint: "s" },
+  "socket-timeout": { type: "string", description: "Seconds a client may stall sending a body (408) or taking the response (default 60)", valueHint: "s" },
+  "request-timeout": { type: "string", description: "Seconds from request head to response end; past it 503, or the response is cut (0: off; default 0)", valueHint: "s" },
+  "url-length-limit": { type: "string", description: "Longest request-target in bytes; longer is 414 (default 8192)", valueHint: "bytes" },
+  "max-header-bytes": { type: "string", description: "Largest request header section in bytes; larger is 431 (default 65536)", valueHint: "bytes" },
+  "max-header-count": { type: "string", description: "Most request header fields; more is 431 (default 100)", valueHint: "n" },
+  "log-format": { type: "string", description: "Access log line, eventlet style: %(client_ip)s %(date_time)s %(request_line)s %(status_code)s %(body_length)s %(wall_seconds).3f", valueHint: "format" },
 } as const;
 
 /** The values a boolean deploy flag may also take as `--flag=value`. */
@@ -86,6 +97,15 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     forwardedHeader: str("forwarded-header") as DeployOptions["forwardedHeader"],
     rootPath: str("root-path"),
     peercreds: !peerFlag ? undefined : peerResolve ? "resolve" : true,
+    keepAlive: num("keep-alive"),
+    maxConnections: num("max-connections"),
+    headerTimeout: num("header-timeout"),
+    socketTimeout: num("socket-timeout"),
+    requestTimeout: num("request-timeout"),
+    urlLengthLimit: num("url-length-limit"),
+    maxHeaderBytes: num("max-header-bytes"),
+    maxHeaderCount: num("max-header-count"),
+    logFormat: typeof args["log-format"] === "string" ? (args["log-format"] as string) : undefined,
   };
 }
 

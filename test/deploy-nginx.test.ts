@@ -102,7 +102,7 @@ describe.skipIf(!NGINX)("behind nginx (docs/deploy.md configuration)", () => {
   const appPort = freePort();
   const nginxPort = freePort();
   beforeAll(async () => {
-    await tsgi([APP, "--port", String(appPort), "--proxy-headers", "--root-path", "/app", "--no-access-log"]);
+    await tsgi([APP, "--port", String(appPort), "--proxy-headers", "--root-path", "/app", "--keep-alive", "65", "--no-access-log"]);
     const prefix = join(dir, "nginx");
     mkdirSync(join(prefix, "logs"), { recursive: true });
     // The scaffolding a throwaway nginx needs; the http content is the documented configuration.

@@ -51,6 +51,12 @@ describe("resolveDeployOptions", () => {
       [{ workers: 2, uds: "/a", reusePort: true }, /--reuse-port is for TCP/],
       [{ maxRequests: 3 }, /need --workers/],
       [{ gracefulTimeout: -1 }, /--graceful-timeout must be a non-negative/],
+      [{ timeout: 10 }, /--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout/],
+      [{ maxConnections: 0 }, /--max-connections must be at least 1/],
+      [{ urlLengthLimit: 0 }, /--url-length-limit must be at least 1/],
+      [{ maxHeaderCount: 1.5 }, /--max-header-count must be a non-negative integer/],
+      [{ keepAlive: -1 }, /--keep-alive must be a non-negative number/],
+      [{ logFormat: "%(client)s" }, /--log-format: unknown field %\(client\); known: client_ip/],
     ];
     for (const [opts, message] of bad) {
       let error: unknown;
@@ -64,10 +70,25 @@ describe("resolveDeployOptions", () => {
     }
   });
 
+  test("server limits and timeouts: seconds to ms, --keep-alive 0 turns keep-alive off", () => {
+    const r = resolveDeployOptions(
+      { keepAlive: 75, maxConnections: 500, headerTimeout: 10, socketTimeout: 20.5, requestTimeout: 60, urlLengthLimit: 2048, maxHeaderBytes: 16384, maxHeaderCount: 50, logFormat: "%(client_ip)s %(status_code)s" },
+      {},
+    );
+    expect(r.server).toMatchObject({ keepAliveTimeout: 75_000, maxConnections: 500, headerTimeout: 10_000, socketTimeout: 20_500, requestTimeout: 60_000, urlLengthLimit: 2048, maxHeaderBytes: 16384, maxHeaderCount: 50, logFormat: "%(client_ip)s %(status_code)s" });
+    expect(r.server.keepalive).toBeUndefined();
+    expect(resolveDeployOptions({ keepAlive: 0 }, {}).server).toMatchObject({ keepalive: false });
+    // Unset flags leave the server's own defaults in place.
+    expect(Object.keys(resolveDeployOptions({}, {}).server).sort()).toEqual(["hostname", "port", "shutdownTimeout"]);
+  });
+
   test("deployOptionsFromArgs maps citty's parsed flags", () => {
     const o = deployOptionsFromArgs({ port: "8080", workers: "4", "proxy-headers": true, "root-path": "/x", peercreds: true, uds: "" }, ["--peercreds=resolve"]);
     expect(o).toMatchObject({ port: 8080, workers: 4, proxyHeaders: true, rootPath: "/x", peercreds: "resolve", uds: undefined });
     expect(() => deployOptionsFromArgs({ workers: "four" })).toThrow(/--workers must be a number/);
+    const limits = deployOptionsFromArgs({ "keep-alive": "75", "request-timeout": "0.5", "max-connections": "9", "log-format": "%(request_line)s" });
+    expect(limits).toMatchObject({ keepAlive: 75, requestTimeout: 0.5, maxConnections: 9, logFormat: "%(request_line)s" });
+    expect(() => deployOptionsFromArgs({ "keep-alive": "5s" })).toThrow(/--keep-alive must be a number/);
   });
 });
 

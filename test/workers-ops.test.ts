@@ -150,3 +150,61 @@ describe("the access log under workers", () => {
     }, 40_000);
   }
 });
+
+describe("server limits and timeouts from the command line", () => {
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`--keep-alive 0, --max-header-count, --request-timeout and --log-format reach the server${workers.length ? " (workers)" : ""}`, async () => {
+      const port = freePort();
+      const proc = Bun.spawn(
+        [process.execPath, CLI, "serve", APP, "--port", String(port), ...workers, "--keep-alive", "0", "--max-header-count", "3", "--request-timeout", "0.3", "--log-format", "%(request_line)s -> %(status_code)s"],
+        { stdout: "pipe", stderr: "pipe" },
+      );
+      procs.push(proc);
+      const out = collect(proc.stdout as ReadableStream<Uint8Array>);
+      const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+      expect(await waitFor(() => /serving .* on /.test(err.text()), 15_000)).toBe(true);
+      // --keep-alive 0: every response closes its connection, even an HTTP/1.1 client's.
+      const rawGet = (head: string) =>
+        new Promise<string>((resolve, reject) => {
+          let text = "";
+          const timer = setTimeout(() => reject(new Error(`no close within 5 s: ${text}`)), 5000);
+          void Bun.connect({
+            hostname: "127.0.0.1",
+            port,
+            socket: {
+              open: (s) => void s.write(head),
+              data: (_s, d) => void (text += d.toString("latin1")),
+              close: () => {
+                clearTimeout(timer);
+                resolve(text);
+              },
+            },
+          });
+        });
+      const plain = await rawGet("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+      expect(plain).toStartWith("HTTP/1.1 200 OK\r\n");
+      expect(plain.toLowerCase()).toContain("\r\nconnection: close\r\n");
+      // --max-header-count 3: a fourth field is 431.
+      const many = await rawGet("GET /b HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
+      expect(many).toStartWith("HTTP/1.1 431 ");
+      // --request-timeout 0.3: an app that takes 2 s is answered 503 after about 0.3 s.
+      const started = Date.now();
+      const slow = await rawGet("GET /slow?2000 HTTP/1.1\r\nHost: x\r\n\r\n");
+      expect(slow).toStartWith("HTTP/1.1 503 ");
+      expect(Date.now() - started).toBeLessThan(1500);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      await out.done;
+      // --log-format: stdout has exactly the lines in the given format.
+      expect(out.text().trimEnd().split("\n").sort()).toEqual(["- (rejected: Too many header fields) -> 431", "GET /a HTTP/1.1 -> 200", "GET /slow?2000 HTTP/1.1 -> 503"]);
+    }, 40_000);
+  }
+
+  test("--timeout without --workers is refused with a pointer to --request-timeout", async () => {
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--timeout", "10"], { stdout: "pipe", stderr: "pipe" });
+    procs.push(proc);
+    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    expect(code).toBe(2);
+    expect(stderr).toContain("--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout");
+  }, 20_000);
+});

@@ -5,6 +5,7 @@
  * {@link ServerOptions} plus the supervisor's settings.
  * @module
  */
+import { compileLogFormat } from "./log.ts";
 import type { ServerOptions } from "./options.ts";
 import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "./proxy.ts";
 
@@ -50,6 +51,28 @@ export interface DeployOptions {
   timeout?: number;
   /** `--peercreds`: put `SO_PEERCRED` ids (and names with `"resolve"`) in environ for Unix-socket clients. */
   peercreds?: boolean | "resolve";
+  /**
+   * `--keep-alive` seconds: how long an idle keep-alive connection is held
+   * (`keepAliveTimeout`); 0 turns keep-alive off (gunicorn `--keep-alive`).
+   * Default 5.
+   */
+  keepAlive?: number;
+  /** `--max-connections`: open client connections per process; one beyond it is answered 503 (eventlet `max_size`). Default 10000. */
+  maxConnections?: number;
+  /** `--header-timeout` seconds: time a request head has to arrive (slowloris). Default 30. */
+  headerTimeout?: number;
+  /** `--socket-timeout` seconds: how long a client may stall sending a body or taking the response (eventlet `socket_timeout`, cheroot `timeout`); also the head's time unless `--header-timeout` is given. Default 60. */
+  socketTimeout?: number;
+  /** `--request-timeout` seconds: longest time from request head to response end; past it 503, or the response is cut. 0 = off. Default 0. */
+  requestTimeout?: number;
+  /** `--url-length-limit` bytes: longest request-target; longer is 414 (eventlet `url_length_limit`). Default 8192. */
+  urlLengthLimit?: number;
+  /** `--max-header-bytes`: largest request header section; larger is 431. Default 65536. */
+  maxHeaderBytes?: number;
+  /** `--max-header-count`: most request header fields; more is 431. Default 100. */
+  maxHeaderCount?: number;
+  /** `--log-format`: the access-log line, eventlet `log_format` style (`%(client_ip)s - - [%(date_time)s] ...`). Default eventlet's. */
+  logFormat?: string;
 }
 
 /** Supervisor settings, in milliseconds. */
@@ -95,6 +118,17 @@ function nonNegative(name: string, v: unknown, integer = true): number {
   if (typeof n !== "number" || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
     throw new OptionsError(`--${name} must be a non-negative ${integer ? "integer" : "number"}, got ${JSON.stringify(v)}`);
   }
+  return n;
+}
+
+/** A duration flag in seconds (fractions allowed), as whole milliseconds. */
+function seconds(name: string, v: unknown): number {
+  return Math.round(nonNegative(name, v, false) * 1000);
+}
+
+function atLeastOne(name: string, v: unknown): number {
+  const n = nonNegative(name, v);
+  if (n < 1) throw new OptionsError(`--${name} must be at least 1`);
   return n;
 }
 
@@ -158,6 +192,29 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     if (!o.rootPath.startsWith("/") || /[?#\s]/.test(o.rootPath)) throw new OptionsError(`--root-path must be a path such as /api, got ${JSON.stringify(o.rootPath)}`);
     server.scriptName = o.rootPath.replace(/\/+$/, "");
   }
+  if (o.keepAlive !== undefined) {
+    const keepAlive = seconds("keep-alive", o.keepAlive);
+    if (keepAlive === 0) server.keepalive = false;
+    else server.keepAliveTimeout = keepAlive;
+  }
+  if (o.maxConnections !== undefined) {
+    server.maxConnections = nonNegative("max-connections", o.maxConnections);
+    if (server.maxConnections < 1) throw new OptionsError("--max-connections must be at least 1");
+  }
+  if (o.headerTimeout !== undefined) server.headerTimeout = seconds("header-timeout", o.headerTimeout);
+  if (o.socketTimeout !== undefined) server.socketTimeout = seconds("socket-timeout", o.socketTimeout);
+  if (o.requestTimeout !== undefined) server.requestTimeout = seconds("request-timeout", o.requestTimeout);
+  if (o.urlLengthLimit !== undefined) server.urlLengthLimit = atLeastOne("url-length-limit", o.urlLengthLimit);
+  if (o.maxHeaderBytes !== undefined) server.maxHeaderBytes = atLeastOne("max-header-bytes", o.maxHeaderBytes);
+  if (o.maxHeaderCount !== undefined) server.maxHeaderCount = atLeastOne("max-header-count", o.maxHeaderCount);
+  if (o.logFormat !== undefined) {
+    try {
+      compileLogFormat(o.logFormat);
+    } catch (error) {
+      throw new OptionsError(`--log-format: ${(error as Error).message.replace(/^log format: /, "")}`);
+    }
+    server.logFormat = o.logFormat;
+  }
   const gracefulTimeout = Math.round(nonNegative("graceful-timeout", o.gracefulTimeout ?? 30, false) * 1000);
   server.shutdownTimeout = gracefulTimeout;
   let workers: WorkerSettings | null = null;
@@ -176,6 +233,8 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     server.multiprocess = true;
   } else if (o.maxRequests || o.maxRequestsJitter || o.reusePort) {
     throw new OptionsError("--max-requests, --max-requests-jitter and --reuse-port need --workers");
+  } else if (o.timeout !== undefined) {
+    throw new OptionsError("--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout");
   }
   return { server, tls, proxy, workers, gracefulTimeout };
 }
