@@ -600,6 +600,50 @@ describe("graceful close", () => {
     for (let i = 0; i < 100 && !c.closed(); i++) await Bun.sleep(5);
     expect(c.closed()).toBe(true);
   });
+
+  test("past the timeout: an unanswered request gets 503, a started response is cut; both are logged (error and access log), bodies closed, posthooks run", async () => {
+    const closed: string[] = [];
+    const hooks: string[] = [];
+    const app: Application = (environ, sr) => {
+      const path = environ.PATH_INFO;
+      (environ["tsgi.posthooks"] as unknown[]).push([() => hooks.push(path), [], {}]);
+      if (path === "/started") sr("200 OK", [["Content-Length", "100"]]);
+      return {
+        async *[Symbol.asyncIterator]() {
+          if (path === "/started") yield enc("partial");
+          await new Promise(() => {}); // never finishes
+        },
+        close() {
+          closed.push(path);
+        },
+      };
+    };
+    const s = startServer(app);
+    const waiting = rawOne(s.port, get("/waiting"), { timeoutMs: 3000 });
+    const started = rawOne(s.port, get("/started"), { timeoutMs: 3000 });
+    await Bun.sleep(100);
+    const t0 = Date.now();
+    await s.server.close({ timeout: 300 });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const [w, st] = await Promise.all([waiting, started]);
+    expect(w.response!.status).toBe(503);
+    expect(w.response!.body.toString()).toContain("shutting down");
+    expect(w.closed).toBe(true);
+    expect(st.data.toString("latin1")).toStartWith("HTTP/1.1 200 OK\r\n");
+    expect(st.data.toString("latin1")).toEndWith("partial");
+    expect(st.closed).toBe(true);
+    for (let i = 0; i < 100 && hooks.length < 2; i++) await Bun.sleep(10);
+    expect(closed.sort()).toEqual(["/started", "/waiting"]);
+    expect(hooks.sort()).toEqual(["/started", "/waiting"]);
+    const errors = s.errors.join("");
+    expect(errors).toContain("Error in GET /waiting HTTP/1.1: Error: the server stopped before the response ended (shutdown timeout 300 ms)");
+    expect(errors).toContain("Error in GET /started HTTP/1.1: Error: the server stopped before the response ended");
+    expect(errors).not.toContain("    at "); // the server's own event: no stack of server frames
+    // The lines were written by the time close() resolved (a CLI exits right after it).
+    const access = s.access.join("");
+    expect(access).toContain('"GET /waiting HTTP/1.1" 503 0');
+    expect(access).toContain('"GET /started HTTP/1.1" 200 7');
+  });
 });
 
 describe("requestTimeout", () => {

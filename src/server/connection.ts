@@ -52,6 +52,17 @@ const MAX_DRAIN = 1024 * 1024;
 const MAX_STASH = 1024 * 1024;
 /** How long a closing connection keeps reading before it is cut (ms). */
 const LINGER_MS = 2000;
+/**
+ * An error the server reports about a request it ended itself (a timeout,
+ * the shutdown): its stack would show only the server's own frames, which
+ * tell the operator nothing, so the log line is the message alone.
+ */
+function serverEvent(message: string): Error {
+  const error = new Error(message);
+  error.stack = `Error: ${message}`;
+  return error;
+}
+
 /** After the server ends a response itself (requestTimeout, a failed body read), how long posthooks wait for the abandoned body's close() to settle (ms). */
 const POSTHOOK_CLOSE_GRACE_MS = 1000;
 /** On graceful shutdown, how long a connection whose request head is due may still deliver it (ms). */
@@ -264,7 +275,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.requestDeadline = 0;
     if (!this.responding || this.closed) return;
     const timeout = this.core.options.requestTimeout;
-    this.core.logError(requestLine(this.head), new Error(`the application did not finish its response within requestTimeout (${timeout} ms); abandoned`));
+    this.core.logError(requestLine(this.head), serverEvent(`the application did not finish its response within requestTimeout (${timeout} ms); abandoned`));
     this.mustClose = true;
     this.input?.fail(new Error(`request timed out after ${timeout} ms`));
     this.abandonApplication();
@@ -297,7 +308,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   onSendDeadline(): void {
     this.sendDeadline = 0;
     if (this.closed || this.backlog === null) return;
-    this.core.logError(requestLine(this.head), new Error(`the client took no response bytes for ${this.core.options.sendTimeout} ms (sendTimeout); closing the connection`));
+    this.core.logError(requestLine(this.head), serverEvent(`the client took no response bytes for ${this.core.options.sendTimeout} ms (sendTimeout); closing the connection`));
     this.destroy();
   }
 
@@ -890,6 +901,30 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.ending = true;
     this.setDeadline(Deadline.Linger, LINGER_MS);
     this.socket.end();
+  }
+
+  /**
+   * `close()`'s timeout passed with this connection still open. A request in
+   * flight is logged as an error and its application stopped (body
+   * `close()`d, posthooks run); it is answered `503` when nothing was sent
+   * yet, else its response is cut, and its access log line is written
+   * either way. Then the connection closes.
+   * @param timeout the timeout that passed (ms), for the log line.
+   */
+  cutForShutdown(timeout: number): void {
+    if (this.closed) return;
+    if (this.responding) {
+      this.core.logError(requestLine(this.head), serverEvent(`the server stopped before the response ended (shutdown timeout ${timeout} ms); abandoned`));
+      this.input?.fail(new Error("the server is shutting down"));
+      this.abandonApplication();
+      this.responding = false;
+      if (!this.started) {
+        this.sendError(new HttpError(503, "the server is shutting down"));
+      } else {
+        this.afterResponse();
+      }
+    }
+    this.destroy();
   }
 
   /** Close now. */

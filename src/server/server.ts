@@ -350,7 +350,7 @@ export class TsgiServer implements Server, ServerCore {
     }
     const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
     const timer = setTimeout(() => {
-      for (const conn of [...this.conns]) conn.destroy();
+      for (const conn of [...this.conns]) conn.cutForShutdown(timeout);
       this.finishClose();
     }, timeout);
     await done;
