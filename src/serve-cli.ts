@@ -24,6 +24,7 @@ import { ArgsError, checkArgs, versionRequested } from "./server/cli-args.ts";
 import { helpPrinter } from "./server/cli-help.ts";
 import { OptionsError, resolveDeployOptions, type DeployOptions } from "./server/listen-options.ts";
 import { createServer } from "./server/server.ts";
+import { unixSocketPath } from "./server/sys.ts";
 import { Supervisor } from "./server/workers.ts";
 
 /** The CLI's messages: always at info level (consola lowers it under test runners and CI otherwise), all on stderr: stdout carries only the access log. */
@@ -174,7 +175,7 @@ const serveCommand = defineCommand({
     } catch (error) {
       return fail(new StartupError(listenMessage(error, deploy.server)));
     }
-    consola.success(`tsgi ${pkg.version}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.url} (pid ${process.pid})`);
+    consola.success(`tsgi ${pkg.version}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.unix === "" ? `inherited fd ${deploy.server.fd}` : server.url} (pid ${process.pid})`);
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -200,7 +201,10 @@ export function listenMessage(error: unknown, server: { hostname?: string; port?
 
 function where(server: { unix?: string; fd?: number; hostname?: string }, port: number, tls: boolean): string {
   if (server.unix !== undefined) return `unix:${server.unix}`;
-  if (server.fd !== undefined) return `inherited fd ${server.fd}`;
+  if (server.fd !== undefined) {
+    const path = unixSocketPath(server.fd);
+    return path ? `unix:${path} (inherited fd ${server.fd})` : `inherited fd ${server.fd}`;
+  }
   const host = server.hostname ?? "127.0.0.1";
   return `${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}/`;
 }

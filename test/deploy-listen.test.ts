@@ -35,6 +35,8 @@ async function run(cmd: string[], env?: Record<string, string>, timeoutMs = 10_0
 
 const hasCurl = Bun.which("curl") !== null;
 const hasNode = Bun.which("node") !== null;
+const PYTHON = Bun.which("python3");
+if (!PYTHON) console.warn("skipping the inherited Unix socket tests: python3 not found");
 const dir = mkdtempSync(join(tmpdir(), "tsgi-listen-"));
 let cert: DevCertificate;
 
@@ -323,6 +325,41 @@ describe("inherited file descriptor (--fd)", () => {
       await child.exited;
     }
   });
+
+  for (const workers of [[], ["--workers", "1"]]) {
+    test.skipIf(!PYTHON)(`tsgi serve --fd 3 with an inherited Unix socket names its path, serves it, and leaves the file to its owner${workers.length ? " (workers)" : ""}`, async () => {
+      const path = join(dir, `inherited-${workers.length}.sock`);
+      // The parent binds and listens, then becomes tsgi with the socket as fd 3, as systemd does
+      // (Python, because Bun removes a socket file when its own listener stops).
+      const argv = [process.execPath, join(import.meta.dir, "../src/serve-cli.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--fd", "3", "--no-access-log", ...workers];
+      const parent = `import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(64)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)  # dup2 onto itself keeps close-on-exec
+os.execv(sys.argv[2], sys.argv[2:])`;
+      const child = Bun.spawn([PYTHON!, "-c", parent, path, ...argv], { stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      const reading = (async () => {
+        for await (const chunk of child.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
+      })();
+      try {
+        for (let i = 0; i < 300 && !/serving .* on /.test(err); i++) await Bun.sleep(50);
+        expect(err).toContain(workers.length ? `on unix:${path} (inherited fd 3)` : `on http://unix:${path}:/`);
+        expect(err).not.toContain("unix::");
+        const res = await fetch("http://localhost/x", { unix: path, signal: AbortSignal.timeout(5000) } as RequestInit);
+        expect(res.status).toBe(200);
+        expect(((await res.json()) as { pathInfo: string }).pathInfo).toBe("/x");
+      } finally {
+        child.kill("SIGTERM");
+        expect(await child.exited).toBe(0);
+        await reading;
+      }
+      // The socket file belongs to whoever bound it: tsgi leaves it.
+      expect(existsSync(path)).toBe(true);
+    }, 30_000);
+  }
 
   test("a descriptor that is not a listening socket is refused with a clear error", () => {
     const file = openSync(import.meta.path, "r");

@@ -8,7 +8,7 @@
 import type { SocketHandler, SocketListener, TCPSocketListenOptions } from "bun";
 import { chmodSync, fstatSync, lstatSync, unlinkSync } from "node:fs";
 import type { ResolvedOptions } from "./options.ts";
-import { unixSocketListening } from "./sys.ts";
+import { unixSocketListening, unixSocketPath } from "./sys.ts";
 
 /** A bound listener and what it is bound to. */
 export interface Bound<Data> {
@@ -113,7 +113,7 @@ export function bindListener<Data>(
     if (name.family === "IPv4" || name.family === "IPv6") {
       return { listener, hostname: name.address ?? "", port: name.port ?? 0, unix: null };
     }
-    return { listener, hostname: "", port: 0, unix: name.path ?? "" };
+    return { listener, hostname: "", port: 0, unix: name.path || unixSocketPath(options.fd) || "" };
   }
   if (options.unix) {
     const path = options.unix;

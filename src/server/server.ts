@@ -101,7 +101,7 @@ export class TsgiServer implements Server, ServerCore {
   closing = false;
   idleGrace = 0;
 
-  /** The Unix socket path when listening on one (`""` for an inherited Unix socket), else `null`. */
+  /** The Unix socket path when listening on one (for an inherited one, as `getsockname(2)` reports it: `@name` for an abstract socket, `""` when unknown), else `null`. */
   unix: string | null = null;
   private listener: SocketListener<Connection | undefined> | null = null;
   private readonly conns = new Set<Connection>();

@@ -2,7 +2,7 @@
  * The few POSIX calls the server needs that Bun has no API for, made through
  * `bun:ffi` on the C library: `dup` (hand a listening socket to worker
  * processes), `getsockopt(SO_PEERCRED)` (peer credentials of a Unix-socket
- * client), `getpwuid`/`getgrgid` (their names), and a synchronous
+ * client), `getsockname` (the path of an inherited Unix socket), `getpwuid`/`getgrgid` (their names), and a synchronous
  * `connect` probe on a Unix socket path (is a stale socket file still
  * served?). Linux only: on any other platform, or when the C library cannot
  * be opened, {@link libc} is `null` and callers fall back or refuse.
@@ -17,6 +17,7 @@ interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
   getsockopt(fd: number, level: number, name: number, value: Uint8Array, len: Uint8Array): number;
+  getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
   getpwuid(uid: number): Pointer | null;
   getgrgid(gid: number): Pointer | null;
   errno(): number;
@@ -40,6 +41,7 @@ function open(): Libc | null {
         socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
         connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
         getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+        getsockname: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
         getpwuid: { args: [FFIType.u32], returns: FFIType.ptr },
         getgrgid: { args: [FFIType.u32], returns: FFIType.ptr },
         __errno_location: { args: [], returns: FFIType.ptr },
@@ -51,6 +53,7 @@ function open(): Libc | null {
         socket: (d, t, p) => s.socket(d, t, p),
         connect: (fd, addr, len) => s.connect(fd, ptr(addr), len),
         getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, ptr(value), ptr(len)),
+        getsockname: (fd, addr, len) => s.getsockname(fd, ptr(addr), ptr(len)),
         getpwuid: (uid) => s.getpwuid(uid) as Pointer | null,
         getgrgid: (gid) => s.getgrgid(gid) as Pointer | null,
         errno: () => {
@@ -117,6 +120,29 @@ export function unixSocketListening(path: string): boolean | null {
   } finally {
     c.close(fd);
   }
+}
+
+/**
+ * The path a Unix socket is bound to (`getsockname(2)`): for an inherited
+ * listening socket, whose path Bun does not report. An abstract socket's
+ * name is given as `@name` (as `ss` shows it). `null` when unknown: no C
+ * library, not a Unix socket, or an unbound one.
+ */
+export function unixSocketPath(fd: number): string | null {
+  const c = libc();
+  if (!c || !Number.isInteger(fd) || fd < 0) return null;
+  // struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }
+  const addr = new Uint8Array(110);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, addr.length, true);
+  if (c.getsockname(fd, addr, len) !== 0) return null;
+  if (new DataView(addr.buffer).getUint16(0, true) !== AF_UNIX) return null;
+  const n = Math.min(new DataView(len.buffer).getUint32(0, true), addr.length);
+  if (n <= 2) return null;
+  const path = addr.subarray(2, n);
+  if (path[0] === 0) return `@${Buffer.from(path.subarray(1)).toString("utf8")}`;
+  const end = path.indexOf(0);
+  return Buffer.from(end === -1 ? path : path.subarray(0, end)).toString("utf8");
 }
 
 /** A Unix-socket peer's credentials, as the kernel recorded them at `connect(2)` (`struct ucred`). */
