@@ -88,6 +88,30 @@ describe("tsgi-dev reload in place", () => {
     await until(async () => (await get(url)).text === "lazy2-s2", 3000);
   });
 
+  test("a module a request imports by a computed specifier (no scan can see it) is watched from then on, across reloads", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async (environ: any, startResponse: any) => {
+  const { word } = await import(["./lib", "computed.ts"].join("/"));
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(word() + "/e1")];
+};
+`,
+      "lib/computed.ts": `export const word = () => "w1";\n`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("w1/e1");
+    await Bun.sleep(400); // the dev server looks for lazily imported modules shortly after a request
+    app.write("lib/computed.ts", `export const word = () => "w2";\n`);
+    await until(async () => (await get(url)).text === "w2/e1", 3000);
+    // After a reload of another file the module is still watched, before any request imports it again.
+    app.write("app.ts", app.read("app.ts").replace("/e1", "/e2"));
+    await dev.waitFor(/reloaded in \d+ ms: app\.ts/, 3000);
+    app.write("lib/computed.ts", `export const word = () => "w3";\n`);
+    await dev.waitFor(/reloaded in \d+ ms: lib\/computed\.ts/, 3000);
+    expect((await get(url)).text).toBe("w3/e2");
+  });
+
   test("a deleted and re-created file is watched again", async () => {
     const app = chainApp();
     const { url } = await start(app);

@@ -190,6 +190,31 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
+  test("a module a request imports by a computed specifier is watched from then on: saving it restarts", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async (environ: any, startResponse: any) => {
+  const { word } = await import(["./lib", "computed.ts"].join("/"));
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(word())];
+};
+`,
+      "lib/computed.ts": `export const word = () => "w1";\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("w1");
+    await Bun.sleep(500); // the worker reports lazily imported modules shortly after a request
+    app.write("lib/computed.ts", `export const word = () => "w2";\n`);
+    await until(async () => (await get(url)).text === "w2", 15_000);
+    await dev.waitFor(/restarted in \d+ ms: lib\/computed\.ts/, 5000);
+    // The fresh process has not imported it yet (no request since): still watched.
+    app.write("lib/computed.ts", `export const word = () => "w3";\n`);
+    await until(() => dev.count(/restarted in \d+ ms: lib\/computed\.ts/) === 2, 15_000);
+    expect((await get(url)).text).toBe("w3");
+    expect(await dev.kill("SIGINT")).toBe(0);
+  }, 40_000);
+
   test("broken code: the new process serves the error page; the fix recovers", async () => {
     const app = new TempApp({ "app.ts": APP("ok") });
     apps.push(app);

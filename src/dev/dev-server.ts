@@ -67,6 +67,9 @@ export interface DevServer {
  *
  * @param options.fd serve this inherited listening socket (restart mode's
  *   workers get the supervisor's socket as fd 3) instead of binding.
+ * @param options.onGraph called with the files to watch whenever they
+ *   change after the first load (restart mode's workers tell the
+ *   supervisor, which watches).
  * @throws FatalError for the startup errors that end `tsgi-dev` with exit
  *   code 1: no such file, no default (or named) export, export not a
  *   function, any load error when reloading is off, a port that cannot be
@@ -76,7 +79,7 @@ export async function startDevServer(
   config: DevConfig,
   logger: ConsolaInstance,
   role: DevRole = "standalone",
-  options: { fd?: number } = {},
+  options: { fd?: number; onGraph?: (files: string[]) => void } = {},
 ): Promise<DevServer> {
   const inPlace = role === "standalone" && config.reload === "inplace";
   const dotenv = inPlace ? new DotenvReloader(config.cwd) : undefined;
@@ -87,7 +90,10 @@ export async function startDevServer(
     debug: config.debug,
     logger,
     dotenv,
-    onGraph: (files) => watcher?.setGraph(files),
+    onGraph: (files) => {
+      watcher?.setGraph(files);
+      options.onGraph?.(files);
+    },
     onReloaded: ({ id }) => hub?.reload(id),
   });
 

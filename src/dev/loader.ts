@@ -66,8 +66,16 @@ export const LOAD_TIMEOUT_MS = 10_000;
  * (the reloader does).
  */
 export class AppLoader {
-  /** Files known to belong to the app: the union of the last graph scans. */
+  /** Files known to belong to the app: the last graph scan, plus {@link #dynamic}. */
   #known = new Set<string>();
+  /**
+   * User modules found in the module cache that no static scan lists (a
+   * computed `import()`, a `require()` of a built path), often imported
+   * lazily by a request after the load. Kept across loads while they exist,
+   * since the old generation's cache entries are deleted before the next
+   * load, and the module is only imported again when a request needs it.
+   */
+  #dynamic = new Set<string>();
   /** Cache keys present before the first load: the dev server's own modules, never evicted. */
   readonly #own: Set<string>;
   #loads = 0;
@@ -110,12 +118,14 @@ export class AppLoader {
     this.#loads++;
     const { file, exportName, raw } = this.spec;
     const graph = existsSync(file) ? scanGraph(file) : { files: [file], missing: [] };
+    this.discover(); // what requests imported since the last look, before the cache forgets it
     this.#evict();
+    for (const f of this.#dynamic) if (!existsSync(f)) this.#dynamic.delete(f);
     // Missing import targets are watched too: creating one can fix the app.
-    this.#known = new Set([...graph.files, ...graph.missing]);
+    this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic]);
     const done = <T extends object>(r: T) => {
-      const files = this.#collect();
-      return { ...r, files, ms: performance.now() - started };
+      this.discover();
+      return { ...r, files: [...this.#known], ms: performance.now() - started };
     };
     if (!isFile(file)) {
       return done({ ok: false as const, failure: { kind: "not-found" as const, message: `no such file: ${raw.replace(/:[\w$]+$/, "")} (${file})` } });
@@ -179,13 +189,24 @@ export class AppLoader {
     }
   }
 
-  /** Known files plus user modules that ended up in the cache (computed dynamic imports). */
-  #collect(): string[] {
+  /**
+   * Look in the module cache for user modules the app imported that are not
+   * known yet (a computed `import()` at load or in a request) and add them
+   * to {@link files}. Cheap enough to call after requests (one pass over the
+   * cache keys).
+   * @returns the files added by this call (usually none).
+   */
+  discover(): string[] {
+    const added: string[] = [];
     for (const key of Object.keys(require.cache)) {
+      if (this.#own.has(key)) continue;
       const f = stripQuery(key);
-      if (!this.#own.has(key) && isUserFile(f)) this.#known.add(f);
+      if (this.#known.has(f) || !isUserFile(f)) continue;
+      this.#known.add(f);
+      this.#dynamic.add(f);
+      added.push(f);
     }
-    return [...this.#known];
+    return added;
   }
 }
 

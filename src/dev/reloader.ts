@@ -59,6 +59,9 @@ export function isTsgiSource(file: string): boolean {
   return file.startsWith(SOURCE_DIR + "/");
 }
 
+/** How long after a request the module cache is searched for modules it imported lazily (ms). */
+const DISCOVER_DELAY_MS = 200;
+
 /** How long a file the settle check found changed must stay the same before it reloads it (ms): the watcher's debounce. */
 const SETTLE_STEADY_MS = 50;
 
@@ -178,11 +181,33 @@ export class Reloader {
   }
 
   #closed = false;
+  #discoverTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * A request may import a module lazily (a computed `import()` in a
+   * handler), which no scan of the source finds: shortly after requests,
+   * look for such modules in the module cache and watch them from then on
+   * (at most once per {@link DISCOVER_DELAY_MS}).
+   */
+  #scheduleDiscover(): void {
+    if (this.#discoverTimer !== undefined || this.#closed) return;
+    this.#discoverTimer = setTimeout(() => {
+      this.#discoverTimer = undefined;
+      if (this.#loading || this.#closed) return;
+      const added = this.#loader.discover();
+      if (added.length === 0) return;
+      for (const f of added) this.#fingerprints.set(f, fingerprint(f));
+      this.#options.logger.debug?.(`watching ${added.map(display).join(", ")} (imported by a request)`);
+      this.#options.onGraph?.(this.#loader.files);
+    }, DISCOVER_DELAY_MS);
+    this.#discoverTimer.unref?.();
+  }
 
   /** Stop the pending settle check (on shutdown). */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#settleTimer);
+    clearTimeout(this.#discoverTimer);
   }
 
   async #reload(changed: string[]): Promise<ReloadOutcome> {
@@ -238,7 +263,10 @@ export class Reloader {
       clearTimeout(timer);
     }
     const state = this.#state;
-    if (state?.ok) return state.app(environ, startResponse);
+    if (state?.ok) {
+      this.#scheduleDiscover();
+      return state.app(environ, startResponse);
+    }
     const page = renderErrorPage({
       kind: "load",
       diagnosis: state?.diagnosis ?? { title: "Error", message: "the app is not loaded yet", stack: [], raw: "" },

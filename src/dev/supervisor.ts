@@ -16,6 +16,7 @@
  * @module
  */
 import type { Subprocess } from "bun";
+import { existsSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { fingerprint } from "./fingerprint.ts";
 import { dupFd, libc } from "../server/sys.ts";
@@ -44,9 +45,13 @@ export const INHERITED_FD = 3;
 /**
  * Messages from a worker: `ready` once it listens; `handed-over` once, told
  * to hand over, it stopped accepting and forwards every request its open
- * connections still bring (its own app answers none from then on).
+ * connections still bring (its own app answers none from then on); `graph`
+ * when the files to watch grew (a module a request imported lazily).
  */
-export type WorkerMessage = { type: "ready"; port: number; url: string; files: string[]; loaded: boolean } | { type: "handed-over" };
+export type WorkerMessage =
+  | { type: "ready"; port: number; url: string; files: string[]; loaded: boolean }
+  | { type: "handed-over" }
+  | { type: "graph"; files: string[] };
 /**
  * Messages to a worker: shut down gracefully; with `handover`, a new worker
  * listens on the port now and the old one forwards what its open
@@ -76,6 +81,8 @@ interface Worker {
   exited: Promise<number>;
   /** Resolves when the worker reports `handed-over`. */
   handedOver: Promise<void>;
+  /** Called when the worker reports a new set of files to watch. */
+  onGraph?: (files: string[]) => void;
 }
 
 /**
@@ -107,6 +114,7 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker>
     let settled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let onHandedOver!: () => void;
+    let worker: Worker | undefined;
     const handedOver = new Promise<void>((r) => (onHandedOver = r));
     const stdio = sharedFd === null ? ["ignore", "inherit", "inherit"] : ["ignore", "inherit", "inherit", sharedFd];
     const proc = Bun.spawn({
@@ -117,10 +125,14 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker>
       serialization: "json",
       ipc(message: WorkerMessage) {
         if (message?.type === "handed-over") onHandedOver();
-        else if (message?.type === "ready" && !settled) {
+        else if (message?.type === "graph" && worker) {
+          worker.files = message.files;
+          worker.onGraph?.(message.files);
+        } else if (message?.type === "ready" && !settled) {
           settled = true;
           clearTimeout(timer);
-          resolve({ proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, exited: proc.exited, handedOver });
+          worker = { proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, exited: proc.exited, handedOver };
+          resolve(worker);
         }
       },
     });
@@ -182,6 +194,28 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     prints = new Map(files.map((f) => [f, fingerprint(f)]));
   };
   snapshot(current.files);
+  /**
+   * Modules the app imported lazily (reported by a worker after a request),
+   * watched across restarts while they exist: a fresh worker imports them
+   * again only when a request needs them (as AppLoader does in place).
+   */
+  const lazy = new Set<string>();
+  const graphOf = (w: Worker) => {
+    for (const f of lazy) if (!existsSync(f)) lazy.delete(f);
+    return [...new Set([...w.files, ...lazy])];
+  };
+  /** The serving worker's files grew (a lazily imported module): watch them too. */
+  const follow = (w: Worker) => {
+    const initial = new Set(w.files);
+    w.onGraph = (files) => {
+      if (w !== current) return;
+      for (const f of files) {
+        if (!initial.has(f)) lazy.add(f);
+        if (!prints.has(f)) prints.set(f, fingerprint(f));
+      }
+      watcher.setGraph(graphOf(w));
+    };
+  };
 
   let busy: Promise<void> | null = null;
   /** Old workers still handing over after a restart. */
@@ -203,8 +237,9 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     const old = current;
     current = fresh;
     watchExit(fresh);
-    snapshot(fresh.files);
-    watcher.setGraph(fresh.files);
+    snapshot(graphOf(fresh));
+    watcher.setGraph(graphOf(fresh));
+    follow(fresh);
     // The old worker hands over and exits in the background: the new one serves from now on.
     const retired = stopWorker(old, config.shutdownTimeout + 2000, true).finally(() => retiring.delete(retired));
     retiring.add(retired);
@@ -243,6 +278,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     onError: (e) => logger.warn(`watcher: ${e.message}`),
   });
   await watcher.ready();
+  follow(current);
   printReady(logger, config, port, current.url);
 
   // A worker that dies on its own (not replaced) leaves the port closed until the next save.

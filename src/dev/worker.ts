@@ -16,7 +16,9 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
   const logger = createDevLogger(spec.config.logLevel);
   let dev;
   try {
-    dev = await startDevServer(spec.config, logger, spec.role, spec.inheritFd ? { fd: INHERITED_FD } : {});
+    // A module a request imports lazily joins the files to watch: the supervisor watches.
+    const onGraph = (files: string[]) => process.send?.({ type: "graph", files } satisfies WorkerMessage);
+    dev = await startDevServer(spec.config, logger, spec.role, spec.inheritFd ? { fd: INHERITED_FD, onGraph } : { onGraph });
   } catch (error) {
     logger.error(error instanceof FatalError || (error as Error)?.name === "BindError" ? (error as Error).message : String(error));
     return 1;
