@@ -215,6 +215,50 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
 
+  test("Ctrl-C waits for in-flight requests; a second Ctrl-C says so and exits at once, app process included", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async (environ: any, startResponse: any) => {
+  if (environ.PATH_INFO === "/hang") await new Promise(() => {});
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(String(process.pid))];
+};
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const workerPid = Number((await get(url)).text);
+    expect(pidAlive(workerPid)).toBe(true);
+    const hanging = fetch(`${url}hang`, { signal: AbortSignal.timeout(10_000) }).catch(() => null);
+    await Bun.sleep(100);
+    dev.proc.kill("SIGINT");
+    await dev.waitFor(/SIGINT: stopping \(in-flight requests get up to \d+ s\)/, 3000);
+    const started = Date.now();
+    expect(await dev.kill("SIGINT")).toBe(130);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(dev.output).toContain("SIGINT again: exiting now");
+    await until(() => !pidAlive(workerPid), 3000);
+    await hanging;
+  }, 30_000);
+
+  test("an app process still loading when the supervisor is killed (SIGKILL) exits instead of being orphaned", async () => {
+    const app = new TempApp({ "app.ts": `await Bun.sleep(3000);\n${APP("late")}` });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort())], { cwd: app.dir });
+    // The supervisor's child: the app process, still in its top-level await.
+    const child = await until(() => {
+      const r = Bun.spawnSync(["pgrep", "-P", String(dev.pid)]);
+      return Number(r.stdout.toString().trim().split("\n")[0]) || 0;
+    }, 5000);
+    dev.proc.kill("SIGKILL");
+    await dev.exited;
+    try {
+      await until(() => !pidAlive(child), 2500);
+    } finally {
+      if (pidAlive(child)) process.kill(child, "SIGKILL");
+    }
+  }, 20_000);
+
   test("broken code: the new process serves the error page; the fix recovers", async () => {
     const app = new TempApp({ "app.ts": APP("ok") });
     apps.push(app);

@@ -108,6 +108,9 @@ function bindShared(config: DevConfig, logger: ConsolaInstance): { fd: number; p
   return { fd, port };
 }
 
+/** Every worker process started and not yet exited (a second Ctrl-C kills them all). */
+const liveWorkers = new Set<Subprocess>();
+
 /** Start a worker and wait until it listens. @throws Error with its exit code when it exits first. */
 function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker> {
   return new Promise((resolve, reject) => {
@@ -136,6 +139,8 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker>
         }
       },
     });
+    liveWorkers.add(proc);
+    void proc.exited.then(() => liveWorkers.delete(proc));
     timer = setTimeout(() => {
       if (settled) return;
       settled = true;
@@ -289,15 +294,22 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   watchExit(current);
 
   return await new Promise<number>((resolve) => {
-    const stop = async () => {
-      if (stopping) return;
+    const stop = async (signal: string) => {
+      if (stopping) {
+        // A second Ctrl-C: do not wait for in-flight requests or a hung app.
+        logger.warn(`${signal} again: exiting now`);
+        for (const proc of liveWorkers) proc.kill("SIGKILL");
+        resolve(130);
+        return;
+      }
       stopping = true;
+      logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
       await watcher.close();
       if (busy) await busy;
       await Promise.all([stopWorker(current, config.shutdownTimeout + 2000, false), ...retiring]);
       resolve(0);
     };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
   });
 }

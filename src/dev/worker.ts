@@ -14,6 +14,9 @@ import { INHERITED_FD, type SupervisorMessage, type WorkerMessage, type WorkerSp
  */
 export async function runWorker(spec: WorkerSpec): Promise<number> {
   const logger = createDevLogger(spec.config.logLevel);
+  // The supervisor went away (killed) while the app was still loading: nobody will ever stop this process.
+  const orphaned = () => process.exit(1);
+  process.once("disconnect", orphaned);
   let dev;
   try {
     // A module a request imports lazily joins the files to watch: the supervisor watches.
@@ -37,8 +40,10 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
     process.on("message", (m: SupervisorMessage) => {
       if (m?.type === "shutdown") void stop(m.handover);
     });
+    process.off("disconnect", orphaned);
     process.once("disconnect", () => void stop(false));
     process.once("SIGINT", () => void stop(false));
     process.once("SIGTERM", () => void stop(false));
+    if (!process.connected) void stop(false);
   });
 }
