@@ -647,6 +647,37 @@ describe("graceful close", () => {
 });
 
 describe("requestTimeout", () => {
+  test("an app that writes after its request timed out: the write rejects as a disconnect, and only the timeout is logged", async () => {
+    let lateWrite = "";
+    const app: Application = async (_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+      await Bun.sleep(400);
+      try {
+        await write(enc("too late"));
+      } catch (e) {
+        lateWrite = (e as Error).name;
+        throw e;
+      }
+      return [];
+    };
+    const { port, errors } = start(app, { requestTimeout: 150 });
+    // A client that keeps its side open after the server's FIN: the connection lingers while the app writes.
+    const socket = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    let data = "";
+    socket.on("data", (d: Buffer) => (data += d.toString("latin1")));
+    socket.on("error", () => {});
+    socket.write(get("/late"));
+    for (let i = 0; i < 100 && !lateWrite; i++) await Bun.sleep(10);
+    socket.destroy();
+    expect(data).toStartWith("HTTP/1.1 503 ");
+    await Bun.sleep(20);
+    expect(lateWrite).toBe("ClientDisconnected");
+    const logged = errors.join("");
+    expect(logged).toContain("did not finish its response within requestTimeout");
+    expect(logged).not.toContain("write() was called after the response ended");
+    expect(errors).toHaveLength(1);
+  });
+
   test("an app that never answers: 503, logged, closed; the body's close() is called", async () => {
     let closed = 0;
     const app: Application = () => ({

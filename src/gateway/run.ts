@@ -109,6 +109,8 @@ class Invocation implements Running {
   private body: Body | null = null;
   private iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array> | null = null;
   private finished = false;
+  /** The server ended the response itself ({@link abandon}): the app's later writes reject as if the client had gone. */
+  private abandoned = false;
   private small: Uint8Array[] | null = null;
   private smallBytes = 0;
   private minChunk = -1;
@@ -148,7 +150,7 @@ class Invocation implements Running {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`write() takes a Uint8Array, got ${describe(data)}`);
     }
-    if (this.sink.closed) return Promise.reject(new ClientDisconnected());
+    if (this.sink.closed || this.abandoned) return Promise.reject(new ClientDisconnected());
     if (this.finished) throw new Error("write() was called after the response ended");
     if (data.length === 0) {
       // The first write() sends the headers even when empty (PEP 3333), e.g. to start an event stream.
@@ -456,6 +458,7 @@ class Invocation implements Running {
 
   /** Called by the server when the client went away mid-response: stop and close. */
   abandon(): void | Promise<void> {
+    this.abandoned = true;
     if (this.finished) return this.closing ?? undefined;
     this.finished = true;
     return this.closeBody();
