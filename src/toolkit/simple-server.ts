@@ -30,6 +30,21 @@ export interface MakeServerOptions extends Omit<ServerOptions, "hostname" | "por
   handlerClass?: RequestHandlerClass;
 }
 
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/**
+ * wsgiref `WSGIRequestHandler`'s access line (http.server's
+ * `log_message()`), the simple server's default `logFormat`:
+ * `127.0.0.1 - - [23/Nov/2026 19:32:50] "GET /x HTTP/1.1" 200 2494`, with
+ * the local time when the line is written and the body bytes sent.
+ */
+export function wsgirefLogLine(fields: AccessLogFields): string {
+  const d = new Date();
+  const when = `${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `${fields.client_ip} - - [${when}] "${fields.request_line}" ${fields.status_code} ${fields.body_length}`;
+}
+
 /**
  * wsgiref `WSGIServer`: listens on construction; serves `app` while
  * {@link serveForever} runs, or one request per {@link handleRequest}.
@@ -49,7 +64,10 @@ export class SimpleServer {
   /**
    * @param host interface to bind (`""` means 127.0.0.1 here, never all interfaces).
    * @param port TCP port; 0 picks a free one (read {@link port}).
-   * @param options further server options (logs, timeouts...).
+   * @param options further server options (logs, timeouts...). As in
+   *   wsgiref, each request is logged on stderr by default, in
+   *   `WSGIRequestHandler`'s format ({@link wsgirefLogLine}); `log: null`
+   *   turns it off, `logFormat` changes it.
    * @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound.
    */
   constructor(host: string, port: number, options: ServerOptions = {}) {
@@ -67,7 +85,8 @@ export class SimpleServer {
       }
     }
     this.server = createServer(this.gate, {
-      log: null,
+      log: process.stderr,
+      logFormat: wsgirefLogLine,
       ...options,
       handlerClass: Counting,
       hostname: host || "127.0.0.1",
