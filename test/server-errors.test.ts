@@ -442,17 +442,36 @@ describe("limits", () => {
     await stillServes(port);
   });
 
-  test("maxConnections: a connection beyond the limit gets 503", async () => {
-    const { port } = start(hello, { maxConnections: 1 });
+  test("maxConnections: a connection beyond the limit gets 503 (Date, Server), logged, with one warning per spell", async () => {
+    const { port, errors, access } = start(hello, { maxConnections: 1, serverSoftware: "tsgi-test" });
     const { connect } = await import("node:net");
     const first = connect({ host: "127.0.0.1", port });
     await new Promise((r) => first.on("connect", r));
     await Bun.sleep(30);
     const r = await rawOne(port, get("/"));
     expect(r.response!.status).toBe(503);
+    expect(r.closed).toBe(true);
+    expect(r.response!.headers.date).toMatch(/^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+    expect(r.response!.headers.server).toBe("tsgi-test");
+    expect(r.response!.body.toString()).toContain("too many connections");
+    const again = await rawOne(port, get("/"));
+    expect(again.response!.status).toBe(503);
+    const warnings = () => errors.join("").split("\n").filter((l) => l.includes("maxConnections (1) reached"));
+    expect(warnings().length).toBe(1);
+    await Bun.sleep(60); // the access log is written in batches
+    const refused = access.join("").split("\n").filter((l) => l.includes('"- (refused: maxConnections reached)" 503 '));
+    expect(refused.length).toBe(2);
+    expect(refused[0]).toStartWith("127.0.0.1 ");
     first.destroy();
     await Bun.sleep(30);
     await stillServes(port);
+    // A new spell warns again.
+    const second = connect({ host: "127.0.0.1", port });
+    await new Promise((r) => second.on("connect", r));
+    await Bun.sleep(30);
+    expect((await rawOne(port, get("/"))).response!.status).toBe(503);
+    expect(warnings().length).toBe(2);
+    second.destroy();
   });
 
   test("keepalive: false closes after every response", async () => {
@@ -641,7 +660,7 @@ describe("graceful close", () => {
     expect(errors).not.toContain("    at "); // the server's own event: no stack of server frames
     // The lines were written by the time close() resolved (a CLI exits right after it).
     const access = s.access.join("");
-    expect(access).toContain('"GET /waiting HTTP/1.1" 503 0');
+    expect(access).toContain('"GET /waiting HTTP/1.1" 503 53 ');
     expect(access).toContain('"GET /started HTTP/1.1" 200 7');
   });
 });

@@ -137,7 +137,7 @@ describe("logRequest / formatRequest (gevent log_request, format_request)", () =
     expect(calls[0]![0].request_line).toBe("- (rejected: Multiple Host fields)");
     const lines = await accessLines(access);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain('"- (rejected: Multiple Host fields)" 400 0 ');
+    expect(lines[0]).toContain('"- (rejected: Multiple Host fields)" 400 38 ');
   });
 
   test("the server's 503 for an app past requestTimeout is logged once, with the request's environ", async () => {
@@ -166,7 +166,7 @@ describe("logRequest / formatRequest (gevent log_request, format_request)", () =
     expect(r.response!.status).toBe(503);
     const lines = await accessLines(access);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/"GET \/stuck HTTP\/1\.1" 503 0 0\.(1[4-9]|[2-9])\d*$/);
+    expect(lines[0]).toMatch(/"GET \/stuck HTTP\/1\.1" 503 70 0\.(1[4-9]|[2-9])\d*$/);
   });
 
   test("with the access log off, logRequest is still called and writeAccessLine writes nothing", async () => {

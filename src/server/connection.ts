@@ -431,8 +431,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     const environ = this.environ;
     const line = environ !== null && this.head !== null ? requestLine(this.head) : rejectedLine(error);
     const startedAt = environ !== null ? this.startedAt : 0;
-    if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, 0, startedAt);
-    else this.core.logRequestError(this, environ, line, error.status, startedAt);
+    if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, body.length, startedAt);
+    else this.core.logRequestError(this, environ, line, error.status, body.length, startedAt);
     this.closeAfterFlush();
   }
 

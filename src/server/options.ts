@@ -30,7 +30,7 @@ export interface AccessLogFields {
   request_line: string;
   /** The response status code. */
   status_code: number;
-  /** Body bytes sent (not counting headers). */
+  /** Body bytes sent (not counting headers), also for the server's own error responses. */
   body_length: number;
   /** Wall-clock seconds from head parsed to response sent. */
   wall_seconds: number;
@@ -74,7 +74,13 @@ export interface ServerOptions {
   maxHeaderBytes?: number;
   /** Most request header fields → 431 beyond. Default 100. */
   maxHeaderCount?: number;
-  /** Most open client connections; a connection beyond it is answered 503 and closed (eventlet `max_size`, cheroot `max`). Default 10000. */
+  /**
+   * Most open client connections; a connection beyond it is answered 503 and
+   * closed before any request is read, logged in the access log as
+   * `- (refused: maxConnections reached)`, with one warning in the error log
+   * each time the limit is reached (eventlet `max_size`, cheroot `max`, which
+   * stop accepting instead). Default 10000.
+   */
   maxConnections?: number;
   /** Time allowed for a request head to arrive, ms (slowloris). Default 30000. */
   headerTimeout?: number;

@@ -12,6 +12,7 @@ import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
 import { fileWrapper } from "../toolkit/util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
+import { httpDate } from "../http/date.ts";
 import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
@@ -215,10 +216,11 @@ export class TsgiServer implements Server, ServerCore {
         // its request gets Connection: close (zero-downtime reloads depend on it).
         if (this.conns.size >= this.options.maxConnections) {
           // Over TLS nothing can be sent before the handshake: the 503 waits for it (below).
+          this.noteFull();
           if (this.options.tls) {
             this.refused.add(socket);
             socket.timeout(Math.ceil((this.options.headerTimeout || 10_000) / 1000));
-          } else socket.end(TOO_MANY_CONNECTIONS);
+          } else this.refuse(socket);
           return;
         }
         const conn = new Connection(socket as Socket<Connection>, this);
@@ -229,7 +231,7 @@ export class TsgiServer implements Server, ServerCore {
       },
       handshake: (socket: S, success: boolean) => {
         if (!this.refused.delete(socket)) return;
-        if (success) socket.end(TOO_MANY_CONNECTIONS);
+        if (success) this.refuse(socket);
         else socket.terminate();
       },
       timeout: (socket: S) => {
@@ -253,6 +255,30 @@ export class TsgiServer implements Server, ServerCore {
 
   /** TLS connections over `maxConnections`, answered 503 once their handshake completes. */
   private readonly refused = new WeakSet<object>();
+
+  /** `maxConnections` was reached and not yet left: the warning is written once per such spell. */
+  private full = false;
+
+  private noteFull(): void {
+    if (this.full) return;
+    this.full = true;
+    this.errorWriter?.(
+      `Warning: maxConnections (${this.options.maxConnections}) reached: new connections are answered 503 until some close`,
+    );
+  }
+
+  /**
+   * Answer a connection over `maxConnections` with 503 and close it. No
+   * request was read: its access-log line is `- (refused: maxConnections reached)`,
+   * and no `handlerClass` instance exists to log it.
+   */
+  private refuse(socket: Socket<Connection | undefined>): void {
+    const client = socket.remoteAddress || "-"; // gone once the socket ends
+    socket.end(
+      `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${TOO_MANY_CONNECTIONS.length}\r\nConnection: close\r\nDate: ${httpDate()}\r\nServer: ${this.serverSoftware}\r\n\r\n${TOO_MANY_CONNECTIONS}`,
+    );
+    this.accessLog?.record(client, "- (refused: maxConnections reached)", 503, TOO_MANY_CONNECTIONS.length, 0, Date.now());
+  }
 
   private tick = 1000;
   private now = Date.now();
@@ -278,8 +304,8 @@ export class TsgiServer implements Server, ServerCore {
     this.errorWriter(`Error in ${context}: ${detail}`);
   };
 
-  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, startedAt: number): void {
-    this.accessLog?.record(this.accessClient(connection, environ), line, status, 0, wallSeconds(startedAt), Date.now());
+  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): void {
+    this.accessLog?.record(this.accessClient(connection, environ), line, status, bodyBytes, wallSeconds(startedAt), Date.now());
   }
 
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
@@ -329,6 +355,7 @@ export class TsgiServer implements Server, ServerCore {
 
   connectionClosed(connection: Connection): void {
     this.conns.delete(connection);
+    if (this.full && this.conns.size < this.options.maxConnections) this.full = false;
     if (this.closing && this.conns.size === 0) this.finishClose();
   }
 
@@ -394,11 +421,8 @@ export function serve(app: Application, options?: ServerOptions): TsgiServer {
   return new TsgiServer(app, options).listen();
 }
 
-/** The answer to a connection over `maxConnections`. */
-const TOO_MANY_CONNECTIONS = (() => {
-  const body = "503 Service Unavailable: too many connections\n";
-  return `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
-})();
+/** The body of the answer to a connection over `maxConnections`. */
+const TOO_MANY_CONNECTIONS = "503 Service Unavailable: too many connections\n";
 
 /** A client-supplied log value without whitespace, with `"`, `\` and non-printable bytes as `\xHH` (nginx). */
 function logSafe(value: string): string {
