@@ -60,6 +60,7 @@ export const DEPLOY_ARGS = {
   "url-length-limit": { type: "string", description: "Longest request-target in bytes; longer is 414 (default 8192)", valueHint: "bytes" },
   "max-header-bytes": { type: "string", description: "Largest request header section in bytes; larger is 431 (default 65536)", valueHint: "bytes" },
   "max-header-count": { type: "string", description: "Most request header fields; more is 431 (default 100)", valueHint: "n" },
+  "max-request-body-size": { type: "string", description: "Largest request body in bytes; larger is 413 (0: no limit; default 0)", valueHint: "bytes" },
   "log-format": { type: "string", description: "Access log line, eventlet style: %(client_ip)s %(date_time)s %(request_line)s %(status_code)s %(body_length)s %(wall_seconds).3f", valueHint: "format" },
 } as const;
 
@@ -106,6 +107,7 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     urlLengthLimit: num("url-length-limit"),
     maxHeaderBytes: num("max-header-bytes"),
     maxHeaderCount: num("max-header-count"),
+    maxRequestBodySize: num("max-request-body-size"),
     logFormat: typeof args["log-format"] === "string" ? (args["log-format"] as string) : undefined,
   };
 }

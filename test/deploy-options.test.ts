@@ -55,6 +55,7 @@ describe("resolveDeployOptions", () => {
       [{ maxConnections: 0 }, /--max-connections must be at least 1/],
       [{ urlLengthLimit: 0 }, /--url-length-limit must be at least 1/],
       [{ maxHeaderCount: 1.5 }, /--max-header-count must be a non-negative integer/],
+      [{ maxRequestBodySize: -1 }, /--max-request-body-size must be a non-negative integer/],
       [{ keepAlive: -1 }, /--keep-alive must be a non-negative number/],
       [{ logFormat: "%(client)s" }, /--log-format: unknown field %\(client\); known: client_ip/],
     ];
@@ -72,10 +73,10 @@ describe("resolveDeployOptions", () => {
 
   test("server limits and timeouts: seconds to ms, --keep-alive 0 turns keep-alive off", () => {
     const r = resolveDeployOptions(
-      { keepAlive: 75, maxConnections: 500, headerTimeout: 10, socketTimeout: 20.5, requestTimeout: 60, urlLengthLimit: 2048, maxHeaderBytes: 16384, maxHeaderCount: 50, logFormat: "%(client_ip)s %(status_code)s" },
+      { keepAlive: 75, maxConnections: 500, headerTimeout: 10, socketTimeout: 20.5, requestTimeout: 60, urlLengthLimit: 2048, maxHeaderBytes: 16384, maxHeaderCount: 50, maxRequestBodySize: 1_000_000, logFormat: "%(client_ip)s %(status_code)s" },
       {},
     );
-    expect(r.server).toMatchObject({ keepAliveTimeout: 75_000, maxConnections: 500, headerTimeout: 10_000, socketTimeout: 20_500, requestTimeout: 60_000, urlLengthLimit: 2048, maxHeaderBytes: 16384, maxHeaderCount: 50, logFormat: "%(client_ip)s %(status_code)s" });
+    expect(r.server).toMatchObject({ keepAliveTimeout: 75_000, maxConnections: 500, headerTimeout: 10_000, socketTimeout: 20_500, requestTimeout: 60_000, urlLengthLimit: 2048, maxHeaderBytes: 16384, maxHeaderCount: 50, maxRequestBodySize: 1_000_000, logFormat: "%(client_ip)s %(status_code)s" });
     expect(r.server.keepalive).toBeUndefined();
     expect(resolveDeployOptions({ keepAlive: 0 }, {}).server).toMatchObject({ keepalive: false });
     // Unset flags leave the server's own defaults in place.

@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Application, Body } from "../src/spec.ts";
 import { enc, get, raw, rawOne, startServer, serverPool } from "./helpers.ts";
+import { createServer } from "../src/server/index.ts";
 import { connect } from "node:net";
 
 const start = serverPool();
@@ -472,6 +473,100 @@ describe("limits", () => {
     expect((await rawOne(port, get("/"))).response!.status).toBe(503);
     expect(warnings().length).toBe(2);
     second.destroy();
+  });
+
+  describe("maxRequestBodySize (cheroot max_request_body_size)", () => {
+    /** Echoes the body, and records what its read did. */
+    function echoApp(seen: string[]): Application {
+      return async (environ, sr) => {
+        seen.push(`app ${environ.PATH_INFO}`);
+        try {
+          const body = await environ["tsgi.input"].read();
+          sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+          return [body];
+        } catch (error) {
+          seen.push(`read rejected: ${(error as { status?: number }).status} ${(error as Error).message}`);
+          throw error;
+        }
+      };
+    }
+    const post = (path: string, fields: string, body = "") => `POST ${path} HTTP/1.1\r\nHost: localhost\r\n${fields}\r\n${body}`;
+
+    test("a Content-Length over the limit: 413 before the app runs, no 100 Continue, closed, the request line logged", async () => {
+      const seen: string[] = [];
+      const { port, access, errors } = start(echoApp(seen), { maxRequestBodySize: 10 });
+      const r = await rawOne(port, post("/big", "Content-Length: 11\r\nExpect: 100-continue\r\n"));
+      expect(r.responses.map((x) => x.status)).toEqual([413]);
+      expect(r.response!.headers.connection).toBe("close");
+      expect(r.response!.body.toString()).toContain("larger than maxRequestBodySize (10 bytes)");
+      expect(r.closed).toBe(true);
+      expect(seen).toEqual([]);
+      await Bun.sleep(40);
+      expect(access.join("")).toContain('"POST /big HTTP/1.1" 413 ');
+      expect(errors.join("")).toBe("");
+      // At the limit it is served, with the body as sent.
+      const ok = await rawOne(port, post("/ok", "Content-Length: 10\r\n", "0123456789"), { until: (d) => d.includes("0123456789") });
+      expect(ok.response!.status).toBe(200);
+      expect(ok.response!.body.toString()).toBe("0123456789");
+    });
+
+    test("a chunked body that grows past the limit, however it is split: the app's read rejects, 413, closed", async () => {
+      const message = post("/chunked", "Transfer-Encoding: chunked\r\n", "6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n");
+      for (const split of ["whole", "bytes"] as const) {
+        const seen: string[] = [];
+        const { port, access } = start(echoApp(seen), { maxRequestBodySize: 10 });
+        const payload = split === "whole" ? message : message.split("");
+        const r = await rawOne(port, payload, { timeoutMs: 5000, gapMs: 1 });
+        expect([split, r.responses.map((x) => x.status)]).toEqual([split, [413]]);
+        expect(r.response!.body.toString()).toContain("grew past maxRequestBodySize (10 bytes)");
+        expect(r.closed).toBe(true);
+        // Whole, the body is over the limit before the app runs; a byte at a time, while the app reads it.
+        const expected = split === "whole" ? [] : ["app /chunked", "read rejected: 413 the request body grew past maxRequestBodySize (10 bytes)"];
+        expect([split, seen]).toEqual([split, expected]);
+        await Bun.sleep(40);
+        expect(access.join("")).toContain('"POST /chunked HTTP/1.1" 413 ');
+        // Within the limit the same framing is served.
+        const small = post("/chunked", "Transfer-Encoding: chunked\r\n", "5\r\nabcde\r\n5\r\nfghij\r\n0\r\n\r\n");
+        const ok = await rawOne(port, split === "whole" ? small : small.split(""), { until: (d) => d.includes("abcdefghij"), timeoutMs: 5000, gapMs: 1 });
+        expect(ok.response!.body.toString()).toBe("abcdefghij");
+      }
+    });
+
+    test("a chunked body past the limit after the response began: the app's read rejects, its response ends as the app ends it, then the connection closes", async () => {
+      const app: Application = async (environ, sr) => {
+        const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+        await write(enc("started;"));
+        try {
+          await environ["tsgi.input"].read();
+        } catch {
+          /* the read rejects: the app ends its body */
+        }
+        return [enc("ended")];
+      };
+      const { port } = start(app, { maxRequestBodySize: 4 });
+      const r = await raw(port, [post("/late", "Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n"), "3\r\ndef\r\n0\r\n\r\n"], { gapMs: 100, timeoutMs: 3000 });
+      const text = r.data.toString("latin1");
+      expect(text).toStartWith("HTTP/1.1 200 OK");
+      expect(text).toContain("started;");
+      expect(text).toEndWith("5\r\nended\r\n0\r\n\r\n");
+      expect(r.closed).toBe(true);
+      expect(text.match(/HTTP\/1\.1 /g)!.length).toBe(1); // no second response
+      const next = await rawOne(port, get("/"), { until: (d) => d.includes("ended") });
+      expect(next.response!.body.toString()).toContain("started;");
+    });
+
+    test("0 (the default) sets no limit", async () => {
+      const seen: string[] = [];
+      const { port } = start(echoApp(seen));
+      const body = "x".repeat(200_000);
+      const r = await rawOne(port, post("/", `Content-Length: ${body.length}\r\n`, body), { until: (d) => d.length >= body.length, timeoutMs: 5000 });
+      expect(r.response!.status).toBe(200);
+      expect(r.response!.body.length).toBe(body.length);
+    });
+
+    test("a bad value is a RangeError", () => {
+      expect(() => createServer(echoApp([]), { maxRequestBodySize: -1 })).toThrow(/maxRequestBodySize must be a non-negative integer/);
+    });
   });
 
   test("keepalive: false closes after every response", async () => {

@@ -153,10 +153,10 @@ describe("the access log under workers", () => {
 
 describe("server limits and timeouts from the command line", () => {
   for (const workers of [[], ["--workers", "2"]]) {
-    test(`--keep-alive 0, --max-header-count, --request-timeout and --log-format reach the server${workers.length ? " (workers)" : ""}`, async () => {
+    test(`--keep-alive 0, --max-header-count, --max-request-body-size, --request-timeout and --log-format reach the server${workers.length ? " (workers)" : ""}`, async () => {
       const port = freePort();
       const proc = Bun.spawn(
-        [process.execPath, CLI, "serve", APP, "--port", String(port), ...workers, "--keep-alive", "0", "--max-header-count", "3", "--request-timeout", "0.3", "--log-format", "%(request_line)s -> %(status_code)s"],
+        [process.execPath, CLI, "serve", APP, "--port", String(port), ...workers, "--keep-alive", "0", "--max-header-count", "3", "--max-request-body-size", "10", "--request-timeout", "0.3", "--log-format", "%(request_line)s -> %(status_code)s"],
         { stdout: "pipe", stderr: "pipe" },
       );
       procs.push(proc);
@@ -187,6 +187,9 @@ describe("server limits and timeouts from the command line", () => {
       // --max-header-count 3: a fourth field is 431.
       const many = await rawGet("GET /b HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
       expect(many).toStartWith("HTTP/1.1 431 ");
+      // --max-request-body-size 10: an 11-byte body is 413.
+      const big = await rawGet("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n0123456789A");
+      expect(big).toStartWith("HTTP/1.1 413 ");
       // --request-timeout 0.3: an app that takes 2 s is answered 503 after about 0.3 s.
       const started = Date.now();
       const slow = await rawGet("GET /slow?2000 HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -196,7 +199,7 @@ describe("server limits and timeouts from the command line", () => {
       expect(await proc.exited).toBe(0);
       await out.done;
       // --log-format: stdout has exactly the lines in the given format.
-      expect(out.text().trimEnd().split("\n").sort()).toEqual(["- (rejected: Too many header fields) -> 431", "GET /a HTTP/1.1 -> 200", "GET /slow?2000 HTTP/1.1 -> 503"]);
+      expect(out.text().trimEnd().split("\n").sort()).toEqual(["- (rejected: Too many header fields) -> 431", "GET /a HTTP/1.1 -> 200", "GET /slow?2000 HTTP/1.1 -> 503", "POST /c HTTP/1.1 -> 413"]);
     }, 40_000);
   }
 

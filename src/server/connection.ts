@@ -87,6 +87,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private responding = false;
   private draining = false;
   private drained = 0;
+  /** Body bytes received for the current request (counted only under `maxRequestBodySize`). */
+  private bodyReceived = 0;
+  /** A head refused before the app ran (413): its request line is logged. */
+  private refusedHead: RequestHead | null = null;
+  /** A chunked body grew past `maxRequestBodySize`: the rest of the input is ignored until the connection closes. */
+  private bodyRefused = false;
   private stash: Uint8Array | null = null;
   private stashPaused = false;
   private peerEnded = false;
@@ -326,6 +332,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   // ---------------------------------------------------------------- parsing
 
   private feed(data: Uint8Array): void {
+    if (this.bodyRefused) return;
     const end = data.length;
     let at = 0;
     while (!this.closed && !this.ending) {
@@ -354,6 +361,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
 
   onHead(head: RequestHead): void {
+    // RFC 9110 §15.5.14: a declared body over the limit is refused before the
+    // app runs and before any 100 Continue. Thrown into the parser, it ends
+    // this connection's parsing as a malformed request would.
+    const max = this.core.options.maxRequestBodySize;
+    if (max > 0 && head.contentLength > max) {
+      this.refusedHead = head;
+      throw new HttpError(413, `the request body (Content-Length ${head.contentLength}) is larger than maxRequestBodySize (${max} bytes)`);
+    }
+    this.bodyReceived = 0;
     this.head = head;
     this.newHead = true;
     this.messageDone = false;
@@ -375,6 +391,14 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       }
       if (this.deadlineKind === Deadline.Body) this.setDeadline(Deadline.Body, this.core.options.bodyTimeout);
       return;
+    }
+    const max = this.core.options.maxRequestBodySize;
+    if (max > 0 && (this.bodyReceived += chunk.length) > max) {
+      // A chunked body past the limit: the app's read rejects, 413 or a cut response (bodyFailed).
+      this.bodyRefused = true;
+      // Over the limit in the head's own packet, before the app ran: log the request line all the same.
+      if (!this.responding) this.refusedHead = this.head;
+      throw new HttpError(413, `the request body grew past maxRequestBodySize (${max} bytes)`);
     }
     this.input?.push(chunk);
   }
@@ -429,7 +453,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     // chunked framing while it read): that request's line is logged. A
     // request rejected before it reached the app is logged as rejected.
     const environ = this.environ;
-    const line = environ !== null && this.head !== null ? requestLine(this.head) : rejectedLine(error);
+    const refused = this.refusedHead;
+    const line = environ !== null && this.head !== null ? requestLine(this.head) : refused !== null ? requestLine(refused) : rejectedLine(error);
     const startedAt = environ !== null ? this.startedAt : 0;
     if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, body.length, startedAt);
     else this.core.logRequestError(this, environ, line, error.status, body.length, startedAt);

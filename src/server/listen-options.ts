@@ -71,6 +71,8 @@ export interface DeployOptions {
   maxHeaderBytes?: number;
   /** `--max-header-count`: most request header fields; more is 431. Default 100. */
   maxHeaderCount?: number;
+  /** `--max-request-body-size` bytes: largest request body; larger is 413 (cheroot `max_request_body_size`). 0 = no limit. Default 0. */
+  maxRequestBodySize?: number;
   /** `--log-format`: the access-log line, eventlet `log_format` style (`%(client_ip)s - - [%(date_time)s] ...`). Default eventlet's. */
   logFormat?: string;
 }
@@ -207,6 +209,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   if (o.urlLengthLimit !== undefined) server.urlLengthLimit = atLeastOne("url-length-limit", o.urlLengthLimit);
   if (o.maxHeaderBytes !== undefined) server.maxHeaderBytes = atLeastOne("max-header-bytes", o.maxHeaderBytes);
   if (o.maxHeaderCount !== undefined) server.maxHeaderCount = atLeastOne("max-header-count", o.maxHeaderCount);
+  if (o.maxRequestBodySize !== undefined) server.maxRequestBodySize = nonNegative("max-request-body-size", o.maxRequestBodySize);
   if (o.logFormat !== undefined) {
     try {
       compileLogFormat(o.logFormat);

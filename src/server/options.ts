@@ -75,6 +75,16 @@ export interface ServerOptions {
   /** Most request header fields → 431 beyond. Default 100. */
   maxHeaderCount?: number;
   /**
+   * Largest request body in bytes (cheroot `max_request_body_size`, Bun.serve
+   * `maxRequestBodySize`). A `Content-Length` over it is answered
+   * `413 Content Too Large` before the app runs (no `100 Continue` is sent).
+   * A chunked body that grows past it makes the app's `tsgi.input` read
+   * reject (an `HttpError`, status 413) and is answered 413, or, when the
+   * response has begun, the response ends as the app ends it. Either way
+   * the connection closes (RFC 9110 §15.5.14). 0 means no limit. Default 0.
+   */
+  maxRequestBodySize?: number;
+  /**
    * Most open client connections; a connection beyond it is answered 503 and
    * closed before any request is read, logged in the access log as
    * `- (refused: maxConnections reached)`, with one warning in the error log
@@ -187,6 +197,7 @@ export const DEFAULT_SERVER_OPTIONS = {
   urlLengthLimit: 8192,
   maxHeaderBytes: 65536,
   maxHeaderCount: 100,
+  maxRequestBodySize: 0,
   maxConnections: 10000,
   headerTimeout: 30000,
   keepAliveTimeout: 5000,
@@ -220,6 +231,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     "urlLengthLimit",
     "maxHeaderBytes",
     "maxHeaderCount",
+    "maxRequestBodySize",
     "maxConnections",
     "headerTimeout",
     "keepAliveTimeout",
