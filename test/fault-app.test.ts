@@ -70,6 +70,41 @@ describe("application faults", () => {
     expect(await waitFor(() => server.connections === 0)).toBe(true);
   });
 
+  test("an app still working when its request is given up (client reset, requestTimeout, shutdown): the body it returns afterwards is closed once and never iterated (after a FIN it is sent)", async () => {
+    for (const how of ["reset", "fin", "requestTimeout", "shutdown"] as const) {
+      const events: string[] = [];
+      const app: Application = async (_environ, startResponse) => {
+        await Bun.sleep(300);
+        startResponse("200 OK", [["Content-Type", "text/plain"]]);
+        const body: Body = {
+          *[Symbol.iterator]() {
+            events.push("iterated");
+            yield HELLO;
+          },
+          close() {
+            events.push("close");
+          },
+        };
+        return body;
+      };
+      const s = startServer(app, how === "requestTimeout" ? { requestTimeout: 100 } : {});
+      servers.push(s);
+      const sock = connect({ host: "127.0.0.1", port: s.port });
+      sock.on("error", () => {});
+      await new Promise((r) => sock.on("connect", r));
+      sock.write(get("/slow"));
+      await Bun.sleep(100);
+      if (how === "reset") sock.resetAndDestroy();
+      else if (how === "fin") sock.end();
+      else if (how === "shutdown") void s.server.close({ timeout: 50 });
+      expect(await waitFor(() => events.length > 0, 2000)).toBe(true);
+      await Bun.sleep(100);
+      // After a FIN the client may still read (a half-close): the response is sent, then closed.
+      expect([how, events]).toEqual([how, how === "fin" ? ["iterated", "close"] : ["close"]]);
+      sock.destroy();
+    }
+  });
+
   test("an app whose close() throws: every response complete, the connection stays usable, each error logged once; others served", async () => {
     const app: Application = (environ, startResponse) => {
       if (environ.PATH_INFO === "/hello") {

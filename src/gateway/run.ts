@@ -191,6 +191,10 @@ class Invocation implements Running {
 
   private consume(body: Body): void | Promise<void> {
     this.body = body;
+    // The server gave up on the request (the client went away, a timeout, a
+    // shutdown) while the app was still working: nothing will be sent, and the
+    // body is closed unread (PEP 3333: close() whether or not iteration began).
+    if (this.abandoned) return this.closeBody();
     if (Array.isArray(body)) return this.consumeArray(body);
     if (body !== null && typeof body === "object") {
       // tsgi.file_wrapper over a Blob (Bun.file), returned as it is: send the file itself, not block by block.
@@ -418,6 +422,8 @@ class Invocation implements Running {
    */
   private closeBody(): void | Promise<void> {
     if (this.closing !== null) return this.closing;
+    // Nothing to close yet (abandoned before the app returned its body): the body is closed when it comes.
+    if (this.body === null && this.iterator === null) return undefined;
     const result = this.closeBodyOnce();
     this.closing = result;
     return result;
