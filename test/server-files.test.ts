@@ -87,6 +87,37 @@ describe("file_wrapper fast path", () => {
     expect((await res.arrayBuffer()).byteLength).toBe(0);
   });
 
+  test("iterated (through a middleware), a wrapper over a missing file fails like the fast path: 500, never an empty 200; an empty file is still empty", async () => {
+    const { FileWrapper } = await import("../src/toolkit/util.ts");
+    const blocks: number[] = [];
+    // A pass-through middleware that iterates the body itself, as many do.
+    const iterating: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+      const inner = new FileWrapper(Bun.file(join(dir, environ.PATH_INFO.slice(1))));
+      return (async function* () {
+        for await (const block of inner) {
+          blocks.push(block.length);
+          yield block;
+        }
+      })();
+    };
+    const m = startServer(iterating);
+    try {
+      const missing = await fetch(`${m.url}/no-such-file.bin`);
+      expect(missing.status).toBe(500);
+      await missing.arrayBuffer();
+      expect(m.errors.join("")).toContain("ENOENT");
+      const empty = await fetch(`${m.url}/empty.bin`);
+      expect(empty.status).toBe(200);
+      expect((await empty.arrayBuffer()).byteLength).toBe(0);
+      const whole = await fetch(`${m.url}/big.bin`);
+      expect((await whole.arrayBuffer()).byteLength).toBe(big.length);
+      expect(blocks.reduce((a, b) => a + b, 0)).toBe(big.length);
+    } finally {
+      await m.server.close({ timeout: 100 });
+    }
+  });
+
   test("environ['tsgi.file_wrapper'] is the toolkit's FileWrapper", async () => {
     let made: unknown = null;
     const probe = startServer((environ, sr) => {

@@ -348,7 +348,12 @@ export class FileWrapper implements AsyncIterable<Uint8Array> {
     if (this.finished || this.closed) return new Uint8Array(0);
     if (this.blob) {
       const end = Math.min(this.blob.size, this.offset + this.blksize);
-      if (this.offset >= end) return new Uint8Array(0);
+      if (this.offset >= end) {
+        // A Bun.file that does not exist (or cannot be read) has size 0: reading
+        // it whole rejects with the real error (ENOENT...), never an empty body.
+        if (this.offset === 0) await this.blob.arrayBuffer();
+        return new Uint8Array(0);
+      }
       const buf = await this.blob.slice(this.offset, end).arrayBuffer();
       this.offset = end;
       return new Uint8Array(buf);
