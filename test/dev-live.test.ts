@@ -44,6 +44,16 @@ export default function app(environ: any, startResponse: any) {
     startResponse("200 OK", [["Content-Type", "text/html"], ["Content-Encoding", "gzip"], ["Content-Length", String(body.byteLength)]]);
     return [body];
   }
+  if (path === "/bad-header" || path === "/interim") {
+    try {
+      if (path === "/interim") startResponse("103 Early Hints", []);
+      else startResponse("200 OK", [["X-Bad", "a\\r\\nInjected: 1"]]);
+    } catch (error) {
+      startResponse("400 Bad Request", [["Content-Type", "text/plain"]], error);
+      return [enc.encode("caught " + (error as Error).name)];
+    }
+    return [enc.encode("not caught")];
+  }
   startResponse("404 Not Found", [["Content-Type", "text/plain"]]);
   return [enc.encode("app 404 " + path)];
 }
@@ -96,6 +106,14 @@ describe("tsgi-dev live reload", () => {
 
     const head = await fetch(url + "html", { method: "HEAD" });
     expect(await head.text()).toBe("");
+  });
+
+  test("startResponse with a malformed header or a 1xx status throws at the call, as the server's does: the app's own handling answers", async () => {
+    const { url } = await start();
+    for (const path of ["bad-header", "interim"]) {
+      const r = await get(url + path);
+      expect([path, r.status, r.text]).toEqual([path, 400, "caught TypeError"]);
+    }
   });
 
   test("the event stream says hello with the version id, then reload after a save", async () => {

@@ -10,6 +10,7 @@
  * @module
  */
 import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
+import { checkHeaders, checkStatus } from "../gateway/response-fields.ts";
 import { makeBody, readBody } from "./body.ts";
 
 /** The reserved path of the event stream. */
@@ -194,6 +195,9 @@ export function withLive(app: Application, hub: LiveHub): Application {
         return startResponse(status, headers, excInfo);
       }
       if (st.pending && (excInfo === undefined || excInfo === null)) throw new Error("startResponse() called a second time without excInfo");
+      // Held back, but checked now, as the server's startResponse checks: the app sees the TypeError where it made the mistake.
+      checkStatus(status);
+      checkHeaders(headers);
       st.pending = { status, headers };
       return (data) => flush()(data);
     };
