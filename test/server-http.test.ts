@@ -168,6 +168,33 @@ describe("request bodies", () => {
     expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
   });
 
+  test("a response that starts with more than 1 MiB of body still to come, or a chunked body unfinished, says Connection: close; up to 1 MiB is drained and the connection kept (RFC 9112 §9.6)", async () => {
+    const partial: Application = async (environ, sr) => {
+      const first = await environ["tsgi.input"].read(5);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(`read ${first.length}`)];
+    };
+    const { port } = start(partial);
+    const post = (fields: string) => `POST /up HTTP/1.1\r\nHost: x\r\n${fields}\r\n`;
+    // 2,000,000 bytes announced, 100 sent before the app answers: too much to drain.
+    const big = await raw(port, [post("Content-Length: 2000000\r\n") + "x".repeat(100), "x".repeat(1_999_900)], { gapMs: 150, timeoutMs: 5000 });
+    const bigResponses = parseResponses(big.data);
+    expect(bigResponses.map((x) => [x.status, x.headers.connection, x.body.toString()])).toEqual([[200, "close", "read 5"]]);
+    expect(big.closed).toBe(true);
+    // 300,000 bytes: drained after the response, and the next request is served on the same connection.
+    const small = await raw(port, [post("Content-Length: 300000\r\n") + "x".repeat(100), "x".repeat(299_900) + get("/next")], {
+      gapMs: 150,
+      timeoutMs: 5000,
+      until: (d) => d.includes("read 0"),
+    });
+    const smallResponses = parseResponses(small.data);
+    expect(smallResponses.map((x) => `${x.status} ${x.headers.connection ?? "(keep-alive)"}`)).toEqual(["200 (keep-alive)", "200 (keep-alive)"]);
+    // Chunked, unfinished when the response starts: its size is unknown, so the connection closes.
+    const chunked = await raw(port, [post("Transfer-Encoding: chunked\r\n") + "64\r\n" + "x".repeat(100) + "\r\n", "5\r\nxxxxx\r\n0\r\n\r\n"], { gapMs: 150, timeoutMs: 5000 });
+    expect(parseResponses(chunked.data).map((x) => [x.status, x.headers.connection])).toEqual([[200, "close"]]);
+    expect(chunked.closed).toBe(true);
+  }, 20_000);
+
   test("a large upload is streamed and counted exactly", async () => {
     const app: Application = async (environ, sr) => {
       let n = 0;

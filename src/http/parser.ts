@@ -368,6 +368,15 @@ export class RequestParser {
     return this.state >= B_LENGTH && this.state !== DEAD;
   }
 
+  /**
+   * Body bytes of the current message not yet received: the rest of a
+   * Content-Length body, `-1` inside a chunked body (unknown), else 0.
+   */
+  get bodyRemaining(): number {
+    if (this.state === B_LENGTH) return this.remaining;
+    return this.inBody ? -1 : 0;
+  }
+
   /** The error that killed the parser, or `null`. */
   get error(): HttpError | null {
     return this.err;

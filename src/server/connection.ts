@@ -697,6 +697,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     // The client may still be holding the body back for a 100 Continue it
     // will now never get: the connection cannot be reused safely.
     if (this.input && this.input.continueOwed && !this.messageDone) keepAlive = false;
+    // Body bytes still on their way when the response starts: if the app does
+    // not read them they are drained after the response, up to MAX_DRAIN. More
+    // than that (or a chunked body of unknown size) and the connection will
+    // close, so the response says so (RFC 9112 §9.6) rather than a keep-alive
+    // response whose connection is then cut under the client's next request.
+    else if (keepAlive && !this.messageDone) {
+      const rest = this.parser.bodyRemaining;
+      if (rest < 0 || rest > MAX_DRAIN) keepAlive = false;
+    }
     this.responseKeepAlive = keepAlive;
     this.statusCode = code;
     this.started = true;
