@@ -347,6 +347,34 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
     };
     await expect(h.run(hello)).rejects.toThrow("wrote nothing");
   });
+  test("write() calls the app does not await go out in order, after the headers, before the returned body", async () => {
+    const out: string[] = [];
+    const h = new BaseCGIHandler(
+      new BytesInput(),
+      { write: async (d: Uint8Array) => void (await Bun.sleep(1), out.push(dec.decode(d))) },
+      new MemoryErrorStream(),
+      { SERVER_PROTOCOL: "HTTP/1.1" },
+    );
+    h.osEnviron = {};
+    await h.run((_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+      void write(enc.encode("w1,"));
+      void write(enc.encode("w2,"));
+      return (function* () {
+        yield enc.encode("g1");
+      })();
+    });
+    expect(out.join("")).toBe("Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nw1,w2,g1");
+    // With an empty body returned, the unawaited writes still come before the end.
+    out.length = 0;
+    await h.run((_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+      void write(enc.encode("only"));
+      return [];
+    });
+    expect(out.join("")).toBe("Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nonly");
+  });
+
   test("stdout.write returning a Promise is awaited", async () => {
     const out: string[] = [];
     const h = new BaseCGIHandler(

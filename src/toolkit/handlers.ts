@@ -432,15 +432,29 @@ export abstract class BaseHandler {
     }
   }
 
+  /** The last write() in progress: each write starts when the one before it ended. */
+  private writeChain: Promise<void> = Promise.resolve();
+
   /**
    * The `write` callable (wsgiref `write()`, PEP 3333): sends the headers
-   * first if not sent yet, then `data`, then flushes.
-   * @throws TypeError when `data` is not a Uint8Array.
-   * @throws Error when called before startResponse.
+   * first if not sent yet, then `data`, then flushes. Calls are carried out
+   * in order, each after the one before it, even when the app does not
+   * await them.
+   * @throws TypeError (rejects) when `data` is not a Uint8Array.
+   * @throws Error (rejects) when called before startResponse.
    */
   async write(data: Uint8Array): Promise<void> {
     if (!(data instanceof Uint8Array)) throw new TypeError("write() argument must be a Uint8Array");
     if (!this.status) throw new Error("write() before startResponse()");
+    const next = this.writeChain.then(() => this.writeInOrder(data));
+    this.writeChain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private async writeInOrder(data: Uint8Array): Promise<void> {
     if (!this.headersSent) {
       this.bytesSent = data.length; // so a one-chunk body gets its Content-Length
       await this.sendHeaders();
@@ -469,6 +483,7 @@ export abstract class BaseHandler {
    * one; wsgiref sends `0`).
    */
   async finishContent(): Promise<void> {
+    await this.writeChain; // write() calls the app did not await
     if (!this.headersSent) {
       if (!bodiless(this.status!, this.environ?.REQUEST_METHOD)) this.headers!.setdefault("Content-Length", "0");
       await this.sendHeaders();
@@ -480,6 +495,7 @@ export abstract class BaseHandler {
    * (wsgiref `close()`). Subclasses may also drop the connection.
    */
   async close(): Promise<void> {
+    await this.writeChain; // write() calls the app did not await
     try {
       const c = (this.result as { close?: () => unknown } | null)?.close;
       if (typeof c === "function") await c.call(this.result);
