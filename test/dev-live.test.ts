@@ -44,6 +44,13 @@ export default function app(environ: any, startResponse: any) {
     startResponse("200 OK", [["Content-Type", "text/html"], ["Content-Encoding", "gzip"], ["Content-Length", String(body.byteLength)]]);
     return [body];
   }
+  if (path === "/file" || path === "/file-short" || path === "/page-file") {
+    const name = path === "/page-file" ? "page.html" : "data.bin";
+    const headers: [string, string][] = [["Content-Type", path === "/page-file" ? "text/html" : "application/octet-stream"]];
+    if (path === "/file-short") headers.push(["Content-Length", "10"]);
+    startResponse("200 OK", headers);
+    return environ["tsgi.file_wrapper"](Bun.file(import.meta.dir + "/" + name));
+  }
   if (path === "/bad-header" || path === "/interim") {
     try {
       if (path === "/interim") startResponse("103 Early Hints", []);
@@ -114,6 +121,25 @@ describe("tsgi-dev live reload", () => {
       const r = await get(url + path);
       expect([path, r.status, r.text]).toEqual([path, 400, "caught TypeError"]);
     }
+  });
+
+  test("a file_wrapper body reaches the server as it is: the file's length, the app's shorter Content-Length without a logged error; an HTML file still gets the script", async () => {
+    const app = new TempApp({ "app.ts": APP("v1"), "data.bin": "0123456789".repeat(300_000), "page.html": "<html><body>file page</body></html>" });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const whole = await get(url + "file");
+    expect(whole.headers.get("content-length")).toBe("3000000");
+    expect(whole.text.length).toBe(3_000_000);
+    const short = await get(url + "file-short");
+    expect(short.headers.get("content-length")).toBe("10");
+    expect(short.text).toBe("0123456789");
+    const page = await get(url + "page-file");
+    expect(page.text).toMatch(SCRIPT);
+    expect(page.text).toContain("file page");
+    await Bun.sleep(100);
+    expect(dev.output).not.toContain("Content-Length");
+    expect(dev.output).not.toMatch(/error/i);
   });
 
   test("the event stream says hello with the version id, then reload after a save", async () => {

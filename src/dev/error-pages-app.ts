@@ -10,6 +10,7 @@
  * @module
  */
 import { chunkTypeError, isIterableBody, noStartResponseError, notABodyError } from "../gateway/response-fields.ts";
+import { fileBodyBlob } from "../gateway/file-body.ts";
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { makeBody, readBody } from "./body.ts";
 import type { Diagnosis } from "./diagnose.ts";
@@ -79,6 +80,9 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
       return body;
     }
     if (!isIterableBody(body)) return [page(notABodyError(body))];
+    // A file wrapper returned as it is goes to the server untouched, which sends
+    // the file itself (its length, or the app's shorter Content-Length).
+    if (called && fileBodyBlob(body as object) !== undefined) return body;
 
     const reader = readBody(body);
     return makeBody(

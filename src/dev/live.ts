@@ -11,6 +11,7 @@
  */
 import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
 import { checkHeaders, checkStatus } from "../gateway/response-fields.ts";
+import { fileBodyBlob } from "../gateway/file-body.ts";
 import { makeBody, readBody } from "./body.ts";
 
 /** The reserved path of the event stream. */
@@ -223,6 +224,12 @@ export function withLive(app: Application, hub: LiveHub): Application {
       const out = insert(all, at, script());
       flush(withLength(st.pending!.headers, out.byteLength));
       return [out];
+    }
+
+    // A file wrapper that gets no script goes to the server untouched (it sends the file itself).
+    if (body !== null && typeof body === "object" && fileBodyBlob(body) !== undefined && st.pending && !decide()) {
+      flush();
+      return body;
     }
 
     const reader = readBody(body);
