@@ -381,6 +381,20 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
       for (const p of parts) yield enc.encode(p);
     })();
 
+  test("a GET sent with a body: the app reads none and its environ promises none (no CONTENT_LENGTH); a POST keeps both", async () => {
+    app = async (environ, sr) => {
+      const body = await environ["tsgi.input"].read();
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc.encode(`${environ.REQUEST_METHOD} CONTENT_LENGTH=${environ.CONTENT_LENGTH ?? "(none)"} read=${body.length}`)];
+    };
+    const ask = async (method: string) => {
+      const { data } = await raw(bun.port!, `${method} / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`);
+      return data.toString("latin1").split("\r\n\r\n")[1];
+    };
+    expect(await ask("GET")).toBe("GET CONTENT_LENGTH=(none) read=0");
+    expect(await ask("POST")).toBe("POST CONTENT_LENGTH=5 read=5");
+  });
+
   test("HEAD: write() works as for GET, close() runs once, and the app is not told the client left", async () => {
     let closed = 0;
     let failure: unknown = null;

@@ -306,16 +306,19 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
   };
   return async (request: Request, ...rest: any[]): Promise<Response> => {
     const url = new URL(request.url);
+    let body: ReadableStream<Uint8Array> | null = request.body;
+    if (request.method === "GET" || request.method === "HEAD") body = null;
     const fields: string[] = [];
     let hasHost = false;
     request.headers.forEach((value, name) => {
       if (name === "host") hasHost = true;
+      // No body reaches the app (the runtime gives GET and HEAD none): no
+      // CONTENT_LENGTH promising one, no framing field describing one.
+      if (body === null && ((name === "content-length" && value.trim() !== "0") || name === "transfer-encoding")) return;
       fields.push(name, value);
     });
     if (!hasHost) fields.push("host", url.host);
     const scheme = url.protocol.replace(/:$/, "");
-    let body: ReadableStream<Uint8Array> | null = request.body;
-    if (request.method === "GET" || request.method === "HEAD") body = null;
     let pump: BodyPump | null = null;
     let input: RequestInput;
     if (body) {
