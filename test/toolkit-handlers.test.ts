@@ -182,6 +182,33 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
     });
     expect(get.out.text).toBe("Status: 200 OK\r\nContent-Length: 0\r\n\r\n");
   });
+  test("never more body than the Content-Length (the excess logged once); no body for HEAD, 1xx, 204 or 304 (spec.md; wsgiref sends it)", async () => {
+    const long = new TestHandler();
+    await long.run((_e, s) => {
+      s("200 OK", [["Content-Length", "3"]]);
+      return (function* () {
+        yield enc.encode("ab");
+        yield enc.encode("cdef");
+        yield enc.encode("gh");
+      })();
+    });
+    expect(long.out.text).toBe("Status: 200 OK\r\nContent-Length: 3\r\n\r\nabc");
+    expect(long.err.value.match(/longer than its Content-Length \(3 bytes\)/g)).toHaveLength(1);
+    for (const [status, method, expected] of [
+      ["200 OK", "HEAD", "Status: 200 OK\r\nContent-Length: 7\r\n\r\n"],
+      ["204 No Content", "GET", "Status: 204 No Content\r\n\r\n"],
+      ["304 Not Modified", "GET", "Status: 304 Not Modified\r\n\r\n"],
+    ] as const) {
+      const h = new TestHandler({ REQUEST_METHOD: method });
+      await h.run((_e, s) => {
+        s(status, []);
+        return [enc.encode("content")];
+      });
+      expect([status, method, h.out.text]).toEqual([status, method, expected]);
+      expect(h.err.value).toBe("");
+    }
+  });
+
   test("a body with both iterators is read through its async one (spec.md \"The body\" rule 1)", async () => {
     const h = new TestHandler();
     await h.run((_e, s) => {

@@ -141,8 +141,13 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
 
 /** No body (RFC 9110 §6.4.1): 1xx, 204, 304, or any answer to HEAD. */
 function bodiless(status: string, method: unknown): boolean {
+  return bodilessStatus(status) || method === "HEAD";
+}
+
+/** A status whose response has no body and no computed length (RFC 9110 §8.6): 1xx, 204, 304. */
+function bodilessStatus(status: string): boolean {
   const code = Number(status.slice(0, 3));
-  return code < 200 || code === 204 || code === 304 || method === "HEAD";
+  return code < 200 || code === 204 || code === 304;
 }
 
 /**
@@ -354,8 +359,8 @@ export abstract class BaseHandler {
     const r = this.result;
     if (Array.isArray(r) && r.every((c) => c instanceof Uint8Array)) {
       const total = r.length === 1 ? this.bytesSent : r.reduce((n, c: Uint8Array) => n + c.length, 0);
-      // A 204/304 has no length, and an empty answer to HEAD may not be GET's (spec.md "Other HTTP features").
-      if (total === 0 && bodiless(this.status ?? "", this.environ?.REQUEST_METHOD)) return;
+      // A 1xx/204/304 has no length (whatever body the app gave), and an empty answer to HEAD may not be GET's (spec.md "Other HTTP features").
+      if (bodilessStatus(this.status ?? "") || (total === 0 && this.environ?.REQUEST_METHOD === "HEAD")) return;
       this.headers!.set("Content-Length", String(total));
     }
   }
@@ -454,15 +459,42 @@ export abstract class BaseHandler {
     return next;
   }
 
+  /** Body bytes the response may still carry: `-1` no limit; 0 after a declared length is reached or for a response without a body. */
+  private bodyAllowance = -1;
+  private excessLogged = false;
+
   private async writeInOrder(data: Uint8Array): Promise<void> {
     if (!this.headersSent) {
       this.bytesSent = data.length; // so a one-chunk body gets its Content-Length
       await this.sendHeaders();
+      this.bodyAllowance = this.declaredBodyLength();
     } else {
       this.bytesSent += data.length;
     }
-    await this._write(data);
+    // spec.md "Handling the Content-Length header": never more than declared
+    // (the excess is logged), and no body at all for HEAD, 1xx, 204 or 304.
+    let out = data;
+    if (this.bodyAllowance >= 0 && data.length > this.bodyAllowance) {
+      if (!bodiless(this.status!, this.environ?.REQUEST_METHOD) && !this.excessLogged) {
+        this.excessLogged = true;
+        const stderr = this.getStderr();
+        stderr.write(`The response body is longer than its Content-Length (${this.headers!.get("Content-Length")} bytes); the excess was not sent\n`);
+        stderr.flush();
+      }
+      out = data.subarray(0, this.bodyAllowance);
+    }
+    if (this.bodyAllowance >= 0) this.bodyAllowance = Math.max(0, this.bodyAllowance - data.length);
+    if (out.length === 0) return;
+    await this._write(out);
     await this._flush();
+  }
+
+  /** The body bytes the sent headers allow: 0 without a body, the Content-Length when declared, else -1. */
+  private declaredBodyLength(): number {
+    if (bodiless(this.status!, this.environ?.REQUEST_METHOD)) return 0;
+    const declared = this.headers?.get("Content-Length");
+    if (declared !== undefined && declared !== null && /^\d+$/.test(declared.trim())) return Number(declared.trim());
+    return -1;
   }
 
   /**
@@ -506,6 +538,8 @@ export abstract class BaseHandler {
       this.environ = null;
       this.bytesSent = 0;
       this.headersSent = false;
+      this.bodyAllowance = -1;
+      this.excessLogged = false;
     }
   }
 
