@@ -147,7 +147,12 @@ export interface ServerOptions {
    * given. Default: unset.
    */
   socketTimeout?: number;
-  /** `SCRIPT_NAME` for every request: the path the app is mounted at, moved out of `PATH_INFO`. Default `""`. */
+  /**
+   * `SCRIPT_NAME` for every request: the path the app is mounted at. A path
+   * under it by whole segments loses the prefix (`/app/x` → `PATH_INFO`
+   * `/x`); any other path (`/x`, `/application`) is taken as already
+   * stripped by a proxy and kept whole (uvicorn `--root-path`). Default `""`.
+   */
   scriptName?: string;
   /** `tsgi.url_scheme`. Default `"http"`. */
   urlScheme?: string;
