@@ -62,6 +62,19 @@ class TestHandler extends ErrorHandler {
   }
 }
 
+/** A CGI handler whose stdout takes 1 ms per write (returns a Promise); `out` collects what was written. */
+function slowStdoutHandler() {
+  const out: string[] = [];
+  const h = new BaseCGIHandler(
+    new BytesInput(),
+    { write: async (d: Uint8Array) => void (await Bun.sleep(1), out.push(dec.decode(d))) },
+    new MemoryErrorStream(),
+    { SERVER_PROTOCOL: "HTTP/1.1" },
+  );
+  h.osEnviron = {};
+  return { h, out };
+}
+
 const hello: Application = (_e, sr) => {
   sr("200 OK", [["Content-Type", "text/plain"]]);
   return [enc.encode("Hello, world!")];
@@ -375,14 +388,7 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
     await expect(h.run(hello)).rejects.toThrow("wrote nothing");
   });
   test("write() calls the app does not await go out in order, after the headers, before the returned body", async () => {
-    const out: string[] = [];
-    const h = new BaseCGIHandler(
-      new BytesInput(),
-      { write: async (d: Uint8Array) => void (await Bun.sleep(1), out.push(dec.decode(d))) },
-      new MemoryErrorStream(),
-      { SERVER_PROTOCOL: "HTTP/1.1" },
-    );
-    h.osEnviron = {};
+    const { h, out } = slowStdoutHandler();
     await h.run((_e, sr) => {
       const write = sr("200 OK", [["Content-Type", "text/plain"]]);
       void write(enc.encode("w1,"));
@@ -403,14 +409,7 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
   });
 
   test("stdout.write returning a Promise is awaited", async () => {
-    const out: string[] = [];
-    const h = new BaseCGIHandler(
-      new BytesInput(),
-      { write: async (d: Uint8Array) => void (await Bun.sleep(1), out.push(dec.decode(d))) },
-      new MemoryErrorStream(),
-      { SERVER_PROTOCOL: "HTTP/1.1" },
-    );
-    h.osEnviron = {};
+    const { h, out } = slowStdoutHandler();
     await h.run(hello);
     expect(out.join("")).toBe("Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!");
   });
