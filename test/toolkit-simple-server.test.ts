@@ -18,7 +18,7 @@ describe("makeServer", () => {
   });
 
   test("handleRequest serves exactly one request, then the next waits", async () => {
-    await using httpd = makeServer("127.0.0.1", 0, hello);
+    await using httpd = makeServer("127.0.0.1", 0, hello, { log: null });
     const url = `http://127.0.0.1:${httpd.port}`;
     const first = fetch(`${url}/one`).then((r) => r.text());
     await httpd.handleRequest();
@@ -57,7 +57,7 @@ describe("makeServer", () => {
   });
 
   test("serveForever serves many until shutdown", async () => {
-    await using httpd = makeServer("127.0.0.1", 0, hello);
+    await using httpd = makeServer("127.0.0.1", 0, hello, { log: null });
     const forever = httpd.serveForever();
     const url = `http://127.0.0.1:${httpd.port}`;
     const bodies = await Promise.all([1, 2, 3].map((i) => fetch(`${url}/${i}`).then((r) => r.text())));
@@ -82,7 +82,7 @@ describe("makeServer", () => {
       sr("200 OK", []);
       return [text(String(environ["custom.client"]))];
     };
-    await using httpd = makeServer("127.0.0.1", 0, app, { handlerClass: Custom });
+    await using httpd = makeServer("127.0.0.1", 0, app, { handlerClass: Custom, log: null });
     const res = fetch(`http://127.0.0.1:${httpd.port}/`).then((r) => r.text());
     await httpd.handleRequest();
     expect(await res).toBe("127.0.0.1");
@@ -103,7 +103,7 @@ describe("makeServer", () => {
 
 describe("demoApp", () => {
   test("Hello world! and the environ's pairs", async () => {
-    await using httpd = makeServer("127.0.0.1", 0, demoApp);
+    await using httpd = makeServer("127.0.0.1", 0, demoApp, { log: null });
     const res = fetch(`http://127.0.0.1:${httpd.port}/demo?x=1`).then((r) => r.text());
     await httpd.handleRequest();
     const body = await res;
@@ -158,7 +158,7 @@ describe("SimpleServer: the body's close(), rejected requests, close()", () => {
       sr("200 OK", [["Content-Type", "text/plain"]]);
       return Object.assign([text("array")], { close: () => void closes++ });
     };
-    await using httpd = makeServer("127.0.0.1", 0, app);
+    await using httpd = makeServer("127.0.0.1", 0, app, { log: null });
     const url = `http://127.0.0.1:${httpd.port}/`;
     const res = fetch(url).then((r) => r.text());
     await httpd.handleRequest();
@@ -189,7 +189,7 @@ describe("SimpleServer: the body's close(), rejected requests, close()", () => {
       };
       return wrapper as never;
     };
-    await using httpd = makeServer("127.0.0.1", 0, app);
+    await using httpd = makeServer("127.0.0.1", 0, app, { log: null });
     const res = fetch(`http://127.0.0.1:${httpd.port}/`).then((r) => r.text());
     await httpd.handleRequest();
     expect(await res).toBe("from the blob\n");
@@ -197,7 +197,7 @@ describe("SimpleServer: the body's close(), rejected requests, close()", () => {
   });
 
   test("handleRequest() returns for a malformed request the server answers 400 itself", async () => {
-    await using httpd = makeServer("127.0.0.1", 0, hello);
+    await using httpd = makeServer("127.0.0.1", 0, hello, { log: null });
     const answer = rawRequest(httpd.port, "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n");
     const handled = await Promise.race([httpd.handleRequest().then(() => "returned"), Bun.sleep(3000).then(() => "hung")]);
     expect(handled).toBe("returned");
@@ -216,7 +216,7 @@ describe("SimpleServer: the body's close(), rejected requests, close()", () => {
     const httpd = makeServer("127.0.0.1", 0, (e, sr) => {
       paths.push(e.PATH_INFO);
       return hello(e, sr);
-    });
+    }, { log: null });
     const answer = rawRequest(httpd.port, "GET /waiting HTTP/1.1\r\nHost: x\r\n\r\n");
     await Bun.sleep(150);
     await httpd.close();
