@@ -230,6 +230,32 @@ export function render(page: Page): Rendered {
     expect((await get(url + "gen", PLAIN)).status).toBe(500);
   });
 
+  test("an error message naming files (a request path with %0A ... at /file:1:1) shows none of their source and never blocks on a FIFO; the real frames keep theirs", async () => {
+    const app = new TempApp({
+      "app.ts": `export default function app(environ: any, startResponse: any) {
+  throw new Error("no route for " + environ.PATH_INFO);
+}
+`,
+      "secret.txt": "line1\nTOPSECRET_LINE_2 password=letmein\nline3\n",
+    });
+    apps.push(app);
+    const fifo = app.path("pipe");
+    const made = Bun.spawnSync(["mkfifo", fifo]);
+    expect(made.exitCode).toBe(0);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const inject = (file: string, line: number) => `%0A%20%20%20%20at%20${encodeURIComponent(file).replace(/%2F/g, "/")}:${line}:1`;
+    for (const accept of [HTML, PLAIN]) {
+      const r = await get(url + "x" + inject(app.path("secret.txt"), 2) + inject("/etc/hostname", 1) + inject(fifo, 1) + "%0A", accept, 5000);
+      expect(r.status).toBe(500);
+      expect(r.text).not.toContain("TOPSECRET_LINE_2");
+      // The app's own frame still has its code.
+      expect(unescape(r.text)).toContain('throw new Error("no route for " + environ.PATH_INFO);');
+    }
+    // Nothing is stuck reading the FIFO: the server answers at once.
+    expect((await get(url + "plain", PLAIN, 2000)).status).toBe(500);
+  });
+
   test("a broken TSGI contract (string body, bad chunk, no startResponse) gets the error page with the live script, not a plain 500", async () => {
     const app = new TempApp({
       "app.ts": `const enc = new TextEncoder();

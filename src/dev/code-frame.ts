@@ -3,7 +3,7 @@
  * on the line and a caret under the column.
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 
 /** A position in a source file; `line` and `column` are 1-based. */
 export interface SourceLocation {
@@ -28,18 +28,23 @@ export interface CodeFrame {
 }
 
 const MAX_LINE = 240;
+/** Larger files are not read for a frame (bytes). */
+const MAX_SOURCE_BYTES = 8 * 1024 * 1024;
 
 /**
  * Read `context` lines either side of `loc` from its file (or from `source`
  * when given). Long lines are cut at 240 characters.
  *
- * @returns the frame, or `undefined` when the file cannot be read or the line
- *   does not exist.
+ * @returns the frame, or `undefined` when the file cannot be read, is not a
+ *   regular file (a FIFO or a device would block or never end) or is over
+ *   8 MiB, or the line does not exist.
  */
 export function codeFrame(loc: SourceLocation, context = 2, source?: string): CodeFrame | undefined {
   let text = source;
   if (text === undefined) {
     try {
+      const st = statSync(loc.file);
+      if (!st.isFile() || st.size > MAX_SOURCE_BYTES) return undefined;
       text = readFileSync(loc.file, "utf8");
     } catch {
       return undefined;

@@ -139,10 +139,15 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   }
 
   const raw = typeof error.stack === "string" && error.stack ? unversion(error.stack) : `${name}: ${message}`;
-  const stack = parseStack(raw, internal);
+  // The frames are the runtime's lines after the message; the message is the
+  // app's text (often holding a request path) and may itself contain lines
+  // shaped like `    at /etc/passwd:1:1`, which must never count as frames.
+  const stack = parseStack(afterMessage(raw, name, message), internal);
+  // Source is shown only for modules Bun loaded, never for a path that some text named.
+  const loaded = loadedModules(options.graph);
   let count = 0;
   for (const f of stack) {
-    if (f.user && count < maxFrames) {
+    if (f.user && count < maxFrames && loaded.has(f.file)) {
       f.frame = codeFrame(f);
       if (f.frame) count++;
     }
@@ -152,9 +157,33 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   let location: SourceLocation | undefined;
   const link = /Export named '([^']+)' not found in module '([^']+)'/.exec(message);
   if (link && options.graph) location = findNamedImport(options.graph, link[1]!, stripQuery(link[2]!));
-  location ??= stack.find((f) => f.user);
+  location ??= stack.find((f) => f.user && loaded.has(f.file));
   const loc = location ? { file: location.file, line: location.line, column: location.column } : undefined;
   return withFrame({ title: name, message, location: loc, stack, raw });
+}
+
+/**
+ * The part of a stack string after its `Name: message` header, with any line
+ * that is also a line of the message left out (a stack whose header is not
+ * the usual one).
+ */
+function afterMessage(stack: string, name: string, message: string): string {
+  for (const header of [`${name}: ${message}`, message]) {
+    if (header && stack.startsWith(header)) return stack.slice(header.length);
+  }
+  if (!message.includes("\n")) return stack;
+  const messageLines = new Set(message.split("\n").map((l) => l.trim()));
+  return stack
+    .split("\n")
+    .filter((l) => !messageLines.has(l.trim()))
+    .join("\n");
+}
+
+/** The files Bun loaded as modules: the app's graph and the module cache (query strings removed). */
+function loadedModules(graph: readonly string[] | undefined): Set<string> {
+  const files = new Set(graph ?? []);
+  for (const key of Object.keys(require.cache)) files.add(stripQuery(key));
+  return files;
 }
 
 function withFrame(d: Diagnosis): Diagnosis {
