@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+import { raw } from "./helpers.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -254,6 +255,34 @@ export function render(page: Page): Rendered {
     }
     // Nothing is stuck reading the FIFO: the server answers at once.
     expect((await get(url + "plain", PLAIN, 2000)).status).toBe(500);
+  });
+
+  test("a request for another host name (DNS rebinding) gets 403 and no page, warned once; --allowed-hosts lets it in", async () => {
+    const app = new TempApp({ "app.ts": `export default function app() {\n  throw new Error("secret stack");\n}\n` });
+    apps.push(app);
+    const port = freePort();
+    const dev = new DevProcess(["./app.ts", "--port", String(port), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const ask = async (host: string, path = "/") => {
+      const { data } = await raw(port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAccept: text/html\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });
+      return data.toString("latin1");
+    };
+    for (const path of ["/", "/__tsgi/live"]) {
+      const blocked = await ask("evil.example:" + port, path);
+      expect(blocked).toStartWith("HTTP/1.1 403 Forbidden");
+      expect(blocked).toContain("--allowed-hosts evil.example");
+      expect(blocked).not.toContain("secret stack");
+    }
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) expect(await ask(host)).toStartWith("HTTP/1.1 500 ");
+    await dev.waitFor(/blocked a request for host "evil\.example"/, 3000);
+    expect(dev.output.match(/blocked a request for host/g)).toHaveLength(1);
+    expect((await get(url, PLAIN)).status).toBe(500);
+
+    const port2 = freePort();
+    const allowed = new DevProcess(["./app.ts", "--port", String(port2), "--no-access-log", "--allowed-hosts", "evil.example"], { cwd: app.dir });
+    await allowed.ready();
+    const { data } = await raw(port2, `GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });
+    expect(data.toString("latin1")).toStartWith("HTTP/1.1 500 ");
   });
 
   test("a broken TSGI contract (string body, bad chunk, no startResponse) gets the error page with the live script, not a plain 500", async () => {

@@ -8,7 +8,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/server/app-spec.ts";
-import { parsePort, repeated, UsageError } from "../src/dev/args.ts";
+import { allowedHostsArg, parsePort, repeated, UsageError } from "../src/dev/args.ts";
+import { hostAllowed } from "../src/dev/allowed-hosts.ts";
 import { codeFrame, renderCodeFrame } from "../src/dev/code-frame.ts";
 import { diagnose, formatDiagnosis, parseStack } from "../src/dev/diagnose.ts";
 import { DotenvReloader, parseDotenv } from "../src/dev/dotenv.ts";
@@ -91,6 +92,32 @@ describe("app spec and flags", () => {
     expect(parsePort("0", "--port")).toBe(0);
     expect(() => parsePort("65536", "--port")).toThrow(/0 to 65535/);
     expect(() => parsePort("80a", "PORT")).toThrow(/PORT must be/);
+  });
+});
+
+describe("allowed hosts (DNS rebinding)", () => {
+  test("localhost, *.localhost, IP literals, the bound host and no Host are answered; other names only when allowed", () => {
+    for (const host of [undefined, "", "localhost", "localhost:8000", "app.localhost:3000", "LOCALHOST", "127.0.0.1:8000", "10.1.2.3", "[::1]:8000", "[fe80::1]", "localhost."]) {
+      expect([host, hostAllowed(host, "127.0.0.1", [])]).toEqual([host, true]);
+    }
+    for (const host of ["evil.example", "evil.example:8000", "localhost.evil.example", "127.0.0.1.nip.io", "mybox"]) {
+      expect([host, hostAllowed(host, "127.0.0.1", [])]).toEqual([host, false]);
+    }
+    expect(hostAllowed("mybox:8000", "mybox", [])).toBe(true);
+    expect(hostAllowed("app.test", "0.0.0.0", ["app.test"])).toBe(true);
+    expect(hostAllowed("a.example.com", "0.0.0.0", [".example.com"])).toBe(true);
+    expect(hostAllowed("example.com", "0.0.0.0", [".example.com"])).toBe(true);
+    expect(hostAllowed("badexample.com", "0.0.0.0", [".example.com"])).toBe(false);
+    expect(hostAllowed("anything", "127.0.0.1", true)).toBe(true);
+  });
+
+  test("--allowed-hosts: comma-separated and repeatable, all for any; a port or scheme is a usage error", () => {
+    expect(allowedHostsArg(["a.test,b.test", ".Example.com"])).toEqual(["a.test", "b.test", ".example.com"]);
+    expect(allowedHostsArg([])).toEqual([]);
+    expect(allowedHostsArg(["all"])).toBe(true);
+    for (const bad of ["a.test:8000", "http://a.test", "", "a b"]) {
+      expect(() => allowedHostsArg([bad])).toThrow(UsageError);
+    }
   });
 });
 

@@ -43,3 +43,19 @@ export function parsePort(value: string, from: string): number {
   }
   return Number(value);
 }
+
+/**
+ * `--allowed-hosts` values: comma-separated host names, gathered from every
+ * use of the flag; `all` (alone) answers any host.
+ * @throws UsageError for an empty name, or one with a port, a path or spaces.
+ */
+export function allowedHostsArg(values: readonly string[]): readonly string[] | true {
+  const names = values.flatMap((v) => v.split(",")).map((v) => v.trim().toLowerCase());
+  if (names.includes("all")) return true;
+  for (const n of names) {
+    if (!/^\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/.test(n)) {
+      throw new UsageError(`--allowed-hosts takes host names such as app.test or .example.com (no port or scheme), got ${JSON.stringify(n)}`);
+    }
+  }
+  return names;
+}

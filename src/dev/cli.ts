@@ -15,7 +15,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { parseAppSpec } from "../server/app-spec.ts";
 import { checkArgs, versionRequested } from "../server/cli-args.ts";
 import { helpPrinter } from "../server/cli-help.ts";
-import { parsePort, repeated } from "./args.ts";
+import { allowedHostsArg, parsePort, repeated } from "./args.ts";
 import type { DevConfig } from "./config.ts";
 import { FatalError, startDevServer, type DevServer } from "./dev-server.ts";
 import { createDevLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
@@ -35,6 +35,7 @@ const DEV_ARGS = {
   poll: { type: "boolean", description: "Poll for changes (network and container file systems)", default: false },
   live: { type: "boolean", description: "Reload the browser page after each reload", default: true, negativeDescription: "No live reload script" },
   debug: { type: "boolean", description: "Error pages show the code, stack and request", default: true, negativeDescription: "Error pages show nothing of the code" },
+  "allowed-hosts": { type: "string", description: "Also answer requests for these Host names (comma-separated, repeatable; .example.com for a domain and its subdomains; all: any host). Localhost, IP addresses and --host are always answered; others get 403 (DNS rebinding)", valueHint: "hosts" },
 } satisfies ArgsDef;
 
 /** `--reload` is a switch that may carry a mode: `--reload=inplace`, `--reload=restart`. */
@@ -72,6 +73,7 @@ const command = defineCommand({
         poll: args.poll === true,
         live: args.live !== false,
         debug: args.debug !== false,
+        allowedHosts: allowedHostsArg(repeated(rawArgs, "allowed-hosts")),
         cwd: process.cwd(),
         shutdownTimeout: 5000,
       };

@@ -4,6 +4,7 @@
  * @module
  */
 import type { AppSpec } from "../server/app-spec.ts";
+import type { AllowedHosts } from "./allowed-hosts.ts";
 import type { LogLevel } from "./log.ts";
 
 /** Resolved settings of one `tsgi-dev` run. */
@@ -32,6 +33,8 @@ export interface DevConfig {
   live: boolean;
   /** Error pages with code, stack and environ. Default true. */
   debug: boolean;
+  /** `Host` names answered besides localhost, IP literals and the bound host (`--allowed-hosts`); `true`: any. Default `[]`. */
+  allowedHosts: AllowedHosts;
   /** The working directory (dotenv files, relative paths). */
   cwd: string;
   /** Graceful-shutdown budget for in-flight requests on exit, ms. Default 5000. */

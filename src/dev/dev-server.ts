@@ -14,6 +14,7 @@ import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
 import { DotenvReloader } from "./dotenv.ts";
 import { raisedAfterStart, withErrorPages } from "./error-pages-app.ts";
 import { forwardTo, HANDOVER_IDLE_GRACE_MS } from "./handover.ts";
+import { withHostCheck } from "./allowed-hosts.ts";
 import { withLive, LiveHub } from "./live.ts";
 import { AppLoader } from "./loader.ts";
 import { enabled } from "./log.ts";
@@ -134,6 +135,12 @@ export async function startDevServer(
     }
   }
   if (hub) app = withLive(app, hub);
+  const blocked = new Set<string>();
+  app = withHostCheck(app, config.host, config.allowedHosts, (host) => {
+    if (blocked.has(host)) return;
+    blocked.add(host);
+    logger.warn(`blocked a request for host "${host}": not this machine's name (DNS rebinding protection); --allowed-hosts ${host} allows it`);
+  });
   // What the server calls: the app, until a handover swaps in the forwarder.
   let current = app;
   const served: Application = (environ, startResponse) => current(environ, startResponse);
@@ -207,7 +214,10 @@ export async function startDevServer(
 /** Print where the server is: the local URL, LAN URLs for a wildcard host, the reload mode. */
 export function printReady(logger: ConsolaInstance, config: DevConfig, port: number, url: string): void {
   logger.success(`tsgi-dev serving ${config.app.raw} at ${url}`);
-  if (isWildcard(config.host)) for (const u of lanUrls(port)) logger.info(`on your network: ${u}`);
+  if (isWildcard(config.host)) {
+    for (const u of lanUrls(port)) logger.info(`on your network: ${u}`);
+    if (config.debug) logger.warn("error pages show your code, stacks and requests to anyone who can reach this port (--no-debug hides them)");
+  }
   const mode = config.reload === false ? "reload off" : config.reload === "restart" ? "reload by restarting the process" : "reload in place";
   logger.info(`${mode}${config.live ? ", live reload in the browser" : ""}; Ctrl-C to stop`);
 }
