@@ -658,6 +658,15 @@ describe("access log", () => {
     expect(lines[2]).toStartWith("a\\x5Cb\\xE9,127.0.0.1 - - [");
   });
 
+  test("a request-target with \" or \\ cannot close the log's quoted request line: written \\x22 and \\x5C (nginx)", async () => {
+    const { port, access } = start(hello);
+    await rawOne(port, get('/a"b\\x"'), { until: (d) => d.includes("world") });
+    await Bun.sleep(30);
+    const line = access.join("").trimEnd();
+    expect(line).toContain('"GET /a\\x22b\\x5Cx\\x22 HTTP/1.1" 200 14 ');
+    expect(line.split('"')).toHaveLength(3);
+  });
+
   test("custom logFormat with eventlet's fields", async () => {
     const { port, access } = start(hello, { logFormat: "%(status_code)s %(body_length)s %(request_line)s" });
     await rawOne(port, get("/f"), { until: (d) => d.includes("world") });

@@ -1016,7 +1016,12 @@ function bytesOf(part: Uint8Array | string): Uint8Array {
 
 /** `GET /path HTTP/1.1` for logs. */
 export function requestLine(head: RequestHead | null): string {
-  return head ? `${head.method} ${head.target} ${head.version}` : "(no request)";
+  if (!head) return "(no request)";
+  // The parser admits `"` and `\` in a request-target; in a log line they are
+  // written \x22 and \x5C (nginx's escaping of $request), so the quoted field
+  // cannot be closed early. Spaces, CR, LF and other controls never get here.
+  const target = head.target.indexOf('"') === -1 && head.target.indexOf("\\") === -1 ? head.target : head.target.replace(/["\\]/g, (c) => (c === '"' ? "\\x22" : "\\x5C"));
+  return `${head.method} ${target} ${head.version}`;
 }
 
 /** The access log's request line for a request the server rejected. */

@@ -24,8 +24,9 @@ export interface AccessLogFields {
   /** When the line was logged (the response ended), common log format in UTC without the brackets: `23/Nov/2026:09:00:00 +0000`. */
   date_time: string;
   /**
-   * The request line as received, e.g. `GET /x HTTP/1.1`; for a request the
-   * server rejected before the app saw it, `- (rejected: <reason>)`.
+   * The request line as received, e.g. `GET /x HTTP/1.1`, with `"` and `\`
+   * written `\x22` and `\x5C` (nginx); for a request the server rejected
+   * before the app saw it, `- (rejected: <reason>)`.
    */
   request_line: string;
   /** The response status code. */
