@@ -255,6 +255,11 @@ export function render(page: Page): Rendered {
     }
     // Nothing is stuck reading the FIFO: the server answers at once.
     expect((await get(url + "plain", PLAIN, 2000)).status).toBe(500);
+    // Terminal escapes in the message reach the terminal as text, not as control sequences.
+    expect((await get(url + "t%1B]0;pwned%07%1B[2J", PLAIN)).status).toBe(500);
+    await dev.waitFor(/no route for \/t\\x1B\]0;pwned\\x07\\x1B\[2J/, 3000);
+    expect(dev.output).not.toContain("\x1b]0;pwned");
+    expect(dev.output).not.toContain("\x1b[2J");
   });
 
   test("a request for another host name (DNS rebinding) gets 403 and no page, warned once; --allowed-hosts lets it in", async () => {

@@ -250,14 +250,21 @@ function findNamedImport(files: readonly string[], name: string, target: string)
 
 /**
  * The terminal rendering: `Title: message`, `at file:line:column`, the code
- * frame, then up to `maxStack` stack lines.
+ * frame, then up to `maxStack` stack lines. Control characters (which an
+ * error message may carry from a request: ESC sequences could recolour,
+ * retitle or clear the terminal) are shown as `\xHH` ({@link terminalSafe}).
  */
 export function formatDiagnosis(d: Diagnosis, maxStack = 8): string {
   const out = [`${d.title}: ${d.message}`];
   if (d.location) out.push(`    at ${fmt(d.location)}`);
   if (d.frame) out.push("", renderCodeFrame(d.frame), "");
   for (const f of visibleFrames(d.stack).slice(0, maxStack)) out.push(`    at ${formatFrame(f)}`);
-  return out.join("\n").trimEnd();
+  return terminalSafe(out.join("\n").trimEnd());
+}
+
+/** `text` with C0 controls other than tab and newline, DEL and C1 controls written as `\xHH`. */
+export function terminalSafe(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
 }
 
 /** The frames worth showing: without tsgi's own (the dev server's wrappers and the server). */
