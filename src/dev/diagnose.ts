@@ -13,6 +13,7 @@
 import { readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { messagePosition } from "../server/import-error.ts";
+import { hexEscape } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
@@ -264,7 +265,7 @@ export function formatDiagnosis(d: Diagnosis, maxStack = 8): string {
 
 /** `text` with C0 controls other than tab and newline, DEL and C1 controls written as `\xHH`. */
 export function terminalSafe(text: string): string {
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+  return hexEscape(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g);
 }
 
 /** The frames worth showing: without tsgi's own (the dev server's wrappers and the server). */

@@ -9,8 +9,7 @@ import type { Socket } from "bun";
 import { httpDate } from "../http/date.ts";
 import { HttpError } from "../http/errors.ts";
 import { RequestParser, type ParserHandler, type RequestHead } from "../http/parser.ts";
-import { statusLine } from "../http/status.ts";
-import { ConnectionField, eqLower, responseHead } from "./response-head.ts";
+import { ConnectionField, eqLower, errorResponse, responseHead } from "./response-head.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, runApplication, runPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
@@ -18,6 +17,7 @@ import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/
 import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
 import { RequestHandler } from "./handler.ts";
+import { hexEscape } from "./log.ts";
 
 const enum Framing {
   /** No body bytes on the wire (HEAD, 1xx, 204, 304). */
@@ -445,10 +445,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   /** Answer a request we could not accept: status, `Connection: close`, close. */
   sendError(error: HttpError): void {
     if (this.closed || this.ending) return;
-    const body = `${statusLine(error.status)}: ${error.message}\n`;
-    this.out(
-      `HTTP/1.1 ${statusLine(error.status)}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}Server: ${this.core.serverSoftware}${CRLF}${CRLF}${body}`,
-    );
+    const answer = errorResponse(error.status, error.message, this.core.serverSoftware);
+    this.out(answer.text);
     // The environ exists when the app was running (requestTimeout's 503, bad
     // chunked framing while it read): that request's line is logged. A
     // request rejected before it reached the app is logged as rejected.
@@ -456,8 +454,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     const refused = this.refusedHead;
     const line = environ !== null && this.head !== null ? requestLine(this.head) : refused !== null ? requestLine(refused) : rejectedLine(error);
     const startedAt = environ !== null ? this.startedAt : 0;
-    if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, body.length, startedAt);
-    else this.core.logRequestError(this, environ, line, error.status, body.length, startedAt);
+    if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, answer.bodyLength, startedAt);
+    else this.core.logRequestError(this, environ, line, error.status, answer.bodyLength, startedAt);
     this.closeAfterFlush();
   }
 
@@ -1020,7 +1018,7 @@ export function requestLine(head: RequestHead | null): string {
   // The parser admits `"` and `\` in a request-target; in a log line they are
   // written \x22 and \x5C (nginx's escaping of $request), so the quoted field
   // cannot be closed early. Spaces, CR, LF and other controls never get here.
-  const target = head.target.indexOf('"') === -1 && head.target.indexOf("\\") === -1 ? head.target : head.target.replace(/["\\]/g, (c) => (c === '"' ? "\\x22" : "\\x5C"));
+  const target = head.target.indexOf('"') === -1 && head.target.indexOf("\\") === -1 ? head.target : hexEscape(head.target, /["\\]/g);
   return `${head.method} ${target} ${head.version}`;
 }
 

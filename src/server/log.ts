@@ -9,6 +9,15 @@ import type { AccessLogFields, LogTarget } from "./options.ts";
 export type LineWriter = (line: string) => void;
 
 /**
+ * `text` with every character `chars` matches written as `\xHH` (nginx's
+ * log escaping), e.g. `hexEscape('a"b', /"/g)` → `a\x22b`.
+ * @param chars a global RegExp of the characters to escape (all ≤ U+00FF).
+ */
+export function hexEscape(text: string, chars: RegExp): string {
+  return text.replace(chars, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+}
+
+/**
  * A line writer for `target`: `write(line + "\n")` on writables,
  * `info`/`error` on loggers (gevent `LoggingLogAdapter`), nothing for `null`.
  */

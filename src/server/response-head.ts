@@ -7,6 +7,8 @@
  * and encoding it again for every response.
  * @module
  */
+import { httpDate } from "../http/date.ts";
+import { statusLine } from "../http/status.ts";
 import type { ResponseHeaders } from "../spec.ts";
 
 const CRLF = "\r\n";
@@ -155,4 +157,20 @@ export function capitalizeName(name: string): string {
     if (capitalized.size < 1024) capitalized.set(name, out);
   }
   return out;
+}
+
+/**
+ * A response the server makes itself (a 4xx/5xx for a request it could not
+ * accept, or a connection over `maxConnections`): the status line, a plain
+ * text body `"<status line>: <message>\n"`, its `Content-Length`,
+ * `Connection: close`, `Date` and `Server`. `message` is ASCII.
+ * @returns the whole response, and the body's length (for the access log).
+ */
+export function errorResponse(status: number, message: string, server: string): { text: string; bodyLength: number } {
+  const line = statusLine(status);
+  const body = `${line}: ${message}\n`;
+  return {
+    text: `HTTP/1.1 ${line}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}Server: ${server}${CRLF}${CRLF}${body}`,
+    bodyLength: body.length,
+  };
 }

@@ -12,11 +12,11 @@ import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
 import { fileWrapper } from "../toolkit/util.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
-import { httpDate } from "../http/date.ts";
+import { errorResponse } from "./response-head.ts";
 import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
-import { AccessLog, accessLogFormat, createAccessLog, lineWriter, logDate, type LineWriter } from "./log.ts";
+import { AccessLog, accessLogFormat, createAccessLog, hexEscape, lineWriter, logDate, type LineWriter } from "./log.ts";
 import { resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
@@ -274,10 +274,9 @@ export class TsgiServer implements Server, ServerCore {
    */
   private refuse(socket: Socket<Connection | undefined>): void {
     const client = socket.remoteAddress || "-"; // gone once the socket ends
-    socket.end(
-      `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${TOO_MANY_CONNECTIONS.length}\r\nConnection: close\r\nDate: ${httpDate()}\r\nServer: ${this.serverSoftware}\r\n\r\n${TOO_MANY_CONNECTIONS}`,
-    );
-    this.accessLog?.record(client, "- (refused: maxConnections reached)", 503, TOO_MANY_CONNECTIONS.length, 0, Date.now());
+    const answer = errorResponse(503, "too many connections", this.serverSoftware);
+    socket.end(answer.text);
+    this.accessLog?.record(client, "- (refused: maxConnections reached)", 503, answer.bodyLength, 0, Date.now());
   }
 
   private tick = 1000;
@@ -421,13 +420,11 @@ export function serve(app: Application, options?: ServerOptions): TsgiServer {
   return new TsgiServer(app, options).listen();
 }
 
-/** The body of the answer to a connection over `maxConnections`. */
-const TOO_MANY_CONNECTIONS = "503 Service Unavailable: too many connections\n";
 
 /** A client-supplied log value without whitespace, with `"`, `\` and non-printable bytes as `\xHH` (nginx). */
 function logSafe(value: string): string {
   const stripped = value.replace(/[ \t]+/g, "");
   return /^[\x21\x23-\x5b\x5d-\x7e]*$/.test(stripped)
     ? stripped
-    : stripped.replace(/[^\x21\x23-\x5b\x5d-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+    : hexEscape(stripped, /[^\x21\x23-\x5b\x5d-\x7e]/g);
 }

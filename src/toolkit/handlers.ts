@@ -27,7 +27,7 @@ import type {
   StartResponse,
   WriteCallable,
 } from "../spec.ts";
-import { isToken } from "../gateway/response-fields.ts";
+import { contentLengthValue, excessBodyError, isToken } from "../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../spec.ts";
 import { Headers } from "./headers.ts";
 import { StderrErrorStream, StreamInput, isLatin1, latin1Decode, latin1Encode } from "./streams.ts";
@@ -478,7 +478,7 @@ export abstract class BaseHandler {
       if (!bodiless(this.status!, this.environ?.REQUEST_METHOD) && !this.excessLogged) {
         this.excessLogged = true;
         const stderr = this.getStderr();
-        stderr.write(`The response body is longer than its Content-Length (${this.headers!.get("Content-Length")} bytes); the excess was not sent\n`);
+        stderr.write(`${excessBodyError().message} (Content-Length: ${this.headers!.get("Content-Length")})\n`);
         stderr.flush();
       }
       out = data.subarray(0, this.bodyAllowance);
@@ -493,8 +493,12 @@ export abstract class BaseHandler {
   private declaredBodyLength(): number {
     if (bodiless(this.status!, this.environ?.REQUEST_METHOD)) return 0;
     const declared = this.headers?.get("Content-Length");
-    if (declared !== undefined && declared !== null && /^\d+$/.test(declared.trim())) return Number(declared.trim());
-    return -1;
+    if (declared === undefined) return -1;
+    try {
+      return contentLengthValue(declared.trim(), -1);
+    } catch {
+      return -1; // not a length (sent as the app gave it): nothing to hold the body to
+    }
   }
 
   /**
