@@ -222,6 +222,41 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
     }
   });
 
+  test("the header list is checked again when sent: a CR/LF added after startResponse, or an invalid or conflicting Content-Length, is an application error (500), never on the wire (spec.md; wsgiref checks neither)", async () => {
+    const cases: Array<[string, (h: ResponseHeaders) => void]> = [
+      ["CRLF added late", (h) => h.push(["X-Bad", "a\r\nInjected: 1"])],
+      ["Content-Length abc", (h) => h.push(["Content-Length", "abc"])],
+      ["two Content-Lengths", (h) => h.push(["Content-Length", "5"], ["Content-Length", "6"])],
+    ];
+    for (const [what, change] of cases) {
+      const h = new ErrorHandler();
+      await h.run((_e, s) => {
+        const list: ResponseHeaders = [["Content-Type", "text/plain"]];
+        s("200 OK", list);
+        change(list);
+        return [enc.encode("hello")];
+      });
+      expect([what, h.out.text]).toEqual([what, expect.stringMatching(/^Status: 500 Internal Server Error\r\n/)]);
+      expect(h.out.text).not.toContain("Injected");
+      expect(h.out.text).not.toContain("hello");
+      expect(h.err.value).toContain("TypeError");
+    }
+  });
+
+  test("a close() that throws after a complete response is logged; no error page follows it (spec.md; wsgiref appends one)", async () => {
+    const h = new ErrorHandler();
+    await h.run((_e, s) => {
+      s("200 OK", [["Content-Type", "text/plain"]]);
+      const body = [enc.encode("complete\n")] as Uint8Array[] & { close?: () => void };
+      body.close = () => {
+        throw new Error("close failed");
+      };
+      return body;
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\ncomplete\n");
+    expect(h.err.value).toContain("close failed");
+  });
+
   test("a body with both iterators is read through its async one (spec.md \"The body\" rule 1)", async () => {
     const h = new TestHandler();
     await h.run((_e, s) => {

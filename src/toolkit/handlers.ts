@@ -27,7 +27,7 @@ import type {
   StartResponse,
   WriteCallable,
 } from "../spec.ts";
-import { contentLengthValue, excessBodyError, isToken } from "../gateway/response-fields.ts";
+import { checkHeaders, contentLengthValue, excessBodyError, isToken } from "../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../spec.ts";
 import { Headers } from "./headers.ts";
 import { StderrErrorStream, StreamInput, isLatin1, latin1Decode, latin1Encode } from "./streams.ts";
@@ -535,6 +535,10 @@ export abstract class BaseHandler {
     try {
       const c = (this.result as { close?: () => unknown } | null)?.close;
       if (typeof c === "function") await c.call(this.result);
+    } catch (error) {
+      // spec.md: an error from close() is logged; the response is complete by
+      // now, and must not be followed by an error page (wsgiref would send one).
+      this.logException(error);
     } finally {
       this.result = null;
       this.headers = null;
@@ -553,12 +557,27 @@ export abstract class BaseHandler {
    * a modern client — {@link sendPreamble} and the header block.
    */
   async sendHeaders(): Promise<void> {
+    this.checkHeadersAgain();
     this.cleanupHeaders();
     this.headersSent = true;
     if (!this.originServer || this.clientIsModern()) {
       await this.sendPreamble();
       await this._write(this.headers!.toBytes());
     }
+  }
+
+  /**
+   * spec.md "The start_response() callable": the list is checked again as it
+   * is serialised, since the app may change it after `startResponse`
+   * (malformed values never reach the wire), and its `Content-Length`
+   * fields must be one decimal value. wsgiref checks neither.
+   * @throws TypeError, an application error: nothing was sent yet, so it is answered 500.
+   */
+  private checkHeadersAgain(): void {
+    const list = this.headers!.items();
+    checkHeaders(list);
+    let declared = -1;
+    for (const [name, value] of list) if (name.toLowerCase() === "content-length") declared = contentLengthValue(value, declared);
   }
 
   /** Whether {@link result} is a {@link FileWrapper} and file wrapping is enabled (wsgiref `result_is_file()`). */
