@@ -6,6 +6,10 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { DevProcess, freePort, get, killAll, TempApp } from "../fixtures/dev/harness.ts";
+import { raw } from "./helpers.ts";
+
+const python = Bun.which("python3");
+if (!python) console.warn("SKIP: python3 is not installed; the live-reload streaming timing test is skipped");
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -50,6 +54,19 @@ export default function app(environ: any, startResponse: any) {
     if (path === "/file-short") headers.push(["Content-Length", "10"]);
     startResponse("200 OK", headers);
     return environ["tsgi.file_wrapper"](Bun.file(import.meta.dir + "/" + name));
+  }
+  if (path === "/html-long" || path === "/html-short" || path === "/html-badcl") {
+    const length = path === "/html-long" ? "10" : path === "/html-short" ? "1000" : "abc";
+    startResponse("200 OK", [["Content-Type", "text/html"], ["Content-Length", length]]);
+    return [enc.encode("<html><body>x</body></html>")];
+  }
+  if (path === "/slow-html") {
+    startResponse("200 OK", [["Content-Type", "text/html"]]);
+    return (async function* () {
+      yield enc.encode("<html><body>first-part");
+      await Bun.sleep(800);
+      yield enc.encode("</body></html>");
+    })();
   }
   if (path === "/bad-header" || path === "/interim") {
     try {
@@ -140,6 +157,44 @@ describe("tsgi-dev live reload", () => {
     await Bun.sleep(100);
     expect(dev.output).not.toContain("Content-Length");
     expect(dev.output).not.toMatch(/error/i);
+  });
+
+  test("an HTML body that does not match its Content-Length is left to the server as without tsgi-dev: cut to the length, truncated, or a 500 for an invalid value", async () => {
+    const { url } = await start();
+    const port = Number(new URL(url).port);
+    const ask = async (path: string) => (await raw(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 })).data.toString("latin1");
+    const long = await ask("/html-long");
+    expect(long).toContain("\r\nContent-Length: 10\r\n");
+    expect(long.split("\r\n\r\n")[1]).toBe("<html><bod");
+    const short = await ask("/html-short");
+    expect(short).toContain("\r\nContent-Length: 1000\r\n");
+    expect(short.split("\r\n\r\n")[1]).toBe("<html><body>x</body></html>"); // then closed: a truncated message
+    expect(await ask("/html-badcl")).toStartWith("HTTP/1.1 500 ");
+  });
+
+  test.skipIf(!python)("a streamed HTML body is not held back: only a tail that could begin </body waits for the next chunk", async () => {
+    const { url } = await start();
+    const script = `
+import socket, time
+s = socket.create_connection(("127.0.0.1", ${new URL(url).port}), timeout=5)
+t = time.monotonic()
+s.sendall(b"GET /slow-html HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n")
+data, first = b"", None
+while True:
+    c = s.recv(65536)
+    if not c:
+        break
+    data += c
+    if first is None and b"first-part" in data:
+        first = (time.monotonic() - t) * 1000
+print(round(first) if first is not None else -1, b"data-tsgi-live" in data)
+`;
+    const proc = Bun.spawn([python!, "-c", script], { stdout: "pipe" });
+    const [out] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    const [firstAt, injected] = out.trim().split(" ");
+    expect(Number(firstAt)).toBeGreaterThanOrEqual(0);
+    expect(Number(firstAt)).toBeLessThan(500);
+    expect(injected).toBe("True");
   });
 
   test("the event stream says hello with the version id, then reload after a save", async () => {

@@ -10,7 +10,7 @@
  * @module
  */
 import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
-import { checkHeaders, checkStatus } from "../gateway/response-fields.ts";
+import { checkHeaders, checkStatus, contentLengthValue } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
 import { makeBody, readBody } from "./body.ts";
 
@@ -205,7 +205,9 @@ export function withLive(app: Application, hub: LiveHub): Application {
 
     const body = await app(environ, sr);
     const method = environ.REQUEST_METHOD;
-    const decide = () => !!st.pending && !st.realWrite && shouldInject(method, st.pending.status, st.pending.headers);
+    // An invalid or conflicting Content-Length is the app's error: left to the server (a 500), as without tsgi-dev.
+    const decide = () =>
+      !!st.pending && !st.realWrite && shouldInject(method, st.pending.status, st.pending.headers) && !Number.isNaN(declaredLength(st.pending.headers));
     const script = () => encoder.encode(liveScript(id));
 
     // Arrays: everything is here; inject and keep the length known.
@@ -217,9 +219,11 @@ export function withLive(app: Application, hub: LiveHub): Application {
       }
       const all = Buffer.concat(body as Uint8Array[]);
       const at = findCloseBody(all, true);
-      if (at === -1) {
+      const declared = declaredLength(st.pending.headers);
+      // A body that does not match its Content-Length is left as it is, for the server to cut or truncate as it would without tsgi-dev.
+      if (at === -1 || (declared !== -1 && declared !== all.byteLength)) {
         flush();
-        return [all];
+        return body;
       }
       const out = insert(all, at, script());
       flush(withLength(st.pending!.headers, out.byteLength));
@@ -249,8 +253,8 @@ export function withLive(app: Application, hub: LiveHub): Application {
             if (mode === "undecided" && st.pending) {
               if (!decide()) mode = "pass";
               else {
-                const cl = header(st.pending.headers, "content-length");
-                mode = cl !== undefined ? (Number(cl) <= MAX_BUFFERED ? "buffer" : "pass") : "stream";
+                const declared = declaredLength(st.pending.headers);
+                mode = declared === -1 ? "stream" : declared <= MAX_BUFFERED ? "buffer" : "pass";
               }
               if (mode !== "buffer") flush();
             }
@@ -276,7 +280,8 @@ export function withLive(app: Application, hub: LiveHub): Application {
               yield insert(data, at, script());
               continue;
             }
-            const keep = Math.min(CLOSE_BODY.length - 1, data.byteLength);
+            // Hold back only a tail that could begin `</body`: every other byte goes out now (spec.md: a chunk per chunk).
+            const keep = closeBodyPrefixAtEnd(data);
             carry = data.slice(data.byteLength - keep);
             const out = data.subarray(0, data.byteLength - keep);
             if (out.byteLength) yield out;
@@ -287,9 +292,10 @@ export function withLive(app: Application, hub: LiveHub): Application {
           if (mode === "buffer") {
             const all = Buffer.concat(buffered);
             const at = findCloseBody(all, true);
-            if (at === -1 || size !== all.byteLength) {
+            if (at === -1 || size !== declaredLength(st.pending!.headers)) {
+              // No </body, or not the declared length: as the app sent it, for the server to cut or truncate.
               flush();
-              if (all.byteLength) yield all;
+              for (const b of buffered) yield b;
             } else {
               const out = insert(all, at, script());
               flush(withLength(st.pending!.headers, out.byteLength));
@@ -303,6 +309,40 @@ export function withLive(app: Application, hub: LiveHub): Application {
       () => reader.close(),
     );
   };
+}
+
+/**
+ * The app's Content-Length: -1 when it set none, NaN when a value is not a
+ * length or two values disagree (spec.md: an application error).
+ */
+function declaredLength(headers: ResponseHeaders): number {
+  let declared = -1;
+  for (const [k, v] of headers) {
+    if (k.toLowerCase() !== "content-length") continue;
+    try {
+      declared = contentLengthValue(v, declared);
+    } catch {
+      return Number.NaN;
+    }
+  }
+  return declared;
+}
+
+/** The length of the longest tail of `data` that is a proper prefix of `</body` (ASCII case-insensitive); 0 if none. */
+function closeBodyPrefixAtEnd(data: Uint8Array): number {
+  for (let k = Math.min(CLOSE_BODY.length - 1, data.byteLength); k > 0; k--) {
+    let match = true;
+    for (let j = 0; j < k; j++) {
+      let b = data[data.byteLength - k + j]!;
+      if (b >= 0x41 && b <= 0x5a) b += 0x20;
+      if (b !== CLOSE_BODY[j]) {
+        match = false;
+        break;
+      }
+    }
+    if (match) return k;
+  }
+  return 0;
 }
 
 /** A copy of `headers` with Content-Length set to `length`. */
