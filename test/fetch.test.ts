@@ -381,6 +381,21 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
       for (const p of parts) yield enc.encode(p);
     })();
 
+  test("Connection: close from the app closes the connection (spec.md); other hop-by-hop fields are dropped", async () => {
+    app = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"], ["Connection", "close"], ["Keep-Alive", "timeout=9"]]);
+      return [enc.encode("bye")];
+    };
+    const started = Date.now();
+    const r = await raw(bun.port!, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", { timeoutMs: 3000 });
+    const text = r.data.toString("latin1");
+    expect(r.closed).toBe(true);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(text.toLowerCase()).toContain("\r\nconnection: close\r\n");
+    expect(text.toLowerCase()).not.toContain("keep-alive: timeout=9");
+    expect(text).toEndWith("\r\n\r\nbye");
+  });
+
   test("a GET sent with a body: the app reads none and its environ promises none (no CONTENT_LENGTH); a POST keeps both", async () => {
     app = async (environ, sr) => {
       const body = await environ["tsgi.input"].read();

@@ -171,12 +171,18 @@ class FetchSink implements ResponseSink {
     const code = Number(status.slice(0, 3));
     const h = new Headers();
     let declared = -1;
+    let close = false;
     for (const [name, value] of headers) {
       const lower = name.toLowerCase();
       if (lower === "content-length") declared = contentLengthValue(value, declared);
-      if (HOP_BY_HOP.has(lower)) continue;
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === "connection" && /(^|,)\s*close\s*(,|$)/i.test(value)) close = true;
+        continue;
+      }
       h.append(name, value);
     }
+    // spec.md: `Connection: close` from the app closes the connection; Bun.serve does so for this field.
+    if (close) h.set("Connection", "close");
     const length = declared >= 0 ? declared : bodyLength;
     const init = { status: code, statusText: status.slice(4), headers: h };
     this.started = true;
