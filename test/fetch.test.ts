@@ -381,7 +381,7 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
       for (const p of parts) yield enc.encode(p);
     })();
 
-  test("Connection: close from the app closes the connection (spec.md); other hop-by-hop fields are dropped", async () => {
+  test("Connection: close from the app closes the connection (spec.md); other hop-by-hop fields are dropped; Server is added unless the app sent one", async () => {
     app = (_e, sr) => {
       sr("200 OK", [["Content-Type", "text/plain"], ["Connection", "close"], ["Keep-Alive", "timeout=9"]]);
       return [enc.encode("bye")];
@@ -394,6 +394,16 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
     expect(text.toLowerCase()).toContain("\r\nconnection: close\r\n");
     expect(text.toLowerCase()).not.toContain("keep-alive: timeout=9");
     expect(text).toEndWith("\r\n\r\nbye");
+    // Server is added (spec.md: Date and Server when the app sent none); Bun adds Date.
+    expect(text).toMatch(/\r\nServer: tsgi\/\d/i);
+    expect(text).toMatch(/\r\nDate: /i);
+    app = (_e, sr) => {
+      sr("200 OK", [["Server", "mine"]]);
+      return [enc.encode("x")];
+    };
+    const own = (await raw(bun.port!, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", { timeoutMs: 3000 })).data.toString("latin1");
+    expect(own.match(/\r\nserver: /gi)).toHaveLength(1);
+    expect(own).toMatch(/\r\nserver: mine\r\n/i);
   });
 
   test("a GET sent with a body: the app reads none and its environ promises none (no CONTENT_LENGTH); a POST keeps both", async () => {

@@ -136,11 +136,13 @@ class FetchSink implements ResponseSink {
    * @param method the request method (HEAD gets no body).
    * @param logError logs a broken response contract for this request.
    * @param quiet error a truncated body without a reason, so Bun prints nothing (the `errorLog: null` option).
+   * @param serverSoftware the `Server` field added when the app sent none (spec.md; Bun.serve adds `Date` only).
    */
   constructor(
     private readonly method: string,
     private readonly logError: (error: Error) => void,
     private readonly quiet: boolean,
+    private readonly serverSoftware: string,
   ) {
     this.response = new Promise((r) => (this.resolveResponse = r));
     this.stream = new ReadableStream<Uint8Array>(
@@ -183,6 +185,7 @@ class FetchSink implements ResponseSink {
     }
     // spec.md: `Connection: close` from the app closes the connection; Bun.serve does so for this field.
     if (close) h.set("Connection", "close");
+    if (!h.has("server")) h.set("Server", this.serverSoftware);
     const length = declared >= 0 ? declared : bodyLength;
     const init = { status: code, statusText: status.slice(4), headers: h };
     this.started = true;
@@ -371,7 +374,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
       defaults,
     );
     if (!remote?.port) environ.REMOTE_PORT = "";
-    const sink = new FetchSink(request.method, (error) => gateway.logError(requestLineOf(environ), error), log === null);
+    const sink = new FetchSink(request.method, (error) => gateway.logError(requestLineOf(environ), error), log === null, defaults.serverSoftware);
     const running = runApplication(app, environ, sink, gateway);
     sink.onCancel = () => {
       pump?.stop();
