@@ -33,7 +33,7 @@ export type FetchHandler = (request: Request, ...rest: any[]) => Response | Prom
 export interface ToFetchOptions {
   /** `SCRIPT_NAME`: the path the app is mounted at, moved out of `PATH_INFO` when the URL starts with it. Default `""`. */
   scriptName?: string;
-  /** `SERVER_SOFTWARE`. Default `"tsgi/<version>"`. */
+  /** `SERVER_SOFTWARE`, and the `Server` field added to responses without one. Default `"tsgi/<version>"`. */
   serverSoftware?: string;
   /** Send stack traces in 500 bodies. Default false. */
   debug?: boolean;
