@@ -243,6 +243,17 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
     }
   });
 
+  test("the app's header list is not changed: the Content-Length the handler adds goes into its own copy (spec.md; wsgiref adds it to the app's list)", async () => {
+    const h = new ErrorHandler();
+    const list: ResponseHeaders = [["Content-Type", "text/plain"]];
+    await h.run((_e, s) => {
+      s("200 OK", list);
+      return [enc.encode("hello")];
+    });
+    expect(h.out.text).toContain("Content-Length: 5\r\n");
+    expect(list).toEqual([["Content-Type", "text/plain"]]);
+  });
+
   test("a close() that throws after a complete response is logged; no error page follows it (spec.md; wsgiref appends one)", async () => {
     const h = new ErrorHandler();
     await h.run((_e, s) => {

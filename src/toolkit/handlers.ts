@@ -558,6 +558,9 @@ export abstract class BaseHandler {
    */
   async sendHeaders(): Promise<void> {
     this.checkHeadersAgain();
+    // spec.md: the server copies the list as it sends it and adds its own fields
+    // to the copy, never to the app's list (wsgiref adds Content-Length to it).
+    this.headers = new this.headersClass(this.headers!.items());
     this.cleanupHeaders();
     this.headersSent = true;
     if (!this.originServer || this.clientIsModern()) {
