@@ -243,6 +243,25 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
     }
   });
 
+  test("a file wrapper with a shorter Content-Length sends that prefix of the file, with no error logged, also under validator() (spec.md file handling)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-handlers-fw-"));
+    writeFileSync(join(dir, "f.txt"), "0123456789abcdef");
+    try {
+      for (const wrap of [false, true]) {
+        const h = new ErrorHandler();
+        const app: Application = (e, s) => {
+          s("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "10"]]);
+          return e["tsgi.file_wrapper"]!(Bun.file(join(dir, "f.txt")));
+        };
+        await h.run(wrap ? validator(app) : app);
+        expect([wrap, h.out.text]).toEqual([wrap, "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n0123456789"]);
+        expect([wrap, h.err.value]).toEqual([wrap, ""]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("the app's header list is not changed: the Content-Length the handler adds goes into its own copy (spec.md; wsgiref adds it to the app's list)", async () => {
     const h = new ErrorHandler();
     const list: ResponseHeaders = [["Content-Type", "text/plain"]];

@@ -27,6 +27,7 @@ import type {
   StartResponse,
   WriteCallable,
 } from "../spec.ts";
+import { fileBodyBlob } from "../gateway/file-body.ts";
 import { checkHeaders, contentLengthValue, excessBodyError, isToken } from "../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../spec.ts";
 import { Headers } from "./headers.ts";
@@ -475,7 +476,8 @@ export abstract class BaseHandler {
     // (the excess is logged), and no body at all for HEAD, 1xx, 204 or 304.
     let out = data;
     if (this.bodyAllowance >= 0 && data.length > this.bodyAllowance) {
-      if (!bodiless(this.status!, this.environ?.REQUEST_METHOD) && !this.excessLogged) {
+      // A file wrapper with a shorter Content-Length sends that prefix of the file (spec.md): no error.
+      if (!bodiless(this.status!, this.environ?.REQUEST_METHOD) && !this.excessLogged && !this.resultIsFileBody()) {
         this.excessLogged = true;
         const stderr = this.getStderr();
         stderr.write(`${excessBodyError().message} (Content-Length: ${this.headers!.get("Content-Length")})\n`);
@@ -487,6 +489,12 @@ export abstract class BaseHandler {
     if (out.length === 0) return;
     await this._write(out);
     await this._flush();
+  }
+
+  /** The body is a file wrapper (the server's or the toolkit's, possibly behind the validator). */
+  private resultIsFileBody(): boolean {
+    const r = this.result;
+    return r instanceof FileWrapper || (r !== null && typeof r === "object" && fileBodyBlob(r) !== undefined);
   }
 
   /** The body bytes the sent headers allow: 0 without a body, the Content-Length when declared, else -1. */

@@ -311,6 +311,8 @@ interface RequestState {
   headers: ResponseHeaders | null;
   bodyBytes: number;
   warnedBody: boolean;
+  /** The body is a file wrapper: a shorter Content-Length sends a prefix of the file (spec.md), not an error. */
+  fileBody: boolean;
 }
 
 function noBodyExpected(st: RequestState): string | undefined {
@@ -333,7 +335,7 @@ function countBody(st: RequestState, n: number): void {
     st.warn(`The application sent body bytes in ${why}, which has no body; the server should drop them`);
   }
   const cl = declaredLength(st);
-  if (cl !== undefined && st.bodyBytes > cl && !why) {
+  if (cl !== undefined && st.bodyBytes > cl && !why && !st.fileBody) {
     fail("body-content-length", `The body is longer (${st.bodyBytes} bytes so far) than its Content-Length (${cl})`);
   }
 }
@@ -474,7 +476,10 @@ function wrapBody(original: Body, st: RequestState): Body {
   if (typeof Blob !== "undefined" && blob instanceof Blob) define("blob", blob);
   // The validator is transparent: a file wrapper it wraps keeps the server's file fast path.
   const file = original !== null && typeof original === "object" ? fileBodyBlob(original) : undefined;
-  if (file !== undefined) registerFileBody(wrapped, file);
+  if (file !== undefined) {
+    registerFileBody(wrapped, file);
+    st.fileBody = true;
+  }
   bodyStates.set(wrapped, bst);
   finalizer?.register(wrapped, bst);
   return wrapped;
@@ -615,7 +620,7 @@ export function validator(application: Application, options: ValidatorOptions = 
     checkEnviron(environ, warn);
     if (typeof startResponse !== "function") fail("start-response-callable", `startResponse must be a function, got ${show(startResponse)}`);
 
-    const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false };
+    const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false, fileBody: false };
 
     const checkedStartResponse: StartResponse = function (status: string, headers: ResponseHeaders, excInfo?: unknown): WriteCallable {
       if (arguments.length < 2 || arguments.length > 3) {
