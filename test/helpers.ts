@@ -205,3 +205,42 @@ export function freePort(): number {
   l.stop(true);
   return port;
 }
+
+/** Python 3 on this machine, or null (tests that need it skip with a message). */
+export const python3 = Bun.which("python3");
+
+/**
+ * Send `request` from a Python client in its own process and read until
+ * `until` arrives or the server closes: when `marker` first arrived (ms after
+ * the request was sent, -1 if never) and everything received. A separate
+ * Python client is used for timing: Node's and Bun's socket clients were
+ * seen (tcpdump) to report a segment that arrived on time only when the next
+ * one came. Bounded at 5 s.
+ * @throws when python3 is not installed or the client fails.
+ */
+export async function firstArrival(port: number, request: string, marker: string, until?: string): Promise<{ firstMs: number; data: string }> {
+  if (!python3) throw new Error("python3 is not installed");
+  const script = `
+import socket, sys, time, base64
+req, marker, until = (base64.b64decode(a) for a in sys.argv[1:4])
+s = socket.create_connection(("127.0.0.1", ${port}), timeout=5)
+t = time.monotonic()
+s.sendall(req)
+data, first = b"", None
+while not (until and until in data):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+    if first is None and marker in data:
+        first = (time.monotonic() - t) * 1000
+print(round(first) if first is not None else -1)
+sys.stdout.write(base64.b64encode(data).decode())
+`;
+  const b64 = (s: string) => Buffer.from(s, "latin1").toString("base64");
+  const proc = Bun.spawn([python3, "-c", script, b64(request), b64(marker), b64(until ?? "")], { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`python client failed (${code}): ${err}`);
+  const [first, data = ""] = out.split("\n");
+  return { firstMs: Number(first), data: Buffer.from(data, "base64").toString("latin1") };
+}
