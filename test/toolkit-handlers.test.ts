@@ -508,10 +508,16 @@ describe("BaseHandler: startResponse and write rules", () => {
     expect(() => fresh().startResponse("200 OK", [["X-Name", "caf\u20ac"]])).toThrow(/must be latin-1/);
     expect(() => fresh().startResponse("200 OK", [["X-Name", "caf\u00e9"]])).not.toThrow();
   });
-  test("bad headers throw TypeError; hop-by-hop throws Error", () => {
+  test("bad headers throw TypeError; hop-by-hop fields are removed when sent, with a warning, not refused (spec.md; wsgiref raises)", async () => {
     expect(() => fresh().startResponse("200 OK", [["X", "a\nb"]])).toThrow(TypeError);
     expect(() => fresh().startResponse("200 OK", [["X", 1 as never]])).toThrow(TypeError);
-    expect(() => fresh().startResponse("200 OK", [["Connection", "close"]])).toThrow("Hop-by-hop header");
+    const h = new ErrorHandler();
+    await h.run((_e, s) => {
+      s("200 OK", [["Content-Type", "text/plain"], ["Connection", "close"], ["Transfer-Encoding", "chunked"], ["Upgrade", "h2c"]]);
+      return [enc.encode("ok")];
+    });
+    expect(h.out.text).toBe("Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok");
+    for (const name of ["Connection", "Transfer-Encoding", "Upgrade"]) expect(h.err.value).toContain(`Hop-by-hop header '${name}: `);
   });
   test("a second call without excInfo: 'Headers already set!'; with excInfo before sending it replaces", () => {
     const h = fresh();

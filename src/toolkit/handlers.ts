@@ -408,7 +408,6 @@ export abstract class BaseHandler {
     if (!isLatin1(status)) throw new TypeError("Status must be latin-1 (one byte per character)");
     const wrapped = new this.headersClass(headers);
     for (const [name, value] of headers) {
-      if (isHopByHop(name)) throw new Error(`Hop-by-hop header, '${name}: ${value}', not allowed`);
       if (!isToken(name)) throw new TypeError(`Header name must be a token (RFC 9110 §5.1): ${JSON.stringify(name)}`);
       if (!isLatin1(value)) throw new TypeError(`Header value must be latin-1 (one byte per character): ${name}: ${JSON.stringify(value)}`);
     }
@@ -569,6 +568,7 @@ export abstract class BaseHandler {
     // spec.md: the server copies the list as it sends it and adds its own fields
     // to the copy, never to the app's list (wsgiref adds Content-Length to it).
     this.headers = new this.headersClass(this.headers!.items());
+    this.dropHopByHop();
     this.cleanupHeaders();
     this.headersSent = true;
     if (!this.originServer || this.clientIsModern()) {
@@ -589,6 +589,21 @@ export abstract class BaseHandler {
     checkHeaders(list);
     let declared = -1;
     for (const [name, value] of list) if (name.toLowerCase() === "content-length") declared = contentLengthValue(value, declared);
+  }
+
+  /**
+   * Remove hop-by-hop fields from the headers about to be sent, with a
+   * warning on `getStderr()`: spec.md has the server remove them rather than
+   * fail the response (wsgiref raises at `start_response`).
+   */
+  private dropHopByHop(): void {
+    for (const [name, value] of this.headers!.items()) {
+      if (!isHopByHop(name)) continue;
+      this.headers!.delete(name);
+      const stderr = this.getStderr();
+      stderr.write(`Hop-by-hop header '${name}: ${value}' removed: framing and connection management are the server's (spec.md)\n`);
+      stderr.flush();
+    }
   }
 
   /** Whether {@link result} is a {@link FileWrapper} and file wrapping is enabled (wsgiref `result_is_file()`). */
