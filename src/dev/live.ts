@@ -10,7 +10,7 @@
  * @module
  */
 import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
-import { checkHeaders, checkStatus, contentLengthValue } from "../gateway/response-fields.ts";
+import { checkHeaders, checkStatus, declaredContentLength } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
 import { makeBody, readBody } from "./body.ts";
 
@@ -316,16 +316,11 @@ export function withLive(app: Application, hub: LiveHub): Application {
  * length or two values disagree (spec.md: an application error).
  */
 function declaredLength(headers: ResponseHeaders): number {
-  let declared = -1;
-  for (const [k, v] of headers) {
-    if (k.toLowerCase() !== "content-length") continue;
-    try {
-      declared = contentLengthValue(v, declared);
-    } catch {
-      return Number.NaN;
-    }
+  try {
+    return declaredContentLength(headers);
+  } catch {
+    return Number.NaN;
   }
-  return declared;
 }
 
 /** The length of the longest tail of `data` that is a proper prefix of `</body` (ASCII case-insensitive); 0 if none. */

@@ -79,6 +79,16 @@ export function contentLengthValue(value: string, declared: number): number {
   return n;
 }
 
+/**
+ * The Content-Length a header list declares: -1 when it has none.
+ * @throws TypeError as {@link contentLengthValue}: a value that is not a length, or values that disagree.
+ */
+export function declaredContentLength(headers: ResponseHeaders): number {
+  let declared = -1;
+  for (const [name, value] of headers) if (name.length === 14 && name.toLowerCase() === "content-length") declared = contentLengthValue(value, declared);
+  return declared;
+}
+
 /** The error logged when a body goes past its declared Content-Length (the excess is not sent). */
 export function excessBodyError(): Error {
   return new Error("the application sent more bytes than its Content-Length; the excess was not sent");

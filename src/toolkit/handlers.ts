@@ -28,7 +28,7 @@ import type {
   WriteCallable,
 } from "../spec.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
-import { checkHeaders, contentLengthValue, excessBodyError, isToken } from "../gateway/response-fields.ts";
+import { checkHeaders, declaredContentLength, excessBodyError, isToken } from "../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../spec.ts";
 import { Headers } from "./headers.ts";
 import { StderrErrorStream, StreamInput, isLatin1, latin1Decode, latin1Encode } from "./streams.ts";
@@ -499,12 +499,10 @@ export abstract class BaseHandler {
   /** The body bytes the sent headers allow: 0 without a body, the Content-Length when declared, else -1. */
   private declaredBodyLength(): number {
     if (bodiless(this.status!, this.environ?.REQUEST_METHOD)) return 0;
-    const declared = this.headers?.get("Content-Length");
-    if (declared === undefined) return -1;
     try {
-      return contentLengthValue(declared.trim(), -1);
+      return declaredContentLength(this.headers!.items());
     } catch {
-      return -1; // not a length (sent as the app gave it): nothing to hold the body to
+      return -1; // not a length (a subclass sent it unchecked): nothing to hold the body to
     }
   }
 
@@ -587,8 +585,7 @@ export abstract class BaseHandler {
   private checkHeadersAgain(): void {
     const list = this.headers!.items();
     checkHeaders(list);
-    let declared = -1;
-    for (const [name, value] of list) if (name.toLowerCase() === "content-length") declared = contentLengthValue(value, declared);
+    declaredContentLength(list);
   }
 
   /**
