@@ -180,9 +180,14 @@ const serveCommand = defineCommand({
     consola.success(`tsgi ${pkg.version}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.unix === "" ? `inherited fd ${deploy.server.fd}` : server.url} (pid ${process.pid})`);
     let stopping = false;
     const stop = async (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second Ctrl-C: the operator will not wait for the drain.
+        if (signal !== "SIGINT") return;
+        consola.warn("SIGINT again: exiting now");
+        process.exit(130);
+      }
       stopping = true;
-      consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s`);
+      consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
       await server.close({ timeout: deploy.gracefulTimeout });
       process.exit(0);
     };

@@ -174,6 +174,7 @@ describe("workers", () => {
     const before = await twoPids(r.port);
     await fetch(`http://127.0.0.1:${r.port}/crash`, { signal: AbortSignal.timeout(3000) }).catch(() => {});
     expect(await waitFor(() => /exited unexpectedly \(code 1\); starting a replacement/.test(r.stderr()), 5000)).toBe(true);
+    expect(await waitFor(() => /worker \d+ listening \(a replacement\)/.test(r.stderr()), 5000)).toBe(true);
     // Two workers again, one of them new.
     expect(
       await waitFor(async () => {
@@ -212,12 +213,23 @@ describe("workers", () => {
     expect(r.stderr()).toContain("reloaded: new workers");
   }, 40_000);
 
-  test("SIGTERM drains: an in-flight request completes, then the supervisor exits 0", async () => {
+  test("SIGTERM drains: an in-flight request completes, a new connection is refused meanwhile, then the supervisor exits 0", async () => {
     const r = await startCli(["--workers", "2", "--graceful-timeout", "5"]);
     const started = Date.now();
     const slow = fetch(`http://127.0.0.1:${r.port}/slow?1200`, { signal: AbortSignal.timeout(8000) });
     await Bun.sleep(300);
     r.proc.kill("SIGTERM");
+    // While the slow request drains, the port refuses new connections at once
+    // (before, the supervisor's copy of the socket kept it listening: accepted, then reset at exit).
+    await Bun.sleep(200);
+    const during = await new Promise<string>((resolve) => {
+      const { connect } = require("node:net") as typeof import("node:net");
+      const s = connect({ host: "127.0.0.1", port: r.port });
+      s.on("connect", () => (s.destroy(), resolve("accepted")));
+      s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
+      setTimeout(() => (s.destroy(), resolve("timeout")), 2000);
+    });
+    expect(during).toBe("ECONNREFUSED");
     const res = await slow;
     expect(res.status).toBe(200);
     expect(((await res.json()) as { pathInfo: string }).pathInfo).toBe("/slow");
@@ -232,6 +244,32 @@ describe("workers", () => {
     }
     expect(refused).toBe(true);
   }, 30_000);
+
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`a second Ctrl-C (SIGINT) during the drain exits at once with 130${workers.length ? ", the workers killed" : " (one process)"}`, async () => {
+      const r = await startCli([...workers, "--graceful-timeout", "20"]);
+      const pids = workers.length ? await twoPids(r.port) : new Set<number>();
+      const slow = fetch(`http://127.0.0.1:${r.port}/slow?10000`, { signal: AbortSignal.timeout(15000) }).catch(() => "failed");
+      await Bun.sleep(300);
+      const started = Date.now();
+      r.proc.kill("SIGINT");
+      expect(await waitFor(() => r.stderr().includes("Ctrl-C again to exit at once"), 3000)).toBe(true);
+      r.proc.kill("SIGINT");
+      expect(await r.proc.exited).toBe(130);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(r.stderr()).toContain("SIGINT again: exiting now");
+      expect(await slow).toBe("failed");
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect(await waitFor(() => [...pids].every((p) => !alive(p)), 3000)).toBe(true);
+    }, 30_000);
+  }
 
   test("--max-requests recycles workers without failing a request", async () => {
     const r = await startCli(["--workers", "2", "--max-requests", "10", "--max-requests-jitter", "5"]);

@@ -268,7 +268,9 @@ export class Supervisor {
     const go = () => {
       if (this.stopping || this.countServing() >= this.target) return;
       const w = this.spawn(this.generation);
-      void this.whenListening(w);
+      void this.whenListening(w).then((ok) => {
+        if (ok) this.log("info", `worker ${w.pid} listening (a replacement)`);
+      });
     };
     setTimeout(go, delay);
   }
@@ -381,6 +383,12 @@ export class Supervisor {
     if (this.monitor) clearInterval(this.monitor);
     this.stopped = (async () => {
       for (const w of this.live.values()) this.terminate(w);
+      // The workers close their copies of the listening socket as they drain;
+      // the supervisor's own copy would keep it listening, so new connections
+      // would queue unanswered and be reset at exit instead of refused. An
+      // inherited socket (--fd, systemd) stays open: its owner keeps it.
+      if (this.sharedFd !== null && this.ownFd) closeFd(this.sharedFd);
+      this.sharedFd = null;
       const deadline = Date.now() + this.settings.gracefulTimeout + 3000;
       while (this.live.size > 0 && Date.now() < deadline) {
         await new Promise<void>((r) => {
@@ -389,8 +397,6 @@ export class Supervisor {
         });
       }
       for (const w of this.live.values()) w.proc.kill("SIGKILL");
-      if (this.sharedFd !== null && this.ownFd) closeFd(this.sharedFd);
-      this.sharedFd = null;
       if (this.unixPath) {
         try {
           if (lstatSync(this.unixPath).isSocket()) unlinkSync(this.unixPath);
@@ -407,7 +413,15 @@ export class Supervisor {
   installSignals(exit: (code: number) => void = (code) => process.exit(code)): void {
     process.on("SIGHUP", () => void this.reload());
     const shutdown = (name: string) => {
-      this.log("info", `${name}: stopping; in-flight requests get ${this.settings.gracefulTimeout / 1000}s`);
+      if (this.stopping) {
+        // A second Ctrl-C: the operator will not wait for the drain.
+        if (name !== "SIGINT") return;
+        this.log("warn", "SIGINT again: exiting now");
+        for (const w of this.live.values()) w.proc.kill("SIGKILL");
+        exit(130);
+        return;
+      }
+      this.log("info", `${name}: stopping; in-flight requests get ${this.settings.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
       void this.stop().then(() => exit(0));
     };
     process.on("SIGTERM", () => shutdown("SIGTERM"));
