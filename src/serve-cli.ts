@@ -22,6 +22,7 @@ import pkg from "../package.json" with { type: "json" };
 import { loadApp, resolveTls, StartupError, stdoutLog, withDeployMiddleware } from "./server/deploy.ts";
 import { ArgsError, checkArgs, versionRequested } from "./server/cli-args.ts";
 import { helpPrinter } from "./server/cli-help.ts";
+import { onStopSignals } from "./server/stop-signals.ts";
 import { OptionsError, resolveDeployOptions, type DeployOptions } from "./server/listen-options.ts";
 import { createServer } from "./server/server.ts";
 import { unixSocketPath } from "./server/sys.ts";
@@ -178,21 +179,17 @@ const serveCommand = defineCommand({
       return fail(new StartupError(listenMessage(error, deploy.server)));
     }
     consola.success(`tsgi ${pkg.version}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.unix === "" ? `inherited fd ${deploy.server.fd}` : server.url} (pid ${process.pid})`);
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) {
-        // A second Ctrl-C: the operator will not wait for the drain.
-        if (signal !== "SIGINT") return;
-        consola.warn("SIGINT again: exiting now");
+    onStopSignals(
+      async (signal) => {
+        consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
+        await server.close({ timeout: deploy.gracefulTimeout });
+        process.exit(0);
+      },
+      (signal) => {
+        consola.warn(`${signal} again: exiting now`);
         process.exit(130);
-      }
-      stopping = true;
-      consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
-      await server.close({ timeout: deploy.gracefulTimeout });
-      process.exit(0);
-    };
-    process.on("SIGTERM", () => void stop("SIGTERM"));
-    process.on("SIGINT", () => void stop("SIGINT"));
+      },
+    );
     process.on("SIGHUP", () => consola.warn("SIGHUP: reloading needs --workers (a single process cannot replace itself without dropping its socket)"));
   },
 });

@@ -15,6 +15,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { parseAppSpec } from "../server/app-spec.ts";
 import { checkArgs, versionRequested } from "../server/cli-args.ts";
 import { helpPrinter } from "../server/cli-help.ts";
+import { onStopSignals } from "../server/stop-signals.ts";
 import { allowedHostsArg, parsePort, repeated } from "./args.ts";
 import type { DevConfig } from "./config.ts";
 import { FatalError, startDevServer, type DevServer } from "./dev-server.ts";
@@ -95,19 +96,17 @@ const command = defineCommand({
       process.exit(1);
     }
 
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) {
+    onStopSignals(
+      async (signal) => {
+        logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
+        await dev.close();
+        process.exit(0);
+      },
+      (signal) => {
         logger.warn(`${signal} again: exiting now`);
         process.exit(130);
-      }
-      stopping = true;
-      logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
-      await dev.close();
-      process.exit(0);
-    };
-    process.on("SIGINT", () => void stop("SIGINT"));
-    process.on("SIGTERM", () => void stop("SIGTERM"));
+      },
+    );
   },
 });
 

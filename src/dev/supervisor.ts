@@ -19,6 +19,7 @@ import type { Subprocess } from "bun";
 import { existsSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { fingerprint } from "./fingerprint.ts";
+import { onStopSignals } from "../server/stop-signals.ts";
 import { dupFd, libc } from "../server/sys.ts";
 import type { DevConfig } from "./config.ts";
 import type { DevRole } from "./dev-server.ts";
@@ -295,13 +296,6 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
 
   return await new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
-      if (stopping) {
-        // A second Ctrl-C: do not wait for in-flight requests or a hung app.
-        logger.warn(`${signal} again: exiting now`);
-        for (const proc of liveWorkers) proc.kill("SIGKILL");
-        resolve(130);
-        return;
-      }
       stopping = true;
       logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
       await watcher.close();
@@ -309,7 +303,14 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       await Promise.all([stopWorker(current, config.shutdownTimeout + 2000, false), ...retiring]);
       resolve(0);
     };
-    process.on("SIGINT", () => void stop("SIGINT"));
-    process.on("SIGTERM", () => void stop("SIGTERM"));
+    onStopSignals(
+      (signal) => void stop(signal),
+      (signal) => {
+        // Again: do not wait for in-flight requests or a hung app.
+        logger.warn(`${signal} again: exiting now`);
+        for (const proc of liveWorkers) proc.kill("SIGKILL");
+        resolve(130);
+      },
+    );
   });
 }

@@ -23,6 +23,7 @@ import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { prepareUnixPath } from "./bind.ts";
 import { stdoutLog, type SupervisorMessage, type WorkerConfig, type WorkerMessage } from "./deploy.ts";
+import { onStopSignals } from "./stop-signals.ts";
 import { closeFd, dupFd } from "./sys.ts";
 
 /** Where supervisor messages go. */
@@ -412,20 +413,17 @@ export class Supervisor {
   /** SIGHUP → reload, SIGTERM/SIGINT → stop and exit 0, SIGTTIN/SIGTTOU → ±1 worker. */
   installSignals(exit: (code: number) => void = (code) => process.exit(code)): void {
     process.on("SIGHUP", () => void this.reload());
-    const shutdown = (name: string) => {
-      if (this.stopping) {
-        // A second Ctrl-C: the operator will not wait for the drain.
-        if (name !== "SIGINT") return;
-        this.log("warn", "SIGINT again: exiting now");
+    onStopSignals(
+      (name) => {
+        this.log("info", `${name}: stopping; in-flight requests get ${this.settings.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
+        void this.stop().then(() => exit(0));
+      },
+      (name) => {
+        this.log("warn", `${name} again: exiting now`);
         for (const w of this.live.values()) w.proc.kill("SIGKILL");
         exit(130);
-        return;
-      }
-      this.log("info", `${name}: stopping; in-flight requests get ${this.settings.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
-      void this.stop().then(() => exit(0));
-    };
-    process.on("SIGTERM", () => shutdown("SIGTERM"));
-    process.on("SIGINT", () => shutdown("SIGINT"));
+      },
+    );
     process.on("SIGTTIN", () => this.increment());
     process.on("SIGTTOU", () => this.decrement());
     void this.done.then((code) => {
