@@ -215,7 +215,7 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
 
-  test("Ctrl-C waits for in-flight requests; a second Ctrl-C says so and exits at once, app process included", async () => {
+  test("Ctrl-C waits for in-flight requests and the port refuses new connections meanwhile; a second Ctrl-C says so and exits at once, app process included", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {
   if (environ.PATH_INFO === "/hang") await new Promise(() => {});
@@ -233,6 +233,16 @@ export default function app(environ: any, startResponse: any) {
     await Bun.sleep(100);
     dev.proc.kill("SIGINT");
     await dev.waitFor(/SIGINT: stopping \(in-flight requests get up to \d+ s\)/, 3000);
+    // While in-flight requests drain, the port refuses new connections at once
+    // (before, the supervisor's copy of the socket kept it listening: accepted, then reset).
+    await Bun.sleep(200);
+    const during = await new Promise<string>((resolve) => {
+      const s = connect({ host: "127.0.0.1", port: Number(new URL(url).port) });
+      s.on("connect", () => (s.destroy(), resolve("accepted")));
+      s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
+      setTimeout(() => (s.destroy(), resolve("timeout")), 2000);
+    });
+    expect(during).toBe("ECONNREFUSED");
     const started = Date.now();
     expect(await dev.kill("SIGINT")).toBe(130);
     expect(Date.now() - started).toBeLessThan(2000);

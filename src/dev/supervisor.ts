@@ -20,7 +20,7 @@ import { existsSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { fingerprint } from "./fingerprint.ts";
 import { onStopSignals } from "../server/stop-signals.ts";
-import { dupFd, libc } from "../server/sys.ts";
+import { closeFd, dupFd, libc } from "../server/sys.ts";
 import type { DevConfig } from "./config.ts";
 import type { DevRole } from "./dev-server.ts";
 import { printReady } from "./dev-server.ts";
@@ -300,6 +300,10 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
       await watcher.close();
       if (busy) await busy;
+      // The app process closes its copy of the listening socket as it drains;
+      // this process's copy would keep the port listening, so new connections
+      // would wait unanswered and be reset at exit instead of refused.
+      if (sharedFd !== null) closeFd(sharedFd);
       await Promise.all([stopWorker(current, config.shutdownTimeout + 2000, false), ...retiring]);
       resolve(0);
     };

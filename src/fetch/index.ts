@@ -31,7 +31,11 @@ export type FetchHandler = (request: Request, ...rest: any[]) => Response | Prom
 
 /** Options of {@link toFetchHandler}. */
 export interface ToFetchOptions {
-  /** `SCRIPT_NAME`: the path the app is mounted at, moved out of `PATH_INFO` when the URL starts with it. Default `""`. */
+  /**
+   * `SCRIPT_NAME`: the path the app is mounted at, moved out of `PATH_INFO`
+   * when the path is under it by whole segments (`/app/x` → `/x`; not
+   * `/application`). Default `""`.
+   */
   scriptName?: string;
   /** `SERVER_SOFTWARE`, and the `Server` field added to responses without one. Default `"tsgi/<version>"`. */
   serverSoftware?: string;
@@ -50,7 +54,8 @@ export interface ToFetchOptions {
   /**
    * The client's address for `REMOTE_ADDR`/`REMOTE_PORT`. Default: from the
    * runtime's second argument when it has `requestIP(request)` (`Bun.serve`'s
-   * server, whose result is `{ address, port }`), else `""` and 0.
+   * server, whose result is `{ address, port }`), else `""` for both (a
+   * result without a port leaves `REMOTE_PORT` `""` too).
    */
   remoteAddress?: (request: Request, ...rest: any[]) => { address: string; port?: number } | null | undefined;
 }

@@ -26,7 +26,8 @@ export interface AccessLogFields {
   /**
    * The request line as received, e.g. `GET /x HTTP/1.1`, with `"` and `\`
    * written `\x22` and `\x5C` (nginx); for a request the server rejected
-   * before the app saw it, `- (rejected: <reason>)`.
+   * before the app saw it, `- (rejected: <reason>)`; for a connection
+   * refused over `maxConnections`, `- (refused: maxConnections reached)`.
    */
   request_line: string;
   /** The response status code. */
