@@ -35,6 +35,20 @@ describe("application errors", () => {
     expect(errors.join("")).toContain("boom secret detail");
   });
 
+  test("control characters an error message carries from the request (a decoded path) reach the error log as \\xHH, not as terminal escapes", async () => {
+    const app: Application = (environ) => {
+      throw new Error(`no route for ${environ.PATH_INFO}`);
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/a%1B]0;pwned%07%1B[2Jb"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    const log = errors.join("");
+    expect(log).toContain("no route for /a\\x1B]0;pwned\\x07\\x1B[2Jb");
+    expect(log).not.toContain("\x1b");
+    expect(log).not.toContain("\x07");
+    expect(log).toContain("\n    at "); // newlines of the stack are kept
+  });
+
   test("debug: the traceback is in the 500 body", async () => {
     const app: Application = async () => {
       throw new Error("visible in debug");

@@ -13,7 +13,7 @@
 import { readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { messagePosition } from "../server/import-error.ts";
-import { hexEscape } from "../server/log.ts";
+import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
@@ -253,19 +253,14 @@ function findNamedImport(files: readonly string[], name: string, target: string)
  * The terminal rendering: `Title: message`, `at file:line:column`, the code
  * frame, then up to `maxStack` stack lines. Control characters (which an
  * error message may carry from a request: ESC sequences could recolour,
- * retitle or clear the terminal) are shown as `\xHH` ({@link terminalSafe}).
+ * retitle or clear the terminal) are shown as `\xHH` ({@link escapeControls}).
  */
 export function formatDiagnosis(d: Diagnosis, maxStack = 8): string {
   const out = [`${d.title}: ${d.message}`];
   if (d.location) out.push(`    at ${fmt(d.location)}`);
   if (d.frame) out.push("", renderCodeFrame(d.frame), "");
   for (const f of visibleFrames(d.stack).slice(0, maxStack)) out.push(`    at ${formatFrame(f)}`);
-  return terminalSafe(out.join("\n").trimEnd());
-}
-
-/** `text` with C0 controls other than tab and newline, DEL and C1 controls written as `\xHH`. */
-export function terminalSafe(text: string): string {
-  return hexEscape(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g);
+  return escapeControls(out.join("\n").trimEnd());
 }
 
 /** The frames worth showing: without tsgi's own (the dev server's wrappers and the server). */

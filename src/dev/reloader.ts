@@ -11,7 +11,8 @@ import { dirname, isAbsolute, relative } from "node:path";
 import type { ApplicationKind } from "../fetch/index.ts";
 import { fingerprint } from "./fingerprint.ts";
 import type { Application } from "../spec.ts";
-import { diagnose, formatDiagnosis, terminalSafe, type Diagnosis } from "./diagnose.ts";
+import { escapeControls } from "../server/log.ts";
+import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
 import type { DotenvReloader } from "./dotenv.ts";
 import { renderErrorPage } from "./error-page.ts";
 import type { AppLoader, LoadFailure } from "./loader.ts";
@@ -294,5 +295,5 @@ function summarize(paths: string[]): string {
 
 /** The terminal text for a failed load. */
 export function formatFailure(failure: LoadFailure, diagnosis: Diagnosis): string {
-  return failure.kind === "import" ? formatDiagnosis(diagnosis) : terminalSafe(failure.message);
+  return failure.kind === "import" ? formatDiagnosis(diagnosis) : escapeControls(failure.message);
 }

@@ -18,6 +18,16 @@ export function hexEscape(text: string, chars: RegExp): string {
 }
 
 /**
+ * `text` with C0 controls other than tab and newline, DEL and C1 controls
+ * written as `\xHH`: for error reports that may quote a client's bytes (an
+ * error message holding a request path), whose ESC sequences would otherwise
+ * recolour, retitle or clear the terminal of whoever reads the log (CWE-117).
+ */
+export function escapeControls(text: string): string {
+  return hexEscape(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g);
+}
+
+/**
  * A line writer for `target`: `write(line + "\n")` on writables,
  * `info`/`error` on loggers (gevent `LoggingLogAdapter`), nothing for `null`.
  */

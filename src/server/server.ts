@@ -16,7 +16,7 @@ import { errorResponse } from "./response-head.ts";
 import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
-import { AccessLog, accessLogFormat, createAccessLog, hexEscape, lineWriter, logDate, type LineWriter } from "./log.ts";
+import { AccessLog, accessLogFormat, createAccessLog, escapeControls, hexEscape, lineWriter, logDate, type LineWriter } from "./log.ts";
 import { resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
@@ -300,7 +300,8 @@ export class TsgiServer implements Server, ServerCore {
     if (code && this.options.ignoredSocketErrors.includes(code)) return;
     if (!this.errorWriter) return;
     const detail = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
-    this.errorWriter(`Error in ${context}: ${detail}`);
+    // An error's text may quote the client's bytes (a decoded request path): no raw control sequences in the log.
+    this.errorWriter(escapeControls(`Error in ${context}: ${detail}`));
   };
 
   logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): void {
