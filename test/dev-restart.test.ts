@@ -7,6 +7,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { renameSync } from "node:fs";
 import { connect } from "node:net";
 import { DevProcess, freePort, get, KeepAliveSession, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+import { connectOutcome } from "./helpers.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -236,13 +237,7 @@ export default function app(environ: any, startResponse: any) {
     // While in-flight requests drain, the port refuses new connections at once
     // (before, the supervisor's copy of the socket kept it listening: accepted, then reset).
     await Bun.sleep(200);
-    const during = await new Promise<string>((resolve) => {
-      const s = connect({ host: "127.0.0.1", port: Number(new URL(url).port) });
-      s.on("connect", () => (s.destroy(), resolve("accepted")));
-      s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
-      setTimeout(() => (s.destroy(), resolve("timeout")), 2000);
-    });
-    expect(during).toBe("ECONNREFUSED");
+    expect(await connectOutcome(Number(new URL(url).port))).toBe("ECONNREFUSED");
     const started = Date.now();
     expect(await dev.kill("SIGINT")).toBe(130);
     expect(Date.now() - started).toBeLessThan(2000);

@@ -244,3 +244,16 @@ sys.stdout.write(base64.b64encode(data).decode())
   const [first, data = ""] = out.split("\n");
   return { firstMs: Number(first), data: Buffer.from(data, "base64").toString("latin1") };
 }
+
+/**
+ * Try to connect to 127.0.0.1:`port`: `"accepted"`, the connect error's code
+ * (`"ECONNREFUSED"` when nothing listens), or `"timeout"` after `timeoutMs`.
+ */
+export function connectOutcome(port: number, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host: "127.0.0.1", port });
+    s.on("connect", () => (s.destroy(), resolve("accepted")));
+    s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
+    setTimeout(() => (s.destroy(), resolve("timeout")), timeoutMs);
+  });
+}

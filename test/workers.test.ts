@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { KeepAliveSession } from "../fixtures/dev/harness.ts";
-import { freePort } from "./helpers.ts";
+import { connectOutcome, freePort } from "./helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/serve-cli.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -222,14 +222,7 @@ describe("workers", () => {
     // While the slow request drains, the port refuses new connections at once
     // (before, the supervisor's copy of the socket kept it listening: accepted, then reset at exit).
     await Bun.sleep(200);
-    const during = await new Promise<string>((resolve) => {
-      const { connect } = require("node:net") as typeof import("node:net");
-      const s = connect({ host: "127.0.0.1", port: r.port });
-      s.on("connect", () => (s.destroy(), resolve("accepted")));
-      s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
-      setTimeout(() => (s.destroy(), resolve("timeout")), 2000);
-    });
-    expect(during).toBe("ECONNREFUSED");
+    expect(await connectOutcome(r.port)).toBe("ECONNREFUSED");
     const res = await slow;
     expect(res.status).toBe(200);
     expect(((await res.json()) as { pathInfo: string }).pathInfo).toBe("/slow");
