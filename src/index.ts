@@ -35,5 +35,5 @@ export { PathInfoDispatcher, pathInfoDispatcher } from "./toolkit/dispatch.ts";
 export { TsgiConformanceError, validator } from "./toolkit/validate.ts";
 export { SecureEnviron, TsgiSecureEnviron } from "./toolkit/secure-environ.ts";
 export { demoApp, makeServer } from "./toolkit/simple-server.ts";
-export { CGIHandler } from "./toolkit/handlers.ts";
+export { CGIHandler } from "./toolkit/handlers/index.ts";
 export { fromFetchHandler, toFetchHandler } from "./fetch/index.ts";

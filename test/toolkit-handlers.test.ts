@@ -14,7 +14,7 @@ import {
   formatDateTime,
   formatException,
   readEnviron,
-} from "../src/toolkit/handlers.ts";
+} from "../src/toolkit/handlers/index.ts";
 import { Headers } from "../src/toolkit/headers.ts";
 import { BytesInput, FileWrapper, MemoryErrorStream, fileWrapper, setupTestingDefaults } from "../src/toolkit/util.ts";
 import { checkClosed, validator } from "../src/toolkit/validate.ts";

@@ -1,21 +1,9 @@
 /**
- * Server/gateway base classes: a port of Python's `wsgiref.handlers`
- * (see `docs/toolkit/handlers.md`). The main use is running a TSGI
- * application as a CGI script:
- *
- * ```ts
- * #!/usr/bin/env bun
- * import { CGIHandler } from "tsgi/handlers";
- * await new CGIHandler().run(app);
- * ```
- *
- * Everything is asynchronous where wsgiref blocks: `run()`, `write()`,
- * `_write()`, `_flush()`, `finishResponse()`, `close()` and friends return
- * Promises (a subclass may implement them synchronously).
- *
+ * wsgiref's `BaseHandler`: runs one TSGI application for one request over
+ * streams a subclass provides, plus the helpers it uses
+ * (`format_date_time`, the error formatter).
  * @module
  */
-import { consola } from "consola";
 import type {
   Application,
   Body,
@@ -26,13 +14,14 @@ import type {
   ResponseHeaders,
   StartResponse,
   WriteCallable,
-} from "../spec.ts";
-import { fileBodyBlob } from "../gateway/file-body.ts";
-import { checkHeaders, declaredContentLength, excessBodyError, isToken } from "../gateway/response-fields.ts";
-import { TSGI_VERSION } from "../spec.ts";
-import { Headers } from "./headers.ts";
-import { StderrErrorStream, StreamInput, isLatin1, latin1Decode, latin1Encode } from "./streams.ts";
-import { FileWrapper, fileWrapper, guessScheme, isHopByHop } from "./util.ts";
+} from "../../spec.ts";
+import { fileBodyBlob } from "../../gateway/file-body.ts";
+import { checkHeaders, declaredContentLength, excessBodyError, isToken } from "../../gateway/response-fields.ts";
+import { TSGI_VERSION } from "../../spec.ts";
+import { Headers } from "../headers.ts";
+import { isLatin1, latin1Encode } from "../streams.ts";
+import { FileWrapper, fileWrapper, guessScheme, isHopByHop } from "../util.ts";
+import { readEnviron } from "./environ.ts";
 
 /** Where a handler writes the response: each `write()` must write all of `data` (or return how many bytes it wrote). */
 export interface OutputStream {
@@ -53,75 +42,6 @@ export type HeadersClass = new (headers: ResponseHeaders) => Headers;
 export function formatDateTime(timestamp: number = Date.now() / 1000): string {
   return new Date(timestamp * 1000).toUTCString();
 }
-
-const REQUEST_VARS = new Set([
-  "SCRIPT_NAME",
-  "PATH_INFO",
-  "QUERY_STRING",
-  "REQUEST_METHOD",
-  "AUTH_TYPE",
-  "CONTENT_TYPE",
-  "CONTENT_LENGTH",
-  "HTTPS",
-  "REMOTE_USER",
-  "REMOTE_IDENT",
-]);
-
-function needsTranscode(k: string): boolean {
-  return (
-    REQUEST_VARS.has(k) ||
-    k.startsWith("HTTP_") ||
-    k.startsWith("SSL_") ||
-    (k.startsWith("REDIRECT_") && needsTranscode(k.slice(9)))
-  );
-}
-
-function utf8AsLatin1(v: string): string {
-  return latin1Decode(new TextEncoder().encode(v));
-}
-
-/**
- * Read the CGI environment as TSGI native strings (wsgiref
- * `read_environ()`): a new object with every defined variable of `env`,
- * where the variables that come from the request (`SCRIPT_NAME`,
- * `PATH_INFO`, `QUERY_STRING`, `REQUEST_METHOD`, `AUTH_TYPE`,
- * `CONTENT_TYPE`, `CONTENT_LENGTH`, `HTTPS`, `REMOTE_USER`, `REMOTE_IDENT`,
- * `HTTP_*`, `SSL_*`, and `REDIRECT_` + any of those) are transcoded to
- * "bytes in unicode": the runtime decoded the environment's bytes as UTF-8,
- * so they are re-encoded as UTF-8 and each byte becomes one latin-1
- * character (PEP 3333 "Unicode Issues"). Other variables are copied as is.
- *
- * On `win32` it follows wsgiref's server sniffing: values are kept as is
- * when `SERVER_SOFTWARE` starts with `apache/`, and transcoded from UTF-8
- * otherwise (wsgiref uses the ANSI code page for unknown servers; this
- * assumes UTF-8).
- *
- * Limitation: bytes that are not valid UTF-8 were already replaced with
- * U+FFFD by the runtime and cannot be recovered (Python uses
- * `surrogateescape`).
- *
- * @param env the environment (default `process.env`).
- * @param platform `process.platform` value (default: the current one).
- */
-export function readEnviron(
-  env: Record<string, string | undefined> = process.env,
-  platform: string = process.platform,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  const software = (env.SERVER_SOFTWARE ?? "").toLowerCase();
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) continue;
-    if (!needsTranscode(k)) {
-      out[k] = v;
-    } else if (platform === "win32" && software.startsWith("apache/")) {
-      out[k] = v; // Apache mod_cgi writes bytes-as-latin-1 to the Unicode environ.
-    } else {
-      out[k] = utf8AsLatin1(v);
-    }
-  }
-  return out;
-}
-
 /** The environment as read when this module was loaded (wsgiref `BaseHandler.os_environ`). */
 const IMPORT_ENVIRON: Readonly<Record<string, string>> = Object.freeze(readEnviron());
 
@@ -665,200 +585,4 @@ export abstract class BaseHandler {
   abstract getStderr(): ErrorStream;
   /** Put the request's CGI variables into {@link environ} (wsgiref `add_cgi_vars()`). */
   abstract addCgiVars(): void;
-}
-
-/** Options of {@link SimpleHandler} and {@link BaseCGIHandler}. */
-export interface SimpleHandlerOptions {
-  /** `tsgi.multithread`. Default `true`. */
-  multithread?: boolean;
-  /** `tsgi.multiprocess`. Default `false`. */
-  multiprocess?: boolean;
-}
-
-/**
- * A handler over given streams and environ, for HTTP origin servers
- * (wsgiref `SimpleHandler(stdin, stdout, stderr, environ,
- * multithread=True, multiprocess=False)`). Output goes to `stdout` with a
- * status line (see {@link BaseHandler.originServer}). Works entirely in
- * memory, which makes it handy for tests.
- *
- * @example
- * const out: Uint8Array[] = [];
- * const h = new SimpleHandler(new BytesInput(), { write: (d) => out.push(d) }, new MemoryErrorStream(),
- *   { REQUEST_METHOD: "GET", SERVER_PROTOCOL: "HTTP/1.1", PATH_INFO: "/" });
- * await h.run(app);
- */
-export class SimpleHandler extends BaseHandler {
-  /** The request body stream (`tsgi.input`). */
-  stdin: InputStream;
-  /** Where the response goes. */
-  stdout: OutputStream;
-  /** The error stream (`tsgi.errors`). */
-  stderr: ErrorStream;
-  /** The request's CGI variables, added by {@link addCgiVars} (wsgiref `base_env`). */
-  baseEnv: Record<string, unknown>;
-
-  /**
-   * @param stdin `tsgi.input`.
-   * @param stdout output; `write()` should write each chunk in full.
-   * @param stderr `tsgi.errors` and the error log.
-   * @param environ the request's CGI variables.
-   * @param options `multithread` (default `true`), `multiprocess` (default `false`).
-   */
-  constructor(
-    stdin: InputStream,
-    stdout: OutputStream,
-    stderr: ErrorStream,
-    environ: Record<string, unknown>,
-    options: SimpleHandlerOptions = {},
-  ) {
-    super();
-    this.stdin = stdin;
-    this.stdout = stdout;
-    this.stderr = stderr;
-    this.baseEnv = environ;
-    this.tsgiMultithread = options.multithread ?? true;
-    this.tsgiMultiprocess = options.multiprocess ?? false;
-  }
-
-  /** Returns {@link stdin}. */
-  getStdin(): InputStream {
-    return this.stdin;
-  }
-
-  /** Returns {@link stderr}. */
-  getStderr(): ErrorStream {
-    return this.stderr;
-  }
-
-  /** Copies {@link baseEnv} into the environ. */
-  addCgiVars(): void {
-    Object.assign(this.environ!, this.baseEnv);
-  }
-
-  /**
-   * Write `data` to {@link stdout}, awaiting a returned Promise. If `write()`
-   * returns a byte count smaller than `data.length`, the rest is written
-   * again (with a one-time warning: partial writes are deprecated, as in wsgiref).
-   * @throws Error when `write()` reports 0 bytes written for non-empty data.
-   */
-  async _write(data: Uint8Array): Promise<void> {
-    let rest = data;
-    for (;;) {
-      const n = await this.stdout.write(rest);
-      if (typeof n !== "number" || n >= rest.length) return;
-      if (n <= 0) throw new Error("SimpleHandler: stdout.write() wrote nothing");
-      consola.warn("SimpleHandler.stdout.write() should not do partial writes");
-      rest = rest.subarray(n);
-    }
-  }
-
-  /** Calls `stdout.flush()` when present. */
-  async _flush(): Promise<void> {
-    await this.stdout.flush?.();
-  }
-}
-
-/**
- * A handler for CGI-like gateways over given streams and environ (wsgiref
- * `BaseCGIHandler`): like {@link SimpleHandler} but not an origin server,
- * so the status goes out as a `Status:` header. Use it for FastCGI/SCGI-like
- * protocols, or to test CGI output in memory.
- */
-export class BaseCGIHandler extends SimpleHandler {
-  override originServer = false;
-}
-
-/** Output to the process's stdout, each write awaited until handed to the OS. */
-function processStdout(): OutputStream {
-  return {
-    write: (data: Uint8Array) =>
-      new Promise<void>((resolve, reject) => {
-        process.stdout.write(data, (err?: Error | null) => (err ? reject(err) : resolve()));
-      }),
-  };
-}
-
-/**
- * `tsgi.input` over the process's stdin, limited to `CONTENT_LENGTH` bytes
- * (0 when absent or invalid: CGI sends no body then), created on first use.
- */
-function processStdin(contentLength: string | undefined): InputStream {
-  const n = contentLength && /^\d+$/.test(contentLength) ? Number(contentLength) : 0;
-  let real: StreamInput | null = null;
-  const get = (): StreamInput => (real ??= new StreamInput(Bun.stdin.stream(), n));
-  return {
-    read: (size?: number) => get().read(size),
-    readline: (size?: number) => get().readline(size),
-    readlines: (hint?: number) => get().readlines(hint),
-    [Symbol.asyncIterator]: () => get()[Symbol.asyncIterator](),
-  };
-}
-
-/** {@link readEnviron} with `PATH_INFO` `""` when the web server left it out (RFC 3875 §4.1.5 allows that; the environ requires the key). */
-function cgiEnviron(): Record<string, string> {
-  const env = readEnviron();
-  env.PATH_INFO ??= "";
-  return env;
-}
-
-/**
- * Run a TSGI application as a CGI script (wsgiref `CGIHandler`): the
- * environ comes from {@link readEnviron} of the process environment, the
- * body from stdin (at most `CONTENT_LENGTH` bytes, read on demand), output
- * to stdout with a `Status:` header, errors to stderr. `PATH_INFO` is `""`
- * when the web server sent none. `tsgi.run_once` and
- * `tsgi.input_terminated` are `true`, `tsgi.multithread` `false`,
- * `tsgi.multiprocess` `true`;
- * {@link BaseHandler.osEnviron} is `{}`. Takes no arguments; use
- * {@link BaseCGIHandler} to choose streams or flags.
- *
- * @example
- * #!/usr/bin/env bun
- * await new CGIHandler().run(app);
- */
-export class CGIHandler extends BaseCGIHandler {
-  override tsgiRunOnce = true;
-  override inputTerminated = true;
-  override osEnviron: Readonly<Record<string, string>> = {};
-
-  constructor() {
-    const env = cgiEnviron();
-    super(processStdin(env.CONTENT_LENGTH), processStdout(), new StderrErrorStream(), env, {
-      multithread: false,
-      multiprocess: true,
-    });
-  }
-}
-
-/**
- * Strip the `SCRIPT_NAME` that IIS repeats at the front of `PATH_INFO`
- * (wsgiref `IISCGIHandler.__init__`): when `PATH_INFO + "/"` starts with
- * `SCRIPT_NAME + "/"`, `PATH_INFO` loses that prefix. In place; returns `environ`.
- */
-export function fixIisPathInfo<T extends { PATH_INFO?: string; SCRIPT_NAME?: string }>(environ: T): T {
-  const path = environ.PATH_INFO ?? "";
-  const script = environ.SCRIPT_NAME ?? "";
-  if ((path + "/").startsWith(script + "/")) environ.PATH_INFO = path.slice(script.length);
-  return environ;
-}
-
-/**
- * {@link CGIHandler} for Microsoft IIS without `allowPathInfo` (wsgiref
- * `IISCGIHandler`): IIS gives a `PATH_INFO` that repeats `SCRIPT_NAME` at
- * the front; this handler removes it (see {@link fixIisPathInfo}). Use it
- * like `CGIHandler`: `await new IISCGIHandler().run(app)`.
- */
-export class IISCGIHandler extends BaseCGIHandler {
-  override tsgiRunOnce = true;
-  override inputTerminated = true;
-  override osEnviron: Readonly<Record<string, string>> = {};
-
-  constructor() {
-    const env = fixIisPathInfo(cgiEnviron());
-    super(processStdin(env.CONTENT_LENGTH), processStdout(), new StderrErrorStream(), env, {
-      multithread: false,
-      multiprocess: true,
-    });
-  }
 }

@@ -1,0 +1,44 @@
+/**
+ * How app loaders (`tsgi serve`, `tsgi-dev`) read a module's export: a TSGI
+ * application or a fetch handler ({@link asApplication}).
+ * @module
+ */
+import type { Application } from "../spec.ts";
+import type { FetchHandler } from "./common.ts";
+import { fromFetchHandler } from "./from-fetch.ts";
+
+/** How {@link detectApplication} read an export. */
+export type ApplicationKind = "tsgi" | "fetch-object" | "fetch-function";
+
+/**
+ * Tell what a module exported: a TSGI application (a function of two or
+ * more parameters, `(environ, startResponse)`), an object with a `fetch`
+ * method (Hono, Elysia, `export default { fetch }`), or a fetch function
+ * (one parameter, `(request) => Response`). Functions declared with no
+ * parameters (rest parameters only) count as TSGI applications.
+ *
+ * @returns the kind and the TSGI application to serve, or `null` when it is neither.
+ */
+export function detectApplication(exported: unknown): { kind: ApplicationKind; app: Application } | null {
+  if (typeof exported === "function") {
+    if (exported.length === 1) return { kind: "fetch-function", app: fromFetchHandler(exported as FetchHandler) };
+    return { kind: "tsgi", app: exported as Application };
+  }
+  if (exported !== null && typeof exported === "object" && typeof (exported as { fetch?: unknown }).fetch === "function") {
+    return { kind: "fetch-object", app: fromFetchHandler(exported as { fetch: FetchHandler }) };
+  }
+  return null;
+}
+
+/**
+ * What an app loader calls on a module's export (`tsgi-dev ./app.ts`,
+ * `tsgi serve`): TSGI applications are served as they are; `{ fetch }`
+ * objects and one-parameter fetch functions through {@link fromFetchHandler}.
+ * @throws TypeError naming what was found when it is neither.
+ */
+export function asApplication(exported: unknown): Application {
+  const found = detectApplication(exported);
+  if (found) return found.app;
+  const what = exported === null ? "null" : Array.isArray(exported) ? "an array" : typeof exported === "object" ? "an object without a fetch() method" : typeof exported;
+  throw new TypeError(`expected a TSGI application (environ, startResponse) => body, a fetch handler (request) => Response, or an object with a fetch() method; got ${what}`);
+}

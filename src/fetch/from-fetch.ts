@@ -1,0 +1,201 @@
+/**
+ * {@link fromFetchHandler}: a fetch-style handler (Hono, Elysia, a plain
+ * function) as a TSGI application, and the environ-to-`Request` mapping it
+ * uses ({@link environUrl}, {@link environHeaders}).
+ * @module
+ */
+import { reasonPhrase } from "../http/status.ts";
+import type { Application, Body, Environ, ResponseHeaders, StartResponse } from "../spec.ts";
+import { HOP_BY_HOP, type FetchHandler } from "./common.ts";
+
+/** Chunk size for pulling the request body from `tsgi.input` (bytes). */
+const READ_SIZE = 64 * 1024;
+
+/** Safe characters of a path when re-encoding `PATH_INFO` (RFC 3986 pchar plus `/`). */
+const PATH_SAFE = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
+
+/** Percent-encode a latin-1 path string (each char one byte, as PEP 3333 native strings). */
+function encodePath(path: string): string {
+  let out = "";
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i]!;
+    if (PATH_SAFE.test(c)) out += c;
+    else {
+      const code = path.charCodeAt(i);
+      if (code > 0xff) out += encodeURIComponent(c); // not latin-1: the app broke the rule; encode as UTF-8
+      else out += `%${code.toString(16).toUpperCase().padStart(2, "0")}`;
+    }
+  }
+  return out;
+}
+
+/** The request URL a fetch handler sees: scheme, `HTTP_HOST` (else `SERVER_NAME:SERVER_PORT`), `SCRIPT_NAME` + `PATH_INFO` re-encoded, `QUERY_STRING`. */
+export function environUrl(environ: Environ): string {
+  const scheme = String(environ["tsgi.url_scheme"] || "http");
+  let host = typeof environ.HTTP_HOST === "string" && environ.HTTP_HOST ? environ.HTTP_HOST : "";
+  if (!host) {
+    const name = String(environ.SERVER_NAME || "localhost");
+    host = name.includes(":") ? `[${name}]` : name;
+    const port = String(environ.SERVER_PORT || "");
+    if (port && !((scheme === "https" && port === "443") || (scheme === "http" && port === "80"))) host += `:${port}`;
+  }
+  const path = encodePath(String(environ.SCRIPT_NAME ?? "") + String(environ.PATH_INFO ?? "")) || "/";
+  const query = environ.QUERY_STRING ? `?${String(environ.QUERY_STRING)}` : "";
+  return `${scheme}://${host}${path.startsWith("/") ? path : `/${path}`}${query}`;
+}
+
+/** Rebuild request headers from environ: `HTTP_*`, `CONTENT_TYPE`, `CONTENT_LENGTH` (PEP 3333's mapping undone: `_` → `-`, lower case). */
+export function environHeaders(environ: Environ): Headers {
+  const h = new Headers();
+  for (const key in environ) {
+    const value = environ[key];
+    if (typeof value !== "string") continue;
+    if (key.startsWith("HTTP_")) {
+      const name = key.slice(5).toLowerCase().replaceAll("_", "-");
+      if (name === "content-length" || name === "content-type") continue; // CGI keys win
+      try {
+        h.append(name, value);
+      } catch {
+        // a value a Headers object refuses (should not happen for parsed fields)
+      }
+    } else if (key === "CONTENT_TYPE" && value) h.set("content-type", value);
+    else if (key === "CONTENT_LENGTH" && value) h.set("content-length", value);
+  }
+  return h;
+}
+
+/** Options of {@link fromFetchHandler}. */
+export interface FromFetchOptions {
+  /**
+   * Extra arguments passed after the `Request` (Hono's `env` and execution
+   * context, for instance), computed per request from the environ.
+   * Default none.
+   */
+  args?: (environ: Environ) => unknown[];
+}
+
+/** What {@link fromFetchHandler} accepts: a handler function or an object with a `fetch` method (a Hono or Elysia app). */
+export type FetchApp = FetchHandler | { fetch: FetchHandler };
+
+/**
+ * Wrap a fetch-style handler as a TSGI application.
+ *
+ * Each request becomes a `Request` (URL from {@link environUrl}, headers
+ * from {@link environHeaders}, body streamed from `tsgi.input` for methods
+ * other than GET and HEAD, `signal` aborted when the client goes away), the
+ * handler's `Response` becomes `startResponse(status, headers)` (each
+ * `Set-Cookie` kept separate, hop-by-hop fields dropped) and a body that
+ * streams `response.body`. A handler that throws or rejects is an
+ * application error: the server answers 500 and logs it.
+ *
+ * @throws TypeError at wrap time when `handler` is neither a function nor has a `fetch` method.
+ */
+export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = {}): Application {
+  const fetchFn: FetchHandler =
+    typeof handler === "function"
+      ? handler
+      : handler && typeof (handler as { fetch?: unknown }).fetch === "function"
+        ? (handler as { fetch: FetchHandler }).fetch.bind(handler)
+        : (() => {
+            throw new TypeError(`fromFetchHandler(handler): expected a function or an object with a fetch() method, got ${handler === null ? "null" : typeof handler}`);
+          })();
+  const app: Application = async (environ: Environ, startResponse: StartResponse): Promise<Body> => {
+    const method = String(environ.REQUEST_METHOD);
+    const controller = new AbortController();
+    const input = environ["tsgi.input"];
+    const length = Number(environ.CONTENT_LENGTH || 0);
+    const chunked = typeof environ.HTTP_TRANSFER_ENCODING === "string" && /chunked/i.test(environ.HTTP_TRANSFER_ENCODING);
+    let body: ReadableStream<Uint8Array> | null = null;
+    if (method !== "GET" && method !== "HEAD" && (length > 0 || chunked)) {
+      body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          const chunk = await input.read(READ_SIZE);
+          if (chunk.length === 0) c.close();
+          else c.enqueue(chunk);
+        },
+      });
+    }
+    const init: RequestInit & { duplex?: "half" } = { method, headers: environHeaders(environ), signal: controller.signal };
+    if (body) {
+      init.body = body;
+      init.duplex = "half";
+    }
+    const request = new Request(environUrl(environ), init);
+    const response = await fetchFn(request, ...(options.args ? options.args(environ) : []));
+    if (!(response instanceof Response)) {
+      throw new TypeError(`the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`);
+    }
+    const headers: ResponseHeaders = [];
+    response.headers.forEach((value, name) => {
+      if (name === "set-cookie" || HOP_BY_HOP.has(name)) return;
+      headers.push([name, value]);
+    });
+    for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
+    // Before touching `response.body`: reading it turns Bun's in-memory body into a stream.
+    if (!response.headers.has("content-type") && !response.bodyUsed) {
+      const implicit = await implicitContentType(response);
+      if (implicit) headers.push(["content-type", implicit]);
+    }
+    const reason = response.statusText || reasonPhrase(response.status) || "Unknown";
+    startResponse(`${response.status} ${reason}`, headers);
+    const stream = response.body;
+    if (!stream || method === "HEAD") {
+      if (stream) await stream.cancel().catch(() => {});
+      return [];
+    }
+    const reader = stream.getReader();
+    let finished = false;
+    return {
+      [Symbol.asyncIterator]() {
+        return {
+          async next(): Promise<IteratorResult<Uint8Array>> {
+            const { done, value } = await reader.read();
+            if (done) {
+              finished = true;
+              return { done: true, value: undefined };
+            }
+            return { done: false, value: typeof value === "string" ? new TextEncoder().encode(value) : value };
+          },
+        };
+      },
+      close() {
+        if (!finished) {
+          controller.abort();
+          reader.cancel().catch(() => {});
+        }
+      },
+    } as Body;
+  };
+  return app;
+}
+
+/** The type Bun gives every in-memory body without one of its own: strings, bytes, untyped Blobs. */
+const BUN_DEFAULT_TYPE = "text/plain;charset=utf-8";
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The Content-Type a `Response` held in memory carries implicitly (Fetch
+ * standard, "extract a body"). Bun does not put it in `response.headers`
+ * (`Bun.serve` adds it as it writes the response), so it is read from a
+ * clone's `Blob`: only for bodies held in memory, which `Bun.inspect` shows
+ * as `Blob (n bytes)`; a streamed body is never teed or buffered, and has no
+ * implicit type anyway. Bun reports `text/plain;charset=utf-8` for a string
+ * and for bytes alike, so the bytes decide: valid UTF-8 (every string body)
+ * keeps it, anything else (an image, gzip) is `application/octet-stream`,
+ * what `Bun.serve` sends for bytes.
+ */
+async function implicitContentType(response: Response): Promise<string> {
+  if (typeof Bun === "undefined" || !/\n\s*Blob \(/.test(Bun.inspect(response))) return "";
+  try {
+    const blob = await response.clone().blob();
+    if (blob.type !== BUN_DEFAULT_TYPE) return blob.type;
+    try {
+      utf8.decode(await blob.arrayBuffer());
+      return blob.type;
+    } catch {
+      return "application/octet-stream";
+    }
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * {@link toFetchHandler}: a TSGI application as a fetch handler
+ * (`(Request) => Promise<Response>`), driven by the server's own environ
+ * builder and gateway.
+ * @module
+ */
+import { buildEnviron } from "../gateway/environ.ts";
+import { RequestInput, type InputControl } from "../gateway/input.ts";
+import { requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
+import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
+import { ErrorLogStream } from "../gateway/errors.ts";
+import type { Application, Environ, FileWrapperFactory, ResponseHeaders } from "../spec.ts";
+import { SERVER_SOFTWARE } from "../version.ts";
+import { HOP_BY_HOP } from "./common.ts";
+
+/** Options of {@link toFetchHandler}. */
+export interface ToFetchOptions {
+  /**
+   * `SCRIPT_NAME`: the path the app is mounted at, moved out of `PATH_INFO`
+   * when the path is under it by whole segments (`/app/x` → `/x`; not
+   * `/application`). Default `""`.
+   */
+  scriptName?: string;
+  /** `SERVER_SOFTWARE`, and the `Server` field added to responses without one. Default `"tsgi/<version>"`. */
+  serverSoftware?: string;
+  /** Send stack traces in 500 bodies. Default false. */
+  debug?: boolean;
+  /** Where application errors and `tsgi.errors` go (`(text) => void`); `null` silences them. Default `console.error`. */
+  errorLog?: ((text: string) => void) | null;
+  /** `tsgi.multiprocess`. Default false. */
+  multiprocess?: boolean;
+  /** `tsgi.file_wrapper` for every request. Default none (apps fall back to iterating). */
+  fileWrapper?: FileWrapperFactory;
+  /** Extra keys copied into every environ. Default none. */
+  environ?: Record<string, unknown>;
+  /** Buffer response chunks until at least this many bytes (eventlet `minimum_chunk_size`). Default 0. */
+  minimumChunkSize?: number;
+  /**
+   * The client's address for `REMOTE_ADDR`/`REMOTE_PORT`. Default: from the
+   * runtime's second argument when it has `requestIP(request)` (`Bun.serve`'s
+   * server, whose result is `{ address, port }`), else `""` for both (a
+   * result without a port leaves `REMOTE_PORT` `""` too).
+   */
+  remoteAddress?: (request: Request, ...rest: any[]) => { address: string; port?: number } | null | undefined;
+}
+
+
+/** Response bytes queued in the stream before the application is asked to wait (bytes). */
+const RESPONSE_HIGH_WATER = 64 * 1024;
+
+/** Feeds a `Request` body into `tsgi.input`, pulling only while the input wants more. */
+class BodyPump implements InputControl {
+  private paused = false;
+  private wake: (() => void) | null = null;
+  private stopped = false;
+  constructor(
+    private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<unknown> },
+    readonly input: RequestInput,
+  ) {}
+  async run(): Promise<void> {
+    try {
+      for (;;) {
+        while (this.paused && !this.stopped) await new Promise<void>((r) => (this.wake = r));
+        if (this.stopped) return;
+        const { done, value } = await this.reader.read();
+        if (done) break;
+        if (value && value.length) this.input.push(value);
+      }
+      this.input.end();
+    } catch (error) {
+      this.input.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+    this.reader.cancel().catch(() => {});
+  }
+  sendContinue(): Promise<void> {
+    return Promise.resolve(); // the fetch runtime already handled Expect
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+  waiting(): void {}
+}
+
+/** A body stream that never yields: what a HEAD response of unknown length carries (see {@link FetchSink.start}). */
+function pendingStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({ pull: () => new Promise<void>(() => {}) });
+}
+
+/**
+ * A {@link ResponseSink} that resolves a `Response` on `start` and streams
+ * the body into it, with the TCP server's Content-Length rules (spec.md
+ * "Handling the Content-Length header"): an invalid or conflicting value is
+ * an application error, bytes past it are not sent, and a body that ends
+ * short errors the stream (a truncated response).
+ */
+class FetchSink implements ResponseSink {
+  closed = false;
+  discardsBody = false;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  private readonly stream: ReadableStream<Uint8Array>;
+  private waiters: Array<() => void> = [];
+  private resolveResponse!: (r: Response) => void;
+  readonly response: Promise<Response>;
+  started = false;
+  onCancel: (() => void) | null = null;
+  /** Body bytes still owed under the declared or known length, -1 when the length is not known. */
+  private remaining = -1;
+  private overflowed = false;
+
+  /**
+   * @param method the request method (HEAD gets no body).
+   * @param logError logs a broken response contract for this request.
+   * @param quiet error a truncated body without a reason, so Bun prints nothing (the `errorLog: null` option).
+   * @param serverSoftware the `Server` field added when the app sent none (spec.md; Bun.serve adds `Date` only).
+   */
+  constructor(
+    private readonly method: string,
+    private readonly logError: (error: Error) => void,
+    private readonly quiet: boolean,
+    private readonly serverSoftware: string,
+  ) {
+    this.response = new Promise((r) => (this.resolveResponse = r));
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (c) => {
+          this.controller = c;
+        },
+        pull: () => this.wakeWaiters(),
+        cancel: () => {
+          this.closed = true;
+          this.wakeWaiters();
+          this.onCancel?.();
+        },
+      },
+      { highWaterMark: RESPONSE_HIGH_WATER, size: (chunk) => chunk?.byteLength ?? 0 },
+    );
+  }
+
+  /**
+   * Resolve the `Response`. Bun keeps a Content-Length only on a body it can
+   * see whole, so: 204/304/205 and a length-0 body get a `null` body; a HEAD
+   * of known length a `null` body with that Content-Length; a HEAD of unknown
+   * length a stream that never yields (Bun sends `Transfer-Encoding:
+   * chunked`, as the GET would get, instead of a wrong `Content-Length: 0`).
+   * @throws TypeError for an invalid or conflicting Content-Length (nothing is sent).
+   */
+  start(status: string, headers: ResponseHeaders, bodyLength: number): void {
+    const code = Number(status.slice(0, 3));
+    const h = new Headers();
+    let declared = -1;
+    let close = false;
+    for (const [name, value] of headers) {
+      const lower = name.toLowerCase();
+      if (lower === "content-length") declared = contentLengthValue(value, declared);
+      if (HOP_BY_HOP.has(lower)) {
+        if (lower === "connection" && /(^|,)\s*close\s*(,|$)/i.test(value)) close = true;
+        continue;
+      }
+      h.append(name, value);
+    }
+    // spec.md: `Connection: close` from the app closes the connection; Bun.serve does so for this field.
+    if (close) h.set("Connection", "close");
+    if (!h.has("server")) h.set("Server", this.serverSoftware);
+    const length = declared >= 0 ? declared : bodyLength;
+    const init = { status: code, statusText: status.slice(4), headers: h };
+    this.started = true;
+    if (code === 204 || code === 205 || code === 304) {
+      if (code !== 304) h.delete("content-length");
+      this.discardsBody = true;
+      this.resolveResponse(new Response(null, init));
+    } else if (this.method === "HEAD") {
+      this.discardsBody = true;
+      if (length > 0 || declared === 0) {
+        h.set("content-length", String(length));
+        this.resolveResponse(new Response(null, init));
+      } else {
+        h.delete("content-length");
+        this.resolveResponse(new Response(pendingStream(), init));
+      }
+    } else if (length === 0) {
+      h.set("content-length", "0");
+      this.discardsBody = true;
+      this.resolveResponse(new Response(null, init));
+    } else {
+      if (length > 0) {
+        h.set("content-length", String(length));
+        this.remaining = length;
+      }
+      this.resolveResponse(new Response(this.stream, init));
+    }
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.closed || this.discardsBody || chunk.length === 0) return true;
+    if (this.remaining >= 0) {
+      if (chunk.length > this.remaining) {
+        if (!this.overflowed) {
+          this.overflowed = true;
+          this.logError(excessBodyError());
+        }
+        chunk = chunk.subarray(0, this.remaining);
+      }
+      this.remaining -= chunk.length;
+      if (this.remaining === 0) this.discardsBody = true;
+    }
+    this.controller.enqueue(chunk);
+    return (this.controller.desiredSize ?? 0) > 0;
+  }
+
+  drain(): Promise<void> {
+    if (this.closed || this.discardsBody || (this.controller.desiredSize ?? 1) > 0) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  end(): void {
+    if (this.closed) return;
+    if (this.remaining > 0) {
+      const error = shortBodyError(this.remaining, "the response is truncated");
+      this.logError(error);
+      this.fail(error.message);
+      return;
+    }
+    this.closed = true;
+    try {
+      this.controller.close();
+    } catch {
+      // already closed or cancelled
+    }
+    this.wakeWaiters();
+  }
+
+  abort(): void {
+    if (this.closed) return;
+    this.fail("the TSGI application failed after its response started; the body is truncated");
+  }
+
+  /** Error the body stream: the consumer sees a truncated response, never a complete-looking one. */
+  private fail(message: string): void {
+    this.closed = true;
+    try {
+      this.controller.error(this.quiet ? undefined : new Error(message));
+    } catch {
+      // already closed
+    }
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/**
+ * Wrap a TSGI application as a fetch handler.
+ *
+ * The environ comes from the server's `buildEnviron`: method, raw path and
+ * query from the URL, `HTTP_*` from the headers (a `Host` from the URL when
+ * the request has none), `SERVER_NAME`/`SERVER_PORT` and `tsgi.url_scheme`
+ * from the URL, `SERVER_PROTOCOL` `"HTTP/1.1"`. The request body is
+ * `tsgi.input`, pulled from `request.body` as the application reads. The
+ * returned promise resolves when the application's headers are ready (with
+ * its first body chunk or its end, PEP 3333); the body streams afterwards,
+ * waiting while the consumer is slow. When the consumer cancels the body
+ * the application's iteration stops and its `close()` is called. Errors
+ * before headers become a 500 `Response`; after headers, the body stream
+ * errors (a truncated response, never a complete-looking one).
+ *
+ * @example Bun.serve({ port: 8000, fetch: toFetchHandler(app) })
+ */
+export function toFetchHandler(app: Application, options: ToFetchOptions = {}): (request: Request, ...rest: any[]) => Promise<Response> {
+  const log = options.errorLog === undefined ? (text: string) => console.error(text.replace(/\n$/, "")) : options.errorLog;
+  const errors = new ErrorLogStream(log);
+  const gateway = {
+    debug: options.debug ?? false,
+    minimumChunkSize: options.minimumChunkSize ?? 0,
+    logError: (context: string, error: unknown) => {
+      if (!log) return;
+      const detail = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+      log(`Error in ${context}: ${detail}\n`);
+    },
+  };
+  const defaults = {
+    serverSoftware: options.serverSoftware ?? SERVER_SOFTWARE,
+    multiprocess: options.multiprocess ?? false,
+    scriptName: options.scriptName ?? "",
+    fileWrapper: options.fileWrapper,
+    extra: options.environ,
+  };
+  return async (request: Request, ...rest: any[]): Promise<Response> => {
+    const url = new URL(request.url);
+    let body: ReadableStream<Uint8Array> | null = request.body;
+    if (request.method === "GET" || request.method === "HEAD") body = null;
+    const fields: string[] = [];
+    let hasHost = false;
+    request.headers.forEach((value, name) => {
+      if (name === "host") hasHost = true;
+      // No body reaches the app (the runtime gives GET and HEAD none): no
+      // CONTENT_LENGTH promising one, no framing field describing one.
+      if (body === null && ((name === "content-length" && value.trim() !== "0") || name === "transfer-encoding")) return;
+      fields.push(name, value);
+    });
+    if (!hasHost) fields.push("host", url.host);
+    const scheme = url.protocol.replace(/:$/, "");
+    let pump: BodyPump | null = null;
+    let input: RequestInput;
+    if (body) {
+      const holder: { pump: BodyPump | null } = { pump: null };
+      const control: InputControl = {
+        sendContinue: () => Promise.resolve(),
+        pause: () => holder.pump?.pause(),
+        resume: () => holder.pump?.resume(),
+        waiting: () => {},
+      };
+      input = new RequestInput(control);
+      pump = holder.pump = new BodyPump(body.getReader(), input);
+      void pump.run();
+    } else {
+      input = new RequestInput(null);
+      input.end();
+    }
+    let remote: { address: string; port?: number } | null | undefined;
+    if (options.remoteAddress) remote = options.remoteAddress(request, ...rest);
+    else {
+      const server = rest[0] as { requestIP?: (r: Request) => { address: string; port: number } | null } | undefined;
+      if (server && typeof server.requestIP === "function") {
+        try {
+          remote = server.requestIP(request);
+        } catch {
+          remote = null;
+        }
+      }
+    }
+    const environ: Environ = buildEnviron(
+      {
+        method: request.method,
+        target: url.pathname + url.search,
+        version: "HTTP/1.1",
+        fields,
+        remoteAddr: remote?.address ?? "",
+        remotePort: remote?.port ?? 0,
+        serverName: url.hostname.replace(/^\[|\]$/g, ""),
+        serverPort: url.port ? Number(url.port) : scheme === "https" ? 443 : 80,
+        urlScheme: scheme,
+        input,
+        errors,
+      },
+      defaults,
+    );
+    if (!remote?.port) environ.REMOTE_PORT = "";
+    const sink = new FetchSink(request.method, (error) => gateway.logError(requestLineOf(environ), error), log === null, defaults.serverSoftware);
+    const running = runApplication(app, environ, sink, gateway);
+    sink.onCancel = () => {
+      pump?.stop();
+      const r = running.abandon();
+      if (r) r.catch(() => {});
+    };
+    const finished = Promise.resolve(running.done).then(() => {
+      pump?.stop();
+      if ((environ["tsgi.posthooks"] as unknown[] | undefined)?.length) void runPosthooks(environ, gateway.logError);
+    });
+    // `start` is always called before `done` settles (the gateway answers 500 on errors).
+    return Promise.race([
+      sink.response,
+      finished.then(() => (sink.started ? sink.response : new Response("500 Internal Server Error\n", { status: 500 }))),
+    ]);
+  };
+}
