@@ -36,6 +36,7 @@ export type ExcInfo = unknown;
  * gone away. New applications should return a body iterable instead.
  *
  * @throws TypeError when `data` is not a `Uint8Array`.
+ * @throws Error when called after the response ended.
  */
 export type WriteCallable = (data: Uint8Array) => Promise<void>;
 
@@ -103,17 +104,21 @@ export interface InputStream extends AsyncIterable<Uint8Array> {
    * Read up to `size` bytes (default: all that remain). Resolves to fewer
    * bytes only at the end of the body; to an empty array at the end.
    * @throws RangeError when `size` is negative or not an integer.
-   * @throws Error when the body read times out or the client disconnects.
+   * @throws Error when the body cannot be read: the client disconnected, the
+   *   server gave up on the request, or (from the tsgi server, an `HttpError`)
+   *   the body timed out (408), was malformed (400) or too large (413).
    */
   read(size?: number): Promise<Uint8Array>;
   /**
    * Read one line, up to and including `\n`, or at most `size` bytes.
    * Resolves to an empty array at the end of the body.
+   * @throws as {@link InputStream.read}.
    */
   readline(size?: number): Promise<Uint8Array>;
   /**
-   * Read lines until the end of the body, or until about `hint` bytes have
-   * been read.
+   * Read lines until the end of the body, or until the lines read total
+   * `hint` bytes or more (`hint` absent or <= 0: no limit).
+   * @throws Error as {@link InputStream.read}.
    */
   readlines(hint?: number): Promise<Uint8Array[]>;
   /** Iterate the body line by line (each line includes its `\n`). */
@@ -188,7 +193,7 @@ export interface Environ {
   CONTENT_TYPE?: string;
   /** The request's `Content-Length`, when sent. */
   CONTENT_LENGTH?: string;
-  /** The server's host name (from the bound address). */
+  /** The server's host name (the tsgi server: its `serverName` option, else from the bound address; `""` on a Unix socket). */
   SERVER_NAME: string;
   /** The server's port, as a string. */
   SERVER_PORT: string;

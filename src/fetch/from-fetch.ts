@@ -29,7 +29,13 @@ function encodePath(path: string): string {
   return out;
 }
 
-/** The request URL a fetch handler sees: scheme, `HTTP_HOST` (else `SERVER_NAME:SERVER_PORT`), `SCRIPT_NAME` + `PATH_INFO` re-encoded, `QUERY_STRING`. */
+/**
+ * The request URL a fetch handler sees (PEP 3333 "URL Reconstruction"):
+ * `tsgi.url_scheme` (default `http`), `HTTP_HOST` (else `SERVER_NAME`,
+ * default `localhost`, plus `:SERVER_PORT` unless it is the scheme's
+ * default), `SCRIPT_NAME` + `PATH_INFO` percent-encoded again (bytes outside
+ * RFC 3986 `pchar` and `/`; `/` when empty), and `?QUERY_STRING` when non-empty.
+ */
 export function environUrl(environ: Environ): string {
   const scheme = String(environ["tsgi.url_scheme"] || "http");
   let host = typeof environ.HTTP_HOST === "string" && environ.HTTP_HOST ? environ.HTTP_HOST : "";
@@ -44,7 +50,12 @@ export function environUrl(environ: Environ): string {
   return `${scheme}://${host}${path.startsWith("/") ? path : `/${path}`}${query}`;
 }
 
-/** Rebuild request headers from environ: `HTTP_*`, `CONTENT_TYPE`, `CONTENT_LENGTH` (PEP 3333's mapping undone: `_` → `-`, lower case). */
+/**
+ * Rebuild request headers from environ: string `HTTP_*` keys (PEP 3333's
+ * mapping undone: `_` → `-`, lower case), and `CONTENT_TYPE` /
+ * `CONTENT_LENGTH` when non-empty (`HTTP_CONTENT_*` keys are ignored). A
+ * value `Headers` refuses is skipped.
+ */
 export function environHeaders(environ: Environ): Headers {
   const h = new Headers();
   for (const key in environ) {
@@ -81,12 +92,17 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * Wrap a fetch-style handler as a TSGI application.
  *
  * Each request becomes a `Request` (URL from {@link environUrl}, headers
- * from {@link environHeaders}, body streamed from `tsgi.input` for methods
- * other than GET and HEAD, `signal` aborted when the client goes away), the
- * handler's `Response` becomes `startResponse(status, headers)` (each
- * `Set-Cookie` kept separate, hop-by-hop fields dropped) and a body that
- * streams `response.body`. A handler that throws or rejects is an
- * application error: the server answers 500 and logs it.
+ * from {@link environHeaders}, body streamed from `tsgi.input` in 64 KiB
+ * reads for methods other than GET and HEAD with a `CONTENT_LENGTH` above 0
+ * or a chunked body), the handler's `Response` becomes
+ * `startResponse(status, headers)` (each `Set-Cookie` kept separate,
+ * hop-by-hop fields dropped, an empty `statusText` replaced by the
+ * registered reason phrase) and a body that streams `response.body` (none
+ * for HEAD). The request's `signal` is aborted when the body is closed
+ * before its end (the client went away while it streamed); not while the
+ * handler is still computing its `Response`. A handler that throws,
+ * rejects or returns something other than a `Response` is an application
+ * error: the server answers 500 and logs it.
  *
  * @throws TypeError at wrap time when `handler` is neither a function nor has a `fetch` method.
  */

@@ -25,15 +25,19 @@ export interface ToFetchOptions {
   serverSoftware?: string;
   /** Send stack traces in 500 bodies. Default false. */
   debug?: boolean;
-  /** Where application errors and `tsgi.errors` go (`(text) => void`); `null` silences them. Default `console.error`. */
+  /** Where application errors and `tsgi.errors` go (`(text) => void`); `null` silences them. Default `console.error` (one trailing newline removed). */
   errorLog?: ((text: string) => void) | null;
   /** `tsgi.multiprocess`. Default false. */
   multiprocess?: boolean;
   /** `tsgi.file_wrapper` for every request. Default none (apps fall back to iterating). */
   fileWrapper?: FileWrapperFactory;
-  /** Extra keys copied into every environ. Default none. */
+  /**
+   * Extra keys for every environ, with the server's `environ` option
+   * precedence: they replace server-level keys (`SERVER_SOFTWARE`,
+   * `tsgi.errors`, ...), never the request's own. Default none.
+   */
   environ?: Record<string, unknown>;
-  /** Buffer response chunks until at least this many bytes (eventlet `minimum_chunk_size`). Default 0. */
+  /** Buffer response chunks until at least this many bytes (eventlet `minimum_chunk_size`); per request `environ["tsgi.minimum_write_chunk_size"]`. Default 0. */
   minimumChunkSize?: number;
   /**
    * The client's address for `REMOTE_ADDR`/`REMOTE_PORT`. Default: from the
@@ -265,11 +269,13 @@ class FetchSink implements ResponseSink {
 /**
  * Wrap a TSGI application as a fetch handler.
  *
- * The environ comes from the server's `buildEnviron`: method, raw path and
- * query from the URL, `HTTP_*` from the headers (a `Host` from the URL when
+ * The environ comes from the server's `buildEnviron`: method, path and
+ * query of `request.url` as the URL parser left them (dot segments already
+ * resolved), `HTTP_*` from the headers (a `Host` from the URL when
  * the request has none), `SERVER_NAME`/`SERVER_PORT` and `tsgi.url_scheme`
  * from the URL, `SERVER_PROTOCOL` `"HTTP/1.1"`. The request body is
- * `tsgi.input`, pulled from `request.body` as the application reads. The
+ * `tsgi.input`, pulled from `request.body` as the application reads (GET
+ * and HEAD get none). The
  * returned promise resolves when the application's headers are ready (with
  * its first body chunk or its end, PEP 3333); the body streams afterwards,
  * waiting while the consumer is slow. When the consumer cancels the body

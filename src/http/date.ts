@@ -23,6 +23,7 @@ function expire(): void {
  * The current time as an IMF-fixdate, e.g. `Mon, 23 Nov 2026 09:00:00 GMT`.
  * Without `now` the value is cached (the same string object within a second);
  * with `now` that instant is formatted.
+ * @param now a time in ms since the epoch, truncated to the second (default: now).
  */
 export function httpDate(now?: number): string {
   if (now !== undefined) return new Date(Math.floor(now / 1000) * 1000).toUTCString();

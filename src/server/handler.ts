@@ -19,8 +19,9 @@ import type { AccessLogFields } from "./options.ts";
 export interface HandlerServer {
   /** The server's `tsgi.errors` stream (its error log). */
   readonly errors: ErrorStream;
-  /** The bound host and port. */
+  /** The bound host (`""` for a Unix socket). */
   readonly hostname: string;
+  /** The bound port (0 for a Unix socket). */
   readonly port: number;
   /**
    * Write `Error in ${context}: ${stack}` to the error log (`errorLog`), as

@@ -94,11 +94,20 @@ export interface ServerOptions {
    * stop accepting instead). Default 10000.
    */
   maxConnections?: number;
-  /** Time allowed for a request head to arrive, ms (slowloris). Default 30000. */
+  /**
+   * Time allowed for a request head to arrive, ms (slowloris). Past it a
+   * started head is answered 408; a connection that sent nothing is closed.
+   * 0 disables it. Default 30000.
+   */
   headerTimeout?: number;
-  /** Idle keep-alive connection lifetime between requests, ms. Default 5000. */
+  /** Idle keep-alive connection lifetime between requests, ms. 0 disables it. Default 5000. */
   keepAliveTimeout?: number;
-  /** Longest wait for more request-body bytes while the app reads, ms (eventlet `socket_timeout`). Default 60000. */
+  /**
+   * Longest wait for more request-body bytes while the app reads, ms
+   * (eventlet `socket_timeout`). Past it the read rejects with an
+   * `HttpError` (status 408), answered 408 if nothing was sent yet, and the
+   * connection closes. 0 disables it. Default 60000.
+   */
   bodyTimeout?: number;
   /**
    * Longest time the client may take no response bytes while some are
@@ -129,11 +138,16 @@ export interface ServerOptions {
   log?: LogTarget;
   /** Error log destination and `tsgi.errors` target (gevent `error_log`); `null` disables. Default `process.stderr`. */
   errorLog?: LogTarget;
-  /** Access-log format: eventlet `%(name)s` style string, or a function. Default common log format. */
+  /**
+   * Access-log format: an eventlet `%(name)s` style string (see
+   * `compileLogFormat()`; a bad one makes `createServer()` throw), or a
+   * function. Default `DEFAULT_LOG_FORMAT` (eventlet's: common log
+   * format plus wall seconds).
+   */
   logFormat?: string | ((fields: AccessLogFields) => string);
   /** Prefix `client_ip` with the `X-Forwarded-For` value (eventlet `log_x_forwarded_for`). Default true. */
   logXForwardedFor?: boolean;
-  /** Error codes of client disconnects logged quietly (gevent `ignored_socket_errors`). Default `["EPIPE", "ECONNRESET"]`. */
+  /** Error `code`s of client disconnects that are not logged (gevent `ignored_socket_errors`). Default `["EPIPE", "ECONNRESET"]`. */
   ignoredSocketErrors?: string[];
   /** Factory for each request's environ object (gevent `environ_class`). Default plain object. */
   environClass?: new (init: Environ) => Environ;
@@ -224,7 +238,13 @@ export const DEFAULT_SERVER_OPTIONS = {
 /** Options with every default applied. */
 export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_SERVER_OPTIONS>> & ServerOptions;
 
-/** Apply the defaults and check values. @throws RangeError on a negative or non-integer size or timeout. */
+/**
+ * Apply the defaults (`socketTimeout` first, for the timeouts it covers) and
+ * check values.
+ * @throws RangeError on a negative or non-integer size, count, timeout, port
+ *   or `fd`, a `unixMode` outside 0 to 0o7777, or a `maxHttpVersion` other
+ *   than `"HTTP/1.0"` and `"HTTP/1.1"`.
+ */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const given = stripUndefined(options);
   if (given.socketTimeout !== undefined) {

@@ -23,19 +23,22 @@ import { peerEnviron } from "./peercred.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
-  /** The bound host (after `listen()`). */
+  /** The bound host (after `listen()`; `""` before, and for a Unix socket). */
   readonly hostname: string;
-  /** The bound port (after `listen()`; the real one when 0 was asked). */
+  /** The bound port (after `listen()`; the real one when 0 was asked; 0 before, and for a Unix socket). */
   readonly port: number;
-  /** `http://host:port/`. */
+  /** `http://host:port/` (`https` with `tls`, an IPv6 host in brackets); `http://unix:/path:/` for a Unix socket. */
   readonly url: string;
   /** The application; assigning swaps it for requests that start afterwards (in-flight ones finish on the old one). */
   app: Application;
   /** Open client connections. */
   readonly connections: number;
   /**
-   * Bind and start accepting.
-   * @throws Error with `code` `EADDRINUSE` (port taken) or `EACCES` (privileged port) when the port cannot be bound.
+   * Bind and start accepting; does nothing when already listening.
+   * @throws Error with `code` `EADDRINUSE` (port taken), `EACCES` (privileged
+   *   port) or `EADDRNOTAVAIL` when the TCP port cannot be bound; for `unix`
+   *   and `fd`, an error with `code` naming the path or descriptor
+   *   (`EADDRINUSE`, `EEXIST`, `EBADF`, `ENOTSOCK`, ...).
    */
   listen(): this;
   /**
@@ -47,9 +50,11 @@ export interface Server {
    * its way (RFC 9112 §9.3.1's race with a closing connection) is answered,
    * not reset. A connection whose response was already under way with
    * keep-alive gets the same grace once that response ends. `tsgi-dev
-   * --reload=restart` and the workers' reload use it.
+   * --reload=restart` and the workers' reload use it. Resolves when every
+   * connection has closed and pending access-log lines were written.
    */
   close(options?: CloseOptions): Promise<void>;
+  /** `close()` with its defaults, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -81,9 +86,16 @@ function errorCode(error: unknown): string | undefined {
   return (error as { code?: string } | null)?.code;
 }
 
-/** The server. Create with {@link createServer} or {@link serve}. */
+/**
+ * The server. Create with {@link createServer} or {@link serve}.
+ *
+ * Members not in {@link Server} are the connections' view of the server
+ * (`ServerCore`) and the {@link HandlerServer} a `handlerClass` sees; they are
+ * public for those, not for applications.
+ */
 export class TsgiServer implements Server, ServerCore {
   app: Application;
+  /** The options with every default applied. */
   readonly options: ResolvedOptions;
   readonly parserLimits: Partial<ParserLimits>;
   readonly gateway: GatewayOptions;
@@ -96,10 +108,13 @@ export class TsgiServer implements Server, ServerCore {
   readonly serverSoftware: string;
   readonly urlScheme: string;
   readonly http10Only: boolean;
+  /** `SERVER_NAME` for requests (the `serverName` option, else derived from the bound address); `""` before `listen()`. */
   serverName = "";
   hostname = "";
   port = 0;
+  /** `close()` was called. */
   closing = false;
+  /** `close({ idleGrace })`'s grace, ms; 0 before `close()`. */
   idleGrace = 0;
 
   /** The Unix socket path when listening on one (for an inherited one, as `getsockname(2)` reports it: `@name` for an abstract socket, `""` when unknown), else `null`. */
@@ -113,6 +128,7 @@ export class TsgiServer implements Server, ServerCore {
   private readonly warned = new Set<string>();
   private closeWaiters: Array<() => void> = [];
 
+  /** As {@link createServer}. @throws as {@link createServer}. */
   constructor(app: Application, options: ServerOptions = {}) {
     if (typeof app !== "function") {
       throw new TypeError(`createServer(app): app must be a TSGI application function, got ${app === null ? "null" : typeof app}`);
@@ -165,7 +181,7 @@ export class TsgiServer implements Server, ServerCore {
     return this.conns.size;
   }
 
-  /** Provide `tsgi.file_wrapper` for every request. */
+  /** Set the `tsgi.file_wrapper` of requests that start afterwards (`undefined`: none). Default: the toolkit's `fileWrapper`. */
   setFileWrapper(factory: EnvironDefaults["fileWrapper"]): void {
     this.environDefaults.fileWrapper = factory;
   }
@@ -411,7 +427,12 @@ function wallSeconds(startedAt: number): number {
   return startedAt === 0 ? 0 : (performance.now() - startedAt) / 1000;
 }
 
-/** Create a server for `app` without binding (call `listen()`). @throws TypeError when `app` is not a function; RangeError on a bad option. */
+/**
+ * Create a server for `app` without binding (call `listen()`).
+ * @throws TypeError when `app` is not a function.
+ * @throws RangeError on a bad option (see {@link resolveOptions}).
+ * @throws Error on a `logFormat` string that does not compile.
+ */
 export function createServer(app: Application, options?: ServerOptions): TsgiServer {
   return new TsgiServer(app, options);
 }

@@ -20,7 +20,8 @@ export interface PathInfoDispatcher extends Application {}
  *   `/blog/x`, never `/blogx`.
  * - Trailing slashes on mount points are removed, as cheroot does, so
  *   `"/blog/"` means `/blog` and `"/"` becomes `""`, which matches every
- *   path (the catch-all).
+ *   path (the catch-all). "Longest" is the mount point's length as given,
+ *   slashes included (cheroot sorts before stripping).
  * - An empty `PATH_INFO` is treated as `/`.
  * - The mounted application gets a shallow copy of the environ (cheroot's
  *   `environ.copy()`; an environ object with a `copy()` method, such as
@@ -30,8 +31,8 @@ export interface PathInfoDispatcher extends Application {}
  * - When nothing matches: `404 Not Found` with `Content-Type: text/plain`,
  *   `Content-Length: 0` and an empty body (cheroot's response).
  *
- * The instance is itself callable (it is an {@link Application}); `new` is
- * optional: {@link pathInfoDispatcher} is the function form.
+ * The instance is itself callable (it is an {@link Application}).
+ * {@link pathInfoDispatcher} builds one without `new`.
  *
  * @example
  * const app = new PathInfoDispatcher({ "/": home, "/blog": blog });

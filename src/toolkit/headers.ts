@@ -61,7 +61,8 @@ export function formatParam(name: string, value?: HeaderParamValue, quote = true
  * Names and values must be strings free of control characters (CR, LF, NUL
  * and the rest of C0 and DEL; HTAB is allowed in values): the constructor,
  * `set`, `setdefault` and `addHeader` throw TypeError otherwise, as wsgiref
- * raises ValueError/AssertionError.
+ * raises ValueError/AssertionError; the lookups and `delete` throw it for
+ * such a name.
  *
  * @example
  * const h = new Headers([["Content-Type", "text/plain"]]);
@@ -110,13 +111,17 @@ export class Headers implements Iterable<string> {
   /**
    * All values of `name` in list order, repeats included; `[]` when none
    * (wsgiref `get_all`).
+   * @throws TypeError when `name` is not a string or holds a control character.
    */
   getAll(name: string): string[] {
     const lower = checkString(name, true).toLowerCase();
     return this.list.filter(([k]) => k.toLowerCase() === lower).map(([, v]) => v);
   }
 
-  /** Whether `name` is present, case-insensitively (wsgiref `__contains__`). */
+  /**
+   * Whether `name` is present, case-insensitively (wsgiref `__contains__`).
+   * @throws TypeError when `name` is not a string or holds a control character.
+   */
   has(name: string): boolean {
     return this.get(name) !== undefined;
   }
@@ -136,6 +141,7 @@ export class Headers implements Iterable<string> {
   /**
    * Remove every value of `name` (case-insensitive), in place; does nothing
    * when absent (wsgiref `__delitem__`).
+   * @throws TypeError when `name` is not a string or holds a control character.
    */
   delete(name: string): void {
     const lower = checkString(name, true).toLowerCase();
@@ -150,6 +156,7 @@ export class Headers implements Iterable<string> {
   /**
    * The first value of `name` if present; otherwise append `[name, value]`
    * and return `value` (wsgiref `setdefault`).
+   * @throws TypeError for a non-string or control characters.
    */
   setdefault(name: string, value: string): string {
     const found = this.get(name);

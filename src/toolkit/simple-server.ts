@@ -67,8 +67,9 @@ export class SimpleServer {
    * @param options further server options (logs, timeouts...). As in
    *   wsgiref, each request is logged on stderr by default, in
    *   `WSGIRequestHandler`'s format ({@link wsgirefLogLine}); `log: null`
-   *   turns it off, `logFormat` changes it.
+   *   turns it off, `logFormat` changes it. `hostname` and `port` in it are ignored.
    * @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound.
+   * @throws RangeError, or Error, on a bad option, as `createServer()`.
    */
   constructor(host: string, port: number, options: ServerOptions = {}) {
     // The handler class as given, told when each response ended (its
@@ -109,7 +110,7 @@ export class SimpleServer {
     this.app = application;
   }
 
-  /** wsgiref `get_app()`. */
+  /** wsgiref `get_app()`: `null` until {@link setApp}; a request served then is answered 500. */
   getApp(): Application | null {
     return this.app;
   }
@@ -175,8 +176,9 @@ export class SimpleServer {
 
   /**
    * wsgiref `server_close()`: stop serving and release the port. Requests
-   * being answered finish; requests still waiting for `handleRequest()` or
-   * `serveForever()` get `503 Service Unavailable` (wsgiref drops them).
+   * being answered get 1000 ms to finish, then their connections are cut;
+   * requests still waiting for `handleRequest()` or `serveForever()` get
+   * `503 Service Unavailable` (wsgiref drops them).
    */
   async close(): Promise<void> {
     this.shutdown();
@@ -193,7 +195,7 @@ export class SimpleServer {
 /**
  * wsgiref `make_server(host, port, app, server_class, handler_class)`:
  * create a listening {@link SimpleServer} for `app`.
- * @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound.
+ * @throws as the {@link SimpleServer} constructor.
  */
 export function makeServer(host: string, port: number, app: Application, options: MakeServerOptions = {}): SimpleServer {
   const { serverClass = SimpleServer, handlerClass = SimpleRequestHandler, ...rest } = options;

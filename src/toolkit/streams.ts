@@ -52,6 +52,7 @@ export function isLatin1(s: string): boolean {
 
 /**
  * Validate a `read(size)` / `readline(size)` size argument.
+ * @param method the method named in the error message (default `"read"`).
  * @returns `undefined` for "no limit" (`undefined` or `null`), else the size.
  * @throws RangeError when `size` is negative or not an integer (as
  *   {@link InputStream.read} documents).

@@ -297,6 +297,7 @@ export class FileWrapper implements AsyncIterable<Uint8Array> {
   /**
    * @param filelike a `Blob` or an object with `read(size)` and optional `close()`.
    * @param blksize block size in bytes, a positive integer (default 8192).
+   * @param options see {@link FileWrapperOptions}.
    * @throws RangeError when `blksize` is not a positive integer.
    * @throws TypeError when `filelike` is neither a Blob nor has a `read` method.
    */

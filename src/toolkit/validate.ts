@@ -41,8 +41,9 @@ export const SECTIONS = {
 } as const;
 
 /**
- * Every rule the validator enforces: id → [section, summary]. The id is
- * {@link TsgiConformanceError.rule}; `side` says who broke it.
+ * Every rule the validator enforces: id → `[section, side, summary]`. The id
+ * is {@link TsgiConformanceError.rule}; `side` says who breaks it
+ * (`"server"`, `"application"` or `"both"`).
  */
 export const RULES = {
   "app-args": [SECTIONS.spec, "server", "the application is called with exactly two arguments (environ, startResponse)"],
@@ -179,6 +180,8 @@ const REQUEST_KEY = /^(HTTP_|SERVER_|REMOTE_|REQUEST_|SCRIPT_NAME$|PATH_INFO$|QU
 /**
  * Check an environ as the validator does on each request (wsgiref
  * `check_environ`). Exported for servers' own tests.
+ * @param warn receives the warning for an unknown `REQUEST_METHOD`
+ *   (default: `consola.warn`, tagged `tsgi:validate`).
  * @throws TsgiConformanceError for the first violated `environ-*` rule.
  */
 export function checkEnviron(environ: unknown, warn: (m: string) => void = defaultWarn): asserts environ is Environ {
@@ -251,6 +254,8 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
 
 /**
  * Check a status line argument (wsgiref `check_status`).
+ * @param warn receives the warning for an unregistered status code
+ *   (default: `consola.warn`, tagged `tsgi:validate`).
  * @returns the numeric status code.
  * @throws TsgiConformanceError (`status-type`, `status-format`).
  */

@@ -72,8 +72,10 @@ function bodilessStatus(status: string): boolean {
 }
 
 /**
- * Format an error for the log: its stack (or `String(err)`), with at most
- * `limit` stack frames (`null`: all), ending in a newline.
+ * Format an error for the log, as wsgiref's `log_exception()` prints it with
+ * `traceback.print_exception(..., limit)`: its stack (a non-Error:
+ * `Uncaught ` and its value), with at most `limit` stack frames (default
+ * `null`: all), ending in a newline.
  */
 export function formatException(err: unknown, limit: number | null = null): string {
   let text: string;
@@ -176,12 +178,13 @@ export abstract class BaseHandler {
   /**
    * Run `application` for the current request (wsgiref `run(app)`):
    * {@link setupEnviron}, call the application (awaiting a Promise result),
-   * {@link finishResponse}. A client disconnect (EPIPE, ECONNRESET,
-   * ECONNABORTED) ends it quietly; any other error goes to
-   * {@link handleError}; if that fails too, the handler is closed and the
-   * second error is thrown.
+   * {@link finishResponse}. A client disconnect (an error with `code`
+   * EPIPE, ECONNRESET, ECONNABORTED or ERR_STREAM_DESTROYED) ends it
+   * quietly; any other error goes to {@link handleError}.
    *
    * @returns a Promise resolved when the response was written and closed.
+   * @throws (rejects with) the error {@link handleError} throws, after the
+   *   handler was closed.
    */
   async run(application: Application): Promise<void> {
     try {
@@ -307,8 +310,8 @@ export abstract class BaseHandler {
    *   non-latin-1 characters; when a header is not a pair of strings, its
    *   name is not a token, or it holds control or non-latin-1 characters
    *   (the last three are tsgi's, from spec.md; wsgiref fails later, while
-   *   sending).
-   * @throws Error when a header is hop-by-hop.
+   *   sending). Hop-by-hop headers are not refused here (wsgiref asserts):
+   *   they are removed, with a warning, when the headers are sent.
    */
   startResponse(status: string, headers: ResponseHeaders, excInfo?: unknown): WriteCallable {
     if (excInfo !== undefined && excInfo !== null) {
