@@ -199,6 +199,14 @@ describe("tsgi-dev live reload", () => {
     const fresh = await get(url + "html");
     expect(fresh.text).toContain("<h1>v2</h1>");
     expect(fresh.text).toContain(`var id="${newId}"`);
+
+    // Not a stream for other methods, over a real socket too.
+    const post = await fetch(url + "__tsgi/live", { method: "POST", body: "x", signal: AbortSignal.timeout(10_000) });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    const head = await fetch(url + "__tsgi/live", { method: "HEAD", signal: AbortSignal.timeout(10_000) });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toStartWith("text/event-stream");
   });
 
   test("a failed reload sends no reload event; the error page carries the script, and the fix reloads it", async () => {

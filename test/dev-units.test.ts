@@ -15,7 +15,7 @@ import { diagnose, formatDiagnosis, parseStack } from "../src/dev/diagnose.ts";
 import { DotenvReloader, parseDotenv } from "../src/dev/dotenv.ts";
 import { renderErrorPage, wantsHtml } from "../src/dev/error-page.ts";
 import { withErrorPages } from "../src/dev/error-pages-app.ts";
-import { findCloseBody, LIVE_PATH, LiveHub, shouldInject, withLive } from "../src/dev/live.ts";
+import { findCloseBody, LIVE_PATH, LiveHub, MAX_LIVE_CLIENTS, shouldInject, withLive } from "../src/dev/live.ts";
 import { createDevLogger } from "../src/dev/log.ts";
 import { MASK, maskedEnvironRows } from "../src/dev/mask.ts";
 import { BindError, listenWithFallback } from "../src/dev/ports.ts";
@@ -424,6 +424,43 @@ describe("live reload middleware", () => {
     expect((await it.next()).done).toBe(true);
     await body.close?.();
     expect(h.clients).toBe(0);
+  });
+
+  test("the event stream: GET only (HEAD gets the header section), and at most MAX_LIVE_CLIENTS at once", async () => {
+    const h = new LiveHub("v1");
+    const open = async (method: string) => {
+      let status = "";
+      let headers: ResponseHeaders = [];
+      const body = await withLive(() => [], h)({ REQUEST_METHOD: method, SCRIPT_NAME: "", PATH_INFO: LIVE_PATH } as Environ, (s, hs) => {
+        status = s;
+        headers = hs;
+        return async () => {};
+      });
+      return { status, headers, body };
+    };
+    for (const method of ["POST", "PUT", "DELETE", "OPTIONS"]) {
+      const r = await open(method);
+      expect(r.status, method).toBe("405 Method Not Allowed");
+      expect(r.headers).toContainEqual(["Allow", "GET, HEAD"]);
+    }
+    const head = await open("HEAD");
+    expect(head.status).toBe("200 OK");
+    expect(head.body).toEqual([]);
+    expect(h.clients).toBe(0);
+    const streams = [];
+    for (let i = 0; i < MAX_LIVE_CLIENTS; i++) {
+      const r = await open("GET");
+      expect(r.status).toBe("200 OK");
+      await (r.body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]().next(); // the hello event
+      streams.push(r.body);
+    }
+    expect(h.clients).toBe(MAX_LIVE_CLIENTS);
+    const over = await open("GET");
+    expect(over.status).toBe("503 Service Unavailable");
+    expect(dec.decode((over.body as Uint8Array[])[0])).toContain("close some tabs");
+    await streams.pop()!.close?.();
+    expect((await open("GET")).status).toBe("200 OK");
+    h.closeAll();
   });
 });
 

@@ -6,7 +6,9 @@
  * script knows the id of the app version that rendered the page; the stream
  * sends the current id on connect (`hello`) and after every successful reload
  * (`reload`); the page reloads when they differ. So a page also reloads when
- * it reconnects to a restarted server process.
+ * it reconnects to a restarted server process. The stream answers GET (HEAD
+ * gets its header section); other methods get 405, and a stream past
+ * {@link MAX_LIVE_CLIENTS} gets 503.
  * @module
  */
 import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
@@ -21,6 +23,12 @@ export const LIVE_PATH = "/__tsgi/live";
 const MAX_BUFFERED = 8 * 1024 * 1024;
 /** A comment line is sent this often so proxies and idle timers keep the stream open (ms). */
 const HEARTBEAT_MS = 15_000;
+/**
+ * Event streams served at once; one more gets 503. A page holds one stream,
+ * so this is far past any real set of tabs, and stops a runaway client from
+ * holding connections without bound.
+ */
+export const MAX_LIVE_CLIENTS = 256;
 
 const encoder = new TextEncoder();
 
@@ -172,12 +180,21 @@ export function withLive(app: Application, hub: LiveHub): Application {
   return async (environ, startResponse) => {
     const path = (environ.SCRIPT_NAME ?? "") + (environ.PATH_INFO ?? "");
     if (path === LIVE_PATH) {
+      const method = environ.REQUEST_METHOD;
+      if (method !== "GET" && method !== "HEAD") {
+        startResponse("405 Method Not Allowed", [["Content-Type", "text/plain; charset=utf-8"], ["Allow", "GET, HEAD"]]);
+        return [encoder.encode(`${LIVE_PATH} is tsgi-dev's live-reload event stream: GET only\n`)];
+      }
+      if (hub.clients >= MAX_LIVE_CLIENTS) {
+        startResponse("503 Service Unavailable", [["Content-Type", "text/plain; charset=utf-8"], ["Retry-After", "5"]]);
+        return [encoder.encode(`${MAX_LIVE_CLIENTS} live-reload streams are open already; close some tabs\n`)];
+      }
       startResponse("200 OK", [
         ["Content-Type", "text/event-stream; charset=utf-8"],
         ["Cache-Control", "no-store"],
         ["X-Accel-Buffering", "no"],
       ]);
-      return hub.stream();
+      return method === "HEAD" ? [] : hub.stream();
     }
 
     const id = hub.id;
