@@ -136,15 +136,12 @@ export class BytesInput implements InputStream {
   }
 
   /** Iterate the remaining body line by line. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      const line = await this.readline();
-      if (line.length === 0) return;
-      yield line;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return linesOf(this);
   }
 }
 
+/** `readlines(hint)` of any input, by its `readline()`. */
 async function readlinesOf(input: InputStream, hint?: number): Promise<Uint8Array[]> {
   const lines: Uint8Array[] = [];
   let total = 0;
@@ -157,6 +154,15 @@ async function readlinesOf(input: InputStream, hint?: number): Promise<Uint8Arra
     if (total >= limit) break;
   }
   return lines;
+}
+
+/** The lines of any input, by its `readline()`, to the end. */
+async function* linesOf(input: InputStream): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const line = await input.readline();
+    if (line.length === 0) return;
+    yield line;
+  }
 }
 
 /**
@@ -288,12 +294,8 @@ export class StreamInput implements InputStream {
   }
 
   /** Iterate the body line by line. */
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    for (;;) {
-      const line = await this.readline();
-      if (line.length === 0) return;
-      yield line;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return linesOf(this);
   }
 }
 

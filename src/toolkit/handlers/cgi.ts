@@ -89,16 +89,9 @@ export function fixIisPathInfo<T extends { PATH_INFO?: string; SCRIPT_NAME?: str
  * the front; this handler removes it (see {@link fixIisPathInfo}). Use it
  * like `CGIHandler`: `await new IISCGIHandler().run(app)`.
  */
-export class IISCGIHandler extends BaseCGIHandler {
-  override tsgiRunOnce = true;
-  override inputTerminated = true;
-  override osEnviron: Readonly<Record<string, string>> = {};
-
+export class IISCGIHandler extends CGIHandler {
   constructor() {
-    const env = fixIisPathInfo(cgiEnviron());
-    super(processStdin(env.CONTENT_LENGTH), processStdout(), new StderrErrorStream(), env, {
-      multithread: false,
-      multiprocess: true,
-    });
+    super();
+    fixIisPathInfo(this.baseEnv as { PATH_INFO?: string; SCRIPT_NAME?: string });
   }
 }
