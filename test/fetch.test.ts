@@ -240,6 +240,34 @@ describe("fixtures through toFetchHandler on Bun.serve = tsgi directly", () => {
     }
   });
 
+  test("a remoteAddress option that throws: 500 without running the app, logged; the next request is served", async () => {
+    const logged: string[] = [];
+    let calls = 0;
+    const app: Application = (e, sr) => (calls++, sr("200 OK", []), [enc.encode(String(e.REMOTE_ADDR))]);
+    let fail = true;
+    const handler = toFetchHandler(app, {
+      errorLog: (text) => logged.push(text),
+      remoteAddress: () => {
+        if (fail) throw new Error("no such header: X-Real-IP");
+        return { address: "10.0.0.9" };
+      },
+    });
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler });
+    try {
+      const bad = await fetch(`http://127.0.0.1:${bun.port}/x?y=1`, { method: "POST", body: "data" });
+      expect(bad.status).toBe(500);
+      expect(await bad.text()).toBe("500 Internal Server Error\n");
+      expect(calls).toBe(0);
+      expect(logged.join("")).toContain("POST /x?y=1 HTTP/1.1 (remoteAddress option)");
+      expect(logged.join("")).toContain("no such header: X-Real-IP");
+      fail = false;
+      const good = await fetch(`http://127.0.0.1:${bun.port}/`);
+      expect(await good.text()).toBe("10.0.0.9");
+    } finally {
+      await bun.stop(true);
+    }
+  });
+
   test("REMOTE_ADDR comes from Bun.serve's requestIP; SERVER_NAME/PORT and scheme from the URL", async () => {
     const app: Application = (e, sr) => {
       sr("200 OK", [["Content-Type", "application/json"]]);

@@ -581,6 +581,13 @@ describe("limits", () => {
     test("a bad value is a RangeError", () => {
       expect(() => createServer(echoApp([]), { maxRequestBodySize: -1 })).toThrow(/maxRequestBodySize must be a non-negative integer/);
     });
+
+    test("limits that would refuse everything at 0 are a RangeError, as their CLI flags are", () => {
+      for (const key of ["urlLengthLimit", "maxHeaderBytes", "maxHeaderCount", "maxConnections"] as const) {
+        expect(() => createServer(echoApp([]), { [key]: 0 }), key).toThrow(new RegExp(`${key} must be at least 1, got 0`));
+        expect(() => createServer(echoApp([]), { [key]: 1 }), key).not.toThrow();
+      }
+    });
   });
 
   test("keepalive: false closes after every response", async () => {

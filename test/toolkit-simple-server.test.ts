@@ -211,6 +211,31 @@ describe("SimpleServer: the body's close(), rejected requests, close()", () => {
     expect(await next).toBe("hi /next");
   });
 
+  test("close(): a running request gets shutdownTimeout (default 1000 ms here) to finish, then is cut", async () => {
+    const slow: Application = async (_e, sr) => {
+      await Bun.sleep(5000);
+      sr("200 OK", []);
+      return [];
+    };
+    const cutAfter = async (options: { shutdownTimeout?: number }) => {
+      const httpd = makeServer("127.0.0.1", 0, slow, { log: null, errorLog: null, ...options });
+      void httpd.serveForever();
+      const answer = rawRequest(httpd.port, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+      await Bun.sleep(100);
+      const started = Date.now();
+      await httpd.close();
+      const took = Date.now() - started;
+      await answer;
+      return took;
+    };
+    const short = await cutAfter({ shutdownTimeout: 200 });
+    expect(short).toBeGreaterThanOrEqual(150);
+    expect(short).toBeLessThan(900);
+    const byDefault = await cutAfter({});
+    expect(byDefault).toBeGreaterThanOrEqual(900);
+    expect(byDefault).toBeLessThan(3000);
+  });
+
   test("close(): a request still waiting gets 503 and the app does not run for it", async () => {
     const paths: string[] = [];
     const httpd = makeServer("127.0.0.1", 0, (e, sr) => {

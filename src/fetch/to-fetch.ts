@@ -43,7 +43,9 @@ export interface ToFetchOptions {
    * The client's address for `REMOTE_ADDR`/`REMOTE_PORT`. Default: from the
    * runtime's second argument when it has `requestIP(request)` (`Bun.serve`'s
    * server, whose result is `{ address, port }`), else `""` for both (a
-   * result without a port leaves `REMOTE_PORT` `""` too).
+   * result without a port leaves `REMOTE_PORT` `""` too). When it throws,
+   * the request is answered 500 without running the app, and the error is
+   * logged to `errorLog`.
    */
   remoteAddress?: (request: Request, ...rest: any[]) => { address: string; port?: number } | null | undefined;
 }
@@ -319,6 +321,14 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     });
     if (!hasHost) fields.push("host", url.host);
     const scheme = url.protocol.replace(/:$/, "");
+    let remote: { address: string; port?: number } | null | undefined;
+    try {
+      remote = options.remoteAddress ? options.remoteAddress(request, ...rest) : runtimeRemote(request, rest[0]);
+    } catch (error) {
+      // The option's bug, not the app's: answered and logged as an application error would be.
+      gateway.logError(`${request.method} ${url.pathname}${url.search} HTTP/1.1 (remoteAddress option)`, error);
+      return new Response("500 Internal Server Error\n", { status: 500, headers: { "Content-Type": "text/plain", Server: defaults.serverSoftware } });
+    }
     let pump: BodyPump | null = null;
     let input: RequestInput;
     if (body) {
@@ -335,18 +345,6 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     } else {
       input = new RequestInput(null);
       input.end();
-    }
-    let remote: { address: string; port?: number } | null | undefined;
-    if (options.remoteAddress) remote = options.remoteAddress(request, ...rest);
-    else {
-      const server = rest[0] as { requestIP?: (r: Request) => { address: string; port: number } | null } | undefined;
-      if (server && typeof server.requestIP === "function") {
-        try {
-          remote = server.requestIP(request);
-        } catch {
-          remote = null;
-        }
-      }
     }
     const environ: Environ = buildEnviron(
       {
@@ -382,4 +380,15 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
       finished.then(() => (sink.started ? sink.response : new Response("500 Internal Server Error\n", { status: 500 }))),
     ]);
   };
+}
+
+/** The client's address from the runtime's second argument when it has `requestIP()` (`Bun.serve`'s server); `null` otherwise or when it throws. */
+function runtimeRemote(request: Request, server: unknown): { address: string; port?: number } | null {
+  const requestIP = (server as { requestIP?: unknown } | null | undefined)?.requestIP;
+  if (typeof requestIP !== "function") return null;
+  try {
+    return (requestIP as (r: Request) => { address: string; port: number } | null).call(server, request);
+  } catch {
+    return null;
+  }
 }

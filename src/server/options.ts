@@ -70,11 +70,11 @@ export interface ServerOptions {
   keepalive?: boolean;
   /** Highest version answered; `"HTTP/1.0"` answers every request in HTTP/1.0, without chunked coding, and closes the connection after each response (eventlet `max_http_version`). Default `"HTTP/1.1"`. */
   maxHttpVersion?: "HTTP/1.0" | "HTTP/1.1";
-  /** Longest request-target in bytes; longer → 414 (eventlet `url_length_limit`). Default 8192. */
+  /** Longest request-target in bytes; longer → 414 (eventlet `url_length_limit`). At least 1. Default 8192. */
   urlLengthLimit?: number;
-  /** Largest request header section in bytes → 431 beyond. Default 65536. */
+  /** Largest request header section in bytes → 431 beyond. At least 1. Default 65536. */
   maxHeaderBytes?: number;
-  /** Most request header fields → 431 beyond. Default 100. */
+  /** Most request header fields → 431 beyond. At least 1. Default 100. */
   maxHeaderCount?: number;
   /**
    * Largest request body in bytes (cheroot `max_request_body_size`, Bun.serve
@@ -91,7 +91,7 @@ export interface ServerOptions {
    * closed before any request is read, logged in the access log as
    * `- (refused: maxConnections reached)`, with one warning in the error log
    * each time the limit is reached (eventlet `max_size`, cheroot `max`, which
-   * stop accepting instead). Default 10000.
+   * stop accepting instead). At least 1. Default 10000.
    */
   maxConnections?: number;
   /**
@@ -242,7 +242,8 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
  * Apply the defaults (`socketTimeout` first, for the timeouts it covers) and
  * check values.
  * @throws RangeError on a negative or non-integer size, count, timeout, port
- *   or `fd`, a `unixMode` outside 0 to 0o7777, or a `maxHttpVersion` other
+ *   or `fd`, a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
+ *   `maxConnections` (which would refuse everything), a `unixMode` outside 0 to 0o7777, or a `maxHttpVersion` other
  *   than `"HTTP/1.0"` and `"HTTP/1.1"`.
  */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -272,6 +273,10 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
       throw new RangeError(`server option ${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
     }
+  }
+  // At 0 these would refuse every connection or request; "no limit" is not what 0 means for them.
+  for (const key of ["urlLengthLimit", "maxHeaderBytes", "maxHeaderCount", "maxConnections"] as const) {
+    if (resolved[key] < 1) throw new RangeError(`server option ${key} must be at least 1, got 0`);
   }
   if (resolved.unixMode !== undefined && (!Number.isInteger(resolved.unixMode) || resolved.unixMode < 0 || resolved.unixMode > 0o7777)) {
     throw new RangeError(`server option unixMode must be a file mode such as 0o660, got ${JSON.stringify(resolved.unixMode)}`);

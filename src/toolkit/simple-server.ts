@@ -67,7 +67,8 @@ export class SimpleServer {
    * @param options further server options (logs, timeouts...). As in
    *   wsgiref, each request is logged on stderr by default, in
    *   `WSGIRequestHandler`'s format ({@link wsgirefLogLine}); `log: null`
-   *   turns it off, `logFormat` changes it. `hostname` and `port` in it are ignored.
+   *   turns it off, `logFormat` changes it. `shutdownTimeout` defaults to
+   *   1000 ms here. `hostname` and `port` in it are ignored.
    * @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound.
    * @throws RangeError, or Error, on a bad option, as `createServer()`.
    */
@@ -88,6 +89,7 @@ export class SimpleServer {
     this.server = createServer(this.gate, {
       log: process.stderr,
       logFormat: wsgirefLogLine,
+      shutdownTimeout: 1000,
       ...options,
       handlerClass: Counting,
       hostname: host || "127.0.0.1",
@@ -176,7 +178,8 @@ export class SimpleServer {
 
   /**
    * wsgiref `server_close()`: stop serving and release the port. Requests
-   * being answered get 1000 ms to finish, then their connections are cut;
+   * being answered get the `shutdownTimeout` option (default 1000 ms here)
+   * to finish, then their connections are cut;
    * requests still waiting for `handleRequest()` or `serveForever()` get
    * `503 Service Unavailable` (wsgiref drops them).
    */
@@ -184,7 +187,7 @@ export class SimpleServer {
     this.shutdown();
     this.closing = true;
     this.grant();
-    await this.server.close({ timeout: 1000 });
+    await this.server.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
