@@ -45,6 +45,20 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+describe("TCP", () => {
+  test('hostname "" binds the default 127.0.0.1, as makeServer("") and tsgi serve --host "" do (not a raw Bun error)', async () => {
+    const server = serve(envApp, { ...quiet, hostname: "", port: 0 });
+    try {
+      expect(server.hostname).toBe("127.0.0.1");
+      expect(server.url).toBe(`http://127.0.0.1:${server.port}/`);
+      const body = (await (await fetch(server.url)).json()) as Record<string, string>;
+      expect(body.SERVER_NAME).toBe("127.0.0.1");
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("TLS", () => {
   test("the development certificate is cached, with its SHA-256 fingerprint, key mode 0600", async () => {
     expect(cert.created).toBe(true);

@@ -248,6 +248,17 @@ describe("close() on the response body", () => {
     expect(body.closes()).toBe(1);
   });
 
+  test("an app error whose code is one of ignoredSocketErrors (its backend reset it) is still a logged 500", async () => {
+    const { port, errors } = start(() => {
+      throw Object.assign(new Error("upstream reset the connection"), { code: "ECONNRESET" });
+    });
+    const r = await rawOne(port, get("/db"));
+    expect(r.response!.status).toBe(500);
+    await Bun.sleep(20);
+    expect(errors.join("")).toContain("Error in GET /db HTTP/1.1");
+    expect(errors.join("")).toContain("upstream reset the connection");
+  });
+
   test("called exactly once when the client goes away mid-response", async () => {
     const chunks = Array.from({ length: 200 }, () => enc("x".repeat(100)));
     const body = closingBody(chunks, { delay: 5 });

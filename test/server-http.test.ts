@@ -456,6 +456,21 @@ describe("response framing", () => {
     expect(r.response!.rawHead).toContain("X-Custom-Name: v");
   });
 
+  test("capitalizeResponseHeaders normalises the 100 Continue's fields too (as eventlet)", async () => {
+    const app: Application = async (environ, sr) => {
+      environ["tsgi.input"].setHundredContinueResponseHeaders!([["hundred-continue-header-k", "Hk"]]);
+      const body = await environ["tsgi.input"].read();
+      sr("200 OK", []);
+      return [body];
+    };
+    const { port } = start(app, { capitalizeResponseHeaders: true });
+    const r = await raw(port, ["PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n", "ab"], {
+      gapMs: 60,
+      until: (d) => d.includes("\r\n\r\nab"),
+    });
+    expect(r.data.toString()).toContain("HTTP/1.1 100 Continue\r\nHundred-Continue-Header-K: Hk\r\n\r\n");
+  });
+
   test("minimumChunkSize batches small chunks", async () => {
     const app: Application = (_e, sr) => {
       sr("200 OK", []);

@@ -9,7 +9,7 @@ import type { Socket } from "bun";
 import { httpDate } from "../http/date.ts";
 import { HttpError } from "../http/errors.ts";
 import { RequestParser, type ParserHandler, type RequestHead } from "../http/parser.ts";
-import { ConnectionField, eqLower, errorResponse, responseHead } from "./response-head.ts";
+import { capitalizeName, ConnectionField, eqLower, errorResponse, responseHead } from "./response-head.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, runApplication, runPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
@@ -604,7 +604,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     // No interim responses once the final one started, nor to HTTP/1.0 clients (RFC 9110 §15.2).
     if (this.started || this.closed || this.ending || this.head?.version !== "HTTP/1.1") return Promise.resolve();
     let s = `HTTP/1.1 100 Continue${CRLF}`;
-    for (const [name, value] of headers) s += `${name}: ${value}${CRLF}`;
+    const capitalize = this.core.options.capitalizeResponseHeaders;
+    for (const [name, value] of headers) s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
     this.out(s + CRLF);
     this.flush();
     return this.drain();

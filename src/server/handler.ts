@@ -25,8 +25,8 @@ export interface HandlerServer {
   readonly port: number;
   /**
    * Write `Error in ${context}: ${stack}` to the error log (`errorLog`), as
-   * the server does for application errors. Errors whose `code` is in
-   * `ignoredSocketErrors` are not logged.
+   * the server does for application errors, whatever the error's `code`
+   * (`ignoredSocketErrors` filters errors of the client's socket only).
    */
   logError(context: string, error: unknown): void;
   /** `fields` as one access-log line in the server's `logFormat` (no newline). */

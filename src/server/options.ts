@@ -40,7 +40,12 @@ export interface AccessLogFields {
 
 /** Server options. All are optional; defaults are in {@link DEFAULT_SERVER_OPTIONS}. */
 export interface ServerOptions {
-  /** Interface to bind. Default `"127.0.0.1"` (never all interfaces unless asked). */
+  /**
+   * Interface to bind. Default `"127.0.0.1"` (never all interfaces unless
+   * asked: `"0.0.0.0"`, or `"::"` for IPv6 too). `""` is taken as the
+   * default, as `makeServer("")` and `tsgi serve --host ""` take it (the
+   * seeds' `''` means every interface).
+   */
   hostname?: string;
   /** TCP port; 0 picks a free one (read it back from `server.port`). Default 8000. */
   port?: number;
@@ -147,7 +152,11 @@ export interface ServerOptions {
   logFormat?: string | ((fields: AccessLogFields) => string);
   /** Prefix `client_ip` with the `X-Forwarded-For` value (eventlet `log_x_forwarded_for`). Default true. */
   logXForwardedFor?: boolean;
-  /** Error `code`s of client disconnects that are not logged (gevent `ignored_socket_errors`). Default `["EPIPE", "ECONNRESET"]`. */
+  /**
+   * Error `code`s of the client's socket that are not logged: a remote client
+   * that disconnected (gevent `ignored_socket_errors`). An error the app
+   * throws is logged whatever its `code`. Default `["EPIPE", "ECONNRESET"]`.
+   */
   ignoredSocketErrors?: string[];
   /** Factory for each request's environ object (gevent `environ_class`). Default plain object. */
   environClass?: new (init: Environ) => Environ;
@@ -253,6 +262,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     given.bodyTimeout ??= given.socketTimeout;
     given.sendTimeout ??= given.socketTimeout;
   }
+  if (given.hostname === "") delete given.hostname;
   const resolved = { ...DEFAULT_SERVER_OPTIONS, ...given } as ResolvedOptions;
   for (const key of [
     "port",

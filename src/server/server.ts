@@ -81,7 +81,7 @@ function listenError(error: unknown, hostname: string, port: number): Error {
   return out;
 }
 
-/** Error codes that mean the client went away: logged quietly. */
+/** The `code` of an error (`EPIPE`, `EADDRINUSE`...), if it has one. */
 function errorCode(error: unknown): string | undefined {
   return (error as { code?: string } | null)?.code;
 }
@@ -312,8 +312,8 @@ export class TsgiServer implements Server, ServerCore {
   };
 
   readonly logError = (context: string, error: unknown): void => {
-    const code = errorCode(error);
-    if (code && this.options.ignoredSocketErrors.includes(code)) return;
+    // ignoredSocketErrors apply to the client's socket only (the error handler above): an app's
+    // own ECONNRESET (from its database or a backend) is an application error, logged.
     if (!this.errorWriter) return;
     const detail = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
     // An error's text may quote the client's bytes (a decoded request path): no raw control sequences in the log.
