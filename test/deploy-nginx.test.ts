@@ -191,6 +191,15 @@ ${docsNginxConfig(appPort, nginxPort)}
     expect(env.sum).toBe((32 * 64 * 1024 * 0x61) % 1_000_000_007);
   });
 
+  test("an answer to a 20 MB upload the app never reads reaches the client through nginx, not a 502 (lingering close)", async () => {
+    const body = Buffer.alloc(20_000_000, 0x61);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`http://127.0.0.1:${nginxPort}/app/noread`, { method: "POST", body, signal: AbortSignal.timeout(15_000) });
+      expect(res.status).toBe(401);
+      expect(await res.text()).toBe("log in first\n");
+    }
+  }, 60_000);
+
   test("keep-alive: nginx reuses its upstream connections", async () => {
     const ports = new Set<string>();
     for (let i = 0; i < 12; i++) {

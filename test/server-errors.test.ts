@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Application, Body } from "../src/spec.ts";
-import { enc, get, raw, rawOne, startServer, serverPool } from "./helpers.ts";
+import { enc, get, python3, raw, rawOne, startServer, serverPool } from "./helpers.ts";
 import { createServer } from "../src/server/index.ts";
 import { connect } from "node:net";
 
@@ -498,6 +498,69 @@ describe("limits", () => {
     expect((await rawOne(port, get("/"))).response!.status).toBe(503);
     expect(warnings().length).toBe(2);
     second.destroy();
+  });
+
+  describe("lingering close (RFC 9112 §9.6)", () => {
+    if (!python3) console.warn("skipping the lingering-close tests: python3 not found");
+    /** A client that sends its whole upload before it reads (python-requests does): the status line it reads, or the error. */
+    async function uploadThenRead(port: number, path: string, bytes: number): Promise<string> {
+      const script = `
+import socket
+s = socket.create_connection(("127.0.0.1", ${port}), timeout=10)
+try:
+    s.sendall(b"POST ${path} HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: ${bytes}\\r\\n\\r\\n" + b"x" * ${bytes})
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    print(data.split(b"\\r\\n")[0].decode(), "| connection:", b"Connection: close" in data)
+except OSError as e:
+    print("error:", type(e).__name__)
+`;
+      const proc = Bun.spawn([python3!, "-c", script], { stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => proc.kill(), 15_000);
+      const out = await new Response(proc.stdout).text();
+      clearTimeout(timer);
+      return out.trim();
+    }
+
+    test.skipIf(!python3)("a 413 to a 20 MB upload and an answer to a 20 MB body the app never read reach a client that reads only after sending it all, not a reset", async () => {
+      const app: Application = (environ, sr) => {
+        sr("401 Unauthorized", [["Content-Type", "text/plain"]]);
+        return [enc(`no ${environ.PATH_INFO}`)];
+      };
+      const { port, errors } = start(app, { maxRequestBodySize: 1_000_000 });
+      expect(await uploadThenRead(port, "/too-big", 20_000_000)).toBe("HTTP/1.1 413 Content Too Large | connection: True");
+      // Under the limit, but more than the 1 MiB the server drains: it closes after the answer.
+      const { port: port2 } = start(app);
+      expect(await uploadThenRead(port2, "/unread", 20_000_000)).toBe("HTTP/1.1 401 Unauthorized | connection: True");
+      expect(errors.join("")).toBe("");
+      expect((await rawOne(port, get("/after"), { until: (d) => d.includes("no /after") })).response!.status).toBe(401); // still serving
+    }, 30_000);
+
+    test("a client that keeps its side open and silent after the answer is cut after the linger (2 s without bytes)", async () => {
+      const { port } = start(hello, { maxRequestBodySize: 10 });
+      const outcome = await new Promise<{ status: string; finAfter: number; cutAfter: number }>((resolve) => {
+        const started = Date.now();
+        let data = "";
+        let finAfter = -1;
+        const sock = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+        const done = () => resolve({ status: data.split("\r\n")[0]!, finAfter, cutAfter: Date.now() - started });
+        const timer = setTimeout(() => (sock.destroy(), done()), 8000);
+        sock.on("connect", () => sock.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"));
+        sock.on("data", (d) => (data += d.toString("latin1")));
+        sock.on("end", () => (finAfter = Date.now() - started)); // the server's FIN; we stay open
+        sock.on("error", () => {});
+        sock.on("close", () => (clearTimeout(timer), done()));
+      });
+      expect(outcome.status).toBe("HTTP/1.1 413 Content Too Large");
+      expect(outcome.finAfter).toBeGreaterThanOrEqual(0);
+      expect(outcome.finAfter).toBeLessThan(1000);
+      expect(outcome.cutAfter).toBeGreaterThanOrEqual(1500);
+      expect(outcome.cutAfter).toBeLessThan(6000);
+    }, 10_000);
   });
 
   describe("maxRequestBodySize (cheroot max_request_body_size)", () => {

@@ -168,6 +168,27 @@ describe("request bodies", () => {
     expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
   });
 
+  test("a 256 KiB-1 MiB body the app never read, all of it received before the response ended: the next request on the connection is served at once", async () => {
+    // Over the input's 256 KiB high-water mark the socket was paused, and nothing resumed it.
+    const app: Application = async (environ, sr) => {
+      if (environ.REQUEST_METHOD === "POST") await Bun.sleep(100); // the whole body arrives meanwhile
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(`${environ.REQUEST_METHOD} answered`)];
+    };
+    const { port } = start(app);
+    for (const size of [300_000, 600_000, 1_000_000]) {
+      const started = Date.now();
+      // The next request comes after the response, as a keep-alive client sends it.
+      const r = await raw(port, [`POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n${"x".repeat(size)}`, get("/next")], {
+        gapMs: 300,
+        timeoutMs: 4000,
+        until: (d) => d.includes("GET answered"),
+      });
+      expect(parseResponses(r.data).map((x) => `${x.status} ${x.body}`), String(size)).toEqual(["200 POST answered", "200 GET answered"]);
+      expect(Date.now() - started).toBeLessThan(3000);
+    }
+  }, 20_000);
+
   test("a response that starts with more than 1 MiB of body still to come, or a chunked body unfinished, says Connection: close; up to 1 MiB is drained and the connection kept (RFC 9112 §9.6)", async () => {
     const partial: Application = async (environ, sr) => {
       const first = await environ["tsgi.input"].read(5);

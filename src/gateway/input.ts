@@ -92,6 +92,11 @@ export class RequestInput implements InputStream {
     this.notify();
   }
 
+  /** Why reading the body failed (what `fail()` was given), or `null`. */
+  get failure(): Error | null {
+    return this.error;
+  }
+
   /** Feeder: reading the body failed; pending and later reads reject with `error`. */
   fail(error: Error): void {
     if (this.ended && this.buffered === 0) return;

@@ -352,11 +352,14 @@ class Invocation implements Running {
   }
 
   private fail(error: unknown): void | Promise<void> {
-    const gone = this.sink.closed || error instanceof ClientDisconnected;
-    const custom = gone ? null : this.handleError(error);
+    // The app passed on the error its body read was failed with, after the server gave up on the
+    // request (a 408, 400 or 413 answered, a timeout logged): the server has reported it already.
+    const passedOn = this.abandoned && error !== null && error === (this.environ["tsgi.input"] as { failure?: unknown } | undefined)?.failure;
+    const silent = this.sink.closed || error instanceof ClientDisconnected || passedOn;
+    const custom = silent ? null : this.handleError(error);
     this.finished = true;
-    if (gone) {
-      // Nothing to send to.
+    if (silent || this.abandoned) {
+      // Nothing to send to, or the server answered the request itself.
     } else if (!this.headersSent) {
       let response = custom;
       if (response !== null) {

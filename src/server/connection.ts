@@ -50,8 +50,13 @@ const OUTPUT_HIGH_WATER = 64 * 1024;
 const MAX_DRAIN = 1024 * 1024;
 /** Pipelined bytes held while a response is in progress before the socket is paused (bytes). */
 const MAX_STASH = 1024 * 1024;
-/** How long a closing connection keeps reading before it is cut (ms). */
+/**
+ * A closing connection reads on (and discards) while the client still sends:
+ * until this long passes with no bytes (ms; nginx `lingering_timeout`)...
+ */
 const LINGER_MS = 2000;
+/** ...or this long in all (ms; nginx `lingering_time`). Then it is cut. */
+const LINGER_MAX_MS = 30_000;
 /**
  * An error the server reports about a request it ended itself (a timeout,
  * the shutdown): its stack would show only the server's own frames, which
@@ -95,6 +100,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private bodyRefused = false;
   private stash: Uint8Array | null = null;
   private stashPaused = false;
+  /** The latest a lingering close may last (ms since epoch, the server's clock). */
+  private lingerUntil = 0;
   private peerEnded = false;
   /** Any byte arrived on this connection. */
   private received = false;
@@ -165,7 +172,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   /** Bytes from the client. */
   onData(data: Uint8Array): void {
-    if (this.closed || this.ending) return;
+    if (this.closed) return;
+    if (this.ending) {
+      // Lingering close: the bytes are dropped; the client is still sending, so wait a little longer.
+      const left = this.lingerUntil - this.core.clock();
+      if (left > 0) this.setDeadline(Deadline.Linger, Math.min(LINGER_MS, left));
+      return;
+    }
     this.received = true;
     if (this.responding && this.messageDone) {
       // A pipelined request behind one still being answered: hold it.
@@ -192,7 +205,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   onEnd(): void {
     this.peerEnded = true;
     if (this.ending) {
-      this.destroy();
+      // Our FIN is out and the client's is in: nothing is left unread, so a plain close loses nothing.
+      this.closeNow();
       return;
     }
     if (this.input && !this.messageDone) this.input.fail(new ClientDisconnected());
@@ -555,6 +569,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.afterResponse();
     this.draining = false;
     this.head = null;
+    // A body the app left unread past the input's high-water mark paused the socket: resume it.
+    this.input?.discard();
     this.input = null;
     this.environ = null;
     this.running = null;
@@ -806,7 +822,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   }
 
   private out(part: Uint8Array | string): void {
-    if (this.closed) return;
+    // Closing: the last response is written in full; anything later is an abandoned app's.
+    if (this.closed || this.ending) return;
     this.parts.push(part);
     this.partsBytes += part.length;
     if (this.partsBytes >= OUTPUT_HIGH_WATER) this.flush();
@@ -924,16 +941,33 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   }
 
   /**
-   * Send FIN and keep reading (discarding) until the client closes, so it
-   * gets our last response (lingering close). Also after the client's own
-   * FIN (a half-close): closing at once would reset the connection and drop
-   * response bytes still in the kernel's send buffer (RFC 9112 §9.6).
+   * Close in stages (RFC 9112 §9.6, "lingering close"): send FIN with
+   * `shutdown(2)` and keep reading, discarding, until the client closes, it
+   * sends nothing for {@link LINGER_MS} or {@link LINGER_MAX_MS} pass. A
+   * socket closed with request bytes still unread is reset by the kernel,
+   * and the reset can destroy the response before the client reads it: a
+   * 413 to a large upload, or any answer to a body the app did not read.
+   * (Bun's `end()` closes the descriptor at once, so it is not used here.)
+   * After the client's own FIN there is nothing left to read: the socket is
+   * closed at once, which still delivers what the kernel holds.
    */
   private shutdown(): void {
     if (this.closed || this.ending) return;
     this.ending = true;
+    if (this.peerEnded) {
+      this.closeNow();
+      return;
+    }
+    this.lingerUntil = this.core.clock() + LINGER_MAX_MS;
     this.setDeadline(Deadline.Linger, LINGER_MS);
+    this.socket.resume(); // it may be paused at a high-water mark
+    this.socket.shutdown();
+  }
+
+  /** Close the descriptor without a reset: the kernel still sends what it holds (`close(2)`). */
+  private closeNow(): void {
     this.socket.end();
+    this.onClose();
   }
 
   /**

@@ -1,5 +1,6 @@
 /**
- * The app the nginx tests serve: reports what it sees, streams, and reads uploads.
+ * The app the nginx tests serve: reports what it sees, streams, and reads
+ * uploads; /noread refuses an upload without reading it (a 401 to a large POST).
  */
 import type { Application } from "../../src/spec.ts";
 
@@ -15,6 +16,10 @@ const app: Application = async (environ, startResponse) => {
         await Bun.sleep(150);
       }
     })();
+  }
+  if (path === "/noread") {
+    startResponse("401 Unauthorized", [["Content-Type", "text/plain"]]);
+    return [enc.encode("log in first\n")];
   }
   let bodyBytes = 0;
   let sum = 0;
