@@ -1,13 +1,14 @@
 /**
- * End to end behind a real nginx (issue 5 §4, §7): the configuration in
- * docs/deploy.md, started on 127.0.0.1 in a temporary prefix, in front of
- * `tsgi serve --proxy-headers --root-path /app`. Headers, a spoofed
- * X-Forwarded-For, streaming, a chunked upload, upstream keep-alive reuse.
+ * End to end behind a real nginx (issue 5 §4, §7) and a real HAProxy: the
+ * configurations in docs/deploy.md, started on 127.0.0.1 (nginx in a
+ * temporary prefix), in front of `tsgi serve --proxy-headers --root-path
+ * /app`. Headers, spoofed X-Forwarded-* fields, streaming, a chunked upload,
+ * an answer to an upload the app never reads, upstream keep-alive reuse.
  * Also the other commands of docs/deploy.md: --https, --certfile/--keyfile,
  * and socket activation (--fd 3).
  *
- * nginx comes from Debian (`apt-get install nginx-light`, done by .ci/run);
- * without it the nginx part is skipped with a warning.
+ * nginx and HAProxy come from Debian (`apt-get install nginx haproxy`, done
+ * by .ci/run); without one, its part is skipped with a warning.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -21,6 +22,8 @@ const CLI = join(ROOT, "src/serve-cli.ts");
 const APP = join(import.meta.dir, "apps/proxy-app.ts");
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => Bun.file(p).size > 0) ?? Bun.which("nginx");
 if (!NGINX) console.warn("SKIP: nginx is not installed (apt-get install nginx-light); the nginx end-to-end tests are skipped");
+const HAPROXY = ["/usr/sbin/haproxy"].find((p) => Bun.file(p).size > 0) ?? Bun.which("haproxy");
+if (!HAPROXY) console.warn("SKIP: haproxy is not installed (apt-get install haproxy); the HAProxy end-to-end tests are skipped");
 
 const dir = mkdtempSync(join(tmpdir(), "tsgi-nginx-"));
 const children: Array<ReturnType<typeof Bun.spawn>> = [];
@@ -44,12 +47,24 @@ async function tsgi(args: string[], env: Record<string, string> = {}): Promise<{
   return { proc, out: () => out };
 }
 
+/** The ```LANG block of docs/deploy.md. */
+function docsBlock(lang: string): string {
+  const md = readFileSync(join(ROOT, "docs/deploy.md"), "utf8");
+  const m = new RegExp("```" + lang + "\\n([\\s\\S]*?)```").exec(md);
+  if (!m) throw new Error(`docs/deploy.md has no \`\`\`${lang} block`);
+  return m[1]!;
+}
+
 /** The ```nginx block of docs/deploy.md, with the ports of this run. */
 function docsNginxConfig(appPort: number, nginxPort: number): string {
-  const md = readFileSync(join(ROOT, "docs/deploy.md"), "utf8");
-  const m = /```nginx\n([\s\S]*?)```/.exec(md);
-  if (!m) throw new Error("docs/deploy.md has no ```nginx block");
-  return m[1]!.replace("server 127.0.0.1:8000;", `server 127.0.0.1:${appPort};`).replace("listen 127.0.0.1:8080;", `listen 127.0.0.1:${nginxPort};`);
+  return docsBlock("nginx").replace("server 127.0.0.1:8000;", `server 127.0.0.1:${appPort};`).replace("listen 127.0.0.1:8080;", `listen 127.0.0.1:${nginxPort};`);
+}
+
+/** The ```haproxy block of docs/deploy.md, with the ports of this run. */
+function docsHaproxyConfig(appPort: number, haproxyPort: number): string {
+  const conf = docsBlock("haproxy");
+  if (!conf.includes("server app 127.0.0.1:8000") || !conf.includes("bind 127.0.0.1:8080")) throw new Error("the haproxy block's ports changed: update the test");
+  return conf.replace("server app 127.0.0.1:8000", `server app 127.0.0.1:${appPort}`).replace("bind 127.0.0.1:8080", `bind 127.0.0.1:${haproxyPort}`);
 }
 
 /** One HTTP/1.1 exchange from a chosen loopback source address, raw, with a time limit. */
@@ -207,6 +222,81 @@ ${docsNginxConfig(appPort, nginxPort)}
       ports.add(env["tsgi.proxy_peer_port"]!);
     }
     expect(ports.size).toBeLessThanOrEqual(2); // 12 requests over 1-2 upstream connections
+  });
+});
+
+describe.skipIf(!HAPROXY)("behind HAProxy (docs/deploy.md configuration)", () => {
+  const appPort = freePort();
+  const haproxyPort = freePort();
+  beforeAll(async () => {
+    await tsgi([APP, "--port", String(appPort), "--proxy-headers", "--root-path", "/app", "--keep-alive", "65", "--no-access-log"]);
+    const cfg = join(dir, "haproxy.cfg");
+    writeFileSync(cfg, docsHaproxyConfig(appPort, haproxyPort));
+    const check = Bun.spawnSync([HAPROXY!, "-c", "-q", "-f", cfg]);
+    if (check.exitCode !== 0) throw new Error(`haproxy -c: ${check.stderr.toString()}${check.stdout.toString()}`);
+    const haproxy = Bun.spawn([HAPROXY!, "-db", "-f", cfg], { stdout: "ignore", stderr: "pipe" });
+    children.push(haproxy);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        await fetch(`http://127.0.0.1:${haproxyPort}/app/`, { signal: AbortSignal.timeout(1000) });
+        break;
+      } catch {
+        if (Date.now() > deadline || haproxy.exitCode !== null) throw new Error(`haproxy did not start: ${await new Response(haproxy.stderr).text()}`);
+        await Bun.sleep(50);
+      }
+    }
+  });
+
+  test("client address, scheme and host as the client sent them; its own X-Forwarded-* and Forwarded fields are not believed", async () => {
+    const res = await rawFrom(
+      "127.0.0.2",
+      haproxyPort,
+      `GET /app/items/7?x=1 HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\nForwarded: for=7.7.7.7\r\nConnection: close\r\n\r\n`,
+    );
+    expect(res).toStartWith("HTTP/1.1 200");
+    const env = jsonBody(res);
+    expect(env.REMOTE_ADDR).toBe("127.0.0.2");
+    expect(env["tsgi.url_scheme"]).toBe("http");
+    expect(env.HTTP_HOST).toBe("shop.example");
+    expect(env.SCRIPT_NAME).toBe("/app");
+    expect(env.PATH_INFO).toBe("/items/7");
+  });
+
+  test("streaming: parts arrive through HAProxy as the app produces them (option http-no-delay)", async () => {
+    const started = performance.now();
+    const r = await fetch(`http://127.0.0.1:${haproxyPort}/app/stream`, { signal: AbortSignal.timeout(5000) });
+    const reader = r.body!.getReader();
+    const arrivals: number[] = [];
+    let text = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      arrivals.push(performance.now() - started);
+      text += new TextDecoder().decode(value);
+    }
+    expect(text).toBe("part 0\npart 1\npart 2\npart 3\n");
+    // Four parts 150 ms apart: the first well before the end, none held back for the next.
+    expect(arrivals[0]!).toBeLessThan(arrivals[arrivals.length - 1]! - 300);
+    expect(arrivals.length).toBeGreaterThanOrEqual(3);
+  });
+
+  test("an answer to a 20 MB upload the app never reads reaches the client through HAProxy", async () => {
+    const body = Buffer.alloc(20_000_000, 0x61);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`http://127.0.0.1:${haproxyPort}/app/noread`, { method: "POST", body, signal: AbortSignal.timeout(15_000) });
+      expect(res.status).toBe(401);
+      expect(await res.text()).toBe("log in first\n");
+    }
+  }, 60_000);
+
+  test("keep-alive: HAProxy reuses its connections to the app", async () => {
+    const ports = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const env = (await (await fetch(`http://127.0.0.1:${haproxyPort}/app/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).json()) as Record<string, string>;
+      ports.add(env["tsgi.proxy_peer_port"]!);
+    }
+    expect(ports.size).toBeLessThanOrEqual(2);
   });
 });
 
