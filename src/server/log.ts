@@ -52,7 +52,8 @@ export type LoggerLevel = "trace" | "debug" | "info" | "log" | "warn" | "error" 
  * `write(text)` logs every non-empty line of `text` as its own message,
  * without its newline. gevent logs one message per `write()` with one
  * trailing newline stripped; tsgi splits, because its access log writes
- * lines in batches.
+ * lines in batches. gevent passes any other attribute through to the
+ * logger; here the logger is {@link logger}.
  */
 export class LoggingLogAdapter {
   /**
