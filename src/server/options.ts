@@ -251,9 +251,10 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
  * Apply the defaults (`socketTimeout` first, for the timeouts it covers) and
  * check values.
  * @throws RangeError on a negative or non-integer size, count, timeout, port
- *   or `fd`, a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
- *   `maxConnections` (which would refuse everything), a `unixMode` outside 0 to 0o7777, or a `maxHttpVersion` other
- *   than `"HTTP/1.0"` and `"HTTP/1.1"`.
+ *   or `fd`; a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
+ *   `maxConnections` (which would refuse everything); a `unixMode` outside
+ *   0 to 0o7777; a `maxHttpVersion` other than `"HTTP/1.0"` and
+ *   `"HTTP/1.1"`.
  */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const given = stripUndefined(options);
