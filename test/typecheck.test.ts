@@ -17,3 +17,67 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
   expect(`${out}${err}`.trim()).toBe("");
   expect(code).toBe(0);
 }, 120_000);
+
+/**
+ * What a user's project sees: the declarations `npm pack` ships
+ * (`dist/types`, built by `npm run build:types`, the `types` condition of
+ * every export), type-checked under two tsconfigs users write: the one
+ * `bun init` writes (`noUncheckedIndexedAccess` on, which tsgi's own sources
+ * do not satisfy) and a plain strict one. The app imports every entry point.
+ */
+test.skipIf(!existsSync(tsc))("a user's project type-checks against the shipped declarations (bun init's tsconfig and a plain strict one)", async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, cpSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "tsgi-types-"));
+  try {
+    const pkg = join(dir, "node_modules/tsgi");
+    const built = await runCommand([tsc, "-p", "tsconfig.build.json", "--outDir", join(pkg, "dist/types")], root, 110_000);
+    expect(`${built.out}${built.err}`.trim()).toBe("");
+    cpSync(join(root, "package.json"), join(pkg, "package.json"));
+    cpSync(join(root, "src"), join(pkg, "src"), { recursive: true });
+    // Bun's globals come from bun-types, as in any Bun project (bun init installs @types/bun).
+    mkdirSync(join(dir, "node_modules/bun-types"), { recursive: true });
+    cpSync(join(root, "node_modules/bun-types"), join(dir, "node_modules/bun-types"), { recursive: true });
+    cpSync(join(root, "node_modules/@types"), join(dir, "node_modules/@types"), { recursive: true });
+    writeFileSync(
+      join(dir, "app.ts"),
+      `import { serve, type Application } from "tsgi";
+import { validator } from "tsgi/validate";
+import { CGIHandler } from "tsgi/handlers";
+import { fromFetchHandler, toFetchHandler } from "tsgi/fetch";
+import { PathInfoDispatcher } from "tsgi/dispatch";
+import { Headers } from "tsgi/headers";
+import { makeServer } from "tsgi/simple-server";
+import { TsgiSecureEnviron } from "tsgi/secure-environ";
+import { shiftPathInfo } from "tsgi/util";
+import { RequestParser } from "tsgi/http";
+import { createServer } from "tsgi/server";
+import type { Environ } from "tsgi/spec";
+
+const app: Application = (environ, startResponse) => {
+  startResponse("200 OK", [["Content-Type", "text/plain; charset=utf-8"]]);
+  return [new TextEncoder().encode(\`Hello from \${environ.PATH_INFO}\\n\`)];
+};
+const env: Environ = { PATH_INFO: "/a/b", SCRIPT_NAME: "" } as Environ;
+shiftPathInfo(env);
+new Headers([["X", "1"]]).get("x");
+const routes = new PathInfoDispatcher({ "/": app });
+void [serve, createServer, makeServer, CGIHandler, TsgiSecureEnviron, RequestParser, routes];
+const fetchApp = fromFetchHandler(() => new Response("hi"));
+export default { fetch: toFetchHandler(validator(fetchApp)) };
+`,
+    );
+    const configs = {
+      "bun init": { lib: ["ESNext"], target: "ESNext", module: "Preserve", moduleDetection: "force", jsx: "react-jsx", allowJs: true, moduleResolution: "bundler", allowImportingTsExtensions: true, verbatimModuleSyntax: true, noEmit: true, strict: true, skipLibCheck: true, noFallthroughCasesInSwitch: true, noUncheckedIndexedAccess: true, noImplicitOverride: true, types: ["bun-types"] },
+      "plain strict": { target: "ESNext", module: "ESNext", moduleResolution: "bundler", strict: true, noEmit: true, skipLibCheck: true, exactOptionalPropertyTypes: true, types: ["bun-types"] },
+    };
+    for (const [name, compilerOptions] of Object.entries(configs)) {
+      writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["app.ts"] }));
+      const r = await runCommand([tsc, "-p", "."], dir, 110_000);
+      expect(`${r.out}${r.err}`.trim(), name).toBe("");
+      expect(r.code, name).toBe(0);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 240_000);
