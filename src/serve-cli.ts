@@ -74,6 +74,7 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
   const num = (k: string) => {
     const v = str(k);
     if (v === undefined) return undefined;
+    if (/^-\d+(\.\d+)?$/.test(v)) throw new OptionsError(`--${k} must be 0 or more, got ${v}`);
     if (!/^\d+(\.\d+)?$/.test(v)) throw new OptionsError(`--${k} must be a number, got ${JSON.stringify(v)}`);
     return Number(v);
   };
@@ -194,13 +195,20 @@ const serveCommand = defineCommand({
   },
 });
 
-/** A one-line bind failure that names the address and the reason. */
+/** A one-line bind failure that names the address, the reason and, for a busy address, what to do. */
 export function listenMessage(error: unknown, server: { hostname?: string; port?: number; unix?: string; fd?: number }): string {
   const e = error as Error & { code?: string };
-  if (/^cannot (listen|serve)/.test(e.message ?? "")) return e.message;
-  const at = server.unix !== undefined ? server.unix : server.fd !== undefined ? `fd ${server.fd}` : `${server.hostname ?? "127.0.0.1"}:${server.port ?? 8000}`;
-  const why = e.code === "EADDRINUSE" ? "the address is already in use" : e.code === "EACCES" ? "permission denied (ports below 1024 need privileges)" : e.code === "EADDRNOTAVAIL" ? "the address is not available on this machine" : e.message;
-  return `cannot listen on ${at}: ${why}${e.code ? ` (${e.code})` : ""}`;
+  let message: string;
+  if (/^cannot (listen|serve)/.test(e.message ?? "")) message = e.message;
+  else {
+    const at = server.unix !== undefined ? server.unix : server.fd !== undefined ? `fd ${server.fd}` : `${server.hostname ?? "127.0.0.1"}:${server.port ?? 8000}`;
+    const why = e.code === "EADDRINUSE" ? "the address is already in use" : e.code === "EACCES" ? "permission denied (ports below 1024 need privileges)" : e.code === "EADDRNOTAVAIL" ? "the address is not available on this machine" : e.message;
+    message = `cannot listen on ${at}: ${why}${e.code ? ` (${e.code})` : ""}`;
+  }
+  if (e.code === "EADDRINUSE" && server.fd === undefined) {
+    message += server.unix !== undefined ? "; stop the server using it, or pick another --uds path" : "; stop the process using it, or pick another --port";
+  }
+  return message;
 }
 
 function where(server: { unix?: string; fd?: number; hostname?: string }, port: number, tls: boolean): string {

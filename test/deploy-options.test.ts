@@ -121,7 +121,14 @@ describe("checkArgs: strict command lines", () => {
   test("a value flag needs a value, and never takes the next flag as it", () => {
     expect(check("./app.ts", "--uds")).toThrow(/^--uds needs a value: --uds <path>$/);
     expect(check("./app.ts", "--uds", "--port", "1")).toThrow(/^--uds needs a value/);
-    expect(check("./app.ts", "--port", "-1")).toThrow(/^--port needs a value/);
+    // A negative number is the flag's value, refused by its own check (not "needs a value").
+    expect(check("./app.ts", "--port", "-1")).not.toThrow();
+    expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port", "-1"], defs) as never)).toThrow(/^--port must be 0 or more, got -1$/);
+    expect(check("./app.ts", "--keep-alive", "-5")).not.toThrow();
+  });
+
+  test("a bad PORT from the environment is named as such, not as --port", () => {
+    expect(() => resolveDeployOptions({}, { PORT: "abc" })).toThrow(/^PORT \(from the environment\) must be 0-65535, got "abc"$/);
   });
 
   test("a switch takes no value, except the ones listed for it", () => {

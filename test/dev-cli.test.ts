@@ -79,6 +79,13 @@ describe("tsgi-dev CLI", () => {
     const r = await run(["./nope.ts"], app.dir);
     expect(r.code).toBe(1);
     expectOneLineError(r.out, /no such file: \.\/nope\.ts/);
+    // Without its extension, or a directory: the file to give instead.
+    const bare = await run(["./app"], app.dir);
+    expect(bare.code).toBe(1);
+    expectOneLineError(bare.out, /no such file: \.\/app; did you mean \.\/app\.ts\?/);
+    const folder = await run(["."], app.dir);
+    expect(folder.code).toBe(1);
+    expectOneLineError(folder.out, /\. is a directory: give the app's module file, e\.g\. \.\/app\.ts/);
   });
 
   test("no default export names the exports it has", async () => {
@@ -125,34 +132,34 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(r.out, /cannot load \.\/broken\.ts: SyntaxError: .*\(.*broken\.ts:\d+:\d+\)/);
   });
 
-  test("bad flag values", async () => {
+  test("bad flag values: one line, exit 2 (a usage error, as tsgi serve)", async () => {
     const app = helloApp();
     const port = await run(["./app.ts", "--port", "eighty"], app.dir);
-    expect(port.code).toBe(1);
+    expect(port.code).toBe(2);
     expectOneLineError(port.out, /--port must be a port number from 0 to 65535, got "eighty"/);
     const reload = await run(["./app.ts", "--reload=sometimes"], app.dir);
-    expect(reload.code).toBe(1);
+    expect(reload.code).toBe(2);
     expectOneLineError(reload.out, /--reload=sometimes is not valid: use --reload or --reload=inplace or --reload=restart/);
     const spaced = await run(["./app.ts", "--reload", "restart"], app.dir);
-    expect(spaced.code).toBe(1);
+    expect(spaced.code).toBe(2);
     expectOneLineError(spaced.out, /unexpected argument "restart": write --reload=restart, with "="/);
     const unknown = await run(["./app.ts", "--wach", "src"], app.dir);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expectOneLineError(unknown.out, /unknown option --wach; did you mean --watch\? \(see tsgi-dev --help\)/);
     const swallowed = await run(["./app.ts", "--port", "--poll"], app.dir);
-    expect(swallowed.code).toBe(1);
+    expect(swallowed.code).toBe(2);
     expectOneLineError(swallowed.out, /--port needs a value: --port <port>/);
     // Checked before citty, which would print its whole usage text first.
     const level = await run(["./app.ts", "--log-level", "loud"], app.dir);
-    expect(level.code).toBe(1);
+    expect(level.code).toBe(2);
     expectOneLineError(level.out, /--log-level must be one of debug, info, warn, error, silent; got "loud"/);
     expect(level.out).not.toContain("USAGE");
     const none = await run([], app.dir);
-    expect(none.code).toBe(1);
+    expect(none.code).toBe(2);
     expectOneLineError(none.out, /missing <app>: tsgi-dev <app> \[options\], e\.g\. tsgi-dev \.\/app\.ts/);
     expect(none.out).not.toContain("USAGE");
     const env = await run(["./app.ts"], app.dir, { PORT: "99999" });
-    expect(env.code).toBe(1);
+    expect(env.code).toBe(2);
     expectOneLineError(env.out, /PORT must be a port number/);
   });
 

@@ -650,7 +650,7 @@ describe("export detection (asApplication)", () => {
     expect(detectApplication({ fetch: (_r: Request) => new Response("x") })?.kind).toBe("fetch-object");
     expect(detectApplication((_r: Request) => new Response("x"))?.kind).toBe("fetch-function");
     expect(() => asApplication({})).toThrow(/object without a fetch\(\) method/);
-    expect(() => asApplication(42)).toThrow(/got number/);
+    expect(() => asApplication(42)).toThrow(/got a number/);
     const s = startServer(asApplication(h));
     try {
       expect(await (await fetch(`${s.url}/`)).text()).toBe("hono");

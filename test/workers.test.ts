@@ -328,8 +328,8 @@ describe("workers", () => {
 
 describe("tsgi serve errors", () => {
   /** Run `tsgi ...args` to completion (bounded): exit code, stdout then stderr. */
-  async function runTsgi(args: string[]) {
-    const p = Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe" });
+  async function runTsgi(args: string[], cwd?: string) {
+    const p = Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe", cwd });
     const timer = setTimeout(() => p.kill(), 10_000);
     const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
     clearTimeout(timer);
@@ -406,6 +406,7 @@ describe("tsgi serve errors", () => {
         const r = await runCli([APP, "--port", String(busy.port), ...extra]);
         expect(r.code).toBe(1);
         expect(r.out).toContain(`cannot listen on 127.0.0.1:${busy.port}: the address is already in use`);
+        expect(r.out).toContain("stop the process using it, or pick another --port");
       }
     } finally {
       busy.stop(true);
@@ -417,6 +418,27 @@ describe("tsgi serve errors", () => {
     expect(r.code).toBe(1);
     expect(r.out).toContain("no such file");
   }, 20_000);
+
+  test("an app argument without its extension, a directory, or an export that is not an app: what to give instead", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+    try {
+      await Bun.write(join(dir, "app.ts"), "export default 42;\n");
+      const cases: Array<[string, string]> = [
+        ["./app", "no such file: ./app; did you mean ./app.ts?"],
+        [".", ". is a directory: give the app's module file, e.g. ./app.ts"],
+        ["./app.ts", "the default export of " + join(dir, "app.ts") + " is a number, neither a TSGI application"],
+      ];
+      for (const [arg, message] of cases) {
+        const r = await runTsgi(["serve", arg, "--port", String(freePort())], dir);
+        expect(r.code, arg).toBe(1);
+        expect(r.out, arg).toContain(message);
+        expect(r.out, arg).not.toContain("    at "); // no stack
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   test("no default export: the exports, and one that is an application", async () => {
     const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));

@@ -80,7 +80,7 @@ const command = defineCommand({
       };
     } catch (error) {
       logger.error((error as Error).message);
-      process.exit(1);
+      process.exit(2); // a usage error, as for tsgi serve
     }
 
     if (config.reload === "restart") {
@@ -121,7 +121,7 @@ if (workerSpec) {
     checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES);
   } catch (error) {
     createDevLogger("info").error((error as Error).message);
-    process.exit(1);
+    process.exit(2);
   }
   // citty answers --version only when it is the only argument; never start a server for it.
   if (versionRequested(argv)) {

@@ -17,7 +17,7 @@
 import { existsSync, statSync } from "node:fs";
 import { type ApplicationKind, detectApplication } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
-import type { AppSpec } from "../server/app-spec.ts";
+import { appFileProblem, type AppSpec } from "../server/app-spec.ts";
 import { scanGraph } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { generationOf, installVersioning, setGeneration, unversion, versioned } from "./versioning.ts";
@@ -128,7 +128,8 @@ export class AppLoader {
       return { ...r, files: [...this.#known], ms: performance.now() - started };
     };
     if (!isFile(file)) {
-      return done({ ok: false as const, failure: { kind: "not-found" as const, message: `no such file: ${raw.replace(/:[\w$]+$/, "")} (${file})` } });
+      const problem = appFileProblem(this.spec) ?? `no such file: ${raw.replace(/:[\w$]+$/, "")}`;
+      return done({ ok: false as const, failure: { kind: "not-found" as const, message: `${problem} (${file})` } });
     }
     let mod: Record<string, unknown>;
     try {

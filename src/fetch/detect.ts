@@ -39,6 +39,14 @@ export function detectApplication(exported: unknown): { kind: ApplicationKind; a
 export function asApplication(exported: unknown): Application {
   const found = detectApplication(exported);
   if (found) return found.app;
-  const what = exported === null ? "null" : Array.isArray(exported) ? "an array" : typeof exported === "object" ? "an object without a fetch() method" : typeof exported;
-  throw new TypeError(`expected a TSGI application (environ, startResponse) => body, a fetch handler (request) => Response, or an object with a fetch() method; got ${what}`);
+  throw new TypeError(`expected a TSGI application (environ, startResponse) => body, a fetch handler (request) => Response, or an object with a fetch() method; got ${describeExport(exported)}`);
+}
+
+/** What an export is, for messages when it is not an application: `"a number"`, `"null"`, `"an object without a fetch() method"`. */
+export function describeExport(exported: unknown): string {
+  if (exported === null) return "null";
+  if (Array.isArray(exported)) return "an array";
+  if (typeof exported === "object") return "an object without a fetch() method";
+  const type = typeof exported;
+  return type === "undefined" ? "undefined" : `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
 }

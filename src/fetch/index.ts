@@ -20,4 +20,4 @@
 export type { FetchHandler } from "./common.ts";
 export { toFetchHandler, type ToFetchOptions } from "./to-fetch.ts";
 export { environHeaders, environUrl, fromFetchHandler, type FetchApp, type FromFetchOptions } from "./from-fetch.ts";
-export { asApplication, detectApplication, type ApplicationKind } from "./detect.ts";
+export { asApplication, describeExport, detectApplication, type ApplicationKind } from "./detect.ts";

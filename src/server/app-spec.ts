@@ -3,7 +3,8 @@
  * `./app.ts:name` (a named export, gunicorn's `module:callable`).
  * @module
  */
-import { resolve } from "node:path";
+import { statSync } from "node:fs";
+import { join, resolve } from "node:path";
 
 /** A parsed app argument. */
 export interface AppSpec {
@@ -35,4 +36,47 @@ export function parseAppSpec(raw: string, cwd: string = process.cwd()): AppSpec 
     exportName = m[2];
   }
   return { file: resolve(cwd, path), exportName, raw };
+}
+
+/** Extensions tried when the app argument names no file: `app` → `app.ts`. */
+const MODULE_EXTENSIONS = [".ts", ".tsx", ".mts", ".js", ".mjs"];
+/** Module names looked for in a directory given as the app argument. */
+const DIRECTORY_ENTRIES = ["app", "index", "main", "server"];
+
+function isFileAt(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why `spec` names no module to load, as one line for the user, or `null`
+ * when its file exists. Says what to do: a path without its extension gets
+ * the file that exists (`app` → `did you mean app.ts?`), a directory the
+ * module found in it (`app.ts`, `index.ts`, `main.ts` or `server.ts`).
+ */
+export function appFileProblem(spec: AppSpec): string | null {
+  const path = spec.raw.replace(/:[A-Za-z_$][\w$]*$/, "");
+  let stat;
+  try {
+    stat = statSync(spec.file);
+  } catch {
+    const ext = MODULE_EXTENSIONS.find((e) => isFileAt(spec.file + e));
+    return `no such file: ${path}${ext ? `; did you mean ${path}${ext}?` : ""}`;
+  }
+  if (stat.isFile()) return null;
+  if (stat.isDirectory()) {
+    let entry: string | undefined;
+    for (const name of DIRECTORY_ENTRIES) {
+      const ext = MODULE_EXTENSIONS.find((e) => isFileAt(join(spec.file, name + e)));
+      if (ext) {
+        entry = `${path.replace(/\/+$/, "")}/${name}${ext}`;
+        break;
+      }
+    }
+    return `${path} is a directory: give the app's module file${entry ? `, e.g. ${entry}` : ""}`;
+  }
+  return `${path} is not a regular file`;
 }

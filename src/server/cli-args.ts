@@ -94,7 +94,8 @@ export function checkArgs(
     let given = value;
     if (given === undefined) {
       const next = rawArgs[i + 1];
-      if (next === undefined || (next.startsWith("-") && next !== "-")) {
+      // A negative number is a value (its check says what is wrong with it), not a flag.
+      if (next === undefined || (next.startsWith("-") && next !== "-" && !/^-\d/.test(next))) {
         throw new ArgsError(`--${name} needs a value: --${name} <${def.valueHint ?? def.options?.join("|") ?? "value"}>`);
       }
       given = next;

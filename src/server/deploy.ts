@@ -5,10 +5,9 @@
  * worker processes the supervisor starts.
  * @module
  */
-import { existsSync } from "node:fs";
-import { detectApplication, type ApplicationKind } from "../fetch/index.ts";
+import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
-import { parseAppSpec } from "./app-spec.ts";
+import { appFileProblem, parseAppSpec } from "./app-spec.ts";
 import { describeImportError } from "./import-error.ts";
 import type { ResolvedDeploy } from "./listen-options.ts";
 import type { LogTarget, ServerOptions } from "./options.ts";
@@ -37,7 +36,8 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   } catch (error) {
     throw new StartupError((error as Error).message);
   }
-  if (!existsSync(parsed.file)) throw new StartupError(`no such file: ${parsed.file}`);
+  const problem = appFileProblem(parsed);
+  if (problem) throw new StartupError(problem);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(parsed.file)) as Record<string, unknown>;
@@ -53,7 +53,7 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   }
   const found = detectApplication(exported);
   if (!found) {
-    throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.file} is neither a TSGI application (environ, startResponse) nor a fetch handler`);
+    throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.file} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`);
   }
   return { ...found, file: parsed.file };
 }

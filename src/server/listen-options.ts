@@ -153,7 +153,9 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   } else {
     server.hostname = o.host ?? "127.0.0.1";
     const port = o.port ?? (env.PORT ? Number(env.PORT) : 8000);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OptionsError(`--port must be 0-65535, got ${JSON.stringify(o.port ?? env.PORT)}`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new OptionsError(o.port !== undefined ? `--port must be 0-65535, got ${JSON.stringify(o.port)}` : `PORT (from the environment) must be 0-65535, got ${JSON.stringify(env.PORT)}`);
+    }
     server.port = port;
   }
   if (o.udsMode !== undefined) {
