@@ -15,7 +15,7 @@ import staticApp from "../fixtures/static/app.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { raw, startServer } from "./helpers.ts";
+import { parseResponses, raw, startServer } from "./helpers.ts";
 
 const enc = new TextEncoder();
 
@@ -55,6 +55,26 @@ describe("Hono on tsgi (fromFetchHandler)", () => {
     expect(r.headers.get("content-type")).toStartWith("application/json");
     expect(await r.json()).toEqual({ id: "42", q: "x y" });
     expect((await fetch(`${srv.url}/nope`)).status).toBe(404);
+  });
+
+  test("a body held in memory (c.json, c.text) goes out with its Content-Length, HEAD too; a stream stays chunked", async () => {
+    const port = srv.server.port;
+    const body = JSON.stringify({ id: "7", q: null });
+    const [json] = parseResponses((await raw(port, "GET /users/7 HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes(body) })).data);
+    expect(json!.headers["content-length"]).toBe(String(body.length));
+    expect(json!.headers["transfer-encoding"]).toBeUndefined();
+    expect(json!.body.toString()).toBe(body);
+    // A handler that answers HEAD with the GET body (Hono sends HEAD a null body instead): GET's length, no body.
+    const plain = startServer(fromFetchHandler(() => new Response("home")));
+    try {
+      const [head] = parseResponses((await raw(plain.server.port, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") })).data, ["HEAD"]);
+      expect(head!.headers["content-length"]).toBe("4");
+      expect(head!.body.length).toBe(0);
+    } finally {
+      await plain.server.close();
+    }
+    const [stream] = parseResponses((await raw(port, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("0\r\n\r\n") })).data);
+    expect(stream!.headers["transfer-encoding"]).toBe("chunked");
   });
 
   test("JSON request body and status", async () => {

@@ -148,11 +148,19 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     });
     for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
     // Before touching `response.body`: reading it turns Bun's in-memory body into a stream.
-    if (!response.headers.has("content-type") && !response.bodyUsed) {
+    const inMemory = !response.bodyUsed && heldInMemory(response);
+    if (inMemory && !response.headers.has("content-type")) {
       const implicit = await implicitContentType(response);
       if (implicit) headers.push(["content-type", implicit]);
     }
     const reason = response.statusText || reasonPhrase(response.status) || "Unknown";
+    if (inMemory) {
+      // The whole body is at hand (c.json(), c.text(), new Response("...")): one
+      // chunk with its length, as Bun.serve sends it (HEAD keeps GET's length).
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      startResponse(`${response.status} ${reason}`, headers);
+      return [bytes];
+    }
     startResponse(`${response.status} ${reason}`, headers);
     const stream = response.body;
     if (!stream || method === "HEAD") {
@@ -185,6 +193,15 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
   return app;
 }
 
+/**
+ * Whether the `Response`'s body is held in memory (a string, bytes, a Blob,
+ * JSON: what `Bun.inspect` shows as `Blob (n bytes)`), not a stream. Only
+ * Bun can tell; elsewhere every body counts as a stream.
+ */
+function heldInMemory(response: Response): boolean {
+  return typeof Bun !== "undefined" && /\n\s*Blob \(/.test(Bun.inspect(response));
+}
+
 /** The type Bun gives every in-memory body without one of its own: strings, bytes, untyped Blobs. */
 const BUN_DEFAULT_TYPE = "text/plain;charset=utf-8";
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -193,15 +210,13 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * The Content-Type a `Response` held in memory carries implicitly (Fetch
  * standard, "extract a body"). Bun does not put it in `response.headers`
  * (`Bun.serve` adds it as it writes the response), so it is read from a
- * clone's `Blob`: only for bodies held in memory, which `Bun.inspect` shows
- * as `Blob (n bytes)`; a streamed body is never teed or buffered, and has no
- * implicit type anyway. Bun reports `text/plain;charset=utf-8` for a string
+ * clone's `Blob`: only for bodies held in memory ({@link heldInMemory}); a
+ * streamed body is never teed or buffered, and has no implicit type anyway. Bun reports `text/plain;charset=utf-8` for a string
  * and for bytes alike, so the bytes decide: valid UTF-8 (every string body)
  * keeps it, anything else (an image, gzip) is `application/octet-stream`,
  * what `Bun.serve` sends for bytes.
  */
 async function implicitContentType(response: Response): Promise<string> {
-  if (typeof Bun === "undefined" || !/\n\s*Blob \(/.test(Bun.inspect(response))) return "";
   try {
     const blob = await response.clone().blob();
     if (blob.type !== BUN_DEFAULT_TYPE) return blob.type;
