@@ -277,6 +277,42 @@ describe("pipelining and half-close", () => {
     expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200, 200]);
     expect(r.closed).toBe(true);
   });
+  test("a client that pipelines 300,000 requests without reading: the server stops parsing while its answers wait, then answers every one", async () => {
+    let handled = 0;
+    const s = startServer((_e, sr) => {
+      handled++;
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc("hello, pipelined world\n")];
+    });
+    servers.push(s);
+    const N = 300_000;
+    const sock = await open(s.port);
+    try {
+      sock.pause();
+      sock.write("GET /x HTTP/1.1\r\nHost: a\r\n\r\n".repeat(N));
+      await Bun.sleep(1500);
+      // Only what the socket buffers hold got answered; before, all 300,000 responses piled up in memory.
+      const whileNotReading = handled;
+      expect(whileNotReading).toBeLessThan(N / 2);
+      let count = 0;
+      let tail = "";
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 20_000);
+        sock.on("data", (d: Buffer) => {
+          const text = tail + d.toString("latin1");
+          count += text.split("HTTP/1.1 200 OK").length - 1;
+          tail = text.slice(-14); // shorter than the marker: never counted twice
+          if (count >= N) (clearTimeout(timer), resolve());
+        });
+        sock.resume();
+      });
+      expect(count).toBe(N);
+      expect(handled).toBe(N);
+    } finally {
+      sock.destroy();
+    }
+  }, 30_000);
+
   test("after FIN, complete pipelined requests are answered and an incomplete one is dropped with the connection", async () => {
     const s = startServer(async (e, sr) => {
       if (e.PATH_INFO === "/slow") await Bun.sleep(50);
@@ -385,4 +421,115 @@ describe("half-closed and stalled clients (RFC 9112 §9.6)", () => {
     expect(await waitFor(() => parseResponses(Buffer.concat(data)).filter((x) => x.complete).length === 2, 2000)).toBe(true);
     sock.destroy();
   });
+});
+
+describe("once the server decides to close, it reads no further request (RFC 9112 §9.6)", () => {
+  const BIG = new Uint8Array(8 * 1024 * 1024).fill(0x61);
+  const seen: string[] = [];
+  const app: Application = (e, sr) => {
+    seen.push(e.PATH_INFO);
+    if (e.PATH_INFO === "/big") return (sr("200 OK", []), [BIG]);
+    if (e.PATH_INFO === "/bigclose") return (sr("200 OK", [["Connection", "close"]]), [BIG]);
+    return (sr("200 OK", []), [enc(`hello ${e.PATH_INFO}`)]);
+  };
+
+  /** Send `first`, then `later` pieces while not reading; then read everything. */
+  async function exchange(port: number, first: string, later: string[]): Promise<string> {
+    const sock = await open(port);
+    sock.pause();
+    sock.write(first);
+    await Bun.sleep(300);
+    for (const piece of later) {
+      sock.write(piece);
+      await Bun.sleep(10);
+    }
+    await Bun.sleep(300);
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      const done = () => (clearTimeout(timer), resolve(Buffer.concat(chunks).toString("latin1")));
+      const timer = setTimeout(() => (sock.destroy(), done()), 10_000);
+      sock.on("data", (d: Buffer) => chunks.push(d));
+      sock.on("error", () => {});
+      sock.on("close", done);
+      sock.resume();
+    });
+  }
+
+  test("after its own Connection: close response (still being taken), a pipelined request is never run", async () => {
+    seen.length = 0;
+    const s = startServer(app);
+    servers.push(s);
+    const data = await exchange(s.port, "GET /bigclose HTTP/1.1\r\nHost: a\r\n\r\n", ["GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"]);
+    expect(seen).toEqual(["/bigclose"]);
+    expect(data.split("HTTP/1.1 ").length - 1).toBe(1);
+    expect(data.length).toBeGreaterThan(BIG.length);
+  }, 20_000);
+
+  test("a malformed request behind unsent output is answered 400 once; the bytes after it are not read, and no 408 follows", async () => {
+    seen.length = 0;
+    const s = startServer(app, { headerTimeout: 500 });
+    servers.push(s);
+    const data = await exchange(s.port, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n", ["GARBAGE\r\n\r\n", ...Array.from({ length: 50 }, () => "x")]);
+    expect(seen).toEqual(["/big"]);
+    const statuses = [...data.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    expect(statuses).toEqual(["200", "400"]);
+    await Bun.sleep(50);
+    expect(s.access.join("").match(/" 400 /g)?.length ?? 0).toBeLessThanOrEqual(1);
+  }, 20_000);
+
+  test("a keep-alive download slower than keepAliveTimeout is not closed under the client: the idle clock starts when it is all out", async () => {
+    seen.length = 0;
+    const s = startServer(app, { keepAliveTimeout: 300 });
+    servers.push(s);
+    const sock = await open(s.port);
+    try {
+      sock.pause();
+      sock.write("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
+      await Bun.sleep(800); // longer than keepAliveTimeout, the body still mostly unsent
+      let received = 0;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 10_000);
+        sock.on("data", (d: Buffer) => {
+          received += d.length;
+          if (received >= BIG.length) (clearTimeout(timer), resolve());
+        });
+        sock.resume();
+      });
+      expect(received).toBeGreaterThanOrEqual(BIG.length);
+      // The same connection takes the next request.
+      const next = await new Promise<string>((resolve) => {
+        let text = "";
+        const timer = setTimeout(() => resolve(text), 3000);
+        sock.removeAllListeners("data");
+        sock.on("data", (d: Buffer) => {
+          text += d.toString("latin1");
+          if (text.includes("hello /next")) (clearTimeout(timer), resolve(text));
+        });
+        sock.write("GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+      });
+      expect(next).toContain("hello /next");
+    } finally {
+      sock.destroy();
+    }
+  }, 20_000);
+
+  test("close() does not wait for connections lingering after their last response", async () => {
+    const s = startServer(app, { maxRequestBodySize: 10 });
+    const sock = connect({ host: "127.0.0.1", port: s.port, allowHalfOpen: true });
+    sock.on("error", () => {});
+    try {
+      let fin = false;
+      sock.on("end", () => (fin = true));
+      sock.on("data", () => {});
+      sock.write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n");
+      const until = Date.now() + 3000;
+      while (!fin && Date.now() < until) await Bun.sleep(20);
+      expect(fin).toBe(true); // answered 413, lingering
+      const started = Date.now();
+      await s.server.close({ timeout: 5000 });
+      expect(Date.now() - started).toBeLessThan(500);
+    } finally {
+      sock.destroy();
+    }
+  }, 20_000);
 });

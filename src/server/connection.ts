@@ -102,6 +102,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private stashPaused = false;
   /** The latest a lingering close may last (ms since epoch, the server's clock). */
   private lingerUntil = 0;
+  /** The idle time allowed before the next request, armed once the output is out (ms). */
+  private idleMs = 0;
   private peerEnded = false;
   /** Any byte arrived on this connection. */
   private received = false;
@@ -173,15 +175,21 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   /** Bytes from the client. */
   onData(data: Uint8Array): void {
     if (this.closed) return;
-    if (this.ending) {
-      // Lingering close: the bytes are dropped; the client is still sending, so wait a little longer.
-      const left = this.lingerUntil - this.core.clock();
-      if (left > 0) this.setDeadline(Deadline.Linger, Math.min(LINGER_MS, left));
+    if (this.ending || this.endAfterFlush) {
+      // The connection is closing: no further request is read (RFC 9112
+      // §9.6), the bytes are dropped. Lingering, the client is still
+      // sending: wait a little longer.
+      if (this.ending) {
+        const left = this.lingerUntil - this.core.clock();
+        if (left > 0) this.setDeadline(Deadline.Linger, Math.min(LINGER_MS, left));
+      }
       return;
     }
     this.received = true;
-    if (this.responding && this.messageDone) {
-      // A pipelined request behind one still being answered: hold it.
+    if (this.messageDone && (this.responding || this.backlog !== null)) {
+      // A pipelined request behind one still being answered, or behind
+      // output the client has not taken yet: hold it, so that a client that
+      // sends without reading cannot pile up responses in memory.
       this.stash = this.stash ? Buffer.concat([this.stash, data]) : data;
       if (this.stash.length > MAX_STASH && !this.stashPaused) {
         this.stashPaused = true;
@@ -461,7 +469,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   /** Answer a request we could not accept: status, `Connection: close`, close. */
   sendError(error: HttpError): void {
-    if (this.closed || this.ending) return;
+    if (this.closed || this.ending || this.endAfterFlush) return;
     const answer = errorResponse(error.status, error.message, this.core.serverSoftware);
     this.out(answer.text);
     // The environ exists when the app was running (requestTimeout's 503, bad
@@ -530,19 +538,26 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     }
     if (this.messageDone) {
       if (!this.finishExchange(this.stash !== null)) return;
-      const stash = this.stash;
-      if (stash) {
-        this.stash = null;
-        if (this.stashPaused) {
-          this.stashPaused = false;
-          this.socket.resume();
-        }
-        this.onData(stash);
-      }
+      this.resumeStash();
     } else {
       this.startDraining();
     }
   };
+
+  /**
+   * Go on with the bytes held behind a response: once it is done and its
+   * output is all written (so this runs again from {@link afterFlushed}).
+   */
+  private resumeStash(): void {
+    const stash = this.stash;
+    if (stash === null || this.responding || this.backlog !== null || this.closed || this.ending || this.endAfterFlush) return;
+    this.stash = null;
+    if (this.stashPaused) {
+      this.stashPaused = false;
+      this.socket.resume();
+    }
+    this.onData(stash);
+  }
 
   /** The response ended before the request body did: read and discard the rest, or close. */
   private startDraining(): void {
@@ -589,11 +604,25 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         this.closeAfterFlush();
         return false;
       }
-      this.setDeadline(Deadline.Idle, this.core.idleGrace);
+      this.idle(this.core.idleGrace);
       return true;
     }
-    this.setDeadline(Deadline.Idle, this.core.options.keepAliveTimeout);
+    this.idle(this.core.options.keepAliveTimeout);
     return true;
+  }
+
+  /**
+   * Between requests: the connection may stay `ms` without a new one. The
+   * clock starts when the last response is all written ({@link afterFlushed}):
+   * a client still downloading it is not idle.
+   */
+  private idle(ms: number): void {
+    this.idleMs = ms;
+    if (this.backlog === null) this.setDeadline(Deadline.Idle, ms);
+    else {
+      this.deadlineKind = Deadline.Idle;
+      this.deadline = 0;
+    }
   }
 
   /** Access log line and posthooks for the request just answered (once). */
@@ -914,6 +943,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     parts.length = 0;
     this.backlog = backlog;
     this.armSendDeadline();
+    // Not idle while the client is still taking the last response: the idle clock restarts once it is out.
+    if (this.deadlineKind === Deadline.Idle) this.deadline = 0;
     return false;
   }
 
@@ -922,7 +953,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     if (this.endAfterFlush && this.backlog === null && this.parts.length === 0) {
       this.endAfterFlush = false;
       this.shutdown();
+      return;
     }
+    if (this.backlog !== null) return;
+    // A keep-alive connection is idle once its last response is out, not when the app finished it.
+    if (this.deadlineKind === Deadline.Idle && this.deadline === 0 && this.idleMs > 0) this.setDeadline(Deadline.Idle, this.idleMs);
+    if (this.stash !== null) this.resumeStash();
   }
 
   private wakeDrainWaiters(): void {
@@ -936,6 +972,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   closeAfterFlush(): void {
     if (this.closed || this.ending) return;
     this.endAfterFlush = true;
+    // No request will be read: no head, idle or body clock applies (sendTimeout still does).
+    this.setDeadline(Deadline.None, 0);
     this.flush();
     if (this.backlog === null && this.parts.length === 0 && this.endAfterFlush) {
       this.endAfterFlush = false;
@@ -958,7 +996,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private shutdown(): void {
     if (this.closed || this.ending) return;
     this.ending = true;
-    if (this.peerEnded) {
+    // After the client's FIN nothing is left to read; while the server
+    // closes, a lingering client must not hold up its stop.
+    if (this.peerEnded || this.core.closing) {
       this.closeNow();
       return;
     }
@@ -1014,6 +1054,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
    * which is never early.
    */
   closeIfIdle(idleGrace = 0, now = this.core.clock()): void {
+    if (this.ending) {
+      // Lingering after its last response: the server's stop does not wait for it.
+      this.closeNow();
+      return;
+    }
     if (this.responding || this.head !== null || this.draining) return;
     if (this.deadlineKind === Deadline.Head || (idleGrace > 0 && this.deadlineKind === Deadline.Idle)) {
       // A request head is due (a new connection, or bytes of one arrived), or may come on an idle
