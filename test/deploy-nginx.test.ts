@@ -104,6 +104,43 @@ function jsonBody(response: string): Record<string, string | number> {
   return JSON.parse(body.slice(start, end + 1));
 }
 
+/** The documented `tsgi serve` command behind a proxy (docs/deploy.md), on `port`. */
+const behindProxy = (port: number) => [APP, "--port", String(port), "--proxy-headers", "--root-path", "/app", "--keep-alive", "65", "--no-access-log"];
+
+/** A 20 MB POST the app answers 401 without reading, three times through the proxy: each client gets the 401. */
+async function expectUnreadUploadAnswered(proxyPort: number): Promise<void> {
+  const body = Buffer.alloc(20_000_000, 0x61);
+  for (let i = 0; i < 3; i++) {
+    const res = await fetch(`http://127.0.0.1:${proxyPort}/app/noread`, { method: "POST", body, signal: AbortSignal.timeout(15_000) });
+    expect(res.status).toBe(401);
+    expect(await res.text()).toBe("log in first\n");
+  }
+}
+
+/** How many upstream connections (the app's peer ports) 12 requests through the proxy came over. */
+async function upstreamConnections(proxyPort: number): Promise<number> {
+  const ports = new Set<string>();
+  for (let i = 0; i < 12; i++) {
+    const env = (await (await fetch(`http://127.0.0.1:${proxyPort}/app/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).json()) as Record<string, string>;
+    ports.add(env["tsgi.proxy_peer_port"]!);
+  }
+  return ports.size;
+}
+
+/** Wait until the proxy on `port` answers (10 s at most); `failure()` says why it did not start. */
+async function waitForProxy(port: number, proc: ReturnType<typeof Bun.spawn>, failure: () => Promise<string> | string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/app/`, { signal: AbortSignal.timeout(1000) });
+      return;
+    } catch {
+      if (Date.now() > deadline || proc.exitCode !== null) throw new Error(await failure());
+      await Bun.sleep(50);
+    }
+  }
+}
+
 afterAll(async () => {
   for (const c of children) {
     if (c.exitCode === null) c.kill("SIGTERM");
@@ -117,7 +154,7 @@ describe.skipIf(!NGINX)("behind nginx (docs/deploy.md configuration)", () => {
   const appPort = freePort();
   const nginxPort = freePort();
   beforeAll(async () => {
-    await tsgi([APP, "--port", String(appPort), "--proxy-headers", "--root-path", "/app", "--keep-alive", "65", "--no-access-log"]);
+    await tsgi(behindProxy(appPort));
     const prefix = join(dir, "nginx");
     mkdirSync(join(prefix, "logs"), { recursive: true });
     // The scaffolding a throwaway nginx needs; the http content is the documented configuration.
@@ -141,16 +178,7 @@ ${docsNginxConfig(appPort, nginxPort)}
     writeFileSync(join(prefix, "nginx.conf"), conf);
     const nginx = Bun.spawn([NGINX!, "-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "logs/error.log")], { stdout: "inherit", stderr: "inherit" });
     children.push(nginx);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await fetch(`http://127.0.0.1:${nginxPort}/app/`, { signal: AbortSignal.timeout(1000) });
-        break;
-      } catch {
-        if (Date.now() > deadline || nginx.exitCode !== null) throw new Error(`nginx did not start: ${readFileSync(join(prefix, "logs/error.log"), "utf8")}`);
-        await Bun.sleep(50);
-      }
-    }
+    await waitForProxy(nginxPort, nginx, () => `nginx did not start: ${readFileSync(join(prefix, "logs/error.log"), "utf8")}`);
   });
 
   test("client address, scheme, host and mount path as the client sent them", async () => {
@@ -207,21 +235,11 @@ ${docsNginxConfig(appPort, nginxPort)}
   });
 
   test("an answer to a 20 MB upload the app never reads reaches the client through nginx, not a 502 (lingering close)", async () => {
-    const body = Buffer.alloc(20_000_000, 0x61);
-    for (let i = 0; i < 3; i++) {
-      const res = await fetch(`http://127.0.0.1:${nginxPort}/app/noread`, { method: "POST", body, signal: AbortSignal.timeout(15_000) });
-      expect(res.status).toBe(401);
-      expect(await res.text()).toBe("log in first\n");
-    }
+    await expectUnreadUploadAnswered(nginxPort);
   }, 60_000);
 
   test("keep-alive: nginx reuses its upstream connections", async () => {
-    const ports = new Set<string>();
-    for (let i = 0; i < 12; i++) {
-      const env = (await (await fetch(`http://127.0.0.1:${nginxPort}/app/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).json()) as Record<string, string>;
-      ports.add(env["tsgi.proxy_peer_port"]!);
-    }
-    expect(ports.size).toBeLessThanOrEqual(2); // 12 requests over 1-2 upstream connections
+    expect(await upstreamConnections(nginxPort)).toBeLessThanOrEqual(2); // 12 requests over 1-2 upstream connections
   });
 });
 
@@ -229,23 +247,14 @@ describe.skipIf(!HAPROXY)("behind HAProxy (docs/deploy.md configuration)", () =>
   const appPort = freePort();
   const haproxyPort = freePort();
   beforeAll(async () => {
-    await tsgi([APP, "--port", String(appPort), "--proxy-headers", "--root-path", "/app", "--keep-alive", "65", "--no-access-log"]);
+    await tsgi(behindProxy(appPort));
     const cfg = join(dir, "haproxy.cfg");
     writeFileSync(cfg, docsHaproxyConfig(appPort, haproxyPort));
     const check = Bun.spawnSync([HAPROXY!, "-c", "-q", "-f", cfg]);
     if (check.exitCode !== 0) throw new Error(`haproxy -c: ${check.stderr.toString()}${check.stdout.toString()}`);
     const haproxy = Bun.spawn([HAPROXY!, "-db", "-f", cfg], { stdout: "ignore", stderr: "pipe" });
     children.push(haproxy);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await fetch(`http://127.0.0.1:${haproxyPort}/app/`, { signal: AbortSignal.timeout(1000) });
-        break;
-      } catch {
-        if (Date.now() > deadline || haproxy.exitCode !== null) throw new Error(`haproxy did not start: ${await new Response(haproxy.stderr).text()}`);
-        await Bun.sleep(50);
-      }
-    }
+    await waitForProxy(haproxyPort, haproxy, async () => `haproxy did not start: ${await new Response(haproxy.stderr).text()}`);
   });
 
   test("client address, scheme and host as the client sent them; its own X-Forwarded-* and Forwarded fields are not believed", async () => {
@@ -282,21 +291,11 @@ describe.skipIf(!HAPROXY)("behind HAProxy (docs/deploy.md configuration)", () =>
   });
 
   test("an answer to a 20 MB upload the app never reads reaches the client through HAProxy", async () => {
-    const body = Buffer.alloc(20_000_000, 0x61);
-    for (let i = 0; i < 3; i++) {
-      const res = await fetch(`http://127.0.0.1:${haproxyPort}/app/noread`, { method: "POST", body, signal: AbortSignal.timeout(15_000) });
-      expect(res.status).toBe(401);
-      expect(await res.text()).toBe("log in first\n");
-    }
+    await expectUnreadUploadAnswered(haproxyPort);
   }, 60_000);
 
   test("keep-alive: HAProxy reuses its connections to the app", async () => {
-    const ports = new Set<string>();
-    for (let i = 0; i < 12; i++) {
-      const env = (await (await fetch(`http://127.0.0.1:${haproxyPort}/app/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).json()) as Record<string, string>;
-      ports.add(env["tsgi.proxy_peer_port"]!);
-    }
-    expect(ports.size).toBeLessThanOrEqual(2);
+    expect(await upstreamConnections(haproxyPort)).toBeLessThanOrEqual(2);
   });
 });
 
