@@ -985,7 +985,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
    * Close in stages (RFC 9112 §9.6, "lingering close"): send FIN with
    * `shutdown(2)` and keep reading, discarding, until the client closes, it
    * sends nothing for {@link LINGER_MS} or {@link LINGER_MAX_MS} pass, then
- * closes the descriptor (no reset of its own). A
+   * closes the descriptor (no reset of its own). A
    * socket closed with request bytes still unread is reset by the kernel,
    * and the reset can destroy the response before the client reads it: a
    * 413 to a large upload, or any answer to a body the app did not read.
