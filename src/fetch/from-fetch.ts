@@ -97,8 +97,9 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * or a chunked body), the handler's `Response` becomes
  * `startResponse(status, headers)` (each `Set-Cookie` kept separate,
  * hop-by-hop fields dropped, an empty `statusText` replaced by the
- * registered reason phrase) and a body that streams `response.body` (none
- * for HEAD). The request's `signal` is aborted when the body is closed
+ * registered reason phrase) and a body: one chunk with its length when
+ * the `Response` holds it in memory (a string, bytes, JSON), else streamed
+ * from `response.body` (none for HEAD). The request's `signal` is aborted when the body is closed
  * before its end (the client went away while it streamed); not while the
  * handler is still computing its `Response`. A handler that throws,
  * rejects or returns something other than a `Response` is an application
