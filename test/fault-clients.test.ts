@@ -313,6 +313,23 @@ describe("pipelining and half-close", () => {
     }
   }, 30_000);
 
+  test("pipelined requests for 100 KB answers, not read: parsing stops within a read as soon as output is waiting", async () => {
+    let handled = 0;
+    const body = new Uint8Array(100_000).fill(0x61);
+    const s = startServer((_e, sr) => (handled++, sr("200 OK", []), [body]));
+    servers.push(s);
+    const sock = await open(s.port);
+    try {
+      sock.pause();
+      sock.write("GET /x HTTP/1.1\r\nHost: a\r\n\r\n".repeat(2000)); // one or two reads' worth
+      await Bun.sleep(1000);
+      // The socket buffers hold some dozens of answers; before, every request of the read was answered into memory (~1,600, 160 MB).
+      expect(handled).toBeLessThan(200);
+    } finally {
+      sock.destroy();
+    }
+  }, 10_000);
+
   test("after FIN, complete pipelined requests are answered and an incomplete one is dropped with the connection", async () => {
     const s = startServer(async (e, sr) => {
       if (e.PATH_INFO === "/slow") await Bun.sleep(50);
@@ -508,6 +525,72 @@ describe("once the server decides to close, it reads no further request (RFC 911
         sock.write("GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
       });
       expect(next).toContain("hello /next");
+    } finally {
+      sock.destroy();
+    }
+  }, 20_000);
+
+  test("requests held behind unsent output, then the client's FIN: every one is still answered", async () => {
+    seen.length = 0;
+    const s = startServer(app);
+    servers.push(s);
+    const sock = await open(s.port);
+    try {
+      sock.pause();
+      sock.write("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
+      await Bun.sleep(300);
+      sock.write("GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+      await Bun.sleep(100);
+      sock.end(); // FIN while /a and /b wait behind the unsent 8 MiB
+      await Bun.sleep(300);
+      const data = await new Promise<string>((resolve) => {
+        const chunks: Buffer[] = [];
+        const done = () => (clearTimeout(timer), resolve(Buffer.concat(chunks).toString("latin1")));
+        const timer = setTimeout(done, 10_000);
+        sock.on("data", (d: Buffer) => chunks.push(d));
+        sock.on("close", done);
+        sock.resume();
+      });
+      expect(seen).toEqual(["/big", "/a", "/b"]);
+      expect(data).toContain("hello /a");
+      expect(data).toContain("hello /b");
+    } finally {
+      sock.destroy();
+    }
+  }, 20_000);
+
+  test("close({ idleGrace }) during a keep-alive download: the grace starts once it is out, so the next request is answered", async () => {
+    seen.length = 0;
+    const s = startServer(app);
+    const sock = await open(s.port);
+    try {
+      sock.pause();
+      sock.write("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
+      await Bun.sleep(200);
+      const closed = s.server.close({ idleGrace: 500, timeout: 20_000 });
+      await Bun.sleep(1000); // longer than the grace, the download not taken yet
+      let received = 0;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 10_000);
+        sock.on("data", (d: Buffer) => {
+          received += d.length;
+          if (received >= BIG.length) (clearTimeout(timer), resolve());
+        });
+        sock.resume();
+      });
+      sock.removeAllListeners("data");
+      const next = await new Promise<string>((resolve) => {
+        let text = "";
+        const timer = setTimeout(() => resolve(text), 3000);
+        sock.on("data", (d: Buffer) => {
+          text += d.toString("latin1");
+          if (text.includes("hello /again")) (clearTimeout(timer), resolve(text));
+        });
+        sock.write("GET /again HTTP/1.1\r\nHost: a\r\n\r\n");
+      });
+      expect(next).toContain("hello /again");
+      expect(next).toContain("Connection: close");
+      await closed;
     } finally {
       sock.destroy();
     }

@@ -218,7 +218,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       return;
     }
     if (this.input && !this.messageDone) this.input.fail(new ClientDisconnected());
-    if (!this.responding) this.closeAfterFlush();
+    // Requests held behind unsent output are still answered (resumeStash closes after them).
+    if (!this.responding && this.stash === null) this.closeAfterFlush();
   }
 
   /** The socket can take more output. */
@@ -379,6 +380,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
           return;
         }
         if (!this.finishExchange(at < end)) return;
+        if (this.backlog !== null && at < end) {
+          // The client is not taking the answers: hold the rest until it does.
+          this.stash = data.subarray(at);
+          return;
+        }
       }
       if (at >= end) return;
     }
@@ -649,8 +655,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   // ---------------------------------------------------------------- InputControl
 
   sendContinue(headers: ResponseHeaders): Promise<void> {
-    // No interim responses once the final one started, nor to HTTP/1.0 clients (RFC 9110 §15.2).
-    if (this.started || this.closed || this.ending || this.head?.version !== "HTTP/1.1") return Promise.resolve();
+    // No interim responses once the final one started (or the server answered itself), nor to HTTP/1.0 clients (RFC 9110 §15.2).
+    if (this.started || this.closed || this.ending || this.endAfterFlush || this.head?.version !== "HTTP/1.1") return Promise.resolve();
     let s = `HTTP/1.1 100 Continue${CRLF}`;
     const capitalize = this.core.options.capitalizeResponseHeaders;
     for (const [name, value] of headers) s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
@@ -1060,6 +1066,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       return;
     }
     if (this.responding || this.head !== null || this.draining) return;
+    if (idleGrace > 0 && this.deadlineKind === Deadline.Idle) {
+      // The grace replaces the keep-alive time; while the last response is
+      // still going out it starts once that is done (afterFlushed).
+      this.idleMs = Math.min(this.idleMs || idleGrace, idleGrace);
+      if (this.backlog !== null) {
+        this.deadline = 0;
+        return;
+      }
+    }
     if (this.deadlineKind === Deadline.Head || (idleGrace > 0 && this.deadlineKind === Deadline.Idle)) {
       // A request head is due (a new connection, or bytes of one arrived), or may come on an idle
       // connection: its request may be on the wire already, and closing now would reset it. Give
