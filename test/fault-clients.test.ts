@@ -450,6 +450,46 @@ describe("once the server decides to close, it reads no further request (RFC 911
     return (sr("200 OK", []), [enc(`hello ${e.PATH_INFO}`)]);
   };
 
+  /** Resume a paused socket and read until the server closes it (10 s at most). */
+  function readUntilClose(sock: Socket): Promise<string> {
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      const done = () => (clearTimeout(timer), resolve(Buffer.concat(chunks).toString("latin1")));
+      const timer = setTimeout(() => (sock.destroy(), done()), 10_000);
+      sock.on("data", (d: Buffer) => chunks.push(d));
+      sock.on("error", () => {});
+      sock.on("close", done);
+      sock.resume();
+    });
+  }
+
+  /** Resume a paused socket and read `n` bytes (10 s at most); returns how many came. */
+  function takeBytes(sock: Socket, n: number): Promise<number> {
+    return new Promise((resolve) => {
+      let received = 0;
+      const done = () => (clearTimeout(timer), sock.removeAllListeners("data"), resolve(received));
+      const timer = setTimeout(done, 10_000);
+      sock.on("data", (d: Buffer) => {
+        received += d.length;
+        if (received >= n) done();
+      });
+      sock.resume();
+    });
+  }
+
+  /** Send GET `path` on the same connection and read until its hello answer (3 s at most). */
+  function askAgain(sock: Socket, path: string): Promise<string> {
+    return new Promise((resolve) => {
+      let text = "";
+      const timer = setTimeout(() => resolve(text), 3000);
+      sock.on("data", (d: Buffer) => {
+        text += d.toString("latin1");
+        if (text.includes(`hello ${path}`)) (clearTimeout(timer), resolve(text));
+      });
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`);
+    });
+  }
+
   /** Send `first`, then `later` pieces while not reading; then read everything. */
   async function exchange(port: number, first: string, later: string[]): Promise<string> {
     const sock = await open(port);
@@ -461,15 +501,7 @@ describe("once the server decides to close, it reads no further request (RFC 911
       await Bun.sleep(10);
     }
     await Bun.sleep(300);
-    return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
-      const done = () => (clearTimeout(timer), resolve(Buffer.concat(chunks).toString("latin1")));
-      const timer = setTimeout(() => (sock.destroy(), done()), 10_000);
-      sock.on("data", (d: Buffer) => chunks.push(d));
-      sock.on("error", () => {});
-      sock.on("close", done);
-      sock.resume();
-    });
+    return readUntilClose(sock);
   }
 
   test("after its own Connection: close response (still being taken), a pipelined request is never run", async () => {
@@ -503,28 +535,9 @@ describe("once the server decides to close, it reads no further request (RFC 911
       sock.pause();
       sock.write("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
       await Bun.sleep(800); // longer than keepAliveTimeout, the body still mostly unsent
-      let received = 0;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 10_000);
-        sock.on("data", (d: Buffer) => {
-          received += d.length;
-          if (received >= BIG.length) (clearTimeout(timer), resolve());
-        });
-        sock.resume();
-      });
-      expect(received).toBeGreaterThanOrEqual(BIG.length);
+      expect(await takeBytes(sock, BIG.length)).toBeGreaterThanOrEqual(BIG.length);
       // The same connection takes the next request.
-      const next = await new Promise<string>((resolve) => {
-        let text = "";
-        const timer = setTimeout(() => resolve(text), 3000);
-        sock.removeAllListeners("data");
-        sock.on("data", (d: Buffer) => {
-          text += d.toString("latin1");
-          if (text.includes("hello /next")) (clearTimeout(timer), resolve(text));
-        });
-        sock.write("GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
-      });
-      expect(next).toContain("hello /next");
+      expect(await askAgain(sock, "/next")).toContain("hello /next");
     } finally {
       sock.destroy();
     }
@@ -543,14 +556,7 @@ describe("once the server decides to close, it reads no further request (RFC 911
       await Bun.sleep(100);
       sock.end(); // FIN while /a and /b wait behind the unsent 8 MiB
       await Bun.sleep(300);
-      const data = await new Promise<string>((resolve) => {
-        const chunks: Buffer[] = [];
-        const done = () => (clearTimeout(timer), resolve(Buffer.concat(chunks).toString("latin1")));
-        const timer = setTimeout(done, 10_000);
-        sock.on("data", (d: Buffer) => chunks.push(d));
-        sock.on("close", done);
-        sock.resume();
-      });
+      const data = await readUntilClose(sock);
       expect(seen).toEqual(["/big", "/a", "/b"]);
       expect(data).toContain("hello /a");
       expect(data).toContain("hello /b");
@@ -569,25 +575,8 @@ describe("once the server decides to close, it reads no further request (RFC 911
       await Bun.sleep(200);
       const closed = s.server.close({ idleGrace: 500, timeout: 20_000 });
       await Bun.sleep(1000); // longer than the grace, the download not taken yet
-      let received = 0;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 10_000);
-        sock.on("data", (d: Buffer) => {
-          received += d.length;
-          if (received >= BIG.length) (clearTimeout(timer), resolve());
-        });
-        sock.resume();
-      });
-      sock.removeAllListeners("data");
-      const next = await new Promise<string>((resolve) => {
-        let text = "";
-        const timer = setTimeout(() => resolve(text), 3000);
-        sock.on("data", (d: Buffer) => {
-          text += d.toString("latin1");
-          if (text.includes("hello /again")) (clearTimeout(timer), resolve(text));
-        });
-        sock.write("GET /again HTTP/1.1\r\nHost: a\r\n\r\n");
-      });
+      expect(await takeBytes(sock, BIG.length)).toBeGreaterThanOrEqual(BIG.length);
+      const next = await askAgain(sock, "/again");
       expect(next).toContain("hello /again");
       expect(next).toContain("Connection: close");
       await closed;
