@@ -3,6 +3,17 @@
  * runs one request at a time through the gateway, frames responses
  * (RFC 9112 §6–7), and handles keep-alive, pipelining, 100-continue,
  * backpressure, timeouts and errors.
+ *
+ * Its rules, in the order a connection meets them:
+ * - bytes of a next request that arrive while a response runs, or while
+ *   output waits for the client to take it, are held (`stash`, the socket
+ *   paused past {@link MAX_STASH}) and parsed once both are done;
+ * - between requests the keep-alive clock runs once the last response is
+ *   all written;
+ * - once a close is decided (`endAfterFlush`, then `ending`) no further
+ *   request is parsed or answered (RFC 9112 §9.6);
+ * - the close is a lingering one: FIN, then reading and dropping until the
+ *   client closes ({@link Connection.shutdown}).
  * @module
  */
 import type { Socket } from "bun";
