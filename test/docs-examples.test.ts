@@ -2,8 +2,9 @@
  * The TypeScript examples in README.md and docs/ are true to the code.
  *
  * Every ```ts block is written into a throwaway project in the temp dir that
- * has `tsgi` installed the way a user has it (node_modules/tsgi links to this
- * checkout, resolved through package.json "exports"), then:
+ * has `tsgi` installed the way a user has it (node_modules/tsgi holds this
+ * checkout's package.json and src, resolved through package.json "exports";
+ * the declarations npm pack ships are checked by typecheck.test.ts), then:
  * - all of them type-check under the project's strict tsconfig;
  * - every example whose default export is an application (a TSGI callable,
  *   or a fetch-style app such as Hono's, through `fromFetchHandler`) is served
@@ -60,11 +61,14 @@ function collect(): Array<Omit<Example, "dir">> {
 const project = mkdtempSync(join(tmpdir(), "tsgi-docs-"));
 afterAll(() => rmSync(project, { recursive: true, force: true }));
 
-/** A user's project: node_modules holds this checkout as `tsgi` plus its own dependencies. */
+/** A user's project: node_modules holds this checkout as `tsgi` (its package.json and src) plus its own dependencies. */
 function setUpProject(examples: Array<Omit<Example, "dir">>): Example[] {
   const modules = join(project, "node_modules");
   mkdirSync(modules);
-  symlinkSync(root, join(modules, "tsgi"));
+  // The package as the checkout has it, without dist/: declarations built
+  // there earlier (npm pack) could be stale, and the sources are the truth.
+  mkdirSync(join(modules, "tsgi"));
+  for (const name of ["package.json", "src"]) symlinkSync(join(root, name), join(modules, "tsgi", name));
   for (const name of readdirSync(join(root, "node_modules"))) {
     if (name !== "tsgi" && !name.startsWith(".")) symlinkSync(join(root, "node_modules", name), join(modules, name));
   }
