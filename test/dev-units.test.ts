@@ -76,7 +76,8 @@ async function call(app: Application, environ: Partial<Environ> = {}) {
 
 describe("app spec and flags", () => {
   test("parseAppSpec", () => {
-    expect(parseAppSpec("./app.ts", "/w")).toEqual({ file: "/w/app.ts", exportName: "default", raw: "./app.ts" });
+    expect(parseAppSpec("./app.ts", "/w")).toEqual({ file: "/w/app.ts", path: "./app.ts", exportName: "default", raw: "./app.ts" });
+    expect(parseAppSpec("./app.ts:api", "/w").path).toBe("./app.ts");
     expect(parseAppSpec("./app.ts:api", "/w")).toMatchObject({ file: "/w/app.ts", exportName: "api" });
     expect(parseAppSpec("src/a:b/app.ts", "/w")).toMatchObject({ file: "/w/src/a:b/app.ts", exportName: "default" });
     expect(parseAppSpec("/abs/app.ts:$h_1", "/w")).toMatchObject({ file: "/abs/app.ts", exportName: "$h_1" });

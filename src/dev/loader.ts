@@ -14,7 +14,7 @@
  * stay cached.
  * @module
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { type ApplicationKind, detectApplication } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
 import { appFileProblem, type AppSpec } from "../server/app-spec.ts";
@@ -116,7 +116,7 @@ export class AppLoader {
   async load(): Promise<LoadResult> {
     const started = performance.now();
     this.#loads++;
-    const { file, exportName, raw } = this.spec;
+    const { file, exportName } = this.spec;
     const graph = existsSync(file) ? scanGraph(file) : { files: [file], missing: [] };
     this.discover(); // what requests imported since the last look, before the cache forgets it
     this.#evict();
@@ -127,10 +127,8 @@ export class AppLoader {
       this.discover();
       return { ...r, files: [...this.#known], ms: performance.now() - started };
     };
-    if (!isFile(file)) {
-      const problem = appFileProblem(this.spec) ?? `no such file: ${raw.replace(/:[\w$]+$/, "")}`;
-      return done({ ok: false as const, failure: { kind: "not-found" as const, message: `${problem} (${file})` } });
-    }
+    const problem = appFileProblem(this.spec);
+    if (problem) return done({ ok: false as const, failure: { kind: "not-found" as const, message: `${problem} (${file})` } });
     let mod: Record<string, unknown>;
     try {
       setGeneration(this.#loads);
@@ -208,14 +206,6 @@ export class AppLoader {
       added.push(f);
     }
     return added;
-  }
-}
-
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
   }
 }
 

@@ -10,6 +10,8 @@ import { join, resolve } from "node:path";
 export interface AppSpec {
   /** Absolute path of the module file. */
   file: string;
+  /** The module's path as the user wrote it, without `:name` (for messages). */
+  path: string;
   /** The export to serve: `"default"` unless `:name` was given. */
   exportName: string;
   /** The argument as the user wrote it (for messages). */
@@ -35,7 +37,7 @@ export function parseAppSpec(raw: string, cwd: string = process.cwd()): AppSpec 
     path = m[1]!;
     exportName = m[2];
   }
-  return { file: resolve(cwd, path), exportName, raw };
+  return { file: resolve(cwd, path), path, exportName, raw };
 }
 
 /** Extensions tried when the app argument names no file: `app` → `app.ts`. */
@@ -58,7 +60,7 @@ function isFileAt(path: string): boolean {
  * module found in it (`app.ts`, `index.ts`, `main.ts` or `server.ts`).
  */
 export function appFileProblem(spec: AppSpec): string | null {
-  const path = spec.raw.replace(/:[A-Za-z_$][\w$]*$/, "");
+  const path = spec.path;
   let stat;
   try {
     stat = statSync(spec.file);
