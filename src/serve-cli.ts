@@ -24,7 +24,7 @@ import { ArgsError, checkArgs, versionRequested } from "./server/cli-args.ts";
 import { helpPrinter } from "./server/cli-help.ts";
 import { onStopSignals } from "./server/stop-signals.ts";
 import { OptionsError, resolveDeployOptions, type DeployOptions } from "./server/listen-options.ts";
-import { createServer } from "./server/server.ts";
+import { createServer, LISTEN_REASONS } from "./server/server.ts";
 import { unixSocketPath } from "./server/sys.ts";
 import { Supervisor } from "./server/workers.ts";
 
@@ -202,7 +202,7 @@ export function listenMessage(error: unknown, server: { hostname?: string; port?
   if (/^cannot (listen|serve)/.test(e.message ?? "")) message = e.message;
   else {
     const at = server.unix !== undefined ? server.unix : server.fd !== undefined ? `fd ${server.fd}` : `${server.hostname ?? "127.0.0.1"}:${server.port ?? 8000}`;
-    const why = e.code === "EADDRINUSE" ? "the address is already in use" : e.code === "EACCES" ? "permission denied (ports below 1024 need privileges)" : e.code === "EADDRNOTAVAIL" ? "the address is not available on this machine" : e.message;
+    const why = (e.code && LISTEN_REASONS[e.code]) || e.message;
     message = `cannot listen on ${at}: ${why}${e.code ? ` (${e.code})` : ""}`;
   }
   if (e.code === "EADDRINUSE" && server.fd === undefined) {

@@ -66,7 +66,8 @@ export interface CloseOptions {
   idleGrace?: number;
 }
 
-const LISTEN_REASONS: Record<string, string> = {
+/** Why a listening socket could not be made, by error `code`: for one-line bind errors. */
+export const LISTEN_REASONS: Readonly<Record<string, string>> = {
   EADDRINUSE: "the address is already in use",
   EACCES: "permission denied (ports below 1024 need privileges)",
   EADDRNOTAVAIL: "the address is not available on this machine",
