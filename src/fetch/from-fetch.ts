@@ -148,17 +148,17 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       headers.push([name, value]);
     });
     for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
-    // Before touching `response.body`: reading it turns Bun's in-memory body into a stream.
-    const inMemory = !response.bodyUsed && heldInMemory(response);
-    if (inMemory && !response.headers.has("content-type")) {
-      const implicit = await implicitContentType(response);
-      if (implicit) headers.push(["content-type", implicit]);
-    }
     const reason = response.statusText || reasonPhrase(response.status) || "Unknown";
-    if (inMemory) {
+    // Asked before touching `response.body`: reading it turns Bun's in-memory body into a stream.
+    if (!response.bodyUsed && heldInMemory(response)) {
       // The whole body is at hand (c.json(), c.text(), new Response("...")): one
       // chunk with its length, as Bun.serve sends it (HEAD keeps GET's length).
-      const bytes = new Uint8Array(await response.arrayBuffer());
+      const blob = await response.blob();
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      if (!response.headers.has("content-type")) {
+        const implicit = implicitContentType(blob.type, bytes);
+        if (implicit) headers.push(["content-type", implicit]);
+      }
       startResponse(`${response.status} ${reason}`, headers);
       return [bytes];
     }
@@ -209,25 +209,20 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * The Content-Type a `Response` held in memory carries implicitly (Fetch
- * standard, "extract a body"). Bun does not put it in `response.headers`
- * (`Bun.serve` adds it as it writes the response), so it is read from a
- * clone's `Blob`: only for bodies held in memory ({@link heldInMemory}); a
- * streamed body is never teed or buffered, and has no implicit type anyway. Bun reports `text/plain;charset=utf-8` for a string
- * and for bytes alike, so the bytes decide: valid UTF-8 (every string body)
- * keeps it, anything else (an image, gzip) is `application/octet-stream`,
- * what `Bun.serve` sends for bytes.
+ * standard, "extract a body"), from its body's `Blob` type and bytes. Bun
+ * does not put it in `response.headers` (`Bun.serve` adds it as it writes
+ * the response); a streamed body has none. Bun reports
+ * `text/plain;charset=utf-8` for a string and for bytes alike, so the bytes
+ * decide: valid UTF-8 (every string body) keeps it, anything else (an
+ * image, gzip) is `application/octet-stream`, what `Bun.serve` sends for
+ * bytes. `""` when there is none.
  */
-async function implicitContentType(response: Response): Promise<string> {
+function implicitContentType(blobType: string, bytes: Uint8Array): string {
+  if (blobType !== BUN_DEFAULT_TYPE) return blobType;
   try {
-    const blob = await response.clone().blob();
-    if (blob.type !== BUN_DEFAULT_TYPE) return blob.type;
-    try {
-      utf8.decode(await blob.arrayBuffer());
-      return blob.type;
-    } catch {
-      return "application/octet-stream";
-    }
+    utf8.decode(bytes);
+    return blobType;
   } catch {
-    return "";
+    return "application/octet-stream";
   }
 }
