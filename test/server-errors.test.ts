@@ -443,6 +443,26 @@ describe("timeouts", () => {
     await stillServes(port);
   });
 
+  test("a middleware that wraps tsgi.input in place and passes the read's failure on: still the 408 alone, no error log", async () => {
+    const inner: Application = async (environ, sr) => {
+      await environ["tsgi.input"].read();
+      sr("200 OK", []);
+      return [];
+    };
+    // A counting wrapper put on the same environ object, as middleware may do.
+    const app: Application = (environ, sr) => {
+      const original = environ["tsgi.input"];
+      environ["tsgi.input"] = { read: (n?: number) => original.read(n) } as typeof original;
+      return inner(environ, sr);
+    };
+    const { port, errors } = start(app, { bodyTimeout: 200 });
+    const r = await rawOne(port, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", { timeoutMs: 3000 });
+    expect(r.response!.status).toBe(408);
+    await Bun.sleep(50);
+    expect(errors.join("")).toBe("");
+    await stillServes(port);
+  });
+
   test("a stalled body read after the response began: the response is cut, nothing else is sent", async () => {
     const app: Application = async (environ, sr) => {
       const write = sr("200 OK", [["Content-Length", "100"]]);

@@ -116,13 +116,17 @@ class Invocation implements Running {
   private minChunk = -1;
   /** What the first {@link closeBody} returned, `null` before it ran. */
   private closing: void | Promise<void> | null = null;
+  /** The server's own `tsgi.input`, kept because middleware may replace the environ's. */
+  private readonly input: { failure?: unknown } | undefined;
 
   constructor(
     private readonly app: Application,
     private readonly environ: Environ,
     private readonly sink: ResponseSink,
     private readonly options: GatewayOptions,
-  ) {}
+  ) {
+    this.input = environ["tsgi.input"] as { failure?: unknown } | undefined;
+  }
 
   readonly startResponse: StartResponse = (status, headers, excInfo) => {
     if (excInfo !== undefined && excInfo !== null) {
@@ -354,7 +358,7 @@ class Invocation implements Running {
   private fail(error: unknown): void | Promise<void> {
     // The app passed on the error its body read was failed with, after the server gave up on the
     // request (a 408, 400 or 413 answered, a timeout logged): the server has reported it already.
-    const passedOn = this.abandoned && error !== null && error === (this.environ["tsgi.input"] as { failure?: unknown } | undefined)?.failure;
+    const passedOn = this.abandoned && error !== null && error === this.input?.failure;
     const silent = this.sink.closed || error instanceof ClientDisconnected || passedOn;
     const custom = silent ? null : this.handleError(error);
     this.finished = true;
