@@ -168,7 +168,8 @@ export class Headers implements Iterable<string> {
   /**
    * Append a header with MIME parameters (wsgiref `add_header(name, value,
    * **params)`). The field value is `value` (omitted when `null` /
-   * `undefined`) followed by `; param` parts: underscores in parameter names
+   * `undefined`) followed by `; param` parts, in `params`' property order
+   * (insertion order; JavaScript puts integer-like names first): underscores in parameter names
    * become dashes; a string parameter value is written `name="value"`
    * (always quoted, `\` and `"` escaped, as wsgiref); a `null`/`undefined` or
    * empty value writes the bare parameter name. Never replaces existing values.

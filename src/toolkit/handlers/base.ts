@@ -16,7 +16,7 @@ import type {
   WriteCallable,
 } from "../../spec.ts";
 import { fileBodyBlob } from "../../gateway/file-body.ts";
-import { checkHeaders, declaredContentLength, excessBodyError, isToken } from "../../gateway/response-fields.ts";
+import { checkHeaders, declaredContentLength, excessBodyError, isIterableBody, isToken, notABodyError } from "../../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../../spec.ts";
 import { Headers } from "../headers.ts";
 import { isLatin1, latin1Encode } from "../streams.ts";
@@ -50,10 +50,6 @@ const CLIENT_GONE = new Set(["EPIPE", "ECONNRESET", "ECONNABORTED", "ERR_STREAM_
 function isClientGone(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" && CLIENT_GONE.has(code);
-}
-
-function isSyncIterable(v: unknown): v is Iterable<unknown> {
-  return typeof (v as Iterable<unknown> | null)?.[Symbol.iterator] === "function";
 }
 
 function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
@@ -238,17 +234,19 @@ export abstract class BaseHandler {
    * as PEP 3333 requires), then {@link finishContent}, then {@link close}.
    * On error the body's `close()` is called and the error rethrown (the
    * handler state is kept for {@link handleError}).
-   * @throws TypeError when a chunk is not a Uint8Array.
+   * @throws TypeError when the result is not an iterable body (a string
+   *   included) or a chunk is not a Uint8Array.
    */
   async finishResponse(): Promise<void> {
     try {
       if (!this.resultIsFile() || !(await this.sendfile())) {
         const result = this.result;
+        if (!isIterableBody(result)) throw notABodyError(result);
         // spec.md "The body" rule 1: an async iterator, when there is one, is the one to use.
         if (isAsyncIterable(result)) {
           for await (const data of result) await this.writeChunk(data);
-        } else if (isSyncIterable(result)) {
-          for (const data of result) await this.writeChunk(data);
+        } else {
+          for (const data of result as Iterable<unknown>) await this.writeChunk(data);
         }
         await this.finishContent();
       }
