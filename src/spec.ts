@@ -125,7 +125,9 @@ export interface InputStream extends AsyncIterable<Uint8Array> {
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
   /**
    * eventlet extension: headers to send with the `100 Continue` interim
-   * response(s). Call before the first read.
+   * response(s). Call before the first read. Framing and hop-by-hop fields
+   * are not sent in a 1xx (RFC 9110 §8.6).
+   * @throws TypeError for malformed headers, as `startResponse()` (the tsgi server).
    */
   setHundredContinueResponseHeaders?(headers: ResponseHeaders): void;
   /**

@@ -312,6 +312,20 @@ describe("fixtures through toFetchHandler on Bun.serve = tsgi directly", () => {
       await bun.stop(true);
     }
   });
+
+  test("scriptName is normalised as SCRIPT_NAME must be (`/mnt/` is `/mnt`); a relative one is a RangeError", async () => {
+    const app: Application = (e, sr) => {
+      sr("200 OK", []);
+      return [enc.encode(`${e.SCRIPT_NAME}|${e.PATH_INFO}`)];
+    };
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { scriptName: "/mnt/" }) });
+    try {
+      expect(await (await fetch(`http://127.0.0.1:${bun.port}/mnt/a`)).text()).toBe("/mnt|/a");
+    } finally {
+      await bun.stop(true);
+    }
+    expect(() => toFetchHandler(app, { scriptName: "mnt" })).toThrow(RangeError);
+  });
 });
 
 describe("streaming and backpressure through toFetchHandler", () => {
@@ -431,7 +445,7 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
 
   test("Connection: close from the app closes the connection (spec.md); other hop-by-hop fields are dropped; Server is added unless the app sent one", async () => {
     app = (_e, sr) => {
-      sr("200 OK", [["Content-Type", "text/plain"], ["Connection", "close"], ["Keep-Alive", "timeout=9"]]);
+      sr("200 OK", [["Content-Type", "text/plain"], ["Connection", "close"], ["Keep-Alive", "timeout=9"], ["Upgrade", "h2c"], ["Trailers", "x"], ["Proxy-Authenticate", "Basic"]]);
       return [enc.encode("bye")];
     };
     const started = Date.now();
@@ -441,6 +455,7 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
     expect(Date.now() - started).toBeLessThan(2000);
     expect(text.toLowerCase()).toContain("\r\nconnection: close\r\n");
     expect(text.toLowerCase()).not.toContain("keep-alive: timeout=9");
+    for (const name of ["upgrade:", "trailers:", "proxy-authenticate:"]) expect([name, text.toLowerCase().includes(name)]).toEqual([name, false]);
     expect(text).toEndWith("\r\n\r\nbye");
     // Server is added (spec.md: Date and Server when the app sent none); Bun adds Date.
     expect(text).toMatch(/\r\nServer: tsgi\/\d/i);

@@ -141,13 +141,13 @@ const VALID: { name: string; input: string; events: Event[] }[] = [
     input:
       "OPTIONS * HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n" +
       "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n" +
-      "M-SEARCH! http://h/p?q=!$&'()*+,;=:@~[]# HTTP/1.1\r\nHost: h\r\n\r\n",
+      "M-SEARCH! http://h/p?q=!$&'()*+,;=:@~[] HTTP/1.1\r\nHost: h\r\n\r\n",
     events: [
       H({ method: "OPTIONS", target: "*", fields: ["Host", "h", "Content-Length", "0"], contentLength: 0 }),
       C,
       H({ method: "CONNECT", target: "example.com:443", fields: ["Host", "example.com:443"], keepAlive: false }),
       C,
-      H({ method: "M-SEARCH!", target: "http://h/p?q=!$&'()*+,;=:@~[]#", fields: ["Host", "h"] }),
+      H({ method: "M-SEARCH!", target: "http://h/p?q=!$&'()*+,;=:@~[]", fields: ["Host", "h"] }),
       C,
     ],
   },

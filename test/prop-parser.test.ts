@@ -383,24 +383,30 @@ describe("regressions found by the differential test", () => {
   });
 
   test("origin-, asterisk-, absolute- and (CONNECT) authority-form are accepted", () => {
-    for (const line of ["GET /", "GET //x", "GET /a?b#c", "OPTIONS *", "GET http://h/x", "GET HTTPS://h:1/", "GET http://h", "GET http://[::1]:8080/x", "CONNECT h:443"]) {
+    for (const line of ["GET /", "GET //x", "GET /a?b", "OPTIONS *", "GET http://h/x", "GET HTTPS://h:1/", "GET http://h", "GET http://[::1]:8080/x", "CONNECT h:443", "CONNECT [::1]:443", "CONNECT 192.0.2.1:80"]) {
       expect([line, status(req(line))]).toEqual([line, "accepted"]);
+    }
+  });
+
+  test("CONNECT takes the authority-form alone, host and port both present (RFC 9110 §9.3.6) → else 400", () => {
+    for (const line of ["CONNECT /x", "CONNECT h", "CONNECT h:", "CONNECT :443", "CONNECT http://h:443/", "CONNECT h:44x", "CONNECT u@h:443", "CONNECT *"]) {
+      expect([line, status(req(line))]).toEqual([line, "400"]);
     }
   });
 
   // Found by the hostile-client audit, stricter than llhttp.
   test("absolute-form without a host, with userinfo or with non-host chars, and `*` for other methods than OPTIONS → 400", () => {
-    for (const line of ["GET http://", "GET http:///p", "GET http://?q", "GET http://u:p@h/p", "GET http://h%20 x/", "GET http://:80/", "GET *", "POST *"]) {
+    for (const line of ["GET http://", "GET http:///p", "GET http://?q", "GET http://u:p@h/p", "GET http://h%20 x/", "GET http://:80/", "GET *", "POST *", "GET http://h:x/", "GET http://[::1/", "GET http://h%zz/"]) {
       expect([line, status(req(line))]).toEqual([line, "400"]);
     }
   });
 
   test("a Host field value outside RFC 3986 host [: port] → 400 (RFC 9112 §3.2); valid ones, and an empty one, are accepted", () => {
     const withHost = (v: string) => `GET / HTTP/1.1\r\nHost: ${v}\r\n\r\n`;
-    for (const v of ["a b/c@d", "h/p", "u@h", "h?x", "h#f", 'h"', "h\\x", "h<", "h\x80"]) {
+    for (const v of ["a b/c@d", "h/p", "u@h", "h?x", "h#f", 'h"', "h\\x", "h<", "h\x80", "a:xyz", "a:b:c", "[zz", "[::1", "[]", "h]", "%zz", "h%4", "a:80]", "[::1]x"]) {
       expect([v, status(withHost(v))]).toEqual([v, "400"]);
     }
-    for (const v of ["example.com", "h:8080", "[::1]:80", "192.0.2.1", "xn--bcher-kva.example", "a_b-c~d", "h%41", "sub!$&'()*+,;=", ""]) {
+    for (const v of ["example.com", "h:8080", "[::1]:80", "[::1]", "[v1.x]", "[fe80::1%25eth0]", "192.0.2.1", "xn--bcher-kva.example", "a_b-c~d", "h%41", "sub!$&'()*+,;=", "", "h:", ":80"]) {
       expect([v, status(withHost(v))]).toEqual([v, "accepted"]);
     }
   });

@@ -481,6 +481,29 @@ describe("timeouts", () => {
 });
 
 describe("limits", () => {
+  test("the server's own error responses to HEAD have no body (RFC 9110 §9.3.2): 413, requestTimeout's 503; the access log counts 0 bytes", async () => {
+    const slow: Application = async (_e, sr) => {
+      await Bun.sleep(1000);
+      sr("200 OK", []);
+      return [];
+    };
+    const { port, access } = start(slow, { maxRequestBodySize: 10, requestTimeout: 200 });
+    for (const [req, status] of [
+      ["HEAD /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", 413],
+      ["HEAD /slow HTTP/1.1\r\nHost: x\r\n\r\n", 503],
+    ] as const) {
+      const r = await raw(port, req, { timeoutMs: 3000 });
+      const text = r.data.toString("latin1");
+      expect([status, text.slice(0, 12)]).toEqual([status, `HTTP/1.1 ${status}`]);
+      expect(text).toMatch(/\r\nContent-Length: \d+\r\n/);
+      expect([status, text.split("\r\n\r\n")[1]]).toEqual([status, ""]);
+      expect(r.closed).toBe(true);
+    }
+    await Bun.sleep(30);
+    expect(access.join("")).toContain('"HEAD /big HTTP/1.1" 413 0');
+    expect(access.join("")).toContain('"HEAD /slow HTTP/1.1" 503 0');
+  });
+
   test("urlLengthLimit is configurable", async () => {
     const { port } = start(hello, { urlLengthLimit: 100 });
     const r = await rawOne(port, get(`/${"a".repeat(150)}`));

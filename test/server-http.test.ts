@@ -314,6 +314,80 @@ describe("Expect: 100-continue", () => {
   });
 });
 
+describe("Expect and 100 Continue: what may go out", () => {
+  test("100 Continue headers are checked as startResponse's: CR/LF in a value is a TypeError, nothing is injected", async () => {
+    let thrown = "";
+    const app: Application = async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      try {
+        input.setHundredContinueResponseHeaders!([["X-C", "a\r\nX-Injected: yes"]]);
+      } catch (e) {
+        thrown = String(e);
+      }
+      try {
+        input.setHundredContinueResponseHeaders!([["X Bad", "v"]]);
+      } catch (e) {
+        thrown += ` | ${e}`;
+      }
+      const body = await input.read();
+      sr("200 OK", []);
+      return [body];
+    };
+    const { port } = start(app);
+    const r = await raw(port, ["POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc"], {
+      gapMs: 100,
+      until: (d) => d.includes("abc"),
+    });
+    expect(thrown).toContain("TypeError: setHundredContinueResponseHeaders(): value of header X-C");
+    expect(thrown).toContain('header name "X Bad" is not a valid field-name');
+    expect(r.data.toString()).not.toContain("Injected");
+    const rs = parseResponses(r.data, ["POST"]);
+    expect(rs.map((x) => x.status)).toEqual([100, 200]);
+  });
+
+  test("framing and hop-by-hop fields are not sent in a 100 Continue (RFC 9110 §8.6); the others are", async () => {
+    const app: Application = async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      input.setHundredContinueResponseHeaders!([["Content-Length", "5"], ["Connection", "close"], ["Transfer-Encoding", "chunked"], ["Upgrade", "h2c"], ["X-Ok", "1"]]);
+      const body = await input.read();
+      sr("200 OK", []);
+      return [body];
+    };
+    const { port } = start(app);
+    const r = await raw(port, ["POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc"], {
+      gapMs: 100,
+      until: (d) => d.includes("abc"),
+    });
+    const interim = r.data.toString("latin1").split("\r\n\r\n")[0]!;
+    expect(interim).toBe("HTTP/1.1 100 Continue\r\nX-Ok: 1");
+    expect(parseResponses(r.data, ["POST"]).map((x) => x.status)).toEqual([100, 200]);
+  });
+
+  test("a server limited to HTTP/1.0 (maxHttpVersion) sends no 100 Continue: HTTP/1.0 has no 1xx", async () => {
+    const app: Application = async (environ, sr) => {
+      const body = await environ["tsgi.input"].read();
+      sr("200 OK", []);
+      return [body];
+    };
+    const { port } = start(app, { maxHttpVersion: "HTTP/1.0" });
+    const r = await raw(port, ["POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc"], { gapMs: 150 });
+    expect(r.data.toString()).not.toContain("100 Continue");
+    expect(r.data.toString("latin1")).toStartWith("HTTP/1.0 200 OK\r\n");
+    expect(r.data.toString()).toEndWith("abc");
+  });
+
+  test("an expectation other than 100-continue gets 417 before the app runs (RFC 9110 §10.1.1); others are still served", async () => {
+    let ran = 0;
+    const { port } = start((_e, sr) => (ran++, sr("200 OK", []), [enc("ok")]));
+    for (const expectation of ["100-continue, foo", "200-ok"]) {
+      const r = await rawOne(port, `POST / HTTP/1.1\r\nHost: x\r\nExpect: ${expectation}\r\nContent-Length: 2\r\n\r\nhi`);
+      expect([expectation, r.response!.status, r.response!.headers.connection, r.closed]).toEqual([expectation, 417, "close", true]);
+    }
+    expect(ran).toBe(0);
+    expect((await rawOne(port, get("/"))).response!.status).toBe(200);
+  });
+});
+
 describe("response framing", () => {
   const gen: Application = (_e, sr) => {
     sr("200 OK", [["Content-Type", "text/plain"]]);
@@ -411,6 +485,80 @@ describe("response framing", () => {
     expect(r.data.toString()).not.toContain("ignored");
     expect(rs[0]!.headers["content-length"]).toBeUndefined();
     expect(rs[0]!.headers["transfer-encoding"]).toBeUndefined();
+  });
+
+  test("205 Reset Content carries no content and says so with Content-Length: 0 (RFC 9110 §15.3.6); the connection is reused", async () => {
+    const app: Application = (environ, sr) => {
+      if (environ.PATH_INFO === "/205") {
+        sr("205 Reset Content", [["Content-Length", "7"]]);
+        return [enc("ignored")];
+      }
+      sr("200 OK", []);
+      return [enc("next")];
+    };
+    const { port } = start(app);
+    const r = await raw(port, get("/205") + get("/"), { until: (d) => d.includes("next"), timeoutMs: 1500 });
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => x.status)).toEqual([205, 200]);
+    expect(rs[0]!.headers["content-length"]).toBe("0");
+    expect(r.data.toString()).not.toContain("ignored");
+    expect(r.closed).toBe(false);
+  });
+
+  test("hop-by-hop fields from the app (Upgrade, TE, Trailer, Proxy-Authenticate, ...) are dropped, each warned about once", async () => {
+    const dropped = ["Upgrade", "TE", "Trailer", "Trailers", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization"];
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [...dropped.map((n) => [n, "x"] as [string, string]), ["X-Kept", "1"]]);
+      return [enc("ok")];
+    };
+    const { port, errors } = start(app);
+    const r = await raw(port, get("/") + get("/"), { until: (d) => d.toString().split("ok").length === 3 });
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => x.status)).toEqual([200, 200]);
+    expect(dropped.filter((n) => rs[0]!.headers[n.toLowerCase()] !== undefined)).toEqual([]);
+    expect(rs[0]!.headers["x-kept"]).toBe("1");
+    const log = errors.join("");
+    for (const n of dropped) expect(log.split(`the application set ${n},`).length - 1).toBe(1);
+  });
+
+  test("an array body longer than its Content-Length: cut, and the response says Connection: close (RFC 9112 §9.6)", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Length", "3"]]);
+      return [enc("hello")];
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/") + get("/"));
+    expect(r.response!.headers.connection).toBe("close");
+    expect(r.data.toString().endsWith("\r\n\r\nhel")).toBe(true);
+    expect(r.closed).toBe(true);
+    expect(errors.join("")).toContain("more bytes than its Content-Length");
+  });
+
+  test("a close-delimited response (HTTP/1.0) cut by an app error ends with a reset, not a FIN that would make it look whole", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", []);
+      return (function* () {
+        yield enc("part");
+        throw new Error("failed half-way");
+      })();
+    };
+    const { port, errors } = start(app);
+    const { connect } = await import("node:net");
+    const outcome = await new Promise<{ data: string; how: string }>((resolve) => {
+      const sock = connect({ host: "127.0.0.1", port });
+      let data = "";
+      const timer = setTimeout(() => (sock.destroy(), resolve({ data, how: "timeout" })), 3000);
+      sock.on("data", (d) => (data += d.toString("latin1")));
+      sock.on("error", (e: NodeJS.ErrnoException) => (clearTimeout(timer), resolve({ data, how: e.code ?? "error" })));
+      sock.on("end", () => (clearTimeout(timer), resolve({ data, how: "FIN" })));
+      sock.write("GET / HTTP/1.0\r\n\r\n");
+    });
+    expect(outcome.how).toBe("ECONNRESET");
+    expect(errors.join("")).toContain("failed half-way");
+    // A response with its own end (chunked, here on HTTP/1.1) still ends with a FIN: the missing last-chunk says enough.
+    const chunked = await rawOne(port, get("/"));
+    expect(chunked.closed).toBe(true);
+    expect(chunked.response!.complete).toBe(false);
   });
 
   test("never more bytes than the declared Content-Length", async () => {
@@ -573,6 +721,16 @@ describe("environ", () => {
     const { port, errors } = start(app);
     await rawOne(port, get("/"), { until: (d) => d.includes("\r\n\r\n") });
     expect(errors.join("")).toContain("from the app\nab\n");
+  });
+
+  test("scriptName is normalised as SCRIPT_NAME must be (no trailing /), and a relative one is a RangeError", async () => {
+    const { port } = start(capture, { scriptName: "/app/" });
+    await rawOne(port, get("/app/x"), { until: (d) => d.includes("\r\n\r\n") });
+    expect([seen!.SCRIPT_NAME, seen!.PATH_INFO]).toEqual(["/app", "/x"]);
+    const root = start(capture, { scriptName: "/" });
+    await rawOne(root.port, get("/x"), { until: (d) => d.includes("\r\n\r\n") });
+    expect([seen!.SCRIPT_NAME, seen!.PATH_INFO]).toEqual(["", "/x"]);
+    expect(() => start(capture, { scriptName: "app" })).toThrow(/scriptName must be "" or a path starting with "\/"/);
   });
 
   test("scriptName moves the mount point out of PATH_INFO", async () => {

@@ -7,5 +7,20 @@
 /** A fetch-style handler: what `Bun.serve({ fetch })`, Deno and edge runtimes call. */
 export type FetchHandler = (request: Request, ...rest: any[]) => Response | Promise<Response>;
 
-/** Hop-by-hop response fields that a fetch `Response` must not carry (RFC 9110 §7.6.1). */
-export const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"]);
+/**
+ * Hop-by-hop response fields that neither bridge passes on (RFC 9110 §7.6.1,
+ * and wsgiref's `is_hop_by_hop` list, which PEP 3333 forbids applications),
+ * lower-case: the same fields the tsgi server drops.
+ */
+export const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "trailers",
+]);

@@ -4,7 +4,7 @@
  * builder and gateway.
  * @module
  */
-import { buildEnviron } from "../gateway/environ.ts";
+import { buildEnviron, mountPoint } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
 import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
@@ -18,7 +18,10 @@ export interface ToFetchOptions {
   /**
    * `SCRIPT_NAME`: the path the app is mounted at, moved out of `PATH_INFO`
    * when the path is under it by whole segments (`/app/x` → `/x`; not
-   * `/application`). Default `""`.
+   * `/application`). Trailing slashes are removed (`/app/` is `/app`).
+   * Default `""`.
+   * A value that is neither `""` nor a path starting with `/` makes
+   * `toFetchHandler()` throw a RangeError.
    */
   scriptName?: string;
   /** `SERVER_SOFTWARE`, and the `Server` field added to responses without one. Default `"tsgi/<version>"`. */
@@ -302,7 +305,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
   const defaults = {
     serverSoftware: options.serverSoftware ?? SERVER_SOFTWARE,
     multiprocess: options.multiprocess ?? false,
-    scriptName: options.scriptName ?? "",
+    scriptName: mountPoint(options.scriptName ?? "", "toFetchHandler option scriptName"),
     fileWrapper: options.fileWrapper,
     extra: options.environ,
   };

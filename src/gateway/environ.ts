@@ -249,3 +249,16 @@ function portString(port: number): string {
   }
   return text;
 }
+
+/**
+ * A mount point as `SCRIPT_NAME` must be (PEP 3333): `""` or a path starting
+ * with `/`, without a trailing `/` (`/app/` → `/app`, `/` → `""`).
+ * @param option the option's name, for the message.
+ * @throws RangeError when `value` is not a string, or neither `""` nor a path starting with `/`.
+ */
+export function mountPoint(value: unknown, option: string): string {
+  if (typeof value !== "string" || (value !== "" && !value.startsWith("/"))) {
+    throw new RangeError(`${option} must be "" or a path starting with "/", such as "/app", got ${JSON.stringify(value)}`);
+  }
+  return value.replace(/\/+$/, "");
+}

@@ -4,6 +4,7 @@
  * @module
  */
 import type { InputStream, ResponseHeaders } from "../spec.ts";
+import { checkHeaders } from "./response-fields.ts";
 
 /** How the input stream talks back to whoever feeds it. */
 export interface InputControl {
@@ -240,9 +241,15 @@ export class RequestInput implements InputStream {
     }
   }
 
-  /** eventlet: headers for the `100 Continue` interim response(s). */
+  /**
+   * eventlet: headers for the `100 Continue` interim response(s), copied.
+   * Framing and hop-by-hop fields in it are not sent (RFC 9110 §8.6).
+   * @throws TypeError as `startResponse()` does for malformed headers (a
+   *   name that is not a token, CR/LF/NUL or a char above 0xFF in a value).
+   */
   setHundredContinueResponseHeaders(headers: ResponseHeaders): void {
-    this.continueHeaders = headers;
+    checkHeaders(headers, "setHundredContinueResponseHeaders()");
+    this.continueHeaders = headers.map(([name, value]) => [name, value] as [string, string]);
   }
 
   /** eventlet: send a `100 Continue` now (also done automatically on the first read). */

@@ -37,27 +37,28 @@ export function checkStatus(status: unknown): asserts status is string {
 }
 
 /**
+ * @param where the call the headers came from, for the message. Default `"startResponse()"`.
  * @throws TypeError when `headers` is not an array of `[name, value]` string
  *   pairs, a name is not an RFC 9110 token, or a value holds CR, LF, NUL, a
  *   control char other than HTAB, or a char above 0xFF.
  */
-export function checkHeaders(headers: unknown): asserts headers is ResponseHeaders {
+export function checkHeaders(headers: unknown, where = "startResponse()"): asserts headers is ResponseHeaders {
   if (!Array.isArray(headers)) {
-    throw new TypeError(`startResponse(): headers must be an array of [name, value] pairs, got ${describe(headers)}`);
+    throw new TypeError(`${where}: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
   for (let i = 0; i < headers.length; i++) {
     const pair = headers[i];
     if (!Array.isArray(pair) || pair.length !== 2) {
-      throw new TypeError(`startResponse(): headers[${i}] must be a [name, value] pair, got ${describe(pair)}`);
+      throw new TypeError(`${where}: headers[${i}] must be a [name, value] pair, got ${describe(pair)}`);
     }
     const name = pair[0];
     const value = pair[1];
     if (typeof name !== "string" || !TOKEN.test(name)) {
-      throw new TypeError(`startResponse(): header name ${JSON.stringify(name)} is not a valid field-name (RFC 9110 token)`);
+      throw new TypeError(`${where}: header name ${JSON.stringify(name)} is not a valid field-name (RFC 9110 token)`);
     }
     if (typeof value !== "string" || !FIELD_VALUE.test(value)) {
       throw new TypeError(
-        `startResponse(): value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${JSON.stringify(value)}`,
+        `${where}: value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${JSON.stringify(value)}`,
       );
     }
   }

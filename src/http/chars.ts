@@ -43,8 +43,15 @@ export const TCHAR: Uint8Array = table((c) => isAlnum(c) || "!#$%&'*+-.^_`|~".in
  */
 export const HOST: Uint8Array = table((c) => isAlnum(c) || "-._~%!$&'()*+,;=:[]".includes(String.fromCharCode(c)));
 
-/** Bytes allowed in a request-target: visible US-ASCII 0x21–0x7E (no controls, SP, DEL or obs-text). */
-export const TARGET: Uint8Array = table((c) => c >= 0x21 && c <= 0x7e);
+/** reg-name chars without pct-encoding's `%` (RFC 3986 §3.2.2): unreserved and sub-delims. */
+export const REG_NAME: Uint8Array = table((c) => isAlnum(c) || "-._~!$&'()*+,;=".includes(String.fromCharCode(c)));
+
+/**
+ * Bytes allowed in a request-target: visible US-ASCII 0x21–0x7E except `#`
+ * (no controls, SP, DEL or obs-text; a fragment is never sent, RFC 9112 §3.2
+ * and RFC 9110 §7.1).
+ */
+export const TARGET: Uint8Array = table((c) => c >= 0x21 && c <= 0x7e && c !== 0x23);
 
 /**
  * Bytes allowed inside a field-value (RFC 9110 §5.5): VCHAR, obs-text

@@ -40,13 +40,15 @@
  * - Every line ends in CRLF. A bare LF or bare CR anywhere in the head, a
  *   chunk-size line, after chunk-data or in the trailer section → 400.
  * - request-line = method SP request-target SP HTTP-version (RFC 9112 §3),
- *   exactly one SP each. method = 1*tchar. request-target = 1*(0x21–0x7E)
- *   in one of the RFC 9112 §3.2 forms: origin-form (starts with `/`),
- *   asterisk-form (exactly `*`, OPTIONS only), absolute-form (`ALPHA+
- *   "://"` first, as llhttp, then a non-empty authority of Host chars
- *   without userinfo), or, for CONNECT only, anything (authority-form);
- *   another shape → 400. A Host field value with a char outside RFC 3986
- *   host and port (space, `/`, `@`, ...) → 400 (RFC 9112 §3.2). Longer
+ *   exactly one SP each. method = 1*tchar. request-target = 1*(0x21–0x7E
+ *   but `#`: a fragment is never sent) in one of the RFC 9112 §3.2 forms:
+ *   origin-form (starts with `/`), asterisk-form (exactly `*`, OPTIONS
+ *   only), absolute-form (`ALPHA+ "://"` first, as llhttp, then a non-empty
+ *   authority, Host's syntax, without userinfo), or, for CONNECT and only
+ *   there, authority-form (`host:port`, both required); another shape → 400.
+ *   A Host field value that is not `uri-host [ ":" port ]` (RFC 3986: a
+ *   bracketed IP-literal, or reg-name chars and `%XX`; a port of digits) →
+ *   400 (RFC 9112 §3.2). Longer
  *   than `maxRequestTarget` → 414; a request-line longer than
  *   `maxRequestTarget + 64` bytes (before its CRLF) → 414 as soon as that many
  *   bytes arrived, or 501 when the method alone is that long (RFC 9112 §3).
@@ -118,6 +120,7 @@ import {
   NOT_HEX,
   QDTEXT,
   QUOTED_PAIR,
+  REG_NAME,
   SEMI,
   SP,
   TARGET,
@@ -517,7 +520,7 @@ export class RequestParser {
           if (c !== SP) {
             if (i === tlim && TARGET[c] === 1) throw this.fail(414, "Request-target too long");
             if ((c === CR || c === LF) && i > base + tok[1]) throw this.fail(400, "Request line without an HTTP-version (HTTP/0.9 is not supported)");
-            throw this.fail(400, "Invalid character in request-target");
+            throw this.fail(400, c === 0x23 ? "A fragment (#) in the request-target: clients never send one" : "Invalid character in request-target");
           }
           if (i - base === tok[1]) throw this.fail(400, "Empty request-target");
           tok[2] = i - base;
@@ -706,6 +709,7 @@ export class RequestParser {
     let conn = 0;
     let upgrade = false;
     let expectContinue = false;
+    let expectOther = false;
     this.teChunked = 0;
     this.teOthers = 0;
     this.teLastChunked = false;
@@ -732,15 +736,16 @@ export class RequestParser {
           if (equalsLower(src, off + ns, N_HOST)) {
             hosts++;
             // RFC 9112 §3.2: an invalid Host field value → 400.
-            for (let i = off + vs; i < off + ve; i++) if (HOST[src[i]!] === 0) throw this.fail(400, "Invalid Host field value");
+            if (!validAuthority(src, off + vs, off + ve, false)) throw this.fail(400, "Invalid Host field value");
           }
           break;
         case 7:
           if (ve > vs && equalsLower(src, off + ns, N_UPGRADE)) upgrade = true;
           break;
         case 6:
-          if (equalsLower(src, off + ns, N_EXPECT) && ve - vs === 12 && equalsLower(src, off + vs, V_100_CONTINUE)) {
-            expectContinue = true;
+          if (equalsLower(src, off + ns, N_EXPECT)) {
+            if (ve - vs === 12 && equalsLower(src, off + vs, V_100_CONTINUE)) expectContinue = true;
+            else if (ve > vs) expectOther = true;
           }
           break;
         case 10:
@@ -764,6 +769,8 @@ export class RequestParser {
     }
     if (hosts > 1) throw this.fail(400, "Multiple Host fields");
     if (hosts === 0 && http11) throw this.fail(400, "Missing Host field");
+    // RFC 9110 §10.1.1: an expectation other than 100-continue may be answered 417 (HTTP/1.0's are ignored).
+    if (expectOther && http11) throw this.fail(417, "Unsupported expectation: only 100-continue is supported");
     if (te) {
       if (!http11) throw this.fail(400, "Transfer-Encoding in an HTTP/1.0 request");
       if (clCount > 0) throw this.fail(400, "Both Transfer-Encoding and Content-Length");
@@ -1132,22 +1139,62 @@ function equalsBytes(src: Uint8Array, at: number, b: Uint8Array): boolean {
  * of Host chars without userinfo), or anything for CONNECT (authority-form).
  */
 function targetForm(src: Uint8Array, p: number, e: number, connect: boolean, options: boolean): boolean {
+  // CONNECT takes the authority-form alone: host and port (RFC 9110 §9.3.6, RFC 9112 §3.2.3).
+  if (connect) return validAuthority(src, p, e, true);
   const c = src[p];
   if (c === 0x2f) return true;
   if (c === 0x2a) return e - p === 1 && options;
-  if (connect) return true;
   let i = p;
   while (i < e && ((src[i]! | 0x20) >= 0x61 && (src[i]! | 0x20) <= 0x7a)) i++;
   if (!(i > p && e - i >= 3 && src[i] === COLON && src[i + 1] === 0x2f && src[i + 2] === 0x2f)) return false;
   // The authority replaces Host (RFC 9112 §3.2.2): a host is required (RFC
-  // 9110 §4.2.1), userinfo is an error (§4.2.4), and its chars are Host's.
+  // 9110 §4.2.1), userinfo is an error (§4.2.4), and its syntax is Host's.
   const start = i + 3;
   let j = start;
-  while (j < e && src[j] !== 0x2f && src[j] !== 0x3f) {
-    if (HOST[src[j]!] === 0) return false;
-    j++;
+  while (j < e && src[j] !== 0x2f && src[j] !== 0x3f) j++;
+  return j > start && src[start] !== COLON && validAuthority(src, start, j, false);
+}
+
+/**
+ * `true` when `src[p, e)` is `uri-host [ ":" port ]` (RFC 9110 §7.2 for
+ * Host, RFC 3986 §3.2.2–3.2.3): an IP-literal in brackets (`[::1]`; inside,
+ * Host chars but brackets), or a reg-name or IPv4address (unreserved,
+ * sub-delims, `%` HEXDIG HEXDIG), possibly empty; then optionally `:` and a
+ * port of digits. With `hostAndPort` (CONNECT's authority-form) both the
+ * host and a non-empty port are required.
+ */
+function validAuthority(src: Uint8Array, p: number, e: number, hostAndPort: boolean): boolean {
+  let i = p;
+  if (i < e && src[i] === 0x5b) {
+    i++;
+    const start = i;
+    while (i < e && src[i] !== 0x5d) {
+      const c = src[i]!;
+      if (HOST[c] === 0 || c === 0x5b) return false;
+      i++;
+    }
+    if (i === e || i === start) return false;
+    i++;
+  } else {
+    const start = i;
+    while (i < e && src[i] !== COLON) {
+      const c = src[i]!;
+      if (c === 0x25) {
+        if (i + 2 >= e || HEX[src[i + 1]!] === NOT_HEX || HEX[src[i + 2]!] === NOT_HEX) return false;
+        i += 3;
+        continue;
+      }
+      if (REG_NAME[c] === 0) return false;
+      i++;
+    }
+    if (hostAndPort && i === start) return false;
   }
-  return j > start && src[start] !== COLON;
+  if (i === e) return !hostAndPort;
+  if (src[i] !== COLON) return false;
+  i++;
+  if (hostAndPort && i === e) return false;
+  for (; i < e; i++) if (src[i]! < 0x30 || src[i]! > 0x39) return false;
+  return true;
 }
 
 /**

@@ -20,7 +20,7 @@ import type { Socket } from "bun";
 import { httpDate } from "../http/date.ts";
 import { HttpError } from "../http/errors.ts";
 import { RequestParser, type ParserHandler, type RequestHead } from "../http/parser.ts";
-import { capitalizeName, ConnectionField, eqLower, errorResponse, responseHead } from "./response-head.ts";
+import { capitalizeName, ConnectionField, eqLower, errorResponse, isDroppedHopByHop, isServerField, responseHead } from "./response-head.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, runApplication, runPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
@@ -140,6 +140,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private backlog: Uint8Array[] | null = null;
   private drainWaiters: Array<() => void> = [];
   private endAfterFlush = false;
+  /** The response was cut ({@link abort}) and its end is the connection's close: end with a reset, not a FIN. */
+  private resetAtEnd = false;
   private ending = false;
 
   /** `true` once the socket closed. */
@@ -487,13 +489,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   /** Answer a request we could not accept: status, `Connection: close`, close. */
   sendError(error: HttpError): void {
     if (this.closed || this.ending || this.endAfterFlush) return;
-    const answer = errorResponse(error.status, error.message, this.core.serverSoftware);
-    this.out(answer.text);
     // The environ exists when the app was running (requestTimeout's 503, bad
     // chunked framing while it read): that request's line is logged. A
     // request rejected before it reached the app is logged as rejected.
     const environ = this.environ;
     const refused = this.refusedHead;
+    const method = environ !== null ? this.head?.method : refused?.method;
+    const core = this.core;
+    const answer = errorResponse(error.status, error.message, core.serverSoftware, method === "HEAD", core.http10Only ? "HTTP/1.0" : "HTTP/1.1");
+    this.out(answer.text);
     const line = environ !== null && this.head !== null ? requestLine(this.head) : refused !== null ? requestLine(refused) : rejectedLine(error);
     const startedAt = environ !== null ? this.startedAt : 0;
     if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, answer.bodyLength, startedAt);
@@ -666,11 +670,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   // ---------------------------------------------------------------- InputControl
 
   sendContinue(headers: ResponseHeaders): Promise<void> {
-    // No interim responses once the final one started (or the server answered itself), nor to HTTP/1.0 clients (RFC 9110 §15.2).
-    if (this.started || this.closed || this.ending || this.endAfterFlush || this.head?.version !== "HTTP/1.1") return Promise.resolve();
+    // No interim responses once the final one started (or the server answered itself), nor to HTTP/1.0 clients
+    // or from a server that speaks HTTP/1.0 (RFC 9110 §15.2).
+    if (this.started || this.closed || this.ending || this.endAfterFlush || this.head?.version !== "HTTP/1.1" || this.core.http10Only) {
+      return Promise.resolve();
+    }
     let s = `HTTP/1.1 100 Continue${CRLF}`;
     const capitalize = this.core.options.capitalizeResponseHeaders;
-    for (const [name, value] of headers) s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
+    // Checked when the app set them; a 1xx carries no framing or hop-by-hop fields (RFC 9110 §8.6).
+    for (const [name, value] of headers) if (!isServerField(name)) s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
     this.out(s + CRLF);
     this.flush();
     return this.drain();
@@ -728,6 +736,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
             core.warnOnce("transfer-encoding", "the application set Transfer-Encoding; tsgi frames responses itself and drops it");
           }
           break;
+        default:
+          if (isDroppedHopByHop(name)) {
+            core.warnOnce(`hop-by-hop:${name.toLowerCase()}`, `the application set ${name}, a hop-by-hop field (PEP 3333 forbids them); tsgi drops it`);
+          }
       }
     }
     const isHead = head.method === "HEAD";
@@ -737,6 +749,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       this.framing = Framing.None;
       if (code < 200) keepAlive = false;
       if (code === 304 && declared >= 0) length = declared;
+    } else if (code === 205) {
+      // RFC 9110 §15.3.6: no content in a 205, and its end made explicit with `Content-Length: 0`.
+      this.framing = Framing.None;
+      length = 0;
     } else if (code < 300 && head.method === "CONNECT") {
       // A 2xx to CONNECT starts a tunnel: no Content-Length or
       // Transfer-Encoding (RFC 9110 §8.6, RFC 9112 §6.1). tsgi relays no
@@ -751,6 +767,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       length = declared >= 0 ? declared : bodyLength;
       this.framing = isHead ? Framing.None : Framing.Length;
       this.remaining = length;
+      // An array body longer than its Content-Length: the excess is cut (see write()) and
+      // the connection closes after, which the response announces (RFC 9112 §9.6).
+      if (!isHead && declared >= 0 && bodyLength > declared) keepAlive = false;
     } else if (!http10) {
       chunked = true;
       this.framing = isHead ? Framing.None : Framing.Chunked;
@@ -795,7 +814,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     }
     switch (this.framing) {
       case Framing.None:
-        // HEAD, 204, 304: no body bytes, but the header section goes out now.
+        // HEAD, 204, 205, 304: no body bytes, but the header section goes out now.
         this.takeHead();
         return this.backlog === null;
       case Framing.Length:
@@ -827,7 +846,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   }
 
   /**
-   * The response takes no more body bytes: none at all (HEAD, 1xx, 204, 304,
+   * The response takes no more body bytes: none at all (HEAD, 1xx, 204, 205, 304,
    * or an abandoned request's late answer), or its Content-Length is complete.
    */
   get discardsBody(): boolean {
@@ -855,6 +874,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.responseKeepAlive = false;
     if (this.closed) return;
     this.takeHead();
+    // A close-delimited body has no end of its own: only a reset tells the
+    // client it is incomplete (a FIN would make it look whole; RFC 9112 §8).
+    if (this.framing === Framing.Close) this.resetAtEnd = true;
     this.closeAfterFlush();
   }
 
@@ -1012,6 +1034,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
    */
   private shutdown(): void {
     if (this.closed || this.ending) return;
+    if (this.resetAtEnd) {
+      this.destroy();
+      return;
+    }
     this.ending = true;
     // After the client's FIN nothing is left to read; while the server
     // closes, a lingering client must not hold up its stop.

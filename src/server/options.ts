@@ -3,6 +3,7 @@
  * documented with the seed server it comes from.
  * @module
  */
+import { mountPoint } from "../gateway/environ.ts";
 import type { Environ } from "../spec.ts";
 import type { TlsConfig } from "./tls.ts";
 import type { RequestHandlerClass } from "./handler.ts";
@@ -176,7 +177,9 @@ export interface ServerOptions {
    * `SCRIPT_NAME` for every request: the path the app is mounted at. A path
    * under it by whole segments loses the prefix (`/app/x` → `PATH_INFO`
    * `/x`); any other path (`/x`, `/application`) is taken as already
-   * stripped by a proxy and kept whole (uvicorn `--root-path`). Default `""`.
+   * stripped by a proxy and kept whole (uvicorn `--root-path`). Trailing
+   * slashes are removed (`/app/` is `/app`, `/` is `""`: PEP 3333's
+   * SCRIPT_NAME never ends in `/`). Default `""`.
    */
   scriptName?: string;
   /** `tsgi.url_scheme`. Default `"http"`. */
@@ -254,7 +257,8 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
  *   or `fd`; a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
  *   `maxConnections` (which would refuse everything); a `unixMode` outside
  *   0 to 0o7777; a `maxHttpVersion` other than `"HTTP/1.0"` and
- *   `"HTTP/1.1"`.
+ *   `"HTTP/1.1"`; a `scriptName` that is neither `""` nor a path starting
+ *   with `/`.
  */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const given = stripUndefined(options);
@@ -295,6 +299,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (resolved.fd !== undefined && (!Number.isInteger(resolved.fd) || resolved.fd < 0)) {
     throw new RangeError(`server option fd must be a non-negative integer file descriptor, got ${JSON.stringify(resolved.fd)}`);
   }
+  resolved.scriptName = mountPoint(resolved.scriptName, "server option scriptName");
   if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
     throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);
   }

@@ -46,8 +46,8 @@ let victim = 0;
 
 /**
  * The bytes of a response head: `proto status`, the app's header lines
- * except the hop-by-hop and framing fields the server sets itself
- * (`Connection`, `Keep-Alive`, `Content-Length`, `Transfer-Encoding`), then
+ * except the framing fields the server sets itself and the hop-by-hop
+ * fields (see {@link isServerField}), then
  * `Date` and `Server` when given, `Content-Length` when `length >= 0`,
  * `Transfer-Encoding: chunked` when `chunked`, `Connection` as asked, and the
  * empty line. The result may be shared: never write into it.
@@ -121,8 +121,13 @@ export function responseHead(
   return bytes;
 }
 
-/** `Connection`, `Keep-Alive`, `Content-Length`, `Transfer-Encoding` (any case): set by the server, not copied from the app. */
-function isServerField(name: string): boolean {
+/**
+ * Fields never copied from the app's headers (any case): the framing and
+ * connection fields the server sets itself (`Connection`, `Keep-Alive`,
+ * `Content-Length`, `Transfer-Encoding`), and the other hop-by-hop fields
+ * PEP 3333 forbids applications (see {@link isDroppedHopByHop}).
+ */
+export function isServerField(name: string): boolean {
   switch (name.length) {
     case 10:
       return eqLower(name, "connection") || eqLower(name, "keep-alive");
@@ -130,6 +135,32 @@ function isServerField(name: string): boolean {
       return eqLower(name, "content-length");
     case 17:
       return eqLower(name, "transfer-encoding");
+    default:
+      return isDroppedHopByHop(name);
+  }
+}
+
+/**
+ * The hop-by-hop fields other than the framing ones that tsgi drops from an
+ * app's response (any case): `TE`, `Upgrade`, `Trailer`, `Trailers`,
+ * `Proxy-Connection`, `Proxy-Authenticate`, `Proxy-Authorization` (wsgiref's
+ * `is_hop_by_hop` list and RFC 9110 §7.6.1). tsgi never switches protocols
+ * or sends trailers, and a proxy's fields are not an origin's to send.
+ */
+export function isDroppedHopByHop(name: string): boolean {
+  switch (name.length) {
+    case 2:
+      return eqLower(name, "te");
+    case 7:
+      return eqLower(name, "upgrade") || eqLower(name, "trailer");
+    case 8:
+      return eqLower(name, "trailers");
+    case 16:
+      return eqLower(name, "proxy-connection");
+    case 18:
+      return eqLower(name, "proxy-authenticate");
+    case 19:
+      return eqLower(name, "proxy-authorization");
     default:
       return false;
   }
@@ -164,13 +195,22 @@ export function capitalizeName(name: string): string {
  * accept, or a connection over `maxConnections`): the status line, a plain
  * text body `"<status line>: <message>\n"`, its `Content-Length`,
  * `Connection: close`, `Date` and `Server`. `message` is ASCII.
- * @returns the whole response, and the body's length (for the access log).
+ * @param head the answer is to a HEAD request: the same header section, no
+ *   body (RFC 9110 §9.3.2). Default false.
+ * @param proto the HTTP-version of the status line. Default `"HTTP/1.1"`.
+ * @returns the whole response, and the body bytes sent (for the access log).
  */
-export function errorResponse(status: number, message: string, server: string): { text: string; bodyLength: number } {
+export function errorResponse(
+  status: number,
+  message: string,
+  server: string,
+  head = false,
+  proto = "HTTP/1.1",
+): { text: string; bodyLength: number } {
   const line = statusLine(status);
   const body = `${line}: ${message}\n`;
   return {
-    text: `HTTP/1.1 ${line}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}Server: ${server}${CRLF}${CRLF}${body}`,
-    bodyLength: body.length,
+    text: `${proto} ${line}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}Server: ${server}${CRLF}${CRLF}${head ? "" : body}`,
+    bodyLength: head ? 0 : body.length,
   };
 }
