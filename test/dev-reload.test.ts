@@ -88,6 +88,31 @@ describe("tsgi-dev reload in place", () => {
     await until(async () => (await get(url)).text === "lazy2-s2", 3000);
   });
 
+  test("a module imported lazily shares the app's modules: one store, one class for instanceof, also after a reload", async () => {
+    const app = new TempApp({
+      "shared.ts": `export const store = new Map<string, string>();\nexport class AppError extends Error {}\nexport const id = Math.random();\n`,
+      "routes/a.ts": `import { store, id, AppError } from "../shared.ts";\nexport const route = () => \`\${store.get("user")} \${id}\`;\nexport const fail = () => new AppError("x");\n`,
+      "app.ts": `import { store, id, AppError } from "./shared.ts";
+store.set("user", "alice");
+export default async (environ: any, startResponse: any) => {
+  const r = await import("./routes/a.ts");
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(\`\${r.route()} same=\${r.route().endsWith(String(id))} instanceof=\${r.fail() instanceof AppError} v1\`)];
+};
+`,
+    });
+    apps.push(app);
+    const { url } = await start(app);
+    expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true v1$/);
+    app.write("app.ts", app.read("app.ts").replace("v1", "v2"));
+    await until(async () => (await get(url)).text.endsWith("v2"), 3000);
+    expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true v2$/);
+    app.write("routes/a.ts", app.read("routes/a.ts") + "// edited\n");
+    await Bun.sleep(300);
+    await until(async () => (await get(url)).status === 200, 3000);
+    expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true v2$/);
+  });
+
   test("a module a request imports by a computed specifier (no scan can see it) is watched from then on, across reloads", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

@@ -79,6 +79,8 @@ export class AppLoader {
   /** Cache keys present before the first load: the dev server's own modules, never evicted. */
   readonly #own: Set<string>;
   #loads = 0;
+  /** The generation of the app that serves (the last good load), 0 before one. */
+  #serving = 0;
   readonly #timeoutMs: number;
 
   /**
@@ -148,7 +150,8 @@ export class AppLoader {
         mod = (await Promise.race([import(versioned(file, this.#loads)), hung])) as Record<string, unknown>;
       } finally {
         clearTimeout(timer);
-        setGeneration(0);
+        // Until this load proves good, lazy imports belong to the app that serves.
+        setGeneration(this.#serving);
       }
     } catch (error) {
       return done({ ok: false as const, failure: { kind: "import" as const, message: unversion(messageOf(error)), error } });
@@ -176,6 +179,10 @@ export class AppLoader {
         },
       });
     }
+    // A lazy import() made while this app serves joins its generation, so
+    // it shares the loaded modules (one store, one class for instanceof).
+    this.#serving = this.#loads;
+    setGeneration(this.#serving);
     return done({ ok: true as const, app: found.app, kind: found.kind });
   }
 

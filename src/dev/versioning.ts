@@ -3,12 +3,16 @@
  * the entry is imported as `/abs/app.ts?tsgi-reload=N`, and a Bun runtime
  * plugin resolves each import of a user file made by a user module while
  * that load runs to `/abs/file.ts?tsgi-reload=N` (Bun hands the plugin the
- * importer without its query, so the generation is a process-wide setting,
- * on only during a load). So each generation is a brand-new set of module
- * records (a change two imports deep takes effect), while `node_modules`,
- * built-ins and tsgi's own modules resolve as usual and stay cached. A user
- * module imported later (a lazy `import()` while serving) gets its plain
- * key; the loader deletes those before the next load. `import.meta.path`, `import.meta.dir` and `__filename` stay the
+ * importer without its query, so the generation is a process-wide setting).
+ * So each generation is a brand-new set of module records (a change two
+ * imports deep takes effect), while `node_modules`, built-ins and tsgi's own
+ * modules resolve as usual and stay cached. Between loads the setting stays
+ * at the generation that serves, so a lazy `import()` made by a request
+ * joins that generation and shares its modules (one instance of a store, one
+ * class for `instanceof`); during a load, a lazy import by the old app
+ * joins the new generation. A user module imported with a plain key (by a
+ * package in `node_modules`, say) is deleted by the loader before the next
+ * load. `import.meta.path`, `import.meta.dir` and `__filename` stay the
  * plain file path; only `import.meta.url` carries the query.
  *
  * Why not `delete require.cache[path]` alone: it does evict ES modules, but
