@@ -44,8 +44,8 @@ export const TARGETS: Target[] = [
   { name: "windows-x64", bun: "bun-windows-x64", file: "tsgi-dev-windows-x64.exe", format: "pe", machine: "x64" },
 ];
 
-/** The same flags as `npm run build`: minified, source maps embedded, users' tsconfig `paths` honoured. */
-const FLAGS = ["--compile", "--minify", "--sourcemap", "--compile-autoload-tsconfig"];
+/** The same flags as `npm run build`: minified, source maps embedded, users' tsconfig `paths` and packages' package.json (`main`, `exports`) honoured. */
+const FLAGS = ["--compile", "--minify", "--sourcemap", "--compile-autoload-tsconfig", "--compile-autoload-package-json"];
 
 function parseArgs(argv: string[]): { targets: Target[]; outdir: string } {
   const names: string[] = [];

@@ -101,15 +101,19 @@ async function serve(cwd: string, args: string[]): Promise<{ dev: BinaryProcess;
 /**
  * A user's app in a temp dir, as it would be on a machine with only the
  * binary: app.ts → src/routes.ts → src/lib/word.ts (through the tsconfig
- * `paths` alias `@lib/*`), and app.ts imports the package `shout` from the
- * app's own node_modules. The body is `<entry>/<word>` shouted, plus what the
- * process sees of Bun and Node on its PATH.
+ * `paths` alias `@lib/*`), and app.ts imports the packages `shout` (an
+ * `exports` map) and `exclaim` (a `main` field) from the app's own
+ * node_modules, neither at the `index.js` a resolver would guess without
+ * reading package.json (as Hono's `exports` are). The body is
+ * `<entry>/<word>` shouted, plus what the process sees of Bun and Node on its PATH.
  */
 function userApp(entryVersion = "e1", deepVersion = "w1"): TempApp {
   const app = new TempApp({
     "tsconfig.json": JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { "@lib/*": ["src/lib/*"] } } }),
-    "node_modules/shout/package.json": JSON.stringify({ name: "shout", version: "1.0.0", type: "module", exports: "./index.js" }),
-    "node_modules/shout/index.js": `export function shout(s) { return String(s).toUpperCase() + "!"; }\n`,
+    "node_modules/shout/package.json": JSON.stringify({ name: "shout", version: "1.0.0", type: "module", exports: { ".": "./dist/shout.js" } }),
+    "node_modules/shout/dist/shout.js": `import { exclaim } from "exclaim";\nexport function shout(s) { return exclaim(String(s).toUpperCase()); }\n`,
+    "node_modules/exclaim/package.json": JSON.stringify({ name: "exclaim", version: "1.0.0", type: "module", main: "./lib/main.js" }),
+    "node_modules/exclaim/lib/main.js": `export function exclaim(s) { return s + "!"; }\n`,
     "app.ts": entry(entryVersion),
     "src/routes.ts": `import { word } from "@lib/word.ts";\nexport function route(): string { return word(); }\n`,
     "src/lib/word.ts": deep(deepVersion),
