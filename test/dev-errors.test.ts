@@ -302,6 +302,7 @@ export default function app(environ: any, startResponse: any): any {
     case "/no-start": return [enc.encode("<p>hi</p>")];
     case "/gen-chunk": ok(); return (function* () { yield 7; })();
     case "/gen-no-start": return (async function* () { yield enc.encode("<p>hi</p>"); })();
+    case "/gen-empty-no-start": return (function* () {})();
   }
   ok();
   return [enc.encode("<html><body>fine</body></html>")];
@@ -318,6 +319,7 @@ export default function app(environ: any, startResponse: any): any {
       ["no-start", /returned a body without calling startResponse\(\)/],
       ["gen-chunk", /a body chunk must be a Uint8Array, got number/],
       ["gen-no-start", /returned a body without calling startResponse\(\)/],
+      ["gen-empty-no-start", /returned a body without calling startResponse\(\)/],
     ];
     for (const [path, says] of cases) {
       const mark = dev.output.length;
@@ -334,6 +336,54 @@ export default function app(environ: any, startResponse: any): any {
       expect(dev.output.slice(mark), path).not.toMatch(/src\/(dev|gateway|server)\//);
     }
     expect((await get(url)).text).toContain("fine");
+  });
+
+  test("errors no request owns (an unawaited rejection, a throw in a timer, at load or in a request) are reported, and the server keeps serving", async () => {
+    const app = new TempApp({
+      "app.ts": `const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any): any {
+  if (environ.PATH_INFO === "/reject") Promise.reject(new Error("forgot to await this"));
+  if (environ.PATH_INFO === "/timer") setTimeout(() => { throw new Error("thrown in a timer"); }, 5);
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("ok v1")];
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    for (const [path, says] of [["/reject", /a promise rejected with nothing to catch it[^]*forgot to await this/], ["/timer", /thrown outside any request[^]*thrown in a timer/]] as const) {
+      const mark = dev.output.length;
+      expect((await get(url + path)).text).toBe("ok v1");
+      await dev.waitFor(says, 3000, mark);
+      expect(dev.output.slice(mark), path).toMatch(/app\.ts:\d+:\d+/);
+      expect(dev.output.slice(mark), path).not.toMatch(/src\/(dev|gateway|server)\//);
+      expect((await get(url)).text).toBe("ok v1");
+    }
+    // At load: a save whose top level leaves a rejection behind still reloads, and the server stays up.
+    const mark = dev.output.length;
+    app.write("app.ts", app.read("app.ts").replace("v1", "v2") + `const warm = Promise.reject(new Error("warm-up failed"));\n`);
+    await dev.waitFor(/warm-up failed/, 5000, mark);
+    await until(async () => (await get(url)).text === "ok v2", 5000);
+    expect(dev.proc.exitCode).toBeNull();
+  });
+
+  test("a module that calls process.exit() at import fails the load like any import error; the server stays up and recovers", async () => {
+    const app = new TempApp({ "app.ts": ENTRY, "b.ts": B, "c.ts": goodC("c0") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const mark = dev.output.length;
+    app.write("c.ts", `if (!process.env.DATABASE_URL) {\n  console.error("DATABASE_URL missing");\n  process.exit(1);\n}\n` + goodC("c1"));
+    await dev.waitFor(/reload failed/, 5000, mark);
+    expect(dev.output.slice(mark)).toMatch(/the app called process\.exit\(1\) while it loaded/);
+    expect(dev.output.slice(mark)).toMatch(/c\.ts:3:\d+/);
+    const page = await get(url, PLAIN);
+    expect(page.status).toBe(500);
+    expect(page.text).toContain("process.exit(1)");
+    app.write("c.ts", goodC("c2"));
+    await until(async () => (await get(url)).text === "b+c2", 5000);
+    expect(dev.proc.exitCode).toBeNull();
   });
 
   test("--no-debug: error pages show nothing of the code", async () => {

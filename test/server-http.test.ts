@@ -582,10 +582,13 @@ describe("response framing", () => {
         yield enc("abc");
       })();
     };
-    const { port } = start(app);
+    const { port, errors } = start(app);
     const r = await rawOne(port, get("/"));
     expect(r.closed).toBe(true);
     expect(r.response!.complete).toBe(false);
+    // The app's mistake, logged as such: the message, without the server's own frames as a stack.
+    await Bun.sleep(20);
+    expect(errors.join("")).toBe("Error in GET / HTTP/1.1: Error: the application sent 7 bytes fewer than its Content-Length; closing the connection\n");
   });
 
   test("status line, headers and a small body go out in one write", async () => {

@@ -19,6 +19,7 @@ import { withLive, LiveHub } from "./live.ts";
 import { AppLoader } from "./loader.ts";
 import { enabled } from "./log.ts";
 import { isWildcard, lanUrls, listenWithFallback } from "./ports.ts";
+import { catchStrayErrors } from "./stray-errors.ts";
 import { formatFailure, isTsgiSource, Reloader } from "./reloader.ts";
 import { DevWatcher } from "./watcher.ts";
 
@@ -84,7 +85,8 @@ export async function startDevServer(
 ): Promise<DevServer> {
   const inPlace = role === "standalone" && config.reload === "inplace";
   const dotenv = inPlace ? new DotenvReloader(config.cwd) : undefined;
-  const loader = new AppLoader(config.app);
+  // In place, the app's process is the dev server's: an exit at import must not end it.
+  const loader = new AppLoader(config.app, { trapExit: inPlace });
   let hub: LiveHub | null = null;
   let watcher: DevWatcher | null = null;
   const reloader = new Reloader(loader, {
@@ -96,6 +98,13 @@ export async function startDevServer(
       options.onGraph?.(files);
     },
     onReloaded: ({ id }) => hub?.reload(id),
+  });
+
+  const describeError = (error: unknown) => diagnose(error, { graph: loader.files, internal: isTsgiSource });
+  // This process runs the app: a rejection it forgot to await, or a throw in a timer, is reported, not fatal.
+  const releaseStray = catchStrayErrors((error, kind) => {
+    const what = kind === "unhandledRejection" ? "a promise rejected with nothing to catch it (a missing await?)" : "an error was thrown outside any request (a timer or a listener?)";
+    logger.error(`the app: ${what}; tsgi-dev keeps serving:\n${formatDiagnosis(describeError(error))}`);
   });
 
   const state = await reloader.start();
@@ -114,9 +123,9 @@ export async function startDevServer(
   }
 
   if (config.live) hub = new LiveHub(reloader.id);
-  const describeError = (error: unknown) => diagnose(error, { graph: loader.files, internal: isTsgiSource });
   const logRaised = (environ: Environ, d: Diagnosis, note = "") =>
     logger.error(`${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} raised${note}:\n${formatDiagnosis(d)}`);
+
   let app: Application = withErrorPages(reloader.app, {
     debug: config.debug,
     diagnose: describeError,
@@ -193,6 +202,7 @@ export async function startDevServer(
       return loader.files;
     },
     async close() {
+      releaseStray();
       reloader.close();
       await watcher?.close();
       hub?.closeAll();

@@ -100,6 +100,8 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
             }
             if (r.done) {
               finished = true;
+              // An iterator that ends without startResponse() ever called: the same broken contract as an empty array's.
+              if (!called) yield page(noStartResponseError());
               return;
             }
             const chunk: unknown = r.value;

@@ -83,18 +83,26 @@ export class AppLoader {
   #serving = 0;
   readonly #timeoutMs: number;
 
+  readonly #trapExit: boolean;
+
   /**
    * @param spec the app to load.
    * @param options.timeoutMs how long a load may take before it fails as an
    *   import error (a top-level `await` that never settles), ms. The hung
    *   evaluation is left behind and the next load starts afresh. Default 10000.
+   * @param options.trapExit while a load runs, `process.exit()` throws
+   *   instead of ending the process, so a module that exits at import (a
+   *   missing setting) fails the load like any import error and the process
+   *   keeps serving. For a process that must outlive the app (in-place
+   *   reload). Default false.
    */
   constructor(
     readonly spec: AppSpec,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; trapExit?: boolean } = {},
   ) {
     this.#own = new Set(Object.keys(require.cache));
     this.#timeoutMs = options.timeoutMs ?? LOAD_TIMEOUT_MS;
+    this.#trapExit = options.trapExit ?? false;
     installVersioning((path) => this.#own.has(path));
   }
 
@@ -132,6 +140,7 @@ export class AppLoader {
     const problem = appFileProblem(this.spec);
     if (problem) return done({ ok: false as const, failure: { kind: "not-found" as const, message: `${problem} (${file})` } });
     let mod: Record<string, unknown>;
+    const restoreExit = this.#trapExit ? trapExit() : undefined;
     try {
       setGeneration(this.#loads);
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -150,6 +159,7 @@ export class AppLoader {
         mod = (await Promise.race([import(versioned(file, this.#loads)), hung])) as Record<string, unknown>;
       } finally {
         clearTimeout(timer);
+        restoreExit?.();
         // Until this load proves good, lazy imports belong to the app that serves.
         setGeneration(this.#serving);
       }
@@ -214,6 +224,22 @@ export class AppLoader {
     }
     return added;
   }
+}
+
+/**
+ * Make `process.exit()` throw (an Error saying the app exited while it
+ * loaded) until the returned function restores it.
+ */
+function trapExit(): () => void {
+  const real = process.exit;
+  process.exit = ((code?: number | string | null) => {
+    throw new Error(
+      `the app called process.exit(${code ?? ""}) while it loaded; tsgi-dev keeps running (the app's own output above may say why). Save a fix to load it again`,
+    );
+  }) as typeof process.exit;
+  return () => {
+    process.exit = real;
+  };
 }
 
 /** The path relative to the working directory when inside it, for messages. */

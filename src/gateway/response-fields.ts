@@ -92,12 +92,23 @@ export function declaredContentLength(headers: ResponseHeaders): number {
 
 /** The error logged when a body goes past its declared Content-Length (the excess is not sent). */
 export function excessBodyError(): Error {
-  return new Error("the application sent more bytes than its Content-Length; the excess was not sent");
+  return contractError("the application sent more bytes than its Content-Length; the excess was not sent");
 }
 
 /** The error logged when a body ends `missing` bytes short of its Content-Length; `consequence` says what the server does about it. */
 export function shortBodyError(missing: number, consequence: string): Error {
-  return new Error(`the application sent ${missing} bytes fewer than its Content-Length; ${consequence}`);
+  return contractError(`the application sent ${missing} bytes fewer than its Content-Length; ${consequence}`);
+}
+
+/**
+ * An error about what the application did, found by the server after the
+ * fact: its stack would only show the server's own frames, so it has none
+ * (the log line is the message alone).
+ */
+function contractError(message: string): Error {
+  const error = new Error(message);
+  error.stack = `Error: ${message}`;
+  return error;
 }
 
 /** A short description of a value's type for error messages: `string`, `number`, `null`, `Object`, `Array`... */
