@@ -599,6 +599,17 @@ describe("tsgi.input rules", () => {
     }, input);
     expect(calls).toEqual(["set", "send"]);
   });
+  test("the 100 Continue's headers are checked as startResponse's (header-value, header-name, header-hop-by-hop)", async () => {
+    const input = fakeInput({ setHundredContinueResponseHeaders: () => {}, sendHundredContinueResponse: async () => {} });
+    const cases: Array<[Rule, [string, string]]> = [
+      ["header-value", ["X", "a\r\nInjected: 1"]],
+      ["header-name", ["X Bad", "1"]],
+      ["header-hop-by-hop", ["Connection", "close"]],
+    ];
+    for (const [rule, pair] of cases) {
+      await expectRule(rule, () => reading(async (i) => i.setHundredContinueResponseHeaders!([pair]), input));
+    }
+  });
   test("input-read-size", async () => {
     for (const args of [[-1], [1.5], ["1"], [null], [1, 2]]) {
       await expectRule("input-read-size", () => reading((i) => (i.read as (...a: unknown[]) => Promise<unknown>)(...args)));

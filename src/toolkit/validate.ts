@@ -544,7 +544,11 @@ function wrapInput(input: InputStream): InputStream {
     enumerable: false,
   });
   if (typeof input.setHundredContinueResponseHeaders === "function") {
-    wrapper.setHundredContinueResponseHeaders = (h) => input.setHundredContinueResponseHeaders!(h);
+    // The interim response's fields follow the final one's rules (a CR/LF would split the response).
+    wrapper.setHundredContinueResponseHeaders = (h) => {
+      checkHeaders(h);
+      input.setHundredContinueResponseHeaders!(h);
+    };
   }
   if (typeof input.sendHundredContinueResponse === "function") {
     wrapper.sendHundredContinueResponse = () => input.sendHundredContinueResponse!();
