@@ -16,7 +16,7 @@
  *
  * The few deliberate differences where tsgi accepts what llhttp does not
  * ({@link EXCEPTIONS}: method tokens llhttp does not know, HTTP/1.2–1.9,
- * unknown expectations, Proxy-Connection) are not taken on trust: each one
+ * Proxy-Connection) are not taken on trust: each one
  * rewrites the bytes into the form tsgi reads them as (say `FOO /` → `POST /`),
  * llhttp is asked again, and it must then frame every request exactly as
  * tsgi framed the original bytes. Such a case counts as `allowed`; anything
@@ -294,10 +294,10 @@ export interface Exception {
   canonical: (bytes: string, next: Framed) => string | null;
 }
 
-/** Rename every field line `name:` (case-insensitive, at a line start) for which `keep(value)` is false to a same-length unknown name. */
-function renameField(bytes: string, name: string, keep: (value: string) => boolean = () => false): string {
+/** Rename every field line `name:` (case-insensitive, at a line start) to a same-length unknown name. */
+function renameField(bytes: string, name: string): string {
   const re = new RegExp(`(\\n)(${name.replace(/-/g, "\\-")})(:[^\\r\\n]*)`, "gi");
-  return bytes.replace(re, (all: string, nl: string, n: string, rest: string) => (keep(rest.slice(1).trim()) ? all : `${nl}X${n.slice(1)}${rest}`));
+  return bytes.replace(re, (_all: string, nl: string, n: string, rest: string) => `${nl}X${n.slice(1)}${rest}`);
 }
 
 export const EXCEPTIONS: Exception[] = [
@@ -323,12 +323,6 @@ export const EXCEPTIONS: Exception[] = [
       if (d < 0 || !/^[2-9]\r\n/.test(b.slice(d, d + 3))) return null;
       return b.slice(0, d) + "1" + b.slice(d + 1);
     },
-  },
-  {
-    name: "unknown expectation ignored",
-    why: "node:http (the server, not llhttp) answers an Expect other than 100-continue with 417; RFC 9110 §10.1.1 lets a server do that (MAY) and tsgi ignores it, which does not change framing. Checked by renaming those Expect fields",
-    applies: (_b, l) => l.rejected === 417,
-    canonical: (b) => renameField(b, "Expect", (v) => v.toLowerCase() === "100-continue"),
   },
   {
     name: "Proxy-Connection ignored",

@@ -10,6 +10,7 @@
  *            [--root-path /prefix] [--graceful-timeout S] [--peercreds[=resolve]] [--no-access-log]
  *            [--keep-alive S] [--max-connections N] [--header-timeout S] [--socket-timeout S] [--request-timeout S]
  *            [--url-length-limit BYTES] [--max-header-bytes BYTES] [--max-header-count N] [--log-format FMT]
+ *            [--max-request-body-size BYTES]
  * ```
  *
  * The app module may default-export a TSGI application, an object with a

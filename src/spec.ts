@@ -213,8 +213,8 @@ export interface Environ {
   GATEWAY_INTERFACE?: string;
   /**
    * One key per request field name (`User-Agent` → `HTTP_USER_AGENT`);
-   * repeated fields are joined with `", "`. Field names containing `_` are
-   * not mapped.
+   * repeated fields are joined with `", "` (`Cookie` lines with `"; "`).
+   * Field names containing `_` are not mapped.
    */
   [httpKey: `HTTP_${string}`]: string | undefined;
   /** `[1, 0]`. */
@@ -225,7 +225,7 @@ export interface Environ {
   "tsgi.input": InputStream;
   /** The error log. */
   "tsgi.errors": ErrorStream;
-  /** `true` if another request may run the application concurrently in the same process. */
+  /** `true` if another thread may run the application concurrently in the same process (shared memory); `false` on one event loop. */
   "tsgi.multithread": boolean;
   /** `true` if another process may run the application concurrently. */
   "tsgi.multiprocess": boolean;

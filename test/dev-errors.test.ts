@@ -400,6 +400,7 @@ export default function app(environ: any, startResponse: any): any {
       expect(r.text).not.toContain("app.ts");
       expect(r.text).not.toContain("HTTP_AUTHORIZATION");
       expect(r.text).toContain("500 Internal Server Error");
+      expect(r.text).not.toContain("The app raised an error"); // not even in the HTML title
     }
     // The load-error page too.
     app.write("app.ts", `export default function app( {\n`);
@@ -408,5 +409,6 @@ export default function app(environ: any, startResponse: any): any {
     expect(r.status).toBe(500);
     expect(r.text).not.toContain("app.ts");
     expect(r.text).not.toContain("Unexpected");
+    expect(r.text).not.toContain("The app failed to load");
   });
 });

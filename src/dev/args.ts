@@ -4,7 +4,7 @@
  * @module
  */
 
-/** A usage error: the CLI prints its message as one line and exits 1. */
+/** A usage error: the CLI prints its message as one line and exits 2. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);

@@ -7,6 +7,7 @@
  * tsgi-dev ./app.ts[:name] [--host 127.0.0.1] [--port 8000] [--log-level info]
  *          [--no-access-log] [--no-reload | --reload=inplace|restart]
  *          [--watch PATH]... [--ignore GLOB]... [--poll] [--no-live] [--no-debug]
+ *          [--allowed-hosts HOSTS]...
  * ```
  * @module
  */

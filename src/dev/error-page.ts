@@ -109,7 +109,7 @@ table{border-collapse:collapse;font:12px ui-monospace,Menlo,Consolas,monospace;w
 td:first-child{white-space:nowrap;color:#555;width:1%}.hint{color:#555}`;
 
 function renderHtml(input: ErrorPageInput): string {
-  const head = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>500 ${escapeHtml(headline(input))}</title><style>${STYLE}</style></head>`;
+  const head = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>500 ${escapeHtml(input.debug ? headline(input) : "Internal Server Error")}</title><style>${STYLE}</style></head>`;
   if (!input.debug) {
     return `${head}<body><header><h1>500 Internal Server Error</h1></header><main><p>The server could not complete the request.</p></main></body></html>\n`;
   }

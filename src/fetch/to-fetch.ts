@@ -288,6 +288,7 @@ class FetchSink implements ResponseSink {
  * before headers become a 500 `Response`; after headers, the body stream
  * errors (a truncated response, never a complete-looking one).
  *
+ * @throws RangeError when `options.scriptName` is neither `""` nor a path starting with `/`.
  * @example Bun.serve({ port: 8000, fetch: toFetchHandler(app) })
  */
 export function toFetchHandler(app: Application, options: ToFetchOptions = {}): (request: Request, ...rest: any[]) => Promise<Response> {

@@ -407,7 +407,7 @@ export class RequestParser {
    * @returns the index just past the last byte consumed (with `start` 0, the
    *   number of bytes consumed): `data.length` unless a message completed
    *   before the end of `data`.
-   * @throws HttpError (400, 414, 431, 501 or 505, see the module
+   * @throws HttpError (400, 414, 417, 431, 501 or 505, see the module
    *   documentation) on malformed or unacceptable input, and again on every
    *   later call; nothing else for any input.
    */

@@ -69,7 +69,8 @@ export class SimpleServer {
    *   `WSGIRequestHandler`'s format ({@link wsgirefLogLine}); `log: null`
    *   turns it off, `logFormat` changes it. `shutdownTimeout` defaults to
    *   1000 ms here. `hostname` and `port` in it are ignored.
-   * @throws Error with `code` EADDRINUSE / EACCES when the port cannot be bound.
+   * @throws Error with `code` EADDRINUSE / EACCES / EADDRNOTAVAIL when the
+   *   port cannot be bound (in use, privileged, an address not on this machine).
    * @throws RangeError, or Error, on a bad option, as `createServer()`.
    */
   constructor(host: string, port: number, options: ServerOptions = {}) {
