@@ -210,7 +210,8 @@ export function parseEchoes(data: Buffer): { accepted: Framed[]; rejected: numbe
     const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
     pos = end + 4;
     if (status >= 100 && status < 200) continue;
-    const len = cl ? Number(cl[1]) : 0;
+    // No length: a 2xx to CONNECT (no framing fields, RFC 9110 §8.6) runs to the close.
+    const len = cl ? Number(cl[1]) : status >= 200 && status < 300 && !/\r\ntransfer-encoding:/i.test(head) ? data.length - pos : 0;
     const body = data.subarray(pos, pos + len);
     pos += len;
     if (status >= 200 && status < 300) {
