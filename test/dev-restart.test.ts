@@ -297,6 +297,45 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
 
+  test("a second Ctrl-C exits 130 even when the app process, which gets each Ctrl-C too, would finish first", async () => {
+    const app = new TempApp({
+      "app.ts": `export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  if (environ.PATH_INFO !== "/stream") return [new TextEncoder().encode(String(process.pid))];
+  return (async function* () {
+    for (let i = 0; i < 100; i++) {
+      yield new TextEncoder().encode(i + ";");
+      await Bun.sleep(100);
+    }
+  })();
+};
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const workerPid = Number((await get(url)).text);
+    const streaming = fetch(`${url}stream`, { signal: AbortSignal.timeout(10_000) })
+      .then((r) => r.text())
+      .catch(() => null);
+    await Bun.sleep(200);
+    // Ctrl-C in a terminal signals the whole process group: both processes get each one.
+    // The order of the second is arbitrary; here the app process gets it first (before,
+    // it died of it, the supervisor's graceful stop completed, and it exited 0).
+    process.kill(workerPid, "SIGINT");
+    dev.proc.kill("SIGINT");
+    await dev.waitFor(/SIGINT: stopping/, 3000);
+    await Bun.sleep(200);
+    process.kill(workerPid, "SIGINT");
+    await Bun.sleep(300);
+    const started = Date.now();
+    expect(await dev.kill("SIGINT")).toBe(130);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(dev.output).toContain("SIGINT again: exiting now");
+    await until(() => !pidAlive(workerPid), 3000);
+    await streaming;
+  }, 30_000);
+
   test("a startup error is still one line and exit code 1", async () => {
     const app = new TempApp({ "app.ts": `export const x = 1;\n` });
     apps.push(app);

@@ -42,8 +42,17 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
     });
     process.off("disconnect", orphaned);
     process.once("disconnect", () => void stop(false));
-    process.once("SIGINT", () => void stop(false));
-    process.once("SIGTERM", () => void stop(false));
+    // Ctrl-C reaches the whole process group. The first one stops gracefully;
+    // a later one is the supervisor's to act on (it kills this process and
+    // exits 130): dying of it here could let the supervisor see a finished
+    // stop and exit 0 before it sees the second signal. Without a supervisor,
+    // a second signal exits at once.
+    const onSignal = () => {
+      if (stopping && !process.connected) process.exit(130);
+      void stop(false);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
     if (!process.connected) void stop(false);
   });
 }
