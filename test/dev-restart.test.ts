@@ -269,12 +269,19 @@ export default function app(environ: any, startResponse: any) {
     apps.push(app);
     const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort())], { cwd: app.dir });
     const url = await dev.ready();
+    const mark = dev.output.length;
     app.write("app.ts", `export default function app( {\n`);
     await until(async () => (await get(url, { Accept: "text/plain" })).status === 500, 15_000);
     const page = await get(url, { Accept: "text/plain" });
     expect(page.text).toMatch(/app\.ts:\d+:\d+/);
+    // The terminal reports a failed restart with the error, as in place ("reload failed after ..."), never a success.
+    await dev.waitFor(/restart failed after \d+ ms \(app\.ts\), serving the error page until a save fixes it:\n.*\n\s+at .*app\.ts:\d+:\d+/, 5000, mark);
+    await Bun.sleep(200);
+    expect(dev.output.slice(mark)).not.toMatch(/restarted in/);
+    const fixed = dev.output.length;
     app.write("app.ts", APP("fixed"));
     await until(async () => (await get(url)).text.startsWith("fixed "), 15_000);
+    await dev.waitFor(/restarted in \d+ ms: app\.ts/, 5000, fixed);
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
 

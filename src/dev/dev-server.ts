@@ -115,8 +115,11 @@ export async function startDevServer(
     if (!recoverable) {
       throw new FatalError(failure.kind === "import" ? `cannot load ${config.app.raw}: ${oneLine(diagnosis.title, diagnosis.message, diagnosis.location)}` : failure.message);
     }
-    logger.error(`the app failed to load:\n${formatFailure(failure, diagnosis)}`);
-    logger.info("serving the error page until a save fixes it");
+    // A later app process of restart mode: the supervisor reports it, as a restart that failed.
+    if (role !== "next-worker") {
+      logger.error(`the app failed to load:\n${formatFailure(failure, diagnosis)}`);
+      logger.info("serving the error page until a save fixes it");
+    }
   }
   if (state.ok && state.kind !== "tsgi") {
     logger.info(`${config.app.raw} exports a fetch handler (${state.kind === "fetch-object" ? "an object with fetch()" : "(request) => Response"}): served through fromFetchHandler`);

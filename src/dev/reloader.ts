@@ -287,8 +287,8 @@ export function display(path: string): string {
   return rel && !rel.startsWith("..") ? rel : path;
 }
 
-/** `"src/a.ts, src/b.ts and 3 more"`. */
-function summarize(paths: string[]): string {
+/** `"src/a.ts, src/b.ts and 3 more"`: the first three paths, relative to the working directory. */
+export function summarize(paths: string[]): string {
   const shown = paths.slice(0, 3).map(display);
   return paths.length > 3 ? `${shown.join(", ")} and ${paths.length - 3} more` : shown.join(", ");
 }

@@ -26,7 +26,7 @@ import type { DevRole } from "./dev-server.ts";
 import { printReady } from "./dev-server.ts";
 import { DotenvReloader } from "./dotenv.ts";
 import { BindError, listenWithFallback } from "./ports.ts";
-import { display } from "./reloader.ts";
+import { summarize } from "./reloader.ts";
 import { DevWatcher } from "./watcher.ts";
 
 /** The environment variable that makes `tsgi-dev` a worker; its value is a {@link WorkerSpec} as JSON. */
@@ -44,13 +44,15 @@ export interface WorkerSpec {
 export const INHERITED_FD = 3;
 
 /**
- * Messages from a worker: `ready` once it listens; `handed-over` once, told
+ * Messages from a worker: `ready` once it listens (with `failure`, the
+ * terminal text of why the app failed to load, when it serves the error
+ * page instead); `handed-over` once, told
  * to hand over, it stopped accepting and forwards every request its open
  * connections still bring (its own app answers none from then on); `graph`
  * when the files to watch grew (a module a request imported lazily).
  */
 export type WorkerMessage =
-  | { type: "ready"; port: number; url: string; files: string[]; loaded: boolean }
+  | { type: "ready"; port: number; url: string; files: string[]; loaded: boolean; failure?: string }
   | { type: "handed-over" }
   | { type: "graph"; files: string[] };
 /**
@@ -79,6 +81,8 @@ interface Worker {
   files: string[];
   /** The app loaded (false: the worker serves the error page). */
   loaded: boolean;
+  /** Why the app failed to load (when `loaded` is false), as the terminal shows it. */
+  failure?: string;
   exited: Promise<number>;
   /** Resolves when the worker reports `handed-over`. */
   handedOver: Promise<void>;
@@ -135,7 +139,7 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker>
         } else if (message?.type === "ready" && !settled) {
           settled = true;
           clearTimeout(timer);
-          worker = { proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, exited: proc.exited, handedOver };
+          worker = { proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, failure: message.failure, exited: proc.exited, handedOver };
           resolve(worker);
         }
       },
@@ -251,7 +255,10 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     retiring.add(retired);
     // Report the restart once the old code answers nothing more: the old worker forwards from then on.
     await Promise.race([old.handedOver, old.exited, Bun.sleep(HANDED_OVER_TIMEOUT_MS)]);
-    logger.success(`restarted in ${Math.round(performance.now() - started)} ms: ${paths.slice(0, 3).map(display).join(", ")}${paths.length > 3 ? ` and ${paths.length - 3} more` : ""}`);
+    const ms = Math.round(performance.now() - started);
+    // A new worker whose app failed to load serves the error page: not a restart that worked.
+    if (fresh.loaded) logger.success(`restarted in ${ms} ms: ${summarize(paths)}`);
+    else logger.error(`restart failed after ${ms} ms (${summarize(paths)}), serving the error page until a save fixes it:\n${fresh.failure ?? "the app failed to load"}`);
   };
 
   const request = (paths: string[]) => {

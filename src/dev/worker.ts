@@ -1,11 +1,13 @@
 /**
  * The app process of restart mode: serve the app on the supervisor's port
- * (with `reusePort`), report `ready` over IPC, and shut down gracefully when
- * told (or when the supervisor goes away, or on SIGINT/SIGTERM).
+ * (with `reusePort`), report `ready` over IPC (with why the app failed to
+ * load, if it did), and shut down gracefully when told (or when the
+ * supervisor goes away, or on SIGINT/SIGTERM).
  * @module
  */
 import { FatalError, startDevServer } from "./dev-server.ts";
 import { createDevLogger } from "./log.ts";
+import { formatFailure } from "./reloader.ts";
 import { INHERITED_FD, type SupervisorMessage, type WorkerMessage, type WorkerSpec } from "./supervisor.ts";
 
 /**
@@ -26,7 +28,15 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
     logger.error(error instanceof FatalError || (error as Error)?.name === "BindError" ? (error as Error).message : String(error));
     return 1;
   }
-  const ready: WorkerMessage = { type: "ready", port: dev.server.port, url: dev.url, files: dev.files, loaded: dev.reloader.state?.ok ?? false };
+  const state = dev.reloader.state;
+  const ready: WorkerMessage = {
+    type: "ready",
+    port: dev.server.port,
+    url: dev.url,
+    files: dev.files,
+    loaded: state?.ok ?? false,
+    ...(state && !state.ok ? { failure: formatFailure(state.failure, state.diagnosis) } : {}),
+  };
   process.send?.(ready);
   return await new Promise<number>((resolve) => {
     let stopping = false;
