@@ -10,8 +10,12 @@ import { DevProcess, freePort, get, KeepAliveSession, killAll, TempApp, until } 
 import { connectOutcome } from "./helpers.ts";
 
 const apps: TempApp[] = [];
+/** App processes stuck in an endless loop at import: they never see their supervisor go, so a failed test kills them here. */
+const looping = new Set<number>();
 afterEach(async () => {
   await killAll();
+  for (const pid of looping) if (pidAlive(pid)) process.kill(pid, "SIGKILL");
+  looping.clear();
 });
 afterAll(() => {
   for (const a of apps) a.remove();
@@ -303,6 +307,48 @@ export default function app(environ: any, startResponse: any) {
     await until(async () => (await get(url)).text.startsWith("dep1 "), 15_000);
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
+
+  test("a save that makes the app loop forever at import: the old process serves, the next save replaces the stuck one at once, and Ctrl-C kills it", async () => {
+    const STUCK = `while (true) {}\nexport const v = "stuck";\n`;
+    const app = new TempApp({
+      "app.ts": `import { v } from "./lib.ts";\n${APP("x").replace('"x "', "v + ' '")}`,
+      "lib.ts": `export const v = "v1";\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const first = Number((await get(url)).text.split(" ")[1]);
+    const children = () => Bun.spawnSync(["pgrep", "-P", String(dev.pid)]).stdout.toString().trim().split("\n").filter(Boolean).map(Number);
+    /** The new app process, stuck in its endless loop. */
+    const stuckChild = async (serving: number) => {
+      const pid = await until(() => children().find((p) => p !== serving), 5000);
+      looping.add(pid);
+      return pid;
+    };
+
+    app.write("lib.ts", STUCK);
+    const stuck = await stuckChild(first);
+    await Bun.sleep(300);
+    expect((await get(url)).text).toBe(`v1 ${first}`);
+    // The fix is loaded at once (before, it waited for the stuck process's 60 s start timeout).
+    const mark = dev.output.length;
+    app.write("lib.ts", `export const v = "v2";\n`);
+    await until(async () => (await get(url)).text.startsWith("v2 "), 5000);
+    await dev.waitFor(/restarted in \d+ ms: lib\.ts/, 3000, mark);
+    await until(() => !pidAlive(stuck), 2000);
+    const second = Number((await get(url)).text.split(" ")[1]);
+    await until(() => !pidAlive(first), 5000); // handed over, gone once its connections are
+
+    app.write("lib.ts", STUCK);
+    const stuckAgain = await stuckChild(second);
+    await dev.waitFor(/the new app process has not started listening after 10 s \(still loading: .*\); the previous version keeps serving, and the next save starts a fresh one/, 15_000, mark);
+    expect((await get(url)).text).toBe(`v2 ${second}`);
+    // Ctrl-C (to tsgi-dev only, as a supervisor of its own would send): the loading process is killed, not waited for.
+    const started = Date.now();
+    expect(await dev.kill("SIGINT")).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await until(() => !pidAlive(stuckAgain) && !pidAlive(second), 3000);
+  }, 60_000);
 
   test("a second Ctrl-C exits 130 even when the app process, which gets each Ctrl-C too, would finish first", async () => {
     const app = new TempApp({

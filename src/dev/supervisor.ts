@@ -13,13 +13,17 @@
  * closes. Where the socket cannot be shared (no `dup` through `bun:ffi`),
  * workers bind the port themselves with `reusePort` (Linux `SO_REUSEPORT`),
  * which can reset connections queued on the old listener when it closes.
+ *
+ * A worker still loading serves nothing yet, so a newer
+ * save or a stop signal kills it at once instead of waiting for it (its load
+ * may never end: an endless loop at import).
  * @module
  */
 import type { Subprocess } from "bun";
 import { existsSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { fingerprint } from "./fingerprint.ts";
-import { onStopSignals } from "../server/stop-signals.ts";
+import { onStopSignals, type StopSignal } from "../server/stop-signals.ts";
 import { closeFd, dupFd, libc } from "../server/sys.ts";
 import type { DevConfig } from "./config.ts";
 import type { DevRole } from "./dev-server.ts";
@@ -62,8 +66,10 @@ export type WorkerMessage =
  */
 export type SupervisorMessage = { type: "shutdown"; handover: boolean };
 
-/** How long a new worker gets to load and listen, ms. */
+/** How long a new worker gets to load and listen before it is killed, ms. */
 const READY_TIMEOUT_MS = 60_000;
+/** After this long without `ready`, the terminal says the new worker is still loading (in-place mode gives up on a load after as long), ms. */
+const SLOW_START_MS = 10_000;
 /** How long a restart waits for the old worker's `handed-over` before it reports the restart anyway, ms. */
 const HANDED_OVER_TIMEOUT_MS = 2000;
 
@@ -88,6 +94,28 @@ interface Worker {
   handedOver: Promise<void>;
   /** Called when the worker reports a new set of files to watch. */
   onGraph?: (files: string[]) => void;
+}
+
+/** A worker process loading the app: it becomes a {@link Worker} once it reports `ready`. */
+interface StartingWorker {
+  /**
+   * The worker, once it listens. Rejects with a {@link StartError} when it
+   * exits first, does not listen within {@link READY_TIMEOUT_MS}, or is
+   * cancelled.
+   */
+  readonly ready: Promise<Worker>;
+  /** {@link cancel} ended it. */
+  readonly cancelled: boolean;
+  /** Kill it now unless it already listens (a newer save supersedes it, or tsgi-dev stops); `ready` rejects. */
+  cancel(): void;
+}
+
+/** Why a worker never listened: `exitCode` is what tsgi-dev exits with when it was the first one. */
+type StartError = Error & { reason: "exited" | "timeout" | "cancelled"; exitCode: number };
+
+/** `exited with code 3`, or `was killed by SIGKILL`. */
+function describeExit(proc: Subprocess, code: number): string {
+  return proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with code ${code}`;
 }
 
 /**
@@ -116,49 +144,76 @@ function bindShared(config: DevConfig, logger: ConsolaInstance): { fd: number; p
 /** Every worker process started and not yet exited (a second Ctrl-C kills them all). */
 const liveWorkers = new Set<Subprocess>();
 
-/** Start a worker and wait until it listens. @throws Error with its exit code when it exits first. */
-function startWorker(spec: WorkerSpec, sharedFd: number | null): Promise<Worker> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let onHandedOver!: () => void;
-    let worker: Worker | undefined;
-    const handedOver = new Promise<void>((r) => (onHandedOver = r));
-    const stdio = sharedFd === null ? ["ignore", "inherit", "inherit"] : ["ignore", "inherit", "inherit", sharedFd];
-    const proc = Bun.spawn({
-      cmd: selfCommand(),
-      cwd: spec.config.cwd,
-      env: { ...process.env, [WORKER_ENV]: JSON.stringify(spec) },
-      stdio: stdio as unknown as ["ignore", "inherit", "inherit"],
-      serialization: "json",
-      ipc(message: WorkerMessage) {
-        if (message?.type === "handed-over") onHandedOver();
-        else if (message?.type === "graph" && worker) {
-          worker.files = message.files;
-          worker.onGraph?.(message.files);
-        } else if (message?.type === "ready" && !settled) {
-          settled = true;
-          clearTimeout(timer);
-          worker = { proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, failure: message.failure, exited: proc.exited, handedOver };
-          resolve(worker);
-        }
-      },
-    });
-    liveWorkers.add(proc);
-    void proc.exited.then(() => liveWorkers.delete(proc));
-    timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      proc.kill("SIGKILL");
-      reject(Object.assign(new Error(`the app process did not start listening within ${READY_TIMEOUT_MS / 1000} s`), { exitCode: 1 }));
-    }, READY_TIMEOUT_MS);
-    void proc.exited.then((code) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(Object.assign(new Error(`the app process exited with code ${code} before listening`), { exitCode: code || 1 }));
-    });
+/**
+ * Start a worker. `onSlow` is called if it has not reported `ready` after
+ * {@link SLOW_START_MS}.
+ */
+function startWorker(spec: WorkerSpec, sharedFd: number | null, onSlow?: () => void): StartingWorker {
+  let settled = false;
+  let cancelled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let slow: ReturnType<typeof setTimeout> | undefined;
+  let onReady!: (w: Worker) => void;
+  let onFailed!: (e: Error) => void;
+  let onHandedOver!: () => void;
+  let worker: Worker | undefined;
+  const ready = new Promise<Worker>((resolve, reject) => {
+    onReady = resolve;
+    onFailed = reject;
   });
+  void ready.catch(() => {}); // whoever awaits it sees the error; never an unhandled rejection
+  const handedOver = new Promise<void>((r) => (onHandedOver = r));
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    clearTimeout(timer);
+    clearTimeout(slow);
+    return true;
+  };
+  const fail = (message: string, reason: StartError["reason"], exitCode: number) => {
+    if (settle()) onFailed(Object.assign(new Error(message), { reason, exitCode }));
+  };
+  const stdio = sharedFd === null ? ["ignore", "inherit", "inherit"] : ["ignore", "inherit", "inherit", sharedFd];
+  const proc = Bun.spawn({
+    cmd: selfCommand(),
+    cwd: spec.config.cwd,
+    env: { ...process.env, [WORKER_ENV]: JSON.stringify(spec) },
+    stdio: stdio as unknown as ["ignore", "inherit", "inherit"],
+    serialization: "json",
+    ipc(message: WorkerMessage) {
+      if (message?.type === "handed-over") onHandedOver();
+      else if (message?.type === "graph" && worker) {
+        worker.files = message.files;
+        worker.onGraph?.(message.files);
+      } else if (message?.type === "ready" && settle()) {
+        worker = { proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, failure: message.failure, exited: proc.exited, handedOver };
+        onReady(worker);
+      }
+    },
+  });
+  liveWorkers.add(proc);
+  void proc.exited.then((code) => {
+    liveWorkers.delete(proc);
+    fail(`the app process ${describeExit(proc, code)} before listening`, "exited", code || 1);
+  });
+  timer = setTimeout(() => {
+    proc.kill("SIGKILL");
+    fail(`the app process did not start listening within ${READY_TIMEOUT_MS / 1000} s`, "timeout", 1);
+  }, READY_TIMEOUT_MS);
+  if (onSlow) slow = setTimeout(onSlow, SLOW_START_MS);
+  return {
+    ready,
+    get cancelled() {
+      return cancelled;
+    },
+    cancel() {
+      if (settled) return;
+      cancelled = true;
+      // It does not serve yet (no `ready`): nothing of it is lost.
+      proc.kill("SIGKILL");
+      fail("the app process was stopped before it listened", "cancelled", 1);
+    },
+  };
 }
 
 /** Ask a worker to shut down gracefully (handing its connections over to a new worker, or not); kill it if it has not exited in `graceMs`. */
@@ -177,8 +232,8 @@ async function stopWorker(w: Worker, graceMs: number, handover: boolean): Promis
 /**
  * Run restart mode until SIGINT/SIGTERM.
  *
- * @returns the exit code: 0 after a signal; the first worker's exit code
- *   when it could not start (it printed why).
+ * @returns the exit code: 0 after a signal, 130 after a second one; the
+ *   first worker's exit code when it could not start (it printed why).
  */
 export async function runSupervisor(config: DevConfig, logger: ConsolaInstance): Promise<number> {
   const dotenv = new DotenvReloader(config.cwd);
@@ -191,19 +246,45 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   }
   const sharedFd = shared?.fd ?? null;
   const inheritFd = sharedFd !== null;
+  const stillLoading = `(still loading: an endless loop, or a top-level await that never settles?)`;
+
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  let stopping = false;
+  // The first app process: a Ctrl-C while it loads (it may never finish) kills it.
+  const first = startWorker({ role: "first-worker", config: shared ? { ...config, port: shared.port, portExplicit: true } : config, inheritFd }, sharedFd, () =>
+    logger.warn(`the app process has not started listening after ${SLOW_START_MS / 1000} s ${stillLoading}; Ctrl-C stops it`),
+  );
+  let pending: StopSignal | null = null;
+  let onStop = (signal: StopSignal) => {
+    pending = signal;
+    first.cancel();
+  };
+  onStopSignals(
+    (signal) => onStop(signal),
+    (signal) => {
+      // Again: do not wait for in-flight requests or a hung app.
+      logger.warn(`${signal} again: exiting now`);
+      for (const proc of liveWorkers) proc.kill("SIGKILL");
+      finish(130);
+    },
+  );
   let current: Worker;
   try {
-    current = await startWorker({ role: "first-worker", config: shared ? { ...config, port: shared.port, portExplicit: true } : config, inheritFd }, sharedFd);
+    current = await first.ready;
   } catch (error) {
-    return (error as { exitCode?: number }).exitCode ?? 1;
+    const e = error as StartError;
+    if (e.reason === "cancelled" || pending) {
+      logger.info(`${pending}: stopped the app process while it was loading`);
+      return 0;
+    }
+    // An app process that exited said why; a timeout is this process's to report.
+    if (e.reason === "timeout") logger.error(e.message);
+    return e.exitCode;
   }
   const port = current.port;
 
-  let prints = new Map<string, string>();
-  const snapshot = (files: string[]) => {
-    prints = new Map(files.map((f) => [f, fingerprint(f)]));
-  };
-  snapshot(current.files);
+  let prints = new Map(current.files.map((f) => [f, fingerprint(f)]));
   /**
    * Modules the app imported lazily (reported by a worker after a request),
    * watched across restarts while they exist: a fresh worker imports them
@@ -214,6 +295,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     for (const f of lazy) if (!existsSync(f)) lazy.delete(f);
     return [...new Set([...w.files, ...lazy])];
   };
+  let watcher: DevWatcher | null = null;
   /** The serving worker's files grew (a lazily imported module): watch them too. */
   const follow = (w: Worker) => {
     const initial = new Set(w.files);
@@ -223,36 +305,61 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
         if (!initial.has(f)) lazy.add(f);
         if (!prints.has(f)) prints.set(f, fingerprint(f));
       }
-      watcher.setGraph(graphOf(w));
+      watcher?.setGraph(graphOf(w));
     };
   };
 
   let busy: Promise<void> | null = null;
+  /** The worker a restart is starting, until it listens, with the fingerprints of the files as they were when it started. */
+  let starting: { worker: StartingWorker; loads: Map<string, string> } | null = null;
   /** Old workers still handing over after a restart. */
   const retiring = new Set<Promise<void>>();
   let queued: Set<string> | null = null;
-  let stopping = false;
+  const queue = (paths: Iterable<string>) => {
+    queued ??= new Set();
+    for (const p of paths) queued.add(p);
+  };
+  const retire = (done: Promise<void>) => {
+    const p: Promise<void> = done.finally(() => retiring.delete(p));
+    retiring.add(p);
+  };
 
   const restart = async (paths: string[]): Promise<void> => {
     const started = performance.now();
     dotenv.reload(); // the worker inherits this process's environment
+    // Fingerprinted before the worker reads the files: a save during its load is a change to what it loaded.
+    const loads = new Map([...new Set([...graphOf(current), ...paths])].map((f) => [f, fingerprint(f)]));
     const next: DevConfig = { ...config, port, portExplicit: true };
+    const worker = startWorker({ role: "next-worker", config: next, inheritFd }, sharedFd, () =>
+      logger.warn(
+        `the new app process has not started listening after ${SLOW_START_MS / 1000} s ${stillLoading}; ` +
+          "the previous version keeps serving, and the next save starts a fresh one",
+      ),
+    );
+    starting = { worker, loads };
     let fresh: Worker;
     try {
-      fresh = await startWorker({ role: "next-worker", config: next, inheritFd }, sharedFd);
+      fresh = await worker.ready;
     } catch (error) {
+      // Superseded by a newer save (which queued a restart from the newest files), or stopping.
+      if (worker.cancelled) {
+        if (!stopping) queue(paths);
+        return;
+      }
       logger.error(`restart failed, the previous version keeps serving: ${(error as Error).message}`);
       return;
+    } finally {
+      if (starting?.worker === worker) starting = null;
     }
     const old = current;
     current = fresh;
     watchExit(fresh);
-    snapshot(graphOf(fresh));
-    watcher.setGraph(graphOf(fresh));
+    prints = loads;
+    for (const f of graphOf(fresh)) if (!prints.has(f)) prints.set(f, fingerprint(f));
+    watcher?.setGraph(graphOf(fresh));
     follow(fresh);
     // The old worker hands over and exits in the background: the new one serves from now on.
-    const retired = stopWorker(old, config.shutdownTimeout + 2000, true).finally(() => retiring.delete(retired));
-    retiring.add(retired);
+    retire(stopWorker(old, config.shutdownTimeout + 2000, true));
     // Report the restart once the old code answers nothing more: the old worker forwards from then on.
     await Promise.race([old.handedOver, old.exited, Bun.sleep(HANDED_OVER_TIMEOUT_MS)]);
     const ms = Math.round(performance.now() - started);
@@ -263,12 +370,21 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
 
   const request = (paths: string[]) => {
     if (stopping) return;
+    if (starting) {
+      // A save that changes what the loading worker loads supersedes it at once (it may never
+      // finish: an endless loop at import); the restart starts again from the newest files.
+      const loads = starting.loads;
+      const newer = paths.filter((p) => loads.get(p) !== fingerprint(p));
+      if (newer.length === 0) return;
+      queue(newer);
+      starting.worker.cancel();
+      return;
+    }
     // While the app fails to load, every event retries (see Reloader.reload).
     const changed = current.loaded ? paths.filter((p) => prints.get(p) !== fingerprint(p)) : paths;
     if (changed.length === 0) return;
     if (busy) {
-      queued ??= new Set();
-      for (const p of changed) queued.add(p);
+      queue(changed);
       return;
     }
     busy = restart(changed).finally(() => {
@@ -281,7 +397,34 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     });
   };
 
-  const watcher = new DevWatcher({
+  // A worker that dies on its own (not replaced) leaves the port closed until the next save.
+  const watchExit = (w: Worker) =>
+    void w.exited.then((code) => {
+      if (w === current && !stopping) logger.error(`the app process ${describeExit(w.proc, code)}; save a file to start it again`);
+    });
+
+  const stop = async (signal: StopSignal) => {
+    stopping = true;
+    logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
+    // A worker still loading serves nothing yet: kill it rather than wait for it (it may never finish).
+    starting?.worker.cancel();
+    await watcher?.close();
+    if (busy) await busy;
+    // The app process closes its copy of the listening socket as it drains;
+    // this process's copy would keep the port listening, so new connections
+    // would wait unanswered and be reset at exit instead of refused.
+    if (sharedFd !== null) closeFd(sharedFd);
+    await Promise.all([stopWorker(current, config.shutdownTimeout + 2000, false), ...retiring]);
+    finish(0);
+  };
+  onStop = (signal) => void stop(signal);
+  if (pending) {
+    // Ctrl-C just as the first app process became ready.
+    void stop(pending);
+    return await finished;
+  }
+
+  watcher = new DevWatcher({
     cwd: config.cwd,
     watch: [...config.watch, ...dotenv.files.filter((f) => fingerprint(f) !== "missing")],
     graph: current.files,
@@ -291,37 +434,10 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     onError: (e) => logger.warn(`watcher: ${e.message}`),
   });
   await watcher.ready();
-  follow(current);
-  printReady(logger, config, port, current.url);
-
-  // A worker that dies on its own (not replaced) leaves the port closed until the next save.
-  const watchExit = (w: Worker) =>
-    void w.exited.then((code) => {
-      if (w === current && !stopping) logger.error(`the app process exited with code ${code}; save a file to start it again`);
-    });
-  watchExit(current);
-
-  return await new Promise<number>((resolve) => {
-    const stop = async (signal: string) => {
-      stopping = true;
-      logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
-      await watcher.close();
-      if (busy) await busy;
-      // The app process closes its copy of the listening socket as it drains;
-      // this process's copy would keep the port listening, so new connections
-      // would wait unanswered and be reset at exit instead of refused.
-      if (sharedFd !== null) closeFd(sharedFd);
-      await Promise.all([stopWorker(current, config.shutdownTimeout + 2000, false), ...retiring]);
-      resolve(0);
-    };
-    onStopSignals(
-      (signal) => void stop(signal),
-      (signal) => {
-        // Again: do not wait for in-flight requests or a hung app.
-        logger.warn(`${signal} again: exiting now`);
-        for (const proc of liveWorkers) proc.kill("SIGKILL");
-        resolve(130);
-      },
-    );
-  });
+  if (!stopping) {
+    follow(current);
+    printReady(logger, config, port, current.url);
+    watchExit(current);
+  }
+  return await finished;
 }
