@@ -308,6 +308,51 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
 
+  test("an app process that exits on its own: requests get the 503 page at once (not a hang); a save starts a new one", async () => {
+    const EXITING = (v: string) => `export default function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/exit") process.exit(3);
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("${v} " + process.pid)];
+}
+`;
+    const app = new TempApp({ "app.ts": EXITING("v0") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const port = Number(new URL(url).port);
+    expect((await get(url)).text).toStartWith("v0 ");
+    for (let round = 1; round <= 2; round++) {
+      const mark = dev.output.length;
+      await get(`${url}exit`, {}, 3000).catch(() => null); // the process exits in the middle of it
+      await dev.waitFor(/the app process exited with code 3; save a file to start it again/, 5000, mark);
+      // Before, the supervisor's copy of the socket took the connection and nobody answered it.
+      const started = Date.now();
+      const plain = await get(url, { Accept: "text/plain" }, 2000);
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(plain.status).toBe(503);
+      expect(plain.headers.get("x-tsgi-error")).toBe("exited");
+      expect(plain.text).toStartWith("503 Service Unavailable: The app's process exited\n");
+      expect(plain.text).toContain("the app process exited with code 3");
+      const html = await get(url, { Accept: "text/html" }, 2000);
+      expect(html.status).toBe(503);
+      expect(html.text).toContain("<h1>The app&#39;s process exited</h1>");
+      expect(html.text).toContain("data-tsgi-live"); // the page reloads once a new process serves
+      // A keep-alive client meanwhile: answered, and still answered when the new process takes over.
+      const session = new KeepAliveSession(port);
+      expect((await session.get("/", 2000)).status).toBe(503);
+      app.write("app.ts", EXITING(`v${round}`));
+      await dev.waitFor(/restarted in \d+ ms: app\.ts/, 15_000, mark);
+      const next = await session.get("/", 3000);
+      expect(next.status).toBe(200);
+      expect(next.body).toStartWith(`v${round} `);
+      session.close();
+    }
+    // Stopping while no app process runs.
+    await get(`${url}exit`, {}, 3000).catch(() => null);
+    await until(async () => (await get(url, {}, 2000)).status === 503, 5000);
+    expect(await dev.kill("SIGINT")).toBe(0);
+  }, 60_000);
+
   test("a save that makes the app loop forever at import: the old process serves, the next save replaces the stuck one at once, and Ctrl-C kills it", async () => {
     const STUCK = `while (true) {}\nexport const v = "stuck";\n`;
     const app = new TempApp({

@@ -255,6 +255,18 @@ describe("error pages and masking", () => {
     expect(dec.decode(plain.body)).toStartWith("500 Internal Server Error: The app failed to load\n\nTypeError: <img");
   });
 
+  test("restart mode with no app process running: 503, what happened, what to do", () => {
+    const exited = { title: "", message: "the app process exited with code 3", stack: [], raw: "" };
+    const plain = renderErrorPage({ kind: "exited", diagnosis: exited, debug: true, accept: "*/*" });
+    expect(plain.status).toBe("503 Service Unavailable");
+    expect(plain.headers).toContainEqual(["X-Tsgi-Error", "exited"]);
+    expect(dec.decode(plain.body)).toBe("503 Service Unavailable: The app's process exited\n\nthe app process exited with code 3\n\nSave a file to start a new app process.\n");
+    const html = dec.decode(renderErrorPage({ kind: "exited", diagnosis: exited, debug: true, accept: "text/html" }).body);
+    expect(html).toContain("<title>503 The app&#39;s process exited</title>");
+    expect(html).toContain("<p>the app process exited with code 3</p>");
+    expect(dec.decode(renderErrorPage({ kind: "exited", diagnosis: exited, debug: false, accept: "*/*" }).body)).toBe("503 Service Unavailable\n");
+  });
+
   test("without debug: nothing of the code", () => {
     for (const accept of ["text/html", "*/*"]) {
       const page = dec.decode(renderErrorPage({ kind: "runtime", diagnosis: d, debug: false, accept, environ: { A: "1" } }).body);

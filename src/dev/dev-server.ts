@@ -13,7 +13,7 @@ import type { DevConfig } from "./config.ts";
 import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
 import { DotenvReloader } from "./dotenv.ts";
 import { raisedAfterStart, withErrorPages } from "./error-pages-app.ts";
-import { forwardTo, HANDOVER_IDLE_GRACE_MS } from "./handover.ts";
+import { forwardTo, HANDOVER_IDLE_GRACE_MS, loopbackFor } from "./handover.ts";
 import { withHostCheck } from "./allowed-hosts.ts";
 import { withLive, LiveHub } from "./live.ts";
 import { AppLoader } from "./loader.ts";
@@ -233,13 +233,6 @@ export function printReady(logger: ConsolaInstance, config: DevConfig, port: num
   }
   const mode = config.reload === false ? "reload off" : config.reload === "restart" ? "reload by restarting the process" : "reload in place";
   logger.info(`${mode}${config.live ? ", live reload in the browser" : ""}; Ctrl-C to stop`);
-}
-
-/** The address this machine reaches a server bound to `host` at: loopback for a wildcard bind. */
-function loopbackFor(host: string): string {
-  if (host === "::") return "[::1]";
-  if (isWildcard(host)) return "127.0.0.1";
-  return host.includes(":") ? `[${host}]` : host;
 }
 
 function existing(files: string[]): string[] {

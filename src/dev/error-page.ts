@@ -1,8 +1,9 @@
 /**
- * The dev server's 500 pages: HTML for browsers (by `Accept`), plain text for
- * everything else. With `debug` they show the error, its location with code
- * frames, the stack and the request environ (secrets masked); without it,
- * nothing of the code.
+ * The dev server's error pages: HTML for browsers (by `Accept`), plain text
+ * for everything else. With `debug` they show the error, its location with
+ * code frames, the stack and the request environ (secrets masked); without
+ * it, nothing of the code. A 500 for code that failed to load or raised; a
+ * 503 while restart mode has no app process running.
  * @module
  */
 import type { CodeFrame } from "./code-frame.ts";
@@ -12,8 +13,13 @@ import { maskedEnvironRows } from "./mask.ts";
 
 /** What to put on an error page. */
 export interface ErrorPageInput {
-  /** `"load"`: the app could not be loaded; `"runtime"`: the app threw while handling the request. */
-  kind: "load" | "runtime";
+  /**
+   * `"load"`: the app could not be loaded; `"runtime"`: the app threw while
+   * handling the request (both 500); `"exited"`: restart mode's app process
+   * exited and none runs until the next save (503, the diagnosis message says
+   * how it ended).
+   */
+  kind: "load" | "runtime" | "exited";
   /** The described error (shown only with `debug`). */
   diagnosis: Diagnosis;
   /** Show the error details. */
@@ -44,15 +50,16 @@ export function escapeHtml(s: string): string {
 }
 
 /**
- * Render the 500 page. The status is `500 Internal Server Error`; headers
- * carry `Content-Type`, `Content-Length` and `Cache-Control: no-store`.
+ * Render the page. The status is `500 Internal Server Error`, or `503
+ * Service Unavailable` for `"exited"`; headers carry `Content-Type`,
+ * `Content-Length`, `Cache-Control: no-store` and `X-Tsgi-Error` (the kind).
  */
 export function renderErrorPage(input: ErrorPageInput): ErrorPage {
   const html = wantsHtml(input.accept);
   const text = html ? renderHtml(input) : renderText(input);
   const body = encoder.encode(text);
   return {
-    status: "500 Internal Server Error",
+    status: statusLine(input),
     headers: [
       ["Content-Type", html ? "text/html; charset=utf-8" : "text/plain; charset=utf-8"],
       ["Content-Length", String(body.byteLength)],
@@ -63,14 +70,30 @@ export function renderErrorPage(input: ErrorPageInput): ErrorPage {
   };
 }
 
+function statusLine(input: ErrorPageInput): string {
+  return input.kind === "exited" ? "503 Service Unavailable" : "500 Internal Server Error";
+}
+
 function headline(input: ErrorPageInput): string {
-  return input.kind === "load" ? "The app failed to load" : "The app raised an error";
+  return input.kind === "load" ? "The app failed to load" : input.kind === "exited" ? "The app's process exited" : "The app raised an error";
+}
+
+/** The one-line summary: `Title: message`, or the message alone when there is no title. */
+function summary(d: Diagnosis): string {
+  return d.title ? `${d.title}: ${d.message}` : d.message;
+}
+
+/** What to do next, for the kinds that recover by themselves. */
+function hint(input: ErrorPageInput, html: boolean): string | undefined {
+  if (input.kind === "load") return html ? "Fix the code and save: the server reloads by itself, and this page with it." : "Fix the code and save: the server reloads by itself.";
+  if (input.kind === "exited") return html ? "Save a file to start a new app process: this page reloads with it." : "Save a file to start a new app process.";
+  return undefined;
 }
 
 function renderText(input: ErrorPageInput): string {
-  if (!input.debug) return "500 Internal Server Error\n";
+  if (!input.debug) return `${statusLine(input)}\n`;
   const d = input.diagnosis;
-  const out = [`500 Internal Server Error: ${headline(input)}`, "", `${d.title}: ${d.message}`];
+  const out = [`${statusLine(input)}: ${headline(input)}`, "", summary(d)];
   if (d.location) out.push(`    at ${d.location.file}:${d.location.line}:${d.location.column}`);
   if (d.frame) out.push("", renderCodeFrame(d.frame));
   const frames = visibleFrames(d.stack).slice(0, 20);
@@ -78,7 +101,8 @@ function renderText(input: ErrorPageInput): string {
     out.push("", "Stack:");
     for (const f of frames) out.push(`    at ${formatFrame(f)}`);
   }
-  if (input.kind === "load") out.push("", "Fix the code and save: the server reloads by itself.");
+  const next = hint(input, false);
+  if (next) out.push("", next);
   if (input.environ) {
     out.push("", "Environ:");
     for (const [k, v] of maskedEnvironRows(input.environ)) out.push(`    ${k} = ${v}`);
@@ -109,13 +133,13 @@ table{border-collapse:collapse;font:12px ui-monospace,Menlo,Consolas,monospace;w
 td:first-child{white-space:nowrap;color:#555;width:1%}.hint{color:#555}`;
 
 function renderHtml(input: ErrorPageInput): string {
-  const head = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>500 ${escapeHtml(input.debug ? headline(input) : "Internal Server Error")}</title><style>${STYLE}</style></head>`;
+  const head = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(input.debug ? `${statusLine(input).slice(0, 3)} ${headline(input)}` : statusLine(input))}</title><style>${STYLE}</style></head>`;
   if (!input.debug) {
-    return `${head}<body><header><h1>500 Internal Server Error</h1></header><main><p>The server could not complete the request.</p></main></body></html>\n`;
+    return `${head}<body><header><h1>${escapeHtml(statusLine(input))}</h1></header><main><p>The server could not complete the request.</p></main></body></html>\n`;
   }
   const d = input.diagnosis;
   const parts: string[] = [];
-  parts.push(`<header><h1>${escapeHtml(headline(input))}</h1><p>${escapeHtml(`${d.title}: ${d.message}`)}</p></header><main>`);
+  parts.push(`<header><h1>${escapeHtml(headline(input))}</h1><p>${escapeHtml(summary(d))}</p></header><main>`);
   if (d.location) parts.push(`<p class="loc">at ${escapeHtml(`${d.location.file}:${d.location.line}:${d.location.column}`)}</p>`);
   if (d.frame) parts.push(frameHtml(d.frame));
   const userFrames = d.stack.filter((f) => f.frame && f.frame !== d.frame && !(d.location && f.file === d.location.file && f.line === d.location.line));
@@ -129,7 +153,8 @@ function renderHtml(input: ErrorPageInput): string {
     for (const f of frames.slice(0, 50)) parts.push(`<li${f.user ? ' class="user"' : ""}>${escapeHtml(formatFrame(f))}</li>`);
     parts.push(`</ol>`);
   }
-  if (input.kind === "load") parts.push(`<p class="hint">Fix the code and save: the server reloads by itself, and this page with it.</p>`);
+  const next = hint(input, true);
+  if (next) parts.push(`<p class="hint">${escapeHtml(next)}</p>`);
   if (input.environ) {
     parts.push(`<h2>Request environ</h2><table>`);
     for (const [k, v] of maskedEnvironRows(input.environ)) parts.push(`<tr><td>${escapeHtml(k)}</td><td>${escapeHtml(v)}</td></tr>`);

@@ -9,6 +9,7 @@
  */
 import { fromFetchHandler } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
+import { isWildcard } from "./ports.ts";
 
 /** How long an idle keep-alive connection of the old process may still bring a request (ms). */
 export const HANDOVER_IDLE_GRACE_MS = 1000;
@@ -36,4 +37,11 @@ export function forwardTo(origin: string): Application {
       // Bun streams a ReadableStream request body (fetch's `duplex: "half"`).
     } as RequestInit);
   });
+}
+
+/** The address this machine reaches a server bound to `host` at (what {@link forwardTo} forwards to): loopback for a wildcard bind. */
+export function loopbackFor(host: string): string {
+  if (host === "::") return "[::1]";
+  if (isWildcard(host)) return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
 }

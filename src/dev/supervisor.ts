@@ -14,7 +14,9 @@
  * workers bind the port themselves with `reusePort` (Linux `SO_REUSEPORT`),
  * which can reset connections queued on the old listener when it closes.
  *
- * A worker still loading serves nothing yet, so a newer
+ * A worker that exits on its own leaves no process serving: until a save
+ * starts a new one, this process answers on the socket itself with a 503
+ * page (standby.ts). A worker still loading serves nothing yet, so a newer
  * save or a stop signal kills it at once instead of waiting for it (its load
  * may never end: an endless loop at import).
  * @module
@@ -31,6 +33,7 @@ import { printReady } from "./dev-server.ts";
 import { DotenvReloader } from "./dotenv.ts";
 import { BindError, listenWithFallback } from "./ports.ts";
 import { summarize } from "./reloader.ts";
+import { serveStandby, type Standby } from "./standby.ts";
 import { DevWatcher } from "./watcher.ts";
 
 /** The environment variable that makes `tsgi-dev` a worker; its value is a {@link WorkerSpec} as JSON. */
@@ -90,6 +93,8 @@ interface Worker {
   /** Why the app failed to load (when `loaded` is false), as the terminal shows it. */
   failure?: string;
   exited: Promise<number>;
+  /** Its exit code once it exited, `null` while it runs. */
+  exitCode: number | null;
   /** Resolves when the worker reports `handed-over`. */
   handedOver: Promise<void>;
   /** Called when the worker reports a new set of files to watch. */
@@ -186,7 +191,7 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null, onSlow?: () => v
         worker.files = message.files;
         worker.onGraph?.(message.files);
       } else if (message?.type === "ready" && settle()) {
-        worker = { proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, failure: message.failure, exited: proc.exited, handedOver };
+        worker = { proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, failure: message.failure, exited: proc.exited, exitCode: null, handedOver };
         onReady(worker);
       }
     },
@@ -194,6 +199,7 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null, onSlow?: () => v
   liveWorkers.add(proc);
   void proc.exited.then((code) => {
     liveWorkers.delete(proc);
+    if (worker) worker.exitCode = code;
     fail(`the app process ${describeExit(proc, code)} before listening`, "exited", code || 1);
   });
   timer = setTimeout(() => {
@@ -312,8 +318,10 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   let busy: Promise<void> | null = null;
   /** The worker a restart is starting, until it listens, with the fingerprints of the files as they were when it started. */
   let starting: { worker: StartingWorker; loads: Map<string, string> } | null = null;
-  /** Old workers still handing over after a restart. */
+  /** Old workers still handing over after a restart, and a standby server handing over to a new worker. */
   const retiring = new Set<Promise<void>>();
+  /** This process answering on the port while no worker runs (the last one exited on its own). */
+  let standby: Standby | null = null;
   let queued: Set<string> | null = null;
   const queue = (paths: Iterable<string>) => {
     queued ??= new Set();
@@ -333,7 +341,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     const worker = startWorker({ role: "next-worker", config: next, inheritFd }, sharedFd, () =>
       logger.warn(
         `the new app process has not started listening after ${SLOW_START_MS / 1000} s ${stillLoading}; ` +
-          "the previous version keeps serving, and the next save starts a fresh one",
+          `${current.exitCode === null ? "the previous version keeps serving" : "no app process runs meanwhile"}, and the next save starts a fresh one`,
       ),
     );
     starting = { worker, loads };
@@ -346,7 +354,13 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
         if (!stopping) queue(paths);
         return;
       }
-      logger.error(`restart failed, the previous version keeps serving: ${(error as Error).message}`);
+      const message = (error as Error).message;
+      if (current.exitCode === null) {
+        logger.error(`restart failed, the previous version keeps serving: ${message}`);
+      } else {
+        logger.error(`restart failed: ${message}; save a file to try again`);
+        standby?.setMessage(message);
+      }
       return;
     } finally {
       if (starting?.worker === worker) starting = null;
@@ -358,6 +372,11 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     for (const f of graphOf(fresh)) if (!prints.has(f)) prints.set(f, fingerprint(f));
     watcher?.setGraph(graphOf(fresh));
     follow(fresh);
+    // No worker served until now: this process stops answering and forwards what its connections still bring.
+    if (standby) {
+      retire(standby.handover());
+      standby = null;
+    }
     // The old worker hands over and exits in the background: the new one serves from now on.
     retire(stopWorker(old, config.shutdownTimeout + 2000, true));
     // Report the restart once the old code answers nothing more: the old worker forwards from then on.
@@ -380,8 +399,9 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       starting.worker.cancel();
       return;
     }
-    // While the app fails to load, every event retries (see Reloader.reload).
-    const changed = current.loaded ? paths.filter((p) => prints.get(p) !== fingerprint(p)) : paths;
+    // While the app fails to load, or no worker runs, every event retries (see Reloader.reload).
+    const retry = !current.loaded || current.exitCode !== null;
+    const changed = retry ? paths : paths.filter((p) => prints.get(p) !== fingerprint(p));
     if (changed.length === 0) return;
     if (busy) {
       queue(changed);
@@ -397,10 +417,13 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     });
   };
 
-  // A worker that dies on its own (not replaced) leaves the port closed until the next save.
+  /** The serving worker exited on its own (not replaced, not stopped): this process answers on the port until a save starts another. */
   const watchExit = (w: Worker) =>
     void w.exited.then((code) => {
-      if (w === current && !stopping) logger.error(`the app process ${describeExit(w.proc, code)}; save a file to start it again`);
+      if (w !== current || stopping) return;
+      const what = `the app process ${describeExit(w.proc, code)}`;
+      logger.error(`${what}; save a file to start it again`);
+      if (sharedFd !== null && !standby) standby = serveStandby(sharedFd, config, logger, what);
     });
 
   const stop = async (signal: StopSignal) => {
@@ -410,11 +433,14 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     starting?.worker.cancel();
     await watcher?.close();
     if (busy) await busy;
-    // The app process closes its copy of the listening socket as it drains;
-    // this process's copy would keep the port listening, so new connections
-    // would wait unanswered and be reset at exit instead of refused.
+    // This process's copies of the listening socket (the standby server's,
+    // and the one workers inherit) would keep the port listening while the
+    // app process drains: new connections would wait unanswered and be reset
+    // at exit instead of refused. close() stops accepting at once.
+    const closing = standby?.close();
+    standby = null;
     if (sharedFd !== null) closeFd(sharedFd);
-    await Promise.all([stopWorker(current, config.shutdownTimeout + 2000, false), ...retiring]);
+    await Promise.all([stopWorker(current, config.shutdownTimeout + 2000, false), closing, ...retiring]);
     finish(0);
   };
   onStop = (signal) => void stop(signal);
