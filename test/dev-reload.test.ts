@@ -36,6 +36,14 @@ const app: Application = (environ, startResponse) => {
 export default app;
 `;
 }
+/** An app with no imports whose body is the expression `expr`. */
+function plainApp(expr: string): string {
+  return `export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(${expr})];
+};
+`;
+}
 function deep(v: string): string {
   return `export function c(): string {\n  return "${v}";\n}\n`;
 }
@@ -162,6 +170,26 @@ export default async (environ: any, startResponse: any) => {
     app.write("lib/d.ts", `export const d = "+d2";\n`);
     await until(async () => (await get(url)).text === "e1/c1+d2", 3000);
     expect(dev.proc.exitCode).toBeNull();
+  });
+
+  test("a file that was on disk before the app imported it: deleting it, or renaming it, is seen", async () => {
+    const app = new TempApp({ "app.ts": plainApp('"v1"') });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("v1");
+    app.write("other.ts", `export const o = "other1";\n`);
+    await Bun.sleep(300);
+    app.write("app.ts", `import { o } from "./other.ts";\n${plainApp('"v2 " + o')}`);
+    await until(async () => (await get(url)).text === "v2 other1", 3000);
+    // Nothing else changes in the directory after the import, so only other.ts's own deletion can say it is gone.
+    unlinkSync(app.path("other.ts"));
+    await until(async () => (await get(url)).status === 500, 3000);
+    expect((await get(url)).text).toContain("Cannot find module './other.ts'");
+    await dev.waitFor(/reload failed after \d+ ms \(other\.ts\)/, 3000);
+    app.write("other.ts", `export const o = "other2";\n`);
+    await until(async () => (await get(url)).text === "v2 other2", 3000);
+    renameSync(app.path("other.ts"), app.path("renamed.ts"));
+    await until(async () => (await get(url)).status === 500, 3000);
   });
 
   test("a renamed dependency: ModuleNotFound at its import; renaming it back, then deleting and re-creating the entry, all recover", async () => {

@@ -4,7 +4,7 @@
  * refused; broken code is served as the error page by the new process.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { renameSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { DevProcess, freePort, get, KeepAliveSession, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 import { connectOutcome } from "./helpers.ts";
@@ -433,6 +433,20 @@ export default function app(environ: any, startResponse: any) {
     await until(() => !pidAlive(workerPid), 3000);
     await streaming;
   }, 30_000);
+  test("a file that was on disk before the app imported it: deleting it is seen", async () => {
+    const app = new TempApp({ "app.ts": APP("v1") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    app.write("other.ts", `export const o = "other1";\n`);
+    await Bun.sleep(300);
+    app.write("app.ts", `import { o } from "./other.ts";\n${APP("v2").replace('"v2 "', 'o + " "')}`);
+    await until(async () => (await get(url)).text.startsWith("other1 "), 15_000);
+    rmSync(app.path("other.ts"));
+    await until(async () => (await get(url, { Accept: "text/plain" })).status === 500, 15_000);
+    expect((await get(url, { Accept: "text/plain" })).text).toContain("Cannot find module './other.ts'");
+    expect(await dev.kill("SIGINT")).toBe(0);
+  }, 40_000);
 
   test("a startup error is still one line and exit code 1", async () => {
     const app = new TempApp({ "app.ts": `export const x = 1;\n` });

@@ -5,7 +5,7 @@
  * loader and the reloader.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/server/app-spec.ts";
 import { allowedHostsArg, parsePort, repeated, UsageError } from "../src/dev/args.ts";
@@ -580,6 +580,50 @@ describe("watcher", () => {
       while (seen.length === 0 && Date.now() < deadline) await Bun.sleep(20);
       await Bun.sleep(300);
       expect(seen).toEqual([[t.path("a.ts"), t.path("b.ts")]]);
+    } finally {
+      await w.close();
+    }
+  });
+
+  test("a file that was on disk before it joined the graph: its deletion, rename, re-creation and later saves are all seen", async () => {
+    const t = temp({ "app.ts": "1", "other.ts": "1", "lib/deep.ts": "1" });
+    const batches: string[][] = [];
+    const w = new DevWatcher({ cwd: t.dir, graph: [t.path("app.ts")], onChange: (p) => batches.push(p.sort()) });
+    /** Wait (bounded) for a notification naming `file`, then for any late event of the same change. */
+    const seen = async (file: string) => {
+      const deadline = Date.now() + 3000;
+      while (!batches.some((b) => b.includes(file)) && Date.now() < deadline) await Bun.sleep(20);
+      expect(batches.flat()).toContain(file);
+      await Bun.sleep(150);
+      batches.length = 0;
+    };
+    try {
+      await w.ready();
+      // Both exist already; nothing in their directories changes after they join the graph.
+      w.setGraph([t.path("app.ts"), t.path("other.ts")]);
+      await Bun.sleep(200);
+      rmSync(t.path("other.ts"));
+      await seen(t.path("other.ts"));
+      t.write("other.ts", "2");
+      await seen(t.path("other.ts"));
+      renameSync(t.path("other.ts"), t.path("renamed.ts"));
+      await seen(t.path("other.ts"));
+      renameSync(t.path("renamed.ts"), t.path("other.ts"));
+      await seen(t.path("other.ts"));
+      t.writeAtomic("other.ts", "3");
+      await seen(t.path("other.ts"));
+      t.write("other.ts", "4");
+      await seen(t.path("other.ts"));
+      // The same for a file in a directory that is not watched yet.
+      w.setGraph([t.path("app.ts"), t.path("other.ts"), t.path("lib/deep.ts")]);
+      await Bun.sleep(200);
+      renameSync(t.path("lib/deep.ts"), t.path("lib/moved.ts"));
+      await seen(t.path("lib/deep.ts"));
+      // Files outside the graph stay unreported.
+      t.write("renamed.ts", "x");
+      t.write("lib/moved.ts", "y");
+      await Bun.sleep(300);
+      expect(batches).toEqual([]);
     } finally {
       await w.close();
     }

@@ -131,13 +131,24 @@ export class DevWatcher {
    * Make the module graph's files the reported set: the directories of new
    * files are watched, and events on files no longer in it are dropped.
    * A file that failed to import stays as long as the loader lists it.
+   * A new file that already exists in a directory watched before is also
+   * named to chokidar, so that its deletion or rename is reported: chokidar
+   * raises `unlink` only for entries it tracks, and it did not track the
+   * file while it was outside the graph.
    */
   setGraph(files: readonly string[]): void {
     const before = this.#graph;
     this.#graph = new Set(files.filter((f) => !this.#ignoredByUser(f)));
-    const added = this.#dirsToWatch(this.#graph);
-    // Polling sees only the entries a directory had when they were wanted: poll new graph files by name.
-    if (this.#options.poll) for (const f of this.#graph) if (!before.has(f) && statKind(f) === "file") added.push(f);
+    const dirs = this.#dirsToWatch(this.#graph);
+    const scanned = new Set(dirs);
+    const added: string[] = [...dirs];
+    for (const f of this.#graph) {
+      if (before.has(f) || statKind(f) !== "file") continue;
+      // On disk before it joined the graph, in a directory scanned before: chokidar skipped it then
+      // (ignored) and does not read the directory again until something in it changes. Polling sees
+      // only the entries a directory had when they were wanted: there every new graph file is named.
+      if (this.#options.poll || !scanned.has(dirname(f))) added.push(f);
+    }
     if (added.length) this.#watcher.add(added);
   }
 
@@ -145,11 +156,12 @@ export class DevWatcher {
    * The directories to give chokidar for the graph's `files` that it does
    * not watch yet: each file's directory, or for a file in a directory that
    * does not exist (yet), the nearest one that does. Graph files are
-   * watched through their directory, never as paths of their own, and
+   * watched through their directory (a file that joins the graph after its
+   * directory was scanned is named too, see {@link setGraph}), and
    * {@link isIgnored} keeps the directory's other entries out. A directory
    * watch sees a file deleted, re-created, renamed away and back or saved
    * by rename, and sees a file created that does not exist yet; chokidar's
-   * own tracking of a file path loses the re-creation in some of these
+   * tracking of a file path alone loses the re-creation in some of these
    * sequences (a path that did not exist when added, or a file also
    * covered by its directory). Directories are never unwatched.
    */
