@@ -163,6 +163,26 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(env.out, /PORT must be a port number/);
   });
 
+  test("an empty flag value (--port=, --watch=, --watch \"\"): one line naming the flag and what to give, exit 2", async () => {
+    const app = helloApp();
+    // Were the empty value dropped, the server would start: on PORT, and watching the whole directory.
+    const env = { PORT: String(freePort()) };
+    const cases: Array<[string[], RegExp]> = [
+      [["--port="], /--port needs a value, got an empty one: a port number from 0 to 65535, e\.g\. --port 8000/],
+      [["--port", ""], /--port needs a value, got an empty one: a port number/],
+      [["--watch="], /--watch needs a value, got an empty one: a file, directory or glob to watch, e\.g\. --watch templates/],
+      [["--watch", ""], /--watch needs a value, got an empty one/],
+      [["--ignore="], /--ignore needs a value, got an empty one: a glob/],
+      [["--host="], /--host needs a value, got an empty one: an address to bind/],
+    ];
+    for (const [flags, re] of cases) {
+      const r = await run(["./app.ts", ...flags], app.dir, env, 5000);
+      expect([flags, r.code]).toEqual([flags, 2]);
+      expectOneLineError(r.out, re);
+      expect(r.out).not.toContain("serving");
+    }
+  }, 40_000);
+
   test("an explicit port in use (--port or PORT): exit 1 naming host:port and what to do", async () => {
     const app = helloApp();
     const port = freePort();

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/server/app-spec.ts";
-import { allowedHostsArg, parsePort, repeated, UsageError } from "../src/dev/args.ts";
+import { allowedHostsArg, parsePort, rejectEmpty, repeated, UsageError } from "../src/dev/args.ts";
 import { hostAllowed } from "../src/dev/allowed-hosts.ts";
 import { codeFrame, renderCodeFrame } from "../src/dev/code-frame.ts";
 import { diagnose, formatDiagnosis, parseStack } from "../src/dev/diagnose.ts";
@@ -85,7 +85,7 @@ describe("app spec and flags", () => {
     expect(() => parseAppSpec("", "/w")).toThrow(/no app given/);
   });
 
-  test("repeated flags and ports", () => {
+  test("repeated flags, empty values and ports", () => {
     expect(repeated(["./a.ts", "--watch", "x", "--watch=y", "--ignore", "z", "--", "--watch", "w"], "watch")).toEqual(["x", "y"]);
     expect(() => repeated(["--watch"], "watch")).toThrow(UsageError);
     expect(() => repeated(["--watch", "--poll"], "watch")).toThrow(/--watch needs a value/);
@@ -93,6 +93,11 @@ describe("app spec and flags", () => {
     expect(parsePort("0", "--port")).toBe(0);
     expect(() => parsePort("65536", "--port")).toThrow(/0 to 65535/);
     expect(() => parsePort("80a", "PORT")).toThrow(/PORT must be/);
+    const expected = { port: "a port number, e.g. --port 8000", watch: "a path, e.g. --watch src" };
+    expect(() => rejectEmpty(["./a.ts", "--port=", "--watch", "src"], expected)).toThrow("--port needs a value, got an empty one: a port number, e.g. --port 8000");
+    expect(() => rejectEmpty(["./a.ts", "--watch", ""], expected)).toThrow(/^--watch needs a value, got an empty one: a path/);
+    expect(() => rejectEmpty(["./a.ts", "--port=80", "--watch=src", "--host="], expected)).not.toThrow();
+    expect(() => rejectEmpty(["./a.ts", "--", "--port="], expected)).not.toThrow();
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * Small argument helpers for the CLI that citty does not cover: repeatable
- * string flags and port numbers.
+ * string flags, empty values and port numbers.
  * @module
  */
 
@@ -30,6 +30,26 @@ export function repeated(rawArgs: readonly string[], name: string): string[] {
     } else if (a.startsWith(`--${name}=`)) out.push(a.slice(name.length + 3));
   }
   return out;
+}
+
+/**
+ * Reject an empty value of a string flag: `--port=`, `--watch=` or
+ * `--watch ""`. citty takes the empty string as given, and it would quietly
+ * mean something else: the default port, the whole working directory.
+ * Stops at `--`.
+ * @param expected for each flag name checked, what to give instead, with an
+ *   example (`"a port number from 0 to 65535, e.g. --port 8000"`).
+ * @throws UsageError naming the first such flag and what to give.
+ */
+export function rejectEmpty(rawArgs: readonly string[], expected: Readonly<Record<string, string>>): void {
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a === "--") break;
+    for (const [name, what] of Object.entries(expected)) {
+      const empty = a === `--${name}=` || (a === `--${name}` && rawArgs[i + 1] === "");
+      if (empty) throw new UsageError(`--${name} needs a value, got an empty one: ${what}`);
+    }
+  }
 }
 
 /**

@@ -17,7 +17,7 @@ import { parseAppSpec } from "../server/app-spec.ts";
 import { checkArgs, versionRequested } from "../server/cli-args.ts";
 import { helpPrinter } from "../server/cli-help.ts";
 import { onStopSignals } from "../server/stop-signals.ts";
-import { allowedHostsArg, parsePort, repeated } from "./args.ts";
+import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "./args.ts";
 import type { DevConfig } from "./config.ts";
 import { FatalError, startDevServer, type DevServer } from "./dev-server.ts";
 import { createDevLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
@@ -40,6 +40,15 @@ const DEV_ARGS = {
   "allowed-hosts": { type: "string", description: "Also answer requests for these Host names (comma-separated, repeatable; .example.com for a domain and its subdomains; all: any host). Localhost, IP addresses and --host are always answered; others get 403 (DNS rebinding)", valueHint: "hosts" },
 } satisfies ArgsDef;
 
+/** What to give each string flag instead of an empty value (`--port=`, `--watch=`); see {@link rejectEmpty}. */
+const DEV_NON_EMPTY = {
+  host: "an address to bind, e.g. --host 127.0.0.1",
+  port: "a port number from 0 to 65535, e.g. --port 8000",
+  watch: "a file, directory or glob to watch, e.g. --watch templates",
+  ignore: "a glob of paths not to watch, e.g. --ignore 'logs/**'",
+  "allowed-hosts": "host names, e.g. --allowed-hosts app.test",
+} as const;
+
 /** `--reload` is a switch that may carry a mode: `--reload=inplace`, `--reload=restart`. */
 const DEV_OPTIONAL_VALUES = { reload: ["inplace", "restart"] } as const;
 
@@ -56,11 +65,12 @@ const command = defineCommand({
     let config: DevConfig;
     try {
       checkArgs("tsgi-dev", rawArgs, DEV_ARGS, DEV_OPTIONAL_VALUES);
+      rejectEmpty(rawArgs, DEV_NON_EMPTY);
       // The last of --reload, --reload=MODE and --no-reload wins.
       const reloadFlag = rawArgs.findLast((a) => a === "--reload" || a.startsWith("--reload=") || a === "--no-reload");
       const reload: DevConfig["reload"] =
         reloadFlag === "--no-reload" ? false : reloadFlag === "--reload=restart" ? "restart" : "inplace";
-      const portFlag = typeof args.port === "string" && args.port !== "" ? args.port : undefined;
+      const portFlag = typeof args.port === "string" ? args.port : undefined;
       const envPort = process.env.PORT?.trim() ? process.env.PORT.trim() : undefined;
       config = {
         app: parseAppSpec(String(args.app)),
