@@ -351,6 +351,31 @@ export default (environ: any, startResponse: any) => {
     await dev.waitFor(/reloaded in \d+ ms: views\/a\.html/, 3000);
   }, 20_000);
 
+  test("--watch of paths that do not exist yet: a warning at start, and seen once created, nested too", async () => {
+    const app = new TempApp({ "app.ts": plainApp('"ok"'), "views/a.html": "a" });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--watch", "gen/out/html", "--watch", "late.txt", "--watch", "views/*.html", "--watch", "parts/**/*.html"]);
+    expect((await get(url)).text).toBe("ok");
+    const warnings = dev.output.split("\n").filter((l) => l.includes("matches nothing yet"));
+    expect(warnings.map((l) => /--watch (\S+) /.exec(l)?.[1])).toEqual(["gen/out/html", "late.txt", "parts/**/*.html"]);
+    expect(warnings[0]).toMatch(/--watch gen\/out\/html matches nothing yet: it is watched, and seen once created/);
+    // Created later, two directories deep: seen; the other entries of the new directories are not watched.
+    app.write("gen/out/html/page.html", "<p>1</p>");
+    await dev.waitFor(/reloaded in \d+ ms: gen\/out\/html\/page\.html/, 3000);
+    app.write("gen/out/html/page.html", "<p>2</p>");
+    await until(() => dev.count(/reloaded in \d+ ms: gen\/out\/html\/page\.html/) === 2, 3000);
+    app.write("late.txt", "x");
+    await dev.waitFor(/reloaded in \d+ ms: late\.txt/, 3000);
+    app.write("parts/x/y/card.html", "c");
+    await dev.waitFor(/reloaded in \d+ ms: parts\/x\/y\/card\.html/, 3000);
+    const before = reloads(dev);
+    app.write("gen/out/other.txt", "not watched");
+    app.write("gen/side/file.html", "not watched");
+    app.write("parts/x/y/card.txt", "not matched");
+    await Bun.sleep(500);
+    expect(reloads(dev)).toBe(before);
+  }, 20_000);
+
   test("--no-reload: changes are not picked up", async () => {
     const app = chainApp();
     const { dev, url } = await start(app, ["--no-reload"]);

@@ -20,7 +20,7 @@ import { createDevLogger } from "../src/dev/log.ts";
 import { MASK, maskedEnvironRows } from "../src/dev/mask.ts";
 import { BindError, listenWithFallback } from "../src/dev/ports.ts";
 import { Reloader } from "../src/dev/reloader.ts";
-import { DevWatcher } from "../src/dev/watcher.ts";
+import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
 import type { Application, Body, Environ, ResponseHeaders } from "../src/spec.ts";
 import { TempApp } from "../fixtures/dev/harness.ts";
 
@@ -98,6 +98,20 @@ describe("app spec and flags", () => {
     expect(() => rejectEmpty(["./a.ts", "--watch", ""], expected)).toThrow(/^--watch needs a value, got an empty one: a path/);
     expect(() => rejectEmpty(["./a.ts", "--port=80", "--watch=src", "--host="], expected)).not.toThrow();
     expect(() => rejectEmpty(["./a.ts", "--", "--port="], expected)).not.toThrow();
+  });
+
+  test("watchEntryMatches: an existing path, or a glob with a match", () => {
+    const t = temp({ "views/a.html": "", "views/deep/b.txt": "" });
+    expect(watchEntryMatches("views", t.dir)).toBe(true);
+    expect(watchEntryMatches("views/a.html", t.dir)).toBe(true);
+    expect(watchEntryMatches(t.path("views"), "/")).toBe(true);
+    expect(watchEntryMatches("views/*.html", t.dir)).toBe(true);
+    expect(watchEntryMatches("views/**/*.txt", t.dir)).toBe(true);
+    expect(watchEntryMatches("*/deep/*", t.dir)).toBe(true);
+    expect(watchEntryMatches("vies", t.dir)).toBe(false);
+    expect(watchEntryMatches("views/*.htm", t.dir)).toBe(false);
+    expect(watchEntryMatches("nothere/**/*.html", t.dir)).toBe(false);
+    expect(watchEntryMatches("views/a.html/*", t.dir)).toBe(false);
   });
 });
 

@@ -23,6 +23,7 @@ import { FatalError, startDevServer, type DevServer } from "./dev-server.ts";
 import { createDevLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
 import { BindError } from "./ports.ts";
 import { runSupervisor, WORKER_ENV, type WorkerSpec } from "./supervisor.ts";
+import { watchEntryMatches } from "./watcher.ts";
 import { runWorker } from "./worker.ts";
 
 const DEV_ARGS = {
@@ -32,7 +33,7 @@ const DEV_ARGS = {
   "log-level": { type: "enum", options: [...LOG_LEVELS], description: "Terminal verbosity", default: "info" },
   "access-log": { type: "boolean", description: "Print a line per request", default: true, negativeDescription: "No access log" },
   reload: { type: "boolean", description: "How to reload on change: --reload=inplace (the default), or --reload=restart (a fresh process takes over the socket)", default: true, negativeDescription: "Never reload" },
-  watch: { type: "string", description: "Also watch this file, directory or glob (repeatable)", valueHint: "path" },
+  watch: { type: "string", description: "Also watch this file, directory or glob (repeatable). One that matches nothing yet is still watched, with a warning", valueHint: "path" },
   ignore: { type: "string", description: "Never watch paths matching this glob (repeatable)", valueHint: "glob" },
   poll: { type: "boolean", description: "Poll for changes (network and container file systems)", default: false },
   live: { type: "boolean", description: "Reload the browser page after each reload", default: true, negativeDescription: "No live reload script" },
@@ -92,6 +93,12 @@ const command = defineCommand({
     } catch (error) {
       logger.error((error as Error).message);
       process.exit(2); // a usage error, as for tsgi serve
+    }
+
+    if (config.reload !== false) {
+      for (const entry of config.watch) {
+        if (!watchEntryMatches(entry, config.cwd)) logger.warn(`--watch ${entry} matches nothing yet: it is watched, and seen once created (a typo?)`);
+      }
     }
 
     if (config.reload === "restart") {

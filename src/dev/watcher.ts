@@ -6,7 +6,8 @@
  * chmod) is debounced into one change notification. Graph files are watched
  * through their directories, so saves by rename and atomic replace, a file
  * deleted and re-created or renamed away and back, and a file an import
- * names before it exists are all seen.
+ * names before it exists are all seen. So is a `--watch` path created after
+ * startup, however many of its directories are new.
  * @module
  */
 import { watch, type FSWatcher } from "chokidar";
@@ -52,13 +53,29 @@ export interface DevWatcherOptions {
 
 const GLOB_CHARS = /[*?[\]{}]/;
 
-/** `"src/**\/*.html"` → `{ base: "src", glob }`; plain paths → `{ base: path }`. */
-function splitGlob(entry: string): { base: string; glob?: Bun.Glob; pattern?: string } {
+/** `"src/**\/*.html"` → `{ base: "src", glob, rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
+function splitGlob(entry: string): { base: string; glob?: Bun.Glob; pattern?: string; rest?: string } {
   if (!GLOB_CHARS.test(entry)) return { base: entry };
   const parts = entry.split(/[\\/]/);
   const i = parts.findIndex((p) => GLOB_CHARS.test(p));
   const base = parts.slice(0, i).join("/") || ".";
-  return { base, glob: new Bun.Glob(entry.replace(/\\/g, "/")), pattern: entry };
+  return { base, glob: new Bun.Glob(entry.replace(/\\/g, "/")), pattern: entry, rest: parts.slice(i).join("/") };
+}
+
+/**
+ * Whether a `--watch` entry names anything now: a path that exists, or a
+ * glob with at least one match (the scan stops at the first). An entry that
+ * matches nothing is still watched, and what it names is seen once created.
+ * @param entry a file, directory or glob, as given to `--watch`.
+ * @param cwd the base of a relative entry.
+ */
+export function watchEntryMatches(entry: string, cwd: string): boolean {
+  const { base, rest } = splitGlob(entry);
+  const root = resolve(cwd, base);
+  if (rest === undefined) return statKind(root) !== "missing";
+  if (statKind(root) !== "dir") return false;
+  for (const _ of new Bun.Glob(rest).scanSync({ cwd: root, onlyFiles: false, dot: true })) return true;
+  return false;
 }
 
 /** Watches the app's files and reports debounced changes. */
@@ -73,7 +90,7 @@ export class DevWatcher {
   #graph = new Set<string>();
   /** Directories watched for the graph's files (see {@link setGraph}). */
   #dirs = new Set<string>();
-  /** Directories that did not exist between a graph file and its watched directory; let through when they appear. */
+  /** Directories that did not exist between a graph file (or a `--watch` path) and its watched directory; let through when they appear. */
   #bridgeDirs = new Set<string>();
   #watcher: FSWatcher;
   #pending = new Set<string>();
@@ -101,7 +118,10 @@ export class DevWatcher {
       }
     }
     this.#graph = new Set((options.graph ?? []).filter((f) => !this.#ignoredByUser(f)));
-    this.#watcher = watch([...this.#extraRoots, ...this.#dirsToWatch(this.#graph)], {
+    // A --watch path that does not exist (yet) is watched like a graph file: through the nearest directory that does.
+    const missing = this.#extraRoots.filter((r) => statKind(r) === "missing");
+    const roots = [...this.#extraRoots.filter((r) => !missing.includes(r)), ...this.#dirsToWatch(missing)];
+    this.#watcher = watch([...roots, ...this.#dirsToWatch(this.#graph)], {
       ignoreInitial: true,
       persistent: true,
       usePolling: options.poll ?? false,
