@@ -4,7 +4,7 @@
  * response within a bound.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, renameSync, unlinkSync, utimesSync } from "node:fs";
+import { chmodSync, closeSync, openSync, renameSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
@@ -282,6 +282,38 @@ export default async (environ: any, startResponse: any) => {
     expect(seen.has(20)).toBe(true);
     expect(reloads(dev)).toBeGreaterThanOrEqual(10);
   }, 60_000);
+
+  test("a generated module written in small pieces for longer than the debounce's max wait: never loaded half-written", async () => {
+    const generated = (v: number) => {
+      const lines = [`export const version = "g${v}";`, "export const items = ["];
+      for (let i = 0; i < 80; i++) lines.push(`  "item-${v}-${i}",`);
+      return [...lines, "];", "export const count = 80;", ""].join("\n");
+    };
+    const app = new TempApp({
+      "app.ts": `import { version, items, count } from "./gen.ts";\n${plainApp('version + " " + items.length + "/" + count')}`,
+      "gen.ts": generated(1),
+    });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("g1 80/80");
+    for (const v of [2, 3]) {
+      // A code generator: truncate, then a few bytes every 5 to 20 ms, about 1 s in all. Any prefix is a syntax error.
+      const text = generated(v);
+      const fd = openSync(app.path("gen.ts"), "w");
+      try {
+        for (let pos = 0; pos < text.length; pos += 16) {
+          writeSync(fd, text.slice(pos, pos + 16));
+          await Bun.sleep(5 + Math.floor(Math.random() * 16));
+        }
+      } finally {
+        closeSync(fd);
+      }
+      await until(async () => (await get(url)).text === `g${v} 80/80`, 3000);
+    }
+    await Bun.sleep(300);
+    expect(dev.count(/reload failed/)).toBe(0);
+    expect(reloads(dev)).toBe(2);
+  }, 20_000);
 
   test("one save, one reload; a chmod or a save without changes, no reload", async () => {
     const app = chainApp();

@@ -5,7 +5,7 @@
  * loader and the reloader.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/server/app-spec.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated, UsageError } from "../src/dev/args.ts";
@@ -604,6 +604,81 @@ describe("watcher", () => {
     }
   });
 
+  test("a graph file written in small pieces for longer than maxWaitMs: reported once it is complete, never half-written", async () => {
+    const t = temp({ "app.ts": "1", "gen.ts": "done\n" });
+    const seen: Array<{ paths: string[]; complete: boolean }> = [];
+    const w = new DevWatcher({
+      cwd: t.dir,
+      graph: [t.path("app.ts"), t.path("gen.ts")],
+      onChange: (paths) => seen.push({ paths: paths.sort(), complete: readFileSync(t.path("gen.ts"), "utf8").endsWith("done\n") }),
+    });
+    try {
+      await w.ready();
+      const writing = writeInPieces(t.path("gen.ts"), 900);
+      await Bun.sleep(300);
+      t.write("app.ts", "2"); // a save meanwhile waits for gen.ts too: a reload would import it
+      await writing;
+      const deadline = Date.now() + 3000;
+      while (seen.length === 0 && Date.now() < deadline) await Bun.sleep(20);
+      await Bun.sleep(300);
+      expect(seen).toEqual([{ paths: [t.path("app.ts"), t.path("gen.ts")], complete: true }]);
+    } finally {
+      await w.close();
+    }
+  });
+
+  test("a file outside the graph that keeps being written delays other saves by maxWaitMs at most, and itself by writeWaitMs at most", async () => {
+    const t = temp({ "app.ts": "1", "logs/app.log": "" });
+    const seen: Array<{ paths: string[]; at: number }> = [];
+    const w = new DevWatcher({ cwd: t.dir, watch: ["logs"], graph: [t.path("app.ts")], writeWaitMs: 1000, onChange: (paths) => seen.push({ paths, at: Date.now() }) });
+    try {
+      await w.ready();
+      let writing = true;
+      const started = Date.now();
+      const logger = (async () => {
+        for (let i = 0; writing && i < 1000; i++) {
+          appendFileSync(t.path("logs/app.log"), `line ${i}\n`);
+          await Bun.sleep(10);
+        }
+      })();
+      await Bun.sleep(100);
+      const saved = Date.now();
+      t.write("app.ts", "2");
+      const deadline = Date.now() + 3000;
+      while (!seen.some((s) => s.paths.includes(t.path("app.ts"))) && Date.now() < deadline) await Bun.sleep(10);
+      const first = seen.find((s) => s.paths.includes(t.path("app.ts")))!;
+      expect(first.at - saved).toBeLessThan(900); // maxWaitMs 500, and some slack
+      expect(first.paths).toEqual([t.path("app.ts")]); // the log, still being written, is not in it
+      while (!seen.some((s) => s.paths.includes(t.path("logs/app.log"))) && Date.now() < deadline) await Bun.sleep(10);
+      const log = seen.find((s) => s.paths.includes(t.path("logs/app.log")))!;
+      writing = false;
+      await logger;
+      expect(log.at - started).toBeGreaterThanOrEqual(900); // held while written (writeWaitMs 1000)
+      expect(log.at - started).toBeLessThan(2000); // but not for ever
+    } finally {
+      await w.close();
+    }
+  });
+
+  test("a graph file that never stops changing is reported after writeWaitMs", async () => {
+    const t = temp({ "gen.ts": "" });
+    const seen: number[] = [];
+    const w = new DevWatcher({ cwd: t.dir, graph: [t.path("gen.ts")], writeWaitMs: 400, onChange: () => seen.push(Date.now()) });
+    try {
+      await w.ready();
+      const started = Date.now();
+      for (let i = 0; i < 150 && seen.length === 0; i++) {
+        appendFileSync(t.path("gen.ts"), `// ${i}\n`);
+        await Bun.sleep(10);
+      }
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen[0]! - started).toBeGreaterThanOrEqual(400);
+      expect(seen[0]! - started).toBeLessThan(1200);
+    } finally {
+      await w.close();
+    }
+  });
+
   test("a file that was on disk before it joined the graph: its deletion, rename, re-creation and later saves are all seen", async () => {
     const t = temp({ "app.ts": "1", "other.ts": "1", "lib/deep.ts": "1" });
     const batches: string[][] = [];
@@ -763,3 +838,21 @@ export default async (environ: any, sr: any) => {
     }
   });
 });
+
+/**
+ * Write `path` as a code generator does: truncate, then small pieces every
+ * 5 to 20 ms for about `ms` in all, ending with the line `done`.
+ */
+async function writeInPieces(path: string, ms: number): Promise<void> {
+  const fd = openSync(path, "w");
+  try {
+    const deadline = Date.now() + ms;
+    for (let i = 0; Date.now() < deadline && i < 1000; i++) {
+      writeSync(fd, `export const part${i} = ${i};\n`);
+      await Bun.sleep(5 + Math.floor(Math.random() * 16));
+    }
+    writeSync(fd, "done\n");
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -3,7 +3,8 @@
  * `--watch` paths (files, directories, globs), minus `--ignore` globs and the
  * default ignores (`.git`, `node_modules`, `dist`, `build`, `coverage`,
  * `.cache` and similar). A burst of events from one save (write, rename,
- * chmod) is debounced into one change notification. Graph files are watched
+ * chmod) is debounced into one change notification, and a file still being
+ * written is held back until it stops changing. Graph files are watched
  * through their directories, so saves by rename and atomic replace, a file
  * deleted and re-created or renamed away and back, and a file an import
  * names before it exists are all seen. So is a `--watch` path created after
@@ -43,8 +44,15 @@ export interface DevWatcherOptions {
   poll?: boolean;
   /** Quiet time after the last event before notifying, ms. Default 50. */
   debounceMs?: number;
-  /** Longest a notification is delayed by a continuous stream of events, ms. Default 500. */
+  /** Longest a continuous stream of events delays the files that are done changing, ms (unless a graph file is still being written, see `writeWaitMs`). Default 500. */
   maxWaitMs?: number;
+  /**
+   * Longest a file that keeps being written is held back, ms: a file whose
+   * size, modification time or inode changed within the last `debounceMs`
+   * is not reported yet, and while a module graph file is being written
+   * nothing is (every reload imports it). Default 5000.
+   */
+  writeWaitMs?: number;
   /** Called with the absolute paths changed, added or removed in one burst. */
   onChange: (paths: string[]) => void;
   /** Watcher errors (EMFILE, EACCES...). Default: ignored. */
@@ -93,7 +101,8 @@ export class DevWatcher {
   /** Directories that did not exist between a graph file (or a `--watch` path) and its watched directory; let through when they appear. */
   #bridgeDirs = new Set<string>();
   #watcher: FSWatcher;
-  #pending = new Set<string>();
+  /** Paths to report, with what they were (size, mtime, inode) when last seen changing, and when. */
+  #pending = new Map<string, { signature: string; first: number; last: number }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #firstEventAt = 0;
   #ready: Promise<void>;
@@ -257,19 +266,60 @@ export class DevWatcher {
     if (this.#closed || !this.#wanted(abs)) return;
     const now = Date.now();
     if (this.#pending.size === 0) this.#firstEventAt = now;
-    this.#pending.add(abs);
-    clearTimeout(this.#timer);
+    this.#pending.set(abs, { signature: signature(abs), first: this.#pending.get(abs)?.first ?? now, last: now });
     const quiet = this.#options.debounceMs ?? 50;
     const maxWait = this.#options.maxWaitMs ?? 500;
-    const wait = Math.max(0, Math.min(quiet, this.#firstEventAt + maxWait - now));
-    this.#timer = setTimeout(() => this.#flush(), wait);
+    this.#arm(Math.max(0, Math.min(quiet, this.#firstEventAt + maxWait - now)));
   }
 
+  #arm(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#flush(), ms);
+  }
+
+  /**
+   * Report the pending paths that are done changing. chokidar reports at
+   * most one change per file per 50 ms, so a file written in small pieces
+   * can look quiet while it is still being written: each path's size,
+   * modification time and inode are compared with what they were at its
+   * last event, and a path that changed since counts as changing now.
+   *
+   * - Nothing changing for `debounceMs`: everything is reported.
+   * - A module graph file still changing holds everything back (a reload
+   *   would import it half-written), for at most `writeWaitMs`.
+   * - Other files still changing (a log in a `--watch` directory) are held
+   *   back themselves, for at most `writeWaitMs`, but do not delay the
+   *   rest beyond `maxWaitMs`.
+   */
   #flush(): void {
     this.#timer = undefined;
     if (this.#pending.size === 0 || this.#closed) return;
-    const paths = [...this.#pending];
-    this.#pending.clear();
+    const now = Date.now();
+    const quiet = this.#options.debounceMs ?? 50;
+    const maxWait = this.#options.maxWaitMs ?? 500;
+    const writeWait = this.#options.writeWaitMs ?? 5000;
+    const busy = new Set<string>();
+    for (const [path, entry] of this.#pending) {
+      const current = signature(path);
+      if (current !== entry.signature) {
+        entry.signature = current;
+        entry.last = now;
+      }
+      if (now - entry.last < quiet && now - entry.first < writeWait) busy.add(path);
+    }
+    if (busy.size > 0) {
+      const holdAll = [...busy].some((p) => this.#graph.has(p)) || now - this.#firstEventAt < maxWait;
+      if (holdAll || busy.size === this.#pending.size) {
+        this.#arm(quiet);
+        return;
+      }
+    }
+    const paths = [...this.#pending.keys()].filter((p) => !busy.has(p));
+    for (const p of paths) this.#pending.delete(p);
+    if (this.#pending.size > 0) {
+      this.#firstEventAt = now;
+      this.#arm(quiet);
+    }
     this.#options.onChange(paths);
   }
 
@@ -278,6 +328,16 @@ export class DevWatcher {
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#watcher.close();
+  }
+}
+
+/** What a file is now, to tell whether it changed: size, modification time and inode, or `"missing"`. */
+function signature(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.size}:${st.mtimeMs}:${st.ino}`;
+  } catch {
+    return "missing";
   }
 }
 
