@@ -73,6 +73,8 @@ export const DEPLOY_OPTIONAL_VALUES = { peercreds: ["resolve"] } as const;
 export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: readonly string[] = []): DeployOptions {
   const str = (k: string) => (typeof args[k] === "string" && args[k] !== "" ? (args[k] as string) : undefined);
   const num = (k: string) => {
+    // `--port=` (an unset variable in `--port=$PORT`) is a mistake, not "use the default".
+    if (args[k] === "") throw new OptionsError(`--${k} needs a value, got an empty one`);
     const v = str(k);
     if (v === undefined) return undefined;
     if (/^-\d+(\.\d+)?$/.test(v)) throw new OptionsError(`--${k} must be 0 or more, got ${v}`);

@@ -124,6 +124,9 @@ describe("checkArgs: strict command lines", () => {
     // A negative number is the flag's value, refused by its own check (not "needs a value").
     expect(check("./app.ts", "--port", "-1")).not.toThrow();
     expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port", "-1"], defs) as never)).toThrow(/^--port must be 0 or more, got -1$/);
+    // An empty number (`--port=$PORT` with PORT unset) is refused, not taken as the default.
+    expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port="], defs) as never)).toThrow(/^--port needs a value, got an empty one$/);
+    expect(() => deployOptionsFromArgs({ workers: "" })).toThrow(/^--workers needs a value, got an empty one$/);
     expect(check("./app.ts", "--keep-alive", "-5")).not.toThrow();
   });
 
