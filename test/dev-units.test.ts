@@ -746,8 +746,10 @@ describe("loader and reloader (in process)", () => {
     t.write("c.ts", 'export const c = () => "c3";\n');
     expect(await run()).toBe("b+c3");
 
+    loader.close();
     const named = new AppLoader(parseAppSpec(t.path("app.ts") + ":named"));
     const r = await named.load();
+    named.close(); // later test files import user files in this process: plain keys again
     expect(r.ok && (r.app as unknown as () => string)()).toBe("named");
   });
 

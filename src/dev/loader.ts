@@ -196,6 +196,15 @@ export class AppLoader {
     return done({ ok: true as const, app: found.app, kind: found.kind });
   }
 
+  /**
+   * Stop versioning imports: from now on an import of a user file resolves
+   * as Bun resolves it (the process is done with this app, or a test is).
+   */
+  close(): void {
+    this.#serving = 0;
+    setGeneration(0);
+  }
+
   /** Delete the earlier generations and unversioned user modules from the module registry. */
   #evict(): void {
     const cache = require.cache as Record<string, unknown>;

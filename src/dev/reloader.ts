@@ -204,11 +204,12 @@ export class Reloader {
     this.#discoverTimer.unref?.();
   }
 
-  /** Stop the pending settle check (on shutdown). */
+  /** Stop the pending settle check and the loader's import versioning (on shutdown). */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#settleTimer);
     clearTimeout(this.#discoverTimer);
+    this.#loader.close();
   }
 
   async #reload(changed: string[]): Promise<ReloadOutcome> {
