@@ -1176,18 +1176,13 @@ function validAuthority(src: Uint8Array, p: number, e: number, hostAndPort: bool
     if (i === e || i === start) return false;
     i++;
   } else {
-    const start = i;
-    while (i < e && src[i] !== COLON) {
-      const c = src[i]!;
-      if (c === 0x25) {
-        if (i + 2 >= e || HEX[src[i + 1]!] === NOT_HEX || HEX[src[i + 2]!] === NOT_HEX) return false;
-        i += 3;
-        continue;
-      }
-      if (REG_NAME[c] === 0) return false;
-      i++;
+    for (;;) {
+      while (i < e && REG_NAME[src[i]!] === 1) i++;
+      if (i === e || src[i] !== 0x25) break;
+      if (i + 2 >= e || HEX[src[i + 1]!] === NOT_HEX || HEX[src[i + 2]!] === NOT_HEX) return false;
+      i += 3;
     }
-    if (hostAndPort && i === start) return false;
+    if (hostAndPort && i === p) return false;
   }
   if (i === e) return !hostAndPort;
   if (src[i] !== COLON) return false;
