@@ -3,7 +3,7 @@
  * request bodies, 100-continue and response framing.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import type { Application, Environ } from "../src/spec.ts";
+import type { Application, Environ, InputStream } from "../src/spec.ts";
 import { enc, get, parseResponses, raw, rawOne, startServer, serverPool } from "./helpers.ts";
 
 const hello: Application = (_e, sr) => {
@@ -315,10 +315,23 @@ describe("Expect: 100-continue", () => {
 });
 
 describe("Expect and 100 Continue: what may go out", () => {
+  /** Echoes the body after `setup(tsgi.input)`, which may set the 100 Continue's headers. */
+  const continuing =
+    (setup: (input: InputStream) => void = () => {}): Application =>
+    async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      setup(input);
+      const body = await input.read();
+      sr("200 OK", []);
+      return [body];
+    };
+  /** A POST of "abc" that waits for 100 Continue: the head, then the body 100 ms later. */
+  const postExpecting = (port: number) =>
+    raw(port, ["POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc"], { gapMs: 100, until: (d) => d.includes("abc") });
+
   test("100 Continue headers are checked as startResponse's: CR/LF in a value is a TypeError, nothing is injected", async () => {
     let thrown = "";
-    const app: Application = async (environ, sr) => {
-      const input = environ["tsgi.input"];
+    const app = continuing((input) => {
       try {
         input.setHundredContinueResponseHeaders!([["X-C", "a\r\nX-Injected: yes"]]);
       } catch (e) {
@@ -329,15 +342,9 @@ describe("Expect and 100 Continue: what may go out", () => {
       } catch (e) {
         thrown += ` | ${e}`;
       }
-      const body = await input.read();
-      sr("200 OK", []);
-      return [body];
-    };
-    const { port } = start(app);
-    const r = await raw(port, ["POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc"], {
-      gapMs: 100,
-      until: (d) => d.includes("abc"),
     });
+    const { port } = start(app);
+    const r = await postExpecting(port);
     expect(thrown).toContain("TypeError: setHundredContinueResponseHeaders(): value of header X-C");
     expect(thrown).toContain('header name "X Bad" is not a valid field-name');
     expect(r.data.toString()).not.toContain("Injected");
@@ -346,31 +353,19 @@ describe("Expect and 100 Continue: what may go out", () => {
   });
 
   test("framing and hop-by-hop fields are not sent in a 100 Continue (RFC 9110 §8.6); the others are", async () => {
-    const app: Application = async (environ, sr) => {
-      const input = environ["tsgi.input"];
-      input.setHundredContinueResponseHeaders!([["Content-Length", "5"], ["Connection", "close"], ["Transfer-Encoding", "chunked"], ["Upgrade", "h2c"], ["X-Ok", "1"]]);
-      const body = await input.read();
-      sr("200 OK", []);
-      return [body];
-    };
+    const app = continuing((input) =>
+      input.setHundredContinueResponseHeaders!([["Content-Length", "5"], ["Connection", "close"], ["Transfer-Encoding", "chunked"], ["Upgrade", "h2c"], ["X-Ok", "1"]]),
+    );
     const { port } = start(app);
-    const r = await raw(port, ["POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc"], {
-      gapMs: 100,
-      until: (d) => d.includes("abc"),
-    });
+    const r = await postExpecting(port);
     const interim = r.data.toString("latin1").split("\r\n\r\n")[0]!;
     expect(interim).toBe("HTTP/1.1 100 Continue\r\nX-Ok: 1");
     expect(parseResponses(r.data, ["POST"]).map((x) => x.status)).toEqual([100, 200]);
   });
 
   test("a server limited to HTTP/1.0 (maxHttpVersion) sends no 100 Continue: HTTP/1.0 has no 1xx", async () => {
-    const app: Application = async (environ, sr) => {
-      const body = await environ["tsgi.input"].read();
-      sr("200 OK", []);
-      return [body];
-    };
-    const { port } = start(app, { maxHttpVersion: "HTTP/1.0" });
-    const r = await raw(port, ["POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", "abc"], { gapMs: 150 });
+    const { port } = start(continuing(), { maxHttpVersion: "HTTP/1.0" });
+    const r = await postExpecting(port);
     expect(r.data.toString()).not.toContain("100 Continue");
     expect(r.data.toString("latin1")).toStartWith("HTTP/1.0 200 OK\r\n");
     expect(r.data.toString()).toEndWith("abc");
