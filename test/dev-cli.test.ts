@@ -279,6 +279,31 @@ describe("tsgi-dev CLI", () => {
     }
   });
 
+  test("a stop signal while a reload is loading (a slow top-level await) still exits 0, and a second one 130", async () => {
+    const SLOW = `export default async function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/slow") await Bun.sleep(1500);
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("done")];
+}
+`;
+    for (const [signals, code] of [[["SIGINT"], 0], [["SIGINT", "SIGINT"], 130]] as const) {
+      const app = helloApp({ "app.ts": SLOW });
+      const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      const url = await dev.ready();
+      const inflight = get(`${url}slow`, {}, 5000).catch(() => null); // keeps the graceful stop waiting
+      const mark = dev.output.length;
+      app.write("app.ts", `await new Promise(() => {}); // a connection that never comes\n${SLOW}`);
+      await Bun.sleep(400); // the watcher's debounce, then the load starts and hangs
+      for (const signal of signals) {
+        dev.proc.kill(signal);
+        await Bun.sleep(100);
+      }
+      expect(await dev.exited).toBe(code);
+      expect(dev.output.slice(mark)).not.toContain("called process.exit");
+      await inflight;
+    }
+  });
+
   test("access log on by default, off with --no-access-log", async () => {
     const app = helloApp();
     const on = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });

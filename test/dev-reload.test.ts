@@ -100,25 +100,31 @@ describe("tsgi-dev reload in place", () => {
     const app = new TempApp({
       "shared.ts": `export const store = new Map<string, string>();\nexport class AppError extends Error {}\nexport const id = Math.random();\n`,
       "routes/a.ts": `import { store, id, AppError } from "../shared.ts";\nexport const route = () => \`\${store.get("user")} \${id}\`;\nexport const fail = () => new AppError("x");\n`,
-      "app.ts": `import { store, id, AppError } from "./shared.ts";
+      "page.html": "<p>page</p>\n",
+      "app.ts": `import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import { store, id, AppError } from "./shared.ts";
 store.set("user", "alice");
+const require = createRequire(import.meta.url);
 export default async (environ: any, startResponse: any) => {
   const r = await import("./routes/a.ts");
+  // A path resolved while serving is the file's own (no module key), readable as a file.
+  const page = readFileSync(require.resolve("./page.html"), "utf8").trim();
   startResponse("200 OK", [["Content-Type", "text/plain"]]);
-  return [new TextEncoder().encode(\`\${r.route()} same=\${r.route().endsWith(String(id))} instanceof=\${r.fail() instanceof AppError} v1\`)];
+  return [new TextEncoder().encode(\`\${r.route()} same=\${r.route().endsWith(String(id))} instanceof=\${r.fail() instanceof AppError} \${page} v1\`)];
 };
 `,
     });
     apps.push(app);
     const { url } = await start(app);
-    expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true v1$/);
+    expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true <p>page<\/p> v1$/);
     app.write("app.ts", app.read("app.ts").replace("v1", "v2"));
     await until(async () => (await get(url)).text.endsWith("v2"), 3000);
-    expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true v2$/);
+    expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true <p>page<\/p> v2$/);
     app.write("routes/a.ts", app.read("routes/a.ts") + "// edited\n");
     await Bun.sleep(300);
     await until(async () => (await get(url)).status === 200, 3000);
-    expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true v2$/);
+    expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true <p>page<\/p> v2$/);
   });
 
   test("a module a request imports by a computed specifier (no scan can see it) is watched from then on, across reloads", async () => {

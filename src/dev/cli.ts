@@ -26,6 +26,13 @@ import { runSupervisor, WORKER_ENV, type WorkerSpec } from "./supervisor.ts";
 import { watchEntryMatches } from "./watcher.ts";
 import { runWorker } from "./worker.ts";
 
+/**
+ * tsgi-dev's own exits. While an in-place load runs, `process.exit` throws
+ * (the app's exit at import fails the load: AppLoader's `trapExit`); a stop
+ * signal arriving then must still end this process.
+ */
+const exit: (code: number) => never = process.exit.bind(process);
+
 const DEV_ARGS = {
   app: { type: "positional", description: "The app module: ./app.ts (default export) or ./app.ts:name (a named export). The export is a TSGI application (environ, startResponse), or a fetch handler (request) => Response, or an object with fetch() (Hono, Elysia, itty-router), served through fromFetchHandler", required: true },
   host: { type: "string", description: "Interface to bind, 0.0.0.0 for all", default: "127.0.0.1", valueHint: "host" },
@@ -92,7 +99,7 @@ const command = defineCommand({
       };
     } catch (error) {
       logger.error((error as Error).message);
-      process.exit(2); // a usage error, as for tsgi serve
+      exit(2); // a usage error, as for tsgi serve
     }
 
     if (config.reload !== false) {
@@ -102,7 +109,7 @@ const command = defineCommand({
     }
 
     if (config.reload === "restart") {
-      process.exit(await runSupervisor(config, logger));
+      exit(await runSupervisor(config, logger));
     }
 
     let dev: DevServer;
@@ -111,18 +118,18 @@ const command = defineCommand({
     } catch (error) {
       if (error instanceof FatalError || error instanceof BindError) logger.error(error.message);
       else logger.error(`cannot start: ${(error as Error)?.message ?? String(error)}`);
-      process.exit(1);
+      exit(1);
     }
 
     onStopSignals(
       async (signal) => {
         logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
         await dev.close();
-        process.exit(0);
+        exit(0);
       },
       (signal) => {
         logger.warn(`${signal} again: exiting now`);
-        process.exit(130);
+        exit(130);
       },
     );
   },
@@ -131,7 +138,7 @@ const command = defineCommand({
 const workerSpec = process.env[WORKER_ENV];
 if (workerSpec) {
   delete process.env[WORKER_ENV];
-  process.exit(await runWorker(JSON.parse(workerSpec) as WorkerSpec));
+  exit(await runWorker(JSON.parse(workerSpec) as WorkerSpec));
 } else {
   // Our one-line usage errors before citty's (it prints the whole help first).
   const argv = process.argv.slice(2);
@@ -139,12 +146,12 @@ if (workerSpec) {
     checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES);
   } catch (error) {
     createDevLogger("info").error((error as Error).message);
-    process.exit(2);
+    exit(2);
   }
   // citty answers --version only when it is the only argument; never start a server for it.
   if (versionRequested(argv)) {
     console.log(pkg.version);
-    process.exit(0);
+    exit(0);
   }
   await runMain(command, { showUsage: helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES }) });
 }

@@ -20,7 +20,7 @@ import type { Application } from "../spec.ts";
 import { appFileProblem, type AppSpec } from "../server/app-spec.ts";
 import { scanGraph } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
-import { generationOf, installVersioning, setGeneration, unversion, versioned } from "./versioning.ts";
+import { generationOf, installVersioning, setGeneration, setServing, unversion, versioned } from "./versioning.ts";
 
 /** Why a load failed. */
 export type LoadFailureKind =
@@ -160,8 +160,7 @@ export class AppLoader {
       } finally {
         clearTimeout(timer);
         restoreExit?.();
-        // Until this load proves good, lazy imports belong to the app that serves.
-        setGeneration(this.#serving);
+        setGeneration(0);
       }
     } catch (error) {
       return done({ ok: false as const, failure: { kind: "import" as const, message: unversion(messageOf(error)), error } });
@@ -189,10 +188,10 @@ export class AppLoader {
         },
       });
     }
-    // A lazy import() made while this app serves joins its generation, so
-    // it shares the loaded modules (one store, one class for instanceof).
+    // While this app serves, a lazy import() of a module it loaded gets this
+    // generation's instance (one store, one class for instanceof).
     this.#serving = this.#loads;
-    setGeneration(this.#serving);
+    setServing(this.#serving);
     return done({ ok: true as const, app: found.app, kind: found.kind });
   }
 
@@ -202,7 +201,7 @@ export class AppLoader {
    */
   close(): void {
     this.#serving = 0;
-    setGeneration(0);
+    setServing(0);
   }
 
   /** Delete the earlier generations and unversioned user modules from the module registry. */

@@ -6,12 +6,14 @@
  * importer without its query, so the generation is a process-wide setting).
  * So each generation is a brand-new set of module records (a change two
  * imports deep takes effect), while `node_modules`, built-ins and tsgi's own
- * modules resolve as usual and stay cached. Between loads the setting stays
- * at the generation that serves, so a lazy `import()` made by a request
- * joins that generation and shares its modules (one instance of a store, one
- * class for `instanceof`); during a load, a lazy import by the old app
- * joins the new generation. A user module imported with a plain key (by a
- * package in `node_modules`, say) is deleted by the loader before the next
+ * modules resolve as usual and stay cached. Between loads, an import of a
+ * user file that the serving generation has loaded resolves to that
+ * generation's key, so a module a request imports lazily shares the app's
+ * modules (one instance of a store, one class for `instanceof`); any other
+ * user file keeps its plain key (the lazy module itself, and
+ * `require.resolve("./page.html")`, which the plugin also sees and which
+ * must stay a real path). During a load, a lazy import by the old app joins
+ * the new generation. The loader deletes plain user keys before the next
  * load. `import.meta.path`, `import.meta.dir` and `__filename` stay the
  * plain file path; only `import.meta.url` carries the query.
  *
@@ -32,13 +34,23 @@ const GENERATION_RE = new RegExp(`[?&]${GENERATION_PARAM}=(\\d+)`);
 
 let installed = false;
 let generation = 0;
+/** The generation that serves between loads, 0 for none. */
+let serving = 0;
 /** Set while this module resolves: `Bun.resolveSync` goes through the plugin too. */
 let plain = false;
 let isOwn: (path: string) => boolean = () => false;
 
-/** Set the generation that imports of user files resolve to from now on; 0 turns versioning off. */
+/** Set the generation that imports of user files resolve to while a load runs; 0 when no load runs. */
 export function setGeneration(n: number): void {
   generation = n;
+}
+
+/**
+ * Set the generation that serves between loads: an import of a user file it
+ * has loaded resolves to its key. 0 turns this off.
+ */
+export function setServing(n: number): void {
+  serving = n;
 }
 
 /** The generation of a module key, or `undefined` for a plain key. */
@@ -76,7 +88,8 @@ export function installVersioning(own: (path: string) => boolean): void {
     target: "bun",
     setup(build) {
       build.onResolve({ filter: /.*/ }, (args) => {
-        if (plain || generation === 0 || !args.importer || /^(node|bun):/.test(args.path)) return undefined;
+        const n = generation !== 0 ? generation : serving;
+        if (plain || n === 0 || !args.importer || /^(node|bun):/.test(args.path)) return undefined;
         const importer = stripQuery(args.importer);
         if (!isUserFile(importer) || isOwn(importer)) return undefined;
         let resolved: string;
@@ -86,7 +99,10 @@ export function installVersioning(own: (path: string) => boolean): void {
           return undefined;
         }
         if (!isUserFile(stripQuery(resolved)) || isOwn(stripQuery(resolved))) return undefined;
-        return { path: versioned(resolved, generation) };
+        const key = versioned(resolved, n);
+        // Between loads, only what the serving generation loaded is shared; the rest resolves plainly.
+        if (generation === 0 && !(key in require.cache)) return undefined;
+        return { path: key };
       });
     },
   });
