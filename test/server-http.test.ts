@@ -529,31 +529,54 @@ describe("response framing", () => {
     expect(errors.join("")).toContain("more bytes than its Content-Length");
   });
 
-  test("a close-delimited response (HTTP/1.0) cut by an app error ends with a reset, not a FIN that would make it look whole", async () => {
-    const app: Application = (_e, sr) => {
-      sr("200 OK", []);
-      return (function* () {
-        yield enc("part");
-        throw new Error("failed half-way");
-      })();
-    };
-    const { port, errors } = start(app);
+  /** Send `payload`, start reading after `waitMs`, and say how the connection ended (FIN, ECONNRESET, timeout). */
+  async function endOf(port: number, payload: string, waitMs = 0): Promise<{ data: string; how: string }> {
     const { connect } = await import("node:net");
-    const outcome = await new Promise<{ data: string; how: string }>((resolve) => {
+    return new Promise((resolve) => {
       const sock = connect({ host: "127.0.0.1", port });
-      let data = "";
-      const timer = setTimeout(() => (sock.destroy(), resolve({ data, how: "timeout" })), 3000);
-      sock.on("data", (d) => (data += d.toString("latin1")));
-      sock.on("error", (e: NodeJS.ErrnoException) => (clearTimeout(timer), resolve({ data, how: e.code ?? "error" })));
-      sock.on("end", () => (clearTimeout(timer), resolve({ data, how: "FIN" })));
-      sock.write("GET / HTTP/1.0\r\n\r\n");
+      const chunks: Buffer[] = [];
+      const done = (how: string) => (clearTimeout(timer), resolve({ data: Buffer.concat(chunks).toString("latin1"), how }));
+      const timer = setTimeout(() => (sock.destroy(), done("timeout")), 5000);
+      sock.on("data", (d: Buffer) => chunks.push(d));
+      sock.on("error", (e: NodeJS.ErrnoException) => done(e.code ?? "error"));
+      sock.on("end", () => done("FIN"));
+      sock.write(payload);
+      if (waitMs > 0) {
+        sock.pause();
+        setTimeout(() => sock.resume(), waitMs);
+      }
     });
+  }
+  const cutAfterPart: Application = (environ, sr) => {
+    if (environ.PATH_INFO === "/big") {
+      sr("200 OK", []);
+      return [new Uint8Array(8 << 20).fill(120)];
+    }
+    sr("200 OK", []);
+    return (function* () {
+      yield enc("part");
+      throw new Error("failed half-way");
+    })();
+  };
+
+  test("a close-delimited response (HTTP/1.0) cut by an app error ends with a reset, not a FIN that would make it look whole", async () => {
+    const { port, errors } = start(cutAfterPart);
+    const outcome = await endOf(port, "GET / HTTP/1.0\r\n\r\n");
     expect(outcome.how).toBe("ECONNRESET");
     expect(errors.join("")).toContain("failed half-way");
     // A response with its own end (chunked, here on HTTP/1.1) still ends with a FIN: the missing last-chunk says enough.
     const chunked = await rawOne(port, get("/"));
     expect(chunked.closed).toBe(true);
     expect(chunked.response!.complete).toBe(false);
+  });
+
+  test("...but not after an earlier response on the connection: a reset would destroy what a slow reader has not taken of it", async () => {
+    const { port } = start(cutAfterPart);
+    const outcome = await endOf(port, "GET /big HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n", 500);
+    expect(outcome.how).toBe("FIN");
+    const [, first] = outcome.data.split("\r\n\r\n");
+    expect(first!.length).toBeGreaterThanOrEqual(8 << 20); // all of the first body, then the second response
+    expect(outcome.data).toEndWith("part");
   });
 
   test("never more bytes than the declared Content-Length", async () => {

@@ -142,6 +142,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private endAfterFlush = false;
   /** The response was cut ({@link abort}) and its end is the connection's close: end with a reset, not a FIN. */
   private resetAtEnd = false;
+  /** A response on this connection ended before the current one: its bytes may still be on their way. */
+  private answered = false;
   private ending = false;
 
   /** `true` once the socket closed. */
@@ -605,6 +607,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
    * @returns whether the connection stays open for another request.
    */
   private finishExchange(pipelined: boolean): boolean {
+    this.answered = true;
     this.afterResponse();
     this.draining = false;
     this.head = null;
@@ -876,7 +879,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.takeHead();
     // A close-delimited body has no end of its own: only a reset tells the
     // client it is incomplete (a FIN would make it look whole; RFC 9112 §8).
-    if (this.framing === Framing.Close) this.resetAtEnd = true;
+    // Not after an earlier response on the connection: the reset would throw
+    // away whatever of it the kernel has not sent yet (a slow reader's).
+    if (this.framing === Framing.Close && !this.answered) this.resetAtEnd = true;
     this.closeAfterFlush();
   }
 
