@@ -172,6 +172,33 @@ describe("TLS", () => {
     }
   });
 
+  test("maxConnections over TLS: handshakes waiting for their 503 are bounded (64); a flood of silent sockets past that is closed at once", async () => {
+    const server = serve(envApp, { ...quiet, port: 0, maxConnections: 1, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    const held = createConnection({ host: "127.0.0.1", port: server.port });
+    held.on("error", () => {});
+    const flood: ReturnType<typeof createConnection>[] = [];
+    try {
+      await new Promise((r) => held.on("connect", r));
+      for (let i = 0; i < 100 && server.connections < 1; i++) await Bun.sleep(10);
+      let closed = 0;
+      for (let i = 0; i < 200; i++) {
+        const s = createConnection({ host: "127.0.0.1", port: server.port });
+        s.on("error", () => {});
+        s.on("close", () => closed++);
+        flood.push(s);
+      }
+      // Before: every one was held until headerTimeout (30 s by default), past maxConnections.
+      for (let i = 0; i < 200 && closed < 200 - 64; i++) await Bun.sleep(10);
+      expect(closed).toBeGreaterThanOrEqual(200 - 64);
+      // The refused sockets never counted as connections: the held one is still the only one.
+      expect(server.connections).toBe(1);
+    } finally {
+      for (const s of flood) s.destroy();
+      held.destroy();
+      await server.close();
+    }
+  });
+
   test("client certificates: --ca-certs turns on verification; a client without one is refused", async () => {
     const { generate } = await import("selfsigned");
     const ca = await generate([{ name: "commonName", value: "tsgi test CA" }], {

@@ -94,6 +94,16 @@ function errorCode(error: unknown): string | undefined {
  * (`ServerCore`) and the {@link HandlerServer} a `handlerClass` sees; they are
  * public for those, not for applications.
  */
+/**
+ * TLS connections over `maxConnections` waiting for their handshake to end
+ * so they can be answered 503: at most this many at a time; more are closed
+ * unanswered, so a flood of handshakes that never finish cannot hold
+ * descriptors past the limit.
+ */
+const MAX_REFUSED_HANDSHAKES = 64;
+/** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
+const REFUSED_HANDSHAKE_MS = 10_000;
+
 export class TsgiServer implements Server, ServerCore {
   app: Application;
   /** The options with every default applied. */
@@ -232,12 +242,15 @@ export class TsgiServer implements Server, ServerCore {
         // A connection accepted while closing (it was already queued) is served, not refused:
         // its request gets Connection: close (zero-downtime reloads depend on it).
         if (this.conns.size >= this.options.maxConnections) {
-          // Over TLS nothing can be sent before the handshake: the 503 waits for it (below).
+          // Over TLS nothing can be sent before the handshake: the 503 waits for it (below),
+          // for a bounded number of sockets and a bounded time; past that they are closed unanswered.
           this.noteFull();
-          if (this.options.tls) {
+          if (!this.options.tls) this.refuse(socket);
+          else if (this.refused.size >= MAX_REFUSED_HANDSHAKES) socket.terminate();
+          else {
             this.refused.add(socket);
-            socket.timeout(Math.ceil((this.options.headerTimeout || 10_000) / 1000));
-          } else this.refuse(socket);
+            socket.timeout(Math.ceil(Math.min(this.options.headerTimeout || REFUSED_HANDSHAKE_MS, REFUSED_HANDSHAKE_MS) / 1000));
+          }
           return;
         }
         const conn = new Connection(socket as Socket<Connection>, this);
@@ -261,7 +274,10 @@ export class TsgiServer implements Server, ServerCore {
         if (socket.data) socket.data.onEnd();
         else socket.end();
       },
-      close: (socket: S) => socket.data?.onClose(),
+      close: (socket: S) => {
+        if (this.refused.size > 0) this.refused.delete(socket);
+        socket.data?.onClose();
+      },
       error: (socket: S, error: Error) => {
         const code = errorCode(error);
         if (!code || !this.options.ignoredSocketErrors.includes(code)) this.logError("socket", error);
@@ -270,8 +286,8 @@ export class TsgiServer implements Server, ServerCore {
     };
   }
 
-  /** TLS connections over `maxConnections`, answered 503 once their handshake completes. */
-  private readonly refused = new WeakSet<object>();
+  /** TLS connections over `maxConnections`, answered 503 once their handshake completes (at most {@link MAX_REFUSED_HANDSHAKES}). */
+  private readonly refused = new Set<object>();
 
   /** `maxConnections` was reached and not yet left: the warning is written once per such spell. */
   private full = false;
