@@ -172,6 +172,26 @@ describe("TLS", () => {
     }
   });
 
+  test("ALPN: a client offering h2 and http/1.1 settles on http/1.1; an h2-only client is refused in the handshake (RFC 7301)", async () => {
+    const { connect } = await import("node:tls");
+    const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    const offer = (protocols: string[]) =>
+      new Promise<string>((resolve) => {
+        const s = connect({ host: "127.0.0.1", port: server.port, servername: "localhost", ca: cert.cert, ALPNProtocols: protocols });
+        const timer = setTimeout(() => (s.destroy(), resolve("timeout")), 3000);
+        s.on("secureConnect", () => (clearTimeout(timer), resolve(`selected ${s.alpnProtocol}`), s.end()));
+        s.on("error", (e) => (clearTimeout(timer), resolve(`refused: ${e.message}`)));
+      });
+    try {
+      expect(await offer(["h2", "http/1.1"])).toBe("selected http/1.1");
+      expect(await offer(["h2"])).toStartWith("refused");
+      // Plain HTTPS clients (no ALPN offered) are unaffected.
+      expect((await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert } } as RequestInit)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
   test("maxConnections over TLS: handshakes waiting for their 503 are bounded (64); a flood of silent sockets past that is closed at once", async () => {
     const server = serve(envApp, { ...quiet, port: 0, maxConnections: 1, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
     const held = createConnection({ host: "127.0.0.1", port: server.port });

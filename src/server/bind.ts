@@ -71,8 +71,18 @@ function checkInheritedFd(fd: number): void {
 }
 
 /**
+ * The ALPN protocols a TLS listener offers (RFC 7301), in the wire format (a
+ * length byte before each name): HTTP/1.1 only, so a client offering
+ * `h2, http/1.1` settles on HTTP/1.1 and an `h2`-only client is refused in
+ * the handshake (`no_application_protocol`) instead of getting HTTP/1.1 bytes
+ * it cannot read. Bun's string form would refuse both.
+ */
+const HTTP11_ALPN = Buffer.from("\x08http/1.1", "latin1");
+
+/**
  * Open the listening socket the options ask for (`fd`, else `unix`, else
- * TCP `hostname:port`) with `handlers`. With `options.tls`, a client whose
+ * TCP `hostname:port`) with `handlers`. With `options.tls` (HTTP/1.1 offered
+ * by ALPN unless its `ALPNProtocols` says otherwise), a client whose
  * handshake fails (for instance plain HTTP sent to the HTTPS port) is
  * reported through `onTlsFailure` and its connection closed by Bun; it gets
  * no HTTP answer, since nothing can be sent to it outside TLS.
@@ -94,7 +104,7 @@ export function bindListener<Data>(
         },
       }
     : handlers;
-  const common = { socket, data, allowHalfOpen: true, ...(tls ? { tls } : {}) };
+  const common = { socket, data, allowHalfOpen: true, ...(tls ? { tls: { ALPNProtocols: HTTP11_ALPN, ...tls } } : {}) };
   if (options.fd !== undefined) {
     checkInheritedFd(options.fd);
     let listener: SocketListener<Data>;
