@@ -450,6 +450,10 @@ describe("expectContinue", () => {
     ["HTTP/1.1", "Expect: \t100-continue \r\n", true],
     ["HTTP/1.1", "", false],
     ["HTTP/1.1", "Expect:\r\n", false],
+    // Empty list elements are ignored (RFC 9110 §5.6.1.2), as node:http does.
+    ["HTTP/1.1", "Expect: 100-continue,\r\n", true],
+    ["HTTP/1.1", "Expect: , 100-continue , 100-Continue\r\n", true],
+    ["HTTP/1.1", "Expect: ,\r\n", false],
     ["HTTP/1.0", "Expect: 100-continue\r\n", false],
     ["HTTP/1.0", "Expect: 200-ok\r\n", false],
   ];

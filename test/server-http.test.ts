@@ -484,7 +484,7 @@ describe("response framing", () => {
 
   test("205 Reset Content carries no content and says so with Content-Length: 0 (RFC 9110 §15.3.6); the connection is reused", async () => {
     const app: Application = (environ, sr) => {
-      if (environ.PATH_INFO === "/205") {
+      if (environ.PATH_INFO === "/205" || environ.REQUEST_METHOD === "CONNECT") {
         sr("205 Reset Content", [["Content-Length", "7"]]);
         return [enc("ignored")];
       }
@@ -498,6 +498,12 @@ describe("response framing", () => {
     expect(rs[0]!.headers["content-length"]).toBe("0");
     expect(r.data.toString()).not.toContain("ignored");
     expect(r.closed).toBe(false);
+    // To CONNECT, a 2xx has no Content-Length at all (RFC 9110 §8.6), and a 205 still no content.
+    const tunnel = await raw(port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", { timeoutMs: 1500 });
+    expect(tunnel.data.toString("latin1")).toStartWith("HTTP/1.1 205 ");
+    expect(tunnel.data.toString("latin1").toLowerCase()).not.toContain("content-length");
+    expect(tunnel.data.toString("latin1")).toEndWith("\r\n\r\n");
+    expect(tunnel.closed).toBe(true);
   });
 
   test("hop-by-hop fields from the app (Upgrade, TE, Trailer, Proxy-Authenticate, ...) are dropped, each warned about once", async () => {

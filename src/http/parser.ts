@@ -744,8 +744,9 @@ export class RequestParser {
           break;
         case 6:
           if (equalsLower(src, off + ns, N_EXPECT)) {
-            if (ve - vs === 12 && equalsLower(src, off + vs, V_100_CONTINUE)) expectContinue = true;
-            else if (ve > vs) expectOther = true;
+            const e = expectations(src, off + vs, off + ve);
+            if (e === EXPECT_OTHER) expectOther = true;
+            else if (e === EXPECT_CONTINUE) expectContinue = true;
           }
           break;
         case 10:
@@ -1124,6 +1125,32 @@ function connectionTokens(src: Uint8Array, p: number, e: number): number {
 function hasTab(src: Uint8Array, p: number, e: number): boolean {
   for (; p < e; p++) if (src[p] === HTAB) return true;
   return false;
+}
+
+const EXPECT_CONTINUE = 1;
+const EXPECT_OTHER = 2;
+
+/**
+ * What an Expect field value `src[p, e)` asks (RFC 9110 §10.1.1): a list
+ * whose empty elements are ignored (§5.6.1.2); {@link EXPECT_OTHER} when an
+ * element is not `100-continue` (case-insensitive), else
+ * {@link EXPECT_CONTINUE} when one is, else 0.
+ */
+function expectations(src: Uint8Array, p: number, e: number): number {
+  let found = 0;
+  let i = p;
+  while (i < e) {
+    while (i < e && (src[i] === SP || src[i] === HTAB || src[i] === COMMA)) i++;
+    if (i === e) break;
+    let j = i;
+    while (j < e && src[j] !== COMMA) j++;
+    let end = j;
+    while (end > i && (src[end - 1] === SP || src[end - 1] === HTAB)) end--;
+    if (end - i !== 12 || !equalsLower(src, i, V_100_CONTINUE)) return EXPECT_OTHER;
+    found = EXPECT_CONTINUE;
+    i = j;
+  }
+  return found;
 }
 
 /** `true` when `src[at, at + b.length)` equals `b` exactly (case-sensitive). */

@@ -752,16 +752,16 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       this.framing = Framing.None;
       if (code < 200) keepAlive = false;
       if (code === 304 && declared >= 0) length = declared;
+    } else if (code < 300 && head.method === "CONNECT") {
+      // A 2xx to CONNECT starts a tunnel: no Content-Length or
+      // Transfer-Encoding (RFC 9110 §8.6, RFC 9112 §6.1). tsgi relays no
+      // tunnel: the body goes out as it is (none for a 205), then the connection closes.
+      this.framing = code === 205 ? Framing.None : Framing.Close;
+      keepAlive = false;
     } else if (code === 205) {
       // RFC 9110 §15.3.6: no content in a 205, and its end made explicit with `Content-Length: 0`.
       this.framing = Framing.None;
       length = 0;
-    } else if (code < 300 && head.method === "CONNECT") {
-      // A 2xx to CONNECT starts a tunnel: no Content-Length or
-      // Transfer-Encoding (RFC 9110 §8.6, RFC 9112 §6.1). tsgi relays no
-      // tunnel: the body goes out as it is, then the connection closes.
-      this.framing = Framing.Close;
-      keepAlive = false;
     } else if (isHead && declared < 0 && bodyLength === 0) {
       // An app may skip the body for HEAD: `Content-Length: 0` could
       // contradict what GET sends, and RFC 9110 §8.6 allows omitting it.
