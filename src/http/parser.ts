@@ -84,9 +84,10 @@
  *   Connection `upgrade` token): tsgi never switches protocols, and llhttp
  *   stops parsing HTTP there. CONNECT with Content-Length > 0 or
  *   Transfer-Encoding → 400 (RFC 9110 §9.3.6: it has no content).
- * - Expect: `expectContinue` for HTTP/1.1 with an Expect field equal to
- *   `100-continue` (case-insensitive); other expectations and any
- *   expectation in HTTP/1.0 are ignored (RFC 9110 §10.1.1).
+ * - Expect: `expectContinue` for HTTP/1.1 with Expect fields listing
+ *   `100-continue` (case-insensitive; empty list elements ignored, RFC 9110
+ *   §5.6.1.2); any other expectation in HTTP/1.1 → 417; any expectation in
+ *   HTTP/1.0 is ignored (RFC 9110 §10.1.1).
  * - Chunked body (RFC 9112 §7.1): chunk-size = 1*HEXDIG (at most 16 digits and
  *   `Number.MAX_SAFE_INTEGER`); chunk-ext = *( ";" name [ "=" ( token /
  *   quoted-string ) ] ), at most `maxChunkExtBytes` bytes, ignored. The BWS
