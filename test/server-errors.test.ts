@@ -502,6 +502,21 @@ describe("limits", () => {
     await Bun.sleep(30);
     expect(access.join("")).toContain('"HEAD /big HTTP/1.1" 413 0');
     expect(access.join("")).toContain('"HEAD /slow HTTP/1.1" 503 0');
+    // Requests the parser rejects (no head delivered): the request-line said HEAD. Split too, so the method spans reads.
+    for (const [bytes, status] of [
+      ["HEAD / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n", 417],
+      ["HEAD / HTTP/1.1\r\nHost: a b\r\n\r\n", 400],
+      ["HEAD /a#b HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+      [["HE", "AD / HTTP/1.1\r\n\r\n"], 400],
+    ] as const) {
+      const r = await raw(port, bytes as string | string[], { timeoutMs: 3000, gapMs: 50 });
+      const text = r.data.toString("latin1");
+      expect([status, text.slice(0, 12)]).toEqual([status, `HTTP/1.1 ${status}`]);
+      expect([status, text.split("\r\n\r\n")[1]]).toEqual([status, ""]);
+    }
+    // A GET rejected the same way keeps its one-line body.
+    const get417 = await raw(port, "GET / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n", { timeoutMs: 3000 });
+    expect(get417.data.toString("latin1").split("\r\n\r\n")[1]).toContain("417 Expectation Failed");
   });
 
   test("urlLengthLimit is configurable", async () => {

@@ -251,6 +251,7 @@ const MAX_CHUNK_SIZE_DIGITS = 16;
 /** "HTTP/" */
 const HTTP_SLASH = bytes("HTTP/");
 const N_HOST = bytes("host");
+const N_HEAD = bytes("HEAD");
 const N_EXPECT = bytes("expect");
 const N_CONNECTION = bytes("connection");
 const N_UPGRADE = bytes("upgrade");
@@ -314,6 +315,11 @@ export class RequestParser {
   private minor = 0;
   /** Head bytes kept from earlier calls (the head so far, when it spans calls). */
   private headBuf: Uint8Array | null = null;
+  /**
+   * The request being parsed is a HEAD, as far as its request-line went
+   * (for an error answer to a request the parser rejects: no body to HEAD).
+   */
+  isHead = false;
   private headLen = 0;
   /** Total head length, set when the head completes. */
   private headTotal = 0;
@@ -435,6 +441,7 @@ export class RequestParser {
   }
 
   private resetMessage(): void {
+    this.isHead = false;
     this.state = H_START;
     this.fieldCount = 0;
     this.emptyLines = 0;
@@ -506,6 +513,7 @@ export class RequestParser {
             if (i === rlEnd) throw this.fail(501, "Method too long: longer than any method this server implements");
             if (data[i] !== SP || i === base) throw this.fail(400, "Invalid method");
             tok[0] = i - base;
+            if (i - base === 4) this.isHead = this.methodIsHead(data, base, start);
             i++;
             tok[1] = i - base;
             st = H_TARGET;
@@ -667,6 +675,17 @@ export class RequestParser {
   }
 
   /** Append `data[from, to)` to the kept head bytes. */
+  /** Whether the 4-byte method starting at `data[base]` (before `start`: in the kept head bytes) is `HEAD`. */
+  private methodIsHead(data: Uint8Array, base: number, start: number): boolean {
+    const kept = this.headBuf;
+    for (let k = 0; k < 4; k++) {
+      const at = base + k;
+      const c = at >= start ? data[at] : kept![at - base];
+      if (c !== N_HEAD[k]) return false;
+    }
+    return true;
+  }
+
   private keepHead(data: Uint8Array, from: number, to: number): void {
     const n = to - from;
     if (n <= 0) return;

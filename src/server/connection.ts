@@ -496,9 +496,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     // request rejected before it reached the app is logged as rejected.
     const environ = this.environ;
     const refused = this.refusedHead;
+    // A request the parser rejected has no head: its request-line said whether it is a HEAD.
     const method = environ !== null ? this.head?.method : refused?.method;
+    const head = method !== undefined ? method === "HEAD" : this.parser.isHead;
     const core = this.core;
-    const answer = errorResponse(error.status, error.message, core.serverSoftware, method === "HEAD", core.http10Only ? "HTTP/1.0" : "HTTP/1.1");
+    const answer = errorResponse(error.status, error.message, core.serverSoftware, head, core.http10Only ? "HTTP/1.0" : "HTTP/1.1");
     this.out(answer.text);
     const line = environ !== null && this.head !== null ? requestLine(this.head) : refused !== null ? requestLine(refused) : rejectedLine(error);
     const startedAt = environ !== null ? this.startedAt : 0;
