@@ -506,10 +506,10 @@ describe("response framing", () => {
     expect(tunnel.closed).toBe(true);
   });
 
-  test("hop-by-hop fields from the app (Upgrade, TE, Trailer, Proxy-Authenticate, ...) are dropped, each warned about once", async () => {
-    const dropped = ["Upgrade", "TE", "Trailer", "Trailers", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization"];
+  test("hop-by-hop fields from the app (Upgrade, TE, Trailer, Proxy-Connection, ...) are dropped, each warned about once", async () => {
+    const dropped = ["Upgrade", "TE", "Trailer", "Trailers", "Proxy-Connection", "Proxy-Authorization"];
     const app: Application = (_e, sr) => {
-      sr("200 OK", [...dropped.map((n) => [n, "x"] as [string, string]), ["X-Kept", "1"]]);
+      sr("200 OK", [...dropped.map((n) => [n, "x"] as [string, string]), ["X-Kept", "1"], ["Proxy-Authenticate", "Basic"]]);
       return [enc("ok")];
     };
     const { port, errors } = start(app);
@@ -518,8 +518,25 @@ describe("response framing", () => {
     expect(rs.map((x) => x.status)).toEqual([200, 200]);
     expect(dropped.filter((n) => rs[0]!.headers[n.toLowerCase()] !== undefined)).toEqual([]);
     expect(rs[0]!.headers["x-kept"]).toBe("1");
+    // Not hop-by-hop in RFC 9110, and a 407 MUST carry it (§15.5.8).
+    expect(rs[0]!.headers["proxy-authenticate"]).toBe("Basic");
     const log = errors.join("");
     for (const n of dropped) expect(log.split(`the application set ${n},`).length - 1).toBe(1);
+  });
+
+  test("a 426 keeps the app's Upgrade, with the upgrade connection option (RFC 9110 §15.5.22, §7.8); no warning", async () => {
+    const app: Application = (_e, sr) => {
+      sr("426 Upgrade Required", [["Upgrade", "TLS/1.2, HTTP/1.1"], ["Content-Type", "text/plain"]]);
+      return [enc("upgrade")];
+    };
+    const { port, errors } = start(app);
+    const r = await raw(port, get("/") + "GET / HTTP/1.0\r\n\r\n", { until: (d) => d.toString().split("upgrade").length === 3 });
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => x.status)).toEqual([426, 426]);
+    expect(rs[0]!.headers.upgrade).toBe("TLS/1.2, HTTP/1.1");
+    expect(rs[0]!.headers.connection).toBe("Upgrade");
+    expect(rs[1]!.headers.connection).toBe("close, Upgrade");
+    expect(errors.join("")).not.toContain("hop-by-hop");
   });
 
   test("an array body longer than its Content-Length: cut, and the response says Connection: close (RFC 9112 §9.6)", async () => {

@@ -10,7 +10,8 @@ export type FetchHandler = (request: Request, ...rest: any[]) => Response | Prom
 /**
  * Hop-by-hop response fields that neither bridge passes on (RFC 9110 §7.6.1,
  * and wsgiref's `is_hop_by_hop` list, which PEP 3333 forbids applications),
- * lower-case: the same fields the tsgi server drops.
+ * lower-case: the same fields the tsgi server drops. `Proxy-Authenticate`
+ * is not among them (a 407 MUST carry it, RFC 9110 §15.5.8).
  */
 export const HOP_BY_HOP = new Set([
   "connection",
@@ -18,7 +19,6 @@ export const HOP_BY_HOP = new Set([
   "transfer-encoding",
   "upgrade",
   "proxy-connection",
-  "proxy-authenticate",
   "proxy-authorization",
   "te",
   "trailer",

@@ -742,7 +742,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
           }
           break;
         default:
-          if (isDroppedHopByHop(name)) {
+          if (isDroppedHopByHop(name) && !(code === 426 && eqLower(name, "upgrade"))) {
             core.warnOnce(`hop-by-hop:${name.toLowerCase()}`, `the application set ${name}, a hop-by-hop field (PEP 3333 forbids them); tsgi drops it`);
           }
       }

@@ -93,17 +93,21 @@ export function responseHead(
     if (i === n) return e.bytes;
   }
   let s = `${proto} ${status}${CRLF}`;
+  const upgrade = upgradeRequired(status, headers);
   for (let i = 0; i < n; i++) {
     const [name, value] = headers[i]!;
-    if (isServerField(name)) continue;
+    if (isServerField(name) && !(upgrade && isUpgrade(name))) continue;
     s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
   }
   if (date !== null) s += `Date: ${date}${CRLF}`;
   if (server !== null) s += `Server: ${server}${CRLF}`;
   if (length >= 0) s += `Content-Length: ${length}${CRLF}`;
   if (chunked) s += `Transfer-Encoding: chunked${CRLF}`;
-  if (connection === ConnectionField.Close) s += `Connection: close${CRLF}`;
-  else if (connection === ConnectionField.KeepAlive) s += `Connection: keep-alive${CRLF}`;
+  // RFC 9110 §7.8: whoever sends Upgrade sends the "upgrade" connection option with it.
+  const option = upgrade ? ", Upgrade" : "";
+  if (connection === ConnectionField.Close) s += `Connection: close${option}${CRLF}`;
+  else if (connection === ConnectionField.KeepAlive) s += `Connection: keep-alive${option}${CRLF}`;
+  else if (upgrade) s += `Connection: Upgrade${CRLF}`;
   const bytes = Buffer.from(s + CRLF, "latin1");
   if (n <= MAX_CACHED_FIELDS && bytes.length <= MAX_CACHED_BYTES) {
     const fields = new Array<string>(n * 2);
@@ -119,6 +123,21 @@ export function responseHead(
     }
   }
   return bytes;
+}
+
+/**
+ * A `426 Upgrade Required` whose app sent `Upgrade`: RFC 9110 §15.5.22 says
+ * the server MUST send it there, so it is kept (with the `upgrade`
+ * connection option), the one hop-by-hop field an app may set.
+ */
+export function upgradeRequired(status: string, headers: ResponseHeaders): boolean {
+  if (!status.startsWith("426")) return false;
+  for (const [name] of headers) if (isUpgrade(name)) return true;
+  return false;
+}
+
+function isUpgrade(name: string): boolean {
+  return name.length === 7 && eqLower(name, "upgrade");
 }
 
 /**
@@ -142,10 +161,11 @@ export function isServerField(name: string): boolean {
 
 /**
  * The hop-by-hop fields other than the framing ones that tsgi drops from an
- * app's response (any case): `TE`, `Upgrade`, `Trailer`, `Trailers`,
- * `Proxy-Connection`, `Proxy-Authenticate`, `Proxy-Authorization` (wsgiref's
- * `is_hop_by_hop` list and RFC 9110 §7.6.1). tsgi never switches protocols
- * or sends trailers, and a proxy's fields are not an origin's to send.
+ * app's response (any case): `TE`, `Upgrade` (but on a 426, see
+ * {@link upgradeRequired}), `Trailer`, `Trailers`, `Proxy-Connection` and
+ * `Proxy-Authorization` (wsgiref's `is_hop_by_hop` list and RFC 9110
+ * §7.6.1). tsgi never switches protocols or sends trailers.
+ * `Proxy-Authenticate` is kept: a 407 MUST carry it (RFC 9110 §15.5.8).
  */
 export function isDroppedHopByHop(name: string): boolean {
   switch (name.length) {
@@ -157,8 +177,6 @@ export function isDroppedHopByHop(name: string): boolean {
       return eqLower(name, "trailers");
     case 16:
       return eqLower(name, "proxy-connection");
-    case 18:
-      return eqLower(name, "proxy-authenticate");
     case 19:
       return eqLower(name, "proxy-authorization");
     default:
