@@ -99,7 +99,8 @@ export function bindListener<Data>(
     ? {
         ...handlers,
         handshake: (s, success, error) => {
-          if (!success) onTlsFailure?.(error ?? undefined);
+          // A client certificate that fails verification comes as success with an error: refused all the same (unless not required).
+          if (!success || (error && tls.requestCert && tls.rejectUnauthorized !== false)) onTlsFailure?.(error ?? undefined);
           handlers.handshake?.(s, success, error);
         },
       }

@@ -20,6 +20,7 @@ import { AccessLog, accessLogFormat, createAccessLog, escapeControls, hexEscape,
 import { resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
+import { tlsFailureCause } from "./tls.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
@@ -204,10 +205,8 @@ export class TsgiServer implements Server, ServerCore {
     try {
       bound = bindListener<Connection | undefined>(o, this.handlers(), undefined, (error) => {
         const reason = error?.message ?? "unknown error";
-        const why = /CERTIFICATE/i.test(reason)
-          ? "the client's certificate is missing or not signed by the CA certificates"
-          : "a client speaking plain HTTP to this HTTPS port gets its connection closed";
-        this.warnOnce(`tls-handshake:${(error as { code?: string } | undefined)?.code ?? reason}`, `a TLS handshake failed (${reason}); ${why} (logged once per reason)`);
+        // Keyed by the reason itself: Bun gives most OpenSSL failures the same code (EPROTO).
+        this.warnOnce(`tls-handshake:${reason}`, `a TLS handshake failed (${reason}); ${tlsFailureCause(reason, !!o.tls?.requestCert)} (logged once per reason)`);
       });
     } catch (error) {
       // TCP binds only: Unix-socket and inherited-fd errors already name their path or fd.

@@ -84,6 +84,24 @@ export function loadTls(files: TlsFiles): TlsConfig {
   return config;
 }
 
+/**
+ * What a failed TLS handshake most likely means, for the server's log, from
+ * the reason Bun gives (an OpenSSL reason code or a socket message).
+ * @param requestCert whether the server asks clients for certificates.
+ */
+export function tlsFailureCause(reason: string, requestCert: boolean): string {
+  if (/HTTP_REQUEST|HTTPS_PROXY_REQUEST/.test(reason)) return "a client spoke plain HTTP to this HTTPS port; its connection was closed";
+  if (/CERTIFICATE|UNKNOWN_CA/i.test(reason)) {
+    return requestCert
+      ? "the client's certificate is missing or not signed by the CA certificates"
+      : "the client does not trust this server's certificate (self-signed, or its CA not given to the client)";
+  }
+  if (/disconnected before secure TLS/i.test(reason)) {
+    return "the client closed the connection during the handshake (it may not trust this server's certificate, or it is a TCP health check)";
+  }
+  return "the client does not speak TLS, or gave up on the handshake";
+}
+
 /** The SHA-256 fingerprint of a PEM certificate, `AB:CD:...` (what browsers show). */
 export function fingerprint256(certPem: string): string {
   return new X509Certificate(certPem).fingerprint256;
