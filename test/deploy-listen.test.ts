@@ -272,6 +272,31 @@ describe("TLS", () => {
     } finally {
       await server.close();
     }
+    // What the app learns of the client (mod_ssl's names, as cheroot's SSL adapters): optional certificates here.
+    const sslApp: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "application/json"]]);
+      return [new TextEncoder().encode(JSON.stringify(Object.fromEntries(Object.entries(environ).filter(([k]) => k.startsWith("SSL_")))))];
+    };
+    const optional = serve(sslApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: caFile, requireClientCert: false }) });
+    try {
+      const url = `https://localhost:${optional.port}/`;
+      const env = async (tls: object) => (await (await fetch(url, { tls: { ca: cert.cert, ...tls }, keepalive: false } as RequestInit)).json()) as Record<string, string>;
+      const good = await env({ cert: client.cert, key: client.private });
+      expect(good.SSL_CLIENT_VERIFY).toBe("SUCCESS");
+      expect(good.SSL_CLIENT_S_DN_CN).toBe("client");
+      expect(good.SSL_CLIENT_S_DN).toBe("/CN=client");
+      expect(good.SSL_CLIENT_I_DN_CN).toBe("tsgi test CA");
+      expect(good.SSL_CLIENT_M_SERIAL).toMatch(/^[0-9A-F]+$/i);
+      expect(good.SSL_CLIENT_CERT!.replace(/\s/g, "")).toBe(client.cert.replace(/\s/g, ""));
+      expect(good.SSL_PROTOCOL).toMatch(/^TLSv1\.[23]$/);
+      expect(good.SSL_CIPHER).toBeTruthy();
+      expect((await env({})).SSL_CLIENT_VERIFY).toBe("NONE");
+      const strange = await env({ cert: stranger.cert, key: stranger.private });
+      expect(strange.SSL_CLIENT_VERIFY).toStartWith("FAILED:");
+      expect(strange.SSL_CLIENT_S_DN_CN).toBe("stranger");
+    } finally {
+      await optional.close();
+    }
   });
 });
 

@@ -189,8 +189,11 @@ export interface ServerOptions {
   /**
    * Serve HTTPS: Bun's TLS options (PEM `cert`, `key`, optional `ca` and
    * `requestCert` for client certificates). Sets `tsgi.url_scheme` to
-   * `"https"` (unless `urlScheme` is given) and `HTTPS=on` in environ. See
-   * `loadTls()` in `server/tls.ts` to read files. Default none (plain HTTP).
+   * `"https"` (unless `urlScheme` is given), `HTTPS=on` and mod_ssl's
+   * `SSL_*` keys (protocol, cipher, the client certificate: see
+   * `tlsEnviron()` in `server/tls-environ.ts`) in environ. HTTP/1.1 is
+   * offered by ALPN. See `loadTls()` in `server/tls.ts` to read files.
+   * Default none (plain HTTP).
    */
   tls?: TlsConfig;
   /**

@@ -21,6 +21,7 @@ import { resolveOptions, type AccessLogFields, type ResolvedOptions, type Server
 import { bindListener } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
 import { tlsFailureCause } from "./tls.ts";
+import { tlsEnviron } from "./tls-environ.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
@@ -259,7 +260,12 @@ export class TsgiServer implements Server, ServerCore {
         if (this.closing) conn.closeIfIdle();
       },
       handshake: (socket: S, success: boolean) => {
-        if (!this.refused.delete(socket)) return;
+        if (!this.refused.delete(socket)) {
+          // Read once per connection: who the client is (its certificate) and how it connected.
+          const conn = socket.data;
+          if (success && conn) conn.environPatch = { ...conn.environPatch, ...tlsEnviron(socket) };
+          return;
+        }
         if (success) this.refuse(socket);
         else socket.terminate();
       },
