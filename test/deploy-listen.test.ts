@@ -79,6 +79,18 @@ describe("TLS", () => {
     expect(ok.cert).toBe(cert.cert);
   });
 
+  test("loadTls names the key file when the key is encrypted, its passphrase wrong, or it does not match the certificate", async () => {
+    const { createPrivateKey, generateKeyPairSync } = await import("node:crypto");
+    const encrypted = join(dir, "encrypted-key.pem");
+    writeFileSync(encrypted, createPrivateKey(cert.key).export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "secret" }));
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: encrypted })).toThrow(/^key file .*encrypted-key\.pem is encrypted: give its passphrase/);
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: encrypted, passphrase: "wrong" })).toThrow(/^key file .*encrypted-key\.pem holds no usable private key \(wrong passphrase\?\)/);
+    expect(loadTls({ certfile: cert.certfile, keyfile: encrypted, passphrase: "secret" }).passphrase).toBe("secret");
+    const other = join(dir, "other-key.pem");
+    writeFileSync(other, generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }));
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: other })).toThrow(/^key file .*other-key\.pem does not match the certificate in /);
+  });
+
   test("https: url_scheme https, HTTPS=on; Bun's fetch with the CA", async () => {
     const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
     try {

@@ -5,7 +5,7 @@
  * directory (`$XDG_CACHE_HOME/tsgi` or `~/.cache/tsgi`).
  * @module
  */
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -64,15 +64,33 @@ function readPem(path: string, what: string, marker: RegExp): string {
  * Read certificate, key and optional CA files into a {@link TlsConfig}.
  * The certificate is parsed so that a broken file fails here, with its name,
  * rather than at the first handshake.
- * @throws Error naming the file when one is missing, unreadable or not PEM.
+ * @throws Error naming the file when one is missing, unreadable or not PEM,
+ *   when the key is encrypted and no (or the wrong) passphrase was given, or
+ *   when the key does not match the certificate.
  */
 export function loadTls(files: TlsFiles): TlsConfig {
   const cert = readPem(files.certfile, "certificate file", /-----BEGIN [A-Z ]*CERTIFICATE-----/);
   const key = readPem(files.keyfile, "key file", /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
+  let x509: X509Certificate;
   try {
-    new X509Certificate(cert);
+    x509 = new X509Certificate(cert);
   } catch (error) {
     throw new Error(`certificate file ${files.certfile} holds no valid certificate: ${(error as Error).message}`);
+  }
+  // The key too, here with its file's name, rather than as a bind error at listen().
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(files.passphrase ? { key, passphrase: files.passphrase } : key);
+  } catch (error) {
+    const encrypted = /ENCRYPTED/.test(key);
+    throw new Error(
+      encrypted && !files.passphrase
+        ? `key file ${files.keyfile} is encrypted: give its passphrase, or decrypt it (openssl pkey -in ${files.keyfile} -out key.pem)`
+        : `key file ${files.keyfile} holds no usable private key${encrypted ? " (wrong passphrase?)" : ""}: ${(error as Error).message}`,
+    );
+  }
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new Error(`key file ${files.keyfile} does not match the certificate in ${files.certfile}`);
   }
   const config: TlsConfig = { cert, key };
   if (files.passphrase) config.passphrase = files.passphrase;
