@@ -344,6 +344,7 @@ export default function app(environ: any, startResponse: any): any {
 export default function app(environ: any, startResponse: any): any {
   if (environ.PATH_INFO === "/reject") Promise.reject(new Error("forgot to await this"));
   if (environ.PATH_INFO === "/timer") setTimeout(() => { throw new Error("thrown in a timer"); }, 5);
+  if (environ.PATH_INFO === "/odd") setTimeout(() => { throw Object.create(null); }, 5);
   startResponse("200 OK", [["Content-Type", "text/plain"]]);
   return [enc.encode("ok v1")];
 }
@@ -360,6 +361,11 @@ export default function app(environ: any, startResponse: any): any {
       expect(dev.output.slice(mark), path).not.toMatch(/src\/(dev|gateway|server)\//);
       expect((await get(url)).text).toBe("ok v1");
     }
+    // A thrown value nothing can describe is still reported, and the server still serves.
+    const odd = dev.output.length;
+    expect((await get(url + "/odd")).text).toBe("ok v1");
+    await dev.waitFor(/thrown outside any request/, 3000, odd);
+    expect((await get(url)).text).toBe("ok v1");
     // At load: a save whose top level leaves a rejection behind still reloads, and the server stays up.
     const mark = dev.output.length;
     app.write("app.ts", app.read("app.ts").replace("v1", "v2") + `const warm = Promise.reject(new Error("warm-up failed"));\n`);

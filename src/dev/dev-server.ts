@@ -104,7 +104,22 @@ export async function startDevServer(
   // This process runs the app: a rejection it forgot to await, or a throw in a timer, is reported, not fatal.
   const releaseStray = catchStrayErrors((error, kind) => {
     const what = kind === "unhandledRejection" ? "a promise rejected with nothing to catch it (a missing await?)" : "an error was thrown outside any request (a timer or a listener?)";
-    logger.error(`the app: ${what}; tsgi-dev keeps serving:\n${formatDiagnosis(describeError(error))}`);
+    let report: string;
+    let inApp = false;
+    try {
+      const d = describeError(error);
+      inApp = d.location !== undefined;
+      report = formatDiagnosis(d);
+    } catch {
+      // A value diagnose cannot read (an object without a prototype, a Proxy that throws).
+      try {
+        report = String(error);
+      } catch {
+        report = "(a value that cannot be printed)";
+      }
+    }
+    // Without a frame in the app's code (tsgi-dev's own output failing, say), the app is not blamed.
+    logger.error(`${inApp ? "the app: " : ""}${what}; tsgi-dev keeps serving:\n${report}`);
   });
 
   const state = await reloader.start();
