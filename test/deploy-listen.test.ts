@@ -306,6 +306,19 @@ describe("TLS", () => {
       const strange = await env({ cert: stranger.cert, key: stranger.private });
       expect(strange.SSL_CLIENT_VERIFY).toStartWith("FAILED:");
       expect(strange.SSL_CLIENT_S_DN_CN).toBe("stranger");
+      // The DN in the certificate's order; a repeated attribute numbered as mod_ssl does.
+      const dave = await generate(
+        [
+          { name: "OU", value: "A" },
+          { name: "O", value: "Acme" },
+          { name: "OU", value: "B" },
+          { name: "commonName", value: "dave" },
+        ],
+        { keyType: "ec", curve: "P-256", algorithm: "sha256", ca: { key: ca.private, cert: ca.cert }, extensions: [{ name: "extKeyUsage", clientAuth: true }] },
+      );
+      const ordered = await env({ cert: dave.cert, key: dave.private });
+      expect(ordered.SSL_CLIENT_S_DN).toBe("/OU=A/O=Acme/OU=B/CN=dave");
+      expect([ordered.SSL_CLIENT_S_DN_OU, ordered.SSL_CLIENT_S_DN_OU_1, ordered.SSL_CLIENT_S_DN_O]).toEqual(["A", "B", "Acme"]);
     } finally {
       await optional.close();
     }

@@ -127,6 +127,31 @@ export default async (environ: any, startResponse: any) => {
     expect((await get(url)).text).toMatch(/^alice \S+ same=true instanceof=true <p>page<\/p> v2$/);
   });
 
+  test("a module imported lazily that failed (a throw at its top level) works again once fixed", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async (environ: any, startResponse: any) => {
+  let text: string;
+  try {
+    text = (await import("./lazy.ts")).word;
+  } catch (e) {
+    text = "ERR " + (e as Error).message;
+  }
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(text)];
+};
+`,
+      "lazy.ts": `export const word = "ok1";\n`,
+    });
+    apps.push(app);
+    const { url } = await start(app);
+    expect((await get(url)).text).toBe("ok1");
+    await Bun.sleep(300); // the dev server finds the lazily imported module and watches it
+    app.write("lazy.ts", `throw new Error("boom");\nexport const word = "never";\n`);
+    await until(async () => (await get(url)).text === "ERR boom", 3000);
+    app.write("lazy.ts", `export const word = "fixed";\n`);
+    await until(async () => (await get(url)).text === "fixed", 3000);
+  });
+
   test("a module a request imports by a computed specifier (no scan can see it) is watched from then on, across reloads", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

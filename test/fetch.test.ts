@@ -15,7 +15,7 @@ import staticApp from "../fixtures/static/app.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseResponses, raw, startServer } from "./helpers.ts";
+import { parseResponses, raw, rawOne, startServer } from "./helpers.ts";
 
 const enc = new TextEncoder();
 
@@ -42,12 +42,20 @@ describe("Hono on tsgi (fromFetchHandler)", () => {
     return c.text("ok");
   });
   h.get("/url", (c) => c.text(c.req.url));
+  h.get("/upgrade", (c) => c.text("use TLS", 426, { Upgrade: "TLS/1.2, HTTP/1.1" }));
 
   let srv: ReturnType<typeof startServer>;
   beforeAll(() => {
     srv = startServer(fromFetchHandler(h));
   });
   afterAll(() => srv.server.close());
+
+  test("a 426 keeps its Upgrade (RFC 9110 §15.5.22), with the upgrade connection option", async () => {
+    const r = await rawOne(srv.port, "GET /upgrade HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("use TLS") });
+    expect(r.response!.status).toBe(426);
+    expect(r.response!.headers.upgrade).toBe("TLS/1.2, HTTP/1.1");
+    expect(r.response!.headers.connection).toBe("Upgrade");
+  });
 
   test("routing, params, query, 404", async () => {
     expect(await (await fetch(`${srv.url}/`)).text()).toBe("home");

@@ -7,14 +7,15 @@
  * So each generation is a brand-new set of module records (a change two
  * imports deep takes effect), while `node_modules`, built-ins and tsgi's own
  * modules resolve as usual and stay cached. Between loads, an import of a
- * user file that the serving generation has loaded resolves to that
- * generation's key, so a module a request imports lazily shares the app's
- * modules (one instance of a store, one class for `instanceof`); any other
- * user file keeps its plain key (the lazy module itself, and
- * `require.resolve("./page.html")`, which the plugin also sees and which
- * must stay a real path). During a load, a lazy import by the old app joins
- * the new generation. The loader deletes plain user keys before the next
- * load. `import.meta.path`, `import.meta.dir` and `__filename` stay the
+ * user file that the serving generation has loaded, or of a JS/TS module
+ * (one a request imports lazily), resolves to that generation's key: the
+ * lazy module shares the app's modules (one instance of a store, one class
+ * for `instanceof`), and a lazy module that failed is evaluated afresh by
+ * the next generation (under a plain key Bun would keep the failure). Any
+ * other user file keeps its plain path (`require.resolve("./page.html")`,
+ * which the plugin also sees: a path read as a file). During a load, a lazy
+ * import by the old app joins the new generation. The loader deletes plain
+ * user keys before the next load. `import.meta.path`, `import.meta.dir` and `__filename` stay the
  * plain file path; only `import.meta.url` carries the query.
  *
  * Why not `delete require.cache[path]` alone: it does evict ES modules, but
@@ -26,6 +27,9 @@
  */
 import { dirname } from "node:path";
 import { isUserFile, stripQuery } from "./paths.ts";
+
+/** JavaScript and TypeScript module files, by extension. */
+const CODE_MODULE = /\.[cm]?[jt]sx?$/;
 
 /** The query parameter naming a module's generation. */
 export const GENERATION_PARAM = "tsgi-reload";
@@ -100,8 +104,10 @@ export function installVersioning(own: (path: string) => boolean): void {
         }
         if (!isUserFile(stripQuery(resolved)) || isOwn(stripQuery(resolved))) return undefined;
         const key = versioned(resolved, n);
-        // Between loads, only what the serving generation loaded is shared; the rest resolves plainly.
-        if (generation === 0 && !(key in require.cache)) return undefined;
+        // Between loads: what the serving generation loaded is shared, a code module imported
+        // lazily joins the generation (a plain key would keep a failed evaluation for good), and
+        // anything else (`require.resolve("./page.html")`) stays a real path.
+        if (generation === 0 && !(key in require.cache) && !CODE_MODULE.test(stripQuery(resolved))) return undefined;
         return { path: key };
       });
     },

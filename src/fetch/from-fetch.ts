@@ -144,7 +144,8 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     }
     const headers: ResponseHeaders = [];
     response.headers.forEach((value, name) => {
-      if (name === "set-cookie" || HOP_BY_HOP.has(name)) return;
+      // A 426 MUST carry Upgrade (RFC 9110 §15.5.22): the tsgi server keeps it there.
+      if (name === "set-cookie" || (HOP_BY_HOP.has(name) && !(name === "upgrade" && response.status === 426))) return;
       headers.push([name, value]);
     });
     for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Socket } from "bun";
+import { X509Certificate } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
 
 /** mod_ssl's short names for distinguished-name attributes (cheroot's map). */
@@ -17,6 +18,7 @@ const DN_KEYS: Record<string, string> = {
   OU: "OU",
   CN: "CN",
   emailAddress: "Email",
+  UID: "UID",
   serialNumber: "serialNumber",
 };
 
@@ -26,10 +28,11 @@ const DN_KEYS: Record<string, string> = {
  * - `SSL_CLIENT_VERIFY`: `NONE` (no client certificate), `SUCCESS`, or
  *   `FAILED:<reason>` (possible only with `rejectUnauthorized: false`);
  * - with a client certificate: `SSL_CLIENT_S_DN` and `SSL_CLIENT_I_DN`
- *   (subject and issuer as `/C=../O=../CN=..`), one `SSL_CLIENT_S_DN_<attr>`
- *   and `SSL_CLIENT_I_DN_<attr>` per attribute (`CN`, `O`, `OU`, `C`, `ST`,
- *   `L`, `Email`), `SSL_CLIENT_M_SERIAL` (hex), `SSL_CLIENT_V_START`,
- *   `SSL_CLIENT_V_END` and `SSL_CLIENT_CERT` (PEM).
+ *   (subject and issuer as `/C=../O=../CN=..`, in the certificate's order),
+ *   `SSL_CLIENT_S_DN_<attr>` and `SSL_CLIENT_I_DN_<attr>` per attribute
+ *   (`CN`, `O`, `OU`, `C`, `ST`, `L`, `Email`, `UID`; a repeated one as
+ *   `_OU`, `_OU_1`, ... as mod_ssl), `SSL_CLIENT_M_SERIAL` (hex),
+ *   `SSL_CLIENT_V_START`, `SSL_CLIENT_V_END` and `SSL_CLIENT_CERT` (PEM).
  * A key whose value Bun cannot give is left out.
  */
 export function tlsEnviron(socket: Socket<unknown>): Record<string, string> {
@@ -45,7 +48,17 @@ export function tlsEnviron(socket: Socket<unknown>): Record<string, string> {
   }
   const failure = socket.authorized ? null : socket.getAuthorizationError?.();
   env.SSL_CLIENT_VERIFY = failure ? `FAILED:${failure.message}` : "SUCCESS";
-  Object.assign(env, distinguishedName("SSL_CLIENT_S_DN", cert.subject), distinguishedName("SSL_CLIENT_I_DN", cert.issuer));
+  let ordered: X509Certificate | null = null;
+  try {
+    ordered = new X509Certificate(cert.raw);
+  } catch {
+    // the DN strings then come from the attributes, grouped by name
+  }
+  Object.assign(
+    env,
+    distinguishedName("SSL_CLIENT_S_DN", cert.subject, ordered?.subject),
+    distinguishedName("SSL_CLIENT_I_DN", cert.issuer, ordered?.issuer),
+  );
   if (cert.serialNumber) env.SSL_CLIENT_M_SERIAL = cert.serialNumber;
   if (cert.valid_from) env.SSL_CLIENT_V_START = cert.valid_from;
   if (cert.valid_to) env.SSL_CLIENT_V_END = cert.valid_to;
@@ -54,7 +67,12 @@ export function tlsEnviron(socket: Socket<unknown>): Record<string, string> {
   return env;
 }
 
-function distinguishedName(prefix: string, name: Record<string, string | string[] | undefined> | undefined): Record<string, string> {
+/**
+ * `prefix` (the whole DN: `lines`, Node's one attribute per line in the
+ * certificate's order, else the attributes grouped by name) and
+ * `prefix_<attr>`, `prefix_<attr>_1`, ... per attribute.
+ */
+function distinguishedName(prefix: string, name: Record<string, string | string[] | undefined> | undefined, lines: string | undefined): Record<string, string> {
   const env: Record<string, string> = {};
   if (!name) return env;
   let dn = "";
@@ -63,8 +81,8 @@ function distinguishedName(prefix: string, name: Record<string, string | string[
     const values = Array.isArray(value) ? value : [value];
     for (const v of values) dn += `/${attr}=${v}`;
     const short = DN_KEYS[attr];
-    if (short) env[`${prefix}_${short}`] = values.join(", ");
+    if (short) values.forEach((v, i) => (env[i === 0 ? `${prefix}_${short}` : `${prefix}_${short}_${i}`] = v));
   }
-  env[prefix] = dn;
+  env[prefix] = lines ? `/${lines.split("\n").join("/")}` : dn;
   return env;
 }

@@ -114,10 +114,12 @@ export function tlsFailureCause(reason: string, requestCert: boolean): string {
       ? "the client's certificate is missing or not signed by the CA certificates"
       : "the client does not trust this server's certificate (self-signed, or its CA not given to the client)";
   }
+  if (/NO_APPLICATION_PROTOCOL/.test(reason)) return "the client offered no protocol this server speaks by ALPN (it speaks http/1.1; an h2-only client)";
   if (/disconnected before secure TLS/i.test(reason)) {
     return "the client closed the connection during the handshake (it may not trust this server's certificate, or it is a TCP health check)";
   }
-  return "the client does not speak TLS, or gave up on the handshake";
+  // BAD_PACKET_LENGTH and the like: what curl, Python and OpenSSL clients send when they reject the certificate, or garbage.
+  return "the client gave up on the handshake (it may not trust this server's certificate) or does not speak TLS";
 }
 
 /** The SHA-256 fingerprint of a PEM certificate, `AB:CD:...` (what browsers show). */
