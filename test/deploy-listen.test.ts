@@ -208,6 +208,7 @@ describe("TLS", () => {
       });
     try {
       expect(await offer(["h2", "http/1.1"])).toBe("selected http/1.1");
+      expect(await offer(["http/1.0"])).toBe("selected http/1.0");
       expect(await offer(["h2"])).toStartWith("refused");
       // Plain HTTPS clients (no ALPN offered) are unaffected.
       expect((await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert } } as RequestInit)).status).toBe(200);

@@ -72,12 +72,12 @@ function checkInheritedFd(fd: number): void {
 
 /**
  * The ALPN protocols a TLS listener offers (RFC 7301), in the wire format (a
- * length byte before each name): HTTP/1.1 only, so a client offering
- * `h2, http/1.1` settles on HTTP/1.1 and an `h2`-only client is refused in
- * the handshake (`no_application_protocol`) instead of getting HTTP/1.1 bytes
- * it cannot read. Bun's string form would refuse both.
+ * length byte before each name): HTTP/1.1 and HTTP/1.0, so a client
+ * offering `h2, http/1.1` settles on HTTP/1.1 and an `h2`-only client is
+ * refused in the handshake (`no_application_protocol`) instead of getting
+ * HTTP/1.1 bytes it cannot read. Bun's string form would refuse them all.
  */
-const HTTP11_ALPN = Buffer.from("\x08http/1.1", "latin1");
+const HTTP11_ALPN = Buffer.from("\x08http/1.1\x08http/1.0", "latin1");
 
 /**
  * Open the listening socket the options ask for (`fd`, else `unix`, else
