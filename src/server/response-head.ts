@@ -136,7 +136,8 @@ export function upgradeRequired(status: string, headers: ResponseHeaders): boole
   return false;
 }
 
-function isUpgrade(name: string): boolean {
+/** `Upgrade`, any case. */
+export function isUpgrade(name: string): boolean {
   return name.length === 7 && eqLower(name, "upgrade");
 }
 

@@ -75,14 +75,14 @@ export function tlsEnviron(socket: Socket<unknown>): Record<string, string> {
 function distinguishedName(prefix: string, name: Record<string, string | string[] | undefined> | undefined, lines: string | undefined): Record<string, string> {
   const env: Record<string, string> = {};
   if (!name) return env;
-  let dn = "";
+  let grouped = "";
   for (const [attr, value] of Object.entries(name)) {
     if (value === undefined) continue;
     const values = Array.isArray(value) ? value : [value];
-    for (const v of values) dn += `/${attr}=${v}`;
+    if (!lines) for (const v of values) grouped += `/${attr}=${v}`;
     const short = DN_KEYS[attr];
     if (short) values.forEach((v, i) => (env[i === 0 ? `${prefix}_${short}` : `${prefix}_${short}_${i}`] = v));
   }
-  env[prefix] = lines ? `/${lines.split("\n").join("/")}` : dn;
+  env[prefix] = lines ? `/${lines.split("\n").join("/")}` : grouped;
   return env;
 }
