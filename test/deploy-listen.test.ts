@@ -70,6 +70,23 @@ describe("TLS", () => {
     expect(again.fingerprint).toBe(cert.fingerprint);
   });
 
+  test("processes starting together on an empty cache generate one certificate between them", async () => {
+    const script = `import { devCertificate } from ${JSON.stringify(join(process.cwd(), "src/server/tls.ts"))};
+const c = await devCertificate(process.argv[2]);
+console.log(c.fingerprint);`;
+    const file = join(dir, "make-cert.ts");
+    writeFileSync(file, script);
+    for (let round = 0; round < 3; round++) {
+      const cache = join(dir, `together-${round}`);
+      const procs = [0, 1, 2].map(() => Bun.spawn([process.execPath, file, cache], { stdout: "pipe", stderr: "inherit" }));
+      const prints = await Promise.all(procs.map(async (p) => (await new Response(p.stdout).text()).trim()));
+      expect(new Set(prints).size).toBe(1);
+      // What they serve is what the cache holds, and its key matches.
+      expect((await devCertificate(cache)).fingerprint).toBe(prints[0]!);
+      expect(existsSync(join(cache, "localhost.lock"))).toBe(false);
+    }
+  });
+
   test("loadTls names the file that is missing or not PEM", () => {
     expect(() => loadTls({ certfile: join(dir, "nope.pem"), keyfile: cert.keyfile })).toThrow(/cannot read certificate file .*nope\.pem: no such file/);
     const bad = join(dir, "bad.pem");

@@ -6,7 +6,7 @@
  * @module
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -159,6 +159,8 @@ const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
  * (`tsgi --https` without files): read from `dir` when a valid one is cached
  * there, else generated (EC P-256, SHA-256, 365 days) with `selfsigned` and
  * written as `localhost-cert.pem` and `localhost-key.pem` (key mode 0600).
+ * Processes starting together on an empty cache generate one pair between
+ * them (a `localhost.lock` file), so all serve the same certificate.
  * Never for production: clients trust it only when told to (`curl --cacert`).
  *
  * @param dir cache directory; default {@link cacheDir}.
@@ -167,19 +169,66 @@ const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
 export async function devCertificate(dir: string = cacheDir()): Promise<DevCertificate> {
   const certfile = join(dir, "localhost-cert.pem");
   const keyfile = join(dir, "localhost-key.pem");
-  if (existsSync(certfile) && existsSync(keyfile)) {
-    try {
-      const cert = readFileSync(certfile, "utf8");
-      const key = readFileSync(keyfile, "utf8");
-      const x509 = new X509Certificate(cert);
-      const validTo = new Date(x509.validTo);
-      if (validTo.getTime() - Date.now() > RENEW_BEFORE_MS && x509.checkPrivateKey(await importKey(key))) {
-        return { cert, key, certfile, keyfile, fingerprint: x509.fingerprint256, created: false, validTo };
-      }
-    } catch {
-      // unreadable or broken cache: generate a new one below
-    }
+  const cached = await readCached(certfile, keyfile);
+  if (cached) return cached;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // One process generates at a time (two `--https` servers started together
+  // would otherwise each write their own pair, and serve different ones).
+  const release = await lockFile(join(dir, "localhost.lock"));
+  try {
+    return (await readCached(certfile, keyfile)) ?? (await generateDevCertificate(certfile, keyfile));
+  } finally {
+    release();
   }
+}
+
+/** The cached pair when both files are there, match and are not due for renewal; else `null`. */
+async function readCached(certfile: string, keyfile: string): Promise<DevCertificate | null> {
+  if (!existsSync(certfile) || !existsSync(keyfile)) return null;
+  try {
+    const cert = readFileSync(certfile, "utf8");
+    const key = readFileSync(keyfile, "utf8");
+    const x509 = new X509Certificate(cert);
+    const validTo = new Date(x509.validTo);
+    if (validTo.getTime() - Date.now() > RENEW_BEFORE_MS && x509.checkPrivateKey(createPrivateKey(key))) {
+      return { cert, key, certfile, keyfile, fingerprint: x509.fingerprint256, created: false, validTo };
+    }
+  } catch {
+    // unreadable or broken cache: a new pair is generated
+  }
+  return null;
+}
+
+/** How long a process waits for another one's certificate lock, ms; a lock older than this is taken as left by a dead process. */
+const LOCK_WAIT_MS = 15_000;
+
+/**
+ * Take `path` as an exclusive lock (created with `O_EXCL`), waiting while
+ * another process holds it; a lock older than {@link LOCK_WAIT_MS} is
+ * stale and replaced. @returns the function that releases it.
+ */
+async function lockFile(path: string): Promise<() => void> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      closeSync(openSync(path, "wx", 0o600));
+      return () => rmSync(path, { force: true });
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EEXIST") throw error;
+    }
+    let age = 0;
+    try {
+      age = Date.now() - statSync(path).mtimeMs;
+    } catch {
+      continue; // released meanwhile
+    }
+    if (age > LOCK_WAIT_MS || Date.now() > deadline) rmSync(path, { force: true });
+    else await Bun.sleep(50);
+  }
+}
+
+/** Generate a new localhost pair and write it (key, then certificate, each by rename). */
+async function generateDevCertificate(certfile: string, keyfile: string): Promise<DevCertificate> {
   const { generate } = await import("selfsigned");
   const notAfter = new Date(Date.now() + DEV_CERT_DAYS * 24 * 3600 * 1000);
   const pems = await generate([{ name: "commonName", value: "localhost" }, { name: "organizationName", value: "tsgi development certificate" }], {
@@ -195,7 +244,6 @@ export async function devCertificate(dir: string = cacheDir()): Promise<DevCerti
       { name: "subjectAltName", altNames: [{ type: 2, value: "localhost" }, { type: 7, ip: "127.0.0.1" }, { type: 7, ip: "::1" }] },
     ],
   });
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   // Write then rename, so a concurrent reader never sees half a file.
   const tmp = `.${process.pid}.tmp`;
   writeFileSync(keyfile + tmp, pems.private, { mode: 0o600 });
@@ -215,7 +263,4 @@ export async function devCertificate(dir: string = cacheDir()): Promise<DevCerti
   };
 }
 
-async function importKey(pem: string) {
-  const { createPrivateKey } = await import("node:crypto");
-  return createPrivateKey(pem);
-}
+
