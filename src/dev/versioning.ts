@@ -15,8 +15,9 @@
  * other user file keeps its plain path (`require.resolve("./page.html")`,
  * which the plugin also sees: a path read as a file). During a load, a lazy
  * import by the old app joins the new generation. The loader deletes plain
- * user keys before the next load. `import.meta.path`, `import.meta.dir` and `__filename` stay the
- * plain file path; only `import.meta.url` carries the query.
+ * user keys before the next load. `import.meta.path`, `import.meta.dir` and
+ * `__filename` stay the plain file path; only `import.meta.url` carries the
+ * query.
  *
  * Why not `delete require.cache[path]` alone: it does evict ES modules, but
  * after a link error (`import { x }` of a name the target does not export)

@@ -77,7 +77,7 @@ function checkInheritedFd(fd: number): void {
  * refused in the handshake (`no_application_protocol`) instead of getting
  * HTTP/1.1 bytes it cannot read. Bun's string form would refuse them all.
  */
-const HTTP11_ALPN = Buffer.from("\x08http/1.1\x08http/1.0", "latin1");
+const HTTP1_ALPN = Buffer.from("\x08http/1.1\x08http/1.0", "latin1");
 
 /**
  * Open the listening socket the options ask for (`fd`, else `unix`, else
@@ -105,7 +105,7 @@ export function bindListener<Data>(
         },
       }
     : handlers;
-  const common = { socket, data, allowHalfOpen: true, ...(tls ? { tls: { ALPNProtocols: HTTP11_ALPN, ...tls } } : {}) };
+  const common = { socket, data, allowHalfOpen: true, ...(tls ? { tls: { ALPNProtocols: HTTP1_ALPN, ...tls } } : {}) };
   if (options.fd !== undefined) {
     checkInheritedFd(options.fd);
     let listener: SocketListener<Data>;
