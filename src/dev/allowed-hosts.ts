@@ -54,16 +54,21 @@ function hostName(host: string): string {
 /**
  * Wrap `app`: a request whose `Host` is not allowed ({@link hostAllowed}) is
  * answered `403 Forbidden` with what to do, and never reaches the app.
- * @param onBlocked called with the host of each refused request (to log it).
+ * @param warn called with a one-line warning the first time each host name
+ *   is refused (for the terminal).
  */
-export function withHostCheck(app: Application, bound: string, allowed: AllowedHosts, onBlocked?: (host: string) => void): Application {
+export function withHostCheck(app: Application, bound: string, allowed: AllowedHosts, warn?: (message: string) => void): Application {
   if (allowed === true) return app;
   const encoder = new TextEncoder();
+  const warned = new Set<string>();
   return (environ: Environ, startResponse) => {
     const host = typeof environ.HTTP_HOST === "string" ? environ.HTTP_HOST : undefined;
     if (hostAllowed(host, bound, allowed)) return app(environ, startResponse);
     const name = hostName(host!);
-    onBlocked?.(name);
+    if (warn && !warned.has(name)) {
+      warned.add(name);
+      warn(`blocked a request for host "${name}": not this machine's name (DNS rebinding protection); --allowed-hosts ${name} allows it`);
+    }
     const body = encoder.encode(
       `Blocked request: the host "${name}" is not allowed (a protection against DNS rebinding).\n` +
         `To allow it, start tsgi-dev with --allowed-hosts ${name}\n`,

@@ -17,7 +17,7 @@ import { forwardTo, HANDOVER_IDLE_GRACE_MS, loopbackFor } from "./handover.ts";
 import { withHostCheck } from "./allowed-hosts.ts";
 import { withLive, LiveHub } from "./live.ts";
 import { AppLoader } from "./loader.ts";
-import { enabled } from "./log.ts";
+import { serverLogs } from "./log.ts";
 import { isWildcard, lanUrls, listenWithFallback } from "./ports.ts";
 import { catchStrayErrors } from "./stray-errors.ts";
 import { formatFailure, isTsgiSource, Reloader } from "./reloader.ts";
@@ -162,12 +162,7 @@ export async function startDevServer(
     }
   }
   if (hub) app = withLive(app, hub);
-  const blocked = new Set<string>();
-  app = withHostCheck(app, config.host, config.allowedHosts, (host) => {
-    if (blocked.has(host)) return;
-    blocked.add(host);
-    logger.warn(`blocked a request for host "${host}": not this machine's name (DNS rebinding protection); --allowed-hosts ${host} allows it`);
-  });
+  app = withHostCheck(app, config.host, config.allowedHosts, (message) => logger.warn(message));
   // What the server calls: the app, until a handover swaps in the forwarder.
   let current = app;
   const served: Application = (environ, startResponse) => current(environ, startResponse);
@@ -175,8 +170,7 @@ export async function startDevServer(
   const serverOptions = {
     hostname: config.host,
     debug: config.debug,
-    log: config.accessLog && enabled(config.logLevel, "info") ? process.stdout : null,
-    errorLog: enabled(config.logLevel, "error") ? process.stderr : null,
+    ...serverLogs(config.logLevel, config.accessLog),
     shutdownTimeout: config.shutdownTimeout,
     handlerClass: DevHandler,
   };

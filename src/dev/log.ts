@@ -70,3 +70,15 @@ function restoring(target: { write(s: string): unknown; columns?: number }): { w
 export function enabled(level: LogLevel, what: Exclude<LogLevel, "silent">): boolean {
   return CONSOLA_LEVEL[level] >= CONSOLA_LEVEL[what];
 }
+
+/**
+ * The dev server's access and error logs for the server at `level`: the
+ * access log to stdout (when `accessLog` and info lines show), errors to
+ * stderr (when error lines show); `null` turns one off.
+ */
+export function serverLogs(level: LogLevel, accessLog: boolean): { log: NodeJS.WriteStream | null; errorLog: NodeJS.WriteStream | null } {
+  return {
+    log: accessLog && enabled(level, "info") ? process.stdout : null,
+    errorLog: enabled(level, "error") ? process.stderr : null,
+  };
+}

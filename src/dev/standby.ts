@@ -19,7 +19,7 @@ import type { DevConfig } from "./config.ts";
 import { renderErrorPage } from "./error-page.ts";
 import { forwardTo, HANDOVER_IDLE_GRACE_MS, loopbackFor } from "./handover.ts";
 import { LiveHub, withLive } from "./live.ts";
-import { enabled } from "./log.ts";
+import { serverLogs } from "./log.ts";
 
 /** The supervisor's own server on the shared socket. */
 export interface Standby {
@@ -55,18 +55,12 @@ export function serveStandby(fd: number, config: DevConfig, logger: ConsolaInsta
   };
   // A page rendered here reloads once a new process serves (its stream ends, the page reconnects and sees another id).
   const hub = config.live ? new LiveHub(`standby-${process.pid.toString(36)}${Date.now().toString(36)}`) : null;
-  const blocked = new Set<string>();
-  const app = withHostCheck(hub ? withLive(page, hub) : page, config.host, config.allowedHosts, (host) => {
-    if (blocked.has(host)) return;
-    blocked.add(host);
-    logger.warn(`blocked a request for host "${host}": not this machine's name (DNS rebinding protection); --allowed-hosts ${host} allows it`);
-  });
+  const app = withHostCheck(hub ? withLive(page, hub) : page, config.host, config.allowedHosts, (message) => logger.warn(message));
   let current = app;
   const server = createServer((environ, startResponse) => current(environ, startResponse), {
     fd: dupFd(fd),
     debug: config.debug,
-    log: config.accessLog && enabled(config.logLevel, "info") ? process.stdout : null,
-    errorLog: enabled(config.logLevel, "error") ? process.stderr : null,
+    ...serverLogs(config.logLevel, config.accessLog),
     shutdownTimeout: config.shutdownTimeout,
   }).listen();
   let closing: Promise<void> | null = null;
