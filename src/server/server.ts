@@ -10,7 +10,7 @@ import { ErrorLogStream } from "../gateway/errors.ts";
 import type { GatewayOptions } from "../gateway/run.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
-import { fileWrapper } from "../toolkit/util.ts";
+import { fileWrapper } from "../gateway/file-wrapper.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import { errorResponse } from "./response-head.ts";
 import { Connection, requestLine } from "./connection.ts";
@@ -90,13 +90,6 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /**
- * The server. Create with {@link createServer} or {@link serve}.
- *
- * Members not in {@link Server} are the connections' view of the server
- * (`ServerCore`) and the {@link HandlerServer} a `handlerClass` sees; they are
- * public for those, not for applications.
- */
-/**
  * TLS connections over `maxConnections` waiting for their handshake to end
  * so they can be answered 503: at most this many at a time; more are closed
  * unanswered, so a flood of handshakes that never finish cannot hold
@@ -106,6 +99,13 @@ const MAX_REFUSED_HANDSHAKES = 64;
 /** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
 const REFUSED_HANDSHAKE_MS = 10_000;
 
+/**
+ * The server. Create with {@link createServer} or {@link serve}.
+ *
+ * Members not in {@link Server} are the connections' view of the server
+ * (`ServerCore`) and the {@link HandlerServer} a `handlerClass` sees; they are
+ * public for those, not for applications.
+ */
 export class TsgiServer implements Server, ServerCore {
   app: Application;
   /** The options with every default applied. */
@@ -192,11 +192,6 @@ export class TsgiServer implements Server, ServerCore {
 
   get connections(): number {
     return this.conns.size;
-  }
-
-  /** Set the `tsgi.file_wrapper` of requests that start afterwards (`undefined`: none). Default: the toolkit's `fileWrapper`. */
-  setFileWrapper(factory: EnvironDefaults["fileWrapper"]): void {
-    this.environDefaults.fileWrapper = factory;
   }
 
   listen(): this {
