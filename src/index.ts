@@ -17,6 +17,9 @@ export type { AccessLogFields, CloseOptions, LogTarget, Server, ServerOptions } 
 export { VERSION } from "./version.ts";
 export { LoggingLogAdapter, RequestHandler } from "./server/index.ts";
 export type { ErrorResponse, HandlerServer, LoggerLevel, RequestHandlerClass } from "./server/index.ts";
+// What the tsgi server's `tsgi.input` reads and `write()` reject with, for `instanceof` checks.
+export { ClientDisconnected } from "./server/index.ts";
+export { HttpError } from "./http/index.ts";
 
 // The toolkit (each module is also a subpath export: "tsgi/util", "tsgi/validate", ...).
 // `Headers` (wsgiref.headers) and the gevent `Environ` class are only exported from their

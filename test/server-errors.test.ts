@@ -1008,3 +1008,37 @@ describe("requestTimeout", () => {
     expect(r.response!.body.toString()).toBe("start");
   });
 });
+
+describe("what tsgi.input reads reject with", () => {
+  test("a disconnect mid-body is a ClientDisconnected and a chunked body over the limit an HttpError 413, both exported from tsgi", async () => {
+    const { ClientDisconnected, HttpError } = await import("../src/index.ts");
+    const seen: unknown[] = [];
+    const app: Application = async (environ, sr) => {
+      try {
+        await environ["tsgi.input"].read();
+      } catch (e) {
+        seen.push(e);
+      }
+      sr("200 OK", [["Content-Length", "0"]]);
+      return [];
+    };
+    const { port } = start(app, { maxRequestBodySize: 100 });
+    // Half of a declared body, then gone.
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.on("error", () => {});
+    socket.write("POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" + "a".repeat(20));
+    await Bun.sleep(100);
+    socket.destroy();
+    for (let i = 0; i < 100 && seen.length < 1; i++) await Bun.sleep(10);
+    // A chunked body that grows past maxRequestBodySize after the head.
+    const big = await rawOne(port, [
+      "POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "c8\r\n" + "b".repeat(200) + "\r\n0\r\n\r\n",
+    ], { gapMs: 50 });
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBeInstanceOf(ClientDisconnected);
+    expect(seen[1]).toBeInstanceOf(HttpError);
+    expect((seen[1] as InstanceType<typeof HttpError>).status).toBe(413);
+    expect(big.response?.status).toBe(413);
+  });
+});

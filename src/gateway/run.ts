@@ -89,7 +89,11 @@ function declaredLength(headers: ResponseHeaders): number {
   return -1;
 }
 
-/** Raised when the client went away while the application was writing. */
+/**
+ * The client went away: what `write()`, a `tsgi.input` read and the
+ * server's own body iteration reject with once the connection is closed
+ * (spec.md "Error handling"). Exported from `tsgi` and `tsgi/server`.
+ */
 export class ClientDisconnected extends Error {
   constructor() {
     super("client disconnected");

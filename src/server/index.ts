@@ -11,3 +11,4 @@ export type { LoggerLevel } from "./log.ts";
 export { RequestHandler } from "./handler.ts";
 export type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 export type { ErrorResponse } from "../gateway/run.ts";
+export { ClientDisconnected } from "../gateway/run.ts";
