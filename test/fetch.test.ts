@@ -478,6 +478,16 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
     expect(own).toMatch(/\r\nserver: mine\r\n/i);
   });
 
+  test("a 426 keeps the app's Upgrade (RFC 9110 §15.5.22), as the tsgi server does", async () => {
+    app = (_e, sr) => {
+      sr("426 Upgrade Required", [["Upgrade", "TLS/1.2, HTTP/1.1"], ["Content-Type", "text/plain"]]);
+      return [enc.encode("use TLS")];
+    };
+    const text = await head();
+    expect(text).toStartWith("HTTP/1.1 426 ");
+    expect(text).toMatch(/\r\nupgrade: TLS\/1\.2, HTTP\/1\.1\r\n/i);
+  });
+
   test("a GET sent with a body: the app reads none and its environ promises none (no CONTENT_LENGTH); a POST keeps both", async () => {
     app = async (environ, sr) => {
       const body = await environ["tsgi.input"].read();

@@ -11,7 +11,7 @@ import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/
 import { ErrorLogStream } from "../gateway/errors.ts";
 import type { Application, Environ, FileWrapperFactory, ResponseHeaders } from "../spec.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
-import { HOP_BY_HOP } from "./common.ts";
+import { isHopByHopField } from "../gateway/hop-by-hop.ts";
 
 /** Options of {@link toFetchHandler}. */
 export interface ToFetchOptions {
@@ -171,7 +171,8 @@ class FetchSink implements ResponseSink {
     for (const [name, value] of headers) {
       const lower = name.toLowerCase();
       if (lower === "content-length") declared = contentLengthValue(value, declared);
-      if (HOP_BY_HOP.has(lower)) {
+      // A 426 MUST carry Upgrade (RFC 9110 §15.5.22): kept there, as the tsgi server keeps it.
+      if (isHopByHopField(lower) && !(code === 426 && lower === "upgrade")) {
         if (lower === "connection" && /(^|,)\s*close\s*(,|$)/i.test(value)) close = true;
         continue;
       }

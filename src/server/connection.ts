@@ -20,7 +20,8 @@ import type { Socket } from "bun";
 import { httpDate } from "../http/date.ts";
 import { HttpError } from "../http/errors.ts";
 import { RequestParser, type ParserHandler, type RequestHead } from "../http/parser.ts";
-import { capitalizeName, ConnectionField, eqLower, errorResponse, isDroppedHopByHop, isServerField, isUpgrade, responseHead } from "./response-head.ts";
+import { capitalizeName, ConnectionField, eqLower, errorResponse, isServerField, isUpgrade, responseHead } from "./response-head.ts";
+import { isHopByHopField } from "../gateway/hop-by-hop.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, runApplication, runPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
@@ -742,7 +743,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
           }
           break;
         default:
-          if (isDroppedHopByHop(name) && !(code === 426 && isUpgrade(name))) {
+          // (Connection, Keep-Alive and Transfer-Encoding, the other hop-by-hop fields, are the cases above.)
+          if (isHopByHopField(name) && !(code === 426 && isUpgrade(name))) {
             core.warnOnce(`hop-by-hop:${name.toLowerCase()}`, `the application set ${name}, a hop-by-hop field (PEP 3333 forbids them); tsgi drops it`);
           }
       }

@@ -10,6 +10,9 @@
 import { httpDate } from "../http/date.ts";
 import { statusLine } from "../http/status.ts";
 import type { ResponseHeaders } from "../spec.ts";
+import { eqLower, isHopByHopField } from "../gateway/hop-by-hop.ts";
+
+export { eqLower };
 
 const CRLF = "\r\n";
 
@@ -142,57 +145,14 @@ export function isUpgrade(name: string): boolean {
 }
 
 /**
- * Fields never copied from the app's headers (any case): the framing and
- * connection fields the server sets itself (`Connection`, `Keep-Alive`,
- * `Content-Length`, `Transfer-Encoding`), and the other hop-by-hop fields
- * PEP 3333 forbids applications (see {@link isDroppedHopByHop}).
+ * Fields never copied from the app's headers (any case): `Content-Length`,
+ * which the server sets itself, and the hop-by-hop fields
+ * ({@link isHopByHopField}: the framing and connection fields, and the others
+ * PEP 3333 forbids applications). `Upgrade` on a 426 is the caller's
+ * exception ({@link upgradeRequired}).
  */
 export function isServerField(name: string): boolean {
-  switch (name.length) {
-    case 10:
-      return eqLower(name, "connection") || eqLower(name, "keep-alive");
-    case 14:
-      return eqLower(name, "content-length");
-    case 17:
-      return eqLower(name, "transfer-encoding");
-    default:
-      return isDroppedHopByHop(name);
-  }
-}
-
-/**
- * The hop-by-hop fields other than the framing ones that tsgi drops from an
- * app's response (any case): `TE`, `Upgrade` (but on a 426, see
- * {@link upgradeRequired}), `Trailer`, `Trailers`, `Proxy-Connection` and
- * `Proxy-Authorization` (wsgiref's `is_hop_by_hop` list and RFC 9110
- * §7.6.1). tsgi never switches protocols or sends trailers.
- * `Proxy-Authenticate` is kept: a 407 MUST carry it (RFC 9110 §15.5.8).
- */
-export function isDroppedHopByHop(name: string): boolean {
-  switch (name.length) {
-    case 2:
-      return eqLower(name, "te");
-    case 7:
-      return eqLower(name, "upgrade") || eqLower(name, "trailer");
-    case 8:
-      return eqLower(name, "trailers");
-    case 16:
-      return eqLower(name, "proxy-connection");
-    case 19:
-      return eqLower(name, "proxy-authorization");
-    default:
-      return false;
-  }
-}
-
-/** ASCII case-insensitive compare of `name` with an already lower-case `lower` of the same length. */
-export function eqLower(name: string, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) {
-    let c = name.charCodeAt(i);
-    if (c >= 65 && c <= 90) c += 32;
-    if (c !== lower.charCodeAt(i)) return false;
-  }
-  return true;
+  return name.length === 14 ? eqLower(name, "content-length") : isHopByHopField(name);
 }
 
 const capitalized = new Map<string, string>();
