@@ -270,7 +270,7 @@ export async function keepAliveLoad(o: LoadOptions): Promise<LoadResult> {
               slotFinished();
             } else if (!st.reconnecting) slotFinished();
           },
-          error(s, e) {
+          error(_s, e) {
             err(`socket error ${(e as { code?: string }).code ?? e.message}`);
           },
           connectError(_s, e) {

@@ -7,7 +7,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFi
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serve, type TsgiServer } from "../src/server/index.ts";
+import { serve } from "../src/server/index.ts";
 import { prepareUnixPath } from "../src/server/bind.ts";
 import { devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
 import type { Application, Environ } from "../src/spec.ts";

@@ -5,7 +5,7 @@
  */
 import { afterAll } from "bun:test";
 import { connect, type Socket } from "node:net";
-import { serve, type TsgiServer } from "../src/server/index.ts";
+import { serve } from "../src/server/index.ts";
 import type { ServerOptions } from "../src/server/options.ts";
 import type { Application } from "../src/spec.ts";
 

@@ -5,7 +5,6 @@
  * seeded mutation fuzz asserting only HttpError 4xx/5xx ever escapes.
  */
 import { describe, expect, test } from "bun:test";
-import { HttpError } from "../src/http/errors.ts";
 import { RequestParser, type ParserLimits, type RequestHead } from "../src/http/parser.ts";
 import { dec, enc, run, type Event, type Outcome } from "./parser-harness.ts";
 import { prng } from "../bench/prng.ts";

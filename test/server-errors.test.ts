@@ -4,7 +4,7 @@
  * client disconnects. Every bad input asserts its status, that the connection
  * closes, and that the server then still serves a normal request.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { Application, Body } from "../src/spec.ts";
 import { enc, get, python3, raw, rawOne, startServer, serverPool } from "./helpers.ts";
 import { createServer } from "../src/server/index.ts";

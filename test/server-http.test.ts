@@ -2,9 +2,9 @@
  * End-to-end HTTP/1.1 behaviour over real sockets: keep-alive, pipelining,
  * request bodies, 100-continue and response framing.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { Application, Environ, InputStream } from "../src/spec.ts";
-import { enc, get, parseResponses, raw, rawOne, startServer, serverPool } from "./helpers.ts";
+import { enc, get, parseResponses, raw, rawOne, serverPool } from "./helpers.ts";
 
 const hello: Application = (_e, sr) => {
   sr("200 OK", [["Content-Type", "text/plain"]]);

@@ -280,7 +280,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   }
 
   /** A deadline passed (called by the server's sweeper). */
-  onDeadline(now: number): void {
+  onDeadline(): void {
     const kind = this.deadlineKind;
     this.deadline = 0;
     this.deadlineKind = Deadline.None;
@@ -315,7 +315,6 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         this.closeNow();
         break;
     }
-    void now;
   }
 
   /** `requestTimeout` passed: abandon the application, answer 503 or cut the response. */

@@ -322,7 +322,7 @@ export class TsgiServer implements Server, ServerCore {
   private readonly sweep = (): void => {
     const now = (this.now = Date.now());
     for (const conn of this.conns) {
-      if (conn.deadline !== 0 && conn.deadline <= now) conn.onDeadline(now);
+      if (conn.deadline !== 0 && conn.deadline <= now) conn.onDeadline();
       if (conn.requestDeadline !== 0 && conn.requestDeadline <= now) conn.onRequestDeadline();
       if (conn.sendDeadline !== 0 && conn.sendDeadline <= now) conn.onSendDeadline();
     }
