@@ -142,6 +142,28 @@ describe("application faults", () => {
     expect(logged).toHaveLength(50);
     expect(new Set(logged.map((l) => /close failed for (\S+)/.exec(l)?.[1])).size).toBe(50);
   });
+
+  test("an app that never awaits its write() (PEP 3333 style) and loses its client: the process lives on and serves the next client", async () => {
+    const srv = await startServerProcess();
+    try {
+      // Take the first bytes, then reset: the app's next write() is refused.
+      const s = connect({ host: "127.0.0.1", port: srv.port });
+      s.on("error", () => {});
+      const first = await new Promise<string>((resolve) => {
+        s.once("data", (d: Buffer) => resolve(d.toString("latin1", 0, 12)));
+        s.write(get("/unawaited-writes"));
+      });
+      expect(first).toBe("HTTP/1.1 200");
+      s.resetAndDestroy();
+      await Bun.sleep(300); // several refused writes
+      const exited = await Promise.race([srv.exited.then((code) => `exited ${code}`), Bun.sleep(50).then(() => "running")]);
+      expect(exited).toBe("running");
+      const next = await raw(srv.port, get("/hello"), { until: (d) => d.includes("Hello, world!") });
+      expect(parseResponses(next.data)[0]?.status).toBe(200);
+    } finally {
+      srv.kill("SIGKILL");
+    }
+  }, 20_000);
 });
 
 describe("graceful shutdown under load", () => {

@@ -158,7 +158,14 @@ class Invocation implements Running {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`write() takes a Uint8Array, got ${describe(data)}`);
     }
-    if (this.sink.closed || this.abandoned) return Promise.reject(new ClientDisconnected());
+    if (this.sink.closed || this.abandoned) {
+      // PEP 3333 apps call write() as a statement: an unawaited rejection
+      // must not become an unhandled one, which ends the whole process. An
+      // app that awaits it still sees the rejection.
+      const gone = Promise.reject(new ClientDisconnected());
+      gone.catch(() => {});
+      return gone;
+    }
     if (this.finished) throw new Error("write() was called after the response ended");
     if (data.length === 0) {
       // The first write() sends the headers even when empty (PEP 3333), e.g. to start an event stream.

@@ -9,7 +9,8 @@
  *
  * Routes: `/hello` (fixed text), `/echo` (the request body back),
  * `/slow?ms=N` (answers after N ms), `/stream?n=N&size=S` (N chunks of S
- * bytes, chunked), `/rss` (this process's RSS in bytes).
+ * bytes, chunked), `/unawaited-writes` (64 KiB writes for ~2 s, none
+ * awaited), `/rss` (this process's RSS in bytes).
  */
 import { serve } from "../../src/server/index.ts";
 import type { Application } from "../../src/spec.ts";
@@ -43,6 +44,16 @@ const app: Application = async (environ, startResponse) => {
     return (function* () {
       for (let k = 0; k < n; k++) yield c;
     })();
+  }
+  if (path === "/unawaited-writes") {
+    // PEP 3333 style: write() called as a statement, never awaited, for ~2 s.
+    const write = startResponse("200 OK", [["Content-Type", "text/plain"]]);
+    const block = new Uint8Array(65536).fill(0x78);
+    for (let i = 0; i < 100; i++) {
+      void write(block);
+      await Bun.sleep(20);
+    }
+    return [];
   }
   if (path === "/rss") {
     const body = new TextEncoder().encode(String(process.memoryUsage.rss()));
