@@ -552,6 +552,20 @@ describe("response framing", () => {
     expect(errors.join("")).toContain("more bytes than its Content-Length");
   });
 
+  test("an array body shorter than its Content-Length: the response says Connection: close before it ends short", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Length", "10"]]);
+      return [enc("hello")];
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/") + get("/"));
+    const text = r.data.toString("latin1");
+    expect(text.split("\r\n\r\n")[0]).toContain("\r\nConnection: close");
+    expect(text).toEndWith("\r\n\r\nhello");
+    expect(r.closed).toBe(true);
+    expect(errors.join("")).toContain("Content-Length");
+  });
+
   /** Send `payload`, start reading after `waitMs`, and say how the connection ended (FIN, ECONNRESET, timeout). */
   async function endOf(port: number, payload: string, waitMs = 0): Promise<{ data: string; how: string }> {
     const { connect } = await import("node:net");

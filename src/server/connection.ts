@@ -773,9 +773,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       length = declared >= 0 ? declared : bodyLength;
       this.framing = isHead ? Framing.None : Framing.Length;
       this.remaining = length;
-      // An array body longer than its Content-Length: the excess is cut (see write()) and
-      // the connection closes after, which the response announces (RFC 9112 §9.6).
-      if (!isHead && declared >= 0 && bodyLength > declared) keepAlive = false;
+      // An array body longer or shorter than its Content-Length: the excess
+      // is cut (see write()), or the response ends short; either way the
+      // connection closes after, which the response announces (RFC 9112 §9.6).
+      if (!isHead && declared >= 0 && bodyLength >= 0 && bodyLength !== declared) keepAlive = false;
     } else if (!http10) {
       chunked = true;
       this.framing = isHead ? Framing.None : Framing.Chunked;
