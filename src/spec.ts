@@ -75,7 +75,8 @@ export type StartResponse = (
  * the client goes away (PEP 3333 "Specification Details").
  *
  * An array body has a known length: the server sends `Content-Length` for it
- * when the application did not.
+ * when the application did not. So does the tsgi server for its own
+ * `tsgi.file_wrapper` result over a `Blob`, returned as it is (the size).
  */
 export type Body = (Iterable<Uint8Array> | AsyncIterable<Uint8Array>) & {
   close?(): void | Promise<void>;

@@ -276,6 +276,25 @@ describe("Expect: 100-continue", () => {
     expect(got.firstAt).toBeGreaterThanOrEqual(readStarted);
   });
 
+  test("read(0) and readline(0) are reads too: they send 100 Continue at once (as gevent does)", async () => {
+    for (const how of ["read", "readline"] as const) {
+      const app: Application = async (environ, sr) => {
+        const input = environ["tsgi.input"];
+        const none = how === "read" ? await input.read(0) : await input.readline(0);
+        await Bun.sleep(500); // no other read for a while: only the zero-size one can have sent the 100
+        const body = await input.read();
+        sr("200 OK", []);
+        return [enc(`${none.length}:`), body];
+      };
+      const { port } = start(app);
+      const r = await raw(port, ["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"], {
+        until: (d) => d.includes("100 Continue"),
+        timeoutMs: 300,
+      });
+      expect([how, r.data.toString("latin1")]).toEqual([how, "HTTP/1.1 100 Continue\r\n\r\n"]);
+    }
+  });
+
   test("no 100 Continue when the app answers without reading; the connection closes", async () => {
     const { port } = start(hello);
     const r = await rawOne(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");

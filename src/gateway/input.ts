@@ -201,7 +201,11 @@ export class RequestInput implements InputStream {
       if (this.error) throw this.error;
       return this.take(this.buffered);
     }
-    if (size === 0) return EMPTY;
+    if (size === 0) {
+      // A read of any kind is the app's "go ahead" (spec.md; gevent sends it for read(0) too).
+      if (this.continuePending) await this.sendHundredContinueResponse();
+      return EMPTY;
+    }
     while (this.buffered < size && !this.ended) await this.waitForData();
     return this.take(Math.min(size, this.buffered));
   }
@@ -211,7 +215,10 @@ export class RequestInput implements InputStream {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
     }
     const limit = size === undefined || size === null ? Number.POSITIVE_INFINITY : size;
-    if (limit === 0) return EMPTY;
+    if (limit === 0) {
+      if (this.continuePending) await this.sendHundredContinueResponse();
+      return EMPTY;
+    }
     for (;;) {
       const end = this.lineEnd(limit);
       if (end !== -1) return this.take(end);
