@@ -5,7 +5,7 @@
  *     bun bench/reload.ts                       # every case, 50 saves each
  *     npm run bench:reload -- --saves 20
  *     bun bench/reload.ts --case hello --case modules
- *     bun bench/reload.ts --binary              # dist/tsgi-dev (npm run build) instead of bun src/dev/cli.ts
+ *     bun bench/reload.ts --binary              # dist/tsgi-dev (npm run build) instead of bun src/cli/dev.ts
  *
  * Cases:
  * - `hello`: fixtures/hello/app.ts copied into a temp dir, reloaded in place;
@@ -336,7 +336,7 @@ for (const c of selected) {
   }
 }
 
-const runner = command ? `${command[0]!.replace(ROOT + "/", "")}` : `bun ${Bun.version} src/dev/cli.ts`;
+const runner = command ? `${command[0]!.replace(ROOT + "/", "")}` : `bun ${Bun.version} src/cli/dev.ts`;
 const cpu = cpus();
 console.log(`\ntsgi-dev reload latency: ${runner}, ${cpu.length} cores (${cpu[0]?.model.trim() ?? "?"}), ${process.platform}-${process.arch}, ${startedAt.toISOString().slice(0, 16)}Z`);
 console.log(`save → first response with the new version; ${INTERVAL} ms poll interval on one keep-alive connection, ${GAP} ms between saves\n`);

@@ -25,7 +25,7 @@ import { basename, join, resolve } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 
 const ROOT = resolve(import.meta.dir, "..");
-const ENTRY = join(ROOT, "src/dev/cli.ts");
+const ENTRY = join(ROOT, "src/cli/dev.ts");
 
 /** A release target: Bun's `--target`, the file's name and what its header must say. */
 interface Target {

@@ -1,9 +1,9 @@
 /**
- * The `--help` renderer shared by `tsgi` and `tsgi-dev` (src/server/cli-help.ts):
+ * The `--help` renderer shared by `tsgi` and `tsgi-dev` (src/cli/help.ts):
  * layout, wrapping, defaults, switches with values, colour only on request.
  */
 import { describe, expect, test } from "bun:test";
-import { renderHelp } from "../src/server/cli-help.ts";
+import { renderHelp } from "../src/cli/help.ts";
 
 const cmd = {
   meta: { name: "demo", version: "1.2.3", description: "A demo command whose description is long enough to need wrapping at forty columns" },

@@ -481,7 +481,7 @@ describe("inherited file descriptor (--fd)", () => {
       const path = join(dir, `inherited-${workers.length}.sock`);
       // The parent binds and listens, then becomes tsgi with the socket as fd 3, as systemd does
       // (Python, because Bun removes a socket file when its own listener stops).
-      const argv = [process.execPath, join(import.meta.dir, "../src/serve-cli.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--fd", "3", "--no-access-log", ...workers];
+      const argv = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--fd", "3", "--no-access-log", ...workers];
       const parent = `import os, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.bind(sys.argv[1])

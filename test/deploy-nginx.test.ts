@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { freePort } from "./helpers.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const CLI = join(ROOT, "src/serve-cli.ts");
+const CLI = join(ROOT, "src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/proxy-app.ts");
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => Bun.file(p).size > 0) ?? Bun.which("nginx");
 if (!NGINX) console.warn("SKIP: nginx is not installed (apt-get install nginx-light); the nginx end-to-end tests are skipped");

@@ -1,9 +1,9 @@
 /** resolveDeployOptions: the flag rules both CLIs share (issue 5 §1-§4). */
 import { describe, expect, test } from "bun:test";
-import { OptionsError, resolveDeployOptions } from "../src/server/listen-options.ts";
+import { OptionsError, resolveDeployOptions } from "../src/deploy/options.ts";
 import { parseArgs } from "citty";
-import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, deployOptionsFromArgs } from "../src/serve-cli.ts";
-import { ArgsError, checkArgs } from "../src/server/cli-args.ts";
+import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, deployOptionsFromArgs } from "../src/cli/serve.ts";
+import { ArgsError, checkArgs } from "../src/cli/args.ts";
 
 describe("resolveDeployOptions", () => {
   test("defaults: 127.0.0.1:8000 (or PORT), one process, 30 s graceful timeout", () => {

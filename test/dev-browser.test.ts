@@ -3,7 +3,7 @@
  * installed by .ci/run) driven by playwright-core opens a page served by
  * tsgi-dev; the app is saved with a changed text; the page must reload by
  * itself (a real navigation, not a DOM patch) and show the new text within
- * a bound. In place (`bun src/dev/cli.ts`), in restart mode (the page's
+ * a bound. In place (`bun src/cli/dev.ts`), in restart mode (the page's
  * event stream reconnects to the new process), and with the compiled binary
  * when it is built. Skipped, with a visible warning, when Chromium is not
  * installed.

@@ -1,5 +1,5 @@
 /**
- * tsgi-dev end to end: in-place reload. Each test spawns `bun src/dev/cli.ts`
+ * tsgi-dev end to end: in-place reload. Each test spawns `bun src/cli/dev.ts`
  * on a free port with an app in a temp dir, edits files and asserts the new
  * response within a bound.
  */

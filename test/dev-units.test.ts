@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { appendFileSync, closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
-import { parseAppSpec } from "../src/server/app-spec.ts";
+import { parseAppSpec } from "../src/deploy/app-spec.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated, UsageError } from "../src/dev/args.ts";
 import { hostAllowed } from "../src/dev/allowed-hosts.ts";
 import { codeFrame, renderCodeFrame } from "../src/dev/code-frame.ts";

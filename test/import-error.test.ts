@@ -1,13 +1,13 @@
 /**
  * What `tsgi serve` says when the app module cannot be imported
- * (src/server/import-error.ts): the message and the file:line:column, in one
+ * (src/deploy/import-error.ts): the message and the file:line:column, in one
  * line, for Bun's real errors from real `import()`s of broken files.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describeImportError, userFrame } from "../src/server/import-error.ts";
+import { describeImportError, userFrame } from "../src/deploy/import-error.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tsgi-import-error-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,7 +52,7 @@ describe("describeImportError", () => {
   });
 
   test("userFrame skips node_modules, tsgi's own sources and Bun's built-ins", () => {
-    const own = join(import.meta.dir, "../src/server/deploy.ts");
+    const own = join(import.meta.dir, "../src/deploy/worker.ts");
     const stack = [
       "Error: x",
       "    at <parse> (:0)",

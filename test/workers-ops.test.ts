@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
 import { freePort } from "./helpers.ts";
 
-const CLI = join(import.meta.dir, "../src/serve-cli.ts");
+const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
 const dir = mkdtempSync(join(tmpdir(), "tsgi-workers-ops-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -142,7 +142,7 @@ describe("the access log under workers", () => {
         expect(err.text()).not.toContain("exited unexpectedly");
       } finally {
         // The server is sh's child: stop it by its command line (a pattern not starting with "-", which pkill would take as an option).
-        const server = `serve-cli\\.ts serve .* --port ${port}( |$)`;
+        const server = `cli/serve\\.ts serve .* --port ${port}( |$)`;
         Bun.spawnSync(["pkill", "-TERM", "-f", server]);
         for (let i = 0; i < 100 && Bun.spawnSync(["pgrep", "-f", server]).exitCode === 0; i++) await Bun.sleep(50);
         expect(Bun.spawnSync(["pgrep", "-f", server]).exitCode).toBe(1);

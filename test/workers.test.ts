@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { KeepAliveSession } from "../fixtures/dev/harness.ts";
 import { connectOutcome, freePort } from "./helpers.ts";
 
-const CLI = join(import.meta.dir, "../src/serve-cli.ts");
+const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
 
 interface Running {

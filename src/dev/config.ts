@@ -3,7 +3,7 @@
  * environment.
  * @module
  */
-import type { AppSpec } from "../server/app-spec.ts";
+import type { AppSpec } from "../deploy/app-spec.ts";
 import type { AllowedHosts } from "./allowed-hosts.ts";
 import type { LogLevel } from "./log.ts";
 

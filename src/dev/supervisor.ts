@@ -25,7 +25,7 @@ import type { Subprocess } from "bun";
 import { existsSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { fingerprint } from "./fingerprint.ts";
-import { onStopSignals, type StopSignal } from "../server/stop-signals.ts";
+import { onStopSignals, type StopSignal } from "../deploy/signals.ts";
 import { closeFd, dupFd, libc } from "../server/sys.ts";
 import type { DevConfig } from "./config.ts";
 import type { DevRole } from "./dev-server.ts";

@@ -1,6 +1,6 @@
 /**
  * A tsgi server in its own process, for the soak script and the
- * process-level shutdown test (used while `src/dev/cli.ts` is not there).
+ * process-level shutdown test (used while `src/cli/dev.ts` is not there).
  *
  *     bun test/fixtures-proc/serve.ts            # PORT (0 = free port), SHUTDOWN_TIMEOUT (ms)
  *

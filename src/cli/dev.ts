@@ -13,18 +13,18 @@
  */
 import { defineCommand, runMain, type ArgsDef } from "citty";
 import pkg from "../../package.json" with { type: "json" };
-import { parseAppSpec } from "../server/app-spec.ts";
-import { checkArgs, versionRequested } from "../server/cli-args.ts";
-import { helpPrinter } from "../server/cli-help.ts";
-import { onStopSignals } from "../server/stop-signals.ts";
-import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "./args.ts";
-import type { DevConfig } from "./config.ts";
-import { FatalError, startDevServer, type DevServer } from "./dev-server.ts";
-import { createDevLogger, LOG_LEVELS, type LogLevel } from "./log.ts";
-import { BindError } from "./ports.ts";
-import { runSupervisor, WORKER_ENV, type WorkerSpec } from "./supervisor.ts";
-import { watchEntryMatches } from "./watcher.ts";
-import { runWorker } from "./worker.ts";
+import { parseAppSpec } from "../deploy/app-spec.ts";
+import { checkArgs, versionRequested } from "./args.ts";
+import { helpPrinter } from "./help.ts";
+import { onStopSignals } from "../deploy/signals.ts";
+import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
+import type { DevConfig } from "../dev/config.ts";
+import { FatalError, startDevServer, type DevServer } from "../dev/dev-server.ts";
+import { createDevLogger, LOG_LEVELS, type LogLevel } from "../dev/log.ts";
+import { BindError } from "../dev/ports.ts";
+import { runSupervisor, WORKER_ENV, type WorkerSpec } from "../dev/supervisor.ts";
+import { watchEntryMatches } from "../dev/watcher.ts";
+import { runWorker } from "../dev/worker.ts";
 
 /**
  * tsgi-dev's own exits. While an in-place load runs, `process.exit` throws

@@ -21,10 +21,10 @@
 import { renameSync, unlinkSync, chmodSync, lstatSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { prepareUnixPath } from "./bind.ts";
-import { stdoutLog, type SupervisorMessage, type WorkerConfig, type WorkerMessage } from "./deploy.ts";
-import { onStopSignals } from "./stop-signals.ts";
-import { closeFd, dupFd } from "./sys.ts";
+import { prepareUnixPath } from "../server/bind.ts";
+import { stdoutLog, type SupervisorMessage, type WorkerConfig, type WorkerMessage } from "./worker.ts";
+import { onStopSignals } from "./signals.ts";
+import { closeFd, dupFd } from "../server/sys.ts";
 
 /** Where supervisor messages go. */
 export type SupervisorLog = (level: "info" | "warn" | "error", message: string) => void;

@@ -9,7 +9,7 @@
  * columns when not a terminal), and lists every flag the command accepts.
  * @module
  */
-import type { FlagDef } from "./cli-args.ts";
+import type { FlagDef } from "./args.ts";
 
 /** One argument definition as the help reads it (citty's `ArgDef`). */
 export interface HelpArgDef extends FlagDef {

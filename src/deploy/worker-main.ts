@@ -1,10 +1,10 @@
 /**
  * Entry point of a worker process started by the supervisor
- * (`src/server/workers.ts`): waits for its {@link WorkerConfig}, the
+ * (`src/deploy/supervisor.ts`): waits for its {@link WorkerConfig}, the
  * supervisor's first IPC message, and runs it.
  * @module
  */
-import { runWorker, type SupervisorMessage, type WorkerConfig } from "./deploy.ts";
+import { runWorker, type SupervisorMessage, type WorkerConfig } from "./worker.ts";
 
 /** How long a worker waits for its configuration before giving up (ms). */
 const CONFIG_TIMEOUT_MS = 10_000;

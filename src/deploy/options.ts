@@ -5,9 +5,9 @@
  * {@link ServerOptions} plus the supervisor's settings.
  * @module
  */
-import { compileLogFormat } from "./log.ts";
-import type { ServerOptions } from "./options.ts";
-import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "./proxy.ts";
+import { compileLogFormat } from "../server/log.ts";
+import type { ServerOptions } from "../server/options.ts";
+import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "../server/proxy.ts";
 
 /** The deployment flags, as typed values (CLI names in the comments). */
 export interface DeployOptions {
@@ -95,7 +95,7 @@ export interface WorkerSettings {
 
 /** What {@link resolveDeployOptions} returns. */
 export interface ResolvedDeploy {
-  /** Options for `createServer` (TLS files are read by {@link resolveTls} in `serve-cli.ts`, not here). */
+  /** Options for `createServer` (TLS files are read by {@link resolveTls} in `cli/serve.ts`, not here). */
   server: ServerOptions;
   /** TLS files or the development certificate, still to be loaded. */
   tls: { certfile: string; keyfile: string; caCerts?: string } | "dev" | null;

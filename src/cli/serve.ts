@@ -19,15 +19,15 @@
  */
 import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
-import pkg from "../package.json" with { type: "json" };
-import { loadApp, resolveTls, StartupError, stdoutLog, withDeployMiddleware } from "./server/deploy.ts";
-import { ArgsError, checkArgs, versionRequested } from "./server/cli-args.ts";
-import { helpPrinter } from "./server/cli-help.ts";
-import { onStopSignals } from "./server/stop-signals.ts";
-import { OptionsError, resolveDeployOptions, type DeployOptions } from "./server/listen-options.ts";
-import { createServer, LISTEN_REASONS } from "./server/server.ts";
-import { unixSocketPath } from "./server/sys.ts";
-import { Supervisor } from "./server/workers.ts";
+import pkg from "../../package.json" with { type: "json" };
+import { loadApp, resolveTls, StartupError, stdoutLog, withDeployMiddleware } from "../deploy/worker.ts";
+import { ArgsError, checkArgs, versionRequested } from "./args.ts";
+import { helpPrinter } from "./help.ts";
+import { onStopSignals } from "../deploy/signals.ts";
+import { OptionsError, resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
+import { createServer, LISTEN_REASONS } from "../server/server.ts";
+import { unixSocketPath } from "../server/sys.ts";
+import { Supervisor } from "../deploy/supervisor.ts";
 
 /** The CLI's messages: always at info level (consola lowers it under test runners and CI otherwise), all on stderr: stdout carries only the access log. */
 const consola = createConsola({ level: 3, stdout: process.stderr });

@@ -9,11 +9,11 @@ import { describeExport, detectApplication, type ApplicationKind } from "../fetc
 import type { Application } from "../spec.ts";
 import { appFileProblem, parseAppSpec } from "./app-spec.ts";
 import { describeImportError } from "./import-error.ts";
-import type { ResolvedDeploy } from "./listen-options.ts";
-import type { LogTarget, ServerOptions } from "./options.ts";
-import { proxyHeaders } from "./proxy.ts";
-import { createServer, type TsgiServer } from "./server.ts";
-import { devCertificate, loadTls, type DevCertificate, type TlsConfig } from "./tls.ts";
+import type { ResolvedDeploy } from "./options.ts";
+import type { LogTarget, ServerOptions } from "../server/options.ts";
+import { proxyHeaders } from "../server/proxy.ts";
+import { createServer, type TsgiServer } from "../server/server.ts";
+import { devCertificate, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
 
 /** A failure the CLI reports in one line (exit code 1). */
 export class StartupError extends Error {
