@@ -1,9 +1,10 @@
 /** resolveDeployOptions: the flag rules both CLIs share (issue 5 §1-§4). */
 import { describe, expect, test } from "bun:test";
-import { OptionsError, resolveDeployOptions } from "../src/deploy/options.ts";
+import { UsageError } from "../src/deploy/errors.ts";
+import { resolveDeployOptions } from "../src/deploy/options.ts";
 import { parseArgs } from "citty";
 import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, deployOptionsFromArgs } from "../src/cli/serve.ts";
-import { ArgsError, checkArgs } from "../src/cli/args.ts";
+import { checkArgs } from "../src/cli/args.ts";
 
 describe("resolveDeployOptions", () => {
   test("defaults: 127.0.0.1:8000 (or PORT), one process, 30 s graceful timeout", () => {
@@ -66,7 +67,7 @@ describe("resolveDeployOptions", () => {
       } catch (e) {
         error = e;
       }
-      expect(error).toBeInstanceOf(OptionsError);
+      expect(error).toBeInstanceOf(UsageError);
       expect((error as Error).message).toMatch(message);
     }
   });
@@ -143,7 +144,7 @@ describe("checkArgs: strict command lines", () => {
 
   test("one positional argument", () => {
     expect(check("./app.ts", "./other.ts")).toThrow(/^unexpected argument "\.\/other\.ts": tsgi serve takes one app/);
-    expect(check("./app.ts", "--port", "80", "8080")).toThrow(ArgsError);
+    expect(check("./app.ts", "--port", "80", "8080")).toThrow(UsageError);
   });
 
   test("--peercreds before another flag no longer swallows it (citty's own parse)", () => {

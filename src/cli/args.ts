@@ -7,6 +7,7 @@
  * @module
  */
 import leven from "leven";
+import { UsageError } from "../deploy/errors.ts";
 
 /** The shape of a citty argument definition this checker reads. */
 export interface FlagDef {
@@ -15,14 +16,6 @@ export interface FlagDef {
   options?: readonly string[];
   /** A positional that must be given. */
   required?: boolean;
-}
-
-/** A bad command line: the CLI prints the message as one line and exits with a usage code. */
-export class ArgsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ArgsError";
-  }
 }
 
 /**
@@ -44,7 +37,7 @@ export class ArgsError extends Error {
  * `--help`, `-h`, `--version` and `-v` are citty's own and always allowed;
  * everything after `--` is left alone.
  * @param command the command's name, used in messages (`tsgi serve`).
- * @throws ArgsError on the first problem found.
+ * @throws UsageError on the first problem found.
  */
 export function checkArgs(
   command: string,
@@ -63,9 +56,9 @@ export function checkArgs(
       if (++seenPositionals > positionals.length) {
         const prev = rawArgs[i - 1]?.replace(/^--/, "");
         if (prev !== undefined && optionalValues[prev]?.includes(arg)) {
-          throw new ArgsError(`unexpected argument ${JSON.stringify(arg)}: write --${prev}=${arg}, with "="`);
+          throw new UsageError(`unexpected argument ${JSON.stringify(arg)}: write --${prev}=${arg}, with "="`);
         }
-        throw new ArgsError(
+        throw new UsageError(
           `unexpected argument ${JSON.stringify(arg)}: ${command} takes ${positionals.length === 1 ? `one ${positionals[0]}` : `${positionals.length} positional arguments`} (see ${command} --help)`,
         );
       }
@@ -78,12 +71,12 @@ export function checkArgs(
     const def = negated ? defs[name.slice(3)] : defs[name];
     if (!arg.startsWith("--") || def === undefined || def.type === "positional") {
       const near = nearest(name, flags);
-      throw new ArgsError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
+      throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
     }
     if (def.type === "boolean") {
       if (value !== undefined && (negated || !(optionalValues[name] ?? []).includes(value))) {
         const allowed = optionalValues[name];
-        throw new ArgsError(
+        throw new UsageError(
           allowed && !negated
             ? `${arg} is not valid: use --${name}${allowed.map((v) => ` or --${name}=${v}`).join("")}`
             : `--${name} takes no value, got ${JSON.stringify(arg)}`,
@@ -96,18 +89,18 @@ export function checkArgs(
       const next = rawArgs[i + 1];
       // A negative number is a value (its check says what is wrong with it), not a flag.
       if (next === undefined || (next.startsWith("-") && next !== "-" && !/^-\d/.test(next))) {
-        throw new ArgsError(`--${name} needs a value: --${name} <${def.valueHint ?? def.options?.join("|") ?? "value"}>`);
+        throw new UsageError(`--${name} needs a value: --${name} <${def.valueHint ?? def.options?.join("|") ?? "value"}>`);
       }
       given = next;
       i++;
     }
     if (def.type === "enum" && def.options && !def.options.includes(given)) {
-      throw new ArgsError(`--${name} must be one of ${def.options.join(", ")}; got ${JSON.stringify(given)}`);
+      throw new UsageError(`--${name} must be one of ${def.options.join(", ")}; got ${JSON.stringify(given)}`);
     }
   }
   if (rawArgs.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
   const missing = positionals.slice(seenPositionals).find((name) => defs[name]!.required);
-  if (missing !== undefined) throw new ArgsError(`missing <${missing}>: ${command} <${missing}> [options], e.g. ${command} ./app.ts (see ${command} --help)`);
+  if (missing !== undefined) throw new UsageError(`missing <${missing}>: ${command} <${missing}> [options], e.g. ${command} ./app.ts (see ${command} --help)`);
 }
 
 /**

@@ -16,12 +16,13 @@ import pkg from "../../package.json" with { type: "json" };
 import { parseAppSpec } from "../deploy/app-spec.ts";
 import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
+import { StartupError } from "../deploy/errors.ts";
 import { onStopSignals } from "../deploy/signals.ts";
+import { BindError } from "../server/bind.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
 import type { DevConfig } from "../dev/config.ts";
-import { FatalError, startDevServer, type DevServer } from "../dev/dev-server.ts";
+import { startDevServer, type DevServer } from "../dev/dev-server.ts";
 import { createDevLogger, LOG_LEVELS, type LogLevel } from "../dev/log.ts";
-import { BindError } from "../dev/ports.ts";
 import { runSupervisor, WORKER_ENV, type WorkerSpec } from "../dev/supervisor.ts";
 import { watchEntryMatches } from "../dev/watcher.ts";
 import { runWorker } from "../dev/worker.ts";
@@ -116,7 +117,7 @@ const command = defineCommand({
     try {
       dev = await startDevServer(config, logger);
     } catch (error) {
-      if (error instanceof FatalError || error instanceof BindError) logger.error(error.message);
+      if (error instanceof StartupError || error instanceof BindError) logger.error(error.message);
       else logger.error(`cannot start: ${(error as Error)?.message ?? String(error)}`);
       exit(1);
     }

@@ -20,12 +20,14 @@
 import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
 import pkg from "../../package.json" with { type: "json" };
-import { loadApp, resolveTls, StartupError, stdoutLog, withDeployMiddleware } from "../deploy/worker.ts";
-import { ArgsError, checkArgs, versionRequested } from "./args.ts";
+import { StartupError, UsageError } from "../deploy/errors.ts";
+import { loadApp, resolveTls, stdoutLog, withDeployMiddleware } from "../deploy/worker.ts";
+import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
 import { onStopSignals } from "../deploy/signals.ts";
-import { OptionsError, resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
-import { createServer, LISTEN_REASONS } from "../server/server.ts";
+import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
+import { bindErrorMessage, bindTarget } from "../server/bind.ts";
+import { createServer } from "../server/server.ts";
 import { unixSocketPath } from "../server/sys.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 
@@ -74,11 +76,11 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
   const str = (k: string) => (typeof args[k] === "string" && args[k] !== "" ? (args[k] as string) : undefined);
   const num = (k: string) => {
     // `--port=` (an unset variable in `--port=$PORT`) is a mistake, not "use the default".
-    if (args[k] === "") throw new OptionsError(`--${k} needs a value, got an empty one`);
+    if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one`);
     const v = str(k);
     if (v === undefined) return undefined;
-    if (/^-\d+(\.\d+)?$/.test(v)) throw new OptionsError(`--${k} must be 0 or more, got ${v}`);
-    if (!/^\d+(\.\d+)?$/.test(v)) throw new OptionsError(`--${k} must be a number, got ${JSON.stringify(v)}`);
+    if (/^-\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${k} must be 0 or more, got ${v}`);
+    if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${k} must be a number, got ${JSON.stringify(v)}`);
     return Number(v);
   };
   const peerFlag = args.peercreds !== false && rawArgs.some((a) => a === "--peercreds" || a.startsWith("--peercreds="));
@@ -133,7 +135,7 @@ const serveCommand = defineCommand({
   async run({ args, rawArgs }) {
     const fail = (error: unknown): never => {
       consola.error((error as Error).message);
-      process.exit(error instanceof OptionsError || error instanceof ArgsError ? 2 : 1);
+      process.exit(error instanceof UsageError ? 2 : 1);
     };
     let deploy;
     try {
@@ -198,16 +200,10 @@ const serveCommand = defineCommand({
   },
 });
 
-/** A one-line bind failure that names the address, the reason and, for a busy address, what to do. */
+/** A one-line bind failure (server/bind.ts's message: the address and the reason) and, for a busy address, what to do. */
 export function listenMessage(error: unknown, server: { hostname?: string; port?: number; unix?: string; fd?: number }): string {
   const e = error as Error & { code?: string };
-  let message: string;
-  if (/^cannot (listen|serve)/.test(e.message ?? "")) message = e.message;
-  else {
-    const at = server.unix !== undefined ? server.unix : server.fd !== undefined ? `fd ${server.fd}` : `${server.hostname ?? "127.0.0.1"}:${server.port ?? 8000}`;
-    const why = (e.code && LISTEN_REASONS[e.code]) || e.message;
-    message = `cannot listen on ${at}: ${why}${e.code ? ` (${e.code})` : ""}`;
-  }
+  let message = bindErrorMessage(error, bindTarget(server));
   if (e.code === "EADDRINUSE" && server.fd === undefined) {
     message += server.unix !== undefined ? "; stop the server using it, or pick another --uds path" : "; stop the process using it, or pick another --port";
   }

@@ -6,6 +6,7 @@
  * @module
  */
 import { compileLogFormat } from "../server/log.ts";
+import { UsageError } from "./errors.ts";
 import type { ServerOptions } from "../server/options.ts";
 import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "../server/proxy.ts";
 
@@ -107,18 +108,10 @@ export interface ResolvedDeploy {
   gracefulTimeout: number;
 }
 
-/** A user error in the options: one line, no stack (exit code 2 in the CLIs). */
-export class OptionsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "OptionsError";
-  }
-}
-
 function nonNegative(name: string, v: unknown, integer = true): number {
   const n = typeof v === "string" ? Number(v) : v;
   if (typeof n !== "number" || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
-    throw new OptionsError(`--${name} must be a non-negative ${integer ? "integer" : "number"}, got ${JSON.stringify(v)}`);
+    throw new UsageError(`--${name} must be a non-negative ${integer ? "integer" : "number"}, got ${JSON.stringify(v)}`);
   }
   return n;
 }
@@ -130,50 +123,50 @@ function seconds(name: string, v: unknown): number {
 
 function atLeastOne(name: string, v: unknown): number {
   const n = nonNegative(name, v);
-  if (n < 1) throw new OptionsError(`--${name} must be at least 1`);
+  if (n < 1) throw new UsageError(`--${name} must be at least 1`);
   return n;
 }
 
 /**
  * Check the flags and derive the server and supervisor settings.
  * @param env environment for `PORT` and `FORWARDED_ALLOW_IPS` (uvicorn and gunicorn read it). Default `process.env`.
- * @throws OptionsError naming the flag for a bad value or a forbidden combination.
+ * @throws UsageError naming the flag for a bad value or a forbidden combination.
  */
 export function resolveDeployOptions(o: DeployOptions, env: Record<string, string | undefined> = process.env): ResolvedDeploy {
   const places = [o.uds !== undefined, o.fd !== undefined].filter(Boolean).length;
-  if (places > 1) throw new OptionsError("--uds and --fd are exclusive: pick where to listen");
+  if (places > 1) throw new UsageError("--uds and --fd are exclusive: pick where to listen");
   if (places === 1 && (o.port !== undefined || (o.host !== undefined && o.host !== "127.0.0.1"))) {
-    throw new OptionsError(`--host and --port are for TCP; ${o.uds !== undefined ? "--uds" : "--fd"} listens elsewhere: drop them`);
+    throw new UsageError(`--host and --port are for TCP; ${o.uds !== undefined ? "--uds" : "--fd"} listens elsewhere: drop them`);
   }
   const server: ServerOptions = {};
   if (o.fd !== undefined) server.fd = nonNegative("fd", o.fd);
   else if (o.uds !== undefined) {
-    if (!o.uds) throw new OptionsError("--uds needs a path");
+    if (!o.uds) throw new UsageError("--uds needs a path");
     server.unix = o.uds;
   } else {
     server.hostname = o.host ?? "127.0.0.1";
     const port = o.port ?? (env.PORT ? Number(env.PORT) : 8000);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new OptionsError(o.port !== undefined ? `--port must be 0-65535, got ${JSON.stringify(o.port)}` : `PORT (from the environment) must be 0-65535, got ${JSON.stringify(env.PORT)}`);
+      throw new UsageError(o.port !== undefined ? `--port must be 0-65535, got ${JSON.stringify(o.port)}` : `PORT (from the environment) must be 0-65535, got ${JSON.stringify(env.PORT)}`);
     }
     server.port = port;
   }
   if (o.udsMode !== undefined) {
-    if (o.uds === undefined) throw new OptionsError("--uds-mode needs --uds");
+    if (o.uds === undefined) throw new UsageError("--uds-mode needs --uds");
     const mode = typeof o.udsMode === "number" ? o.udsMode : /^0?o?[0-7]{1,4}$/.test(o.udsMode) ? parseInt(o.udsMode.replace(/^0?o?/, ""), 8) : NaN;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new OptionsError(`--uds-mode must be octal permission bits such as 660, got ${JSON.stringify(o.udsMode)}`);
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new UsageError(`--uds-mode must be octal permission bits such as 660, got ${JSON.stringify(o.udsMode)}`);
     server.unixMode = mode;
   }
   if (o.peercreds) {
-    if (o.uds === undefined && o.fd === undefined) throw new OptionsError("--peercreds needs a Unix socket (--uds or an inherited Unix socket with --fd)");
+    if (o.uds === undefined && o.fd === undefined) throw new UsageError("--peercreds needs a Unix socket (--uds or an inherited Unix socket with --fd)");
     server.peerCredentials = o.peercreds;
   }
   let tls: ResolvedDeploy["tls"] = null;
   if (o.certfile !== undefined || o.keyfile !== undefined) {
-    if (!o.certfile || !o.keyfile) throw new OptionsError("--certfile and --keyfile go together");
+    if (!o.certfile || !o.keyfile) throw new UsageError("--certfile and --keyfile go together");
     tls = { certfile: o.certfile, keyfile: o.keyfile, ...(o.caCerts ? { caCerts: o.caCerts } : {}) };
   } else if (o.caCerts) {
-    throw new OptionsError("--ca-certs needs --certfile and --keyfile");
+    throw new UsageError("--ca-certs needs --certfile and --keyfile");
   } else if (o.https) {
     tls = "dev";
   }
@@ -184,16 +177,16 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     try {
       trusted = new TrustedProxies(spec);
     } catch (error) {
-      throw new OptionsError(`--forwarded-allow-ips: ${(error as Error).message.replace(/^forwarded-allow-ips: /, "")}`);
+      throw new UsageError(`--forwarded-allow-ips: ${(error as Error).message.replace(/^forwarded-allow-ips: /, "")}`);
     }
     const header = o.forwardedHeader ?? "x-forwarded";
-    if (header !== "x-forwarded" && header !== "forwarded") throw new OptionsError(`--forwarded-header must be x-forwarded or forwarded, got ${JSON.stringify(header)}`);
+    if (header !== "x-forwarded" && header !== "forwarded") throw new UsageError(`--forwarded-header must be x-forwarded or forwarded, got ${JSON.stringify(header)}`);
     proxy = { forwardedAllowIps: [...trusted.entries], header };
   } else if (o.forwardedAllowIps !== undefined || o.forwardedHeader !== undefined) {
-    throw new OptionsError("--forwarded-allow-ips and --forwarded-header need --proxy-headers");
+    throw new UsageError("--forwarded-allow-ips and --forwarded-header need --proxy-headers");
   }
   if (o.rootPath !== undefined && o.rootPath !== "") {
-    if (!o.rootPath.startsWith("/") || /[?#\s]/.test(o.rootPath)) throw new OptionsError(`--root-path must be a path such as /api, got ${JSON.stringify(o.rootPath)}`);
+    if (!o.rootPath.startsWith("/") || /[?#\s]/.test(o.rootPath)) throw new UsageError(`--root-path must be a path such as /api, got ${JSON.stringify(o.rootPath)}`);
     server.scriptName = o.rootPath.replace(/\/+$/, "");
   }
   if (o.keepAlive !== undefined) {
@@ -203,7 +196,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   }
   if (o.maxConnections !== undefined) {
     server.maxConnections = nonNegative("max-connections", o.maxConnections);
-    if (server.maxConnections < 1) throw new OptionsError("--max-connections must be at least 1");
+    if (server.maxConnections < 1) throw new UsageError("--max-connections must be at least 1");
   }
   if (o.headerTimeout !== undefined) server.headerTimeout = seconds("header-timeout", o.headerTimeout);
   if (o.socketTimeout !== undefined) server.socketTimeout = seconds("socket-timeout", o.socketTimeout);
@@ -216,7 +209,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     try {
       compileLogFormat(o.logFormat);
     } catch (error) {
-      throw new OptionsError(`--log-format: ${(error as Error).message.replace(/^log format: /, "")}`);
+      throw new UsageError(`--log-format: ${(error as Error).message.replace(/^log format: /, "")}`);
     }
     server.logFormat = o.logFormat;
   }
@@ -225,8 +218,8 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   let workers: WorkerSettings | null = null;
   if (o.workers !== undefined) {
     const n = nonNegative("workers", o.workers);
-    if (n < 1) throw new OptionsError("--workers must be at least 1");
-    if (o.reusePort && (o.uds !== undefined || o.fd !== undefined)) throw new OptionsError("--reuse-port is for TCP ports; Unix and inherited sockets are shared by the workers");
+    if (n < 1) throw new UsageError("--workers must be at least 1");
+    if (o.reusePort && (o.uds !== undefined || o.fd !== undefined)) throw new UsageError("--reuse-port is for TCP ports; Unix and inherited sockets are shared by the workers");
     workers = {
       workers: n,
       reusePort: o.reusePort ?? false,
@@ -237,9 +230,9 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     };
     server.multiprocess = true;
   } else if (o.maxRequests || o.maxRequestsJitter || o.reusePort) {
-    throw new OptionsError("--max-requests, --max-requests-jitter and --reuse-port need --workers");
+    throw new UsageError("--max-requests, --max-requests-jitter and --reuse-port need --workers");
   } else if (o.timeout !== undefined) {
-    throw new OptionsError("--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout");
+    throw new UsageError("--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout");
   }
   return { server, tls, proxy, workers, gracefulTimeout };
 }

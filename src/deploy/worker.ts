@@ -8,20 +8,13 @@
 import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
 import { appFileProblem, parseAppSpec } from "./app-spec.ts";
+import { StartupError } from "./errors.ts";
 import { describeImportError } from "./import-error.ts";
 import type { ResolvedDeploy } from "./options.ts";
 import type { LogTarget, ServerOptions } from "../server/options.ts";
 import { proxyHeaders } from "../server/proxy.ts";
 import { createServer, type TsgiServer } from "../server/server.ts";
 import { devCertificate, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
-
-/** A failure the CLI reports in one line (exit code 1). */
-export class StartupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "StartupError";
-  }
-}
 
 /**
  * Import `spec` (`./app.ts` or `./app.ts:name`) and return the application:

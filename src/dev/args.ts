@@ -3,14 +3,7 @@
  * string flags, empty values and port numbers.
  * @module
  */
-
-/** A usage error: the CLI prints its message as one line and exits 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+import { UsageError } from "../deploy/errors.ts";
 
 /**
  * All values of a repeatable string flag, in order: `--watch a --watch=b`

@@ -7,6 +7,7 @@
  */
 import type { ConsolaInstance } from "consola";
 import { statSync } from "node:fs";
+import { StartupError } from "../deploy/errors.ts";
 import { createServer, RequestHandler, type Server } from "../server/index.ts";
 import type { Application, Environ } from "../spec.ts";
 import type { DevConfig } from "./config.ts";
@@ -22,14 +23,6 @@ import { isWildcard, lanUrls, listenWithFallback } from "./ports.ts";
 import { catchStrayErrors } from "./stray-errors.ts";
 import { formatFailure, isTsgiSource, Reloader } from "./reloader.ts";
 import { DevWatcher } from "./watcher.ts";
-
-/** A startup failure the CLI prints as one line and exits 1 for. */
-export class FatalError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "FatalError";
-  }
-}
 
 /** How this process runs. */
 export type DevRole =
@@ -72,10 +65,10 @@ export interface DevServer {
  * @param options.onGraph called with the files to watch whenever they
  *   change after the first load (restart mode's workers tell the
  *   supervisor, which watches).
- * @throws FatalError for the startup errors that end `tsgi-dev` with exit
+ * @throws StartupError for the startup errors that end `tsgi-dev` with exit
  *   code 1: no such file, no default (or named) export, export not a
- *   function, any load error when reloading is off, a port that cannot be
- *   bound.
+ *   function, any load error when reloading is off; BindError (exit 1 too)
+ *   for a port that cannot be bound.
  */
 export async function startDevServer(
   config: DevConfig,
@@ -128,7 +121,7 @@ export async function startDevServer(
     // A broken module is worth waiting for a fix when something watches; a wrong path or export is a usage error.
     const recoverable = role === "next-worker" || (failure.kind === "import" && (inPlace || role === "first-worker"));
     if (!recoverable) {
-      throw new FatalError(failure.kind === "import" ? `cannot load ${config.app.raw}: ${oneLine(diagnosis.title, diagnosis.message, diagnosis.location)}` : failure.message);
+      throw new StartupError(failure.kind === "import" ? `cannot load ${config.app.raw}: ${oneLine(diagnosis.title, diagnosis.message, diagnosis.location)}` : failure.message);
     }
     // A later app process of restart mode: the supervisor reports it, as a restart that failed.
     if (role !== "next-worker") {

@@ -5,28 +5,7 @@
  * @module
  */
 import { networkInterfaces } from "node:os";
-
-/** A bind failure the CLI reports in one line and exits 1 for. */
-export class BindError extends Error {
-  constructor(
-    message: string,
-    readonly code: "EADDRINUSE" | "EACCES" | "EADDRNOTAVAIL" | "OTHER",
-  ) {
-    super(message);
-    this.name = "BindError";
-  }
-}
-
-/** The error code of a failed `listen()`, recognising Bun's messages when `code` is missing. */
-export function bindErrorCode(error: unknown): BindError["code"] {
-  const e = error as { code?: string; message?: string } | null;
-  const code = e?.code ?? "";
-  const msg = e?.message ?? "";
-  if (code === "EADDRINUSE" || /in use/i.test(msg)) return "EADDRINUSE";
-  if (code === "EACCES" || code === "EPERM" || /permission denied|access denied/i.test(msg)) return "EACCES";
-  if (code === "EADDRNOTAVAIL" || /not available|assign requested address/i.test(msg)) return "EADDRNOTAVAIL";
-  return "OTHER";
-}
+import { BindError, bindErrorCode } from "../server/bind.ts";
 
 /** Options of {@link listenWithFallback}. */
 export interface ListenPlan {

@@ -5,7 +5,9 @@
  * supervisor goes away, or on SIGINT/SIGTERM).
  * @module
  */
-import { FatalError, startDevServer } from "./dev-server.ts";
+import { StartupError } from "../deploy/errors.ts";
+import { BindError } from "../server/bind.ts";
+import { startDevServer } from "./dev-server.ts";
 import { createDevLogger } from "./log.ts";
 import { formatFailure } from "./reloader.ts";
 import { INHERITED_FD, type SupervisorMessage, type WorkerMessage, type WorkerSpec } from "./supervisor.ts";
@@ -25,7 +27,7 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
     const onGraph = (files: string[]) => process.send?.({ type: "graph", files } satisfies WorkerMessage);
     dev = await startDevServer(spec.config, logger, spec.role, spec.inheritFd ? { fd: INHERITED_FD, onGraph } : { onGraph });
   } catch (error) {
-    logger.error(error instanceof FatalError || (error as Error)?.name === "BindError" ? (error as Error).message : String(error));
+    logger.error(error instanceof StartupError || error instanceof BindError ? error.message : String(error));
     return 1;
   }
   const state = dev.reloader.state;

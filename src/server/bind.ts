@@ -21,15 +21,71 @@ export interface Bound<Data> {
   readonly unix: string | null;
 }
 
-/** An error carrying a Node-style `code` (`EADDRINUSE`, `EACCES`, `EINVAL`, ...). */
+/**
+ * A listening socket that could not be made, with a one-line message naming
+ * the address, path or descriptor, and a Node-style `code` (`EADDRINUSE`,
+ * `EACCES`, `EINVAL`, ...). The server, `tsgi serve` and `tsgi-dev` all
+ * throw this one; the commands print its message and exit 1.
+ */
 export class BindError extends Error {
   constructor(
     message: string,
     readonly code: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = "BindError";
   }
+}
+
+/** Why a listening socket could not be made, by error `code`: for one-line bind errors. */
+export const LISTEN_REASONS: Readonly<Record<string, string>> = {
+  EADDRINUSE: "the address is already in use",
+  EACCES: "permission denied (ports below 1024 need privileges)",
+  EADDRNOTAVAIL: "the address is not available on this machine",
+};
+
+/** The bind failures the commands explain, and `OTHER`. */
+export type BindFailure = "EADDRINUSE" | "EACCES" | "EADDRNOTAVAIL" | "OTHER";
+
+/** Which bind failure `error` is, recognising Bun's messages when `code` is missing. */
+export function bindErrorCode(error: unknown): BindFailure {
+  const e = error as { code?: string; message?: string } | null;
+  const code = e?.code ?? "";
+  const msg = e?.message ?? "";
+  if (code === "EADDRINUSE" || /in use/i.test(msg)) return "EADDRINUSE";
+  if (code === "EACCES" || code === "EPERM" || /permission denied|access denied/i.test(msg)) return "EACCES";
+  if (code === "EADDRNOTAVAIL" || /not available|assign requested address/i.test(msg)) return "EADDRNOTAVAIL";
+  return "OTHER";
+}
+
+/** Where a listener binds, as bind errors name it: `host:port`, a socket path, or `fd N`. */
+export function bindTarget(o: { hostname?: string; port?: number; unix?: string; fd?: number }): string {
+  return o.unix !== undefined ? o.unix : o.fd !== undefined ? `fd ${o.fd}` : `${o.hostname ?? "127.0.0.1"}:${o.port ?? 8000}`;
+}
+
+/**
+ * One line for a failed bind at `target` ({@link bindTarget}): a message of
+ * ours (`cannot listen ...`, `cannot serve ...`, which already names its path
+ * or descriptor) as it is, else `cannot listen on <target>: <reason> (<code>)`,
+ * the reason from {@link LISTEN_REASONS} or the error's own message.
+ */
+export function bindErrorMessage(error: unknown, target: string): string {
+  const e = error as { message?: string; code?: string } | null;
+  if (/^cannot (listen|serve)/.test(e?.message ?? "")) return e!.message!;
+  const why = (e?.code && LISTEN_REASONS[e.code]) || e?.message;
+  return `cannot listen on ${target}: ${why}${e?.code ? ` (${e.code})` : ""}`;
+}
+
+/**
+ * Bun's TCP listen error says little ("Failed to listen at HOST"): a
+ * {@link BindError} naming the address and the reason, with the code, for
+ * the codes in {@link LISTEN_REASONS}; any other error as it is.
+ */
+export function listenError(error: unknown, hostname: string, port: number): Error {
+  const code = (error as { code?: string } | null)?.code;
+  if (!code || !LISTEN_REASONS[code]) return error instanceof Error ? error : new Error(String(error));
+  return new BindError(bindErrorMessage(error, `${hostname}:${port}`), code, { cause: error });
 }
 
 /**

@@ -18,7 +18,7 @@ import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 import { AccessLog, accessLogFormat, createAccessLog, escapeControls, hexEscape, lineWriter, logDate, type LineWriter } from "./log.ts";
 import { resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
-import { bindListener } from "./bind.ts";
+import { bindListener, listenError } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
 import { tlsFailureCause } from "./tls.ts";
 import { tlsEnviron } from "./tls-environ.ts";
@@ -66,22 +66,6 @@ export interface CloseOptions {
   timeout?: number;
   /** How long an idle keep-alive connection (or one whose keep-alive response ends during the close) may still bring one request (ms). Default 0: such connections close at once. */
   idleGrace?: number;
-}
-
-/** Why a listening socket could not be made, by error `code`: for one-line bind errors. */
-export const LISTEN_REASONS: Readonly<Record<string, string>> = {
-  EADDRINUSE: "the address is already in use",
-  EACCES: "permission denied (ports below 1024 need privileges)",
-  EADDRNOTAVAIL: "the address is not available on this machine",
-};
-
-/** Bun's listen error says little ("Failed to listen at HOST"); name the address and the reason, keep the code. */
-function listenError(error: unknown, hostname: string, port: number): Error {
-  const code = errorCode(error);
-  if (!code || !LISTEN_REASONS[code]) return error instanceof Error ? error : new Error(String(error));
-  const out = new Error(`cannot listen on ${hostname}:${port}: ${LISTEN_REASONS[code]} (${code})`, { cause: error });
-  (out as Error & { code?: string }).code = code;
-  return out;
 }
 
 /** The `code` of an error (`EPIPE`, `EADDRINUSE`...), if it has one. */
