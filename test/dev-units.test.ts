@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { appendFileSync, closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
-import { parseAppSpec } from "../src/deploy/app-spec.ts";
+import { parseAppSpec } from "../src/deploy/load-app.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../src/dev/args.ts";
 import { UsageError } from "../src/deploy/errors.ts";
 import { hostAllowed } from "../src/dev/allowed-hosts.ts";

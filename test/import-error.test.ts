@@ -1,13 +1,13 @@
 /**
  * What `tsgi serve` says when the app module cannot be imported
- * (src/deploy/import-error.ts): the message and the file:line:column, in one
+ * (src/deploy/load-app.ts): the message and the file:line:column, in one
  * line, for Bun's real errors from real `import()`s of broken files.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describeImportError, userFrame } from "../src/deploy/import-error.ts";
+import { describeImportError, userFrame } from "../src/deploy/load-app.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tsgi-import-error-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -89,6 +89,11 @@ describe("src/ layering", () => {
     expect(violations).toEqual([]);
   });
 
+  test("the version comes from version.ts: no other module imports package.json", () => {
+    const readers = files.filter((f) => /from\s+["'][./]+package\.json["']/.test(readFileSync(f, "utf8"))).map((f) => relative(SRC, f));
+    expect(readers).toEqual(["version.ts"]);
+  });
+
   test("the http layer (parser) uses no runtime but the language", () => {
     for (const file of files.filter((f) => layerOf(f) === "http")) {
       const bare = [...readFileSync(file, "utf8").matchAll(/from\s+["']([^."'][^"']*)["']/g)].map((m) => m[1]);

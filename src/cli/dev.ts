@@ -12,13 +12,11 @@
  * @module
  */
 import { defineCommand, runMain, type ArgsDef } from "citty";
-import pkg from "../../package.json" with { type: "json" };
-import { parseAppSpec } from "../deploy/app-spec.ts";
-import { checkArgs, versionRequested } from "./args.ts";
-import { helpPrinter } from "./help.ts";
-import { StartupError } from "../deploy/errors.ts";
-import { onStopSignals } from "../deploy/signals.ts";
+import { VERSION } from "../version.ts";
 import { BindError } from "../server/bind.ts";
+import { StartupError } from "../deploy/errors.ts";
+import { parseAppSpec } from "../deploy/load-app.ts";
+import { onStopSignals } from "../deploy/signals.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
 import type { DevConfig } from "../dev/config.ts";
 import { startDevServer, type DevServer } from "../dev/dev-server.ts";
@@ -26,6 +24,8 @@ import { createDevLogger, LOG_LEVELS, type LogLevel } from "../dev/log.ts";
 import { runSupervisor, WORKER_ENV, type WorkerSpec } from "../dev/supervisor.ts";
 import { watchEntryMatches } from "../dev/watcher.ts";
 import { runWorker } from "../dev/worker.ts";
+import { checkArgs, versionRequested } from "./args.ts";
+import { helpPrinter } from "./help.ts";
 
 /**
  * tsgi-dev's own exits. While an in-place load runs, `process.exit` throws
@@ -64,7 +64,7 @@ const DEV_OPTIONAL_VALUES = { reload: ["inplace", "restart"] } as const;
 const command = defineCommand({
   meta: {
     name: "tsgi-dev",
-    version: pkg.version,
+    version: VERSION,
     description: "Serve a TSGI app for development: hot reload, error pages, live reload in the browser",
   },
   args: DEV_ARGS,
@@ -151,7 +151,7 @@ if (workerSpec) {
   }
   // citty answers --version only when it is the only argument; never start a server for it.
   if (versionRequested(argv)) {
-    console.log(pkg.version);
+    console.log(VERSION);
     exit(0);
   }
   await runMain(command, { showUsage: helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES }) });

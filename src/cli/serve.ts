@@ -19,17 +19,18 @@
  */
 import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
-import pkg from "../../package.json" with { type: "json" };
-import { StartupError, UsageError } from "../deploy/errors.ts";
-import { loadApp, resolveTls, stdoutLog, withDeployMiddleware } from "../deploy/worker.ts";
-import { checkArgs, versionRequested } from "./args.ts";
-import { helpPrinter } from "./help.ts";
-import { onStopSignals } from "../deploy/signals.ts";
-import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
+import { VERSION } from "../version.ts";
 import { bindErrorMessage, bindTarget } from "../server/bind.ts";
 import { createServer } from "../server/server.ts";
 import { unixSocketPath } from "../server/sys.ts";
+import { StartupError, UsageError } from "../deploy/errors.ts";
+import { loadApp } from "../deploy/load-app.ts";
+import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
+import { resolveTls, stdoutLog, withDeployMiddleware } from "../deploy/setup.ts";
+import { onStopSignals } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
+import { checkArgs, versionRequested } from "./args.ts";
+import { helpPrinter } from "./help.ts";
 
 /** The CLI's messages: always at info level (consola lowers it under test runners and CI otherwise), all on stderr: stdout carries only the access log. */
 const consola = createConsola({ level: 3, stdout: process.stderr });
@@ -165,7 +166,7 @@ const serveCommand = defineCommand({
         const code = (error as { code?: string }).code;
         return fail(code ? new StartupError(listenMessage(error, deploy.server)) : error);
       }
-      consola.success(`tsgi ${pkg.version}: ${deploy.workers.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
+      consola.success(`tsgi ${VERSION}: ${deploy.workers.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
       return;
     }
     let loaded;
@@ -184,7 +185,7 @@ const serveCommand = defineCommand({
     } catch (error) {
       return fail(new StartupError(listenMessage(error, deploy.server)));
     }
-    consola.success(`tsgi ${pkg.version}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.unix === "" ? `inherited fd ${deploy.server.fd}` : server.url} (pid ${process.pid})`);
+    consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.unix === "" ? `inherited fd ${deploy.server.fd}` : server.url} (pid ${process.pid})`);
     onStopSignals(
       async (signal) => {
         consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
@@ -222,7 +223,7 @@ function where(server: { unix?: string; fd?: number; hostname?: string }, port: 
 
 /** The `tsgi` command: `tsgi serve ...`. */
 export const main = defineCommand({
-  meta: { name: "tsgi", version: pkg.version, description: "TSGI production server" },
+  meta: { name: "tsgi", version: VERSION, description: "TSGI production server" },
   subCommands: { serve: serveCommand },
 });
 
@@ -244,7 +245,7 @@ if (import.meta.main) {
     }
     // citty answers --version on the root command only.
     if (versionRequested(rest)) {
-      console.log(pkg.version);
+      console.log(VERSION);
       process.exit(0);
     }
   } else if (!first.startsWith("-")) {

@@ -22,7 +22,8 @@ import { renameSync, unlinkSync, chmodSync, lstatSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { prepareUnixPath } from "../server/bind.ts";
-import { stdoutLog, type SupervisorMessage, type WorkerConfig, type WorkerMessage } from "./worker.ts";
+import { stdoutLog } from "./setup.ts";
+import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { onStopSignals } from "./signals.ts";
 import { closeFd, dupFd } from "../server/sys.ts";
 
@@ -195,7 +196,7 @@ export class Supervisor {
       ipc: (message: WorkerMessage) => this.onMessage(worker, message),
       onExit: (_p, code, signal) => this.onExit(worker, code, signal),
     });
-    proc.send({ t: "config", config } satisfies SupervisorMessage);
+    proc.send({ type: "config", config } satisfies SupervisorMessage);
     worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: Date.now(), requests: 0, failure: null, replacing: false, listeners: [] };
     this.live.set(proc.pid, worker);
     return worker;
@@ -210,7 +211,7 @@ export class Supervisor {
 
   private onMessage(w: Worker, m: WorkerMessage): void {
     if (!w || typeof m !== "object" || m === null) return;
-    switch (m.t) {
+    switch (m.type) {
       case "listening":
         w.listening = true;
         w.lastBeat = Date.now();

@@ -1,78 +1,16 @@
 /**
- * Starting a production server from {@link ResolvedDeploy}: loading the app
- * module, reading TLS material, wrapping proxy headers, and the worker side
- * of the supervisor protocol. Shared by `tsgi serve` (one process) and the
- * worker processes the supervisor starts.
+ * The worker side of `tsgi serve --workers N`: what the supervisor
+ * (`supervisor.ts`) and a worker say to each other over IPC, and
+ * {@link runWorker}, which a worker process (`worker-main.ts`) runs with the
+ * configuration it was sent.
  * @module
  */
-import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
-import { appFileProblem, parseAppSpec } from "./app-spec.ts";
-import { StartupError } from "./errors.ts";
-import { describeImportError } from "./import-error.ts";
-import type { ResolvedDeploy } from "./options.ts";
-import type { LogTarget, ServerOptions } from "../server/options.ts";
-import { proxyHeaders } from "../server/proxy.ts";
+import type { ServerOptions } from "../server/options.ts";
 import { createServer, type TsgiServer } from "../server/server.ts";
-import { devCertificate, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
-
-/**
- * Import `spec` (`./app.ts` or `./app.ts:name`) and return the application:
- * a TSGI function as it is, a fetch handler (`{ fetch }` object or a
- * one-parameter function) through `fromFetchHandler`.
- * @throws StartupError for a missing file, an import error, a missing export or an export that is neither.
- */
-export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<{ app: Application; kind: ApplicationKind; file: string }> {
-  let parsed;
-  try {
-    parsed = parseAppSpec(spec, cwd);
-  } catch (error) {
-    throw new StartupError((error as Error).message);
-  }
-  const problem = appFileProblem(parsed);
-  if (problem) throw new StartupError(problem);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(parsed.file)) as Record<string, unknown>;
-  } catch (error) {
-    throw new StartupError(`cannot import ${parsed.file}: ${describeImportError(error)}`);
-  }
-  const exported = mod[parsed.exportName];
-  if (exported === undefined) {
-    const names = Object.keys(mod).filter((k) => k !== "__esModule");
-    const apps = names.filter((k) => detectApplication(mod[k]) !== null);
-    const hint = parsed.exportName === "default" && apps.length ? `; pick one with ${spec}:${apps[0]}` : "";
-    throw new StartupError(`${parsed.file} has ${parsed.exportName === "default" ? "no default export" : `no export named ${parsed.exportName}`} (exports: ${names.join(", ") || "none"})${hint}`);
-  }
-  const found = detectApplication(exported);
-  if (!found) {
-    throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.file} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`);
-  }
-  return { ...found, file: parsed.file };
-}
-
-/**
- * Read the TLS material the options name.
- * @returns the config, and the development certificate when `"dev"` was asked (for printing its fingerprint).
- * @throws StartupError when a file is missing, unreadable or not PEM.
- */
-export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: TlsConfig; dev: DevCertificate | null } | null> {
-  if (tls === null) return null;
-  try {
-    if (tls === "dev") {
-      const dev = await devCertificate();
-      return { config: { cert: dev.cert, key: dev.key }, dev };
-    }
-    return { config: loadTls(tls), dev: null };
-  } catch (error) {
-    throw new StartupError((error as Error).message);
-  }
-}
-
-/** Wrap `app` with the proxy-header middleware when the options ask for it. */
-export function withDeployMiddleware(app: Application, deploy: Pick<ResolvedDeploy, "proxy">): Application {
-  return deploy.proxy ? proxyHeaders(app, { forwardedAllowIps: deploy.proxy.forwardedAllowIps, header: deploy.proxy.header }) : app;
-}
+import { loadApp } from "./load-app.ts";
+import type { ResolvedDeploy } from "./options.ts";
+import { resolveTls, withDeployMiddleware } from "./setup.ts";
 
 /**
  * Everything a worker process needs, sent as the supervisor's first IPC
@@ -95,15 +33,15 @@ export interface WorkerConfig {
 }
 
 /** Messages the supervisor sends a worker over IPC: its configuration, first and once. */
-export type SupervisorMessage = { t: "config"; config: WorkerConfig };
+export type SupervisorMessage = { type: "config"; config: WorkerConfig };
 
 /** Messages a worker sends its supervisor over IPC. */
 export type WorkerMessage =
-  | { t: "listening"; pid: number }
-  | { t: "heartbeat"; requests: number }
-  | { t: "retire"; requests: number }
-  | { t: "failed"; message: string }
-  | { t: "log"; text: string };
+  | { type: "listening"; pid: number }
+  | { type: "heartbeat"; requests: number }
+  | { type: "retire"; requests: number }
+  | { type: "failed"; message: string }
+  | { type: "log"; text: string };
 
 /** How long a stopping worker waits for its queued IPC messages to reach the supervisor (ms). */
 const IPC_FLUSH_MS = 2000;
@@ -117,7 +55,7 @@ function ipcFlushed(requests: number): Promise<void> {
       resolve();
     };
     try {
-      if (process.send) process.send({ t: "heartbeat", requests } satisfies WorkerMessage, undefined, undefined, done);
+      if (process.send) process.send({ type: "heartbeat", requests } satisfies WorkerMessage, undefined, undefined, done);
       else done();
     } catch {
       done();
@@ -127,41 +65,6 @@ function ipcFlushed(requests: number): Promise<void> {
 
 /** How long a stopping worker's idle keep-alive connections may still bring one request (ms). */
 const WORKER_IDLE_GRACE_MS = 1000;
-
-let stdoutBroken = false;
-let stdoutWatched = false;
-
-/**
- * A stdout access log target (batched by the server's access log). When
- * stdout breaks (the reader of a pipe exited: EPIPE), access logging stops
- * with one warning on stderr and the server goes on serving, as gevent's and
- * eventlet's logging does.
- */
-export const stdoutLog: { write(text: string): void } & LogTarget = {
-  write: (text: string) => {
-    if (stdoutBroken) return;
-    if (!stdoutWatched) {
-      stdoutWatched = true;
-      process.stdout.on("error", onStdoutError);
-    }
-    try {
-      process.stdout.write(text);
-    } catch (error) {
-      onStdoutError(error as Error);
-    }
-  },
-};
-
-function onStdoutError(error: Error): void {
-  if (stdoutBroken) return;
-  stdoutBroken = true;
-  const code = (error as { code?: string }).code ?? error.message;
-  try {
-    process.stderr.write(`tsgi: the access log's stdout failed (${code}); access logging stopped, serving goes on\n`);
-  } catch {
-    // stderr is gone too: nothing left to tell
-  }
-}
 
 /**
  * The worker side: load the app, listen (fd 3 or `SO_REUSEPORT`), report
@@ -188,7 +91,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     tls = await resolveTls(deploy.tls);
     loaded = await loadApp(config.app, config.cwd);
   } catch (error) {
-    send({ t: "failed", message: (error as Error).message });
+    send({ type: "failed", message: (error as Error).message });
     process.exit(3);
   }
   let requests = 0;
@@ -199,7 +102,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     requests++;
     if (limit > 0 && requests >= limit && !retiring) {
       retiring = true;
-      send({ t: "retire", requests });
+      send({ type: "retire", requests });
     }
     return inner(environ, startResponse);
   };
@@ -214,17 +117,17 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   // One writer for the access log: the supervisor. Workers writing to one
   // shared stdout pipe interleave mid-line once a write exceeds PIPE_BUF
   // (Bun coalesces queued writes into 64 KiB ones when the pipe is full).
-  options.log = config.accessLog ? { write: (text: string) => send({ t: "log", text }) } : null;
+  options.log = config.accessLog ? { write: (text: string) => send({ type: "log", text }) } : null;
   let server: TsgiServer;
   try {
     server = createServer(app, options).listen();
   } catch (error) {
-    send({ t: "failed", message: (error as Error).message });
+    send({ type: "failed", message: (error as Error).message });
     process.exit(3);
   }
-  send({ t: "listening", pid: process.pid });
+  send({ type: "listening", pid: process.pid });
   if (w && w.timeout > 0) {
-    const beat = setInterval(() => send({ t: "heartbeat", requests }), Math.max(50, Math.floor(w.timeout / 4)));
+    const beat = setInterval(() => send({ type: "heartbeat", requests }), Math.max(50, Math.floor(w.timeout / 4)));
     beat.unref?.();
   }
   let stopping = false;

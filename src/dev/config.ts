@@ -3,7 +3,7 @@
  * environment.
  * @module
  */
-import type { AppSpec } from "../deploy/app-spec.ts";
+import type { AppSpec } from "../deploy/load-app.ts";
 import type { AllowedHosts } from "./allowed-hosts.ts";
 import type { LogLevel } from "./log.ts";
 

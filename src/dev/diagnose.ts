@@ -12,7 +12,7 @@
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
-import { messagePosition } from "../deploy/import-error.ts";
+import { messagePosition } from "../deploy/load-app.ts";
 import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";

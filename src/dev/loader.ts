@@ -17,7 +17,7 @@
 import { existsSync } from "node:fs";
 import { type ApplicationKind, detectApplication } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
-import { appFileProblem, type AppSpec } from "../deploy/app-spec.ts";
+import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
 import { scanGraph } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { generationOf, installVersioning, setGeneration, setServing, unversion, versioned } from "./versioning.ts";

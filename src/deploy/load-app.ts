@@ -1,0 +1,192 @@
+/**
+ * Loading the app of `tsgi serve`: the `app` argument (`./app.ts`, the
+ * default export, or `./app.ts:name`, a named export, gunicorn's
+ * `module:callable`), which `tsgi-dev` parses the same way; why it names no
+ * module; {@link loadApp}, which imports it and finds the application; and
+ * one-line descriptions of what importing it threw (production logs: the
+ * message and where, no stack dump).
+ *
+ * Bun reports a syntax error as an `AggregateError` of `BuildMessage`s
+ * (`2 errors building "app.ts"`, the positions only on the members), an
+ * unresolved import as a `ResolveMessage`, and code that throws while the
+ * module runs as an ordinary error whose stack points at the TypeScript
+ * source (Bun's inline source maps).
+ * @module
+ */
+import { statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
+import type { Application } from "../spec.ts";
+import { StartupError } from "./errors.ts";
+
+/** A parsed app argument. */
+export interface AppSpec {
+  /** Absolute path of the module file. */
+  file: string;
+  /** The module's path as the user wrote it, without `:name` (for messages). */
+  path: string;
+  /** The export to serve: `"default"` unless `:name` was given. */
+  exportName: string;
+  /** The argument as the user wrote it (for messages). */
+  raw: string;
+}
+
+/**
+ * Parse `path[:exportName]`, resolving the path against `cwd`. A colon is a
+ * separator only when a JavaScript identifier follows it (so `C:\app.ts`
+ * and `./a:b/app.ts` stay paths).
+ *
+ * @param raw the argument, e.g. `"./app.ts:api"`.
+ * @param cwd base for relative paths; default `process.cwd()`.
+ * @throws Error when `raw` is empty or the export name is empty (`app.ts:`).
+ */
+export function parseAppSpec(raw: string, cwd: string = process.cwd()): AppSpec {
+  if (!raw) throw new Error("no app given: usage `tsgi-dev ./app.ts` or `tsgi-dev ./app.ts:name`");
+  let path = raw;
+  let exportName = "default";
+  const m = /^(.+):([A-Za-z_$][\w$]*)?$/.exec(raw);
+  if (m && !/^[A-Za-z]$/.test(m[1]!)) {
+    if (m[2] === undefined) throw new Error(`no export name after ':' in ${JSON.stringify(raw)}`);
+    path = m[1]!;
+    exportName = m[2];
+  }
+  return { file: resolve(cwd, path), path, exportName, raw };
+}
+
+/** Extensions tried when the app argument names no file: `app` → `app.ts`. */
+const MODULE_EXTENSIONS = [".ts", ".tsx", ".mts", ".js", ".mjs"];
+/** Module names looked for in a directory given as the app argument. */
+const DIRECTORY_ENTRIES = ["app", "index", "main", "server"];
+
+function isFileAt(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why `spec` names no module to load, as one line for the user, or `null`
+ * when its file exists. Says what to do: a path without its extension gets
+ * the file that exists (`app` → `did you mean app.ts?`), a directory the
+ * module found in it (`app.ts`, `index.ts`, `main.ts` or `server.ts`).
+ */
+export function appFileProblem(spec: AppSpec): string | null {
+  const path = spec.path;
+  let stat;
+  try {
+    stat = statSync(spec.file);
+  } catch {
+    const ext = MODULE_EXTENSIONS.find((e) => isFileAt(spec.file + e));
+    return `no such file: ${path}${ext ? `; did you mean ${path}${ext}?` : ""}`;
+  }
+  if (stat.isFile()) return null;
+  if (stat.isDirectory()) {
+    let entry: string | undefined;
+    for (const name of DIRECTORY_ENTRIES) {
+      const ext = MODULE_EXTENSIONS.find((e) => isFileAt(join(spec.file, name + e)));
+      if (ext) {
+        entry = `${path.replace(/\/+$/, "")}/${name}${ext}`;
+        break;
+      }
+    }
+    return `${path} is a directory: give the app's module file${entry ? `, e.g. ${entry}` : ""}`;
+  }
+  return `${path} is not a regular file`;
+}
+
+/**
+ * Import `spec` (`./app.ts` or `./app.ts:name`) and return the application:
+ * a TSGI function as it is, a fetch handler (`{ fetch }` object or a
+ * one-parameter function) through `fromFetchHandler`.
+ * @throws StartupError for a missing file, an import error, a missing export or an export that is neither.
+ */
+export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<{ app: Application; kind: ApplicationKind; file: string }> {
+  let parsed;
+  try {
+    parsed = parseAppSpec(spec, cwd);
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
+  const problem = appFileProblem(parsed);
+  if (problem) throw new StartupError(problem);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(parsed.file)) as Record<string, unknown>;
+  } catch (error) {
+    throw new StartupError(`cannot import ${parsed.file}: ${describeImportError(error)}`);
+  }
+  const exported = mod[parsed.exportName];
+  if (exported === undefined) {
+    const names = Object.keys(mod).filter((k) => k !== "__esModule");
+    const apps = names.filter((k) => detectApplication(mod[k]) !== null);
+    const hint = parsed.exportName === "default" && apps.length ? `; pick one with ${spec}:${apps[0]}` : "";
+    throw new StartupError(`${parsed.file} has ${parsed.exportName === "default" ? "no default export" : `no export named ${parsed.exportName}`} (exports: ${names.join(", ") || "none"})${hint}`);
+  }
+  const found = detectApplication(exported);
+  if (!found) {
+    throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.file} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`);
+  }
+  return { ...found, file: parsed.file };
+}
+
+/** A place in a source file (1-based line and column). */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** tsgi's own sources: never the place to blame. */
+const OWN_SOURCES = dirname(import.meta.dir);
+
+/** The `position` Bun puts on a `BuildMessage` or `ResolveMessage`, when it has one. */
+export function messagePosition(error: { position?: unknown }): SourcePosition | undefined {
+  const pos = error.position as { file?: string; line?: number; column?: number } | null | undefined;
+  return pos?.file && pos.line ? { file: pos.file, line: pos.line, column: pos.column ?? 1 } : undefined;
+}
+
+/** The first `at file:line:column` of `stack` in the user's code (not node_modules, not tsgi, not Bun's built-ins). */
+export function userFrame(stack: string): SourcePosition | undefined {
+  for (const m of stack.matchAll(/^\s*at (?:.*? \()?(.+?):(\d+):(\d+)\)?\s*$/gm)) {
+    let file = m[1]!;
+    if (file.startsWith("file://")) file = decodeURIComponent(file.slice(7));
+    if (!file.startsWith("/") || file.includes("/node_modules/") || file.startsWith(`${OWN_SOURCES}/`)) continue;
+    return { file, line: Number(m[2]), column: Number(m[3]) };
+  }
+  return undefined;
+}
+
+/**
+ * Describe an error thrown by `import(app)` in one line:
+ * - syntax errors: `SyntaxError: <first message> (file:line:column) (and N more errors in this file)`;
+ * - an unresolved import: Bun's message (it names the specifier and the importer);
+ * - anything else: `Name: message (file:line:column)`, the first user frame of its
+ *   stack (`Error: ` left out). JavaScriptCore's proper tail calls can drop
+ *   the frame of a function that ended in `return f()`: its caller is named then.
+ */
+export function describeImportError(error: unknown): string {
+  if (typeof error !== "object" || error === null) return `a non-Error value was thrown: ${String(error)}`;
+  const e = error as { name?: unknown; message?: unknown; errors?: unknown; stack?: unknown; position?: unknown };
+  const members = Array.isArray(e.errors) ? (e.errors as Array<{ name?: unknown; message?: unknown; position?: unknown }>) : [];
+  const build = members.filter((m) => typeof m === "object" && m !== null && m.name === "BuildMessage");
+  if (build.length > 0 || e.name === "BuildMessage") {
+    const first = build[0] ?? e;
+    const at = messagePosition(first);
+    const more = build.length - 1;
+    return `SyntaxError: ${String(first.message)}${at ? ` (${where(at)})` : ""}${more > 0 ? ` (and ${more} more error${more > 1 ? "s" : ""} in this file)` : ""}`;
+  }
+  const message = String(e.message ?? error);
+  if (e.name === "ResolveMessage") {
+    const at = messagePosition(e);
+    return `${message}${at ? ` (${where(at)})` : ""}`;
+  }
+  const name = typeof e.name === "string" && e.name !== "Error" ? `${e.name}: ` : "";
+  const at = typeof e.stack === "string" ? userFrame(e.stack) : undefined;
+  return `${name}${message}${at ? ` (${where(at)})` : ""}`;
+}
+
+function where(p: SourcePosition): string {
+  return `${p.file}:${p.line}:${p.column}`;
+}
