@@ -23,7 +23,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   toolkit: ["spec", "gateway"],
   fetch: ["spec", "version", "http", "gateway"],
   server: ["spec", "version", "http", "gateway", "fetch"],
-  deploy: ["spec", "version", "http", "gateway", "toolkit", "fetch", "server"],
+  deploy: ["spec", "version", "http", "gateway", "fetch", "server"],
   dev: ["spec", "version", "http", "gateway", "toolkit", "fetch", "server", "deploy"],
   cli: ["spec", "version", "http", "gateway", "toolkit", "fetch", "server", "deploy", "dev"],
 };
