@@ -98,6 +98,12 @@ export function equalsLower(buf: Uint8Array, at: number, lower: Uint8Array): boo
   return true;
 }
 
+/** `true` when `buf[at, at + b.length)` equals `b` exactly (case-sensitive: methods, RFC 9110 §9.1). */
+export function equalsBytes(buf: Uint8Array, at: number, b: Uint8Array): boolean {
+  for (let k = 0; k < b.length; k++) if (buf[at + k] !== b[k]) return false;
+  return true;
+}
+
 type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
 const nativeLatin1 = (Buffer.prototype as unknown as { latin1Slice?: Latin1Slice }).latin1Slice;
 

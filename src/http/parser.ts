@@ -27,7 +27,9 @@
  * when the head is complete: one latin-1 decode of the whole head, sliced;
  * only then are the few fields that matter for framing (Host,
  * Content-Length, Transfer-Encoding, Connection, Expect, recognised by length
- * and a case-insensitive byte compare) interpreted. Every limit is checked at
+ * and a case-insensitive byte compare) interpreted, by the pure functions of
+ * target.ts (request-target form, Host) and framing-fields.ts (the others,
+ * and the fields refused in a trailer section). Every limit is checked at
  * the byte that exceeds it, so the same callbacks and the same error result
  * whether the input arrives whole, one byte at a time or split anywhere. It
  * stops right after a message completes (pipelining: the caller handles one
@@ -107,27 +109,51 @@ import {
   BACKSLASH,
   bytes,
   COLON,
-  COMMA,
   CR,
   DQUOTE,
   EQUALS,
+  equalsBytes,
   equalsLower,
   FIELD_VALUE,
   HEX,
-  HOST,
   HTAB,
   latin1,
   LF,
   NOT_HEX,
   QDTEXT,
   QUOTED_PAIR,
-  REG_NAME,
   SEMI,
   SP,
   TARGET,
   TCHAR,
 } from "./chars.ts";
+import {
+  CONN_CLOSE,
+  CONN_KEEP_ALIVE,
+  CONN_UPGRADE,
+  connectionTokens,
+  contentLength,
+  contentLengthError,
+  EXPECT_CONTINUE,
+  EXPECT_OTHER,
+  expectations,
+  hasTab,
+  N_CONNECTION,
+  N_CONTENT_LENGTH,
+  N_EXPECT,
+  N_TRANSFER_ENCODING,
+  N_UPGRADE,
+  TE_CHUNKED_TWICE,
+  TE_LAST_CHUNKED,
+  TE_OTHER,
+  TRAILER_ALL,
+  TRAILER_REFUSED,
+  trailerNameMatch,
+  transferCodings,
+  transferCodingsError,
+} from "./framing-fields.ts";
 import { internFieldName, internMethod } from "./intern.ts";
+import { targetForm, validAuthority } from "./target.ts";
 
 /** Size limits, all in bytes or counts. */
 export interface ParserLimits {
@@ -252,16 +278,6 @@ const MAX_CHUNK_SIZE_DIGITS = 16;
 const HTTP_SLASH = bytes("HTTP/");
 const N_HOST = bytes("host");
 const N_HEAD = bytes("HEAD");
-const N_EXPECT = bytes("expect");
-const N_CONNECTION = bytes("connection");
-const N_UPGRADE = bytes("upgrade");
-const N_CONTENT_LENGTH = bytes("content-length");
-const N_TRANSFER_ENCODING = bytes("transfer-encoding");
-const V_CHUNKED = bytes("chunked");
-const V_CLOSE = bytes("close");
-const V_KEEP_ALIVE = bytes("keep-alive");
-const V_UPGRADE = bytes("upgrade");
-const V_100_CONTINUE = bytes("100-continue");
 const N_CONNECT = bytes("CONNECT");
 const N_OPTIONS = bytes("OPTIONS");
 
@@ -315,11 +331,8 @@ export class RequestParser {
   private minor = 0;
   /** Head bytes kept from earlier calls (the head so far, when it spans calls). */
   private headBuf: Uint8Array | null = null;
-  /**
-   * The request being parsed is a HEAD, as far as its request-line went
-   * (for an error answer to a request the parser rejects: no body to HEAD).
-   */
-  isHead = false;
+  /** See {@link RequestParser.isHead}. */
+  private headMethod = false;
   private headLen = 0;
   /** Total head length, set when the head completes. */
   private headTotal = 0;
@@ -333,11 +346,6 @@ export class RequestParser {
   /** Length of the trailer field name read so far, and which {@link TRAILER_REFUSED} names it still matches (bit k: entry k). */
   private tnLen = 0;
   private tnMatch = 0;
-
-  // Transfer-Encoding accumulation while a head is built.
-  private teChunked = 0;
-  private teOthers = 0;
-  private teLastChunked = false;
 
   /**
    * @param handler receives heads, body views and completions.
@@ -385,6 +393,17 @@ export class RequestParser {
   get bodyRemaining(): number {
     if (this.state === B_LENGTH) return this.remaining;
     return this.inBody ? -1 : 0;
+  }
+
+  /**
+   * The request being parsed is a HEAD, as far as its request-line went:
+   * `true` once its method `HEAD` and the SP after it arrived, until the
+   * message completes or the parser is reset. For an error answer to a
+   * request the parser rejects (no body to a HEAD, RFC 9110 §9.3.2), even
+   * when its request-line was split across reads.
+   */
+  get isHead(): boolean {
+    return this.headMethod;
   }
 
   /** The error that killed the parser, or `null`. */
@@ -441,7 +460,7 @@ export class RequestParser {
   }
 
   private resetMessage(): void {
-    this.isHead = false;
+    this.headMethod = false;
     this.state = H_START;
     this.fieldCount = 0;
     this.emptyLines = 0;
@@ -513,7 +532,7 @@ export class RequestParser {
             if (i === rlEnd) throw this.fail(501, "Method too long: longer than any method this server implements");
             if (data[i] !== SP || i === base) throw this.fail(400, "Invalid method");
             tok[0] = i - base;
-            if (i - base === 4) this.isHead = this.methodIsHead(data, base, start);
+            if (i - base === 4) this.headMethod = this.methodIsHead(data, base, start);
             i++;
             tok[1] = i - base;
             st = H_TARGET;
@@ -674,7 +693,6 @@ export class RequestParser {
     return t;
   }
 
-  /** Append `data[from, to)` to the kept head bytes. */
   /** Whether the 4-byte method starting at `data[base]` (before `start`: in the kept head bytes) is `HEAD`. */
   private methodIsHead(data: Uint8Array, base: number, start: number): boolean {
     const kept = this.headBuf;
@@ -686,6 +704,7 @@ export class RequestParser {
     return true;
   }
 
+  /** Append `data[from, to)` to the kept head bytes. */
   private keepHead(data: Uint8Array, from: number, to: number): void {
     const n = to - from;
     if (n <= 0) return;
@@ -722,17 +741,15 @@ export class RequestParser {
     const s = latin1(src, off, off + len);
     const http11 = this.minor !== 0;
     const fields = new Array<string>(fc * 2);
-    let contentLength = -1;
+    let length = -1;
     let clCount = 0;
     let hosts = 0;
     let te = false;
+    let codings = 0;
     let conn = 0;
     let upgrade = false;
     let expectContinue = false;
     let expectOther = false;
-    this.teChunked = 0;
-    this.teOthers = 0;
-    this.teLastChunked = false;
     const connect = tok[0] === 7 && equalsBytes(src, off, N_CONNECT);
     const options = tok[0] === 7 && equalsBytes(src, off, N_OPTIONS);
     if (!targetForm(src, off + tok[1], off + tok[2], connect, options)) {
@@ -776,14 +793,16 @@ export class RequestParser {
           if (equalsLower(src, off + ns, N_CONTENT_LENGTH)) {
             if (++clCount > 1) throw this.fail(400, "Multiple Content-Length fields");
             if (hasTab(src, off + ve, off + tok[f + 3])) throw this.fail(400, "Invalid Content-Length");
-            contentLength = this.contentLength(src, off + vs, off + ve);
+            length = contentLength(src, off + vs, off + ve);
+            if (length < 0) throw this.fail(400, contentLengthError(length));
           }
           break;
         case 17:
           if (equalsLower(src, off + ns, N_TRANSFER_ENCODING)) {
             te = true;
             if (hasTab(src, off + ve, off + tok[f + 3])) throw this.fail(400, "Invalid Transfer-Encoding");
-            this.transferCodings(src, off + vs, off + ve);
+            codings = transferCodings(src, off + vs, off + ve, codings);
+            if (codings < 0) throw this.fail(400, transferCodingsError(codings));
           }
           break;
       }
@@ -795,27 +814,27 @@ export class RequestParser {
     if (te) {
       if (!http11) throw this.fail(400, "Transfer-Encoding in an HTTP/1.0 request");
       if (clCount > 0) throw this.fail(400, "Both Transfer-Encoding and Content-Length");
-      if (!this.teLastChunked) throw this.fail(400, "Final transfer coding is not chunked");
-      if (this.teChunked > 1) throw this.fail(400, "chunked applied more than once");
-      if (this.teOthers > 0) throw this.fail(501, "Transfer coding not implemented");
-      contentLength = -1;
+      if ((codings & TE_LAST_CHUNKED) === 0) throw this.fail(400, "Final transfer coding is not chunked");
+      if ((codings & TE_CHUNKED_TWICE) !== 0) throw this.fail(400, "chunked applied more than once");
+      if ((codings & TE_OTHER) !== 0) throw this.fail(501, "Transfer coding not implemented");
+      length = -1;
     }
     // RFC 9110 §9.3.6: a CONNECT request has no content; what follows its head
     // is tunnel data (llhttp), so tsgi answers it and closes (below).
-    if (connect && (te || contentLength > 0)) throw this.fail(400, "CONNECT request with content");
+    if (connect && (te || length > 0)) throw this.fail(400, "CONNECT request with content");
     // tsgi never switches protocols: after CONNECT or an upgrade request
     // (Upgrade + Connection: upgrade, where llhttp stops parsing HTTP) the
     // connection closes after the response (RFC 9110 §7.8 lets the server
     // ignore Upgrade; closing keeps a proxy that tunnels too early in step).
-    const close = (conn & 1) !== 0 || connect || (upgrade && (conn & 4) !== 0);
+    const close = (conn & CONN_CLOSE) !== 0 || connect || (upgrade && (conn & CONN_UPGRADE) !== 0);
     const head: RequestHead = {
       method: internMethod(src, off, tok[0]) ?? s.slice(0, tok[0]),
       target: s.slice(tok[1], tok[2]),
       version: http11 ? "HTTP/1.1" : "HTTP/1.0",
       fields,
-      contentLength,
+      contentLength: length,
       chunked: te,
-      keepAlive: http11 ? !close : !close && (conn & 2) !== 0,
+      keepAlive: http11 ? !close : !close && (conn & CONN_KEEP_ALIVE) !== 0,
       expectContinue: expectContinue && http11,
     };
     this.headLen = 0;
@@ -823,9 +842,9 @@ export class RequestParser {
     let body = true;
     if (te) {
       this.state = C_SIZE_START;
-    } else if (contentLength > 0) {
+    } else if (length > 0) {
       this.state = B_LENGTH;
-      this.remaining = contentLength;
+      this.remaining = length;
     } else {
       body = false;
       this.resetMessage();
@@ -833,40 +852,6 @@ export class RequestParser {
     this.handler.onHead(head);
     if (!body) this.handler.onMessageComplete();
     return body;
-  }
-
-  private contentLength(src: Uint8Array, p: number, e: number): number {
-    if (p === e) throw this.fail(400, "Empty Content-Length");
-    let n = 0;
-    for (; p < e; p++) {
-      const d = src[p] - 0x30;
-      if (d < 0 || d > 9) throw this.fail(400, "Invalid Content-Length");
-      n = n * 10 + d;
-      if (n > MAX_SAFE) throw this.fail(400, "Content-Length too large");
-    }
-    return n;
-  }
-
-  /** Add one Transfer-Encoding line's codings (`1#token`, no empty elements) to the tallies. */
-  private transferCodings(src: Uint8Array, p: number, e: number): void {
-    if (p === e) throw this.fail(400, "Empty Transfer-Encoding");
-    for (;;) {
-      const s = p;
-      while (p < e && TCHAR[src[p]] === 1) p++;
-      if (p === s) throw this.fail(400, "Invalid Transfer-Encoding");
-      if (p - s === 7 && equalsLower(src, s, V_CHUNKED)) {
-        this.teChunked++;
-        this.teLastChunked = true;
-      } else {
-        this.teOthers++;
-        this.teLastChunked = false;
-      }
-      while (p < e && (src[p] === SP || src[p] === HTAB)) p++;
-      if (p === e) return;
-      if (src[p] !== COMMA) throw this.fail(400, "Invalid Transfer-Encoding");
-      p++;
-      while (p < e && (src[p] === SP || src[p] === HTAB)) p++;
-    }
   }
 
   /** Parse body bytes from `data[i]`; returns the bytes consumed in total. */
@@ -1064,30 +1049,6 @@ export class RequestParser {
 }
 
 /**
- * Fields refused in a trailer section (→ 400): framing (Content-Length,
- * Transfer-Encoding) and connection control (Connection). RFC 9110 §6.5.1: a
- * sender MUST NOT generate a trailer field whose definition does not permit
- * it, and these are evaluated before the content; llhttp rejects the framing
- * ones and acts on a trailer `Connection: close`, tsgi never merges trailers.
- */
-const TRAILER_REFUSED: ReadonlyArray<readonly [string, Uint8Array]> = [
-  ["Content-Length", N_CONTENT_LENGTH],
-  ["Transfer-Encoding", N_TRANSFER_ENCODING],
-  ["Connection", N_CONNECTION],
-];
-const TRAILER_ALL = (1 << TRAILER_REFUSED.length) - 1;
-
-/** `match` (bits of {@link TRAILER_REFUSED}) narrowed to the names whose byte `k` is the tchar `c`, case-insensitively. */
-function trailerNameMatch(match: number, k: number, c: number): number {
-  const lc = c | 0x20; // the names are lowercase letters and "-"; no other tchar maps onto one
-  for (let b = 0; b < TRAILER_REFUSED.length; b++) {
-    const n = TRAILER_REFUSED[b][1];
-    if ((match & (1 << b)) !== 0 && (k >= n.length || n[k] !== lc)) match &= ~(1 << b);
-  }
-  return match;
-}
-
-/**
  * The chunk-ext state after byte `c` in state `st`, or -1 when `c` is not
  * allowed there: RFC 9112 §7.1.1 without its BWS (whitespace anywhere on a
  * chunk-size line → 400, as llhttp; RFC 9110 §5.6.3: a sender MUST NOT
@@ -1121,122 +1082,6 @@ function extNext(st: number, c: number): number {
     default:
       return -1;
   }
-}
-
-/** Connection tokens of one field value: bit 1 `close`, bit 2 `keep-alive`, bit 4 `upgrade`. */
-function connectionTokens(src: Uint8Array, p: number, e: number): number {
-  let r = 0;
-  while (p < e) {
-    let c = src[p];
-    while (p < e && ((c = src[p]) === SP || c === HTAB || c === COMMA)) p++;
-    const s = p;
-    while (p < e && src[p] !== COMMA) p++;
-    let t = p;
-    while (t > s && ((c = src[t - 1]) === SP || c === HTAB)) t--;
-    const n = t - s;
-    if (n === 5 && equalsLower(src, s, V_CLOSE)) r |= 1;
-    else if (n === 10 && equalsLower(src, s, V_KEEP_ALIVE)) r |= 2;
-    else if (n === 7 && equalsLower(src, s, V_UPGRADE)) r |= 4;
-  }
-  return r;
-}
-
-/** `true` when `src[p, e)` holds an HTAB. */
-function hasTab(src: Uint8Array, p: number, e: number): boolean {
-  for (; p < e; p++) if (src[p] === HTAB) return true;
-  return false;
-}
-
-const EXPECT_CONTINUE = 1;
-const EXPECT_OTHER = 2;
-
-/**
- * What an Expect field value `src[p, e)` asks (RFC 9110 §10.1.1): a list
- * whose empty elements are ignored (§5.6.1.2); {@link EXPECT_OTHER} when an
- * element is not `100-continue` (case-insensitive), else
- * {@link EXPECT_CONTINUE} when one is, else 0.
- */
-function expectations(src: Uint8Array, p: number, e: number): number {
-  let found = 0;
-  let i = p;
-  while (i < e) {
-    while (i < e && (src[i] === SP || src[i] === HTAB || src[i] === COMMA)) i++;
-    if (i === e) break;
-    let j = i;
-    while (j < e && src[j] !== COMMA) j++;
-    let end = j;
-    while (end > i && (src[end - 1] === SP || src[end - 1] === HTAB)) end--;
-    if (end - i !== 12 || !equalsLower(src, i, V_100_CONTINUE)) return EXPECT_OTHER;
-    found = EXPECT_CONTINUE;
-    i = j;
-  }
-  return found;
-}
-
-/** `true` when `src[at, at + b.length)` equals `b` exactly (case-sensitive). */
-function equalsBytes(src: Uint8Array, at: number, b: Uint8Array): boolean {
-  for (let k = 0; k < b.length; k++) if (src[at + k] !== b[k]) return false;
-  return true;
-}
-
-/**
- * `true` when the request-target `src[p, e)` has one of the RFC 9112 §3.2
- * forms: origin-form (`/`...), asterisk-form (exactly `*`, OPTIONS only:
- * RFC 9112 §3.2.4), absolute-form (`ALPHA+ "://"` and a non-empty authority
- * of Host chars without userinfo), or anything for CONNECT (authority-form).
- */
-function targetForm(src: Uint8Array, p: number, e: number, connect: boolean, options: boolean): boolean {
-  // CONNECT takes the authority-form alone: host and port (RFC 9110 §9.3.6, RFC 9112 §3.2.3).
-  if (connect) return validAuthority(src, p, e, true);
-  const c = src[p];
-  if (c === 0x2f) return true;
-  if (c === 0x2a) return e - p === 1 && options;
-  let i = p;
-  while (i < e && ((src[i]! | 0x20) >= 0x61 && (src[i]! | 0x20) <= 0x7a)) i++;
-  if (!(i > p && e - i >= 3 && src[i] === COLON && src[i + 1] === 0x2f && src[i + 2] === 0x2f)) return false;
-  // The authority replaces Host (RFC 9112 §3.2.2): a host is required (RFC
-  // 9110 §4.2.1), userinfo is an error (§4.2.4), and its syntax is Host's.
-  const start = i + 3;
-  let j = start;
-  while (j < e && src[j] !== 0x2f && src[j] !== 0x3f) j++;
-  return j > start && src[start] !== COLON && validAuthority(src, start, j, false);
-}
-
-/**
- * `true` when `src[p, e)` is `uri-host [ ":" port ]` (RFC 9110 §7.2 for
- * Host, RFC 3986 §3.2.2–3.2.3): an IP-literal in brackets (`[::1]`; inside,
- * Host chars but brackets), or a reg-name or IPv4address (unreserved,
- * sub-delims, `%` HEXDIG HEXDIG), possibly empty; then optionally `:` and a
- * port of digits. With `hostAndPort` (CONNECT's authority-form) both the
- * host and a non-empty port are required.
- */
-function validAuthority(src: Uint8Array, p: number, e: number, hostAndPort: boolean): boolean {
-  let i = p;
-  if (i < e && src[i] === 0x5b) {
-    i++;
-    const start = i;
-    while (i < e && src[i] !== 0x5d) {
-      const c = src[i]!;
-      if (HOST[c] === 0 || c === 0x5b) return false;
-      i++;
-    }
-    if (i === e || i === start) return false;
-    i++;
-  } else {
-    for (;;) {
-      while (i < e && REG_NAME[src[i]!] === 1) i++;
-      if (i === e || src[i] !== 0x25) break;
-      if (i + 2 >= e || HEX[src[i + 1]!] === NOT_HEX || HEX[src[i + 2]!] === NOT_HEX) return false;
-      i += 3;
-    }
-    if (hostAndPort && i === p) return false;
-  }
-  if (i === e) return !hostAndPort;
-  if (src[i] !== COLON) return false;
-  i++;
-  if (hostAndPort && i === e) return false;
-  for (; i < e; i++) if (src[i]! < 0x30 || src[i]! > 0x39) return false;
-  return true;
 }
 
 /**
