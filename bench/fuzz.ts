@@ -12,7 +12,8 @@
  * a prebuilt binary that needs glibc 2.38 (this machine has 2.36), and the
  * older releases download or compile their native part at install time,
  * which cannot work here. So this is a small fuzzer of our own with the same
- * shape: the parser's source is transpiled and instrumented with
+ * shape: the parser's source (parser.ts and the field interpreters it calls,
+ * target.ts and framing-fields.ts) is transpiled and instrumented with
  * `istanbul-lib-instrument` at start-up (statement and branch counters), an
  * input that reaches a new counter or a new hit-count bucket (AFL's buckets)
  * joins the corpus, and inputs are made by AFL-style havoc mutations
@@ -311,27 +312,42 @@ interface FileCoverage {
   branchMap: Record<string, { loc: { start: { line: number } }; type: string }>;
 }
 
-let transpiled: string[] = [];
+/** The modules of src/http instrumented: the parser and the field interpreters it calls. */
+const INSTRUMENTED = ["parser", "target", "framing-fields"];
 
-/** Load the parser instrumented for coverage; returns the class and its live counters. */
-async function instrumentedParser(): Promise<{ Parser: ParserClass; cov: FileCoverage }> {
+/** One instrumented module: its name, live counters and transpiled lines (for the report). */
+interface Instrumented {
+  name: string;
+  cov: FileCoverage;
+  lines: string[];
+}
+
+/** Load the parser instrumented for coverage; returns the class and the live counters of each {@link INSTRUMENTED} module. */
+async function instrumentedParser(): Promise<{ Parser: ParserClass; files: Instrumented[] }> {
   type Instrumenter = { instrumentSync(code: string, filename: string): string };
   const lib = "istanbul-lib-instrument"; // untyped package: imported by name
   const { createInstrumenter } = (await import(lib)) as { createInstrumenter(o: Record<string, unknown>): Instrumenter };
   const here = dirname(new URL(import.meta.url).pathname);
-  const file = resolve(here, "../src/http/parser.ts");
-  let js = new Bun.Transpiler({ loader: "ts", target: "bun" }).transformSync(readFileSync(file, "utf8"));
-  js = js.replace(/from\s+"\.\/([a-z-]+)\.ts"/g, (_m, name: string) => `from ${JSON.stringify(resolve(dirname(file), `${name}.ts`))}`);
-  const instrumenter = createInstrumenter({ coverageVariable: "__tsgiFuzzCoverage", esModules: true, compact: true, produceSourceMap: false });
-  const code = instrumenter.instrumentSync(js, file);
-  transpiled = js.split("\n");
+  const srcDir = resolve(here, "../src/http");
   const dir = join(process.env.TMPDIR ?? "/tmp", `tsgi-fuzz-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  const out = join(dir, "parser.instrumented.js");
-  writeFileSync(out, code);
-  const mod = (await import(out)) as { RequestParser: ParserClass };
-  const cov = (globalThis as unknown as { __tsgiFuzzCoverage: Record<string, FileCoverage> }).__tsgiFuzzCoverage[file]!;
-  return { Parser: mod.RequestParser, cov };
+  const outOf = (name: string) => join(dir, `${name}.instrumented.js`);
+  const instrumenter = createInstrumenter({ coverageVariable: "__tsgiFuzzCoverage", esModules: true, compact: true, produceSourceMap: false });
+  const transpiled = new Map<string, string[]>();
+  for (const name of INSTRUMENTED) {
+    const file = join(srcDir, `${name}.ts`);
+    let js = new Bun.Transpiler({ loader: "ts", target: "bun" }).transformSync(readFileSync(file, "utf8"));
+    // Imports of instrumented modules go to their instrumented copies, the others to the sources.
+    js = js.replace(/from\s+"\.\/([a-z-]+)\.ts"/g, (_m, dep: string) =>
+      `from ${JSON.stringify(INSTRUMENTED.includes(dep) ? outOf(dep) : join(srcDir, `${dep}.ts`))}`,
+    );
+    writeFileSync(outOf(name), instrumenter.instrumentSync(js, file));
+    transpiled.set(name, js.split("\n"));
+  }
+  const mod = (await import(outOf("parser"))) as { RequestParser: ParserClass };
+  const all = (globalThis as unknown as { __tsgiFuzzCoverage: Record<string, FileCoverage> }).__tsgiFuzzCoverage;
+  const files = INSTRUMENTED.map((name) => ({ name, cov: all[join(srcDir, `${name}.ts`)]!, lines: transpiled.get(name)! }));
+  return { Parser: mod.RequestParser, files };
 }
 
 /** Seed inputs: the differential corpus and some plain valid requests. */
@@ -411,19 +427,22 @@ async function main(): Promise<void> {
   const quiet = process.argv.includes("--quiet");
   const selftest = arg("selftest", "");
   const rnd = prng(seed);
-  const { Parser, cov } = await instrumentedParser();
-  const sKeys = Object.keys(cov.s);
-  const bKeys = Object.keys(cov.b);
+  const { Parser, files } = await instrumentedParser();
+  // Statement counters of all instrumented modules, flat: statement i is sObjs[i][sKeys[i]].
+  const sObjs = files.flatMap((f) => Object.keys(f.cov.s).map(() => f.cov.s));
+  const sKeys = files.flatMap((f) => Object.keys(f.cov.s));
+  // Branch counters, flat: the arrays the instrumented code increments in place.
+  const bArms = files.flatMap((f) => Object.values(f.cov.b));
   const seenS = new Uint16Array(sKeys.length); // bitmask of buckets seen per statement
-  const seenB = bKeys.map((k) => new Uint16Array(cov.b[k]!.length));
+  const seenB = bArms.map((arms) => new Uint16Array(arms.length));
   const everS = new Uint8Array(sKeys.length);
-  const everB = bKeys.map((k) => new Uint8Array(cov.b[k]!.length));
+  const everB = bArms.map((arms) => new Uint8Array(arms.length));
 
   /** Fold the counters of the last exec into the seen maps; true if anything new. Resets the counters. */
   const harvest = (): boolean => {
     let fresh = false;
-    const s = cov.s;
     for (let i = 0; i < sKeys.length; i++) {
+      const s = sObjs[i]!;
       const k = sKeys[i]!;
       const c = s[k]!;
       if (c === 0) continue;
@@ -435,9 +454,8 @@ async function main(): Promise<void> {
         fresh = true;
       }
     }
-    const b = cov.b;
-    for (let i = 0; i < bKeys.length; i++) {
-      const arms = b[bKeys[i]!]!;
+    for (let i = 0; i < bArms.length; i++) {
+      const arms = bArms[i]!;
       const seen = seenB[i]!;
       for (let j = 0; j < arms.length; j++) {
         const c = arms[j]!;
@@ -538,13 +556,14 @@ async function main(): Promise<void> {
     `\ndone: ${execs} execs in ${secs.toFixed(0)} s (${Math.round(execs / secs)}/s), corpus ${corpus.length}, ` +
       `statements ${c.s}/${c.st} (${((100 * c.s) / c.st).toFixed(1)}%), branches ${c.b}/${c.bt} (${((100 * c.b) / c.bt).toFixed(1)}%), crashes ${crashes.size}`,
   );
-  const uncovered = new Set<number>();
-  sKeys.forEach((k, i) => {
-    if (!everS[i]) uncovered.add(cov.statementMap[k]!.start.line);
-  });
-  if (uncovered.size) {
-    console.log("statements never reached (transpiled parser):");
-    for (const line of [...uncovered].sort((a, b) => a - b)) console.log(`  ${line}: ${(transpiled[line - 1] ?? "").trim().slice(0, 110)}`);
+  let i = 0;
+  for (const f of files) {
+    const uncovered = new Set<number>();
+    for (const k of Object.keys(f.cov.s)) if (!everS[i++]) uncovered.add(f.cov.statementMap[k]!.start.line);
+    if (uncovered.size) {
+      console.log(`statements never reached (transpiled ${f.name}.ts):`);
+      for (const line of [...uncovered].sort((a, b) => a - b)) console.log(`  ${line}: ${(f.lines[line - 1] ?? "").trim().slice(0, 110)}`);
+    }
   }
   process.exit(crashes.size > 0 ? 1 : 0);
 }
