@@ -22,6 +22,17 @@ describe("TrustedProxies", () => {
     expect(() => new TrustedProxies("nonsense/8")).toThrow(TypeError);
   });
 
+  test("only dotted-decimal IPv4; the IPv4-compatible form is not IPv4-mapped; mapped networks", () => {
+    const t = new TrustedProxies("10.0.0.0/8");
+    for (const no of ["010.1.2.3", "10.1", "0x0a.1.2.3", "::ffff:010.1.2.3", "::ffff:0x0a.1.2.3", "::10.1.2.3"]) expect(t.has(no)).toBe(false);
+    expect(() => new TrustedProxies("010.0.0.0/8")).toThrow(TypeError);
+    const mapped = new TrustedProxies("::ffff:10.0.0.0/104");
+    expect(mapped.has("10.9.9.9")).toBe(true);
+    expect(mapped.has("::ffff:10.9.9.9")).toBe(true);
+    expect(mapped.has("11.0.0.1")).toBe(false);
+    expect(new TrustedProxies("fe80::/10").has("fe80::1%eth0.100")).toBe(true);
+  });
+
   test("nodeHost strips ports and brackets", () => {
     expect(nodeHost("192.0.2.1")).toBe("192.0.2.1");
     expect(nodeHost("192.0.2.1:8080")).toBe("192.0.2.1");

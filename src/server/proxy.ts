@@ -7,8 +7,14 @@
  * trusted proxy, and the client is the right-most address in the chain that
  * is not itself a trusted proxy (every hop to its right vouches for it; hops
  * to its left are whatever the client chose to send).
+ *
+ * Addresses and networks are parsed and matched with `ipaddr.js`. The
+ * `Forwarded` parser is this module's own: `forwarded-parse` rejects the
+ * whole field for one malformed element, so a client that sends one would
+ * make every hop unreadable and be taken for its proxy.
  * @module
  */
+import ipaddr from "ipaddr.js";
 import type { Application, Environ } from "../spec.ts";
 
 /** Which forwarding fields are read. */
@@ -42,83 +48,41 @@ export interface ProxyHeadersOptions {
 /** The default {@link ProxyHeadersOptions.forwardedAllowIps}. */
 export const DEFAULT_FORWARDED_ALLOW_IPS: readonly string[] = ["127.0.0.1", "::1"];
 
-/** Parse an IPv4 address to a number, or `null`. */
-function parseV4(s: string): number | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return null;
-    const v = Number(p);
-    if (v > 255) return null;
-    n = n * 256 + v;
-  }
-  return n;
-}
+type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
-/** Parse an IPv6 address (with an optional embedded IPv4 tail) to a bigint, or `null`. */
-function parseV6(s: string): bigint | null {
+/**
+ * Parse an address as the matcher sees it, or `null` when it is not one.
+ * IPv4 is dotted decimal only (`ipaddr.js` alone would also read `10.1`,
+ * `010.0.0.1` as octal and `0x7f.0.0.1`, forms no proxy writes and that
+ * would make an address mean something else than it reads), in an IPv6
+ * address's IPv4 tail too. An IPv6 zone (`fe80::1%eth0`) is ignored.
+ * IPv4-mapped IPv6 (`::ffff:a.b.c.d`) counts as the IPv4 address, as a
+ * dual-stack socket reports IPv4 peers that way.
+ */
+function parseIp(s: string): Address | null {
   const zone = s.indexOf("%");
   if (zone !== -1) s = s.slice(0, zone);
-  if (!s.includes(":")) return null;
-  let tail: number[] = [];
-  const lastColon = s.lastIndexOf(":");
-  const maybeV4 = s.slice(lastColon + 1);
-  if (maybeV4.includes(".")) {
-    const v4 = parseV4(maybeV4);
-    if (v4 === null) return null;
-    tail = [Math.floor(v4 / 65536), v4 % 65536];
-    s = s.slice(0, lastColon + 1) + "0"; // placeholder group, replaced below
-  }
-  const halves = s.split("::");
-  if (halves.length > 2) return null;
-  const groups = (h: string) => (h === "" ? [] : h.split(":"));
-  const head = groups(halves[0]!);
-  const rest = halves.length === 2 ? groups(halves[1]!) : [];
-  if (tail.length) {
-    // drop the placeholder group
-    if (halves.length === 2) rest.pop();
-    else head.pop();
-  }
-  const needed = 8 - tail.length;
-  let all: string[];
-  if (halves.length === 2) {
-    if (head.length + rest.length > needed - 1) return null;
-    all = [...head, ...Array<string>(needed - head.length - rest.length).fill("0"), ...rest];
-  } else {
-    if (head.length !== needed) return null;
-    all = head;
-  }
-  let n = 0n;
-  for (const g of all) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-    n = (n << 16n) | BigInt(parseInt(g, 16));
-  }
-  for (const t of tail) n = (n << 16n) | BigInt(t);
-  return n;
-}
-
-type Parsed = { v: 4; n: number } | { v: 6; n: bigint };
-
-/** An address as the matcher sees it: IPv4-mapped IPv6 (`::ffff:a.b.c.d`) counts as IPv4. */
-function parseIp(s: string): Parsed | null {
-  const v4 = parseV4(s);
-  if (v4 !== null) return { v: 4, n: v4 };
-  const v6 = parseV6(s);
-  if (v6 === null) return null;
-  if (v6 >> 32n === 0xffffn) return { v: 4, n: Number(v6 & 0xffffffffn) };
-  return { v: 6, n: v6 };
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
+  if (!ipaddr.IPv6.isValid(s)) return null;
+  const tail = s.slice(s.lastIndexOf(":") + 1);
+  if (tail.includes(".") && !ipaddr.IPv4.isValidFourPartDecimal(tail)) return null;
+  const v6 = ipaddr.IPv6.parse(s);
+  // ipaddr.js reads the deprecated IPv4-compatible form (`::a.b.c.d`) as
+  // IPv4-mapped; it is another address (RFC 4291 §2.5.5.1), kept IPv6 here.
+  if (/^::[^:]*\./.test(s)) return new ipaddr.IPv6([0, 0, 0, 0, 0, 0, v6.parts[6]!, v6.parts[7]!]);
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address() : v6;
 }
 
 /**
  * A set of trusted proxy addresses: IPs, CIDR networks, `"*"`, and (for
- * anything that is not an IP) exact strings.
+ * anything that is not an IP) exact strings. Addresses are parsed and
+ * matched with `ipaddr.js`; the entry syntax, the messages and the trust
+ * decision are this module's.
  */
 export class TrustedProxies {
   private readonly all: boolean;
   private readonly exact = new Set<string>();
-  private readonly nets4: Array<[number, number]> = [];
-  private readonly nets6: Array<[bigint, bigint]> = [];
+  private readonly nets: Array<[Address, number]> = [];
   /** The entries as given (for messages). */
   readonly entries: readonly string[];
 
@@ -135,22 +99,21 @@ export class TrustedProxies {
       const slash = entry.indexOf("/");
       if (slash === -1) {
         const ip = parseIp(stripBrackets(entry));
-        if (ip?.v === 4) this.nets4.push([ip.n, 32]);
-        else if (ip?.v === 6) this.nets6.push([ip.n, 128n]);
+        if (ip) this.nets.push([ip, ip.kind() === "ipv4" ? 32 : 128]);
         else this.exact.add(entry);
         continue;
       }
-      const ip = parseIp(stripBrackets(entry.slice(0, slash)));
+      const base = stripBrackets(entry.slice(0, slash));
+      const ip = parseIp(base);
       const bits = entry.slice(slash + 1);
       if (!ip || !/^\d{1,3}$/.test(bits)) throw new TypeError(`forwarded-allow-ips: ${JSON.stringify(entry)} is not an address or network`);
-      const b = Number(bits);
-      if (ip.v === 4) {
+      let b = Number(bits);
+      if (ip.kind() === "ipv4") {
+        // An IPv4-mapped network (`::ffff:10.0.0.0/104`) has an IPv6 prefix length.
+        if (base.includes(":") && b >= 96 && b <= 128) b -= 96;
         if (b > 32) throw new TypeError(`forwarded-allow-ips: ${JSON.stringify(entry)}: an IPv4 prefix is at most /32`);
-        this.nets4.push([ip.n, b]);
-      } else {
-        if (b > 128) throw new TypeError(`forwarded-allow-ips: ${JSON.stringify(entry)}: an IPv6 prefix is at most /128`);
-        this.nets6.push([ip.n, BigInt(b)]);
-      }
+      } else if (b > 128) throw new TypeError(`forwarded-allow-ips: ${JSON.stringify(entry)}: an IPv6 prefix is at most /128`);
+      this.nets.push([ip, b]);
     }
   }
 
@@ -165,19 +128,7 @@ export class TrustedProxies {
     if (this.exact.has(address)) return true;
     const ip = parseIp(stripBrackets(address));
     if (!ip) return false;
-    if (ip.v === 4) {
-      for (const [net, bits] of this.nets4) {
-        if (bits === 0) return true;
-        const shift = 32 - bits;
-        if (Math.floor(ip.n / 2 ** shift) === Math.floor(net / 2 ** shift)) return true;
-      }
-      return false;
-    }
-    for (const [net, bits] of this.nets6) {
-      const shift = 128n - bits;
-      if (ip.n >> shift === net >> shift) return true;
-    }
-    return false;
+    return this.nets.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits));
   }
 }
 
@@ -209,7 +160,9 @@ export type ForwardedElement = Record<string, string>;
  * Parse an RFC 7239 `Forwarded` field value into its elements, left to right.
  * Elements are separated by `,`, pairs by `;`, values are tokens or quoted
  * strings (`\` escapes). A malformed element is returned empty (its hop
- * still counts, so the chain stays aligned).
+ * still counts, so the chain stays aligned): the proxies' elements to its
+ * right are still read, which a parser that rejects the whole field (as
+ * `forwarded-parse` does) would not allow.
  */
 export function parseForwarded(value: string): ForwardedElement[] {
   const out: ForwardedElement[] = [];
