@@ -159,7 +159,16 @@ describe("dotenv", () => {
         "not a line",
       ].join("\n"),
     );
-    expect(env).toEqual({ A: "1", B: "two words", C: "single $A", D: "double 1\nline two words", E: "multi\nline", F: "1--x", EMPTY: "" });
+    // Single-quoted values are expanded too, as Bun does when it loads the files at start.
+    expect(env).toEqual({ A: "1", B: "two words", C: "single 1", D: "double 1\nline two words", E: "multi\nline", F: "1--x", EMPTY: "" });
+  });
+
+  test("parseDotenv: Bun's syntax (dotenv, dotenv-expand); values set before win", () => {
+    const env = parseDotenv(
+      ["YAML: yes", "DEF=${NOPE:-dflt}", 'T="tab\\t"', "DOL=cost\\$5", "SH=file", "USESH=$SH", "CMD=$(echo no)"].join("\n"),
+      { SH: "shell" },
+    );
+    expect(env).toEqual({ YAML: "yes", DEF: "dflt", T: "tab\\t", DOL: "cost$5", USESH: "shell", CMD: "$(echo no)" });
   });
 
   test("DotenvReloader updates, adds and removes its keys, never the shell's", () => {
