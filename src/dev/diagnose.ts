@@ -7,11 +7,12 @@
  *
  * Bun transpiles TypeScript with inline source maps, so the line:column in
  * `error.stack` already point at the user's TypeScript source; the frames are
- * parsed from it as they are.
+ * parsed from it as they are, with `stacktrace-parser`.
  * @module
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
+import { parse } from "stacktrace-parser";
 import { messagePosition } from "../deploy/load-app.ts";
 import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
@@ -59,20 +60,28 @@ export interface DiagnoseOptions {
   frames?: number;
 }
 
-const FRAME_RE = /^\s*at (?:(.*?) \()?(.+?):(\d+):(\d+)\)?\s*$/;
-
-/** Parse the `at ...` lines of a V8/JSC-style stack string. Lines that are not frames are skipped. */
+/**
+ * Parse the `at ...` lines of a V8/JSC-style stack string with
+ * `stacktrace-parser` (which reads Bun's frames right, paths with spaces or
+ * parentheses included; `error-stack-parser` drops the parentheses from
+ * paths). Only lines starting with `at` are given to it: it also reads
+ * other browsers' formats, under which any `text:1:2` line is a frame.
+ * Lines that are not frames, and frames without a line and column (Bun's
+ * `at <parse> (:0)`), are skipped.
+ */
 export function parseStack(stack: string, internal: (file: string) => boolean = () => false): StackFrame[] {
+  const lines = stack.split("\n").filter((line) => /^\s*at /.test(line));
   const frames: StackFrame[] = [];
-  for (const line of stack.split("\n")) {
-    const m = FRAME_RE.exec(line);
-    if (!m) continue;
-    let file = m[2]!;
+  for (const f of parse(lines.join("\n"))) {
+    if (f.lineNumber === null || f.column === null) continue;
+    // Bun's built-ins (`native:7:39`) come with no file, the location as an argument.
+    let file = f.file ?? f.arguments[0] ?? "native";
     if (file.startsWith("file://")) file = decodeURIComponent(file.slice(7));
     file = stripQuery(file);
-    const fn = displayName(m[1]?.replace(/^async /, "") || undefined, file);
+    const name = f.methodName === "<unknown>" ? undefined : f.methodName.replace(/^async /, "");
+    const fn = displayName(name || undefined, file);
     const own = internal(file);
-    frames.push({ fn, file, line: Number(m[3]), column: Number(m[4]), user: isUserFile(file) && !own, internal: own });
+    frames.push({ fn, file, line: f.lineNumber, column: f.column, user: isUserFile(file) && !own, internal: own });
   }
   return frames;
 }
