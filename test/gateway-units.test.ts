@@ -23,3 +23,92 @@ describe("hop-by-hop fields (one list for the server and the fetch bridges)", ()
     for (const name of ["content-type", "proxy-authenticate", "date", "server"]) expect([name, isServerField(name)]).toEqual([name, false]);
   });
 });
+
+describe("tsgi.input buffering (RequestInput)", () => {
+  const { RequestInput } = require("../src/gateway/input.ts") as typeof import("../src/gateway/input.ts");
+  const controls = () => {
+    const calls: string[] = [];
+    return {
+      calls,
+      control: {
+        sendContinue: async () => void calls.push("continue"),
+        pause: () => void calls.push("pause"),
+        resume: () => void calls.push("resume"),
+        waiting: () => {},
+      },
+    };
+  };
+
+  test("1-byte pieces (a chunked body of 1-byte chunks) are gathered, not kept as one view each", async () => {
+    const { control } = controls();
+    const input = new RequestInput(control);
+    const wire = new Uint8Array(64 * 1024).map((_, i) => 97 + (i % 26));
+    for (let i = 0; i < 10_000; i++) input.push(wire.subarray(i, i + 1));
+    // One 16 KiB gather buffer holds them all: a handful of chunk objects, and no view pins the 64 KiB read.
+    const chunks = (input as unknown as { chunks: Uint8Array[] }).chunks;
+    expect(chunks.length).toBeLessThanOrEqual(2);
+    for (const c of chunks) expect(c.buffer).not.toBe(wire.buffer);
+    input.end();
+    expect(await input.read()).toEqual(wire.subarray(0, 10_000));
+  });
+
+  test("gathered pieces read back exactly, interleaved with reads, big pieces and readline", async () => {
+    const { control } = controls();
+    const input = new RequestInput(control);
+    const expected: number[] = [];
+    const got: number[] = [];
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let round = 0; round < 3000; round++) {
+      const len = rand(5) === 0 ? 1024 + rand(3000) : 1 + rand(40);
+      const piece = new Uint8Array(len).map(() => (rand(8) === 0 ? 10 : 65 + rand(26)));
+      input.push(piece);
+      for (const b of piece) expected.push(b);
+      // Never ask for more than is buffered (a read would wait for bytes the test has not pushed yet).
+      const available = expected.length - got.length;
+      const what = rand(3);
+      const part =
+        what === 0 ? await input.read(Math.min(rand(50), available)) : what === 1 && available > 0 ? await input.readline(1 + rand(Math.min(100, available))) : new Uint8Array(0);
+      for (const b of part) got.push(b);
+    }
+    input.end();
+    for (const b of await input.read()) got.push(b);
+    expect(got).toEqual(expected);
+  });
+
+  test("pauses the feeder past 64 KiB unread, resumes at half", async () => {
+    const { calls, control } = controls();
+    const input = new RequestInput(control);
+    for (let i = 0; i < 70; i++) input.push(new Uint8Array(1024));
+    expect(calls).toEqual(["pause"]);
+    await input.read(40 * 1024);
+    expect(calls).toEqual(["pause", "resume"]);
+  });
+
+  test("a long line arriving in pieces is scanned once in all, not once per piece", async () => {
+    const { control } = controls();
+    const input = new RequestInput(control);
+    const proto = Uint8Array.prototype as unknown as { indexOf: (v: number, from?: number) => number };
+    const indexOf = proto.indexOf;
+    let scanned = 0;
+    proto.indexOf = function (this: Uint8Array, v: number, from = 0) {
+      scanned += this.length - from;
+      return indexOf.call(this, v, from);
+    };
+    try {
+      const line = input.readline();
+      const piece = new Uint8Array(4096).fill(120);
+      for (let i = 0; i < 512; i++) {
+        input.push(piece.slice());
+        await Bun.sleep(0); // let the pending readline look at what arrived
+      }
+      input.push(new Uint8Array([10]));
+      const got = await line;
+      expect(got.length).toBe(512 * 4096 + 1);
+      // 2 MiB of line: scanning it again per piece would be ~512 MiB.
+      expect(scanned).toBeLessThan(3 * 512 * 4096);
+    } finally {
+      proto.indexOf = indexOf;
+    }
+  });
+});

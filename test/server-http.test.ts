@@ -169,7 +169,7 @@ describe("request bodies", () => {
   });
 
   test("a 256 KiB-1 MiB body the app never read, all of it received before the response ended: the next request on the connection is served at once", async () => {
-    // Over the input's 256 KiB high-water mark the socket was paused, and nothing resumed it.
+    // Over the input's high-water mark (256 KiB then, 64 KiB now) the socket was paused, and nothing resumed it.
     const app: Application = async (environ, sr) => {
       if (environ.REQUEST_METHOD === "POST") await Bun.sleep(100); // the whole body arrives meanwhile
       sr("200 OK", [["Content-Type", "text/plain"]]);

@@ -28,8 +28,21 @@ const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
 /** No extra `100 Continue` fields (shared, never written). */
 const NO_HEADERS: ResponseHeaders = Object.freeze([]) as unknown as ResponseHeaders;
 
-/** Bytes buffered before the feeder is asked to pause (256 KiB). */
-export const INPUT_HIGH_WATER = 256 * 1024;
+/**
+ * Bytes buffered before the feeder is asked to pause (64 KiB): what a client
+ * can make the server hold per connection for an app that has not read yet
+ * (gevent and cheroot hold next to nothing; nginx 8–16 KiB in memory).
+ */
+export const INPUT_HIGH_WATER = 64 * 1024;
+/**
+ * Pieces shorter than this (bytes) are copied into an owned buffer rather
+ * than kept as views: a chunked body of 1-byte chunks would otherwise cost an
+ * object per byte, each view pinning the whole read it came from (chunk-ext
+ * bytes included), about 100 times the payload in memory.
+ */
+const SMALL_PIECE = 1024;
+/** Size of the owned buffer small pieces are gathered in (bytes). */
+const GATHER_BYTES = 16 * 1024;
 
 /**
  * The `tsgi.input` implementation. The feeder calls {@link push},
@@ -43,6 +56,19 @@ export class RequestInput implements InputStream {
   private chunks: Uint8Array[] = NO_CHUNKS;
   private offset = 0; // read offset into chunks[0]
   private buffered = 0;
+  /** Owned buffer small pieces are copied into; `gathered[gatherStart, gatherEnd)` is the last of `chunks` while `gathering`. */
+  private gather: Uint8Array | null = null;
+  private gatherStart = 0;
+  private gatherEnd = 0;
+  private gathering = false;
+  /**
+   * Where a line search left off: the bytes from the read position up to
+   * chunk `scanIndex`, offset `scanOffset`, hold no `\n` (`scanSeen` of them),
+   * so a long line arriving piece by piece is scanned once, not once per piece.
+   */
+  private scanSeen = 0;
+  private scanIndex = 0;
+  private scanOffset = 0;
   private ended = false;
   private error: Error | null = null;
   private wake: (() => void) | null = null;
@@ -73,12 +99,34 @@ export class RequestInput implements InputStream {
     return this.continuePending;
   }
 
-  /** Feeder: more body bytes (kept as views, not copied). */
+  /** Feeder: more body bytes (kept as views, not copied, unless shorter than {@link SMALL_PIECE}). */
   push(chunk: Uint8Array): void {
     if (this.ended || this.error || chunk.length === 0) return;
-    if (this.chunks === NO_CHUNKS) this.chunks = [chunk];
-    else this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    const n = chunk.length;
+    if (this.chunks === NO_CHUNKS) this.chunks = [];
+    if (n < SMALL_PIECE) {
+      let gather = this.gather;
+      if (this.gathering && this.gatherEnd + n <= gather!.length) {
+        // Grow the last chunk, a view of the gather buffer, in place: its start (and any read offset into it) stays.
+        gather!.set(chunk, this.gatherEnd);
+        this.gatherEnd += n;
+        this.chunks[this.chunks.length - 1] = gather!.subarray(this.gatherStart, this.gatherEnd);
+      } else {
+        if (gather === null || this.gatherEnd + n > gather.length) {
+          gather = this.gather = new Uint8Array(GATHER_BYTES);
+          this.gatherEnd = 0;
+        }
+        this.gatherStart = this.gatherEnd;
+        gather.set(chunk, this.gatherEnd);
+        this.gatherEnd += n;
+        this.chunks.push(gather.subarray(this.gatherStart, this.gatherEnd));
+        this.gathering = true;
+      }
+    } else {
+      this.chunks.push(chunk);
+      this.gathering = false;
+    }
+    this.buffered += n;
     if (!this.paused && this.buffered > INPUT_HIGH_WATER && this.control) {
       this.paused = true;
       this.control.pause();
@@ -110,6 +158,9 @@ export class RequestInput implements InputStream {
     this.chunks = NO_CHUNKS;
     this.offset = 0;
     this.buffered = 0;
+    this.gather = null;
+    this.gathering = false;
+    this.scanSeen = 0;
     this.continuePending = false;
     // The feeder was paused at the high-water mark: the rest of the body must flow again to be drained.
     if (this.paused) {
@@ -153,10 +204,7 @@ export class RequestInput implements InputStream {
     if (n <= avail) {
       out = this.offset === 0 && n === first.length ? first : first.subarray(this.offset, this.offset + n);
       this.offset += n;
-      if (this.offset === first.length) {
-        this.chunks.shift();
-        this.offset = 0;
-      }
+      if (this.offset === first.length) this.shiftChunk();
     } else {
       out = new Uint8Array(n);
       let filled = 0;
@@ -166,12 +214,13 @@ export class RequestInput implements InputStream {
         out.set(c.subarray(this.offset, this.offset + take), filled);
         filled += take;
         this.offset += take;
-        if (this.offset === c.length) {
-          this.chunks.shift();
-          this.offset = 0;
-        }
+        if (this.offset === c.length) this.shiftChunk();
       }
     }
+    // The bytes taken were all before the saved line-search position (a
+    // line is taken whole, or only a size-limited part of what was scanned).
+    if (this.scanSeen > n) this.scanSeen -= n;
+    else this.scanSeen = 0;
     if (this.paused && this.buffered <= INPUT_HIGH_WATER / 2 && this.control) {
       this.paused = false;
       this.control.resume();
@@ -179,15 +228,38 @@ export class RequestInput implements InputStream {
     return out;
   }
 
-  /** Index just past the first `\n` within the buffered bytes, or -1. */
+  /** Drop the fully read first chunk. */
+  private shiftChunk(): void {
+    this.chunks.shift();
+    this.offset = 0;
+    if (this.chunks.length === 0) this.gathering = false;
+    this.scanIndex--;
+  }
+
+  /**
+   * Index just past the first `\n` within the buffered bytes (at most
+   * `limit`), or -1. Resumes where the last search stopped, so a line that
+   * arrives in many pieces costs one scan in all, not one per piece.
+   */
   private lineEnd(limit: number): number {
     let seen = 0;
-    for (let i = 0; i < this.chunks.length && seen < limit; i++) {
+    let i = 0;
+    let start = this.offset;
+    if (this.scanSeen > 0 && this.scanIndex >= 0) {
+      seen = this.scanSeen;
+      i = this.scanIndex;
+      start = i === 0 ? Math.max(this.scanOffset, this.offset) : this.scanOffset;
+    }
+    for (; i < this.chunks.length && seen < limit; i++) {
       const c = this.chunks[i]!;
-      const start = i === 0 ? this.offset : 0;
       const nl = c.indexOf(10, start);
       if (nl !== -1) return Math.min(seen + (nl - start) + 1, limit);
       seen += c.length - start;
+      // Saved at each chunk's end: the last chunk may still grow (see push), from there.
+      this.scanSeen = seen;
+      this.scanIndex = i;
+      this.scanOffset = c.length;
+      start = 0;
     }
     return -1;
   }
