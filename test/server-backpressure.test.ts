@@ -199,3 +199,36 @@ test("socketTimeout sets sendTimeout too (eventlet socket_timeout, cheroot timeo
   expect(resolveOptions({ socketTimeout: 1234, sendTimeout: 0 }).sendTimeout).toBe(0);
   expect(resolveOptions({}).sendTimeout).toBe(60000);
 });
+
+test("pipelined requests behind a slow response: the server holds at most about 64 KiB of them, then stops reading; all are answered after", async () => {
+  const app: Application = async (environ, sr) => {
+    if (environ.PATH_INFO === "/slow") await Bun.sleep(600);
+    sr("200 OK", [["Content-Length", "2"]]);
+    return [new TextEncoder().encode("ok")];
+  };
+  const s = startServer(app);
+  servers.push(s);
+  const request = get("/x");
+  const count = Math.ceil((1536 * 1024) / request.length); // 1.5 MiB of pipelined requests
+  const sock = connect({ host: "127.0.0.1", port: s.port });
+  await new Promise((r) => sock.on("connect", r));
+  let answered = 0;
+  let tail = "";
+  sock.on("data", (d: Buffer) => {
+    const text = tail + d.toString("latin1");
+    answered += text.split("\r\n\r\nok").length - 1;
+    tail = text.slice(-5); // shorter than the pattern: a match is never counted twice
+  });
+  sock.write(get("/slow") + request.repeat(count));
+  await Bun.sleep(300); // the app is still in /slow
+  type Held = { stash: Uint8Array | null; stashMore?: Uint8Array[] | null };
+  const conns = [...(s.server as unknown as { conns: Set<Held> }).conns];
+  expect(conns).toHaveLength(1);
+  const held = (conns[0]!.stash?.length ?? 0) + (conns[0]!.stashMore ?? []).reduce((n, c) => n + c.length, 0);
+  expect(held).toBeGreaterThan(0);
+  // 64 KiB, plus at most the read that crossed it.
+  expect(held).toBeLessThan(320 * 1024);
+  for (let i = 0; i < 200 && answered < count + 1; i++) await Bun.sleep(25);
+  sock.destroy();
+  expect(answered).toBe(count + 1);
+});

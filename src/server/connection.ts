@@ -60,8 +60,13 @@ const COALESCE_LIMIT = 16 * 1024;
 const OUTPUT_HIGH_WATER = 64 * 1024;
 /** Unread request-body bytes the server reads and discards after a response, before it closes instead (bytes). */
 const MAX_DRAIN = 1024 * 1024;
-/** Pipelined bytes held while a response is in progress before the socket is paused (bytes). */
-const MAX_STASH = 1024 * 1024;
+/**
+ * Pipelined bytes held while a response is in progress before the socket is
+ * paused (bytes): what one client can make the server hold beyond the request
+ * being answered (gevent and cheroot read nothing ahead; nginx holds at most
+ * its header buffers, about 33 KiB).
+ */
+const MAX_STASH = 64 * 1024;
 /**
  * A closing connection reads on (and discards) while the client still sends:
  * until this long passes with no bytes (ms; nginx `lingering_timeout`)...
@@ -110,7 +115,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private refusedHead: RequestHead | null = null;
   /** A chunked body grew past `maxRequestBodySize`: the rest of the input is ignored until the connection closes. */
   private bodyRefused = false;
+  /** Bytes held behind the response in progress: the first piece, then the reads after it (joined once, on resuming). */
   private stash: Uint8Array | null = null;
+  private stashMore: Uint8Array[] | null = null;
+  private stashBytes = 0;
   private stashPaused = false;
   /** The latest a lingering close may last (ms since epoch, the server's clock). */
   private lingerUntil = 0;
@@ -206,8 +214,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       // A pipelined request behind one still being answered, or behind
       // output the client has not taken yet: hold it, so that a client that
       // sends without reading cannot pile up responses in memory.
-      this.stash = this.stash ? Buffer.concat([this.stash, data]) : data;
-      if (this.stash.length > MAX_STASH && !this.stashPaused) {
+      // Kept as a list: joining on every read would copy the held bytes again per read (quadratic).
+      if (this.stash === null) {
+        this.stash = data;
+        this.stashBytes = data.length;
+      } else {
+        (this.stashMore ??= []).push(data);
+        this.stashBytes += data.length;
+      }
+      if (this.stashBytes > MAX_STASH && !this.stashPaused) {
         this.stashPaused = true;
         this.socket.pause();
       }
@@ -391,13 +406,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       }
       if (this.messageDone) {
         if (this.responding) {
-          if (at < end) this.stash = data.subarray(at);
+          if (at < end) this.hold(data.subarray(at));
           return;
         }
         if (!this.finishExchange(at < end)) return;
         if (this.backlog !== null && at < end) {
           // The client is not taking the answers: hold the rest until it does.
-          this.stash = data.subarray(at);
+          this.hold(data.subarray(at));
           return;
         }
       }
@@ -569,14 +584,29 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     }
   };
 
+  /** Hold the unparsed rest of a read behind the response in progress (nothing is held yet). */
+  private hold(rest: Uint8Array): void {
+    this.stash = rest;
+    this.stashBytes = rest.length;
+    if (rest.length > MAX_STASH && !this.stashPaused) {
+      this.stashPaused = true;
+      this.socket.pause();
+    }
+  }
+
   /**
    * Go on with the bytes held behind a response: once it is done and its
    * output is all written (so this runs again from {@link afterFlushed}).
    */
   private resumeStash(): void {
-    const stash = this.stash;
+    let stash = this.stash;
     if (stash === null || this.responding || this.backlog !== null || this.closed || this.ending || this.endAfterFlush) return;
+    if (this.stashMore !== null) {
+      stash = Buffer.concat([stash, ...this.stashMore]);
+      this.stashMore = null;
+    }
     this.stash = null;
+    this.stashBytes = 0;
     if (this.stashPaused) {
       this.stashPaused = false;
       this.socket.resume();
