@@ -605,3 +605,46 @@ describe("once the server decides to close, it reads no further request (RFC 911
     }
   }, 20_000);
 });
+
+describe("more connections than the open-file limit allows", () => {
+  test("under ulimit -n 256 the server lowers maxConnections to fit, says so, and answers the next client 503 at once instead of failing accept() in a loop", async () => {
+    const fixture = new URL("./fixtures-proc/serve.ts", import.meta.url).pathname;
+    const child = Bun.spawn(["bash", "-c", `ulimit -n 256 && exec "${process.execPath}" "${fixture}"`], {
+      env: { ...process.env, PORT: "0" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const held: Socket[] = [];
+    try {
+      const reader = child.stdout.getReader();
+      let out = "";
+      const deadline = Date.now() + 15_000;
+      while (!/listening (\d+)/.test(out) && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += new TextDecoder().decode(value);
+      }
+      const port = Number(/listening (\d+)/.exec(out)?.[1]);
+      expect(port).toBeGreaterThan(0);
+      // More idle connections than descriptors the server has to spare.
+      for (let i = 0; i < 240; i++) {
+        const s = connect({ host: "127.0.0.1", port });
+        s.on("error", () => {});
+        held.push(s);
+      }
+      await waitFor(() => held.every((s) => !s.connecting), 5000);
+      const started = Date.now();
+      const r = await raw(port, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", { timeoutMs: 3000 });
+      expect(parseResponses(r.data)[0]?.status).toBe(503);
+      expect(Date.now() - started).toBeLessThan(2000);
+      for (const s of held) s.destroy();
+      child.kill("SIGTERM");
+      await child.exited;
+      const errors = await new Response(child.stderr).text();
+      expect(errors).toContain("Warning: maxConnections (10000) is more than the open-file limit (256) can hold: serving at most 224 connections");
+    } finally {
+      for (const s of held) s.destroy();
+      child.kill("SIGKILL");
+    }
+  }, 30_000);
+});

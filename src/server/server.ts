@@ -12,6 +12,7 @@ import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
+import { openFileLimit } from "./sys.ts";
 import { errorResponse } from "./response-head.ts";
 import { Connection, requestLine } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
@@ -132,6 +133,7 @@ export class TsgiServer implements Server, ServerCore {
     }
     this.app = app;
     const o = (this.options = resolveOptions(options));
+    this.maxConnections = o.maxConnections;
     this.parserLimits = {
       maxRequestTarget: o.urlLengthLimit,
       maxHeaderBytes: o.maxHeaderBytes,
@@ -193,6 +195,7 @@ export class TsgiServer implements Server, ServerCore {
       throw o.unix === undefined && o.fd === undefined ? listenError(error, o.hostname, o.port) : error;
     }
     this.listener = bound.listener;
+    this.limitConnectionsToFiles();
     this.hostname = bound.hostname;
     this.port = bound.port;
     this.unix = bound.unix;
@@ -220,7 +223,7 @@ export class TsgiServer implements Server, ServerCore {
       open: (socket: S) => {
         // A connection accepted while closing (it was already queued) is served, not refused:
         // its request gets Connection: close (zero-downtime reloads depend on it).
-        if (this.conns.size >= this.options.maxConnections) {
+        if (this.conns.size >= this.maxConnections) {
           // Over TLS nothing can be sent before the handshake: the 503 waits for it (below),
           // for a bounded number of sockets and a bounded time; past that they are closed unanswered.
           this.noteFull();
@@ -273,14 +276,39 @@ export class TsgiServer implements Server, ServerCore {
   /** TLS connections over `maxConnections`, answered 503 once their handshake completes (at most {@link MAX_REFUSED_HANDSHAKES}). */
   private readonly refused = new Set<object>();
 
+  /**
+   * `maxConnections`, or less when the open-file limit could not hold that
+   * many connections (see {@link listen}).
+   */
+  private maxConnections: number;
+
   /** `maxConnections` was reached and not yet left: the warning is written once per such spell. */
   private full = false;
+
+  /**
+   * Each connection holds a descriptor. With `maxConnections` above what the
+   * open-file limit allows, descriptors run out first: accept(2) fails in a
+   * loop (EMFILE), burning CPU, and new clients wait unanswered instead of
+   * getting the 503. So the limit is lowered to fit, leaving room for the
+   * listener, the app's own files and the refused connections' 503s, with a
+   * warning (nginx warns at startup for the same reason).
+   */
+  private limitConnectionsToFiles(): void {
+    const files = openFileLimit();
+    if (files === undefined) return;
+    const fits = Math.max(1, files - Math.min(256, Math.max(16, Math.floor(files / 8))));
+    if (this.maxConnections <= fits) return;
+    this.errorWriter?.(
+      `Warning: maxConnections (${this.maxConnections}) is more than the open-file limit (${files}) can hold: serving at most ${fits} connections. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more`,
+    );
+    this.maxConnections = fits;
+  }
 
   private noteFull(): void {
     if (this.full) return;
     this.full = true;
     this.errorWriter?.(
-      `Warning: maxConnections (${this.options.maxConnections}) reached: new connections are answered 503 until some close`,
+      `Warning: maxConnections (${this.maxConnections}) reached: new connections are answered 503 until some close`,
     );
   }
 
@@ -372,7 +400,7 @@ export class TsgiServer implements Server, ServerCore {
 
   connectionClosed(connection: Connection): void {
     this.conns.delete(connection);
-    if (this.full && this.conns.size < this.options.maxConnections) this.full = false;
+    if (this.full && this.conns.size < this.maxConnections) this.full = false;
     if (this.closing && this.conns.size === 0) this.finishClose();
   }
 

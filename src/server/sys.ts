@@ -4,11 +4,12 @@
  * processes), `getsockopt(SO_PEERCRED)` (peer credentials of a Unix-socket
  * client), `getsockname` (the path of an inherited Unix socket), `getpwuid`/`getgrgid` (their names), and a synchronous
  * `connect` probe on a Unix socket path (is a stale socket file still
- * served?). Linux only: on any other platform, or when the C library cannot
+ * served?), and the open-file limit (from `/proc`). Linux only: on any other platform, or when the C library cannot
  * be opened, {@link libc} is `null` and callers fall back or refuse.
  * @module
  */
 import { CString, dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
+import { readFileSync } from "node:fs";
 
 /** The bound C functions. */
 interface Libc {
@@ -203,4 +204,20 @@ export function groupName(gid: number): string | null {
     if (groupNames.size < 1024) groupNames.set(gid, name);
   }
   return name;
+}
+
+/**
+ * The process's soft limit on open files (`RLIMIT_NOFILE`, what `ulimit -n`
+ * and systemd's `LimitNOFILE=` set), read from `/proc/self/limits`; Bun
+ * raises it to the hard limit at startup. `undefined` when it cannot be read
+ * (not Linux) or is unlimited.
+ */
+export function openFileLimit(): number | undefined {
+  try {
+    const text = readFileSync("/proc/self/limits", "utf8");
+    const m = /^Max open files\s+(\d+)/m.exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
