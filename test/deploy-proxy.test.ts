@@ -137,6 +137,11 @@ describe("applyProxyHeaders", () => {
 });
 
 describe("proxyHeaders middleware on the server", () => {
+  test("is what tsgi and tsgi/server export for serve() users behind a proxy", async () => {
+    expect((await import("../src/index.ts")).proxyHeaders).toBe(proxyHeaders);
+    expect((await import("../src/server/index.ts")).proxyHeaders).toBe(proxyHeaders);
+  });
+
   test("end to end over a socket from 127.0.0.1 (trusted by default) and with an empty allow list", async () => {
     const app = (e: Environ, sr: (s: string, h: [string, string][]) => unknown) => {
       sr("200 OK", [["Content-Type", "text/plain"]]);

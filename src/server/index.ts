@@ -12,3 +12,5 @@ export { RequestHandler } from "./handler.ts";
 export type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 export type { ErrorResponse } from "../gateway/run.ts";
 export { ClientDisconnected } from "../gateway/run.ts";
+export { DEFAULT_FORWARDED_ALLOW_IPS, proxyHeaders } from "./proxy.ts";
+export type { ForwardedHeader, ProxyHeadersOptions } from "./proxy.ts";
