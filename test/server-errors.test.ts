@@ -1042,3 +1042,24 @@ describe("what tsgi.input reads reject with", () => {
     expect(big.response?.status).toBe(413);
   });
 });
+
+describe("chunked-body limits as server options", () => {
+  test("maxChunkExtBytes and maxTrailerBytes reach the parser: over them 400, within them served; maxTrailerBytes under 2 is refused", async () => {
+    const app: Application = async (environ, sr) => {
+      const body = await environ["tsgi.input"].read();
+      sr("200 OK", [["Content-Length", String(body.length)]]);
+      return [body];
+    };
+    const { port } = start(app, { maxChunkExtBytes: 8, maxTrailerBytes: 24 });
+    const post = (chunkLine: string, trailer = "") =>
+      rawOne(port, `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunkLine}\r\nabc\r\n0\r\n${trailer}\r\n`);
+    expect((await post("3;a=12345")).response?.status).toBe(200); // 8 bytes of chunk-ext
+    expect((await post("3;a=123456")).response?.status).toBe(400); // 9
+    expect((await post("3", "X-T: 123456789012345\r\n")).response?.status).toBe(200); // 22 + 2 bytes
+    expect((await post("3", "X-T: 1234567890123456\r\n")).response?.status).toBe(400); // 23 + 2
+    const { port: defaults } = start(app);
+    const long = await rawOne(defaults, `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;a=${"x".repeat(100)}\r\nabc\r\n0\r\n\r\n`);
+    expect(long.response?.status).toBe(200);
+    expect(() => createServer(app, { maxTrailerBytes: 1 })).toThrow(/maxTrailerBytes must be at least 2/);
+  });
+});

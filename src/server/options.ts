@@ -83,6 +83,20 @@ export interface ServerOptions {
   /** Most request header fields → 431 beyond. At least 1. Default 100. */
   maxHeaderCount?: number;
   /**
+   * Largest chunk-ext on one chunk-size line of a chunked request body, in
+   * bytes (everything between the chunk-size digits and the CR; RFC 9112
+   * §7.1.1); over it → 400. The extensions are ignored either way. 0 refuses
+   * any. Default 4096.
+   */
+  maxChunkExtBytes?: number;
+  /**
+   * Largest trailer section of a chunked request body, in bytes (field lines
+   * and the final empty line, CRLFs included; RFC 9112 §7.1.2); over it →
+   * 400. Trailer fields are dropped, never merged into the environ (gevent
+   * 23.9). At least 2 (the empty line). Default 16384.
+   */
+  maxTrailerBytes?: number;
+  /**
    * Largest request body in bytes (cheroot `max_request_body_size`, Bun.serve
    * `maxRequestBodySize`). A `Content-Length` over it is answered
    * `413 Content Too Large` before the app runs (no `100 Continue` is sent).
@@ -235,6 +249,8 @@ export const DEFAULT_SERVER_OPTIONS = {
   urlLengthLimit: 8192,
   maxHeaderBytes: 65536,
   maxHeaderCount: 100,
+  maxChunkExtBytes: 4096,
+  maxTrailerBytes: 16384,
   maxRequestBodySize: 0,
   maxConnections: 10000,
   headerTimeout: 30000,
@@ -260,7 +276,8 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
  * check values.
  * @throws RangeError on a negative or non-integer size, count, timeout, port
  *   or `fd`; a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
- *   `maxConnections` (which would refuse everything); a `unixMode` outside
+ *   `maxConnections` (which would refuse everything); a `maxTrailerBytes`
+ *   under 2 (which would refuse every chunked body); a `unixMode` outside
  *   0 to 0o7777; a `maxHttpVersion` other than `"HTTP/1.0"` and
  *   `"HTTP/1.1"`; a `scriptName` that is neither `""` nor a path starting
  *   with `/`.
@@ -279,6 +296,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     "urlLengthLimit",
     "maxHeaderBytes",
     "maxHeaderCount",
+    "maxChunkExtBytes",
+    "maxTrailerBytes",
     "maxRequestBodySize",
     "maxConnections",
     "headerTimeout",
@@ -298,6 +317,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   for (const key of ["urlLengthLimit", "maxHeaderBytes", "maxHeaderCount", "maxConnections"] as const) {
     if (resolved[key] < 1) throw new RangeError(`server option ${key} must be at least 1, got 0`);
   }
+  // The empty line that ends every chunked body's trailer section is 2 bytes.
+  if (resolved.maxTrailerBytes < 2) throw new RangeError(`server option maxTrailerBytes must be at least 2 (the empty line ending the trailer section), got ${resolved.maxTrailerBytes}`);
   if (resolved.unixMode !== undefined && (!Number.isInteger(resolved.unixMode) || resolved.unixMode < 0 || resolved.unixMode > 0o7777)) {
     throw new RangeError(`server option unixMode must be a file mode such as 0o660, got ${JSON.stringify(resolved.unixMode)}`);
   }

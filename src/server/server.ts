@@ -138,6 +138,8 @@ export class TsgiServer implements Server, ServerCore {
       maxRequestTarget: o.urlLengthLimit,
       maxHeaderBytes: o.maxHeaderBytes,
       maxHeaderCount: o.maxHeaderCount,
+      maxChunkExtBytes: o.maxChunkExtBytes,
+      maxTrailerBytes: o.maxTrailerBytes,
     };
     this.serverSoftware = o.serverSoftware ?? SERVER_SOFTWARE;
     this.urlScheme = o.tls && options.urlScheme === undefined ? "https" : o.urlScheme;
