@@ -8,7 +8,7 @@ import { buildEnviron, mountPoint } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
 import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
-import { ErrorLogStream } from "../gateway/errors.ts";
+import { ErrorLogStream } from "../gateway/error-stream.ts";
 import type { Application, Environ, FileWrapperFactory, ResponseHeaders } from "../spec.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import { isHopByHopField } from "../gateway/hop-by-hop.ts";

@@ -1,6 +1,6 @@
 /**
  * Log plumbing: turning a {@link LogTarget} into line writers, and the
- * access log (eventlet `log_format`). `tsgi.errors` is in gateway/errors.ts.
+ * access log (eventlet `log_format`). `tsgi.errors` is in gateway/error-stream.ts.
  * @module
  */
 import type { AccessLogFields, LogTarget } from "./options.ts";

@@ -6,7 +6,7 @@
 import type { Socket, SocketListener } from "bun";
 import { hostname as osHostname } from "node:os";
 import type { EnvironDefaults } from "../gateway/environ.ts";
-import { ErrorLogStream } from "../gateway/errors.ts";
+import { ErrorLogStream } from "../gateway/error-stream.ts";
 import type { GatewayOptions } from "../gateway/run.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
