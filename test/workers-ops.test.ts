@@ -211,3 +211,27 @@ describe("server limits and timeouts from the command line", () => {
     expect(stderr).toContain("--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout");
   }, 20_000);
 });
+
+describe("when workers cannot boot", () => {
+  /** The pids in the supervisor's "N worker(s) listening (pids a, b)" line. */
+  const listeningPids = (stderr: string) => (/worker\(s\) listening \(pids ([\d, ]+)\)/.exec(stderr)?.[1] ?? "").split(", ").map(Number);
+
+  test("giving up after 5 boot failures in a row exits 1, so that systemd's Restart=on-failure restarts the service", async () => {
+    // An app that cannot be imported once its database is gone.
+    const flag = join(dir, "dbup");
+    const app = join(dir, "needsdb.ts");
+    await Bun.write(flag, "");
+    await Bun.write(app, `import { existsSync } from "node:fs";\nif (!existsSync(${JSON.stringify(flag)})) throw new Error("database unreachable");\nexport { default } from ${JSON.stringify(APP)};\n`);
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    rmSync(flag);
+    process.kill(listeningPids(err.text())[0]!, "SIGKILL");
+    // Replacements 0.2, 0.4, 0.6, 0.8 s apart, each failing at import: the fifth failure gives up.
+    const code = await Promise.race([proc.exited, Bun.sleep(20_000).then(() => "still running")]);
+    expect(err.text()).toContain("5 boot failures in a row, giving up");
+    expect(code).toBe(1);
+  }, 40_000);
+});

@@ -81,7 +81,7 @@ export class Supervisor {
   private exitWaiters: Array<() => void> = [];
   /** The TCP port bound (the real one when 0 was asked), or 0 for Unix/inherited sockets. */
   port = 0;
-  /** Resolves when the supervisor gave up (too many boot failures) or stopped. */
+  /** Resolves with the exit code when the supervisor stopped (0) or gave up after too many boot failures in a row (1). */
   readonly done: Promise<number>;
   private resolveDone!: (code: number) => void;
 
@@ -249,8 +249,9 @@ export class Supervisor {
     if (!w.listening) {
       this.bootFailures++;
       if (this.generation === w.generation && this.reloading === null && this.bootFailures >= this.maxBootFailures) {
-        this.log("error", `worker ${w.pid} exited before listening (${how}); ${this.bootFailures} boot failures in a row, giving up`);
-        void this.stop().then(() => this.resolveDone(1));
+        this.log("error", `worker ${w.pid} exited before listening (${how}); ${this.bootFailures} boot failures in a row, giving up (exit 1)`);
+        // Exit non-zero, so that a service manager restarts the service (systemd's Restart=on-failure).
+        void this.stop(1);
         return;
       }
       if (this.reloading !== null && w.generation === this.generation) return; // reload() handles its own failures
@@ -377,9 +378,11 @@ export class Supervisor {
   /**
    * Stop accepting and drain: every worker gets SIGTERM and the graceful
    * timeout to finish; stragglers are killed. Releases the socket (and
-   * removes a Unix socket file the supervisor created).
+   * removes a Unix socket file the supervisor created). {@link done}
+   * resolves with `exitCode` once the workers are gone: 0 for a stop that
+   * was asked for, 1 when the supervisor gives up.
    */
-  stop(): Promise<void> {
+  stop(exitCode = 0): Promise<void> {
     if (this.stopped) return this.stopped;
     this.stopping = true;
     if (this.monitor) clearInterval(this.monitor);
@@ -406,7 +409,7 @@ export class Supervisor {
           // already gone
         }
       }
-      this.resolveDone(0);
+      this.resolveDone(exitCode);
     })();
     return this.stopped;
   }
