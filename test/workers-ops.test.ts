@@ -235,3 +235,53 @@ describe("when workers cannot boot", () => {
     expect(code).toBe(1);
   }, 40_000);
 });
+
+describe("a worker whose import never finishes", () => {
+  /** An app module whose import hangs (a top-level await that never settles) while `flag` exists. */
+  async function hangingApp(name: string, flag: string | null): Promise<string> {
+    const app = join(dir, `${name}.ts`);
+    const hang = "await new Promise(() => setInterval(() => {}, 1000));";
+    await Bun.write(app, flag === null ? `${hang}\nexport default () => [];\n` : `import { existsSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) ${hang}\nexport { default } from ${JSON.stringify(APP)};\n`);
+    return app;
+  }
+
+  test("at start-up: killed at --timeout, and the start fails with exit 1 and a message saying so", async () => {
+    const app = await hangingApp("hang", null);
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(freePort()), "--workers", "2", "--timeout", "2"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    const started = Date.now();
+    const code = await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")]);
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await err.done;
+    expect(err.text()).toMatch(/worker failed to boot: worker \d+ did not listen within 2s of starting \(--timeout\); its import may be hanging/);
+  }, 30_000);
+
+  test("on SIGHUP: the reload fails at --timeout and the old workers keep serving; a SIGHUP meanwhile is logged, a later one reloads", async () => {
+    const flag = join(dir, "hang-on-reload");
+    const app = await hangingApp("hang-on-reload", flag);
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--timeout", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const get = async () => (await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).status;
+    await Bun.write(flag, "");
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => err.text().includes("reloading: starting 2 new worker(s)"), 5000)).toBe(true);
+    await Bun.sleep(300);
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => err.text().includes("reload already in progress"), 5000)).toBe(true);
+    expect(await get()).toBe(200);
+    expect(await waitFor(() => /reload failed \(worker \d+ did not listen within 3s of starting \(--timeout\); .*\); the old workers keep serving/.test(err.text()), 10_000)).toBe(true);
+    expect(await get()).toBe(200);
+    rmSync(flag);
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
+    expect(await get()).toBe(200);
+    expect(proc.exitCode).toBe(null);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 40_000);
+});

@@ -48,7 +48,7 @@ export interface DeployOptions {
   maxRequests?: number;
   /** `--max-requests-jitter`: add 0..N to each worker's `maxRequests`, so workers do not recycle together. Default 0. */
   maxRequestsJitter?: number;
-  /** `--timeout` seconds: a worker silent (event loop blocked) this long is killed and replaced; 0 = never. Default 30 (gunicorn). */
+  /** `--timeout` seconds: a worker silent (event loop blocked) this long, or not yet listening this long after it was started, is killed and replaced; 0 = never. Default 30 (gunicorn). */
   timeout?: number;
   /** `--peercreds`: put `SO_PEERCRED` ids (and names with `"resolve"`) in environ for Unix-socket clients. */
   peercreds?: boolean | "resolve";
@@ -90,7 +90,7 @@ export interface WorkerSettings {
   maxRequests: number;
   /** Up to this many more requests, random per worker. */
   maxRequestsJitter: number;
-  /** Heartbeat timeout (ms); 0 = off. */
+  /** Heartbeat timeout (ms), also the time a new worker has to listen; 0 = off. */
   timeout: number;
 }
 

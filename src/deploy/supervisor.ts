@@ -1,9 +1,9 @@
 /**
  * The worker supervisor (gunicorn's arbiter): N worker processes serving
  * one listening socket, restarted when they crash, killed and replaced when
- * they stop sending heartbeats (`--timeout`), recycled after
- * `--max-requests`, reloaded on SIGHUP without dropping a connection, and
- * drained on SIGTERM.
+ * they stop sending heartbeats or do not listen in time after they were
+ * started (`--timeout`), recycled after `--max-requests`, reloaded on SIGHUP
+ * without dropping a connection, and drained on SIGTERM.
  *
  * The socket: by default the supervisor binds it once and every worker
  * inherits it as fd 3 (gunicorn's model). All workers accept from one
@@ -50,6 +50,8 @@ interface Worker {
   /** The supervisor asked it to stop (reload, recycle, shutdown). */
   stopping: boolean;
   lastBeat: number;
+  /** When it was spawned: a worker not listening `timeout` after it is killed (a hung import). */
+  spawnedAt: number;
   requests: number;
   failure: string | null;
   /** A replacement is being started for it (max-requests). */
@@ -73,6 +75,7 @@ export class Supervisor {
   private target: number;
   private stopping = false;
   private reloading: Promise<boolean> | null = null;
+  private reloadStarted = 0;
   private bootFailures = 0;
   /** `start()` is waiting for the first workers: a failure ends the start (with its message) instead of being replaced. */
   private booting = false;
@@ -118,6 +121,8 @@ export class Supervisor {
     this.bind();
     this.generation = 1;
     const first = Array.from({ length: this.target }, () => this.spawn(1));
+    // The monitor runs while the first workers boot: one that never listens (an import that hangs) is killed at `timeout`.
+    this.startMonitor();
     this.booting = true;
     let results: boolean[];
     try {
@@ -131,12 +136,15 @@ export class Supervisor {
       await this.stop();
       throw new Error(`worker failed to boot: ${failure}`);
     }
-    const t = this.settings.timeout;
-    if (t > 0) {
-      this.monitor = setInterval(() => this.checkHeartbeats(), Math.max(50, Math.min(1000, Math.floor(t / 4))));
-      this.monitor.unref?.();
-    }
     this.log("info", `${this.target} worker(s) listening (pids ${this.servingPids().join(", ")})`);
+  }
+
+  /** Check heartbeats and boot times every quarter of `timeout` (at most every second), unless `timeout` is 0. */
+  private startMonitor(): void {
+    const t = this.settings.timeout;
+    if (t <= 0 || this.monitor) return;
+    this.monitor = setInterval(() => this.checkHeartbeats(), Math.max(50, Math.min(1000, Math.floor(t / 4))));
+    this.monitor.unref?.();
   }
 
   /** Bind once and keep a descriptor for the workers to inherit. */
@@ -197,7 +205,8 @@ export class Supervisor {
       onExit: (_p, code, signal) => this.onExit(worker, code, signal),
     });
     proc.send({ type: "config", config } satisfies SupervisorMessage);
-    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: Date.now(), requests: 0, failure: null, replacing: false, listeners: [] };
+    const now = Date.now();
+    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, requests: 0, failure: null, replacing: false, listeners: [] };
     this.live.set(proc.pid, worker);
     return worker;
   }
@@ -311,7 +320,17 @@ export class Supervisor {
     const now = Date.now();
     const limit = this.settings.timeout;
     for (const w of this.live.values()) {
-      if (!w.listening || w.stopping) continue;
+      if (w.stopping) continue;
+      if (!w.listening) {
+        // gunicorn's --timeout covers booting too: an import that never settles (a top-level await) would otherwise hold start-up or a reload forever.
+        if (w.failure === null && now - w.spawnedAt > limit) {
+          w.failure = `worker ${w.pid} did not listen within ${limit / 1000}s of starting (--timeout); its import may be hanging (a top-level await that never settles)`;
+          // start() and reload() report it in their own message.
+          if (!this.booting && !(this.reloading !== null && w.generation === this.generation)) this.log("error", `${w.failure}: killing it`);
+          w.proc.kill("SIGKILL");
+        }
+        continue;
+      }
       if (now - w.lastBeat > limit) {
         this.log("error", `worker ${w.pid} sent no heartbeat for ${Math.round((now - w.lastBeat) / 100) / 10}s (timeout ${limit / 1000}s): killing and replacing it`);
         w.lastBeat = now; // once
@@ -325,12 +344,18 @@ export class Supervisor {
    * the app afresh), wait until all listen, then stop the old ones, which
    * finish their in-flight requests within the graceful timeout. If a new
    * worker fails to boot, the new ones are stopped and the old ones keep
-   * serving.
+   * serving; so does a new worker not listening within `timeout` (killed
+   * by the monitor). Called again while a reload is under way, it logs so and
+   * returns that reload's promise.
    * @returns whether the reload took place.
    */
   reload(): Promise<boolean> {
     if (this.stopping) return Promise.resolve(false);
-    if (this.reloading) return this.reloading;
+    if (this.reloading) {
+      this.log("warn", `reload already in progress (started ${Math.round((Date.now() - this.reloadStarted) / 100) / 10}s ago); this one is ignored: send SIGHUP again once it has ended`);
+      return this.reloading;
+    }
+    this.reloadStarted = Date.now();
     this.reloading = (async () => {
       const old = [...this.live.values()].filter((w) => !w.stopping);
       this.generation++;
