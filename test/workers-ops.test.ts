@@ -285,3 +285,68 @@ describe("a worker whose import never finishes", () => {
     expect(await proc.exited).toBe(0);
   }, 40_000);
 });
+
+describe("signals from log rotation and other servers' habits", () => {
+  /**
+   * The supervisor in its own process group (setsid, as under systemd), so
+   * that a signal can go to the whole group, workers included, as
+   * `kill -USR1 -PGID` sends it.
+   */
+  async function startGroup() {
+    const port = freePort();
+    const proc = Bun.spawn(["setsid", process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--graceful-timeout", "10", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const pgid = Number(/supervisor pid (\d+)/.exec(err.text())![1]);
+    const workers = (/worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1] ?? "").split(", ").map(Number);
+    const slow = () => fetch(`http://127.0.0.1:${port}/slow?1500`, { headers: { connection: "close" }, signal: AbortSignal.timeout(8000) }).then((r) => r.status);
+    const get = () => fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.status);
+    return { proc, err, pgid, workers, slow, get };
+  }
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  for (const [signal, message] of [
+    ["SIGUSR1", "SIGUSR1: no log files to reopen: logs go to stdout/stderr"],
+    ["SIGUSR2", "SIGUSR2 (binary upgrade) is not supported; ignored"],
+  ] as const) {
+    test(`${signal} to the process group${signal === "SIGUSR1" ? " (logrotate's postrotate kill -USR1)" : ""}: logged, the request in flight completes, supervisor and workers keep serving`, async () => {
+      const s = await startGroup();
+      const inFlight = s.slow();
+      await Bun.sleep(300);
+      process.kill(-s.pgid, signal);
+      await Bun.sleep(100);
+      process.kill(-s.pgid, signal);
+      expect(await inFlight).toBe(200);
+      expect(await waitFor(() => s.err.text().includes(message), 3000)).toBe(true);
+      expect(await s.get()).toBe(200);
+      expect(s.proc.exitCode).toBe(null);
+      expect(s.workers.filter(alive)).toEqual(s.workers);
+      expect(s.err.text()).not.toContain("exited unexpectedly");
+      // SIGUSR1 comes daily from logrotate: said once; SIGUSR2 is a mistake worth a warning each time.
+      expect(s.err.text().split(message).length - 1).toBe(signal === "SIGUSR1" ? 1 : 2);
+      s.proc.kill("SIGTERM");
+      expect(await s.proc.exited).toBe(0);
+    }, 40_000);
+  }
+
+  test("SIGQUIT to the process group stops gracefully, as SIGTERM does (nginx's graceful stop): the request in flight completes, exit 0", async () => {
+    const s = await startGroup();
+    const inFlight = s.slow();
+    await Bun.sleep(300);
+    process.kill(-s.pgid, "SIGQUIT");
+    expect(await inFlight).toBe(200);
+    const code = await Promise.race([s.proc.exited, Bun.sleep(10_000).then(() => "still running")]);
+    expect(code).toBe(0);
+    expect(s.err.text()).toContain("SIGQUIT: stopping gracefully, as for SIGTERM");
+    expect(s.err.text()).not.toContain("exited unexpectedly");
+    expect(await waitFor(() => s.workers.every((pid) => !alive(pid)), 5000)).toBe(true);
+  }, 40_000);
+});

@@ -14,8 +14,10 @@
  * when it closes are reset unless `net.ipv4.tcp_migrate_req` is 1 — which
  * is why sharing is the default.
  *
- * Signals: SIGHUP reload; SIGTERM/SIGINT graceful stop within
- * `gracefulTimeout`; SIGTTIN/SIGTTOU one worker more/less.
+ * Signals: SIGHUP reload; SIGTERM/SIGINT/SIGQUIT graceful stop within
+ * `gracefulTimeout`; SIGTTIN/SIGTTOU one worker more/less; SIGUSR1 (reopen
+ * logs, for gunicorn and nginx) and SIGUSR2 (their binary upgrade) logged
+ * and ignored, so that they do not end the service.
  * @module
  */
 import { renameSync, unlinkSync, chmodSync, lstatSync } from "node:fs";
@@ -439,12 +441,17 @@ export class Supervisor {
     return this.stopped;
   }
 
-  /** SIGHUP → reload, SIGTERM/SIGINT → stop and exit 0, SIGTTIN/SIGTTOU → ±1 worker. */
+  /**
+   * SIGHUP → reload, SIGTERM/SIGINT/SIGQUIT → stop and exit 0, SIGTTIN/SIGTTOU
+   * → ±1 worker, SIGUSR1/SIGUSR2 → logged, otherwise ignored (their default
+   * action would end the supervisor: logrotate's `postrotate kill -USR1`).
+   */
   installSignals(exit: (code: number) => void = (code) => process.exit(code)): void {
     process.on("SIGHUP", () => void this.reload());
     onStopSignals(
       (name) => {
-        this.log("info", `${name}: stopping; in-flight requests get ${this.settings.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
+        const how = name === "SIGQUIT" ? "stopping gracefully, as for SIGTERM (nginx's graceful stop)" : "stopping";
+        this.log("info", `${name}: ${how}; in-flight requests get ${this.settings.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
         void this.stop().then(() => exit(0));
       },
       (name) => {
@@ -452,7 +459,16 @@ export class Supervisor {
         for (const w of this.live.values()) w.proc.kill("SIGKILL");
         exit(130);
       },
+      ["SIGTERM", "SIGINT", "SIGQUIT"],
     );
+    // gunicorn and nginx reopen their log files on SIGUSR1: there are none here (said once: logrotate sends it daily).
+    let usr1Said = false;
+    process.on("SIGUSR1", () => {
+      if (usr1Said) return;
+      usr1Said = true;
+      this.log("info", "SIGUSR1: no log files to reopen: logs go to stdout/stderr (ignored; said once)");
+    });
+    process.on("SIGUSR2", () => this.log("warn", "SIGUSR2 (binary upgrade) is not supported; ignored"));
     process.on("SIGTTIN", () => this.increment());
     process.on("SIGTTOU", () => this.decrement());
     void this.done.then((code) => {

@@ -143,6 +143,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  // The supervisor stops gracefully on SIGQUIT; so does a worker the signal reaches with it (`kill -QUIT -PGID`).
+  process.on("SIGQUIT", stop);
   // A terminal hangup reaches the whole process group; reloading is the supervisor's job.
   process.on("SIGHUP", () => {});
   // The supervisor died (IPC closed): stop too, rather than serve unsupervised.
