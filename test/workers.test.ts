@@ -456,6 +456,44 @@ describe("tsgi serve errors", () => {
     expect(r.out).toContain("worker failed to boot: no such file");
   }, 20_000);
 
+  test("a worker that exits while importing the app: its exit code in the message", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+    const file = join(dir, "exits.ts");
+    await Bun.write(file, "process.exit(5);\nexport default () => [];\n");
+    const r = await runCli([file, "--workers", "2", "--port", String(freePort())]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/worker failed to boot: worker \d+ exited before listening \(code 5\)/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 20_000);
+
+  test("--fd that is not open, or not a socket: the same one line with --workers as without (exit 1)", async () => {
+    const fs = await import("node:fs");
+    // Not open: the child has fds 0-2 only.
+    const closed = "cannot serve file descriptor 9: it is not open in this process (EBADF); pass a listening socket the parent left open, e.g. systemd socket activation's 3";
+    for (const workers of [[], ["--workers", "2"]]) {
+      const r = await runCli([APP, "--fd", "9", ...workers]);
+      expect(r.code).toBe(1);
+      expect(r.out.trim().split("\n")).toHaveLength(1);
+      expect(r.out).toContain(closed);
+    }
+    // A regular file as fd 3.
+    const file = fs.openSync(APP, "r");
+    try {
+      for (const workers of [[], ["--workers", "2"]]) {
+        const p = Bun.spawn([process.execPath, CLI, "serve", APP, "--fd", "3", ...workers], { stdio: ["ignore", "pipe", "pipe", file] });
+        const timer = setTimeout(() => p.kill(), 10_000);
+        const out = (await new Response(p.stdout as ReadableStream).text()) + (await new Response(p.stderr as ReadableStream).text());
+        clearTimeout(timer);
+        expect(await p.exited).toBe(1);
+        expect(out).toContain("cannot serve file descriptor 3: it is open but not a socket (ENOTSOCK); pass a listening socket, e.g. systemd socket activation's 3");
+        expect(out).not.toContain("posix_spawn");
+      }
+    } finally {
+      fs.closeSync(file);
+    }
+  }, 30_000);
+
   test("an app that does not compile: one line with file:line:column; workers are not replaced at startup", async () => {
     const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
     const file = join(dir, "broken.ts");

@@ -20,10 +20,10 @@
  * and ignored, so that they do not end the service.
  * @module
  */
-import { renameSync, unlinkSync, chmodSync, lstatSync } from "node:fs";
+import { renameSync, unlinkSync, chmodSync, fstatSync, lstatSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { prepareUnixPath } from "../server/bind.ts";
+import { BindError, prepareUnixPath } from "../server/bind.ts";
 import { stdoutLog } from "./setup.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { onStopSignals } from "./signals.ts";
@@ -56,9 +56,37 @@ interface Worker {
   spawnedAt: number;
   requests: number;
   failure: string | null;
+  /** How it exited (`code 5`, `signal SIGKILL`), once it has. */
+  exited: string | null;
   /** A replacement is being started for it (max-requests). */
   replacing: boolean;
   listeners: Array<(ok: boolean) => void>;
+}
+
+/** Why one of `workers` did not boot: its own message, else how it exited (`worker 4242 exited before listening (code 5)`). */
+function bootFailure(workers: Worker[]): string | null {
+  const failed = workers.find((w) => w.failure);
+  if (failed) return failed.failure;
+  const exited = workers.find((w) => !w.listening && w.exited);
+  return exited ? `worker ${exited.pid} exited before listening (${exited.exited})` : null;
+}
+
+/**
+ * A clear error for a `--fd` that cannot be a listening socket, before the
+ * workers are spawned with it (spawning fails with `EBADF` from
+ * `posix_spawn`): the messages the server gives a single process
+ * (`checkInheritedFd` in server/bind.ts, which it does not export).
+ * @throws BindError
+ */
+function checkInheritedFd(fd: number): void {
+  let isSocket: boolean;
+  try {
+    isSocket = fstatSync(fd).isSocket();
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? "EBADF";
+    throw new BindError(`cannot serve file descriptor ${fd}: it is not open in this process (${code}); pass a listening socket the parent left open, e.g. systemd socket activation's 3`, code);
+  }
+  if (!isSocket) throw new BindError(`cannot serve file descriptor ${fd}: it is open but not a socket (ENOTSOCK); pass a listening socket, e.g. systemd socket activation's 3`, "ENOTSOCK");
 }
 
 const defaultLog: SupervisorLog = (level, message) => process.stderr.write(`[tsgi supervisor ${process.pid}] ${level}: ${message}\n`);
@@ -134,7 +162,7 @@ export class Supervisor {
     }
     if (this.stopping) return; // stopped (a signal) while booting
     if (!results.every(Boolean)) {
-      const failure = first.find((w) => w.failure)?.failure ?? "a worker exited before listening";
+      const failure = bootFailure(first) ?? "a worker exited before listening";
       await this.stop();
       throw new Error(`worker failed to boot: ${failure}`);
     }
@@ -153,6 +181,7 @@ export class Supervisor {
   private bind(): void {
     const server = this.config.deploy.server;
     if (server.fd !== undefined) {
+      checkInheritedFd(server.fd);
       this.sharedFd = server.fd; // inherited from systemd or a parent: pass it on as it is
       return;
     }
@@ -208,7 +237,7 @@ export class Supervisor {
     });
     proc.send({ type: "config", config } satisfies SupervisorMessage);
     const now = Date.now();
-    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, requests: 0, failure: null, replacing: false, listeners: [] };
+    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, requests: 0, failure: null, exited: null, replacing: false, listeners: [] };
     this.live.set(proc.pid, worker);
     return worker;
   }
@@ -250,11 +279,12 @@ export class Supervisor {
 
   private onExit(w: Worker, code: number | null, signal: number | string | null): void {
     if (!w) return;
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    w.exited = how;
     this.live.delete(w.pid);
     for (const l of w.listeners.splice(0)) l(false);
     for (const waiter of this.exitWaiters.splice(0)) waiter();
     if (w.stopping || this.stopping) return;
-    const how = signal ? `signal ${signal}` : `code ${code}`;
     // A worker of the first generation that dies before listening fails the start (gunicorn: "worker failed to boot").
     if (!w.listening && this.booting) return;
     if (!w.listening) {
@@ -366,7 +396,7 @@ export class Supervisor {
       const fresh = Array.from({ length: this.target }, () => this.spawn(gen));
       const ok = (await Promise.all(fresh.map((w) => this.whenListening(w)))).every(Boolean);
       if (!ok) {
-        const why = fresh.find((w) => w.failure)?.failure ?? "a new worker exited before listening";
+        const why = bootFailure(fresh) ?? "a new worker exited before listening";
         this.log("error", `reload failed (${why}); the old workers keep serving`);
         this.generation = gen - 1;
         for (const w of fresh) this.terminate(w);
