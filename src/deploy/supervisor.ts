@@ -20,10 +20,10 @@
  * and ignored, so that they do not end the service.
  * @module
  */
-import { renameSync, unlinkSync, chmodSync, fstatSync, lstatSync } from "node:fs";
+import { renameSync, unlinkSync, chmodSync, lstatSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { BindError, prepareUnixPath } from "../server/bind.ts";
+import { checkInheritedFd, prepareUnixPath } from "../server/bind.ts";
 import { stdoutLog } from "./setup.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { onStopSignals } from "./signals.ts";
@@ -69,24 +69,6 @@ function bootFailure(workers: Worker[]): string | null {
   if (failed) return failed.failure;
   const exited = workers.find((w) => !w.listening && w.exited);
   return exited ? `worker ${exited.pid} exited before listening (${exited.exited})` : null;
-}
-
-/**
- * A clear error for a `--fd` that cannot be a listening socket, before the
- * workers are spawned with it (spawning fails with `EBADF` from
- * `posix_spawn`): the messages the server gives a single process
- * (`checkInheritedFd` in server/bind.ts, which it does not export).
- * @throws BindError
- */
-function checkInheritedFd(fd: number): void {
-  let isSocket: boolean;
-  try {
-    isSocket = fstatSync(fd).isSocket();
-  } catch (error) {
-    const code = (error as { code?: string }).code ?? "EBADF";
-    throw new BindError(`cannot serve file descriptor ${fd}: it is not open in this process (${code}); pass a listening socket the parent left open, e.g. systemd socket activation's 3`, code);
-  }
-  if (!isSocket) throw new BindError(`cannot serve file descriptor ${fd}: it is open but not a socket (ENOTSOCK); pass a listening socket, e.g. systemd socket activation's 3`, "ENOTSOCK");
 }
 
 const defaultLog: SupervisorLog = (level, message) => process.stderr.write(`[tsgi supervisor ${process.pid}] ${level}: ${message}\n`);

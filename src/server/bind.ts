@@ -112,10 +112,11 @@ export function prepareUnixPath(path: string): void {
 
 /**
  * A clear error for an `fd` that cannot be a listening socket, before Bun's
- * `Failed to listen at  (EINVAL)`: not open (EBADF), or not a socket.
+ * `Failed to listen at  (EINVAL)`: not open (EBADF), or not a socket. The
+ * supervisor checks a `--fd` with it before spawning workers with it.
  * @throws BindError
  */
-function checkInheritedFd(fd: number): void {
+export function checkInheritedFd(fd: number): void {
   let isSocket: boolean;
   try {
     isSocket = fstatSync(fd).isSocket();
