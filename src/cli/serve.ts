@@ -26,7 +26,7 @@ import { unixSocketPath } from "../server/sys.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp } from "../deploy/load-app.ts";
 import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
-import { resolveTls, stdoutLog, withDeployMiddleware } from "../deploy/setup.ts";
+import { guardStdio, resolveTls, stdoutLog, withDeployMiddleware } from "../deploy/setup.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
@@ -228,6 +228,8 @@ export const main = defineCommand({
 });
 
 if (import.meta.main) {
+  // First: a broken stderr or stdout (a pipe's reader gone, a terminal hung up) must not end the process.
+  guardStdio();
   // Our one-line usage errors (exit 2) before citty's, which print the whole help first.
   const argv = process.argv.slice(2);
   const usage = (message: string): never => {

@@ -38,6 +38,13 @@ export function withDeployMiddleware(app: Application, deploy: Pick<ResolvedDepl
 let stdoutBroken = false;
 let stdoutWatched = false;
 
+/** Start listening for stdout's 'error' (idempotent): unhandled, Bun turns it into an exit. */
+function watchStdout(): void {
+  if (stdoutWatched) return;
+  stdoutWatched = true;
+  process.stdout.on("error", onStdoutError);
+}
+
 /**
  * A stdout access log target (batched by the server's access log). When
  * stdout breaks (the reader of a pipe exited: EPIPE), access logging stops
@@ -47,10 +54,7 @@ let stdoutWatched = false;
 export const stdoutLog: { write(text: string): void } & LogTarget = {
   write: (text: string) => {
     if (stdoutBroken) return;
-    if (!stdoutWatched) {
-      stdoutWatched = true;
-      process.stdout.on("error", onStdoutError);
-    }
+    watchStdout();
     try {
       process.stdout.write(text);
     } catch (error) {
@@ -68,4 +72,42 @@ function onStdoutError(error: Error): void {
   } catch {
     // stderr is gone too: nothing left to tell
   }
+}
+
+let stderrBroken = false;
+let stdioGuarded = false;
+
+/**
+ * Keep a serving process alive when its stdout or stderr breaks: the reader
+ * of a pipe exited (EPIPE: `tsgi serve ... 2>&1 | head -1`), or the terminal
+ * hung up (EIO). Bun turns an unhandled 'error' event on either stream into
+ * an exit with code 1, so one broken pipe would take the server down. stdout
+ * breaking stops the access log with one warning on stderr (as
+ * {@link stdoutLog}); stderr breaking is not reported (there is nowhere
+ * left to), and every later write to it, the CLI's messages and the error
+ * log, is dropped. For a process that owns its stdio (`tsgi serve`, its
+ * supervisor and each worker), never a library's `serve()`. Idempotent.
+ */
+export function guardStdio(): void {
+  if (stdioGuarded) return;
+  stdioGuarded = true;
+  watchStdout();
+  const stderr = process.stderr;
+  stderr.on("error", () => {
+    stderrBroken = true;
+  });
+  const write = stderr.write;
+  stderr.write = function (this: typeof stderr, ...args: unknown[]): boolean {
+    if (!stderrBroken) {
+      try {
+        return (write as (...a: unknown[]) => boolean).apply(this, args);
+      } catch {
+        stderrBroken = true;
+      }
+    }
+    // Dropped: still call a write callback, as a writer awaiting it must not hang.
+    const done = args.find((a) => typeof a === "function") as (() => void) | undefined;
+    if (done) queueMicrotask(done);
+    return true;
+  } as typeof stderr.write;
 }

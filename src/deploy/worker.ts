@@ -10,7 +10,7 @@ import type { ServerOptions } from "../server/options.ts";
 import { createServer, type TsgiServer } from "../server/server.ts";
 import { loadApp } from "./load-app.ts";
 import type { ResolvedDeploy } from "./options.ts";
-import { resolveTls, withDeployMiddleware } from "./setup.ts";
+import { guardStdio, resolveTls, withDeployMiddleware } from "./setup.ts";
 
 /**
  * Everything a worker process needs, sent as the supervisor's first IPC
@@ -76,6 +76,8 @@ const WORKER_IDLE_GRACE_MS = 1000;
  * reset a request that crossed it.
  */
 export async function runWorker(config: WorkerConfig): Promise<void> {
+  // The worker shares the supervisor's stdout and stderr: a broken pipe must not end it either.
+  guardStdio();
   const send = (m: WorkerMessage) => {
     try {
       process.send?.(m);

@@ -1,6 +1,7 @@
 /**
  * The app the worker tests run under `tsgi serve --workers`: answers with its
- * pid and environ flags, and has routes to crash, hang and answer slowly.
+ * pid and environ flags, and has routes to crash, hang, answer slowly and
+ * fail (an exception: a 500 and a line in the error log).
  */
 import type { Application } from "../../src/spec.ts";
 
@@ -22,6 +23,7 @@ const app: Application = async (environ, startResponse) => {
       // busy
     }
   }
+  if (path === "/throw") throw new Error("app failure on purpose");
   if (path === "/slow") await Bun.sleep(Number(environ.QUERY_STRING || 1000));
   if (path === "/env") {
     // What the app and its child processes can see of the worker's configuration.
