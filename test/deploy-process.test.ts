@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { connect, type Socket } from "node:net";
 import { freePort } from "./helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
@@ -76,5 +77,137 @@ describe("a broken stderr", () => {
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
     }, 40_000);
+  }
+});
+
+/** `tsgi serve APP --port P ARGS` with stdout and stderr collected; resolves once it serves. */
+async function serve(args: string[], port = freePort()) {
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), ...args], { stdout: "pipe", stderr: "pipe" });
+  procs.push(proc);
+  let out = "";
+  let err = "";
+  const outDone = (async () => {
+    for await (const c of proc.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
+  })();
+  void (async () => {
+    for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+  })();
+  if (!(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)) || proc.exitCode !== null) {
+    throw new Error(`tsgi serve did not start: ${err}`);
+  }
+  return { proc, port, out: () => out, err: () => err, outDone };
+}
+
+/**
+ * One raw keep-alive connection, opened at the first request, that never
+ * retries: a request the server resets or closes under it fails. Reads
+ * responses with a Content-Length.
+ */
+class RawKeepAlive {
+  private socket: Socket | null = null;
+  private buffer = Buffer.alloc(0);
+  private failure: Error | null = null;
+  private wake: (() => void) | null = null;
+  /** Responses read on this connection. */
+  served = 0;
+  closed = false;
+
+  constructor(private readonly port: number) {}
+
+  async get(path: string, timeoutMs = 5000): Promise<{ status: number; close: boolean }> {
+    if (this.closed) throw new Error("closed");
+    if (!this.socket) {
+      const socket = (this.socket = connect({ port: this.port, host: "127.0.0.1" }));
+      socket.on("data", (d: Buffer) => {
+        this.buffer = Buffer.concat([this.buffer, d]);
+        this.wake?.();
+      });
+      socket.on("error", (e) => {
+        this.failure = e;
+        this.wake?.();
+      });
+      socket.on("close", () => {
+        this.failure ??= new Error("connection closed by the server");
+        this.wake?.();
+      });
+    }
+    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const end = this.buffer.indexOf("\r\n\r\n");
+      if (end !== -1) {
+        const head = this.buffer.subarray(0, end).toString("latin1");
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? NaN);
+        if (Number.isNaN(length)) throw new Error(`no Content-Length: ${head}`);
+        if (this.buffer.length >= end + 4 + length) {
+          this.buffer = this.buffer.subarray(end + 4 + length);
+          this.served++;
+          const close = /\r\nconnection: *close/i.test(head);
+          if (close) this.close();
+          return { status: Number(head.split(" ")[1]), close };
+        }
+      }
+      if (this.failure) {
+        this.close();
+        throw this.failure;
+      }
+      if (Date.now() > deadline) throw new Error("response timed out");
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.socket?.destroy();
+  }
+}
+
+describe("stopping", () => {
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`SIGTERM resets no request on an idle keep-alive connection: the request on its way is answered with Connection: close${workers.length ? " (workers)" : " (one process)"}`, async () => {
+      const { proc, port } = await serve(["--no-access-log", ...workers]);
+      const clients = 12;
+      let ok = 0;
+      let closes = 0;
+      const reused: string[] = [];
+      const stopAt = Date.now() + 600;
+      // Past the stop: every connection idle at SIGTERM brings one more request (think time < the 1 s grace).
+      const until = stopAt + 1500;
+      const running = Promise.all(
+        Array.from({ length: clients }, async () => {
+          let conn = new RawKeepAlive(port);
+          // Requests with think time between them (a proxy's pooled connection): most of the time idle.
+          for (let i = 0; i < 200 && Date.now() < until; i++) {
+            if (conn.closed) conn = new RawKeepAlive(port);
+            const onReused = conn.served > 0;
+            try {
+              const r = await conn.get("/", 5000);
+              if (r.status === 200) ok++;
+              if (r.close) closes++;
+            } catch (error) {
+              // A new connection after the stop is refused: expected, a client retries elsewhere.
+              if (onReused) reused.push(String(error));
+              else if (Date.now() > stopAt) break;
+            }
+            await Bun.sleep(20 + Math.floor(Math.random() * 200));
+          }
+          conn.close();
+        }),
+      );
+      await Bun.sleep(600);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      await running;
+      expect(reused).toEqual([]);
+      expect(ok).toBeGreaterThan(clients);
+      // The connections that brought a request after the stop were told to close.
+      expect(closes).toBeGreaterThan(0);
+    }, 30_000);
   }
 });

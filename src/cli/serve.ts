@@ -26,7 +26,7 @@ import { unixSocketPath } from "../server/sys.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp } from "../deploy/load-app.ts";
 import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
-import { guardStdio, resolveTls, stdoutLog, withDeployMiddleware } from "../deploy/setup.ts";
+import { guardStdio, resolveTls, stdoutLog, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
@@ -189,7 +189,8 @@ const serveCommand = defineCommand({
     onStopSignals(
       async (signal) => {
         consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
-        await server.close({ timeout: deploy.gracefulTimeout });
+        // As a worker does: idle keep-alive connections get 1 s for a request already on its way.
+        await server.close(stopOptions(deploy.gracefulTimeout));
         process.exit(0);
       },
       (signal) => {

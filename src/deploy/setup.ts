@@ -35,6 +35,21 @@ export function withDeployMiddleware(app: Application, deploy: Pick<ResolvedDepl
   return deploy.proxy ? proxyHeaders(app, { forwardedAllowIps: deploy.proxy.forwardedAllowIps, header: deploy.proxy.header }) : app;
 }
 
+/** How long a stopping process's idle keep-alive connections may still bring one request (ms). */
+const IDLE_GRACE_MS = 1000;
+
+/**
+ * What a serving process of `tsgi serve` (the single process, a worker)
+ * passes to `server.close()` when it stops: in-flight requests get the
+ * graceful timeout, and idle keep-alive connections a short grace (1 s, or
+ * the graceful timeout if shorter) in which a request already on its way
+ * is answered, with `Connection: close`, rather than reset (RFC 9112
+ * §9.3.1): behind nginx a reset upstream POST is a 502.
+ */
+export function stopOptions(gracefulTimeout: number): { timeout: number; idleGrace: number } {
+  return { timeout: gracefulTimeout, idleGrace: Math.min(IDLE_GRACE_MS, gracefulTimeout) };
+}
+
 let stdoutBroken = false;
 let stdoutWatched = false;
 

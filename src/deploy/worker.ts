@@ -10,7 +10,7 @@ import type { ServerOptions } from "../server/options.ts";
 import { createServer, type TsgiServer } from "../server/server.ts";
 import { loadApp } from "./load-app.ts";
 import type { ResolvedDeploy } from "./options.ts";
-import { guardStdio, resolveTls, withDeployMiddleware } from "./setup.ts";
+import { guardStdio, resolveTls, stopOptions, withDeployMiddleware } from "./setup.ts";
 
 /**
  * Everything a worker process needs, sent as the supervisor's first IPC
@@ -62,9 +62,6 @@ function ipcFlushed(requests: number): Promise<void> {
     }
   });
 }
-
-/** How long a stopping worker's idle keep-alive connections may still bring one request (ms). */
-const WORKER_IDLE_GRACE_MS = 1000;
 
 /**
  * The worker side: load the app, listen (fd 3 or `SO_REUSEPORT`), report
@@ -138,7 +135,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     stopping = true;
     // Idle keep-alive connections get a short grace: a request already on its way is answered
     // (with Connection: close; the next one reaches a new worker) rather than reset (RFC 9112 §9.3.1).
-    await server.close({ timeout: deploy.gracefulTimeout, idleGrace: Math.min(WORKER_IDLE_GRACE_MS, deploy.gracefulTimeout) });
+    await server.close(stopOptions(deploy.gracefulTimeout));
     // process.exit drops IPC messages still queued: the last access log lines.
     await ipcFlushed(requests);
     process.exit(0);
