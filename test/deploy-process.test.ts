@@ -3,13 +3,18 @@
  * broken stderr or stdout pipe does not end it. Every loop is bounded in
  * count and time; every process started is stopped by its pid.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { freePort } from "./helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
+
+const dir = mkdtempSync(join(tmpdir(), "tsgi-deploy-process-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const procs: Array<ReturnType<typeof Bun.spawn>> = [];
 afterEach(async () => {
@@ -209,5 +214,40 @@ describe("stopping", () => {
       // The connections that brought a request after the stop were told to close.
       expect(closes).toBeGreaterThan(0);
     }, 30_000);
+  }
+});
+
+describe("the access log at exit", () => {
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`a stdout reader that lags still gets every line after SIGTERM${workers.length ? " (workers)" : " (one process)"}`, async () => {
+      const port = freePort();
+      const file = join(dir, `access-${port}.log`);
+      // The reader takes nothing for 2.5 s: the pipe fills (64 KiB) and the rest waits in the server.
+      const proc = serveUnderBash(port, workers, `> >(sleep 2.5; exec cat > ${q(file)})`);
+      expect(await waitFor(async () => (await status(port, "/")) === 200 || proc.exitCode !== null, 15_000)).toBe(true);
+      // About 1 MB of log: lines of 700 bytes.
+      const path = `/${"a".repeat(600)}`;
+      const clients = 8;
+      const perClient = 180;
+      let ok = 0;
+      await Promise.all(
+        Array.from({ length: clients }, async (_, c) => {
+          for (let i = 0; i < perClient; i++) {
+            const res = await fetch(`http://127.0.0.1:${port}${path}?c${c}i${i}`, { signal: AbortSignal.timeout(5000) });
+            await res.arrayBuffer();
+            if (res.status === 200) ok++;
+          }
+        }),
+      );
+      expect(ok).toBe(clients * perClient);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      const expected = clients * perClient + 1; // and the readiness probe's
+      const lines = () => (existsSync(file) ? readFileSync(file, "latin1").split("\n").length - 1 : 0);
+      await waitFor(() => lines() >= expected, 15_000);
+      // cat may still be writing: let it finish before the last look.
+      await Bun.sleep(200);
+      expect(lines()).toBe(expected);
+    }, 40_000);
   }
 });

@@ -26,7 +26,7 @@ import { unixSocketPath } from "../server/sys.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp } from "../deploy/load-app.ts";
 import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
-import { guardStdio, resolveTls, stdoutLog, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
+import { guardStdio, resolveTls, stdoutFlushed, stdoutLog, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
@@ -159,7 +159,8 @@ const serveCommand = defineCommand({
     if (deploy.workers) {
       const supervisor = new Supervisor({ config: { app, cwd: process.cwd(), deploy, accessLog } });
       // Signals first: a SIGTERM that comes while workers boot must still stop them.
-      supervisor.installSignals();
+      // After a clean stop, the access log's last lines reach a lagging reader before the exit.
+      supervisor.installSignals((code) => (code === 0 ? void stdoutFlushed().then(() => process.exit(0)) : process.exit(code)));
       try {
         await supervisor.start();
       } catch (error) {
@@ -191,6 +192,8 @@ const serveCommand = defineCommand({
         consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
         // As a worker does: idle keep-alive connections get 1 s for a request already on its way.
         await server.close(stopOptions(deploy.gracefulTimeout));
+        // process.exit() drops what Bun still holds for a lagging stdout reader: the access log's last lines.
+        await stdoutFlushed();
         process.exit(0);
       },
       (signal) => {

@@ -60,27 +60,63 @@ function watchStdout(): void {
   process.stdout.on("error", onStdoutError);
 }
 
+/** How long a stopping process waits for stdout's reader to take the rest of the access log (ms). */
+const STDOUT_FLUSH_MS = 10_000;
+
+/** Bytes handed to `process.stdout.write` by {@link stdoutLog} and not yet written to the descriptor. */
+let stdoutWaiting = 0;
+let flushWaiters: Array<() => void> = [];
+
+function stdoutSettled(): void {
+  for (const resolve of flushWaiters.splice(0)) resolve();
+}
+
 /**
  * A stdout access log target (batched by the server's access log). When
  * stdout breaks (the reader of a pipe exited: EPIPE), access logging stops
  * with one warning on stderr and the server goes on serving, as gevent's and
- * eventlet's logging does.
+ * eventlet's logging does. What the reader has not taken yet waits in the
+ * process; {@link stdoutFlushed} waits until it is written.
  */
 export const stdoutLog: { write(text: string): void } & LogTarget = {
   write: (text: string) => {
     if (stdoutBroken) return;
     watchStdout();
+    const bytes = Buffer.byteLength(text);
+    stdoutWaiting += bytes;
     try {
-      process.stdout.write(text);
+      process.stdout.write(text, () => {
+        stdoutWaiting -= bytes;
+        if (stdoutWaiting <= 0) stdoutSettled();
+      });
     } catch (error) {
       onStdoutError(error as Error);
     }
   },
 };
 
+/**
+ * Resolves once every line {@link stdoutLog} was given is written to stdout
+ * (or stdout broke), or after `timeoutMs`. A process that exits with
+ * `process.exit()` loses what Bun still holds for a pipe whose reader lags:
+ * a stopping `tsgi serve` waits for this first.
+ */
+export function stdoutFlushed(timeoutMs = STDOUT_FLUSH_MS): Promise<void> {
+  if (stdoutWaiting <= 0 || stdoutBroken) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    timer.unref?.();
+    flushWaiters.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 function onStdoutError(error: Error): void {
   if (stdoutBroken) return;
   stdoutBroken = true;
+  stdoutSettled();
   const code = (error as { code?: string }).code ?? error.message;
   try {
     process.stderr.write(`tsgi: the access log's stdout failed (${code}); access logging stopped, serving goes on\n`);
