@@ -251,3 +251,50 @@ describe("the access log at exit", () => {
     }, 40_000);
   }
 });
+
+describe("a stdout reader that stalls", () => {
+  test("the access log waiting for it is capped (16 MiB): lines past it are dropped and counted on stderr, memory stays bounded", async () => {
+    const port = freePort();
+    // The reader never reads; bash prints its pid (to stop it) and execs the server.
+    const cmd = `exec > >(exec sleep 60); echo "reader $!" >&2; exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port ${port}`;
+    const proc = Bun.spawn(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    let err = "";
+    void (async () => {
+      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+    })();
+    expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
+    const reader = Number(/reader (\d+)/.exec(err)![1]);
+    try {
+      const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, "latin1"))![1]) * 1024;
+      // Lines of about 7 KB: 6400 requests make 45 MB of log, nearly three times the cap.
+      const path = `/${"a".repeat(7000)}`;
+      const send = async (count: number) => {
+        let ok = 0;
+        await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            for (let i = 0; i < count / 8; i++) {
+              const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+              await res.arrayBuffer();
+              if (res.status === 200) ok++;
+            }
+          }),
+        );
+        return ok;
+      };
+      // Warm up (and fill the pipe) before the first measure.
+      expect(await send(800)).toBe(800);
+      const before = rss();
+      expect(await send(6400)).toBe(6400);
+      expect(await waitFor(() => /stdout's reader is not keeping up: \d+ access log lines dropped \(16 MiB already waiting for it\)/.test(err), 5000)).toBe(true);
+      // Held, the 45 MB of log grew the process by over 100 MB; capped, by the 16 MiB and the requests' garbage (about 35 MB).
+      expect(rss() - before).toBeLessThan(64 * 1024 * 1024);
+      expect(proc.exitCode).toBe(null);
+    } finally {
+      process.kill(reader, "SIGKILL");
+    }
+    // The reader gone, stdout breaks: the stop does not wait for it.
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 60_000);
+});

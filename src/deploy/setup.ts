@@ -63,9 +63,53 @@ function watchStdout(): void {
 /** How long a stopping process waits for stdout's reader to take the rest of the access log (ms). */
 const STDOUT_FLUSH_MS = 10_000;
 
+/**
+ * Most bytes of access log waiting in the process for stdout's reader (16
+ * MiB): past it, lines are dropped (and counted on stderr) rather than held,
+ * so a reader that stalls (`tsgi serve ... | sleep 40`) cannot grow the
+ * server's memory without bound.
+ */
+export const STDOUT_MAX_WAITING_BYTES = 16 * 1024 * 1024;
+
+/** Dropped access log lines are reported on stderr at most this often (ms). */
+const DROP_REPORT_MS = 5000;
+
 /** Bytes handed to `process.stdout.write` by {@link stdoutLog} and not yet written to the descriptor. */
 let stdoutWaiting = 0;
-let flushWaiters: Array<() => void> = [];
+const flushWaiters: Array<() => void> = [];
+let droppedLines = 0;
+let dropReport: ReturnType<typeof setTimeout> | null = null;
+let lastDropReport = 0;
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) n++;
+  return n || 1;
+}
+
+/** Count the lines of a batch the reader had no room for; the first drop is reported at once, later ones every {@link DROP_REPORT_MS}. */
+function dropLines(text: string): void {
+  droppedLines += countLines(text);
+  if (dropReport) return;
+  dropReport = setTimeout(reportDropped, Math.max(0, lastDropReport + DROP_REPORT_MS - Date.now()));
+  dropReport.unref?.();
+}
+
+function reportDropped(): void {
+  if (dropReport) clearTimeout(dropReport);
+  dropReport = null;
+  if (droppedLines === 0) return;
+  lastDropReport = Date.now();
+  const n = droppedLines;
+  droppedLines = 0;
+  try {
+    process.stderr.write(
+      `tsgi: stdout's reader is not keeping up: ${n} access log line${n === 1 ? "" : "s"} dropped (${STDOUT_MAX_WAITING_BYTES / 1024 / 1024} MiB already waiting for it); logging goes on as it catches up\n`,
+    );
+  } catch {
+    // stderr is gone too
+  }
+}
 
 function stdoutSettled(): void {
   for (const resolve of flushWaiters.splice(0)) resolve();
@@ -76,13 +120,19 @@ function stdoutSettled(): void {
  * stdout breaks (the reader of a pipe exited: EPIPE), access logging stops
  * with one warning on stderr and the server goes on serving, as gevent's and
  * eventlet's logging does. What the reader has not taken yet waits in the
- * process; {@link stdoutFlushed} waits until it is written.
+ * process, up to {@link STDOUT_MAX_WAITING_BYTES}; past that, lines are
+ * dropped and their count reported on stderr (at most every 5 s).
+ * {@link stdoutFlushed} waits until what waits is written.
  */
 export const stdoutLog: { write(text: string): void } & LogTarget = {
   write: (text: string) => {
     if (stdoutBroken) return;
     watchStdout();
     const bytes = Buffer.byteLength(text);
+    if (stdoutWaiting > 0 && stdoutWaiting + bytes > STDOUT_MAX_WAITING_BYTES) {
+      dropLines(text);
+      return;
+    }
     stdoutWaiting += bytes;
     try {
       process.stdout.write(text, () => {
@@ -102,6 +152,7 @@ export const stdoutLog: { write(text: string): void } & LogTarget = {
  * a stopping `tsgi serve` waits for this first.
  */
 export function stdoutFlushed(timeoutMs = STDOUT_FLUSH_MS): Promise<void> {
+  reportDropped();
   if (stdoutWaiting <= 0 || stdoutBroken) return Promise.resolve();
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, timeoutMs);
