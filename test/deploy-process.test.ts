@@ -298,3 +298,41 @@ describe("a stdout reader that stalls", () => {
     expect(await proc.exited).toBe(0);
   }, 60_000);
 });
+
+describe("an app's stray errors", () => {
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`a rejection nobody handles and a timer that throws are logged with their stack, and serving goes on${workers.length ? " (workers)" : " (one process)"}`, async () => {
+      const { proc, port, err } = await serve(["--no-access-log", ...workers]);
+      const pids = new Set<number>();
+      const pid = async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) });
+        return ((await res.json()) as { pid: number }).pid;
+      };
+      pids.add(await pid());
+      for (const path of ["/stray-rejection", "/stray-exception", "/stray-rejection", "/stray-exception"]) {
+        expect(await status(port, path)).toBe(200);
+        await Bun.sleep(50);
+        pids.add(await pid());
+      }
+      expect(await waitFor(() => (err().match(/Error in application/g) ?? []).length >= 4, 3000)).toBe(true);
+      expect(err()).toMatch(/Error in application \(a promise rejected with no handler; serving goes on\): Error: a rejection nobody awaits\n\s+at /);
+      expect(err()).toMatch(/Error in application \(an exception outside any request; serving goes on\): Error: a timer that throws\n\s+at /);
+      // The same processes served throughout: none died and was replaced.
+      expect(err()).not.toContain("exited unexpectedly");
+      if (!workers.length) expect([...pids]).toEqual([proc.pid]);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }, 30_000);
+  }
+
+  test("the library's serve() installs no process handler: the process is its owner's", async () => {
+    const { serve: libraryServe } = await import("../src/server/index.ts");
+    const events = ["unhandledRejection", "uncaughtException", "SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT"] as const;
+    const counts = () => events.map((e) => process.listenerCount(e));
+    const before = counts();
+    const server = libraryServe(() => [], { port: 0, log: null });
+    await server.close();
+    expect(counts()).toEqual(before);
+    expect(process.stderr.listenerCount("error")).toBe(0);
+  });
+});

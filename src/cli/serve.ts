@@ -26,7 +26,7 @@ import { unixSocketPath } from "../server/sys.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp } from "../deploy/load-app.ts";
 import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
-import { guardStdio, resolveTls, stdoutFlushed, stdoutLog, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
+import { guardStdio, logStrayErrors, resolveTls, stdoutFlushed, stdoutLog, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
@@ -170,6 +170,8 @@ const serveCommand = defineCommand({
       consola.success(`tsgi ${VERSION}: ${deploy.workers.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
       return;
     }
+    // From the app's import on: a stray rejection or exception is logged, not the server's end.
+    logStrayErrors();
     let loaded;
     try {
       loaded = await loadApp(app);

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Application } from "../spec.ts";
+import { escapeControls } from "../server/log.ts";
 import type { LogTarget } from "../server/options.ts";
 import { proxyHeaders } from "../server/proxy.ts";
 import { devCertificate, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
@@ -212,4 +213,34 @@ export function guardStdio(): void {
     if (done) queueMicrotask(done);
     return true;
   } as typeof stderr.write;
+}
+
+let strayErrorsLogged = false;
+
+/**
+ * Log an app's stray errors instead of dying of them: a promise rejected
+ * with no handler (`Promise.reject()` never awaited in a request) and an
+ * exception thrown outside any request (a timer's callback) would end Bun's
+ * process, and with it every request in flight, over one mistake in one
+ * code path. Each is written to the error log (stderr) as an application
+ * error, with its stack, and serving goes on, as Python's servers do (asyncio
+ * logs an exception in a callback or a task nobody awaited, gevent a
+ * greenlet's, a thread's is printed, and the process carries on). For the
+ * process `tsgi serve` runs the app in (the single process, each worker),
+ * never a library's `serve()`: a library does not own the process.
+ * Idempotent.
+ */
+export function logStrayErrors(): void {
+  if (strayErrorsLogged) return;
+  strayErrorsLogged = true;
+  const log = (what: string, error: unknown) => {
+    const detail = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : Bun.inspect(error);
+    try {
+      process.stderr.write(`${escapeControls(`Error in application (${what}; serving goes on): ${detail}`)}\n`);
+    } catch {
+      // stderr is gone: nowhere to log it
+    }
+  };
+  process.on("unhandledRejection", (reason) => log("a promise rejected with no handler", reason));
+  process.on("uncaughtException", (error) => log("an exception outside any request", error));
 }

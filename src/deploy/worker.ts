@@ -10,7 +10,7 @@ import type { ServerOptions } from "../server/options.ts";
 import { createServer, type TsgiServer } from "../server/server.ts";
 import { loadApp } from "./load-app.ts";
 import type { ResolvedDeploy } from "./options.ts";
-import { guardStdio, resolveTls, stopOptions, withDeployMiddleware } from "./setup.ts";
+import { guardStdio, logStrayErrors, resolveTls, stopOptions, withDeployMiddleware } from "./setup.ts";
 
 /**
  * Everything a worker process needs, sent as the supervisor's first IPC
@@ -75,6 +75,8 @@ function ipcFlushed(requests: number): Promise<void> {
 export async function runWorker(config: WorkerConfig): Promise<void> {
   // The worker shares the supervisor's stdout and stderr: a broken pipe must not end it either.
   guardStdio();
+  // From the app's import on: a stray rejection or exception is logged, not the worker's end.
+  logStrayErrors();
   const send = (m: WorkerMessage) => {
     try {
       process.send?.(m);

@@ -24,6 +24,13 @@ const app: Application = async (environ, startResponse) => {
     }
   }
   if (path === "/throw") throw new Error("app failure on purpose");
+  // Stray errors, outside the request's own code path: the server must log them and go on.
+  if (path === "/stray-rejection") void Promise.reject(new Error("a rejection nobody awaits"));
+  if (path === "/stray-exception") {
+    setTimeout(() => {
+      throw new Error("a timer that throws");
+    }, 5);
+  }
   if (path === "/slow") await Bun.sleep(Number(environ.QUERY_STRING || 1000));
   if (path === "/env") {
     // What the app and its child processes can see of the worker's configuration.
