@@ -336,3 +336,83 @@ describe("an app's stray errors", () => {
     expect(process.stderr.listenerCount("error")).toBe(0);
   });
 });
+
+describe("signals other servers use", () => {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  test("SIGUSR1 (logrotate's postrotate habit) and SIGUSR2 do not stop the single process: USR1 is answered once, USR2 with a warning each time", async () => {
+    const { proc, port, err } = await serve(["--no-access-log"]);
+    const slow = fetch(`http://127.0.0.1:${port}/slow?800`, { signal: AbortSignal.timeout(5000) });
+    await Bun.sleep(100);
+    for (const signal of ["SIGUSR1", "SIGUSR1", "SIGUSR2", "SIGUSR2"] as const) {
+      proc.kill(signal);
+      await Bun.sleep(50);
+    }
+    expect((await slow).status).toBe(200);
+    expect(await status(port, "/")).toBe(200);
+    expect(await waitFor(() => (err().match(/SIGUSR2 \(binary upgrade\) is not supported; ignored/g) ?? []).length === 2, 3000)).toBe(true);
+    expect(err().match(/no log files to reopen: logs go to stdout\/stderr/g)).toHaveLength(1);
+    expect(proc.exitCode).toBe(null);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 20_000);
+
+  test("SIGQUIT stops the single process gracefully, as SIGTERM does: the request in flight completes, then exit 0", async () => {
+    const { proc, port, err } = await serve(["--no-access-log", "--graceful-timeout", "5"]);
+    const slow = fetch(`http://127.0.0.1:${port}/slow?800`, { signal: AbortSignal.timeout(5000) });
+    await Bun.sleep(200);
+    proc.kill("SIGQUIT");
+    const res = await slow;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { pathInfo: string }).pathInfo).toBe("/slow");
+    expect(await proc.exited).toBe(0);
+    expect(err()).toContain("SIGQUIT: stopping");
+  }, 20_000);
+
+  for (const [signal, code] of [
+    ["SIGTERM", 143],
+    ["SIGQUIT", 131],
+  ] as const) {
+    test(`a second ${signal} during the drain exits the single process at once with ${code} (128 + the signal's number)`, async () => {
+      const { proc, port, err } = await serve(["--no-access-log", "--graceful-timeout", "20"]);
+      const slow = fetch(`http://127.0.0.1:${port}/slow?10000`, { signal: AbortSignal.timeout(15_000) }).catch(() => "failed");
+      await Bun.sleep(200);
+      const started = Date.now();
+      proc.kill(signal);
+      expect(await waitFor(() => err().includes(`${signal}: stopping`), 3000)).toBe(true);
+      proc.kill(signal);
+      expect(await proc.exited).toBe(code);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(err()).toContain(`${signal} again: exiting now`);
+      expect(await slow).toBe("failed");
+    }, 20_000);
+  }
+
+  test("a worker ignores SIGUSR1 and SIGUSR2, and drains on SIGQUIT (a terminal's Ctrl-\\ reaches the whole group)", async () => {
+    const { proc, port, err } = await serve(["--no-access-log", "--workers", "1", "--graceful-timeout", "5"]);
+    const workerPid = async () => ((await (await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(3000) })).json()) as { pid: number }).pid;
+    const worker = await workerPid();
+    process.kill(worker, "SIGUSR1");
+    process.kill(worker, "SIGUSR2");
+    await Bun.sleep(200);
+    expect(alive(worker)).toBe(true);
+    expect(await workerPid()).toBe(worker);
+    const slow = fetch(`http://127.0.0.1:${port}/slow?800`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
+    await Bun.sleep(200);
+    process.kill(worker, "SIGQUIT");
+    const res = await slow;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { pid: number }).pid).toBe(worker);
+    expect(await waitFor(() => !alive(worker), 5000)).toBe(true);
+    expect(err()).not.toContain("signal SIGQUIT");
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 30_000);
+});

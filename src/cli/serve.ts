@@ -27,7 +27,7 @@ import { StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp } from "../deploy/load-app.ts";
 import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
 import { guardStdio, logStrayErrors, resolveTls, stdoutFlushed, stdoutLog, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
-import { onStopSignals } from "../deploy/signals.ts";
+import { onStopSignals, signalExitCode } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
@@ -200,9 +200,20 @@ const serveCommand = defineCommand({
       },
       (signal) => {
         consola.warn(`${signal} again: exiting now`);
-        process.exit(130);
+        process.exit(signalExitCode(signal));
       },
+      // SIGQUIT too (a terminal's Ctrl-\, nginx's graceful stop): its default action would drop every request in flight.
+      ["SIGTERM", "SIGINT", "SIGQUIT"],
     );
+    // The habits of other servers' operators must not end this one (their default action would, at once).
+    let reopenTold = false;
+    process.on("SIGUSR1", () => {
+      // logrotate's `postrotate kill -USR1`: there is no log file of ours to reopen.
+      if (reopenTold) return;
+      reopenTold = true;
+      consola.info("SIGUSR1: no log files to reopen: logs go to stdout/stderr");
+    });
+    process.on("SIGUSR2", () => consola.warn("SIGUSR2 (binary upgrade) is not supported; ignored"));
     process.on("SIGHUP", () => consola.warn("SIGHUP: reloading needs --workers (a single process cannot replace itself without dropping its socket)"));
   },
 });

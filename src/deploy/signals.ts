@@ -1,12 +1,13 @@
 /**
  * How tsgi's commands (`tsgi serve`, its worker supervisor, `tsgi-dev`) read
- * SIGTERM and SIGINT: the first one asks for a graceful stop (in-flight
- * requests may finish); a second one of either means the operator will not
- * wait for the drain (Ctrl-C again), and the command exits at once, as
- * uvicorn does. The worker supervisor reads SIGQUIT the same way (nginx's
- * graceful stop); a single process keeps the default for it.
+ * SIGTERM and SIGINT (and SIGQUIT, nginx's graceful stop, for `tsgi serve`'s
+ * single process and its worker supervisor): the first one asks for a
+ * graceful stop (in-flight requests may finish); a second one of any of them
+ * means the operator will not wait for the drain (Ctrl-C again), and the
+ * command exits at once, as uvicorn does.
  * @module
  */
+import { constants } from "node:os";
 
 /** The signals that stop a command. */
 export type StopSignal = "SIGTERM" | "SIGINT" | "SIGQUIT";
@@ -14,8 +15,8 @@ export type StopSignal = "SIGTERM" | "SIGINT" | "SIGQUIT";
 /**
  * Install the handlers.
  * @param stop called for the first signal: start the graceful stop.
- * @param force called for every later one: exit now (exit code 130 by convention).
- * @param signals the signals that stop; default SIGTERM and SIGINT.
+ * @param force called for every later one: exit now (with {@link signalExitCode}, or 130 by convention).
+ * @param signals the signals that stop. Default SIGTERM and SIGINT.
  */
 export function onStopSignals(stop: (signal: StopSignal) => void, force: (signal: StopSignal) => void, signals: readonly StopSignal[] = ["SIGTERM", "SIGINT"]): void {
   let first = true;
@@ -26,4 +27,9 @@ export function onStopSignals(stop: (signal: StopSignal) => void, force: (signal
     } else force(signal);
   };
   for (const signal of signals) process.on(signal, () => on(signal));
+}
+
+/** The exit code of a process ended by `signal`, as a shell reports it: 128 + its number (SIGTERM 143, SIGINT 130, SIGQUIT 131). */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
 }

@@ -66,8 +66,9 @@ function ipcFlushed(requests: number): Promise<void> {
 /**
  * The worker side: load the app, listen (fd 3 or `SO_REUSEPORT`), report
  * `listening`, send heartbeats every quarter of the timeout, count requests
- * and ask to retire at `maxRequests` (+ jitter), and on SIGTERM (or SIGINT)
- * drain within the graceful timeout and exit 0. Draining keeps idle
+ * and ask to retire at `maxRequests` (+ jitter), and on SIGTERM (or SIGINT,
+ * SIGQUIT) drain within the graceful timeout and exit 0; SIGHUP, SIGUSR1 and
+ * SIGUSR2 are the supervisor's to answer, and ignored. Draining keeps idle
  * keep-alive connections 1 s, each answering one more request with
  * `Connection: close` (`close({ idleGrace })`), so that a reload does not
  * reset a request that crossed it.
@@ -144,10 +145,12 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
-  // The supervisor stops gracefully on SIGQUIT; so does a worker the signal reaches with it (`kill -QUIT -PGID`).
+  // The supervisor stops gracefully on SIGQUIT; so does a worker the signal reaches with it
+  // (`kill -QUIT -PGID`, a terminal's Ctrl-\): a graceful stop, not an abort of every request in flight.
   process.on("SIGQUIT", stop);
   // A terminal hangup reaches the whole process group; reloading is the supervisor's job.
   process.on("SIGHUP", () => {});
+  // SIGUSR1 and SIGUSR2 (log reopening, binary upgrade elsewhere) are ignored from the worker's start: see worker-main.ts.
   // The supervisor died (IPC closed): stop too, rather than serve unsupervised.
   process.on("disconnect", stop);
 }
