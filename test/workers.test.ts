@@ -262,6 +262,18 @@ describe("workers", () => {
       };
       expect(await waitFor(() => [...pids].every((p) => !alive(p)), 3000)).toBe(true);
     }, 30_000);
+
+    test(`a second SIGTERM during the drain exits at once with 143, as a shell reports SIGTERM${workers.length ? " (supervisor)" : " (one process)"}`, async () => {
+      const r = await startCli([...workers, "--graceful-timeout", "20"]);
+      const slow = fetch(`http://127.0.0.1:${r.port}/slow?10000`, { signal: AbortSignal.timeout(15000) }).catch(() => "failed");
+      await Bun.sleep(300);
+      r.proc.kill("SIGTERM");
+      expect(await waitFor(() => r.stderr().includes("Ctrl-C again to exit at once"), 3000)).toBe(true);
+      r.proc.kill("SIGTERM");
+      expect(await r.proc.exited).toBe(143);
+      expect(r.stderr()).toContain("SIGTERM again: exiting now");
+      expect(await slow).toBe("failed");
+    }, 30_000);
   }
 
   test("--max-requests recycles workers without failing a request", async () => {

@@ -50,7 +50,7 @@ export const DEPLOY_ARGS = {
   "reuse-port": { type: "boolean", description: "Workers bind the port with SO_REUSEPORT instead of sharing the supervisor's socket" },
   "max-requests": { type: "string", description: "Recycle a worker after N requests (0: never)", valueHint: "n" },
   "max-requests-jitter": { type: "string", description: "Add 0..N to each worker's --max-requests", valueHint: "n" },
-  timeout: { type: "string", description: "Kill and replace a worker silent for S seconds (0: never; default 30)", valueHint: "s" },
+  timeout: { type: "string", description: "Kill and replace a worker silent, or not listening after its start, for S seconds (0: never; default 30)", valueHint: "s" },
   "graceful-timeout": { type: "string", description: "Seconds in-flight requests get on stop, reload and recycle (default 30)", valueHint: "s" },
   "proxy-headers": { type: "boolean", description: "Trust X-Forwarded-For/-Proto/-Host (or Forwarded) from --forwarded-allow-ips" },
   "forwarded-allow-ips": { type: "string", description: "Trusted proxies: IPs/CIDRs, comma-separated, or * (default 127.0.0.1,::1 or FORWARDED_ALLOW_IPS)", valueHint: "list" },

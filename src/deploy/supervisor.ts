@@ -26,7 +26,7 @@ import type { Subprocess } from "bun";
 import { checkInheritedFd, prepareUnixPath } from "../server/bind.ts";
 import { stdoutLog } from "./setup.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
-import { onStopSignals } from "./signals.ts";
+import { onStopSignals, signalExitCode } from "./signals.ts";
 import { closeFd, dupFd } from "../server/sys.ts";
 
 /** Where supervisor messages go. */
@@ -469,7 +469,7 @@ export class Supervisor {
       (name) => {
         this.log("warn", `${name} again: exiting now`);
         for (const w of this.live.values()) w.proc.kill("SIGKILL");
-        exit(130);
+        exit(signalExitCode(name));
       },
       ["SIGTERM", "SIGINT", "SIGQUIT"],
     );
