@@ -56,7 +56,7 @@ export class RequestInput implements InputStream {
   private chunks: Uint8Array[] = NO_CHUNKS;
   private offset = 0; // read offset into chunks[0]
   private buffered = 0;
-  /** Owned buffer small pieces are copied into; `gathered[gatherStart, gatherEnd)` is the last of `chunks` while `gathering`. */
+  /** Owned buffer small pieces are copied into; `gather[gatherStart, gatherEnd)` is the last of `chunks` while `gathering`. */
   private gather: Uint8Array | null = null;
   private gatherStart = 0;
   private gatherEnd = 0;
