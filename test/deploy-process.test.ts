@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./helpers.ts";
+import { fetchMany, freePort, processAlive } from "./helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -229,16 +229,7 @@ describe("the access log at exit", () => {
       const path = `/${"a".repeat(600)}`;
       const clients = 8;
       const perClient = 180;
-      let ok = 0;
-      await Promise.all(
-        Array.from({ length: clients }, async (_, c) => {
-          for (let i = 0; i < perClient; i++) {
-            const res = await fetch(`http://127.0.0.1:${port}${path}?c${c}i${i}`, { signal: AbortSignal.timeout(5000) });
-            await res.arrayBuffer();
-            if (res.status === 200) ok++;
-          }
-        }),
-      );
+      const ok = await fetchMany(port, path, clients, perClient);
       expect(ok).toBe(clients * perClient);
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
@@ -338,14 +329,6 @@ describe("an app's stray errors", () => {
 });
 
 describe("signals other servers use", () => {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
 
   test("SIGUSR1 (logrotate's postrotate habit) and SIGUSR2 do not stop the single process: USR1 is answered once, USR2 with a warning each time", async () => {
     const { proc, port, err } = await serve(["--no-access-log"]);
@@ -402,7 +385,7 @@ describe("signals other servers use", () => {
     process.kill(worker, "SIGUSR1");
     process.kill(worker, "SIGUSR2");
     await Bun.sleep(200);
-    expect(alive(worker)).toBe(true);
+    expect(processAlive(worker)).toBe(true);
     expect(await workerPid()).toBe(worker);
     const slow = fetch(`http://127.0.0.1:${port}/slow?800`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
     await Bun.sleep(200);
@@ -410,7 +393,7 @@ describe("signals other servers use", () => {
     const res = await slow;
     expect(res.status).toBe(200);
     expect(((await res.json()) as { pid: number }).pid).toBe(worker);
-    expect(await waitFor(() => !alive(worker), 5000)).toBe(true);
+    expect(await waitFor(() => !processAlive(worker), 5000)).toBe(true);
     expect(err()).not.toContain("signal SIGQUIT");
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);

@@ -257,3 +257,31 @@ export function connectOutcome(port: number, timeoutMs = 2000): Promise<string> 
     setTimeout(() => (s.destroy(), resolve("timeout")), timeoutMs);
   });
 }
+
+/** Whether a process with this pid exists (signal 0). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `clients` concurrent clients each GET `path?c<c>i<i>` `perClient` times in
+ * a row (fetch, a 5 s timeout each); resolves to how many were 200.
+ */
+export async function fetchMany(port: number, path: string, clients: number, perClient: number): Promise<number> {
+  let ok = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let i = 0; i < perClient; i++) {
+        const res = await fetch(`http://127.0.0.1:${port}${path}?c${c}i${i}`, { signal: AbortSignal.timeout(5000) });
+        await res.arrayBuffer();
+        if (res.status === 200) ok++;
+      }
+    }),
+  );
+  return ok;
+}

@@ -10,7 +10,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
-import { freePort } from "./helpers.ts";
+import { fetchMany, freePort, processAlive } from "./helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -97,16 +97,7 @@ describe("the access log under workers", () => {
     const path = `/${"a".repeat(600)}`;
     const clients = 16;
     const perClient = 60;
-    let ok = 0;
-    await Promise.all(
-      Array.from({ length: clients }, async (_, c) => {
-        for (let i = 0; i < perClient; i++) {
-          const res = await fetch(`http://127.0.0.1:${port}${path}?c${c}i${i}`, { signal: AbortSignal.timeout(5000) });
-          await res.arrayBuffer();
-          if (res.status === 200) ok++;
-        }
-      }),
-    );
+    const ok = await fetchMany(port, path, clients, perClient);
     expect(ok).toBe(clients * perClient);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
@@ -304,14 +295,6 @@ describe("signals from log rotation and other servers' habits", () => {
     const get = () => fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.status);
     return { proc, err, pgid, workers, slow, get };
   }
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
 
   for (const [signal, message] of [
     ["SIGUSR1", "SIGUSR1: no log files to reopen: logs go to stdout/stderr"],
@@ -328,7 +311,7 @@ describe("signals from log rotation and other servers' habits", () => {
       expect(await waitFor(() => s.err.text().includes(message), 3000)).toBe(true);
       expect(await s.get()).toBe(200);
       expect(s.proc.exitCode).toBe(null);
-      expect(s.workers.filter(alive)).toEqual(s.workers);
+      expect(s.workers.filter(processAlive)).toEqual(s.workers);
       expect(s.err.text()).not.toContain("exited unexpectedly");
       // SIGUSR1 comes daily from logrotate: said once; SIGUSR2 is a mistake worth a warning each time.
       expect(s.err.text().split(message).length - 1).toBe(signal === "SIGUSR1" ? 1 : 2);
@@ -347,6 +330,6 @@ describe("signals from log rotation and other servers' habits", () => {
     expect(code).toBe(0);
     expect(s.err.text()).toContain("SIGQUIT: stopping gracefully, as for SIGTERM");
     expect(s.err.text()).not.toContain("exited unexpectedly");
-    expect(await waitFor(() => s.workers.every((pid) => !alive(pid)), 5000)).toBe(true);
+    expect(await waitFor(() => s.workers.every((pid) => !processAlive(pid)), 5000)).toBe(true);
   }, 40_000);
 });

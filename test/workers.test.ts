@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { KeepAliveSession } from "../fixtures/dev/harness.ts";
-import { connectOutcome, freePort } from "./helpers.ts";
+import { connectOutcome, freePort, processAlive } from "./helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -252,15 +252,7 @@ describe("workers", () => {
       expect(Date.now() - started).toBeLessThan(3000);
       expect(r.stderr()).toContain("SIGINT again: exiting now");
       expect(await slow).toBe("failed");
-      const alive = (pid: number) => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      expect(await waitFor(() => [...pids].every((p) => !alive(p)), 3000)).toBe(true);
+      expect(await waitFor(() => [...pids].every((p) => !processAlive(p)), 3000)).toBe(true);
     }, 30_000);
 
     test(`a second SIGTERM during the drain exits at once with 143, as a shell reports SIGTERM${workers.length ? " (supervisor)" : " (one process)"}`, async () => {
