@@ -9,6 +9,7 @@ import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fetchMany, freePort, processAlive } from "./helpers.ts";
+import { waitFor } from "./fault-helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -50,14 +51,6 @@ async function status(port: number, path: string): Promise<number> {
   }
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return true;
-    await Bun.sleep(50);
-  }
-  return false;
-}
 
 describe("a broken stderr", () => {
   const cases: Array<[string, string[], string]> = [

@@ -15,11 +15,11 @@ export function expectBystanderUnaffected(r: LoadResult): void {
   expect(r.answered).toBeGreaterThan(20);
 }
 
-/** Polls `cond` every 10 ms for at most `ms`; resolves with its last value. */
-export async function waitFor(cond: () => boolean, ms = 3000): Promise<boolean> {
+/** Polls `cond` (sync or async) every 10 ms for at most `ms`; resolves with its last value. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 3000): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (cond()) return true;
+    if (await cond()) return true;
     await Bun.sleep(10);
   }
   return cond();

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
 import { fetchMany, freePort, processAlive } from "./helpers.ts";
+import { waitFor } from "./fault-helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -36,14 +37,6 @@ function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done
   return { text: () => text, done };
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return true;
-    await Bun.sleep(50);
-  }
-  return false;
-}
 
 describe("TLS under workers", () => {
   test("no worker's environment holds the private key; SIGHUP serves renewed certificate files", async () => {

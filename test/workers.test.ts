@@ -8,6 +8,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { KeepAliveSession } from "../fixtures/dev/harness.ts";
 import { connectOutcome, freePort, processAlive } from "./helpers.ts";
+import { waitFor } from "./fault-helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -84,14 +85,6 @@ async function twoPids(port: number, url: (path: string) => [string, RequestInit
   return pids;
 }
 
-async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return true;
-    await Bun.sleep(50);
-  }
-  return false;
-}
 
 /**
  * A bounded load: `clients` loops for `durationMs`, each request on a new
