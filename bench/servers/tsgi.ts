@@ -1,5 +1,5 @@
 /** Benchmark target: the hello endpoint on tsgi (access log off unless TSGI_BENCH_LOG=1). Usage: bun bench/servers/tsgi.ts PORT [hello|echo] */
-import { stdoutLog } from "../../src/deploy/setup.ts";
+import { stdoutLog } from "../../src/deploy/stdio.ts";
 import { serve } from "../../src/server/index.ts";
 import type { Application } from "../../src/spec.ts";
 

@@ -24,7 +24,7 @@ import { renameSync, unlinkSync, chmodSync, lstatSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { checkInheritedFd, prepareUnixPath } from "../server/bind.ts";
-import { stdoutLog } from "./setup.ts";
+import { stdoutLog } from "./stdio.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { onStopSignals, signalExitCode } from "./signals.ts";
 import { closeFd, dupFd } from "../server/sys.ts";

@@ -10,7 +10,9 @@ import type { ServerOptions } from "../server/options.ts";
 import { createServer, type TsgiServer } from "../server/server.ts";
 import { loadApp } from "./load-app.ts";
 import type { ResolvedDeploy } from "./options.ts";
-import { guardStdio, logStrayErrors, resolveTls, stopOptions, withDeployMiddleware } from "./setup.ts";
+import { resolveTls, stopOptions, withDeployMiddleware } from "./setup.ts";
+import { guardStdio } from "./stdio.ts";
+import { logStrayErrors } from "./stray-errors.ts";
 
 /**
  * Everything a worker process needs, sent as the supervisor's first IPC

@@ -20,7 +20,7 @@ import { withLive, LiveHub } from "./live.ts";
 import { AppLoader } from "./loader.ts";
 import { serverLogs } from "./log.ts";
 import { isWildcard, lanUrls, listenWithFallback } from "./ports.ts";
-import { catchStrayErrors } from "./stray-errors.ts";
+import { catchStrayErrors } from "../deploy/stray-errors.ts";
 import { formatFailure, isTsgiSource, Reloader } from "./reloader.ts";
 import { DevWatcher } from "./watcher.ts";
 
