@@ -322,6 +322,50 @@ describe("an app's stray errors", () => {
 });
 
 describe("signals other servers use", () => {
+  /** `tsgi serve` of an app whose import takes `importMs`; does not wait for it to serve. */
+  function serveSlowImport(args: string[], importMs: number) {
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--no-access-log", ...args], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, TSGI_TEST_IMPORT_MS: String(importMs) },
+    });
+    procs.push(proc);
+    let err = "";
+    void (async () => {
+      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+    })();
+    return { proc, port, err: () => err };
+  }
+
+  test("while the app is still being imported, SIGUSR1, SIGUSR2 and SIGHUP do not kill the single process; it then serves", async () => {
+    const { proc, port, err } = serveSlowImport([], 1500);
+    await Bun.sleep(500); // Bun is up, the app's import is under way
+    for (const signal of ["SIGUSR1", "SIGUSR2", "SIGHUP"] as const) {
+      proc.kill(signal);
+      await Bun.sleep(50);
+    }
+    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 10_000)).toBe(true);
+    expect(proc.exitCode).toBe(null);
+    expect(await status(port, "/")).toBe(200);
+    expect(err()).toContain("no log files to reopen");
+    expect(err()).toContain("SIGHUP: reloading needs --workers");
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 20_000);
+
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`SIGTERM while the app is still being imported stops at once with 0, and nothing says it is serving${workers.length ? " (supervisor)" : " (one process)"}`, async () => {
+      const { proc, err } = serveSlowImport(workers, 2000);
+      await Bun.sleep(500);
+      const started = Date.now();
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(err()).toContain("SIGTERM: stopping");
+      expect(err()).not.toMatch(/serving .* on /);
+    }, 20_000);
+  }
 
   test("SIGUSR1 (logrotate's postrotate habit) and SIGUSR2 do not stop the single process: USR1 is answered once, USR2 with a warning each time", async () => {
     const { proc, port, err } = await serve(["--no-access-log"]);

@@ -29,7 +29,7 @@ import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdoutFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
-import { onStopSignals, signalExitCode } from "../deploy/signals.ts";
+import { onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
@@ -163,24 +163,56 @@ const serveCommand = defineCommand({
       // Signals first: a SIGTERM that comes while workers boot must still stop them.
       // After a clean stop, the access log's last lines reach a lagging reader before the exit.
       supervisor.installSignals((code) => (code === 0 ? void stdoutFlushed().then(() => process.exit(0)) : process.exit(code)));
+      let serving: boolean;
       try {
-        await supervisor.start();
+        serving = await supervisor.start();
       } catch (error) {
         const code = (error as { code?: string }).code;
         return fail(code ? new StartupError(listenMessage(error, deploy.server)) : error);
       }
+      // Stopped while the workers booted: nothing serves, and the stop is under way.
+      if (!serving) return;
       consola.success(`tsgi ${VERSION}: ${deploy.workers.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
       return;
     }
     // From the app's import on: a stray rejection or exception is logged, not the server's end.
     logStrayErrors();
+    // Signals before the import, which may take seconds (a database to reach): none may kill the process meanwhile.
+    let server: ReturnType<typeof createServer> | undefined;
+    onStopSignals(
+      (signal) => {
+        consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
+        void (async () => {
+          // As a worker does: idle keep-alive connections get 1 s for a request already on its way.
+          if (server) await server.close(stopOptions(deploy.gracefulTimeout));
+          // process.exit() drops what Bun still holds for a lagging stdout reader: the access log's last lines.
+          await stdoutFlushed();
+          process.exit(0);
+        })().catch((error: unknown) => {
+          // Never left half stopped (closed, yet alive until the service manager's SIGKILL).
+          consola.error(`stopping failed: ${(error as Error)?.stack ?? String(error)}`);
+          process.exit(1);
+        });
+      },
+      (signal) => {
+        consola.warn(`${signal} again: exiting now`);
+        process.exit(signalExitCode(signal));
+      },
+      // SIGQUIT too (a terminal's Ctrl-\, nginx's graceful stop): its default action would drop every request in flight.
+      ["SIGTERM", "SIGINT", "SIGQUIT"],
+    );
+    // The habits of other servers' operators must not end this one (their default action would, at once).
+    onOperatorSignals(
+      (message) => consola.info(message),
+      (message) => consola.warn(message),
+    );
+    process.on("SIGHUP", () => consola.warn("SIGHUP: reloading needs --workers (a single process cannot replace itself without dropping its socket)"));
     let loaded;
     try {
       loaded = await loadApp(app);
     } catch (error) {
       return fail(error);
     }
-    let server;
     try {
       server = createServer(withDeployMiddleware(loaded.app, deploy), {
         ...deploy.server,
@@ -191,32 +223,6 @@ const serveCommand = defineCommand({
       return fail(new StartupError(listenMessage(error, deploy.server)));
     }
     consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.unix === "" ? `inherited fd ${deploy.server.fd}` : server.url} (pid ${process.pid})`);
-    onStopSignals(
-      async (signal) => {
-        consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
-        // As a worker does: idle keep-alive connections get 1 s for a request already on its way.
-        await server.close(stopOptions(deploy.gracefulTimeout));
-        // process.exit() drops what Bun still holds for a lagging stdout reader: the access log's last lines.
-        await stdoutFlushed();
-        process.exit(0);
-      },
-      (signal) => {
-        consola.warn(`${signal} again: exiting now`);
-        process.exit(signalExitCode(signal));
-      },
-      // SIGQUIT too (a terminal's Ctrl-\, nginx's graceful stop): its default action would drop every request in flight.
-      ["SIGTERM", "SIGINT", "SIGQUIT"],
-    );
-    // The habits of other servers' operators must not end this one (their default action would, at once).
-    let reopenTold = false;
-    process.on("SIGUSR1", () => {
-      // logrotate's `postrotate kill -USR1`: there is no log file of ours to reopen.
-      if (reopenTold) return;
-      reopenTold = true;
-      consola.info("SIGUSR1: no log files to reopen: logs go to stdout/stderr");
-    });
-    process.on("SIGUSR2", () => consola.warn("SIGUSR2 (binary upgrade) is not supported; ignored"));
-    process.on("SIGHUP", () => consola.warn("SIGHUP: reloading needs --workers (a single process cannot replace itself without dropping its socket)"));
   },
 });
 

@@ -33,3 +33,22 @@ export function onStopSignals(stop: (signal: StopSignal) => void, force: (signal
 export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);
 }
+
+/**
+ * Answer the signals other servers' operators send (their default action
+ * would end the process at once, with its requests in flight): SIGUSR1,
+ * logrotate's `postrotate kill -USR1` (gunicorn and nginx reopen their log
+ * files on it; tsgi has none: its logs go to stdout and stderr), logged once
+ * with `info`; SIGUSR2 (their binary upgrade), a warning each time. Install
+ * it before the app is imported: an import that takes seconds must not leave
+ * a window in which they kill the process.
+ */
+export function onOperatorSignals(info: (message: string) => void, warn: (message: string) => void): void {
+  let reopenTold = false;
+  process.on("SIGUSR1", () => {
+    if (reopenTold) return;
+    reopenTold = true;
+    info("SIGUSR1: no log files to reopen: logs go to stdout/stderr (said once)");
+  });
+  process.on("SIGUSR2", () => warn("SIGUSR2 (binary upgrade) is not supported; ignored"));
+}

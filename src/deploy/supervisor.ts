@@ -26,7 +26,7 @@ import type { Subprocess } from "bun";
 import { checkInheritedFd, prepareUnixPath } from "../server/bind.ts";
 import { stdoutLog } from "./stdio.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
-import { onStopSignals, signalExitCode } from "./signals.ts";
+import { onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
 import { closeFd, dupFd } from "../server/sys.ts";
 
 /** Where supervisor messages go. */
@@ -127,9 +127,10 @@ export class Supervisor {
   /**
    * Bind the shared socket (unless `reusePort`), start the workers and wait
    * until every one listens.
+   * @returns `true` when they all listen; `false` when a stop signal came while they booted (nothing serves).
    * @throws Error when the socket cannot be bound or a worker fails to boot (its message).
    */
-  async start(): Promise<void> {
+  async start(): Promise<boolean> {
     this.bind();
     this.generation = 1;
     const first = Array.from({ length: this.target }, () => this.spawn(1));
@@ -142,13 +143,14 @@ export class Supervisor {
     } finally {
       this.booting = false;
     }
-    if (this.stopping) return; // stopped (a signal) while booting
+    if (this.stopping) return false; // stopped (a signal) while booting
     if (!results.every(Boolean)) {
       const failure = bootFailure(first) ?? "a worker exited before listening";
       await this.stop();
       throw new Error(`worker failed to boot: ${failure}`);
     }
     this.log("info", `${this.target} worker(s) listening (pids ${this.servingPids().join(", ")})`);
+    return true;
   }
 
   /** Check heartbeats and boot times every quarter of `timeout` (at most every second), unless `timeout` is 0. */
@@ -473,14 +475,10 @@ export class Supervisor {
       },
       ["SIGTERM", "SIGINT", "SIGQUIT"],
     );
-    // gunicorn and nginx reopen their log files on SIGUSR1: there are none here (said once: logrotate sends it daily).
-    let usr1Said = false;
-    process.on("SIGUSR1", () => {
-      if (usr1Said) return;
-      usr1Said = true;
-      this.log("info", "SIGUSR1: no log files to reopen: logs go to stdout/stderr (ignored; said once)");
-    });
-    process.on("SIGUSR2", () => this.log("warn", "SIGUSR2 (binary upgrade) is not supported; ignored"));
+    onOperatorSignals(
+      (message) => this.log("info", message),
+      (message) => this.log("warn", message),
+    );
     process.on("SIGTTIN", () => this.increment());
     process.on("SIGTTOU", () => this.decrement());
     void this.done.then((code) => {

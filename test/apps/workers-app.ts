@@ -1,11 +1,15 @@
 /**
  * The app the worker tests run under `tsgi serve --workers`: answers with its
  * pid and environ flags, and has routes to crash, hang, answer slowly and
- * fail (an exception: a 500 and a line in the error log).
+ * fail (an exception: a 500 and a line in the error log). With
+ * `TSGI_TEST_IMPORT_MS` its import takes that long.
  */
 import type { Application } from "../../src/spec.ts";
 
 const enc = new TextEncoder();
+
+// An import that takes a while (a database to reach at start-up): signals may arrive meanwhile.
+if (process.env.TSGI_TEST_IMPORT_MS) await Bun.sleep(Number(process.env.TSGI_TEST_IMPORT_MS));
 
 const app: Application = async (environ, startResponse) => {
   const path = environ.PATH_INFO;
