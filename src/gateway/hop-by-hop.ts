@@ -1,8 +1,10 @@
 /**
- * The hop-by-hop fields (RFC 9110 §7.6.1; wsgiref's `is_hop_by_hop` list,
- * which PEP 3333 forbids applications) that neither the tsgi server nor the
- * fetch bridges pass on from an application's response: one list, so the
- * server and the bridges cannot drift apart.
+ * The hop-by-hop fields (RFC 9110 §7.6.1, which PEP 3333 forbids
+ * applications) that neither the tsgi server nor the fetch bridges pass on
+ * from an application's response: one list, so the server and the bridges
+ * cannot drift apart. It is not wsgiref's `is_hop_by_hop` list, which the
+ * toolkit keeps as wsgiref has it (`isHopByHop` in `tsgi/util`: RFC 2616's,
+ * with `Proxy-Authenticate` and without `Trailer` and `Proxy-Connection`).
  *
  * The framing and connection fields (`Connection`, `Keep-Alive`,
  * `Transfer-Encoding`) are the server's to set; `TE`, `Trailer(s)`,
