@@ -26,6 +26,9 @@ describe("TrustedProxies", () => {
     const t = new TrustedProxies("10.0.0.0/8");
     for (const no of ["010.1.2.3", "10.1", "0x0a.1.2.3", "::ffff:010.1.2.3", "::ffff:0x0a.1.2.3", "::10.1.2.3"]) expect(t.has(no)).toBe(false);
     expect(() => new TrustedProxies("010.0.0.0/8")).toThrow(TypeError);
+    // Without a prefix too: an entry meant as an address must not become a token that never matches.
+    for (const bad of ["010.0.0.1", "10.1", "1.2.3.4.5", "256.0.0.1"]) expect(() => new TrustedProxies(bad)).toThrow(/is not an IPv4 address/);
+    expect(new TrustedProxies("_hidden").has("_hidden")).toBe(true); // an RFC 7239 obfuscated node stays an exact token
     const mapped = new TrustedProxies("::ffff:10.0.0.0/104");
     expect(mapped.has("10.9.9.9")).toBe(true);
     expect(mapped.has("::ffff:10.9.9.9")).toBe(true);

@@ -88,7 +88,8 @@ export class TrustedProxies {
 
   /**
    * @param spec addresses or networks, an array or a comma-separated string.
-   * @throws TypeError on a malformed CIDR (`10.0.0.0/33`, `x/8`).
+   * @throws TypeError on a malformed CIDR (`10.0.0.0/33`, `x/8`), or digits
+   *   and dots that are not a dotted-decimal IPv4 address (`010.0.0.1`, `10.1`).
    */
   constructor(spec: string | readonly string[] = DEFAULT_FORWARDED_ALLOW_IPS) {
     const list = (typeof spec === "string" ? spec.split(",") : spec).map((s) => s.trim()).filter(Boolean);
@@ -100,6 +101,8 @@ export class TrustedProxies {
       if (slash === -1) {
         const ip = parseIp(stripBrackets(entry));
         if (ip) this.nets.push([ip, ip.kind() === "ipv4" ? 32 : 128]);
+        // Digits and dots meant an IPv4 address; as an exact token it would silently never match.
+        else if (/^[\d.]+$/.test(entry)) throw new TypeError(`forwarded-allow-ips: ${JSON.stringify(entry)} is not an IPv4 address (four decimal parts, no leading zeros)`);
         else this.exact.add(entry);
         continue;
       }
