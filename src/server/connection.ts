@@ -2,16 +2,25 @@
  * One client connection (gevent's `WSGIHandler` role): feeds the parser,
  * runs one request at a time through the gateway, frames responses
  * (RFC 9112 §6–7), and handles keep-alive, pipelining, 100-continue,
- * backpressure, timeouts and errors.
+ * timeouts and errors. The framed bytes go to its {@link OutputQueue}
+ * (output.ts: coalescing, backlog, backpressure), which tells the
+ * connection, its {@link OutputOwner}, when the client falls behind, when a
+ * write fails and when everything is written.
  *
  * Its rules, in the order a connection meets them:
+ * - what handling one read produces (all the answers to a pipelined batch)
+ *   goes out in one write, once the read is handled (the queue is corked);
  * - bytes of a next request that arrive while a response runs, or while
- *   output waits for the client to take it, are held (`stash`, the socket
- *   paused past {@link MAX_STASH}) and parsed once both are done;
+ *   output waits for the client to take it (the queue's backlog), are held
+ *   (`stash`, the socket paused past {@link MAX_STASH}) and parsed once both
+ *   are done;
+ * - while output waits, the client must take some of it within each
+ *   `sendTimeout`, else the connection is cut;
  * - between requests the keep-alive clock runs once the last response is
  *   all written;
  * - once a close is decided (`endAfterFlush`, then `ending`) no further
- *   request is parsed or answered (RFC 9112 §9.6);
+ *   request is parsed or answered (RFC 9112 §9.6), and the queue takes no
+ *   more output once the FIN is sent;
  * - the close is a lingering one: FIN, then reading and dropping until the
  *   client closes ({@link Connection.shutdown}).
  * @module
@@ -29,7 +38,8 @@ import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/
 import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
 import { RequestHandler } from "./handler.ts";
-import { hexEscape } from "./log.ts";
+import { rejectedLine, requestLine } from "./log.ts";
+import { OutputQueue, type OutputOwner } from "./output.ts";
 
 const enum Framing {
   /** No body bytes on the wire (HEAD, 1xx, 204, 304). */
@@ -54,10 +64,6 @@ const enum Deadline {
   Linger,
 }
 
-/** Parts at least this large are written as they are, not copied into a coalesced buffer (bytes). */
-const COALESCE_LIMIT = 16 * 1024;
-/** Output bytes buffered before the producer is asked to wait for `drain` (bytes). */
-const OUTPUT_HIGH_WATER = 64 * 1024;
 /** Unread request-body bytes the server reads and discards after a response, before it closes instead (bytes). */
 const MAX_DRAIN = 1024 * 1024;
 /**
@@ -93,11 +99,13 @@ const SHUTDOWN_HEAD_GRACE_MS = 1000;
 const CRLF = "\r\n";
 
 /**
- * A connection. It is the parser's handler, the gateway's response sink and
- * the request input's control, so one object per connection serves all three.
+ * A connection. It is the parser's handler, the gateway's response sink, the
+ * request input's control and its output queue's owner, so one object per
+ * connection serves all four.
  */
-export class Connection implements ParserHandler, ResponseSink, InputControl {
+export class Connection implements ParserHandler, ResponseSink, InputControl, OutputOwner {
   private readonly parser: RequestParser;
+  private readonly output: OutputQueue;
 
   // Request state
   private head: RequestHead | null = null;
@@ -141,13 +149,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   private overflowed = false;
   private started = false;
 
-  // Output state
-  private parts: Array<Uint8Array | string> = [];
-  private partsBytes = 0;
-  private flushScheduled = false;
-  private inData = false;
-  private backlog: Uint8Array[] | null = null;
-  private drainWaiters: Array<() => void> = [];
+  // Closing state
   private endAfterFlush = false;
   /** The response was cut ({@link abort}) and its end is the connection's close: end with a reset, not a FIN. */
   private resetAtEnd = false;
@@ -191,6 +193,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         ? { ...core.gateway, handleError: (error, environ) => handler.handleError(error, environ) }
         : core.gateway;
     this.parser = new RequestParser(this, core.parserLimits);
+    this.output = new OutputQueue(socket, this);
     this.setDeadline(Deadline.Head, core.options.headerTimeout);
   }
 
@@ -210,7 +213,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       return;
     }
     this.received = true;
-    if (this.messageDone && (this.responding || this.backlog !== null)) {
+    if (this.messageDone && (this.responding || this.output.blocked)) {
       // A pipelined request behind one still being answered, or behind
       // output the client has not taken yet: hold it, so that a client that
       // sends without reading cannot pile up responses in memory.
@@ -229,14 +232,14 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       return;
     }
     if (this.deadlineKind === Deadline.Idle) this.setDeadline(Deadline.Head, this.core.options.headerTimeout);
-    this.inData = true;
+    // What the read produces (all the answers to a pipelined batch) goes out in one write, at the end.
+    this.output.cork();
     try {
       this.feed(data);
       // After FIN, a request left incomplete by the last bytes can never finish.
       if (this.peerEnded && !this.responding && !this.closed && !this.ending) this.closeAfterFlush();
     } finally {
-      this.inData = false;
-      this.flush();
+      this.output.uncork();
     }
   }
 
@@ -255,26 +258,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   /** The socket can take more output. */
   onDrain(): void {
-    const backlog = this.backlog;
-    if (backlog) {
-      let progressed = false;
-      while (backlog.length > 0) {
-        const buf = backlog[0]!;
-        const n = this.socket.write(buf);
-        if (n < 0) return this.destroy();
-        if (n < buf.length) {
-          backlog[0] = buf.subarray(n);
-          if (progressed || n > 0) this.armSendDeadline();
-          return;
-        }
-        backlog.shift();
-        progressed = true;
-      }
-      this.backlog = null;
-      this.sendDeadline = 0;
-    }
-    if (this.parts.length > 0) this.flush();
-    if (this.backlog === null) this.afterFlushed();
+    this.output.onDrain();
   }
 
   /** The socket closed (either side). */
@@ -283,9 +267,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.closed = true;
     this.deadline = 0;
     this.sendDeadline = 0;
-    this.parts = [];
-    this.backlog = null;
-    this.wakeDrainWaiters();
+    this.output.close();
     if (this.input && !this.input.complete) this.input.fail(new ClientDisconnected());
     if (this.responding && this.running) {
       const r = this.running.abandon();
@@ -369,7 +351,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   /** `sendTimeout` passed with output still waiting: the client stopped reading. */
   onSendDeadline(): void {
     this.sendDeadline = 0;
-    if (this.closed || this.backlog === null) return;
+    if (this.closed || !this.output.blocked) return;
     this.core.logError(requestLine(this.head), serverEvent(`the client took no response bytes for ${this.core.options.sendTimeout} ms (sendTimeout); closing the connection`));
     this.destroy();
   }
@@ -410,7 +392,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
           return;
         }
         if (!this.finishExchange(at < end)) return;
-        if (this.backlog !== null && at < end) {
+        if (this.output.blocked && at < end) {
           // The client is not taking the answers: hold the rest until it does.
           this.hold(data.subarray(at));
           return;
@@ -516,7 +498,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     const head = method !== undefined ? method === "HEAD" : this.parser.isHead;
     const core = this.core;
     const answer = errorResponse(error.status, error.message, core.serverSoftware, head, core.http10Only ? "HTTP/1.0" : "HTTP/1.1");
-    this.out(answer.text);
+    this.output.out(answer.text);
     const line = environ !== null && this.head !== null ? requestLine(this.head) : refused !== null ? requestLine(refused) : rejectedLine(error);
     const startedAt = environ !== null ? this.startedAt : 0;
     if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, answer.bodyLength, startedAt);
@@ -596,11 +578,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   /**
    * Go on with the bytes held behind a response: once it is done and its
-   * output is all written (so this runs again from {@link afterFlushed}).
+   * output is all written (so this runs again from {@link onFlushed}).
    */
   private resumeStash(): void {
     let stash = this.stash;
-    if (stash === null || this.responding || this.backlog !== null || this.closed || this.ending || this.endAfterFlush) return;
+    if (stash === null || this.responding || this.output.blocked || this.closed || this.ending || this.endAfterFlush) return;
     if (this.stashMore !== null) {
       stash = Buffer.concat([stash, ...this.stashMore]);
       this.stashMore = null;
@@ -669,12 +651,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
 
   /**
    * Between requests: the connection may stay `ms` without a new one. The
-   * clock starts when the last response is all written ({@link afterFlushed}):
+   * clock starts when the last response is all written ({@link onFlushed}):
    * a client still downloading it is not idle.
    */
   private idle(ms: number): void {
     this.idleMs = ms;
-    if (this.backlog === null) this.setDeadline(Deadline.Idle, ms);
+    if (!this.output.blocked) this.setDeadline(Deadline.Idle, ms);
     else {
       this.deadlineKind = Deadline.Idle;
       this.deadline = 0;
@@ -714,9 +696,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     const capitalize = this.core.options.capitalizeResponseHeaders;
     // Checked when the app set them; a 1xx carries no framing or hop-by-hop fields (RFC 9110 §8.6).
     for (const [name, value] of headers) if (!isServerField(name)) s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
-    this.out(s + CRLF);
-    this.flush();
-    return this.drain();
+    this.output.out(s + CRLF);
+    this.output.flush();
+    return this.output.drain();
   }
 
   pause(): void {
@@ -847,13 +829,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     if (chunk.length === 0) {
       // Headers only (an empty write()); never an empty chunk, which would end a chunked body.
       this.takeHead();
-      return this.backlog === null;
+      return !this.output.blocked;
     }
     switch (this.framing) {
       case Framing.None:
         // HEAD, 204, 205, 304: no body bytes, but the header section goes out now.
         this.takeHead();
-        return this.backlog === null;
+        return !this.output.blocked;
       case Framing.Length:
         if (chunk.length > this.remaining) {
           if (!this.overflowed) {
@@ -866,20 +848,20 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
         }
         this.remaining -= chunk.length;
         this.takeHead();
-        this.out(chunk);
+        this.output.out(chunk);
         break;
       case Framing.Chunked:
         this.takeHead(chunk.length.toString(16) + CRLF);
-        this.out(chunk);
-        this.out(CRLF);
+        this.output.out(chunk);
+        this.output.out(CRLF);
         break;
       case Framing.Close:
         this.takeHead();
-        this.out(chunk);
+        this.output.out(chunk);
         break;
     }
     this.bodyBytes += chunk.length;
-    return this.backlog === null && this.partsBytes < OUTPUT_HIGH_WATER;
+    return !this.output.needsDrain;
   }
 
   /**
@@ -891,8 +873,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   }
 
   drain(): Promise<void> {
-    if (this.closed || (this.backlog === null && this.partsBytes < OUTPUT_HIGH_WATER)) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return this.output.drain();
   }
 
   end(): void {
@@ -904,7 +885,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       this.core.logError(requestLine(this.head), shortBodyError(this.remaining, "closing the connection"));
     }
     if (this.framing === Framing.Close) this.responseKeepAlive = false;
-    if (!this.inData) this.scheduleFlush();
+    this.output.scheduleFlush();
   }
 
   abort(): void {
@@ -926,125 +907,39 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     const head = this.pendingHead;
     if (head !== null) {
       this.pendingHead = null;
-      this.out(head);
+      this.output.out(head);
     }
-    if (extra !== undefined) this.out(extra);
+    if (extra !== undefined) this.output.out(extra);
   }
 
-  private out(part: Uint8Array | string): void {
-    // Closing: the last response is written in full; anything later is an abandoned app's.
-    if (this.closed || this.ending) return;
-    this.parts.push(part);
-    this.partsBytes += part.length;
-    if (this.partsBytes >= OUTPUT_HIGH_WATER) this.flush();
-    else if (!this.inData) this.scheduleFlush();
-  }
+  // ---------------------------------------------------------------- OutputOwner
 
-  private scheduleFlush(): void {
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(this.flushTask);
-    }
-  }
-
-  private readonly flushTask = (): void => {
-    this.flushScheduled = false;
-    this.flush();
-  };
-
-  /**
-   * Write queued parts: small ones copied into one shared scratch buffer and
-   * sent with one write (one syscall for everything produced while handling
-   * one read, e.g. all the responses to a pipelined batch), large ones as
-   * they are. The socket is unbuffered, so the scratch buffer is free again
-   * when `write` returns; bytes it could not take are copied to the backlog.
-   */
-  private flush(): void {
-    const parts = this.parts;
-    const count = parts.length;
-    if (count === 0 || this.closed) return;
-    this.partsBytes = 0;
-    if (this.backlog !== null) {
-      for (let i = 0; i < count; i++) this.backlog.push(bytesOf(parts[i]!));
-      parts.length = 0;
-      return;
-    }
-    if (count === 1 && typeof parts[0] !== "string") {
-      const p = parts[0] as Uint8Array;
-      parts.length = 0;
-      if (this.send(p, 0, p.length, parts, 1)) this.afterFlushed();
-      return;
-    }
-    const buf = scratch;
-    let o = 0;
-    for (let i = 0; i < count; i++) {
-      const p = parts[i]!;
-      const len = p.length;
-      if (len >= COALESCE_LIMIT || o + len > SCRATCH_BYTES) {
-        if (o > 0) {
-          if (!this.send(buf, 0, o, parts, i)) return;
-          o = 0;
-        }
-        if (len >= COALESCE_LIMIT) {
-          const b = bytesOf(p);
-          if (!this.send(b, 0, len, parts, i + 1)) return;
-          continue;
-        }
-      }
-      if (typeof p === "string") o += writeLatin1(buf, p, o);
-      else {
-        buf.set(p, o);
-        o += len;
-      }
-    }
-    parts.length = 0;
-    if (o > 0 && !this.send(buf, 0, o, parts, count)) return;
-    this.afterFlushed();
-  }
-
-  /**
-   * Write `buf[start, end)`. When the socket takes less, the rest (copied if
-   * it is the scratch buffer) and `parts[next..]` become the backlog.
-   * @returns whether everything was written.
-   */
-  private send(buf: Uint8Array, start: number, end: number, parts: Array<Uint8Array | string>, next: number): boolean {
-    const n = this.socket.write(buf, start, end - start);
-    if (n === end - start) return true;
-    if (n < 0) {
-      parts.length = 0;
-      this.destroy();
-      return false;
-    }
-    const rest = buf === scratch ? Buffer.from(buf.subarray(start + n, end)) : buf.subarray(start + n, end);
-    const backlog: Uint8Array[] = [rest];
-    for (let i = next; i < parts.length; i++) backlog.push(bytesOf(parts[i]!));
-    parts.length = 0;
-    this.backlog = backlog;
+  /** Output waits for the client: (re)start the `sendTimeout` clock. */
+  onBacklog(): void {
     this.armSendDeadline();
     // Not idle while the client is still taking the last response: the idle clock restarts once it is out.
     if (this.deadlineKind === Deadline.Idle) this.deadline = 0;
-    return false;
   }
 
-  private afterFlushed(): void {
-    this.wakeDrainWaiters();
-    if (this.endAfterFlush && this.backlog === null && this.parts.length === 0) {
+  onWriteError(): void {
+    this.destroy();
+  }
+
+  /** All output is written: close if that was awaited, start the idle clock, go on with held bytes. */
+  onFlushed(): void {
+    this.sendDeadline = 0;
+    if (this.endAfterFlush && this.output.empty) {
       this.endAfterFlush = false;
       this.shutdown();
       return;
     }
-    if (this.backlog !== null) return;
+    if (this.output.blocked) return;
     // A keep-alive connection is idle once its last response is out, not when the app finished it.
     if (this.deadlineKind === Deadline.Idle && this.deadline === 0 && this.idleMs > 0) this.setDeadline(Deadline.Idle, this.idleMs);
     if (this.stash !== null) this.resumeStash();
   }
 
-  private wakeDrainWaiters(): void {
-    if (this.drainWaiters.length === 0) return;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w();
-  }
+  // ---------------------------------------------------------------- closing
 
   /** Finish writing what is queued, then close. */
   closeAfterFlush(): void {
@@ -1052,8 +947,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     this.endAfterFlush = true;
     // No request will be read: no head, idle or body clock applies (sendTimeout still does).
     this.setDeadline(Deadline.None, 0);
-    this.flush();
-    if (this.backlog === null && this.parts.length === 0 && this.endAfterFlush) {
+    this.output.flush();
+    if (this.output.empty && this.endAfterFlush) {
       this.endAfterFlush = false;
       this.shutdown();
     }
@@ -1078,6 +973,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
       return;
     }
     this.ending = true;
+    this.output.close();
     // After the client's FIN nothing is left to read; while the server
     // closes, a lingering client must not hold up its stop.
     if (this.peerEnded || this.core.closing) {
@@ -1144,9 +1040,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
     if (this.responding || this.head !== null || this.draining) return;
     if (idleGrace > 0 && this.deadlineKind === Deadline.Idle) {
       // The grace replaces the keep-alive time; while the last response is
-      // still going out it starts once that is done (afterFlushed).
+      // still going out it starts once that is done (onFlushed).
       this.idleMs = Math.min(this.idleMs || idleGrace, idleGrace);
-      if (this.backlog !== null) {
+      if (this.output.blocked) {
         this.deadline = 0;
         return;
       }
@@ -1166,38 +1062,4 @@ export class Connection implements ParserHandler, ResponseSink, InputControl {
   get busy(): boolean {
     return this.responding;
   }
-}
-
-
-/** Bytes of the shared buffer output is coalesced into (one connection at a time, synchronously). */
-const SCRATCH_BYTES = 128 * 1024;
-const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
-
-type Latin1Write = (this: Buffer, s: string, offset: number, length: number) => number;
-const nativeLatin1Write = (Buffer.prototype as unknown as { latin1Write?: Latin1Write }).latin1Write;
-
-/** Write `s` (latin-1 chars) into `buf` at `offset`, one byte per char; returns the bytes written. */
-const writeLatin1: (buf: Buffer, s: string, offset: number) => number =
-  typeof nativeLatin1Write === "function"
-    ? (buf, s, offset) => nativeLatin1Write.call(buf, s, offset, s.length)
-    : (buf, s, offset) => buf.write(s, offset, "latin1");
-
-/** A queued part as bytes (strings are latin-1). */
-function bytesOf(part: Uint8Array | string): Uint8Array {
-  return typeof part === "string" ? Buffer.from(part, "latin1") : part;
-}
-
-/** `GET /path HTTP/1.1` for logs. */
-export function requestLine(head: RequestHead | null): string {
-  if (!head) return "(no request)";
-  // The parser admits `"` and `\` in a request-target; in a log line they are
-  // written \x22 and \x5C (nginx's escaping of $request), so the quoted field
-  // cannot be closed early. Spaces, CR, LF and other controls never get here.
-  const target = head.target.indexOf('"') === -1 && head.target.indexOf("\\") === -1 ? head.target : hexEscape(head.target, /["\\]/g);
-  return `${head.method} ${target} ${head.version}`;
-}
-
-/** The access log's request line for a request the server rejected. */
-export function rejectedLine(error: HttpError): string {
-  return `- (rejected: ${error.message})`;
 }

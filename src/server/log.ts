@@ -1,8 +1,11 @@
 /**
- * Log plumbing: turning a {@link LogTarget} into line writers, and the
- * access log (eventlet `log_format`). `tsgi.errors` is in gateway/error-stream.ts.
+ * Log plumbing: turning a {@link LogTarget} into line writers, the request
+ * line a log record names, and the access log (eventlet `log_format`).
+ * `tsgi.errors` is in gateway/error-stream.ts.
  * @module
  */
+import type { HttpError } from "../http/errors.ts";
+import type { RequestHead } from "../http/parser.ts";
 import type { AccessLogFields, LogTarget } from "./options.ts";
 
 /** Writes one line (without its trailing newline). */
@@ -15,6 +18,21 @@ export type LineWriter = (line: string) => void;
  */
 export function hexEscape(text: string, chars: RegExp): string {
   return text.replace(chars, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+}
+
+/** `GET /path HTTP/1.1` for logs. */
+export function requestLine(head: RequestHead | null): string {
+  if (!head) return "(no request)";
+  // The parser admits `"` and `\` in a request-target; in a log line they are
+  // written \x22 and \x5C (nginx's escaping of $request), so the quoted field
+  // cannot be closed early. Spaces, CR, LF and other controls never get here.
+  const target = head.target.indexOf('"') === -1 && head.target.indexOf("\\") === -1 ? head.target : hexEscape(head.target, /["\\]/g);
+  return `${head.method} ${target} ${head.version}`;
+}
+
+/** The access log's request line for a request the server rejected. */
+export function rejectedLine(error: HttpError): string {
+  return `- (rejected: ${error.message})`;
 }
 
 /**

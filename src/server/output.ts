@@ -1,0 +1,267 @@
+/**
+ * A connection's output: the bytes of its responses on their way to the
+ * socket. One {@link OutputQueue} per connection, created with it.
+ *
+ * What it guarantees:
+ * - **order**: bytes reach the socket in the order they were queued; what
+ *   the socket did not take (the backlog) goes out before anything queued
+ *   after it;
+ * - **one syscall per batch**: what is queued while the connection handles
+ *   one read ({@link OutputQueue.cork} to {@link OutputQueue.uncork}: all the
+ *   synchronous responses to a pipelined batch), or else within one
+ *   microtask, is written together: parts under {@link COALESCE_LIMIT} are
+ *   copied into one shared scratch buffer and sent with one `write`, larger
+ *   ones as they are;
+ * - **backpressure**: a producer is told to wait ({@link OutputQueue.needsDrain},
+ *   {@link OutputQueue.drain}) while a backlog waits or {@link OUTPUT_HIGH_WATER}
+ *   bytes are queued, which are then written at once;
+ * - **backlog**: what the socket does not take is kept (copied when it is in
+ *   the shared scratch buffer, which the next write reuses) and written on
+ *   the socket's `drain`, before the rest of the queue. The connection is
+ *   told when a backlog forms or shrinks (to time the client, `sendTimeout`),
+ *   when a write fails, and when everything is written ({@link OutputOwner}).
+ *
+ * Bun's sockets are unbuffered: `write` sends what the kernel takes now and
+ * returns how much that was, so the scratch buffer is free again when it
+ * returns.
+ * @module
+ */
+import type { Socket } from "bun";
+
+/** Parts at least this large are written as they are, not copied into a coalesced buffer (bytes). */
+const COALESCE_LIMIT = 16 * 1024;
+/** Output bytes buffered before the producer is asked to wait for `drain` (bytes). */
+const OUTPUT_HIGH_WATER = 64 * 1024;
+
+/** What an {@link OutputQueue} tells its connection (the connection implements it). */
+export interface OutputOwner {
+  /**
+   * Output waits for the client: the socket took less than it was given (a
+   * backlog formed), or took more of the backlog but not all of it.
+   */
+  onBacklog(): void;
+  /** A write failed: the socket is gone. What was queued is dropped. */
+  onWriteError(): void;
+  /** Everything queued is written (no backlog); producers waiting for drain were let go. */
+  onFlushed(): void;
+}
+
+/** A connection's queued output; see the module documentation. */
+export class OutputQueue {
+  /** Queued parts not yet written (strings are latin-1), and their bytes. */
+  private parts: Array<Uint8Array | string> = [];
+  private partsBytes = 0;
+  /** Bytes the socket did not take, oldest first, or `null` when none wait. */
+  private backlog: Uint8Array[] | null = null;
+  /** Queuing while the connection handles a read: written at {@link uncork}. */
+  private corked = false;
+  private flushScheduled = false;
+  private drainWaiters: Array<() => void> = [];
+  /** The connection sent its FIN or closed: nothing more is written. */
+  private closed = false;
+
+  constructor(
+    private readonly socket: Pick<Socket<unknown>, "write">,
+    private readonly owner: OutputOwner,
+  ) {}
+
+  /** Output waits for the client to take it (a backlog). */
+  get blocked(): boolean {
+    return this.backlog !== null;
+  }
+
+  /** Nothing is queued or waiting: everything was written. */
+  get empty(): boolean {
+    return this.backlog === null && this.parts.length === 0;
+  }
+
+  /** A producer should wait for {@link drain}: a backlog waits, or the queue reached the high-water mark. */
+  get needsDrain(): boolean {
+    return this.backlog !== null || this.partsBytes >= OUTPUT_HIGH_WATER;
+  }
+
+  /** Queue `part`: written at the high-water mark, at {@link uncork}, or in a microtask. */
+  out(part: Uint8Array | string): void {
+    // Closing: the last response is written in full; anything later is an abandoned app's.
+    if (this.closed) return;
+    this.parts.push(part);
+    this.partsBytes += part.length;
+    if (this.partsBytes >= OUTPUT_HIGH_WATER) this.flush();
+    else this.scheduleFlush();
+  }
+
+  /** The connection handles a read: what it queues is written together at {@link uncork}. */
+  cork(): void {
+    this.corked = true;
+  }
+
+  /** The read is handled: write what it queued. */
+  uncork(): void {
+    this.corked = false;
+    this.flush();
+  }
+
+  /** Flush in a microtask, unless corked (then {@link uncork} flushes). */
+  scheduleFlush(): void {
+    if (!this.flushScheduled && !this.corked) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  private readonly flushTask = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /**
+   * Write queued parts: small ones copied into one shared scratch buffer and
+   * sent with one write (one syscall for everything produced while handling
+   * one read, e.g. all the responses to a pipelined batch), large ones as
+   * they are. The socket is unbuffered, so the scratch buffer is free again
+   * when `write` returns; bytes it could not take are copied to the backlog.
+   * Behind a backlog, parts join it.
+   */
+  flush(): void {
+    const parts = this.parts;
+    const count = parts.length;
+    if (count === 0 || this.closed) return;
+    this.partsBytes = 0;
+    if (this.backlog !== null) {
+      for (let i = 0; i < count; i++) this.backlog.push(bytesOf(parts[i]!));
+      parts.length = 0;
+      return;
+    }
+    if (count === 1 && typeof parts[0] !== "string") {
+      const p = parts[0] as Uint8Array;
+      parts.length = 0;
+      if (this.send(p, 0, p.length, parts, 1)) this.written();
+      return;
+    }
+    const buf = scratch;
+    let o = 0;
+    for (let i = 0; i < count; i++) {
+      const p = parts[i]!;
+      const len = p.length;
+      if (len >= COALESCE_LIMIT || o + len > SCRATCH_BYTES) {
+        if (o > 0) {
+          if (!this.send(buf, 0, o, parts, i)) return;
+          o = 0;
+        }
+        if (len >= COALESCE_LIMIT) {
+          const b = bytesOf(p);
+          if (!this.send(b, 0, len, parts, i + 1)) return;
+          continue;
+        }
+      }
+      if (typeof p === "string") o += writeLatin1(buf, p, o);
+      else {
+        buf.set(p, o);
+        o += len;
+      }
+    }
+    parts.length = 0;
+    if (o > 0 && !this.send(buf, 0, o, parts, count)) return;
+    this.written();
+  }
+
+  /**
+   * Write `buf[start, end)`. When the socket takes less, the rest (copied if
+   * it is the scratch buffer) and `parts[next..]` become the backlog.
+   * @returns whether everything was written.
+   */
+  private send(buf: Uint8Array, start: number, end: number, parts: Array<Uint8Array | string>, next: number): boolean {
+    const n = this.socket.write(buf, start, end - start);
+    if (n === end - start) return true;
+    if (n < 0) {
+      parts.length = 0;
+      this.owner.onWriteError();
+      return false;
+    }
+    const rest = buf === scratch ? Buffer.from(buf.subarray(start + n, end)) : buf.subarray(start + n, end);
+    const backlog: Uint8Array[] = [rest];
+    for (let i = next; i < parts.length; i++) backlog.push(bytesOf(parts[i]!));
+    parts.length = 0;
+    this.backlog = backlog;
+    this.owner.onBacklog();
+    return false;
+  }
+
+  /**
+   * The socket can take more (its `drain`): write the backlog, then what was
+   * queued behind it. The owner hears {@link OutputOwner.onFlushed} once
+   * nothing waits.
+   */
+  onDrain(): void {
+    const backlog = this.backlog;
+    if (backlog) {
+      let progressed = false;
+      while (backlog.length > 0) {
+        const buf = backlog[0]!;
+        const n = this.socket.write(buf);
+        if (n < 0) return this.owner.onWriteError();
+        if (n < buf.length) {
+          backlog[0] = buf.subarray(n);
+          if (progressed || n > 0) this.owner.onBacklog();
+          return;
+        }
+        backlog.shift();
+        progressed = true;
+      }
+      this.backlog = null;
+    }
+    if (this.parts.length > 0) this.flush();
+    if (this.backlog === null) this.written();
+  }
+
+  /** Resolves once the producer may go on writing (at once unless {@link needsDrain}). */
+  drain(): Promise<void> {
+    if (this.closed || (this.backlog === null && this.partsBytes < OUTPUT_HIGH_WATER)) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Everything is written: producers waiting in {@link drain} go on, and the owner hears of it. */
+  private written(): void {
+    this.wakeDrainWaiters();
+    this.owner.onFlushed();
+  }
+
+  /** Let producers waiting in {@link drain} go on. */
+  private wakeDrainWaiters(): void {
+    if (this.drainWaiters.length === 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * No more output: the connection sent its FIN (nothing is queued then) or
+   * closed. Whatever is queued or waiting is dropped and producers waiting
+   * for drain go on.
+   */
+  close(): void {
+    this.closed = true;
+    this.parts.length = 0;
+    this.partsBytes = 0;
+    this.backlog = null;
+    this.wakeDrainWaiters();
+  }
+}
+
+/** Bytes of the shared buffer output is coalesced into (one connection at a time, synchronously). */
+const SCRATCH_BYTES = 128 * 1024;
+const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+
+type Latin1Write = (this: Buffer, s: string, offset: number, length: number) => number;
+const nativeLatin1Write = (Buffer.prototype as unknown as { latin1Write?: Latin1Write }).latin1Write;
+
+/** Write `s` (latin-1 chars) into `buf` at `offset`, one byte per char; returns the bytes written. */
+const writeLatin1: (buf: Buffer, s: string, offset: number) => number =
+  typeof nativeLatin1Write === "function"
+    ? (buf, s, offset) => nativeLatin1Write.call(buf, s, offset, s.length)
+    : (buf, s, offset) => buf.write(s, offset, "latin1");
+
+/** A queued part as bytes (strings are latin-1). */
+function bytesOf(part: Uint8Array | string): Uint8Array {
+  return typeof part === "string" ? Buffer.from(part, "latin1") : part;
+}
