@@ -159,11 +159,12 @@ describe("dotenv", () => {
         "not a line",
       ].join("\n"),
     );
-    // Single-quoted values are expanded too, as Bun does when it loads the files at start.
+    // Single-quoted values are expanded too, as Bun does when it loads the files at start
+    // (test/dev-dotenv.test.ts compares the parser with Bun itself).
     expect(env).toEqual({ A: "1", B: "two words", C: "single 1", D: "double 1\nline two words", E: "multi\nline", F: "1--x", EMPTY: "" });
   });
 
-  test("parseDotenv: Bun's syntax (dotenv, dotenv-expand); values set before win", () => {
+  test("parseDotenv: Bun's syntax; values set before win", () => {
     const env = parseDotenv(
       ["YAML: yes", "DEF=${NOPE:-dflt}", 'T="tab\\t"', "DOL=cost\\$5", "SH=file", "USESH=$SH", "CMD=$(echo no)"].join("\n"),
       { SH: "shell" },
@@ -175,7 +176,7 @@ describe("dotenv", () => {
     const t = temp({ ".env": "TSGI_T_A=1\nTSGI_T_B=2\nTSGI_T_SHELL=file\n" });
     process.env.TSGI_T_SHELL = "shell";
     try {
-      const r = new DotenvReloader(t.dir);
+      const r = new DotenvReloader(t.dir, { TSGI_T_SHELL: "shell" }); // the environment it started with
       expect(process.env.TSGI_T_A).toBe("1");
       t.write(".env", "TSGI_T_A=10\nTSGI_T_C=3\nTSGI_T_SHELL=file2\n");
       t.write(".env.local", "TSGI_T_C=local\n");
