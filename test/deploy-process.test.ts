@@ -3,12 +3,12 @@
  * broken stderr or stdout pipe does not end it. Every loop is bounded in
  * count and time; every process started is stopped by its pid.
  */
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fetchMany, freePort, processAlive } from "./helpers.ts";
+import { fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
@@ -17,15 +17,7 @@ const APP = join(import.meta.dir, "apps/workers-app.ts");
 const dir = mkdtempSync(join(tmpdir(), "tsgi-deploy-process-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const procs: Array<ReturnType<typeof Bun.spawn>> = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.exitCode === null) {
-      p.kill("SIGKILL");
-      await p.exited;
-    }
-  }
-});
+const procs = spawnedProcesses();
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 

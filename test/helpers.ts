@@ -3,7 +3,7 @@
  * TCP client that sends exact bytes, and a small response parser for what it
  * reads back. Every wait is bounded in time.
  */
-import { afterAll } from "bun:test";
+import { afterAll, afterEach } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { serve } from "../src/server/index.ts";
 import type { ServerOptions } from "../src/server/options.ts";
@@ -284,4 +284,21 @@ export async function fetchMany(port: number, path: string, clients: number, per
     }),
   );
   return ok;
+}
+
+/**
+ * Processes a test file spawns: each one pushed here is SIGKILLed (and
+ * awaited) after the test that started it, if it is still running.
+ */
+export function spawnedProcesses(): Array<ReturnType<typeof Bun.spawn>> {
+  const procs: Array<ReturnType<typeof Bun.spawn>> = [];
+  afterEach(async () => {
+    for (const p of procs.splice(0)) {
+      if (p.exitCode === null) {
+        p.kill("SIGKILL");
+        await p.exited;
+      }
+    }
+  });
+  return procs;
 }

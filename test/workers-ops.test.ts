@@ -5,12 +5,12 @@
  * workers share stdout, and a broken stdout pipe that stops the access log
  * but not the server. Every loop is bounded in count and time.
  */
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
-import { fetchMany, freePort, processAlive } from "./helpers.ts";
+import { fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
@@ -18,15 +18,7 @@ const APP = join(import.meta.dir, "apps/workers-app.ts");
 const dir = mkdtempSync(join(tmpdir(), "tsgi-workers-ops-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const procs: Array<ReturnType<typeof Bun.spawn>> = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.exitCode === null) {
-      p.kill("SIGKILL");
-      await p.exited;
-    }
-  }
-});
+const procs = spawnedProcesses();
 
 /** Collect a stream's text as it arrives. */
 function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
