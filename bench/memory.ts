@@ -50,7 +50,7 @@ serve(async (environ, sr) => {
   }
   sr("200 OK", []);
   return [new TextEncoder().encode("ok")];
-}, { port: ${port}, log: null, keepAliveTimeout: 600000, headerTimeout: 600000, maxConnections: 20000 });
+}, { port: ${port}, log: null, keepAliveTimeout: 600000, headerTimeout: 600000, maxConnections: ${idleCount + 100} });
 console.log("ready");
 `;
 
