@@ -511,6 +511,45 @@ os.execv(sys.argv[2], sys.argv[2:])`;
     }, 30_000);
   }
 
+  for (const workers of [[], ["--workers", "1"]]) {
+    test.skipIf(!PYTHON)(`systemd socket activation without --fd (LISTEN_FDS, LISTEN_PID): fd 3 is served, said once, and the app does not inherit the variables${workers.length ? " (workers)" : ""}`, async () => {
+      // The parent binds and listens, then becomes tsgi with the socket as fd 3 and systemd's
+      // variables naming its own pid (exec keeps it), as systemd-socket-activate does.
+      const argv = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--no-access-log", ...workers];
+      const parent = `import os, socket, sys
+s = socket.socket(socket.AF_INET)
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ["LISTEN_FDS"] = "1"
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.environ["LISTEN_FDNAMES"] = "app.socket"
+os.execv(sys.argv[1], sys.argv[1:])`;
+      const child = Bun.spawn([PYTHON!, "-c", parent, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      const reading = (async () => {
+        for await (const chunk of child.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
+      })();
+      try {
+        const port = Number(new TextDecoder().decode((await child.stdout.getReader().read()).value).trim());
+        for (let i = 0; i < 300 && !/serving .* on /.test(err); i++) await Bun.sleep(50);
+        expect(err).toContain("systemd socket activation: serving fd 3 (LISTEN_FDS=1)");
+        // The inherited socket, not the default 127.0.0.1:8000.
+        expect(err).toMatch(workers.length ? /serving .* on inherited fd 3/ : new RegExp(`serving .* on http://127\\.0\\.0\\.1:${port}/`));
+        const res = await fetch(`http://127.0.0.1:${port}/env`, { signal: AbortSignal.timeout(5000) });
+        expect(res.status).toBe(200);
+        // The app (a worker, or the one process) does not see systemd's variables: sd_listen_fds unsets them.
+        expect(((await res.json()) as { listenFds: string | null }).listenFds).toBe(null);
+      } finally {
+        child.kill("SIGTERM");
+        expect(await child.exited).toBe(0);
+        await reading;
+      }
+    }, 30_000);
+  }
+
   test("a descriptor that is not a listening socket is refused with a clear error", () => {
     const file = openSync(import.meta.path, "r");
     try {

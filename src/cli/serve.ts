@@ -25,7 +25,7 @@ import { createServer } from "../server/server.ts";
 import { unixSocketPath } from "../server/sys.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp } from "../deploy/load-app.ts";
-import { resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
+import { listenFds, resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdoutFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
@@ -43,7 +43,7 @@ export const DEPLOY_ARGS = {
   port: { type: "string", description: "TCP port (default 8000, or PORT)", valueHint: "port" },
   uds: { type: "string", description: "Listen on a Unix domain socket at this path instead of TCP", valueHint: "path" },
   "uds-mode": { type: "string", description: "Octal permission bits for the socket file, e.g. 660", valueHint: "mode" },
-  fd: { type: "string", description: "Serve an inherited listening socket (systemd socket activation: 3)", valueHint: "n" },
+  fd: { type: "string", description: "Serve an inherited listening socket (systemd socket activation: 3, found by itself from LISTEN_FDS when no place to listen is given)", valueHint: "n" },
   certfile: { type: "string", description: "TLS certificate chain (PEM)", valueHint: "file" },
   keyfile: { type: "string", description: "TLS private key (PEM)", valueHint: "file" },
   "ca-certs": { type: "string", description: "CA bundle (PEM): require client certificates signed by it", valueHint: "file" },
@@ -143,7 +143,7 @@ const serveCommand = defineCommand({
     let deploy;
     try {
       checkArgs("tsgi serve", rawArgs, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES);
-      deploy = resolveDeployOptions(deployOptionsFromArgs(args as Record<string, unknown>, rawArgs));
+      deploy = resolveDeployOptions(withSocketActivation(deployOptionsFromArgs(args as Record<string, unknown>, rawArgs), rawArgs));
     } catch (error) {
       return fail(error);
     }
@@ -225,6 +225,25 @@ const serveCommand = defineCommand({
     consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.unix === "" ? `inherited fd ${deploy.server.fd}` : server.url} (pid ${process.pid})`);
   },
 });
+
+/**
+ * systemd socket activation, as gunicorn reads it: when the service manager
+ * passed listening sockets (`LISTEN_FDS`, {@link listenFds}) and no place to
+ * listen was given (`--host`, `--port`, `--uds`, `--fd`), the first one,
+ * fd 3, is served (said on stderr). The variables are then removed from the
+ * environment (`sd_listen_fds(1)`), so the app, its children and the
+ * workers do not take the sockets for theirs.
+ */
+function withSocketActivation(options: DeployOptions, rawArgs: readonly string[]): DeployOptions {
+  const fds = listenFds();
+  if (fds === 0) return options;
+  for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) delete process.env[name];
+  // (`host` always has a value: citty fills in its default; only the command line says it was asked for.)
+  const hostGiven = rawArgs.some((a) => a === "--host" || a.startsWith("--host="));
+  if (options.fd !== undefined || options.uds !== undefined || hostGiven || options.port !== undefined) return options;
+  consola.info(`systemd socket activation: serving fd 3 (LISTEN_FDS=${fds}${fds > 1 ? "; the other sockets are not served" : ""})`);
+  return { ...options, fd: 3 };
+}
 
 /** A one-line bind failure (server/bind.ts's message: the address and the reason) and, for a busy address, what to do. */
 export function listenMessage(error: unknown, server: { hostname?: string; port?: number; unix?: string; fd?: number }): string {

@@ -128,6 +128,18 @@ function atLeastOne(name: string, v: unknown): number {
 }
 
 /**
+ * systemd socket activation (`sd_listen_fds(3)`): how many listening sockets
+ * the service manager passed this process, from fd 3 on (`LISTEN_FDS`, when
+ * `LISTEN_PID` is this process's pid; a child that inherited the variables
+ * has another pid). 0 when none.
+ */
+export function listenFds(env: Record<string, string | undefined> = process.env, pid: number = process.pid): number {
+  if (env.LISTEN_PID !== String(pid)) return 0;
+  const n = Number(env.LISTEN_FDS);
+  return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
+/**
  * Check the flags and derive the server and supervisor settings.
  * @param env environment for `PORT` and `FORWARDED_ALLOW_IPS` (uvicorn and gunicorn read it). Default `process.env`.
  * @throws UsageError naming the flag for a bad value or a forbidden combination.

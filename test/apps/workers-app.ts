@@ -40,7 +40,7 @@ const app: Application = async (environ, startResponse) => {
     // What the app and its child processes can see of the worker's configuration.
     const child = Bun.spawnSync(["sh", "-c", 'printf %s "$TSGI_WORKER"']).stdout.toString();
     startResponse("200 OK", [["Content-Type", "application/json"]]);
-    return [enc.encode(JSON.stringify({ pid: process.pid, own: process.env.TSGI_WORKER ?? null, child }))];
+    return [enc.encode(JSON.stringify({ pid: process.pid, own: process.env.TSGI_WORKER ?? null, child, listenFds: process.env.LISTEN_FDS ?? null }))];
   }
   startResponse("200 OK", [["Content-Type", "application/json"]]);
   return [
