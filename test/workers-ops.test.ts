@@ -263,6 +263,26 @@ describe("a worker whose import never finishes", () => {
 });
 
 describe("signals from log rotation and other servers' habits", () => {
+  test("a hangup to the whole process group while the workers still import the app (a terminal closed at start-up) does not kill them: the service comes up", async () => {
+    const port = freePort();
+    const proc = Bun.spawn(["setsid", process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
+    });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    await Bun.sleep(700); // the workers are importing
+    process.kill(-proc.pid, "SIGHUP");
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()) || proc.exitCode !== null, 15_000)).toBe(true);
+    expect(proc.exitCode).toBe(null);
+    expect(err.text()).not.toContain("failed to boot");
+    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
+    expect(res.status).toBe(200);
+    process.kill(-proc.pid, "SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 30_000);
+
   /**
    * The supervisor in its own process group (setsid, as under systemd), so
    * that a signal can go to the whole group, workers included, as

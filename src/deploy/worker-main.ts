@@ -9,10 +9,10 @@ import { runWorker, type SupervisorMessage, type WorkerConfig } from "./worker.t
 /** How long a worker waits for its configuration before giving up (ms). */
 const CONFIG_TIMEOUT_MS = 10_000;
 
-// Signals sent to the supervisor's whole process group (`kill -USR1 -PGID`) reach the workers too,
-// booting or serving; the supervisor acts on them. Their default action would end the worker.
-// (runWorker stops on SIGQUIT once it serves.)
-for (const signal of ["SIGUSR1", "SIGUSR2", "SIGQUIT"] as const) process.on(signal, () => {});
+// Signals sent to the supervisor's whole process group (`kill -USR1 -PGID`, a terminal's hangup)
+// reach the workers too, booting or serving; the supervisor acts on them. Their default action
+// would end the worker. (runWorker stops on SIGQUIT once it serves.)
+for (const signal of ["SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGHUP"] as const) process.on(signal, () => {});
 
 if (typeof process.send !== "function") {
   console.error("worker-main.ts is started by the tsgi supervisor (tsgi serve --workers N), not by hand");
