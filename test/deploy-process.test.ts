@@ -4,7 +4,7 @@
  * count and time; every process started is stopped by its pid.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -345,6 +345,32 @@ describe("signals other servers use", () => {
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
   }, 20_000);
+
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`--https waiting on another process's certificate lock: SIGUSR1 does not kill it, SIGTERM stops it with 0${workers.length ? " (supervisor)" : " (one process)"}`, async () => {
+      const cache = mkdtempSync(join(dir, "cache-"));
+      mkdirSync(join(cache, "tsgi"), { recursive: true });
+      writeFileSync(join(cache, "tsgi", "localhost.lock"), ""); // held by "another process" for up to 15 s
+      const port = freePort();
+      const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--https", "--no-access-log", ...workers], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, XDG_CACHE_HOME: cache },
+      });
+      procs.push(proc);
+      let err = "";
+      void (async () => {
+        for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+      })();
+      await Bun.sleep(800);
+      proc.kill("SIGUSR1");
+      await Bun.sleep(300);
+      expect(proc.exitCode).toBe(null);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      expect(err).toContain("SIGTERM: stopping");
+    }, 20_000);
+  }
 
   for (const workers of [[], ["--workers", "2"]]) {
     test(`SIGTERM while the app is still being imported stops at once with 0, and nothing says it is serving${workers.length ? " (supervisor)" : " (one process)"}`, async () => {

@@ -148,21 +148,27 @@ const serveCommand = defineCommand({
       return fail(error);
     }
     const accessLog = args["access-log"] !== false;
-    let tls;
-    try {
-      tls = await resolveTls(deploy.tls);
-    } catch (error) {
-      return fail(error);
-    }
-    if (tls?.dev) {
-      consola.warn(`${tls.dev.created ? "generated" : "using"} a self-signed development certificate (${tls.dev.certfile}), SHA-256 fingerprint ${tls.dev.fingerprint}; clients must trust it (curl --cacert ${tls.dev.certfile})`);
-    }
+    // TLS material is read (and a development certificate made) once the signals are answered:
+    // making one can take a while, or wait on another process's lock.
+    const readTls = async () => {
+      const tls = await resolveTls(deploy.tls);
+      if (tls?.dev) {
+        consola.warn(`${tls.dev.created ? "generated" : "using"} a self-signed development certificate (${tls.dev.certfile}), SHA-256 fingerprint ${tls.dev.fingerprint}; clients must trust it (curl --cacert ${tls.dev.certfile})`);
+      }
+      return tls;
+    };
     const app = String(args.app);
     if (deploy.workers) {
       const supervisor = new Supervisor({ config: { app, cwd: process.cwd(), deploy, accessLog } });
       // Signals first: a SIGTERM that comes while workers boot must still stop them.
       // After a clean stop, the access log's last lines reach a lagging reader before the exit.
       supervisor.installSignals((code) => (code === 0 ? void stdoutFlushed().then(() => process.exit(0)) : process.exit(code)));
+      let tls;
+      try {
+        tls = await readTls();
+      } catch (error) {
+        return fail(error);
+      }
       let serving: boolean;
       try {
         serving = await supervisor.start();
@@ -207,6 +213,12 @@ const serveCommand = defineCommand({
       (message) => consola.warn(message),
     );
     process.on("SIGHUP", () => consola.warn("SIGHUP: reloading needs --workers (a single process cannot replace itself without dropping its socket)"));
+    let tls;
+    try {
+      tls = await readTls();
+    } catch (error) {
+      return fail(error);
+    }
     let loaded;
     try {
       loaded = await loadApp(app);

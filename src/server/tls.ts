@@ -205,14 +205,21 @@ const LOCK_WAIT_MS = 15_000;
 /**
  * Take `path` as an exclusive lock (created with `O_EXCL`), waiting while
  * another process holds it; a lock older than {@link LOCK_WAIT_MS} is
- * stale and replaced. @returns the function that releases it.
+ * stale and replaced. A process that exits holding it (a stop signal while
+ * it generates) removes it on the way out, so the next start does not wait.
+ * @returns the function that releases it.
  */
 async function lockFile(path: string): Promise<() => void> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
       closeSync(openSync(path, "wx", 0o600));
-      return () => rmSync(path, { force: true });
+      const release = () => {
+        process.off("exit", release);
+        rmSync(path, { force: true });
+      };
+      process.on("exit", release);
+      return release;
     } catch (error) {
       if ((error as { code?: string }).code !== "EEXIST") throw error;
     }
