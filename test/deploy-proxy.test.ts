@@ -29,6 +29,10 @@ describe("TrustedProxies", () => {
     // Without a prefix too: an entry meant as an address must not become a token that never matches.
     for (const bad of ["010.0.0.1", "10.1", "1.2.3.4.5", "256.0.0.1"]) expect(() => new TrustedProxies(bad)).toThrow(/is not an IPv4 address/);
     expect(new TrustedProxies("_hidden").has("_hidden")).toBe(true); // an RFC 7239 obfuscated node stays an exact token
+    expect(new TrustedProxies("unknown").has("unknown")).toBe(true);
+    for (const bad of ["10.0.0.1 10.0.0.2", "10.0.0.1:8080", "[010.0.0.1]", "::ffff:010.0.0.1", "0x0a.0.0.1", "fe80::1::2", "proxy.example"]) {
+      expect(() => new TrustedProxies(bad)).toThrow(/is not an address, a network/);
+    }
     const mapped = new TrustedProxies("::ffff:10.0.0.0/104");
     expect(mapped.has("10.9.9.9")).toBe(true);
     expect(mapped.has("::ffff:10.9.9.9")).toBe(true);

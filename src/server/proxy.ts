@@ -88,8 +88,10 @@ export class TrustedProxies {
 
   /**
    * @param spec addresses or networks, an array or a comma-separated string.
-   * @throws TypeError on a malformed CIDR (`10.0.0.0/33`, `x/8`), or digits
-   *   and dots that are not a dotted-decimal IPv4 address (`010.0.0.1`, `10.1`).
+   * @throws TypeError on a malformed CIDR (`10.0.0.0/33`, `x/8`), digits and
+   *   dots that are not a dotted-decimal IPv4 address (`010.0.0.1`, `10.1`),
+   *   or another entry that is not `unknown` or an obfuscated `_name`
+   *   (RFC 7239 §6; `10.0.0.1:8080`, `10.0.0.1 10.0.0.2`).
    */
   constructor(spec: string | readonly string[] = DEFAULT_FORWARDED_ALLOW_IPS) {
     const list = (typeof spec === "string" ? spec.split(",") : spec).map((s) => s.trim()).filter(Boolean);
@@ -103,7 +105,10 @@ export class TrustedProxies {
         if (ip) this.nets.push([ip, ip.kind() === "ipv4" ? 32 : 128]);
         // Digits and dots meant an IPv4 address; as an exact token it would silently never match.
         else if (/^[\d.]+$/.test(entry)) throw new TypeError(`forwarded-allow-ips: ${JSON.stringify(entry)} is not an IPv4 address (four decimal parts, no leading zeros)`);
-        else this.exact.add(entry);
+        // The only other node names a proxy writes (RFC 7239 §6): `unknown` and an obfuscated `_name`.
+        // Anything else (`10.0.0.1 10.0.0.2`, `10.0.0.1:8080`, `0x0a.0.0.1`) is a mistake that would trust nobody.
+        else if (/^(?:unknown|_[A-Za-z0-9._-]+)$/.test(entry)) this.exact.add(entry);
+        else throw new TypeError(`forwarded-allow-ips: ${JSON.stringify(entry)} is not an address, a network, "*", "unknown" or an obfuscated "_name" (separate entries with commas)`);
         continue;
       }
       const base = stripBrackets(entry.slice(0, slash));
