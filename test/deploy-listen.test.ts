@@ -8,6 +8,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "../src/server/index.ts";
+import { freePort } from "./helpers.ts";
 import { prepareUnixPath } from "../src/server/bind.ts";
 import { devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
 import type { Application, Environ } from "../src/spec.ts";
@@ -549,6 +550,38 @@ os.execv(sys.argv[1], sys.argv[1:])`;
       }
     }, 30_000);
   }
+
+  test.skipIf(!PYTHON)("socket activation not used: sockets passed with --port given, or passed to another pid, are warned about (their clients would hang)", async () => {
+    const run = async (listenPid: "self" | "other", extra: string[]) => {
+      const port = freePort();
+      const argv = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--no-access-log", "--port", String(port), ...extra];
+      const parent = `import os, socket, sys
+s = socket.socket(socket.AF_INET)
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ["LISTEN_FDS"] = "1"
+os.environ["LISTEN_PID"] = str(os.getpid()) if sys.argv[1] == "self" else "1"
+os.execv(sys.argv[2], sys.argv[2:])`;
+      const child = Bun.spawn([PYTHON!, "-c", parent, listenPid, ...argv], { stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      const reading = (async () => {
+        for await (const chunk of child.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
+      })();
+      try {
+        for (let i = 0; i < 300 && !/serving .* on /.test(err); i++) await Bun.sleep(50);
+        expect((await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) })).status).toBe(200);
+        return err;
+      } finally {
+        child.kill("SIGTERM");
+        await child.exited;
+        await reading;
+      }
+    };
+    expect(await run("self", [])).toContain("systemd passed 1 socket(s) (LISTEN_FDS) that are not served: a place to listen was given on the command line");
+    expect(await run("other", [])).toMatch(/LISTEN_FDS is set for another process \(LISTEN_PID 1, this is \d+\)/);
+  }, 30_000);
 
   test("a descriptor that is not a listening socket is refused with a clear error", () => {
     const file = openSync(import.meta.path, "r");

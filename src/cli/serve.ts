@@ -241,18 +241,29 @@ const serveCommand = defineCommand({
 /**
  * systemd socket activation, as gunicorn reads it: when the service manager
  * passed listening sockets (`LISTEN_FDS`, {@link listenFds}) and no place to
- * listen was given (`--host`, `--port`, `--uds`, `--fd`), the first one,
- * fd 3, is served (said on stderr). The variables are then removed from the
- * environment (`sd_listen_fds(1)`), so the app, its children and the
- * workers do not take the sockets for theirs.
+ * listen was given (`--host`, `--port`, `--uds`, `--fd`, `--reuse-port`),
+ * the first one, fd 3, is served (said on stderr). The variables are then
+ * removed from `process.env` (`sd_listen_fds(1)`), so the app and the
+ * workers do not take the sockets for theirs. (A child the app starts with
+ * `Bun.spawn` and no `env` may still see them, since Bun hands children the
+ * environment it started with; its pid is not `LISTEN_PID`, so they are not
+ * its.) Sockets passed and not served, or passed to another pid (a shell
+ * in `ExecStart` that does not `exec`), are warned about: their clients
+ * would hang.
  */
 function withSocketActivation(options: DeployOptions, rawArgs: readonly string[]): DeployOptions {
+  if (process.env.LISTEN_FDS !== undefined && process.env.LISTEN_PID !== String(process.pid)) {
+    consola.warn(`LISTEN_FDS is set for another process (LISTEN_PID ${process.env.LISTEN_PID ?? "unset"}, this is ${process.pid}): the socket-activated sockets are not served here; in a systemd unit, exec tsgi (no shell in between) or pass --fd 3`);
+  }
   const fds = listenFds();
   if (fds === 0) return options;
   for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) delete process.env[name];
   // (`host` always has a value: citty fills in its default; only the command line says it was asked for.)
   const hostGiven = rawArgs.some((a) => a === "--host" || a.startsWith("--host="));
-  if (options.fd !== undefined || options.uds !== undefined || hostGiven || options.port !== undefined) return options;
+  if (options.fd !== undefined || options.uds !== undefined || hostGiven || options.port !== undefined || options.reusePort) {
+    if (options.fd !== 3) consola.warn(`systemd passed ${fds} socket(s) (LISTEN_FDS) that are not served: a place to listen was given on the command line`);
+    return options;
+  }
   consola.info(`systemd socket activation: serving fd 3 (LISTEN_FDS=${fds}${fds > 1 ? "; the other sockets are not served" : ""})`);
   return { ...options, fd: 3 };
 }
