@@ -263,6 +263,24 @@ describe("a worker whose import never finishes", () => {
 });
 
 describe("signals from log rotation and other servers' habits", () => {
+  test("Ctrl-C to the whole process group while the workers still import the app: a clean stop (exit 0), never \"failed to boot\" (5 tries)", async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const port = freePort();
+      const proc = Bun.spawn(["setsid", process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "1", "--no-access-log"], {
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, TSGI_TEST_IMPORT_MS: "2000" },
+      });
+      procs.push(proc);
+      const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+      await Bun.sleep(600); // the worker is importing
+      process.kill(-proc.pid, "SIGINT");
+      const code = await proc.exited;
+      await err.done;
+      expect([attempt, code, err.text().includes("failed to boot")]).toEqual([attempt, 0, false]);
+    }
+  }, 40_000);
+
   test("a hangup to the whole process group while the workers still import the app (a terminal closed at start-up) does not kill them: the service comes up", async () => {
     const port = freePort();
     const proc = Bun.spawn(["setsid", process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--no-access-log"], {

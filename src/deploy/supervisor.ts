@@ -144,6 +144,12 @@ export class Supervisor {
       this.booting = false;
     }
     if (this.stopping) return false; // stopped (a signal) while booting
+    // A stop signal sent to the whole process group (Ctrl-C, `kill -TERM -PGID`) also ends booting
+    // workers, and their exit may be seen before the supervisor's own handler runs: give it that turn.
+    if (!results.every(Boolean) && first.some((w) => /^signal SIG(?:INT|TERM|QUIT)$/.test(w.exited ?? ""))) {
+      await Bun.sleep(200);
+      if (this.stopping) return false;
+    }
     if (!results.every(Boolean)) {
       const failure = bootFailure(first) ?? "a worker exited before listening";
       await this.stop();
