@@ -263,16 +263,21 @@ describe("a worker whose import never finishes", () => {
 });
 
 describe("signals from log rotation and other servers' habits", () => {
+  /** `tsgi serve --workers N` in its own process group (setsid), its app taking `importMs` to import. */
+  function startGroupBooting(workers: number, importMs: number) {
+    const port = freePort();
+    const proc = Bun.spawn(["setsid", process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", String(workers), "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, TSGI_TEST_IMPORT_MS: String(importMs) },
+    });
+    procs.push(proc);
+    return { port, proc, err: collect(proc.stderr as ReadableStream<Uint8Array>) };
+  }
+
   test("Ctrl-C to the whole process group while the workers still import the app: a clean stop (exit 0), never \"failed to boot\" (5 tries)", async () => {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const port = freePort();
-      const proc = Bun.spawn(["setsid", process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "1", "--no-access-log"], {
-        stdout: "ignore",
-        stderr: "pipe",
-        env: { ...process.env, TSGI_TEST_IMPORT_MS: "2000" },
-      });
-      procs.push(proc);
-      const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+      const { proc, err } = startGroupBooting(1, 2000);
       await Bun.sleep(600); // the worker is importing
       process.kill(-proc.pid, "SIGINT");
       const code = await proc.exited;
@@ -282,14 +287,7 @@ describe("signals from log rotation and other servers' habits", () => {
   }, 40_000);
 
   test("a hangup to the whole process group while the workers still import the app (a terminal closed at start-up) does not kill them: the service comes up", async () => {
-    const port = freePort();
-    const proc = Bun.spawn(["setsid", process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--no-access-log"], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
-    });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    const { port, proc, err } = startGroupBooting(2, 1500);
     await Bun.sleep(700); // the workers are importing
     process.kill(-proc.pid, "SIGHUP");
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()) || proc.exitCode !== null, 15_000)).toBe(true);
