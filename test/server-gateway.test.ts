@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Application, Body, PostHook } from "../src/spec.ts";
-import { enc, firstArrival, get, parseResponses, python3, raw, serverPool } from "./helpers.ts";
+import { enc, firstArrival, get, parseResponses, python3, raw, serverPool, startServer } from "./helpers.ts";
 
 const start = serverPool();
 if (!python3) console.warn("SKIP: python3 is not installed; the write() timing test is skipped");
@@ -261,6 +261,114 @@ describe("posthooks", () => {
     await raw(s.port, get("/stream"), { until: (d) => d.includes("tick 2") });
     for (let i = 0; i < 60 && !events.includes("posthook"); i++) await Bun.sleep(50);
     expect(events).toEqual(["close begin", "close end", "posthook"]);
+  });
+});
+
+/** Send `request`, and reset the connection once `marker` arrived (resolves then). */
+function resetAfter(port: number, request: string, marker: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`no ${marker} within 3 s`)), 3000);
+    void Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open: (socket) => void socket.write(request),
+        data: (socket, data) => {
+          seen += data.toString("latin1");
+          if (!seen.includes(marker)) return;
+          clearTimeout(timer);
+          socket.terminate();
+          resolve();
+        },
+      },
+    });
+  });
+}
+
+describe("an early stop ends the iterator before close()", () => {
+  /**
+   * A streaming body as an SSE endpoint writes one: a generator that awaits
+   * between events and releases its resource in `finally`, and a `close()`
+   * that releases what the generator still uses (a lock, a cursor).
+   */
+  const sseApp = (events: string[], gapMs: number): Application => {
+    return (environ, sr) => {
+      (environ["tsgi.posthooks"] as PostHook[]).push([() => void events.push("posthook")]);
+      sr("200 OK", [["Content-Type", "text/event-stream"]]);
+      let lockHeld = true;
+      async function* stream() {
+        try {
+          for (let i = 0; i < 100; i++) {
+            yield enc(`data: ${i}\n\n`);
+            await Bun.sleep(gapMs);
+            events.push(`step ${i} lock ${lockHeld ? "held" : "released"}`);
+          }
+        } finally {
+          events.push("finally");
+        }
+      }
+      const body = stream();
+      return Object.assign(body, {
+        close: () => {
+          lockHeld = false;
+          events.push("close");
+        },
+      }) as Body;
+    };
+  };
+
+  test("the client leaves while the generator awaits: its finally runs, then close(), then the posthooks", async () => {
+    const events: string[] = [];
+    const s = start(sseApp(events, 300));
+    // Reset as soon as the first event arrived: the generator is then inside its 300 ms await.
+    await resetAfter(s.port, get("/events"), "data: 0");
+    for (let i = 0; i < 60 && !events.includes("posthook"); i++) await Bun.sleep(50);
+    // Before: close() ran at once, and the generator went on with its lock released ("step 0 lock released").
+    expect(events).toEqual(["step 0 lock held", "finally", "close", "posthook"]);
+  });
+
+  test("a generator that waits for what close() ends: close() still comes, after a 1 s grace", async () => {
+    const events: string[] = [];
+    let wake: () => void = () => {};
+    const s = start((_environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/event-stream"]]);
+      async function* stream() {
+        try {
+          yield enc("data: first\n\n");
+          await new Promise<void>((resolve) => (wake = resolve)); // a subscription only close() ends
+          events.push("woken");
+        } finally {
+          events.push("finally");
+        }
+      }
+      return Object.assign(stream(), {
+        close: () => {
+          events.push("close");
+          wake();
+        },
+      }) as Body;
+    });
+    await resetAfter(s.port, get("/events"), "data: first");
+    const left = Date.now();
+    for (let i = 0; i < 80 && !events.includes("finally"); i++) await Bun.sleep(50);
+    const took = Date.now() - left;
+    expect(events).toEqual(["close", "woken", "finally"]);
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(3000);
+  });
+
+  test("server.close() that cuts a stream resolves after its finally, close() and posthooks", async () => {
+    const events: string[] = [];
+    const s = startServer(sseApp(events, 200));
+    const reader = raw(s.port, get("/events"), { until: (d) => d.includes("data: 2"), timeoutMs: 5000 });
+    for (let i = 0; i < 100 && !events.includes("step 1 lock held"); i++) await Bun.sleep(20);
+    await s.server.close({ timeout: 100 });
+    events.push("server.close() resolved");
+    await reader;
+    // Before: close() and the posthooks ran at once, server.close() resolved, and finally came 100 ms later.
+    expect(events.slice(-4)).toEqual(["finally", "close", "posthook", "server.close() resolved"]);
+    expect(events.filter((e) => e.includes("lock released"))).toEqual([]);
   });
 });
 

@@ -76,6 +76,24 @@ export function requestLineOf(environ: Environ): string {
 }
 
 const RESOLVED = Promise.resolve();
+/**
+ * How long the body's `close()` waits for the iterator's `return()` to
+ * settle when the server stops a body early (ms). A generator suspended at
+ * a `yield` settles at once; one busy in an `await` only when that ends.
+ */
+export const BODY_RETURN_GRACE_MS = 1000;
+
+/** Resolves when `promise` settles or `ms` pass, whichever is first (the timer is cleared; a rejection counts as settled). */
+export function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const settle = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(settle, settle);
+  });
+}
 /** Files up to this size are read in one call by the file_wrapper fast path (bytes). */
 const SMALL_FILE = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -447,32 +465,43 @@ class Invocation implements Running {
     return result;
   }
 
+  /**
+   * End an unfinished iterator with `return()`, then call `close()`: after
+   * `return()` settles, so a generator's `finally` blocks have run before
+   * `close()` releases what they may still use (in Python, `close()` cannot
+   * run while the generator does). A generator busy in an `await` only
+   * takes its `return()` when that `await` ends; if that takes longer than
+   * {@link BODY_RETURN_GRACE_MS}, `close()` is called anyway, since it may be
+   * what ends that `await` (an unsubscribe that ends the stream).
+   */
   private closeBodyOnce(): void | Promise<void> {
     const iterator = this.iterator;
     this.iterator = null;
     const body = this.body;
     this.body = null;
-    let pending: Promise<unknown> | undefined;
+    let returned: Promise<unknown> | undefined;
     if (iterator && typeof iterator.return === "function") {
       try {
         const r = iterator.return();
-        if (r && typeof (r as Promise<unknown>).then === "function") pending = (r as Promise<unknown>).then(undefined, (e) => this.logCloseError(e));
+        if (r && typeof (r as Promise<unknown>).then === "function") returned = (r as Promise<unknown>).then(undefined, (e) => this.logCloseError(e));
       } catch (error) {
         this.logCloseError(error);
       }
     }
-    if (body && typeof body.close === "function") {
-      try {
-        const r = body.close();
-        if (r && typeof (r as Promise<void>).then === "function") {
-          const p = (r as Promise<void>).then(undefined, (e) => this.logCloseError(e));
-          pending = pending ? pending.then(() => p) : p;
-        }
-      } catch (error) {
-        this.logCloseError(error);
-      }
+    if (body === null || typeof body.close !== "function") return returned?.then(() => undefined);
+    if (returned === undefined) return this.callClose(body);
+    return settledWithin(returned, BODY_RETURN_GRACE_MS).then(() => this.callClose(body));
+  }
+
+  /** Call the body's `close()`; an error it throws or rejects with is logged. */
+  private callClose(body: Body): void | Promise<void> {
+    try {
+      const r = (body as { close: () => void | Promise<void> }).close();
+      if (r && typeof (r as Promise<void>).then === "function") return (r as Promise<void>).then(undefined, (e) => this.logCloseError(e));
+    } catch (error) {
+      this.logCloseError(error);
     }
-    return pending ? pending.then(() => undefined) : undefined;
+    return undefined;
   }
 
   private logCloseError(error: unknown): void {
@@ -516,13 +545,14 @@ export function runApplication(app: Application, environ: Environ, sink: Respons
  * `[fn, args, kwargs]`, called as `fn(environ, ...args, kwargs)`) after the
  * response was sent, failed or the client left. Errors are logged, never
  * thrown. The hooks are removed from the list as they are taken, so each
- * runs once.
+ * runs once; `hooks` are those taken earlier with {@link takePosthooks}
+ * (default: taken now).
  */
-export async function runPosthooks(environ: Environ, logError: (context: string, error: unknown) => void): Promise<void> {
-  const list = environ["tsgi.posthooks"] as PostHook[] | undefined;
-  if (!Array.isArray(list) || list.length === 0) return;
-  // Taken out of the environ: a second call for the same request runs nothing.
-  const hooks = list.splice(0);
+export async function runPosthooks(
+  environ: Environ,
+  logError: (context: string, error: unknown) => void,
+  hooks: PostHook[] = takePosthooks(environ),
+): Promise<void> {
   for (const [fn, args = [], kwargs] of hooks) {
     try {
       await (kwargs === undefined ? fn(environ, ...args) : fn(environ, ...args, kwargs));
@@ -530,4 +560,15 @@ export async function runPosthooks(environ: Environ, logError: (context: string,
       logError("tsgi.posthooks", error);
     }
   }
+}
+
+/**
+ * Take a request's post hooks out of its environ (`tsgi.posthooks` is
+ * emptied), so that a second {@link runPosthooks} for it runs nothing.
+ * @returns the hooks, in the order they were added; `[]` when there are none.
+ */
+export function takePosthooks(environ: Environ): PostHook[] {
+  const list = environ["tsgi.posthooks"] as PostHook[] | undefined;
+  if (!Array.isArray(list) || list.length === 0) return [];
+  return list.splice(0);
 }

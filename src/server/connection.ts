@@ -33,7 +33,7 @@ import { capitalizeName, ConnectionField, eqLower, errorResponse, isServerField,
 import { isHopByHopField } from "../gateway/hop-by-hop.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
-import { ClientDisconnected, runApplication, runPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
+import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, runPosthooks, settledWithin, takePosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
 import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
@@ -91,8 +91,13 @@ function serverEvent(message: string): Error {
   return error;
 }
 
-/** After the server ends a response itself (requestTimeout, a failed body read), how long posthooks wait for the abandoned body's close() to settle (ms). */
-const POSTHOOK_CLOSE_GRACE_MS = 1000;
+/**
+ * After the server ends a response itself (requestTimeout, a failed body
+ * read, a shutdown), how long posthooks wait for the abandoned body's
+ * `return()` and `close()` to settle (ms): the gateway's wait for `return()`,
+ * then up to 1 s for `close()`.
+ */
+const POSTHOOK_CLOSE_GRACE_MS = BODY_RETURN_GRACE_MS + 1000;
 /** On graceful shutdown, how long a connection whose request head is due may still deliver it (ms). */
 const SHUTDOWN_HEAD_GRACE_MS = 1000;
 
@@ -271,7 +276,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     if (this.input && !this.input.complete) this.input.fail(new ClientDisconnected());
     if (this.responding && this.running) {
       const r = this.running.abandon();
-      if (r) r.catch(() => {});
+      // The server's close() waits for it (bounded), so a stop does not cut the body's finally and close().
+      if (r) this.core.trackAbandoned(settledWithin(r, POSTHOOK_CLOSE_GRACE_MS));
     }
     this.core.connectionClosed(this);
   }
@@ -341,11 +347,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private abandonApplication(): void {
     const r = this.running?.abandon();
     const environ = this.environ;
-    if (environ !== null && (environ["tsgi.posthooks"] as unknown[] | undefined)?.length) {
+    // Taken now: the access-log path (afterResponse) then runs none before close() settles.
+    const hooks = environ === null ? [] : takePosthooks(environ);
+    if (environ !== null && hooks.length > 0) {
       const logError = this.core.logError;
-      const closed = r ? Promise.race([Promise.resolve(r).catch(() => {}), Bun.sleep(POSTHOOK_CLOSE_GRACE_MS)]) : Promise.resolve();
-      void closed.then(() => runPosthooks(environ, logError));
-    } else if (r) r.catch(() => {});
+      const closed = r ? settledWithin(r, POSTHOOK_CLOSE_GRACE_MS) : Promise.resolve();
+      this.core.trackAbandoned(closed.then(() => runPosthooks(environ, logError, hooks)));
+    } else if (r) {
+      this.core.trackAbandoned(settledWithin(r, POSTHOOK_CLOSE_GRACE_MS));
+    }
   }
 
   /** `sendTimeout` passed with output still waiting: the client stopped reading. */

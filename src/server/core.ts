@@ -56,6 +56,12 @@ export interface ServerCore {
   accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): AccessLogFields;
   /** Warn once per key for the server's lifetime. */
   warnOnce(key: string, message: string): void;
+  /**
+   * Work left by a request the server stopped (its body's `return()` and
+   * `close()`, its posthooks), already bounded in time: `close()` waits for
+   * it before it resolves.
+   */
+  trackAbandoned(work: Promise<unknown>): void;
   /** A connection closed. */
   connectionClosed(connection: Connection): void;
 }

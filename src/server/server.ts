@@ -7,7 +7,7 @@ import type { Socket, SocketListener } from "bun";
 import { hostname as osHostname } from "node:os";
 import type { EnvironDefaults } from "../gateway/environ.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";
-import type { GatewayOptions } from "../gateway/run.ts";
+import { settledWithin, type GatewayOptions } from "../gateway/run.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
@@ -54,7 +54,9 @@ export interface Server {
    * not reset. A connection whose response was already under way with
    * keep-alive gets the same grace once that response ends. `tsgi-dev
    * --reload=restart` and the workers' reload use it. Resolves when every
-   * connection has closed and pending access-log lines were written.
+   * connection has closed, pending access-log lines were written, and the
+   * requests it stopped have ended: their bodies' `return()` and `close()`
+   * (each waited for up to 1 s) and their posthooks, up to 5 s in all.
    */
   close(options?: CloseOptions): Promise<void>;
   /** `close()` with its defaults, for `await using`. */
@@ -83,6 +85,8 @@ function errorCode(error: unknown): string | undefined {
 const MAX_REFUSED_HANDSHAKES = 64;
 /** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
 const REFUSED_HANDSHAKE_MS = 10_000;
+/** How long `close()` waits, in all, for the requests it stopped to end (their bodies' close() and posthooks) (ms). */
+const ABANDONED_WAIT_MS = 5000;
 
 /**
  * The server. Create with {@link createServer} or {@link serve}.
@@ -125,6 +129,8 @@ export class TsgiServer implements Server, ServerCore {
   private readonly errorWriter: LineWriter | null;
   private readonly warned = new Set<string>();
   private closeWaiters: Array<() => void> = [];
+  /** Bounded work of stopped requests (bodies closing, posthooks) that `close()` waits for. */
+  private readonly abandoned = new Set<Promise<unknown>>();
 
   /** As {@link createServer}. @throws as {@link createServer}. */
   constructor(app: Application, options: ServerOptions = {}) {
@@ -400,6 +406,14 @@ export class TsgiServer implements Server, ServerCore {
     this.errorWriter?.(`Warning: ${message}`);
   }
 
+  trackAbandoned(work: Promise<unknown>): void {
+    const tracked: Promise<unknown> = work.then(
+      () => this.abandoned.delete(tracked),
+      () => this.abandoned.delete(tracked),
+    );
+    this.abandoned.add(tracked);
+  }
+
   connectionClosed(connection: Connection): void {
     this.conns.delete(connection);
     if (this.full && this.conns.size < this.maxConnections) this.full = false;
@@ -418,17 +432,20 @@ export class TsgiServer implements Server, ServerCore {
       // The sweeper's tick can be up to 1 s: end the grace on time.
       if (idleGrace > 0 && this.conns.size > 0) this.graceTimer = setTimeout(this.sweep, idleGrace + 1);
     }
-    if (this.conns.size === 0) {
-      this.finishClose();
-      return;
+    if (this.conns.size === 0) this.finishClose();
+    else {
+      const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+      const timer = setTimeout(() => {
+        for (const conn of [...this.conns]) conn.cutForShutdown(timeout);
+        this.finishClose();
+      }, timeout);
+      await done;
+      clearTimeout(timer);
     }
-    const done = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
-    const timer = setTimeout(() => {
-      for (const conn of [...this.conns]) conn.cutForShutdown(timeout);
-      this.finishClose();
-    }, timeout);
-    await done;
-    clearTimeout(timer);
+    // Requests the server stopped (cut by the timeout, or their client left):
+    // their bodies' finally blocks, close() and posthooks end before close() resolves.
+    // Posthooks are not bounded by the gateway: the wait is, as a whole.
+    if (this.abandoned.size > 0) await settledWithin(Promise.all([...this.abandoned]), ABANDONED_WAIT_MS);
   }
 
   private finishClose(): void {
