@@ -298,6 +298,7 @@ export default function app(environ: any, startResponse: any): any {
   switch (environ.PATH_INFO) {
     case "/string": ok(); return "hello";
     case "/number": ok(); return 42;
+    case "/bytes": ok(); return enc.encode("<p>hi</p>");
     case "/chunk": ok(); return ["a string chunk"];
     case "/no-start": return [enc.encode("<p>hi</p>")];
     case "/gen-chunk": ok(); return (function* () { yield 7; })();
@@ -315,6 +316,7 @@ export default function app(environ: any, startResponse: any): any {
     const cases: Array<[string, RegExp]> = [
       ["string", /the application returned a string; return an iterable of Uint8Array/],
       ["number", /the application returned number, not an iterable of Uint8Array/],
+      ["bytes", /the application returned a Uint8Array; return an iterable of Uint8Array, e\.g\. \[bytes\]/],
       ["chunk", /a body chunk must be a Uint8Array, got string/],
       ["no-start", /returned a body without calling startResponse\(\)/],
       ["gen-chunk", /a body chunk must be a Uint8Array, got number/],

@@ -570,7 +570,7 @@ describe("BaseHandler: errors", () => {
     expect(h.err.flushes).toBe(1);
   });
   test("a result that is not an iterable body is an error: the 500 page, and the TypeError logged (wsgiref's TypeError)", async () => {
-    for (const result of [null, undefined, 42, {}, false, "text"]) {
+    for (const result of [null, undefined, 42, {}, false, "text", new Uint8Array([104, 105])]) {
       const h = new ErrorHandler();
       await h.run(((_e, s) => {
         s("200 OK", [["Content-Type", "text/plain"]]);
@@ -578,7 +578,9 @@ describe("BaseHandler: errors", () => {
       }) as Application);
       expect([result, h.out.text]).toEqual([result, expect.stringMatching(/^Status: 500 Internal Server Error\r\n/)]);
       expect(h.err.value).toContain("TypeError");
-      expect(h.err.value).toContain(typeof result === "string" ? "returned a string" : "not an iterable of Uint8Array");
+      expect(h.err.value).toContain(
+        typeof result === "string" ? "returned a string" : result instanceof Uint8Array ? "returned a Uint8Array; return an iterable" : "not an iterable of Uint8Array",
+      );
     }
   });
   test("the error page replaces headers the application had set", async () => {

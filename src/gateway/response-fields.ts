@@ -119,20 +119,26 @@ export function describe(value: unknown): string {
   return (value as object).constructor?.name ?? "Object";
 }
 
-/** Whether `body` can be iterated as a TSGI `Body` (sync or async iterable object; a string is not). */
+/** Whether `body` can be iterated as a TSGI `Body` (sync or async iterable object; a string is not, nor a `Uint8Array`, whose items are numbers). */
 export function isIterableBody(body: unknown): boolean {
   return (
     body !== null &&
     typeof body === "object" &&
+    !(body instanceof Uint8Array) &&
     (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function" || typeof (body as Iterable<unknown>)[Symbol.iterator] === "function")
   );
 }
 
 /** The error for an application result that is not a TSGI `Body` (PEP 3333: an iterable of bytestrings). */
 export function notABodyError(body: unknown): TypeError {
-  return typeof body === "string"
-    ? new TypeError("the application returned a string; return an iterable of Uint8Array, e.g. [new TextEncoder().encode(text)]")
-    : new TypeError(`the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`);
+  if (typeof body === "string") {
+    return new TypeError("the application returned a string; return an iterable of Uint8Array, e.g. [new TextEncoder().encode(text)]");
+  }
+  if (body instanceof Uint8Array) {
+    // Iterable itself, but of numbers: its first "chunk" would be a byte.
+    return new TypeError("the application returned a Uint8Array; return an iterable of Uint8Array, e.g. [bytes] (TSGI: Body)");
+  }
+  return new TypeError(`the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`);
 }
 
 /** The error for a body chunk that is not a `Uint8Array`. */

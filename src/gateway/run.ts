@@ -229,7 +229,7 @@ class Invocation implements Running {
     // body is closed unread (PEP 3333: close() whether or not iteration began).
     if (this.abandoned) return this.closeBody();
     if (Array.isArray(body)) return this.consumeArray(body);
-    if (body !== null && typeof body === "object") {
+    if (body !== null && typeof body === "object" && !(body instanceof Uint8Array)) {
       // tsgi.file_wrapper over a Blob (Bun.file), returned as it is: send the file itself, not block by block.
       const blob = fileBodyBlob(body);
       if (blob !== undefined) return this.sendBlob(blob);
