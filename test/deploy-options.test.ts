@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { UsageError } from "../src/deploy/errors.ts";
 import { resolveDeployOptions } from "../src/deploy/options.ts";
 import { parseArgs } from "citty";
-import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, deployOptionsFromArgs } from "../src/cli/serve.ts";
+import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS, deployOptionsFromArgs } from "../src/cli/serve.ts";
 import { checkArgs } from "../src/cli/args.ts";
 
 describe("resolveDeployOptions", () => {
@@ -117,6 +117,22 @@ describe("checkArgs: strict command lines", () => {
     expect(check("./app.ts", "--bogus")).toThrow(/^unknown option --bogus \(see tsgi serve --help\)$/);
     expect(check("./app.ts", "-p", "80")).toThrow(/unknown option -p; did you mean --port\?/);
     expect(check("./app.ts", "--proxy-header")).toThrow(/did you mean --proxy-headers\?/);
+  });
+
+  test("gunicorn's and uvicorn's flags get what to use instead, not a misleading nearest name", () => {
+    const checkForeign = (...argv: string[]) => () => checkArgs("tsgi serve", argv, defs, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
+    // Before: "-b" and "--pid" got "did you mean --fd?", "--access-logfile" "did you mean --access-log?" (an on/off switch).
+    expect(checkForeign("./app.ts", "-b", "0.0.0.0:8000")).toThrow(/^unknown option -b: tsgi serve listens on --host and --port .* \(see tsgi serve --help\)$/);
+    expect(checkForeign("./app.ts", "--bind=0.0.0.0:8000")).toThrow(/^unknown option --bind: tsgi serve listens on --host and --port/);
+    expect(checkForeign("./app.ts", "--pid", "/run/x.pid")).toThrow(/^unknown option --pid: .*writes no pid file/);
+    expect(checkForeign("./app.ts", "--access-logfile", "-")).toThrow(/^unknown option --access-logfile: tsgi serve writes its access log to stdout/);
+    expect(checkForeign("./app.ts", "-w", "4")).toThrow(/^unknown option -w: use --workers <n>/);
+    // Every hint names only flags tsgi serve has.
+    for (const hint of Object.values(SERVE_FOREIGN_FLAGS)) {
+      for (const [, flag] of hint.matchAll(/(?<![\w-])--(?:no-)?([a-z][a-z-]*)/g)) expect(Object.keys(defs), hint).toContain(flag!);
+    }
+    // Its own flags are untouched.
+    expect(checkForeign("./app.ts", "--workers", "2", "--host", "0.0.0.0")).not.toThrow();
   });
 
   test("a value flag needs a value, and never takes the next flag as it", () => {

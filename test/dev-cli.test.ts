@@ -146,6 +146,10 @@ describe("tsgi-dev CLI", () => {
     const unknown = await run(["./app.ts", "--wach", "src"], app.dir);
     expect(unknown.code).toBe(2);
     expectOneLineError(unknown.out, /unknown option --wach; did you mean --watch\? \(see tsgi-dev --help\)/);
+    // uvicorn's flag gets what to use instead.
+    const foreign = await run(["./app.ts", "--reload-dir", "src"], app.dir);
+    expect(foreign.code).toBe(2);
+    expectOneLineError(foreign.out, /unknown option --reload-dir: use --watch <path> \(repeatable\)/);
     const swallowed = await run(["./app.ts", "--port", "--poll"], app.dir);
     expect(swallowed.code).toBe(2);
     expectOneLineError(swallowed.out, /--port needs a value: --port <port>/);

@@ -37,6 +37,10 @@ export interface FlagDef {
  * `--help`, `-h`, `--version` and `-v` are citty's own and always allowed;
  * everything after `--` is left alone.
  * @param command the command's name, used in messages (`tsgi serve`).
+ * @param foreign flags of other servers (gunicorn, uvicorn) this command
+ *   does not have, by name without dashes (`bind`, `b`), with what to do
+ *   instead: said in place of the nearest-name guess, which would mislead
+ *   (`-b` is not `--fd`).
  * @throws UsageError on the first problem found.
  */
 export function checkArgs(
@@ -44,6 +48,7 @@ export function checkArgs(
   rawArgs: readonly string[],
   defs: Record<string, FlagDef>,
   optionalValues: Record<string, readonly string[]> = {},
+  foreign: Record<string, string> = {},
 ): void {
   const positionals = Object.entries(defs).filter(([, d]) => d.type === "positional").map(([name]) => name);
   const flags = Object.keys(defs).filter((name) => defs[name]!.type !== "positional");
@@ -70,6 +75,8 @@ export function checkArgs(
     const negated = name.startsWith("no-") && defs[name.slice(3)]?.type === "boolean";
     const def = negated ? defs[name.slice(3)] : defs[name];
     if (!arg.startsWith("--") || def === undefined || def.type === "positional") {
+      const hint = Object.hasOwn(foreign, name) ? foreign[name] : undefined;
+      if (hint !== undefined) throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}: ${hint} (see ${command} --help)`);
       const near = nearest(name, flags);
       throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
     }

@@ -61,6 +61,15 @@ const DEV_NON_EMPTY = {
 /** `--reload` is a switch that may carry a mode: `--reload=inplace`, `--reload=restart`. */
 const DEV_OPTIONAL_VALUES = { reload: ["inplace", "restart"] } as const;
 
+/** uvicorn's and flask's flags that tsgi-dev lacks, with what to use instead (see {@link checkArgs}). */
+const DEV_FOREIGN_FLAGS: Record<string, string> = {
+  b: "tsgi-dev listens on --host and --port (e.g. --host 0.0.0.0 --port 8000)",
+  bind: "tsgi-dev listens on --host and --port (e.g. --host 0.0.0.0 --port 8000)",
+  "reload-dir": "use --watch <path> (repeatable); the app's imports are watched already",
+  "reload-exclude": "use --ignore <glob> (repeatable)",
+  "reload-include": "use --watch <glob> (repeatable)",
+};
+
 const command = defineCommand({
   meta: {
     name: "tsgi-dev",
@@ -73,7 +82,7 @@ const command = defineCommand({
     const logger = createDevLogger(level);
     let config: DevConfig;
     try {
-      checkArgs("tsgi-dev", rawArgs, DEV_ARGS, DEV_OPTIONAL_VALUES);
+      checkArgs("tsgi-dev", rawArgs, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
       rejectEmpty(rawArgs, DEV_NON_EMPTY);
       // The last of --reload, --reload=MODE and --no-reload wins.
       const reloadFlag = rawArgs.findLast((a) => a === "--reload" || a.startsWith("--reload=") || a === "--no-reload");
@@ -144,7 +153,7 @@ if (workerSpec) {
   // Our one-line usage errors before citty's (it prints the whole help first).
   const argv = process.argv.slice(2);
   try {
-    checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES);
+    checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
   } catch (error) {
     createDevLogger("info").error((error as Error).message);
     exit(2);

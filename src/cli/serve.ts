@@ -74,6 +74,28 @@ export const DEPLOY_ARGS = {
 /** The values a boolean deploy flag may also take as `--flag=value`. */
 export const DEPLOY_OPTIONAL_VALUES = { peercreds: ["resolve"] } as const;
 
+const TO_LISTEN = "tsgi serve listens on --host and --port (e.g. --host 0.0.0.0 --port 8000), --uds <path> or --fd <n>";
+const TO_LOG = "tsgi serve writes its access log to stdout and errors to stderr: redirect them (>>access.log 2>>error.log) or let journald keep them; --no-access-log turns the access log off";
+const TO_SYSTEMD = "tsgi serve stays in the foreground and writes no pid file: run it under systemd, which tracks its pid (docs/deploy.md)";
+
+/** gunicorn's and uvicorn's flags that `tsgi serve` lacks, with what to use instead (see {@link checkArgs}). */
+export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
+  b: TO_LISTEN,
+  bind: TO_LISTEN,
+  w: "use --workers <n>",
+  pid: TO_SYSTEMD,
+  daemon: TO_SYSTEMD,
+  D: TO_SYSTEMD,
+  chdir: "start tsgi serve in that directory (cd <dir> && tsgi serve ./app.ts), or give the app's path",
+  "log-level": TO_LOG,
+  "access-logfile": TO_LOG,
+  "error-logfile": TO_LOG,
+  "log-file": TO_LOG,
+  "ssl-certfile": "use --certfile <file>",
+  "ssl-keyfile": "use --keyfile <file>",
+  reload: "tsgi-dev ./app.ts reloads on every change; tsgi serve --workers reloads its workers on SIGHUP",
+};
+
 /** Turn parsed citty arguments into {@link DeployOptions} (numbers checked by `resolveDeployOptions`). */
 export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: readonly string[] = []): DeployOptions {
   const str = (k: string) => (typeof args[k] === "string" && args[k] !== "" ? (args[k] as string) : undefined);
@@ -142,7 +164,7 @@ const serveCommand = defineCommand({
     };
     let deploy;
     try {
-      checkArgs("tsgi serve", rawArgs, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES);
+      checkArgs("tsgi serve", rawArgs, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
       deploy = resolveDeployOptions(withSocketActivation(deployOptionsFromArgs(args as Record<string, unknown>, rawArgs), rawArgs));
     } catch (error) {
       return fail(error);
@@ -308,7 +330,7 @@ if (import.meta.main) {
   else if (first === "serve") {
     const rest = argv.slice(1);
     try {
-      checkArgs("tsgi serve", rest, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES);
+      checkArgs("tsgi serve", rest, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
     } catch (error) {
       usage((error as Error).message);
     }
