@@ -831,6 +831,49 @@ describe("BaseHandler: files, headers class, subclassing", () => {
   });
 });
 
+describe("BaseHandler: what the tsgi server does (spec.md)", () => {
+  /** A SimpleHandler (status line) or BaseCGIHandler (Status:) over memory, with no Date to compare. */
+  function handler(origin: boolean, env: Record<string, unknown> = {}) {
+    const Kind = origin ? SimpleHandler : BaseCGIHandler;
+    const h = new Kind(new BytesInput(), new Sink(), new MemoryErrorStream(), setupTestingDefaults({ SERVER_PROTOCOL: "HTTP/1.1", ...env }));
+    h.osEnviron = {};
+    return { h, out: h.stdout as Sink, err: h.stderr as MemoryErrorStream };
+  }
+  /** The header section without the status line and Date. */
+  const fields = (text: string): string[] =>
+    text.split("\r\n\r\n")[0]!.split("\r\n").slice(1).filter((l) => !l.startsWith("Date: "));
+
+  test("a 204 loses the application's Content-Length (RFC 9110 §8.6); a 205 sends Content-Length: 0 and no body (RFC 9110 §15.3.6)", async () => {
+    for (const origin of [true, false]) {
+      for (const [status, expected] of [
+        ["204 No Content", ["Content-Type: text/plain"]],
+        ["205 Reset Content", ["Content-Type: text/plain", "Content-Length: 0"]],
+      ] as const) {
+        for (const body of [[enc.encode("hello")], (function* () { yield enc.encode("hello"); })()]) {
+          const { h, out, err } = handler(origin);
+          await h.run((_e, s) => {
+            s(status, [["Content-Type", "text/plain"], ["Content-Length", "5"]]);
+            return body;
+          });
+          expect([origin, status, fields(out.text)]).toEqual([origin, status, [...expected]]);
+          expect(out.text).toEndWith("\r\n\r\n");
+          expect(err.value).toBe("");
+        }
+      }
+      // A 205 without a Content-Length of its own, an empty body, or HEAD: still 0.
+      for (const [method, body] of [["GET", []], ["HEAD", [enc.encode("x")]]] as const) {
+        const { h, out } = handler(origin, { REQUEST_METHOD: method });
+        await h.run((_e, s) => {
+          s("205 Reset Content", []);
+          return [...body];
+        });
+        expect([origin, method, fields(out.text)]).toEqual([origin, method, ["Content-Length: 0"]]);
+        expect(out.text).toEndWith("\r\n\r\n");
+      }
+    }
+  });
+});
+
 describe("readEnviron, formatDateTime, IIS", () => {
   test("request variables are transcoded from UTF-8 to latin-1 native strings; others are copied", () => {
     const env = readEnviron(

@@ -56,15 +56,20 @@ function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
   return typeof (v as AsyncIterable<unknown> | null)?.[Symbol.asyncIterator] === "function";
 }
 
-/** No body (RFC 9110 §6.4.1): 1xx, 204, 304, or any answer to HEAD. */
+/** No body (RFC 9110 §6.4.1, §15.3.6): 1xx, 204, 205, 304, or any answer to HEAD. */
 function bodiless(status: string, method: unknown): boolean {
-  return bodilessStatus(status) || method === "HEAD";
+  return bodilessStatus(status) || statusCode(status) === 205 || method === "HEAD";
 }
 
 /** A status whose response has no body and no computed length (RFC 9110 §8.6): 1xx, 204, 304. */
 function bodilessStatus(status: string): boolean {
-  const code = Number(status.slice(0, 3));
+  const code = statusCode(status);
   return code < 200 || code === 204 || code === 304;
+}
+
+/** The three-digit code of a status line, e.g. `204` for `"204 No Content"`. */
+function statusCode(status: string): number {
+  return Number(status.slice(0, 3));
 }
 
 /**
@@ -393,7 +398,7 @@ export abstract class BaseHandler {
       this.bytesSent += data.length;
     }
     // spec.md "Handling the Content-Length header": never more than declared
-    // (the excess is logged), and no body at all for HEAD, 1xx, 204 or 304.
+    // (the excess is logged), and no body at all for HEAD, 1xx, 204, 205 or 304.
     let out = data;
     if (this.bodyAllowance >= 0 && data.length > this.bodyAllowance) {
       // A file wrapper with a shorter Content-Length sends that prefix of the file (spec.md): no error.
@@ -478,9 +483,10 @@ export abstract class BaseHandler {
   }
 
   /**
-   * Write the preamble and headers (wsgiref `send_headers()`):
-   * {@link cleanupHeaders}, mark them sent, then — for a CGI-like gateway or
-   * a modern client — {@link sendPreamble} and the header block.
+   * Write the preamble and headers (wsgiref `send_headers()`): the 204/205
+   * `Content-Length` rule, {@link cleanupHeaders}, mark them sent, then — for
+   * a CGI-like gateway or a modern client — {@link sendPreamble} and the
+   * header block.
    */
   async sendHeaders(): Promise<void> {
     this.checkHeadersAgain();
@@ -488,6 +494,7 @@ export abstract class BaseHandler {
     // to the copy, never to the app's list (wsgiref adds Content-Length to it).
     this.headers = new this.headersClass(this.headers!.items());
     this.dropHopByHop();
+    this.noContentLength();
     this.cleanupHeaders();
     this.headersSent = true;
     if (!this.originServer || this.clientIsModern()) {
@@ -522,6 +529,19 @@ export abstract class BaseHandler {
       stderr.write(`Hop-by-hop header '${name}: ${value}' removed: framing and connection management are the server's (spec.md)\n`);
       stderr.flush();
     }
+  }
+
+  /**
+   * The `Content-Length` of a response without content, as the tsgi server
+   * sends it (spec.md "Other HTTP features"), whatever the application set:
+   * none on a 204 (RFC 9110 §8.6: a 204 never carries one), `0` on a 205
+   * (RFC 9110 §15.3.6: no content, its end made explicit). wsgiref sends the
+   * application's, and a 205's body.
+   */
+  private noContentLength(): void {
+    const code = statusCode(this.status!);
+    if (code === 204) this.headers!.delete("Content-Length");
+    else if (code === 205) this.headers!.set("Content-Length", "0");
   }
 
   /** Whether {@link result} is a {@link FileWrapper} and file wrapping is enabled (wsgiref `result_is_file()`). */
