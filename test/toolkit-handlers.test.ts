@@ -872,6 +872,44 @@ describe("BaseHandler: what the tsgi server does (spec.md)", () => {
       }
     }
   });
+
+  test("hop-by-hop fields are the server's list (gateway/hop-by-hop.ts): Trailer is removed, Upgrade kept on a 426, Proxy-Authenticate kept", async () => {
+    for (const origin of [true, false]) {
+      const t = handler(origin);
+      await t.h.run((_e, s) => {
+        s("200 OK", [["Trailer", "X-T"], ["Proxy-Connection", "keep-alive"], ["X-Keep", "1"]]);
+        return [enc.encode("ok")];
+      });
+      expect(fields(t.out.text)).toEqual(["X-Keep: 1", "Content-Length: 2"]);
+      expect(t.err.value).toContain("Hop-by-hop header 'Trailer: X-T' removed");
+      expect(t.err.value).toContain("Hop-by-hop header 'Proxy-Connection: keep-alive' removed");
+
+      const u = handler(origin);
+      await u.h.run((_e, s) => {
+        s("426 Upgrade Required", [["Upgrade", "TLS/1.3"], ["Connection", "Upgrade"]]);
+        return [enc.encode("u")];
+      });
+      // An origin server names the option (RFC 9110 §7.8), as the tsgi server does; a CGI script leaves Connection to its web server.
+      const connection = origin ? ["Connection: Upgrade"] : [];
+      expect(fields(u.out.text)).toEqual(["Upgrade: TLS/1.3", ...connection, "Content-Length: 1"]);
+      expect(u.err.value).toBe("Hop-by-hop header 'Connection: Upgrade' removed: framing and connection management are the server's (spec.md)\n");
+      const bare = handler(origin);
+      await bare.h.run((_e, s) => {
+        s("426 Upgrade Required", [["Upgrade", "TLS/1.3"]]);
+        return [enc.encode("u")];
+      });
+      expect(fields(bare.out.text)).toEqual(["Upgrade: TLS/1.3", ...connection, "Content-Length: 1"]);
+      expect(bare.err.value).toBe("");
+
+      const p = handler(origin);
+      await p.h.run((_e, s) => {
+        s("407 Proxy Authentication Required", [["Proxy-Authenticate", "Basic realm=\"x\""], ["Upgrade", "h2c"]]);
+        return [enc.encode("p")];
+      });
+      expect(fields(p.out.text)).toEqual(["Proxy-Authenticate: Basic realm=\"x\"", "Content-Length: 1"]);
+      expect(p.err.value).toContain("Hop-by-hop header 'Upgrade: h2c' removed");
+    }
+  });
 });
 
 describe("readEnviron, formatDateTime, IIS", () => {

@@ -16,11 +16,12 @@ import type {
   WriteCallable,
 } from "../../spec.ts";
 import { fileBodyBlob } from "../../gateway/file-body.ts";
+import { isHopByHopField } from "../../gateway/hop-by-hop.ts";
 import { checkHeaders, declaredContentLength, excessBodyError, isIterableBody, isToken, notABodyError } from "../../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../../spec.ts";
 import { Headers } from "../headers.ts";
 import { isLatin1, latin1Encode } from "../streams.ts";
-import { FileWrapper, fileWrapper, guessScheme, isHopByHop } from "../util.ts";
+import { FileWrapper, fileWrapper, guessScheme } from "../util.ts";
 import { readEnviron } from "./environ.ts";
 
 /** Where a handler writes the response: each `write()` must write all of `data` (or return how many bytes it wrote). */
@@ -519,16 +520,24 @@ export abstract class BaseHandler {
   /**
    * Remove hop-by-hop fields from the headers about to be sent, with a
    * warning on `getStderr()`: spec.md has the server remove them rather than
-   * fail the response (wsgiref raises at `start_response`).
+   * fail the response (wsgiref raises at `start_response`). The fields are
+   * the tsgi server's ({@link isHopByHopField}: `Trailer` and
+   * `Proxy-Connection` included, `Proxy-Authenticate`, which a 407 needs,
+   * not), and `Upgrade` stays on a 426 (RFC 9110 §15.5.22), as the server
+   * keeps it; an origin server then sends `Connection: Upgrade` with it
+   * (RFC 9110 §7.8), a CGI-like gateway leaves that field to its web
+   * server. `isHopByHop` in `tsgi/util` stays wsgiref's list.
    */
   private dropHopByHop(): void {
+    const upgradeRequired = statusCode(this.status!) === 426 && this.headers!.has("Upgrade");
     for (const [name, value] of this.headers!.items()) {
-      if (!isHopByHop(name)) continue;
+      if (!isHopByHopField(name) || (upgradeRequired && name.toLowerCase() === "upgrade")) continue;
       this.headers!.delete(name);
       const stderr = this.getStderr();
       stderr.write(`Hop-by-hop header '${name}: ${value}' removed: framing and connection management are the server's (spec.md)\n`);
       stderr.flush();
     }
+    if (upgradeRequired && this.originServer) this.headers!.set("Connection", "Upgrade");
   }
 
   /**
