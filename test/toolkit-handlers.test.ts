@@ -910,6 +910,18 @@ describe("BaseHandler: what the tsgi server does (spec.md)", () => {
       expect(p.err.value).toContain("Hop-by-hop header 'Upgrade: h2c' removed");
     }
   });
+
+  test("no startResponse call: the 500 and the server's error naming the contract, for an empty body and a non-empty one", async () => {
+    for (const origin of [true, false]) {
+      for (const body of [[], [enc.encode("x")], (function* () { yield enc.encode("x"); })()]) {
+        const { h, out, err } = handler(origin);
+        await h.run(() => body);
+        expect(out.text).toStartWith(origin ? "HTTP/1.0 500 Internal Server Error\r\n" : "Status: 500 Internal Server Error\r\n");
+        expect(err.value).toStartWith("Error: the application returned a body without calling startResponse() (PEP 3333)\n");
+        expect(err.value).not.toContain("TypeError");
+      }
+    }
+  });
 });
 
 describe("readEnviron, formatDateTime, IIS", () => {

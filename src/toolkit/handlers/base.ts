@@ -17,7 +17,7 @@ import type {
 } from "../../spec.ts";
 import { fileBodyBlob } from "../../gateway/file-body.ts";
 import { isHopByHopField } from "../../gateway/hop-by-hop.ts";
-import { checkHeaders, declaredContentLength, excessBodyError, isIterableBody, isToken, notABodyError } from "../../gateway/response-fields.ts";
+import { checkHeaders, declaredContentLength, excessBodyError, isIterableBody, isToken, noStartResponseError, notABodyError } from "../../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../../spec.ts";
 import { Headers } from "../headers.ts";
 import { isLatin1, latin1Encode } from "../streams.ts";
@@ -242,6 +242,8 @@ export abstract class BaseHandler {
    * handler state is kept for {@link handleError}).
    * @throws TypeError when the result is not an iterable body (a string
    *   included) or a chunk is not a Uint8Array.
+   * @throws Error, with the tsgi server's message, when the body has a
+   *   non-empty chunk or ends and startResponse was never called.
    */
   async finishResponse(): Promise<void> {
     try {
@@ -268,7 +270,10 @@ export abstract class BaseHandler {
     if (!(data instanceof Uint8Array)) {
       throw new TypeError(`The response body yielded a ${data === null ? "null" : typeof data}; chunks must be Uint8Array`);
     }
-    if (data.length > 0) await this.write(data);
+    if (data.length === 0) return;
+    // The server's error (gateway/run.ts), not write()'s: the app never called write().
+    if (!this.status) throw noStartResponseError();
+    await this.write(data);
   }
 
   /** The URL scheme of the request (wsgiref `get_scheme()`): {@link guessScheme} of the environ. */
@@ -449,9 +454,11 @@ export abstract class BaseHandler {
    * send them. No default for a 1xx, 204 or 304 status or a HEAD request
    * (RFC 9110 §8.6: a HEAD answer may omit the length but not give a wrong
    * one; wsgiref sends `0`).
+   * @throws Error, the tsgi server's, when the application never called startResponse.
    */
   async finishContent(): Promise<void> {
     await this.writeChain; // write() calls the app did not await
+    if (!this.status) throw noStartResponseError();
     if (!this.headersSent) {
       if (!bodiless(this.status!, this.environ?.REQUEST_METHOD)) this.headers!.setdefault("Content-Length", "0");
       await this.sendHeaders();
