@@ -922,6 +922,40 @@ describe("BaseHandler: what the tsgi server does (spec.md)", () => {
       }
     }
   });
+
+  test("a body shorter than its Content-Length is logged to the error stream (PEP 3333 \"Handling the Content-Length Header\")", async () => {
+    for (const origin of [true, false]) {
+      for (const body of [[enc.encode("12345")], (function* () { yield enc.encode("123"); yield enc.encode("45"); })(), []]) {
+        const { h, out, err } = handler(origin);
+        await h.run((_e, s) => {
+          s("200 OK", [["Content-Length", "10"]]);
+          return body;
+        });
+        expect(out.text).toContain("Content-Length: 10\r\n\r\n");
+        const missing = out.text.endsWith("12345") ? 5 : 10;
+        expect(err.value).toBe(`the application sent ${missing} bytes fewer than its Content-Length; the response is truncated (Content-Length: 10)\n`);
+      }
+      // Not for HEAD, a 304 (its Content-Length describes the selected representation), or an error already logged.
+      for (const [method, status] of [["HEAD", "200 OK"], ["GET", "304 Not Modified"]]) {
+        const { h, err } = handler(origin, { REQUEST_METHOD: method });
+        await h.run((_e, s) => {
+          s(status!, [["Content-Length", "10"]]);
+          return [];
+        });
+        expect([method, err.value]).toEqual([method, ""]);
+      }
+      const { h, err } = handler(origin);
+      await h.run((_e, s) => {
+        s("200 OK", [["Content-Length", "10"]]);
+        return (function* () {
+          yield enc.encode("12");
+          throw new Error("boom");
+        })();
+      });
+      expect(err.value).toStartWith("Error: boom\n");
+      expect(err.value).not.toContain("fewer than");
+    }
+  });
 });
 
 describe("readEnviron, formatDateTime, IIS", () => {

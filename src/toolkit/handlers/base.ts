@@ -17,7 +17,7 @@ import type {
 } from "../../spec.ts";
 import { fileBodyBlob } from "../../gateway/file-body.ts";
 import { isHopByHopField } from "../../gateway/hop-by-hop.ts";
-import { checkHeaders, declaredContentLength, excessBodyError, isIterableBody, isToken, noStartResponseError, notABodyError } from "../../gateway/response-fields.ts";
+import { checkHeaders, declaredContentLength, excessBodyError, isIterableBody, isToken, noStartResponseError, notABodyError, shortBodyError } from "../../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../../spec.ts";
 import { Headers } from "../headers.ts";
 import { isLatin1, latin1Encode } from "../streams.ts";
@@ -453,7 +453,8 @@ export abstract class BaseHandler {
    * `finish_content()`): if not sent, default Content-Length to `"0"` and
    * send them. No default for a 1xx, 204 or 304 status or a HEAD request
    * (RFC 9110 §8.6: a HEAD answer may omit the length but not give a wrong
-   * one; wsgiref sends `0`).
+   * one; wsgiref sends `0`). A body shorter than its Content-Length is
+   * reported on `getStderr()` (wsgiref says nothing).
    * @throws Error, the tsgi server's, when the application never called startResponse.
    */
   async finishContent(): Promise<void> {
@@ -462,7 +463,21 @@ export abstract class BaseHandler {
     if (!this.headersSent) {
       if (!bodiless(this.status!, this.environ?.REQUEST_METHOD)) this.headers!.setdefault("Content-Length", "0");
       await this.sendHeaders();
+      this.bodyAllowance = this.declaredBodyLength();
     }
+    if (this.bodyAllowance > 0) this.logShortBody();
+  }
+
+  /**
+   * Report a body that ended short of its Content-Length on `getStderr()`
+   * (PEP 3333 "Handling the Content-Length Header": the server should "log
+   * or otherwise report the error"), in the tsgi server's words. The client
+   * sees the response end early: a handler cannot pad it.
+   */
+  private logShortBody(): void {
+    const stderr = this.getStderr();
+    stderr.write(`${shortBodyError(this.bodyAllowance, "the response is truncated").message} (Content-Length: ${this.headers!.get("Content-Length")})\n`);
+    stderr.flush();
   }
 
   /**
