@@ -448,6 +448,29 @@ describe("application-side rules: the returned body", () => {
       ),
     );
   });
+  test("an empty chunk before startResponse is legal (startResponse comes before the first non-empty chunk, spec.md)", async () => {
+    for (const async of [false, true]) {
+      const w = v((_e, sr) => {
+        const gen = function* () {
+          yield new Uint8Array(0);
+          sr("200 OK", [["Content-Type", "text/plain"]]);
+          yield enc.encode("late");
+        };
+        return async ? (async function* () { yield* gen(); })() : gen();
+      });
+      const r = await serve(w.app);
+      expect([async, r.text]).toEqual([async, "late"]);
+      expect(w.warnings).toEqual([]);
+    }
+    // Empty chunks and never a startResponse: still body-no-start.
+    await expectRule("body-no-start", () =>
+      run(() =>
+        (function* () {
+          yield new Uint8Array(0);
+        })(),
+      ),
+    );
+  });
   test("body-no-start", async () => {
     await expectRule("body-no-start", () => run(() => []));
   });

@@ -81,7 +81,7 @@ export const RULES = {
   "app-result-bytes": [SECTIONS.spec, "application", "the body is not a string or a single Uint8Array (return [bytes])"],
   "app-result-iterable": [SECTIONS.spec, "application", "the body is a sync or async iterable"],
   "body-chunk-type": [SECTIONS.spec, "application", "body chunks are Uint8Array"],
-  "body-before-start": [SECTIONS.startResponse, "application", "startResponse is called before the first body chunk"],
+  "body-before-start": [SECTIONS.startResponse, "application", "startResponse is called before the first non-empty body chunk"],
   "body-no-start": [SECTIONS.startResponse, "application", "startResponse is called before the body ends"],
   "body-content-length": [SECTIONS.http, "application", "the body is not longer than its Content-Length"],
   "body-iterate-twice": [SECTIONS.spec, "server", "the server iterates the body once"],
@@ -409,8 +409,9 @@ function wrapBody(original: Body, st: RequestState): Body {
     }
     const v = r.value;
     if (!(v instanceof Uint8Array)) fail("body-chunk-type", `The body yielded a non-Uint8Array chunk: ${show(v)}`);
-    if (!st.started) {
-      fail("body-before-start", "The application's body yielded a chunk but startResponse has not been called yet");
+    // spec.md: startResponse comes before the first non-empty chunk; an empty one sends nothing.
+    if (!st.started && v.length > 0) {
+      fail("body-before-start", "The application's body yielded a non-empty chunk but startResponse has not been called yet");
     }
     countBody(st, v.length);
     return true;
@@ -599,7 +600,7 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  * - **application side**: `startResponse` arguments (status `NNN Reason`,
  *   header list shape, token names, no `Status` header, no control
  *   characters, no hop-by-hop headers), called once unless with `excInfo`
- *   and before the first body chunk; `write()` given Uint8Array; the body an
+ *   and before the first non-empty body chunk; `write()` given Uint8Array; the body an
  *   iterable (not a string or bare Uint8Array) of Uint8Array chunks, not
  *   longer than its Content-Length; `tsgi.input` / `tsgi.errors` argument
  *   types, and never closing them.
