@@ -370,6 +370,33 @@ describe("application-side rules: startResponse", () => {
       await expectRule("header-hop-by-hop", () => run(starts("200 OK", [[n, "x"]])));
     }
   });
+  test("header-content-length: a value that is not a decimal integer, or repeated values that disagree", async () => {
+    for (const values of [["abc"], ["+1"], [" 5"], ["5 "], ["-1"], ["1.5"], ["0x10"], [""], ["5", "6"], ["5", "x"]]) {
+      await expectRule("header-content-length", () =>
+        run(starts("200 OK", [["Content-Type", "text/plain"], ...values.map((n): [string, string] => ["Content-Length", n])])),
+      );
+    }
+    await expectRule("header-content-length", () => run(starts("200 OK", [["content-length", "3"], ["CONTENT-LENGTH", "4"]])));
+    // Repeated values that agree are fine (RFC 9110 §8.6 lets a recipient take them as one).
+    const w = v((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "2"], ["Content-Length", "2"]]);
+      return [enc.encode("ok")];
+    });
+    expect((await serve(w.app)).text).toBe("ok");
+    expect(w.warnings).toEqual([]);
+  });
+  test("warns on a reason phrase with surrounding whitespace (spec.md \"status\": it has none; no MUST, and HTTP allows it)", async () => {
+    for (const status of ["200 OK ", "200  OK", "200 OK\t", "204  ", "404 \tNot Found"]) {
+      const warnings: string[] = [];
+      expect(checkStatus(status, (m) => warnings.push(m))).toBe(Number(status.slice(0, 3)));
+      expect([status, warnings]).toEqual([status, [`Status ${JSON.stringify(status)}: the reason phrase has surrounding whitespace, which TSGI 1.0 "status" says it has not`]]);
+    }
+    for (const status of ["204 ", "200 OK", "404 Not  Found", "200 O\tK"]) {
+      const warnings: string[] = [];
+      checkStatus(status, (m) => warnings.push(m));
+      expect([status, warnings]).toEqual([status, []]);
+    }
+  });
   test("write-type", async () => {
     await expectRule("write-type", () =>
       run(async (_e, sr) => {

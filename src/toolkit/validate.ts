@@ -38,6 +38,7 @@ export const SECTIONS = {
   buffering: "PEP 3333 §Buffering and Streaming",
   unicode: "PEP 3333 §Unicode Issues",
   http: "PEP 3333 §Other HTTP Features",
+  contentLength: "PEP 3333 §Handling the Content-Length Header",
 } as const;
 
 /**
@@ -74,6 +75,7 @@ export const RULES = {
   "header-status": [SECTIONS.startResponse, "application", "no 'Status' header (a CGI convention, not TSGI)"],
   "header-value": [SECTIONS.startResponse, "application", "header values hold no CR, LF, NUL or other control characters (HTAB allowed) and are latin-1"],
   "header-hop-by-hop": [SECTIONS.http, "application", "applications send no hop-by-hop headers"],
+  "header-content-length": [SECTIONS.contentLength, "application", "Content-Length values are decimal integers, and repeated ones agree"],
   "server-write-callable": [SECTIONS.startResponse, "server", "startResponse returns the write() function"],
   "server-write-promise": [SECTIONS.write, "server", "write() returns a Promise"],
   "write-type": [SECTIONS.write, "application", "write() is given a Uint8Array"],
@@ -271,13 +273,18 @@ export function checkStatus(status: unknown, warn: (m: string) => void = default
   if (!isLatin1(status)) fail("status-format", `Status holds a character above U+00FF: ${JSON.stringify(status)}`);
   const code = Number(status.slice(0, 3));
   if (!KNOWN_STATUS.has(code)) warn(`Unusual status code ${code} in ${JSON.stringify(status)}`);
+  // spec.md says so without a MUST, and RFC 9110's reason-phrase allows it: a warning.
+  if (/^[ \t]|[ \t]$/.test(status.slice(4))) {
+    warn(`Status ${JSON.stringify(status)}: the reason phrase has surrounding whitespace, which TSGI 1.0 "status" says it has not`);
+  }
   return code;
 }
 
 /**
  * Check a response header list (wsgiref `check_headers`).
  * @throws TsgiConformanceError (`headers-type`, `header-item`,
- *   `header-name`, `header-status`, `header-value`, `header-hop-by-hop`).
+ *   `header-name`, `header-status`, `header-value`, `header-hop-by-hop`,
+ *   `header-content-length`).
  */
 export function checkHeaders(headers: unknown): asserts headers is ResponseHeaders {
   if (!Array.isArray(headers)) fail("headers-type", `Headers must be an array, got ${show(headers)}`);
@@ -296,6 +303,24 @@ export function checkHeaders(headers: unknown): asserts headers is ResponseHeade
     if (bad) fail("header-value", `Bad header value for ${name}: ${JSON.stringify(value)} (bad character ${JSON.stringify(bad[0])})`);
     if (!isLatin1(value)) fail("header-value", `Header value for ${name} holds a character above U+00FF: ${JSON.stringify(value)}`);
     if (isHopByHop(name)) fail("header-hop-by-hop", `Hop-by-hop header "${name}: ${value}" not allowed from an application`);
+  }
+  checkContentLength(headers as ResponseHeaders);
+}
+
+/**
+ * spec.md "Handling the Content-Length header": a `Content-Length` value MUST
+ * be a decimal integer, and repeated fields MUST agree (RFC 9110 §8.6).
+ * @throws TsgiConformanceError (`header-content-length`).
+ */
+function checkContentLength(headers: ResponseHeaders): void {
+  let first: string | undefined;
+  for (const [name, value] of headers) {
+    if (name.toLowerCase() !== "content-length") continue;
+    if (!/^\d+$/.test(value)) fail("header-content-length", `Content-Length must be a decimal integer, got ${JSON.stringify(value)}`);
+    first ??= value;
+    if (Number(value) !== Number(first)) {
+      fail("header-content-length", `Repeated Content-Length values disagree: ${JSON.stringify(first)} and ${JSON.stringify(value)}`);
+    }
   }
 }
 
@@ -599,7 +624,8 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  *   `close()` exactly once.
  * - **application side**: `startResponse` arguments (status `NNN Reason`,
  *   header list shape, token names, no `Status` header, no control
- *   characters, no hop-by-hop headers), called once unless with `excInfo`
+ *   characters, no hop-by-hop headers, `Content-Length` a decimal integer
+ *   and repeated ones agreeing), called once unless with `excInfo`
  *   and before the first non-empty body chunk; `write()` given Uint8Array; the body an
  *   iterable (not a string or bare Uint8Array) of Uint8Array chunks, not
  *   longer than its Content-Length; `tsgi.input` / `tsgi.errors` argument
@@ -612,7 +638,7 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  * has `close()` (forwarding to the original's).
  *
  * Warnings (through `options.warn`, default `consola.warn`): unknown request
- * method, unusual status code, missing Content-Type (or one on a 204 / 304),
+ * method, unusual status code, a reason phrase with surrounding whitespace, missing Content-Type (or one on a 204 / 304),
  * body bytes in a HEAD / 204 / 304 response, a body shorter than
  * its Content-Length, and a body garbage-collected without `close()` (use
  * {@link checkClosed} for a deterministic check).
