@@ -366,9 +366,24 @@ describe("application-side rules: startResponse", () => {
     expect(() => checkHeaders([["X", "a\tb"]])).not.toThrow();
   });
   test("header-hop-by-hop", async () => {
-    for (const n of ["Connection", "keep-alive", "Transfer-Encoding", "Upgrade", "TE", "Trailers", "Proxy-Authenticate", "Proxy-Authorization"]) {
+    for (const n of ["Connection", "keep-alive", "Transfer-Encoding", "Upgrade", "TE", "Trailer", "Trailers", "Proxy-Connection", "Proxy-Authorization"]) {
       await expectRule("header-hop-by-hop", () => run(starts("200 OK", [[n, "x"]])));
     }
+    // Upgrade is hop-by-hop but for a 426, which MUST carry it (RFC 9110 §15.5.22); Connection stays the server's there.
+    await expectRule("header-hop-by-hop", () => run(starts("426 Upgrade Required", [["Upgrade", "TLS/1.3"], ["Connection", "Upgrade"]])));
+    expect(() => checkHeaders([["Upgrade", "TLS/1.3"]])).toThrow(TsgiConformanceError);
+  });
+  test("a 426 with Upgrade and a 407 with Proxy-Authenticate pass (RFC 9110 §15.5.22, §15.5.8; the server keeps both)", async () => {
+    for (const [status, field] of [
+      ["426 Upgrade Required", ["Upgrade", "TLS/1.3"]],
+      ["407 Proxy Authentication Required", ["Proxy-Authenticate", 'Basic realm="proxy"']],
+      ["200 OK", ["Proxy-Authenticate", 'Basic realm="proxy"']],
+    ] as const) {
+      const w = v(starts(status, [["Content-Type", "text/plain"], [...field]]));
+      const r = await serve(w.app);
+      expect([status, r.status, w.warnings]).toEqual([status, status, []]);
+    }
+    expect(() => checkHeaders([["Upgrade", "TLS/1.3"]], 426)).not.toThrow();
   });
   test("header-content-length: a value that is not a decimal integer, or repeated values that disagree", async () => {
     for (const values of [["abc"], ["+1"], [" 5"], ["5 "], ["-1"], ["1.5"], ["0x10"], [""], ["5", "6"], ["5", "x"]]) {

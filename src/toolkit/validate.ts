@@ -14,6 +14,7 @@
  */
 import { consola } from "consola";
 import { fileBodyBlob, registerFileBody } from "../gateway/file-body.ts";
+import { isHopByHopField } from "../gateway/hop-by-hop.ts";
 import { isToken } from "../gateway/response-fields.ts";
 import type {
   Application,
@@ -25,7 +26,6 @@ import type {
   StartResponse,
   WriteCallable,
 } from "../spec.ts";
-import { isHopByHop } from "./util.ts";
 import { isLatin1 } from "./streams.ts";
 
 /** PEP 3333 section titles used in {@link TsgiConformanceError.section}. */
@@ -74,7 +74,7 @@ export const RULES = {
   "header-name": [SECTIONS.startResponse, "application", "header names are RFC 9110 tokens (no ':' or whitespace)"],
   "header-status": [SECTIONS.startResponse, "application", "no 'Status' header (a CGI convention, not TSGI)"],
   "header-value": [SECTIONS.startResponse, "application", "header values hold no CR, LF, NUL or other control characters (HTAB allowed) and are latin-1"],
-  "header-hop-by-hop": [SECTIONS.http, "application", "applications send no hop-by-hop headers"],
+  "header-hop-by-hop": [SECTIONS.http, "application", "applications send no hop-by-hop headers (the server's list; Upgrade allowed on a 426)"],
   "header-content-length": [SECTIONS.contentLength, "application", "Content-Length values are decimal integers, and repeated ones agree"],
   "server-write-callable": [SECTIONS.startResponse, "server", "startResponse returns the write() function"],
   "server-write-promise": [SECTIONS.write, "server", "write() returns a Promise"],
@@ -281,12 +281,17 @@ export function checkStatus(status: unknown, warn: (m: string) => void = default
 }
 
 /**
- * Check a response header list (wsgiref `check_headers`).
+ * Check a response header list (wsgiref `check_headers`). The hop-by-hop
+ * fields are the tsgi server's ({@link isHopByHopField}: `Trailer` and
+ * `Proxy-Connection` included; `Proxy-Authenticate`, which a 407 MUST carry,
+ * not), with `Upgrade` allowed on a 426, which MUST carry it (RFC 9110
+ * §15.5.22); wsgiref's list is RFC 2616's.
+ * @param status the response's status code, when the list is a response's (for the 426 rule).
  * @throws TsgiConformanceError (`headers-type`, `header-item`,
  *   `header-name`, `header-status`, `header-value`, `header-hop-by-hop`,
  *   `header-content-length`).
  */
-export function checkHeaders(headers: unknown): asserts headers is ResponseHeaders {
+export function checkHeaders(headers: unknown, status?: number): asserts headers is ResponseHeaders {
   if (!Array.isArray(headers)) fail("headers-type", `Headers must be an array, got ${show(headers)}`);
   for (const item of headers) {
     if (!Array.isArray(item) || item.length !== 2 || typeof item[0] !== "string" || typeof item[1] !== "string") {
@@ -302,7 +307,9 @@ export function checkHeaders(headers: unknown): asserts headers is ResponseHeade
     const bad = VALUE_BAD.exec(value);
     if (bad) fail("header-value", `Bad header value for ${name}: ${JSON.stringify(value)} (bad character ${JSON.stringify(bad[0])})`);
     if (!isLatin1(value)) fail("header-value", `Header value for ${name} holds a character above U+00FF: ${JSON.stringify(value)}`);
-    if (isHopByHop(name)) fail("header-hop-by-hop", `Hop-by-hop header "${name}: ${value}" not allowed from an application`);
+    if (isHopByHopField(name) && !(status === 426 && name.toLowerCase() === "upgrade")) {
+      fail("header-hop-by-hop", `Hop-by-hop header "${name}: ${value}" not allowed from an application`);
+    }
   }
   checkContentLength(headers as ResponseHeaders);
 }
@@ -663,7 +670,7 @@ export function validator(application: Application, options: ValidatorOptions = 
         fail("start-response-args", `startResponse takes (status, headers[, excInfo]), got ${arguments.length} arguments`);
       }
       const code = checkStatus(status, warn);
-      checkHeaders(headers);
+      checkHeaders(headers, code);
       const hasExc = excInfo !== undefined && excInfo !== null;
       if (st.started && !hasExc) fail("start-response-twice", "startResponse was called a second time without excInfo");
       st.started = true;
