@@ -612,6 +612,66 @@ s.stop(true);
   });
 });
 
+describe("toFetchHandler on Bun.serve: request shapes Bun passes as they came", () => {
+  const keys = ["REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "SERVER_NAME", "SERVER_PORT", "HTTP_HOST", "tsgi.url_scheme"];
+  const app: Application = (e, sr) => {
+    sr("200 OK", [["Content-Type", "application/json"]]);
+    return [enc.encode(JSON.stringify(Object.fromEntries(keys.map((k) => [k, e[k] ?? null]))))];
+  };
+  let bun: ReturnType<typeof Bun.serve>;
+  beforeAll(() => {
+    bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null }) });
+  });
+  afterAll(() => bun.stop(true));
+  /** The environ the app saw (its JSON body), or the status line Bun or the bridge answered instead. */
+  const ask = async (request: string) => {
+    const r = await rawOne(bun.port!, request, { until: (d) => d.includes("}") || /\r\n\r\n[^]*\n$/.test(d.toString("latin1")) });
+    const response = r.response!;
+    return response.status === 200 ? JSON.parse(response.body.toString("latin1")) : `${response.status} ${response.body.toString("latin1")}`;
+  };
+
+  test("an HTTP/1.0 request without Host reaches the app: SERVER_NAME/SERVER_PORT are the server's own address, no HTTP_HOST (spec.md \"CGI variables\")", async () => {
+    expect(await ask("GET /env?q=1 HTTP/1.0\r\n\r\n")).toEqual({
+      REQUEST_METHOD: "GET",
+      PATH_INFO: "/env",
+      QUERY_STRING: "q=1",
+      REQUEST_URI: "/env?q=1",
+      SERVER_NAME: "127.0.0.1",
+      SERVER_PORT: String(bun.port),
+      HTTP_HOST: null,
+      "tsgi.url_scheme": "http",
+    });
+    // Absolute-form without Host: Bun gives the path alone (its authority is lost, docs/fetch.md).
+    expect(await ask("GET http://other:81/a/../env HTTP/1.0\r\n\r\n")).toMatchObject({ PATH_INFO: "/env", SERVER_NAME: "127.0.0.1", HTTP_HOST: null });
+  });
+
+  test("no request shape Bun passes makes the bridge throw: CONNECT's authority-form, a Host the URL parser refuses; an invalid Host is a 400 as on the tsgi server", async () => {
+    expect(await ask("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")).toEqual({
+      REQUEST_METHOD: "CONNECT",
+      PATH_INFO: "",
+      QUERY_STRING: "",
+      REQUEST_URI: "example.com:443",
+      SERVER_NAME: "127.0.0.1",
+      SERVER_PORT: String(bun.port),
+      HTTP_HOST: "example.com:443",
+      "tsgi.url_scheme": "http",
+    });
+    // Valid Host syntax (RFC 9110 §7.2) that WHATWG URLs refuse: the app runs with the server's address, HTTP_HOST as sent.
+    for (const host of ["x:99999", "999.1.1.1", "[v1.x]", ":80", ""]) {
+      expect([host, await ask(`GET /h?a HTTP/1.1\r\nHost: ${host}\r\n\r\n`)]).toEqual([
+        host,
+        { REQUEST_METHOD: "GET", PATH_INFO: "/h", QUERY_STRING: "a", REQUEST_URI: "/h?a", SERVER_NAME: "127.0.0.1", SERVER_PORT: String(bun.port), HTTP_HOST: host, "tsgi.url_scheme": "http" },
+      ]);
+    }
+    // Not uri-host [":" port] (RFC 9112 §3.2: 400), Bun joining two Host lines with ", " included.
+    for (const host of ["a b", "u@x", "x/y", "x?y", "%zz", "\xe9t\xe9", "x\r\nHost: y"]) {
+      expect([host, await ask(`GET /h HTTP/1.1\r\nHost: ${host}\r\n\r\n`)]).toEqual([host, "400 400 Bad Request: Invalid Host field value\n"]);
+    }
+    // The connection stays usable for the next request on a fresh socket; a plain one still works.
+    expect(await ask("GET /ok HTTP/1.1\r\nHost: h:1\r\n\r\n")).toMatchObject({ SERVER_NAME: "h", SERVER_PORT: "1", HTTP_HOST: "h:1" });
+  });
+});
+
 describe("fromFetchHandler on tsgi: reason phrases and implicit content types", () => {
   let response: () => Response = () => new Response("x");
   let srv: ReturnType<typeof startServer>;

@@ -12,6 +12,8 @@ import { ErrorLogStream } from "../gateway/error-stream.ts";
 import type { Application, Environ, FileWrapperFactory, ResponseHeaders } from "../spec.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import { isHopByHopField } from "../gateway/hop-by-hop.ts";
+import { validAuthority } from "../http/target.ts";
+import { hostname as osHostname } from "node:os";
 
 /** Options of {@link toFetchHandler}. */
 export interface ToFetchOptions {
@@ -279,7 +281,10 @@ class FetchSink implements ResponseSink {
  * query of `request.url` as the URL parser left them (dot segments already
  * resolved), `HTTP_*` from the headers (a `Host` from the URL when
  * the request has none), `SERVER_NAME`/`SERVER_PORT` and `tsgi.url_scheme`
- * from the URL, `SERVER_PROTOCOL` `"HTTP/1.1"`. The request body is
+ * from the URL, or from the server's own address when the URL has no host
+ * (an HTTP/1.0 request without `Host`, CONNECT), `SERVER_PROTOCOL`
+ * `"HTTP/1.1"`. A `Host` that is not `uri-host [":" port]` is answered 400
+ * without calling the application, as the tsgi server answers it. The request body is
  * `tsgi.input`, pulled from `request.body` as the application reads (GET
  * and HEAD get none). The
  * returned promise resolves when the application's headers are ready (with
@@ -312,26 +317,31 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     extra: options.environ,
   };
   return async (request: Request, ...rest: any[]): Promise<Response> => {
-    const url = new URL(request.url);
+    const place = requestPlace(request, rest[0]);
     let body: ReadableStream<Uint8Array> | null = request.body;
     if (request.method === "GET" || request.method === "HEAD") body = null;
     const fields: string[] = [];
     let hasHost = false;
+    let badHost = false;
     request.headers.forEach((value, name) => {
-      if (name === "host") hasHost = true;
+      if (name === "host") {
+        hasHost = true;
+        badHost = !validHost(value);
+      }
       // No body reaches the app (the runtime gives GET and HEAD none): no
       // CONTENT_LENGTH promising one, no framing field describing one.
       if (body === null && ((name === "content-length" && value.trim() !== "0") || name === "transfer-encoding")) return;
       fields.push(name, value);
     });
-    if (!hasHost) fields.push("host", url.host);
-    const scheme = url.protocol.replace(/:$/, "");
+    // RFC 9112 §3.2, as the tsgi server answers it (Bun joins several Host lines with ", ", which fails here too).
+    if (badHost) return badRequest("Invalid Host field value", defaults.serverSoftware);
+    if (!hasHost && place.host !== null) fields.push("host", place.host);
     let remote: { address: string; port?: number } | null | undefined;
     try {
       remote = options.remoteAddress ? options.remoteAddress(request, ...rest) : runtimeRemote(request, rest[0]);
     } catch (error) {
       // The option's bug, not the app's: answered and logged as an application error would be.
-      gateway.logError(`${request.method} ${url.pathname}${url.search} HTTP/1.1 (remoteAddress option)`, error);
+      gateway.logError(`${request.method} ${place.target} HTTP/1.1 (remoteAddress option)`, error);
       return new Response("500 Internal Server Error\n", { status: 500, headers: { "Content-Type": "text/plain", Server: defaults.serverSoftware } });
     }
     let pump: BodyPump | null = null;
@@ -354,14 +364,14 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     const environ: Environ = buildEnviron(
       {
         method: request.method,
-        target: url.pathname + url.search,
+        target: place.target,
         version: "HTTP/1.1",
         fields,
         remoteAddr: remote?.address ?? "",
         remotePort: remote?.port ?? 0,
-        serverName: url.hostname.replace(/^\[|\]$/g, ""),
-        serverPort: url.port ? Number(url.port) : scheme === "https" ? 443 : 80,
-        urlScheme: scheme,
+        serverName: place.serverName,
+        serverPort: place.serverPort,
+        urlScheme: place.scheme,
         input,
         errors,
       },
@@ -385,6 +395,76 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
       finished.then(() => (sink.started ? sink.response : new Response("500 Internal Server Error\n", { status: 500 }))),
     ]);
   };
+}
+
+/** Where a request was sent, as the environ gives it (see {@link requestPlace}). */
+interface RequestPlace {
+  /** `REQUEST_URI`: the path and query, or CONNECT's authority-form as sent. */
+  target: string;
+  /** The URL's authority, the `Host` for a request without one; `null` when the URL has none. */
+  host: string | null;
+  serverName: string;
+  serverPort: number;
+  scheme: string;
+}
+
+/**
+ * Path, query and address from `request.url`, which Bun.serve builds from
+ * the `Host` field: an absolute URL, except when there is no Host it can use
+ * (an HTTP/1.0 request without one, a Host the URL parser refuses such as
+ * `x:99999`), where it is the path alone, and for CONNECT, where it is the
+ * authority-form target as sent (kept as the request-target, as `*` would
+ * be). Without an authority, `SERVER_NAME` and `SERVER_PORT` are the
+ * server's own address, as the tsgi server gives them (spec.md "CGI
+ * variables"). Never throws.
+ */
+function requestPlace(request: Request, server: unknown): RequestPlace {
+  const href = request.url;
+  // CONNECT's authority-form, and OPTIONS' asterisk-form should Bun pass it (it answers 400 today): no path to parse.
+  if (href === "*" || (request.method === "CONNECT" && !href.startsWith("/") && !href.includes("://"))) {
+    return { target: href, host: null, ...serverAddress(server) };
+  }
+  const url = URL.parse(href);
+  if (url !== null && url.host !== "") {
+    const scheme = url.protocol.replace(/:$/, "");
+    const port = url.port ? Number(url.port) : scheme === "https" ? 443 : 80;
+    return { target: url.pathname + url.search, host: url.host, serverName: url.hostname.replace(/^\[|\]$/g, ""), serverPort: port, scheme };
+  }
+  // The path as the URL parser would leave it (dot segments resolved), read after any scheme and authority.
+  const path = href.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "");
+  const local = URL.parse(`http://localhost${path.startsWith("/") ? "" : "/"}${path}`);
+  return { target: local === null ? "/" : local.pathname + local.search, host: null, ...serverAddress(server) };
+}
+
+/**
+ * `SERVER_NAME`, `SERVER_PORT` and the scheme from the runtime's second
+ * argument when it is a server (`Bun.serve`'s `hostname`, `port`,
+ * `protocol`), as the tsgi server derives them: a wildcard address gives the
+ * machine's host name, a Unix socket `""` and port 0. Without one: `""`, 0, `http`.
+ */
+function serverAddress(server: unknown): { serverName: string; serverPort: number; scheme: string } {
+  const { hostname, port, protocol } = (server ?? {}) as { hostname?: unknown; port?: unknown; protocol?: unknown };
+  const name = typeof hostname === "string" ? hostname : "";
+  return {
+    serverName: name === "0.0.0.0" || name === "::" ? osHostname() : name,
+    serverPort: typeof port === "number" ? port : 0,
+    scheme: protocol === "https" ? "https" : "http",
+  };
+}
+
+/** A `Host` field value that is `uri-host [ ":" port ]` (RFC 9110 §7.2), checked as the tsgi server's parser does. */
+function validHost(value: string): boolean {
+  if (!/^[\x00-\xff]*$/.test(value)) return false;
+  const bytes = Buffer.from(value, "latin1");
+  return validAuthority(bytes, 0, bytes.length, false);
+}
+
+/** The 400 the tsgi server sends for a request it refuses (`errorResponse`): the app is not called, the connection closes. */
+function badRequest(message: string, serverSoftware: string): Response {
+  return new Response(`400 Bad Request: ${message}\n`, {
+    status: 400,
+    headers: { "Content-Type": "text/plain; charset=utf-8", Connection: "close", Server: serverSoftware },
+  });
 }
 
 /** The client's address from the runtime's second argument when it has `requestIP()` (`Bun.serve`'s server); `null` otherwise or when it throws. */
