@@ -590,6 +590,26 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
     expect(await head()).toStartWith("HTTP/1.1 500");
   });
 
+  test("an answer to CONNECT closes the connection after it (spec.md \"Other HTTP features\"); pins a Bun.serve limitation: a 2xx still carries Content-Length, or chunked framing when streamed", async () => {
+    const connect = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
+    app = (_e, sr) => (sr("200 Connection Established", [["Content-Length", "3"]]), [enc.encode("tunnel-bytes")]);
+    const whole = await rawOne(bun.port!, connect, { timeoutMs: 2000 });
+    expect(whole.closed).toBe(true);
+    expect(whole.response!.status).toBe(200);
+    expect(whole.response!.body.toString()).toBe("tunnel-bytes"); // sent as it is: the app's Content-Length does not apply
+    // Bun.serve frames every response: RFC 9112 §6.1 wants neither field on a 2xx to CONNECT.
+    expect(whole.response!.headers["content-length"]).toBe("12");
+    app = (_e, sr) => (sr("200 Connection Established", []), generator("tun", "nel"));
+    const streamed = await rawOne(bun.port!, connect, { timeoutMs: 2000 });
+    expect(streamed.closed).toBe(true);
+    expect(streamed.response!.body.toString()).toBe("tunnel");
+    expect([streamed.response!.headers["content-length"], streamed.response!.headers["transfer-encoding"]].join("|")).toMatch(/^(6\||\|chunked)$/);
+    app = (_e, sr) => (sr("403 Forbidden", []), [enc.encode("no")]);
+    const refused = await rawOne(bun.port!, connect, { timeoutMs: 2000 });
+    expect(refused.closed).toBe(true);
+    expect(refused.response!.status).toBe(403);
+  });
+
   test("errorLog: null is silent: a truncated body errors the stream without Bun printing it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tsgi-fetch-quiet-"));
     const script = join(dir, "quiet.ts");

@@ -163,16 +163,26 @@ class FetchSink implements ResponseSink {
    * of known length a `null` body with that Content-Length; a HEAD of unknown
    * length a stream that never yields (Bun sends `Transfer-Encoding:
    * chunked`, as the GET would get, instead of a wrong `Content-Length: 0`).
+   * Any answer to CONNECT gets `Connection: close`; Bun.serve still frames a
+   * 2xx (Content-Length, or chunked when streamed), which RFC 9112 §6.1 says
+   * a tunnel's answer does not carry (docs/fetch.md).
    * @throws TypeError for an invalid or conflicting Content-Length (nothing is sent).
    */
   start(status: string, headers: ResponseHeaders, bodyLength: number): void {
     const code = Number(status.slice(0, 3));
     const h = new Headers();
     let declared = -1;
-    let close = false;
+    // spec.md "Other HTTP features": the connection closes after any answer to CONNECT (Bun.serve would
+    // read no further request on it), and a 2xx, a tunnel, is sent as it is, whatever Content-Length says.
+    const connect = this.method === "CONNECT";
+    const tunnel = connect && code >= 200 && code < 300;
+    let close = connect;
     for (const [name, value] of headers) {
       const lower = name.toLowerCase();
-      if (lower === "content-length") declared = contentLengthValue(value, declared);
+      if (lower === "content-length") {
+        if (tunnel) continue;
+        declared = contentLengthValue(value, declared);
+      }
       // A 426 MUST carry Upgrade (RFC 9110 §15.5.22): kept there, as the tsgi server keeps it.
       if (isHopByHopField(lower) && !(code === 426 && lower === "upgrade")) {
         if (lower === "connection" && /(^|,)\s*close\s*(,|$)/i.test(value)) close = true;
