@@ -692,6 +692,70 @@ describe("toFetchHandler on Bun.serve: request shapes Bun passes as they came", 
   });
 });
 
+describe("Bun.serve limitations the bridge inherits (docs/fetch.md): each pinned on plain Bun.serve and through toFetchHandler, so a Bun upgrade that changes one is noticed", () => {
+  /** Run `check` against plain Bun.serve and against toFetchHandler on Bun.serve, `delayMs` in each before answering (0: no await); `calls` counts what reached either. */
+  const onBoth = async (delayMs: number, check: (port: number, calls: string[]) => Promise<void>) => {
+    const calls: string[] = [];
+    const plain = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: delayMs
+        ? async (r) => (calls.push(`plain ${r.method}`), await Bun.sleep(delayMs), new Response("ok"))
+        : (r) => (calls.push(`plain ${r.method}`), new Response("ok")),
+    });
+    const app: Application = delayMs
+      ? async (e, sr) => (calls.push(`bridge ${e.REQUEST_METHOD}`), await Bun.sleep(delayMs), sr("200 OK", []), [enc.encode("ok")])
+      : (e, sr) => (calls.push(`bridge ${e.REQUEST_METHOD}`), sr("200 OK", []), [enc.encode("ok")]);
+    const bridge = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null }) });
+    try {
+      for (const port of [plain.port!, bridge.port!]) await check(port, calls);
+    } finally {
+      await plain.stop(true);
+      await bridge.stop(true);
+    }
+  };
+  const pipelined = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+
+  test("pins a Bun.serve limitation: a request pipelined behind one whose answer is pending gets no response, the first neither; the connection is closed", async () => {
+    await onBoth(50, async (port, calls) => {
+      calls.length = 0;
+      const r = await raw(port, pipelined, { timeoutMs: 3000 });
+      expect(r.data.toString("latin1")).toBe("");
+      expect(r.closed).toBe(true);
+      expect(calls).toHaveLength(1); // the first request ran; its answer was dropped
+    });
+    // An answer ready at once (no await) lets Bun.serve answer both.
+    await onBoth(0, async (port) => {
+      const r = await raw(port, pipelined, { timeoutMs: 3000 });
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
+    });
+  });
+
+  test("pins a Bun.serve limitation: OPTIONS * is answered 400 by Bun.serve, so the app never sees PATH_INFO \"*\"", async () => {
+    await onBoth(0, async (port, calls) => {
+      calls.length = 0;
+      const r = await raw(port, "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", { timeoutMs: 3000 });
+      expect(r.data.toString("latin1")).toStartWith("HTTP/1.1 400 Bad Request\r\n");
+      expect(r.closed).toBe(true);
+      expect(calls).toEqual([]);
+    });
+  });
+
+  test("pins a Bun.serve limitation: a method Bun.serve does not know (lower-case get, Get, an extension such as BREW) gets no response; the connection is closed", async () => {
+    await onBoth(0, async (port, calls) => {
+      calls.length = 0;
+      for (const method of ["get", "Get", "BREW"]) {
+        const r = await raw(port, `${method} / HTTP/1.1\r\nHost: h\r\n\r\n`, { timeoutMs: 3000 });
+        expect([method, r.data.toString("latin1"), r.closed]).toEqual([method, "", true]);
+      }
+      expect(calls).toEqual([]);
+      // A registered extension method is passed on.
+      const ok = await raw(port, "PROPFIND / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", { timeoutMs: 3000 });
+      expect(ok.data.toString("latin1")).toStartWith("HTTP/1.1 200 ");
+    });
+  });
+});
+
 describe("fromFetchHandler on tsgi: reason phrases and implicit content types", () => {
   let response: () => Response = () => new Response("x");
   let srv: ReturnType<typeof startServer>;
