@@ -610,6 +610,35 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
     expect(refused.response!.status).toBe(403);
   });
 
+  test("write() after the response ended fails as on the tsgi server (Error: write() was called after the response ended), not as a client that left", async () => {
+    const outcomes: string[] = [];
+    const lateWriter: Application = (_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+      setTimeout(async () => {
+        try {
+          await write(enc.encode("late"));
+          outcomes.push("resolved");
+        } catch (error) {
+          outcomes.push(`${(error as Error).constructor.name} ${(error as Error).name}: ${(error as Error).message}`);
+        }
+      }, 30);
+      return [enc.encode("done")];
+    };
+    const direct = startServer(lateWriter);
+    app = lateWriter;
+    try {
+      // Keep-alive: the connection is still open when the late write() comes.
+      for (const port of [direct.port, bun.port!]) {
+        const r = await raw(port, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", { timeoutMs: 300 });
+        expect(r.closed).toBe(false);
+        expect(r.data.toString("latin1")).toEndWith("\r\n\r\ndone");
+      }
+    } finally {
+      await direct.server.close();
+    }
+    expect(outcomes).toEqual(["Error Error: write() was called after the response ended", "Error Error: write() was called after the response ended"]);
+  });
+
   test("errorLog: null is silent: a truncated body errors the stream without Bun printing it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tsgi-fetch-quiet-"));
     const script = join(dir, "quiet.ts");

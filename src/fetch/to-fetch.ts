@@ -115,7 +115,14 @@ function pendingStream(): ReadableStream<Uint8Array> {
  * short errors the stream (a truncated response).
  */
 class FetchSink implements ResponseSink {
+  /** The consumer cancelled the body, or it was errored: the client's side is gone, as a closed connection on the server. */
   closed = false;
+  /**
+   * The body is complete ({@link end}). Not {@link closed}: the gateway then
+   * tells a late `write()` that the response ended, as the tsgi server does on
+   * an open connection, rather than that the client left.
+   */
+  private ended = false;
   discardsBody = false;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private readonly stream: ReadableStream<Uint8Array>;
@@ -223,7 +230,7 @@ class FetchSink implements ResponseSink {
   }
 
   write(chunk: Uint8Array): boolean {
-    if (this.closed || this.discardsBody || chunk.length === 0) return true;
+    if (this.closed || this.ended || this.discardsBody || chunk.length === 0) return true;
     if (this.remaining >= 0) {
       if (chunk.length > this.remaining) {
         if (!this.overflowed) {
@@ -240,19 +247,19 @@ class FetchSink implements ResponseSink {
   }
 
   drain(): Promise<void> {
-    if (this.closed || this.discardsBody || (this.controller.desiredSize ?? 1) > 0) return Promise.resolve();
+    if (this.closed || this.ended || this.discardsBody || (this.controller.desiredSize ?? 1) > 0) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
 
   end(): void {
-    if (this.closed) return;
+    if (this.closed || this.ended) return;
     if (this.remaining > 0) {
       const error = shortBodyError(this.remaining, "the response is truncated");
       this.logError(error);
       this.fail(error.message);
       return;
     }
-    this.closed = true;
+    this.ended = true;
     try {
       this.controller.close();
     } catch {
@@ -262,7 +269,7 @@ class FetchSink implements ResponseSink {
   }
 
   abort(): void {
-    if (this.closed) return;
+    if (this.closed || this.ended) return;
     this.fail("the TSGI application failed after its response started; the body is truncated");
   }
 
