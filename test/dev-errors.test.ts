@@ -340,6 +340,43 @@ export default function app(environ: any, startResponse: any): any {
     expect((await get(url)).text).toContain("fine");
   });
 
+  test("a body the error page replaces is still closed, once, as serve() closes it; a throwing close() is logged", async () => {
+    // spec.md "The body" item 4: close() exactly once, also on error. Each case records what ran in /events.
+    const app = new TempApp({
+      "app.ts": `const enc = new TextEncoder();
+const events: string[] = [];
+const closing = (tag: string, body: any) => Object.assign(body, { close: () => void events.push(tag + ":close") });
+export default function app(environ: any, startResponse: any): any {
+  const ok = () => startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  switch (environ.PATH_INFO) {
+    case "/events": ok(); return [enc.encode(JSON.stringify(events.splice(0)))];
+    case "/array-no-start": return closing("array-no-start", [enc.encode("x")]);
+    case "/empty-no-start": return closing("empty-no-start", []);
+    case "/string-chunk": ok(); return closing("string-chunk", ["s"]);
+    case "/string-chunk-after-write": ok()(enc.encode("sent")); return closing("string-chunk-after-write", ["s"]);
+    case "/not-a-body": ok(); return closing("not-a-body", {});
+    case "/close-throws": return Object.assign([], { close() { throw new Error("close failed here"); } });
+  }
+  ok();
+  return [enc.encode("fine")];
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    for (const path of ["array-no-start", "empty-no-start", "string-chunk", "not-a-body"]) {
+      expect((await get(url + path, PLAIN)).status, path).toBe(500);
+      expect(JSON.parse((await get(url + "events")).text), path).toEqual([`${path}:close`]);
+    }
+    // Too late for a page (bytes went out): the connection is cut, and the body is still closed.
+    await fetch(url + "string-chunk-after-write", { signal: AbortSignal.timeout(3000) }).then((r) => r.text()).catch(() => {});
+    expect(JSON.parse((await get(url + "events")).text)).toEqual(["string-chunk-after-write:close"]);
+    const mark = dev.output.length;
+    expect((await get(url + "close-throws", PLAIN)).status).toBe(500);
+    await dev.waitFor(/close\(\) of the response body for GET \/close-throws[^]*close failed here/, 3000, mark);
+  });
+
   test("errors no request owns (an unawaited rejection, a throw in a timer, at load or in a request) are reported, and the server keeps serving", async () => {
     const app = new TempApp({
       "app.ts": `const enc = new TextEncoder();

@@ -66,6 +66,27 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
       return p.body;
     };
 
+    /**
+     * The page in place of the app's `replaced` result, carrying its
+     * `close()` so the server still calls it exactly once and logs a throw
+     * from it (spec.md "The body" item 4), as it does without tsgi-dev.
+     * Too late for a page, the body throws the error when iterated: the
+     * server cuts the connection, then closes.
+     */
+    const instead = (replaced: unknown, error: unknown): Body => {
+      let out: Body;
+      try {
+        out = [page(error)];
+      } catch (late) {
+        out = (function* (): Generator<Uint8Array> {
+          throw late;
+        })();
+      }
+      const close = typeof replaced === "object" && replaced !== null ? (replaced as { close?: unknown }).close : undefined;
+      if (typeof close === "function") out.close = () => close.call(replaced) as void | Promise<void>;
+      return out;
+    };
+
     let body: Body;
     try {
       body = await app(environ, sr);
@@ -75,11 +96,11 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
     // Broken TSGI contracts get the page too (the server would answer a plain 500).
     if (Array.isArray(body)) {
       const bad = (body as unknown[]).find((chunk) => !(chunk instanceof Uint8Array));
-      if (bad !== undefined) return [page(chunkTypeError(bad))];
-      if (!called) return [page(noStartResponseError())];
+      if (bad !== undefined) return instead(body, chunkTypeError(bad));
+      if (!called) return instead(body, noStartResponseError());
       return body;
     }
-    if (!isIterableBody(body)) return [page(notABodyError(body))];
+    if (!isIterableBody(body)) return instead(body, notABodyError(body));
     // A file wrapper returned as it is goes to the server untouched, which sends
     // the file itself (its length, or the app's shorter Content-Length).
     if (called && fileBodyBlob(body as object) !== undefined) return body;
