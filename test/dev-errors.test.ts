@@ -377,6 +377,39 @@ export default function app(environ: any, startResponse: any): any {
     await dev.waitFor(/close\(\) of the response body for GET \/close-throws[^]*close failed here/, 3000, mark);
   });
 
+  test("a sync generator cut at its Content-Length: its finally runs before close(), as under serve()", async () => {
+    // spec.md "The body" items 3 and 4: the iterator's return() first, then close().
+    const app = new TempApp({
+      "app.ts": `const enc = new TextEncoder();
+const events: string[] = [];
+export default function app(environ: any, startResponse: any): any {
+  if (environ.PATH_INFO === "/events") {
+    startResponse("200 OK", []);
+    return [enc.encode(JSON.stringify(events.splice(0)))];
+  }
+  startResponse("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "3"]]);
+  const body: any = (function* () {
+    try {
+      yield enc.encode("abc");
+      yield enc.encode("def");
+    } finally {
+      events.push("finally");
+    }
+  })();
+  body.close = () => void events.push("close");
+  return body;
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    for (const headers of [PLAIN, HTML]) {
+      expect((await get(url + "cut", headers)).text).toBe("abc");
+      expect(JSON.parse((await get(url + "events")).text)).toEqual(["finally", "close"]);
+    }
+  });
+
   test("errors no request owns (an unawaited rejection, a throw in a timer, at load or in a request) are reported, and the server keeps serving", async () => {
     const app = new TempApp({
       "app.ts": `const enc = new TextEncoder();

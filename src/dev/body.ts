@@ -23,7 +23,13 @@ export function readBody(body: Body): BodyReader {
   let closed = false;
   return {
     async next() {
-      const r = await iterator.next();
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await iterator.next();
+      } catch (error) {
+        done = true; // a throwing iterator has ended; stop() leaves it alone
+        throw error;
+      }
       if (r.done) done = true;
       return r;
     },
@@ -48,15 +54,36 @@ export function readBody(body: Body): BodyReader {
  * A body whose chunks come from `produce` (an async generator function) and
  * whose `close()` calls `onClose` once. The server calls `close()` when the
  * response ends, fails or the client goes away.
+ *
+ * With `source`, the body `produce` reads, stopping this body stops
+ * `source` at once: its iterator's `return()` is called by this body's
+ * `return()` itself, before the server goes on to `close()` (spec.md "The
+ * body" items 3 and 4). From the generator's `finally` it would come a
+ * tick later, after `close()`.
  */
-export function makeBody(produce: () => AsyncGenerator<Uint8Array, void, undefined>, onClose: () => Promise<void> | void): Body {
+export function makeBody(produce: () => AsyncGenerator<Uint8Array, void, undefined>, onClose: () => Promise<void> | void, source?: BodyReader): Body {
   let closed = false;
   return {
-    [Symbol.asyncIterator]: produce,
+    [Symbol.asyncIterator]: source === undefined ? produce : () => stoppingSource(produce(), source),
     async close() {
       if (closed) return;
       closed = true;
       await onClose();
+    },
+  };
+}
+
+/** `generator`, whose `return()` first stops `source` (see {@link makeBody}). */
+function stoppingSource(generator: AsyncGenerator<Uint8Array, void, undefined>, source: BodyReader): AsyncIterableIterator<Uint8Array> {
+  return {
+    next: () => generator.next(),
+    return: (value?: unknown) => {
+      // stop() calls the source's return() before its first await: synchronously, as the server would.
+      void source.stop();
+      return generator.return(value as undefined);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
     },
   };
 }

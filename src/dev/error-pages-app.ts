@@ -140,6 +140,7 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
         }
       },
       () => reader.close(),
+      reader,
     );
   };
 }

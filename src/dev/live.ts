@@ -324,6 +324,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
         }
       },
       () => reader.close(),
+      reader,
     );
   };
 }
