@@ -107,7 +107,9 @@ export interface InputStream extends AsyncIterable<Uint8Array> {
    * @throws RangeError when `size` is negative or not an integer.
    * @throws Error when the body cannot be read: the client disconnected, the
    *   server gave up on the request, or (from the tsgi server, an `HttpError`)
-   *   the body timed out (408), was malformed (400) or too large (413).
+   *   the body timed out (408), was malformed (400) or too large (413). Bytes
+   *   received before are still read; the first read that needs more
+   *   rejects, and every read after it rejects with the same error.
    */
   read(size?: number): Promise<Uint8Array>;
   /**

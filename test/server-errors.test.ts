@@ -1058,6 +1058,87 @@ describe("what tsgi.input reads reject with", () => {
   });
 });
 
+describe("tsgi.input after the client disconnects", () => {
+  /**
+   * POST declaring 100 body bytes, send `ab\ncd`, disconnect; the app reads
+   * only once the server saw the disconnect: what each read gave, in order.
+   */
+  const readsAfterDisconnect = async (port: number, ready: { gone: () => void; results: Promise<string[]> }) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.on("error", () => {});
+    socket.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab\ncd");
+    await Bun.sleep(100);
+    socket.destroy();
+    await Bun.sleep(100);
+    ready.gone();
+    return ready.results;
+  };
+  const readingApp = () => {
+    let gone!: () => void;
+    const disconnected = new Promise<void>((r) => (gone = r));
+    let done!: (r: string[]) => void;
+    const results = new Promise<string[]>((r) => (done = r));
+    const app: Application = async (environ, sr) => {
+      await disconnected;
+      const input = environ["tsgi.input"];
+      const out: string[] = [];
+      let first: unknown = null;
+      const attempt = async (name: string, read: () => Promise<Uint8Array | Uint8Array[]>) => {
+        try {
+          const v = await read();
+          out.push(`${name} ${JSON.stringify(Array.isArray(v) ? v.map((x) => new TextDecoder().decode(x)) : new TextDecoder().decode(v))}`);
+        } catch (e) {
+          first ??= e;
+          out.push(`${name} rejected ${(e as Error).name}${e === first ? "" : " (another error)"}`);
+        }
+      };
+      await attempt("read(2)", () => input.read(2));
+      await attempt("read()", () => input.read());
+      await attempt("readline()", () => input.readline());
+      await attempt("read(1)", () => input.read(1));
+      await attempt("read(0)", () => input.read(0));
+      await attempt("readlines()", () => input.readlines());
+      await attempt("for await", async () => {
+        const lines: Uint8Array[] = [];
+        for await (const line of input) lines.push(line);
+        return lines;
+      });
+      done(out);
+      sr("200 OK", [["Content-Length", "0"]]);
+      return [];
+    };
+    return { app, ready: { gone: () => gone(), results } };
+  };
+  const expected = [
+    'read(2) "ab"', // bytes that arrived before the disconnect are still read
+    "read() rejected ClientDisconnected", // the first read that needs more rejects
+    "readline() rejected ClientDisconnected", // and so does every later one, with the same error, bytes buffered or not
+    "read(1) rejected ClientDisconnected",
+    "read(0) rejected ClientDisconnected",
+    "readlines() rejected ClientDisconnected",
+    "for await rejected ClientDisconnected",
+  ];
+
+  test("bytes that arrived are read until a read needs more; it rejects, and every read after it rejects too", async () => {
+    const { app, ready } = readingApp();
+    const { port } = start(app);
+    expect(await readsAfterDisconnect(port, ready)).toEqual(expected);
+  });
+
+  test("the same through toFetchHandler on Bun.serve", async () => {
+    const { toFetchHandler } = await import("../src/fetch/index.ts");
+    const { app, ready } = readingApp();
+    const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null }) });
+    try {
+      const seen = await readsAfterDisconnect(server.port!, ready);
+      // Bun's Request body errors with its own error when the client goes: the same one each time.
+      expect(seen.map((l) => l.replace(/rejected \w+/, "rejected E"))).toEqual(expected.map((l) => l.replace("ClientDisconnected", "E")));
+    } finally {
+      server.stop(true);
+    }
+  });
+});
+
 describe("chunked-body limits as server options", () => {
   test("maxChunkExtBytes and maxTrailerBytes reach the parser: over them 400, within them served; maxTrailerBytes under 2 is refused", async () => {
     const app: Application = async (environ, sr) => {

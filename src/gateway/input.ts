@@ -50,7 +50,10 @@ const GATHER_BYTES = 16 * 1024;
  *
  * Reads never go past the end of the body. A read that waits for bytes that
  * never come is rejected when the feeder calls `fail()` (body timeout, client
- * gone, malformed chunked framing).
+ * gone, malformed chunked framing). Bytes buffered before `fail()` are still
+ * read until a read needs more than they hold; once a read has rejected,
+ * every later one rejects with the same error (spec.md "Input and error
+ * streams").
  */
 export class RequestInput implements InputStream {
   private chunks: Uint8Array[] = NO_CHUNKS;
@@ -71,6 +74,8 @@ export class RequestInput implements InputStream {
   private scanOffset = 0;
   private ended = false;
   private error: Error | null = null;
+  /** The error a read rejected with: every later read rejects with it, whatever is still buffered. */
+  private rejected: Error | null = null;
   private wake: (() => void) | null = null;
   private paused = false;
   private continuePending: boolean;
@@ -177,8 +182,14 @@ export class RequestInput implements InputStream {
     }
   }
 
+  /** Reject the read that needs bytes after `fail()`, and every read after it. */
+  private reject(): never {
+    this.rejected = this.error;
+    throw this.error!;
+  }
+
   private async waitForData(): Promise<void> {
-    if (this.error) throw this.error;
+    if (this.error) this.reject();
     if (this.continuePending) await this.sendHundredContinueResponse();
     if (this.paused && this.control) {
       this.paused = false;
@@ -190,7 +201,7 @@ export class RequestInput implements InputStream {
     } finally {
       this.control?.waiting(false);
     }
-    if (this.error) throw this.error;
+    if (this.error) this.reject();
   }
 
   /** Take `n` buffered bytes (n <= buffered). */
@@ -268,9 +279,10 @@ export class RequestInput implements InputStream {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
     }
+    if (this.rejected !== null) throw this.rejected;
     if (size === undefined || size === null) {
       while (!this.ended) await this.waitForData();
-      if (this.error) throw this.error;
+      if (this.error) this.reject();
       return this.take(this.buffered);
     }
     if (size === 0) {
@@ -286,6 +298,7 @@ export class RequestInput implements InputStream {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
     }
+    if (this.rejected !== null) throw this.rejected;
     const limit = size === undefined || size === null ? Number.POSITIVE_INFINITY : size;
     if (limit === 0) {
       if (this.continuePending) await this.sendHundredContinueResponse();
