@@ -410,6 +410,30 @@ export default function app(environ: any, startResponse: any): any {
     }
   });
 
+  test("a file-like object's wrapper with a shorter Content-Length sends that many bytes without an error, as under serve()", async () => {
+    // spec.md "Optional platform-specific file handling" (PEP 3333); through the error-page and live-reload wrappers.
+    const app = new TempApp({
+      "app.ts": `const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any): any {
+  const data = enc.encode("<p>0123456789ABCDEFGHIJ</p>");
+  let pos = 0;
+  const type = environ.PATH_INFO === "/html" ? "text/html" : "text/plain";
+  startResponse("200 OK", [["Content-Type", type], ["Content-Length", "7"]]);
+  return environ["tsgi.file_wrapper"]({ read: (n: number) => data.subarray(pos, (pos += n)) }, 4);
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    const mark = dev.output.length;
+    for (const [path, headers] of [["plain", PLAIN], ["html", HTML]] as const) {
+      expect((await get(url + path, headers)).text, path).toBe("<p>0123");
+    }
+    await dev.waitFor(/GET \/html HTTP\/1\.1" 200 7/, 3000, mark); // both access lines are out
+    expect(dev.output.slice(mark)).not.toContain("more bytes than its Content-Length");
+  });
+
   test("errors no request owns (an unawaited rejection, a throw in a timer, at load or in a request) are reported, and the server keeps serving", async () => {
     const app = new TempApp({
       "app.ts": `const enc = new TextEncoder();

@@ -141,6 +141,58 @@ describe("the file fast path is for the wrapper itself", () => {
     expect(s.errors.join("")).toBe("");
   });
 
+  test("a file-like object's wrapper with a shorter Content-Length: that many bytes, no error, the file read no further, the connection kept", async () => {
+    // spec.md "Optional platform-specific file handling": a Content-Length shorter than the file sends that many bytes of it (PEP 3333).
+    let reads = 0;
+    let closes = 0;
+    const fileLike = () => {
+      const data = enc("0123456789ABCDEFGHIJ");
+      let pos = 0;
+      return {
+        read(size: number) {
+          reads++;
+          return data.subarray(pos, (pos += size));
+        },
+        close: () => void closes++,
+      };
+    };
+    const app: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "7"]]);
+      return environ["tsgi.file_wrapper"]!(fileLike(), 4);
+    };
+    const s = start(app);
+    const r = await raw(s.port, `${get("/a")}${get("/b")}`, { until: (d) => d.toString().split("0123456").length === 3 });
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(["0123456", "0123456"]);
+    expect(r.closed).toBe(false);
+    expect(reads).toBe(4); // two blocks of 4 for each response
+    expect(closes).toBe(2);
+    expect(s.errors.join("")).toBe("");
+
+    // The same under toFetchHandler, which runs the same gateway.
+    const { toFetchHandler } = await import("../src/fetch/index.ts");
+    const { fileWrapper } = await import("../src/gateway/file-wrapper.ts");
+    const logged: string[] = [];
+    const handler = toFetchHandler(app, { fileWrapper, errorLog: (t: string) => void logged.push(t) });
+    const bridged = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler });
+    try {
+      expect(await (await fetch(`http://127.0.0.1:${bridged.port}/`)).text()).toBe("0123456");
+      expect(logged.join("")).toBe("");
+    } finally {
+      bridged.stop(true);
+    }
+
+    // A body that is not a file wrapper going past its Content-Length is still an error.
+    const plain = start((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "7"]]);
+      return (function* () {
+        yield enc("0123");
+        yield enc("4567");
+      })();
+    });
+    expect(await (await fetch(`${plain.url}/`)).text()).toBe("0123456");
+    expect(plain.errors.join("")).toContain("more bytes than its Content-Length");
+  });
+
   test("a missing file is a 500 with a logged error, not an empty 200", async () => {
     const s = start((environ, sr) => {
       sr("200 OK", [["Content-Type", "text/plain"]]);

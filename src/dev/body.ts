@@ -4,10 +4,13 @@
  * exactly once.
  * @module
  */
+import { isFileBody, registerFileBody } from "../gateway/file-body.ts";
 import type { Body } from "../spec.ts";
 
 /** An async iterator over any body, plus the body's close, called at most once. */
 export interface BodyReader {
+  /** The body read. */
+  readonly body: Body;
   next(): Promise<IteratorResult<Uint8Array>>;
   /** Stop early: ends the underlying iterator (its `return()`), without calling `close()`. */
   stop(): Promise<void>;
@@ -22,6 +25,7 @@ export function readBody(body: Body): BodyReader {
   let done = false;
   let closed = false;
   return {
+    body,
     async next() {
       let r: IteratorResult<Uint8Array>;
       try {
@@ -59,11 +63,15 @@ export function readBody(body: Body): BodyReader {
  * `source` at once: its iterator's `return()` is called by this body's
  * `return()` itself, before the server goes on to `close()` (spec.md "The
  * body" items 3 and 4). From the generator's `finally` it would come a
- * tick later, after `close()`.
+ * tick later, after `close()`. When `source` reads a `tsgi.file_wrapper`
+ * over a file-like object, the server takes this body for one too: a
+ * shorter Content-Length cuts it without an error, as it would cut the
+ * file (PEP 3333). `produce` must then yield the file's bytes as they are,
+ * or change them only with a Content-Length that matches.
  */
 export function makeBody(produce: () => AsyncGenerator<Uint8Array, void, undefined>, onClose: () => Promise<void> | void, source?: BodyReader): Body {
   let closed = false;
-  return {
+  const made: Body = {
     [Symbol.asyncIterator]: source === undefined ? produce : () => stoppingSource(produce(), source),
     async close() {
       if (closed) return;
@@ -71,6 +79,8 @@ export function makeBody(produce: () => AsyncGenerator<Uint8Array, void, undefin
       await onClose();
     },
   };
+  if (source !== undefined && isFileBody(source.body)) registerFileBody(made, null);
+  return made;
 }
 
 /** `generator`, whose `return()` first stops `source` (see {@link makeBody}). */

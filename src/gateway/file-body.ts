@@ -8,14 +8,24 @@
  * @module
  */
 
-const fileBodies = new WeakMap<object, Blob>();
+/** Each file wrapper, with its Blob, or `null` for one over a file-like object with `read()`. */
+const fileBodies = new WeakMap<object, Blob | null>();
 
-/** Register `body` (a file wrapper made over `blob`) for the fast path. Called by the wrapper's constructor. */
-export function registerFileBody(body: object, blob: Blob): void {
+/** Register `body`, a file wrapper made over `blob` (`null`: over a file-like object). Called by the wrapper's constructor. */
+export function registerFileBody(body: object, blob: Blob | null): void {
   fileBodies.set(body, blob);
 }
 
-/** The Blob to send for `body` when it is a registered file wrapper itself, else `undefined`. */
+/** The Blob to send for `body` when it is a registered file wrapper itself over a Blob, else `undefined`. */
 export function fileBodyBlob(body: object): Blob | undefined {
-  return fileBodies.get(body);
+  return fileBodies.get(body) ?? undefined;
+}
+
+/**
+ * Whether `body` is a registered file wrapper itself (over a Blob or a
+ * file-like object), whose shorter Content-Length means "send that many
+ * bytes of the file" (PEP 3333), not an application error.
+ */
+export function isFileBody(body: object): boolean {
+  return fileBodies.has(body);
 }

@@ -77,7 +77,7 @@ export class FileWrapper implements AsyncIterable<Uint8Array> {
     this.blksize = blksize;
     this.blob = isBlob ? (filelike as Blob) : undefined;
     // This object itself, not a copy or a wrapper of it, may be sent by the server's file fast path.
-    if (isBlob) registerFileBody(this, filelike as Blob);
+    registerFileBody(this, isBlob ? (filelike as Blob) : null);
     const readFn = isBlob ? undefined : (filelike as ReadableFile).read;
     const sync =
       options.sync ??

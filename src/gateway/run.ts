@@ -6,7 +6,7 @@
  * @module
  */
 import type { Application, Body, Environ, PostHook, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
-import { fileBodyBlob } from "./file-body.ts";
+import { fileBodyBlob, isFileBody } from "./file-body.ts";
 import { checkHeaders, checkStatus, chunkTypeError, describe, noStartResponseError, notABodyError } from "./response-fields.ts";
 
 /** Where the gateway sends the response. */
@@ -136,6 +136,13 @@ class Invocation implements Running {
   private small: Uint8Array[] | null = null;
   private smallBytes = 0;
   private minChunk = -1;
+  /**
+   * Bytes a file wrapper over a file-like object may still send under the
+   * app's Content-Length, which cuts the file short without an error (PEP
+   * 3333); -2 for such a body before its first block (the headers may still
+   * change until then), -1 for any other body, or without a Content-Length.
+   */
+  private fileLeft = -1;
   /** What the first {@link closeBody} returned, `null` before it ran. */
   private closing: void | Promise<void> | null = null;
   /** The server's own `tsgi.input`, kept because middleware may replace the environ's. */
@@ -233,6 +240,7 @@ class Invocation implements Running {
       // tsgi.file_wrapper over a Blob (Bun.file), returned as it is: send the file itself, not block by block.
       const blob = fileBodyBlob(body);
       if (blob !== undefined) return this.sendBlob(blob);
+      if (isFileBody(body)) this.fileLeft = -2;
       let iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array> | undefined;
       try {
         // Getting the iterator runs the body's code: it may throw like next() may.
@@ -319,20 +327,39 @@ class Invocation implements Running {
       for (;;) {
         const step = await iterator.next();
         if (step.done) break;
-        const chunk = step.value;
+        let chunk = step.value;
         if (!(chunk instanceof Uint8Array)) throw chunkTypeError(chunk);
         if (this.sink.closed) throw new ClientDisconnected();
-        if (chunk.length === 0) continue;
+        if (this.fileLeft !== -1) chunk = this.cutFile(chunk);
+        if (chunk.length === 0) {
+          if (this.fileLeft === 0) return this.complete();
+          continue;
+        }
         if (!this.send(chunk)) await this.sink.drain();
         if (this.sink.closed) throw new ClientDisconnected();
         // HEAD, 204, 304, or Content-Length reached: stop the body (closeBody calls return()).
-        if (this.headersSent && this.sink.discardsBody) return this.complete();
+        if ((this.headersSent && this.sink.discardsBody) || this.fileLeft === 0) return this.complete();
       }
     } catch (error) {
       return this.fail(error);
     }
     this.iterator = null;
     return this.complete();
+  }
+
+  /**
+   * A file wrapper's block, cut to what its Content-Length still allows
+   * (PEP 3333 "Optional Platform-Specific File Handling": a shorter
+   * Content-Length sends that many bytes of the file): the sink never sees
+   * an excess to log as an application error.
+   */
+  private cutFile(chunk: Uint8Array): Uint8Array {
+    let left = this.fileLeft;
+    if (left === -2) left = this.fileLeft = this.headers === null ? -1 : declaredLength(this.headers);
+    if (left === -1) return chunk;
+    if (chunk.length > left) chunk = chunk.subarray(0, left);
+    this.fileLeft = left - chunk.length;
+    return chunk;
   }
 
   /** Send one non-empty chunk, headers first if they have not gone out. */
