@@ -189,6 +189,33 @@ describe("slow clients", () => {
     expect(await waitFor(() => server.connections === 0)).toBe(true);
   });
 
+  test("slowloris on a kept-alive connection: the second head, trickled, gets its 408 on time too", async () => {
+    const { port, server } = setup({ headerTimeout: 500, keepAliveTimeout: 5000 });
+    const s = await open(port);
+    let data = "";
+    let closedAt = 0;
+    s.on("data", (d) => (data += d.toString("latin1")));
+    const closed = new Promise<void>((r) => s.on("close", () => ((closedAt = Date.now()), r())));
+    s.on("error", () => {});
+    s.write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+    for (let i = 0; i < 100 && !data.includes("\r\n\r\n"); i++) await Bun.sleep(10);
+    expect(data).toStartWith("HTTP/1.1 200 ");
+    const head = "GET /slow HTTP/1.1\r\nHost: h\r\nX-Slow: " + "s".repeat(100);
+    const started = Date.now();
+    let k = 0;
+    const trickle = setInterval(() => {
+      if (!s.destroyed && k < head.length) s.write(head[k++]!);
+    }, 100);
+    await Promise.race([closed, Bun.sleep(4000)]);
+    clearInterval(trickle);
+    s.destroy();
+    // Before: each byte of the second head restarted the 5 s keep-alive clock; no 408, and the head could take minutes.
+    expect(data).toContain("HTTP/1.1 408 ");
+    expect(closedAt - started).toBeGreaterThanOrEqual(450);
+    expect(closedAt - started).toBeLessThan(2000);
+    expect(await waitFor(() => server.connections === 0)).toBe(true);
+  });
+
   test("slow body (R-U-Dead-Yet): a body trickled forever is cut by requestTimeout; others served meanwhile", async () => {
     const { port, server, errors, stats } = setup({ bodyTimeout: 10_000, requestTimeout: 400 });
     const by = bystander(port, 1200);

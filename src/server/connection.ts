@@ -396,7 +396,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         // Answered synchronously before its body arrived: drain or close.
         if (!this.responding && !this.messageDone) this.startDraining();
       }
-      if (this.messageDone) {
+      // messageDone stays true between requests (until the next head): only
+      // an exchange still open (its head set) is finished here. Finishing it
+      // again on each piece of the next head restarted the keep-alive clock
+      // over that head's headerTimeout, so a second head could trickle forever.
+      if (this.messageDone && this.head !== null) {
         if (this.responding) {
           if (at < end) this.hold(data.subarray(at));
           return;
