@@ -56,6 +56,18 @@ describe("TrustedProxies", () => {
     expect(parseForwarded('for=1.1.1.1, garbage, for="2.2.2.2"')).toEqual([{ for: "1.1.1.1" }, {}, { for: "2.2.2.2" }]);
     expect(parseForwarded('for="unterminated')).toEqual([{}]);
   });
+
+  test("a quote the client leaves open does not swallow the elements its proxy appends", () => {
+    // The client sent `Forwarded: for="`; nginx appended its own element.
+    expect(parseForwarded('for=", for=127.0.0.5;proto=http')).toEqual([{}, { for: "127.0.0.5", proto: "http" }]);
+    // ... or one with a quoted (IPv6) node, whose opening quote would close the client's.
+    expect(parseForwarded('x=", for="[2001:db8::7]:4711"')).toEqual([{}, { for: "[2001:db8::7]:4711" }]);
+    // Through applyProxyHeaders, from the trusted nginx at 127.0.0.1: the client, not the proxy.
+    const e = env({ HTTP_FORWARDED: 'for=", for=198.51.100.7;proto=http' });
+    applyProxyHeaders(e, new TrustedProxies(["127.0.0.1"]), "forwarded");
+    // Before: the unclosed quote ran to the end, the proxy's element was lost, and REMOTE_ADDR stayed the proxy's 127.0.0.1.
+    expect(e.REMOTE_ADDR).toBe("198.51.100.7");
+  });
 });
 
 describe("applyProxyHeaders", () => {

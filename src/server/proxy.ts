@@ -170,7 +170,9 @@ export type ForwardedElement = Record<string, string>;
  * strings (`\` escapes). A malformed element is returned empty (its hop
  * still counts, so the chain stays aligned): the proxies' elements to its
  * right are still read, which a parser that rejects the whole field (as
- * `forwarded-parse` does) would not allow.
+ * `forwarded-parse` does) would not allow. A comma always ends an element,
+ * even inside quotes (no value RFC 7239 defines holds one), so a quote a
+ * client leaves open cannot swallow the elements its proxies append.
  */
 export function parseForwarded(value: string): ForwardedElement[] {
   const out: ForwardedElement[] = [];
@@ -217,6 +219,12 @@ export function parseForwarded(value: string): ForwardedElement[] {
         if (c === "\\" && i < n) v += value[i++];
         else if (c === '"') {
           closed = true;
+          break;
+        } else if (c === ",") {
+          // No value RFC 7239 defines holds a comma, and a quote the client
+          // left open must not swallow the elements its proxies append
+          // (`for="` + `, for=192.0.2.1`): the comma ends the element, bad.
+          i--;
           break;
         } else v += c;
       }
