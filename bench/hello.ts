@@ -12,8 +12,9 @@
  * cheroot.wsgi (GET runs only; /usr/bin/python3 with python3-gevent,
  * python3-eventlet, python3-cheroot), serving the same hello endpoint from
  * fixtures/seeds/environ_server.py.
- * "raw Bun.listen" (GET runs only) is the ceiling for any Bun.listen server:
- * it parses nothing and answers every `\r\n\r\n` with canned bytes; the
+ * "raw Bun.listen" is the ceiling for any Bun.listen server: it parses
+ * nothing and answers every `\r\n\r\n` with canned bytes (with --post, the
+ * canned head and the next --post bytes it read, taken as the body); the
  * run ends with tsgi's fraction of it.
  * Each server is warmed up first (`--warmup` seconds of the same load, not
  * measured): tsgi's request path is JavaScript, and while the JIT compiles it
@@ -91,8 +92,11 @@ const targets: Target[] = [
         cmd: (p: number) => ["/usr/bin/python3", join(root, "fixtures/seeds/environ_server.py"), seed, "hello", String(p)],
       }))
     : []),
-  // The ceiling for a Bun.listen server: canned responses, no parsing (GET only).
-  ...(postBytes ? [] : [{ name: "raw Bun.listen", cmd: (p: number) => [bun, join(root, "bench/servers/raw-listen.ts"), String(p)] }]),
+  // The ceiling for a Bun.listen server: canned responses, no parsing (POST: the canned head and the body's bytes).
+  {
+    name: "raw Bun.listen",
+    cmd: (p: number) => [bun, join(root, "bench/servers/raw-listen.ts"), String(p), ...(postBytes ? ["echo", String(postBytes)] : [])],
+  },
 ].filter((t) => !values.only || values.only.split(",").includes(t.name));
 
 // wrk Lua script for pipelining and POST bodies.

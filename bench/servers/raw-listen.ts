@@ -1,54 +1,107 @@
 /**
- * Benchmark target: the ceiling for a `Bun.listen` server. It parses nothing:
- * for every blank line (`\r\n\r\n`) in what it reads it answers one canned
- * hello response, the same bytes tsgi sends (Date included), all the
- * responses to one read in one write. GET only (bodies are not framed).
- * Usage: bun bench/servers/raw-listen.ts PORT
+ * Benchmark target: the ceiling for a `Bun.listen` server. It parses nothing.
+ *
+ * - hello (default): for every blank line (`\r\n\r\n`) in what it reads it
+ *   answers one canned hello response, the same bytes tsgi sends (Date
+ *   included), all the responses to one read in one write.
+ * - echo BYTES: every request is taken to be a head and then exactly BYTES
+ *   bytes of body (the bench's fixed POST body: no Content-Length is read);
+ *   once a body is complete it is answered with tsgi's response head and the
+ *   body's bytes, in one write.
+ *
+ * Usage: bun bench/servers/raw-listen.ts PORT [hello | echo BYTES]
  */
 export {};
 const port = Number(process.argv[2] ?? 9003);
+const echoBytes = process.argv[3] === "echo" ? Number(process.argv[4] ?? 4096) : 0;
 const encoder = new TextEncoder();
 let date = new Date().toUTCString();
 setInterval(() => (date = new Date().toUTCString()), 1000).unref();
 const response = () =>
-  encoder.encode(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: ${date}\r\nServer: tsgi/0.1.0\r\nContent-Length: 14\r\n\r\nHello, world!\n`);
+  echoBytes > 0
+    ? encoder.encode(
+        `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nDate: ${date}\r\nServer: tsgi/0.1.0\r\nContent-Length: ${echoBytes}\r\n\r\n`,
+      )
+    : encoder.encode(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: ${date}\r\nServer: tsgi/0.1.0\r\nContent-Length: 14\r\n\r\nHello, world!\n`);
 let cached = response();
 let cachedDate = date;
-/** Bytes of a request head's end that the previous read ended inside, per socket. */
-type State = { tail: number };
+const current = () => {
+  if (cachedDate !== date) {
+    cached = response();
+    cachedDate = date;
+  }
+  return cached;
+};
+
+/**
+ * Per socket: `tail` = how many bytes of a head's `\r\n\r\n` the previous
+ * read ended inside; in echo mode, the response being built (`out`, `filled`
+ * bytes of it so far) while a body is read.
+ */
+type State = { tail: number; out: Uint8Array | null; filled: number };
+
+/** hello: one canned response per `\r\n\r\n`. */
+function hello(socket: { data: State; write(b: Uint8Array): number }, data: Uint8Array) {
+  let matched = socket.data.tail;
+  let count = 0;
+  for (let i = 0; i < data.length; i++) {
+    const c = data[i];
+    if (c === (matched % 2 === 0 ? 13 : 10)) {
+      if (++matched === 4) {
+        count++;
+        matched = 0;
+      }
+    } else matched = c === 13 ? 1 : 0;
+  }
+  socket.data.tail = matched;
+  if (count === 0) return;
+  const head = current();
+  if (count === 1) socket.write(head);
+  else {
+    const out = new Uint8Array(head.length * count);
+    for (let i = 0; i < count; i++) out.set(head, i * head.length);
+    socket.write(out);
+  }
+}
+
+/** echo: after each `\r\n\r\n`, copy `echoBytes` body bytes behind the response head; write when full. */
+function echo(socket: { data: State; write(b: Uint8Array): number }, data: Uint8Array) {
+  const state = socket.data;
+  let i = 0;
+  while (i < data.length) {
+    if (state.out !== null) {
+      const take = Math.min(state.out.length - state.filled, data.length - i);
+      state.out.set(data.subarray(i, i + take), state.filled);
+      state.filled += take;
+      i += take;
+      if (state.filled === state.out.length) {
+        socket.write(state.out);
+        state.out = null;
+      }
+      continue;
+    }
+    const c = data[i++];
+    if (c === (state.tail % 2 === 0 ? 13 : 10)) {
+      if (++state.tail === 4) {
+        state.tail = 0;
+        const head = current();
+        state.out = new Uint8Array(head.length + echoBytes);
+        state.out.set(head, 0);
+        state.filled = head.length;
+      }
+    } else state.tail = c === 13 ? 1 : 0;
+  }
+}
+
+const handle = echoBytes > 0 ? echo : hello;
 Bun.listen<State>({
   hostname: "127.0.0.1",
   port,
   socket: {
     open(socket) {
-      socket.data = { tail: 0 };
+      socket.data = { tail: 0, out: null, filled: 0 };
     },
-    data(socket, data) {
-      // Count "\r\n\r\n" across reads: tail = how many of its bytes were matched so far.
-      let matched = socket.data.tail;
-      let count = 0;
-      for (let i = 0; i < data.length; i++) {
-        const c = data[i];
-        if (c === (matched % 2 === 0 ? 13 : 10)) {
-          if (++matched === 4) {
-            count++;
-            matched = 0;
-          }
-        } else matched = c === 13 ? 1 : 0;
-      }
-      socket.data.tail = matched;
-      if (count === 0) return;
-      if (cachedDate !== date) {
-        cached = response();
-        cachedDate = date;
-      }
-      if (count === 1) socket.write(cached);
-      else {
-        const out = new Uint8Array(cached.length * count);
-        for (let i = 0; i < count; i++) out.set(cached, i * cached.length);
-        socket.write(out);
-      }
-    },
+    data: handle,
   },
 });
 console.log("ready");
