@@ -250,6 +250,44 @@ describe("fixtures through toFetchHandler on Bun.serve = tsgi directly", () => {
     });
   }
 
+  test("tsgi.file_wrapper is there by default, as on tsgi serve: a Bun.file() goes out whole with its Content-Length, a shorter Content-Length cuts it, HEAD has no body; fileWrapper: null leaves it out", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-fetch-file-"));
+    const path = join(dir, "big.bin");
+    const bytes = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) % 251);
+    writeFileSync(path, bytes);
+    const app: Application = (e, sr) => {
+      const wrap = e["tsgi.file_wrapper"];
+      if (!wrap) {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [enc.encode("no file_wrapper")];
+      }
+      const headers: Array<[string, string]> = [["Content-Type", "application/octet-stream"]];
+      if (e.PATH_INFO === "/cut") headers.push(["Content-Length", "1000"]);
+      sr("200 OK", headers);
+      return wrap(Bun.file(path));
+    };
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null }) });
+    const none = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null, fileWrapper: null }) });
+    try {
+      const whole = await rawOne(bun.port!, "GET /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { timeoutMs: 5000 });
+      // Before: no tsgi.file_wrapper by default; given one, a file over 1 MiB went out chunked.
+      expect(whole.response!.headers["content-length"]).toBe(String(bytes.length));
+      expect(whole.response!.headers["transfer-encoding"]).toBeUndefined();
+      expect(Buffer.compare(whole.response!.body, Buffer.from(bytes))).toBe(0);
+      const cut = await rawOne(bun.port!, "GET /cut HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { timeoutMs: 5000 });
+      expect(cut.response!.headers["content-length"]).toBe("1000");
+      expect(Buffer.compare(cut.response!.body, Buffer.from(bytes.subarray(0, 1000)))).toBe(0);
+      const head = (await raw(bun.port!, "HEAD /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { timeoutMs: 5000 })).data.toString("latin1");
+      expect(head.toLowerCase()).toContain(`content-length: ${bytes.length}\r\n`);
+      expect(head).toEndWith("\r\n\r\n");
+      expect(await (await fetch(`http://127.0.0.1:${none.port}/file`)).text()).toBe("no file_wrapper");
+    } finally {
+      await bun.stop(true);
+      await none.stop(true);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("posthooks: a new empty array per request; pushed hooks run after the response", async () => {
     const calls: string[] = [];
     const app: Application = (e, sr) => {

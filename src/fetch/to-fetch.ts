@@ -9,6 +9,7 @@ import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
 import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";
+import { fileWrapper } from "../gateway/file-wrapper.ts";
 import type { Application, Environ, FileWrapperFactory, ResponseHeaders } from "../spec.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import { isHopByHopField } from "../gateway/hop-by-hop.ts";
@@ -34,8 +35,14 @@ export interface ToFetchOptions {
   errorLog?: ((text: string) => void) | null;
   /** `tsgi.multiprocess`. Default false. */
   multiprocess?: boolean;
-  /** `tsgi.file_wrapper` for every request. Default none (apps fall back to iterating). */
-  fileWrapper?: FileWrapperFactory;
+  /**
+   * `tsgi.file_wrapper` for every request. Default: the tsgi server's
+   * (`fileWrapper` from `tsgi/util`; a wrapper over `Bun.file()` is sent as
+   * the file itself, with its Content-Length), so an app that uses it runs
+   * here as on `tsgi serve`. `null`: none (PEP 3333 makes it optional; apps
+   * then fall back to iterating).
+   */
+  fileWrapper?: FileWrapperFactory | null;
   /**
    * Extra keys for every environ, with the server's `environ` option
    * precedence: they replace server-level keys (`SERVER_SOFTWARE`,
@@ -175,7 +182,7 @@ class FetchSink implements ResponseSink {
    * a tunnel's answer does not carry (docs/fetch.md).
    * @throws TypeError for an invalid or conflicting Content-Length (nothing is sent).
    */
-  start(status: string, headers: ResponseHeaders, bodyLength: number): void {
+  start(status: string, headers: ResponseHeaders, bodyLength: number, file?: Blob): void {
     const code = Number(status.slice(0, 3));
     const h = new Headers();
     let declared = -1;
@@ -220,6 +227,12 @@ class FetchSink implements ResponseSink {
       h.set("content-length", "0");
       this.discardsBody = true;
       this.resolveResponse(new Response(null, init));
+    } else if (file !== undefined && !tunnel && length === file.size) {
+      // A file wrapper over Bun.file(): Bun sends the Blob itself, with its Content-Length
+      // (a stream's would be dropped for chunked framing) and without copying it through JavaScript.
+      h.set("content-length", String(length));
+      this.discardsBody = true;
+      this.resolveResponse(new Response(file, init));
     } else {
       if (length > 0) {
         h.set("content-length", String(length));
@@ -330,7 +343,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     serverSoftware: options.serverSoftware ?? SERVER_SOFTWARE,
     multiprocess: options.multiprocess ?? false,
     scriptName: mountPoint(options.scriptName ?? "", "toFetchHandler option scriptName"),
-    fileWrapper: options.fileWrapper,
+    fileWrapper: options.fileWrapper === undefined ? fileWrapper : (options.fileWrapper ?? undefined),
     extra: options.environ,
   };
   return async (request: Request, ...rest: any[]): Promise<Response> => {
