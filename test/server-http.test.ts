@@ -730,6 +730,30 @@ describe("response framing", () => {
     expect(sizes).toEqual(["8", "8", "4", "0"]);
     expect(r.response!.body.toString()).toBe("xx".repeat(10));
   });
+
+  test("environ[\"tsgi.minimum_write_chunk_size\"] sets it per request: larger, smaller, 0 (off)", async () => {
+    const app: Application = (e, sr) => {
+      const per = new URL(`http://x${e.REQUEST_URI}`).searchParams.get("min");
+      if (per !== null) e["tsgi.minimum_write_chunk_size"] = Number(per);
+      sr("200 OK", []);
+      return (function* () {
+        for (let i = 0; i < 10; i++) yield enc("xx");
+      })();
+    };
+    const { port } = start(app, { minimumChunkSize: 8 });
+    const cases: Array<[string, string[]]> = [
+      ["/", ["8", "8", "4", "0"]],
+      ["/?min=12", ["c", "8", "0"]],
+      ["/?min=4", ["4", "4", "4", "4", "4", "0"]],
+      ["/?min=0", [...Array<string>(10).fill("2"), "0"]],
+    ];
+    for (const [path, sizes] of cases) {
+      const r = await rawOne(port, get(path), { until: (d) => d.includes("0\r\n\r\n") });
+      const got = r.data.toString().split("\r\n\r\n")[1]!.split("\r\n").filter((_, i) => i % 2 === 0);
+      expect([path, got]).toEqual([path, sizes]);
+      expect(r.response!.body.toString()).toBe("xx".repeat(10));
+    }
+  });
 });
 
 describe("environ", () => {
