@@ -86,6 +86,34 @@ function setup(options: ServerOptions = {}) {
 }
 
 
+/** A client socket watched: what it received (latin-1), and when the server closed it (ms since epoch; 0 while open). */
+interface Watched {
+  socket: Socket;
+  data: string;
+  closedAt: number;
+  closed: Promise<void>;
+}
+
+function watch(socket: Socket): Watched {
+  const w: Watched = { socket, data: "", closedAt: 0, closed: Promise.resolve() };
+  socket.on("data", (d) => (w.data += d.toString("latin1")));
+  w.closed = new Promise<void>((r) => socket.on("close", () => ((w.closedAt = Date.now()), r())));
+  socket.on("error", () => {});
+  return w;
+}
+
+/** Send `head` a byte every `everyMs` until the server closes the connection or `limitMs` pass, then destroy the socket; returns how many bytes went. */
+async function trickle(w: Watched, head: string, everyMs: number, limitMs: number): Promise<number> {
+  let k = 0;
+  const timer = setInterval(() => {
+    if (!w.socket.destroyed && k < head.length) w.socket.write(head[k++]!);
+  }, everyMs);
+  await Promise.race([w.closed, Bun.sleep(limitMs)]);
+  clearInterval(timer);
+  w.socket.destroy();
+  return k;
+}
+
 function open(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: "127.0.0.1", port }, () => resolve(s));
@@ -161,21 +189,9 @@ describe("slow clients", () => {
     const started = Date.now();
     const results = await Promise.all(
       Array.from({ length: 20 }, async () => {
-        const s = await open(port);
-        let data = "";
-        let closedAt = 0;
-        s.on("data", (d) => (data += d.toString("latin1")));
-        const closed = new Promise<void>((r) => s.on("close", () => ((closedAt = Date.now()), r())));
-        s.on("error", () => {});
-        const head = "GET /partial HTTP/1.1\r\nHost: h\r\nX-Slow: " + "s".repeat(1000);
-        let k = 0;
-        const trickle = setInterval(() => {
-          if (!s.destroyed && k < head.length) s.write(head[k++]!);
-        }, 25);
-        await Promise.race([closed, Bun.sleep(3000)]);
-        clearInterval(trickle);
-        s.destroy();
-        return { data, after: closedAt ? closedAt - started : Infinity, sent: k };
+        const w = watch(await open(port));
+        const sent = await trickle(w, "GET /partial HTTP/1.1\r\nHost: h\r\nX-Slow: " + "s".repeat(1000), 25, 3000);
+        return { data: w.data, after: w.closedAt ? w.closedAt - started : Infinity, sent };
       }),
     );
     expectBystanderUnaffected(await by);
@@ -191,28 +207,16 @@ describe("slow clients", () => {
 
   test("slowloris on a kept-alive connection: the second head, trickled, gets its 408 on time too", async () => {
     const { port, server } = setup({ headerTimeout: 500, keepAliveTimeout: 5000 });
-    const s = await open(port);
-    let data = "";
-    let closedAt = 0;
-    s.on("data", (d) => (data += d.toString("latin1")));
-    const closed = new Promise<void>((r) => s.on("close", () => ((closedAt = Date.now()), r())));
-    s.on("error", () => {});
-    s.write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
-    for (let i = 0; i < 100 && !data.includes("\r\n\r\n"); i++) await Bun.sleep(10);
-    expect(data).toStartWith("HTTP/1.1 200 ");
-    const head = "GET /slow HTTP/1.1\r\nHost: h\r\nX-Slow: " + "s".repeat(100);
+    const w = watch(await open(port));
+    w.socket.write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+    for (let i = 0; i < 100 && !w.data.includes("\r\n\r\n"); i++) await Bun.sleep(10);
+    expect(w.data).toStartWith("HTTP/1.1 200 ");
     const started = Date.now();
-    let k = 0;
-    const trickle = setInterval(() => {
-      if (!s.destroyed && k < head.length) s.write(head[k++]!);
-    }, 100);
-    await Promise.race([closed, Bun.sleep(4000)]);
-    clearInterval(trickle);
-    s.destroy();
+    await trickle(w, "GET /slow HTTP/1.1\r\nHost: h\r\nX-Slow: " + "s".repeat(100), 100, 4000);
     // Before: each byte of the second head restarted the 5 s keep-alive clock; no 408, and the head could take minutes.
-    expect(data).toContain("HTTP/1.1 408 ");
-    expect(closedAt - started).toBeGreaterThanOrEqual(450);
-    expect(closedAt - started).toBeLessThan(2000);
+    expect(w.data).toContain("HTTP/1.1 408 ");
+    expect(w.closedAt - started).toBeGreaterThanOrEqual(450);
+    expect(w.closedAt - started).toBeLessThan(2000);
     expect(await waitFor(() => server.connections === 0)).toBe(true);
   });
 
