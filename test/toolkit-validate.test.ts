@@ -124,6 +124,24 @@ describe("a conforming exchange", () => {
     }
     expect(out).toEqual(["a", "b", "c", "d"]);
   });
+  test("warns [write-not-awaited] when the body is returned with write() calls still pending (spec.md: SHOULD await), not when they were awaited", async () => {
+    const statement = v((_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+      void write(enc.encode("x")); // PEP 3333 style: write() as a statement
+      void write(enc.encode("y"));
+      return [];
+    });
+    expect((await serve(statement.app)).text).toBe("xy");
+    expect(statement.warnings).toEqual([expect.stringMatching(/^\[write-not-awaited\] the application returned its body with 2 write\(\) call\(s\) not awaited; it SHOULD await write\(\)/)]);
+    const awaited = v(async (_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+      await write(enc.encode("x"));
+      await write(enc.encode("y"));
+      return [];
+    });
+    expect((await serve(awaited.app)).text).toBe("xy");
+    expect(awaited.warnings).toEqual([]);
+  });
   test("startResponse again with excInfo is allowed", async () => {
     const { app } = v((_e, sr) => {
       sr("200 OK", [["Content-Type", "text/plain"]]);

@@ -350,6 +350,8 @@ interface RequestState {
   warnedBody: boolean;
   /** The body is a file wrapper: a shorter Content-Length sends a prefix of the file (spec.md), not an error. */
   fileBody: boolean;
+  /** `write()` calls whose promise has not settled yet. */
+  pendingWrites: number;
 }
 
 function noBodyExpected(st: RequestState): string | undefined {
@@ -647,7 +649,8 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  * Warnings (through `options.warn`, default `consola.warn`): unknown request
  * method, unusual status code, a reason phrase with surrounding whitespace, missing Content-Type (or one on a 204 / 304),
  * body bytes in a HEAD / 204 / 304 response, a body shorter than
- * its Content-Length, and a body garbage-collected without `close()` (use
+ * its Content-Length, a body returned while `write()` calls were not
+ * awaited (`[write-not-awaited]`), and a body garbage-collected without `close()` (use
  * {@link checkClosed} for a deterministic check).
  *
  * @example
@@ -663,7 +666,7 @@ export function validator(application: Application, options: ValidatorOptions = 
     checkEnviron(environ, warn);
     if (typeof startResponse !== "function") fail("start-response-callable", `startResponse must be a function, got ${show(startResponse)}`);
 
-    const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false, fileBody: false };
+    const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false, fileBody: false, pendingWrites: 0 };
 
     const checkedStartResponse: StartResponse = function (status: string, headers: ResponseHeaders, excInfo?: unknown): WriteCallable {
       if (arguments.length < 2 || arguments.length > 3) {
@@ -684,6 +687,9 @@ export function validator(application: Application, options: ValidatorOptions = 
         countBody(st, data.length);
         const p = write(data);
         if (!isThenable(p)) fail("server-write-promise", `write() must return a Promise, got ${show(p)}`);
+        st.pendingWrites++;
+        const settled = () => void st.pendingWrites--;
+        p.then(settled, settled);
         return p;
       };
     };
@@ -692,6 +698,11 @@ export function validator(application: Application, options: ValidatorOptions = 
     environ["tsgi.errors"] = wrapErrors(environ["tsgi.errors"]);
 
     const checkResult = (body: unknown): Body => {
+      if (st.pendingWrites > 0) {
+        warn(
+          `[write-not-awaited] the application returned its body with ${st.pendingWrites} write() call(s) not awaited; it SHOULD await write() before it returns (TSGI 1.0 "The write() callable"): unawaited, it gets no backpressure and its errors go unseen`,
+        );
+      }
       if (body === undefined || body === null || body === false) {
         fail("app-result", `The application must return a body, if only an empty array (got ${show(body)})`);
       }
