@@ -62,6 +62,11 @@ describe("TrustedProxies", () => {
     expect(parseForwarded('for=", for=127.0.0.5;proto=http')).toEqual([{}, { for: "127.0.0.5", proto: "http" }]);
     // ... or one with a quoted (IPv6) node, whose opening quote would close the client's.
     expect(parseForwarded('x=", for="[2001:db8::7]:4711"')).toEqual([{}, { for: "[2001:db8::7]:4711" }]);
+    // ... nor one whose last character escapes the comma nginx puts before its element.
+    expect(parseForwarded('for="\\, for=198.51.100.7;proto=http')).toEqual([{}, { for: "198.51.100.7", proto: "http" }]);
+    expect(parseForwarded('for="a\\,b", for=198.51.100.7')).toEqual([{}, {}, { for: "198.51.100.7" }]);
+    // Escapes still work inside a closed quoted string.
+    expect(parseForwarded('for="_a\\"b"')).toEqual([{ for: '_a"b' }]);
     // Through applyProxyHeaders, from the trusted nginx at 127.0.0.1: the client, not the proxy.
     const e = env({ HTTP_FORWARDED: 'for=", for=198.51.100.7;proto=http' });
     applyProxyHeaders(e, new TrustedProxies(["127.0.0.1"]), "forwarded");

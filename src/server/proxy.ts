@@ -171,8 +171,9 @@ export type ForwardedElement = Record<string, string>;
  * still counts, so the chain stays aligned): the proxies' elements to its
  * right are still read, which a parser that rejects the whole field (as
  * `forwarded-parse` does) would not allow. A comma always ends an element,
- * even inside quotes (no value RFC 7239 defines holds one), so a quote a
- * client leaves open cannot swallow the elements its proxies append.
+ * even inside quotes or after a `\` (no value RFC 7239 defines holds one),
+ * so a quote a client leaves open cannot swallow the elements its proxies
+ * append.
  */
 export function parseForwarded(value: string): ForwardedElement[] {
   const out: ForwardedElement[] = [];
@@ -214,17 +215,15 @@ export function parseForwarded(value: string): ForwardedElement[] {
     if (value[i] === '"') {
       i++;
       let closed = false;
-      while (i < n) {
+      // No value RFC 7239 defines holds a comma, and a quote the client left
+      // open must not swallow the elements its proxies append (`for="` +
+      // `, for=192.0.2.1`): any comma, escaped (`\,`) too, ends the element, bad.
+      while (i < n && value[i] !== ",") {
         const c = value[i++]!;
-        if (c === "\\" && i < n) v += value[i++];
-        else if (c === '"') {
+        if (c === "\\") {
+          if (i < n && value[i] !== ",") v += value[i++];
+        } else if (c === '"') {
           closed = true;
-          break;
-        } else if (c === ",") {
-          // No value RFC 7239 defines holds a comma, and a quote the client
-          // left open must not swallow the elements its proxies append
-          // (`for="` + `, for=192.0.2.1`): the comma ends the element, bad.
-          i--;
           break;
         } else v += c;
       }
