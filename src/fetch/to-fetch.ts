@@ -37,10 +37,10 @@ export interface ToFetchOptions {
   multiprocess?: boolean;
   /**
    * `tsgi.file_wrapper` for every request. Default: the tsgi server's
-   * (`fileWrapper` from `tsgi/util`; a wrapper over `Bun.file()` is sent as
-   * the file itself, with its Content-Length), so an app that uses it runs
-   * here as on `tsgi serve`. `null`: none (PEP 3333 makes it optional; apps
-   * then fall back to iterating).
+   * (`fileWrapper` from `tsgi/util`), so an app that uses it runs here as
+   * on `tsgi serve` (a file over 1 MiB goes out chunked: Bun.serve drops a
+   * streamed body's Content-Length). `null`: none (PEP 3333 makes it
+   * optional; apps then fall back to iterating).
    */
   fileWrapper?: FileWrapperFactory | null;
   /**
@@ -182,7 +182,7 @@ class FetchSink implements ResponseSink {
    * a tunnel's answer does not carry (docs/fetch.md).
    * @throws TypeError for an invalid or conflicting Content-Length (nothing is sent).
    */
-  start(status: string, headers: ResponseHeaders, bodyLength: number, file?: Blob): void {
+  start(status: string, headers: ResponseHeaders, bodyLength: number): void {
     const code = Number(status.slice(0, 3));
     const h = new Headers();
     let declared = -1;
@@ -227,13 +227,10 @@ class FetchSink implements ResponseSink {
       h.set("content-length", "0");
       this.discardsBody = true;
       this.resolveResponse(new Response(null, init));
-    } else if (file !== undefined && !tunnel && length === file.size) {
-      // A file wrapper over Bun.file(): Bun sends the Blob itself, with its Content-Length
-      // (a stream's would be dropped for chunked framing) and without copying it through JavaScript.
-      h.set("content-length", String(length));
-      this.discardsBody = true;
-      this.resolveResponse(new Response(file, init));
     } else {
+      // Never a Response over a Bun.file() Blob, though Bun would send it with its length:
+      // Bun.serve answers a Range request to one with a 206 the app never chose, and adds
+      // Content-Disposition (the file's name) and a guessed Content-Type.
       if (length > 0) {
         h.set("content-length", String(length));
         this.remaining = length;

@@ -14,15 +14,9 @@ export interface ResponseSink {
   /**
    * Send the status line and header section now. `bodyLength` is the body's
    * length in bytes when the gateway knows it (an array body, a file), else
-   * -1. `file`: the body is this Blob, whole (a `tsgi.file_wrapper` over
-   * `Bun.file()`, cut to the app's Content-Length; `bodyLength` is its
-   * size). A sink that can send a Blob itself (the fetch bridge: a
-   * `Response` over it, sent with its length) does, and reports
-   * {@link discardsBody}; the others ignore it and get the bytes through
-   * {@link write}. May throw (e.g. an invalid Content-Length); nothing is
-   * sent then.
+   * -1. May throw (e.g. an invalid Content-Length); nothing is sent then.
    */
-  start(status: string, headers: ResponseHeaders, bodyLength: number, file?: Blob): void;
+  start(status: string, headers: ResponseHeaders, bodyLength: number): void;
   /**
    * Send body bytes. Returns `false` when the caller should await
    * {@link drain} before producing more (backpressure).
@@ -301,9 +295,9 @@ class Invocation implements Running {
       // PEP 3333: a Content-Length shorter than the file means send that many bytes.
       const declared = declaredLength(this.headers!);
       const blob = declared >= 0 && declared < file.size ? file.slice(0, declared) : file;
-      if (!this.headersSent) this.sendHead(blob.size, blob);
+      if (!this.headersSent) this.sendHead(blob.size);
       if (this.sink.discardsBody) {
-        // HEAD, 204, 304: the header section is all; or the sink sends the Blob itself.
+        // HEAD, 204, 304: the header section is all.
       } else if (blob.size <= SMALL_FILE) {
         if (blob.size > 0) this.send(await blob.bytes());
       } else {
@@ -394,13 +388,13 @@ class Invocation implements Running {
     return this.sink.write(joined);
   }
 
-  private sendHead(bodyLength: number, file?: Blob): void {
+  private sendHead(bodyLength: number): void {
     const status = this.status;
     if (status === null) throw noStartResponseError();
     // The app may have changed the list after startResponse (PEP 3333 allows
     // it until the first chunk), so check again what goes on the wire.
     checkHeaders(this.headers);
-    this.sink.start(status, this.headers!, bodyLength, file);
+    this.sink.start(status, this.headers!, bodyLength);
     this.headersSent = true;
   }
 
