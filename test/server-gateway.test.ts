@@ -9,6 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CUT_REQUEST_CLEANUP_MS } from "../src/server/index.ts";
 import type { Application, Body, PostHook } from "../src/spec.ts";
 import { enc, firstArrival, get, parseResponses, python3, raw, serverPool, startServer } from "./helpers.ts";
 
@@ -421,6 +422,58 @@ describe("an early stop ends the iterator before close()", () => {
     // Before: close() and the posthooks ran at once, server.close() resolved, and finally came 100 ms later.
     expect(events.slice(-4)).toEqual(["finally", "close", "posthook", "server.close() resolved"]);
     expect(events.filter((e) => e.includes("lock released"))).toEqual([]);
+  });
+});
+
+describe("the bounded cleanup of stopped requests", () => {
+  test("a posthook that never settles does not hold server.close(): the cut requests' cleanup ends within CUT_REQUEST_CLEANUP_MS", async () => {
+    const s = startServer(
+      (environ) => {
+        (environ["tsgi.posthooks"] as PostHook[]).push([() => new Promise<void>(() => {})]);
+        return new Promise<Body>(() => {}); // never answers: cut by requestTimeout
+      },
+      { requestTimeout: 200, log: null },
+    );
+    const answers = await Promise.all(Array.from({ length: 5 }, () => fetch(`${s.url}/hang`).then((r) => r.status)));
+    expect(answers).toEqual([503, 503, 503, 503, 503]);
+    // Past the bound, the cut requests' work is let go of: close() does not wait for their hung posthooks.
+    await Bun.sleep(CUT_REQUEST_CLEANUP_MS + 300);
+    const t0 = Date.now();
+    await s.server.close({ timeout: 100 });
+    // Before: close() waited 5 s for posthooks that never settle, each holding its environ meanwhile.
+    expect(Date.now() - t0).toBeLessThan(500);
+  }, 15_000);
+
+  test("stopping a body at its Content-Length or for HEAD arms no timer when its return() settles at once", async () => {
+    const s = startServer(
+      (_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "2"]]);
+        async function* body() {
+          try {
+            for (;;) yield enc("ab");
+          } finally {
+            // a synchronous finally: return() settles within microtasks
+          }
+        }
+        return Object.assign(body(), { close() {} }) as Body;
+      },
+      { log: null },
+    );
+    await fetch(`${s.url}/warm`).then((r) => r.text());
+    const real = globalThis.setTimeout;
+    let armed = 0;
+    globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => (armed++, real(...args))) as typeof setTimeout;
+    try {
+      for (let i = 0; i < 20; i++) {
+        const res = await fetch(`${s.url}/x`, { method: i % 2 ? "HEAD" : "GET" });
+        expect(await res.text()).toBe(i % 2 ? "" : "ab");
+      }
+    } finally {
+      globalThis.setTimeout = real;
+    }
+    // Before: one 1 s timer per request (20), for close()'s wait on return().
+    expect(armed).toBeLessThan(5);
+    await s.server.close({ timeout: 100 });
   });
 });
 

@@ -96,6 +96,29 @@ describe("the access log under workers", () => {
     expect(err.text()).toContain("worker(s) serving");
   }, 60_000);
 
+  test("SIGTERM past --graceful-timeout with a stream asleep between events: the worker ends the cut request and exits by itself, not killed", async () => {
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "1", "--graceful-timeout", "1"], { stdout: "pipe", stderr: "pipe" });
+    procs.push(proc);
+    const out = collect(proc.stdout as ReadableStream<Uint8Array>);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) listening/.test(err.text()), 15_000)).toBe(true);
+    const stream = await fetch(`http://127.0.0.1:${port}/sse`);
+    const reader = stream.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe("data: hi\n\n");
+    const t0 = Date.now();
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    const took = Date.now() - t0;
+    await out.done;
+    // Before: the server's wait for the cut stream's close() ran past the supervisor's kill at graceful-timeout + 1 s.
+    expect(err.text()).not.toContain("killing it");
+    expect(err.text()).toContain("the server stopped before the response ended (shutdown timeout 1000 ms); abandoned");
+    expect(out.text()).toContain('"GET /sse HTTP/1.1" 200');
+    expect(took).toBeLessThan(6000);
+    await reader.cancel().catch(() => {});
+  }, 40_000);
+
   for (const workers of [[], ["--workers", "2"]]) {
     test(`a broken stdout pipe stops the access log, not the server${workers.length ? " (workers)" : ""}`, async () => {
       const port = freePort();

@@ -28,6 +28,7 @@ import { stdoutLog } from "./stdio.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
 import { closeFd, dupFd } from "../server/sys.ts";
+import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
 
 /** Where supervisor messages go. */
 export type SupervisorLog = (level: "info" | "warn" | "error", message: string) => void;
@@ -324,7 +325,11 @@ export class Supervisor {
     this.terminate(w);
   }
 
-  /** Ask a worker to drain and exit; kill it if it has not after the graceful timeout. */
+  /**
+   * Ask a worker to drain and exit; kill it if it has not after the graceful
+   * timeout and the time its server may take to end the requests it cut
+   * (their bodies' `close()`, their posthooks: `CUT_REQUEST_CLEANUP_MS`).
+   */
   private terminate(w: Worker): void {
     if (w.stopping) return;
     w.stopping = true;
@@ -334,7 +339,7 @@ export class Supervisor {
         this.log("warn", `worker ${w.pid} did not exit within the graceful timeout; killing it`);
         w.proc.kill("SIGKILL");
       }
-    }, this.settings.gracefulTimeout + 1000);
+    }, this.settings.gracefulTimeout + CUT_REQUEST_CLEANUP_MS + 1000);
     timer.unref?.();
   }
 
@@ -441,7 +446,7 @@ export class Supervisor {
       // inherited socket (--fd, systemd) stays open: its owner keeps it.
       if (this.sharedFd !== null && this.ownFd) closeFd(this.sharedFd);
       this.sharedFd = null;
-      const deadline = Date.now() + this.settings.gracefulTimeout + 3000;
+      const deadline = Date.now() + this.settings.gracefulTimeout + CUT_REQUEST_CLEANUP_MS + 3000;
       while (this.live.size > 0 && Date.now() < deadline) {
         await new Promise<void>((r) => {
           this.exitWaiters.push(r);

@@ -28,6 +28,7 @@ import { fingerprint } from "./fingerprint.ts";
 import { onStopSignals, type StopSignal } from "../deploy/signals.ts";
 import { BindError } from "../server/bind.ts";
 import { closeFd, dupFd, libc } from "../server/sys.ts";
+import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
 import type { DevConfig } from "./config.ts";
 import type { DevRole } from "./dev-server.ts";
 import { printReady } from "./dev-server.ts";
@@ -379,7 +380,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       standby = null;
     }
     // The old worker hands over and exits in the background: the new one serves from now on.
-    retire(stopWorker(old, config.shutdownTimeout + 2000, true));
+    retire(stopWorker(old, config.shutdownTimeout + CUT_REQUEST_CLEANUP_MS + 2000, true));
     // Report the restart once the old code answers nothing more: the old worker forwards from then on.
     await Promise.race([old.handedOver, old.exited, Bun.sleep(HANDED_OVER_TIMEOUT_MS)]);
     const ms = Math.round(performance.now() - started);
@@ -441,7 +442,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     const closing = standby?.close();
     standby = null;
     if (sharedFd !== null) closeFd(sharedFd);
-    await Promise.all([stopWorker(current, config.shutdownTimeout + 2000, false), closing, ...retiring]);
+    await Promise.all([stopWorker(current, config.shutdownTimeout + CUT_REQUEST_CLEANUP_MS + 2000, false), closing, ...retiring]);
     finish(0);
   };
   onStop = (signal) => void stop(signal);

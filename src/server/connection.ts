@@ -98,6 +98,13 @@ function serverEvent(message: string): Error {
  * then up to 1 s for `close()`.
  */
 const POSTHOOK_CLOSE_GRACE_MS = BODY_RETURN_GRACE_MS + 1000;
+/**
+ * How long the work left by a request the server stopped may take, in all
+ * (ms): its body's `return()` and `close()` ({@link POSTHOOK_CLOSE_GRACE_MS}),
+ * then its posthooks, up to 1 s. `server.close()` waits this long at most,
+ * past its timeout, for the requests it cut.
+ */
+export const CUT_REQUEST_CLEANUP_MS = POSTHOOK_CLOSE_GRACE_MS + 1000;
 /** On graceful shutdown, how long a connection whose request head is due may still deliver it (ms). */
 const SHUTDOWN_HEAD_GRACE_MS = 1000;
 
@@ -352,7 +359,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     if (environ !== null && hooks.length > 0) {
       const logError = this.core.logError;
       const closed = r ? settledWithin(r, POSTHOOK_CLOSE_GRACE_MS) : Promise.resolve();
-      this.core.trackAbandoned(closed.then(() => runPosthooks(environ, logError, hooks)));
+      // Bounded as a whole: a posthook that never settles must not hold the server's close() (or its environ) for ever.
+      this.core.trackAbandoned(settledWithin(closed.then(() => runPosthooks(environ, logError, hooks)), CUT_REQUEST_CLEANUP_MS));
     } else if (r) {
       this.core.trackAbandoned(settledWithin(r, POSTHOOK_CLOSE_GRACE_MS));
     }

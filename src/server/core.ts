@@ -58,8 +58,8 @@ export interface ServerCore {
   warnOnce(key: string, message: string): void;
   /**
    * Work left by a request the server stopped (its body's `return()` and
-   * `close()`, its posthooks), already bounded in time: `close()` waits for
-   * it before it resolves.
+   * `close()`, its posthooks), already bounded in time (at most
+   * `CUT_REQUEST_CLEANUP_MS`): `close()` waits for it before it resolves.
    */
   trackAbandoned(work: Promise<unknown>): void;
   /** A connection closed. */

@@ -7,7 +7,7 @@ import type { Socket, SocketListener } from "bun";
 import { hostname as osHostname } from "node:os";
 import type { EnvironDefaults } from "../gateway/environ.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";
-import { settledWithin, type GatewayOptions } from "../gateway/run.ts";
+import type { GatewayOptions } from "../gateway/run.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
@@ -56,7 +56,9 @@ export interface Server {
    * --reload=restart` and the workers' reload use it. Resolves when every
    * connection has closed, pending access-log lines were written, and the
    * requests it stopped have ended: their bodies' `return()` and `close()`
-   * (each waited for up to 1 s) and their posthooks, up to 5 s in all.
+   * (each waited for up to 1 s) and their posthooks, up to 3 s in all
+   * (`CUT_REQUEST_CLEANUP_MS`) past `timeout`; a caller with its own kill
+   * deadline allows for it.
    */
   close(options?: CloseOptions): Promise<void>;
   /** `close()` with its defaults, for `await using`. */
@@ -85,8 +87,6 @@ function errorCode(error: unknown): string | undefined {
 const MAX_REFUSED_HANDSHAKES = 64;
 /** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
 const REFUSED_HANDSHAKE_MS = 10_000;
-/** How long `close()` waits, in all, for the requests it stopped to end (their bodies' close() and posthooks) (ms). */
-const ABANDONED_WAIT_MS = 5000;
 
 /**
  * The server. Create with {@link createServer} or {@link serve}.
@@ -444,8 +444,8 @@ export class TsgiServer implements Server, ServerCore {
     }
     // Requests the server stopped (cut by the timeout, or their client left):
     // their bodies' finally blocks, close() and posthooks end before close() resolves.
-    // Posthooks are not bounded by the gateway: the wait is, as a whole.
-    if (this.abandoned.size > 0) await settledWithin(Promise.all([...this.abandoned]), ABANDONED_WAIT_MS);
+    // Each is bounded (CUT_REQUEST_CLEANUP_MS from its cut), so this wait is too.
+    if (this.abandoned.size > 0) await Promise.all([...this.abandoned]);
   }
 
   private finishClose(): void {

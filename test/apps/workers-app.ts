@@ -1,7 +1,8 @@
 /**
  * The app the worker tests run under `tsgi serve --workers`: answers with its
- * pid and environ flags, and has routes to crash, hang, answer slowly and
- * fail (an exception: a 500 and a line in the error log). With
+ * pid and environ flags, and has routes to crash, hang, answer slowly,
+ * stream (`/sse`, an event every 15 s) and fail (an exception: a 500 and a
+ * line in the error log). With
  * `TSGI_TEST_IMPORT_MS` its import takes that long.
  */
 import type { Application } from "../../src/spec.ts";
@@ -36,6 +37,17 @@ const app: Application = async (environ, startResponse) => {
     }, 5);
   }
   if (path === "/slow") await Bun.sleep(Number(environ.QUERY_STRING || 1000));
+  if (path === "/sse") {
+    // A heartbeat stream, asleep between events: a stop cuts it mid-await.
+    startResponse("200 OK", [["Content-Type", "text/event-stream"]]);
+    return (async function* () {
+      yield enc.encode("data: hi\n\n");
+      for (;;) {
+        await Bun.sleep(15_000);
+        yield enc.encode("data: ping\n\n");
+      }
+    })();
+  }
   if (path === "/env") {
     // What the app and its child processes can see of the worker's configuration.
     const child = Bun.spawnSync(["sh", "-c", 'printf %s "$TSGI_WORKER"']).stdout.toString();
