@@ -340,8 +340,9 @@ export default function app(environ: any, startResponse: any): any {
     expect((await get(url)).text).toContain("fine");
   });
 
-  test("a body the error page replaces is still closed, once, as serve() closes it; a throwing close() is logged", async () => {
+  test("a body the error page replaces is still closed, once, as serve() closes it, also when live reload injects its script; a throwing close() is logged", async () => {
     // spec.md "The body" item 4: close() exactly once, also on error. Each case records what ran in /events.
+    // With an HTML Accept the page is HTML, and live reload puts its script in a new array: the close() must come along.
     const app = new TempApp({
       "app.ts": `const enc = new TextEncoder();
 const events: string[] = [];
@@ -356,6 +357,7 @@ export default function app(environ: any, startResponse: any): any {
     case "/string-chunk-after-write": ok()(enc.encode("sent")); return closing("string-chunk-after-write", ["s"]);
     case "/not-a-body": ok(); return closing("not-a-body", {});
     case "/close-throws": return Object.assign([], { close() { throw new Error("close failed here"); } });
+    case "/html-page": startResponse("200 OK", [["Content-Type", "text/html"]]); return closing("html-page", [enc.encode("<html><body>page</body></html>")]);
   }
   ok();
   return [enc.encode("fine")];
@@ -365,16 +367,24 @@ export default function app(environ: any, startResponse: any): any {
     apps.push(app);
     const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
-    for (const path of ["array-no-start", "empty-no-start", "string-chunk", "not-a-body"]) {
-      expect((await get(url + path, PLAIN)).status, path).toBe(500);
-      expect(JSON.parse((await get(url + "events")).text), path).toEqual([`${path}:close`]);
+    for (const [accept, headers] of [["plain", PLAIN], ["html", HTML]] as const) {
+      for (const path of ["array-no-start", "empty-no-start", "string-chunk", "not-a-body"]) {
+        const page = await get(url + path, headers);
+        expect(page.status, `${path} ${accept}`).toBe(500);
+        if (accept === "html") expect(page.text, path).toContain("<script data-tsgi-live>");
+        expect(JSON.parse((await get(url + "events")).text), `${path} ${accept}`).toEqual([`${path}:close`]);
+      }
+      // The app's own HTML page in an array with a close(): the script goes in, and close() is still called.
+      const page = await get(url + "html-page", headers);
+      expect(page.text, accept).toContain("<script data-tsgi-live>");
+      expect(JSON.parse((await get(url + "events")).text), `html-page ${accept}`).toEqual(["html-page:close"]);
+      // Too late for a page (bytes went out): the connection is cut, and the body is still closed.
+      await fetch(url + "string-chunk-after-write", { headers, signal: AbortSignal.timeout(3000) }).then((r) => r.text()).catch(() => {});
+      expect(JSON.parse((await get(url + "events")).text), accept).toEqual(["string-chunk-after-write:close"]);
+      const mark = dev.output.length;
+      expect((await get(url + "close-throws", headers)).status, accept).toBe(500);
+      await dev.waitFor(/close\(\) of the response body for GET \/close-throws[^]*close failed here/, 3000, mark);
     }
-    // Too late for a page (bytes went out): the connection is cut, and the body is still closed.
-    await fetch(url + "string-chunk-after-write", { signal: AbortSignal.timeout(3000) }).then((r) => r.text()).catch(() => {});
-    expect(JSON.parse((await get(url + "events")).text)).toEqual(["string-chunk-after-write:close"]);
-    const mark = dev.output.length;
-    expect((await get(url + "close-throws", PLAIN)).status).toBe(500);
-    await dev.waitFor(/close\(\) of the response body for GET \/close-throws[^]*close failed here/, 3000, mark);
   });
 
   test("a sync generator cut at its Content-Length: its finally runs before close(), as under serve()", async () => {

@@ -227,7 +227,8 @@ export function withLive(app: Application, hub: LiveHub): Application {
       !!st.pending && !st.realWrite && shouldInject(method, st.pending.status, st.pending.headers) && !Number.isNaN(declaredLength(st.pending.headers));
     const script = () => encoder.encode(liveScript(id));
 
-    // Arrays: everything is here; inject and keep the length known.
+    // Arrays: everything is here; inject and keep the length known. The new array carries the old one's close()
+    // (an error page from withErrorPages carries the replaced body's), which the server calls exactly once.
     if (Array.isArray(body)) {
       if (!st.pending) return body; // the server reports the missing startResponse
       if (!decide()) {
@@ -244,7 +245,10 @@ export function withLive(app: Application, hub: LiveHub): Application {
       }
       const out = insert(all, at, script());
       flush(withLength(st.pending!.headers, out.byteLength));
-      return [out];
+      const injected: Body = [out];
+      const close = (body as Body).close;
+      if (typeof close === "function") injected.close = () => close.call(body);
+      return injected;
     }
 
     // A file wrapper that gets no script goes to the server untouched (it sends the file itself).
