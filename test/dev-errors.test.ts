@@ -420,6 +420,46 @@ export default function app(environ: any, startResponse: any): any {
     }
   });
 
+  test("an async generator cut at its Content-Length: close() waits for its finally's await, as under serve()", async () => {
+    // spec.md "The body" items 3 and 4: close() only after the iterator's return() settled, an async finally included.
+    const app = new TempApp({
+      "app.ts": `const enc = new TextEncoder();
+const events: string[] = [];
+export default function app(environ: any, startResponse: any): any {
+  if (environ.PATH_INFO === "/events") {
+    startResponse("200 OK", []);
+    return [enc.encode(JSON.stringify(events.splice(0)))];
+  }
+  startResponse("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "2"]]);
+  const body: any = (async function* () {
+    try {
+      yield enc.encode("ab");
+      yield enc.encode("cd");
+    } finally {
+      events.push("finally start");
+      await Bun.sleep(50);
+      events.push("finally end");
+    }
+  })();
+  body.close = () => void events.push("close");
+  return body;
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    for (const headers of [PLAIN, HTML]) {
+      expect((await get(url + "cut", headers)).text).toBe("ab");
+      const seen: string[] = [];
+      await until(async () => {
+        seen.push(...(JSON.parse((await get(url + "events")).text) as string[]));
+        return seen.includes("close") && seen.includes("finally end");
+      }, 3000);
+      expect(seen, headers.Accept).toEqual(["finally start", "finally end", "close"]);
+    }
+  });
+
   test("a file-like object's wrapper with a shorter Content-Length sends that many bytes without an error, as under serve()", async () => {
     // spec.md "Optional platform-specific file handling" (PEP 3333); through the error-page and live-reload wrappers.
     const app = new TempApp({

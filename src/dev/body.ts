@@ -12,7 +12,12 @@ export interface BodyReader {
   /** The body read. */
   readonly body: Body;
   next(): Promise<IteratorResult<Uint8Array>>;
-  /** Stop early: ends the underlying iterator (its `return()`), without calling `close()`. */
+  /**
+   * Stop early: ends the underlying iterator (its `return()`, called before
+   * the first await), without calling `close()`. Settles once that
+   * `return()` has settled; every call returns the same promise, so a later
+   * caller waits for it too.
+   */
   stop(): Promise<void>;
   /** Call the body's `close()` if it has one; later calls do nothing. */
   close(): Promise<void>;
@@ -24,6 +29,7 @@ export function readBody(body: Body): BodyReader {
     Symbol.asyncIterator in body ? (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]() : (body as Iterable<Uint8Array>)[Symbol.iterator]();
   let done = false;
   let closed = false;
+  let stopping: Promise<void> | undefined;
   return {
     body,
     async next() {
@@ -37,14 +43,18 @@ export function readBody(body: Body): BodyReader {
       if (r.done) done = true;
       return r;
     },
-    async stop() {
-      if (done) return;
+    stop() {
+      if (stopping) return stopping;
+      if (done) return Promise.resolve();
       done = true;
-      try {
-        await iterator.return?.();
-      } catch {
-        // the body's own cleanup failed; nothing to do for the response
-      }
+      stopping = (async () => {
+        try {
+          await iterator.return?.();
+        } catch {
+          // the body's own cleanup failed; nothing to do for the response
+        }
+      })();
+      return stopping;
     },
     async close() {
       if (closed) return;
@@ -61,7 +71,9 @@ export function readBody(body: Body): BodyReader {
  *
  * With `source`, the body `produce` reads, stopping this body stops
  * `source` at once: its iterator's `return()` is called by this body's
- * `return()` itself, before the server goes on to `close()` (spec.md "The
+ * `return()` itself, and this body's `return()` settles only after that one
+ * has, so the server, which waits for `return()` before it calls `close()`,
+ * also waits for an async `finally` of the app's generator (spec.md "The
  * body" items 3 and 4). From the generator's `finally` it would come a
  * tick later, after `close()`. When `source` reads a `tsgi.file_wrapper`
  * over a file-like object, the server takes this body for one too: a
@@ -87,10 +99,15 @@ export function makeBody(produce: () => AsyncGenerator<Uint8Array, void, undefin
 function stoppingSource(generator: AsyncGenerator<Uint8Array, void, undefined>, source: BodyReader): AsyncIterableIterator<Uint8Array> {
   return {
     next: () => generator.next(),
-    return: (value?: unknown) => {
+    return: async (value?: unknown) => {
       // stop() calls the source's return() before its first await: synchronously, as the server would.
-      void source.stop();
-      return generator.return(value as undefined);
+      const stopped = source.stop();
+      try {
+        return await generator.return(value as undefined);
+      } finally {
+        // Settle after the source's return() (an async finally of the app's generator, say), not before.
+        await stopped;
+      }
     },
     [Symbol.asyncIterator]() {
       return this;
