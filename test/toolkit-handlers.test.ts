@@ -246,16 +246,23 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
   test("a file wrapper with a shorter Content-Length sends that prefix of the file, with no error logged, also under validator() (spec.md file handling)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "tsgi-handlers-fw-"));
     writeFileSync(join(dir, "f.txt"), "0123456789abcdef");
+    const fileLike = () => {
+      const data = new TextEncoder().encode("0123456789abcdef");
+      let pos = 0;
+      return { read: (n: number) => data.subarray(pos, (pos += n)) };
+    };
     try {
-      for (const wrap of [false, true]) {
-        const h = new ErrorHandler();
-        const app: Application = (e, s) => {
-          s("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "10"]]);
-          return e["tsgi.file_wrapper"]!(Bun.file(join(dir, "f.txt")));
-        };
-        await h.run(wrap ? validator(app) : app);
-        expect([wrap, h.out.text]).toEqual([wrap, "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n0123456789"]);
-        expect([wrap, h.err.value]).toEqual([wrap, ""]);
+      for (const [kind, file] of [["Blob", () => Bun.file(join(dir, "f.txt"))], ["file-like", fileLike]] as const) {
+        for (const wrap of [false, true]) {
+          const h = new ErrorHandler();
+          const app: Application = (e, s) => {
+            s("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "10"]]);
+            return e["tsgi.file_wrapper"]!(file());
+          };
+          await h.run(wrap ? validator(app) : app);
+          expect([kind, wrap, h.out.text]).toEqual([kind, wrap, "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n0123456789"]);
+          expect([kind, wrap, h.err.value]).toEqual([kind, wrap, ""]);
+        }
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -12,6 +12,8 @@ import {
   checkStatus,
   validator,
 } from "../src/toolkit/validate.ts";
+import { fileBodyBlob, isFileBody } from "../src/gateway/file-body.ts";
+import { startServer } from "./helpers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -553,6 +555,65 @@ describe("application-side rules: the returned body", () => {
     });
     await serve(short.app);
     expect(short.warnings.join()).toContain("shorter than its Content-Length");
+  });
+  test("body-content-length: a file wrapper, over a Blob or a file-like object, may be longer than its Content-Length (spec.md: the server sends that prefix of the file); the validator's body is a file wrapper to the server too", async () => {
+    const fileLike = () => {
+      const data = enc.encode("0123456789".repeat(10));
+      let pos = 0;
+      return { read: (n: number) => data.subarray(pos, (pos += n)) };
+    };
+    for (const [kind, make] of [
+      ["Blob", () => new FileWrapper(new Blob(["0123456789".repeat(10)]), 64)],
+      ["file-like", () => new FileWrapper(fileLike(), 64)],
+    ] as const) {
+      const w = v((_e, sr) => {
+        sr("200 OK", [
+          ["Content-Type", "text/plain"],
+          ["Content-Length", "10"],
+        ]);
+        return make();
+      });
+      const r = await serve(w.app); // this minimal server reads the whole file; the validator lets it
+      expect([kind, r.text.length, w.warnings]).toEqual([kind, 100, []]);
+      expect([kind, isFileBody(r.body as object)]).toEqual([kind, true]);
+      expect([kind, fileBodyBlob(r.body as object) !== undefined]).toEqual([kind, kind === "Blob"]);
+    }
+    // A body that is no file wrapper is still held to its Content-Length, whatever it holds.
+    await expectRule("body-content-length", () =>
+      run((_e, sr) => {
+        sr("200 OK", [
+          ["Content-Type", "text/plain"],
+          ["Content-Length", "10"],
+        ]);
+        const f = fileLike();
+        return (async function* () {
+          yield f.read(64);
+        })();
+      }),
+    );
+  });
+  test("through serve(): a file-like object's file wrapper with a shorter Content-Length sends that many bytes under the validator, as without it, no error logged", async () => {
+    for (const wrap of [false, true]) {
+      let reads = 0;
+      const app: Application = (e, sr) => {
+        sr("200 OK", [
+          ["Content-Type", "text/plain"],
+          ["Content-Length", "10"],
+        ]);
+        const data = enc.encode("0123456789".repeat(100));
+        let pos = 0;
+        return e["tsgi.file_wrapper"]!({ read: (n: number) => (reads++, data.subarray(pos, (pos += n))) }, 64);
+      };
+      const warnings: string[] = [];
+      const s = startServer(wrap ? validator(app, { warn: (m) => warnings.push(m) }) : app);
+      try {
+        const r = await fetch(`${s.url}/`, { signal: AbortSignal.timeout(3000) });
+        expect([wrap, r.status, await r.text()]).toEqual([wrap, 200, "0123456789"]);
+        expect([wrap, s.errors.join(""), warnings, reads]).toEqual([wrap, "", [], 1]);
+      } finally {
+        await s.server.close({ timeout: 100 });
+      }
+    }
   });
   test("warns on body bytes in a 204 and in a HEAD response; HEAD may keep its Content-Length", async () => {
     const w = v((_e, sr) => {

@@ -13,7 +13,7 @@
  * @module
  */
 import { consola } from "consola";
-import { fileBodyBlob, registerFileBody } from "../gateway/file-body.ts";
+import { fileBodyBlob, isFileBody, registerFileBody } from "../gateway/file-body.ts";
 import { isHopByHopField } from "../gateway/hop-by-hop.ts";
 import { isToken } from "../gateway/response-fields.ts";
 import type {
@@ -514,10 +514,11 @@ function wrapBody(original: Body, st: RequestState): Body {
   define("close", close);
   const blob = (original as { blob?: unknown }).blob;
   if (typeof Blob !== "undefined" && blob instanceof Blob) define("blob", blob);
-  // The validator is transparent: a file wrapper it wraps keeps the server's file fast path.
-  const file = original !== null && typeof original === "object" ? fileBodyBlob(original) : undefined;
-  if (file !== undefined) {
-    registerFileBody(wrapped, file);
+  // The validator is transparent: a file wrapper it wraps is a file wrapper to the server too, over a
+  // Blob (the file fast path) or over a file-like object (null): a shorter Content-Length sends that
+  // prefix of the file (spec.md "Optional platform-specific file handling"), not an error.
+  if (original !== null && typeof original === "object" && isFileBody(original)) {
+    registerFileBody(wrapped, fileBodyBlob(original) ?? null);
     st.fileBody = true;
   }
   bodyStates.set(wrapped, bst);

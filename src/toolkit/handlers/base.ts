@@ -15,7 +15,7 @@ import type {
   StartResponse,
   WriteCallable,
 } from "../../spec.ts";
-import { fileBodyBlob } from "../../gateway/file-body.ts";
+import { isFileBody } from "../../gateway/file-body.ts";
 import { isHopByHopField } from "../../gateway/hop-by-hop.ts";
 import { checkHeaders, declaredContentLength, excessBodyError, isIterableBody, isToken, noStartResponseError, notABodyError, shortBodyError } from "../../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../../spec.ts";
@@ -422,10 +422,10 @@ export abstract class BaseHandler {
     await this._flush();
   }
 
-  /** The body is a file wrapper (the server's or the toolkit's, possibly behind the validator). */
+  /** The body is a file wrapper (the server's or the toolkit's, over a Blob or a file-like object, possibly behind the validator). */
   private resultIsFileBody(): boolean {
     const r = this.result;
-    return r instanceof FileWrapper || (r !== null && typeof r === "object" && fileBodyBlob(r) !== undefined);
+    return r instanceof FileWrapper || (r !== null && typeof r === "object" && isFileBody(r));
   }
 
   /** The body bytes the sent headers allow: 0 without a body, the Content-Length when declared, else -1. */
