@@ -13,6 +13,7 @@ import {
   validator,
 } from "../src/toolkit/validate.ts";
 import { fileBodyBlob, isFileBody } from "../src/gateway/file-body.ts";
+import { contentLengthValue } from "../src/gateway/response-fields.ts";
 import { startServer } from "./helpers.ts";
 
 const enc = new TextEncoder();
@@ -419,6 +420,41 @@ describe("application-side rules: startResponse", () => {
     });
     expect((await serve(w.app)).text).toBe("ok");
     expect(w.warnings).toEqual([]);
+  });
+  test("header-content-length takes the values the server takes, no more (1 to 15 digits, as contentLengthValue), and compares them exactly", async () => {
+    // Longer values are digits the server refuses with a 500: the validator must name them first.
+    const e1 = await expectRule("header-content-length", () => checkHeaders([["Content-Length", "1234567890123456"]], 200));
+    expect(e1.message).toContain('"1234567890123456"');
+    await expectRule("header-content-length", () => checkHeaders([["Content-Length", "0000000000000000005"]], 200));
+    // Two values that differ only beyond 2^53 are the same Number: they must not pass as agreeing.
+    expect(Number("90071992547409921")).toBe(Number("90071992547409920"));
+    await expectRule("header-content-length", () =>
+      checkHeaders([["Content-Length", "90071992547409920"], ["Content-Length", "90071992547409921"]], 200),
+    );
+    // The validator and the server agree on every value, alone and repeated.
+    const serverTakes = (values: string[]): boolean => {
+      try {
+        values.reduce((declared, value) => contentLengthValue(value, declared), -1);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const validatorTakes = (values: string[]): boolean => {
+      try {
+        checkHeaders(values.map((n): [string, string] => ["Content-Length", n]), 200);
+        return true;
+      } catch (e) {
+        expect((e as TsgiConformanceError).rule).toBe("header-content-length");
+        return false;
+      }
+    };
+    const cases = [
+      ["0"], ["5"], ["999999999999999"], ["000000000000005"], ["1234567890123456"], ["0000000000000000005"], ["9007199254740993"],
+      ["5", "5"], ["000000000000005", "5"], ["5", "0000000000000005"], ["999999999999999", "999999999999998"], ["90071992547409920", "90071992547409921"],
+    ];
+    for (const values of cases) expect([values, validatorTakes(values)]).toEqual([values, serverTakes(values)]);
+    expect(cases.filter(serverTakes)).toEqual([["0"], ["5"], ["999999999999999"], ["000000000000005"], ["5", "5"], ["000000000000005", "5"]]);
   });
   test("warns on a reason phrase with surrounding whitespace (spec.md \"status\": it has none; no MUST, and HTTP allows it)", async () => {
     for (const status of ["200 OK ", "200  OK", "200 OK\t", "204  ", "404 \tNot Found"]) {

@@ -15,7 +15,7 @@
 import { consola } from "consola";
 import { fileBodyBlob, isFileBody, registerFileBody } from "../gateway/file-body.ts";
 import { isHopByHopField } from "../gateway/hop-by-hop.ts";
-import { isToken } from "../gateway/response-fields.ts";
+import { contentLengthValue, isToken } from "../gateway/response-fields.ts";
 import type {
   Application,
   Body,
@@ -75,7 +75,7 @@ export const RULES = {
   "header-status": [SECTIONS.startResponse, "application", "no 'Status' header (a CGI convention, not TSGI)"],
   "header-value": [SECTIONS.startResponse, "application", "header values hold no CR, LF, NUL or other control characters (HTAB allowed) and are latin-1"],
   "header-hop-by-hop": [SECTIONS.http, "application", "applications send no hop-by-hop headers (the server's list; Upgrade allowed on a 426)"],
-  "header-content-length": [SECTIONS.contentLength, "application", "Content-Length values are decimal integers, and repeated ones agree"],
+  "header-content-length": [SECTIONS.contentLength, "application", "Content-Length values are decimal integers of 1 to 15 digits (as the server takes them), and repeated ones agree"],
   "server-write-callable": [SECTIONS.startResponse, "server", "startResponse returns the write() function"],
   "server-write-promise": [SECTIONS.write, "server", "write() returns a Promise"],
   "write-type": [SECTIONS.write, "application", "write() is given a Uint8Array"],
@@ -316,18 +316,27 @@ export function checkHeaders(headers: unknown, status?: number): asserts headers
 
 /**
  * spec.md "Handling the Content-Length header": a `Content-Length` value MUST
- * be a decimal integer, and repeated fields MUST agree (RFC 9110 §8.6).
+ * be a decimal integer, and repeated fields MUST agree (RFC 9110 §8.6). The
+ * value is read by the server's own rule ({@link contentLengthValue}: 1 to 15
+ * digits, so exact as a number), so what passes here the server takes.
  * @throws TsgiConformanceError (`header-content-length`).
  */
 function checkContentLength(headers: ResponseHeaders): void {
   let first: string | undefined;
+  let declared = -1;
   for (const [name, value] of headers) {
     if (name.toLowerCase() !== "content-length") continue;
-    if (!/^\d+$/.test(value)) fail("header-content-length", `Content-Length must be a decimal integer, got ${JSON.stringify(value)}`);
-    first ??= value;
-    if (Number(value) !== Number(first)) {
+    let n: number;
+    try {
+      n = contentLengthValue(value, -1);
+    } catch {
+      fail("header-content-length", `Content-Length must be a decimal integer of 1 to 15 digits (as the server takes it), got ${JSON.stringify(value)}`);
+    }
+    if (declared !== -1 && n !== declared) {
       fail("header-content-length", `Repeated Content-Length values disagree: ${JSON.stringify(first)} and ${JSON.stringify(value)}`);
     }
+    first ??= value;
+    declared = n;
   }
 }
 
@@ -635,7 +644,7 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  * - **application side**: `startResponse` arguments (status `NNN Reason`,
  *   header list shape, token names, no `Status` header, no control
  *   characters, no hop-by-hop headers, `Content-Length` a decimal integer
- *   and repeated ones agreeing), called once unless with `excInfo`
+ *   of 1 to 15 digits, as the server takes it, and repeated ones agreeing), called once unless with `excInfo`
  *   and before the first non-empty body chunk; `write()` given Uint8Array; the body an
  *   iterable (not a string or bare Uint8Array) of Uint8Array chunks, not
  *   longer than its Content-Length; `tsgi.input` / `tsgi.errors` argument
