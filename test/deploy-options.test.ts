@@ -127,6 +127,24 @@ describe("checkArgs: strict command lines", () => {
     expect(checkForeign("./app.ts", "--pid", "/run/x.pid")).toThrow(/^unknown option --pid: .*writes no pid file/);
     expect(checkForeign("./app.ts", "--access-logfile", "-")).toThrow(/^unknown option --access-logfile: tsgi serve writes its access log to stdout/);
     expect(checkForeign("./app.ts", "-w", "4")).toThrow(/^unknown option -w: use --workers <n>/);
+    // A single-dash flag with its value attached is looked up by its first letter.
+    // Before: "-w4" got "did you mean --fd?" and "-b0.0.0.0:8000" no hint at all.
+    expect(checkForeign("./app.ts", "-w4")).toThrow(/^unknown option -w4: use --workers <n> \(see tsgi serve --help\)$/);
+    expect(checkForeign("./app.ts", "-b0.0.0.0:8000")).toThrow(/^unknown option -b0\.0\.0\.0:8000: tsgi serve listens on --host and --port/);
+    expect(checkForeign("./app.ts", "-b=0.0.0.0:8000")).toThrow(/^unknown option -b: tsgi serve listens on --host and --port/);
+    expect(checkForeign("./app.ts", "-Dw4")).toThrow(/^unknown option -Dw4: .*writes no pid file/);
+    // gunicorn's worker class, config file and threads. Before: "-k" got "did you mean --keyfile?", "-c" "did you mean --certfile?".
+    for (const argv of [["-k", "uvicorn.workers.UvicornWorker"], ["-kgevent"], ["--worker-class", "gevent"], ["--worker-class=gevent"]]) {
+      expect(checkForeign("./app.ts", ...argv), argv.join(" ")).toThrow(/^unknown option -(k|kgevent|-worker-class): tsgi serve runs one kind of worker: --workers N processes, each an event loop \(see tsgi serve --help\)$/);
+    }
+    for (const argv of [["-c", "gunicorn.conf.py"], ["-cgunicorn.conf.py"], ["--config", "gunicorn.conf.py"]]) {
+      expect(checkForeign("./app.ts", ...argv), argv.join(" ")).toThrow(/^unknown option -(c|cgunicorn\.conf\.py|-config): tsgi serve takes its settings as flags or from a systemd unit; there is no config file \(see tsgi serve --help\)$/);
+    }
+    expect(checkForeign("./app.ts", "--threads", "4")).toThrow(/^unknown option --threads: each worker is one event loop; use --workers N for more processes/);
+    // A single dash before one of its own flags' names still gets that flag, not its first letter's hint; a letter without a hint gets the nearest name.
+    expect(checkForeign("./app.ts", "-certfile", "c.pem")).toThrow(/^unknown option -certfile; did you mean --certfile\?/);
+    expect(checkForeign("./app.ts", "-workers", "4")).toThrow(/^unknown option -workers; did you mean --workers\?/);
+    expect(checkForeign("./app.ts", "-p", "80")).toThrow(/^unknown option -p; did you mean --port\?/);
     // Every hint names only flags tsgi serve has.
     for (const hint of Object.values(SERVE_FOREIGN_FLAGS)) {
       for (const [, flag] of hint.matchAll(/(?<![\w-])--(?:no-)?([a-z][a-z-]*)/g)) expect(Object.keys(defs), hint).toContain(flag!);

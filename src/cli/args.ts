@@ -40,7 +40,9 @@ export interface FlagDef {
  * @param foreign flags of other servers (gunicorn, uvicorn) this command
  *   does not have, by name without dashes (`bind`, `b`), with what to do
  *   instead: said in place of the nearest-name guess, which would mislead
- *   (`-b` is not `--fd`).
+ *   (`-b` is not `--fd`). A single-dash argument is also looked up by its
+ *   first letter, as gunicorn reads it (`-w4`, `-b0.0.0.0:8000`), unless it
+ *   spells one of the command's flags (`-workers`: did you mean `--workers`?).
  * @throws UsageError on the first problem found.
  */
 export function checkArgs(
@@ -75,7 +77,7 @@ export function checkArgs(
     const negated = name.startsWith("no-") && defs[name.slice(3)]?.type === "boolean";
     const def = negated ? defs[name.slice(3)] : defs[name];
     if (!arg.startsWith("--") || def === undefined || def.type === "positional") {
-      const hint = Object.hasOwn(foreign, name) ? foreign[name] : undefined;
+      const hint = foreignHint(foreign, name, !arg.startsWith("--") && !flags.includes(name));
       if (hint !== undefined) throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}: ${hint} (see ${command} --help)`);
       const near = nearest(name, flags);
       throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
@@ -117,6 +119,17 @@ export function checkArgs(
  */
 export function versionRequested(rawArgs: readonly string[]): boolean {
   return !rawArgs.some((a) => a === "--help" || a === "-h") && rawArgs.some((a) => a === "--version" || a === "-v");
+}
+
+/**
+ * What `foreign` says to use instead of the unknown flag `name` (without
+ * dashes), if anything; `short`: it came after a single dash, where the
+ * first letter is the flag and the rest its value (`-w4`).
+ */
+function foreignHint(foreign: Record<string, string>, name: string, short: boolean): string | undefined {
+  if (Object.hasOwn(foreign, name)) return foreign[name];
+  const letter = name.slice(0, 1);
+  return short && Object.hasOwn(foreign, letter) ? foreign[letter] : undefined;
 }
 
 /** The known flag closest to `name` (edit distance at most 2, or a prefix either way), if any. */

@@ -76,6 +76,8 @@ export const DEPLOY_OPTIONAL_VALUES = { peercreds: ["resolve"] } as const;
 
 const TO_LISTEN = "tsgi serve listens on --host and --port (e.g. --host 0.0.0.0 --port 8000), --uds <path> or --fd <n>";
 const TO_LOG = "tsgi serve writes its access log to stdout and errors to stderr: redirect them (>>access.log 2>>error.log) or let journald keep them; --no-access-log turns the access log off";
+const TO_WORKERS = "tsgi serve runs one kind of worker: --workers N processes, each an event loop";
+const TO_CONFIG = "tsgi serve takes its settings as flags or from a systemd unit; there is no config file";
 const TO_SYSTEMD = "tsgi serve stays in the foreground and writes no pid file: run it under systemd, which tracks its pid (docs/deploy.md)";
 
 /** gunicorn's and uvicorn's flags that `tsgi serve` lacks, with what to use instead (see {@link checkArgs}). */
@@ -83,6 +85,11 @@ export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
   b: TO_LISTEN,
   bind: TO_LISTEN,
   w: "use --workers <n>",
+  k: TO_WORKERS,
+  "worker-class": TO_WORKERS,
+  threads: "each worker is one event loop; use --workers N for more processes",
+  c: TO_CONFIG,
+  config: TO_CONFIG,
   pid: TO_SYSTEMD,
   daemon: TO_SYSTEMD,
   D: TO_SYSTEMD,
