@@ -309,6 +309,26 @@ describe("signals from log rotation and other servers' habits", () => {
     }
   }, 40_000);
 
+  test("a supervisor killed (SIGKILL) while its workers still import the app: the workers exit, none is left serving unsupervised", async () => {
+    const { port, proc } = startGroupBooting(2, 1500);
+    await Bun.sleep(600); // the workers are importing
+    const workers = Bun.spawnSync(["pgrep", "-g", String(proc.pid)]).stdout.toString().split("\n").filter(Boolean).map(Number).filter((pid) => pid !== proc.pid);
+    expect(workers.length).toBeGreaterThanOrEqual(2);
+    try {
+      process.kill(proc.pid, "SIGKILL");
+      await proc.exited;
+      // Before: a worker missed the "disconnect" emitted during its import, then listened and served for ever.
+      expect(await waitFor(() => workers.every((pid) => !processAlive(pid)), 8000)).toBe(true);
+      const refused = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) }).then(
+        () => "answered",
+        () => "refused",
+      );
+      expect(refused).toBe("refused");
+    } finally {
+      for (const pid of workers) if (processAlive(pid)) process.kill(pid, "SIGKILL");
+    }
+  }, 30_000);
+
   test("a hangup to the whole process group while the workers still import the app (a terminal closed at start-up) does not kill them: the service comes up", async () => {
     const { port, proc, err } = startGroupBooting(2, 1500);
     await Bun.sleep(700); // the workers are importing

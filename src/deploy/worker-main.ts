@@ -18,6 +18,13 @@ if (typeof process.send !== "function") {
   console.error("worker-main.ts is started by the tsgi supervisor (tsgi serve --workers N), not by hand");
   process.exit(2);
 }
+// The supervisor died (its IPC channel closed) before this worker serves: nothing is lost, exit
+// now. runWorker installs its own handler once it serves (a graceful stop), and checks that the
+// channel is still there: a "disconnect" emitted during the import would not come again.
+let serving = false;
+process.on("disconnect", () => {
+  if (!serving) process.exit(0);
+});
 const config = await new Promise<WorkerConfig>((resolve) => {
   const timer = setTimeout(() => {
     console.error("tsgi worker: no configuration from the supervisor within 10 s; exiting");
@@ -29,3 +36,4 @@ const config = await new Promise<WorkerConfig>((resolve) => {
   });
 });
 await runWorker(config);
+serving = true;

@@ -153,6 +153,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   // A terminal hangup reaches the whole process group; reloading is the supervisor's job.
   process.on("SIGHUP", () => {});
   // SIGUSR1 and SIGUSR2 (log reopening, binary upgrade elsewhere) are ignored from the worker's start: see worker-main.ts.
-  // The supervisor died (IPC closed): stop too, rather than serve unsupervised.
+  // The supervisor died (IPC closed): stop too, rather than serve unsupervised; also when
+  // it died while the app was being imported, its "disconnect" already emitted.
   process.on("disconnect", stop);
+  if (process.connected === false) void stop();
 }
