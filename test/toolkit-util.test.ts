@@ -406,6 +406,29 @@ describe("StreamInput", () => {
     expect((await new StreamInput(gen(), 0).read()).length).toBe(0);
     expect(() => new StreamInput(gen(), -1)).toThrow(RangeError);
   });
+  test("a source that fails fails that read and every later one, with the same error (spec.md tsgi.input), never a quiet end", async () => {
+    const broken = new Error("stdin broke");
+    async function* gen() {
+      yield enc.encode("ab\ncd");
+      throw broken;
+    }
+    const i = new StreamInput(gen());
+    expect(dec.decode(await i.readline())).toBe("ab\n");
+    await expect(i.read()).rejects.toBe(broken);
+    // Before: the generator, finished by its throw, read as ended: "cd", then empty reads, the body quietly cut.
+    await expect(i.read(1)).rejects.toBe(broken);
+    await expect(i.readline()).rejects.toBe(broken);
+    await expect(i.read(0)).rejects.toBe(broken);
+    const errored = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(enc.encode("x"));
+        c.error(broken);
+      },
+    });
+    const j = new StreamInput(errored);
+    await expect(j.read()).rejects.toBe(broken);
+    await expect(j.readline()).rejects.toBe(broken);
+  });
 });
 
 describe("error streams and latin-1 helpers", () => {

@@ -178,6 +178,9 @@ export class StreamInput implements InputStream {
   private buffered = 0;
   private left: number;
   private done = false;
+  /** The error the source failed with: every later read rejects with it (spec.md "tsgi.input"). */
+  private error: unknown = undefined;
+  private failed = false;
   private readonly isReader: boolean;
 
   /**
@@ -215,12 +218,25 @@ export class StreamInput implements InputStream {
     }
   }
 
-  /** Pull one chunk from the source; false at the end. */
+  /**
+   * Pull one chunk from the source; false at the end. A source that fails
+   * fails this read and every later one, with the same error: a generator
+   * that threw would otherwise read as ended, its body silently cut.
+   */
   private async pull(): Promise<boolean> {
+    if (this.failed) throw this.error;
     if (this.done) return false;
-    const r = this.isReader
-      ? await (this.source as ReadableStreamDefaultReader<Uint8Array>).read()
-      : await (this.source as AsyncIterator<Uint8Array>).next();
+    let r: { done?: boolean; value?: Uint8Array };
+    try {
+      r = this.isReader
+        ? await (this.source as ReadableStreamDefaultReader<Uint8Array>).read()
+        : await (this.source as AsyncIterator<Uint8Array>).next();
+    } catch (error) {
+      this.failed = true;
+      this.error = error;
+      this.done = true;
+      throw error;
+    }
     if (r.done || r.value === undefined) {
       this.finish();
       return false;
@@ -263,6 +279,7 @@ export class StreamInput implements InputStream {
    */
   async read(size?: number): Promise<Uint8Array> {
     const n = checkReadSize(size, "read");
+    if (this.failed) throw this.error;
     while ((n === undefined || this.buffered < n) && (await this.pull()));
     return this.take(n === undefined ? this.buffered : Math.min(n, this.buffered));
   }
@@ -273,6 +290,7 @@ export class StreamInput implements InputStream {
    */
   async readline(size?: number): Promise<Uint8Array> {
     const n = checkReadSize(size, "readline");
+    if (this.failed) throw this.error;
     for (;;) {
       let off = 0;
       for (const c of this.chunks) {
