@@ -116,6 +116,7 @@ describe("checkArgs: strict command lines", () => {
     expect(check("./app.ts", "--worker", "4")).toThrow(/^unknown option --worker; did you mean --workers\? \(see tsgi serve --help\)$/);
     expect(check("./app.ts", "--bogus")).toThrow(/^unknown option --bogus \(see tsgi serve --help\)$/);
     expect(check("./app.ts", "-p", "80")).toThrow(/unknown option -p; did you mean --port\?/);
+    expect(check("./app.ts", "-p8000")).toThrow(/unknown option -p8000; did you mean --port\?/);
     expect(check("./app.ts", "--proxy-header")).toThrow(/did you mean --proxy-headers\?/);
   });
 

@@ -77,9 +77,11 @@ export function checkArgs(
     const negated = name.startsWith("no-") && defs[name.slice(3)]?.type === "boolean";
     const def = negated ? defs[name.slice(3)] : defs[name];
     if (!arg.startsWith("--") || def === undefined || def.type === "positional") {
-      const hint = foreignHint(foreign, name, !arg.startsWith("--") && !flags.includes(name));
+      const short = !arg.startsWith("--") && !flags.includes(name);
+      const hint = foreignHint(foreign, name, short);
       if (hint !== undefined) throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}: ${hint} (see ${command} --help)`);
-      const near = nearest(name, flags);
+      // A short flag with its value attached (-p8000) is read by its first letter too.
+      const near = nearest(name, flags) ?? (short && name.length > 1 ? nearest(name.slice(0, 1), flags) : undefined);
       throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
     }
     if (def.type === "boolean") {
