@@ -220,6 +220,53 @@ describe("slow clients", () => {
     expect(await waitFor(() => server.connections === 0)).toBe(true);
   });
 
+  test("a head begun in the same read that ended the last exchange (a synchronous answer; a drained body) gets its 408 on headerTimeout, not the keep-alive time", async () => {
+    const s = startServer(
+      (_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [enc("ok")];
+      },
+      { headerTimeout: 400, keepAliveTimeout: 5000 },
+    );
+    servers.push(s);
+    const cases: Array<[string, string[]]> = [
+      ["pipelined behind a synchronous answer", ["GET /first HTTP/1.1\r\nHost: h\r\n\r\nGET /partial HTTP/1.1\r\nHo"]],
+      // Answered before its body came: the body's last bytes and the next head's first in one read.
+      ["after a drained body", ["POST /early HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n12345", "67890GET /partial HTTP/1.1\r\nHo"]],
+    ];
+    for (const [name, pieces] of cases) {
+      const w = watch(await open(s.port));
+      let t0 = 0;
+      for (const piece of pieces) {
+        for (let i = 0; i < 100 && pieces.length > 1 && piece !== pieces[0] && !w.data.includes("ok"); i++) await Bun.sleep(10);
+        w.socket.write(piece);
+        t0 = Date.now();
+      }
+      await Promise.race([w.closed, Bun.sleep(4000)]);
+      w.socket.destroy();
+      // Before: the partial head waited the 5 s keep-alive time, then the connection closed without a 408.
+      expect([name, /HTTP\/1\.1 408 /.test(w.data)]).toEqual([name, true]);
+      expect([name, w.closedAt - t0 < 1500]).toEqual([name, true]);
+    }
+  });
+
+  test("empty lines between requests (RFC 9112 §2.2) leave a kept-alive connection idle: no 408 at headerTimeout", async () => {
+    const s = startServer(
+      (_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [enc("ok")];
+      },
+      { headerTimeout: 300, keepAliveTimeout: 1200 },
+    );
+    servers.push(s);
+    const w = watch(await open(s.port));
+    w.socket.write("GET /first HTTP/1.1\r\nHost: h\r\n\r\n\r\n");
+    await Promise.race([w.closed, Bun.sleep(3000)]);
+    w.socket.destroy();
+    expect(w.data).toStartWith("HTTP/1.1 200 ");
+    expect(w.data).not.toContain("408");
+  });
+
   test("slow body (R-U-Dead-Yet): a body trickled forever is cut by requestTimeout; others served meanwhile", async () => {
     const { port, server, errors, stats } = setup({ bodyTimeout: 10_000, requestTimeout: 400 });
     const by = bystander(port, 1200);

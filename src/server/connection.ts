@@ -243,7 +243,6 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       }
       return;
     }
-    if (this.deadlineKind === Deadline.Idle) this.setDeadline(Deadline.Head, this.core.options.headerTimeout);
     // What the read produces (all the answers to a pipelined batch) goes out in one write, at the end.
     this.output.cork();
     try {
@@ -420,7 +419,14 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
           return;
         }
       }
-      if (at >= end) return;
+      if (at >= end) {
+        // A request head has begun (in this read, or in one before, while the connection was
+        // idle between requests, even right after an exchange that finished in this same read):
+        // it is due within headerTimeout, not the keep-alive time. Empty lines alone (RFC 9112
+        // §2.2) leave the connection idle.
+        if (this.deadlineKind === Deadline.Idle && !this.parser.idle) this.setDeadline(Deadline.Head, this.core.options.headerTimeout);
+        return;
+      }
     }
   }
 
