@@ -6,7 +6,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { connect } from "node:net";
 import type { Application } from "../src/spec.ts";
-import { get, startServer } from "./helpers.ts";
+import { get, python3, startServer } from "./helpers.ts";
 
 const CHUNK = 64 * 1024;
 const TOTAL_CHUNKS = 1024; // 64 MiB
@@ -158,6 +158,38 @@ test("sendTimeout: a client that stops reading is closed, the app's body is clos
   expect(closedAt - start).toBeLessThan(4000);
   expect(big.produced()).toBeLessThan(TOTAL_CHUNKS);
   expect(s.errors.join("")).toContain("took no response bytes for 300 ms (sendTimeout)");
+}, 15000);
+
+test.skipIf(!python3)("sendTimeout on a response whose exchange had finished (an array body, all queued): the log line names its request, not '(no request)'", async () => {
+  const body = new Uint8Array(16 * 1024 * 1024);
+  const s = startServer(
+    (_e, sr) => {
+      sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+      return [body];
+    },
+    { sendTimeout: 300 },
+  );
+  servers.push(s);
+  // A client that sends its request and never reads (a small receive buffer), in its own process.
+  const client = Bun.spawn(
+    [
+      python3!,
+      "-c",
+      `import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096); s.connect(("127.0.0.1", ${s.port}))
+s.sendall(b"GET /array-body HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n"); time.sleep(3)`,
+    ],
+    { stdout: "ignore", stderr: "inherit" },
+  );
+  try {
+    const logged = async () => s.errors.join("").includes("took no response bytes for 300 ms (sendTimeout)");
+    for (let i = 0; i < 50 && !(await logged()); i++) await Bun.sleep(50);
+    // Before: "Error in (no request): ...", the exchange's head already let go of.
+    expect(s.errors.join("")).toContain("GET /array-body HTTP/1.1");
+    expect(s.errors.join("")).toContain("took no response bytes for 300 ms (sendTimeout)");
+  } finally {
+    client.kill();
+  }
 }, 15000);
 
 test("sendTimeout restarts whenever the client reads: a slow but steady reader gets the whole response", async () => {

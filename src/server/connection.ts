@@ -121,6 +121,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
 
   // Request state
   private head: RequestHead | null = null;
+  /** The head of the last finished exchange: the request a response still going out answers (sendTimeout's log line). */
+  private lastHead: RequestHead | null = null;
   private newHead = false;
   private messageDone = false;
   private input: RequestInput | null = null;
@@ -369,7 +371,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   onSendDeadline(): void {
     this.sendDeadline = 0;
     if (this.closed || !this.output.blocked) return;
-    this.core.logError(requestLine(this.head), serverEvent(`the client took no response bytes for ${this.core.options.sendTimeout} ms (sendTimeout); closing the connection`));
+    this.core.logError(requestLine(this.head ?? this.lastHead), serverEvent(`the client took no response bytes for ${this.core.options.sendTimeout} ms (sendTimeout); closing the connection`));
     this.destroy();
   }
 
@@ -652,6 +654,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.answered = true;
     this.afterResponse();
     this.draining = false;
+    this.lastHead = this.head;
     this.head = null;
     // A body the app left unread past the input's high-water mark paused the socket: resume it.
     this.input?.discard();
