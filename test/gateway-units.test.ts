@@ -3,7 +3,7 @@
  * here is also exercised end to end by the server and fetch-bridge tests.
  */
 import { describe, expect, test } from "bun:test";
-import { HOP_BY_HOP_FIELDS, isHopByHopField } from "../src/gateway/hop-by-hop.ts";
+import { HOP_BY_HOP_FIELDS, isHopByHopField, isHopByHopFor } from "../src/gateway/hop-by-hop.ts";
 import { isServerField } from "../src/server/response-head.ts";
 
 describe("hop-by-hop fields (one list for the server and the fetch bridges)", () => {
@@ -16,6 +16,16 @@ describe("hop-by-hop fields (one list for the server and the fetch bridges)", ()
     for (const name of others) expect([name, isHopByHopField(name)]).toEqual([name, false]);
     // Every name of a listed field's length that is not listed is refused (no length case answers too much).
     for (const name of HOP_BY_HOP_FIELDS) expect(isHopByHopField("x".repeat(name.length))).toBe(false);
+  });
+
+  test("for a response: the same, except Upgrade on a 426 (RFC 9110 §15.5.22), which every gateway keeps", () => {
+    for (const name of ["Upgrade", "upgrade", "UPGRADE"]) {
+      expect([name, isHopByHopFor(name, 426)]).toEqual([name, false]);
+      expect([name, isHopByHopFor(name, 200)]).toEqual([name, true]);
+    }
+    for (const name of HOP_BY_HOP_FIELDS.filter((n) => n !== "upgrade")) expect([name, isHopByHopFor(name, 426)]).toEqual([name, true]);
+    expect(isHopByHopFor("Proxy-Authenticate", 407)).toBe(false);
+    expect(isHopByHopFor("Content-Type", 426)).toBe(false);
   });
 
   test("the server's own fields are those plus Content-Length", () => {

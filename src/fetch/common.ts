@@ -1,6 +1,6 @@
 /**
  * What both fetch bridges share: the handler type. (The hop-by-hop fields
- * neither passes on are the gateway's `isHopByHopField`, as the server's.)
+ * neither passes on are the gateway's `isHopByHopFor`, as the server's.)
  * @module
  */
 

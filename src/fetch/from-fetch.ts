@@ -7,7 +7,7 @@
 import { reasonPhrase } from "../http/status.ts";
 import type { Application, Body, Environ, ResponseHeaders, StartResponse } from "../spec.ts";
 import type { FetchHandler } from "./common.ts";
-import { isHopByHopField } from "../gateway/hop-by-hop.ts";
+import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
 const READ_SIZE = 64 * 1024;
@@ -146,7 +146,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     const headers: ResponseHeaders = [];
     response.headers.forEach((value, name) => {
       // A 426 MUST carry Upgrade (RFC 9110 §15.5.22): the tsgi server keeps it there.
-      if (name === "set-cookie" || (isHopByHopField(name) && !(name === "upgrade" && response.status === 426))) return;
+      if (name === "set-cookie" || isHopByHopFor(name, response.status)) return;
       headers.push([name, value]);
     });
     for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);

@@ -12,7 +12,7 @@ import { ErrorLogStream } from "../gateway/error-stream.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
 import type { Application, Environ, FileWrapperFactory, ResponseHeaders } from "../spec.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
-import { isHopByHopField } from "../gateway/hop-by-hop.ts";
+import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { validAuthority } from "../http/target.ts";
 import { hostname as osHostname } from "node:os";
 
@@ -198,7 +198,7 @@ class FetchSink implements ResponseSink {
         declared = contentLengthValue(value, declared);
       }
       // A 426 MUST carry Upgrade (RFC 9110 §15.5.22): kept there, as the tsgi server keeps it.
-      if (isHopByHopField(lower) && !(code === 426 && lower === "upgrade")) {
+      if (isHopByHopFor(lower, code)) {
         if (lower === "connection" && /(^|,)\s*close\s*(,|$)/i.test(value)) close = true;
         continue;
       }

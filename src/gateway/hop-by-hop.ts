@@ -54,6 +54,16 @@ export function isHopByHopField(name: string): boolean {
   }
 }
 
+/**
+ * Whether the field `name` (any case) is dropped from a response with status
+ * `code`: one of {@link HOP_BY_HOP_FIELDS}, except `Upgrade` on a 426, which
+ * RFC 9110 §15.5.22 says the response MUST carry. The server, both fetch
+ * bridges, the CGI handlers and `validator()` all ask this.
+ */
+export function isHopByHopFor(name: string, code: number): boolean {
+  return isHopByHopField(name) && !(code === 426 && name.length === 7 && eqLower(name, "upgrade"));
+}
+
 /** ASCII case-insensitive compare of `name` with an already lower-case `lower` of the same length. */
 export function eqLower(name: string, lower: string): boolean {
   for (let i = 0; i < lower.length; i++) {

@@ -29,8 +29,8 @@ import type { Socket } from "bun";
 import { httpDate } from "../http/date.ts";
 import { HttpError } from "../http/errors.ts";
 import { RequestParser, type ParserHandler, type RequestHead } from "../http/parser.ts";
-import { capitalizeName, ConnectionField, eqLower, errorResponse, isServerField, isUpgrade, responseHead } from "./response-head.ts";
-import { isHopByHopField } from "../gateway/hop-by-hop.ts";
+import { capitalizeName, ConnectionField, eqLower, errorResponse, isServerField, responseHead } from "./response-head.ts";
+import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, runPosthooks, settledWithin, takePosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
@@ -786,7 +786,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
           break;
         default:
           // (Connection, Keep-Alive and Transfer-Encoding, the other hop-by-hop fields, are the cases above.)
-          if (isHopByHopField(name) && !(code === 426 && isUpgrade(name))) {
+          if (isHopByHopFor(name, code)) {
             core.warnOnce(`hop-by-hop:${name.toLowerCase()}`, `the application set ${name}, a hop-by-hop field (PEP 3333 forbids them); tsgi drops it`);
           }
       }

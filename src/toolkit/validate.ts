@@ -14,7 +14,7 @@
  */
 import { consola } from "consola";
 import { fileBodyBlob, isFileBody, registerFileBody } from "../gateway/file-body.ts";
-import { isHopByHopField } from "../gateway/hop-by-hop.ts";
+import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { contentLengthValue, isToken } from "../gateway/response-fields.ts";
 import type {
   Application,
@@ -282,7 +282,7 @@ export function checkStatus(status: unknown, warn: (m: string) => void = default
 
 /**
  * Check a response header list (wsgiref `check_headers`). The hop-by-hop
- * fields are the tsgi server's ({@link isHopByHopField}: `Trailer` and
+ * fields are the tsgi server's ({@link isHopByHopFor}: `Trailer` and
  * `Proxy-Connection` included; `Proxy-Authenticate`, which a 407 MUST carry,
  * not), with `Upgrade` allowed on a 426, which MUST carry it (RFC 9110
  * §15.5.22); wsgiref's list is RFC 2616's.
@@ -307,7 +307,7 @@ export function checkHeaders(headers: unknown, status?: number): asserts headers
     const bad = VALUE_BAD.exec(value);
     if (bad) fail("header-value", `Bad header value for ${name}: ${JSON.stringify(value)} (bad character ${JSON.stringify(bad[0])})`);
     if (!isLatin1(value)) fail("header-value", `Header value for ${name} holds a character above U+00FF: ${JSON.stringify(value)}`);
-    if (isHopByHopField(name) && !(status === 426 && name.toLowerCase() === "upgrade")) {
+    if (isHopByHopFor(name, status ?? 0)) {
       fail("header-hop-by-hop", `Hop-by-hop header "${name}: ${value}" not allowed from an application`);
     }
   }

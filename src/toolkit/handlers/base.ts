@@ -16,7 +16,7 @@ import type {
   WriteCallable,
 } from "../../spec.ts";
 import { isFileBody } from "../../gateway/file-body.ts";
-import { isHopByHopField } from "../../gateway/hop-by-hop.ts";
+import { isHopByHopFor } from "../../gateway/hop-by-hop.ts";
 import { checkHeaders, declaredContentLength, excessBodyError, isIterableBody, isToken, noStartResponseError, notABodyError, shortBodyError } from "../../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../../spec.ts";
 import { Headers } from "../headers.ts";
@@ -543,7 +543,7 @@ export abstract class BaseHandler {
    * Remove hop-by-hop fields from the headers about to be sent, with a
    * warning on `getStderr()`: spec.md has the server remove them rather than
    * fail the response (wsgiref raises at `start_response`). The fields are
-   * the tsgi server's ({@link isHopByHopField}: `Trailer` and
+   * the tsgi server's ({@link isHopByHopFor}: `Trailer` and
    * `Proxy-Connection` included, `Proxy-Authenticate`, which a 407 needs,
    * not), and `Upgrade` stays on a 426 (RFC 9110 §15.5.22), as the server
    * keeps it; an origin server then sends `Connection: Upgrade` with it
@@ -551,15 +551,15 @@ export abstract class BaseHandler {
    * server. `isHopByHop` in `tsgi/util` stays wsgiref's list.
    */
   private dropHopByHop(): void {
-    const upgradeRequired = statusCode(this.status!) === 426 && this.headers!.has("Upgrade");
+    const code = statusCode(this.status!);
     for (const [name, value] of this.headers!.items()) {
-      if (!isHopByHopField(name) || (upgradeRequired && name.toLowerCase() === "upgrade")) continue;
+      if (!isHopByHopFor(name, code)) continue;
       this.headers!.delete(name);
       const stderr = this.getStderr();
       stderr.write(`Hop-by-hop header '${name}: ${value}' removed: framing and connection management are the server's (spec.md)\n`);
       stderr.flush();
     }
-    if (upgradeRequired && this.originServer) this.headers!.set("Connection", "Upgrade");
+    if (code === 426 && this.originServer && this.headers!.has("Upgrade")) this.headers!.set("Connection", "Upgrade");
   }
 
   /**
