@@ -335,7 +335,7 @@ export abstract class BaseHandler {
     if (!/^\d\d\d/.test(status)) throw new TypeError("Status message must begin w/3-digit code");
     if (status[3] !== " ") throw new TypeError("Status message must have a space after code");
     // What spec.md refuses at startResponse (wsgiref lets these through to fail while sending).
-    const code = Number(status.slice(0, 3));
+    const code = statusCode(status);
     if (code < 200 || code > 599) throw new TypeError(`Status code must be 200 to 599 (got ${status.slice(0, 3)})`);
     if (!isLatin1(status)) throw new TypeError("Status must be latin-1 (one byte per character)");
     const wrapped = new this.headersClass(headers);
