@@ -176,6 +176,15 @@ export class StreamInput implements InputStream {
   private readonly source: AsyncIterator<Uint8Array> | ReadableStreamDefaultReader<Uint8Array>;
   private chunks: Uint8Array[] = [];
   private buffered = 0;
+  /**
+   * How far {@link readline} has looked for a newline without finding one:
+   * the first `scanned` chunks hold none (`scannedBytes` bytes in all). A
+   * long line arriving in many pieces is so scanned once, not once per piece.
+   * Any {@link take} starts the search over (what is left is at most one
+   * piece of it, or was never scanned).
+   */
+  private scanned = 0;
+  private scannedBytes = 0;
   private left: number;
   private done = false;
   /** The error the source failed with: every later read rejects with it (spec.md "tsgi.input"). */
@@ -254,6 +263,8 @@ export class StreamInput implements InputStream {
 
   private take(n: number): Uint8Array {
     if (n === 0) return new Uint8Array(0);
+    this.scanned = 0;
+    this.scannedBytes = 0;
     const parts: Uint8Array[] = [];
     let need = n;
     while (need > 0) {
@@ -292,14 +303,15 @@ export class StreamInput implements InputStream {
     const n = checkReadSize(size, "readline");
     if (this.failed) throw this.error;
     for (;;) {
-      let off = 0;
-      for (const c of this.chunks) {
+      const chunks = this.chunks;
+      for (; this.scanned < chunks.length; this.scanned++) {
+        const c = chunks[this.scanned]!;
         const i = c.indexOf(NL);
         if (i !== -1) {
-          const len = off + i + 1;
+          const len = this.scannedBytes + i + 1;
           return this.take(n === undefined ? len : Math.min(n, len));
         }
-        off += c.length;
+        this.scannedBytes += c.length;
       }
       if (n !== undefined && this.buffered >= n) return this.take(n);
       if (!(await this.pull())) return this.take(this.buffered);
