@@ -138,6 +138,77 @@ describe("shiftPathInfo", () => {
   test("PATH_INFO without a leading slash throws TypeError", () => {
     expect(() => shiftPathInfo({ SCRIPT_NAME: "", PATH_INFO: "x/y" })).toThrow(TypeError);
   });
+  test("walking a long PATH_INFO to its end does not split it again per segment (a client's 8 KiB path)", () => {
+    // Before: each shift split the whole PATH_INFO and normalised the whole SCRIPT_NAME, so
+    // walking 4,096 segments (the default 8 KiB request-target) built ~16 M array elements: 0.5 s.
+    const split = String.prototype.split;
+    let pieces = 0;
+    String.prototype.split = function (this: string, ...args: Parameters<typeof split>) {
+      const r = split.apply(this, args);
+      pieces += r.length;
+      return r;
+    } as typeof split;
+    const env: Record<string, unknown> = { SCRIPT_NAME: "/app", PATH_INFO: "/a".repeat(4096) + "/" };
+    // ".." segments, and empty and "." ones (dropped by the first shift), too.
+    const dots: Record<string, unknown> = { SCRIPT_NAME: "/app", PATH_INFO: "/a/..".repeat(1000) + "//./b".repeat(500) };
+    let names = 0;
+    let dotNames = 0;
+    try {
+      for (let name = shiftPathInfo(env); name !== undefined && names < 5000; name = shiftPathInfo(env)) names++;
+      for (let name = shiftPathInfo(dots); name !== undefined && dotNames < 5000; name = shiftPathInfo(dots)) dotNames++;
+    } finally {
+      String.prototype.split = split;
+    }
+    expect(names).toBe(4097); // 4,096 "a", then "" for the trailing slash
+    expect(env.SCRIPT_NAME).toBe("/app" + "/a".repeat(4096) + "/");
+    expect(env.PATH_INFO).toBe("");
+    expect(dotNames).toBe(2500);
+    expect(dots.SCRIPT_NAME).toBe("/app" + "/b".repeat(500));
+    expect(pieces).toBeLessThan(20_000);
+  });
+  const python = "/usr/bin/python3";
+  test.skipIf(!Bun.which(python))("gives wsgiref.util.shift_path_info's results, walked to the end, for 3,000 generated paths", () => {
+    const segs = ["a", "bc", ".", "..", "", "x.y", "..."];
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const path = () => {
+      let s = "";
+      for (let n = rnd(6); n > 0; n--) s += `/${segs[rnd(segs.length)]}`;
+      return s;
+    };
+    const cases: Array<[string, string]> = [["/", "/x"], ["//", "/x/y"], ["/a/", "/x/y"], ["a", "/x/y"], ["/a/..", "/x/y"]];
+    while (cases.length < 3000) cases.push([rnd(5) === 0 ? "" : path(), path() || "/"]);
+    const walk = (sn: string, pi: string) => {
+      const env: Record<string, unknown> = { SCRIPT_NAME: sn, PATH_INFO: pi };
+      const steps: Array<[string | null, unknown, unknown]> = [];
+      for (let k = 0; k < 8; k++) {
+        const name = shiftPathInfo(env);
+        steps.push([name ?? null, env.SCRIPT_NAME, env.PATH_INFO]);
+        if (name === undefined) break;
+      }
+      return steps;
+    };
+    const script = [
+      "import json, sys",
+      "from wsgiref.util import shift_path_info",
+      "out = []",
+      "for sn, pi in json.load(sys.stdin):",
+      "    e = {'SCRIPT_NAME': sn, 'PATH_INFO': pi}; r = []",
+      "    for k in range(8):",
+      "        n = shift_path_info(e); r.append([n, e['SCRIPT_NAME'], e['PATH_INFO']])",
+      "        if n is None: break",
+      "    out.append(r)",
+      "json.dump(out, sys.stdout)",
+    ].join("\n");
+    const r = Bun.spawnSync([python, "-c", script], { stdin: enc.encode(JSON.stringify(cases)), timeout: 20_000 });
+    expect(r.exitCode).toBe(0);
+    const expected = JSON.parse(r.stdout.toString()) as unknown[];
+    const mismatches = cases.filter((c, i) => JSON.stringify(walk(c[0], c[1])) !== JSON.stringify(expected[i])).slice(0, 5);
+    expect(mismatches).toEqual([]);
+  });
 });
 
 describe("setupTestingDefaults", () => {
