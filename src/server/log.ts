@@ -17,8 +17,12 @@ export type LineWriter = (line: string) => void;
  * @param chars a global RegExp of the characters to escape (all ≤ U+00FF).
  */
 export function hexEscape(text: string, chars: RegExp): string {
-  return text.replace(chars, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+  return text.replace(chars, hexOf);
 }
+
+/** `\\xHH` for each latin-1 character code. */
+const HEX_ESCAPES = Array.from({ length: 256 }, (_, c) => `\\x${c.toString(16).toUpperCase().padStart(2, "0")}`);
+const hexOf = (c: string): string => HEX_ESCAPES[c.charCodeAt(0)] ?? `\\x${c.charCodeAt(0).toString(16).toUpperCase()}`;
 
 /** `GET /path HTTP/1.1` for logs. */
 export function requestLine(head: RequestHead | null): string {

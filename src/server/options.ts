@@ -167,7 +167,12 @@ export interface ServerOptions {
    * format plus wall seconds).
    */
   logFormat?: string | ((fields: AccessLogFields) => string);
-  /** Prefix `client_ip` with the `X-Forwarded-For` value (eventlet `log_x_forwarded_for`). Default true. */
+  /**
+   * Prefix `client_ip` with the `X-Forwarded-For` value (eventlet
+   * `log_x_forwarded_for`): whitespace removed, its last 256 characters
+   * (after `...` when longer), `"`, `\` and non-printable bytes as `\xHH`.
+   * Default true.
+   */
   logXForwardedFor?: boolean;
   /**
    * Error `code`s of the client's socket that are not logged: a remote client
