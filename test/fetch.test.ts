@@ -495,6 +495,27 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
       for (const p of parts) yield enc.encode(p);
     })();
 
+
+  test("serverSoftware \"\" adds no Server field, also on the bridge's own 400; a value that is not a field value is a RangeError", async () => {
+    const plain: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc.encode("x")];
+    };
+    const quiet = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(plain, { errorLog: null, serverSoftware: "" }) });
+    try {
+      const ok = (await raw(quiet.port!, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")).data.toString("latin1");
+      expect(ok).toStartWith("HTTP/1.1 200 ");
+      expect(ok.toLowerCase()).not.toContain("\r\nserver:");
+      const bad = (await raw(quiet.port!, "GET / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n")).data.toString("latin1");
+      expect(bad).toStartWith("HTTP/1.1 400 ");
+      expect(bad.toLowerCase()).not.toContain("\r\nserver:");
+    } finally {
+      quiet.stop(true);
+    }
+    for (const value of ["edge\r\nX-Injected: 1", "caf\u00e9 \u2603", "edge "]) {
+      expect(() => toFetchHandler(plain, { serverSoftware: value })).toThrow(RangeError);
+    }
+  });
   test("Connection: close from the app closes the connection (spec.md); other hop-by-hop fields are dropped; Server is added unless the app sent one", async () => {
     app = (_e, sr) => {
       sr("200 OK", [["Content-Type", "text/plain"], ["Connection", "close"], ["Keep-Alive", "timeout=9"], ["Upgrade", "h2c"], ["Trailers", "x"], ["Proxy-Authenticate", "Basic"]]);

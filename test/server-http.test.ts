@@ -772,6 +772,25 @@ describe("environ", () => {
     expect(r.response!.headers.server).toBe("edge/2");
   });
 
+  test("serverSoftware \"\" sends no Server field, also on the server's own 4xx; a value that is not a field value (CR/LF, controls, above U+00FF, outer whitespace) is a RangeError, not a broken or injected head in every response", async () => {
+    const { port } = start(capture, { serverSoftware: "" });
+    const ok = await rawOne(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(ok.response!.status).toBe(200);
+    expect(ok.response!.headers.server).toBeUndefined();
+    expect(ok.response!.headers.date).toBeDefined();
+    expect(seen!.SERVER_SOFTWARE).toBe("");
+    const bad = (await raw(port, "GET / HTTP/1.1\r\n\r\n")).data.toString("latin1");
+    expect(bad).toStartWith("HTTP/1.1 400 ");
+    expect(bad.toLowerCase()).not.toContain("\r\nserver:");
+    for (const value of ["edge\r\nX-Injected: 1", "edge\n", "a\x00b", "caf\u00e9 \u2603", " edge", "edge\t", "\x7f"]) {
+      expect(() => start(capture, { serverSoftware: value })).toThrow(RangeError);
+    }
+    // obs-text and inner whitespace are a field value.
+    const { port: p2 } = start(capture, { serverSoftware: "caf\u00e9 (x\t1)" });
+    const r2 = await rawOne(p2, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(r2.data.toString("latin1")).toContain("\r\nServer: caf\u00e9 (x\t1)\r\n");
+  });
+
   test("CGI and tsgi keys", async () => {
     const { port } = start(capture, { environ: { "app.extra": 42 } });
     await rawOne(

@@ -7,7 +7,7 @@
 import { buildEnviron, mountPoint } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
-import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
+import { checkServerSoftware, contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
 import type { Application, Environ, FileWrapperFactory, ResponseHeaders } from "../spec.ts";
@@ -27,7 +27,11 @@ export interface ToFetchOptions {
    * `toFetchHandler()` throw a RangeError.
    */
   scriptName?: string;
-  /** `SERVER_SOFTWARE`, and the `Server` field added to responses without one. Default `"tsgi/<version>"`. */
+  /**
+   * `SERVER_SOFTWARE`, and the `Server` field added to responses without one; `""` adds none.
+   * Default `"tsgi/<version>"`. A value that is not a valid field value (CR, LF or other control
+   * chars, chars above U+00FF, leading or trailing whitespace) is a RangeError from `toFetchHandler()`.
+   */
   serverSoftware?: string;
   /** Send stack traces in 500 bodies. Default false. */
   debug?: boolean;
@@ -206,7 +210,7 @@ class FetchSink implements ResponseSink {
     }
     // spec.md: `Connection: close` from the app closes the connection; Bun.serve does so for this field.
     if (close) h.set("Connection", "close");
-    if (!h.has("server")) h.set("Server", this.serverSoftware);
+    if (this.serverSoftware !== "" && !h.has("server")) h.set("Server", this.serverSoftware);
     const length = declared >= 0 ? declared : bodyLength;
     const init = { status: code, statusText: status.slice(4), headers: h };
     this.started = true;
@@ -321,7 +325,7 @@ class FetchSink implements ResponseSink {
  * before headers become a 500 `Response`; after headers, the body stream
  * errors (a truncated response, never a complete-looking one).
  *
- * @throws RangeError when `options.scriptName` is neither `""` nor a path starting with `/`.
+ * @throws RangeError when `options.scriptName` is neither `""` nor a path starting with `/`, or `options.serverSoftware` is not a valid `Server` field value (see {@link ToFetchOptions.serverSoftware}).
  * @example Bun.serve({ port: 8000, fetch: toFetchHandler(app) })
  */
 export function toFetchHandler(app: Application, options: ToFetchOptions = {}): (request: Request, ...rest: any[]) => Promise<Response> {
@@ -337,7 +341,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     },
   };
   const defaults = {
-    serverSoftware: options.serverSoftware ?? SERVER_SOFTWARE,
+    serverSoftware: checkServerSoftware(options.serverSoftware ?? SERVER_SOFTWARE, "toFetchHandler option serverSoftware"),
     multiprocess: options.multiprocess ?? false,
     scriptName: mountPoint(options.scriptName ?? "", "toFetchHandler option scriptName"),
     fileWrapper: options.fileWrapper === undefined ? fileWrapper : (options.fileWrapper ?? undefined),
@@ -369,7 +373,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     } catch (error) {
       // The option's bug, not the app's: answered and logged as an application error would be.
       gateway.logError(`${request.method} ${place.target} HTTP/1.1 (remoteAddress option)`, error);
-      return new Response("500 Internal Server Error\n", { status: 500, headers: { "Content-Type": "text/plain", Server: defaults.serverSoftware } });
+      return new Response("500 Internal Server Error\n", { status: 500, headers: serverHeaders({ "Content-Type": "text/plain" }, defaults.serverSoftware) });
     }
     let pump: BodyPump | null = null;
     let input: RequestInput;
@@ -498,8 +502,14 @@ function validHost(value: string): boolean {
 function badRequest(message: string, serverSoftware: string): Response {
   return new Response(`400 Bad Request: ${message}\n`, {
     status: 400,
-    headers: { "Content-Type": "text/plain; charset=utf-8", Connection: "close", Server: serverSoftware },
+    headers: serverHeaders({ "Content-Type": "text/plain; charset=utf-8", Connection: "close" }, serverSoftware),
   });
+}
+
+/** `headers` with `Server: serverSoftware` added, unless it is `""` (no Server field). */
+function serverHeaders(headers: Record<string, string>, serverSoftware: string): Record<string, string> {
+  if (serverSoftware !== "") headers.Server = serverSoftware;
+  return headers;
 }
 
 /** The client's address from the runtime's second argument when it has `requestIP()` (`Bun.serve`'s server); `null` otherwise or when it throws. */

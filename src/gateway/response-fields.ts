@@ -64,6 +64,27 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
   }
 }
 
+/** A `Server` field value: field-vchars (VCHAR, obs-text) with SP/HTAB only between them (RFC 9110 §5.5). */
+const SERVER_VALUE = /^[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?$/;
+
+/**
+ * Check a `serverSoftware` option (the tsgi server's, the fetch bridge's):
+ * it is `SERVER_SOFTWARE` and the value of the `Server` field added to
+ * responses that have none, so it must be a valid field value (RFC 9110
+ * §5.5, §10.2.4), or `""`, which sends no `Server` field at all.
+ * @param option the option's full name, for the message (`"server option serverSoftware"`).
+ * @returns `value`, unchanged.
+ * @throws RangeError when `value` is not a string, or holds CR, LF, NUL,
+ *   another control char, a char above U+00FF, or leading or trailing
+ *   whitespace: sent as they are they would break or inject into every response's head.
+ */
+export function checkServerSoftware(value: unknown, option: string): string {
+  if (value === "" || (typeof value === "string" && SERVER_VALUE.test(value))) return value;
+  throw new RangeError(
+    `${option} must be a Server field value (printable latin-1, no CR, LF or other control chars, no leading or trailing whitespace) or "" for no Server field, got ${JSON.stringify(value)}`,
+  );
+}
+
 /**
  * One `Content-Length` value of a response (spec.md "Handling the
  * Content-Length header"), checked against the value an earlier

@@ -848,7 +848,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       headers,
       core.options.capitalizeResponseHeaders,
       hasDate ? null : httpDate(),
-      hasServer ? null : core.serverSoftware,
+      hasServer || core.serverSoftware === "" ? null : core.serverSoftware,
       length,
       chunked,
       !keepAlive ? ConnectionField.Close : head.version === "HTTP/1.0" ? ConnectionField.KeepAlive : ConnectionField.None,

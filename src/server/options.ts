@@ -4,6 +4,7 @@
  * @module
  */
 import { mountPoint } from "../gateway/environ.ts";
+import { checkServerSoftware } from "../gateway/response-fields.ts";
 import type { Environ } from "../spec.ts";
 import type { TlsConfig } from "./tls.ts";
 import type { RequestHandlerClass } from "./handler.ts";
@@ -62,7 +63,13 @@ export interface ServerOptions {
    * never replaced. Default none.
    */
   environ?: Record<string, unknown>;
-  /** `SERVER_SOFTWARE` value. Default `"tsgi/<version>"`. */
+  /**
+   * `SERVER_SOFTWARE`, and the `Server` field added to responses that have
+   * none (also the server's own 4xx/5xx). `""` sends no `Server` field.
+   * Default `"tsgi/<version>"`.
+   * @throws RangeError (from `createServer()`/`serve()`) for a value that is not a valid field value:
+   *   CR, LF or other control chars, chars above U+00FF, leading or trailing whitespace.
+   */
   serverSoftware?: string;
   /**
    * `SERVER_NAME` value (cheroot `server_name`). Default: the bound host; the
@@ -331,6 +338,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     throw new RangeError(`server option fd must be a non-negative integer file descriptor, got ${JSON.stringify(resolved.fd)}`);
   }
   resolved.scriptName = mountPoint(resolved.scriptName, "server option scriptName");
+  if (resolved.serverSoftware !== undefined) checkServerSoftware(resolved.serverSoftware, "server option serverSoftware");
   if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
     throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);
   }

@@ -173,7 +173,7 @@ export function capitalizeName(name: string): string {
  * A response the server makes itself (a 4xx/5xx for a request it could not
  * accept, or a connection over `maxConnections`): the status line, a plain
  * text body `"<status line>: <message>\n"`, its `Content-Length`,
- * `Connection: close`, `Date` and `Server`. `message` is ASCII.
+ * `Connection: close`, `Date` and `Server` (none when `server` is `""`). `message` is ASCII.
  * @param head the answer is to a HEAD request: the same header section, no
  *   body (RFC 9110 §9.3.2). Default false.
  * @param proto the HTTP-version of the status line. Default `"HTTP/1.1"`.
@@ -189,7 +189,7 @@ export function errorResponse(
   const line = statusLine(status);
   const body = `${line}: ${message}\n`;
   return {
-    text: `${proto} ${line}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}Server: ${server}${CRLF}${CRLF}${head ? "" : body}`,
+    text: `${proto} ${line}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Length: ${body.length}${CRLF}Connection: close${CRLF}Date: ${httpDate()}${CRLF}${server === "" ? "" : `Server: ${server}${CRLF}`}${CRLF}${head ? "" : body}`,
     bodyLength: head ? 0 : body.length,
   };
 }
