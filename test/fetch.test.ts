@@ -531,7 +531,7 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
     for (const name of ["upgrade:", "trailers:"]) expect([name, text.toLowerCase().includes(name)]).toEqual([name, false]);
     expect(text.toLowerCase()).toContain("\r\nproxy-authenticate: basic\r\n"); // not hop-by-hop in RFC 9110; a 407 MUST carry it
     expect(text).toEndWith("\r\n\r\nbye");
-    // Server is added (spec.md: Date and Server when the app sent none); Bun adds Date.
+    // Date and Server are added (spec.md: when the app sent none).
     expect(text).toMatch(/\r\nServer: tsgi\/\d/i);
     expect(text).toMatch(/\r\nDate: /i);
     app = (_e, sr) => {
@@ -600,6 +600,27 @@ describe("toFetchHandler on Bun.serve: Content-Length, HEAD and bodiless statuse
     const declared = await head("HEAD");
     expect(declared.toLowerCase()).toContain("content-length: 10\r\n");
     expect(declared).toEndWith("\r\n\r\n");
+  });
+
+  test("every answer carries Date (RFC 9110 §6.6.1), a HEAD's too, where Bun.serve adds none; the app's own Date is kept, once", async () => {
+    const dated = /\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\n/i;
+    for (const body of [() => [enc.encode("abc")], () => generator("abc"), () => []]) {
+      app = (_e, sr) => (sr("200 OK", [["Content-Type", "text/plain"]]), body());
+      for (const method of ["GET", "HEAD"]) {
+        const text = await head(method);
+        expect([method, text.startsWith("HTTP/1.1 200"), dated.test(text)]).toEqual([method, true, true]);
+      }
+    }
+    app = (_e, sr) => (sr("200 OK", [["Date", "Mon, 01 Jan 2024 00:00:00 GMT"]]), [enc.encode("abc")]);
+    for (const method of ["GET", "HEAD"]) {
+      const text = await head(method);
+      expect(text.match(/\r\ndate: /gi)).toHaveLength(1);
+      expect(text).toContain("\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\n");
+    }
+    // The bridge's own 400 to a HEAD.
+    const bad = (await raw(bun.port!, "HEAD / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n")).data.toString("latin1");
+    expect(bad).toStartWith("HTTP/1.1 400");
+    expect(bad).toMatch(dated);
   });
 
   test("an invalid or conflicting Content-Length is an application error: 500, logged", async () => {

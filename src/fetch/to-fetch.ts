@@ -14,6 +14,7 @@ import type { Application, Environ, FileWrapperFactory, ResponseHeaders } from "
 import { SERVER_SOFTWARE } from "../version.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { validAuthority } from "../http/target.ts";
+import { httpDate } from "../http/date.ts";
 import { hostname as osHostname } from "node:os";
 
 /** Options of {@link toFetchHandler}. */
@@ -150,7 +151,7 @@ class FetchSink implements ResponseSink {
    * @param method the request method (HEAD gets no body).
    * @param logError logs a broken response contract for this request.
    * @param quiet error a truncated body without a reason, so Bun prints nothing (the `errorLog: null` option).
-   * @param serverSoftware the `Server` field added when the app sent none (spec.md; Bun.serve adds `Date` only).
+   * @param serverSoftware the `Server` field added when the app sent none (spec.md; `Date` is added too: Bun.serve adds none to a HEAD answer).
    */
   constructor(
     private readonly method: string,
@@ -211,6 +212,8 @@ class FetchSink implements ResponseSink {
     // spec.md: `Connection: close` from the app closes the connection; Bun.serve does so for this field.
     if (close) h.set("Connection", "close");
     if (this.serverSoftware !== "" && !h.has("server")) h.set("Server", this.serverSoftware);
+    // RFC 9110 §6.6.1: an origin server with a clock MUST send Date; Bun.serve adds it, except to a HEAD.
+    if (!h.has("date")) h.set("Date", httpDate());
     const length = declared >= 0 ? declared : bodyLength;
     const init = { status: code, statusText: status.slice(4), headers: h };
     this.started = true;
@@ -373,7 +376,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     } catch (error) {
       // The option's bug, not the app's: answered and logged as an application error would be.
       gateway.logError(`${request.method} ${place.target} HTTP/1.1 (remoteAddress option)`, error);
-      return new Response("500 Internal Server Error\n", { status: 500, headers: serverHeaders({ "Content-Type": "text/plain" }, defaults.serverSoftware) });
+      return new Response("500 Internal Server Error\n", { status: 500, headers: ownHeaders({ "Content-Type": "text/plain" }, defaults.serverSoftware) });
     }
     let pump: BodyPump | null = null;
     let input: RequestInput;
@@ -502,12 +505,16 @@ function validHost(value: string): boolean {
 function badRequest(message: string, serverSoftware: string): Response {
   return new Response(`400 Bad Request: ${message}\n`, {
     status: 400,
-    headers: serverHeaders({ "Content-Type": "text/plain; charset=utf-8", Connection: "close" }, serverSoftware),
+    headers: ownHeaders({ "Content-Type": "text/plain; charset=utf-8", Connection: "close" }, serverSoftware),
   });
 }
 
-/** `headers` with `Server: serverSoftware` added, unless it is `""` (no Server field). */
-function serverHeaders(headers: Record<string, string>, serverSoftware: string): Record<string, string> {
+/**
+ * The fields of a response the bridge makes itself: `headers`, `Date` (Bun.serve adds none to a
+ * HEAD answer; RFC 9110 §6.6.1), and `Server: serverSoftware` unless it is `""` (no Server field).
+ */
+function ownHeaders(headers: Record<string, string>, serverSoftware: string): Record<string, string> {
+  headers.Date = httpDate();
   if (serverSoftware !== "") headers.Server = serverSoftware;
   return headers;
 }
