@@ -127,6 +127,50 @@ describe.skipIf(!haveChromium)("live reload in headless Chromium", () => {
     await dev.waitFor(/restarted in \d+ ms/, 3000); // stdout and the HTTP answer are separate channels: the line may land just after
   }, 20_000);
 
+  test("a page the app validates with an ETag (304 to If-None-Match) reloads once after a save that does not change it, not for ever", async () => {
+    // The app's ETag is its HTML's hash; the save touches another module, so the page's bytes stay the same.
+    const app = new TempApp({
+      "app.ts": `import { n } from "./other.ts";
+const enc = new TextEncoder();
+const html = "<!doctype html><html><head><title>t</title></head><body><h1 id=t>same page</h1></body></html>";
+const etag = '"' + Bun.hash(html).toString(16) + '"';
+export default function app(environ: Record<string, unknown>, startResponse: (s: string, h: [string, string][]) => void) {
+  if (environ.PATH_INFO !== "/") {
+    startResponse("404 Not Found", [["Content-Type", "text/plain"], ["X-N", String(n)]]);
+    return [enc.encode("not found")];
+  }
+  if (environ.HTTP_IF_NONE_MATCH === etag) {
+    startResponse("304 Not Modified", [["ETag", etag]]);
+    return [];
+  }
+  startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"], ["ETag", etag], ["Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"], ["Cache-Control", "no-cache"]]);
+  return [enc.encode(html)];
+}
+`,
+      "other.ts": "export const n = 1;\n",
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const page: Page = await context!.newPage();
+    const live = page.waitForResponse((r) => r.url().includes("/__tsgi/live"), { timeout: BOUND_MS });
+    await page.goto(url, { timeout: BOUND_MS });
+    expect((await live).status()).toBe(200);
+    await Bun.sleep(100); // let the stream's first event reach the page's EventSource
+    let navigations = 0;
+    page.on("framenavigated", (f) => {
+      if (f === page.mainFrame()) navigations++;
+    });
+    app.write("other.ts", "export const n = 2;\n");
+    const deadline = Date.now() + BOUND_MS;
+    while (navigations === 0 && Date.now() < deadline) await Bun.sleep(20);
+    await Bun.sleep(1000);
+    // With the app's validators on the injected page, each reload got a 304, showed the cached
+    // copy whose script names the old version, and reloaded again: dozens of navigations a second.
+    expect(navigations).toBe(1);
+    expect(await page.textContent("#t")).toBe("same page");
+  }, 20_000);
+
   test.skipIf(!haveBinary)("the compiled binary: the page reloads by itself after a save", async () => {
     const app = pageApp("binary one");
     const proc = Bun.spawn({

@@ -22,12 +22,20 @@ const APP = (version: string) => `const enc = new TextEncoder();
 const page = "<!doctype html><html><head><title>t</title></head><body><h1>${version}</h1></body></html>";
 export default function app(environ: any, startResponse: any) {
   const path = environ.PATH_INFO;
+  // ?v: the app's validators on the response.
+  const v = environ.QUERY_STRING === "v" ? [["ETag", '"e1"'], ["Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT"]] : [];
   if (path === "/html") {
-    startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"], ["Content-Length", String(enc.encode(page).byteLength)]]);
+    startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"], ["Content-Length", String(enc.encode(page).byteLength)], ...v]);
     return [enc.encode(page)];
   }
+  if (path === "/buffered") {
+    startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"], ["Content-Length", String(enc.encode(page).byteLength)], ...v]);
+    return (function* () {
+      yield enc.encode(page);
+    })();
+  }
   if (path === "/stream") {
-    startResponse("200 OK", [["Content-Type", "text/html"]]);
+    startResponse("200 OK", [["Content-Type", "text/html"], ...v]);
     return (async function* () {
       yield enc.encode("<html><body><p>streamed ${version}</p></bo");
       await Bun.sleep(5);
@@ -39,7 +47,7 @@ export default function app(environ: any, startResponse: any) {
     return [enc.encode("<li>no body tag</li>")];
   }
   if (path === "/json") {
-    startResponse("200 OK", [["Content-Type", "application/json"]]);
+    startResponse("200 OK", [["Content-Type", "application/json"], ...v]);
     return [enc.encode(JSON.stringify({ html: "</body>" }))];
   }
   if (path === "/gzip") {
@@ -129,6 +137,22 @@ describe("tsgi-dev live reload", () => {
 
     const head = await fetch(url + "html", { method: "HEAD" });
     expect(await head.text()).toBe("");
+  });
+
+  test("a page the script goes into loses the app's ETag and Last-Modified (array, buffered and streamed bodies), else a browser revalidating it after a reload gets 304 and the old version's script; other responses keep them", async () => {
+    const { url } = await start();
+    for (const path of ["html", "buffered", "stream"]) {
+      const r = await get(`${url}${path}?v`);
+      expect([path, SCRIPT.test(r.text)]).toEqual([path, true]);
+      expect([path, r.headers.get("etag"), r.headers.get("last-modified")]).toEqual([path, null, null]);
+    }
+    const json = await get(url + "json?v");
+    expect(json.headers.get("etag")).toBe('"e1"');
+    expect(json.headers.get("last-modified")).toBe("Mon, 01 Jan 2024 00:00:00 GMT");
+    const head = await fetch(url + "html?v", { method: "HEAD" });
+    expect(head.headers.get("etag")).toBe('"e1"');
+    const buffered = await get(url + "buffered");
+    expect(Number(buffered.headers.get("content-length"))).toBe(new TextEncoder().encode(buffered.text).byteLength);
   });
 
   test("startResponse with a malformed header or a 1xx status throws at the call, as the server's does: the app's own handling answers", async () => {

@@ -2,7 +2,8 @@
  * Browser live reload. {@link withLive} serves a server-sent-events stream at
  * {@link LIVE_PATH} and injects a small script before `</body>` in `text/html`
  * responses (never other types, never with `Content-Encoding`, never into
- * HEAD, 1xx, 204 or 304 responses; `Content-Length` is corrected). The
+ * HEAD, 1xx, 204 or 304 responses; `Content-Length` is corrected, and the
+ * page's `ETag` and `Last-Modified` removed, see {@link injectedHeaders}). The
  * script knows the id of the app version that rendered the page; the stream
  * sends the current id on connect (`hello`) and after every successful reload
  * (`reload`); the page reloads when they differ. So a page also reloads when
@@ -244,7 +245,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
         return body;
       }
       const out = insert(all, at, script());
-      flush(withLength(st.pending!.headers, out.byteLength));
+      flush(injectedHeaders(st.pending!.headers, out.byteLength));
       const injected: Body = [out];
       const close = (body as Body).close;
       if (typeof close === "function") injected.close = () => close.call(body);
@@ -277,7 +278,8 @@ export function withLive(app: Application, hub: LiveHub): Application {
                 const declared = declaredLength(st.pending.headers);
                 mode = declared === -1 ? "stream" : declared <= MAX_BUFFERED ? "buffer" : "pass";
               }
-              if (mode !== "buffer") flush();
+              // A streamed page the script may go into: its validators go now, with the header section.
+              if (mode !== "buffer") flush(mode === "stream" ? injectedHeaders(st.pending.headers, -1) : undefined);
             }
             if (mode === "undecided" || mode === "pass" || !(chunk instanceof Uint8Array)) {
               yield chunk;
@@ -319,7 +321,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
               for (const b of buffered) yield b;
             } else {
               const out = insert(all, at, script());
-              flush(withLength(st.pending!.headers, out.byteLength));
+              flush(injectedHeaders(st.pending!.headers, out.byteLength));
               yield out;
             }
           }
@@ -362,9 +364,20 @@ function closeBodyPrefixAtEnd(data: Uint8Array): number {
   return 0;
 }
 
-/** A copy of `headers` with Content-Length set to `length`. */
-function withLength(headers: ResponseHeaders, length: number): ResponseHeaders {
-  const out: ResponseHeaders = headers.filter(([k]) => k.toLowerCase() !== "content-length");
-  out.push(["Content-Length", String(length)]);
+/**
+ * The header section of a page the script goes into: a copy of `headers`
+ * with `Content-Length` set to `length` (none when `length` is -1: a
+ * streamed page), and without the app's `ETag` and `Last-Modified` (as
+ * nginx's `sub_filter` drops them). They validate the app's bytes, not the
+ * page with a script that names the app version: a browser revalidating the
+ * page after a reload would get the app's `304` and show its cached copy,
+ * whose script names the old version, and reload again, for ever.
+ */
+function injectedHeaders(headers: ResponseHeaders, length: number): ResponseHeaders {
+  const out: ResponseHeaders = headers.filter(([k]) => !VALIDATOR_OR_LENGTH.has(k.toLowerCase()));
+  if (length >= 0) out.push(["Content-Length", String(length)]);
   return out;
 }
+
+/** The fields {@link injectedHeaders} drops: the length, and the validators of the app's bytes. */
+const VALIDATOR_OR_LENGTH = new Set(["content-length", "etag", "last-modified"]);
