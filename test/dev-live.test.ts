@@ -46,6 +46,11 @@ export default function app(environ: any, startResponse: any) {
     startResponse("200 OK", [["Content-Type", "text/html"]]);
     return [enc.encode("<li>no body tag</li>")];
   }
+  if (path === "/partial") {
+    // bytes 0-26 of a longer page
+    startResponse("206 Partial Content", [["Content-Type", "text/html"], ["Content-Range", "bytes 0-26/100"], ["Content-Length", "27"]]);
+    return [enc.encode("<html><body>x</body></html>")];
+  }
   if (path === "/json") {
     startResponse("200 OK", [["Content-Type", "application/json"], ...v]);
     return [enc.encode(JSON.stringify({ html: "</body>" }))];
@@ -130,6 +135,12 @@ describe("tsgi-dev live reload", () => {
 
     const json = await get(url + "json");
     expect(json.text).toBe(JSON.stringify({ html: "</body>" }));
+
+    // A byte range of a page: the script would move the bytes its Content-Range places.
+    const partial = await get(url + "partial");
+    expect(partial.status).toBe(206);
+    expect(partial.text).toBe("<html><body>x</body></html>");
+    expect(partial.headers.get("content-length")).toBe("27");
 
     const gz = await get(url + "gzip");
     expect(gz.text).toContain("<h1>v1</h1>");

@@ -389,6 +389,7 @@ describe("live reload middleware", () => {
     expect(shouldInject("HEAD", "200 OK", html)).toBe(false);
     expect(shouldInject("GET", "304 Not Modified", html)).toBe(false);
     expect(shouldInject("GET", "204 No Content", html)).toBe(false);
+    expect(shouldInject("GET", "206 Partial Content", html)).toBe(false);
     expect(shouldInject("GET", "404 Not Found", html)).toBe(true);
     expect(shouldInject("GET", "200 OK", [["content-type", "application/xhtml+xml"]])).toBe(false);
     expect(shouldInject("GET", "200 OK", [...html, ["Content-Encoding", "br"]])).toBe(false);

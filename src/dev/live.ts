@@ -2,7 +2,7 @@
  * Browser live reload. {@link withLive} serves a server-sent-events stream at
  * {@link LIVE_PATH} and injects a small script before `</body>` in `text/html`
  * responses (never other types, never with `Content-Encoding`, never into
- * HEAD, 1xx, 204 or 304 responses; `Content-Length` is corrected, and the
+ * HEAD, 1xx, 204, 206 or 304 responses; `Content-Length` is corrected, and the
  * page's `ETag` and `Last-Modified` removed, see {@link injectedHeaders}). The
  * script knows the id of the app version that rendered the page; the stream
  * sends the current id on connect (`hello`) and after every successful reload
@@ -134,7 +134,8 @@ function header(headers: ResponseHeaders, name: string): string | undefined {
 export function shouldInject(method: string, status: string, headers: ResponseHeaders): boolean {
   if (method === "HEAD") return false;
   const code = Number.parseInt(status, 10);
-  if (code < 200 || code === 204 || code === 304) return false;
+  // 206: the body is a byte range of the page, which its Content-Range places (RFC 9110 §14.4, §15.3.7): a script would shift it.
+  if (code < 200 || code === 204 || code === 206 || code === 304) return false;
   const type = header(headers, "content-type");
   if (!type || !/^\s*text\/html\b/i.test(type)) return false;
   const encoding = header(headers, "content-encoding");
