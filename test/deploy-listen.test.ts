@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "../src/server/index.ts";
 import { freePort } from "./helpers.ts";
-import { prepareUnixPath } from "../src/server/bind.ts";
+import { prepareUnixPath, unixListenError } from "../src/server/bind.ts";
 import { devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
 import type { Application, Environ } from "../src/spec.ts";
 
@@ -375,7 +375,7 @@ describe("Unix domain sockets", () => {
     }
   });
 
-  test("a stale socket file is replaced; a live one is not; a regular file is never removed", async () => {
+  test("a stale socket file is replaced; a live one is not; a regular file is never removed; a path that cannot be bound says why", async () => {
     const path = join(dir, "stale.sock");
     // A socket file nobody listens on: what a killed server leaves behind.
     const py = await run(["python3", "-c", `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(path)})`]);
@@ -394,6 +394,11 @@ describe("Unix domain sockets", () => {
         await server.close();
       }
     }
+    // A path that cannot be bound: its reason, not Bun's "Failed to listen at" nor TCP's "ports below 1024".
+    expect(() => serve(envApp, { ...quiet, unix: join(dir, "no-such-dir", "a.sock") })).toThrow(/^cannot listen on .*\/no-such-dir\/a\.sock: the directory .*\/no-such-dir does not exist/);
+    expect(unixListenError(Object.assign(new Error("Failed to listen at /run/app/a.sock"), { code: "EACCES" }), "/run/app/a.sock").message).toBe(
+      "cannot listen on /run/app/a.sock: permission denied: this user cannot create a file in /run/app (EACCES)",
+    );
     const file = join(dir, "not-a-socket");
     writeFileSync(file, "keep me");
     expect(() => prepareUnixPath(file)).toThrow(/not a socket/);

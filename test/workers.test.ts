@@ -321,6 +321,56 @@ describe("workers", () => {
     expect(await proc.exited).toBe(0);
     expect((await import("node:fs")).existsSync(path)).toBe(false);
   }, 30_000);
+
+  test("a Unix socket path of 107 bytes (the limit) serves with --workers as without; a path that cannot be bound is named with its reason", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+    try {
+      // A relative path counts as written: 107 bytes from the directory the CLI starts in.
+      const rel = `${"s".repeat(102)}.sock`;
+      expect(rel.length).toBe(107);
+      const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--uds", rel, "--workers", "1", "--no-access-log"], { stdout: "pipe", stderr: "pipe", cwd: dir });
+      running.push({ proc, port: 0, stderr: () => "" });
+      // The absolute path is too long to connect to (and Bun's fetch makes a relative one absolute): a client in that directory connects by the relative path.
+      const get = async () => {
+        const script = `const s = require("node:net").createConnection(${JSON.stringify(rel)}); let out = "";
+s.on("connect", () => s.write("GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n"));
+s.on("data", (d) => (out += d)); s.on("error", () => process.exit(2)); s.on("close", () => process.exit(out.startsWith("HTTP/1.1 200") ? 0 : 1));`;
+        const client = Bun.spawn([process.execPath, "-e", script], { cwd: dir, stdout: "ignore", stderr: "ignore" });
+        const timer = setTimeout(() => client.kill("SIGKILL"), 5000);
+        const code = await client.exited;
+        clearTimeout(timer);
+        return code === 0;
+      };
+      const ok = await waitFor(get, 15_000);
+      if (!ok) {
+        proc.kill("SIGKILL");
+        throw new Error(`not serving: ${await new Response(proc.stderr as ReadableStream).text()}`);
+      }
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      expect(fs.readdirSync(dir)).toEqual([]); // neither the socket nor a temporary link is left
+      for (const workers of [[], ["--workers", "1"]]) {
+        const cases: Array<[string, RegExp]> = [
+          [`${rel}x`, /cannot listen on s+\.sockx: the path is 108 bytes, and a Unix socket path may have at most 107; use a shorter one .*\(EINVAL\)$/m],
+          ["no-such-dir/app.sock", /cannot listen on no-such-dir\/app\.sock: the directory no-such-dir does not exist; create it first .*\(ENOENT\)$/m],
+        ];
+        for (const [uds, message] of cases) {
+          const p = Bun.spawn([process.execPath, CLI, "serve", APP, "--uds", uds, ...workers], { stdout: "pipe", stderr: "pipe", cwd: dir });
+          const timer = setTimeout(() => p.kill("SIGKILL"), 15_000);
+          const err = await new Response(p.stderr).text();
+          clearTimeout(timer);
+          expect(await p.exited).toBe(1);
+          expect(err).toMatch(message);
+          expect(err).not.toContain("Failed to listen");
+          expect(err).not.toContain(".tmp");
+        }
+      }
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe("tsgi serve errors", () => {

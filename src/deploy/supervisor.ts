@@ -20,10 +20,10 @@
  * and ignored, so that they do not end the service.
  * @module
  */
-import { renameSync, unlinkSync, chmodSync, lstatSync } from "node:fs";
+import { renameSync, unlinkSync, chmodSync, linkSync, lstatSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { checkInheritedFd, prepareUnixPath } from "../server/bind.ts";
+import { checkInheritedFd, prepareUnixPath, unixListenError } from "../server/bind.ts";
 import { stdoutLog } from "./stdio.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
@@ -190,18 +190,26 @@ export class Supervisor {
     if (server.unix !== undefined) {
       const path = server.unix;
       prepareUnixPath(path);
-      // Bind under a temporary name and rename: Bun removes the path it bound when the listener stops.
+      // Bun removes the path it bound when the listener stops: bind the path itself (a longer
+      // temporary name could pass the 107-byte limit the path keeps), keep a second link to the
+      // socket file under a temporary name, and put it back in place once the listener is stopped.
       const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
       try {
         unlinkSync(tmp);
       } catch {
         // not there
       }
-      const l = Bun.listen({ unix: tmp, ...handlers });
-      if (server.unixMode !== undefined) chmodSync(tmp, server.unixMode);
-      renameSync(tmp, path);
+      let l;
+      try {
+        l = Bun.listen({ unix: path, ...handlers });
+      } catch (error) {
+        throw unixListenError(error, path);
+      }
+      if (server.unixMode !== undefined) chmodSync(path, server.unixMode);
+      linkSync(path, tmp);
       this.sharedFd = dupFd((l as unknown as { fd: number }).fd);
       l.stop(true);
+      renameSync(tmp, path);
       this.unixPath = path;
     } else {
       const l = Bun.listen({ hostname: server.hostname ?? "127.0.0.1", port: server.port ?? 8000, ...handlers });

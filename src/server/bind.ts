@@ -7,6 +7,7 @@
  */
 import type { SocketHandler, SocketListener, TCPSocketListenOptions } from "bun";
 import { chmodSync, fstatSync, lstatSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
 import type { ResolvedOptions } from "./options.ts";
 import { unixSocketListening, unixSocketPath } from "./sys.ts";
 
@@ -86,6 +87,35 @@ export function listenError(error: unknown, hostname: string, port: number): Err
   const code = (error as { code?: string } | null)?.code;
   if (!code || !LISTEN_REASONS[code]) return error instanceof Error ? error : new Error(String(error));
   return new BindError(bindErrorMessage(error, `${hostname}:${port}`), code, { cause: error });
+}
+
+/** The longest Unix socket path Linux takes, in bytes (`sun_path` is 108 bytes with its NUL). */
+export const UNIX_PATH_MAX = 107;
+
+/**
+ * A failed bind of a Unix socket at `path` as a {@link BindError} naming the
+ * path and what to do: the directory missing (`ENOENT`, `ENOTDIR`), not
+ * writable by this user (`EACCES`, `EPERM`), the path longer than
+ * {@link UNIX_PATH_MAX} bytes (`EINVAL`); anything else with Bun's own
+ * message. Bun's error says only `Failed to listen at <path>`, and TCP's
+ * reason for `EACCES` (a port below 1024) does not apply to a file.
+ * @param error what `Bun.listen({ unix })` threw.
+ * @param path the socket path as given (relative paths count as written).
+ * @param name the path to name in the message; default `path`.
+ */
+export function unixListenError(error: unknown, path: string, name: string = path): BindError {
+  const e = error as { code?: string; message?: string } | null;
+  const code = e?.code ?? "EINVAL";
+  const dir = dirname(path);
+  const bytes = Buffer.byteLength(path);
+  let why: string;
+  if (code === "ENOENT") why = `the directory ${dir} does not exist; create it first (systemd: RuntimeDirectory=)`;
+  else if (code === "ENOTDIR") why = `a part of ${dir} is not a directory`;
+  else if (code === "EACCES" || code === "EPERM") why = `permission denied: this user cannot create a file in ${dir}`;
+  else if (code === "EADDRINUSE") why = "another process is serving that socket";
+  else if (bytes > UNIX_PATH_MAX) why = `the path is ${bytes} bytes, and a Unix socket path may have at most ${UNIX_PATH_MAX}; use a shorter one (a relative path counts as written)`;
+  else why = e?.message ?? String(error);
+  return new BindError(`cannot listen on ${name}: ${why} (${code})`, code, { cause: error });
 }
 
 /**
@@ -186,7 +216,12 @@ export function bindListener<Data>(
   if (options.unix) {
     const path = options.unix;
     prepareUnixPath(path);
-    const listener = Bun.listen<Data>({ ...common, unix: path });
+    let listener: SocketListener<Data>;
+    try {
+      listener = Bun.listen<Data>({ ...common, unix: path });
+    } catch (error) {
+      throw unixListenError(error, path);
+    }
     if (options.unixMode !== undefined) chmodSync(path, options.unixMode);
     return { listener, hostname: "", port: 0, unix: path };
   }
