@@ -28,6 +28,12 @@ describe("resolveDeployOptions", () => {
     expect(resolveDeployOptions({ proxyHeaders: true, forwardedAllowIps: "*", forwardedHeader: "forwarded" }, {}).proxy).toEqual({ forwardedAllowIps: ["*"], header: "forwarded" });
   });
 
+  test("--host: an IPv6 address may be bracketed; a bare one, an IPv4 address and a name are taken as given", () => {
+    expect(resolveDeployOptions({ host: "[::1]" }, {}).server.hostname).toBe("::1");
+    expect(resolveDeployOptions({ host: "[::]" }, {}).server.hostname).toBe("::");
+    for (const host of ["::1", "fe80::1%eth0", "0.0.0.0", "localhost", "app.internal"]) expect(resolveDeployOptions({ host }, {}).server.hostname).toBe(host);
+  });
+
   test("uds, mode, peercreds, root path, tls", () => {
     const r = resolveDeployOptions({ uds: "/tmp/a.sock", udsMode: "660", peercreds: "resolve", rootPath: "/api/", https: true }, {});
     expect(r.server).toMatchObject({ unix: "/tmp/a.sock", unixMode: 0o660, peerCredentials: "resolve", scriptName: "/api" });
@@ -58,6 +64,10 @@ describe("resolveDeployOptions", () => {
       [{ maxHeaderCount: 1.5 }, /--max-header-count must be a non-negative integer/],
       [{ maxRequestBodySize: -1 }, /--max-request-body-size must be a non-negative integer/],
       [{ keepAlive: -1 }, /--keep-alive must be a non-negative number/],
+      [{ host: "0.0.0.0:8000" }, /^--host takes an address without a port: write --host 0\.0\.0\.0 --port 8000/],
+      [{ host: "[::]:8000" }, /^--host takes an address without a port: write --host :: --port 8000/],
+      [{ host: "[localhost]" }, /^--host: brackets are for an IPv6 address/],
+      [{ host: "https://example.com/" }, /^--host takes an address, not a URL: write --host example\.com/],
       [{ logFormat: "%(client)s" }, /--log-format: unknown field %\(client\); known: client_ip/],
     ];
     for (const [opts, message] of bad) {

@@ -165,6 +165,10 @@ describe("tsgi-dev CLI", () => {
     const env = await run(["./app.ts"], app.dir, { PORT: "99999" });
     expect(env.code).toBe(2);
     expectOneLineError(env.out, /PORT must be a port number/);
+    // An address with a port: where the port goes, not Bun's failed lookup of "0.0.0.0:80".
+    const hostPort = await run(["./app.ts", "--host", "0.0.0.0:80"], app.dir);
+    expect(hostPort.code).toBe(2);
+    expectOneLineError(hostPort.out, /--host takes an address without a port: write --host 0\.0\.0\.0 --port 80, got "0\.0\.0\.0:80"/);
   });
 
   test("an empty flag value (--port=, --watch=, --watch \"\"): one line naming the flag and what to give, exit 2", async () => {

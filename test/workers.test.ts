@@ -373,6 +373,20 @@ s.on("data", (d) => (out += d)); s.on("error", () => process.exit(2)); s.on("clo
   }, 60_000);
 });
 
+describe("tsgi serve --host", () => {
+  test("an IPv6 address in brackets, as in a URL or gunicorn's --bind ([::1]), is bound, with workers and without", async () => {
+    for (const workers of [[], ["--workers", "1"]]) {
+      const r = await startCli(["--host", "[::1]", ...workers]);
+      expect(r.stderr()).toContain(`on http://[::1]:${r.port}/`);
+      const res = await fetch(`http://[::1]:${r.port}/`, { signal: AbortSignal.timeout(5000) });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { remoteAddr: string }).remoteAddr).toBe("::1");
+      r.proc.kill("SIGTERM");
+      expect(await r.proc.exited).toBe(0);
+    }
+  }, 40_000);
+});
+
 describe("tsgi serve errors", () => {
   /** Run `tsgi ...args` to completion (bounded): exit code, stdout then stderr. */
   async function runTsgi(args: string[], cwd?: string) {
@@ -400,6 +414,10 @@ describe("tsgi serve errors", () => {
       [["--workers", "2"], "missing <app>: tsgi serve <app> [options]"],
       [[APP, "--uds", "/tmp/x.sock", "--port", "18120"], "--host and --port are for TCP; --uds listens elsewhere"],
       [[APP, "--fd", "3", "--host", "0.0.0.0"], "--host and --port are for TCP; --fd listens elsewhere"],
+      // An address with a port, or a URL: where the port goes, not Bun's failed name lookup (getaddrinfo ENOTFOUND).
+      [[APP, "--host", "127.0.0.1:8000"], 'write --host 127.0.0.1 --port 8000, got "127.0.0.1:8000"'],
+      [[APP, "--host", "[::1]:8000", "--workers", "2"], 'write --host ::1 --port 8000, got "[::1]:8000"'],
+      [[APP, "--host", "http://0.0.0.0"], "--host takes an address, not a URL: write --host 0.0.0.0"],
     ] as Array<[string[], string]>) {
       const r = await runCli(args);
       expect(r.code).toBe(2);

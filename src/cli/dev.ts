@@ -16,6 +16,7 @@ import { VERSION } from "../version.ts";
 import { BindError } from "../server/bind.ts";
 import { StartupError } from "../deploy/errors.ts";
 import { parseAppSpec } from "../deploy/load-app.ts";
+import { hostArgument } from "../deploy/options.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
 import type { DevConfig } from "../dev/config.ts";
@@ -92,7 +93,7 @@ const command = defineCommand({
       const envPort = process.env.PORT?.trim() ? process.env.PORT.trim() : undefined;
       config = {
         app: parseAppSpec(String(args.app)),
-        host: String(args.host || "127.0.0.1"),
+        host: args.host ? hostArgument(String(args.host)) : "127.0.0.1",
         port: portFlag !== undefined ? parsePort(portFlag, "--port") : envPort !== undefined ? parsePort(envPort, "PORT") : 8000,
         portExplicit: portFlag !== undefined || envPort !== undefined,
         logLevel: level,

@@ -140,6 +140,33 @@ export function listenFds(env: Record<string, string | undefined> = process.env,
 }
 
 /**
+ * The address a `--host` value names, as Bun binds it: an IPv6 address may
+ * be written in brackets, as in a URL or gunicorn's `--bind [::1]:8000`
+ * (`[::1]` → `::1`). An address with a port (`127.0.0.1:8000`,
+ * `[::1]:8000`) or a URL (`http://0.0.0.0`) is refused with what to write
+ * instead: the port goes in `--port`. Bun's error for them was a failed
+ * name lookup (`getaddrinfo ENOTFOUND [::1]`).
+ * @param raw the flag's value, e.g. `"[::1]"`.
+ * @param flag the flag's name for messages; default `"--host"`.
+ * @returns the address or host name to bind.
+ * @throws UsageError for a port, a URL, or brackets around something other than an IPv6 address.
+ */
+export function hostArgument(raw: string, flag = "--host"): string {
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw);
+  if (url) throw new UsageError(`${flag} takes an address, not a URL: write ${flag} ${raw.slice(url[0].length).replace(/[:/].*$/, "") || "127.0.0.1"} (and --port for the port), got ${JSON.stringify(raw)}`);
+  const bracketed = /^\[([^\]]*)\](?::(\d*))?$/.exec(raw);
+  if (bracketed) {
+    const [, address, port] = bracketed;
+    if (!address!.includes(":")) throw new UsageError(`${flag}: brackets are for an IPv6 address such as [::1], got ${JSON.stringify(raw)}`);
+    if (port !== undefined) throw new UsageError(`${flag} takes an address without a port: write ${flag} ${address} --port ${port || "<port>"}, got ${JSON.stringify(raw)}`);
+    return address!;
+  }
+  const withPort = /^([^:]*):(\d*)$/.exec(raw);
+  if (withPort) throw new UsageError(`${flag} takes an address without a port: write ${flag} ${withPort[1] || "127.0.0.1"} --port ${withPort[2] || "<port>"}, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+/**
  * Check the flags and derive the server and supervisor settings.
  * @param env environment for `PORT` and `FORWARDED_ALLOW_IPS` (uvicorn and gunicorn read it). Default `process.env`.
  * @throws UsageError naming the flag for a bad value or a forbidden combination.
@@ -156,7 +183,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     if (!o.uds) throw new UsageError("--uds needs a path");
     server.unix = o.uds;
   } else {
-    server.hostname = o.host ?? "127.0.0.1";
+    server.hostname = o.host === undefined ? "127.0.0.1" : hostArgument(o.host);
     const port = o.port ?? (env.PORT ? Number(env.PORT) : 8000);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new UsageError(o.port !== undefined ? `--port must be 0-65535, got ${JSON.stringify(o.port)}` : `PORT (from the environment) must be 0-65535, got ${JSON.stringify(env.PORT)}`);
