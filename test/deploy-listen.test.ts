@@ -109,6 +109,24 @@ console.log(c.fingerprint);`;
     expect(() => loadTls({ certfile: cert.certfile, keyfile: other })).toThrow(/^key file .*other-key\.pem does not match the certificate in /);
   });
 
+  test("tsgi serve with an encrypted key: what to do, since it takes no passphrase (not 'give its passphrase'); exit 1, with workers and without", async () => {
+    const { createPrivateKey } = await import("node:crypto");
+    const encrypted = join(dir, "cli-encrypted-key.pem");
+    writeFileSync(encrypted, createPrivateKey(cert.key).export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "secret" }));
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts")];
+    for (const workers of [[], ["--workers", "1"]]) {
+      const r = await run([...cli, "--port", String(freePort()), "--certfile", cert.certfile, "--keyfile", encrypted, ...workers]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/key file .*cli-encrypted-key\.pem is encrypted, and tsgi serve takes no passphrase: decrypt it once \(openssl pkey -in .*cli-encrypted-key\.pem -out key\.pem\)/);
+      expect(r.stderr).not.toContain("give its passphrase");
+      expect(r.stderr).not.toContain("    at ");
+    }
+    // uvicorn's flag for it gets the same advice, as a usage error.
+    const flag = await run([...cli, "--certfile", cert.certfile, "--keyfile", encrypted, "--ssl-keyfile-password", "secret"]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("unknown option --ssl-keyfile-password: tsgi serve takes no key passphrase: decrypt the key once");
+  }, 30_000);
+
   test("https: url_scheme https, HTTPS=on; Bun's fetch with the CA", async () => {
     const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
     try {

@@ -78,6 +78,7 @@ const TO_LISTEN = "tsgi serve listens on --host and --port (e.g. --host 0.0.0.0 
 const TO_LOG = "tsgi serve writes its access log to stdout and errors to stderr: redirect them (>>access.log 2>>error.log) or let journald keep them; --no-access-log turns the access log off";
 const TO_WORKERS = "tsgi serve runs one kind of worker: --workers N processes, each an event loop";
 const TO_CONFIG = "tsgi serve takes its settings as flags or from a systemd unit; there is no config file";
+const TO_KEY = "tsgi serve takes no key passphrase: decrypt the key once (openssl pkey -in key.pem -out plain-key.pem) and let only the service's user read it (chmod 600)";
 const TO_SYSTEMD = "tsgi serve stays in the foreground and writes no pid file: run it under systemd, which tracks its pid (docs/deploy.md)";
 
 /** gunicorn's and uvicorn's flags that `tsgi serve` lacks, with what to use instead (see {@link checkArgs}). */
@@ -100,6 +101,8 @@ export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
   "log-file": TO_LOG,
   "ssl-certfile": "use --certfile <file>",
   "ssl-keyfile": "use --keyfile <file>",
+  "ssl-keyfile-password": TO_KEY,
+  "keyfile-password": TO_KEY,
   reload: "tsgi-dev ./app.ts reloads on every change; tsgi serve --workers reloads its workers on SIGHUP",
 };
 

@@ -7,14 +7,14 @@
  */
 import type { Application } from "../spec.ts";
 import { proxyHeaders } from "../server/proxy.ts";
-import { devCertificate, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
+import { devCertificate, KEY_ENCRYPTED, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
 import { StartupError } from "./errors.ts";
 import type { ResolvedDeploy } from "./options.ts";
 
 /**
  * Read the TLS material the options name.
  * @returns the config, and the development certificate when `"dev"` was asked (for printing its fingerprint).
- * @throws StartupError when a file is missing, unreadable or not PEM.
+ * @throws StartupError when a file is missing, unreadable or not PEM, the key is encrypted (the command takes no passphrase) or does not match the certificate.
  */
 export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: TlsConfig; dev: DevCertificate | null } | null> {
   if (tls === null) return null;
@@ -25,6 +25,11 @@ export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: 
     }
     return { config: loadTls(tls), dev: null };
   } catch (error) {
+    if ((error as { code?: unknown }).code === KEY_ENCRYPTED && tls !== "dev") {
+      throw new StartupError(
+        `key file ${tls.keyfile} is encrypted, and tsgi serve takes no passphrase: decrypt it once (openssl pkey -in ${tls.keyfile} -out key.pem) and let only the service's user read the result (chmod 600)`,
+      );
+    }
     throw new StartupError((error as Error).message);
   }
 }

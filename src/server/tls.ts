@@ -47,6 +47,13 @@ export interface TlsFiles {
   requireClientCert?: boolean;
 }
 
+/**
+ * The `code` of {@link loadTls}'s error for an encrypted key file given no
+ * passphrase, for a caller that cannot give one (`tsgi serve`) to say what
+ * to do instead.
+ */
+export const KEY_ENCRYPTED = "ERR_TSGI_KEY_ENCRYPTED";
+
 function readPem(path: string, what: string, marker: RegExp): string {
   let text: string;
   try {
@@ -65,7 +72,7 @@ function readPem(path: string, what: string, marker: RegExp): string {
  * The certificate is parsed so that a broken file fails here, with its name,
  * rather than at the first handshake.
  * @throws Error naming the file when one is missing, unreadable or not PEM,
- *   when the key is encrypted and no (or the wrong) passphrase was given, or
+ *   when the key is encrypted and no (`code` {@link KEY_ENCRYPTED}) or the wrong passphrase was given, or
  *   when the key does not match the certificate.
  */
 export function loadTls(files: TlsFiles): TlsConfig {
@@ -83,11 +90,10 @@ export function loadTls(files: TlsFiles): TlsConfig {
     privateKey = createPrivateKey(files.passphrase ? { key, passphrase: files.passphrase } : key);
   } catch (error) {
     const encrypted = /ENCRYPTED/.test(key);
-    throw new Error(
-      encrypted && !files.passphrase
-        ? `key file ${files.keyfile} is encrypted: give its passphrase, or decrypt it (openssl pkey -in ${files.keyfile} -out key.pem)`
-        : `key file ${files.keyfile} holds no usable private key${encrypted ? " (wrong passphrase?)" : ""}: ${(error as Error).message}`,
-    );
+    if (encrypted && !files.passphrase) {
+      throw Object.assign(new Error(`key file ${files.keyfile} is encrypted: give its passphrase, or decrypt it (openssl pkey -in ${files.keyfile} -out key.pem)`), { code: KEY_ENCRYPTED });
+    }
+    throw new Error(`key file ${files.keyfile} holds no usable private key${encrypted ? " (wrong passphrase?)" : ""}: ${(error as Error).message}`);
   }
   if (!x509.checkPrivateKey(privateKey)) {
     throw new Error(`key file ${files.keyfile} does not match the certificate in ${files.certfile}`);
