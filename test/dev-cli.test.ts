@@ -116,13 +116,16 @@ describe("tsgi-dev CLI", () => {
   });
 
   test("export is not a function", async () => {
-    const app = helloApp({ "obj.ts": `export default { routes: [] };\n`, "num.ts": `export const app = 42;\n` });
+    const app = helloApp({ "obj.ts": `export default { routes: [] };\n`, "num.ts": `export const app = 42;\n`, "factory.ts": `export default (async () => () => new Response("x"))();\n` });
     const r = await run(["./obj.ts"], app.dir);
     expect(r.code).toBe(1);
     expectOneLineError(r.out, /the default export of \.\/obj\.ts is an object without a fetch\(\) method, not an application/);
     const n = await run(["./num.ts:app"], app.dir);
     expect(n.code).toBe(1);
     expectOneLineError(n.out, /export app of \.\/num\.ts is a number, not an application/);
+    const p = await run(["./factory.ts"], app.dir);
+    expect(p.code).toBe(1);
+    expectOneLineError(p.out, /the default export of \.\/factory\.ts is a Promise \(export what it resolves to: export default await createApp\(\)\), not an application/);
   });
 
   test("a syntax error at startup with --no-reload is fatal, in one line", async () => {

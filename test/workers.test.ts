@@ -489,10 +489,13 @@ describe("tsgi serve errors", () => {
     const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
     try {
       await Bun.write(join(dir, "app.ts"), "export default 42;\n");
+      // An async factory's result exported as it is.
+      await Bun.write(join(dir, "factory.ts"), "const createApp = async () => (environ: unknown, startResponse: unknown) => [];\nexport default createApp();\n");
       const cases: Array<[string, string]> = [
         ["./app", "no such file: ./app; did you mean ./app.ts?"],
         [".", ". is a directory: give the app's module file, e.g. ./app.ts"],
         ["./app.ts", "the default export of " + join(dir, "app.ts") + " is a number, neither a TSGI application"],
+        ["./factory.ts", "the default export of " + join(dir, "factory.ts") + " is a Promise (export what it resolves to: export default await createApp()), neither"],
       ];
       for (const [arg, message] of cases) {
         const r = await runTsgi(["serve", arg, "--port", String(freePort())], dir);

@@ -15,7 +15,7 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { type ApplicationKind, detectApplication } from "../fetch/index.ts";
+import { type ApplicationKind, describeExport, detectApplication } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
 import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
 import { scanGraph } from "./graph.ts";
@@ -183,7 +183,7 @@ export class AppLoader {
         ok: false as const,
         failure: {
           kind: "not-function" as const,
-          message: `${name} of ${label} is ${describe(exported)}, not an application (a TSGI application (environ, startResponse) => body, a fetch handler (request) => Response, or an object with a fetch(request) method)`,
+          message: `${name} of ${label} is ${describeExport(exported)}, not an application (a TSGI application (environ, startResponse) => body, a fetch handler (request) => Response, or an object with a fetch(request) method)`,
           exports,
         },
       });
@@ -255,13 +255,6 @@ export function displayPath(file: string): string {
   const cwd = process.cwd();
   if (file.startsWith(cwd + "/")) return "./" + file.slice(cwd.length + 1);
   return file;
-}
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  const t = typeof v;
-  return t === "object" ? "an object without a fetch() method" : `a ${t}`;
 }
 
 /** The message of a thrown value, whatever it is. */

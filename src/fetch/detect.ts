@@ -42,10 +42,17 @@ export function asApplication(exported: unknown): Application {
   throw new TypeError(`expected a TSGI application (environ, startResponse) => body, a fetch handler (request) => Response, or an object with a fetch() method; got ${describeExport(exported)}`);
 }
 
-/** What an export is, for messages when it is not an application: `"a number"`, `"null"`, `"an object without a fetch() method"`. */
+/**
+ * What an export is, for messages when it is not an application: `"a number"`,
+ * `"null"`, `"an object without a fetch() method"`, and for a promise (an
+ * async factory's result exported as it is) what to export instead.
+ */
 export function describeExport(exported: unknown): string {
   if (exported === null) return "null";
   if (Array.isArray(exported)) return "an array";
+  if (typeof (exported as { then?: unknown } | undefined)?.then === "function") {
+    return "a Promise (export what it resolves to: export default await createApp())";
+  }
   if (typeof exported === "object") return "an object without a fetch() method";
   const type = typeof exported;
   return type === "undefined" ? "undefined" : `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
