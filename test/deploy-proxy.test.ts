@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { applyProxyHeaders, nodeHost, parseForwarded, proxyHeaders, TrustedProxies } from "../src/server/proxy.ts";
 import type { Environ } from "../src/spec.ts";
 import { startServer, rawOne } from "./helpers.ts";
+import { waitFor } from "./fault-helpers.ts";
 
 function env(extra: Record<string, string>, peer = "127.0.0.1"): Environ {
   return { REMOTE_ADDR: peer, REMOTE_PORT: "5555", "tsgi.url_scheme": "http", HTTP_HOST: "internal:8000", ...extra } as unknown as Environ;
@@ -166,7 +167,7 @@ describe("proxyHeaders middleware on the server", () => {
     expect((await import("../src/server/index.ts")).proxyHeaders).toBe(proxyHeaders);
   });
 
-  test("end to end over a socket from 127.0.0.1 (trusted by default) and with an empty allow list", async () => {
+  test("end to end over a socket from 127.0.0.1 (trusted by default), with Forwarded (the access log names its client), and with an allow list without it", async () => {
     const app = (e: Environ, sr: (s: string, h: [string, string][]) => unknown) => {
       sr("200 OK", [["Content-Type", "text/plain"]]);
       return [new TextEncoder().encode(`${e.REMOTE_ADDR} ${e["tsgi.url_scheme"]} ${e.HTTP_HOST}`)];
@@ -178,6 +179,26 @@ describe("proxyHeaders middleware on the server", () => {
       expect(r.response!.body.toString()).toBe("203.0.113.1 https site.example");
     } finally {
       await trusting.server.close();
+    }
+    const forwarded = startServer(proxyHeaders(app, { header: "forwarded" }));
+    try {
+      const r = await rawOne(forwarded.port, "GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=203.0.113.7;proto=https\r\nConnection: close\r\n\r\n");
+      expect(r.response!.body.toString()).toBe("203.0.113.7 https h");
+      // The access log names the client, as it does with X-Forwarded-For, not only the proxy.
+      expect(await waitFor(() => forwarded.access.length === 1, 2000)).toBe(true);
+      expect(forwarded.access[0]).toStartWith("203.0.113.7,127.0.0.1 - - [");
+      // A client's own Forwarded from an untrusted peer changes neither environ nor the log.
+      const untrusted = startServer(proxyHeaders(app, { header: "forwarded", forwardedAllowIps: "10.0.0.1" }));
+      try {
+        const u = await rawOne(untrusted.port, "GET / HTTP/1.1\r\nHost: h\r\nForwarded: for=203.0.113.7\r\nConnection: close\r\n\r\n");
+        expect(u.response!.body.toString()).toBe("127.0.0.1 http h");
+        expect(await waitFor(() => untrusted.access.length === 1, 2000)).toBe(true);
+        expect(untrusted.access[0]).toStartWith("127.0.0.1 - - [");
+      } finally {
+        await untrusted.server.close();
+      }
+    } finally {
+      await forwarded.server.close();
     }
     const distrusting = startServer(proxyHeaders(app, { forwardedAllowIps: "10.0.0.1" }));
     try {

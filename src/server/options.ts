@@ -177,8 +177,9 @@ export interface ServerOptions {
   /**
    * Prefix `client_ip` with the `X-Forwarded-For` value (eventlet
    * `log_x_forwarded_for`): whitespace removed, its last 256 characters
-   * (after `...` when longer), `"`, `\` and non-printable bytes as `\xHH`.
-   * Default true.
+   * (after `...` when longer), `"`, `\` and non-printable bytes as `\xHH`;
+   * or, when there is none, with the `REMOTE_ADDR` that `proxyHeaders()` set
+   * (from RFC 7239 `Forwarded`). Default true.
    */
   logXForwardedFor?: boolean;
   /**

@@ -383,12 +383,18 @@ export class TsgiServer implements Server, ServerCore {
    * are kept (after `...`), and `"`, `\` and bytes outside 0x21–0x7E are
    * written as `\xHH` (nginx's log escaping), so no client can forge a log
    * entry, split the line's fields or make its line much longer than its request.
+   * Without an `X-Forwarded-For` field, a request whose `REMOTE_ADDR` the
+   * proxy-header middleware replaced (it set `tsgi.proxy_peer`; RFC 7239
+   * `Forwarded` with `header: "forwarded"`) has that client before the peer,
+   * so the log names the clients behind a proxy that sends `Forwarded` too.
    */
   private accessClient(connection: Connection, environ: Environ | null): string {
     const client = connection.remoteAddress || "-";
     if (environ !== null && this.options.logXForwardedFor) {
       const xff = environ.HTTP_X_FORWARDED_FOR;
       if (typeof xff === "string" && xff) return `${logSafe(xff)},${client}`;
+      const forwarded = environ.REMOTE_ADDR;
+      if (typeof environ["tsgi.proxy_peer"] === "string" && typeof forwarded === "string" && forwarded && forwarded !== client) return `${logSafe(forwarded)},${client}`;
     }
     return client;
   }
