@@ -71,6 +71,19 @@ describe("TLS", () => {
     expect(again.fingerprint).toBe(cert.fingerprint);
   });
 
+  test("tsgi serve --https where the cache cannot be written (a service user's missing home): one line naming the directory and what to set, exit 1", async () => {
+    // A regular file where the cache directory would go: fails for root too (ENOTDIR), as a missing or read-only home does (EACCES).
+    const file = join(dir, "not-a-cache-dir");
+    writeFileSync(file, "");
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--https", "--port", String(freePort())];
+    for (const workers of [[], ["--workers", "1"]]) {
+      const r = await run([...cli, ...workers], { XDG_CACHE_HOME: file });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`cannot keep the development certificate in ${join(file, "tsgi")}: a part of the path is not a directory (ENOTDIR); set XDG_CACHE_HOME to a directory this user can write`);
+      expect(r.stderr).not.toContain("    at ");
+    }
+  }, 30_000);
+
   test("processes starting together on an empty cache generate one certificate between them", async () => {
     const script = `import { devCertificate } from ${JSON.stringify(join(process.cwd(), "src/server/tls.ts"))};
 const c = await devCertificate(process.argv[2]);

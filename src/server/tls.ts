@@ -170,21 +170,32 @@ const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
  * Never for production: clients trust it only when told to (`curl --cacert`).
  *
  * @param dir cache directory; default {@link cacheDir}.
- * @throws Error when the directory cannot be created or written.
+ * @throws Error naming `dir`, the reason and the code when the directory cannot be created or written (`EACCES`, `EROFS`, ...).
  */
 export async function devCertificate(dir: string = cacheDir()): Promise<DevCertificate> {
   const certfile = join(dir, "localhost-cert.pem");
   const keyfile = join(dir, "localhost-key.pem");
   const cached = await readCached(certfile, keyfile);
   if (cached) return cached;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // One process generates at a time (two `--https` servers started together
-  // would otherwise each write their own pair, and serve different ones).
-  const release = await lockFile(join(dir, "localhost.lock"));
   try {
-    return (await readCached(certfile, keyfile)) ?? (await generateDevCertificate(certfile, keyfile));
-  } finally {
-    release();
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // One process generates at a time (two `--https` servers started together
+    // would otherwise each write their own pair, and serve different ones).
+    const release = await lockFile(join(dir, "localhost.lock"));
+    try {
+      return (await readCached(certfile, keyfile)) ?? (await generateDevCertificate(certfile, keyfile));
+    } finally {
+      release();
+    }
+  } catch (error) {
+    const e = error as { code?: string; path?: string; message?: string };
+    if (!e?.code) throw error;
+    // A service user's home is often missing or read-only (nobody's /nonexistent): say where, and where else.
+    const why = e.code === "EACCES" || e.code === "EPERM" ? "permission denied" : e.code === "EROFS" ? "read-only file system" : e.code === "ENOTDIR" ? "a part of the path is not a directory" : (e.message ?? e.code);
+    throw new Error(
+      `cannot keep the development certificate in ${dir}: ${why}${e.path && e.path !== dir ? ` (${e.path})` : ""} (${e.code}); set XDG_CACHE_HOME to a directory this user can write`,
+      { cause: error },
+    );
   }
 }
 
