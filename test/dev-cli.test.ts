@@ -135,7 +135,7 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(r.out, /cannot load \.\/broken\.ts: SyntaxError: .*\(.*broken\.ts:\d+:\d+\)/);
   });
 
-  test("bad flag values: one line, exit 2 (a usage error, as tsgi serve)", async () => {
+  test("bad flag values: one line, exit 2 (a usage error, as tsgi serve); a --host that does not resolve: one line, exit 1", async () => {
     const app = helloApp();
     const port = await run(["./app.ts", "--port", "eighty"], app.dir);
     expect(port.code).toBe(2);
@@ -168,6 +168,11 @@ describe("tsgi-dev CLI", () => {
     const env = await run(["./app.ts"], app.dir, { PORT: "99999" });
     expect(env.code).toBe(2);
     expectOneLineError(env.out, /PORT must be a port number/);
+    // A name that does not resolve: said once, not Bun's "Failed to listen at".
+    const unresolved = await run(["./app.ts", "--host", "no-such-host.invalid", "--port", String(freePort())], app.dir);
+    expect(unresolved.code).toBe(1);
+    expectOneLineError(unresolved.out, /^[^\n]*cannot listen on no-such-host\.invalid:\d+: no-such-host\.invalid is not an IP address and does not resolve to one here; give an address such as 127\.0\.0\.1/m);
+    expect(unresolved.out.match(/cannot listen on/g)).toHaveLength(1);
     // An address with a port: where the port goes, not Bun's failed lookup of "0.0.0.0:80".
     const hostPort = await run(["./app.ts", "--host", "0.0.0.0:80"], app.dir);
     expect(hostPort.code).toBe(2);

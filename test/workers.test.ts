@@ -478,6 +478,16 @@ describe("tsgi serve errors", () => {
     }
   }, 30_000);
 
+  test("a --host that does not resolve (.invalid, RFC 6761): one line naming it, with workers and without, exit 1", async () => {
+    for (const workers of [[], ["--workers", "1"], ["--workers", "1", "--reuse-port"]]) {
+      const port = freePort();
+      const r = await runCli([APP, "--host", "no-such-host.invalid", "--port", String(port), ...workers]);
+      expect(r.code, workers.join(" ")).toBe(1);
+      expect(r.out).toContain(`cannot listen on no-such-host.invalid:${port}: no-such-host.invalid is not an IP address and does not resolve to one here; give an address such as 127.0.0.1, ::1 or 0.0.0.0 (ENOTFOUND)`);
+      expect(r.out).not.toContain("Failed to listen");
+    }
+  }, 40_000);
+
   test("a missing app: exit 1 with the path", async () => {
     const r = await runCli(["./no-such-app.ts", "--port", String(freePort())]);
     expect(r.code).toBe(1);

@@ -23,7 +23,7 @@
 import { renameSync, unlinkSync, chmodSync, linkSync, lstatSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { checkInheritedFd, prepareUnixPath, unixListenError } from "../server/bind.ts";
+import { checkInheritedFd, listenError, prepareUnixPath, unixListenError } from "../server/bind.ts";
 import { stdoutLog } from "./stdio.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
@@ -212,7 +212,14 @@ export class Supervisor {
       renameSync(tmp, path);
       this.unixPath = path;
     } else {
-      const l = Bun.listen({ hostname: server.hostname ?? "127.0.0.1", port: server.port ?? 8000, ...handlers });
+      const hostname = server.hostname ?? "127.0.0.1";
+      const port = server.port ?? 8000;
+      let l;
+      try {
+        l = Bun.listen({ hostname, port, ...handlers });
+      } catch (error) {
+        throw listenError(error, hostname, port);
+      }
       this.port = l.port;
       this.sharedFd = dupFd((l as unknown as { fd: number }).fd);
       l.stop(true);

@@ -57,6 +57,8 @@ export function listenWithFallback<T>(plan: ListenPlan, listen: (port: number) =
         throw new BindError(`cannot bind ${where(port)}: address ${plan.hostname} is not on this machine; use --host 127.0.0.1 or --host 0.0.0.0`, code);
       }
       const msg = (error as { message?: string } | null)?.message ?? String(error);
+      // The server's own BindError (a name that does not resolve) already names the address.
+      if (error instanceof BindError) throw error;
       throw new BindError(`cannot listen on ${where(port)}: ${msg}`, "OTHER");
     }
   }

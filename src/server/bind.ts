@@ -7,6 +7,7 @@
  */
 import type { SocketHandler, SocketListener, TCPSocketListenOptions } from "bun";
 import { chmodSync, fstatSync, lstatSync, unlinkSync } from "node:fs";
+import { isIP } from "node:net";
 import { dirname } from "node:path";
 import type { ResolvedOptions } from "./options.ts";
 import { unixSocketListening, unixSocketPath } from "./sys.ts";
@@ -60,9 +61,12 @@ export function bindErrorCode(error: unknown): BindFailure {
   return "OTHER";
 }
 
-/** Where a listener binds, as bind errors name it: `host:port`, a socket path, or `fd N`. */
+/** Where a listener binds, as bind errors name it: `host:port` (`[::1]:8000` for IPv6), a socket path, or `fd N`. */
 export function bindTarget(o: { hostname?: string; port?: number; unix?: string; fd?: number }): string {
-  return o.unix !== undefined ? o.unix : o.fd !== undefined ? `fd ${o.fd}` : `${o.hostname ?? "127.0.0.1"}:${o.port ?? 8000}`;
+  if (o.unix !== undefined) return o.unix;
+  if (o.fd !== undefined) return `fd ${o.fd}`;
+  const host = o.hostname || "127.0.0.1";
+  return `${host.includes(":") ? `[${host}]` : host}:${o.port ?? 8000}`;
 }
 
 /**
@@ -85,8 +89,13 @@ export function bindErrorMessage(error: unknown, target: string): string {
  */
 export function listenError(error: unknown, hostname: string, port: number): Error {
   const code = (error as { code?: string } | null)?.code;
+  const target = bindTarget({ hostname, port });
+  if (!code && isIP(hostname) === 0) {
+    // Bun's failed name lookup carries no code (a typo, a name only DNS outside knows, 999.1.1.1).
+    return new BindError(`cannot listen on ${target}: ${hostname} is not an IP address and does not resolve to one here; give an address such as 127.0.0.1, ::1 or 0.0.0.0 (ENOTFOUND)`, "ENOTFOUND", { cause: error });
+  }
   if (!code || !LISTEN_REASONS[code]) return error instanceof Error ? error : new Error(String(error));
-  return new BindError(bindErrorMessage(error, `${hostname}:${port}`), code, { cause: error });
+  return new BindError(bindErrorMessage(error, target), code, { cause: error });
 }
 
 /** The longest Unix socket path Linux takes, in bytes (`sun_path` is 108 bytes with its NUL). */
