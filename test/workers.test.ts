@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { KeepAliveSession } from "../fixtures/dev/harness.ts";
 import { connectOutcome, freePort, processAlive } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
+import { DUPLICATE_SIGNAL_MS } from "../src/deploy/signals.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -240,6 +241,8 @@ describe("workers", () => {
       const started = Date.now();
       r.proc.kill("SIGINT");
       expect(await waitFor(() => r.stderr().includes("Ctrl-C again to exit at once"), 3000)).toBe(true);
+      // An operator's second signal: after the window in which a repeat is the same delivery twice.
+      await Bun.sleep(DUPLICATE_SIGNAL_MS + 50);
       r.proc.kill("SIGINT");
       expect(await r.proc.exited).toBe(130);
       expect(Date.now() - started).toBeLessThan(3000);
@@ -254,10 +257,26 @@ describe("workers", () => {
       await Bun.sleep(300);
       r.proc.kill("SIGTERM");
       expect(await waitFor(() => r.stderr().includes("Ctrl-C again to exit at once"), 3000)).toBe(true);
+      // An operator's second signal: after the window in which a repeat is the same delivery twice.
+      await Bun.sleep(DUPLICATE_SIGNAL_MS + 50);
       r.proc.kill("SIGTERM");
       expect(await r.proc.exited).toBe(143);
       expect(r.stderr()).toContain("SIGTERM again: exiting now");
       expect(await slow).toBe("failed");
+    }, 30_000);
+
+    test(`a SIGTERM delivered twice at once (GNU timeout signals its child, then the child's process group) is one stop: the request in flight completes, exit 0${workers.length ? " (supervisor)" : " (one process)"}`, async () => {
+      const r = await startCli([...workers, "--graceful-timeout", "10"]);
+      const slow = fetch(`http://127.0.0.1:${r.port}/slow?1000`, { signal: AbortSignal.timeout(8000) });
+      await Bun.sleep(300);
+      r.proc.kill("SIGTERM");
+      await Bun.sleep(10);
+      r.proc.kill("SIGTERM");
+      const res = await slow;
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { pathInfo: string }).pathInfo).toBe("/slow");
+      expect(await r.proc.exited).toBe(0);
+      expect(r.stderr()).not.toContain("again: exiting now");
     }, 30_000);
   }
 

@@ -4,7 +4,12 @@
  * single process and its worker supervisor): the first one asks for a
  * graceful stop (in-flight requests may finish); a second one of any of them
  * means the operator will not wait for the drain (Ctrl-C again), and the
- * command exits at once, as uvicorn does.
+ * command exits at once, as uvicorn does. The same signal again within
+ * {@link DUPLICATE_SIGNAL_MS} is the same request delivered twice, not an
+ * operator's second one: GNU `timeout` signals its child and then the child's
+ * whole process group, so a supervisor gets SIGTERM twice in the same
+ * instant, and exiting at once there dropped the requests the stop was
+ * meant to let finish.
  * @module
  */
 import { constants } from "node:os";
@@ -13,18 +18,26 @@ import { constants } from "node:os";
 export type StopSignal = "SIGTERM" | "SIGINT" | "SIGQUIT";
 
 /**
+ * How long after the first stop signal the same signal is taken as a second
+ * delivery of it (ignored), in ms: a process-group kill lands within
+ * microseconds, an operator's second Ctrl-C well after this.
+ */
+export const DUPLICATE_SIGNAL_MS = 100;
+
+/**
  * Install the handlers.
  * @param stop called for the first signal: start the graceful stop.
- * @param force called for every later one: exit now (with {@link signalExitCode}, or 130 by convention).
+ * @param force called for every later one (but the first signal repeated
+ *   within {@link DUPLICATE_SIGNAL_MS}): exit now (with {@link signalExitCode}, or 130 by convention).
  * @param signals the signals that stop. Default SIGTERM and SIGINT.
  */
 export function onStopSignals(stop: (signal: StopSignal) => void, force: (signal: StopSignal) => void, signals: readonly StopSignal[] = ["SIGTERM", "SIGINT"]): void {
-  let first = true;
+  let first: { signal: StopSignal; at: number } | null = null;
   const on = (signal: StopSignal): void => {
-    if (first) {
-      first = false;
+    if (first === null) {
+      first = { signal, at: performance.now() };
       stop(signal);
-    } else force(signal);
+    } else if (signal !== first.signal || performance.now() - first.at >= DUPLICATE_SIGNAL_MS) force(signal);
   };
   for (const signal of signals) process.on(signal, () => on(signal));
 }
