@@ -110,6 +110,7 @@ describe("logRequest / formatRequest (gevent log_request, format_request)", () =
     expect(got).toHaveLength(1);
     const f = got[0]!;
     expect(f.client_ip).toBe("203.0.113.9,127.0.0.1");
+    expect(f.client_port).toBeGreaterThan(0);
     expect(f.request_line).toBe("GET /s HTTP/1.1");
     expect(f.status_code).toBe(201);
     expect(f.body_length).toBe(3);

@@ -14,10 +14,10 @@ test("default log format: same lines as the generic compilation", () => {
   // A suffix forces the generic path; its output must be the default line plus the suffix.
   const generic = compileLogFormat(`${DEFAULT_LOG_FORMAT}|`);
   const cases: AccessLogFields[] = [
-    { client_ip: "127.0.0.1", date_time: "23/Nov/2026:09:00:00 +0000", request_line: "GET / HTTP/1.1", status_code: 200, body_length: 14, wall_seconds: 0.000123456789 },
-    { client_ip: "10.0.0.1,::1", date_time: "01/Jan/2027:00:00:00 +0000", request_line: "POST /a?b=c HTTP/1.0", status_code: 500, body_length: 0, wall_seconds: 12.5 },
-    { client_ip: "-", date_time: "x", request_line: "- (rejected: bad)", status_code: 400, body_length: 0, wall_seconds: 0 },
-    { client_ip: "1.2.3.4", date_time: "y", request_line: "GET /%ff HTTP/1.1", status_code: 304, body_length: 1e15, wall_seconds: 0.0000005 },
+    { client_ip: "127.0.0.1", client_port: 50000, date_time: "23/Nov/2026:09:00:00 +0000", request_line: "GET / HTTP/1.1", status_code: 200, body_length: 14, wall_seconds: 0.000123456789 },
+    { client_ip: "10.0.0.1,::1", client_port: 1, date_time: "01/Jan/2027:00:00:00 +0000", request_line: "POST /a?b=c HTTP/1.0", status_code: 500, body_length: 0, wall_seconds: 12.5 },
+    { client_ip: "-", client_port: 0, date_time: "x", request_line: "- (rejected: bad)", status_code: 400, body_length: 0, wall_seconds: 0 },
+    { client_ip: "1.2.3.4", client_port: 65535, date_time: "y", request_line: "GET /%ff HTTP/1.1", status_code: 304, body_length: 1e15, wall_seconds: 0.0000005 },
   ];
   for (const f of cases) expect(`${fast(f)}|`).toBe(generic(f));
   expect(fast(cases[0]!)).toBe('127.0.0.1 - - [23/Nov/2026:09:00:00 +0000] "GET / HTTP/1.1" 200 14 0.000123');
@@ -26,6 +26,7 @@ test("default log format: same lines as the generic compilation", () => {
 describe("log format: Python's % formatting with a mapping (eventlet log_format)", () => {
   const fields: AccessLogFields = {
     client_ip: "10.0.0.1",
+    client_port: 54321,
     date_time: "23/Nov/2026:09:00:00 +0000",
     request_line: "GET /x HTTP/1.1",
     status_code: 200,
@@ -37,6 +38,7 @@ describe("log format: Python's % formatting with a mapping (eventlet log_format)
     "%(wall_seconds)8.3f|%(wall_seconds).2f|%(body_length)+d|%(status_code)i|%(body_length) d",
     "%(request_line).3s|%%|%(client_ip)20s|%(wall_seconds)-10.1f|",
     "%(wall_seconds)010.4f %(body_length)-6d. %(date_time)s",
+    "%(client_ip)s:%(client_port)s %(client_port)-7d|",
   ];
   const python = Bun.which("python3");
   if (!python) console.warn("SKIP log format differential: python3 is not installed");
@@ -78,17 +80,38 @@ describe("access log batching", () => {
   test("a record waits at most ACCESS_LOG_FLUSH_MS; flush() writes at once; 1,024 records flush without waiting", async () => {
     const writes: string[] = [];
     const log = createAccessLog({ write: (s: string) => void writes.push(s) }, accessLogFormat(undefined))!;
-    log.record("127.0.0.1", "GET /a HTTP/1.1", 200, 1, 0.001, Date.now());
+    log.record("127.0.0.1", 40000, "GET /a HTTP/1.1", 200, 1, 0.001, Date.now());
     expect(writes).toHaveLength(0);
     await Bun.sleep(ACCESS_LOG_FLUSH_MS * 5);
     expect(writes.join("")).toContain('"GET /a HTTP/1.1" 200 1');
-    log.record("127.0.0.1", "GET /b HTTP/1.1", 200, 1, 0.001, Date.now());
+    log.record("127.0.0.1", 40000, "GET /b HTTP/1.1", 200, 1, 0.001, Date.now());
     log.flush();
     expect(writes.join("")).toContain('"GET /b HTTP/1.1" 200 1');
     const before = writes.length;
-    for (let i = 0; i < 1024; i++) log.record("127.0.0.1", `GET /${i} HTTP/1.1`, 200, 1, 0.001, Date.now());
+    for (let i = 0; i < 1024; i++) log.record("127.0.0.1", 40000, `GET /${i} HTTP/1.1`, 200, 1, 0.001, Date.now());
     expect(writes.length).toBe(before + 1);
     expect(writes.at(-1)!.split("\n").filter(Boolean)).toHaveLength(1024);
+  });
+
+  test("%(client_port)s is the client's port (eventlet's log_format mapping has it); a handler's fields carry it too", async () => {
+    const writes: string[] = [];
+    const { server, port } = startServer((_e, sr) => {
+      sr("200 OK", []);
+      return [];
+    }, { log: { write: (s: string) => void writes.push(s) }, logFormat: "%(client_ip)s:%(client_port)s %(status_code)s" });
+    try {
+      const { connect } = await import("node:net");
+      const sock = connect({ host: "127.0.0.1", port });
+      const localPort = await new Promise<number>((resolve) => sock.on("connect", () => resolve(sock.localPort!)));
+      const done = new Promise<void>((resolve) => sock.on("data", () => resolve()));
+      sock.write(get("/p"));
+      await Promise.race([done, Bun.sleep(2000)]);
+      sock.destroy();
+      for (let i = 0; i < 100 && writes.length === 0; i++) await Bun.sleep(10);
+      expect(writes.join("").trim()).toBe(`127.0.0.1:${localPort} 200`);
+    } finally {
+      await server.close({ timeout: 100 });
+    }
   });
 
   test("server.close() writes the lines still waiting", async () => {

@@ -68,7 +68,7 @@ export const DEPLOY_ARGS = {
   "max-header-bytes": { type: "string", description: "Largest request header section in bytes; larger is 431 (default 65536)", valueHint: "bytes" },
   "max-header-count": { type: "string", description: "Most request header fields; more is 431 (default 100)", valueHint: "n" },
   "max-request-body-size": { type: "string", description: "Largest request body in bytes; larger is 413 (0: no limit; default 0)", valueHint: "bytes" },
-  "log-format": { type: "string", description: "Access log line, eventlet style: %(client_ip)s %(date_time)s %(request_line)s %(status_code)s %(body_length)s %(wall_seconds).3f", valueHint: "format" },
+  "log-format": { type: "string", description: "Access log line, eventlet style: %(client_ip)s %(client_port)s %(date_time)s %(request_line)s %(status_code)s %(body_length)s %(wall_seconds).3f", valueHint: "format" },
 } as const;
 
 /** The values a boolean deploy flag may also take as `--flag=value`. */

@@ -131,9 +131,14 @@ export function logDate(ms: number): string {
   return lastDate;
 }
 
+/** The field names a log format may use: eventlet's `log_format` mapping. */
+const LOG_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "client_port", "date_time", "request_line", "status_code", "body_length", "wall_seconds"];
+
 /**
  * Compile an eventlet `log_format` (Python's `%` formatting with a mapping)
- * into a function. A conversion is `%(name)[flags][width][.precision]type`:
+ * into a function. The names are eventlet's: `client_ip`, `client_port`,
+ * `date_time`, `request_line`, `status_code`, `body_length`,
+ * `wall_seconds` ({@link AccessLogFields}). A conversion is `%(name)[flags][width][.precision]type`:
  * type `s`, `d`/`i` (truncated to an integer) or `f` (precision default 6);
  * flags `-` (left-justify in the width), `0` (pad numbers with zeros), `+`
  * and space (sign of positive numbers). `%%` is a literal percent.
@@ -164,8 +169,8 @@ export function compileLogFormat(format: string): (fields: AccessLogFields) => s
       continue;
     }
     const name = m[1] as keyof AccessLogFields;
-    if (!["client_ip", "date_time", "request_line", "status_code", "body_length", "wall_seconds"].includes(name)) {
-      throw new Error(`log format: unknown field %(${name}); known: client_ip, date_time, request_line, status_code, body_length, wall_seconds`);
+    if (!LOG_FIELDS.includes(name)) {
+      throw new Error(`log format: unknown field %(${name}); known: ${LOG_FIELDS.join(", ")}`);
     }
     parts.push(conversion(name, m[2]!, m[3] === undefined ? 0 : Number(m[3]), m[4] === undefined ? undefined : Number(m[4]), m[5]!));
   }
@@ -201,6 +206,8 @@ function conversion(name: keyof AccessLogFields, flags: string, width: number, p
 export const ACCESS_LOG_FLUSH_MS = 10;
 /** A batch this many records long is written at once. */
 const ACCESS_LOG_MAX_BATCH = 1024;
+/** Slots per record in {@link AccessLog}'s queue. */
+const SLOTS = 7;
 
 /**
  * The access log: records are kept raw and formatted in a batch, written at
@@ -211,9 +218,9 @@ const ACCESS_LOG_MAX_BATCH = 1024;
  */
 export class AccessLog {
   /**
-   * Raw records, 6 slots each: client, request line, status, bytes, wall
-   * seconds, time (ms); or a line already formatted, then `null` in the
-   * second slot.
+   * Raw records, {@link SLOTS} slots each: client, client port, request
+   * line, status, bytes, wall seconds, time (ms); or a line already
+   * formatted, then `null` in the third slot.
    */
   private pending: Array<string | number | null> = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -225,19 +232,19 @@ export class AccessLog {
   ) {}
 
   /** Queue a record; nothing is formatted until the batch is flushed. */
-  record(clientIp: string, requestLine: string, status: number, bodyLength: number, wallSeconds: number, timeMs: number): void {
-    this.pending.push(clientIp, requestLine, status, bodyLength, wallSeconds, timeMs);
+  record(clientIp: string, clientPort: number, requestLine: string, status: number, bodyLength: number, wallSeconds: number, timeMs: number): void {
+    this.pending.push(clientIp, clientPort, requestLine, status, bodyLength, wallSeconds, timeMs);
     this.queued();
   }
 
   /** Queue a line already formatted (a `handlerClass`'s `logRequest()`), in order with the records. */
   writeLine(line: string): void {
-    this.pending.push(line, null, 0, 0, 0, 0);
+    this.pending.push(line, 0, null, 0, 0, 0, 0);
     this.queued();
   }
 
   private queued(): void {
-    if (this.pending.length >= ACCESS_LOG_MAX_BATCH * 6) this.flush();
+    if (this.pending.length >= ACCESS_LOG_MAX_BATCH * SLOTS) this.flush();
     else if (this.timer === null) this.timer = setTimeout(this.flush, ACCESS_LOG_FLUSH_MS);
   }
 
@@ -251,17 +258,18 @@ export class AccessLog {
     if (batch.length === 0) return;
     this.pending = [];
     let text = "";
-    for (let i = 0; i < batch.length; i += 6) {
+    for (let i = 0; i < batch.length; i += SLOTS) {
       const line =
-        batch[i + 1] === null
+        batch[i + 2] === null
           ? (batch[i] as string)
           : this.format({
               client_ip: batch[i] as string,
-              request_line: batch[i + 1] as string,
-              status_code: batch[i + 2] as number,
-              body_length: batch[i + 3] as number,
-              wall_seconds: batch[i + 4] as number,
-              date_time: logDate(batch[i + 5] as number),
+              client_port: batch[i + 1] as number,
+              request_line: batch[i + 2] as string,
+              status_code: batch[i + 3] as number,
+              body_length: batch[i + 4] as number,
+              wall_seconds: batch[i + 5] as number,
+              date_time: logDate(batch[i + 6] as number),
             });
       if (this.rawWrite) text += `${line}\n`;
       else this.writer(line);

@@ -23,6 +23,8 @@ export type LogTarget =
 export interface AccessLogFields {
   /** The client address (with `X-Forwarded-For` prepended when `logXForwardedFor`). */
   client_ip: string;
+  /** The client's TCP port (the peer's, as `REMOTE_PORT`; eventlet's `client_port`); 0 over a Unix socket. */
+  client_port: number;
   /** When the line was logged (the response ended), common log format in UTC without the brackets: `23/Nov/2026:09:00:00 +0000`. */
   date_time: string;
   /**

@@ -327,9 +327,10 @@ export class TsgiServer implements Server, ServerCore {
    */
   private refuse(socket: Socket<Connection | undefined>): void {
     const client = socket.remoteAddress || "-"; // gone once the socket ends
+    const clientPort = socket.remotePort ?? 0;
     const answer = errorResponse(503, "too many connections", this.serverSoftware);
     socket.end(answer.text);
-    this.accessLog?.record(client, "- (refused: maxConnections reached)", 503, answer.bodyLength, 0, Date.now());
+    this.accessLog?.record(client, clientPort, "- (refused: maxConnections reached)", 503, answer.bodyLength, 0, Date.now());
   }
 
   private tick = 1000;
@@ -358,16 +359,17 @@ export class TsgiServer implements Server, ServerCore {
   };
 
   logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): void {
-    this.accessLog?.record(this.accessClient(connection, environ), line, status, bodyBytes, wallSeconds(startedAt), Date.now());
+    this.accessLog?.record(this.accessClient(connection, environ), connection.remotePort, line, status, bodyBytes, wallSeconds(startedAt), Date.now());
   }
 
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
-    this.accessLog!.record(this.accessClient(connection, environ), requestLine(head), status, bodyBytes, wallSeconds(startedAt), Date.now());
+    this.accessLog!.record(this.accessClient(connection, environ), connection.remotePort, requestLine(head), status, bodyBytes, wallSeconds(startedAt), Date.now());
   }
 
   accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): AccessLogFields {
     return {
       client_ip: this.accessClient(connection, environ),
+      client_port: connection.remotePort,
       date_time: logDate(Date.now()),
       request_line: line,
       status_code: status,
