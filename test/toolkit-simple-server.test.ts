@@ -34,11 +34,11 @@ describe("makeServer", () => {
     expect(await second).toBe("hi /two");
   });
 
-  test("each request is logged on stderr by default, in wsgiref's format; log: null turns it off", async () => {
+  test("each request is logged on stderr by default, in wsgiref's format (the peer's address, no X-Forwarded-For); log: null turns it off", async () => {
     const script = (options: string) => `
       import { makeServer } from ${JSON.stringify(`${import.meta.dir}/../src/toolkit/simple-server.ts`)};
       await using httpd = makeServer("127.0.0.1", 0, (e, sr) => (sr("200 OK", []), [new TextEncoder().encode("12345")]), ${options});
-      const done = fetch("http://127.0.0.1:" + httpd.port + "/x?y=1").then((r) => r.text());
+      const done = fetch("http://127.0.0.1:" + httpd.port + "/x?y=1", { headers: { "X-Forwarded-For": "203.0.113.9" } }).then((r) => r.text());
       await httpd.handleRequest();
       await done;
       await Bun.sleep(50);
@@ -54,6 +54,8 @@ describe("makeServer", () => {
     // wsgiref: 127.0.0.1 - - [23/Nov/2026 19:32:50] "GET /x?y=1 HTTP/1.1" 200 5
     expect(await run("{}")).toMatch(/^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4} \d{2}:\d{2}:\d{2}\] "GET \/x\?y=1 HTTP\/1\.1" 200 5\n$/);
     expect(await run("{ log: null }")).toBe("");
+    // The tsgi server's option stays available.
+    expect(await run("{ logXForwardedFor: true }")).toStartWith("203.0.113.9,127.0.0.1 - - [");
   });
 
   test("serveForever serves many until shutdown", async () => {

@@ -66,7 +66,8 @@ export class SimpleServer {
    * @param port TCP port; 0 picks a free one (read {@link port}).
    * @param options further server options (logs, timeouts...). As in
    *   wsgiref, each request is logged on stderr by default, in
-   *   `WSGIRequestHandler`'s format ({@link wsgirefLogLine}); `log: null`
+   *   `WSGIRequestHandler`'s format ({@link wsgirefLogLine}), with the
+   *   peer's address (`logXForwardedFor` is false here); `log: null`
    *   turns it off, `logFormat` changes it. `shutdownTimeout` defaults to
    *   1000 ms here. `hostname` and `port` in it are ignored.
    * @throws Error with `code` EADDRINUSE / EACCES / EADDRNOTAVAIL when the
@@ -90,6 +91,8 @@ export class SimpleServer {
     this.server = createServer(this.gate, {
       log: process.stderr,
       logFormat: wsgirefLogLine,
+      // wsgiref logs the peer's address (address_string()), never a client's X-Forwarded-For.
+      logXForwardedFor: false,
       shutdownTimeout: 1000,
       ...options,
       handlerClass: Counting,
