@@ -156,13 +156,22 @@ export interface ErrorStream {
 /**
  * Something a {@link FileWrapperFactory} can wrap: a `Blob` (a `Bun.file()`
  * included), or a file-like object with `read(size)` returning bytes (empty at
- * the end) and an optional `close()`.
+ * the end) and an optional `close()`. The tsgi server's wrapper also takes a
+ * Node.js `Readable` (`fs.createReadStream()`, read through its async
+ * iterator) and a `node:fs/promises` `FileHandle`.
  */
 export type FileLike =
   | Blob
   | {
       read(size: number): Uint8Array | Promise<Uint8Array>;
       close?(): void | Promise<void>;
+    }
+  | {
+      /** A `node:fs/promises` `FileHandle` (`await open(path)`), read with `read(buffer, offset, length, null)`. */
+      fd: number;
+      read(buffer: Uint8Array, offset: number, length: number, position: null): Promise<{ bytesRead: number; buffer: Uint8Array }>;
+      readFile(...args: never[]): unknown;
+      close(): Promise<void>;
     };
 
 /**

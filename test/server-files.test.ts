@@ -118,6 +118,37 @@ describe("file_wrapper fast path", () => {
     }
   });
 
+  test("Node.js files: an fs.createReadStream() and a node:fs/promises FileHandle are sent whole (a stream's read() returns null before data arrives: it was an empty 200), a shorter Content-Length sends that prefix, and each is closed", async () => {
+    const { createReadStream } = await import("node:fs");
+    const { open } = await import("node:fs/promises");
+    const opened: Array<{ closed?: boolean; destroyed?: boolean; fd: number | null }> = [];
+    const nodeFiles: Application = async (environ, sr) => {
+      const [kind, length] = environ.PATH_INFO.slice(1).split("/");
+      sr("200 OK", [["Content-Type", "application/octet-stream"], ...(length ? [["Content-Length", length] as [string, string]] : [])]);
+      const file = kind === "stream" ? createReadStream(join(dir, "big.bin")) : await open(join(dir, "big.bin"));
+      opened.push(file as never);
+      return environ["tsgi.file_wrapper"]!(file as never);
+    };
+    const n = startServer(nodeFiles);
+    try {
+      for (const kind of ["stream", "handle"]) {
+        const whole = await fetch(`${n.url}/${kind}`);
+        expect([kind, whole.status]).toEqual([kind, 200]);
+        const got = new Uint8Array(await whole.arrayBuffer());
+        expect([kind, got.length]).toEqual([kind, big.length]);
+        expect(Buffer.compare(Buffer.from(got), Buffer.from(big))).toBe(0);
+        const prefix = await fetch(`${n.url}/${kind}/1000`);
+        expect(Buffer.compare(Buffer.from(await prefix.arrayBuffer()), Buffer.from(big.subarray(0, 1000)))).toBe(0);
+      }
+      for (let i = 0; i < 100 && !opened.every((f) => f.closed || f.destroyed || f.fd === -1); i++) await Bun.sleep(10);
+      // ReadStream: closed (its fd released); FileHandle: fd -1 once closed.
+      expect(opened.map((f) => Boolean(f.closed || f.destroyed || f.fd === -1))).toEqual([true, true, true, true]);
+      expect(n.errors).toEqual([]);
+    } finally {
+      await n.server.close({ timeout: 100 });
+    }
+  });
+
   test("environ['tsgi.file_wrapper'] is the toolkit's FileWrapper", async () => {
     let made: unknown = null;
     const probe = startServer((environ, sr) => {

@@ -392,6 +392,22 @@ describe("FileWrapper", () => {
     expect(() => new FileWrapper(new FakeFile(new Uint8Array(0)), 1.5)).toThrow(RangeError);
     expect(() => new FileWrapper({} as never)).toThrow(TypeError);
   });
+  test("a Node.js Readable is read through its async iterator (its read() gives null before data arrives), async only; close() destroys one without close(); strings are a TypeError", async () => {
+    const { Readable } = await import("node:stream");
+    const r = Readable.from([Buffer.from("ab"), Buffer.from("cd")], { objectMode: false });
+    const w = new FileWrapper(r, 1);
+    expect(Symbol.iterator in w).toBe(false);
+    const got: Uint8Array[] = [];
+    for await (const b of w) got.push(b);
+    expect(text(got)).toBe("abcd");
+    const idle = new Readable({ read() {} });
+    new FileWrapper(idle).close();
+    expect(idle.destroyed).toBe(true);
+    const strings = Readable.from(["text"]);
+    await expect((async () => {
+      for await (const _ of new FileWrapper(strings));
+    })()).rejects.toThrow(/yielded a string/);
+  });
   test("fileWrapper factory builds a FileWrapper", () => {
     const f = new FakeFile(new Uint8Array(0));
     const w = fileWrapper(f, 16) as FileWrapper;

@@ -21,7 +21,41 @@ export interface FileWrapperOptions {
   sync?: boolean;
 }
 
-type ReadableFile = Exclude<FileLike, Blob>;
+type ReadableFile = Exclude<FileLike, Blob | { fd: number }>;
+
+/**
+ * A Node.js `Readable` (`fs.createReadStream()`, a socket, a `Readable.from()`):
+ * it has a `read()`, but `read()` returns `null` whenever nothing is buffered
+ * yet, not only at the end, so it is read through its async iterator instead.
+ */
+interface NodeReadable {
+  read(size?: number): unknown;
+  pipe(...args: never[]): unknown;
+  destroy(error?: Error): unknown;
+  close?(): unknown;
+  [Symbol.asyncIterator](): AsyncIterator<unknown>;
+}
+
+function isNodeReadable(f: unknown): f is NodeReadable {
+  const o = f as Partial<NodeReadable> | null;
+  return typeof o?.pipe === "function" && typeof o.destroy === "function" && typeof o[Symbol.asyncIterator] === "function";
+}
+
+/**
+ * A `FileHandle` of `node:fs/promises` (`await open(path)`): its `read()`
+ * takes a buffer, not a size, and resolves to `{ bytesRead, buffer }`.
+ */
+interface NodeFileHandle {
+  fd: number;
+  read(buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<{ bytesRead: number; buffer: Uint8Array }>;
+  readFile(...args: never[]): unknown;
+  close(): Promise<void>;
+}
+
+function isNodeFileHandle(f: unknown): f is NodeFileHandle {
+  const o = f as Partial<NodeFileHandle> | null;
+  return typeof o?.fd === "number" && typeof o.read === "function" && typeof o.readFile === "function" && typeof o.close === "function";
+}
 
 /**
  * Wrap a file-like object as a response body that reads it in blocks
@@ -37,8 +71,15 @@ type ReadableFile = Exclude<FileLike, Blob>;
  * - A `Blob` (including `Bun.file()`) is kept in the public {@link blob}
  *   property so a server can send it natively; iterating reads
  *   `blob.slice(offset, offset + blksize).arrayBuffer()` blocks.
- * - `close()` calls the file-like's `close()` (when it has one) exactly once,
- *   however often it is called, and ends iteration.
+ * - A Node.js `Readable` (`fs.createReadStream(path)`) is read through its
+ *   async iterator, in the stream's own chunks (its `read()` returns `null`
+ *   whenever nothing is buffered yet, which would read as the end); a
+ *   `FileHandle` of `node:fs/promises` with `read(buffer, 0, blksize,
+ *   null)`. Both iterate with `for await` only. A stream that yields strings
+ *   (after `setEncoding()`) is a TypeError.
+ * - `close()` calls the file-like's `close()` (when it has one; `destroy()`
+ *   for a `Readable` without one) exactly once, however often it is called,
+ *   and ends iteration.
  *
  * @example
  * const body = new FileWrapper(Bun.file("README.md"), 4096);
@@ -57,6 +98,8 @@ export class FileWrapper implements AsyncIterable<Uint8Array> {
   private finished = false;
   private closed = false;
   private closing: void | Promise<void> = undefined;
+  /** Reads the next block of a Node.js stream or `FileHandle`, or `null` for a `read(size)` file-like or a Blob. */
+  private readonly nextBlock: (() => Promise<Uint8Array>) | null = null;
 
   /**
    * @param filelike a `Blob` or an object with `read(size)` and optional `close()`.
@@ -78,11 +121,27 @@ export class FileWrapper implements AsyncIterable<Uint8Array> {
     this.blob = isBlob ? (filelike as Blob) : undefined;
     // This object itself, not a copy or a wrapper of it, may be sent by the server's file fast path.
     registerFileBody(this, isBlob ? (filelike as Blob) : null);
-    const readFn = isBlob ? undefined : (filelike as ReadableFile).read;
+    if (!isBlob && isNodeReadable(filelike)) {
+      const it = filelike[Symbol.asyncIterator]();
+      this.nextBlock = async () => {
+        const r = await it.next();
+        if (r.done) return new Uint8Array(0);
+        if (!(r.value instanceof Uint8Array)) {
+          throw new TypeError(`FileWrapper: the stream yielded ${typeof r.value === "string" ? "a string (setEncoding() was called on it)" : typeof r.value}; it must yield bytes`);
+        }
+        return r.value;
+      };
+    } else if (!isBlob && isNodeFileHandle(filelike)) {
+      this.nextBlock = async () => {
+        const { bytesRead, buffer } = await filelike.read(new Uint8Array(blksize), 0, blksize, null);
+        return buffer.subarray(0, bytesRead);
+      };
+    }
+    const readFn = isBlob || this.nextBlock ? undefined : (filelike as ReadableFile).read;
     const sync =
       options.sync ??
-      (!isBlob && readFn?.constructor?.name !== "AsyncFunction" && readFn?.constructor?.name !== "AsyncGeneratorFunction");
-    if (sync && !isBlob) {
+      (readFn !== undefined && readFn.constructor?.name !== "AsyncFunction" && readFn.constructor?.name !== "AsyncGeneratorFunction");
+    if (sync && !isBlob && !this.nextBlock) {
       Object.defineProperty(this, Symbol.iterator, {
         value: () => this.syncIterator(),
         enumerable: false,
@@ -123,6 +182,7 @@ export class FileWrapper implements AsyncIterable<Uint8Array> {
       this.offset = end;
       return new Uint8Array(buf);
     }
+    if (this.nextBlock) return this.nextBlock();
     const data = await (this.filelike as ReadableFile).read(this.blksize);
     return data ?? new Uint8Array(0);
   }
@@ -148,7 +208,12 @@ export class FileWrapper implements AsyncIterable<Uint8Array> {
     if (this.closed) return this.closing;
     this.closed = true;
     const f = this.filelike as { close?: () => void | Promise<void> };
-    if (!this.blob && typeof f.close === "function") this.closing = f.close();
+    if (this.blob) return this.closing;
+    if (typeof f.close === "function") {
+      // fs.ReadStream's close(callback) returns nothing; a FileHandle's close() a Promise.
+      const r = isNodeReadable(f) ? void f.close() : f.close();
+      this.closing = r;
+    } else if (isNodeReadable(f)) f.destroy();
     return this.closing;
   }
 }
