@@ -340,6 +340,16 @@ describe("fixtures through toFetchHandler on Bun.serve = tsgi directly", () => {
     }
   });
 
+  test("an app error's cause chain is in the bridge's error log (Caused by: ...)", async () => {
+    const logged: string[] = [];
+    const app: Application = () => {
+      throw new Error("render failed", { cause: new RangeError("template index 9 out of range") });
+    };
+    const r = await toFetchHandler(app, { errorLog: (text) => logged.push(text) })(new Request("http://x/t"));
+    expect(r.status).toBe(500);
+    expect(logged.join("")).toMatch(/Error: render failed\n {4}at [^]*\nCaused by: RangeError: template index 9 out of range/);
+  });
+
   test("REMOTE_ADDR comes from Bun.serve's requestIP; SERVER_NAME/PORT and scheme from the URL", async () => {
     const app: Application = (e, sr) => {
       sr("200 OK", [["Content-Type", "application/json"]]);

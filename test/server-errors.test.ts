@@ -59,6 +59,25 @@ describe("application errors", () => {
     expect(r.response!.body.toString()).toContain("visible in debug");
   });
 
+  test("an error's cause chain is logged (Caused by: ...), as the seeds' tracebacks show chained exceptions; and is in the debug body", async () => {
+    const app: Application = () => {
+      try {
+        JSON.parse("{bad");
+      } catch (err) {
+        throw new Error("loading settings failed", { cause: new Error("reading /etc/app.json", { cause: err }) });
+      }
+      return [];
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/settings"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    const log = errors.join("");
+    expect(log).toMatch(/Error in GET \/settings HTTP\/1\.1: Error: loading settings failed\n {4}at [^]*\nCaused by: Error: reading \/etc\/app\.json\n {4}at [^]*\nCaused by: SyntaxError: JSON Parse error/);
+    const d = start(app, { debug: true });
+    const body = (await rawOne(d.port, get("/"), { until: (b) => b.includes("SyntaxError") })).response!.body.toString();
+    expect(body).toContain("Caused by: SyntaxError");
+  });
+
   test("a throw after headers closes the connection: the client sees a truncated response", async () => {
     const app: Application = (_e, sr) => {
       sr("200 OK", []);

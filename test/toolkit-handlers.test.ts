@@ -683,6 +683,21 @@ describe("BaseHandler: errors", () => {
     expect(formatException(e, 0)).toBe("Error: m\n");
     expect(formatException(e)).toBe("Error: m\n    at a\n    at b\n    at c\n");
   });
+  test("formatException: the cause chain follows the stack (Python prints chained exceptions); a cycle is named, not repeated", () => {
+    const root = new Error("root");
+    root.stack = "SyntaxError: root\n    at p";
+    const top = new Error("top", { cause: new Error("middle", { cause: root }) });
+    top.stack = "Error: top\n    at t";
+    (top.cause as Error).stack = "Error: middle\n    at m";
+    expect(formatException(top)).toBe("Error: top\n    at t\nCaused by: Error: middle\n    at m\nCaused by: SyntaxError: root\n    at p\n");
+    expect(formatException(new Error("e", { cause: "a string" })).split("\n").filter((l) => l.startsWith("Caused by"))).toEqual(["Caused by: a string"]);
+    const a = new Error("a");
+    const b = new Error("b", { cause: a });
+    (a as { cause?: unknown }).cause = b;
+    a.stack = "Error: a";
+    b.stack = "Error: b";
+    expect(formatException(a)).toBe("Error: a\nCaused by: Error: b\nCaused by: (a cause shown above: Error: a)\n");
+  });
   test("a thrown undefined still produces the error page", async () => {
     const h = new ErrorHandler();
     await h.run((_e, s) => {

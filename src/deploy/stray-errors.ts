@@ -8,6 +8,7 @@
  * @module
  */
 import { escapeControls } from "../server/log.ts";
+import { errorText } from "../gateway/error-text.ts";
 
 /** What kind of stray error it was, for the report. */
 export type StrayKind = "unhandledRejection" | "uncaughtException";
@@ -48,7 +49,7 @@ export function logStrayErrors(): void {
   strayErrorsLogged = true;
   const log = (error: unknown, kind: StrayKind) => {
     const what = kind === "unhandledRejection" ? "a promise rejected with no handler" : "an exception outside any request";
-    const detail = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : Bun.inspect(error);
+    const detail = error instanceof Error ? errorText(error) : Bun.inspect(error);
     try {
       process.stderr.write(`${escapeControls(`Error in application (${what}; serving goes on): ${detail}`)}\n`);
     } catch {

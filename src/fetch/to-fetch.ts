@@ -16,6 +16,7 @@ import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { validAuthority } from "../http/target.ts";
 import { httpDate } from "../http/date.ts";
 import { hostname as osHostname } from "node:os";
+import { errorText } from "../gateway/error-text.ts";
 
 /** Options of {@link toFetchHandler}. */
 export interface ToFetchOptions {
@@ -339,7 +340,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     minimumChunkSize: options.minimumChunkSize ?? 0,
     logError: (context: string, error: unknown) => {
       if (!log) return;
-      const detail = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+      const detail = errorText(error);
       log(`Error in ${context}: ${detail}\n`);
     },
   };

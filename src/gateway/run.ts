@@ -8,6 +8,7 @@
 import type { Application, Body, Environ, PostHook, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
 import { fileBodyBlob, isFileBody } from "./file-body.ts";
 import { checkHeaders, checkStatus, chunkTypeError, describe, noStartResponseError, notABodyError } from "./response-fields.ts";
+import { errorText } from "./error-text.ts";
 
 /** Where the gateway sends the response. */
 export interface ResponseSink {
@@ -452,7 +453,7 @@ class Invocation implements Running {
         }
       }
       if (response === null) {
-        const text = this.options.debug && error instanceof Error && error.stack ? error.stack : "Internal Server Error";
+        const text = this.options.debug && error instanceof Error && error.stack ? errorText(error) : "Internal Server Error";
         const bytes = encoder.encode(`${text}\n`);
         response = {
           status: "500 Internal Server Error",

@@ -117,7 +117,7 @@ export class RequestHandler {
    * that is not a valid response, both errors are logged and the standard
    * 500 is sent.
    *
-   * Default: `Error in GET /path HTTP/1.1: <stack>` to the error log, and
+   * Default: `Error in GET /path HTTP/1.1: <stack>` (then its `cause` chain) to the error log, and
    * `null`.
    */
   handleError(error: unknown, environ: Environ): ErrorResponse | null {

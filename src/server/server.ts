@@ -23,6 +23,7 @@ import { bindListener, listenError } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
 import { tlsFailureCause } from "./tls.ts";
 import { tlsEnviron } from "./tls-environ.ts";
+import { errorText } from "../gateway/error-text.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
@@ -353,7 +354,7 @@ export class TsgiServer implements Server, ServerCore {
     // ignoredSocketErrors apply to the client's socket only (the error handler above): an app's
     // own ECONNRESET (from its database or a backend) is an application error, logged.
     if (!this.errorWriter) return;
-    const detail = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+    const detail = errorText(error);
     // An error's text may quote the client's bytes (a decoded request path): no raw control sequences in the log.
     this.errorWriter(escapeControls(`Error in ${context}: ${detail}`));
   };

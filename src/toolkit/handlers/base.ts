@@ -23,6 +23,7 @@ import { Headers } from "../headers.ts";
 import { isLatin1, latin1Encode } from "../streams.ts";
 import { FileWrapper, fileWrapper, guessScheme } from "../util.ts";
 import { readEnviron } from "./environ.ts";
+import { errorText } from "../../gateway/error-text.ts";
 
 /** Where a handler writes the response: each `write()` must write all of `data` (or return how many bytes it wrote). */
 export interface OutputStream {
@@ -76,12 +77,13 @@ function statusCode(status: string): number {
 /**
  * Format an error for the log, as wsgiref's `log_exception()` prints it with
  * `traceback.print_exception(..., limit)`: its stack (a non-Error:
- * `Uncaught ` and its value), with at most `limit` stack frames (default
- * `null`: all), ending in a newline.
+ * `Uncaught ` and its value) and its `cause` chain (`Caused by: ...`, as
+ * Python prints chained exceptions), with at most `limit` stack frames in
+ * all (default `null`: all), ending in a newline.
  */
 export function formatException(err: unknown, limit: number | null = null): string {
   let text: string;
-  if (err instanceof Error) text = err.stack ?? `${err.name}: ${err.message}`;
+  if (err instanceof Error) text = errorText(err);
   else text = `Uncaught ${typeof err === "string" ? JSON.stringify(err) : String(err)}`;
   if (limit !== null) {
     let frames = 0;
