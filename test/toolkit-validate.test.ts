@@ -288,6 +288,11 @@ describe("server-side rules: the call and the environ", () => {
   test("environ-path-info", async () => {
     await bad("environ-path-info", { PATH_INFO: "x/y" });
     await bad("environ-path-info", { PATH_INFO: "*", REQUEST_METHOD: "GET" });
+    // wsgiref: "One of SCRIPT_NAME or PATH_INFO are required".
+    await bad("environ-path-info", { SCRIPT_NAME: "", PATH_INFO: "" });
+    const { app } = v(ok);
+    await app(env({ SCRIPT_NAME: "/app", PATH_INFO: "" }), () => async () => {});
+    await app(env({ REQUEST_METHOD: "CONNECT", SCRIPT_NAME: "", PATH_INFO: "", REQUEST_URI: "example.com:443" }), () => async () => {});
   });
   test("PATH_INFO * for OPTIONS * passes, from tsgi's own server too", async () => {
     const { app } = v(ok);

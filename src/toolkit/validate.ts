@@ -61,7 +61,7 @@ export const RULES = {
   "environ-errors": [SECTIONS.streams, "server", "tsgi.errors has write, writelines and flush"],
   "environ-flags": [SECTIONS.environ, "server", "tsgi.multithread, tsgi.multiprocess and tsgi.run_once are booleans"],
   "environ-script-name": [SECTIONS.environ, "server", "SCRIPT_NAME is empty or starts with '/', and is not '/'"],
-  "environ-path-info": [SECTIONS.environ, "server", "PATH_INFO is empty or starts with '/' ('*' for OPTIONS *)"],
+  "environ-path-info": [SECTIONS.environ, "server", "PATH_INFO is empty or starts with '/' ('*' for OPTIONS *), and is not empty when SCRIPT_NAME is (except for CONNECT)"],
   "environ-content-length": [SECTIONS.environ, "server", "CONTENT_LENGTH, when non-empty, is a non-negative integer"],
   "environ-server-protocol": [SECTIONS.environ, "server", "SERVER_PROTOCOL looks like HTTP/x.y"],
   "environ-optional-types": [SECTIONS.environ, "server", "optional tsgi.* keys have their documented types"],
@@ -239,6 +239,10 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
   // spec.md: PATH_INFO is "*" for OPTIONS * (the asterisk-form, RFC 9112 §3.2.4).
   const asterisk = pathInfo === "*" && env.REQUEST_METHOD === "OPTIONS";
   if (pathInfo && !pathInfo.startsWith("/") && !asterisk) fail("environ-path-info", `PATH_INFO doesn't start with "/": ${JSON.stringify(pathInfo)}`);
+  // wsgiref: "One of SCRIPT_NAME or PATH_INFO are required". A CONNECT's authority-form target has no path.
+  if (!scriptName && !pathInfo && env.REQUEST_METHOD !== "CONNECT") {
+    fail("environ-path-info", `SCRIPT_NAME and PATH_INFO are both empty; PATH_INFO should be at least "/" when SCRIPT_NAME is empty`);
+  }
   const cl = env.CONTENT_LENGTH;
   if (cl !== undefined && cl !== "" && !/^\d+$/.test(cl as string)) fail("environ-content-length", `Invalid CONTENT_LENGTH: ${show(cl)}`);
   if (!/^HTTP\/\d\.\d$/.test(env.SERVER_PROTOCOL as string)) {
