@@ -78,6 +78,17 @@ describe("application errors", () => {
     expect(body).toContain("Caused by: SyntaxError");
   });
 
+  test("an AggregateError (Promise.any) is logged with each error it holds, not as a bare 'AggregateError: ' (Python prints an exception group's members)", async () => {
+    const app: Application = async () => {
+      await Promise.any([Promise.reject(new Error("primary db down")), Promise.reject(new Error("replica db down"))]);
+      return [];
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/any"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    expect(errors.join("")).toMatch(/Error in GET \/any HTTP\/1\.1: AggregateError[^]*\n {2}\[1 of 2\] Error: primary db down\n {6}at [^]*\n {2}\[2 of 2\] Error: replica db down/);
+  });
+
   test("a throw after headers closes the connection: the client sees a truncated response", async () => {
     const app: Application = (_e, sr) => {
       sr("200 OK", []);

@@ -697,6 +697,11 @@ describe("BaseHandler: errors", () => {
     a.stack = "Error: a";
     b.stack = "Error: b";
     expect(formatException(a)).toBe("Error: a\nCaused by: Error: b\nCaused by: (a cause shown above: Error: a)\n");
+    const one = new Error("one");
+    one.stack = "Error: one\n    at x";
+    const group = new AggregateError([one, "two", one], "all failed");
+    group.stack = "AggregateError: all failed\n    at g";
+    expect(formatException(group)).toBe("AggregateError: all failed\n    at g\n  [1 of 3] Error: one\n      at x\n  [2 of 3] two\n  [3 of 3] (shown above: Error: one)\n");
   });
   test("a thrown undefined still produces the error page", async () => {
     const h = new ErrorHandler();

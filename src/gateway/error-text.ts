@@ -1,15 +1,20 @@
 /**
  * An error as the error log writes it: its stack, then its `cause` chain
- * (shared by the server, the fetch bridge, the CGI handlers and `tsgi serve`).
+ * and, for an `AggregateError`, the errors it holds (shared by the server,
+ * the fetch bridge, the CGI handlers and `tsgi serve`).
  * @module
  */
 
-/** Causes followed at most: a longer chain is cut with a note. */
-const MAX_CAUSES = 8;
+/** Causes followed at most, and errors of an `AggregateError` shown at most. */
+const MAX_RELATED = 8;
 
 /** One error's own text: its stack, or `Name: message`, or `String()` of a non-Error. */
 function ownText(error: unknown): string {
-  if (error instanceof Error) return (error.stack || `${error.name}: ${error.message}`).replace(/\n+$/, "");
+  if (error instanceof Error) {
+    const stack = typeof error.stack === "string" ? error.stack.replace(/\n+$/, "") : "";
+    // Bun gives an AggregateError (Promise.any) an empty message and a stack of just "AggregateError: ".
+    return stack && stack.trim() !== `${error.name}:` ? stack : `${error.name}: ${error.message}`.replace(/: $/, "");
+  }
   try {
     return String(error);
   } catch {
@@ -17,35 +22,60 @@ function ownText(error: unknown): string {
   }
 }
 
+/** A short name for an error already shown above. */
+function shortName(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : ownText(error);
+}
+
+/** `text` with every line after the first indented by `pad`. */
+function indent(text: string, pad: string): string {
+  return text.replaceAll("\n", `\n${pad}`);
+}
+
+function describe(error: unknown, seen: Set<unknown>, depth: number): string {
+  let text = ownText(error);
+  seen.add(error);
+  const errors = error instanceof AggregateError && Array.isArray(error.errors) ? error.errors : null;
+  if (errors && depth < MAX_RELATED) {
+    errors.slice(0, MAX_RELATED).forEach((inner: unknown, i: number) => {
+      const body = seen.has(inner) ? `(shown above: ${shortName(inner)})` : describe(inner, seen, depth + 1);
+      text += `\n  [${i + 1} of ${errors.length}] ${indent(body, "  ")}`;
+    });
+    if (errors.length > MAX_RELATED) text += `\n  (${errors.length - MAX_RELATED} more not shown)`;
+  }
+  let current = error;
+  for (let n = 0; current instanceof Error && current.cause !== undefined; n++) {
+    const cause: unknown = current.cause;
+    if (n === MAX_RELATED || depth >= MAX_RELATED) {
+      text += `\nCaused by: (more causes not shown)`;
+      break;
+    }
+    if (seen.has(cause)) {
+      text += `\nCaused by: (a cause shown above: ${shortName(cause)})`;
+      break;
+    }
+    seen.add(cause);
+    // An AggregateError cause shows its errors; a plain one continues this chain.
+    text += `\nCaused by: ${cause instanceof AggregateError ? describe(cause, seen, depth + 1) : ownText(cause)}`;
+    if (cause instanceof AggregateError) break;
+    current = cause;
+  }
+  return text;
+}
+
 /**
  * The text of `error` for a log: its stack (`Name: message` and the frames,
- * or `String(error)` for a thrown non-Error), followed by each
- * `error.cause` in turn as `Caused by: <its stack>` (ES2022
- * `new Error(message, { cause })`), as Python's tracebacks show chained
- * exceptions ("The above exception was the direct cause ..."). At most 8
- * causes are followed, and a cause already shown is named, not repeated (a
- * cycle). No trailing newline.
+ * or `String(error)` for a thrown non-Error); for an `AggregateError`
+ * (`Promise.any()`, `AggregateError([...])`) each error it holds, numbered
+ * and indented (`[1 of 2] Error: ...`); then each `error.cause` in turn as
+ * `Caused by: <its stack>` (ES2022 `new Error(message, { cause })`), as
+ * Python's tracebacks show chained exceptions and exception groups. At most
+ * 8 causes and 8 held errors are shown, and an error already shown is named,
+ * not repeated (a cycle). No trailing newline.
  *
  * @example errorText(new Error("loading settings failed", { cause: syntaxError }))
  * // "Error: loading settings failed\n    at ...\nCaused by: SyntaxError: JSON Parse error ...\n    at ..."
  */
 export function errorText(error: unknown): string {
-  let text = ownText(error);
-  const seen = new Set<unknown>([error]);
-  let current = error;
-  for (let depth = 0; current instanceof Error && "cause" in current && current.cause !== undefined; depth++) {
-    const cause: unknown = current.cause;
-    if (depth === MAX_CAUSES) {
-      text += `\nCaused by: (${MAX_CAUSES} causes shown; more not shown)`;
-      break;
-    }
-    if (seen.has(cause)) {
-      text += `\nCaused by: (a cause shown above: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : ownText(cause)})`;
-      break;
-    }
-    seen.add(cause);
-    text += `\nCaused by: ${ownText(cause)}`;
-    current = cause;
-  }
-  return text;
+  return describe(error, new Set(), 0);
 }
