@@ -135,6 +135,45 @@ describe("tsgi-dev: broken code", () => {
     expect(dev.proc.exitCode).toBeNull();
   }, 60_000);
 
+  test("a module imported without its extension (./lib/c, a directory ./lib/d, a tsconfig paths alias @/e) recovers from a syntax error and from a top-level throw", async () => {
+    // Bun runs no plugin's onResolve for a specifier without an extension: such a module kept its
+    // plain module key, and a failed parse or evaluation stuck to that key for the life of the process.
+    const modules = { c: "lib/c.ts", d: "lib/d/index.ts", e: "lib/e.ts" };
+    const good = (name: string, v: string) => `export function ${name}(): string {\n  return "${name}${v}";\n}\n`;
+    const app = new TempApp({
+      "tsconfig.json": JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { "@/*": ["./lib/*"] } } }),
+      "app.ts": `import { c } from "./lib/c";\nimport { d } from "./lib/d";\nimport { e } from "@/e";\nconst enc = new TextEncoder();\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [enc.encode([c(), d(), e()].join(" "))];\n}\n`,
+      [modules.c]: good("c", "0"),
+      [modules.d]: good("d", "0"),
+      [modules.e]: good("e", "0"),
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("c0 d0 e0");
+    const versions = { c: 0, d: 0, e: 0 };
+    const text = () => `c${versions.c} d${versions.d} e${versions.e}`;
+    for (const [name, file] of Object.entries(modules) as ["c" | "d" | "e", string][]) {
+      for (const [kind, broken, says] of [
+        ["a syntax error", `export function ${name}(): string {\n  return "x" +;\n}\n`, /Unexpected ;/],
+        ["a top-level throw", `throw new Error("${name} is not configured");\nexport function ${name}(): string {\n  return "x";\n}\n`, new RegExp(`${name} is not configured`)],
+      ] as const) {
+        const mark = dev.output.length;
+        app.write(file, broken);
+        await dev.waitFor(/reload failed/, 5000, mark);
+        const page = await get(url);
+        expect(page.status, `${kind} in ${file}`).toBe(500);
+        expect(page.text, `${kind} in ${file}`).toMatch(says);
+        versions[name]++;
+        app.write(file, good(name, String(versions[name])));
+        await until(async () => (await get(url)).text === text(), 5000).catch(async (e) => {
+          throw new Error(`no recovery after ${kind} in ${file}: ${e}\n${(await get(url)).text}`);
+        });
+      }
+    }
+    expect(dev.proc.exitCode).toBeNull();
+  }, 60_000);
+
   test("a syntax error at startup: the server starts, shows the page, and recovers", async () => {
     const app = new TempApp({ "app.ts": ENTRY, "b.ts": B, "c.ts": `export function c( { return 1 }\n` });
     apps.push(app);

@@ -135,7 +135,7 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
 
   // Syntax errors found by Bun's transpiler.
   if (name === "BuildMessage") {
-    const location = messagePosition(error);
+    const location = positionOf(error);
     return withFrame({ title: "SyntaxError", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}` });
   }
 
@@ -143,7 +143,7 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   if (name === "ResolveMessage") {
     const referrer = typeof error.referrer === "string" ? stripQuery(error.referrer) : undefined;
     const specifier = typeof error.specifier === "string" ? error.specifier : undefined;
-    let location: SourceLocation | undefined = messagePosition(error);
+    let location: SourceLocation | undefined = positionOf(error);
     if (!location && referrer && specifier) location = findSpecifier(referrer, specifier);
     return withFrame({ title: "ModuleNotFound", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}` });
   }
@@ -187,6 +187,12 @@ function afterMessage(stack: string, name: string, message: string): string {
     .split("\n")
     .filter((l) => !messageLines.has(l.trim()))
     .join("\n");
+}
+
+/** A BuildMessage's or ResolveMessage's position, in the plain file (a module read through tsgi-dev's loader plugin is named with its generation query). */
+function positionOf(error: { position?: unknown }): SourceLocation | undefined {
+  const pos = messagePosition(error);
+  return pos ? { ...pos, file: stripQuery(pos.file) } : undefined;
 }
 
 /** The files Bun loaded as modules: the app's graph and the module cache (query strings removed). */

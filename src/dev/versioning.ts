@@ -24,13 +24,44 @@
  * Bun keeps the failed graph's module records, with their old source, under
  * the plain keys, and deleting them is a no-op until each is imported once
  * more, which would run stale code. Fresh keys never meet those records.
+ * Nor does a module that failed to parse or threw at its top level: under
+ * its plain key it fails with the same error for the life of the process.
+ *
+ * Bun (1.4.5) runs a plugin's `onResolve` only for a specifier with a file
+ * extension (`./lib/c.ts`), not for `./lib/c`, a directory (`./lib`) or a
+ * tsconfig `paths` alias without one (`@/c`): such imports would keep their
+ * plain keys. So the plugin's `onLoad` gives Bun each user module's source
+ * with those specifiers written as the absolute path they resolve to (see
+ * {@link explicitSpecifiers}), which `onResolve` then sees. Only the
+ * specifier strings change: lines stay where they are.
  * @module
  */
-import { dirname } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, extname } from "node:path";
 import { isUserFile, stripQuery } from "./paths.ts";
 
 /** JavaScript and TypeScript module files, by extension. */
 const CODE_MODULE = /\.[cm]?[jt]sx?$/;
+
+/** Bun's loader for each JavaScript and TypeScript extension. */
+const LOADERS: Record<string, "ts" | "tsx" | "js" | "jsx"> = {
+  ".ts": "ts",
+  ".mts": "ts",
+  ".cts": "ts",
+  ".tsx": "tsx",
+  ".js": "js",
+  ".mjs": "js",
+  ".cjs": "js",
+  ".jsx": "jsx",
+};
+
+/**
+ * The paths the plugin's `onLoad` reads (it must answer each one): a user
+ * code module (see `isUserFile`), with or without a generation query. An
+ * absolute path, not in the compiled binary's `/$bunfs/` (or `~BUN`), not
+ * under `node_modules`.
+ */
+const USER_CODE_FILTER = /^(?!\/\$bunfs\/)(?![A-Za-z]:[\\/]~BUN[\\/])(?!.*[\\/]node_modules[\\/])(?:\/|[A-Za-z]:[\\/]).*\.[cm]?[jt]sx?(?:\?.*)?$/;
 
 /** The query parameter naming a module's generation. */
 export const GENERATION_PARAM = "tsgi-reload";
@@ -111,8 +142,70 @@ export function installVersioning(own: (path: string) => boolean): void {
         if (generation === 0 && !(key in require.cache) && !CODE_MODULE.test(stripQuery(resolved))) return undefined;
         return { path: key };
       });
+      build.onLoad({ filter: USER_CODE_FILTER }, (args) => {
+        const file = stripQuery(args.path);
+        const loader = LOADERS[extname(file).toLowerCase()] ?? "js";
+        let source: string;
+        try {
+          source = readFileSync(file, "utf8");
+        } catch (error) {
+          // Gone since Bun's resolver cached it: Bun's own words, which diagnose() turns into "Cannot find module" at the import.
+          if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`ENOENT reading "${file}"`);
+          throw error;
+        }
+        return { contents: isOwn(file) ? source : explicitSpecifiers(source, file, loader), loader };
+      });
     },
   });
+}
+
+const transpilers = new Map<string, Bun.Transpiler>();
+
+/** The import kinds whose specifier decides a module key (not `require.resolve`, which only names a path). */
+const MODULE_IMPORTS = new Set<string>(["import-statement", "dynamic-import", "require-call"]);
+
+/**
+ * `source` (the module at `file`) with each import of a user file whose
+ * specifier does not end with that file's extension (`./lib/c`, `./lib`,
+ * `@/c`) written as the absolute path it resolves to, as Bun resolves it
+ * (tsconfig `paths`, `index` files). Static imports and re-exports, side-effect
+ * imports, literal `import()` and `require()` are rewritten; a specifier that
+ * does not resolve, or one written with escapes, is left for Bun to report
+ * or resolve. Lines do not move. A source Bun cannot scan (a syntax error)
+ * is returned unchanged, for Bun to report.
+ *
+ * @param source the module's text.
+ * @param file its absolute path.
+ * @param loader how Bun reads it.
+ */
+export function explicitSpecifiers(source: string, file: string, loader: "ts" | "tsx" | "js" | "jsx"): string {
+  let transpiler = transpilers.get(loader);
+  if (!transpiler) transpilers.set(loader, (transpiler = new Bun.Transpiler({ loader })));
+  let imports: Bun.Import[];
+  try {
+    imports = transpiler.scanImports(source);
+  } catch {
+    return source;
+  }
+  const dir = dirname(file);
+  const rewrites = new Map<string, string>();
+  for (const imp of imports) {
+    if (!MODULE_IMPORTS.has(imp.kind) || rewrites.has(imp.path) || /^(node|bun):/.test(imp.path)) continue;
+    let resolved: string;
+    try {
+      resolved = stripQuery(resolvePlain(imp.path, dir));
+    } catch {
+      continue;
+    }
+    if (!isUserFile(resolved) || isOwn(resolved)) continue;
+    const ext = extname(resolved);
+    if (ext !== "" && stripQuery(imp.path).endsWith(ext)) continue;
+    rewrites.set(imp.path, resolved);
+  }
+  if (rewrites.size === 0) return source;
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const pattern = new RegExp(`(\\bfrom\\s*|\\bimport\\s*\\(\\s*|\\bimport\\s*|\\brequire\\s*\\(\\s*)(["'\`])(${[...rewrites.keys()].map(escape).join("|")})\\2`, "g");
+  return source.replace(pattern, (_, before: string, _quote: string, specifier: string) => before + JSON.stringify(rewrites.get(specifier)));
 }
 
 /**
