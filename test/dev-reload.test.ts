@@ -246,6 +246,28 @@ export default async (environ: any, startResponse: any) => {
     await until(async () => (await get(url)).text === "e2/c3", 3000);
   });
 
+  test("a tsconfig.json change (a paths alias) cannot apply in place: tsgi-dev says to restart, and reports no reload", async () => {
+    const tsconfig = (dir: string) => JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { "@p/*": [`./${dir}/*`] } } });
+    const app = new TempApp({
+      "tsconfig.json": tsconfig("one"),
+      "one/pick.ts": `export const pick = "one";\n`,
+      "two/pick.ts": `export const pick = "two";\n`,
+      "app.ts": `import { pick } from "@p/pick";\n${plainApp("pick")}`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("one");
+    const mark = dev.output.length;
+    app.write("tsconfig.json", tsconfig("two"));
+    await dev.waitFor(/tsconfig\.json changed.*restart tsgi-dev/, 3000, mark);
+    expect(dev.output.slice(mark)).not.toMatch(/reloaded in/);
+    // The settle check after a later reload does not say it again.
+    app.write("one/pick.ts", `export const pick = "one2";\n`);
+    await until(async () => (await get(url)).text === "one2", 3000);
+    await Bun.sleep(400);
+    expect(dev.count(/tsconfig\.json changed/)).toBe(1);
+  });
+
   test("while the app fails to load, a save without changes (touch) retries", async () => {
     const app = chainApp();
     const { dev, url } = await start(app);

@@ -195,6 +195,24 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
+  test("a tsconfig.json change (a paths alias) restarts: the new process resolves with it", async () => {
+    const tsconfig = (dir: string) => JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { "@p/*": [`./${dir}/*`] } } });
+    const app = new TempApp({
+      "tsconfig.json": tsconfig("one"),
+      "one/pick.ts": `export const pick = "one";\n`,
+      "two/pick.ts": `export const pick = "two";\n`,
+      "app.ts": `import { pick } from "@p/pick";\n${APP("v1").replace('"v1 " + process.pid', "pick")}`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("one");
+    const mark = dev.output.length;
+    app.write("tsconfig.json", tsconfig("two"));
+    await dev.waitFor(/restarted in \d+ ms: tsconfig\.json/, 10_000, mark);
+    expect((await get(url)).text).toBe("two");
+  }, 20_000);
+
   test("a module a request imports by a computed specifier is watched from then on: saving it restarts", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

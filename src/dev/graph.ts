@@ -5,8 +5,8 @@
  * files in the module cache and the watcher watches them.
  * @module
  */
-import { readFileSync } from "node:fs";
-import { dirname, extname, join, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { resolvePlain } from "./versioning.ts";
 
@@ -110,6 +110,41 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
     }
   }
   return { files: [...seen], unreadable, missing: [...missing].filter((f) => !seen.has(f)) };
+}
+
+/** The files Bun's resolver reads settings from (`paths`, `baseUrl`, JSX, decorators), by name. */
+const RESOLVER_CONFIGS = ["tsconfig.json", "jsconfig.json"];
+
+/** Whether `path` is a `tsconfig.json` or `jsconfig.json` (see {@link resolverConfigs}). */
+export function isResolverConfig(path: string): boolean {
+  return RESOLVER_CONFIGS.includes(basename(path));
+}
+
+/**
+ * The `tsconfig.json` (or `jsconfig.json`) files that apply to `files`: for
+ * each file's directory, the nearest one in it or above it, as Bun looks
+ * them up. With none at all, the first file's directory's `tsconfig.json`,
+ * so that one created later is seen. Bun reads each once per process.
+ *
+ * @param files absolute paths of the app's modules, the entry first.
+ * @returns absolute paths, each once.
+ */
+export function resolverConfigs(files: readonly string[]): string[] {
+  const found = new Set<string>();
+  const seenDirs = new Set<string>();
+  for (const file of files) {
+    for (let dir = dirname(file); !seenDirs.has(dir); dir = dirname(dir)) {
+      seenDirs.add(dir);
+      const config = RESOLVER_CONFIGS.map((name) => join(dir, name)).find((p) => existsSync(p));
+      if (config) {
+        found.add(config);
+        break;
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+  if (found.size === 0 && files.length > 0) found.add(join(dirname(files[0]!), "tsconfig.json"));
+  return [...found];
 }
 
 /**

@@ -18,7 +18,7 @@ import { existsSync } from "node:fs";
 import { type ApplicationKind, describeExport, detectApplication } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
 import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
-import { scanGraph } from "./graph.ts";
+import { resolverConfigs, scanGraph } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { generationOf, installVersioning, setGeneration, setServing, unversion, versioned } from "./versioning.ts";
 
@@ -113,7 +113,8 @@ export class AppLoader {
 
   /**
    * The user files of the app's module graph as last scanned (entry first),
-   * including files that failed to import: the set to watch.
+   * including files that failed to import, and the `tsconfig.json` files
+   * that apply to them (see `resolverConfigs`): the set to watch.
    */
   get files(): string[] {
     return [...this.#known];
@@ -131,8 +132,9 @@ export class AppLoader {
     this.discover(); // what requests imported since the last look, before the cache forgets it
     this.#evict();
     for (const f of this.#dynamic) if (!existsSync(f)) this.#dynamic.delete(f);
-    // Missing import targets are watched too: creating one can fix the app.
-    this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic]);
+    // Missing import targets are watched too: creating one can fix the app. So are the
+    // tsconfig.json files Bun resolves them with (a change takes a new process to apply).
+    this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic, ...resolverConfigs(graph.files)]);
     const done = <T extends object>(r: T) => {
       this.discover();
       return { ...r, files: [...this.#known], ms: performance.now() - started };

@@ -10,6 +10,7 @@
 import { dirname, isAbsolute, relative } from "node:path";
 import type { ApplicationKind } from "../fetch/index.ts";
 import { fingerprint } from "./fingerprint.ts";
+import { isResolverConfig } from "./graph.ts";
 import type { Application } from "../spec.ts";
 import { escapeControls } from "../server/log.ts";
 import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
@@ -21,6 +22,7 @@ import type { AppLoader, LoadFailure } from "./loader.ts";
 export interface ReloadLogger {
   info(message: string): void;
   success?(message: string): void;
+  warn?(message: string): void;
   error(message: string): void;
   debug?(message: string): void;
 }
@@ -114,9 +116,25 @@ export class Reloader {
    * Paths whose content is what the current version was loaded from are
    * dropped (a late event from a save already loaded, a `chmod`, a save that
    * changed nothing); when none is left the reload is skipped. While the
-   * app is failing to load, every event retries.
+   * app is failing to load, every event retries. A changed `tsconfig.json`
+   * is not reloaded (Bun's resolver reads it once per process): it gets a
+   * warning that says to restart, once per change.
    */
   reload(paths: string[]): Promise<ReloadOutcome> {
+    if (paths.some(isResolverConfig)) {
+      for (const p of paths.filter(isResolverConfig)) {
+        const now = fingerprint(p);
+        if (this.#fingerprints.get(p) === now) continue;
+        this.#fingerprints.set(p, now);
+        const say = this.#options.logger.warn ?? this.#options.logger.info;
+        say.call(
+          this.#options.logger,
+          `${display(p)} changed: Bun reads it once per process, so its changes (paths, baseUrl, jsx, decorators) apply after you restart tsgi-dev (--reload=restart restarts by itself)`,
+        );
+      }
+      paths = paths.filter((p) => !isResolverConfig(p));
+      if (paths.length === 0) return Promise.resolve("skipped");
+    }
     if (this.#loading) {
       if (this.#queued) {
         for (const p of paths) this.#queued.paths.add(p);
