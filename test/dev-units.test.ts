@@ -793,6 +793,32 @@ describe("loader and reloader (in process)", () => {
     }
   });
 
+  test("a module that throws a value String() cannot convert (an object without a prototype) fails the load with that value described, not with the previous error", async () => {
+    const t = temp({
+      "app.ts": 'import { v } from "./conf.ts";\nexport default (_e: any, sr: any) => (sr("200 OK", []), [new TextEncoder().encode(v)]);\n',
+      "conf.ts": 'export const v = "v1";\n',
+    });
+    const logs: string[] = [];
+    const logger = { info: (m: string) => logs.push(m), error: (m: string) => logs.push(m), success: (m: string) => logs.push(m) };
+    const reloader = new Reloader(new AppLoader(parseAppSpec(t.path("app.ts"))), { logger, waitMs: 5000 });
+    try {
+      expect((await reloader.start()).ok).toBe(true);
+      t.write("conf.ts", 'throw "first";\nexport const v = "x";\n');
+      expect(await reloader.reload([t.path("conf.ts")])).toBe("failed");
+      t.write("conf.ts", 'throw Object.assign(Object.create(null), { code: "E_CONF" });\nexport const v = "x";\n');
+      expect(await reloader.reload([t.path("conf.ts")])).toBe("failed");
+      expect(logs.at(-1)).toContain("E_CONF");
+      const page = await call(reloader.app);
+      expect(page.last!.status).toStartWith("500");
+      expect(page.text).toContain("E_CONF");
+      expect(page.text).not.toContain("first");
+      expect(diagnose(Object.create(null)).title).toBe("Error");
+      expect(diagnose({ code: "E_CONF" }).message).toBe('a non-Error value was thrown: { code: "E_CONF" }');
+    } finally {
+      reloader.close();
+    }
+  });
+
   test("the settle check after a reload never loads a save half-done (the file deleted, or still being written)", async () => {
     const t = temp({ "app.ts": 'export default (_e: any, sr: any) => (sr("200 OK", []), [new TextEncoder().encode("v1")]);\n' });
     const logs: string[] = [];

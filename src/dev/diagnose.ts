@@ -18,6 +18,7 @@ import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
+import { messageOf } from "./loader.ts";
 import { unversion } from "./versioning.ts";
 
 /** One parsed line of `error.stack`. */
@@ -118,8 +119,18 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
     const more = error.errors.length - 1;
     return more > 0 ? { ...first, message: `${first.message} (and ${more} more error${more > 1 ? "s" : ""} in this file)` } : first;
   }
-  const name = String(error.name ?? (error.constructor as { name?: string } | undefined)?.name ?? "Error");
-  const message = unversion(String(error.message ?? error));
+  // A thrown object that is no Error ({ code: 1 }, one without a prototype): described, as a primitive is.
+  if (!(error instanceof Error) && error.message === undefined && error.name !== "BuildMessage" && error.name !== "ResolveMessage") {
+    let text: string;
+    try {
+      text = Bun.inspect(error, { compact: true } as Parameters<typeof Bun.inspect>[1]);
+    } catch {
+      text = messageOf(error);
+    }
+    return { title: "Error", message: `a non-Error value was thrown: ${text}`, stack: [], raw: text };
+  }
+  const name = messageOf(error.name ?? (error.constructor as { name?: string } | undefined)?.name ?? "Error");
+  const message = unversion(messageOf(error.message ?? error));
 
   // A module file deleted or renamed since Bun's resolver last saw it: Bun
   // reports `ENOENT reading "<path>"` with no position. Point at the import.

@@ -259,8 +259,20 @@ export function displayPath(file: string): string {
   return file;
 }
 
-/** The message of a thrown value, whatever it is. */
+/**
+ * The message of a thrown value, whatever it is: an object's `message`, or
+ * the value as text (`Bun.inspect` for one `String()` cannot convert, such
+ * as an object without a prototype). Never throws.
+ */
 export function messageOf(error: unknown): string {
-  if (error && typeof error === "object" && "message" in error) return String((error as { message: unknown }).message);
-  return String(error);
+  const value = error && typeof error === "object" && "message" in error ? (error as { message: unknown }).message : error;
+  try {
+    return String(value);
+  } catch {
+    try {
+      return Bun.inspect(value);
+    } catch {
+      return "(a value that cannot be printed)";
+    }
+  }
 }
