@@ -261,6 +261,16 @@ describe("diagnostics", () => {
     expect(runtime.location?.file).toBe(import.meta.path);
     expect(runtime.frame?.lines.some((l) => l.highlight && l.text.includes("bad range"))).toBe(true);
 
+    // Bun's JSON.parse error names no file: the app's broken .json is found and pointed at.
+    const j = temp({ "ok.json": '{"a": 1}\n', "conf.json": '{\n  "name": "x",\n  "port": 80,\n}\n', "uses.ts": 'import conf from "./conf.json";\nexport default conf;\n' });
+    const json = diagnose(await import(j.path("uses.ts")).catch((e) => e), { graph: [j.path("uses.ts"), j.path("ok.json"), j.path("conf.json")] });
+    expect(json.message).toStartWith("JSON Parse error");
+    expect(json.location).toEqual({ file: j.path("conf.json"), line: 4, column: 1 });
+    expect(formatDiagnosis(json)).toContain("> 4 | }");
+    // A JSON.parse in the app's own code keeps its own frame.
+    const own = diagnose((() => { try { JSON.parse("{,}"); } catch (e) { return e; } })(), { graph: [j.path("conf.json")] });
+    expect(own.location?.file).toBe(import.meta.path);
+
     expect(diagnose("a string").message).toBe("a non-Error value was thrown: a string");
     expect(diagnose(null).title).toBe("Error");
   });

@@ -12,6 +12,7 @@
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
+import { parse as parseJson, type ParseError } from "jsonc-parser";
 import { parse } from "stacktrace-parser";
 import { messagePosition } from "../deploy/load-app.ts";
 import { escapeControls } from "../server/log.ts";
@@ -179,6 +180,8 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   const link = /Export named '([^']+)' not found in module '([^']+)'/.exec(message);
   if (link && options.graph) location = findNamedImport(options.graph, link[1]!, stripQuery(link[2]!));
   location ??= stack.find((f) => f.user && loaded.has(f.file));
+  // Bun's error for a .json module that does not parse names no file: find it in the graph.
+  if (!location && name === "SyntaxError" && message.startsWith("JSON Parse error") && options.graph) location = brokenJson(options.graph);
   const loc = location ? { file: location.file, line: location.line, column: location.column } : undefined;
   return withFrame({ title: name, message, location: loc, stack, raw });
 }
@@ -204,6 +207,33 @@ function afterMessage(stack: string, name: string, message: string): string {
 function positionOf(error: { position?: unknown }): SourceLocation | undefined {
   const pos = messagePosition(error);
   return pos ? { ...pos, file: stripQuery(pos.file) } : undefined;
+}
+
+/**
+ * The first `.json` file of `files` that does not parse, at its first error
+ * (jsonc-parser's offset, in strict JSON mode): a JSON module's import error
+ * carries no file or position. Unreadable files are skipped.
+ */
+function brokenJson(files: readonly string[]): SourceLocation | undefined {
+  for (const file of files) {
+    if (!file.endsWith(".json")) continue;
+    let source: string;
+    try {
+      source = readFileSync(file, "utf8").replace(/^\uFEFF/, "");
+    } catch {
+      continue;
+    }
+    try {
+      JSON.parse(source);
+      continue;
+    } catch {
+      // The broken one.
+    }
+    const errors: ParseError[] = [];
+    parseJson(source, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+    return { file, ...lineColumn(source, errors[0]?.offset ?? 0) };
+  }
+  return undefined;
 }
 
 /** The files Bun loaded as modules: the app's graph and the module cache (query strings removed). */
