@@ -411,6 +411,20 @@ export default (environ: any, startResponse: any) => {
     await dev.waitFor(/reloaded in \d+ ms: templates\/page\.html/, 3000);
   }, 20_000);
 
+  test("a .env file created after startup is seen, and so are its later edits and its deletion", async () => {
+    const app = new TempApp({ "app.ts": plainApp("String(process.env.GREETING)") });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("undefined");
+    app.write(".env", "GREETING=hello\n");
+    await until(async () => (await get(url)).text === "hello", 3000);
+    app.write(".env", "GREETING=again\n");
+    await until(async () => (await get(url)).text === "again", 3000);
+    unlinkSync(app.path(".env"));
+    await until(async () => (await get(url)).text === "undefined", 3000);
+    expect(dev.proc.exitCode).toBeNull();
+  });
+
   test("--watch with a glob, and .env re-read on reload", async () => {
     const app = new TempApp({
       ".env": "GREETING=hello\n",

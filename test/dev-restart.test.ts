@@ -195,6 +195,18 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
+  test("a .env file created after startup restarts the app with it, and so does a later edit", async () => {
+    const app = new TempApp({ "app.ts": APP("v1").replace('"v1 " + process.pid', "String(process.env.GREETING)") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("undefined");
+    app.write(".env", "GREETING=hello\n");
+    await until(async () => (await get(url)).text === "hello", 10_000);
+    app.write(".env", "GREETING=again\n");
+    await until(async () => (await get(url)).text === "again", 10_000);
+  }, 30_000);
+
   test("a tsconfig.json change (a paths alias) restarts: the new process resolves with it", async () => {
     const tsconfig = (dir: string) => JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { "@p/*": [`./${dir}/*`] } } });
     const app = new TempApp({

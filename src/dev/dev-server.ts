@@ -6,7 +6,6 @@
  * @module
  */
 import type { ConsolaInstance } from "consola";
-import { statSync } from "node:fs";
 import { StartupError } from "../deploy/errors.ts";
 import { createServer, RequestHandler, type Server } from "../server/index.ts";
 import type { Application, Environ } from "../spec.ts";
@@ -185,7 +184,8 @@ export async function startDevServer(
   if (inPlace) {
     watcher = new DevWatcher({
       cwd: config.cwd,
-      watch: [...config.watch, ...existing(dotenv!.files)],
+      // Every dotenv file Bun would read, also one created later (the reload reads it, as a fresh start would).
+      watch: [...config.watch, ...dotenv!.files],
       graph: loader.files,
       ignore: config.ignore,
       poll: config.poll,
@@ -237,15 +237,6 @@ export function printReady(logger: ConsolaInstance, config: DevConfig, port: num
   logger.info(`${mode}${config.live ? ", live reload in the browser" : ""}; Ctrl-C to stop`);
 }
 
-function existing(files: string[]): string[] {
-  return files.filter((f) => {
-    try {
-      return statSync(f).isFile();
-    } catch {
-      return false;
-    }
-  });
-}
 
 function oneLine(title: string, message: string, loc?: { file: string; line: number; column: number }): string {
   const first = message.split("\n")[0];

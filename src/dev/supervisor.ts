@@ -454,7 +454,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
 
   watcher = new DevWatcher({
     cwd: config.cwd,
-    watch: [...config.watch, ...dotenv.files.filter((f) => fingerprint(f) !== "missing")],
+    // Every dotenv file Bun would read, also one created later (the next app process reads it).
+    watch: [...config.watch, ...dotenv.files],
     graph: current.files,
     ignore: config.ignore,
     poll: config.poll,
