@@ -195,6 +195,29 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
+  test("an app that listens on a port of its own at import (a second server) restarts: the old process goes first", async () => {
+    const side = freePort();
+    const sideApp = (v: string) => `export const side = Bun.serve({ hostname: "127.0.0.1", port: ${side}, fetch: () => new Response("side ${v}") });\n`;
+    const app = new TempApp({
+      "side.ts": sideApp("v1"),
+      "app.ts": `import "./side.ts";\n${APP("v1").replace('"v1 " + process.pid', '"main v1"')}`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("main v1");
+    expect((await get(`http://127.0.0.1:${side}/`)).text).toBe("side v1");
+    for (const v of ["v2", "v3"]) {
+      const mark = dev.output.length;
+      app.write("side.ts", sideApp(v));
+      app.write("app.ts", `import "./side.ts";\n${APP(v).replace(`"${v} " + process.pid`, `"main ${v}"`)}`);
+      await dev.waitFor(/restarted in \d+ ms|restart failed/, 15_000, mark);
+      expect(dev.output.slice(mark)).not.toMatch(/restart failed/);
+      expect((await get(url)).text).toBe(`main ${v}`);
+      expect((await get(`http://127.0.0.1:${side}/`)).text).toBe(`side ${v}`);
+    }
+  }, 40_000);
+
   test("a .env file created after startup restarts the app with it, and so does a later edit", async () => {
     const app = new TempApp({ "app.ts": APP("v1").replace('"v1 " + process.pid', "String(process.env.GREETING)") });
     apps.push(app);

@@ -78,6 +78,13 @@ const SLOW_START_MS = 10_000;
 /** How long a restart waits for the old worker's `handed-over` before it reports the restart anyway, ms. */
 const HANDED_OVER_TIMEOUT_MS = 2000;
 
+/**
+ * A new worker's load failure that says a port is taken (Bun's `Failed to
+ * start server. Is port N in use?`, `EADDRINUSE` from `node:net`): most
+ * likely by the old worker, when the app listens on a port of its own.
+ */
+const ADDRESS_IN_USE = /EADDRINUSE|address already in use|Is port \d+ in use\?/i;
+
 /** The command that starts this program again: the compiled binary itself, or Bun with the entry script. */
 export function selfCommand(): string[] {
   const main = Bun.main;
@@ -317,6 +324,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     };
   };
 
+  /** Workers stopped before their successor listened (see {@link ADDRESS_IN_USE}): their exit is not reported. */
+  const replaced = new WeakSet<Worker>();
   let busy: Promise<void> | null = null;
   /** The worker a restart is starting, until it listens, with the fingerprints of the files as they were when it started. */
   let starting: { worker: StartingWorker; loads: Map<string, string> } | null = null;
@@ -340,32 +349,47 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     // Fingerprinted before the worker reads the files: a save during its load is a change to what it loaded.
     const loads = new Map([...new Set([...graphOf(current), ...paths])].map((f) => [f, fingerprint(f)]));
     const next: DevConfig = { ...config, port, portExplicit: true };
-    const worker = startWorker({ role: "next-worker", config: next, inheritFd }, sharedFd, () =>
-      logger.warn(
-        `the new app process has not started listening after ${SLOW_START_MS / 1000} s ${stillLoading}; ` +
-          `${current.exitCode === null ? "the previous version keeps serving" : "no app process runs meanwhile"}, and the next save starts a fresh one`,
-      ),
-    );
-    starting = { worker, loads };
     let fresh: Worker;
-    try {
-      fresh = await worker.ready;
-    } catch (error) {
-      // Superseded by a newer save (which queued a restart from the newest files), or stopping.
-      if (worker.cancelled) {
-        if (!stopping) queue(paths);
+    for (let attempt = 1; ; attempt++) {
+      const worker = startWorker({ role: "next-worker", config: next, inheritFd }, sharedFd, () =>
+        logger.warn(
+          `the new app process has not started listening after ${SLOW_START_MS / 1000} s ${stillLoading}; ` +
+            `${current.exitCode === null ? "the previous version keeps serving" : "no app process runs meanwhile"}, and the next save starts a fresh one`,
+        ),
+      );
+      starting = { worker, loads };
+      try {
+        fresh = await worker.ready;
+      } catch (error) {
+        // Superseded by a newer save (which queued a restart from the newest files), or stopping.
+        if (worker.cancelled) {
+          if (!stopping) queue(paths);
+          return;
+        }
+        const message = (error as Error).message;
+        if (current.exitCode === null) {
+          logger.error(`restart failed, the previous version keeps serving: ${message}`);
+        } else {
+          logger.error(`restart failed: ${message}; save a file to try again`);
+          if (standby) standby.setMessage(message);
+          else if (sharedFd !== null) standby = serveStandby(sharedFd, config, logger, message);
+        }
         return;
+      } finally {
+        if (starting?.worker === worker) starting = null;
       }
-      const message = (error as Error).message;
-      if (current.exitCode === null) {
-        logger.error(`restart failed, the previous version keeps serving: ${message}`);
-      } else {
-        logger.error(`restart failed: ${message}; save a file to try again`);
-        standby?.setMessage(message);
+      // The new app could not listen on a port of its own (a second server started at import)
+      // that the old one still holds: stop the old one first, then start afresh. The shared
+      // socket stays open, so new connections wait in its queue meanwhile, none is refused.
+      if (attempt === 1 && !stopping && !fresh.loaded && current.exitCode === null && current.loaded && ADDRESS_IN_USE.test(fresh.failure ?? "")) {
+        logger.info("the new app process cannot listen on a port the previous one holds (a server the app starts at import): stopping the previous one first");
+        const old = current;
+        replaced.add(old);
+        await Promise.all([stopWorker(fresh, 2000, false), stopWorker(old, config.shutdownTimeout + CUT_REQUEST_CLEANUP_MS + 2000, false)]);
+        if (stopping) return;
+        continue;
       }
-      return;
-    } finally {
-      if (starting?.worker === worker) starting = null;
+      break;
     }
     const old = current;
     current = fresh;
@@ -422,7 +446,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   /** The serving worker exited on its own (not replaced, not stopped): this process answers on the port until a save starts another. */
   const watchExit = (w: Worker) =>
     void w.exited.then((code) => {
-      if (w !== current || stopping) return;
+      if (w !== current || stopping || replaced.has(w)) return;
       const what = `the app process ${describeExit(w.proc, code)}`;
       logger.error(`${what}; save a file to start it again`);
       if (sharedFd !== null && !standby) standby = serveStandby(sharedFd, config, logger, what);
