@@ -829,6 +829,31 @@ describe("loader and reloader (in process)", () => {
     }
   });
 
+  test("a reload that fails because the app's own server (started at import) still holds its port says what to do", async () => {
+    const t = temp({
+      "side.ts": 'export const side = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("side") });\n',
+      "app.ts": 'import { side } from "./side.ts";\nexport default (_e: any, sr: any) => (sr("200 OK", []), [new TextEncoder().encode("v1")]);\nexport { side };\n',
+    });
+    const logs: string[] = [];
+    const logger = { info: (m: string) => logs.push(m), error: (m: string) => logs.push(m), success: (m: string) => logs.push(m) };
+    const reloader = new Reloader(new AppLoader(parseAppSpec(t.path("app.ts"))), { logger, waitMs: 5000 });
+    let first: { port: number; stop(force: boolean): void } | undefined;
+    try {
+      expect((await reloader.start()).ok).toBe(true);
+      // The first generation's server keeps its port; the next one asks for the same port.
+      first = (await import(`${t.path("side.ts")}?tsgi-reload=1`)).side;
+      const port = first!.port;
+      t.write("side.ts", `export const side = Bun.serve({ hostname: "127.0.0.1", port: ${port}, fetch: () => new Response("side") });\n`);
+      expect(await reloader.reload([t.path("side.ts")])).toBe("failed");
+      expect(logs.at(-1)).toMatch(/in use/);
+      expect(logs.at(-1)).toContain("--reload=restart");
+      expect((await call(reloader.app)).text).toContain("--reload=restart");
+    } finally {
+      reloader.close();
+      first?.stop(true);
+    }
+  });
+
   test("the settle check after a reload never loads a save half-done (the file deleted, or still being written)", async () => {
     const t = temp({ "app.ts": 'export default (_e: any, sr: any) => (sr("200 OK", []), [new TextEncoder().encode("v1")]);\n' });
     const logs: string[] = [];

@@ -62,6 +62,16 @@ export function isTsgiSource(file: string): boolean {
   return file.startsWith(SOURCE_DIR + "/");
 }
 
+/**
+ * A load failure that says a port is taken (Bun's `Failed to start server.
+ * Is port N in use?`, `EADDRINUSE` from `node:net`): after a first load,
+ * most likely by a server the app itself started at import.
+ */
+export const ADDRESS_IN_USE = /EADDRINUSE|address already in use|Is port \d+ in use\?/i;
+
+const PORT_HELD_HINT =
+  "(A server the app starts at import keeps running after a reload in place, with its port: start it once, behind a globalThis flag, or use --reload=restart.)";
+
 /** How long after a request the module cache is searched for modules it imported lazily (ms). */
 const DISCOVER_DELAY_MS = 200;
 
@@ -267,6 +277,8 @@ export class Reloader {
         result.failure.kind === "import"
           ? diagnose(result.failure.error, { graph: result.files, internal: this.#options.internal ?? isTsgiSource })
           : { title: "Error", message: result.failure.message, stack: [], raw: result.failure.message };
+      // Most likely the app's own server, started at import by an earlier generation, which a reload in place does not stop.
+      if (this.#generation > 0 && ADDRESS_IN_USE.test(diagnosis.message)) diagnosis.message += ` ${PORT_HELD_HINT}`;
       this.#state = { ok: false, failure: result.failure, diagnosis };
     }
     return { ok: result.ok };

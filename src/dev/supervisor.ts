@@ -34,7 +34,7 @@ import type { DevRole } from "./dev-server.ts";
 import { printReady } from "./dev-server.ts";
 import { DotenvReloader } from "./dotenv.ts";
 import { listenWithFallback } from "./ports.ts";
-import { summarize } from "./reloader.ts";
+import { ADDRESS_IN_USE, summarize } from "./reloader.ts";
 import { serveStandby, type Standby } from "./standby.ts";
 import { DevWatcher } from "./watcher.ts";
 
@@ -77,13 +77,6 @@ const READY_TIMEOUT_MS = 60_000;
 const SLOW_START_MS = 10_000;
 /** How long a restart waits for the old worker's `handed-over` before it reports the restart anyway, ms. */
 const HANDED_OVER_TIMEOUT_MS = 2000;
-
-/**
- * A new worker's load failure that says a port is taken (Bun's `Failed to
- * start server. Is port N in use?`, `EADDRINUSE` from `node:net`): most
- * likely by the old worker, when the app listens on a port of its own.
- */
-const ADDRESS_IN_USE = /EADDRINUSE|address already in use|Is port \d+ in use\?/i;
 
 /** The command that starts this program again: the compiled binary itself, or Bun with the entry script. */
 export function selfCommand(): string[] {
@@ -324,7 +317,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     };
   };
 
-  /** Workers stopped before their successor listened (see {@link ADDRESS_IN_USE}): their exit is not reported. */
+  /** Workers stopped before their successor listened (a port of the app's own they held): their exit is not reported. */
   const replaced = new WeakSet<Worker>();
   let busy: Promise<void> | null = null;
   /** The worker a restart is starting, until it listens, with the fingerprints of the files as they were when it started. */
@@ -379,7 +372,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
         if (starting?.worker === worker) starting = null;
       }
       // The new app could not listen on a port of its own (a second server started at import)
-      // that the old one still holds: stop the old one first, then start afresh. The shared
+      // that the old one still holds (ADDRESS_IN_USE): stop the old one first, then start afresh. The shared
       // socket stays open, so new connections wait in its queue meanwhile, none is refused.
       if (attempt === 1 && !stopping && !fresh.loaded && current.exitCode === null && current.loaded && ADDRESS_IN_USE.test(fresh.failure ?? "")) {
         logger.info("the new app process cannot listen on a port the previous one holds (a server the app starts at import): stopping the previous one first");
