@@ -36,6 +36,7 @@ import { serve } from "../src/server/index.ts";
 import type { Application } from "../src/spec.ts";
 export { prng } from "./prng.ts";
 import { prng } from "./prng.ts";
+import { benchArgs, numberArg } from "./args.ts";
 
 // ---------------------------------------------------------------- servers
 
@@ -811,16 +812,18 @@ export function describe(r: CaseResult): string {
   return `${r.verdict} ${r.case.name}: ${r.reason}\n    bytes: ${JSON.stringify(r.case.payload)}`;
 }
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
 if (import.meta.main) {
-  const count = arg("cases", 20000);
-  const seed = arg("seed", 1);
-  const concurrency = arg("concurrency", 32);
-  const verbose = process.argv.includes("--verbose");
+  const usage = "bun bench/diff-llhttp.ts [--cases 20000] [--seed 1] [--concurrency 32] [--verbose]";
+  const args = benchArgs(usage, {
+    cases: { type: "string" },
+    seed: { type: "string" },
+    concurrency: { type: "string" },
+    verbose: { type: "boolean" },
+  });
+  const count = numberArg(usage, "cases", args.cases, 20000, { integer: true });
+  const seed = numberArg(usage, "seed", args.seed, 1, { integer: true });
+  const concurrency = numberArg(usage, "concurrency", args.concurrency, 32, { min: 1, integer: true });
+  const verbose = args.verbose === true;
   const node = await startNodeServer();
   const tsgi = startTsgiServer();
   const cases = [...systematicCorpus(), ...randomCorpus(seed, count)];

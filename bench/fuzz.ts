@@ -38,6 +38,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { benchArgs, numberArg, usageError } from "./args.ts";
 import { HttpError } from "../src/http/errors.ts";
 import type { ParserHandler, ParserLimits, RequestHead, RequestParser } from "../src/http/parser.ts";
 import { prng } from "./prng.ts";
@@ -414,18 +415,23 @@ function watchdog(ms: number, dir: string): { beat: (e: Entry, cuts: number[]) =
   };
 }
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
 async function main(): Promise<void> {
-  const minutes = Number(arg("minutes", "5"));
-  const seed = Number(arg("seed", String(Date.now() % 1e9)));
-  const outDir = resolve(arg("out", REGRESSIONS_DIR));
-  const corpusDir = arg("corpus", "");
-  const quiet = process.argv.includes("--quiet");
-  const selftest = arg("selftest", "");
+  const usage = "bun bench/fuzz.ts [--minutes 5] [--seed N] [--corpus DIR] [--out DIR] [--quiet] [--selftest crash|hang]";
+  const args = benchArgs(usage, {
+    minutes: { type: "string" },
+    seed: { type: "string" },
+    out: { type: "string" },
+    corpus: { type: "string" },
+    quiet: { type: "boolean" },
+    selftest: { type: "string" },
+  });
+  const minutes = numberArg(usage, "minutes", args.minutes, 5, { min: 0.01 });
+  const seed = numberArg(usage, "seed", args.seed, Date.now() % 1e9, { integer: true });
+  const outDir = resolve(args.out ?? REGRESSIONS_DIR);
+  const corpusDir = args.corpus ?? "";
+  const quiet = args.quiet === true;
+  const selftest = args.selftest ?? "";
+  if (selftest !== "" && selftest !== "crash" && selftest !== "hang") usageError(usage, `--selftest must be crash or hang, got ${JSON.stringify(selftest)}`);
   const rnd = prng(seed);
   const { Parser, files } = await instrumentedParser();
   // Statement counters of all instrumented modules, flat: statement i is sObjs[i][sKeys[i]].

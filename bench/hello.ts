@@ -42,34 +42,30 @@
  *   bun bench/hello.ts --connections 1 --rounds 5       # 1 connection: compare the p99 column
  * Needs wrk (apt-get install wrk) and taskset (util-linux).
  */
-import { parseArgs } from "node:util";
+import { benchArgs, numberArg, usageError } from "./args.ts";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: "string", default: "3" },
-    duration: { type: "string", default: "5" },
-    warmup: { type: "string", default: "2" },
-    connections: { type: "string", default: "50" },
-    pipeline: { type: "string", default: "1" },
-    post: { type: "string", default: "0" },
-    only: { type: "string" },
-    seeds: { type: "boolean", default: false },
-  },
+const USAGE =
+  'bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--only tsgi,Bun.serve,"raw Bun.listen"]';
+const values = benchArgs(USAGE, {
+  rounds: { type: "string" },
+  duration: { type: "string" },
+  warmup: { type: "string" },
+  connections: { type: "string" },
+  pipeline: { type: "string" },
+  post: { type: "string" },
+  only: { type: "string" },
+  seeds: { type: "boolean", default: false },
 });
-const rounds = Number(values.rounds);
-const duration = Number(values.duration);
-const warmup = Number(values.warmup);
-const connections = Number(values.connections);
-const pipeline = Number(values.pipeline);
-const postBytes = Number(values.post);
+const rounds = numberArg(USAGE, "rounds", values.rounds, 3, { min: 1, integer: true });
+const duration = numberArg(USAGE, "duration", values.duration, 5, { min: 1, integer: true });
+const warmup = numberArg(USAGE, "warmup", values.warmup, 2, { integer: true });
+const connections = numberArg(USAGE, "connections", values.connections, 50, { min: 1, integer: true });
+const pipeline = numberArg(USAGE, "pipeline", values.pipeline, 1, { min: 1, integer: true });
+const postBytes = numberArg(USAGE, "post", values.post, 0, { integer: true });
 
-if (!Bun.which("wrk")) {
-  console.error("wrk is not installed: apt-get install wrk");
-  process.exit(2);
-}
 const pin = Bun.which("taskset") ? ["taskset", "-c"] : null;
 const root = join(import.meta.dir, "..");
 const bun = process.execPath;
@@ -97,7 +93,26 @@ const targets: Target[] = [
     name: "raw Bun.listen",
     cmd: (p: number) => [bun, join(root, "bench/servers/raw-listen.ts"), String(p), ...(postBytes ? ["echo", String(postBytes)] : [])],
   },
-].filter((t) => !values.only || values.only.split(",").includes(t.name));
+];
+// --only picks servers by name; a name that is not one of them (a typo, a seed without --seeds) is an error, not silently left out.
+const SEEDS = ["gevent", "eventlet", "cheroot"];
+const only = values.only?.split(",").map((name) => name.trim()).filter(Boolean);
+for (const name of only ?? []) {
+  if (targets.some((t) => t.name === name)) continue;
+  const known = targets.map((t) => t.name).join(", ");
+  usageError(
+    USAGE,
+    SEEDS.includes(name)
+      ? `--only: ${name} is a Python seed server: add --seeds${postBytes ? " and drop --post (the seeds run GET only)" : ""}`
+      : `--only: no server named ${JSON.stringify(name)} (known: ${known}${values.seeds ? "" : "; with --seeds also gevent, eventlet, cheroot"})`,
+  );
+}
+if (values.seeds && postBytes) usageError(USAGE, "--seeds runs GET only: drop --post");
+if (only) targets.splice(0, targets.length, ...targets.filter((t) => only.includes(t.name)));
+if (!Bun.which("wrk")) {
+  console.error("wrk is not installed: apt-get install wrk");
+  process.exit(2);
+}
 
 // wrk Lua script for pipelining and POST bodies.
 const dir = mkdtempSync(join(tmpdir(), "tsgi-bench-"));

@@ -23,6 +23,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Socket } from "bun";
+import { benchArgs, numberArg, usageError } from "./args.ts";
 
 // ---------------------------------------------------------------- load generator
 
@@ -352,18 +353,23 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   return { pid: child.pid!, port, exited, kill: (sig = "SIGTERM") => void child.kill(sig) };
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-
 const MiB = 1024 * 1024;
 
 async function main(): Promise<void> {
-  const seconds = arg("seconds") ? Number(arg("seconds")) : Number(arg("minutes") ?? 10) * 60;
-  const connections = Number(arg("connections") ?? 50);
-  const sampleS = Number(arg("sample") ?? 10);
-  const mix = arg("mix") ?? "mixed";
+  const usage = "bun bench/soak.ts [--minutes M | --seconds S] [--connections N] [--sample S] [--mix hello|mixed]";
+  const args = benchArgs(usage, {
+    minutes: { type: "string" },
+    seconds: { type: "string" },
+    connections: { type: "string" },
+    sample: { type: "string" },
+    mix: { type: "string" },
+  });
+  if (args.minutes !== undefined && args.seconds !== undefined) usageError(usage, "--minutes and --seconds both give the duration: pick one");
+  const seconds = args.seconds !== undefined ? numberArg(usage, "seconds", args.seconds, 0, { min: 1 }) : numberArg(usage, "minutes", args.minutes, 10, { min: 0.05 }) * 60;
+  const connections = numberArg(usage, "connections", args.connections, 50, { min: 1, integer: true });
+  const sampleS = numberArg(usage, "sample", args.sample, 10, { min: 0.1 });
+  const mix = args.mix ?? "mixed";
+  if (mix !== "hello" && mix !== "mixed") usageError(usage, `--mix must be hello or mixed, got ${JSON.stringify(mix)}`);
   const kinds = requestKinds();
   const pick =
     mix === "hello"
