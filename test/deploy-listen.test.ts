@@ -110,6 +110,30 @@ console.log(c.fingerprint);`;
     expect(ok.cert).toBe(cert.cert);
   });
 
+  test("the certificate and key files swapped: each message says what the file holds, not that it is not PEM", async () => {
+    expect(() => loadTls({ certfile: cert.keyfile, keyfile: cert.certfile })).toThrow(
+      /^certificate file .*localhost-key\.pem holds a PRIVATE KEY \(PEM\), not a certificate: were the certificate and key files swapped\?$/,
+    );
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: cert.certfile })).toThrow(
+      /^key file .*localhost-cert\.pem holds a CERTIFICATE \(PEM\), not a private key: were the certificate and key files swapped\?$/,
+    );
+    // A CA bundle that is a key: said, without the swap hint (--ca-certs is not one of the pair).
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: cert.keyfile })).toThrow(
+      /^CA certificates file .*localhost-key\.pem holds a PRIVATE KEY \(PEM\), not a certificate$/,
+    );
+    // What tsgi serve prints for the swap: that one line, exit 1.
+    const proc = Bun.spawn(
+      [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", "0", "--certfile", cert.keyfile, "--keyfile", cert.certfile],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    const timer = setTimeout(() => proc.kill(), 10_000);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(code).toBe(1);
+    expect(stderr).toContain("holds a PRIVATE KEY (PEM), not a certificate: were the certificate and key files swapped?");
+    expect(stderr).not.toContain("is not PEM");
+  }, 15_000);
+
   test("loadTls names the key file when the key is encrypted, its passphrase wrong, or it does not match the certificate", async () => {
     const { createPrivateKey, generateKeyPairSync } = await import("node:crypto");
     const encrypted = join(dir, "encrypted-key.pem");

@@ -54,7 +54,21 @@ export interface TlsFiles {
  */
 export const KEY_ENCRYPTED = "ERR_TSGI_KEY_ENCRYPTED";
 
-function readPem(path: string, what: string, marker: RegExp): string {
+/** The PEM blocks {@link readPem} looks for: their `-----BEGIN` label, and what the message calls them. */
+const PEM_KINDS = {
+  certificate: { label: /-----BEGIN [A-Z ]*CERTIFICATE-----/, holds: "a certificate" },
+  key: { label: /-----BEGIN [A-Z ]*PRIVATE KEY-----/, holds: "a private key" },
+} as const;
+
+/**
+ * Read a PEM file that must hold a block of `kind`.
+ * @param swappable the file is the certificate or the key file, whose
+ *   mix-up gets a hint when it holds the other kind.
+ * @throws Error naming the file when it cannot be read, holds no PEM block,
+ *   or holds PEM blocks of another kind only (say a private key given as
+ *   the certificate: the two files swapped).
+ */
+function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swappable = false): string {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -63,21 +77,26 @@ function readPem(path: string, what: string, marker: RegExp): string {
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (error as Error).message;
     throw new Error(`cannot read ${what} ${path}: ${why}`);
   }
-  if (!marker.test(text)) throw new Error(`${what} ${path} is not PEM (no "-----BEGIN ...-----" block)`);
-  return text;
+  const want = PEM_KINDS[kind];
+  if (want.label.test(text)) return text;
+  const found = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
+  if (found === undefined) throw new Error(`${what} ${path} is not PEM (no "-----BEGIN ...-----" block)`);
+  const swapped = swappable && Object.values(PEM_KINDS).some((k) => k !== want && k.label.test(text));
+  throw new Error(`${what} ${path} holds a ${found} (PEM), not ${want.holds}${swapped ? ": were the certificate and key files swapped?" : ""}`);
 }
 
 /**
  * Read certificate, key and optional CA files into a {@link TlsConfig}.
  * The certificate is parsed so that a broken file fails here, with its name,
  * rather than at the first handshake.
- * @throws Error naming the file when one is missing, unreadable or not PEM,
+ * @throws Error naming the file when one is missing, unreadable, not PEM or
+ *   a PEM file of the other kind (the certificate and key files swapped),
  *   when the key is encrypted and no (`code` {@link KEY_ENCRYPTED}) or the wrong passphrase was given, or
  *   when the key does not match the certificate.
  */
 export function loadTls(files: TlsFiles): TlsConfig {
-  const cert = readPem(files.certfile, "certificate file", /-----BEGIN [A-Z ]*CERTIFICATE-----/);
-  const key = readPem(files.keyfile, "key file", /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
+  const cert = readPem(files.certfile, "certificate file", "certificate", true);
+  const key = readPem(files.keyfile, "key file", "key", true);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
@@ -101,7 +120,7 @@ export function loadTls(files: TlsFiles): TlsConfig {
   const config: TlsConfig = { cert, key };
   if (files.passphrase) config.passphrase = files.passphrase;
   if (files.caCerts) {
-    config.ca = readPem(files.caCerts, "CA certificates file", /-----BEGIN [A-Z ]*CERTIFICATE-----/);
+    config.ca = readPem(files.caCerts, "CA certificates file", "certificate");
     config.requestCert = true;
     config.rejectUnauthorized = files.requireClientCert ?? true;
   }
