@@ -128,6 +128,13 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(p.out, /the default export of \.\/factory\.ts is a Promise \(export what it resolves to: export default await createApp\(\)\), not an application/);
   });
 
+  test("an exported class is refused at startup (spec.md: it cannot be called without new), not served to fail every request", async () => {
+    const app = helloApp({ "cls.ts": `export default class App {\n  constructor(environ: unknown, startResponse: unknown) {}\n}\n` });
+    const r = await run(["./cls.ts", "--port", String(freePort())], app.dir);
+    expect(r.code).toBe(1);
+    expectOneLineError(r.out, /the default export of \.\/cls\.ts is a class \(App\), which cannot be called without new, not an application/);
+  });
+
   test("a syntax error at startup with --no-reload is fatal, in one line", async () => {
     const app = helloApp({ "broken.ts": `export default function ( {\n` });
     const r = await run(["./broken.ts", "--no-reload", "--port", String(freePort())], app.dir);

@@ -974,6 +974,19 @@ describe("export detection (asApplication)", () => {
     expect(detectApplication((_r: Request) => new Response("x"))?.kind).toBe("fetch-function");
     expect(() => asApplication({})).toThrow(/object without a fetch\(\) method/);
     expect(() => asApplication(42)).toThrow(/got a number/);
+    // A class is no application (spec.md: it cannot be called without new); it was served, and every request failed with a 500.
+    class Counter {
+      constructor(_environ: unknown, _startResponse: unknown) {}
+    }
+    expect(detectApplication(Counter)).toBeNull();
+    expect(() => asApplication(Counter)).toThrow(/got a class \(Counter\), which cannot be called without new$/);
+    // ... unless it has a static fetch(): then it is an object with fetch().
+    class Api {
+      static fetch(_r: Request) {
+        return new Response("static");
+      }
+    }
+    expect(detectApplication(Api)?.kind).toBe("fetch-object");
     const s = startServer(asApplication(h));
     try {
       expect(await (await fetch(`${s.url}/`)).text()).toBe("hono");

@@ -520,11 +520,14 @@ describe("tsgi serve errors", () => {
       await Bun.write(join(dir, "app.ts"), "export default 42;\n");
       // An async factory's result exported as it is.
       await Bun.write(join(dir, "factory.ts"), "const createApp = async () => (environ: unknown, startResponse: unknown) => [];\nexport default createApp();\n");
+      await Bun.write(join(dir, "cls.ts"), "export default class App {\n  constructor(environ: unknown, startResponse: unknown) {}\n}\n");
       const cases: Array<[string, string]> = [
         ["./app", "no such file: ./app; did you mean ./app.ts?"],
         [".", ". is a directory: give the app's module file, e.g. ./app.ts"],
         ["./app.ts", "the default export of " + join(dir, "app.ts") + " is a number, neither a TSGI application"],
         ["./factory.ts", "the default export of " + join(dir, "factory.ts") + " is a Promise (export what it resolves to: export default await createApp()), neither"],
+        // A class was served, and every request failed with a 500 (spec.md: a tool refuses an unusable export before it accepts connections).
+        ["./cls.ts", "the default export of " + join(dir, "cls.ts") + " is a class (App), which cannot be called without new, neither a TSGI application"],
       ];
       for (const [arg, message] of cases) {
         const r = await runTsgi(["serve", arg, "--port", String(freePort())], dir);
