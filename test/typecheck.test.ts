@@ -22,8 +22,13 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
  * What a user's project sees: the declarations `npm pack` ships
  * (`dist/types`, built by `npm run build:types`, the `types` condition of
  * every export), type-checked under two tsconfigs users write: the one
- * `bun init` writes (`noUncheckedIndexedAccess` on, which tsgi's own sources
- * do not satisfy) and a plain strict one. The app imports every entry point.
+ * `bun init` writes (`noUncheckedIndexedAccess` on) and a plain strict one
+ * (`exactOptionalPropertyTypes` on). The app imports every entry point.
+ * Then the same without `dist/types`: a linked checkout (`bun link`, a
+ * `file:` dependency, a workspace package) has no declarations until it is
+ * packed, so TypeScript reads tsgi's sources (the `default` condition) and
+ * checks them under the user's tsconfig (with `allowImportingTsExtensions`,
+ * as `bun init` writes it); they satisfy both.
  */
 test.skipIf(!existsSync(tsc))("a user's project type-checks against the shipped declarations (bun init's tsconfig and a plain strict one)", async () => {
   const { mkdtempSync, mkdirSync, writeFileSync, cpSync, rmSync } = await import("node:fs");
@@ -71,12 +76,24 @@ export default { fetch: toFetchHandler(validator(fetchApp)) };
       "bun init": { lib: ["ESNext"], target: "ESNext", module: "Preserve", moduleDetection: "force", jsx: "react-jsx", allowJs: true, moduleResolution: "bundler", allowImportingTsExtensions: true, verbatimModuleSyntax: true, noEmit: true, strict: true, skipLibCheck: true, noFallthroughCasesInSwitch: true, noUncheckedIndexedAccess: true, noImplicitOverride: true, types: ["bun-types"] },
       "plain strict": { target: "ESNext", module: "ESNext", moduleResolution: "bundler", strict: true, noEmit: true, skipLibCheck: true, exactOptionalPropertyTypes: true, types: ["bun-types"] },
     };
-    for (const [name, compilerOptions] of Object.entries(configs)) {
-      writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["app.ts"] }));
-      const r = await runCommand([tsc, "-p", "."], dir, 110_000);
-      expect(`${r.out}${r.err}`.trim(), name).toBe("");
-      expect(r.code, name).toBe(0);
+    const check = async (name: string, extra: Record<string, unknown> = {}) => {
+      for (const [config, options] of Object.entries(configs)) {
+        const compilerOptions = { ...options, ...extra };
+        writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files: ["app.ts"] }));
+        const r = await runCommand([tsc, "-p", "."], dir, 110_000);
+        expect(`${r.out}${r.err}`.trim(), `${name}, ${config}`).toBe("");
+        expect(r.code, `${name}, ${config}`).toBe(0);
+      }
+    };
+    await check("the packed declarations");
+    rmSync(join(pkg, "dist"), { recursive: true, force: true });
+    // The sources need tsgi's dependencies' types (consola, ipaddr.js, ...) and Bun's fetch types, as installed beside it.
+    const { existsSync: exists, readdirSync, symlinkSync } = await import("node:fs");
+    for (const name of readdirSync(join(root, "node_modules"))) {
+      if (!name.startsWith(".") && !exists(join(dir, "node_modules", name))) symlinkSync(join(root, "node_modules", name), join(dir, "node_modules", name));
     }
+    // Sources import with .ts extensions: a project that reads them allows those (bun init's tsconfig does).
+    await check("a linked checkout (the sources)", { allowImportingTsExtensions: true });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

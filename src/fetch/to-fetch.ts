@@ -78,7 +78,7 @@ class BodyPump implements InputControl {
   private wake: (() => void) | null = null;
   private stopped = false;
   constructor(
-    private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<unknown> },
+    private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array | undefined }>; cancel(): Promise<unknown> },
     readonly input: RequestInput,
   ) {}
   async run(): Promise<void> {

@@ -42,7 +42,7 @@ export interface EnvironDefaults {
   /** `tsgi.multiprocess`. Default false; true under workers. */
   multiprocess?: boolean;
   /** `tsgi.file_wrapper`, when the server offers one. */
-  fileWrapper?: FileWrapperFactory;
+  fileWrapper?: FileWrapperFactory | undefined;
   /** `SCRIPT_NAME` prefix (the mount point, no trailing slash). Default `""`. */
   scriptName?: string;
   /**
@@ -52,7 +52,7 @@ export interface EnvironDefaults {
    * ones, but never replace what comes from the request itself (method, path,
    * fields, `tsgi.input`, `tsgi.url_scheme`, `tsgi.posthooks`, ...).
    */
-  extra?: Record<string, unknown>;
+  extra?: Record<string, unknown> | undefined;
 }
 
 /**

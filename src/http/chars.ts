@@ -94,7 +94,7 @@ export function bytes(s: string): Uint8Array {
  */
 export function equalsLower(buf: Uint8Array, at: number, lower: Uint8Array): boolean {
   const n = lower.length;
-  for (let k = 0; k < n; k++) if ((buf[at + k] | 0x20) !== lower[k]) return false;
+  for (let k = 0; k < n; k++) if ((buf[at + k]! | 0x20) !== lower[k]) return false;
   return true;
 }
 

@@ -64,7 +64,7 @@ export function contentLength(src: Uint8Array, p: number, e: number): number {
   if (p === e) return CL_EMPTY;
   let n = 0;
   for (; p < e; p++) {
-    const d = src[p] - 0x30;
+    const d = src[p]! - 0x30;
     if (d < 0 || d > 9) return CL_INVALID;
     n = n * 10 + d;
     if (n > MAX_SAFE) return CL_TOO_LARGE;
@@ -106,7 +106,7 @@ export function transferCodings(src: Uint8Array, p: number, e: number, tally: nu
   if (p === e) return TE_EMPTY;
   for (;;) {
     const s = p;
-    while (p < e && TCHAR[src[p]] === 1) p++;
+    while (p < e && TCHAR[src[p]!] === 1) p++;
     if (p === s) return TE_INVALID;
     if (p - s === 7 && equalsLower(src, s, V_CHUNKED)) {
       tally |= (tally & TE_CHUNKED) !== 0 ? TE_CHUNKED | TE_CHUNKED_TWICE | TE_LAST_CHUNKED : TE_CHUNKED | TE_LAST_CHUNKED;
@@ -227,7 +227,7 @@ export const TRAILER_ALL = (1 << TRAILER_REFUSED.length) - 1;
 export function trailerNameMatch(match: number, k: number, c: number): number {
   const lc = c | 0x20; // the names are lowercase letters and "-"; no other tchar maps onto one
   for (let b = 0; b < TRAILER_REFUSED.length; b++) {
-    const n = TRAILER_REFUSED[b][1];
+    const n = TRAILER_REFUSED[b]![1];
     if ((match & (1 << b)) !== 0 && (k >= n.length || n[k] !== lc)) match &= ~(1 << b);
   }
   return match;

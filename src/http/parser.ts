@@ -500,7 +500,7 @@ export class RequestParser {
       if (st >= H_METHOD && i >= hend) throw this.fail(431, "Request header section too large");
       switch (st) {
         case H_START: {
-          const c = data[i];
+          const c = data[i]!;
           if (c === CR) {
             st = H_START_LF;
             i++;
@@ -525,7 +525,7 @@ export class RequestParser {
         case H_TARGET: {
           if (st === H_METHOD) {
             const lim = rlEnd < hend ? rlEnd : hend;
-            while (i < lim && TCHAR[data[i]] === 1) i++;
+            while (i < lim && TCHAR[data[i]!] === 1) i++;
             if (i >= end) continue;
             if (i === hend) throw this.fail(431, "Request header section too large");
             // RFC 9112 §3: a method longer than any the server implements → 501.
@@ -537,20 +537,20 @@ export class RequestParser {
             tok[1] = i - base;
             st = H_TARGET;
           }
-          const tlim = base + tok[1] + this.maxTarget;
+          const tlim = base + tok[1]! + this.maxTarget;
           let lim = rlEnd < hend ? rlEnd : hend;
           if (tlim < lim) lim = tlim;
-          while (i < lim && TARGET[data[i]] === 1) i++;
+          while (i < lim && TARGET[data[i]!] === 1) i++;
           if (i >= end) continue;
           if (i === hend) throw this.fail(431, "Request header section too large");
           if (i === rlEnd) throw this.fail(414, "Request line too long");
-          const c = data[i];
+          const c = data[i]!;
           if (c !== SP) {
             if (i === tlim && TARGET[c] === 1) throw this.fail(414, "Request-target too long");
-            if ((c === CR || c === LF) && i > base + tok[1]) throw this.fail(400, "Request line without an HTTP-version (HTTP/0.9 is not supported)");
+            if ((c === CR || c === LF) && i > base + tok[1]!) throw this.fail(400, "Request line without an HTTP-version (HTTP/0.9 is not supported)");
             throw this.fail(400, c === 0x23 ? "A fragment (#) in the request-target: clients never send one" : "Invalid character in request-target");
           }
-          if (i - base === tok[1]) throw this.fail(400, "Empty request-target");
+          if (i - base === tok[1]!) throw this.fail(400, "Empty request-target");
           tok[2] = i - base;
           i++;
           this.vIdx = 0;
@@ -572,8 +572,8 @@ export class RequestParser {
             data[i + 8] === CR &&
             data[i + 9] === LF
           ) {
-            const ma = data[i + 5] - 0x30;
-            const mi = data[i + 7] - 0x30;
+            const ma = data[i + 5]! - 0x30;
+            const mi = data[i + 7]! - 0x30;
             if (ma >= 0 && ma <= 9 && mi >= 0 && mi <= 9) {
               i += 10;
               if (ma !== 1) throw this.fail(505, "HTTP version not supported");
@@ -584,7 +584,7 @@ export class RequestParser {
             }
           }
           // One byte at a time (split input, or an error to pinpoint).
-          const c = data[i];
+          const c = data[i]!;
           if (k < 9) {
             // the request-line's length does not count its CRLF
             if (i >= rlEnd && k < 8) throw this.fail(414, "Request line too long");
@@ -615,7 +615,7 @@ export class RequestParser {
         case H_VALUE: {
           // One field line; a line that arrives whole goes straight through.
           if (st === H_LINE_START) {
-            const c = data[i];
+            const c = data[i]!;
             if (TCHAR[c] !== 1) {
               if (c === CR) {
                 i++;
@@ -635,9 +635,9 @@ export class RequestParser {
           }
           const f = fc << 2;
           if (st === H_NAME) {
-            while (i < hend && TCHAR[data[i]] === 1) i++;
+            while (i < hend && TCHAR[data[i]!] === 1) i++;
             if (i >= hend) continue;
-            const c = data[i];
+            const c = data[i]!;
             if (c !== COLON) {
               throw this.fail(400, fieldNameEndError("header", c));
             }
@@ -647,16 +647,16 @@ export class RequestParser {
           }
           if (st === H_OWS) {
             let c = 0;
-            while (i < hend && ((c = data[i]) === SP || c === HTAB)) i++;
+            while (i < hend && ((c = data[i]!) === SP || c === HTAB)) i++;
             if (i >= hend) continue;
             tok[f + 2] = i - base;
             st = H_VALUE;
           }
           // H_VALUE. Trailing OWS is trimmed when the head is built.
-          while (i < hend && FIELD_VALUE[data[i]] === 1) i++;
+          while (i < hend && FIELD_VALUE[data[i]!] === 1) i++;
           tok[f + 3] = i - base;
           if (i >= hend) continue;
-          const c = data[i];
+          const c = data[i]!;
           if (c !== CR) throw this.fail(400, c === LF ? "Bare LF in the header section" : "Invalid character in header value");
           i++;
           if (i < hend && data[i] === LF) {
@@ -698,7 +698,7 @@ export class RequestParser {
     const kept = this.headBuf;
     for (let k = 0; k < 4; k++) {
       const at = base + k;
-      const c = at >= start ? data[at] : kept![at - base];
+      const c = at >= start ? data[at]! : kept![at - base];
       if (c !== N_HEAD[k]) return false;
     }
     return true;
@@ -752,17 +752,17 @@ export class RequestParser {
     let expectOther = false;
     const connect = tok[0] === 7 && equalsBytes(src, off, N_CONNECT);
     const options = tok[0] === 7 && equalsBytes(src, off, N_OPTIONS);
-    if (!targetForm(src, off + tok[1], off + tok[2], connect, options)) {
+    if (!targetForm(src, off + tok[1]!, off + tok[2]!, connect, options)) {
       throw this.fail(400, "Invalid request-target form");
     }
     for (let k = 1, j = 0; k <= fc; k++) {
       const f = k << 2;
-      const ns = tok[f];
-      const ne = tok[f + 1];
-      const vs = tok[f + 2];
-      let ve = tok[f + 3];
+      const ns = tok[f]!;
+      const ne = tok[f + 1]!;
+      const vs = tok[f + 2]!;
+      let ve = tok[f + 3]!;
       while (ve > vs) {
-        const c = src[off + ve - 1];
+        const c = src[off + ve - 1]!;
         if (c !== SP && c !== HTAB) break;
         ve--;
       }
@@ -792,7 +792,7 @@ export class RequestParser {
         case 14:
           if (equalsLower(src, off + ns, N_CONTENT_LENGTH)) {
             if (++clCount > 1) throw this.fail(400, "Multiple Content-Length fields");
-            if (hasTab(src, off + ve, off + tok[f + 3])) throw this.fail(400, "Invalid Content-Length");
+            if (hasTab(src, off + ve, off + tok[f + 3]!)) throw this.fail(400, "Invalid Content-Length");
             length = contentLength(src, off + vs, off + ve);
             if (length < 0) throw this.fail(400, contentLengthError(length));
           }
@@ -800,7 +800,7 @@ export class RequestParser {
         case 17:
           if (equalsLower(src, off + ns, N_TRANSFER_ENCODING)) {
             te = true;
-            if (hasTab(src, off + ve, off + tok[f + 3])) throw this.fail(400, "Invalid Transfer-Encoding");
+            if (hasTab(src, off + ve, off + tok[f + 3]!)) throw this.fail(400, "Invalid Transfer-Encoding");
             codings = transferCodings(src, off + vs, off + ve, codings);
             if (codings < 0) throw this.fail(400, transferCodingsError(codings));
           }
@@ -828,8 +828,8 @@ export class RequestParser {
     // ignore Upgrade; closing keeps a proxy that tunnels too early in step).
     const close = (conn & CONN_CLOSE) !== 0 || connect || (upgrade && (conn & CONN_UPGRADE) !== 0);
     const head: RequestHead = {
-      method: internMethod(src, off, tok[0]) ?? s.slice(0, tok[0]),
-      target: s.slice(tok[1], tok[2]),
+      method: internMethod(src, off, tok[0]!) ?? s.slice(0, tok[0]!),
+      target: s.slice(tok[1]!, tok[2]!),
       version: http11 ? "HTTP/1.1" : "HTTP/1.0",
       fields,
       contentLength: length,
@@ -896,7 +896,7 @@ export class RequestParser {
           this.state = C_SIZE_START;
           continue;
         case C_SIZE_START: {
-          const h = HEX[data[i]];
+          const h = HEX[data[i]!]!;
           if (h === NOT_HEX) throw this.fail(400, "Invalid chunk size");
           this.size = h;
           this.digits = 1;
@@ -909,8 +909,8 @@ export class RequestParser {
           let digits = this.digits;
           let c = 0;
           while (i < end) {
-            c = data[i];
-            const h = HEX[c];
+            c = data[i]!;
+            const h = HEX[c]!;
             if (h === NOT_HEX) break;
             if (++digits > MAX_CHUNK_SIZE_DIGITS) throw this.fail(400, "Chunk size too long");
             size = size * 16 + h;
@@ -957,7 +957,7 @@ export class RequestParser {
           // chunk-ext states, one byte at a time
           const st = this.state;
           if (st < C_EXT_NAME_START || st > C_EXT_VALUE_END) return i; // a callback reset the parser
-          const c = data[i];
+          const c = data[i]!;
           const next = extNext(st, c);
           if (next < 0) {
             throw this.fail(400, c === LF ? "Bare LF in chunk extension" : c === SP || c === HTAB ? "Whitespace in chunk extension" : "Invalid chunk extension");
@@ -992,7 +992,7 @@ export class RequestParser {
       if (i >= tend) throw this.fail(400, "Trailer section too large");
       switch (st) {
         case T_LINE_START: {
-          const c = data[i];
+          const c = data[i]!;
           if (TCHAR[c] === 1) {
             st = T_NAME;
             tnLen = 1;
@@ -1006,7 +1006,7 @@ export class RequestParser {
         }
         case T_NAME: {
           let c = 0;
-          while (i < tend && TCHAR[(c = data[i])] === 1) {
+          while (i < tend && TCHAR[(c = data[i]!)] === 1) {
             if (tnMatch !== 0) tnMatch = trailerNameMatch(tnMatch, tnLen, c);
             tnLen++;
             i++;
@@ -1017,8 +1017,8 @@ export class RequestParser {
           }
           if (tnMatch !== 0) {
             for (let k = 0; k < TRAILER_REFUSED.length; k++) {
-              if ((tnMatch & (1 << k)) !== 0 && TRAILER_REFUSED[k][1].length === tnLen) {
-                throw this.fail(400, `${TRAILER_REFUSED[k][0]} in the trailer section`);
+              if ((tnMatch & (1 << k)) !== 0 && TRAILER_REFUSED[k]![1].length === tnLen) {
+                throw this.fail(400, `${TRAILER_REFUSED[k]![0]} in the trailer section`);
               }
             }
           }
@@ -1027,9 +1027,9 @@ export class RequestParser {
           continue;
         }
         case T_VALUE: {
-          while (i < tend && FIELD_VALUE[data[i]] === 1) i++;
+          while (i < tend && FIELD_VALUE[data[i]!] === 1) i++;
           if (i >= end || i >= tend) continue;
-          const c = data[i];
+          const c = data[i]!;
           if (c !== CR) throw this.fail(400, c === LF ? "Bare LF in the trailer section" : "Invalid character in trailer value");
           i++;
           st = T_VALUE_LF;

@@ -235,7 +235,7 @@ export class StreamInput implements InputStream {
   private async pull(): Promise<boolean> {
     if (this.failed) throw this.error;
     if (this.done) return false;
-    let r: { done?: boolean; value?: Uint8Array };
+    let r: { done?: boolean; value?: Uint8Array | undefined };
     try {
       r = this.isReader
         ? await (this.source as ReadableStreamDefaultReader<Uint8Array>).read()
