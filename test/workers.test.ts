@@ -540,6 +540,35 @@ describe("tsgi serve errors", () => {
     }
   }, 30_000);
 
+  // As root every file is readable: these run the commands as nobody.
+  const asNobody = process.getuid?.() === 0 && Bun.which("runuser") !== null;
+  test.skipIf(!asNobody)("an app file this user may not read, or behind a directory it may not search: 'cannot read', not 'no such file' or Bun's 'SyntaxError: EACCES reading'", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-perm-"));
+    try {
+      fs.chmodSync(dir, 0o755);
+      fs.writeFileSync(join(dir, "secret.ts"), "export default (e: unknown, s: unknown) => [];\n", { mode: 0o600 });
+      fs.mkdirSync(join(dir, "private"), { mode: 0o700 });
+      fs.writeFileSync(join(dir, "private", "app.ts"), "export default (e: unknown, s: unknown) => [];\n");
+      const cases: Array<[string, string]> = [
+        [join(dir, "secret.ts"), `cannot read ${join(dir, "secret.ts")}: permission denied (this user may not read the file)`],
+        [join(dir, "private", "app.ts"), `cannot read ${join(dir, "private", "app.ts")}: permission denied (a directory on its path is not searchable by this user)`],
+      ];
+      for (const [file, message] of cases) {
+        for (const cli of [[CLI, "serve"], [join(import.meta.dir, "../src/cli/dev.ts")]]) {
+          const p = Bun.spawn(["runuser", "-u", "nobody", "--", process.execPath, ...cli, file, "--port", String(freePort())], { stdout: "pipe", stderr: "pipe" });
+          const timer = setTimeout(() => p.kill(), 10_000);
+          const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
+          clearTimeout(timer);
+          expect(await p.exited, `${cli.join(" ")} ${file}`).toBe(1);
+          expect(out, `${cli.join(" ")} ${file}`).toContain(message);
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test("no default export: the exports, and one that is an application", async () => {
     const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
     const file = join(dir, "named.ts");

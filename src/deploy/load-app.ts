@@ -13,7 +13,7 @@
  * source (Bun's inline source maps).
  * @module
  */
-import { statSync } from "node:fs";
+import { accessSync, constants, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import type { Application } from "../spec.ts";
@@ -68,7 +68,7 @@ function isFileAt(path: string): boolean {
 
 /**
  * Why `spec` names no module to load, as one line for the user, or `null`
- * when its file exists. Says what to do: a path without its extension gets
+ * when its file exists and this user may read it. Says what to do: a path without its extension gets
  * the file that exists (`app` → `did you mean app.ts?`), a directory the
  * module found in it (`app.ts`, `index.ts`, `main.ts` or `server.ts`).
  */
@@ -77,11 +77,21 @@ export function appFileProblem(spec: AppSpec): string | null {
   let stat;
   try {
     stat = statSync(spec.file);
-  } catch {
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "EACCES" || code === "EPERM") return `cannot read ${path}: permission denied (a directory on its path is not searchable by this user)`;
     const ext = MODULE_EXTENSIONS.find((e) => isFileAt(spec.file + e));
     return `no such file: ${path}${ext ? `; did you mean ${path}${ext}?` : ""}`;
   }
-  if (stat.isFile()) return null;
+  if (stat.isFile()) {
+    try {
+      accessSync(spec.file, constants.R_OK);
+    } catch {
+      // Bun would say "SyntaxError: EACCES reading ..." at the import.
+      return `cannot read ${path}: permission denied (this user may not read the file)`;
+    }
+    return null;
+  }
   if (stat.isDirectory()) {
     let entry: string | undefined;
     for (const name of DIRECTORY_ENTRIES) {
