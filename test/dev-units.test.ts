@@ -296,6 +296,28 @@ describe("error pages and masking", () => {
     expect(dec.decode(plain.body)).toStartWith("500 Internal Server Error: The app failed to load\n\nTypeError: <img");
   });
 
+  test("an error's cause chain and an AggregateError's errors are shown in the terminal and on both pages, as the server's error log shows them", () => {
+    const inner = new SyntaxError("JSON Parse error: <Unexpected EOF>");
+    const both = new AggregateError([new Error("replica a down"), new RangeError("replica b slow")], "no replica");
+    const top = new Error("loading settings failed", { cause: new Error("reading /etc/app.json", { cause: inner }) });
+    const dt = diagnose(top);
+    const terminal = formatDiagnosis(dt);
+    expect(terminal).toStartWith("Error: loading settings failed");
+    expect(terminal).toContain("\nCaused by: Error: reading /etc/app.json");
+    expect(terminal).toContain("\nCaused by: SyntaxError: JSON Parse error: <Unexpected EOF>");
+    const plain = dec.decode(renderErrorPage({ kind: "runtime", diagnosis: dt, debug: true, accept: "*/*" }).body);
+    expect(plain).toContain("\nCaused by: Error: reading /etc/app.json");
+    const html = dec.decode(renderErrorPage({ kind: "runtime", diagnosis: dt, debug: true, accept: "text/html" }).body);
+    expect(html).toContain("<h2>Chained errors</h2>");
+    expect(html).toContain("Caused by: SyntaxError: JSON Parse error: &lt;Unexpected EOF&gt;");
+    const da = formatDiagnosis(diagnose(both));
+    expect(da).toContain("[1 of 2] Error: replica a down");
+    expect(da).toContain("[2 of 2] RangeError: replica b slow");
+    // Without either, nothing is added.
+    expect(diagnose(new Error("plain")).related).toBeUndefined();
+    expect(dec.decode(renderErrorPage({ kind: "runtime", diagnosis: diagnose(new Error("plain")), debug: true, accept: "text/html" }).body)).not.toContain("<h2>Chained " + "errors</h2>");
+  });
+
   test("restart mode with no app process running: 503, what happened, what to do", () => {
     const exited = { title: "", message: "the app process exited with code 3", stack: [], raw: "" };
     const plain = renderErrorPage({ kind: "exited", diagnosis: exited, debug: true, accept: "*/*" });

@@ -15,6 +15,7 @@ import { basename, dirname } from "node:path";
 import { parse as parseJson, type ParseError } from "jsonc-parser";
 import { parse } from "stacktrace-parser";
 import { messagePosition } from "../deploy/load-app.ts";
+import { relatedErrorsText } from "../gateway/error-text.ts";
 import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
@@ -50,6 +51,12 @@ export interface Diagnosis {
   stack: StackFrame[];
   /** `error.stack` as it was (or the message), for the raw view. */
   raw: string;
+  /**
+   * The errors an `AggregateError` holds and the `Caused by:` chain (ES2022
+   * `{ cause }`), as the server's error log writes them (`errorText`), each
+   * line after a `\n`; absent when there are none.
+   */
+  related?: string;
 }
 
 /** Options of {@link diagnose}. */
@@ -183,7 +190,8 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   // Bun's error for a .json module that does not parse names no file: find it in the graph.
   if (!location && name === "SyntaxError" && message.startsWith("JSON Parse error") && options.graph) location = brokenJson(options.graph);
   const loc = location ? { file: location.file, line: location.line, column: location.column } : undefined;
-  return withFrame({ title: name, message, location: loc, stack, raw });
+  const related = unversion(relatedErrorsText(error));
+  return withFrame({ title: name, message, location: loc, stack, raw: raw + related, ...(related ? { related } : {}) });
 }
 
 /**
@@ -307,7 +315,8 @@ function findNamedImport(files: readonly string[], name: string, target: string)
 
 /**
  * The terminal rendering: `Title: message`, `at file:line:column`, the code
- * frame, then up to `maxStack` stack lines. Control characters (which an
+ * frame, then up to `maxStack` stack lines, then the held errors and causes
+ * ({@link Diagnosis.related}). Control characters (which an
  * error message may carry from a request: ESC sequences could recolour,
  * retitle or clear the terminal) are shown as `\xHH` ({@link escapeControls}).
  */
@@ -316,6 +325,7 @@ export function formatDiagnosis(d: Diagnosis, maxStack = 8): string {
   if (d.location) out.push(`    at ${fmt(d.location)}`);
   if (d.frame) out.push("", renderCodeFrame(d.frame), "");
   for (const f of visibleFrames(d.stack).slice(0, maxStack)) out.push(`    at ${formatFrame(f)}`);
+  if (d.related) out.push(d.related.slice(1));
   return escapeControls(out.join("\n").trimEnd());
 }
 

@@ -101,6 +101,7 @@ function renderText(input: ErrorPageInput): string {
     out.push("", "Stack:");
     for (const f of frames) out.push(`    at ${formatFrame(f)}`);
   }
+  if (d.related) out.push("", d.related.slice(1));
   const next = hint(input, false);
   if (next) out.push("", next);
   if (input.environ) {
@@ -126,7 +127,7 @@ header p{margin:6px 0 0;font:15px/1.4 ui-monospace,Menlo,Consolas,monospace;whit
 main{padding:8px 28px 28px}h2{font-size:14px;text-transform:uppercase;letter-spacing:.04em;color:#666;margin:22px 0 8px}
 .loc{font-family:ui-monospace,Menlo,Consolas,monospace}.frame{border:1px solid #ddd;border-radius:6px;margin:10px 0;background:#fff;overflow:auto}
 .frame .file{padding:6px 10px;border-bottom:1px solid #eee;font:12px ui-monospace,Menlo,Consolas,monospace;color:#555}
-.frame pre{margin:0;padding:6px 0;font:13px/1.5 ui-monospace,Menlo,Consolas,monospace}.ln{display:flex;padding:0 10px}
+pre.related{font:12px/1.5 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-word}.frame pre{margin:0;padding:6px 0;font:13px/1.5 ui-monospace,Menlo,Consolas,monospace}.ln{display:flex;padding:0 10px}
 .ln .no{width:4em;color:#999;text-align:right;padding-right:12px;user-select:none}.ln.hl{background:#fde7e6}.ln.hl .no{color:#b3261e;font-weight:bold}
 code{white-space:pre}ol.stack{font:12px/1.6 ui-monospace,Menlo,Consolas,monospace;padding-left:22px}ol.stack li.user{font-weight:600}
 table{border-collapse:collapse;font:12px ui-monospace,Menlo,Consolas,monospace;width:100%}td{border-top:1px solid #eee;padding:3px 8px;vertical-align:top;word-break:break-all}
@@ -153,6 +154,7 @@ function renderHtml(input: ErrorPageInput): string {
     for (const f of frames.slice(0, 50)) parts.push(`<li${f.user ? ' class="user"' : ""}>${escapeHtml(formatFrame(f))}</li>`);
     parts.push(`</ol>`);
   }
+  if (d.related) parts.push(`<h2>Chained errors</h2><pre class="related">${escapeHtml(d.related.slice(1))}</pre>`);
   const next = hint(input, true);
   if (next) parts.push(`<p class="hint">${escapeHtml(next)}</p>`);
   if (input.environ) {

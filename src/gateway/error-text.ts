@@ -79,3 +79,15 @@ function describe(error: unknown, seen: Set<unknown>, depth: number): string {
 export function errorText(error: unknown): string {
   return describe(error, new Set(), 0);
 }
+
+/**
+ * The part of {@link errorText} after the error's own stack: the errors an
+ * `AggregateError` holds and the `Caused by:` chain, each line starting with
+ * `\n`; `""` when there are none. For a report that shows the error's own
+ * stack its own way (tsgi-dev's error page and terminal).
+ */
+export function relatedErrorsText(error: unknown): string {
+  const full = errorText(error);
+  const own = ownText(error);
+  return full.startsWith(own) ? full.slice(own.length) : "";
+}
