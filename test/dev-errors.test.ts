@@ -329,7 +329,7 @@ export function render(page: Page): Rendered {
     expect(data.toString("latin1")).toStartWith("HTTP/1.1 500 ");
   });
 
-  test("a broken TSGI contract (string body, bad chunk, no startResponse) gets the error page with the live script, not a plain 500", async () => {
+  test("a broken TSGI contract (string body, bad chunk, a Response, no startResponse) gets the error page with the live script, not a plain 500", async () => {
     const app = new TempApp({
       "app.ts": `const enc = new TextEncoder();
 export default function app(environ: any, startResponse: any): any {
@@ -339,6 +339,7 @@ export default function app(environ: any, startResponse: any): any {
     case "/number": ok(); return 42;
     case "/bytes": ok(); return enc.encode("<p>hi</p>");
     case "/chunk": ok(); return ["a string chunk"];
+    case "/response": return new Response("a fetch handler's answer");
     case "/no-start": return [enc.encode("<p>hi</p>")];
     case "/gen-chunk": ok(); return (function* () { yield 7; })();
     case "/gen-no-start": return (async function* () { yield enc.encode("<p>hi</p>"); })();
@@ -356,7 +357,9 @@ export default function app(environ: any, startResponse: any): any {
       ["string", /the application returned a string; return an iterable of Uint8Array/],
       ["number", /the application returned number, not an iterable of Uint8Array/],
       ["bytes", /the application returned a Uint8Array; return an iterable of Uint8Array, e\.g\. \[bytes\]/],
-      ["chunk", /a body chunk must be a Uint8Array, got string/],
+      ["chunk", /a body chunk must be a Uint8Array, got string; encode text: new TextEncoder\(\)\.encode\(text\)/],
+      // A fetch handler declared without its parameter is taken for a TSGI application: say so.
+      ["response", /the application returned a Response: it is a fetch handler, not a TSGI application\. Declare its request parameter/],
       ["no-start", /returned a body without calling startResponse\(\)/],
       ["gen-chunk", /a body chunk must be a Uint8Array, got number/],
       ["gen-no-start", /returned a body without calling startResponse\(\)/],

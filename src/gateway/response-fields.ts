@@ -159,12 +159,19 @@ export function notABodyError(body: unknown): TypeError {
     // Iterable itself, but of numbers: its first "chunk" would be a byte.
     return new TypeError("the application returned a Uint8Array; return an iterable of Uint8Array, e.g. [bytes] (TSGI: Body)");
   }
+  if (typeof Response === "function" && body instanceof Response) {
+    // A fetch handler declared without its parameter (`() => new Response(...)`) is taken for a TSGI application.
+    return new TypeError(
+      "the application returned a Response: it is a fetch handler, not a TSGI application. Declare its request parameter, (request) => Response, and tsgi serve and tsgi-dev serve it as one (a function of no parameters is taken as a TSGI application), or wrap it: fromFetchHandler(handler)",
+    );
+  }
   return new TypeError(`the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`);
 }
 
 /** The error for a body chunk that is not a `Uint8Array`. */
 export function chunkTypeError(chunk: unknown): TypeError {
-  return new TypeError(`a body chunk must be a Uint8Array, got ${describe(chunk)} (TSGI: Body)`);
+  const hint = typeof chunk === "string" ? "; encode text: new TextEncoder().encode(text)" : "";
+  return new TypeError(`a body chunk must be a Uint8Array, got ${describe(chunk)}${hint} (TSGI: Body)`);
 }
 
 /** The error for body bytes produced before `startResponse()` was called. */
