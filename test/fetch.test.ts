@@ -463,6 +463,19 @@ describe("streaming and backpressure through toFetchHandler", () => {
     expect(closed).toBe(1);
   });
 
+  test("an app that returns undefined (a forgotten return) gets a 500 Response naming it, not a throw out of the handler (Bun's own error page)", async () => {
+    const logs: string[] = [];
+    const forgot = ((_e: Environ, sr: (s: string, h: [string, string][]) => void) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+    }) as unknown as Application;
+    const handler = toFetchHandler(forgot, { errorLog: (t) => void logs.push(t) });
+    const r = await handler(new Request("http://x/forgot"));
+    expect(r.status).toBe(500);
+    expect(await r.text()).toBe("Internal Server Error\n");
+    expect(logs.join("")).toContain("the application returned undefined, not an iterable of Uint8Array");
+    expect(logs.join("")).not.toContain("body.close");
+  });
+
   test("an error before headers is a 500 Response; after headers the body stream errors", async () => {
     const before: Application = () => {
       throw new Error("early");

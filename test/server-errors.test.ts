@@ -5,7 +5,7 @@
  * closes, and that the server then still serves a normal request.
  */
 import { describe, expect, test } from "bun:test";
-import type { Application, Body } from "../src/spec.ts";
+import type { Application, Body, Environ } from "../src/spec.ts";
 import { enc, get, python3, raw, rawOne, startServer, serverPool } from "./helpers.ts";
 import { createServer } from "../src/server/index.ts";
 import { connect } from "node:net";
@@ -139,6 +139,26 @@ describe("application errors", () => {
     expect(r.response!.status).toBe(500);
     expect(errors.join("")).toContain("the application returned a Uint8Array; return an iterable of Uint8Array, e.g. [bytes]");
     expect(errors.join("")).not.toContain("got number");
+  });
+
+  test("returning undefined (a forgotten return, sync or async) → 500 naming it, the connection kept alive, the posthooks run; no crash in the server", async () => {
+    let hooks = 0;
+    const forgot = ((environ: Environ, sr: (s: string, h: [string, string][]) => void) => {
+      environ["tsgi.posthooks"]?.push([() => void hooks++]);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      if (environ.PATH_INFO === "/async") return Promise.resolve(undefined);
+      return environ.PATH_INFO === "/hello" ? [enc("Hello, world!\n")] : undefined;
+    }) as unknown as Application;
+    const { port, errors } = start(forgot);
+    const r = await rawOne(port, [get("/sync"), get("/async"), get("/hello")], { until: (d) => d.includes("world") });
+    expect(r.responses.map((x) => x.status)).toEqual([500, 500, 200]);
+    expect(r.closed).toBe(false);
+    const log = errors.join("");
+    expect(log).toContain("GET /sync HTTP/1.1: TypeError: the application returned undefined, not an iterable of Uint8Array");
+    expect(log).toContain("GET /async HTTP/1.1: TypeError: the application returned undefined");
+    expect(log).not.toContain("body.close");
+    expect(log).not.toContain("Error in socket");
+    expect(hooks).toBe(3);
   });
 
   test("returning without calling startResponse → 500", async () => {

@@ -250,7 +250,8 @@ class Invocation implements Running {
   }
 
   private consume(body: Body): void | Promise<void> {
-    this.body = body;
+    // An app that forgot its `return` gives undefined: nothing to close, and an application error below.
+    this.body = body ?? null;
     // The server gave up on the request (the client went away, a timeout, a
     // shutdown) while the app was still working: nothing will be sent, and the
     // body is closed unread (PEP 3333: close() whether or not iteration began).
