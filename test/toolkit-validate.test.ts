@@ -15,6 +15,7 @@ import {
 import { fileBodyBlob, isFileBody } from "../src/gateway/file-body.ts";
 import { contentLengthValue } from "../src/gateway/response-fields.ts";
 import { startServer } from "./helpers.ts";
+import { toFetchHandler } from "../src/fetch/index.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -485,7 +486,10 @@ describe("application-side rules: startResponse", () => {
     const w1 = v(starts("299 Odd", [["Content-Type", "text/plain"]]));
     await serve(w1.app);
     expect(w1.warnings.join()).toContain("Unusual status code 299");
-    const w2 = v(starts("200 OK", []));
+    const w2 = v((_e, sr) => {
+      sr("200 OK", []);
+      return [enc.encode("content")];
+    });
     await serve(w2.app);
     expect(w2.warnings.join()).toContain("No Content-Type");
     const w3 = v(starts("204 No Content", [["Content-Type", "text/plain"]]));
@@ -494,6 +498,47 @@ describe("application-side rules: startResponse", () => {
     const w4 = v(starts("304 Not Modified", []));
     await serve(w4.app);
     expect(w4.warnings).toEqual([]);
+  });
+});
+
+describe("the missing Content-Type warning is for responses with content (RFC 9110 §8.3), as docs/toolkit/validate.md says", () => {
+  const statuses = (warnings: string[]) => warnings.filter((w) => w.includes("No Content-Type"));
+  test("no warning for an empty redirect, 416 or 201, on the tsgi server and through the fetch bridge", async () => {
+    const warnings: string[] = [];
+    const app = validator(
+      (e, sr) => {
+        if (e.PATH_INFO === "/moved") sr("302 Found", [["Location", "/new"]]);
+        else if (e.PATH_INFO === "/range") sr("416 Range Not Satisfiable", [["Content-Range", "bytes */8"]]);
+        else sr("201 Created", [["Location", "/item/1"], ["Content-Length", "0"]]);
+        return [];
+      },
+      { warn: (m) => warnings.push(m) },
+    );
+    const s = startServer(app);
+    try {
+      for (const path of ["/moved", "/range", "/created"]) {
+        const r = await fetch(`${s.url}${path}`, { redirect: "manual", signal: AbortSignal.timeout(3000) });
+        await r.arrayBuffer();
+      }
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+    const bridged = toFetchHandler(app, { errorLog: null });
+    await (await bridged(new Request("http://x/moved"))).arrayBuffer();
+    expect(statuses(warnings)).toEqual([]);
+  });
+  test("a warning, once, for content from an array, a generator, write(), or a declared Content-Length (a HEAD answer)", async () => {
+    const cases: Array<[string, Application, Environ?]> = [
+      ["array", (_e, sr) => (sr("200 OK", []), [enc.encode("a"), enc.encode("b")])],
+      ["generator", (_e, sr) => (function* () { sr("200 OK", []); yield new Uint8Array(0); yield enc.encode("a"); yield enc.encode("b"); })()],
+      ["write", async (_e, sr) => { await sr("200 OK", [])(enc.encode("a")); return [enc.encode("b")]; }],
+      ["head", (_e, sr) => (sr("200 OK", [["Content-Length", "5"]]), []), env({ REQUEST_METHOD: "HEAD" })],
+    ];
+    for (const [name, app, environ] of cases) {
+      const w = v(app);
+      await serve(w.app, environ);
+      expect([name, statuses(w.warnings)]).toEqual([name, ["No Content-Type header in a 200 response"]]);
+    }
   });
 });
 

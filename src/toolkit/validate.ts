@@ -361,6 +361,8 @@ interface RequestState {
   headers: ResponseHeaders | null;
   bodyBytes: number;
   warnedBody: boolean;
+  /** The missing Content-Type was reported for the current status and headers. */
+  warnedType: boolean;
   /** The body is a file wrapper: a shorter Content-Length sends a prefix of the file (spec.md), not an error. */
   fileBody: boolean;
   /** `write()` calls whose promise has not settled yet. */
@@ -381,6 +383,7 @@ function declaredLength(st: RequestState): number | undefined {
 function countBody(st: RequestState, n: number): void {
   if (n === 0) return;
   st.bodyBytes += n;
+  warnNoContentType(st);
   const why = noBodyExpected(st);
   if (why && !st.warnedBody) {
     st.warnedBody = true;
@@ -392,14 +395,33 @@ function countBody(st: RequestState, n: number): void {
   }
 }
 
+function hasContentType(st: RequestState): boolean {
+  return (st.headers ?? []).some(([k]) => k.toLowerCase() === "content-type");
+}
+
+/**
+ * At `startResponse`: a Content-Type on a 204 / 304 (which have no content),
+ * or none on a response that declares content (a `Content-Length` above 0;
+ * a HEAD answer included). A response without one is checked again when its
+ * first body bytes appear ({@link warnNoContentType}): an empty redirect or
+ * 416 needs no Content-Type (RFC 9110 §8.3 asks it of content).
+ */
 function checkContentType(st: RequestState): void {
   const code = st.status;
-  const hasType = (st.headers ?? []).some(([k]) => k.toLowerCase() === "content-type");
+  st.warnedType = false;
   if (code === 204 || code === 304 || code < 200) {
-    if (hasType) st.warn(`Content-Type header found in a ${code} response, which must not return content`);
-  } else if (!hasType) {
-    st.warn(`No Content-Type header in a ${code} response`);
+    if (hasContentType(st)) st.warn(`Content-Type header found in a ${code} response, which must not return content`);
+  } else if ((declaredLength(st) ?? 0) > 0) {
+    warnNoContentType(st);
   }
+}
+
+/** Warn, once per response, that a response with content has no Content-Type. */
+function warnNoContentType(st: RequestState): void {
+  const code = st.status;
+  if (st.warnedType || code === 204 || code === 304 || code < 200 || hasContentType(st)) return;
+  st.warnedType = true;
+  st.warn(`No Content-Type header in a ${code} response`);
 }
 
 /** State of a validated body: whether it was closed, for {@link checkClosed}. */
@@ -516,6 +538,8 @@ function wrapBody(original: Body, st: RequestState): Body {
   if (Array.isArray(original)) {
     // Keep it an array so the server still sees a known-length body.
     wrapped = original.slice() as Uint8Array[] & Body;
+    // A server may send an array by index, never through the iterator above: its content is known now.
+    if (st.started && original.some((c: unknown) => c instanceof Uint8Array && c.length > 0)) warnNoContentType(st);
   } else {
     wrapped = {} as Body;
   }
@@ -661,7 +685,7 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  * has `close()` (forwarding to the original's).
  *
  * Warnings (through `options.warn`, default `consola.warn`): unknown request
- * method, unusual status code, a reason phrase with surrounding whitespace, missing Content-Type (or one on a 204 / 304),
+ * method, unusual status code, a reason phrase with surrounding whitespace, missing Content-Type on a response with content (or one on a 204 / 304),
  * body bytes in a HEAD / 204 / 304 response, a body shorter than
  * its Content-Length, a body returned while `write()` calls were not
  * awaited (`[write-not-awaited]`), and a body garbage-collected without `close()` (use
@@ -680,7 +704,7 @@ export function validator(application: Application, options: ValidatorOptions = 
     checkEnviron(environ, warn);
     if (typeof startResponse !== "function") fail("start-response-callable", `startResponse must be a function, got ${show(startResponse)}`);
 
-    const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false, fileBody: false, pendingWrites: 0 };
+    const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false, warnedType: false, fileBody: false, pendingWrites: 0 };
 
     const checkedStartResponse: StartResponse = function (status: string, headers: ResponseHeaders, excInfo?: unknown): WriteCallable {
       if (arguments.length < 2 || arguments.length > 3) {
