@@ -20,6 +20,18 @@ export const TSGI_VERSION = [1, 0] as const;
 export type ResponseHeaders = Array<[name: string, value: string]>;
 
 /**
+ * A {@link ResponseHeaders} list as {@link StartResponse} and
+ * `setHundredContinueResponseHeaders()` take it: read-only, because the
+ * server never modifies the application's list (it copies it when it sends
+ * the headers). The application may therefore pass one constant list for
+ * every response, and middleware that adds a field passes a new list
+ * (`[...headers, ["X-Request-Id", id]]`, a `ResponseHeaders` again) instead
+ * of pushing onto the one it was given, which may be such a constant
+ * (`headers.push(...)` is a type error). A `ResponseHeaders` is one.
+ */
+export type ReadonlyResponseHeaders = ReadonlyArray<[name: string, value: string]>;
+
+/**
  * What an application passes as `excInfo` to {@link StartResponse} when it
  * calls it again from an error handler: the caught error value
  * (PEP 3333's `exc_info` triple collapses to the thrown value in TypeScript).
@@ -47,7 +59,10 @@ export type WriteCallable = (data: Uint8Array) => Promise<void>;
  * - `status`: `"200 OK"`: a three-digit code, a space, a reason phrase.
  * - `headers`: see {@link ResponseHeaders}; the list is not copied until the
  *   headers are sent, so the application may still modify it before its first
- *   non-empty body chunk (PEP 3333 permits servers to rely on that).
+ *   non-empty body chunk (PEP 3333 permits servers to rely on that). The
+ *   server never modifies it ({@link ReadonlyResponseHeaders}): a constant
+ *   list may serve every response, and middleware passes a new list rather
+ *   than changing the one it was given.
  * - `excInfo`: set only when called from an error handler. If headers have
  *   not been sent, the new status and headers replace the old ones; if they
  *   have, `excInfo` is rethrown.
@@ -63,7 +78,7 @@ export type WriteCallable = (data: Uint8Array) => Promise<void>;
  */
 export type StartResponse = (
   status: string,
-  headers: ResponseHeaders,
+  headers: ReadonlyResponseHeaders,
   excInfo?: ExcInfo,
 ) => WriteCallable;
 
@@ -132,7 +147,7 @@ export interface InputStream extends AsyncIterable<Uint8Array> {
    * are not sent in a 1xx (RFC 9110 §8.6).
    * @throws TypeError for malformed headers, as `startResponse()` (the tsgi server).
    */
-  setHundredContinueResponseHeaders?(headers: ResponseHeaders): void;
+  setHundredContinueResponseHeaders?(headers: ReadonlyResponseHeaders): void;
   /**
    * eventlet extension: send another `100 Continue` interim response now
    * (clients must accept several; RFC 9110 §15.2). Resolves when written.

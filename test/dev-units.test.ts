@@ -23,7 +23,7 @@ import { listenWithFallback } from "../src/dev/ports.ts";
 import { BindError } from "../src/server/bind.ts";
 import { Reloader } from "../src/dev/reloader.ts";
 import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
-import type { Application, Body, Environ, ResponseHeaders } from "../src/spec.ts";
+import type { Application, Body, Environ, ReadonlyResponseHeaders, ResponseHeaders } from "../src/spec.ts";
 import { TempApp } from "../fixtures/dev/harness.ts";
 
 const enc = new TextEncoder();
@@ -40,7 +40,7 @@ function temp(files: Record<string, string>): TempApp {
 
 /** A fake server side: records startResponse calls and collects the body. */
 async function call(app: Application, environ: Partial<Environ> = {}) {
-  const calls: Array<{ status: string; headers: ResponseHeaders; excInfo?: unknown }> = [];
+  const calls: Array<{ status: string; headers: ReadonlyResponseHeaders; excInfo?: unknown }> = [];
   const written: Uint8Array[] = [];
   let sent = false;
   const env = { REQUEST_METHOD: "GET", SCRIPT_NAME: "", PATH_INFO: "/", QUERY_STRING: "", ...environ } as Environ;
@@ -507,7 +507,7 @@ describe("live reload middleware", () => {
     const h = new LiveHub("v1");
     const open = async (method: string) => {
       let status = "";
-      let headers: ResponseHeaders = [];
+      let headers: ReadonlyResponseHeaders = [];
       const body = await withLive(() => [], h)({ REQUEST_METHOD: method, SCRIPT_NAME: "", PATH_INFO: LIVE_PATH } as Environ, (s, hs) => {
         status = s;
         headers = hs;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Application, Body, Environ, ResponseHeaders } from "../src/spec.ts";
+import type { Application, Body, Environ, ReadonlyResponseHeaders } from "../src/spec.ts";
 import { PathInfoDispatcher, pathInfoDispatcher } from "../src/toolkit/dispatch.ts";
 import { Environ as EnvironClass, TsgiSecureEnviron } from "../src/toolkit/secure-environ.ts";
 import { setupTestingDefaults } from "../src/toolkit/util.ts";
@@ -17,7 +17,7 @@ const named =
 async function call(app: Application, environ: Record<string, unknown>) {
   const env = setupTestingDefaults(environ);
   let status = "";
-  let headers: ResponseHeaders = [];
+  let headers: ReadonlyResponseHeaders = [];
   const body = (await app(env, (s, h) => {
     status = s;
     headers = h;

@@ -1,6 +1,6 @@
 import { describe, expect, spyOn, test } from "bun:test";
 import { consola } from "consola";
-import type { Application, Body, Environ, InputStream, ResponseHeaders, StartResponse } from "../src/spec.ts";
+import type { Application, Body, Environ, InputStream, ReadonlyResponseHeaders, StartResponse } from "../src/spec.ts";
 import { BytesInput, FileWrapper, MemoryErrorStream, setupTestingDefaults } from "../src/toolkit/util.ts";
 import {
   RULES,
@@ -47,7 +47,7 @@ const env = (over: Record<string, unknown> = {}): Environ => {
 /** A minimal server: calls the app, iterates the body, closes it. */
 async function serve(app: Application, environ: Environ = env(), opts: { close?: boolean } = {}) {
   let status = "";
-  let headers: ResponseHeaders = [];
+  let headers: ReadonlyResponseHeaders = [];
   const written: Uint8Array[] = [];
   const sr: StartResponse = (s, h) => {
     status = s;

@@ -23,7 +23,10 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
  * (`dist/types`, built by `npm run build:types`, the `types` condition of
  * every export), type-checked under two tsconfigs users write: the one
  * `bun init` writes (`noUncheckedIndexedAccess` on) and a plain strict one
- * (`exactOptionalPropertyTypes` on). The app imports every entry point.
+ * (`exactOptionalPropertyTypes` on). The app imports every entry point,
+ * and has a middleware written as PEP 3333 middleware often is, which the
+ * types must refuse where TSGI differs (pushing onto the list
+ * `startResponse` was given: it may be the app's constant).
  * Then the same without `dist/types`: a linked checkout (`bun link`, a
  * `file:` dependency, a workspace package) has no declarations until it is
  * packed, so TypeScript reads tsgi's sources (the `default` condition) and
@@ -57,12 +60,27 @@ import { TsgiSecureEnviron } from "tsgi/secure-environ";
 import { shiftPathInfo } from "tsgi/util";
 import { RequestParser } from "tsgi/http";
 import { createServer } from "tsgi/server";
-import type { Environ } from "tsgi/spec";
+import type { Environ, ReadonlyResponseHeaders, ResponseHeaders } from "tsgi/spec";
 
 const app: Application = (environ, startResponse) => {
   startResponse("200 OK", [["Content-Type", "text/plain; charset=utf-8"]]);
   return [new TextEncoder().encode(\`Hello from \${environ.PATH_INFO}\\n\`)];
 };
+const PLAIN: ResponseHeaders = [["Content-Type", "text/plain"]];
+const constant: Application = (_environ, startResponse) => {
+  startResponse("200 OK", PLAIN);
+  return [];
+};
+const hasType = (headers: ReadonlyResponseHeaders): boolean => headers.some(([name]) => name.toLowerCase() === "content-type");
+const requestId = (inner: Application): Application => (environ, startResponse) =>
+  inner(environ, (status, headers, excInfo) => {
+    // @ts-expect-error startResponse's list is read-only: it may be the app's constant (PLAIN), shared by every response
+    headers.push(["X-Request-Id", "1"]);
+    const out: ResponseHeaders = [...headers, ["X-Request-Id", "1"]];
+    out.push(["X-Has-Type", String(hasType(headers))]);
+    return startResponse(status, out, excInfo);
+  });
+void requestId(constant);
 const env: Environ = { PATH_INFO: "/a/b", SCRIPT_NAME: "" } as Environ;
 shiftPathInfo(env);
 new Headers([["X", "1"]]).get("x");

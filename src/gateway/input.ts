@@ -3,7 +3,7 @@
  * Error Streams"), fed by the connection as body bytes are parsed.
  * @module
  */
-import type { InputStream, ResponseHeaders } from "../spec.ts";
+import type { InputStream, ReadonlyResponseHeaders, ResponseHeaders } from "../spec.ts";
 import { checkHeaders } from "./response-fields.ts";
 
 /** How the input stream talks back to whoever feeds it. */
@@ -339,7 +339,7 @@ export class RequestInput implements InputStream {
    * @throws TypeError as `startResponse()` does for malformed headers (a
    *   name that is not a token, CR/LF/NUL or a char above 0xFF in a value).
    */
-  setHundredContinueResponseHeaders(headers: ResponseHeaders): void {
+  setHundredContinueResponseHeaders(headers: ReadonlyResponseHeaders): void {
     checkHeaders(headers, "setHundredContinueResponseHeaders()");
     this.continueHeaders = headers.map(([name, value]) => [name, value] as [string, string]);
   }

@@ -22,6 +22,7 @@ import type {
   Environ,
   ErrorStream,
   InputStream,
+  ReadonlyResponseHeaders,
   ResponseHeaders,
   StartResponse,
   WriteCallable,
@@ -358,7 +359,7 @@ interface RequestState {
   warn: (m: string) => void;
   started: boolean;
   status: number;
-  headers: ResponseHeaders | null;
+  headers: ReadonlyResponseHeaders | null;
   bodyBytes: number;
   warnedBody: boolean;
   /** The missing Content-Type was reported for the current status and headers. */
@@ -706,7 +707,7 @@ export function validator(application: Application, options: ValidatorOptions = 
 
     const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false, warnedType: false, fileBody: false, pendingWrites: 0 };
 
-    const checkedStartResponse: StartResponse = function (status: string, headers: ResponseHeaders, excInfo?: unknown): WriteCallable {
+    const checkedStartResponse: StartResponse = function (status: string, headers: ReadonlyResponseHeaders, excInfo?: unknown): WriteCallable {
       if (arguments.length < 2 || arguments.length > 3) {
         fail("start-response-args", `startResponse takes (status, headers[, excInfo]), got ${arguments.length} arguments`);
       }

@@ -11,6 +11,7 @@ import type {
   ErrorStream,
   FileWrapperFactory,
   InputStream,
+  ReadonlyResponseHeaders,
   ResponseHeaders,
   StartResponse,
   WriteCallable,
@@ -324,7 +325,7 @@ export abstract class BaseHandler {
    *   sending). Hop-by-hop headers are not refused here (wsgiref asserts):
    *   they are removed, with a warning, when the headers are sent.
    */
-  startResponse(status: string, headers: ResponseHeaders, excInfo?: unknown): WriteCallable {
+  startResponse(status: string, headers: ReadonlyResponseHeaders, excInfo?: unknown): WriteCallable {
     if (excInfo !== undefined && excInfo !== null) {
       if (this.headersSent) throw excInfo;
     } else if (this.headers !== null) {
@@ -340,7 +341,9 @@ export abstract class BaseHandler {
     const code = statusCode(status);
     if (code < 200 || code > 599) throw new TypeError(`Status code must be 200 to 599 (got ${status.slice(0, 3)})`);
     if (!isLatin1(status)) throw new TypeError("Status must be latin-1 (one byte per character)");
-    const wrapped = new this.headersClass(headers);
+    // Wrapped, not copied, so changes the app makes before the first chunk are seen; sendHeaders()
+    // copies it before adding anything, so the app's (perhaps constant) list is never modified.
+    const wrapped = new this.headersClass(headers as ResponseHeaders);
     for (const [name, value] of headers) {
       if (!isToken(name)) throw new TypeError(`Header name must be a token (RFC 9110 §5.1): ${JSON.stringify(name)}`);
       if (!isLatin1(value)) throw new TypeError(`Header value must be latin-1 (one byte per character): ${name}: ${JSON.stringify(value)}`);
