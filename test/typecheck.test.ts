@@ -26,7 +26,8 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
  * (`exactOptionalPropertyTypes` on). The app imports every entry point,
  * and has a middleware written as PEP 3333 middleware often is, which the
  * types must refuse where TSGI differs (pushing onto the list
- * `startResponse` was given: it may be the app's constant).
+ * `startResponse` was given: it may be the app's constant), and an environ
+ * key typed by augmenting `tsgi/spec`, as spec.md tells middleware authors.
  * Then the same without `dist/types`: a linked checkout (`bun link`, a
  * `file:` dependency, a workspace package) has no declarations until it is
  * packed, so TypeScript reads tsgi's sources (the `default` condition) and
@@ -81,6 +82,16 @@ const requestId = (inner: Application): Application => (environ, startResponse) 
     return startResponse(status, out, excInfo);
   });
 void requestId(constant);
+declare module "tsgi/spec" {
+  interface Environ {
+    "myframework.user"?: { name: string };
+  }
+}
+const user: Application = (environ, startResponse) => {
+  startResponse("200 OK", PLAIN);
+  return [new TextEncoder().encode(environ["myframework.user"]?.name ?? "anonymous")];
+};
+void user;
 const env: Environ = { PATH_INFO: "/a/b", SCRIPT_NAME: "" } as Environ;
 shiftPathInfo(env);
 new Headers([["X", "1"]]).get("x");
