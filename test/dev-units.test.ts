@@ -431,6 +431,22 @@ describe("live reload middleware", () => {
   const hub = new LiveHub("id-1");
   const page = "<html><body><h1>x</h1></body></html>";
 
+  test("a second startResponse without excInfo while the page is held back fails with the server's message (naming a middleware that drops excInfo)", async () => {
+    let error: unknown;
+    const app = withLive((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/html"]]);
+      try {
+        sr("500 Internal Server Error", [["Content-Type", "text/html"]]);
+      } catch (e) {
+        error = e;
+      }
+      return [enc.encode(page)];
+    }, hub);
+    await call(app);
+    expect(String(error)).toContain("startResponse() was called a second time without excInfo: pass the caught error as the third argument");
+    expect(String(error)).toContain("check that each middleware's startResponse passes excInfo on");
+  });
+
   test("array body with Content-Length: injected, length corrected, still an array", async () => {
     const app = withLive((_e, sr) => {
       sr("200 OK", [["Content-Type", "text/html"], ["Content-Length", String(page.length)]]);

@@ -190,6 +190,25 @@ describe("application errors", () => {
     expect(r.response!.headers["x-replaced"]).toBe("yes");
   });
 
+  test("an error page lost to a middleware that drops excInfo: the 500's logged error says to check the middleware, not only to pass excInfo (which the app did)", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      try {
+        throw new Error("lookup failed");
+      } catch (err) {
+        sr("503 Service Unavailable", [["Content-Type", "text/plain"]], err);
+        return [enc("try again later\n")];
+      }
+    };
+    const dropsExcInfo = (inner: Application): Application => (environ, startResponse) =>
+      inner(environ, (status, headers) => startResponse(status, [...headers, ["X-Via", "mw"]]));
+    const { port, errors } = start(dropsExcInfo(app));
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    expect(errors.join("")).toContain("startResponse() was called a second time without excInfo");
+    expect(errors.join("")).toContain("check that each middleware's startResponse passes excInfo on");
+  });
+
   test("startResponse with excInfo after headers went out rethrows it; the connection is cut", async () => {
     let rethrown: unknown = null;
     const original = new Error("original failure");

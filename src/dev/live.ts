@@ -13,7 +13,7 @@
  * @module
  */
 import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
-import { checkHeaders, checkStatus, declaredContentLength } from "../gateway/response-fields.ts";
+import { checkHeaders, checkStatus, declaredContentLength, secondStartResponseError } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
 import { makeBody, readBody } from "./body.ts";
 
@@ -214,7 +214,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
         // Headers may or may not be on the wire: the server decides (replace, or rethrow excInfo).
         return startResponse(status, headers, excInfo);
       }
-      if (st.pending && (excInfo === undefined || excInfo === null)) throw new Error("startResponse() called a second time without excInfo");
+      if (st.pending && (excInfo === undefined || excInfo === null)) throw secondStartResponseError();
       // Held back, but checked now, as the server's startResponse checks: the app sees the TypeError where it made the mistake.
       checkStatus(status);
       checkHeaders(headers);

@@ -174,6 +174,18 @@ export function chunkTypeError(chunk: unknown): TypeError {
   return new TypeError(`a body chunk must be a Uint8Array, got ${describe(chunk)}${hint} (TSGI: Body)`);
 }
 
+/**
+ * The error for a second `startResponse()` call without `excInfo`. It names
+ * the usual cause besides a plain second call: a middleware's own
+ * `startResponse` that drops the third argument, `(status, headers) =>
+ * startResponse(status, headers)`, so the app's error handler passed it in vain.
+ */
+export function secondStartResponseError(): Error {
+  return new Error(
+    "startResponse() was called a second time without excInfo: pass the caught error as the third argument to replace the status and headers (PEP 3333), and check that each middleware's startResponse passes excInfo on",
+  );
+}
+
 /** The error for body bytes produced before `startResponse()` was called. */
 export function noStartResponseError(): Error {
   return new Error("the application returned a body without calling startResponse() (PEP 3333)");

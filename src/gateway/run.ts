@@ -7,7 +7,7 @@
  */
 import type { Application, Body, Environ, PostHook, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
 import { fileBodyBlob, isFileBody } from "./file-body.ts";
-import { checkHeaders, checkStatus, chunkTypeError, describe, noStartResponseError, notABodyError } from "./response-fields.ts";
+import { checkHeaders, checkStatus, chunkTypeError, describe, noStartResponseError, notABodyError, secondStartResponseError } from "./response-fields.ts";
 import { errorText } from "./error-text.ts";
 
 /** Where the gateway sends the response. */
@@ -181,9 +181,7 @@ class Invocation implements Running {
     if (excInfo !== undefined && excInfo !== null) {
       if (this.headersSent) throw excInfo;
     } else if (this.status !== null) {
-      throw new Error(
-        "startResponse() was called a second time without excInfo; pass the caught error as the third argument to replace the status and headers (PEP 3333)",
-      );
+      throw secondStartResponseError();
     }
     checkStatus(status);
     checkHeaders(headers);

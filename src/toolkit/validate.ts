@@ -714,7 +714,7 @@ export function validator(application: Application, options: ValidatorOptions = 
       const code = checkStatus(status, warn);
       checkHeaders(headers, code);
       const hasExc = excInfo !== undefined && excInfo !== null;
-      if (st.started && !hasExc) fail("start-response-twice", "startResponse was called a second time without excInfo");
+      if (st.started && !hasExc) fail("start-response-twice", "startResponse was called a second time without excInfo (a middleware's startResponse that drops excInfo does this to an application that passed it)");
       st.started = true;
       st.status = code;
       st.headers = headers;
