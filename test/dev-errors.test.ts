@@ -362,7 +362,7 @@ export default function app(environ: any, startResponse: any): any {
       ["response", /the application returned a Response: it is a fetch handler, not a TSGI application\. Declare its request parameter/],
       ["no-start", /returned a body without calling startResponse\(\)/],
       ["gen-chunk", /a body chunk must be a Uint8Array, got number/],
-      ["gen-no-start", /returned a body without calling startResponse\(\)/],
+      ["gen-no-start", /the body yielded a non-empty chunk before startResponse\(\) was called/],
       ["gen-empty-no-start", /returned a body without calling startResponse\(\)/],
     ];
     for (const [path, says] of cases) {

@@ -161,6 +161,20 @@ describe("application errors", () => {
     expect(hooks).toBe(3);
   });
 
+  test("a generator (or a middleware wrapping one) that yields bytes before startResponse → 500 saying so, not 'returned a body without calling startResponse'", async () => {
+    const app: Application = (_e, sr) =>
+      (async function* () {
+        yield enc("gzip header first");
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        yield enc("body");
+      })();
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    expect(errors.join("")).toContain("the body yielded a non-empty chunk before startResponse() was called; call it before the first non-empty chunk (PEP 3333)");
+    expect(errors.join("")).not.toContain("returned a body without calling startResponse");
+  });
+
   test("returning without calling startResponse → 500", async () => {
     const app: Application = () => [];
     const { port, errors } = start(app);

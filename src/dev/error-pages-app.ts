@@ -9,7 +9,7 @@
  * truncated response.
  * @module
  */
-import { chunkTypeError, isIterableBody, noStartResponseError, notABodyError } from "../gateway/response-fields.ts";
+import { chunkBeforeStartResponseError, chunkTypeError, isIterableBody, noStartResponseError, notABodyError } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { makeBody, readBody } from "./body.ts";
@@ -129,7 +129,7 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
             if (!(chunk instanceof Uint8Array) || (chunk.byteLength > 0 && !called)) {
               finished = true;
               await reader.stop();
-              yield page(chunk instanceof Uint8Array ? noStartResponseError() : chunkTypeError(chunk));
+              yield page(chunk instanceof Uint8Array ? chunkBeforeStartResponseError() : chunkTypeError(chunk));
               return;
             }
             if (chunk.byteLength > 0) sent = true;

@@ -186,7 +186,20 @@ export function secondStartResponseError(): Error {
   );
 }
 
-/** The error for body bytes produced before `startResponse()` was called. */
+/** The error for a body (an array, or an iterator that ended) returned without `startResponse()` ever called. */
 export function noStartResponseError(): Error {
   return new Error("the application returned a body without calling startResponse() (PEP 3333)");
+}
+
+/**
+ * The error for a non-empty chunk an iterated body yields before
+ * `startResponse()` was called (the app may call it later, in the body,
+ * as spec.md allows, but before its first non-empty chunk): a
+ * middleware that yields bytes of its own (a compressor's header) before
+ * the app it wraps has called its startResponse does this.
+ */
+export function chunkBeforeStartResponseError(): Error {
+  return new Error(
+    "the body yielded a non-empty chunk before startResponse() was called; call it before the first non-empty chunk (PEP 3333), also in a middleware that yields bytes of its own",
+  );
 }

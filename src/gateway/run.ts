@@ -7,7 +7,16 @@
  */
 import type { Application, Body, Environ, PostHook, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
 import { fileBodyBlob, isFileBody } from "./file-body.ts";
-import { checkHeaders, checkStatus, chunkTypeError, describe, noStartResponseError, notABodyError, secondStartResponseError } from "./response-fields.ts";
+import {
+  checkHeaders,
+  checkStatus,
+  chunkBeforeStartResponseError,
+  chunkTypeError,
+  describe,
+  noStartResponseError,
+  notABodyError,
+  secondStartResponseError,
+} from "./response-fields.ts";
 import { errorText } from "./error-text.ts";
 
 /** Where the gateway sends the response. */
@@ -409,7 +418,8 @@ class Invocation implements Running {
 
   private sendHead(bodyLength: number): void {
     const status = this.status;
-    if (status === null) throw noStartResponseError();
+    // Arrays, write() and the end of the body check first: here, a chunk of an iterated body came first.
+    if (status === null) throw chunkBeforeStartResponseError();
     // The app may have changed the list after startResponse (PEP 3333 allows
     // it until the first chunk), so check again what goes on the wire.
     checkHeaders(this.headers);

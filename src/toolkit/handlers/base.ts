@@ -18,7 +18,17 @@ import type {
 } from "../../spec.ts";
 import { isFileBody } from "../../gateway/file-body.ts";
 import { isHopByHopFor } from "../../gateway/hop-by-hop.ts";
-import { checkHeaders, declaredContentLength, excessBodyError, isIterableBody, isToken, noStartResponseError, notABodyError, shortBodyError } from "../../gateway/response-fields.ts";
+import {
+  checkHeaders,
+  chunkBeforeStartResponseError,
+  declaredContentLength,
+  excessBodyError,
+  isIterableBody,
+  isToken,
+  noStartResponseError,
+  notABodyError,
+  shortBodyError,
+} from "../../gateway/response-fields.ts";
 import { TSGI_VERSION } from "../../spec.ts";
 import { Headers } from "../headers.ts";
 import { isLatin1, latin1Encode } from "../streams.ts";
@@ -275,7 +285,7 @@ export abstract class BaseHandler {
     }
     if (data.length === 0) return;
     // The server's error (gateway/run.ts), not write()'s: the app never called write().
-    if (!this.status) throw noStartResponseError();
+    if (!this.status) throw Array.isArray(this.result) ? noStartResponseError() : chunkBeforeStartResponseError();
     await this.write(data);
   }
 
