@@ -5,6 +5,7 @@ import { resolveDeployOptions } from "../src/deploy/options.ts";
 import { parseArgs } from "citty";
 import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS, deployOptionsFromArgs } from "../src/cli/serve.ts";
 import { checkArgs } from "../src/cli/args.ts";
+import { join } from "node:path";
 
 describe("resolveDeployOptions", () => {
   test("defaults: 127.0.0.1:8000 (or PORT), one process, 30 s graceful timeout", () => {
@@ -162,6 +163,28 @@ describe("checkArgs: strict command lines", () => {
     }
     // Its own flags are untouched.
     expect(checkForeign("./app.ts", "--workers", "2", "--host", "0.0.0.0")).not.toThrow();
+  });
+
+  test("--help (or -h, --version) anywhere wins over what is wrong with the other arguments: tsgi serve and tsgi-dev print it and exit 0", () => {
+    const root = join(import.meta.dir, "..");
+    const run = (...argv: string[]) => Bun.spawnSync([process.execPath, ...argv], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+    for (const argv of [
+      ["src/cli/serve.ts", "serve", "--help", "--port"],
+      ["src/cli/serve.ts", "serve", "--uds", "--help"],
+      ["src/cli/serve.ts", "serve", "./app.ts", "--bogus", "-h"],
+      ["src/cli/dev.ts", "--port", "--help"],
+      ["src/cli/dev.ts", "--workers", "4", "-h"],
+    ]) {
+      const r = run(...argv);
+      expect(r.exitCode, argv.join(" ")).toBe(0);
+      expect(r.stdout.toString(), argv.join(" ")).toContain("--port");
+      expect(r.stderr.toString(), argv.join(" ")).not.toContain("ERROR");
+    }
+    const v = run("src/cli/serve.ts", "serve", "--version", "--port");
+    expect(v.exitCode).toBe(0);
+    expect(v.stdout.toString().trim()).toMatch(/^\d+\.\d+\.\d+/);
+    // After "--", --help is the app's, not ours: the errors before it still count.
+    expect(check("./app.ts", "--uds", "--", "--help")).toThrow(/^--uds needs a value/);
   });
 
   test("a value flag needs a value, and never takes the next flag as it", () => {

@@ -34,8 +34,9 @@ export interface FlagDef {
  * Run it before citty parses (citty prints its whole usage text before
  * such errors), and again in the command is harmless.
  *
- * `--help`, `-h`, `--version` and `-v` are citty's own and always allowed;
- * everything after `--` is left alone.
+ * `--help`, `-h`, `--version` and `-v` are citty's own and always allowed,
+ * and one of them before `--` turns the checks off (citty then answers it,
+ * whatever else was given); everything after `--` is left alone.
  * @param command the command's name, used in messages (`tsgi serve`).
  * @param foreign flags of other servers (gunicorn, uvicorn) this command
  *   does not have, by name without dashes (`bind`, `b`), with what to do
@@ -52,6 +53,10 @@ export function checkArgs(
   optionalValues: Record<string, readonly string[]> = {},
   foreign: Record<string, string> = {},
 ): void {
+  // Help (or the version) asked for anywhere wins over what is wrong with the rest, as citty
+  // answers it (`tsgi serve --help --port` shows the help, not "--port needs a value").
+  const end = rawArgs.indexOf("--");
+  if ((end === -1 ? rawArgs : rawArgs.slice(0, end)).some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
   const positionals = Object.entries(defs).filter(([, d]) => d.type === "positional").map(([name]) => name);
   const flags = Object.keys(defs).filter((name) => defs[name]!.type !== "positional");
   let seenPositionals = 0;
