@@ -836,6 +836,11 @@ except OSError as e:
       expect(() => createServer(echoApp([]), { maxRequestBodySize: -1 })).toThrow(/maxRequestBodySize must be a non-negative integer/);
     });
 
+    test("a port above 65535 is the server's RangeError naming the option, not Bun's SocketOptions error", () => {
+      expect(() => createServer(echoApp([]), { port: 70000 })).toThrow(/^server option port must be a TCP port, 0 to 65535, got 70000$/);
+      expect(() => createServer(echoApp([]), { port: 65535 })).not.toThrow();
+    });
+
     test("limits that would refuse everything at 0 are a RangeError, as their CLI flags are", () => {
       for (const key of ["urlLengthLimit", "maxHeaderBytes", "maxHeaderCount", "maxConnections"] as const) {
         expect(() => createServer(echoApp([]), { [key]: 0 }), key).toThrow(new RegExp(`${key} must be at least 1, got 0`));

@@ -51,7 +51,10 @@ export interface ServerOptions {
    * seeds' `''` means every interface).
    */
   hostname?: string;
-  /** TCP port; 0 picks a free one (read it back from `server.port`). Default 8000. */
+  /**
+   * TCP port, 0 to 65535; 0 picks a free one (read it back from `server.port`). Default 8000.
+   * Anything else is a RangeError from `createServer()`/`serve()`.
+   */
   port?: number;
   /** Linux `SO_REUSEPORT`, for several processes on one port. Default false. */
   reusePort?: boolean;
@@ -328,6 +331,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
       throw new RangeError(`server option ${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
     }
   }
+  if (resolved.port > 65535) throw new RangeError(`server option port must be a TCP port, 0 to 65535, got ${resolved.port}`);
   // At 0 these would refuse every connection or request; "no limit" is not what 0 means for them.
   for (const key of ["urlLengthLimit", "maxHeaderBytes", "maxHeaderCount", "maxConnections"] as const) {
     if (resolved[key] < 1) throw new RangeError(`server option ${key} must be at least 1, got 0`);
