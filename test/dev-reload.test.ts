@@ -152,6 +152,60 @@ export default async (environ: any, startResponse: any) => {
     await until(async () => (await get(url)).text === "fixed", 3000);
   });
 
+  test("text that reads like an extensionless import (in a string, a template, a comment) is served as written, and a .js module with JSX loads, as under bun", async () => {
+    // The loader plugin writes ./lib/c as its absolute path: only in the import itself, never in
+    // the string beside it (a double-quoted path inside '...' there was a syntax error), and .js
+    // is read with Bun's own loader for it (jsx), not js ("Unexpected <").
+    const app = new TempApp({
+      "app.ts": `import { c } from "./lib/c";
+import { view } from "./lib/view";
+const usage = "usage: import { c } from './lib/c'";
+const example = \`const { c } = require('./lib/c'); await import("./lib/c")\`;
+// import { c } from "./lib/c"
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode([c, usage, example, view()].join("|"))];
+};
+`,
+      "lib/c.ts": `export const c = "c1";\n`,
+      "lib/view.js": `// @jsxRuntime classic\n// @jsx h\nconst h = (tag, props, ...children) => tag + ":" + children.join("");\nexport const view = () => <b>v1</b>;\n`,
+    });
+    apps.push(app);
+    const { url } = await start(app);
+    const expected = (c: string, v: string) => [c, "usage: import { c } from './lib/c'", `const { c } = require('./lib/c'); await import("./lib/c")`, `b:${v}`].join("|");
+    const first = await get(url);
+    expect(first.text).toBe(expected("c1", "v1"));
+    // And the import itself is still versioned: a change to lib/c.ts and lib/view.js reloads.
+    app.write("lib/c.ts", `export const c = "c2";\n`);
+    await until(async () => (await get(url)).text === expected("c2", "v1"), 5000);
+    app.write("lib/view.js", `// @jsxRuntime classic\n// @jsx h\nconst h = (tag, props, ...children) => tag + ":" + children.join("");\nexport const view = () => <b>v2</b>;\n`);
+    await until(async () => (await get(url)).text === expected("c2", "v2"), 5000);
+  });
+
+  test("CommonJS modules (module.exports in a .js file, a .cjs file, require() of a module without its extension) load and reload, as under bun", async () => {
+    // Bun evaluates what a plugin's onLoad returns as an ES module: a CommonJS module read that
+    // way exported nothing ("Export named 'greet' not found"), so those are left to Bun.
+    const app = new TempApp({
+      "app.ts": `import { greet } from "./lib/greet.js";
+import settings from "./lib/settings.cjs";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(greet("w") + "|" + settings.name)];
+};
+`,
+      "lib/greet.js": `const { prefix } = require("./prefix");\nmodule.exports.greet = (name) => prefix + name;\n`,
+      "lib/prefix.js": `exports.prefix = "hello1 ";\n`,
+      "lib/settings.cjs": `module.exports = { name: "s1" };\n`,
+    });
+    apps.push(app);
+    const { url } = await start(app);
+    expect((await get(url)).text).toBe("hello1 w|s1");
+    app.write("lib/settings.cjs", `module.exports = { name: "s2" };\n`);
+    await until(async () => (await get(url)).text === "hello1 w|s2", 5000);
+    app.write("lib/greet.js", `const { prefix } = require("./prefix");\nmodule.exports.greet = (name) => prefix + name + "!";\n`);
+    await until(async () => (await get(url)).text === "hello1 w!|s2", 5000);
+  });
+
   test("a module a request imports by a computed specifier (no scan can see it) is watched from then on, across reloads", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

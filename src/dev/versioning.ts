@@ -43,28 +43,39 @@ import { isUserFile, stripQuery } from "./paths.ts";
 /** JavaScript and TypeScript module files, by extension. */
 const CODE_MODULE = /\.[cm]?[jt]sx?$/;
 
-/** Bun's loader for each JavaScript and TypeScript extension. */
+/** Bun's loader for each JavaScript and TypeScript extension (its defaults: `.js` is `jsx`, JSX allowed). */
 const LOADERS: Record<string, "ts" | "tsx" | "js" | "jsx"> = {
   ".ts": "ts",
   ".mts": "ts",
   ".cts": "ts",
   ".tsx": "tsx",
-  ".js": "js",
+  ".js": "jsx",
   ".mjs": "js",
   ".cjs": "js",
   ".jsx": "jsx",
 };
 
-/**
- * The paths the plugin's `onLoad` reads (it must answer each one): a user
- * code module (see `isUserFile`), with or without a generation query. An
- * absolute path, not in the compiled binary's `/$bunfs/` (or `~BUN`), not
- * under `node_modules`.
- */
-const USER_CODE_FILTER = /^(?!\/\$bunfs\/)(?![A-Za-z]:[\\/]~BUN[\\/])(?!.*[\\/]node_modules[\\/])(?:\/|[A-Za-z]:[\\/]).*\.[cm]?[jt]sx?(?:\?.*)?$/;
-
 /** The query parameter naming a module's generation. */
 export const GENERATION_PARAM = "tsgi-reload";
+
+/**
+ * Appended to the key of a module the plugin's `onLoad` must not read (see
+ * {@link loadsNatively}): Bun (1.4.5) evaluates any source an `onLoad` gives
+ * it as an ES module, so a CommonJS module read that way exported nothing
+ * (oven-sh/bun#39786), and an `onLoad` cannot hand a module back to Bun.
+ */
+const NATIVE_PARAM = "tsgi-native";
+
+/**
+ * The paths the plugin's `onLoad` reads (it must answer each one): a user
+ * code module (see `isUserFile`) under a generation key, and not marked
+ * {@link NATIVE_PARAM}. An absolute path, not in the compiled binary's
+ * `/$bunfs/` (or `~BUN`), not under `node_modules`. A plain path (an
+ * import Bun resolved itself) is Bun's to load.
+ */
+const USER_CODE_FILTER = new RegExp(
+  `^(?!/\\$bunfs/)(?![A-Za-z]:[\\\\/]~BUN[\\\\/])(?!.*[\\\\/]node_modules[\\\\/])(?!.*[?&]${NATIVE_PARAM}\\b)(?:/|[A-Za-z]:[\\\\/]).*\\.[cm]?[jt]sx?\\?(?:.*&)?${GENERATION_PARAM}=\\d+(?:&.*)?$`,
+);
 
 const GENERATION_RE = new RegExp(`[?&]${GENERATION_PARAM}=(\\d+)`);
 
@@ -95,14 +106,52 @@ export function generationOf(key: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** `path` as the key of generation `n`. */
+/**
+ * `path` as the key of generation `n`: `path?tsgi-reload=n`, with
+ * `&tsgi-native` for a module Bun must load itself ({@link loadsNatively}).
+ */
 export function versioned(path: string, n: number): string {
-  return `${stripQuery(path)}?${GENERATION_PARAM}=${n}`;
+  const file = stripQuery(path);
+  return `${file}?${GENERATION_PARAM}=${n}${loadsNatively(file, n) ? `&${NATIVE_PARAM}` : ""}`;
 }
 
-/** Remove `?tsgi-reload=N` from text (module keys in error messages and stacks). */
+/** Remove `?tsgi-reload=N` (and `&tsgi-native`) from text (module keys in error messages and stacks). */
 export function unversion(text: string): string {
-  return text.replace(new RegExp(`\\?${GENERATION_PARAM}=\\d+`, "g"), "");
+  return text.replace(new RegExp(`\\?${GENERATION_PARAM}=\\d+(?:&${NATIVE_PARAM})?`, "g"), "");
+}
+
+/** {@link loadsNatively}'s answers, per generation (the two latest kept: a load and the one serving). */
+const nativeAnswers = new Map<number, Map<string, boolean>>();
+
+/**
+ * Whether the module at `file` is left to Bun to read, not given to Bun by
+ * the plugin's `onLoad`: a CommonJS module (`.cjs`, `.cts`, or a `.js`/`.ts`
+ * file without an `import` or `export` statement, such as one that sets
+ * `module.exports`), which an `onLoad` would break. Such a module has no
+ * static imports to rewrite anyway. A file that cannot be read or scanned
+ * is not (the plugin reports it as Bun would). Asked once per file and generation.
+ */
+function loadsNatively(file: string, n: number): boolean {
+  let answers = nativeAnswers.get(n);
+  if (!answers) {
+    nativeAnswers.set(n, (answers = new Map()));
+    for (const g of nativeAnswers.keys()) if (g < n - 1) nativeAnswers.delete(g);
+  }
+  let native = answers.get(file);
+  if (native === undefined) answers.set(file, (native = isCommonJs(file)));
+  return native;
+}
+
+function isCommonJs(file: string): boolean {
+  const ext = extname(file).toLowerCase();
+  if (ext === ".cjs" || ext === ".cts") return true;
+  if (!(ext in LOADERS) || ext === ".mjs" || ext === ".mts") return false;
+  try {
+    const { exports, imports } = transpilerFor(LOADERS[ext]!).scan(readFileSync(file, "utf8"));
+    return exports.length === 0 && !imports.some((imp) => imp.kind === "import-statement");
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -161,6 +210,12 @@ export function installVersioning(own: (path: string) => boolean): void {
 
 const transpilers = new Map<string, Bun.Transpiler>();
 
+function transpilerFor(loader: "ts" | "tsx" | "js" | "jsx"): Bun.Transpiler {
+  let transpiler = transpilers.get(loader);
+  if (!transpiler) transpilers.set(loader, (transpiler = new Bun.Transpiler({ loader })));
+  return transpiler;
+}
+
 /** The import kinds whose specifier decides a module key (not `require.resolve`, which only names a path). */
 const MODULE_IMPORTS = new Set<string>(["import-statement", "dynamic-import", "require-call"]);
 
@@ -171,16 +226,16 @@ const MODULE_IMPORTS = new Set<string>(["import-statement", "dynamic-import", "r
  * (tsconfig `paths`, `index` files). Static imports and re-exports, side-effect
  * imports, literal `import()` and `require()` are rewritten; a specifier that
  * does not resolve, or one written with escapes, is left for Bun to report
- * or resolve. Lines do not move. A source Bun cannot scan (a syntax error)
- * is returned unchanged, for Bun to report.
+ * or resolve. Text that only reads like such an import (in a string, a
+ * template or a comment) is left as it is. Lines do not move. A source Bun
+ * cannot scan (a syntax error) is returned unchanged, for Bun to report.
  *
  * @param source the module's text.
  * @param file its absolute path.
  * @param loader how Bun reads it.
  */
 export function explicitSpecifiers(source: string, file: string, loader: "ts" | "tsx" | "js" | "jsx"): string {
-  let transpiler = transpilers.get(loader);
-  if (!transpiler) transpilers.set(loader, (transpiler = new Bun.Transpiler({ loader })));
+  const transpiler = transpilerFor(loader);
   let imports: Bun.Import[];
   try {
     imports = transpiler.scanImports(source);
@@ -205,8 +260,39 @@ export function explicitSpecifiers(source: string, file: string, loader: "ts" | 
   if (rewrites.size === 0) return source;
   const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const pattern = new RegExp(`(\\bfrom\\s*|\\bimport\\s*\\(\\s*|\\bimport\\s*|\\brequire\\s*\\(\\s*)(["'\`])(${[...rewrites.keys()].map(escape).join("|")})\\2`, "g");
-  return source.replace(pattern, (_, before: string, _quote: string, specifier: string) => before + JSON.stringify(rewrites.get(specifier)));
+  // The pattern also finds text that reads like an import in a string, a comment or a template
+  // ("usage: import { c } from './lib/c'"), which must stay as it is (a path in double quotes
+  // there was a syntax error). Each match gets a marker specifier between its own quotes, which
+  // leaves the source as valid as it was, and only the markers the scanner reports as imports
+  // are rewritten.
+  const matches = [...source.matchAll(pattern)];
+  if (matches.length === 0) return source;
+  const marker = (i: number) => `${IMPORT_MARKER}${i}`;
+  let marked = "";
+  let at = 0;
+  matches.forEach((m, i) => {
+    marked += source.slice(at, m.index) + m[1] + m[2] + marker(i) + m[2];
+    at = m.index + m[0].length;
+  });
+  marked += source.slice(at);
+  let real: Set<string>;
+  try {
+    real = new Set(transpiler.scanImports(marked).map((imp) => imp.path));
+  } catch {
+    return source;
+  }
+  let out = "";
+  at = 0;
+  matches.forEach((m, i) => {
+    if (!real.has(marker(i))) return;
+    out += source.slice(at, m.index) + m[1] + JSON.stringify(rewrites.get(m[3]!));
+    at = m.index + m[0].length;
+  });
+  return at === 0 ? source : out + source.slice(at);
 }
+
+/** The specifier {@link explicitSpecifiers} puts in place of each candidate, numbered, to ask the scanner which are imports. */
+const IMPORT_MARKER = "tsgi-dev-import-candidate-";
 
 /**
  * `Bun.resolveSync(specifier, dir)` as Bun resolves it, without versioning
