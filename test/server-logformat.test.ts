@@ -59,6 +59,27 @@ describe("log format: Python's % formatting with a mapping (eventlet log_format)
   });
 });
 
+test("every field a log format may name is documented: server.md's access log section, deploy.md's --log-format row, tsgi serve --help", async () => {
+  let known: string[] = [];
+  try {
+    compileLogFormat("%(no_such_field)s");
+  } catch (error) {
+    known = /known: (.*)$/.exec((error as Error).message)![1]!.split(", ");
+  }
+  expect(known).toContain("client_port");
+  const root = `${import.meta.dir}/..`;
+  const server = await Bun.file(`${root}/docs/server.md`).text();
+  const section = server.slice(server.indexOf("## The access log"), server.indexOf("\n## ", server.indexOf("## The access log") + 1));
+  const deploy = await Bun.file(`${root}/docs/deploy.md`).text();
+  const logFormatRow = deploy.split("\n").find((l) => l.startsWith("| `--log-format"))!;
+  const { DEPLOY_ARGS } = await import("../src/cli/serve.ts");
+  for (const name of known) {
+    expect(section, `docs/server.md access log: ${name}`).toContain(`\`${name}\``);
+    expect(logFormatRow, `docs/deploy.md --log-format: ${name}`).toContain(`%(${name})`);
+    expect(DEPLOY_ARGS["log-format"].description, `--help: ${name}`).toContain(`%(${name})`);
+  }
+});
+
 describe("access log batching", () => {
   const pool = serverPool();
 
