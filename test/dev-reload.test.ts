@@ -206,6 +206,28 @@ export default (environ: any, startResponse: any) => {
     await until(async () => (await get(url)).text === "hello1 w!|s2", 5000);
   });
 
+  test("imports with attributes (with { type: \"text\" }) of a code module read it as the attribute asks, beside a plain import of it, and reload, as under bun", async () => {
+    // Neither onResolve nor onLoad is told a module's attributes: the loader plugin's onLoad read
+    // ./lib/c.ts as code for an import that asked for its text ("Missing 'default' export").
+    const app = new TempApp({
+      "app.ts": `import { c } from "./lib/c";
+import source from "./lib/c.ts" with { type: "text" };
+export default async (environ: any, startResponse: any) => {
+  const lazy = (await import("./lib/c.ts", { with: { type: "text" } })).default;
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode([c, source.trim(), lazy.trim()].join("|"))];
+};
+`,
+      "lib/c.ts": `export const c = "c1";\n`,
+    });
+    apps.push(app);
+    const { url } = await start(app);
+    const line = (v: string) => `export const c = "${v}";`;
+    expect((await get(url)).text).toBe(["c1", line("c1"), line("c1")].join("|"));
+    app.write("lib/c.ts", `export const c = "c2";\n`);
+    await until(async () => (await get(url)).text === ["c2", line("c2"), line("c2")].join("|"), 5000);
+  });
+
   test("a module a request imports by a computed specifier (no scan can see it) is watched from then on, across reloads", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

@@ -177,14 +177,17 @@ export function installVersioning(own: (path: string) => boolean): void {
         if (plain || n === 0 || !args.importer || /^(node|bun):/.test(args.path)) return undefined;
         const importer = stripQuery(args.importer);
         if (!isUserFile(importer) || isOwn(importer)) return undefined;
+        // An import with attributes, marked by the importer's onLoad (see explicitSpecifiers): Bun must read it.
+        const attributed = args.path.endsWith(ATTRIBUTES_MARK);
         let resolved: string;
         try {
-          resolved = resolvePlain(args.path, dirname(importer));
+          resolved = resolvePlain(attributed ? args.path.slice(0, -ATTRIBUTES_MARK.length) : args.path, dirname(importer));
         } catch {
           return undefined;
         }
         if (!isUserFile(stripQuery(resolved)) || isOwn(stripQuery(resolved))) return undefined;
-        const key = versioned(resolved, n);
+        let key = versioned(resolved, n);
+        if (attributed && !key.endsWith(`&${NATIVE_PARAM}`)) key += `&${NATIVE_PARAM}`;
         // Between loads: what the serving generation loaded is shared, a code module imported
         // lazily joins the generation (a plain key would keep a failed evaluation for good), and
         // anything else (`require.resolve("./page.html")`) stays a real path.
@@ -226,8 +229,10 @@ const MODULE_IMPORTS = new Set<string>(["import-statement", "dynamic-import", "r
  * (tsconfig `paths`, `index` files). Static imports and re-exports, side-effect
  * imports, literal `import()` and `require()` are rewritten; a specifier that
  * does not resolve, or one written with escapes, is left for Bun to report
- * or resolve. Text that only reads like such an import (in a string, a
- * template or a comment) is left as it is. Lines do not move. A source Bun
+ * or resolve. An import of a user file with attributes (`with { type:
+ * "text" }`) is written as its absolute path marked for Bun to read it
+ * itself ({@link ATTRIBUTES_MARK}), extension or not. Text that only reads
+ * like such an import (in a string, a template or a comment) is left as it is. Lines do not move. A source Bun
  * cannot scan (a syntax error) is returned unchanged, for Bun to report.
  *
  * @param source the module's text.
@@ -243,6 +248,7 @@ export function explicitSpecifiers(source: string, file: string, loader: "ts" | 
     return source;
   }
   const dir = dirname(file);
+  const mayHaveAttributes = /\b(?:with|assert)\s*[{:]/.test(source);
   const rewrites = new Map<string, string>();
   for (const imp of imports) {
     if (!MODULE_IMPORTS.has(imp.kind) || rewrites.has(imp.path) || /^(node|bun):/.test(imp.path)) continue;
@@ -253,8 +259,9 @@ export function explicitSpecifiers(source: string, file: string, loader: "ts" | 
       continue;
     }
     if (!isUserFile(resolved) || isOwn(resolved)) continue;
+    // A specifier with its file's extension is seen by onResolve as it is: only one that may carry attributes is of interest.
     const ext = extname(resolved);
-    if (ext !== "" && stripQuery(imp.path).endsWith(ext)) continue;
+    if (ext !== "" && stripQuery(imp.path).endsWith(ext) && !mayHaveAttributes) continue;
     rewrites.set(imp.path, resolved);
   }
   if (rewrites.size === 0) return source;
@@ -285,11 +292,32 @@ export function explicitSpecifiers(source: string, file: string, loader: "ts" | 
   at = 0;
   matches.forEach((m, i) => {
     if (!real.has(marker(i))) return;
-    out += source.slice(at, m.index) + m[1] + JSON.stringify(rewrites.get(m[3]!));
-    at = m.index + m[0].length;
+    const end = m.index + m[0].length;
+    const resolved = rewrites.get(m[3]!)!;
+    let specifier: string;
+    if (ATTRIBUTES_AFTER.test(source.slice(end, end + 200))) specifier = resolved + ATTRIBUTES_MARK;
+    else if (extname(resolved) === "" || !stripQuery(m[3]!).endsWith(extname(resolved))) specifier = resolved;
+    else return;
+    out += source.slice(at, m.index) + m[1] + JSON.stringify(specifier);
+    at = end;
   });
   return at === 0 ? source : out + source.slice(at);
 }
+
+/**
+ * Import attributes after a specifier: `with { type: "text" }` (or the older
+ * `assert`), in a static import or as `import()`'s second argument.
+ */
+const ATTRIBUTES_AFTER = /^\s*(?:(?:with|assert)\s*\{|,\s*\{\s*(?:with|assert)\b)/;
+
+/**
+ * Appended by {@link explicitSpecifiers} to the specifier of an import with
+ * attributes (`import text from "./page.ts" with { type: "text" }`), which
+ * the resolver then keys with {@link NATIVE_PARAM}: neither `onResolve` nor
+ * `onLoad` is told a module's attributes (Bun 1.4.5), and Bun reads a file
+ * as the attribute asks only when no `onLoad` answers for it.
+ */
+const ATTRIBUTES_MARK = `?${NATIVE_PARAM}`;
 
 /** The specifier {@link explicitSpecifiers} puts in place of each candidate, numbered, to ask the scanner which are imports. */
 const IMPORT_MARKER = "tsgi-dev-import-candidate-";
