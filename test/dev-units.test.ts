@@ -313,6 +313,11 @@ describe("error pages and masking", () => {
     const da = formatDiagnosis(diagnose(both));
     expect(da).toContain("[1 of 2] Error: replica a down");
     expect(da).toContain("[2 of 2] RangeError: replica b slow");
+    // Their frames in tsgi's own modules are left out, as the main stack's are (here: this file's).
+    expect(dt.related).toMatch(/\n\s+at .*dev-units\.test\.ts/);
+    const hidden = diagnose(top, { internal: (file) => file.endsWith("dev-units.test.ts") });
+    expect(hidden.related).toContain("Caused by: SyntaxError: JSON Parse error");
+    expect(hidden.related).not.toMatch(/\n\s+at /);
     // Without either, nothing is added.
     expect(diagnose(new Error("plain")).related).toBeUndefined();
     expect(dec.decode(renderErrorPage({ kind: "runtime", diagnosis: diagnose(new Error("plain")), debug: true, accept: "text/html" }).body)).not.toContain("<h2>Chained " + "errors</h2>");

@@ -190,7 +190,11 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   // Bun's error for a .json module that does not parse names no file: find it in the graph.
   if (!location && name === "SyntaxError" && message.startsWith("JSON Parse error") && options.graph) location = brokenJson(options.graph);
   const loc = location ? { file: location.file, line: location.line, column: location.column } : undefined;
-  const related = unversion(relatedErrorsText(error));
+  // The held errors' and causes' frames as the main stack shows them: without tsgi's own, nor Bun's `at <parse> (:0)`.
+  const related = unversion(relatedErrorsText(error))
+    .split("\n")
+    .filter((line) => !/^\s+at /.test(line) || parseStack(line.trim(), internal).some((f) => !f.internal))
+    .join("\n");
   return withFrame({ title: name, message, location: loc, stack, raw: raw + related, ...(related ? { related } : {}) });
 }
 
