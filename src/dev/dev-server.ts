@@ -12,6 +12,7 @@ import type { Application, Environ } from "../spec.ts";
 import type { DevConfig } from "./config.ts";
 import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
 import { DotenvReloader } from "./dotenv.ts";
+import { HeapGrowth } from "./heap-growth.ts";
 import { raisedAfterStart, withErrorPages } from "./error-pages-app.ts";
 import { forwardTo, HANDOVER_IDLE_GRACE_MS, loopbackFor } from "./handover.ts";
 import { withHostCheck } from "./allowed-hosts.ts";
@@ -90,6 +91,8 @@ export async function startDevServer(
       options.onGraph?.(files);
     },
     onReloaded: ({ id }) => hub?.reload(id),
+    // In place, every save adds a generation to this process: say so if they pile up.
+    heapGrowth: inPlace ? new HeapGrowth() : undefined,
   });
 
   const describeError = (error: unknown) => diagnose(error, { graph: loader.files, internal: isTsgiSource });

@@ -9,8 +9,8 @@
  * the previous generations are deleted from the registry
  * (`delete require.cache[key]`), and so is any unversioned user module
  * (reached by `require()` or a computed `import()`), so old module instances
- * become garbage once no request uses the old app (measured: RSS flat over
- * hundreds of reloads). `node_modules` and the dev server's own modules
+ * become garbage once no request uses the old app (measured: the heap flat
+ * over hundreds of reloads, RSS levelling off; see docs/dev-server.md). `node_modules` and the dev server's own modules
  * stay cached.
  * @module
  */

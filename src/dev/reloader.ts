@@ -16,6 +16,7 @@ import { escapeControls } from "../server/log.ts";
 import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
 import type { DotenvReloader } from "./dotenv.ts";
 import { renderErrorPage } from "./error-page.ts";
+import type { HeapGrowth } from "./heap-growth.ts";
 import type { AppLoader, LoadFailure } from "./loader.ts";
 
 /** The minimal logger the reloader prints through (a consola instance fits). */
@@ -45,6 +46,12 @@ export interface ReloaderOptions {
   onFailed?: (info: { failure: LoadFailure; diagnosis: Diagnosis; changed: string[] }) => void;
   /** Decide which stack frames are not user code (tsgi's own sources). */
   internal?: (file: string) => boolean;
+  /**
+   * Watch the heap across reloads and warn when old generations pile up (an
+   * app that leaves a timer, a server or a global cache behind at import):
+   * for a process that reloads in place. Default none.
+   */
+  heapGrowth?: HeapGrowth;
 }
 
 type State = { ok: true; app: Application; kind: ApplicationKind } | { ok: false; failure: LoadFailure; diagnosis: Diagnosis };
@@ -116,7 +123,10 @@ export class Reloader {
    */
   async start(): Promise<State> {
     const result = await this.#load();
-    if (result.ok) this.#generation++;
+    if (result.ok) {
+      this.#generation++;
+      this.#options.heapGrowth?.start();
+    }
     return this.#state!;
   }
 
@@ -254,6 +264,13 @@ export class Reloader {
       if (log.success) log.success(`reloaded in ${ms} ms: ${what}`);
       else log.info(`reloaded in ${ms} ms: ${what}`);
       this.#options.onReloaded?.({ id: this.id, ms, changed });
+      const growth = this.#options.heapGrowth;
+      if (growth) {
+        // The baseline is the first good load's: after a failed start, this one.
+        if (!growth.started) growth.start();
+        const warning = growth.check(this.#reloads);
+        if (warning) (log.warn ?? log.info).call(log, warning);
+      }
       return "reloaded";
     }
     const s = this.#state as Extract<State, { ok: false }>;
