@@ -302,3 +302,24 @@ export function spawnedProcesses(): Array<ReturnType<typeof Bun.spawn>> {
   });
   return procs;
 }
+
+/**
+ * Bytes searched by `Uint8Array.prototype.indexOf` while `run` runs (each
+ * call counts from its start offset to the end): how a test sees that a
+ * reader scans a long line once in all, not once per piece that arrives.
+ */
+export async function bytesScanned<T>(run: () => Promise<T>): Promise<{ result: T; scanned: number }> {
+  const proto = Uint8Array.prototype as unknown as { indexOf: (v: number, from?: number) => number };
+  const indexOf = proto.indexOf;
+  let scanned = 0;
+  proto.indexOf = function (this: Uint8Array, v: number, from = 0) {
+    scanned += this.length - from;
+    return indexOf.call(this, v, from);
+  };
+  try {
+    const result = await run();
+    return { result, scanned };
+  } finally {
+    proto.indexOf = indexOf;
+  }
+}
