@@ -228,6 +228,27 @@ export default async (environ: any, startResponse: any) => {
     await until(async () => (await get(url)).text === ["c2", line("c2"), line("c2")].join("|"), 5000);
   });
 
+  test("a macro import (with { type: \"macro\" }) runs as under bun, with or without the extension, and across a reload of its importer", async () => {
+    // The loader plugin's onLoad wrote the specifier of every import with attributes as a key of its
+    // own, which Bun's transpiler, resolving the macro itself, could not find: 'Macro "/abs/lib/m.ts?tsgi-native" not found'.
+    const app = new TempApp({
+      "app.ts": `import { stamp } from "./lib/m.ts" with { type: "macro" };
+import { stamp as stamp2 } from "./lib/m" with { type: "macro" };
+const text = stamp() + "|" + stamp2() + "|e1";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(text)];
+};
+`,
+      "lib/m.ts": `export function stamp(): string {\n  return "m" + (20 + 1);\n}\n`,
+    });
+    apps.push(app);
+    const { url } = await start(app);
+    expect((await get(url)).text).toBe("m21|m21|e1");
+    app.write("app.ts", app.read("app.ts").replace("|e1", "|e2"));
+    await until(async () => (await get(url)).text === "m21|m21|e2", 5000);
+  });
+
   test("a module a request imports by a computed specifier (no scan can see it) is watched from then on, across reloads", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

@@ -231,7 +231,8 @@ const MODULE_IMPORTS = new Set<string>(["import-statement", "dynamic-import", "r
  * does not resolve, or one written with escapes, is left for Bun to report
  * or resolve. An import of a user file with attributes (`with { type:
  * "text" }`) is written as its absolute path marked for Bun to read it
- * itself ({@link ATTRIBUTES_MARK}), extension or not. Text that only reads
+ * itself ({@link ATTRIBUTES_MARK}), extension or not; a macro import (`with {
+ * type: "macro" }`) is left as written, for Bun's transpiler. Text that only reads
  * like such an import (in a string, a template or a comment) is left as it is. Lines do not move. A source Bun
  * cannot scan (a syntax error) is returned unchanged, for Bun to report.
  *
@@ -294,8 +295,12 @@ export function explicitSpecifiers(source: string, file: string, loader: "ts" | 
     if (!real.has(marker(i))) return;
     const end = m.index + m[0].length;
     const resolved = rewrites.get(m[3]!)!;
+    const after = source.slice(end, end + 200);
     let specifier: string;
-    if (ATTRIBUTES_AFTER.test(source.slice(end, end + 200))) specifier = resolved + ATTRIBUTES_MARK;
+    // A macro (`with { type: "macro" }`) runs as Bun transpiles the importer, which resolves its specifier
+    // itself: a key of ours is no file to it ('Macro "/abs/m.ts?tsgi-native" not found').
+    if (MACRO_AFTER.test(after)) return;
+    if (ATTRIBUTES_AFTER.test(after)) specifier = resolved + ATTRIBUTES_MARK;
     else if (extname(resolved) === "" || !stripQuery(m[3]!).endsWith(extname(resolved))) specifier = resolved;
     else return;
     out += source.slice(at, m.index) + m[1] + JSON.stringify(specifier);
@@ -309,6 +314,9 @@ export function explicitSpecifiers(source: string, file: string, loader: "ts" | 
  * `assert`), in a static import or as `import()`'s second argument.
  */
 const ATTRIBUTES_AFTER = /^\s*(?:(?:with|assert)\s*\{|,\s*\{\s*(?:with|assert)\b)/;
+
+/** The attributes of a macro import (`with { type: "macro" }`), which is left as written. */
+const MACRO_AFTER = /^\s*(?:with|assert)\s*\{\s*["']?type["']?\s*:\s*["']macro["']/;
 
 /**
  * Appended by {@link explicitSpecifiers} to the specifier of an import with
