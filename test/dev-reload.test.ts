@@ -228,6 +228,33 @@ export default async (environ: any, startResponse: any) => {
     await until(async () => (await get(url)).text === ["c2", line("c2"), line("c2")].join("|"), 5000);
   });
 
+  test("a module with no import or export statement that is an ES module all the same (a top-level await, an export {}) recovers from a throw in what it imports without an extension", async () => {
+    // Such a module was taken for CommonJS and left to Bun, so its import("./lib/s") kept its plain key,
+    // and a top-level throw in lib/s.ts stayed on the error page after the fix, until a restart.
+    const app = new TempApp({
+      "app.ts": `import "./setup.ts";
+import "./other.ts";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode((globalThis as any).__s + "|" + (globalThis as any).__t)];
+};
+`,
+      "setup.ts": `const { s } = await import("./lib/s");\n(globalThis as any).__s = s;\n`,
+      "other.ts": `import type { T } from "./lib/t";\nexport {};\nconst t: T = (await import("./lib/t")).t;\n(globalThis as any).__t = t;\n`,
+      "lib/s.ts": `export const s = "s1";\n`,
+      "lib/t.ts": `export type T = string;\nexport const t = "t1";\n`,
+    });
+    apps.push(app);
+    const { url } = await start(app);
+    expect((await get(url)).text).toBe("s1|t1");
+    app.write("lib/s.ts", `throw new Error("s broken");\n`);
+    app.write("lib/t.ts", `throw new Error("t broken");\n`);
+    await until(async () => (await get(url)).status === 500, 5000);
+    app.write("lib/s.ts", `export const s = "s2";\n`);
+    app.write("lib/t.ts", `export type T = string;\nexport const t = "t2";\n`);
+    await until(async () => (await get(url)).text === "s2|t2", 5000);
+  });
+
   test("a macro import (with { type: \"macro\" }) runs as under bun, with or without the extension, and across a reload of its importer", async () => {
     // The loader plugin's onLoad wrote the specifier of every import with attributes as a key of its
     // own, which Bun's transpiler, resolving the macro itself, could not find: 'Macro "/abs/lib/m.ts?tsgi-native" not found'.

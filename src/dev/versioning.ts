@@ -126,8 +126,8 @@ const nativeAnswers = new Map<number, Map<string, boolean>>();
 /**
  * Whether the module at `file` is left to Bun to read, not given to Bun by
  * the plugin's `onLoad`: a CommonJS module (`.cjs`, `.cts`, or a `.js`/`.ts`
- * file without an `import` or `export` statement, such as one that sets
- * `module.exports`), which an `onLoad` would break. Such a module has no
+ * file without an `import` or `export` statement nor a top-level `await`,
+ * such as one that sets `module.exports`), which an `onLoad` would break. Such a module has no
  * static imports to rewrite anyway. A file that cannot be read or scanned
  * is not (the plugin reports it as Bun would). Asked once per file and generation.
  */
@@ -147,10 +147,37 @@ function isCommonJs(file: string): boolean {
   if (ext === ".cjs" || ext === ".cts") return true;
   if (!(ext in LOADERS) || ext === ".mjs" || ext === ".mts") return false;
   try {
-    const { exports, imports } = transpilerFor(LOADERS[ext]!).scan(readFileSync(file, "utf8"));
-    return exports.length === 0 && !imports.some((imp) => imp.kind === "import-statement");
+    const transpiler = transpilerFor(LOADERS[ext]!);
+    const source = readFileSync(file, "utf8");
+    const { exports, imports } = transpiler.scan(source);
+    if (exports.length > 0 || imports.some((imp) => imp.kind === "import-statement")) return false;
+    return !hasModuleOnlySyntax(transpiler.transformSync(source));
   } catch {
     return false;
+  }
+}
+
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor as FunctionConstructor;
+
+/**
+ * Whether `js` (a module's transpiled code, without import or export
+ * statements) is an ES module all the same, as Bun reads it: one with a
+ * top-level `await` (`const m = await import("./db")`), or an `export {}`
+ * (a scan lists no exports for it). Bun runs a file with neither as
+ * CommonJS. Told by parsing `js` as a function body (not run).
+ */
+function hasModuleOnlySyntax(js: string): boolean {
+  try {
+    new Function(js);
+    return false;
+  } catch {
+    if (/^export\s*\{\s*\};?$/m.test(js)) return true;
+    try {
+      new AsyncFunction(js);
+      return true;
+    } catch {
+      return false;
+    }
   }
 }
 
