@@ -927,6 +927,72 @@ describe("fromFetchHandler on tsgi: reason phrases and implicit content types", 
   });
 });
 
+describe("fromFetchHandler on tsgi: a Response's own Content-Length, as Bun.serve treats it", () => {
+  // An upstream that compresses, as most do: Bun's fetch() decompresses the body
+  // and keeps the upstream's Content-Encoding and (compressed) Content-Length.
+  const text = "hello world ".repeat(20000); // 240000 bytes, gzip ~1 KB
+  const gz = Bun.gzipSync(enc.encode(text));
+  let upstream: ReturnType<typeof Bun.serve>;
+  let srv: ReturnType<typeof startServer>;
+  beforeAll(() => {
+    upstream = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(request) {
+        const headers = { "content-encoding": "gzip", "content-type": "text/plain", "content-length": String(gz.length) };
+        if (new URL(request.url).pathname === "/whole") return new Response(gz, { headers });
+        // Streamed in two parts with a pause, so fetch() hands over a stream, not a body in memory.
+        return new Response(
+          new ReadableStream({
+            async start(c) {
+              c.enqueue(gz.subarray(0, 100));
+              await Bun.sleep(150);
+              c.enqueue(gz.subarray(100));
+              c.close();
+            },
+          }),
+          { headers },
+        );
+      },
+    });
+    srv = startServer(
+      fromFetchHandler((request: Request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/wrong") return new Response("hello world", { headers: { "content-length": "3" } });
+        return fetch(`http://127.0.0.1:${upstream.port}${path}`);
+      }),
+    );
+  });
+  afterAll(() => {
+    srv.server.close();
+    upstream.stop(true);
+  });
+
+  test("return fetch(upstream) of a gzip body held in memory: the whole decompressed body with its own length, not cut at the compressed size", async () => {
+    const r = await rawOne(srv.port, "GET /whole HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    expect(r.response!.status).toBe(200);
+    expect(r.response!.headers["content-length"]).toBe(String(text.length));
+    expect(r.response!.body.toString("latin1")).toBe(text);
+    expect(srv.errors.join("")).toBe("");
+  });
+
+  test("return fetch(upstream) of a streamed gzip body: the whole decompressed body, chunked", async () => {
+    const r = await rawOne(srv.port, "GET /streamed HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    expect(r.response!.status).toBe(200);
+    expect(r.response!.framing).toBe("chunked");
+    expect(r.response!.complete).toBe(true);
+    expect(r.response!.body.toString("latin1")).toBe(text);
+    expect(srv.errors.join("")).toBe("");
+  });
+
+  test("a Content-Length that is not the body's is not sent, as on Bun.serve: the body goes out whole", async () => {
+    const r = await rawOne(srv.port, "GET /wrong HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    expect(r.response!.headers["content-length"]).toBe("11");
+    expect(r.response!.body.toString("latin1")).toBe("hello world");
+    expect(srv.errors.join("")).toBe("");
+  });
+});
+
 describe("round trip: fromFetchHandler(toFetchHandler(app))", () => {
   const requests: Array<[Application, string, RequestInit | undefined]> = [
     [hello, "/", undefined],

@@ -100,7 +100,10 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * hop-by-hop fields dropped, an empty `statusText` replaced by the
  * registered reason phrase) and a body: one chunk with its length when
  * the `Response` holds it in memory (a string, bytes, JSON), else streamed
- * from `response.body` (none for HEAD). The request's `signal` is aborted when the body is closed
+ * from `response.body` (none for HEAD). The `Response`'s own
+ * `Content-Length` is not sent with a body held in memory (its bytes give
+ * the length, as on `Bun.serve`) nor with a streamed body that has a
+ * `Content-Encoding` (`fetch()` decompressed it: chunked). The request's `signal` is aborted when the body is closed
  * before its end (the client went away while it streamed); not while the
  * handler is still computing its `Response`. A handler that throws,
  * rejects or returns something other than a `Response` is an application
@@ -143,16 +146,26 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     if (!(response instanceof Response)) {
       throw new TypeError(`the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`);
     }
+    // Asked before touching `response.body`: reading it turns Bun's in-memory body into a stream.
+    const inMemory = !response.bodyUsed && heldInMemory(response);
+    // Bun.serve never sends a Response's own Content-Length: a body held in
+    // memory goes out with its real length, a streamed one chunked. What
+    // fetch() returns keeps the upstream's Content-Length although Bun
+    // decompressed the body (gzip, br, deflate, zstd), so passing it on cut a
+    // proxied body at its compressed size. Here the server frames a body held
+    // in memory by its bytes, and a streamed body that has a Content-Encoding
+    // (whose length the field may not be) goes out chunked.
+    const dropLength = inMemory || (method !== "HEAD" && response.body !== null && response.headers.has("content-encoding"));
     const headers: ResponseHeaders = [];
     response.headers.forEach((value, name) => {
       // A 426 MUST carry Upgrade (RFC 9110 §15.5.22): the tsgi server keeps it there.
       if (name === "set-cookie" || isHopByHopFor(name, response.status)) return;
+      if (dropLength && name === "content-length") return;
       headers.push([name, value]);
     });
     for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
     const reason = response.statusText || reasonPhrase(response.status) || "Unknown";
-    // Asked before touching `response.body`: reading it turns Bun's in-memory body into a stream.
-    if (!response.bodyUsed && heldInMemory(response)) {
+    if (inMemory) {
       // The whole body is at hand (c.json(), c.text(), new Response("...")): one
       // chunk with its length, as Bun.serve sends it (HEAD keeps GET's length).
       const blob = await response.blob();
