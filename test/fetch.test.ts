@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Hono } from "hono";
 import { streamText } from "hono/streaming";
+import { getConnInfo } from "hono/bun";
 import { asApplication, detectApplication, environUrl, fromFetchHandler, toFetchHandler } from "../src/fetch/index.ts";
 import type { Application, Environ } from "../src/spec.ts";
 import hello from "../fixtures/hello/app.ts";
@@ -990,6 +991,43 @@ describe("fromFetchHandler on tsgi: a Response's own Content-Length, as Bun.serv
     expect(r.response!.headers["content-length"]).toBe("11");
     expect(r.response!.body.toString("latin1")).toBe("hello world");
     expect(srv.errors.join("")).toBe("");
+  });
+});
+
+describe("fromFetchHandler on tsgi: the server argument Bun.serve passes", () => {
+  const h = new Hono();
+  h.get("/conn", (c) => c.json(getConnInfo(c)));
+  h.get("/ws", (c) => (c.env as { upgrade(r: Request): boolean }).upgrade(c.req.raw) ? c.body(null) : c.text("no websocket here", 426, { Upgrade: "websocket" }));
+  let srv: ReturnType<typeof startServer>;
+  beforeAll(() => {
+    srv = startServer(fromFetchHandler(h));
+  });
+  afterAll(() => srv.server.close());
+
+  test("Hono's getConnInfo (hono/bun) reads the client's address from server.requestIP(), not a 500 'env has to include the 2nd argument of fetch'", async () => {
+    const r = await rawOne(srv.port, "GET /conn HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    expect(r.response!.status).toBe(200);
+    const info = JSON.parse(r.response!.body.toString("utf8"));
+    expect(info.remote.address).toBe("127.0.0.1");
+    expect(info.remote.addressType).toBe("IPv4");
+    expect(info.remote.port).toBeGreaterThan(0);
+    expect(srv.errors.join("")).toBe("");
+  });
+
+  test("server.upgrade() is false, so the app's own answer to a failed upgrade goes out", async () => {
+    const r = await rawOne(srv.port, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    expect(r.response!.status).toBe(426);
+    expect(r.response!.body.toString("utf8")).toBe("no websocket here");
+  });
+
+  test("options.args replaces it", async () => {
+    const s = startServer(fromFetchHandler((_request: Request, ...rest: unknown[]) => Response.json(rest), { args: () => ["env"] }));
+    try {
+      const r = await rawOne(s.port, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      expect(r.response!.body.toString("utf8")).toBe('["env"]');
+    } finally {
+      s.server.close();
+    }
   });
 });
 

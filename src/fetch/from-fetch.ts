@@ -81,9 +81,42 @@ export interface FromFetchOptions {
   /**
    * Extra arguments passed after the `Request` (Hono's `env` and execution
    * context, for instance), computed per request from the environ.
-   * Default none.
+   * Default: one, the {@link FetchServer} `Bun.serve` passes in its place
+   * (`requestIP()` from `REMOTE_ADDR`/`REMOTE_PORT`, `upgrade()` false).
    */
   args?: (environ: Environ) => unknown[];
+}
+
+/**
+ * The second argument {@link fromFetchHandler} gives the handler by
+ * default: the part of `Bun.serve`'s `Server` a fetch app calls on a
+ * request (Hono's `getConnInfo` from `hono/bun` calls `requestIP`).
+ */
+export interface FetchServer {
+  /**
+   * The client's address, as `Server.requestIP`: `REMOTE_ADDR` (the peer,
+   * or the client a trusted proxy named) with `REMOTE_PORT` as a number
+   * (`0` when unknown) and the family from the address; `null` when
+   * `REMOTE_ADDR` is empty (a Unix socket). The argument is not read: it
+   * is the request being answered.
+   */
+  requestIP(request?: Request): { address: string; family: "IPv4" | "IPv6"; port: number } | null;
+  /**
+   * Always `false`: a TSGI server answers HTTP and cannot hand the
+   * connection to a WebSocket (the handler answers the upgrade request
+   * itself, as `Bun.serve` code does when `upgrade()` fails).
+   */
+  upgrade(request?: Request, options?: unknown): boolean;
+}
+
+/** The {@link FetchServer} for one request's environ. */
+function fetchServer(environ: Environ): FetchServer {
+  const address = typeof environ.REMOTE_ADDR === "string" ? environ.REMOTE_ADDR : "";
+  const port = Number(environ.REMOTE_PORT) || 0;
+  return {
+    requestIP: () => (address ? { address, family: address.includes(":") ? "IPv6" : "IPv4", port } : null),
+    upgrade: () => false,
+  };
 }
 
 /** What {@link fromFetchHandler} accepts: a handler function or an object with a `fetch` method (a Hono or Elysia app). */
@@ -142,7 +175,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       init.duplex = "half";
     }
     const request = new Request(environUrl(environ), init);
-    const response = await fetchFn(request, ...(options.args ? options.args(environ) : []));
+    const response = await fetchFn(request, ...(options.args ? options.args(environ) : [fetchServer(environ)]));
     if (!(response instanceof Response)) {
       throw new TypeError(`the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`);
     }

@@ -19,5 +19,5 @@
  */
 export type { FetchHandler } from "./common.ts";
 export { toFetchHandler, type ToFetchOptions } from "./to-fetch.ts";
-export { environHeaders, environUrl, fromFetchHandler, type FetchApp, type FromFetchOptions } from "./from-fetch.ts";
+export { environHeaders, environUrl, fromFetchHandler, type FetchApp, type FetchServer, type FromFetchOptions } from "./from-fetch.ts";
 export { asApplication, describeExport, detectApplication, type ApplicationKind } from "./detect.ts";
