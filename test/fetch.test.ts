@@ -994,6 +994,35 @@ describe("fromFetchHandler on tsgi: a Response's own Content-Length, as Bun.serv
   });
 });
 
+describe("fromFetchHandler on tsgi: a Bun.file() body", () => {
+  let dir: string;
+  let srv: ReturnType<typeof startServer>;
+  const bytes = new Uint8Array(300_000).map((_, i) => i % 251);
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "tsgi-fetch-file-"));
+    writeFileSync(join(dir, "data.bin"), bytes);
+    writeFileSync(join(dir, "page.html"), "<p>hi</p>");
+    srv = startServer(fromFetchHandler((request: Request) => new Response(Bun.file(join(dir, new URL(request.url).pathname.slice(1))))));
+  });
+  afterAll(() => {
+    srv.server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("goes out with its size as Content-Length and its type, as Bun.serve sends it, not chunked", async () => {
+    const r = await rawOne(srv.port, "GET /data.bin HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    expect(r.response!.framing).toBe("length");
+    expect(r.response!.headers["content-length"]).toBe(String(bytes.length));
+    expect(new Uint8Array(r.response!.body)).toEqual(bytes);
+    const page = await rawOne(srv.port, "GET /page.html HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    expect(page.response!.headers["content-length"]).toBe("9");
+    expect(page.response!.headers["content-type"]).toStartWith("text/html");
+    const head = await rawOne(srv.port, "HEAD /data.bin HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(head.data.toString("latin1")).toContain(`Content-Length: ${bytes.length}\r\n`);
+    expect(srv.errors.join("")).toBe("");
+  });
+});
+
 describe("fromFetchHandler on tsgi: the server argument Bun.serve passes", () => {
   const h = new Hono();
   h.get("/conn", (c) => c.json(getConnInfo(c)));

@@ -133,7 +133,8 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * hop-by-hop fields dropped, an empty `statusText` replaced by the
  * registered reason phrase) and a body: one chunk with its length when
  * the `Response` holds it in memory (a string, bytes, JSON), else streamed
- * from `response.body` (none for HEAD). The `Response`'s own
+ * from `response.body` (none for HEAD); a `Bun.file()` body through
+ * `tsgi.file_wrapper`, with its size. The `Response`'s own
  * `Content-Length` is not sent with a body held in memory (its bytes give
  * the length, as on `Bun.serve`) nor with a streamed body that has a
  * `Content-Encoding` (`fetch()` decompressed it: chunked). The request's `signal` is aborted when the body is closed
@@ -180,7 +181,8 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       throw new TypeError(`the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`);
     }
     // Asked before touching `response.body`: reading it turns Bun's in-memory body into a stream.
-    const inMemory = !response.bodyUsed && heldInMemory(response);
+    const held = response.bodyUsed ? "stream" : heldBody(response);
+    const inMemory = held !== "stream";
     // Bun.serve never sends a Response's own Content-Length: a body held in
     // memory goes out with its real length, a streamed one chunked. What
     // fetch() returns keeps the upstream's Content-Length although Bun
@@ -198,6 +200,20 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     });
     for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
     const reason = response.statusText || reasonPhrase(response.status) || "Unknown";
+    if (held === "file") {
+      // new Response(Bun.file(path)): sent with its size, through the server's
+      // tsgi.file_wrapper (its native file path), as Bun.serve sends a file.
+      const file = await response.blob();
+      const wrap = environ["tsgi.file_wrapper"];
+      if (typeof wrap === "function") {
+        startResponse(`${response.status} ${reason}`, headers);
+        return wrap(file);
+      }
+      headers.push(["content-length", String(file.size)]);
+      startResponse(`${response.status} ${reason}`, headers);
+      if (method === "HEAD") return [];
+      return file.stream() as unknown as AsyncIterable<Uint8Array>;
+    }
     if (inMemory) {
       // The whole body is at hand (c.json(), c.text(), new Response("...")): one
       // chunk with its length, as Bun.serve sends it (HEAD keeps GET's length).
@@ -244,11 +260,14 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
 
 /**
  * Whether the `Response`'s body is held in memory (a string, bytes, a Blob,
- * JSON: what `Bun.inspect` shows as `Blob (n bytes)`), not a stream. Only
- * Bun can tell; elsewhere every body counts as a stream.
+ * JSON: what `Bun.inspect` shows as `Blob (n bytes)`), is a `Bun.file()`
+ * (`FileRef (path)`), or is a stream. Only Bun can tell; elsewhere every
+ * body counts as a stream.
  */
-function heldInMemory(response: Response): boolean {
-  return typeof Bun !== "undefined" && /\n\s*Blob \(/.test(Bun.inspect(response));
+function heldBody(response: Response): "memory" | "file" | "stream" {
+  if (typeof Bun === "undefined") return "stream";
+  const shown = Bun.inspect(response);
+  return /\n\s*Blob \(/.test(shown) ? "memory" : /\n\s*FileRef \(/.test(shown) ? "file" : "stream";
 }
 
 /** The type Bun gives every in-memory body without one of its own: strings, bytes, untyped Blobs. */
