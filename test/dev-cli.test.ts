@@ -362,6 +362,15 @@ export default app;
     await until(async () => (await get(url + "hello/ada")).text === "hello, ada", 5000);
   }, 20_000);
 
+  test("Bun's export default { port, fetch }: the port is named in a warning with the flag to use, and tsgi-dev serves on its own port", async () => {
+    const app = new TempApp({ "app.ts": `export default { port: 3999, fetch: () => new Response("from fetch") };\n` });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("from fetch");
+    await dev.waitFor(/the export's port \(3999\) is a Bun\.serve option, which tsgi-dev does not read: give --port 3999 instead \(see tsgi-dev --help\)/, 3000);
+  }, 20_000);
+
   test("a default-exported fetch function and a named { fetch } export", async () => {
     const app = new TempApp({
       "app.ts": `export default (req: Request) => new Response("fn " + new URL(req.url).pathname);

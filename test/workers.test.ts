@@ -418,6 +418,40 @@ describe("tsgi serve --host", () => {
   }, 40_000);
 });
 
+describe("tsgi serve: a fetch export's Bun.serve options", () => {
+  // Bun's convention, export default { port: 3000, fetch }: tsgi serve listens on its own
+  // --port, and said nothing of the export's port (a user then looked for the app on 3000).
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`are named in one warning with the flags to use instead, and the server listens on --port${workers.length ? " (supervisor: once, not per worker)" : ""}`, async () => {
+      const fs = await import("node:fs");
+      const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+      try {
+        await Bun.write(join(dir, "app.ts"), `export default { port: 3999, hostname: "0.0.0.0", idleTimeout: 30, fetch: () => new Response("from fetch") };\n`);
+        const port = freePort();
+        const proc = Bun.spawn([process.execPath, CLI, "serve", "./app.ts", "--port", String(port), "--no-access-log", ...workers], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+        let err = "";
+        void (async () => {
+          for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
+        })();
+        try {
+          expect(await waitFor(() => /worker\(s\) (serving|listening)|serving .* on /.test(err), 15_000)).toBe(true);
+          const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) });
+          expect(await res.text()).toBe("from fetch");
+          const warning = "the export's port (3999), hostname (0.0.0.0), idleTimeout are Bun.serve options, which tsgi serve does not read: give --port 3999 --host 0.0.0.0 instead (see tsgi serve --help)";
+          expect(await waitFor(() => err.includes(warning), 3000)).toBe(true);
+          await Bun.sleep(300);
+          expect(err.split(warning).length - 1).toBe(1);
+        } finally {
+          proc.kill("SIGKILL");
+          await proc.exited;
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }, 30_000);
+  }
+});
+
 describe("tsgi serve errors", () => {
   /** Run `tsgi ...args` to completion (bounded): exit code, stdout then stderr. */
   async function runTsgi(args: string[], cwd?: string) {

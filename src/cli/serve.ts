@@ -266,6 +266,7 @@ const serveCommand = defineCommand({
     } catch (error) {
       return fail(new StartupError(listenMessage(error, deploy.server)));
     }
+    if (loaded.warning) consola.warn(loaded.warning);
     consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.unix === "" ? `inherited fd ${deploy.server.fd}` : server.url} (pid ${process.pid})`);
   },
 });

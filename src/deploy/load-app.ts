@@ -16,6 +16,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
+import { ignoredServeOptions } from "../fetch/detect.ts";
 import type { Application } from "../spec.ts";
 import { StartupError } from "./errors.ts";
 
@@ -109,10 +110,12 @@ export function appFileProblem(spec: AppSpec): string | null {
 /**
  * Import `spec` (`./app.ts` or `./app.ts:name`) and return the application:
  * a TSGI function as it is, a fetch handler (`{ fetch }` object or a
- * one-parameter function) through `fromFetchHandler`.
+ * one-parameter function) through `fromFetchHandler`. `warning`: the
+ * `Bun.serve` options a `{ fetch }` export sets that `tsgi serve` ignores
+ * (`export default { port: 3000, fetch }`), for the caller to print; `null` for none.
  * @throws StartupError for a missing file, an import error, a missing export or an export that is neither.
  */
-export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<{ app: Application; kind: ApplicationKind; file: string }> {
+export async function loadApp(spec: string, cwd: string = process.cwd()): Promise<{ app: Application; kind: ApplicationKind; file: string; warning: string | null }> {
   let parsed;
   try {
     parsed = parseAppSpec(spec, cwd);
@@ -138,7 +141,7 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   if (!found) {
     throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.file} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`);
   }
-  return { ...found, file: parsed.file };
+  return { ...found, file: parsed.file, warning: ignoredServeOptions(exported, "tsgi serve") };
 }
 
 /** A place in a source file (1-based line and column). */

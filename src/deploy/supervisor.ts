@@ -90,6 +90,8 @@ export class Supervisor {
   private reloading: Promise<boolean> | null = null;
   private reloadStarted = 0;
   private bootFailures = 0;
+  /** The workers' warnings said so far: each once, not once per worker and reload. */
+  private readonly warned = new Set<string>();
   /** `start()` is waiting for the first workers: a failure ends the start (with its message) instead of being replaced. */
   private booting = false;
   private monitor: ReturnType<typeof setInterval> | null = null;
@@ -274,6 +276,12 @@ export class Supervisor {
         break;
       case "log":
         if (typeof m.text === "string") stdoutLog.write(m.text);
+        break;
+      case "warning":
+        if (typeof m.message === "string" && !this.warned.has(m.message)) {
+          this.warned.add(m.message);
+          this.log("warn", m.message);
+        }
         break;
       case "failed":
         w.failure = m.message;

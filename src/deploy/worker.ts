@@ -43,7 +43,9 @@ export type WorkerMessage =
   | { type: "heartbeat"; requests: number }
   | { type: "retire"; requests: number }
   | { type: "failed"; message: string }
-  | { type: "log"; text: string };
+  | { type: "log"; text: string }
+  /** Something the operator should know about the app (said once by the supervisor, however many workers say it). */
+  | { type: "warning"; message: string };
 
 /** How long a stopping worker waits for its queued IPC messages to reach the supervisor (ms). */
 const IPC_FLUSH_MS = 2000;
@@ -129,6 +131,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     send({ type: "failed", message: (error as Error).message });
     process.exit(3);
   }
+  if (loaded.warning) send({ type: "warning", message: loaded.warning });
   send({ type: "listening", pid: process.pid });
   if (w && w.timeout > 0) {
     const beat = setInterval(() => send({ type: "heartbeat", requests }), Math.max(50, Math.floor(w.timeout / 4)));

@@ -133,6 +133,7 @@ export async function startDevServer(
   }
   if (state.ok && state.kind !== "tsgi") {
     logger.info(`${config.app.raw} exports a fetch handler (${state.kind === "fetch-object" ? "an object with fetch()" : "(request) => Response"}): served through fromFetchHandler`);
+    if (state.warning) logger.warn(state.warning);
   }
 
   if (config.live) hub = new LiveHub(reloader.id);

@@ -16,6 +16,7 @@
  */
 import { existsSync } from "node:fs";
 import { type ApplicationKind, describeExport, detectApplication } from "../fetch/index.ts";
+import { ignoredServeOptions } from "../fetch/detect.ts";
 import type { Application } from "../spec.ts";
 import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
 import { resolverConfigs, scanGraph } from "./graph.ts";
@@ -52,6 +53,8 @@ export type LoadResult =
       app: Application;
       /** What the module exported: a TSGI application, a fetch function or a `{ fetch }` object. */
       kind: ApplicationKind;
+      /** The `Bun.serve` options a `{ fetch }` export sets that tsgi-dev ignores (`{ port: 3000, fetch }`), as a warning; `null` for none. */
+      warning: string | null;
       files: string[];
       ms: number;
     }
@@ -194,7 +197,7 @@ export class AppLoader {
     // generation's instance (one store, one class for instanceof).
     this.#serving = this.#loads;
     setServing(this.#serving);
-    return done({ ok: true as const, app: found.app, kind: found.kind });
+    return done({ ok: true as const, app: found.app, kind: found.kind, warning: ignoredServeOptions(exported, "tsgi-dev") });
   }
 
   /**

@@ -54,7 +54,7 @@ export interface ReloaderOptions {
   heapGrowth?: HeapGrowth;
 }
 
-type State = { ok: true; app: Application; kind: ApplicationKind } | { ok: false; failure: LoadFailure; diagnosis: Diagnosis };
+type State = { ok: true; app: Application; kind: ApplicationKind; warning: string | null } | { ok: false; failure: LoadFailure; diagnosis: Diagnosis };
 
 /** What {@link Reloader.reload} did. */
 export type ReloadOutcome = "reloaded" | "failed" | "skipped";
@@ -288,7 +288,7 @@ export class Reloader {
     this.#fingerprints = fp;
     this.#options.onGraph?.(result.files);
     if (result.ok) {
-      this.#state = { ok: true, app: result.app, kind: result.kind };
+      this.#state = { ok: true, app: result.app, kind: result.kind, warning: result.warning };
     } else {
       const diagnosis =
         result.failure.kind === "import"

@@ -74,3 +74,35 @@ export function describeExport(exported: unknown): string {
   const type = typeof exported;
   return type === "undefined" ? "undefined" : `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
 }
+
+/**
+ * Options of `Bun.serve` a module may export beside its `fetch` (Bun's
+ * `export default { port: 3000, fetch }` convention), which a server that
+ * serves the handler through {@link fromFetchHandler} does not read: it
+ * listens where its own options say.
+ */
+const BUN_SERVE_OPTIONS = ["port", "hostname", "unix", "tls", "development", "maxRequestBodySize", "idleTimeout", "reusePort", "ipv6Only", "websocket", "routes", "static", "error"] as const;
+
+/**
+ * What an exported `{ fetch }` object also sets for `Bun.serve` that a tsgi
+ * command ignores, as a warning naming each (with its value for `port`,
+ * `hostname` and `unix`) and what to use instead; `null` when it sets none
+ * (or `exported` is no such object).
+ * @param command the command whose flags to name (`"tsgi serve"`, `"tsgi-dev"`).
+ * @example ignoredServeOptions({ port: 3000, fetch }, "tsgi serve")
+ * // "the export's port (3000) is a Bun.serve option, which tsgi serve does not read: give --port 3000 instead (see tsgi serve --help)"
+ */
+export function ignoredServeOptions(exported: unknown, command: string): string | null {
+  if (exported === null || (typeof exported !== "object" && typeof exported !== "function")) return null;
+  const o = exported as Record<string, unknown>;
+  if (typeof o.fetch !== "function") return null;
+  const keys = BUN_SERVE_OPTIONS.filter((k) => o[k] !== undefined);
+  if (keys.length === 0) return null;
+  const shown = keys.map((k) => (k === "port" || k === "hostname" || k === "unix") && (typeof o[k] === "string" || typeof o[k] === "number") ? `${k} (${String(o[k])})` : k);
+  const flags: string[] = [];
+  if (typeof o.port === "string" || typeof o.port === "number") flags.push(`--port ${String(o.port)}`);
+  if (typeof o.hostname === "string") flags.push(`--host ${o.hostname}`);
+  if (typeof o.unix === "string") flags.push(`--uds ${o.unix}`);
+  const instead = flags.length ? `give ${flags.join(" ")} instead` : "use its flags instead";
+  return `the export's ${shown.join(", ")} ${keys.length === 1 ? "is a Bun.serve option" : "are Bun.serve options"}, which ${command} does not read: ${instead} (see ${command} --help)`;
+}
