@@ -529,7 +529,7 @@ describe("tsgi serve errors", () => {
     expect(text).toContain("-v, --version");
   }, 20_000);
 
-  test("a busy port: exit 1, one line naming the address (one process and workers)", async () => {
+  test("a busy port: exit 1, one plain line naming the address (one process and workers)", async () => {
     const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
       for (const extra of [[], ["--workers", "2"]]) {
@@ -537,7 +537,17 @@ describe("tsgi serve errors", () => {
         expect(r.code).toBe(1);
         expect(r.out).toContain(`cannot listen on 127.0.0.1:${busy.port}: the address is already in use`);
         expect(r.out).toContain("stop the process using it, or pick another --port");
+        // stderr is a pipe here, as under systemd or Docker: plain lines, none empty (consola's
+        // badge came with a blank line before and after, each an entry in journald).
+        expect(r.out.trimEnd().split("\n").filter((line) => line.trim() === "")).toEqual([]);
       }
+      // Outside a test runner and CI (consola goes plain under both by itself): as a service runs.
+      const env: Record<string, string | undefined> = { ...process.env, NODE_ENV: "production" };
+      for (const k of ["CI", "TEST", "BUN_TEST", "VITEST", "JEST_WORKER_ID"]) delete env[k];
+      const p = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(busy.port)], { stdout: "pipe", stderr: "pipe", env });
+      const err = await new Response(p.stderr).text();
+      expect(await p.exited).toBe(1);
+      expect(err).toBe(`[error] cannot listen on 127.0.0.1:${busy.port}: the address is already in use (EADDRINUSE); stop the process using it, or pick another --port\n`);
     } finally {
       busy.stop(true);
     }

@@ -34,8 +34,15 @@ import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
 
-/** The CLI's messages: always at info level (consola lowers it under test runners and CI otherwise), all on stderr: stdout carries only the access log. */
-const consola = createConsola({ level: 3, stdout: process.stderr });
+/**
+ * The CLI's messages: always at info level (consola lowers it under test
+ * runners and CI otherwise), all on stderr: stdout carries only the access
+ * log. On a terminal, consola's badges; otherwise (journald, Docker, a log
+ * file) one plain line per message, `[error] ...`, without the blank lines
+ * consola puts around a badge, each of which a log collector keeps as an entry.
+ */
+const consolaOptions = { level: 3, stdout: process.stderr, fancy: process.stderr.isTTY === true };
+const consola = createConsola(consolaOptions);
 
 /** citty argument definitions for the deployment flags of `tsgi serve`. */
 export const DEPLOY_ARGS = {
