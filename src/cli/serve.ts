@@ -41,6 +41,8 @@ import { helpPrinter } from "./help.ts";
  * file) one plain line per message, `[error] ...`, without the blank lines
  * consola puts around a badge, each of which a log collector keeps as an entry.
  */
+// `fancy` is createConsola's own option (consola's node entry), which the options type this
+// project resolves does not list: passed in a variable, not a literal checked against that type.
 const consolaOptions = { level: 3, stdout: process.stderr, fancy: process.stderr.isTTY === true };
 const consola = createConsola(consolaOptions);
 
