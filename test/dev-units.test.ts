@@ -5,7 +5,7 @@
  * loader and the reloader.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { appendFileSync, closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/deploy/load-app.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../src/dev/args.ts";
@@ -690,6 +690,34 @@ describe("watcher", () => {
       expect(seen).toEqual([{ paths: [t.path("app.ts"), t.path("gen.ts")], complete: true }]);
     } finally {
       await w.close();
+    }
+  });
+
+  test("a file that joins the graph and is deleted or changed before chokidar has looked at it is still reported", async () => {
+    // chokidar's add() stats the file asynchronously: a deletion before that stat (or a change
+    // before its watch starts) raises no event, and the directory's other watch ignores the file.
+    // The window is short on an idle machine: each case at a few points in it.
+    const waits = [() => undefined, () => new Promise<void>((r) => setImmediate(r)), () => Bun.sleep(1), () => Bun.sleep(3)];
+    for (const what of ["deleted", "changed"] as const) {
+      for (const [i, wait] of waits.entries()) {
+        for (let rep = 0; rep < 3; rep++) {
+          const t = temp({ "app.ts": "1", "other.ts": "1" });
+          const seen: string[] = [];
+          const w = new DevWatcher({ cwd: t.dir, graph: [t.path("app.ts")], onChange: (p) => seen.push(...p) });
+          try {
+            await w.ready();
+            w.setGraph([t.path("app.ts"), t.path("other.ts")]);
+            await wait();
+            if (what === "deleted") unlinkSync(t.path("other.ts"));
+            else t.write("other.ts", "22");
+            const deadline = Date.now() + 3000;
+            while (!seen.includes(t.path("other.ts")) && Date.now() < deadline) await Bun.sleep(20);
+            expect({ what, wait: i, seen }).toEqual({ what, wait: i, seen: [t.path("other.ts")] });
+          } finally {
+            await w.close();
+          }
+        }
+      }
     }
   });
 

@@ -13,7 +13,7 @@
  */
 import { watch, type FSWatcher } from "chokidar";
 import { statSync } from "node:fs";
-import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 
 /** Directory names never watched unless a graph file is inside one. */
 export const DEFAULT_IGNORED_DIRS: readonly string[] = [
@@ -60,6 +60,10 @@ export interface DevWatcherOptions {
 }
 
 const GLOB_CHARS = /[*?[\]{}]/;
+/** How long a file that joined the graph is checked for a change chokidar may have missed (ms); see `DevWatcher#checkJoined`. */
+const JOIN_CHECK_MS = 2000;
+/** How often, until chokidar tracks it (ms). */
+const JOIN_POLL_MS = 20;
 
 /** `"src/**\/*.html"` → `{ base: "src", glob, rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
 function splitGlob(entry: string): { base: string; glob?: Bun.Glob; pattern?: string; rest?: string } {
@@ -104,6 +108,9 @@ export class DevWatcher {
   /** Paths to report, with what they were (size, mtime, inode) when last seen changing, and when. */
   #pending = new Map<string, { signature: string; first: number; last: number }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Files named to chokidar by {@link setGraph}, with what they were then, until chokidar tracks them (see {@link #checkJoined}). */
+  #joining = new Map<string, { signature: string; until: number }>();
+  #joinTimer: ReturnType<typeof setTimeout> | undefined;
   #firstEventAt = 0;
   #ready: Promise<void>;
   #closed = false;
@@ -179,6 +186,32 @@ export class DevWatcher {
       if (this.#options.poll || !scanned.has(dirname(f))) added.push(f);
     }
     if (added.length) this.#watcher.add(added);
+    const until = Date.now() + JOIN_CHECK_MS;
+    for (const f of added) if (!dirs.includes(f)) this.#joining.set(f, { signature: signature(f), until });
+    if (this.#joining.size > 0 && this.#joinTimer === undefined) this.#joinTimer = setTimeout(() => this.#checkJoined(), JOIN_POLL_MS);
+  }
+
+  /**
+   * chokidar's `add()` stats a file asynchronously and only then watches
+   * it: a file deleted or saved in between (a test, a formatter run right
+   * after the save that imported it) raises no event, and it was never
+   * tracked, so no later event either. Once chokidar tracks a joining file
+   * (or after {@link JOIN_CHECK_MS}), its size, modification time and inode
+   * are compared with what they were when it joined: a difference is
+   * reported as a change. Changes after that are chokidar's to see.
+   */
+  #checkJoined(): void {
+    this.#joinTimer = undefined;
+    if (this.#closed) return;
+    const watched = this.#watcher.getWatched();
+    const now = Date.now();
+    for (const [f, entry] of this.#joining) {
+      const tracked = watched[dirname(f)]?.includes(basename(f)) ?? false;
+      if (!tracked && now < entry.until) continue;
+      this.#joining.delete(f);
+      if (signature(f) !== entry.signature) this.#event(f);
+    }
+    if (this.#joining.size > 0) this.#joinTimer = setTimeout(() => this.#checkJoined(), JOIN_POLL_MS);
   }
 
   /**
@@ -327,6 +360,7 @@ export class DevWatcher {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#joinTimer);
     await this.#watcher.close();
   }
 }
