@@ -569,6 +569,15 @@ describe("tsgi serve errors", () => {
     expect(r.out).toContain("no such file");
   }, 20_000);
 
+  test("an app argument ending in ':' (no export name) is a bad command line: exit 2 with what to write, with workers and without", async () => {
+    for (const workers of [[], ["--workers", "1"]]) {
+      const r = await runCli([`${APP}:`, "--port", String(freePort()), ...workers]);
+      expect(r.code, workers.join(" ")).toBe(2);
+      expect(r.out).toContain(`no export name after ':' in ${JSON.stringify(`${APP}:`)}: write ${APP} for the default export or ${APP}:name for another`);
+      expect(r.out).not.toContain("    at ");
+    }
+  }, 20_000);
+
   test("an app argument without its extension, a directory, or an export that is not an app: what to give instead", async () => {
     const fs = await import("node:fs");
     const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));

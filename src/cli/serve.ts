@@ -24,7 +24,7 @@ import { bindErrorMessage, bindTarget } from "../server/bind.ts";
 import { createServer } from "../server/server.ts";
 import { unixSocketPath } from "../server/sys.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
-import { loadApp } from "../deploy/load-app.ts";
+import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
 import { listenFds, resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdoutFlushed, stdoutLog } from "../deploy/stdio.ts";
@@ -185,6 +185,7 @@ const serveCommand = defineCommand({
     try {
       checkArgs("tsgi serve", rawArgs, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
       deploy = resolveDeployOptions(withSocketActivation(deployOptionsFromArgs(args as Record<string, unknown>, rawArgs), rawArgs));
+      parseAppSpec(String(args.app)); // `./app.ts:` is a bad command line (exit 2), not an app that failed to load
     } catch (error) {
       return fail(error);
     }

@@ -18,7 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import { ignoredServeOptions } from "../fetch/detect.ts";
 import type { Application } from "../spec.ts";
-import { StartupError } from "./errors.ts";
+import { StartupError, UsageError } from "./errors.ts";
 
 /** A parsed app argument. */
 export interface AppSpec {
@@ -39,15 +39,15 @@ export interface AppSpec {
  *
  * @param raw the argument, e.g. `"./app.ts:api"`.
  * @param cwd base for relative paths; default `process.cwd()`.
- * @throws Error when `raw` is empty or the export name is empty (`app.ts:`).
+ * @throws UsageError when `raw` is empty or the export name is empty (`app.ts:`): a bad command line.
  */
 export function parseAppSpec(raw: string, cwd: string = process.cwd()): AppSpec {
-  if (!raw) throw new Error("no app given: usage `tsgi-dev ./app.ts` or `tsgi-dev ./app.ts:name`");
+  if (!raw) throw new UsageError("no app given: usage `tsgi-dev ./app.ts` or `tsgi-dev ./app.ts:name`");
   let path = raw;
   let exportName = "default";
   const m = /^(.+):([A-Za-z_$][\w$]*)?$/.exec(raw);
   if (m && !/^[A-Za-z]$/.test(m[1]!)) {
-    if (m[2] === undefined) throw new Error(`no export name after ':' in ${JSON.stringify(raw)}`);
+    if (m[2] === undefined) throw new UsageError(`no export name after ':' in ${JSON.stringify(raw)}: write ${m[1]} for the default export or ${m[1]}:name for another`);
     path = m[1]!;
     exportName = m[2];
   }
