@@ -160,10 +160,20 @@ describe("tsgi-dev live reload", () => {
     const json = await get(url + "json?v");
     expect(json.headers.get("etag")).toBe('"e1"');
     expect(json.headers.get("last-modified")).toBe("Mon, 01 Jan 2024 00:00:00 GMT");
-    const head = await fetch(url + "html?v", { method: "HEAD" });
-    expect(head.headers.get("etag")).toBe('"e1"');
     const buffered = await get(url + "buffered");
     expect(Number(buffered.headers.get("content-length"))).toBe(new TextEncoder().encode(buffered.text).byteLength);
+  });
+
+  test("HEAD of a page gets GET's header section (RFC 9110 §9.3.2): the injected page's Content-Length, no ETag or Last-Modified, and no body", async () => {
+    const { url } = await start();
+    for (const path of ["html", "buffered"]) {
+      const got = await get(`${url}${path}?v`);
+      const head = await fetch(`${url}${path}?v`, { method: "HEAD" });
+      expect(await head.text()).toBe("");
+      const fields = (r: { headers: Headers }) => ["content-type", "content-length", "etag", "last-modified"].map((n) => r.headers.get(n));
+      expect([path, ...fields(head)]).toEqual([path, ...fields(got)]);
+      expect(Number(head.headers.get("content-length"))).toBe(new TextEncoder().encode(got.text).byteLength);
+    }
   });
 
   test("startResponse with a malformed header or a 1xx status throws at the call, as the server's does: the app's own handling answers", async () => {

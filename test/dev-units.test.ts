@@ -423,7 +423,7 @@ describe("live reload middleware", () => {
     expect(findCloseBody(enc.encode("</bod"))).toBe(-1);
     const html: ResponseHeaders = [["Content-Type", "text/html; charset=utf-8"]];
     expect(shouldInject("GET", "200 OK", html)).toBe(true);
-    expect(shouldInject("HEAD", "200 OK", html)).toBe(false);
+    expect(shouldInject("HEAD", "200 OK", html)).toBe(true); // GET's header section (the server drops the body)
     expect(shouldInject("GET", "304 Not Modified", html)).toBe(false);
     expect(shouldInject("GET", "204 No Content", html)).toBe(false);
     expect(shouldInject("GET", "206 Partial Content", html)).toBe(false);

@@ -2,8 +2,10 @@
  * Browser live reload. {@link withLive} serves a server-sent-events stream at
  * {@link LIVE_PATH} and injects a small script before `</body>` in `text/html`
  * responses (never other types, never with `Content-Encoding`, never into
- * HEAD, 1xx, 204, 206 or 304 responses; `Content-Length` is corrected, and the
- * page's `ETag` and `Last-Modified` removed, see {@link injectedHeaders}). The
+ * 1xx, 204, 206 or 304 responses; `Content-Length` is corrected, and the
+ * page's `ETag` and `Last-Modified` removed, see {@link injectedHeaders}).
+ * A HEAD request goes the same way, so its header section is the one GET
+ * would get (RFC 9110 §9.3.2); the server drops the body. The
  * script knows the id of the app version that rendered the page; the stream
  * sends the current id on connect (`hello`) and after every successful reload
  * (`reload`); the page reloads when they differ. So a page also reloads when
@@ -131,8 +133,8 @@ function header(headers: ResponseHeaders, name: string): string | undefined {
 }
 
 /** Whether a response with this status and headers gets the script. */
-export function shouldInject(method: string, status: string, headers: ResponseHeaders): boolean {
-  if (method === "HEAD") return false;
+export function shouldInject(_method: string, status: string, headers: ResponseHeaders): boolean {
+  // HEAD too: its Content-Length and validators are then GET's (an app that answers HEAD with no body keeps its own).
   const code = Number.parseInt(status, 10);
   // 206: the body is a byte range of the page, which its Content-Range places (RFC 9110 §14.4, §15.3.7): a script would shift it.
   if (code < 200 || code === 204 || code === 206 || code === 304) return false;
