@@ -50,6 +50,16 @@ describe("log format: Python's % formatting with a mapping (eventlet log_format)
     expect(formats.map((f) => compileLogFormat(f)(fields))).toEqual(expected);
   });
 
+  test.skipIf(!python)("%(wall_seconds)s is Python's str() of a float (eventlet's wall_seconds is one): 4.7e-05, 12.0, 0.0", () => {
+    const values = [0.000047, 0.0001, 0.00009999, 12, 0, 0.0123456, 1.5, 123456.789, 1e16, 2.5e-7, 0.1 + 0.2, 3600.000001];
+    const script = `import json,sys\nfor v in json.loads(sys.argv[1]): print("%(wall_seconds)s|%(wall_seconds)12s" % {"wall_seconds": float(v)})`;
+    const r = Bun.spawnSync([python!, "-c", script, JSON.stringify(values)]);
+    const expected = r.stdout.toString().split("\n").slice(0, values.length);
+    expect(expected.length).toBe(values.length);
+    const format = compileLogFormat("%(wall_seconds)s|%(wall_seconds)12s");
+    expect(values.map((v) => format({ ...fields, wall_seconds: v }))).toEqual(expected);
+  });
+
   test("a % that starts no conversion is an error naming its offset (Python raises too)", () => {
     expect(() => compileLogFormat("%(status_code)d 50% off")).toThrow(/cannot read the conversion at offset 18 \("% off"\)/);
     expect(() => compileLogFormat("%s")).toThrow(/offset 0/);

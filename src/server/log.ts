@@ -189,7 +189,7 @@ function conversion(name: keyof AccessLogFields, flags: string, width: number, p
   const numeric = type !== "s";
   const text = (f: AccessLogFields): string => {
     if (!numeric) {
-      const s = String(f[name]);
+      const s = name === "wall_seconds" ? pythonFloatText(Number(f[name])) : String(f[name]);
       return precision === undefined ? s : s.slice(0, precision);
     }
     const n = Number(f[name]);
@@ -200,6 +200,25 @@ function conversion(name: keyof AccessLogFields, flags: string, width: number, p
   };
   if (width === 0) return text;
   return left ? (f) => text(f).padEnd(width) : (f) => text(f).padStart(width);
+}
+
+/**
+ * `str(x)` of a Python float, which eventlet's `wall_seconds` is: the
+ * shortest digits that read back as `x` (JavaScript's too), in exponent form
+ * below 1e-4 and from 1e16 up with at least two exponent digits (`4.7e-05`,
+ * where JavaScript writes `0.000047`), and `.0` after a whole number.
+ */
+function pythonFloatText(x: number): string {
+  if (Number.isNaN(x)) return "nan";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  const a = Math.abs(x);
+  if (a !== 0 && (a < 1e-4 || a >= 1e16)) {
+    const [mantissa, exponent] = x.toExponential().split("e") as [string, string];
+    const e = Number(exponent);
+    return `${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+  }
+  if (Number.isInteger(x)) return `${Object.is(x, -0) ? "-" : ""}${String(x)}.0`;
+  return String(x);
 }
 
 /** How long a record may wait before its batch is written (ms). */
