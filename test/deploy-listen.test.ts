@@ -572,6 +572,24 @@ os.execv(sys.argv[2], sys.argv[2:])`;
     }, 30_000);
   }
 
+  test.skipIf(!PYTHON)("inetSocketAddress names an inherited TCP socket's address and port, IPv4 and IPv6 (the start-up line under --workers)", () => {
+    const script = join(dir, "inet-address.ts");
+    writeFileSync(script, `import { inetSocketAddress, unixSocketPath } from ${JSON.stringify(join(import.meta.dir, "../src/server/sys.ts"))};\nconsole.log(JSON.stringify([inetSocketAddress(3), unixSocketPath(3), inetSocketAddress(0)]));\n`);
+    for (const [family, host] of [["AF_INET", "127.0.0.1"], ["AF_INET6", "::1"]] as const) {
+      const parent = `import os, socket, sys
+s = socket.socket(socket.${family})
+s.bind(("${host}", 0))
+s.listen(1)
+print(s.getsockname()[1], flush=True)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.execv(sys.argv[1], sys.argv[1:])`;
+      const r = Bun.spawnSync([PYTHON!, "-c", parent, process.execPath, script], { stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+      const [port, json] = r.stdout.toString().trim().split("\n");
+      expect(JSON.parse(json!)).toEqual([{ host, port: Number(port) }, null, null]);
+    }
+  });
+
   for (const workers of [[], ["--workers", "1"]]) {
     test.skipIf(!PYTHON)(`systemd socket activation without --fd (LISTEN_FDS, LISTEN_PID): fd 3 is served, said once, and the app does not inherit the variables${workers.length ? " (workers)" : ""}`, async () => {
       // The parent binds and listens, then becomes tsgi with the socket as fd 3 and systemd's
@@ -598,7 +616,7 @@ os.execv(sys.argv[1], sys.argv[1:])`;
         for (let i = 0; i < 300 && !/serving .* on /.test(err); i++) await Bun.sleep(50);
         expect(err).toContain("systemd socket activation: serving fd 3 (LISTEN_FDS=1)");
         // The inherited socket, not the default 127.0.0.1:8000.
-        expect(err).toMatch(workers.length ? /serving .* on inherited fd 3/ : new RegExp(`serving .* on http://127\\.0\\.0\\.1:${port}/`));
+        expect(err).toMatch(workers.length ? new RegExp(`serving .* on http://127\\.0\\.0\\.1:${port}/ \\(inherited fd 3\\)`) : new RegExp(`serving .* on http://127\\.0\\.0\\.1:${port}/`));
         const res = await fetch(`http://127.0.0.1:${port}/env`, { signal: AbortSignal.timeout(5000) });
         expect(res.status).toBe(200);
         // The app (a worker, or the one process) does not see systemd's variables: sd_listen_fds unsets them.

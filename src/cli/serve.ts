@@ -22,7 +22,7 @@ import { createConsola } from "consola";
 import { VERSION } from "../version.ts";
 import { bindErrorMessage, bindTarget } from "../server/bind.ts";
 import { createServer } from "../server/server.ts";
-import { unixSocketPath } from "../server/sys.ts";
+import { inetSocketAddress, unixSocketPath } from "../server/sys.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
 import { listenFds, resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
@@ -325,7 +325,10 @@ function where(server: { unix?: string; fd?: number; hostname?: string }, port: 
   if (server.unix !== undefined) return `unix:${server.unix}`;
   if (server.fd !== undefined) {
     const path = unixSocketPath(server.fd);
-    return path ? `unix:${path} (inherited fd ${server.fd})` : `inherited fd ${server.fd}`;
+    if (path) return `unix:${path} (inherited fd ${server.fd})`;
+    const inet = inetSocketAddress(server.fd);
+    if (inet) return `${tls ? "https" : "http"}://${inet.host.includes(":") ? `[${inet.host}]` : inet.host}:${inet.port}/ (inherited fd ${server.fd})`;
+    return `inherited fd ${server.fd}`;
   }
   const host = server.hostname ?? "127.0.0.1";
   return `${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}/`;

@@ -10,6 +10,7 @@
  */
 import { CString, dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { readFileSync } from "node:fs";
+import ipaddr from "ipaddr.js";
 
 /** The bound C functions. */
 interface Libc {
@@ -25,6 +26,8 @@ interface Libc {
 }
 
 const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
 const SOCK_STREAM = 1;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
@@ -121,6 +124,27 @@ export function unixSocketListening(path: string): boolean | null {
   } finally {
     c.close(fd);
   }
+}
+
+/**
+ * The address and port a TCP socket is bound to (`getsockname(2)`, IPv4 or
+ * IPv6): for an inherited listening socket, named in the start-up line as
+ * for one tsgi bound. `null` when unknown: no C library, not an IP socket.
+ */
+export function inetSocketAddress(fd: number): { host: string; port: number } | null {
+  const c = libc();
+  if (!c || !Number.isInteger(fd) || fd < 0) return null;
+  // struct sockaddr_in { family, port (big-endian), addr[4] }; sockaddr_in6 { family, port, flowinfo, addr[16], scope_id }
+  const addr = new Uint8Array(28);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, addr.length, true);
+  if (c.getsockname(fd, addr, len) !== 0) return null;
+  const view = new DataView(addr.buffer);
+  const family = view.getUint16(0, true);
+  const port = view.getUint16(2, false);
+  if (family === AF_INET) return { host: addr.subarray(4, 8).join("."), port };
+  if (family !== AF_INET6) return null;
+  return { host: ipaddr.fromByteArray([...addr.subarray(8, 24)]).toString(), port };
 }
 
 /**
