@@ -43,6 +43,7 @@
  * Needs wrk (apt-get install wrk) and taskset (util-linux).
  */
 import { benchArgs, numberArg, usageError } from "./args.ts";
+import { ownChild } from "./children.ts";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -139,7 +140,7 @@ void body;
  */
 async function startServer(t: Target, port: number) {
   const cmd = t.cmd(port);
-  const proc = Bun.spawn(pin ? [...pin, "0", ...cmd] : cmd, { stdout: Bun.file("/dev/null"), stderr: "inherit" });
+  const proc = ownChild(Bun.spawn(pin ? [...pin, "0", ...cmd] : cmd, { stdout: Bun.file("/dev/null"), stderr: "inherit" }));
   const deadline = Date.now() + 10000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) break;
@@ -190,7 +191,7 @@ async function runWrk(port: number, serverPid: number, seconds = duration): Prom
   const args = ["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, `http://127.0.0.1:${port}/`];
   const cpu0 = cpuMs(serverPid);
   const t0 = performance.now();
-  const proc = Bun.spawn(pin ? [...pin, "1", ...args] : args, { stdout: "pipe", stderr: "pipe" });
+  const proc = ownChild(Bun.spawn(pin ? [...pin, "1", ...args] : args, { stdout: "pipe", stderr: "pipe" }));
   const text = await new Response(proc.stdout).text();
   await proc.exited;
   const wall = performance.now() - t0;

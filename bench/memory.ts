@@ -15,6 +15,7 @@
 import { connect, type Socket } from "node:net";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { ownChild } from "./children.ts";
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +55,7 @@ serve(async (environ, sr) => {
 console.log("ready");
 `;
 
-const proc = Bun.spawn([process.execPath, "-e", serverScript], { stdout: "pipe", stderr: "inherit" });
+const proc = ownChild(Bun.spawn([process.execPath, "-e", serverScript], { stdout: "pipe", stderr: "inherit" }));
 {
   const reader = proc.stdout.getReader();
   let out = "";

@@ -24,6 +24,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Socket } from "bun";
 import { benchArgs, numberArg, usageError } from "./args.ts";
+import { ownChild } from "./children.ts";
 
 // ---------------------------------------------------------------- load generator
 
@@ -379,6 +380,7 @@ async function main(): Promise<void> {
           return r < 7 ? kinds.hello! : r < 9 ? kinds.echo! : kinds.stream!;
         };
   const srv = await startServerProcess();
+  ownChild(srv);
   console.log(`soak: tsgi (pid ${srv.pid}, port ${srv.port}), ${connections} keep-alive connections, ${mix} mix, ${seconds} s, RSS every ${sampleS} s`);
   const t0 = performance.now();
   const live = { answered: 0 };

@@ -6,6 +6,7 @@
  * bench/soak.ts --secnds 40` started the default 10-minute soak, `--mix xyz`
  * ran the mixed load labelled "xyz", and `bun bench/hello.ts --only
  * tsgi,Bunserve` measured tsgi alone with "?" for every ratio.
+ * A script stopped by a signal to its PID also stops the servers it started (bench/children.ts).
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -43,4 +44,37 @@ describe("bench scripts refuse a bad command line before starting", () => {
       expect(performance.now() - t0).toBeLessThan(8_000);
     }, 15_000);
   }
+});
+
+describe("a bench script stopped by a signal to its own PID stops the server it started", () => {
+  // Ctrl-C reaches the whole process group; `kill PID` or a timeout reaches the script alone,
+  // and used to leave its server running (holding its port and a core).
+  test("bun bench/soak.ts, SIGTERM to the script: its server process is gone, exit 143", async () => {
+    const proc = Bun.spawn([process.execPath, join(root, "bench/soak.ts"), "--seconds", "60"], { cwd: root, stdout: "pipe", stderr: "pipe" });
+    let server: number | undefined;
+    try {
+      const childrenOf = (pid: number) =>
+        Bun.spawnSync(["pgrep", "-P", String(pid)]).stdout.toString().split("\n").filter(Boolean).map(Number);
+      // The server child is up once soak prints its first line (it prints after the server listens).
+      const reader = proc.stdout.getReader();
+      const deadline = Date.now() + 15_000;
+      while (server === undefined && Date.now() < deadline) {
+        const r = await Promise.race([reader.read(), Bun.sleep(200).then(() => null)]);
+        if (r?.done) break;
+        server = childrenOf(proc.pid).find((pid) => /fixtures-proc\/serve\.ts/.test(Bun.spawnSync(["ps", "-o", "args=", "-p", String(pid)]).stdout.toString()));
+      }
+      expect(server).toBeNumber();
+      process.kill(proc.pid, "SIGTERM");
+      expect(await proc.exited).toBe(143);
+      let alive = true;
+      for (let i = 0; i < 50 && alive; i++) {
+        alive = Bun.spawnSync(["kill", "-0", String(server)]).exitCode === 0;
+        if (alive) await Bun.sleep(100);
+      }
+      expect(alive).toBe(false);
+    } finally {
+      proc.kill("SIGKILL");
+      if (server !== undefined) Bun.spawnSync(["kill", "-9", String(server)]); // left by a failure
+    }
+  }, 30_000);
 });

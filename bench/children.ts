@@ -1,0 +1,39 @@
+/**
+ * The bench scripts' child processes (the servers they measure) end with
+ * them. Ctrl-C reaches the whole process group, children included; a
+ * `kill PID` of the script, or a timeout that signals it alone, does not,
+ * and left the server it started running, holding its port and a core.
+ * {@link ownChild} registers a child; the first call installs handlers
+ * for SIGTERM, SIGINT and SIGHUP that kill every registered child and exit
+ * with the signal's conventional status (128 + its number).
+ * @module
+ */
+import { constants } from "node:os";
+
+/** Anything with `kill()`: a `Bun.spawn` subprocess or a `node:child_process` child. */
+interface Killable {
+  kill(signal?: NodeJS.Signals | number): unknown;
+}
+
+const children = new Set<Killable>();
+let installed = false;
+
+/**
+ * Kill `child` (SIGKILL) if this script is stopped by a signal. A child
+ * that already exited is not signalled again (`kill()` of an exited
+ * subprocess does nothing).
+ * @returns `child`, for use inline: `const proc = ownChild(Bun.spawn(...))`.
+ */
+export function ownChild<T extends Killable>(child: T): T {
+  children.add(child);
+  if (!installed) {
+    installed = true;
+    for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+      process.on(signal, () => {
+        for (const c of children) c.kill("SIGKILL");
+        process.exit(128 + constants.signals[signal]);
+      });
+    }
+  }
+  return child;
+}
