@@ -6,7 +6,9 @@
 import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import ts from "typescript";
 import { runCommand } from "./helpers.ts";
+import { walk } from "./tsdoc-walk.ts";
 
 const root = join(import.meta.dir, "..");
 const tsc = join(root, "node_modules/.bin/tsc");
@@ -35,7 +37,7 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
  * as `bun init` writes it); they satisfy both.
  */
 test.skipIf(!existsSync(tsc))("a user's project type-checks against the shipped declarations (bun init's tsconfig and a plain strict one)", async () => {
-  const { mkdtempSync, mkdirSync, writeFileSync, cpSync, rmSync } = await import("node:fs");
+  const { mkdtempSync, mkdirSync, writeFileSync, cpSync, rmSync, readFileSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const dir = mkdtempSync(join(tmpdir(), "tsgi-types-"));
   try {
@@ -115,6 +117,40 @@ export default { fetch: toFetchHandler(validator(fetchApp)) };
       }
     };
     await check("the packed declarations");
+    const types = join(pkg, "dist/types");
+    const entries = Object.entries(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).exports as Record<string, string | { types: string }>)
+      .filter((e): e is [string, { types: string }] => typeof e[1] === "object")
+      .map(([name, target]) => ({ name, file: join(pkg, target.types) }));
+    const options: ts.CompilerOptions = { target: ts.ScriptTarget.ESNext, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, types: [], lib: ["lib.esnext.d.ts"], skipLibCheck: true, noEmit: true };
+    const shipped = walk(ts.createProgram(entries.map((e) => e.file), options), entries, `${types}/`);
+    expect(shipped.checked).toBeGreaterThan(500);
+    expect(shipped.undocumented).toEqual([]);
+    expect(shipped.noDefault).toEqual([]);
+    const hoverFile = join(dir, "hover.ts");
+    const hoverText = `import { serve } from "tsgi";\nimport { validator } from "tsgi/validate";\nserve(validator(() => []), { keepAliveTimeout: 5000 });\n`;
+    writeFileSync(hoverFile, hoverText);
+    const service = ts.createLanguageService({
+      getCompilationSettings: () => ({ ...configs["bun init"], types: [], jsx: undefined, moduleResolution: ts.ModuleResolutionKind.Bundler, module: ts.ModuleKind.Preserve, target: ts.ScriptTarget.ESNext, lib: ["lib.esnext.d.ts"], moduleDetection: ts.ModuleDetectionKind.Force }),
+      getScriptFileNames: () => [hoverFile],
+      getScriptVersion: () => "1",
+      getScriptSnapshot: (f) => (ts.sys.fileExists(f) ? ts.ScriptSnapshot.fromString(ts.sys.readFile(f)!) : undefined),
+      getCurrentDirectory: () => dir,
+      getDefaultLibFileName: (o) => ts.getDefaultLibFilePath(o),
+      fileExists: ts.sys.fileExists,
+      readFile: ts.sys.readFile,
+      directoryExists: ts.sys.directoryExists,
+      getDirectories: ts.sys.getDirectories,
+    });
+    const hover = (word: string) => {
+      const at = hoverText.lastIndexOf(word) + 1;
+      const info = service.getQuickInfoAtPosition(hoverFile, at);
+      const [definition] = service.getDefinitionAtPosition(hoverFile, at) ?? [];
+      return { doc: ts.displayPartsToString(info?.documentation), from: definition?.fileName };
+    };
+    for (const word of ["serve", "validator", "keepAliveTimeout"]) expect(hover(word).from, word).toStartWith(`${types}/`);
+    expect(hover("serve").doc).toContain("Create a server for `app` and bind it.");
+    expect(hover("validator").doc).toStartWith("Wrap `application` in a conformance checker");
+    expect(hover("keepAliveTimeout").doc).toBe("Idle keep-alive connection lifetime between requests, ms. 0 disables it. Default 5000.");
     rmSync(join(pkg, "dist"), { recursive: true, force: true });
     // The sources need tsgi's dependencies' types (consola, ipaddr.js, ...) and Bun's fetch types, as installed beside it.
     const { existsSync: exists, readdirSync, symlinkSync } = await import("node:fs");

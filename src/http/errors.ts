@@ -10,6 +10,7 @@ export class HttpError extends Error {
    * @param message a short, client-safe reason; sent in the error body.
    */
   constructor(
+    /** The 4xx/5xx status the request is answered with (400, 408, 413, 414, 431, 501, 505, ...). */
     readonly status: number,
     message: string,
   ) {

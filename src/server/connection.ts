@@ -189,11 +189,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private readonly gateway: GatewayOptions;
   /** Keys set on every request's environ after it is built (Unix sockets: empty ports, peer credentials), or `null`. */
   environPatch: Record<string, string> | null = null;
-  /** The client's address and port, read once (the socket getters cross into native code). */
+  /** The client's address, read once (the socket getters cross into native code); `""` over a Unix socket. */
   readonly remoteAddress: string;
+  /** The client's port, read once; 0 over a Unix socket. */
   readonly remotePort: number;
 
   constructor(
+    /** The client's socket (TCP, TLS or Unix). */
     readonly socket: Socket<Connection>,
     private readonly core: ServerCore,
   ) {

@@ -16,20 +16,31 @@ import type { AccessLogFields, ResolvedOptions } from "./options.ts";
 export interface ServerCore {
   /** The current application. */
   readonly app: Application;
+  /** The server options with every default applied ({@link ResolvedOptions}). */
   readonly options: ResolvedOptions;
+  /** The request parser's limits, from the `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount`, `maxChunkExtBytes` and `maxTrailerBytes` options. */
   readonly parserLimits: Partial<ParserLimits>;
+  /** The gateway's settings for every request (`debug`, `minimumChunkSize`, the error logger). */
   readonly gateway: GatewayOptions;
+  /** The server-level environ keys (`SERVER_SOFTWARE`, `SCRIPT_NAME`, `tsgi.file_wrapper`, the `environ` option's extra keys, ...). */
   readonly environDefaults: EnvironDefaults;
+  /** The `environClass` option: makes each request's environ object; undefined for a plain object. */
   readonly environClass: (new (init: Environ) => Environ) | undefined;
   /** Per-connection hooks (the `handlerClass` option), or undefined for the default behaviour. */
   readonly handlerClass: RequestHandlerClass | undefined;
   /** What a handler sees of the server. */
   readonly handlerServer: HandlerServer;
+  /** `tsgi.errors` for every request: writes to the `errorLog` option's target. */
   readonly errors: ErrorStream;
+  /** The access log (the `log` option), or `null` when it is off. */
   readonly accessLog: AccessLog | null;
+  /** `SERVER_SOFTWARE` and the `Server` response field (the `serverSoftware` option; `""` sends none). */
   readonly serverSoftware: string;
+  /** `SERVER_NAME` (the `serverName` option, else derived from the bound address); `""` before `listen()`. */
   readonly serverName: string;
+  /** The bound port, `SERVER_PORT` (0 before `listen()` and for a Unix socket). */
   readonly port: number;
+  /** `tsgi.url_scheme`: the `urlScheme` option, `"https"` with `tls` when it is not given. */
   readonly urlScheme: string;
   /** `maxHttpVersion` is HTTP/1.0. */
   readonly http10Only: boolean;

@@ -65,8 +65,11 @@ export class RequestHandler {
    * @param clientPort the client's port (0 when unknown).
    */
   constructor(
+    /** The server that accepted the connection (what a handler sees of it). */
     readonly server: HandlerServer,
+    /** The client's IP address, as the socket reports it (`""` when unknown, and over a Unix socket). */
     readonly clientAddress: string,
+    /** The client's TCP port (0 when unknown, and over a Unix socket). */
     readonly clientPort: number,
   ) {}
 

@@ -84,7 +84,9 @@ export class LoggingLogAdapter {
    * @throws TypeError when `logger[level]` is not a function.
    */
   constructor(
+    /** The logger lines go to: any object with a method named {@link level}. */
     readonly logger: Partial<Record<LoggerLevel, (message: string) => unknown>>,
+    /** The logger's method each line is passed to. Default `"info"`. */
     readonly level: LoggerLevel = "info",
   ) {
     if (typeof logger?.[level] !== "function") {

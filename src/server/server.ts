@@ -402,10 +402,12 @@ export class TsgiServer implements Server, ServerCore {
     return client;
   }
 
+  /** `fields` as one access-log line in the server's `logFormat` (no newline). */
   formatAccessLine(fields: AccessLogFields): string {
     return this.accessFormat(fields);
   }
 
+  /** Append one line (no newline) to the access log (`log`); nothing happens when it is off. Lines are written in batches, at most 10 ms after they were added. */
   writeAccessLine(line: string): void {
     this.accessLog?.writeLine(line);
   }
@@ -475,6 +477,7 @@ export class TsgiServer implements Server, ServerCore {
     for (const w of waiters) w();
   }
 
+  /** `close()` with its defaults, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

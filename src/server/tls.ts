@@ -19,16 +19,23 @@ export interface TlsConfig {
   cert: string;
   /** Private key, PEM. */
   key: string;
-  /** Passphrase of an encrypted `key`. */
+  /** Passphrase of an encrypted `key`. Default none (the key is not encrypted). */
   passphrase?: string;
-  /** CA certificates (PEM) that client certificates are verified against. */
+  /**
+   * CA certificates (PEM) that client certificates are verified against.
+   * Alone it asks clients for nothing: set `requestCert` too ({@link loadTls}
+   * sets both for `caCerts`). Default none.
+   */
   ca?: string;
-  /** Ask clients for a certificate (set when `ca` is given). Default false. */
+  /** Ask clients for a certificate. Default false, even with `ca` ({@link loadTls} sets it for `caCerts`). */
   requestCert?: boolean;
   /**
    * With `requestCert`, refuse the handshake of a client without a valid
-   * certificate. Default true when `ca` is given (gunicorn `cert_reqs`
-   * CERT_REQUIRED is the useful setting for `--ca-certs`).
+   * certificate (logged once per reason as a warning). `false` lets it in,
+   * with `SSL_CLIENT_VERIFY` `NONE` (no certificate) or `FAILED:<reason>`.
+   * Default true, Bun's (as Node's `tls.createServer`); {@link loadTls} sets
+   * it from `requireClientCert` (gunicorn `cert_reqs` CERT_REQUIRED is the
+   * useful setting for `--ca-certs`).
    */
   rejectUnauthorized?: boolean;
 }

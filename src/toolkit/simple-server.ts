@@ -194,6 +194,7 @@ export class SimpleServer {
     await this.server.close();
   }
 
+  /** {@link SimpleServer.close}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
