@@ -21,6 +21,10 @@ export interface Walked {
   undocumented: string[];
   /** Optional properties of options types whose TSDoc gives no default. */
   noDefault: string[];
+  /** `{@link X}` in a walked comment whose `X` names nothing in scope: the hover shows it as plain text, linking nowhere. */
+  brokenLinks: string[];
+  /** Where → TSDoc text (with tags), for everything walked. */
+  docs: Map<string, string>;
   /** `Type.property` → its TSDoc text (with tags), for options types' properties. */
   optionDocs: Map<string, string>;
   /** How many declarations were checked. */
@@ -30,7 +34,7 @@ export interface Walked {
 /** Walk the public API reachable from `files` (entry modules) in `program`, inside `within` (a directory prefix). */
 export function walk(program: ts.Program, files: Array<{ name: string; file: string }>, within: string): Walked {
   const checker = program.getTypeChecker();
-  const out: Walked = { undocumented: [], noDefault: [], optionDocs: new Map(), checked: 0 };
+  const out: Walked = { undocumented: [], noDefault: [], brokenLinks: [], docs: new Map(), optionDocs: new Map(), checked: 0 };
   const resolve = (s: ts.Symbol) => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
   const ours = (d: ts.Node) => d.getSourceFile().fileName.startsWith(within);
   const docOf = (s: ts.Symbol) => ts.displayPartsToString(s.getDocumentationComment(checker)).trim();
@@ -58,6 +62,23 @@ export function walk(program: ts.Program, files: Array<{ name: string; file: str
   const reachParameters = (params: ts.NodeArray<ts.ParameterDeclaration>, via: string) => {
     for (const p of params) reach(p.type, `a parameter of ${via}`, ts.isIdentifier(p.name) && OPTIONS_PARAMETER.test(p.name.text));
   };
+  const linked = new Set<ts.Node>();
+  /** Record the `{@link}`s in the comments of `node` whose target does not resolve. */
+  const checkLinks = (node: ts.Node, where: string) => {
+    for (const doc of ts.getJSDocCommentsAndTags(node)) {
+      const visit = (n: ts.Node): void => {
+        if ((ts.isJSDocLink(n) || ts.isJSDocLinkCode(n) || ts.isJSDocLinkPlain(n)) && n.name && !linked.has(n)) {
+          linked.add(n);
+          if (!checker.getSymbolAtLocation(n.name)) out.brokenLinks.push(`${where}: {@link ${n.name.getText()}}`);
+        }
+        ts.forEachChild(n, visit);
+      };
+      visit(doc);
+      // getJSDocCommentsAndTags gives a tag's comment as a NodeArray that forEachChild does not always reach.
+      if (ts.isJSDoc(doc)) for (const tag of doc.tags ?? []) if (typeof tag.comment === "object") tag.comment.forEach(visit);
+      if (ts.isJSDoc(doc) && typeof doc.comment === "object") doc.comment.forEach(visit);
+    }
+  };
   const hidden = (m: ts.Node) =>
     (ts.canHaveModifiers(m) && (ts.getModifiers(m) ?? []).some((x) => x.kind === ts.SyntaxKind.PrivateKeyword)) ||
     ((m as ts.NamedDeclaration).name !== undefined && ts.isPrivateIdentifier((m as ts.NamedDeclaration).name!));
@@ -67,6 +88,7 @@ export function walk(program: ts.Program, files: Array<{ name: string; file: str
     for (const m of members) {
       if (ts.isConstructorDeclaration(m)) {
         reachParameters(m.parameters, `new ${owner}()`);
+        checkLinks(m, `new ${owner}()`);
         // A parameter property (`constructor(readonly server: HandlerServer)`) is a member: the declarations
         // emit it as a property with the comment written before the parameter; an `@param` tag is lost there.
         for (const p of m.parameters) {
@@ -83,6 +105,8 @@ export function walk(program: ts.Program, files: Array<{ name: string; file: str
       const symbol = (m as unknown as { symbol?: ts.Symbol }).symbol;
       const where = `${owner}.${m.name.getText()}`;
       out.checked++;
+      checkLinks(m, where);
+      if (symbol) out.docs.set(where, `${docOf(symbol)}\n${tagsOf(symbol)}`);
       if (!symbol || !docOf(symbol)) out.undocumented.push(`${where} (member)`);
       if (ts.isMethodDeclaration(m) || ts.isMethodSignature(m)) reachParameters(m.parameters, where);
       if (ts.isPropertySignature(m) && isOptions) {
@@ -110,10 +134,12 @@ export function walk(program: ts.Program, files: Array<{ name: string; file: str
     if (asOptions) options.add(symbol);
     if (first) {
       out.checked++;
+      out.docs.set(symbol.name, `${docOf(symbol)}\n${tagsOf(symbol)}`);
       if (!docOf(symbol)) out.undocumented.push(`${symbol.name} (${item.via})`);
     }
     for (const d of symbol.declarations ?? []) {
       if (!ours(d)) continue;
+      checkLinks(ts.isVariableDeclaration(d) ? d.parent.parent : d, symbol.name);
       if (ts.isFunctionDeclaration(d)) {
         // Each overload shows its own comment in the hover; the implementation's signature is not visible.
         const overloads = symbol.declarations!.filter(ts.isFunctionDeclaration);

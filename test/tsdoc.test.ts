@@ -57,6 +57,18 @@ describe("every public declaration has TSDoc", () => {
     expect(api.undocumented).toEqual([]);
   });
 
+  test("every {@link} in those comments names something (a broken one hovers as plain text)", () => {
+    expect(api.brokenLinks).toEqual([]);
+  });
+
+  test("no comment sends the user to a module of src/ that package.json does not export (they cannot import from it)", () => {
+    const exported = new Set(entries.map((e) => e.file.slice(root.length + "/src/".length)));
+    const internal = [...api.docs].flatMap(([where, doc]) =>
+      [...doc.matchAll(/\b((?:server|gateway|http|fetch|toolkit|deploy|dev|cli)\/[\w/-]+\.ts)\b/g)].filter((m) => !exported.has(m[1]!)).map((m) => `${where}: ${m[1]}`),
+    );
+    expect(internal).toEqual([]);
+  });
+
   test("every optional property of an options type says its default", () => {
     expect(api.noDefault).toEqual([]);
   });

@@ -40,7 +40,7 @@ export function detectApplication(exported: unknown): { kind: ApplicationKind; a
 /**
  * What an app loader calls on a module's export (`tsgi-dev ./app.ts`,
  * `tsgi serve`): TSGI applications are served as they are; `{ fetch }`
- * objects and one-parameter fetch functions through {@link fromFetchHandler}.
+ * objects and one-parameter fetch functions through `fromFetchHandler()`.
  * @throws TypeError naming what was found when it is neither.
  */
 export function asApplication(exported: unknown): Application {

@@ -100,8 +100,8 @@ function serverEvent(message: string): Error {
 const POSTHOOK_CLOSE_GRACE_MS = BODY_RETURN_GRACE_MS + 1000;
 /**
  * How long the work left by a request the server stopped may take, in all
- * (ms): its body's `return()` and `close()` ({@link POSTHOOK_CLOSE_GRACE_MS}),
- * then its posthooks, up to 1 s. `server.close()` waits this long at most,
+ * (ms): its body's `return()` and `close()` (up to 1 s each), then its
+ * posthooks, up to 1 s: 3000. `server.close()` waits this long at most,
  * past its timeout, for the requests it cut.
  */
 export const CUT_REQUEST_CLEANUP_MS = POSTHOOK_CLOSE_GRACE_MS + 1000;

@@ -197,8 +197,8 @@ export interface ServerOptions {
   environClass?: new (init: Environ) => Environ;
   /**
    * Per-connection handler class (gevent and wsgiref `handler_class`): a
-   * {@link RequestHandler} subclass overriding `getEnviron()`, `getStderr()`,
-   * `formatRequest()`, `logRequest()` or `handleError()`. Default: {@link RequestHandler} behaviour.
+   * `RequestHandler` subclass overriding `getEnviron()`, `getStderr()`,
+   * `formatRequest()`, `logRequest()` or `handleError()`. Default: `RequestHandler`'s behaviour.
    */
   handlerClass?: RequestHandlerClass;
   /**
@@ -221,13 +221,17 @@ export interface ServerOptions {
   /** `tsgi.multiprocess`. Default false (true under workers). */
   multiprocess?: boolean;
   /**
-   * Serve HTTPS: Bun's TLS options (PEM `cert`, `key`, optional `ca` and
-   * `requestCert` for client certificates). Sets `tsgi.url_scheme` to
-   * `"https"` (unless `urlScheme` is given), `HTTPS=on` and mod_ssl's
-   * `SSL_*` keys (protocol, cipher, the client certificate: see
-   * `tlsEnviron()` in `server/tls-environ.ts`) in environ. HTTP/1.1 is
-   * offered by ALPN. See `loadTls()` in `server/tls.ts` to read files.
-   * Default none (plain HTTP).
+   * Serve HTTPS: Bun's TLS options as PEM text, `cert` and `key` (read the
+   * files yourself, `readFileSync("cert.pem", "utf8")`; `tsgi serve
+   * --certfile --keyfile` reads and checks them), with `ca` and
+   * `requestCert: true` for client certificates (see {@link TlsConfig}).
+   * Sets `tsgi.url_scheme` to `"https"` (unless `urlScheme` is given),
+   * `HTTPS=on` and mod_ssl's keys in environ: `SSL_PROTOCOL`, `SSL_CIPHER`,
+   * `SSL_CLIENT_VERIFY` (`NONE`, `SUCCESS` or `FAILED:<reason>`) and, with a
+   * client certificate, `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN` (and
+   * `SSL_CLIENT_S_DN_CN`, ... per attribute), `SSL_CLIENT_M_SERIAL`,
+   * `SSL_CLIENT_V_START`, `SSL_CLIENT_V_END`, `SSL_CLIENT_CERT`. HTTP/1.1 is
+   * offered by ALPN. Default none (plain HTTP).
    */
   tls?: TlsConfig;
   /**

@@ -491,7 +491,7 @@ function wallSeconds(startedAt: number): number {
 /**
  * Create a server for `app` without binding (call `listen()`).
  * @throws TypeError when `app` is not a function.
- * @throws RangeError on a bad option (see {@link resolveOptions}).
+ * @throws RangeError on a bad option (see `resolveOptions()` in `tsgi/server`).
  * @throws Error on a `logFormat` string that does not compile.
  */
 export function createServer(app: Application, options?: ServerOptions): TsgiServer {

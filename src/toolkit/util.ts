@@ -219,14 +219,14 @@ export function shiftPathInfo(environ: { SCRIPT_NAME?: string; PATH_INFO?: strin
  * `SERVER_NAME`, `REQUEST_METHOD` `"GET"`, `SCRIPT_NAME` `""` and
  * `PATH_INFO` `"/"` (only when both are absent), `tsgi.version` `[1, 0]`,
  * `tsgi.run_once` / `tsgi.multithread` / `tsgi.multiprocess` `false`,
- * `tsgi.input` an empty {@link BytesInput}, `tsgi.errors` a
- * {@link StderrErrorStream}, `tsgi.url_scheme` from {@link guessScheme}, and
+ * `tsgi.input` an empty `BytesInput`, `tsgi.errors` a
+ * `StderrErrorStream`, `tsgi.url_scheme` from {@link guessScheme}, and
  * `SERVER_PORT` `"80"` (http) or `"443"` (https).
  *
  * Additions over wsgiref, because the TSGI `Environ` type requires or defines
  * them: `QUERY_STRING` `""`; the missing one of `SCRIPT_NAME` (`""`) /
  * `PATH_INFO` (`""`) when only the other was given;
- * `tsgi.input_terminated` `true`; `tsgi.file_wrapper` {@link fileWrapper}.
+ * `tsgi.input_terminated` `true`; `tsgi.file_wrapper` `fileWrapper`.
  *
  * Not for real servers: the data is fake.
  */

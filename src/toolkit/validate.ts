@@ -287,9 +287,10 @@ export function checkStatus(status: unknown, warn: (m: string) => void = default
 
 /**
  * Check a response header list (wsgiref `check_headers`). The hop-by-hop
- * fields are the tsgi server's ({@link isHopByHopFor}: `Trailer` and
- * `Proxy-Connection` included; `Proxy-Authenticate`, which a 407 MUST carry,
- * not), with `Upgrade` allowed on a 426, which MUST carry it (RFC 9110
+ * fields are the tsgi server's: `Connection`, `Keep-Alive`,
+ * `Transfer-Encoding`, `TE`, `Upgrade`, `Trailer`, `Trailers`,
+ * `Proxy-Connection` and `Proxy-Authorization` (not `Proxy-Authenticate`,
+ * which a 407 MUST carry), with `Upgrade` allowed on a 426, which MUST carry it (RFC 9110
  * §15.5.22); wsgiref's list is RFC 2616's.
  * @param status the response's status code, when the list is a response's (for the 426 rule).
  * @throws TsgiConformanceError (`headers-type`, `header-item`,

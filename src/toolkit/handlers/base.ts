@@ -152,12 +152,12 @@ export abstract class BaseHandler {
   serverSoftware: string | null = null;
   /**
    * Variables copied into every environ first (wsgiref `os_environ`): by
-   * default {@link readEnviron} as of module load. Treat as read-only.
+   * default `readEnviron()` as of module load. Treat as read-only.
    * `CGIHandler` and `IISCGIHandler` use `{}` (the request's variables come
    * from the constructor instead).
    */
   osEnviron: Readonly<Record<string, string>> = IMPORT_ENVIRON;
-  /** `tsgi.file_wrapper`, or `null` to leave it out (wsgiref `wsgi_file_wrapper`). Default {@link fileWrapper}. */
+  /** `tsgi.file_wrapper`, or `null` to leave it out (wsgiref `wsgi_file_wrapper`). Default `fileWrapper` (`tsgi/util`). */
   tsgiFileWrapper: FileWrapperFactory | null = fileWrapper;
   /** The class wrapping the application's header list (wsgiref `headers_class`). Default {@link Headers}. */
   headersClass: HeadersClass = Headers;
@@ -289,7 +289,7 @@ export abstract class BaseHandler {
     await this.write(data);
   }
 
-  /** The URL scheme of the request (wsgiref `get_scheme()`): {@link guessScheme} of the environ. */
+  /** The URL scheme of the request (wsgiref `get_scheme()`): `guessScheme()` (`tsgi/util`) of the environ. */
   getScheme(): "http" | "https" {
     return guessScheme(this.environ ?? {});
   }
@@ -558,9 +558,10 @@ export abstract class BaseHandler {
    * Remove hop-by-hop fields from the headers about to be sent, with a
    * warning on `getStderr()`: spec.md has the server remove them rather than
    * fail the response (wsgiref raises at `start_response`). The fields are
-   * the tsgi server's ({@link isHopByHopFor}: `Trailer` and
-   * `Proxy-Connection` included, `Proxy-Authenticate`, which a 407 needs,
-   * not), and `Upgrade` stays on a 426 (RFC 9110 §15.5.22), as the server
+   * the tsgi server's: `Connection`, `Keep-Alive`, `Transfer-Encoding`,
+   * `TE`, `Upgrade`, `Trailer`, `Trailers`, `Proxy-Connection` and
+   * `Proxy-Authorization` (not `Proxy-Authenticate`, which a 407 needs),
+   * and `Upgrade` stays on a 426 (RFC 9110 §15.5.22), as the server
    * keeps it; an origin server then sends `Connection: Upgrade` with it
    * (RFC 9110 §7.8), a CGI-like gateway leaves that field to its web
    * server. `isHopByHop` in `tsgi/util` stays wsgiref's list.
@@ -590,7 +591,7 @@ export abstract class BaseHandler {
     else if (code === 205) this.headers!.set("Content-Length", "0");
   }
 
-  /** Whether {@link result} is a {@link FileWrapper} and file wrapping is enabled (wsgiref `result_is_file()`). */
+  /** Whether {@link result} is a `FileWrapper` (`tsgi/util`) and file wrapping is enabled (wsgiref `result_is_file()`). */
   resultIsFile(): boolean {
     return this.tsgiFileWrapper !== null && this.result instanceof FileWrapper;
   }

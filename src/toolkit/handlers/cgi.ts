@@ -44,13 +44,13 @@ function cgiEnviron(): Record<string, string> {
 
 /**
  * Run a TSGI application as a CGI script (wsgiref `CGIHandler`): the
- * environ comes from {@link readEnviron} of the process environment, the
+ * environ comes from `readEnviron()` of the process environment, the
  * body from stdin (at most `CONTENT_LENGTH` bytes, read on demand), output
  * to stdout with a `Status:` header, errors to stderr. `PATH_INFO` is `""`
  * when the web server sent none. `tsgi.run_once` and
  * `tsgi.input_terminated` are `true`, `tsgi.multithread` `false`,
  * `tsgi.multiprocess` `true`;
- * {@link BaseHandler.osEnviron} is `{}`. Takes no arguments; use
+ * `osEnviron` is `{}`. Takes no arguments; use
  * {@link BaseCGIHandler} to choose streams or flags.
  *
  * @example
