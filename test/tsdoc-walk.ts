@@ -4,8 +4,9 @@
  * export of the given entry modules (re-exports followed to their
  * declarations), the public and protected members of each exported class and
  * interface, and the types the API takes (an options parameter's type, a
- * nested options object such as `tls`), with what has no TSDoc comment and
- * which optional property of an options type says no default.
+ * nested options object such as `tls`), with what has no TSDoc comment,
+ * which optional property of an options type says no default, and which
+ * `{@link}` resolves to nothing.
  */
 import ts from "typescript";
 

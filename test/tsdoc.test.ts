@@ -20,6 +20,7 @@ import ts from "typescript";
 import pkg from "../package.json" with { type: "json" };
 import { DEFAULT_PARSER_LIMITS } from "../src/http/index.ts";
 import { DEFAULT_SERVER_OPTIONS } from "../src/server/index.ts";
+import { demoApp, makeServer } from "../src/toolkit/simple-server.ts";
 import { statedDefault, walk } from "./tsdoc-walk.ts";
 
 const root = join(import.meta.dir, "..");
@@ -89,5 +90,25 @@ describe("every public declaration has TSDoc", () => {
     compare("ServerOptions", DEFAULT_SERVER_OPTIONS);
     compare("ParserLimits", DEFAULT_PARSER_LIMITS);
     expect(wrong).toEqual([]);
+  });
+
+  test("makeServer's options state the defaults it applies where they differ from the server's", async () => {
+    const simple = makeServer("127.0.0.1", 0, demoApp);
+    try {
+      const applied = simple.server.options as unknown as Record<string, unknown>;
+      const server = DEFAULT_SERVER_OPTIONS as Record<string, unknown>;
+      // hostname and port are makeServer's arguments; handlerClass its own option, wrapped by SimpleServer to count responses.
+      const differ = Object.keys(applied).filter((k) => !["hostname", "port", "handlerClass"].includes(k) && applied[k] !== server[k]);
+      expect(differ).toContain("shutdownTimeout");
+      const wrong = differ.filter((k) => {
+        const doc = api.optionDocs.get(`MakeServerOptions.${k}`);
+        if (doc === undefined) return true;
+        const v = applied[k];
+        return (typeof v === "number" || typeof v === "boolean" || typeof v === "string") && statedDefault(doc) !== v;
+      });
+      expect(wrong).toEqual([]);
+    } finally {
+      await simple.close();
+    }
   });
 });

@@ -13,7 +13,7 @@
  * @module
  */
 // Built on the server's public API, as wsgiref.simple_server is on http.server.
-import { createServer, RequestHandler, type AccessLogFields, type RequestHandlerClass, type ServerOptions, type TsgiServer } from "../server/index.ts";
+import { createServer, RequestHandler, type AccessLogFields, type LogTarget, type RequestHandlerClass, type ServerOptions, type TsgiServer } from "../server/index.ts";
 import type { Application, Environ } from "../spec.ts";
 
 /**
@@ -22,12 +22,31 @@ import type { Application, Environ } from "../spec.ts";
  */
 export class SimpleRequestHandler extends RequestHandler {}
 
-/** Options of {@link makeServer} (wsgiref `server_class`, `handler_class`), plus any server option. */
+/**
+ * Options of {@link makeServer} (wsgiref `server_class`, `handler_class`),
+ * plus any server option (`hostname` and `port` are its arguments). The
+ * defaults are the server's, except the four below, which are wsgiref's.
+ */
 export interface MakeServerOptions extends Omit<ServerOptions, "hostname" | "port"> {
   /** The server class (wsgiref `server_class`). Default {@link SimpleServer}. */
   serverClass?: new (host: string, port: number, options?: ServerOptions) => SimpleServer;
   /** The handler class (wsgiref `handler_class`). Default {@link SimpleRequestHandler}. */
   handlerClass?: RequestHandlerClass;
+  /**
+   * Access log destination (see `ServerOptions.log`); `null` turns it off.
+   * Default `process.stderr` here: wsgiref logs every request on stderr.
+   */
+  log?: LogTarget;
+  /**
+   * Access-log format (see `ServerOptions.logFormat`). Default
+   * {@link wsgirefLogLine} here, wsgiref's line:
+   * `127.0.0.1 - - [23/Nov/2026 19:32:50] "GET /x HTTP/1.1" 200 2494`.
+   */
+  logFormat?: string | ((fields: AccessLogFields) => string);
+  /** Prefix the logged client address with `X-Forwarded-For` (see `ServerOptions.logXForwardedFor`). Default false here: wsgiref logs the peer's address. */
+  logXForwardedFor?: boolean;
+  /** Time in-flight requests get to finish on `close()`, ms (cheroot `shutdown_timeout`). Default 1000 here. */
+  shutdownTimeout?: number;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -202,7 +221,11 @@ export class SimpleServer {
 
 /**
  * wsgiref `make_server(host, port, app, server_class, handler_class)`:
- * create a listening {@link SimpleServer} for `app`.
+ * create a listening {@link SimpleServer} for `app` on `host` (`""` means
+ * 127.0.0.1, never every interface) and `port` (0 picks a free one). As in
+ * wsgiref, each request is logged on stderr in `WSGIRequestHandler`'s format
+ * unless `options.log` says otherwise; see {@link MakeServerOptions} for the
+ * other defaults that differ from the server's.
  * @throws as the {@link SimpleServer} constructor.
  */
 export function makeServer(host: string, port: number, app: Application, options: MakeServerOptions = {}): SimpleServer {
