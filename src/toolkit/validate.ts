@@ -371,10 +371,15 @@ interface RequestState {
   pendingWrites: number;
 }
 
-function noBodyExpected(st: RequestState): string | undefined {
-  if (st.environ.REQUEST_METHOD === "HEAD") return "a HEAD response";
+/** A status whose response has no content (204, 304, 1xx), named for a warning. */
+function noContentStatus(st: RequestState): string | undefined {
   if (st.status === 204 || st.status === 304 || (st.status >= 100 && st.status < 200)) return `a ${st.status} response`;
   return undefined;
+}
+
+/** A response whose body bytes the server drops: one with no content, or a HEAD answer. */
+function noBodyExpected(st: RequestState): boolean {
+  return st.environ.REQUEST_METHOD === "HEAD" || noContentStatus(st) !== undefined;
 }
 
 function declaredLength(st: RequestState): number | undefined {
@@ -386,13 +391,14 @@ function countBody(st: RequestState, n: number): void {
   if (n === 0) return;
   st.bodyBytes += n;
   warnNoContentType(st);
-  const why = noBodyExpected(st);
+  // Not for a HEAD answer: spec.md calls the application "as for GET", so GET's body is expected there.
+  const why = noContentStatus(st);
   if (why && !st.warnedBody) {
     st.warnedBody = true;
     st.warn(`The application sent body bytes in ${why}, which has no body; the server should drop them`);
   }
   const cl = declaredLength(st);
-  if (cl !== undefined && st.bodyBytes > cl && !why && !st.fileBody) {
+  if (cl !== undefined && st.bodyBytes > cl && !noBodyExpected(st) && !st.fileBody) {
     fail("body-content-length", `The body is longer (${st.bodyBytes} bytes so far) than its Content-Length (${cl})`);
   }
 }
@@ -688,7 +694,7 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  *
  * Warnings (through `options.warn`, default `consola.warn`): unknown request
  * method, unusual status code, a reason phrase with surrounding whitespace, missing Content-Type on a response with content (or one on a 204 / 304),
- * body bytes in a HEAD / 204 / 304 response, a body shorter than
+ * body bytes in a 204 / 304 response (not in a HEAD answer, which is GET's), a body shorter than
  * its Content-Length, a body returned while `write()` calls were not
  * awaited (`[write-not-awaited]`), and a body garbage-collected without `close()` (use
  * {@link checkClosed} for a deterministic check).
