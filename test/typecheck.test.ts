@@ -23,9 +23,10 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
 /**
  * What a user's project sees: the declarations `npm pack` ships
  * (`dist/types`, built by `npm run build:types`, the `types` condition of
- * every export), type-checked under two tsconfigs users write: the one
- * `bun init` writes (`noUncheckedIndexedAccess` on) and a plain strict one
- * (`exactOptionalPropertyTypes` on). The app imports every entry point,
+ * every export), type-checked under three tsconfigs users write: the one
+ * `bun init` writes (`noUncheckedIndexedAccess` on), a plain strict one
+ * (`exactOptionalPropertyTypes` on) and @tsconfig/strictest's checks
+ * (`noPropertyAccessFromIndexSignature`, `noImplicitReturns`, ...). The app imports every entry point,
  * and has a middleware written as PEP 3333 middleware often is, which the
  * types must refuse where TSGI differs (pushing onto the list
  * `startResponse` was given: it may be the app's constant), and an environ
@@ -34,9 +35,9 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
  * `file:` dependency, a workspace package) has no declarations until it is
  * packed, so TypeScript reads tsgi's sources (the `default` condition) and
  * checks them under the user's tsconfig (with `allowImportingTsExtensions`,
- * as `bun init` writes it); they satisfy both.
+ * as `bun init` writes it); they satisfy all three.
  */
-test.skipIf(!existsSync(tsc))("a user's project type-checks against the shipped declarations (bun init's tsconfig and a plain strict one)", async () => {
+test.skipIf(!existsSync(tsc))("a user's project type-checks against the shipped declarations and a linked checkout's sources (bun init's tsconfig, a plain strict one, @tsconfig/strictest's checks)", async () => {
   const { mkdtempSync, mkdirSync, writeFileSync, cpSync, rmSync, readFileSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const dir = mkdtempSync(join(tmpdir(), "tsgi-types-"));
@@ -106,6 +107,9 @@ export default { fetch: toFetchHandler(validator(fetchApp)) };
     const configs = {
       "bun init": { lib: ["ESNext"], target: "ESNext", module: "Preserve", moduleDetection: "force", jsx: "react-jsx", allowJs: true, moduleResolution: "bundler", allowImportingTsExtensions: true, verbatimModuleSyntax: true, noEmit: true, strict: true, skipLibCheck: true, noFallthroughCasesInSwitch: true, noUncheckedIndexedAccess: true, noImplicitOverride: true, types: ["bun-types"] },
       "plain strict": { target: "ESNext", module: "ESNext", moduleResolution: "bundler", strict: true, noEmit: true, skipLibCheck: true, exactOptionalPropertyTypes: true, types: ["bun-types"] },
+      // @tsconfig/strictest's checks: noPropertyAccessFromIndexSignature (environ.HTTP_HOST must be environ["HTTP_HOST"]),
+      // noImplicitReturns, unused and unreachable code. skipLibCheck does not skip a linked checkout's .ts sources.
+      strictest: { target: "ESNext", module: "ESNext", moduleResolution: "bundler", strict: true, noEmit: true, skipLibCheck: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noPropertyAccessFromIndexSignature: true, noImplicitReturns: true, noImplicitOverride: true, noFallthroughCasesInSwitch: true, noUnusedLocals: true, noUnusedParameters: true, allowUnusedLabels: false, allowUnreachableCode: false, isolatedModules: true, esModuleInterop: true, checkJs: true, types: ["bun-types"] },
     };
     const check = async (name: string, extra: Record<string, unknown> = {}) => {
       for (const [config, options] of Object.entries(configs)) {

@@ -95,14 +95,14 @@ const BUN_SERVE_OPTIONS = ["port", "hostname", "unix", "tls", "development", "ma
 export function ignoredServeOptions(exported: unknown, command: string): string | null {
   if (exported === null || (typeof exported !== "object" && typeof exported !== "function")) return null;
   const o = exported as Record<string, unknown>;
-  if (typeof o.fetch !== "function") return null;
+  if (typeof o["fetch"] !== "function") return null;
   const keys = BUN_SERVE_OPTIONS.filter((k) => o[k] !== undefined);
   if (keys.length === 0) return null;
   const shown = keys.map((k) => (k === "port" || k === "hostname" || k === "unix") && (typeof o[k] === "string" || typeof o[k] === "number") ? `${k} (${String(o[k])})` : k);
   const flags: string[] = [];
-  if (typeof o.port === "string" || typeof o.port === "number") flags.push(`--port ${String(o.port)}`);
-  if (typeof o.hostname === "string") flags.push(`--host ${o.hostname}`);
-  if (typeof o.unix === "string") flags.push(`--uds ${o.unix}`);
+  if (typeof o["port"] === "string" || typeof o["port"] === "number") flags.push(`--port ${String(o["port"])}`);
+  if (typeof o["hostname"] === "string") flags.push(`--host ${o["hostname"]}`);
+  if (typeof o["unix"] === "string") flags.push(`--uds ${o["unix"]}`);
   const instead = flags.length ? `give ${flags.join(" ")} instead` : "use its flags instead";
   return `the export's ${shown.join(", ")} ${keys.length === 1 ? "is a Bun.serve option" : "are Bun.serve options"}, which ${command} does not read: ${instead} (see ${command} --help)`;
 }

@@ -39,7 +39,7 @@ function encodePath(path: string): string {
  */
 export function environUrl(environ: Environ): string {
   const scheme = String(environ["tsgi.url_scheme"] || "http");
-  let host = typeof environ.HTTP_HOST === "string" && environ.HTTP_HOST ? environ.HTTP_HOST : "";
+  let host = typeof environ["HTTP_HOST"] === "string" && environ["HTTP_HOST"] ? environ["HTTP_HOST"] : "";
   if (!host) {
     const name = String(environ.SERVER_NAME || "localhost");
     host = name.includes(":") ? `[${name}]` : name;
@@ -159,7 +159,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     const controller = new AbortController();
     const input = environ["tsgi.input"];
     const length = Number(environ.CONTENT_LENGTH || 0);
-    const chunked = typeof environ.HTTP_TRANSFER_ENCODING === "string" && /chunked/i.test(environ.HTTP_TRANSFER_ENCODING);
+    const chunked = typeof environ["HTTP_TRANSFER_ENCODING"] === "string" && /chunked/i.test(environ["HTTP_TRANSFER_ENCODING"]);
     let body: ReadableStream<Uint8Array> | null = null;
     if (method !== "GET" && method !== "HEAD" && (length > 0 || chunked)) {
       body = new ReadableStream<Uint8Array>({

@@ -515,8 +515,8 @@ function badRequest(message: string, serverSoftware: string): Response {
  * HEAD answer; RFC 9110 §6.6.1), and `Server: serverSoftware` unless it is `""` (no Server field).
  */
 function ownHeaders(headers: Record<string, string>, serverSoftware: string): Record<string, string> {
-  headers.Date = httpDate();
-  if (serverSoftware !== "") headers.Server = serverSoftware;
+  headers["Date"] = httpDate();
+  if (serverSoftware !== "") headers["Server"] = serverSoftware;
   return headers;
 }
 

@@ -211,7 +211,7 @@ export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Env
     environ[key] = prev === undefined ? fields[i + 1]! : `${prev as string}${key === "HTTP_COOKIE" ? "; " : ", "}${fields[i + 1]!}`;
   }
   if (authority !== null && authority !== "" && src.method !== "CONNECT") {
-    environ.HTTP_HOST = authority;
+    environ["HTTP_HOST"] = authority;
   }
   const extra = defaults.extra;
   if (extra) for (const k in extra) if (SERVER_LEVEL_KEYS.has(k) || !(k in environ)) environ[k] = extra[k];

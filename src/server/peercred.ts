@@ -30,17 +30,17 @@ export function peerEnviron(socket: object, mode: boolean | "resolve"): Record<s
   if (typeof fd !== "number") return env;
   const cred = peerCredentials(fd);
   if (!cred) return env;
-  env.X_REMOTE_PID = String(cred.pid);
-  env.X_REMOTE_UID = String(cred.uid);
-  env.X_REMOTE_GID = String(cred.gid);
+  env["X_REMOTE_PID"] = String(cred.pid);
+  env["X_REMOTE_UID"] = String(cred.uid);
+  env["X_REMOTE_GID"] = String(cred.gid);
   if (mode === "resolve") {
     const user = userName(cred.uid);
     const group = groupName(cred.gid);
     if (user !== null) {
-      env.X_REMOTE_USER = user;
-      env.REMOTE_USER = user;
+      env["X_REMOTE_USER"] = user;
+      env["REMOTE_USER"] = user;
     }
-    if (group !== null) env.X_REMOTE_GROUP = group;
+    if (group !== null) env["X_REMOTE_GROUP"] = group;
   }
   return env;
 }

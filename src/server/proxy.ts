@@ -261,16 +261,16 @@ export function applyProxyHeaders(environ: Environ, trusted: TrustedProxies, hea
   let protos: string[];
   let hosts: string[];
   if (header === "forwarded") {
-    const raw = environ.HTTP_FORWARDED;
+    const raw = environ["HTTP_FORWARDED"];
     if (typeof raw !== "string" || raw === "") return false;
     const elements = parseForwarded(raw);
-    hops = elements.map((e) => (e.for === undefined ? "" : nodeHost(e.for)));
-    protos = elements.map((e) => e.proto ?? "");
-    hosts = elements.map((e) => e.host ?? "");
+    hops = elements.map((e) => (e["for"] === undefined ? "" : nodeHost(e["for"])));
+    protos = elements.map((e) => e["proto"] ?? "");
+    hosts = elements.map((e) => e["host"] ?? "");
   } else {
-    hops = splitList(environ.HTTP_X_FORWARDED_FOR).map(nodeHost);
-    protos = splitList(environ.HTTP_X_FORWARDED_PROTO);
-    hosts = splitList(environ.HTTP_X_FORWARDED_HOST);
+    hops = splitList(environ["HTTP_X_FORWARDED_FOR"]).map(nodeHost);
+    protos = splitList(environ["HTTP_X_FORWARDED_PROTO"]);
+    hosts = splitList(environ["HTTP_X_FORWARDED_HOST"]);
     if (hops.length === 0 && protos.length === 0 && hosts.length === 0) return false;
   }
   // The client: the right-most hop that is not a trusted proxy (all trusted: the left-most).
@@ -291,11 +291,11 @@ export function applyProxyHeaders(environ: Environ, trusted: TrustedProxies, hea
   const proto = pick(protos)?.toLowerCase();
   if (proto === "https" || proto === "http") {
     environ["tsgi.url_scheme"] = proto;
-    if (proto === "https") environ.HTTPS = "on";
-    else delete environ.HTTPS;
+    if (proto === "https") environ["HTTPS"] = "on";
+    else delete environ["HTTPS"];
   }
   const host = pick(hosts);
-  if (host !== undefined && HOST_RE.test(host)) environ.HTTP_HOST = host;
+  if (host !== undefined && HOST_RE.test(host)) environ["HTTP_HOST"] = host;
   return true;
 }
 

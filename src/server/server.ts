@@ -394,7 +394,7 @@ export class TsgiServer implements Server, ServerCore {
   private accessClient(connection: Connection, environ: Environ | null): string {
     const client = connection.remoteAddress || "-";
     if (environ !== null && this.options.logXForwardedFor) {
-      const xff = environ.HTTP_X_FORWARDED_FOR;
+      const xff = environ["HTTP_X_FORWARDED_FOR"];
       if (typeof xff === "string" && xff) return `${logSafe(xff)},${client}`;
       const forwarded = environ.REMOTE_ADDR;
       if (typeof environ["tsgi.proxy_peer"] === "string" && typeof forwarded === "string" && forwarded && forwarded !== client) return `${logSafe(forwarded)},${client}`;

@@ -38,16 +38,16 @@ const DN_KEYS: Record<string, string> = {
 export function tlsEnviron(socket: Socket<unknown>): Record<string, string> {
   const env: Record<string, string> = {};
   const protocol = socket.getTLSVersion?.();
-  if (protocol) env.SSL_PROTOCOL = protocol;
+  if (protocol) env["SSL_PROTOCOL"] = protocol;
   const cipher = socket.getCipher?.();
-  if (cipher?.name) env.SSL_CIPHER = cipher.name;
+  if (cipher?.name) env["SSL_CIPHER"] = cipher.name;
   const cert = socket.getPeerCertificate?.() as PeerCertificate | undefined;
   if (!cert || !cert.raw || Object.keys(cert).length === 0) {
-    env.SSL_CLIENT_VERIFY = "NONE";
+    env["SSL_CLIENT_VERIFY"] = "NONE";
     return env;
   }
   const failure = socket.authorized ? null : socket.getAuthorizationError?.();
-  env.SSL_CLIENT_VERIFY = failure ? `FAILED:${failure.message}` : "SUCCESS";
+  env["SSL_CLIENT_VERIFY"] = failure ? `FAILED:${failure.message}` : "SUCCESS";
   let ordered: X509Certificate | null = null;
   try {
     ordered = new X509Certificate(cert.raw);
@@ -59,11 +59,11 @@ export function tlsEnviron(socket: Socket<unknown>): Record<string, string> {
     distinguishedName("SSL_CLIENT_S_DN", cert.subject, ordered?.subject),
     distinguishedName("SSL_CLIENT_I_DN", cert.issuer, ordered?.issuer),
   );
-  if (cert.serialNumber) env.SSL_CLIENT_M_SERIAL = cert.serialNumber;
-  if (cert.valid_from) env.SSL_CLIENT_V_START = cert.valid_from;
-  if (cert.valid_to) env.SSL_CLIENT_V_END = cert.valid_to;
+  if (cert.serialNumber) env["SSL_CLIENT_M_SERIAL"] = cert.serialNumber;
+  if (cert.valid_from) env["SSL_CLIENT_V_START"] = cert.valid_from;
+  if (cert.valid_to) env["SSL_CLIENT_V_END"] = cert.valid_to;
   const b64 = Buffer.from(cert.raw).toString("base64").replace(/(.{64})/g, "$1\n");
-  env.SSL_CLIENT_CERT = `-----BEGIN CERTIFICATE-----\n${b64.replace(/\n$/, "")}\n-----END CERTIFICATE-----\n`;
+  env["SSL_CLIENT_CERT"] = `-----BEGIN CERTIFICATE-----\n${b64.replace(/\n$/, "")}\n-----END CERTIFICATE-----\n`;
   return env;
 }
 

@@ -161,7 +161,7 @@ export function fingerprint256(certPem: string): string {
 
 /** The directory for tsgi's cached files: `$XDG_CACHE_HOME/tsgi`, else `~/.cache/tsgi`. */
 export function cacheDir(env: Record<string, string | undefined> = process.env): string {
-  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.startsWith("/") ? env.XDG_CACHE_HOME : join(env.HOME || homedir(), ".cache");
+  const base = env["XDG_CACHE_HOME"] && env["XDG_CACHE_HOME"].startsWith("/") ? env["XDG_CACHE_HOME"] : join(env["HOME"] || homedir(), ".cache");
   return join(base, "tsgi");
 }
 

@@ -239,11 +239,11 @@ export function setupTestingDefaults<T extends object = Record<string, unknown>>
   };
   setdefault("SERVER_NAME", "127.0.0.1");
   setdefault("SERVER_PROTOCOL", "HTTP/1.0");
-  setdefault("HTTP_HOST", env.SERVER_NAME);
+  setdefault("HTTP_HOST", env["SERVER_NAME"]);
   setdefault("REQUEST_METHOD", "GET");
   if (!("SCRIPT_NAME" in env) && !("PATH_INFO" in env)) {
-    env.SCRIPT_NAME = "";
-    env.PATH_INFO = "/";
+    env["SCRIPT_NAME"] = "";
+    env["PATH_INFO"] = "/";
   }
   setdefault("SCRIPT_NAME", "");
   setdefault("PATH_INFO", "");

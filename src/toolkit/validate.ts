@@ -206,7 +206,7 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
       fail("environ-latin1", `environ[${JSON.stringify(key)}] holds a character above U+00FF: ${JSON.stringify(v)}`);
     }
   }
-  const method = env.REQUEST_METHOD as string;
+  const method = env["REQUEST_METHOD"] as string;
   if (!method || !isToken(method)) fail("environ-request-method", `REQUEST_METHOD must be a non-empty token, got ${show(method)}`);
   if (!KNOWN_METHODS.has(method)) warn(`Unknown REQUEST_METHOD: ${JSON.stringify(method)}`);
 
@@ -233,21 +233,21 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
     if (typeof env[key] !== "boolean") fail("environ-flags", `${key} must be a boolean, got ${show(env[key])}`);
   }
 
-  const scriptName = env.SCRIPT_NAME as string;
+  const scriptName = env["SCRIPT_NAME"] as string;
   if (scriptName && !scriptName.startsWith("/")) fail("environ-script-name", `SCRIPT_NAME doesn't start with "/": ${JSON.stringify(scriptName)}`);
   if (scriptName === "/") fail("environ-script-name", `SCRIPT_NAME cannot be "/"; it should be "" and PATH_INFO should be "/"`);
-  const pathInfo = env.PATH_INFO as string;
+  const pathInfo = env["PATH_INFO"] as string;
   // spec.md: PATH_INFO is "*" for OPTIONS * (the asterisk-form, RFC 9112 §3.2.4).
-  const asterisk = pathInfo === "*" && env.REQUEST_METHOD === "OPTIONS";
+  const asterisk = pathInfo === "*" && env["REQUEST_METHOD"] === "OPTIONS";
   if (pathInfo && !pathInfo.startsWith("/") && !asterisk) fail("environ-path-info", `PATH_INFO doesn't start with "/": ${JSON.stringify(pathInfo)}`);
   // wsgiref: "One of SCRIPT_NAME or PATH_INFO are required". A CONNECT's authority-form target has no path.
-  if (!scriptName && !pathInfo && env.REQUEST_METHOD !== "CONNECT") {
+  if (!scriptName && !pathInfo && env["REQUEST_METHOD"] !== "CONNECT") {
     fail("environ-path-info", `SCRIPT_NAME and PATH_INFO are both empty; PATH_INFO should be at least "/" when SCRIPT_NAME is empty`);
   }
-  const cl = env.CONTENT_LENGTH;
+  const cl = env["CONTENT_LENGTH"];
   if (cl !== undefined && cl !== "" && !/^\d+$/.test(cl as string)) fail("environ-content-length", `Invalid CONTENT_LENGTH: ${show(cl)}`);
-  if (!/^HTTP\/\d\.\d$/.test(env.SERVER_PROTOCOL as string)) {
-    fail("environ-server-protocol", `SERVER_PROTOCOL must look like "HTTP/1.1", got ${show(env.SERVER_PROTOCOL)}`);
+  if (!/^HTTP\/\d\.\d$/.test(env["SERVER_PROTOCOL"] as string)) {
+    fail("environ-server-protocol", `SERVER_PROTOCOL must look like "HTTP/1.1", got ${show(env["SERVER_PROTOCOL"])}`);
   }
 
   const opt = (key: string, ok: (v: unknown) => boolean, what: string): void => {

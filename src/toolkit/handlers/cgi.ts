@@ -38,7 +38,7 @@ function processStdin(contentLength: string | undefined): InputStream {
 /** {@link readEnviron} with `PATH_INFO` `""` when the web server left it out (RFC 3875 §4.1.5 allows that; the environ requires the key). */
 function cgiEnviron(): Record<string, string> {
   const env = readEnviron();
-  env.PATH_INFO ??= "";
+  env["PATH_INFO"] ??= "";
   return env;
 }
 
@@ -64,7 +64,7 @@ export class CGIHandler extends BaseCGIHandler {
 
   constructor() {
     const env = cgiEnviron();
-    super(processStdin(env.CONTENT_LENGTH), processStdout(), new StderrErrorStream(), env, {
+    super(processStdin(env["CONTENT_LENGTH"]), processStdout(), new StderrErrorStream(), env, {
       multithread: false,
       multiprocess: true,
     });

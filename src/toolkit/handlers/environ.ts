@@ -59,7 +59,7 @@ export function readEnviron(
   platform: string = process.platform,
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  const software = (env.SERVER_SOFTWARE ?? "").toLowerCase();
+  const software = (env["SERVER_SOFTWARE"] ?? "").toLowerCase();
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
     if (!needsTranscode(k)) {
