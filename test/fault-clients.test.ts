@@ -460,6 +460,63 @@ describe("half-closed and stalled clients (RFC 9112 §9.6)", () => {
     expect(await waitFor(() => server.connections === 0)).toBe(true);
   });
 
+  /**
+   * An event stream (server-sent events) waiting between events, as server.md
+   * "Long-lived responses" tells: a client that closes (FIN, as a browser
+   * closing the tab) is indistinguishable from a half-close, so the stream is
+   * let go at its next event, when the write meets the closed socket; a
+   * reset is noticed at once, and `close()` comes within about 1 s although
+   * the generator's `await` is still pending.
+   */
+  test("an event stream idle between events: a client's FIN is noticed at the next event, a reset at once (close() within about 1 s)", async () => {
+    let closes = 0;
+    const wake: Array<() => void> = [];
+    const events: Application = (_environ, startResponse) => {
+      startResponse("200 OK", [["Content-Type", "text/event-stream"], ["Cache-Control", "no-cache"]]);
+      let stopped = false;
+      return {
+        async *[Symbol.asyncIterator]() {
+          yield enc(": hello\n\n");
+          for (let n = 1; !stopped && n <= 100; n++) {
+            await new Promise<void>((ok) => wake.push(ok));
+            yield enc(`data: ${n}\n\n`);
+          }
+        },
+        close() {
+          stopped = true;
+          closes++;
+          for (const w of wake.splice(0)) w();
+        },
+      };
+    };
+    const s = startServer(events);
+    servers.push(s);
+    const stream = async (): Promise<Socket> => {
+      const sock = await open(s.port);
+      let got = "";
+      sock.on("data", (d: Buffer) => (got += d.toString("latin1")));
+      sock.on("error", () => {});
+      sock.write("GET /events HTTP/1.1\r\nHost: h\r\n\r\n");
+      expect(await waitFor(() => got.includes(": hello"))).toBe(true);
+      return sock;
+    };
+    // FIN: still streaming 1.5 s later; the next event finds the client gone.
+    const a = await stream();
+    a.destroy(); // close(): a FIN, then a reset for whatever the server sends after it
+    await Bun.sleep(1500);
+    expect([closes, s.server.connections]).toEqual([0, 1]);
+    for (const w of wake.splice(0)) w();
+    expect(await waitFor(() => closes === 1 && s.server.connections === 0, 3000)).toBe(true);
+    // Reset: close() without another event, the generator still awaiting.
+    const b = await stream();
+    const t0 = Date.now();
+    reset(b);
+    expect(await waitFor(() => closes === 2, 3000)).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(await waitFor(() => s.server.connections === 0)).toBe(true);
+    expect(s.errors.join("")).toBe("");
+  });
+
   test("an upload aborted by FIN mid-body: the connection is closed and released, so it cannot pile up to maxConnections", async () => {
     const { port, server, stats } = setup({ maxConnections: 3 });
     for (let i = 0; i < 3; i++) {
