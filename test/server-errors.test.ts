@@ -1146,6 +1146,45 @@ describe("what tsgi.input reads reject with", () => {
   });
 });
 
+describe("an application that rethrows what tsgi.input rejected with (spec.md)", () => {
+  test("a rethrown ClientDisconnected is not logged; a rethrown HttpError 413 is answered 413, not logged; a caught disconnect answered with no startResponse() is logged", async () => {
+    const seen: string[] = [];
+    const app: Application = async (environ, sr) => {
+      try {
+        await environ["tsgi.input"].read();
+      } catch (e) {
+        seen.push(environ.PATH_INFO);
+        if (environ.PATH_INFO === "/swallow") return [];
+        throw e;
+      }
+      sr("200 OK", [["Content-Length", "0"]]);
+      return [];
+    };
+    const { port, errors } = start(app, { maxRequestBodySize: 100 });
+    for (const path of ["/cut", "/swallow"]) {
+      const socket = connect({ host: "127.0.0.1", port });
+      socket.on("error", () => {});
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n` + "a".repeat(20));
+      await Bun.sleep(100);
+      socket.destroy();
+      for (let i = 0; i < 100 && !seen.includes(path); i++) await Bun.sleep(10);
+    }
+    const big = await rawOne(port, [
+      "POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "c8\r\n" + "b".repeat(200) + "\r\n0\r\n\r\n",
+    ], { gapMs: 50 });
+    expect(big.response?.status).toBe(413);
+    expect(seen).toEqual(["/cut", "/swallow", "/big"]);
+    for (let i = 0; i < 100 && errors.length === 0; i++) await Bun.sleep(10);
+    await Bun.sleep(50);
+    const log = errors.join("");
+    expect(log).toContain("POST /swallow");
+    expect(log).toContain("without calling startResponse()");
+    expect(log).not.toContain("/cut");
+    expect(log).not.toContain("/big");
+  });
+});
+
 describe("tsgi.input after the client disconnects", () => {
   /**
    * POST declaring 100 body bytes, send `ab\ncd`, disconnect; the app reads
