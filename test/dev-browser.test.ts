@@ -56,16 +56,17 @@ afterAll(async () => {
 });
 
 /** An HTML page naming its version; `lib.ts` holds the text so a save two files deep counts too. */
-function pageApp(text: string): TempApp {
+function pageApp(text: string, headers: Array<[string, string]> = []): TempApp {
   const app = new TempApp({
     "app.ts": `import { text } from "./lib.ts";
+const extra: [string, string][] = ${JSON.stringify(headers)};
 const enc = new TextEncoder();
 export default function app(environ: Record<string, unknown>, startResponse: (s: string, h: [string, string][]) => void) {
   if (environ.PATH_INFO !== "/") {
     startResponse("404 Not Found", [["Content-Type", "text/plain"]]);
     return [enc.encode("not found")];
   }
-  startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"]]);
+  startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"], ...extra]);
   return [enc.encode("<!doctype html><html><head><title>t</title></head><body><h1 id=t>" + text + "</h1></body></html>")];
 }
 `,
@@ -126,6 +127,18 @@ describe.skipIf(!haveChromium)("live reload in headless Chromium", () => {
     await saveAndWatch(app, url, "before restart", "after restart");
     await dev.waitFor(/restarted in \d+ ms/, 3000); // stdout and the HTTP answer are separate channels: the line may land just after
   }, 20_000);
+
+  test("a page whose Content-Security-Policy refuses inline scripts ('self' only; a nonce with 'strict-dynamic') still reloads: the script comes from /__tsgi/live.js, with the policy's nonce", async () => {
+    for (const csp of ["default-src 'self'", "script-src 'nonce-Tm9uY2UxMjM=' 'strict-dynamic'; object-src 'none'"]) {
+      const app = pageApp(`one ${csp}`, [["Content-Security-Policy", csp]]);
+      const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      const url = await dev.ready();
+      // The inline script was refused by the browser ("violates the following Content Security Policy directive"): no reload.
+      const ms = await saveAndWatch(app, url, `one ${csp}`, `two ${csp}`);
+      expect(ms).toBeLessThan(BOUND_MS);
+      await killAll();
+    }
+  }, 30_000);
 
   test("a page the app validates with an ETag (304 to If-None-Match) reloads once after a save that does not change it, not for ever", async () => {
     // The app's ETag is its HTML's hash; the save touches another module, so the page's bytes stay the same.

@@ -16,7 +16,7 @@ import { diagnose, formatDiagnosis, parseStack } from "../src/dev/diagnose.ts";
 import { DotenvReloader, parseDotenv } from "../src/dev/dotenv.ts";
 import { renderErrorPage, wantsHtml } from "../src/dev/error-page.ts";
 import { withErrorPages } from "../src/dev/error-pages-app.ts";
-import { findCloseBody, LIVE_PATH, LiveHub, MAX_LIVE_CLIENTS, shouldInject, withLive } from "../src/dev/live.ts";
+import { findCloseBody, LIVE_PATH, LIVE_SCRIPT_PATH, LiveHub, MAX_LIVE_CLIENTS, scriptPolicy, shouldInject, withLive } from "../src/dev/live.ts";
 import { createDevLogger } from "../src/dev/log.ts";
 import { MASK, maskedEnvironRows } from "../src/dev/mask.ts";
 import { listenWithFallback } from "../src/dev/ports.ts";
@@ -450,6 +450,36 @@ describe("live reload middleware", () => {
     await call(app);
     expect(String(error)).toContain("startResponse() was called a second time without excInfo: pass the caught error as the third argument");
     expect(String(error)).toContain("check that each middleware's startResponse passes excInfo on");
+  });
+
+  test("scriptPolicy: inline unless a Content-Security-Policy refuses inline scripts; then a script file, with the policy's nonce", () => {
+    const csp = (...values: string[]): ResponseHeaders => values.map((v) => ["Content-Security-Policy", v]);
+    expect(scriptPolicy([["Content-Type", "text/html"]])).toEqual({ external: false });
+    expect(scriptPolicy(csp("img-src 'self'"))).toEqual({ external: false }); // no directive for scripts
+    expect(scriptPolicy(csp("default-src 'self'"))).toEqual({ external: true });
+    expect(scriptPolicy(csp("default-src 'self' 'unsafe-inline'"))).toEqual({ external: false });
+    expect(scriptPolicy(csp("script-src 'self' 'unsafe-inline' 'sha256-abc='"))).toEqual({ external: true }); // a hash turns unsafe-inline off
+    expect(scriptPolicy(csp("default-src 'none'; script-src 'NONCE-r4nd0m+/=' 'strict-dynamic'"))).toEqual({ external: true, nonce: "r4nd0m+/=" });
+    expect(scriptPolicy(csp("script-src 'unsafe-inline'; script-src-elem 'self'"))).toEqual({ external: true }); // script-src-elem decides
+    expect(scriptPolicy(csp("script-src 'nonce-a\"b'"))).toEqual({ external: true }); // not a base64 nonce: not copied into the tag
+    expect(scriptPolicy(csp("default-src 'unsafe-inline', script-src 'self'"))).toEqual({ external: true }); // every policy must allow it
+    expect(scriptPolicy([["Content-Security-Policy-Report-Only", "default-src 'self'"]])).toEqual({ external: false });
+  });
+
+  test("a page under a strict Content-Security-Policy gets <script src=/__tsgi/live.js?id=...> (with its nonce), which serves the code for that version", async () => {
+    const app = withLive((_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/html"], ["Content-Security-Policy", "script-src 'nonce-abc123'"]]);
+      return [enc.encode(page)];
+    }, hub);
+    const r = await call(app);
+    expect(r.text).toBe(`<html><body><h1>x</h1><script src="${LIVE_SCRIPT_PATH}?id=id-1" nonce="abc123" data-tsgi-live></script></body></html>`);
+    const js = await call(app, { PATH_INFO: LIVE_SCRIPT_PATH, QUERY_STRING: "id=id-1" });
+    expect(js.last!.status).toBe("200 OK");
+    expect(js.last!.headers).toContainEqual(["Content-Type", "text/javascript; charset=utf-8"]);
+    expect(js.text).toStartWith("(()=>{");
+    expect(js.text).toContain(`var id="id-1",es=new EventSource("${LIVE_PATH}")`);
+    const post = await call(app, { PATH_INFO: LIVE_SCRIPT_PATH, REQUEST_METHOD: "POST" });
+    expect(post.last!.status).toBe("405 Method Not Allowed");
   });
 
   test("array body with Content-Length: injected, length corrected, still an array", async () => {

@@ -11,7 +11,9 @@
  * (`reload`); the page reloads when they differ. So a page also reloads when
  * it reconnects to a restarted server process. The stream answers GET (HEAD
  * gets its header section); other methods get 405, and a stream past
- * {@link MAX_LIVE_CLIENTS} gets 503.
+ * {@link MAX_LIVE_CLIENTS} gets 503. A page whose Content-Security-Policy
+ * refuses inline scripts gets the script as a file, {@link LIVE_SCRIPT_PATH}
+ * (see {@link scriptPolicy}).
  * @module
  */
 import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
@@ -35,14 +37,75 @@ export const MAX_LIVE_CLIENTS = 256;
 
 const encoder = new TextEncoder();
 
-/** The `<script>` injected into pages rendered while the app version was `id`. */
-export function liveScript(id: string): string {
+/**
+ * The path of the same code as a script file, for a page whose
+ * Content-Security-Policy refuses inline scripts (see {@link scriptPolicy}):
+ * `GET /__tsgi/live.js?id=<version id>`.
+ */
+export const LIVE_SCRIPT_PATH = "/__tsgi/live.js";
+
+/** The live-reload code for a page rendered while the app version was `id`: it reloads the page when the stream names another. */
+function liveCode(id: string): string {
   return (
-    `<script data-tsgi-live>(()=>{if(window.__tsgiLive)return;window.__tsgiLive=1;` +
+    `(()=>{if(window.__tsgiLive)return;window.__tsgiLive=1;` +
     `var id=${JSON.stringify(id)},es=new EventSource(${JSON.stringify(LIVE_PATH)});` +
     `function on(e){if(e.data!==id){es.close();location.reload()}}` +
-    `es.addEventListener("hello",on);es.addEventListener("reload",on)})()</script>`
+    `es.addEventListener("hello",on);es.addEventListener("reload",on)})()`
   );
+}
+
+/**
+ * The `<script>` injected into pages rendered while the app version was `id`:
+ * inline, or, when `policy.external` (the page's Content-Security-Policy
+ * refuses inline scripts), a same-origin {@link LIVE_SCRIPT_PATH}, which a
+ * policy allowing `'self'` allows, carrying the policy's nonce when it has one.
+ */
+export function liveScript(id: string, policy: ScriptPolicy = { external: false }): string {
+  if (!policy.external) return `<script data-tsgi-live>${liveCode(id)}</script>`;
+  const nonce = policy.nonce === undefined ? "" : ` nonce="${policy.nonce}"`;
+  return `<script src="${LIVE_SCRIPT_PATH}?id=${encodeURIComponent(id)}"${nonce} data-tsgi-live></script>`;
+}
+
+/** How the live script must be written into a page: inline, or as a script file with the policy's nonce. */
+export interface ScriptPolicy {
+  /** The page's Content-Security-Policy refuses an inline script without a nonce or hash. */
+  external: boolean;
+  /** A nonce of the policy's script directive (base64 characters only), for the script element. */
+  nonce?: string;
+}
+
+/**
+ * What the page's `Content-Security-Policy` fields (not `-Report-Only`,
+ * which blocks nothing) allow the live script. Each policy (fields, and
+ * comma-separated policies in one) must allow it: the directive for script
+ * elements is `script-src-elem`, else `script-src`, else `default-src`; one
+ * with `'unsafe-inline'` and no nonce, hash or `'strict-dynamic'` (which turn
+ * `'unsafe-inline'` off) allows an inline script, any other makes the script
+ * a file (`'self'` allows it), with the first nonce found.
+ */
+export function scriptPolicy(headers: ResponseHeaders): ScriptPolicy {
+  const out: ScriptPolicy = { external: false };
+  for (const [name, value] of headers) {
+    if (name.toLowerCase() !== "content-security-policy") continue;
+    for (const policy of value.split(",")) {
+      const directives = new Map<string, string[]>();
+      for (const d of policy.split(";")) {
+        const [key, ...tokens] = d.trim().split(/\s+/);
+        if (key && !directives.has(key.toLowerCase())) directives.set(key.toLowerCase(), tokens);
+      }
+      const tokens = directives.get("script-src-elem") ?? directives.get("script-src") ?? directives.get("default-src");
+      if (tokens === undefined) continue;
+      const lower = tokens.map((t) => t.toLowerCase());
+      const keyed = lower.some((t) => t.startsWith("'nonce-") || /^'sha(256|384|512)-/.test(t) || t === "'strict-dynamic'");
+      if (lower.includes("'unsafe-inline'") && !keyed) continue;
+      out.external = true;
+      for (const t of tokens) {
+        const m = /^'nonce-([A-Za-z0-9+/_=-]+)'$/i.exec(t);
+        if (m && out.nonce === undefined) out.nonce = m[1]!;
+      }
+    }
+  }
+  return out;
 }
 
 interface Client {
@@ -200,6 +263,22 @@ export function withLive(app: Application, hub: LiveHub): Application {
       ]);
       return method === "HEAD" ? [] : hub.stream();
     }
+    if (path === LIVE_SCRIPT_PATH) {
+      const method = environ.REQUEST_METHOD;
+      if (method !== "GET" && method !== "HEAD") {
+        startResponse("405 Method Not Allowed", [["Content-Type", "text/plain; charset=utf-8"], ["Allow", "GET, HEAD"]]);
+        return [encoder.encode(`${LIVE_SCRIPT_PATH} is tsgi-dev's live-reload script: GET only\n`)];
+      }
+      // The version that rendered the page (the current one when the query has none: the page waits for the next reload).
+      const pageId = new URLSearchParams(environ.QUERY_STRING).get("id") ?? hub.id;
+      const code = encoder.encode(liveCode(pageId));
+      startResponse("200 OK", [
+        ["Content-Type", "text/javascript; charset=utf-8"],
+        ["Content-Length", String(code.byteLength)],
+        ["Cache-Control", "no-store"],
+      ]);
+      return method === "HEAD" ? [] : [code];
+    }
 
     const id = hub.id;
     const st: { pending: { status: string; headers: ResponseHeaders } | null; realWrite: WriteCallable | null } = { pending: null, realWrite: null };
@@ -229,7 +308,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
     // An invalid or conflicting Content-Length is the app's error: left to the server (a 500), as without tsgi-dev.
     const decide = () =>
       !!st.pending && !st.realWrite && shouldInject(method, st.pending.status, st.pending.headers) && !Number.isNaN(declaredLength(st.pending.headers));
-    const script = () => encoder.encode(liveScript(id));
+    const script = () => encoder.encode(liveScript(id, scriptPolicy(st.pending!.headers)));
 
     // Arrays: everything is here; inject and keep the length known. The new array carries the old one's close()
     // (an error page from withErrorPages carries the replaced body's), which the server calls exactly once.
