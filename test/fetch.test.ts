@@ -169,6 +169,28 @@ describe("Hono on tsgi (fromFetchHandler)", () => {
     }
   });
 
+  test("a TSGI application declared with one parameter (startResponse left out) is read as a fetch handler: its 500's log says how to make it a TSGI application", async () => {
+    const enc = new TextEncoder();
+    const exports: Array<[string, unknown, RegExp]> = [
+      ["array", (environ: Environ) => [enc.encode(`hi ${environ.PATH_INFO}`)], /returned an array, not a Response: an iterable, as a TSGI application returns\? A TSGI application declares both its parameters, \(environ, startResponse\)/],
+      ["generator", async function* (_environ: Environ) { yield enc.encode("hi"); }, /returned object, not a Response: an iterable, as a TSGI application returns\?/],
+      ["string", async (_request: Request) => "hi", /the fetch handler returned string, not a Response$/m],
+    ];
+    for (const [name, exported, says] of exports) {
+      const detected = detectApplication(exported);
+      expect([name, detected?.kind]).toEqual([name, "fetch-function"]);
+      const s = startServer(detected!.app);
+      try {
+        const r = await fetch(`${s.url}/x`, { signal: AbortSignal.timeout(3000) });
+        expect([name, r.status]).toEqual([name, 500]);
+        await r.text();
+        expect(s.errors.join("")).toMatch(says);
+      } finally {
+        await s.server.close();
+      }
+    }
+  });
+
   test("a fetch handler awaiting a body that stops arriving: the client gets 408, the error log stays empty", async () => {
     let rejected = "";
     const s = startServer(

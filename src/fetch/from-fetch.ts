@@ -177,9 +177,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     }
     const request = new Request(environUrl(environ), init);
     const response = await fetchFn(request, ...(options.args ? options.args(environ) : [fetchServer(environ)]));
-    if (!(response instanceof Response)) {
-      throw new TypeError(`the fetch handler returned ${response === null ? "null" : typeof response}, not a Response`);
-    }
+    if (!(response instanceof Response)) throw notAResponse(response);
     // Asked before touching `response.body`: reading it turns Bun's in-memory body into a stream.
     const held = response.bodyUsed ? "stream" : heldBody(response);
     const inMemory = held !== "stream";
@@ -292,4 +290,20 @@ function implicitContentType(blobType: string, bytes: Uint8Array): string {
   } catch {
     return "application/octet-stream";
   }
+}
+
+/**
+ * The error for a fetch handler's result that is not a `Response`. An
+ * iterable (an array of bytes, a generator) is what a TSGI application
+ * returns: one declared with a single parameter (`(environ) => [...]`,
+ * startResponse left out) is taken for a fetch handler by tsgi serve and
+ * tsgi-dev, so the message says how to make it one.
+ */
+function notAResponse(result: unknown): TypeError {
+  const what = result === null ? "null" : Array.isArray(result) ? "an array" : typeof result;
+  const iterable = typeof result === "object" && result !== null && (Symbol.iterator in result || Symbol.asyncIterator in result);
+  if (!iterable) return new TypeError(`the fetch handler returned ${what}, not a Response`);
+  return new TypeError(
+    `the fetch handler returned ${what}, not a Response: an iterable, as a TSGI application returns? A TSGI application declares both its parameters, (environ, startResponse); tsgi serve and tsgi-dev take a function of one parameter for a fetch handler, (request) => Response`,
+  );
 }
