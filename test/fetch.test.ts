@@ -44,12 +44,28 @@ describe("Hono on tsgi (fromFetchHandler)", () => {
   });
   h.get("/url", (c) => c.text(c.req.url));
   h.get("/upgrade", (c) => c.text("use TLS", 426, { Upgrade: "TLS/1.2, HTTP/1.1" }));
+  h.get("/files/:key", (c) => c.json({ key: c.req.param("key"), path: c.req.path, url: c.req.url }));
 
   let srv: ReturnType<typeof startServer>;
   beforeAll(() => {
     srv = startServer(fromFetchHandler(h));
   });
   afterAll(() => srv.server.close());
+
+  test("the path as the client sent it: an escaped slash (%2F) stays inside one route segment, as on Bun.serve", async () => {
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: h.fetch });
+    try {
+      for (const path of ["/files/a%2Fb", "/files/a%7Eb", "/files/caf%C3%A9", "/files/a%20b", "/files/a/../x", "/files/%25"]) {
+        const onBun = await fetch(`http://127.0.0.1:${bun.port}${path}`);
+        const onTsgi = await fetch(`${srv.url}${path}`);
+        const [b, t] = [(await onBun.json()) as { url: string }, (await onTsgi.json()) as { url: string }];
+        expect([path, onTsgi.status, { ...t, url: new URL(t.url).pathname }]).toEqual([path, onBun.status, { ...b, url: new URL(b.url).pathname }]);
+      }
+      expect(await (await fetch(`${srv.url}/files/a%2Fb`)).json()).toEqual({ key: "a/b", path: "/files/a%2Fb", url: `${srv.url}/files/a%2Fb` });
+    } finally {
+      bun.stop(true);
+    }
+  });
 
   test("a 426 keeps its Upgrade (RFC 9110 §15.5.22), with the upgrade connection option", async () => {
     const r = await rawOne(srv.port, "GET /upgrade HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("use TLS") });
@@ -1168,5 +1184,11 @@ describe("export detection (asApplication)", () => {
     expect(environUrl(base)).toBe("https://srv/app/a%20b/%25?q=1");
     expect(environUrl({ ...base, SERVER_PORT: "8443" })).toBe("https://srv:8443/app/a%20b/%25?q=1");
     expect(environUrl({ ...base, HTTP_HOST: "h:1" })).toBe("https://h:1/app/a%20b/%25?q=1");
+    // The path as sent (REQUEST_URI) when it is still the request's path; rebuilt when a middleware changed it, or for another form.
+    const sent = { ...base, PATH_INFO: "/a/b~", REQUEST_URI: "/app/a%2Fb%7E?q=1" } as unknown as Environ;
+    expect(environUrl(sent)).toBe("https://srv/app/a%2Fb%7E?q=1");
+    expect(environUrl({ ...sent, SCRIPT_NAME: "/app/a", PATH_INFO: "/b~" })).toBe("https://srv/app/a%2Fb%7E?q=1");
+    expect(environUrl({ ...sent, PATH_INFO: "/other" })).toBe("https://srv/app/other?q=1");
+    expect(environUrl({ ...sent, REQUEST_URI: "http://srv/app/a%2Fb%7E?q=1" })).toBe("https://srv/app/a/b~?q=1");
   });
 });

@@ -8,6 +8,7 @@ import { reasonPhrase } from "../http/status.ts";
 import type { Application, Body, Environ, ResponseHeaders, StartResponse } from "../spec.ts";
 import type { FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
+import { decodePath } from "../gateway/environ.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
 const READ_SIZE = 64 * 1024;
@@ -31,11 +32,29 @@ function encodePath(path: string): string {
 }
 
 /**
+ * The path of the request-target as the client sent it (`REQUEST_URI`, in
+ * origin-form), when it is still the request's path: it decodes to
+ * `SCRIPT_NAME` + `PATH_INFO`. Otherwise (no `REQUEST_URI`, another form, or
+ * a middleware that changed the path) `null`.
+ */
+function rawPath(environ: Environ, decoded: string): string | null {
+  const uri = environ.REQUEST_URI;
+  if (typeof uri !== "string" || uri.charCodeAt(0) !== 47 /* / */) return null;
+  const q = uri.indexOf("?");
+  const path = q === -1 ? uri : uri.slice(0, q);
+  return decodePath(path) === decoded ? path : null;
+}
+
+/**
  * The request URL a fetch handler sees (PEP 3333 "URL Reconstruction"):
  * `tsgi.url_scheme` (default `http`), `HTTP_HOST` (else `SERVER_NAME`,
  * default `localhost`, plus `:SERVER_PORT` unless it is the scheme's
- * default), `SCRIPT_NAME` + `PATH_INFO` percent-encoded again (bytes outside
- * RFC 3986 `pchar` and `/`; `/` when empty), and `?QUERY_STRING` when non-empty.
+ * default), the path, and `?QUERY_STRING` when non-empty. The path is the
+ * one the client sent (`REQUEST_URI`'s) when it decodes to `SCRIPT_NAME` +
+ * `PATH_INFO`, so an escape such as `%2F` or `%7E` stays as sent, as
+ * `Bun.serve` passes it; otherwise `SCRIPT_NAME` + `PATH_INFO`
+ * percent-encoded again (bytes outside RFC 3986 `pchar` and `/`; `/` when
+ * empty).
  */
 export function environUrl(environ: Environ): string {
   const scheme = String(environ["tsgi.url_scheme"] || "http");
@@ -46,7 +65,8 @@ export function environUrl(environ: Environ): string {
     const port = String(environ.SERVER_PORT || "");
     if (port && !((scheme === "https" && port === "443") || (scheme === "http" && port === "80"))) host += `:${port}`;
   }
-  const path = encodePath(String(environ.SCRIPT_NAME ?? "") + String(environ.PATH_INFO ?? "")) || "/";
+  const decoded = String(environ.SCRIPT_NAME ?? "") + String(environ.PATH_INFO ?? "");
+  const path = rawPath(environ, decoded) ?? (encodePath(decoded) || "/");
   const query = environ.QUERY_STRING ? `?${String(environ.QUERY_STRING)}` : "";
   return `${scheme}://${host}${path.startsWith("/") ? path : `/${path}`}${query}`;
 }
