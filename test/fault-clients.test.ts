@@ -575,6 +575,46 @@ describe("half-closed and stalled clients (RFC 9112 §9.6)", () => {
   });
 });
 
+describe("a task the app left running reads tsgi.input after the response", () => {
+  test("its read rejects, and it does not time the next request on the keep-alive connection (before: that request got a 408 after bodyTimeout)", async () => {
+    const late: string[] = [];
+    const s = startServer(async (environ, sr) => {
+      if (environ.PATH_INFO === "/accept") {
+        const input = environ["tsgi.input"];
+        // Fire and forget: one read that is still waiting when the response ends, one made after it.
+        const settle = (label: string, p: Promise<Uint8Array>) =>
+          p.then(
+            (b) => late.push(`${label}: ${b.length} bytes`),
+            (e: Error) => late.push(`${label}: ${e.message}`),
+          );
+        void settle("pending", input.read(30));
+        setTimeout(() => void settle("later", input.read(10)), 150);
+        sr("202 Accepted", [["Content-Length", "3"]]);
+        return [enc("ok\n")];
+      }
+      await Bun.sleep(600); // longer than bodyTimeout
+      sr("200 OK", [["Content-Length", "5"]]);
+      return [enc("slow\n")];
+    }, { bodyTimeout: 300 });
+    servers.push(s);
+    const sock = await open(s.port);
+    const data: Buffer[] = [];
+    sock.on("data", (d: Buffer) => data.push(d));
+    // 20 of 40 body bytes: the response goes out before the rest, which is then drained.
+    sock.write("POST /accept HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n01234567890123456789");
+    expect(await waitFor(() => data.length > 0, 2000)).toBe(true);
+    sock.write("abcdefghijabcdefghijGET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+    expect(await waitFor(() => parseResponses(Buffer.concat(data)).filter((x) => x.complete).length === 2, 3000)).toBe(true);
+    const [first, second] = parseResponses(Buffer.concat(data));
+    expect([first!.status, second!.status, second!.body.toString(), second!.headers.connection ?? "keep-alive"]).toEqual([202, 200, "slow\n", "keep-alive"]);
+    expect(await waitFor(() => late.length === 2, 2000)).toBe(true);
+    const discarded = "tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends";
+    expect(late.sort()).toEqual([`later: ${discarded}`, `pending: ${discarded}`]);
+    expect(s.errors.join("")).toBe("");
+    sock.destroy();
+  });
+});
+
 describe("once the server decides to close, it reads no further request (RFC 9112 §9.6)", () => {
   const BIG = new Uint8Array(8 * 1024 * 1024).fill(0x61);
   const seen: string[] = [];

@@ -88,7 +88,7 @@ export class RequestInput implements InputStream {
    * @param expectContinue the client waits for `100 Continue` before sending the body.
    */
   constructor(
-    private readonly control: InputControl | null,
+    private control: InputControl | null,
     expectContinue = false,
   ) {
     this.continuePending = expectContinue;
@@ -158,7 +158,15 @@ export class RequestInput implements InputStream {
     this.notify();
   }
 
-  /** Feeder: drop what is buffered (the response is done; the rest is drained). */
+  /**
+   * Feeder: the exchange is over (the response is done; the rest of the body
+   * is drained or the connection closes). What is buffered is dropped, and
+   * the input lets go of its connection, which may carry the next request
+   * now: a read still waiting, or made later (a task the app left running),
+   * rejects with an `Error` when the body had not all arrived, instead of
+   * waiting for ever and timing the connection's next request (a 408 to it
+   * after `bodyTimeout`); a `100 Continue` asked for later is not sent.
+   */
   discard(): void {
     this.chunks = NO_CHUNKS;
     this.offset = 0;
@@ -171,6 +179,11 @@ export class RequestInput implements InputStream {
     if (this.paused) {
       this.paused = false;
       this.control?.resume();
+    }
+    this.control = null;
+    if (!this.ended) {
+      this.error ??= new Error("tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends");
+      this.notify();
     }
   }
 
