@@ -142,6 +142,15 @@ export interface InputStream extends AsyncIterable<Uint8Array> {
   /** Iterate the body line by line (each line includes its `\n`). */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
   /**
+   * Server extension (Python `io`'s `read1()`; the tsgi server has it): read
+   * up to `size` bytes (default: all that have arrived) as soon as any have,
+   * so a body the client sends in small pieces is read as it comes, where
+   * `read(size)` waits for `size` bytes. Resolves to an empty array only at
+   * the end of the body (or for `size` 0).
+   * @throws as {@link InputStream.read}.
+   */
+  read1?(size?: number): Promise<Uint8Array>;
+  /**
    * eventlet extension: headers to send with the `100 Continue` interim
    * response(s). Call before the first read. Framing and hop-by-hop fields
    * are not sent in a 1xx (RFC 9110 §8.6).

@@ -3,7 +3,7 @@
  * here is also exercised end to end by the server and fetch-bridge tests.
  */
 import { describe, expect, test } from "bun:test";
-import { bytesScanned } from "./helpers.ts";
+import { bytesScanned, enc } from "./helpers.ts";
 import { HOP_BY_HOP_FIELDS, isHopByHopField, isHopByHopFor } from "../src/gateway/hop-by-hop.ts";
 import { isServerField } from "../src/server/response-head.ts";
 
@@ -85,6 +85,29 @@ describe("tsgi.input buffering (RequestInput)", () => {
     input.end();
     for (const b of await input.read()) got.push(b);
     expect(got).toEqual(expected);
+  });
+
+  test("read1 resolves with what has arrived (waiting only while nothing has), up to its size; empty only at the end; errors as read", async () => {
+    const { calls, control } = controls();
+    const input = new RequestInput(control, true);
+    expect(await input.read1(0)).toEqual(new Uint8Array(0));
+    expect(calls).toEqual(["continue"]); // a read of any kind is the go-ahead
+    const pending = input.read1(100);
+    await Bun.sleep(5);
+    input.push(enc("abc"));
+    expect(await pending).toEqual(enc("abc")); // not 100 bytes: what came
+    input.push(enc("defgh"));
+    expect(await input.read1(2)).toEqual(enc("de"));
+    expect(await input.read1()).toEqual(enc("fgh"));
+    input.push(enc("ij"));
+    input.fail(new Error("gone"));
+    expect(await input.read1()).toEqual(enc("ij")); // bytes received before the failure are still read
+    expect(input.read1()).rejects.toThrow("gone");
+    expect(input.read1(-1)).rejects.toThrow(RangeError);
+    const done = new RequestInput(control);
+    done.push(enc("x"));
+    done.end();
+    expect([await done.read1(), await done.read1()]).toEqual([enc("x"), new Uint8Array(0)]);
   });
 
   test("pauses the feeder past 64 KiB unread, resumes at half", async () => {

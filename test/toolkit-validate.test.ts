@@ -858,6 +858,16 @@ describe("tsgi.input rules", () => {
     }, input);
     expect(calls).toEqual(["set", "send"]);
   });
+  test("read1 (the tsgi server's extension) is passed through when the input has it, with read's size and result rules", async () => {
+    const input = fakeInput({ read1: async (n?: number) => enc.encode("abc").subarray(0, n ?? 3) });
+    await reading(async (i) => {
+      expect(dec.decode(await i.read1!(2))).toBe("ab");
+      expect(dec.decode(await i.read1!())).toBe("abc");
+    }, input);
+    await reading(async (i) => expect(i.read1).toBeUndefined());
+    await expectRule("input-read-size", () => reading((i) => i.read1!(-1), input));
+    await expectRule("input-read-result", () => reading((i) => i.read1!(1), fakeInput({ read1: async () => enc.encode("abc") })));
+  });
   test("the 100 Continue's headers are checked as startResponse's (header-value, header-name, header-hop-by-hop)", async () => {
     const input = fakeInput({ setHundredContinueResponseHeaders: () => {}, sendHundredContinueResponse: async () => {} });
     const cases: Array<[Rule, [string, string]]> = [

@@ -184,7 +184,8 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     if (method !== "GET" && method !== "HEAD" && (length > 0 || chunked)) {
       body = new ReadableStream<Uint8Array>({
         async pull(c) {
-          const chunk = await input.read(READ_SIZE);
+          // What has arrived, as Bun.serve's request.body gives it (read() would wait for READ_SIZE bytes).
+          const chunk = await (input.read1 ? input.read1(READ_SIZE) : input.read(READ_SIZE));
           if (chunk.length === 0) c.close();
           else c.enqueue(chunk);
         },

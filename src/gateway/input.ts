@@ -307,6 +307,27 @@ export class RequestInput implements InputStream {
     return this.take(Math.min(size, this.buffered));
   }
 
+  /**
+   * Read up to `size` bytes (default: all that are buffered) as soon as any
+   * are there: waits only while none is, so a body sent in small pieces
+   * reaches the reader piece by piece (Python `io`'s `read1()`). An empty
+   * array only at the end of the body (or for `size` 0).
+   * @throws RangeError when `size` is negative or not an integer.
+   * @throws Error as {@link read}.
+   */
+  async read1(size?: number): Promise<Uint8Array> {
+    if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
+      throw new RangeError(`tsgi.input.read1(size): size must be a non-negative integer, got ${String(size)}`);
+    }
+    if (this.rejected !== null) throw this.rejected;
+    if (size === 0) {
+      if (this.continuePending) await this.sendHundredContinueResponse();
+      return EMPTY;
+    }
+    while (this.buffered === 0 && !this.ended) await this.waitForData();
+    return this.take(size === undefined || size === null ? this.buffered : Math.min(size, this.buffered));
+  }
+
   async readline(size?: number): Promise<Uint8Array> {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);

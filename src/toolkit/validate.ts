@@ -634,6 +634,15 @@ function wrapInput(input: InputStream): InputStream {
   if (typeof input.sendHundredContinueResponse === "function") {
     wrapper.sendHundredContinueResponse = () => input.sendHundredContinueResponse!();
   }
+  if (typeof input.read1 === "function") {
+    wrapper.read1 = async function (size?: number) {
+      if (arguments.length > 1) fail("input-read-size", "tsgi.input.read1() takes at most one argument");
+      const n = sizeArg("input-read-size", "read1", size);
+      const v = result("input-read-result", "read1", await input.read1!(...(arguments.length ? [size] : [])), n);
+      if (n !== 0 && v.length === 0) eof = true;
+      return v;
+    };
+  }
   return wrapper;
 }
 
