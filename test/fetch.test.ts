@@ -45,6 +45,7 @@ describe("Hono on tsgi (fromFetchHandler)", () => {
   h.get("/url", (c) => c.text(c.req.url));
   h.get("/upgrade", (c) => c.text("use TLS", 426, { Upgrade: "TLS/1.2, HTTP/1.1" }));
   h.get("/files/:key", (c) => c.json({ key: c.req.param("key"), path: c.req.path, url: c.req.url }));
+  h.post("/login-first", (c) => c.text("log in first", 401));
   h.post("/ingest", async (c) => {
     const sizes: number[] = [];
     for await (const chunk of c.req.raw.body!) sizes.push(chunk.length);
@@ -62,6 +63,15 @@ describe("Hono on tsgi (fromFetchHandler)", () => {
     const wire = [`POST /ingest HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`, ...pieces.map((p) => `${p.length.toString(16)}\r\n${p}\r\n`), "0\r\n\r\n"];
     const r = await rawOne(srv.port, wire, { gapMs: 150, timeoutMs: 5000 });
     expect(JSON.parse(r.response!.body.toString())).toEqual(pieces.map((p) => p.length));
+  });
+
+  test("Expect: 100-continue: no 100 Continue unless the handler reads the body (before: the bridge read ahead, so a 401 to an upload had the client send it)", async () => {
+    const head = (path: string) => `POST ${path} HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`;
+    const refused = await rawOne(srv.port, head("/login-first"), { timeoutMs: 3000 });
+    expect(refused.responses.map((x) => x.status)).toEqual([401]);
+    // A handler that reads gets the body after the 100, as on the TCP server.
+    const read = await rawOne(srv.port, [head("/upper"), "hello"], { gapMs: 200, timeoutMs: 3000, until: (d) => d.includes("HELLO") });
+    expect(read.responses.map((x) => x.status)).toEqual([100, 200]);
   });
 
   test("the path as the client sent it: an escaped slash (%2F) stays inside one route segment, as on Bun.serve", async () => {

@@ -182,14 +182,19 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     const chunked = typeof environ["HTTP_TRANSFER_ENCODING"] === "string" && /chunked/i.test(environ["HTTP_TRANSFER_ENCODING"]);
     let body: ReadableStream<Uint8Array> | null = null;
     if (method !== "GET" && method !== "HEAD" && (length > 0 || chunked)) {
-      body = new ReadableStream<Uint8Array>({
-        async pull(c) {
-          // What has arrived, as Bun.serve's request.body gives it (read() would wait for READ_SIZE bytes).
-          const chunk = await (input.read1 ? input.read1(READ_SIZE) : input.read(READ_SIZE));
-          if (chunk.length === 0) c.close();
-          else c.enqueue(chunk);
+      body = new ReadableStream<Uint8Array>(
+        {
+          async pull(c) {
+            // What has arrived, as Bun.serve's request.body gives it (read() would wait for READ_SIZE bytes).
+            const chunk = await (input.read1 ? input.read1(READ_SIZE) : input.read(READ_SIZE));
+            if (chunk.length === 0) c.close();
+            else c.enqueue(chunk);
+          },
         },
-      });
+        // Nothing is read before the handler asks: the first read is what sends a `100 Continue`
+        // (spec.md), so a handler that answers without the body (a 401 to an upload) has none sent.
+        { highWaterMark: 0 },
+      );
     }
     const init: RequestInit & { duplex?: "half" } = { method, headers: environHeaders(environ), signal: controller.signal };
     if (body) {
