@@ -1167,6 +1167,17 @@ describe("round trip: fromFetchHandler(toFetchHandler(app))", () => {
 });
 
 describe("export detection (asApplication)", () => {
+  test("Bun.serve options beside a fetch export are warned of; a framework's own property of the same name is not (a Hono app's routes list)", async () => {
+    const { ignoredServeOptions } = await import("../src/fetch/detect.ts");
+    const app = new Hono().get("/", (c) => c.text("x"));
+    expect(app.routes.length).toBe(1);
+    expect(ignoredServeOptions(app, "tsgi serve")).toBeNull();
+    expect(ignoredServeOptions({ fetch: app.fetch, routes: app.routes, error: "x" }, "tsgi serve")).toBeNull();
+    expect(ignoredServeOptions({ fetch: app.fetch, port: 3000, routes: { "/health": new Response("ok") }, error: () => new Response("") }, "tsgi serve")).toBe(
+      "the export's port (3000), routes, error are Bun.serve options, which tsgi serve does not read: give --port 3000 instead (see tsgi serve --help)",
+    );
+  });
+
   test("TSGI functions, { fetch } objects, fetch functions; anything else is a clear error", async () => {
     const tsgi: Application = (_e, sr) => {
       sr("200 OK", []);

@@ -75,13 +75,32 @@ export function describeExport(exported: unknown): string {
   return type === "undefined" ? "undefined" : `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
 }
 
+/** A plain object, not an array (Bun.serve's `routes`, `static`, `websocket`). */
+const isRecord = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v);
+
 /**
  * Options of `Bun.serve` a module may export beside its `fetch` (Bun's
  * `export default { port: 3000, fetch }` convention), which a server that
  * serves the handler through {@link fromFetchHandler} does not read: it
- * listens where its own options say.
+ * listens where its own options say. Each with the shape `Bun.serve` takes,
+ * so a framework's own property of the same name is not taken for one (a
+ * Hono app's `routes` is its list of routes, an array).
  */
-const BUN_SERVE_OPTIONS = ["port", "hostname", "unix", "tls", "development", "maxRequestBodySize", "idleTimeout", "reusePort", "ipv6Only", "websocket", "routes", "static", "error"] as const;
+const BUN_SERVE_OPTIONS: ReadonlyArray<readonly [string, (v: unknown) => boolean]> = [
+  ["port", (v) => typeof v === "number" || typeof v === "string"],
+  ["hostname", (v) => typeof v === "string"],
+  ["unix", (v) => typeof v === "string"],
+  ["tls", (v) => typeof v === "object" && v !== null],
+  ["development", (v) => typeof v === "boolean" || isRecord(v)],
+  ["maxRequestBodySize", (v) => typeof v === "number"],
+  ["idleTimeout", (v) => typeof v === "number"],
+  ["reusePort", (v) => typeof v === "boolean"],
+  ["ipv6Only", (v) => typeof v === "boolean"],
+  ["websocket", isRecord],
+  ["routes", isRecord],
+  ["static", isRecord],
+  ["error", (v) => typeof v === "function"],
+];
 
 /**
  * What an exported `{ fetch }` object also sets for `Bun.serve` that a tsgi
@@ -96,7 +115,7 @@ export function ignoredServeOptions(exported: unknown, command: string): string 
   if (exported === null || (typeof exported !== "object" && typeof exported !== "function")) return null;
   const o = exported as Record<string, unknown>;
   if (typeof o["fetch"] !== "function") return null;
-  const keys = BUN_SERVE_OPTIONS.filter((k) => o[k] !== undefined);
+  const keys = BUN_SERVE_OPTIONS.filter(([k, shaped]) => shaped(o[k])).map(([k]) => k);
   if (keys.length === 0) return null;
   const shown = keys.map((k) => (k === "port" || k === "hostname" || k === "unix") && (typeof o[k] === "string" || typeof o[k] === "number") ? `${k} (${String(o[k])})` : k);
   const flags: string[] = [];
