@@ -613,6 +613,32 @@ describe("a task the app left running reads tsgi.input after the response", () =
     expect(s.errors.join("")).toBe("");
     sock.destroy();
   });
+
+  test("a body that had all arrived but was not read: a later read rejects instead of resolving empty as if the client sent none; a body read to its end stays at its end", async () => {
+    const late: string[] = [];
+    const s = startServer((environ, sr) => {
+      const input = environ["tsgi.input"];
+      const readAll = environ.PATH_INFO === "/read-first" ? input.read() : Promise.resolve(new Uint8Array(0));
+      return readAll.then(() => {
+        setTimeout(
+          () =>
+            void input.read(10).then(
+              (b) => late.push(`${environ.PATH_INFO}: ${b.length} bytes`),
+              (e: Error) => late.push(`${environ.PATH_INFO}: ${e.message}`),
+            ),
+          100,
+        );
+        sr("202 Accepted", [["Content-Length", "3"]]);
+        return [enc("ok\n")];
+      });
+    });
+    servers.push(s);
+    const post = (path: string) => `POST ${path} HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello`;
+    const r = await raw(s.port, post("/unread") + post("/read-first"), { until: (d) => parseResponses(d).length === 2, timeoutMs: 3000 });
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([202, 202]);
+    expect(await waitFor(() => late.length === 2, 2000)).toBe(true);
+    expect(late.sort()).toEqual(["/read-first: 0 bytes", "/unread: tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends"]);
+  });
 });
 
 describe("once the server decides to close, it reads no further request (RFC 9112 §9.6)", () => {

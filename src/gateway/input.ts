@@ -163,11 +163,15 @@ export class RequestInput implements InputStream {
    * is drained or the connection closes). What is buffered is dropped, and
    * the input lets go of its connection, which may carry the next request
    * now: a read still waiting, or made later (a task the app left running),
-   * rejects with an `Error` when the body had not all arrived, instead of
-   * waiting for ever and timing the connection's next request (a 408 to it
-   * after `bodyTimeout`); a `100 Continue` asked for later is not sent.
+   * rejects with an `Error` when bytes of the body were dropped (unread, or
+   * yet to arrive), instead of resolving empty or waiting for ever and
+   * timing the connection's next request (a 408 to it after `bodyTimeout`);
+   * a `100 Continue` asked for later is not sent. A body read to its end
+   * stays at its end.
    */
   discard(): void {
+    // Bytes of the body the application will now never get: unread ones, or ones yet to arrive.
+    const lost = this.buffered > 0 || !this.ended;
     this.chunks = NO_CHUNKS;
     this.offset = 0;
     this.buffered = 0;
@@ -181,8 +185,9 @@ export class RequestInput implements InputStream {
       this.control?.resume();
     }
     this.control = null;
-    if (!this.ended) {
+    if (lost) {
       this.error ??= new Error("tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends");
+      this.rejected ??= this.error;
       this.notify();
     }
   }
