@@ -3,7 +3,8 @@
  * configurations in docs/deploy.md, started on 127.0.0.1 (nginx in a
  * temporary prefix), in front of `tsgi serve --proxy-headers --root-path
  * /app`. Headers, spoofed X-Forwarded-* fields, streaming, a chunked upload,
- * an answer to an upload the app never reads, upstream keep-alive reuse.
+ * an answer to an upload the app never reads, upstream keep-alive reuse, a
+ * client's abort reaching the app.
  * Also the other commands of docs/deploy.md: --https, --certfile/--keyfile,
  * and socket activation (--fd 3).
  *
@@ -127,6 +128,39 @@ async function upstreamConnections(proxyPort: number): Promise<number> {
   return ports.size;
 }
 
+/**
+ * A client that leaves through the proxy on `proxyPort` reaches the app: an
+ * event stream it stops reading after the first event has its body's
+ * close() called, and a chunked upload it abandons halfway has the app's
+ * read reject (each within 5 s). `tag` keeps the ids apart per proxy.
+ */
+async function expectClientAbortsReachTheApp(proxyPort: number, tag: string): Promise<void> {
+  const ended = async () => (await (await fetch(`http://127.0.0.1:${proxyPort}/app/ended`, { signal: AbortSignal.timeout(3000) })).json()) as string[];
+  const until = async (entry: string) => {
+    for (let i = 0; i < 100; i++) {
+      if ((await ended()).includes(entry)) return true;
+      await Bun.sleep(50);
+    }
+    return false;
+  };
+  const controller = new AbortController();
+  const r = await fetch(`http://127.0.0.1:${proxyPort}/app/events?id=${tag}`, { signal: controller.signal });
+  const first = await r.body!.getReader().read();
+  expect(new TextDecoder().decode(first.value)).toStartWith("data: 0");
+  controller.abort();
+  expect(await until(`events ${tag} closed`)).toBe(true);
+  // Half a chunked upload, then the client goes: the proxy (proxy_request_buffering off) drops its upstream connection.
+  const piece = Buffer.alloc(32 * 1024, 0x61);
+  const sock = createConnection({ host: "127.0.0.1", port: proxyPort });
+  sock.on("error", () => {});
+  await new Promise((resolve) => sock.on("connect", resolve));
+  sock.write(`POST /app/upload?id=${tag} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n`);
+  for (let i = 0; i < 4; i++) sock.write(Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from("\r\n")]));
+  await Bun.sleep(300);
+  sock.destroy();
+  expect(await until(`upload ${tag} read failed`)).toBe(true);
+}
+
 /** Wait until the proxy on `port` answers (10 s at most); `failure()` says why it did not start. */
 async function waitForProxy(port: number, proc: ReturnType<typeof Bun.spawn>, failure: () => Promise<string> | string): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -241,6 +275,10 @@ ${docsNginxConfig(appPort, nginxPort)}
   test("keep-alive: nginx reuses its upstream connections", async () => {
     expect(await upstreamConnections(nginxPort)).toBeLessThanOrEqual(2); // 12 requests over 1-2 upstream connections
   });
+
+  test("a client that leaves reaches the app through nginx: its event stream's close() is called, its abandoned upload's read rejects", async () => {
+    await expectClientAbortsReachTheApp(nginxPort, "nginx");
+  }, 20_000);
 });
 
 describe.skipIf(!HAPROXY)("behind HAProxy (docs/deploy.md configuration)", () => {
@@ -297,6 +335,10 @@ describe.skipIf(!HAPROXY)("behind HAProxy (docs/deploy.md configuration)", () =>
   test("keep-alive: HAProxy reuses its connections to the app", async () => {
     expect(await upstreamConnections(haproxyPort)).toBeLessThanOrEqual(2);
   });
+
+  test("a client that leaves reaches the app through HAProxy: its event stream's close() is called, its abandoned upload's read rejects", async () => {
+    await expectClientAbortsReachTheApp(haproxyPort, "haproxy");
+  }, 20_000);
 });
 
 describe("the other commands of docs/deploy.md", () => {
