@@ -1103,6 +1103,30 @@ describe("fromFetchHandler on tsgi: the server argument Bun.serve passes", () =>
     expect(srv.errors.join("")).toBe("");
   });
 
+  test("server.timeout(request, 0), Bun.serve's idiom for an event stream, is accepted (before: 'server.timeout is not a function', a 500)", async () => {
+    const s = startServer(
+      fromFetchHandler((request: Request, server: { timeout(r: Request, seconds: number): void }) => {
+        server.timeout(request, 0);
+        let i = 0;
+        const stream = new ReadableStream({
+          async pull(c) {
+            if (i === 3) return c.close();
+            c.enqueue(new TextEncoder().encode(`data: ${i++}\n\n`));
+            await Bun.sleep(20);
+          },
+        });
+        return new Response(stream, { headers: { "Content-Type": "text/event-stream" } });
+      }),
+    );
+    try {
+      const r = await rawOne(s.port, "GET /events HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      expect([r.response!.status, r.response!.body.toString("utf8")]).toEqual([200, "data: 0\n\ndata: 1\n\ndata: 2\n\n"]);
+      expect(s.errors.join("")).toBe("");
+    } finally {
+      await s.server.close();
+    }
+  });
+
   test("server.upgrade() is false, so the app's own answer to a failed upgrade goes out", async () => {
     const r = await rawOne(srv.port, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     expect(r.response!.status).toBe(426);

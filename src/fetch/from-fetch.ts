@@ -127,6 +127,15 @@ export interface FetchServer {
    * itself, as `Bun.serve` code does when `upgrade()` fails).
    */
   upgrade(request?: Request, options?: unknown): boolean;
+  /**
+   * Does nothing. On `Bun.serve` it sets a request's idle timeout (`0`:
+   * none), which an event stream or a long poll calls since Bun closes a
+   * connection idle for 10 s by default. A TSGI server has no idle timeout
+   * while a response is under way (`tsgi serve`'s own apply: the client
+   * must keep taking what is sent, `--socket-timeout`; `--request-timeout`
+   * when set), so the call has nothing to change.
+   */
+  timeout(request?: Request, seconds?: number): void;
 }
 
 /** The {@link FetchServer} for one request's environ. */
@@ -136,6 +145,7 @@ function fetchServer(environ: Environ): FetchServer {
   return {
     requestIP: () => (address ? { address, family: address.includes(":") ? "IPv6" : "IPv4", port } : null),
     upgrade: () => false,
+    timeout: () => {},
   };
 }
 
