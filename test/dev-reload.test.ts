@@ -538,7 +538,8 @@ export default (environ: any, startResponse: any) => {
     const { dev, url } = await start(app, ["--watch", ".", "--ignore", "logs/**", "--ignore", "uploads"]);
     for (let i = 0; i < 10; i++) expect((await get(url)).text).toBe("ok");
     await Bun.sleep(800);
-    expect(reloads(dev)).toBe(0);
+    // The output, not a count, so a failure shows what reloaded (a template at startup was chokidar reading . twice).
+    expect(dev.output).not.toMatch(/reloaded in/);
     // A watched, not ignored path does reload.
     app.write("templates/page.html", "<p>two</p>");
     await dev.waitFor(/reloaded in \d+ ms: templates\/page\.html/, 3000);

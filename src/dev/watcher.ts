@@ -137,7 +137,8 @@ export class DevWatcher {
     // A --watch path that does not exist (yet) is watched like a graph file: through the nearest directory that does.
     const missing = this.#extraRoots.filter((r) => statKind(r) === "missing");
     const roots = [...this.#extraRoots.filter((r) => !missing.includes(r)), ...this.#dirsToWatch(missing)];
-    this.#watcher = watch([...roots, ...this.#dirsToWatch(this.#graph)], {
+    // Each path once (`--watch . --watch ./`): see #dirsToWatch for what a path given twice does.
+    this.#watcher = watch([...new Set([...roots, ...this.#dirsToWatch(this.#graph)])], {
       ignoreInitial: true,
       persistent: true,
       usePolling: options.poll ?? false,
@@ -225,7 +226,8 @@ export class DevWatcher {
    * by rename, and sees a file created that does not exist yet; chokidar's
    * tracking of a file path alone loses the re-creation in some of these
    * sequences (a path that did not exist when added, or a file also
-   * covered by its directory). Directories are never unwatched.
+   * covered by its directory). Directories are never unwatched. A
+   * `--watch` directory is not given again (it is watched already).
    */
   #dirsToWatch(files: Iterable<string>): string[] {
     const out: string[] = [];
@@ -238,7 +240,10 @@ export class DevWatcher {
       }
       if (!this.#dirs.has(dir)) {
         this.#dirs.add(dir);
-        out.push(dir);
+        // A `--watch` directory is watched already: chokidar given the same directory twice reads it
+        // twice at once, and its second read (initial: false) reports the entries the first has not
+        // registered yet as added, so files that were there all along reloaded the app at startup.
+        if (!this.#extraRoots.includes(dir)) out.push(dir);
       }
     }
     return out;
