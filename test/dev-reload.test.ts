@@ -482,13 +482,23 @@ export default (environ: any, startResponse: any) => {
     apps.push(app);
     const { dev, url } = await start(app);
     expect((await get(url)).text).toBe("g1 80/80");
+    // The watcher takes a file that has not changed for its debounce (50 ms) as written: a pause that
+    // long is the end of a save to it. The pauses here are 5 to 20 ms; on a loaded machine this process
+    // can be descheduled for longer, and a half-written load then fails as it should. So the longest
+    // pause is measured, and a failed load is an error only when every pause was shorter than that.
+    const DEBOUNCE_MS = 50;
+    let longestPause = 0;
     for (const v of [2, 3]) {
       // A code generator: truncate, then a few bytes every 5 to 20 ms, about 1 s in all. Any prefix is a syntax error.
       const text = generated(v);
       const fd = openSync(app.path("gen.ts"), "w");
+      let last = performance.now();
       try {
         for (let pos = 0; pos < text.length; pos += 16) {
           writeSync(fd, text.slice(pos, pos + 16));
+          const now = performance.now();
+          longestPause = Math.max(longestPause, now - last);
+          last = now;
           await Bun.sleep(5 + Math.floor(Math.random() * 16));
         }
       } finally {
@@ -497,7 +507,8 @@ export default (environ: any, startResponse: any) => {
       await until(async () => (await get(url)).text === `g${v} 80/80`, 3000);
     }
     await Bun.sleep(300);
-    expect(dev.count(/reload failed/)).toBe(0);
+    if (longestPause < DEBOUNCE_MS) expect(dev.count(/reload failed/)).toBe(0);
+    else console.warn(`a write came ${Math.round(longestPause)} ms after the previous one (this process was descheduled): not the case under test, failed loads not counted`);
     expect(reloads(dev)).toBe(2);
   }, 20_000);
 
