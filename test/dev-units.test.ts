@@ -751,6 +751,31 @@ describe("watcher", () => {
     }
   });
 
+  test("the same for a file in a directory not watched yet: found by that directory's scan, it is stat'ed before it is watched", async () => {
+    const waits = [() => undefined, () => new Promise<void>((r) => setImmediate(r)), () => Bun.sleep(1), () => Bun.sleep(3)];
+    for (const what of ["deleted", "changed"] as const) {
+      for (const [i, wait] of waits.entries()) {
+        for (let rep = 0; rep < 3; rep++) {
+          const t = temp({ "app.ts": "1", "lib/other.ts": "1" });
+          const seen: string[] = [];
+          const w = new DevWatcher({ cwd: t.dir, graph: [t.path("app.ts")], onChange: (p) => seen.push(...p) });
+          try {
+            await w.ready();
+            w.setGraph([t.path("app.ts"), t.path("lib/other.ts")]);
+            await wait();
+            if (what === "deleted") unlinkSync(t.path("lib/other.ts"));
+            else t.write("lib/other.ts", "22");
+            const deadline = Date.now() + 3000;
+            while (!seen.includes(t.path("lib/other.ts")) && Date.now() < deadline) await Bun.sleep(20);
+            expect({ what, wait: i, seen }).toEqual({ what, wait: i, seen: [t.path("lib/other.ts")] });
+          } finally {
+            await w.close();
+          }
+        }
+      }
+    }
+  });
+
   test("a file outside the graph that keeps being written delays other saves by maxWaitMs at most, and itself by writeWaitMs at most", async () => {
     const t = temp({ "app.ts": "1", "logs/app.log": "" });
     const seen: Array<{ paths: string[]; at: number }> = [];
