@@ -5,7 +5,7 @@
  * loader and the reloader.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { appendFileSync, closeSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/deploy/load-app.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../src/dev/args.ts";
@@ -773,6 +773,36 @@ describe("watcher", () => {
           }
         }
       }
+    }
+  });
+
+  test("a file created in a directory that just appeared, while chokidar reads it and before it watches it, is reported", async () => {
+    // chokidar lists a new directory, stats what it lists, and only then watches it
+    // (paulmillr/chokidar#1471): a file created meanwhile raised no event. A directory of
+    // 500 files renamed into a --watch directory keeps that window open for a few ms;
+    // a file is created in it at several points of that window (the same directory each
+    // time, renamed away again after).
+    const waits = [() => new Promise<void>((r) => setImmediate(r)), ...[1, 2, 3, 4, 5, 6, 8, 10, 12, 16].map((ms) => () => Bun.sleep(ms))];
+    const t = temp({ "app.ts": "1", "out/keep.txt": "" });
+    mkdirSync(t.path("stage"));
+    for (let f = 0; f < 500; f++) writeFileSync(t.path(`stage/f${f}.html`), "x");
+    const seen = new Set<string>();
+    const w = new DevWatcher({ cwd: t.dir, watch: ["out"], graph: [t.path("app.ts")], onChange: (p) => p.forEach((f) => seen.add(f)) });
+    try {
+      await w.ready();
+      const missed: number[] = [];
+      for (const [i, wait] of waits.entries()) {
+        renameSync(t.path("stage"), t.path(`out/case${i}`));
+        await wait();
+        writeFileSync(t.path(`out/case${i}/late${i}.html`), "late");
+        const deadline = Date.now() + 2000;
+        while (!seen.has(t.path(`out/case${i}/late${i}.html`)) && Date.now() < deadline) await Bun.sleep(20);
+        if (!seen.has(t.path(`out/case${i}/late${i}.html`))) missed.push(i);
+        renameSync(t.path(`out/case${i}`), t.path("stage"));
+      }
+      expect({ missed }).toEqual({ missed: [] });
+    } finally {
+      await w.close();
     }
   });
 

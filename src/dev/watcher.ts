@@ -8,12 +8,13 @@
  * through their directories, so saves by rename and atomic replace, a file
  * deleted and re-created or renamed away and back, and a file an import
  * names before it exists are all seen. So is a `--watch` path created after
- * startup, however many of its directories are new.
+ * startup, however many of its directories are new, and a file created in a
+ * new directory while chokidar was still reading it.
  * @module
  */
 import { watch, type FSWatcher } from "chokidar";
-import { statSync } from "node:fs";
-import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import { readdirSync, statSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 
 /** Directory names never watched unless a graph file is inside one. */
 export const DEFAULT_IGNORED_DIRS: readonly string[] = [
@@ -64,6 +65,15 @@ const GLOB_CHARS = /[*?[\]{}]/;
 const JOIN_CHECK_MS = 2000;
 /** How often, until chokidar tracks it (ms). */
 const JOIN_POLL_MS = 20;
+/**
+ * When a directory that appeared while watching is listed again, ms after
+ * chokidar reported it, for entries chokidar's scan of it missed (see
+ * `DevWatcher#checkNewDirs`): an entry missing from chokidar's list at two
+ * of these looks was missed.
+ */
+const NEW_DIR_LOOKS_MS = [50, 200, 1000];
+/** At most this many entries of a missed directory are reported. */
+const MISSED_DIR_MAX_ENTRIES = 2000;
 
 /** `"src/**\/*.html"` → `{ base: "src", glob, rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
 function splitGlob(entry: string): { base: string; glob?: Bun.Glob; pattern?: string; rest?: string } {
@@ -111,6 +121,9 @@ export class DevWatcher {
   /** Files named to chokidar by {@link setGraph}, with what they were then, until chokidar tracks them (see {@link #checkJoined}). */
   #joining = new Map<string, { signature: string; until: number }>();
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Directories that appeared while watching, with when, how many looks they had and what was not tracked at the last. */
+  #newDirs = new Map<string, { appeared: number; looks: number; untracked: Set<string> }>();
+  #newDirTimer: ReturnType<typeof setTimeout> | undefined;
   #firstEventAt = 0;
   #ready: Promise<void>;
   #closed = false;
@@ -148,6 +161,7 @@ export class DevWatcher {
     });
     this.#ready = new Promise((r) => this.#watcher.once("ready", () => r()));
     this.#watcher.on("all", (event, path) => {
+      if (event === "addDir") this.#newDir(resolve(this.#cwd, path));
       if (event === "addDir" || event === "unlinkDir") return;
       this.#event(resolve(this.#cwd, path));
     });
@@ -221,6 +235,85 @@ export class DevWatcher {
       }
     }
     if (this.#joining.size > 0) this.#joinTimer = setTimeout(() => this.#checkJoined(), JOIN_POLL_MS);
+  }
+
+  /** Look at a directory that appeared while watching again, at {@link NEW_DIR_LOOKS_MS}. */
+  #newDir(dir: string): void {
+    if (this.#closed) return;
+    this.#newDirs.set(dir, { appeared: Date.now(), looks: 0, untracked: new Set() });
+    this.#armNewDirs();
+  }
+
+  #armNewDirs(): void {
+    if (this.#newDirTimer !== undefined || this.#newDirs.size === 0 || this.#closed) return;
+    let next = Infinity;
+    for (const e of this.#newDirs.values()) next = Math.min(next, e.appeared + NEW_DIR_LOOKS_MS[e.looks]!);
+    this.#newDirTimer = setTimeout(() => {
+      this.#newDirTimer = undefined;
+      this.#checkNewDirs();
+    }, Math.max(0, next - Date.now()));
+  }
+
+  /**
+   * chokidar reads a directory that appeared and only then watches it
+   * (paulmillr/chokidar#1471): an entry created in between (`mkdir -p
+   * out/html` and a file written in it a moment later by a generator, or
+   * by a process descheduled on a loaded machine) raises no event, and is
+   * not seen until something else in that directory changes. Each new
+   * directory is listed again a few times: an entry that chokidar does not
+   * track at two looks is reported (a directory: the files in it) and
+   * given to chokidar to watch from then on.
+   */
+  #checkNewDirs(): void {
+    if (this.#closed) return;
+    const watched = this.#watcher.getWatched();
+    const now = Date.now();
+    for (const [dir, entry] of this.#newDirs) {
+      if (now < entry.appeared + NEW_DIR_LOOKS_MS[entry.looks]!) continue;
+      entry.looks++;
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        this.#newDirs.delete(dir);
+        continue;
+      }
+      const tracked = new Set(watched[dir] ?? []);
+      const untracked = new Set(names.filter((n) => !tracked.has(n) && !this.isIgnored(join(dir, n))));
+      for (const n of untracked) {
+        if (!entry.untracked.has(n)) continue;
+        untracked.delete(n);
+        this.#missed(join(dir, n));
+      }
+      entry.untracked = untracked;
+      if (entry.looks >= NEW_DIR_LOOKS_MS.length) this.#newDirs.delete(dir);
+    }
+    this.#armNewDirs();
+  }
+
+  /** An entry chokidar missed: watch it from now on, and report it (a directory: the files in it, looked at again like a new one). */
+  #missed(path: string): void {
+    this.#watcher.add(path);
+    if (statKind(path) !== "dir") return this.#event(path);
+    const dirs = [path];
+    let count = 0;
+    while (dirs.length && count < MISSED_DIR_MAX_ENTRIES) {
+      const dir = dirs.pop()!;
+      this.#newDir(dir);
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        if (++count > MISSED_DIR_MAX_ENTRIES) break;
+        const p = join(dir, n);
+        if (this.isIgnored(p)) continue;
+        if (statKind(p) === "dir") dirs.push(p);
+        else this.#event(p);
+      }
+    }
   }
 
   /**
@@ -374,6 +467,7 @@ export class DevWatcher {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#joinTimer);
+    clearTimeout(this.#newDirTimer);
     await this.#watcher.close();
   }
 }
