@@ -235,9 +235,13 @@ export class Reloader {
       if (this.#loading || this.#closed) return;
       const added = this.#loader.discover();
       if (added.length === 0) return;
-      for (const f of added) this.#fingerprints.set(f, fingerprint(f));
-      this.#options.logger.debug?.(`watching ${added.map(display).join(", ")} (imported by a request)`);
+      const prints = new Map(added.map((f) => [f, fingerprint(f)]));
+      for (const [f, fp] of prints) this.#fingerprints.set(f, fp);
       this.#options.onGraph?.(this.#loader.files);
+      // The watcher sees a save from when it took the file on (onGraph); one since the fingerprint above is seen here.
+      const changed = added.filter((f) => fingerprint(f) !== prints.get(f));
+      this.#options.logger.debug?.(`watching ${added.map(display).join(", ")} (imported by a request)`);
+      if (changed.length) void this.reload(changed);
     }, DISCOVER_DELAY_MS);
     this.#discoverTimer.unref?.();
   }
