@@ -259,10 +259,14 @@ export default function app(environ: any, startResponse: any) {
       "lib/computed.ts": `export const word = () => "w1";\n`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log", "--log-level", "debug"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("w1");
-    await Bun.sleep(500); // the worker reports lazily imported modules shortly after a request
+    // The app process looks for lazily imported modules 200 ms after a request and reports them to the
+    // supervisor, which fingerprints and watches them then: a save before that is not a change. Wait for
+    // the line the supervisor logs once it has (a fixed 500 ms sleep lost the race when that timer ran
+    // late on a loaded machine).
+    await dev.waitFor(/restarting on saves of lib\/computed\.ts too \(imported by a request\)/, 5000);
     app.write("lib/computed.ts", `export const word = () => "w2";\n`);
     await until(async () => (await get(url)).text === "w2", 15_000);
     await dev.waitFor(/restarted in \d+ ms: lib\/computed\.ts/, 5000);

@@ -309,11 +309,20 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     const initial = new Set(w.files);
     w.onGraph = (files) => {
       if (w !== current) return;
+      const added: string[] = [];
       for (const f of files) {
-        if (!initial.has(f)) lazy.add(f);
+        if (!initial.has(f) && !lazy.has(f)) {
+          lazy.add(f);
+          added.push(f);
+        }
         if (!prints.has(f)) prints.set(f, fingerprint(f));
       }
       watcher?.setGraph(graphOf(w));
+      // The watcher sees a save from when it took the file on (setGraph); one since the fingerprint above is seen here.
+      const changed = added.filter((f) => fingerprint(f) !== prints.get(f));
+      // From here on a save of them restarts (the app process's own "watching ..." line comes before).
+      if (added.length) logger.debug(`restarting on saves of ${summarize(added)} too (imported by a request)`);
+      if (changed.length) request(changed);
     };
   };
 
