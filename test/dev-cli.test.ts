@@ -7,6 +7,7 @@ import { chmodSync, existsSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { CLI, DevProcess, freePort, get, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+import { DUPLICATE_SIGNAL_MS } from "../src/deploy/signals.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -280,6 +281,7 @@ describe("tsgi-dev CLI", () => {
   test("SIGTERM and SIGINT stop gracefully: the in-flight request finishes, exit code 0", async () => {
     const app = helloApp({
       "slow.ts": `export default async function app(environ: any, startResponse: any) {
+  console.log("slow request started");
   await Bun.sleep(600);
   startResponse("200 OK", [["Content-Type", "text/plain"]]);
   return [new TextEncoder().encode("finished")];
@@ -290,7 +292,7 @@ describe("tsgi-dev CLI", () => {
       const dev = new DevProcess(["./slow.ts", "--port", String(freePort())], { cwd: app.dir });
       const url = await dev.ready();
       const inflight = get(url, {}, 5000);
-      await Bun.sleep(150);
+      await dev.waitFor(/slow request started/, 5000); // in flight (a fixed 150 ms could signal before it arrived)
       dev.proc.kill(signal);
       const r = await inflight;
       expect(r.status).toBe(200);
@@ -304,6 +306,7 @@ describe("tsgi-dev CLI", () => {
 
   test("a stop signal while a reload is loading (a slow top-level await) still exits 0, and a second one 130", async () => {
     const SLOW = `export default async function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/slow") console.log("slow request started");
   if (environ.PATH_INFO === "/slow") await Bun.sleep(1500);
   startResponse("200 OK", [["Content-Type", "text/plain"]]);
   return [new TextEncoder().encode("done")];
@@ -314,12 +317,18 @@ describe("tsgi-dev CLI", () => {
       const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
       const url = await dev.ready();
       const inflight = get(`${url}slow`, {}, 5000).catch(() => null); // keeps the graceful stop waiting
+      await dev.waitFor(/slow request started/, 5000);
       const mark = dev.output.length;
-      app.write("app.ts", `await new Promise(() => {}); // a connection that never comes\n${SLOW}`);
-      await Bun.sleep(400); // the watcher's debounce, then the load starts and hangs
-      for (const signal of signals) {
-        dev.proc.kill(signal);
-        await Bun.sleep(100);
+      app.write("app.ts", `console.log("loading the new version");\nawait new Promise(() => {}); // a connection that never comes\n${SLOW}`);
+      // The watcher's debounce, then the load starts and hangs (a fixed 400 ms could signal before it began).
+      await dev.waitFor(/loading the new version/, 5000, mark);
+      dev.proc.kill(signals[0]);
+      if (signals.length === 2) {
+        // A second SIGINT within DUPLICATE_SIGNAL_MS of the first one's handling is the same one delivered
+        // twice (ignored): send it that long after the first was handled, not 100 ms after it was sent.
+        await dev.waitFor(/SIGINT: stopping/, 5000, mark);
+        await Bun.sleep(DUPLICATE_SIGNAL_MS + 20);
+        dev.proc.kill(signals[1]);
       }
       expect(await dev.exited).toBe(code);
       expect(dev.output.slice(mark)).not.toContain("called process.exit");
