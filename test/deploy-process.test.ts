@@ -333,7 +333,8 @@ describe("signals other servers use", () => {
 
   test("while the app is still being imported, SIGUSR1, SIGUSR2 and SIGHUP do not kill the single process; it then serves", async () => {
     const { proc, port, err } = serveSlowImport([], 1500);
-    await Bun.sleep(500); // Bun is up, the app's import is under way
+    // Bun is up, the app's import under way (a fixed 500 ms could signal before the handlers were installed).
+    expect(await waitFor(() => err().includes("test app: importing"), 10_000)).toBe(true);
     for (const signal of ["SIGUSR1", "SIGUSR2", "SIGHUP"] as const) {
       proc.kill(signal);
       await Bun.sleep(50);
@@ -376,7 +377,7 @@ describe("signals other servers use", () => {
   for (const workers of [[], ["--workers", "2"]]) {
     test(`SIGTERM while the app is still being imported stops at once with 0, and nothing says it is serving${workers.length ? " (supervisor)" : " (one process)"}`, async () => {
       const { proc, err } = serveSlowImport(workers, 2000);
-      await Bun.sleep(500);
+      expect(await waitFor(() => err().includes("test app: importing"), 10_000)).toBe(true);
       const started = Date.now();
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);

@@ -298,10 +298,17 @@ describe("signals from log rotation and other servers' habits", () => {
     return { port, proc, err: collect(proc.stderr as ReadableStream<Uint8Array>) };
   }
 
+  /** Wait (bounded) until `n` workers say on stderr that their import of the app has begun. */
+  async function importing(err: { text: () => string }, n: number): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while ((err.text().match(/test app: importing/g) ?? []).length < n && Date.now() < deadline) await Bun.sleep(20);
+    expect((err.text().match(/test app: importing/g) ?? []).length).toBeGreaterThanOrEqual(n);
+  }
+
   test("Ctrl-C to the whole process group while the workers still import the app: a clean stop (exit 0), never \"failed to boot\" (5 tries)", async () => {
     for (let attempt = 0; attempt < 5; attempt++) {
       const { proc, err } = startGroupBooting(1, 2000);
-      await Bun.sleep(600); // the worker is importing
+      await importing(err, 1); // a fixed 600 ms could signal the group before the worker, or its supervisor, was up
       process.kill(-proc.pid, "SIGINT");
       const code = await proc.exited;
       await err.done;
@@ -310,8 +317,8 @@ describe("signals from log rotation and other servers' habits", () => {
   }, 40_000);
 
   test("a supervisor killed (SIGKILL) while its workers still import the app: the workers exit, none is left serving unsupervised", async () => {
-    const { port, proc } = startGroupBooting(2, 1500);
-    await Bun.sleep(600); // the workers are importing
+    const { port, proc, err } = startGroupBooting(2, 1500);
+    await importing(err, 2);
     const workers = Bun.spawnSync(["pgrep", "-g", String(proc.pid)]).stdout.toString().split("\n").filter(Boolean).map(Number).filter((pid) => pid !== proc.pid);
     expect(workers.length).toBeGreaterThanOrEqual(2);
     try {
@@ -331,7 +338,7 @@ describe("signals from log rotation and other servers' habits", () => {
 
   test("a hangup to the whole process group while the workers still import the app (a terminal closed at start-up) does not kill them: the service comes up", async () => {
     const { port, proc, err } = startGroupBooting(2, 1500);
-    await Bun.sleep(700); // the workers are importing
+    await importing(err, 2);
     process.kill(-proc.pid, "SIGHUP");
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()) || proc.exitCode !== null, 15_000)).toBe(true);
     expect(proc.exitCode).toBe(null);

@@ -3,14 +3,19 @@
  * pid and environ flags, and has routes to crash, hang, answer slowly,
  * stream (`/sse`, an event every 15 s) and fail (an exception: a 500 and a
  * line in the error log). With
- * `TSGI_TEST_IMPORT_MS` its import takes that long.
+ * `TSGI_TEST_IMPORT_MS` its import takes that long, and it says on stderr
+ * when that began (`test app: importing`).
  */
 import type { Application } from "../../src/spec.ts";
 
 const enc = new TextEncoder();
 
 // An import that takes a while (a database to reach at start-up): signals may arrive meanwhile.
-if (process.env.TSGI_TEST_IMPORT_MS) await Bun.sleep(Number(process.env.TSGI_TEST_IMPORT_MS));
+// The line says when it has begun (the process is up, its signal handlers installed).
+if (process.env.TSGI_TEST_IMPORT_MS) {
+  console.error(`test app: importing (${process.env.TSGI_TEST_IMPORT_MS} ms)`);
+  await Bun.sleep(Number(process.env.TSGI_TEST_IMPORT_MS));
+}
 
 const app: Application = async (environ, startResponse) => {
   const path = environ.PATH_INFO;
