@@ -749,7 +749,33 @@ describe("watcher", () => {
         }
       }
     }
-  });
+  }, 30_000);
+
+  test("a file that joins the graph from a directory not watched before, deleted or changed before chokidar's scan of that directory reaches it, is still reported", async () => {
+    // The directory is handed to chokidar, which reads it and stats its entries asynchronously, with
+    // ignoreInitial: a file gone or saved before that raises no event (missed every time before).
+    for (const what of ["deleted", "changed"] as const) {
+      for (const [i, wait] of [() => undefined, () => new Promise<void>((r) => setImmediate(r))].entries()) {
+        for (let rep = 0; rep < 3; rep++) {
+          const t = temp({ "app.ts": "1", "lib/other.ts": "1" });
+          const seen: string[] = [];
+          const w = new DevWatcher({ cwd: t.dir, graph: [t.path("app.ts")], onChange: (p) => seen.push(...p) });
+          try {
+            await w.ready();
+            w.setGraph([t.path("app.ts"), t.path("lib/other.ts")]);
+            await wait();
+            if (what === "deleted") unlinkSync(t.path("lib/other.ts"));
+            else t.write("lib/other.ts", "22");
+            const deadline = Date.now() + 3000;
+            while (!seen.includes(t.path("lib/other.ts")) && Date.now() < deadline) await Bun.sleep(20);
+            expect({ what, wait: i, seen }).toEqual({ what, wait: i, seen: [t.path("lib/other.ts")] });
+          } finally {
+            await w.close();
+          }
+        }
+      }
+    }
+  }, 30_000);
 
   test("the same for a file in a directory not watched yet: found by that directory's scan, it is stat'ed before it is watched", async () => {
     const waits = [() => undefined, () => new Promise<void>((r) => setImmediate(r)), () => Bun.sleep(1), () => Bun.sleep(3)];

@@ -193,32 +193,32 @@ export class DevWatcher {
     const dirs = this.#dirsToWatch(this.#graph);
     const scanned = new Set(dirs);
     const added: string[] = [...dirs];
-    const joining: string[] = [];
+    /** New graph files on disk: named to chokidar, or found by its scan of a new directory, both asynchronous. */
+    const joined: string[] = [];
     for (const f of this.#graph) {
       if (before.has(f) || statKind(f) !== "file") continue;
+      joined.push(f);
       // On disk before it joined the graph, in a directory scanned before: chokidar skipped it then
       // (ignored) and does not read the directory again until something in it changes. Polling sees
       // only the entries a directory had when they were wanted: there every new graph file is named.
       if (this.#options.poll || !scanned.has(dirname(f))) added.push(f);
-      // Named or found by its new directory's scan, chokidar stats it before it watches it.
-      joining.push(f);
     }
     if (added.length) this.#watcher.add(added);
     const until = Date.now() + JOIN_CHECK_MS;
-    for (const f of joining) this.#joining.set(f, { signature: signature(f), until });
+    for (const f of joined) this.#joining.set(f, { signature: signature(f), until });
     if (this.#joining.size > 0 && this.#joinTimer === undefined) this.#joinTimer = setTimeout(() => this.#checkJoined(), JOIN_POLL_MS);
   }
 
   /**
-   * chokidar's `add()` stats a file asynchronously and only then watches
-   * it (also a file its scan of a newly watched directory finds): a file
-   * deleted or saved in between (a test, a formatter run right after the
-   * save that imported it) raises no event, and it was never tracked, so
-   * no later event either. Until chokidar tracks a joining file (or for
-   * {@link JOIN_CHECK_MS}), its size, modification time and inode are
-   * compared with what they were when it joined: a difference is reported
-   * as a change at once (a file deleted before chokidar looked is never
-   * tracked). Changes after that are chokidar's to see.
+   * chokidar's `add()` stats a file (or reads a new directory and stats its
+   * entries) asynchronously and only then watches it: a file deleted or saved in between (a test, a formatter run right
+   * after the save that imported it) raises no event, and it was never
+   * tracked, so no later event either. Until chokidar tracks a joining file
+   * (at most {@link JOIN_CHECK_MS}), its size, modification time and inode
+   * are compared every {@link JOIN_POLL_MS} with what they were when it
+   * joined (or last differed), and a difference is reported as a change at
+   * once (a file deleted before chokidar's stat is never tracked). Changes
+   * after that are chokidar's to see.
    */
   #checkJoined(): void {
     this.#joinTimer = undefined;
@@ -227,12 +227,12 @@ export class DevWatcher {
     const now = Date.now();
     for (const [f, entry] of this.#joining) {
       const tracked = watched[dirname(f)]?.includes(basename(f)) ?? false;
-      if (signature(f) !== entry.signature) {
-        this.#joining.delete(f);
+      const current = signature(f);
+      if (current !== entry.signature) {
+        entry.signature = current;
         this.#event(f);
-      } else if (tracked || now >= entry.until) {
-        this.#joining.delete(f);
       }
+      if (tracked || now >= entry.until) this.#joining.delete(f);
     }
     if (this.#joining.size > 0) this.#joinTimer = setTimeout(() => this.#checkJoined(), JOIN_POLL_MS);
   }
