@@ -56,10 +56,11 @@ afterAll(async () => {
 });
 
 /** An HTML page naming its version; `lib.ts` holds the text so a save two files deep counts too. */
-function pageApp(text: string, headers: Array<[string, string]> = []): TempApp {
+function pageApp(text: string, headers: Array<[string, string]> = [], head = ""): TempApp {
   const app = new TempApp({
     "app.ts": `import { text } from "./lib.ts";
 const extra: [string, string][] = ${JSON.stringify(headers)};
+const head: string = ${JSON.stringify(head)};
 const enc = new TextEncoder();
 export default function app(environ: Record<string, unknown>, startResponse: (s: string, h: [string, string][]) => void) {
   if (environ.PATH_INFO !== "/") {
@@ -67,7 +68,7 @@ export default function app(environ: Record<string, unknown>, startResponse: (s:
     return [enc.encode("not found")];
   }
   startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"], ...extra]);
-  return [enc.encode("<!doctype html><html><head><title>t</title></head><body><h1 id=t>" + text + "</h1></body></html>")];
+  return [enc.encode("<!doctype html><html><head>" + head + "<title>t</title></head><body><h1 id=t>" + text + "</h1></body></html>")];
 }
 `,
     "lib.ts": lib(text),
@@ -134,6 +135,18 @@ describe.skipIf(!haveChromium)("live reload in headless Chromium", () => {
       const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
       const url = await dev.ready();
       // The inline script was refused by the browser ("violates the following Content Security Policy directive"): no reload.
+      const ms = await saveAndWatch(app, url, `one ${csp}`, `two ${csp}`);
+      expect(ms).toBeLessThan(BOUND_MS);
+      await killAll();
+    }
+  }, 30_000);
+
+  test("a page whose <meta http-equiv=Content-Security-Policy> refuses inline scripts still reloads: the script comes from /__tsgi/live.js", async () => {
+    for (const csp of ["default-src 'self'", "script-src 'self'; object-src 'none'"]) {
+      const app = pageApp(`one ${csp}`, [], `<meta http-equiv="Content-Security-Policy" content="${csp}">`);
+      const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      const url = await dev.ready();
+      // The inline script was refused by the browser, as with the header: no reload.
       const ms = await saveAndWatch(app, url, `one ${csp}`, `two ${csp}`);
       expect(ms).toBeLessThan(BOUND_MS);
       await killAll();

@@ -16,7 +16,7 @@ import { diagnose, formatDiagnosis, parseStack } from "../src/dev/diagnose.ts";
 import { DotenvReloader, parseDotenv } from "../src/dev/dotenv.ts";
 import { renderErrorPage, wantsHtml } from "../src/dev/error-page.ts";
 import { withErrorPages } from "../src/dev/error-pages-app.ts";
-import { findCloseBody, LIVE_PATH, LIVE_SCRIPT_PATH, LiveHub, MAX_LIVE_CLIENTS, scriptPolicy, shouldInject, withLive } from "../src/dev/live.ts";
+import { findCloseBody, LIVE_PATH, LIVE_SCRIPT_PATH, LiveHub, MAX_LIVE_CLIENTS, metaPolicies, scriptPolicy, shouldInject, withLive } from "../src/dev/live.ts";
 import { createDevLogger } from "../src/dev/log.ts";
 import { MASK, maskedEnvironRows } from "../src/dev/mask.ts";
 import { listenWithFallback } from "../src/dev/ports.ts";
@@ -480,6 +480,39 @@ describe("live reload middleware", () => {
     expect(js.text).toContain(`var id="id-1",es=new EventSource("${LIVE_PATH}")`);
     const post = await call(app, { PATH_INFO: LIVE_SCRIPT_PATH, REQUEST_METHOD: "POST" });
     expect(post.last!.status).toBe("405 Method Not Allowed");
+  });
+
+  test("a page whose <meta http-equiv=Content-Security-Policy> refuses inline scripts gets the script file, in an array, a buffered and a streamed body (a tag split across chunks too)", async () => {
+    expect(metaPolicies(`<head><META HTTP-EQUIV='content-security-policy' CONTENT="default-src &#39;self&#39;"><meta charset=utf-8></head>`)).toEqual([["Content-Security-Policy", "default-src 'self'"]]);
+    expect(metaPolicies(`<meta name="csp" content="default-src 'self'"><meta http-equiv=refresh content=5>`)).toEqual([]);
+    const head = `<html><head><meta http-equiv="Content-Security-Policy" content="script-src 'self' 'nonce-m3ta'"></head>`;
+    const tag = `<script src="${LIVE_SCRIPT_PATH}?id=id-1" nonce="m3ta" data-tsgi-live></script>`;
+    const array = await call(withLive((_e, sr) => (sr("200 OK", [["Content-Type", "text/html"]]), [enc.encode(head + page.slice(6))]), hub));
+    const length = head.length + page.length - 6;
+    const buffered = await call(
+      withLive((_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/html"], ["Content-Length", String(length)]]);
+        return (function* () {
+          yield enc.encode(head);
+          yield enc.encode(page.slice(6));
+        })();
+      }, hub),
+    );
+    const streamed = await call(
+      withLive((_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/html"]]);
+        return (function* () {
+          yield enc.encode(head.slice(0, 20));
+          yield enc.encode(head.slice(20, 60));
+          yield enc.encode(head.slice(60));
+          yield enc.encode(page.slice(6));
+        })();
+      }, hub),
+    );
+    for (const r of [array, buffered, streamed]) expect(r.text).toBe(`${head}<body><h1>x</h1>${tag}</body></html>`);
+    // A meta policy that allows inline scripts, or one after the script's place, leaves it inline.
+    const inline = await call(withLive((_e, sr) => (sr("200 OK", [["Content-Type", "text/html"]]), [enc.encode(`<html><head><meta http-equiv="Content-Security-Policy" content="default-src 'self' 'unsafe-inline'"></head><body></body><meta http-equiv="Content-Security-Policy" content="default-src 'self'"></html>`)]), hub));
+    expect(inline.text).toContain("<script data-tsgi-live>(()=>");
   });
 
   test("array body with Content-Length: injected, length corrected, still an array", async () => {

@@ -12,8 +12,9 @@
  * it reconnects to a restarted server process. The stream answers GET (HEAD
  * gets its header section); other methods get 405, and a stream past
  * {@link MAX_LIVE_CLIENTS} gets 503. A page whose Content-Security-Policy
- * refuses inline scripts gets the script as a file, {@link LIVE_SCRIPT_PATH}
- * (see {@link scriptPolicy}).
+ * (a header field, or a `<meta>` element, see {@link metaPolicies}) refuses
+ * inline scripts gets the script as a file, {@link LIVE_SCRIPT_PATH} (see
+ * {@link scriptPolicy}).
  * @module
  */
 import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
@@ -106,6 +107,50 @@ export function scriptPolicy(headers: ResponseHeaders): ScriptPolicy {
     }
   }
   return out;
+}
+
+/** The attributes of one start tag's text (`<meta a="b" c=d e>`), names lowercased, values with the common character references decoded. */
+function tagAttributes(tag: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of tag.matchAll(/([^\s"'<>\/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g)) {
+    const name = m[1]!.toLowerCase();
+    if (out.has(name)) continue;
+    const raw = m[2] ?? m[3] ?? m[4] ?? "";
+    out.set(name, raw.replace(/&(quot|apos|amp|#39|#x27);/gi, (_, e: string) => ({ quot: '"', amp: "&" })[e.toLowerCase()] ?? "'"));
+  }
+  return out;
+}
+
+/**
+ * The policies of the `<meta http-equiv="Content-Security-Policy"
+ * content="...">` elements in `html` (an HTML page's text, or a piece of
+ * it), as `Content-Security-Policy` header fields for {@link scriptPolicy}:
+ * the browser enforces them on the scripts that follow, the injected one
+ * too.
+ */
+export function metaPolicies(html: string): ResponseHeaders {
+  const out: ResponseHeaders = [];
+  for (const m of html.matchAll(/<meta\b([^>]*)>/gi)) {
+    const attrs = tagAttributes(m[1]!);
+    if (attrs.get("http-equiv")?.trim().toLowerCase() !== "content-security-policy") continue;
+    const content = attrs.get("content");
+    if (content) out.push(["Content-Security-Policy", content]);
+  }
+  return out;
+}
+
+/** {@link metaPolicies} of a page that comes in chunks: a tag split across chunks is read whole. */
+class MetaPolicyScanner {
+  /** The policies found so far. */
+  readonly found: ResponseHeaders = [];
+  /** An unclosed tag at the end of the last chunk (at most 4 KiB). */
+  #tail = "";
+  push(bytes: Uint8Array): void {
+    const text = this.#tail + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+    this.found.push(...metaPolicies(text));
+    const open = text.lastIndexOf("<");
+    this.#tail = open !== -1 && !text.includes(">", open) && text.length - open <= 4096 ? text.slice(open) : "";
+  }
 }
 
 interface Client {
@@ -308,7 +353,11 @@ export function withLive(app: Application, hub: LiveHub): Application {
     // An invalid or conflicting Content-Length is the app's error: left to the server (a 500), as without tsgi-dev.
     const decide = () =>
       !!st.pending && !st.realWrite && shouldInject(method, st.pending.status, st.pending.headers) && !Number.isNaN(declaredLength(st.pending.headers));
-    const script = () => encoder.encode(liveScript(id, scriptPolicy(st.pending!.headers)));
+    /** The script for this page: its policy is the header fields' and its `<meta>` elements' before the script (`page`). */
+    const script = (page: Uint8Array | MetaPolicyScanner) => {
+      const metas = page instanceof MetaPolicyScanner ? page.found : metaPolicies(Buffer.from(page.buffer, page.byteOffset, page.byteLength).toString("latin1"));
+      return encoder.encode(liveScript(id, scriptPolicy([...st.pending!.headers, ...metas])));
+    };
 
     // Arrays: everything is here; inject and keep the length known. The new array carries the old one's close()
     // (an error page from withErrorPages carries the replaced body's), which the server calls exactly once.
@@ -326,7 +375,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
         flush();
         return body;
       }
-      const out = insert(all, at, script());
+      const out = insert(all, at, script(all.subarray(0, at)));
       flush(injectedHeaders(st.pending!.headers, out.byteLength));
       const injected: Body = [out];
       const close = (body as Body).close;
@@ -350,6 +399,8 @@ export function withLive(app: Application, hub: LiveHub): Application {
           let size = 0;
           let carry: Uint8Array = new Uint8Array(0);
           let injected = false;
+          /** The `<meta>` policies of a streamed page, before the script. */
+          const metas = new MetaPolicyScanner();
           while (true) {
             const r = await reader.next();
             if (r.done) break;
@@ -379,10 +430,11 @@ export function withLive(app: Application, hub: LiveHub): Application {
             }
             const data = carry.byteLength ? Buffer.concat([carry, chunk]) : chunk;
             const at = findCloseBody(data);
+            metas.push(at === -1 ? chunk : data.subarray(carry.byteLength, at));
             if (at !== -1) {
               injected = true;
               carry = new Uint8Array(0);
-              yield insert(data, at, script());
+              yield insert(data, at, script(metas));
               continue;
             }
             // Hold back only a tail that could begin `</body`: every other byte goes out now (spec.md: a chunk per chunk).
@@ -402,7 +454,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
               flush();
               for (const b of buffered) yield b;
             } else {
-              const out = insert(all, at, script());
+              const out = insert(all, at, script(all.subarray(0, at)));
               flush(injectedHeaders(st.pending!.headers, out.byteLength));
               yield out;
             }
