@@ -576,6 +576,11 @@ describe("tsgi serve errors", () => {
       expect(r.out).toContain(`no export name after ':' in ${JSON.stringify(`${APP}:`)}: write ${APP} for the default export or ${APP}:name for another`);
       expect(r.out).not.toContain("    at ");
     }
+    // An empty app argument ("$APP" unset in a script): the message names the command being run, not tsgi-dev.
+    const empty = await runCli(["", "--port", String(freePort())]);
+    expect(empty.code).toBe(2);
+    expect(empty.out).toContain("no app given: usage `tsgi serve ./app.ts` or `tsgi serve ./app.ts:name`");
+    expect(empty.out).not.toContain("tsgi-dev");
   }, 20_000);
 
   test("an app argument without its extension, a directory, or an export that is not an app: what to give instead", async () => {

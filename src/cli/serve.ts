@@ -185,7 +185,7 @@ const serveCommand = defineCommand({
     try {
       checkArgs("tsgi serve", rawArgs, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
       deploy = resolveDeployOptions(withSocketActivation(deployOptionsFromArgs(args as Record<string, unknown>, rawArgs), rawArgs));
-      parseAppSpec(String(args.app)); // `./app.ts:` is a bad command line (exit 2), not an app that failed to load
+      parseAppSpec(String(args.app), undefined, "tsgi serve"); // `./app.ts:` is a bad command line (exit 2), not an app that failed to load
     } catch (error) {
       return fail(error);
     }

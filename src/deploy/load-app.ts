@@ -39,10 +39,11 @@ export interface AppSpec {
  *
  * @param raw the argument, e.g. `"./app.ts:api"`.
  * @param cwd base for relative paths; default `process.cwd()`.
+ * @param command the command named in the message for an empty `raw`; default `"tsgi-dev"`.
  * @throws UsageError when `raw` is empty or the export name is empty (`app.ts:`): a bad command line.
  */
-export function parseAppSpec(raw: string, cwd: string = process.cwd()): AppSpec {
-  if (!raw) throw new UsageError("no app given: usage `tsgi-dev ./app.ts` or `tsgi-dev ./app.ts:name`");
+export function parseAppSpec(raw: string, cwd: string = process.cwd(), command = "tsgi-dev"): AppSpec {
+  if (!raw) throw new UsageError(`no app given: usage \`${command} ./app.ts\` or \`${command} ./app.ts:name\``);
   let path = raw;
   let exportName = "default";
   const m = /^(.+):([A-Za-z_$][\w$]*)?$/.exec(raw);
