@@ -515,7 +515,7 @@ describe("half-closed and stalled clients (RFC 9112 §9.6)", () => {
     expect(Date.now() - t0).toBeLessThan(2500);
     expect(await waitFor(() => s.server.connections === 0)).toBe(true);
     expect(s.errors.join("")).toBe("");
-  });
+  }, 15_000);
 
   test("an upload aborted by FIN mid-body: the connection is closed and released, so it cannot pile up to maxConnections", async () => {
     const { port, server, stats } = setup({ maxConnections: 3 });
