@@ -784,6 +784,27 @@ describe("watcher", () => {
     }
   }, 30_000);
 
+  test("a graph file saved or deleted while the watcher's initial scan runs (tsgi-dev just started) is still reported", async () => {
+    // The scan is asynchronous, with ignoreInitial: a file changed before it reaches it raised no event (missed every time before).
+    for (const what of ["deleted", "changed"] as const) {
+      for (let rep = 0; rep < 3; rep++) {
+        const t = temp({ "app.ts": "1" });
+        const seen: string[] = [];
+        const w = new DevWatcher({ cwd: t.dir, graph: [t.path("app.ts")], onChange: (p) => seen.push(...p) });
+        try {
+          if (what === "deleted") unlinkSync(t.path("app.ts"));
+          else t.write("app.ts", "22");
+          await w.ready();
+          const deadline = Date.now() + 3000;
+          while (!seen.includes(t.path("app.ts")) && Date.now() < deadline) await Bun.sleep(20);
+          expect({ what, seen }).toEqual({ what, seen: [t.path("app.ts")] });
+        } finally {
+          await w.close();
+        }
+      }
+    }
+  }, 30_000);
+
   test("a file that joins the graph from a directory not watched before, deleted or changed before chokidar's scan of that directory reaches it, is still reported", async () => {
     // The directory is handed to chokidar, which reads it and stats its entries asynchronously, with
     // ignoreInitial: a file gone or saved before that raises no event (missed every time before).

@@ -166,9 +166,11 @@ export class DevWatcher {
       this.#event(resolve(this.#cwd, path));
     });
     this.#watcher.on("error", (e) => this.#options.onError?.(e instanceof Error ? e : new Error(String(e))));
+    // The initial scan is asynchronous too, with ignoreInitial: a graph file saved or deleted before it reaches it.
+    this.#join([...this.#graph].filter((f) => statKind(f) === "file"));
   }
 
-  /** Resolves once the initial scan is done (events before it are not reported). */
+  /** Resolves once the initial scan is done (its entries raise no events; a graph file saved or deleted during it is reported). */
   ready(): Promise<void> {
     return this.#ready;
   }
@@ -204,8 +206,13 @@ export class DevWatcher {
       if (this.#options.poll || !scanned.has(dirname(f))) added.push(f);
     }
     if (added.length) this.#watcher.add(added);
+    this.#join(joined);
+  }
+
+  /** Check `files` (on disk, just handed to chokidar) until chokidar tracks them: see {@link #checkJoined}. */
+  #join(files: Iterable<string>): void {
     const until = Date.now() + JOIN_CHECK_MS;
-    for (const f of joined) this.#joining.set(f, { signature: signature(f), until });
+    for (const f of files) this.#joining.set(f, { signature: signature(f), until });
     if (this.#joining.size > 0 && this.#joinTimer === undefined) this.#joinTimer = setTimeout(() => this.#checkJoined(), JOIN_POLL_MS);
   }
 
