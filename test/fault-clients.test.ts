@@ -639,6 +639,39 @@ describe("a task the app left running reads tsgi.input after the response", () =
     expect(await waitFor(() => late.length === 2, 2000)).toBe(true);
     expect(late.sort()).toEqual(["/read-first: 0 bytes", "/unread: tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends"]);
   });
+  test("on a connection that closes after the response, a later read rejects too, and the lingering close still lets go of the connection (before: it took unread bytes or re-armed the body clock, and the connection stayed open)", async () => {
+    const late: string[] = [];
+    const s = startServer((environ, sr) => {
+      const input = environ["tsgi.input"];
+      // The first read takes unread bytes that had arrived, the second needs bytes still to come.
+      setTimeout(
+        () =>
+          void input.read(10).then(
+            (b) => late.push(`first: ${b.length} bytes`),
+            (e: Error) => late.push(`first: ${e.message}`),
+          ).then(() => input.read(30)).then(
+            (b) => late.push(`second: ${b.length} bytes`),
+            (e: Error) => late.push(`second: ${e.message}`),
+          ),
+        150,
+      );
+      sr("202 Accepted", [["Content-Length", "3"]]);
+      return [enc("ok\n")];
+    }, { bodyTimeout: 300 });
+    servers.push(s);
+    // Half-open: the client neither sends the rest nor closes, so only the server's linger (2 s) ends the connection.
+    const sock = connect({ port: s.port, host: "127.0.0.1", allowHalfOpen: true });
+    await new Promise((resolve) => sock.once("connect", resolve));
+    sock.on("data", () => {});
+    sock.on("error", () => {});
+    sock.write("POST /accept HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 40\r\n\r\n01234567890123456789");
+    expect(await waitFor(() => late.length === 2, 2000)).toBe(true);
+    const discarded = "tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends";
+    expect(late).toEqual([`first: ${discarded}`, `second: ${discarded}`]);
+    expect(await waitFor(() => s.server.connections === 0, 5000)).toBe(true);
+    expect(s.errors.join("")).toBe("");
+    sock.destroy();
+  });
 });
 
 describe("once the server decides to close, it reads no further request (RFC 9112 §9.6)", () => {

@@ -588,6 +588,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.responding = false;
     if (this.closed) {
       this.afterResponse();
+      this.input?.discard();
+      this.input = null;
       return;
     }
     if (this.messageDone) {
@@ -634,6 +636,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     // After the client's FIN the rest of the body never comes (an aborted upload): close.
     if (!this.responseKeepAlive || this.peerEnded || (input && input.continueOwed)) {
       this.afterResponse();
+      // The exchange is over here too: a read the app makes later rejects
+      // (spec.md) rather than taking unread bytes or re-arming the body clock
+      // over the lingering close's, which held the connection open for good.
+      input?.discard();
+      this.input = null;
       this.closeAfterFlush();
       return;
     }
