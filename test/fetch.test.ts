@@ -537,6 +537,65 @@ describe("streaming and backpressure through toFetchHandler", () => {
     expect(logs.join("")).not.toContain("body.close");
   });
 
+  test("a read of tsgi.input left running after the response rejects, as on the tsgi server, unless the body was read to its end (before: it resolved empty, the upload silently lost)", async () => {
+    const late: string[] = [];
+    const app: Application = async (e, sr) => {
+      const input = e["tsgi.input"];
+      const path = e.PATH_INFO;
+      const later = () =>
+        input.read().then(
+          (b) => late.push(`${path}: ${b.length} bytes`),
+          (err: Error) => late.push(`${path}: ${err.message}`),
+        );
+      if (path === "/pending") void later(); // waiting when the response ends
+      else if (path === "/later") setTimeout(later, 50);
+      else {
+        await input.read(); // read to its end first
+        setTimeout(later, 50);
+      }
+      sr("202 Accepted", [["Content-Length", "3"]]);
+      return [enc.encode("ok\n")];
+    };
+    const handler = toFetchHandler(app, { errorLog: null });
+    for (const path of ["/pending", "/later", "/read-first"]) {
+      let ctl!: ReadableStreamDefaultController<Uint8Array>;
+      const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctl = c) });
+      ctl.enqueue(enc.encode("first part\n"));
+      if (path === "/read-first") ctl.close();
+      const r = await handler(new Request(`http://x${path}`, { method: "POST", body, duplex: "half" } as RequestInit));
+      expect([r.status, await r.text()]).toEqual([202, "ok\n"]);
+    }
+    const deadline = Date.now() + 3000;
+    while (late.length < 3 && Date.now() < deadline) await Bun.sleep(10);
+    const discarded = "tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends";
+    expect(late.sort()).toEqual([`/later: ${discarded}`, `/pending: ${discarded}`, "/read-first: 0 bytes"]);
+  });
+
+  test("a read waiting for the body when the consumer cancels the response rejects with a ClientDisconnected (before: it resolved with what had arrived, as a complete body)", async () => {
+    let seen = "";
+    const app: Application = (e, sr) => {
+      const reading = e["tsgi.input"].read().then(
+        (b) => (seen = `${b.length} bytes`),
+        (err: Error) => (seen = err.constructor.name),
+      );
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return (async function* () {
+        yield enc.encode("streaming\n");
+        await reading;
+      })();
+    };
+    let ctl!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctl = c) });
+    ctl.enqueue(enc.encode("first part\n"));
+    const r = await toFetchHandler(app, { errorLog: null })(new Request("http://x/", { method: "POST", body, duplex: "half" } as RequestInit));
+    const reader = r.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    const deadline = Date.now() + 3000;
+    while (seen === "" && Date.now() < deadline) await Bun.sleep(10);
+    expect(seen).toBe("ClientDisconnected");
+  });
+
   test("an error before headers is a 500 Response; after headers the body stream errors", async () => {
     const before: Application = () => {
       throw new Error("early");

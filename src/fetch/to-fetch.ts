@@ -6,7 +6,7 @@
  */
 import { buildEnviron, mountPoint } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
-import { requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
+import { ClientDisconnected, requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
 import { checkServerSoftware, contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
@@ -87,12 +87,14 @@ class BodyPump implements InputControl {
         while (this.paused && !this.stopped) await new Promise<void>((r) => (this.wake = r));
         if (this.stopped) return;
         const { done, value } = await this.reader.read();
+        // Stopped (the response is over, or the client left): the cancel that ends this read is not the body's end.
+        if (this.stopped) return;
         if (done) break;
         if (value && value.length) this.input.push(value);
       }
       this.input.end();
     } catch (error) {
-      this.input.fail(error instanceof Error ? error : new Error(String(error)));
+      if (!this.stopped) this.input.fail(error instanceof Error ? error : new Error(String(error)));
     }
   }
   stop(): void {
@@ -417,11 +419,16 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     const running = runApplication(app, environ, sink, gateway);
     sink.onCancel = () => {
       pump?.stop();
+      // The client left: a read waiting for the rest of the body rejects, as on the tsgi server.
+      input.fail(new ClientDisconnected());
       const r = running.abandon();
       if (r) r.catch(() => {});
     };
     const finished = Promise.resolve(running.done).then(() => {
       pump?.stop();
+      // The exchange is over: a read a task the app left running makes rejects unless the body was read to
+      // its end (spec.md "tsgi.input"), rather than resolving empty as if the client had sent no more.
+      input.discard();
       if ((environ["tsgi.posthooks"] as unknown[] | undefined)?.length) void runPosthooks(environ, gateway.logError);
     });
     // `start` is always called before `done` settles (the gateway answers 500 on errors).
