@@ -1306,5 +1306,8 @@ describe("export detection (asApplication)", () => {
     expect(environUrl({ ...sent, SCRIPT_NAME: "/app/a", PATH_INFO: "/b~" })).toBe("https://srv/app/a%2Fb%7E?q=1");
     expect(environUrl({ ...sent, PATH_INFO: "/other" })).toBe("https://srv/app/other?q=1");
     expect(environUrl({ ...sent, REQUEST_URI: "http://srv/app/a%2Fb%7E?q=1" })).toBe("https://srv/app/a/b~?q=1");
+    // Raw UTF-8 bytes in the target (CGI's environ, bytes as latin-1): encoded once, as before 'the path as sent' (not %C3%83%C2%A9).
+    const raw = { ...sent, REQUEST_URI: "/caf\u00c3\u00a9?q=1", SCRIPT_NAME: "", PATH_INFO: "/caf\u00c3\u00a9" };
+    expect(new Request(environUrl(raw)).url).toBe("https://srv/caf%C3%A9?q=1");
   });
 });

@@ -31,17 +31,22 @@ function encodePath(path: string): string {
   return out;
 }
 
+/** A request-target path that can go into a URL as it is: printable ASCII only. */
+const RAW_PATH = /^[\x21-\x7e]*$/;
+
 /**
  * The path of the request-target as the client sent it (`REQUEST_URI`, in
  * origin-form), when it is still the request's path: it decodes to
- * `SCRIPT_NAME` + `PATH_INFO`. Otherwise (no `REQUEST_URI`, another form, or
- * a middleware that changed the path) `null`.
+ * `SCRIPT_NAME` + `PATH_INFO`. Otherwise (no `REQUEST_URI`, another form, a
+ * byte outside printable ASCII, or a middleware that changed the path) `null`.
  */
 function rawPath(environ: Environ, decoded: string): string | null {
   const uri = environ.REQUEST_URI;
   if (typeof uri !== "string" || uri.charCodeAt(0) !== 47 /* / */) return null;
   const q = uri.indexOf("?");
   const path = q === -1 ? uri : uri.slice(0, q);
+  // Raw bytes past ASCII (a latin-1 environ string, as CGI's is) would be encoded again as UTF-8 by the URL parser.
+  if (!RAW_PATH.test(path)) return null;
   return decodePath(path) === decoded ? path : null;
 }
 
@@ -51,7 +56,7 @@ function rawPath(environ: Environ, decoded: string): string | null {
  * default `localhost`, plus `:SERVER_PORT` unless it is the scheme's
  * default), the path, and `?QUERY_STRING` when non-empty. The path is the
  * one the client sent (`REQUEST_URI`'s) when it decodes to `SCRIPT_NAME` +
- * `PATH_INFO`, so an escape such as `%2F` or `%7E` stays as sent, as
+ * `PATH_INFO` and is printable ASCII, so an escape such as `%2F` or `%7E` stays as sent, as
  * `Bun.serve` passes it; otherwise `SCRIPT_NAME` + `PATH_INFO`
  * percent-encoded again (bytes outside RFC 3986 `pchar` and `/`; `/` when
  * empty).
