@@ -1256,6 +1256,14 @@ describe("export detection (asApplication)", () => {
     expect(app.routes.length).toBe(1);
     expect(ignoredServeOptions(app, "tsgi serve")).toBeNull();
     expect(ignoredServeOptions({ fetch: app.fetch, routes: app.routes, error: "x" }, "tsgi serve")).toBeNull();
+    // A framework's method of an option's name (Elysia's app.error(), which registers error classes): inherited, no option.
+    class Framework {
+      fetch = (_request: Request) => new Response("x");
+      error(_name: string, _cls: unknown): this {
+        return this;
+      }
+    }
+    expect(ignoredServeOptions(new Framework(), "tsgi serve")).toBeNull();
     expect(ignoredServeOptions({ fetch: app.fetch, port: 3000, routes: { "/health": new Response("ok") }, error: () => new Response("") }, "tsgi serve")).toBe(
       "the export's port (3000), routes, error are Bun.serve options, which tsgi serve does not read: give --port 3000 instead (see tsgi serve --help)",
     );

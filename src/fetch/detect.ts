@@ -83,8 +83,9 @@ const isRecord = (v: unknown): boolean => typeof v === "object" && v !== null &&
  * `export default { port: 3000, fetch }` convention), which a server that
  * serves the handler through {@link fromFetchHandler} does not read: it
  * listens where its own options say. Each with the shape `Bun.serve` takes,
- * so a framework's own property of the same name is not taken for one (a
- * Hono app's `routes` is its list of routes, an array).
+ * and an own property of the export, so a framework's property of the same
+ * name is not taken for one (a Hono app's `routes` is its list of routes, an
+ * array; an Elysia app's `error` a method of its class).
  */
 const BUN_SERVE_OPTIONS: ReadonlyArray<readonly [string, (v: unknown) => boolean]> = [
   ["port", (v) => typeof v === "number" || typeof v === "string"],
@@ -115,7 +116,8 @@ export function ignoredServeOptions(exported: unknown, command: string): string 
   if (exported === null || (typeof exported !== "object" && typeof exported !== "function")) return null;
   const o = exported as Record<string, unknown>;
   if (typeof o["fetch"] !== "function") return null;
-  const keys = BUN_SERVE_OPTIONS.filter(([k, shaped]) => shaped(o[k])).map(([k]) => k);
+  // Own properties only: a framework instance's methods (an Elysia app's error(), which registers error classes) are no options.
+  const keys = BUN_SERVE_OPTIONS.filter(([k, shaped]) => Object.hasOwn(o, k) && shaped(o[k])).map(([k]) => k);
   if (keys.length === 0) return null;
   const shown = keys.map((k) => (k === "port" || k === "hostname" || k === "unix") && (typeof o[k] === "string" || typeof o[k] === "number") ? `${k} (${String(o[k])})` : k);
   const flags: string[] = [];
