@@ -89,6 +89,23 @@ describe("Hono on tsgi (fromFetchHandler)", () => {
     }
   });
 
+  test("the path as sent in an absolute-form request-target too (RFC 9112 §3.2.2, what a proxy or curl -x sends): %2F stays in one route segment, as on Bun.serve (before: /files/a/b, 404)", async () => {
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: h.fetch });
+    try {
+      for (const target of ["http://h/files/a%2Fb", "http://h/files/a%7Eb?x=1", "http://h:8080/files/%25"]) {
+        const ask = (port: number) => rawOne(port, `GET ${target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });
+        const [onBun, onTsgi] = [(await ask(bun.port!)).response!, (await ask(srv.port)).response!];
+        // (Bun builds the URL's authority from Host, not the target's: fetch.md. The paths are compared.)
+        const [b, t] = [JSON.parse(onBun.body.toString()) as { url: string }, JSON.parse(onTsgi.body.toString()) as { url: string }];
+        expect([target, onTsgi.status, { ...t, url: new URL(t.url).pathname }]).toEqual([target, onBun.status, { ...b, url: new URL(b.url).pathname }]);
+      }
+      const r = await rawOne(srv.port, "GET http://h/files/a%2Fb HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", { timeoutMs: 3000 });
+      expect(JSON.parse(r.response!.body.toString())).toEqual({ key: "a/b", path: "/files/a%2Fb", url: "http://h/files/a%2Fb" });
+    } finally {
+      bun.stop(true);
+    }
+  });
+
   test("a 426 keeps its Upgrade (RFC 9110 §15.5.22), with the upgrade connection option", async () => {
     const r = await rawOne(srv.port, "GET /upgrade HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("use TLS") });
     expect(r.response!.status).toBe(426);
@@ -1313,7 +1330,10 @@ describe("export detection (asApplication)", () => {
     expect(environUrl(sent)).toBe("https://srv/app/a%2Fb%7E?q=1");
     expect(environUrl({ ...sent, SCRIPT_NAME: "/app/a", PATH_INFO: "/b~" })).toBe("https://srv/app/a%2Fb%7E?q=1");
     expect(environUrl({ ...sent, PATH_INFO: "/other" })).toBe("https://srv/app/other?q=1");
-    expect(environUrl({ ...sent, REQUEST_URI: "http://srv/app/a%2Fb%7E?q=1" })).toBe("https://srv/app/a/b~?q=1");
+    // The absolute-form's path likewise (its authority is HTTP_HOST already); the authority-form has none to keep.
+    expect(environUrl({ ...sent, REQUEST_URI: "http://srv/app/a%2Fb%7E?q=1" })).toBe("https://srv/app/a%2Fb%7E?q=1");
+    expect(environUrl({ ...sent, REQUEST_URI: "http://srv/app/other" })).toBe("https://srv/app/a/b~?q=1");
+    expect(environUrl({ ...sent, REQUEST_URI: "srv:443" })).toBe("https://srv/app/a/b~?q=1");
     // Raw UTF-8 bytes in the target (CGI's environ, bytes as latin-1): encoded once, as before 'the path as sent' (not %C3%83%C2%A9).
     const raw = { ...sent, REQUEST_URI: "/caf\u00c3\u00a9?q=1", SCRIPT_NAME: "", PATH_INFO: "/caf\u00c3\u00a9" };
     expect(new Request(environUrl(raw)).url).toBe("https://srv/caf%C3%A9?q=1");

@@ -8,7 +8,7 @@ import { reasonPhrase } from "../http/status.ts";
 import type { Application, Body, Environ, ResponseHeaders, StartResponse } from "../spec.ts";
 import type { FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
-import { decodePath } from "../gateway/environ.ts";
+import { decodePath, splitTarget } from "../gateway/environ.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
 const READ_SIZE = 64 * 1024;
@@ -36,15 +36,24 @@ const RAW_PATH = /^[\x21-\x7e]*$/;
 
 /**
  * The path of the request-target as the client sent it (`REQUEST_URI`, in
- * origin-form), when it is still the request's path: it decodes to
- * `SCRIPT_NAME` + `PATH_INFO`. Otherwise (no `REQUEST_URI`, another form, a
- * byte outside printable ASCII, or a middleware that changed the path) `null`.
+ * origin-form, or the path of the absolute-form a proxy sends, whose
+ * authority is `HTTP_HOST` already), when it is still the request's path: it
+ * decodes to `SCRIPT_NAME` + `PATH_INFO`. Otherwise (no `REQUEST_URI`, the
+ * authority- or asterisk-form, a byte outside printable ASCII, or a
+ * middleware that changed the path) `null`.
  */
 function rawPath(environ: Environ, decoded: string): string | null {
   const uri = environ.REQUEST_URI;
-  if (typeof uri !== "string" || uri.charCodeAt(0) !== 47 /* / */) return null;
-  const q = uri.indexOf("?");
-  const path = q === -1 ? uri : uri.slice(0, q);
+  if (typeof uri !== "string") return null;
+  let path: string;
+  if (uri.charCodeAt(0) === 47 /* / */) {
+    const q = uri.indexOf("?");
+    path = q === -1 ? uri : uri.slice(0, q);
+  } else {
+    const split = splitTarget(uri);
+    if (split.authority === null || split.path.charCodeAt(0) !== 47) return null;
+    path = split.path;
+  }
   // Raw bytes past ASCII (a latin-1 environ string, as CGI's is) would be encoded again as UTF-8 by the URL parser.
   if (!RAW_PATH.test(path)) return null;
   return decodePath(path) === decoded ? path : null;
@@ -55,7 +64,7 @@ function rawPath(environ: Environ, decoded: string): string | null {
  * `tsgi.url_scheme` (default `http`), `HTTP_HOST` (else `SERVER_NAME`,
  * default `localhost`, plus `:SERVER_PORT` unless it is the scheme's
  * default), the path, and `?QUERY_STRING` when non-empty. The path is the
- * one the client sent (`REQUEST_URI`'s) when it decodes to `SCRIPT_NAME` +
+ * one the client sent (`REQUEST_URI`'s, the path of an absolute-form one) when it decodes to `SCRIPT_NAME` +
  * `PATH_INFO` and is printable ASCII, so an escape such as `%2F` or `%7E` stays as sent, as
  * `Bun.serve` passes it; otherwise `SCRIPT_NAME` + `PATH_INFO`
  * percent-encoded again (bytes outside RFC 3986 `pchar` and `/`; `/` when
