@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CUT_REQUEST_CLEANUP_MS } from "../src/server/index.ts";
 import type { Application, Body, PostHook } from "../src/spec.ts";
+import { fromFetchHandler } from "../src/fetch/index.ts";
 import { enc, firstArrival, get, parseResponses, python3, raw, serverPool, startServer } from "./helpers.ts";
 
 const start = serverPool();
@@ -204,6 +205,33 @@ describe("the file fast path is for the wrapper itself", () => {
     await res.text();
     expect(s.errors.join("")).toContain("tsgi.file_wrapper:");
     expect(s.errors.join("")).toContain("nope.bin does not exist");
+  });
+});
+
+describe("a file wrapper of a pipe (Bun.file() of a FIFO: no size)", () => {
+  /** A FIFO with one writer that writes `text` and closes, started now (the read end opens when the server reads). */
+  function fifoWith(name: string, text: string): string {
+    const path = join(dir, name);
+    Bun.spawnSync(["mkfifo", path]);
+    Bun.spawn(["sh", "-c", `printf '%s' "$1" > "$2"`, "sh", text, path], { stdout: "ignore", stderr: "ignore" });
+    return path;
+  }
+
+  test("is streamed without a length (before: Content-Length: Infinity, which clients refuse), or cut at the app's Content-Length; the same through fromFetchHandler", async () => {
+    const s = start((environ, sr) => {
+      const path = String(environ.QUERY_STRING);
+      sr("200 OK", environ.PATH_INFO === "/four" ? [["Content-Length", "4"]] : []);
+      return environ["tsgi.file_wrapper"]!(Bun.file(path));
+    });
+    const ask = (port: number, target: string) => raw(port, `GET ${target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 });
+    const [whole] = parseResponses((await ask(s.port, `/whole?${fifoWith("a.fifo", "from a pipe\n")}`)).data);
+    expect([whole!.status, whole!.headers["content-length"], whole!.headers["transfer-encoding"], whole!.body.toString()]).toEqual<unknown[]>([200, undefined, "chunked", "from a pipe\n"]);
+    const [four] = parseResponses((await ask(s.port, `/four?${fifoWith("b.fifo", "from a pipe\n")}`)).data);
+    expect([four!.status, four!.headers["content-length"], four!.body.toString()]).toEqual([200, "4", "from"]);
+    const f = start(fromFetchHandler((req) => new Response(Bun.file(new URL(req.url).search.slice(1)))));
+    const [bridged] = parseResponses((await ask(f.port, `/?${fifoWith("c.fifo", "bridged\n")}`)).data);
+    expect([bridged!.status, bridged!.headers["content-length"], bridged!.body.toString()]).toEqual<unknown[]>([200, undefined, "bridged\n"]);
+    expect(s.errors.join("") + f.errors.join("")).toBe("");
   });
 });
 

@@ -257,7 +257,8 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
         startResponse(`${response.status} ${reason}`, headers);
         return wrap(file);
       }
-      headers.push(["content-length", String(file.size)]);
+      // (A pipe's or a device's Bun.file() has no size, Infinity: no length, the server frames it.)
+      if (Number.isFinite(file.size)) headers.push(["content-length", String(file.size)]);
       startResponse(`${response.status} ${reason}`, headers);
       if (method === "HEAD") return [];
       return file.stream() as unknown as AsyncIterable<Uint8Array>;

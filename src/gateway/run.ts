@@ -320,22 +320,36 @@ class Invocation implements Running {
       if (file.size === 0 && typeof exists === "function" && !(await exists.call(file))) {
         throw new Error(`tsgi.file_wrapper: ${(file as { name?: string }).name ?? "the file"} does not exist`);
       }
+      // A pipe or a device (Bun.file() of a FIFO, /dev/stdin) has no size (Infinity): streamed
+      // with no length of its own, rather than announced as `Content-Length: Infinity`.
+      const sized = Number.isFinite(file.size);
       // PEP 3333: a Content-Length shorter than the file means send that many bytes.
       const declared = declaredLength(this.headers!);
-      const blob = declared >= 0 && declared < file.size ? file.slice(0, declared) : file;
-      if (!this.headersSent) this.sendHead(blob.size);
+      const blob = sized && declared >= 0 && declared < file.size ? file.slice(0, declared) : file;
+      if (!this.headersSent) this.sendHead(sized ? blob.size : -1);
       if (this.sink.discardsBody) {
         // HEAD, 204, 304: the header section is all.
-      } else if (blob.size <= SMALL_FILE) {
+      } else if (sized && blob.size <= SMALL_FILE) {
         if (blob.size > 0) this.send(await blob.bytes());
       } else {
         const reader = blob.stream().getReader();
+        // An unsized source under a declared Content-Length: that many bytes are sent (PEP 3333), then it is left.
+        let left = sized ? -1 : declared;
         try {
           for (;;) {
-            const { value, done } = await reader.read();
-            if (done) break;
+            const step = await reader.read();
+            if (step.done) break;
             if (this.sink.closed) throw new ClientDisconnected();
+            let value = step.value;
+            if (left >= 0) {
+              if (value.length > left) value = value.subarray(0, left);
+              left -= value.length;
+            }
             if (value.length > 0 && !this.send(value)) await this.sink.drain();
+            if (left === 0) {
+              await reader.cancel().catch(() => {});
+              break;
+            }
           }
         } finally {
           reader.releaseLock();
