@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, closeSync, openSync, renameSync, unlinkSync, utimesSync, writeSync } from "node:fs";
-import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+import { DevProcess, freePort, get, KeepAliveClient, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -95,6 +95,34 @@ describe("tsgi-dev reload in place", () => {
     app.write("suffix.ts", `export const suffix = "-s2";\n`);
     await until(async () => (await get(url)).text === "lazy2-s2", 3000);
   });
+
+  test("a save made in the moment after a module was read (lazily by a request, at startup, or by a reload that adds it) reloads: the recorded state is what Bun read", async () => {
+    // Before, the dev server fingerprinted such a module only later (200 ms after the request, or once the
+    // import finished) and the watcher took it on later still: the save was taken for the loaded state, and
+    // the old code kept serving with no sign.
+    const lazy = new TempApp({ "app.ts": savedWhileImported.lazy, "lib/computed.ts": savedWhileImported.computed });
+    const atStart = new TempApp({ "app.ts": savedWhileImported.entry(true), "lib/gen.ts": savedWhileImported.selfSaving });
+    const onReload = new TempApp({ "app.ts": savedWhileImported.entry(false), "lib/gen.ts": savedWhileImported.selfSaving });
+    // Files Bun reads itself (JSON, CommonJS): recorded as the import resolves them, before Bun reads them.
+    const native = new TempApp({
+      "app.ts": `import data from "./lib/data.json";\nimport c from "./lib/c.cjs";\nimport "./lib/touch.ts";\nexport default (e: any, sr: any) => {\n  sr("200 OK", []);\n  return [new TextEncoder().encode(data.v + "/" + c.v)];\n};\n`,
+      "lib/data.json": `{"v": 1}\n`,
+      "lib/c.cjs": `module.exports = { v: 1 };\n`,
+      "lib/touch.ts": `import { readFileSync, writeFileSync } from "node:fs";\nfor (const f of ["data.json", "c.cjs"]) {\n  const p = import.meta.dir + "/" + f;\n  const t = readFileSync(p, "utf8");\n  if (t.includes("1")) writeFileSync(p, t.replace("1", "2"));\n}\n`,
+    });
+    apps.push(lazy, atStart, onReload, native);
+    const [a, b, c, d] = await Promise.all([start(lazy), start(atStart), start(onReload), start(native)]);
+    await until(async () => (await get(d.url)).text === "2/2", 3000);
+    expect((await get(a.url)).text).toBe("w1");
+    await until(async () => (await get(a.url)).text === "w2", 3000);
+    await until(async () => (await get(b.url)).text === "g2", 3000);
+    expect((await get(c.url)).text).toBe("none");
+    onReload.write("app.ts", savedWhileImported.entry(true));
+    await until(async () => (await get(c.url)).text === "g2", 3000);
+    // Each reloaded once for the save, no more.
+    await Bun.sleep(300);
+    expect([reloads(a.dev), reloads(b.dev), reloads(c.dev), reloads(d.dev)]).toEqual([1, 1, 2, 1]);
+  }, 15_000);
 
   test("a module imported lazily shares the app's modules: one store, one class for instanceof, also after a reload", async () => {
     const app = new TempApp({
@@ -289,9 +317,10 @@ export default (environ: any, startResponse: any) => {
     apps.push(app);
     const { dev, url } = await start(app, ["--log-level", "debug"]);
     expect((await get(url)).text).toBe("w1/e1");
-    // The dev server looks for lazily imported modules DISCOVER_DELAY_MS (200 ms) after a request and takes
-    // their fingerprint then: a save before that is not a change. Wait for the line it logs once it has
-    // (a fixed sleep here lost the race when that timer ran late on a loaded machine).
+    // The dev server looks for lazily imported modules DISCOVER_DELAY_MS (200 ms) after a request and hands
+    // them to the watcher then (a save before that is compared with what the request read: see the test of
+    // saves made the moment after a read). Wait for the line it logs once it has, so the save below is the
+    // watcher's to see (a fixed sleep here lost the race when that timer ran late on a loaded machine).
     await dev.waitFor(/watching [^\n]*\blib\/computed\.ts[^\n]* \(imported by a request\)/, 3000);
     // The watcher adds lib/ to chokidar then, which watches it asynchronously; a save in that gap is seen all the same.
     app.write("lib/computed.ts", `export const word = () => "w2";\n`);

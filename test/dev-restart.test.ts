@@ -6,7 +6,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { renameSync, rmSync } from "node:fs";
 import { connect } from "node:net";
-import { DevProcess, freePort, get, KeepAliveSession, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+import { DevProcess, freePort, get, KeepAliveSession, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 import { connectOutcome } from "./helpers.ts";
 
 const apps: TempApp[] = [];
@@ -263,9 +263,10 @@ export default function app(environ: any, startResponse: any) {
     const url = await dev.ready();
     expect((await get(url)).text).toBe("w1");
     // The app process looks for lazily imported modules 200 ms after a request and reports them to the
-    // supervisor, which fingerprints and watches them then: a save before that is not a change. Wait for
-    // the line the supervisor logs once it has (a fixed 500 ms sleep lost the race when that timer ran
-    // late on a loaded machine).
+    // supervisor, which watches them from then on (a save before that is compared with what the app process
+    // read: see the test of saves made the moment after a read). Wait for the line the supervisor logs once
+    // it has, so the save below is the watcher's to see (a fixed 500 ms sleep lost the race when that timer
+    // ran late on a loaded machine).
     await dev.waitFor(/restarting on saves of lib\/computed\.ts too \(imported by a request\)/, 5000);
     app.write("lib/computed.ts", `export const word = () => "w2";\n`);
     await until(async () => (await get(url)).text === "w2", 15_000);
@@ -276,6 +277,28 @@ export default function app(environ: any, startResponse: any) {
     expect((await get(url)).text).toBe("w3");
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
+
+  test("a save made in the moment after the app process read a module (lazily in a request, at startup, or in a restart that adds it) restarts: the app process reports what Bun read", async () => {
+    // Before, the supervisor fingerprinted such a module when the app process's report arrived (200 ms after
+    // the request, or once it listened): the save was taken for the loaded state and never restarted.
+    const lazy = new TempApp({ "app.ts": savedWhileImported.lazy, "lib/computed.ts": savedWhileImported.computed });
+    const atStart = new TempApp({ "app.ts": savedWhileImported.entry(true), "lib/gen.ts": savedWhileImported.selfSaving });
+    const onRestart = new TempApp({ "app.ts": savedWhileImported.entry(false), "lib/gen.ts": savedWhileImported.selfSaving });
+    apps.push(lazy, atStart, onRestart);
+    const start = async (app: TempApp) => {
+      const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      return { dev, url: await dev.ready() };
+    };
+    const [a, b, c] = await Promise.all([start(lazy), start(atStart), start(onRestart)]);
+    expect((await get(a.url)).text).toBe("w1");
+    await until(async () => (await get(a.url)).text === "w2", 15_000);
+    await until(async () => (await get(b.url)).text === "g2", 15_000);
+    expect((await get(c.url)).text).toBe("none");
+    onRestart.write("app.ts", savedWhileImported.entry(true));
+    await until(async () => (await get(c.url)).text === "g2", 15_000);
+    for (const { dev } of [a, b, c]) await dev.waitFor(/restarted in \d+ ms: lib\/(computed|gen)\.ts/, 5000);
+    for (const { dev } of [a, b, c]) expect(await dev.kill("SIGINT")).toBe(0);
+  }, 60_000);
 
   test("Ctrl-C waits for in-flight requests and the port refuses new connections meanwhile; a second Ctrl-C says so and exits at once, app process included", async () => {
     const app = new TempApp({

@@ -63,8 +63,9 @@ export interface DevServer {
  * @param options.fd serve this inherited listening socket (restart mode's
  *   workers get the supervisor's socket as fd 3) instead of binding.
  * @param options.onGraph called with the files to watch whenever they
- *   change after the first load (restart mode's workers tell the
- *   supervisor, which watches).
+ *   change after the first load, and what each was when loaded
+ *   (`Reloader.loaded`): restart mode's workers tell the supervisor, which
+ *   watches.
  * @throws StartupError for the startup errors that end `tsgi-dev` with exit
  *   code 1: no such file, no default (or named) export, export not a
  *   function, any load error when reloading is off; BindError (exit 1 too)
@@ -74,7 +75,7 @@ export async function startDevServer(
   config: DevConfig,
   logger: ConsolaInstance,
   role: DevRole = "standalone",
-  options: { fd?: number; onGraph?: (files: string[]) => void } = {},
+  options: { fd?: number; onGraph?: (files: string[], loaded: ReadonlyMap<string, string>) => void } = {},
 ): Promise<DevServer> {
   const inPlace = role === "standalone" && config.reload === "inplace";
   const dotenv = inPlace ? new DotenvReloader(config.cwd) : undefined;
@@ -86,10 +87,12 @@ export async function startDevServer(
     debug: config.debug,
     logger,
     dotenv,
-    onGraph: (files) => {
+    onGraph: (files, loaded) => {
       watcher?.setGraph(files);
-      options.onGraph?.(files);
+      options.onGraph?.(files, loaded);
     },
+    // Restart mode's app processes report; their supervisor restarts. Reloading off: nothing reloads.
+    reloadsItself: inPlace,
     onReloaded: ({ id }) => hub?.reload(id),
     // In place, every save adds a generation to this process: say so if they pile up.
     heapGrowth: inPlace ? new HeapGrowth() : undefined,
@@ -196,6 +199,10 @@ export async function startDevServer(
       onChange: (paths) => void reloader.reload(paths),
       onError: (e) => logger.warn(`watcher: ${e.message}`),
     });
+    // The watcher sees saves from now on; one made since the load read a file (a module that writes
+    // a file it imports, a formatter still running as tsgi-dev starts) is seen here.
+    const late = reloader.changedSinceLoad();
+    if (late.length) void reloader.reload(late);
     await watcher.ready();
   }
   // Ready means serving and watching: a save from now on is seen.

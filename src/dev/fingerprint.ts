@@ -1,7 +1,10 @@
 /**
  * File fingerprints: what a file's content was when the app was loaded, so
  * a late or duplicate watcher event for a save that is already loaded (or a
- * `chmod`, or a save that changed nothing) does not cause another reload.
+ * `chmod`, or a save that changed nothing) does not cause another reload,
+ * and a save made after a module was read is one. The versioning plugin
+ * takes a user module's fingerprint from the very bytes Bun compiles (see
+ * `versioning.ts`); both use {@link fingerprintBytes}, so they compare.
  * @module
  */
 import { readFileSync } from "node:fs";
@@ -9,9 +12,13 @@ import { readFileSync } from "node:fs";
 /** A short hash of the file's bytes, or `"missing"` when it cannot be read. */
 export function fingerprint(path: string): string {
   try {
-    const bytes = readFileSync(path);
-    return `${bytes.byteLength}:${Bun.hash(bytes).toString(36)}`;
+    return fingerprintBytes(readFileSync(path));
   } catch {
     return "missing";
   }
+}
+
+/** The fingerprint of a file whose content is `bytes`: `"<length>:<hash in base 36>"`, as {@link fingerprint} gives it. */
+export function fingerprintBytes(bytes: Uint8Array): string {
+  return `${bytes.byteLength}:${Bun.hash(bytes).toString(36)}`;
 }

@@ -21,7 +21,7 @@ import type { Application } from "../spec.ts";
 import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
 import { resolverConfigs, scanGraph } from "./graph.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
-import { generationOf, installVersioning, setGeneration, setServing, unversion, versioned } from "./versioning.ts";
+import { generationOf, installVersioning, loadedFingerprint, setGeneration, setServing, unversion, versioned } from "./versioning.ts";
 
 /** Why a load failed. */
 export type LoadFailureKind =
@@ -198,6 +198,23 @@ export class AppLoader {
     this.#serving = this.#loads;
     setServing(this.#serving);
     return done({ ok: true as const, app: found.app, kind: found.kind, warning: ignoredServeOptions(exported, "tsgi-dev") });
+  }
+
+  /**
+   * The fingerprint (see `fingerprint.ts`) of `file` as the app read it:
+   * as the latest load read it, or else (`lazily`) as the serving app read
+   * it when a request imported it. Taken at the read (see
+   * `loadedFingerprint` in versioning.ts), so a save made since, however
+   * soon after, differs. `undefined` for a file not imported under its key
+   * (a CommonJS entry, a JSON or text file imported lazily, a module
+   * reached by a plain key, one a failed load never reached): the caller
+   * fingerprints it itself.
+   *
+   * @param lazily also look in the serving generation (a module a request
+   *   imported after the load). Default false: the latest load only.
+   */
+  loadedFingerprint(file: string, lazily = false): string | undefined {
+    return loadedFingerprint(file, this.#loads) ?? (lazily && this.#serving !== 0 ? loadedFingerprint(file, this.#serving) : undefined);
   }
 
   /**

@@ -38,8 +38,20 @@ export interface ReloaderOptions {
   logger: ReloadLogger;
   /** Re-read `.env` files before each reload. */
   dotenv?: DotenvReloader;
-  /** Called after every load with the module graph's files (to watch). */
-  onGraph?: (files: string[]) => void;
+  /**
+   * Called after every load, and when a request imported a module lazily,
+   * with the module graph's files (to watch) and what each was when loaded
+   * (see {@link Reloader.loaded}).
+   */
+  onGraph?: (files: string[], loaded: ReadonlyMap<string, string>) => void;
+  /**
+   * Whether this process reloads the app itself: a file found changed since
+   * it was read, when it joins the files to watch (a save in the moment
+   * between a module's import and the watcher taking it on), is reloaded.
+   * False where something else decides (restart mode's app processes: the
+   * supervisor compares what they report; reloading off). Default true.
+   */
+  reloadsItself?: boolean;
   /** Called after each successful (re)load with the new version id. */
   onReloaded?: (info: { id: string; ms: number; changed: string[] }) => void;
   /** Called after each failed (re)load. */
@@ -112,6 +124,26 @@ export class Reloader {
     return this.#reloads;
   }
 
+  /**
+   * What each file of the app was when loaded: its fingerprint (see
+   * `fingerprint.ts`), taken as Bun read it where the versioning plugin saw
+   * the read (see `AppLoader.loadedFingerprint`), else just before the load
+   * for a file known then, else just after. A file whose fingerprint differs
+   * now changed since the app read it.
+   */
+  get loaded(): ReadonlyMap<string, string> {
+    return this.#fingerprints;
+  }
+
+  /**
+   * The app's files that changed since they were loaded (see {@link loaded}),
+   * deleted ones included. For whoever starts watching after a load: a save
+   * before the watcher took a file on is seen here, one after by the watcher.
+   */
+  changedSinceLoad(): string[] {
+    return [...this.#fingerprints].filter(([f, fp]) => fingerprint(f) !== fp).map(([f]) => f);
+  }
+
   /** The current state: the app, or why it failed to load; `null` before the first load. */
   get state(): Readonly<State> | null {
     return this.#state;
@@ -122,6 +154,7 @@ export class Reloader {
    * instead of logging them, so the CLI can decide whether they are fatal.
    */
   async start(): Promise<State> {
+    // Its `late` files are the caller's, who starts watching after this: see changedSinceLoad.
     const result = await this.#load();
     if (result.ok) {
       this.#generation++;
@@ -235,13 +268,14 @@ export class Reloader {
       if (this.#loading || this.#closed) return;
       const added = this.#loader.discover();
       if (added.length === 0) return;
-      const prints = new Map(added.map((f) => [f, fingerprint(f)]));
+      // What the request's import read (a save since then is a change), else what the file is now.
+      const prints = new Map(added.map((f) => [f, this.#loader.loadedFingerprint(f, true) ?? fingerprint(f)]));
       for (const [f, fp] of prints) this.#fingerprints.set(f, fp);
-      this.#options.onGraph?.(this.#loader.files);
-      // The watcher sees a save from when it took the file on (onGraph); one since the fingerprint above is seen here.
+      this.#options.onGraph?.(this.#loader.files, this.#fingerprints);
+      // The watcher sees a save from when it took the file on (onGraph); one since the read is seen here.
       const changed = added.filter((f) => fingerprint(f) !== prints.get(f));
       this.#options.logger.debug?.(`watching ${added.map(display).join(", ")} (imported by a request)`);
-      if (changed.length) void this.reload(changed);
+      if (changed.length && this.#options.reloadsItself !== false) void this.reload(changed);
     }, DISCOVER_DELAY_MS);
     this.#discoverTimer.unref?.();
   }
@@ -259,6 +293,8 @@ export class Reloader {
     const envChanged = this.#options.dotenv?.reload() ?? [];
     if (envChanged.length) this.#options.logger.debug?.(`.env changed: ${envChanged.join(", ")}`);
     const result = await this.#load(changed);
+    // Saved after the load read it, before the watcher took it on: queued to run after this reload.
+    if (result.late.length && this.#options.reloadsItself !== false) void this.reload(result.late);
     const ms = Math.round(performance.now() - started);
     const what = summarize(changed);
     if (result.ok) {
@@ -283,14 +319,25 @@ export class Reloader {
     return "failed";
   }
 
-  async #load(changed: string[] = []): Promise<{ ok: boolean }> {
-    // Fingerprint before reading, so a save during the load is seen as a change.
+  /**
+   * Load the app; `late` lists the files new to the graph that changed
+   * after the load read them, before the watcher took them on (onGraph).
+   */
+  async #load(changed: string[] = []): Promise<{ ok: boolean; late: string[] }> {
+    // Fingerprint before reading, so a save during the load is seen as a change...
     const fp = new Map<string, string>();
     for (const f of new Set([...this.#loader.files, ...changed])) fp.set(f, fingerprint(f));
+    const before = this.#fingerprints;
     const result = await this.#loader.load();
-    for (const f of result.files) if (!fp.has(f)) fp.set(f, fingerprint(f));
+    // ... or better, as the load read it (a file new to the graph is watched only from onGraph on).
+    for (const f of result.files) {
+      const read = this.#loader.loadedFingerprint(f);
+      if (read !== undefined) fp.set(f, read);
+      else if (!fp.has(f)) fp.set(f, fingerprint(f));
+    }
     this.#fingerprints = fp;
-    this.#options.onGraph?.(result.files);
+    this.#options.onGraph?.(result.files, fp);
+    const late = result.files.filter((f) => !before.has(f) && fingerprint(f) !== fp.get(f));
     if (result.ok) {
       this.#state = { ok: true, app: result.app, kind: result.kind, warning: result.warning };
     } else {
@@ -302,7 +349,7 @@ export class Reloader {
       if (this.#generation > 0 && ADDRESS_IN_USE.test(diagnosis.message)) diagnosis.message += ` ${PORT_HELD_HINT}`;
       this.#state = { ok: false, failure: result.failure, diagnosis };
     }
-    return { ok: result.ok };
+    return { ok: result.ok, late };
   }
 
   /**

@@ -58,12 +58,16 @@ export const INHERITED_FD = 3;
  * page instead); `handed-over` once, told
  * to hand over, it stopped accepting and forwards every request its open
  * connections still bring (its own app answers none from then on); `graph`
- * when the files to watch grew (a module a request imported lazily).
+ * when the files to watch grew (a module a request imported lazily). With
+ * the files, `prints`: what each was when the worker loaded it (its
+ * `Reloader.loaded`: the fingerprint of what Bun read, where tsgi-dev saw
+ * the read), so a save made after the read and before this process watches
+ * the file is a change.
  */
 export type WorkerMessage =
-  | { type: "ready"; port: number; url: string; files: string[]; loaded: boolean; failure?: string }
+  | { type: "ready"; port: number; url: string; files: string[]; prints: Record<string, string>; loaded: boolean; failure?: string }
   | { type: "handed-over" }
-  | { type: "graph"; files: string[] };
+  | { type: "graph"; files: string[]; prints: Record<string, string> };
 /**
  * Messages to a worker: shut down gracefully; with `handover`, a new worker
  * listens on the port now and the old one forwards what its open
@@ -90,6 +94,8 @@ interface Worker {
   port: number;
   url: string;
   files: string[];
+  /** What each of its files was when it loaded it (see {@link WorkerMessage}); updated with `files`. */
+  prints: Record<string, string>;
   /** The app loaded (false: the worker serves the error page). */
   loaded: boolean;
   /** Why the app failed to load (when `loaded` is false), as the terminal shows it. */
@@ -191,9 +197,21 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null, onSlow?: () => v
       if (message?.type === "handed-over") onHandedOver();
       else if (message?.type === "graph" && worker) {
         worker.files = message.files;
+        worker.prints = message.prints ?? {};
         worker.onGraph?.(message.files);
       } else if (message?.type === "ready" && settle()) {
-        worker = { proc, port: message.port, url: message.url, files: message.files, loaded: message.loaded, failure: message.failure, exited: proc.exited, exitCode: null, handedOver };
+        worker = {
+          proc,
+          port: message.port,
+          url: message.url,
+          files: message.files,
+          prints: message.prints ?? {},
+          loaded: message.loaded,
+          failure: message.failure,
+          exited: proc.exited,
+          exitCode: null,
+          handedOver,
+        };
         onReady(worker);
       }
     },
@@ -292,7 +310,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   }
   const port = current.port;
 
-  let prints = new Map(current.files.map((f) => [f, fingerprint(f)]));
+  /** What each watched file was when the serving app process loaded it: a file that differs changed since. */
+  let prints = new Map(current.files.map((f) => [f, current.prints[f] ?? fingerprint(f)]));
   /**
    * Modules the app imported lazily (reported by a worker after a request),
    * watched across restarts while they exist: a fresh worker imports them
@@ -315,10 +334,11 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
           lazy.add(f);
           added.push(f);
         }
-        if (!prints.has(f)) prints.set(f, fingerprint(f));
+        // As the app process read it (a save since then is a change), else as it is now.
+        if (!prints.has(f)) prints.set(f, w.prints[f] ?? fingerprint(f));
       }
       watcher?.setGraph(graphOf(w));
-      // The watcher sees a save from when it took the file on (setGraph); one since the fingerprint above is seen here.
+      // The watcher sees a save from when it took the file on (setGraph); one since the read is seen here.
       const changed = added.filter((f) => fingerprint(f) !== prints.get(f));
       // From here on a save of them restarts (the app process's own "watching ..." line comes before).
       if (added.length) logger.debug(`restarting on saves of ${summarize(added)} too (imported by a request)`);
@@ -396,10 +416,19 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     const old = current;
     current = fresh;
     watchExit(fresh);
+    // What the new process read, else what the files were before it started (else now).
     prints = loads;
-    for (const f of graphOf(fresh)) if (!prints.has(f)) prints.set(f, fingerprint(f));
+    for (const f of graphOf(fresh)) {
+      const read = fresh.prints[f];
+      if (read !== undefined) prints.set(f, read);
+      else if (!prints.has(f)) prints.set(f, fingerprint(f));
+    }
+    const watchedBefore = new Set(watcher?.graph ?? []);
     watcher?.setGraph(graphOf(fresh));
     follow(fresh);
+    // A file new to the watcher, saved after the new process read it: the watcher did not see that save.
+    const late = graphOf(fresh).filter((f) => !watchedBefore.has(f) && prints.get(f) !== fingerprint(f));
+    if (late.length) queue(late);
     // No worker served until now: this process stops answering and forwards what its connections still bring.
     if (standby) {
       retire(standby.handover());
@@ -493,6 +522,9 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     follow(current);
     printReady(logger, config, port, current.url);
     watchExit(current);
+    // The watcher sees saves from its start on; one made since the app process read a file is seen here.
+    const late = graphOf(current).filter((f) => prints.get(f) !== fingerprint(f));
+    if (late.length) request(late);
   }
   return await finished;
 }

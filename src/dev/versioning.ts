@@ -38,6 +38,7 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, extname } from "node:path";
+import { fingerprint, fingerprintBytes } from "./fingerprint.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
 
 /** JavaScript and TypeScript module files, by extension. */
@@ -90,6 +91,34 @@ let isOwn: (path: string) => boolean = () => false;
 /** Set the generation that imports of user files resolve to while a load runs; 0 when no load runs. */
 export function setGeneration(n: number): void {
   generation = n;
+  // What older generations read is of no more use: keep the new load's and the serving one's.
+  if (n !== 0) for (const g of reads.keys()) if (g !== n && g !== serving) reads.delete(g);
+}
+
+/** Per generation, each user file's fingerprint as it was read for it (see {@link loadedFingerprint}). */
+const reads = new Map<number, Map<string, string>>();
+
+function recordRead(file: string, n: number, print: string): void {
+  let prints = reads.get(n);
+  if (!prints) reads.set(n, (prints = new Map()));
+  prints.set(file, print);
+}
+
+/**
+ * The fingerprint (see `fingerprint.ts`) of the user file `file` as
+ * generation `n` read it: for a module the plugin's `onLoad` reads (an ES
+ * module under a generation key), that of the very bytes Bun compiled; for
+ * one Bun reads itself under a generation key (a CommonJS module, JSON, an
+ * import with attributes), the file's as it was when first resolved for
+ * the generation, before Bun read it. So a save made after the read, however
+ * soon, differs from it. `undefined` for a file the generation did not
+ * import under its key (the entry when it is CommonJS, a JSON or text file
+ * a request imports lazily, a module reached by a plain key, `.env`): the
+ * caller fingerprints it itself, later. Kept for the latest load and the
+ * serving generation.
+ */
+export function loadedFingerprint(file: string, n: number): string | undefined {
+  return reads.get(n)?.get(file);
 }
 
 /**
@@ -219,6 +248,10 @@ export function installVersioning(own: (path: string) => boolean): void {
         // lazily joins the generation (a plain key would keep a failed evaluation for good), and
         // anything else (`require.resolve("./page.html")`) stays a real path.
         if (generation === 0 && !(key in require.cache) && !CODE_MODULE.test(stripQuery(resolved))) return undefined;
+        // A file Bun reads itself: its content before that read (a save after it is seen as a change, the worst
+        // case an extra reload). One the onLoad below reads gets the fingerprint of what it read there.
+        const file = stripQuery(resolved);
+        if (!USER_CODE_FILTER.test(key) && loadedFingerprint(file, n) === undefined) recordRead(file, n, fingerprint(file));
         return { path: key };
       });
       build.onLoad({ filter: USER_CODE_FILTER }, (args) => {
@@ -226,7 +259,11 @@ export function installVersioning(own: (path: string) => boolean): void {
         const loader = LOADERS[extname(file).toLowerCase()] ?? "js";
         let source: string;
         try {
-          source = readFileSync(file, "utf8");
+          const bytes = readFileSync(file);
+          // What this generation runs, to the byte: a save from now on is a change (see loadedFingerprint).
+          const n = generationOf(args.path);
+          if (n !== undefined) recordRead(file, n, fingerprintBytes(bytes));
+          source = bytes.toString("utf8");
         } catch (error) {
           // Gone since Bun's resolver cached it: Bun's own words, which diagnose() turns into "Cannot find module" at the import.
           if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`ENOENT reading "${file}"`);

@@ -24,7 +24,8 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
   let dev;
   try {
     // A module a request imports lazily joins the files to watch: the supervisor watches.
-    const onGraph = (files: string[]) => process.send?.({ type: "graph", files } satisfies WorkerMessage);
+    const onGraph = (files: string[], loaded: ReadonlyMap<string, string>) =>
+      process.send?.({ type: "graph", files, prints: Object.fromEntries(loaded) } satisfies WorkerMessage);
     dev = await startDevServer(spec.config, logger, spec.role, spec.inheritFd ? { fd: INHERITED_FD, onGraph } : { onGraph });
   } catch (error) {
     logger.error(error instanceof StartupError || error instanceof BindError ? error.message : String(error));
@@ -36,6 +37,7 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
     port: dev.server.port,
     url: dev.url,
     files: dev.files,
+    prints: Object.fromEntries(dev.reloader.loaded),
     loaded: state?.ok ?? false,
     ...(state && !state.ok ? { failure: formatFailure(state.failure, state.diagnosis) } : {}),
   };
