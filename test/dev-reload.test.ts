@@ -583,6 +583,21 @@ export default (environ: any, startResponse: any) => {
     await dev.waitFor(/reloaded in \d+ ms: templates\/page\.html/, 3000);
   }, 20_000);
 
+  test("a module the app rewrites as it loads, under --ignore, reloads nothing: not at startup, not shortly after a reload", async () => {
+    // Before, tsgi-dev compared such a file with what the load read at startup, and shortly after each
+    // reload, and reloaded for it: the load rewrote it again, so it reloaded without end.
+    const app = new TempApp(savedWhileImported.stamping());
+    apps.push(app);
+    const { dev, url } = await start(app, ["--ignore", "gen"]);
+    expect((await get(url)).text).toBe("v1");
+    await Bun.sleep(800);
+    expect(dev.output).not.toMatch(/reloaded in/);
+    app.write("app.ts", savedWhileImported.stamping("v2")["app.ts"]!);
+    await until(async () => (await get(url)).text === "v2", 3000);
+    await Bun.sleep(800);
+    expect(reloads(dev)).toBe(1);
+  }, 15_000);
+
   test("a .env file created after startup is seen, and so are its later edits and its deletion", async () => {
     const app = new TempApp({ "app.ts": plainApp("String(process.env.GREETING)") });
     apps.push(app);

@@ -278,6 +278,23 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
 
+  test("a module the app rewrites as it loads, under --ignore, restarts nothing: not at startup, not after a restart", async () => {
+    // Before, the supervisor compared such a file with what the app process read, at startup and after
+    // each restart, and restarted for it: the new process rewrote it again, so it restarted without end.
+    const app = new TempApp(savedWhileImported.stamping());
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log", "--ignore", "gen"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("v1");
+    await Bun.sleep(1000);
+    expect(dev.output).not.toMatch(/restarted in/);
+    app.write("app.ts", savedWhileImported.stamping("v2")["app.ts"]!);
+    await until(async () => (await get(url)).text === "v2", 15_000);
+    await Bun.sleep(1000);
+    expect(dev.count(/restarted in \d+ ms/)).toBe(1);
+    expect(await dev.kill("SIGINT")).toBe(0);
+  }, 40_000);
+
   test("a save made in the moment after the app process read a module (lazily in a request, at startup, or in a restart that adds it) restarts: the app process reports what Bun read", async () => {
     // Before, the supervisor fingerprinted such a module when the app process's report arrived (200 ms after
     // the request, or once it listened): the save was taken for the loaded state and never restarted.

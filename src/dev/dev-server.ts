@@ -93,6 +93,8 @@ export async function startDevServer(
     },
     // Restart mode's app processes report; their supervisor restarts. Reloading off: nothing reloads.
     reloadsItself: inPlace,
+    // A file --ignore excludes is never reloaded for, also when found changed by comparing with the disk.
+    watches: (file) => watcher?.watches(file) ?? false,
     onReloaded: ({ id }) => hub?.reload(id),
     // In place, every save adds a generation to this process: say so if they pile up.
     heapGrowth: inPlace ? new HeapGrowth() : undefined,

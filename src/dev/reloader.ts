@@ -52,6 +52,15 @@ export interface ReloaderOptions {
    * supervisor compares what they report; reloading off). Default true.
    */
   reloadsItself?: boolean;
+  /**
+   * Whether a file of the app is watched (see `DevWatcher.watches`): a file
+   * found changed by comparing the disk with what was loaded (see
+   * {@link Reloader.changedSinceLoad}, and the checks after a load, after a
+   * request imported a module, and shortly after each reload) is reloaded
+   * only when it is, so a file the user's `--ignore` excludes (one the app
+   * writes as it loads, say) reloads nothing. Default: every file.
+   */
+  watches?: (file: string) => boolean;
   /** Called after each successful (re)load with the new version id. */
   onReloaded?: (info: { id: string; ms: number; changed: string[] }) => void;
   /** Called after each failed (re)load. */
@@ -141,7 +150,11 @@ export class Reloader {
    * before the watcher took a file on is seen here, one after by the watcher.
    */
   changedSinceLoad(): string[] {
-    return [...this.#fingerprints].filter(([f, fp]) => fingerprint(f) !== fp).map(([f]) => f);
+    return [...this.#fingerprints].filter(([f, fp]) => this.#watches(f) && fingerprint(f) !== fp).map(([f]) => f);
+  }
+
+  #watches(file: string): boolean {
+    return this.#options.watches?.(file) ?? true;
   }
 
   /** The current state: the app, or why it failed to load; `null` before the first load. */
@@ -238,6 +251,7 @@ export class Reloader {
       if (this.#loading || this.#closed) return;
       const seen = new Map<string, string>();
       for (const [f, fp] of this.#fingerprints) {
+        if (!this.#watches(f)) continue;
         const now = fingerprint(f);
         if (now !== fp && now !== "missing") seen.set(f, now);
       }
@@ -273,7 +287,7 @@ export class Reloader {
       for (const [f, fp] of prints) this.#fingerprints.set(f, fp);
       this.#options.onGraph?.(this.#loader.files, this.#fingerprints);
       // The watcher sees a save from when it took the file on (onGraph); one since the read is seen here.
-      const changed = added.filter((f) => fingerprint(f) !== prints.get(f));
+      const changed = added.filter((f) => this.#watches(f) && fingerprint(f) !== prints.get(f));
       this.#options.logger.debug?.(`watching ${added.map(display).join(", ")} (imported by a request)`);
       if (changed.length && this.#options.reloadsItself !== false) void this.reload(changed);
     }, DISCOVER_DELAY_MS);
@@ -337,7 +351,7 @@ export class Reloader {
     }
     this.#fingerprints = fp;
     this.#options.onGraph?.(result.files, fp);
-    const late = result.files.filter((f) => !before.has(f) && fingerprint(f) !== fp.get(f));
+    const late = result.files.filter((f) => !before.has(f) && this.#watches(f) && fingerprint(f) !== fp.get(f));
     if (result.ok) {
       this.#state = { ok: true, app: result.app, kind: result.kind, warning: result.warning };
     } else {

@@ -338,8 +338,9 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
         if (!prints.has(f)) prints.set(f, w.prints[f] ?? fingerprint(f));
       }
       watcher?.setGraph(graphOf(w));
-      // The watcher sees a save from when it took the file on (setGraph); one since the read is seen here.
-      const changed = added.filter((f) => fingerprint(f) !== prints.get(f));
+      // The watcher sees a save from when it took the file on (setGraph); one since the read is seen here
+      // (unless --ignore excludes the file: then no save of it restarts).
+      const changed = added.filter((f) => watcher?.watches(f) && fingerprint(f) !== prints.get(f));
       // From here on a save of them restarts (the app process's own "watching ..." line comes before).
       if (added.length) logger.debug(`restarting on saves of ${summarize(added)} too (imported by a request)`);
       if (changed.length) request(changed);
@@ -427,7 +428,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     watcher?.setGraph(graphOf(fresh));
     follow(fresh);
     // A file new to the watcher, saved after the new process read it: the watcher did not see that save.
-    const late = graphOf(fresh).filter((f) => !watchedBefore.has(f) && prints.get(f) !== fingerprint(f));
+    // (Files --ignore excludes are in neither graph: no save of them restarts.)
+    const late = (watcher?.graph ?? []).filter((f) => !watchedBefore.has(f) && prints.get(f) !== fingerprint(f));
     if (late.length) queue(late);
     // No worker served until now: this process stops answering and forwards what its connections still bring.
     if (standby) {
@@ -523,7 +525,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     printReady(logger, config, port, current.url);
     watchExit(current);
     // The watcher sees saves from its start on; one made since the app process read a file is seen here.
-    const late = graphOf(current).filter((f) => prints.get(f) !== fingerprint(f));
+    // (Files --ignore excludes are not in the watcher's graph: no save of them restarts.)
+    const late = watcher.graph.filter((f) => prints.get(f) !== fingerprint(f));
     if (late.length) request(late);
   }
   return await finished;

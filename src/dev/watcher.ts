@@ -181,6 +181,16 @@ export class DevWatcher {
   }
 
   /**
+   * Whether a change to `file` (absolute, or relative to `cwd`) is one this
+   * watcher reports: a file of the module graph given to {@link setGraph},
+   * or one a `watch` entry covers (a `.env` file, a `--watch` template),
+   * unless the user's `--ignore` excludes it.
+   */
+  watches(file: string): boolean {
+    return this.#wanted(resolve(this.#cwd, file));
+  }
+
+  /**
    * Make the module graph's files the reported set: the directories of new
    * files are watched, and events on files no longer in it are dropped.
    * A file that failed to import stays as long as the loader lists it.
