@@ -5,6 +5,7 @@
  * loader and the reloader.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { FSWatcher } from "chokidar";
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/deploy/load-app.ts";
@@ -843,6 +844,44 @@ describe("watcher", () => {
       await w.close();
     }
   });
+
+  test("a tree that keeps growing (a generator writing a directory every few ms) costs a bounded number of looks at chokidar's watch list, and every file is reported", async () => {
+    // Each new directory is listed again 3 times; each look asks chokidar for its whole watch list
+    // (getWatched(): every directory and file watched, sorted). Taken one by one, 300 directories
+    // 5 ms apart made ~3 looks per directory (1,500 to 1,900 for 1,000 of them beside 5,000 assets,
+    // 3x the watcher's CPU); taken together, at most one look per NEW_DIR_CHECK_GAP_MS (50 ms).
+    const t = temp({ "app.ts": "1", "out/keep.txt": "" });
+    const seen = new Set<string>();
+    const original = FSWatcher.prototype.getWatched;
+    let looks = 0;
+    FSWatcher.prototype.getWatched = function (this: FSWatcher) {
+      looks++;
+      return original.call(this);
+    };
+    const w = new DevWatcher({ cwd: t.dir, watch: ["out"], graph: [t.path("app.ts")], onChange: (p) => p.forEach((f) => seen.add(f)) });
+    try {
+      await w.ready();
+      looks = 0;
+      const started = Date.now();
+      const dirs = 300;
+      for (let d = 0; d < dirs; d++) {
+        mkdirSync(t.path(`out/g${d % 10}/s${d}`), { recursive: true });
+        writeFileSync(t.path(`out/g${d % 10}/s${d}/page.html`), "x");
+        await Bun.sleep(5);
+      }
+      const files = Array.from({ length: dirs }, (_, d) => t.path(`out/g${d % 10}/s${d}/page.html`));
+      const deadline = Date.now() + 15000;
+      while (files.some((f) => !seen.has(f)) && Date.now() < deadline) await Bun.sleep(20);
+      await Bun.sleep(1300); // the last directories' last looks (1 s after they appeared)
+      const elapsed = Date.now() - started;
+      expect({ missing: files.filter((f) => !seen.has(f)).length }).toEqual({ missing: 0 });
+      // One look per 50 ms at most (~60 here; twice that and 20 of slack for the join check).
+      expect(looks).toBeLessThanOrEqual(Math.ceil(elapsed / 25) + 20);
+    } finally {
+      FSWatcher.prototype.getWatched = original;
+      await w.close();
+    }
+  }, 30000);
 
   test("a file outside the graph that keeps being written delays other saves by maxWaitMs at most, and itself by writeWaitMs at most", async () => {
     const t = temp({ "app.ts": "1", "logs/app.log": "" });

@@ -72,8 +72,18 @@ const JOIN_POLL_MS = 20;
  * of these looks was missed.
  */
 const NEW_DIR_LOOKS_MS = [50, 200, 1000];
+/**
+ * Least time between two looks at new directories (ms): a tree that keeps
+ * growing (a build tool writing its output directory, a slow `cp -r`)
+ * raises an `addDir` every few ms, and each look asks chokidar for its
+ * whole watch list, so the looks due meanwhile are taken together, a bit
+ * late, instead of one by one.
+ */
+const NEW_DIR_CHECK_GAP_MS = 50;
 /** At most this many entries of a missed directory are reported. */
 const MISSED_DIR_MAX_ENTRIES = 2000;
+
+const EMPTY: ReadonlySet<string> = new Set();
 
 /** `"src/**\/*.html"` → `{ base: "src", glob, rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
 function splitGlob(entry: string): { base: string; glob?: Bun.Glob; pattern?: string; rest?: string } {
@@ -124,6 +134,10 @@ export class DevWatcher {
   /** Directories that appeared while watching, with when, how many looks they had and what was not tracked at the last. */
   #newDirs = new Map<string, { appeared: number; looks: number; untracked: Set<string> }>();
   #newDirTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the last look at new directories was taken (see {@link NEW_DIR_CHECK_GAP_MS}). */
+  #newDirCheckAt = 0;
+  /** chokidar's watch list as sets, for the current turn of the event loop only (see {@link #tracked}). */
+  #trackedNow: { list: Record<string, string[]>; sets: Map<string, ReadonlySet<string>> } | undefined;
   #firstEventAt = 0;
   #ready: Promise<void>;
   #closed = false;
@@ -240,10 +254,9 @@ export class DevWatcher {
   #checkJoined(): void {
     this.#joinTimer = undefined;
     if (this.#closed) return;
-    const watched = this.#watcher.getWatched();
     const now = Date.now();
     for (const [f, entry] of this.#joining) {
-      const tracked = watched[dirname(f)]?.includes(basename(f)) ?? false;
+      const tracked = this.#tracked(dirname(f)).has(basename(f));
       const current = signature(f);
       if (current !== entry.signature) {
         entry.signature = current;
@@ -263,8 +276,10 @@ export class DevWatcher {
 
   #armNewDirs(): void {
     if (this.#newDirTimer !== undefined || this.#newDirs.size === 0 || this.#closed) return;
-    let next = Infinity;
-    for (const e of this.#newDirs.values()) next = Math.min(next, e.appeared + NEW_DIR_LOOKS_MS[e.looks]!);
+    let next = this.#newDirCheckAt + NEW_DIR_CHECK_GAP_MS;
+    let due = Infinity;
+    for (const e of this.#newDirs.values()) due = Math.min(due, e.appeared + NEW_DIR_LOOKS_MS[e.looks]!);
+    next = Math.max(next, due);
     this.#newDirTimer = setTimeout(() => {
       this.#newDirTimer = undefined;
       this.#checkNewDirs();
@@ -279,12 +294,14 @@ export class DevWatcher {
    * not seen until something else in that directory changes. Each new
    * directory is listed again a few times: an entry that chokidar does not
    * track at two looks is reported (a directory: the files in it) and
-   * given to chokidar to watch from then on.
+   * given to chokidar to watch from then on. The looks due are taken
+   * together, at most every {@link NEW_DIR_CHECK_GAP_MS}, with one copy of
+   * chokidar's watch list (a tree of thousands of directories appearing).
    */
   #checkNewDirs(): void {
     if (this.#closed) return;
-    const watched = this.#watcher.getWatched();
     const now = Date.now();
+    this.#newDirCheckAt = now;
     for (const [dir, entry] of this.#newDirs) {
       if (now < entry.appeared + NEW_DIR_LOOKS_MS[entry.looks]!) continue;
       entry.looks++;
@@ -295,7 +312,7 @@ export class DevWatcher {
         this.#newDirs.delete(dir);
         continue;
       }
-      const tracked = new Set(watched[dir] ?? []);
+      const tracked = this.#tracked(dir);
       const untracked = new Set(names.filter((n) => !tracked.has(n) && !this.isIgnored(join(dir, n))));
       for (const n of untracked) {
         if (!entry.untracked.has(n)) continue;
@@ -306,6 +323,26 @@ export class DevWatcher {
       if (entry.looks >= NEW_DIR_LOOKS_MS.length) this.#newDirs.delete(dir);
     }
     this.#armNewDirs();
+  }
+
+  /**
+   * The names chokidar tracks in `dir` (absolute). `getWatched()` copies and
+   * sorts chokidar's whole watch list (every directory and file watched,
+   * thousands with a `--watch` of assets): it is taken once per turn of the
+   * event loop, however many files and directories are looked up in it.
+   */
+  #tracked(dir: string): ReadonlySet<string> {
+    if (this.#trackedNow === undefined) {
+      this.#trackedNow = { list: this.#watcher.getWatched(), sets: new Map() };
+      queueMicrotask(() => (this.#trackedNow = undefined));
+    }
+    let set = this.#trackedNow.sets.get(dir);
+    if (set === undefined) {
+      const names = this.#trackedNow.list[dir];
+      set = names ? new Set(names) : EMPTY;
+      this.#trackedNow.sets.set(dir, set);
+    }
+    return set;
   }
 
   /** An entry chokidar missed: watch it from now on, and report it (a directory: the files in it, looked at again like a new one). */
