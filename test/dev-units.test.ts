@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { FSWatcher } from "chokidar";
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/deploy/load-app.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../src/dev/args.ts";
@@ -882,6 +882,53 @@ describe("watcher", () => {
       await w.close();
     }
   }, 30000);
+
+  test("--poll: every file of a tree unpacked by tar x into a --watch directory is reported", async () => {
+    // chokidar's polling reads a directory again only when its modification time grows, and tar
+    // puts each directory's back to the archive's once it is done: entries created between
+    // chokidar's read of a new directory and its watching it are left to the watcher's looks, and
+    // a directory still growing at its last look (1 s) lost them (50 to 150 files of 2,000 in
+    // each of 5 runs: whole directories created after the second look).
+    const t = temp({ "app.ts": "1", "out/keep.txt": "" });
+    for (let d = 0; d < 40; d++) {
+      mkdirSync(t.path(`stage/tree/d${d}`), { recursive: true });
+      for (let f = 0; f < 50; f++) writeFileSync(t.path(`stage/tree/d${d}/p${f}.html`), "page");
+    }
+    const tar = Bun.spawnSync(["tar", "cf", t.path("tree.tar"), "-C", t.path("stage"), "tree"]);
+    expect(tar.exitCode).toBe(0);
+    const files = Array.from({ length: 2000 }, (_, i) => t.path(`out/tree/d${Math.floor(i / 50)}/p${i % 50}.html`));
+    const seen = new Set<string>();
+    const w = new DevWatcher({ cwd: t.dir, watch: ["out"], poll: true, graph: [t.path("app.ts")], onChange: (p) => p.forEach((f) => seen.add(f)) });
+    try {
+      await w.ready();
+      const untar = Bun.spawn(["tar", "xf", t.path("tree.tar"), "-C", t.path("out")]);
+      expect(await untar.exited).toBe(0);
+      const deadline = Date.now() + 20000;
+      while (files.some((f) => !seen.has(f)) && Date.now() < deadline) await Bun.sleep(50);
+      const missing = files.filter((f) => !seen.has(f));
+      expect({ missing: missing.length, first: missing.slice(0, 3).map((f) => f.slice(t.dir.length + 1)) }).toEqual({ missing: 0, first: [] });
+    } finally {
+      await w.close();
+    }
+  }, 40000);
+
+  test("an entry chokidar never tracks in a new directory (a dangling symlink) is reported once, not at every further look", async () => {
+    const t = temp({ "app.ts": "1", "out/keep.txt": "" });
+    const reports: string[] = [];
+    const w = new DevWatcher({ cwd: t.dir, watch: ["out"], graph: [t.path("app.ts")], onChange: (p) => reports.push(...p) });
+    try {
+      await w.ready();
+      mkdirSync(t.path("stage"));
+      writeFileSync(t.path("stage/page.html"), "x");
+      symlinkSync(t.path("nowhere"), t.path("stage/dangling"));
+      renameSync(t.path("stage"), t.path("out/new"));
+      await Bun.sleep(5000); // the 50/200/1000 ms looks, and a few seconds of further ones
+      expect(reports.filter((p) => p === t.path("out/new/dangling")).length).toBeLessThanOrEqual(1);
+      expect(reports).toContain(t.path("out/new/page.html"));
+    } finally {
+      await w.close();
+    }
+  }, 20000);
 
   test("a file outside the graph that keeps being written delays other saves by maxWaitMs at most, and itself by writeWaitMs at most", async () => {
     const t = temp({ "app.ts": "1", "logs/app.log": "" });

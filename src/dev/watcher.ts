@@ -73,6 +73,20 @@ const JOIN_POLL_MS = 20;
  */
 const NEW_DIR_LOOKS_MS = [50, 200, 1000];
 /**
+ * A new directory that still held entries chokidar did not track at its
+ * last look (a tree still being written, `tar x` under `--poll`: tar puts
+ * each directory's modification time back, so polling never reads it
+ * again) is looked at again every second after the last of
+ * {@link NEW_DIR_LOOKS_MS}, up to this many looks in all.
+ */
+const NEW_DIR_MAX_LOOKS = 30;
+
+/** When a new directory's next look is due: ms after it appeared. */
+function newDirLookAt(looks: number): number {
+  const last = NEW_DIR_LOOKS_MS.length - 1;
+  return looks <= last ? NEW_DIR_LOOKS_MS[looks]! : NEW_DIR_LOOKS_MS[last]! + (looks - last) * 1000;
+}
+/**
  * Least time between two looks at new directories (ms): a tree that keeps
  * growing (a build tool writing its output directory, a slow `cp -r`)
  * raises an `addDir` every few ms, and each look asks chokidar for its
@@ -132,7 +146,7 @@ export class DevWatcher {
   #joining = new Map<string, { signature: string; until: number }>();
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
   /** Directories that appeared while watching, with when, how many looks they had and what was not tracked at the last. */
-  #newDirs = new Map<string, { appeared: number; looks: number; untracked: Set<string> }>();
+  #newDirs = new Map<string, { appeared: number; looks: number; untracked: Set<string>; reported: Set<string> }>();
   #newDirTimer: ReturnType<typeof setTimeout> | undefined;
   /** When the last look at new directories was taken (see {@link NEW_DIR_CHECK_GAP_MS}). */
   #newDirCheckAt = 0;
@@ -270,7 +284,7 @@ export class DevWatcher {
   /** Look at a directory that appeared while watching again, at {@link NEW_DIR_LOOKS_MS}. */
   #newDir(dir: string): void {
     if (this.#closed) return;
-    this.#newDirs.set(dir, { appeared: Date.now(), looks: 0, untracked: new Set() });
+    this.#newDirs.set(dir, { appeared: Date.now(), looks: 0, untracked: new Set(), reported: new Set() });
     this.#armNewDirs();
   }
 
@@ -278,7 +292,7 @@ export class DevWatcher {
     if (this.#newDirTimer !== undefined || this.#newDirs.size === 0 || this.#closed) return;
     let next = this.#newDirCheckAt + NEW_DIR_CHECK_GAP_MS;
     let due = Infinity;
-    for (const e of this.#newDirs.values()) due = Math.min(due, e.appeared + NEW_DIR_LOOKS_MS[e.looks]!);
+    for (const e of this.#newDirs.values()) due = Math.min(due, e.appeared + newDirLookAt(e.looks));
     next = Math.max(next, due);
     this.#newDirTimer = setTimeout(() => {
       this.#newDirTimer = undefined;
@@ -294,7 +308,9 @@ export class DevWatcher {
    * not seen until something else in that directory changes. Each new
    * directory is listed again a few times: an entry that chokidar does not
    * track at two looks is reported (a directory: the files in it) and
-   * given to chokidar to watch from then on. The looks due are taken
+   * given to chokidar to watch from then on; a directory whose last look
+   * still found entries untracked is looked at again a second later (see
+   * {@link NEW_DIR_MAX_LOOKS}). The looks due are taken
    * together, at most every {@link NEW_DIR_CHECK_GAP_MS}, with one copy of
    * chokidar's watch list (a tree of thousands of directories appearing).
    */
@@ -303,7 +319,7 @@ export class DevWatcher {
     const now = Date.now();
     this.#newDirCheckAt = now;
     for (const [dir, entry] of this.#newDirs) {
-      if (now < entry.appeared + NEW_DIR_LOOKS_MS[entry.looks]!) continue;
+      if (now < entry.appeared + newDirLookAt(entry.looks)) continue;
       entry.looks++;
       let names: string[];
       try {
@@ -313,14 +329,17 @@ export class DevWatcher {
         continue;
       }
       const tracked = this.#tracked(dir);
-      const untracked = new Set(names.filter((n) => !tracked.has(n) && !this.isIgnored(join(dir, n))));
+      // Reported once: an entry chokidar never tracks (a dangling symlink) must not reload at every look.
+      const untracked = new Set(names.filter((n) => !tracked.has(n) && !entry.reported.has(n) && !this.isIgnored(join(dir, n))));
       for (const n of untracked) {
         if (!entry.untracked.has(n)) continue;
         untracked.delete(n);
+        entry.reported.add(n);
         this.#missed(join(dir, n));
       }
       entry.untracked = untracked;
-      if (entry.looks >= NEW_DIR_LOOKS_MS.length) this.#newDirs.delete(dir);
+      // Done after the last look, unless entries untracked at it still await their second.
+      if (entry.looks >= NEW_DIR_LOOKS_MS.length && (untracked.size === 0 || entry.looks >= NEW_DIR_MAX_LOOKS)) this.#newDirs.delete(dir);
     }
     this.#armNewDirs();
   }
