@@ -277,7 +277,7 @@ const serveCommand = defineCommand({
       return fail(new StartupError(listenMessage(error, deploy.server)));
     }
     if (loaded.warning) consola.warn(loaded.warning);
-    consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${server.unix === "" ? `inherited fd ${deploy.server.fd}` : server.url} (pid ${process.pid})`);
+    consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${deploy.server.unix !== undefined || deploy.server.fd !== undefined ? where(deploy.server, server.port, !!tls) : server.url} (pid ${process.pid})`);
   },
 });
 
