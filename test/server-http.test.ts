@@ -972,6 +972,18 @@ describe("access log", () => {
     expect(lines[2]).toStartWith("a\\x5Cb\\xE9,127.0.0.1 - - [");
   });
 
+  test("a request refused from its head before the app (413 from its Content-Length) is logged with its X-Forwarded-For too, as the app's requests are (it showed the proxy alone)", async () => {
+    const { port, access } = start(hello, { maxRequestBodySize: 10 });
+    const big = "POST /up HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nX-Forwarded-For: 10.0.0.8\r\nContent-Length: 100\r\n\r\n";
+    await rawOne(port, big, { until: (d) => d.includes("\r\n\r\n") });
+    await rawOne(port, "POST /plain HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    await Bun.sleep(30);
+    const lines = access.join("").trimEnd().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^10\.0\.0\.7,10\.0\.0\.8,127\.0\.0\.1 - - \[.*\] "POST \/up HTTP\/1\.1" 413 /);
+    expect(lines[1]).toMatch(/^127\.0\.0\.1 - - \[.*\] "POST \/plain HTTP\/1\.1" 413 /);
+  });
+
   test("a client's long X-Forwarded-For is logged by its last 256 characters: a 60 KiB value no longer makes a 240 KiB line", async () => {
     // Before: the whole value was logged, each byte escaped: 20 such requests (1.2 MB) wrote 4.9 MB
     // of access log and took 0.3 s of escaping; 200 clients sending 10 each held the server for 35 s.

@@ -534,7 +534,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     const line = environ !== null && this.head !== null ? requestLine(this.head) : refused !== null ? requestLine(refused) : rejectedLine(error);
     const startedAt = environ !== null ? this.startedAt : 0;
     if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, answer.bodyLength, startedAt);
-    else this.core.logRequestError(this, environ, line, error.status, answer.bodyLength, startedAt);
+    else this.core.logRequestError(this, environ, line, error.status, answer.bodyLength, startedAt, environ === null ? refused : null);
     this.closeAfterFlush();
   }
 

@@ -359,8 +359,8 @@ export class TsgiServer implements Server, ServerCore {
     this.errorWriter(escapeControls(`Error in ${context}: ${detail}`));
   };
 
-  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): void {
-    this.accessLog?.record(this.accessClient(connection, environ), connection.remotePort, line, status, bodyBytes, wallSeconds(startedAt), Date.now());
+  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: RequestHead | null = null): void {
+    this.accessLog?.record(this.accessClient(connection, environ, refused), connection.remotePort, line, status, bodyBytes, wallSeconds(startedAt), Date.now());
   }
 
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
@@ -390,9 +390,18 @@ export class TsgiServer implements Server, ServerCore {
    * proxy-header middleware replaced (it set `tsgi.proxy_peer`; RFC 7239
    * `Forwarded` with `header: "forwarded"`) has that client before the peer,
    * so the log names the clients behind a proxy that sends `Forwarded` too.
+   * A request refused before it had an environ (a 413 or 417 from its head)
+   * takes the value from its head's fields (`refused`), joined as the
+   * environ joins repeated fields.
    */
-  private accessClient(connection: Connection, environ: Environ | null): string {
+  private accessClient(connection: Connection, environ: Environ | null, refused: RequestHead | null = null): string {
     const client = connection.remoteAddress || "-";
+    if (environ === null && refused !== null && this.options.logXForwardedFor) {
+      const values: string[] = [];
+      const f = refused.fields;
+      for (let i = 0; i < f.length; i += 2) if (f[i]!.length === 15 && f[i]!.toLowerCase() === "x-forwarded-for" && f[i + 1]) values.push(f[i + 1]!);
+      if (values.length) return `${logSafe(values.join(", "))},${client}`;
+    }
     if (environ !== null && this.options.logXForwardedFor) {
       const xff = environ["HTTP_X_FORWARDED_FOR"];
       if (typeof xff === "string" && xff) return `${logSafe(xff)},${client}`;
