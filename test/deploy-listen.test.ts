@@ -573,10 +573,10 @@ os.execv(sys.argv[2], sys.argv[2:])`;
     }, 30_000);
   }
 
-  test.skipIf(!PYTHON)("inetSocketAddress names an inherited TCP socket's address and port, IPv4 and IPv6 (the start-up line under --workers)", () => {
+  test.skipIf(!PYTHON)("inetSocketAddress names an inherited TCP socket's address and port, IPv4, IPv6 and IPv4-mapped IPv6 in RFC 5952's mixed notation (the start-up line)", () => {
     const script = join(dir, "inet-address.ts");
     writeFileSync(script, `import { inetSocketAddress, unixSocketPath } from ${JSON.stringify(join(import.meta.dir, "../src/server/sys.ts"))};\nconsole.log(JSON.stringify([inetSocketAddress(3), unixSocketPath(3), inetSocketAddress(0)]));\n`);
-    for (const [family, host] of [["AF_INET", "127.0.0.1"], ["AF_INET6", "::1"]] as const) {
+    for (const [family, host] of [["AF_INET", "127.0.0.1"], ["AF_INET6", "::1"], ["AF_INET6", "::ffff:127.0.0.1"]] as const) {
       const parent = `import os, socket, sys
 s = socket.socket(socket.${family})
 s.bind(("${host}", 0))

@@ -144,7 +144,9 @@ export function inetSocketAddress(fd: number): { host: string; port: number } | 
   const port = view.getUint16(2, false);
   if (family === AF_INET) return { host: addr.subarray(4, 8).join("."), port };
   if (family !== AF_INET6) return null;
-  return { host: ipaddr.fromByteArray([...addr.subarray(8, 24)]).toString(), port };
+  const ip = ipaddr.fromByteArray([...addr.subarray(8, 24)]) as ipaddr.IPv6;
+  // An IPv4-mapped address in the mixed notation, as RFC 5952 §5 recommends: ::ffff:127.0.0.1.
+  return { host: ip.isIPv4MappedAddress() ? `::ffff:${ip.toIPv4Address().toString()}` : ip.toString(), port };
 }
 
 /**
