@@ -274,6 +274,15 @@ describe("server-side rules: the call and the environ", () => {
     await bad("environ-input", { "tsgi.input": { read() {} } });
     await bad("environ-input", { "tsgi.input": null });
   });
+  test("environ-input: an optional extension (read1, the 100-continue methods) present but not a method", async () => {
+    const base = env()["tsgi.input"];
+    for (const m of ["read1", "setHundredContinueResponseHeaders", "sendHundredContinueResponse"]) {
+      const input = Object.assign(Object.create(base), { [m]: 5 });
+      await bad("environ-input", { "tsgi.input": input });
+    }
+    // Absent, or a method: passes.
+    await serve(v(ok).app, env({ "tsgi.input": Object.assign(Object.create(base), { read1: async () => new Uint8Array(0) }) }));
+  });
   test("environ-errors", async () => {
     await bad("environ-errors", { "tsgi.errors": { write() {} } });
   });

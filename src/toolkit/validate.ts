@@ -223,6 +223,11 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
       fail("environ-input", `tsgi.input (${show(input)}) has no ${String(m === Symbol.asyncIterator ? "[Symbol.asyncIterator]" : m)} method`);
     }
   }
+  // The optional extensions (spec.md "Server extension APIs"): absent, or methods.
+  for (const m of ["read1", "setHundredContinueResponseHeaders", "sendHundredContinueResponse"] as const) {
+    const v = (input as Record<string, unknown>)[m];
+    if (v !== undefined && typeof v !== "function") fail("environ-input", `tsgi.input.${m} is optional, but when present it must be a method, got ${show(v)}`);
+  }
   const errors = env["tsgi.errors"] as Record<string, unknown> | null;
   for (const m of ["write", "writelines", "flush"]) {
     if (typeof errors !== "object" || errors === null || typeof errors[m] !== "function") {
