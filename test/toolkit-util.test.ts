@@ -486,6 +486,29 @@ describe("StreamInput", () => {
     expect(lines).toEqual(["1\n", "2\n", "3"]);
     expect((await new StreamInput(stream("a\nb\n")).readlines()).length).toBe(2);
   });
+  test("read1 returns what has arrived without waiting for more (a CGI upload in pieces reaches a fetch app piece by piece); BytesInput's is read", async () => {
+    // A source that yields one piece, then waits until the test lets it go on.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    async function* pieces() {
+      yield enc.encode("first");
+      await gate;
+      yield enc.encode("second-piece");
+    }
+    const i = new StreamInput(pieces(), 14);
+    expect(dec.decode(await i.read1())).toBe("first"); // read(5 or more) would wait for the gate
+    expect((await i.read1(0)).length).toBe(0);
+    const next = i.read1(4);
+    release();
+    expect(dec.decode(await next)).toBe("seco");
+    expect(dec.decode(await i.read1())).toBe("nd-pi"); // the limit (14 bytes) cuts the piece
+    expect((await i.read1()).length).toBe(0);
+    await expect(i.read1(-1)).rejects.toThrow(RangeError);
+    const b = new BytesInput("abcdef");
+    expect(dec.decode(await b.read1(4))).toBe("abcd");
+    expect(dec.decode(await b.read1())).toBe("ef");
+    expect((await b.read1()).length).toBe(0);
+  });
   test("accepts an async iterable; limit 0 reads nothing", async () => {
     async function* gen() {
       yield enc.encode("xyz");

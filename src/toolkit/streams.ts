@@ -104,6 +104,17 @@ export class BytesInput implements InputStream {
     return this.readSync(size);
   }
 
+  /**
+   * Read up to `size` bytes (default: all that remain) without waiting
+   * (Python `io`'s `read1()`, spec.md's optional extension): the body is
+   * all in memory, so this is {@link read}.
+   * @throws RangeError when `size` is negative or not an integer.
+   */
+  async read1(size?: number): Promise<Uint8Array> {
+    checkReadSize(size, "read1");
+    return this.readSync(size);
+  }
+
   /** Synchronous {@link read}, for callers that know the body is in memory. */
   readSync(size?: number): Uint8Array {
     const n = checkReadSize(size, "read");
@@ -292,6 +303,23 @@ export class StreamInput implements InputStream {
     const n = checkReadSize(size, "read");
     if (this.failed) throw this.error;
     while ((n === undefined || this.buffered < n) && (await this.pull()));
+    return this.take(n === undefined ? this.buffered : Math.min(n, this.buffered));
+  }
+
+  /**
+   * Read up to `size` bytes (default: all that are buffered) as soon as any
+   * are there (Python `io`'s `read1()`, spec.md's optional extension): the
+   * source is pulled only while nothing is buffered, so a body that arrives
+   * in pieces (a CGI request's stdin) is read piece by piece. An empty array
+   * only at the end (or for `size` 0).
+   * @throws RangeError when `size` is negative or not an integer.
+   * @throws the source's error, as {@link read}.
+   */
+  async read1(size?: number): Promise<Uint8Array> {
+    const n = checkReadSize(size, "read1");
+    if (this.failed) throw this.error;
+    if (n === 0) return new Uint8Array(0);
+    while (this.buffered === 0 && (await this.pull()));
     return this.take(n === undefined ? this.buffered : Math.min(n, this.buffered));
   }
 

@@ -29,6 +29,7 @@ function processStdin(contentLength: string | undefined): InputStream {
   const get = (): StreamInput => (real ??= new StreamInput(Bun.stdin.stream(), n));
   return {
     read: (size?: number) => get().read(size),
+    read1: (size?: number) => get().read1(size),
     readline: (size?: number) => get().readline(size),
     readlines: (hint?: number) => get().readlines(hint),
     [Symbol.asyncIterator]: () => get()[Symbol.asyncIterator](),
