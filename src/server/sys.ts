@@ -127,21 +127,32 @@ export function unixSocketListening(path: string): boolean | null {
 }
 
 /**
+ * `getsockname(2)` of `fd` into a buffer of `size` bytes: the address bytes,
+ * their family and the length the kernel gave. `null` when there is no C
+ * library, `fd` is not a descriptor number, or the call failed.
+ */
+function socketName(fd: number, size: number): { addr: Uint8Array; family: number; length: number } | null {
+  const c = libc();
+  if (!c || !Number.isInteger(fd) || fd < 0) return null;
+  const addr = new Uint8Array(size);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, size, true);
+  if (c.getsockname(fd, addr, len) !== 0) return null;
+  const family = new DataView(addr.buffer).getUint16(0, true);
+  return { addr, family, length: Math.min(new DataView(len.buffer).getUint32(0, true), size) };
+}
+
+/**
  * The address and port a TCP socket is bound to (`getsockname(2)`, IPv4 or
  * IPv6): for an inherited listening socket, named in the start-up line as
  * for one tsgi bound. `null` when unknown: no C library, not an IP socket.
  */
 export function inetSocketAddress(fd: number): { host: string; port: number } | null {
-  const c = libc();
-  if (!c || !Number.isInteger(fd) || fd < 0) return null;
   // struct sockaddr_in { family, port (big-endian), addr[4] }; sockaddr_in6 { family, port, flowinfo, addr[16], scope_id }
-  const addr = new Uint8Array(28);
-  const len = new Uint8Array(4);
-  new DataView(len.buffer).setUint32(0, addr.length, true);
-  if (c.getsockname(fd, addr, len) !== 0) return null;
-  const view = new DataView(addr.buffer);
-  const family = view.getUint16(0, true);
-  const port = view.getUint16(2, false);
+  const name = socketName(fd, 28);
+  if (!name) return null;
+  const { addr, family } = name;
+  const port = new DataView(addr.buffer).getUint16(2, false);
   if (family === AF_INET) return { host: addr.subarray(4, 8).join("."), port };
   if (family !== AF_INET6) return null;
   const ip = ipaddr.fromByteArray([...addr.subarray(8, 24)]) as ipaddr.IPv6;
@@ -156,17 +167,10 @@ export function inetSocketAddress(fd: number): { host: string; port: number } | 
  * library, not a Unix socket, or an unbound one.
  */
 export function unixSocketPath(fd: number): string | null {
-  const c = libc();
-  if (!c || !Number.isInteger(fd) || fd < 0) return null;
   // struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }
-  const addr = new Uint8Array(110);
-  const len = new Uint8Array(4);
-  new DataView(len.buffer).setUint32(0, addr.length, true);
-  if (c.getsockname(fd, addr, len) !== 0) return null;
-  if (new DataView(addr.buffer).getUint16(0, true) !== AF_UNIX) return null;
-  const n = Math.min(new DataView(len.buffer).getUint32(0, true), addr.length);
-  if (n <= 2) return null;
-  const path = addr.subarray(2, n);
+  const name = socketName(fd, 110);
+  if (!name || name.family !== AF_UNIX || name.length <= 2) return null;
+  const path = name.addr.subarray(2, name.length);
   if (path[0] === 0) return `@${Buffer.from(path.subarray(1)).toString("utf8")}`;
   const end = path.indexOf(0);
   return Buffer.from(end === -1 ? path : path.subarray(0, end)).toString("utf8");
