@@ -637,6 +637,43 @@ export default (environ: any, startResponse: any) => {
     await dev.waitFor(/reloaded in \d+ ms: views\/a\.html/, 3000);
   }, 20_000);
 
+  test("--watch and --ignore entries written as ./x or ../x are taken from where tsgi-dev runs, and the default ignores apply under a --watch outside it", async () => {
+    // A monorepo's app run from its own directory, watching a sibling package. Before, a glob starting
+    // with ./ or ../ never matched (Bun.Glob took them literally against the path from the working
+    // directory, which a path outside it does not even have), an --ignore with ../ did nothing, and
+    // under ../lib node_modules and dist were watched: all of it silently.
+    const app = new TempApp({
+      "api/app.ts": plainApp('"ok"'),
+      "api/views/a.html": "a",
+      "api/views/b.txt": "b",
+      "lib/templates/t.html": "t",
+      "lib/templates/skip/s.html": "s",
+      "lib/pages/p.html": "p",
+      "lib/node_modules/dep/index.js": "1",
+      "lib/dist/out.js": "1",
+    });
+    apps.push(app);
+    const args = ["./app.ts", "--port", String(freePort()), "--no-access-log"];
+    const watch = ["--watch", "./views/**/*.html", "--watch", "../lib/templates", "--watch", "../lib/pages/*.html", "--ignore", "../lib/templates/skip", "--ignore", "../lib/**/*.tmp"];
+    const dev = new DevProcess([...args, ...watch, "--watch", "../lib"], { cwd: app.path("api") });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("ok");
+    app.write("api/views/a.html", "a2");
+    await dev.waitFor(/reloaded in \d+ ms: views\/a\.html/, 3000);
+    app.write("lib/templates/t.html", "t2");
+    await until(() => dev.count(/reloaded in \d+ ms: \S*lib\/templates\/t\.html/) === 1, 3000);
+    app.write("lib/pages/p.html", "p2");
+    await until(() => dev.count(/reloaded in \d+ ms: \S*lib\/pages\/p\.html/) === 1, 3000);
+    const before = reloads(dev);
+    app.write("api/views/b.txt", "b2");
+    app.write("lib/templates/skip/s.html", "s2");
+    app.write("lib/templates/x.tmp", "tmp");
+    app.write("lib/node_modules/dep/index.js", "2");
+    app.write("lib/dist/out.js", "2");
+    await Bun.sleep(600);
+    expect(dev.output.split("\n").filter((l) => /reloaded in/.test(l)).slice(before)).toEqual([]);
+  }, 20_000);
+
   test("--watch of paths that do not exist yet: a warning at start, and seen once created, nested too", async () => {
     const app = new TempApp({ "app.ts": plainApp('"ok"'), "views/a.html": "a" });
     apps.push(app);

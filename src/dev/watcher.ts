@@ -99,13 +99,13 @@ const MISSED_DIR_MAX_ENTRIES = 2000;
 
 const EMPTY: ReadonlySet<string> = new Set();
 
-/** `"src/**\/*.html"` → `{ base: "src", glob, rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
-function splitGlob(entry: string): { base: string; glob?: Bun.Glob; pattern?: string; rest?: string } {
+/** `"src/**\/*.html"` → `{ base: "src", rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
+function splitGlob(entry: string): { base: string; rest?: string } {
   if (!GLOB_CHARS.test(entry)) return { base: entry };
   const parts = entry.split(/[\\/]/);
   const i = parts.findIndex((p) => GLOB_CHARS.test(p));
-  const base = parts.slice(0, i).join("/") || ".";
-  return { base, glob: new Bun.Glob(entry.replace(/\\/g, "/")), pattern: entry, rest: parts.slice(i).join("/") };
+  const base = parts.slice(0, i).join("/") || (i === 0 ? "." : "/");
+  return { base, rest: parts.slice(i).join("/") };
 }
 
 /**
@@ -129,7 +129,10 @@ export class DevWatcher {
   readonly #cwd: string;
   readonly #ignore: Bun.Glob[];
   readonly #ignoreSegment: Bun.Glob[];
-  readonly #globs: Array<{ glob: Bun.Glob; absolute: boolean }>;
+  /** Each `--ignore` entry as the directory its path part names (`../lib/gen` → `/abs/lib/gen`) and the glob under it, if any. */
+  readonly #ignoreRooted: Array<{ root: string; glob?: Bun.Glob }>;
+  /** Each `--watch` glob as the directory its path part names and the glob under it (`./views/**\/*.html` → `/abs/views`, `**\/*.html`). */
+  readonly #globs: Array<{ root: string; glob: Bun.Glob }>;
   readonly #extraRoots: string[];
   readonly #globBases = new Set<string>();
   readonly #options: DevWatcherOptions;
@@ -163,14 +166,20 @@ export class DevWatcher {
     const ignore = options.ignore ?? [];
     this.#ignore = ignore.map((g) => new Bun.Glob(g.replace(/\\/g, "/").replace(/^\.\//, "")));
     this.#ignoreSegment = ignore.filter((g) => !/[\\/]/.test(g)).map((g) => new Bun.Glob(g));
+    // Matched under the directory an entry's path part names, so `./x`, `../lib/x` and absolute entries
+    // work as the shell would take them (Bun.Glob matches `./`, `../` and `/` only literally).
+    this.#ignoreRooted = ignore.map((entry) => {
+      const { base, rest } = splitGlob(entry);
+      return { root: resolve(this.#cwd, base), glob: rest === undefined ? undefined : new Bun.Glob(rest) };
+    });
     this.#globs = [];
     this.#extraRoots = [];
     for (const entry of options.watch ?? []) {
-      const { base, glob, pattern } = splitGlob(entry);
+      const { base, rest } = splitGlob(entry);
       const root = resolve(this.#cwd, base);
       this.#extraRoots.push(root);
-      if (glob) {
-        this.#globs.push({ glob, absolute: isAbsolute(pattern!) });
+      if (rest !== undefined) {
+        this.#globs.push({ root, glob: new Bun.Glob(rest) });
         this.#globBases.add(root);
       }
     }
@@ -431,11 +440,23 @@ export class DevWatcher {
     // A directory watched for its graph files: nothing else of it (other files, subdirectories).
     const parent = dirname(abs);
     if ((this.#dirs.has(parent) || this.#bridgeDirs.has(parent)) && !this.#underExtra(abs)) return true;
-    const rel = this.#rel(abs);
+    // The default ignores apply below the working directory, or below the --watch directory a path
+    // outside it is in (`--watch ../lib` does not watch `../lib/node_modules`).
+    const rel = this.#rel(abs) ?? this.#relToExtra(abs);
     if (rel !== null) {
       for (const part of rel.split("/")) if (DEFAULT_IGNORED_DIRS.includes(part)) return true;
     }
     return this.#ignoredByUser(abs);
+  }
+
+  /** `abs` relative to the innermost `--watch` root it is under (`/`-separated), or `null`. */
+  #relToExtra(abs: string): string | null {
+    let best: string | null = null;
+    for (const r of this.#extraRoots) {
+      if (!abs.startsWith(r + sep) || (best !== null && r.length <= best.length)) continue;
+      best = r;
+    }
+    return best === null ? null : relative(best, abs).split(sep).join("/");
   }
 
   #rel(abs: string): string | null {
@@ -453,6 +474,15 @@ export class DevWatcher {
       for (const g of this.#ignore) if (g.match(prefix) || g.match(prefix + "/")) return true;
       for (const g of this.#ignoreSegment) if (g.match(parts[i - 1]!)) return true;
     }
+    for (const { root, glob } of this.#ignoreRooted) {
+      if (abs !== root && !abs.startsWith(root + sep)) continue;
+      if (glob === undefined) return true;
+      const under = relative(root, abs).split(sep);
+      for (let i = 1; i <= under.length; i++) {
+        const prefix = under.slice(0, i).join("/");
+        if (glob.match(prefix) || glob.match(prefix + "/")) return true;
+      }
+    }
     return false;
   }
 
@@ -467,9 +497,9 @@ export class DevWatcher {
     for (const root of this.#extraRoots) {
       if (abs !== root && !abs.startsWith(root + sep)) continue;
       if (!this.#globBases.has(root)) return true;
-      // A root that came from a glob: the path must match one of the globs.
-      const rel = this.#rel(abs);
-      if (this.#globs.some(({ glob, absolute }) => (absolute ? glob.match(abs) : rel !== null && glob.match(rel)))) return true;
+      // A root that came from a glob: the path must match one of the globs, under its own root.
+      const matches = ({ root: r, glob }: { root: string; glob: Bun.Glob }) => abs.startsWith(r + sep) && glob.match(relative(r, abs).split(sep).join("/"));
+      if (this.#globs.some(matches)) return true;
     }
     return false;
   }
