@@ -427,6 +427,25 @@ export default (environ: any, startResponse: any) => {
     expect(dev.count(/tsconfig\.json changed/)).toBe(1);
   });
 
+  test("a change to a config the tsconfig.json extends (../tsconfig.base.json) gets the same warning to restart, and no reload", async () => {
+    const base = (dir: string) => `{\n  // the monorepo's aliases\n  "compilerOptions": { "baseUrl": ".", "paths": { "#p/*": ["./${dir}/*"], }, },\n}\n`;
+    const app = new TempApp({
+      "tsconfig.base.json": base("one"),
+      "one/pick.ts": `export const pick = "one";\n`,
+      "api/tsconfig.json": JSON.stringify({ extends: "../tsconfig.base.json" }),
+      "api/app.ts": `import { pick } from "#p/pick";\n${plainApp("pick")}`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.path("api") });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("one");
+    const mark = dev.output.length;
+    app.write("tsconfig.base.json", base("two"));
+    await dev.waitFor(/tsconfig\.base\.json changed.*restart tsgi-dev/, 3000, mark);
+    await Bun.sleep(300);
+    expect(dev.output.slice(mark)).not.toMatch(/reloaded in/);
+  });
+
   test("while the app fails to load, a save without changes (touch) retries", async () => {
     const app = chainApp();
     const { dev, url } = await start(app);

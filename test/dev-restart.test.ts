@@ -4,7 +4,7 @@
  * refused; broken code is served as the error page by the new process.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { renameSync, rmSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { DevProcess, freePort, get, KeepAliveSession, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 import { connectOutcome } from "./helpers.ts";
@@ -247,6 +247,36 @@ export default function app(environ: any, startResponse: any) {
     await dev.waitFor(/restarted in \d+ ms: tsconfig\.json/, 10_000, mark);
     expect((await get(url)).text).toBe("two");
   }, 20_000);
+
+  test("a change to a config the tsconfig.json extends (a monorepo's base, a package's) restarts: the new process resolves with it", async () => {
+    // Before, only the nearest tsconfig.json was watched: a paths alias moved in ../tsconfig.base.json, or a
+    // package's shared config edited, left the app process resolving with the old settings, without a word.
+    const base = (dir: string) => `{\n  // the monorepo's aliases\n  "extends": "@acme/cfg/strict.json",\n  "compilerOptions": { "baseUrl": ".", "paths": { "#p/*": ["./${dir}/*"], }, },\n}\n`;
+    const app = new TempApp({
+      "tsconfig.base.json": base("one"),
+      "one/pick.ts": `export const pick = "one";\n`,
+      "two/pick.ts": `export const pick = "two";\n`,
+      "packages/cfg/package.json": JSON.stringify({ name: "@acme/cfg", version: "1.0.0" }),
+      "packages/cfg/strict.json": JSON.stringify({ compilerOptions: { strict: true } }),
+      "api/tsconfig.json": JSON.stringify({ extends: "../tsconfig.base.json" }),
+      "api/app.ts": `import { pick } from "#p/pick";\n${APP("v1").replace('"v1 " + process.pid', "pick")}`,
+    });
+    apps.push(app);
+    // As npm workspaces link a workspace package: node_modules/@acme/cfg → packages/cfg.
+    mkdirSync(app.path("node_modules/@acme"), { recursive: true });
+    symlinkSync("../../packages/cfg", app.path("node_modules/@acme/cfg"), "dir");
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.path("api") });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("one");
+    let mark = dev.output.length;
+    app.write("tsconfig.base.json", base("two"));
+    await dev.waitFor(/restarted in \d+ ms: \S*tsconfig\.base\.json/, 10_000, mark);
+    expect((await get(url)).text).toBe("two");
+    mark = dev.output.length;
+    app.write("packages/cfg/strict.json", JSON.stringify({ compilerOptions: { strict: false } }));
+    await dev.waitFor(/restarted in \d+ ms: \S*packages\/cfg\/strict\.json/, 10_000, mark);
+    expect((await get(url)).text).toBe("two");
+  }, 30_000);
 
   test("a module a request imports by a computed specifier is watched from then on: saving it restarts", async () => {
     const app = new TempApp({

@@ -6,7 +6,8 @@
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { parse as parseJsonc } from "jsonc-parser";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { resolvePlain } from "./versioning.ts";
 
@@ -115,16 +116,74 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
 /** The files Bun's resolver reads settings from (`paths`, `baseUrl`, JSX, decorators), by name. */
 const RESOLVER_CONFIGS = ["tsconfig.json", "jsconfig.json"];
 
-/** Whether `path` is a `tsconfig.json` or `jsconfig.json` (see {@link resolverConfigs}). */
+/** Configs found through an `extends` by {@link resolverConfigs} (`tsconfig.base.json`, a package's): resolver configs whatever their name. */
+const extendedConfigs = new Set<string>();
+
+/**
+ * Whether `path` is a `tsconfig.json` or `jsconfig.json`, or a config one
+ * of them `extends` as {@link resolverConfigs} found it.
+ */
 export function isResolverConfig(path: string): boolean {
-  return RESOLVER_CONFIGS.includes(basename(path));
+  return RESOLVER_CONFIGS.includes(basename(path)) || extendedConfigs.has(path);
+}
+
+/** How many configs deep an `extends` chain is followed. */
+const EXTENDS_MAX_DEPTH = 16;
+
+/**
+ * The configs `config` extends, directly and through them, in order: each
+ * `extends` entry (a string or, as TypeScript 5 allows, an array) taken
+ * the way TypeScript takes it: a path relative to the config (`.json`
+ * added when the file without it does not exist), or a package's file
+ * resolved from the config's directory (`@acme/tsconfig/base.json`, or a
+ * package name alone for its `tsconfig.json`). The file is read as JSONC
+ * (comments, trailing commas). One that does not exist yet, relative, is
+ * listed too (its creation is a change); a package's that does not
+ * resolve, or a file that does not parse, ends that branch. Never throws.
+ */
+function extendedBy(config: string, depth = 0, seen = new Set<string>([config])): string[] {
+  if (depth >= EXTENDS_MAX_DEPTH) return [];
+  let value: unknown;
+  try {
+    value = parseJsonc(readFileSync(config, "utf8"), [], { allowTrailingComma: true })?.extends;
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const entry of Array.isArray(value) ? value : [value]) {
+    if (typeof entry !== "string" || entry === "") continue;
+    const target = extendsTarget(entry, dirname(config));
+    if (target === undefined || seen.has(target)) continue;
+    seen.add(target);
+    out.push(target, ...(existsSync(target) ? extendedBy(target, depth + 1, seen) : []));
+  }
+  return out;
+}
+
+/** The file an `extends` entry names, from the extending config's directory `dir`; `undefined` for a package's that does not resolve. */
+function extendsTarget(entry: string, dir: string): string | undefined {
+  if (/^\.{1,2}(\/|$)|^\//.test(entry) || isAbsolute(entry)) {
+    const path = resolve(dir, entry);
+    return existsSync(path) || extname(path) === ".json" ? path : path + ".json";
+  }
+  for (const candidate of extname(entry) === ".json" ? [entry] : [`${entry}.json`, `${entry}/tsconfig.json`]) {
+    try {
+      return resolvePlain(candidate, dir);
+    } catch {
+      // the next form
+    }
+  }
+  return undefined;
 }
 
 /**
  * The `tsconfig.json` (or `jsconfig.json`) files that apply to `files`: for
  * each file's directory, the nearest one in it or above it, as Bun looks
- * them up. With none at all, the first file's directory's `tsconfig.json`,
- * so that one created later is seen. Bun reads each once per process.
+ * them up, and the configs each `extends` (a monorepo's
+ * `../../tsconfig.base.json` holding the `paths`, a package's
+ * `@acme/tsconfig/base.json`), followed through theirs. With none at all,
+ * the first file's directory's `tsconfig.json`, so that one created later
+ * is seen. Bun reads each once per process.
  *
  * @param files absolute paths of the app's modules, the entry first.
  * @returns absolute paths, each once.
@@ -138,6 +197,10 @@ export function resolverConfigs(files: readonly string[]): string[] {
       const config = RESOLVER_CONFIGS.map((name) => join(dir, name)).find((p) => existsSync(p));
       if (config) {
         found.add(config);
+        for (const base of extendedBy(config)) {
+          found.add(base);
+          extendedConfigs.add(base);
+        }
         break;
       }
       if (dirname(dir) === dir) break;
