@@ -4,7 +4,7 @@
  * response within a bound.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, closeSync, openSync, renameSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, openSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { DevProcess, freePort, get, KeepAliveClient, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
@@ -444,6 +444,36 @@ export default (environ: any, startResponse: any) => {
     await dev.waitFor(/tsconfig\.base\.json changed.*restart tsgi-dev/, 3000, mark);
     await Bun.sleep(300);
     expect(dev.output.slice(mark)).not.toMatch(/reloaded in/);
+  });
+
+  test("a symbolic link an import goes through, repointed or removed, cannot apply in place: tsgi-dev says to restart, and reports no reload", async () => {
+    // Bun resolves an import once per process: a reload in place would import the old target again.
+    // Before, nothing was said: the old target kept serving as if nothing had changed.
+    const app = new TempApp({
+      "configs/a.ts": `export const c = "a";\n`,
+      "configs/b.ts": `export const c = "b";\n`,
+      "shared-one/s.ts": `export const s = "one";\n`,
+      "shared-two/s.ts": `export const s = "two";\n`,
+      "app/app.ts": `import { c } from "./cfg";\nimport { s } from "./shared/s.ts";\n${plainApp('c + "/" + s')}`,
+    });
+    apps.push(app);
+    symlinkSync("../configs/a.ts", app.path("app/cfg.ts"));
+    symlinkSync("../shared-one", app.path("app/shared"));
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.path("app") });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("a/one");
+    const mark = dev.output.length;
+    symlinkSync("../shared-two", app.path("app/shared.new"));
+    renameSync(app.path("app/shared.new"), app.path("app/shared"));
+    await dev.waitFor(/shared changed, a symbolic link an import goes through.*restart tsgi-dev/, 3000, mark);
+    unlinkSync(app.path("app/cfg.ts"));
+    await until(() => dev.count(/cfg\.ts changed, a symbolic link/) === 1, 3000);
+    // The target's own edits still reload.
+    app.write("configs/a.ts", `export const c = "a2";\n`);
+    await until(async () => (await get(url)).text === "a2/one", 3000);
+    await Bun.sleep(300);
+    expect(dev.count(/reloaded in/)).toBe(1);
+    expect(dev.count(/symbolic link an import goes through/)).toBe(2);
   });
 
   test("while the app fails to load, a save without changes (touch) retries", async () => {

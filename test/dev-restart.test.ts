@@ -278,6 +278,37 @@ export default function app(environ: any, startResponse: any) {
     expect((await get(url)).text).toBe("two");
   }, 30_000);
 
+  test("a symbolic link an import goes through (a file's, a directory's) repointed, removed or put back restarts: the new process follows it", async () => {
+    // Before, only the real files Bun resolved the imports to were watched: a link repointed or removed
+    // went unnoticed and the old target kept serving (the known "symlink removal unnoticed" gap).
+    const app = new TempApp({
+      "configs/a.ts": `export const c = "a";\n`,
+      "configs/b.ts": `export const c = "b";\n`,
+      "shared-one/s.ts": `export const s = "one";\n`,
+      "shared-two/s.ts": `export const s = "two";\n`,
+      "app/app.ts": `import { c } from "./cfg.ts";\nimport { s } from "./shared/s.ts";\n${APP("v1").replace('"v1 " + process.pid', 'c + "/" + s')}`,
+    });
+    apps.push(app);
+    // As `ln -sfn` does it: a new link renamed over the old one.
+    const relink = (target: string, link: string) => {
+      symlinkSync(target, app.path(link + ".new"));
+      renameSync(app.path(link + ".new"), app.path(link));
+    };
+    symlinkSync("../configs/a.ts", app.path("app/cfg.ts"));
+    symlinkSync("../shared-one", app.path("app/shared"));
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.path("app") });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("a/one");
+    relink("../configs/b.ts", "app/cfg.ts");
+    await until(async () => (await get(url)).text === "b/one", 10_000);
+    relink("../shared-two", "app/shared");
+    await until(async () => (await get(url)).text === "b/two", 10_000);
+    rmSync(app.path("app/cfg.ts"));
+    await until(async () => (await get(url)).text.includes("Cannot find module './cfg.ts'"), 10_000);
+    symlinkSync("../configs/a.ts", app.path("app/cfg.ts"));
+    await until(async () => (await get(url)).text === "a/two", 10_000);
+  }, 40_000);
+
   test("a module a request imports by a computed specifier is watched from then on: saving it restarts", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

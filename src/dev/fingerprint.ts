@@ -7,13 +7,25 @@
  * `versioning.ts`); both use {@link fingerprintBytes}, so they compare.
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 
-/** A short hash of the file's bytes, or `"missing"` when it cannot be read. */
+/**
+ * A short hash of the file's bytes, or `"missing"` when it cannot be read.
+ * A symbolic link to a directory (one an import goes through, `./shared`
+ * → `../shared-real`) is `"dir-link:"` and its target as written, so
+ * repointing it is a change.
+ */
 export function fingerprint(path: string): string {
   try {
     return fingerprintBytes(readFileSync(path));
-  } catch {
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EISDIR") {
+      try {
+        return `dir-link:${readlinkSync(path)}`;
+      } catch {
+        // a directory itself
+      }
+    }
     return "missing";
   }
 }

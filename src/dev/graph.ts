@@ -5,8 +5,9 @@
  * files in the module cache and the watcher watches them.
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
-import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
+import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
+import { fingerprint } from "./fingerprint.ts";
 import { parse as parseJsonc } from "jsonc-parser";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { resolvePlain } from "./versioning.ts";
@@ -45,6 +46,14 @@ export interface ModuleGraph {
    * can fix the app, so they are watched too. Absolute paths.
    */
   missing: string[];
+  /**
+   * The symbolic links an import reaches a file through (`./cfg.ts` →
+   * `../configs/a.ts`, a directory `./shared` → `../shared-real`), which the
+   * files above do not show: Bun resolves each import to the real path.
+   * Replacing, repointing or removing one changes what the import names.
+   * Absolute paths of the links themselves; see {@link isImportLink}.
+   */
+  links: string[];
 }
 
 /** Extensions Bun tries for an extensionless relative import, in its order. */
@@ -85,6 +94,7 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
   const seen = new Set<string>([entry]);
   const unreadable: string[] = [];
   const missing = new Set<string>();
+  const links = new Set<string>();
   const queue = [entry];
   while (queue.length > 0 && seen.size <= limit) {
     const file = queue.shift()!;
@@ -105,12 +115,78 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
       }
       const clean = stripQuery(resolved);
       if (!isUserFile(clean)) continue;
+      for (const link of linksOfImport(imp.path, dir)) if (isUserFile(link)) links.add(link);
       if (seen.has(clean)) continue;
       seen.add(clean);
       queue.push(clean);
     }
   }
-  return { files: [...seen], unreadable, missing: [...missing].filter((f) => !seen.has(f)) };
+  for (const link of links) importLinks.add(link);
+  return { files: [...seen], unreadable, missing: [...missing].filter((f) => !seen.has(f)), links: [...links] };
+}
+
+/** Every link {@link scanGraph} found on an import's path in this process (see {@link isImportLink}). */
+const importLinks = new Set<string>();
+
+/**
+ * Whether `path` is a symbolic link an import of the app went through, as
+ * {@link scanGraph} found it (`ModuleGraph.links`): Bun's resolver keeps
+ * the real path it found for the life of the process, so a change to the
+ * link applies only in a new process.
+ */
+export function isImportLink(path: string): boolean {
+  return importLinks.has(path);
+}
+
+/**
+ * What the link at `path` is now, to tell whether it changed: `link:` and
+ * its target as written, else the file's fingerprint (a link replaced by a
+ * file), or `"missing"`. Unlike the content fingerprint, an edit of the
+ * file it points to does not change it.
+ */
+export function linkPrint(path: string): string {
+  try {
+    return `link:${readlinkSync(path)}`;
+  } catch {
+    return fingerprint(path);
+  }
+}
+
+/**
+ * The symbolic links on the path a relative or absolute import names, from
+ * the importer's directory `dir` (real, as Bun gives every module): the
+ * links among the path's components, and those its targets' paths go
+ * through, in the order met. `[]` for a package specifier (its
+ * `node_modules` link changes with an install, after which tsgi-dev is
+ * restarted anyway), for an import through no link, and on Windows. The
+ * path is the first of {@link missingCandidates} that exists, as Bun tries
+ * them.
+ */
+function linksOfImport(specifier: string, dir: string): string[] {
+  if (sep !== "/") return [];
+  const lexical = missingCandidates(specifier, dir).find((c) => existsSync(c));
+  if (lexical === undefined) return [];
+  const links: string[] = [];
+  let rest = lexical.split("/").filter(Boolean);
+  let at = "/";
+  for (let hops = 0; rest.length > 0; ) {
+    const p = join(at, rest.shift()!);
+    let target: string;
+    try {
+      if (!lstatSync(p).isSymbolicLink()) {
+        at = p;
+        continue;
+      }
+      target = readlinkSync(p);
+    } catch {
+      break;
+    }
+    if (++hops > 40) break;
+    links.push(p);
+    rest = [...resolve(at, target).split("/").filter(Boolean), ...rest];
+    at = "/";
+  }
+  return links;
 }
 
 /** The files Bun's resolver reads settings from (`paths`, `baseUrl`, JSX, decorators), by name. */

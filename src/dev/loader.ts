@@ -116,8 +116,9 @@ export class AppLoader {
 
   /**
    * The user files of the app's module graph as last scanned (entry first),
-   * including files that failed to import, and the `tsconfig.json` files
-   * that apply to them (see `resolverConfigs`): the set to watch.
+   * including files that failed to import, the `tsconfig.json` files
+   * that apply to them (see `resolverConfigs`) and the symbolic links
+   * imports go through (see `ModuleGraph.links`): the set to watch.
    */
   get files(): string[] {
     return [...this.#known];
@@ -131,13 +132,14 @@ export class AppLoader {
     const started = performance.now();
     this.#loads++;
     const { file, exportName } = this.spec;
-    const graph = existsSync(file) ? scanGraph(file) : { files: [file], missing: [] };
+    const graph = existsSync(file) ? scanGraph(file) : { files: [file], missing: [], links: [] };
     this.discover(); // what requests imported since the last look, before the cache forgets it
     this.#evict();
     for (const f of this.#dynamic) if (!existsSync(f)) this.#dynamic.delete(f);
     // Missing import targets are watched too: creating one can fix the app. So are the
-    // tsconfig.json files Bun resolves them with (a change takes a new process to apply).
-    this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic, ...resolverConfigs(graph.files)]);
+    // tsconfig.json files Bun resolves them with, and the symbolic links imports go through (a change
+    // to either takes a new process to apply).
+    this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic, ...resolverConfigs(graph.files), ...graph.links]);
     const done = <T extends object>(r: T) => {
       this.discover();
       return { ...r, files: [...this.#known], ms: performance.now() - started };

@@ -10,7 +10,7 @@
 import { dirname, isAbsolute, relative } from "node:path";
 import type { ApplicationKind } from "../fetch/index.ts";
 import { fingerprint } from "./fingerprint.ts";
-import { isResolverConfig } from "./graph.ts";
+import { isImportLink, isResolverConfig, linkPrint } from "./graph.ts";
 import type { Application } from "../spec.ts";
 import { escapeControls } from "../server/log.ts";
 import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
@@ -116,6 +116,8 @@ export class Reloader {
   #loading: Promise<ReloadOutcome> | null = null;
   #queued: { paths: Set<string>; promise: Promise<ReloadOutcome> } | null = null;
   #fingerprints = new Map<string, string>();
+  /** The symbolic links imports go through, as first loaded or last warned about (see `linkPrint`). */
+  #links = new Map<string, string>();
   #reloads = 0;
 
   constructor(loader: AppLoader, options: ReloaderOptions) {
@@ -184,7 +186,8 @@ export class Reloader {
    * changed nothing); when none is left the reload is skipped. While the
    * app is failing to load, every event retries. A changed `tsconfig.json`
    * is not reloaded (Bun's resolver reads it once per process): it gets a
-   * warning that says to restart, once per change.
+   * warning that says to restart, once per change. So does a changed
+   * symbolic link an import goes through (Bun keeps what it resolved to).
    */
   reload(paths: string[]): Promise<ReloadOutcome> {
     if (paths.some(isResolverConfig)) {
@@ -199,6 +202,20 @@ export class Reloader {
         );
       }
       paths = paths.filter((p) => !isResolverConfig(p));
+      if (paths.length === 0) return Promise.resolve("skipped");
+    }
+    if (paths.some(isImportLink)) {
+      for (const p of paths.filter(isImportLink)) {
+        const now = linkPrint(p);
+        if (this.#links.get(p) === now) continue;
+        this.#links.set(p, now);
+        const say = this.#options.logger.warn ?? this.#options.logger.info;
+        say.call(
+          this.#options.logger,
+          `${display(p)} changed, a symbolic link an import goes through: Bun resolves each import once per process, so the app keeps the file it pointed to until you restart tsgi-dev (--reload=restart restarts by itself)`,
+        );
+      }
+      paths = paths.filter((p) => !isImportLink(p));
       if (paths.length === 0) return Promise.resolve("skipped");
     }
     if (this.#loading) {
@@ -350,6 +367,7 @@ export class Reloader {
       else if (!fp.has(f)) fp.set(f, fingerprint(f));
     }
     this.#fingerprints = fp;
+    for (const f of result.files) if (isImportLink(f) && !this.#links.has(f)) this.#links.set(f, linkPrint(f));
     this.#options.onGraph?.(result.files, fp);
     const late = result.files.filter((f) => !before.has(f) && this.#watches(f) && fingerprint(f) !== fp.get(f));
     if (result.ok) {

@@ -13,7 +13,7 @@
  * @module
  */
 import { watch, type FSWatcher } from "chokidar";
-import { readdirSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 
 /** Directory names never watched unless a graph file is inside one. */
@@ -198,9 +198,19 @@ export class DevWatcher {
     });
     this.#ready = new Promise((r) => this.#watcher.once("ready", () => r()));
     this.#watcher.on("all", (event, path) => {
-      if (event === "addDir") this.#newDir(resolve(this.#cwd, path));
-      if (event === "addDir" || event === "unlinkDir") return;
-      this.#event(resolve(this.#cwd, path));
+      const abs = resolve(this.#cwd, path);
+      if (event === "addDir") this.#newDir(abs);
+      // A graph path that is a directory: a symbolic link an import goes through (`./shared` → `../shared-real`).
+      if ((event === "addDir" || event === "unlinkDir") && !this.#graph.has(abs)) return;
+      this.#event(abs);
+    });
+    // chokidar raises nothing when a symbolic link to a directory is replaced by another (`ln -sfn`: a
+    // rename over it, the path still a directory); its directory's own event names it.
+    this.#watcher.on("raw", (_event, name, details) => {
+      const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (typeof name !== "string" || name === "" || typeof dir !== "string") return;
+      const abs = resolve(this.#cwd, dir, name);
+      if (this.#graph.has(abs) && (isLink(abs) || statKind(abs) === "dir")) this.#event(abs);
     });
     this.#watcher.on("error", (e) => this.#options.onError?.(e instanceof Error ? e : new Error(String(e))));
     // The initial scan is asynchronous too, with ignoreInitial: a graph file saved or deleted before it reaches it.
@@ -438,7 +448,9 @@ export class DevWatcher {
     if (this.#graph.has(abs)) return this.#ignoredByUser(abs);
     if (this.#extraRoots.includes(abs) || this.#dirs.has(abs) || this.#bridgeDirs.has(abs)) return false;
     // A directory watched for its graph files: nothing else of it (other files, subdirectories).
+    // Nor what is in a graph path that is a directory (a link an import goes through: the link is watched, not its tree).
     const parent = dirname(abs);
+    if (this.#graph.has(parent) && !this.#underExtra(abs)) return true;
     if ((this.#dirs.has(parent) || this.#bridgeDirs.has(parent)) && !this.#underExtra(abs)) return true;
     // The default ignores apply below the working directory, or below the --watch directory a path
     // outside it is in (`--watch ../lib` does not watch `../lib/node_modules`).
@@ -582,6 +594,14 @@ function signature(path: string): string {
     return `${st.size}:${st.mtimeMs}:${st.ino}`;
   } catch {
     return "missing";
+  }
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 
