@@ -250,9 +250,15 @@ describe("server-side rules: the call and the environ", () => {
   });
   test("environ-cgi-string", async () => {
     await bad("environ-cgi-string", { SERVER_PORT: 80 });
-    await bad("environ-cgi-string", { HTTP_X: undefined });
+    await bad("environ-cgi-string", { HTTP_X: null });
+    await bad("environ-cgi-string", { REQUEST_URI: 5 });
     // keys with a dot are extensions, not checked
     await serve(v(ok).app, env({ "my.ext": 5 }));
+    // spec.md: an optional key set to undefined is absent (Environ's HTTP_* type is string | undefined),
+    // as a middleware that strips a field with `environ.HTTP_AUTHORIZATION = undefined` leaves it
+    await serve(v(ok).app, env({ HTTP_AUTHORIZATION: undefined, CONTENT_TYPE: undefined, REMOTE_ADDR: undefined, HTTP_CONTENT_TYPE: undefined }));
+    // a required one is still required to be a string
+    await bad("environ-cgi-string", { SERVER_NAME: undefined });
   });
   test("environ-latin1", async () => {
     await bad("environ-latin1", { PATH_INFO: "/\u20ac" });

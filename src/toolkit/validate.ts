@@ -53,7 +53,7 @@ export const RULES = {
   "environ-type": [SECTIONS.environ, "server", "environ is a plain object (not null, not an array)"],
   "environ-required": [SECTIONS.environ, "server", "required environ keys are present"],
   "environ-content-headers": [SECTIONS.environ, "server", "no HTTP_CONTENT_TYPE / HTTP_CONTENT_LENGTH keys (use CONTENT_TYPE / CONTENT_LENGTH)"],
-  "environ-cgi-string": [SECTIONS.environ, "server", "CGI keys (no '.') have string values"],
+  "environ-cgi-string": [SECTIONS.environ, "server", "CGI keys (no '.') have string values (an optional one may be undefined: absent)"],
   "environ-latin1": [SECTIONS.unicode, "server", "request-derived CGI values are latin-1 native strings"],
   "environ-request-method": [SECTIONS.environ, "server", "REQUEST_METHOD is a non-empty token"],
   "environ-version": [SECTIONS.environ, "server", "tsgi.version is an array of two integers"],
@@ -196,11 +196,14 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
     if (!(key in env)) fail("environ-required", `environ is missing the required key ${JSON.stringify(key)}`);
   }
   for (const key of ["HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"]) {
-    if (key in env) fail("environ-content-headers", `environ must not have the key ${key} (use ${key.slice(5)})`);
+    if (env[key] !== undefined) fail("environ-content-headers", `environ must not have the key ${key} (use ${key.slice(5)})`);
   }
+  const required: ReadonlySet<string> = new Set(REQUIRED_KEYS);
   for (const key of Object.keys(env)) {
     if (key.includes(".")) continue; // an extension; its type is not ours to check
     const v = env[key];
+    // spec.md: an optional key set to undefined is absent (the Environ type allows it: `HTTP_*: string | undefined`).
+    if (v === undefined && !required.has(key)) continue;
     if (typeof v !== "string") fail("environ-cgi-string", `environ[${JSON.stringify(key)}] must be a string, got ${show(v)}`);
     if (REQUEST_KEY.test(key) && !isLatin1(v)) {
       fail("environ-latin1", `environ[${JSON.stringify(key)}] holds a character above U+00FF: ${JSON.stringify(v)}`);
