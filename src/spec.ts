@@ -47,8 +47,10 @@ export type ExcInfo = unknown;
  * socket (so awaiting it applies backpressure) and rejects if the client has
  * gone away. New applications should return a body iterable instead.
  *
- * @throws TypeError when `data` is not a `Uint8Array`.
- * @throws Error when called after the response ended.
+ * @throws TypeError when `data` is not a `Uint8Array` (or rejects with it:
+ *   an `async` implementation does).
+ * @throws Error when called before `startResponse` or after the response
+ *   ended (or rejects with it, as for the `TypeError`).
  */
 export type WriteCallable = (data: Uint8Array) => Promise<void>;
 
@@ -101,8 +103,10 @@ export type Body = (Iterable<Uint8Array> | AsyncIterable<Uint8Array>) & {
  * A TSGI application (PEP 3333 "The Application/Framework Side"): called
  * once per request with the request's {@link Environ} and a
  * {@link StartResponse}; returns, or resolves to, the response {@link Body}.
- * It must call `startResponse` before the first body chunk is produced
- * (before it returns, or during the first iteration step).
+ * It must call `startResponse` before the server receives the first
+ * non-empty body chunk (before it returns, or during the iteration step
+ * that produces that chunk; empty chunks before it send nothing), and for
+ * an empty body before iteration ends.
  */
 export type Application = (
   environ: Environ,
