@@ -156,6 +156,51 @@ describe("docs examples", () => {
     }, 15_000);
   }
 
+  // The middleware examples (`export function name(app: Application): Application`) wrap
+  // applications of each kind, behind validator() on both sides, on the tsgi server: the response
+  // passes through, and a byte count one logs is the body's length (write() bytes included).
+  const middlewares = examples.flatMap((ex) =>
+    /^declare function /m.test(ex.source) ? [] :
+      [...ex.source.matchAll(/^export function (\w+)\(app: Application\): Application/gm)].map((m) => ({ ...ex, name: m[1]! })));
+  test("the middleware examples are found", () => {
+    expect(middlewares.map((m) => m.name)).toEqual(expect.arrayContaining(["requestId", "sessions"]));
+  });
+  const inners: Record<string, Application> = {
+    array: (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [new TextEncoder().encode("an array body\n")];
+    },
+    generator: (_e, sr) =>
+      (async function* () {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        yield new TextEncoder().encode("a generator");
+        yield new Uint8Array(0);
+        yield new TextEncoder().encode(" body\n");
+      })(),
+    "write()": async (_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+      await write(new TextEncoder().encode("written, "));
+      return [new TextEncoder().encode("then returned\n")];
+    },
+  };
+  for (const mw of middlewares) {
+    for (const [kind, inner] of Object.entries(inners)) {
+      test(`${mw.where}: ${mw.name}() around a ${kind} body, behind validator() on both sides`, async () => {
+        const wrap = (await import(join(mw.dir, "example.ts")))[mw.name] as (app: Application) => Application;
+        const s = startServer(validator(wrap(validator(inner))));
+        const res = await fetch(`${s.url}/`);
+        const text = await res.text();
+        expect(res.status).toBe(200);
+        const direct = await fetch(`${startServer(inner).url}/`).then((r) => r.text());
+        expect(text).toBe(direct);
+        const log = s.errors.join("");
+        const counted = /(\d+) body bytes/.exec(log);
+        if (counted) expect(Number(counted[1])).toBe(Buffer.byteLength(text));
+        expect(log.replace(/^request \S+: \d+ body bytes\n/gm, "")).toBe("");
+      }, 15_000);
+    }
+  }
+
   const scripts = examples
     .filter((e) => !/^export /m.test(e.source))
     .map((e) => ({ ...e, expected: expectedOutput(e.source) }))
