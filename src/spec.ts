@@ -15,7 +15,9 @@ export const TSGI_VERSION = [1, 0] as const;
  * A response header list: `[field-name, field-value]` pairs in the order they
  * are sent. Names and values are strings of latin-1 characters (each char one
  * byte, code point <= 0xFF), as PEP 3333 "Unicode Issues" requires of native
- * strings. Names are RFC 9110 tokens; values hold no CR, LF or NUL.
+ * strings. Names are RFC 9110 tokens; values hold no control characters
+ * but HTAB (no CR, LF or NUL). There is no `Status` field (the status is
+ * `startResponse`'s first argument).
  */
 export type ResponseHeaders = Array<[name: string, value: string]>;
 
@@ -58,7 +60,9 @@ export type WriteCallable = (data: Uint8Array) => Promise<void>;
  * `startResponse(status, headers, excInfo?)` (PEP 3333 "The start_response()
  * Callable").
  *
- * - `status`: `"200 OK"`: a three-digit code, a space, a reason phrase.
+ * - `status`: `"200 OK"`: a three-digit code from 200 to 599 (a 1xx is
+ *   interim, never a final response), a space, a reason phrase (may be
+ *   empty).
  * - `headers`: see {@link ResponseHeaders}; the list is not copied until the
  *   headers are sent, so the application may still modify it before its first
  *   non-empty body chunk (PEP 3333 permits servers to rely on that). The
@@ -76,7 +80,9 @@ export type WriteCallable = (data: Uint8Array) => Promise<void>;
  * @throws Error when called a second time without `excInfo`.
  * @throws the `excInfo` value when headers were already sent.
  * @throws TypeError when the status, a field name or a field value is not
- *   well-formed (CR, LF, NUL, a non-token name, a non-latin-1 character).
+ *   well-formed (a code outside 200-599 or no space after it, a control
+ *   character other than HTAB such as CR, LF or NUL, a non-token name, a
+ *   non-latin-1 character).
  */
 export type StartResponse = (
   status: string,
@@ -210,7 +216,12 @@ export type FileLike =
  */
 export type FileWrapperFactory = (filelike: FileLike, blksize?: number) => Body;
 
-/** eventlet's post hook entry: `[fn, args, kwargs]`, called as `fn(environ, ...args, kwargs)`. */
+/**
+ * eventlet's post hook entry: `[fn, args?, kwargs?]`, called after the
+ * response and the body's `close()` as `fn(environ, ...args, kwargs)`,
+ * `kwargs` passed only when present; a returned promise is awaited before
+ * the next hook, and an error is logged without stopping the others.
+ */
 export type PostHook = [
   fn: (environ: Environ, ...rest: unknown[]) => unknown,
   args?: unknown[],
