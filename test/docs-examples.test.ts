@@ -201,6 +201,39 @@ describe("docs examples", () => {
     }
   }
 
+  // spec.md's CGI gateway (`runWithCgi`), the spec's own server, run as a CGI script would be: the
+  // request in environment variables and stdin, the response on stdout.
+  const cgi = examples.find((e) => /^export async function runWithCgi\(/m.test(e.source));
+  test("spec.md's CGI gateway example is found", () => {
+    expect(cgi).toBeDefined();
+  });
+  const runCgi = async (app: string, body = "", validate = true) => {
+    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "fixtures-proc/spec-cgi-apps.ts")], {
+      cwd: cgi!.dir,
+      env: { CGI_EXAMPLE: join(cgi!.dir, "example.ts"), APP: app, VALIDATE: validate ? "1" : "0", REQUEST_METHOD: body ? "POST" : "GET", PATH_INFO: "/x", CONTENT_LENGTH: String(body.length) },
+      stdin: new TextEncoder().encode(body),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const timer = setTimeout(() => proc.kill(), 10_000);
+    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    await proc.exited;
+    clearTimeout(timer);
+    return { out, err };
+  };
+  test.skipIf(!cgi)("spec.md's CGI gateway serves applications behind validator() (its server side checked)", async () => {
+    expect(await runCgi("echo", "hello")).toEqual({ out: "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nPOST /x [hello]\n", err: "" });
+    expect(await runCgi("written")).toEqual({ out: "Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nwritten, returned\n", err: "" });
+  }, 30_000);
+  test.skipIf(!cgi)("spec.md's CGI gateway lets no CR or LF through: a swallowed TypeError, a list changed after startResponse", async () => {
+    for (const app of ["swallowed", "changed"]) {
+      const { out, err } = await runCgi(app, "", false);
+      expect(out).not.toContain("injected");
+      expect(out).toStartWith("Status: 500 Internal Server Error\r\n");
+      expect(err).toContain("TypeError");
+    }
+  }, 30_000);
+
   const scripts = examples
     .filter((e) => !/^export /m.test(e.source))
     .map((e) => ({ ...e, expected: expectedOutput(e.source) }))
