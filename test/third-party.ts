@@ -218,12 +218,18 @@ function runApp(app: Application, environ: Environ, head: boolean, log: (s: stri
     await wait;
   };
 
-  const write: WriteCallable = async (data) => {
+  const writeNow = async (data: Uint8Array): Promise<void> => {
     if (!(data instanceof Uint8Array)) throw new TypeError(`body chunk must be a Uint8Array, got ${typeName(data)}`);
     if (over) throw new Error("write() after the response ended");
     if (recorded === null) throw new Error("write() before startResponse()");
     if (!sent) sendHead();
     await push(data);
+  };
+  // spec.md: a rejection is marked handled, so a write() called as a statement cannot end the process.
+  const write: WriteCallable = (data) => {
+    const p = writeNow(data);
+    p.catch(() => {});
+    return p;
   };
   const startResponse: StartResponse = (status, headers, excInfo) => {
     if (excInfo !== undefined && excInfo !== null) {
