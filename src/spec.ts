@@ -8,8 +8,13 @@
  * @module
  */
 
-/** The TSGI version tuple carried in `environ["tsgi.version"]`. */
-export const TSGI_VERSION = [1, 0] as const;
+/**
+ * The TSGI version tuple carried in `environ["tsgi.version"]`: `[1, 0]`,
+ * frozen (a Python tuple is immutable; every request's environ shares this
+ * one array, so a write into it throws a TypeError in strict code instead
+ * of changing later requests).
+ */
+export const TSGI_VERSION: readonly [1, 0] = Object.freeze([1, 0] as const);
 
 /**
  * A response header list: `[field-name, field-value]` pairs in the order they

@@ -521,3 +521,24 @@ describe("bodies that fail before the first chunk", () => {
     expect(s.errors.join("")).toContain("no iterator for you");
   });
 });
+
+describe("environ values shared between requests", () => {
+  test("tsgi.version is a frozen tuple: an app writing into it (plain JS) changes no later request's", async () => {
+    const seen: string[] = [];
+    const { port } = start((environ, sr) => {
+      const version = environ["tsgi.version"] as unknown as number[];
+      try {
+        version[0] = 9; // strict-mode module code: a TypeError on a frozen array
+        seen.push("written");
+      } catch (error) {
+        seen.push((error as Error).name);
+      }
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(JSON.stringify(environ["tsgi.version"]))];
+    });
+    const bodies: string[] = [];
+    for (let i = 0; i < 2; i++) bodies.push(await (await fetch(`http://127.0.0.1:${port}/`)).text());
+    expect(bodies).toEqual(["[1,0]", "[1,0]"]);
+    expect(seen).toEqual(["TypeError", "TypeError"]);
+  });
+});
