@@ -545,6 +545,17 @@ describe("BaseHandler: startResponse and write rules", () => {
     h.startResponse("200 OK", []);
     await expect(h.write("x" as never)).rejects.toThrow(TypeError);
   });
+  test("write() after the response is complete says so (not 'before startResponse()'), and writes nothing", async () => {
+    const h = new ErrorHandler();
+    let late: ((data: Uint8Array) => Promise<void>) | undefined;
+    await h.run((_e, s) => {
+      late = s("200 OK", [["Content-Length", "2"]]);
+      return [enc.encode("ok")];
+    });
+    const before = h.out.text;
+    await expect(late!(enc.encode("late"))).rejects.toThrow("write() was called after the response ended");
+    expect(h.out.text).toBe(before);
+  });
   test("a non-Uint8Array body chunk becomes a 500", async () => {
     const h = new ErrorHandler();
     await h.run((_e, s) => {

@@ -227,6 +227,7 @@ export abstract class BaseHandler {
    * and not already set.
    */
   setupEnviron(): void {
+    this.responseEnded = false;
     const env = { ...this.osEnviron } as unknown as Environ;
     this.environ = env;
     this.addCgiVars();
@@ -384,6 +385,9 @@ export abstract class BaseHandler {
     }
   }
 
+  /** Set by {@link close}: a later write() (an app's task still running) rejects, naming the cause. */
+  private responseEnded = false;
+
   /** The last write() in progress: each write starts when the one before it ended. */
   private writeChain: Promise<void> = Promise.resolve();
 
@@ -393,10 +397,12 @@ export abstract class BaseHandler {
    * in order, each after the one before it, even when the app does not
    * await them.
    * @throws TypeError (rejects) when `data` is not a Uint8Array.
-   * @throws Error (rejects) when called before startResponse.
+   * @throws Error (rejects) when called before startResponse, or after the
+   *   response ended ({@link close} ran; the tsgi server's message).
    */
   async write(data: Uint8Array): Promise<void> {
     if (!(data instanceof Uint8Array)) throw new TypeError("write() argument must be a Uint8Array");
+    if (this.responseEnded) throw new Error("write() was called after the response ended");
     if (!this.status) throw new Error("write() before startResponse()");
     const next = this.writeChain.then(() => this.writeInOrder(data));
     this.writeChain = next.then(
@@ -501,6 +507,7 @@ export abstract class BaseHandler {
    */
   async close(): Promise<void> {
     await this.writeChain; // write() calls the app did not await
+    this.responseEnded = true;
     try {
       const c = (this.result as { close?: () => unknown } | null)?.close;
       if (typeof c === "function") await c.call(this.result);
