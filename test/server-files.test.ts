@@ -9,7 +9,7 @@ import { join } from "node:path";
 import staticApp from "../fixtures/static/app.ts";
 import type { Application } from "../src/spec.ts";
 import { FileWrapper } from "../src/toolkit/util.ts";
-import { get, rawOne, startServer } from "./helpers.ts";
+import { enc, get, rawOne, startServer } from "./helpers.ts";
 
 const s = startServer(staticApp);
 afterAll(() => s.server.close({ timeout: 100 }));
@@ -85,6 +85,34 @@ describe("file_wrapper fast path", () => {
     const res = await fetch(`${f.url}/empty.bin`);
     expect(res.headers.get("content-length")).toBe("0");
     expect((await res.arrayBuffer()).byteLength).toBe(0);
+  });
+
+  test("HEAD of an empty file gets GET's Content-Length: 0 (RFC 9110 §9.3.2), on the server, through toFetchHandler on Bun.serve and through fromFetchHandler; an empty array body to HEAD still gets none", async () => {
+    const { fromFetchHandler, toFetchHandler } = await import("../src/fetch/index.ts");
+    const emptyFile: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+      return environ["tsgi.file_wrapper"]!(Bun.file(join(dir, "empty.bin")));
+    };
+    const bridged = startServer(fromFetchHandler(() => new Response(Bun.file(join(dir, "empty.bin")))));
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(emptyFile) });
+    const skipped = startServer((environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return environ.REQUEST_METHOD === "HEAD" ? [] : [enc("hello")];
+    });
+    try {
+      for (const port of [f.port, bridged.port, bun.port!]) {
+        for (const method of ["GET", "HEAD"]) {
+          const r = await rawOne(port, `${method} /empty.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { until: (d) => d.includes("\r\n\r\n") });
+          expect(`${port} ${method} ${r.response!.status} ${r.response!.headers["content-length"]} ${r.response!.headers["transfer-encoding"]}`).toBe(`${port} ${method} 200 0 undefined`);
+        }
+      }
+      const head = await rawOne(skipped.port, "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+      expect(head.response!.headers["content-length"]).toBeUndefined();
+    } finally {
+      bun.stop(true);
+      await bridged.server.close({ timeout: 100 });
+      await skipped.server.close({ timeout: 100 });
+    }
   });
 
   test("iterated (through a middleware), a wrapper over a missing file fails like the fast path: 500, never an empty 200; an empty file is still empty", async () => {

@@ -190,7 +190,7 @@ class FetchSink implements ResponseSink {
    * a tunnel's answer does not carry (docs/fetch.md).
    * @throws TypeError for an invalid or conflicting Content-Length (nothing is sent).
    */
-  start(status: string, headers: ResponseHeaders, bodyLength: number): void {
+  start(status: string, headers: ResponseHeaders, bodyLength: number, exact = false): void {
     const code = Number(status.slice(0, 3));
     const h = new Headers();
     let declared = -1;
@@ -226,7 +226,7 @@ class FetchSink implements ResponseSink {
       this.resolveResponse(new Response(null, init));
     } else if (this.method === "HEAD") {
       this.discardsBody = true;
-      if (length > 0 || declared === 0) {
+      if (length > 0 || declared === 0 || (exact && length === 0)) {
         h.set("content-length", String(length));
         this.resolveResponse(new Response(null, init));
       } else {

@@ -24,9 +24,13 @@ export interface ResponseSink {
   /**
    * Send the status line and header section now. `bodyLength` is the body's
    * length in bytes when the gateway knows it (an array body, a file), else
-   * -1. May throw (e.g. an invalid Content-Length); nothing is sent then.
+   * -1. `exact` (default false) says that length is the resource's whatever
+   * the method (a file's size): a HEAD answer then carries it even when it
+   * is 0, as GET's does (RFC 9110 §9.3.2), where an empty array body to HEAD
+   * may be an app skipping the body. May throw (e.g. an invalid
+   * Content-Length); nothing is sent then.
    */
-  start(status: string, headers: ResponseHeaders, bodyLength: number): void;
+  start(status: string, headers: ResponseHeaders, bodyLength: number, exact?: boolean): void;
   /**
    * Send body bytes. Returns `false` when the caller should await
    * {@link drain} before producing more (backpressure).
@@ -326,7 +330,7 @@ class Invocation implements Running {
       // PEP 3333: a Content-Length shorter than the file means send that many bytes.
       const declared = declaredLength(this.headers!);
       const blob = sized && declared >= 0 && declared < file.size ? file.slice(0, declared) : file;
-      if (!this.headersSent) this.sendHead(sized ? blob.size : -1);
+      if (!this.headersSent) this.sendHead(sized ? blob.size : -1, sized);
       if (this.sink.discardsBody) {
         // HEAD, 204, 304: the header section is all.
       } else if (sized && blob.size <= SMALL_FILE) {
@@ -430,14 +434,14 @@ class Invocation implements Running {
     return this.sink.write(joined);
   }
 
-  private sendHead(bodyLength: number): void {
+  private sendHead(bodyLength: number, exact = false): void {
     const status = this.status;
     // Arrays, write() and the end of the body check first: here, a chunk of an iterated body came first.
     if (status === null) throw chunkBeforeStartResponseError();
     // The app may have changed the list after startResponse (PEP 3333 allows
     // it until the first chunk), so check again what goes on the wire.
     checkHeaders(this.headers);
-    this.sink.start(status, this.headers!, bodyLength);
+    this.sink.start(status, this.headers!, bodyLength, exact);
     this.headersSent = true;
   }
 

@@ -756,7 +756,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
 
   // ---------------------------------------------------------------- ResponseSink
 
-  start(status: string, headers: ResponseHeaders, bodyLength: number): void {
+  start(status: string, headers: ResponseHeaders, bodyLength: number, exact = false): void {
     if (this.ending || this.closed || !this.responding) {
       // An abandoned application answering late: nothing more goes out.
       this.framing = Framing.None;
@@ -817,9 +817,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       // RFC 9110 §15.3.6: no content in a 205, and its end made explicit with `Content-Length: 0`.
       this.framing = Framing.None;
       length = 0;
-    } else if (isHead && declared < 0 && bodyLength === 0) {
+    } else if (isHead && declared < 0 && bodyLength === 0 && !exact) {
       // An app may skip the body for HEAD: `Content-Length: 0` could
       // contradict what GET sends, and RFC 9110 §8.6 allows omitting it.
+      // (An empty file is empty for GET too: it keeps its `Content-Length: 0`.)
       this.framing = Framing.None;
     } else if (declared >= 0 || bodyLength >= 0) {
       length = declared >= 0 ? declared : bodyLength;
