@@ -305,3 +305,57 @@ describe("handleError (gevent handle_error)", () => {
     expect(errors.join("")).toContain("Error in GET /p HTTP/1.1: Error: broken /p");
   });
 });
+
+describe("option types checked when the server is created", () => {
+  test("a handlerClass, environClass, ignoredSocketErrors (or environ, tls, urlScheme, serverName, unix, multiprocess, logFormat, log, errorLog) of the wrong type is a TypeError naming the option from createServer() and makeServer(), not an empty reply to every request later", async () => {
+    const { createServer } = await import("../src/server/server.ts");
+    const { makeServer } = await import("../src/toolkit/simple-server.ts");
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ["handlerClass", { handlerClass: "x" }],
+      ["handlerClass", { handlerClass: () => new RequestHandler(null!, "", 0) }],
+      ["handlerClass", { handlerClass: class NotAHandler {} }],
+      ["environClass", { environClass: 5 }],
+      ["environClass", { environClass: {} }],
+      ["ignoredSocketErrors", { ignoredSocketErrors: "EPIPE" }],
+      ["ignoredSocketErrors", { ignoredSocketErrors: null }],
+      ["ignoredSocketErrors", { ignoredSocketErrors: [32] }],
+      ["environ", { environ: "ab" }],
+      ["tls", { tls: 5 }],
+      ["urlScheme", { urlScheme: 5 }],
+      ["serverName", { serverName: 5 }],
+      ["unix", { unix: 5 }],
+      ["multiprocess", { multiprocess: "yes" }],
+      ["logFormat", { logFormat: 5 }],
+      ["log", { log: 5 }],
+      ["errorLog", { errorLog: {} }],
+    ];
+    for (const [key, options] of bad) {
+      expect(() => createServer(hello, options)).toThrow(new RegExp(`^server option ${key} must be`));
+      let thrown: unknown = null;
+      try {
+        makeServer("127.0.0.1", 0, hello, { ...options, log: null });
+      } catch (error) {
+        thrown = error;
+      }
+      if (key !== "log") expect(`${key}: ${String(thrown)}`).toStartWith(`${key}: TypeError: server option ${key} must be`);
+    }
+    // What was accepted still is: a RequestHandler subclass, an environ class, a null environ and error log, a logger.
+    class Sub extends RequestHandler {}
+    class Env {
+      constructor(init: Environ) {
+        Object.assign(this, init, { "app.built": "yes" });
+      }
+    }
+    const seen: string[] = [];
+    const { port } = start((environ, sr) => (seen.push(String(environ["app.built"])), hello(environ, sr)), {
+      handlerClass: Sub,
+      environClass: Env as unknown as new (init: Environ) => Environ,
+      environ: null as unknown as undefined,
+      ignoredSocketErrors: [],
+    });
+    const r = await rawOne(port, get("/duck", "Connection: close\r\n"));
+    expect(r.response!.body.toString()).toBe("hi /duck");
+    expect(seen).toEqual(["yes"]);
+    expect(() => createServer(hello, { log: { info: () => {}, error: () => {} }, errorLog: null })).not.toThrow();
+  });
+});

@@ -303,6 +303,14 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
  *   0 to 0o7777; a `maxHttpVersion` other than `"HTTP/1.0"` and
  *   `"HTTP/1.1"`; a `scriptName` that is neither `""` nor a path starting
  *   with `/`.
+ * @throws TypeError on a value of the wrong type the server would only use
+ *   later: an `environClass` or `handlerClass` that is not a class (a
+ *   `handlerClass` without `RequestHandler`'s methods), an
+ *   `ignoredSocketErrors` that is not an array of strings, an `environ`
+ *   (other than `null`) or `tls` that is not an object, a `urlScheme`, `serverName` or `unix` that
+ *   is not a string, a `multiprocess` that is not a boolean, a `logFormat`
+ *   that is neither a string nor a function, a `log` or `errorLog` that is
+ *   neither `null`, a stream nor a logger.
  */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const given = stripUndefined(options);
@@ -353,7 +361,77 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
     throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);
   }
+  checkTypes(resolved);
   return resolved;
+}
+
+/** The methods the server calls on a `handlerClass` instance (`RequestHandler`'s). */
+const HANDLER_METHODS = ["getEnviron", "getStderr", "formatRequest", "logRequest", "handleError"] as const;
+
+/** Whether `v` can be called with `new` (a class, or a function that is not an arrow or a method); `v` is not called. */
+function isConstructor(v: unknown): boolean {
+  if (typeof v !== "function") return false;
+  try {
+    Reflect.construct(String, [], v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `v` for an option error: its JSON, or its kind when it has none (a function, a symbol). */
+function shown(v: unknown): string {
+  if (typeof v === "function") return isConstructor(v) ? "a function" : "a function that is not a constructor";
+  try {
+    return JSON.stringify(v) ?? typeof v;
+  } catch {
+    return typeof v;
+  }
+}
+
+/**
+ * The options whose value the server keeps and uses only later, per
+ * connection or per request (a class it instantiates, a list it searches, a
+ * value it puts in every environ): a wrong type from plain JavaScript would
+ * otherwise fail each request with a bare TypeError (an empty reply), or
+ * quietly do something else (`tls: 5` served TLS; a string
+ * `ignoredSocketErrors` matched by substring).
+ * @throws TypeError naming the option, what it must be and what it got.
+ */
+function checkTypes(o: ResolvedOptions): void {
+  const fail = (key: string, want: string, got: unknown): never => {
+    throw new TypeError(`server option ${key} must be ${want}, got ${shown(got)}`);
+  };
+  if (o.environClass !== undefined && !isConstructor(o.environClass)) fail("environClass", "a class (called with new and the environ)", o.environClass);
+  if (o.handlerClass !== undefined) {
+    if (!isConstructor(o.handlerClass)) fail("handlerClass", "a RequestHandler subclass", o.handlerClass);
+    const proto = (o.handlerClass as { prototype?: Record<string, unknown> }).prototype;
+    const missing = HANDLER_METHODS.filter((m) => typeof proto?.[m] !== "function");
+    if (missing.length > 0) {
+      throw new TypeError(`server option handlerClass must be a RequestHandler subclass; this class has no ${missing.join(", ")} method`);
+    }
+  }
+  const ignored = o.ignoredSocketErrors as unknown;
+  if (!Array.isArray(ignored) || ignored.some((c) => typeof c !== "string")) {
+    fail("ignoredSocketErrors", 'an array of error codes such as ["EPIPE", "ECONNRESET"]', ignored);
+  }
+  const environ = o.environ as unknown;
+  if (environ !== undefined && environ !== null && (typeof environ !== "object" || Array.isArray(environ))) fail("environ", "an object of environ keys", environ);
+  if (o.tls !== undefined && (typeof o.tls !== "object" || o.tls === null)) fail("tls", "an object of TLS options ({ cert, key })", o.tls);
+  for (const key of ["urlScheme", "serverName", "unix"] as const) {
+    if (o[key] !== undefined && typeof o[key] !== "string") fail(key, "a string", o[key]);
+  }
+  // Put in every environ as it is, where PEP 3333 wants a boolean.
+  if (typeof o.multiprocess !== "boolean") fail("multiprocess", "a boolean", o.multiprocess);
+  if (o.logFormat !== undefined && typeof o.logFormat !== "string" && typeof o.logFormat !== "function") fail("logFormat", "a format string or a function", o.logFormat);
+  for (const [key, level] of [["log", "info"], ["errorLog", "error"]] as const) {
+    const target = o[key] as unknown;
+    if (target === undefined || target === null) continue;
+    const t = target as Record<string, unknown>;
+    if (typeof target !== "object" || (typeof t["write"] !== "function" && typeof t[level] !== "function")) {
+      fail(key, `null, a stream with write() or a logger with ${level}()`, target);
+    }
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

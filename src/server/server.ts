@@ -499,8 +499,10 @@ function wallSeconds(startedAt: number): number {
 
 /**
  * Create a server for `app` without binding (call `listen()`).
- * @throws TypeError when `app` is not a function.
- * @throws RangeError on a bad option (see `resolveOptions()` in `tsgi/server`).
+ * @throws TypeError when `app` is not a function, or an option has the wrong
+ *   type (`server option handlerClass must be a RequestHandler subclass,
+ *   got ...`; see `resolveOptions()` in `tsgi/server`).
+ * @throws RangeError on a bad option value (see `resolveOptions()` in `tsgi/server`).
  * @throws Error on a `logFormat` string that does not compile.
  */
 export function createServer(app: Application, options?: ServerOptions): TsgiServer {

@@ -13,7 +13,7 @@
  * @module
  */
 // Built on the server's public API, as wsgiref.simple_server is on http.server.
-import { createServer, RequestHandler, type AccessLogFields, type LogTarget, type RequestHandlerClass, type ServerOptions, type TsgiServer } from "../server/index.ts";
+import { createServer, RequestHandler, resolveOptions, type AccessLogFields, type LogTarget, type RequestHandlerClass, type ServerOptions, type TsgiServer } from "../server/index.ts";
 import type { Application, Environ } from "../spec.ts";
 
 /**
@@ -91,7 +91,7 @@ export class SimpleServer {
    *   1000 ms here. `hostname` and `port` in it are ignored.
    * @throws Error with `code` EADDRINUSE / EACCES / EADDRNOTAVAIL when the
    *   port cannot be bound (in use, privileged, an address not on this machine).
-   * @throws RangeError, or Error, on a bad option, as `createServer()`.
+   * @throws RangeError, TypeError or Error on a bad option, as `createServer()` (a `handlerClass` that is not a class included).
    */
   constructor(host: string, port: number, options: ServerOptions = {}) {
     // The handler class as given, told when each response ended (its
@@ -100,6 +100,8 @@ export class SimpleServer {
     // for a malformed one, environ null) ends one too.
     const simple = this;
     const base = options.handlerClass ?? SimpleRequestHandler;
+    // The class is extended below: checked first, for the server's option error rather than `extends`'s.
+    if (options.handlerClass !== undefined) resolveOptions({ handlerClass: base });
     class Counting extends base {
       override logRequest(fields: AccessLogFields, environ: Environ | null): void {
         if (environ === null) simple.rejected();
