@@ -639,6 +639,34 @@ describe("a task the app left running reads tsgi.input after the response", () =
     expect(await waitFor(() => late.length === 2, 2000)).toBe(true);
     expect(late.sort()).toEqual(["/read-first: 0 bytes", "/unread: tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends"]);
   });
+
+  test("the rejection of a read after the response is made by that read, not by the server per discarded body: its stack names the app's reader (before: the server's response end), and later reads get the same error", async () => {
+    const stacks: string[] = [];
+    const errors: Error[] = [];
+    async function lateUnreadBodyReader(input: { read(size?: number): Promise<Uint8Array> }) {
+      for (let i = 0; i < 2; i++) {
+        try {
+          await input.read(10);
+        } catch (error) {
+          errors.push(error as Error);
+          stacks.push(String((error as Error).stack));
+        }
+      }
+    }
+    const s = startServer((environ, sr) => {
+      const input = environ["tsgi.input"];
+      setTimeout(() => void lateUnreadBodyReader(input), 50);
+      sr("202 Accepted", [["Content-Length", "3"]]);
+      return [enc("ok\n")];
+    });
+    servers.push(s);
+    const r = await raw(s.port, "POST /unread HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello", { until: (d) => parseResponses(d).length === 1, timeoutMs: 3000 });
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([202]);
+    expect(await waitFor(() => errors.length === 2, 2000)).toBe(true);
+    expect(errors[0]!.message).toContain("the rest of the request body was discarded");
+    expect(errors[1]).toBe(errors[0]!);
+    expect(stacks[0]).toContain("lateUnreadBodyReader");
+  });
   test("on a connection that closes after the response, a later read rejects too, and the lingering close still lets go of the connection (before: it took unread bytes or re-armed the body clock, and the connection stayed open)", async () => {
     const late: string[] = [];
     const s = startServer((environ, sr) => {

@@ -28,6 +28,16 @@ const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
 /** No extra `100 Continue` fields (shared, never written). */
 const NO_HEADERS: ResponseHeaders = Object.freeze([]) as unknown as ResponseHeaders;
 
+const DISCARDED_MESSAGE = "tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends";
+/**
+ * Marks an input whose unread body {@link RequestInput.discard} dropped. The
+ * `Error` a read then rejects with is made only when a read meets it (with
+ * that read's stack): most requests whose body the app ignored are never
+ * read again, and an `Error` per such request (its stack captured) was
+ * work for nothing. Never thrown itself.
+ */
+const DISCARDED: Error = Object.freeze(new Error(DISCARDED_MESSAGE));
+
 /**
  * Bytes buffered before the feeder is asked to pause (64 KiB): what a client
  * can make the server hold per connection for an app that has not read yet
@@ -148,7 +158,7 @@ export class RequestInput implements InputStream {
 
   /** Why reading the body failed (what `fail()` was given), or `null`. */
   get failure(): Error | null {
-    return this.error;
+    return this.error === null ? null : this.real(this.error);
   }
 
   /** Feeder: reading the body failed; pending and later reads reject with `error`. */
@@ -186,7 +196,7 @@ export class RequestInput implements InputStream {
     }
     this.control = null;
     if (lost) {
-      this.error ??= new Error("tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends");
+      this.error ??= DISCARDED;
       this.rejected ??= this.error;
       this.notify();
     }
@@ -202,8 +212,16 @@ export class RequestInput implements InputStream {
 
   /** Reject the read that needs bytes after `fail()`, and every read after it. */
   private reject(): never {
-    this.rejected = this.error;
-    throw this.error!;
+    throw (this.rejected = this.real(this.error!));
+  }
+
+  /** `error` itself, or for {@link DISCARDED} the `Error` that stands for it from now on (made the first time). */
+  private real(error: Error): Error {
+    if (error !== DISCARDED) return error;
+    const made = new Error(DISCARDED_MESSAGE);
+    if (this.error === DISCARDED) this.error = made;
+    if (this.rejected === DISCARDED) this.rejected = made;
+    return made;
   }
 
   private async waitForData(): Promise<void> {
@@ -297,7 +315,7 @@ export class RequestInput implements InputStream {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
     }
-    if (this.rejected !== null) throw this.rejected;
+    if (this.rejected !== null) throw this.real(this.rejected);
     if (size === undefined || size === null) {
       while (!this.ended) await this.waitForData();
       if (this.error) this.reject();
@@ -324,7 +342,7 @@ export class RequestInput implements InputStream {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read1(size): size must be a non-negative integer, got ${String(size)}`);
     }
-    if (this.rejected !== null) throw this.rejected;
+    if (this.rejected !== null) throw this.real(this.rejected);
     if (size === 0) {
       if (this.continuePending) await this.sendHundredContinueResponse();
       return EMPTY;
@@ -337,7 +355,7 @@ export class RequestInput implements InputStream {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
     }
-    if (this.rejected !== null) throw this.rejected;
+    if (this.rejected !== null) throw this.real(this.rejected);
     const limit = size === undefined || size === null ? Number.POSITIVE_INFINITY : size;
     if (limit === 0) {
       if (this.continuePending) await this.sendHundredContinueResponse();
