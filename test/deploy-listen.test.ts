@@ -164,6 +164,24 @@ console.log(c.fingerprint);`;
     expect(flag.stderr).toContain("unknown option --ssl-keyfile-password: tsgi serve takes no key passphrase: decrypt the key once");
   }, 30_000);
 
+  test("tsgi/server exports loadTls (deploy.md's TLS section uses it; before: not exported): an encrypted key with its passphrase serves https", async () => {
+    const entry = (await import("../src/server/index.ts")) as Record<string, unknown>;
+    expect(typeof entry.loadTls).toBe("function");
+    expect(entry.KEY_ENCRYPTED).toBe("ERR_TSGI_KEY_ENCRYPTED");
+    const load = entry.loadTls as typeof loadTls;
+    const { createPrivateKey } = await import("node:crypto");
+    const encrypted = join(dir, "exported-encrypted-key.pem");
+    writeFileSync(encrypted, createPrivateKey(cert.key).export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "pw" }));
+    expect(() => load({ certfile: cert.certfile, keyfile: encrypted })).toThrow(expect.objectContaining({ code: entry.KEY_ENCRYPTED }));
+    const server = serve(envApp, { ...quiet, port: 0, tls: load({ certfile: cert.certfile, keyfile: encrypted, passphrase: "pw" }) });
+    try {
+      const res = await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert } } as RequestInit);
+      expect(((await res.json()) as Record<string, string>)["tsgi.url_scheme"]).toBe("https");
+    } finally {
+      await server.close();
+    }
+  });
+
   test("https: url_scheme https, HTTPS=on; Bun's fetch with the CA", async () => {
     const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
     try {

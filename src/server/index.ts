@@ -14,4 +14,7 @@ export type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 export type { ErrorResponse } from "../gateway/run.ts";
 export { ClientDisconnected } from "../gateway/run.ts";
 export { DEFAULT_FORWARDED_ALLOW_IPS, proxyHeaders } from "./proxy.ts";
+// What `tsgi serve --certfile --keyfile --ca-certs` builds the `tls` option with, for a program that serves TLS itself.
+export { KEY_ENCRYPTED, loadTls } from "./tls.ts";
+export type { TlsConfig, TlsFiles } from "./tls.ts";
 export type { ForwardedHeader, ProxyHeadersOptions } from "./proxy.ts";

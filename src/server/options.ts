@@ -221,9 +221,9 @@ export interface ServerOptions {
   /** `tsgi.multiprocess`. Default false (true under workers). */
   multiprocess?: boolean;
   /**
-   * Serve HTTPS: Bun's TLS options as PEM text, `cert` and `key` (read the
-   * files yourself, `readFileSync("cert.pem", "utf8")`; `tsgi serve
-   * --certfile --keyfile` reads and checks them), with `ca` and
+   * Serve HTTPS: Bun's TLS options as PEM text, `cert` and `key` (`loadTls()`
+   * of `tsgi/server` reads and checks the files, as `tsgi serve --certfile
+   * --keyfile` does), with `ca` and
    * `requestCert: true` for client certificates (see {@link TlsConfig}).
    * Sets `tsgi.url_scheme` to `"https"` (unless `urlScheme` is given),
    * `HTTPS=on` and mod_ssl's keys in environ: `SSL_PROTOCOL`, `SSL_CIPHER`,
