@@ -293,6 +293,14 @@ export interface Environ {
   "tsgi.file_wrapper"?: FileWrapperFactory;
   /** eventlet extension: hooks run after the response was sent or the client left. */
   "tsgi.posthooks"?: PostHook[];
+  /**
+   * Server extension: aborted when the client goes away (closes or resets
+   * the connection, or sends its FIN) before the response is complete, or
+   * the server gives up on the request (a timeout, a shutdown); its
+   * `reason` says which (`ClientDisconnected` for the client). As
+   * `Bun.serve` aborts `request.signal`.
+   */
+  "tsgi.signal"?: AbortSignal;
   /** eventlet extension: per-request override of the server's `minimumChunkSize` (bytes). */
   "tsgi.minimum_write_chunk_size"?: number;
   /** Server- or middleware-defined keys. */

@@ -16,6 +16,7 @@ import staticApp from "../fixtures/static/app.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "node:net";
 import { parseResponses, raw, rawOne, startServer } from "./helpers.ts";
 
 const enc = new TextEncoder();
@@ -1337,5 +1338,110 @@ describe("export detection (asApplication)", () => {
     // Raw UTF-8 bytes in the target (CGI's environ, bytes as latin-1): encoded once, as before 'the path as sent' (not %C3%83%C2%A9).
     const raw = { ...sent, REQUEST_URI: "/caf\u00c3\u00a9?q=1", SCRIPT_NAME: "", PATH_INFO: "/caf\u00c3\u00a9" };
     expect(new Request(environUrl(raw)).url).toBe("https://srv/caf%C3%A9?q=1");
+  });
+});
+
+describe("request.signal when the client goes away while the handler computes (tsgi.signal)", () => {
+  /** Connect, send a GET for `path`, then after 80 ms close (FIN), half-close (FIN, still reading) or reset; resolves with what came back. */
+  function leave(port: number, path: string, how: "close" | "halfclose" | "reset"): Promise<string> {
+    return new Promise((resolve) => {
+      const s = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+      let got = "";
+      const done = () => {
+        clearTimeout(guard);
+        resolve(got);
+      };
+      const guard = setTimeout(() => {
+        s.destroy();
+        done();
+      }, 3000);
+      s.on("data", (d: Buffer) => (got += d.toString("latin1")));
+      s.on("close", done);
+      s.on("error", () => {});
+      s.on("connect", () => {
+        s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        setTimeout(() => (how === "close" ? s.destroy() : how === "halfclose" ? s.end() : s.resetAndDestroy()), 80);
+      });
+    });
+  }
+
+  test("fromFetchHandler on tsgi: aborted, as on Bun.serve, when the client closes, resets or half-closes before the Response (reason ClientDisconnected; a half-closed client still gets the answer); not after a complete response; a TSGI app reads environ['tsgi.signal']; requestTimeout aborts it (before: never aborted while computing)", async () => {
+    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const seen = new Map<string, { abortedAt: number; reason: unknown }>();
+    const handler = async (request: Request) => {
+      const path = new URL(request.url).pathname;
+      const t0 = performance.now();
+      request.signal.addEventListener("abort", () => seen.set(path, { abortedAt: performance.now() - t0, reason: request.signal.reason }), { once: true });
+      await Bun.sleep(path === "/quick" ? 0 : 600);
+      return new Response(`done ${path}\n`);
+    };
+    const s = startServer(fromFetchHandler(handler));
+    try {
+      const [closed, reset, half] = await Promise.all([leave(s.port, "/close", "close"), leave(s.port, "/reset", "reset"), leave(s.port, "/halfclose", "halfclose")]);
+      expect([closed, reset]).toEqual(["", ""]);
+      expect(half).toStartWith("HTTP/1.1 200 OK");
+      expect(half).toContain("done /halfclose");
+      for (const path of ["/close", "/reset", "/halfclose"]) {
+        const hit = seen.get(path);
+        expect(`${path}: ${hit ? "aborted" : "not aborted"}`).toBe(`${path}: aborted`);
+        expect(hit!.abortedAt).toBeLessThan(500);
+        expect(hit!.reason).toBeInstanceOf(ClientDisconnected);
+      }
+      // A complete response: the client leaving afterwards aborts nothing.
+      const quick = await leave(s.port, "/quick", "close");
+      expect(quick).toStartWith("HTTP/1.1 200 OK");
+      await Bun.sleep(50);
+      expect(seen.has("/quick")).toBe(false);
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+
+    // A TSGI app: the signal is in the environ, made when read; the server giving up (requestTimeout) aborts it too.
+    const reasons: string[] = [];
+    const t = startServer(async (environ, sr) => {
+      const signal = environ["tsgi.signal"] as AbortSignal;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1500);
+        signal.addEventListener("abort", () => {
+          reasons.push(`${environ.PATH_INFO} ${signal.reason instanceof ClientDisconnected ? "ClientDisconnected" : String(signal.reason?.message)}`);
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc.encode("late\n")];
+    }, { requestTimeout: 300 });
+    try {
+      await leave(t.port, "/gone", "close");
+      const timedOut = await rawOne(t.port, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", { timeoutMs: 3000 });
+      expect(timedOut.response!.status).toBe(503);
+      const deadline = Date.now() + 2000;
+      while (reasons.length < 2 && Date.now() < deadline) await Bun.sleep(20);
+      expect(reasons.sort()).toEqual(["/gone ClientDisconnected", "/slow request timed out after 300 ms"]);
+    } finally {
+      await t.server.close({ timeout: 100 });
+    }
+  });
+
+  test("toFetchHandler on Bun.serve: environ['tsgi.signal'] is request.signal, aborted when the client leaves", async () => {
+    const aborted: string[] = [];
+    const app: Application = async (environ, sr) => {
+      const signal = environ["tsgi.signal"] as AbortSignal;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1500);
+        signal.addEventListener("abort", () => (aborted.push(environ.PATH_INFO), clearTimeout(timer), resolve()), { once: true });
+      });
+      sr("200 OK", []);
+      return [];
+    };
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null }) });
+    try {
+      await leave(bun.port!, "/bun-gone", "close");
+      const deadline = Date.now() + 2000;
+      while (aborted.length < 1 && Date.now() < deadline) await Bun.sleep(20);
+      expect(aborted).toEqual(["/bun-gone"]);
+    } finally {
+      bun.stop(true);
+    }
   });
 });

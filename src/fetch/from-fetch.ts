@@ -181,9 +181,12 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * `tsgi.file_wrapper`, with its size. The `Response`'s own
  * `Content-Length` is not sent with a body held in memory (its bytes give
  * the length, as on `Bun.serve`) nor with a streamed body that has a
- * `Content-Encoding` (`fetch()` decompressed it: chunked). The request's `signal` is aborted when the body is closed
- * before its end (the client went away while it streamed); not while the
- * handler is still computing its `Response`. A handler that throws,
+ * `Content-Encoding` (`fetch()` decompressed it: chunked). The request's
+ * `signal` is aborted when the server's `environ["tsgi.signal"]` aborts (the
+ * client went away, or the server gave up on the request, while the handler
+ * computes its `Response` or its body streams; a server without that
+ * extension gives no such sign), and when the body is closed before its
+ * end (the client went away while it streamed). A handler that throws,
  * rejects or returns something other than a `Response` is an application
  * error: the server answers 500 and logs it.
  *
@@ -201,6 +204,13 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
   const app: Application = async (environ: Environ, startResponse: StartResponse): Promise<Body> => {
     const method = String(environ.REQUEST_METHOD);
     const controller = new AbortController();
+    // The server's tsgi.signal (spec.md "Server extension APIs"): the client went away, or the server
+    // gave up on the request, while the handler computes its Response: request.signal aborts, as on Bun.serve.
+    const gone = environ["tsgi.signal"];
+    if (gone instanceof AbortSignal) {
+      if (gone.aborted) controller.abort(gone.reason);
+      else gone.addEventListener("abort", () => controller.abort(gone.reason), { once: true });
+    }
     const input = environ["tsgi.input"];
     const length = Number(environ.CONTENT_LENGTH || 0);
     const chunked = typeof environ["HTTP_TRANSFER_ENCODING"] === "string" && /chunked/i.test(environ["HTTP_TRANSFER_ENCODING"]);

@@ -7,6 +7,7 @@
 import { buildEnviron, mountPoint } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
+import { defineSignal } from "../gateway/signal.ts";
 import { checkServerSoftware, contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
@@ -415,6 +416,8 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
       defaults,
     );
     if (!remote?.port) environ.REMOTE_PORT = "";
+    // Bun.serve aborts request.signal when the client goes away: the app's tsgi.signal (spec.md).
+    defineSignal(environ, () => request.signal);
     const sink = new FetchSink(request.method, (error) => gateway.logError(requestLineOf(environ), error), log === null, defaults.serverSoftware);
     const running = runApplication(app, environ, sink, gateway);
     sink.onCancel = () => {

@@ -33,6 +33,7 @@ import { capitalizeName, ConnectionField, eqLower, errorResponse, isServerField,
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { buildEnviron } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
+import { defineSignal, RequestSignal } from "../gateway/signal.ts";
 import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, runPosthooks, settledWithin, takePosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
 import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import type { Environ, ResponseHeaders } from "../spec.ts";
@@ -126,6 +127,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private newHead = false;
   private messageDone = false;
   private input: RequestInput | null = null;
+  /** The current request's `tsgi.signal`, until its response is done. */
+  private signal: RequestSignal | null = null;
   private environ: Environ | null = null;
   private running: Running | null = null;
   private responding = false;
@@ -267,6 +270,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       return;
     }
     if (this.input && !this.messageDone) this.input.fail(new ClientDisconnected());
+    // The client closed its side before the response ended: its request's tsgi.signal aborts, as
+    // Bun.serve aborts request.signal (and nginx takes it for 499). The response still goes out if the
+    // app makes one: a client that only half-closed gets it.
+    if (this.responding) this.signal?.abort(new ClientDisconnected());
     // Requests held behind unsent output are still answered (resumeStash closes after them).
     if (!this.responding && this.stash === null) this.closeAfterFlush();
   }
@@ -284,6 +291,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.sendDeadline = 0;
     this.output.close();
     if (this.input && !this.input.complete) this.input.fail(new ClientDisconnected());
+    if (this.responding) this.signal?.abort(new ClientDisconnected());
+    this.signal = null;
     if (this.responding && this.running) {
       const r = this.running.abandon();
       // The server's close() waits for it (bounded), so a stop does not cut the body's finally and close().
@@ -337,8 +346,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     const timeout = this.core.options.requestTimeout;
     this.core.logError(requestLine(this.head), serverEvent(`the application did not finish its response within requestTimeout (${timeout} ms); abandoned`));
     this.mustClose = true;
-    this.input?.fail(new Error(`request timed out after ${timeout} ms`));
-    this.abandonApplication();
+    const timedOut = new Error(`request timed out after ${timeout} ms`);
+    this.input?.fail(timedOut);
+    this.abandonApplication(timedOut);
     if (!this.started) {
       this.responding = false;
       this.sendError(new HttpError(503, `the application did not answer within ${timeout} ms`));
@@ -354,7 +364,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
    * in an await cannot finish its return()). runPosthooks takes the hooks,
    * so they run once even if the response later ends normally.
    */
-  private abandonApplication(): void {
+  private abandonApplication(reason: unknown): void {
+    // The server gives up on the request: tsgi.signal tells the app to stop its work too.
+    this.signal?.abort(reason);
+    this.signal = null;
     const r = this.running?.abandon();
     const environ = this.environ;
     // Taken now: the access-log path (afterResponse) then runs none before close() settles.
@@ -508,7 +521,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private bodyFailed(error: HttpError): void {
     this.input?.fail(error);
     if (!this.started) {
-      this.abandonApplication();
+      this.abandonApplication(error);
       this.responding = false;
       this.sendError(error);
     } else {
@@ -568,6 +581,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       },
       core.environDefaults,
     );
+    const signal = (this.signal = new RequestSignal());
+    defineSignal(environ, () => signal.signal);
     if (this.environPatch) Object.assign(environ, this.environPatch);
     const built = core.environClass ? (new core.environClass(environ) as Environ) : environ;
     this.environ = this.handler ? this.handler.getEnviron(built) : built;
@@ -576,6 +591,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.running = running;
     if (running.done === undefined) {
       this.responding = false;
+      this.signal = null;
       this.requestDeadline = 0;
     } else {
       running.done.then(this.responseDone);
@@ -586,6 +602,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.requestDeadline = 0;
     if (!this.responding) return; // abandoned by requestTimeout
     this.responding = false;
+    // The response is complete: the client leaving now aborts nothing.
+    this.signal = null;
     if (this.closed) {
       this.afterResponse();
       this.input?.discard();
@@ -1045,8 +1063,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     if (this.closed) return;
     if (this.responding) {
       this.core.logError(requestLine(this.head), serverEvent(`the server stopped before the response ended (shutdown timeout ${timeout} ms); abandoned`));
-      this.input?.fail(new Error("the server is shutting down"));
-      this.abandonApplication();
+      const stopping = new Error("the server is shutting down");
+      this.input?.fail(stopping);
+      this.abandonApplication(stopping);
       this.responding = false;
       if (!this.started) {
         this.sendError(new HttpError(503, "the server is shutting down"));

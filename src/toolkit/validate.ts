@@ -264,6 +264,7 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
   opt("tsgi.input_terminated", (v) => typeof v === "boolean", "a boolean");
   opt("tsgi.file_wrapper", (v) => typeof v === "function", "a function");
   opt("tsgi.posthooks", (v) => Array.isArray(v), "an array");
+  opt("tsgi.signal", (v) => typeof AbortSignal === "function" && v instanceof AbortSignal, "an AbortSignal");
   opt("tsgi.minimum_write_chunk_size", (v) => typeof v === "number" && v >= 0, "a non-negative number");
 }
 
