@@ -984,6 +984,39 @@ describe("access log", () => {
     expect(lines[1]).toMatch(/^127\.0\.0\.1 - - \[.*\] "POST \/plain HTTP\/1\.1" 413 /);
   });
 
+  test("a request the parser refuses once it has every field line (417, a missing Host, conflicting framing fields) is logged with its X-Forwarded-For, and so is a 413 through a handlerClass's logRequest (both showed the proxy alone); a malformed line still shows the peer", async () => {
+    const { RequestHandler } = await import("../src/server/handler.ts");
+    const requests = [
+      "GET /e HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nExpect: magic\r\n\r\n",
+      "GET /h HTTP/1.1\r\nX-Forwarded-For: 10.0.0.7\r\nX-Forwarded-For: 10.0.0.8\r\n\r\n",
+      "POST /t HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+      "POST /big HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nContent-Length: 100\r\n\r\n",
+      "GET /bad HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nBad Field: 1\r\n\r\n",
+    ];
+    const expected = [
+      /^10\.0\.0\.7,127\.0\.0\.1 "- \(rejected: Unsupported expectation[^"]*" 417$/,
+      /^10\.0\.0\.7,10\.0\.0\.8,127\.0\.0\.1 "- \(rejected: Missing Host field\)" 400$/,
+      /^10\.0\.0\.7,127\.0\.0\.1 "- \(rejected: Multiple Content-Length fields\)" 400$/,
+      /^10\.0\.0\.7,127\.0\.0\.1 "POST \/big HTTP\/1\.1" 413$/,
+      /^127\.0\.0\.1 "- \(rejected: [^"]*" 400$/,
+    ];
+    const viaHandler: string[] = [];
+    class Logging extends RequestHandler {
+      override logRequest(fields: { client_ip: string; request_line: string; status_code: number }): void {
+        viaHandler.push(`${fields.client_ip} "${fields.request_line}" ${fields.status_code}`);
+      }
+    }
+    const plain = start(hello, { maxRequestBodySize: 10, logFormat: '%(client_ip)s "%(request_line)s" %(status_code)s' });
+    const handled = start(hello, { maxRequestBodySize: 10, handlerClass: Logging });
+    for (const port of [plain.port, handled.port]) {
+      for (const request of requests) await rawOne(port, request, { until: (d) => d.includes("\r\n\r\n") });
+    }
+    await Bun.sleep(30);
+    const lines = plain.access.join("").trimEnd().split("\n");
+    for (const [got, i] of [...lines.map((l, i) => [l, i] as const), ...viaHandler.map((l, i) => [l, i] as const)]) expect(got).toMatch(expected[i]!);
+    expect([lines.length, viaHandler.length]).toEqual([5, 5]);
+  });
+
   test("a client's long X-Forwarded-For is logged by its last 256 characters: a 60 KiB value no longer makes a 240 KiB line", async () => {
     // Before: the whole value was logged, each byte escaped: 20 such requests (1.2 MB) wrote 4.9 MB
     // of access log and took 0.3 s of escaping; 200 clients sending 10 each held the server for 35 s.

@@ -336,6 +336,8 @@ export class RequestParser {
   private headLen = 0;
   /** Total head length, set when the head completes. */
   private headTotal = 0;
+  /** See {@link RequestParser.rejectedFields}. */
+  private rejected: string[] | null = null;
 
   // Body.
   private remaining = 0;
@@ -406,6 +408,18 @@ export class RequestParser {
     return this.headMethod;
   }
 
+  /**
+   * The field lines of a head the parser refused once it had all of them
+   * (a missing or repeated Host, an unsupported expectation: 417, framing
+   * fields in conflict, a request-target of the wrong form), flat
+   * `[name, value, ...]` as in {@link RequestHead.fields}; `null` otherwise
+   * (no error, or one found before the head was complete). For the access
+   * log's `X-Forwarded-For` of the error answer.
+   */
+  get rejectedFields(): string[] | null {
+    return this.rejected;
+  }
+
   /** The error that killed the parser, or `null`. */
   get error(): HttpError | null {
     return this.err;
@@ -414,6 +428,7 @@ export class RequestParser {
   /** Forget any partial message and any error: the parser is as new (limits kept). */
   reset(): void {
     this.err = null;
+    this.rejected = null;
     this.resetMessage();
     if (this.headBuf !== null && this.headBuf.length > 16384) this.headBuf = null;
   }
@@ -725,6 +740,34 @@ export class RequestParser {
    * when the message is already complete.
    */
   private finishHead(data: Uint8Array, start: number, p: number): boolean {
+    try {
+      return this.buildHead(data, start, p);
+    } catch (error) {
+      // Every field line is tokenized by now: keep them for the error answer's log line.
+      if (error === this.err) this.rejected = this.headFields(this.headLen > 0 ? this.headBuf! : data, this.headLen > 0 ? 0 : p - this.headTotal);
+      throw error;
+    }
+  }
+
+  /** The field lines of the tokenized head at `src[off...]`, trimmed as {@link buildHead} trims them. */
+  private headFields(src: Uint8Array, off: number): string[] {
+    const tok = this.tok;
+    const fc = this.fieldCount;
+    const s = latin1(src, off, off + this.headTotal);
+    const fields = new Array<string>(fc * 2);
+    for (let k = 1, j = 0; k <= fc; k++) {
+      const f = k << 2;
+      const vs = tok[f + 2]!;
+      let ve = tok[f + 3]!;
+      while (ve > vs && (src[off + ve - 1] === SP || src[off + ve - 1] === HTAB)) ve--;
+      fields[j++] = s.slice(tok[f]!, tok[f + 1]!);
+      fields[j++] = s.slice(vs, ve);
+    }
+    return fields;
+  }
+
+  /** {@link finishHead}'s work: check the tokenized head and deliver it. */
+  private buildHead(data: Uint8Array, start: number, p: number): boolean {
     const len = this.headTotal;
     let src: Uint8Array;
     let off: number;

@@ -546,8 +546,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.output.out(answer.text);
     const line = environ !== null && this.head !== null ? requestLine(this.head) : refused !== null ? requestLine(refused) : rejectedLine(error);
     const startedAt = environ !== null ? this.startedAt : 0;
-    if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, answer.bodyLength, startedAt);
-    else this.core.logRequestError(this, environ, line, error.status, answer.bodyLength, startedAt, environ === null ? refused : null);
+    // A request refused before the app had it: the X-Forwarded-For of its head (413), or of the field lines the parser refused (400, 417).
+    const fields = environ !== null ? null : (refused?.fields ?? this.parser.rejectedFields);
+    if (this.handlerLogs) this.handlerLogRequest(environ, line, error.status, answer.bodyLength, startedAt, fields);
+    else this.core.logRequestError(this, environ, line, error.status, answer.bodyLength, startedAt, fields);
     this.closeAfterFlush();
   }
 
@@ -734,9 +736,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   }
 
   /** The handler's `logRequest()` for one response; what it throws is logged. */
-  private handlerLogRequest(environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): void {
+  private handlerLogRequest(environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): void {
     try {
-      this.handler!.logRequest(this.core.accessFields(this, environ, line, status, bodyBytes, startedAt), environ);
+      this.handler!.logRequest(this.core.accessFields(this, environ, line, status, bodyBytes, startedAt, refused), environ);
     } catch (error) {
       this.core.logError("RequestHandler.logRequest()", error);
     }

@@ -59,14 +59,16 @@ export interface ServerCore {
    * Access-log line for a response the server made itself (4xx, 503): `line`
    * is the request line when the app had the request (`environ` set), else
    * the rejection; `bodyBytes` the error body's length; `startedAt` 0 gives 0 s;
-   * `refused` the head of a request refused before the app had it (413, 417),
-   * whose `X-Forwarded-For` the line shows as the app's requests' lines do.
+   * `refused` the field lines (flat `[name, value, ...]`) of a request
+   * refused before the app had it (413 from its head; 400, 417 from field
+   * lines the parser refused), whose `X-Forwarded-For` the line shows as the
+   * app's requests' lines do.
    */
-  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused?: RequestHead | null): void;
+  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused?: string[] | null): void;
   /** Record an access-log line. */
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void;
-  /** The access-log fields of one response, for a handler's `logRequest()`; `startedAt` 0 gives 0 s. */
-  accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): AccessLogFields;
+  /** The access-log fields of one response, for a handler's `logRequest()`; `startedAt` 0 gives 0 s; `refused` as {@link logRequestError}'s. */
+  accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused?: string[] | null): AccessLogFields;
   /** Warn once per key for the server's lifetime. */
   warnOnce(key: string, message: string): void;
   /**

@@ -359,7 +359,7 @@ export class TsgiServer implements Server, ServerCore {
     this.errorWriter(escapeControls(`Error in ${context}: ${detail}`));
   };
 
-  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: RequestHead | null = null): void {
+  logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): void {
     this.accessLog?.record(this.accessClient(connection, environ, refused), connection.remotePort, line, status, bodyBytes, wallSeconds(startedAt), Date.now());
   }
 
@@ -367,9 +367,9 @@ export class TsgiServer implements Server, ServerCore {
     this.accessLog!.record(this.accessClient(connection, environ), connection.remotePort, requestLine(head), status, bodyBytes, wallSeconds(startedAt), Date.now());
   }
 
-  accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number): AccessLogFields {
+  accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): AccessLogFields {
     return {
-      client_ip: this.accessClient(connection, environ),
+      client_ip: this.accessClient(connection, environ, refused),
       client_port: connection.remotePort,
       date_time: logDate(Date.now()),
       request_line: line,
@@ -390,15 +390,15 @@ export class TsgiServer implements Server, ServerCore {
    * proxy-header middleware replaced (it set `tsgi.proxy_peer`; RFC 7239
    * `Forwarded` with `header: "forwarded"`) has that client before the peer,
    * so the log names the clients behind a proxy that sends `Forwarded` too.
-   * A request refused before it had an environ (a 413 or 417 from its head)
-   * takes the value from its head's fields (`refused`), joined as the
-   * environ joins repeated fields.
+   * A request refused before it had an environ (a 413 from its head, a 400
+   * or 417 from field lines the parser refused) takes the value from those
+   * fields (`refused`), joined as the environ joins repeated fields.
    */
-  private accessClient(connection: Connection, environ: Environ | null, refused: RequestHead | null = null): string {
+  private accessClient(connection: Connection, environ: Environ | null, refused: string[] | null = null): string {
     const client = connection.remoteAddress || "-";
     if (environ === null && refused !== null && this.options.logXForwardedFor) {
       const values: string[] = [];
-      const f = refused.fields;
+      const f = refused;
       for (let i = 0; i < f.length; i += 2) if (f[i]!.length === 15 && f[i]!.toLowerCase() === "x-forwarded-for" && f[i + 1]) values.push(f[i + 1]!);
       if (values.length) return `${logSafe(values.join(", "))},${client}`;
     }
