@@ -1445,3 +1445,40 @@ describe("request.signal when the client goes away while the handler computes (t
     }
   });
 });
+
+describe("toFetchHandler options of the wrong type", () => {
+  test("are refused when the handler is made, naming the option, and fromFetchHandler's args (before: errorLog: process.stderr rejected the handler's promise at the first app error; remoteAddress: 'x' answered every request 500)", async () => {
+    const boom: Application = () => {
+      throw new Error("boom");
+    };
+    const bad: Array<[string, Record<string, unknown>, string]> = [
+      ["errorLog", { errorLog: process.stderr }, "TypeError"],
+      ["errorLog", { errorLog: "stderr" }, "TypeError"],
+      ["remoteAddress", { remoteAddress: "x" }, "TypeError"],
+      ["fileWrapper", { fileWrapper: 5 }, "TypeError"],
+      ["environ", { environ: "ab" }, "TypeError"],
+      ["multiprocess", { multiprocess: "yes" }, "TypeError"],
+      ["minimumChunkSize", { minimumChunkSize: -5 }, "RangeError"],
+    ];
+    for (const [key, options, kind] of bad) {
+      let thrown: unknown = null;
+      try {
+        toFetchHandler(boom, options);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(`${key}: ${String(thrown)}`).toStartWith(`${key}: ${kind}: toFetchHandler option ${key} must be`);
+    }
+    // fromFetchHandler's args too (before: a TypeError answered 500 at every request).
+    expect(() => fromFetchHandler(() => new Response("x"), { args: [1] as unknown as () => unknown[] })).toThrow(/^fromFetchHandler option args must be a function/);
+    // Accepted values still serve, on Bun.serve: null errorLog and fileWrapper, a function errorLog.
+    const logged: string[] = [];
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(boom, { errorLog: (t) => void logged.push(t), fileWrapper: null, environ: null as unknown as undefined, minimumChunkSize: 0 }) });
+    try {
+      expect((await fetch(`http://127.0.0.1:${bun.port}/`)).status).toBe(500);
+      expect(logged.join("")).toContain("boom");
+    } finally {
+      bun.stop(true);
+    }
+  });
+});

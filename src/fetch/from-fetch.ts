@@ -190,7 +190,7 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * rejects or returns something other than a `Response` is an application
  * error: the server answers 500 and logs it.
  *
- * @throws TypeError at wrap time when `handler` is neither a function nor has a `fetch` method.
+ * @throws TypeError at wrap time when `handler` is neither a function nor has a `fetch` method, or `options.args` is given and is not a function.
  */
 export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = {}): Application {
   const fetchFn: FetchHandler =
@@ -201,6 +201,9 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
         : (() => {
             throw new TypeError(`fromFetchHandler(handler): expected a function or an object with a fetch() method, got ${handler === null ? "null" : typeof handler}`);
           })();
+  if (options.args !== undefined && typeof options.args !== "function") {
+    throw new TypeError(`fromFetchHandler option args must be a function (environ) => unknown[], got ${options.args === null ? "null" : typeof options.args}`);
+  }
   const app: Application = async (environ: Environ, startResponse: StartResponse): Promise<Body> => {
     const method = String(environ.REQUEST_METHOD);
     const controller = new AbortController();

@@ -332,10 +332,12 @@ class FetchSink implements ResponseSink {
  * before headers become a 500 `Response`; after headers, the body stream
  * errors (a truncated response, never a complete-looking one).
  *
- * @throws RangeError when `options.scriptName` is neither `""` nor a path starting with `/`, or `options.serverSoftware` is not a valid `Server` field value (see {@link ToFetchOptions.serverSoftware}).
+ * @throws RangeError when `options.scriptName` is neither `""` nor a path starting with `/`, `options.serverSoftware` is not a valid `Server` field value (see {@link ToFetchOptions.serverSoftware}), or `options.minimumChunkSize` is not a non-negative integer.
+ * @throws TypeError when `errorLog`, `remoteAddress` or `fileWrapper` is not a function (`errorLog` and `fileWrapper` may be `null`), `environ` not an object, or `multiprocess` not a boolean.
  * @example Bun.serve({ port: 8000, fetch: toFetchHandler(app) })
  */
 export function toFetchHandler(app: Application, options: ToFetchOptions = {}): (request: Request, ...rest: any[]) => Promise<Response> {
+  checkOptions(options);
   const log = options.errorLog === undefined ? (text: string) => console.error(text.replace(/\n$/, "")) : options.errorLog;
   const errors = new ErrorLogStream(log);
   const gateway = {
@@ -440,6 +442,38 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
       finished.then(() => (sink.started ? sink.response : new Response("500 Internal Server Error\n", { status: 500 }))),
     ]);
   };
+}
+
+/** `v` for an option error: its JSON, or its type when it has none. */
+function shown(v: unknown): string {
+  if (typeof v === "function") return "a function";
+  try {
+    return JSON.stringify(v) ?? typeof v;
+  } catch {
+    return typeof v;
+  }
+}
+
+/**
+ * The options {@link toFetchHandler} keeps and uses only later, per request:
+ * a wrong type from plain JavaScript (`errorLog: process.stderr`, the tsgi
+ * server's kind of value) would fail at the first error to log, or every
+ * request, with a bare TypeError.
+ * @throws TypeError naming the option; RangeError for a `minimumChunkSize` that is not a non-negative integer.
+ */
+function checkOptions(o: ToFetchOptions): void {
+  const fail = (key: string, want: string, got: unknown): never => {
+    throw new TypeError(`toFetchHandler option ${key} must be ${want}, got ${shown(got)}`);
+  };
+  if (o.errorLog != null && typeof o.errorLog !== "function") fail("errorLog", "a function (text) => void or null (the tsgi server's errorLog takes a stream; here pass (text) => stream.write(text))", o.errorLog);
+  if (o.remoteAddress !== undefined && typeof o.remoteAddress !== "function") fail("remoteAddress", "a function (request, server) => { address, port }", o.remoteAddress);
+  if (o.fileWrapper != null && typeof o.fileWrapper !== "function") fail("fileWrapper", "a function (filelike, blksize) => body, or null", o.fileWrapper);
+  if (o.environ != null && (typeof o.environ !== "object" || Array.isArray(o.environ))) fail("environ", "an object of environ keys", o.environ);
+  if (o.multiprocess !== undefined && typeof o.multiprocess !== "boolean") fail("multiprocess", "a boolean", o.multiprocess);
+  const min = o.minimumChunkSize as unknown;
+  if (min !== undefined && (typeof min !== "number" || !Number.isInteger(min) || min < 0)) {
+    throw new RangeError(`toFetchHandler option minimumChunkSize must be a non-negative integer, got ${shown(min)}`);
+  }
 }
 
 /** Where a request was sent, as the environ gives it (see {@link requestPlace}). */
