@@ -87,7 +87,7 @@ describe("file_wrapper fast path", () => {
     expect((await res.arrayBuffer()).byteLength).toBe(0);
   });
 
-  test("HEAD of an empty file gets GET's Content-Length: 0 (RFC 9110 §9.3.2), on the server, through toFetchHandler on Bun.serve and through fromFetchHandler; an empty array body to HEAD still gets none", async () => {
+  test("HEAD of an empty file gets GET's Content-Length: 0 (RFC 9110 §9.3.2), on the server, through toFetchHandler on Bun.serve and through fromFetchHandler, and over an empty file-like object; an empty array body to HEAD still gets none", async () => {
     const { fromFetchHandler, toFetchHandler } = await import("../src/fetch/index.ts");
     const emptyFile: Application = (environ, sr) => {
       sr("200 OK", [["Content-Type", "application/octet-stream"]]);
@@ -95,6 +95,10 @@ describe("file_wrapper fast path", () => {
     };
     const bridged = startServer(fromFetchHandler(() => new Response(Bun.file(join(dir, "empty.bin")))));
     const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(emptyFile) });
+    const emptyLike = startServer((environ, sr) => {
+      sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+      return environ["tsgi.file_wrapper"]!({ read: () => new Uint8Array(0) });
+    });
     const skipped = startServer((environ, sr) => {
       sr("200 OK", [["Content-Type", "text/plain"]]);
       return environ.REQUEST_METHOD === "HEAD" ? [] : [enc("hello")];
@@ -108,7 +112,13 @@ describe("file_wrapper fast path", () => {
       }
       const head = await rawOne(skipped.port, "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
       expect(head.response!.headers["content-length"]).toBeUndefined();
+      // A wrapper over an empty file-like object (iterated, not a Blob): the same for GET and HEAD too.
+      for (const method of ["GET", "HEAD"]) {
+        const r = await rawOne(emptyLike.port, `${method} / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { until: (d) => d.includes("\r\n\r\n") });
+        expect(`${method} ${r.response!.headers["content-length"]}`).toBe(`${method} 0`);
+      }
     } finally {
+      await emptyLike.server.close({ timeout: 100 });
       bun.stop(true);
       await bridged.server.close({ timeout: 100 });
       await skipped.server.close({ timeout: 100 });

@@ -176,6 +176,8 @@ class Invocation implements Running {
    * change until then), -1 for any other body, or without a Content-Length.
    */
   private fileLeft = -1;
+  /** The body is a file wrapper returned as it is: an empty one is an empty file, for HEAD too (see {@link ResponseSink.start}'s `exact`). */
+  private fileBody = false;
   /** What the first {@link closeBody} returned, `null` before it ran. */
   private closing: void | Promise<void> | null = null;
   /** The server's own `tsgi.input`, kept because middleware may replace the environ's. */
@@ -272,7 +274,10 @@ class Invocation implements Running {
       // tsgi.file_wrapper over a Blob (Bun.file), returned as it is: send the file itself, not block by block.
       const blob = fileBodyBlob(body);
       if (blob !== undefined) return this.sendBlob(blob);
-      if (isFileBody(body)) this.fileLeft = -2;
+      if (isFileBody(body)) {
+        this.fileLeft = -2;
+        this.fileBody = true;
+      }
       let iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array> | undefined;
       try {
         // Getting the iterator runs the body's code: it may throw like next() may.
@@ -449,7 +454,7 @@ class Invocation implements Running {
     if (this.status === null) return this.fail(noStartResponseError());
     try {
       if (this.small !== null && this.smallBytes > 0) this.flushSmall();
-      if (!this.headersSent) this.sendHead(0);
+      if (!this.headersSent) this.sendHead(0, this.fileBody);
     } catch (error) {
       return this.fail(error);
     }
