@@ -92,6 +92,17 @@ export default validator(app);
     expect(packed.unpackedSize).toBeLessThan(4 * 1024 * 1024);
   });
 
+  test("npm publish would publish package.json as it is: npm pkg fix, the normalization publish applies, changes nothing", async () => {
+    // Before: bin paths written "./src/cli/dev.ts", which npm publish "auto-corrected" with
+    // '"bin[tsgi-dev]" script name src/cli/dev.ts was invalid and removed'.
+    const copy = join(dir, "fix");
+    cpSync(join(project, "node_modules/tsgi"), copy, { recursive: true });
+    const before = readFileSync(join(copy, "package.json"), "utf8");
+    const fix = await run([npm!, "pkg", "fix"], copy);
+    expect(fix.code, fix.err).toBe(0);
+    expect(JSON.parse(readFileSync(join(copy, "package.json"), "utf8"))).toEqual(JSON.parse(before));
+  });
+
   test("./node_modules/.bin/tsgi and tsgi-dev run as programs with the Bun of the bun dependency (no bun on PATH), and exit with the command's own code", async () => {
     const bin = join(project, "node_modules/.bin");
     // Before: /usr/bin/env: 'bun': No such file or directory, exit 127.
