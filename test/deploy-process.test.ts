@@ -458,3 +458,40 @@ describe("signals other servers use", () => {
     expect(await proc.exited).toBe(0);
   }, 30_000);
 });
+
+describe("tsgi serve gives tsgi.signal to an app that wants it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsgi-serve-signal-"));
+  const file = join(dir, "app.ts");
+  writeFileSync(
+    file,
+    `import { WANTS_SIGNAL } from ${JSON.stringify(join(import.meta.dir, "../src/index.ts"))};
+const answer = (environ: Record<string, unknown>, sr: (s: string, h: [string, string][]) => unknown) => {
+  sr("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(String(environ["tsgi.signal"] instanceof AbortSignal))];
+};
+export const plain = (environ: Record<string, unknown>, sr: (s: string, h: [string, string][]) => unknown) => answer(environ, sr);
+export const marked = Object.defineProperty((environ: Record<string, unknown>, sr: (s: string, h: [string, string][]) => unknown) => answer(environ, sr), WANTS_SIGNAL, { value: true });
+`,
+  );
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  for (const workers of [[], ["--workers", "1"]]) {
+    test(`a TSGI app marked WANTS_SIGNAL (as fromFetchHandler's are) gets it, a plain one does not${workers.length ? " (workers)" : " (one process)"}`, async () => {
+      const seen: string[] = [];
+      for (const name of ["plain", "marked"]) {
+        const port = freePort();
+        // The deploy middleware (--proxy-headers) wraps the app: the mark is read before it.
+        const proc = Bun.spawn([process.execPath, CLI, "serve", `${file}:${name}`, "--port", String(port), "--proxy-headers", ...workers], { stdout: "ignore", stderr: "pipe" });
+        procs.push(proc);
+        let err = "";
+        void (async () => {
+          for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+        })();
+        expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
+        seen.push(await (await fetch(`http://127.0.0.1:${port}/`)).text());
+        proc.kill("SIGTERM");
+        expect(await proc.exited).toBe(0);
+      }
+      expect(seen).toEqual(["false", "true"]);
+    }, 40_000);
+  }
+});

@@ -116,6 +116,18 @@ describe("tsgi-dev CLI", () => {
     expect((await get(url)).text).toBe("other");
   });
 
+  test("every app gets tsgi.signal under tsgi-dev (requestSignal on: its wrappers hide fromFetchHandler's mark), in place and with --reload=restart", async () => {
+    const app = helloApp({
+      "sig.ts": `export default (environ: Record<string, unknown>, sr: (s: string, h: [string, string][]) => unknown) => {\n  sr("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(String(environ["tsgi.signal"] instanceof AbortSignal))];\n};\n`,
+    });
+    for (const mode of [[], ["--reload=restart"]]) {
+      const dev = new DevProcess(["./sig.ts", "--port", String(freePort()), ...mode], { cwd: app.dir });
+      const url = await dev.ready();
+      expect((await get(url)).text).toBe("true");
+      expect(await dev.kill("SIGTERM")).toBe(0);
+    }
+  });
+
   test("export is not a function", async () => {
     const app = helloApp({ "obj.ts": `export default { routes: [] };\n`, "num.ts": `export const app = 42;\n`, "factory.ts": `export default (async () => () => new Response("x"))();\n` });
     const r = await run(["./obj.ts"], app.dir);

@@ -18,6 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { parseResponses, raw, rawOne, startServer } from "./helpers.ts";
+import { WANTS_SIGNAL } from "../src/index.ts";
+import type { ServerOptions } from "../src/server/options.ts";
 
 const enc = new TextEncoder();
 
@@ -1410,7 +1412,7 @@ describe("request.signal when the client goes away while the handler computes (t
       });
       sr("200 OK", [["Content-Type", "text/plain"]]);
       return [enc.encode("late\n")];
-    }, { requestTimeout: 300 });
+    }, { requestTimeout: 300, requestSignal: true });
     try {
       await leave(t.port, "/gone", "close");
       const timedOut = await rawOne(t.port, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", { timeoutMs: 3000 });
@@ -1420,6 +1422,31 @@ describe("request.signal when the client goes away while the handler computes (t
       expect(reasons.sort()).toEqual(["/gone ClientDisconnected", "/slow request timed out after 300 ms"]);
     } finally {
       await t.server.close({ timeout: 100 });
+    }
+  });
+
+  test("requestSignal: off by default for a TSGI app (no tsgi.signal key: the accessor costs ~0.1 µs a request), on for one marked WANTS_SIGNAL (as fromFetchHandler's are) and when set", async () => {
+    const keys = (environ: Environ) => String(Object.keys(environ).includes("tsgi.signal") && environ["tsgi.signal"] instanceof AbortSignal);
+    const plain: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc.encode(keys(environ))];
+    };
+    const marked: Application = (environ, sr) => plain(environ, sr);
+    Object.defineProperty(marked, WANTS_SIGNAL, { value: true });
+    const cases: Array<[Application, ServerOptions, string]> = [
+      [plain, {}, "false"],
+      [plain, { requestSignal: true }, "true"],
+      [marked, {}, "true"],
+      [marked, { requestSignal: false }, "false"],
+    ];
+    expect((fromFetchHandler(() => new Response("")) as unknown as Record<symbol, unknown>)[WANTS_SIGNAL]).toBe(true);
+    for (const [app, options, expected] of cases) {
+      const t = startServer(app, options);
+      try {
+        expect(await (await fetch(`http://127.0.0.1:${t.port}/`)).text()).toBe(expected);
+      } finally {
+        await t.server.close({ timeout: 100 });
+      }
     }
   });
 

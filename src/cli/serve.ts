@@ -47,6 +47,7 @@ import { onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/sign
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
+import { wantsSignal } from "../gateway/signal.ts";
 
 /**
  * The CLI's messages: always at info level (consola lowers it under test
@@ -285,6 +286,8 @@ const serveCommand = defineCommand({
       server = createServer(withDeployMiddleware(loaded.app, deploy), {
         ...deploy.server,
         ...(tls ? { tls: tls.config } : {}),
+        // tsgi.signal for an app that wants it (a fetch handler's request.signal), judged before the deploy middleware wraps it.
+        requestSignal: wantsSignal(loaded.app),
         log: accessLog ? stdoutLog : null,
       }).listen();
     } catch (error) {

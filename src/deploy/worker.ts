@@ -8,6 +8,7 @@
 import type { Application } from "../spec.ts";
 import type { ServerOptions } from "../server/options.ts";
 import { createServer, type TsgiServer } from "../server/server.ts";
+import { wantsSignal } from "../gateway/signal.ts";
 import { loadApp } from "./load-app.ts";
 import type { ResolvedDeploy } from "./options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "./setup.ts";
@@ -112,7 +113,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     }
     return inner(environ, startResponse);
   };
-  const options: ServerOptions = { ...deploy.server, multiprocess: true };
+  // tsgi.signal for an app that wants it (a fetch handler's request.signal), judged before the deploy middleware wraps it.
+  const options: ServerOptions = { ...deploy.server, multiprocess: true, requestSignal: wantsSignal(loaded.app) };
   if (tls) options.tls = tls.config;
   if (config.inheritFd) {
     options.fd = 3;

@@ -174,6 +174,8 @@ export async function startDevServer(
     ...serverLogs(config.logLevel, config.accessLog),
     shutdownTimeout: config.shutdownTimeout,
     handlerClass: DevHandler,
+    // Any app may read tsgi.signal in development (the dev server's wrappers hide fromFetchHandler's mark).
+    requestSignal: true,
   };
   const server =
     options.fd !== undefined

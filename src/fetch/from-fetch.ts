@@ -9,6 +9,7 @@ import type { Application, Body, Environ, ResponseHeaders, StartResponse } from 
 import type { FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
+import { WANTS_SIGNAL } from "../gateway/signal.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
 const READ_SIZE = 64 * 1024;
@@ -317,6 +318,8 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       },
     } as Body;
   };
+  // The tsgi server gives such an app tsgi.signal by default (its requestSignal option), for request.signal.
+  Object.defineProperty(app, WANTS_SIGNAL, { value: true });
   return app;
 }
 

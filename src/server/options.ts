@@ -221,6 +221,15 @@ export interface ServerOptions {
   /** `tsgi.multiprocess`. Default false (true under workers). */
   multiprocess?: boolean;
   /**
+   * Give each request's environ `tsgi.signal` (spec.md "Server extension
+   * APIs"): an `AbortSignal` aborted when the client goes away before the
+   * response is complete, or the server gives up on the request. It costs
+   * about 0.1 µs a request, read or not. Default: on for an application made
+   * by `fromFetchHandler` (it carries `WANTS_SIGNAL`, for `request.signal`),
+   * off for any other; `tsgi-dev` and `tsgi serve` turn it on.
+   */
+  requestSignal?: boolean;
+  /**
    * Serve HTTPS: Bun's TLS options as PEM text, `cert` and `key` (`loadTls()`
    * of `tsgi/server` reads and checks the files, as `tsgi serve --certfile
    * --keyfile` does), with `ca` and
