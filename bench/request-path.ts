@@ -5,12 +5,18 @@
  * is what tsgi adds on top of the kernel's send; the socket itself is
  * measured by bench/hello.ts.
  *
- * Usage: bun bench/request-path.ts [--requests 500000] [--runs 7] [--log]
+ * Usage: bun bench/request-path.ts [--requests 500000] [--runs 7] [--log] [--only get|post]
  * `--log` turns the access log on (written to /dev/null), to measure its cost.
  * Prints the fastest and the median run's CPU time per request (ns; process
  * CPU time, not wall time, which a shared VM's neighbours disturb more) for
  * wrk's request (`GET / HTTP/1.1` + Host) and a browser-like GET with 6
- * fields, both answered by a hello app.
+ * fields, both answered by a hello app, and for wrk's 4 KiB POST (the
+ * request `bun bench/hello.ts --post 4096` sends, head and body in one read)
+ * answered by the echo app of bench/servers/tsgi.ts (`await read()`, the
+ * body returned as the response). The echo app answers after the read's
+ * `await`, so each POST is followed by microtask turns until the connection
+ * is idle again (those turns are part of the figure, as they are on a real
+ * socket). `--only get` or `--only post` runs one kind.
  */
 import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
@@ -20,15 +26,27 @@ import { Connection } from "../src/server/connection.ts";
 import type { Application } from "../src/spec.ts";
 
 const { values } = parseArgs({
-  options: { requests: { type: "string", default: "500000" }, runs: { type: "string", default: "7" }, log: { type: "boolean", default: false } },
+  options: {
+    requests: { type: "string", default: "500000" },
+    runs: { type: "string", default: "7" },
+    log: { type: "boolean", default: false },
+    only: { type: "string" },
+  },
 });
 const n = Number(values.requests);
 const reps = Number(values.runs);
 
 const hello = new TextEncoder().encode("Hello, world!\n");
-const app: Application = (_environ, startResponse) => {
+/** bench/servers/tsgi.ts's app: hello for GET, the body echoed for POST. */
+const app: Application = (environ, startResponse) => {
+  if (environ.REQUEST_METHOD === "POST") return echo(environ, startResponse);
   startResponse("200 OK", [["Content-Type", "text/plain"]]);
   return [hello];
+};
+const echo: Application = async (environ, startResponse) => {
+  const data = await environ["tsgi.input"].read();
+  startResponse("200 OK", [["Content-Type", "application/octet-stream"]]);
+  return [data];
 };
 
 let written = 0;
@@ -50,7 +68,7 @@ const socket = {
 const server = createServer(app, { keepAliveTimeout: 60000, log: values.log ? createWriteStream("/dev/null") : null });
 const conn = new Connection(socket, server as never);
 
-const cases: Array<[string, string]> = [
+const getCases: Array<[string, string]> = [
   ["wrk GET (40 bytes)", "GET / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n"],
   [
     "browser-like GET (6 fields)",
@@ -58,14 +76,32 @@ const cases: Array<[string, string]> = [
       "Accept: */*\r\nAccept-Encoding: gzip, deflate, br\r\nConnection: keep-alive\r\n\r\n",
   ],
 ];
+// wrk's request for `bench/hello.ts --post 4096` (wrk.format adds Host and Content-Length).
+const postCases: Array<[string, string]> = [
+  ["wrk POST 4 KiB echo", `POST / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nContent-Type: application/octet-stream\r\nContent-Length: 4096\r\n\r\n${"x".repeat(4096)}`],
+];
+const cases = values.only === "get" ? getCases : values.only === "post" ? postCases : [...getCases, ...postCases];
+
+/** Feed one request; an app that answers asynchronously is given microtask turns until the connection is idle. */
+async function once(bytes: Uint8Array): Promise<void> {
+  conn.onData(bytes);
+  for (let turns = 0; conn.busy; turns++) {
+    if (turns > 1000) throw new Error("the request did not finish within 1000 microtask turns");
+    await null;
+  }
+}
+
 for (const [name, text] of cases) {
   const bytes = new TextEncoder().encode(text);
-  for (let i = 0; i < 200_000; i++) conn.onData(bytes);
+  const post = text.startsWith("POST");
+  if (post) for (let i = 0; i < 200_000; i++) await once(bytes);
+  else for (let i = 0; i < 200_000; i++) conn.onData(bytes);
   const times: number[] = [];
   const before = written;
   for (let r = 0; r < reps; r++) {
     const t0 = process.cpuUsage();
-    for (let i = 0; i < n; i++) conn.onData(bytes);
+    if (post) for (let i = 0; i < n; i++) await once(bytes);
+    else for (let i = 0; i < n; i++) conn.onData(bytes);
     const used = process.cpuUsage(t0);
     times.push(((used.user + used.system) * 1000) / n);
   }
