@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { CUT_REQUEST_CLEANUP_MS } from "../src/server/index.ts";
 import type { Application, Body, PostHook } from "../src/spec.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
-import { enc, firstArrival, get, parseResponses, python3, raw, serverPool, startServer } from "./helpers.ts";
+import { enc, firstArrival, get, parseResponses, python3, raw, rawOne, serverPool, startServer } from "./helpers.ts";
 
 const start = serverPool();
 if (!python3) console.warn("SKIP: python3 is not installed; the write() timing test is skipped");
@@ -40,6 +40,25 @@ describe("request bodies the app does not read", () => {
     // Before: the socket stayed paused at the input buffer's high-water mark until bodyTimeout (60 s).
     expect(Date.now() - started).toBeLessThan(4000);
   }, 15_000);
+});
+
+describe("small request bodies", () => {
+  test("a small body read whole holds its own bytes, not a 16 KiB buffer (a JSON POST: the app may keep what it read)", async () => {
+    const sizes: number[] = [];
+    const { port } = start(async (environ, sr) => {
+      const body = await environ["tsgi.input"].read();
+      sizes.push(body.buffer.byteLength);
+      sr("200 OK", [["Content-Type", "application/json"]]);
+      return [body];
+    });
+    const json = JSON.stringify({ id: 12345, name: "a small body" });
+    const post = `POST /items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${json.length}\r\n\r\n${json}`;
+    // Head and body in one read, and the body in a read of its own.
+    const r = await rawOne(port, [post, post.slice(0, post.length - json.length), json], { until: (d) => d.toString().split(json).length === 3, gapMs: 50 });
+    expect(r.responses.map((x) => x.body.toString())).toEqual([json, json]);
+    // Before: each body was a view of a 16 KiB gather buffer allocated for it.
+    expect(sizes).toEqual([json.length, json.length]);
+  });
 });
 
 describe("HEAD, 204 and 304 with streaming bodies", () => {

@@ -114,7 +114,11 @@ export class RequestInput implements InputStream {
     return this.continuePending;
   }
 
-  /** Feeder: more body bytes (kept as views, not copied, unless shorter than {@link SMALL_PIECE}). */
+  /**
+   * Feeder: more body bytes (kept as views, not copied, unless shorter than
+   * {@link SMALL_PIECE}: then the first one is copied at its own size, and
+   * later ones into a shared {@link GATHER_BYTES} buffer).
+   */
   push(chunk: Uint8Array): void {
     if (this.ended || this.error || chunk.length === 0) return;
     const n = chunk.length;
@@ -126,6 +130,11 @@ export class RequestInput implements InputStream {
         gather!.set(chunk, this.gatherEnd);
         this.gatherEnd += n;
         this.chunks[this.chunks.length - 1] = gather!.subarray(this.gatherStart, this.gatherEnd);
+      } else if (gather === null && this.chunks.length === 0) {
+        // The first small piece, nothing else buffered: copied at its own size. A small body
+        // (a JSON POST) costs no gather buffer, and the bytes the app keeps hold no 16 KiB;
+        // the next small piece starts the gather buffer.
+        this.chunks.push(new Uint8Array(chunk));
       } else {
         if (gather === null || this.gatherEnd + n > gather.length) {
           gather = this.gather = new Uint8Array(GATHER_BYTES);
