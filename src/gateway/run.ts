@@ -245,21 +245,44 @@ class Invocation implements Running {
     return sent ? RESOLVED : this.sink.drain();
   };
 
-  /** Run the application; returns a promise only when the work goes async. */
+  /**
+   * Run the application; returns a promise only when the work goes async,
+   * one that never rejects (what would reject it, a gateway bug, is logged).
+   * An async app whose body is an array costs one promise past its own,
+   * not a second one to catch the first.
+   */
   run(): void | Promise<void> {
     let result: Body | Promise<Body>;
     try {
       result = this.app(this.environ, this.startResponse);
     } catch (error) {
-      return this.fail(error);
+      return this.guard(this.fail(error));
     }
     if (result !== null && typeof result === "object" && typeof (result as Promise<Body>).then === "function") {
       return (result as Promise<Body>).then(
-        (body) => this.consume(body),
-        (error) => this.fail(error),
+        (body) => {
+          try {
+            return this.guard(this.consume(body));
+          } catch (error) {
+            this.options.logError("tsgi gateway", error);
+          }
+        },
+        (error) => {
+          try {
+            return this.guard(this.fail(error));
+          } catch (failure) {
+            this.options.logError("tsgi gateway", failure);
+          }
+        },
       );
     }
-    return this.consume(result as Body);
+    return this.guard(this.consume(result as Body));
+  }
+
+  /** `step`, or a promise of it that does not reject: a rejection (a gateway bug) is logged. */
+  private guard(step: void | Promise<void>): void | Promise<void> {
+    if (step === undefined) return undefined;
+    return step.then(undefined, (error) => this.options.logError("tsgi gateway", error));
   }
 
   private consume(body: Body): void | Promise<void> {
@@ -614,8 +637,7 @@ export interface Running {
  */
 export function runApplication(app: Application, environ: Environ, sink: ResponseSink, options: GatewayOptions): Running {
   const invocation = new Invocation(app, environ, sink, options);
-  const done = invocation.run();
-  if (done) invocation.done = done.then(undefined, (error) => options.logError("tsgi gateway", error));
+  invocation.done = invocation.run();
   return invocation;
 }
 
