@@ -10,6 +10,7 @@ import type { FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
 import { WANTS_SIGNAL } from "../gateway/signal.ts";
+import { RequestInput } from "../gateway/input.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
 const READ_SIZE = 64 * 1024;
@@ -171,9 +172,10 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * Wrap a fetch-style handler as a TSGI application.
  *
  * Each request becomes a `Request` (URL from {@link environUrl}, headers
- * from {@link environHeaders}, body streamed from `tsgi.input` in 64 KiB
- * reads for methods other than GET and HEAD with a `CONTENT_LENGTH` above 0
- * or a chunked body), the handler's `Response` becomes
+ * from {@link environHeaders}, and for methods other than GET and HEAD
+ * with a `CONTENT_LENGTH` above 0 or a chunked body a body: the bytes when
+ * the server's own `tsgi.input` has all of it already, else streamed from
+ * `tsgi.input` in reads of up to 64 KiB), the handler's `Response` becomes
  * `startResponse(status, headers)` (each `Set-Cookie` kept separate,
  * hop-by-hop fields dropped, an empty `statusText` replaced by the
  * registered reason phrase) and a body: one chunk with its length when
@@ -218,9 +220,13 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     const input = environ["tsgi.input"];
     const length = Number(environ.CONTENT_LENGTH || 0);
     const chunked = typeof environ["HTTP_TRANSFER_ENCODING"] === "string" && /chunked/i.test(environ["HTTP_TRANSFER_ENCODING"]);
-    let body: ReadableStream<Uint8Array> | null = null;
+    let body: ReadableStream<Uint8Array> | Uint8Array | null = null;
     if (method !== "GET" && method !== "HEAD" && (length > 0 || chunked)) {
-      body = new ReadableStream<Uint8Array>(
+      // The server's own input with the whole body arrived (a JSON POST, a form: in the head's read or
+      // soon after): its bytes, which Bun's Request reads at once (req.json() without a stream's pulls).
+      // No 100 Continue is owed then; anything else, or a middleware's input, streams.
+      body = input instanceof RequestInput ? input.takeWhole() : null;
+      body ??= new ReadableStream<Uint8Array>(
         {
           async pull(c) {
             // What has arrived, as Bun.serve's request.body gives it (read() would wait for READ_SIZE bytes).
@@ -235,9 +241,11 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       );
     }
     const init: RequestInit & { duplex?: "half" } = { method, headers: environHeaders(environ), signal: controller.signal };
-    if (body) {
+    if (body instanceof ReadableStream) {
       init.body = body;
       init.duplex = "half";
+    } else if (body) {
+      init.body = body;
     }
     const request = new Request(environUrl(environ), init);
     const response = await fetchFn(request, ...(options.args ? options.args(environ) : [fetchServer(environ)]));

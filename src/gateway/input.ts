@@ -109,6 +109,18 @@ export class RequestInput implements InputStream {
     return this.ended;
   }
 
+  /**
+   * The whole body, or the rest of it, taken now when all of it has arrived
+   * (what `read()` would resolve with at once); `null` while bytes are still
+   * to come, after a failure, or when nothing is left (an empty array is
+   * never returned). For a bridge that can hand over bytes instead of a
+   * stream (fromFetchHandler's `Request` body).
+   */
+  takeWhole(): Uint8Array | null {
+    if (!this.ended || this.error !== null || this.rejected !== null || this.buffered === 0) return null;
+    return this.take(this.buffered);
+  }
+
   /** Whether a `100 Continue` is still owed (the app has not read yet). */
   get continueOwed(): boolean {
     return this.continuePending;
