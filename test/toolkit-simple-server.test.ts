@@ -91,6 +91,39 @@ describe("makeServer", () => {
     expect(logged).toEqual(["to custom stderr"]);
   });
 
+  test("a fromFetchHandler app's request.signal aborts when the client goes away, as on createServer (the server serves the gate: its tsgi.signal follows the app set now); a plain app has no tsgi.signal key (before: never aborted)", async () => {
+    const { fromFetchHandler } = await import("../src/fetch/index.ts");
+    const { connect } = await import("node:net");
+    const aborted: string[] = [];
+    const handler = fromFetchHandler(async (request: Request) => {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1500);
+        request.signal.addEventListener("abort", () => (aborted.push(new URL(request.url).pathname), clearTimeout(timer), resolve()), { once: true });
+      });
+      return new Response("late");
+    });
+    await using httpd = makeServer("127.0.0.1", 0, hello, { log: null });
+    void httpd.serveForever();
+    expect(await (await fetch(`http://127.0.0.1:${httpd.port}/a`)).text()).toBe("hi /a");
+    httpd.setApp((environ, sr) => (sr("200 OK", []), [text(String("tsgi.signal" in environ))]));
+    expect(await (await fetch(`http://127.0.0.1:${httpd.port}/`)).text()).toBe("false");
+    httpd.setApp(handler);
+    // Send a request, then close the connection while the handler waits.
+    await new Promise<void>((resolve) => {
+      const s = connect({ host: "127.0.0.1", port: httpd.port });
+      const guard = setTimeout(() => (s.destroy(), resolve()), 3000);
+      s.on("error", () => {});
+      s.on("close", () => (clearTimeout(guard), resolve()));
+      s.on("connect", () => {
+        s.write("GET /gone HTTP/1.1\r\nHost: x\r\n\r\n");
+        setTimeout(() => s.destroy(), 100);
+      });
+    });
+    const deadline = Date.now() + 1000;
+    while (aborted.length === 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(aborted).toEqual(["/gone"]);
+  });
+
   test("a custom serverClass is used", async () => {
     class Mine extends SimpleServer {}
     await using httpd = makeServer("127.0.0.1", 0, hello, { serverClass: Mine });

@@ -14,6 +14,7 @@
  */
 // Built on the server's public API, as wsgiref.simple_server is on http.server.
 import { createServer, RequestHandler, resolveOptions, type AccessLogFields, type LogTarget, type RequestHandlerClass, type ServerOptions, type TsgiServer } from "../server/index.ts";
+import { WANTS_SIGNAL, wantsSignal } from "../gateway/signal.ts";
 import type { Application, Environ } from "../spec.ts";
 
 /**
@@ -88,7 +89,11 @@ export class SimpleServer {
    *   `WSGIRequestHandler`'s format ({@link wsgirefLogLine}), with the
    *   peer's address (`logXForwardedFor` is false here); `log: null`
    *   turns it off, `logFormat` changes it. `shutdownTimeout` defaults to
-   *   1000 ms here. `hostname` and `port` in it are ignored.
+   *   1000 ms here. `hostname` and `port` in it are ignored. Without
+   *   `requestSignal`, `tsgi.signal` is given when the app set now
+   *   ({@link setApp}) asks for it (`WANTS_SIGNAL`: a `fromFetchHandler`
+   *   app, whose `request.signal` then aborts when the client leaves), as
+   *   `createServer()` gives it to that app served directly.
    * @throws Error with `code` EADDRINUSE / EACCES / EADDRNOTAVAIL when the
    *   port cannot be bound (in use, privileged, an address not on this machine).
    * @throws RangeError, TypeError or Error on a bad option, as `createServer()` (a `handlerClass` that is not a class included).
@@ -102,6 +107,9 @@ export class SimpleServer {
     const base = options.handlerClass ?? SimpleRequestHandler;
     // The class is extended below: checked first, for the server's option error rather than `extends`'s.
     if (options.handlerClass !== undefined) resolveOptions({ handlerClass: base });
+    // The server serves the gate, not the app: the gate asks for tsgi.signal when the app set now does
+    // (the server asks for each request), or a fromFetchHandler app's request.signal never aborts.
+    Object.defineProperty(this.gate, WANTS_SIGNAL, { get: () => wantsSignal(this.app) });
     class Counting extends base {
       override logRequest(fields: AccessLogFields, environ: Environ | null): void {
         if (environ === null) simple.rejected();
