@@ -357,5 +357,25 @@ describe("option types checked when the server is created", () => {
     expect(r.response!.body.toString()).toBe("hi /duck");
     expect(seen).toEqual(["yes"]);
     expect(() => createServer(hello, { log: { info: () => {}, error: () => {} }, errorLog: null })).not.toThrow();
+    // A logger that is itself a function carrying info()/error() (roarr's, ololog's) is a LogTarget too:
+    // it took both logs before the option checks, and still does (before this fix: "server option log must be ...").
+    const lines: string[] = [];
+    const fnLogger = Object.assign((m: string) => void lines.push(`call ${m}`), {
+      info: (m: string) => void lines.push(`info ${m}`),
+      error: (m: string) => void lines.push(`error ${m}`),
+    });
+    const withFn = start(
+      (environ, sr) => {
+        environ["tsgi.errors"].write("from the app\n");
+        return hello(environ, sr);
+      },
+      { log: fnLogger, errorLog: fnLogger },
+    );
+    expect((await rawOne(withFn.port, get("/fn", "Connection: close\r\n"))).response!.body.toString()).toBe("hi /fn");
+    const deadline = Date.now() + 2000;
+    while (lines.length < 2 && Date.now() < deadline) await Bun.sleep(20);
+    expect(lines.some((l) => l.startsWith("info ") && l.includes('"GET /fn HTTP/1.1" 200'))).toBe(true);
+    expect(lines).toContain("error from the app");
+    expect(() => createServer(hello, { log: Object.assign(() => {}, { write: () => {} }) as never })).not.toThrow();
   });
 });

@@ -319,7 +319,8 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
  *   (other than `null`) or `tls` that is not an object, a `urlScheme`, `serverName` or `unix` that
  *   is not a string, a `multiprocess` that is not a boolean, a `logFormat`
  *   that is neither a string nor a function, a `log` or `errorLog` that is
- *   neither `null`, a stream nor a logger.
+ *   neither `null`, a stream (`write()`) nor a logger (`info()` for `log`,
+ *   `error()` for `errorLog`; an object, or a function carrying them).
  */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const given = stripUndefined(options);
@@ -437,7 +438,8 @@ function checkTypes(o: ResolvedOptions): void {
     const target = o[key] as unknown;
     if (target === undefined || target === null) continue;
     const t = target as Record<string, unknown>;
-    if (typeof target !== "object" || (typeof t["write"] !== "function" && typeof t[level] !== "function")) {
+    // A logger may itself be a function with methods (roarr's, ololog's: log("...") and log.info("...")).
+    if ((typeof target !== "object" && typeof target !== "function") || (typeof t["write"] !== "function" && typeof t[level] !== "function")) {
       fail(key, `null, a stream with write() or a logger with ${level}()`, target);
     }
   }
