@@ -57,3 +57,60 @@ test("nothing listening there: the old process answers 500, and the error is log
   expect(r.status).toBe(500);
   expect(dead.errors.join("")).toMatch(/ECONNREFUSED|Unable to connect|ConnectionRefused/);
 });
+
+test("the standby server's forwarder (restart mode, after the app process exited) aborts the forwarded request when its client goes away, as the old app process's does: the new process's tsgi.signal aborts (before: the standby gave no tsgi.signal, so the forward ran on for no one)", async () => {
+  const { createConsola } = await import("consola");
+  const { dupFd, closeFd } = await import("../src/server/sys.ts");
+  const { createServer } = await import("../src/server/index.ts");
+  const { serveStandby } = await import("../src/dev/standby.ts");
+  const { connect } = await import("node:net");
+  type Config = Parameters<typeof serveStandby>[1];
+  // The shared listening socket the supervisor holds.
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  const shared = dupFd((listener as unknown as { fd: number }).fd);
+  listener.stop(true);
+  const config = { host: "127.0.0.1", debug: false, live: false, allowedHosts: true, logLevel: "silent", accessLog: false, shutdownTimeout: 2000 } as unknown as Config;
+  const standby = serveStandby(shared, config, createConsola({ level: -999 }), "the app exited");
+  const seen: string[] = [];
+  let next: ReturnType<typeof createServer> | null = null;
+  const client = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+  client.on("error", () => {});
+  try {
+    let got = "";
+    client.on("data", (d: Buffer) => (got += d.toString("latin1")));
+    await new Promise<void>((resolve) => client.once("connect", () => resolve()));
+    // A keep-alive connection the standby answers (the 503 page), kept open across the handover.
+    client.write("GET /page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    for (let i = 0; i < 100 && !got.includes("\r\n\r\n"); i++) await Bun.sleep(20);
+    expect(got).toStartWith("HTTP/1.1 503");
+    // The new app process: it waits for its client, or 1.5 s.
+    next = createServer(
+      async (environ, sr) => {
+        const signal = environ["tsgi.signal"] as AbortSignal;
+        const aborted = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), 1500);
+          signal.addEventListener("abort", () => (clearTimeout(timer), resolve(true)), { once: true });
+        });
+        seen.push(`${environ.PATH_INFO} ${aborted ? "aborted" : "not aborted"}`);
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [enc("late\n")];
+      },
+      { fd: dupFd(shared), requestSignal: true, errorLog: null },
+    ).listen();
+    const handedOver = standby.handover();
+    // The next request on the old connection is forwarded to the new process; its client leaves.
+    client.write("GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    await Bun.sleep(200);
+    client.destroy();
+    const deadline = Date.now() + 3000;
+    while (seen.length === 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(seen).toEqual(["/slow aborted"]);
+    await handedOver;
+  } finally {
+    client.destroy();
+    await standby.close();
+    await next?.close({ timeout: 100 });
+    closeFd(shared);
+  }
+});

@@ -62,6 +62,9 @@ export function serveStandby(fd: number, config: DevConfig, logger: ConsolaInsta
     debug: config.debug,
     ...serverLogs(config.logLevel, config.accessLog),
     shutdownTimeout: config.shutdownTimeout,
+    // The forwarder a handover swaps in passes request.signal to its fetch(): the served wrapper hides
+    // fromFetchHandler's mark, so asked for here, or a forwarded request runs on after its client left.
+    requestSignal: true,
   }).listen();
   let closing: Promise<void> | null = null;
   return {
