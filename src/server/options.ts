@@ -226,7 +226,10 @@ export interface ServerOptions {
    * response is complete, or the server gives up on the request. It costs
    * about 0.1 µs a request, read or not. Default: on for an application made
    * by `fromFetchHandler` (it carries `WANTS_SIGNAL`, for `request.signal`),
-   * off for any other; `tsgi-dev` and `tsgi serve` turn it on.
+   * off for any other (a middleware around such an app hides the mark: set
+   * this then). `tsgi-dev` turns it on for every app; `tsgi serve` judges the
+   * app it loaded, before its own middleware wraps it; `makeServer()` the app
+   * set now.
    */
   requestSignal?: boolean;
   /**
