@@ -1508,4 +1508,28 @@ describe("toFetchHandler options of the wrong type", () => {
       bun.stop(true);
     }
   });
+
+  test("the error quotes the value briefly: a stream or logger by its class, a plain object's JSON cut at 60 characters (before: the stream's whole state, a 100 kB object whole)", async () => {
+    const { createServer } = await import("../src/server/server.ts");
+    const message = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (error) {
+        return String(error);
+      }
+      return "no error";
+    };
+    const stream = message(() => toFetchHandler(() => [], { errorLog: process.stderr as never }));
+    expect(stream).toEndWith(`got a ${process.stderr.constructor.name}`);
+    const big = { note: "x".repeat(100_000) };
+    for (const text of [message(() => toFetchHandler(() => [], { environ: [big] as never })), message(() => createServer(() => [], { log: big as never }))]) {
+      expect(text.length).toBeLessThan(300);
+      expect(text).toMatch(/got \[?\{"note":"x+…$/);
+    }
+    class Settings {
+      secret = "s3cr3t";
+    }
+    expect(message(() => createServer(() => [], { errorLog: new Settings() as never }))).toEndWith("got a Settings");
+    expect(message(() => createServer(() => [], { urlScheme: 5 as never }))).toEndWith("got 5");
+  });
 });

@@ -17,7 +17,7 @@ import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { validAuthority } from "../http/target.ts";
 import { httpDate } from "../http/date.ts";
 import { hostname as osHostname } from "node:os";
-import { errorText } from "../gateway/error-text.ts";
+import { errorText, shownValue } from "../gateway/error-text.ts";
 
 /** Options of {@link toFetchHandler}. */
 export interface ToFetchOptions {
@@ -444,15 +444,6 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
   };
 }
 
-/** `v` for an option error: its JSON, or its type when it has none. */
-function shown(v: unknown): string {
-  if (typeof v === "function") return "a function";
-  try {
-    return JSON.stringify(v) ?? typeof v;
-  } catch {
-    return typeof v;
-  }
-}
 
 /**
  * The options {@link toFetchHandler} keeps and uses only later, per request:
@@ -463,7 +454,7 @@ function shown(v: unknown): string {
  */
 function checkOptions(o: ToFetchOptions): void {
   const fail = (key: string, want: string, got: unknown): never => {
-    throw new TypeError(`toFetchHandler option ${key} must be ${want}, got ${shown(got)}`);
+    throw new TypeError(`toFetchHandler option ${key} must be ${want}, got ${shownValue(got)}`);
   };
   if (o.errorLog != null && typeof o.errorLog !== "function") fail("errorLog", "a function (text) => void or null (the tsgi server's errorLog takes a stream; here pass (text) => stream.write(text))", o.errorLog);
   if (o.remoteAddress !== undefined && typeof o.remoteAddress !== "function") fail("remoteAddress", "a function (request, server) => { address, port }", o.remoteAddress);
@@ -472,7 +463,7 @@ function checkOptions(o: ToFetchOptions): void {
   if (o.multiprocess !== undefined && typeof o.multiprocess !== "boolean") fail("multiprocess", "a boolean", o.multiprocess);
   const min = o.minimumChunkSize as unknown;
   if (min !== undefined && (typeof min !== "number" || !Number.isInteger(min) || min < 0)) {
-    throw new RangeError(`toFetchHandler option minimumChunkSize must be a non-negative integer, got ${shown(min)}`);
+    throw new RangeError(`toFetchHandler option minimumChunkSize must be a non-negative integer, got ${shownValue(min)}`);
   }
 }
 

@@ -91,3 +91,30 @@ export function relatedErrorsText(error: unknown): string {
   const own = ownText(error);
   return full.startsWith(own) ? full.slice(own.length) : "";
 }
+
+/** Longest JSON an option error quotes of a value (characters). */
+const SHOWN_MAX = 60;
+
+/**
+ * `value` as an option error quotes it (`..., got <this>`): a primitive, a
+ * plain object or an array as its JSON, cut to 60 characters with `…`; an
+ * instance of a class as `a <Class>` (a stream or a logger, whose state
+ * says nothing to the user); a function as `a function`; what has no JSON
+ * (a symbol, a cycle) by its type.
+ */
+export function shownValue(value: unknown): string {
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const proto = Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null;
+    const name = proto?.constructor?.name;
+    if (proto !== null && proto !== Object.prototype && typeof name === "string" && name !== "") return `a ${name}`;
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) return typeof value;
+  return text.length > SHOWN_MAX ? `${text.slice(0, SHOWN_MAX)}…` : text;
+}

@@ -4,6 +4,7 @@
  * @module
  */
 import { mountPoint } from "../gateway/environ.ts";
+import { shownValue } from "../gateway/error-text.ts";
 import { checkServerSoftware } from "../gateway/response-fields.ts";
 import type { Environ } from "../spec.ts";
 import type { TlsConfig } from "./tls.ts";
@@ -392,14 +393,10 @@ function isConstructor(v: unknown): boolean {
   }
 }
 
-/** `v` for an option error: its JSON, or its kind when it has none (a function, a symbol). */
+/** `v` for an option error: a short JSON, a class instance's class, or its kind (see `shownValue()`). */
 function shown(v: unknown): string {
   if (typeof v === "function") return isConstructor(v) ? "a function" : "a function that is not a constructor";
-  try {
-    return JSON.stringify(v) ?? typeof v;
-  } catch {
-    return typeof v;
-  }
+  return shownValue(v);
 }
 
 /**
