@@ -195,6 +195,35 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
     });
     expect(get.out.text).toBe("Status: 200 OK\r\nContent-Length: 0\r\n\r\n");
   });
+  test("a HEAD of an empty file (tsgi.file_wrapper over a 0-byte Bun.file() or an empty file-like object, returned as it is) keeps GET's Content-Length: 0, as the tsgi server (spec.md); not under a 204 (before: none for HEAD)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-head-"));
+    try {
+      const empty = join(dir, "empty.txt");
+      writeFileSync(empty, "");
+      const bodies: Array<[string, (e: Environ) => Body]> = [
+        ["Bun.file", (e) => e["tsgi.file_wrapper"]!(Bun.file(empty))],
+        ["file-like", (e) => e["tsgi.file_wrapper"]!({ read: () => new Uint8Array(0) })],
+      ];
+      for (const [kind, body] of bodies) {
+        for (const method of ["GET", "HEAD"]) {
+          const h = new TestHandler({ REQUEST_METHOD: method });
+          await h.run((e, s) => {
+            s("200 OK", [["Content-Type", "text/plain"]]);
+            return body(e);
+          });
+          expect(`${kind} ${method}: ${h.out.text}`).toBe(`${kind} ${method}: Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n`);
+        }
+        const noContent = new TestHandler({ REQUEST_METHOD: "HEAD" });
+        await noContent.run((e, s) => {
+          s("204 No Content", []);
+          return body(e);
+        });
+        expect(noContent.out.text).toBe("Status: 204 No Content\r\n\r\n");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   test("never more body than the Content-Length (the excess logged once); no body for HEAD, 1xx, 204 or 304 (spec.md; wsgiref sends it)", async () => {
     const long = new TestHandler();
     await long.run((_e, s) => {

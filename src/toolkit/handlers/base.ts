@@ -474,7 +474,8 @@ export abstract class BaseHandler {
    * `finish_content()`): if not sent, default Content-Length to `"0"` and
    * send them. No default for a 1xx, 204 or 304 status or a HEAD request
    * (RFC 9110 §8.6: a HEAD answer may omit the length but not give a wrong
-   * one; wsgiref sends `0`). A body shorter than its Content-Length is
+   * one; wsgiref sends `0`), but a HEAD whose body is a file wrapper
+   * returned as it is (an empty file: its size for GET too) gets it. A body shorter than its Content-Length is
    * reported on `getStderr()` (wsgiref says nothing).
    * @throws Error, the tsgi server's, when the application never called startResponse.
    */
@@ -482,7 +483,10 @@ export abstract class BaseHandler {
     await this.writeChain; // write() calls the app did not await
     if (!this.status) throw noStartResponseError();
     if (!this.headersSent) {
-      if (!bodiless(this.status!, this.environ?.REQUEST_METHOD)) this.headers!.setdefault("Content-Length", "0");
+      // A file wrapper returned as it is that gave nothing is an empty file, for GET and HEAD alike: its
+      // HEAD keeps GET's `Content-Length: 0` (spec.md "Other HTTP features"), where an empty array may be an app skipping the body.
+      const emptyFile = this.environ?.REQUEST_METHOD === "HEAD" && !bodiless(this.status!, "GET") && this.resultIsFileBody();
+      if (!bodiless(this.status!, this.environ?.REQUEST_METHOD) || emptyFile) this.headers!.setdefault("Content-Length", "0");
       await this.sendHeaders();
       this.bodyAllowance = this.declaredBodyLength();
     }
