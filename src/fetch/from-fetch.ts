@@ -245,7 +245,8 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       init.body = body;
       init.duplex = "half";
     } else if (body) {
-      init.body = body;
+      // Socket bytes (an ArrayBuffer's); a project whose lib types Uint8Array<ArrayBufferLike> apart from BodyInit still compiles this.
+      init.body = body as NonNullable<RequestInit["body"]>;
     }
     const request = new Request(environUrl(environ), init);
     const response = await fetchFn(request, ...(options.args ? options.args(environ) : [fetchServer(environ)]));
