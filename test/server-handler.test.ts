@@ -357,6 +357,14 @@ describe("option types checked when the server is created", () => {
     expect(r.response!.body.toString()).toBe("hi /duck");
     expect(seen).toEqual(["yes"]);
     expect(() => createServer(hello, { log: { info: () => {}, error: () => {} }, errorLog: null })).not.toThrow();
+    // tls: null (a JS config's `tls: useTls ? files : null`) meant no TLS before the checks, and still does.
+    const plain = createServer(hello, { tls: null as unknown as undefined, port: 0 }).listen();
+    try {
+      expect(plain.url).toStartWith("http://");
+      expect(await (await fetch(plain.url)).text()).toBe("hi /");
+    } finally {
+      await plain.close();
+    }
     // A logger that is itself a function carrying info()/error() (roarr's, ololog's) is a LogTarget too:
     // it took both logs before the option checks, and still does (before this fix: "server option log must be ...").
     const lines: string[] = [];

@@ -320,7 +320,7 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
  *   later: an `environClass` or `handlerClass` that is not a class (a
  *   `handlerClass` without `RequestHandler`'s methods), an
  *   `ignoredSocketErrors` that is not an array of strings, an `environ`
- *   (other than `null`) or `tls` that is not an object, a `urlScheme`, `serverName` or `unix` that
+ *   or `tls` (other than `null`) that is not an object, a `urlScheme`, `serverName` or `unix` that
  *   is not a string, a `multiprocess` that is not a boolean, a `logFormat`
  *   that is neither a string nor a function, a `log` or `errorLog` that is
  *   neither `null`, a stream (`write()`) nor a logger (`info()` for `log`,
@@ -427,7 +427,7 @@ function checkTypes(o: ResolvedOptions): void {
   }
   const environ = o.environ as unknown;
   if (environ !== undefined && environ !== null && (typeof environ !== "object" || Array.isArray(environ))) fail("environ", "an object of environ keys", environ);
-  if (o.tls !== undefined && (typeof o.tls !== "object" || o.tls === null)) fail("tls", "an object of TLS options ({ cert, key })", o.tls);
+  if (o.tls !== undefined && o.tls !== null && typeof o.tls !== "object") fail("tls", "an object of TLS options ({ cert, key })", o.tls);
   for (const key of ["urlScheme", "serverName", "unix"] as const) {
     if (o[key] !== undefined && typeof o[key] !== "string") fail(key, "a string", o[key]);
   }
