@@ -18,7 +18,7 @@ export { VERSION } from "./version.ts";
 export { LoggingLogAdapter, RequestHandler } from "./server/index.ts";
 export type { ErrorResponse, HandlerServer, LoggerLevel, RequestHandlerClass } from "./server/index.ts";
 // What the tsgi server's `tsgi.input` reads and `write()` reject with, for `instanceof` checks.
-export { ClientDisconnected, WANTS_SIGNAL } from "./server/index.ts";
+export { ClientDisconnected, keepSignalMark, WANTS_SIGNAL } from "./server/index.ts";
 // Behind a reverse proxy: what `tsgi serve --proxy-headers` wraps the app in.
 export { proxyHeaders } from "./server/index.ts";
 export type { ProxyHeadersOptions } from "./server/index.ts";

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { parseResponses, raw, rawOne, startServer } from "./helpers.ts";
-import { WANTS_SIGNAL } from "../src/index.ts";
+import { ClientDisconnected, WANTS_SIGNAL } from "../src/index.ts";
 import type { ServerOptions } from "../src/server/options.ts";
 
 const enc = new TextEncoder();
@@ -1447,6 +1447,36 @@ describe("request.signal when the client goes away while the handler computes (t
       } finally {
         await t.server.close({ timeout: 100 });
       }
+    }
+  });
+
+  test("validator(), pathInfoDispatcher and proxyHeaders keep a fromFetchHandler app's WANTS_SIGNAL mark, so its request.signal still aborts on tsgi; around a plain app they carry none", async () => {
+    const { validator } = await import("../src/toolkit/validate.ts");
+    const { pathInfoDispatcher } = await import("../src/toolkit/dispatch.ts");
+    const { proxyHeaders } = await import("../src/server/index.ts");
+    const marked = (app: unknown) => (app as Record<symbol, unknown>)[WANTS_SIGNAL] === true;
+    const plain: Application = (_e, sr) => (sr("200 OK", []), []);
+    let aborted: (reason: unknown) => void = () => {};
+    const abortedP = new Promise<unknown>((r) => (aborted = r));
+    const fetchApp = fromFetchHandler(async (req: Request) => {
+      req.signal.addEventListener("abort", () => aborted(req.signal.reason), { once: true });
+      await new Promise((r) => setTimeout(r, 3000));
+      return new Response("late");
+    });
+    const wrapped = proxyHeaders(pathInfoDispatcher({ "/api": validator(fetchApp) }));
+    expect([marked(validator(fetchApp)), marked(pathInfoDispatcher({ "/a": plain, "/b": fetchApp })), marked(proxyHeaders(fetchApp)), marked(wrapped)]).toEqual([true, true, true, true]);
+    expect([marked(validator(plain)), marked(pathInfoDispatcher({ "/a": plain })), marked(proxyHeaders(plain))]).toEqual([false, false, false]);
+    const t = startServer(wrapped);
+    try {
+      const socket = connect(t.port, "127.0.0.1");
+      await new Promise<void>((r) => socket.once("connect", () => r()));
+      socket.write("GET /api/x HTTP/1.1\r\nHost: x\r\n\r\n");
+      await Bun.sleep(150);
+      socket.destroy();
+      const reason = await Promise.race([abortedP, Bun.sleep(2000).then(() => "not aborted")]);
+      expect(reason).toBeInstanceOf(ClientDisconnected);
+    } finally {
+      await t.server.close({ timeout: 100 });
     }
   });
 

@@ -50,6 +50,16 @@ export function wantsSignal(app: unknown): boolean {
   return typeof app === "function" && (app as unknown as Record<symbol, unknown>)[WANTS_SIGNAL] === true;
 }
 
+/**
+ * `wrapper`, marked {@link WANTS_SIGNAL} when any of `apps` is: a
+ * middleware (`validator()`, `pathInfoDispatcher`, `proxyHeaders`) keeps
+ * its application's ask for `tsgi.signal`. Returns `wrapper`.
+ */
+export function keepSignalMark<T extends object>(wrapper: T, ...apps: unknown[]): T {
+  if (apps.some(wantsSignal)) Object.defineProperty(wrapper, WANTS_SIGNAL, { value: true });
+  return wrapper;
+}
+
 /** Where the accessor finds its source: a `RequestSignal`, or a function giving the signal. */
 const SOURCE: unique symbol = Symbol("tsgi.signal source");
 

@@ -5,7 +5,7 @@
 export { createServer, serve, TsgiServer } from "./server.ts";
 export type { CloseOptions, Server } from "./server.ts";
 export { CUT_REQUEST_CLEANUP_MS } from "./connection.ts";
-export { WANTS_SIGNAL } from "../gateway/signal.ts";
+export { keepSignalMark, WANTS_SIGNAL } from "../gateway/signal.ts";
 export { DEFAULT_SERVER_OPTIONS, resolveOptions } from "./options.ts";
 export type { AccessLogFields, LogTarget, ResolvedOptions, ServerOptions } from "./options.ts";
 export { DEFAULT_LOG_FORMAT, compileLogFormat, LoggingLogAdapter } from "./log.ts";

@@ -16,6 +16,7 @@
  */
 import ipaddr from "ipaddr.js";
 import type { Application, Environ } from "../spec.ts";
+import { keepSignalMark } from "../gateway/signal.ts";
 
 /** Which forwarding fields are read. */
 export type ForwardedHeader = "x-forwarded" | "forwarded";
@@ -313,8 +314,9 @@ export function proxyHeaders(app: Application, options: ProxyHeadersOptions = {}
   const header = options.header ?? "x-forwarded";
   if (header !== "x-forwarded" && header !== "forwarded") throw new TypeError(`proxyHeaders: header must be "x-forwarded" or "forwarded", got ${JSON.stringify(header)}`);
   const trustUnix = options.trustUnixSocket ?? true;
-  return (environ, startResponse) => {
+  const wrapped: Application = (environ, startResponse) => {
     applyProxyHeaders(environ, trusted, header, trustUnix);
     return app(environ, startResponse);
   };
+  return keepSignalMark(wrapped, app);
 }

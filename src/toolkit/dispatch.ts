@@ -5,6 +5,7 @@
  * @module
  */
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
+import { keepSignalMark } from "../gateway/signal.ts";
 
 /** Mount points and their applications: an object or `[prefix, app]` pairs. */
 export type PathMap = Record<string, Application> | Iterable<readonly [string, Application]>;
@@ -68,6 +69,8 @@ export class PathInfoDispatcher {
     // Make the instance callable: return a function carrying this prototype.
     Object.setPrototypeOf(dispatch, new.target.prototype);
     Object.defineProperty(dispatch, "apps", { value: this.apps, enumerable: true });
+    // A mounted fromFetchHandler app still gets tsgi.signal from the tsgi server (its requestSignal default).
+    keepSignalMark(dispatch, ...this.apps.map(([, a]) => a));
     return dispatch as unknown as PathInfoDispatcher;
   }
 

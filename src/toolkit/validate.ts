@@ -15,6 +15,7 @@
 import { consola } from "consola";
 import { fileBodyBlob, isFileBody, registerFileBody } from "../gateway/file-body.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
+import { keepSignalMark } from "../gateway/signal.ts";
 import { contentLengthValue, isToken } from "../gateway/response-fields.ts";
 import type {
   Application,
@@ -725,7 +726,8 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  */
 export function validator(application: Application, options: ValidatorOptions = {}): Application {
   const warn = options.warn ?? defaultWarn;
-  return function validatedApplication(this: unknown, environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
+  return keepSignalMark(validatedApplication, application);
+  function validatedApplication(this: unknown, environ: Environ, startResponse: StartResponse): Body | Promise<Body> {
     if (arguments.length !== 2) fail("app-args", `The application must be called with two arguments (environ, startResponse), got ${arguments.length}`);
     checkEnviron(environ, warn);
     if (typeof startResponse !== "function") fail("start-response-callable", `startResponse must be a function, got ${show(startResponse)}`);
@@ -783,5 +785,5 @@ export function validator(application: Application, options: ValidatorOptions = 
     const result = application(environ, checkedStartResponse);
     if (isThenable(result)) return Promise.resolve(result).then(checkResult);
     return checkResult(result);
-  };
+  }
 }
