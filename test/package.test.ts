@@ -152,7 +152,8 @@ export default validator(app);
       for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
     })();
     void new Response(proc.stdout as ReadableStream<Uint8Array>).text();
-    expect(await waitFor(() => err.includes("serving"), 20_000), err).toBe(true);
+    // The start-up line, which names the pid; the socket-activation line before it says "serving" too.
+    expect(await waitFor(() => err.includes("(pid "), 20_000), err).toBe(true);
     expect(err).toContain("systemd socket activation: serving fd 3");
     expect(err).toContain(`(pid ${proc.pid})`);
     const res = await fetch(`http://127.0.0.1:${port}/sa`, { signal: AbortSignal.timeout(5000) });
