@@ -723,6 +723,35 @@ export default (environ: any, startResponse: any) => {
     expect(dev.output.split("\n").filter((l) => /reloaded in/.test(l)).slice(before)).toEqual([]);
   }, 20_000);
 
+  test("a --watch path that is itself in a default-ignored directory (dist, a package in node_modules) is watched; the default ignores apply below it", async () => {
+    // A bundler writing its output to dist/, a linked package under node_modules. Before, --watch dist,
+    // --watch 'build/**/*.js' and --watch node_modules/@acme/ui never reloaded, without a word (the
+    // default ignores were matched against the path from the working directory, so what the user named
+    // was one of them), though --watch ../lib/dist did.
+    const app = new TempApp({
+      "app.ts": plainApp('"ok"'),
+      "dist/app.css": "a",
+      "build/js/app.js": "1",
+      "node_modules/@acme/ui/index.js": "1",
+      "node_modules/@acme/ui/node_modules/dep/index.js": "1",
+      "dist/.cache/x": "1",
+    });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--watch", "dist", "--watch", "build/**/*.js", "--watch", "node_modules/@acme/ui"]);
+    expect((await get(url)).text).toBe("ok");
+    app.write("dist/app.css", "b");
+    await dev.waitFor(/reloaded in \d+ ms: dist\/app\.css/, 3000);
+    app.write("build/js/app.js", "2");
+    await dev.waitFor(/reloaded in \d+ ms: build\/js\/app\.js/, 3000);
+    app.write("node_modules/@acme/ui/index.js", "2");
+    await dev.waitFor(/reloaded in \d+ ms: node_modules\/@acme\/ui\/index\.js/, 3000);
+    const before = reloads(dev);
+    app.write("node_modules/@acme/ui/node_modules/dep/index.js", "2");
+    app.write("dist/.cache/x", "2");
+    await Bun.sleep(600);
+    expect(dev.output.split("\n").filter((l) => /reloaded in/.test(l)).slice(before)).toEqual([]);
+  }, 20_000);
+
   test("--watch of paths that do not exist yet: a warning at start, and seen once created, nested too", async () => {
     const app = new TempApp({ "app.ts": plainApp('"ok"'), "views/a.html": "a" });
     apps.push(app);

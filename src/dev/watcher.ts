@@ -452,9 +452,10 @@ export class DevWatcher {
     const parent = dirname(abs);
     if (this.#graph.has(parent) && !this.#underExtra(abs)) return true;
     if ((this.#dirs.has(parent) || this.#bridgeDirs.has(parent)) && !this.#underExtra(abs)) return true;
-    // The default ignores apply below the working directory, or below the --watch directory a path
-    // outside it is in (`--watch ../lib` does not watch `../lib/node_modules`).
-    const rel = this.#rel(abs) ?? this.#relToExtra(abs);
+    // The default ignores apply below the innermost --watch directory a path is in (`--watch ../lib` does
+    // not watch `../lib/node_modules`; `--watch dist`, `--watch node_modules/@acme/ui` watch what they
+    // name), else below the working directory.
+    const rel = this.#relToExtra(abs) ?? this.#rel(abs);
     if (rel !== null) {
       for (const part of rel.split("/")) if (DEFAULT_IGNORED_DIRS.includes(part)) return true;
     }
