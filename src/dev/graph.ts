@@ -115,7 +115,7 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
       }
       const clean = stripQuery(resolved);
       if (!isUserFile(clean)) continue;
-      for (const link of linksOfImport(imp.path, dir)) if (isUserFile(link)) links.add(link);
+      for (const link of linksOfImport(imp.path, dir, clean)) if (isUserFile(link)) links.add(link);
       if (seen.has(clean)) continue;
       seen.add(clean);
       queue.push(clean);
@@ -160,11 +160,20 @@ export function linkPrint(path: string): string {
  * `node_modules` link changes with an install, after which tsgi-dev is
  * restarted anyway), for an import through no link, and on Windows. The
  * path is the first of {@link missingCandidates} that exists, as Bun tries
- * them.
+ * them; when that is `real`, the real path Bun resolved the import to, no
+ * component of it is a link, and none is looked at (scanGraph runs at
+ * every reload, and most imports are of this kind).
  */
-function linksOfImport(specifier: string, dir: string): string[] {
-  if (sep !== "/") return [];
-  const lexical = missingCandidates(specifier, dir).find((c) => existsSync(c));
+function linksOfImport(specifier: string, dir: string, real: string): string[] {
+  if (sep !== "/" || reachesAsWritten(specifier, dir, real)) return [];
+  let lexical: string | undefined;
+  for (const candidate of missingCandidates(specifier, dir)) {
+    if (candidate === real) return [];
+    if (existsSync(candidate)) {
+      lexical = candidate;
+      break;
+    }
+  }
   if (lexical === undefined) return [];
   const links: string[] = [];
   let rest = lexical.split("/").filter(Boolean);
@@ -187,6 +196,43 @@ function linksOfImport(specifier: string, dir: string): string[] {
     at = "/";
   }
   return links;
+}
+
+/** What an extensionless relative import may add to the path it names to reach a file, as Bun tries it. */
+const IMPLIED_SUFFIXES = new Set([...RESOLVE_EXTENSIONS, ...RESOLVE_EXTENSIONS.map((e) => "/index" + e)]);
+/** The TypeScript files a `.js`-family import may name (`./x.js` → `x.ts`), by the extension it is written with. */
+const TS_FOR_JS: Record<string, readonly string[]> = { ".js": [".ts", ".tsx"], ".jsx": [".tsx"], ".mjs": [".mts"], ".cjs": [".cts"] };
+
+/**
+ * Whether the relative `specifier` (`./x.ts`, `../../lib/x`, `./x.js`
+ * naming `x.ts`), taken from `dir`, reaches `real`, the real path Bun
+ * resolved it to, as written: the path it names, or that path with what
+ * Bun adds (an extension, `/index.ts`), is `real`, so no directory on it
+ * is a symbolic link, nor the file. Decided by string operations alone
+ * (`path.resolve` and a look at the disk cost microseconds, and
+ * {@link scanGraph} meets every import at every reload); a specifier
+ * with `.` or `..` segments further in, or from a directory that is not
+ * real, gives false, and the caller looks at the disk. (Not seen: a link
+ * Bun tried first that points to the very file, `x.tsx` → `x.ts`.)
+ */
+function reachesAsWritten(specifier: string, dir: string, real: string): boolean {
+  let base = dir;
+  let at = 0;
+  if (specifier.startsWith("./")) at = 2;
+  else {
+    while (specifier.startsWith("../", at)) {
+      const cut = base.lastIndexOf("/");
+      if (cut <= 0) return false;
+      base = base.slice(0, cut);
+      at += 3;
+    }
+    if (at === 0) return false;
+  }
+  const lexical = `${base}/${specifier.slice(at)}`;
+  if (real.startsWith(lexical)) return real.length === lexical.length || IMPLIED_SUFFIXES.has(real.slice(lexical.length));
+  const ext = extname(lexical);
+  const stem = lexical.slice(0, lexical.length - ext.length);
+  return (TS_FOR_JS[ext] ?? []).some((ts) => real.length === stem.length + ts.length && real.startsWith(stem) && real.endsWith(ts));
 }
 
 /** The files Bun's resolver reads settings from (`paths`, `baseUrl`, JSX, decorators), by name. */
