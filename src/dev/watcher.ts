@@ -205,11 +205,13 @@ export class DevWatcher {
       this.#event(abs);
     });
     // chokidar raises nothing when a symbolic link to a directory is replaced by another (`ln -sfn`: a
-    // rename over it, the path still a directory); its directory's own event names it.
+    // rename over it, the path still a directory); its directory's own event names it. Polling: the
+    // link's own stat changed (the new target's), which chokidar passes on with the path alone.
     this.#watcher.on("raw", (_event, name, details) => {
+      if (typeof name !== "string" || name === "") return;
       const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-      if (typeof name !== "string" || name === "" || typeof dir !== "string") return;
-      const abs = resolve(this.#cwd, dir, name);
+      const abs = typeof dir === "string" ? resolve(this.#cwd, dir, name) : this.#options.poll ? resolve(this.#cwd, name) : undefined;
+      if (abs === undefined) return;
       if (this.#graph.has(abs) && (isLink(abs) || statKind(abs) === "dir")) this.#event(abs);
     });
     this.#watcher.on("error", (e) => this.#options.onError?.(e instanceof Error ? e : new Error(String(e))));
