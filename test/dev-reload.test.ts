@@ -752,6 +752,21 @@ export default (environ: any, startResponse: any) => {
     expect(dev.output.split("\n").filter((l) => /reloaded in/.test(l)).slice(before)).toEqual([]);
   }, 20_000);
 
+  test("a directory given to --watch both as a path and as a glob's base is watched whole: the glob narrows nothing", async () => {
+    // Before, --watch views --watch 'views/**/*.html' (or --watch . --watch '*.md', say from a script
+    // that adds one) reported only what the glob matched under it: views/a.txt never reloaded.
+    const app = new TempApp({ "app.ts": plainApp('"ok"'), "views/a.txt": "a", "views/b.html": "b", "notes.txt": "n", "README.md": "r" });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--watch", "views", "--watch", "views/**/*.html", "--watch", ".", "--watch", "*.md"]);
+    expect((await get(url)).text).toBe("ok");
+    app.write("views/a.txt", "a2");
+    await dev.waitFor(/reloaded in \d+ ms: views\/a\.txt/, 3000);
+    app.write("notes.txt", "n2");
+    await dev.waitFor(/reloaded in \d+ ms: notes\.txt/, 3000);
+    app.write("views/b.html", "b2");
+    await dev.waitFor(/reloaded in \d+ ms: views\/b\.html/, 3000);
+  }, 20_000);
+
   test("--watch of paths that do not exist yet: a warning at start, and seen once created, nested too", async () => {
     const app = new TempApp({ "app.ts": plainApp('"ok"'), "views/a.html": "a" });
     apps.push(app);

@@ -134,6 +134,7 @@ export class DevWatcher {
   /** Each `--watch` glob as the directory its path part names and the glob under it (`./views/**\/*.html` → `/abs/views`, `**\/*.html`). */
   readonly #globs: Array<{ root: string; glob: Bun.Glob }>;
   readonly #extraRoots: string[];
+  /** The `--watch` roots under which only what a glob matches is reported (not also given as a plain path). */
   readonly #globBases = new Set<string>();
   readonly #options: DevWatcherOptions;
   #graph = new Set<string>();
@@ -183,6 +184,8 @@ export class DevWatcher {
         this.#globBases.add(root);
       }
     }
+    // A directory also given as a path (`--watch . --watch '*.md'`) is watched whole: the glob narrows nothing.
+    for (const entry of options.watch ?? []) if (splitGlob(entry).rest === undefined) this.#globBases.delete(resolve(this.#cwd, entry));
     this.#graph = new Set((options.graph ?? []).filter((f) => !this.#ignoredByUser(f)));
     // A --watch path that does not exist (yet) is watched like a graph file: through the nearest directory that does.
     const missing = this.#extraRoots.filter((r) => statKind(r) === "missing");
