@@ -311,6 +311,35 @@ export default function app(environ: any, startResponse: any) {
     await until(async () => (await get(url)).text === "a/two", 10_000);
   }, 40_000);
 
+  for (const poll of [false, true]) test(`a symbolic link to a directory that an import starts going through while tsgi-dev runs: removing or repointing it restarts${poll ? " (--poll)" : ""}`, async () => {
+    // Before, such a link joined the watched set without being named to chokidar (only files were),
+    // in a directory chokidar had read while the link was no concern of the app: its removal raised
+    // nothing, and the app kept serving the old target (with --poll, a repoint too).
+    const app = new TempApp({
+      "shared-one/s.ts": `export const s = "one";\n`,
+      "shared-two/s.ts": `export const s = "two";\n`,
+      "app/app.ts": APP("v1").replace('"v1 " + process.pid', '"none"'),
+    });
+    apps.push(app);
+    symlinkSync("../shared-one", app.path("app/shared"));
+    const relink = (target: string, link: string) => {
+      symlinkSync(target, app.path(link + ".new"));
+      renameSync(app.path(link + ".new"), app.path(link));
+    };
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log", ...(poll ? ["--poll"] : [])], { cwd: app.path("app") });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("none");
+    app.write("app/app.ts", `import { s } from "./shared/s.ts";\n${APP("v1").replace('"v1 " + process.pid', "s")}`);
+    await until(async () => (await get(url)).text === "one", 10_000);
+    await Bun.sleep(300); // the new process's graph reaches the watcher
+    if (poll) {
+      relink("../shared-two", "app/shared");
+      await until(async () => (await get(url)).text === "two", 10_000);
+    }
+    rmSync(app.path("app/shared"));
+    await until(async () => (await get(url)).text.includes("Cannot find module './shared/s.ts'"), 10_000);
+  }, 40_000);
+
   test("a module a request imports by a computed specifier is watched from then on: saving it restarts", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

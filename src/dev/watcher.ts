@@ -260,7 +260,12 @@ export class DevWatcher {
     /** New graph files on disk: named to chokidar, or found by its scan of a new directory, both asynchronous. */
     const joined: string[] = [];
     for (const f of this.#graph) {
-      if (before.has(f) || statKind(f) !== "file") continue;
+      if (before.has(f)) continue;
+      const kind = statKind(f);
+      // A symbolic link to a directory that an import goes through: named as a file is, for the same
+      // reason (chokidar raises unlinkDir only for an entry it tracks), not checked as one.
+      if (kind === "dir" && isLink(f) && (this.#options.poll || !scanned.has(dirname(f)))) added.push(f);
+      if (kind !== "file") continue;
       joined.push(f);
       // On disk before it joined the graph, in a directory scanned before: chokidar skipped it then
       // (ignored) and does not read the directory again until something in it changes. Polling sees
