@@ -49,6 +49,25 @@ describe("application errors", () => {
     expect(log).toContain("\n    at "); // newlines of the stack are kept
   });
 
+
+  test("an error message quoting a client's body of 60,000 newlines is logged at once, not in quadratic time that stalls every other client (ReDoS)", async () => {
+    // An app that puts what it was sent into its error (`bad input: ${body}`); the stack's trailing newlines were trimmed by /\n+$/.
+    const app: Application = async (environ, sr) => {
+      if (environ.REQUEST_METHOD === "GET") return hello(environ, sr);
+      const body = new TextDecoder().decode(await environ["tsgi.input"].read());
+      throw new Error(`bad input: ${body}`);
+    };
+    const { port, errors } = start(app);
+    const payload = `${"\n".repeat(60_000)}x`;
+    const request = `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n${payload}`;
+    const began = performance.now();
+    const r = await rawOne(port, request, { timeoutMs: 15_000, until: (d) => d.includes("Error\n") });
+    const took = performance.now() - began;
+    expect(r.response?.status).toBe(500);
+    expect(took).toBeLessThan(1500); // 7 s before
+    expect(errors.join("")).toContain("bad input: \n");
+    await stillServes(port);
+  }, 30_000);
   test("debug: the traceback is in the 500 body", async () => {
     const app: Application = async () => {
       throw new Error("visible in debug");

@@ -11,7 +11,7 @@ const MAX_RELATED = 8;
 /** One error's own text: its stack, or `Name: message`, or `String()` of a non-Error. */
 function ownText(error: unknown): string {
   if (error instanceof Error) {
-    const stack = typeof error.stack === "string" ? error.stack.replace(/\n+$/, "") : "";
+    const stack = typeof error.stack === "string" ? withoutTrailingNewlines(error.stack) : "";
     // Bun gives an AggregateError (Promise.any) an empty message and a stack of just "AggregateError: ".
     return stack && stack.trim() !== `${error.name}:` ? stack : `${error.name}: ${error.message}`.replace(/: $/, "");
   }
@@ -20,6 +20,17 @@ function ownText(error: unknown): string {
   } catch {
     return Object.prototype.toString.call(error);
   }
+}
+
+/**
+ * `text` without the newlines it ends with. Not `/\n+$/`: a message may quote
+ * a client's bytes, and that pattern, tried at each newline of a long run
+ * that does not end the text, takes quadratic time (60,000 newlines: seconds).
+ */
+function withoutTrailingNewlines(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 10) end--;
+  return end === text.length ? text : text.slice(0, end);
 }
 
 /** A short name for an error already shown above. */
