@@ -301,6 +301,26 @@ export function render(page: Page): Rendered {
     expect(dev.output).not.toContain("\x1b[2J");
   });
 
+  test("an error message quoting a request body of 150,000 spaces: its page and its terminal report (consola's fancy reporter) come at once, the message intact", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async function app(environ: any, startResponse: any) {
+  const body = new TextDecoder().decode(await environ["tsgi.input"].read());
+  throw new Error("bad _input_: " + body);
+}
+`,
+    });
+    apps.push(app);
+    // Outside tests and CI consola picks its fancy reporter, whose markdown pattern took quadratic time over whitespace.
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir, env: { NODE_ENV: undefined, TEST: undefined, CI: undefined } });
+    const url = await dev.ready();
+    const began = performance.now();
+    const r = await fetch(url, { method: "POST", body: `[${" ".repeat(150_000)}]`, headers: PLAIN, signal: AbortSignal.timeout(20_000) });
+    expect(r.status).toBe(500);
+    await r.text();
+    expect(performance.now() - began).toBeLessThan(2000); // 7 s before
+    await dev.waitFor(/bad _input_: \[ {150000}\]/, 3000);
+  }, 30_000);
+
   test("a request for another host name (DNS rebinding) gets 403 and no page, warned once; --allowed-hosts lets it in", async () => {
     const app = new TempApp({ "app.ts": `export default function app() {\n  throw new Error("secret stack");\n}\n` });
     apps.push(app);

@@ -646,6 +646,21 @@ describe("terminal logger", () => {
     });
   }
 
+  for (const fancy of [true, false]) {
+    test(`underscores and long runs of whitespace are printed as they are, at once (${fancy ? "fancy" : "basic"} reporter)`, () => {
+      let err = "";
+      const logger = createDevLogger("info", { fancy, stdout: { write: () => {} }, stderr: { write: (s: string) => (err += s) } });
+      // consola's fancy reporter underlined ' _id_ ' without its underscores, by a pattern that took
+      // quadratic time over a run of whitespace: an app error quoting a client's 100,000 spaces held tsgi-dev for seconds.
+      const message = `POST / raised:\nError: bad input: no field _id_ in  __proto__\t\t\u00a0\u00a0x${" ".repeat(100_000)}y${"\n".repeat(100_000)}z`;
+      const began = performance.now();
+      logger.error(message);
+      expect(performance.now() - began).toBeLessThan(1000);
+      expect(err).toContain(message);
+      expect(err).not.toMatch(/[\uE060-\uE07A]/);
+    });
+  }
+
   test("levels: error shows errors only, silent nothing", () => {
     let text = "";
     const sink = { write: (s: string) => (text += s) };
