@@ -279,6 +279,30 @@ describe("tsgi-dev live reload", () => {
     expect(live.text).toBe("app 404 /__tsgi/live");
   });
 
+  test("a page quoting a client's 40,000 unclosed <meta (array and streamed bodies) gets its script at once: the <meta> scan for a Content-Security-Policy is linear", async () => {
+    const app = new TempApp({
+      "app.ts": `const enc = new TextEncoder();
+export default async function app(environ: any, startResponse: any) {
+  const text = new TextDecoder().decode(await environ["tsgi.input"].read());
+  const page = enc.encode("<html><body>" + text + "</body></html>");
+  startResponse("200 OK", [["Content-Type", "text/html"]]);
+  if (environ.PATH_INFO === "/stream") return (async function* () { yield page; })();
+  return [page];
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    for (const path of ["array", "stream"]) {
+      const began = performance.now();
+      const r = await fetch(url + path, { method: "POST", body: "<meta ".repeat(40_000), signal: AbortSignal.timeout(30_000) });
+      const text = await r.text();
+      expect(performance.now() - began).toBeLessThan(1500); // 6 s before
+      expect(text).toMatch(/<meta <script data-tsgi-live>.*<\/script><\/body><\/html>$/);
+    }
+  }, 60_000);
+
   test("open event streams do not hold up a graceful stop", async () => {
     const { dev, url } = await start();
     const res = await fetch(url + "__tsgi/live");

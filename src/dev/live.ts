@@ -130,7 +130,10 @@ function tagAttributes(tag: string): Map<string, string> {
  */
 export function metaPolicies(html: string): ResponseHeaders {
   const out: ResponseHeaders = [];
-  for (const m of html.matchAll(/<meta\b([^>]*)>/gi)) {
+  // `(>|$)`, not `>`: an unclosed `<meta` then matches to the end, where the next search starts. With `>` alone
+  // each of them was scanned to the end again (a page quoting a client's 40,000 `<meta`: quadratic, seconds).
+  for (const m of html.matchAll(/<meta\b([^>]*)(>|$)/gi)) {
+    if (m[2] === "") break; // unclosed: no tag after it can close either
     const attrs = tagAttributes(m[1]!);
     if (attrs.get("http-equiv")?.trim().toLowerCase() !== "content-security-policy") continue;
     const content = attrs.get("content");
