@@ -1098,6 +1098,47 @@ describe("readEnviron, formatDateTime, IIS", () => {
   });
 });
 
+describe("CGIHandler and the client's Proxy: field (httpoxy, CVE-2016-5385)", () => {
+  test("HTTP_PROXY, which a web server that keeps the Proxy: field (nginx with fcgiwrap) sets from it, is not the proxy of the app's fetch(); the environ keeps it", async () => {
+    const proxied: string[] = [];
+    const proxy = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => (proxied.push(req.url), new Response("through the client's proxy")) });
+    const backend = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("from the backend") });
+    try {
+      const target = `http://127.0.0.1:${backend.port}/api`;
+      // The CGI script as a web server runs it (RFC 3875 meta-variables), the client having sent Proxy: <its server>.
+      const cgi = Bun.spawn([process.execPath, resolve(import.meta.dir, "../fixtures/cgi/app.cgi")], {
+        env: {
+          PATH: process.env.PATH ?? "",
+          GATEWAY_INTERFACE: "CGI/1.1",
+          REQUEST_METHOD: "GET",
+          SCRIPT_NAME: "/app.cgi",
+          PATH_INFO: "/fetch",
+          QUERY_STRING: encodeURIComponent(target),
+          SERVER_NAME: "127.0.0.1",
+          SERVER_PORT: "80",
+          SERVER_PROTOCOL: "HTTP/1.1",
+          HTTP_HOST: "127.0.0.1",
+          HTTP_PROXY: `http://127.0.0.1:${proxy.port}`,
+        },
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const timer = setTimeout(() => cgi.kill(), 10_000);
+      const [out, err] = await Promise.all([new Response(cgi.stdout).text(), new Response(cgi.stderr).text()]);
+      clearTimeout(timer);
+      expect(await cgi.exited, err).toBe(0);
+      expect(out).toStartWith("Status: 200 OK\r\n");
+      expect(out).toContain("\r\n\r\nfrom the backend\n");
+      expect(out).toContain(`HTTP_PROXY=http://127.0.0.1:${proxy.port}\n`);
+      expect(proxied).toEqual([]);
+    } finally {
+      proxy.stop(true);
+      backend.stop(true);
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------
 // CGI end to end: a real web server runs fixtures/cgi/app.cgi.
 

@@ -44,11 +44,28 @@ function cgiEnviron(): Record<string, string> {
 }
 
 /**
+ * Remove `HTTP_PROXY` from the process environment ("httpoxy",
+ * CVE-2016-5385): under CGI it is the client's `Proxy:` request header,
+ * which a web server that does not drop it (nginx with fcgiwrap, say) puts
+ * there, and Bun's `fetch()` takes it as the proxy for every `http:` request
+ * the app makes, handing them and their credentials to the client's server.
+ * Go and Python ignore `HTTP_PROXY` under CGI for this reason; Bun does not.
+ * The lower-case `http_proxy`, which no request can set, still configures a
+ * proxy; the environ keeps `HTTP_PROXY` as the request's field.
+ */
+function dropRequestProxy(): void {
+  delete process.env["HTTP_PROXY"];
+}
+
+/**
  * Run a TSGI application as a CGI script (wsgiref `CGIHandler`): the
  * environ comes from `readEnviron()` of the process environment, the
  * body from stdin (at most `CONTENT_LENGTH` bytes, read on demand), output
  * to stdout with a `Status:` header, errors to stderr. `PATH_INFO` is `""`
- * when the web server sent none. `tsgi.run_once` and
+ * when the web server sent none. `HTTP_PROXY` (the client's `Proxy:`
+ * field under CGI) is removed from `process.env`, so `fetch()` does not
+ * take it as its proxy; the environ keeps it; `http_proxy` still sets one.
+ * `tsgi.run_once` and
  * `tsgi.input_terminated` are `true`, `tsgi.multithread` `false`,
  * `tsgi.multiprocess` `true`;
  * `osEnviron` is `{}`. Takes no arguments; use
@@ -65,6 +82,7 @@ export class CGIHandler extends BaseCGIHandler {
 
   constructor() {
     const env = cgiEnviron();
+    dropRequestProxy();
     super(processStdin(env["CONTENT_LENGTH"]), processStdout(), new StderrErrorStream(), env, {
       multithread: false,
       multiprocess: true,
