@@ -33,7 +33,13 @@
  * the kernel (the sockets; on loopback the kernel also does TCP's work for
  * wrk's side there, about the same for every server).
  *
- * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--only tsgi,Bun.serve,"raw Bun.listen"]
+ * `--app fetch` or `--app hono` serves a fetch-style app instead (bench/servers/fetch-apps.ts: a plain
+ * `(request) => new Response("Hello, world!\n")`, a Hono app with one route): through tsgi's fetch
+ * bridge (`fromFetchHandler`, as `tsgi serve app.ts` serves such an export) and on Bun.serve itself,
+ * the same handler; only tsgi, tsgi+log and Bun.serve run (GET only). `--port P` starts the servers
+ * at ports P, P+1, ... (one per server and round) instead of a random base in 19000-19999.
+ *
+ * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--app fetch|hono] [--port 19000] [--only tsgi,Bun.serve,"raw Bun.listen"]
  *
  * The issue 6 cases:
  *   bun bench/hello.ts                                  # hello, keep-alive, 50 connections
@@ -49,7 +55,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const USAGE =
-  'bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--only tsgi,Bun.serve,"raw Bun.listen"]';
+  'bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--app fetch|hono] [--port 19000] [--only tsgi,Bun.serve,"raw Bun.listen"]';
 const values = benchArgs(USAGE, {
   rounds: { type: "string" },
   duration: { type: "string" },
@@ -59,6 +65,8 @@ const values = benchArgs(USAGE, {
   post: { type: "string" },
   only: { type: "string" },
   seeds: { type: "boolean", default: false },
+  app: { type: "string" },
+  port: { type: "string" },
 });
 const rounds = numberArg(USAGE, "rounds", values.rounds, 3, { min: 1, integer: true });
 const duration = numberArg(USAGE, "duration", values.duration, 5, { min: 1, integer: true });
@@ -66,6 +74,9 @@ const warmup = numberArg(USAGE, "warmup", values.warmup, 2, { integer: true });
 const connections = numberArg(USAGE, "connections", values.connections, 50, { min: 1, integer: true });
 const pipeline = numberArg(USAGE, "pipeline", values.pipeline, 1, { min: 1, integer: true });
 const postBytes = numberArg(USAGE, "post", values.post, 0, { integer: true });
+const fetchApp = values.app;
+if (fetchApp !== undefined && fetchApp !== "fetch" && fetchApp !== "hono") usageError(USAGE, `--app: expected fetch or hono, got ${JSON.stringify(fetchApp)}`);
+if (fetchApp && (postBytes || values.seeds)) usageError(USAGE, "--app runs the fetch app's GET on tsgi and Bun.serve only: drop --post and --seeds");
 
 const pin = Bun.which("taskset") ? ["taskset", "-c"] : null;
 const root = join(import.meta.dir, "..");
@@ -76,11 +87,11 @@ interface Target {
   name: string;
   cmd: (port: number) => string[];
 }
-const tsgiCmd = (p: number) => [bun, join(root, "bench/servers/tsgi.ts"), String(p), postBytes ? "echo" : "hello"];
+const tsgiCmd = (p: number) => [bun, join(root, "bench/servers/tsgi.ts"), String(p), fetchApp ?? (postBytes ? "echo" : "hello")];
 const targets: Target[] = [
   { name: "tsgi", cmd: tsgiCmd },
   { name: "tsgi+log", cmd: (p: number) => ["env", "TSGI_BENCH_LOG=1", ...tsgiCmd(p)] },
-  { name: "Bun.serve", cmd: (p: number) => [bun, join(root, "bench/servers/bun-serve.ts"), String(p)] },
+  { name: "Bun.serve", cmd: (p: number) => [bun, join(root, "bench/servers/bun-serve.ts"), String(p), ...(fetchApp ? [fetchApp] : [])] },
   ...(node ? [{ name: "node:http", cmd: (p: number) => [node, join(root, "bench/servers/node-http.mjs"), String(p)] }] : []),
   // The Python seed servers (--seeds; GET only): the same hello endpoint on gevent, eventlet and cheroot.
   ...(values.seeds && !postBytes
@@ -95,6 +106,8 @@ const targets: Target[] = [
     cmd: (p: number) => [bun, join(root, "bench/servers/raw-listen.ts"), String(p), ...(postBytes ? ["echo", String(postBytes)] : [])],
   },
 ];
+// --app: the fetch app runs on tsgi (through fromFetchHandler) and Bun.serve; the others serve their own hello.
+if (fetchApp) targets.splice(0, targets.length, ...targets.filter((t) => ["tsgi", "tsgi+log", "Bun.serve"].includes(t.name)));
 // --only picks servers by name; a name that is not one of them (a typo, a seed without --seeds) is an error, not silently left out.
 const SEEDS = ["gevent", "eventlet", "cheroot"];
 const only = values.only?.split(",").map((name) => name.trim()).filter(Boolean);
@@ -234,7 +247,8 @@ const userPerRequest = new Map<string, number[]>();
 const CLIENT_BOUND = 0.95;
 const clientBound = new Map<string, number>();
 let errorsTotal = 0;
-let port = 19000 + Math.floor(Math.random() * 1000);
+// Each server gets the next port: from --port, else from a random one in 19000-19999.
+let port = numberArg(USAGE, "port", values.port, 19000 + Math.floor(Math.random() * 1000), { min: 1024, integer: true });
 for (let round = 0; round < rounds; round++) {
   for (const t of targets) {
     const p = port++;
@@ -263,7 +277,7 @@ const base = results.has("Bun.serve") ? median(results.get("Bun.serve")!) : Numb
 const baseP99List = (p99s.get("Bun.serve") ?? []).map(micros).filter((x) => !Number.isNaN(x));
 const baseP99 = medianOrNaN(baseP99List);
 console.log(
-  `\nhello ${postBytes ? `POST ${postBytes} B echo` : "GET"}, ${connections} connections, pipeline ${pipeline}, ${rounds} rounds x ${duration}s after ${warmup}s warm-up (median):`,
+  `\nhello ${postBytes ? `POST ${postBytes} B echo` : "GET"}${fetchApp ? ` (${fetchApp} app: tsgi through fromFetchHandler)` : ""}, ${connections} connections, pipeline ${pipeline}, ${rounds} rounds x ${duration}s after ${warmup}s warm-up (median):`,
 );
 console.log("| server | requests/s | vs Bun.serve | paired vs Bun.serve | p99 latency | p99 vs Bun.serve | p99 per round |");
 console.log("|---|---:|---:|---:|---:|---:|---|");

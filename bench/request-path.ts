@@ -5,7 +5,7 @@
  * is what tsgi adds on top of the kernel's send; the socket itself is
  * measured by bench/hello.ts.
  *
- * Usage: bun bench/request-path.ts [--requests 500000] [--runs 7] [--log] [--only get|post]
+ * Usage: bun bench/request-path.ts [--requests 500000] [--runs 7] [--log] [--only get|post|fetch]
  * `--log` turns the access log on (written to /dev/null), to measure its cost.
  * Prints the fastest and the median run's CPU time per request (ns; process
  * CPU time, not wall time, which a shared VM's neighbours disturb more) for
@@ -17,6 +17,13 @@
  * `await`, so each POST is followed by microtask turns until the connection
  * is idle again (those turns are part of the figure, as they are on a real
  * socket). `--only get` or `--only post` runs one kind.
+ *
+ * `--only fetch` runs wrk's GET through the fetch bridge (`fromFetchHandler`,
+ * how `tsgi serve app.ts` and tsgi-dev serve a fetch-style app): a plain
+ * `(request) => new Response("Hello, world!\n")` and a Hono app with one
+ * route, each on its own server, with microtask turns until the connection
+ * is idle (the handler's `Response` comes back through a promise). The
+ * default run includes them.
  */
 import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
@@ -24,6 +31,8 @@ import type { Socket } from "bun";
 import { createServer } from "../src/server/index.ts";
 import { Connection } from "../src/server/connection.ts";
 import type { Application } from "../src/spec.ts";
+import { fromFetchHandler } from "../src/fetch/index.ts";
+import { Hono } from "hono";
 
 const { values } = parseArgs({
   options: {
@@ -65,8 +74,17 @@ const socket = {
   shutdown() {},
 } as unknown as Socket<Connection>;
 
-const server = createServer(app, { keepAliveTimeout: 60000, log: values.log ? createWriteStream("/dev/null") : null });
-const conn = new Connection(socket, server as never);
+/** A connection of a server for `application`, on the stub socket. */
+function connectionFor(application: Application): Connection {
+  const server = createServer(application, { keepAliveTimeout: 60000, log: values.log ? createWriteStream("/dev/null") : null });
+  return new Connection(socket, server as never);
+}
+const conn = connectionFor(app);
+/** The fetch apps: a plain handler, and Hono with one route (what `tsgi serve app.ts` wraps with fromFetchHandler). */
+const plainFetch = connectionFor(fromFetchHandler(() => new Response("Hello, world!\n")));
+const hono = new Hono();
+hono.get("/", (c) => c.text("Hello, world!\n"));
+const honoFetch = connectionFor(fromFetchHandler(hono));
 
 const getCases: Array<[string, string]> = [
   ["wrk GET (40 bytes)", "GET / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n"],
@@ -80,28 +98,39 @@ const getCases: Array<[string, string]> = [
 const postCases: Array<[string, string]> = [
   ["wrk POST 4 KiB echo", `POST / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nContent-Type: application/octet-stream\r\nContent-Length: 4096\r\n\r\n${"x".repeat(4096)}`],
 ];
-const cases = values.only === "get" ? getCases : values.only === "post" ? postCases : [...getCases, ...postCases];
+const wrkGet = getCases[0]![1];
+const fetchCases: Array<[string, string, Connection]> = [
+  ["fetch handler GET (fromFetchHandler)", wrkGet, plainFetch],
+  ["Hono GET (fromFetchHandler)", wrkGet, honoFetch],
+];
+const all: Array<[string, string, Connection, boolean]> = [
+  ...getCases.map(([name, text]) => [name, text, conn, false] as [string, string, Connection, boolean]),
+  ...postCases.map(([name, text]) => [name, text, conn, true] as [string, string, Connection, boolean]),
+  ...fetchCases.map(([name, text, c]) => [name, text, c, true] as [string, string, Connection, boolean]),
+];
+const kinds: Record<string, string[]> = { get: getCases.map((c) => c[0]), post: postCases.map((c) => c[0]), fetch: fetchCases.map((c) => c[0]) };
+const cases = values.only ? all.filter(([name]) => kinds[values.only!]?.includes(name)) : all;
+if (cases.length === 0) throw new Error(`--only: expected get, post or fetch, got ${values.only}`);
 
 /** Feed one request; an app that answers asynchronously is given microtask turns until the connection is idle. */
-async function once(bytes: Uint8Array): Promise<void> {
-  conn.onData(bytes);
-  for (let turns = 0; conn.busy; turns++) {
+async function once(c: Connection, bytes: Uint8Array): Promise<void> {
+  c.onData(bytes);
+  for (let turns = 0; c.busy; turns++) {
     if (turns > 1000) throw new Error("the request did not finish within 1000 microtask turns");
     await null;
   }
 }
 
-for (const [name, text] of cases) {
+for (const [name, text, c, async] of cases) {
   const bytes = new TextEncoder().encode(text);
-  const post = text.startsWith("POST");
-  if (post) for (let i = 0; i < 200_000; i++) await once(bytes);
-  else for (let i = 0; i < 200_000; i++) conn.onData(bytes);
+  if (async) for (let i = 0; i < 200_000; i++) await once(c, bytes);
+  else for (let i = 0; i < 200_000; i++) c.onData(bytes);
   const times: number[] = [];
   const before = written;
   for (let r = 0; r < reps; r++) {
     const t0 = process.cpuUsage();
-    if (post) for (let i = 0; i < n; i++) await once(bytes);
-    else for (let i = 0; i < n; i++) conn.onData(bytes);
+    if (async) for (let i = 0; i < n; i++) await once(c, bytes);
+    else for (let i = 0; i < n; i++) c.onData(bytes);
     const used = process.cpuUsage(t0);
     times.push(((used.user + used.system) * 1000) / n);
   }

@@ -1,13 +1,17 @@
-/** Benchmark target: the same endpoints on Bun.serve. Usage: bun bench/servers/bun-serve.ts PORT */
+/**
+ * Benchmark target: the same endpoints on Bun.serve. Usage: bun bench/servers/bun-serve.ts PORT [fetch|hono]
+ * (`fetch`, `hono`: bench/servers/fetch-apps.ts's fetch handler, as tsgi.ts serves it through `fromFetchHandler`.)
+ */
+import { fetchApps, isFetchApp } from "./fetch-apps.ts";
+
 const port = Number(process.argv[2] ?? 9002);
-Bun.serve({
-  hostname: "127.0.0.1",
-  port,
-  async fetch(req) {
-    if (req.method === "POST") {
-      return new Response(await req.arrayBuffer(), { headers: { "Content-Type": "application/octet-stream" } });
-    }
-    return new Response("Hello, world!\n", { headers: { "Content-Type": "text/plain" } });
-  },
-});
+const mode = process.argv[3];
+/** The hello and echo endpoints of the other servers. */
+async function hello(req: Request): Promise<Response> {
+  if (req.method === "POST") {
+    return new Response(await req.arrayBuffer(), { headers: { "Content-Type": "application/octet-stream" } });
+  }
+  return new Response("Hello, world!\n", { headers: { "Content-Type": "text/plain" } });
+}
+Bun.serve({ hostname: "127.0.0.1", port, fetch: isFetchApp(mode) ? fetchApps[mode] : hello });
 console.log("ready");

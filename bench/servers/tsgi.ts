@@ -1,7 +1,13 @@
-/** Benchmark target: the hello endpoint on tsgi (access log off unless TSGI_BENCH_LOG=1). Usage: bun bench/servers/tsgi.ts PORT [hello|echo] */
+/**
+ * Benchmark target: the hello endpoint on tsgi (access log off unless TSGI_BENCH_LOG=1).
+ * Usage: bun bench/servers/tsgi.ts PORT [hello|echo|fetch|hono]
+ * (`fetch`, `hono`: bench/servers/fetch-apps.ts's fetch handler through `fromFetchHandler`.)
+ */
 import { stdoutLog } from "../../src/deploy/stdio.ts";
 import { serve } from "../../src/server/index.ts";
 import type { Application } from "../../src/spec.ts";
+import { fromFetchHandler } from "../../src/fetch/index.ts";
+import { fetchApps, isFetchApp } from "./fetch-apps.ts";
 
 const port = Number(process.argv[2] ?? 9001);
 const body = new TextEncoder().encode("Hello, world!\n");
@@ -21,5 +27,6 @@ const hello: Application = (_environ, startResponse) => {
 // TSGI_BENCH_LOG=1: access log on, written to stdout as `tsgi serve` writes it
 // (bench/hello.ts points stdout at /dev/null; this measures the logging cost).
 const log = process.env.TSGI_BENCH_LOG === "1" ? stdoutLog : null;
-serve(process.argv[3] === "echo" ? app : hello, { port, log, keepAliveTimeout: 60000 });
+const mode = process.argv[3];
+serve(mode === "echo" ? app : isFetchApp(mode) ? fromFetchHandler(fetchApps[mode]) : hello, { port, log, keepAliveTimeout: 60000 });
 console.log("ready");
