@@ -9,7 +9,7 @@ import type { Application, Body, Environ, ResponseHeaders, StartResponse } from 
 import type { FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
-import { WANTS_SIGNAL } from "../gateway/signal.ts";
+import { requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
 import { RequestInput } from "../gateway/input.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
@@ -95,21 +95,44 @@ export function environUrl(environ: Environ): string {
  */
 export function environHeaders(environ: Environ): Headers {
   const h = new Headers();
+  appendEnvironHeaders(environ, h);
+  return h;
+}
+
+/** Header names by their environ key (`HTTP_USER_AGENT` → `user-agent`), `""` for the CGI-shadowed ones; bounded. */
+const HEADER_NAMES = new Map<string, string>();
+const HEADER_NAMES_MAX = 512;
+
+/** {@link environHeaders}' fields, added to `h`. */
+function appendEnvironHeaders(environ: Environ, h: Headers): void {
   for (const key in environ) {
-    const value = environ[key];
-    if (typeof value !== "string") continue;
-    if (key.startsWith("HTTP_")) {
-      const name = key.slice(5).toLowerCase().replaceAll("_", "-");
-      if (name === "content-length" || name === "content-type") continue; // CGI keys win
+    const first = key.charCodeAt(0);
+    if (first === 72 /* H */) {
+      if (!key.startsWith("HTTP_")) continue;
+      const value = environ[key];
+      if (typeof value !== "string") continue;
+      let name = HEADER_NAMES.get(key);
+      if (name === undefined) {
+        name = key.slice(5).toLowerCase().replaceAll("_", "-");
+        if (name === "content-length" || name === "content-type") name = ""; // CGI keys win
+        if (HEADER_NAMES.size < HEADER_NAMES_MAX) HEADER_NAMES.set(key, name);
+      }
+      if (name === "") continue;
       try {
         h.append(name, value);
       } catch {
         // a value a Headers object refuses (should not happen for parsed fields)
       }
-    } else if (key === "CONTENT_TYPE" && value) h.set("content-type", value);
-    else if (key === "CONTENT_LENGTH" && value) h.set("content-length", value);
+    } else if (first === 67 /* C */) {
+      if (key === "CONTENT_TYPE") {
+        const value = environ[key];
+        if (typeof value === "string" && value) h.set("content-type", value);
+      } else if (key === "CONTENT_LENGTH") {
+        const value = environ[key];
+        if (typeof value === "string" && value) h.set("content-length", value);
+      }
+    }
   }
-  return h;
 }
 
 /** Options of {@link fromFetchHandler}. */
@@ -126,7 +149,8 @@ export interface FromFetchOptions {
 /**
  * The second argument {@link fromFetchHandler} gives the handler by
  * default: the part of `Bun.serve`'s `Server` a fetch app calls on a
- * request (Hono's `getConnInfo` from `hono/bun` calls `requestIP`).
+ * request (Hono's `getConnInfo` from `hono/bun` calls `requestIP`). Its
+ * members are methods, called on the object, as `Bun.serve`'s are.
  */
 export interface FetchServer {
   /**
@@ -154,15 +178,29 @@ export interface FetchServer {
   timeout(request?: Request, seconds?: number): void;
 }
 
-/** The {@link FetchServer} for one request's environ. */
-function fetchServer(environ: Environ): FetchServer {
-  const address = typeof environ.REMOTE_ADDR === "string" ? environ.REMOTE_ADDR : "";
-  const port = Number(environ.REMOTE_PORT) || 0;
-  return {
-    requestIP: () => (address ? { address, family: address.includes(":") ? "IPv6" : "IPv4", port } : null),
-    upgrade: () => false,
-    timeout: () => {},
-  };
+/**
+ * The {@link FetchServer} for one request's environ: the peer's address and
+ * port as they were when the handler was called.
+ */
+class EnvironServer implements FetchServer {
+  private readonly address: string;
+  private readonly port: unknown;
+
+  constructor(environ: Environ) {
+    this.address = typeof environ.REMOTE_ADDR === "string" ? environ.REMOTE_ADDR : "";
+    this.port = environ.REMOTE_PORT;
+  }
+
+  requestIP(): { address: string; family: "IPv4" | "IPv6"; port: number } | null {
+    const address = this.address;
+    return address ? { address, family: address.includes(":") ? "IPv6" : "IPv4", port: Number(this.port) || 0 } : null;
+  }
+
+  upgrade(): boolean {
+    return false;
+  }
+
+  timeout(): void {}
 }
 
 /** What {@link fromFetchHandler} accepts: a handler function or an object with a `fetch` method (a Hono or Elysia app). */
@@ -191,7 +229,10 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * extension gives no such sign), and when the body is closed before its
  * end (the client went away while it streamed). A handler that throws,
  * rejects or returns something other than a `Response` is an application
- * error: the server answers 500 and logs it.
+ * error: the server answers 500 and logs it. A `Response` returned at once
+ * (not a promise) with a body held in memory is answered at once: the
+ * application returns its body, else a promise of it. On the tsgi server
+ * `request.signal` is `environ["tsgi.signal"]` itself.
  *
  * @throws TypeError at wrap time when `handler` is neither a function nor has a `fetch` method, or `options.args` is given and is not a function.
  */
@@ -207,15 +248,22 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
   if (options.args !== undefined && typeof options.args !== "function") {
     throw new TypeError(`fromFetchHandler option args must be a function (environ) => unknown[], got ${options.args === null ? "null" : typeof options.args}`);
   }
-  const app: Application = async (environ: Environ, startResponse: StartResponse): Promise<Body> => {
+  const app: Application = (environ: Environ, startResponse: StartResponse): Body | Promise<Body> => {
     const method = String(environ.REQUEST_METHOD);
-    const controller = new AbortController();
-    // The server's tsgi.signal (spec.md "Server extension APIs"): the client went away, or the server
-    // gave up on the request, while the handler computes its Response: request.signal aborts, as on Bun.serve.
+    // request.signal. The tsgi server's tsgi.signal (spec.md "Server extension APIs") is given as it is:
+    // aborted when the client goes away or the server gives up on the request while the handler computes
+    // its Response, as on Bun.serve, and aborted through `own` when a body is closed before its end.
+    // Any other signal (a middleware's, toFetchHandler's) is followed by an AbortController of our own;
+    // without one, that controller serves the early close alone.
     const gone = environ["tsgi.signal"];
-    if (gone instanceof AbortSignal) {
-      if (gone.aborted) controller.abort(gone.reason);
-      else gone.addEventListener("abort", () => controller.abort(gone.reason), { once: true });
+    const own = gone instanceof AbortSignal ? requestSignalOf(environ, gone) : null;
+    let controller: AbortController | null = null;
+    if (own === null) {
+      const c = (controller = new AbortController());
+      if (gone instanceof AbortSignal) {
+        if (gone.aborted) c.abort(gone.reason);
+        else gone.addEventListener("abort", () => c.abort(gone.reason), { once: true });
+      }
     }
     const input = environ["tsgi.input"];
     const length = Number(environ.CONTENT_LENGTH || 0);
@@ -240,7 +288,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
         { highWaterMark: 0 },
       );
     }
-    const init: RequestInit & { duplex?: "half" } = { method, headers: environHeaders(environ), signal: controller.signal };
+    const init: RequestInit & { duplex?: "half" } = { method, signal: controller === null ? (gone as AbortSignal) : controller.signal };
     if (body instanceof ReadableStream) {
       init.body = body;
       init.duplex = "half";
@@ -249,8 +297,56 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       init.body = body as NonNullable<RequestInit["body"]>;
     }
     const request = new Request(environUrl(environ), init);
-    const response = await fetchFn(request, ...(options.args ? options.args(environ) : [fetchServer(environ)]));
+    // Filled in place: a Headers of our own would be copied into the Request's.
+    appendEnvironHeaders(environ, request.headers);
+    const result = fetchFn(request, ...(options.args ? options.args(environ) : [new EnvironServer(environ)]));
+    // A Response returned at once, held in memory, is answered at once: no promise turn (Bun.serve's own
+    // fast path). A promise of one (an async handler, a middleware that awaits) is answered when it settles.
+    const exchange = new Exchange(environ, method, startResponse, controller, own);
+    if (result !== null && typeof result === "object" && typeof (result as Promise<unknown>).then === "function") {
+      return (result as Promise<unknown>).then((response) => exchange.respond(response));
+    }
+    return exchange.respond(result);
+  };
+  // The tsgi server gives such an app tsgi.signal by default (its requestSignal option), for request.signal.
+  Object.defineProperty(app, WANTS_SIGNAL, { value: true });
+  return app;
+}
+
+/** The default reason of an abort (`controller.abort()`'s, a `DOMException` named `AbortError`). */
+function abortReason(): unknown {
+  return AbortSignal.abort().reason;
+}
+
+/**
+ * The value of `promise` when it has settled fulfilled already (Bun's
+ * `Response.bytes()` of a body held in memory does), else `undefined`.
+ */
+function settled<T>(promise: Promise<T>): T | undefined {
+  if (typeof Bun === "undefined" || Bun.peek.status(promise) !== "fulfilled") return undefined;
+  return Bun.peek(promise) as T;
+}
+
+/** One request's answer: the handler's `Response` into `startResponse` and a TSGI body. */
+class Exchange {
+  constructor(
+    private readonly environ: Environ,
+    private readonly method: string,
+    private readonly startResponse: StartResponse,
+    /** The `Request`'s own controller, or `null` when its signal is the server's (`own`). */
+    private readonly controller: AbortController | null,
+    private readonly own: RequestSignal | null,
+  ) {}
+
+  /** Abort `request.signal`: the body was closed before its end (already aborted when the client left). */
+  private abort(): void {
+    if (this.own !== null) this.own.abort(abortReason());
+    else this.controller!.abort();
+  }
+
+  respond(response: unknown): Body | Promise<Body> {
     if (!(response instanceof Response)) throw notAResponse(response);
+    const { method, startResponse } = this;
     // Asked before touching `response.body`: reading it turns Bun's in-memory body into a stream.
     const held = response.bodyUsed ? "stream" : heldBody(response);
     const inMemory = held !== "stream";
@@ -263,45 +359,30 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     // (whose length the field may not be) goes out chunked.
     const dropLength = inMemory || (method !== "HEAD" && response.body !== null && response.headers.has("content-encoding"));
     const headers: ResponseHeaders = [];
+    let typed = false;
+    let cookies = false;
     response.headers.forEach((value, name) => {
       // A 426 MUST carry Upgrade (RFC 9110 §15.5.22): the tsgi server keeps it there.
-      if (name === "set-cookie" || isHopByHopFor(name, response.status)) return;
-      if (dropLength && name === "content-length") return;
+      if (name === "set-cookie") {
+        cookies = true;
+        return;
+      }
+      if (isHopByHopFor(name, response.status)) return;
+      if (name === "content-length") {
+        if (dropLength) return;
+      } else if (name === "content-type") typed = true;
       headers.push([name, value]);
     });
-    for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
-    const reason = response.statusText || reasonPhrase(response.status) || "Unknown";
-    if (held === "file") {
-      // new Response(Bun.file(path)): sent with its size, through the server's
-      // tsgi.file_wrapper (its native file path), as Bun.serve sends a file.
-      const file = await response.blob();
-      const wrap = environ["tsgi.file_wrapper"];
-      if (typeof wrap === "function") {
-        startResponse(`${response.status} ${reason}`, headers);
-        return wrap(file);
-      }
-      // (A pipe's or a device's Bun.file() has no size, Infinity: no length, the server frames it.)
-      if (Number.isFinite(file.size)) headers.push(["content-length", String(file.size)]);
-      startResponse(`${response.status} ${reason}`, headers);
-      if (method === "HEAD") return [];
-      return file.stream() as unknown as AsyncIterable<Uint8Array>;
-    }
-    if (inMemory) {
-      // The whole body is at hand (c.json(), c.text(), new Response("...")): one
-      // chunk with its length, as Bun.serve sends it (HEAD keeps GET's length).
-      const blob = await response.blob();
-      const bytes = new Uint8Array(await blob.arrayBuffer());
-      if (!response.headers.has("content-type")) {
-        const implicit = implicitContentType(blob.type, bytes);
-        if (implicit) headers.push(["content-type", implicit]);
-      }
-      startResponse(`${response.status} ${reason}`, headers);
-      return [bytes];
-    }
-    startResponse(`${response.status} ${reason}`, headers);
+    if (cookies) for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
+    const status = `${response.status} ${response.statusText || reasonPhrase(response.status) || "Unknown"}`;
+    if (held === "file") return this.file(response, status, headers);
+    // The whole body is at hand (c.json(), c.text(), new Response("...")): one
+    // chunk with its length, as Bun.serve sends it (HEAD keeps GET's length).
+    if (inMemory) return this.memory(response, status, headers, typed);
+    startResponse(status, headers);
     const stream = response.body;
     if (!stream || method === "HEAD") {
-      if (stream) await stream.cancel().catch(() => {});
+      if (stream) return stream.cancel().then(EMPTY, EMPTY);
       return [];
     }
     const reader = stream.getReader();
@@ -319,18 +400,70 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
           },
         };
       },
-      close() {
+      close: () => {
         if (!finished) {
-          controller.abort();
+          this.abort();
           reader.cancel().catch(() => {});
         }
       },
     } as Body;
-  };
-  // The tsgi server gives such an app tsgi.signal by default (its requestSignal option), for request.signal.
-  Object.defineProperty(app, WANTS_SIGNAL, { value: true });
-  return app;
+  }
+
+  /**
+   * A body held in memory: its bytes, with the `Content-Type` Bun gives it
+   * implicitly when the `Response` has none of its own (`typed` false).
+   * Bun has them at once: then no promise turn.
+   */
+  private memory(response: Response, status: string, headers: ResponseHeaders, typed: boolean): Body | Promise<Body> {
+    if (typed) {
+      const pending = response.bytes();
+      const bytes = settled(pending);
+      return bytes !== undefined ? this.whole(status, headers, bytes, null) : pending.then((bytes) => this.whole(status, headers, bytes, null));
+    }
+    const pendingBlob = response.blob();
+    const blob = settled(pendingBlob);
+    if (blob === undefined) return pendingBlob.then(async (blob) => this.whole(status, headers, await blob.bytes(), blob.type));
+    const pending = blob.bytes();
+    const bytes = settled(pending);
+    return bytes !== undefined ? this.whole(status, headers, bytes, blob.type) : pending.then((bytes) => this.whole(status, headers, bytes, blob.type));
+  }
+
+  /** Start the response with a body held in memory, `blobType` its Blob's type when its Content-Type is implicit. */
+  private whole(status: string, headers: ResponseHeaders, bytes: Uint8Array, blobType: string | null): Body {
+    if (blobType !== null) {
+      const implicit = implicitContentType(blobType, bytes);
+      if (implicit) headers.push(["content-type", implicit]);
+    }
+    this.startResponse(status, headers);
+    return [bytes];
+  }
+
+  /**
+   * new Response(Bun.file(path)): sent with its size, through the server's
+   * tsgi.file_wrapper (its native file path), as Bun.serve sends a file.
+   */
+  private file(response: Response, status: string, headers: ResponseHeaders): Body | Promise<Body> {
+    const pending = response.blob();
+    const file = settled(pending);
+    return file !== undefined ? this.fileBody(file, status, headers) : pending.then((file) => this.fileBody(file, status, headers));
+  }
+
+  private fileBody(file: Blob, status: string, headers: ResponseHeaders): Body {
+    const wrap = this.environ["tsgi.file_wrapper"];
+    if (typeof wrap === "function") {
+      this.startResponse(status, headers);
+      return wrap(file);
+    }
+    // (A pipe's or a device's Bun.file() has no size, Infinity: no length, the server frames it.)
+    if (Number.isFinite(file.size)) headers.push(["content-length", String(file.size)]);
+    this.startResponse(status, headers);
+    if (this.method === "HEAD") return [];
+    return file.stream() as unknown as AsyncIterable<Uint8Array>;
+  }
 }
+
+/** An empty TSGI body, for a `.then()`. */
+const EMPTY = (): Body => [];
 
 /**
  * Whether the `Response`'s body is held in memory (a string, bytes, a Blob,

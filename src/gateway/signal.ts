@@ -27,6 +27,11 @@ export class RequestSignal {
     return c.signal;
   }
 
+  /** The signal if it was made already, else `null` (nothing is made). */
+  get made(): AbortSignal | null {
+    return this.controller === null ? null : this.controller.signal;
+  }
+
   /** The client went away: abort the signal with `reason` (once; later calls do nothing). */
   abort(reason: unknown): void {
     if (this.gone) return;
@@ -68,6 +73,19 @@ type Source = RequestSignal | (() => AbortSignal);
 function getSignal(this: Environ): AbortSignal {
   const source = (this as unknown as Record<symbol, Source>)[SOURCE]!;
   return typeof source === "function" ? source() : source.signal;
+}
+
+/**
+ * The server's {@link RequestSignal} behind `environ["tsgi.signal"]` when
+ * `signal` is the one its accessor gave (read from this environ or a copy
+ * of it), else `null` (a server without the extension, a signal a
+ * middleware set). `fromFetchHandler` gives such a signal to its `Request`
+ * as it is, and aborts it through this when it stops a body early, rather
+ * than making a second `AbortController` that follows it.
+ */
+export function requestSignalOf(environ: Environ, signal: AbortSignal): RequestSignal | null {
+  const source = (environ as unknown as Record<symbol, Source | undefined>)[SOURCE];
+  return source instanceof RequestSignal && source.made === signal ? source : null;
 }
 
 /** Replace the accessor with a plain value (a middleware that sets its own signal). */
