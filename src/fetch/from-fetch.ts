@@ -268,12 +268,13 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     const input = environ["tsgi.input"];
     const length = Number(environ.CONTENT_LENGTH || 0);
     const chunked = typeof environ["HTTP_TRANSFER_ENCODING"] === "string" && /chunked/i.test(environ["HTTP_TRANSFER_ENCODING"]);
-    let body: ReadableStream<Uint8Array> | Uint8Array | null = null;
+    // Uint8Array<ArrayBuffer>: the DOM lib's BodyInit (a user's strict tsconfig without bun-types) takes no other.
+    let body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null = null;
     if (method !== "GET" && method !== "HEAD" && (length > 0 || chunked)) {
       // The server's own input with the whole body arrived (a JSON POST, a form: in the head's read or
       // soon after): its bytes, which Bun's Request reads at once (req.json() without a stream's pulls).
       // No 100 Continue is owed then; anything else, or a middleware's input, streams.
-      body = input instanceof RequestInput ? input.takeWhole() : null;
+      body = input instanceof RequestInput ? (input.takeWhole() as Uint8Array<ArrayBuffer> | null) : null;
       body ??= new ReadableStream<Uint8Array>(
         {
           async pull(c) {
