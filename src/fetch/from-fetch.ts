@@ -294,8 +294,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       init.body = body;
       init.duplex = "half";
     } else if (body) {
-      // Socket bytes (an ArrayBuffer's); a project whose lib types Uint8Array<ArrayBufferLike> apart from BodyInit still compiles this.
-      init.body = body as NonNullable<RequestInit["body"]>;
+      init.body = body;
     }
     const request = new Request(environUrl(environ), init);
     // Filled in place: a Headers of our own would be copied into the Request's.
