@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createConsola, type LogObject } from "consola";
-import { ACCESS_LOG_FLUSH_MS, accessLogFormat, compileLogFormat, createAccessLog, DEFAULT_LOG_FORMAT, LoggingLogAdapter } from "../src/server/log.ts";
+import { ACCESS_LOG_FLUSH_MS, accessLogFormat, compileLogFormat, createAccessLog, DEFAULT_LOG_FORMAT, fixed6, LoggingLogAdapter } from "../src/server/log.ts";
 import { enc, get, raw, serverPool, startServer } from "./helpers.ts";
 import type { AccessLogFields } from "../src/server/options.ts";
 
@@ -21,6 +21,30 @@ test("default log format: same lines as the generic compilation", () => {
   ];
   for (const f of cases) expect(`${fast(f)}|`).toBe(generic(f));
   expect(fast(cases[0]!)).toBe('127.0.0.1 - - [23/Nov/2026:09:00:00 +0000] "GET / HTTP/1.1" 200 14 0.000123');
+});
+
+test("wall_seconds' six decimals are toFixed(6)'s, byte for byte: ties, carries, 1000 s and up, odd values", () => {
+  const values = [0, -0, 1e-7, 4.999999e-7, 5e-7, 0.0000015, 1 / 128, 3 / 1024, 0.0999995, 0.1, 0.9999995, 0.99999949, 1, 1.0000005, 12.5, 999.9999995, 999.999999, 1000, 1234.5678905, 1e21, -0.5, NaN, Infinity];
+  // A fixed PRNG: values as wall_seconds holds them (a ms difference / 1000), halves and random doubles.
+  let seed = 42;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let i = 0; i < 20_000; i++) values.push(Math.floor(next() * 5e6) / 1000 / 1000, (Math.floor(next() * 1e9) + 0.5) / 1e6, next() * 1100, next() * 1e-3);
+  for (const x of values) expect(`${x} ${fixed6(x)}`).toBe(`${x} ${x.toFixed(6)}`);
+  // The default line and a %f conversion use it.
+  const f: AccessLogFields = { client_ip: "::1", client_port: 1, date_time: "d", request_line: "GET / HTTP/1.1", status_code: 200, body_length: 0, wall_seconds: 1 / 128 };
+  expect(compileLogFormat(DEFAULT_LOG_FORMAT)(f)).toBe('::1 - - [d] "GET / HTTP/1.1" 200 0 0.007813');
+  // The access log's batch formats default-format records itself, from its raw slots: the same lines.
+  let out = "";
+  const log = createAccessLog({ write: (t: string) => void (out += t) }, accessLogFormat(undefined))!;
+  const generic = compileLogFormat(`${DEFAULT_LOG_FORMAT}|`);
+  const time = Date.UTC(2026, 10, 23, 9, 0, 0, 999);
+  const records: AccessLogFields[] = [f, { ...f, client_ip: "10.0.0.1,127.0.0.1", request_line: "POST /a\\x22 HTTP/1.0", status_code: 413, body_length: 1e15, wall_seconds: 1234.5 }];
+  for (const r of records) log.record(r.client_ip, r.client_port, r.request_line, r.status_code, r.body_length, r.wall_seconds, time);
+  log.writeLine("a handler's line");
+  log.flush();
+  const expected = records.map((r) => generic({ ...r, date_time: "23/Nov/2026:09:00:00 +0000" }).slice(0, -1));
+  expect(out).toBe(`${expected.join("\n")}\na handler's line\n`);
+  expect(compileLogFormat("%(wall_seconds)f|%(wall_seconds)12f")({ ...f, wall_seconds: 2.0000005 })).toBe(`${(2.0000005).toFixed(6)}|${(2.0000005).toFixed(6).padStart(12)}`);
 });
 
 describe("log format: Python's % formatting with a mapping (eventlet log_format)", () => {

@@ -133,6 +133,32 @@ export function logDate(ms: number): string {
   return lastDate;
 }
 
+/**
+ * `x.toFixed(6)`, byte for byte, in about a fifth of its time for what
+ * `wall_seconds` holds (0 ≤ x < 1000): the micro-seconds rounded as
+ * integers. `x * 1e6` is then off the exact product by under 1e-7, so
+ * `Math.round` picks toFixed's digits unless the product lies within 1e-4 of
+ * a half (a tie toFixed breaks upwards, or a rounding of the product across
+ * one), which, like any other value, goes to `toFixed`.
+ */
+export function fixed6(x: number): string {
+  if (x >= 0 && x < 1000) {
+    const p = x * 1e6;
+    const f = p - Math.floor(p);
+    if (f < 0.4999 || f > 0.5001) {
+      const n = Math.round(p);
+      if (n < 1e6) return n >= 1e5 ? `0.${n}` : `0.${String(n + 1e6).slice(1)}`;
+      const s = String(n);
+      return `${s.slice(0, -6)}.${s.slice(-6)}`;
+    }
+  }
+  return x.toFixed(6);
+}
+
+/** {@link DEFAULT_LOG_FORMAT} compiled: {@link AccessLog} formats its records without the fields object when it sees this function. */
+const defaultLine = (f: AccessLogFields): string =>
+  `${f.client_ip} - - [${f.date_time}] "${f.request_line}" ${f.status_code} ${f.body_length} ${fixed6(Number(f.wall_seconds))}`;
+
 /** The field names a log format may use: eventlet's `log_format` mapping. */
 const LOG_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "client_port", "date_time", "request_line", "status_code", "body_length", "wall_seconds"];
 
@@ -149,10 +175,7 @@ const LOG_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "client_p
  */
 export function compileLogFormat(format: string): (fields: AccessLogFields) => string {
   // The default format, written out: what the generic compilation below gives, without its per-part loop.
-  if (format === DEFAULT_LOG_FORMAT) {
-    return (f) =>
-      `${f.client_ip} - - [${f.date_time}] "${f.request_line}" ${f.status_code} ${f.body_length} ${Number(f.wall_seconds).toFixed(6)}`;
-  }
+  if (format === DEFAULT_LOG_FORMAT) return defaultLine;
   const parts: Array<string | ((f: AccessLogFields) => string)> = [];
   const re = /%%|%\((\w+)\)([-0+ #]*)(\d+)?(?:\.(\d+))?([sdif])/y;
   let last = 0;
@@ -195,7 +218,7 @@ function conversion(name: keyof AccessLogFields, flags: string, width: number, p
       return precision === undefined ? s : s.slice(0, precision);
     }
     const n = Number(f[name]);
-    const body = type === "f" ? Math.abs(n).toFixed(precision ?? 6) : String(Math.abs(Math.trunc(n)));
+    const body = type === "f" ? (precision ?? 6) === 6 ? fixed6(Math.abs(n)) : Math.abs(n).toFixed(precision) : String(Math.abs(Math.trunc(n)));
     const prefix = n < 0 || Object.is(n, -0) ? "-" : sign;
     if (!left && flags.includes("0") && width > 0) return prefix + body.padStart(width - prefix.length, "0");
     return prefix + body;
@@ -279,11 +302,15 @@ export class AccessLog {
     if (batch.length === 0) return;
     this.pending = [];
     let text = "";
+    const plain = this.format === defaultLine;
     for (let i = 0; i < batch.length; i += SLOTS) {
       const line =
         batch[i + 2] === null
           ? (batch[i] as string)
-          : this.format({
+          : plain
+            ? // defaultLine, without a fields object per record
+              `${batch[i]} - - [${logDate(batch[i + 6] as number)}] "${batch[i + 2]}" ${batch[i + 3]} ${batch[i + 4]} ${fixed6(batch[i + 5] as number)}`
+            : this.format({
               client_ip: batch[i] as string,
               client_port: batch[i + 1] as number,
               request_line: batch[i + 2] as string,
