@@ -39,7 +39,9 @@ test("wall_seconds' six decimals are toFixed(6)'s, byte for byte: ties, carries,
   const generic = compileLogFormat(`${DEFAULT_LOG_FORMAT}|`);
   const time = Date.UTC(2026, 10, 23, 9, 0, 0, 999);
   const records: AccessLogFields[] = [f, { ...f, client_ip: "10.0.0.1,127.0.0.1", request_line: "POST /a\\x22 HTTP/1.0", status_code: 413, body_length: 1e15, wall_seconds: 1234.5 }];
-  for (const r of records) log.record(r.client_ip, r.client_port, r.request_line, r.status_code, r.body_length, r.wall_seconds, time);
+  // record() takes the end on performance.now()'s clock; 499 ms from either second's edge, the offset's truncation (under 1 ms) cannot move it.
+  const end = time - 499 - (Date.now() - performance.now());
+  for (const r of records) log.record(r.client_ip, r.client_port, r.request_line, r.status_code, r.body_length, r.wall_seconds, end);
   log.writeLine("a handler's line");
   log.flush();
   const expected = records.map((r) => generic({ ...r, date_time: "23/Nov/2026:09:00:00 +0000" }).slice(0, -1));
@@ -135,15 +137,15 @@ describe("access log batching", () => {
   test("a record waits at most ACCESS_LOG_FLUSH_MS; flush() writes at once; 1,024 records flush without waiting", async () => {
     const writes: string[] = [];
     const log = createAccessLog({ write: (s: string) => void writes.push(s) }, accessLogFormat(undefined))!;
-    log.record("127.0.0.1", 40000, "GET /a HTTP/1.1", 200, 1, 0.001, Date.now());
+    log.record("127.0.0.1", 40000, "GET /a HTTP/1.1", 200, 1, 0.001, performance.now());
     expect(writes).toHaveLength(0);
     await Bun.sleep(ACCESS_LOG_FLUSH_MS * 5);
     expect(writes.join("")).toContain('"GET /a HTTP/1.1" 200 1');
-    log.record("127.0.0.1", 40000, "GET /b HTTP/1.1", 200, 1, 0.001, Date.now());
+    log.record("127.0.0.1", 40000, "GET /b HTTP/1.1", 200, 1, 0.001, performance.now());
     log.flush();
     expect(writes.join("")).toContain('"GET /b HTTP/1.1" 200 1');
     const before = writes.length;
-    for (let i = 0; i < 1024; i++) log.record("127.0.0.1", 40000, `GET /${i} HTTP/1.1`, 200, 1, 0.001, Date.now());
+    for (let i = 0; i < 1024; i++) log.record("127.0.0.1", 40000, `GET /${i} HTTP/1.1`, 200, 1, 0.001, performance.now());
     expect(writes.length).toBe(before + 1);
     expect(writes.at(-1)!.split("\n").filter(Boolean)).toHaveLength(1024);
   });

@@ -263,8 +263,8 @@ const SLOTS = 7;
 export class AccessLog {
   /**
    * Raw records, {@link SLOTS} slots each: client, client port, request
-   * line, status, bytes, wall seconds, time (ms); or a line already
-   * formatted, then `null` in the third slot.
+   * line, status, bytes, wall seconds, end (`performance.now()` ms); or a
+   * line already formatted, then `null` in the third slot.
    */
   private pending: Array<string | number | null> = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -275,9 +275,15 @@ export class AccessLog {
     private readonly rawWrite: ((text: string) => void) | null,
   ) {}
 
-  /** Queue a record; nothing is formatted until the batch is flushed. */
-  record(clientIp: string, clientPort: number, requestLine: string, status: number, bodyLength: number, wallSeconds: number, timeMs: number): void {
-    this.pending.push(clientIp, clientPort, requestLine, status, bodyLength, wallSeconds, timeMs);
+  /**
+   * Queue a record; nothing is formatted until the batch is flushed.
+   * @param endMs when the response ended, a `performance.now()` value (the
+   *   clock its `wallSeconds` were measured on, read once): the line's time
+   *   is it on the wall clock, `Date.now() - performance.now()` at the flush
+   *   added, so a record reads no second clock.
+   */
+  record(clientIp: string, clientPort: number, requestLine: string, status: number, bodyLength: number, wallSeconds: number, endMs: number): void {
+    this.pending.push(clientIp, clientPort, requestLine, status, bodyLength, wallSeconds, endMs);
     this.queued();
   }
 
@@ -303,13 +309,15 @@ export class AccessLog {
     this.pending = [];
     let text = "";
     const plain = this.format === defaultLine;
+    // The records' ends are on the monotonic clock, the batch at most ~10 ms old: the wall clock's offset from it now.
+    const wall = Date.now() - performance.now();
     for (let i = 0; i < batch.length; i += SLOTS) {
       const line =
         batch[i + 2] === null
           ? (batch[i] as string)
           : plain
             ? // defaultLine, without a fields object per record
-              `${batch[i]} - - [${logDate(batch[i + 6] as number)}] "${batch[i + 2]}" ${batch[i + 3]} ${batch[i + 4]} ${fixed6(batch[i + 5] as number)}`
+              `${batch[i]} - - [${logDate((batch[i + 6] as number) + wall)}] "${batch[i + 2]}" ${batch[i + 3]} ${batch[i + 4]} ${fixed6(batch[i + 5] as number)}`
             : this.format({
               client_ip: batch[i] as string,
               client_port: batch[i + 1] as number,
@@ -317,7 +325,7 @@ export class AccessLog {
               status_code: batch[i + 3] as number,
               body_length: batch[i + 4] as number,
               wall_seconds: batch[i + 5] as number,
-              date_time: logDate(batch[i + 6] as number),
+              date_time: logDate((batch[i + 6] as number) + wall),
             });
       if (this.rawWrite) text += `${line}\n`;
       else this.writer(line);

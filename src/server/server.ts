@@ -331,7 +331,7 @@ export class TsgiServer implements Server, ServerCore {
     const clientPort = socket.remotePort ?? 0;
     const answer = errorResponse(503, "too many connections", this.serverSoftware);
     socket.end(answer.text);
-    this.accessLog?.record(client, clientPort, "- (refused: maxConnections reached)", 503, answer.bodyLength, 0, Date.now());
+    this.accessLog?.record(client, clientPort, "- (refused: maxConnections reached)", 503, answer.bodyLength, 0, performance.now());
   }
 
   private tick = 1000;
@@ -360,11 +360,14 @@ export class TsgiServer implements Server, ServerCore {
   };
 
   logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): void {
-    this.accessLog?.record(this.accessClient(connection, environ, refused), connection.remotePort, line, status, bodyBytes, wallSeconds(startedAt), Date.now());
+    if (!this.accessLog) return;
+    const end = performance.now();
+    this.accessLog.record(this.accessClient(connection, environ, refused), connection.remotePort, line, status, bodyBytes, startedAt === 0 ? 0 : (end - startedAt) / 1000, end);
   }
 
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
-    this.accessLog!.record(this.accessClient(connection, environ), connection.remotePort, requestLine(head), status, bodyBytes, wallSeconds(startedAt), Date.now());
+    const end = performance.now();
+    this.accessLog!.record(this.accessClient(connection, environ), connection.remotePort, requestLine(head), status, bodyBytes, startedAt === 0 ? 0 : (end - startedAt) / 1000, end);
   }
 
   accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): AccessLogFields {
