@@ -3,10 +3,13 @@
  * what the generic `%(name)s` compilation gives; lines are written in
  * batches, never later than ACCESS_LOG_FLUSH_MS, and all of them on close.
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createConsola, type LogObject } from "consola";
 import { ACCESS_LOG_FLUSH_MS, accessLogFormat, compileLogFormat, createAccessLog, DEFAULT_LOG_FORMAT, fixed6, LoggingLogAdapter } from "../src/server/log.ts";
-import { enc, get, raw, serverPool, startServer } from "./helpers.ts";
+import { enc, freePort, get, raw, serverPool, spawnedProcesses, startServer } from "./helpers.ts";
 import type { AccessLogFields } from "../src/server/options.ts";
 
 test("default log format: same lines as the generic compilation", () => {
@@ -225,3 +228,52 @@ describe("LoggingLogAdapter (gevent): a logger as log and errorLog", () => {
     expect(lines).toEqual(["one", "two", "three"]);
   });
 });
+
+describe("a logFormat function or a log target that throws", () => {
+  const procs = spawnedProcesses();
+  const dir = mkdtempSync(join(tmpdir(), "tsgi-logformat-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("loses its line (a write, its batch), not the server: the error goes to the error log and later requests are served and logged", async () => {
+    // In a process of its own: before, the throw escaped the batch's timer and ended the process (exit 1).
+    const script = join(dir, "server.ts");
+    writeFileSync(
+      script,
+      `import { serve } from ${JSON.stringify(join(import.meta.dir, "../src/server/index.ts"))};
+serve((_e, sr) => { sr("200 OK", [["Content-Type", "text/plain"]]); return [new TextEncoder().encode("ok")]; }, {
+  hostname: "127.0.0.1", port: Number(process.argv[2]), errorLog: process.stderr,
+  logFormat: (f) => { if (f.request_line.includes("/bad")) throw new Error("format bug"); return "line " + f.request_line; },
+  log: { write: (t: string) => { if (t.includes("/boom")) throw new Error("disk full"); process.stdout.write(t); } },
+});
+console.error("serving");
+`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, script, String(port)], { stdout: "pipe", stderr: "pipe" });
+    procs.push(proc);
+    let out = "";
+    let err = "";
+    void (async () => {
+      for await (const c of proc.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
+    })();
+    void (async () => {
+      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+    })();
+    for (let i = 0; i < 150 && !err.includes("serving") && proc.exitCode === null; i++) await Bun.sleep(20);
+    expect(err).toContain("serving");
+    const seen: string[] = [];
+    for (const path of ["/a", "/bad", "/b", "/boom", "/c"]) {
+      const r = await raw(port, get(path, "Connection: close\r\n"), { timeoutMs: 3000 });
+      seen.push(`${path} ${r.data.toString("latin1").split("\r\n")[0]}`);
+      // Each request in a batch of its own (a batch is written at most ACCESS_LOG_FLUSH_MS after its first line).
+      await Bun.sleep(ACCESS_LOG_FLUSH_MS * 4);
+    }
+    expect(seen).toEqual(["/a HTTP/1.1 200 OK", "/bad HTTP/1.1 200 OK", "/b HTTP/1.1 200 OK", "/boom HTTP/1.1 200 OK", "/c HTTP/1.1 200 OK"]);
+    for (let i = 0; i < 100 && !out.includes("/c "); i++) await Bun.sleep(10);
+    expect(out).toBe("line GET /a HTTP/1.1\nline GET /b HTTP/1.1\nline GET /c HTTP/1.1\n");
+    expect(err).toContain("Error in the access log's logFormat: Error: format bug");
+    expect(err).toContain("Error in the access log's write: Error: disk full");
+    expect(proc.exitCode).toBe(null);
+  }, 20_000);
+});
+

@@ -269,10 +269,20 @@ export class AccessLog {
   private pending: Array<string | number | null> = [];
   private timer: ReturnType<typeof setTimeout> | null = null;
 
+  /**
+   * @param writer writes one line (a logger's `info`), used when `rawWrite` is `null`.
+   * @param format a record's line (the `logFormat` option as a function).
+   * @param rawWrite writes a whole batch of lines, each ending in `\n` (a writable's `write`), or `null`.
+   * @param onError told of an error `format` or a write threw, with what
+   *   failed (`"the access log's logFormat"`, `"the access log's write"`):
+   *   that line (or batch) is dropped, the others are written, and the
+   *   error goes no further, as it runs in a timer or a request's end.
+   */
   constructor(
     private readonly writer: LineWriter,
     private readonly format: (fields: AccessLogFields) => string,
     private readonly rawWrite: ((text: string) => void) | null,
+    private readonly onError: (context: string, error: unknown) => void = reportToStderr,
   ) {}
 
   /**
@@ -312,26 +322,53 @@ export class AccessLog {
     // The records' ends are on the monotonic clock, the batch at most ~10 ms old: the wall clock's offset from it now.
     const wall = Date.now() - performance.now();
     for (let i = 0; i < batch.length; i += SLOTS) {
-      const line =
-        batch[i + 2] === null
-          ? (batch[i] as string)
-          : plain
-            ? // defaultLine, without a fields object per record
-              `${batch[i]} - - [${logDate((batch[i + 6] as number) + wall)}] "${batch[i + 2]}" ${batch[i + 3]} ${batch[i + 4]} ${fixed6(batch[i + 5] as number)}`
-            : this.format({
-              client_ip: batch[i] as string,
-              client_port: batch[i + 1] as number,
-              request_line: batch[i + 2] as string,
-              status_code: batch[i + 3] as number,
-              body_length: batch[i + 4] as number,
-              wall_seconds: batch[i + 5] as number,
-              date_time: logDate((batch[i + 6] as number) + wall),
-            });
+      let line: string;
+      if (batch[i + 2] === null) line = batch[i] as string;
+      else if (plain) {
+        // defaultLine, without a fields object per record
+        line = `${batch[i]} - - [${logDate((batch[i + 6] as number) + wall)}] "${batch[i + 2]}" ${batch[i + 3]} ${batch[i + 4]} ${fixed6(batch[i + 5] as number)}`;
+      } else {
+        try {
+          line = this.format({
+            client_ip: batch[i] as string,
+            client_port: batch[i + 1] as number,
+            request_line: batch[i + 2] as string,
+            status_code: batch[i + 3] as number,
+            body_length: batch[i + 4] as number,
+            wall_seconds: batch[i + 5] as number,
+            date_time: logDate((batch[i + 6] as number) + wall),
+          });
+        } catch (error) {
+          this.onError("the access log's logFormat", error);
+          continue;
+        }
+      }
       if (this.rawWrite) text += `${line}\n`;
-      else this.writer(line);
+      else {
+        try {
+          this.writer(line);
+        } catch (error) {
+          this.onError("the access log's write", error);
+        }
+      }
     }
-    if (this.rawWrite) this.rawWrite(text);
+    if (this.rawWrite && text) {
+      try {
+        this.rawWrite(text);
+      } catch (error) {
+        this.onError("the access log's write", error);
+      }
+    }
   };
+}
+
+/** {@link AccessLog}'s default `onError`: `Error in CONTEXT: STACK` on stderr. */
+function reportToStderr(context: string, error: unknown): void {
+  try {
+    process.stderr.write(`Error in ${context}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  } catch {
+    // stderr is gone too
+  }
 }
 
 /** The `logFormat` option as a function (a string is compiled; the default is eventlet's format). */
@@ -339,11 +376,14 @@ export function accessLogFormat(format: string | ((fields: AccessLogFields) => s
   return typeof format === "function" ? format : compileLogFormat(format ?? DEFAULT_LOG_FORMAT);
 }
 
-/** Build the access log for a target, or `null` when logging is off. */
-export function createAccessLog(target: LogTarget | undefined, fmt: (fields: AccessLogFields) => string): AccessLog | null {
+/**
+ * Build the access log for a target, or `null` when logging is off.
+ * @param onError told of what `fmt` or the target's write throws (the server's error log); default: stderr.
+ */
+export function createAccessLog(target: LogTarget | undefined, fmt: (fields: AccessLogFields) => string, onError?: (context: string, error: unknown) => void): AccessLog | null {
   const writer = lineWriter(target, "info");
   if (!writer) return null;
   const raw = target && "write" in target && typeof target.write === "function" ? (text: string) => void target.write(text) : null;
-  return new AccessLog(writer, fmt, raw);
+  return new AccessLog(writer, fmt, raw, onError);
 }
 

@@ -161,7 +161,7 @@ export class TsgiServer implements Server, ServerCore {
           : null,
     );
     this.accessFormat = accessLogFormat(o.logFormat);
-    this.accessLog = createAccessLog(o.log, this.accessFormat);
+    this.accessLog = createAccessLog(o.log, this.accessFormat, (context, error) => this.logError(context, error));
     this.gateway = { debug: o.debug, logError: this.logError, minimumChunkSize: o.minimumChunkSize };
     this.environDefaults = {
       serverSoftware: this.serverSoftware,
