@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { UsageError } from "../src/deploy/errors.ts";
 import { resolveDeployOptions } from "../src/deploy/options.ts";
 import { parseArgs } from "citty";
-import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS, deployOptionsFromArgs } from "../src/cli/serve.ts";
+import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS, deployOptionsFromArgs } from "../src/cli/serve-command.ts";
 import { checkArgs } from "../src/cli/args.ts";
 import { join } from "node:path";
 

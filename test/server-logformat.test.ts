@@ -111,7 +111,7 @@ test("every field a log format may name is documented: server.md's access log se
   const section = server.slice(server.indexOf("## The access log"), server.indexOf("\n## ", server.indexOf("## The access log") + 1));
   const deploy = await Bun.file(`${root}/docs/deploy.md`).text();
   const logFormatRow = deploy.split("\n").find((l) => l.startsWith("| `--log-format"))!;
-  const { DEPLOY_ARGS } = await import("../src/cli/serve.ts");
+  const { DEPLOY_ARGS } = await import("../src/cli/serve-command.ts");
   for (const name of known) {
     expect(section, `docs/server.md access log: ${name}`).toContain(`\`${name}\``);
     expect(logFormatRow, `docs/deploy.md --log-format: ${name}`).toContain(`%(${name})`);

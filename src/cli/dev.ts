@@ -14,169 +14,19 @@ echo "tsgi-dev: Bun not found: tsgi runs on Bun, and there is no bun on PATH nor
 exit 127
 */
 /**
- * `tsgi-dev`: serve a TSGI app for local development, reloading it when its
- * files change.
+ * `tsgi-dev`: the dev server's entry point (package.json's `bin`, and the
+ * compiled binary's entry).
  *
  * ```
- * tsgi-dev ./app.ts[:name] [--host 127.0.0.1] [--port 8000] [--log-level info]
- *          [--no-access-log] [--no-reload | --reload=inplace|restart]
- *          [--watch PATH]... [--ignore GLOB]... [--poll] [--no-live] [--no-debug]
- *          [--allowed-hosts HOSTS]...
+ * tsgi-dev ./app.ts[:name] [options]     (tsgi-dev --help lists them)
  * ```
+ *
+ * It checks the Bun version first and says what to do on one tsgi does not
+ * run on (src/cli/bun-version.ts); only then does it import the command,
+ * dev-command.ts, so that a Bun too old to parse or link it never tries.
  * @module
  */
-import { defineCommand, runMain, type ArgsDef } from "citty";
-import { VERSION } from "../version.ts";
-import { BindError } from "../server/bind.ts";
-import { StartupError } from "../deploy/errors.ts";
-import { parseAppSpec } from "../deploy/load-app.ts";
-import { hostArgument } from "../deploy/options.ts";
-import { onStopSignals } from "../deploy/signals.ts";
-import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
-import type { DevConfig } from "../dev/config.ts";
-import { startDevServer, type DevServer } from "../dev/dev-server.ts";
-import { createDevLogger, LOG_LEVELS, type LogLevel } from "../dev/log.ts";
-import { runSupervisor, WORKER_ENV, type WorkerSpec } from "../dev/supervisor.ts";
-import { watchEntryMatches } from "../dev/watcher.ts";
-import { runWorker } from "../dev/worker.ts";
-import { checkArgs, versionRequested } from "./args.ts";
-import { helpPrinter } from "./help.ts";
+import { requireBun } from "./bun-version.ts";
 
-/**
- * tsgi-dev's own exits. While an in-place load runs, `process.exit` throws
- * (the app's exit at import fails the load: AppLoader's `trapExit`); a stop
- * signal arriving then must still end this process.
- */
-const exit: (code: number) => never = process.exit.bind(process);
-
-const DEV_ARGS = {
-  app: { type: "positional", description: "The app module: ./app.ts (default export) or ./app.ts:name (a named export). The export is a TSGI application (environ, startResponse), or a fetch handler (request) => Response, or an object with fetch() (Hono, Elysia, itty-router), served through fromFetchHandler", required: true },
-  host: { type: "string", description: "Interface to bind, 0.0.0.0 for all", default: "127.0.0.1", valueHint: "host" },
-  port: { type: "string", description: "Port to bind (default 8000, or PORT). A busy --port or PORT is an error; a busy default 8000 moves to the next free port", valueHint: "port" },
-  "log-level": { type: "enum", options: [...LOG_LEVELS], description: "Terminal verbosity", default: "info" },
-  "access-log": { type: "boolean", description: "Print a line per request", default: true, negativeDescription: "No access log" },
-  reload: { type: "boolean", description: "How to reload on change: --reload=inplace (the default), or --reload=restart (a fresh process takes over the socket)", default: true, negativeDescription: "Never reload" },
-  watch: { type: "string", description: "Also watch this file, directory or glob (repeatable). One that matches nothing yet is still watched, with a warning", valueHint: "path" },
-  ignore: { type: "string", description: "Never watch paths matching this glob (repeatable)", valueHint: "glob" },
-  poll: { type: "boolean", description: "Poll for changes (network and container file systems)", default: false },
-  live: { type: "boolean", description: "Reload the browser page after each reload", default: true, negativeDescription: "No live reload script" },
-  debug: { type: "boolean", description: "Error pages show the code, stack and request", default: true, negativeDescription: "Error pages show nothing of the code" },
-  "allowed-hosts": { type: "string", description: "Also answer requests for these Host names (comma-separated, repeatable; .example.com for a domain and its subdomains; all: any host). Localhost, IP addresses and --host are always answered; others get 403 (DNS rebinding)", valueHint: "hosts" },
-} satisfies ArgsDef;
-
-/** What to give each string flag instead of an empty value (`--port=`, `--watch=`); see {@link rejectEmpty}. */
-const DEV_NON_EMPTY = {
-  host: "an address to bind, e.g. --host 127.0.0.1",
-  port: "a port number from 0 to 65535, e.g. --port 8000",
-  watch: "a file, directory or glob to watch, e.g. --watch templates",
-  ignore: "a glob of paths not to watch, e.g. --ignore 'logs/**'",
-  "allowed-hosts": "host names, e.g. --allowed-hosts app.test",
-} as const;
-
-/** `--reload` is a switch that may carry a mode: `--reload=inplace`, `--reload=restart`. */
-const DEV_OPTIONAL_VALUES = { reload: ["inplace", "restart"] } as const;
-
-/** uvicorn's and flask's flags that tsgi-dev lacks, with what to use instead (see {@link checkArgs}). */
-const DEV_FOREIGN_FLAGS: Record<string, string> = {
-  b: "tsgi-dev listens on --host and --port (e.g. --host 0.0.0.0 --port 8000)",
-  bind: "tsgi-dev listens on --host and --port (e.g. --host 0.0.0.0 --port 8000)",
-  "reload-dir": "use --watch <path> (repeatable); the app's imports are watched already",
-  "reload-exclude": "use --ignore <glob> (repeatable)",
-  "reload-include": "use --watch <glob> (repeatable)",
-};
-
-const command = defineCommand({
-  meta: {
-    name: "tsgi-dev",
-    version: VERSION,
-    description: "Serve a TSGI app for development: hot reload, error pages, live reload in the browser",
-  },
-  args: DEV_ARGS,
-  async run({ args, rawArgs }) {
-    const level = args["log-level"] as LogLevel;
-    const logger = createDevLogger(level);
-    let config: DevConfig;
-    try {
-      checkArgs("tsgi-dev", rawArgs, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
-      rejectEmpty(rawArgs, DEV_NON_EMPTY);
-      // The last of --reload, --reload=MODE and --no-reload wins.
-      const reloadFlag = rawArgs.findLast((a) => a === "--reload" || a.startsWith("--reload=") || a === "--no-reload");
-      const reload: DevConfig["reload"] =
-        reloadFlag === "--no-reload" ? false : reloadFlag === "--reload=restart" ? "restart" : "inplace";
-      const portFlag = typeof args.port === "string" ? args.port : undefined;
-      const envPort = process.env.PORT?.trim() ? process.env.PORT.trim() : undefined;
-      config = {
-        app: parseAppSpec(String(args.app)),
-        host: args.host ? hostArgument(String(args.host)) : "127.0.0.1",
-        port: portFlag !== undefined ? parsePort(portFlag, "--port") : envPort !== undefined ? parsePort(envPort, "PORT") : 8000,
-        portExplicit: portFlag !== undefined || envPort !== undefined,
-        logLevel: level,
-        accessLog: args["access-log"] !== false,
-        reload,
-        watch: repeated(rawArgs, "watch"),
-        ignore: repeated(rawArgs, "ignore"),
-        poll: args.poll === true,
-        live: args.live !== false,
-        debug: args.debug !== false,
-        allowedHosts: allowedHostsArg(repeated(rawArgs, "allowed-hosts")),
-        cwd: process.cwd(),
-        shutdownTimeout: 5000,
-      };
-    } catch (error) {
-      logger.error((error as Error).message);
-      exit(2); // a usage error, as for tsgi serve
-    }
-
-    if (config.reload !== false) {
-      for (const entry of config.watch) {
-        if (!watchEntryMatches(entry, config.cwd)) logger.warn(`--watch ${entry} matches nothing yet: it is watched, and seen once created (a typo?)`);
-      }
-    }
-
-    if (config.reload === "restart") {
-      exit(await runSupervisor(config, logger));
-    }
-
-    let dev: DevServer;
-    try {
-      dev = await startDevServer(config, logger);
-    } catch (error) {
-      if (error instanceof StartupError || error instanceof BindError) logger.error(error.message);
-      else logger.error(`cannot start: ${(error as Error)?.message ?? String(error)}`);
-      exit(1);
-    }
-
-    onStopSignals(
-      async (signal) => {
-        logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
-        await dev.close();
-        exit(0);
-      },
-      (signal) => {
-        logger.warn(`${signal} again: exiting now`);
-        exit(130);
-      },
-    );
-  },
-});
-
-const workerSpec = process.env[WORKER_ENV];
-if (workerSpec) {
-  delete process.env[WORKER_ENV];
-  exit(await runWorker(JSON.parse(workerSpec) as WorkerSpec));
-} else {
-  // Our one-line usage errors before citty's (it prints the whole help first).
-  const argv = process.argv.slice(2);
-  try {
-    checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
-  } catch (error) {
-    createDevLogger("info").error((error as Error).message);
-    exit(2);
-  }
-  // citty answers --version only when it is the only argument; never start a server for it.
-  if (versionRequested(argv)) {
-    console.log(VERSION);
-    exit(0);
-  }
-  await runMain(command, { showUsage: helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES }) });
-}
+requireBun("tsgi-dev", import.meta.path);
+await (await import("./dev-command.ts")).run();

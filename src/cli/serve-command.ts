@@ -1,0 +1,380 @@
+/**
+ * `tsgi`: the production command, which the entry file `serve.ts` imports
+ * once it has checked the Bun version (src/cli/bun-version.ts).
+ *
+ * ```
+ * tsgi serve ./app.ts[:name] [--host 127.0.0.1] [--port 8000] [--uds PATH [--uds-mode 660]] [--fd N]
+ *            [--certfile F --keyfile F [--ca-certs F] | --https]
+ *            [--workers N [--reuse-port] [--max-requests N] [--max-requests-jitter N] [--timeout S]]
+ *            [--proxy-headers [--forwarded-allow-ips LIST] [--forwarded-header x-forwarded|forwarded]]
+ *            [--root-path /prefix] [--graceful-timeout S] [--peercreds[=resolve]] [--no-access-log]
+ *            [--keep-alive S] [--max-connections N] [--header-timeout S] [--socket-timeout S] [--request-timeout S]
+ *            [--url-length-limit BYTES] [--max-header-bytes BYTES] [--max-header-count N] [--log-format FMT]
+ *            [--max-request-body-size BYTES]
+ * ```
+ *
+ * The app module may default-export a TSGI application, an object with a
+ * `fetch` method (Hono, Elysia) or a one-parameter fetch function.
+ * @module
+ */
+import { defineCommand, runMain } from "citty";
+import { createConsola } from "consola";
+import { VERSION } from "../version.ts";
+import { bindErrorMessage, bindTarget } from "../server/bind.ts";
+import { createServer } from "../server/server.ts";
+import { inetSocketAddress, unixSocketPath } from "../server/sys.ts";
+import { StartupError, UsageError } from "../deploy/errors.ts";
+import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
+import { listenFds, resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
+import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
+import { guardStdio, stdoutFlushed, stdoutLog } from "../deploy/stdio.ts";
+import { logStrayErrors } from "../deploy/stray-errors.ts";
+import { onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
+import { Supervisor } from "../deploy/supervisor.ts";
+import { checkArgs, versionRequested } from "./args.ts";
+import { helpPrinter } from "./help.ts";
+import { wantsSignal } from "../gateway/signal.ts";
+
+/**
+ * The CLI's messages: always at info level (consola lowers it under test
+ * runners and CI otherwise), all on stderr: stdout carries only the access
+ * log. On a terminal, consola's badges; otherwise (journald, Docker, a log
+ * file) one plain line per message, `[error] ...`, without the blank lines
+ * consola puts around a badge, each of which a log collector keeps as an entry.
+ */
+// `fancy` is createConsola's own option (consola's node entry), which the options type this
+// project resolves does not list: passed in a variable, not a literal checked against that type.
+const consolaOptions = { level: 3, stdout: process.stderr, fancy: process.stderr.isTTY === true };
+const consola = createConsola(consolaOptions);
+
+/** citty argument definitions for the deployment flags of `tsgi serve`. */
+export const DEPLOY_ARGS = {
+  host: { type: "string", description: "Interface to bind, 0.0.0.0 for all", default: "127.0.0.1", valueHint: "host" },
+  port: { type: "string", description: "TCP port (default 8000, or PORT)", valueHint: "port" },
+  uds: { type: "string", description: "Listen on a Unix domain socket at this path instead of TCP", valueHint: "path" },
+  "uds-mode": { type: "string", description: "Octal permission bits for the socket file, e.g. 660", valueHint: "mode" },
+  fd: { type: "string", description: "Serve an inherited listening socket (systemd socket activation: 3, found by itself from LISTEN_FDS when no place to listen is given)", valueHint: "n" },
+  certfile: { type: "string", description: "TLS certificate chain (PEM)", valueHint: "file" },
+  keyfile: { type: "string", description: "TLS private key (PEM)", valueHint: "file" },
+  "ca-certs": { type: "string", description: "CA bundle (PEM): require client certificates signed by it", valueHint: "file" },
+  https: { type: "boolean", description: "TLS with a cached self-signed certificate for localhost (development)" },
+  workers: { type: "string", description: "Run N worker processes under a supervisor (SIGHUP reloads, SIGTERM drains)", valueHint: "n" },
+  "reuse-port": { type: "boolean", description: "Workers bind the port with SO_REUSEPORT instead of sharing the supervisor's socket" },
+  "max-requests": { type: "string", description: "Recycle a worker after N requests (0: never)", valueHint: "n" },
+  "max-requests-jitter": { type: "string", description: "Add 0..N to each worker's --max-requests", valueHint: "n" },
+  timeout: { type: "string", description: "Kill and replace a worker silent, or not listening after its start, for S seconds (0: never; default 30)", valueHint: "s" },
+  "graceful-timeout": { type: "string", description: "Seconds in-flight requests get on stop, reload and recycle (default 30)", valueHint: "s" },
+  "proxy-headers": { type: "boolean", description: "Trust X-Forwarded-For/-Proto/-Host (or Forwarded) from --forwarded-allow-ips" },
+  "forwarded-allow-ips": { type: "string", description: "Trusted proxies: IPs/CIDRs, comma-separated, or * (default 127.0.0.1,::1 or FORWARDED_ALLOW_IPS)", valueHint: "list" },
+  "forwarded-header": { type: "string", description: "x-forwarded (default) or forwarded (RFC 7239)", valueHint: "name" },
+  "root-path": { type: "string", description: "The path the app is mounted at (SCRIPT_NAME), e.g. /api", valueHint: "path" },
+  peercreds: { type: "boolean", description: "Unix sockets: put the client's pid/uid/gid in environ (X_REMOTE_*); --peercreds=resolve adds names" },
+  "keep-alive": { type: "string", description: "Seconds an idle keep-alive connection is kept (default 5; 0: no keep-alive). Behind a proxy that pools connections, set it above the proxy's idle timeout", valueHint: "s" },
+  "max-connections": { type: "string", description: "Open client connections per process; one more is answered 503 (default 10000; lowered to fit the open-file limit)", valueHint: "n" },
+  "header-timeout": { type: "string", description: "Seconds a request head has to arrive; a started head gets 408 (default 30, or --socket-timeout)", valueHint: "s" },
+  "socket-timeout": { type: "string", description: "Seconds a client may stall sending a body (408) or taking the response; also the head's time unless --header-timeout is given (default 60)", valueHint: "s" },
+  "request-timeout": { type: "string", description: "Seconds from request head to response end; past it 503, or the response is cut (0: off; default 0)", valueHint: "s" },
+  "url-length-limit": { type: "string", description: "Longest request-target in bytes; longer is 414 (default 8192)", valueHint: "bytes" },
+  "max-header-bytes": { type: "string", description: "Largest request header section in bytes; larger is 431 (default 65536)", valueHint: "bytes" },
+  "max-header-count": { type: "string", description: "Most request header fields; more is 431 (default 100)", valueHint: "n" },
+  "max-request-body-size": { type: "string", description: "Largest request body in bytes; larger is 413 (0: no limit; default 0)", valueHint: "bytes" },
+  "log-format": { type: "string", description: "Access log line, eventlet style: %(client_ip)s %(client_port)s %(date_time)s %(request_line)s %(status_code)s %(body_length)s %(wall_seconds).3f", valueHint: "format" },
+} as const;
+
+/** The values a boolean deploy flag may also take as `--flag=value`. */
+export const DEPLOY_OPTIONAL_VALUES = { peercreds: ["resolve"] } as const;
+
+const TO_LISTEN = "tsgi serve listens on --host and --port (e.g. --host 0.0.0.0 --port 8000), --uds <path> or --fd <n>";
+const TO_LOG = "tsgi serve writes its access log to stdout and errors to stderr: redirect them (>>access.log 2>>error.log) or let journald keep them; --no-access-log turns the access log off";
+const TO_WORKERS = "tsgi serve runs one kind of worker: --workers N processes, each an event loop";
+const TO_CONFIG = "tsgi serve takes its settings as flags or from a systemd unit; there is no config file";
+const TO_KEY = "tsgi serve takes no key passphrase: decrypt the key once (openssl pkey -in key.pem -out plain-key.pem) and let only the service's user read it (chmod 600)";
+const TO_SYSTEMD = "tsgi serve stays in the foreground and writes no pid file: run it under systemd, which tracks its pid (docs/deploy.md)";
+
+/** gunicorn's and uvicorn's flags that `tsgi serve` lacks, with what to use instead (see {@link checkArgs}). */
+export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
+  b: TO_LISTEN,
+  bind: TO_LISTEN,
+  w: "use --workers <n>",
+  k: TO_WORKERS,
+  "worker-class": TO_WORKERS,
+  threads: "each worker is one event loop; use --workers N for more processes",
+  c: TO_CONFIG,
+  config: TO_CONFIG,
+  pid: TO_SYSTEMD,
+  daemon: TO_SYSTEMD,
+  D: TO_SYSTEMD,
+  chdir: "start tsgi serve in that directory (cd <dir> && tsgi serve ./app.ts), or give the app's path",
+  "log-level": TO_LOG,
+  "access-logfile": TO_LOG,
+  "error-logfile": TO_LOG,
+  "log-file": TO_LOG,
+  "ssl-certfile": "use --certfile <file>",
+  "ssl-keyfile": "use --keyfile <file>",
+  "ssl-keyfile-password": TO_KEY,
+  "keyfile-password": TO_KEY,
+  reload: "tsgi-dev ./app.ts reloads on every change; tsgi serve --workers reloads its workers on SIGHUP",
+};
+
+/** Turn parsed citty arguments into {@link DeployOptions} (numbers checked by `resolveDeployOptions`). */
+export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: readonly string[] = []): DeployOptions {
+  const str = (k: string) => (typeof args[k] === "string" && args[k] !== "" ? (args[k] as string) : undefined);
+  const num = (k: string) => {
+    // `--port=` (an unset variable in `--port=$PORT`) is a mistake, not "use the default".
+    if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one`);
+    const v = str(k);
+    if (v === undefined) return undefined;
+    if (/^-\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${k} must be 0 or more, got ${v}`);
+    if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${k} must be a number, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+  const peerFlag = args.peercreds !== false && rawArgs.some((a) => a === "--peercreds" || a.startsWith("--peercreds="));
+  const peerResolve = rawArgs.includes("--peercreds=resolve");
+  return {
+    host: str("host"),
+    port: num("port"),
+    uds: str("uds"),
+    udsMode: str("uds-mode"),
+    fd: num("fd"),
+    certfile: str("certfile"),
+    keyfile: str("keyfile"),
+    caCerts: str("ca-certs"),
+    https: args.https === true,
+    workers: num("workers"),
+    reusePort: args["reuse-port"] === true,
+    maxRequests: num("max-requests"),
+    maxRequestsJitter: num("max-requests-jitter"),
+    timeout: num("timeout"),
+    gracefulTimeout: num("graceful-timeout"),
+    proxyHeaders: args["proxy-headers"] === true,
+    forwardedAllowIps: str("forwarded-allow-ips"),
+    forwardedHeader: str("forwarded-header") as DeployOptions["forwardedHeader"],
+    rootPath: str("root-path"),
+    peercreds: !peerFlag ? undefined : peerResolve ? "resolve" : true,
+    keepAlive: num("keep-alive"),
+    maxConnections: num("max-connections"),
+    headerTimeout: num("header-timeout"),
+    socketTimeout: num("socket-timeout"),
+    requestTimeout: num("request-timeout"),
+    urlLengthLimit: num("url-length-limit"),
+    maxHeaderBytes: num("max-header-bytes"),
+    maxHeaderCount: num("max-header-count"),
+    maxRequestBodySize: num("max-request-body-size"),
+    logFormat: typeof args["log-format"] === "string" ? (args["log-format"] as string) : undefined,
+  };
+}
+
+const SERVE_ARGS = {
+  app: { type: "positional", description: "The app module: ./app.ts or ./app.ts:name", required: true },
+  ...DEPLOY_ARGS,
+  "access-log": { type: "boolean", description: "Print a line per request on stdout", default: true, negativeDescription: "No access log" },
+} as const;
+
+const serveCommand = defineCommand({
+  meta: {
+    name: "serve",
+    description:
+      "Serve an app in production. The module's default export (or ./app.ts:name) may be a TSGI application (environ, startResponse), an object with a fetch() method (Hono, Elysia), or a fetch function (request) => Response.",
+  },
+  args: SERVE_ARGS,
+  async run({ args, rawArgs }) {
+    const fail = (error: unknown): never => {
+      consola.error((error as Error).message);
+      process.exit(error instanceof UsageError ? 2 : 1);
+    };
+    let deploy;
+    try {
+      checkArgs("tsgi serve", rawArgs, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
+      deploy = resolveDeployOptions(withSocketActivation(deployOptionsFromArgs(args as Record<string, unknown>, rawArgs), rawArgs));
+      parseAppSpec(String(args.app), undefined, "tsgi serve"); // `./app.ts:` is a bad command line (exit 2), not an app that failed to load
+    } catch (error) {
+      return fail(error);
+    }
+    const accessLog = args["access-log"] !== false;
+    // TLS material is read (and a development certificate made) once the signals are answered:
+    // making one can take a while, or wait on another process's lock.
+    const readTls = async () => {
+      const tls = await resolveTls(deploy.tls);
+      if (tls?.dev) {
+        consola.warn(`${tls.dev.created ? "generated" : "using"} a self-signed development certificate (${tls.dev.certfile}), SHA-256 fingerprint ${tls.dev.fingerprint}; clients must trust it (curl --cacert ${tls.dev.certfile})`);
+      }
+      return tls;
+    };
+    const app = String(args.app);
+    if (deploy.workers) {
+      const supervisor = new Supervisor({ config: { app, cwd: process.cwd(), deploy, accessLog } });
+      // Signals first: a SIGTERM that comes while workers boot must still stop them.
+      // After a clean stop, the access log's last lines reach a lagging reader before the exit.
+      supervisor.installSignals((code) => (code === 0 ? void stdoutFlushed().then(() => process.exit(0)) : process.exit(code)));
+      let tls;
+      try {
+        tls = await readTls();
+      } catch (error) {
+        return fail(error);
+      }
+      let serving: boolean;
+      try {
+        serving = await supervisor.start();
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        return fail(code ? new StartupError(listenMessage(error, deploy.server)) : error);
+      }
+      // Stopped while the workers booted: nothing serves, and the stop is under way.
+      if (!serving) return;
+      consola.success(`tsgi ${VERSION}: ${deploy.workers.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
+      return;
+    }
+    // From the app's import on: a stray rejection or exception is logged, not the server's end.
+    logStrayErrors();
+    // Signals before the import, which may take seconds (a database to reach): none may kill the process meanwhile.
+    let server: ReturnType<typeof createServer> | undefined;
+    onStopSignals(
+      (signal) => {
+        consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
+        void (async () => {
+          // As a worker does: idle keep-alive connections get 1 s for a request already on its way.
+          if (server) await server.close(stopOptions(deploy.gracefulTimeout));
+          // process.exit() drops what Bun still holds for a lagging stdout reader: the access log's last lines.
+          await stdoutFlushed();
+          process.exit(0);
+        })().catch((error: unknown) => {
+          // Never left half stopped (closed, yet alive until the service manager's SIGKILL).
+          consola.error(`stopping failed: ${(error as Error)?.stack ?? String(error)}`);
+          process.exit(1);
+        });
+      },
+      (signal) => {
+        consola.warn(`${signal} again: exiting now`);
+        process.exit(signalExitCode(signal));
+      },
+      // SIGQUIT too (a terminal's Ctrl-\, nginx's graceful stop): its default action would drop every request in flight.
+      ["SIGTERM", "SIGINT", "SIGQUIT"],
+    );
+    // The habits of other servers' operators must not end this one (their default action would, at once).
+    onOperatorSignals(
+      (message) => consola.info(message),
+      (message) => consola.warn(message),
+    );
+    process.on("SIGHUP", () => consola.warn("SIGHUP: reloading needs --workers (a single process cannot replace itself without dropping its socket)"));
+    let tls;
+    try {
+      tls = await readTls();
+    } catch (error) {
+      return fail(error);
+    }
+    let loaded;
+    try {
+      loaded = await loadApp(app);
+    } catch (error) {
+      return fail(error);
+    }
+    try {
+      server = createServer(withDeployMiddleware(loaded.app, deploy), {
+        ...deploy.server,
+        ...(tls ? { tls: tls.config } : {}),
+        // tsgi.signal for an app that wants it (a fetch handler's request.signal), judged before the deploy middleware wraps it.
+        requestSignal: wantsSignal(loaded.app),
+        log: accessLog ? stdoutLog : null,
+      }).listen();
+    } catch (error) {
+      return fail(new StartupError(listenMessage(error, deploy.server)));
+    }
+    if (loaded.warning) consola.warn(loaded.warning);
+    consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${deploy.server.unix !== undefined || deploy.server.fd !== undefined ? where(deploy.server, server.port, !!tls) : server.url} (pid ${process.pid})`);
+  },
+});
+
+/**
+ * systemd socket activation, as gunicorn reads it: when the service manager
+ * passed listening sockets (`LISTEN_FDS`, {@link listenFds}) and no place to
+ * listen was given (`--host`, `--port`, `--uds`, `--fd`, `--reuse-port`),
+ * the first one, fd 3, is served (said on stderr). The variables are then
+ * removed from `process.env` (`sd_listen_fds(1)`), so the app and the
+ * workers do not take the sockets for theirs. (A child the app starts with
+ * `Bun.spawn` and no `env` may still see them, since Bun hands children the
+ * environment it started with; its pid is not `LISTEN_PID`, so they are not
+ * its.) Sockets passed and not served, or passed to another pid (a shell
+ * in `ExecStart` that does not `exec`), are warned about: their clients
+ * would hang.
+ */
+function withSocketActivation(options: DeployOptions, rawArgs: readonly string[]): DeployOptions {
+  if (process.env.LISTEN_FDS !== undefined && process.env.LISTEN_PID !== String(process.pid)) {
+    consola.warn(`LISTEN_FDS is set for another process (LISTEN_PID ${process.env.LISTEN_PID ?? "unset"}, this is ${process.pid}): the socket-activated sockets are not served here; in a systemd unit, exec tsgi (no shell in between) or pass --fd 3`);
+  }
+  const fds = listenFds();
+  if (fds === 0) return options;
+  for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) delete process.env[name];
+  // (`host` always has a value: citty fills in its default; only the command line says it was asked for.)
+  const hostGiven = rawArgs.some((a) => a === "--host" || a.startsWith("--host="));
+  if (options.fd !== undefined || options.uds !== undefined || hostGiven || options.port !== undefined || options.reusePort) {
+    if (options.fd !== 3) consola.warn(`systemd passed ${fds} socket(s) (LISTEN_FDS) that are not served: a place to listen was given on the command line`);
+    return options;
+  }
+  consola.info(`systemd socket activation: serving fd 3 (LISTEN_FDS=${fds}${fds > 1 ? "; the other sockets are not served" : ""})`);
+  return { ...options, fd: 3 };
+}
+
+/** A one-line bind failure (server/bind.ts's message: the address and the reason) and, for a busy address, what to do. */
+export function listenMessage(error: unknown, server: { hostname?: string; port?: number; unix?: string; fd?: number }): string {
+  const e = error as Error & { code?: string };
+  let message = bindErrorMessage(error, bindTarget(server));
+  if (e.code === "EADDRINUSE" && server.fd === undefined) {
+    message += server.unix !== undefined ? "; stop the server using it, or pick another --uds path" : "; stop the process using it, or pick another --port";
+  }
+  return message;
+}
+
+function where(server: { unix?: string; fd?: number; hostname?: string }, port: number, tls: boolean): string {
+  if (server.unix !== undefined) return `unix:${server.unix}`;
+  if (server.fd !== undefined) {
+    const path = unixSocketPath(server.fd);
+    if (path) return `unix:${path} (inherited fd ${server.fd})`;
+    const inet = inetSocketAddress(server.fd);
+    if (inet) return `${tls ? "https" : "http"}://${inet.host.includes(":") ? `[${inet.host}]` : inet.host}:${inet.port}/ (inherited fd ${server.fd})`;
+    return `inherited fd ${server.fd}`;
+  }
+  const host = server.hostname ?? "127.0.0.1";
+  return `${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+}
+
+/** The `tsgi` command: `tsgi serve ...`. */
+export const main = defineCommand({
+  meta: { name: "tsgi", version: VERSION, description: "TSGI production server" },
+  subCommands: { serve: serveCommand },
+});
+
+/**
+ * Run `tsgi` with the process's arguments (`process.argv` past the script):
+ * usage errors exit 2, `serve` serves until a stop signal. Called by the
+ * entry file, src/cli/serve.ts, on a Bun tsgi runs on.
+ */
+export async function run(): Promise<void> {
+  // First: a broken stderr or stdout (a pipe's reader gone, a terminal hung up) must not end the process.
+  guardStdio();
+  // Our one-line usage errors (exit 2) before citty's, which print the whole help first.
+  const argv = process.argv.slice(2);
+  const usage = (message: string): never => {
+    consola.error(message);
+    process.exit(2);
+  };
+  const first = argv[0];
+  if (first === undefined) usage("missing command: tsgi serve <app> [options], e.g. tsgi serve ./app.ts (see tsgi --help)");
+  else if (first === "serve") {
+    const rest = argv.slice(1);
+    try {
+      checkArgs("tsgi serve", rest, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
+    } catch (error) {
+      usage((error as Error).message);
+    }
+    // citty answers --version on the root command only.
+    if (versionRequested(rest)) {
+      console.log(VERSION);
+      process.exit(0);
+    }
+  } else if (!first.startsWith("-")) {
+    usage(`unknown command ${JSON.stringify(first)}: the command is serve, as in tsgi serve ./app.ts (see tsgi --help)`);
+  } else if (!["--help", "-h", "--version", "-v"].includes(first)) {
+    usage(`unknown option ${first.split("=")[0]}: options go after the command, as in tsgi serve ./app.ts --port 8000 (see tsgi --help)`);
+  }
+  await runMain(main, { showUsage: helpPrinter({ optionalValues: DEPLOY_OPTIONAL_VALUES }) });
+}
