@@ -277,3 +277,66 @@ console.error("serving");
   }, 20_000);
 });
 
+
+describe("an error log that throws as well (one target for log and errorLog, a full disk)", () => {
+  const procs = spawnedProcesses();
+  const dir = mkdtempSync(join(tmpdir(), "tsgi-errorlog-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("its report goes to stderr instead and the server goes on: an access-log write's error, an application error's 500", async () => {
+    // In a process of its own: before, the report of the access log's failed write threw again out of
+    // the batch's timer, and an application error's report out of the request, and the process exited.
+    const script = join(dir, "server.ts");
+    writeFileSync(
+      script,
+      `import { serve } from ${JSON.stringify(join(import.meta.dir, "../src/server/index.ts"))};
+let full = false;
+const target = { write: (t: string) => { if (full) throw new Error("disk full"); process.stdout.write(t); } };
+serve((e, sr) => {
+  if (e.PATH_INFO === "/full") full = true;
+  if (e.PATH_INFO === "/free") full = false;
+  if (e.PATH_INFO === "/throw") throw new Error("app bug");
+  sr("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("ok")];
+}, { hostname: "127.0.0.1", port: Number(process.argv[2]), log: target, errorLog: target });
+console.error("serving");
+`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, script, String(port)], { stdout: "pipe", stderr: "pipe" });
+    procs.push(proc);
+    let out = "";
+    let err = "";
+    void (async () => {
+      for await (const c of proc.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
+    })();
+    void (async () => {
+      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+    })();
+    for (let i = 0; i < 150 && !err.includes("serving") && proc.exitCode === null; i++) await Bun.sleep(20);
+    expect(err).toContain("serving");
+    const seen: string[] = [];
+    for (const path of ["/a", "/full", "/throw", "/free", "/c"]) {
+      const r = await raw(port, get(path, "Connection: close\r\n"), { timeoutMs: 3000 });
+      seen.push(`${path} ${r.data.toString("latin1").split("\r\n")[0]}`);
+      // Each request in a batch of its own (a batch is written at most ACCESS_LOG_FLUSH_MS after its first line).
+      await Bun.sleep(ACCESS_LOG_FLUSH_MS * 4);
+    }
+    expect(seen).toEqual([
+      "/a HTTP/1.1 200 OK",
+      "/full HTTP/1.1 200 OK",
+      "/throw HTTP/1.1 500 Internal Server Error",
+      "/free HTTP/1.1 200 OK",
+      "/c HTTP/1.1 200 OK",
+    ]);
+    for (let i = 0; i < 100 && !out.includes("/c "); i++) await Bun.sleep(10);
+    expect(out).toContain('"GET /a HTTP/1.1" 200');
+    expect(out).toContain('"GET /c HTTP/1.1" 200');
+    expect(out).not.toContain("/full");
+    // What the error log could not take, with why, on stderr.
+    expect(err).toContain("Error in the access log's write: Error: disk full");
+    expect(err).toContain("Error in GET /throw HTTP/1.1: Error: app bug");
+    expect(err).toContain("Error in the errorLog's write: Error: disk full");
+    expect(proc.exitCode).toBe(null);
+  }, 20_000);
+});

@@ -64,6 +64,30 @@ export function lineWriter(target: LogTarget | undefined, level: "info" | "error
   return level === "info" ? (line) => logger.info(line) : (line) => logger.error(line);
 }
 
+/**
+ * `writer` for the error log, made safe to call from anywhere: a line its
+ * target throws for (a `write()` or logger method that throws: a full disk,
+ * a closed transport, a bug in a logger, the same broken target as the
+ * access log's) goes to stderr instead, followed by `Error in the
+ * errorLog's write: ...`, so reporting an error never becomes a second
+ * error that escapes a timer or a request and ends the process. Nothing is
+ * thrown even when stderr fails too.
+ */
+export function guardedErrorWriter(writer: LineWriter): LineWriter {
+  return (line) => {
+    try {
+      writer(line);
+    } catch (error) {
+      try {
+        process.stderr.write(`${line}\n`);
+      } catch {
+        // stderr is gone too
+      }
+      reportToStderr("the errorLog's write", error);
+    }
+  };
+}
+
 /** A logger method that takes one message: consola, `console`, pino and winston all have these. */
 export type LoggerLevel = "trace" | "debug" | "info" | "log" | "warn" | "error" | "fatal";
 

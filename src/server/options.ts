@@ -171,7 +171,10 @@ export interface ServerOptions {
    * Lines are written in batches: at most 10 ms after the request ends (or at 1,024 lines), and all of them when the server closes.
    */
   log?: LogTarget;
-  /** Error log destination and `tsgi.errors` target (gevent `error_log`); `null` disables. Default `process.stderr`. */
+  /**
+   * Error log destination and `tsgi.errors` target (gevent `error_log`); `null` disables. Default `process.stderr`.
+   * A line the server reports that its `write()` (or logger method) throws for goes to stderr instead, with that error.
+   */
   errorLog?: LogTarget;
   /**
    * Access-log format: an eventlet `%(name)s` style string (see

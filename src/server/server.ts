@@ -17,7 +17,7 @@ import { errorResponse } from "./response-head.ts";
 import { Connection } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
-import { AccessLog, accessLogFormat, createAccessLog, escapeControls, hexEscape, lineWriter, logDate, requestLine, type LineWriter } from "./log.ts";
+import { AccessLog, accessLogFormat, createAccessLog, escapeControls, guardedErrorWriter, hexEscape, lineWriter, logDate, requestLine, type LineWriter } from "./log.ts";
 import { resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener, listenError } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
@@ -151,7 +151,9 @@ export class TsgiServer implements Server, ServerCore {
     this.serverSoftware = o.serverSoftware ?? SERVER_SOFTWARE;
     this.urlScheme = o.tls && options.urlScheme === undefined ? "https" : o.urlScheme;
     this.http10Only = o.maxHttpVersion === "HTTP/1.0";
-    this.errorWriter = lineWriter(o.errorLog === undefined ? process.stderr : o.errorLog, "error");
+    // What the error log throws goes to stderr: a report must not end the process it reports for.
+    const errorWriter = lineWriter(o.errorLog === undefined ? process.stderr : o.errorLog, "error");
+    this.errorWriter = errorWriter && guardedErrorWriter(errorWriter);
     const rawError = o.errorLog === undefined ? process.stderr : o.errorLog;
     this.errors = new ErrorLogStream(
       rawError && "write" in rawError && typeof rawError.write === "function"
