@@ -323,3 +323,25 @@ export async function bytesScanned<T>(run: () => Promise<T>): Promise<{ result: 
     proto.indexOf = indexOf;
   }
 }
+
+/**
+ * The heap's growth (MB, each side after a full collection) over `count`
+ * requests to `port`, each on a connection of its own with one field of a
+ * new made-up name of about 60 kB (under the default `maxHeaderBytes`), as
+ * any client can send them: what the server keeps of such names. Each
+ * request is bounded by `raw`'s timeout.
+ * @throws Error when a request is not answered 200.
+ */
+export async function heapGrowthFromLongFieldNames(port: number, count: number): Promise<number> {
+  const heap = () => {
+    Bun.gc(true);
+    return process.memoryUsage().heapUsed;
+  };
+  const before = heap();
+  for (let i = 0; i < count; i++) {
+    const r = await raw(port, get("/", `X-${i.toString(36).padStart(4, "0")}${"a".repeat(60_000)}: 1\r\nConnection: close\r\n`));
+    const status = r.data.toString("latin1").split("\r\n")[0];
+    if (status !== "HTTP/1.1 200 OK") throw new Error(`request ${i} with a long field name: ${JSON.stringify(status)}`);
+  }
+  return (heap() - before) / 1e6;
+}

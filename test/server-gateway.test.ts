@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { CUT_REQUEST_CLEANUP_MS } from "../src/server/index.ts";
 import type { Application, Body, PostHook } from "../src/spec.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
-import { enc, firstArrival, get, parseResponses, python3, raw, rawOne, serverPool, startServer } from "./helpers.ts";
+import { enc, firstArrival, get, heapGrowthFromLongFieldNames, parseResponses, python3, raw, rawOne, serverPool, startServer } from "./helpers.ts";
 
 const start = serverPool();
 if (!python3) console.warn("SKIP: python3 is not installed; the write() timing test is skipped");
@@ -560,4 +560,21 @@ describe("environ values shared between requests", () => {
     expect(bodies).toEqual(["[1,0]", "[1,0]"]);
     expect(seen).toEqual(["TypeError", "TypeError"]);
   });
+});
+
+describe("field names from clients", () => {
+  test("520 requests with long made-up field names pin no memory, and later requests' environ keys are still right (before: about 60 MB of names kept for the process's life)", async () => {
+    const seen: string[] = [];
+    const { port } = start((environ, sr) => {
+      if (typeof environ.HTTP_X_REAL === "string") seen.push(`${environ.HTTP_X_REAL} ${String(environ.HTTP_USER_AGENT)}`);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc("ok")];
+    }, { log: null });
+    const ask = async (value: string) => (await raw(port, get("/", `X-Real: ${value}\r\nUser-Agent: ua-${value}\r\nConnection: close\r\n`))).data.toString("latin1").split("\r\n")[0];
+    expect(await ask("warm")).toBe("HTTP/1.1 200 OK");
+    const grown = await heapGrowthFromLongFieldNames(port, 520);
+    expect(await ask("after")).toBe("HTTP/1.1 200 OK");
+    expect(seen).toEqual(["warm ua-warm", "after ua-after"]);
+    expect(grown).toBeLessThan(16);
+  }, 30_000);
 });

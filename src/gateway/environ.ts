@@ -72,11 +72,20 @@ export function environKey(fieldName: string): string | null {
   const cached = keyCache.get(fieldName);
   if (cached !== undefined) return cached;
   const key = computeKey(fieldName);
-  // Bounded: field names are attacker-chosen, so only remember a limited set.
-  if (keyCache.size < 2048) keyCache.set(fieldName, key);
+  // Field names are the clients' own: only short ones are remembered (a name may be as long as
+  // maxHeaderBytes: 2,048 of 60 kB each, name and key, held about 250 MB for the process's life),
+  // and a full cache starts again, so made-up names cannot keep the real ones out of it.
+  if (fieldName.length <= KEY_CACHE_NAME_MAX) {
+    if (keyCache.size >= KEY_CACHE_MAX) keyCache.clear();
+    keyCache.set(fieldName, key);
+  }
   return key;
 }
+/** Environ keys by field name, for names {@link COMMON_KEYS} does not hold; at most {@link KEY_CACHE_MAX}. */
 const keyCache = new Map<string, string | null>();
+const KEY_CACHE_MAX = 2048;
+/** Longest field name {@link keyCache} keeps (characters); `Access-Control-Request-Headers` is 30. */
+const KEY_CACHE_NAME_MAX = 64;
 
 function computeKey(fieldName: string): string | null {
   if (fieldName.includes("_")) return null;
