@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
-import { parseResponses, raw, rawOne, startServer } from "./helpers.ts";
+import { get, heapGrowthFromLongFieldNames, parseResponses, raw, rawOne, startServer } from "./helpers.ts";
 import { ClientDisconnected, WANTS_SIGNAL } from "../src/index.ts";
 import type { ServerOptions } from "../src/server/options.ts";
 
@@ -1562,4 +1562,28 @@ describe("toFetchHandler options of the wrong type", () => {
     expect(message(() => createServer(() => [], { errorLog: new Settings() as never }))).toEndWith("got a Settings");
     expect(message(() => createServer(() => [], { urlScheme: 5 as never }))).toEndWith("got 5");
   });
+});
+
+describe("fromFetchHandler on tsgi: field names from clients", () => {
+  test("520 requests with long made-up field names pin no memory, and later requests' fields are still right (before: about 60 MB of names kept for the process's life)", async () => {
+    const seen: string[] = [];
+    const s = startServer(
+      fromFetchHandler((request) => {
+        const real = request.headers.get("x-real");
+        if (real !== null) seen.push(`${real} ${request.headers.get("user-agent")}`);
+        return new Response("ok");
+      }),
+      { log: null },
+    );
+    try {
+      const ask = async (value: string) => (await raw(s.port, get("/", `X-Real: ${value}\r\nUser-Agent: ua-${value}\r\nConnection: close\r\n`))).data.toString("latin1").split("\r\n")[0];
+      expect(await ask("warm")).toBe("HTTP/1.1 200 OK");
+      const grown = await heapGrowthFromLongFieldNames(s.port, 520);
+      expect(await ask("after")).toBe("HTTP/1.1 200 OK");
+      expect(seen).toEqual(["warm ua-warm", "after ua-after"]);
+      expect(grown).toBeLessThan(16);
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  }, 30_000);
 });

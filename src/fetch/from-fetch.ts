@@ -99,9 +99,18 @@ export function environHeaders(environ: Environ): Headers {
   return h;
 }
 
-/** Header names by their environ key (`HTTP_USER_AGENT` → `user-agent`), `""` for the CGI-shadowed ones; bounded. */
+/**
+ * Header names by their environ key (`HTTP_USER_AGENT` → `user-agent`), `""`
+ * for the CGI-shadowed ones. The keys are the clients' own: only keys of up
+ * to {@link HEADER_KEY_MAX} characters are kept (a name may be as long as
+ * `maxHeaderBytes`: 512 of 60 kB each held about 80 MB for the process's
+ * life), and a full cache starts again, so made-up names cannot keep the
+ * real ones out of it.
+ */
 const HEADER_NAMES = new Map<string, string>();
 const HEADER_NAMES_MAX = 512;
+/** Longest environ key {@link HEADER_NAMES} keeps (characters): `HTTP_ACCESS_CONTROL_REQUEST_HEADERS` is 35. */
+const HEADER_KEY_MAX = 64;
 
 /** {@link environHeaders}' fields, added to `h`. */
 function appendEnvironHeaders(environ: Environ, h: Headers): void {
@@ -115,7 +124,10 @@ function appendEnvironHeaders(environ: Environ, h: Headers): void {
       if (name === undefined) {
         name = key.slice(5).toLowerCase().replaceAll("_", "-");
         if (name === "content-length" || name === "content-type") name = ""; // CGI keys win
-        if (HEADER_NAMES.size < HEADER_NAMES_MAX) HEADER_NAMES.set(key, name);
+        if (key.length <= HEADER_KEY_MAX) {
+          if (HEADER_NAMES.size >= HEADER_NAMES_MAX) HEADER_NAMES.clear();
+          HEADER_NAMES.set(key, name);
+        }
       }
       if (name === "") continue;
       try {
