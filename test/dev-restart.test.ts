@@ -4,7 +4,7 @@
  * refused; broken code is served as the error page by the new process.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { DevProcess, freePort, get, KeepAliveSession, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 import { connectOutcome } from "./helpers.ts";
@@ -438,6 +438,28 @@ export default function app(environ: any, startResponse: any) {
     await until(() => !pidAlive(workerPid), 3000);
     await hanging;
   }, 30_000);
+
+  test("SIGTERM or Ctrl-C once the app process answers, while the watcher still reads a large --watch tree: exit 0 at once, app process included", async () => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      const app = new TempApp({ "app.ts": APP("one") });
+      apps.push(app);
+      // 5,000 files: chokidar takes a moment to read them after the app process listens.
+      for (let d = 0; d < 50; d++) {
+        mkdirSync(app.path(`assets/d${d}`), { recursive: true });
+        for (let f = 0; f < 100; f++) writeFileSync(app.path(`assets/d${d}/f${f}.txt`), "");
+      }
+      const port = freePort();
+      const dev = new DevProcess(["./app.ts", "--reload=restart", "--watch", "assets", "--port", String(port), "--no-access-log"], { cwd: app.dir });
+      const body = await until(() => oneShot(port, 1000).catch(() => null), 15_000, 5);
+      const workerPid = Number(body.split(" ")[1]);
+      dev.proc.kill(signal);
+      // Before, a stop while the watcher started closed it, the supervisor waited for a "ready" that never came: no exit, a busy loop.
+      const code = await Promise.race([dev.exited, Bun.sleep(8000).then(() => "still running")]);
+      expect({ signal, code }).toEqual({ signal, code: 0 });
+      expect(dev.output).toContain(`${signal}: stopping`);
+      await until(() => !pidAlive(workerPid), 3000);
+    }
+  }, 60_000);
 
   test("an app process still loading when the supervisor is killed (SIGKILL) exits instead of being orphaned", async () => {
     const app = new TempApp({ "app.ts": `await Bun.sleep(3000);\n${APP("late")}` });

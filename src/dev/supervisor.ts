@@ -519,7 +519,9 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     onChange: request,
     onError: (e) => logger.warn(`watcher: ${e.message}`),
   });
-  await watcher.ready();
+  // A stop signal while the watcher reads the tree closes it, and a watcher closed before it was
+  // ready never becomes ready: the stop's own end (finished) ends the wait then.
+  await Promise.race([watcher.ready(), finished]);
   if (!stopping) {
     follow(current);
     printReady(logger, config, port, current.url);
