@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { FSWatcher } from "chokidar";
+import { createConsola } from "consola";
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { AppLoader } from "../src/dev/loader.ts";
@@ -660,6 +661,33 @@ describe("terminal logger", () => {
       expect(err).not.toMatch(/[\uE060-\uE07A]/);
     });
   }
+
+  for (const fancy of [true, false]) {
+    test(`a message holding the private-use characters the logger stands in with is printed as it is (${fancy ? "fancy" : "basic"} reporter)`, () => {
+      let err = "";
+      const logger = createDevLogger("info", { fancy, stdout: { write: () => {} }, stderr: { write: (s: string) => (err += s) } });
+      // U+E060..U+E07A stood in for "`", "_" and whitespace inside consola and were turned back on output,
+      // so a message that held them itself (an icon font's glyph, bytes of a client's text) came out changed.
+      let own = "";
+      for (let c = 0xe05f; c <= 0xe07c; c++) own += `${String.fromCharCode(c)} ${String.fromCharCode(c)}${String.fromCharCode(c)}  `;
+      const message = `GET / raised:\nError: bad name ${own}\ue07b\ue060 _x_ \`y\`  \ue07b\ue07b\nnext`;
+      logger.error(message);
+      expect(err).toContain(message);
+    });
+  }
+
+  test("to a file or CI (the basic reporter), a message is written byte for byte as consola itself writes it", () => {
+    const messages = ["plain", "a  b\t\t\n\n c", "_id_ and `code`", `icons \ue060\ue061\ue07a\ue07b end`, " ".repeat(200)];
+    for (const message of messages) {
+      let ours = "";
+      let theirs = "";
+      createDevLogger("info", { fancy: false, stdout: { write: () => {} }, stderr: { write: (s: string) => (ours += s) } }).error(message);
+      // `fancy` is consola's node entry's own option, which the options type does not list: passed in a variable.
+      const plain = { level: 3, fancy: false, throttle: 0, defaults: { tag: "" }, stderr: { write: (s: string) => (theirs += s) } as unknown as NodeJS.WriteStream };
+      createConsola(plain).error(message);
+      expect(ours).toBe(theirs);
+    }
+  });
 
   test("levels: error shows errors only, silent nothing", () => {
     let text = "";

@@ -31,23 +31,27 @@ export interface DevLoggerOptions {
  * error message quoting a client's 120,000 spaces or newlines held the dev
  * server for 10 s (ReDoS). So "`" and "_" are replaced, and every
  * whitespace character (JavaScript's `\s`) that follows another one: no
- * run is then longer than one.
+ * run is then longer than one. A stand-in character the message itself
+ * holds (U+E060 to U+E07B: an icon font's glyph, a client's bytes) goes
+ * through as {@link LITERAL} and itself, and comes out as it was.
  */
 const PROTECTED = "`_\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff";
-/** The first stand-in: {@link PROTECTED}'s i-th character is U+E060 + i. */
+/** The first stand-in: {@link PROTECTED}'s i-th character is U+E060 + i (to U+E07A). */
 const STAND_IN_BASE = 0xe060;
+/** Put before a character of U+E060 to U+E07B that was in the message: restored as that character. */
+const LITERAL = "\ue07b";
 const STAND_INS = new Map([...PROTECTED].map((c, i) => [c, String.fromCharCode(STAND_IN_BASE + i)]));
-const TO_PROTECT = /[`_]|(?<=\s)\s/g;
-const STAND_IN = /[\ue060-\ue07a]/g;
+const TO_PROTECT = /[`_\ue060-\ue07b]|(?<=\s)\s/g;
+const STAND_IN = /\ue07b[\ue060-\ue07b]|[\ue060-\ue07a]/g;
 
-/** `text` with {@link PROTECTED}'s characters (whitespace after whitespace only) replaced by their stand-ins. */
+/** `text` with {@link PROTECTED}'s characters (whitespace after whitespace only) replaced by their stand-ins, and stand-ins it held marked {@link LITERAL}. */
 function protect(text: string): string {
-  return text.replace(TO_PROTECT, (c) => STAND_INS.get(c) ?? c);
+  return text.replace(TO_PROTECT, (c) => STAND_INS.get(c) ?? LITERAL + c);
 }
 
 /** `text` with the stand-ins {@link protect} put in turned back. */
 function unprotect(text: string): string {
-  return text.replace(STAND_IN, (c) => PROTECTED[c.charCodeAt(0) - STAND_IN_BASE]!);
+  return text.replace(STAND_IN, (c) => (c.length === 2 ? c[1]! : PROTECTED[c.charCodeAt(0) - STAND_IN_BASE]!));
 }
 
 /**
