@@ -74,6 +74,15 @@ describe("the supported Bun versions (engines.bun)", () => {
     expect(satisfiesRange(Bun.version)).toBe(true);
   });
 
+  test("package-lock.json records package.json as it is (engines, dependencies, bin): npm install leaves a fresh clone unchanged", () => {
+    // Before, engines.bun moved to >=1.4.3 in package.json only, so npm install rewrote the lock of every clone.
+    const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as { name: string; version: string; packages: Record<string, Record<string, unknown>> };
+    const full = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as Record<string, unknown> & { name: string; version: string };
+    const own = lock.packages[""]!;
+    expect([lock.name, lock.version]).toEqual([full.name, full.version]);
+    for (const key of ["name", "version", "license", "bin", "engines", "dependencies", "devDependencies"]) expect({ key, value: own[key] }).toEqual({ key, value: full[key] });
+  });
+
   test("the range's edges: the oldest version that works fully and anything newer pass, an older one or its canary does not", () => {
     const min = BUN_RANGE.slice(2);
     const [major, minor, patch] = min.split(".").map(Number) as [number, number, number];
