@@ -7,7 +7,9 @@
  * directory (about 35 MB; a run without the registry skips those tests with
  * a message). Bun 1.1.0 cannot even link the commands (node:crypto has no
  * X509Certificate there), so it also shows that the check runs before the
- * rest of the program is loaded. Every process is bounded in time.
+ * rest of the program is loaded. Likewise under a Node that runs TypeScript
+ * (the one on PATH if it does, else Node 24 from npm, cached and skipped the
+ * same way). Every process is bounded in time.
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -36,34 +38,57 @@ async function run(cmd: string[], env: Record<string, string | undefined> = proc
 }
 
 /**
- * bun@OLD's directory of executables (its `node_modules/.bin`, holding `bun`),
- * installed with npm into a cache directory kept between runs, or why it
- * cannot be had (no npm, no registry).
+ * An npm package's executable, installed with npm into a cache directory
+ * under the system's temp directory kept between runs, or why it cannot be
+ * had (no npm, no registry).
+ * @param spec what to install (`bun@1.1.0`).
+ * @param exe the executable's path in the install (`node_modules/.bin/bun`).
+ * @param version whether what `exe --version` prints is the one wanted.
  */
-async function oldBun(): Promise<{ bin: string } | { skip: string }> {
-  const cache = join(tmpdir(), `tsgi-test-bun-${OLD}-${process.platform}-${process.arch}`);
-  const bin = join(cache, "node_modules/.bin");
-  if (existsSync(join(bin, "bun"))) return { bin };
+async function fromNpm(spec: string, exe: string, version: (printed: string) => boolean): Promise<{ path: string } | { skip: string }> {
+  const cache = join(tmpdir(), `tsgi-test-${spec.replace(/[@/]/g, "-")}-${process.platform}-${process.arch}`);
+  if (existsSync(join(cache, exe))) return { path: join(cache, exe) };
   const npm = Bun.which("npm");
   if (!npm) return { skip: "npm is not on PATH" };
   // Installed beside the cache and renamed into place: a run cut short or a parallel one never leaves half an install there.
   const work = mkdtempSync(`${cache}.tmp-`);
   try {
-    writeFileSync(join(work, "package.json"), JSON.stringify({ name: "old-bun", version: "1.0.0", private: true }));
-    const install = await run([npm, "install", "--no-audit", "--no-fund", "--no-save", `bun@${OLD}`], process.env, 120_000, work);
-    const got = join(work, "node_modules/.bin/bun");
-    if (install.code !== 0 || !existsSync(got)) return { skip: `npm install bun@${OLD} failed (exit ${install.code}): ${install.err.trim().split("\n").slice(-2).join(" ")}` };
-    const version = await run([got, "--version"]);
-    if (version.out.trim() !== OLD) return { skip: `bun@${OLD} from npm says it is ${JSON.stringify(version.out.trim())}` };
+    writeFileSync(join(work, "package.json"), JSON.stringify({ name: "cached-tool", version: "1.0.0", private: true }));
+    const install = await run([npm, "install", "--no-audit", "--no-fund", "--no-save", spec], process.env, 120_000, work);
+    const got = join(work, exe);
+    if (install.code !== 0 || !existsSync(got)) return { skip: `npm install ${spec} failed (exit ${install.code}): ${install.err.trim().split("\n").slice(-2).join(" ")}` };
+    const printed = (await run([got, "--version"])).out.trim();
+    if (!version(printed)) return { skip: `${spec} from npm says it is ${JSON.stringify(printed)}` };
     try {
       renameSync(work, cache);
     } catch {
       // a parallel run put it there first
     }
-    return existsSync(join(bin, "bun")) ? { bin } : { skip: `bun@${OLD} did not land in ${cache}` };
+    return existsSync(join(cache, exe)) ? { path: join(cache, exe) } : { skip: `${spec} did not land in ${cache}` };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** bun@OLD's directory of executables (its `node_modules/.bin`, holding `bun`), or why it cannot be had. */
+async function oldBun(): Promise<{ bin: string } | { skip: string }> {
+  const got = await fromNpm(`bun@${OLD}`, "node_modules/.bin/bun", (v) => v === OLD);
+  return "skip" in got ? got : { bin: join(got.path, "..") };
+}
+
+/**
+ * A Node that runs TypeScript files as they are (type stripping, on by
+ * default since 22.18 and 23.6): the one on PATH if it does, else Node 24
+ * from npm (its node-OS-ARCH package); or why there is none.
+ */
+async function typeStrippingNode(): Promise<{ path: string } | { skip: string }> {
+  const onPath = Bun.which("node");
+  if (onPath) {
+    const [major = 0, minor = 0] = (await run([onPath, "--version"])).out.trim().replace(/^v/, "").split(".").map(Number);
+    if (major >= 24 || (major === 23 && minor >= 6) || (major === 22 && minor >= 18)) return { path: onPath };
+  }
+  const name = `node-${process.platform}-${process.arch}`;
+  return await fromNpm(`${name}@24`, `node_modules/${name}/bin/node`, (v) => v.startsWith("v24."));
 }
 
 describe("the supported Bun versions (engines.bun)", () => {
@@ -163,6 +188,30 @@ describe.skipIf("skip" in old)(`tsgi and tsgi-dev under Bun ${OLD}, older than e
       const r = await run(cli, path(join(root, "node_modules/.bin")));
       expect(r.code, r.err).toBe(0);
       expect(r.err).toBe("");
+    }
+  }, 40_000);
+});
+
+const node = await typeStrippingNode();
+if ("skip" in node) console.warn(`SKIP bun-version (under Node): ${node.skip}`);
+
+describe.skipIf("skip" in node)("tsgi and tsgi-dev under a Node that runs TypeScript", () => {
+  test("node src/cli/serve.ts and node src/cli/dev.ts (Node by mistake) refuse with one line naming the entry file, exit 2", async () => {
+    const path = "path" in node ? node.path : "";
+    const version = (await run([path, "--version"])).out.trim();
+    const installed = realpathSync(join(root, "node_modules/bun/bin/bun.exe"));
+    const env = { ...process.env, NODE_NO_WARNINGS: "1" };
+    for (const [program, script, args, argv] of [
+      ["tsgi", SERVE, "serve ...", ["serve", APP]],
+      ["tsgi-dev", DEV, "...", [APP]],
+    ] as const) {
+      const r = await run([path, script, ...argv], env);
+      expect(r.code, r.err).toBe(2);
+      expect(r.out).toBe("");
+      // Before, import.meta.path, which Node has not, put 'undefined' where the entry file goes.
+      expect(r.err).toBe(
+        `${program}: this is Node.js ${version} (${realpathSync(path)}), and tsgi needs Bun ${BUN_RANGE}: install Bun (https://bun.sh), or run it with the Bun ${pkg.dependencies.bun} tsgi installed: npx ${program} ${args}, or ${installed} ${script} ${args}\n`,
+      );
     }
   }, 40_000);
 });

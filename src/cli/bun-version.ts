@@ -105,9 +105,11 @@ export function findInstalledBun(packageRoot: string): InstalledBun | null {
  * a Bun tsgi runs on. Call it first in an entry file, before importing the
  * command itself.
  * @param command `"tsgi serve"` or `"tsgi-dev"`.
- * @param script the entry file's path (`import.meta.path`), named in the message.
+ * @param entry the entry file, named in the message: its `import.meta.url`
+ *   (Node, which may run the entry file by mistake, has no `import.meta.path`),
+ *   or its path.
  */
-export function requireBun(command: string, script: string): void {
+export function requireBun(command: string, entry: string): void {
   const bun = (globalThis as { Bun?: { version?: string } }).Bun?.version;
   let execPath = process.execPath;
   try {
@@ -117,7 +119,7 @@ export function requireBun(command: string, script: string): void {
   }
   const runtime: Runtime = { bun: typeof bun === "string" ? bun : null, node: process.version, execPath };
   if (runtime.bun !== null && satisfiesRange(runtime.bun)) return;
-  const problem = bunVersionProblem(command, runtime, findInstalledBun(join(dirname(fileURLToPath(import.meta.url)), "../..")), script);
+  const problem = bunVersionProblem(command, runtime, findInstalledBun(join(dirname(fileURLToPath(import.meta.url)), "../..")), entry.startsWith("file:") ? fileURLToPath(entry) : entry);
   if (problem === null) return;
   process.stderr.write(`${problem}\n`);
   process.exit(2);

@@ -28,5 +28,5 @@ exit 127
  */
 import { requireBun } from "./bun-version.ts";
 
-requireBun("tsgi-dev", import.meta.path);
+requireBun("tsgi-dev", import.meta.url); // its URL, not import.meta.path, which Node (running this file by mistake) lacks
 await (await import("./dev-command.ts")).run();

@@ -27,5 +27,5 @@ exit 127
  */
 import { requireBun } from "./bun-version.ts";
 
-requireBun("tsgi serve", import.meta.path);
+requireBun("tsgi serve", import.meta.url); // its URL, not import.meta.path, which Node (running this file by mistake) lacks
 await (await import("./serve-command.ts")).run();
