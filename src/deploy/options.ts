@@ -96,7 +96,7 @@ export interface WorkerSettings {
 
 /** What {@link resolveDeployOptions} returns. */
 export interface ResolvedDeploy {
-  /** Options for `createServer` (TLS files are read by {@link resolveTls} in `cli/serve.ts`, not here). */
+  /** Options for `createServer` (TLS files are read by `resolveTls` in `deploy/setup.ts`, not here). */
   server: ServerOptions;
   /** TLS files or the development certificate, still to be loaded. */
   tls: { certfile: string; keyfile: string; caCerts?: string } | "dev" | null;
