@@ -229,8 +229,39 @@ describe("LoggingLogAdapter (gevent): a logger as log and errorLog", () => {
   });
 });
 
+/**
+ * Run `script` (a server that prints "serving" on stderr, its port from
+ * argv) in a process of its own, then request each of `paths` over a
+ * connection of its own, each in an access-log batch of its own.
+ * @returns each request's path and status line, and the process's stdout and stderr so far.
+ */
+async function serveAndRequest(script: string, paths: string[]) {
+  const port = freePort();
+  const proc = Bun.spawn([process.execPath, script, String(port)], { stdout: "pipe", stderr: "pipe" });
+  throwingLogProcs.push(proc);
+  let out = "";
+  let err = "";
+  void (async () => {
+    for await (const c of proc.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
+  })();
+  void (async () => {
+    for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+  })();
+  for (let i = 0; i < 150 && !err.includes("serving") && proc.exitCode === null; i++) await Bun.sleep(20);
+  expect(err).toContain("serving");
+  const seen: string[] = [];
+  for (const path of paths) {
+    const r = await raw(port, get(path, "Connection: close\r\n"), { timeoutMs: 3000 });
+    seen.push(`${path} ${r.data.toString("latin1").split("\r\n")[0]}`);
+    // Each request in a batch of its own (a batch is written at most ACCESS_LOG_FLUSH_MS after its first line).
+    await Bun.sleep(ACCESS_LOG_FLUSH_MS * 4);
+  }
+  return { proc, seen, out: () => out, err: () => err };
+}
+
+const throwingLogProcs = spawnedProcesses();
+
 describe("a logFormat function or a log target that throws", () => {
-  const procs = spawnedProcesses();
   const dir = mkdtempSync(join(tmpdir(), "tsgi-logformat-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -248,38 +279,18 @@ serve((_e, sr) => { sr("200 OK", [["Content-Type", "text/plain"]]); return [new 
 console.error("serving");
 `,
     );
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, script, String(port)], { stdout: "pipe", stderr: "pipe" });
-    procs.push(proc);
-    let out = "";
-    let err = "";
-    void (async () => {
-      for await (const c of proc.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
-    })();
-    void (async () => {
-      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-    })();
-    for (let i = 0; i < 150 && !err.includes("serving") && proc.exitCode === null; i++) await Bun.sleep(20);
-    expect(err).toContain("serving");
-    const seen: string[] = [];
-    for (const path of ["/a", "/bad", "/b", "/boom", "/c"]) {
-      const r = await raw(port, get(path, "Connection: close\r\n"), { timeoutMs: 3000 });
-      seen.push(`${path} ${r.data.toString("latin1").split("\r\n")[0]}`);
-      // Each request in a batch of its own (a batch is written at most ACCESS_LOG_FLUSH_MS after its first line).
-      await Bun.sleep(ACCESS_LOG_FLUSH_MS * 4);
-    }
+    const { proc, seen, out, err } = await serveAndRequest(script, ["/a", "/bad", "/b", "/boom", "/c"]);
     expect(seen).toEqual(["/a HTTP/1.1 200 OK", "/bad HTTP/1.1 200 OK", "/b HTTP/1.1 200 OK", "/boom HTTP/1.1 200 OK", "/c HTTP/1.1 200 OK"]);
-    for (let i = 0; i < 100 && !out.includes("/c "); i++) await Bun.sleep(10);
-    expect(out).toBe("line GET /a HTTP/1.1\nline GET /b HTTP/1.1\nline GET /c HTTP/1.1\n");
-    expect(err).toContain("Error in the access log's logFormat: Error: format bug");
-    expect(err).toContain("Error in the access log's write: Error: disk full");
+    for (let i = 0; i < 100 && !out().includes("/c "); i++) await Bun.sleep(10);
+    expect(out()).toBe("line GET /a HTTP/1.1\nline GET /b HTTP/1.1\nline GET /c HTTP/1.1\n");
+    expect(err()).toContain("Error in the access log's logFormat: Error: format bug");
+    expect(err()).toContain("Error in the access log's write: Error: disk full");
     expect(proc.exitCode).toBe(null);
   }, 20_000);
 });
 
 
 describe("an error log that throws as well (one target for log and errorLog, a full disk)", () => {
-  const procs = spawnedProcesses();
   const dir = mkdtempSync(join(tmpdir(), "tsgi-errorlog-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -302,26 +313,7 @@ serve((e, sr) => {
 console.error("serving");
 `,
     );
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, script, String(port)], { stdout: "pipe", stderr: "pipe" });
-    procs.push(proc);
-    let out = "";
-    let err = "";
-    void (async () => {
-      for await (const c of proc.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
-    })();
-    void (async () => {
-      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-    })();
-    for (let i = 0; i < 150 && !err.includes("serving") && proc.exitCode === null; i++) await Bun.sleep(20);
-    expect(err).toContain("serving");
-    const seen: string[] = [];
-    for (const path of ["/a", "/full", "/throw", "/free", "/c"]) {
-      const r = await raw(port, get(path, "Connection: close\r\n"), { timeoutMs: 3000 });
-      seen.push(`${path} ${r.data.toString("latin1").split("\r\n")[0]}`);
-      // Each request in a batch of its own (a batch is written at most ACCESS_LOG_FLUSH_MS after its first line).
-      await Bun.sleep(ACCESS_LOG_FLUSH_MS * 4);
-    }
+    const { proc, seen, out, err } = await serveAndRequest(script, ["/a", "/full", "/throw", "/free", "/c"]);
     expect(seen).toEqual([
       "/a HTTP/1.1 200 OK",
       "/full HTTP/1.1 200 OK",
@@ -329,14 +321,14 @@ console.error("serving");
       "/free HTTP/1.1 200 OK",
       "/c HTTP/1.1 200 OK",
     ]);
-    for (let i = 0; i < 100 && !out.includes("/c "); i++) await Bun.sleep(10);
-    expect(out).toContain('"GET /a HTTP/1.1" 200');
-    expect(out).toContain('"GET /c HTTP/1.1" 200');
-    expect(out).not.toContain("/full");
+    for (let i = 0; i < 100 && !out().includes("/c "); i++) await Bun.sleep(10);
+    expect(out()).toContain('"GET /a HTTP/1.1" 200');
+    expect(out()).toContain('"GET /c HTTP/1.1" 200');
+    expect(out()).not.toContain("/full");
     // What the error log could not take, with why, on stderr.
-    expect(err).toContain("Error in the access log's write: Error: disk full");
-    expect(err).toContain("Error in GET /throw HTTP/1.1: Error: app bug");
-    expect(err).toContain("Error in the errorLog's write: Error: disk full");
+    expect(err()).toContain("Error in the access log's write: Error: disk full");
+    expect(err()).toContain("Error in GET /throw HTTP/1.1: Error: app bug");
+    expect(err()).toContain("Error in the errorLog's write: Error: disk full");
     expect(proc.exitCode).toBe(null);
   }, 20_000);
 });
