@@ -179,6 +179,24 @@ export class Reloader {
   }
 
   /**
+   * The `paths` that are not of a kind a reload cannot apply (`isKind`: a
+   * resolver config, a symbolic link an import goes through). Each of those
+   * whose print (`print`, kept in `prints`) changed gets one warning: it
+   * `changed` and `why` (which starts with its punctuation), and that --reload=restart restarts by itself.
+   */
+  #warnRestart(paths: string[], isKind: (path: string) => boolean, print: (path: string) => string, prints: Map<string, string>, why: string): string[] {
+    if (!paths.some(isKind)) return paths;
+    for (const p of paths.filter(isKind)) {
+      const now = print(p);
+      if (prints.get(p) === now) continue;
+      prints.set(p, now);
+      const say = this.#options.logger.warn ?? this.#options.logger.info;
+      say.call(this.#options.logger, `${display(p)} changed${why} (--reload=restart restarts by itself)`);
+    }
+    return paths.filter((p) => !isKind(p));
+  }
+
+  /**
    * Reload because `paths` changed. Serialised: a reload requested while one
    * runs is queued (and merged with further requests) to run after it.
    * Paths whose content is what the current version was loaded from are
@@ -190,34 +208,10 @@ export class Reloader {
    * symbolic link an import goes through (Bun keeps what it resolved to).
    */
   reload(paths: string[]): Promise<ReloadOutcome> {
-    if (paths.some(isResolverConfig)) {
-      for (const p of paths.filter(isResolverConfig)) {
-        const now = fingerprint(p);
-        if (this.#fingerprints.get(p) === now) continue;
-        this.#fingerprints.set(p, now);
-        const say = this.#options.logger.warn ?? this.#options.logger.info;
-        say.call(
-          this.#options.logger,
-          `${display(p)} changed: Bun reads it once per process, so its changes (paths, baseUrl, jsx, decorators) apply after you restart tsgi-dev (--reload=restart restarts by itself)`,
-        );
-      }
-      paths = paths.filter((p) => !isResolverConfig(p));
-      if (paths.length === 0) return Promise.resolve("skipped");
-    }
-    if (paths.some(isImportLink)) {
-      for (const p of paths.filter(isImportLink)) {
-        const now = linkPrint(p);
-        if (this.#links.get(p) === now) continue;
-        this.#links.set(p, now);
-        const say = this.#options.logger.warn ?? this.#options.logger.info;
-        say.call(
-          this.#options.logger,
-          `${display(p)} changed, a symbolic link an import goes through: Bun resolves each import once per process, so the app keeps the file it pointed to until you restart tsgi-dev (--reload=restart restarts by itself)`,
-        );
-      }
-      paths = paths.filter((p) => !isImportLink(p));
-      if (paths.length === 0) return Promise.resolve("skipped");
-    }
+    // Files whose change takes a new process to apply: a warning to restart (once per change), no reload.
+    paths = this.#warnRestart(paths, isResolverConfig, fingerprint, this.#fingerprints, ": Bun reads it once per process, so its changes (paths, baseUrl, jsx, decorators) apply after you restart tsgi-dev");
+    paths = this.#warnRestart(paths, isImportLink, linkPrint, this.#links, ", a symbolic link an import goes through: Bun resolves each import once per process, so the app keeps the file it pointed to until you restart tsgi-dev");
+    if (paths.length === 0) return Promise.resolve("skipped");
     if (this.#loading) {
       if (this.#queued) {
         for (const p of paths) this.#queued.paths.add(p);
