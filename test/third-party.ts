@@ -17,6 +17,18 @@
  *   pass `close()` on.
  */
 import { constants, createGzip, type Gzip } from "node:zlib";
+
+/** `readlines(hint)` as spec.md "tsgi.input" has it, by `readline()` calls on `input`: lines until the end, or until `hint` bytes (when above 0). */
+async function readlinesVia(input: { readline(): Promise<Uint8Array> }, hint?: number): Promise<Uint8Array[]> {
+  const lines: Uint8Array[] = [];
+  let total = 0;
+  for (let line = await input.readline(); line.length > 0; line = await input.readline()) {
+    lines.push(line);
+    total += line.length;
+    if (hint !== undefined && hint > 0 && total >= hint) break;
+  }
+  return lines;
+}
 import type {
   Application, Body, Environ, ErrorStream, InputStream, ReadonlyResponseHeaders, StartResponse, WriteCallable,
 } from "../src/spec.ts";
@@ -87,15 +99,8 @@ export class StreamBodyInput implements InputStream {
       if (!(await this.fill())) return this.take(this.buf.length);
     }
   }
-  async readlines(hint?: number): Promise<Uint8Array[]> {
-    const lines: Uint8Array[] = [];
-    let total = 0;
-    for (let line = await this.readline(); line.length > 0; line = await this.readline()) {
-      lines.push(line);
-      total += line.length;
-      if (hint !== undefined && hint > 0 && total >= hint) break;
-    }
-    return lines;
+  readlines(hint?: number): Promise<Uint8Array[]> {
+    return readlinesVia(this, hint);
   }
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     for (let line = await this.readline(); line.length > 0; line = await this.readline()) yield line;
@@ -318,15 +323,8 @@ export function limitInput(app: Application, max: number): Application {
         if (left === 0) return new Uint8Array(0);
         return cut(await inner.readline(size === undefined ? left : Math.min(size, left)));
       },
-      async readlines(hint) {
-        const lines: Uint8Array[] = [];
-        let total = 0;
-        for (let line = await this.readline(); line.length > 0; line = await this.readline()) {
-          lines.push(line);
-          total += line.length;
-          if (hint !== undefined && hint > 0 && total >= hint) break;
-        }
-        return lines;
+      readlines(hint) {
+        return readlinesVia(this, hint);
       },
       async *[Symbol.asyncIterator]() {
         for (let line = await replacement.readline(); line.length > 0; line = await replacement.readline()) yield line;
