@@ -4,6 +4,7 @@
  * response within a bound.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, openSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { DevProcess, freePort, get, KeepAliveClient, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 
@@ -631,6 +632,57 @@ export default (environ: any, startResponse: any) => {
     app.write("templates/page.html", "<p>two</p>");
     await dev.waitFor(/reloaded in \d+ ms: templates\/page\.html/, 3000);
   }, 20_000);
+
+  test("an SQLite database the app imports (./x.sqlite, with { type: \"sqlite\" }) is data, not code: writes to it reload and restart nothing; a code edit still does and sees the rows", async () => {
+    // Before, the database was in the module graph: each write that reached the file (every commit in
+    // SQLite's default rollback-journal mode) reloaded the app in place, or restarted its process.
+    const files = {
+      "app.ts": `import db from "./data.db" with { type: "sqlite" };
+import cache from "./cache.sqlite";
+import { label } from "./label.ts";
+export default (environ: any, startResponse: any) => {
+  if (environ.PATH_INFO === "/write") {
+    db.run("INSERT INTO hits DEFAULT VALUES");
+    cache.run("INSERT INTO hits DEFAULT VALUES");
+  }
+  const n = (db.query("SELECT count(*) AS n FROM hits").get() as any).n;
+  const m = (cache.query("SELECT count(*) AS n FROM hits").get() as any).n;
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(label + " " + n + "/" + m)];
+};
+`,
+      "label.ts": `export const label = "v1";\n`,
+    };
+    const inPlace = new TempApp(files);
+    const restart = new TempApp(files);
+    apps.push(inPlace, restart);
+    for (const app of [inPlace, restart]) {
+      for (const name of ["data.db", "cache.sqlite"]) {
+        const db = new Database(app.path(name), { create: true });
+        db.run("CREATE TABLE hits (id INTEGER PRIMARY KEY)");
+        db.close();
+      }
+    }
+    const [a, b] = await Promise.all([start(inPlace), start(restart, ["--reload=restart"])]);
+    for (const { url } of [a, b]) {
+      expect((await get(url)).text).toBe("v1 0/0");
+      for (let i = 1; i <= 5; i++) {
+        expect((await get(url + "write")).text).toBe(`v1 ${i}/${i}`);
+        await Bun.sleep(120); // past the watcher's debounce: each write its own event
+      }
+    }
+    await Bun.sleep(600);
+    expect(`${a.dev.output}\n--- --reload=restart:\n${b.dev.output}`).not.toMatch(/(?:reloaded|restarted) in|(?:reload|restart) failed/);
+    inPlace.write("label.ts", `export const label = "v2";\n`);
+    restart.write("label.ts", `export const label = "v2";\n`);
+    await until(async () => (await get(a.url)).text === "v2 5/5", 3000);
+    await until(async () => (await get(b.url)).text === "v2 5/5", 10_000);
+    expect((await get(a.url + "write")).text).toBe("v2 6/6");
+    expect((await get(b.url + "write")).text).toBe("v2 6/6");
+    await Bun.sleep(600);
+    expect(reloads(a.dev)).toBe(1);
+    expect(b.dev.count(/restarted in \d+ ms/)).toBe(1);
+  }, 30_000);
 
   test("a module the app rewrites as it loads, under --ignore, reloads nothing: not at startup, not shortly after a reload", async () => {
     // Before, tsgi-dev compared such a file with what the load read at startup, and shortly after each

@@ -9,7 +9,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
 import { fingerprint } from "./fingerprint.ts";
 import { parse as parseJsonc } from "jsonc-parser";
-import { isUserFile, stripQuery } from "./paths.ts";
+import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { resolvePlain } from "./versioning.ts";
 
 /** Extensions whose imports are scanned (other user files, e.g. `.json`, are leaves). */
@@ -81,7 +81,8 @@ export function missingCandidates(specifier: string, dir: string): string[] {
  * Walk the module graph from `entry` (an absolute path), breadth first.
  * Import specifiers are read with `Bun.Transpiler#scanImports` (type-only
  * imports are dropped by the transpiler, as at run time) and resolved with
- * `Bun.resolveSync` (unversioned), so tsconfig `paths` and package `exports` apply. A
+ * `Bun.resolveSync` (unversioned), so tsconfig `paths` and package `exports` apply. An
+ * SQLite database the app imports is left out (see `isDatabaseFile`). A
  * specifier that does not resolve is not followed (the import itself
  * reports it); for a relative one, the paths that would satisfy it are
  * listed in `missing`. Never throws.
@@ -115,6 +116,8 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
       }
       const clean = stripQuery(resolved);
       if (!isUserFile(clean)) continue;
+      // An SQLite database the app imports (`./app.sqlite`, `with { type: "sqlite" }`) is data it writes as it serves, not code.
+      if (SCANNABLE[extname(clean).toLowerCase()] === undefined && isDatabaseFile(clean)) continue;
       for (const link of linksOfImport(imp.path, dir, clean)) if (isUserFile(link)) links.add(link);
       if (seen.has(clean)) continue;
       seen.add(clean);

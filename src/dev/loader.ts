@@ -20,7 +20,7 @@ import { ignoredServeOptions } from "../fetch/detect.ts";
 import type { Application } from "../spec.ts";
 import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
 import { resolverConfigs, scanGraph } from "./graph.ts";
-import { isUserFile, stripQuery } from "./paths.ts";
+import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { generationOf, installVersioning, loadedFingerprint, setGeneration, setServing, unversion, versioned } from "./versioning.ts";
 
 /** Why a load failed. */
@@ -79,6 +79,8 @@ export class AppLoader {
    * load, and the module is only imported again when a request needs it.
    */
   #dynamic = new Set<string>();
+  /** SQLite databases {@link discover} found in the module cache: never app files (see `isDatabaseFile`), not looked at again. */
+  readonly #data = new Set<string>();
   /** Cache keys present before the first load: the dev server's own modules, never evicted. */
   readonly #own: Set<string>;
   #loads = 0;
@@ -249,7 +251,12 @@ export class AppLoader {
     for (const key of Object.keys(require.cache)) {
       if (this.#own.has(key)) continue;
       const f = stripQuery(key);
-      if (this.#known.has(f) || !isUserFile(f)) continue;
+      if (this.#known.has(f) || !isUserFile(f) || this.#data.has(f)) continue;
+      // An SQLite database imported by a computed import(): data the app writes, not code (see scanGraph).
+      if (isDatabaseFile(f)) {
+        this.#data.add(f);
+        continue;
+      }
       this.#known.add(f);
       this.#dynamic.add(f);
       added.push(f);

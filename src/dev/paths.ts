@@ -3,7 +3,8 @@
  * diagnostics: what counts as the user's own code.
  * @module
  */
-import { isAbsolute } from "node:path";
+import { closeSync, openSync, readSync } from "node:fs";
+import { basename, extname, isAbsolute } from "node:path";
 
 /**
  * Whether `path` is a user file: an absolute path outside any `node_modules`
@@ -19,4 +20,45 @@ export function isUserFile(path: string): boolean {
 export function stripQuery(path: string): string {
   const q = path.indexOf("?");
   return q === -1 ? path : path.slice(0, q);
+}
+
+/** The first 16 bytes of every SQLite 3 database file (the format's header string). */
+const SQLITE_HEADER = Buffer.from("SQLite format 3\0", "latin1");
+
+/** Extensions SQLite databases are given, for a database file that is still empty (its header not yet written). */
+const DATABASE_EXTENSIONS = new Set([".db", ".db3", ".sqlite", ".sqlite3"]);
+
+/** The files SQLite keeps beside a database while it writes (`app.db-wal`, `app.db-shm`, `app.db-journal`), by suffix. */
+const SQLITE_SIDE_FILE = /-(?:wal|shm|journal)$/;
+
+/**
+ * Whether `path` is an SQLite database or one of the files SQLite writes
+ * beside one: a file that begins with SQLite's 16-byte header (`bun:sqlite`'s
+ * `new Database("data.db")`, an import of `./app.sqlite` or one `with {
+ * type: "sqlite" }`, whatever its name), an empty file named `*.db`,
+ * `*.db3`, `*.sqlite` or `*.sqlite3` (a database just created), or
+ * `<database>-wal`, `-shm` or `-journal` of such a database (the
+ * write-ahead log, its index, the rollback journal), existing or not.
+ * The app writes these as it serves, and they hold no code: the dev
+ * server neither reloads for them nor counts them in the module graph.
+ * Reads at most 16 bytes of `path` (and of the database for a side file);
+ * a directory or a file that cannot be read is not one. Never throws.
+ *
+ * @param path absolute path of the file.
+ */
+export function isDatabaseFile(path: string): boolean {
+  const side = SQLITE_SIDE_FILE.exec(path);
+  if (side) return isDatabaseFile(path.slice(0, side.index)) || DATABASE_EXTENSIONS.has(extname(basename(path.slice(0, side.index))).toLowerCase());
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const head = Buffer.alloc(SQLITE_HEADER.length);
+    const n = readSync(fd, head, 0, head.length, 0);
+    if (n === 0) return DATABASE_EXTENSIONS.has(extname(path).toLowerCase());
+    return n === head.length && head.equals(SQLITE_HEADER);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

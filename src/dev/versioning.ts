@@ -39,7 +39,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, extname } from "node:path";
 import { fingerprint, fingerprintBytes } from "./fingerprint.ts";
-import { isUserFile, stripQuery } from "./paths.ts";
+import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 
 /** JavaScript and TypeScript module files, by extension. */
 const CODE_MODULE = /\.[cm]?[jt]sx?$/;
@@ -251,7 +251,8 @@ export function installVersioning(own: (path: string) => boolean): void {
         // A file Bun reads itself: its content before that read (a save after it is seen as a change, the worst
         // case an extra reload). One the onLoad below reads gets the fingerprint of what it read there.
         const file = stripQuery(resolved);
-        if (!USER_CODE_FILTER.test(key) && loadedFingerprint(file, n) === undefined) recordRead(file, n, fingerprint(file));
+        // (An SQLite database is not: data the app writes, never an app file, and perhaps large.)
+        if (!USER_CODE_FILTER.test(key) && loadedFingerprint(file, n) === undefined && !isDatabaseFile(file)) recordRead(file, n, fingerprint(file));
         return { path: key };
       });
       build.onLoad({ filter: USER_CODE_FILTER }, (args) => {
