@@ -684,6 +684,44 @@ export default (environ: any, startResponse: any) => {
     expect(b.dev.count(/restarted in \d+ ms/)).toBe(1);
   }, 30_000);
 
+  test("an SQLite database the app writes in a --watch directory (--watch .), its -wal, -shm and -journal files too, causes no reload; a template there does", async () => {
+    // Before, each request that wrote (a WAL database's -wal and -shm, a rollback-journal database
+    // itself and its -journal) reloaded the app, and the browser page with it.
+    const app = new TempApp({
+      "app.ts": `import { Database } from "bun:sqlite";
+import { readFileSync } from "node:fs";
+const wal = new Database("data/app.db", { create: true });
+wal.exec("PRAGMA journal_mode = WAL");
+wal.exec("CREATE TABLE IF NOT EXISTS hits (id INTEGER PRIMARY KEY)");
+const rollback = new Database("sessions.sqlite3", { create: true });
+rollback.exec("CREATE TABLE IF NOT EXISTS s (id INTEGER PRIMARY KEY)");
+export default (environ: any, startResponse: any) => {
+  wal.run("INSERT INTO hits DEFAULT VALUES");
+  rollback.run("INSERT INTO s DEFAULT VALUES");
+  if (environ.PATH_INFO === "/checkpoint") wal.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const n = (wal.query("SELECT count(*) AS n FROM hits").get() as any).n;
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(readFileSync("views/page.html", "utf8") + " " + n)];
+};
+`,
+      "views/page.html": "one",
+      "data/.keep": "",
+    });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--watch", "."]);
+    for (let i = 1; i <= 6; i++) {
+      expect((await get(url + (i % 3 === 0 ? "checkpoint" : ""))).text).toBe(`one ${i}`);
+      await Bun.sleep(120); // past the watcher's debounce: each write its own event
+    }
+    await Bun.sleep(600);
+    expect(dev.output).not.toMatch(/reloaded in|reload failed/);
+    app.write("views/page.html", "two");
+    await dev.waitFor(/reloaded in \d+ ms: views\/page\.html/, 3000);
+    expect((await get(url)).text).toBe("two 7");
+    await Bun.sleep(400);
+    expect(reloads(dev)).toBe(1);
+  }, 20_000);
+
   test("a module the app rewrites as it loads, under --ignore, reloads nothing: not at startup, not shortly after a reload", async () => {
     // Before, tsgi-dev compared such a file with what the load read at startup, and shortly after each
     // reload, and reloaded for it: the load rewrote it again, so it reloaded without end.

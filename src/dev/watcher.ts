@@ -2,7 +2,8 @@
  * Watching the app's files with chokidar: the module graph's files, plus
  * `--watch` paths (files, directories, globs), minus `--ignore` globs and the
  * default ignores (`.git`, `node_modules`, `dist`, `build`, `coverage`,
- * `.cache` and similar). A burst of events from one save (write, rename,
+ * `.cache` and similar) and SQLite databases with their `-wal`, `-shm` and
+ * `-journal` files (see `isDatabaseFile`). A burst of events from one save (write, rename,
  * chmod) is debounced into one change notification, and a file still being
  * written is held back until it stops changing. Graph files are watched
  * through their directories, so saves by rename and atomic replace, a file
@@ -15,6 +16,7 @@
 import { watch, type FSWatcher } from "chokidar";
 import { lstatSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { isDatabaseFile } from "./paths.ts";
 
 /** Directory names never watched unless a graph file is inside one. */
 export const DEFAULT_IGNORED_DIRS: readonly string[] = [
@@ -517,6 +519,9 @@ export class DevWatcher {
   #wanted(abs: string): boolean {
     if (this.#graph.has(abs)) return true;
     if (this.isIgnored(abs)) return false;
+    // An SQLite database in a --watch directory (`--watch .`): the app writes it, and its -wal, -shm
+    // and -journal files, as it serves, so each request that writes would reload.
+    if (isDatabaseFile(abs)) return false;
     for (const root of this.#extraRoots) {
       if (abs !== root && !abs.startsWith(root + sep)) continue;
       if (!this.#globBases.has(root)) return true;
