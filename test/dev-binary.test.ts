@@ -5,7 +5,8 @@
  * from disk that imports a package from the app's own node_modules and uses
  * tsconfig `paths`, reloads a change in the entry file and in a module two
  * imports deep, shows broken code as a 500 page and recovers, restarts in
- * `--reload=restart` mode (the binary re-runs itself), and prints
+ * `--reload=restart` mode (the binary re-runs itself), gives the app
+ * `import.meta.hot` (data across a reload, dispose callbacks), and prints
  * `--version`. Skipped, with a visible warning, when the binary is not built.
  */
 import type { Subprocess } from "bun";
@@ -213,6 +214,26 @@ describe.skipIf(!built)("the compiled tsgi-dev binary", () => {
     app.write("src/lib/word.ts", deep("w5"));
     await until(async () => (await get(url)).text === "E1/W5!", 3000);
     expect(dev.proc.exitCode).toBeNull();
+  });
+
+  test("import.meta.hot: data kept across a reload in place, dispose() callbacks run before it and at the stop", async () => {
+    const source = (v: string) => `import { appendFileSync } from "node:fs";
+const data = import.meta.hot?.data ?? {};
+data.loads = (data.loads ?? 0) + 1;
+import.meta.hot?.dispose(() => appendFileSync(import.meta.dir + "/disposed.txt", "${v}\\n"));
+export default (environ: unknown, startResponse: (s: string, h: [string, string][]) => void) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("${v} loads=" + data.loads)];
+};
+`;
+    const app = new TempApp({ "app.ts": source("v1") });
+    apps.push(app);
+    const { dev, url } = await serve(app.dir, ["./app.ts"]);
+    expect((await get(url)).text).toBe("v1 loads=1");
+    app.write("app.ts", source("v2"));
+    await until(async () => (await get(url)).text === "v2 loads=2", 3000);
+    expect(await dev.kill()).toBe(0);
+    expect(readFileSync(join(app.dir, "disposed.txt"), "utf8")).toBe("v1\nv2\n");
   });
 
   test("--reload=restart: the binary starts a fresh copy of itself that takes over the port", async () => {

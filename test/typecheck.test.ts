@@ -30,7 +30,8 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
  * and has a middleware written as PEP 3333 middleware often is, which the
  * types must refuse where TSGI differs (pushing onto the list
  * `startResponse` was given: it may be the app's constant), and an environ
- * key typed by augmenting `tsgi/spec`, as spec.md tells middleware authors.
+ * key typed by augmenting `tsgi/spec`, as spec.md tells middleware authors,
+ * and `import.meta.hot` (data, dispose) as dev-server.md shows it.
  * Then the same without `dist/types`: a linked checkout (`bun link`, a
  * `file:` dependency, a workspace package) has no declarations until it is
  * packed, so TypeScript reads tsgi's sources (the `default` condition) and
@@ -100,6 +101,15 @@ shiftPathInfo(env);
 new Headers([["X", "1"]]).get("x");
 const routes = new PathInfoDispatcher({ "/": app });
 void [serve, createServer, makeServer, CGIHandler, TsgiSecureEnviron, RequestParser, routes];
+// import.meta.hot (bun-types' HMR API), as docs/dev-server.md uses it under tsgi-dev.
+const pool: { end(): Promise<void> } = (import.meta.hot.data.pool ??= { end: async () => {} });
+const tick = setInterval(() => {}, 60_000);
+import.meta.hot.dispose(async (data) => {
+  clearInterval(tick);
+  await pool.end();
+  data.ended = true;
+});
+if (import.meta.hot) import.meta.hot.accept();
 const fetchApp = fromFetchHandler(() => new Response("hi"));
 export default { fetch: toFetchHandler(validator(fetchApp)) };
 `,

@@ -43,14 +43,19 @@ export interface DevServer {
   url: string;
   /** The app's module graph files (the set to watch). */
   readonly files: string[];
-  /** Stop watching, end live streams, close the server gracefully within the configured timeout. */
+  /**
+   * Stop watching, end live streams, close the server gracefully within the
+   * configured timeout, then run the app's `import.meta.hot.dispose()`
+   * callbacks (up to 5 s).
+   */
   close(): Promise<void>;
   /**
    * Restart mode, once a new process listens on the port: stop accepting,
    * end live streams, forward what the open connections still bring to the
    * new process (each answered with `Connection: close`, idle connections
    * kept {@link HANDOVER_IDLE_GRACE_MS}), and close when they are done or
-   * after the configured shutdown timeout. `onForwarding` is called as soon
+   * after the configured shutdown timeout, then run the app's
+   * `import.meta.hot.dispose()` callbacks. `onForwarding` is called as soon
    * as the process stops accepting and forwards: its own app answers no new
    * request from then on.
    */
@@ -227,6 +232,8 @@ export async function startDevServer(
       await watcher?.close();
       hub?.closeAll();
       await server.close({ timeout: config.shutdownTimeout });
+      // The requests are done: the app's import.meta.hot.dispose() callbacks close what it set up (a pool, a port).
+      await reloader.dispose("stop");
     },
     async handover(onForwarding) {
       reloader.close();
@@ -237,6 +244,7 @@ export async function startDevServer(
       onForwarding?.();
       await watcher?.close();
       await closing;
+      await reloader.dispose("stop");
     },
   };
 }

@@ -67,7 +67,7 @@ export class HeapGrowth {
     return (
       `the heap grew from ${mb(this.#baseline)} to ${mb(live)} over ${reloads} reloads in place: the old versions of the app are kept alive ` +
       `by something they left outside their modules (a setInterval or a server started at import, a listener on process, a cache on globalThis). ` +
-      `Start such things once, behind a globalThis flag, or use --reload=restart`
+      `Stop them in an import.meta.hot.dispose() callback, start them once behind a globalThis flag, or use --reload=restart`
     );
   }
 }

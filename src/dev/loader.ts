@@ -20,6 +20,7 @@ import { ignoredServeOptions } from "../fetch/detect.ts";
 import type { Application } from "../spec.ts";
 import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
 import { resolverConfigs, scanGraph } from "./graph.ts";
+import { type DisposeProblem, HotModules } from "./hot.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { generationOf, installVersioning, loadedFingerprint, setGeneration, setServing, unversion, versioned } from "./versioning.ts";
 
@@ -89,6 +90,8 @@ export class AppLoader {
   readonly #timeoutMs: number;
 
   readonly #trapExit: boolean;
+  /** The app modules' `import.meta.hot` (see `hot.ts`). */
+  readonly #hot = new HotModules();
 
   /**
    * @param spec the app to load.
@@ -109,6 +112,20 @@ export class AppLoader {
     this.#timeoutMs = options.timeoutMs ?? LOAD_TIMEOUT_MS;
     this.#trapExit = options.trapExit ?? false;
     installVersioning((path) => this.#own.has(path));
+    this.#hot.install();
+  }
+
+  /**
+   * Run the `import.meta.hot.dispose()` callbacks of every app module
+   * evaluated since the last call (the serving generation, modules requests
+   * imported lazily, what a failed load evaluated), each with its file's
+   * `data`, in parallel, waiting for them up to `timeoutMs`: before the next
+   * load, and when the process stops. Never throws.
+   * @param timeoutMs how long to wait, ms. Default `DISPOSE_TIMEOUT_MS` (5000).
+   * @returns the callbacks that threw or rejected, and those still running.
+   */
+  dispose(timeoutMs?: number): Promise<DisposeProblem[]> {
+    return this.#hot.dispose(timeoutMs);
   }
 
   /** How many times {@link load} ran. */

@@ -17,7 +17,8 @@ import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
 import type { DotenvReloader } from "./dotenv.ts";
 import { renderErrorPage } from "./error-page.ts";
 import type { HeapGrowth } from "./heap-growth.ts";
-import type { AppLoader, LoadFailure } from "./loader.ts";
+import { DISPOSE_TIMEOUT_MS } from "./hot.ts";
+import { messageOf, type AppLoader, type LoadFailure } from "./loader.ts";
 
 /** The minimal logger the reloader prints through (a consola instance fits). */
 export interface ReloadLogger {
@@ -98,7 +99,7 @@ export function isTsgiSource(file: string): boolean {
 export const ADDRESS_IN_USE = /EADDRINUSE|address already in use|Is port \d+ in use\?/i;
 
 const PORT_HELD_HINT =
-  "(A server the app starts at import keeps running after a reload in place, with its port: start it once, behind a globalThis flag, or use --reload=restart.)";
+  "(A server the app starts at import keeps running after a reload in place, with its port: stop it in an import.meta.hot.dispose() callback, start it once behind a globalThis flag, or use --reload=restart.)";
 
 /** How long after a request the module cache is searched for modules it imported lazily (ms). */
 const DISCOVER_DELAY_MS = 200;
@@ -313,8 +314,38 @@ export class Reloader {
     this.#loader.close();
   }
 
+  /**
+   * Run the app's `import.meta.hot.dispose()` callbacks (see
+   * `AppLoader.dispose`): before each reload in place, and when the
+   * process stops (after the server closed). A callback that throws or
+   * rejects is reported with its code frame, one still running after
+   * `DISPOSE_TIMEOUT_MS` (5 s) is named; neither stops the reload or the stop.
+   * @param when what goes on afterwards, for the messages.
+   */
+  async dispose(when: "reload" | "stop" = "stop"): Promise<void> {
+    const problems = await this.#loader.dispose();
+    const log = this.#options.logger;
+    const goOn = when === "reload" ? "reloading" : "stopping";
+    for (const p of problems) {
+      const of = `an import.meta.hot.dispose() callback of ${display(p.file)}`;
+      if (p.timedOut) {
+        (log.warn ?? log.info).call(log, `${of} did not finish within ${DISPOSE_TIMEOUT_MS / 1000} s; ${goOn} without waiting for it`);
+        continue;
+      }
+      let report: string;
+      try {
+        report = formatDiagnosis(diagnose(p.error, { graph: this.#loader.files, internal: this.#options.internal ?? isTsgiSource }));
+      } catch {
+        report = messageOf(p.error);
+      }
+      log.error(`${of} threw; ${goOn} anyway:\n${report}`);
+    }
+  }
+
   async #reload(changed: string[]): Promise<ReloadOutcome> {
     const started = performance.now();
+    // The old version lets go of what it set up (a timer, a server's port) before the new one sets it up again.
+    await this.dispose("reload");
     const envChanged = this.#options.dotenv?.reload() ?? [];
     if (envChanged.length) this.#options.logger.debug?.(`.env changed: ${envChanged.join(", ")}`);
     const result = await this.#load(changed);

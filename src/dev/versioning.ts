@@ -33,12 +33,14 @@
  * plain keys. So the plugin's `onLoad` gives Bun each user module's source
  * with those specifiers written as the absolute path they resolve to (see
  * {@link explicitSpecifiers}), which `onResolve` then sees. Only the
- * specifier strings change: lines stay where they are.
+ * specifier strings change: lines stay where they are. The same `onLoad`
+ * gives each such module `import.meta.hot` (see `hot.ts`).
  * @module
  */
 import { readFileSync } from "node:fs";
 import { dirname, extname } from "node:path";
 import { fingerprint, fingerprintBytes } from "./fingerprint.ts";
+import { injectHot, unhot } from "./hot.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 
 /** JavaScript and TypeScript module files, by extension. */
@@ -144,9 +146,13 @@ export function versioned(path: string, n: number): string {
   return `${file}?${GENERATION_PARAM}=${n}${loadsNatively(file, n) ? `&${NATIVE_PARAM}` : ""}`;
 }
 
-/** Remove `?tsgi-reload=N` (and `&tsgi-native`) from text (module keys in error messages and stacks). */
+/**
+ * Remove `?tsgi-reload=N` (and `&tsgi-native`) from text (module keys in
+ * error messages and stacks), and write the call that stands for
+ * `import.meta.hot` (see `hot.ts`) as `import.meta.hot` again.
+ */
 export function unversion(text: string): string {
-  return text.replace(new RegExp(`\\?${GENERATION_PARAM}=\\d+(?:&${NATIVE_PARAM})?`, "g"), "");
+  return unhot(text.replace(new RegExp(`\\?${GENERATION_PARAM}=\\d+(?:&${NATIVE_PARAM})?`, "g"), ""));
 }
 
 /** {@link loadsNatively}'s answers, per generation (the two latest kept: a load and the one serving). */
@@ -157,7 +163,10 @@ const nativeAnswers = new Map<number, Map<string, boolean>>();
  * the plugin's `onLoad`: a CommonJS module (`.cjs`, `.cts`, or a `.js`/`.ts`
  * file without an `import` or `export` statement nor a top-level `await`,
  * such as one that sets `module.exports`), which an `onLoad` would break. Such a module has no
- * static imports to rewrite anyway. A file that cannot be read or scanned
+ * static imports to rewrite anyway. Except such a file that uses
+ * `import.meta.hot` (see `hot.ts`) and names none of `module`, `exports`
+ * and `require`: the plugin reads it, so that it gets one (it then runs as
+ * an ES module, in strict mode). A file that cannot be read or scanned
  * is not (the plugin reports it as Bun would). Asked once per file and generation.
  */
 function loadsNatively(file: string, n: number): boolean {
@@ -180,7 +189,11 @@ function isCommonJs(file: string): boolean {
     const source = readFileSync(file, "utf8");
     const { exports, imports } = transpiler.scan(source);
     if (exports.length > 0 || imports.some((imp) => imp.kind === "import-statement")) return false;
-    return !hasModuleOnlySyntax(transpiler.transformSync(source));
+    const js = transpiler.transformSync(source);
+    if (hasModuleOnlySyntax(js)) return false;
+    // A module run for its effects (`import "./tick.ts"`: a timer, a server) that uses import.meta.hot to undo them,
+    // and no CommonJS name: read by the plugin (an ES module, as with an `export {}`), so that it gets import.meta.hot.
+    return /\b(?:module|exports|require)\b/.test(js) || injectHot(source, file, LOADERS[ext]!) === source;
   } catch {
     return false;
   }
@@ -270,7 +283,7 @@ export function installVersioning(own: (path: string) => boolean): void {
           if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`ENOENT reading "${file}"`);
           throw error;
         }
-        return { contents: isOwn(file) ? source : explicitSpecifiers(source, file, loader), loader };
+        return { contents: isOwn(file) ? source : explicitSpecifiers(injectHot(source, file, loader), file, loader), loader };
       });
     },
   });
