@@ -737,6 +737,26 @@ export default (environ: any, startResponse: any) => {
     expect(reloads(dev)).toBe(1);
   }, 15_000);
 
+  test("a module the app rewrites as it loads, not ignored, reloads a few times, then is no longer watched, with a warning naming it and --ignore; other saves still reload", async () => {
+    // Before, each load rewrote gen/stamp.ts, which reloaded the app, which rewrote it...: about 20
+    // reloads a second, without end, until the user found the cause and restarted with --ignore.
+    const app = new TempApp(savedWhileImported.stamping());
+    apps.push(app);
+    const { dev, url } = await start(app);
+    await dev.waitFor(/gen\/stamp\.ts changed while the app loaded, \d+ loads in a row[^]*stops watching it[^]*--ignore gen\/stamp\.ts/, 8000);
+    const settled = reloads(dev);
+    expect(settled).toBeLessThanOrEqual(5);
+    await Bun.sleep(1500);
+    expect(reloads(dev)).toBe(settled);
+    expect((await get(url)).text).toBe("v1");
+    // A save of the app's own code reloads (and the load's new stamp does not start the loop again).
+    app.write("app.ts", savedWhileImported.stamping("v2")["app.ts"]!);
+    await until(async () => (await get(url)).text === "v2", 3000);
+    await Bun.sleep(1500);
+    expect(reloads(dev)).toBe(settled + 1);
+    expect(dev.count(/stops watching/)).toBe(1);
+  }, 20_000);
+
   test("a .env file created after startup is seen, and so are its later edits and its deletion", async () => {
     const app = new TempApp({ "app.ts": plainApp("String(process.env.GREETING)") });
     apps.push(app);

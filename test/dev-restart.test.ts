@@ -387,6 +387,27 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
 
+  test("a module the app rewrites as it loads, not ignored, restarts a few times, then is no longer watched, with a warning naming it and --ignore; other saves still restart", async () => {
+    // Before, each new app process rewrote gen/stamp.ts, which restarted it, which rewrote it...: about
+    // 10 processes a second, without end.
+    const app = new TempApp(savedWhileImported.stamping());
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    await dev.waitFor(/gen\/stamp\.ts changed while the app loaded, \d+ loads in a row[^]*stops watching it[^]*--ignore gen\/stamp\.ts/, 15_000);
+    const settled = dev.count(/restarted in \d+ ms/);
+    expect(settled).toBeLessThanOrEqual(5);
+    await Bun.sleep(1500);
+    expect(dev.count(/restarted in \d+ ms/)).toBe(settled);
+    expect((await get(url)).text).toBe("v1");
+    app.write("app.ts", savedWhileImported.stamping("v2")["app.ts"]!);
+    await until(async () => (await get(url)).text === "v2", 15_000);
+    await Bun.sleep(1500);
+    expect(dev.count(/restarted in \d+ ms/)).toBe(settled + 1);
+    expect(dev.count(/stops watching/)).toBe(1);
+    expect(await dev.kill("SIGINT")).toBe(0);
+  }, 45_000);
+
   test("a save made in the moment after the app process read a module (lazily in a request, at startup, or in a restart that adds it) restarts: the app process reports what Bun read", async () => {
     // Before, the supervisor fingerprinted such a module when the app process's report arrived (200 ms after
     // the request, or once it listened): the save was taken for the loaded state and never restarted.

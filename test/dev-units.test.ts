@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { FSWatcher } from "chokidar";
 import { createConsola } from "consola";
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/deploy/load-app.ts";
@@ -25,6 +25,8 @@ import { MASK, maskedEnvironRows } from "../src/dev/mask.ts";
 import { listenWithFallback } from "../src/dev/ports.ts";
 import { BindError } from "../src/server/bind.ts";
 import { Reloader } from "../src/dev/reloader.ts";
+import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "../src/dev/reload-loop.ts";
+import { fingerprint } from "../src/dev/fingerprint.ts";
 import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
 import { scanGraph } from "../src/dev/graph.ts";
 import type { Application, Body, Environ, ReadonlyResponseHeaders, ResponseHeaders } from "../src/spec.ts";
@@ -1258,6 +1260,56 @@ async function writeInPieces(path: string, ms: number): Promise<void> {
     closeSync(fd);
   }
 }
+
+describe("reload loop guard", () => {
+  test("a reload for a file the load before it wrote, after 5 such loads in a row, is a loop; a file written after a load, or another file, starts the count again", () => {
+    const guard = new ReloadLoopGuard({ reloads: 5 });
+    guard.loaded(["/a"]);
+    // Four reloads for /a (one also for /b), each after a load that wrote /a: not yet.
+    expect(guard.check(["/a"])).toEqual([]);
+    guard.loaded(["/a"]);
+    expect(guard.check(["/a", "/b"])).toEqual([]);
+    guard.loaded(["/a", "/c"]);
+    expect(guard.check(["/a"])).toEqual([]);
+    guard.loaded(["/a"]);
+    expect(guard.check(["/a"])).toEqual([]);
+    // A save after the load (however soon: a user's, an agent's) is no part of a loop: the count starts again.
+    guard.loaded([]);
+    expect(guard.check(["/a"])).toEqual([]);
+    for (let i = 0; i < 4; i++) {
+      guard.loaded(["/a"]);
+      expect(guard.check(["/a"])).toEqual([]);
+    }
+    guard.loaded(["/a", "/c"]);
+    expect(guard.check(["/a", "/c"])).toEqual(["/a"]);
+    // Loads that each wrote a different file are no loop.
+    for (let i = 0; i < 10; i++) {
+      guard.loaded([`/f${i}`]);
+      expect(guard.check([`/f${i}`])).toEqual([]);
+      guard.loaded([]);
+    }
+  });
+
+  test("writtenDuringLoad: the files no longer what the load read and modified since it started", () => {
+    const t = temp({ "a.ts": "a1", "b.ts": "b1", "c.ts": "c1" });
+    const since = Date.now();
+    const read = new Map([[t.path("a.ts"), fingerprint(t.path("a.ts"))], [t.path("b.ts"), fingerprint(t.path("b.ts"))]]);
+    t.write("a.ts", "a2");
+    t.write("c.ts", "c2"); // not read by the load: left out
+    expect(writtenDuringLoad([t.path("a.ts"), t.path("b.ts"), t.path("c.ts"), t.path("gone.ts")], (f) => read.get(f), since)).toEqual([t.path("a.ts")]);
+    // Changed, but modified long before the load started (a read the load missed): not the load's doing.
+    utimesSync(t.path("a.ts"), new Date(since - 60_000), new Date(since - 60_000));
+    expect(writtenDuringLoad([t.path("a.ts")], (f) => read.get(f), since)).toEqual([]);
+  });
+
+  test("the warning names the files relative to the working directory and gives --ignore as a shell argument, glob characters escaped", () => {
+    const text = loopWarning([`${process.cwd()}/gen/stamp.ts`, `${process.cwd()}/routes/[id].ts`], "restart");
+    expect(text).toContain("gen/stamp.ts, routes/[id].ts changed while the app loaded, 5 loads in a row");
+    expect(text).toContain("--ignore gen/stamp.ts --ignore 'routes/\\[id\\].ts'");
+    expect(text).toContain("restart loop");
+    expect(new Bun.Glob("routes/\\[id\\].ts").match("routes/[id].ts")).toBe(true);
+  });
+});
 
 describe("module graph", () => {
   test("scanGraph's look for symbolic links on imports costs a few % on a 2,000-module app (scanGraph runs at every reload), and still finds the links", () => {

@@ -19,6 +19,7 @@ import { renderErrorPage } from "./error-page.ts";
 import type { HeapGrowth } from "./heap-growth.ts";
 import { DISPOSE_TIMEOUT_MS } from "./hot.ts";
 import { messageOf, type AppLoader, type LoadFailure } from "./loader.ts";
+import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "./reload-loop.ts";
 
 /** The minimal logger the reloader prints through (a consola instance fits). */
 export interface ReloadLogger {
@@ -62,6 +63,13 @@ export interface ReloaderOptions {
    * writes as it loads, say) reloads nothing. Default: every file.
    */
   watches?: (file: string) => boolean;
+  /**
+   * Called with files the app keeps writing itself (a reload loop, see
+   * reload-loop.ts; the terminal has a warning) to take them out of
+   * watching: from then on {@link ReloaderOptions.watches} should say false
+   * for them. Without it, no loop is looked for.
+   */
+  onLoop?: (files: string[]) => void;
   /** Called after each successful (re)load with the new version id. */
   onReloaded?: (info: { id: string; ms: number; changed: string[] }) => void;
   /** Called after each failed (re)load. */
@@ -120,6 +128,7 @@ export class Reloader {
   /** The symbolic links imports go through, as first loaded or last warned about (see `linkPrint`). */
   #links = new Map<string, string>();
   #reloads = 0;
+  readonly #loop = new ReloadLoopGuard();
 
   constructor(loader: AppLoader, options: ReloaderOptions) {
     this.#loader = loader;
@@ -229,10 +238,19 @@ export class Reloader {
     // While the app is broken any event retries (a `touch`, or a fix the
     // fingerprints cannot see, such as a package installed meanwhile).
     const failed = this.#state !== null && !this.#state.ok;
-    const changed = failed ? paths : paths.filter((p) => this.#fingerprints.get(p) !== fingerprint(p));
+    let changed = failed ? paths : paths.filter((p) => this.#fingerprints.get(p) !== fingerprint(p));
     if (changed.length === 0) {
       this.#options.logger.debug?.(`no content change in ${paths.map(display).join(", ")}; not reloading`);
       return Promise.resolve("skipped");
+    }
+    // A file each of the last loads changed while it ran: the app writes it itself.
+    const onLoop = this.#options.onLoop;
+    const looping = onLoop ? this.#loop.check(changed) : [];
+    if (looping.length) {
+      (this.#options.logger.warn ?? this.#options.logger.info).call(this.#options.logger, loopWarning(looping, "reload"));
+      onLoop!(looping);
+      changed = changed.filter((p) => !looping.includes(p));
+      if (changed.length === 0) return Promise.resolve("skipped");
     }
     const run = this.#reload(changed).catch((error: unknown) => {
       this.#options.logger.error(`reload failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -381,6 +399,7 @@ export class Reloader {
    */
   async #load(changed: string[] = []): Promise<{ ok: boolean; late: string[] }> {
     // Fingerprint before reading, so a save during the load is seen as a change...
+    const since = Date.now();
     const fp = new Map<string, string>();
     for (const f of new Set([...this.#loader.files, ...changed])) fp.set(f, fingerprint(f));
     const before = this.#fingerprints;
@@ -392,6 +411,8 @@ export class Reloader {
       else if (!fp.has(f)) fp.set(f, fingerprint(f));
     }
     this.#fingerprints = fp;
+    // Files written while the app loaded (by the app at import, most likely): see reload-loop.ts.
+    if (this.#options.onLoop) this.#loop.loaded(writtenDuringLoad(result.files, (f) => fp.get(f), since));
     for (const f of result.files) if (isImportLink(f) && !this.#links.has(f)) this.#links.set(f, linkPrint(f));
     this.#options.onGraph?.(result.files, fp);
     const late = result.files.filter((f) => !before.has(f) && this.#watches(f) && fingerprint(f) !== fp.get(f));

@@ -35,6 +35,7 @@ import { printReady } from "./dev-server.ts";
 import { DotenvReloader } from "./dotenv.ts";
 import { listenWithFallback } from "./ports.ts";
 import { ADDRESS_IN_USE, summarize } from "./reloader.ts";
+import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "./reload-loop.ts";
 import { serveStandby, type Standby } from "./standby.ts";
 import { DevWatcher } from "./watcher.ts";
 
@@ -278,6 +279,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   const finished = new Promise<number>((resolve) => (finish = resolve));
   let stopping = false;
   // The first app process: a Ctrl-C while it loads (it may never finish) kills it.
+  const firstStarted = Date.now();
   const first = startWorker({ role: "first-worker", config: shared ? { ...config, port: shared.port, portExplicit: true } : config, inheritFd }, sharedFd, () =>
     logger.warn(`the app process has not started listening after ${SLOW_START_MS / 1000} s ${stillLoading}; Ctrl-C stops it`),
   );
@@ -309,6 +311,9 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     return e.exitCode;
   }
   const port = current.port;
+  /** A file each of the last app processes changed as it loaded: the app writes it itself (see reload-loop.ts). */
+  const loop = new ReloadLoopGuard();
+  loop.loaded(writtenDuringLoad(current.files, (f) => current.prints[f], firstStarted));
 
   /** What each watched file was when the serving app process loaded it: a file that differs changed since. */
   let prints = new Map(current.files.map((f) => [f, current.prints[f] ?? fingerprint(f)]));
@@ -368,6 +373,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
 
   const restart = async (paths: string[]): Promise<void> => {
     const started = performance.now();
+    const since = Date.now();
     dotenv.reload(); // the worker inherits this process's environment
     // Fingerprinted before the worker reads the files: a save during its load is a change to what it loaded.
     const loads = new Map([...new Set([...graphOf(current), ...paths])].map((f) => [f, fingerprint(f)]));
@@ -383,7 +389,10 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       starting = { worker, loads };
       try {
         fresh = await worker.ready;
+        // Files the new app process changed as it loaded (see reload-loop.ts).
+        loop.loaded(writtenDuringLoad(graphOf(fresh), (f) => fresh.prints[f], since));
       } catch (error) {
+        loop.loaded([]);
         // Superseded by a newer save (which queued a restart from the newest files), or stopping.
         if (worker.cancelled) {
           if (!stopping) queue(paths);
@@ -446,6 +455,15 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     else logger.error(`restart failed after ${ms} ms (${summarize(paths)}), serving the error page until a save fixes it:\n${fresh.failure ?? "the app failed to load"}`);
   };
 
+  /** `changed` (a restart about to start) without the files the app keeps writing itself, which are muted, with a warning. */
+  const looping = (changed: string[]): string[] => {
+    const files = loop.check(changed);
+    if (files.length === 0) return changed;
+    logger.warn(loopWarning(files, "restart"));
+    watcher?.mute(files);
+    return changed.filter((p) => !files.includes(p));
+  };
+
   const request = (paths: string[]) => {
     if (stopping) return;
     if (starting) {
@@ -460,12 +478,14 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     }
     // While the app fails to load, or no worker runs, every event retries (see Reloader.reload).
     const retry = !current.loaded || current.exitCode !== null;
-    const changed = retry ? paths : paths.filter((p) => prints.get(p) !== fingerprint(p));
+    let changed = retry ? paths : paths.filter((p) => prints.get(p) !== fingerprint(p));
     if (changed.length === 0) return;
     if (busy) {
       queue(changed);
       return;
     }
+    changed = looping(changed);
+    if (changed.length === 0) return;
     busy = restart(changed).finally(() => {
       busy = null;
       if (queued && !stopping) {

@@ -159,6 +159,8 @@ export class DevWatcher {
   /** chokidar's watch list as sets, for the current turn of the event loop only (see {@link #tracked}). */
   #trackedNow: { list: Record<string, string[]>; sets: Map<string, ReadonlySet<string>> } | undefined;
   #firstEventAt = 0;
+  /** Files {@link mute} took out of watching (absolute). */
+  #muted = new Set<string>();
   #ready: Promise<void>;
   #closed = false;
 
@@ -242,6 +244,21 @@ export class DevWatcher {
    */
   watches(file: string): boolean {
     return this.#wanted(resolve(this.#cwd, file));
+  }
+
+  /**
+   * Stop reporting `files` (absolute, or relative to `cwd`) from now on, as
+   * if `--ignore` named each: a change of one pending is dropped, and
+   * {@link watches} and {@link isIgnored} say so. For files the app itself
+   * keeps writing (see reload-loop.ts).
+   */
+  mute(files: Iterable<string>): void {
+    for (const f of files) {
+      const abs = resolve(this.#cwd, f);
+      this.#muted.add(abs);
+      this.#graph.delete(abs);
+      this.#pending.delete(abs);
+    }
   }
 
   /**
@@ -491,6 +508,7 @@ export class DevWatcher {
   }
 
   #ignoredByUser(abs: string): boolean {
+    if (this.#muted.has(abs)) return true;
     if (this.#ignore.length === 0) return false;
     const rel = this.#rel(abs) ?? abs.split(sep).join("/");
     const parts = rel.split("/");
