@@ -199,6 +199,37 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(hostPort.out, /--host takes an address without a port: write --host 0\.0\.0\.0 --port 80, got "0\.0\.0\.0:80"/);
   });
 
+  test("outside CI and tests, output to a pipe or a file is plain lines (consola's basic form: no badge, no blank lines, no icons); a terminal keeps the fancy form", async () => {
+    // Before, consola chose its fancy reporter whenever CI and NODE_ENV=test were unset, whatever the
+    // stream: a usage error in a log file or an editor's task output was a blank line, " ERROR  ...", a blank line.
+    const app = helloApp();
+    const user = { NODE_ENV: undefined, CI: undefined, TEST: undefined };
+    const bad = await run(["./app.ts", "--wach", "src"], app.dir, user);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe("[error] unknown option --wach; did you mean --watch? (see tsgi-dev --help)\n");
+    const missing = await run(["./nope.ts"], app.dir, user);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`[error] no such file: ./nope.ts (${join(app.dir, "nope.ts")})\n`);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir, env: user });
+    const url = await dev.ready();
+    expect(dev.stdout.split("\n").slice(0, 2)).toEqual([`[success] tsgi-dev serving ./app.ts at ${url}`, "[info] reload in place, live reload in the browser; Ctrl-C to stop"]);
+    expect(await dev.kill("SIGTERM")).toBe(0);
+    // On a terminal (util-linux script gives it one), the fancy form.
+    const script = Bun.which("script");
+    if (script) {
+      const tty = Bun.spawn([script, "-qec", `${process.execPath} ${CLI} ./app.ts --wach src`, "/dev/null"], {
+        cwd: app.dir,
+        env: { ...process.env, NODE_ENV: "", CI: "", TEST: "", NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const killer = setTimeout(() => tty.kill("SIGKILL"), 10_000);
+      const text = await new Response(tty.stdout).text();
+      clearTimeout(killer);
+      expect(await tty.exited).toBe(2);
+      expect(text.replace(/\r/g, "")).toContain("\n ERROR  unknown option --wach");
+    }
+  });
+
   test("an empty flag value (--port=, --watch=, --watch \"\"): one line naming the flag and what to give, exit 2", async () => {
     const app = helloApp();
     // Were the empty value dropped, the server would start: on PORT, and watching the whole directory.

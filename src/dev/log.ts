@@ -3,6 +3,7 @@
  * @module
  */
 import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
+import { createConsola as createBasicConsola } from "consola/basic";
 
 /** `--log-level` values. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
@@ -14,10 +15,16 @@ const CONSOLA_LEVEL: Record<LogLevel, number> = { silent: -999, error: 0, warn: 
 /** Where and how the dev logger writes (for tests; defaults are the process's streams). */
 export interface DevLoggerOptions {
   /** Info and debug lines. Default `process.stdout`. */
-  stdout?: NodeJS.WriteStream | { write(s: string): unknown; columns?: number };
+  stdout?: NodeJS.WriteStream | { write(s: string): unknown; columns?: number; isTTY?: boolean };
   /** Errors and warnings. Default `process.stderr`. */
-  stderr?: NodeJS.WriteStream | { write(s: string): unknown; columns?: number };
-  /** consola's fancy (badges, colours) or basic reporter. Default: consola's choice (fancy on a terminal, outside CI and tests). */
+  stderr?: NodeJS.WriteStream | { write(s: string): unknown; columns?: number; isTTY?: boolean };
+  /**
+   * consola's fancy (badges, icons, colours) or basic (`[error] ...`)
+   * reporter for both streams. Default: for each stream, fancy where it is
+   * a terminal (`isTTY`) and consola would choose it (outside CI and
+   * tests), basic where it is a pipe or a file (a log file, an editor's task
+   * runner, `| tee`).
+   */
   fancy?: boolean;
 }
 
@@ -56,9 +63,11 @@ function unprotect(text: string): string {
 
 /**
  * A consola logger at `level` (default `info`). Errors and warnings go to
- * stderr, the rest to stdout. Repeated identical lines are all printed.
- * Messages are printed as given: backticks, underscores and whitespace
- * stay as they are (see {@link PROTECTED}).
+ * stderr, the rest to stdout, each in consola's fancy form on a terminal
+ * and its basic one (`[warn] ...`, no badges, blank lines or icons) to a
+ * pipe or a file (see {@link DevLoggerOptions.fancy}). Repeated identical
+ * lines are all printed. Messages are printed as given: backticks,
+ * underscores and whitespace stay as they are (see {@link PROTECTED}).
  */
 export function createDevLogger(level: LogLevel = "info", options: DevLoggerOptions = {}): ConsolaInstance {
   const stdout = options.stdout ?? process.stdout;
@@ -73,15 +82,25 @@ export function createDevLogger(level: LogLevel = "info", options: DevLoggerOpti
     ...(options.fancy !== undefined ? { fancy: options.fancy } : {}),
   });
   const reporters = logger.options.reporters;
+  // consola picks fancy outside CI and tests whatever the streams are: a stream that is no
+  // terminal gets the basic reporter instead (consola's basic createConsola has it).
+  const basic = options.fancy === undefined ? createBasicConsola({ stdout: sink, stderr: sink }).options.reporters : reporters;
+  const onTerminal = (stream: { isTTY?: boolean }) => options.fancy !== undefined || stream.isTTY === true;
+  const outReporters = onTerminal(stdout) ? reporters : basic;
+  const errReporters = onTerminal(stderr) ? reporters : basic;
   const protecting: ConsolaReporter = {
     log(logObj: LogObject, ctx) {
       const escaped = { ...logObj, args: logObj.args.map((a) => (typeof a === "string" ? protect(a) : a)) };
-      for (const r of reporters) r.log(escaped, ctx);
+      // As consola's reporters choose the stream: levels below 2 (fatal, error, warn) to stderr.
+      for (const r of logObj.level < 2 ? errReporters : outReporters) r.log(escaped, ctx);
     },
   };
   logger.setReporters([protecting]);
   return logger;
 }
+
+/** A stream that writes nothing (the basic consola is created only for its reporter). */
+const sink = { write: () => true } as unknown as NodeJS.WriteStream;
 
 /** A stream that writes to `target` with the stand-ins of {@link protect} turned back. */
 function restoring(target: { write(s: string): unknown; columns?: number }): { write(s: string): unknown; readonly columns: number | undefined } {
