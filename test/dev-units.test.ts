@@ -121,6 +121,21 @@ describe("app spec and flags", () => {
     expect(watchEntryMatches("nothere/**/*.html", t.dir)).toBe(false);
     expect(watchEntryMatches("views/a.html/*", t.dir)).toBe(false);
   });
+
+  test("watchEntryMatches does not read the default-ignored directories below a glob's base: a match only there is no match (the watcher skips them too)", () => {
+    // Before, Bun.Glob's scan listed all of node_modules (40 ms for a small install, seconds for a
+    // monorepo's) and took a match in it, which the watcher never watches, for one.
+    const t = temp({ "src/app.ts": "", "node_modules/pkg/a.x": "", "node_modules/pkg/deep/b.x": "", "dist/c.x": "", ".git/d.x": "" });
+    for (let i = 0; i < 20; i++) t.write(`node_modules/p${i}/index.js`, "");
+    expect(watchEntryMatches("**/*.x", t.dir)).toBe(false);
+    expect(watchEntryMatches("*/pkg/*.x", t.dir)).toBe(false);
+    expect(watchEntryMatches("**/*.ts", t.dir)).toBe(true);
+    // A glob whose base is in one (--watch 'dist/**/*.x', 'node_modules/pkg/**/*.x') is watched, with the defaults applied below.
+    expect(watchEntryMatches("dist/**/*.x", t.dir)).toBe(true);
+    expect(watchEntryMatches("node_modules/pkg/**/*.x", t.dir)).toBe(true);
+    t.write("src/e.x", "");
+    expect(watchEntryMatches("**/*.x", t.dir)).toBe(true);
+  });
 });
 
 describe("allowed hosts (DNS rebinding)", () => {

@@ -14,7 +14,7 @@
  * @module
  */
 import { watch, type FSWatcher } from "chokidar";
-import { lstatSync, readdirSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, statSync, type Dirent } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isDatabaseFile } from "./paths.ts";
 
@@ -112,8 +112,10 @@ function splitGlob(entry: string): { base: string; rest?: string } {
 
 /**
  * Whether a `--watch` entry names anything now: a path that exists, or a
- * glob with at least one match (the scan stops at the first). An entry that
- * matches nothing is still watched, and what it names is seen once created.
+ * glob with at least one match that would be watched (the scan stops at the
+ * first, and does not enter the {@link DEFAULT_IGNORED_DIRS} below the
+ * glob's base). An entry that matches nothing is still watched, and what it
+ * names is seen once created.
  * @param entry a file, directory or glob, as given to `--watch`.
  * @param cwd the base of a relative entry.
  */
@@ -122,7 +124,25 @@ export function watchEntryMatches(entry: string, cwd: string): boolean {
   const root = resolve(cwd, base);
   if (rest === undefined) return statKind(root) !== "missing";
   if (statKind(root) !== "dir") return false;
-  for (const _ of new Bun.Glob(rest).scanSync({ cwd: root, onlyFiles: false, dot: true })) return true;
+  // The default ignores apply below the entry's directory (see DevWatcher.isIgnored): they are not
+  // read, so a glob over the project does not list node_modules (often 100,000 entries) for matches
+  // that would not be watched anyway.
+  const glob = new Bun.Glob(rest);
+  const dirs = [""];
+  for (let rel = dirs.pop(); rel !== undefined; rel = dirs.pop()) {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(rel ? join(root, rel) : root, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      if (e.isDirectory() && DEFAULT_IGNORED_DIRS.includes(e.name)) continue;
+      const path = rel ? `${rel}/${e.name}` : e.name;
+      if (glob.match(path)) return true;
+      if (e.isDirectory()) dirs.push(path);
+    }
+  }
   return false;
 }
 
