@@ -536,6 +536,40 @@ describe("live reload middleware", () => {
     expect(inline.text).toContain("<script data-tsgi-live>(()=>");
   });
 
+  test("a <meta> Content-Security-Policy split after a `<` in its attributes is still read; one inside an HTML comment (whole, or split across chunks) is not", async () => {
+    // Before, a streamed page kept only the text from its last `<` across chunks, so a tag split after
+    // a `<` in an attribute lost its start (the script went inline and the browser blocked it), and a
+    // commented-out policy was taken as real (the script went out as a file where inline would do).
+    const strict = `<meta http-equiv="Content-Security-Policy" data-note="a<b" content="script-src 'self' 'nonce-spl1t'">`;
+    const streamed = (pieces: string[]) =>
+      call(
+        withLive((_e, sr) => {
+          sr("200 OK", [["Content-Type", "text/html"]]);
+          return (function* () {
+            for (const p of pieces) yield enc.encode(p);
+          })();
+        }, hub),
+      );
+    const cut = strict.indexOf("<b") + 1;
+    const split = await streamed(["<html><head>", strict.slice(0, cut), strict.slice(cut), "</head><body></body></html>"]);
+    expect(split.text).toContain(`<script src="${LIVE_SCRIPT_PATH}?id=id-1" nonce="spl1t" data-tsgi-live></script></body>`);
+    // Commented out: the script stays inline, in an array body and streamed with the comment split anywhere.
+    const commented = `<html><head><!-- old policy: ${strict} --></head><body></body></html>`;
+    expect(metaPolicies(commented)).toEqual([]);
+    expect(metaPolicies(`<!-- ${strict}`)).toEqual([]);
+    expect(metaPolicies(`<!-- x --> ${strict}`)).toEqual([["Content-Security-Policy", "script-src 'self' 'nonce-spl1t'"]]);
+    const array = await call(withLive((_e, sr) => (sr("200 OK", [["Content-Type", "text/html"]]), [enc.encode(commented)]), hub));
+    expect(array.text).toContain("<script data-tsgi-live>(()=>");
+    const close = commented.indexOf("</head>");
+    for (const at of [14, 15, 16, 20, commented.indexOf("<meta") + 3, commented.indexOf("<b") + 1, commented.indexOf("-->") + 1, commented.indexOf("-->") + 2]) {
+      const r = await streamed([commented.slice(0, at), commented.slice(at, close), commented.slice(close)]);
+      expect([at, r.text.includes("<script data-tsgi-live>(()=>")]).toEqual([at, true]);
+    }
+    // A policy after a comment that ended in an earlier chunk counts.
+    const after = await streamed(["<html><head><!-- a ", "b --> ", strict, "</head><body></body></html>"]);
+    expect(after.text).toContain(`nonce="spl1t" data-tsgi-live></script>`);
+  });
+
   test("array body with Content-Length: injected, length corrected, still an array", async () => {
     const app = withLive((_e, sr) => {
       sr("200 OK", [["Content-Type", "text/html"], ["Content-Length", String(page.length)]]);

@@ -130,6 +130,9 @@ function tagAttributes(tag: string): Map<string, string> {
  */
 export function metaPolicies(html: string): ResponseHeaders {
   const out: ResponseHeaders = [];
+  // A `<meta>` in a comment (`<!-- <meta ...> -->`, one left unclosed runs to the end) is no element.
+  // Each comment is matched once, to its end or the text's: linear.
+  html = html.replace(/<!--[^]*?(?:-->|$)/g, " ");
   // `(>|$)`, not `>`: an unclosed `<meta` then matches to the end, where the next search starts. With `>` alone
   // each of them was scanned to the end again (a page quoting a client's 40,000 `<meta`: quadratic, seconds).
   for (const m of html.matchAll(/<meta\b([^>]*)(>|$)/gi)) {
@@ -142,17 +145,57 @@ export function metaPolicies(html: string): ResponseHeaders {
   return out;
 }
 
-/** {@link metaPolicies} of a page that comes in chunks: a tag split across chunks is read whole. */
+/**
+ * {@link metaPolicies} of a page that comes in chunks: a tag split across
+ * chunks is read whole (also when split after a `<` in its attributes), and
+ * a comment split across chunks hides what it holds.
+ */
 class MetaPolicyScanner {
   /** The policies found so far. */
   readonly found: ResponseHeaders = [];
-  /** An unclosed tag at the end of the last chunk (at most 4 KiB). */
+  /** Text held back from the last chunk: an unclosed `<meta` tag (at most 4 KiB), or what may begin one or a comment. */
   #tail = "";
+  /** The last chunk ended inside a comment. */
+  #inComment = false;
   push(bytes: Uint8Array): void {
-    const text = this.#tail + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-    this.found.push(...metaPolicies(text));
-    const open = text.lastIndexOf("<");
-    this.#tail = open !== -1 && !text.includes(">", open) && text.length - open <= 4096 ? text.slice(open) : "";
+    let text = this.#tail + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+    this.#tail = "";
+    if (this.#inComment) {
+      const end = text.indexOf("-->");
+      if (end === -1) {
+        this.#tail = text.slice(-2); // may begin the `-->`
+        return;
+      }
+      this.#inComment = false;
+      text = text.slice(end + 3);
+    }
+    // A comment left open at the end: what follows it, up to its `-->` in a later chunk, is no markup.
+    const comments = /<!--[^]*?(-->|$)/g;
+    let visible = text;
+    for (const m of text.matchAll(comments)) {
+      if (m[1] !== "") continue;
+      this.#inComment = true;
+      visible = text.slice(0, m.index);
+      this.#tail = text.slice(m.index + 4).slice(-2);
+    }
+    visible = visible.replace(comments, " ");
+    // Hold back an unclosed `<meta` (a `<` in its attributes is no tag of its own), or a `<` that may begin one or a comment.
+    // (Before an open comment nothing is held back: the comment ends any tag.)
+    const lower = visible.toLowerCase();
+    const meta = lower.lastIndexOf("<meta");
+    let keep = -1;
+    if (this.#inComment) keep = -1;
+    else if (meta !== -1 && !visible.includes(">", meta)) keep = visible.length - meta <= 4096 ? meta : -1;
+    else {
+      const lt = visible.lastIndexOf("<");
+      const rest = lower.slice(lt);
+      if (lt !== -1 && rest.length < 5 && ("<meta".startsWith(rest) || "<!--".startsWith(rest))) keep = lt;
+    }
+    if (keep !== -1) {
+      this.#tail = visible.slice(keep);
+      visible = visible.slice(0, keep);
+    }
+    this.found.push(...metaPolicies(visible));
   }
 }
 
