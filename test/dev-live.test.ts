@@ -42,6 +42,15 @@ export default function app(environ: any, startResponse: any) {
       yield enc.encode("dy></html>");
     })();
   }
+  if (path === "/head-aware" || path === "/head-aware-gen") {
+    // An app that answers HEAD as it should: GET's fields, no body (its Content-Length is the page's).
+    startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"], ["Content-Length", String(enc.encode(page).byteLength)], ...v]);
+    const body = environ.REQUEST_METHOD === "HEAD" ? [] : [enc.encode(page)];
+    if (path === "/head-aware") return body;
+    return (function* () {
+      yield* body;
+    })();
+  }
   if (path === "/fragment") {
     startResponse("200 OK", [["Content-Type", "text/html"]]);
     return [enc.encode("<li>no body tag</li>")];
@@ -173,6 +182,23 @@ describe("tsgi-dev live reload", () => {
       const fields = (r: { headers: Headers }) => ["content-type", "content-length", "etag", "last-modified"].map((n) => r.headers.get(n));
       expect([path, ...fields(head)]).toEqual([path, ...fields(got)]);
       if (path !== "stream") expect(Number(head.headers.get("content-length"))).toBe(new TextEncoder().encode(got.text).byteLength);
+    }
+  });
+
+  test("HEAD of a page whose app answers HEAD without a body: GET's fields, without the validators GET loses, and no Content-Length (GET's is the injected page's)", async () => {
+    // Before, such a HEAD kept the app's Content-Length, ETag and Last-Modified while GET of the same
+    // page had another length and neither validator: a client comparing them (a cache revalidating
+    // with the HEAD's ETag) was told of a page GET never serves.
+    const { url } = await start();
+    for (const path of ["head-aware", "head-aware-gen"]) {
+      const got = await get(`${url}${path}?v`);
+      expect(SCRIPT.test(got.text)).toBe(true);
+      const head = await fetch(`${url}${path}?v`, { method: "HEAD" });
+      expect(await head.text()).toBe("");
+      const fields = (r: { headers: Headers }) => ["content-type", "etag", "last-modified"].map((n) => r.headers.get(n));
+      expect([path, ...fields(head)]).toEqual([path, ...fields(got)]);
+      expect([path, head.headers.get("etag"), head.headers.get("content-length")]).toEqual([path, null, null]);
+      expect(Number(got.headers.get("content-length"))).toBe(new TextEncoder().encode(got.text).byteLength);
     }
   });
 

@@ -5,7 +5,9 @@
  * 1xx, 204, 206 or 304 responses; `Content-Length` is corrected, and the
  * page's `ETag` and `Last-Modified` removed, see {@link injectedHeaders}).
  * A HEAD request goes the same way, so its header section is the one GET
- * would get (RFC 9110 §9.3.2); the server drops the body. The
+ * would get (RFC 9110 §9.3.2); the server drops the body. A HEAD the app
+ * answers with no body loses the page's validators and its Content-Length
+ * (GET's is the injected page's, which only the page tells). The
  * script knows the id of the app version that rendered the page; the stream
  * sends the current id on connect (`hello`) and after every successful reload
  * (`reload`); the page reloads when they differ. So a page also reloads when
@@ -288,7 +290,7 @@ function header(headers: ResponseHeaders, name: string): string | undefined {
 
 /** Whether a response with this status and headers gets the script. */
 export function shouldInject(_method: string, status: string, headers: ResponseHeaders): boolean {
-  // HEAD too: its Content-Length and validators are then GET's (an app that answers HEAD with no body keeps its own).
+  // HEAD too: its Content-Length and validators are then GET's (an app that answers HEAD with no body loses its validators and length).
   const code = Number.parseInt(status, 10);
   // 206: the body is a byte range of the page, which its Content-Range places (RFC 9110 §14.4, §15.3.7): a script would shift it.
   if (code < 200 || code === 204 || code === 206 || code === 304) return false;
@@ -399,6 +401,12 @@ export function withLive(app: Application, hub: LiveHub): Application {
     // An invalid or conflicting Content-Length is the app's error: left to the server (a 500), as without tsgi-dev.
     const decide = () =>
       !!st.pending && !st.realWrite && shouldInject(method, st.pending.status, st.pending.headers) && !Number.isNaN(declaredLength(st.pending.headers));
+    /**
+     * A HEAD response whose app sent no body (as a HEAD handler should): GET's page gets the script,
+     * so its length is not the app's, and its validators go (see injectedHeaders). Which length, the
+     * page alone would tell: none is sent (RFC 9110 §9.3.2 lets HEAD omit what only the content decides).
+     */
+    const headWithoutBody = (bytes: number) => method === "HEAD" && bytes === 0;
     /** The script for this page: its policy is the header fields' and its `<meta>` elements' before the script (`page`). */
     const script = (page: Uint8Array | MetaPolicyScanner) => {
       const metas = page instanceof MetaPolicyScanner ? page.found : metaPolicies(Buffer.from(page.buffer, page.byteOffset, page.byteLength).toString("latin1"));
@@ -418,7 +426,7 @@ export function withLive(app: Application, hub: LiveHub): Application {
       const declared = declaredLength(st.pending.headers);
       // A body that does not match its Content-Length is left as it is, for the server to cut or truncate as it would without tsgi-dev.
       if (at === -1 || (declared !== -1 && declared !== all.byteLength)) {
-        flush();
+        flush(headWithoutBody(all.byteLength) ? injectedHeaders(st.pending.headers, -1) : undefined);
         return body;
       }
       const out = insert(all, at, script(all.subarray(0, at)));
@@ -490,14 +498,15 @@ export function withLive(app: Application, hub: LiveHub): Application {
             if (out.byteLength) yield out;
           }
           finished = true;
-          if (st.pending && !st.realWrite && mode !== "buffer") flush();
+          // No chunk came (mode still undecided): a HEAD answered without a body is GET's header section.
+          if (st.pending && !st.realWrite && mode !== "buffer") flush(mode === "undecided" && headWithoutBody(0) && decide() ? injectedHeaders(st.pending.headers, -1) : undefined);
           if (carry.byteLength) yield carry;
           if (mode === "buffer") {
             const all = Buffer.concat(buffered);
             const at = findCloseBody(all, true);
             if (at === -1 || size !== declaredLength(st.pending!.headers)) {
               // No </body, or not the declared length: as the app sent it, for the server to cut or truncate.
-              flush();
+              flush(headWithoutBody(size) ? injectedHeaders(st.pending!.headers, -1) : undefined);
               for (const b of buffered) yield b;
             } else {
               const out = insert(all, at, script(all.subarray(0, at)));
