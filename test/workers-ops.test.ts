@@ -10,6 +10,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
+import { crashDelay } from "../src/deploy/supervisor.ts";
 import { fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 
@@ -232,6 +233,35 @@ describe("when workers cannot boot", () => {
     const code = await Promise.race([proc.exited, Bun.sleep(20_000).then(() => "still running")]);
     expect(err.text()).toContain("5 boot failures in a row, giving up");
     expect(code).toBe(1);
+  }, 40_000);
+});
+
+describe("a worker that crashes soon after it listens, again and again", () => {
+  test("is replaced after a wait that doubles with each quick crash (0.1, 0.2, 0.4, 0.8 s ... up to 10 s), logged with the wait, not ten times a second for ever", async () => {
+    // Before, each replacement started 0.1 s after the crash (a worker that listened reset the boot-failure
+    // count): about 3 crashes a second per worker, each with a log line, for as long as the service ran.
+    expect([1, 2, 3, 4, 5, 8, 20].map(crashDelay)).toEqual([100, 200, 400, 800, 1600, 10_000, 10_000]);
+    const app = join(dir, "crashes.ts");
+    // A lost database connection: the app gives up shortly after it began serving.
+    await Bun.write(app, `setTimeout(() => process.exit(1), 100);\nexport { default } from ${JSON.stringify(APP)};\n`);
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(freePort()), "--workers", "1", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const started = Date.now();
+    expect(await waitFor(() => /the 4th such crash in a row; starting a replacement in 0\.8 s/.test(err.text()), 10_000)).toBe(true);
+    const elapsed = Date.now() - started;
+    await Bun.sleep(Math.max(0, 4000 - elapsed));
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(10_000).then(() => "still running")])).toBe(0);
+    const text = err.text();
+    // 4 s hold about 6 quick crashes with the waits (each worker lives ~0.3 s), 12 or more without.
+    const crashes = text.match(/exited unexpectedly/g)?.length ?? 0;
+    expect(crashes).toBeGreaterThanOrEqual(4);
+    expect(crashes).toBeLessThanOrEqual(7);
+    expect(text).toMatch(/exited unexpectedly \(code 1\); starting a replacement\n/);
+    const waits = [...text.matchAll(/starting a replacement in (\d+\.\d) s/g)].map((m) => m[1]);
+    expect(waits.slice(0, 3)).toEqual(["0.2", "0.4", "0.8"]);
   }, 40_000);
 });
 

@@ -55,6 +55,8 @@ interface Worker {
   lastBeat: number;
   /** When it was spawned: a worker not listening `timeout` after it is killed (a hung import). */
   spawnedAt: number;
+  /** When it reported listening (`Date.now()`), 0 before. */
+  listeningAt: number;
   requests: number;
   failure: string | null;
   /** How it exited (`code 5`, `signal SIGKILL`), once it has. */
@@ -70,6 +72,35 @@ function bootFailure(workers: Worker[]): string | null {
   if (failed) return failed.failure;
   const exited = workers.find((w) => !w.listening && w.exited);
   return exited ? `worker ${exited.pid} exited before listening (${exited.exited})` : null;
+}
+
+/**
+ * A worker that exits unexpectedly less than this long after it began
+ * listening crashed quickly (ms); one that served this long ends a run of
+ * quick crashes (see {@link crashDelay}).
+ */
+export const CRASH_STABLE_MS = 10_000;
+/** The longest wait before a replacement for a worker in a run of quick crashes, ms. */
+export const CRASH_BACKOFF_MAX_MS = 10_000;
+
+/**
+ * How long to wait before replacing a worker that crashed, when it is the
+ * `crashes`-th quick crash in a row (see {@link CRASH_STABLE_MS}): 100 ms
+ * for the first (a signal to the whole process group reaches the workers a
+ * moment before the supervisor), doubling with each one after it, up to
+ * {@link CRASH_BACKOFF_MAX_MS}. A worker that listens and then crashes at
+ * once (a throw in a timer the app starts, a fatal error on its first
+ * request) is thus not restarted ten times a second for ever.
+ */
+export function crashDelay(crashes: number): number {
+  return Math.min(CRASH_BACKOFF_MAX_MS, 100 * 2 ** Math.max(0, crashes - 1));
+}
+
+/** `2nd`, `3rd`, `11th`. */
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th";
+  return `${n}${suffix}`;
 }
 
 const defaultLog: SupervisorLog = (level, message) => process.stderr.write(`[tsgi supervisor ${process.pid}] ${level}: ${message}\n`);
@@ -90,6 +121,8 @@ export class Supervisor {
   private reloading: Promise<boolean> | null = null;
   private reloadStarted = 0;
   private bootFailures = 0;
+  /** Workers in a row that crashed within {@link CRASH_STABLE_MS} of listening (see {@link crashDelay}). */
+  private quickCrashes = 0;
   /** The workers' warnings said so far: each once, not once per worker and reload. */
   private readonly warned = new Set<string>();
   /** `start()` is waiting for the first workers: a failure ends the start (with its message) instead of being replaced. */
@@ -245,7 +278,7 @@ export class Supervisor {
     });
     proc.send({ type: "config", config } satisfies SupervisorMessage);
     const now = Date.now();
-    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, requests: 0, failure: null, exited: null, replacing: false, listeners: [] };
+    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, listeningAt: 0, requests: 0, failure: null, exited: null, replacing: false, listeners: [] };
     this.live.set(proc.pid, worker);
     return worker;
   }
@@ -262,7 +295,7 @@ export class Supervisor {
     switch (m.type) {
       case "listening":
         w.listening = true;
-        w.lastBeat = Date.now();
+        w.lastBeat = w.listeningAt = Date.now();
         this.bootFailures = 0;
         for (const l of w.listeners.splice(0)) l(true);
         break;
@@ -311,18 +344,33 @@ export class Supervisor {
       }
       if (this.reloading !== null && w.generation === this.generation) return; // reload() handles its own failures
     }
-    this.log("warn", `worker ${w.pid} exited unexpectedly (${how}); starting a replacement`);
-    if (this.generation === w.generation || this.countServing() < this.target) this.spawnReplacement();
+    let delay = 0;
+    if (w.listening) {
+      const served = Date.now() - w.listeningAt;
+      this.quickCrashes = served < CRASH_STABLE_MS ? this.quickCrashes + 1 : 0;
+      delay = crashDelay(this.quickCrashes);
+    }
+    if (this.quickCrashes < 2 || !w.listening) this.log("warn", `worker ${w.pid} exited unexpectedly (${how}); starting a replacement`);
+    else {
+      const served = ((Date.now() - w.listeningAt) / 1000).toFixed(1);
+      this.log(
+        "warn",
+        `worker ${w.pid} exited unexpectedly (${how}) ${served} s after it began listening, the ${ordinal(this.quickCrashes)} such crash in a row; ` +
+          `starting a replacement in ${(delay / 1000).toFixed(1)} s (the wait doubles with each quick crash, up to ${CRASH_BACKOFF_MAX_MS / 1000} s, until a worker serves ${CRASH_STABLE_MS / 1000} s)`,
+      );
+    }
+    if (this.generation === w.generation || this.countServing() < this.target) this.spawnReplacement(delay);
   }
 
   private countServing(): number {
     return [...this.live.values()].filter((x) => !x.stopping).length;
   }
 
-  private spawnReplacement(): void {
+  /** Start a replacement worker after `crashWait` ms (see {@link crashDelay}), or later when boots have been failing. */
+  private spawnReplacement(crashWait = 0): void {
     // Never at once: a signal sent to the whole process group (Ctrl-C, `kill -TERM -pgid`)
     // reaches the workers a moment before the supervisor stops, and must not respawn them.
-    const delay = Math.max(100, Math.min(5000, this.bootFailures * 200));
+    const delay = Math.max(100, crashWait, Math.min(5000, this.bootFailures * 200));
     const go = () => {
       if (this.stopping || this.countServing() >= this.target) return;
       const w = this.spawn(this.generation);
