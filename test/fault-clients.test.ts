@@ -355,6 +355,23 @@ describe("pipelining and half-close", () => {
     expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200, 200]);
     expect(r.closed).toBe(true);
   });
+  test("pipelined requests followed by FIN: every one's tsgi.signal is aborted (ClientDisconnected), the queued ones' from their start as the running one's at the FIN, and all are still answered (before: only the running one's)", async () => {
+    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const seen: string[] = [];
+    const s = startServer(async (e, sr) => {
+      const signal = e["tsgi.signal"] as AbortSignal;
+      const atStart = signal.aborted;
+      await Bun.sleep(50);
+      seen.push(`${e.PATH_INFO} start:${atStart} end:${signal.aborted} ${signal.reason instanceof ClientDisconnected ? "ClientDisconnected" : String(signal.reason)}`);
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [enc("hi")];
+    }, { requestSignal: true });
+    servers.push(s);
+    const get = (p: string) => `GET ${p} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+    const r = await raw(s.port, get("/1") + get("/2") + get("/3"), { end: true, timeoutMs: 3000 });
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200, 200]);
+    expect(seen).toEqual(["/1 start:false end:true ClientDisconnected", "/2 start:true end:true ClientDisconnected", "/3 start:true end:true ClientDisconnected"]);
+  });
   test("a client that pipelines 300,000 requests without reading: the server stops parsing while its answers wait, then answers every one", async () => {
     let handled = 0;
     const s = startServer((_e, sr) => {

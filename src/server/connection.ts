@@ -271,8 +271,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     }
     if (this.input && !this.messageDone) this.input.fail(new ClientDisconnected());
     // The client closed its side before the response ended: its request's tsgi.signal aborts, as
-    // Bun.serve aborts request.signal (and nginx takes it for 499). The response still goes out if the
-    // app makes one: a client that only half-closed gets it.
+    // Bun.serve aborts request.signal (and nginx takes it for 499), and so do those of the requests
+    // pipelined behind it (startRequest). The responses still go out if the app makes them: a
+    // client that only half-closed gets them.
     if (this.responding) this.signal?.abort(new ClientDisconnected());
     // Requests held behind unsent output are still answered (resumeStash closes after them).
     if (!this.responding && this.stash === null) this.closeAfterFlush();
@@ -584,7 +585,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       core.environDefaults,
     );
     // tsgi.signal only when asked for: the accessor costs about 0.1 µs a request (a third of a hello's parse).
-    if (core.options.requestSignal ?? wantsSignal(core.app)) defineSignal(environ, (this.signal = new RequestSignal()));
+    if (core.options.requestSignal ?? wantsSignal(core.app)) {
+      defineSignal(environ, (this.signal = new RequestSignal()));
+      // A request pipelined before the client's FIN starts with its signal aborted, as the one
+      // running at the FIN was (onEnd): one rule for every request the FIN finds unanswered.
+      if (this.peerEnded) this.signal.abort(new ClientDisconnected());
+    }
     if (this.environPatch) Object.assign(environ, this.environPatch);
     const built = core.environClass ? (new core.environClass(environ) as Environ) : environ;
     this.environ = this.handler ? this.handler.getEnviron(built) : built;
