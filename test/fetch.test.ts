@@ -1425,6 +1425,34 @@ describe("request.signal when the client goes away while the handler computes (t
     }
   });
 
+  test("a 204, 205 or 304 (and a HEAD) whose Response has a streamed body: the stream is cancelled and request.signal is not aborted, as on Bun.serve (before: the server's stop of a body it may not send aborted it)", async () => {
+    const seen: string[] = [];
+    const handler = (request: Request) => {
+      const path = new URL(request.url).pathname;
+      request.signal.addEventListener("abort", () => seen.push(`${request.method} ${path} aborted`), { once: true });
+      let pulls = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (++pulls > 3) c.close();
+          else c.enqueue(enc.encode("x"));
+        },
+        cancel: () => void seen.push(`${request.method} ${path} cancelled`),
+      });
+      return new Response(stream, { status: path === "/head" ? 200 : Number(path.slice(1)), headers: { etag: '"v1"' } });
+    };
+    const s = startServer(fromFetchHandler(handler));
+    try {
+      for (const [method, path] of [["GET", "/304"], ["GET", "/204"], ["GET", "/205"], ["HEAD", "/head"], ["GET", "/200"]]) {
+        const r = await fetch(`http://127.0.0.1:${s.port}${path}`, { method });
+        expect(`${path} ${r.status} ${await r.text()}`).toBe(`${path} ${path === "/head" ? 200 : path.slice(1)} ${path === "/200" ? "xxx" : ""}`);
+      }
+      await Bun.sleep(50);
+      expect(seen.sort()).toEqual(["GET /204 cancelled", "GET /205 cancelled", "GET /304 cancelled", "HEAD /head cancelled"]);
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
+
   test("requestSignal: off by default for a TSGI app (no tsgi.signal key: the accessor costs ~0.1 µs a request), on for one marked WANTS_SIGNAL (as fromFetchHandler's are) and when set", async () => {
     const keys = (environ: Environ) => String(Object.keys(environ).includes("tsgi.signal") && environ["tsgi.signal"] instanceof AbortSignal);
     const plain: Application = (environ, sr) => {

@@ -230,7 +230,7 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * hop-by-hop fields dropped, an empty `statusText` replaced by the
  * registered reason phrase) and a body: one chunk with its length when
  * the `Response` holds it in memory (a string, bytes, JSON), else streamed
- * from `response.body` (none for HEAD); a `Bun.file()` body through
+ * from `response.body` (none for HEAD, 204, 205 and 304: the stream is cancelled); a `Bun.file()` body through
  * `tsgi.file_wrapper`, with its size. The `Response`'s own
  * `Content-Length` is not sent with a body held in memory (its bytes give
  * the length, as on `Bun.serve`) nor with a streamed body that has a
@@ -393,7 +393,10 @@ class Exchange {
     if (inMemory) return this.memory(response, status, headers, typed);
     startResponse(status, headers);
     const stream = response.body;
-    if (!stream || method === "HEAD") {
+    // No content may go out (HEAD, 204, 205, 304): the stream is cancelled, as Bun.serve does, and
+    // request.signal stays as it is; the server stopping such a body was taken for an early close.
+    const code = response.status;
+    if (!stream || method === "HEAD" || code === 204 || code === 205 || code === 304) {
       if (stream) return stream.cancel().then(EMPTY, EMPTY);
       return [];
     }
