@@ -307,6 +307,44 @@ describe("handleError (gevent handle_error)", () => {
 });
 
 describe("option types checked when the server is created", () => {
+  test("a switch given as a string (keepalive: \"false\" from an env var or a config file, which was truthy and left keep-alive on) or a urlScheme other than http and https (\"ftp\" went into every environ) is a TypeError naming the option, from createServer() and makeServer(); booleans, a number keepalive (eventlet takes it by its truth) and https still work", async () => {
+    const { createServer } = await import("../src/server/server.ts");
+    const { makeServer } = await import("../src/toolkit/simple-server.ts");
+    const bad: Array<[string, Record<string, unknown>, string]> = [
+      ["keepalive", { keepalive: "false" }, 'true or false, got "false"'],
+      ["keepalive", { keepalive: null }, "true or false, got null"],
+      ["reusePort", { reusePort: "true" }, 'true or false, got "true"'],
+      ["debug", { debug: "0" }, 'true or false, got "0"'],
+      ["capitalizeResponseHeaders", { capitalizeResponseHeaders: 1 }, "true or false, got 1"],
+      ["logXForwardedFor", { logXForwardedFor: "no" }, 'true or false, got "no"'],
+      ["requestSignal", { requestSignal: "false" }, 'true or false, got "false"'],
+      ["peerCredentials", { peerCredentials: "yes" }, 'true, false or "resolve", got "yes"'],
+      ["urlScheme", { urlScheme: "ftp" }, '"http" or "https", got "ftp"'],
+      ["urlScheme", { urlScheme: "HTTPS" }, '"http" or "https", got "HTTPS"'],
+    ];
+    for (const [key, options, tail] of bad) {
+      expect(() => createServer(hello, options)).toThrow(`server option ${key} must be ${tail}`);
+      let thrown: unknown = null;
+      try {
+        makeServer("127.0.0.1", 0, hello, { ...options, log: null });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(`${key}: ${String(thrown)}`).toBe(`${key}: TypeError: server option ${key} must be ${tail}`);
+    }
+    // What is accepted: booleans, keepalive as a number (0 closes after each response), https, peerCredentials "resolve".
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ keepalive: false }, "close", "http"],
+      [{ keepalive: 0 }, "close", "http"],
+      [{ keepalive: 30, urlScheme: "https", debug: true, capitalizeResponseHeaders: true, logXForwardedFor: false, requestSignal: false, reusePort: false, peerCredentials: "resolve" }, "keep-alive", "https"],
+    ];
+    for (const [options, connection, scheme] of cases) {
+      const { port } = start((environ, sr) => (sr("200 OK", [["Content-Type", "text/plain"]]), [enc(String(environ["tsgi.url_scheme"]))]), options);
+      const r = await rawOne(port, get("/k"), { until: (d) => parseResponses(d).some((x) => x.complete) });
+      expect(`${JSON.stringify(options)}: ${r.response!.headers["connection"] ?? "keep-alive"} ${r.response!.body.toString()}`).toBe(`${JSON.stringify(options)}: ${connection} ${scheme}`);
+    }
+  });
+
   test("a handlerClass, environClass, ignoredSocketErrors (or environ, tls, urlScheme, serverName, unix, multiprocess, logFormat, log, errorLog) of the wrong type is a TypeError naming the option from createServer() and makeServer(), not an empty reply to every request later", async () => {
     const { createServer } = await import("../src/server/server.ts");
     const { makeServer } = await import("../src/toolkit/simple-server.ts");

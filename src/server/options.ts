@@ -85,7 +85,12 @@ export interface ServerOptions {
   serverName?: string;
   /** Send tracebacks in 500 bodies (eventlet `debug`). Default false. */
   debug?: boolean;
-  /** Keep connections alive between requests (eventlet `keepalive`). Default true. */
+  /**
+   * Keep connections alive between requests (eventlet `keepalive`). Default true.
+   * A number is taken by its truth, as eventlet takes it: 0 is false, any other true
+   * (the idle time between requests is `keepAliveTimeout`'s).
+   * @throws TypeError (from `createServer()`/`serve()`) for anything else, a string such as `"false"` included.
+   */
   keepalive?: boolean;
   /** Highest version answered; `"HTTP/1.0"` answers every request in HTTP/1.0, without chunked coding, and closes the connection after each response (eventlet `max_http_version`). Default `"HTTP/1.1"`. */
   maxHttpVersion?: "HTTP/1.0" | "HTTP/1.1";
@@ -220,7 +225,10 @@ export interface ServerOptions {
    * SCRIPT_NAME never ends in `/`). Default `""`.
    */
   scriptName?: string;
-  /** `tsgi.url_scheme`. Default `"http"`. */
+  /**
+   * `tsgi.url_scheme`: `"http"` or `"https"` (PEP 3333), anything else is a TypeError from
+   * `createServer()`/`serve()`. Default `"http"` (`"https"` with `tls`).
+   */
   urlScheme?: string;
   /** `tsgi.multiprocess`. Default false (true under workers). */
   multiprocess?: boolean;
@@ -323,8 +331,11 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
  *   later: an `environClass` or `handlerClass` that is not a class (a
  *   `handlerClass` without `RequestHandler`'s methods), an
  *   `ignoredSocketErrors` that is not an array of strings, an `environ`
- *   or `tls` (other than `null`) that is not an object, a `urlScheme`, `serverName` or `unix` that
- *   is not a string, a `multiprocess` that is not a boolean, a `logFormat`
+ *   or `tls` (other than `null`) that is not an object, a `urlScheme` other than `"http"` and
+ *   `"https"`, a `serverName` or `unix` that is not a string, a `multiprocess`, `reusePort`,
+ *   `debug`, `capitalizeResponseHeaders`, `logXForwardedFor` or `requestSignal` that is not a
+ *   boolean (a string such as `"false"` would be taken as true), a `keepalive` that is neither a
+ *   boolean nor a number, a `peerCredentials` other than a boolean and `"resolve"`, a `logFormat`
  *   that is neither a string nor a function, a `log` or `errorLog` that is
  *   neither `null`, a stream (`write()`) nor a logger (`info()` for `log`,
  *   `error()` for `errorLog`; an object, or a function carrying them).
@@ -378,6 +389,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
     throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);
   }
+  // eventlet takes keepalive by its truth, so a number is allowed: 0 is off, any other on.
+  if (typeof resolved.keepalive === "number" && Number.isFinite(resolved.keepalive)) resolved.keepalive = resolved.keepalive !== 0;
   checkTypes(resolved);
   return resolved;
 }
@@ -431,11 +444,21 @@ function checkTypes(o: ResolvedOptions): void {
   const environ = o.environ as unknown;
   if (environ !== undefined && environ !== null && (typeof environ !== "object" || Array.isArray(environ))) fail("environ", "an object of environ keys", environ);
   if (o.tls !== undefined && o.tls !== null && typeof o.tls !== "object") fail("tls", "an object of TLS options ({ cert, key })", o.tls);
-  for (const key of ["urlScheme", "serverName", "unix"] as const) {
+  for (const key of ["serverName", "unix"] as const) {
     if (o[key] !== undefined && typeof o[key] !== "string") fail(key, "a string", o[key]);
   }
+  // PEP 3333: tsgi.url_scheme is "http" or "https" (an app builds its URLs from it).
+  if (o.urlScheme !== "http" && o.urlScheme !== "https") fail("urlScheme", '"http" or "https"', o.urlScheme);
   // Put in every environ as it is, where PEP 3333 wants a boolean.
   if (typeof o.multiprocess !== "boolean") fail("multiprocess", "a boolean", o.multiprocess);
+  // Switches: a string from an environment variable or a config file ("false", "0") is truthy, and
+  // would turn on what it names. keepalive is normalised to a boolean before this (a number is allowed).
+  for (const key of ["keepalive", "reusePort", "debug", "capitalizeResponseHeaders", "logXForwardedFor"] as const) {
+    if (typeof o[key] !== "boolean") fail(key, "true or false", o[key]);
+  }
+  if (o.requestSignal !== undefined && typeof o.requestSignal !== "boolean") fail("requestSignal", "true or false", o.requestSignal);
+  const peer = o.peerCredentials as unknown;
+  if (peer !== undefined && typeof peer !== "boolean" && peer !== "resolve") fail("peerCredentials", 'true, false or "resolve"', peer);
   if (o.logFormat !== undefined && typeof o.logFormat !== "string" && typeof o.logFormat !== "function") fail("logFormat", "a format string or a function", o.logFormat);
   for (const [key, level] of [["log", "info"], ["errorLog", "error"]] as const) {
     const target = o[key] as unknown;
