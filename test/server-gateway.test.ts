@@ -577,4 +577,18 @@ describe("field names from clients", () => {
     expect(seen).toEqual(["warm ua-warm", "after ua-after"]);
     expect(grown).toBeLessThan(16);
   }, 30_000);
+
+  test("capitalizeResponseHeaders: an app that answers with fields named after the request's (an echo or debug route, a proxy passing names on) and 520 requests with long made-up names pin no memory, and later names are still capitalized (before: about 60 MB of names kept by the capitalized-name cache)", async () => {
+    const { port } = start((environ, sr) => {
+      const echoed: Array<[string, string]> = [];
+      for (const key of Object.keys(environ)) if (key.startsWith("HTTP_X_")) echoed.push([`echo-${key.slice(5).toLowerCase().replaceAll("_", "-")}`, "1"]);
+      sr("200 OK", [["content-type", "text/plain"], ...echoed]);
+      return [enc("ok")];
+    }, { log: null, capitalizeResponseHeaders: true });
+    const ask = async (name: string) => (await raw(port, get("/", `${name}: 1\r\nConnection: close\r\n`))).data.toString("latin1").split("\r\n").filter((l) => l.startsWith("Echo-") || l.startsWith("echo-"));
+    expect(await ask("X-warm-UP")).toEqual(["Echo-X-Warm-Up: 1"]);
+    const grown = await heapGrowthFromLongFieldNames(port, 520);
+    expect(await ask("x-after-it")).toEqual(["Echo-X-After-It: 1"]);
+    expect(grown).toBeLessThan(16);
+  }, 30_000);
 });

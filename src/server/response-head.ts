@@ -155,8 +155,22 @@ export function isServerField(name: string): boolean {
   return name.length === 14 ? eqLower(name, "content-length") : isHopByHopField(name);
 }
 
+/** Capitalized names by name; at most {@link CAPITALIZED_MAX}, of up to {@link CAPITALIZED_NAME_MAX} characters. */
 const capitalized = new Map<string, string>();
-/** `content-type` → `Content-Type` (eventlet `capitalize_response_headers`). */
+const CAPITALIZED_MAX = 1024;
+/**
+ * Longest name {@link capitalized} keeps (characters), as the environ key
+ * cache: an app may name fields after what a client sent (an echo route, a
+ * proxy), and a name may be as long as the response head.
+ */
+const CAPITALIZED_NAME_MAX = 64;
+
+/**
+ * `content-type` → `Content-Type` (eventlet `capitalize_response_headers`):
+ * each `-`-separated word with its first character upper case and the rest
+ * lower case. Names of up to 64 characters are cached (1,024 of them; a full
+ * cache starts again).
+ */
 export function capitalizeName(name: string): string {
   let out = capitalized.get(name);
   if (out === undefined) {
@@ -164,7 +178,10 @@ export function capitalizeName(name: string): string {
       .split("-")
       .map((w) => (w ? w[0]!.toUpperCase() + w.slice(1).toLowerCase() : w))
       .join("-");
-    if (capitalized.size < 1024) capitalized.set(name, out);
+    if (name.length <= CAPITALIZED_NAME_MAX) {
+      if (capitalized.size >= CAPITALIZED_MAX) capitalized.clear();
+      capitalized.set(name, out);
+    }
   }
   return out;
 }
