@@ -585,6 +585,38 @@ describe("BaseHandler: startResponse and write rules", () => {
     await expect(late!(enc.encode("late"))).rejects.toThrow("write() was called after the response ended");
     expect(h.out.text).toBe(before);
   });
+  test("a write() the app makes while close() waits for its earlier writes (not awaited, on a slow stdout) rejects as after the response ended and sends nothing; one made before close() goes out (before: its bytes followed the response's end)", async () => {
+    const out: string[] = [];
+    let w: ((data: Uint8Array) => Promise<void>) | undefined;
+    let late: Promise<string> | undefined;
+    let bodyClosedAt = -1;
+    const h = new BaseCGIHandler(
+      new BytesInput(),
+      {
+        write: async (d: Uint8Array) => {
+          const text = dec.decode(d);
+          // The app's other task writes while this write is in progress: B while finishContent() waits for A, C 5 ms
+          // into B's 20, once finishContent() has returned and close() waits for B.
+          if (text === "AAA") void w!(enc.encode("BBB"));
+          if (text === "BBB") setTimeout(() => (late = w!(enc.encode("CCC")).then(() => "sent", (e: Error) => e.message)), 5);
+          await Bun.sleep(20);
+          out.push(text);
+        },
+      },
+      new MemoryErrorStream(),
+      { SERVER_PROTOCOL: "HTTP/1.1" },
+    );
+    h.osEnviron = {};
+    await h.run((_e, sr) => {
+      w = sr("200 OK", [["Content-Type", "text/plain"]]);
+      void w(enc.encode("AAA"));
+      return Object.assign([] as Uint8Array[], { close: async () => void (await Bun.sleep(50), (bodyClosedAt = out.length)) });
+    });
+    await Bun.sleep(50);
+    expect(await late).toBe("write() was called after the response ended");
+    expect(out.slice(-2)).toEqual(["AAA", "BBB"]);
+    expect(bodyClosedAt).toBe(out.length);
+  });
   test("a non-Uint8Array body chunk becomes a 500", async () => {
     const h = new ErrorHandler();
     await h.run((_e, s) => {

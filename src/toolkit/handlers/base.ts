@@ -385,7 +385,7 @@ export abstract class BaseHandler {
     }
   }
 
-  /** Set by {@link close}: a later write() (an app's task still running) rejects, naming the cause. */
+  /** Set when {@link close} begins: a later write() (an app's task still running) rejects, naming the cause. */
   private responseEnded = false;
 
   /** The last write() in progress: each write starts when the one before it ended. */
@@ -398,7 +398,7 @@ export abstract class BaseHandler {
    * await them.
    * @throws TypeError (rejects) when `data` is not a Uint8Array.
    * @throws Error (rejects) when called before startResponse, or after the
-   *   response ended ({@link close} ran; the tsgi server's message).
+   *   response ended ({@link close} began, also while it waits for earlier writes; the tsgi server's message).
    */
   async write(data: Uint8Array): Promise<void> {
     if (!(data instanceof Uint8Array)) throw new TypeError("write() argument must be a Uint8Array");
@@ -510,8 +510,10 @@ export abstract class BaseHandler {
    * (wsgiref `close()`). Subclasses may also drop the connection.
    */
   async close(): Promise<void> {
-    await this.writeChain; // write() calls the app did not await
+    // Ended first: a write() the app makes while this waits for its earlier ones would be chained
+    // behind them and go out after the response's end (or into the next response's state).
     this.responseEnded = true;
+    await this.writeChain; // write() calls the app did not await
     try {
       const c = (this.result as { close?: () => unknown } | null)?.close;
       if (typeof c === "function") await c.call(this.result);
