@@ -52,6 +52,42 @@ test("wall_seconds' six decimals are toFixed(6)'s, byte for byte: ties, carries,
   expect(compileLogFormat("%(wall_seconds)f|%(wall_seconds)12f")({ ...f, wall_seconds: 2.0000005 })).toBe(`${(2.0000005).toFixed(6)}|${(2.0000005).toFixed(6).padStart(12)}`);
 });
 
+test("a line is stamped with the second its response ended in, also in the first millisecond of a second, and lines of different batches stay in order (before: a batch's offset from Date.now(), truncated to the millisecond, stamped up to 1 ms early)", () => {
+  // The wall clock's offset from performance.now(), measured here to a few µs: each Date.now() between two
+  // performance.now() reads bounds it, [w - after, w + 1 - before); the bounds of many reads are intersected.
+  let lo = -Infinity;
+  let hi = Infinity;
+  const until = performance.now() + 2000;
+  for (let i = 0; i < 5_000_000 && hi - lo > 0.02 && performance.now() < until; i++) {
+    const before = performance.now();
+    const w = Date.now();
+    const after = performance.now();
+    lo = Math.max(lo, w - after);
+    hi = Math.min(hi, w + 1 - before);
+  }
+  expect(hi - lo).toBeLessThan(0.02);
+  const offset = (lo + hi) / 2;
+  let out = "";
+  const log = createAccessLog({ write: (t: string) => void (out += t) }, accessLogFormat(undefined))!;
+  const first = Math.floor(Date.now() / 1000) * 1000 - 30_000;
+  const expected: string[] = [];
+  const date = (ms: number) => new Date(ms).toUTCString();
+  // 30 batches, each with a line 0.1 ms before a second and one 0.1 ms into it (the next batch's offset read anew).
+  for (let k = 0; k < 30; k++) {
+    const edge = first + k * 1000;
+    log.record("127.0.0.1", 1, "GET /before HTTP/1.1", 200, 0, 0, edge - 0.1 - offset);
+    log.record("127.0.0.1", 1, "GET /into HTTP/1.1", 200, 0, 0, edge + 0.1 - offset);
+    log.flush();
+    expected.push(`${date(edge - 1000)} /before`, `${date(edge)} /into`);
+  }
+  const MONTH: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
+  const got = out.split("\n").filter(Boolean).map((line) => {
+    const [, d, mon, y, h, m, sec, path] = /\[(\d\d)\/(\w{3})\/(\d{4}):(\d\d):(\d\d):(\d\d) \+0000\] "GET (\S+)/.exec(line)!;
+    return `${date(Date.UTC(Number(y), MONTH[mon!]!, Number(d), Number(h), Number(m), Number(sec)))} ${path}`;
+  });
+  expect(got).toEqual(expected);
+});
+
 describe("log format: Python's % formatting with a mapping (eventlet log_format)", () => {
   const fields: AccessLogFields = {
     client_ip: "10.0.0.1",

@@ -277,6 +277,41 @@ const ACCESS_LOG_MAX_BATCH = 1024;
 /** Slots per record in {@link AccessLog}'s queue. */
 const SLOTS = 7;
 
+/** Bounds on the wall clock's offset from `performance.now()`, ms: every Date.now() read so far agrees with [lo, hi). */
+let offsetLo = -Infinity;
+let offsetHi = Infinity;
+
+/**
+ * The wall clock's offset from `performance.now()`, ms (`Date.now()` is
+ * about `performance.now()` plus it), to a few µs, for one wall-clock read each
+ * call. `Date.now() - performance.now()` alone is up to 1 ms low (Date.now()
+ * truncates), and by a different amount at each read: a line that ended in
+ * the first millisecond of a second could be stamped with the one before,
+ * and lines of different batches out of order. Each read bounds the offset
+ * to `[Date.now() - after, Date.now() + 1 - before)` (`before` and `after`
+ * the monotonic reads around it); the bounds of every read
+ * are intersected (they start again when the wall clock is set, and they
+ * no longer meet), and `performance.timeOrigin`, the wall clock when the
+ * process started to the µs, is the offset while it lies within them (a
+ * later read, the lower bound, when the clock was set since).
+ */
+export function wallOffset(): number {
+  // Between two monotonic reads, so that a pause between the reads widens the bounds rather than moving them.
+  const before = performance.now();
+  const wall = Date.now();
+  const after = performance.now();
+  let lo = Math.max(offsetLo, wall - after);
+  let hi = Math.min(offsetHi, wall + 1 - before);
+  if (lo >= hi) {
+    lo = wall - after;
+    hi = wall + 1 - before;
+  }
+  offsetLo = lo;
+  offsetHi = hi;
+  const origin = performance.timeOrigin;
+  return origin >= lo && origin < hi ? origin : lo;
+}
+
 /**
  * The access log: records are kept raw and formatted in a batch, written at
  * most {@link ACCESS_LOG_FLUSH_MS} ms after its first record (or when it
@@ -313,8 +348,8 @@ export class AccessLog {
    * Queue a record; nothing is formatted until the batch is flushed.
    * @param endMs when the response ended, a `performance.now()` value (the
    *   clock its `wallSeconds` were measured on, read once): the line's time
-   *   is it on the wall clock, `Date.now() - performance.now()` at the flush
-   *   added, so a record reads no second clock.
+   *   is it on the wall clock, {@link wallOffset} at the flush added, so a
+   *   record reads no second clock.
    */
   record(clientIp: string, clientPort: number, requestLine: string, status: number, bodyLength: number, wallSeconds: number, endMs: number): void {
     this.pending.push(clientIp, clientPort, requestLine, status, bodyLength, wallSeconds, endMs);
@@ -343,8 +378,8 @@ export class AccessLog {
     this.pending = [];
     let text = "";
     const plain = this.format === defaultLine;
-    // The records' ends are on the monotonic clock, the batch at most ~10 ms old: the wall clock's offset from it now.
-    const wall = Date.now() - performance.now();
+    // The records' ends are on the monotonic clock, the batch at most ~10 ms old: the wall clock's offset from it.
+    const wall = wallOffset();
     for (let i = 0; i < batch.length; i += SLOTS) {
       let line: string;
       if (batch[i + 2] === null) line = batch[i] as string;
