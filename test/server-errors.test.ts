@@ -672,6 +672,91 @@ describe("limits", () => {
     second.destroy();
   });
 
+  test("maxConnections: a new client takes the place of the keep-alive connection idle the longest (nginx reuses idle connections; cheroot limits them) instead of a 503; a busy connection, or one that has not sent its first request, is never closed for it", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const app: Application = async (environ, sr) => {
+      if (environ.PATH_INFO === "/slow") await gate;
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(`ok ${environ.PATH_INFO}`)];
+    };
+    const { port, errors } = start(app, { maxConnections: 3 });
+    /** A keep-alive client: what it received, and whether the server closed it. */
+    const open = async () => {
+      const c = { data: "", closed: false, sock: connect({ host: "127.0.0.1", port }) };
+      c.sock.on("data", (d: Buffer) => void (c.data += d.toString("latin1")));
+      c.sock.on("close", () => void (c.closed = true));
+      c.sock.on("error", () => {});
+      await new Promise((r) => c.sock.on("connect", r));
+      return c;
+    };
+    type Client = Awaited<ReturnType<typeof open>>;
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 200 && !what(); i++) await Bun.sleep(10);
+      return what();
+    };
+    const request = async (c: Client, path: string) => {
+      const before = c.data.length;
+      c.sock.write(get(path));
+      await until(() => c.data.slice(before).includes(`ok ${path}`) || c.closed);
+      return c.data.slice(before);
+    };
+    const clients: Client[] = [];
+    try {
+      const a = await open();
+      clients.push(a);
+      expect(await request(a, "/a")).toContain("ok /a"); // idle from now on
+      await Bun.sleep(30);
+      const b = await open();
+      clients.push(b);
+      expect(await request(b, "/b")).toContain("ok /b"); // idle, for less long than a
+      const busy = await open();
+      clients.push(busy);
+      busy.sock.write(get("/slow"));
+      await Bun.sleep(50);
+      // Full (3): the next client is served, and a, idle the longest, makes room.
+      const d = await open();
+      clients.push(d);
+      expect(await request(d, "/d")).toStartWith("HTTP/1.1 200 OK");
+      expect(await until(() => a.closed)).toBe(true);
+      expect(b.closed).toBe(false);
+      expect(await request(b, "/b2")).toContain("ok /b2"); // b still serves, and is now idle for less long than d
+      // A connection that sent nothing yet is about to send its first request: it is not closed for another.
+      const fresh = await open();
+      clients.push(fresh); // took d's place
+      expect(await until(() => d.closed)).toBe(true);
+      const e = await open();
+      clients.push(e);
+      expect(await request(e, "/e")).toStartWith("HTTP/1.1 200 OK"); // took b's place
+      expect(await until(() => b.closed)).toBe(true);
+      // Now: busy (its app running), fresh (no request yet), e (idle): e goes for the next; then none is left.
+      const f = await open();
+      clients.push(f);
+      expect(await request(f, "/f")).toStartWith("HTTP/1.1 200 OK");
+      expect(await until(() => e.closed)).toBe(true);
+      // f is idle now too: it makes room for g.
+      const g = await open();
+      clients.push(g);
+      g.sock.write(get("/slow"));
+      expect(await until(() => f.closed)).toBe(true);
+      // busy, fresh and g: none idle, so h is refused.
+      const h = await open();
+      clients.push(h);
+      h.sock.write(get("/h"));
+      expect(await until(() => h.closed)).toBe(true);
+      expect(h.data).toStartWith("HTTP/1.1 503 ");
+      expect(busy.closed || fresh.closed || g.closed).toBe(false);
+      expect(errors.join("")).toContain("maxConnections (3) reached");
+      release();
+      expect(await until(() => busy.data.includes("ok /slow") && g.data.includes("ok /slow"))).toBe(true);
+      fresh.sock.write(get("/fresh"));
+      expect(await until(() => fresh.data.includes("ok /fresh"))).toBe(true);
+    } finally {
+      release();
+      for (const c of clients) c.sock.destroy();
+    }
+  });
+
   describe("lingering close (RFC 9112 §9.6)", () => {
     if (!python3) console.warn("skipping the lingering-close tests: python3 not found");
     /** A client that sends its whole upload before it reads (python-requests does): the status line it reads, or the error. */

@@ -70,7 +70,7 @@ export const DEPLOY_ARGS = {
   "root-path": { type: "string", description: "The path the app is mounted at (SCRIPT_NAME), e.g. /api", valueHint: "path" },
   peercreds: { type: "boolean", description: "Unix sockets: put the client's pid/uid/gid in environ (X_REMOTE_*); --peercreds=resolve adds names" },
   "keep-alive": { type: "string", description: "Seconds an idle keep-alive connection is kept (default 5; 0: no keep-alive). Behind a proxy that pools connections, set it above the proxy's idle timeout", valueHint: "s" },
-  "max-connections": { type: "string", description: "Open client connections per process; one more is answered 503 (default 10000; lowered to fit the open-file limit)", valueHint: "n" },
+  "max-connections": { type: "string", description: "Open client connections per process; one more closes the one idle longest between requests, or, with none idle, is answered 503 (default 10000; lowered to fit the open-file limit)", valueHint: "n" },
   "header-timeout": { type: "string", description: "Seconds a request head has to arrive; a started head gets 408 (default 30, or --socket-timeout)", valueHint: "s" },
   "socket-timeout": { type: "string", description: "Seconds a client may stall sending a body (408) or taking the response; also the head's time unless --header-timeout is given (default 60)", valueHint: "s" },
   "request-timeout": { type: "string", description: "Seconds from request head to response end; past it 503, or the response is cut (0: off; default 0)", valueHint: "s" },

@@ -67,6 +67,9 @@ const enum Deadline {
 
 /** Unread request-body bytes the server reads and discards after a response, before it closes instead (bytes). */
 const MAX_DRAIN = 1024 * 1024;
+/** Connections that went idle between requests so far, in this process: orders them for {@link Connection.idleOrder}. */
+let idleCount = 0;
+
 /**
  * Pipelined bytes held while a response is in progress before the socket is
  * paused (bytes): what one client can make the server hold beyond the request
@@ -149,6 +152,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private lingerUntil = 0;
   /** The idle time allowed before the next request, armed once the output is out (ms). */
   private idleMs = 0;
+  /** When the connection last went idle between requests, as {@link idleCount} then (see {@link idleOrder}). */
+  private idleSeq = 0;
   private peerEnded = false;
   /** Any byte arrived on this connection. */
   private received = false;
@@ -722,6 +727,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
    */
   private idle(ms: number): void {
     this.idleMs = ms;
+    this.idleSeq = ++idleCount;
     if (!this.output.blocked) this.setDeadline(Deadline.Idle, ms);
     else {
       this.deadlineKind = Deadline.Idle;
@@ -1124,6 +1130,28 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       return;
     }
     this.closeAfterFlush();
+  }
+
+  /**
+   * Whether this keep-alive connection is idle (between requests, its last
+   * response all written, no byte of a next request received), and since
+   * when: a number larger for a connection that went idle later (of all the
+   * process's connections); -1 when it is not idle so.
+   */
+  idleOrder(): number {
+    if (this.closed || this.ending || this.responding || this.head !== null || this.draining) return -1;
+    if (this.deadlineKind !== Deadline.Idle || this.output.blocked || !this.parser.idle || this.stash !== null) return -1;
+    return this.idleSeq;
+  }
+
+  /**
+   * Close an idle keep-alive connection (see {@link idleOrder}) at once to
+   * make room for a new one when the server is at `maxConnections`, as its
+   * keep-alive timeout would have a little later: a request of the client's
+   * already on its way is one it retries, as after that timeout.
+   */
+  evict(): void {
+    if (this.idleOrder() >= 0) this.closeNow();
   }
 
   /** Whether a request is being answered. */

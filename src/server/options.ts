@@ -125,7 +125,11 @@ export interface ServerOptions {
    */
   maxRequestBodySize?: number;
   /**
-   * Most open client connections; a connection beyond it is answered 503 and
+   * Most open client connections. At the limit, a new connection takes the
+   * place of the keep-alive connection idle the longest (between requests,
+   * its last response written), which is closed as its keep-alive timeout
+   * would close it (nginx reuses idle connections so); when none is idle,
+   * the new one is answered 503 and
    * closed before any request is read, logged in the access log as
    * `- (refused: maxConnections reached)`, with one warning in the error log
    * each time the limit is reached (eventlet `max_size`, cheroot `max`, which

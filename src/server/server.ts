@@ -86,6 +86,11 @@ function errorCode(error: unknown): string | undefined {
  * descriptors past the limit.
  */
 const MAX_REFUSED_HANDSHAKES = 64;
+/**
+ * How many times per sweeper tick a full server may scan its connections for
+ * idle keep-alive ones to close for new clients (see `evictIdle`).
+ */
+const MAX_IDLE_GATHERS = 16;
 /** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
 const REFUSED_HANDSHAKE_MS = 10_000;
 
@@ -234,7 +239,7 @@ export class TsgiServer implements Server, ServerCore {
       open: (socket: S) => {
         // A connection accepted while closing (it was already queued) is served, not refused:
         // its request gets Connection: close (zero-downtime reloads depend on it).
-        if (this.conns.size >= this.maxConnections) {
+        if (this.conns.size >= this.maxConnections && !this.evictIdle()) {
           // Over TLS nothing can be sent before the handshake: the 503 waits for it (below),
           // for a bounded number of sockets and a bounded time; past that they are closed unanswered.
           this.noteFull();
@@ -324,6 +329,52 @@ export class TsgiServer implements Server, ServerCore {
   }
 
   /**
+   * At `maxConnections`, close the keep-alive connection idle the longest
+   * (between requests, its last response written) to make room for a new
+   * one, as nginx reuses idle connections when it runs out: idle keep-alive
+   * connections (a browser keeps up to six) would otherwise turn new clients
+   * away with 503 while no request is being served. The idle connections are
+   * gathered (a scan of all), longest idle first, when none is left from the
+   * last gathering: at most {@link MAX_IDLE_GATHERS} times per sweeper tick,
+   * and not again in a tick once one found none, so a server full of busy
+   * connections is not scanned again for each new one.
+   * @returns false when no connection is idle so (every one is busy, or has
+   *   not yet sent its first request): the new one is refused.
+   */
+  private evictIdle(): boolean {
+    if (this.idleGatheredAt !== this.now) {
+      this.idleGatheredAt = this.now;
+      this.idleGathers = 0;
+    }
+    for (;;) {
+      while (this.idleQueueAt < this.idleQueue.length) {
+        const [order, conn] = this.idleQueue[this.idleQueueAt++]!;
+        // Busy again (or idle again since, so no longer the longest idle), or closed, since it was gathered.
+        if (conn.idleOrder() !== order) continue;
+        conn.evict();
+        return this.conns.size < this.maxConnections;
+      }
+      if (this.idleGathers >= MAX_IDLE_GATHERS) return false;
+      this.idleGathers++;
+      const idle: Array<[number, Connection]> = [];
+      for (const conn of this.conns) {
+        const order = conn.idleOrder();
+        if (order >= 0) idle.push([order, conn]);
+      }
+      this.idleQueue = idle.sort((x, y) => x[0] - y[0]);
+      this.idleQueueAt = 0;
+      if (idle.length === 0) this.idleGathers = MAX_IDLE_GATHERS;
+    }
+  }
+
+  /** Idle connections gathered by {@link evictIdle} with their {@link Connection.idleOrder}, longest idle first; released by the sweeper once the server is not full. */
+  private idleQueue: Array<[number, Connection]> = [];
+  private idleQueueAt = 0;
+  /** The sweeper's clock ({@link now}) of the tick {@link idleGathers} counts in, -1 before. */
+  private idleGatheredAt = -1;
+  private idleGathers = 0;
+
+  /**
    * Answer a connection over `maxConnections` with 503 and close it. No
    * request was read: its access-log line is `- (refused: maxConnections reached)`,
    * and no `handlerClass` instance exists to log it.
@@ -345,6 +396,10 @@ export class TsgiServer implements Server, ServerCore {
 
   private readonly sweep = (): void => {
     const now = (this.now = Date.now());
+    if (this.idleQueue.length > 0 && this.conns.size < this.maxConnections) {
+      this.idleQueue = [];
+      this.idleQueueAt = 0;
+    }
     for (const conn of this.conns) {
       if (conn.deadline !== 0 && conn.deadline <= now) conn.onDeadline();
       if (conn.requestDeadline !== 0 && conn.requestDeadline <= now) conn.onRequestDeadline();
