@@ -372,6 +372,29 @@ describe("pipelining and half-close", () => {
     expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200, 200]);
     expect(seen).toEqual(["/1 start:false end:true ClientDisconnected", "/2 start:true end:true ClientDisconnected", "/3 start:true end:true ClientDisconnected"]);
   });
+  test("a request pipelined before the FIN with its body incomplete: its read rejects at once with ClientDisconnected, as the running one's does at a FIN, and the app's answer goes out (before: the read waited bodyTimeout and the client got a 408)", async () => {
+    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const seen: string[] = [];
+    const s = startServer(async (e, sr) => {
+      await Bun.sleep(50);
+      const t0 = performance.now();
+      let outcome: string;
+      try {
+        outcome = `read ${(await e["tsgi.input"].read()).length}`;
+      } catch (error) {
+        outcome = error instanceof ClientDisconnected ? "ClientDisconnected" : String(error);
+      }
+      seen.push(`${e.PATH_INFO} ${outcome} ${performance.now() - t0 < 1000 ? "at once" : "late"}`);
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [enc("hi")];
+    }, { bodyTimeout: 2000 });
+    servers.push(s);
+    const post = "POST /2 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc";
+    const r = await raw(s.port, `GET /1 HTTP/1.1\r\nHost: localhost\r\n\r\n${post}`, { end: true, timeoutMs: 4000 });
+    expect(seen).toEqual(["/1 read 0 at once", "/2 ClientDisconnected at once"]);
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([200, 200]);
+    expect(r.closed).toBe(true);
+  });
   test("a client that pipelines 300,000 requests without reading: the server stops parsing while its answers wait, then answers every one", async () => {
     let handled = 0;
     const s = startServer((_e, sr) => {

@@ -259,8 +259,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.output.cork();
     try {
       this.feed(data);
-      // After FIN, a request left incomplete by the last bytes can never finish.
-      if (this.peerEnded && !this.responding && !this.closed && !this.ending) this.closeAfterFlush();
+      // After FIN, a request left incomplete by the last bytes can never finish: one not
+      // started is dropped; the body of one that started (held behind an earlier response)
+      // fails as the running one's did at the FIN (onEnd), not after bodyTimeout with a 408.
+      if (this.peerEnded && !this.closed && !this.ending) {
+        if (!this.responding) this.closeAfterFlush();
+        else if (this.input && !this.messageDone) this.input.fail(new ClientDisconnected());
+      }
     } finally {
       this.output.uncork();
     }
