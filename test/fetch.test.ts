@@ -1453,6 +1453,42 @@ describe("request.signal when the client goes away while the handler computes (t
     }
   });
 
+  test("a streamed body with its own Content-Length, sent whole: request.signal is not aborted (the server stops the body at its length before the stream says done), with or without tsgi.signal, as on Bun.serve; one the client leaves mid-way still is (before: /length aborted after the response)", async () => {
+    const seen: string[] = [];
+    const handler = (request: Request) => {
+      const path = new URL(request.url).pathname;
+      request.signal.addEventListener("abort", () => seen.push(`${path} aborted`), { once: true });
+      let pulls = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          if (path === "/leave" && pulls > 0) await Bun.sleep(100);
+          if (++pulls > (path === "/leave" ? 4 : 2)) c.close();
+          else c.enqueue(enc.encode("hello"));
+        },
+      });
+      return new Response(stream, { headers: path === "/chunked" ? {} : { "content-length": path === "/leave" ? "20" : "10" } });
+    };
+    for (const requestSignal of [true, false]) {
+      seen.length = 0;
+      const s = startServer(fromFetchHandler(handler), { requestSignal });
+      try {
+        for (const path of ["/length", "/chunked"]) {
+          const r = await fetch(`http://127.0.0.1:${s.port}${path}`);
+          expect(`${path} ${r.headers.get("content-length")} ${await r.text()}`).toBe(`${path} ${path === "/length" ? "10" : "null"} hellohello`);
+        }
+        await Bun.sleep(50);
+        expect(seen).toEqual([]);
+        const left = await raw(s.port, "GET /leave HTTP/1.1\r\nHost: x\r\n\r\n", { timeoutMs: 1000, until: (d) => d.includes("hello") });
+        expect(left.data.toString()).toContain("hello");
+        const deadline = Date.now() + 2000;
+        while (seen.length === 0 && Date.now() < deadline) await Bun.sleep(20);
+        expect(seen).toEqual(["/leave aborted"]);
+      } finally {
+        await s.server.close({ timeout: 100 });
+      }
+    }
+  });
+
   test("requestSignal: off by default for a TSGI app (no tsgi.signal key: the accessor costs ~0.1 µs a request), on for one marked WANTS_SIGNAL (as fromFetchHandler's are) and when set", async () => {
     const keys = (environ: Environ) => String(Object.keys(environ).includes("tsgi.signal") && environ["tsgi.signal"] instanceof AbortSignal);
     const plain: Application = (environ, sr) => {

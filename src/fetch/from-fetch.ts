@@ -239,7 +239,8 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * client went away, or the server gave up on the request, while the handler
  * computes its `Response` or its body streams; a server without that
  * extension gives no such sign), and when the body is closed before its
- * end (the client went away while it streamed). A handler that throws,
+ * end (the client went away while it streamed; not when a streamed body
+ * sent all of its own `Content-Length`). A handler that throws,
  * rejects or returns something other than a `Response` is an application
  * error: the server answers 500 and logs it. A `Response` returned at once
  * (not a promise) with a body held in memory is answered at once: the
@@ -402,6 +403,10 @@ class Exchange {
     }
     const reader = stream.getReader();
     let finished = false;
+    // The Content-Length the stream goes out under (-1: none, chunked): once that many bytes are
+    // out the server stops the body before the stream says it is done, its end and not an early close.
+    const lengthField = dropLength ? null : response.headers.get("content-length");
+    let left = lengthField !== null && /^\d+$/.test(lengthField) ? Number(lengthField) : -1;
     return {
       [Symbol.asyncIterator]() {
         return {
@@ -411,7 +416,9 @@ class Exchange {
               finished = true;
               return { done: true, value: undefined };
             }
-            return { done: false, value: typeof value === "string" ? new TextEncoder().encode(value) : value };
+            const chunk = typeof value === "string" ? new TextEncoder().encode(value) : value;
+            if (left >= 0 && (left -= chunk.length) <= 0) finished = true;
+            return { done: false, value: chunk };
           },
         };
       },
