@@ -56,6 +56,8 @@ describe("makeServer", () => {
     expect(await run("{ log: null }")).toBe("");
     // The tsgi server's option stays available.
     expect(await run("{ logXForwardedFor: true }")).toStartWith("203.0.113.9,127.0.0.1 - - [");
+    // An option given as undefined (a value from an unset environment variable) keeps makeServer's default (before: the server's format, with X-Forwarded-For).
+    expect(await run("{ logFormat: process.env.NO_SUCH_VAR, logXForwardedFor: undefined, log: undefined }")).toMatch(/^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4} \d{2}:\d{2}:\d{2}\] "GET \/x\?y=1 HTTP\/1\.1" 200 5\n$/);
   });
 
   test("serveForever serves many until shutdown", async () => {

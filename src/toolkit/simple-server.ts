@@ -89,7 +89,7 @@ export class SimpleServer {
    *   `WSGIRequestHandler`'s format ({@link wsgirefLogLine}), with the
    *   peer's address (`logXForwardedFor` is false here); `log: null`
    *   turns it off, `logFormat` changes it. `shutdownTimeout` defaults to
-   *   1000 ms here. `hostname` and `port` in it are ignored. Without
+   *   1000 ms here. An option given as `undefined` takes these defaults. `hostname` and `port` in it are ignored. Without
    *   `requestSignal`, `tsgi.signal` is given when the app set now
    *   ({@link setApp}) asks for it (`WANTS_SIGNAL`: a `fromFetchHandler`
    *   app, whose `request.signal` then aborts when the client leaves), as
@@ -123,7 +123,8 @@ export class SimpleServer {
       // wsgiref logs the peer's address (address_string()), never a client's X-Forwarded-For.
       logXForwardedFor: false,
       shutdownTimeout: 1000,
-      ...options,
+      // An option given as undefined (`logFormat: process.env.LOG_FORMAT` unset) keeps this default, not the server's.
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
       handlerClass: Counting,
       hostname: host || "127.0.0.1",
       port,
