@@ -1579,6 +1579,9 @@ describe("toFetchHandler options of the wrong type", () => {
       ["fileWrapper", { fileWrapper: 5 }, "TypeError"],
       ["environ", { environ: "ab" }, "TypeError"],
       ["multiprocess", { multiprocess: "yes" }, "TypeError"],
+      // A string from an environment variable or a config file: "0" would send the stack in every 500 body.
+      ["debug", { debug: "0" }, "TypeError"],
+      ["debug", { debug: 1 }, "TypeError"],
       ["minimumChunkSize", { minimumChunkSize: -5 }, "RangeError"],
     ];
     for (const [key, options, kind] of bad) {
@@ -1594,9 +1597,11 @@ describe("toFetchHandler options of the wrong type", () => {
     expect(() => fromFetchHandler(() => new Response("x"), { args: [1] as unknown as () => unknown[] })).toThrow(/^fromFetchHandler option args must be a function/);
     // Accepted values still serve, on Bun.serve: null errorLog and fileWrapper, a function errorLog.
     const logged: string[] = [];
-    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(boom, { errorLog: (t) => void logged.push(t), fileWrapper: null, environ: null as unknown as undefined, minimumChunkSize: 0 }) });
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(boom, { errorLog: (t) => void logged.push(t), fileWrapper: null, environ: null as unknown as undefined, minimumChunkSize: 0, debug: undefined }) });
     try {
-      expect((await fetch(`http://127.0.0.1:${bun.port}/`)).status).toBe(500);
+      const answer = await fetch(`http://127.0.0.1:${bun.port}/`);
+      expect(answer.status).toBe(500);
+      expect(await answer.text()).not.toContain("boom");
       expect(logged.join("")).toContain("boom");
     } finally {
       bun.stop(true);

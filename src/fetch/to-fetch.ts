@@ -36,7 +36,7 @@ export interface ToFetchOptions {
    * chars, chars above U+00FF, leading or trailing whitespace) is a RangeError from `toFetchHandler()`.
    */
   serverSoftware?: string;
-  /** Send stack traces in 500 bodies. Default false. */
+  /** Send stack traces in 500 bodies. Default false. Anything but a boolean (a string such as `"0"`) is a TypeError from `toFetchHandler()`. */
   debug?: boolean;
   /** Where application errors and `tsgi.errors` go (`(text) => void`); `null` silences them. Default `console.error` (one trailing newline removed). */
   errorLog?: ((text: string) => void) | null;
@@ -333,7 +333,7 @@ class FetchSink implements ResponseSink {
  * errors (a truncated response, never a complete-looking one).
  *
  * @throws RangeError when `options.scriptName` is neither `""` nor a path starting with `/`, `options.serverSoftware` is not a valid `Server` field value (see {@link ToFetchOptions.serverSoftware}), or `options.minimumChunkSize` is not a non-negative integer.
- * @throws TypeError when `errorLog`, `remoteAddress` or `fileWrapper` is not a function (`errorLog` and `fileWrapper` may be `null`), `environ` not an object, or `multiprocess` not a boolean.
+ * @throws TypeError when `errorLog`, `remoteAddress` or `fileWrapper` is not a function (`errorLog` and `fileWrapper` may be `null`), `environ` not an object, or `multiprocess` or `debug` not a boolean.
  * @example Bun.serve({ port: 8000, fetch: toFetchHandler(app) })
  */
 export function toFetchHandler(app: Application, options: ToFetchOptions = {}): (request: Request, ...rest: any[]) => Promise<Response> {
@@ -461,6 +461,8 @@ function checkOptions(o: ToFetchOptions): void {
   if (o.fileWrapper != null && typeof o.fileWrapper !== "function") fail("fileWrapper", "a function (filelike, blksize) => body, or null", o.fileWrapper);
   if (o.environ != null && (typeof o.environ !== "object" || Array.isArray(o.environ))) fail("environ", "an object of environ keys", o.environ);
   if (o.multiprocess !== undefined && typeof o.multiprocess !== "boolean") fail("multiprocess", "a boolean", o.multiprocess);
+  // A string from an environment variable or a config file ("0", "false") is truthy: stacks in every 500 body.
+  if (o.debug !== undefined && typeof o.debug !== "boolean") fail("debug", "true or false", o.debug);
   const min = o.minimumChunkSize as unknown;
   if (min !== undefined && (typeof min !== "number" || !Number.isInteger(min) || min < 0)) {
     throw new RangeError(`toFetchHandler option minimumChunkSize must be a non-negative integer, got ${shownValue(min)}`);
