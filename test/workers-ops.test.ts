@@ -270,6 +270,37 @@ describe("a worker that crashes soon after it listens, again and again", () => {
   }, 40_000);
 });
 
+describe("a run of quick crashes ends once a worker has served 10 s", () => {
+  test("a quick crash after a reload that followed 10 s of service is a first one again (0.1 s), not the next of the old run (before: 'the 3rd such crash in a row; starting a replacement in 0.4 s')", async () => {
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "1", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const crash = () => fetch(`http://127.0.0.1:${port}/crash`, { signal: AbortSignal.timeout(3000) }).catch(() => null);
+    const count = (re: RegExp) => err.text().match(re)?.length ?? 0;
+    // A run of two quick crashes (the app fails on a request soon after it listens).
+    for (let i = 1; i <= 2; i++) {
+      await crash();
+      expect(await waitFor(() => count(/listening \(a replacement\)/g) === i, 10_000)).toBe(true);
+    }
+    expect(err.text()).toContain("the 2nd such crash in a row; starting a replacement in 0.2 s");
+    // The cause goes away: the replacement serves 10 s, then a reload (a deploy) replaces it.
+    await Bun.sleep(10_500);
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => /reloaded: new workers/.test(err.text()), 15_000)).toBe(true);
+    expect(await waitFor(() => !processAlive(Number(/worker (\d+) listening \(a replacement\)\n(?![\s\S]*listening \(a replacement\))/.exec(err.text())![1])), 10_000)).toBe(true);
+    // A one-off crash of the new worker: replaced at once, as a first crash.
+    await crash();
+    expect(await waitFor(() => count(/exited unexpectedly/g) === 3, 10_000)).toBe(true);
+    const last = err.text().split("\n").filter((l) => l.includes("exited unexpectedly")).at(-1)!;
+    expect(last).toMatch(/exited unexpectedly \(code 1\); starting a replacement$/);
+    expect(await waitFor(() => count(/listening \(a replacement\)/g) === 3, 10_000)).toBe(true);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(10_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("a worker whose import never finishes", () => {
   /** An app module whose import hangs (a top-level await that never settles) while `flag` exists. */
   async function hangingApp(name: string, flag: string | null): Promise<string> {

@@ -123,6 +123,8 @@ export class Supervisor {
   private bootFailures = 0;
   /** Workers in a row that crashed within {@link CRASH_STABLE_MS} of listening (see {@link crashDelay}). */
   private quickCrashes = 0;
+  /** When the last of those crashes was (`Date.now()`), 0 before any. */
+  private quickCrashAt = 0;
   /** The workers' warnings said so far: each once, not once per worker and reload. */
   private readonly warned = new Set<string>();
   /** `start()` is waiting for the first workers: a failure ends the start (with its message) instead of being replaced. */
@@ -331,6 +333,11 @@ export class Supervisor {
     this.live.delete(w.pid);
     for (const l of w.listeners.splice(0)) l(false);
     for (const waiter of this.exitWaiters.splice(0)) waiter();
+    const now = Date.now();
+    // A worker that served CRASH_STABLE_MS since the last quick crash ended that run, however it
+    // exits (recycled by max-requests, replaced by a reload, stopped by SIGTTOU): the next quick
+    // crash is a first one again, not the n+1-th of a run that ended hours ago.
+    if (this.servedPastCrashes(w, now)) this.quickCrashes = 0;
     if (w.stopping || this.stopping) return;
     // A worker of the first generation that dies before listening fails the start (gunicorn: "worker failed to boot").
     if (!w.listening && this.booting) return;
@@ -346,8 +353,14 @@ export class Supervisor {
     }
     let delay = 0;
     if (w.listening) {
-      const served = Date.now() - w.listeningAt;
-      this.quickCrashes = served < CRASH_STABLE_MS ? this.quickCrashes + 1 : 0;
+      if (now - w.listeningAt < CRASH_STABLE_MS) {
+        // As for a worker still serving: one that began after the last quick crash and has served 10 s.
+        for (const x of this.live.values()) if (this.servedPastCrashes(x, now)) this.quickCrashes = 0;
+        this.quickCrashes++;
+        this.quickCrashAt = now;
+      } else {
+        this.quickCrashes = 0;
+      }
       delay = crashDelay(this.quickCrashes);
     }
     if (this.quickCrashes < 2 || !w.listening) this.log("warn", `worker ${w.pid} exited unexpectedly (${how}); starting a replacement`);
@@ -360,6 +373,11 @@ export class Supervisor {
       );
     }
     if (this.generation === w.generation || this.countServing() < this.target) this.spawnReplacement(delay);
+  }
+
+  /** Whether `w` began listening after the last quick crash and had served {@link CRASH_STABLE_MS} at `now` (ms since epoch): that run is over. */
+  private servedPastCrashes(w: Worker, now: number): boolean {
+    return this.quickCrashes > 0 && w.listening && w.listeningAt >= this.quickCrashAt && now - w.listeningAt >= CRASH_STABLE_MS;
   }
 
   private countServing(): number {
