@@ -305,6 +305,70 @@ export default (environ: any, startResponse: any) => {
     await until(async () => (await get(url)).text === "m21|m21|e2", 5000);
   });
 
+  test("a runtime plugin in a bunfig.toml preload (onLoad with filter /\\.md$/) loads the app's .md files, as under bun: served, reloaded, a broken one an error page that a fix clears; in place and with --reload=restart", async () => {
+    const app = new TempApp({
+      "bunfig.toml": `preload = ["./md-plugin.ts"]\n`,
+      "md-plugin.ts": `import { plugin } from "bun";
+console.log("md-plugin preloaded");
+plugin({
+  name: "md",
+  setup(build) {
+    build.onLoad({ filter: /\\.md$/ }, async (args) => {
+      const text = (await Bun.file(args.path).text()).trim();
+      if (text.startsWith("THROW")) throw new Error("md-plugin cannot read " + text);
+      if (text.startsWith("SYNTAX")) return { contents: "export default (;", loader: "js" };
+      if (text.startsWith("LINK")) return { contents: 'import { nope } from "./words.ts"; export default nope;', loader: "js" };
+      return { contents: "export default " + JSON.stringify("<article>" + text + "</article>") + ";", loader: "js" };
+    });
+  },
+});
+`,
+      "words.ts": `export const word = "w1";\n`,
+      "page.md": "# one\n",
+      "data.json": `{ "n": 1 }\n`,
+      "app.ts": `import page from "./page.md";
+import data from "./data.json";
+import { word } from "./words.ts";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(page + "|" + data.n + "|" + word)];
+};
+`,
+    });
+    apps.push(app);
+    // What bun itself serves.
+    const plainBun = Bun.spawnSync([process.execPath, "-e", `const app = (await import("./app.ts")).default; app({}, () => {}).forEach((b) => process.stdout.write(b));`], { cwd: app.dir });
+    expect(plainBun.stdout.toString()).toContain("<article># one</article>|1|w1");
+    for (const mode of [[], ["--reload=restart"]]) {
+      app.write("page.md", "# one\n");
+      app.write("data.json", `{ "n": 1 }\n`);
+      const { dev, url } = await start(app, mode);
+      const body = async () => (await get(url)).text;
+      expect(await body()).toBe("<article># one</article>|1|w1");
+      let step = 1;
+      for (const broken of ["THROW", "SYNTAX", "LINK"]) {
+        app.write("page.md", `${broken}\n`);
+        const page = await until(async () => {
+          const r = await get(url);
+          return r.status === 500 ? r.text : undefined;
+        }, 8000);
+        expect(page).toContain({ THROW: "md-plugin cannot read THROW", SYNTAX: "page.md", LINK: "nope" }[broken]!);
+        step++;
+        app.write("page.md", `# fixed ${step}\n`);
+        await until(async () => (await body()) === `<article># fixed ${step}</article>|1|w1`, 8000);
+      }
+      // A file no plugin loads still reloads as before, and so does a code module.
+      app.write("data.json", `{ "n": 2 }\n`);
+      await until(async () => (await body()) === `<article># fixed ${step}</article>|2|w1`, 8000);
+      app.write("words.ts", `export const word = "w2";\n`);
+      await until(async () => (await body()) === `<article># fixed ${step}</article>|2|w2`, 8000);
+      app.write("words.ts", `export const word = "w1";\n`);
+      await until(async () => (await body()).endsWith("|w1"), 8000);
+      expect(dev.output).toContain("md-plugin preloaded");
+      await dev.kill();
+    }
+  });
+
   test("a module a request imports by a computed specifier (no scan can see it) is watched from then on, across reloads", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

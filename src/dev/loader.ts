@@ -22,7 +22,7 @@ import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
 import { resolverConfigs, scanGraph } from "./graph.ts";
 import { type DisposeProblem, HotModules } from "./hot.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
-import { generationOf, installVersioning, loadedFingerprint, setGeneration, setServing, unversion, versioned } from "./versioning.ts";
+import { generationOf, installVersioning, loadedFingerprint, pluginFiles, setGeneration, setServing, unversion, versioned } from "./versioning.ts";
 
 /** Why a load failed. */
 export type LoadFailureKind =
@@ -85,6 +85,8 @@ export class AppLoader {
   /** Cache keys present before the first load: the dev server's own modules, never evicted. */
   readonly #own: Set<string>;
   #loads = 0;
+  /** Whether the last load failed. */
+  #failed = false;
   /** The generation of the app that serves (the last good load), 0 before one. */
   #serving = 0;
   readonly #timeoutMs: number;
@@ -153,14 +155,18 @@ export class AppLoader {
     const { file, exportName } = this.spec;
     const graph = existsSync(file) ? scanGraph(file) : { files: [file], missing: [], links: [] };
     this.discover(); // what requests imported since the last look, before the cache forgets it
+    // Files a runtime plugin loads under their plain keys (see pluginFiles): one that failed is not in the cache.
+    const failed = [...pluginFiles()].filter((f) => this.#failed || !(f in require.cache));
     this.#evict();
+    await clearFailures(failed);
     for (const f of this.#dynamic) if (!existsSync(f)) this.#dynamic.delete(f);
     // Missing import targets are watched too: creating one can fix the app. So are the
     // tsconfig.json files Bun resolves them with, and the symbolic links imports go through (a change
     // to either takes a new process to apply).
     this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic, ...resolverConfigs(graph.files), ...graph.links]);
-    const done = <T extends object>(r: T) => {
+    const done = <T extends { ok: boolean }>(r: T) => {
       this.discover();
+      this.#failed = !r.ok;
       return { ...r, files: [...this.#known], ms: performance.now() - started };
     };
     const problem = appFileProblem(this.spec);
@@ -279,6 +285,32 @@ export class AppLoader {
       added.push(f);
     }
     return added;
+  }
+}
+
+/**
+ * Import each of `files` (user files a runtime plugin loads, kept under their
+ * plain paths: see `pluginFiles`) once on its own, its cache entry deleted
+ * before and after, errors ignored: Bun keeps a failed module (the plugin
+ * threw, its output did not parse or link, or threw) under a plain key for
+ * good, even deleted from `require.cache`, until it is imported again by
+ * itself (Bun 1.4.5); after that the next load reads it afresh. Waits up to
+ * 2 s for each.
+ */
+async function clearFailures(files: string[]): Promise<void> {
+  const cache = require.cache as Record<string, unknown>;
+  for (const file of files) {
+    delete cache[file];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // (A top-level await that never settles is the load's to report: wait a little only.)
+      await Promise.race([import(file), new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    } catch {
+      // What the load that follows reports, if it still fails.
+    } finally {
+      clearTimeout(timer);
+    }
+    delete cache[file];
   }
 }
 

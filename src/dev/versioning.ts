@@ -35,10 +35,22 @@
  * {@link explicitSpecifiers}), which `onResolve` then sees. Only the
  * specifier strings change: lines stay where they are. The same `onLoad`
  * gives each such module `import.meta.hot` (see `hot.ts`).
+ *
+ * A runtime plugin registered before tsgi-dev's (a `bunfig.toml` `preload`
+ * such as `Bun.plugin({ setup(b) { b.onLoad({ filter: /\.md$/ }, ...) } })`,
+ * the way MDX, Svelte, Vue or YAML plugins work) has its `onLoad` filter
+ * matched against the whole key, query included, so it would never match a
+ * versioned key and Bun's own loader would read the file instead (and
+ * `Bun.plugin` cannot be wrapped: it is read-only). So a file of an
+ * extension such a plugin loads (see {@link pluginLoads}) keeps its plain
+ * path as its key, and the plugin sees it as under `bun`; the loader
+ * re-imports such a file once before a load to clear a failure Bun would
+ * otherwise keep under the plain key (see {@link pluginFiles}).
  * @module
  */
-import { readFileSync } from "node:fs";
-import { dirname, extname } from "node:path";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, extname, join } from "node:path";
 import { fingerprint, fingerprintBytes } from "./fingerprint.ts";
 import { injectHot, unhot } from "./hot.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
@@ -57,6 +69,76 @@ const LOADERS: Record<string, "ts" | "tsx" | "js" | "jsx"> = {
   ".cjs": "js",
   ".jsx": "jsx",
 };
+
+/** The user files given their plain path as key because a runtime plugin loads them (see {@link pluginLoads}). */
+const pluginLoaded = new Set<string>();
+
+/**
+ * The user files that keep their plain path as module key because a runtime
+ * plugin registered before tsgi-dev's (a `bunfig.toml` `preload`) loads
+ * files of their extension (see {@link pluginLoads}): absolute paths, as
+ * resolved. Under a plain key Bun keeps a failed load (the plugin threw, its
+ * output did not parse, threw or failed to link) for good, even after
+ * `delete require.cache[path]`, until the path is imported once more on its
+ * own: the loader does that before each load (see `AppLoader.load`).
+ */
+export function pluginFiles(): ReadonlySet<string> {
+  return pluginLoaded;
+}
+
+/** Per extension (as written, with its dot), whether a runtime plugin registered before tsgi-dev's loads such files. */
+const pluginExtensions = new Map<string, boolean>();
+/** The directory of the empty files {@link pluginLoads} imports to ask; made at the first question, removed at exit. */
+let probeDir: string | undefined;
+let probes = 0;
+/** Set by the versioning plugin's `onLoad` when it is asked to load a probe file: no plugin before it took it. */
+let probeReached = false;
+
+/**
+ * Whether a runtime plugin registered before tsgi-dev's own (a `bunfig.toml`
+ * `preload`: Bun runs plugins in the order they were registered) has an
+ * `onLoad` whose filter takes a file named like `file`, told by its
+ * extension: an empty file with that extension, in a temporary directory,
+ * is required once, and either a plugin before tsgi-dev's loads it (or
+ * throws for it, or is asynchronous: `require()` then fails) or tsgi-dev's
+ * own `onLoad` is reached and answers `export {}`. Asked once per extension
+ * (as written, case kept) and process; a JavaScript or TypeScript file is
+ * not asked about (tsgi-dev's `onLoad` reads those). A filter that also
+ * wants a directory (`/content\/.*\.md$/`) is not seen, nor is a plugin
+ * the app registers itself (after tsgi-dev's). Never throws.
+ *
+ * @param file absolute path of a user file (no query).
+ */
+export function pluginLoads(file: string): boolean {
+  const ext = extname(file);
+  if (ext === "" || CODE_MODULE.test(file)) return false;
+  let loads = pluginExtensions.get(ext);
+  if (loads !== undefined) return loads;
+  const was = plain;
+  plain = true;
+  try {
+    if (probeDir === undefined) {
+      const dir = (probeDir = mkdtempSync(join(tmpdir(), "tsgi-dev-probe-")));
+      process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    }
+    const probe = join(probeDir, `probe-${++probes}${ext}`);
+    writeFileSync(probe, "");
+    probeReached = false;
+    try {
+      require(probe);
+    } catch {
+      // A plugin threw for an empty file, or answers asynchronously: it took the file all the same.
+    }
+    delete require.cache[probe];
+    loads = !probeReached;
+  } catch {
+    loads = false;
+  } finally {
+    plain = was;
+  }
+  pluginExtensions.set(ext, loads);
+  return loads;
+}
 
 /** The query parameter naming a module's generation. */
 export const GENERATION_PARAM = "tsgi-reload";
@@ -79,6 +161,9 @@ const NATIVE_PARAM = "tsgi-native";
 const USER_CODE_FILTER = new RegExp(
   `^(?!/\\$bunfs/)(?![A-Za-z]:[\\\\/]~BUN[\\\\/])(?!.*[\\\\/]node_modules[\\\\/])(?!.*[?&]${NATIVE_PARAM}\\b)(?:/|[A-Za-z]:[\\\\/]).*\\.[cm]?[jt]sx?\\?(?:.*&)?${GENERATION_PARAM}=\\d+(?:&.*)?$`,
 );
+
+/** The probe files of {@link pluginLoads}: `<tmp>/tsgi-dev-probe-XXXXXX/probe-N.ext`. */
+const PROBE_FILTER = /[\\/]tsgi-dev-probe-[^\\/]+[\\/]probe-\d+\.[^\\/]*$/;
 
 const GENERATION_RE = new RegExp(`[?&]${GENERATION_PARAM}=(\\d+)`);
 
@@ -255,6 +340,13 @@ export function installVersioning(own: (path: string) => boolean): void {
           return undefined;
         }
         if (!isUserFile(stripQuery(resolved)) || isOwn(stripQuery(resolved))) return undefined;
+        // A file a runtime plugin before this one loads (an .md, .svelte, .vue): its plain path, which the plugin's filter sees as under bun.
+        if (!attributed && !CODE_MODULE.test(stripQuery(resolved)) && pluginLoads(stripQuery(resolved))) {
+          const file = stripQuery(resolved);
+          pluginLoaded.add(file);
+          if (loadedFingerprint(file, n) === undefined) recordRead(file, n, fingerprint(file));
+          return undefined;
+        }
         let key = versioned(resolved, n);
         if (attributed && !key.endsWith(`&${NATIVE_PARAM}`)) key += `&${NATIVE_PARAM}`;
         // Between loads: what the serving generation loaded is shared, a code module imported
@@ -267,6 +359,11 @@ export function installVersioning(own: (path: string) => boolean): void {
         // (An SQLite database is not: data the app writes, never an app file, and perhaps large.)
         if (!USER_CODE_FILTER.test(key) && loadedFingerprint(file, n) === undefined && !isDatabaseFile(file)) recordRead(file, n, fingerprint(file));
         return { path: key };
+      });
+      // Reached for a probe file of pluginLoads() only when no plugin registered before this one took it.
+      build.onLoad({ filter: PROBE_FILTER }, () => {
+        probeReached = true;
+        return { contents: "export {};", loader: "js" };
       });
       build.onLoad({ filter: USER_CODE_FILTER }, (args) => {
         const file = stripQuery(args.path);
