@@ -62,6 +62,23 @@ function pidAlive(pid: number): boolean {
 }
 
 describe("tsgi-dev --reload=restart", () => {
+  test("a fetch-handler app's notice (served through fromFetchHandler) is printed once, not again at each restart", async () => {
+    const fetchApp = (v: string) => `export default { fetch() { return new Response("${v}"); } };\n`;
+    const app = new TempApp({ "app.ts": fetchApp("f0") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect(await (await fetch(url)).text()).toBe("f0");
+    for (let v = 1; v <= 3; v++) {
+      const mark = dev.output.length;
+      app.write("app.ts", fetchApp(`f${v}`));
+      await dev.waitFor(/restarted in \d+ ms: app\.ts/, 15_000, mark);
+      await until(async () => (await (await fetch(url)).text()) === `f${v}`, 5000);
+    }
+    expect(dev.count(/served through fromFetchHandler/)).toBe(1);
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 60_000);
+
   test("a save starts a fresh process on the same port; requests never fail meanwhile", async () => {
     const app = new TempApp({ "app.ts": APP("v0") });
     apps.push(app);

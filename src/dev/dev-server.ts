@@ -143,7 +143,8 @@ export async function startDevServer(
       logger.info("serving the error page until a save fixes it");
     }
   }
-  if (state.ok && state.kind !== "tsgi") {
+  // Said once: a later app process of restart mode loads the same kind of app (the supervisor already said it).
+  if (state.ok && state.kind !== "tsgi" && role !== "next-worker") {
     logger.info(`${config.app.raw} exports a fetch handler (${state.kind === "fetch-object" ? "an object with fetch()" : "(request) => Response"}): served through fromFetchHandler`);
     if (state.warning) logger.warn(state.warning);
   }
