@@ -786,6 +786,29 @@ export default (environ: any, startResponse: any) => {
     expect(reloads(dev)).toBe(1);
   }, 20_000);
 
+  test("a named pipe (mkfifo) created in a --watch directory leaves tsgi-dev answering, and a template save there still reloads", async () => {
+    // Before, the watcher's look for an SQLite header opened the FIFO for reading, which blocks until
+    // a writer opens it: the whole process hung (no request answered, SIGTERM not handled).
+    const app = new TempApp({
+      "app.ts": `import { readFileSync } from "node:fs";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(readFileSync("views/page.html", "utf8"))];
+};
+`,
+      "views/page.html": "one",
+    });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--watch", "."]);
+    expect((await get(url)).text).toBe("one");
+    expect(Bun.spawnSync(["mkfifo", app.path("views/events.pipe")]).exitCode).toBe(0);
+    await Bun.sleep(400); // the watcher's event for it, past the debounce
+    expect((await get(url, {}, 2000)).text).toBe("one");
+    app.write("views/page.html", "two");
+    await dev.waitFor(/reloaded in \d+ ms: views\/page\.html/, 3000);
+    expect((await get(url, {}, 2000)).text).toBe("two");
+  }, 15_000);
+
   test("a module the app rewrites as it loads, under --ignore, reloads nothing: not at startup, not shortly after a reload", async () => {
     // Before, tsgi-dev compared such a file with what the load read at startup, and shortly after each
     // reload, and reloaded for it: the load rewrote it again, so it reloaded without end.

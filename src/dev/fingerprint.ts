@@ -7,26 +7,35 @@
  * `versioning.ts`); both use {@link fingerprintBytes}, so they compare.
  * @module
  */
-import { readFileSync, readlinkSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync } from "node:fs";
 
 /**
  * A short hash of the file's bytes, or `"missing"` when it cannot be read.
  * A symbolic link to a directory (one an import goes through, `./shared`
  * → `../shared-real`) is `"dir-link:"` and its target as written, so
- * repointing it is a change.
+ * repointing it is a change. A named pipe, a socket or a device (in a
+ * `--watch` directory) is `"special"`: it is opened without waiting for a
+ * writer and not read (reading a FIFO blocks the process until something
+ * writes to it).
  */
 export function fingerprint(path: string): string {
+  let fd: number | undefined;
   try {
-    return fingerprintBytes(readFileSync(path));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EISDIR") {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) {
       try {
         return `dir-link:${readlinkSync(path)}`;
       } catch {
-        // a directory itself
+        return "missing"; // a directory itself
       }
     }
+    if (!stat.isFile()) return "special";
+    return fingerprintBytes(readFileSync(fd));
+  } catch {
     return "missing";
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -3,7 +3,7 @@
  * diagnostics: what counts as the user's own code.
  * @module
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { basename, extname, isAbsolute } from "node:path";
 
 /**
@@ -42,7 +42,10 @@ const SQLITE_SIDE_FILE = /-(?:wal|shm|journal)$/;
  * The app writes these as it serves, and they hold no code: the dev
  * server neither reloads for them nor counts them in the module graph.
  * Reads at most 16 bytes of `path` (and of the database for a side file);
- * a directory or a file that cannot be read is not one. Never throws.
+ * a directory, a named pipe, a socket or a device (opened without waiting
+ * for a writer: a FIFO in a `--watch` directory would block the opening, so
+ * the whole process, until something writes to it), and a file that cannot
+ * be read, is not one. Never throws.
  *
  * @param path absolute path of the file.
  */
@@ -51,7 +54,8 @@ export function isDatabaseFile(path: string): boolean {
   if (side) return isDatabaseFile(path.slice(0, side.index)) || DATABASE_EXTENSIONS.has(extname(basename(path.slice(0, side.index))).toLowerCase());
   let fd: number | undefined;
   try {
-    fd = openSync(path, "r");
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) return false;
     const head = Buffer.alloc(SQLITE_HEADER.length);
     const n = readSync(fd, head, 0, head.length, 0);
     if (n === 0) return DATABASE_EXTENSIONS.has(extname(path).toLowerCase());
