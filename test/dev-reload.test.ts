@@ -6,7 +6,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, openSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
-import { DevProcess, freePort, get, KeepAliveClient, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
+import { CLI, DevProcess, freePort, get, KeepAliveClient, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -808,6 +808,46 @@ export default (environ: any, startResponse: any) => {
     await dev.waitFor(/reloaded in \d+ ms: views\/page\.html/, 3000);
     expect((await get(url, {}, 2000)).text).toBe("two");
   }, 15_000);
+
+  for (const mode of ["in place", "restart"] as const) {
+    test(`tsgi-dev's output redirected to a file in its --watch directory (> dev.log 2>&1) reloads nothing by itself; a template save reloads once (${mode})`, async () => {
+      // Before, each line tsgi-dev wrote there (the access log's, then each 'reloaded' line) was a change
+      // in the watched directory: it reloaded, which wrote a line, which reloaded... about 20 times a second.
+      const app = new TempApp({
+        "app.ts": `import { readFileSync } from "node:fs";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(readFileSync("views/page.html", "utf8"))];
+};
+`,
+        "views/page.html": "one",
+      });
+      apps.push(app);
+      const port = freePort();
+      const fd = openSync(app.path("dev.log"), "a");
+      const args = ["./app.ts", "--port", String(port), "--watch", ".", ...(mode === "restart" ? ["--reload=restart"] : [])];
+      const proc = Bun.spawn({ cmd: [process.execPath, CLI, ...args], cwd: app.dir, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", fd, fd] });
+      closeSync(fd);
+      try {
+        const url = `http://127.0.0.1:${port}/`;
+        await until(() => /serving \S+ at/.test(app.read("dev.log")), 15_000);
+        const done = /reloaded in \d+ ms|restarted in \d+ ms/g;
+        for (let i = 0; i < 3; i++) {
+          expect((await get(url)).text).toBe("one"); // an access-log line each
+          await Bun.sleep(150);
+        }
+        await Bun.sleep(1200);
+        expect(app.read("dev.log").match(done) ?? []).toEqual([]);
+        app.write("views/page.html", "two");
+        await until(async () => (await get(url)).text === "two", 5000);
+        await Bun.sleep(1200);
+        expect((app.read("dev.log").match(done) ?? []).length).toBe(1);
+      } finally {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      }
+    }, 30_000);
+  }
 
   test("a module the app rewrites as it loads, under --ignore, reloads nothing: not at startup, not shortly after a reload", async () => {
     // Before, tsgi-dev compared such a file with what the load read at startup, and shortly after each

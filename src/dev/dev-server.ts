@@ -208,6 +208,8 @@ export async function startDevServer(
       graph: loader.files,
       ignore: config.ignore,
       poll: config.poll,
+      // tsgi-dev's own log, when redirected to a file in a watched directory: each line would reload again.
+      ownOutput: [1, 2],
       onChange: (paths) => void reloader.reload(paths),
       onError: (e) => logger.warn(`watcher: ${e.message}`),
     });

@@ -536,6 +536,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     graph: current.files,
     ignore: config.ignore,
     poll: config.poll,
+    // tsgi-dev's own log, when redirected to a file in a watched directory: each line would reload again.
+    ownOutput: [1, 2],
     onChange: request,
     onError: (e) => logger.warn(`watcher: ${e.message}`),
   });

@@ -14,7 +14,7 @@
  * @module
  */
 import { watch, type FSWatcher } from "chokidar";
-import { lstatSync, readdirSync, statSync, type Dirent } from "node:fs";
+import { fstatSync, lstatSync, readdirSync, statSync, type Dirent } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isDatabaseFile } from "./paths.ts";
 
@@ -56,6 +56,16 @@ export interface DevWatcherOptions {
    * nothing is (every reload imports it). Default 5000.
    */
   writeWaitMs?: number;
+  /**
+   * File descriptors whose files are never reported: the process's own
+   * stdout and stderr (`[1, 2]`) when they go to a file in a watched
+   * directory (`tsgi-dev ./app.ts --watch . > dev.log 2>&1`), which each
+   * reload's own line (and each request's access-log line) would change,
+   * reloading again without end. Told by device and inode, taken once at
+   * start. A descriptor that is not a regular file (a terminal, a pipe) is
+   * skipped. Default none.
+   */
+  ownOutput?: readonly number[];
   /** Called with the absolute paths changed, added or removed in one burst. */
   onChange: (paths: string[]) => void;
   /** Watcher errors (EMFILE, EACCES...). Default: ignored. */
@@ -179,6 +189,8 @@ export class DevWatcher {
   /** chokidar's watch list as sets, for the current turn of the event loop only (see {@link #tracked}). */
   #trackedNow: { list: Record<string, string[]>; sets: Map<string, ReadonlySet<string>> } | undefined;
   #firstEventAt = 0;
+  /** `dev:ino` of the regular files `ownOutput` names. */
+  readonly #outputs = new Set<string>();
   /** Files {@link mute} took out of watching (absolute). */
   #muted = new Set<string>();
   #ready: Promise<void>;
@@ -188,6 +200,14 @@ export class DevWatcher {
   constructor(options: DevWatcherOptions) {
     this.#options = options;
     this.#cwd = resolve(options.cwd ?? process.cwd());
+    for (const fd of options.ownOutput ?? []) {
+      try {
+        const st = fstatSync(fd);
+        if (st.isFile()) this.#outputs.add(`${st.dev}:${st.ino}`);
+      } catch {
+        // closed
+      }
+    }
     const ignore = options.ignore ?? [];
     this.#ignore = ignore.map((g) => new Bun.Glob(g.replace(/\\/g, "/").replace(/^\.\//, "")));
     this.#ignoreSegment = ignore.filter((g) => !/[\\/]/.test(g)).map((g) => new Bun.Glob(g));
@@ -557,6 +577,7 @@ export class DevWatcher {
   #wanted(abs: string): boolean {
     if (this.#graph.has(abs)) return true;
     if (this.isIgnored(abs)) return false;
+    if (this.#outputs.size > 0 && this.#isOutput(abs)) return false;
     // An SQLite database in a --watch directory (`--watch .`): the app writes it, and its -wal, -shm
     // and -journal files, as it serves, so each request that writes would reload.
     if (isDatabaseFile(abs)) return false;
@@ -568,6 +589,16 @@ export class DevWatcher {
       if (this.#globs.some(matches)) return true;
     }
     return false;
+  }
+
+  /** Whether `abs` is one of the files {@link DevWatcherOptions.ownOutput} names (by device and inode). */
+  #isOutput(abs: string): boolean {
+    try {
+      const st = statSync(abs);
+      return this.#outputs.has(`${st.dev}:${st.ino}`);
+    } catch {
+      return false;
+    }
   }
 
   #event(abs: string): void {
