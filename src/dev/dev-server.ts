@@ -100,8 +100,8 @@ export async function startDevServer(
     reloadsItself: inPlace,
     // A file --ignore excludes is never reloaded for, also when found changed by comparing with the disk.
     watches: (file) => watcher?.watches(file) ?? false,
-    // A file the app keeps writing as it loads or serves: no more reloads for it (the reloader warns).
-    onLoop: inPlace ? (files) => watcher?.mute(files) : undefined,
+    // A file the app keeps writing as it loads: no more reloads for its writes (the reloader warns).
+    guardLoops: inPlace,
     onReloaded: ({ id }) => hub?.reload(id),
     // In place, every save adds a generation to this process: say so if they pile up.
     heapGrowth: inPlace ? new HeapGrowth() : undefined,

@@ -64,12 +64,13 @@ export interface ReloaderOptions {
    */
   watches?: (file: string) => boolean;
   /**
-   * Called with files the app keeps writing itself (a reload loop, see
-   * reload-loop.ts; the terminal has a warning) to take them out of
-   * watching: from then on {@link ReloaderOptions.watches} should say false
-   * for them. Without it, no loop is looked for.
+   * Look for a reload loop (see reload-loop.ts): a file each of the last
+   * loads changed while it ran. Such a file, with a warning, no longer
+   * reloads for what the loads write to it; a change to it made between
+   * loads (a save: the file was the user's, saved while the app loaded)
+   * reloads as before and ends that. Default false.
    */
-  onLoop?: (files: string[]) => void;
+  guardLoops?: boolean;
   /** Called after each successful (re)load with the new version id. */
   onReloaded?: (info: { id: string; ms: number; changed: string[] }) => void;
   /** Called after each failed (re)load. */
@@ -129,6 +130,8 @@ export class Reloader {
   #links = new Map<string, string>();
   #reloads = 0;
   readonly #loop = new ReloadLoopGuard();
+  /** Files found looping (see {@link ReloaderOptions.guardLoops}), with what they were as the last load that wrote them ended. */
+  #looping = new Map<string, string | undefined>();
 
   constructor(loader: AppLoader, options: ReloaderOptions) {
     this.#loader = loader;
@@ -243,14 +246,29 @@ export class Reloader {
       this.#options.logger.debug?.(`no content change in ${paths.map(display).join(", ")}; not reloading`);
       return Promise.resolve("skipped");
     }
-    // A file each of the last loads changed while it ran: the app writes it itself.
-    const onLoop = this.#options.onLoop;
-    const looping = onLoop ? this.#loop.check(changed) : [];
-    if (looping.length) {
-      (this.#options.logger.warn ?? this.#options.logger.info).call(this.#options.logger, loopWarning(looping, "reload"));
-      onLoop!(looping);
-      changed = changed.filter((p) => !looping.includes(p));
-      if (changed.length === 0) return Promise.resolve("skipped");
+    if (this.#options.guardLoops) {
+      // A file found looping: what a load wrote to it reloads nothing; anything else is a save, which reloads as before.
+      if (this.#looping.size > 0) {
+        const own = changed.filter((p) => this.#looping.has(p) && this.#looping.get(p) === fingerprint(p));
+        for (const p of changed) {
+          if (!this.#looping.has(p) || own.includes(p)) continue;
+          this.#looping.delete(p);
+          this.#options.logger.info(`${display(p)} changed between loads (a save, not the app's own write): reloading for it again`);
+        }
+        changed = changed.filter((p) => !own.includes(p));
+        if (changed.length === 0) {
+          this.#options.logger.debug?.(`${summarize(own)}: written by the app as it loaded; not reloading`);
+          return Promise.resolve("skipped");
+        }
+      }
+      // A file each of the last loads changed while it ran: the app writes it itself.
+      const looping = this.#loop.check(changed);
+      if (looping.length) {
+        (this.#options.logger.warn ?? this.#options.logger.info).call(this.#options.logger, loopWarning(looping, "reload"));
+        for (const p of looping) this.#looping.set(p, fingerprint(p));
+        changed = changed.filter((p) => !looping.includes(p));
+        if (changed.length === 0) return Promise.resolve("skipped");
+      }
     }
     const run = this.#reload(changed).catch((error: unknown) => {
       this.#options.logger.error(`reload failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -412,7 +430,11 @@ export class Reloader {
     }
     this.#fingerprints = fp;
     // Files written while the app loaded (by the app at import, most likely): see reload-loop.ts.
-    if (this.#options.onLoop) this.#loop.loaded(writtenDuringLoad(result.files, (f) => fp.get(f), since));
+    if (this.#options.guardLoops) {
+      const written = writtenDuringLoad(result.files, (f) => fp.get(f), since);
+      this.#loop.loaded(written);
+      for (const f of written) if (this.#looping.has(f)) this.#looping.set(f, fingerprint(f));
+    }
     for (const f of result.files) if (isImportLink(f) && !this.#links.has(f)) this.#links.set(f, linkPrint(f));
     this.#options.onGraph?.(result.files, fp);
     const late = result.files.filter((f) => !before.has(f) && this.#watches(f) && fingerprint(f) !== fp.get(f));
