@@ -76,6 +76,29 @@ g.tickData = { gen, disposed: data.disposed ?? 0 }; // v${v}
     expect(await settled(want)).toEqual(want);
   }, 40_000);
 
+  test("a side-effect module that says 'module', 'exports' or 'require' only in strings, comments or property names gets import.meta.hot: its timer does not pile up", async () => {
+    // Before, any such word in the text (a log line "tick module loaded") made tsgi-dev leave the file to
+    // Bun as CommonJS: import.meta.hot was undefined there, dispose() never ran, one more timer per save.
+    const tick = (v: number) => `const g = globalThis as any;
+g.timers = (g.timers ?? 0) + 1;
+const id = setInterval(() => {}, 1000);
+import.meta.hot?.dispose(() => { clearInterval(id); g.timers--; });
+const o = { module: "m", exports: "e" }; // which module exports what, require nothing
+console.log(\`tick module loaded (\${o.module}, exports \${o.exports}, no require) v${v}\`);
+`;
+    const app = tempApp({
+      "tick.ts": tick(0),
+      "app.ts": appWith(`import "./tick.ts";\nconst g = globalThis as any;`, `String(g.timers)`),
+    });
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("1");
+    for (let v = 1; v <= 3; v++) {
+      app.write("tick.ts", tick(v));
+      await until(() => reloads(dev) === v, 5000);
+    }
+    expect((await get(url)).text).toBe("1");
+  }, 30_000);
+
   test("a server the app starts at import on a port of its own, stopped in dispose(): every reload loads (before: 'Is port N in use?')", async () => {
     const side = freePort();
     const source = (v: string) =>

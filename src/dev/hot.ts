@@ -73,6 +73,30 @@ export function injectHot(source: string, file: string, loader: "ts" | "tsx" | "
   if (!source.includes("import.meta.hot")) return source;
   const matches = [...source.matchAll(CANDIDATE)];
   if (matches.length === 0) return source;
+  const code = codeMatches(source, matches, loader);
+  if (code === null || code.size === 0) return source;
+  let at = 0;
+  let out = "";
+  matches.forEach((m, i) => {
+    if (!code.has(i)) return;
+    out += source.slice(at, m.index) + HOT_CALL;
+    at = m.index + m[0].length;
+  });
+  out += source.slice(at);
+  const name = HOT_CALL.slice(0, -2);
+  // A function declaration is hoisted: the calls above reach it wherever they are. Its property keeps the context.
+  return `${out}\nfunction ${name}(){return ${name}.h??=globalThis[Symbol.for(${JSON.stringify(HOT_GLOBAL.description)})]?.(${JSON.stringify(file)})}\n`;
+}
+
+/**
+ * Which of `matches` (of an expression or identifier in `source`) are code,
+ * by index: each is put in place of a probe identifier, and Bun's
+ * transpiler (whose `define` replaces identifiers in code only, not in a
+ * string, a comment, a template's text, JSX text, a property name or a
+ * type) tells which it replaced. `null` when the transpiler cannot read
+ * the source (a syntax error).
+ */
+function codeMatches(source: string, matches: readonly RegExpExecArray[], loader: "ts" | "tsx" | "js" | "jsx"): Set<number> | null {
   let probe = "";
   let at = 0;
   matches.forEach((m, i) => {
@@ -84,20 +108,28 @@ export function injectHot(source: string, file: string, loader: "ts" | "tsx" | "
   try {
     for (const m of probeTranspiler(loader, matches.length).transformSync(probe).matchAll(PROBE_CODE_RE)) code.add(Number(m[1]));
   } catch {
-    return source;
+    return null;
   }
-  if (code.size === 0) return source;
-  let out = "";
-  at = 0;
-  matches.forEach((m, i) => {
-    if (!code.has(i)) return;
-    out += source.slice(at, m.index) + HOT_CALL;
-    at = m.index + m[0].length;
-  });
-  out += source.slice(at);
-  const name = HOT_CALL.slice(0, -2);
-  // A function declaration is hoisted: the calls above reach it wherever they are. Its property keeps the context.
-  return `${out}\nfunction ${name}(){return ${name}.h??=globalThis[Symbol.for(${JSON.stringify(HOT_GLOBAL.description)})]?.(${JSON.stringify(file)})}\n`;
+  return code;
+}
+
+/** Each text occurrence of a CommonJS name; {@link namesCommonJs} asks which are code. */
+const COMMONJS_NAME = /(?<![\w$])(?:module|exports|require)(?![\w$])/g;
+
+/**
+ * Whether `source` names `module`, `exports` or `require` in its code (not
+ * in a string, a comment, a template's text, a property name or a type:
+ * `console.log("tick module loaded")` names none): a module with no
+ * `import` or `export` that does is CommonJS, and is left to Bun (see
+ * `versioning.ts`). True also when the transpiler cannot read `source`.
+ * @param source the module's text.
+ * @param loader how Bun reads it.
+ */
+export function namesCommonJs(source: string, loader: "ts" | "tsx" | "js" | "jsx"): boolean {
+  const matches = [...source.matchAll(COMMONJS_NAME)];
+  if (matches.length === 0) return false;
+  const code = codeMatches(source, matches, loader);
+  return code === null || code.size > 0;
 }
 
 /** `text` with {@link HOT_CALL} written back as `import.meta.hot` (error messages quote the expression). */

@@ -52,7 +52,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, extname, join } from "node:path";
 import { fingerprint, fingerprintBytes } from "./fingerprint.ts";
-import { injectHot, unhot } from "./hot.ts";
+import { injectHot, namesCommonJs, unhot } from "./hot.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 
 /** JavaScript and TypeScript module files, by extension. */
@@ -278,7 +278,7 @@ function isCommonJs(file: string): boolean {
     if (hasModuleOnlySyntax(js)) return false;
     // A module run for its effects (`import "./tick.ts"`: a timer, a server) that uses import.meta.hot to undo them,
     // and no CommonJS name: read by the plugin (an ES module, as with an `export {}`), so that it gets import.meta.hot.
-    return /\b(?:module|exports|require)\b/.test(js) || injectHot(source, file, LOADERS[ext]!) === source;
+    return namesCommonJs(source, LOADERS[ext]!) || injectHot(source, file, LOADERS[ext]!) === source;
   } catch {
     return false;
   }
