@@ -369,6 +369,56 @@ export default (environ: any, startResponse: any) => {
     }
   });
 
+  test("files a runtime plugin loads that requests import lazily (a docs site's .md pages) are not run through the plugin again at each reload: only one whose import failed is imported on its own before the load, and a fixed one then serves (before: every page once more per reload)", async () => {
+    const app = new TempApp({
+      "bunfig.toml": `preload = ["./md-plugin.ts"]\n`,
+      "md-plugin.ts": `import { plugin } from "bun";
+import { basename } from "node:path";
+plugin({
+  name: "md",
+  setup(build) {
+    build.onLoad({ filter: /\\.md$/ }, async (args) => {
+      console.log("md-plugin loads " + basename(args.path));
+      const text = (await Bun.file(args.path).text()).trim();
+      if (text.startsWith("THROW")) throw new Error("md-plugin cannot read " + text);
+      return { contents: "export default " + JSON.stringify("<article>" + text + "</article>") + ";", loader: "js" };
+    });
+  },
+});
+`,
+      "words.ts": `export const word = "w0";\n`,
+      "p1.md": "# one\n",
+      "p2.md": "# two\n",
+      "p3.md": "# three\n",
+      "p4.md": "THROW\n",
+      "app.ts": `import { word } from "./words.ts";
+export default async (environ: any, startResponse: any) => {
+  const page = (await import("./" + environ.PATH_INFO.slice(1) + ".md")).default;
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(page + "|" + word)];
+};
+`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    const loadsOf = (page: string) => dev.count(new RegExp(`md-plugin loads ${page}\\.md`));
+    for (const page of ["p1", "p2", "p3"]) expect((await get(`${url}${page}`)).text).toBe(`<article># ${{ p1: "one", p2: "two", p3: "three" }[page]}</article>|w0`);
+    expect((await get(`${url}p4`)).status).toBe(500);
+    for (let n = 1; n <= 3; n++) {
+      const mark = dev.output.length;
+      app.write("words.ts", `export const word = "w${n}";\n`);
+      await dev.waitFor(/reloaded in \d+ ms: words\.ts/, 5000, mark);
+      expect((await get(`${url}p1`)).text).toBe(`<article># one</article>|w${n}`);
+    }
+    // p1 once per generation that requested it; p2 and p3 once, by their requests; p4, failed, once more per reload to clear it.
+    expect([loadsOf("p1"), loadsOf("p2"), loadsOf("p3")]).toEqual([4, 1, 1]);
+    expect(loadsOf("p4")).toBeLessThanOrEqual(4);
+    app.write("p4.md", "# four\n");
+    app.write("words.ts", `export const word = "w9";\n`);
+    await until(async () => (await get(`${url}p4`)).text === "<article># four</article>|w9", 5000);
+    await dev.kill();
+  });
+
   test("a module a request imports by a computed specifier (no scan can see it) is watched from then on, across reloads", async () => {
     const app = new TempApp({
       "app.ts": `export default async (environ: any, startResponse: any) => {

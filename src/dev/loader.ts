@@ -22,7 +22,7 @@ import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
 import { resolverConfigs, scanGraph } from "./graph.ts";
 import { type DisposeProblem, HotModules } from "./hot.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
-import { generationOf, installVersioning, loadedFingerprint, pluginFiles, setGeneration, setServing, unversion, versioned } from "./versioning.ts";
+import { generationOf, installVersioning, loadedFingerprint, setGeneration, takePluginImports, setServing, unversion, versioned } from "./versioning.ts";
 
 /** Why a load failed. */
 export type LoadFailureKind =
@@ -87,6 +87,8 @@ export class AppLoader {
   #loads = 0;
   /** Whether the last load failed. */
   #failed = false;
+  /** Files a runtime plugin loads whose clearing import (see clearFailures) failed too: cleared again before the next load. */
+  #uncleared: string[] = [];
   /** The generation of the app that serves (the last good load), 0 before one. */
   #serving = 0;
   readonly #timeoutMs: number;
@@ -155,10 +157,12 @@ export class AppLoader {
     const { file, exportName } = this.spec;
     const graph = existsSync(file) ? scanGraph(file) : { files: [file], missing: [], links: [] };
     this.discover(); // what requests imported since the last look, before the cache forgets it
-    // Files a runtime plugin loads under their plain keys (see pluginFiles): one that failed is not in the cache.
-    const failed = [...pluginFiles()].filter((f) => this.#failed || !(f in require.cache));
+    // Files a runtime plugin loads under their plain keys, imported since the last load (see
+    // takePluginImports): one that failed is not in the cache. Only those: a file not imported since
+    // has no failure to clear, and each clearing import runs the plugin and the file once more.
+    const failed = [...new Set([...takePluginImports(), ...this.#uncleared])].filter((f) => this.#failed || !(f in require.cache));
     this.#evict();
-    await clearFailures(failed);
+    this.#uncleared = await clearFailures(failed);
     for (const f of this.#dynamic) if (!existsSync(f)) this.#dynamic.delete(f);
     // Missing import targets are watched too: creating one can fix the app. So are the
     // tsconfig.json files Bun resolves them with, and the symbolic links imports go through (a change
@@ -290,28 +294,34 @@ export class AppLoader {
 
 /**
  * Import each of `files` (user files a runtime plugin loads, kept under their
- * plain paths: see `pluginFiles`) once on its own, its cache entry deleted
- * before and after, errors ignored: Bun keeps a failed module (the plugin
- * threw, its output did not parse or link, or threw) under a plain key for
- * good, even deleted from `require.cache`, until it is imported again by
- * itself (Bun 1.4.5); after that the next load reads it afresh. Waits up to
- * 2 s for each.
+ * plain paths, whose last import failed: see `takePluginImports`) once on its
+ * own, its cache entry deleted before and after, errors ignored: Bun keeps a
+ * failed module (the plugin threw, its output did not parse or link, or
+ * threw) under a plain key for good, even deleted from `require.cache`,
+ * until it is imported again by itself (Bun 1.4.5); after that the next load
+ * reads it afresh. Waits up to 2 s for each.
+ * @returns the files whose import failed again (or did not settle in 2 s):
+ *   still failed, to be cleared again before the next load.
  */
-async function clearFailures(files: string[]): Promise<void> {
+async function clearFailures(files: string[]): Promise<string[]> {
   const cache = require.cache as Record<string, unknown>;
+  const still: string[] = [];
   for (const file of files) {
     delete cache[file];
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       // (A top-level await that never settles is the load's to report: wait a little only.)
-      await Promise.race([import(file), new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+      const settled = await Promise.race([import(file).then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, 2000, false)))]);
+      if (!settled) still.push(file);
     } catch {
       // What the load that follows reports, if it still fails.
+      still.push(file);
     } finally {
       clearTimeout(timer);
     }
     delete cache[file];
   }
+  return still;
 }
 
 /**

@@ -45,7 +45,7 @@
  * extension such a plugin loads (see {@link pluginLoads}) keeps its plain
  * path as its key, and the plugin sees it as under `bun`; the loader
  * re-imports such a file once before a load to clear a failure Bun would
- * otherwise keep under the plain key (see {@link pluginFiles}).
+ * otherwise keep under the plain key (see {@link takePluginImports}).
  * @module
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -70,20 +70,30 @@ const LOADERS: Record<string, "ts" | "tsx" | "js" | "jsx"> = {
   ".jsx": "jsx",
 };
 
-/** The user files given their plain path as key because a runtime plugin loads them (see {@link pluginLoads}). */
-const pluginLoaded = new Set<string>();
+/**
+ * The user files given their plain path as key because a runtime plugin
+ * loads them (see {@link pluginLoads}) that were imported since
+ * {@link takePluginImports} last took them.
+ */
+const pluginImported = new Set<string>();
 
 /**
  * The user files that keep their plain path as module key because a runtime
  * plugin registered before tsgi-dev's (a `bunfig.toml` `preload`) loads
- * files of their extension (see {@link pluginLoads}): absolute paths, as
- * resolved. Under a plain key Bun keeps a failed load (the plugin threw, its
- * output did not parse, threw or failed to link) for good, even after
- * `delete require.cache[path]`, until the path is imported once more on its
- * own: the loader does that before each load (see `AppLoader.load`).
+ * files of their extension (see {@link pluginLoads}) and that were imported
+ * (by a load, or lazily by a request) since the last call: absolute paths,
+ * as resolved; the set is emptied. Under a plain key Bun keeps a failed load
+ * (the plugin threw, its output did not parse, threw or failed to link) for
+ * good, even after `delete require.cache[path]`, until the path is imported
+ * once more on its own: the loader does that before each load for those of
+ * them that failed (see `AppLoader.load`). A file not imported since has no
+ * new failure to clear, so it is not imported again for nothing (an MDX
+ * site's every page, each compiled once more per reload).
  */
-export function pluginFiles(): ReadonlySet<string> {
-  return pluginLoaded;
+export function takePluginImports(): string[] {
+  const files = [...pluginImported];
+  pluginImported.clear();
+  return files;
 }
 
 /** Per extension (as written, with its dot), whether a runtime plugin registered before tsgi-dev's loads such files. */
@@ -343,7 +353,7 @@ export function installVersioning(own: (path: string) => boolean): void {
         // A file a runtime plugin before this one loads (an .md, .svelte, .vue): its plain path, which the plugin's filter sees as under bun.
         if (!attributed && !CODE_MODULE.test(stripQuery(resolved)) && pluginLoads(stripQuery(resolved))) {
           const file = stripQuery(resolved);
-          pluginLoaded.add(file);
+          pluginImported.add(file);
           if (loadedFingerprint(file, n) === undefined) recordRead(file, n, fingerprint(file));
           return undefined;
         }
