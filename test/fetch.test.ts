@@ -1489,6 +1489,37 @@ describe("request.signal when the client goes away while the handler computes (t
     }
   });
 
+  test("a streamed body stopped at its own Content-Length (all of it sent, or more than it) has its stream cancelled, so its cancel() frees what it holds, and request.signal is not aborted (before: cancel() never ran)", async () => {
+    const seen: string[] = [];
+    const handler = (request: Request) => {
+      const path = new URL(request.url).pathname;
+      request.signal.addEventListener("abort", () => seen.push(`${path} aborted`), { once: true });
+      let pulls = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (++pulls > 50) c.close();
+          else c.enqueue(enc.encode("hello"));
+        },
+        cancel: () => void seen.push(`${path} cancelled`),
+      });
+      return new Response(stream, { headers: { "content-length": path === "/exact" ? "10" : "7" } });
+    };
+    const s = startServer(fromFetchHandler(handler));
+    try {
+      for (const [path, body] of [["/exact", "hellohello"], ["/over", "hellohe"]] as const) {
+        const r = await fetch(`http://127.0.0.1:${s.port}${path}`);
+        expect(`${path} ${r.headers.get("content-length")} ${await r.text()}`).toBe(`${path} ${body.length} ${body}`);
+      }
+      const deadline = Date.now() + 2000;
+      while (seen.length < 2 && Date.now() < deadline) await Bun.sleep(20);
+      await Bun.sleep(50);
+      expect(seen.sort()).toEqual(["/exact cancelled", "/over cancelled"]);
+      expect(s.errors.join("")).toContain("more bytes than its Content-Length");
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
+
   test("requestSignal: off by default for a TSGI app (no tsgi.signal key: the accessor costs ~0.1 µs a request), on for one marked WANTS_SIGNAL (as fromFetchHandler's are) and when set", async () => {
     const keys = (environ: Environ) => String(Object.keys(environ).includes("tsgi.signal") && environ["tsgi.signal"] instanceof AbortSignal);
     const plain: Application = (environ, sr) => {

@@ -240,7 +240,8 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * computes its `Response` or its body streams; a server without that
  * extension gives no such sign), and when the body is closed before its
  * end (the client went away while it streamed; not when a streamed body
- * sent all of its own `Content-Length`). A handler that throws,
+ * sent all of its own `Content-Length`: the server stops it there and the
+ * stream is cancelled, as it is on an early close). A handler that throws,
  * rejects or returns something other than a `Response` is an application
  * error: the server answers 500 and logs it. A `Response` returned at once
  * (not a promise) with a body held in memory is answered at once: the
@@ -402,7 +403,10 @@ class Exchange {
       return [];
     }
     const reader = stream.getReader();
+    /** The client has all the body: the stream said done, or gave all of its Content-Length. */
     let finished = false;
+    /** The stream said done: nothing is left to cancel. */
+    let ended = false;
     // The Content-Length the stream goes out under (-1: none, chunked): once that many bytes are
     // out the server stops the body before the stream says it is done, its end and not an early close.
     const lengthField = dropLength ? null : response.headers.get("content-length");
@@ -413,7 +417,7 @@ class Exchange {
           async next(): Promise<IteratorResult<Uint8Array>> {
             const { done, value } = await reader.read();
             if (done) {
-              finished = true;
+              finished = ended = true;
               return { done: true, value: undefined };
             }
             const chunk = typeof value === "string" ? new TextEncoder().encode(value) : value;
@@ -423,10 +427,10 @@ class Exchange {
         };
       },
       close: () => {
-        if (!finished) {
-          this.abort();
-          reader.cancel().catch(() => {});
-        }
+        if (!finished) this.abort();
+        // Stopped at its Content-Length (or past it) before it said done, the stream is cancelled all the
+        // same: its cancel() frees what it holds (an upstream body, a cursor), as on an early close.
+        if (!ended) reader.cancel().catch(() => {});
       },
     } as Body;
   }
