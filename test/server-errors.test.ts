@@ -757,6 +757,40 @@ describe("limits", () => {
     }
   });
 
+  test.skipIf(!python3)("maxConnections: the idle connection closed for a new client gets a FIN, and a request its client had just sent (still in the kernel) is dropped by a lingering close, the keep-alive race a client retries after, not a reset (before: ECONNRESET)", async () => {
+    const app: Application = (environ, sr) => {
+      // Holds the event loop, so the next client's connection and a's request wait in the kernel together.
+      if (environ.PATH_INFO === "/block") for (const t = performance.now(); performance.now() - t < 600; );
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(`ok ${environ.PATH_INFO}`)];
+    };
+    const { port } = start(app, { maxConnections: 2 });
+    const script = `
+import socket, time
+def conn():
+    s = socket.create_connection(("127.0.0.1", ${port}), timeout=5)
+    return s
+def get(p): return ("GET %s HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" % p).encode()
+a = conn(); a.sendall(get("/a")); print("a1", a.recv(1000).endswith(b"ok /a"), flush=True)
+time.sleep(0.05)
+b = conn(); b.sendall(get("/block")); time.sleep(0.15)
+c = conn(); time.sleep(0.05)
+a.sendall(get("/again"))
+time.sleep(0.8)
+try:
+    print("a2", repr(a.recv(1000)), flush=True)
+except OSError as e:
+    print("a2 error:", type(e).__name__, flush=True)
+c.sendall(get("/c"))
+print("c", c.recv(1000).split(b"\\r\\n")[0].decode(), flush=True)
+`;
+    const proc = Bun.spawn([python3!, "-c", script], { stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(), 15_000);
+    const out = await new Response(proc.stdout).text();
+    clearTimeout(timer);
+    expect(out.trim().split("\n")).toEqual(["a1 True", "a2 b''", "c HTTP/1.1 200 OK"]);
+  }, 20_000);
+
   describe("lingering close (RFC 9112 §9.6)", () => {
     if (!python3) console.warn("skipping the lingering-close tests: python3 not found");
     /** A client that sends its whole upload before it reads (python-requests does): the status line it reads, or the error. */

@@ -1150,14 +1150,27 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   }
 
   /**
-   * Close an idle keep-alive connection (see {@link idleOrder}) at once to
-   * make room for a new one when the server is at `maxConnections`, as its
-   * keep-alive timeout would have a little later: a request of the client's
-   * already on its way is one it retries, as after that timeout.
+   * Close an idle keep-alive connection (see {@link idleOrder}) to make room
+   * for a new one when the server is at `maxConnections`, as its keep-alive
+   * timeout would have a little later: with a lingering close (`linger`;
+   * FIN, then reading and dropping until the client closes, see
+   * {@link shutdown}), so a request of the client's already on its way (in
+   * the kernel, not yet read) is dropped and the client reads the end of
+   * the connection, the keep-alive race it retries after, not a reset; or,
+   * without `linger`, by closing the descriptor at once (such a request then
+   * makes the kernel send a reset).
+   * @returns whether it was idle so, and is now closing ({@link evicted}).
    */
-  evict(): void {
-    if (this.idleOrder() >= 0) this.closeNow();
+  evict(linger: boolean): boolean {
+    if (this.idleOrder() < 0) return false;
+    this.evicted = linger;
+    if (linger) this.closeAfterFlush();
+    else this.closeNow();
+    return true;
   }
+
+  /** Closed by {@link evict} with a lingering close: while it lingers, the server does not count it against `maxConnections`. */
+  evicted = false;
 
   /** Whether a request is being answered. */
   get busy(): boolean {

@@ -128,7 +128,10 @@ export interface ServerOptions {
    * Most open client connections. At the limit, a new connection takes the
    * place of the keep-alive connection idle the longest (between requests,
    * its last response written), which is closed as its keep-alive timeout
-   * would close it (nginx reuses idle connections so); when none is idle,
+   * would close it (nginx reuses idle connections so): a lingering close,
+   * FIN first, so a request its client sent just then is dropped, not
+   * reset, and not counted while it lingers (up to 16 at a time, past
+   * which one is closed at once); when none is idle,
    * the new one is answered 503 and
    * closed before any request is read, logged in the access log as
    * `- (refused: maxConnections reached)`, with one warning in the error log

@@ -91,6 +91,12 @@ const MAX_REFUSED_HANDSHAKES = 64;
  * idle keep-alive ones to close for new clients (see `evictIdle`).
  */
 const MAX_IDLE_GATHERS = 16;
+/**
+ * Idle connections closed for new clients (see `evictIdle`) that may linger
+ * at once, not counted against `maxConnections` (descriptors beyond it):
+ * past that, one is closed at once instead, without lingering.
+ */
+const MAX_EVICTED_LINGERING = 16;
 /** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
 const REFUSED_HANDSHAKE_MS = 10_000;
 
@@ -239,7 +245,7 @@ export class TsgiServer implements Server, ServerCore {
       open: (socket: S) => {
         // A connection accepted while closing (it was already queued) is served, not refused:
         // its request gets Connection: close (zero-downtime reloads depend on it).
-        if (this.conns.size >= this.maxConnections && !this.evictIdle()) {
+        if (this.conns.size - this.evicting >= this.maxConnections && !this.evictIdle()) {
           // Over TLS nothing can be sent before the handshake: the 503 waits for it (below),
           // for a bounded number of sockets and a bounded time; past that they are closed unanswered.
           this.noteFull();
@@ -351,8 +357,13 @@ export class TsgiServer implements Server, ServerCore {
         const [order, conn] = this.idleQueue[this.idleQueueAt++]!;
         // Busy again (or idle again since, so no longer the longest idle), or closed, since it was gathered.
         if (conn.idleOrder() !== order) continue;
-        conn.evict();
-        return this.conns.size < this.maxConnections;
+        // Closed with a lingering close (a request of its client's on the way is dropped, not reset),
+        // not counted while it lingers: a bounded number at a time.
+        const linger = this.evicting < MAX_EVICTED_LINGERING;
+        // Counted first: its close may come at once (connectionClosed counts it out).
+        if (linger) this.evicting++;
+        if (!conn.evict(linger) && linger) this.evicting--;
+        return this.conns.size - this.evicting < this.maxConnections;
       }
       if (this.idleGathers >= MAX_IDLE_GATHERS) return false;
       this.idleGathers++;
@@ -366,6 +377,9 @@ export class TsgiServer implements Server, ServerCore {
       if (idle.length === 0) this.idleGathers = MAX_IDLE_GATHERS;
     }
   }
+
+  /** Connections {@link evictIdle} closed that still linger (not counted against `maxConnections`). */
+  private evicting = 0;
 
   /** Idle connections gathered by {@link evictIdle} with their {@link Connection.idleOrder}, longest idle first; released by the sweeper once the server is not full. */
   private idleQueue: Array<[number, Connection]> = [];
@@ -396,7 +410,7 @@ export class TsgiServer implements Server, ServerCore {
 
   private readonly sweep = (): void => {
     const now = (this.now = Date.now());
-    if (this.idleQueue.length > 0 && this.conns.size < this.maxConnections) {
+    if (this.idleQueue.length > 0 && this.conns.size - this.evicting < this.maxConnections) {
       this.idleQueue = [];
       this.idleQueueAt = 0;
     }
@@ -496,8 +510,8 @@ export class TsgiServer implements Server, ServerCore {
   }
 
   connectionClosed(connection: Connection): void {
-    this.conns.delete(connection);
-    if (this.full && this.conns.size < this.maxConnections) this.full = false;
+    if (this.conns.delete(connection) && connection.evicted && this.evicting > 0) this.evicting--;
+    if (this.full && this.conns.size - this.evicting < this.maxConnections) this.full = false;
     if (this.closing && this.conns.size === 0) this.finishClose();
   }
 
