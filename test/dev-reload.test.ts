@@ -5,7 +5,8 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { chmodSync, closeSync, openSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { chmodSync, closeSync, openSync, readdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { CLI, DevProcess, freePort, get, KeepAliveClient, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
@@ -367,6 +368,39 @@ export default (environ: any, startResponse: any) => {
       expect(dev.output).toContain("md-plugin preloaded");
       await dev.kill();
     }
+  });
+
+  test("the temporary directory of the probe that asks whether a runtime plugin loads .md files is removed a second after, so a tsgi-dev killed with SIGKILL leaves nothing in TMPDIR (before: one tsgi-dev-probe-* per such process)", async () => {
+    const app = new TempApp({
+      "bunfig.toml": `preload = ["./md-plugin.ts"]\n`,
+      "md-plugin.ts": `import { plugin } from "bun";
+plugin({
+  name: "md",
+  setup(build) {
+    build.onLoad({ filter: /\\.md$/ }, async (args) => ({ contents: "export default " + JSON.stringify("<p>" + (await Bun.file(args.path).text()).trim() + "</p>") + ";", loader: "js" }));
+  },
+});
+`,
+      "page.md": "hi\n",
+      "tmp/.keep": "",
+      "app.ts": `import page from "./page.md";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(page)];
+};
+`,
+    });
+    apps.push(app);
+    const tmp = join(app.dir, "tmp");
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir, env: { TMPDIR: tmp } });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("<p>hi</p>");
+    const probes = () => readdirSync(tmp).filter((f) => f.startsWith("tsgi-dev-probe-"));
+    expect(await until(async () => probes().length === 0, 3000)).toBe(true);
+    app.write("page.md", "ho\n");
+    await until(async () => (await get(url)).text === "<p>ho</p>", 5000);
+    await dev.kill("SIGKILL");
+    expect(probes()).toEqual([]);
   });
 
   test("files a runtime plugin loads that requests import lazily (a docs site's .md pages) are not run through the plugin again at each reload: only one whose import failed is imported on its own before the load, and a fixed one then serves (before: every page once more per reload)", async () => {

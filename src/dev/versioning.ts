@@ -98,9 +98,27 @@ export function takePluginImports(): string[] {
 
 /** Per extension (as written, with its dot), whether a runtime plugin registered before tsgi-dev's loads such files. */
 const pluginExtensions = new Map<string, boolean>();
-/** The directory of the empty files {@link pluginLoads} imports to ask; made at the first question, removed at exit. */
+/**
+ * The directory of the empty files {@link pluginLoads} imports to ask: made
+ * for a question, removed {@link PROBE_DIR_KEEP_MS} after the last (an
+ * asynchronous plugin may still read its probe), or at exit if sooner, so a
+ * process killed later (SIGKILL, a crash) leaves nothing in the temporary
+ * directory.
+ */
 let probeDir: string | undefined;
 let probes = 0;
+let probeDirTimer: ReturnType<typeof setTimeout> | undefined;
+/** How long the probe directory stays after a question (ms). */
+const PROBE_DIR_KEEP_MS = 1000;
+
+/** Remove the probe directory now, if there is one. */
+function removeProbeDir(): void {
+  clearTimeout(probeDirTimer);
+  probeDirTimer = undefined;
+  const dir = probeDir;
+  probeDir = undefined;
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+}
 /** Set by the versioning plugin's `onLoad` when it is asked to load a probe file: no plugin before it took it. */
 let probeReached = false;
 
@@ -108,8 +126,8 @@ let probeReached = false;
  * Whether a runtime plugin registered before tsgi-dev's own (a `bunfig.toml`
  * `preload`: Bun runs plugins in the order they were registered) has an
  * `onLoad` whose filter takes a file named like `file`, told by its
- * extension: an empty file with that extension, in a temporary directory,
- * is required once, and either a plugin before tsgi-dev's loads it (or
+ * extension: an empty file with that extension, in a temporary directory
+ * (removed a second later), is required once, and either a plugin before tsgi-dev's loads it (or
  * throws for it, or is asynchronous: `require()` then fails) or tsgi-dev's
  * own `onLoad` is reached and answers `export {}`. Asked once per extension
  * (as written, case kept) and process; a JavaScript or TypeScript file is
@@ -128,9 +146,12 @@ export function pluginLoads(file: string): boolean {
   plain = true;
   try {
     if (probeDir === undefined) {
-      const dir = (probeDir = mkdtempSync(join(tmpdir(), "tsgi-dev-probe-")));
-      process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+      probeDir = mkdtempSync(join(tmpdir(), "tsgi-dev-probe-"));
+      if (probes === 0) process.once("exit", removeProbeDir);
     }
+    clearTimeout(probeDirTimer);
+    probeDirTimer = setTimeout(removeProbeDir, PROBE_DIR_KEEP_MS);
+    probeDirTimer.unref?.();
     const probe = join(probeDir, `probe-${++probes}${ext}`);
     writeFileSync(probe, "");
     probeReached = false;
