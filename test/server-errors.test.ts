@@ -719,6 +719,8 @@ describe("limits", () => {
       clients.push(d);
       expect(await request(d, "/d")).toStartWith("HTTP/1.1 200 OK");
       expect(await until(() => a.closed)).toBe(true);
+      // Said once, so that a limit set too low is seen before clients get 503s (nginx: 'reusing connections').
+      expect(errors.join("")).toContain("Warning: maxConnections (3) reached: new connections take the place of the keep-alive connections idle the longest");
       expect(b.closed).toBe(false);
       expect(await request(b, "/b2")).toContain("ok /b2"); // b still serves, and is now idle for less long than d
       // A connection that sent nothing yet is about to send its first request: it is not closed for another.
@@ -746,7 +748,8 @@ describe("limits", () => {
       expect(await until(() => h.closed)).toBe(true);
       expect(h.data).toStartWith("HTTP/1.1 503 ");
       expect(busy.closed || fresh.closed || g.closed).toBe(false);
-      expect(errors.join("")).toContain("maxConnections (3) reached");
+      expect(errors.join("")).toContain("maxConnections (3) reached: new connections are answered 503");
+      expect(errors.join("").match(/take the place of/g)).toHaveLength(1);
       release();
       expect(await until(() => busy.data.includes("ok /slow") && g.data.includes("ok /slow"))).toBe(true);
       fresh.sock.write(get("/fresh"));

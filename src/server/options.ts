@@ -131,8 +131,8 @@ export interface ServerOptions {
    * would close it (nginx reuses idle connections so): a lingering close,
    * FIN first, so a request its client sent just then is dropped, not
    * reset, and not counted while it lingers (up to 16 at a time, past
-   * which one is closed at once); when none is idle,
-   * the new one is answered 503 and
+   * which one is closed at once), with one warning in the error log each
+   * time the limit is reached; when none is idle, the new one is answered 503 and
    * closed before any request is read, logged in the access log as
    * `- (refused: maxConnections reached)`, with one warning in the error log
    * each time the limit is reached (eventlet `max_size`, cheroot `max`, which

@@ -326,6 +326,23 @@ export class TsgiServer implements Server, ServerCore {
     this.maxConnections = fits;
   }
 
+  /** An idle connection was closed for a new one since `maxConnections` was last left: the warning is written once per such spell. */
+  private reusing = false;
+
+  /**
+   * A new connection took an idle one's place (see {@link evictIdle}): once
+   * per spell at the limit, a warning, as nginx's 'worker_connections are
+   * not enough, reusing connections', so that a limit set too low is seen
+   * before clients get 503s.
+   */
+  private noteReusing(): void {
+    if (this.reusing) return;
+    this.reusing = true;
+    this.errorWriter?.(
+      `Warning: maxConnections (${this.maxConnections}) reached: new connections take the place of the keep-alive connections idle the longest (or are answered 503 when none is idle) until some close`,
+    );
+  }
+
   private noteFull(): void {
     if (this.full) return;
     this.full = true;
@@ -363,6 +380,7 @@ export class TsgiServer implements Server, ServerCore {
         // Counted first: its close may come at once (connectionClosed counts it out).
         if (linger) this.evicting++;
         if (!conn.evict(linger) && linger) this.evicting--;
+        this.noteReusing();
         return this.conns.size - this.evicting < this.maxConnections;
       }
       if (this.idleGathers >= MAX_IDLE_GATHERS) return false;
@@ -511,7 +529,7 @@ export class TsgiServer implements Server, ServerCore {
 
   connectionClosed(connection: Connection): void {
     if (this.conns.delete(connection) && connection.evicted && this.evicting > 0) this.evicting--;
-    if (this.full && this.conns.size - this.evicting < this.maxConnections) this.full = false;
+    if ((this.full || this.reusing) && this.conns.size - this.evicting < this.maxConnections) this.full = this.reusing = false;
     if (this.closing && this.conns.size === 0) this.finishClose();
   }
 
