@@ -132,39 +132,41 @@ export type Application = (
  */
 export interface InputStream extends AsyncIterable<Uint8Array> {
   /**
-   * Read up to `size` bytes (default: all that remain). Resolves to fewer
-   * bytes only at the end of the body; to an empty array at the end.
-   * @throws RangeError when `size` is negative or not an integer.
+   * Read up to `size` bytes (left out, `undefined` or `null`: all that
+   * remain, as Python's `read(None)`). Resolves to fewer bytes only at the
+   * end of the body; to an empty array at the end.
+   * @throws RangeError when `size` is given (not `undefined` or `null`) and
+   *   is not a non-negative integer (`-1`, `1.5`, `"1"`).
    * @throws Error when the body cannot be read: the client disconnected, the
    *   server gave up on the request, or (from the tsgi server, an `HttpError`)
    *   the body timed out (408), was malformed (400) or too large (413). Bytes
    *   received before are still read; the first read that needs more
    *   rejects, and every read after it rejects with the same error.
    */
-  read(size?: number): Promise<Uint8Array>;
+  read(size?: number | null): Promise<Uint8Array>;
   /**
-   * Read one line, up to and including `\n`, or at most `size` bytes.
-   * Resolves to an empty array at the end of the body.
+   * Read one line, up to and including `\n`, or at most `size` bytes
+   * (`undefined` or `null`: no limit). Resolves to an empty array at the end of the body.
    * @throws as {@link InputStream.read}.
    */
-  readline(size?: number): Promise<Uint8Array>;
+  readline(size?: number | null): Promise<Uint8Array>;
   /**
    * Read lines until the end of the body, or until the lines read total
-   * `hint` bytes or more (`hint` absent or <= 0: no limit).
+   * `hint` bytes or more (`hint` absent, `null` or <= 0: no limit).
    * @throws Error as {@link InputStream.read}.
    */
-  readlines(hint?: number): Promise<Uint8Array[]>;
+  readlines(hint?: number | null): Promise<Uint8Array[]>;
   /** Iterate the body line by line (each line includes its `\n`). */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
   /**
    * Server extension (Python `io`'s `read1()`; the tsgi server has it): read
-   * up to `size` bytes (default: all that have arrived) as soon as any have,
+   * up to `size` bytes (`undefined` or `null`: all that have arrived) as soon as any have,
    * so a body the client sends in small pieces is read as it comes, where
    * `read(size)` waits for `size` bytes. Resolves to an empty array only at
    * the end of the body (or for `size` 0).
    * @throws as {@link InputStream.read}.
    */
-  read1?(size?: number): Promise<Uint8Array>;
+  read1?(size?: number | null): Promise<Uint8Array>;
   /**
    * eventlet extension: headers to send with the `100 Continue` interim
    * response(s). Call before the first read. Framing and hop-by-hop fields

@@ -194,6 +194,22 @@ describe("middleware written from spec.md on tsgi's server", () => {
     expect(await res.text()).toBe("9 11 0");
     expect(s.errors.join("")).toBe("");
   });
+  test("read(null), readline(null) and readlines(null) mean no size (spec.md), behind validator() on both servers and through limitInput", async () => {
+    const nulls: Application = async (environ, startResponse) => {
+      const input = environ["tsgi.input"];
+      let parts: Uint8Array[];
+      if (environ.PATH_INFO === "/read") parts = [await input.read(null)];
+      else parts = [await input.readline(null), ...(await input.readlines(null)), await input.read(null)];
+      startResponse("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(parts.map((p) => p.length).join(" "))];
+    };
+    const servers = [third(nulls), startServer(check(nulls)), startServer(check(limitInput(check(nulls), 1000)))];
+    for (const s of servers) {
+      expect(await fetch(`${s.url}/read`, { method: "POST", body: big }).then((r) => r.text())).toBe(String(big.length));
+      expect(await fetch(`${s.url}/lines`, { method: "POST", body: "a\nbb\nccc" }).then((r) => r.text())).toBe("2 3 3 0");
+      expect(s.errors.join("")).toBe("");
+    }
+  });
   for (const [name, app] of [["array", hello], ["stream", stream], ["write()", writer], ["excInfo", excInfo]] as const) {
     test(`gzipBody and timing around ${name}`, async () => {
       const s = startServer(check(timing(check(gzipBody(check(app))))));

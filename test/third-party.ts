@@ -19,13 +19,13 @@
 import { constants, createGzip, type Gzip } from "node:zlib";
 
 /** `readlines(hint)` as spec.md "tsgi.input" has it, by `readline()` calls on `input`: lines until the end, or until `hint` bytes (when above 0). */
-async function readlinesVia(input: { readline(): Promise<Uint8Array> }, hint?: number): Promise<Uint8Array[]> {
+async function readlinesVia(input: { readline(): Promise<Uint8Array> }, hint?: number | null): Promise<Uint8Array[]> {
   const lines: Uint8Array[] = [];
   let total = 0;
   for (let line = await input.readline(); line.length > 0; line = await input.readline()) {
     lines.push(line);
     total += line.length;
-    if (hint !== undefined && hint > 0 && total >= hint) break;
+    if (hint != null && hint > 0 && total >= hint) break;
   }
   return lines;
 }
@@ -42,10 +42,11 @@ function decodePath(path: string): string {
   return path.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
-function checkSize(size: number | undefined): void {
-  if (size !== undefined && (!Number.isInteger(size) || size < 0)) {
-    throw new RangeError(`size must be a non-negative integer, got ${size}`);
-  }
+/** A read size as spec.md has it: `undefined` for none given (left out, `undefined` or `null`), else a non-negative integer (a RangeError otherwise). */
+function checkSize(size: number | null | undefined): number | undefined {
+  if (size === undefined || size === null) return undefined;
+  if (!Number.isInteger(size) || size < 0) throw new RangeError(`size must be a non-negative integer, got ${size}`);
+  return size;
 }
 
 /** tsgi.input over a ReadableStream<Uint8Array> (the request's body), terminated at its end. */
@@ -83,14 +84,14 @@ export class StreamBodyInput implements InputStream {
     this.buf = this.buf.subarray(n);
     return out;
   }
-  async read(size?: number): Promise<Uint8Array> {
-    checkSize(size);
+  async read(given?: number | null): Promise<Uint8Array> {
+    const size = checkSize(given);
     if (this.failed !== undefined) throw this.failed;
     while ((size === undefined || this.buf.length < size) && (await this.fill()));
     return this.take(size === undefined ? this.buf.length : Math.min(size, this.buf.length));
   }
-  async readline(size?: number): Promise<Uint8Array> {
-    checkSize(size);
+  async readline(given?: number | null): Promise<Uint8Array> {
+    const size = checkSize(given);
     if (this.failed !== undefined) throw this.failed;
     for (;;) {
       const nl = this.buf.indexOf(10);
@@ -99,7 +100,7 @@ export class StreamBodyInput implements InputStream {
       if (!(await this.fill())) return this.take(this.buf.length);
     }
   }
-  readlines(hint?: number): Promise<Uint8Array[]> {
+  readlines(hint?: number | null): Promise<Uint8Array[]> {
     return readlinesVia(this, hint);
   }
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
@@ -314,14 +315,14 @@ export function limitInput(app: Application, max: number): Application {
     };
     const replacement: InputStream = {
       read: async (size) => {
-        checkSize(size);
+        const n = checkSize(size);
         if (left === 0) return new Uint8Array(0);
-        return cut(await inner.read(size === undefined ? left : Math.min(size, left)));
+        return cut(await inner.read(n === undefined ? left : Math.min(n, left)));
       },
       readline: async (size) => {
-        checkSize(size);
+        const n = checkSize(size);
         if (left === 0) return new Uint8Array(0);
-        return cut(await inner.readline(size === undefined ? left : Math.min(size, left)));
+        return cut(await inner.readline(n === undefined ? left : Math.min(n, left)));
       },
       readlines(hint) {
         return readlinesVia(this, hint);
@@ -334,9 +335,9 @@ export function limitInput(app: Application, max: number): Application {
     };
     if (inner.read1) {
       replacement.read1 = async (size) => {
-        checkSize(size);
+        const n = checkSize(size);
         if (left === 0) return new Uint8Array(0);
-        return cut(await inner.read1!(size === undefined ? left : Math.min(size, left)));
+        return cut(await inner.read1!(n === undefined ? left : Math.min(n, left)));
       };
     }
     // An absent 100-continue method stays absent rather than undefined.

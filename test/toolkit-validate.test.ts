@@ -830,9 +830,9 @@ function fakeInput(over: Partial<Record<keyof InputStream, unknown>>): InputStre
   const base = new BytesInput("abc\ndef\n");
   return Object.assign(
     {
-      read: (n?: number) => base.read(n),
-      readline: (n?: number) => base.readline(n),
-      readlines: (h?: number) => base.readlines(h),
+      read: (n?: number | null) => base.read(n),
+      readline: (n?: number | null) => base.readline(n),
+      readlines: (h?: number | null) => base.readlines(h),
       [Symbol.asyncIterator]: () => base[Symbol.asyncIterator](),
     },
     over,
@@ -895,8 +895,20 @@ describe("tsgi.input rules", () => {
       await expectRule(rule, () => reading(async (i) => i.setHundredContinueResponseHeaders!([pair]), input));
     }
   });
+  test("null is no size, as undefined (spec.md; Python's read(None)): read, read1, readline and readlines pass it on", async () => {
+    const input = new BytesInput("abc\ndef\nghi\n");
+    await reading(async (i) => {
+      expect(dec.decode(await i.readline(null))).toBe("abc\n");
+      expect(dec.decode(await i.read1!(null))).toBe("def\nghi\n");
+    }, input);
+    await reading(async (i) => {
+      expect((await i.readlines(null)).map((l) => dec.decode(l))).toEqual(["abc\n", "def\n"]);
+      expect(dec.decode(await i.read(null))).toBe("");
+    }, fakeInput({}));
+    await reading(async (i) => expect(dec.decode(await i.read(null))).toBe("abc\ndef\n"), fakeInput({}));
+  });
   test("input-read-size", async () => {
-    for (const args of [[-1], [1.5], ["1"], [null], [1, 2]]) {
+    for (const args of [[-1], [1.5], ["1"], [1, 2]]) {
       await expectRule("input-read-size", () => reading((i) => (i.read as (...a: unknown[]) => Promise<unknown>)(...args)));
     }
   });

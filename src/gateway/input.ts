@@ -332,7 +332,7 @@ export class RequestInput implements InputStream {
     return -1;
   }
 
-  async read(size?: number): Promise<Uint8Array> {
+  async read(size?: number | null): Promise<Uint8Array> {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
     }
@@ -352,14 +352,14 @@ export class RequestInput implements InputStream {
   }
 
   /**
-   * Read up to `size` bytes (default: all that are buffered) as soon as any
+   * Read up to `size` bytes (default, or `null`: all that are buffered) as soon as any
    * are there: waits only while none is, so a body sent in small pieces
    * reaches the reader piece by piece (Python `io`'s `read1()`). An empty
    * array only at the end of the body (or for `size` 0).
    * @throws RangeError when `size` is negative or not an integer.
    * @throws Error as {@link read}.
    */
-  async read1(size?: number): Promise<Uint8Array> {
+  async read1(size?: number | null): Promise<Uint8Array> {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read1(size): size must be a non-negative integer, got ${String(size)}`);
     }
@@ -372,7 +372,7 @@ export class RequestInput implements InputStream {
     return this.take(size === undefined || size === null ? this.buffered : Math.min(size, this.buffered));
   }
 
-  async readline(size?: number): Promise<Uint8Array> {
+  async readline(size?: number | null): Promise<Uint8Array> {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
     }
@@ -391,7 +391,7 @@ export class RequestInput implements InputStream {
     }
   }
 
-  async readlines(hint?: number): Promise<Uint8Array[]> {
+  async readlines(hint?: number | null): Promise<Uint8Array[]> {
     const lines: Uint8Array[] = [];
     let total = 0;
     for (;;) {
@@ -399,7 +399,7 @@ export class RequestInput implements InputStream {
       if (line.length === 0) return lines;
       lines.push(line);
       total += line.length;
-      if (hint !== undefined && hint > 0 && total >= hint) return lines;
+      if (hint != null && hint > 0 && total >= hint) return lines;
     }
   }
 

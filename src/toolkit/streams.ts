@@ -97,10 +97,10 @@ export class BytesInput implements InputStream {
   }
 
   /**
-   * Read up to `size` bytes (default: all that remain); an empty array at the end.
+   * Read up to `size` bytes (default, or `undefined` or `null`: all that remain); an empty array at the end.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async read(size?: number): Promise<Uint8Array> {
+  async read(size?: number | null): Promise<Uint8Array> {
     return this.readSync(size);
   }
 
@@ -110,13 +110,13 @@ export class BytesInput implements InputStream {
    * all in memory, so this is {@link read}.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async read1(size?: number): Promise<Uint8Array> {
+  async read1(size?: number | null): Promise<Uint8Array> {
     checkReadSize(size, "read1");
     return this.readSync(size);
   }
 
   /** Synchronous {@link read}, for callers that know the body is in memory. */
-  readSync(size?: number): Uint8Array {
+  readSync(size?: number | null): Uint8Array {
     const n = checkReadSize(size, "read");
     const end = n === undefined ? this.data.length : Math.min(this.data.length, this.position + n);
     const out = this.data.slice(this.position, end);
@@ -128,7 +128,7 @@ export class BytesInput implements InputStream {
    * Read one line including its `\n`, or at most `size` bytes; an empty array at the end.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async readline(size?: number): Promise<Uint8Array> {
+  async readline(size?: number | null): Promise<Uint8Array> {
     const n = checkReadSize(size, "readline");
     const limit = n === undefined ? this.data.length : Math.min(this.data.length, this.position + n);
     let end = this.data.indexOf(NL, this.position);
@@ -142,7 +142,7 @@ export class BytesInput implements InputStream {
    * Read lines to the end, or stop once the lines read total `hint` bytes
    * or more (Python's `readlines(hint)`; `hint` <= 0 or absent: no limit).
    */
-  async readlines(hint?: number): Promise<Uint8Array[]> {
+  async readlines(hint?: number | null): Promise<Uint8Array[]> {
     return readlinesOf(this, hint);
   }
 
@@ -153,7 +153,7 @@ export class BytesInput implements InputStream {
 }
 
 /** `readlines(hint)` of any input, by its `readline()`. */
-async function readlinesOf(input: InputStream, hint?: number): Promise<Uint8Array[]> {
+async function readlinesOf(input: InputStream, hint?: number | null): Promise<Uint8Array[]> {
   const lines: Uint8Array[] = [];
   let total = 0;
   const limit = hint === undefined || hint === null || hint <= 0 ? Infinity : hint;
@@ -295,11 +295,11 @@ export class StreamInput implements InputStream {
   }
 
   /**
-   * Read up to `size` bytes (default: all that remain up to the limit); an
+   * Read up to `size` bytes (default, or `null`: all that remain up to the limit); an
    * empty array at the end.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async read(size?: number): Promise<Uint8Array> {
+  async read(size?: number | null): Promise<Uint8Array> {
     const n = checkReadSize(size, "read");
     if (this.failed) throw this.error;
     while ((n === undefined || this.buffered < n) && (await this.pull()));
@@ -315,7 +315,7 @@ export class StreamInput implements InputStream {
    * @throws RangeError when `size` is negative or not an integer.
    * @throws the source's error, as {@link read}.
    */
-  async read1(size?: number): Promise<Uint8Array> {
+  async read1(size?: number | null): Promise<Uint8Array> {
     const n = checkReadSize(size, "read1");
     if (this.failed) throw this.error;
     if (n === 0) return new Uint8Array(0);
@@ -327,7 +327,7 @@ export class StreamInput implements InputStream {
    * Read one line including its `\n`, or at most `size` bytes; an empty array at the end.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async readline(size?: number): Promise<Uint8Array> {
+  async readline(size?: number | null): Promise<Uint8Array> {
     const n = checkReadSize(size, "readline");
     if (this.failed) throw this.error;
     for (;;) {
@@ -347,7 +347,7 @@ export class StreamInput implements InputStream {
   }
 
   /** As {@link BytesInput.readlines}. */
-  async readlines(hint?: number): Promise<Uint8Array[]> {
+  async readlines(hint?: number | null): Promise<Uint8Array[]> {
     return readlinesOf(this, hint);
   }
 

@@ -92,12 +92,12 @@ export const RULES = {
   "body-after-close": [SECTIONS.spec, "server", "the body is not iterated after close()"],
   "body-close-twice": [SECTIONS.spec, "server", "close() is called once"],
   "body-not-closed": [SECTIONS.spec, "server", "the server calls the body's close()"],
-  "input-read-size": [SECTIONS.streams, "application", "read(size): size is undefined or a non-negative integer"],
+  "input-read-size": [SECTIONS.streams, "application", "read(size): size is left out, undefined, null or a non-negative integer"],
   "input-read-result": [SECTIONS.streams, "server", "read() resolves to a Uint8Array of at most size bytes"],
   "input-after-eof": [SECTIONS.streams, "server", "reads after the end of the body return no bytes"],
-  "input-readline-size": [SECTIONS.streams, "application", "readline(size): size is undefined or a non-negative integer"],
+  "input-readline-size": [SECTIONS.streams, "application", "readline(size): size is left out, undefined, null or a non-negative integer"],
   "input-readline-result": [SECTIONS.streams, "server", "readline() resolves to one line (a Uint8Array, '\\n' only at its end) of at most size bytes"],
-  "input-readlines": [SECTIONS.streams, "both", "readlines(hint): hint is undefined or a number; resolves to an array of Uint8Array"],
+  "input-readlines": [SECTIONS.streams, "both", "readlines(hint): hint is left out, undefined, null or a number; resolves to an array of Uint8Array"],
   "input-iteration": [SECTIONS.streams, "server", "iterating tsgi.input yields Uint8Array lines"],
   "input-close": [SECTIONS.streams, "application", "the application does not call tsgi.input.close()"],
   "errors-write": [SECTIONS.streams, "application", "tsgi.errors.write() is given a string"],
@@ -584,9 +584,9 @@ function wrapBody(original: Body, st: RequestState): Body {
 function wrapInput(input: InputStream): InputStream {
   let eof = false;
   const sizeArg = (rule: Rule, method: string, size: unknown): number | undefined => {
-    if (size === undefined) return undefined;
+    if (size === undefined || size === null) return undefined;
     if (typeof size !== "number" || !Number.isInteger(size) || size < 0) {
-      fail(rule, `tsgi.input.${method}(size): size must be undefined or a non-negative integer, got ${show(size)}`);
+      fail(rule, `tsgi.input.${method}(size): size must be undefined, null or a non-negative integer, got ${show(size)}`);
     }
     return size;
   };
@@ -597,14 +597,14 @@ function wrapInput(input: InputStream): InputStream {
     return v;
   };
   const wrapper: InputStream = {
-    async read(size?: number) {
+    async read(size?: number | null) {
       if (arguments.length > 1) fail("input-read-size", "tsgi.input.read() takes at most one argument");
       const n = sizeArg("input-read-size", "read", size);
       const v = result("input-read-result", "read", await input.read(...(arguments.length ? [size] : [])), n);
       if (n === undefined || (n > 0 && v.length === 0)) eof = true;
       return v;
     },
-    async readline(size?: number) {
+    async readline(size?: number | null) {
       if (arguments.length > 1) fail("input-readline-size", "tsgi.input.readline() takes at most one argument");
       const n = sizeArg("input-readline-size", "readline", size);
       const v = result("input-readline-result", "readline", await input.readline(...(arguments.length ? [size] : [])), n);
@@ -613,9 +613,9 @@ function wrapInput(input: InputStream): InputStream {
       if (n !== 0 && v.length === 0) eof = true;
       return v;
     },
-    async readlines(hint?: number) {
-      if (arguments.length > 1 || (hint !== undefined && typeof hint !== "number")) {
-        fail("input-readlines", `tsgi.input.readlines(hint): hint must be undefined or a number, got ${show(hint)}`);
+    async readlines(hint?: number | null) {
+      if (arguments.length > 1 || (hint !== undefined && hint !== null && typeof hint !== "number")) {
+        fail("input-readlines", `tsgi.input.readlines(hint): hint must be undefined, null or a number, got ${show(hint)}`);
       }
       const lines = await input.readlines(...(arguments.length ? [hint] : []));
       if (!Array.isArray(lines) || !lines.every((l) => l instanceof Uint8Array)) {
@@ -645,7 +645,7 @@ function wrapInput(input: InputStream): InputStream {
     wrapper.sendHundredContinueResponse = () => input.sendHundredContinueResponse!();
   }
   if (typeof input.read1 === "function") {
-    wrapper.read1 = async function (size?: number) {
+    wrapper.read1 = async function (size?: number | null) {
       if (arguments.length > 1) fail("input-read-size", "tsgi.input.read1() takes at most one argument");
       const n = sizeArg("input-read-size", "read1", size);
       const v = result("input-read-result", "read1", await input.read1!(...(arguments.length ? [size] : [])), n);

@@ -28,10 +28,10 @@ function processStdin(contentLength: string | undefined): InputStream {
   let real: StreamInput | null = null;
   const get = (): StreamInput => (real ??= new StreamInput(Bun.stdin.stream(), n));
   return {
-    read: (size?: number) => get().read(size),
-    read1: (size?: number) => get().read1(size),
-    readline: (size?: number) => get().readline(size),
-    readlines: (hint?: number) => get().readlines(hint),
+    read: (size?: number | null) => get().read(size),
+    read1: (size?: number | null) => get().read1(size),
+    readline: (size?: number | null) => get().readline(size),
+    readlines: (hint?: number | null) => get().readlines(hint),
     [Symbol.asyncIterator]: () => get()[Symbol.asyncIterator](),
   };
 }
