@@ -765,8 +765,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
 
   sendContinue(headers: ResponseHeaders): Promise<void> {
     // No interim responses once the final one started (or the server answered itself), nor to HTTP/1.0 clients
-    // or from a server that speaks HTTP/1.0 (RFC 9110 §15.2).
-    if (this.started || this.closed || this.ending || this.endAfterFlush || this.head?.version !== "HTTP/1.1" || this.core.http10Only) {
+    // (RFC 9110 §15.2). maxHttpVersion "HTTP/1.0" does not stop it: the rule is the client's version, an HTTP/1.1
+    // client waits for it (curl 1 s per upload), and gevent and eventlet send it as HTTP/1.1 whatever theirs.
+    if (this.started || this.closed || this.ending || this.endAfterFlush || this.head?.version !== "HTTP/1.1") {
       return Promise.resolve();
     }
     let s = `HTTP/1.1 100 Continue${CRLF}`;
