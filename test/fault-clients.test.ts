@@ -340,8 +340,8 @@ describe("slow clients", () => {
 describe("pipelining and half-close", () => {
   // A client that pipelines requests and then half-closes (FIN) gets every
   // answer, also when the first is still in progress at the FIN (node:http
-  // answers all three too); a request left incomplete at the FIN is dropped
-  // and the connection closed.
+  // answers all three too); a request left incomplete at the FIN is answered
+  // 400 (node:http answers it so; nginx logs 400) and the connection closed.
   test("pipelined requests followed by FIN are all answered even when the first is still running", async () => {
     const hi = enc("hi");
     const s = startServer(async (e, sr) => {
@@ -448,7 +448,7 @@ describe("pipelining and half-close", () => {
     }
   }, 10_000);
 
-  test("after FIN, complete pipelined requests are answered and an incomplete one is dropped with the connection", async () => {
+  test("after FIN, complete pipelined requests are answered and an incomplete one gets 400 before the close", async () => {
     const s = startServer(async (e, sr) => {
       if (e.PATH_INFO === "/slow") await Bun.sleep(50);
       const body = await e["tsgi.input"].read();
@@ -460,8 +460,68 @@ describe("pipelining and half-close", () => {
     const bytes = post("/slow", "one") + post("/2", "two") + "GET /3 HTTP/1.1\r\nHost: loc";
     const r = await raw(s.port, bytes, { end: true, timeoutMs: 2000 });
     const responses = parseResponses(r.data);
-    expect(responses.map((x) => x.body.toString())).toEqual(["one!", "two!"]);
+    expect(responses.map((x) => x.body.toString())).toEqual(["one!", "two!", "400 Bad Request: the client ended the connection in the middle of the request head\n"]);
+    expect(responses.map((x) => x.status)).toEqual([200, 200, 400]);
     expect(r.closed).toBe(true);
+  });
+
+  /**
+   * A request whose body is shorter than its framing says, then the client's FIN: the body can
+   * never end. node:http answers 400 (cheroot to a head, gevent 500 to a body; nginx logs 400); a half-closed client
+   * still reads it. The app's read rejects with a ClientDisconnected (a FIN is also how a client
+   * that left closes) and its tsgi.signal aborts; when the app passes that on, the 400 goes out and
+   * is in the access log. An app that catches it and answers is answered as it says.
+   */
+  test("an incomplete body (Content-Length or chunked) or head, then FIN: 400 to the half-closed client and in the access log (the app's own answer if it catches the disconnect); FIN between requests closes quietly", async () => {
+    const seen: string[] = [];
+    const s = startServer(
+      async (e, sr) => {
+        const signal = e["tsgi.signal"] as AbortSignal;
+        try {
+          await e["tsgi.input"].read();
+          seen.push("read");
+        } catch (err) {
+          seen.push(`${(err as Error).name} ${(signal.reason as Error | undefined)?.name}`);
+          if (e.PATH_INFO === "/caught") {
+            sr("422 Unprocessable Content", [["Content-Length", "3"]]);
+            return [enc("cut")];
+          }
+          throw err;
+        }
+        sr("200 OK", [["Content-Length", "2"]]);
+        return [enc("ok")];
+      },
+      { requestSignal: true },
+    );
+    servers.push(s);
+    const bodies = [
+      "POST /cl HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc",
+      "POST /chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+    ];
+    for (const bytes of bodies) {
+      const r = await raw(s.port, bytes, { end: true, timeoutMs: 2000 });
+      const [res] = parseResponses(r.data);
+      expect([res?.status, res?.body.toString(), r.closed]).toEqual([400, "400 Bad Request: the client ended the connection before the request body was complete\n", true]);
+    }
+    expect(seen).toEqual(["ClientDisconnected ClientDisconnected", "ClientDisconnected ClientDisconnected"]);
+    const caught = await raw(s.port, "POST /caught HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc", { end: true, timeoutMs: 2000 });
+    expect([parseResponses(caught.data)[0]?.status, caught.closed]).toEqual([422, true]);
+    const head = await raw(s.port, "GET /partial HTTP/1.1\r\nHost: h\r\n", { end: true, timeoutMs: 2000 });
+    expect([parseResponses(head.data)[0]?.status, head.closed]).toEqual([400, true]);
+    // No byte of a request (a preconnect, a TCP check), or only the empty lines RFC 9112 §2.2 skips: a quiet close.
+    for (const quiet of ["", "\r\n"]) {
+      const r = await raw(s.port, quiet, { end: true, timeoutMs: 2000 });
+      expect([r.data.length, r.closed]).toEqual([0, true]);
+    }
+    const lines = () => s.access.join("").split("\n").filter(Boolean);
+    expect(await waitFor(() => lines().length === 4)).toBe(true);
+    expect(lines().map((l) => l.replace(/^.*?\] /, "").replace(/ [\d.]+$/, ""))).toEqual([
+      '"POST /cl HTTP/1.1" 400 86',
+      '"POST /chunked HTTP/1.1" 400 86',
+      '"POST /caught HTTP/1.1" 422 3',
+      '"- (rejected: the client ended the connection in the middle of the request head)" 400 83',
+    ]);
+    expect(s.errors.join("")).toBe("");
   });
 });
 

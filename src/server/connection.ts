@@ -260,10 +260,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     try {
       this.feed(data);
       // After FIN, a request left incomplete by the last bytes can never finish: one not
-      // started is dropped; the body of one that started (held behind an earlier response)
-      // fails as the running one's did at the FIN (onEnd), not after bodyTimeout with a 408.
+      // started is answered 400 or dropped (endAfterFin); the body of one that started (held
+      // behind an earlier response) fails as the running one's did at the FIN (onEnd), not
+      // after bodyTimeout with a 408.
       if (this.peerEnded && !this.closed && !this.ending) {
-        if (!this.responding) this.closeAfterFlush();
+        if (!this.responding) this.endAfterFin();
         else if (this.input && !this.messageDone) this.input.fail(new ClientDisconnected());
       }
     } finally {
@@ -279,6 +280,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       this.closeNow();
       return;
     }
+    // The body can never end: the app's reads reject with a ClientDisconnected (a FIN is also how a
+    // client that left closes); if the app passes it on with nothing sent, the client gets a 400
+    // (responseDone), since a half-closed one still reads.
     if (this.input && !this.messageDone) this.input.fail(new ClientDisconnected());
     // The client closed its side before the response ended: its request's tsgi.signal aborts, as
     // Bun.serve aborts request.signal (and nginx takes it for 499), and so do those of the requests
@@ -286,7 +290,20 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     // client that only half-closed gets them.
     if (this.responding) this.signal?.abort(new ClientDisconnected());
     // Requests held behind unsent output are still answered (resumeStash closes after them).
-    if (!this.responding && this.stash === null) this.closeAfterFlush();
+    if (!this.responding && this.stash === null) this.endAfterFin();
+  }
+
+  /**
+   * Close after the client's FIN with no request running: a request head begun and never
+   * finished is answered 400 first (and logged), as node:http answers it (nginx logs 400), since
+   * a half-closed client still reads; a connection between requests closes quietly.
+   */
+  private endAfterFin(): void {
+    if (!this.draining && !this.parser.idle && !this.parser.inBody) {
+      this.sendError(new HttpError(400, "the client ended the connection in the middle of the request head"));
+    } else {
+      this.closeAfterFlush();
+    }
   }
 
   /** The socket can take more output. */
@@ -624,6 +641,18 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.signal = null;
     if (this.closed) {
       this.afterResponse();
+      this.input?.discard();
+      this.input = null;
+      return;
+    }
+    if (this.peerEnded && !this.messageDone && !this.started && !this.ending && !this.endAfterFlush) {
+      // The client's FIN came before the end of the body and the app sent nothing (it passed on the
+      // ClientDisconnected its read rejected with): a request shorter than its framing says, answered
+      // 400 and logged as node:http answers it (nginx logs 400; gevent answers 500). Closed after.
+      const environ = this.environ;
+      this.sendError(new HttpError(400, "the client ended the connection before the request body was complete"));
+      this.environ = null;
+      if ((environ?.["tsgi.posthooks"] as unknown[] | undefined)?.length) void runPosthooks(environ!, this.core.logError);
       this.input?.discard();
       this.input = null;
       return;
