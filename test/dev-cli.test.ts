@@ -379,6 +379,19 @@ describe("tsgi-dev CLI", () => {
     }
   });
 
+  test("a stop signal while the app first loads (a slow top-level await) says so and exits 0, as a later one and as in restart mode (before: killed by SIGINT, nothing said)", async () => {
+    const app = helloApp({ "app.ts": `console.log("loading the app");\nawait Bun.sleep(8000); // a database that is slow to answer\n${HELLO}` });
+    for (const reload of ["--reload=inplace", "--reload=restart"]) {
+      const dev = new DevProcess(["./app.ts", "--port", String(freePort()), reload], { cwd: app.dir });
+      await dev.waitFor(/loading the app/, 5000);
+      const mark = dev.output.length;
+      dev.proc.kill("SIGINT");
+      const code = await Promise.race([dev.exited, Bun.sleep(4000).then(() => "still running")]);
+      expect([reload, code]).toEqual([reload, 0]);
+      expect(dev.output.slice(mark)).toMatch(/SIGINT: stopped (the app process )?while (it|the app) was loading/);
+    }
+  });
+
   test("access log on by default, off with --no-access-log", async () => {
     const app = helloApp();
     const on = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });

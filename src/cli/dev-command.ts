@@ -123,17 +123,16 @@ const command = defineCommand({
       exit(await runSupervisor(config, logger));
     }
 
-    let dev: DevServer;
-    try {
-      dev = await startDevServer(config, logger);
-    } catch (error) {
-      if (error instanceof StartupError || error instanceof BindError) logger.error(error.message);
-      else logger.error(`cannot start: ${(error as Error)?.message ?? String(error)}`);
-      exit(1);
-    }
-
+    // Installed before the app loads: a Ctrl-C while a slow import runs (a top-level await on a
+    // database) is a stop like a later one, with its line and exit 0, as in restart mode, not
+    // death by SIGINT (130) with nothing said. Nothing is served yet, so nothing waits.
+    let dev: DevServer | null = null;
     onStopSignals(
       async (signal) => {
+        if (dev === null) {
+          logger.info(`${signal}: stopped while the app was loading`);
+          exit(0);
+        }
         logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
         await dev.close();
         exit(0);
@@ -143,6 +142,13 @@ const command = defineCommand({
         exit(130);
       },
     );
+    try {
+      dev = await startDevServer(config, logger);
+    } catch (error) {
+      if (error instanceof StartupError || error instanceof BindError) logger.error(error.message);
+      else logger.error(`cannot start: ${(error as Error)?.message ?? String(error)}`);
+      exit(1);
+    }
   },
 });
 
