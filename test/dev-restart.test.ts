@@ -328,6 +328,28 @@ export default function app(environ: any, startResponse: any) {
     await until(async () => (await get(url)).text === "a/two", 10_000);
   }, 40_000);
 
+  for (const poll of [false, true]) test(`a file's symbolic link repointed to a file with the same bytes restarts: the relative imports inside resolve from the new target's folder${poll ? " (--poll)" : ""}`, async () => {
+    // Before, the supervisor compared the link's content only (the same) and kept serving the old target's neighbours.
+    const CFG = `export { c } from "./name.ts";\n`;
+    const app = new TempApp({
+      "configs-a/cfg.ts": CFG,
+      "configs-a/name.ts": `export const c = "a";\n`,
+      "configs-b/cfg.ts": CFG,
+      "configs-b/name.ts": `export const c = "b";\n`,
+      "app/app.ts": `import { c } from "./cfg.ts";\n${APP("v1").replace('"v1 " + process.pid', "c")}`,
+    });
+    apps.push(app);
+    symlinkSync("../configs-a/cfg.ts", app.path("app/cfg.ts"));
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log", ...(poll ? ["--poll"] : [])], { cwd: app.path("app") });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("a");
+    const mark = dev.output.length;
+    symlinkSync("../configs-b/cfg.ts", app.path("app/cfg.ts.new"));
+    renameSync(app.path("app/cfg.ts.new"), app.path("app/cfg.ts"));
+    await dev.waitFor(/restarted in \d+ ms: \S*cfg\.ts/, 10_000, mark);
+    expect((await get(url)).text).toBe("b");
+  }, 30_000);
+
   for (const poll of [false, true]) test(`a symbolic link to a directory that an import starts going through while tsgi-dev runs: removing or repointing it restarts${poll ? " (--poll)" : ""}`, async () => {
     // Before, such a link joined the watched set without being named to chokidar (only files were),
     // in a directory chokidar had read while the link was no concern of the app: its removal raised

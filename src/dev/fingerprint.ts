@@ -13,10 +13,14 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync }
  * A short hash of the file's bytes, or `"missing"` when it cannot be read.
  * A symbolic link to a directory (one an import goes through, `./shared`
  * → `../shared-real`) is `"dir-link:"` and its target as written, so
- * repointing it is a change. A named pipe, a socket or a device (in a
- * `--watch` directory) is `"special"`: it is opened without waiting for a
- * writer and not read (reading a FIFO blocks the process until something
- * writes to it).
+ * repointing it is a change; a symbolic link to a file (`./cfg.ts` →
+ * `../configs/a.ts`) is `"file-link:"`, its target as written and the
+ * hash of the bytes it reaches, so repointing it to a file with the same
+ * bytes is a change too (the relative imports inside that file resolve
+ * from the new target's folder). Costs one `readlink` on top of the read.
+ * A named pipe, a socket or a device (in a `--watch` directory) is
+ * `"special"`: it is opened without waiting for a writer and not read
+ * (reading a FIFO blocks the process until something writes to it).
  */
 export function fingerprint(path: string): string {
   let fd: number | undefined;
@@ -31,7 +35,14 @@ export function fingerprint(path: string): string {
       }
     }
     if (!stat.isFile()) return "special";
-    return fingerprintBytes(readFileSync(fd));
+    const print = fingerprintBytes(readFileSync(fd));
+    let target: string;
+    try {
+      target = readlinkSync(path);
+    } catch {
+      return print; // not a link (EINVAL), the common case
+    }
+    return `file-link:${target}:${print}`;
   } catch {
     return "missing";
   } finally {
