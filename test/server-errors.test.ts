@@ -324,6 +324,21 @@ describe("application errors", () => {
     expect(r.response!.status).toBe(500);
     expect(r.data.toString()).not.toContain("X-Late");
   });
+
+  test("a pair changed in place after startResponse is checked again, though the same list passed before", async () => {
+    // The gateway remembers header lists that passed: a list that held the same strings earlier must not pass for it.
+    let n = 0;
+    const app: Application = (_e, sr) => {
+      const headers: [string, string][] = [["X-Same", "ok"]];
+      sr("200 OK", headers);
+      if (++n === 3) headers[0]![1] = "bad\r\nX-Injected: 1";
+      return [enc("x")];
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, get("/") + get("/") + get("/"), { until: (d) => d.includes("Error\n") });
+    expect(r.responses.map((x) => x.status)).toEqual([200, 200, 500]);
+    expect(r.data.toString()).not.toContain("X-Injected");
+  });
 });
 
 describe("close() on the response body", () => {

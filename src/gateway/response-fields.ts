@@ -26,6 +26,8 @@ const STATUS = /^[2-5]\d\d [\t\x20-\x7e\x80-\xff]*$/;
  *   need a protocol upgrade TSGI does not offer.
  */
 export function checkStatus(status: unknown): asserts status is string {
+  // The status a response used last passed already: most responses repeat it ("200 OK").
+  if (status === lastStatus) return;
   if (typeof status !== "string" || !STATUS.test(status)) {
     const interim = typeof status === "string" && /^1\d\d /.test(status);
     throw new TypeError(
@@ -34,9 +36,15 @@ export function checkStatus(status: unknown): asserts status is string {
         : `startResponse(): status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got ${JSON.stringify(status)}`,
     );
   }
+  lastStatus = status;
 }
 
+/** The last status {@link checkStatus} passed. */
+let lastStatus = "";
+
 /**
+ * A list of pairs holding the same strings as one that passed lately
+ * passes again without the character checks (see {@link passed}).
  * @param where the call the headers came from, for the message. Default `"startResponse()"`.
  * @throws TypeError when `headers` is not an array of `[name, value]` string
  *   pairs, a name is not an RFC 9110 token, or a value holds CR, LF, NUL, a
@@ -46,6 +54,7 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
   if (!Array.isArray(headers)) {
     throw new TypeError(`${where}: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
+  if (passedBefore(headers)) return;
   for (let i = 0; i < headers.length; i++) {
     const pair = headers[i];
     if (!Array.isArray(pair) || pair.length !== 2) {
@@ -61,6 +70,58 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
         `${where}: value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${JSON.stringify(value)}`,
       );
     }
+  }
+  remember(headers as ResponseHeaders);
+}
+
+/**
+ * Header lists that passed {@link checkHeaders} lately, each as its strings
+ * `[name, value, name, value, ...]`: a list of pairs holding the same
+ * strings passes again without the character checks. The gateway checks a
+ * response's list twice (at `startResponse`, and again before sending,
+ * since PEP 3333 lets the app change it in between), and most responses of
+ * a route repeat their fields. Lists of up to {@link PASSED_MAX_PAIRS} pairs
+ * and {@link PASSED_MAX_CHARS} characters are kept, {@link PASSED_ENTRIES}
+ * of them, the oldest replaced.
+ */
+const passed: string[][] = [];
+let passedNext = 0;
+const PASSED_ENTRIES = 16;
+const PASSED_MAX_PAIRS = 16;
+const PASSED_MAX_CHARS = 2048;
+
+/** Whether `headers` holds pairs of the same strings as a list that passed lately (each pair an array of 2, as checked). */
+function passedBefore(headers: unknown[]): boolean {
+  const n = headers.length;
+  outer: for (let k = 0; k < passed.length; k++) {
+    const f = passed[k]!;
+    if (f.length !== n * 2) continue;
+    for (let i = 0; i < n; i++) {
+      const pair = headers[i];
+      if (!Array.isArray(pair) || pair.length !== 2 || pair[0] !== f[2 * i] || pair[1] !== f[2 * i + 1]) continue outer;
+    }
+    return true;
+  }
+  return false;
+}
+
+/** Keep a list that just passed, when it is small enough (see {@link passed}). */
+function remember(headers: ResponseHeaders): void {
+  const n = headers.length;
+  if (n > PASSED_MAX_PAIRS) return;
+  const f = new Array<string>(n * 2);
+  let chars = 0;
+  for (let i = 0; i < n; i++) {
+    const pair = headers[i]!;
+    chars += pair[0].length + pair[1].length;
+    f[2 * i] = pair[0];
+    f[2 * i + 1] = pair[1];
+  }
+  if (chars > PASSED_MAX_CHARS) return;
+  if (passed.length < PASSED_ENTRIES) passed.push(f);
+  else {
+    passed[passedNext] = f;
+    passedNext = (passedNext + 1) % PASSED_ENTRIES;
   }
 }
 
