@@ -9,6 +9,7 @@ import type { Application, Body, Environ } from "../src/spec.ts";
 import { enc, get, python3, raw, rawOne, startServer, serverPool } from "./helpers.ts";
 import { createServer } from "../src/server/index.ts";
 import { connect } from "node:net";
+import { join } from "node:path";
 
 const start = serverPool();
 
@@ -310,6 +311,21 @@ describe("application errors", () => {
     expect(r.responses.map((x) => x.status)).toEqual([500]);
     expect(r.data.toString()).not.toContain("Upgrade");
     expect(errors.join("\n")).toContain("is an interim (1xx) status, not a final response");
+  });
+
+  test("an empty status is refused also as the first response of a process (the remembered last status starts as a valid one)", async () => {
+    // A fresh process: the gateway's memory of the last status that passed is still its initial value.
+    const script = `
+      import { createServer } from "${join(import.meta.dir, "../src/index.ts")}";
+      const server = createServer((_e, sr) => { sr("", []); return []; }, { hostname: "127.0.0.1", port: 0, log: null, errorLog: null }).listen();
+      const r = await fetch(server.url);
+      console.log(r.status);
+      await server.close();
+    `;
+    const proc = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    const out = await new Response(proc.stdout).text();
+    expect(await proc.exited).toBe(0);
+    expect(out.trim()).toBe("500");
   });
 
   test("headers mutated after startResponse are checked again before they are sent", async () => {

@@ -39,8 +39,8 @@ export function checkStatus(status: unknown): asserts status is string {
   lastStatus = status;
 }
 
-/** The last status {@link checkStatus} passed. */
-let lastStatus = "";
+/** The last status {@link checkStatus} passed (to start with, one that passes: never `""` or `undefined`, which must not). */
+let lastStatus = "200 OK";
 
 /**
  * A list of pairs holding the same strings as one that passed lately
