@@ -6,7 +6,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { chmodSync, closeSync, openSync, readdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { appendFileSync, chmodSync, closeSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { CLI, DevProcess, freePort, get, KeepAliveClient, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
@@ -57,6 +57,17 @@ async function start(app: TempApp, extra: string[] = []): Promise<{ dev: DevProc
 }
 
 const reloads = (dev: DevProcess) => dev.count(/reloaded in \d+ ms/);
+
+/** An app that serves public/page.html and `tail`, which `tailFrom` declares or imports. */
+function bigFileApp(tailFrom: string): string {
+  return `import { readFileSync } from "node:fs";
+${tailFrom}
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(readFileSync("public/page.html", "utf8") + "/" + tail)];
+};
+`;
+}
 
 describe("tsgi-dev reload in place", () => {
   test("a change in the entry file and in a module two imports deep", async () => {
@@ -892,6 +903,72 @@ export default (environ: any, startResponse: any) => {
     await dev.waitFor(/reloaded in \d+ ms: views\/page\.html/, 3000);
     expect((await get(url, {}, 2000)).text).toBe("two");
   }, 15_000);
+
+  for (const mode of ["in place", "restart"] as const) {
+    test(`a 128 MB file in a --watch directory that keeps changing (a log the app appends to, a data set) is not read whole at each change: requests stay quick and each change reloads once; a 5 MB module of the app reloads only when saved (${mode})`, async () => {
+      // Before, each change event read and hashed the whole file three or four times on the event loop
+      // (to compare its content with what was loaded): a 300 MB file held every request for up to a
+      // second per change, and with --reload=restart the slow restarts were superseded by the next
+      // change, so 10 appends 400 ms apart restarted the app twice.
+      const app = new TempApp({
+        "app.ts": bigFileApp(`const tail = "t0";`),
+        "public/page.html": "one",
+      });
+      apps.push(app);
+      const big = app.path("public/video.bin");
+      const fd = openSync(big, "w");
+      const chunk = Buffer.alloc(8 << 20, "v");
+      for (let i = 0; i < 16; i++) writeSync(fd, chunk);
+      closeSync(fd);
+      try {
+        const { dev, url } = await start(app, ["--watch", "public", ...(mode === "restart" ? ["--reload=restart"] : [])]);
+        const done = mode === "restart" ? /restarted in \d+ ms/ : /reloaded in \d+ ms/;
+        expect((await get(url)).text).toBe("one/t0");
+        await Bun.sleep(300); // the settle check after the start: nothing to reload
+        // Bytes the dev process (in restart mode: the supervisor) has read, files and sockets.
+        const rchar = () => Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${dev.pid}/io`, "latin1"))![1]);
+        const readBefore = rchar();
+        let worst = 0;
+        let requests = 0;
+        let appending = true;
+        const client = (async () => {
+          while (appending && requests < 400) {
+            const t = performance.now();
+            expect((await get(url, {}, 5000)).text).toBe("one/t0");
+            worst = Math.max(worst, performance.now() - t);
+            requests++;
+            await Bun.sleep(20);
+          }
+        })();
+        for (let i = 1; i <= 5; i++) {
+          appendFileSync(big, `log line ${i}\n`);
+          await dev.waitFor(new RegExp(`(?:${done.source}: public/video\\.bin[^]*){${i}}`), 5000);
+          await Bun.sleep(250); // past the reload's settle check
+        }
+        appending = false;
+        await client;
+        const read = rchar() - readBefore;
+        expect(dev.count(done)).toBe(5);
+        expect(read).toBeLessThan(32 << 20); // before: 128 MB three times or more per change
+        expect(requests).toBeGreaterThan(20);
+        expect(worst).toBeLessThan(400);
+        // A module of the app over 4 MiB: what the loader read is what is on disk (no reload for it); a save of it reloads.
+        app.write("data.ts", `export const rows = ${JSON.stringify("r".repeat(5 << 20))};\nexport const tail = "t1";\n`);
+        app.write("app.ts", bigFileApp(`import { tail } from "./data.ts";`));
+        await until(async () => (await get(url)).text === "one/t1", 5000);
+        await Bun.sleep(600);
+        expect(dev.count(done)).toBe(6);
+        app.write("data.ts", app.read("data.ts").replace('"t1"', '"t2"'));
+        await until(async () => (await get(url)).text === "one/t2", 5000);
+        await Bun.sleep(600);
+        expect(dev.count(done)).toBe(7);
+        app.write("public/page.html", "two");
+        await until(async () => (await get(url)).text === "two/t2", 5000);
+      } finally {
+        unlinkSync(big);
+      }
+    }, 40_000);
+  }
 
   for (const mode of ["in place", "restart"] as const) {
     test(`tsgi-dev's output redirected to a file in its --watch directory (> dev.log 2>&1) reloads nothing by itself; a template save reloads once (${mode})`, async () => {

@@ -26,7 +26,7 @@ import { listenWithFallback } from "../src/dev/ports.ts";
 import { BindError } from "../src/server/bind.ts";
 import { Reloader } from "../src/dev/reloader.ts";
 import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "../src/dev/reload-loop.ts";
-import { fingerprint } from "../src/dev/fingerprint.ts";
+import { fingerprint, readFingerprinted, SAMPLE_BYTES, WHOLE_HASH_MAX_BYTES } from "../src/dev/fingerprint.ts";
 import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
 import { scanGraph } from "../src/dev/graph.ts";
 import type { Application, Body, Environ, ReadonlyResponseHeaders, ResponseHeaders } from "../src/spec.ts";
@@ -1309,6 +1309,70 @@ async function writeInPieces(path: string, ms: number): Promise<void> {
     closeSync(fd);
   }
 }
+
+describe("file fingerprints", () => {
+  test("a file up to 4 MiB is compared by content: a save of the same bytes, in place or by rename, keeps its fingerprint; a one-byte edit changes it", () => {
+    const t = temp({ "a.ts": "export const a = 1;\n" });
+    const a = t.path("a.ts");
+    const before = fingerprint(a);
+    utimesSync(a, new Date(Date.now() + 5000), new Date(Date.now() + 5000));
+    t.writeAtomic("a.ts", "export const a = 1;\n");
+    expect(fingerprint(a)).toBe(before);
+    t.write("a.ts", "export const a = 2;\n");
+    expect(fingerprint(a)).not.toBe(before);
+    expect(readFingerprinted(a)).toEqual({ bytes: Buffer.from("export const a = 2;\n"), print: fingerprint(a) });
+    const edge = t.path("edge.json");
+    writeFileSync(edge, Buffer.alloc(WHOLE_HASH_MAX_BYTES, "e"));
+    expect(fingerprint(edge)).toMatch(/^4194304:[0-9a-z]+$/);
+    expect(fingerprint(t.path("gone.ts"))).toBe("missing");
+  });
+
+  test("a larger file is not read whole: its size, modification time, inode and first and last 64 KiB stand for it, as the module loader's read of it gives them too", () => {
+    // Before, every fingerprint read and hashed the whole file (a 300 MB file in a --watch directory: 300 ms on the event loop, several times per change).
+    const t = temp({});
+    const big = t.path("big.bin");
+    const size = WHOLE_HASH_MAX_BYTES + 3 * SAMPLE_BYTES;
+    writeFileSync(big, Buffer.alloc(size, "b"));
+    const when = new Date(Date.now() - 60_000);
+    utimesSync(big, when, when);
+    const print = fingerprint(big);
+    expect(print).toMatch(new RegExp(`^${size}:[0-9.]+:\\d+:[0-9a-z]+$`));
+    expect(fingerprint(big)).toBe(print);
+    // What the module loader reads (and gives Bun) fingerprints as the file on disk does.
+    expect(readFingerprinted(big).print).toBe(print);
+    expect(readFingerprinted(big).bytes.byteLength).toBe(size);
+    // Rewriting a byte: in the middle with the modification time put back, unseen (the price of not reading it);
+    // in the first or last 64 KiB, seen even with the time put back.
+    const patch = (at: number) => {
+      const fd = openSync(big, "r+");
+      writeSync(fd, "X", at);
+      closeSync(fd);
+      utimesSync(big, when, when);
+    };
+    patch(size >> 1);
+    expect(fingerprint(big)).toBe(print);
+    patch(10);
+    const headChanged = fingerprint(big);
+    expect(headChanged).not.toBe(print);
+    patch(size - 10);
+    expect(fingerprint(big)).not.toBe(headChanged);
+    expect(readFingerprinted(big).print).toBe(fingerprint(big));
+    // A touch, an append, a rewrite by rename of the same bytes: each a change.
+    const touched = fingerprint(big);
+    utimesSync(big, new Date(), new Date());
+    expect(fingerprint(big)).not.toBe(touched);
+    const appended = fingerprint(big);
+    appendFileSync(big, "log line\n");
+    expect(fingerprint(big)).not.toBe(appended);
+    const mtime = new Date();
+    writeFileSync(big + ".tmp", readFileSync(big));
+    utimesSync(big + ".tmp", mtime, mtime);
+    utimesSync(big, mtime, mtime);
+    const sameTime = fingerprint(big);
+    renameSync(big + ".tmp", big);
+    expect(fingerprint(big)).not.toBe(sameTime);
+  });
+});
 
 describe("reload loop guard", () => {
   test("a reload for a file the load before it wrote, after 5 such loads in a row, is a loop; a file written after a load, or another file, starts the count again", () => {

@@ -4,23 +4,39 @@
  * `chmod`, or a save that changed nothing) does not cause another reload,
  * and a save made after a module was read is one. The versioning plugin
  * takes a user module's fingerprint from the very bytes Bun compiles (see
- * `versioning.ts`); both use {@link fingerprintBytes}, so they compare.
+ * `versioning.ts`); both use {@link fingerprintOf}, so they compare.
+ *
+ * A file larger than {@link WHOLE_HASH_MAX_BYTES} (a video or a data set in
+ * a `--watch` directory, a large JSON the app imports, a log it appends to)
+ * is not read whole: its size, modification time and inode, and a hash of
+ * its first and last {@link SAMPLE_BYTES}, stand for its content. Reading
+ * and hashing all of it took about 1 ms per MB on the event loop, several
+ * times per change (a 300 MB file held every request for up to a second).
  * @module
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, readSync, type Stats } from "node:fs";
+
+/** Files up to this size (bytes) are fingerprinted by a hash of all their content; larger ones by their size, modification time, inode and sampled content (see {@link fingerprintOf}). 4 MiB: under 3 ms to read and hash. */
+export const WHOLE_HASH_MAX_BYTES = 4 * 1024 * 1024;
+
+/** How much of a large file's head, and of its tail, is hashed into its fingerprint (bytes). */
+export const SAMPLE_BYTES = 64 * 1024;
 
 /**
- * A short hash of the file's bytes, or `"missing"` when it cannot be read.
- * A symbolic link to a directory (one an import goes through, `./shared`
- * → `../shared-real`) is `"dir-link:"` and its target as written, so
- * repointing it is a change; a symbolic link to a file (`./cfg.ts` →
- * `../configs/a.ts`) is `"file-link:"`, its target as written and the
- * hash of the bytes it reaches, so repointing it to a file with the same
- * bytes is a change too (the relative imports inside that file resolve
- * from the new target's folder). Costs one `readlink` on top of the read.
- * A named pipe, a socket or a device (in a `--watch` directory) is
- * `"special"`: it is opened without waiting for a writer and not read
- * (reading a FIFO blocks the process until something writes to it).
+ * The file's fingerprint (see {@link fingerprintOf}), or `"missing"` when
+ * it cannot be read. A symbolic link to a directory (one an import goes
+ * through, `./shared` → `../shared-real`) is `"dir-link:"` and its target
+ * as written, so repointing it is a change; a symbolic link to a file
+ * (`./cfg.ts` → `../configs/a.ts`) is `"file-link:"`, its target as
+ * written and the fingerprint of what it reaches, so repointing it to a
+ * file with the same bytes is a change too (the relative imports inside
+ * that file resolve from the new target's folder; one `readlink` on top of
+ * the read). A named pipe, a socket or a device (in a `--watch` directory)
+ * is `"special"`: it is opened without waiting for a writer and not read
+ * (reading a FIFO blocks the process until something writes to it). Reads
+ * at most {@link WHOLE_HASH_MAX_BYTES}, or twice {@link SAMPLE_BYTES} of a
+ * larger file. Never throws.
+ * @param path the file's path (absolute, or relative to the working directory).
  */
 export function fingerprint(path: string): string {
   let fd: number | undefined;
@@ -35,7 +51,10 @@ export function fingerprint(path: string): string {
       }
     }
     if (!stat.isFile()) return "special";
-    const print = fingerprintBytes(readFileSync(fd));
+    const print =
+      stat.size <= WHOLE_HASH_MAX_BYTES
+        ? fingerprintOf(readFileSync(fd), stat)
+        : sampledPrint(stat, readAt(fd, 0, SAMPLE_BYTES), readAt(fd, stat.size - SAMPLE_BYTES, SAMPLE_BYTES));
     let target: string;
     try {
       target = readlinkSync(path);
@@ -50,7 +69,51 @@ export function fingerprint(path: string): string {
   }
 }
 
-/** The fingerprint of a file whose content is `bytes`: `"<length>:<hash in base 36>"`, as {@link fingerprint} gives it. */
-export function fingerprintBytes(bytes: Uint8Array): string {
-  return `${bytes.byteLength}:${Bun.hash(bytes).toString(36)}`;
+/**
+ * Read the regular file at `path` whole, with the fingerprint of what was
+ * read, for a caller that needs the bytes anyway (the versioning plugin's
+ * `onLoad`, which gives them to Bun): the same as {@link fingerprint} gives
+ * while the file stays as it was read. The file's status is taken before
+ * the read, so a save during it gives a fingerprint the disk no longer
+ * matches (one reload more), never one that hides the save.
+ * @param path the file's path.
+ * @returns the bytes, and their fingerprint.
+ * @throws as `readFileSync` does (`ENOENT` for a file that is gone).
+ */
+export function readFingerprinted(path: string): { bytes: Buffer; print: string } {
+  const fd = openSync(path, "r");
+  try {
+    const stat = fstatSync(fd);
+    const bytes = readFileSync(fd);
+    return { bytes, print: fingerprintOf(bytes, stat) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The fingerprint of a file whose content is `bytes` and whose status was
+ * `stat` (taken before the bytes were read): for a file of up to
+ * {@link WHOLE_HASH_MAX_BYTES} (by `stat.size`), `"<length>:<hash in base
+ * 36>"` of all of `bytes`, whatever the status; for a larger one,
+ * `"<size>:<mtime ms>:<inode>:<hash>"` of the first and last
+ * {@link SAMPLE_BYTES} of `bytes`. So a large file's save that keeps
+ * its content (a `touch`, an editor's save by rename) is a change, and a
+ * rewrite that keeps its size, its first and last 64 KiB and its
+ * modification time (within the file system's clock tick) is not.
+ */
+export function fingerprintOf(bytes: Uint8Array, stat: Pick<Stats, "size" | "mtimeMs" | "ino">): string {
+  if (stat.size <= WHOLE_HASH_MAX_BYTES) return `${bytes.byteLength}:${Bun.hash(bytes).toString(36)}`;
+  return sampledPrint(stat, bytes.subarray(0, SAMPLE_BYTES), bytes.subarray(Math.max(0, bytes.byteLength - SAMPLE_BYTES)));
+}
+
+function sampledPrint(stat: Pick<Stats, "size" | "mtimeMs" | "ino">, head: Uint8Array, tail: Uint8Array): string {
+  return `${stat.size}:${stat.mtimeMs}:${stat.ino}:${Bun.hash(head, Bun.hash(tail)).toString(36)}`;
+}
+
+/** Up to `length` bytes of the open file `fd` from `position` (a file that shrank meanwhile gives fewer). */
+function readAt(fd: number, position: number, length: number): Uint8Array {
+  const buffer = Buffer.alloc(length);
+  const n = readSync(fd, buffer, 0, length, Math.max(0, position));
+  return buffer.subarray(0, n);
 }

@@ -51,7 +51,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, extname, join } from "node:path";
-import { fingerprint, fingerprintBytes } from "./fingerprint.ts";
+import { fingerprint, readFingerprinted } from "./fingerprint.ts";
 import { injectHot, namesCommonJs, unhot } from "./hot.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 
@@ -401,10 +401,10 @@ export function installVersioning(own: (path: string) => boolean): void {
         const loader = LOADERS[extname(file).toLowerCase()] ?? "js";
         let source: string;
         try {
-          const bytes = readFileSync(file);
+          const { bytes, print } = readFingerprinted(file);
           // What this generation runs, to the byte: a save from now on is a change (see loadedFingerprint).
           const n = generationOf(args.path);
-          if (n !== undefined) recordRead(file, n, fingerprintBytes(bytes));
+          if (n !== undefined) recordRead(file, n, print);
           source = bytes.toString("utf8");
         } catch (error) {
           // Gone since Bun's resolver cached it: Bun's own words, which diagnose() turns into "Cannot find module" at the import.
