@@ -694,7 +694,8 @@ describe("limits", () => {
     first.destroy();
     await Bun.sleep(30);
     await stillServes(port);
-    // A new spell warns again.
+    // A new spell warns again, a second after the last warning at the most (see the next tests).
+    await Bun.sleep(1000);
     const second = connect({ host: "127.0.0.1", port });
     await new Promise((r) => second.on("connect", r));
     await Bun.sleep(30);
@@ -824,6 +825,78 @@ print("c", c.recv(1000).split(b"\\r\\n")[0].decode(), flush=True)
     clearTimeout(timer);
     expect(out.trim().split("\n")).toEqual(["a1 True", "a2 b''", "c HTTP/1.1 200 OK"]);
   }, 20_000);
+
+  test("maxConnections: clients coming and going at the limit get one warning of each kind a second, not one per new client (nginx warns 'reusing connections' at most once a second); before: a line per eviction and per refusal", async () => {
+    // At the limit with clients coming and going (the normal state of a busy site at its limit), each
+    // close takes the server just under it and the next two clients take it back: before, every such
+    // return to the limit was a new spell with its own warning, a line per new client in the error log.
+    const { port, errors } = start(hello, { maxConnections: 2 });
+    const open = async () => {
+      const c = { data: "", closed: false, sock: connect({ host: "127.0.0.1", port }) };
+      c.sock.on("data", (d: Buffer) => void (c.data += d.toString("latin1")));
+      c.sock.on("close", () => void (c.closed = true));
+      c.sock.on("error", () => {});
+      await new Promise((r) => c.sock.on("connect", r));
+      return c;
+    };
+    type Client = Awaited<ReturnType<typeof open>>;
+    const until = async (what: () => boolean) => {
+      for (let i = 0; i < 200 && !what(); i++) await Bun.sleep(5);
+      return what();
+    };
+    /** A keep-alive client that got its answer: idle from then on (or refused: closed). */
+    const served = async () => {
+      const c = await open();
+      c.sock.write(get("/"));
+      expect(await until(() => c.data.includes("\r\n\r\n") || c.closed)).toBe(true);
+      return c;
+    };
+    const lines = (text: string) => errors.join("").split("\n").filter((l) => l.includes(text)).length;
+    const clients: Client[] = [];
+    try {
+      clients.push(await served());
+      const started = performance.now();
+      // Reuse: each round closes one client (under the limit), then two come (the second takes an idle one's place).
+      for (let round = 0; round < 6; round++) {
+        clients.find((c) => !c.closed)!.sock.destroy();
+        await Bun.sleep(20);
+        clients.push(await served(), await served());
+      }
+      // Refusal: the remaining clients are busy sending their heads; each round one leaves and two come (the second refused).
+      for (const c of clients) c.sock.destroy();
+      clients.length = 0;
+      await Bun.sleep(20);
+      for (let i = 0; i < 2; i++) {
+        const c = await open();
+        c.sock.write("GET / HTTP/1.1\r\n"); // not idle: never closed for another
+        clients.push(c);
+      }
+      let firstRefusal = 0;
+      for (let round = 0; round < 6; round++) {
+        clients.shift()!.sock.destroy();
+        await Bun.sleep(20);
+        const a = await open();
+        a.sock.write("GET / HTTP/1.1\r\n");
+        clients.push(a);
+        firstRefusal ||= performance.now();
+        const refused = await served();
+        expect(refused.data).toStartWith("HTTP/1.1 503 ");
+      }
+      expect(performance.now() - started).toBeLessThan(950);
+      expect([lines("new connections take the place of"), lines("new connections are answered 503")]).toEqual([1, 1]);
+      // A second later, the limit reached again is said again.
+      await Bun.sleep(1100 - (performance.now() - firstRefusal));
+      clients.shift()!.sock.destroy();
+      await Bun.sleep(20);
+      const a = await open();
+      a.sock.write("GET / HTTP/1.1\r\n");
+      clients.push(a);
+      expect((await served()).data).toStartWith("HTTP/1.1 503 ");
+      expect(lines("new connections are answered 503")).toBe(2);
+    } finally {
+      for (const c of clients) c.sock.destroy();
+    }
+  });
 
   describe("lingering close (RFC 9112 §9.6)", () => {
     if (!python3) console.warn("skipping the lingering-close tests: python3 not found");

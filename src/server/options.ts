@@ -136,7 +136,9 @@ export interface ServerOptions {
    * closed before any request is read, logged in the access log as
    * `- (refused: maxConnections reached)`, with one warning in the error log
    * each time the limit is reached (eventlet `max_size`, cheroot `max`, which
-   * stop accepting instead). At least 1. Default 10000. Lowered at `listen()`,
+   * stop accepting instead). Each of the two warnings is written at most
+   * once a second, as nginx's (clients coming and going at the limit
+   * reach it again with each close). At least 1. Default 10000. Lowered at `listen()`,
    * with a warning, when the open-file limit cannot hold that many
    * descriptors (Linux: `/proc/self/limits`).
    */

@@ -97,6 +97,14 @@ const MAX_IDLE_GATHERS = 16;
  * past that, one is closed at once instead, without lingering.
  */
 const MAX_EVICTED_LINGERING = 16;
+/**
+ * The 'maxConnections reached' warnings (503, and idle connections closed
+ * for new ones) are each written at most once in this long (ms), as nginx
+ * writes its 'reusing connections' one: at the limit with clients coming
+ * and going, each close ends a spell at the limit and the next clients
+ * start one, which would otherwise be a line per new client.
+ */
+const LIMIT_WARNING_MS = 1000;
 /** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
 const REFUSED_HANDSHAKE_MS = 10_000;
 
@@ -304,8 +312,10 @@ export class TsgiServer implements Server, ServerCore {
    */
   private maxConnections: number;
 
-  /** `maxConnections` was reached and not yet left: the warning is written once per such spell. */
+  /** `maxConnections` was reached and not yet left: the warning is written once per such spell (at most one a second, {@link LIMIT_WARNING_MS}). */
   private full = false;
+  /** When the last 'answered 503' warning was written ({@link noteFull}; `performance.now()`, ms), -Infinity before. */
+  private fullWarnedAt = Number.NEGATIVE_INFINITY;
 
   /**
    * Each connection holds a descriptor. With `maxConnections` above what the
@@ -326,26 +336,37 @@ export class TsgiServer implements Server, ServerCore {
     this.maxConnections = fits;
   }
 
-  /** An idle connection was closed for a new one since `maxConnections` was last left: the warning is written once per such spell. */
+  /** An idle connection was closed for a new one since `maxConnections` was last left: the warning is written once per such spell (at most one a second). */
   private reusing = false;
+  /** When the last 'take the place of' warning was written ({@link noteReusing}; `performance.now()`, ms), -Infinity before. */
+  private reusingWarnedAt = Number.NEGATIVE_INFINITY;
 
   /**
    * A new connection took an idle one's place (see {@link evictIdle}): once
    * per spell at the limit, a warning, as nginx's 'worker_connections are
    * not enough, reusing connections', so that a limit set too low is seen
-   * before clients get 503s.
+   * before clients get 503s. At most one a second, as nginx's: at the
+   * limit with clients coming and going, each close ends a spell and the
+   * next two clients start one.
    */
   private noteReusing(): void {
     if (this.reusing) return;
     this.reusing = true;
+    const now = performance.now();
+    if (now - this.reusingWarnedAt < LIMIT_WARNING_MS) return;
+    this.reusingWarnedAt = now;
     this.errorWriter?.(
       `Warning: maxConnections (${this.maxConnections}) reached: new connections take the place of the keep-alive connections idle the longest (or are answered 503 when none is idle) until some close`,
     );
   }
 
+  /** As {@link noteReusing}, for a new connection refused with 503: once per spell, at most one a second. */
   private noteFull(): void {
     if (this.full) return;
     this.full = true;
+    const now = performance.now();
+    if (now - this.fullWarnedAt < LIMIT_WARNING_MS) return;
+    this.fullWarnedAt = now;
     this.errorWriter?.(
       `Warning: maxConnections (${this.maxConnections}) reached: new connections are answered 503 until some close`,
     );
