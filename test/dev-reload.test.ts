@@ -58,6 +58,19 @@ async function start(app: TempApp, extra: string[] = []): Promise<{ dev: DevProc
 
 const reloads = (dev: DevProcess) => dev.count(/reloaded in \d+ ms/);
 
+/** An app that serves views/page.html (read at each request, not imported: seen through --watch), first "one". */
+function templateApp(): Record<string, string> {
+  return {
+    "app.ts": `import { readFileSync } from "node:fs";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(readFileSync("views/page.html", "utf8"))];
+};
+`,
+    "views/page.html": "one",
+  };
+}
+
 /** An app that serves public/page.html and `tail`, which `tailFrom` declares or imports. */
 function bigFileApp(tailFrom: string): string {
   return `import { readFileSync } from "node:fs";
@@ -884,15 +897,7 @@ export default (environ: any, startResponse: any) => {
   test("a named pipe (mkfifo) created in a --watch directory leaves tsgi-dev answering, and a template save there still reloads", async () => {
     // Before, the watcher's look for an SQLite header opened the FIFO for reading, which blocks until
     // a writer opens it: the whole process hung (no request answered, SIGTERM not handled).
-    const app = new TempApp({
-      "app.ts": `import { readFileSync } from "node:fs";
-export default (environ: any, startResponse: any) => {
-  startResponse("200 OK", [["Content-Type", "text/plain"]]);
-  return [new TextEncoder().encode(readFileSync("views/page.html", "utf8"))];
-};
-`,
-      "views/page.html": "one",
-    });
+    const app = new TempApp(templateApp());
     apps.push(app);
     const { dev, url } = await start(app, ["--watch", "."]);
     expect((await get(url)).text).toBe("one");
@@ -974,15 +979,7 @@ export default (environ: any, startResponse: any) => {
     test(`tsgi-dev's output redirected to a file in its --watch directory (> dev.log 2>&1) reloads nothing by itself; a template save reloads once (${mode})`, async () => {
       // Before, each line tsgi-dev wrote there (the access log's, then each 'reloaded' line) was a change
       // in the watched directory: it reloaded, which wrote a line, which reloaded... about 20 times a second.
-      const app = new TempApp({
-        "app.ts": `import { readFileSync } from "node:fs";
-export default (environ: any, startResponse: any) => {
-  startResponse("200 OK", [["Content-Type", "text/plain"]]);
-  return [new TextEncoder().encode(readFileSync("views/page.html", "utf8"))];
-};
-`,
-        "views/page.html": "one",
-      });
+      const app = new TempApp(templateApp());
       apps.push(app);
       const port = freePort();
       const fd = openSync(app.path("dev.log"), "a");

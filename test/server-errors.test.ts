@@ -11,6 +11,23 @@ import { createServer } from "../src/server/index.ts";
 import { connect } from "node:net";
 import { join } from "node:path";
 
+/** A keep-alive client of 127.0.0.1:`port` (connected): what it received, and whether the server closed it. */
+async function keepAliveClient(port: number) {
+  const c = { data: "", closed: false, sock: connect({ host: "127.0.0.1", port }) };
+  c.sock.on("data", (d: Buffer) => void (c.data += d.toString("latin1")));
+  c.sock.on("close", () => void (c.closed = true));
+  c.sock.on("error", () => {});
+  await new Promise((r) => c.sock.on("connect", r));
+  return c;
+}
+type Client = Awaited<ReturnType<typeof keepAliveClient>>;
+
+/** Poll `what` every `stepMs` ms, 200 times at most; its last answer. */
+async function pollUntil(what: () => boolean, stepMs: number): Promise<boolean> {
+  for (let i = 0; i < 200 && !what(); i++) await Bun.sleep(stepMs);
+  return what();
+}
+
 const start = serverPool();
 
 const hello: Application = (_e, sr) => {
@@ -713,20 +730,8 @@ describe("limits", () => {
       return [enc(`ok ${environ.PATH_INFO}`)];
     };
     const { port, errors } = start(app, { maxConnections: 3 });
-    /** A keep-alive client: what it received, and whether the server closed it. */
-    const open = async () => {
-      const c = { data: "", closed: false, sock: connect({ host: "127.0.0.1", port }) };
-      c.sock.on("data", (d: Buffer) => void (c.data += d.toString("latin1")));
-      c.sock.on("close", () => void (c.closed = true));
-      c.sock.on("error", () => {});
-      await new Promise((r) => c.sock.on("connect", r));
-      return c;
-    };
-    type Client = Awaited<ReturnType<typeof open>>;
-    const until = async (what: () => boolean) => {
-      for (let i = 0; i < 200 && !what(); i++) await Bun.sleep(10);
-      return what();
-    };
+    const open = () => keepAliveClient(port);
+    const until = (what: () => boolean) => pollUntil(what, 10);
     const request = async (c: Client, path: string) => {
       const before = c.data.length;
       c.sock.write(get(path));
@@ -831,19 +836,8 @@ print("c", c.recv(1000).split(b"\\r\\n")[0].decode(), flush=True)
     // close takes the server just under it and the next two clients take it back: before, every such
     // return to the limit was a new spell with its own warning, a line per new client in the error log.
     const { port, errors } = start(hello, { maxConnections: 2 });
-    const open = async () => {
-      const c = { data: "", closed: false, sock: connect({ host: "127.0.0.1", port }) };
-      c.sock.on("data", (d: Buffer) => void (c.data += d.toString("latin1")));
-      c.sock.on("close", () => void (c.closed = true));
-      c.sock.on("error", () => {});
-      await new Promise((r) => c.sock.on("connect", r));
-      return c;
-    };
-    type Client = Awaited<ReturnType<typeof open>>;
-    const until = async (what: () => boolean) => {
-      for (let i = 0; i < 200 && !what(); i++) await Bun.sleep(5);
-      return what();
-    };
+    const open = () => keepAliveClient(port);
+    const until = (what: () => boolean) => pollUntil(what, 5);
     /** A keep-alive client that got its answer: idle from then on (or refused: closed). */
     const served = async () => {
       const c = await open();
