@@ -372,6 +372,28 @@ describe("application errors", () => {
     expect(r.responses.map((x) => x.status)).toEqual([200, 200, 500]);
     expect(r.data.toString()).not.toContain("X-Injected");
   });
+
+  test("a pair whose value reads differently after startResponse's check (a getter) is refused, and does not make a later list with that value pass unchecked", async () => {
+    // The gateway remembers the strings of lists that passed: those it checked, not a second read of
+    // the pair (a getter, a Proxy), which could give a value never checked for this and later responses to match.
+    const bad = "bad\r\nX-Injected: 1";
+    let n = 0;
+    const app: Application = (_e, sr) => {
+      if (++n === 1) {
+        let reads = 0;
+        const pair = ["X-Val", "ok"] as [string, string];
+        Object.defineProperty(pair, 1, { get: () => (++reads === 1 ? "ok" : bad) });
+        sr("200 OK", [pair]);
+      } else {
+        sr("200 OK", [["X-Val", bad]]);
+      }
+      return [enc("x")];
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, get("/") + get("/"), { until: (d) => d.toString().split("Error\n").length > 2 });
+    expect(r.responses.map((x) => x.status)).toEqual([500, 500]);
+    expect(r.data.toString()).not.toContain("X-Injected");
+  });
 });
 
 describe("close() on the response body", () => {

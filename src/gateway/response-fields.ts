@@ -55,7 +55,11 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
     throw new TypeError(`${where}: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
   if (passedBefore(headers)) return;
-  for (let i = 0; i < headers.length; i++) {
+  // The strings as checked, to remember: read again, a getter or a Proxy could give others.
+  const n = headers.length;
+  const strings: string[] | undefined = n <= PASSED_MAX_PAIRS ? [] : undefined;
+  let chars = 0;
+  for (let i = 0; i < n; i++) {
     const pair = headers[i];
     if (!Array.isArray(pair) || pair.length !== 2) {
       throw new TypeError(`${where}: headers[${i}] must be a [name, value] pair, got ${describe(pair)}`);
@@ -70,8 +74,12 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
         `${where}: value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${JSON.stringify(value)}`,
       );
     }
+    if (strings !== undefined) {
+      strings.push(name, value);
+      chars += name.length + value.length;
+    }
   }
-  remember(headers as ResponseHeaders);
+  if (strings !== undefined && chars <= PASSED_MAX_CHARS) remember(strings);
 }
 
 /**
@@ -105,22 +113,11 @@ function passedBefore(headers: unknown[]): boolean {
   return false;
 }
 
-/** Keep a list that just passed, when it is small enough (see {@link passed}). */
-function remember(headers: ResponseHeaders): void {
-  const n = headers.length;
-  if (n > PASSED_MAX_PAIRS) return;
-  const f = new Array<string>(n * 2);
-  let chars = 0;
-  for (let i = 0; i < n; i++) {
-    const pair = headers[i]!;
-    chars += pair[0].length + pair[1].length;
-    f[2 * i] = pair[0];
-    f[2 * i + 1] = pair[1];
-  }
-  if (chars > PASSED_MAX_CHARS) return;
-  if (passed.length < PASSED_ENTRIES) passed.push(f);
+/** Keep the strings of a list that just passed, `[name, value, name, value, ...]` as they were checked (see {@link passed}). */
+function remember(strings: string[]): void {
+  if (passed.length < PASSED_ENTRIES) passed.push(strings);
   else {
-    passed[passedNext] = f;
+    passed[passedNext] = strings;
     passedNext = (passedNext + 1) % PASSED_ENTRIES;
   }
 }
