@@ -10,7 +10,9 @@
  * Prints the fastest and the median run's CPU time per request (ns; process
  * CPU time, not wall time, which a shared VM's neighbours disturb more) for
  * wrk's request (`GET / HTTP/1.1` + Host) and a browser-like GET with 6
- * fields, both answered by a hello app, and for wrk's 4 KiB POST (the
+ * fields, both answered by a hello app, wrk's GET of /id, answered with an
+ * `X-Request-Id` field of its own (a header list that differs from response
+ * to response), and for wrk's 4 KiB POST (the
  * request `bun bench/hello.ts --post 4096` sends, head and body in one read)
  * answered by the echo app of bench/servers/tsgi.ts (`await read()`, the
  * body returned as the response). The echo app answers after the read's
@@ -46,10 +48,13 @@ const n = Number(values.requests);
 const reps = Number(values.runs);
 
 const hello = new TextEncoder().encode("Hello, world!\n");
+let requestId = 0;
 /** bench/servers/tsgi.ts's app: hello for GET, the body echoed for POST. */
 const app: Application = (environ, startResponse) => {
   if (environ.REQUEST_METHOD === "POST") return echo(environ, startResponse);
-  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  // A field whose value differs from response to response (a request id, an ETag, a Content-Length).
+  if (environ.PATH_INFO === "/id") startResponse("200 OK", [["Content-Type", "text/plain"], ["X-Request-Id", String(++requestId)]]);
+  else startResponse("200 OK", [["Content-Type", "text/plain"]]);
   return [hello];
 };
 const echo: Application = async (environ, startResponse) => {
@@ -93,6 +98,7 @@ const getCases: Array<[string, string]> = [
     "GET /api/users/12345?include=profile HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) curl/8.4.0\r\n" +
       "Accept: */*\r\nAccept-Encoding: gzip, deflate, br\r\nConnection: keep-alive\r\n\r\n",
   ],
+  ["wrk GET /id (an X-Request-Id per response)", "GET /id HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n"],
 ];
 // wrk's request for `bench/hello.ts --post 4096` (wrk.format adds Host and Content-Length).
 const postCases: Array<[string, string]> = [

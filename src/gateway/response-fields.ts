@@ -94,17 +94,22 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
  */
 const passed: string[][] = [];
 let passedNext = 0;
-const PASSED_ENTRIES = 16;
+const PASSED_ENTRIES = 4;
 const PASSED_MAX_PAIRS = 16;
 const PASSED_MAX_CHARS = 2048;
 
 /** Whether `headers` holds pairs of the same strings as a list that passed lately (each pair an array of 2, as checked). */
 function passedBefore(headers: unknown[]): boolean {
   const n = headers.length;
-  outer: for (let k = 0; k < passed.length; k++) {
+  const count = passed.length;
+  // Newest first: the gateway's second check of a response finds its list at once. Each pair from
+  // the last: a value that differs from response to response (a Content-Length, an ETag) is often last.
+  let k = passedNext;
+  outer: for (let j = 0; j < count; j++) {
+    k = k === 0 ? count - 1 : k - 1;
     const f = passed[k]!;
     if (f.length !== n * 2) continue;
-    for (let i = 0; i < n; i++) {
+    for (let i = n - 1; i >= 0; i--) {
       const pair = headers[i];
       if (!Array.isArray(pair) || pair.length !== 2 || pair[0] !== f[2 * i] || pair[1] !== f[2 * i + 1]) continue outer;
     }
@@ -115,11 +120,8 @@ function passedBefore(headers: unknown[]): boolean {
 
 /** Keep the strings of a list that just passed, `[name, value, name, value, ...]` as they were checked (see {@link passed}). */
 function remember(strings: string[]): void {
-  if (passed.length < PASSED_ENTRIES) passed.push(strings);
-  else {
-    passed[passedNext] = strings;
-    passedNext = (passedNext + 1) % PASSED_ENTRIES;
-  }
+  passed[passedNext] = strings;
+  passedNext = (passedNext + 1) % PASSED_ENTRIES;
 }
 
 /** A `Server` field value: field-vchars (VCHAR, obs-text) with SP/HTAB only between them (RFC 9110 §5.5). */
