@@ -105,6 +105,32 @@ const MAX_EVICTED_LINGERING = 16;
  * start one, which would otherwise be a line per new client.
  */
 const LIMIT_WARNING_MS = 1000;
+/**
+ * A warning written once per spell at `maxConnections` (from reaching the
+ * limit to leaving it) and at most once per {@link LIMIT_WARNING_MS}.
+ */
+class LimitWarning {
+  /** The limit was reached and not yet left since the last {@link due}. */
+  inSpell = false;
+  /** When the warning was last written (`performance.now()`, ms), -Infinity before. */
+  #writtenAt = Number.NEGATIVE_INFINITY;
+
+  /** A new event at the limit: whether to write the warning now (the first of a spell, and none in the last second). */
+  due(): boolean {
+    if (this.inSpell) return false;
+    this.inSpell = true;
+    const now = performance.now();
+    if (now - this.#writtenAt < LIMIT_WARNING_MS) return false;
+    this.#writtenAt = now;
+    return true;
+  }
+
+  /** The server went under the limit: the next event starts a spell. */
+  endSpell(): void {
+    this.inSpell = false;
+  }
+}
+
 /** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
 const REFUSED_HANDSHAKE_MS = 10_000;
 
@@ -312,10 +338,8 @@ export class TsgiServer implements Server, ServerCore {
    */
   private maxConnections: number;
 
-  /** `maxConnections` was reached and not yet left: the warning is written once per such spell (at most one a second, {@link LIMIT_WARNING_MS}). */
-  private full = false;
-  /** When the last 'answered 503' warning was written ({@link noteFull}; `performance.now()`, ms), -Infinity before. */
-  private fullWarnedAt = Number.NEGATIVE_INFINITY;
+  /** 'answered 503' (a new connection refused at `maxConnections`): once per spell at the limit, at most one a second. */
+  private readonly fullWarning = new LimitWarning();
 
   /**
    * Each connection holds a descriptor. With `maxConnections` above what the
@@ -336,10 +360,8 @@ export class TsgiServer implements Server, ServerCore {
     this.maxConnections = fits;
   }
 
-  /** An idle connection was closed for a new one since `maxConnections` was last left: the warning is written once per such spell (at most one a second). */
-  private reusing = false;
-  /** When the last 'take the place of' warning was written ({@link noteReusing}; `performance.now()`, ms), -Infinity before. */
-  private reusingWarnedAt = Number.NEGATIVE_INFINITY;
+  /** 'take the place of' (an idle connection closed for a new one, see {@link noteReusing}): once per spell at the limit, at most one a second. */
+  private readonly reusingWarning = new LimitWarning();
 
   /**
    * A new connection took an idle one's place (see {@link evictIdle}): once
@@ -350,11 +372,7 @@ export class TsgiServer implements Server, ServerCore {
    * next two clients start one.
    */
   private noteReusing(): void {
-    if (this.reusing) return;
-    this.reusing = true;
-    const now = performance.now();
-    if (now - this.reusingWarnedAt < LIMIT_WARNING_MS) return;
-    this.reusingWarnedAt = now;
+    if (!this.reusingWarning.due()) return;
     this.errorWriter?.(
       `Warning: maxConnections (${this.maxConnections}) reached: new connections take the place of the keep-alive connections idle the longest (or are answered 503 when none is idle) until some close`,
     );
@@ -362,11 +380,7 @@ export class TsgiServer implements Server, ServerCore {
 
   /** As {@link noteReusing}, for a new connection refused with 503: once per spell, at most one a second. */
   private noteFull(): void {
-    if (this.full) return;
-    this.full = true;
-    const now = performance.now();
-    if (now - this.fullWarnedAt < LIMIT_WARNING_MS) return;
-    this.fullWarnedAt = now;
+    if (!this.fullWarning.due()) return;
     this.errorWriter?.(
       `Warning: maxConnections (${this.maxConnections}) reached: new connections are answered 503 until some close`,
     );
@@ -550,7 +564,10 @@ export class TsgiServer implements Server, ServerCore {
 
   connectionClosed(connection: Connection): void {
     if (this.conns.delete(connection) && connection.evicted && this.evicting > 0) this.evicting--;
-    if ((this.full || this.reusing) && this.conns.size - this.evicting < this.maxConnections) this.full = this.reusing = false;
+    if ((this.fullWarning.inSpell || this.reusingWarning.inSpell) && this.conns.size - this.evicting < this.maxConnections) {
+      this.fullWarning.endSpell();
+      this.reusingWarning.endSpell();
+    }
     if (this.closing && this.conns.size === 0) this.finishClose();
   }
 
