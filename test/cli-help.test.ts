@@ -3,6 +3,7 @@
  * layout, wrapping, defaults, switches with values, colour only on request.
  */
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { renderHelp } from "../src/cli/help.ts";
 
 const cmd = {
@@ -65,3 +66,31 @@ describe("renderHelp", () => {
     expect(renderHelp(cmd, undefined, { color: true })).toContain("\x1b[");
   });
 });
+
+describe("the commands' examples", () => {
+  // Each example in `tsgi serve --help` and `tsgi-dev --help` is a command line the real flag check takes.
+  const cases = [
+    { name: "tsgi serve", cli: ["src/cli/serve.ts", "serve"], module: "../src/cli/serve-command.ts", examples: "SERVE_EXAMPLES", args: "SERVE_ARGS", values: "DEPLOY_OPTIONAL_VALUES" },
+    { name: "tsgi-dev", cli: ["src/cli/dev.ts"], module: "../src/cli/dev-command.ts", examples: "DEV_EXAMPLES", args: "DEV_ARGS", values: "DEV_OPTIONAL_VALUES" },
+  ];
+  for (const c of cases) {
+    test(`${c.name} --help ends with its examples, each accepted by the command's flag check`, async () => {
+      const mod = (await import(c.module)) as Record<string, unknown>;
+      const examples = mod[c.examples] as ReadonlyArray<readonly [string, string]>;
+      expect(examples.length).toBeGreaterThan(0);
+      const proc = Bun.spawnSync([process.execPath, ...c.cli, "--help"], { cwd: join(import.meta.dir, ".."), env: { ...process.env, NO_COLOR: "1" } });
+      const help = proc.stdout.toString();
+      expect(proc.exitCode).toBe(0);
+      const tail = help.slice(help.indexOf("\nExamples:\n"));
+      expect(tail.startsWith("\nExamples:\n")).toBe(true);
+      const { checkArgs } = await import("../src/cli/args.ts");
+      for (const [line] of examples) {
+        expect(tail).toContain(`\n  ${line}\n`);
+        expect(line.startsWith(`${c.name} `)).toBe(true);
+        const argv = line.slice(c.name.length + 1).split(" ").map((a) => a.replace(/^'(.*)'$/, "$1"));
+        expect(() => checkArgs(c.name, argv, mod[c.args] as never, mod[c.values] as never)).not.toThrow();
+      }
+    });
+  }
+});
+

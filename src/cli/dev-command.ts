@@ -35,7 +35,8 @@ import { helpPrinter } from "./help.ts";
  */
 const exit: (code: number) => never = process.exit.bind(process);
 
-const DEV_ARGS = {
+/** tsgi-dev's flags and its `<app>` argument, as citty defines them (the help and the flag check read them). */
+export const DEV_ARGS = {
   app: { type: "positional", description: "The app module: ./app.ts (default export) or ./app.ts:name (a named export). The export is a TSGI application (environ, startResponse), or a fetch handler (request) => Response, or an object with fetch() (Hono, Elysia, itty-router), served through fromFetchHandler", required: true },
   host: { type: "string", description: "Interface to bind, 0.0.0.0 for all", default: "127.0.0.1", valueHint: "host" },
   port: { type: "string", description: "Port to bind (default 8000, or PORT). A busy --port or PORT is an error; a busy default 8000 moves to the next free port", valueHint: "port" },
@@ -60,7 +61,15 @@ const DEV_NON_EMPTY = {
 } as const;
 
 /** `--reload` is a switch that may carry a mode: `--reload=inplace`, `--reload=restart`. */
-const DEV_OPTIONAL_VALUES = { reload: ["inplace", "restart"] } as const;
+export const DEV_OPTIONAL_VALUES = { reload: ["inplace", "restart"] } as const;
+
+/** The examples `tsgi-dev --help` ends with (test/cli-help.test.ts checks each against the flags). */
+export const DEV_EXAMPLES = [
+  ["tsgi-dev ./app.ts", "Serve the default export on http://127.0.0.1:8000/ and reload it in place on each save"],
+  ["tsgi-dev ./app.ts:api --port 3000", "A named export, on port 3000"],
+  ["tsgi-dev ./app.ts --watch views --ignore '*.log'", "Also reload for the templates in views/ that the app reads itself; never for log files"],
+  ["tsgi-dev ./app.ts --reload=restart", "A fresh process for each change, for an app that keeps state outside its modules (or close it in import.meta.hot.dispose())"],
+] as const;
 
 /** uvicorn's and flask's flags that tsgi-dev lacks, with what to use instead (see {@link checkArgs}). */
 const DEV_FOREIGN_FLAGS: Record<string, string> = {
@@ -177,5 +186,5 @@ export async function run(): Promise<void> {
     console.log(VERSION);
     exit(0);
   }
-  await runMain(command, { showUsage: helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES }) });
+  await runMain(command, { showUsage: helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES, examples: { "tsgi-dev": DEV_EXAMPLES } }) });
 }

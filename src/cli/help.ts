@@ -44,13 +44,20 @@ export interface HelpOptions {
   color?: boolean;
   /** Wrap at this many columns. Default: the terminal's width (at most 100), else 80. */
   width?: number;
+  /**
+   * Example command lines per command, by its full name (`"tsgi serve"`,
+   * `"tsgi-dev"`): each `[command line, what it does]`, shown after the
+   * options under `Examples:`. Default none.
+   */
+  examples?: Record<string, ReadonlyArray<readonly [string, string]>>;
 }
 
 /**
  * The help text for `cmd`, run as a subcommand of `parent` when given
  * (`tsgi serve`). Sections: the name, version and description; `Usage:`;
  * `Commands:` or `Arguments:`; `Options:`, ending with `-h, --help` and
- * `-v, --version` (when a version is known). No line ends in spaces.
+ * `-v, --version` (when a version is known); `Examples:` when
+ * `options.examples` has some for the command. No line ends in spaces.
  */
 export function renderHelp(cmd: HelpCommand, parent?: HelpCommand, options: HelpOptions = {}): string {
   const color = options.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
@@ -120,6 +127,11 @@ export function renderHelp(cmd: HelpCommand, parent?: HelpCommand, options: Help
   rows.push(["-h, --help", "Show this help and exit"]);
   if (version) rows.push(["-v, --version", "Print the version and exit"]);
   section("Options:", rows);
+  const examples = options.examples?.[name] ?? [];
+  if (examples.length > 0) {
+    out.push("", bold("Examples:"));
+    for (const [line, text] of examples) out.push(`  ${flag(line)}`, ...wrap(text, width, 4).map((l) => dim(`    ${l}`)));
+  }
   if (subCommands.length > 0) out.push("", dim(`Run ${name} <command> --help for a command's options.`));
   return out.join("\n");
 }

@@ -84,6 +84,14 @@ export const DEPLOY_ARGS = {
 /** The values a boolean deploy flag may also take as `--flag=value`. */
 export const DEPLOY_OPTIONAL_VALUES = { peercreds: ["resolve"] } as const;
 
+/** The examples `tsgi serve --help` ends with (test/cli-help.test.ts checks each against the flags). */
+export const SERVE_EXAMPLES = [
+  ["tsgi serve ./app.ts", "Serve the default export on http://127.0.0.1:8000/"],
+  ["tsgi serve ./app.ts:api --host 0.0.0.0 --port 8080 --workers 4", "A named export on every interface, in 4 worker processes"],
+  ["tsgi serve ./app.ts --uds /run/app.sock --proxy-headers", "Behind nginx on a Unix socket, trusting its X-Forwarded-For and X-Forwarded-Proto"],
+  ["tsgi serve ./app.ts --certfile cert.pem --keyfile key.pem --port 8443 --workers 2", "HTTPS in 2 workers; SIGHUP (systemctl reload) starts new ones with renewed certificate files"],
+] as const;
+
 const TO_LISTEN = "tsgi serve listens on --host and --port (e.g. --host 0.0.0.0 --port 8000), --uds <path> or --fd <n>";
 const TO_LOG = "tsgi serve writes its access log to stdout and errors to stderr: redirect them (>>access.log 2>>error.log) or let journald keep them; --no-access-log turns the access log off";
 const TO_WORKERS = "tsgi serve runs one kind of worker: --workers N processes, each an event loop";
@@ -164,7 +172,8 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
   };
 }
 
-const SERVE_ARGS = {
+/** `tsgi serve`'s flags and its `<app>` argument, as citty defines them (the help and the flag check read them). */
+export const SERVE_ARGS = {
   app: { type: "positional", description: "The app module: ./app.ts or ./app.ts:name", required: true },
   ...DEPLOY_ARGS,
   "access-log": { type: "boolean", description: "Print a line per request on stdout", default: true, negativeDescription: "No access log" },
@@ -376,5 +385,5 @@ export async function run(): Promise<void> {
   } else if (!["--help", "-h", "--version", "-v"].includes(first)) {
     usage(`unknown option ${first.split("=")[0]}: options go after the command, as in tsgi serve ./app.ts --port 8000 (see tsgi --help)`);
   }
-  await runMain(main, { showUsage: helpPrinter({ optionalValues: DEPLOY_OPTIONAL_VALUES }) });
+  await runMain(main, { showUsage: helpPrinter({ optionalValues: DEPLOY_OPTIONAL_VALUES, examples: { "tsgi serve": SERVE_EXAMPLES } }) });
 }
