@@ -606,7 +606,7 @@ describe("response framing", () => {
   });
 
   /** Send `payload`, start reading after `waitMs`, and say how the connection ended (FIN, ECONNRESET, timeout). */
-  async function endOf(port: number, payload: string, waitMs = 0): Promise<{ data: string; how: string }> {
+  async function endOf(port: number, payload: string, waitMs = 0, halfClose = false): Promise<{ data: string; how: string }> {
     const { connect } = await import("node:net");
     return new Promise((resolve) => {
       const sock = connect({ host: "127.0.0.1", port });
@@ -616,7 +616,8 @@ describe("response framing", () => {
       sock.on("data", (d: Buffer) => chunks.push(d));
       sock.on("error", (e: NodeJS.ErrnoException) => done(e.code ?? "error"));
       sock.on("end", () => done("FIN"));
-      sock.write(payload);
+      if (halfClose) sock.end(payload);
+      else sock.write(payload);
       if (waitMs > 0) {
         sock.pause();
         setTimeout(() => sock.resume(), waitMs);
@@ -644,6 +645,23 @@ describe("response framing", () => {
     const chunked = await rawOne(port, get("/"));
     expect(chunked.closed).toBe(true);
     expect(chunked.response!.complete).toBe(false);
+  });
+
+  test("a close-delimited response cut because the client's FIN cut its request body (the app passes the ClientDisconnected on) also ends with a reset, not a FIN that would make it look whole", async () => {
+    const app: Application = (environ, sr) => {
+      sr("200 OK", []);
+      return (async function* () {
+        yield enc("part");
+        await environ["tsgi.input"].read(); // rejects: the body can never be complete
+        yield enc("never");
+      })();
+    };
+    const { port } = start(app);
+    // HTTP/1.0: the response is close-delimited; the body says 10 bytes, 3 come, then the client half-closes.
+    const outcome = await endOf(port, "POST / HTTP/1.0\r\nContent-Length: 10\r\n\r\nabc", 0, true);
+    expect(outcome.data).toContain("part");
+    expect(outcome.data).not.toContain("never");
+    expect(outcome.how).toBe("ECONNRESET");
   });
 
   test("...but not after an earlier response on the connection: a reset would destroy what a slow reader has not taken of it", async () => {

@@ -494,7 +494,11 @@ class Invocation implements Running {
     const custom = silent ? null : this.handleError(error);
     this.finished = true;
     if (silent || this.abandoned) {
-      // Nothing to send to, or the server answered the request itself.
+      // Nothing to send to, or the server answered the request itself. But a client that only
+      // half-closed (its FIN cut the request body, and the app passed the ClientDisconnected on) is
+      // still reading a response that started: cut it as any cut response is, so a close-delimited
+      // one does not end with a FIN that makes it look whole (RFC 9112 §8).
+      if (this.headersSent && !this.sink.closed && !this.abandoned) this.sink.abort();
     } else if (!this.headersSent) {
       let response = custom;
       if (response !== null) {
