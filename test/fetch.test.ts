@@ -23,6 +23,33 @@ import type { ServerOptions } from "../src/server/options.ts";
 
 const enc = new TextEncoder();
 
+/**
+ * A streamed body for `request`: `chunks` copies of `chunk`, each after the first `delayMs` late.
+ * Pushes `<label> aborted` to `seen` when `request.signal` aborts and, with `cancel`, `<label> cancelled`
+ * when the stream is cancelled.
+ */
+function watchedStream(
+  request: Request,
+  seen: string[],
+  label: string,
+  o: { chunk: string; chunks: number; delayMs?: number; cancel: boolean },
+): ReadableStream<Uint8Array> {
+  request.signal.addEventListener("abort", () => seen.push(`${label} aborted`), { once: true });
+  let pulls = 0;
+  const delayMs = o.delayMs ?? 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      const next = () => {
+        if (++pulls > o.chunks) c.close();
+        else c.enqueue(enc.encode(o.chunk));
+      };
+      if (delayMs > 0 && pulls > 0) return Bun.sleep(delayMs).then(next);
+      next();
+    },
+    ...(o.cancel ? { cancel: () => void seen.push(`${label} cancelled`) } : {}),
+  });
+}
+
 describe("Hono on tsgi (fromFetchHandler)", () => {
   const h = new Hono();
   h.get("/", (c) => c.text("home"));
@@ -1429,15 +1456,7 @@ describe("request.signal when the client goes away while the handler computes (t
     const seen: string[] = [];
     const handler = (request: Request) => {
       const path = new URL(request.url).pathname;
-      request.signal.addEventListener("abort", () => seen.push(`${request.method} ${path} aborted`), { once: true });
-      let pulls = 0;
-      const stream = new ReadableStream<Uint8Array>({
-        pull(c) {
-          if (++pulls > 3) c.close();
-          else c.enqueue(enc.encode("x"));
-        },
-        cancel: () => void seen.push(`${request.method} ${path} cancelled`),
-      });
+      const stream = watchedStream(request, seen, `${request.method} ${path}`, { chunk: "x", chunks: 3, cancel: true });
       return new Response(stream, { status: path === "/head" ? 200 : Number(path.slice(1)), headers: { etag: '"v1"' } });
     };
     const s = startServer(fromFetchHandler(handler));
@@ -1457,15 +1476,8 @@ describe("request.signal when the client goes away while the handler computes (t
     const seen: string[] = [];
     const handler = (request: Request) => {
       const path = new URL(request.url).pathname;
-      request.signal.addEventListener("abort", () => seen.push(`${path} aborted`), { once: true });
-      let pulls = 0;
-      const stream = new ReadableStream<Uint8Array>({
-        async pull(c) {
-          if (path === "/leave" && pulls > 0) await Bun.sleep(100);
-          if (++pulls > (path === "/leave" ? 4 : 2)) c.close();
-          else c.enqueue(enc.encode("hello"));
-        },
-      });
+      const leave = path === "/leave";
+      const stream = watchedStream(request, seen, path, { chunk: "hello", chunks: leave ? 4 : 2, delayMs: leave ? 100 : 0, cancel: false });
       return new Response(stream, { headers: path === "/chunked" ? {} : { "content-length": path === "/leave" ? "20" : "10" } });
     };
     for (const requestSignal of [true, false]) {
@@ -1493,15 +1505,7 @@ describe("request.signal when the client goes away while the handler computes (t
     const seen: string[] = [];
     const handler = (request: Request) => {
       const path = new URL(request.url).pathname;
-      request.signal.addEventListener("abort", () => seen.push(`${path} aborted`), { once: true });
-      let pulls = 0;
-      const stream = new ReadableStream<Uint8Array>({
-        pull(c) {
-          if (++pulls > 50) c.close();
-          else c.enqueue(enc.encode("hello"));
-        },
-        cancel: () => void seen.push(`${path} cancelled`),
-      });
+      const stream = watchedStream(request, seen, path, { chunk: "hello", chunks: 50, cancel: true });
       return new Response(stream, { headers: { "content-length": path === "/exact" ? "10" : "7" } });
     };
     const s = startServer(fromFetchHandler(handler));
