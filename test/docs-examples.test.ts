@@ -156,6 +156,41 @@ describe("docs examples", () => {
     }, 15_000);
   }
 
+  // server.md's event stream: the GET/POST check above sees its page only; here a subscriber gets
+  // what a POST publishes, and a subscriber that leaves ends its stream (close() ran: it is logged).
+  const stream = apps.find((e) => e.where.startsWith("docs/server.md") && e.source.includes('"text/event-stream"'));
+  test("server.md's event stream example is found", () => {
+    expect(stream).toBeDefined();
+  });
+  test.skipIf(!stream)("server.md's event stream: a POST reaches an open stream, and a stream whose client left ends", async () => {
+    const app = (await import(join(stream!.dir, "example.ts"))).default as Application;
+    const s = startServer(validator(app));
+    const res = await fetch(`${s.url}/events`);
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    const reader = res.body!.getReader();
+    let seen = "";
+    const readUntil = async (text: string) => {
+      const deadline = Date.now() + 5000;
+      while (!seen.includes(text) && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += new TextDecoder().decode(value);
+      }
+      expect(seen).toContain(text);
+    };
+    await readUntil(": connected\n\n");
+    expect((await fetch(`${s.url}/`, { method: "POST", body: "hello\n  docs" })).status).toBe(204);
+    await readUntil("data: hello docs\n\n");
+    await reader.cancel();
+    // The server learns of the FIN at a write: publish until the stream's access line is written.
+    for (let i = 0; i < 50 && !s.access.join("").includes('"GET /events HTTP/1.1" 200'); i++) {
+      await fetch(`${s.url}/`, { method: "POST", body: `after ${i}` });
+      await Bun.sleep(100);
+    }
+    expect(s.access.join("")).toContain('"GET /events HTTP/1.1" 200');
+    expect(s.errors.join("")).toBe("");
+  }, 15_000);
+
   // The middleware examples (`export function name(app: Application): Application`) wrap
   // applications of each kind, behind validator() on both sides, on the tsgi server: the response
   // passes through, and a byte count one logs is the body's length (write() bytes included).
