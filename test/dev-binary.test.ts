@@ -6,8 +6,9 @@
  * tsconfig `paths`, reloads a change in the entry file and in a module two
  * imports deep, shows broken code as a 500 page and recovers, restarts in
  * `--reload=restart` mode (the binary re-runs itself), gives the app
- * `import.meta.hot` (data across a reload, dispose callbacks), and prints
- * `--version`. Skipped, with a visible warning, when the binary is not built.
+ * `import.meta.hot` (data across a reload, dispose callbacks), runs the
+ * app's `fork()` of a script as Bun (in place and in an app process of
+ * restart mode), and prints `--version`. Skipped, with a visible warning, when the binary is not built.
  */
 import type { Subprocess } from "bun";
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
@@ -118,17 +119,31 @@ function userApp(entryVersion = "e1", deepVersion = "w1"): TempApp {
     "app.ts": entry(entryVersion),
     "src/routes.ts": `import { word } from "@lib/word.ts";\nexport function route(): string { return word(); }\n`,
     "src/lib/word.ts": deep(deepVersion),
+    "job.ts": `const args: string[] = process.argv.slice(2);\nconsole.log("job ran " + args.join(",") + " ipc=" + typeof process.send);\n`,
   });
   apps.push(app);
   return app;
 }
 function entry(v: string): string {
-  return `import { shout } from "shout";
+  return `import { fork } from "node:child_process";
+import { shout } from "shout";
 import { route } from "./src/routes.ts";
 const enc = new TextEncoder();
+/** node:child_process's fork() runs process.execPath, here the binary: it must run job.ts as Bun would. */
+async function* forked() {
+  const child = fork(import.meta.dir + "/job.ts", ["a1"], { stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  const code = await new Promise((resolve) => child.on("exit", resolve));
+  clearTimeout(timer);
+  yield enc.encode("exit " + code + ": " + out);
+}
 export default function app(environ: Record<string, unknown>, startResponse: (s: string, h: [string, string][]) => void) {
   const path = environ.PATH_INFO;
   startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  if (path === "/fork") return forked();
   if (path === "/tools") return [enc.encode(JSON.stringify({ bun: Bun.which("bun"), node: Bun.which("node"), path: process.env.PATH }))];
   return [enc.encode(shout("${v}/" + route()))];
 }
@@ -162,6 +177,8 @@ describe.skipIf(!built)("the compiled tsgi-dev binary", () => {
     // What the process itself sees: no bun, no node.
     const seen = JSON.parse((await get(url + "tools")).text) as { bun: string | null; node: string | null; path: string };
     expect(seen).toEqual({ bun: null, node: null, path: EMPTY_BIN });
+    // The app's fork() of a .ts script runs it with the Bun inside the binary, as under `bun` (not a second tsgi-dev).
+    expect((await get(url + "fork")).text).toBe("exit 0: job ran a1 ipc=function\n");
   });
 
   test("a change in the entry file and in a module two imports deep takes effect", async () => {
@@ -243,6 +260,8 @@ export default (environ: unknown, startResponse: (s: string, h: [string, string]
     app.write("src/lib/word.ts", deep("r2"));
     await until(async () => (await get(url)).text === "E1/R2!", 5000);
     await until(() => /restarted in \d+ ms/.test(dev.output), 3000); // stdout and the HTTP answer are separate channels: the line may land just after
+    // The app process is the binary run again as tsgi-dev; the app's own fork() in it runs Bun.
+    expect((await get(url + "fork")).text).toBe("exit 0: job ran a1 ipc=function\n");
   }, 20_000);
 });
 

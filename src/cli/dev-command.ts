@@ -19,6 +19,7 @@ import { parseAppSpec } from "../deploy/load-app.ts";
 import { hostArgument } from "../deploy/options.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
+import { runExecPathChildrenAsBun } from "../dev/compiled.ts";
 import type { DevConfig } from "../dev/config.ts";
 import { startDevServer, type DevServer } from "../dev/dev-server.ts";
 import { createDevLogger, LOG_LEVELS, type LogLevel } from "../dev/log.ts";
@@ -168,6 +169,8 @@ const command = defineCommand({
  * Called by the entry file, src/cli/dev.ts, on a Bun tsgi runs on.
  */
 export async function run(): Promise<void> {
+  // In the compiled binary, the app's fork() and spawn(process.execPath) run Bun, as under `bun`.
+  runExecPathChildrenAsBun();
   const workerSpec = process.env[WORKER_ENV];
   if (workerSpec) {
     delete process.env[WORKER_ENV];

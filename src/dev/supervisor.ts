@@ -29,6 +29,7 @@ import { onStopSignals, type StopSignal } from "../deploy/signals.ts";
 import { BindError } from "../server/bind.ts";
 import { closeFd, dupFd, libc } from "../server/sys.ts";
 import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
+import { isCompiled, tsgiDevEnv } from "./compiled.ts";
 import type { DevConfig } from "./config.ts";
 import type { DevRole } from "./dev-server.ts";
 import { printReady } from "./dev-server.ts";
@@ -85,9 +86,7 @@ const HANDED_OVER_TIMEOUT_MS = 2000;
 
 /** The command that starts this program again: the compiled binary itself, or Bun with the entry script. */
 export function selfCommand(): string[] {
-  const main = Bun.main;
-  const compiled = main.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(main);
-  return compiled ? [process.execPath] : [process.execPath, main];
+  return isCompiled() ? [process.execPath] : [process.execPath, Bun.main];
 }
 
 interface Worker {
@@ -191,7 +190,8 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null, onSlow?: () => v
   const proc = Bun.spawn({
     cmd: selfCommand(),
     cwd: spec.config.cwd,
-    env: { ...process.env, [WORKER_ENV]: JSON.stringify(spec) },
+    // Without BUN_BE_BUN, which the binary sets for the app's own children (compiled.ts): this child is tsgi-dev.
+    env: { ...tsgiDevEnv(process.env), [WORKER_ENV]: JSON.stringify(spec) },
     stdio: stdio as unknown as ["ignore", "inherit", "inherit"],
     serialization: "json",
     ipc(message: WorkerMessage) {
