@@ -146,6 +146,66 @@ console.log(\`tick module loaded (\${o.module}, exports \${o.exports}, no requir
     await dev.waitFor(/an import\.meta\.hot\.dispose\(\) callback of app\.ts did not finish within 5 s; reloading without waiting for it/, 3000);
   }, 30_000);
 
+  test("requests running on the old version over a save finish on it before its dispose() closes what they use; a request made meanwhile gets the new version", async () => {
+    // The pool closed in dispose(): a handler still awaiting, and a body still streaming, use it after the save.
+    const source = (v: string) => `const pool = { open: true };
+import.meta.hot?.dispose(() => { pool.open = false; });
+const use = (what: string) => { if (!pool.open) throw new Error(what + ": pool closed"); return new TextEncoder().encode(what + " ${v}"); };
+export default async (environ: any, startResponse: any) => {
+  if (environ.PATH_INFO === "/slow") {
+    await Bun.sleep(1500);
+    const out = use("slow");
+    startResponse("200 OK", [["Content-Type", "text/plain"]]);
+    return [out];
+  }
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  if (environ.PATH_INFO === "/stream") return (async function* () { yield use("stream"); await Bun.sleep(1500); yield use(" and"); })();
+  return [new TextEncoder().encode("${v}")];
+};
+`;
+    const app = tempApp({ "app.ts": source("v1") });
+    const { dev, url } = await start(app);
+    const slow = get(`${url}slow`, {}, 10_000);
+    const stream = get(`${url}stream`, {}, 10_000);
+    await Bun.sleep(200); // both running
+    app.write("app.ts", source("v2"));
+    await Bun.sleep(300); // the save seen: the reload waits for them
+    const during = await get(url, {}, 10_000);
+    // Before: dispose() ran at once, so the slow request answered 500 (pool closed) and the stream was cut.
+    expect(await slow).toMatchObject({ status: 200, text: "slow v1" });
+    expect(await stream).toMatchObject({ status: 200, text: "stream v1 and v1" });
+    expect(during.text).toBe("v2");
+    await dev.waitFor(/reloaded in \d+ ms: app\.ts/, 3000);
+    expect(dev.output).not.toMatch(/pool closed|still running/);
+  }, 30_000);
+
+  test("a stream that never ends holds a reload for 3 s at most: then the dispose() callbacks run, with a line saying one request still ran", async () => {
+    const source = (v: string) => `let disposed = false;
+import.meta.hot?.dispose(() => { disposed = true; });
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  if (environ.PATH_INFO === "/events") return (async function* () { while (!disposed) { yield new TextEncoder().encode("."); await Bun.sleep(50); } })();
+  return [new TextEncoder().encode("${v}")];
+};
+`;
+    const app = tempApp({ "app.ts": source("v1") });
+    const { dev, url } = await start(app);
+    const events = await fetch(`${url}events`, { signal: AbortSignal.timeout(15_000) });
+    const reader = events.body!.getReader();
+    await reader.read();
+    const saved = Date.now();
+    app.write("app.ts", source("v2"));
+    await Bun.sleep(300);
+    const during = await get(url, {}, 12_000);
+    const took = Date.now() - saved;
+    expect(during.text).toBe("v2");
+    expect(took).toBeGreaterThan(2500);
+    expect(took).toBeLessThan(7000);
+    await dev.waitFor(/1 request of the old version still running after 3 s \(a stream or a long poll\?\); running its import\.meta\.hot\.dispose\(\) callbacks anyway/, 3000);
+    // The callback ended the stream.
+    await until(async () => (await reader.read()).done, 3000);
+  }, 30_000);
+
   test("a new version that fails to load: the old one is disposed all the same, the error page shows, and the fix loads", async () => {
     const side = freePort();
     const source = (v: string, broken = false) =>

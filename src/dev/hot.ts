@@ -153,7 +153,9 @@ export interface HotContext {
   data: Record<string, any>;
   /**
    * Run `cb(data)` before the next generation of the app loads (after a save,
-   * in place) or when the process stops. Callbacks run in parallel and are
+   * in place, once the requests still running on this one have finished,
+   * for up to `DRAIN_TIMEOUT_MS` of in-flight.ts, 3 s) or when the process
+   * stops (after the server closed). Callbacks run in parallel and are
    * awaited for up to {@link DISPOSE_TIMEOUT_MS}; one that throws or rejects
    * is reported in the terminal and the reload goes on.
    * @throws TypeError when `cb` is not a function.

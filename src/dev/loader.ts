@@ -132,6 +132,11 @@ export class AppLoader {
     return this.#hot.dispose(timeoutMs);
   }
 
+  /** Whether a module evaluated since the last {@link dispose} registered a callback for it. */
+  get disposePending(): boolean {
+    return this.#hot.pending;
+  }
+
   /** How many times {@link load} ran. */
   get loads(): number {
     return this.#loads;

@@ -18,6 +18,7 @@ import type { DotenvReloader } from "./dotenv.ts";
 import { renderErrorPage } from "./error-page.ts";
 import type { HeapGrowth } from "./heap-growth.ts";
 import { DISPOSE_TIMEOUT_MS } from "./hot.ts";
+import { DRAIN_TIMEOUT_MS, InFlight } from "./in-flight.ts";
 import { messageOf, type AppLoader, type LoadFailure } from "./loader.ts";
 import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "./reload-loop.ts";
 
@@ -85,7 +86,10 @@ export interface ReloaderOptions {
   heapGrowth?: HeapGrowth;
 }
 
-type State = { ok: true; app: Application; kind: ApplicationKind; warning: string | null } | { ok: false; failure: LoadFailure; diagnosis: Diagnosis };
+/** The app loaded, with the requests running on it (see {@link InFlight}), or why it failed to load. */
+type State =
+  | { ok: true; app: Application; kind: ApplicationKind; warning: string | null; requests: InFlight }
+  | { ok: false; failure: LoadFailure; diagnosis: Diagnosis };
 
 /** What {@link Reloader.reload} did. */
 export type ReloadOutcome = "reloaded" | "failed" | "skipped";
@@ -378,8 +382,32 @@ export class Reloader {
     }
   }
 
+  /**
+   * Before the serving version's dispose callbacks run, wait for its
+   * requests still running to finish, for up to {@link DRAIN_TIMEOUT_MS}
+   * (a stream or a long poll would hold every reload for ever): then say how
+   * many still run, and go on. Only when a callback is registered: without
+   * one, nothing is taken from those requests. Requests arriving meanwhile
+   * wait for the reload, as for a load.
+   */
+  async #drain(): Promise<void> {
+    const state = this.#state;
+    if (!state?.ok || state.requests.count === 0 || !this.#loader.disposePending) return;
+    const log = this.#options.logger;
+    log.debug?.(`waiting for ${plural(state.requests.count, "request")} of the old version before its import.meta.hot.dispose() callbacks`);
+    const left = await state.requests.idle(DRAIN_TIMEOUT_MS);
+    if (left === 0) return;
+    (log.warn ?? log.info).call(
+      log,
+      `${plural(left, "request")} of the old version still running after ${DRAIN_TIMEOUT_MS / 1000} s (a stream or a long poll?); ` +
+        `running its import.meta.hot.dispose() callbacks anyway, which may cut ${left === 1 ? "it" : "them"} short`,
+    );
+  }
+
   async #reload(changed: string[]): Promise<ReloadOutcome> {
     const started = performance.now();
+    // Its requests still running finish first (bounded), on what the callbacks would close.
+    await this.#drain();
     // The old version lets go of what it set up (a timer, a server's port) before the new one sets it up again.
     await this.dispose("reload");
     const envChanged = this.#options.dotenv?.reload() ?? [];
@@ -439,7 +467,7 @@ export class Reloader {
     this.#options.onGraph?.(result.files, fp);
     const late = result.files.filter((f) => !before.has(f) && this.#watches(f) && fingerprint(f) !== fp.get(f));
     if (result.ok) {
-      this.#state = { ok: true, app: result.app, kind: result.kind, warning: result.warning };
+      this.#state = { ok: true, app: result.app, kind: result.kind, warning: result.warning, requests: new InFlight() };
     } else {
       const diagnosis =
         result.failure.kind === "import"
@@ -465,7 +493,8 @@ export class Reloader {
     const state = this.#state;
     if (state?.ok) {
       this.#scheduleDiscover();
-      return state.app(environ, startResponse);
+      // Counted until its body is done: a reload lets it finish before the dispose callbacks run.
+      return state.requests.run(() => state.app(environ, startResponse));
     }
     const page = renderErrorPage({
       kind: "load",
@@ -479,6 +508,11 @@ export class Reloader {
   };
 }
 
+
+/** `"1 request"`, `"3 requests"`. */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
 
 /** A path relative to the working directory when inside it. */
 export function display(path: string): string {
