@@ -256,6 +256,30 @@ export default (environ: any, startResponse: any) => {
     expect(dev.output).not.toContain(HOT_CALL);
   }, 20_000);
 
+  test("a module that declares its own $tsgi_dev_hot (and $tsgi_dev_h00) still loads, gets import.meta.hot under another name of the same length, and its messages say import.meta.hot", async () => {
+    const source = (v: string) => `const $tsgi_dev_hot = "mine", $tsgi_dev_h00 = "mine too";
+const data = import.meta.hot.data;
+data.loads = (data.loads ?? 0) + 1;
+export default (environ: any, startResponse: any) => {
+  if (environ.PATH_INFO === "/call") return (import.meta.hot as any).nope();
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode([$tsgi_dev_hot, $tsgi_dev_h00, data.loads, "${v}"].join("|"))];
+};
+`;
+    const app = tempApp({ "app.ts": source("v1") });
+    const { dev, url } = await start(app);
+    // Before: the appended function $tsgi_dev_hot clashed with the module's const: a SyntaxError page.
+    expect((await get(url)).text).toBe("mine|mine too|1|v1");
+    app.write("app.ts", source("v2"));
+    await until(async () => (await get(url)).text === "mine|mine too|2|v2", 5000);
+    const call = await get(`${url}call`);
+    expect(call.text).toContain("import.meta.hot.nope is not a function");
+    expect(call.text).not.toMatch(/\$tsgi_dev_h01/);
+    expect(dev.output).not.toMatch(/\$tsgi_dev_h01|SyntaxError|redeclar/);
+    const out = injectHot(`let $tsgi_dev_hot = 1;\nimport.meta.hot?.dispose(() => {});`, "/abs/m.ts", "ts");
+    expect(out.split("\n")[1]).toBe(`$tsgi_dev_h00()?.dispose(() => {});`);
+  }, 20_000);
+
   test("injectHot: the same length per occurrence, only code, the declaration after the last line; a file without it unchanged", () => {
     const file = "/abs/m.ts";
     const source = `const a = import.meta.hot; // import.meta.hot\nconst b = "import.meta.hot";\nx.import.meta.hot;\nimport.meta.hot?.dispose(() => {});`;

@@ -11,8 +11,9 @@
  * How a module gets it: the versioning plugin's `onLoad` gives Bun each user
  * ES module's source (see `versioning.ts`), and {@link injectHot} writes each
  * `import.meta.hot` that is code (not text in a string, a comment, a template
- * or JSX) as `$tsgi_dev_hot()`, a call of the same length to a function
- * declaration appended after the module's last line, which asks the
+ * or JSX) as `$tsgi_dev_hot()` (or, in a module that names that itself,
+ * `$tsgi_dev_h00()`: see {@link hotCall}), a call of the same length to a
+ * function declaration appended after the module's last line, which asks the
  * registry installed on `globalThis` ({@link HotModules.install}) for the
  * module's context. Nothing before the appended line moves, so stack traces,
  * source maps and code frames stay exact. Bun itself replaces any
@@ -21,8 +22,31 @@
  * @module
  */
 
-/** The call written in place of each `import.meta.hot` that is code: as long as it, 15 characters. */
+/**
+ * The call written in place of each `import.meta.hot` that is code: as long
+ * as it, 15 characters. A module whose text holds this name already (its
+ * own `$tsgi_dev_hot`, which the appended declaration would clash with)
+ * gets one of {@link hotCall}'s others instead.
+ */
 export const HOT_CALL = "$tsgi_dev_hot()";
+
+/** Each name {@link hotCall} may give, as a call (for {@link unhot}). */
+const HOT_CALLS = /\$tsgi_dev_h(?:ot|[0-9a-z]{2})\(\)/g;
+
+/**
+ * The call to write in `source`: {@link HOT_CALL}, or when `source` holds
+ * its name anywhere (code, string or comment) the first of `$tsgi_dev_h00()`
+ * ... `$tsgi_dev_hzz()` it does not hold (the same length), so the declared
+ * function can never clash with, nor shadow, a name of the module's.
+ * @throws Error when the module holds all 1,297 names (no real module does).
+ */
+export function hotCall(source: string): string {
+  const name = HOT_CALL.slice(0, -2);
+  if (!source.includes(name)) return HOT_CALL;
+  const digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+  for (const a of digits) for (const b of digits) if (!source.includes(`${name.slice(0, -2)}${a}${b}`)) return `${name.slice(0, -2)}${a}${b}()`;
+  throw new Error(`cannot give import.meta.hot a name this module does not use (it names every $tsgi_dev_hNN)`);
+}
 
 /** The `globalThis` key of the function the appended declaration calls: (file) → the module's context. */
 const HOT_GLOBAL = Symbol.for("tsgi-dev.hot");
@@ -75,15 +99,16 @@ export function injectHot(source: string, file: string, loader: "ts" | "tsx" | "
   if (matches.length === 0) return source;
   const code = codeMatches(source, matches, loader);
   if (code === null || code.size === 0) return source;
+  const call = hotCall(source);
   let at = 0;
   let out = "";
   matches.forEach((m, i) => {
     if (!code.has(i)) return;
-    out += source.slice(at, m.index) + HOT_CALL;
+    out += source.slice(at, m.index) + call;
     at = m.index + m[0].length;
   });
   out += source.slice(at);
-  const name = HOT_CALL.slice(0, -2);
+  const name = call.slice(0, -2);
   // A function declaration is hoisted: the calls above reach it wherever they are. Its property keeps the context.
   return `${out}\nfunction ${name}(){return ${name}.h??=globalThis[Symbol.for(${JSON.stringify(HOT_GLOBAL.description)})]?.(${JSON.stringify(file)})}\n`;
 }
@@ -132,9 +157,9 @@ export function namesCommonJs(source: string, loader: "ts" | "tsx" | "js" | "jsx
   return code === null || code.size > 0;
 }
 
-/** `text` with {@link HOT_CALL} written back as `import.meta.hot` (error messages quote the expression). */
+/** `text` with {@link HOT_CALL} (or another name {@link hotCall} gives) written back as `import.meta.hot` (error messages quote the expression). */
 export function unhot(text: string): string {
-  return text.includes(HOT_CALL) ? text.split(HOT_CALL).join("import.meta.hot") : text;
+  return text.includes("$tsgi_dev_h") ? text.replace(HOT_CALLS, "import.meta.hot") : text;
 }
 
 /**
