@@ -6,10 +6,9 @@
  * while the app was loading (after the load read it, before the load
  * ended: nobody could have seen the new version yet), and then reloads
  * it, again and again; after {@link LOOP_RELOADS} loads in a row each wrote
- * the same file tsgi-dev stops reloading for it and says so: in place, for
- * what the loads write to it (a change between loads is a save, and
- * reloads as before; see `Reloader`), with `--reload=restart` at all (the
- * supervisor mutes it, see `DevWatcher.mute`). Saves made after a load (a
+ * the same file tsgi-dev stops reloading (or restarting) for what the loads
+ * write to it, and says so; a change between loads is a save, and reloads
+ * as before (see `Reloader`, and the supervisor's `looping`). Saves made after a load (a
  * user's, an editor's, a coding agent's, however quick) are not counted;
  * saves made while the app loads (faster than it loads) look the same.
  * @module
@@ -102,10 +101,8 @@ export class ReloadLoopGuard {
 export function loopWarning(files: readonly string[], what: "reload" | "restart"): string {
   const it = files.length === 1 ? "it" : "them";
   const stops =
-    what === "reload"
-      ? `no longer reloads for what the app writes to ${it} as it loads; a save of ${it} made between loads reloads as before and ends this. ` +
-        `If the app does write ${it}, pass`
-      : `stops watching ${it}, so a save of ${it} does nothing until tsgi-dev is started again. Pass`;
+    `no longer ${what}s for what the app writes to ${it} as it loads; a save of ${it} made between loads ${what}s as before and ends this. ` +
+    `If the app does write ${it}, pass`;
   // --ignore takes a glob: a name's own glob characters (`routes/[id].ts`) are escaped.
   const ignores = files.map((f) => `--ignore ${quote(relativeName(f).replace(/[*?[\]{}\\]/g, "\\$&"))}`).join(" ");
   return (

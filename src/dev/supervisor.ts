@@ -35,7 +35,7 @@ import type { DevRole } from "./dev-server.ts";
 import { printReady } from "./dev-server.ts";
 import { DotenvReloader } from "./dotenv.ts";
 import { listenWithFallback } from "./ports.ts";
-import { ADDRESS_IN_USE, summarize } from "./reloader.ts";
+import { ADDRESS_IN_USE, display, summarize } from "./reloader.ts";
 import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "./reload-loop.ts";
 import { serveStandby, type Standby } from "./standby.ts";
 import { DevWatcher } from "./watcher.ts";
@@ -314,6 +314,13 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   /** A file each of the last app processes changed as it loaded: the app writes it itself (see reload-loop.ts). */
   const loop = new ReloadLoopGuard();
   loop.loaded(writtenDuringLoad(current.files, (f) => current.prints[f], firstStarted));
+  /**
+   * Files found looping, with what they were as the last app process that
+   * wrote them loaded: that content restarts nothing (the app's own write),
+   * any other is a save, which restarts as before and ends this (as in
+   * place, see `Reloader`).
+   */
+  const loopingFiles = new Map<string, string>();
 
   /** What each watched file was when the serving app process loaded it: a file that differs changed since. */
   let prints = new Map(current.files.map((f) => [f, current.prints[f] ?? fingerprint(f)]));
@@ -389,8 +396,10 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       starting = { worker, loads };
       try {
         fresh = await worker.ready;
-        // Files the new app process changed as it loaded (see reload-loop.ts).
-        loop.loaded(writtenDuringLoad(graphOf(fresh), (f) => fresh.prints[f], since));
+        // Files the new app process changed as it loaded (see reload-loop.ts); what it wrote to a looping one is its own.
+        const written = writtenDuringLoad(graphOf(fresh), (f) => fresh.prints[f], since);
+        loop.loaded(written);
+        for (const f of written) if (loopingFiles.has(f)) loopingFiles.set(f, fingerprint(f));
       } catch (error) {
         loop.loaded([]);
         // Superseded by a newer save (which queued a restart from the newest files), or stopping.
@@ -455,12 +464,26 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     else logger.error(`restart failed after ${ms} ms (${summarize(paths)}), serving the error page until a save fixes it:\n${fresh.failure ?? "the app failed to load"}`);
   };
 
-  /** `changed` (a restart about to start) without the files the app keeps writing itself, which are muted, with a warning. */
+  /**
+   * `changed` (a restart about to start) without what the app wrote to the
+   * files found looping as it loaded; a file newly found looping gets a
+   * warning. A looping file changed otherwise (a save) restarts again.
+   */
   const looping = (changed: string[]): string[] => {
+    if (loopingFiles.size > 0) {
+      const own = changed.filter((p) => loopingFiles.get(p) === fingerprint(p));
+      for (const p of changed) {
+        if (!loopingFiles.has(p) || own.includes(p)) continue;
+        loopingFiles.delete(p);
+        logger.info(`${display(p)} changed between loads (a save, not the app's own write): restarting for it again`);
+      }
+      changed = changed.filter((p) => !own.includes(p));
+      if (changed.length === 0) return changed;
+    }
     const files = loop.check(changed);
     if (files.length === 0) return changed;
     logger.warn(loopWarning(files, "restart"));
-    watcher?.mute(files);
+    for (const f of files) loopingFiles.set(f, fingerprint(f));
     return changed.filter((p) => !files.includes(p));
   };
 
@@ -473,7 +496,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       const newer = paths.filter((p) => loads.get(p) !== fingerprint(p));
       if (newer.length === 0) return;
       queue(newer);
-      starting.worker.cancel();
+      // A looping file changed while the worker loads is most likely its own write: told once it is ready (see looping).
+      if (newer.some((p) => !loopingFiles.has(p))) starting.worker.cancel();
       return;
     }
     // While the app fails to load, or no worker runs, every event retries (see Reloader.reload).

@@ -191,8 +191,6 @@ export class DevWatcher {
   #firstEventAt = 0;
   /** `dev:ino` of the regular files `ownOutput` names. */
   readonly #outputs = new Set<string>();
-  /** Files {@link mute} took out of watching (absolute). */
-  #muted = new Set<string>();
   #ready: Promise<void>;
   #closed = false;
 
@@ -284,21 +282,6 @@ export class DevWatcher {
    */
   watches(file: string): boolean {
     return this.#wanted(resolve(this.#cwd, file));
-  }
-
-  /**
-   * Stop reporting `files` (absolute, or relative to `cwd`) from now on, as
-   * if `--ignore` named each: a change of one pending is dropped, and
-   * {@link watches} and {@link isIgnored} say so. For files the app itself
-   * keeps writing (see reload-loop.ts).
-   */
-  mute(files: Iterable<string>): void {
-    for (const f of files) {
-      const abs = resolve(this.#cwd, f);
-      this.#muted.add(abs);
-      this.#graph.delete(abs);
-      this.#pending.delete(abs);
-    }
   }
 
   /**
@@ -548,7 +531,6 @@ export class DevWatcher {
   }
 
   #ignoredByUser(abs: string): boolean {
-    if (this.#muted.has(abs)) return true;
     if (this.#ignore.length === 0) return false;
     const rel = this.#rel(abs) ?? abs.split(sep).join("/");
     const parts = rel.split("/");
