@@ -206,6 +206,31 @@ export default (environ: any, startResponse: any) => {
     await until(async () => (await reader.read()).done, 3000);
   }, 30_000);
 
+  test("a request that waited for a reload also waits for the one a save during it queued, and runs on that version, not on the one it disposes", async () => {
+    // Each version loads for 1 s (a top-level await); its dispose() closes the pool its requests use.
+    const source = (v: string) => `const pool = { open: true };
+import.meta.hot?.dispose(() => { pool.open = false; });
+await Bun.sleep(${v === "v1" ? 0 : 1000});
+export default async (environ: any, startResponse: any) => {
+  await Bun.sleep(50); // a query on the pool
+  if (!pool.open) throw new Error("${v}: pool closed");
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("${v}")];
+};
+`;
+    const app = tempApp({ "app.ts": source("v1") });
+    const { dev, url } = await start(app);
+    app.write("app.ts", source("v2"));
+    await Bun.sleep(300); // v2 loading
+    const during = get(url, {}, 15_000);
+    await Bun.sleep(300);
+    app.write("app.ts", source("v3")); // queued behind v2's load
+    // Before: the request ran on v2 as the queued reload disposed it (500 "v2: pool closed").
+    expect(await during).toMatchObject({ status: 200, text: "v3" });
+    await until(() => reloads(dev) >= 2, 10_000);
+    expect(dev.output).not.toMatch(/pool closed/);
+  }, 30_000);
+
   test("a new version that fails to load: the old one is disposed all the same, the error page shows, and the fix loads", async () => {
     const side = freePort();
     const source = (v: string, broken = false) =>

@@ -3,8 +3,9 @@
  * load), reloads it when files change, and gives the server one stable
  * {@link Reloader.app} that dispatches each request to whatever is current
  * when the request starts. Requests that arrive while a reload is loading
- * wait for it (bounded by `waitMs`, after which they go to the previous
- * app); requests already running finish on the app they started on.
+ * wait for it, and for a reload queued behind it (bounded by `waitMs` in
+ * all, after which they go to the previous app); requests already running
+ * finish on the app they started on.
  * @module
  */
 import { dirname, isAbsolute, relative } from "node:path";
@@ -35,7 +36,7 @@ export interface ReloadLogger {
 export interface ReloaderOptions {
   /** Show error details on load-error pages. Default true. */
   debug?: boolean;
-  /** Longest a request waits for a reload in progress, ms. Default 10000. */
+  /** Longest a request waits for a reload in progress (and those queued behind it), ms. Default 10000. */
   waitMs?: number;
   /** Terminal output. */
   logger: ReloadLogger;
@@ -485,9 +486,12 @@ export class Reloader {
    * then calls the current app, or answers with the load-error page.
    */
   readonly app: Application = async (environ, startResponse) => {
-    if (this.#loading) {
+    // Also for a reload queued behind this one (a save while it ran): it starts as this one ends and
+    // disposes the version this one loaded, so a request let through between them would run on that.
+    const deadline = this.#loading ? performance.now() + (this.#options.waitMs ?? 10_000) : 0;
+    for (let loading = this.#loading; loading !== null && performance.now() < deadline; loading = this.#loading) {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([this.#loading, new Promise((r) => (timer = setTimeout(r, this.#options.waitMs ?? 10_000)))]);
+      await Promise.race([loading, new Promise((r) => (timer = setTimeout(r, deadline - performance.now())))]);
       clearTimeout(timer);
     }
     const state = this.#state;
