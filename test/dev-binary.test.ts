@@ -140,10 +140,19 @@ async function* forked() {
   clearTimeout(timer);
   yield enc.encode("exit " + code + ": " + out);
 }
+/** Bun.spawn without \`env\` hands the child the environment this process started with: the binary again, asked its version. */
+async function* respawned() {
+  const child = Bun.spawn([process.execPath, "--version"], { stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  clearTimeout(timer);
+  yield enc.encode("exit " + code + ": " + out + err);
+}
 export default function app(environ: Record<string, unknown>, startResponse: (s: string, h: [string, string][]) => void) {
   const path = environ.PATH_INFO;
   startResponse("200 OK", [["Content-Type", "text/plain"]]);
   if (path === "/fork") return forked();
+  if (path === "/respawn") return respawned();
   if (path === "/tools") return [enc.encode(JSON.stringify({ bun: Bun.which("bun"), node: Bun.which("node"), path: process.env.PATH }))];
   return [enc.encode(shout("${v}/" + route()))];
 }
@@ -262,6 +271,8 @@ export default (environ: unknown, startResponse: (s: string, h: [string, string]
     await until(() => /restarted in \d+ ms/.test(dev.output), 3000); // stdout and the HTTP answer are separate channels: the line may land just after
     // The app process is the binary run again as tsgi-dev; the app's own fork() in it runs Bun.
     expect((await get(url + "fork")).text).toBe("exit 0: job ran a1 ipc=function\n");
+    // Started without \`env\`, the binary sees the app process's start environment: it must be tsgi-dev, not an app process.
+    expect((await get(url + "respawn")).text).toBe(`exit 0: ${pkg.version}\n`);
   }, 20_000);
 });
 

@@ -729,6 +729,31 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 40_000);
 
+  test("the app's children see nothing of tsgi-dev's app-process settings: not one started with process.env, not one started without env (Bun gives it the environment the app process started with)", async () => {
+    // Each child prints the TSGI_DEV variables it sees; the app adds its own process.argv past the script.
+    const child = `console.log(JSON.stringify(Object.keys(process.env).filter((k) => k.startsWith("TSGI_DEV"))))`;
+    const app = new TempApp({
+      "app.ts": `const enc = new TextEncoder();
+async function seen(env: Record<string, string | undefined> | undefined): Promise<string> {
+  const p = Bun.spawn([process.execPath, "-e", ${JSON.stringify(child)}], { ...(env ? { env } : {}), stdout: "pipe", stderr: "inherit" });
+  const timer = setTimeout(() => p.kill("SIGKILL"), 5000);
+  const out = await new Response(p.stdout).text();
+  clearTimeout(timer);
+  return out.trim() + " exit " + (await p.exited);
+}
+export default async function* app(environ: any, startResponse: any) {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  yield enc.encode(JSON.stringify({ withEnv: await seen(process.env), withoutEnv: await seen(undefined), argv: process.argv.slice(2) }));
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect(JSON.parse((await get(url)).text)).toEqual({ withEnv: "[] exit 0", withoutEnv: "[] exit 0", argv: [] });
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 30_000);
+
   test("a startup error is still one line and exit code 1", async () => {
     const app = new TempApp({ "app.ts": `export const x = 1;\n` });
     apps.push(app);

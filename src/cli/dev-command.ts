@@ -23,9 +23,10 @@ import { runExecPathChildrenAsBun } from "../dev/compiled.ts";
 import type { DevConfig } from "../dev/config.ts";
 import { startDevServer, type DevServer } from "../dev/dev-server.ts";
 import { createDevLogger, LOG_LEVELS, type LogLevel } from "../dev/log.ts";
-import { runSupervisor, WORKER_ENV, type WorkerSpec } from "../dev/supervisor.ts";
+import { runSupervisor } from "../dev/supervisor.ts";
 import { watchEntryMatches } from "../dev/watcher.ts";
 import { runWorker } from "../dev/worker.ts";
+import { takeWorkerSpec } from "../dev/worker-flag.ts";
 import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
 
@@ -165,17 +166,21 @@ const command = defineCommand({
 /**
  * Run `tsgi-dev` with the process's arguments (`process.argv` past the
  * script), or, in a process the dev server started for an app (restart
- * mode: the spec in the environment), that app process. Usage errors exit 2.
+ * mode: the spec in a hidden first argument, worker-flag.ts), that app process. Usage errors exit 2.
  * Called by the entry file, src/cli/dev.ts, on a Bun tsgi runs on.
  */
 export async function run(): Promise<void> {
   // In the compiled binary, the app's fork() and spawn(process.execPath) run Bun, as under `bun`.
   runExecPathChildrenAsBun();
-  const workerSpec = process.env[WORKER_ENV];
-  if (workerSpec) {
-    delete process.env[WORKER_ENV];
-    exit(await runWorker(JSON.parse(workerSpec) as WorkerSpec));
+  // An app process of restart mode: the supervisor's hidden first argument, taken out of process.argv.
+  let workerSpec;
+  try {
+    workerSpec = takeWorkerSpec();
+  } catch (error) {
+    createDevLogger("info").error((error as Error).message);
+    exit(2);
   }
+  if (workerSpec) exit(await runWorker(workerSpec));
   // Our one-line usage errors before citty's (it prints the whole help first).
   const argv = process.argv.slice(2);
   try {

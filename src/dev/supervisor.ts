@@ -2,7 +2,7 @@
  * `--reload=restart`: for apps whose module state cannot be reloaded in
  * place. This process (the supervisor) binds the port once and keeps the
  * listening socket; it watches the files and runs the app in a child process
- * (a worker: this same program, told by the `TSGI_DEV_WORKER` variable) that
+ * (a worker: this same program, told by a hidden argument, worker-flag.ts) that
  * inherits the socket as file descriptor 3. On a change it starts a fresh
  * worker on the same socket while the old one still accepts, waits until the
  * new one says it is listening (an IPC `ready` message), and only then asks
@@ -39,9 +39,7 @@ import { ADDRESS_IN_USE, display, summarize } from "./reloader.ts";
 import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "./reload-loop.ts";
 import { serveStandby, type Standby } from "./standby.ts";
 import { DevWatcher } from "./watcher.ts";
-
-/** The environment variable that makes `tsgi-dev` a worker; its value is a {@link WorkerSpec} as JSON. */
-export const WORKER_ENV = "TSGI_DEV_WORKER";
+import { workerArgs } from "./worker-flag.ts";
 
 /** What a worker is told to do. */
 export interface WorkerSpec {
@@ -188,10 +186,11 @@ function startWorker(spec: WorkerSpec, sharedFd: number | null, onSlow?: () => v
   };
   const stdio = sharedFd === null ? ["ignore", "inherit", "inherit"] : ["ignore", "inherit", "inherit", sharedFd];
   const proc = Bun.spawn({
-    cmd: selfCommand(),
+    // The spec as an argument, not a variable the app's own children would inherit (worker-flag.ts).
+    cmd: [...selfCommand(), ...workerArgs(spec)],
     cwd: spec.config.cwd,
     // Without BUN_BE_BUN, which the binary sets for the app's own children (compiled.ts): this child is tsgi-dev.
-    env: { ...tsgiDevEnv(process.env), [WORKER_ENV]: JSON.stringify(spec) },
+    env: tsgiDevEnv(process.env),
     stdio: stdio as unknown as ["ignore", "inherit", "inherit"],
     serialization: "json",
     ipc(message: WorkerMessage) {
