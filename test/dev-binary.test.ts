@@ -8,7 +8,8 @@
  * `--reload=restart` mode (the binary re-runs itself), gives the app
  * `import.meta.hot` (data across a reload, dispose callbacks), runs the
  * app's `fork()` of a script as Bun (in place and in an app process of
- * restart mode), and prints `--version`. Skipped, with a visible warning, when the binary is not built.
+ * restart mode), warns when an app not marked WANTS_SIGNAL reads
+ * `tsgi.signal` (not when the error page lists it), and prints `--version`. Skipped, with a visible warning, when the binary is not built.
  */
 import type { Subprocess } from "bun";
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
@@ -153,6 +154,7 @@ export default function app(environ: Record<string, unknown>, startResponse: (s:
   startResponse("200 OK", [["Content-Type", "text/plain"]]);
   if (path === "/fork") return forked();
   if (path === "/respawn") return respawned();
+  if (path === "/signal") return [enc.encode(String(environ["tsgi.signal"] instanceof AbortSignal))];
   if (path === "/tools") return [enc.encode(JSON.stringify({ bun: Bun.which("bun"), node: Bun.which("node"), path: process.env.PATH }))];
   return [enc.encode(shout("${v}/" + route()))];
 }
@@ -181,13 +183,16 @@ describe.skipIf(!built)("the compiled tsgi-dev binary", () => {
     expect(Bun.which("bun", { PATH: EMPTY_BIN })).toBeNull();
     expect(Bun.which("node", { PATH: EMPTY_BIN })).toBeNull();
     const app = userApp();
-    const { url } = await serve(app.dir, ["./app.ts"]);
+    const { dev, url } = await serve(app.dir, ["./app.ts"]);
     expect((await get(url)).text).toBe("E1/W1!");
     // What the process itself sees: no bun, no node.
     const seen = JSON.parse((await get(url + "tools")).text) as { bun: string | null; node: string | null; path: string };
     expect(seen).toEqual({ bun: null, node: null, path: EMPTY_BIN });
     // The app's fork() of a .ts script runs it with the Bun inside the binary, as under `bun` (not a second tsgi-dev).
     expect((await get(url + "fork")).text).toBe("exit 0: job ran a1 ipc=function\n");
+    // The app is not marked WANTS_SIGNAL: its read of tsgi.signal is warned about (tsgi serve would not give it).
+    expect((await get(url + "signal")).text).toBe("true");
+    await until(() => /reads environ\["tsgi\.signal"\] \(app\.ts:\d+\)/.test(dev.output), 3000);
   });
 
   test("a change in the entry file and in a module two imports deep takes effect", async () => {
@@ -240,6 +245,8 @@ describe.skipIf(!built)("the compiled tsgi-dev binary", () => {
     app.write("src/lib/word.ts", deep("w5"));
     await until(async () => (await get(url)).text === "E1/W5!", 3000);
     expect(dev.proc.exitCode).toBeNull();
+    // The error pages list the environ, tsgi.signal included: tsgi's own read, not the app's.
+    expect(dev.output).not.toMatch(/reads environ\["tsgi\.signal"\]/);
   });
 
   test("import.meta.hot: data kept across a reload in place, dispose() callbacks run before it and at the stop", async () => {

@@ -22,6 +22,7 @@ import { serverLogs } from "./log.ts";
 import { isWildcard, lanUrls, listenWithFallback } from "./ports.ts";
 import { catchStrayErrors } from "../deploy/stray-errors.ts";
 import { formatFailure, isTsgiSource, Reloader } from "./reloader.ts";
+import { warnUnaskedSignal } from "./signal-ask.ts";
 import { DevWatcher } from "./watcher.ts";
 
 /** How this process runs. */
@@ -153,7 +154,14 @@ export async function startDevServer(
   const logRaised = (environ: Environ, d: Diagnosis, note = "") =>
     logger.error(`${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} raised${note}:\n${formatDiagnosis(d)}`);
 
-  let app: Application = withErrorPages(reloader.app, {
+  // An app not marked WANTS_SIGNAL that reads tsgi.signal is told it will not get it under tsgi serve.
+  const signalAsk = warnUnaskedSignal(reloader.app, {
+    loaded: () => (reloader.state?.ok ? reloader.state.app : null),
+    name: config.app.raw,
+    warn: (message) => logger.warn(message),
+    internal: isTsgiSource,
+  });
+  let app: Application = withErrorPages(signalAsk, {
     debug: config.debug,
     diagnose: describeError,
     onError: (d, environ) => logRaised(environ, d),
@@ -182,7 +190,8 @@ export async function startDevServer(
     ...serverLogs(config.logLevel, config.accessLog),
     shutdownTimeout: config.shutdownTimeout,
     handlerClass: DevHandler,
-    // Any app may read tsgi.signal in development (the dev server's wrappers hide fromFetchHandler's mark).
+    // Any app may read tsgi.signal in development (the dev server's wrappers hide fromFetchHandler's mark);
+    // one not marked WANTS_SIGNAL is warned at its first read (signal-ask.ts).
     requestSignal: true,
   };
   const server =

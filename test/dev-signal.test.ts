@@ -1,0 +1,104 @@
+/**
+ * `environ["tsgi.signal"]` from tsgi-dev to production: tsgi-dev gives it
+ * to every app, tsgi serve only to one marked WANTS_SIGNAL (or a fetch
+ * handler). A real tsgi-dev process warns once for each loaded version of
+ * an app that is not marked and reads it, and never for tsgi's own reads
+ * (validator()'s check, the error page's environ table), a marked app or a
+ * fetch handler. Real requests, real saves.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { DevProcess, freePort, get, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
+
+const apps: TempApp[] = [];
+afterEach(async () => {
+  await killAll();
+});
+afterAll(() => {
+  for (const a of apps) a.remove();
+});
+
+/** The warning, naming the app's read; {@link ANY} counts it whatever read it names. */
+const WARNING = /reads environ\["tsgi\.signal"\] \(app\.ts:\d+\), which tsgi serve gives only to an app marked WANTS_SIGNAL/;
+const ANY = /reads environ\["tsgi\.signal"\]/;
+
+/**
+ * An app behind tsgi's validator() (which checks tsgi.signal's type on
+ * every request): /read reads the signal and answers whether it is an
+ * AbortSignal, /boom throws (the error page lists the environ), anything
+ * else reads nothing. `marked` adds WANTS_SIGNAL.
+ */
+function tsgiApp(v: string, marked = false): string {
+  return `import { validator } from ${JSON.stringify(join(ROOT, "src/toolkit/validate.ts"))};
+import { WANTS_SIGNAL } from ${JSON.stringify(join(ROOT, "src/index.ts"))};
+const enc = new TextEncoder();
+function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/boom") throw new Error("boom ${v}");
+  const body = environ.PATH_INFO === "/read" ? "${v} " + (environ["tsgi.signal"] instanceof AbortSignal) : "${v} plain";
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode(body)];
+}
+${marked ? "Object.defineProperty(app, WANTS_SIGNAL, { value: true });\n" : ""}export default validator(app);
+`;
+}
+
+describe("tsgi-dev and tsgi.signal", () => {
+  test("an app not marked WANTS_SIGNAL that reads it: one warning per loaded version, the signal still given; none for tsgi's own reads, a marked app or a fetch handler", async () => {
+    const app = new TempApp({ "app.ts": tsgiApp("v1") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+
+    // validator() reads it on every request, the error page lists it: tsgi's reads, not the app's.
+    expect((await get(url + "plain")).text).toBe("v1 plain");
+    expect((await get(url + "boom", { Accept: "text/plain" })).status).toBe(500);
+    await dev.waitFor(/boom v1/);
+    expect(dev.count(ANY)).toBe(0);
+
+    // The app's own read: warned once, however many requests read it.
+    for (let i = 0; i < 3; i++) expect((await get(url + "read")).text).toBe("v1 true");
+    await dev.waitFor(WARNING);
+    expect(dev.output).toContain('Object.defineProperty(app, WANTS_SIGNAL, { value: true }), with WANTS_SIGNAL from "tsgi" (docs/dev-server.md, "From tsgi-dev to production")');
+    expect(dev.count(WARNING)).toBe(1);
+
+    // A save still without the mark: a new version, warned once more.
+    let mark = dev.output.length;
+    app.write("app.ts", tsgiApp("v2"));
+    await dev.waitFor(/reloaded in \d+ ms/, 10_000, mark);
+    for (let i = 0; i < 2; i++) expect((await get(url + "read")).text).toBe("v2 true");
+    await until(() => dev.count(WARNING) === 2, 3000);
+
+    // The save that adds the mark: no more warnings.
+    mark = dev.output.length;
+    app.write("app.ts", tsgiApp("v3", true));
+    await dev.waitFor(/reloaded in \d+ ms/, 10_000, mark);
+    for (let i = 0; i < 2; i++) expect((await get(url + "read")).text).toBe("v3 true");
+
+    // A fetch handler (fromFetchHandler reads tsgi.signal for request.signal; it is marked).
+    mark = dev.output.length;
+    app.write("app.ts", `export default (request: Request) => new Response("f4 " + (request.signal instanceof AbortSignal));\n`);
+    await dev.waitFor(/reloaded in \d+ ms/, 10_000, mark);
+    expect((await get(url + "read")).text).toBe("f4 true");
+
+    // Output and HTTP answers are separate channels: give a late warning the time to show.
+    await Bun.sleep(300);
+    expect(dev.count(ANY)).toBe(2);
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 60_000);
+
+  test("--reload=restart: each app process is a version; one warning for an app not marked, none once a save marks it", async () => {
+    const app = new TempApp({ "app.ts": tsgiApp("r1") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    for (let i = 0; i < 2; i++) expect((await get(url + "read")).text).toBe("r1 true");
+    await dev.waitFor(WARNING);
+    const mark = dev.output.length;
+    app.write("app.ts", tsgiApp("r2", true));
+    await dev.waitFor(/restarted in \d+ ms/, 15_000, mark);
+    await until(async () => (await get(url + "read")).text === "r2 true", 5000);
+    await Bun.sleep(300);
+    expect(dev.count(ANY)).toBe(1);
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 60_000);
+});
