@@ -253,9 +253,9 @@ export interface Environ {
   CONTENT_TYPE?: string;
   /** The request's `Content-Length`, when sent. */
   CONTENT_LENGTH?: string;
-  /** The server's host name (the tsgi server: its `serverName` option, else from the bound address; `""` on a Unix socket). */
+  /** The server's host name, never empty (the tsgi server: its `serverName` option, else from the bound address; the machine's host name for a wildcard bind or a Unix socket). */
   SERVER_NAME: string;
-  /** The server's port, as a string. */
+  /** The server's port, as a string, never empty (the tsgi server: on a Unix socket the scheme's default, `"80"` or `"443"`). */
   SERVER_PORT: string;
   /** `"HTTP/1.0"` or `"HTTP/1.1"`. */
   SERVER_PROTOCOL: string;

@@ -5,13 +5,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "../src/server/index.ts";
 import { freePort } from "./helpers.ts";
 import { prepareUnixPath, unixListenError } from "../src/server/bind.ts";
 import { devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
 import type { Application, Environ } from "../src/spec.ts";
+import { requestUri } from "../src/toolkit/util.ts";
+import { validator } from "../src/toolkit/validate.ts";
 
 const quiet = { errorLog: null, log: null } as const;
 const KEYS = ["REMOTE_ADDR", "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT", "HTTPS", "tsgi.url_scheme", "X_REMOTE_PID", "X_REMOTE_UID", "X_REMOTE_GID", "X_REMOTE_USER", "X_REMOTE_GROUP", "REMOTE_USER"];
@@ -418,7 +420,7 @@ console.log(c.fingerprint);`;
 });
 
 describe("Unix domain sockets", () => {
-  test("serves over --uds; environ keys as cheroot/gevent set them; mode applied; file removed on close", async () => {
+  test("serves over --uds; REMOTE_* empty as cheroot/gevent set them, SERVER_NAME/SERVER_PORT the host name and 80 (never empty); mode applied; file removed on close", async () => {
     const path = join(dir, "app.sock");
     const server = serve(envApp, { ...quiet, unix: path, unixMode: 0o660 });
     try {
@@ -427,11 +429,35 @@ describe("Unix domain sockets", () => {
       expect(statSync(path).mode & 0o777).toBe(0o660);
       const res = await fetch("http://localhost/", { unix: path } as RequestInit);
       const body = (await res.json()) as Record<string, string>;
-      expect(body).toEqual({ REMOTE_ADDR: "", REMOTE_PORT: "", SERVER_NAME: "", SERVER_PORT: "", "tsgi.url_scheme": "http" });
+      // PEP 3333: SERVER_NAME and SERVER_PORT are never empty; a Unix socket has neither (uWSGI, gunicorn).
+      expect(body).toEqual({ REMOTE_ADDR: "", REMOTE_PORT: "", SERVER_NAME: hostname(), SERVER_PORT: "80", "tsgi.url_scheme": "http" });
     } finally {
       await server.close();
     }
     expect(existsSync(path)).toBe(false);
+  });
+
+  test("an HTTP/1.0 request without Host passes validator() and rebuilds its URL from SERVER_NAME and SERVER_PORT", async () => {
+    const path = join(dir, "nohost.sock");
+    const app: Application = (environ, startResponse) => {
+      startResponse("200 OK", [["Content-Type", "text/plain"]]);
+      return [new TextEncoder().encode(`${requestUri(environ)} ${environ.HTTP_HOST ?? "-"}`)];
+    };
+    const server = serve(validator(app), { ...quiet, unix: path, peerCredentials: true });
+    try {
+      const raw = await new Promise<string>((resolve, reject) => {
+        const sock = createConnection({ path }, () => sock.write("GET /a%20b?x=1 HTTP/1.0\r\n\r\n"));
+        let got = "";
+        sock.setTimeout(5000, () => sock.destroy(new Error("timed out")));
+        sock.on("data", (d) => (got += d.toString("latin1")));
+        sock.on("end", () => resolve(got));
+        sock.on("error", reject);
+      });
+      expect(raw.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
+      expect(raw.slice(raw.indexOf("\r\n\r\n") + 4)).toBe(`http://${hostname()}/a%20b?x=1 -`);
+    } finally {
+      await server.close();
+    }
   });
 
   test.skipIf(!hasCurl)("curl --unix-socket, keep-alive reuse and a chunked upload", async () => {

@@ -332,6 +332,10 @@ describe("server-side rules: the call and the environ", () => {
     await bad("environ-server-protocol", { SERVER_PROTOCOL: "HTTP/1" });
     await bad("environ-server-protocol", { SERVER_PROTOCOL: "SPDY" });
   });
+  test("environ-server-name", async () => {
+    await bad("environ-server-name", { SERVER_NAME: "" });
+    await bad("environ-server-name", { SERVER_PORT: "" });
+  });
   test("environ-optional-types", async () => {
     await bad("environ-optional-types", { "tsgi.input_terminated": "yes" });
     await bad("environ-optional-types", { "tsgi.file_wrapper": {} });

@@ -604,7 +604,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         remoteAddr: this.remoteAddress,
         remotePort: this.remotePort,
         serverName: core.serverName,
-        serverPort: core.port,
+        serverPort: core.serverPort,
         urlScheme: core.urlScheme,
         input,
         errors: this.handler ? this.handler.getStderr() : core.errors,

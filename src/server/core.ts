@@ -38,8 +38,10 @@ export interface ServerCore {
   readonly serverSoftware: string;
   /** `SERVER_NAME` (the `serverName` option, else derived from the bound address); `""` before `listen()`. */
   readonly serverName: string;
-  /** The bound port, `SERVER_PORT` (0 before `listen()` and for a Unix socket). */
+  /** The bound port (0 before `listen()` and for a Unix socket). */
   readonly port: number;
+  /** `SERVER_PORT`: the bound port; on a Unix socket the scheme's default, 80 or 443 (0 before `listen()`). */
+  readonly serverPort: number;
   /** `tsgi.url_scheme`: the `urlScheme` option, `"https"` with `tls` when it is not given. */
   readonly urlScheme: string;
   /** `maxHttpVersion` is HTTP/1.0. */

@@ -79,8 +79,9 @@ export interface ServerOptions {
   serverSoftware?: string;
   /**
    * `SERVER_NAME` value (cheroot `server_name`). Default: the bound host; the
-   * machine's host name for a wildcard bind (`0.0.0.0`, `::`); `""` for a
-   * Unix socket (as gevent).
+   * machine's host name for a wildcard bind (`0.0.0.0`, `::`) and for a Unix
+   * socket (uWSGI's http-socket; PEP 3333 wants it non-empty), where
+   * `SERVER_PORT` is then the scheme's default port, 80 or 443.
    */
   serverName?: string;
   /** Send tracebacks in 500 bodies (eventlet `debug`). Default false. */

@@ -1,6 +1,6 @@
 /**
- * Environ keys for Unix-socket connections: the empty address keys (gevent
- * and cheroot leave them empty, a Unix socket has no port) and, when asked,
+ * Environ keys for Unix-socket connections: the empty peer address keys
+ * (gevent and cheroot leave them empty, a Unix socket has no port) and, when asked,
  * the peer's credentials as cheroot sets them (`peercreds_enabled`,
  * `peercreds_resolve_enabled`), read once per connection with
  * `getsockopt(SO_PEERCRED)` through `bun:ffi` on the socket's file
@@ -12,8 +12,9 @@ import { groupName, peerCredentials, userName } from "./sys.ts";
 /**
  * The keys a Unix-socket connection sets on each of its requests' environ.
  *
- * Always: `REMOTE_ADDR`, `REMOTE_PORT` and `SERVER_PORT` are `""` (cheroot;
- * there is no address or port). With `mode` true or `"resolve"`:
+ * Always: `REMOTE_ADDR` and `REMOTE_PORT` are `""` (cheroot; the peer has
+ * no address or port). `SERVER_PORT` is not here: PEP 3333 wants it
+ * non-empty, and the server gives the scheme's default port. With `mode` true or `"resolve"`:
  * `X_REMOTE_PID`, `X_REMOTE_UID`, `X_REMOTE_GID` (decimal); with `"resolve"`
  * also `X_REMOTE_USER`, `X_REMOTE_GROUP` and `REMOTE_USER` (names through the
  * system's name service; a key is left out when the id has no name). When the
@@ -24,7 +25,7 @@ import { groupName, peerCredentials, userName } from "./sys.ts";
  * @param mode `false`, `true` (ids) or `"resolve"` (ids and names).
  */
 export function peerEnviron(socket: object, mode: boolean | "resolve"): Record<string, string> {
-  const env: Record<string, string> = { REMOTE_ADDR: "", REMOTE_PORT: "", SERVER_PORT: "" };
+  const env: Record<string, string> = { REMOTE_ADDR: "", REMOTE_PORT: "" };
   if (!mode) return env;
   const fd = (socket as { fd?: unknown }).fd;
   if (typeof fd !== "number") return env;

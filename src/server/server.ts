@@ -158,6 +158,8 @@ export class TsgiServer implements Server, ServerCore {
   readonly http10Only: boolean;
   /** `SERVER_NAME` for requests (the `serverName` option, else derived from the bound address); `""` before `listen()`. */
   serverName = "";
+  /** `SERVER_PORT` for requests: the bound port; on a Unix socket the scheme's default (80, 443). */
+  serverPort = 0;
   hostname = "";
   port = 0;
   /** `close()` was called. */
@@ -255,9 +257,12 @@ export class TsgiServer implements Server, ServerCore {
     this.hostname = bound.hostname;
     this.port = bound.port;
     this.unix = bound.unix;
-    // Unix sockets have no host name (gevent sets SERVER_NAME "").
-    this.serverName =
-      o.serverName ?? (this.unix !== null ? "" : this.hostname === "0.0.0.0" || this.hostname === "::" ? osHostname() : this.hostname);
+    // PEP 3333: SERVER_NAME and SERVER_PORT are never empty. A Unix socket has neither: the
+    // machine's host name (as for a wildcard bind; uWSGI's http-socket) and the scheme's
+    // default port (gunicorn and uWSGI answer 80), so URL reconstruction gives http://host/.
+    const wildcard = this.unix !== null || this.hostname === "0.0.0.0" || this.hostname === "::";
+    this.serverName = o.serverName ?? (wildcard ? osHostname() : this.hostname);
+    this.serverPort = this.unix === null ? this.port : this.urlScheme === "https" ? 443 : 80;
     const shortest = Math.min(
       o.headerTimeout || Infinity,
       o.keepAliveTimeout || Infinity,

@@ -66,6 +66,7 @@ export const RULES = {
   "environ-path-info": [SECTIONS.environ, "server", "PATH_INFO is empty or starts with '/' ('*' for OPTIONS *), and is not empty when SCRIPT_NAME is (except for CONNECT)"],
   "environ-content-length": [SECTIONS.environ, "server", "CONTENT_LENGTH, when non-empty, is a non-negative integer"],
   "environ-server-protocol": [SECTIONS.environ, "server", "SERVER_PROTOCOL looks like HTTP/x.y"],
+  "environ-server-name": [SECTIONS.environ, "server", "SERVER_NAME and SERVER_PORT are not empty (PEP 3333: they can never be empty strings)"],
   "environ-optional-types": [SECTIONS.environ, "server", "optional tsgi.* keys have their documented types"],
   "start-response-args": [SECTIONS.startResponse, "application", "startResponse takes two or three arguments"],
   "start-response-twice": [SECTIONS.startResponse, "application", "startResponse is called once, again only with excInfo"],
@@ -257,6 +258,10 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
   if (cl !== undefined && cl !== "" && !/^\d+$/.test(cl as string)) fail("environ-content-length", `Invalid CONTENT_LENGTH: ${show(cl)}`);
   if (!/^HTTP\/\d\.\d$/.test(env["SERVER_PROTOCOL"] as string)) {
     fail("environ-server-protocol", `SERVER_PROTOCOL must look like "HTTP/1.1", got ${show(env["SERVER_PROTOCOL"])}`);
+  }
+  // PEP 3333 "environ Variables": SERVER_NAME and SERVER_PORT "can never be empty strings"; URL reconstruction needs them.
+  for (const key of ["SERVER_NAME", "SERVER_PORT"]) {
+    if (env[key] === "") fail("environ-server-name", `${key} must not be empty (PEP 3333); a server without a host or port, such as one on a Unix socket, gives its host name and the scheme's default port`);
   }
 
   const opt = (key: string, ok: (v: unknown) => boolean, what: string): void => {
