@@ -14,9 +14,9 @@ import hello from "../fixtures/hello/app.ts";
 import forms from "../fixtures/forms/app.ts";
 import staticApp from "../fixtures/static/app.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "node:net";
+import { connect, createConnection } from "node:net";
 import { get, heapGrowthFromLongFieldNames, parseResponses, raw, rawOne, startServer } from "./helpers.ts";
 import { ClientDisconnected, WANTS_SIGNAL } from "../src/index.ts";
 import type { ServerOptions } from "../src/server/options.ts";
@@ -968,6 +968,26 @@ describe("toFetchHandler on Bun.serve: request shapes Bun passes as they came", 
     });
     // Absolute-form without Host: Bun gives the path alone (its authority is lost, docs/fetch.md).
     expect(await ask("GET http://other:81/a/../env HTTP/1.0\r\n\r\n")).toMatchObject({ PATH_INFO: "/env", SERVER_NAME: "127.0.0.1", HTTP_HOST: null });
+  });
+
+  test("on Bun.serve({ unix }), which has no host or port, an HTTP/1.0 request without Host gets the host name and port 80 (PEP 3333: never empty)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-fetch-unix-"));
+    const path = join(dir, "s.sock");
+    const unixServer = Bun.serve({ unix: path, fetch: toFetchHandler(app, { errorLog: null }) });
+    try {
+      const raw = await new Promise<string>((resolve, reject) => {
+        const sock = createConnection({ path }, () => sock.write("GET /env HTTP/1.0\r\n\r\n"));
+        let got = "";
+        sock.setTimeout(5000, () => sock.destroy(new Error("timed out")));
+        sock.on("data", (d) => (got += d.toString("latin1")));
+        sock.on("end", () => resolve(got));
+        sock.on("error", reject);
+      });
+      expect(JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4))).toMatchObject({ PATH_INFO: "/env", SERVER_NAME: hostname(), SERVER_PORT: "80", HTTP_HOST: null });
+    } finally {
+      unixServer.stop(true);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("no request shape Bun passes makes the bridge throw: CONNECT's authority-form, a Host the URL parser refuses; an invalid Host is a 400 as on the tsgi server", async () => {

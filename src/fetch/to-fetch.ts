@@ -512,15 +512,19 @@ function requestPlace(request: Request, server: unknown): RequestPlace {
  * `SERVER_NAME`, `SERVER_PORT` and the scheme from the runtime's second
  * argument when it is a server (`Bun.serve`'s `hostname`, `port`,
  * `protocol`), as the tsgi server derives them: a wildcard address gives the
- * machine's host name, a Unix socket `""` and port 0. Without one: `""`, 0, `http`.
+ * machine's host name; a server without a host or port (`Bun.serve({ unix })`
+ * has neither), or no server, gives the machine's host name and the scheme's
+ * default port, 80 or 443 (PEP 3333: never empty). The scheme is `http`
+ * unless the server says `https`.
  */
 function serverAddress(server: unknown): { serverName: string; serverPort: number; scheme: string } {
   const { hostname, port, protocol } = (server ?? {}) as { hostname?: unknown; port?: unknown; protocol?: unknown };
   const name = typeof hostname === "string" ? hostname : "";
+  const scheme = protocol === "https" ? "https" : "http";
   return {
-    serverName: name === "0.0.0.0" || name === "::" ? osHostname() : name,
-    serverPort: typeof port === "number" ? port : 0,
-    scheme: protocol === "https" ? "https" : "http",
+    serverName: name === "" || name === "0.0.0.0" || name === "::" ? osHostname() : name,
+    serverPort: typeof port === "number" && port > 0 ? port : scheme === "https" ? 443 : 80,
+    scheme,
   };
 }
 
