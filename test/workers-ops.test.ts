@@ -254,7 +254,7 @@ describe("a worker that crashes soon after it listens, again and again", () => {
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
     const started = Date.now();
-    expect(await waitFor(() => /the 4th such crash in a row; starting a replacement in 0\.8 s/.test(err.text()), 10_000)).toBe(true);
+    expect(await waitFor(() => /the 4th such crash in a row in its slot; starting a replacement in 0\.8 s/.test(err.text()), 10_000)).toBe(true);
     const elapsed = Date.now() - started;
     await Bun.sleep(Math.max(0, 4000 - elapsed));
     proc.kill("SIGTERM");
@@ -267,6 +267,61 @@ describe("a worker that crashes soon after it listens, again and again", () => {
     expect(text).toMatch(/exited unexpectedly \(code 1\); starting a replacement\n/);
     const waits = [...text.matchAll(/starting a replacement in (\d+\.\d) s/g)].map((m) => m[1]);
     expect(waits.slice(0, 3)).toEqual(["0.2", "0.4", "0.8"]);
+  }, 40_000);
+});
+
+describe("the crash backoff is kept per worker slot", () => {
+  test("4 workers killed together soon after listening: each is a first quick crash, replaced after 0.1 s (before: the 2nd, 3rd, 4th in a row waiting 0.2, 0.4, 0.8 s)", async () => {
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(freePort()), "--workers", "4", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    const pids = /worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1]!.split(", ").map(Number);
+    expect(pids.length).toBe(4);
+    for (const pid of pids) process.kill(pid, "SIGKILL");
+    expect(await waitFor(() => (err.text().match(/listening \(a replacement\)/g)?.length ?? 0) === 4, 15_000)).toBe(true);
+    const crashes = err.text().split("\n").filter((l) => l.includes("exited unexpectedly"));
+    expect(crashes.length).toBe(4);
+    for (const line of crashes) expect(line).toMatch(/exited unexpectedly \(signal SIGKILL\); starting a replacement$/);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(10_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+
+  test("stop() cancels a replacement waiting out its backoff: a program using the Supervisor exits when it is done, not when the wait ends", async () => {
+    const app = join(dir, "crashes-stop.ts");
+    await Bun.write(app, `setTimeout(() => process.exit(1), 100);\nexport { default } from ${JSON.stringify(APP)};\n`);
+    const script = join(dir, "stop-during-backoff.ts");
+    await Bun.write(
+      script,
+      `import { Supervisor } from ${JSON.stringify(join(import.meta.dir, "../src/deploy/supervisor.ts"))};
+import { resolveDeployOptions } from ${JSON.stringify(join(import.meta.dir, "../src/deploy/options.ts"))};
+const deploy = resolveDeployOptions({ port: ${freePort()}, workers: 1 });
+let stopping = false;
+const s = new Supervisor({
+  config: { app: ${JSON.stringify(app)}, cwd: ${JSON.stringify(dir)}, deploy, accessLog: false },
+  log: (level, message) => {
+    // The 5th quick crash in a row: its replacement waits 1.6 s.
+    if (!stopping && /starting a replacement in 1\.6 s/.test(message)) {
+      stopping = true;
+      // As a SIGTERM during the wait: once the replacement's timer is set.
+      setTimeout(() => void s.stop().then(() => console.log("stopped " + Date.now())), 50);
+    }
+  },
+});
+await s.start();
+`,
+    );
+    const proc = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "pipe" });
+    procs.push(proc);
+    const out = collect(proc.stdout as ReadableStream<Uint8Array>);
+    const exited = await Promise.race([proc.exited, Bun.sleep(25_000).then(() => "still running")]);
+    const ended = Date.now();
+    await out.done;
+    expect(exited).toBe(0);
+    const stoppedAt = Number(/stopped (\d+)/.exec(out.text())?.[1]);
+    expect(stoppedAt).toBeGreaterThan(0);
+    // Before, the 1.6 s timer kept the process alive after stop() had finished.
+    expect(ended - stoppedAt).toBeLessThan(800);
   }, 40_000);
 });
 
@@ -284,7 +339,7 @@ describe("a run of quick crashes ends once a worker has served 10 s", () => {
       await crash();
       expect(await waitFor(() => count(/listening \(a replacement\)/g) === i, 10_000)).toBe(true);
     }
-    expect(err.text()).toContain("the 2nd such crash in a row; starting a replacement in 0.2 s");
+    expect(err.text()).toContain("the 2nd such crash in a row in its slot; starting a replacement in 0.2 s");
     // The cause goes away: the replacement serves 10 s, then a reload (a deploy) replaces it.
     await Bun.sleep(10_500);
     proc.kill("SIGHUP");

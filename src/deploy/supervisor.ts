@@ -64,6 +64,20 @@ interface Worker {
   /** A replacement is being started for it (max-requests). */
   replacing: boolean;
   listeners: Array<(ok: boolean) => void>;
+  /** Its place in the pool: the quick crashes of the workers that held it before (see {@link crashDelay}). */
+  slot: WorkerSlot;
+}
+
+/**
+ * One place in the worker pool, handed from a worker to its replacement
+ * (after a crash, a max-requests recycle): the crash backoff counts the quick
+ * crashes of that place's workers, so one slot's crash loop never makes
+ * another slot's first crash wait (8 workers of an app that fails on its
+ * first request each wait 0.1 s, not up to 10 s).
+ */
+interface WorkerSlot {
+  /** Workers in a row in this slot that crashed within {@link CRASH_STABLE_MS} of listening. */
+  quickCrashes: number;
 }
 
 /** Why one of `workers` did not boot: its own message, else how it exited (`worker 4242 exited before listening (code 5)`). */
@@ -121,10 +135,8 @@ export class Supervisor {
   private reloading: Promise<boolean> | null = null;
   private reloadStarted = 0;
   private bootFailures = 0;
-  /** Workers in a row that crashed within {@link CRASH_STABLE_MS} of listening (see {@link crashDelay}). */
-  private quickCrashes = 0;
-  /** When the last of those crashes was (`Date.now()`), 0 before any. */
-  private quickCrashAt = 0;
+  /** Replacements waiting out their crash backoff: cleared by {@link stop}. */
+  private readonly pendingReplacements = new Set<ReturnType<typeof setTimeout>>();
   /** The workers' warnings said so far: each once, not once per worker and reload. */
   private readonly warned = new Set<string>();
   /** `start()` is waiting for the first workers: a failure ends the start (with its message) instead of being replaced. */
@@ -264,7 +276,8 @@ export class Supervisor {
     this.ownFd = true;
   }
 
-  private spawn(generation: number): Worker {
+  /** Start a worker of `generation` in `slot` (a new slot unless it replaces one). */
+  private spawn(generation: number, slot: WorkerSlot = { quickCrashes: 0 }): Worker {
     const inheritFd = this.sharedFd !== null;
     const config: WorkerConfig = { ...this.config, inheritFd };
     const stdio = inheritFd ? (["ignore", "inherit", "inherit", this.sharedFd!] as const) : (["ignore", "inherit", "inherit"] as const);
@@ -280,7 +293,7 @@ export class Supervisor {
     });
     proc.send({ type: "config", config } satisfies SupervisorMessage);
     const now = Date.now();
-    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, listeningAt: 0, requests: 0, failure: null, exited: null, replacing: false, listeners: [] };
+    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, listeningAt: 0, requests: 0, failure: null, exited: null, replacing: false, listeners: [], slot };
     this.live.set(proc.pid, worker);
     return worker;
   }
@@ -334,10 +347,12 @@ export class Supervisor {
     for (const l of w.listeners.splice(0)) l(false);
     for (const waiter of this.exitWaiters.splice(0)) waiter();
     const now = Date.now();
-    // A worker that served CRASH_STABLE_MS since the last quick crash ended that run, however it
-    // exits (recycled by max-requests, replaced by a reload, stopped by SIGTTOU): the next quick
-    // crash is a first one again, not the n+1-th of a run that ended hours ago.
-    if (this.servedPastCrashes(w, now)) this.quickCrashes = 0;
+    const slot = w.slot;
+    // A worker that served CRASH_STABLE_MS ended its slot's run of quick crashes, however it
+    // exits (recycled by max-requests, killed, crashed late): the next quick crash in the slot
+    // is a first one again, not the n+1-th of a run that ended hours ago.
+    const quick = w.listening && now - w.listeningAt < CRASH_STABLE_MS;
+    if (w.listening && !quick) slot.quickCrashes = 0;
     if (w.stopping || this.stopping) return;
     // A worker of the first generation that dies before listening fails the start (gunicorn: "worker failed to boot").
     if (!w.listening && this.booting) return;
@@ -353,50 +368,40 @@ export class Supervisor {
     }
     let delay = 0;
     if (w.listening) {
-      if (now - w.listeningAt < CRASH_STABLE_MS) {
-        // As for a worker still serving: one that began after the last quick crash and has served 10 s.
-        for (const x of this.live.values()) if (this.servedPastCrashes(x, now)) this.quickCrashes = 0;
-        this.quickCrashes++;
-        this.quickCrashAt = now;
-      } else {
-        this.quickCrashes = 0;
-      }
-      delay = crashDelay(this.quickCrashes);
+      if (quick) slot.quickCrashes++;
+      delay = crashDelay(slot.quickCrashes);
     }
-    if (this.quickCrashes < 2 || !w.listening) this.log("warn", `worker ${w.pid} exited unexpectedly (${how}); starting a replacement`);
+    if (slot.quickCrashes < 2 || !w.listening) this.log("warn", `worker ${w.pid} exited unexpectedly (${how}); starting a replacement`);
     else {
       const served = ((Date.now() - w.listeningAt) / 1000).toFixed(1);
       this.log(
         "warn",
-        `worker ${w.pid} exited unexpectedly (${how}) ${served} s after it began listening, the ${ordinal(this.quickCrashes)} such crash in a row; ` +
-          `starting a replacement in ${(delay / 1000).toFixed(1)} s (the wait doubles with each quick crash, up to ${CRASH_BACKOFF_MAX_MS / 1000} s, until a worker serves ${CRASH_STABLE_MS / 1000} s)`,
+        `worker ${w.pid} exited unexpectedly (${how}) ${served} s after it began listening, the ${ordinal(slot.quickCrashes)} such crash in a row in its slot; ` +
+          `starting a replacement in ${(delay / 1000).toFixed(1)} s (the wait doubles with each quick crash, up to ${CRASH_BACKOFF_MAX_MS / 1000} s, until a worker in the slot serves ${CRASH_STABLE_MS / 1000} s)`,
       );
     }
-    if (this.generation === w.generation || this.countServing() < this.target) this.spawnReplacement(delay);
-  }
-
-  /** Whether `w` began listening after the last quick crash and had served {@link CRASH_STABLE_MS} at `now` (ms since epoch): that run is over. */
-  private servedPastCrashes(w: Worker, now: number): boolean {
-    return this.quickCrashes > 0 && w.listening && w.listeningAt >= this.quickCrashAt && now - w.listeningAt >= CRASH_STABLE_MS;
+    if (this.generation === w.generation || this.countServing() < this.target) this.spawnReplacement(delay, slot);
   }
 
   private countServing(): number {
     return [...this.live.values()].filter((x) => !x.stopping).length;
   }
 
-  /** Start a replacement worker after `crashWait` ms (see {@link crashDelay}), or later when boots have been failing. */
-  private spawnReplacement(crashWait = 0): void {
+  /** Start a replacement worker in `slot` after `crashWait` ms (see {@link crashDelay}), or later when boots have been failing. */
+  private spawnReplacement(crashWait: number, slot: WorkerSlot): void {
     // Never at once: a signal sent to the whole process group (Ctrl-C, `kill -TERM -pgid`)
     // reaches the workers a moment before the supervisor stops, and must not respawn them.
+    if (this.stopping) return; // stop() came meanwhile (from the log it was just told)
     const delay = Math.max(100, crashWait, Math.min(5000, this.bootFailures * 200));
-    const go = () => {
+    const timer = setTimeout(() => {
+      this.pendingReplacements.delete(timer);
       if (this.stopping || this.countServing() >= this.target) return;
-      const w = this.spawn(this.generation);
+      const w = this.spawn(this.generation, slot);
       void this.whenListening(w).then((ok) => {
         if (ok) this.log("info", `worker ${w.pid} listening (a replacement)`);
       });
-    };
-    setTimeout(go, delay);
+    }, delay);
+    this.pendingReplacements.add(timer);
   }
 
   /** `maxRequests` reached: start a replacement, and stop `w` once the replacement listens. */
@@ -404,7 +409,7 @@ export class Supervisor {
     if (w.replacing || w.stopping || this.stopping) return;
     w.replacing = true;
     this.log("info", `worker ${w.pid} served ${w.requests} requests (max-requests); recycling`);
-    const next = this.spawn(this.generation);
+    const next = this.spawn(this.generation, w.slot);
     const ok = await this.whenListening(next);
     if (!ok) {
       w.replacing = false;
@@ -527,6 +532,8 @@ export class Supervisor {
     if (this.stopped) return this.stopped;
     this.stopping = true;
     if (this.monitor) clearInterval(this.monitor);
+    for (const timer of this.pendingReplacements) clearTimeout(timer);
+    this.pendingReplacements.clear();
     this.stopped = (async () => {
       for (const w of this.live.values()) this.terminate(w);
       // The workers close their copies of the listening socket as they drain;
