@@ -297,10 +297,38 @@ describe("an app's stray errors", () => {
       // The same processes served throughout: none died and was replaced.
       expect(err()).not.toContain("exited unexpectedly");
       if (!workers.length) expect([...pids]).toEqual([proc.pid]);
+      // Each report names its process: a worker's starts with [tsgi worker <pid>], the single process's with nothing.
+      const marks = [...err().matchAll(/^(.*)Error in application/gm)].map((m) => m[1]!);
+      expect(marks.length).toBeGreaterThanOrEqual(4);
+      for (const mark of marks) {
+        if (!workers.length) expect(mark).toBe("");
+        else expect(pids.has(Number(/^\[tsgi worker (\d+)\] $/.exec(mark)?.[1]))).toBe(true);
+      }
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
     }, 30_000);
   }
+
+  test("under --workers, a worker's maxConnections warning and its report of an app error name the worker ([tsgi worker <pid>]), once per message", async () => {
+    const { proc, port, err } = await serve(["--no-access-log", "--workers", "1", "--max-connections", "1"]);
+    const pid = ((await (await fetch(`http://127.0.0.1:${port}/env`, { signal: AbortSignal.timeout(3000) })).json()) as { pid: number }).pid;
+    // One connection holds the only place; the next is answered 503, with the warning.
+    const held = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    try {
+      await Bun.sleep(100);
+      expect(await status(port, "/")).toBe(503);
+      expect(await waitFor(() => /Warning: maxConnections \(1\) reached/.test(err()), 3000)).toBe(true);
+    } finally {
+      held.end();
+    }
+    expect(err()).toMatch(new RegExp(`^\\[tsgi worker ${pid}\\] Warning: maxConnections \\(1\\) reached: new connections are answered 503`, "m"));
+    // An app error's report: its first line marked, its stack as it is.
+    expect(await waitFor(async () => (await status(port, "/throw")) === 500, 3000)).toBe(true);
+    expect(await waitFor(() => /app failure on purpose/.test(err()), 3000)).toBe(true);
+    expect(err()).toMatch(new RegExp(`^\\[tsgi worker ${pid}\\] Error in GET /throw HTTP/1\\.1: Error: app failure on purpose\\n {4}at `, "m"));
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 30_000);
 
   test("the library's serve() installs no process handler: the process is its owner's", async () => {
     const { serve: libraryServe } = await import("../src/server/index.ts");

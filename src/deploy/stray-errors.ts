@@ -43,15 +43,16 @@ let strayErrorsLogged = false;
  * process `tsgi serve` runs the app in (the single process, each worker),
  * never a library's `serve()`: a library does not own the process.
  * Idempotent.
+ * @param prefix put before each report (a worker's `[tsgi worker <pid>] `); default none.
  */
-export function logStrayErrors(): void {
+export function logStrayErrors(prefix = ""): void {
   if (strayErrorsLogged) return;
   strayErrorsLogged = true;
   const log = (error: unknown, kind: StrayKind) => {
     const what = kind === "unhandledRejection" ? "a promise rejected with no handler" : "an exception outside any request";
     const detail = error instanceof Error ? errorText(error) : Bun.inspect(error);
     try {
-      process.stderr.write(`${escapeControls(`Error in application (${what}; serving goes on): ${detail}`)}\n`);
+      process.stderr.write(`${prefix}${escapeControls(`Error in application (${what}; serving goes on): ${detail}`)}\n`);
     } catch {
       // stderr is gone: nowhere to log it
     }

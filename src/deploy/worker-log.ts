@@ -1,0 +1,34 @@
+/**
+ * A worker's error log: what a `tsgi serve --workers` worker writes to the
+ * stderr it shares with the supervisor and the other workers (the server's
+ * warnings, its reports of application errors, the app's `tsgi.errors`, stray
+ * errors) starts with `[tsgi worker <pid>] `, as the supervisor's own lines
+ * start with `[tsgi supervisor <pid>]`, so that an operator can tell which
+ * worker hit `maxConnections` or raised (gunicorn puts the pid on every
+ * error-log line for the same reason).
+ * @module
+ */
+
+/** The prefix of a worker's stderr messages: `[tsgi worker 4242] `. */
+export function workerPrefix(pid: number = process.pid): string {
+  return `[tsgi worker ${pid}] `;
+}
+
+/**
+ * A `{ write }` log target (the server's `errorLog`) that puts `prefix` before
+ * each message: before a write that begins a line, so that a multi-line
+ * message (a stack) is marked once, as a logger marks a record, and the
+ * pieces of a line written in several calls (`tsgi.errors.write("a")`,
+ * `write("b\n")`) are marked once.
+ * @param write where the prefixed text goes (default: stderr; a write that throws is the caller's to guard).
+ */
+export function prefixedLog(prefix: string, write: (text: string) => unknown = (text) => process.stderr.write(text)): { write(text: string): void } {
+  let atLineStart = true;
+  return {
+    write(text: string): void {
+      if (text === "") return;
+      write(atLineStart ? prefix + text : text);
+      atLineStart = text.endsWith("\n");
+    },
+  };
+}
