@@ -103,6 +103,34 @@ describe("applyProxyHeaders", () => {
     expect(e.REMOTE_ADDR).toBe("10.0.0.1");
   });
 
+  test("a hop that is not an address ends the walk, as nginx's realip does: REMOTE_ADDR is always an address", () => {
+    // Nearest hop bad (a proxy passing the client's value through): the peer stays; the nearest proxy's scheme still counts.
+    for (const bad of ["<script>alert(1)</script>", "evil.example", "unknown", "1.2.3", "300.1.1.1", "", "_hidden"]) {
+      const e = env({ HTTP_X_FORWARDED_FOR: bad, HTTP_X_FORWARDED_PROTO: "https" });
+      applyProxyHeaders(e, trusted);
+      expect([bad, e.REMOTE_ADDR, e["tsgi.url_scheme"]]).toEqual([bad, "127.0.0.1", "https"]);
+    }
+    // Behind a trusted hop: the last address read, that hop.
+    const f = env({ HTTP_X_FORWARDED_FOR: "garbage, 10.0.0.5" });
+    applyProxyHeaders(f, trusted);
+    expect(f.REMOTE_ADDR).toBe("10.0.0.5");
+    // Left of the client: never reached (the right-most untrusted hop is the client).
+    const g = env({ HTTP_X_FORWARDED_FOR: "garbage, 198.51.100.7, 10.0.0.5" });
+    applyProxyHeaders(g, trusted);
+    expect(g.REMOTE_ADDR).toBe("198.51.100.7");
+    // Ports and brackets are stripped first; IPv6 is an address.
+    const h = env({ HTTP_X_FORWARDED_FOR: "[2001:db8::7]:4711, 198.51.100.7:80" });
+    applyProxyHeaders(h, new TrustedProxies(["127.0.0.1", "198.51.100.7"]));
+    expect(h.REMOTE_ADDR).toBe("2001:db8::7");
+    // RFC 7239 Forwarded keeps its own node names (unknown, _name) and refuses others.
+    const i = env({ HTTP_FORWARDED: "for=unknown, for=10.0.0.5" });
+    applyProxyHeaders(i, trusted, "forwarded");
+    expect(i.REMOTE_ADDR).toBe("unknown");
+    const j = env({ HTTP_FORWARDED: "for=evil, for=10.0.0.5" });
+    applyProxyHeaders(j, trusted, "forwarded");
+    expect(j.REMOTE_ADDR).toBe("10.0.0.5");
+  });
+
   test("untrusted peer: nothing changes", () => {
     const e = env({ HTTP_X_FORWARDED_FOR: "1.1.1.1", HTTP_X_FORWARDED_PROTO: "https", HTTP_X_FORWARDED_HOST: "evil.com" }, "203.0.113.50");
     expect(applyProxyHeaders(e, trusted)).toBe(false);

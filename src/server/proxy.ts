@@ -237,6 +237,11 @@ export function parseForwarded(value: string): ForwardedElement[] {
   return out;
 }
 
+/** An RFC 7239 §6 node name, its port and brackets removed: an IP address, `unknown` or an obfuscated `_name`. */
+function forwardedNode(host: string): boolean {
+  return parseIp(host) !== null || /^(?:unknown|_[A-Za-z0-9._-]+)$/.test(host);
+}
+
 function splitList(value: unknown): string[] {
   if (typeof value !== "string" || value === "") return [];
   return value.split(",").map((s) => s.trim());
@@ -249,7 +254,10 @@ const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::\d{1,5
  * Rewrite `environ` from the forwarding fields when its peer
  * (`REMOTE_ADDR`) is trusted; leave it untouched otherwise. Sets
  * `REMOTE_ADDR` (and `REMOTE_PORT` to `""`: the client's port is not
- * known), `tsgi.url_scheme` and `HTTPS` (`"on"` for https, removed for
+ * known) to the right-most hop that is not a trusted proxy, stopping at a
+ * hop that is not an IP address (in `Forwarded`, also not `unknown` or an
+ * obfuscated `_name`, RFC 7239 §6) with the last address read, as nginx's
+ * realip module does; `tsgi.url_scheme` and `HTTPS` (`"on"` for https, removed for
  * http), and `HTTP_HOST`. The original peer is kept as
  * `tsgi.proxy_peer` (address) and `tsgi.proxy_peer_port`.
  *
@@ -275,15 +283,21 @@ export function applyProxyHeaders(environ: Environ, trusted: TrustedProxies, hea
     if (hops.length === 0 && protos.length === 0 && hosts.length === 0) return false;
   }
   // The client: the right-most hop that is not a trusted proxy (all trusted: the left-most).
+  // A hop that is not an address (`X-Forwarded-For: <script>`, `for=evil`, an empty element)
+  // ends the walk, and the client is the last address read, the trusted hop to its right, or,
+  // when the nearest hop is already bad, the peer stays: as nginx's realip module and Apache's
+  // mod_remoteip do, so REMOTE_ADDR is always an address (or RFC 7239's unknown / _name).
+  const isNode = header === "forwarded" ? forwardedNode : (h: string) => parseIp(h) !== null;
   let k = hops.length - 1;
-  while (k > 0 && hops[k] !== "" && trusted.has(hops[k]!)) k--;
+  while (k > 0 && isNode(hops[k]!) && trusted.has(hops[k]!)) k--;
+  if (k >= 0 && !isNode(hops[k]!)) k++;
   const pick = (list: string[]): string | undefined => {
     if (list.length === 0) return undefined;
     // Lists appended hop by hop line up with the addresses; a single value was set by the nearest proxy.
-    const v = list.length === hops.length && k >= 0 ? list[k] : list[list.length - 1];
+    const v = list.length === hops.length && k >= 0 && k < hops.length ? list[k] : list[list.length - 1];
     return v === "" ? undefined : v;
   };
-  if (k >= 0 && hops[k]) {
+  if (k >= 0 && k < hops.length) {
     environ["tsgi.proxy_peer"] = peer;
     environ["tsgi.proxy_peer_port"] = environ.REMOTE_PORT;
     environ.REMOTE_ADDR = hops[k]!;
