@@ -86,6 +86,37 @@ describe("tsgi-dev and tsgi.signal", () => {
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
+  test("an app not marked behind pathInfoDispatcher: the mounted app's read is warned, naming its line; the dispatcher's copy of the environ is not a read", async () => {
+    const source = `import { pathInfoDispatcher } from ${JSON.stringify(join(ROOT, "src/toolkit/dispatch.ts"))};
+const enc = new TextEncoder();
+function api(environ: any, startResponse: any) {
+  const signal = environ["tsgi.signal"];
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("api " + (signal instanceof AbortSignal))];
+}
+function other(environ: any, startResponse: any) {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("other " + environ.SCRIPT_NAME)];
+}
+export default pathInfoDispatcher({ "/api": api, "/other": other });
+`;
+    const app = new TempApp({ "app.ts": source });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    // The dispatcher copies the environ for every request; a mounted app that does not read the signal is not warned.
+    expect((await get(url + "other/x")).text).toBe("other /other");
+    await Bun.sleep(300);
+    expect(dev.count(ANY)).toBe(0);
+    // The mounted app's own read, on the copy: warned once, naming its line (before: never, the copy held a plain value).
+    for (let i = 0; i < 2; i++) expect((await get(url + "api/x")).text).toBe("api true");
+    const line = source.split("\n").findIndex((l) => l.includes('environ["tsgi.signal"]')) + 1;
+    await dev.waitFor(new RegExp(`reads environ\\["tsgi\\.signal"\\] \\(app\\.ts:${line}\\)`));
+    await Bun.sleep(300);
+    expect(dev.count(ANY)).toBe(1);
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 30_000);
+
   test("--reload=restart: each app process is a version; one warning for an app not marked, none once a save marks it", async () => {
     const app = new TempApp({ "app.ts": tsgiApp("r1") });
     apps.push(app);

@@ -3,6 +3,7 @@ import type { Application, Body, Environ, ReadonlyResponseHeaders } from "../src
 import { PathInfoDispatcher, pathInfoDispatcher } from "../src/toolkit/dispatch.ts";
 import { Environ as EnvironClass, TsgiSecureEnviron } from "../src/toolkit/secure-environ.ts";
 import { setupTestingDefaults } from "../src/toolkit/util.ts";
+import { RequestSignal } from "../src/gateway/signal.ts";
 
 const enc = new TextEncoder();
 
@@ -105,6 +106,32 @@ describe("PathInfoDispatcher", () => {
     expect((seen as Environ).PATH_INFO).toBe("/y");
     expect(env.PATH_INFO).toBe("/x/y");
     expect(new EnvironClass({ a: 1 }).copy()).toBeInstanceOf(EnvironClass);
+  });
+  test("on a server that gives tsgi.signal: the mounted app gets the same AbortSignal through an accessor of its copy, made only when read, with the keys in the same order", async () => {
+    const { startServer } = await import("./helpers.ts");
+    const seen: string[] = [];
+    let outer: Environ | undefined;
+    const mounted: Application = (environ, startResponse) => {
+      const own = Object.getOwnPropertyDescriptor(environ, "tsgi.signal");
+      // The server's RequestSignal behind the accessor: nothing made for a request whose app does not read the signal.
+      const source = Object.getOwnPropertySymbols(environ).map((k) => (environ as unknown as Record<symbol, unknown>)[k]).find((v) => v instanceof RequestSignal) as RequestSignal;
+      const same = environ.PATH_INFO === "/read" ? environ["tsgi.signal"] === outer!["tsgi.signal"] : `unread ${source.made}`;
+      seen.push(`${typeof own?.get} ${same} ${Object.keys(environ).join() === Object.keys(outer!).join()}`);
+      startResponse("200 OK", [["Content-Type", "text/plain"]]);
+      return [];
+    };
+    const dispatcher = pathInfoDispatcher({ "/m": mounted });
+    const app: Application = (environ, startResponse) => {
+      outer = environ;
+      return dispatcher(environ, startResponse);
+    };
+    const t = startServer(app, { requestSignal: true });
+    try {
+      for (const path of ["/m/read", "/m/plain"]) expect((await fetch(`${t.url}${path}`)).status).toBe(200);
+    } finally {
+      await t.server.close({ timeout: 100 });
+    }
+    expect(seen).toEqual(["function true true", "function unread null true"]);
   });
   test("bad arguments throw TypeError", () => {
     expect(() => new PathInfoDispatcher({ "/x": "nope" as never })).toThrow(TypeError);

@@ -10,9 +10,9 @@
  * the mark out is reminded once more (restart mode's app processes are each
  * a version too), and a save that adds it stops the warnings.
  *
- * Reads by tsgi's own code do not count: `validator()`'s type check,
- * `pathInfoDispatcher`'s copy of the environ, the error page's environ
- * table. The reader is the first frame of the stack below the accessor
+ * Reads by tsgi's own code do not count: `validator()`'s type check, the
+ * error page's environ table. (`pathInfoDispatcher` copies the accessor,
+ * not the signal, so the read of an app it mounts is that app's own.) The reader is the first frame of the stack below the accessor
  * that has a file (`JSON.stringify`'s or a spread's engine frames have
  * none).
  * @module

@@ -107,3 +107,27 @@ export function defineSignal(environ: Environ, source: Source): void {
   (environ as unknown as Record<symbol, Source>)[SOURCE] = source;
   Object.defineProperty(environ, SIGNAL_KEY, DESCRIPTOR);
 }
+
+/**
+ * A shallow copy of `environ`, as `{ ...environ }` (own enumerable keys,
+ * symbols included, as plain writable values, in order), except that a
+ * `tsgi.signal` accessor is copied as the accessor rather than read: the
+ * copy's signal is the same `AbortSignal`, still made only when the
+ * application reads it, and its reads are its reader's own (tsgi-dev tells
+ * an application that reads it without asking, which it could not see
+ * through a copied value). For a middleware that calls an application with
+ * a copy (`pathInfoDispatcher`). Without such an accessor it is
+ * `{ ...environ }`.
+ */
+export function copyEnviron(environ: Environ): Environ {
+  const signal = Object.getOwnPropertyDescriptor(environ, SIGNAL_KEY);
+  if (signal?.get === undefined) return { ...environ };
+  const copy: Record<PropertyKey, unknown> = {};
+  for (const key of Reflect.ownKeys(environ)) {
+    const own = Object.getOwnPropertyDescriptor(environ, key);
+    if (!own?.enumerable) continue;
+    if (key === SIGNAL_KEY) Object.defineProperty(copy, key, { ...own, configurable: true });
+    else Object.defineProperty(copy, key, { value: own.get ? own.get.call(environ) : own.value, writable: true, enumerable: true, configurable: true });
+  }
+  return copy as unknown as Environ;
+}

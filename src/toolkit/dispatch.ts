@@ -5,7 +5,7 @@
  * @module
  */
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
-import { keepSignalMark } from "../gateway/signal.ts";
+import { copyEnviron as copyKeepingSignal, keepSignalMark } from "../gateway/signal.ts";
 
 /** Mount points and their applications: an object or `[prefix, app]` pairs. */
 export type PathMap = Record<string, Application> | Iterable<readonly [string, Application]>;
@@ -101,7 +101,8 @@ function copyEnviron(environ: Environ): Environ {
   if (typeof c === "function" && !Object.prototype.hasOwnProperty.call(environ, "copy")) {
     return c.call(environ) as Environ;
   }
-  return { ...environ };
+  // Not { ...environ }: that would read tsgi.signal here (see copyEnviron).
+  return copyKeepingSignal(environ);
 }
 
 /**
