@@ -10,6 +10,7 @@ import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node
 import { fingerprint } from "./fingerprint.ts";
 import { parse as parseJsonc } from "jsonc-parser";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
+import { scannedImports, SourceSnapshot } from "./sources.ts";
 import { resolvePlain } from "./versioning.ts";
 
 /** Extensions whose imports are scanned (other user files, e.g. `.json`, are leaves). */
@@ -23,16 +24,6 @@ const SCANNABLE: Record<string, "ts" | "tsx" | "js" | "jsx"> = {
   ".cjs": "js",
   ".jsx": "jsx",
 };
-
-const transpilers = new Map<string, Bun.Transpiler>();
-function transpilerFor(loader: "ts" | "tsx" | "js" | "jsx"): Bun.Transpiler {
-  let t = transpilers.get(loader);
-  if (!t) {
-    t = new Bun.Transpiler({ loader });
-    transpilers.set(loader, t);
-  }
-  return t;
-}
 
 /** The result of {@link scanGraph}. */
 export interface ModuleGraph {
@@ -90,8 +81,13 @@ export function missingCandidates(specifier: string, dir: string): string[] {
  * @param entry absolute path of the app's entry module.
  * @param limit most files to visit (default 5000), a guard against
  *   pathological graphs.
+ * @param sources where the modules are read (see `sources.ts`): a load
+ *   passes its own, so that the bytes scanned here are the ones it gives
+ *   Bun and fingerprints. Default: a snapshot of this scan alone. Either
+ *   way, a module whose content is what an earlier scan read is not
+ *   parsed again.
  */
-export function scanGraph(entry: string, limit = 5000): ModuleGraph {
+export function scanGraph(entry: string, limit = 5000, sources = new SourceSnapshot()): ModuleGraph {
   const seen = new Set<string>([entry]);
   const unreadable: string[] = [];
   const missing = new Set<string>();
@@ -99,7 +95,7 @@ export function scanGraph(entry: string, limit = 5000): ModuleGraph {
   const queue = [entry];
   while (queue.length > 0 && seen.size <= limit) {
     const file = queue.shift()!;
-    const imports = importsOf(file);
+    const imports = importsOf(file, sources);
     if (imports === undefined) continue;
     if (imports === null) {
       unreadable.push(file);
@@ -341,19 +337,26 @@ export function resolverConfigs(files: readonly string[]): string[] {
  * and that specifier. Files that cannot be read or parsed are skipped.
  */
 export function findImporter(files: readonly string[], target: string): { file: string; specifier: string } | undefined {
+  const sources = new SourceSnapshot();
   for (const file of files) {
     const dir = dirname(file);
-    for (const imp of importsOf(file) ?? []) if (missingCandidates(imp.path, dir).includes(target)) return { file, specifier: imp.path };
+    for (const imp of importsOf(file, sources) ?? []) if (missingCandidates(imp.path, dir).includes(target)) return { file, specifier: imp.path };
   }
   return undefined;
 }
 
-/** The imports of `file`; `undefined` for a file that is not scanned (`.json`...), `null` when it cannot be read or parsed. */
-function importsOf(file: string): Bun.Import[] | null | undefined {
+/**
+ * The imports of `file`, read from `sources` (kept per content, see
+ * `derived`: read-only); `undefined` for a file that is not scanned
+ * (`.json`...), `null` when it cannot be read or parsed.
+ */
+function importsOf(file: string, sources: SourceSnapshot): readonly Bun.Import[] | null | undefined {
   const loader = SCANNABLE[extname(file).toLowerCase()];
   if (!loader) return undefined;
+  const source = sources.tryRead(file);
+  if (source === null) return null;
   try {
-    return transpilerFor(loader).scanImports(readFileSync(file));
+    return scannedImports(file, source, loader);
   } catch {
     return null;
   }

@@ -21,7 +21,9 @@ import type { Application } from "../spec.ts";
 import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
 import { resolverConfigs, scanGraph } from "./graph.ts";
 import { type DisposeProblem, HotModules } from "./hot.ts";
+import { fingerprint } from "./fingerprint.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
+import { SourceSnapshot } from "./sources.ts";
 import { generationOf, installVersioning, loadedFingerprint, setGeneration, takePluginImports, setServing, unversion, versioned } from "./versioning.ts";
 
 /** Why a load failed. */
@@ -57,9 +59,11 @@ export type LoadResult =
       /** The `Bun.serve` options a `{ fetch }` export sets that tsgi-dev ignores (`{ port: 3000, fetch }`), as a warning; `null` for none. */
       warning: string | null;
       files: string[];
+      /** Each file's fingerprint from before the app was evaluated (see {@link AppLoader.load}). */
+      before: Map<string, string>;
       ms: number;
     }
-  | { ok: false; failure: LoadFailure; files: string[]; ms: number };
+  | { ok: false; failure: LoadFailure; files: string[]; before: Map<string, string>; ms: number };
 
 /** How long a load may take by default before it fails (ms). */
 export const LOAD_TIMEOUT_MS = 10_000;
@@ -155,12 +159,28 @@ export class AppLoader {
   /**
    * Evict the app's modules from the cache, import the entry afresh and pick
    * the export. Never throws: failures come back as `{ ok: false }`.
+   *
+   * Each code module of the graph is read once (see `sources.ts`): the scan
+   * that finds the graph reads it, and Bun is given those bytes. The
+   * result's `before` holds the fingerprint (see `fingerprint.ts`) of what
+   * each file was before the app was evaluated, for the app's files as last
+   * known, the graph's code modules as scanned and `also`: a file read from
+   * then on and saved meanwhile (even during the load) differs from it.
+   *
+   * @param also files to fingerprint before the load besides the app's (the
+   *   changed paths a reload is for). Default none.
    */
-  async load(): Promise<LoadResult> {
+  async load(also: readonly string[] = []): Promise<LoadResult> {
     const started = performance.now();
     this.#loads++;
     const { file, exportName } = this.spec;
-    const graph = existsSync(file) ? scanGraph(file) : { files: [file], missing: [], links: [] };
+    const sources = new SourceSnapshot();
+    const graph = existsSync(file) ? scanGraph(file, undefined, sources) : { files: [file], missing: [], links: [] };
+    // Before anything of the app runs: the scan's reads, the other files now (a save from here on is a change).
+    // The entry as named (perhaps a symbolic link, which `fingerprint` tells); imports resolve to real paths.
+    const before = sources.prints();
+    before.set(file, fingerprint(file));
+    for (const f of new Set([...this.#known, ...also])) if (!before.has(f)) before.set(f, fingerprint(f));
     this.discover(); // what requests imported since the last look, before the cache forgets it
     // Files a runtime plugin loads under their plain keys, imported since the last load (see
     // takePluginImports): one that failed is not in the cache. Only those: a file not imported since
@@ -176,14 +196,14 @@ export class AppLoader {
     const done = <T extends { ok: boolean }>(r: T) => {
       this.discover();
       this.#failed = !r.ok;
-      return { ...r, files: [...this.#known], ms: performance.now() - started };
+      return { ...r, files: [...this.#known], before, ms: performance.now() - started };
     };
     const problem = appFileProblem(this.spec);
     if (problem) return done({ ok: false as const, failure: { kind: "not-found" as const, message: `${problem} (${file})` } });
     let mod: Record<string, unknown>;
     const restoreExit = this.#trapExit ? trapExit() : undefined;
     try {
-      setGeneration(this.#loads);
+      setGeneration(this.#loads, sources);
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {
         const hung = new Promise<never>((_, reject) => {

@@ -445,12 +445,11 @@ export class Reloader {
    * after the load read them, before the watcher took them on (onGraph).
    */
   async #load(changed: string[] = []): Promise<{ ok: boolean; late: string[] }> {
-    // Fingerprint before reading, so a save during the load is seen as a change...
     const since = Date.now();
-    const fp = new Map<string, string>();
-    for (const f of new Set([...this.#loader.files, ...changed])) fp.set(f, fingerprint(f));
     const before = this.#fingerprints;
-    const result = await this.#loader.load();
+    const result = await this.#loader.load(changed);
+    // What each file was before the app ran (see AppLoader.load), so a save during the load is seen as a change...
+    const fp = new Map(result.before);
     // ... or better, as the load read it (a file new to the graph is watched only from onGraph on).
     for (const f of result.files) {
       const read = this.#loader.loadedFingerprint(f);

@@ -48,12 +48,13 @@
  * otherwise keep under the plain key (see {@link takePluginImports}).
  * @module
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, extname, join } from "node:path";
 import { fingerprint, readFingerprinted } from "./fingerprint.ts";
 import { injectHot, namesCommonJs, unhot } from "./hot.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
+import { derived, scannedImports, type Source, SourceSnapshot } from "./sources.ts";
 
 /** JavaScript and TypeScript module files, by extension. */
 const CODE_MODULE = /\.[cm]?[jt]sx?$/;
@@ -206,9 +207,20 @@ let serving = 0;
 let plain = false;
 let isOwn: (path: string) => boolean = () => false;
 
-/** Set the generation that imports of user files resolve to while a load runs; 0 when no load runs. */
-export function setGeneration(n: number): void {
+/** The sources the load of generation {@link snapshot}.n reads its modules from (see `sources.ts`), while it runs. */
+let snapshot: { n: number; sources: SourceSnapshot } | undefined;
+
+/**
+ * Set the generation that imports of user files resolve to while a load
+ * runs; 0 when no load runs.
+ * @param sources where that load's modules are read (see `sources.ts`): the
+ *   snapshot its graph scan read them into, so that the plugin gives Bun
+ *   those very bytes and the fingerprints it records are theirs. Default: a
+ *   new one. Dropped when the load ends (`n` 0).
+ */
+export function setGeneration(n: number, sources?: SourceSnapshot): void {
   generation = n;
+  snapshot = n === 0 ? undefined : { n, sources: sources ?? new SourceSnapshot() };
   // What older generations read is of no more use: keep the new load's and the serving one's.
   if (n !== 0) for (const g of reads.keys()) if (g !== n && g !== serving) reads.delete(g);
 }
@@ -292,24 +304,40 @@ function loadsNatively(file: string, n: number): boolean {
     for (const g of nativeAnswers.keys()) if (g < n - 1) nativeAnswers.delete(g);
   }
   let native = answers.get(file);
-  if (native === undefined) answers.set(file, (native = isCommonJs(file)));
+  if (native === undefined) answers.set(file, (native = isCommonJs(file, n)));
   return native;
 }
 
-function isCommonJs(file: string): boolean {
+/**
+ * The module at `file` as generation `n` reads it: from the snapshot of the
+ * load that runs (read once per load, see `sources.ts`; again if its status
+ * changed since), else from disk.
+ * @throws what reading it throws.
+ */
+function sourceOf(file: string, n: number | undefined): Source {
+  return snapshot !== undefined && snapshot.n === n ? snapshot.sources.current(file) : readFingerprinted(file);
+}
+
+function isCommonJs(file: string, n: number): boolean {
   const ext = extname(file).toLowerCase();
   if (ext === ".cjs" || ext === ".cts") return true;
   if (!(ext in LOADERS) || ext === ".mjs" || ext === ".mts") return false;
+  const loader = LOADERS[ext]!;
   try {
-    const transpiler = transpilerFor(LOADERS[ext]!);
-    const source = readFileSync(file, "utf8");
-    const { exports, imports } = transpiler.scan(source);
-    if (exports.length > 0 || imports.some((imp) => imp.kind === "import-statement")) return false;
-    const js = transpiler.transformSync(source);
-    if (hasModuleOnlySyntax(js)) return false;
-    // A module run for its effects (`import "./tick.ts"`: a timer, a server) that uses import.meta.hot to undo them,
-    // and no CommonJS name: read by the plugin (an ES module, as with an `export {}`), so that it gets import.meta.hot.
-    return namesCommonJs(source, LOADERS[ext]!) || injectHot(source, file, LOADERS[ext]!) === source;
+    // The bytes the plugin's onLoad then gives Bun (the load's snapshot), the answer kept per content.
+    const read = sourceOf(file, n);
+    return derived(file, read, "commonjs", () => {
+      // A static import statement makes an ES module: the imports the graph scan found (kept per content) tell.
+      if (scannedImports(file, read, loader).some((imp) => imp.kind === "import-statement")) return false;
+      const transpiler = transpilerFor(loader);
+      const source = read.bytes.toString("utf8");
+      if (transpiler.scan(source).exports.length > 0) return false;
+      const js = transpiler.transformSync(source);
+      if (hasModuleOnlySyntax(js)) return false;
+      // A module run for its effects (`import "./tick.ts"`: a timer, a server) that uses import.meta.hot to undo them,
+      // and no CommonJS name: read by the plugin (an ES module, as with an `export {}`), so that it gets import.meta.hot.
+      return namesCommonJs(source, loader) || injectHot(source, file, loader) === source;
+    });
   } catch {
     return false;
   }
@@ -388,7 +416,9 @@ export function installVersioning(own: (path: string) => boolean): void {
         // case an extra reload). One the onLoad below reads gets the fingerprint of what it read there.
         const file = stripQuery(resolved);
         // (An SQLite database is not: data the app writes, never an app file, and perhaps large.)
-        if (!USER_CODE_FILTER.test(key) && loadedFingerprint(file, n) === undefined && !isDatabaseFile(file)) recordRead(file, n, fingerprint(file));
+        // (The load's snapshot may have read it already, before Bun does: that read's fingerprint, see sources.ts.)
+        if (!USER_CODE_FILTER.test(key) && loadedFingerprint(file, n) === undefined && !isDatabaseFile(file))
+          recordRead(file, n, (snapshot?.n === n ? snapshot.sources.printOf(file) : undefined) ?? fingerprint(file));
         return { path: key };
       });
       // Reached for a probe file of pluginLoads() only when no plugin registered before this one took it.
@@ -399,22 +429,39 @@ export function installVersioning(own: (path: string) => boolean): void {
       build.onLoad({ filter: USER_CODE_FILTER }, (args) => {
         const file = stripQuery(args.path);
         const loader = LOADERS[extname(file).toLowerCase()] ?? "js";
-        let source: string;
+        let read: Source;
+        const n = generationOf(args.path);
         try {
-          const { bytes, print } = readFingerprinted(file);
-          // What this generation runs, to the byte: a save from now on is a change (see loadedFingerprint).
-          const n = generationOf(args.path);
-          if (n !== undefined) recordRead(file, n, print);
-          source = bytes.toString("utf8");
+          // Read once per load (the graph scan's read, see sources.ts): what this generation runs, to the byte,
+          // is what it fingerprints, so a save from that read on is a change (see loadedFingerprint).
+          read = sourceOf(file, n);
+          if (n !== undefined) recordRead(file, n, read.print);
         } catch (error) {
           // Gone since Bun's resolver cached it: Bun's own words, which diagnose() turns into "Cannot find module" at the import.
           if ((error as NodeJS.ErrnoException).code === "ENOENT") throw new Error(`ENOENT reading "${file}"`);
           throw error;
         }
-        return { contents: isOwn(file) ? source : explicitSpecifiers(injectHot(source, file, loader), file, loader), loader };
+        const source = read.bytes.toString("utf8");
+        if (isOwn(file)) return { contents: source, loader };
+        const hot = injectHot(source, file, loader);
+        // Unchanged by injectHot: the imports scanned from these bytes (kept per content) are its imports.
+        return { contents: explicitSpecifiers(hot, file, loader, hot === source ? importsIfScannable(file, read, loader) : undefined), loader };
       });
     },
   });
+}
+
+/**
+ * `scannedImports`, or `undefined` for a source the scanner cannot read (a
+ * syntax error: {@link explicitSpecifiers} then gives it to Bun unchanged,
+ * for Bun to report with the module's name and position).
+ */
+function importsIfScannable(file: string, read: Source, loader: "ts" | "tsx" | "js" | "jsx"): readonly Bun.Import[] | undefined {
+  try {
+    return scannedImports(file, read, loader);
+  } catch {
+    return undefined;
+  }
 }
 
 const transpilers = new Map<string, Bun.Transpiler>();
@@ -445,12 +492,15 @@ const MODULE_IMPORTS = new Set<string>(["import-statement", "dynamic-import", "r
  * @param source the module's text.
  * @param file its absolute path.
  * @param loader how Bun reads it.
+ * @param scanned `source`'s imports as `Bun.Transpiler#scanImports` with
+ *   `loader` gives them, when the caller has them (see `scannedImports`);
+ *   default: scanned here.
  */
-export function explicitSpecifiers(source: string, file: string, loader: "ts" | "tsx" | "js" | "jsx"): string {
+export function explicitSpecifiers(source: string, file: string, loader: "ts" | "tsx" | "js" | "jsx", scanned?: readonly Bun.Import[]): string {
   const transpiler = transpilerFor(loader);
-  let imports: Bun.Import[];
+  let imports: readonly Bun.Import[];
   try {
-    imports = transpiler.scanImports(source);
+    imports = scanned ?? transpiler.scanImports(source);
   } catch {
     return source;
   }
