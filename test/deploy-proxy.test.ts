@@ -131,6 +131,28 @@ describe("applyProxyHeaders", () => {
     expect(j.REMOTE_ADDR).toBe("10.0.0.5");
   });
 
+  test("a zone that is not an interface name, or a zone on IPv4, is not an address: it cannot smuggle text into REMOTE_ADDR", () => {
+    // What follows `%` used to be cut off before the check, so the hop passed as fe80::1 and became REMOTE_ADDR whole.
+    for (const bad of ["fe80::1%<script>alert(1)</script>", "fe80::1%a b", "fe80::1%", "1.2.3.4%eth0", "[fe80::1%<x>]:80"]) {
+      const e = env({ HTTP_X_FORWARDED_FOR: `${bad}, 10.0.0.5` });
+      applyProxyHeaders(e, trusted);
+      expect([bad, e.REMOTE_ADDR]).toEqual([bad, "10.0.0.5"]);
+      const f = env({ HTTP_X_FORWARDED_FOR: bad });
+      applyProxyHeaders(f, trusted);
+      expect([bad, f.REMOTE_ADDR]).toEqual([bad, "127.0.0.1"]);
+    }
+    const g = env({ HTTP_FORWARDED: 'for="[fe80::1%<b>]", for=10.0.0.5' });
+    applyProxyHeaders(g, trusted, "forwarded");
+    expect(g.REMOTE_ADDR).toBe("10.0.0.5");
+    expect(new TrustedProxies("10.0.0.0/8").has("10.0.0.5%eth0")).toBe(false);
+    // An interface name or number stays a valid zone.
+    for (const ok of ["fe80::1%eth0", "fe80::1%eth0.100", "fe80::1%3"]) {
+      const h = env({ HTTP_X_FORWARDED_FOR: `${ok}, 10.0.0.5` });
+      applyProxyHeaders(h, trusted);
+      expect(h.REMOTE_ADDR).toBe(ok);
+    }
+  });
+
   test("untrusted peer: nothing changes", () => {
     const e = env({ HTTP_X_FORWARDED_FOR: "1.1.1.1", HTTP_X_FORWARDED_PROTO: "https", HTTP_X_FORWARDED_HOST: "evil.com" }, "203.0.113.50");
     expect(applyProxyHeaders(e, trusted)).toBe(false);

@@ -56,13 +56,20 @@ type Address = ipaddr.IPv4 | ipaddr.IPv6;
  * IPv4 is dotted decimal only (`ipaddr.js` alone would also read `10.1`,
  * `010.0.0.1` as octal and `0x7f.0.0.1`, forms no proxy writes and that
  * would make an address mean something else than it reads), in an IPv6
- * address's IPv4 tail too. An IPv6 zone (`fe80::1%eth0`) is ignored.
+ * address's IPv4 tail too. An IPv6 zone (`fe80::1%eth0`) is ignored when
+ * it is an interface name or number (RFC 6874's ZoneID characters: letters,
+ * digits, `-._~`); anything else after a `%`, or a zone on an IPv4 address,
+ * is not an address (`fe80::1%<script>` must not pass as one).
  * IPv4-mapped IPv6 (`::ffff:a.b.c.d`) counts as the IPv4 address, as a
  * dual-stack socket reports IPv4 peers that way.
  */
 function parseIp(s: string): Address | null {
   const zone = s.indexOf("%");
-  if (zone !== -1) s = s.slice(0, zone);
+  if (zone !== -1) {
+    if (!/^[A-Za-z0-9\-._~]+$/.test(s.slice(zone + 1))) return null;
+    s = s.slice(0, zone);
+    if (!s.includes(":")) return null;
+  }
   if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
   if (!ipaddr.IPv6.isValid(s)) return null;
   const tail = s.slice(s.lastIndexOf(":") + 1);
