@@ -325,6 +325,37 @@ await s.start();
   }, 40_000);
 });
 
+describe("SIGTTOU while a slot waits out its crash backoff", () => {
+  test("drops the waiting replacement, not a serving worker: the healthy workers keep serving and the crash loop ends (before: a healthy worker stopped, the crashing one started again)", async () => {
+    const flag = join(dir, "ttou-crash-flag");
+    const app = join(dir, "crashes-when-flagged.ts");
+    // Workers imported before the flag exists serve on; every worker imported after it crashes 0.1 s after listening.
+    await Bun.write(app, `import { existsSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) setTimeout(() => process.exit(1), 100);\nexport { default } from ${JSON.stringify(APP)};\n`);
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(freePort()), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    const pids = /worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1]!.split(", ").map(Number);
+    expect(pids.length).toBe(3);
+    await Bun.write(flag, "");
+    process.kill(pids[0]!, "SIGKILL");
+    // The slot of the killed worker crash-loops; its 4th quick crash waits 0.8 s.
+    expect(await waitFor(() => /the 4th such crash in a row in its slot; starting a replacement in 0\.8 s/.test(err.text()), 15_000)).toBe(true);
+    proc.kill("SIGTTOU");
+    expect(await waitFor(() => /one worker fewer: 2 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
+    const atTtou = err.text();
+    const crashesAtTtou = atTtou.match(/exited unexpectedly/g)?.length ?? 0;
+    // Past the 0.8 s wait and a crash of the replacement it would start.
+    await Bun.sleep(2_000);
+    const text = err.text();
+    expect(/one worker fewer: [^\n]*/.exec(text)![0]).not.toContain("stopping");
+    expect([processAlive(pids[1]!), processAlive(pids[2]!)]).toEqual([true, true]);
+    expect(text.match(/exited unexpectedly/g)?.length ?? 0).toBe(crashesAtTtou);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("a run of quick crashes ends once a worker has served 10 s", () => {
   test("a quick crash after a reload that followed 10 s of service is a first one again (0.1 s), not the next of the old run (before: 'the 3rd such crash in a row; starting a replacement in 0.4 s')", async () => {
     const port = freePort();

@@ -508,7 +508,7 @@ export class Supervisor {
     this.log("info", `one worker more: ${this.target} worker(s) (starting ${w.pid})`);
   }
 
-  /** One worker fewer, never below one (SIGTTOU). */
+  /** One worker fewer, never below one (SIGTTOU): a replacement waiting out its crash backoff is dropped first, else a serving worker is stopped gracefully. */
   decrement(): void {
     if (this.stopping) return;
     if (this.target <= 1) {
@@ -516,6 +516,16 @@ export class Supervisor {
       return;
     }
     this.target--;
+    // A slot whose worker crashed and whose replacement waits out its backoff is the one to drop
+    // (gunicorn would simply not spawn it): stopping a serving worker instead would leave one
+    // fewer serving until the wait ends, and then start the crashing slot's worker again.
+    const pending = this.countServing() <= this.target ? this.pendingReplacements.values().next().value : undefined;
+    if (pending !== undefined) {
+      clearTimeout(pending);
+      this.pendingReplacements.delete(pending);
+      this.log("info", `one worker fewer: ${this.target} worker(s) (the replacement waiting to start after a crash is not started)`);
+      return;
+    }
     const victim = [...this.live.values()].find((w) => !w.stopping);
     if (victim) this.terminate(victim);
     this.log("info", `one worker fewer: ${this.target} worker(s)${victim ? ` (stopping ${victim.pid} gracefully)` : ""}`);
