@@ -810,6 +810,16 @@ describe("environ", () => {
     expect(r.response!.headers.server).toBe("edge/2");
   });
 
+  test("serverName \"\" is a TypeError at creation, not an environ every request's validator() refuses (PEP 3333: SERVER_NAME is never empty)", async () => {
+    const { createServer } = await import("../src/server/server.ts");
+    const { validator } = await import("../src/toolkit/validate.ts");
+    expect(() => createServer(validator(capture), { serverName: "" })).toThrow(/^server option serverName must be a non-empty host name/);
+    // A name given is still used as it is.
+    const { port } = start(validator(capture), { serverName: "api.example" });
+    const r = await rawOne(port, "GET / HTTP/1.0\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect([r.response!.status, seen!.SERVER_NAME]).toEqual([200, "api.example"]);
+  });
+
   test("serverSoftware \"\" sends no Server field, also on the server's own 4xx; a value that is not a field value (CR/LF, controls, above U+00FF, outer whitespace) is a RangeError, not a broken or injected head in every response", async () => {
     const { port } = start(capture, { serverSoftware: "" });
     const ok = await rawOne(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });

@@ -78,7 +78,7 @@ export interface ServerOptions {
    */
   serverSoftware?: string;
   /**
-   * `SERVER_NAME` value (cheroot `server_name`). Default: the bound host; the
+   * `SERVER_NAME` value (cheroot `server_name`), not `""` (a `TypeError`). Default: the bound host; the
    * machine's host name for a wildcard bind (`0.0.0.0`, `::`) and for a Unix
    * socket (uWSGI's http-socket; PEP 3333 wants it non-empty), where
    * `SERVER_PORT` is then the scheme's default port, 80 or 443.
@@ -342,7 +342,7 @@ export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_
  *   `handlerClass` without `RequestHandler`'s methods), an
  *   `ignoredSocketErrors` that is not an array of strings, an `environ`
  *   or `tls` (other than `null`) that is not an object, a `urlScheme` other than `"http"` and
- *   `"https"`, a `serverName` or `unix` that is not a string, a `multiprocess`, `reusePort`,
+ *   `"https"`, a `serverName` or `unix` that is not a string, a `serverName` of `""`, a `multiprocess`, `reusePort`,
  *   `debug`, `capitalizeResponseHeaders`, `logXForwardedFor` or `requestSignal` that is not a
  *   boolean (a string such as `"false"` would be taken as true), a `keepalive` that is neither a
  *   boolean nor a number, a `peerCredentials` other than a boolean and `"resolve"`, a `logFormat`
@@ -457,6 +457,8 @@ function checkTypes(o: ResolvedOptions): void {
   for (const key of ["serverName", "unix"] as const) {
     if (o[key] !== undefined && typeof o[key] !== "string") fail(key, "a string", o[key]);
   }
+  // PEP 3333: SERVER_NAME "can never be empty"; every request's environ would break validator() and URL reconstruction.
+  if (o.serverName === "") fail("serverName", "a non-empty host name (PEP 3333: SERVER_NAME is never empty; leave it out for the bound host, or the machine's host name on a wildcard bind or a Unix socket)", o.serverName);
   // PEP 3333: tsgi.url_scheme is "http" or "https" (an app builds its URLs from it).
   if (o.urlScheme !== "http" && o.urlScheme !== "https") fail("urlScheme", '"http" or "https"', o.urlScheme);
   // Put in every environ as it is, where PEP 3333 wants a boolean.
