@@ -356,6 +356,43 @@ describe("SIGTTOU while a slot waits out its crash backoff", () => {
   }, 60_000);
 });
 
+describe("a crash while another worker is being recycled (max-requests)", () => {
+  test("is still replaced: the recycled worker and its replacement hold one place, so the pool gets back to --workers (before: the replacement was skipped and 1 of 2 workers served on)", async () => {
+    const port = freePort();
+    // Each worker's import takes 1.5 s: a recycle's replacement boots that long while the old worker still serves.
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--max-requests", "2", "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
+    });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    const pids = /worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1]!.split(", ").map(Number);
+    expect(pids.length).toBe(2);
+    // Requests until one worker reaches --max-requests (at most 3 on the other first).
+    for (let i = 0; i < 8 && !/ served 2 requests \(max-requests\); recycling/.test(err.text()); i++) {
+      await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.text());
+      await waitFor(() => / served 2 requests \(max-requests\); recycling/.test(err.text()), 200);
+    }
+    const recycled = Number(/worker (\d+) served 2 requests \(max-requests\); recycling/.exec(err.text())?.[1]);
+    expect(pids).toContain(recycled);
+    // The other worker crashes while the recycled one's replacement imports: its replacement waits 0.1 s, inside that import.
+    const other = pids.find((p) => p !== recycled)!;
+    process.kill(other, "SIGKILL");
+    expect(await waitFor(() => new RegExp(`worker ${other} exited unexpectedly`).test(err.text()), 5_000)).toBe(true);
+    // Both replacements boot (1.5 s each) and the recycled worker stops once its replacement listens.
+    expect(await waitFor(() => /listening \(a replacement\)/.test(err.text()), 10_000)).toBe(true);
+    expect(await waitFor(() => !processAlive(recycled), 10_000)).toBe(true);
+    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    expect(await waitFor(() => children() === 2, 5_000)).toBe(true);
+    await Bun.sleep(500);
+    expect(children()).toBe(2);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("a run of quick crashes ends once a worker has served 10 s", () => {
   test("a quick crash after a reload that followed 10 s of service is a first one again (0.1 s), not the next of the old run (before: 'the 3rd such crash in a row; starting a replacement in 0.4 s')", async () => {
     const port = freePort();

@@ -383,8 +383,16 @@ export class Supervisor {
     if (this.generation === w.generation || this.countServing() < this.target) this.spawnReplacement(delay, slot);
   }
 
+  /**
+   * The places in the pool taken: workers not stopping, a worker being recycled (max-requests)
+   * and its replacement counted once, as they hold one place (the old one stops when the new
+   * one listens, or serves on when it fails): counted twice, a crash's replacement due during
+   * the recycle's boot was skipped and the pool stayed a worker short.
+   */
   private countServing(): number {
-    return [...this.live.values()].filter((x) => !x.stopping).length;
+    let n = 0;
+    for (const x of this.live.values()) if (!x.stopping && !x.replacing) n++;
+    return n;
   }
 
   /** Start a replacement worker in `slot` after `crashWait` ms (see {@link crashDelay}), or later when boots have been failing. */
