@@ -460,6 +460,47 @@ describe("Unix domain sockets", () => {
     }
   });
 
+  // A UTS namespace whose host name is "" (sethostname(2) takes length 0): os.hostname() is then "".
+  const emptyHostname = Bun.which("unshare") !== null && Bun.which("python3") !== null &&
+    Bun.spawnSync(["unshare", "-u", "python3", "-c", "import socket; socket.sethostname('')"], { stderr: "ignore" }).exitCode === 0;
+  test.skipIf(!emptyHostname)("on a machine whose host name is empty, SERVER_NAME is localhost, not \"\" (the server and toFetchHandler on Unix sockets, under validator())", async () => {
+    const script = join(dir, "empty-hostname.ts");
+    writeFileSync(
+      script,
+      `import { hostname } from "node:os";
+import { createConnection } from "node:net";
+import { serve } from ${JSON.stringify(join(import.meta.dir, "../src/server/index.ts"))};
+import { toFetchHandler } from ${JSON.stringify(join(import.meta.dir, "../src/fetch/index.ts"))};
+import { requestUri } from ${JSON.stringify(join(import.meta.dir, "../src/toolkit/util.ts"))};
+import { validator } from ${JSON.stringify(join(import.meta.dir, "../src/toolkit/validate.ts"))};
+const app = validator((environ, startResponse) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(environ.SERVER_NAME + " " + requestUri(environ))];
+});
+const ask = (path) => new Promise((resolve, reject) => {
+  const sock = createConnection({ path }, () => sock.write("GET /x HTTP/1.0\\r\\n\\r\\n"));
+  let got = "";
+  sock.setTimeout(5000, () => sock.destroy(new Error("timed out")));
+  sock.on("data", (d) => (got += d.toString("latin1")));
+  sock.on("end", () => resolve(got.split("\\r\\n")[0] + " | " + got.slice(got.indexOf("\\r\\n\\r\\n") + 4)));
+  sock.on("error", reject);
+});
+const a = ${JSON.stringify(join(dir, "empty-a.sock"))}, b = ${JSON.stringify(join(dir, "empty-b.sock"))};
+const server = serve(app, { unix: a, errorLog: null, log: null });
+const bun = Bun.serve({ unix: b, fetch: toFetchHandler(app, { errorLog: null }) });
+console.log(JSON.stringify({ hostname: hostname(), server: await ask(a), fetch: await ask(b) }));
+await server.close();
+bun.stop(true);
+`,
+    );
+    const p = Bun.spawn(["unshare", "-u", "sh", "-c", `python3 -c "import socket; socket.sethostname('')" && exec "$0" "$1"`, process.execPath, script], { stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => p.kill(), 15_000);
+    const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    clearTimeout(timer);
+    expect([await p.exited, err]).toEqual([0, ""]);
+    expect(JSON.parse(out)).toEqual({ hostname: "", server: "HTTP/1.1 200 OK | localhost http://localhost/x", fetch: "HTTP/1.1 200 OK | localhost http://localhost/x" });
+  });
+
   test.skipIf(!hasCurl)("curl --unix-socket, keep-alive reuse and a chunked upload", async () => {
     const path = join(dir, "curl.sock");
     const server = serve(envApp, { ...quiet, unix: path });

@@ -513,7 +513,8 @@ function requestPlace(request: Request, server: unknown): RequestPlace {
  * argument when it is a server (`Bun.serve`'s `hostname`, `port`,
  * `protocol`), as the tsgi server derives them: a wildcard address gives the
  * machine's host name; a server without a host or port (`Bun.serve({ unix })`
- * has neither), or no server, gives the machine's host name and the scheme's
+ * has neither), or no server, gives the machine's host name (`localhost`
+ * when it is empty) and the scheme's
  * default port, 80 or 443 (PEP 3333: never empty). The scheme is `http`
  * unless the server says `https`.
  */
@@ -522,7 +523,8 @@ function serverAddress(server: unknown): { serverName: string; serverPort: numbe
   const name = typeof hostname === "string" ? hostname : "";
   const scheme = protocol === "https" ? "https" : "http";
   return {
-    serverName: name === "" || name === "0.0.0.0" || name === "::" ? osHostname() : name,
+    // An empty machine host name (a container's UTS namespace may have one) gives localhost: SERVER_NAME is never "".
+    serverName: name === "" || name === "0.0.0.0" || name === "::" ? osHostname() || "localhost" : name,
     serverPort: typeof port === "number" && port > 0 ? port : scheme === "https" ? 443 : 80,
     scheme,
   };

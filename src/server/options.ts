@@ -80,7 +80,8 @@ export interface ServerOptions {
   /**
    * `SERVER_NAME` value (cheroot `server_name`), not `""` (a `TypeError`). Default: the bound host; the
    * machine's host name for a wildcard bind (`0.0.0.0`, `::`) and for a Unix
-   * socket (uWSGI's http-socket; PEP 3333 wants it non-empty), where
+   * socket (uWSGI's http-socket; PEP 3333 wants it non-empty; `localhost`
+   * when the machine's host name is empty), where
    * `SERVER_PORT` is then the scheme's default port, 80 or 443.
    */
   serverName?: string;

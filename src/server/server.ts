@@ -261,7 +261,8 @@ export class TsgiServer implements Server, ServerCore {
     // machine's host name (as for a wildcard bind; uWSGI's http-socket) and the scheme's
     // default port (gunicorn and uWSGI answer 80), so URL reconstruction gives http://host/.
     const wildcard = this.unix !== null || this.hostname === "0.0.0.0" || this.hostname === "::";
-    this.serverName = o.serverName ?? (wildcard ? osHostname() : this.hostname);
+    // A machine may have an empty host name (sethostname(2) takes length 0, in a container's UTS namespace): localhost then.
+    this.serverName = o.serverName ?? (wildcard ? osHostname() || "localhost" : this.hostname);
     this.serverPort = this.unix === null ? this.port : this.urlScheme === "https" ? 443 : 80;
     const shortest = Math.min(
       o.headerTimeout || Infinity,
