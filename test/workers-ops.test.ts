@@ -393,6 +393,43 @@ describe("a crash while another worker is being recycled (max-requests)", () => 
   }, 60_000);
 });
 
+describe("SIGTTOU while a worker is being recycled (max-requests)", () => {
+  test("stops a worker that is not already on its way out: the pool ends at one fewer (before: the recycled worker was the one stopped, its replacement took its place, and 2 of 2 served on)", async () => {
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--max-requests", "2", "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
+    });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    const pids = /worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1]!.split(", ").map(Number);
+    expect(pids.length).toBe(2);
+    // The second worker paused (SIGSTOP: it accepts nothing), so that the supervisor's oldest worker,
+    // the one SIGTTOU picked, takes the requests and is recycled.
+    process.kill(pids[1]!, "SIGSTOP");
+    for (let i = 0; i < 8 && !/ served 2 requests \(max-requests\); recycling/.test(err.text()); i++) {
+      await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.text());
+      await waitFor(() => / served 2 requests \(max-requests\); recycling/.test(err.text()), 200);
+    }
+    const recycled = Number(/worker (\d+) served 2 requests \(max-requests\); recycling/.exec(err.text())?.[1]);
+    expect(recycled).toBe(pids[0]!);
+    // While the recycled worker's replacement imports (1.5 s).
+    proc.kill("SIGTTOU");
+    process.kill(pids[1]!, "SIGCONT");
+    expect(await waitFor(() => /one worker fewer: 1 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
+    expect(/one worker fewer: [^\n]*/.exec(err.text())![0]).not.toContain(`stopping ${recycled} `);
+    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    // The replacement listens, the recycled worker stops: one worker left.
+    expect(await waitFor(() => !processAlive(recycled) && children() === 1, 10_000)).toBe(true);
+    await Bun.sleep(500);
+    expect(children()).toBe(1);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("a run of quick crashes ends once a worker has served 10 s", () => {
   test("a quick crash after a reload that followed 10 s of service is a first one again (0.1 s), not the next of the old run (before: 'the 3rd such crash in a row; starting a replacement in 0.4 s')", async () => {
     const port = freePort();

@@ -534,7 +534,8 @@ export class Supervisor {
       this.log("info", `one worker fewer: ${this.target} worker(s) (the replacement waiting to start after a crash is not started)`);
       return;
     }
-    const victim = [...this.live.values()].find((w) => !w.stopping);
+    // Not a worker being recycled: it stops anyway once its replacement listens, which would then take its place.
+    const victim = [...this.live.values()].find((w) => !w.stopping && !w.replacing);
     if (victim) this.terminate(victim);
     this.log("info", `one worker fewer: ${this.target} worker(s)${victim ? ` (stopping ${victim.pid} gracefully)` : ""}`);
   }
