@@ -1392,31 +1392,74 @@ describe("file fingerprints", () => {
 });
 
 describe("reload loop guard", () => {
-  test("a reload for a file the load before it wrote, after 5 such loads in a row, is a loop; a file written after a load, or another file, starts the count again", () => {
-    const guard = new ReloadLoopGuard({ reloads: 5 });
-    guard.loaded(["/a"]);
-    // Four reloads for /a (one also for /b), each after a load that wrote /a: not yet.
-    expect(guard.check(["/a"])).toEqual([]);
-    guard.loaded(["/a"]);
-    expect(guard.check(["/a", "/b"])).toEqual([]);
-    guard.loaded(["/a", "/c"]);
-    expect(guard.check(["/a"])).toEqual([]);
-    guard.loaded(["/a"]);
-    expect(guard.check(["/a"])).toEqual([]);
+  test("a reload for a file as the load before left it, after 4 loads in a row wrote it, is held until released; the load after that decides: a loop if it wrote the file again, else nothing; a save ends the count", () => {
+    const t = temp({ "a.ts": "a0", "b.ts": "b0", "c.ts": "c0" });
+    const [a, b, c] = ["a.ts", "b.ts", "c.ts"].map((f) => t.path(f)) as [string, string, string];
+    let n = 0;
+    /** A load that wrote `files` (each gets new content, as the load ends). */
+    const load = (guard: ReloadLoopGuard, files: string[], ms = 0) => {
+      for (const f of files) t.write(f.slice(t.dir.length + 1), `x${n++}`);
+      return guard.loaded(files, ms);
+    };
+    const guard = new ReloadLoopGuard({ reloads: 5, quietMs: 700 });
+    expect(guard.quietMs).toBe(700);
+    load(guard, [a]);
+    // Three reloads for /a (one also for /b), each after a load that wrote /a: not yet.
+    expect(guard.check([a, b])).toEqual({ reload: [a, b], hold: [] });
+    load(guard, [a, c]);
+    expect(guard.check([a])).toEqual({ reload: [a], hold: [] });
+    load(guard, [a]);
+    expect(guard.check([a])).toEqual({ reload: [a], hold: [] });
     // A save after the load (however soon: a user's, an agent's) is no part of a loop: the count starts again.
-    guard.loaded([]);
-    expect(guard.check(["/a"])).toEqual([]);
-    for (let i = 0; i < 4; i++) {
-      guard.loaded(["/a"]);
-      expect(guard.check(["/a"])).toEqual([]);
+    load(guard, [a]);
+    t.write("a.ts", "saved after the load");
+    expect(guard.check([a])).toEqual({ reload: [a], hold: [] });
+    for (let i = 0; i < 3; i++) {
+      load(guard, [a]);
+      expect(guard.check([a])).toEqual({ reload: [a], hold: [] });
     }
-    guard.loaded(["/a", "/c"]);
-    expect(guard.check(["/a", "/c"])).toEqual(["/a"]);
+    // The fourth is held (another file reloads), and held again for another event of the same write.
+    load(guard, [a, c], 1200);
+    expect(guard.quietMs).toBe(1200);
+    expect(guard.check([a, b])).toEqual({ reload: [b], hold: [a] });
+    expect(guard.check([a])).toEqual({ reload: [], hold: [a] });
+    expect(guard.verifying(a)).toBe(false);
+    // Released after the quiet time, the load that follows writes it again: a loop.
+    expect(guard.release()).toEqual([a]);
+    expect(guard.verifying(a)).toBe(true);
+    expect(guard.check([a])).toEqual({ reload: [a], hold: [] });
+    expect(load(guard, [a])).toEqual([a]);
+    expect(guard.verifying(a)).toBe(false);
+    // Saves quicker than the loads look the same for four loads (and the fifth is the one that decides); held, and the user's last save is loaded
+    // by the load after release, which writes nothing: no loop, and the count starts again.
+    t.write("a.ts", "a user's save");
+    load(guard, [a]);
+    for (let i = 0; i < 3; i++) {
+      expect(guard.check([a]).hold).toEqual([]);
+      load(guard, [a]);
+    }
+    expect(guard.check([a])).toEqual({ reload: [], hold: [a] });
+    expect(guard.release()).toEqual([a]);
+    expect(guard.check([a])).toEqual({ reload: [a], hold: [] });
+    expect(load(guard, [])).toEqual([]);
+    load(guard, [a]);
+    expect(guard.check([a])).toEqual({ reload: [a], hold: [] });
+    // A held file saved before its release (between loads) is a save: reloaded at once, the count ends.
+    for (let i = 0; i < 3; i++) {
+      load(guard, [a]);
+      guard.check([a]);
+    }
+    load(guard, [a]);
+    expect(guard.check([a]).hold).toEqual([a]);
+    t.write("a.ts", "saved while held");
+    expect(guard.check([a])).toEqual({ reload: [a], hold: [] });
+    expect(guard.release()).toEqual([]);
     // Loads that each wrote a different file are no loop.
     for (let i = 0; i < 10; i++) {
-      guard.loaded([`/f${i}`]);
-      expect(guard.check([`/f${i}`])).toEqual([]);
-      guard.loaded([]);
+      const f = t.path(`f${i}.ts`);
+      load(guard, [f]);
+      expect(guard.check([f])).toEqual({ reload: [f], hold: [] });
+      load(guard, []);
     }
   });
 

@@ -67,10 +67,11 @@ export interface ReloaderOptions {
   watches?: (file: string) => boolean;
   /**
    * Look for a reload loop (see reload-loop.ts): a file each of the last
-   * loads changed while it ran. Such a file, with a warning, no longer
-   * reloads for what the loads write to it; a change to it made between
-   * loads (a save: the file was the user's, saved while the app loaded)
-   * reloads as before and ends that. Default false.
+   * loads changed while it ran, which one more load, started once the file
+   * stayed unchanged for a while, changed again. Such a file, with a
+   * warning, no longer reloads for what the loads write to it; a change to
+   * it made between loads (a save) reloads as before and ends that.
+   * Default false.
    */
   guardLoops?: boolean;
   /** Called after each successful (re)load with the new version id. */
@@ -266,12 +267,12 @@ export class Reloader {
           return Promise.resolve("skipped");
         }
       }
-      // A file each of the last loads changed while it ran: the app writes it itself.
-      const looping = this.#loop.check(changed);
-      if (looping.length) {
-        (this.#options.logger.warn ?? this.#options.logger.info).call(this.#options.logger, loopWarning(looping, "reload"));
-        for (const p of looping) this.#looping.set(p, fingerprint(p));
-        changed = changed.filter((p) => !looping.includes(p));
+      // A file each of the last loads changed while it ran: held until it stays quiet, then one more load decides.
+      const { reload, hold } = this.#loop.check(changed);
+      if (hold.length) {
+        this.#options.logger.debug?.(`${summarize(hold)}: changed while each of the last loads ran; reloading once it stays unchanged for ${this.#loop.quietMs} ms`);
+        this.#holdLoop();
+        changed = reload;
         if (changed.length === 0) return Promise.resolve("skipped");
       }
     }
@@ -285,6 +286,33 @@ export class Reloader {
       this.#scheduleSettle();
     });
     return run;
+  }
+
+  #loopTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Files the last load found looping (see ReloadLoopGuard.loaded), to warn about. */
+  #loopFound: string[] = [];
+
+  /**
+   * Files the loop guard holds back (see reload-loop.ts) are reloaded for
+   * once they have stayed unchanged for its quiet time (a hold again, for
+   * another event of the app's write, starts it over) and no load runs.
+   */
+  #holdLoop(): void {
+    clearTimeout(this.#loopTimer);
+    this.#loopTimer = setTimeout(() => {
+      if (this.#closed) return;
+      if (this.#loading) return this.#holdLoop();
+      const files = this.#loop.release();
+      if (files.length) void this.reload(files);
+    }, this.#loop.quietMs);
+    this.#loopTimer.unref?.();
+  }
+
+  /** The warning for files the last load found looping, once. */
+  #warnLoop(): void {
+    const files = this.#loopFound;
+    this.#loopFound = [];
+    if (files.length) (this.#options.logger.warn ?? this.#options.logger.info).call(this.#options.logger, loopWarning(files, "reload"));
   }
 
   #settleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -352,6 +380,7 @@ export class Reloader {
     this.#closed = true;
     clearTimeout(this.#settleTimer);
     clearTimeout(this.#discoverTimer);
+    clearTimeout(this.#loopTimer);
     this.#loader.close();
   }
 
@@ -425,6 +454,7 @@ export class Reloader {
       if (log.success) log.success(`reloaded in ${ms} ms: ${what}`);
       else log.info(`reloaded in ${ms} ms: ${what}`);
       this.#options.onReloaded?.({ id: this.id, ms, changed });
+      this.#warnLoop();
       const growth = this.#options.heapGrowth;
       if (growth) {
         // The baseline is the first good load's: after a failed start, this one.
@@ -437,6 +467,7 @@ export class Reloader {
     const s = this.#state as Extract<State, { ok: false }>;
     this.#options.logger.error(`reload failed after ${ms} ms (${what}):\n${formatFailure(s.failure, s.diagnosis)}`);
     this.#options.onFailed?.({ failure: s.failure, diagnosis: s.diagnosis, changed });
+    this.#warnLoop();
     return "failed";
   }
 
@@ -450,6 +481,7 @@ export class Reloader {
     const result = await this.#loader.load(changed);
     // What each file was before the app ran (see AppLoader.load), so a save during the load is seen as a change...
     const fp = new Map(result.before);
+    const loadMs = Date.now() - since;
     // ... or better, as the load read it (a file new to the graph is watched only from onGraph on).
     for (const f of result.files) {
       const read = this.#loader.loadedFingerprint(f);
@@ -460,8 +492,10 @@ export class Reloader {
     // Files written while the app loaded (by the app at import, most likely): see reload-loop.ts.
     if (this.#options.guardLoops) {
       const written = writtenDuringLoad(result.files, (f) => fp.get(f), since);
-      this.#loop.loaded(written);
-      for (const f of written) if (this.#looping.has(f)) this.#looping.set(f, fingerprint(f));
+      const looping = this.#loop.loaded(written, loadMs);
+      // Warned about after the reload's own line (see #reload).
+      this.#loopFound = looping;
+      for (const f of written) if (this.#looping.has(f) || looping.includes(f)) this.#looping.set(f, fingerprint(f));
     }
     for (const f of result.files) if (isImportLink(f) && !this.#links.has(f)) this.#links.set(f, linkPrint(f));
     this.#options.onGraph?.(result.files, fp);

@@ -320,6 +320,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
    * place, see `Reloader`).
    */
   const loopingFiles = new Map<string, string>();
+  /** Restarts for files the guard holds back wait for this (see reload-loop.ts, and holdLoop). */
+  let loopTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** What each watched file was when the serving app process loaded it: a file that differs changed since. */
   let prints = new Map(current.files.map((f) => [f, current.prints[f] ?? fingerprint(f)]));
@@ -385,6 +387,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     const loads = new Map([...new Set([...graphOf(current), ...paths])].map((f) => [f, fingerprint(f)]));
     const next: DevConfig = { ...config, port, portExplicit: true };
     let fresh: Worker;
+    /** Files this app process was found looping on (see reload-loop.ts): warned about after the restart's own line. */
+    let found: string[] = [];
     for (let attempt = 1; ; attempt++) {
       const worker = startWorker({ role: "next-worker", config: next, inheritFd }, sharedFd, () =>
         logger.warn(
@@ -397,8 +401,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
         fresh = await worker.ready;
         // Files the new app process changed as it loaded (see reload-loop.ts); what it wrote to a looping one is its own.
         const written = writtenDuringLoad(graphOf(fresh), (f) => fresh.prints[f], since);
-        loop.loaded(written);
-        for (const f of written) if (loopingFiles.has(f)) loopingFiles.set(f, fingerprint(f));
+        found = loop.loaded(written, Date.now() - since);
+        for (const f of written) if (loopingFiles.has(f) || found.includes(f)) loopingFiles.set(f, fingerprint(f));
       } catch (error) {
         loop.loaded([]);
         // Superseded by a newer save (which queued a restart from the newest files), or stopping.
@@ -461,6 +465,22 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     // A new worker whose app failed to load serves the error page: not a restart that worked.
     if (fresh.loaded) logger.success(`restarted in ${ms} ms: ${summarize(paths)}`);
     else logger.error(`restart failed after ${ms} ms (${summarize(paths)}), serving the error page until a save fixes it:\n${fresh.failure ?? "the app failed to load"}`);
+    if (found.length) logger.warn(loopWarning(found, "restart"));
+  };
+
+  /**
+   * Files the loop guard holds back restart once they stayed unchanged for
+   * its quiet time (a hold again, for another event of the app's write,
+   * starts it over) and no restart runs.
+   */
+  const holdLoop = () => {
+    clearTimeout(loopTimer);
+    loopTimer = setTimeout(() => {
+      if (stopping) return;
+      if (busy || starting) return holdLoop();
+      const files = loop.release();
+      if (files.length) request(files);
+    }, loop.quietMs);
   };
 
   /**
@@ -479,11 +499,13 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       changed = changed.filter((p) => !own.includes(p));
       if (changed.length === 0) return changed;
     }
-    const files = loop.check(changed);
-    if (files.length === 0) return changed;
-    logger.warn(loopWarning(files, "restart"));
-    for (const f of files) loopingFiles.set(f, fingerprint(f));
-    return changed.filter((p) => !files.includes(p));
+    // A file each of the last app processes changed as it loaded: held until it stays quiet, then one more restart decides.
+    const { reload, hold } = loop.check(changed);
+    if (hold.length) {
+      logger.debug(`${summarize(hold)}: changed while each of the last app processes loaded; restarting once it stays unchanged for ${loop.quietMs} ms`);
+      holdLoop();
+    }
+    return reload;
   };
 
   const request = (paths: string[]) => {
@@ -496,7 +518,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       if (newer.length === 0) return;
       queue(newer);
       // A looping file changed while the worker loads is most likely its own write: told once it is ready (see looping).
-      if (newer.some((p) => !loopingFiles.has(p))) starting.worker.cancel();
+      // So is a file the guard released, whose restart decides whether the app writes it.
+      if (newer.some((p) => !loopingFiles.has(p) && !loop.verifying(p))) starting.worker.cancel();
       return;
     }
     // While the app fails to load, or no worker runs, every event retries (see Reloader.reload).
@@ -530,6 +553,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
 
   const stop = async (signal: StopSignal) => {
     stopping = true;
+    clearTimeout(loopTimer);
     logger.info(`${signal}: stopping (in-flight requests get up to ${config.shutdownTimeout / 1000} s)`);
     // A worker still loading serves nothing yet: kill it rather than wait for it (it may never finish).
     starting?.worker.cancel();
