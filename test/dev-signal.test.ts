@@ -9,6 +9,13 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { DevProcess, freePort, get, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
+import { maskedEnvironRows } from "../src/dev/mask.ts";
+import { isTsgiSource } from "../src/dev/reloader.ts";
+import { warnUnaskedSignal } from "../src/dev/signal-ask.ts";
+import { fromFetchHandler } from "../src/fetch/index.ts";
+import type { Application } from "../src/spec.ts";
+import { validator } from "../src/toolkit/validate.ts";
+import { startServer } from "./helpers.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -116,6 +123,48 @@ export default pathInfoDispatcher({ "/api": api, "/other": other });
     expect(dev.count(ANY)).toBe(1);
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 30_000);
+
+  test("tsgi's own reads (validator()'s check, fromFetchHandler's request.signal, the error page's environ table) take no stack trace; the app's own read does, until it is warned", async () => {
+    // Before, every read took a stack trace to find its reader, tsgi's too: validator() reads the
+    // signal on every request, so an app behind it paid about 16 µs a request for the whole session.
+    const enc = new TextEncoder();
+    const fetchApp = fromFetchHandler((request: Request) => new Response(`fetch ${request.signal instanceof AbortSignal}`));
+    const user: Application = (environ, startResponse) => {
+      if (environ.PATH_INFO === "/fetch") return fetchApp(environ, startResponse); // not marked: the app's own function
+      let body = "plain";
+      if (environ.PATH_INFO === "/rows") body = maskedEnvironRows(environ as unknown as Record<string, unknown>).find(([k]) => k === "tsgi.signal")!.join(" = ");
+      if (environ.PATH_INFO === "/read") body = `read ${environ["tsgi.signal"] instanceof AbortSignal}`;
+      startResponse("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc.encode(body)];
+    };
+    const loaded = validator(user);
+    let traced = 0;
+    const warnings: string[] = [];
+    const app = warnUnaskedSignal(loaded, {
+      loaded: () => loaded,
+      name: "./app.ts",
+      warn: (message) => warnings.push(message),
+      internal: (file) => {
+        traced++;
+        return isTsgiSource(file);
+      },
+    });
+    const t = startServer(app, { requestSignal: true });
+    try {
+      const text = async (path: string) => (await fetch(t.url + path)).text();
+      for (let i = 0; i < 20; i++) expect(await text("/plain")).toBe("plain");
+      expect(await text("/fetch")).toBe("fetch true");
+      expect(await text("/rows")).toBe("tsgi.signal = [AbortSignal]");
+      expect({ traced, warnings }).toEqual({ traced: 0, warnings: [] });
+      for (let i = 0; i < 3; i++) expect(await text("/read")).toBe("read true");
+      expect(traced).toBe(1);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/\.\/app\.ts reads environ\["tsgi\.signal"\] \(test\/dev-signal\.test\.ts:\d+\)/);
+      expect(t.errors).toEqual([]);
+    } finally {
+      await t.server.close({ timeout: 100 });
+    }
+  });
 
   test("--reload=restart: each app process is a version; one warning for an app not marked, none once a save marks it", async () => {
     const app = new TempApp({ "app.ts": tsgiApp("r1") });

@@ -6,6 +6,7 @@
  * with its whitelist).
  * @module
  */
+import { asTsgiRead } from "../gateway/signal.ts";
 import { MASKED, TsgiSecureEnviron } from "../toolkit/secure-environ.ts";
 
 /** Decides which environ keys are secret. */
@@ -33,7 +34,8 @@ export const MASK = MASKED;
 export function maskedEnvironRows(environ: Record<string, unknown>, policy: SecretPolicy = defaultPolicy): Array<[string, string]> {
   const rank = (k: string) => (k.startsWith("HTTP_") ? 1 : /^[A-Z_]+$/.test(k) ? 0 : 2);
   const keys = Object.keys(environ).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
-  return keys.map((k) => [k, policy.isSecret(k) ? MASK : printable(environ[k])]);
+  // tsgi's own read of tsgi.signal, which tsgi-dev does not warn about (see gateway/signal.ts).
+  return asTsgiRead(() => keys.map((k): [string, string] => [k, policy.isSecret(k) ? MASK : printable(environ[k])]));
 }
 
 function printable(v: unknown): string {

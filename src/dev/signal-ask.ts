@@ -10,14 +10,20 @@
  * the mark out is reminded once more (restart mode's app processes are each
  * a version too), and a save that adds it stops the warnings.
  *
- * Reads by tsgi's own code do not count: `validator()`'s type check, the
- * error page's environ table. (`pathInfoDispatcher` copies the accessor,
- * not the signal, so the read of an app it mounts is that app's own.) The reader is the first frame of the stack below the accessor
- * that has a file (`JSON.stringify`'s or a spread's engine frames have
- * none).
+ * Reads by tsgi's own code do not count: `validator()`'s type check,
+ * `fromFetchHandler`'s `request.signal`, the error page's environ table.
+ * They read it through `readSignal` / `asTsgiRead` (gateway/signal.ts),
+ * which the accessor asks at no cost (a copy of tsgi the app imports
+ * counts in the same place). (`pathInfoDispatcher` copies the accessor,
+ * not the signal, so the read of an app it mounts is that app's own.) Any
+ * other read takes a stack trace, until the version is warned about: the
+ * reader is the first frame below the accessor that has a file
+ * (`JSON.stringify`'s or a spread's engine frames have none), and a frame
+ * of tsgi's own sources, or of a copy of tsgi in `node_modules` too old to
+ * mark its reads, does not count either.
  * @module
  */
-import { SIGNAL_KEY, wantsSignal } from "../gateway/signal.ts";
+import { isTsgiRead, SIGNAL_KEY, wantsSignal } from "../gateway/signal.ts";
 import type { Application, Environ } from "../spec.ts";
 import { parseStack } from "./diagnose.ts";
 import { display } from "./reloader.ts";
@@ -45,14 +51,15 @@ const TSGI_PACKAGE = /[\\/]node_modules[\\/]tsgi[\\/]/;
  * accessor, when it defined one) an accessor that warns as the module doc
  * says, then returns what the server's would: the same `AbortSignal`. An
  * assignment still replaces it with a plain value. For tsgi-dev only: the
- * check costs a stack trace on reads of a version not marked, until it
- * warned.
+ * check costs a stack trace on the app's own reads of a version not
+ * marked, until it warned; tsgi's marked reads cost nothing.
  */
 export function warnUnaskedSignal(app: Application, options: SignalAskOptions): Application {
   /** The versions warned about (a version is its loaded app function). */
   const warned = new WeakSet<Application>();
   /** Warn unless the serving version is marked or warned about, or the stack below `accessor` shows tsgi reading. */
   const check = (accessor: () => unknown): void => {
+    if (isTsgiRead()) return;
     const loaded = options.loaded();
     if (loaded === null || wantsSignal(loaded) || warned.has(loaded)) return;
     const trace: { stack?: string } = {};

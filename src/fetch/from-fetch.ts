@@ -9,7 +9,7 @@ import type { Application, Body, Environ, ResponseHeaders, StartResponse } from 
 import type { FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
-import { requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
+import { readSignal, requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
 import { RequestInput } from "../gateway/input.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
@@ -269,7 +269,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     // its Response, as on Bun.serve, and aborted through `own` when a body is closed before its end.
     // Any other signal (a middleware's, toFetchHandler's) is followed by an AbortController of our own;
     // without one, that controller serves the early close alone.
-    const gone = environ["tsgi.signal"];
+    const gone = readSignal(environ);
     const own = gone instanceof AbortSignal ? requestSignalOf(environ, gone) : null;
     let controller: AbortController | null = null;
     if (own === null) {

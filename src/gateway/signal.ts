@@ -65,6 +65,46 @@ export function keepSignalMark<T extends object>(wrapper: T, ...apps: unknown[])
   return wrapper;
 }
 
+/**
+ * How many of tsgi's own reads of `tsgi.signal` are running (see
+ * {@link readSignal}): one object under a registered symbol, so every copy
+ * of tsgi in the process (tsgi-dev's, and the one an app imports its
+ * `validator()` from) counts in the same place.
+ */
+const OWN_READS: { depth: number } = ((globalThis as Record<symbol, unknown>)[Symbol.for("tsgi.signal.own_reads")] ??= { depth: 0 }) as { depth: number };
+
+/**
+ * `environ["tsgi.signal"]`, read as tsgi's own code reads it (`validator()`'s
+ * type check, `fromFetchHandler`'s `request.signal`): an accessor that
+ * watches who reads the signal (tsgi-dev's warning for an app that reads it
+ * without asking, see docs/dev-server.md) can tell with
+ * {@link isTsgiRead}, for nothing, rather than from a stack trace. Reads
+ * the environ's property once; throws what its accessor throws.
+ */
+export function readSignal(environ: Environ): unknown {
+  OWN_READS.depth++;
+  try {
+    return environ[SIGNAL_KEY];
+  } finally {
+    OWN_READS.depth--;
+  }
+}
+
+/** `read()`, with every `tsgi.signal` read in it taken as tsgi's own (see {@link readSignal}): for tsgi code that reads the whole environ (the dev error page's table). */
+export function asTsgiRead<T>(read: () => T): T {
+  OWN_READS.depth++;
+  try {
+    return read();
+  } finally {
+    OWN_READS.depth--;
+  }
+}
+
+/** Whether a `tsgi.signal` read happening now is tsgi's own (made through {@link readSignal} or {@link asTsgiRead}). For the signal's accessor to ask. */
+export function isTsgiRead(): boolean {
+  return OWN_READS.depth > 0;
+}
+
 /** Where the accessor finds its source: a `RequestSignal`, or a function giving the signal. */
 const SOURCE: unique symbol = Symbol("tsgi.signal source");
 

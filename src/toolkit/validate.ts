@@ -15,7 +15,7 @@
 import { consola } from "consola";
 import { fileBodyBlob, isFileBody, registerFileBody } from "../gateway/file-body.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
-import { keepSignalMark } from "../gateway/signal.ts";
+import { keepSignalMark, readSignal } from "../gateway/signal.ts";
 import { contentLengthValue, isToken } from "../gateway/response-fields.ts";
 import type {
   Application,
@@ -264,13 +264,14 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
     if (env[key] === "") fail("environ-server-name", `${key} must not be empty (PEP 3333); a server without a host or port, such as one on a Unix socket, gives its host name and the scheme's default port`);
   }
 
-  const opt = (key: string, ok: (v: unknown) => boolean, what: string): void => {
-    if (key in env && env[key] !== undefined && !ok(env[key])) fail("environ-optional-types", `${key} must be ${what}, got ${show(env[key])}`);
+  const opt = (key: string, ok: (v: unknown) => boolean, what: string, v = env[key]): void => {
+    if (key in env && v !== undefined && !ok(v)) fail("environ-optional-types", `${key} must be ${what}, got ${show(v)}`);
   };
   opt("tsgi.input_terminated", (v) => typeof v === "boolean", "a boolean");
   opt("tsgi.file_wrapper", (v) => typeof v === "function", "a function");
   opt("tsgi.posthooks", (v) => Array.isArray(v), "an array");
-  opt("tsgi.signal", (v) => typeof AbortSignal === "function" && v instanceof AbortSignal, "an AbortSignal");
+  // Read as tsgi's own read: tsgi-dev's accessor, which warns an app that reads it without asking, knows it at no cost.
+  opt("tsgi.signal", (v) => typeof AbortSignal === "function" && v instanceof AbortSignal, "an AbortSignal", readSignal(env as Environ));
   opt("tsgi.minimum_write_chunk_size", (v) => typeof v === "number" && v >= 0, "a non-negative number");
 }
 
