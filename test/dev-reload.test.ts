@@ -6,7 +6,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { appendFileSync, chmodSync, closeSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { appendFileSync, chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { CLI, DevProcess, freePort, get, KeepAliveClient, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
@@ -259,6 +259,51 @@ export default (environ: any, startResponse: any) => {
     app.write("lib/greet.js", `const { prefix } = require("./prefix");\nmodule.exports.greet = (name) => prefix + name + "!";\n`);
     await until(async () => (await get(url)).text === "hello1 w!|s2", 5000);
   });
+
+  test("a .cjs module saved after the load's scan read it, then read by Bun, then saved back (git stash, then git stash pop): the disk's text is served, not the one in between", async () => {
+    // Before, the fingerprint recorded for a module Bun reads itself was the scan's, taken before the
+    // save: after the undo the disk matched it again, the reload was skipped as "no content change", and
+    // the text of the save stayed served. The app holds its load at two points (files it waits for) so that
+    // the save lands after the scan and before Bun's read, and the undo after that read.
+    const app = new TempApp({
+      "app.ts": `import { existsSync, writeFileSync } from "node:fs";
+import { t } from "./trigger.ts";
+const dir = import.meta.dir;
+const armed = existsSync(dir + "/armed");
+const hold = (n: number) => {
+  if (!armed) return;
+  writeFileSync(dir + "/reached-" + n, "");
+  for (let i = 0; i < 500 && !existsSync(dir + "/go-" + n); i++) Bun.sleepSync(10);
+};
+hold(1);
+const c = require("./lib/c.cjs");
+hold(2);
+export default (e: any, sr: any) => {
+  sr("200 OK", []);
+  return [new TextEncoder().encode(c.v + "/" + t)];
+};
+`,
+      "trigger.ts": `export const t = "t1";\n`,
+      "lib/c.cjs": `module.exports = { v: "A" };\n`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--log-level", "debug"]);
+    expect((await get(url)).text).toBe("A/t1");
+    app.write("armed", "");
+    app.write("trigger.ts", `export const t = "t2";\n`);
+    await until(() => existsSync(app.path("reached-1")), 5000);
+    app.write("lib/c.cjs", `module.exports = { v: "B" };\n`);
+    app.write("go-1", "");
+    await until(() => existsSync(app.path("reached-2")), 5000);
+    app.write("lib/c.cjs", `module.exports = { v: "A" };\n`);
+    unlinkSync(app.path("armed"));
+    app.write("go-2", "");
+    await until(async () => (await get(url)).text.endsWith("/t2"), 5000);
+    // The save's and the undo's events, and the settle check after the reload, have come and gone by then.
+    await Bun.sleep(1000);
+    expect((await get(url)).text).toBe("A/t2");
+    expect(dev.output).not.toContain("no content change in lib/c.cjs");
+  }, 20_000);
 
   test("imports with attributes (with { type: \"text\" }) of a code module read it as the attribute asks, beside a plain import of it, and reload, as under bun", async () => {
     // Neither onResolve nor onLoad is told a module's attributes: the loader plugin's onLoad read

@@ -113,10 +113,24 @@ export class SourceSnapshot {
     }
   }
 
-  /** The fingerprint of `file` as read, `undefined` when it was not read (or could not be). */
+  /**
+   * The fingerprint of `file` as {@link current} gives it (read again if its
+   * status changed since it was read), for a file Bun is about to read
+   * itself (a CommonJS module, an import with attributes): it must not be
+   * older than what Bun reads, or a save made after the scan, which Bun
+   * then compiled, and its undo (`git stash` then `git stash pop`) would
+   * leave the disk as fingerprinted and the saved text served.
+   * @returns `undefined` when the file was not read (or could not be), or
+   *   cannot be read now.
+   */
   printOf(file: string): string | undefined {
     const got = this.#files.get(file);
-    return got === undefined || "error" in got ? undefined : got.print;
+    if (got === undefined || "error" in got) return undefined;
+    try {
+      return this.current(file).print;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The fingerprint of each file read so far (those that could not be read left out). */

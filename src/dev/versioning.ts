@@ -416,7 +416,8 @@ export function installVersioning(own: (path: string) => boolean): void {
         // case an extra reload). One the onLoad below reads gets the fingerprint of what it read there.
         const file = stripQuery(resolved);
         // (An SQLite database is not: data the app writes, never an app file, and perhaps large.)
-        // (The load's snapshot may have read it already, before Bun does: that read's fingerprint, see sources.ts.)
+        // (The load's snapshot may have read it already: that read's fingerprint, unless the file's status changed
+        // since, see SourceSnapshot.printOf: a save and its undo would otherwise go unseen.)
         if (!USER_CODE_FILTER.test(key) && loadedFingerprint(file, n) === undefined && !isDatabaseFile(file))
           recordRead(file, n, (snapshot?.n === n ? snapshot.sources.printOf(file) : undefined) ?? fingerprint(file));
         return { path: key };
