@@ -356,26 +356,37 @@ describe("SIGTTOU while a slot waits out its crash backoff", () => {
   }, 60_000);
 });
 
+/**
+ * `tsgi serve APP --workers 2 --max-requests 2`, each worker's import taking
+ * 1.5 s (so a recycle's replacement boots that long while the old worker
+ * still serves), serving; `beforeRequests` runs once the pids are known.
+ * Then requests until one worker reaches --max-requests (at most 3 on the
+ * other first): the pid being recycled.
+ */
+async function recyclingPool(beforeRequests: (pids: number[]) => void = () => {}) {
+  const port = freePort();
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--max-requests", "2", "--no-access-log"], {
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
+  });
+  procs.push(proc);
+  const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+  expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+  const pids = /worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1]!.split(", ").map(Number);
+  expect(pids.length).toBe(2);
+  beforeRequests(pids);
+  for (let i = 0; i < 8 && !/ served 2 requests \(max-requests\); recycling/.test(err.text()); i++) {
+    await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.text());
+    await waitFor(() => / served 2 requests \(max-requests\); recycling/.test(err.text()), 200);
+  }
+  const recycled = Number(/worker (\d+) served 2 requests \(max-requests\); recycling/.exec(err.text())?.[1]);
+  return { proc, err, pids, recycled };
+}
+
 describe("a crash while another worker is being recycled (max-requests)", () => {
   test("is still replaced: the recycled worker and its replacement hold one place, so the pool gets back to --workers (before: the replacement was skipped and 1 of 2 workers served on)", async () => {
-    const port = freePort();
-    // Each worker's import takes 1.5 s: a recycle's replacement boots that long while the old worker still serves.
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--max-requests", "2", "--no-access-log"], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
-    });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
-    const pids = /worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1]!.split(", ").map(Number);
-    expect(pids.length).toBe(2);
-    // Requests until one worker reaches --max-requests (at most 3 on the other first).
-    for (let i = 0; i < 8 && !/ served 2 requests \(max-requests\); recycling/.test(err.text()); i++) {
-      await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.text());
-      await waitFor(() => / served 2 requests \(max-requests\); recycling/.test(err.text()), 200);
-    }
-    const recycled = Number(/worker (\d+) served 2 requests \(max-requests\); recycling/.exec(err.text())?.[1]);
+    const { proc, err, pids, recycled } = await recyclingPool();
     expect(pids).toContain(recycled);
     // The other worker crashes while the recycled one's replacement imports: its replacement waits 0.1 s, inside that import.
     const other = pids.find((p) => p !== recycled)!;
@@ -395,25 +406,9 @@ describe("a crash while another worker is being recycled (max-requests)", () => 
 
 describe("SIGTTOU while a worker is being recycled (max-requests)", () => {
   test("stops a worker that is not already on its way out: the pool ends at one fewer (before: the recycled worker was the one stopped, its replacement took its place, and 2 of 2 served on)", async () => {
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--max-requests", "2", "--no-access-log"], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
-    });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
-    const pids = /worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1]!.split(", ").map(Number);
-    expect(pids.length).toBe(2);
     // The second worker paused (SIGSTOP: it accepts nothing), so that the supervisor's oldest worker,
     // the one SIGTTOU picked, takes the requests and is recycled.
-    process.kill(pids[1]!, "SIGSTOP");
-    for (let i = 0; i < 8 && !/ served 2 requests \(max-requests\); recycling/.test(err.text()); i++) {
-      await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.text());
-      await waitFor(() => / served 2 requests \(max-requests\); recycling/.test(err.text()), 200);
-    }
-    const recycled = Number(/worker (\d+) served 2 requests \(max-requests\); recycling/.exec(err.text())?.[1]);
+    const { proc, err, pids, recycled } = await recyclingPool((pids) => process.kill(pids[1]!, "SIGSTOP"));
     expect(recycled).toBe(pids[0]!);
     // While the recycled worker's replacement imports (1.5 s).
     proc.kill("SIGTTOU");
