@@ -506,6 +506,48 @@ describe("a worker whose import never finishes", () => {
   }, 40_000);
 });
 
+describe("a reload whose new code does not load, while a worker is lost", () => {
+  test("an old worker killed during a failed SIGHUP reload: the short pool is logged, replacements that fail are retried without stopping the service, and the pool is whole once the app loads", async () => {
+    const flag = join(dir, "broken-on-reload");
+    const app = join(dir, "broken-on-reload.ts");
+    // While the flag exists, the app takes 1.5 s to fail at import: time to kill a worker during the reload.
+    await Bun.write(
+      app,
+      `import { existsSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) {\n  console.error("test app: broken import begins");\n  await Bun.sleep(1500);\n  throw new Error("the new code is broken on purpose");\n}\nexport { default } from ${JSON.stringify(APP)};\n`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const oldPids = /3 worker\(s\) listening \(pids (\d+), (\d+), (\d+)\)/.exec(err.text())!.slice(1).map(Number);
+    const get = async () => (await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).status;
+    const listening = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().split("\n").filter(Boolean).length;
+    await Bun.write(flag, "");
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => (err.text().match(/broken import begins/g) ?? []).length === 3, 10_000)).toBe(true);
+    process.kill(oldPids[0]!, "SIGKILL");
+    expect(await waitFor(() => /reload failed \(.*broken on purpose.*\); the old workers keep serving, but the pool is short: 2 of 3 worker\(s\)/.test(err.text()), 10_000)).toBe(true);
+    expect(err.text()).toContain(`worker ${oldPids[0]} exited (signal SIGKILL) during the reload`);
+    // A second old worker lost: its replacement fails too (before: the 5th boot failure in a row, and the supervisor gave up, taking the last worker down).
+    process.kill(oldPids[1]!, "SIGKILL");
+    expect(await waitFor(() => /the pool is short, 1 of 3 worker\(s\) serving; trying again/.test(err.text()), 10_000)).toBe(true);
+    expect(await waitFor(() => (err.text().match(/replacement worker \d+ failed to boot/g) ?? []).length >= 3, 15_000)).toBe(true);
+    expect(err.text()).not.toMatch(/boot failures in a row, giving up/);
+    expect(proc.exitCode).toBe(null);
+    expect(await get()).toBe(200);
+    // The app loads again (fixed on disk, no SIGHUP yet): the next tries fill the pool.
+    rmSync(flag);
+    expect(await waitFor(() => (err.text().match(/listening \(a replacement\)/g) ?? []).length === 2 && listening() === 3, 40_000)).toBe(true);
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 15_000)).toBe(true);
+    expect(await waitFor(() => listening() === 3, 10_000)).toBe(true);
+    expect(await get()).toBe(200);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 90_000);
+});
+
 describe("signals from log rotation and other servers' habits", () => {
   /** `tsgi serve --workers N` in its own process group (setsid), its app taking `importMs` to import. */
   function startGroupBooting(workers: number, importMs: number) {

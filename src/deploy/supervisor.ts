@@ -63,6 +63,8 @@ interface Worker {
   exited: string | null;
   /** A replacement is being started for it (max-requests). */
   replacing: boolean;
+  /** It is the replacement of a worker being recycled (max-requests): if it fails to boot, that worker serves on. */
+  recycles: boolean;
   listeners: Array<(ok: boolean) => void>;
   /** Its place in the pool: the quick crashes of the workers that held it before (see {@link crashDelay}). */
   slot: WorkerSlot;
@@ -110,6 +112,18 @@ export function crashDelay(crashes: number): number {
   return Math.min(CRASH_BACKOFF_MAX_MS, 100 * 2 ** Math.max(0, crashes - 1));
 }
 
+/** The longest wait between tries to fill a place in the pool while the app on disk fails to load (after a failed reload), ms. */
+export const SHORT_POOL_RETRY_MAX_MS = 30_000;
+
+/**
+ * How long to wait before the `tries`-th try to fill a place in the pool
+ * after a reload failed (the app on disk does not load): 1 s, doubling with
+ * each replacement that fails to boot, up to {@link SHORT_POOL_RETRY_MAX_MS}.
+ */
+export function shortPoolRetryDelay(tries: number): number {
+  return Math.min(SHORT_POOL_RETRY_MAX_MS, 1000 * 2 ** Math.max(0, tries - 1));
+}
+
 /** `2nd`, `3rd`, `11th`. */
 function ordinal(n: number): string {
   const tens = n % 100;
@@ -135,6 +149,14 @@ export class Supervisor {
   private reloading: Promise<boolean> | null = null;
   private reloadStarted = 0;
   private bootFailures = 0;
+  /**
+   * Why the last reload failed, until a worker of the current generation boots (a later reload,
+   * a replacement once the app is fixed): the app on disk is known not to load, so a
+   * replacement that fails to boot meanwhile is tried again later, never fatal while workers serve.
+   */
+  private reloadFailure: string | null = null;
+  /** Replacements in a row that failed to boot since the reload failed (see {@link shortPoolRetryDelay}). */
+  private shortPoolTries = 0;
   /** Replacements waiting out their crash backoff: cleared by {@link stop}. */
   private readonly pendingReplacements = new Set<ReturnType<typeof setTimeout>>();
   /** The workers' warnings said so far: each once, not once per worker and reload. */
@@ -293,7 +315,7 @@ export class Supervisor {
     });
     proc.send({ type: "config", config } satisfies SupervisorMessage);
     const now = Date.now();
-    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, listeningAt: 0, requests: 0, failure: null, exited: null, replacing: false, listeners: [], slot };
+    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, listeningAt: 0, requests: 0, failure: null, exited: null, replacing: false, recycles: false, listeners: [], slot };
     this.live.set(proc.pid, worker);
     return worker;
   }
@@ -312,6 +334,11 @@ export class Supervisor {
         w.listening = true;
         w.lastBeat = w.listeningAt = Date.now();
         this.bootFailures = 0;
+        if (this.reloadFailure !== null && w.generation === this.generation && this.reloading === null) {
+          // The app on disk loads again (fixed without a SIGHUP): replacements boot as usual.
+          this.reloadFailure = null;
+          this.shortPoolTries = 0;
+        }
         for (const l of w.listeners.splice(0)) l(true);
         break;
       case "heartbeat":
@@ -358,6 +385,20 @@ export class Supervisor {
     if (!w.listening && this.booting) return;
     if (!w.listening) {
       this.bootFailures++;
+      if (this.reloadFailure !== null && this.reloading === null && this.servingPids().length > 0) {
+        // The last reload failed and the app on disk still does not load: the workers of the code
+        // before it serve on, so this is no reason to stop them (5 in a row would be, else).
+        if (w.recycles) return; // recycle() says so; the worker it was to replace serves on
+        this.shortPoolTries++;
+        const delay = shortPoolRetryDelay(this.shortPoolTries);
+        this.log(
+          "warn",
+          `replacement worker ${w.pid} failed to boot${w.failure ? "" : ` (${how})`}: the app on disk still does not load, as when the last reload failed; ` +
+            `the pool is short, ${this.servingPids().length} of ${this.target} worker(s) serving; trying again in ${(delay / 1000).toFixed(1)} s (the wait doubles, up to ${SHORT_POOL_RETRY_MAX_MS / 1000} s): fix the app and send SIGHUP`,
+        );
+        this.spawnReplacement(delay, slot);
+        return;
+      }
       if (this.generation === w.generation && this.reloading === null && this.bootFailures >= this.maxBootFailures) {
         this.log("error", `worker ${w.pid} exited before listening (${how}); ${this.bootFailures} boot failures in a row, giving up (exit 1)`);
         // Exit non-zero, so that a service manager restarts the service (systemd's Restart=on-failure).
@@ -365,6 +406,11 @@ export class Supervisor {
         return;
       }
       if (this.reloading !== null && w.generation === this.generation) return; // reload() handles its own failures
+    }
+    if (this.reloading !== null && w.generation !== this.generation) {
+      // The reload under way starts a full pool: its new workers take this place. If it fails, reload() fills it.
+      this.log("warn", `worker ${w.pid} exited unexpectedly (${how}) during a reload; the new workers take its place (if the reload fails, a replacement is started then)`);
+      return;
     }
     let delay = 0;
     if (w.listening) {
@@ -418,6 +464,7 @@ export class Supervisor {
     w.replacing = true;
     this.log("info", `worker ${w.pid} served ${w.requests} requests (max-requests); recycling`);
     const next = this.spawn(this.generation, w.slot);
+    next.recycles = true;
     const ok = await this.whenListening(next);
     if (!ok) {
       w.replacing = false;
@@ -494,13 +541,38 @@ export class Supervisor {
       const ok = (await Promise.all(fresh.map((w) => this.whenListening(w)))).every(Boolean);
       if (!ok) {
         const why = bootFailure(fresh) ?? "a new worker exited before listening";
-        this.log("error", `reload failed (${why}); the old workers keep serving`);
         this.generation = gen - 1;
         for (const w of fresh) this.terminate(w);
+        this.reloadFailure = why;
+        this.shortPoolTries = 0;
+        const serving = this.countServing();
+        if (serving >= this.target) {
+          this.log("error", `reload failed (${why}); the old workers keep serving`);
+          return false;
+        }
+        // Old workers that exited meanwhile were left to the new ones: their places are empty.
+        const gone = old.filter((w) => w.exited !== null && !w.stopping).map((w) => `worker ${w.pid} exited (${w.exited}) during the reload`);
+        this.shortPoolTries = 1;
+        const delay = shortPoolRetryDelay(1);
+        this.log(
+          "error",
+          `reload failed (${why}); the old workers keep serving, but the pool is short: ${serving} of ${this.target} worker(s)${gone.length ? ` (${gone.join("; ")})` : ""}. ` +
+            `A replacement imports the app as it is on disk, which just failed to load: trying in ${(delay / 1000).toFixed(1)} s, then less often (up to every ${SHORT_POOL_RETRY_MAX_MS / 1000} s), never giving up while a worker serves; fix the app and send SIGHUP`,
+        );
+        for (let i = serving; i < this.target; i++) this.spawnReplacement(delay, { quickCrashes: 0 });
         return false;
       }
+      this.reloadFailure = null;
+      this.shortPoolTries = 0;
       for (const w of old) this.terminate(w);
       this.log("info", `reloaded: new workers ${fresh.map((w) => w.pid).join(", ")}; old workers draining`);
+      // A new worker that crashed after it listened, while the others still booted: its replacement
+      // was not started then (the old workers still held the places). Start it now.
+      const serving = this.countServing();
+      if (serving < this.target) {
+        this.log("warn", `${serving} of ${this.target} new worker(s) still serving (one exited during the reload); starting ${this.target - serving} replacement(s)`);
+        for (let i = serving; i < this.target; i++) this.spawnReplacement(0, { quickCrashes: 0 });
+      }
       return true;
     })().finally(() => {
       this.reloading = null;
