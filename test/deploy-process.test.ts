@@ -330,6 +330,24 @@ describe("an app's stray errors", () => {
     expect(await proc.exited).toBe(0);
   }, 30_000);
 
+  for (const workers of [["--workers", "1"], []]) {
+    test(`an app's tsgi.errors write that leaves its line unended, then the server's report of an app error or a stray error: each report starts a line of its own${workers.length ? " (marked [tsgi worker <pid>])" : " (one process)"}`, async () => {
+      const { proc, port, err } = await serve(["--no-access-log", ...workers]);
+      const pid = ((await (await fetch(`http://127.0.0.1:${port}/env`, { signal: AbortSignal.timeout(3000) })).json()) as { pid: number }).pid;
+      const mark = workers.length ? `[tsgi worker ${pid}] ` : "";
+      const esc = (s: string) => s.replace(/[[\]]/g, "\\$&");
+      expect(await status(port, "/partial-then-throw")).toBe(500);
+      expect(await waitFor(() => /app failure after a partial line/.test(err()), 3000)).toBe(true);
+      expect(await status(port, "/partial-then-stray")).toBe(200);
+      expect(await waitFor(() => /a rejection after a partial line/.test(err()), 3000)).toBe(true);
+      // The app's text as written, on its own line; the report on the next, marked as a worker's message is.
+      expect(err()).toMatch(new RegExp(`^${esc(mark)}no newline here\\n${esc(mark)}Error in GET /partial-then-throw HTTP/1\\.1: Error: app failure after a partial line\\n`, "m"));
+      expect(err()).toMatch(new RegExp(`^${esc(mark)}no newline there\\n${esc(mark)}Error in application \\(a promise rejected with no handler; serving goes on\\): Error: a rejection after a partial line\\n`, "m"));
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }, 30_000);
+  }
+
   test("the library's serve() installs no process handler: the process is its owner's", async () => {
     const { serve: libraryServe } = await import("../src/server/index.ts");
     const events = ["unhandledRejection", "uncaughtException", "SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT"] as const;

@@ -29,6 +29,7 @@ import { listenFds, resolveDeployOptions, type DeployOptions } from "../deploy/o
 import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdoutFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
+import { prefixedLog } from "../deploy/worker-log.ts";
 import { onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
@@ -234,7 +235,9 @@ const serveCommand = defineCommand({
       return;
     }
     // From the app's import on: a stray rejection or exception is logged, not the server's end.
-    logStrayErrors();
+    // One error log for their reports and the server's: each report on a line of its own, after an app's unended tsgi.errors line too.
+    const errorLog = prefixedLog("");
+    logStrayErrors(errorLog);
     // Signals before the import, which may take seconds (a database to reach): none may kill the process meanwhile.
     let server: ReturnType<typeof createServer> | undefined;
     onStopSignals(
@@ -284,6 +287,7 @@ const serveCommand = defineCommand({
         // tsgi.signal for an app that wants it (a fetch handler's request.signal), judged before the deploy middleware wraps it.
         requestSignal: wantsSignal(loaded.app),
         log: accessLog ? stdoutLog : null,
+        ...(deploy.server.errorLog === undefined ? { errorLog } : {}),
       }).listen();
     } catch (error) {
       return fail(new StartupError(listenMessage(error, deploy.server)));

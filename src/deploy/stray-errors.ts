@@ -9,6 +9,7 @@
  */
 import { escapeControls } from "../server/log.ts";
 import { errorText } from "../gateway/error-text.ts";
+import { prefixedLog, type ErrorLog } from "./worker-log.ts";
 
 /** What kind of stray error it was, for the report. */
 export type StrayKind = "unhandledRejection" | "uncaughtException";
@@ -43,16 +44,16 @@ let strayErrorsLogged = false;
  * process `tsgi serve` runs the app in (the single process, each worker),
  * never a library's `serve()`: a library does not own the process.
  * Idempotent.
- * @param prefix put before each report (a worker's `[tsgi worker <pid>] `); default none.
+ * @param errorLog where reports go, each on a line of its own: the process's error log, the one its server writes to (a worker's puts `[tsgi worker <pid>] ` before each); default stderr as it is.
  */
-export function logStrayErrors(prefix = ""): void {
+export function logStrayErrors(errorLog: ErrorLog = prefixedLog("")): void {
   if (strayErrorsLogged) return;
   strayErrorsLogged = true;
   const log = (error: unknown, kind: StrayKind) => {
     const what = kind === "unhandledRejection" ? "a promise rejected with no handler" : "an exception outside any request";
     const detail = error instanceof Error ? errorText(error) : Bun.inspect(error);
     try {
-      process.stderr.write(`${prefix}${escapeControls(`Error in application (${what}; serving goes on): ${detail}`)}\n`);
+      errorLog.message(`${escapeControls(`Error in application (${what}; serving goes on): ${detail}`)}\n`);
     } catch {
       // stderr is gone: nowhere to log it
     }

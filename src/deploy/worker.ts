@@ -83,7 +83,9 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   // The worker shares the supervisor's stdout and stderr: a broken pipe must not end it either.
   guardStdio();
   // From the app's import on: a stray rejection or exception is logged, not the worker's end.
-  logStrayErrors(workerPrefix());
+  // Its error log names the worker: N of them share stderr (a maxConnections warning, an app's error).
+  const errorLog = prefixedLog(workerPrefix());
+  logStrayErrors(errorLog);
   const send = (m: WorkerMessage) => {
     try {
       process.send?.(m);
@@ -123,8 +125,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   } else {
     options.reusePort = true;
   }
-  // Its error log names the worker: N of them share stderr (a maxConnections warning, an app's error).
-  if (options.errorLog === undefined) options.errorLog = prefixedLog(workerPrefix());
+  if (options.errorLog === undefined) options.errorLog = errorLog;
   // One writer for the access log: the supervisor. Workers writing to one
   // shared stdout pipe interleave mid-line once a write exceeds PIPE_BUF
   // (Bun coalesces queued writes into 64 KiB ones when the pipe is full).

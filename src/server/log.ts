@@ -65,6 +65,35 @@ export function lineWriter(target: LogTarget | undefined, level: "info" | "error
 }
 
 /**
+ * The error log's two writers over one writable `target`: `line` for the
+ * server's own messages (`Error in GET /x HTTP/1.1: ...`, `Warning: ...`),
+ * `stream` for `tsgi.errors` (PEP 3333 `wsgi.errors`: a text stream, written
+ * as given). A message after a `tsgi.errors` write that did not end its line
+ * (`write("no newline here")`) starts on a line of its own: a `"\n"` is
+ * written first, in a write of its own, so that a target marking each line
+ * (a worker's `[tsgi worker <pid>] `) marks the message. The app's line is
+ * not held back (a crash would lose it); its rest, if it writes one, then
+ * follows the message on a line of its own.
+ */
+export function errorLogWriters(target: { write(text: string): unknown }): { line: LineWriter; stream: (text: string) => void } {
+  let midLine = false;
+  return {
+    line: (line) => {
+      if (midLine) {
+        midLine = false;
+        target.write("\n");
+      }
+      target.write(`${line}\n`);
+    },
+    stream: (text) => {
+      if (text === "") return;
+      target.write(text);
+      midLine = !text.endsWith("\n");
+    },
+  };
+}
+
+/**
  * `writer` for the error log, made safe to call from anywhere: a line its
  * target throws for (a `write()` or logger method that throws: a full disk,
  * a closed transport, a bug in a logger, the same broken target as the

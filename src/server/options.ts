@@ -190,6 +190,7 @@ export interface ServerOptions {
   /**
    * Error log destination and `tsgi.errors` target (gevent `error_log`); `null` disables. Default `process.stderr`.
    * A line the server reports that its `write()` (or logger method) throws for goes to stderr instead, with that error.
+   * To a writable, `tsgi.errors` text is passed as it is, and a server message after a write that left its line unended is preceded by `"\n"` (its own `write()`), so it starts a line.
    */
   errorLog?: LogTarget;
   /**

@@ -17,7 +17,7 @@ import { errorResponse } from "./response-head.ts";
 import { Connection } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
-import { AccessLog, accessLogFormat, createAccessLog, escapeControls, guardedErrorWriter, hexEscape, lineWriter, logDate, requestLine, type LineWriter } from "./log.ts";
+import { AccessLog, accessLogFormat, createAccessLog, errorLogWriters, escapeControls, guardedErrorWriter, hexEscape, lineWriter, logDate, requestLine, type LineWriter } from "./log.ts";
 import { resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener, listenError } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
@@ -199,16 +199,12 @@ export class TsgiServer implements Server, ServerCore {
     this.urlScheme = o.tls && options.urlScheme === undefined ? "https" : o.urlScheme;
     this.http10Only = o.maxHttpVersion === "HTTP/1.0";
     // What the error log throws goes to stderr: a report must not end the process it reports for.
-    const errorWriter = lineWriter(o.errorLog === undefined ? process.stderr : o.errorLog, "error");
+    const errorTarget = o.errorLog === undefined ? process.stderr : o.errorLog;
+    // A writable gets tsgi.errors as written, and the server's messages each on a line of their own.
+    const writable = errorTarget && "write" in errorTarget && typeof errorTarget.write === "function" ? errorLogWriters(errorTarget) : null;
+    const errorWriter = writable ? writable.line : lineWriter(errorTarget, "error");
     this.errorWriter = errorWriter && guardedErrorWriter(errorWriter);
-    const rawError = o.errorLog === undefined ? process.stderr : o.errorLog;
-    this.errors = new ErrorLogStream(
-      rawError && "write" in rawError && typeof rawError.write === "function"
-        ? (text) => void rawError.write(text)
-        : this.errorWriter
-          ? (text) => this.errorWriter!(text.replace(/\n$/, ""))
-          : null,
-    );
+    this.errors = new ErrorLogStream(writable ? writable.stream : this.errorWriter ? (text) => this.errorWriter!(text.replace(/\n$/, "")) : null);
     this.accessFormat = accessLogFormat(o.logFormat);
     this.accessLog = createAccessLog(o.log, this.accessFormat, (context, error) => this.logError(context, error));
     this.gateway = { debug: o.debug, logError: this.logError, minimumChunkSize: o.minimumChunkSize };

@@ -34,6 +34,15 @@ const app: Application = async (environ, startResponse) => {
     }
   }
   if (path === "/throw") throw new Error("app failure on purpose");
+  // tsgi.errors left mid-line (a text stream: no newline is added), then the server's report of an error, or a stray error's.
+  if (path === "/partial-then-throw") {
+    environ["tsgi.errors"].write("no newline here");
+    throw new Error("app failure after a partial line");
+  }
+  if (path === "/partial-then-stray") {
+    environ["tsgi.errors"].write("no newline there");
+    void Promise.reject(new Error("a rejection after a partial line"));
+  }
   // Stray errors, outside the request's own code path: the server must log them and go on.
   if (path === "/stray-rejection") void Promise.reject(new Error("a rejection nobody awaits"));
   if (path === "/stray-exception") {
