@@ -457,6 +457,44 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 45_000);
 
+  test("an app that writes a module as it loads and then takes a while to listen: its own write no longer cancels each new app process for ever; written before its import, a save is served with no warning; written after, the loop is stopped with the warning", async () => {
+    // Before, the write landed while the new app process still loaded (600 ms of setup after it), the
+    // supervisor took it for a save and cancelled the process, the next one wrote it again...: about 4 app
+    // processes a second for ever, no line in the terminal, and the previous version served (the save of
+    // app.ts never was). The guard never saw it: a cancelled load counted as none.
+    const codegen = (order: "before" | "after", word: string) => `import { writeFileSync } from "node:fs";
+const file = import.meta.dir + "/gen/routes.ts";
+${order === "before" ? `writeFileSync(file, "export const routes = " + Date.now() + ";\\n");\n` : ""}const { routes } = await import("./gen/routes.ts");
+${order === "after" ? `writeFileSync(file, "export const routes = " + (routes + 1) + ";\\n");\n` : ""}await Bun.sleep(600);
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("${word}")];
+};
+`;
+    const start = async (order: "before" | "after") => {
+      const app = new TempApp({ "app.ts": codegen(order, "v1"), "gen/routes.ts": `export const routes = 0;\n` });
+      apps.push(app);
+      const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      return { app, dev, url: await dev.ready() };
+    };
+    const [before, after] = await Promise.all([start("before"), start("after")]);
+    expect((await get(before.url)).text).toBe("v1");
+    // Written before its import: the app process reads its own write, as in place (one reload, no warning).
+    before.app.write("app.ts", codegen("before", "v2"));
+    await until(async () => (await get(before.url)).text === "v2", 15_000);
+    await before.dev.waitFor(/restarted in \d+ ms: app\.ts/, 5000);
+    // Written after its import: a loop, stopped as one whose write lands once the process listens.
+    await after.dev.waitFor(/gen\/routes\.ts changed while the app loaded, \d+ loads in a row[^]*no longer restarts for what the app writes to it[^]*--ignore gen\/routes\.ts/, 20_000);
+    const settled = after.dev.count(/restarted in \d+ ms/);
+    after.app.write("app.ts", codegen("after", "v2"));
+    await until(async () => (await get(after.url)).text === "v2", 15_000);
+    await Bun.sleep(2000);
+    expect(before.dev.count(/restarted in \d+ ms/)).toBe(1);
+    expect(before.dev.output).not.toMatch(/changed while/);
+    expect(after.dev.count(/restarted in \d+ ms/)).toBe(settled + 1);
+    for (const { dev } of [before, after]) expect(await dev.kill("SIGINT")).toBe(0);
+  }, 60_000);
+
   test("a save made in the moment after the app process read a module (lazily in a request, at startup, or in a restart that adds it) restarts: the app process reports what Bun read", async () => {
     // Before, the supervisor fingerprinted such a module when the app process's report arrived (200 ms after
     // the request, or once it listened): the save was taken for the loaded state and never restarted.
