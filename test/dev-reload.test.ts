@@ -305,6 +305,78 @@ export default (e: any, sr: any) => {
     expect(dev.output).not.toContain("no content change in lib/c.cjs");
   }, 20_000);
 
+  test("a CommonJS module a CommonJS module requires without extension (require(\"./c\")), saved after the load's scan and saved back after Bun read it: the disk's text is served; one the app rewrites with the same bytes at each load reloads nothing", async () => {
+    // Before, Bun resolved such a require itself (a plugin's resolver is not asked for a specifier without
+    // extension), so the fingerprint recorded for lib/c.js was the scan's, taken before the save: after the
+    // undo the disk matched it again, "no content change in lib/c.js; not reloading", and "B" stayed served.
+    // The app holds its load at two points (files it waits for), as in the .cjs test above.
+    const app = new TempApp({
+      "app.ts": `import { existsSync, writeFileSync } from "node:fs";
+import { t } from "./trigger.ts";
+const dir = import.meta.dir;
+const armed = existsSync(dir + "/armed");
+const hold = (n: number) => {
+  if (!armed) return;
+  writeFileSync(dir + "/reached-" + n, "");
+  for (let i = 0; i < 500 && !existsSync(dir + "/go-" + n); i++) Bun.sleepSync(10);
+};
+hold(1);
+const a = require("./lib/a.cjs");
+hold(2);
+export default (e: any, sr: any) => {
+  sr("200 OK", []);
+  return [new TextEncoder().encode(a.v + "/" + t)];
+};
+`,
+      "trigger.ts": `export const t = "t1";\n`,
+      "lib/a.cjs": `module.exports = require("./c");\n`,
+      "lib/c.js": `module.exports = { v: "A" };\n`,
+    });
+    // The same shape, whose lib/a.cjs first writes lib/c.js again with the bytes it has (a generator that
+    // does not compare): its status changes at every load, its content never.
+    const same = new TempApp({
+      "app.ts": `import { t } from "./trigger.ts";
+const a = require("./lib/a.cjs");
+export default (e: any, sr: any) => {
+  sr("200 OK", []);
+  return [new TextEncoder().encode(a.v + "/" + t)];
+};
+`,
+      "trigger.ts": `export const t = "t1";\n`,
+      "lib/a.cjs": `const fs = require("node:fs");
+fs.writeFileSync(__dirname + "/c.js", 'module.exports = { v: "S" };\\n');
+module.exports = require("./c");
+`,
+      "lib/c.js": `module.exports = { v: "S" };\n`,
+    });
+    apps.push(app, same);
+    const [{ dev, url }, other] = await Promise.all([start(app, ["--log-level", "debug"]), start(same, ["--log-level", "debug"])]);
+    expect((await get(url)).text).toBe("A/t1");
+    app.write("armed", "");
+    app.write("trigger.ts", `export const t = "t2";\n`);
+    await until(() => existsSync(app.path("reached-1")), 5000);
+    app.write("lib/c.js", `module.exports = { v: "B" };\n`);
+    app.write("go-1", "");
+    await until(() => existsSync(app.path("reached-2")), 5000);
+    app.write("lib/c.js", `module.exports = { v: "A" };\n`);
+    unlinkSync(app.path("armed"));
+    app.write("go-2", "");
+    await until(async () => (await get(url)).text.endsWith("/t2"), 5000);
+    // The save's and the undo's events, and the settle check after the reload, have come and gone by then.
+    await Bun.sleep(1000);
+    expect((await get(url)).text).toBe("A/t2");
+    expect(dev.output).not.toContain("no content change in lib/c.js");
+
+    expect((await get(other.url)).text).toBe("S/t1");
+    for (const t of ["t2", "t3"]) {
+      same.write("trigger.ts", `export const t = "${t}";\n`);
+      await until(async () => (await get(other.url)).text === `S/${t}`, 5000);
+      await Bun.sleep(700);
+    }
+    expect(other.dev.count(/reloaded in \d+ ms/)).toBe(2);
+    expect(other.dev.output).not.toMatch(/changed while the app loaded/);
+  }, 30_000);
+
   test("imports with attributes (with { type: \"text\" }) of a code module read it as the attribute asks, beside a plain import of it, and reload, as under bun", async () => {
     // Neither onResolve nor onLoad is told a module's attributes: the loader plugin's onLoad read
     // ./lib/c.ts as code for an import that asked for its text ("Missing 'default' export").

@@ -49,6 +49,7 @@
  * @module
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import Module from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, extname, join } from "node:path";
 import { fingerprint, readFingerprinted } from "./fingerprint.ts";
@@ -381,6 +382,7 @@ export function installVersioning(own: (path: string) => boolean): void {
   isOwn = own;
   if (installed) return;
   installed = true;
+  watchCommonJsReads();
   Bun.plugin({
     name: "tsgi-dev-versioning",
     target: "bun",
@@ -450,6 +452,46 @@ export function installVersioning(own: (path: string) => boolean): void {
       });
     },
   });
+}
+
+/**
+ * Record the fingerprint of each user CommonJS module Bun reads itself under
+ * its plain path, just before Bun reads it, as the resolver does for one
+ * under a generation key (see `installVersioning`). Bun (1.4.5) asks a
+ * plugin's `onResolve` only for a specifier with an extension, and a
+ * CommonJS module's own text is Bun's (not rewritten), so its
+ * `require("./c")` never reaches the resolver: `lib/c.js` was recorded as
+ * the graph scan read it, and a save landing after the scan, which Bun
+ * then compiled, and its undo (`git stash`, `git stash pop`) left the disk
+ * as recorded and the saved text served. Bun does call
+ * `Module._extensions[ext]` for such a read (for the extensions it lists:
+ * `.js`, `.ts`, `.cts`, `.mjs`, `.mts`; not `.cjs`, `.jsx`, `.tsx`), so each
+ * is wrapped: it records {@link SourceSnapshot.printOf} (the scan's print
+ * while the file's status is unchanged, else a fresh read's) and calls
+ * Bun's own, which reads and compiles the file as before. A file written
+ * again with the same bytes (a generator that does not compare) keeps its
+ * print. No extension is added (Bun loads one it does not list its own
+ * way).
+ */
+function watchCommonJsReads(): void {
+  const extensions = (Module as unknown as { _extensions?: Record<string, (module: unknown, filename: string) => unknown> })._extensions;
+  if (!extensions) return;
+  for (const ext of Object.keys(extensions)) {
+    const bunOwn = extensions[ext];
+    if (!CODE_MODULE.test(`x${ext}`) || typeof bunOwn !== "function") continue;
+    extensions[ext] = function (this: unknown, module: unknown, filename: string) {
+      const n = generation !== 0 ? generation : serving;
+      const file = typeof filename === "string" ? stripQuery(filename) : "";
+      if (n !== 0 && !plain && file && isUserFile(file) && !isOwn(file) && loadedFingerprint(file, n) === undefined) {
+        try {
+          recordRead(file, n, (snapshot?.n === n ? snapshot.sources.printOf(file) : undefined) ?? fingerprint(file));
+        } catch {
+          // Gone: Bun's read says so.
+        }
+      }
+      return bunOwn.call(this, module, filename);
+    };
+  }
 }
 
 /**
