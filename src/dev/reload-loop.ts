@@ -108,16 +108,6 @@ export class ReloadLoopGuard {
     return Math.max(this.#quietMs, this.#loadMs);
   }
 
-  /**
-   * Whether `file` is held back (see {@link check}): suspected of looping
-   * after {@link LOOP_RELOADS} - 1 loads in a row changed it. In restart
-   * mode a change of it does not cancel the app process loading meanwhile
-   * (it is most likely that process's own write).
-   */
-  held(file: string): boolean {
-    return this.#held.has(file);
-  }
-
   /** Whether `file` was released and awaits the load that decides (a change of it while that load runs is no save to act on). */
   verifying(file: string): boolean {
     return this.#verifying.has(file);

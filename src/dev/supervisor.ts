@@ -404,10 +404,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
         found = loop.loaded(written, Date.now() - since);
         for (const f of written) if (loopingFiles.has(f) || found.includes(f)) loopingFiles.set(f, fingerprint(f));
       } catch (error) {
-        // A load cancelled for a file changed while it ran counts as a load that changed it: an app that
-        // writes a module as it loads (codegen at import) and then takes a while to listen has its own write
-        // cancel it, and each fresh process writes it again; counted, the guard ends that (see `request`).
-        loop.loaded(worker.cancelled && !stopping ? writtenDuringLoad(loads.keys(), (f) => loads.get(f), since) : [], Date.now() - since);
+        loop.loaded([]);
         // Superseded by a newer save (which queued a restart from the newest files), or stopping.
         if (worker.cancelled) {
           if (!stopping) queue(paths);
@@ -521,9 +518,8 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
       if (newer.length === 0) return;
       queue(newer);
       // A looping file changed while the worker loads is most likely its own write: told once it is ready (see looping).
-      // So is a file the guard released, whose restart decides whether the app writes it, and one it holds back
-      // (each of the last loads changed it, cancelled for it or not): the load goes on, and what it read decides.
-      if (newer.some((p) => !loopingFiles.has(p) && !loop.verifying(p) && !loop.held(p))) starting.worker.cancel();
+      // So is a file the guard released, whose restart decides whether the app writes it.
+      if (newer.some((p) => !loopingFiles.has(p) && !loop.verifying(p))) starting.worker.cancel();
       return;
     }
     // While the app fails to load, or no worker runs, every event retries (see Reloader.reload).
