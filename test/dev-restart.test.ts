@@ -495,6 +495,32 @@ export default (environ: any, startResponse: any) => {
     for (const { dev } of [before, after]) expect(await dev.kill("SIGINT")).toBe(0);
   }, 60_000);
 
+  test("a module the app rewrites before it listens (then a second of setup): the restarts that its write cancels are a loop too, stopped with the warning; a save of the app still restarts", async () => {
+    // Each new app process wrote gen/stamp.ts, then took 800 ms of setup: the watcher's event came while it
+    // loaded and cancelled it as superseded by a save, and the next process did the same. Before, the guard
+    // never saw a load end: app processes were started and killed without end (about 5 a second), silently,
+    // with the old version serving; now a cancelled load counts as a load that wrote the file.
+    const source = (word: string) =>
+      savedWhileImported.stamping(word)["app.ts"]!.replace("export default", "await Bun.sleep(800);\nexport default");
+    const app = new TempApp({ ...savedWhileImported.stamping(), "app.ts": source("v1") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const stamp = () => Number(/stamp = (\d+)/.exec(app.read("gen/stamp.ts"))?.[1]);
+    await dev.waitFor(/gen\/stamp\.ts changed while the app loaded, \d+ loads in a row[^]*no longer restarts for what the app writes to it/, 15_000);
+    const settled = stamp();
+    expect(settled).toBeLessThanOrEqual(6);
+    await Bun.sleep(2000);
+    expect(stamp()).toBe(settled);
+    expect((await get(url)).text).toBe("v1");
+    app.write("app.ts", source("v2"));
+    await until(async () => (await get(url)).text === "v2", 15_000);
+    await Bun.sleep(2000);
+    expect(stamp()).toBe(settled + 1);
+    expect(dev.count(/no longer restarts for/)).toBe(1);
+    expect(await dev.kill("SIGINT")).toBe(0);
+  }, 45_000);
+
   test("a save made in the moment after the app process read a module (lazily in a request, at startup, or in a restart that adds it) restarts: the app process reports what Bun read", async () => {
     // Before, the supervisor fingerprinted such a module when the app process's report arrived (200 ms after
     // the request, or once it listened): the save was taken for the loaded state and never restarted.

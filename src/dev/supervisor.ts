@@ -404,12 +404,18 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
         found = loop.loaded(written, Date.now() - since);
         for (const f of written) if (loopingFiles.has(f) || found.includes(f)) loopingFiles.set(f, fingerprint(f));
       } catch (error) {
-        loop.loaded([]);
         // Superseded by a newer save (which queued a restart from the newest files), or stopping.
         if (worker.cancelled) {
-          if (!stopping) queue(paths);
+          if (stopping) return;
+          // What changed while it loaded cancelled it: a save, or the app's own write before it listened (a
+          // stamp written, then a second of setup), which cancels the next one too: a loop the guard must see.
+          const found = loop.loaded(writtenDuringLoad(loads.keys(), (f) => loads.get(f), since), Date.now() - since);
+          for (const f of found) loopingFiles.set(f, fingerprint(f));
+          if (found.length) logger.warn(loopWarning(found, "restart"));
+          queue(paths);
           return;
         }
+        loop.loaded([]);
         const message = (error as Error).message;
         if (current.exitCode === null) {
           logger.error(`restart failed, the previous version keeps serving: ${message}`);
@@ -478,10 +484,17 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     loopTimer = setTimeout(() => {
       if (stopping) return;
       if (busy || starting) return holdLoop();
-      const files = loop.release();
+      const files = [...loop.release(), ...deferred];
+      deferred.clear();
       if (files.length) request(files);
     }, loop.quietMs);
   };
+  /**
+   * Files a restart was due for while the guard held others: they wait with
+   * them, since an app process loads every file, the held ones too (and
+   * would write them again, a cancelled restart's files most of all).
+   */
+  const deferred = new Set<string>();
 
   /**
    * `changed` (a restart about to start) without what the app wrote to the
@@ -503,9 +516,13 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     const { reload, hold } = loop.check(changed);
     if (hold.length) {
       logger.debug(`${summarize(hold)}: changed while each of the last app processes loaded; restarting once it stays unchanged for ${loop.quietMs} ms`);
+      for (const p of reload) deferred.add(p);
       holdLoop();
+      return [];
     }
-    return reload;
+    const also = [...deferred].filter((p) => !reload.includes(p));
+    deferred.clear();
+    return [...reload, ...also];
   };
 
   const request = (paths: string[]) => {
