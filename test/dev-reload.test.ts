@@ -1172,6 +1172,26 @@ export default (environ: any, startResponse: any) => {
     expect(reloads(dev)).toBe(again);
   }, 30_000);
 
+  test("an app that writes one of two modules at each load, taking turns, is a loop too: stopped within a few reloads with the warning; a save of the app still reloads", async () => {
+    // Before, the guard counted loads in a row only for the file they had in common: loads writing gen/a.ts,
+    // then gen/b.ts, then gen/a.ts... ended the count at each reload, so the app reloaded without end
+    // (216 reloads in 12 s, no warning).
+    const app = new TempApp(savedWhileImported.alternating());
+    apps.push(app);
+    const { dev, url } = await start(app);
+    const count = () => ["a", "b"].map((f) => Number(/= (\d+)/.exec(app.read(`gen/${f}.ts`))?.[1])).reduce((x, y) => x + y);
+    await dev.waitFor(/gen\/[ab]\.ts changed while the app loaded, \d+ loads in a row[^]*no longer reloads for what the app writes to it/, 8000);
+    const settled = count();
+    expect(settled).toBeLessThanOrEqual(7);
+    await Bun.sleep(1500);
+    expect(count()).toBe(settled);
+    expect((await get(url)).text).toBe("v1");
+    app.write("app.ts", savedWhileImported.alternating("v2")["app.ts"]!);
+    await until(async () => (await get(url)).text === "v2", 5000);
+    await Bun.sleep(1500);
+    expect(count()).toBeLessThanOrEqual(settled + 2);
+  }, 30_000);
+
   test("a user saving the app faster than it loads (autosave, a coding agent's edits) is no reload loop: no warning, and the last save is what serves", async () => {
     // Each save lands while the previous one's load (600 ms of setup at import) runs, as an app's own write
     // of a file it imports would. Before, 5 such loads in a row were taken for a loop: a warning, and the

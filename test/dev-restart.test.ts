@@ -521,6 +521,24 @@ export default (environ: any, startResponse: any) => {
     expect(await dev.kill("SIGINT")).toBe(0);
   }, 45_000);
 
+  test("an app that writes one of two modules before it listens, taking turns: a loop too, stopped with the warning", async () => {
+    // Before, the guard counted loads in a row only for the file they had in common, and the restart that
+    // decides was for the file held, with the others it had waited with taken for saves: the loop went on
+    // without end (an app process started and killed about every half second), no warning.
+    const app = new TempApp(savedWhileImported.alternating("v1", 800));
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const count = () => ["a", "b"].map((f) => Number(/= (\d+)/.exec(app.read(`gen/${f}.ts`))?.[1])).reduce((x, y) => x + y);
+    await dev.waitFor(/gen\/[ab]\.ts changed while the app loaded, \d+ loads in a row[^]*no longer restarts for what the app writes to it/, 15_000);
+    const settled = count();
+    expect(settled).toBeLessThanOrEqual(7);
+    await Bun.sleep(2500);
+    expect(count()).toBe(settled);
+    expect((await get(url)).text).toBe("v1");
+    expect(await dev.kill("SIGINT")).toBe(0);
+  }, 45_000);
+
   test("a save made in the moment after the app process read a module (lazily in a request, at startup, or in a restart that adds it) restarts: the app process reports what Bun read", async () => {
     // Before, the supervisor fingerprinted such a module when the app process's report arrived (200 ms after
     // the request, or once it listened): the save was taken for the loaded state and never restarted.

@@ -1454,13 +1454,37 @@ describe("reload loop guard", () => {
     t.write("a.ts", "saved while held");
     expect(guard.check([a])).toEqual({ reload: [a], hold: [] });
     expect(guard.release()).toEqual([]);
-    // Loads that each wrote a different file are no loop.
+    // Loads that each wrote a different file, each followed by a load that wrote nothing, are no loop.
     for (let i = 0; i < 10; i++) {
       const f = t.path(`f${i}.ts`);
       load(guard, [f]);
       expect(guard.check([f])).toEqual({ reload: [f], hold: [] });
       load(guard, []);
     }
+  });
+
+  test("loads in a row that write one file, then another, taking turns, are a loop: the load that decides may write either", () => {
+    const t = temp({ "a.ts": "a0", "b.ts": "b0", "x.ts": "x0" });
+    const [a, b, x] = ["a.ts", "b.ts", "x.ts"].map((f) => t.path(f)) as [string, string, string];
+    let n = 0;
+    const load = (guard: ReloadLoopGuard, files: string[]) => {
+      for (const f of files) t.write(f.slice(t.dir.length + 1), `x${n++}`);
+      return guard.loaded(files);
+    };
+    const guard = new ReloadLoopGuard({ reloads: 5, quietMs: 700 });
+    load(guard, [a]);
+    for (const f of [a, b, a]) {
+      expect(guard.check([f])).toEqual({ reload: [f], hold: [] });
+      load(guard, [f === a ? b : a]);
+    }
+    expect(guard.check([b])).toEqual({ reload: [], hold: [b] });
+    expect(guard.release()).toEqual([b]);
+    // The restart that decides may carry a file that waited with the held one: no save, it counts nothing.
+    expect(guard.check([b, x])).toEqual({ reload: [b, x], hold: [] });
+    expect(guard.verifying(a)).toBe(true);
+    expect(guard.verifying(x)).toBe(false);
+    expect(load(guard, [a])).toEqual([a]);
+    expect(guard.verifying(a)).toBe(false);
   });
 
   test("writtenDuringLoad: the files no longer what the load read and modified since it started", () => {

@@ -9,14 +9,15 @@
  * a coding agent's edits in a row, on an app with a second of setup) looks
  * the same while the saves go on; what tells them apart is that the saves
  * stop, while a loop goes on by itself. So after {@link LOOP_RELOADS} - 1
- * loads in a row each wrote the same file, the next reload for it (the
- * load that would make {@link LOOP_RELOADS}) waits
+ * loads in a row each wrote a file the next reload was for (the same
+ * file, or another at each load, taking turns), the next reload for it
+ * (the load that would make {@link LOOP_RELOADS}) waits
  * until the file has stayed as the last load left it for a while (see
  * {@link ReloadLoopGuard.quietMs}; a save meanwhile is a save, and reloads
- * at once), then runs: a load that starts from a quiet file and writes it
- * again is the app's own doing, and tsgi-dev stops reloading (or
+ * at once), then runs: a load that starts from quiet files and writes one
+ * of them again is the app's own doing, and tsgi-dev stops reloading (or
  * restarting) for what the loads write to it, and says so; a load that
- * leaves the file alone ends the count (the user's last save is loaded).
+ * leaves them alone ends the count (the user's last save is loaded).
  * A change whose content is not what the last load left (a save made after
  * a load, however quick) is never counted (see `Reloader`, and the
  * supervisor's `looping`).
@@ -82,7 +83,7 @@ export class ReloadLoopGuard {
   #written = new Map<string, string>();
   /** How long the last load took, ms. */
   #loadMs = 0;
-  /** Reloads in a row so far for a file the load before had written, and the files they had in common. */
+  /** Reloads in a row so far for a file the load before had written, and the files they were for (the suspects). */
   #streak = 0;
   #files: Set<string> | null = null;
   /** Files held back after {@link LOOP_RELOADS} - 1 such loads, until they stay quiet. */
@@ -108,24 +109,37 @@ export class ReloadLoopGuard {
     return Math.max(this.#quietMs, this.#loadMs);
   }
 
-  /** Whether `file` was released and awaits the load that decides (a change of it while that load runs is no save to act on). */
+  /**
+   * Whether the load that decides is due or running and `file` is one it
+   * looks at (a released file, or another the loads in a row wrote): a
+   * change of it while that load runs is no save to act on.
+   */
   verifying(file: string): boolean {
-    return this.#verifying.has(file);
+    return this.#verifying.size > 0 && (this.#verifying.has(file) || this.#files?.has(file) === true);
   }
 
   /**
    * A load ended (the first, a reload, a new app process), and `written`
    * changed while it ran; it took `ms` milliseconds.
-   * @returns the files found looping: released ones (see {@link release})
-   *   this load, started from a quiet file, wrote again. The caller stops
+   * @returns the files found looping: those of the loads in a row (the
+   *   released ones, see {@link release}, and the others they wrote: an
+   *   app may write a different file at each load) that this load,
+   *   started once they were quiet, wrote again. The caller stops
    *   reloading for what the loads write to them (and warns, see
-   *   {@link loopWarning}).
+   *   {@link loopWarning}). A load that wrote nothing ends the count.
    */
   loaded(written: Iterable<string>, ms = 0): string[] {
     this.#written = new Map([...written].map((f) => [f, fingerprint(f)]));
     this.#loadMs = ms;
-    if (this.#verifying.size === 0) return [];
-    const looping = [...this.#verifying].filter((f) => this.#written.has(f));
+    if (this.#verifying.size === 0) {
+      if (this.#written.size === 0) {
+        this.#streak = 0;
+        this.#files = null;
+      }
+      return [];
+    }
+    const suspects = new Set([...this.#verifying, ...(this.#files ?? [])]);
+    const looping = [...this.#written.keys()].filter((f) => suspects.has(f));
     this.#verifying.clear();
     this.#streak = 0;
     this.#files = null;
@@ -137,8 +151,10 @@ export class ReloadLoopGuard {
    * A file counts when it is as the last load left it, having changed while
    * that load ran (the app's write, or a save during it); a change since (a
    * save after the load) ends the count. After {@link LOOP_RELOADS} - 1
-   * loads in a row wrote such a file (the first load counts), the reload
-   * for it is held back (see {@link LoopCheck.hold}).
+   * loads in a row wrote such a file (the first load counts; not
+   * necessarily the same file each time), the reload for it is held back
+   * (see {@link LoopCheck.hold}). The reload of a released file (the load
+   * that decides) counts nothing.
    */
   check(paths: readonly string[]): LoopCheck {
     const reload: string[] = [];
@@ -152,7 +168,10 @@ export class ReloadLoopGuard {
         rest.push(p);
       }
     }
-    const same = rest.filter((p) => this.#isLastWrite(p) && (this.#files === null || this.#files.has(p)));
+    // The load that decides (a released file's) counts nothing: its other files (restart mode's, which waited) are no save.
+    if (reload.length) return { reload: [...reload, ...rest], hold };
+    // Any file the last load wrote continues the count (an app may write another file at each load: a loop all the same).
+    const same = rest.filter((p) => this.#isLastWrite(p));
     if (same.length === 0) {
       if (rest.length) {
         this.#streak = 0;
@@ -161,7 +180,8 @@ export class ReloadLoopGuard {
       return { reload: [...reload, ...rest], hold };
     }
     this.#streak++;
-    this.#files = new Set(same);
+    this.#files ??= new Set();
+    for (const p of same) this.#files.add(p);
     if (this.#streak < this.#reloads - 1) return { reload: [...reload, ...rest], hold };
     for (const p of same) this.#held.add(p);
     return { reload: [...reload, ...rest.filter((p) => !this.#held.has(p))], hold: [...hold, ...same] };
