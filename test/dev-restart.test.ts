@@ -482,7 +482,7 @@ export default (environ: any, startResponse: any) => {
     // Written before its import: the app process reads its own write, as in place (one reload, no warning).
     before.app.write("app.ts", codegen("before", "v2"));
     await until(async () => (await get(before.url)).text === "v2", 15_000);
-    await before.dev.waitFor(/restarted in \d+ ms: app\.ts/, 5000);
+    await before.dev.waitFor(/restarted in \d+ ms: [^\n]*app\.ts/, 5000);
     // Written after its import: a loop, stopped as one whose write lands once the process listens.
     await after.dev.waitFor(/gen\/routes\.ts changed while the app loaded, \d+ loads in a row[^]*no longer restarts for what the app writes to it[^]*--ignore gen\/routes\.ts/, 20_000);
     const settled = after.dev.count(/restarted in \d+ ms/);
