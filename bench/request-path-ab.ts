@@ -1,0 +1,113 @@
+/**
+ * Compare tsgi's per-request JavaScript path in two source trees, in one
+ * process (not a test). `bench/request-path.ts` run once per tree, one
+ * process after the other, moves by 10–40 % between runs on a shared
+ * machine, far more than most changes to the request path; here both
+ * trees' `Connection`s serve the same requests on stub sockets, alternated
+ * in short runs (which tree goes first alternates too), so the machine's
+ * load falls on both alike and the paired ratio (the median over pairs of
+ * `work / base`, each pair run back to back) shows a few percent.
+ *
+ * Usage: bun bench/request-path-ab.ts --base DIR [--work DIR] [--only post|get] [--pairs 60] [--requests 20000]
+ *
+ * `DIR` is a checkout of tsgi (for the code before a change: `git worktree
+ * add /tmp/tsgi-base HEAD`, then `ln -s "$PWD/node_modules"
+ * /tmp/tsgi-base/`); `--work` defaults to this checkout. `post` (the
+ * default) is wrk's 4 KiB POST answered by the echo app of
+ * bench/servers/tsgi.ts (`await read()`, the body returned), with microtask
+ * turns until the connection is idle, as bench/request-path.ts runs it;
+ * `get` is wrk's GET answered by the hello app. Both trees get the same app
+ * functions. Prints each tree's CPU time per request (process CPU, ns:
+ * 10th percentile and median over the runs) and the paired ratio. Run it
+ * with `--base` and `--work` swapped as well: a tree loaded second can be a
+ * few percent faster or slower for the JIT's sake (check with the same tree
+ * given twice, which should print about 1.00).
+ */
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import type { Socket } from "bun";
+import type { Application } from "../src/spec.ts";
+
+const { values } = parseArgs({
+  options: {
+    base: { type: "string" },
+    work: { type: "string", default: resolve(import.meta.dir, "..") },
+    only: { type: "string", default: "post" },
+    pairs: { type: "string", default: "60" },
+    requests: { type: "string", default: "20000" },
+  },
+});
+if (!values.base) throw new Error("--base DIR: a checkout of tsgi to compare with (see the usage at the top of bench/request-path-ab.ts)");
+if (values.only !== "post" && values.only !== "get") throw new Error(`--only: expected post or get, got ${values.only}`);
+const pairs = Number(values.pairs);
+const n = Number(values.requests);
+
+const hello = new TextEncoder().encode("Hello, world!\n");
+/** bench/servers/tsgi.ts's app: hello for GET, the body echoed for POST. */
+const app: Application = (environ, startResponse) => {
+  if (environ.REQUEST_METHOD === "POST") return echo(environ, startResponse);
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [hello];
+};
+const echo: Application = async (environ, startResponse) => {
+  const data = await environ["tsgi.input"].read();
+  startResponse("200 OK", [["Content-Type", "application/octet-stream"]]);
+  return [data];
+};
+
+const socket = {
+  remoteAddress: "127.0.0.1",
+  remotePort: 40000,
+  write: (buf: Uint8Array, _offset?: number, length?: number) => length ?? buf.length,
+  pause() {},
+  resume() {},
+  end() {},
+  terminate() {},
+  shutdown() {},
+} as unknown as Socket<unknown>;
+
+/** The part of a tree's `Connection` this bench drives. */
+type Driven = { onData(data: Uint8Array): void; readonly busy: boolean };
+
+/** A connection of `tree`'s server for the app, on the stub socket. */
+async function connectionOf(tree: string): Promise<Driven> {
+  const { createServer } = await import(resolve(tree, "src/server/index.ts"));
+  const { Connection } = await import(resolve(tree, "src/server/connection.ts"));
+  return new Connection(socket, createServer(app, { keepAliveTimeout: 60000, log: null })) as Driven;
+}
+const trees = [resolve(values.base), resolve(values.work)];
+const conns = [await connectionOf(trees[0]!), await connectionOf(trees[1]!)];
+
+const text =
+  values.only === "post"
+    ? `POST / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nContent-Type: application/octet-stream\r\nContent-Length: 4096\r\n\r\n${"x".repeat(4096)}`
+    : "GET / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n";
+const bytes = new TextEncoder().encode(text);
+
+/** Feed one request; an app that answers asynchronously is given microtask turns until the connection is idle. */
+async function once(c: Driven): Promise<void> {
+  c.onData(bytes);
+  for (let turns = 0; c.busy; turns++) {
+    if (turns > 1000) throw new Error("the request did not finish within 1000 microtask turns");
+    await null;
+  }
+}
+
+for (const c of conns) for (let i = 0; i < 100_000; i++) await once(c);
+const times: [number[], number[]] = [[], []];
+for (let p = 0; p < pairs; p++) {
+  for (let k = 0; k < 2; k++) {
+    const which = p % 2 === 0 ? k : 1 - k;
+    const c = conns[which]!;
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) await once(c);
+    const used = process.cpuUsage(t0);
+    times[which].push(((used.user + used.system) * 1000) / n);
+  }
+}
+const at = (list: number[], q: number) => [...list].sort((a, b) => a - b)[Math.floor((list.length - 1) * q)]!;
+const ratios = times[1].map((w, i) => w / times[0][i]!);
+console.log(`${values.only === "post" ? "wrk POST 4 KiB echo" : "wrk GET"}, ${pairs} pairs of ${n} requests (ns/request, p10 / median):`);
+console.log(`  base ${trees[0]}: ${at(times[0], 0.1).toFixed(0)} / ${at(times[0], 0.5).toFixed(0)}`);
+console.log(`  work ${trees[1]}: ${at(times[1], 0.1).toFixed(0)} / ${at(times[1], 0.5).toFixed(0)}`);
+console.log(`  work / base, paired: median ${at(ratios, 0.5).toFixed(3)} (p25 ${at(ratios, 0.25).toFixed(3)}, p75 ${at(ratios, 0.75).toFixed(3)})`);
