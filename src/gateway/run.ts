@@ -182,6 +182,8 @@ class Invocation implements Running {
   private closing: void | Promise<void> | null = null;
   /** The server's own `tsgi.input`, kept because middleware may replace the environ's. */
   private readonly input: { failure?: unknown } | undefined;
+  /** Called once when a response that did not end synchronously has ended (see {@link runApplication}). */
+  onDone: (() => void) | null = null;
 
   constructor(
     private readonly app: Application,
@@ -261,22 +263,41 @@ class Invocation implements Running {
     if (result !== null && typeof result === "object" && typeof (result as Promise<Body>).then === "function") {
       return (result as Promise<Body>).then(
         (body) => {
+          let step: void | Promise<void> = undefined;
           try {
-            return this.guard(this.consume(body));
+            step = this.guard(this.consume(body));
           } catch (error) {
             this.options.logError("tsgi gateway", error);
           }
+          return this.settle(step, true);
         },
         (error) => {
+          let step: void | Promise<void> = undefined;
           try {
-            return this.guard(this.fail(error));
+            step = this.guard(this.fail(error));
           } catch (failure) {
             this.options.logError("tsgi gateway", failure);
           }
+          return this.settle(step, true);
         },
       );
     }
-    return this.guard(this.consume(result as Body));
+    const step = this.guard(this.consume(result as Body));
+    return step === undefined ? undefined : this.settle(step);
+  }
+
+  /**
+   * Tell {@link onDone} that the response ended: once `step` settles, or at
+   * once when `step` is over and `now` (called from the promise reaction
+   * that ends an async app's response). A response that ended synchronously
+   * is not told: the caller sees `done` undefined.
+   */
+  private settle(step: void | Promise<void>, now = false): void | Promise<void> {
+    const onDone = this.onDone;
+    if (onDone === null) return step;
+    if (step !== undefined) return step.then(onDone);
+    if (now) onDone();
+    return undefined;
   }
 
   /** `step`, or a promise of it that does not reject: a rejection (a gateway bug) is logged. */
@@ -638,9 +659,13 @@ export interface Running {
  * Call `app` for one request and stream its response into `sink`.
  * Errors are handled here (logged, 500 before headers, abort after); the
  * returned `done` never rejects.
+ * @param onDone called once as the response ends when `done` is a promise
+ *   (in the promise reaction that ends an async app's response: a microtask
+ *   turn before `done.then()` would run); never when `done` is undefined.
  */
-export function runApplication(app: Application, environ: Environ, sink: ResponseSink, options: GatewayOptions): Running {
+export function runApplication(app: Application, environ: Environ, sink: ResponseSink, options: GatewayOptions, onDone?: () => void): Running {
   const invocation = new Invocation(app, environ, sink, options);
+  if (onDone !== undefined) invocation.onDone = onDone;
   invocation.done = invocation.run();
   return invocation;
 }

@@ -622,14 +622,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     const built = core.environClass ? (new core.environClass(environ) as Environ) : environ;
     this.environ = this.handler ? this.handler.getEnviron(built) : built;
     if (core.options.requestTimeout > 0) this.requestDeadline = core.clock() + core.options.requestTimeout;
-    const running = runApplication(core.app, this.environ, this, this.gateway);
+    // An async app's response: responseDone runs in the reaction that ends it, not a microtask turn later.
+    const running = runApplication(core.app, this.environ, this, this.gateway, this.responseDone);
     this.running = running;
     if (running.done === undefined) {
       this.responding = false;
       this.signal = null;
       this.requestDeadline = 0;
-    } else {
-      running.done.then(this.responseDone);
     }
   }
 
@@ -993,7 +992,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       this.core.logError(requestLine(this.head), shortBodyError(this.remaining, "closing the connection"));
     }
     if (this.framing === Framing.Close) this.responseKeepAlive = false;
-    this.output.scheduleFlush();
+    this.output.flushUnlessCorked();
   }
 
   abort(): void {

@@ -109,6 +109,11 @@ export class OutputQueue {
     }
   }
 
+  /** Write what is queued now, unless corked (then {@link uncork} writes it): a response's end. */
+  flushUnlessCorked(): void {
+    if (!this.corked) this.flush();
+  }
+
   private readonly flushTask = (): void => {
     this.flushScheduled = false;
     this.flush();
