@@ -425,6 +425,34 @@ describe("SIGTTOU while a worker is being recycled (max-requests)", () => {
   }, 60_000);
 });
 
+/** `tsgi serve APP --workers 2` whose import takes 1.5 s, serving, then SIGHUP sent and the new workers importing. */
+async function reloadingPool() {
+  const port = freePort();
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--no-access-log"], {
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
+  });
+  procs.push(proc);
+  const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+  expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+  proc.kill("SIGHUP");
+  expect(await waitFor(() => (err.text().match(/test app: importing/g) ?? []).length === 4, 10_000)).toBe(true);
+  const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+  return { proc, err, port, children };
+}
+
+describe("SIGTERM while a SIGHUP reload boots its new workers", () => {
+  test("a clean stop, exit 0, with no reload failure or short pool reported (before: 'reload failed (... signal SIGTERM); ... the pool is short: 0 of 2 worker(s) ... trying in 1.0 s')", async () => {
+    const { proc, err } = await reloadingPool();
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await err.done;
+    expect(err.text()).toContain("SIGTERM: stopping");
+    expect(err.text()).not.toMatch(/reload failed|pool is short|replacement/);
+  }, 60_000);
+});
+
 describe("a run of quick crashes ends once a worker has served 10 s", () => {
   test("a quick crash after a reload that followed 10 s of service is a first one again (0.1 s), not the next of the old run (before: 'the 3rd such crash in a row; starting a replacement in 0.4 s')", async () => {
     const port = freePort();

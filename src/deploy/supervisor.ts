@@ -539,6 +539,8 @@ export class Supervisor {
       this.log("info", `reloading: starting ${this.target} new worker(s)`);
       const fresh = Array.from({ length: this.target }, () => this.spawn(gen));
       const ok = (await Promise.all(fresh.map((w) => this.whenListening(w)))).every(Boolean);
+      // A stop signal meanwhile stopped the new workers too: nothing failed, and nothing is to be replaced.
+      if (this.stopping) return false;
       if (!ok) {
         const why = bootFailure(fresh) ?? "a new worker exited before listening";
         this.generation = gen - 1;
