@@ -442,6 +442,20 @@ async function reloadingPool() {
   return { proc, err, port, children };
 }
 
+describe("SIGTTOU while a SIGHUP reload boots its new workers", () => {
+  test("the pool ends one smaller once the reload is done (before: the reload's new workers, started for the old size, all served on: 2 of target 1)", async () => {
+    const { proc, err, children } = await reloadingPool();
+    proc.kill("SIGTTOU");
+    expect(await waitFor(() => /one worker fewer: 1 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
+    expect(await waitFor(() => children() === 1, 10_000)).toBe(true);
+    await Bun.sleep(500);
+    expect(children()).toBe(1);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("SIGTERM while a SIGHUP reload boots its new workers", () => {
   test("a clean stop, exit 0, with no reload failure or short pool reported (before: 'reload failed (... signal SIGTERM); ... the pool is short: 0 of 2 worker(s) ... trying in 1.0 s')", async () => {
     const { proc, err } = await reloadingPool();

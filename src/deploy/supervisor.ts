@@ -575,6 +575,17 @@ export class Supervisor {
         this.log("warn", `${serving} of ${this.target} new worker(s) still serving (one exited during the reload); starting ${this.target - serving} replacement(s)`);
         for (let i = serving; i < this.target; i++) this.spawnReplacement(0, { quickCrashes: 0 });
       }
+      // SIGTTOU during the reload made the pool smaller after the new workers were started for its old size.
+      let surplus = serving - this.target;
+      const extra: number[] = [];
+      for (const w of [...fresh].reverse()) {
+        if (surplus <= 0) break;
+        if (w.stopping || !this.live.has(w.pid)) continue;
+        this.terminate(w);
+        extra.push(w.pid);
+        surplus--;
+      }
+      if (extra.length) this.log("info", `the pool was made smaller during the reload (SIGTTOU): ${this.target} worker(s) (stopping new worker(s) ${extra.join(", ")} gracefully)`);
       return true;
     })().finally(() => {
       this.reloading = null;
