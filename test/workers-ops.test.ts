@@ -467,6 +467,36 @@ describe("SIGTERM while a SIGHUP reload boots its new workers", () => {
   }, 60_000);
 });
 
+describe("--max-requests and SIGHUP reloads together", () => {
+  test("a worker reaching --max-requests while a reload boots is left to the reload: the pool stays at --workers (before: its replacement, of neither generation, was a worker beyond --workers, 3 of 2 until the reload's SIGTTOU trim stopped a new one)", async () => {
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--max-requests", "2", "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
+    });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => err.text().includes("reloading: starting"), 5_000)).toBe(true);
+    for (let i = 0; i < 4 && !/ served 2 requests \(max-requests\)/.test(err.text()); i++) {
+      await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.text());
+      await waitFor(() => / served 2 requests \(max-requests\)/.test(err.text()), 200);
+    }
+    expect(err.text()).not.toContain("reloaded: new workers"); // the requests came during the reload
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
+    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    expect(await waitFor(() => children() === 2, 10_000)).toBe(true);
+    await Bun.sleep(2500); // a replacement started for the recycle would have listened by now
+    expect(children()).toBe(2);
+    // No worker beyond the pool was started, so none of the new ones had to be stopped.
+    expect(err.text()).not.toContain("made smaller");
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("a run of quick crashes ends once a worker has served 10 s", () => {
   test("a quick crash after a reload that followed 10 s of service is a first one again (0.1 s), not the next of the old run (before: 'the 3rd such crash in a row; starting a replacement in 0.4 s')", async () => {
     const port = freePort();

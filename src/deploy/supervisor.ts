@@ -461,6 +461,13 @@ export class Supervisor {
   /** `maxRequests` reached: start a replacement, and stop `w` once the replacement listens. */
   private async recycle(w: Worker): Promise<void> {
     if (w.replacing || w.stopping || this.stopping) return;
+    if (this.reloading !== null) {
+      // A replacement started now would be neither an old worker (stopped by the reload) nor a new
+      // one (counted by it): once the reload is done, it would serve beyond --workers for good.
+      this.log("info", `worker ${w.pid} served ${w.requests} requests (max-requests); a reload is under way: it is recycled once the reload has ended, unless the reload replaces it`);
+      while (this.reloading !== null) await this.reloading;
+      if (w.replacing || w.stopping || this.stopping || !this.live.has(w.pid)) return;
+    }
     w.replacing = true;
     this.log("info", `worker ${w.pid} served ${w.requests} requests (max-requests); recycling`);
     const next = this.spawn(this.generation, w.slot);
