@@ -495,6 +495,15 @@ describe("--max-requests and SIGHUP reloads together", () => {
     proc.kill("SIGTERM");
     expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
   }, 60_000);
+
+  test("SIGTERM while a recycle's replacement boots: a clean stop, with no false 'failed to boot; the old worker keeps serving' (before: logged as the service stopped)", async () => {
+    const { proc, err } = await recyclingPool();
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await err.done;
+    expect(err.text()).toContain("SIGTERM: stopping");
+    expect(err.text()).not.toContain("failed to boot");
+  }, 60_000);
 });
 
 describe("a run of quick crashes ends once a worker has served 10 s", () => {

@@ -475,6 +475,7 @@ export class Supervisor {
     const ok = await this.whenListening(next);
     if (!ok) {
       w.replacing = false;
+      if (w.stopping || this.stopping) return; // a reload or a stop took both meanwhile
       this.log("error", `the replacement for worker ${w.pid} failed to boot; the old worker keeps serving`);
       return;
     }
