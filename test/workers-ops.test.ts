@@ -629,6 +629,44 @@ describe("a reload whose new code does not load, while a worker is lost", () => 
   }, 90_000);
 });
 
+describe("SIGTTOU while a short pool's replacement boots after a failed reload", () => {
+  test("stops the booting replacement, which cannot load the app, not a serving worker: 2 of 2 serve on and the retries end (before: a serving worker stopped, 1 of 2 served, the retries went on)", async () => {
+    const flag = join(dir, "broken-ttou");
+    const app = join(dir, "broken-ttou.ts");
+    await Bun.write(
+      app,
+      `import { existsSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) {\n  console.error("test app: broken import begins");\n  await Bun.sleep(1500);\n  throw new Error("the new code is broken on purpose");\n}\nexport { default } from ${JSON.stringify(APP)};\n`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const oldPids = /3 worker\(s\) listening \(pids (\d+), (\d+), (\d+)\)/.exec(err.text())!.slice(1).map(Number);
+    const begun = () => (err.text().match(/broken import begins/g) ?? []).length;
+    await Bun.write(flag, "");
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => begun() === 3, 10_000)).toBe(true);
+    process.kill(oldPids[0]!, "SIGKILL");
+    expect(await waitFor(() => /the pool is short: 2 of 3 worker\(s\)/.test(err.text()), 10_000)).toBe(true);
+    // The replacement 1 s later imports the broken app (1.5 s): SIGTTOU meanwhile.
+    expect(await waitFor(() => begun() === 4, 5_000)).toBe(true);
+    proc.kill("SIGTTOU");
+    expect(await waitFor(() => /one worker fewer: 2 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
+    const line = /one worker fewer: [^\n]*/.exec(err.text())![0];
+    for (const pid of oldPids) expect(line).not.toContain(`stopping ${pid} `);
+    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    expect(await waitFor(() => children() === 2, 10_000)).toBe(true);
+    await Bun.sleep(3000); // a retry would have begun (2 s after a failure)
+    expect(processAlive(oldPids[1]!) && processAlive(oldPids[2]!)).toBe(true);
+    expect(children()).toBe(2);
+    expect(begun()).toBe(4);
+    expect(err.text()).not.toMatch(/replacement worker \d+ failed to boot/);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("signals from log rotation and other servers' habits", () => {
   /** `tsgi serve --workers N` in its own process group (setsid), its app taking `importMs` to import. */
   function startGroupBooting(workers: number, importMs: number) {

@@ -628,7 +628,12 @@ export class Supervisor {
       return;
     }
     // Not a worker being recycled: it stops anyway once its replacement listens, which would then take its place.
-    const victim = [...this.live.values()].find((w) => !w.stopping && !w.replacing);
+    const candidates = [...this.live.values()].filter((w) => !w.stopping && !w.replacing);
+    // A replacement still booting before a serving worker (after a failed reload it cannot boot at all,
+    // and stopping a serving worker would leave one fewer serving than asked); never a recycle's
+    // replacement (its worker would serve on) nor a worker of a reload under way (the reload would fail).
+    const booting = candidates.find((w) => !w.listening && !w.recycles && !(this.reloading !== null && w.generation === this.generation));
+    const victim = booting ?? candidates[0];
     if (victim) this.terminate(victim);
     this.log("info", `one worker fewer: ${this.target} worker(s)${victim ? ` (stopping ${victim.pid} gracefully)` : ""}`);
   }
