@@ -629,6 +629,41 @@ describe("a reload whose new code does not load, while a worker is lost", () => 
   }, 90_000);
 });
 
+describe("a new worker that crashes after listening while the rest of its reload still boots", () => {
+  test("is replaced once the reload succeeds: the pool is whole again (before 2d85690: its replacement was skipped, the old workers holding the places, and 1 of 2 served on)", async () => {
+    const flag = join(dir, "crash-first");
+    const first = join(dir, "crash-first.claimed");
+    const app = join(dir, "crash-first.ts");
+    // Once the flag exists, the first worker to import claims a file, listens at once and exits 0.5 s later;
+    // every other worker takes 2 s to import, then serves.
+    await Bun.write(
+      app,
+      `import { existsSync, openSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) {\n  let claimed = false;\n  try { openSync(${JSON.stringify(first)}, "wx"); claimed = true; } catch {}\n  if (claimed) { console.error("test app: crashes soon"); setTimeout(() => process.exit(1), 500); }\n  else await Bun.sleep(2000);\n}\nexport { default } from ${JSON.stringify(APP)};\n`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    await Bun.write(flag, "");
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => err.text().includes("test app: crashes soon"), 10_000)).toBe(true);
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
+    expect(err.text()).toMatch(/exited unexpectedly \(code 1\)/);
+    // The crash came before the reload ended: the other new worker was still importing.
+    expect(err.text().indexOf("exited unexpectedly (code 1)")).toBeLessThan(err.text().indexOf("reloaded: new workers"));
+    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    expect(await waitFor(() => /listening \(a replacement\)/.test(err.text()) && children() === 2, 10_000)).toBe(true);
+    await Bun.sleep(500);
+    expect(children()).toBe(2);
+    const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
+    expect(r.status).toBe(200);
+    await r.text();
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("SIGTTOU while a short pool's replacement boots after a failed reload", () => {
   test("stops the booting replacement, which cannot load the app, not a serving worker: 2 of 2 serve on and the retries end (before: a serving worker stopped, 1 of 2 served, the retries went on)", async () => {
     const flag = join(dir, "broken-ttou");
