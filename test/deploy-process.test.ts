@@ -340,6 +340,11 @@ describe("an app's stray errors", () => {
       expect(await waitFor(() => /app failure after a partial line/.test(err()), 3000)).toBe(true);
       expect(await status(port, "/partial-then-stray")).toBe(200);
       expect(await waitFor(() => /a rejection after a partial line/.test(err()), 3000)).toBe(true);
+      // The stray report ended the line the app left unended: the next report follows with no blank line before it.
+      expect(await status(port, "/throw")).toBe(500);
+      expect(await waitFor(() => /Error in GET \/throw HTTP\/1\.1/.test(err()), 3000)).toBe(true);
+      expect(err()).toMatch(new RegExp(`\\n${esc(mark)}Error in GET /throw HTTP/1\\.1: Error: app failure on purpose\\n`));
+      expect(err()).not.toMatch(new RegExp(`\\n${esc(mark)}\\n`));
       // The app's text as written, on its own line; the report on the next, marked as a worker's message is.
       expect(err()).toMatch(new RegExp(`^${esc(mark)}no newline here\\n${esc(mark)}Error in GET /partial-then-throw HTTP/1\\.1: Error: app failure after a partial line\\n`, "m"));
       expect(err()).toMatch(new RegExp(`^${esc(mark)}no newline there\\n${esc(mark)}Error in application \\(a promise rejected with no handler; serving goes on\\): Error: a rejection after a partial line\\n`, "m"));

@@ -8,6 +8,7 @@
  * error-log line for the same reason).
  * @module
  */
+import { ERROR_LOG_MESSAGE } from "../server/log.ts";
 
 /** The prefix of a worker's stderr messages: `[tsgi worker 4242] `. */
 export function workerPrefix(pid: number = process.pid): string {
@@ -20,6 +21,8 @@ export interface ErrorLog {
   write(text: string): void;
   /** Write a message of tsgi's own (a stray error's report) on a line of its own: after a line left unended, `"\n"` first. */
   message(text: string): void;
+  /** {@link message}, under the key the server looks for: its own messages (error reports, warnings) go through it too. */
+  [ERROR_LOG_MESSAGE](text: string): void;
 }
 
 /**
@@ -45,6 +48,8 @@ export function prefixedLog(prefix: string, write: (text: string) => unknown = (
       if (!atLineStart) log.write("\n");
       log.write(text);
     },
+    // The server's own messages go through message() too: one view of the line for all writers.
+    [ERROR_LOG_MESSAGE]: (text: string) => log.message(text),
   };
   return log;
 }

@@ -65,6 +65,13 @@ export function lineWriter(target: LogTarget | undefined, level: "info" | "error
 }
 
 /**
+ * A writable error log's method that writes a message of tsgi's own on a line
+ * of its own (after a line left unended, `"\n"` first), for a log that other
+ * writers share and that tracks its own line ({@link errorLogWriters}).
+ */
+export const ERROR_LOG_MESSAGE: unique symbol = Symbol.for("tsgi.error_log.message");
+
+/**
  * The error log's two writers over one writable `target`: `line` for the
  * server's own messages (`Error in GET /x HTTP/1.1: ...`, `Warning: ...`),
  * `stream` for `tsgi.errors` (PEP 3333 `wsgi.errors`: a text stream, written
@@ -73,9 +80,20 @@ export function lineWriter(target: LogTarget | undefined, level: "info" | "error
  * written first, in a write of its own, so that a target marking each line
  * (a worker's `[tsgi worker <pid>] `) marks the message. The app's line is
  * not held back (a crash would lose it); its rest, if it writes one, then
- * follows the message on a line of its own.
+ * follows the message on a line of its own. A target with an
+ * {@link ERROR_LOG_MESSAGE} method (tsgi serve's error log, which stray
+ * errors' reports share) is given the server's messages through it: it
+ * knows whether its line is ended, whoever wrote last, so that a message
+ * after another writer's ended line gets no blank line before it.
  */
-export function errorLogWriters(target: { write(text: string): unknown }): { line: LineWriter; stream: (text: string) => void } {
+export function errorLogWriters(target: { write(text: string): unknown; [ERROR_LOG_MESSAGE]?: (text: string) => unknown }): { line: LineWriter; stream: (text: string) => void } {
+  const message = target[ERROR_LOG_MESSAGE];
+  if (typeof message === "function") {
+    return {
+      line: (line) => void message.call(target, `${line}\n`),
+      stream: (text) => void target.write(text),
+    };
+  }
   let midLine = false;
   return {
     line: (line) => {
