@@ -82,6 +82,33 @@ export default (environ: any, startResponse: any) => {
 `;
 }
 
+/**
+ * An app.ts that, while the file `armed` exists, holds its load twice (it
+ * writes `reached-N` and waits, at most 5 s, for `go-N`): before and after
+ * it requires `module`; it answers that module's `v` and trigger.ts's `t`.
+ * So a test can save a file after the load's scan and before Bun's read of
+ * it, and save it back after.
+ */
+function heldLoadApp(module: string): string {
+  return `import { existsSync, writeFileSync } from "node:fs";
+import { t } from "./trigger.ts";
+const dir = import.meta.dir;
+const armed = existsSync(dir + "/armed");
+const hold = (n: number) => {
+  if (!armed) return;
+  writeFileSync(dir + "/reached-" + n, "");
+  for (let i = 0; i < 500 && !existsSync(dir + "/go-" + n); i++) Bun.sleepSync(10);
+};
+hold(1);
+const m = require(${JSON.stringify(module)});
+hold(2);
+export default (e: any, sr: any) => {
+  sr("200 OK", []);
+  return [new TextEncoder().encode(m.v + "/" + t)];
+};
+`;
+}
+
 describe("tsgi-dev reload in place", () => {
   test("a change in the entry file and in a module two imports deep", async () => {
     const app = chainApp();
@@ -266,23 +293,7 @@ export default (environ: any, startResponse: any) => {
     // the text of the save stayed served. The app holds its load at two points (files it waits for) so that
     // the save lands after the scan and before Bun's read, and the undo after that read.
     const app = new TempApp({
-      "app.ts": `import { existsSync, writeFileSync } from "node:fs";
-import { t } from "./trigger.ts";
-const dir = import.meta.dir;
-const armed = existsSync(dir + "/armed");
-const hold = (n: number) => {
-  if (!armed) return;
-  writeFileSync(dir + "/reached-" + n, "");
-  for (let i = 0; i < 500 && !existsSync(dir + "/go-" + n); i++) Bun.sleepSync(10);
-};
-hold(1);
-const c = require("./lib/c.cjs");
-hold(2);
-export default (e: any, sr: any) => {
-  sr("200 OK", []);
-  return [new TextEncoder().encode(c.v + "/" + t)];
-};
-`,
+      "app.ts": heldLoadApp("./lib/c.cjs"),
       "trigger.ts": `export const t = "t1";\n`,
       "lib/c.cjs": `module.exports = { v: "A" };\n`,
     });
@@ -311,23 +322,7 @@ export default (e: any, sr: any) => {
     // undo the disk matched it again, "no content change in lib/c.js; not reloading", and "B" stayed served.
     // The app holds its load at two points (files it waits for), as in the .cjs test above.
     const app = new TempApp({
-      "app.ts": `import { existsSync, writeFileSync } from "node:fs";
-import { t } from "./trigger.ts";
-const dir = import.meta.dir;
-const armed = existsSync(dir + "/armed");
-const hold = (n: number) => {
-  if (!armed) return;
-  writeFileSync(dir + "/reached-" + n, "");
-  for (let i = 0; i < 500 && !existsSync(dir + "/go-" + n); i++) Bun.sleepSync(10);
-};
-hold(1);
-const a = require("./lib/a.cjs");
-hold(2);
-export default (e: any, sr: any) => {
-  sr("200 OK", []);
-  return [new TextEncoder().encode(a.v + "/" + t)];
-};
-`,
+      "app.ts": heldLoadApp("./lib/a.cjs"),
       "trigger.ts": `export const t = "t1";\n`,
       "lib/a.cjs": `module.exports = require("./c");\n`,
       "lib/c.js": `module.exports = { v: "A" };\n`,

@@ -21,6 +21,27 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const procs = spawnedProcesses();
 
+/** How many child processes `pid` has now (pgrep -P): a supervisor's workers. */
+function childCount(pid: number): number {
+  return Bun.spawnSync(["pgrep", "-P", String(pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+}
+
+/**
+ * An app file `name`.ts serving APP, whose import, while the file `name`
+ * exists (the flag), says "test app: broken import begins", then takes 1.5 s
+ * to throw: a reload to new code that does not load, with time to act
+ * during it.
+ */
+async function brokenOnReloadApp(name: string): Promise<{ flag: string; app: string }> {
+  const flag = join(dir, name);
+  const app = join(dir, `${name}.ts`);
+  await Bun.write(
+    app,
+    `import { existsSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) {\n  console.error("test app: broken import begins");\n  await Bun.sleep(1500);\n  throw new Error("the new code is broken on purpose");\n}\nexport { default } from ${JSON.stringify(APP)};\n`,
+  );
+  return { flag, app };
+}
+
 /** Collect a stream's text as it arrives. */
 function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
   let text = "";
@@ -395,7 +416,7 @@ describe("a crash while another worker is being recycled (max-requests)", () => 
     // Both replacements boot (1.5 s each) and the recycled worker stops once its replacement listens.
     expect(await waitFor(() => /listening \(a replacement\)/.test(err.text()), 10_000)).toBe(true);
     expect(await waitFor(() => !processAlive(recycled), 10_000)).toBe(true);
-    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    const children = () => childCount(proc.pid);
     expect(await waitFor(() => children() === 2, 5_000)).toBe(true);
     await Bun.sleep(500);
     expect(children()).toBe(2);
@@ -415,7 +436,7 @@ describe("SIGTTOU while a worker is being recycled (max-requests)", () => {
     process.kill(pids[1]!, "SIGCONT");
     expect(await waitFor(() => /one worker fewer: 1 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
     expect(/one worker fewer: [^\n]*/.exec(err.text())![0]).not.toContain(`stopping ${recycled} `);
-    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    const children = () => childCount(proc.pid);
     // The replacement listens, the recycled worker stops: one worker left.
     expect(await waitFor(() => !processAlive(recycled) && children() === 1, 10_000)).toBe(true);
     await Bun.sleep(500);
@@ -438,7 +459,7 @@ async function reloadingPool() {
   expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
   proc.kill("SIGHUP");
   expect(await waitFor(() => (err.text().match(/test app: importing/g) ?? []).length === 4, 10_000)).toBe(true);
-  const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+  const children = () => childCount(proc.pid);
   return { proc, err, port, children };
 }
 
@@ -486,7 +507,7 @@ describe("--max-requests and SIGHUP reloads together", () => {
     }
     expect(err.text()).not.toContain("reloaded: new workers"); // the requests came during the reload
     expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
-    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    const children = () => childCount(proc.pid);
     expect(await waitFor(() => children() === 2, 10_000)).toBe(true);
     await Bun.sleep(2500); // a replacement started for the recycle would have listened by now
     expect(children()).toBe(2);
@@ -589,13 +610,8 @@ describe("a worker whose import never finishes", () => {
 
 describe("a reload whose new code does not load, while a worker is lost", () => {
   test("an old worker killed during a failed SIGHUP reload: the short pool is logged, replacements that fail are retried without stopping the service, and the pool is whole once the app loads", async () => {
-    const flag = join(dir, "broken-on-reload");
-    const app = join(dir, "broken-on-reload.ts");
     // While the flag exists, the app takes 1.5 s to fail at import: time to kill a worker during the reload.
-    await Bun.write(
-      app,
-      `import { existsSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) {\n  console.error("test app: broken import begins");\n  await Bun.sleep(1500);\n  throw new Error("the new code is broken on purpose");\n}\nexport { default } from ${JSON.stringify(APP)};\n`,
-    );
+    const { flag, app } = await brokenOnReloadApp("broken-on-reload");
     const port = freePort();
     const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
@@ -603,7 +619,7 @@ describe("a reload whose new code does not load, while a worker is lost", () => 
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
     const oldPids = /3 worker\(s\) listening \(pids (\d+), (\d+), (\d+)\)/.exec(err.text())!.slice(1).map(Number);
     const get = async () => (await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).status;
-    const listening = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().split("\n").filter(Boolean).length;
+    const listening = () => childCount(proc.pid);
     await Bun.write(flag, "");
     proc.kill("SIGHUP");
     expect(await waitFor(() => (err.text().match(/broken import begins/g) ?? []).length === 3, 10_000)).toBe(true);
@@ -652,7 +668,7 @@ describe("a new worker that crashes after listening while the rest of its reload
     expect(err.text()).toMatch(/exited unexpectedly \(code 1\)/);
     // The crash came before the reload ended: the other new worker was still importing.
     expect(err.text().indexOf("exited unexpectedly (code 1)")).toBeLessThan(err.text().indexOf("reloaded: new workers"));
-    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    const children = () => childCount(proc.pid);
     expect(await waitFor(() => /listening \(a replacement\)/.test(err.text()) && children() === 2, 10_000)).toBe(true);
     await Bun.sleep(500);
     expect(children()).toBe(2);
@@ -666,12 +682,7 @@ describe("a new worker that crashes after listening while the rest of its reload
 
 describe("SIGTTOU while a short pool's replacement boots after a failed reload", () => {
   test("stops the booting replacement, which cannot load the app, not a serving worker: 2 of 2 serve on and the retries end (before: a serving worker stopped, 1 of 2 served, the retries went on)", async () => {
-    const flag = join(dir, "broken-ttou");
-    const app = join(dir, "broken-ttou.ts");
-    await Bun.write(
-      app,
-      `import { existsSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) {\n  console.error("test app: broken import begins");\n  await Bun.sleep(1500);\n  throw new Error("the new code is broken on purpose");\n}\nexport { default } from ${JSON.stringify(APP)};\n`,
-    );
+    const { flag, app } = await brokenOnReloadApp("broken-ttou");
     const port = freePort();
     const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
@@ -690,7 +701,7 @@ describe("SIGTTOU while a short pool's replacement boots after a failed reload",
     expect(await waitFor(() => /one worker fewer: 2 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
     const line = /one worker fewer: [^\n]*/.exec(err.text())![0];
     for (const pid of oldPids) expect(line).not.toContain(`stopping ${pid} `);
-    const children = () => Bun.spawnSync(["pgrep", "-P", String(proc.pid)]).stdout.toString().trim().split(/\s+/).filter(Boolean).length;
+    const children = () => childCount(proc.pid);
     expect(await waitFor(() => children() === 2, 10_000)).toBe(true);
     await Bun.sleep(3000); // a retry would have begun (2 s after a failure)
     expect(processAlive(oldPids[1]!) && processAlive(oldPids[2]!)).toBe(true);
