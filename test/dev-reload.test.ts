@@ -109,6 +109,26 @@ export default (e: any, sr: any) => {
 `;
 }
 
+/**
+ * With a {@link heldLoadApp} serving at `url`: a save of trigger.ts starts a
+ * reload, `file` is saved ("B") after the load's scan and saved back ("A")
+ * after Bun's read of it; returns once the reload serves and the events and
+ * the settle check after it have come and gone (1 s more).
+ */
+async function saveAndUndoDuringLoad(app: TempApp, url: string, file: string): Promise<void> {
+  app.write("armed", "");
+  app.write("trigger.ts", `export const t = "t2";\n`);
+  await until(() => existsSync(app.path("reached-1")), 5000);
+  app.write(file, `module.exports = { v: "B" };\n`);
+  app.write("go-1", "");
+  await until(() => existsSync(app.path("reached-2")), 5000);
+  app.write(file, `module.exports = { v: "A" };\n`);
+  unlinkSync(app.path("armed"));
+  app.write("go-2", "");
+  await until(async () => (await get(url)).text.endsWith("/t2"), 5000);
+  await Bun.sleep(1000);
+}
+
 describe("tsgi-dev reload in place", () => {
   test("a change in the entry file and in a module two imports deep", async () => {
     const app = chainApp();
@@ -300,18 +320,7 @@ export default (environ: any, startResponse: any) => {
     apps.push(app);
     const { dev, url } = await start(app, ["--log-level", "debug"]);
     expect((await get(url)).text).toBe("A/t1");
-    app.write("armed", "");
-    app.write("trigger.ts", `export const t = "t2";\n`);
-    await until(() => existsSync(app.path("reached-1")), 5000);
-    app.write("lib/c.cjs", `module.exports = { v: "B" };\n`);
-    app.write("go-1", "");
-    await until(() => existsSync(app.path("reached-2")), 5000);
-    app.write("lib/c.cjs", `module.exports = { v: "A" };\n`);
-    unlinkSync(app.path("armed"));
-    app.write("go-2", "");
-    await until(async () => (await get(url)).text.endsWith("/t2"), 5000);
-    // The save's and the undo's events, and the settle check after the reload, have come and gone by then.
-    await Bun.sleep(1000);
+    await saveAndUndoDuringLoad(app, url, "lib/c.cjs");
     expect((await get(url)).text).toBe("A/t2");
     expect(dev.output).not.toContain("no content change in lib/c.cjs");
   }, 20_000);
@@ -347,18 +356,7 @@ module.exports = require("./c");
     apps.push(app, same);
     const [{ dev, url }, other] = await Promise.all([start(app, ["--log-level", "debug"]), start(same, ["--log-level", "debug"])]);
     expect((await get(url)).text).toBe("A/t1");
-    app.write("armed", "");
-    app.write("trigger.ts", `export const t = "t2";\n`);
-    await until(() => existsSync(app.path("reached-1")), 5000);
-    app.write("lib/c.js", `module.exports = { v: "B" };\n`);
-    app.write("go-1", "");
-    await until(() => existsSync(app.path("reached-2")), 5000);
-    app.write("lib/c.js", `module.exports = { v: "A" };\n`);
-    unlinkSync(app.path("armed"));
-    app.write("go-2", "");
-    await until(async () => (await get(url)).text.endsWith("/t2"), 5000);
-    // The save's and the undo's events, and the settle check after the reload, have come and gone by then.
-    await Bun.sleep(1000);
+    await saveAndUndoDuringLoad(app, url, "lib/c.js");
     expect((await get(url)).text).toBe("A/t2");
     expect(dev.output).not.toContain("no content change in lib/c.js");
 
