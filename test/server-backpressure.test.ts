@@ -264,3 +264,45 @@ test("pipelined requests behind a slow response: the server holds at most about 
   sock.destroy();
   expect(answered).toBe(count + 1);
 });
+
+test("pipelined requests behind a large upload: the app's body read does not let in more than the server holds (about 64 KiB)", async () => {
+  let bodyRead = -1;
+  const app: Application = async (environ, sr) => {
+    if (environ.REQUEST_METHOD === "POST") {
+      await Bun.sleep(100);
+      // The event loop is blocked while the client sends the end of the body and its pipelined
+      // requests: the next read takes them together, past both the input's and the stash's limits.
+      Bun.sleepSync(400);
+      bodyRead = (await (environ["tsgi.input"] as { read(): Promise<Uint8Array> }).read()).length;
+      await Bun.sleep(1500);
+    }
+    sr("200 OK", [["Content-Length", "2"]]);
+    return [new TextEncoder().encode("ok")];
+  };
+  const s = startServer(app);
+  servers.push(s);
+  const sock = connect({ host: "127.0.0.1", port: s.port });
+  await new Promise((r) => sock.on("connect", r));
+  sock.on("data", () => {});
+  sock.on("error", () => {});
+  const request = get("/x");
+  const batch = request.repeat(Math.ceil((256 * 1024) / request.length)); // 256 KiB of pipelined requests
+  sock.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${70 * 1024}\r\n\r\n${"a".repeat(60 * 1024)}`);
+  await Bun.sleep(250); // the app is in its blocked stretch
+  sock.write("b".repeat(10 * 1024) + batch);
+  // The client goes on sending requests while the app holds its response (1.5 s after reading the body).
+  const until = Date.now() + 1200;
+  while (Date.now() < until) {
+    if (sock.writableLength < 4 * 1024 * 1024) sock.write(batch);
+    await Bun.sleep(5);
+  }
+  expect(bodyRead).toBe(70 * 1024);
+  type Held = { stash: Uint8Array | null; stashMore?: Uint8Array[] | null };
+  const conns = [...(s.server as unknown as { conns: Set<Held> }).conns];
+  expect(conns).toHaveLength(1);
+  const held = (conns[0]!.stash?.length ?? 0) + (conns[0]!.stashMore ?? []).reduce((n, c) => n + c.length, 0);
+  expect(held).toBeGreaterThan(0);
+  // 64 KiB, plus at most the read that crossed it (the body's reader resuming the socket let in hundreds of MiB).
+  expect(held).toBeLessThan(1024 * 1024);
+  sock.destroy();
+});

@@ -147,7 +147,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private stash: Uint8Array | null = null;
   private stashMore: Uint8Array[] | null = null;
   private stashBytes = 0;
+  /** The socket is paused because the stash went past {@link MAX_STASH}. */
   private stashPaused = false;
+  /**
+   * The socket is paused because the request's `tsgi.input` buffered past its
+   * high-water mark. The socket reads again only when neither this nor
+   * {@link stashPaused} holds it: the body's reader resuming must not let in
+   * the pipelined bytes the stash refused, nor the stash resuming the body.
+   */
+  private inputPaused = false;
   /** The latest a lingering close may last (ms since epoch, the server's clock). */
   private lingerUntil = 0;
   /** The idle time allowed before the next request, armed once the output is out (ms). */
@@ -689,7 +697,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.stashBytes = 0;
     if (this.stashPaused) {
       this.stashPaused = false;
-      this.socket.resume();
+      if (!this.inputPaused) this.socket.resume();
     }
     this.onData(stash);
   }
@@ -808,11 +816,14 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   }
 
   pause(): void {
+    this.inputPaused = true;
     if (!this.closed) this.socket.pause();
   }
 
   resume(): void {
-    if (!this.closed) this.socket.resume();
+    this.inputPaused = false;
+    // Pipelined bytes past MAX_STASH hold the socket too: it reads again once the stash is parsed.
+    if (!this.closed && !this.stashPaused) this.socket.resume();
   }
 
   waiting(on: boolean): void {
