@@ -645,6 +645,32 @@ describe("a reload whose new code does not load, while a worker is lost", () => 
   }, 90_000);
 });
 
+describe("a short pool after a failed reload, two places empty", () => {
+  test("each place is retried on its own schedule: both replacements that fail wait 2.0 s, then both 4.0 s (before: one counter for the pool, the 2nd failure waiting 4.0 s and each round doubling the wait twice)", async () => {
+    const { flag, app } = await brokenOnReloadApp("broken-two-short");
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const oldPids = /3 worker\(s\) listening \(pids (\d+), (\d+), (\d+)\)/.exec(err.text())!.slice(1).map(Number);
+    await Bun.write(flag, "");
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => (err.text().match(/broken import begins/g) ?? []).length === 3, 10_000)).toBe(true);
+    process.kill(oldPids[0]!, "SIGKILL");
+    process.kill(oldPids[1]!, "SIGKILL");
+    expect(await waitFor(() => /the pool is short: 1 of 3 worker\(s\)/.test(err.text()), 10_000)).toBe(true);
+    const waits = () => [...err.text().matchAll(/replacement worker \d+ failed to boot[^\n]*trying again in ([\d.]+) s/g)].map((m) => m[1]);
+    expect(await waitFor(() => waits().length >= 2, 15_000)).toBe(true);
+    expect(waits().slice(0, 2)).toEqual(["2.0", "2.0"]);
+    expect(await waitFor(() => waits().length >= 4, 15_000)).toBe(true);
+    expect(waits().slice(2, 4)).toEqual(["4.0", "4.0"]);
+    expect(proc.exitCode).toBe(null);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("a new worker that crashes after listening while the rest of its reload still boots", () => {
   test("is replaced once the reload succeeds: the pool is whole again (before 2d85690: its replacement was skipped, the old workers holding the places, and 1 of 2 served on)", async () => {
     const flag = join(dir, "crash-first");

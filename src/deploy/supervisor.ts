@@ -80,6 +80,16 @@ interface Worker {
 interface WorkerSlot {
   /** Workers in a row in this slot that crashed within {@link CRASH_STABLE_MS} of listening. */
   quickCrashes: number;
+  /**
+   * Replacements in a row in this slot that failed to boot since the last reload failed (see
+   * {@link shortPoolRetryDelay}): a pool short by two retries each place on its own schedule.
+   */
+  bootTries: number;
+}
+
+/** A new place in the pool: no crashes, no failed boots. */
+function newSlot(): WorkerSlot {
+  return { quickCrashes: 0, bootTries: 0 };
 }
 
 /** Why one of `workers` did not boot: its own message, else how it exited (`worker 4242 exited before listening (code 5)`). */
@@ -155,8 +165,6 @@ export class Supervisor {
    * replacement that fails to boot meanwhile is tried again later, never fatal while workers serve.
    */
   private reloadFailure: string | null = null;
-  /** Replacements in a row that failed to boot since the reload failed (see {@link shortPoolRetryDelay}). */
-  private shortPoolTries = 0;
   /** Replacements waiting out their crash backoff: cleared by {@link stop}. */
   private readonly pendingReplacements = new Set<ReturnType<typeof setTimeout>>();
   /** The workers' warnings said so far: each once, not once per worker and reload. */
@@ -299,7 +307,7 @@ export class Supervisor {
   }
 
   /** Start a worker of `generation` in `slot` (a new slot unless it replaces one). */
-  private spawn(generation: number, slot: WorkerSlot = { quickCrashes: 0 }): Worker {
+  private spawn(generation: number, slot: WorkerSlot = newSlot()): Worker {
     const inheritFd = this.sharedFd !== null;
     const config: WorkerConfig = { ...this.config, inheritFd };
     const stdio = inheritFd ? (["ignore", "inherit", "inherit", this.sharedFd!] as const) : (["ignore", "inherit", "inherit"] as const);
@@ -334,10 +342,10 @@ export class Supervisor {
         w.listening = true;
         w.lastBeat = w.listeningAt = Date.now();
         this.bootFailures = 0;
+        w.slot.bootTries = 0;
         if (this.reloadFailure !== null && w.generation === this.generation && this.reloading === null) {
           // The app on disk loads again (fixed without a SIGHUP): replacements boot as usual.
           this.reloadFailure = null;
-          this.shortPoolTries = 0;
         }
         for (const l of w.listeners.splice(0)) l(true);
         break;
@@ -389,8 +397,8 @@ export class Supervisor {
         // The last reload failed and the app on disk still does not load: the workers of the code
         // before it serve on, so this is no reason to stop them (5 in a row would be, else).
         if (w.recycles) return; // recycle() says so; the worker it was to replace serves on
-        this.shortPoolTries++;
-        const delay = shortPoolRetryDelay(this.shortPoolTries);
+        slot.bootTries++;
+        const delay = shortPoolRetryDelay(slot.bootTries);
         this.log(
           "warn",
           `replacement worker ${w.pid} failed to boot${w.failure ? "" : ` (${how})`}: the app on disk still does not load, as when the last reload failed; ` +
@@ -554,7 +562,6 @@ export class Supervisor {
         this.generation = gen - 1;
         for (const w of fresh) this.terminate(w);
         this.reloadFailure = why;
-        this.shortPoolTries = 0;
         const serving = this.countServing();
         if (serving >= this.target) {
           this.log("error", `reload failed (${why}); the old workers keep serving`);
@@ -562,18 +569,16 @@ export class Supervisor {
         }
         // Old workers that exited meanwhile were left to the new ones: their places are empty.
         const gone = old.filter((w) => w.exited !== null && !w.stopping).map((w) => `worker ${w.pid} exited (${w.exited}) during the reload`);
-        this.shortPoolTries = 1;
         const delay = shortPoolRetryDelay(1);
         this.log(
           "error",
           `reload failed (${why}); the old workers keep serving, but the pool is short: ${serving} of ${this.target} worker(s)${gone.length ? ` (${gone.join("; ")})` : ""}. ` +
             `A replacement imports the app as it is on disk, which just failed to load: trying in ${(delay / 1000).toFixed(1)} s, then less often (up to every ${SHORT_POOL_RETRY_MAX_MS / 1000} s), never giving up while a worker serves; fix the app and send SIGHUP`,
         );
-        for (let i = serving; i < this.target; i++) this.spawnReplacement(delay, { quickCrashes: 0 });
+        for (let i = serving; i < this.target; i++) this.spawnReplacement(delay, { quickCrashes: 0, bootTries: 1 });
         return false;
       }
       this.reloadFailure = null;
-      this.shortPoolTries = 0;
       for (const w of old) this.terminate(w);
       this.log("info", `reloaded: new workers ${fresh.map((w) => w.pid).join(", ")}; old workers draining`);
       // A new worker that crashed after it listened, while the others still booted: its replacement
@@ -581,7 +586,7 @@ export class Supervisor {
       const serving = this.countServing();
       if (serving < this.target) {
         this.log("warn", `${serving} of ${this.target} new worker(s) still serving (one exited during the reload); starting ${this.target - serving} replacement(s)`);
-        for (let i = serving; i < this.target; i++) this.spawnReplacement(0, { quickCrashes: 0 });
+        for (let i = serving; i < this.target; i++) this.spawnReplacement(0, newSlot());
       }
       // SIGTTOU during the reload made the pool smaller after the new workers were started for its old size.
       let surplus = serving - this.target;
