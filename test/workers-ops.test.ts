@@ -706,6 +706,38 @@ describe("a new worker that crashes after listening while the rest of its reload
   }, 60_000);
 });
 
+describe("a new worker that crashes after listening during its reload, and its replacement after it", () => {
+  test("the replacement started when the reload ends keeps the crashed worker's slot: its own quick crash is the 2nd in a row, waited for 0.2 s (before: a fresh slot, reported as a 1st crash)", async () => {
+    const flag = join(dir, "crash-twice");
+    const claim = (n: number) => JSON.stringify(join(dir, `crash-twice.${n}`));
+    const app = join(dir, "crash-twice.ts");
+    // Once the flag exists: the 1st worker to import listens and exits 0.5 s later; the 2nd takes 2 s
+    // to import, then serves; the 3rd (the replacement) listens and exits 0.5 s later; any later one serves.
+    const crash = `{ console.error("test app: crashes soon"); setTimeout(() => process.exit(1), 500); }`;
+    await Bun.write(
+      app,
+      `import { existsSync, openSync } from "node:fs";\nconst claim = (f: string) => { try { openSync(f, "wx"); return true; } catch { return false; } };\n` +
+        `if (existsSync(${JSON.stringify(flag)})) {\n  if (claim(${claim(1)})) ${crash}\n  else if (claim(${claim(2)})) await Bun.sleep(2000);\n  else if (claim(${claim(3)})) ${crash}\n}\n` +
+        `export { default } from ${JSON.stringify(APP)};\n`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    await Bun.write(flag, "");
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
+    expect(await waitFor(() => (err.text().match(/exited unexpectedly/g) ?? []).length === 2, 10_000)).toBe(true);
+    const crashes = err.text().match(/worker \d+ exited unexpectedly \(code 1\)[^\n]*/g)!;
+    expect(crashes[1]).toMatch(/the 2nd such crash in a row in its slot; starting a replacement in 0\.2 s/);
+    const children = () => childCount(proc.pid);
+    expect(await waitFor(() => (err.text().match(/listening \(a replacement\)/g) ?? []).length === 2 && children() === 2, 10_000)).toBe(true);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("SIGTTOU while a short pool's replacement boots after a failed reload", () => {
   test("stops the booting replacement, which cannot load the app, not a serving worker: 2 of 2 serve on and the retries end (before: a serving worker stopped, 1 of 2 served, the retries went on)", async () => {
     const { flag, app } = await brokenOnReloadApp("broken-ttou");

@@ -582,11 +582,19 @@ export class Supervisor {
       for (const w of old) this.terminate(w);
       this.log("info", `reloaded: new workers ${fresh.map((w) => w.pid).join(", ")}; old workers draining`);
       // A new worker that crashed after it listened, while the others still booted: its replacement
-      // was not started then (the old workers still held the places). Start it now.
+      // was not started then (the old workers still held the places). Start it now, in the crashed
+      // worker's slot, so that its quick crash counts: an app that crashes in a loop after the reload
+      // backs off from the 2nd crash on, not from a 1st again.
       const serving = this.countServing();
       if (serving < this.target) {
-        this.log("warn", `${serving} of ${this.target} new worker(s) still serving (one exited during the reload); starting ${this.target - serving} replacement(s)`);
-        for (let i = serving; i < this.target; i++) this.spawnReplacement(0, newSlot());
+        const held = new Set([...this.live.values()].map((w) => w.slot));
+        const gone = fresh.filter((w) => w.exited !== null && !w.stopping && !held.has(w.slot));
+        const what = gone.length ? `new worker(s) ${gone.map((w) => `${w.pid} (${w.exited})`).join(", ")} exited during the reload` : "a worker exited during the reload";
+        this.log("warn", `${serving} of ${this.target} worker(s) serving after the reload (${what}); starting ${this.target - serving} replacement(s)`);
+        for (let i = serving; i < this.target; i++) {
+          const slot = gone.shift()?.slot ?? newSlot();
+          this.spawnReplacement(slot.quickCrashes > 0 ? crashDelay(slot.quickCrashes) : 0, slot);
+        }
       }
       // SIGTTOU during the reload made the pool smaller after the new workers were started for its old size.
       let surplus = serving - this.target;
