@@ -466,12 +466,33 @@ async function reloadingPool() {
 describe("SIGTTOU while a SIGHUP reload boots its new workers", () => {
   test("the pool ends one smaller once the reload is done (before: the reload's new workers, started for the old size, all served on: 2 of target 1)", async () => {
     const { proc, err, children } = await reloadingPool();
+    const oldPids = /2 worker\(s\) listening \(pids (\d+), (\d+)\)/.exec(err.text())!.slice(1);
     proc.kill("SIGTTOU");
     expect(await waitFor(() => /one worker fewer: 1 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
+    // What the operator reads: the worker stopped now is an old one, and the reload trims its new ones later.
+    const fewer = /one worker fewer: [^\n]*/.exec(err.text())![0];
+    expect(fewer).toMatch(/^one worker fewer: 1 worker\(s\) \(stopping old worker (\d+) gracefully now\); a reload is under way: once its new workers all listen, it keeps 1 of them and stops the rest$/);
+    expect(oldPids).toContain(/old worker (\d+)/.exec(fewer)![1]);
     expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
+    expect(await waitFor(() => /the pool was made smaller during the reload \(SIGTTOU\): keeping 1 worker\(s\), stopping new worker\(s\) \d+ gracefully/.test(err.text()), 5_000)).toBe(true);
     expect(await waitFor(() => children() === 1, 10_000)).toBe(true);
     await Bun.sleep(500);
     expect(children()).toBe(1);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
+describe("SIGTTIN while a SIGHUP reload boots its new workers", () => {
+  test("says the worker it starts imports the new code and is not waited for by the reload; the pool ends one larger (before: 'one worker more: 3 worker(s) (starting N)', not saying which code or that the reload leaves it out)", async () => {
+    const { proc, err, children } = await reloadingPool();
+    proc.kill("SIGTTIN");
+    expect(await waitFor(() => /one worker more: 3 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
+    expect(/one worker more: [^\n]*/.exec(err.text())![0]).toMatch(/^one worker more: 3 worker\(s\) \(starting \d+, which imports the app as the reload's new workers do; the reload under way does not wait for it\)$/);
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
+    expect(await waitFor(() => children() === 3, 10_000)).toBe(true);
+    await Bun.sleep(500);
+    expect(children()).toBe(3);
     proc.kill("SIGTERM");
     expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
   }, 60_000);

@@ -606,7 +606,7 @@ export class Supervisor {
         extra.push(w.pid);
         surplus--;
       }
-      if (extra.length) this.log("info", `the pool was made smaller during the reload (SIGTTOU): ${this.target} worker(s) (stopping new worker(s) ${extra.join(", ")} gracefully)`);
+      if (extra.length) this.log("info", `the pool was made smaller during the reload (SIGTTOU): keeping ${this.target} worker(s), stopping new worker(s) ${extra.join(", ")} gracefully`);
       return true;
     })().finally(() => {
       this.reloading = null;
@@ -619,7 +619,9 @@ export class Supervisor {
     if (this.stopping) return;
     this.target++;
     const w = this.spawn(this.generation);
-    this.log("info", `one worker more: ${this.target} worker(s) (starting ${w.pid})`);
+    // During a reload it imports the app as the reload's new workers do, but the reload does not wait for it.
+    const during = this.reloading !== null ? `, which imports the app as the reload's new workers do; the reload under way does not wait for it` : "";
+    this.log("info", `one worker more: ${this.target} worker(s) (starting ${w.pid}${during})`);
   }
 
   /** One worker fewer, never below one (SIGTTOU): a replacement waiting out its crash backoff is dropped first, else a serving worker is stopped gracefully. */
@@ -648,7 +650,13 @@ export class Supervisor {
     const booting = candidates.find((w) => !w.listening && !w.recycles && !(this.reloading !== null && w.generation === this.generation));
     const victim = booting ?? candidates[0];
     if (victim) this.terminate(victim);
-    this.log("info", `one worker fewer: ${this.target} worker(s)${victim ? ` (stopping ${victim.pid} gracefully)` : ""}`);
+    let what = victim ? ` (stopping ${victim.pid} gracefully)` : "";
+    if (this.reloading !== null) {
+      // The reload's new workers were started for the old size: it stops the ones beyond the new size once they all listen.
+      const which = victim ? ` (stopping ${victim.generation === this.generation ? "new" : "old"} worker ${victim.pid} gracefully now)` : "";
+      what = `${which}; a reload is under way: once its new workers all listen, it keeps ${this.target} of them and stops the rest`;
+    }
+    this.log("info", `one worker fewer: ${this.target} worker(s)${what}`);
   }
 
   /**
