@@ -18,7 +18,7 @@
  * @module
  */
 import { closeSync, fstatSync, openSync, readFileSync, statSync, type Stats } from "node:fs";
-import { fingerprintOf, WHOLE_HASH_MAX_BYTES } from "./fingerprint.ts";
+import { fingerprintOf, remember, WHOLE_HASH_MAX_BYTES } from "./fingerprint.ts";
 
 /** A file's bytes as read, and their fingerprint (see `fingerprint.ts`). */
 export interface Source {
@@ -33,11 +33,15 @@ interface Read extends Source {
 
 /** Read `file` whole with its fingerprint, as `readFingerprinted` does, keeping the status taken before the read. */
 function readWithStat(file: string): Read {
+  const at = Date.now();
   const fd = openSync(file, "r");
   try {
     const stat = fstatSync(fd);
     const bytes = readFileSync(fd);
-    return { bytes, print: fingerprintOf(bytes, stat), stat };
+    const print = fingerprintOf(bytes, stat);
+    // For the checks after the load, which compare the disk with it (see `fingerprint`).
+    remember(file, stat, at, print);
+    return { bytes, print, stat };
   } finally {
     closeSync(fd);
   }
