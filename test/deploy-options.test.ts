@@ -96,7 +96,7 @@ describe("resolveDeployOptions", () => {
   });
 
   test("deployOptionsFromArgs maps citty's parsed flags", () => {
-    const o = deployOptionsFromArgs({ port: "8080", workers: "4", "proxy-headers": true, "root-path": "/x", peercreds: true, uds: "" }, ["--peercreds=resolve"]);
+    const o = deployOptionsFromArgs({ port: "8080", workers: "4", "proxy-headers": true, "root-path": "/x", peercreds: true }, ["--peercreds=resolve"]);
     expect(o).toMatchObject({ port: 8080, workers: 4, proxyHeaders: true, rootPath: "/x", peercreds: "resolve", uds: undefined });
     expect(() => deployOptionsFromArgs({ workers: "four" })).toThrow(/--workers must be a number/);
     const limits = deployOptionsFromArgs({ "keep-alive": "75", "request-timeout": "0.5", "max-connections": "9", "log-format": "%(request_line)s" });
@@ -197,6 +197,27 @@ describe("checkArgs: strict command lines", () => {
     expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port="], defs) as never)).toThrow(/^--port needs a value, got an empty one$/);
     expect(() => deployOptionsFromArgs({ workers: "" })).toThrow(/^--workers needs a value, got an empty one$/);
     expect(check("./app.ts", "--keep-alive", "-5")).not.toThrow();
+  });
+
+  test("an empty file, socket or list value (an unset variable: --certfile \"$CERT\") is refused, not taken as unset; --host \"\" and --root-path \"\" stay the defaults", () => {
+    const from = (...argv: string[]) => () => deployOptionsFromArgs(parseArgs(["./app.ts", ...argv], defs) as never, argv);
+    expect(from("--certfile", "", "--keyfile", "")).toThrow(/^--certfile needs a value, got an empty one: the certificate chain's PEM file, e\.g\. --certfile cert\.pem$/);
+    expect(from("--certfile=cert.pem", "--keyfile=")).toThrow(/^--keyfile needs a value, got an empty one/);
+    expect(from("--certfile=c", "--keyfile=k", "--ca-certs", "")).toThrow(/^--ca-certs needs a value, got an empty one/);
+    expect(from("--uds", "")).toThrow(/^--uds needs a value, got an empty one: the socket's path/);
+    expect(from("--uds=/run/a.sock", "--uds-mode=")).toThrow(/^--uds-mode needs a value, got an empty one/);
+    expect(from("--proxy-headers", "--forwarded-allow-ips", "")).toThrow(/^--forwarded-allow-ips needs a value, got an empty one/);
+    expect(from("--proxy-headers", "--forwarded-header=")).toThrow(/^--forwarded-header needs a value, got an empty one: x-forwarded or forwarded$/);
+    expect(from("--log-format", "")).toThrow(/^--log-format needs a value, got an empty one: .*--no-access-log turns the log off/);
+    expect(from("--host", "", "--root-path", "")()).toMatchObject({ host: undefined, rootPath: undefined });
+    // The command itself: exit 2 with that line, no server (it would have served plain HTTP on the port).
+    const root = join(import.meta.dir, "..");
+    const r = Bun.spawnSync([process.execPath, "src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--port", "0", "--certfile", "", "--keyfile", ""], {
+      cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000,
+    });
+    expect(r.stderr.toString()).toMatch(/^\[error\] --certfile needs a value, got an empty one/);
+    expect(r.stderr.toString()).not.toContain("serving");
+    expect(r.exitCode).toBe(2);
   });
 
   test("a bad PORT from the environment is named as such, not as --port", () => {

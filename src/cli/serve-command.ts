@@ -128,6 +128,13 @@ export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
 /** Turn parsed citty arguments into {@link DeployOptions} (numbers checked by `resolveDeployOptions`). */
 export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: readonly string[] = []): DeployOptions {
   const str = (k: string) => (typeof args[k] === "string" && args[k] !== "" ? (args[k] as string) : undefined);
+  // A file, socket or list flag given empty (`--certfile "$CERT"` with CERT unset) is a mistake: taken as
+  // unset it would quietly serve plain HTTP, or TCP on 8000 in place of the socket. `--host ""` and
+  // `--root-path ""` stay the defaults (127.0.0.1, no mount point), as uvicorn and the seeds take them.
+  const text = (k: string, what: string) => {
+    if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one: ${what}`);
+    return str(k);
+  };
   const num = (k: string) => {
     // `--port=` (an unset variable in `--port=$PORT`) is a mistake, not "use the default".
     if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one`);
@@ -142,12 +149,12 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
   return {
     host: str("host"),
     port: num("port"),
-    uds: str("uds"),
-    udsMode: str("uds-mode"),
+    uds: text("uds", "the socket's path, e.g. --uds /run/app/app.sock"),
+    udsMode: text("uds-mode", "octal permission bits, e.g. --uds-mode 660"),
     fd: num("fd"),
-    certfile: str("certfile"),
-    keyfile: str("keyfile"),
-    caCerts: str("ca-certs"),
+    certfile: text("certfile", "the certificate chain's PEM file, e.g. --certfile cert.pem"),
+    keyfile: text("keyfile", "the private key's PEM file, e.g. --keyfile key.pem"),
+    caCerts: text("ca-certs", "the CA bundle's PEM file, e.g. --ca-certs clients-ca.pem"),
     https: args.https === true,
     workers: num("workers"),
     reusePort: args["reuse-port"] === true,
@@ -156,8 +163,8 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     timeout: num("timeout"),
     gracefulTimeout: num("graceful-timeout"),
     proxyHeaders: args["proxy-headers"] === true,
-    forwardedAllowIps: str("forwarded-allow-ips"),
-    forwardedHeader: str("forwarded-header") as DeployOptions["forwardedHeader"],
+    forwardedAllowIps: text("forwarded-allow-ips", "IPs or CIDRs, comma-separated, or *, e.g. --forwarded-allow-ips 10.0.0.1"),
+    forwardedHeader: text("forwarded-header", "x-forwarded or forwarded") as DeployOptions["forwardedHeader"],
     rootPath: str("root-path"),
     peercreds: !peerFlag ? undefined : peerResolve ? "resolve" : true,
     keepAlive: num("keep-alive"),
@@ -169,7 +176,7 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     maxHeaderBytes: num("max-header-bytes"),
     maxHeaderCount: num("max-header-count"),
     maxRequestBodySize: num("max-request-body-size"),
-    logFormat: typeof args["log-format"] === "string" ? (args["log-format"] as string) : undefined,
+    logFormat: text("log-format", "an eventlet log_format string, e.g. --log-format '%(client_ip)s %(request_line)s %(status_code)s' (--no-access-log turns the log off)"),
   };
 }
 
