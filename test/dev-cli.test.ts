@@ -84,6 +84,10 @@ describe("tsgi-dev CLI", () => {
     const bare = await run(["./app"], app.dir);
     expect(bare.code).toBe(1);
     expectOneLineError(bare.out, /no such file: \.\/app; did you mean \.\/app\.ts\?/);
+    // With an export name, as uvicorn is given `main:app`: kept in the suggestion.
+    const named = await run(["./app:app"], app.dir);
+    expect(named.code).toBe(1);
+    expectOneLineError(named.out, /no such file: \.\/app; did you mean \.\/app\.ts:app\?/);
     const folder = await run(["."], app.dir);
     expect(folder.code).toBe(1);
     expectOneLineError(folder.out, /\. is a directory: give the app's module file, e\.g\. \.\/app\.ts/);

@@ -594,6 +594,9 @@ describe("tsgi serve errors", () => {
       const cases: Array<[string, string]> = [
         ["./app", "no such file: ./app; did you mean ./app.ts?"],
         [".", ". is a directory: give the app's module file, e.g. ./app.ts"],
+        // uvicorn's `main:app`: the export name stays in what to give.
+        ["./app:app", "no such file: ./app; did you mean ./app.ts:app?"],
+        [".:api", ". is a directory: give the app's module file, e.g. ./app.ts:api"],
         ["./app.ts", "the default export of " + join(dir, "app.ts") + " is a number, neither a TSGI application"],
         ["./factory.ts", "the default export of " + join(dir, "factory.ts") + " is a Promise (export what it resolves to: export default await createApp()), neither"],
         // A class was served, and every request failed with a 500 (spec.md: a tool refuses an unusable export before it accepts connections).

@@ -72,10 +72,14 @@ function isFileAt(path: string): boolean {
  * Why `spec` names no module to load, as one line for the user, or `null`
  * when its file exists and this user may read it. Says what to do: a path without its extension gets
  * the file that exists (`app` → `did you mean app.ts?`), a directory the
- * module found in it (`app.ts`, `index.ts`, `main.ts` or `server.ts`).
+ * module found in it (`app.ts`, `index.ts`, `main.ts` or `server.ts`); an
+ * export name given stays in the suggestion (`main:app`, as uvicorn is
+ * told, → `did you mean main.ts:app?`).
  */
 export function appFileProblem(spec: AppSpec): string | null {
   const path = spec.path;
+  // What to write after the file in a suggestion: `:app` of uvicorn's `main:app`, kept (`main.ts:app`).
+  const exportPart = spec.raw.startsWith(path) ? spec.raw.slice(path.length) : "";
   let stat;
   try {
     stat = statSync(spec.file);
@@ -83,7 +87,7 @@ export function appFileProblem(spec: AppSpec): string | null {
     const code = (error as { code?: string }).code;
     if (code === "EACCES" || code === "EPERM") return `cannot read ${path}: permission denied (a directory on its path is not searchable by this user)`;
     const ext = MODULE_EXTENSIONS.find((e) => isFileAt(spec.file + e));
-    return `no such file: ${path}${ext ? `; did you mean ${path}${ext}?` : ""}`;
+    return `no such file: ${path}${ext ? `; did you mean ${path}${ext}${exportPart}?` : ""}`;
   }
   if (stat.isFile()) {
     try {
@@ -99,7 +103,7 @@ export function appFileProblem(spec: AppSpec): string | null {
     for (const name of DIRECTORY_ENTRIES) {
       const ext = MODULE_EXTENSIONS.find((e) => isFileAt(join(spec.file, name + e)));
       if (ext) {
-        entry = `${path.replace(/\/+$/, "")}/${name}${ext}`;
+        entry = `${path.replace(/\/+$/, "")}/${name}${ext}${exportPart}`;
         break;
       }
     }
