@@ -5,6 +5,7 @@
  * --timeout, option errors. Every loop is bounded in count and time.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KeepAliveSession } from "../fixtures/dev/harness.ts";
 import { connectOutcome, freePort, processAlive } from "./helpers.ts";
@@ -639,6 +640,23 @@ describe("tsgi serve errors", () => {
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  // Linux lets no ordinary user bind below ip_unprivileged_port_start (1024 unless lowered).
+  const UNPRIVILEGED_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+  const privilegedPort80 = asNobody && (existsSync(UNPRIVILEGED_START) ? Number(readFileSync(UNPRIVILEGED_START, "utf8")) : 1024) > 80;
+  test.skipIf(!privilegedPort80)("--port 80 as an ordinary user: the reason and what to do, from one process, the supervisor and a --reuse-port worker", async () => {
+    for (const extra of [[], ["--workers", "2"], ["--workers", "2", "--reuse-port"]]) {
+      const p = Bun.spawn(["runuser", "-u", "nobody", "--", process.execPath, CLI, "serve", APP, "--port", "80", "--no-access-log", ...extra], { stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: "/tmp" } });
+      const timer = setTimeout(() => p.kill(), 15_000);
+      const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
+      clearTimeout(timer);
+      expect(await p.exited, extra.join(" ")).toBe(1);
+      expect(out, extra.join(" ")).toContain(
+        "cannot listen on 127.0.0.1:80: permission denied (ports below 1024 need privileges) (EACCES); serve on --port 1024 or above (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)",
+      );
+      expect(out, extra.join(" ")).not.toContain("    at ");
     }
   }, 60_000);
 

@@ -20,10 +20,9 @@
 import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
 import { VERSION } from "../version.ts";
-import { bindErrorMessage, bindTarget } from "../server/bind.ts";
 import { createServer } from "../server/server.ts";
 import { inetSocketAddress, unixSocketPath } from "../server/sys.ts";
-import { StartupError, UsageError } from "../deploy/errors.ts";
+import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
 import { listenFds, resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
@@ -332,16 +331,6 @@ function withSocketActivation(options: DeployOptions, rawArgs: readonly string[]
   }
   consola.info(`systemd socket activation: serving fd 3 (LISTEN_FDS=${fds}${fds > 1 ? "; the other sockets are not served" : ""})`);
   return { ...options, fd: 3 };
-}
-
-/** A one-line bind failure (server/bind.ts's message: the address and the reason) and, for a busy address, what to do. */
-export function listenMessage(error: unknown, server: { hostname?: string; port?: number; unix?: string; fd?: number }): string {
-  const e = error as Error & { code?: string };
-  let message = bindErrorMessage(error, bindTarget(server));
-  if (e.code === "EADDRINUSE" && server.fd === undefined) {
-    message += server.unix !== undefined ? "; stop the server using it, or pick another --uds path" : "; stop the process using it, or pick another --port";
-  }
-  return message;
 }
 
 function where(server: { unix?: string; fd?: number; hostname?: string }, port: number, tls: boolean): string {

@@ -10,6 +10,7 @@
  * (`src/server/bind.ts`), which the commands report the same way (exit 1).
  * @module
  */
+import { bindErrorMessage, bindTarget } from "../server/bind.ts";
 
 /** A bad command line or option value: one line, exit code 2. */
 export class UsageError extends Error {
@@ -25,4 +26,23 @@ export class StartupError extends Error {
     super(message);
     this.name = "StartupError";
   }
+}
+
+/**
+ * A one-line bind failure of `tsgi serve` (the supervisor's or a worker's):
+ * server/bind.ts's message, the address and the reason, and what to do for a
+ * busy address (stop the other process, or pick another `--port` or `--uds`)
+ * or a TCP port below 1024 this user may not bind (a port of 1024 or more,
+ * or `CAP_NET_BIND_SERVICE`).
+ * @param server where it was to listen (the resolved server options).
+ */
+export function listenMessage(error: unknown, server: { hostname?: string; port?: number; unix?: string; fd?: number }): string {
+  const e = error as Error & { code?: string };
+  let message = bindErrorMessage(error, bindTarget(server));
+  if (e.code === "EADDRINUSE" && server.fd === undefined) {
+    message += server.unix !== undefined ? "; stop the server using it, or pick another --uds path" : "; stop the process using it, or pick another --port";
+  } else if (e.code === "EACCES" && server.unix === undefined && server.fd === undefined && (server.port ?? 8000) < 1024) {
+    message += "; serve on --port 1024 or above (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)";
+  }
+  return message;
 }

@@ -14,6 +14,8 @@ import type { ResolvedDeploy } from "./options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "./setup.ts";
 import { guardStdio } from "./stdio.ts";
 import { logStrayErrors } from "./stray-errors.ts";
+import { listenMessage } from "./errors.ts";
+import { BindError } from "../server/bind.ts";
 import { prefixedLog, workerPrefix } from "./worker-log.ts";
 
 /**
@@ -134,7 +136,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   try {
     server = createServer(app, options).listen();
   } catch (error) {
-    send({ type: "failed", message: (error as Error).message });
+    // A bind failure (under --reuse-port each worker binds): what to do, as the supervisor's own bind says.
+    send({ type: "failed", message: error instanceof BindError ? listenMessage(error, options) : (error as Error).message });
     process.exit(3);
   }
   if (loaded.warning) send({ type: "warning", message: loaded.warning });
