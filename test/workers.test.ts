@@ -405,6 +405,39 @@ s.on("data", (d) => (out += d)); s.on("error", () => process.exit(2)); s.on("clo
   }, 60_000);
 });
 
+describe("tsgi serve: .env files", () => {
+  test("Bun reads the working directory's .env at start (the environment wins); a SIGHUP reload's workers keep the values the supervisor started with", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-env-"));
+    const procs: Array<ReturnType<typeof Bun.spawn>> = [];
+    try {
+      fs.writeFileSync(join(dir, "app.ts"), 'export default (environ: unknown, startResponse: (s: string, h: [string, string][]) => void) => {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(`${process.env.GREETING} ${process.env.REGION}`)];\n};\n');
+      fs.writeFileSync(join(dir, ".env"), "GREETING=one\nREGION=from-dotenv\n");
+      const port = freePort();
+      const env: Record<string, string | undefined> = { ...process.env, REGION: "from-environment" };
+      delete env.GREETING;
+      const proc = Bun.spawn([process.execPath, CLI, "serve", "./app.ts", "--port", String(port), "--workers", "1", "--no-access-log"], { cwd: dir, env, stdout: "ignore", stderr: "pipe" });
+      procs.push(proc);
+      let err = "";
+      void (async () => {
+        for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
+      })();
+      expect(await waitFor(() => /worker\(s\) serving/.test(err), 15_000)).toBe(true);
+      const get = async () => (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) })).text();
+      expect(await get()).toBe("one from-environment");
+      fs.writeFileSync(join(dir, ".env"), "GREETING=two\nREGION=from-dotenv\n");
+      proc.kill("SIGHUP");
+      expect(await waitFor(() => err.includes("reloaded: new workers"), 15_000)).toBe(true);
+      expect(await get()).toBe("one from-environment");
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    } finally {
+      for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+});
+
 describe("tsgi serve --host", () => {
   test("an IPv6 address in brackets, as in a URL or gunicorn's --bind ([::1]), is bound, with workers and without", async () => {
     for (const workers of [[], ["--workers", "1"]]) {
