@@ -93,6 +93,21 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(folder.out, /\. is a directory: give the app's module file, e\.g\. \.\/app\.ts/);
   });
 
+  test("tsgi serve's word typed to tsgi-dev (tsgi-dev serve ./app.ts): the command line to type, not 'unexpected argument' or 'no such file: serve'", async () => {
+    const app = helloApp();
+    const r = await run(["serve", "./app.ts", "--watch", "views"], app.dir);
+    expect(r.code).toBe(2);
+    expectOneLineError(r.out, /^\[error\] tsgi-dev takes the app itself, with no command: tsgi-dev \.\/app\.ts --watch views \(serve is the production command's: tsgi serve \.\/app\.ts\)$/m);
+    const alone = await run(["serve"], app.dir);
+    expect(alone.code).toBe(2);
+    expectOneLineError(alone.out, /tsgi-dev takes the app itself, with no command: tsgi-dev \.\/app\.ts \(serve is the production command's: tsgi serve \.\/app\.ts\)/);
+    // A file named serve is an app like any other.
+    const named = helloApp({ serve: 'export default (environ, startResponse) => { startResponse("200 OK", []); return []; };\n' });
+    const s = await run(["serve", "--port", "0", "--no-reload"], named.dir, {}, 3_000);
+    expect(s.out).toContain("tsgi-dev serving serve at http://127.0.0.1:");
+    expect(s.out).not.toContain("takes the app itself");
+  });
+
   test("no default export names the exports it has", async () => {
     const app = helloApp({ "named.ts": `export const api = () => [];\nexport function handler() { return []; }\n` });
     const r = await run(["./named.ts"], app.dir);

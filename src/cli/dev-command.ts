@@ -11,10 +11,11 @@
  * ```
  * @module
  */
+import { existsSync } from "node:fs";
 import { defineCommand, runMain, type ArgsDef } from "citty";
 import { VERSION } from "../version.ts";
 import { BindError } from "../server/bind.ts";
-import { StartupError } from "../deploy/errors.ts";
+import { StartupError, UsageError } from "../deploy/errors.ts";
 import { parseAppSpec } from "../deploy/load-app.ts";
 import { hostArgument } from "../deploy/options.ts";
 import { onStopSignals } from "../deploy/signals.ts";
@@ -164,6 +165,21 @@ const command = defineCommand({
 });
 
 /**
+ * `tsgi-dev serve ./app.ts`, `tsgi serve`'s word typed to tsgi-dev: "serve"
+ * was taken for the app, and the app for a second one ("unexpected argument
+ * ./app.ts"), or, alone, "no such file: serve". Said as what it is, unless
+ * a file named `serve` is there to be the app or help is asked for.
+ * @throws UsageError naming the command line to type instead.
+ */
+function productionCommandGiven(argv: readonly string[]): void {
+  if (argv[0] !== "serve" || existsSync("serve") || argv.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
+  const quote = (a: string) => (/^[\w./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  const rest = argv.slice(1).map(quote).join(" ") || "./app.ts";
+  const app = argv.slice(1).find((a) => !a.startsWith("-"));
+  throw new UsageError(`tsgi-dev takes the app itself, with no command: tsgi-dev ${rest} (serve is the production command's: tsgi serve ${app === undefined ? "./app.ts" : quote(app)})`);
+}
+
+/**
  * Run `tsgi-dev` with the process's arguments (`process.argv` past the
  * script), or, in a process the dev server started for an app (restart
  * mode: the spec in a hidden first argument, worker-flag.ts), that app process. Usage errors exit 2.
@@ -184,6 +200,7 @@ export async function run(): Promise<void> {
   // Our one-line usage errors before citty's (it prints the whole help first).
   const argv = process.argv.slice(2);
   try {
+    productionCommandGiven(argv);
     checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
   } catch (error) {
     createDevLogger("info").error((error as Error).message);
