@@ -90,6 +90,7 @@ export function requestLineOf(environ: Environ): string {
 }
 
 const RESOLVED = Promise.resolve();
+const toUndefined = (): undefined => undefined;
 /**
  * How long the body's `close()` waits for the iterator's `return()` to
  * settle when the server stops a body early (ms). A generator suspended at
@@ -261,29 +262,39 @@ class Invocation implements Running {
       return this.guard(this.fail(error));
     }
     if (result !== null && typeof result === "object" && typeof (result as Promise<Body>).then === "function") {
-      return (result as Promise<Body>).then(
-        (body) => {
-          let step: void | Promise<void> = undefined;
-          try {
-            step = this.guard(this.consume(body));
-          } catch (error) {
-            this.options.logError("tsgi gateway", error);
-          }
-          return this.settle(step, true);
-        },
-        (error) => {
-          let step: void | Promise<void> = undefined;
-          try {
-            step = this.guard(this.fail(error));
-          } catch (failure) {
-            this.options.logError("tsgi gateway", failure);
-          }
-          return this.settle(step, true);
-        },
-      );
+      return this.awaitBody(result as Promise<Body>);
     }
     const step = this.guard(this.consume(result as Body));
     return step === undefined ? undefined : this.settle(step);
+  }
+
+  /**
+   * An async app's body, once its promise settles. (The closures live here
+   * and in the other cold methods, not in {@link run}, {@link guard} and
+   * {@link closeBodyOnce}: a method that makes a closure allocates its scope
+   * on every call, on paths that make none too.)
+   */
+  private awaitBody(result: Promise<Body>): Promise<void> {
+    return result.then(
+      (body) => {
+        let step: void | Promise<void> = undefined;
+        try {
+          step = this.guard(this.consume(body));
+        } catch (error) {
+          this.options.logError("tsgi gateway", error);
+        }
+        return this.settle(step, true);
+      },
+      (error) => {
+        let step: void | Promise<void> = undefined;
+        try {
+          step = this.guard(this.fail(error));
+        } catch (failure) {
+          this.options.logError("tsgi gateway", failure);
+        }
+        return this.settle(step, true);
+      },
+    );
   }
 
   /**
@@ -302,7 +313,10 @@ class Invocation implements Running {
 
   /** `step`, or a promise of it that does not reject: a rejection (a gateway bug) is logged. */
   private guard(step: void | Promise<void>): void | Promise<void> {
-    if (step === undefined) return undefined;
+    return step === undefined ? undefined : this.logRejection(step);
+  }
+
+  private logRejection(step: Promise<void>): Promise<void> {
     return step.then(undefined, (error) => this.options.logError("tsgi gateway", error));
   }
 
@@ -610,13 +624,18 @@ class Invocation implements Running {
     if (iterator && typeof iterator.return === "function") {
       try {
         const r = iterator.return();
-        if (r && typeof (r as Promise<unknown>).then === "function") returned = (r as Promise<unknown>).then(undefined, (e) => this.logCloseError(e));
+        if (r && typeof (r as Promise<unknown>).then === "function") returned = this.logCloseRejection(r as Promise<unknown>);
       } catch (error) {
         this.logCloseError(error);
       }
     }
-    if (body === null || typeof body.close !== "function") return returned?.then(() => undefined);
+    if (body === null || typeof body.close !== "function") return returned === undefined ? undefined : returned.then(toUndefined);
     if (returned === undefined) return this.callClose(body);
+    return this.closeAfterReturn(returned, body);
+  }
+
+  /** `close()` once the iterator's `return()` settled, or after {@link BODY_RETURN_GRACE_MS}. */
+  private closeAfterReturn(returned: Promise<unknown>, body: Body): Promise<void> {
     return settledWithin(returned, BODY_RETURN_GRACE_MS).then(() => this.callClose(body));
   }
 
@@ -624,11 +643,16 @@ class Invocation implements Running {
   private callClose(body: Body): void | Promise<void> {
     try {
       const r = (body as { close: () => void | Promise<void> }).close();
-      if (r && typeof (r as Promise<void>).then === "function") return (r as Promise<void>).then(undefined, (e) => this.logCloseError(e));
+      if (r && typeof (r as Promise<void>).then === "function") return this.logCloseRejection(r as Promise<void>) as Promise<void>;
     } catch (error) {
       this.logCloseError(error);
     }
     return undefined;
+  }
+
+  /** `promise`, with a rejection logged as the body's `close()` error (resolving then). */
+  private logCloseRejection(promise: Promise<unknown>): Promise<unknown> {
+    return promise.then(undefined, (e) => this.logCloseError(e));
   }
 
   private logCloseError(error: unknown): void {
