@@ -40,6 +40,10 @@ import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
 import { RequestHandler } from "./handler.ts";
 import { rejectedLine, requestLine } from "./log.ts";
+
+/** The placeholders an idle connection's environ source holds between requests (see `Connection.environSource`). */
+const NO_FIELDS: string[] = [];
+const NO_INPUT = new RequestInput(null);
 import { OutputQueue, type OutputOwner } from "./output.ts";
 
 const enum Framing {
@@ -212,7 +216,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   /**
    * What {@link startRequest} gives `buildEnviron`, filled in again for each
    * request (which reads it and keeps none of it): one object per
-   * connection rather than one per request.
+   * connection rather than one per request. Emptied again once read, so that
+   * an idle keep-alive connection holds nothing of its last request.
    */
   private readonly environSource: EnvironSource;
 
@@ -242,7 +247,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       serverName: "",
       serverPort: 0,
       urlScheme: "",
-      input: new RequestInput(null),
+      input: NO_INPUT,
       errors: core.errors,
     };
     this.setDeadline(Deadline.Head, core.options.headerTimeout);
@@ -633,6 +638,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     src.input = input;
     src.errors = this.handler ? this.handler.getStderr() : core.errors;
     const environ = buildEnviron(src, core.environDefaults);
+    src.fields = NO_FIELDS;
+    src.input = NO_INPUT;
     // tsgi.signal only when asked for: the accessor costs about 0.1 µs a request (a third of a hello's parse).
     if (core.options.requestSignal ?? wantsSignal(core.app)) {
       defineSignal(environ, (this.signal = new RequestSignal()));
