@@ -597,6 +597,26 @@ describe("timeouts", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
   });
 
+  test("keepalive as a number is eventlet's idle time between requests, in seconds (keepAliveTimeout, if given, wins); a negative or non-finite one is a RangeError", async () => {
+    const { port } = start(hello, { keepalive: 0.3 });
+    const started = Date.now();
+    const r = await raw(port, get("/"), { timeoutMs: 3000 });
+    expect(r.closed).toBe(true);
+    expect(r.data.toString()).toContain("200 OK");
+    expect(r.data.toString().toLowerCase()).not.toContain("connection: close");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - started).toBeLessThan(2000);
+    // An explicit keepAliveTimeout is the more specific setting, as headerTimeout is over socketTimeout.
+    const both = start(hello, { keepalive: 30, keepAliveTimeout: 200 });
+    const started2 = Date.now();
+    expect((await raw(both.port, get("/"), { timeoutMs: 3000 })).closed).toBe(true);
+    expect(Date.now() - started2).toBeLessThan(2000);
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => createServer(hello, { keepalive: bad }), String(bad)).toThrow(RangeError);
+      expect(() => createServer(hello, { keepalive: bad }), String(bad)).toThrow(/keepalive must be true, false or the idle time between requests in seconds/);
+    }
+  });
+
   test("a stalled body read times out: the app's read rejects, the client gets 408 (not the app's 500), the connection closes", async () => {
     let readError = "";
     let hookRan = false;

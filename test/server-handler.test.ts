@@ -307,7 +307,7 @@ describe("handleError (gevent handle_error)", () => {
 });
 
 describe("option types checked when the server is created", () => {
-  test("a switch given as a string (keepalive: \"false\" from an env var or a config file, which was truthy and left keep-alive on) or a urlScheme other than http and https (\"ftp\" went into every environ) is a TypeError naming the option, from createServer() and makeServer(); booleans, a number keepalive (eventlet takes it by its truth) and https still work", async () => {
+  test("a switch given as a string (keepalive: \"false\" from an env var or a config file, which was truthy and left keep-alive on) or a urlScheme other than http and https (\"ftp\" went into every environ) is a TypeError naming the option, from createServer() and makeServer(); booleans, a number keepalive (eventlet's idle seconds; 0 is off) and https still work", async () => {
     const { createServer } = await import("../src/server/server.ts");
     const { makeServer } = await import("../src/toolkit/simple-server.ts");
     const bad: Array<[string, Record<string, unknown>, string]> = [

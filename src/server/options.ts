@@ -89,11 +89,14 @@ export interface ServerOptions {
   debug?: boolean;
   /**
    * Keep connections alive between requests (eventlet `keepalive`). Default true.
-   * A number is taken by its truth, as eventlet takes it: 0 is false, any other true
-   * (the idle time between requests is `keepAliveTimeout`'s).
+   * A number is as eventlet takes it since its PR #788 (2023): 0 is false; any other is
+   * true and the idle time between requests in **seconds**, fractions allowed
+   * (`keepalive: 2.5` holds an idle connection 2.5 s), which sets
+   * `keepAliveTimeout` when that is not given itself.
    * @throws TypeError (from `createServer()`/`serve()`) for anything else, a string such as `"false"` included.
+   * @throws RangeError for a negative, `NaN` or infinite number.
    */
-  keepalive?: boolean;
+  keepalive?: boolean | number;
   /** Highest version answered; `"HTTP/1.0"` answers every request in HTTP/1.0, without chunked coding, and closes the connection after each response (eventlet `max_http_version`); an HTTP/1.1 client that sends `Expect: 100-continue` still gets `HTTP/1.1 100 Continue` at the app's first read, as from gevent and eventlet (RFC 9110 §15.2 bars 1xx only to HTTP/1.0 clients). Default `"HTTP/1.1"`. */
   maxHttpVersion?: "HTTP/1.0" | "HTTP/1.1";
   /** Longest request-target in bytes; longer → 414 (eventlet `url_length_limit`). At least 1. Default 8192. */
@@ -327,7 +330,10 @@ export const DEFAULT_SERVER_OPTIONS = {
 } as const satisfies Partial<ServerOptions>;
 
 /** Options with every default applied. */
-export type ResolvedOptions = Required<Pick<ServerOptions, keyof typeof DEFAULT_SERVER_OPTIONS>> & ServerOptions;
+export type ResolvedOptions = Omit<Required<Pick<ServerOptions, keyof typeof DEFAULT_SERVER_OPTIONS>> & ServerOptions, "keepalive"> & {
+  /** A number given is resolved to a boolean (and `keepAliveTimeout`). */
+  keepalive: boolean;
+};
 
 /**
  * Apply the defaults (`socketTimeout` first, for the timeouts it covers) and
@@ -358,6 +364,15 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     given.headerTimeout ??= given.socketTimeout;
     given.bodyTimeout ??= given.socketTimeout;
     given.sendTimeout ??= given.socketTimeout;
+  }
+  // eventlet (since its PR #788) takes a number as the idle time between requests, in seconds; 0 turns keep-alive off.
+  if (typeof given.keepalive === "number") {
+    const seconds = given.keepalive;
+    if (!Number.isFinite(seconds) || seconds < 0) {
+      throw new RangeError(`server option keepalive must be true, false or the idle time between requests in seconds (0 or more), got ${JSON.stringify(seconds) ?? String(seconds)}`);
+    }
+    if (seconds > 0) given.keepAliveTimeout ??= Math.ceil(seconds * 1000);
+    given.keepalive = seconds !== 0;
   }
   if (given.hostname === "") delete given.hostname;
   const resolved = { ...DEFAULT_SERVER_OPTIONS, ...given } as ResolvedOptions;
@@ -401,8 +416,6 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
     throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);
   }
-  // eventlet takes keepalive by its truth, so a number is allowed: 0 is off, any other on.
-  if (typeof resolved.keepalive === "number" && Number.isFinite(resolved.keepalive)) resolved.keepalive = resolved.keepalive !== 0;
   checkTypes(resolved);
   return resolved;
 }
@@ -466,7 +479,7 @@ function checkTypes(o: ResolvedOptions): void {
   // Put in every environ as it is, where PEP 3333 wants a boolean.
   if (typeof o.multiprocess !== "boolean") fail("multiprocess", "a boolean", o.multiprocess);
   // Switches: a string from an environment variable or a config file ("false", "0") is truthy, and
-  // would turn on what it names. keepalive is normalised to a boolean before this (a number is allowed).
+  // would turn on what it names. a number keepalive is turned into a boolean (and keepAliveTimeout) before this.
   for (const key of ["keepalive", "reusePort", "debug", "capitalizeResponseHeaders", "logXForwardedFor"] as const) {
     if (typeof o[key] !== "boolean") fail(key, "true or false", o[key]);
   }
