@@ -303,6 +303,17 @@ export interface Environ {
    * `Bun.serve` aborts `request.signal`.
    */
   "tsgi.signal"?: AbortSignal;
+  /**
+   * eventlet extension (eventlet's `headers_raw`): the request's field lines
+   * as received, flat `[name, value, name, value, ...]` as Node's
+   * `IncomingMessage.rawHeaders`: names in the client's case, in the
+   * client's order, repeated fields on lines of their own, names holding
+   * `_` included (the `HTTP_*` keys drop those), values latin-1 without
+   * their outer whitespace. Read it, do not change it. Through the fetch
+   * bridge it is what the runtime's `Headers` give (lower-case names,
+   * repeats combined).
+   */
+  "tsgi.headers_raw"?: readonly string[];
   /** eventlet extension: per-request override of the server's `minimumChunkSize` (bytes). */
   "tsgi.minimum_write_chunk_size"?: number;
   /** Server- or middleware-defined keys. */

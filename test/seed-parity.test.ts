@@ -161,6 +161,28 @@ describe.skipIf(!available)("environ side by side with the seed servers", () => 
     });
   }
 
+  test("tsgi.headers_raw: the field lines as received, the same as eventlet's headers_raw (names' case and order, repeats, names with _, values without outer whitespace)", async () => {
+    const bytes = `GET /raw HTTP/1.1\r\nhOsT: example.test\r\nX-A: 1\r\nx-a:2\r\nX-Foo_Bar: evil\r\nX-W:   v  w  \r\nX-L: caf\xe9\r\nCookie: a=1\r\nCookie: b=2\r\n${CLOSE}\r\n`;
+    const rawOf = async (port: number) => {
+      const text = (await raw(port, bytes, { timeoutMs: 2000 })).data.toString("latin1");
+      return JSON.parse((JSON.parse(Buffer.from(text.slice(text.indexOf("\r\n\r\n") + 4), "latin1").toString("utf8")) as Dump).headers_raw ?? "null") as unknown;
+    };
+    const eventlet = await rawOf(seedPorts.find(([name]) => name === "eventlet")![1]);
+    const mine = await rawOf(tsgi!.port);
+    expect(mine).toEqual([
+      ["hOsT", "example.test"],
+      ["X-A", "1"],
+      ["x-a", "2"],
+      ["X-Foo_Bar", "evil"],
+      ["X-W", "v  w"],
+      ["X-L", "caf\xe9"],
+      ["Cookie", "a=1"],
+      ["Cookie", "b=2"],
+      ["Connection", "close"],
+    ]);
+    expect(mine).toEqual(eventlet);
+  });
+
   describe("response framing the server chooses, the same as gevent's", () => {
     /** A response without Date and Server, its header lines sorted (their order carries no meaning), and whether the server closed. */
     const normalise = (r: { data: Buffer; closed: boolean }) => {

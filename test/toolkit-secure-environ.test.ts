@@ -175,4 +175,26 @@ describe("TsgiSecureEnviron", () => {
     expect(String(env)).toContain('REQUEST_METHOD: "GET"');
     expect(env.copy()).toBeInstanceOf(TsgiSecureEnviron);
   });
+
+  test("as a server's environClass, the printed environ masks tsgi.headers_raw, which holds the Authorization and Cookie lines as sent", async () => {
+    const { startServer, rawOne } = await import("./helpers.ts");
+    const { server, port } = startServer(
+      (environ, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [new TextEncoder().encode(`${String(environ)}\n${JSON.stringify(environ["tsgi.headers_raw"])}`)];
+      },
+      { environClass: TsgiSecureEnviron },
+    );
+    try {
+      const r = await rawOne(port, "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic c2VjcmV0\r\nCookie: sid=hush\r\nConnection: close\r\n\r\n");
+      const [printed, rawLines] = r.response!.body.toString().split("\n");
+      expect(printed).toContain(`tsgi.headers_raw: "${MASKED}"`);
+      expect(printed).not.toContain("c2VjcmV0");
+      expect(printed).not.toContain("hush");
+      // The app itself still reads them.
+      expect(JSON.parse(rawLines!)).toEqual(["Host", "x", "Authorization", "Basic c2VjcmV0", "Cookie", "sid=hush", "Connection", "close"]);
+    } finally {
+      await server.close({ timeout: 100 });
+    }
+  });
 });

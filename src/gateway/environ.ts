@@ -164,7 +164,8 @@ export function splitTarget(target: string): { path: string; query: string; auth
  * `QUERY_STRING` raw, `REQUEST_URI` the raw request-target, `HTTP_*` one key
  * per field name with repeats joined by `", "` (`"; "` for Cookie; see {@link environKey}).
  * `SCRIPT_NAME` is `defaults.scriptName`; when the path starts with it, that
- * prefix is moved out of `PATH_INFO`.
+ * prefix is moved out of `PATH_INFO`. `tsgi.headers_raw` is `src.fields`
+ * itself (eventlet's `headers_raw`), not a copy.
  */
 export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Environ {
   const target = src.target;
@@ -209,6 +210,7 @@ export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Env
     "tsgi.run_once": false,
     "tsgi.input_terminated": true,
     "tsgi.posthooks": [],
+    "tsgi.headers_raw": src.fields,
   };
   if (defaults.fileWrapper) environ["tsgi.file_wrapper"] = defaults.fileWrapper;
   const fields = src.fields;

@@ -254,6 +254,8 @@ export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
   "HTTP_PROXY_AUTHORIZATION",
   "HTTP_SET_COOKIE",
   "REMOTE_USER",
+  // Every request field line, Authorization and Cookie among them (eventlet's headers_raw).
+  "tsgi.headers_raw",
 ]);
 
 /**
