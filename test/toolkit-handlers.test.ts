@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import { consola } from "consola";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Application, Body, Environ, InputStream, ResponseHeaders } from "../src/spec.ts";
@@ -438,6 +439,35 @@ describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
       }
     }
   });
+  test.skipIf(!Bun.which("node"))("repeated, agreeing Content-Length fields go out as one: SimpleHandler as an origin server on a socket, read by Node's http client (before: two lines, which llhttp refused as 'Duplicate Content-Length'), and BaseCGIHandler's output", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "6"], ["content-length", "6"]]);
+      return [enc.encode("twice\n")];
+    };
+    const server = createNetServer((sock) => {
+      sock.once("data", () => {
+        const h = new SimpleHandler(new BytesInput(), { write: (d: Uint8Array) => void sock.write(d) }, new MemoryErrorStream(), setupTestingDefaults({ SERVER_PROTOCOL: "HTTP/1.1" }));
+        void h.run(app).finally(() => sock.end());
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const script = `require("http").get("http://127.0.0.1:${port}/", (res) => { let b = ""; res.on("data", (d) => (b += d)); res.on("end", () => console.log(res.statusCode, res.rawHeaders.filter((_, i) => i % 2 === 0 && /^content-length$/i.test(_)).length, JSON.stringify(b))); }).on("error", (e) => console.log("error", e.code, e.message))`;
+      const client = Bun.spawn(["node", "-e", script], { stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => client.kill(), 10_000);
+      const out = await new Response(client.stdout).text();
+      clearTimeout(timer);
+      expect(out.trim()).toBe('200 1 "twice\\n"');
+    } finally {
+      server.close();
+    }
+    const cgi = new ErrorHandler();
+    await cgi.run(app);
+    expect(cgi.out.text.split("\r\n").filter((line) => /^content-length:/i.test(line))).toEqual(["Content-Length: 6"]);
+    expect(cgi.out.text).toEndWith("\r\n\r\ntwice\n");
+  });
+
   test("an application's Date and Server headers are not duplicated", async () => {
     const h = new TestHandler({ SERVER_PROTOCOL: "HTTP/1.1" });
     h.originServer = true;

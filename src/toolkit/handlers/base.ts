@@ -534,7 +534,9 @@ export abstract class BaseHandler {
   }
 
   /**
-   * Write the preamble and headers (wsgiref `send_headers()`): the 204/205
+   * Write the preamble and headers (wsgiref `send_headers()`): repeated
+   * `Content-Length` fields as one (their values agree, else the app's error
+   * was a 500), the 204/205
    * `Content-Length` rule, {@link cleanupHeaders}, mark them sent, then — for
    * a CGI-like gateway or a modern client — {@link sendPreamble} and the
    * header block.
@@ -543,7 +545,7 @@ export abstract class BaseHandler {
     this.checkHeadersAgain();
     // spec.md: the server copies the list as it sends it and adds its own fields
     // to the copy, never to the app's list (wsgiref adds Content-Length to it).
-    this.headers = new this.headersClass(this.headers!.items());
+    this.headers = new this.headersClass(oneContentLength(this.headers!.items()));
     this.dropHopByHop();
     this.noContentLength();
     this.cleanupHeaders();
@@ -666,4 +668,22 @@ export abstract class BaseHandler {
   abstract getStderr(): ErrorStream;
   /** Put the request's CGI variables into {@link environ} (wsgiref `add_cgi_vars()`). */
   abstract addCgiVars(): void;
+}
+
+/**
+ * `list` without the repeats of its first `Content-Length` field (the values
+ * agree: `checkHeadersAgain` refused any other list). One field goes out, as
+ * from the tsgi server and the fetch bridge: RFC 9110 §8.6 has a sender send
+ * one, and strict recipients refuse repeats even when they agree (Node's
+ * llhttp refuses the response: "Duplicate Content-Length").
+ * wsgiref sends the list as the app gave it.
+ */
+function oneContentLength(list: ResponseHeaders): ResponseHeaders {
+  let seen = false;
+  return list.filter(([name]) => {
+    if (name.length !== 14 || name.toLowerCase() !== "content-length") return true;
+    if (seen) return false;
+    seen = true;
+    return true;
+  });
 }
