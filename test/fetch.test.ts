@@ -1622,6 +1622,53 @@ describe("request.signal when the client goes away while the handler computes (t
   });
 });
 
+describe("toFetchHandler on Bun.serve: a client that leaves in the middle of its request body", () => {
+  test("the app's tsgi.input read rejects with a ClientDisconnected and nothing is logged, as on the tsgi server (before: Bun's AbortError, logged as an application error)", async () => {
+    const seen: string[] = [];
+    const app: Application = async (e, sr) => {
+      try {
+        await e["tsgi.input"].read();
+      } catch (error) {
+        seen.push(`${e.PATH_INFO}: ${(error as Error).name}`);
+        throw error; // passed on, as an app that does not catch it does
+      }
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [enc.encode("ok")];
+    };
+    const bunLog: string[] = [];
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: (t) => void bunLog.push(t) }) });
+    const tsgi = startServer(app);
+    /** 1000 of the 100000 bytes (or one chunk of a chunked body) promised, then the connection closed. */
+    const leaveMidBody = (port: number, path: string, framing: string, part: string) =>
+      new Promise<void>((resolve) => {
+        const s = connect(port, "127.0.0.1");
+        s.on("error", () => {});
+        s.on("close", () => resolve());
+        s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\n${framing}\r\n\r\n${part}`);
+        setTimeout(() => s.destroy(), 150);
+      });
+    try {
+      for (const [port, side] of [[bun.port!, "bun"], [tsgi.port, "tsgi"]] as const) {
+        await leaveMidBody(port, `/${side}-length`, "Content-Length: 100000", "a".repeat(1000));
+        await leaveMidBody(port, `/${side}-chunked`, "Transfer-Encoding: chunked", "5\r\nhello\r\n");
+      }
+      const deadline = Date.now() + 3000;
+      while (seen.length < 4 && Date.now() < deadline) await Bun.sleep(20);
+      await Bun.sleep(100); // any log line would be written by now
+      expect(seen.sort()).toEqual([
+        "/bun-chunked: ClientDisconnected",
+        "/bun-length: ClientDisconnected",
+        "/tsgi-chunked: ClientDisconnected",
+        "/tsgi-length: ClientDisconnected",
+      ]);
+      expect({ bun: bunLog, tsgi: tsgi.errors }).toEqual({ bun: [], tsgi: [] });
+    } finally {
+      bun.stop(true);
+      await tsgi.server.close({ timeout: 100 });
+    }
+  });
+});
+
 describe("toFetchHandler options of the wrong type", () => {
   test("are refused when the handler is made, naming the option, and fromFetchHandler's args (before: errorLog: process.stderr rejected the handler's promise at the first app error; remoteAddress: 'x' answered every request 500)", async () => {
     const boom: Application = () => {

@@ -78,9 +78,14 @@ class BodyPump implements InputControl {
   private paused = false;
   private wake: (() => void) | null = null;
   private stopped = false;
+  /**
+   * @param gone the request's `signal`, which the runtime aborts when the client leaves (Bun.serve's
+   *   `request.signal`): a body read that fails then fails `tsgi.input` with a {@link ClientDisconnected}.
+   */
   constructor(
     private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array | undefined }>; cancel(): Promise<unknown> },
     readonly input: RequestInput,
+    private readonly gone: AbortSignal,
   ) {}
   async run(): Promise<void> {
     try {
@@ -95,7 +100,11 @@ class BodyPump implements InputControl {
       }
       this.input.end();
     } catch (error) {
-      if (!this.stopped) this.input.fail(error instanceof Error ? error : new Error(String(error)));
+      if (this.stopped) return;
+      // The client left mid-body (Bun.serve rejects the read with an AbortError, "The connection was
+      // closed."): a ClientDisconnected, as the tsgi server fails the input, so an app that passes it on
+      // is not logged as an application error. Any other failure of the body is passed on as it is.
+      this.input.fail(this.gone.aborted ? new ClientDisconnected() : error instanceof Error ? error : new Error(String(error)));
     }
   }
   stop(): void {
@@ -395,7 +404,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
         waiting: () => {},
       };
       input = new RequestInput(control);
-      pump = holder.pump = new BodyPump(body.getReader(), input);
+      pump = holder.pump = new BodyPump(body.getReader(), input, request.signal);
       void pump.run();
     } else {
       input = new RequestInput(null);
