@@ -1114,6 +1114,33 @@ describe("fromFetchHandler on tsgi: reason phrases and implicit content types", 
   });
 });
 
+describe("fromFetchHandler on tsgi: request methods", () => {
+  test("a method a Request would not carry as sent (BREW, TRACK, a lower-case get, patch) is answered 501 without calling the handler; methods it keeps reach it as sent (before: BREW, TRACK and get reached it as GET, patch as PATCH)", async () => {
+    const seen: string[] = [];
+    const srv = startServer(fromFetchHandler(async (request: Request) => {
+      seen.push(`${request.method} ${new URL(request.url).pathname} ${request.body ? await request.text() : "-"}`);
+      return new Response("ok");
+    }));
+    try {
+      const send = async (method: string, body = "") => {
+        const r = await rawOne(srv.port, `${method} /${method} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n${body ? `Content-Length: ${body.length}\r\n` : ""}\r\n${body}`);
+        return `${method}: ${r.response?.status}`;
+      };
+      const refused = [await send("BREW"), await send("TRACK"), await send("get"), await send("Get"), await send("patch", "x=1"), await send("X-CUSTOM", "abc")];
+      expect(refused).toEqual(["BREW: 501", "TRACK: 501", "get: 501", "Get: 501", "patch: 501", "X-CUSTOM: 501"]);
+      expect(seen).toEqual([]);
+      const kept = [await send("GET"), await send("PATCH", "x=1"), await send("PROPFIND", "<a/>"), await send("PURGE"), await send("DELETE")];
+      expect(kept).toEqual(["GET: 200", "PATCH: 200", "PROPFIND: 200", "PURGE: 200", "DELETE: 200"]);
+      expect(seen).toEqual(["GET /GET -", "PATCH /PATCH x=1", "PROPFIND /PROPFIND <a/>", "PURGE /PURGE -", "DELETE /DELETE -"]);
+      const body = (await rawOne(srv.port, "BREW /pot HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")).response?.body.toString();
+      expect(body).toBe("501 Not Implemented: the method BREW cannot be passed to a fetch handler (a Request does not carry it as sent)\n");
+      expect(srv.errors).toEqual([]);
+    } finally {
+      await srv.server.close({ timeout: 100 });
+    }
+  });
+});
+
 describe("fromFetchHandler on tsgi: a Response's own Content-Length, as Bun.serve treats it", () => {
   // An upstream that compresses, as most do: Bun's fetch() decompresses the body
   // and keeps the upstream's Content-Encoding and (compressed) Content-Length.

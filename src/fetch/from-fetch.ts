@@ -243,7 +243,10 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * sent all of its own `Content-Length`: the server stops it there and the
  * stream is cancelled, as it is on an early close). A handler that throws,
  * rejects or returns something other than a `Response` is an application
- * error: the server answers 500 and logs it. A `Response` returned at once
+ * error: the server answers 500 and logs it. A method a `Request` would
+ * not carry as sent (Bun's turns `BREW` into `GET`, `get` into `GET`) is
+ * answered `501 Not Implemented` without calling the handler (RFC 9110
+ * §9.1). A `Response` returned at once
  * (not a promise) with a body held in memory is answered at once: the
  * application returns its body, else a promise of it. On the tsgi server
  * `request.signal` is `environ["tsgi.signal"]` itself.
@@ -264,6 +267,8 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
   }
   const app: Application = (environ: Environ, startResponse: StartResponse): Body | Promise<Body> => {
     const method = String(environ.REQUEST_METHOD);
+    // A method the Request would not carry as sent is not passed on as another one (see requestKeeps).
+    if (!requestKeeps(method)) return notImplemented(method, startResponse);
     // request.signal. The tsgi server's tsgi.signal (spec.md "Server extension APIs") is given as it is:
     // aborted when the client goes away or the server gives up on the request while the handler computes
     // its Response, as on Bun.serve, and aborted through `own` when a body is closed before its end.
@@ -325,6 +330,48 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
   // The tsgi server gives such an app tsgi.signal by default (its requestSignal option), for request.signal.
   Object.defineProperty(app, WANTS_SIGNAL, { value: true });
   return app;
+}
+
+/**
+ * Whether a `Request` carries `method` as it is. Bun's `Request` turns a
+ * method it does not know into `GET` (`BREW`, `TRACK`, any token of an
+ * app's own) and upper-cases one it knows in another case (`get`, `Get`,
+ * `patch`; methods are case-sensitive, RFC 9110 §9.1), and the Fetch
+ * standard's `Request` refuses `CONNECT`, `TRACE` and `TRACK` (a
+ * `TypeError`). Asked of a `Request` once per method; the answers for up to
+ * {@link METHODS_MAX} methods are kept (methods are the clients' own tokens).
+ */
+function requestKeeps(method: string): boolean {
+  let kept = KEPT_METHODS.get(method);
+  if (kept === undefined) {
+    try {
+      kept = new Request("http://localhost/", { method }).method === method;
+    } catch {
+      kept = false;
+    }
+    if (KEPT_METHODS.size < METHODS_MAX) KEPT_METHODS.set(method, kept);
+  }
+  return kept;
+}
+
+/** {@link requestKeeps}' answers by method, the common ones known to be kept. */
+const KEPT_METHODS = new Map<string, boolean>(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"].map((m) => [m, true]));
+/** How many methods {@link KEPT_METHODS} holds at most. */
+const METHODS_MAX = 128;
+
+/**
+ * The answer to a method {@link requestKeeps} says a `Request` cannot carry:
+ * `501 Not Implemented` (RFC 9110 §9.1: what an origin server answers to
+ * a method it does not implement), the handler not called. Not an
+ * application error: nothing is logged.
+ */
+function notImplemented(method: string, startResponse: StartResponse): Body {
+  const body = new TextEncoder().encode(`501 Not Implemented: the method ${method} cannot be passed to a fetch handler (a Request does not carry it as sent)\n`);
+  startResponse("501 Not Implemented", [
+    ["Content-Type", "text/plain; charset=utf-8"],
+    ["Content-Length", String(body.length)],
+  ]);
+  return [body];
 }
 
 /** The default reason of an abort (`controller.abort()`'s, a `DOMException` named `AbortError`). */
