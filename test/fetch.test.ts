@@ -1056,6 +1056,39 @@ describe("Bun.serve limitations the bridge inherits (docs/fetch.md): each pinned
     });
   });
 
+  test("pins a Bun.serve limitation: a streamed response's header section goes out only with its first byte, so an app's empty write() (PEP 3333's way to start an event stream) sends nothing yet, where the tsgi server sends the headers at once", async () => {
+    const app: Application = async (_e, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/event-stream"]]);
+      await write(new Uint8Array(0));
+      await Bun.sleep(800);
+      return [enc.encode("data: x\n\n")];
+    };
+    const plain = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: () => new Response(new ReadableStream({ start: (c) => void c.enqueue(new Uint8Array(0)), pull: (c) => Bun.sleep(800).then(() => (c.enqueue(enc.encode("data: x\n\n")), c.close())) }), { headers: { "Content-Type": "text/event-stream" } }),
+    });
+    const bridge = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app) });
+    const tsgi = startServer(app);
+    /** Milliseconds until the response's header section arrived. */
+    const headersAfter = async (port: number) => {
+      const t0 = Date.now();
+      const r = await fetch(`http://127.0.0.1:${port}/`);
+      const ms = Date.now() - t0;
+      expect(await r.text()).toBe("data: x\n\n");
+      return ms;
+    };
+    try {
+      expect(await headersAfter(tsgi.port)).toBeLessThan(500);
+      expect(await headersAfter(plain.port!)).toBeGreaterThanOrEqual(700);
+      expect(await headersAfter(bridge.port!)).toBeGreaterThanOrEqual(700);
+    } finally {
+      await plain.stop(true);
+      await bridge.stop(true);
+      await tsgi.server.close({ timeout: 100 });
+    }
+  });
+
   test("pins a Bun.serve limitation: OPTIONS * is answered 400 by Bun.serve, so the app never sees PATH_INFO \"*\"", async () => {
     await onBoth(0, async (port, calls) => {
       calls.length = 0;
