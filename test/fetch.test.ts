@@ -1206,6 +1206,7 @@ describe("fromFetchHandler on tsgi: a Response's own Content-Length, as Bun.serv
       fromFetchHandler((request: Request) => {
         const path = new URL(request.url).pathname;
         if (path === "/wrong") return new Response("hello world", { headers: { "content-length": "3" } });
+        if (path === "/none") return new Response(null, { status: Number(new URL(request.url).search.slice(1) || 200), headers: { "content-length": "10" } });
         return fetch(`http://127.0.0.1:${upstream.port}${path}`);
       }),
     );
@@ -1229,6 +1230,19 @@ describe("fromFetchHandler on tsgi: a Response's own Content-Length, as Bun.serv
     expect(r.response!.framing).toBe("chunked");
     expect(r.response!.complete).toBe(true);
     expect(r.response!.body.toString("latin1")).toBe(text);
+    expect(srv.errors.join("")).toBe("");
+  });
+
+  test("no body at all (new Response(null) with a Content-Length) is an empty body, Content-Length: 0, as on Bun.serve; HEAD and a 304 keep the field, as Bun.serve keeps it (before: Content-Length: 10 and no bytes, a truncated response logged as an application error)", async () => {
+    const head = async (method: string, target: string) => {
+      const r = await raw(srv.port, `${method} ${target} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`);
+      const [status, ...fields] = r.data.toString("latin1").split("\r\n\r\n")[0]!.split("\r\n");
+      return `${method} ${target}: ${status} ${fields.filter((f) => /^content-length:/i.test(f)).join(", ").toLowerCase()} closed=${r.closed}`;
+    };
+    expect(await head("GET", "/none")).toBe("GET /none: HTTP/1.1 200 OK content-length: 0 closed=true");
+    expect(await head("GET", "/none?404")).toBe("GET /none?404: HTTP/1.1 404 Not Found content-length: 0 closed=true");
+    expect(await head("HEAD", "/none")).toBe("HEAD /none: HTTP/1.1 200 OK content-length: 10 closed=true");
+    expect(await head("GET", "/none?304")).toBe("GET /none?304: HTTP/1.1 304 Not Modified content-length: 10 closed=true");
     expect(srv.errors.join("")).toBe("");
   });
 

@@ -417,8 +417,12 @@ class Exchange {
     // decompressed the body (gzip, br, deflate, zstd), so passing it on cut a
     // proxied body at its compressed size. Here the server frames a body held
     // in memory by its bytes, and a streamed body that has a Content-Encoding
-    // (whose length the field may not be) goes out chunked.
-    const dropLength = inMemory || (method !== "HEAD" && response.body !== null && response.headers.has("content-encoding"));
+    // (whose length the field may not be) goes out chunked. No body at all
+    // (`new Response(null, { headers })`) is an empty one: Content-Length 0,
+    // as Bun.serve sends it, except to HEAD and in a 304, where the field
+    // describes the resource and Bun.serve keeps it (a 204's the server drops).
+    const dropLength =
+      inMemory || (method !== "HEAD" && (response.body === null ? response.status !== 304 : response.headers.has("content-encoding")));
     const headers: ResponseHeaders = [];
     let typed = false;
     let cookies = false;
