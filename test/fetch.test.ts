@@ -1136,6 +1136,28 @@ describe("fromFetchHandler on tsgi: reason phrases and implicit content types", 
     }
   });
 
+  test("a streamed body's chunks may be any of what Bun.serve writes: Uint8Array, string, ArrayBuffer, DataView or another view (before: an ArrayBuffer or DataView chunk was a 500, 'a body chunk must be a Uint8Array')", async () => {
+    const bytes = (t: string) => enc.encode(t);
+    response = () =>
+      new Response(
+        new ReadableStream<unknown>({
+          start(c) {
+            c.enqueue(bytes("u8 "));
+            c.enqueue("string ");
+            c.enqueue(bytes("arraybuffer ").buffer);
+            const padded = bytes("[dataview ]");
+            c.enqueue(new DataView(padded.buffer, 1, padded.length - 2));
+            c.enqueue(new Uint16Array(bytes("u16!").buffer));
+            c.close();
+          },
+        }) as ReadableStream<Uint8Array>,
+      );
+    const text = await get();
+    expect(text).toStartWith("HTTP/1.1 200 OK\r\n");
+    expect(parseResponses(Buffer.from(text, "latin1"))[0]!.body.toString()).toBe("u8 string arraybuffer dataview u16!");
+    expect(srv.errors).toEqual([]);
+  });
+
   test("bytes are application/octet-stream unless they are UTF-8 text; strings stay text/plain", async () => {
     response = () => new Response(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     expect(await get()).toContain("content-type: application/octet-stream\r\n");

@@ -471,7 +471,7 @@ class Exchange {
               finished = ended = true;
               return { done: true, value: undefined };
             }
-            const chunk = typeof value === "string" ? new TextEncoder().encode(value) : value;
+            const chunk = bodyChunk(value);
             if (left >= 0 && (left -= chunk.length) <= 0) finished = true;
             return { done: false, value: chunk };
           },
@@ -537,6 +537,21 @@ class Exchange {
     if (this.method === "HEAD") return [];
     return file.stream() as unknown as AsyncIterable<Uint8Array>;
   }
+}
+
+/**
+ * A chunk of a `Response`'s stream as bytes: what `Bun.serve` writes, a
+ * `Uint8Array` (a `Buffer` too), a string (as UTF-8), an `ArrayBuffer` or
+ * another view on one (`DataView`, `Uint16Array`: its bytes). Anything
+ * else is passed on as it is, for the gateway to refuse (an application
+ * error, as `Bun.serve` errors the response).
+ */
+function bodyChunk(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === "string") return new TextEncoder().encode(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  return value as Uint8Array;
 }
 
 /** An empty TSGI body, for a `.then()`. */
