@@ -1169,7 +1169,7 @@ describe("fromFetchHandler on tsgi: reason phrases and implicit content types", 
   });
 });
 
-describe("fromFetchHandler on tsgi: request methods", () => {
+describe("fromFetchHandler on tsgi: requests a Request cannot carry as sent", () => {
   test("a method a Request would not carry as sent (BREW, TRACK, a lower-case get, patch) is answered 501 without calling the handler; methods it keeps reach it as sent (before: BREW, TRACK and get reached it as GET, patch as PATCH)", async () => {
     const seen: string[] = [];
     const srv = startServer(fromFetchHandler(async (request: Request) => {
@@ -1189,6 +1189,22 @@ describe("fromFetchHandler on tsgi: request methods", () => {
       expect(seen).toEqual(["GET /GET -", "PATCH /PATCH x=1", "PROPFIND /PROPFIND <a/>", "PURGE /PURGE -", "DELETE /DELETE -"]);
       const body = (await rawOne(srv.port, "BREW /pot HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")).response?.body.toString();
       expect(body).toBe("501 Not Implemented: the method BREW cannot be passed to a fetch handler (a Request does not carry it as sent)\n");
+      expect(srv.errors).toEqual([]);
+    } finally {
+      await srv.server.close({ timeout: 100 });
+    }
+  });
+
+  test("a Host the tsgi server takes but the URL parser refuses (x:99999, 999.1.1.1, [v1.x]) is answered 400 and the connection closed, the handler not called and nothing logged (before: a 500 logged as an application error, \"Failed to construct 'Request': Invalid URL\", for every such request)", async () => {
+    let calls = 0;
+    const srv = startServer(fromFetchHandler(() => (calls++, new Response("ok"))));
+    try {
+      for (const host of ["x:99999", "999.1.1.1", "[v1.x]"]) {
+        const r = await rawOne(srv.port, `POST /p HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 2\r\n\r\nab`);
+        expect([host, r.response?.status, r.response?.body.toString(), r.closed]).toEqual([host, 400, "400 Bad Request: Invalid Host field value (not a host a URL can have)\n", true]);
+      }
+      expect((await rawOne(srv.port, "GET /p HTTP/1.1\r\nHost: x:8080\r\nConnection: close\r\n\r\n")).response?.status).toBe(200);
+      expect(calls).toBe(1);
       expect(srv.errors).toEqual([]);
     } finally {
       await srv.server.close({ timeout: 100 });

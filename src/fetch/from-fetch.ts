@@ -246,7 +246,8 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * error: the server answers 500 and logs it. A method a `Request` would
  * not carry as sent (Bun's turns `BREW` into `GET`, `get` into `GET`) is
  * answered `501 Not Implemented` without calling the handler (RFC 9110
- * §9.1). A `Response` returned at once
+ * §9.1), and one whose URL the URL parser refuses (a `Host` such as
+ * `x:99999`) `400 Bad Request`. A `Response` returned at once
  * (not a promise) with a body held in memory is answered at once: the
  * application returns its body, else a promise of it. On the tsgi server
  * `request.signal` is `environ["tsgi.signal"]` itself.
@@ -315,7 +316,17 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     } else if (body) {
       init.body = body;
     }
-    const request = new Request(environUrl(environ), init);
+    const url = environUrl(environ);
+    let request: Request;
+    try {
+      request = new Request(url, init);
+    } catch (error) {
+      // A Host the tsgi server takes (RFC 9110's grammar: `x:99999`, `999.1.1.1`, `[v1.x]`) that the
+      // URL parser refuses: the client's error, answered 400 as an invalid Host is, not a 500 logged
+      // as the application's for every such request.
+      if (URL.canParse(url)) throw error;
+      return badHost(startResponse);
+    }
     // Filled in place: a Headers of our own would be copied into the Request's.
     appendEnvironHeaders(environ, request.headers);
     const result = fetchFn(request, ...(options.args ? options.args(environ) : [new EnvironServer(environ)]));
@@ -370,6 +381,22 @@ function notImplemented(method: string, startResponse: StartResponse): Body {
   startResponse("501 Not Implemented", [
     ["Content-Type", "text/plain; charset=utf-8"],
     ["Content-Length", String(body.length)],
+  ]);
+  return [body];
+}
+
+/**
+ * The answer to a request whose URL (from `HTTP_HOST`, or `SERVER_NAME`)
+ * the URL parser refuses: `400 Bad Request`, the connection closed, as the
+ * tsgi server answers an invalid `Host` (RFC 9112 §3.2). The handler is not
+ * called and nothing is logged.
+ */
+function badHost(startResponse: StartResponse): Body {
+  const body = new TextEncoder().encode("400 Bad Request: Invalid Host field value (not a host a URL can have)\n");
+  startResponse("400 Bad Request", [
+    ["Content-Type", "text/plain; charset=utf-8"],
+    ["Content-Length", String(body.length)],
+    ["Connection", "close"],
   ]);
   return [body];
 }
