@@ -488,11 +488,63 @@ describe("SIGTTIN while a SIGHUP reload boots its new workers", () => {
     const { proc, err, children } = await reloadingPool();
     proc.kill("SIGTTIN");
     expect(await waitFor(() => /one worker more: 3 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
-    expect(/one worker more: [^\n]*/.exec(err.text())![0]).toMatch(/^one worker more: 3 worker\(s\) \(starting \d+, which imports the app as the reload's new workers do; the reload under way does not wait for it\)$/);
+    expect(/one worker more: [^\n]*/.exec(err.text())![0]).toMatch(/^one worker more: 3 worker\(s\) \(starting \d+, which imports the app as the reload's new workers do; the reload under way does not wait for it, and stops it with them if it fails\)$/);
     expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
     expect(await waitFor(() => children() === 3, 10_000)).toBe(true);
     await Bun.sleep(500);
     expect(children()).toBe(3);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
+describe("SIGTTIN while a SIGHUP reload that then fails boots its new workers", () => {
+  test("the worker SIGTTIN started, which runs the new code, is stopped with the reload's new workers; its place is retried like an empty one, and filled once the app loads (before: it served the new code next to the old workers)", async () => {
+    const flag = join(dir, "ttin-failed");
+    const claim = (n: number) => JSON.stringify(join(dir, `ttin-failed.${n}`));
+    const app = join(dir, "ttin-failed.ts");
+    // Once the flag exists: the 1st and 2nd workers to import (the reload's) take 3 s to throw; the 3rd
+    // (SIGTTIN's) imports at once and serves; any later one throws at once.
+    await Bun.write(
+      app,
+      `import { existsSync, openSync } from "node:fs";\nconst claim = (f: string) => { try { openSync(f, "wx"); return true; } catch { return false; } };\n` +
+        `if (existsSync(${JSON.stringify(flag)})) {\n  if (claim(${claim(1)}) || claim(${claim(2)})) { console.error("test app: broken import begins"); await Bun.sleep(3000); throw new Error("the new code is broken on purpose"); }\n` +
+        `  else if (!claim(${claim(3)})) throw new Error("the new code is still broken");\n}\n` +
+        `export { default } from ${JSON.stringify(APP)};\n`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const oldPids = /2 worker\(s\) listening \(pids (\d+), (\d+)\)/.exec(err.text())!.slice(1).map(Number);
+    await Bun.write(flag, "");
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => (err.text().match(/broken import begins/g) ?? []).length === 2, 10_000)).toBe(true);
+    proc.kill("SIGTTIN");
+    expect(await waitFor(() => /one worker more: 3 worker\(s\) \(starting \d+/.test(err.text()), 5_000)).toBe(true);
+    const added = Number(/one worker more: 3 worker\(s\) \(starting (\d+)/.exec(err.text())![1]);
+    expect(await waitFor(() => /reload failed/.test(err.text()), 10_000)).toBe(true);
+    expect(await waitFor(() => !processAlive(added), 10_000)).toBe(true);
+    expect(/reload failed[^\n]*/.exec(err.text())![0]).toMatch(
+      new RegExp(`the old workers keep serving, but the pool is short: 2 of 3 worker\\(s\\) \\(worker ${added}, started by SIGTTIN during the reload, runs the new code: stopped\\)`),
+    );
+    const children = () => childCount(proc.pid);
+    // Only the old workers serve; the empty place is retried with the app on disk, which fails.
+    expect(await waitFor(() => /replacement worker \d+ failed to boot[^\n]*the pool is short, 2 of 3 worker\(s\) serving/.test(err.text()), 10_000)).toBe(true);
+    const pids = new Set<number>();
+    for (let i = 0; i < 8; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
+      pids.add(((await r.json()) as { pid: number }).pid);
+    }
+    for (const pid of pids) expect(oldPids).toContain(pid);
+    // The app loads again: the place is filled, and the next reload succeeds with 3 new workers.
+    rmSync(flag);
+    expect(await waitFor(() => /listening \(a replacement\)/.test(err.text()) && children() === 3, 15_000)).toBe(true);
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 15_000)).toBe(true);
+    expect(/reloaded: new workers [^\n]*/.exec(err.text())![0]).toMatch(/^reloaded: new workers \d+, \d+, \d+; old workers draining$/);
+    expect(await waitFor(() => children() === 3, 10_000)).toBe(true);
     proc.kill("SIGTERM");
     expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
   }, 60_000);

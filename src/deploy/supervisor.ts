@@ -153,7 +153,12 @@ export class Supervisor {
   private sharedFd: number | null = null;
   private ownFd = false;
   private unixPath: string | null = null;
+  /** The generation whose code the pool serves: new workers are started with it. */
   private generation = 0;
+  /** The highest generation ever started: a reload takes the next, so a failed reload's number is never used again. */
+  private lastGeneration = 0;
+  /** Workers SIGTTIN started during the reload under way: they run its new code, and are stopped with its new workers if it fails. */
+  private reloadAdded: Worker[] = [];
   private target: number;
   private stopping = false;
   private reloading: Promise<boolean> | null = null;
@@ -212,7 +217,7 @@ export class Supervisor {
    */
   async start(): Promise<boolean> {
     this.bind();
-    this.generation = 1;
+    this.generation = this.lastGeneration = 1;
     const first = Array.from({ length: this.target }, () => this.spawn(1));
     // The monitor runs while the first workers boot: one that never listens (an import that hangs) is killed at `timeout`.
     this.startMonitor();
@@ -535,7 +540,8 @@ export class Supervisor {
    * Graceful reload (SIGHUP): start a full set of new workers (which import
    * the app afresh), wait until all listen, then stop the old ones, which
    * finish their in-flight requests within the graceful timeout. If a new
-   * worker fails to boot, the new ones are stopped and the old ones keep
+   * worker fails to boot, the new ones are stopped (with those SIGTTIN
+   * started meanwhile, which run the new code too) and the old ones keep
    * serving; so does a new worker not listening within `timeout` (killed
    * by the monitor). Called again while a reload is under way, it logs so and
    * returns that reload's promise.
@@ -550,8 +556,9 @@ export class Supervisor {
     this.reloadStarted = Date.now();
     this.reloading = (async () => {
       const old = [...this.live.values()].filter((w) => !w.stopping);
-      this.generation++;
-      const gen = this.generation;
+      const previous = this.generation;
+      const gen = (this.generation = ++this.lastGeneration);
+      this.reloadAdded = [];
       this.log("info", `reloading: starting ${this.target} new worker(s)`);
       const fresh = Array.from({ length: this.target }, () => this.spawn(gen));
       const ok = (await Promise.all(fresh.map((w) => this.whenListening(w)))).every(Boolean);
@@ -559,16 +566,26 @@ export class Supervisor {
       if (this.stopping) return false;
       if (!ok) {
         const why = bootFailure(fresh) ?? "a new worker exited before listening";
-        this.generation = gen - 1;
-        for (const w of fresh) this.terminate(w);
+        this.generation = previous;
+        // Every worker of the failed generation runs the new code: the reload's own, those SIGTTIN started
+        // meanwhile (the reload did not wait for them, and one may have booted), a crash's replacement.
+        // Only the old code serves on; an added worker's place is empty, retried as below.
+        const added: string[] = [];
+        for (const w of this.reloadAdded) {
+          const what = `worker ${w.pid}, started by SIGTTIN during the reload`;
+          if (w.exited !== null) added.push(`${what}, exited${w.listening ? "" : " before listening"} (${w.exited})`);
+          else if (!w.stopping) added.push(`${what}, runs the new code: stopped`);
+        }
+        for (const w of this.live.values()) if (w.generation === gen) this.terminate(w);
         this.reloadFailure = why;
         const serving = this.countServing();
         if (serving >= this.target) {
-          this.log("error", `reload failed (${why}); the old workers keep serving`);
+          this.log("error", `reload failed (${why}); the old workers keep serving${added.length ? ` (${added.join("; ")})` : ""}`);
           return false;
         }
         // Old workers that exited meanwhile were left to the new ones: their places are empty.
         const gone = old.filter((w) => w.exited !== null && !w.stopping).map((w) => `worker ${w.pid} exited (${w.exited}) during the reload`);
+        gone.push(...added);
         const delay = shortPoolRetryDelay(1);
         this.log(
           "error",
@@ -610,6 +627,7 @@ export class Supervisor {
       return true;
     })().finally(() => {
       this.reloading = null;
+      this.reloadAdded = [];
     });
     return this.reloading;
   }
@@ -619,8 +637,9 @@ export class Supervisor {
     if (this.stopping) return;
     this.target++;
     const w = this.spawn(this.generation);
-    // During a reload it imports the app as the reload's new workers do, but the reload does not wait for it.
-    const during = this.reloading !== null ? `, which imports the app as the reload's new workers do; the reload under way does not wait for it` : "";
+    if (this.reloading !== null) this.reloadAdded.push(w);
+    // During a reload it imports the app as the reload's new workers do, but the reload does not wait for it (and stops it if it fails).
+    const during = this.reloading !== null ? `, which imports the app as the reload's new workers do; the reload under way does not wait for it, and stops it with them if it fails` : "";
     this.log("info", `one worker more: ${this.target} worker(s) (starting ${w.pid}${during})`);
   }
 
