@@ -658,6 +658,36 @@ os.execv(sys.argv[2], sys.argv[2:])`;
     }, 30_000);
   }
 
+  test.skipIf(!PYTHON)("the Supervisor of an inherited TCP socket (--fd with --workers) reports its real port, IPv4 and IPv6 (before: 0)", () => {
+    const script = join(dir, "supervisor-port.ts");
+    writeFileSync(
+      script,
+      `import { Supervisor } from ${JSON.stringify(join(import.meta.dir, "../src/deploy/supervisor.ts"))};
+import { resolveDeployOptions } from ${JSON.stringify(join(import.meta.dir, "../src/deploy/options.ts"))};
+const s = new Supervisor({ config: { app: ${JSON.stringify(join(import.meta.dir, "apps/workers-app.ts"))}, cwd: ${JSON.stringify(dir)}, deploy: resolveDeployOptions({ fd: 3, workers: 1 }), accessLog: false }, log: () => {} });
+await s.start();
+const url = "http://" + (process.argv[2]!.includes(":") ? "[" + process.argv[2] + "]" : process.argv[2]) + ":" + s.port + "/";
+const status = await fetch(url, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((r) => r.status, (e) => String(e.code ?? e));
+console.log(JSON.stringify({ port: s.port, status }));
+await s.stop();
+process.exit(0);
+`,
+    );
+    for (const [family, host] of [["AF_INET", "127.0.0.1"], ["AF_INET6", "::1"]] as const) {
+      const parent = `import os, socket, sys
+s = socket.socket(socket.${family})
+s.bind(("${host}", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.execv(sys.argv[1], sys.argv[1:])`;
+      const r = Bun.spawnSync([PYTHON!, "-c", parent, process.execPath, script, host], { stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+      const [port, json] = r.stdout.toString().trim().split("\n");
+      expect(JSON.parse(json ?? "null")).toEqual({ port: Number(port), status: 200 });
+    }
+  }, 60_000);
+
   test.skipIf(!PYTHON)("inetSocketAddress names an inherited TCP socket's address and port, IPv4, IPv6 and IPv4-mapped IPv6 in RFC 5952's mixed notation (the start-up line)", () => {
     const script = join(dir, "inet-address.ts");
     writeFileSync(script, `import { inetSocketAddress, unixSocketPath } from ${JSON.stringify(join(import.meta.dir, "../src/server/sys.ts"))};\nconsole.log(JSON.stringify([inetSocketAddress(3), unixSocketPath(3), inetSocketAddress(0)]));\n`);

@@ -27,7 +27,7 @@ import { checkInheritedFd, listenError, prepareUnixPath, unixListenError } from 
 import { stdoutLog } from "./stdio.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
-import { closeFd, dupFd } from "../server/sys.ts";
+import { closeFd, dupFd, inetSocketAddress } from "../server/sys.ts";
 import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
 
 /** Where supervisor messages go. */
@@ -179,7 +179,11 @@ export class Supervisor {
   private monitor: ReturnType<typeof setInterval> | null = null;
   private stopped: Promise<void> | null = null;
   private exitWaiters: Array<() => void> = [];
-  /** The TCP port bound (the real one when 0 was asked), or 0 for Unix/inherited sockets. */
+  /**
+   * The TCP port the workers serve, set by {@link start}: the one bound (the real one when 0 was
+   * asked), or an inherited socket's (`fd`, from `getsockname(2)`); 0 for a Unix socket, and for an
+   * inherited one whose address cannot be read (not Linux).
+   */
   port = 0;
   /** Resolves with the exit code when the supervisor stopped (0) or gave up after too many boot failures in a row (1). */
   readonly done: Promise<number>;
@@ -258,6 +262,7 @@ export class Supervisor {
     if (server.fd !== undefined) {
       checkInheritedFd(server.fd);
       this.sharedFd = server.fd; // inherited from systemd or a parent: pass it on as it is
+      this.port = inetSocketAddress(server.fd)?.port ?? 0;
       return;
     }
     if (this.settings.reusePort && server.unix === undefined) {

@@ -27,9 +27,9 @@ import { errorText } from "../gateway/error-text.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
-  /** The bound host (after `listen()`; `""` before, and for a Unix socket). */
+  /** The bound host (after `listen()`; an inherited TCP socket's (`fd`) as `getsockname(2)` reports it; `""` before, and for a Unix socket). */
   readonly hostname: string;
-  /** The bound port (after `listen()`; the real one when 0 was asked; 0 before, and for a Unix socket). */
+  /** The bound port (after `listen()`; the real one when 0 was asked; an inherited TCP socket's (`fd`) own; 0 before, and for a Unix socket). */
   readonly port: number;
   /** `http://host:port/` (`https` with `tls`, an IPv6 host in brackets); `http://unix:/path:/` for a Unix socket. */
   readonly url: string;
