@@ -658,6 +658,30 @@ os.execv(sys.argv[2], sys.argv[2:])`;
     }, 30_000);
   }
 
+  // A listening socket whose address tsgi cannot name: an AF_VSOCK one here (where the kernel offers it); off Linux, any
+  // inherited Unix socket (no getsockname through bun:ffi there). Bun's fetch cannot reach it: only what the server says of itself is checked.
+  const vsockParent = `import os, socket, sys
+s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+s.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
+s.listen(4)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.execv(sys.argv[1], sys.argv[1:])`;
+  const VSOCK = PYTHON !== null && Bun.spawnSync([PYTHON, "-c", vsockParent, "/bin/true"], { stdout: "ignore", stderr: "ignore", timeout: 10_000 }).exitCode === 0;
+  test.skipIf(!VSOCK)("an inherited socket whose path cannot be read: server.url names the descriptor and says the path is unknown (before: http://unix::/)", () => {
+    const script = join(dir, "unknown-path.ts");
+    writeFileSync(
+      script,
+      `import { serve } from ${JSON.stringify(join(import.meta.dir, "../src/server/index.ts"))};
+const s = serve(() => [], { fd: 3, errorLog: null, log: null });
+console.log(JSON.stringify({ url: s.url, unix: s.unix, hostname: s.hostname, port: s.port }));
+await s.close();
+`,
+    );
+    const r = Bun.spawnSync([PYTHON!, "-c", vsockParent, process.execPath, script], { stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+    expect(JSON.parse(r.stdout.toString() || "null")).toEqual({ url: "http://unix:(inherited fd 3, path unknown):/", unix: "", hostname: "", port: 0 });
+  });
+
   test.skipIf(!PYTHON)("the Supervisor of an inherited TCP socket (--fd with --workers) reports its real port, IPv4 and IPv6 (before: 0)", () => {
     const script = join(dir, "supervisor-port.ts");
     writeFileSync(

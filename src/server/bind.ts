@@ -19,7 +19,7 @@ export interface Bound<Data> {
   readonly hostname: string;
   /** The bound port (0 for a Unix socket). */
   readonly port: number;
-  /** The socket path when it is a Unix socket (for an inherited one, as `getsockname` reports it, possibly `""`), else `null`. */
+  /** The socket path when it is a Unix socket (for an inherited one, as `getsockname` reports it; `""` when it cannot be read: off Linux, or a socket neither Unix nor IP such as `AF_VSOCK`), else `null`. */
   readonly unix: string | null;
 }
 

@@ -31,7 +31,12 @@ export interface Server {
   readonly hostname: string;
   /** The bound port (after `listen()`; the real one when 0 was asked; an inherited TCP socket's (`fd`) own; 0 before, and for a Unix socket). */
   readonly port: number;
-  /** `http://host:port/` (`https` with `tls`, an IPv6 host in brackets); `http://unix:/path:/` for a Unix socket. */
+  /**
+   * `http://host:port/` (`https` with `tls`, an IPv6 host in brackets); `http://unix:/path:/` for a
+   * Unix socket; for an inherited socket (`fd`) whose path cannot be read (`unix` is `""`: off Linux,
+   * or a family other than Unix and IP), `http://unix:(inherited fd 3, path unknown):/`, which no
+   * client can reach but which says what is served.
+   */
   readonly url: string;
   /** The application; assigning swaps it for requests that start afterwards (in-flight ones finish on the old one). */
   app: Application;
@@ -167,7 +172,7 @@ export class TsgiServer implements Server, ServerCore {
   /** `close({ idleGrace })`'s grace, ms; 0 before `close()`. */
   idleGrace = 0;
 
-  /** The Unix socket path when listening on one (for an inherited one, as `getsockname(2)` reports it: `@name` for an abstract socket, `""` when unknown), else `null`. */
+  /** The Unix socket path when listening on one (for an inherited one, as `getsockname(2)` reports it: `@name` for an abstract socket, `""` when unknown, see {@link url}), else `null`. */
   unix: string | null = null;
   private listener: SocketListener<Connection | undefined> | null = null;
   private readonly conns = new Set<Connection>();
@@ -225,6 +230,7 @@ export class TsgiServer implements Server, ServerCore {
   }
 
   get url(): string {
+    if (this.unix === "") return `${this.urlScheme}://unix:(inherited fd ${this.options.fd}, path unknown):/`;
     if (this.unix !== null) return `${this.urlScheme}://unix:${this.unix}:/`;
     const host = this.hostname.includes(":") ? `[${this.hostname}]` : this.hostname;
     return `${this.urlScheme}://${host}:${this.port}/`;
