@@ -306,3 +306,43 @@ test("pipelined requests behind a large upload: the app's body read does not let
   expect(held).toBeLessThan(1024 * 1024);
   sock.destroy();
 });
+
+test("pipelined requests behind a large upload are all answered once the response ends: with the body read, unread, or a pipelined upload among them, and a FIN after", async () => {
+  // The socket is paused for two reasons at once here (the input past its high-water mark, the
+  // stash past MAX_STASH); each case must end with it reading again, or the rest of the batch hangs.
+  const request = get("/x");
+  const count = Math.ceil((256 * 1024) / request.length);
+  for (const mode of ["read", "unread", "upload-then-fin"] as const) {
+    const app: Application = async (environ, sr) => {
+      if (environ.PATH_INFO === "/up") {
+        await Bun.sleep(100);
+        Bun.sleepSync(400); // the rest of the body and the pipelined batch arrive as one read
+        if (mode === "read") await (environ["tsgi.input"] as { read(): Promise<Uint8Array> }).read();
+        await Bun.sleep(300);
+      }
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [new TextEncoder().encode("ok")];
+    };
+    const s = startServer(app);
+    servers.push(s);
+    const sock = connect({ host: "127.0.0.1", port: s.port });
+    await new Promise((r) => sock.on("connect", r));
+    let text = "";
+    sock.on("data", (d: Buffer) => (text += d.toString("latin1")));
+    // Counted over all that came (a status line can be split between two reads).
+    const answers = () => text.split("HTTP/1.1 200 OK").length - 1;
+    sock.on("error", () => {});
+    sock.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${70 * 1024}\r\n\r\n${"a".repeat(60 * 1024)}`);
+    await Bun.sleep(250); // the app is in its blocked stretch
+    // A second upload in the middle of the batch: parsed from what was held, its body pauses the socket again.
+    const upload = mode === "upload-then-fin" ? `POST /p2 HTTP/1.1\r\nHost: x\r\nContent-Length: ${200 * 1024}\r\n\r\n${"c".repeat(200 * 1024)}` : "";
+    const half = Math.floor(count / 2);
+    sock.write("b".repeat(10 * 1024) + request.repeat(half) + upload + request.repeat(count - half));
+    if (mode === "upload-then-fin") sock.end();
+    const expected = count + 1 + (upload ? 1 : 0);
+    const until = Date.now() + 10_000;
+    while (Date.now() < until && answers() < expected) await Bun.sleep(20);
+    sock.destroy();
+    expect(`${mode}: ${answers()}`).toBe(`${mode}: ${expected}`);
+  }
+}, 40_000);
