@@ -148,6 +148,28 @@ console.log(c.fingerprint);`;
     expect(() => loadTls({ certfile: cert.certfile, keyfile: other })).toThrow(/^key file .*other-key\.pem does not match the certificate in /);
   });
 
+  test("a certificate file with the chain in the wrong order (intermediate before the server's own): said so, not 'does not match'", async () => {
+    const { generate } = await import("selfsigned");
+    const ca = await generate([{ name: "commonName", value: "tsgi test intermediate" }], {
+      keyType: "ec",
+      curve: "P-256",
+      algorithm: "sha256",
+      extensions: [{ name: "basicConstraints", cA: true }, { name: "keyUsage", keyCertSign: true, digitalSignature: true }],
+    });
+    const leaf = await generate([{ name: "commonName", value: "localhost" }], { keyType: "ec", curve: "P-256", algorithm: "sha256", ca: { key: ca.private, cert: ca.cert } });
+    const reversed = join(dir, "reversed-chain.pem");
+    const keyfile = join(dir, "leaf-key.pem");
+    writeFileSync(reversed, `${ca.cert}\n${leaf.cert}\n`);
+    writeFileSync(keyfile, leaf.private);
+    expect(() => loadTls({ certfile: reversed, keyfile })).toThrow(
+      /^certificate file .*reversed-chain\.pem has the certificate of key file .*leaf-key\.pem second \(CN=localhost\), after CN=tsgi test intermediate: the server's own certificate must come first, then the intermediates \(cat cert\.pem chain\.pem\)$/,
+    );
+    // In the right order it loads; a key matching none of the file's certificates is still "does not match".
+    writeFileSync(reversed, `${leaf.cert}\n${ca.cert}\n`);
+    expect(loadTls({ certfile: reversed, keyfile }).cert).toBe(`${leaf.cert}\n${ca.cert}\n`);
+    expect(() => loadTls({ certfile: reversed, keyfile: cert.keyfile })).toThrow(/^key file .*localhost-key\.pem does not match the certificate in .*reversed-chain\.pem$/);
+  });
+
   test("tsgi serve with an encrypted key: what to do, since it takes no passphrase (not 'give its passphrase'); exit 1, with workers and without", async () => {
     const { createPrivateKey } = await import("node:crypto");
     const encrypted = join(dir, "cli-encrypted-key.pem");

@@ -99,7 +99,8 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
  * @throws Error naming the file when one is missing, unreadable, not PEM or
  *   a PEM file of the other kind (the certificate and key files swapped),
  *   when the key is encrypted and no (`code` {@link KEY_ENCRYPTED}) or the wrong passphrase was given, or
- *   when the key does not match the certificate.
+ *   when the key does not match the certificate (or matches one further down
+ *   the file: the chain in the wrong order, said so).
  */
 export function loadTls(files: TlsFiles): TlsConfig {
   const cert = readPem(files.certfile, "certificate file", "certificate", true);
@@ -122,6 +123,16 @@ export function loadTls(files: TlsFiles): TlsConfig {
     throw new Error(`key file ${files.keyfile} holds no usable private key${encrypted ? " (wrong passphrase?)" : ""}: ${(error as Error).message}`);
   }
   if (!x509.checkPrivateKey(privateKey)) {
+    // The key's certificate further down: a chain written in the wrong order (the server's own must come first).
+    const chain = certificatesIn(cert);
+    const at = chain.findIndex((c) => c.checkPrivateKey(privateKey));
+    if (at > 0) {
+      const cn = (c: X509Certificate) => c.subject.split("\n").join("/");
+      throw new Error(
+        `certificate file ${files.certfile} has the certificate of key file ${files.keyfile} ${ORDINALS[at] ?? `number ${at + 1}`} (${cn(chain[at]!)}), after ${cn(chain[0]!)}: ` +
+          "the server's own certificate must come first, then the intermediates (cat cert.pem chain.pem)",
+      );
+    }
     throw new Error(`key file ${files.keyfile} does not match the certificate in ${files.certfile}`);
   }
   const config: TlsConfig = { cert, key };
@@ -132,6 +143,21 @@ export function loadTls(files: TlsFiles): TlsConfig {
     config.rejectUnauthorized = files.requireClientCert ?? true;
   }
   return config;
+}
+
+const ORDINALS = ["first", "second", "third", "fourth", "fifth"];
+
+/** The certificates of a PEM text, in its order; a block that does not parse is skipped. */
+function certificatesIn(pem: string): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  for (const block of pem.match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      out.push(new X509Certificate(block));
+    } catch {
+      // not a certificate after all: left out
+    }
+  }
+  return out;
 }
 
 /**
