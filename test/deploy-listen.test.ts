@@ -170,6 +170,37 @@ console.log(c.fingerprint);`;
     expect(() => loadTls({ certfile: reversed, keyfile: cert.keyfile })).toThrow(/^key file .*localhost-key\.pem does not match the certificate in .*reversed-chain\.pem$/);
   });
 
+  test("PEM files joined without a line break, and a CA bundle that is not all certificates: refused at start naming the file, not at listen()", async () => {
+    const { generate } = await import("selfsigned");
+    const other = await generate([{ name: "commonName", value: "tsgi other CA" }], { keyType: "ec", curve: "P-256", algorithm: "sha256" });
+    // selfsigned's PEM, like many a CA's download, has no final newline: `cat a.pem b.pem` glues the two blocks on one line.
+    expect(other.cert.endsWith("-----END CERTIFICATE-----")).toBe(true);
+    const glued = join(dir, "glued.pem");
+    writeFileSync(glued, cert.cert.trimEnd() + other.cert);
+    const joined = /^(certificate|CA certificates) file .*glued\.pem has "-----END CERTIFICATE-----" and the next "-----BEGIN CERTIFICATE-----" on one line \(line \d+\): a file joined from one without a final newline; put a line break between them$/;
+    expect(() => loadTls({ certfile: glued, keyfile: cert.keyfile })).toThrow(joined);
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: glued })).toThrow(joined);
+    // A block that is not a certificate: its number, and OpenSSL's reason.
+    const broken = join(dir, "broken-ca.pem");
+    writeFileSync(broken, `${other.cert}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`);
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: broken })).toThrow(/^CA certificates file .*broken-ca\.pem: certificate 2 of 2 is not valid: /);
+    // A good bundle loads.
+    const bundle = join(dir, "bundle.pem");
+    writeFileSync(bundle, `${other.cert}\n${cert.cert}\n`);
+    expect(loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: bundle }).ca).toBe(`${other.cert}\n${cert.cert}\n`);
+    // tsgi serve: that line, exit 1 (before: "cannot listen on 127.0.0.1:port: Invalid CA (ERR_BORINGSSL)").
+    const proc = Bun.spawn(
+      [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", "0", "--certfile", cert.certfile, "--keyfile", cert.keyfile, "--ca-certs", glued],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    const timer = setTimeout(() => proc.kill(), 10_000);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(code).toBe(1);
+    expect(stderr).toContain("glued.pem has \"-----END CERTIFICATE-----\" and the next");
+    expect(stderr).not.toContain("cannot listen");
+  }, 15_000);
+
   test("tsgi serve with an encrypted key: what to do, since it takes no passphrase (not 'give its passphrase'); exit 1, with workers and without", async () => {
     const { createPrivateKey } = await import("node:crypto");
     const encrypted = join(dir, "cli-encrypted-key.pem");

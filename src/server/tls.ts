@@ -72,8 +72,9 @@ const PEM_KINDS = {
  * @param swappable the file is the certificate or the key file, whose
  *   mix-up gets a hint when it holds the other kind.
  * @throws Error naming the file when it cannot be read, holds no PEM block,
- *   or holds PEM blocks of another kind only (say a private key given as
- *   the certificate: the two files swapped).
+ *   has two blocks on one line (joined from a file without a final newline),
+ *   holds PEM blocks of another kind only (say a private key given as
+ *   the certificate: the two files swapped), or a certificate that does not parse.
  */
 function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swappable = false): string {
   let text: string;
@@ -84,13 +85,42 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (error as Error).message;
     throw new Error(`cannot read ${what} ${path}: ${why}`);
   }
+  const glued = /-----END ([A-Z0-9 ]+)-----[ \t]*(-----BEGIN ([A-Z0-9 ]+)-----)/.exec(text);
+  if (glued) {
+    // OpenSSL reads such a file up to the glued line only, or not at all (BAD_END_LINE): say where and why.
+    const line = text.slice(0, glued.index).split("\n").length;
+    throw new Error(`${what} ${path} has "-----END ${glued[1]}-----" and the next "${glued[2]}" on one line (line ${line}): a file joined from one without a final newline; put a line break between them`);
+  }
   const want = PEM_KINDS[kind];
-  if (want.label.test(text)) return text;
+  if (want.label.test(text)) {
+    if (kind === "certificate") checkCertificates(text, path, what);
+    return text;
+  }
   const found = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
   if (found === undefined) throw new Error(`${what} ${path} is not PEM (no "-----BEGIN ...-----" block)`);
   const swapped = swappable && Object.values(PEM_KINDS).some((k) => k !== want && k.label.test(text));
   throw new Error(`${what} ${path} holds a ${found} (PEM), not ${want.holds}${swapped ? ": were the certificate and key files swapped?" : ""}`);
 }
+
+/**
+ * Parse each `CERTIFICATE` block of a PEM file, so that a broken one (a
+ * truncated intermediate, a CA bundle edited by hand) fails at start with
+ * the file's name rather than as a bind error (`Invalid CA`) at `listen()`.
+ * @throws Error naming the file, the block's number and OpenSSL's reason.
+ */
+function checkCertificates(text: string, path: string, what: string): void {
+  const blocks = text.match(CERTIFICATE_BLOCK) ?? [];
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      throw new Error(`${what} ${path}: certificate ${i + 1} of ${blocks.length} is not valid: ${(error as Error).message}`);
+    }
+  });
+}
+
+/** One PEM `CERTIFICATE` block (not `TRUSTED CERTIFICATE`). */
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
 
 /**
  * Read certificate, key and optional CA files into a {@link TlsConfig}.
@@ -150,7 +180,7 @@ const ORDINALS = ["first", "second", "third", "fourth", "fifth"];
 /** The certificates of a PEM text, in its order; a block that does not parse is skipped. */
 function certificatesIn(pem: string): X509Certificate[] {
   const out: X509Certificate[] = [];
-  for (const block of pem.match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g) ?? []) {
+  for (const block of pem.match(CERTIFICATE_BLOCK) ?? []) {
     try {
       out.push(new X509Certificate(block));
     } catch {
