@@ -325,6 +325,35 @@ console.log(c.fingerprint);`;
     }
   });
 
+  test("a TLS handshake that stalls (silent, or a ClientHello cut short) is closed at headerTimeout; other clients are served meanwhile", async () => {
+    const server = serve(envApp, { ...quiet, port: 0, headerTimeout: 1000, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    try {
+      // A TLS record header announcing a 512-byte ClientHello, then 5 of its bytes; and sockets that send nothing.
+      const partial = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03]);
+      const started = performance.now();
+      const stalled = Array.from({ length: 20 }, (_, i) => {
+        const s = createConnection({ host: "127.0.0.1", port: server.port });
+        s.on("error", () => {});
+        if (i % 2 === 0) s.on("connect", () => s.write(partial));
+        return { s, closed: new Promise<number>((r) => s.on("close", () => r(performance.now() - started))) };
+      });
+      await Bun.sleep(200);
+      const res = await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert }, keepalive: false } as RequestInit);
+      expect(res.status).toBe(200);
+      expect(performance.now() - started).toBeLessThan(900);
+      const after = await Promise.race([Promise.all(stalled.map((x) => x.closed)), Bun.sleep(5000).then(() => null)]);
+      expect(after).not.toBeNull();
+      for (const ms of after!) {
+        expect(ms).toBeGreaterThan(900);
+        expect(ms).toBeLessThan(3000);
+      }
+      for (let i = 0; i < 100 && server.connections > 0; i++) await Bun.sleep(10);
+      expect(server.connections).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
   test("maxConnections over TLS: the extra client gets the 503 after its handshake, not an empty reply", async () => {
     const server = serve(envApp, { ...quiet, port: 0, maxConnections: 1, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
     const held = createConnection({ host: "127.0.0.1", port: server.port });
