@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { serve } from "../src/server/index.ts";
 import { freePort } from "./helpers.ts";
 import { prepareUnixPath, unixListenError } from "../src/server/bind.ts";
-import { devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
+import { certificateDateWarning, devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
 import type { Application, Environ } from "../src/spec.ts";
 import { requestUri } from "../src/toolkit/util.ts";
 import { validator } from "../src/toolkit/validate.ts";
@@ -200,6 +200,43 @@ console.log(c.fingerprint);`;
     expect(stderr).toContain("glued.pem has \"-----END CERTIFICATE-----\" and the next");
     expect(stderr).not.toContain("cannot listen");
   }, 15_000);
+
+  test("tsgi serve with a certificate expired or not valid yet: a warning naming the file and the date, once under --workers; it still serves", async () => {
+    const { generate } = await import("selfsigned");
+    const day = 24 * 3600 * 1000;
+    const dated = async (from: number, to: number) =>
+      generate([{ name: "commonName", value: "localhost" }], { keyType: "ec", curve: "P-256", algorithm: "sha256", notBeforeDate: new Date(from), notAfterDate: new Date(to) });
+    const expired = await dated(Date.now() - 30 * day, Date.now() - day);
+    const early = await dated(Date.now() + day, Date.now() + 30 * day);
+    expect(certificateDateWarning(expired.cert, "old.pem")).toMatch(/^the certificate in old\.pem \(CN=localhost\) expired on \d{4}-\d\d-\d\dT[\d:.]+Z: clients refuse it\. Renew it, then restart or reload \(SIGHUP with --workers\)$/);
+    expect(certificateDateWarning(early.cert, "new.pem")).toMatch(/^the certificate in new\.pem \(CN=localhost\) is not valid before .*Is this machine's clock right/);
+    expect(certificateDateWarning(cert.cert, "ok.pem")).toBeNull();
+    const certfile = join(dir, "expired-cert.pem");
+    const keyfile = join(dir, "expired-key.pem");
+    writeFileSync(certfile, expired.cert);
+    writeFileSync(keyfile, expired.private);
+    for (const workers of [[], ["--workers", "2"]]) {
+      const port = await freePort();
+      const proc = Bun.spawn(
+        [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(port), "--certfile", certfile, "--keyfile", keyfile, "--no-access-log", ...workers],
+        { stdout: "pipe", stderr: "pipe" },
+      );
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+      let err = "";
+      const reader = (async () => {
+        for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
+      })();
+      for (let i = 0; i < 200 && !/serving .* on /.test(err); i++) await Bun.sleep(50);
+      expect(err).toMatch(/serving .* on https:/);
+      // Workers report after listening, the supervisor after all have: give a late one a moment.
+      await Bun.sleep(200);
+      proc.kill("SIGTERM");
+      await proc.exited;
+      await reader;
+      clearTimeout(timer);
+      expect(err.split("expired-cert.pem (CN=localhost) expired on").length - 1).toBe(1);
+    }
+  }, 40_000);
 
   test("tsgi serve with an encrypted key: what to do, since it takes no passphrase (not 'give its passphrase'); exit 1, with workers and without", async () => {
     const { createPrivateKey } = await import("node:crypto");

@@ -209,8 +209,10 @@ const serveCommand = defineCommand({
     const accessLog = args["access-log"] !== false;
     // TLS material is read (and a development certificate made) once the signals are answered:
     // making one can take a while, or wait on another process's lock.
-    const readTls = async () => {
+    // Under --workers each worker reads the files again and reports a date warning itself (the supervisor says it once).
+    const readTls = async (warnDates: boolean) => {
       const tls = await resolveTls(deploy.tls);
+      if (tls?.warning && warnDates) consola.warn(tls.warning);
       if (tls?.dev) {
         consola.warn(`${tls.dev.created ? "generated" : "using"} a self-signed development certificate (${tls.dev.certfile}), SHA-256 fingerprint ${tls.dev.fingerprint}; clients must trust it (curl --cacert ${tls.dev.certfile})`);
       }
@@ -224,7 +226,7 @@ const serveCommand = defineCommand({
       supervisor.installSignals((code) => (code === 0 ? void stdoutFlushed().then(() => process.exit(0)) : process.exit(code)));
       let tls;
       try {
-        tls = await readTls();
+        tls = await readTls(false);
       } catch (error) {
         return fail(error);
       }
@@ -276,7 +278,7 @@ const serveCommand = defineCommand({
     process.on("SIGHUP", () => consola.warn("SIGHUP: reloading needs --workers (a single process cannot replace itself without dropping its socket)"));
     let tls;
     try {
-      tls = await readTls();
+      tls = await readTls(true);
     } catch (error) {
       return fail(error);
     }

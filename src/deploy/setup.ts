@@ -7,23 +7,25 @@
  */
 import type { Application } from "../spec.ts";
 import { proxyHeaders } from "../server/proxy.ts";
-import { devCertificate, KEY_ENCRYPTED, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
+import { certificateDateWarning, devCertificate, KEY_ENCRYPTED, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
 import { StartupError } from "./errors.ts";
 import type { ResolvedDeploy } from "./options.ts";
 
 /**
  * Read the TLS material the options name.
- * @returns the config, and the development certificate when `"dev"` was asked (for printing its fingerprint).
+ * @returns the config, the development certificate when `"dev"` was asked (for printing its fingerprint),
+ *   and a warning for a certificate expired or not valid yet (see `certificateDateWarning`), else `null`.
  * @throws StartupError when a file is missing, unreadable or not PEM, the key is encrypted (the command takes no passphrase) or does not match the certificate.
  */
-export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: TlsConfig; dev: DevCertificate | null } | null> {
+export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: TlsConfig; dev: DevCertificate | null; warning: string | null } | null> {
   if (tls === null) return null;
   try {
     if (tls === "dev") {
       const dev = await devCertificate();
-      return { config: { cert: dev.cert, key: dev.key }, dev };
+      return { config: { cert: dev.cert, key: dev.key }, dev, warning: null };
     }
-    return { config: loadTls(tls), dev: null };
+    const config = loadTls(tls);
+    return { config, dev: null, warning: certificateDateWarning(config.cert, tls.certfile) };
   } catch (error) {
     if ((error as { code?: unknown }).code === KEY_ENCRYPTED && tls !== "dev") {
       throw new StartupError(

@@ -141,6 +141,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     process.exit(3);
   }
   if (loaded.warning) send({ type: "warning", message: loaded.warning });
+  if (tls?.warning) send({ type: "warning", message: tls.warning });
   send({ type: "listening", pid: process.pid });
   if (w && w.timeout > 0) {
     const beat = setInterval(() => send({ type: "heartbeat", requests }), Math.max(50, Math.floor(w.timeout / 4)));

@@ -210,6 +210,35 @@ export function tlsFailureCause(reason: string, requestCert: boolean): string {
   return "the client gave up on the handshake (it may not trust this server's certificate) or does not speak TLS";
 }
 
+/**
+ * A warning for a server certificate that clients will refuse for its dates:
+ * expired, or not valid yet (a clock set wrong, or a certificate issued for
+ * later). Nothing in `loadTls` refuses such a certificate (gunicorn and nginx
+ * serve it too); without this the only sign is handshakes failing.
+ * @param certPem the certificate chain, PEM; its first certificate is checked.
+ * @param certfile the file's name, for the message.
+ * @param now the time to check against, ms since the epoch. Default now.
+ * @returns the warning's text, or `null` when the certificate is valid at `now` (or does not parse).
+ */
+export function certificateDateWarning(certPem: string, certfile: string, now: number = Date.now()): string | null {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(certPem);
+  } catch {
+    return null;
+  }
+  const name = x509.subject.split("\n").join("/");
+  const from = new Date(x509.validFrom);
+  const to = new Date(x509.validTo);
+  if (now > to.getTime()) {
+    return `the certificate in ${certfile} (${name}) expired on ${to.toISOString()}: clients refuse it. Renew it, then restart or reload (SIGHUP with --workers)`;
+  }
+  if (now < from.getTime()) {
+    return `the certificate in ${certfile} (${name}) is not valid before ${from.toISOString()}: clients refuse it until then. Is this machine's clock right (now ${new Date(now).toISOString()})?`;
+  }
+  return null;
+}
+
 /** The SHA-256 fingerprint of a PEM certificate, `AB:CD:...` (what browsers show). */
 export function fingerprint256(certPem: string): string {
   return new X509Certificate(certPem).fingerprint256;
