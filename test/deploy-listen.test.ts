@@ -3,7 +3,7 @@
  * (issue 5 §1, §2, §6), with real clients: curl, Node's fetch, Bun's fetch.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,6 +68,9 @@ describe("TLS", () => {
     expect(cert.fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
     expect(fingerprint256(cert.cert)).toBe(cert.fingerprint);
     expect(statSync(cert.keyfile).mode & 0o777).toBe(0o600);
+    // Both files end with a line break: `cat` of the certificate and another PEM gives a bundle loadTls accepts.
+    expect(readFileSync(cert.certfile, "utf8").endsWith("-----END CERTIFICATE-----\n")).toBe(true);
+    expect(readFileSync(cert.keyfile, "utf8").endsWith("-----\n")).toBe(true);
     const again = await devCertificate(join(dir, "cache"));
     expect(again.created).toBe(false);
     expect(again.fingerprint).toBe(cert.fingerprint);

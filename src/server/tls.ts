@@ -379,17 +379,22 @@ async function generateDevCertificate(certfile: string, keyfile: string): Promis
       { name: "subjectAltName", altNames: [{ type: 2, value: "localhost" }, { type: 7, ip: "127.0.0.1" }, { type: 7, ip: "::1" }] },
     ],
   });
-  // Write then rename, so a concurrent reader never sees half a file.
+  // Write then rename, so a concurrent reader never sees half a file. Each
+  // PEM ends with a line break, so that `cat cert.pem other.pem > bundle.pem`
+  // does not glue two blocks on one line (which loadTls refuses).
   const tmp = `.${process.pid}.tmp`;
-  writeFileSync(keyfile + tmp, pems.private, { mode: 0o600 });
+  const endLine = (pem: string): string => (pem.endsWith("\n") ? pem : `${pem}\n`);
+  const cert = endLine(pems.cert);
+  const key = endLine(pems.private);
+  writeFileSync(keyfile + tmp, key, { mode: 0o600 });
   chmodSync(keyfile + tmp, 0o600);
-  writeFileSync(certfile + tmp, pems.cert, { mode: 0o644 });
+  writeFileSync(certfile + tmp, cert, { mode: 0o644 });
   renameSync(keyfile + tmp, keyfile);
   renameSync(certfile + tmp, certfile);
-  const x509 = new X509Certificate(pems.cert);
+  const x509 = new X509Certificate(cert);
   return {
-    cert: pems.cert,
-    key: pems.private,
+    cert,
+    key,
     certfile,
     keyfile,
     fingerprint: x509.fingerprint256,
