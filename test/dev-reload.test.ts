@@ -6,8 +6,8 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { appendFileSync, chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
-import { CLI, DevProcess, freePort, get, KeepAliveClient, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
+import { appendFileSync, chmodSync, closeSync, cpSync, existsSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { CLI, DevProcess, freePort, get, KeepAliveClient, killAll, ROOT, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -168,6 +168,43 @@ describe("tsgi-dev reload in place", () => {
     app.write("suffix.ts", `export const suffix = "-s2";\n`);
     await until(async () => (await get(url)).text === "lazy2-s2", 3000);
   });
+
+  test("run from a checkout (npm run dev), tsgi-dev's own sources are not the app's: not watched after a request, and saving them reloads nothing", async () => {
+    // Before, src/cli/dev.ts (the entry, which lands in the module cache only after the loader's snapshot of
+    // tsgi's own modules) was found after the first request: "watching src/cli/dev.ts (imported by a request)",
+    // and each save of it reloaded the app. A checkout's src/ is not under node_modules, so it looked like
+    // the app's. Here a copy of the checkout, with an app in it that imports tsgi's sources relatively, as
+    // the fixtures do.
+    const checkout = new TempApp({
+      "fixtures/hello/app.ts": `import { requestUri } from "../../src/toolkit/util.ts";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("v1 " + requestUri(environ))];
+};
+`,
+    });
+    apps.push(checkout);
+    for (const f of ["src", "package.json", "tsconfig.json"]) cpSync(join(ROOT, f), checkout.path(f), { recursive: true });
+    symlinkSync(join(ROOT, "node_modules"), checkout.path("node_modules"), "dir");
+    const dev = new DevProcess(["fixtures/hello/app.ts", "--port", String(freePort()), "--no-access-log", "--log-level", "debug"], {
+      cwd: checkout.dir,
+      command: [process.execPath, checkout.path("src/cli/dev.ts")],
+    });
+    const url = await dev.ready();
+    expect((await get(url + "a")).text).toBe(`v1 ${url}a`);
+    await Bun.sleep(600); // the look for modules a request imported runs 200 ms after it
+    expect((await get(url + "b")).text).toBe(`v1 ${url}b`);
+    await Bun.sleep(600);
+    expect(dev.output).not.toMatch(/watching .*src\//);
+    for (const f of ["src/cli/dev.ts", "src/toolkit/util.ts", "src/dev/reloader.ts"]) appendFileSync(checkout.path(f), "\n// saved\n");
+    await Bun.sleep(1500);
+    expect(reloads(dev)).toBe(0);
+    expect(dev.output).not.toMatch(/src\/(cli|toolkit|dev)\//);
+    // The app's own file still reloads.
+    checkout.write("fixtures/hello/app.ts", checkout.read("fixtures/hello/app.ts").replace('"v1 "', '"v2 "'));
+    await until(async () => (await get(url + "c")).text === `v2 ${url}c`, 5000);
+    expect(reloads(dev)).toBe(1);
+  }, 30_000);
 
   test("a save made in the moment after a module was read (lazily by a request, at startup, or by a reload that adds it) reloads: the recorded state is what Bun read", async () => {
     // Before, the dev server fingerprinted such a module only later (200 ms after the request, or once the

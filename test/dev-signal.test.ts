@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { DevProcess, freePort, get, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
 import { maskedEnvironRows } from "../src/dev/mask.ts";
-import { isTsgiSource } from "../src/dev/reloader.ts";
+import { isTsgiSource } from "../src/dev/paths.ts";
 import { warnUnaskedSignal } from "../src/dev/signal-ask.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
 import type { Application } from "../src/spec.ts";

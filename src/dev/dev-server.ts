@@ -21,7 +21,8 @@ import { AppLoader } from "./loader.ts";
 import { serverLogs } from "./log.ts";
 import { isWildcard, lanUrls, listenWithFallback } from "./ports.ts";
 import { catchStrayErrors } from "../deploy/stray-errors.ts";
-import { formatFailure, isTsgiSource, Reloader } from "./reloader.ts";
+import { isTsgiSource } from "./paths.ts";
+import { formatFailure, Reloader } from "./reloader.ts";
 import { warnUnaskedSignal } from "./signal-ask.ts";
 import { DevWatcher } from "./watcher.ts";
 

@@ -4,16 +4,36 @@
  * @module
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
-import { basename, extname, isAbsolute } from "node:path";
+import { basename, dirname, extname, isAbsolute, sep } from "node:path";
+
+/** tsgi's own `src/` directory (this file is `src/dev/paths.ts`), wherever the package lives: a checkout, a linked package. */
+const SOURCE_DIR = dirname(dirname(import.meta.path));
+/** Running as the compiled `tsgi-dev` binary: tsgi's frames are `/$bunfs/...` or, source-mapped, relative `src/...` paths. */
+const COMPILED = import.meta.path.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(import.meta.path);
+
+/**
+ * Whether `file` is one of tsgi's own modules: under the package's `src/`
+ * (wherever it lives, a checkout included) or, in the compiled binary, in
+ * its embedded file system (or a relative, source-mapped path). Never user
+ * code: not in stack traces, nor in the app's module graph.
+ */
+export function isTsgiSource(file: string): boolean {
+  if (COMPILED) return !isAbsolute(file) || file.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(file);
+  return file.startsWith(SOURCE_DIR + sep);
+}
 
 /**
  * Whether `path` is a user file: an absolute path outside any `node_modules`
- * directory (built-ins such as `node:fs` and `bun:sqlite` are not).
+ * directory and outside tsgi's own sources (see {@link isTsgiSource}: run
+ * from a checkout, `npm run dev`, they are not under `node_modules`, and
+ * the dev server's own entry module reaches the module cache only after
+ * the app's first load). Built-ins such as `node:fs` and `bun:sqlite` are
+ * not user files.
  */
 export function isUserFile(path: string): boolean {
   if (!isAbsolute(path)) return false;
   if (path.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(path)) return false;
-  return !/[\\/]node_modules[\\/]/.test(path);
+  return !/[\\/]node_modules[\\/]/.test(path) && !isTsgiSource(path);
 }
 
 /** `"/a/b.ts?v=3"` → `"/a/b.ts"`. */

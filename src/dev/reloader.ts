@@ -8,7 +8,8 @@
  * finish on the app they started on.
  * @module
  */
-import { dirname, isAbsolute, relative } from "node:path";
+import { relative } from "node:path";
+import { isTsgiSource } from "./paths.ts";
 import type { ApplicationKind } from "../fetch/index.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { isImportLink, isResolverConfig, linkPrint } from "./graph.ts";
@@ -95,16 +96,6 @@ type State =
 
 /** What {@link Reloader.reload} did. */
 export type ReloadOutcome = "reloaded" | "failed" | "skipped";
-
-const SOURCE_DIR = dirname(dirname(import.meta.path));
-/** Running as the compiled `tsgi-dev` binary: tsgi's frames are `/$bunfs/...` or, source-mapped, relative `src/...` paths. */
-const COMPILED = import.meta.path.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(import.meta.path);
-
-/** Whether `file` is one of tsgi's own modules (not user code in stack traces). */
-export function isTsgiSource(file: string): boolean {
-  if (COMPILED) return !isAbsolute(file) || file.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(file);
-  return file.startsWith(SOURCE_DIR + "/");
-}
 
 /**
  * A load failure that says a port is taken (Bun's `Failed to start server.
