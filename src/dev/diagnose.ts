@@ -16,6 +16,7 @@ import { parse as parseJson, type ParseError } from "jsonc-parser";
 import { parse } from "stacktrace-parser";
 import { messagePosition } from "../deploy/load-app.ts";
 import { relatedErrorsText } from "../gateway/error-text.ts";
+import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
 import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
@@ -57,6 +58,8 @@ export interface Diagnosis {
    * line after a `\n`; absent when there are none.
    */
   related?: string;
+  /** What the error most likely means and what to do, for a known first mistake (a node:http handler: `nodeHandlerHint`). */
+  hint?: string;
 }
 
 /** Options of {@link diagnose}. */
@@ -195,7 +198,8 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
     .split("\n")
     .filter((line) => !/^\s+at /.test(line) || parseStack(line.trim(), internal).some((f) => !f.internal))
     .join("\n");
-  return withFrame({ title: name, message, location: loc, stack, raw: raw + related, ...(related ? { related } : {}) });
+  const hint = nodeHandlerHint(error);
+  return withFrame({ title: name, message, location: loc, stack, raw: raw + related, ...(related ? { related } : {}), ...(hint === null ? {} : { hint }) });
 }
 
 /**
@@ -330,6 +334,7 @@ export function formatDiagnosis(d: Diagnosis, maxStack = 8): string {
   if (d.frame) out.push("", renderCodeFrame(d.frame), "");
   for (const f of visibleFrames(d.stack).slice(0, maxStack)) out.push(`    at ${formatFrame(f)}`);
   if (d.related) out.push(d.related.slice(1));
+  if (d.hint) out.push(d.hint);
   return escapeControls(out.join("\n").trimEnd());
 }
 

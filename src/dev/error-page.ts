@@ -96,6 +96,7 @@ function renderText(input: ErrorPageInput): string {
   const out = [`${statusLine(input)}: ${headline(input)}`, "", summary(d)];
   if (d.location) out.push(`    at ${d.location.file}:${d.location.line}:${d.location.column}`);
   if (d.frame) out.push("", renderCodeFrame(d.frame));
+  if (d.hint) out.push("", d.hint);
   const frames = visibleFrames(d.stack).slice(0, 20);
   if (frames.length) {
     out.push("", "Stack:");
@@ -143,6 +144,7 @@ function renderHtml(input: ErrorPageInput): string {
   parts.push(`<header><h1>${escapeHtml(headline(input))}</h1><p>${escapeHtml(summary(d))}</p></header><main>`);
   if (d.location) parts.push(`<p class="loc">at ${escapeHtml(`${d.location.file}:${d.location.line}:${d.location.column}`)}</p>`);
   if (d.frame) parts.push(frameHtml(d.frame));
+  if (d.hint) parts.push(`<p class="hint">${escapeHtml(d.hint)}</p>`);
   const userFrames = d.stack.filter((f) => f.frame && f.frame !== d.frame && !(d.location && f.file === d.location.file && f.line === d.location.line));
   if (userFrames.length) {
     parts.push(`<h2>Your code in the stack</h2>`);

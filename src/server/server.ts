@@ -24,6 +24,7 @@ import { peerEnviron } from "./peercred.ts";
 import { tlsFailureCause } from "./tls.ts";
 import { tlsEnviron } from "./tls-environ.ts";
 import { errorText } from "../gateway/error-text.ts";
+import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
@@ -487,8 +488,10 @@ export class TsgiServer implements Server, ServerCore {
     // own ECONNRESET (from its database or a backend) is an application error, logged.
     if (!this.errorWriter) return;
     const detail = errorText(error);
+    // A node:http handler served by mistake (res.end is not a function): say so, under the error.
+    const hint = nodeHandlerHint(error);
     // An error's text may quote the client's bytes (a decoded request path): no raw control sequences in the log.
-    this.errorWriter(escapeControls(`Error in ${context}: ${detail}`));
+    this.errorWriter(escapeControls(`Error in ${context}: ${detail}${hint === null ? "" : `\n${hint}`}`));
   };
 
   logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): void {

@@ -1,0 +1,56 @@
+/**
+ * The hint an error log adds under an application error that shows a
+ * node:http handler `(req, res) => { res.end(...) }` served as a TSGI
+ * application (shared by the server's error log and the dev server's
+ * diagnosis).
+ * @module
+ */
+/**
+ * Methods of node:http's `ServerResponse` (and of Express's response, built
+ * on it) that a `(req, res)` handler calls on its second argument, which a
+ * TSGI server fills with `startResponse`, a function that has none of them.
+ */
+const NODE_RESPONSE_METHODS = new Set([
+  "end",
+  "write",
+  "writeHead",
+  "setHeader",
+  "getHeader",
+  "getHeaders",
+  "hasHeader",
+  "removeHeader",
+  "flushHeaders",
+  "writeContinue",
+  "status",
+  "send",
+  "json",
+  "sendStatus",
+  "sendFile",
+  "redirect",
+]);
+
+/**
+ * What to tell the user when `error`, thrown by an application, looks like
+ * a node:http handler `(req, res) => { res.end(...) }` served as a TSGI
+ * application (a common first mistake: it has two parameters, so it is
+ * called with `(environ, startResponse)`): a `TypeError` saying that a
+ * method of node:http's response (`end`, `writeHead`, `setHeader`, `write`,
+ * Express's `send`, `json`, `status`, ...) of a named value "is not a
+ * function" (JavaScriptCore: `res.end is not a function. (In 'res.end()',
+ * 'res.end' is undefined)`). For error logs and the dev server's error page;
+ * only looked at once an error was thrown (a regular expression on its
+ * message). There is no adapter for node:http handlers: the hint names the
+ * two shapes tsgi serves (spec.md "The application side", fetch.md).
+ *
+ * @returns one or two sentences, or `null` when the error is not of that kind.
+ */
+export function nodeHandlerHint(error: unknown): string | null {
+  if (!(error instanceof TypeError)) return null;
+  const m = /^([A-Za-z_$][\w$]*)\.([A-Za-z_$][\w$]*) is not a function\b/.exec(error.message);
+  if (m === null || !NODE_RESPONSE_METHODS.has(m[2]!)) return null;
+  return (
+    `This looks like a node:http handler, (req, res) => { res.end(...) }: a TSGI application is called with (environ, startResponse), ` +
+    `so ${m[1]} is startResponse, which has no ${m[2]}() method. Write it as (environ, startResponse) => { startResponse("200 OK", [["Content-Type", "text/plain"]]); return [body]; } ` +
+    `(docs/spec.md, "The application side"), or as a fetch handler (request) => new Response(...), which tsgi serves as it is (docs/fetch.md).`
+  );
+}

@@ -1,0 +1,85 @@
+/**
+ * A node:http handler `(req, res) => { res.end(...) }` exported by mistake
+ * (it has two parameters, so it is served as a TSGI application and called
+ * with (environ, startResponse)): `tsgi serve`'s error log and tsgi-dev's
+ * terminal report and error page say what it looks like and what to write.
+ * Real processes, real requests; every wait is bounded.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { DevProcess, freePort, get, killAll, ROOT, TempApp } from "../fixtures/dev/harness.ts";
+import { waitFor } from "./fault-helpers.ts";
+import { spawnedProcesses } from "./helpers.ts";
+
+const apps: TempApp[] = [];
+const procs = spawnedProcesses();
+afterEach(async () => {
+  await killAll();
+});
+afterAll(() => {
+  for (const a of apps) a.remove();
+});
+
+/** node:http's shape (and Express's res.status().send()), by path; /other throws a TypeError of the same form for a method that is not node:http's. */
+const NODE_APP = `export default async (req: any, res: any) => {
+  if (req.PATH_INFO === "/express") return res.status(200).send("hi");
+  if (req.PATH_INFO === "/other") return req.frobnicate();
+  res.writeHead(200, { "Content-Type": "text/plain" });
+  res.end("hi");
+};
+`;
+
+const HINT = /This looks like a node:http handler, \(req, res\) => \{ res\.end\(\.\.\.\) \}: a TSGI application is called with \(environ, startResponse\), so res is startResponse, which has no (\w+)\(\) method\. Write it as \(environ, startResponse\) => .* \(docs\/spec\.md, "The application side"\), or as a fetch handler .* \(docs\/fetch\.md\)\./g;
+
+/** The methods named by the hints in `text`, in order. */
+const hinted = (text: string) => [...text.matchAll(HINT)].map((m) => m[1]);
+
+describe("a node:http handler served as a TSGI application", () => {
+  test("tsgi serve: the error log says what it looks like and what to write, under the error; another TypeError gets no such line", async () => {
+    const app = new TempApp({ "app.ts": NODE_APP });
+    apps.push(app);
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, join(ROOT, "src/cli/serve.ts"), "serve", "./app.ts", "--port", String(port), "--no-access-log"], {
+      cwd: app.dir,
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    procs.push(proc);
+    let err = "";
+    void (async () => {
+      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+    })();
+    expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
+    for (const path of ["/", "/express", "/other"]) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(3000) });
+      expect(res.status).toBe(500);
+      await res.arrayBuffer();
+    }
+    expect(await waitFor(() => (err.match(/Error in GET/g) ?? []).length === 3, 3000)).toBe(true);
+    expect(err).toMatch(/Error in GET \/ HTTP\/1\.1: TypeError: res\.writeHead is not a function/);
+    expect(err).toMatch(/Error in GET \/other HTTP\/1\.1: TypeError: req\.frobnicate is not a function/);
+    expect(hinted(err)).toEqual(["writeHead", "status"]);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 30_000);
+
+  test("tsgi-dev: the terminal report and the error page (plain and HTML) say it too; another TypeError gets no such line", async () => {
+    const app = new TempApp({ "app.ts": NODE_APP });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const plain = await get(url, { Accept: "*/*" });
+    expect(plain.status).toBe(500);
+    expect(hinted(plain.text)).toEqual(["writeHead"]);
+    const html = await get(url + "express", { Accept: "text/html" });
+    expect(html.status).toBe(500);
+    expect(hinted(html.text.replace(/&quot;/g, '"').replace(/&gt;/g, ">").replace(/&lt;/g, "<").replace(/&#39;/g, "'").replace(/&amp;/g, "&"))).toEqual(["status"]);
+    const other = await get(url + "other", { Accept: "*/*" });
+    expect(other.status).toBe(500);
+    expect(other.text).toContain("req.frobnicate is not a function");
+    expect(hinted(other.text)).toEqual([]);
+    await dev.waitFor(/GET \/other raised/, 3000);
+    await Bun.sleep(100);
+    expect(hinted(dev.output)).toEqual(["writeHead", "status"]);
+  }, 30_000);
+});
