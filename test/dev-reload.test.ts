@@ -362,6 +362,50 @@ export default (environ: any, startResponse: any) => {
     expect(dev.output).not.toContain("no content change in lib/c.cjs");
   }, 20_000);
 
+  test("a module a request imports lazily (a literal import() in the handler), saved during a load after its scan and saved back after the request imported it: the disk's text is served", async () => {
+    // Before, the load recorded the scan's fingerprint ("A") for lib/lazy.ts, which the load itself did not
+    // import; the request the load held back imported the save ("B"); the undo made the disk "A" again
+    // before the watcher reported the save, so its event and the settle check found "no content change",
+    // and "B" stayed served. The app holds its load (after the scan) and the request (after its import).
+    const app = new TempApp({
+      "app.ts": `import { existsSync, writeFileSync } from "node:fs";
+import { t } from "./trigger.ts";
+const dir = import.meta.dir;
+const hold = (n: number) => {
+  if (!existsSync(dir + "/armed")) return;
+  writeFileSync(dir + "/reached-" + n, "");
+  for (let i = 0; i < 500 && !existsSync(dir + "/go-" + n); i++) Bun.sleepSync(10);
+};
+hold(1);
+export default async (e: any, sr: any) => {
+  const m = await import("./lib/lazy.ts");
+  hold(2);
+  sr("200 OK", []);
+  return [new TextEncoder().encode(m.v + "/" + t)];
+};
+`,
+      "trigger.ts": `export const t = "t1";\n`,
+      "lib/lazy.ts": `export const v = "A";\n`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--log-level", "debug"]);
+    expect((await get(url)).text).toBe("A/t1");
+    app.write("armed", "");
+    app.write("trigger.ts", `export const t = "t2";\n`);
+    await until(() => existsSync(app.path("reached-1")), 5000);
+    app.write("lib/lazy.ts", `export const v = "B";\n`);
+    const held = get(url, {}, 10_000); // waits for the load, then imports lib/lazy.ts
+    await Bun.sleep(100);
+    app.write("go-1", "");
+    await until(() => existsSync(app.path("reached-2")), 5000);
+    app.write("lib/lazy.ts", `export const v = "A";\n`);
+    unlinkSync(app.path("armed"));
+    app.write("go-2", "");
+    expect((await held).text).toBe("B/t2");
+    await until(async () => (await get(url)).text === "A/t2", 3000);
+    expect(dev.output).toMatch(/reloaded in \d+ ms: lib\/lazy\.ts/);
+  }, 30_000);
+
   test("a CommonJS module a CommonJS module requires without extension (require(\"./c\")), saved after the load's scan and saved back after Bun read it: the disk's text is served; one the app rewrites with the same bytes at each load reloads nothing", async () => {
     // Before, Bun resolved such a require itself (a plugin's resolver is not asked for a specifier without
     // extension), so the fingerprint recorded for lib/c.js was the scan's, taken before the save: after the

@@ -345,7 +345,12 @@ export class Reloader {
    * A request may import a module lazily (a computed `import()` in a
    * handler), which no scan of the source finds: shortly after requests,
    * look for such modules in the module cache and watch them from then on
-   * (at most once per {@link DISCOVER_DELAY_MS}).
+   * (at most once per {@link DISCOVER_DELAY_MS}). A module of the graph
+   * that a request imported lazily (a literal `import()`, which the scan
+   * finds but the load does not run) is recorded as the load's scan read
+   * it; if the request's import read other bytes (a save after the scan),
+   * those are what serves: recorded now, so that a save back to the
+   * scanned text (an undo before the watcher reported the save) reloads.
    */
   #scheduleDiscover(): void {
     if (this.#discoverTimer !== undefined || this.#closed) return;
@@ -353,14 +358,23 @@ export class Reloader {
       this.#discoverTimer = undefined;
       if (this.#loading || this.#closed) return;
       const added = this.#loader.discover();
-      if (added.length === 0) return;
+      // Known files whose import by a request read something else than what was recorded (a map lookup each).
+      const reread: string[] = [];
+      for (const [f, recorded] of this.#fingerprints) {
+        const read = this.#loader.loadedFingerprint(f, true);
+        if (read !== undefined && read !== recorded) {
+          this.#fingerprints.set(f, read);
+          reread.push(f);
+        }
+      }
+      if (added.length === 0 && reread.length === 0) return;
       // What the request's import read (a save since then is a change), else what the file is now.
-      const prints = new Map(added.map((f) => [f, this.#loader.loadedFingerprint(f, true) ?? fingerprint(f)]));
-      for (const [f, fp] of prints) this.#fingerprints.set(f, fp);
-      this.#options.onGraph?.(this.#loader.files, this.#fingerprints);
+      for (const f of added) this.#fingerprints.set(f, this.#loader.loadedFingerprint(f, true) ?? fingerprint(f));
+      if (added.length) this.#options.onGraph?.(this.#loader.files, this.#fingerprints);
       // The watcher sees a save from when it took the file on (onGraph); one since the read is seen here.
-      const changed = added.filter((f) => this.#watches(f) && fingerprint(f) !== prints.get(f));
-      this.#options.logger.debug?.(`watching ${added.map(display).join(", ")} (imported by a request)`);
+      const changed = [...added, ...reread].filter((f) => this.#watches(f) && fingerprint(f) !== this.#fingerprints.get(f));
+      if (added.length) this.#options.logger.debug?.(`watching ${added.map(display).join(", ")} (imported by a request)`);
+      if (reread.length) this.#options.logger.debug?.(`${summarize(reread)}: a request imported a later save than the load read`);
       if (changed.length && this.#options.reloadsItself !== false) void this.reload(changed);
     }, DISCOVER_DELAY_MS);
     this.#discoverTimer.unref?.();
