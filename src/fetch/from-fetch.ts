@@ -350,7 +350,8 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
  * `patch`; methods are case-sensitive, RFC 9110 §9.1), and the Fetch
  * standard's `Request` refuses `CONNECT`, `TRACE` and `TRACK` (a
  * `TypeError`). Asked of a `Request` once per method; the answers for up to
- * {@link METHODS_MAX} methods are kept (methods are the clients' own tokens).
+ * {@link METHODS_MAX} methods of up to {@link METHOD_KEY_MAX} characters are
+ * kept, each under a copy of its own (methods are the clients' own tokens).
  */
 function requestKeeps(method: string): boolean {
   let kept = KEPT_METHODS.get(method);
@@ -360,7 +361,10 @@ function requestKeeps(method: string): boolean {
     } catch {
       kept = false;
     }
-    if (KEPT_METHODS.size < METHODS_MAX) KEPT_METHODS.set(method, kept);
+    // Kept under a copy of its own: the method is a slice of the request head's string, which the
+    // runtime shares rather than copies past 8 characters, so the key would hold the whole head
+    // (up to maxHeaderBytes: 128 of 64 KiB each, about 8 MB for the process's life).
+    if (KEPT_METHODS.size < METHODS_MAX && method.length <= METHOD_KEY_MAX) KEPT_METHODS.set(Buffer.from(method, "latin1").toString("latin1"), kept);
   }
   return kept;
 }
@@ -369,6 +373,8 @@ function requestKeeps(method: string): boolean {
 const KEPT_METHODS = new Map<string, boolean>(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"].map((m) => [m, true]));
 /** How many methods {@link KEPT_METHODS} holds at most. */
 const METHODS_MAX = 128;
+/** Longest method {@link KEPT_METHODS} keeps (characters): the registered ones are at most 17 (`UPDATEREDIRECTREF`). */
+const METHOD_KEY_MAX = 32;
 
 /**
  * The answer to a method {@link requestKeeps} says a `Request` cannot carry:
