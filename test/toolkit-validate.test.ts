@@ -341,6 +341,11 @@ describe("server-side rules: the call and the environ", () => {
     await bad("environ-optional-types", { "tsgi.file_wrapper": {} });
     await bad("environ-optional-types", { "tsgi.posthooks": {} });
     await bad("environ-optional-types", { "tsgi.minimum_write_chunk_size": -1 });
+    // tsgi.headers_raw: flat [name, value, ...] strings (spec.md); eventlet's pairs, an odd count or a Headers are not it.
+    await bad("environ-optional-types", { "tsgi.headers_raw": [["Host", "h"]] });
+    await bad("environ-optional-types", { "tsgi.headers_raw": ["Host", "h", "X-A"] });
+    await bad("environ-optional-types", { "tsgi.headers_raw": new Headers({ host: "h" }) });
+    await bad("environ-optional-types", { "tsgi.headers_raw": ["Content-Length", 5] });
   });
   test("checkEnviron is exported and passes a testing environ", () => {
     expect(() => checkEnviron(env(), () => {})).not.toThrow();

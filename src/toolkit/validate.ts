@@ -273,6 +273,14 @@ export function checkEnviron(environ: unknown, warn: (m: string) => void = defau
   // Read as tsgi's own read: tsgi-dev's accessor, which warns an app that reads it without asking, knows it at no cost.
   opt("tsgi.signal", (v) => typeof AbortSignal === "function" && v instanceof AbortSignal, "an AbortSignal", readSignal(env as Environ));
   opt("tsgi.minimum_write_chunk_size", (v) => typeof v === "number" && v >= 0, "a non-negative number");
+  opt("tsgi.headers_raw", isFieldLines, "an array of strings, flat [name, value, ...] (an even count; not eventlet's [name, value] pairs)");
+}
+
+/** `tsgi.headers_raw`'s shape (spec.md "Server extension APIs"): flat `[name, value, ...]`, every item a string. */
+function isFieldLines(v: unknown): boolean {
+  if (!Array.isArray(v) || v.length % 2 !== 0) return false;
+  for (let i = 0; i < v.length; i++) if (typeof v[i] !== "string") return false;
+  return true;
 }
 
 /**
