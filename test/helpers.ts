@@ -326,6 +326,31 @@ export async function bytesScanned<T>(run: () => Promise<T>): Promise<{ result: 
 
 /**
  * The heap's growth (MB, each side after a full collection) over `count`
+ * requests to `port`, pipelined 100 to a connection, each with one field of
+ * a new short made-up name (`X-Made-Up-000123`, which the server may
+ * remember) and a 60 kB `X-Big` field: what the server keeps of a request
+ * head along with such a name. Each connection is bounded by `raw`'s timeout.
+ * @throws Error when a request is not answered 200.
+ */
+export async function heapGrowthFromShortFieldNames(port: number, count: number): Promise<number> {
+  const heap = () => {
+    Bun.gc(true);
+    return process.memoryUsage().heapUsed;
+  };
+  const big = "a".repeat(60_000);
+  const before = heap();
+  for (let sent = 0; sent < count; sent += 100) {
+    const n = Math.min(100, count - sent);
+    const requests = Array.from({ length: n }, (_, i) => get("/", `X-Made-Up-${String(sent + i).padStart(6, "0")}: 1\r\nX-Big: ${big}\r\n${i === n - 1 ? "Connection: close\r\n" : ""}`));
+    const r = await raw(port, requests.join(""), { timeoutMs: 10_000 });
+    const answered = r.data.toString("latin1").match(/HTTP\/1\.1 200 OK\r\n/g)?.length ?? 0;
+    if (answered !== n) throw new Error(`requests ${sent} to ${sent + n - 1} with short made-up field names: ${answered} of ${n} answered 200`);
+  }
+  return (heap() - before) / 1e6;
+}
+
+/**
+ * The heap's growth (MB, each side after a full collection) over `count`
  * requests to `port`, each on a connection of its own with one field of a
  * new made-up name of about 60 kB (under the default `maxHeaderBytes`), as
  * any client can send them: what the server keeps of such names. Each

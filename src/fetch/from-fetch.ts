@@ -5,6 +5,7 @@
  * @module
  */
 import { reasonPhrase } from "../http/status.ts";
+import { ownCopy } from "../http/intern.ts";
 import type { Application, Body, Environ, ResponseHeaders, StartResponse } from "../spec.ts";
 import type { FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
@@ -364,7 +365,7 @@ function requestKeeps(method: string): boolean {
     // Kept under a copy of its own: the method is a slice of the request head's string, which the
     // runtime shares rather than copies past 8 characters, so the key would hold the whole head
     // (up to maxHeaderBytes: 128 of 64 KiB each, about 8 MB for the process's life).
-    if (KEPT_METHODS.size < METHODS_MAX && method.length <= METHOD_KEY_MAX) KEPT_METHODS.set(Buffer.from(method, "latin1").toString("latin1"), kept);
+    if (KEPT_METHODS.size < METHODS_MAX && method.length <= METHOD_KEY_MAX) KEPT_METHODS.set(ownCopy(method), kept);
   }
   return kept;
 }

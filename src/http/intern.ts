@@ -85,3 +85,14 @@ export function internMethod(buf: Uint8Array, at: number, len: number): string |
 export function internFieldName(buf: Uint8Array, at: number, len: number): string | undefined {
   return lookup(FIELD_TABLE, buf, at, len);
 }
+
+/**
+ * A copy of `s` that shares no memory with it, for a string a cache keeps
+ * for the process's life. A slice of a request head's string (a field name,
+ * a method) is one the runtime (JavaScriptCore) shares with the whole head
+ * past 8 characters, so keeping the slice keeps the head (up to
+ * `maxHeaderBytes`). `s` is latin-1, as every string a head gives is.
+ */
+export function ownCopy(s: string): string {
+  return Buffer.from(s, "latin1").toString("latin1");
+}
