@@ -9,6 +9,7 @@
  */
 import { httpDate } from "../http/date.ts";
 import { statusLine } from "../http/status.ts";
+import { ownCopy } from "../http/intern.ts";
 import type { ResponseHeaders } from "../spec.ts";
 import { eqLower, isHopByHopField } from "../gateway/hop-by-hop.ts";
 
@@ -180,7 +181,8 @@ export function capitalizeName(name: string): string {
       .join("-");
     if (name.length <= CAPITALIZED_NAME_MAX) {
       if (capitalized.size >= CAPITALIZED_MAX) capitalized.clear();
-      capitalized.set(name, out);
+      // A copy: a name the app took from the request (tsgi.headers_raw) is a slice of its head's string, which would keep the head.
+      capitalized.set(ownCopy(name), out);
     }
   }
   return out;
