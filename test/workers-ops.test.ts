@@ -483,6 +483,41 @@ describe("SIGTTOU while a SIGHUP reload boots its new workers", () => {
   }, 60_000);
 });
 
+/** `tsgi serve APP --workers 2` whose import takes 1.5 s, both first workers importing (the start-up under way). */
+async function bootingPool() {
+  const port = freePort();
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--no-access-log"], {
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
+  });
+  procs.push(proc);
+  const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+  expect(await waitFor(() => (err.text().match(/test app: importing/g) ?? []).length === 2, 10_000)).toBe(true);
+  return { proc, err, port, children: () => childCount(proc.pid) };
+}
+
+describe("SIGTTOU while the first workers boot", () => {
+  test("the start goes on with one fewer and says so (before: the worker it stopped was taken for a boot failure: 'worker failed to boot: worker N exited before listening (signal SIGTERM)', exit 1, nothing served)", async () => {
+    const { proc, err, port, children } = await bootingPool();
+    proc.kill("SIGTTOU");
+    expect(await waitFor(() => /one worker fewer: 1 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
+    const stopped = Number(/one worker fewer: 1 worker\(s\) \(stopping (\d+) gracefully\)/.exec(err.text())![1]);
+    expect(await waitFor(() => /worker\(s\) serving|failed to boot/.test(err.text()) || proc.exitCode !== null, 10_000)).toBe(true);
+    expect(err.text()).not.toContain("failed to boot");
+    expect(err.text()).toMatch(/\n?\[tsgi supervisor \d+\] info: 1 worker\(s\) listening \(pids \d+\)\n/);
+    expect(err.text()).toMatch(/1 worker\(s\) serving /);
+    expect(processAlive(stopped)).toBe(false);
+    const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
+    expect(r.status).toBe(200);
+    expect(children()).toBe(1);
+    await Bun.sleep(500);
+    expect(children()).toBe(1);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("SIGTTIN while a SIGHUP reload boots its new workers", () => {
   test("says the worker it starts imports the new code and is not waited for by the reload; the pool ends one larger (before: 'one worker more: 3 worker(s) (starting N)', not saying which code or that the reload leaves it out)", async () => {
     const { proc, err, children } = await reloadingPool();

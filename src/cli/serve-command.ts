@@ -239,7 +239,7 @@ const serveCommand = defineCommand({
       }
       // Stopped while the workers booted: nothing serves, and the stop is under way.
       if (!serving) return;
-      consola.success(`tsgi ${VERSION}: ${deploy.workers.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
+      consola.success(`tsgi ${VERSION}: ${supervisor.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
       return;
     }
     // From the app's import on: a stray rejection or exception is logged, not the server's end.

@@ -203,6 +203,11 @@ export class Supervisor {
     return this.config.deploy.workers!;
   }
 
+  /** The number of workers the pool keeps: `--workers`, one more for each SIGTTIN and one fewer for each SIGTTOU since. */
+  get workers(): number {
+    return this.target;
+  }
+
   /** Pids of the current workers (all generations). */
   pids(): number[] {
     return [...this.live.keys()];
@@ -233,18 +238,21 @@ export class Supervisor {
       this.booting = false;
     }
     if (this.stopping) return false; // stopped (a signal) while booting
+    // A worker the supervisor stopped itself (SIGTTOU while they booted) did not fail to boot.
+    const failed = first.filter((w, i) => !results[i] && !w.stopping);
     // A stop signal sent to the whole process group (Ctrl-C, `kill -TERM -PGID`) also ends booting
     // workers, and their exit may be seen before the supervisor's own handler runs: give it that turn.
-    if (!results.every(Boolean) && first.some((w) => /^signal SIG(?:INT|TERM|QUIT)$/.test(w.exited ?? ""))) {
+    if (failed.some((w) => /^signal SIG(?:INT|TERM|QUIT)$/.test(w.exited ?? ""))) {
       await Bun.sleep(200);
       if (this.stopping) return false;
     }
-    if (!results.every(Boolean)) {
-      const failure = bootFailure(first) ?? "a worker exited before listening";
+    if (failed.length) {
+      const failure = bootFailure(failed) ?? "a worker exited before listening";
       await this.stop();
       throw new Error(`worker failed to boot: ${failure}`);
     }
-    this.log("info", `${this.target} worker(s) listening (pids ${this.servingPids().join(", ")})`);
+    const serving = this.servingPids();
+    this.log("info", `${serving.length} worker(s) listening (pids ${serving.join(", ")})`);
     return true;
   }
 
