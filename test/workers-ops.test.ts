@@ -518,6 +518,44 @@ describe("SIGTTOU while the first workers boot", () => {
   }, 60_000);
 });
 
+describe("SIGTTIN while the first workers boot", () => {
+  test("the worker it starts is replaced like any other if it fails to boot, and the start-up lines count what listens (before: its failure was left to the start, which does not wait for it: never replaced, 2 of 3 for good, and '3 worker(s) listening (pids A, B)')", async () => {
+    const claim = (n: number) => JSON.stringify(join(dir, `ttin-boot.${n}`));
+    const app = join(dir, "ttin-boot.ts");
+    // The 1st and 2nd imports (the start's) take 1.5 s; the 3rd (SIGTTIN's) throws at once; any later one loads.
+    await Bun.write(
+      app,
+      `import { openSync } from "node:fs";\nconst claim = (f: string) => { try { openSync(f, "wx"); return true; } catch { return false; } };\n` +
+        `if (claim(${claim(1)}) || claim(${claim(2)})) { console.error("test app: importing"); await Bun.sleep(1500); }\n` +
+        `else if (claim(${claim(3)})) throw new Error("the 3rd import fails on purpose");\n` +
+        `export { default } from ${JSON.stringify(APP)};\n`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    const children = () => childCount(proc.pid);
+    expect(await waitFor(() => (err.text().match(/test app: importing/g) ?? []).length === 2, 10_000)).toBe(true);
+    proc.kill("SIGTTIN");
+    expect(await waitFor(() => /one worker more: 3 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 10_000)).toBe(true);
+    // The start-up lines count what listens, and the pool's size.
+    // (SIGTTIN's failed worker's replacement may listen before the start's two, or after them.)
+    const [, count, listed, starting] = /info: (\d+) worker\(s\) listening \(pids ([\d, ]+)\)(?: and (\d+) starting \(SIGTTIN\))?\n/.exec(err.text())!;
+    expect(listed!.split(", ").length).toBe(Number(count));
+    expect(Number(count) + Number(starting ?? 0)).toBe(3);
+    expect(err.text()).toMatch(/3 worker\(s\) serving /);
+    expect(await waitFor(() => /worker \d+ failed: [^\n]*the 3rd import fails on purpose/.test(err.text()), 5_000)).toBe(true);
+    expect(await waitFor(() => /listening \(a replacement\)/.test(err.text()) && children() === 3, 10_000)).toBe(true);
+    const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
+    expect(r.status).toBe(200);
+    await Bun.sleep(500);
+    expect(children()).toBe(3);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
 describe("SIGTTIN while a SIGHUP reload boots its new workers", () => {
   test("says the worker it starts imports the new code and is not waited for by the reload; the pool ends one larger (before: 'one worker more: 3 worker(s) (starting N)', not saying which code or that the reload leaves it out)", async () => {
     const { proc, err, children } = await reloadingPool();

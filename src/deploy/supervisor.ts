@@ -174,8 +174,11 @@ export class Supervisor {
   private readonly pendingReplacements = new Set<ReturnType<typeof setTimeout>>();
   /** The workers' warnings said so far: each once, not once per worker and reload. */
   private readonly warned = new Set<string>();
-  /** `start()` is waiting for the first workers: a failure ends the start (with its message) instead of being replaced. */
-  private booting = false;
+  /**
+   * The workers `start()` is waiting for: one of them that fails ends the start (with its message)
+   * instead of being replaced. Empty once the start is over; a worker SIGTTIN adds meanwhile is not one.
+   */
+  private booting = new Set<Worker>();
   private monitor: ReturnType<typeof setInterval> | null = null;
   private stopped: Promise<void> | null = null;
   private exitWaiters: Array<() => void> = [];
@@ -230,12 +233,12 @@ export class Supervisor {
     const first = Array.from({ length: this.target }, () => this.spawn(1));
     // The monitor runs while the first workers boot: one that never listens (an import that hangs) is killed at `timeout`.
     this.startMonitor();
-    this.booting = true;
+    this.booting = new Set(first);
     let results: boolean[];
     try {
       results = await Promise.all(first.map((w) => this.whenListening(w)));
     } finally {
-      this.booting = false;
+      this.booting.clear();
     }
     if (this.stopping) return false; // stopped (a signal) while booting
     // A worker the supervisor stopped itself (SIGTTOU while they booted) did not fail to boot.
@@ -252,7 +255,8 @@ export class Supervisor {
       throw new Error(`worker failed to boot: ${failure}`);
     }
     const serving = this.servingPids();
-    this.log("info", `${serving.length} worker(s) listening (pids ${serving.join(", ")})`);
+    const more = this.countServing() - serving.length; // SIGTTIN's workers still importing
+    this.log("info", `${serving.length} worker(s) listening (pids ${serving.join(", ")})${more > 0 ? ` and ${more} starting (SIGTTIN)` : ""}`);
     return true;
   }
 
@@ -386,7 +390,7 @@ export class Supervisor {
         break;
       case "failed":
         w.failure = m.message;
-        if (this.booting) break; // start() throws with it
+        if (this.booting.has(w)) break; // start() throws with it
         this.log("error", `worker ${w.pid} failed: ${m.message}`);
         break;
     }
@@ -408,7 +412,7 @@ export class Supervisor {
     if (w.listening && !quick) slot.quickCrashes = 0;
     if (w.stopping || this.stopping) return;
     // A worker of the first generation that dies before listening fails the start (gunicorn: "worker failed to boot").
-    if (!w.listening && this.booting) return;
+    if (!w.listening && this.booting.has(w)) return;
     if (!w.listening) {
       this.bootFailures++;
       if (this.reloadFailure !== null && this.reloading === null && this.servingPids().length > 0) {
@@ -536,7 +540,7 @@ export class Supervisor {
         if (w.failure === null && now - w.spawnedAt > limit) {
           w.failure = `worker ${w.pid} did not listen within ${limit / 1000}s of starting (--timeout); its import may be hanging (a top-level await that never settles)`;
           // start() and reload() report it in their own message.
-          if (!this.booting && !(this.reloading !== null && w.generation === this.generation)) this.log("error", `${w.failure}: killing it`);
+          if (!this.booting.has(w) && !(this.reloading !== null && w.generation === this.generation)) this.log("error", `${w.failure}: killing it`);
           w.proc.kill("SIGKILL");
         }
         continue;
