@@ -937,6 +937,46 @@ s.stop(true);
   });
 });
 
+describe("toFetchHandler on Bun.serve: a response that fails after its headers is reported once", () => {
+  /** Run `app` (source) behind Bun.serve with the default errorLog in a child process; its stdout says whether the body was cut, its stderr is everything printed. */
+  function runChild(appSource: string): { stdout: string; stderr: string } {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-fetch-once-"));
+    const script = join(dir, "once.ts");
+    writeFileSync(
+      script,
+      `import { toFetchHandler } from ${JSON.stringify(join(import.meta.dir, "../src/fetch/index.ts"))};
+const app = ${appSource};
+const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app) });
+const r = await fetch(\`http://127.0.0.1:\${s.port}/late\`).catch(() => null);
+let failed = r === null;
+try { await r?.text(); } catch { failed = true; }
+await Bun.sleep(100);
+console.log(failed ? "truncated" : "complete");
+s.stop(true);
+`,
+    );
+    const p = Bun.spawnSync([process.execPath, script], { timeout: 10000 });
+    rmSync(dir, { recursive: true, force: true });
+    return { stdout: p.stdout.toString().trim(), stderr: p.stderr.toString() };
+  }
+  const count = (text: string, part: string) => text.split(part).length - 1;
+
+  test("an app error after the first chunk: the errorLog line alone (before: also Bun's own 'the TSGI application failed after its response started' with a source excerpt and stack)", () => {
+    const { stdout, stderr } = runChild(`(_e: any, sr: any) => { sr("200 OK", []); return (async function* () { yield new Uint8Array([65]); await Bun.sleep(20); throw new Error("late failure"); })(); }`);
+    expect(stdout).toBe("truncated");
+    expect(count(stderr, "Error in GET /late HTTP/1.1: ")).toBe(1);
+    expect(count(stderr, "late failure")).toBe(1);
+    expect(stderr).not.toContain("failed after its response started");
+  });
+
+  test("a body shorter than its Content-Length: the errorLog line alone (before: the message printed twice, the second time by Bun with a stack)", () => {
+    const { stdout, stderr } = runChild(`(_e: any, sr: any) => { sr("200 OK", [["Content-Length", "10"]]); return (async function* () { yield new Uint8Array([65]); await Bun.sleep(20); })(); }`);
+    expect(stdout).toBe("truncated");
+    expect(count(stderr, "9 bytes fewer than its Content-Length")).toBe(1);
+    expect(stderr).not.toContain("\n    at ");
+  });
+});
+
 describe("toFetchHandler on Bun.serve: request shapes Bun passes as they came", () => {
   const keys = ["REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "SERVER_NAME", "SERVER_PORT", "HTTP_HOST", "tsgi.url_scheme"];
   const app: Application = (e, sr) => {

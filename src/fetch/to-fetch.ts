@@ -163,13 +163,11 @@ class FetchSink implements ResponseSink {
   /**
    * @param method the request method (HEAD gets no body).
    * @param logError logs a broken response contract for this request.
-   * @param quiet error a truncated body without a reason, so Bun prints nothing (the `errorLog: null` option).
    * @param serverSoftware the `Server` field added when the app sent none (spec.md; `Date` is added too: Bun.serve adds none to a HEAD answer).
    */
   constructor(
     private readonly method: string,
     private readonly logError: (error: Error) => void,
-    private readonly quiet: boolean,
     private readonly serverSoftware: string,
   ) {
     this.response = new Promise((r) => (this.resolveResponse = r));
@@ -286,7 +284,7 @@ class FetchSink implements ResponseSink {
     if (this.remaining > 0) {
       const error = shortBodyError(this.remaining, "the response is truncated");
       this.logError(error);
-      this.fail(error.message);
+      this.fail();
       return;
     }
     this.ended = true;
@@ -300,14 +298,20 @@ class FetchSink implements ResponseSink {
 
   abort(): void {
     if (this.closed || this.ended) return;
-    this.fail("the TSGI application failed after its response started; the body is truncated");
+    this.fail();
   }
 
-  /** Error the body stream: the consumer sees a truncated response, never a complete-looking one. */
-  private fail(message: string): void {
+  /**
+   * Error the body stream: the consumer sees a truncated response, never a
+   * complete-looking one. Without a reason: the failure went to `errorLog`
+   * already (or was silenced with `null`, or was the client leaving), and
+   * Bun.serve prints any reason but `undefined` and `null` a second time, as
+   * an uncaught error with a source excerpt and a stack of the bridge's own.
+   */
+  private fail(): void {
     this.closed = true;
     try {
-      this.controller.error(this.quiet ? undefined : new Error(message));
+      this.controller.error(undefined);
     } catch {
       // already closed
     }
@@ -429,7 +433,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     if (!remote?.port) environ.REMOTE_PORT = "";
     // Bun.serve aborts request.signal when the client goes away: the app's tsgi.signal (spec.md).
     defineSignal(environ, () => request.signal);
-    const sink = new FetchSink(request.method, (error) => gateway.logError(requestLineOf(environ), error), log === null, defaults.serverSoftware);
+    const sink = new FetchSink(request.method, (error) => gateway.logError(requestLineOf(environ), error), defaults.serverSoftware);
     const running = runApplication(app, environ, sink, gateway);
     sink.onCancel = () => {
       pump?.stop();
