@@ -20,8 +20,14 @@
  *   `/app/smuggled` request hidden in every payload's body unless the proxy
  *   itself forwarded it as a request.
  *
- * nginx and HAProxy come from Debian (`apt-get install nginx haproxy`);
- * without one, its part is skipped with a warning.
+ * lighttpd is the third front proxy. Its mod_proxy (1.4) cannot keep
+ * upstream connections alive: it sends every request on a new connection
+ * with `Connection: close`, so a desync there cannot reach another client's
+ * request; the corpus still checks that tsgi frames each forwarded request
+ * as lighttpd does and reads nothing after it.
+ *
+ * nginx, HAProxy and lighttpd come from Debian (`apt-get install nginx
+ * haproxy lighttpd`); without one, its part is skipped with a warning.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -36,6 +42,8 @@ const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => Bun.file(p).size
 if (!NGINX) console.warn("SKIP: nginx is not installed (apt-get install nginx-light); the nginx smuggling tests are skipped");
 const HAPROXY = ["/usr/sbin/haproxy"].find((p) => Bun.file(p).size > 0) ?? Bun.which("haproxy");
 if (!HAPROXY) console.warn("SKIP: haproxy is not installed (apt-get install haproxy); the HAProxy smuggling tests are skipped");
+const LIGHTTPD = ["/usr/sbin/lighttpd"].find((p) => Bun.file(p).size > 0) ?? Bun.which("lighttpd");
+if (!LIGHTTPD) console.warn("SKIP: lighttpd is not installed (apt-get install lighttpd); the lighttpd smuggling tests are skipped");
 
 const dir = mkdtempSync(join(tmpdir(), "tsgi-smuggle-"));
 const children: Array<ReturnType<typeof Bun.spawn>> = [];
@@ -388,5 +396,49 @@ describe.skipIf(!HAPROXY)("desync payloads through HAProxy (docs/deploy.md confi
           return { request: `${method} ${short(target)}`, appTarget: app === "" ? "-" : app };
         });
     await runCorpus(haproxyPort, seen, log);
+  }, 60_000);
+});
+
+describe.skipIf(!LIGHTTPD)("desync payloads through lighttpd (mod_proxy, a new upstream connection per request)", () => {
+  const seen: Seen[] = [];
+  const lighttpdPort = freePort();
+  const prefix = join(dir, "lighttpd");
+  beforeAll(async () => {
+    const app = pool(loggingApp(seen), { keepAliveTimeout: 60_000 });
+    mkdirSync(join(prefix, "uploads"), { recursive: true });
+    // mod_proxy sends every request upstream as HTTP/1.1 with Connection: close (no pool to
+    // configure); it buffers the request body (dechunked, with a Content-Length) before it forwards.
+    // A log file is written in 4 KB blocks (seconds late); a piped log gets each line at once.
+    const conf = `
+server.document-root = "${prefix}"
+server.bind = "127.0.0.1"
+server.port = ${lighttpdPort}
+server.upload-dirs = ("${prefix}/uploads")
+server.errorlog = "${prefix}/error.log"
+server.modules = ("mod_proxy", "mod_accesslog")
+accesslog.filename = "|/bin/cat >> ${prefix}/access.log"
+accesslog.format = "%m %U|%q|%{X-App-Target}o"
+proxy.server = ("/app/" => (("host" => "127.0.0.1", "port" => ${app.port})))
+`;
+    writeFileSync(join(prefix, "lighttpd.conf"), conf);
+    const check = Bun.spawnSync([LIGHTTPD!, "-t", "-f", join(prefix, "lighttpd.conf")]);
+    if (check.exitCode !== 0) throw new Error(`lighttpd -t: ${check.stderr.toString()}${check.stdout.toString()}`);
+    const lighttpd = Bun.spawn([LIGHTTPD!, "-D", "-f", join(prefix, "lighttpd.conf")], { stdout: "inherit", stderr: "inherit" });
+    children.push(lighttpd);
+    await waitForPort(lighttpdPort, lighttpd, () => `lighttpd did not start: ${readFileSync(join(prefix, "error.log"), "utf8")}`);
+  });
+
+  test(`${payloads.length} payloads, each followed by an innocent request on another connection: the app sees exactly what lighttpd forwarded`, async () => {
+    const log = async (): Promise<ProxyLine[]> => {
+      const text = Bun.file(join(prefix, "access.log"));
+      const lines = (await text.exists()) ? (await text.text()).split("\n").filter(Boolean) : [];
+      return lines.map((l) => {
+        // "METHOD path|query|X-App-Target": the query is "" when there is none, the field "-" when the response had none.
+        const [request, query, appTarget] = l.split("|");
+        const [method, path] = [request!.slice(0, request!.indexOf(" ")), request!.slice(request!.indexOf(" ") + 1)];
+        return { request: `${method} ${short(query ? `${path}?${query}` : path)}`, appTarget: appTarget ?? "-" };
+      });
+    };
+    await runCorpus(lighttpdPort, seen, log);
   }, 60_000);
 });
