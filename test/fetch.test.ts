@@ -1279,6 +1279,43 @@ describe("fromFetchHandler on tsgi: requests a Request cannot carry as sent", ()
   });
 });
 
+describe("fromFetchHandler on tsgi: request-targets a URL cannot carry (OPTIONS *, CONNECT)", () => {
+  test("OPTIONS * is answered 200 with an empty body by the bridge, the handler not called and nothing logged; OPTIONS /* still reaches the handler (before: both reached it as OPTIONS http://h/*, indistinguishable)", async () => {
+    const seen: string[] = [];
+    const srv = startServer(fromFetchHandler((request: Request) => (seen.push(`${request.method} ${request.url}`), new Response("from the handler"))));
+    try {
+      const star = await rawOne(srv.port, "OPTIONS * HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      expect([star.response?.status, star.response?.headers["content-length"], star.response?.body.toString()]).toEqual([200, "0", ""]);
+      expect(seen).toEqual([]);
+      const path = await rawOne(srv.port, "OPTIONS /* HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      expect(path.response?.body.toString()).toBe("from the handler");
+      expect(seen).toEqual(["OPTIONS http://h/*"]);
+      expect(srv.errors).toEqual([]);
+    } finally {
+      await srv.server.close({ timeout: 100 });
+    }
+  });
+
+  test("CONNECT reaches the handler with the URL of its target's authority, whatever Host says (before: CONNECT a.example:443 with Host: b.example:8080 came as http://b.example:8080/, the tunnel's target lost)", async () => {
+    const seen: string[] = [];
+    const srv = startServer(fromFetchHandler((request: Request) => (seen.push(`${new URL(request.url).host} ${request.headers.get("host")}`), new Response(null, { status: 403 }))));
+    try {
+      for (const [target, host] of [["a.example:443", "b.example:8080"], ["a.example:443", "a.example:443"], ["[::1]:8443", "[::1]:8443"]]) {
+        const r = await rawOne(srv.port, `CONNECT ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { timeoutMs: 2000 });
+        expect([target, r.response?.status, r.closed]).toEqual([target, 403, true]);
+      }
+      expect(seen).toEqual(["a.example:443 b.example:8080", "a.example:443 a.example:443", "[::1]:8443 [::1]:8443"]);
+      // A target the tsgi server takes but the URL parser refuses: 400, naming the target, not the Host.
+      const bad = await rawOne(srv.port, "CONNECT a.example:99999 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", { timeoutMs: 2000 });
+      expect([bad.response?.status, bad.response?.body.toString(), bad.closed]).toEqual([400, "400 Bad Request: Invalid CONNECT target (not an authority a URL can have)\n", true]);
+      expect(seen.length).toBe(3);
+      expect(srv.errors).toEqual([]);
+    } finally {
+      await srv.server.close({ timeout: 100 });
+    }
+  });
+});
+
 describe("fromFetchHandler on tsgi: a Response's own Content-Length, as Bun.serve treats it", () => {
   // An upstream that compresses, as most do: Bun's fetch() decompresses the body
   // and keeps the upstream's Content-Encoding and (compressed) Content-Length.

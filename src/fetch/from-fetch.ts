@@ -71,10 +71,16 @@ function rawPath(environ: Environ, decoded: string): string | null {
  * `PATH_INFO` and is printable ASCII, so an escape such as `%2F` or `%7E` stays as sent, as
  * `Bun.serve` passes it; otherwise `SCRIPT_NAME` + `PATH_INFO`
  * percent-encoded again (bytes outside RFC 3986 `pchar` and `/`; `/` when
- * empty).
+ * empty). For `CONNECT` with an authority-form `REQUEST_URI` (RFC 9112
+ * §3.2.3), the URL is that authority's, path `/`
+ * (`http://example.com:443/`), whatever `Host` says: the tunnel's target is
+ * the request-target (`Bun.serve` gives the bare `example.com:443`, which
+ * is not a URL a `Request` can have).
  */
 export function environUrl(environ: Environ): string {
   const scheme = String(environ["tsgi.url_scheme"] || "http");
+  const uri = environ.REQUEST_URI;
+  if (environ.REQUEST_METHOD === "CONNECT" && typeof uri === "string" && uri !== "" && !uri.includes("/")) return `${scheme}://${uri}/`;
   let host = typeof environ["HTTP_HOST"] === "string" && environ["HTTP_HOST"] ? environ["HTTP_HOST"] : "";
   if (!host) {
     const name = String(environ.SERVER_NAME || "localhost");
@@ -248,7 +254,9 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * not carry as sent (Bun's turns `BREW` into `GET`, `get` into `GET`) is
  * answered `501 Not Implemented` without calling the handler (RFC 9110
  * §9.1), and one whose URL the URL parser refuses (a `Host` such as
- * `x:99999`) `400 Bad Request`. A `Response` returned at once
+ * `x:99999`) `400 Bad Request`. `OPTIONS *` is answered `200` with an empty
+ * body without calling the handler (a `Request` can only say `OPTIONS /*`);
+ * `CONNECT` comes with its target's URL (see {@link environUrl}). A `Response` returned at once
  * (not a promise) with a body held in memory is answered at once: the
  * application returns its body, else a promise of it. On the tsgi server
  * `request.signal` is `environ["tsgi.signal"]` itself.
@@ -271,6 +279,9 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     const method = String(environ.REQUEST_METHOD);
     // A method the Request would not carry as sent is not passed on as another one (see requestKeeps).
     if (!requestKeeps(method)) return notImplemented(method, startResponse);
+    // OPTIONS * (spec.md: PATH_INFO "*") asks about the server, not a resource, and a URL cannot say it
+    // (it would reach the handler as OPTIONS /*): answered here (RFC 9110 §9.3.7).
+    if (method === "OPTIONS" && environ.PATH_INFO === "*") return asteriskOptions(startResponse);
     // request.signal. The tsgi server's tsgi.signal (spec.md "Server extension APIs") is given as it is:
     // aborted when the client goes away or the server gives up on the request while the handler computes
     // its Response, as on Bun.serve, and aborted through `own` when a body is closed before its end.
@@ -326,7 +337,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       // URL parser refuses: the client's error, answered 400 as an invalid Host is, not a 500 logged
       // as the application's for every such request.
       if (URL.canParse(url)) throw error;
-      return badHost(startResponse);
+      return badHost(startResponse, method === "CONNECT" ? "CONNECT target (not an authority a URL can have)" : "Host field value (not a host a URL can have)");
     }
     // Filled in place: a Headers of our own would be copied into the Request's.
     appendEnvironHeaders(environ, request.headers);
@@ -393,13 +404,24 @@ function notImplemented(method: string, startResponse: StartResponse): Body {
 }
 
 /**
- * The answer to a request whose URL (from `HTTP_HOST`, or `SERVER_NAME`)
- * the URL parser refuses: `400 Bad Request`, the connection closed, as the
+ * The answer to `OPTIONS *` (RFC 9110 §9.3.7: the server's options in
+ * general, "a ping or no-op"): `200 OK` with an empty body, the handler not
+ * called (its `Request` could only say `OPTIONS /*`, another request).
+ * `Bun.serve` answers `400` without calling its handler.
+ */
+function asteriskOptions(startResponse: StartResponse): Body {
+  startResponse("200 OK", [["Content-Length", "0"]]);
+  return [];
+}
+
+/**
+ * The answer to a request whose URL (from `HTTP_HOST`, or `SERVER_NAME`;
+ * `CONNECT`'s from its target, `what` says which) the URL parser refuses: `400 Bad Request`, the connection closed, as the
  * tsgi server answers an invalid `Host` (RFC 9112 §3.2). The handler is not
  * called and nothing is logged.
  */
-function badHost(startResponse: StartResponse): Body {
-  const body = new TextEncoder().encode("400 Bad Request: Invalid Host field value (not a host a URL can have)\n");
+function badHost(startResponse: StartResponse, what: string): Body {
+  const body = new TextEncoder().encode(`400 Bad Request: Invalid ${what}\n`);
   startResponse("400 Bad Request", [
     ["Content-Type", "text/plain; charset=utf-8"],
     ["Content-Length", String(body.length)],
