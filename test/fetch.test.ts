@@ -1154,6 +1154,28 @@ describe("Bun.serve limitations the bridge inherits (docs/fetch.md): each pinned
   });
 });
 
+describe("toFetchHandler: response fields a Response's Headers cannot keep apart (docs/fetch.md)", () => {
+  test("an app's repeated field goes out as one line, its values joined with \", \"; each Set-Cookie stays a line of its own (the tsgi server sends every line as the app gave it)", async () => {
+    const app: Application = (_e, sr) => (
+      sr("200 OK", [["X-Dup", "1"], ["X-Dup", "2"], ["Set-Cookie", "a=1; Path=/"], ["Set-Cookie", "b=2, c"], ["Content-Length", "2"]]), [enc.encode("ok")]
+    );
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null }) });
+    const direct = startServer(app);
+    try {
+      const lines = async (port: number) => {
+        const r = await raw(port, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", { timeoutMs: 2000 });
+        const head = r.data.toString("latin1").split("\r\n\r\n")[0]!;
+        return head.split("\r\n").filter((l) => /^(x-dup|set-cookie):/i.test(l)).map((l) => l.replace(/^[^:]+/, (n) => n.toLowerCase())).sort();
+      };
+      expect(await lines(bun.port!)).toEqual(["set-cookie: a=1; Path=/", "set-cookie: b=2, c", "x-dup: 1, 2"]);
+      expect(await lines(direct.port)).toEqual(["set-cookie: a=1; Path=/", "set-cookie: b=2, c", "x-dup: 1", "x-dup: 2"]);
+    } finally {
+      bun.stop(true);
+      await direct.server.close({ timeout: 100 });
+    }
+  });
+});
+
 describe("fromFetchHandler on tsgi: reason phrases and implicit content types", () => {
   let response: () => Response = () => new Response("x");
   let srv: ReturnType<typeof startServer>;

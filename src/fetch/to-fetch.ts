@@ -343,7 +343,11 @@ class FetchSink implements ResponseSink {
  * waiting while the consumer is slow. When the consumer cancels the body
  * the application's iteration stops and its `close()` is called. Errors
  * before headers become a 500 `Response`; after headers, the body stream
- * errors (a truncated response, never a complete-looking one).
+ * errors (a truncated response, never a complete-looking one). A field the
+ * application repeats goes out as one, its values joined with `", "` (a
+ * `Response`'s `Headers` keeps one value per name; each `Set-Cookie` stays
+ * apart). `SERVER_NAME`/`SERVER_PORT` follow the client's `Host`, so they
+ * are no more trustworthy than `HTTP_HOST` (docs/fetch.md).
  *
  * @throws RangeError when `options.scriptName` is neither `""` nor a path starting with `/`, `options.serverSoftware` is not a valid `Server` field value (see {@link ToFetchOptions.serverSoftware}), or `options.minimumChunkSize` is not a non-negative integer.
  * @throws TypeError when `errorLog`, `remoteAddress` or `fileWrapper` is not a function (`errorLog` and `fileWrapper` may be `null`), `environ` not an object, or `multiprocess` or `debug` not a boolean.
