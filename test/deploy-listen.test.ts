@@ -204,6 +204,38 @@ console.log(c.fingerprint);`;
     expect(stderr).not.toContain("cannot listen");
   }, 15_000);
 
+  test("a PEM block cut short (no -----END line) or missing its start (no -----BEGIN line): refused at start naming the file and line, not dropped or failed at listen()", async () => {
+    const { generate } = await import("selfsigned");
+    const other = (await generate([{ name: "commonName", value: "tsgi other CA" }], { keyType: "ec", curve: "P-256", algorithm: "sha256" })).cert + "\n";
+    const lines = other.split("\n");
+    const cut = lines.slice(0, 4).join("\n") + "\n"; // BEGIN and three lines of base64: a download stopped short
+    const headless = lines.slice(1).join("\n"); // its BEGIN line lost in a copy
+    const file = join(dir, "cut.pem");
+    const cutShort = (line: number) => new RegExp(`^(certificate|CA certificates) file .*cut\\.pem has "-----BEGIN CERTIFICATE-----" \\(line ${line}\\) with no "-----END CERTIFICATE-----" after it: the block is cut short \\(a truncated download or copy\\); copy the whole block again, to its "-----END" line$`);
+    // A CA bundle whose first block is cut short, a good one after it (before: loadTls took it, listen() said "Invalid CA").
+    writeFileSync(file, cut + other);
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: file })).toThrow(cutShort(1));
+    // ... whose last block is cut short (before: the CA was dropped without a word).
+    writeFileSync(file, other + cut);
+    const at = other.split("\n").length;
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: file })).toThrow(cutShort(at));
+    // A chain whose intermediate is cut short (before: listen() failed with BAD_END_LINE).
+    const leaf = cert.cert.trimEnd() + "\n";
+    writeFileSync(file, leaf + cut);
+    expect(() => loadTls({ certfile: file, keyfile: cert.keyfile })).toThrow(cutShort(leaf.split("\n").length));
+    // A block missing its start (before: skipped by OpenSSL, the CA lost).
+    writeFileSync(file, headless + other);
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: file })).toThrow(
+      new RegExp(`^CA certificates file .*cut\\.pem has "-----END CERTIFICATE-----" \\(line ${lines.length - 2}\\) with no "-----BEGIN CERTIFICATE-----" before it: the start of the block is missing`),
+    );
+    // Whole blocks with comments and CRLF line ends between them load, as does the system's CA bundle.
+    writeFileSync(file, `# first CA\r\n${other.replace(/\n/g, "\r\n")}\r\n# second -- with text\r\n${other}`);
+    expect(loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: file }).requestCert).toBe(true);
+    if (existsSync("/etc/ssl/certs/ca-certificates.crt")) {
+      expect(loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: "/etc/ssl/certs/ca-certificates.crt" }).requestCert).toBe(true);
+    }
+  });
+
   test("tsgi serve with a certificate expired or not valid yet: a warning naming the file and the date, once under --workers; it still serves", async () => {
     const { generate } = await import("selfsigned");
     const day = 24 * 3600 * 1000;

@@ -73,6 +73,7 @@ const PEM_KINDS = {
  *   mix-up gets a hint when it holds the other kind.
  * @throws Error naming the file when it cannot be read, holds no PEM block,
  *   has two blocks on one line (joined from a file without a final newline),
+ *   a block without its `-----END` line or its `-----BEGIN` line (cut short),
  *   holds PEM blocks of another kind only (say a private key given as
  *   the certificate: the two files swapped), or a certificate that does not parse.
  */
@@ -91,6 +92,8 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
     const line = text.slice(0, glued.index).split("\n").length;
     throw new Error(`${what} ${path} has "-----END ${glued[1]}-----" and the next "${glued[2]}" on one line (line ${line}): a file joined from one without a final newline; put a line break between them`);
   }
+  const unpaired = unpairedMarker(text);
+  if (unpaired) throw new Error(`${what} ${path} ${unpaired}`);
   const want = PEM_KINDS[kind];
   if (want.label.test(text)) {
     if (kind === "certificate") checkCertificates(text, path, what);
@@ -100,6 +103,38 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
   if (found === undefined) throw new Error(`${what} ${path} is not PEM (no "-----BEGIN ...-----" block)`);
   const swapped = swappable && Object.values(PEM_KINDS).some((k) => k !== want && k.label.test(text));
   throw new Error(`${what} ${path} holds a ${found} (PEM), not ${want.holds}${swapped ? ": were the certificate and key files swapped?" : ""}`);
+}
+
+/**
+ * The first PEM marker of `text` without its partner: a `-----BEGIN X-----`
+ * line not followed by its `-----END X-----` before the next block or the
+ * end of the file (a block cut short: a truncated download or copy), or an
+ * `-----END X-----` line with no `-----BEGIN X-----` before it (a block
+ * whose start is missing). OpenSSL skips a block whose start is missing and
+ * reads a file with a block cut short up to it, or not at all (`listen()`
+ * then fails with `Invalid CA` or `BAD_END_LINE`, naming no file), so a CA
+ * or an intermediate would be lost without a word. Text outside blocks
+ * (comments, `openssl x509 -text` dumps) is not looked at. RFC 7468 section 2.
+ * @returns what is wrong, with the line number, or `null` when every block is whole.
+ */
+function unpairedMarker(text: string): string | null {
+  const lineOf = (index: number) => text.slice(0, index).split("\n").length;
+  let open: { label: string; index: number } | null = null;
+  for (const m of text.matchAll(/-----(BEGIN|END) ([A-Z0-9 ]+)-----/g)) {
+    const [marker, kind, label] = m as unknown as [string, "BEGIN" | "END", string];
+    if (kind === "BEGIN") {
+      if (open) break;
+      open = { label, index: m.index };
+    } else if (open?.label === label) {
+      open = null;
+    } else if (open === null) {
+      return `has "${marker}" (line ${lineOf(m.index)}) with no "-----BEGIN ${label}-----" before it: the start of the block is missing (a truncated copy?); copy the whole block again, from its "-----BEGIN" line`;
+    } else {
+      break;
+    }
+  }
+  if (open === null) return null;
+  return `has "-----BEGIN ${open.label}-----" (line ${lineOf(open.index)}) with no "-----END ${open.label}-----" after it: the block is cut short (a truncated download or copy); copy the whole block again, to its "-----END" line`;
 }
 
 /**
