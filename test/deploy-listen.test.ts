@@ -204,7 +204,7 @@ console.log(c.fingerprint);`;
     expect(stderr).not.toContain("cannot listen");
   }, 15_000);
 
-  test("a PEM block cut short (no -----END line) or missing its start (no -----BEGIN line): refused at start naming the file and line, not dropped or failed at listen()", async () => {
+  test("a PEM block cut short (no -----END line) or missing its start (no -----BEGIN line): refused at start naming the file and line, not dropped or failed at listen(); a byte order mark is skipped", async () => {
     const { generate } = await import("selfsigned");
     const other = (await generate([{ name: "commonName", value: "tsgi other CA" }], { keyType: "ec", curve: "P-256", algorithm: "sha256" })).cert + "\n";
     const lines = other.split("\n");
@@ -231,6 +231,10 @@ console.log(c.fingerprint);`;
     // Whole blocks with comments and CRLF line ends between them load, as does the system's CA bundle.
     writeFileSync(file, `# first CA\r\n${other.replace(/\n/g, "\r\n")}\r\n# second -- with text\r\n${other}`);
     expect(loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: file }).requestCert).toBe(true);
+    // A byte order mark before the first block (a Windows editor's save), in each file: read without it (before: NO_START_LINE).
+    const bom = (name: string, text: string) => (writeFileSync(join(dir, name), `\uFEFF${text}`), join(dir, name));
+    const withBom = loadTls({ certfile: bom("bom-cert.pem", cert.cert), keyfile: bom("bom-key.pem", cert.key), caCerts: bom("bom-ca.pem", other) });
+    expect([withBom.cert, withBom.key, withBom.ca]).toEqual([cert.cert, cert.key, other]);
     if (existsSync("/etc/ssl/certs/ca-certificates.crt")) {
       expect(loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: "/etc/ssl/certs/ca-certificates.crt" }).requestCert).toBe(true);
     }
