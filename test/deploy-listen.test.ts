@@ -250,6 +250,18 @@ console.log(c.fingerprint);`;
     expect(certificateDateWarning(expired.cert, "old.pem")).toMatch(/^the certificate in old\.pem \(CN=localhost\) expired on \d{4}-\d\d-\d\dT[\d:.]+Z: clients refuse it\. Renew it, then restart or reload \(SIGHUP with --workers\)$/);
     expect(certificateDateWarning(early.cert, "new.pem")).toMatch(/^the certificate in new\.pem \(CN=localhost\) is not valid before .*Is this machine's clock right/);
     expect(certificateDateWarning(cert.cert, "ok.pem")).toBeNull();
+    // An expired intermediate after a valid server certificate (a stale chain.pem joined to a renewed cert.pem):
+    // curl and OpenSSL refuse the chain ("certificate has expired"), so it is warned about too (before: null).
+    const root = await generate([{ name: "commonName", value: "tsgi test root" }], { keyType: "ec", curve: "P-256", algorithm: "sha256", extensions: [{ name: "basicConstraints", cA: true }] });
+    const ca = { key: root.private, cert: root.cert };
+    const staleIntermediate = await generate([{ name: "commonName", value: "tsgi stale intermediate" }], { keyType: "ec", curve: "P-256", algorithm: "sha256", notBeforeDate: new Date(Date.now() - 30 * day), notAfterDate: new Date(Date.now() - day), ca, extensions: [{ name: "basicConstraints", cA: true }] });
+    const chain = `${cert.cert.trimEnd()}\n${staleIntermediate.cert.trimEnd()}\n`;
+    expect(certificateDateWarning(chain, "fullchain.pem")).toMatch(
+      /^the second certificate in fullchain\.pem, an intermediate \(CN=tsgi stale intermediate\), expired on \d{4}-\d\d-\d\dT[\d:.]+Z: clients that build the chain through it refuse the server's certificate \(curl and OpenSSL do\)\. Put your CA's current intermediate after the certificate \(certbot: fullchain\.pem\), then restart or reload \(SIGHUP with --workers\)$/,
+    );
+    // The server's own certificate is named first when both are out of date; a valid intermediate gives no warning.
+    expect(certificateDateWarning(`${expired.cert.trimEnd()}\n${staleIntermediate.cert}`, "both.pem")).toMatch(/^the certificate in both\.pem \(CN=localhost\) expired on /);
+    expect(certificateDateWarning(`${cert.cert.trimEnd()}\n${root.cert}`, "ok-chain.pem")).toBeNull();
     const certfile = join(dir, "expired-cert.pem");
     const keyfile = join(dir, "expired-key.pem");
     writeFileSync(certfile, expired.cert);

@@ -252,28 +252,40 @@ export function tlsFailureCause(reason: string, requestCert: boolean): string {
 /**
  * A warning for a server certificate that clients will refuse for its dates:
  * expired, or not valid yet (a clock set wrong, or a certificate issued for
- * later). Nothing in `loadTls` refuses such a certificate (gunicorn and nginx
+ * later); or for an intermediate of the chain that is (a stale chain.pem
+ * joined to a renewed certificate, an expired cross-signed intermediate):
+ * a client that builds its path through it refuses the chain (curl and
+ * OpenSSL: "certificate has expired"), though the server's own certificate
+ * is valid. Nothing in `loadTls` refuses such a chain (gunicorn and nginx
  * serve it too); without this the only sign is handshakes failing.
- * @param certPem the certificate chain, PEM; its first certificate is checked.
+ * @param certPem the certificate chain, PEM: each certificate is checked, the server's own (the first) before the intermediates.
  * @param certfile the file's name, for the message.
  * @param now the time to check against, ms since the epoch. Default now.
- * @returns the warning's text, or `null` when the certificate is valid at `now` (or does not parse).
+ * @returns the warning's text for the first certificate out of its dates, or `null` when all are valid at `now` (or none parses).
  */
 export function certificateDateWarning(certPem: string, certfile: string, now: number = Date.now()): string | null {
-  let x509: X509Certificate;
-  try {
-    x509 = new X509Certificate(certPem);
-  } catch {
-    return null;
-  }
-  const name = x509.subject.split("\n").join("/");
-  const from = new Date(x509.validFrom);
-  const to = new Date(x509.validTo);
-  if (now > to.getTime()) {
-    return `the certificate in ${certfile} (${name}) expired on ${to.toISOString()}: clients refuse it. Renew it, then restart or reload (SIGHUP with --workers)`;
-  }
-  if (now < from.getTime()) {
-    return `the certificate in ${certfile} (${name}) is not valid before ${from.toISOString()}: clients refuse it until then. Is this machine's clock right (now ${new Date(now).toISOString()})?`;
+  const chain = certificatesIn(certPem);
+  for (const [i, x509] of chain.entries()) {
+    const name = x509.subject.split("\n").join("/");
+    const from = new Date(x509.validFrom);
+    const to = new Date(x509.validTo);
+    if (i === 0) {
+      if (now > to.getTime()) {
+        return `the certificate in ${certfile} (${name}) expired on ${to.toISOString()}: clients refuse it. Renew it, then restart or reload (SIGHUP with --workers)`;
+      }
+      if (now < from.getTime()) {
+        return `the certificate in ${certfile} (${name}) is not valid before ${from.toISOString()}: clients refuse it until then. Is this machine's clock right (now ${new Date(now).toISOString()})?`;
+      }
+      continue;
+    }
+    const which = `the ${ORDINALS[i] ?? `number ${i + 1}`} certificate in ${certfile}, an intermediate (${name}),`;
+    const refuse = "clients that build the chain through it refuse the server's certificate (curl and OpenSSL do)";
+    if (now > to.getTime()) {
+      return `${which} expired on ${to.toISOString()}: ${refuse}. Put your CA's current intermediate after the certificate (certbot: fullchain.pem), then restart or reload (SIGHUP with --workers)`;
+    }
+    if (now < from.getTime()) {
+      return `${which} is not valid before ${from.toISOString()}: ${refuse} until then. Is this machine's clock right (now ${new Date(now).toISOString()})?`;
+    }
   }
   return null;
 }
