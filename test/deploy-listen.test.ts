@@ -74,6 +74,9 @@ describe("TLS", () => {
     const again = await devCertificate(join(dir, "cache"));
     expect(again.created).toBe(false);
     expect(again.fingerprint).toBe(cert.fingerprint);
+    // The PEM text returned is the files' text, the first time as from the cache (before: no final newline when generated).
+    expect([cert.cert, cert.key]).toEqual([readFileSync(cert.certfile, "utf8"), readFileSync(cert.keyfile, "utf8")]);
+    expect([again.cert, again.key]).toEqual([cert.cert, cert.key]);
   });
 
   test("tsgi serve --https where the cache cannot be written (a service user's missing home): one line naming the directory and what to set, exit 1", async () => {
