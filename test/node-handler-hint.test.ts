@@ -24,18 +24,25 @@ afterAll(() => {
 const NODE_APP = `export default async (req: any, res: any) => {
   if (req.PATH_INFO === "/express") return res.status(200).send("hi");
   if (req.PATH_INFO === "/other") return req.frobnicate();
+  // A TSGI app's own mistake after startResponse (a Node streams habit): not a node:http handler, no hint.
+  if (req.PATH_INFO === "/writer") {
+    const writer = res("200 OK", [["Content-Type", "text/plain"]]);
+    if (typeof writer !== "function") return []; // used twice, so that Bun's transpiler keeps the name in the message
+    writer.write(new TextEncoder().encode("hi"));
+    return [];
+  }
   res.writeHead(200, { "Content-Type": "text/plain" });
   res.end("hi");
 };
 `;
 
-const HINT = /This looks like a node:http handler, \(req, res\) => \{ res\.end\(\.\.\.\) \}: a TSGI application is called with \(environ, startResponse\), so res is startResponse, which has no (\w+)\(\) method\. Write it as \(environ, startResponse\) => .* \(docs\/spec\.md, "The application side"\), or as a fetch handler .* \(docs\/fetch\.md\)\./g;
+const HINT = /This looks like a node:http handler, \(req, res\) => \{ res\.end\(\.\.\.\) \}: a TSGI application is called with \(environ, startResponse\), so \w+ is startResponse, which has no (\w+)\(\) method\. Write it as \(environ, startResponse\) => .* \(docs\/spec\.md, "The application side"\), or as a fetch handler .* \(docs\/fetch\.md\)\./g;
 
 /** The methods named by the hints in `text`, in order. */
 const hinted = (text: string) => [...text.matchAll(HINT)].map((m) => m[1]);
 
 describe("a node:http handler served as a TSGI application", () => {
-  test("tsgi serve: the error log says what it looks like and what to write, under the error; another TypeError gets no such line", async () => {
+  test("tsgi serve: the error log says what it looks like and what to write, under the error; another TypeError, or writer.write after startResponse, gets no such line", async () => {
     const app = new TempApp({ "app.ts": NODE_APP });
     apps.push(app);
     const port = freePort();
@@ -50,20 +57,21 @@ describe("a node:http handler served as a TSGI application", () => {
       for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
     })();
     expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
-    for (const path of ["/", "/express", "/other"]) {
+    for (const path of ["/", "/express", "/other", "/writer"]) {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(3000) });
       expect(res.status).toBe(500);
       await res.arrayBuffer();
     }
-    expect(await waitFor(() => (err.match(/Error in GET/g) ?? []).length === 3, 3000)).toBe(true);
+    expect(await waitFor(() => (err.match(/Error in GET/g) ?? []).length === 4, 3000)).toBe(true);
     expect(err).toMatch(/Error in GET \/ HTTP\/1\.1: TypeError: res\.writeHead is not a function/);
     expect(err).toMatch(/Error in GET \/other HTTP\/1\.1: TypeError: req\.frobnicate is not a function/);
+    expect(err).toMatch(/Error in GET \/writer HTTP\/1\.1: TypeError: writer\.write is not a function/);
     expect(hinted(err)).toEqual(["writeHead", "status"]);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
   }, 30_000);
 
-  test("tsgi-dev: the terminal report and the error page (plain and HTML) say it too; another TypeError gets no such line", async () => {
+  test("tsgi-dev: the terminal report and the error page (plain and HTML) say it too; another TypeError, or writer.write after startResponse, gets no such line", async () => {
     const app = new TempApp({ "app.ts": NODE_APP });
     apps.push(app);
     const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
@@ -78,7 +86,11 @@ describe("a node:http handler served as a TSGI application", () => {
     expect(other.status).toBe(500);
     expect(other.text).toContain("req.frobnicate is not a function");
     expect(hinted(other.text)).toEqual([]);
-    await dev.waitFor(/GET \/other raised/, 3000);
+    const writer = await get(url + "writer", { Accept: "*/*" });
+    expect(writer.status).toBe(500);
+    expect(writer.text).toContain("writer.write is not a function");
+    expect(hinted(writer.text)).toEqual([]);
+    await dev.waitFor(/GET \/writer raised/, 3000);
     await Bun.sleep(100);
     expect(hinted(dev.output)).toEqual(["writeHead", "status"]);
   }, 30_000);

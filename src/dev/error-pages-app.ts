@@ -11,6 +11,7 @@
  */
 import { chunkBeforeStartResponseError, chunkTypeError, isIterableBody, noStartResponseError, notABodyError } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
+import { thrownAfterStartResponse } from "../gateway/node-handler-hint.ts";
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { makeBody, readBody } from "./body.ts";
 import type { Diagnosis } from "./diagnose.ts";
@@ -51,6 +52,8 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
         if (typeof error === "object" && error !== null) startedResponses.add(error);
         throw error;
       }
+      // An app that called startResponse is no node:http handler (see nodeHandlerHint).
+      if (called) thrownAfterStartResponse(error);
       const diagnosis = options.diagnose(error);
       options.onError?.(diagnosis, environ, error);
       const p = renderErrorPage({

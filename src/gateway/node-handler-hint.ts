@@ -42,10 +42,14 @@ const NODE_RESPONSE_METHODS = new Set([
  * message). There is no adapter for node:http handlers: the hint names the
  * two shapes tsgi serves (spec.md "The application side", fetch.md).
  *
+ * An error marked by {@link thrownAfterStartResponse} gets none: an app
+ * that called `startResponse` is a TSGI application (its `writer.write is
+ * not a function` is another mistake).
+ *
  * @returns one or two sentences, or `null` when the error is not of that kind.
  */
 export function nodeHandlerHint(error: unknown): string | null {
-  if (!(error instanceof TypeError)) return null;
+  if (!(error instanceof TypeError) || afterStartResponse.has(error)) return null;
   const m = /^([A-Za-z_$][\w$]*)\.([A-Za-z_$][\w$]*) is not a function\b/.exec(error.message);
   if (m === null || !NODE_RESPONSE_METHODS.has(m[2]!)) return null;
   return (
@@ -53,4 +57,19 @@ export function nodeHandlerHint(error: unknown): string | null {
     `so ${m[1]} is startResponse, which has no ${m[2]}() method. Write it as (environ, startResponse) => { startResponse("200 OK", [["Content-Type", "text/plain"]]); return [body]; } ` +
     `(docs/spec.md, "The application side"), or as a fetch handler (request) => new Response(...), which tsgi serves as it is (docs/fetch.md).`
   );
+}
+
+/** Errors an application threw after calling `startResponse` (see {@link thrownAfterStartResponse}). */
+const afterStartResponse = new WeakSet<object>();
+
+/**
+ * Mark `error` as thrown by an application after it called `startResponse`
+ * (a node:http handler never calls it), so that {@link nodeHandlerHint}
+ * gives it no hint: `const writer = startResponse(...); writer.write(...)`
+ * fails as "writer.write is not a function" in a real TSGI application.
+ * Called on the error path only (the gateway, tsgi-dev's error pages); a
+ * value that is not an object is left alone.
+ */
+export function thrownAfterStartResponse(error: unknown): void {
+  if (typeof error === "object" && error !== null) afterStartResponse.add(error);
 }

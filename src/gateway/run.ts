@@ -18,6 +18,7 @@ import {
   secondStartResponseError,
 } from "./response-fields.ts";
 import { errorText } from "./error-text.ts";
+import { thrownAfterStartResponse } from "./node-handler-hint.ts";
 
 /** Where the gateway sends the response. */
 export interface ResponseSink {
@@ -573,6 +574,8 @@ class Invocation implements Running {
    * one (its response, if valid in shape, is returned), else `logError`.
    */
   private handleError(error: unknown): ErrorResponse | null {
+    // An app that called startResponse is no node:http handler: its "x.write is not a function" gets no such hint.
+    if (this.status !== null) thrownAfterStartResponse(error);
     const hook = this.options.handleError;
     if (hook === undefined) {
       this.options.logError(requestLineOf(this.environ), error);
