@@ -321,6 +321,42 @@ export function render(page: Page): Rendered {
     await dev.waitFor(/bad _input_: \[ {150000}\]/, 3000);
   }, 30_000);
 
+  test("an error message or cause quoting a 4 MB request body: the page and the terminal show its first 256 Ki characters and say how many more there were", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async function app(environ: any, startResponse: any) {
+  const body = new TextDecoder().decode(await environ["tsgi.input"].read());
+  if (environ.PATH_INFO === "/cause") throw new Error("could not parse the upload", { cause: new Error("bad cause: " + body) });
+  throw new Error("bad input: " + body);
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    // "<" is the worst case for the HTML page: each becomes "&lt;" (4 MB of them made a 16 MB page and a 4 MB terminal report).
+    const body = "<".repeat(4_000_000) + "TAIL_MARK";
+    const more = (4_000_000 + 9 + "bad input: ".length - 256 * 1024).toLocaleString("en-US");
+    for (const [path, accept] of [["/", HTML], ["/", PLAIN], ["/cause", HTML], ["/cause", PLAIN]] as const) {
+      const mark = dev.output.length;
+      const r = await fetch(url.replace(/\/$/, path), { method: "POST", body, headers: accept, signal: AbortSignal.timeout(20_000) });
+      expect(r.status).toBe(500);
+      const text = await r.text();
+      expect(text.length).toBeLessThan(1_500_000);
+      expect(text).not.toContain("TAIL_MARK");
+      expect(text).toContain(accept === HTML ? "&lt;".repeat(1000) : "<".repeat(1000));
+      if (path === "/") expect(text).toContain(`… (${more} more characters not shown)`);
+      else {
+        expect(text).toContain("could not parse the upload");
+        expect(text).toContain("Caused by: Error: bad cause: ");
+        expect(text).toMatch(/… \([\d,]+ more characters not shown\)/);
+      }
+      await dev.waitFor(path === "/" ? /bad input: <+… \([\d,]+ more characters not shown\)/ : /Caused by: Error: bad cause: <+… \([\d,]+ more characters not shown\)/, 10_000, mark);
+      expect(dev.output.length - mark).toBeLessThan(1_000_000);
+    }
+    // The server still answers at once.
+    expect((await get(url, PLAIN)).status).toBe(500);
+  }, 60_000);
+
   test("a request for another host name (DNS rebinding) gets 403 and no page, warned once; --allowed-hosts lets it in", async () => {
     const app = new TempApp({ "app.ts": `export default function app() {\n  throw new Error("secret stack");\n}\n` });
     apps.push(app);

@@ -117,8 +117,38 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null;
 }
 
-/** Describe any thrown value. Never throws. */
+/**
+ * Characters of an error's title, message and chained errors ({@link
+ * Diagnosis.related}) that {@link diagnose} keeps: 256 Ki each, far more
+ * than anyone reads, and a bound on what the page and the terminal get from
+ * a message that quotes a request (an upload echoed into a message made a
+ * page four times its size, HTML-escaped, and took seconds per request).
+ */
+export const MAX_MESSAGE_CHARS = 256 * 1024;
+
+/** `text` cut at {@link MAX_MESSAGE_CHARS}, never inside a surrogate pair, with `… (N more characters not shown)`. */
+export function boundText(text: string): string {
+  if (text.length <= MAX_MESSAGE_CHARS) return text;
+  let end = MAX_MESSAGE_CHARS;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${text.slice(0, end)}… (${(text.length - end).toLocaleString("en-US")} more characters not shown)`;
+}
+
+/**
+ * Describe any thrown value. Never throws. The title, message and chained
+ * errors are cut at {@link MAX_MESSAGE_CHARS} ({@link boundText}); `raw`
+ * stays whole.
+ */
 export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnosis {
+  const d = describe(error, options);
+  d.title = boundText(d.title);
+  d.message = boundText(d.message);
+  if (d.related !== undefined) d.related = boundText(d.related);
+  return d;
+}
+
+function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
   const internal = options.internal ?? (() => false);
   const maxFrames = options.frames ?? 3;
   if (!isObject(error)) {
@@ -126,7 +156,7 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   }
   // Several syntax errors in one file: Bun throws an AggregateError of BuildMessages; show the first.
   if (Array.isArray(error.errors) && error.errors.length > 0 && isObject(error.errors[0]) && error.errors[0].name === "BuildMessage") {
-    const first = diagnose(error.errors[0], options);
+    const first = describe(error.errors[0], options);
     const more = error.errors.length - 1;
     return more > 0 ? { ...first, message: `${first.message} (and ${more} more error${more > 1 ? "s" : ""} in this file)` } : first;
   }
