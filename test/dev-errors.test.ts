@@ -385,6 +385,24 @@ export function render(page: Page): Rendered {
     expect(data.toString("latin1")).toStartWith("HTTP/1.1 500 ");
   });
 
+  test("requests for 300 other host names (a rebinding page behind wildcard DNS, a client spraying names): each gets 403, the terminal warns for the first 10 names and says once that it stops", async () => {
+    const app = new TempApp({ "app.ts": `export default function app() {\n  throw new Error("secret stack");\n}\n` });
+    apps.push(app);
+    const port = freePort();
+    const dev = new DevProcess(["./app.ts", "--port", String(port), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const requests = Array.from({ length: 300 }, (_, i) => `GET / HTTP/1.1\r\nHost: r${i}.evil.example:${port}\r\n${i === 299 ? "Connection: close\r\n" : ""}\r\n`);
+    const { data } = await raw(port, requests.join(""), { timeoutMs: 10_000 });
+    const text = data.toString("latin1");
+    expect(text.match(/^HTTP\/1\.1 403 Forbidden\r$/gm)).toHaveLength(300);
+    expect(text).toContain("--allowed-hosts r299.evil.example");
+    expect(text).not.toContain("secret stack");
+    await dev.waitFor(/blocked requests for more host names .*not reported any more/, 3000);
+    expect((await get(url, PLAIN)).status).toBe(500); // and the server is fine
+    expect(dev.output.match(/blocked a request for host "r\d+\.evil\.example"/g)).toHaveLength(10);
+    expect(dev.output.match(/not reported any more/g)).toHaveLength(1);
+  });
+
   test("a broken TSGI contract (string body, bad chunk, a Response, no startResponse) gets the error page with the live script, not a plain 500", async () => {
     const app = new TempApp({
       "app.ts": `const enc = new TextEncoder();

@@ -52,10 +52,19 @@ function hostName(host: string): string {
 }
 
 /**
+ * Host names {@link withHostCheck} warns about, at most; after them one line
+ * says it stops. Any client, or a rebinding page behind wildcard DNS, can
+ * send a new name with each request: each warned name is remembered, and
+ * would be printed.
+ */
+export const MAX_WARNED_HOSTS = 10;
+
+/**
  * Wrap `app`: a request whose `Host` is not allowed ({@link hostAllowed}) is
  * answered `403 Forbidden` with what to do, and never reaches the app.
  * @param warn called with a one-line warning the first time each host name
- *   is refused (for the terminal).
+ *   is refused (for the terminal), for the first {@link MAX_WARNED_HOSTS}
+ *   names, then once with a line saying that later names are not reported.
  */
 export function withHostCheck(app: Application, bound: string, allowed: AllowedHosts, warn?: (message: string) => void): Application {
   if (allowed === true) return app;
@@ -65,9 +74,13 @@ export function withHostCheck(app: Application, bound: string, allowed: AllowedH
     const host = typeof environ.HTTP_HOST === "string" ? environ.HTTP_HOST : undefined;
     if (hostAllowed(host, bound, allowed)) return app(environ, startResponse);
     const name = hostName(host!);
-    if (warn && !warned.has(name)) {
+    if (warn && !warned.has(name) && warned.size <= MAX_WARNED_HOSTS) {
       warned.add(name);
-      warn(`blocked a request for host "${name}": not this machine's name (DNS rebinding protection); --allowed-hosts ${name} allows it`);
+      if (warned.size <= MAX_WARNED_HOSTS) {
+        warn(`blocked a request for host "${name}": not this machine's name (DNS rebinding protection); --allowed-hosts ${name} allows it`);
+      } else {
+        warn(`blocked requests for more host names than ${MAX_WARNED_HOSTS} (DNS rebinding protection): further ones are answered 403 and not reported any more`);
+      }
     }
     const body = encoder.encode(
       `Blocked request: the host "${name}" is not allowed (a protection against DNS rebinding).\n` +
