@@ -224,7 +224,15 @@ export function render(page: Page): Rendered {
     apps.push(app);
     const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
-    const secrets = { Authorization: "Bearer sekrit-token-123", Cookie: "session=cookie-value-456", "X-Api-Key": "key-789" };
+    const secrets = {
+      Authorization: "Bearer sekrit-token-123",
+      Cookie: "session=cookie-value-456",
+      "X-Api-Key": "key-789",
+      // What an access proxy in front of a tunnel adds (Cloudflare Access, Google IAP, an AWS load balancer): signed tokens.
+      "Cf-Access-Jwt-Assertion": "eyJhbGciOiJSUzI1NiJ9.cf-access-jwt-012",
+      "X-Goog-Iap-Jwt-Assertion": "eyJhbGciOiJFUzI1NiJ9.iap-jwt-345",
+      "X-Amzn-Oidc-Data": "eyJ0eXAiOiJKV1QifQ.alb-oidc-678",
+    };
 
     const html = await get(url, { ...HTML, ...secrets, "X-Request-Label": "visible-label" });
     expect(html.status).toBe(500);
@@ -238,6 +246,7 @@ export function render(page: Page): Rendered {
     expect(html.text).toContain("visible-label");
     for (const v of Object.values(secrets)) expect(html.text).not.toContain(v);
     expect(html.text).toContain("HTTP_AUTHORIZATION");
+    expect(html.text).toContain("HTTP_CF_ACCESS_JWT_ASSERTION");
     expect(html.text).not.toContain("src/dev/"); // tsgi's own frames are hidden
 
     const plain = await get(url, { ...PLAIN, ...secrets });

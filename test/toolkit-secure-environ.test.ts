@@ -136,11 +136,14 @@ describe("TsgiSecureEnviron", () => {
       SESSION_ID: "i",
       REMOTE_USER: "alice",
       HTTP_X_PRIVATE_ID: "x",
+      HTTP_CF_ACCESS_JWT_ASSERTION: "j",
+      HTTP_X_GOOG_IAP_JWT_ASSERTION: "g",
+      HTTP_X_AMZN_OIDC_DATA: "o",
     });
     const shown = JSON.parse(JSON.stringify(env));
     expect(shown.PATH_INFO).toBe("/x");
     expect(shown.HTTP_USER_AGENT).toBe("curl");
-    for (const k of ["HTTP_COOKIE", "HTTP_PROXY_AUTHORIZATION", "HTTP_X_API_KEY", "HTTP_X_AUTH_TOKEN", "HTTP_X_CSRF_TOKEN", "DB_PASSWORD", "MY_SECRET", "SESSION_ID", "REMOTE_USER", "HTTP_X_PRIVATE_ID"]) {
+    for (const k of ["HTTP_COOKIE", "HTTP_PROXY_AUTHORIZATION", "HTTP_X_API_KEY", "HTTP_X_AUTH_TOKEN", "HTTP_X_CSRF_TOKEN", "DB_PASSWORD", "MY_SECRET", "SESSION_ID", "REMOTE_USER", "HTTP_X_PRIVATE_ID", "HTTP_CF_ACCESS_JWT_ASSERTION", "HTTP_X_GOOG_IAP_JWT_ASSERTION", "HTTP_X_AMZN_OIDC_DATA"]) {
       expect(shown[k]).toBe(MASKED);
     }
     // reading is never masked

@@ -261,10 +261,14 @@ export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
 /**
  * Keys whose names look like credentials: any key containing `pass`,
  * `secret`, `token`, `auth`, `cookie`, `session`, `key`, `credential`,
- * `private`, `csrf`, `xsrf` or `signature` (case-insensitive), e.g.
- * `HTTP_X_API_KEY`, `HTTP_X_AUTH_TOKEN`, `HTTP_X_CSRF_TOKEN`, `DB_PASSWORD`.
+ * `private`, `csrf`, `xsrf`, `signature`, `jwt` or `oidc`
+ * (case-insensitive), e.g. `HTTP_X_API_KEY`, `HTTP_X_AUTH_TOKEN`,
+ * `HTTP_X_CSRF_TOKEN`, `DB_PASSWORD`, and the signed tokens access proxies
+ * add to each request: `HTTP_CF_ACCESS_JWT_ASSERTION` (Cloudflare Access),
+ * `HTTP_X_GOOG_IAP_JWT_ASSERTION` (Google IAP), `HTTP_X_AMZN_OIDC_DATA`
+ * (AWS load balancers).
  */
-export const SENSITIVE_KEY_PATTERN = /pass|secret|token|auth|cookie|session|key|credential|private|csrf|xsrf|signature/i;
+export const SENSITIVE_KEY_PATTERN = /pass|secret|token|auth|cookie|session|key|credential|private|csrf|xsrf|signature|jwt|oidc/i;
 
 /**
  * The environ class for TSGI servers (the counterpart of gevent's
