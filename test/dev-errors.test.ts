@@ -279,6 +279,33 @@ export function render(page: Page): Rendered {
     expect((await get(url + "gen", PLAIN)).status).toBe(500);
   });
 
+  test("environ values holding objects show only their class on the page, also inside arrays (a middleware's list of records with a password field)", async () => {
+    const app = new TempApp({
+      // The secret is built at run time: the code frames show these lines.
+      "app.ts": `class Account { constructor(public name: string, public password: string) {} }
+const pw = ["hun", "ter2"].join("");
+export default function app(environ: any, startResponse: any) {
+  environ["myapp.accounts"] = [{ name: "alice", password: pw + "-plain" }, new Account("bob", pw + "-class"), [{ token: pw + "-nested" }], 7, "text", null];
+  environ["myapp.owner"] = { name: "carol", password: pw + "-object" };
+  environ["myapp.big"] = Array.from({ length: 100_000 }, (_, i) => ({ i, password: pw + "-big" }));
+  throw new Error("boom");
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    for (const accept of [HTML, PLAIN]) {
+      const r = await get(url, accept);
+      expect(r.status).toBe(500);
+      const text = unescape(r.text);
+      expect(text).not.toContain("hunter2");
+      expect(text).toContain('[[Object],[Account],[[Object]],7,"text",null]');
+      expect(text).toContain("[Object]");
+      expect(text).toContain("myapp.big");
+    }
+  });
+
   test("an error message naming files (a request path with %0A ... at /file:1:1) shows none of their source and never blocks on a FIFO; the real frames keep theirs", async () => {
     const app = new TempApp({
       "app.ts": `export default function app(environ: any, startResponse: any) {
