@@ -337,6 +337,42 @@ export default function app(environ: any, startResponse: any) {
     expect(dev.output).not.toContain("\x1b[2J");
   });
 
+  test("a thrown value that came from outside (throw await res.json()) and looks like Bun's BuildMessage or ResolveMessage shows none of the files it names", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async function app(environ: any, startResponse: any) {
+  // As \`if (!res.ok) throw await res.json()\` throws an upstream's error body.
+  throw JSON.parse(new TextDecoder().decode(await environ["tsgi.input"].read()));
+}
+`,
+      "secret.txt": `TOPSECRET_LINE_1 password=letmein\nimport "TOPSECRET_SPEC";\nTOPSECRET_LINE_3\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const secret = app.path("secret.txt");
+    const position = { file: secret, line: 1, column: 1, lineText: "x" };
+    const bodies = [
+      { name: "BuildMessage", message: "fake syntax error", position },
+      { name: "ResolveMessage", message: "fake resolve error", position },
+      { name: "ResolveMessage", message: "fake resolve error", referrer: secret, specifier: "TOPSECRET_SPEC" },
+      { name: "AggregateError", message: "fake aggregate", errors: [{ name: "BuildMessage", message: "fake", position }, { name: "BuildMessage", message: "fake", position }] },
+      { name: "BuildMessage", message: "fake /etc/hostname", position: { file: "/etc/hostname", line: 1, column: 1 } },
+    ];
+    const hostname = (await Bun.file("/etc/hostname").exists()) ? (await Bun.file("/etc/hostname").text()).trim() : "";
+    for (const body of bodies) {
+      for (const accept of [HTML, PLAIN]) {
+        const r = await fetch(url, { method: "POST", body: JSON.stringify(body), headers: accept, signal: AbortSignal.timeout(5000) });
+        expect(r.status).toBe(500);
+        const text = await r.text();
+        expect(text).toContain(body.message);
+        expect(text).not.toContain("TOPSECRET_LINE");
+        if (hostname.length >= 6) expect(text).not.toContain(hostname);
+      }
+    }
+    await dev.waitFor(/fake \/etc\/hostname/, 3000);
+    expect(dev.output).not.toContain("TOPSECRET_LINE");
+  });
+
   test("an error message quoting a request body of 150,000 spaces: its page and its terminal report (consola's fancy reporter) come at once, the message intact", async () => {
     const app = new TempApp({
       "app.ts": `export default async function app(environ: any, startResponse: any) {

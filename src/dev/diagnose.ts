@@ -118,6 +118,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
+ * Whether `error` is one of Bun's own `BuildMessage` or `ResolveMessage`
+ * objects (an instance of the global class), whose `position` and
+ * `referrer` name the file to show. A value with only the `name` (a plain
+ * object thrown after `await res.json()`, whose fields came from outside) is
+ * described as any other thrown value: the file it names is never read.
+ */
+function isBunMessage(error: unknown, kind: "BuildMessage" | "ResolveMessage"): boolean {
+  const cls = (globalThis as Record<string, unknown>)[kind];
+  return typeof cls === "function" && error instanceof cls;
+}
+
+/**
  * Characters of an error's title, message and chained errors ({@link
  * Diagnosis.related}) that {@link diagnose} keeps: 256 Ki each, far more
  * than anyone reads, and a bound on what the page and the terminal get from
@@ -155,13 +167,13 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
     return { title: "Error", message: `a non-Error value was thrown: ${String(error)}`, stack: [], raw: String(error) };
   }
   // Several syntax errors in one file: Bun throws an AggregateError of BuildMessages; show the first.
-  if (Array.isArray(error.errors) && error.errors.length > 0 && isObject(error.errors[0]) && error.errors[0].name === "BuildMessage") {
+  if (Array.isArray(error.errors) && error.errors.length > 0 && isBunMessage(error.errors[0], "BuildMessage")) {
     const first = describe(error.errors[0], options);
     const more = error.errors.length - 1;
     return more > 0 ? { ...first, message: `${first.message} (and ${more} more error${more > 1 ? "s" : ""} in this file)` } : first;
   }
   // A thrown object that is no Error ({ code: 1 }, one without a prototype): described, as a primitive is.
-  if (!(error instanceof Error) && error.message === undefined && error.name !== "BuildMessage" && error.name !== "ResolveMessage") {
+  if (!(error instanceof Error) && error.message === undefined && !isBunMessage(error, "BuildMessage") && !isBunMessage(error, "ResolveMessage")) {
     let text: string;
     try {
       text = Bun.inspect(error, { compact: true } as Parameters<typeof Bun.inspect>[1]);
@@ -186,13 +198,13 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
   }
 
   // Syntax errors found by Bun's transpiler.
-  if (name === "BuildMessage") {
+  if (isBunMessage(error, "BuildMessage")) {
     const location = positionOf(error);
     return withFrame({ title: "SyntaxError", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}` });
   }
 
   // An import specifier that does not resolve: point at it in the importer.
-  if (name === "ResolveMessage") {
+  if (isBunMessage(error, "ResolveMessage")) {
     const referrer = typeof error.referrer === "string" ? stripQuery(error.referrer) : undefined;
     const specifier = typeof error.specifier === "string" ? error.specifier : undefined;
     let location: SourceLocation | undefined = positionOf(error);
