@@ -782,6 +782,56 @@ describe("application-side rules: the returned body", () => {
   });
 });
 
+describe("an array body is checked when it is returned: the tsgi server sends an array by index, never through its iterator", () => {
+  test("through serve(): body-content-length, body-chunk-type, body-before-start and body-no-start fail an array body; its warnings are given", async () => {
+    const apps: Record<string, Application> = {
+      "/long": (_e, sr) => (sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "2"]]), [enc.encode("abc")]),
+      "/string": (_e, sr) => (sr("200 OK", [["Content-Type", "text/plain"]]), ["text"] as never),
+      "/early": () => [enc.encode("x")],
+      "/never": () => [],
+      "/short": (_e, sr) => (sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "5"]]), [enc.encode("abc")]),
+      "/204": (_e, sr) => (sr("204 No Content", []), [enc.encode("x")]),
+      "/ok": (_e, sr) => (sr("200 OK", [["Content-Type", "text/plain"]]), [enc.encode("o"), new Uint8Array(0), enc.encode("k")]),
+    };
+    const warnings: string[] = [];
+    const s = startServer(validator((e, sr) => apps[e.PATH_INFO]!(e, sr), { warn: (m) => warnings.push(m) }));
+    try {
+      const failing: Array<[string, Rule]> = [
+        ["/long", "body-content-length"],
+        ["/string", "body-chunk-type"],
+        ["/early", "body-before-start"],
+        ["/never", "body-no-start"],
+      ];
+      for (const [path, rule] of failing) {
+        s.errors.length = 0;
+        const r = await fetch(`${s.url}${path}`, { signal: AbortSignal.timeout(3000) });
+        await r.arrayBuffer();
+        expect([path, r.status]).toEqual([path, 500]);
+        expect([path, s.errors.join("")]).toEqual([path, expect.stringContaining(`TsgiConformanceError: [${rule}]`)]);
+      }
+      s.errors.length = 0;
+      const ok = await fetch(`${s.url}/ok`, { signal: AbortSignal.timeout(3000) });
+      expect([ok.status, await ok.text(), ok.headers.get("content-length")]).toEqual([200, "ok", "2"]);
+      expect(warnings).toEqual([]);
+      const short = await fetch(`${s.url}/short`, { signal: AbortSignal.timeout(3000) }).then((r) => r.arrayBuffer()).catch(() => null);
+      expect(short === null || short.byteLength <= 3).toBe(true);
+      expect(warnings).toEqual([expect.stringContaining("shorter than its Content-Length (5)")]);
+      const nc = await fetch(`${s.url}/204`, { signal: AbortSignal.timeout(3000) });
+      expect([nc.status, await nc.text()]).toEqual([204, ""]);
+      expect(warnings[1]).toContain("in a 204 response");
+      expect(warnings.length).toBe(2);
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
+  test("a server that iterates the array (the minimal one here) counts its bytes once: no false body-content-length, the server-side rules still hold", async () => {
+    const w = v((_e, sr) => (sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "3"]]), [enc.encode("ab"), enc.encode("c")]));
+    const r = await serve(w.app);
+    expect([r.text, w.warnings]).toEqual(["abc", []]);
+    await expectRule("body-iterate-twice", () => [...(r.body as Iterable<Uint8Array>)]);
+  });
+});
+
 describe("server-side rules: iterating and closing the body", () => {
   test("body-iterate-twice", async () => {
     const r = await serve(v(ok).app, env(), { close: false });

@@ -489,6 +489,40 @@ export function checkClosed(body: unknown): void {
   if (!st.closed) fail("body-not-closed", "The server did not call the response body's close()");
 }
 
+function define(target: object, key: PropertyKey, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: false, configurable: true, writable: true });
+}
+
+/**
+ * The body rules for an array body, all at once: its chunks are Uint8Array
+ * (`body-chunk-type`), startResponse was called (`body-before-start` when a
+ * chunk has bytes, else `body-no-start`), and their total is not longer than
+ * the Content-Length (`body-content-length`), with the warnings an iterated
+ * body gets (content in a 204 / 304, no Content-Type, shorter than the
+ * Content-Length).
+ */
+function checkArrayBody(chunks: readonly unknown[], st: RequestState): void {
+  let bytes = 0;
+  for (const chunk of chunks) {
+    if (!(chunk instanceof Uint8Array)) fail("body-chunk-type", `The body array holds a non-Uint8Array chunk: ${show(chunk)}`);
+    bytes += chunk.length;
+  }
+  if (!st.started) {
+    if (bytes > 0) fail("body-before-start", "The application returned an array body with bytes in it but has not called startResponse (an array is sent as it is returned)");
+    fail("body-no-start", "The application returned an empty array body but never called startResponse");
+  }
+  countBody(st, bytes);
+  warnShort(st);
+}
+
+/** At the end of the body: warn when it is shorter than its Content-Length (the server closes the connection). */
+function warnShort(st: RequestState): void {
+  const cl = declaredLength(st);
+  if (cl !== undefined && st.bodyBytes < cl && !noBodyExpected(st)) {
+    st.warn(`The body (${st.bodyBytes} bytes) is shorter than its Content-Length (${cl})`);
+  }
+}
+
 function wrapBody(original: Body, st: RequestState): Body {
   const bst: BodyState = { closed: false, closeCalls: 0, iterated: false, done: false, warn: st.warn };
   const hasSync = typeof (original as Iterable<Uint8Array>)[Symbol.iterator] === "function";
@@ -502,10 +536,7 @@ function wrapBody(original: Body, st: RequestState): Body {
     if (r.done) {
       bst.done = true;
       if (!st.started) fail("body-no-start", "The body ended but the application never called startResponse");
-      const cl = declaredLength(st);
-      if (cl !== undefined && st.bodyBytes < cl && !noBodyExpected(st)) {
-        st.warn(`The body (${st.bodyBytes} bytes) is shorter than its Content-Length (${cl})`);
-      }
+      warnShort(st);
       return false;
     }
     const v = r.value;
@@ -547,6 +578,15 @@ function wrapBody(original: Body, st: RequestState): Body {
       if (!finished) it.return?.();
     }
   }
+  /** An array's chunks, already checked by {@link checkArrayBody}: only the server-side rules are left. */
+  function* arrayIter(this: Uint8Array[]): Generator<Uint8Array> {
+    begin();
+    for (let i = 0; i < this.length; i++) {
+      checkOpen();
+      yield this[i]!;
+    }
+    bst.done = true;
+  }
   async function* asyncIter(): AsyncGenerator<Uint8Array> {
     begin();
     const it = (original as AsyncIterable<unknown>)[Symbol.asyncIterator]();
@@ -568,21 +608,23 @@ function wrapBody(original: Body, st: RequestState): Body {
 
   let wrapped: Body;
   if (Array.isArray(original)) {
-    // Keep it an array so the server still sees a known-length body.
+    // Keep it an array so the server still sees a known-length body. A server may send an array by
+    // index, never through an iterator (the tsgi server and the fetch bridge do), so its chunks are
+    // checked now, when the application returns it: no application code runs while an array is sent,
+    // so what it holds, and whether startResponse was called, is final here.
+    checkArrayBody(original as unknown[], st);
     wrapped = original.slice() as Uint8Array[] & Body;
-    // A server may send an array by index, never through the iterator above: its content is known now.
-    if (st.started && original.some((c: unknown) => c instanceof Uint8Array && c.length > 0)) warnNoContentType(st);
+    define(wrapped, Symbol.iterator, arrayIter);
   } else {
     wrapped = {} as Body;
   }
-  const define = (key: PropertyKey, value: unknown): void => {
-    Object.defineProperty(wrapped, key, { value, enumerable: false, configurable: true, writable: true });
-  };
-  if (hasSync) define(Symbol.iterator, syncIter);
-  if (hasAsync) define(Symbol.asyncIterator, asyncIter);
-  define("close", close);
+  if (!Array.isArray(original)) {
+    if (hasSync) define(wrapped, Symbol.iterator, syncIter);
+    if (hasAsync) define(wrapped, Symbol.asyncIterator, asyncIter);
+  }
+  define(wrapped, "close", close);
   const blob = (original as { blob?: unknown }).blob;
-  if (typeof Blob !== "undefined" && blob instanceof Blob) define("blob", blob);
+  if (typeof Blob !== "undefined" && blob instanceof Blob) define(wrapped, "blob", blob);
   // The validator is transparent: a file wrapper it wraps is a file wrapper to the server too, over a
   // Blob (the file fast path) or over a file-like object (null): a shorter Content-Length sends that
   // prefix of the file (spec.md "Optional platform-specific file handling"), not an error.
@@ -723,7 +765,9 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  * place, by checking wrappers (as wsgiref does). The returned body is a
  * wrapper: an array stays an array (same length), sync and async iterability
  * are kept as the original has them, a `blob` property is kept, and it always
- * has `close()` (forwarding to the original's).
+ * has `close()` (forwarding to the original's). An array body is checked
+ * when it is returned (its chunks, startResponse called, its length): a
+ * server may send an array by index, never iterating it, as the tsgi server does.
  *
  * Warnings (through `options.warn`, default `consola.warn`): unknown request
  * method, unusual status code, a reason phrase with surrounding whitespace, missing Content-Type on a response with content (or one on a 204 / 304),
