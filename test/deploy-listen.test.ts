@@ -586,6 +586,18 @@ console.log(c.fingerprint);`;
       const ordered = await env({ cert: dave.cert, key: dave.private });
       expect(ordered.SSL_CLIENT_S_DN).toBe("/OU=A/O=Acme/OU=B/CN=dave");
       expect([ordered.SSL_CLIENT_S_DN_OU, ordered.SSL_CLIENT_S_DN_OU_1, ordered.SSL_CLIENT_S_DN_O]).toEqual(["A", "B", "Acme"]);
+      // Non-ASCII names (UTF8String): byte strings, each UTF-8 byte one latin-1 char (spec.md; mod_ssl gives UTF-8).
+      const jurgen = await generate(
+        [
+          { name: "O", value: "Müller GmbH" },
+          { name: "commonName", value: "Jürgen 日本" },
+        ],
+        { keyType: "ec", curve: "P-256", algorithm: "sha256", ca: { key: ca.private, cert: ca.cert }, extensions: [{ name: "extKeyUsage", clientAuth: true }] },
+      );
+      const bytes = (s: string) => Buffer.from(s, "utf8").toString("latin1");
+      const utf8 = await env({ cert: jurgen.cert, key: jurgen.private });
+      expect([utf8.SSL_CLIENT_S_DN_O, utf8.SSL_CLIENT_S_DN_CN, utf8.SSL_CLIENT_S_DN]).toEqual([bytes("Müller GmbH"), bytes("Jürgen 日本"), bytes("/O=Müller GmbH/CN=Jürgen 日本")]);
+      expect(Object.entries(utf8).filter(([, v]) => /[^\x00-\xff]/.test(v))).toEqual([]);
     } finally {
       await optional.close();
     }

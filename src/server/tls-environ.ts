@@ -33,7 +33,9 @@ const DN_KEYS: Record<string, string> = {
  *   (`CN`, `O`, `OU`, `C`, `ST`, `L`, `Email`, `UID`; a repeated one as
  *   `_OU`, `_OU_1`, ... as mod_ssl), `SSL_CLIENT_M_SERIAL` (hex),
  *   `SSL_CLIENT_V_START`, `SSL_CLIENT_V_END` and `SSL_CLIENT_CERT` (PEM).
- * A key whose value Bun cannot give is left out.
+ * A key whose value Bun cannot give is left out. The names' values are
+ * byte strings: their UTF-8 bytes, one latin-1 char each, as mod_ssl gives
+ * UTF-8 (an application decodes them as it decodes `HTTP_*` values).
  */
 export function tlsEnviron(socket: Socket<unknown>): Record<string, string> {
   const env: Record<string, string> = {};
@@ -78,11 +80,23 @@ function distinguishedName(prefix: string, name: Record<string, string | string[
   let grouped = "";
   for (const [attr, value] of Object.entries(name)) {
     if (value === undefined) continue;
-    const values = Array.isArray(value) ? value : [value];
+    const values = (Array.isArray(value) ? value : [value]).map(utf8Bytes);
     if (!lines) for (const v of values) grouped += `/${attr}=${v}`;
     const short = DN_KEYS[attr];
     if (short) values.forEach((v, i) => (env[i === 0 ? `${prefix}_${short}` : `${prefix}_${short}_${i}`] = v));
   }
-  env[prefix] = lines ? `/${lines.split("\n").join("/")}` : grouped;
+  env[prefix] = lines ? utf8Bytes(`/${lines.split("\n").join("/")}`) : grouped;
   return env;
+}
+
+/**
+ * A name the runtime decoded from the certificate, as its UTF-8 bytes in a
+ * latin-1 string (one char per byte): environ values are byte strings
+ * (spec.md "A note on string types", PEP 3333 "Unicode Issues"), and mod_ssl
+ * gives these keys as UTF-8. `"Jürgen"` becomes `"J\u00c3\u00bcrgen"`; ASCII
+ * is unchanged.
+ */
+function utf8Bytes(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, "utf8").toString("latin1");
 }
