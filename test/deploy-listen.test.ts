@@ -552,11 +552,12 @@ console.log(c.fingerprint);`;
       await server.close();
     }
     // What the app learns of the client (mod_ssl's names, as cheroot's SSL adapters): optional certificates here.
+    // Behind validator(): every key, the SSL_* ones included, passes environ-latin1 (byte strings).
     const sslApp: Application = (environ, sr) => {
       sr("200 OK", [["Content-Type", "application/json"]]);
       return [new TextEncoder().encode(JSON.stringify(Object.fromEntries(Object.entries(environ).filter(([k]) => k.startsWith("SSL_")))))];
     };
-    const optional = serve(sslApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: caFile, requireClientCert: false }) });
+    const optional = serve(validator(sslApp), { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: caFile, requireClientCert: false }) });
     try {
       const url = `https://localhost:${optional.port}/`;
       const env = async (tls: object) => (await (await fetch(url, { tls: { ca: cert.cert, ...tls }, keepalive: false } as RequestInit)).json()) as Record<string, string>;

@@ -263,6 +263,9 @@ describe("server-side rules: the call and the environ", () => {
   test("environ-latin1", async () => {
     await bad("environ-latin1", { PATH_INFO: "/\u20ac" });
     await bad("environ-latin1", { HTTP_X_NAME: "\u{1F600}" });
+    // mod_ssl's keys come from the client's certificate: its UTF-8 bytes, not decoded text
+    await bad("environ-latin1", { HTTPS: "on", SSL_CLIENT_S_DN_CN: "J\u00fcrgen \u65e5\u672c" });
+    await serve(v(ok).app, env({ HTTPS: "on", SSL_CLIENT_S_DN_CN: Buffer.from("J\u00fcrgen \u65e5\u672c", "utf8").toString("latin1") }));
   });
   test("environ-request-method", async () => {
     await bad("environ-request-method", { REQUEST_METHOD: "" });

@@ -180,7 +180,8 @@ const REQUIRED_KEYS = [
 const VALUE_BAD = /[\x00-\x08\x0a-\x1f\x7f]/;
 // eslint-disable-next-line no-control-regex
 const STATUS_CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
-const REQUEST_KEY = /^(HTTP_|SERVER_|REMOTE_|REQUEST_|SCRIPT_NAME$|PATH_INFO$|QUERY_STRING$|CONTENT_|AUTH_TYPE$|HTTPS$)/;
+/** Keys the server derives from the request or its connection (mod_ssl's SSL_* from the TLS session and certificate). */
+const REQUEST_KEY = /^(HTTP_|SERVER_|REMOTE_|REQUEST_|SCRIPT_NAME$|PATH_INFO$|QUERY_STRING$|CONTENT_|AUTH_TYPE$|HTTPS$|SSL_)/;
 
 /**
  * Check an environ as the validator does on each request (wsgiref
