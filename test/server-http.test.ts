@@ -687,6 +687,24 @@ describe("response framing", () => {
     expect(errors.join("")).toContain("more bytes than its Content-Length");
   });
 
+  test("write() past the declared Content-Length: what fits is sent, the rest dropped, logged once; the call resolves (spec.md, a departure from PEP 3333)", async () => {
+    const outcomes: string[] = [];
+    const app: Application = async (_e, sr) => {
+      const write = sr("200 OK", [["Content-Length", "3"]]);
+      for (const part of ["ab", "cdef", "g"]) {
+        await write(enc(part)).then(() => outcomes.push(`${part} resolved`), (err) => outcomes.push(`${part} rejected ${err}`));
+      }
+      return [];
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/") + get("/"));
+    expect(r.data.toString().endsWith("\r\n\r\nabc")).toBe(true);
+    expect(r.response!.headers.connection).toBeUndefined();
+    expect(r.closed).toBe(true);
+    expect(outcomes).toEqual(["ab resolved", "cdef resolved", "g resolved"]);
+    expect(errors.join("").match(/more bytes than its Content-Length/g)).toHaveLength(1);
+  });
+
   test("fewer bytes than Content-Length close the connection", async () => {
     const app: Application = (_e, sr) => {
       sr("200 OK", [["Content-Length", "10"]]);
