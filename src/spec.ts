@@ -141,7 +141,9 @@ export interface InputStream extends AsyncIterable<Uint8Array> {
    *   server gave up on the request, or (from the tsgi server, an `HttpError`)
    *   the body timed out (408), was malformed (400) or too large (413). Bytes
    *   received before are still read; the first read that needs more
-   *   rejects, and every read after it rejects with the same error.
+   *   rejects, and every read after it rejects with the same error. Reads
+   *   must not overlap: the tsgi server rejects one started while another
+   *   waits for bytes (the first goes on).
    */
   read(size?: number | null): Promise<Uint8Array>;
   /**

@@ -61,6 +61,36 @@ describe("small request bodies", () => {
   });
 });
 
+describe("overlapping reads of tsgi.input (spec.md: reads MUST NOT overlap)", () => {
+  test("a read started while another waits for bytes rejects at once, saying so; the first read goes on and gets its bytes", async () => {
+    const dec = new TextDecoder();
+    const { port, errors } = start(async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      const first = input.read(5);
+      const second = input.read(1).then(
+        (b) => `resolved ${b.length}`,
+        (e: Error) => e.message,
+      );
+      const [a, b] = await Promise.all([first, second]);
+      sr("200 OK", [["Content-Type", "application/json"]]);
+      return [enc(JSON.stringify([dec.decode(a), b]))];
+    });
+    const head = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n";
+    // The first read is waiting when the second starts: with bytes buffered that the second could
+    // take (it took "a" from under the first), and with none (both waited, and one waited for ever).
+    for (const pieces of [[head + "ab", "cde"], [head, "abcde"]]) {
+      const started = Date.now();
+      const r = await rawOne(port, pieces, { gapMs: 150, timeoutMs: 3000, until: (d) => d.includes("]") });
+      expect([pieces[0], r.responses.length]).toEqual([pieces[0], 1]);
+      const [a, b] = JSON.parse(r.responses[0]!.body.toString()) as [string, string];
+      expect(a).toBe("abcde");
+      expect(b).toContain("reads must not overlap: await each read before starting the next");
+      expect(Date.now() - started).toBeLessThan(2000);
+    }
+    expect(errors.join("")).toBe("");
+  });
+});
+
 describe("HEAD, 204 and 304 with streaming bodies", () => {
   test("HEAD of an endless event stream: the header section at once, the generator stopped, the next request served", async () => {
     let finalized = false;

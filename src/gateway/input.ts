@@ -28,6 +28,8 @@ const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
 /** No extra `100 Continue` fields (shared, never written). */
 const NO_HEADERS: ResponseHeaders = Object.freeze([]) as unknown as ResponseHeaders;
 
+const OVERLAP_MESSAGE =
+  "tsgi.input: a read was started while another read was still waiting for bytes; reads must not overlap: await each read before starting the next (TSGI 1.0 \"Input and error streams\")";
 const DISCARDED_MESSAGE = "tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends";
 /**
  * Marks an input whose unread body {@link RequestInput.discard} dropped. The
@@ -87,6 +89,8 @@ export class RequestInput implements InputStream {
   /** The error a read rejected with: every later read rejects with it, whatever is still buffered. */
   private rejected: Error | null = null;
   private wake: (() => void) | null = null;
+  /** A read is waiting for bytes (in {@link waitForData}): another may not wait beside it. */
+  private waiting = false;
   private paused = false;
   private continuePending: boolean;
   private continueHeaders: ResponseHeaders = NO_HEADERS;
@@ -247,16 +251,25 @@ export class RequestInput implements InputStream {
 
   private async waitForData(): Promise<void> {
     if (this.error) this.reject();
-    if (this.continuePending) await this.sendHundredContinueResponse();
-    if (this.paused && this.control) {
-      this.paused = false;
-      this.control.resume();
-    }
-    this.control?.waiting(true);
+    // Reads must not overlap (spec.md): a read started while another waits for bytes would take
+    // bytes out from under it, or its wake-up (the first then waiting for ever). It fails instead
+    // (here and at the start of each read); the first goes on.
+    if (this.waiting) throw new Error(OVERLAP_MESSAGE);
+    this.waiting = true;
     try {
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      if (this.continuePending) await this.sendHundredContinueResponse();
+      if (this.paused && this.control) {
+        this.paused = false;
+        this.control.resume();
+      }
+      this.control?.waiting(true);
+      try {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      } finally {
+        this.control?.waiting(false);
+      }
     } finally {
-      this.control?.waiting(false);
+      this.waiting = false;
     }
     if (this.error) this.reject();
   }
@@ -337,6 +350,7 @@ export class RequestInput implements InputStream {
       throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
     }
     if (this.rejected !== null) throw this.real(this.rejected);
+    if (this.waiting) throw new Error(OVERLAP_MESSAGE);
     if (size === undefined || size === null) {
       while (!this.ended) await this.waitForData();
       if (this.error) this.reject();
@@ -364,6 +378,7 @@ export class RequestInput implements InputStream {
       throw new RangeError(`tsgi.input.read1(size): size must be a non-negative integer, got ${String(size)}`);
     }
     if (this.rejected !== null) throw this.real(this.rejected);
+    if (this.waiting) throw new Error(OVERLAP_MESSAGE);
     if (size === 0) {
       if (this.continuePending) await this.sendHundredContinueResponse();
       return EMPTY;
@@ -377,6 +392,7 @@ export class RequestInput implements InputStream {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
     }
     if (this.rejected !== null) throw this.real(this.rejected);
+    if (this.waiting) throw new Error(OVERLAP_MESSAGE);
     const limit = size === undefined || size === null ? Number.POSITIVE_INFINITY : size;
     if (limit === 0) {
       if (this.continuePending) await this.sendHundredContinueResponse();
