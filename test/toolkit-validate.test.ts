@@ -1017,6 +1017,50 @@ describe("tsgi.input rules", () => {
   test("input-close", async () => {
     await expectRule("input-close", () => reading(async (i) => (i as unknown as { close(): void }).close()));
   });
+  test("input-overlap: a read started before the one before it settled, by any pair of methods; awaited reads pass", async () => {
+    const overlaps: Array<(i: InputStream) => Promise<unknown>> = [
+      (i) => Promise.all([i.read(1), i.read(1)]),
+      (i) => Promise.all([i.readline(), i.read()]),
+      (i) => Promise.all([i.readlines(), i.read1!(1)]),
+      async (i) => {
+        const it = i[Symbol.asyncIterator]();
+        await Promise.all([it.next(), i.read(1)]);
+      },
+    ];
+    for (const fn of overlaps) {
+      const e = await expectRule("input-overlap", () => reading(fn, new BytesInput("abc\ndef\n")));
+      expect(e.message).toContain("await each read before starting the next");
+    }
+    // One after the other, iteration included: no error, the bytes in order.
+    const got: string[] = [];
+    await reading(async (i) => {
+      got.push(dec.decode(await i.read(1)));
+      for await (const line of i) {
+        got.push(dec.decode(line));
+        break;
+      }
+      got.push(dec.decode(await i.read()));
+    }, new BytesInput("abc\ndef\n"));
+    expect(got).toEqual(["a", "bc\n", "def\n"]);
+  });
+  test("through serve(): overlapping reads fail input-overlap even when the server could answer both at once", async () => {
+    const s = startServer(
+      validator(async (environ, sr) => {
+        const input = environ["tsgi.input"];
+        await Promise.all([input.read(2), input.read(2)]);
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [];
+      }),
+    );
+    try {
+      const r = await fetch(`${s.url}/`, { method: "POST", body: "abcd", signal: AbortSignal.timeout(3000) });
+      await r.arrayBuffer();
+      expect(r.status).toBe(500);
+      expect(s.errors.join("")).toContain("TsgiConformanceError: [input-overlap]");
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
 });
 
 describe("tsgi.errors rules", () => {

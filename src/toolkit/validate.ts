@@ -100,6 +100,7 @@ export const RULES = {
   "input-readline-result": [SECTIONS.streams, "server", "readline() resolves to one line (a Uint8Array, '\\n' only at its end) of at most size bytes"],
   "input-readlines": [SECTIONS.streams, "both", "readlines(hint): hint is left out, undefined, null or a number; resolves to an array of Uint8Array"],
   "input-iteration": [SECTIONS.streams, "server", "iterating tsgi.input yields Uint8Array lines"],
+  "input-overlap": [SECTIONS.streams, "application", "reads of tsgi.input do not overlap: each is awaited before the next starts"],
   "input-close": [SECTIONS.streams, "application", "the application does not call tsgi.input.close()"],
   "errors-write": [SECTIONS.streams, "application", "tsgi.errors.write() is given a string"],
   "errors-writelines": [SECTIONS.streams, "application", "tsgi.errors.writelines() is given an iterable of strings"],
@@ -640,6 +641,17 @@ function wrapBody(original: Body, st: RequestState): Body {
 
 function wrapInput(input: InputStream): InputStream {
   let eof = false;
+  /** The read in progress (its method's name), or null: spec.md, reads MUST NOT overlap. */
+  let reading: string | null = null;
+  const enter = (method: string): void => {
+    if (reading !== null) {
+      fail("input-overlap", `tsgi.input.${method}() was called while tsgi.input.${reading}() was still pending; await each read before starting the next`);
+    }
+    reading = method;
+  };
+  const leave = (): void => {
+    reading = null;
+  };
   const sizeArg = (rule: Rule, method: string, size: unknown): number | undefined => {
     if (size === undefined || size === null) return undefined;
     if (typeof size !== "number" || !Number.isInteger(size) || size < 0) {
@@ -657,14 +669,28 @@ function wrapInput(input: InputStream): InputStream {
     async read(size?: number | null) {
       if (arguments.length > 1) fail("input-read-size", "tsgi.input.read() takes at most one argument");
       const n = sizeArg("input-read-size", "read", size);
-      const v = result("input-read-result", "read", await input.read(...(arguments.length ? [size] : [])), n);
+      enter("read");
+      let got: unknown;
+      try {
+        got = await input.read(...(arguments.length ? [size] : []));
+      } finally {
+        leave();
+      }
+      const v = result("input-read-result", "read", got, n);
       if (n === undefined || (n > 0 && v.length === 0)) eof = true;
       return v;
     },
     async readline(size?: number | null) {
       if (arguments.length > 1) fail("input-readline-size", "tsgi.input.readline() takes at most one argument");
       const n = sizeArg("input-readline-size", "readline", size);
-      const v = result("input-readline-result", "readline", await input.readline(...(arguments.length ? [size] : [])), n);
+      enter("readline");
+      let got: unknown;
+      try {
+        got = await input.readline(...(arguments.length ? [size] : []));
+      } finally {
+        leave();
+      }
+      const v = result("input-readline-result", "readline", got, n);
       const nl = v.indexOf(0x0a);
       if (nl !== -1 && nl !== v.length - 1) fail("input-readline-result", `tsgi.input.readline() returned more than one line`);
       if (n !== 0 && v.length === 0) eof = true;
@@ -674,16 +700,40 @@ function wrapInput(input: InputStream): InputStream {
       if (arguments.length > 1 || (hint !== undefined && hint !== null && typeof hint !== "number")) {
         fail("input-readlines", `tsgi.input.readlines(hint): hint must be undefined, null or a number, got ${show(hint)}`);
       }
-      const lines = await input.readlines(...(arguments.length ? [hint] : []));
+      enter("readlines");
+      let lines: unknown;
+      try {
+        lines = await input.readlines(...(arguments.length ? [hint] : []));
+      } finally {
+        leave();
+      }
       if (!Array.isArray(lines) || !lines.every((l) => l instanceof Uint8Array)) {
         fail("input-readlines", `tsgi.input.readlines() must resolve to an array of Uint8Array, got ${show(lines)}`);
       }
       return lines;
     },
     async *[Symbol.asyncIterator]() {
-      for await (const line of input) {
-        if (!(line instanceof Uint8Array)) fail("input-iteration", `Iterating tsgi.input yielded ${show(line)}`);
-        yield line;
+      const it = input[Symbol.asyncIterator]();
+      let done = false;
+      try {
+        for (;;) {
+          enter("[Symbol.asyncIterator]().next");
+          let step: IteratorResult<unknown>;
+          try {
+            step = await it.next();
+          } finally {
+            leave();
+          }
+          if (step.done) {
+            done = true;
+            return;
+          }
+          const line = step.value;
+          if (!(line instanceof Uint8Array)) fail("input-iteration", `Iterating tsgi.input yielded ${show(line)}`);
+          yield line;
+        }
+      } finally {
+        if (!done) await it.return?.();
       }
     },
   };
@@ -705,7 +755,14 @@ function wrapInput(input: InputStream): InputStream {
     wrapper.read1 = async function (size?: number | null) {
       if (arguments.length > 1) fail("input-read-size", "tsgi.input.read1() takes at most one argument");
       const n = sizeArg("input-read-size", "read1", size);
-      const v = result("input-read-result", "read1", await input.read1!(...(arguments.length ? [size] : [])), n);
+      enter("read1");
+      let got: unknown;
+      try {
+        got = await input.read1!(...(arguments.length ? [size] : []));
+      } finally {
+        leave();
+      }
+      const v = result("input-read-result", "read1", got, n);
       if (n !== 0 && v.length === 0) eof = true;
       return v;
     };
@@ -760,7 +817,7 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  *   and before the first non-empty body chunk; `write()` given Uint8Array; the body an
  *   iterable (not a string or bare Uint8Array) of Uint8Array chunks, not
  *   longer than its Content-Length; `tsgi.input` / `tsgi.errors` argument
- *   types, and never closing them.
+ *   types, reads that do not overlap, and never closing them.
  *
  * `environ["tsgi.input"]` and `environ["tsgi.errors"]` are replaced, in
  * place, by checking wrappers (as wsgiref does). The returned body is a
