@@ -1,6 +1,6 @@
 import { describe, expect, spyOn, test } from "bun:test";
 import { consola } from "consola";
-import type { Application, Body, Environ, InputStream, ReadonlyResponseHeaders, StartResponse } from "../src/spec.ts";
+import type { Application, Body, Environ, InputStream, ReadonlyResponseHeaders, ResponseHeaders, StartResponse } from "../src/spec.ts";
 import { BytesInput, FileWrapper, MemoryErrorStream, setupTestingDefaults } from "../src/toolkit/util.ts";
 import {
   RULES,
@@ -488,6 +488,61 @@ describe("application-side rules: startResponse", () => {
     ];
     for (const values of cases) expect([values, validatorTakes(values)]).toEqual([values, serverTakes(values)]);
     expect(cases.filter(serverTakes)).toEqual([["0"], ["5"], ["999999999999999"], ["000000000000005"], ["5", "5"], ["000000000000005", "5"]]);
+  });
+  test("through serve(): a header list changed after startResponse is checked again when the headers are sent (array, generator, write(), file wrapper), as the server does", async () => {
+    const apps: Record<string, Application> = {
+      "/array": (_e, sr) => {
+        const h: ResponseHeaders = [["Content-Type", "text/plain"]];
+        sr("200 OK", h);
+        h.push(["X-Bad", "a\r\nSet-Cookie: x=1"]);
+        return [enc.encode("hi")];
+      },
+      "/generator": (_e, sr) => {
+        const h: ResponseHeaders = [["Content-Type", "text/plain"]];
+        sr("200 OK", h);
+        return (function* () {
+          h.push(["Connection", "close"]);
+          yield enc.encode("hi");
+        })();
+      },
+      "/write": async (_e, sr) => {
+        const h: ResponseHeaders = [["Content-Type", "text/plain"]];
+        const write = sr("200 OK", h);
+        h.push(["X-U", "\u20ac"]);
+        await write(new Uint8Array(0));
+        return [];
+      },
+      "/file": (e, sr) => {
+        const h: ResponseHeaders = [["Content-Type", "text/plain"]];
+        sr("200 OK", h);
+        h.push(["Bad Name", "v"]);
+        return e["tsgi.file_wrapper"]!(new Blob(["file"]));
+      },
+      "/fine": (_e, sr) => {
+        const h: ResponseHeaders = [["Content-Type", "text/plain"]];
+        sr("200 OK", h);
+        h.push(["X-Later", "ok"]); // allowed: the list may change until the headers are sent
+        return [enc.encode("fine")];
+      },
+    };
+    const rules: Record<string, Rule> = { "/array": "header-value", "/generator": "header-hop-by-hop", "/write": "header-value", "/file": "header-name" };
+    const s = startServer(validator((e, sr) => apps[e.PATH_INFO]!(e, sr), { warn: () => {} }));
+    try {
+      for (const [path, rule] of Object.entries(rules)) {
+        s.errors.length = 0;
+        const r = await fetch(`${s.url}${path}`, { signal: AbortSignal.timeout(3000) });
+        await r.arrayBuffer();
+        expect([path, r.status]).toEqual([path, 500]);
+        expect([path, s.errors.join("")]).toEqual([path, expect.stringContaining(`TsgiConformanceError: [${rule}]`)]);
+        expect(s.errors.join("")).toContain("changed after startResponse");
+      }
+      s.errors.length = 0;
+      const fine = await fetch(`${s.url}/fine`, { signal: AbortSignal.timeout(3000) });
+      expect([fine.status, fine.headers.get("x-later"), await fine.text()]).toEqual([200, "ok", "fine"]);
+      expect(s.errors).toEqual([]);
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
   });
   test("warns on a reason phrase with surrounding whitespace (spec.md \"status\": it has none; no MUST, and HTTP allows it)", async () => {
     for (const status of ["200 OK ", "200  OK", "200 OK\t", "204  ", "404 \tNot Found"]) {

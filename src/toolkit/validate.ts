@@ -395,6 +395,8 @@ interface RequestState {
   fileBody: boolean;
   /** `write()` calls whose promise has not settled yet. */
   pendingWrites: number;
+  /** The header section is due (the first body bytes, a write(), the end of the body): the list was checked again then. */
+  headersDue: boolean;
 }
 
 /** A status whose response has no content (204, 304, 1xx), named for a warning. */
@@ -413,8 +415,28 @@ function declaredLength(st: RequestState): number | undefined {
   return undefined;
 }
 
+/**
+ * The server sends the header section now (spec.md: with the first non-empty
+ * chunk, a `write()`, or at the end of an empty body) and checks the list
+ * again then, as it may have changed since startResponse (the application
+ * may modify it until then): so does the validator, once, with the
+ * startResponse rules.
+ * @throws TsgiConformanceError (the `header-*` rules).
+ */
+function headersDue(st: RequestState): void {
+  if (st.headersDue || st.headers === null) return;
+  st.headersDue = true;
+  try {
+    checkHeaders(st.headers, st.status);
+  } catch (e) {
+    if (!(e instanceof TsgiConformanceError)) throw e;
+    fail(e.rule, `${e.message.slice(e.rule.length + 3, e.message.length - e.section.length - 3)}, in a header list changed after startResponse (checked again when the headers are sent)`);
+  }
+}
+
 function countBody(st: RequestState, n: number): void {
   if (n === 0) return;
+  headersDue(st);
   st.bodyBytes += n;
   warnNoContentType(st);
   // Not for a HEAD answer: spec.md calls the application "as for GET", so GET's body is expected there.
@@ -513,6 +535,7 @@ function checkArrayBody(chunks: readonly unknown[], st: RequestState): void {
     if (bytes > 0) fail("body-before-start", "The application returned an array body with bytes in it but has not called startResponse (an array is sent as it is returned)");
     fail("body-no-start", "The application returned an empty array body but never called startResponse");
   }
+  headersDue(st);
   countBody(st, bytes);
   warnShort(st);
 }
@@ -538,6 +561,7 @@ function wrapBody(original: Body, st: RequestState): Body {
     if (r.done) {
       bst.done = true;
       if (!st.started) fail("body-no-start", "The body ended but the application never called startResponse");
+      headersDue(st);
       warnShort(st);
       return false;
     }
@@ -631,8 +655,11 @@ function wrapBody(original: Body, st: RequestState): Body {
   // Blob (the file fast path) or over a file-like object (null): a shorter Content-Length sends that
   // prefix of the file (spec.md "Optional platform-specific file handling"), not an error.
   if (original !== null && typeof original === "object" && isFileBody(original)) {
-    registerFileBody(wrapped, fileBodyBlob(original) ?? null);
+    const blob = fileBodyBlob(original);
+    registerFileBody(wrapped, blob ?? null);
     st.fileBody = true;
+    // A Blob's wrapper returned as it is goes out by the server's fast path, headers first, never iterated.
+    if (blob !== undefined && st.started) headersDue(st);
   }
   bodyStates.set(wrapped, bst);
   finalizer?.register(wrapped, bst);
@@ -813,7 +840,8 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  * - **application side**: `startResponse` arguments (status `NNN Reason`,
  *   header list shape, token names, no `Status` header, no control
  *   characters, no hop-by-hop headers, `Content-Length` a decimal integer
- *   of 1 to 15 digits, as the server takes it, and repeated ones agreeing), called once unless with `excInfo`
+ *   of 1 to 15 digits, as the server takes it, and repeated ones agreeing;
+ *   the list checked again when the headers are due, as it may have changed), called once unless with `excInfo`
  *   and before the first non-empty body chunk; `write()` given Uint8Array; the body an
  *   iterable (not a string or bare Uint8Array) of Uint8Array chunks, not
  *   longer than its Content-Length; `tsgi.input` / `tsgi.errors` argument
@@ -848,7 +876,7 @@ export function validator(application: Application, options: ValidatorOptions = 
     checkEnviron(environ, warn);
     if (typeof startResponse !== "function") fail("start-response-callable", `startResponse must be a function, got ${show(startResponse)}`);
 
-    const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false, warnedType: false, fileBody: false, pendingWrites: 0 };
+    const st: RequestState = { environ, warn, started: false, status: 0, headers: null, bodyBytes: 0, warnedBody: false, warnedType: false, fileBody: false, pendingWrites: 0, headersDue: false };
 
     const checkedStartResponse: StartResponse = function (status: string, headers: ReadonlyResponseHeaders, excInfo?: unknown): WriteCallable {
       if (arguments.length < 2 || arguments.length > 3) {
@@ -861,11 +889,13 @@ export function validator(application: Application, options: ValidatorOptions = 
       st.started = true;
       st.status = code;
       st.headers = headers;
+      st.headersDue = false;
       checkContentType(st);
       const write = arguments.length === 3 ? startResponse(status, headers, excInfo) : startResponse(status, headers);
       if (typeof write !== "function") fail("server-write-callable", `startResponse must return the write() function, got ${show(write)}`);
       return (data: Uint8Array): Promise<void> => {
         if (!(data instanceof Uint8Array)) fail("write-type", `write() must be given a Uint8Array, got ${show(data)}`);
+        if (st.started) headersDue(st); // write() sends the headers, even for an empty chunk
         countBody(st, data.length);
         const p = write(data);
         if (!isThenable(p)) fail("server-write-promise", `write() must return a Promise, got ${show(p)}`);
