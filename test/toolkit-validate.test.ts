@@ -544,6 +544,29 @@ describe("application-side rules: startResponse", () => {
       await s.server.close({ timeout: 100 });
     }
   });
+  test("warns on a header value with surrounding whitespace (spec.md \"headers\": SHOULD have none; a client strips it, RFC 9110 §5.5), through serve()", async () => {
+    const values = [" lead", "trail ", "tab\t", "\tboth "];
+    const warnings: string[] = [];
+    const s = startServer(
+      validator(
+        (_e, sr) => {
+          sr("200 OK", [["Content-Type", "text/plain"], ["X-Fine", "in  side"], ...values.map((v, i): [string, string] => [`X-${i}`, v])]);
+          return [enc.encode("ok")];
+        },
+        { warn: (m) => warnings.push(m) },
+      ),
+    );
+    try {
+      const r = await fetch(`${s.url}/`, { signal: AbortSignal.timeout(3000) });
+      expect(await r.text()).toBe("ok");
+      // What the client reads is not what the application set.
+      expect(values.map((_v, i) => r.headers.get(`x-${i}`))).toEqual(["lead", "trail", "tab", "both"]);
+      expect(r.headers.get("x-fine")).toBe("in  side");
+      expect(warnings).toEqual(values.map((v, i) => expect.stringContaining(`Header value for X-${i} ${JSON.stringify(v)} has surrounding whitespace`)));
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
   test("warns on a reason phrase with surrounding whitespace (spec.md \"status\": it has none; no MUST, and HTTP allows it)", async () => {
     for (const status of ["200 OK ", "200  OK", "200 OK\t", "204  ", "404 \tNot Found"]) {
       const warnings: string[] = [];

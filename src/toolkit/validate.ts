@@ -372,6 +372,20 @@ function checkContentLength(headers: ResponseHeaders): void {
   }
 }
 
+/**
+ * spec.md "headers": values SHOULD have no leading or trailing whitespace.
+ * The server sends them as they are, but a field value has none in HTTP
+ * (RFC 9110 §5.5): the client strips it, and reads another value than the
+ * one the application set. A warning, as for the reason phrase.
+ */
+function warnHeaderWhitespace(headers: ResponseHeaders, warn: (m: string) => void): void {
+  for (const [name, value] of headers) {
+    if (/^[ \t]|[ \t]$/.test(value)) {
+      warn(`Header value for ${name} ${JSON.stringify(value)} has surrounding whitespace, which clients strip (RFC 9110 §5.5); TSGI 1.0 "headers" says values SHOULD have none`);
+    }
+  }
+}
+
 function defaultWarn(message: string): void {
   consola.withTag("tsgi:validate").warn(message);
 }
@@ -856,7 +870,7 @@ function wrapErrors(errors: ErrorStream): ErrorStream {
  * server may send an array by index, never iterating it, as the tsgi server does.
  *
  * Warnings (through `options.warn`, default `consola.warn`): unknown request
- * method, unusual status code, a reason phrase with surrounding whitespace, missing Content-Type on a response with content (or one on a 204 / 304),
+ * method, unusual status code, a reason phrase or header value with surrounding whitespace, missing Content-Type on a response with content (or one on a 204 / 304),
  * body bytes in a 204 / 304 response (not in a HEAD answer, which is GET's), a body shorter than
  * its Content-Length, a body returned while `write()` calls were not
  * awaited (`[write-not-awaited]`), and a body garbage-collected without `close()` (use
@@ -884,6 +898,7 @@ export function validator(application: Application, options: ValidatorOptions = 
       }
       const code = checkStatus(status, warn);
       checkHeaders(headers, code);
+      warnHeaderWhitespace(headers, warn);
       const hasExc = excInfo !== undefined && excInfo !== null;
       if (st.started && !hasExc) fail("start-response-twice", "startResponse was called a second time without excInfo (a middleware's startResponse that drops excInfo does this to an application that passed it)");
       st.started = true;
