@@ -6,7 +6,7 @@
  * but not the server. Every loop is bounded in count and time.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
@@ -1035,4 +1035,78 @@ describe("signals from log rotation and other servers' habits", () => {
     expect(s.err.text()).not.toContain("exited unexpectedly");
     expect(await waitFor(() => s.workers.every((pid) => !processAlive(pid)), 5000)).toBe(true);
   }, 40_000);
+});
+
+describe("SIGHUP while the first workers boot", () => {
+  test("the reload is queued until the start has ended, then runs; the start-up lines count the first workers only (before: the reload began at once, next to the start, and the start-up line counted old and new workers together)", async () => {
+    const { proc, err, port, children } = await bootingPool();
+    proc.kill("SIGHUP");
+    await Bun.sleep(500);
+    // Not at once: no reload while the first workers import.
+    expect(err.text()).not.toContain("reloading: starting");
+    expect(err.text()).toMatch(/SIGHUP while the first workers start: the reload is queued; it begins once they all listen/);
+    expect(await waitFor(() => /worker\(s\) serving|failed to boot/.test(err.text()) || proc.exitCode !== null, 10_000)).toBe(true);
+    const [, count, listed] = /info: (\d+) worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())!;
+    expect(Number(count)).toBe(2);
+    expect(listed!.split(", ").length).toBe(2);
+    expect(err.text()).toMatch(/2 worker\(s\) serving /);
+    // The start-up line comes before the reload's first line.
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 15_000)).toBe(true);
+    expect(err.text().indexOf("worker(s) listening (pids")).toBeLessThan(err.text().indexOf("reloading: starting 2 new worker(s)"));
+    expect(err.text().indexOf("worker(s) serving")).toBeLessThan(err.text().indexOf("reloading: starting 2 new worker(s)"));
+    const reloadedPids = /reloaded: new workers ([\d, ]+);/.exec(err.text())![1]!.split(", ").map(Number);
+    for (const pid of listed!.split(", ").map(Number)) expect(reloadedPids).not.toContain(pid);
+    expect(await waitFor(() => children() === 2, 10_000)).toBe(true);
+    const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
+    expect(r.status).toBe(200);
+    expect(reloadedPids).toContain(((await r.json()) as { pid: number }).pid);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
+
+/** Whether `pid` has a handler for signal number `n` installed (/proc's SigCgt mask): its process.on() has run. */
+function catches(pid: number, n: number): boolean {
+  try {
+    const mask = /SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << BigInt(n - 1))) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
+describe("SIGHUP before the socket is bound", () => {
+  test("a SIGHUP while tsgi serve --workers --https waits for the development certificate (another process's lock) starts no worker before the socket is bound: it is queued, and the pool serves (before: the reload started workers with no socket to inherit)", async () => {
+    const cache = join(dir, "hup-cache");
+    const lock = join(cache, "tsgi", "localhost.lock");
+    mkdirSync(join(cache, "tsgi"), { recursive: true, mode: 0o700 });
+    writeFileSync(lock, "");
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--https", "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, XDG_CACHE_HOME: cache },
+    });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    // The supervisor's SIGHUP handler is installed (installSignals ran); it now waits on the lock, before bind().
+    expect(await waitFor(() => catches(proc.pid, 1), 10_000)).toBe(true);
+    await Bun.sleep(300);
+    proc.kill("SIGHUP");
+    await Bun.sleep(700);
+    // Still waiting on the lock: nothing bound, no worker started.
+    expect(childCount(proc.pid)).toBe(0);
+    rmSync(lock);
+    expect(await waitFor(() => /worker\(s\) serving|failed|error/.test(err.text()) || proc.exitCode !== null, 20_000)).toBe(true);
+    expect(err.text()).toMatch(/SIGHUP while the first workers start: the reload is queued/);
+    expect(err.text()).toMatch(/info: 2 worker\(s\) listening \(pids \d+, \d+\)\n/);
+    expect(err.text()).not.toMatch(/failed|error/i);
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 15_000)).toBe(true);
+    expect(await waitFor(() => childCount(proc.pid) === 2, 10_000)).toBe(true);
+    const ca = readFileSync(join(cache, "tsgi", "localhost-cert.pem"), "utf8");
+    const r = await fetch(`https://localhost:${port}/`, { tls: { ca }, headers: { connection: "close" }, signal: AbortSignal.timeout(5000) } as RequestInit);
+    expect(r.status).toBe(200);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
 });

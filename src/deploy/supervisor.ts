@@ -179,6 +179,10 @@ export class Supervisor {
    * instead of being replaced. Empty once the start is over; a worker SIGTTIN adds meanwhile is not one.
    */
   private booting = new Set<Worker>();
+  /** {@link start} has ended (the first workers listen, or it failed or was stopped): until then a reload waits in {@link queuedReload}. */
+  private started = false;
+  /** A reload asked for before {@link start} ended (SIGHUP while the socket is bound or the first workers import): run once it has. */
+  private queuedReload: { promise: Promise<boolean>; resolve: (ok: boolean) => void } | null = null;
   private monitor: ReturnType<typeof setInterval> | null = null;
   private stopped: Promise<void> | null = null;
   private exitWaiters: Array<() => void> = [];
@@ -228,6 +232,23 @@ export class Supervisor {
    * @throws Error when the socket cannot be bound or a worker fails to boot (its message).
    */
   async start(): Promise<boolean> {
+    let ok = false;
+    try {
+      return (ok = await this.startPool());
+    } finally {
+      this.started = true;
+      const queued = this.queuedReload;
+      this.queuedReload = null;
+      // The first workers listen: a reload asked for meanwhile begins next, after the start-up lines
+      // (the caller's too); a failed or stopped start has nothing to reload.
+      if (queued) {
+        if (!ok || this.stopping) queued.resolve(false);
+        else setTimeout(() => void this.reload().then(queued.resolve), 0);
+      }
+    }
+  }
+
+  private async startPool(): Promise<boolean> {
     this.bind();
     this.generation = this.lastGeneration = 1;
     const first = Array.from({ length: this.target }, () => this.spawn(1));
@@ -561,11 +582,27 @@ export class Supervisor {
    * started meanwhile, which run the new code too) and the old ones keep
    * serving; so does a new worker not listening within `timeout` (killed
    * by the monitor). Called again while a reload is under way, it logs so and
-   * returns that reload's promise.
+   * returns that reload's promise. Called before {@link start} has ended (the
+   * socket not bound yet, or the first workers still importing), it logs that
+   * the reload is queued and begins it once they all listen (`false` when the
+   * start fails or is stopped).
    * @returns whether the reload took place.
    */
   reload(): Promise<boolean> {
     if (this.stopping) return Promise.resolve(false);
+    if (!this.started) {
+      // Before the socket is bound its workers would have none to inherit (SIGHUP while tsgi serve
+      // reads its TLS files), and while the first workers import the start would count the reload's too.
+      if (this.queuedReload) {
+        this.log("info", "SIGHUP while the first workers start: a reload is already queued; this one adds nothing");
+        return this.queuedReload.promise;
+      }
+      let resolve!: (ok: boolean) => void;
+      const promise = new Promise<boolean>((r) => (resolve = r));
+      this.queuedReload = { promise, resolve };
+      this.log("info", "SIGHUP while the first workers start: the reload is queued; it begins once they all listen");
+      return promise;
+    }
     if (this.reloading) {
       this.log("warn", `reload already in progress (started ${Math.round((Date.now() - this.reloadStarted) / 100) / 10}s ago); this one is ignored: send SIGHUP again once it has ended`);
       return this.reloading;
