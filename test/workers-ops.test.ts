@@ -1110,3 +1110,38 @@ describe("SIGHUP before the socket is bound", () => {
     expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
   }, 60_000);
 });
+
+describe("SIGTTIN before the socket is bound", () => {
+  test("a SIGTTIN while tsgi serve --workers --https waits for the development certificate starts no worker then: the start starts one more (before: a worker with no socket to inherit, which bound the port itself, and the start failed: EADDRINUSE)", async () => {
+    const cache = join(dir, "ttin-cache");
+    const lock = join(cache, "tsgi", "localhost.lock");
+    mkdirSync(join(cache, "tsgi"), { recursive: true, mode: 0o700 });
+    writeFileSync(lock, "");
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--https", "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, XDG_CACHE_HOME: cache },
+    });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    // SIGTTIN's handler is installed (installSignals ran); it now waits on the lock, before bind().
+    expect(await waitFor(() => catches(proc.pid, 21), 10_000)).toBe(true);
+    await Bun.sleep(300);
+    proc.kill("SIGTTIN");
+    await Bun.sleep(700);
+    expect(childCount(proc.pid)).toBe(0);
+    expect(err.text()).toMatch(/one worker more: 3 worker\(s\) \(the first workers are not started yet: 3 will start\)/);
+    rmSync(lock);
+    expect(await waitFor(() => /worker\(s\) serving|failed|error/.test(err.text()) || proc.exitCode !== null, 20_000)).toBe(true);
+    expect(err.text()).not.toMatch(/failed|error/i);
+    expect(err.text()).toMatch(/info: 3 worker\(s\) listening \(pids \d+, \d+, \d+\)\n/);
+    expect(err.text()).toMatch(/3 worker\(s\) serving /);
+    expect(childCount(proc.pid)).toBe(3);
+    const ca = readFileSync(join(cache, "tsgi", "localhost-cert.pem"), "utf8");
+    const r = await fetch(`https://localhost:${port}/`, { tls: { ca }, headers: { connection: "close" }, signal: AbortSignal.timeout(5000) } as RequestInit);
+    expect(r.status).toBe(200);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});

@@ -690,6 +690,11 @@ export class Supervisor {
   increment(): void {
     if (this.stopping) return;
     this.target++;
+    if (this.generation === 0) {
+      // Before start() has bound the socket (tsgi serve reading its TLS files), a worker would have none to inherit: start() starts one more.
+      this.log("info", `one worker more: ${this.target} worker(s) (the first workers are not started yet: ${this.target} will start)`);
+      return;
+    }
     const w = this.spawn(this.generation);
     if (this.reloading !== null) this.reloadAdded.push(w);
     // During a reload it imports the app as the reload's new workers do, but the reload does not wait for it (and stops it if it fails).
