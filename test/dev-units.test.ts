@@ -13,7 +13,8 @@ import { AppLoader } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/deploy/load-app.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../src/dev/args.ts";
 import { UsageError } from "../src/deploy/errors.ts";
-import { hostAllowed } from "../src/dev/allowed-hosts.ts";
+import { hostAllowed, withHostCheck } from "../src/dev/allowed-hosts.ts";
+import { raw, startServer } from "./helpers.ts";
 import { codeFrame, renderCodeFrame } from "../src/dev/code-frame.ts";
 import { diagnose, formatDiagnosis, parseStack } from "../src/dev/diagnose.ts";
 import { DotenvReloader, parseDotenv } from "../src/dev/dotenv.ts";
@@ -153,6 +154,31 @@ describe("allowed hosts (DNS rebinding)", () => {
     expect(hostAllowed("badexample.com", "0.0.0.0", [".example.com"])).toBe(false);
     expect(hostAllowed("anything", "127.0.0.1", true)).toBe(true);
   });
+
+  test("a client sending many made-up Host names gets each refused, and neither fills the terminal nor pins memory: the first 10 names are warned about, then one line says further ones are not, and the names kept are copies (before: each warned name kept with its request head, about 60 kB each, for the process's life)", async () => {
+    const warnings: string[] = [];
+    const { server, port } = startServer(withHostCheck(() => [], "127.0.0.1", [], (m) => warnings.push(m)), { log: null });
+    try {
+      const heap = () => {
+        Bun.gc(true);
+        return process.memoryUsage().heapUsed;
+      };
+      const big = "a".repeat(60_000);
+      const before = heap();
+      for (let sent = 0; sent < 600; sent += 100) {
+        const requests = Array.from({ length: 100 }, (_, i) => `GET / HTTP/1.1\r\nHost: h${String(sent + i).padStart(6, "0")}.rebind.example:5173\r\nX-Big: ${big}\r\n${i === 99 ? "Connection: close\r\n" : ""}\r\n`);
+        const r = await raw(port, requests.join(""), { timeoutMs: 10_000 });
+        expect(r.data.toString("latin1").match(/HTTP\/1\.1 403 Forbidden\r\n/g)?.length ?? 0).toBe(100);
+      }
+      const grown = (heap() - before) / 1e6;
+      expect(grown).toBeLessThan(12);
+      expect(warnings.length).toBe(11);
+      expect(warnings[0]).toBe(`blocked a request for host "h000000.rebind.example": not this machine's name (DNS rebinding protection); --allowed-hosts h000000.rebind.example allows it`);
+      expect(warnings[10]).toMatch(/^blocked requests for more host names than 10 \(DNS rebinding protection\): further ones are answered 403 and not reported any more/);
+    } finally {
+      await server.close({ timeout: 100 });
+    }
+  }, 30_000);
 
   test("--allowed-hosts: comma-separated and repeatable, all for any; a port or scheme is a usage error", () => {
     expect(allowedHostsArg(["a.test,b.test", ".Example.com"])).toEqual(["a.test", "b.test", ".example.com"]);

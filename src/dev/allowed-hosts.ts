@@ -9,6 +9,7 @@
  * @module
  */
 import { isIP } from "node:net";
+import { ownCopy } from "../http/intern.ts";
 import type { Application, Environ } from "../spec.ts";
 
 /**
@@ -74,8 +75,10 @@ export function withHostCheck(app: Application, bound: string, allowed: AllowedH
     const host = typeof environ.HTTP_HOST === "string" ? environ.HTTP_HOST : undefined;
     if (hostAllowed(host, bound, allowed)) return app(environ, startResponse);
     const name = hostName(host!);
+    // Host names are the clients' own: each is remembered as a copy (the name is a slice of the
+    // request head's string, which the runtime shares past 8 characters: it would keep the head).
     if (warn && !warned.has(name) && warned.size <= MAX_WARNED_HOSTS) {
-      warned.add(name);
+      warned.add(ownCopy(name));
       if (warned.size <= MAX_WARNED_HOSTS) {
         warn(`blocked a request for host "${name}": not this machine's name (DNS rebinding protection); --allowed-hosts ${name} allows it`);
       } else {
