@@ -1331,6 +1331,10 @@ describe("fromFetchHandler on tsgi: request-targets a URL cannot carry (OPTIONS 
       const bad = await rawOne(srv.port, "CONNECT a.example:99999 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", { timeoutMs: 2000 });
       expect([bad.response?.status, bad.response?.body.toString(), bad.closed]).toEqual([400, "400 Bad Request: Invalid CONNECT target (not an authority a URL can have)\n", true]);
       expect(seen.length).toBe(3);
+      // A port that is the URL scheme's default is left out, as docs/fetch.md says: the handler reads "" as 80 here.
+      const http80 = await rawOne(srv.port, "CONNECT a.example:80 HTTP/1.1\r\nHost: a.example:80\r\n\r\n", { timeoutMs: 2000 });
+      expect(http80.response?.status).toBe(403);
+      expect(seen[3]).toBe("a.example a.example:80");
       expect(srv.errors).toEqual([]);
     } finally {
       await srv.server.close({ timeout: 100 });

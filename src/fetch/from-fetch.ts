@@ -75,7 +75,9 @@ function rawPath(environ: Environ, decoded: string): string | null {
  * §3.2.3), the URL is that authority's, path `/`
  * (`http://example.com:443/`), whatever `Host` says: the tunnel's target is
  * the request-target (`Bun.serve` gives the bare `example.com:443`, which
- * is not a URL a `Request` can have).
+ * is not a URL a `Request` can have). As in any URL, a port that is the
+ * scheme's default is left out (`CONNECT example.com:80` gives
+ * `http://example.com/`; `:443` under `https` gives `https://example.com/`).
  */
 export function environUrl(environ: Environ): string {
   const scheme = String(environ["tsgi.url_scheme"] || "http");
