@@ -115,6 +115,42 @@ describe("application errors", () => {
     expect(body).toContain("Caused by: SyntaxError");
   });
 
+  test("an error that throws when read (a getter on its stack, name or cause, a Proxy, a cause whose toString throws) still gets its 500 at once and a log line naming the request; the connection is not left hanging", async () => {
+    const boom = () => {
+      throw new Error("reading it threw GETTER_BOOM");
+    };
+    const thrown: Record<string, () => unknown> = {
+      "/stack": () => Object.defineProperty(new Error("the real problem"), "stack", { get: boom }),
+      "/name": () => Object.defineProperty(new TypeError("res.end is not a function"), "name", { get: boom }),
+      "/message": () => Object.defineProperty(new TypeError("x"), "message", { get: boom }),
+      "/cause": () => Object.defineProperty(new Error("the real problem"), "cause", { get: boom }),
+      "/cause-tostring": () => new Error("the real problem", { cause: { toString: boom } }),
+      "/errors": () => Object.defineProperty(new AggregateError([], "the real problem"), "errors", { get: boom }),
+      "/proxy": () => new Proxy({}, { get: boom, getPrototypeOf: boom }),
+    };
+    const app: Application = (environ, sr) => {
+      const make = thrown[environ.PATH_INFO as string];
+      if (make) throw make();
+      return hello(environ, sr);
+    };
+    for (const debug of [false, true]) {
+      const { port, errors } = start(app, { debug });
+      for (const path of Object.keys(thrown)) {
+        const began = Date.now();
+        const r = await rawOne(port, get(path), { until: (d) => d.includes("\r\n\r\n") && /Content-Length: (\d+)/.test(d.toString()), timeoutMs: 2000 });
+        expect(`${path} ${r.response?.status}`).toBe(`${path} 500`);
+        expect(Date.now() - began).toBeLessThan(1500);
+        expect(errors.join("")).toContain(`Error in GET ${path} HTTP/1.1: `);
+      }
+      const log = errors.join("");
+      expect(log).not.toContain("Error in tsgi gateway");
+      expect(log).toContain("GETTER_BOOM");
+      // What could be read is still there: the stack when only the cause getter throws.
+      expect(log).toMatch(/GET \/cause HTTP\/1\.1: Error: the real problem\n {4}at /);
+      await stillServes(port);
+    }
+  });
+
   test("an AggregateError (Promise.any) is logged with each error it holds, not as a bare 'AggregateError: ' (Python prints an exception group's members)", async () => {
     const app: Application = async () => {
       await Promise.any([Promise.reject(new Error("primary db down")), Promise.reject(new Error("replica db down"))]);

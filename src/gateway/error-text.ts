@@ -8,12 +8,22 @@
 /** Causes followed at most, and errors of an `AggregateError` shown at most. */
 const MAX_RELATED = 8;
 
-/** One error's own text: its stack, or `Name: message`, or `String()` of a non-Error. */
+/** One error's own text: its stack, or `Name: message`, or `String()` of a non-Error; never throws ({@link unreadable}). */
 function ownText(error: unknown): string {
+  try {
+    return readOwnText(error);
+  } catch (readError) {
+    return unreadable(error, readError);
+  }
+}
+
+function readOwnText(error: unknown): string {
   if (error instanceof Error) {
     const stack = typeof error.stack === "string" ? withoutTrailingNewlines(error.stack) : "";
     // Bun gives an AggregateError (Promise.any) an empty message and a stack of just "AggregateError: ".
-    return stack && stack.trim() !== `${error.name}:` ? stack : `${error.name}: ${error.message}`.replace(/: $/, "");
+    // (A name that cannot be read leaves the stack as it is.)
+    if (stack && stack.trim() !== `${tryRead(() => String(error.name))}:`) return stack;
+    return `${error.name}: ${error.message}`.replace(/: $/, "");
   }
   try {
     return String(error);
@@ -33,9 +43,37 @@ function withoutTrailingNewlines(text: string): string {
   return end === text.length ? text : text.slice(0, end);
 }
 
+/**
+ * What the log says of a thrown value whose reading threw (a getter on its
+ * `stack`, `name` or `message`, a `Proxy`, a `toString` that throws): its
+ * type and what reading it threw, so that the request still gets its 500
+ * and its log line.
+ */
+function unreadable(error: unknown, readError: unknown): string {
+  return `(a thrown ${typeof error} that cannot be read: reading it threw ${threw(readError)})`;
+}
+
+/** `Name: message` of what a read threw, as far as that reads. */
+function threw(readError: unknown): string {
+  try {
+    return readError instanceof Error ? `${readError.name}: ${readError.message}` : String(readError);
+  } catch {
+    return "a value that cannot be printed either";
+  }
+}
+
+/** `read()`, or `undefined` when reading throws (a getter, a `Proxy`). */
+function tryRead<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
 /** A short name for an error already shown above. */
 function shortName(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : ownText(error);
+  return tryRead(() => (error instanceof Error ? `${error.name}: ${error.message}` : undefined)) ?? ownText(error);
 }
 
 /** `text` with every line after the first indented by `pad`. */
@@ -46,7 +84,7 @@ function indent(text: string, pad: string): string {
 function describe(error: unknown, seen: Set<unknown>, depth: number): string {
   let text = ownText(error);
   seen.add(error);
-  const errors = error instanceof AggregateError && Array.isArray(error.errors) ? error.errors : null;
+  const errors = tryRead(() => (error instanceof AggregateError && Array.isArray(error.errors) ? (error.errors as unknown[]) : null)) ?? null;
   if (errors && depth < MAX_RELATED) {
     errors.slice(0, MAX_RELATED).forEach((inner: unknown, i: number) => {
       const body = seen.has(inner) ? `(shown above: ${shortName(inner)})` : describe(inner, seen, depth + 1);
@@ -55,8 +93,11 @@ function describe(error: unknown, seen: Set<unknown>, depth: number): string {
     if (errors.length > MAX_RELATED) text += `\n  (${errors.length - MAX_RELATED} more not shown)`;
   }
   let current = error;
-  for (let n = 0; current instanceof Error && current.cause !== undefined; n++) {
-    const cause: unknown = current.cause;
+  for (let n = 0; ; n++) {
+    const holder = current;
+    // A cause that cannot be read (a getter that throws) ends the chain.
+    const cause: unknown = tryRead(() => (holder instanceof Error ? holder.cause : undefined));
+    if (cause === undefined) break;
     if (n === MAX_RELATED || depth >= MAX_RELATED) {
       text += `\nCaused by: (more causes not shown)`;
       break;
@@ -67,8 +108,9 @@ function describe(error: unknown, seen: Set<unknown>, depth: number): string {
     }
     seen.add(cause);
     // An AggregateError cause shows its errors; a plain one continues this chain.
-    text += `\nCaused by: ${cause instanceof AggregateError ? describe(cause, seen, depth + 1) : ownText(cause)}`;
-    if (cause instanceof AggregateError) break;
+    const aggregate = tryRead(() => cause instanceof AggregateError) ?? false;
+    text += `\nCaused by: ${aggregate ? describe(cause, seen, depth + 1) : ownText(cause)}`;
+    if (aggregate) break;
     current = cause;
   }
   return text;
@@ -82,13 +124,21 @@ function describe(error: unknown, seen: Set<unknown>, depth: number): string {
  * `Caused by: <its stack>` (ES2022 `new Error(message, { cause })`), as
  * Python's tracebacks show chained exceptions and exception groups. At most
  * 8 causes and 8 held errors are shown, and an error already shown is named,
- * not repeated (a cycle). No trailing newline.
+ * not repeated (a cycle). No trailing newline. Never throws: a value
+ * whose reading throws (a getter on its `stack`, a `Proxy`) is shown as
+ * `(a thrown object that cannot be read: reading it threw ...)`, and a
+ * `cause` that cannot be read ends the chain.
  *
  * @example errorText(new Error("loading settings failed", { cause: syntaxError }))
  * // "Error: loading settings failed\n    at ...\nCaused by: SyntaxError: JSON Parse error ...\n    at ..."
  */
 export function errorText(error: unknown): string {
-  return describe(error, new Set(), 0);
+  try {
+    return describe(error, new Set(), 0);
+  } catch (readError) {
+    // A held error list that throws as it is read (a Proxy of an array): the error itself, as far as it reads.
+    return `${ownText(error)}\n(the errors it holds cannot be read: reading them threw ${threw(readError)})`;
+  }
 }
 
 /**

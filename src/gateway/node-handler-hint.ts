@@ -49,8 +49,16 @@ const NODE_RESPONSE_METHODS = new Set([
  * @returns one or two sentences, or `null` when the error is not of that kind.
  */
 export function nodeHandlerHint(error: unknown): string | null {
-  if (!(error instanceof TypeError) || afterStartResponse.has(error)) return null;
-  const m = /^([A-Za-z_$][\w$]*)\.([A-Za-z_$][\w$]*) is not a function\b/.exec(error.message);
+  let message: unknown;
+  try {
+    if (!(error instanceof TypeError) || afterStartResponse.has(error)) return null;
+    message = error.message;
+  } catch {
+    // A value whose reading throws (a Proxy, a getter): no hint.
+    return null;
+  }
+  if (typeof message !== "string") return null;
+  const m = /^([A-Za-z_$][\w$]*)\.([A-Za-z_$][\w$]*) is not a function\b/.exec(message);
   if (m === null || !NODE_RESPONSE_METHODS.has(m[2]!)) return null;
   return (
     `This looks like a node:http handler, (req, res) => { res.end(...) }: a TSGI application is called with (environ, startResponse), ` +

@@ -526,7 +526,7 @@ class Invocation implements Running {
     // The app passed on the error its body read was failed with, after the server gave up on the
     // request (a 408, 400 or 413 answered, a timeout logged): the server has reported it already.
     const passedOn = this.abandoned && error !== null && error === this.input?.failure;
-    const silent = this.sink.closed || error instanceof ClientDisconnected || passedOn;
+    const silent = this.sink.closed || isClientDisconnected(error) || passedOn;
     const custom = silent ? null : this.handleError(error);
     this.finished = true;
     if (silent || this.abandoned) {
@@ -548,7 +548,7 @@ class Invocation implements Running {
         }
       }
       if (response === null) {
-        const text = this.options.debug && error instanceof Error && error.stack ? errorText(error) : "Internal Server Error";
+        const text = this.options.debug && hasStack(error) ? errorText(error) : "Internal Server Error";
         const bytes = encoder.encode(`${text}\n`);
         response = {
           status: "500 Internal Server Error",
@@ -728,4 +728,22 @@ export function takePosthooks(environ: Environ): PostHook[] {
   const list = environ["tsgi.posthooks"] as PostHook[] | undefined;
   if (!Array.isArray(list) || list.length === 0) return [];
   return list.splice(0);
+}
+
+/** Whether `error` is an `Error` with a stack (the debug 500 body shows it); `false` when reading it throws (a getter, a `Proxy`). */
+function hasStack(error: unknown): boolean {
+  try {
+    return error instanceof Error && !!error.stack;
+  } catch {
+    return false;
+  }
+}
+
+/** `error instanceof ClientDisconnected`, `false` for a `Proxy` whose prototype cannot be read (it is the app's error, answered 500). */
+function isClientDisconnected(error: unknown): boolean {
+  try {
+    return error instanceof ClientDisconnected;
+  } catch {
+    return false;
+  }
 }
