@@ -373,6 +373,43 @@ export default function app(environ: any, startResponse: any) {
     expect(dev.output).not.toContain("TOPSECRET_LINE");
   });
 
+  test("a thrown value that came from outside with a stack field (an upstream's { message, stack } body) shows no line of the app's modules its stack names", async () => {
+    const app = new TempApp({
+      "app.ts": `import { DB_PASSWORD } from "./config.ts";
+export default async function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/real") throw new Error("a real error, " + DB_PASSWORD.length);
+  // As \`if (!res.ok) throw await res.json()\` throws an upstream's error body.
+  throw JSON.parse(new TextDecoder().decode(await environ["tsgi.input"].read()));
+}
+`,
+      "config.ts": `// settings\nexport const DB_PASSWORD = "TOPSECRET_CONFIG_pw";\nexport const other = "TOPSECRET_LINE_3";\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const config = app.path("config.ts");
+    const frame = `\n    at handler (${config}:2:1)\n    at ${config}:3:1`;
+    const bodies = [
+      { name: "Error", message: "upstream failed", stack: `Error: upstream failed${frame}` },
+      { message: "upstream failed", stack: `upstream failed${frame}` },
+      { name: "TypeError", message: "upstream failed", stack: frame.trim() },
+    ];
+    for (const body of bodies) {
+      for (const accept of [HTML, PLAIN]) {
+        const r = await fetch(url, { method: "POST", body: JSON.stringify(body), headers: accept, signal: AbortSignal.timeout(5000) });
+        expect(r.status).toBe(500);
+        const text = await r.text();
+        expect(text).toContain("upstream failed");
+        expect(text).not.toContain("TOPSECRET");
+      }
+    }
+    await dev.waitFor(/upstream failed/, 3000);
+    // A real error in the app keeps its code frame.
+    const real = await fetch(`${url}real`, { headers: PLAIN, signal: AbortSignal.timeout(5000) });
+    expect(await real.text()).toContain('throw new Error("a real error, " + DB_PASSWORD.length)');
+    expect(dev.output).not.toContain("TOPSECRET");
+  });
+
   test("an error message quoting a request body of 150,000 spaces: its page and its terminal report (consola's fancy reporter) come at once, the message intact", async () => {
     const app = new TempApp({
       "app.ts": `export default async function app(environ: any, startResponse: any) {

@@ -217,8 +217,10 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
   // app's text (often holding a request path) and may itself contain lines
   // shaped like `    at /etc/passwd:1:1`, which must never count as frames.
   const stack = parseStack(afterMessage(raw, name, message), internal);
-  // Source is shown only for modules Bun loaded, never for a path that some text named.
-  const loaded = loadedModules(options.graph);
+  // Source is shown only for modules Bun loaded, never for a path that some text named; and only
+  // from the stack of a real Error: a plain object's `stack` is its fields' text (an upstream's
+  // `{ message, stack }` body rethrown after `await res.json()`), which may name any loaded module.
+  const loaded = error instanceof Error ? loadedModules(options.graph) : new Set<string>();
   let count = 0;
   for (const f of stack) {
     if (f.user && count < maxFrames && loaded.has(f.file)) {
