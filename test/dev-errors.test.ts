@@ -466,6 +466,36 @@ export default async function app(environ: any, startResponse: any) {
     expect((await get(url, PLAIN)).status).toBe(500);
   }, 60_000);
 
+  test("a thrown value whose own stack field lists frames of a megabyte each (function name and file): the page and the terminal show 1 Ki characters of each", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async function app(environ: any, startResponse: any) {
+  // As \`if (!res.ok) throw await res.json()\` throws an upstream's error body.
+  throw JSON.parse(new TextDecoder().decode(await environ["tsgi.input"].read()));
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const huge = "<".repeat(1_000_000);
+    const frames = [`    at ${huge}FN_TAIL (/srv/${huge}FILE_TAIL.ts:1:1)`, `    at /srv/${huge}FILE_TAIL.ts:2:2`, `    at ${huge}FN_TAIL (/srv/a.ts:3:3)`];
+    const body = JSON.stringify({ name: "Error", message: "upstream failed", stack: `Error: upstream failed\n${frames.join("\n")}` });
+    for (const accept of [HTML, PLAIN]) {
+      const mark = dev.output.length;
+      const r = await fetch(url, { method: "POST", body, headers: accept, signal: AbortSignal.timeout(20_000) });
+      expect(r.status).toBe(500);
+      const text = await r.text();
+      expect(text).toContain("upstream failed");
+      expect(text.length).toBeLessThan(100_000);
+      expect(text).not.toContain("_TAIL");
+      expect(text).toMatch(/… \([\d,]+ more characters not shown\)/);
+      await dev.waitFor(/upstream failed[^]*more characters not shown/, 10_000, mark);
+      await Bun.sleep(200);
+      expect(dev.output.length - mark).toBeLessThan(100_000);
+      expect(dev.output.slice(mark)).not.toContain("_TAIL");
+    }
+  }, 60_000);
+
   test("a request for another host name (DNS rebinding) gets 403 and no page, warned once; --allowed-hosts lets it in", async () => {
     const app = new TempApp({ "app.ts": `export default function app() {\n  throw new Error("secret stack");\n}\n` });
     apps.push(app);

@@ -138,10 +138,18 @@ function isBunMessage(error: unknown, kind: "BuildMessage" | "ResolveMessage"): 
  */
 export const MAX_MESSAGE_CHARS = 256 * 1024;
 
-/** `text` cut at {@link MAX_MESSAGE_CHARS}, never inside a surrogate pair, with `… (N more characters not shown)`. */
-export function boundText(text: string): string {
-  if (text.length <= MAX_MESSAGE_CHARS) return text;
-  let end = MAX_MESSAGE_CHARS;
+/**
+ * Characters of a stack frame's function name and file that {@link
+ * diagnose} keeps: 1 Ki, past any real path (Linux's PATH_MAX is 4 Ki
+ * bytes, real ones are far shorter) and a bound on the frames a thrown
+ * value's own `stack` field lists (up to 50 on the page, 8 in the terminal).
+ */
+export const MAX_FRAME_CHARS = 1024;
+
+/** `text` cut at `max` ({@link MAX_MESSAGE_CHARS}), never inside a surrogate pair, with `… (N more characters not shown)`. */
+export function boundText(text: string, max = MAX_MESSAGE_CHARS): string {
+  if (text.length <= max) return text;
+  let end = max;
   const last = text.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end--;
   return `${text.slice(0, end)}… (${(text.length - end).toLocaleString("en-US")} more characters not shown)`;
@@ -149,7 +157,8 @@ export function boundText(text: string): string {
 
 /**
  * Describe any thrown value. Never throws. The title, message and chained
- * errors are cut at {@link MAX_MESSAGE_CHARS} ({@link boundText}); `raw`
+ * errors are cut at {@link MAX_MESSAGE_CHARS} ({@link boundText}), the
+ * stack frames' function names and files at {@link MAX_FRAME_CHARS}; `raw`
  * stays whole.
  */
 export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnosis {
@@ -157,6 +166,12 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   d.title = boundText(d.title);
   d.message = boundText(d.message);
   if (d.related !== undefined) d.related = boundText(d.related);
+  // After the code frames were read: a cut path names no file.
+  for (const f of d.stack) {
+    f.file = boundText(f.file, MAX_FRAME_CHARS);
+    if (f.fn !== undefined) f.fn = boundText(f.fn, MAX_FRAME_CHARS);
+  }
+  if (d.location) d.location = { ...d.location, file: boundText(d.location.file, MAX_FRAME_CHARS) };
   return d;
 }
 
