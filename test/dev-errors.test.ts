@@ -466,6 +466,35 @@ export default async function app(environ: any, startResponse: any) {
     expect((await get(url, PLAIN)).status).toBe(500);
   }, 60_000);
 
+  test("an error that throws when read (a getter on its stack or name, a Proxy) gets tsgi-dev's page saying so, with the getter's code frame, and a terminal report", async () => {
+    const app = new TempApp({
+      "app.ts": `const boom = () => {
+  throw new Error("GETTER_BOOM");
+};
+export default function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/stack") throw Object.defineProperty(new Error("x"), "stack", { get: boom });
+  if (environ.PATH_INFO === "/name") throw Object.defineProperty(new Error("x"), "name", { get: boom });
+  throw new Proxy({}, { get: boom, getPrototypeOf: boom });
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    for (const path of ["stack", "name", "proxy"]) {
+      for (const accept of [HTML, PLAIN]) {
+        const mark = dev.output.length;
+        const r = await fetch(`${url}${path}`, { headers: accept, signal: AbortSignal.timeout(5000) });
+        expect(r.status).toBe(500);
+        expect(r.headers.get("x-tsgi-error")).toBe("runtime");
+        const text = unescape(await r.text());
+        expect(text).toContain("the thrown object cannot be read: reading it threw Error: GETTER_BOOM");
+        expect(text).toContain('throw new Error("GETTER_BOOM");');
+        await dev.waitFor(new RegExp(`GET /${path} raised:\\nError: the thrown object cannot be read`), 5000, mark);
+      }
+    }
+  });
+
   test("a thrown value whose own stack field lists frames of a megabyte each (function name and file): the page and the terminal show 1 Ki characters of each", async () => {
     const app = new TempApp({
       "app.ts": `export default async function app(environ: any, startResponse: any) {

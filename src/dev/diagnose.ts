@@ -162,7 +162,12 @@ export function boundText(text: string, max = MAX_MESSAGE_CHARS): string {
  * stays whole.
  */
 export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnosis {
-  const d = describe(error, options);
+  let d: Diagnosis;
+  try {
+    d = describe(error, options);
+  } catch (readError) {
+    d = unreadable(error, readError, options);
+  }
   d.title = boundText(d.title);
   d.message = boundText(d.message);
   if (d.related !== undefined) d.related = boundText(d.related);
@@ -173,6 +178,22 @@ export function diagnose(error: unknown, options: DiagnoseOptions = {}): Diagnos
   }
   if (d.location) d.location = { ...d.location, file: boundText(d.location.file, MAX_FRAME_CHARS) };
   return d;
+}
+
+/**
+ * A thrown value whose reading threw (a getter on its `name` or `stack`, a
+ * `Proxy`): described by what reading it threw, whose stack points at the
+ * getter, as `Error: the thrown object cannot be read: reading it threw ...`.
+ */
+function unreadable(error: unknown, readError: unknown, options: DiagnoseOptions): Diagnosis {
+  const what = `the thrown ${typeof error} cannot be read: reading it threw`;
+  try {
+    const inner = describe(readError, options);
+    const message = `${what} ${inner.title}: ${inner.message}`;
+    return { ...inner, title: "Error", message, raw: `${message}\n${inner.raw}` };
+  } catch {
+    return { title: "Error", message: `${what} a value that cannot be read either`, stack: [], raw: what };
+  }
 }
 
 function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
