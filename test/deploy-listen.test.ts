@@ -243,6 +243,34 @@ console.log(c.fingerprint);`;
     }
   });
 
+  test.skipIf(!hasCurl)("a chain joined from a certificate and an intermediate saved with a byte order mark (cat cert.pem chain.pem) is served whole: curl trusting only the root connects", async () => {
+    const { generate } = await import("selfsigned");
+    const ec = { keyType: "ec", curve: "P-256", algorithm: "sha256" } as const;
+    const root = await generate([{ name: "commonName", value: "tsgi bom root" }], { ...ec, extensions: [{ name: "basicConstraints", cA: true }] });
+    const intermediate = await generate([{ name: "commonName", value: "tsgi bom intermediate" }], { ...ec, ca: { key: root.private, cert: root.cert }, extensions: [{ name: "basicConstraints", cA: true }] });
+    const leaf = await generate([{ name: "commonName", value: "localhost" }], {
+      ...ec,
+      ca: { key: intermediate.private, cert: intermediate.cert },
+      extensions: [{ name: "subjectAltName", altNames: [{ type: 2, value: "localhost" }] }],
+    });
+    const certfile = join(dir, "bom-fullchain.pem");
+    const keyfile = join(dir, "bom-leaf-key.pem");
+    const rootfile = join(dir, "bom-root.pem");
+    // chain.pem saved by a Windows editor as "UTF-8 with BOM", joined after cert.pem: the BOM starts the intermediate's BEGIN line.
+    writeFileSync(certfile, `${leaf.cert.trimEnd()}\n\uFEFF${intermediate.cert}`);
+    writeFileSync(keyfile, leaf.private);
+    writeFileSync(rootfile, root.cert);
+    const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile, keyfile }) });
+    try {
+      // Before: OpenSSL took the BOM'd line for text and sent the certificate alone; curl: "unable to get local issuer certificate".
+      const r = await run(["curl", "-sS", "--max-time", "5", "--cacert", rootfile, `https://localhost:${server.port}/`]);
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout).HTTPS).toBe("on");
+    } finally {
+      await server.close({ timeout: 100 });
+    }
+  }, 20_000);
+
   test("tsgi serve with a certificate expired or not valid yet: a warning naming the file and the date, once under --workers; it still serves", async () => {
     const { generate } = await import("selfsigned");
     const day = 24 * 3600 * 1000;

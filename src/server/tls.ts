@@ -68,8 +68,9 @@ const PEM_KINDS = {
 } as const;
 
 /**
- * Read a PEM file that must hold a block of `kind`, without a leading byte
- * order mark (UTF-8 BOM, which OpenSSL does not skip).
+ * Read a PEM file that must hold a block of `kind`, without the byte order
+ * marks that start its lines (UTF-8 BOM, which OpenSSL does not skip: one
+ * saved file's, or several files' joined with `cat`).
  * @param swappable the file is the certificate or the key file, whose
  *   mix-up gets a hint when it holds the other kind.
  * @throws Error naming the file when it cannot be read, holds no PEM block,
@@ -87,9 +88,10 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (error as Error).message;
     throw new Error(`cannot read ${what} ${path}: ${why}`);
   }
-  // A byte order mark (a file saved by a Windows editor): OpenSSL takes the first line for text, not the
-  // block's start: it refuses the certificate or the key (NO_START_LINE).
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // A byte order mark (a file saved by a Windows editor): OpenSSL takes the line it starts for text, not the
+  // block's start: it refuses the certificate or the key (NO_START_LINE), or, at the start of a later block
+  // (cat cert.pem chain.pem, chain.pem saved with one), drops that block without a word (the intermediate lost).
+  text = text.replace(/(^|\n)\uFEFF+/g, "$1");
   const glued = /-----END ([A-Z0-9 ]+)-----[ \t]*(-----BEGIN ([A-Z0-9 ]+)-----)/.exec(text);
   if (glued) {
     // OpenSSL reads such a file up to the glued line only, or not at all (BAD_END_LINE): say where and why.
