@@ -1,7 +1,7 @@
 import { describe, expect, spyOn, test } from "bun:test";
 import { consola } from "consola";
 import type { Application, Body, Environ, InputStream, ReadonlyResponseHeaders, ResponseHeaders, StartResponse } from "../src/spec.ts";
-import { BytesInput, FileWrapper, MemoryErrorStream, setupTestingDefaults } from "../src/toolkit/util.ts";
+import { BytesInput, FileWrapper, MemoryErrorStream, setupTestingDefaults, shiftPathInfo } from "../src/toolkit/util.ts";
 import {
   RULES,
   type Rule,
@@ -303,6 +303,19 @@ describe("server-side rules: the call and the environ", () => {
   test("environ-script-name", async () => {
     await bad("environ-script-name", { SCRIPT_NAME: "app" });
     await bad("environ-script-name", { SCRIPT_NAME: "/" });
+  });
+  test("environ-script-name agrees with shiftPathInfo as wsgiref.validate with shift_path_info: a trailing slash it moves over passes, '/' alone fails", async () => {
+    // spec.md SCRIPT_NAME: a trailing "/" is what wsgiref's shift_path_info leaves for "/x/"; wsgiref.validate accepts it too.
+    for (const [scriptName, pathInfo, after] of [["/x", "/", "/x/"], ["", "/a/", "/a"], ["/x/", "/a", "/x/a"]] as const) {
+      const e = env({ SCRIPT_NAME: scriptName, PATH_INFO: pathInfo });
+      shiftPathInfo(e as unknown as { SCRIPT_NAME: string; PATH_INFO: string });
+      expect(e.SCRIPT_NAME).toBe(after);
+      await serve(v(ok).app, e);
+    }
+    const root = env({ SCRIPT_NAME: "", PATH_INFO: "/" });
+    shiftPathInfo(root as unknown as { SCRIPT_NAME: string; PATH_INFO: string });
+    expect([root.SCRIPT_NAME, root.PATH_INFO]).toEqual(["/", ""]);
+    await bad("environ-script-name", { SCRIPT_NAME: root.SCRIPT_NAME, PATH_INFO: root.PATH_INFO });
   });
   test("environ-path-info", async () => {
     await bad("environ-path-info", { PATH_INFO: "x/y" });
