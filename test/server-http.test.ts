@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import type { Application, Environ, InputStream } from "../src/spec.ts";
 import { enc, get, parseResponses, raw, rawOne, serverPool } from "./helpers.ts";
+import { toFetchHandler } from "../src/fetch/index.ts";
 
 const hello: Application = (_e, sr) => {
   sr("200 OK", [["Content-Type", "text/plain"]]);
@@ -978,6 +979,22 @@ describe("environ", () => {
     const r = await rawOne(port, "GET / HTTP/1.1\r\nHost: h.test\r\nX-Default: sent\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
     expect(r.response!.status).toBe(200);
     expect(seen!.HTTP_X_DEFAULT).toBe("sent");
+  });
+
+  test("the environ option's CGI strings must be latin-1 like every environ string: one above U+00FF is refused when the server is made", async () => {
+    // Not validator()'s to find: environ-latin1 checks the request-derived keys, and the option's keys are the operator's own.
+    for (const environ of [{ APP_TITLE: "J\u00fcrgen \u65e5\u672c" }, { SERVER_NAME: "\u2603.example" }, { HTTP_X_DEFAULT: "\u{1f600}" }]) {
+      const key = Object.keys(environ)[0]!;
+      expect(() => start(capture, { environ })).toThrow(new RegExp(`^server option environ: "${key}" holds a character above U\\+00FF .*Buffer\\.from\\(text, "utf8"\\)\\.toString\\("latin1"\\)`));
+      expect(() => toFetchHandler(capture, { environ })).toThrow(RangeError);
+      expect(() => toFetchHandler(capture, { environ })).toThrow(`toFetchHandler option environ: "${key}"`);
+    }
+    // Latin-1 text (its UTF-8 bytes, one char each, too), extensions (a "." in the key) and non-strings are the app's.
+    const utf8 = Buffer.from("J\u00fcrgen \u65e5\u672c", "utf8").toString("latin1");
+    const { port } = start(capture, { environ: { APP_TITLE: utf8, APP_CITY: "M\u00fcnchen", "app.title": "\u65e5\u672c", "app.pool": { n: 1 } } });
+    await rawOne(port, "GET / HTTP/1.1\r\nHost: h.test\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect([seen!.APP_TITLE, seen!.APP_CITY, seen!["app.title"]]).toEqual([utf8, "M\u00fcnchen", "\u65e5\u672c"]);
+    expect(Buffer.from(seen!.APP_TITLE as string, "latin1").toString("utf8")).toBe("J\u00fcrgen \u65e5\u672c");
   });
 
   test("each request gets a new, empty tsgi.posthooks array to push onto (eventlet.posthooks)", async () => {

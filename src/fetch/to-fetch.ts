@@ -4,7 +4,7 @@
  * builder and gateway.
  * @module
  */
-import { buildEnviron, mountPoint } from "../gateway/environ.ts";
+import { buildEnviron, checkExtraEnviron, mountPoint } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected, requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
 import { defineSignal } from "../gateway/signal.ts";
@@ -53,7 +53,9 @@ export interface ToFetchOptions {
   /**
    * Extra keys for every environ, with the server's `environ` option
    * precedence: they replace server-level keys (`SERVER_SOFTWARE`,
-   * `tsgi.errors`, ...), never the request's own. Default none.
+   * `tsgi.errors`, ...), never the request's own. Their strings (keys
+   * without a `.`) are latin-1, as every environ string. Default none.
+   * @throws RangeError (from `toFetchHandler()`) for a string above U+00FF under a key without a `.`.
    */
   environ?: Record<string, unknown>;
   /** Buffer response chunks until at least this many bytes (eventlet `minimum_chunk_size`); per request `environ["tsgi.minimum_write_chunk_size"]`. Default 0. */
@@ -477,6 +479,7 @@ function checkOptions(o: ToFetchOptions): void {
   if (o.remoteAddress !== undefined && typeof o.remoteAddress !== "function") fail("remoteAddress", "a function (request, server) => { address, port }", o.remoteAddress);
   if (o.fileWrapper != null && typeof o.fileWrapper !== "function") fail("fileWrapper", "a function (filelike, blksize) => body, or null", o.fileWrapper);
   if (o.environ != null && (typeof o.environ !== "object" || Array.isArray(o.environ))) fail("environ", "an object of environ keys", o.environ);
+  checkExtraEnviron(o.environ, "toFetchHandler option environ");
   if (o.multiprocess !== undefined && typeof o.multiprocess !== "boolean") fail("multiprocess", "a boolean", o.multiprocess);
   // A string from an environment variable or a config file ("0", "false") is truthy: stacks in every 500 body.
   if (o.debug !== undefined && typeof o.debug !== "boolean") fail("debug", "true or false", o.debug);

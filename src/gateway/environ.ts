@@ -265,6 +265,27 @@ function portString(port: number): string {
 }
 
 /**
+ * Check an `environ` option (the tsgi server's, the fetch bridge's) once,
+ * when the server is made: its CGI variables (keys without a `.`) go into
+ * every request's environ, where each string is a latin-1 string (spec.md
+ * "environ variables"; PEP 3333 "Unicode Issues"). Keys with a `.` are
+ * extensions, not checked (as `validator()` does not).
+ * @param option the option's full name, for the message (`"server option environ"`).
+ * @throws RangeError naming the key when a string value holds a character above U+00FF.
+ */
+export function checkExtraEnviron(extra: Record<string, unknown> | null | undefined, option: string): void {
+  if (extra == null) return;
+  for (const key of Object.keys(extra)) {
+    const value = extra[key];
+    // eslint-disable-next-line no-control-regex
+    if (key.includes(".") || typeof value !== "string" || !/[^\u0000-\u00ff]/.test(value)) continue;
+    throw new RangeError(
+      `${option}: ${JSON.stringify(key)} holds a character above U+00FF (${JSON.stringify(value)}), but every environ string is latin-1, one character per byte (TSGI 1.0 "environ variables"); give text as its UTF-8 bytes, Buffer.from(text, "utf8").toString("latin1"), as the server does for request values`,
+    );
+  }
+}
+
+/**
  * A mount point as `SCRIPT_NAME` must be (PEP 3333): `""` or a path starting
  * with `/`, without a trailing `/` (`/app/` → `/app`, `/` → `""`).
  * @param option the option's name, for the message.

@@ -3,7 +3,7 @@
  * documented with the seed server it comes from.
  * @module
  */
-import { mountPoint } from "../gateway/environ.ts";
+import { checkExtraEnviron, mountPoint } from "../gateway/environ.ts";
 import { shownValue } from "../gateway/error-text.ts";
 import { checkServerSoftware } from "../gateway/response-fields.ts";
 import type { Environ } from "../spec.ts";
@@ -66,7 +66,9 @@ export interface ServerOptions {
    * `tsgi.version`, `tsgi.errors`, `tsgi.multithread`, `tsgi.multiprocess`,
    * `tsgi.run_once`, `tsgi.file_wrapper`) and add new ones; the request's own
    * keys (method, path, fields, `tsgi.input`, `tsgi.url_scheme`, ...) are
-   * never replaced. Default none.
+   * never replaced. Their strings (keys without a `.`) are latin-1, as every
+   * environ string (spec.md; give text as its UTF-8 bytes). Default none.
+   * @throws RangeError (from `createServer()`/`serve()`) for a string above U+00FF under a key without a `.`.
    */
   environ?: Record<string, unknown>;
   /**
@@ -412,11 +414,13 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     throw new RangeError(`server option fd must be a non-negative integer file descriptor, got ${JSON.stringify(resolved.fd)}`);
   }
   resolved.scriptName = mountPoint(resolved.scriptName, "server option scriptName");
+  checkExtraEnviron(resolved.environ, "server option environ");
   if (resolved.serverSoftware !== undefined) checkServerSoftware(resolved.serverSoftware, "server option serverSoftware");
   if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
     throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);
   }
   checkTypes(resolved);
+  checkExtraEnviron(resolved.environ, "server option environ");
   return resolved;
 }
 
