@@ -686,6 +686,36 @@ describe("response framing", () => {
     expect(r.data.toString().endsWith("\r\n\r\nabc")).toBe(true);
     expect(r.closed).toBe(true);
     expect(errors.join("")).toContain("more bytes than its Content-Length");
+    // The head was still to go out when the first chunk overran: it announces the close (RFC 9112 §9.6).
+    expect(r.response!.headers.connection).toBe("close");
+    // HTTP/1.0 keep-alive: "close", not the "keep-alive" echo.
+    const r10 = await rawOne(port, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + get("/"));
+    expect(r10.response!.headers.connection).toBe("close");
+    expect(r10.data.toString().endsWith("\r\n\r\nabc")).toBe(true);
+    expect(r10.closed).toBe(true);
+  });
+
+  test("a write() past its Content-Length whose head is still pending: Connection: close, and the head goes out at once (Content-Length: 0 too)", async () => {
+    let release: () => void = () => {};
+    const app: Application = async (environ, sr) => {
+      const declared = environ.PATH_INFO === "/zero" ? "0" : "3";
+      const write = sr("200 OK", [["Content-Length", declared]]);
+      await write(enc("abcdef"));
+      // The app hangs after the write: the client must have the head (and what fits) meanwhile.
+      await new Promise<void>((resolve) => (release = resolve));
+      return [];
+    };
+    const { port, errors } = start(app);
+    for (const [path, body] of [["/zero", ""], ["/three", "abc"]] as const) {
+      const r = await raw(port, get(path) + get("/"), { timeoutMs: 3000, until: (d) => d.toString().endsWith(`\r\n\r\n${body}`) });
+      release();
+      // The head (and what fits) came while the app waited.
+      expect(r.data.toString()).toEndWith(`\r\n\r\n${body}`);
+      const [response] = parseResponses(r.data);
+      expect(response!.headers.connection).toBe("close");
+      expect(response!.headers["content-length"]).toBe(path === "/zero" ? "0" : "3");
+    }
+    expect(errors.join("")).toContain("more bytes than its Content-Length");
   });
 
   test("write() past the declared Content-Length: what fits is sent, the rest dropped, logged once; the call resolves (spec.md, a departure from PEP 3333)", async () => {

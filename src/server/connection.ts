@@ -177,6 +177,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private framing = Framing.None;
   private remaining = 0;
   private pendingHead: Uint8Array | null = null;
+  /** What {@link start} built {@link pendingHead} from, to build it again with `Connection: close` (see {@link write}). */
+  private headStatus = "";
+  private headFields: ResponseHeaders | null = null;
+  private headDate: string | null = null;
+  private headServer: string | null = null;
+  private headLength = -1;
   private responseKeepAlive = true;
   private statusCode = 0;
   private bodyBytes = 0;
@@ -950,16 +956,27 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.responseKeepAlive = keepAlive;
     this.statusCode = code;
     this.started = true;
-    this.pendingHead = responseHead(
+    this.headStatus = status;
+    this.headFields = headers;
+    this.headDate = hasDate ? null : httpDate();
+    this.headServer = hasServer || core.serverSoftware === "" ? null : core.serverSoftware;
+    this.headLength = length;
+    this.pendingHead = this.serializeHead(chunked, keepAlive);
+  }
+
+  /** The head {@link start} prepared, with `Connection` as `keepAlive` says. */
+  private serializeHead(chunked: boolean, keepAlive: boolean): Uint8Array {
+    const core = this.core;
+    return responseHead(
       core.http10Only ? "HTTP/1.0" : "HTTP/1.1",
-      status,
-      headers,
+      this.headStatus,
+      this.headFields!,
       core.options.capitalizeResponseHeaders,
-      hasDate ? null : httpDate(),
-      hasServer || core.serverSoftware === "" ? null : core.serverSoftware,
-      length,
+      this.headDate,
+      this.headServer,
+      this.headLength,
       chunked,
-      !keepAlive ? ConnectionField.Close : head.version === "HTTP/1.0" ? ConnectionField.KeepAlive : ConnectionField.None,
+      !keepAlive ? ConnectionField.Close : this.head!.version === "HTTP/1.0" ? ConnectionField.KeepAlive : ConnectionField.None,
     );
   }
 
@@ -979,11 +996,20 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         if (chunk.length > this.remaining) {
           if (!this.overflowed) {
             this.overflowed = true;
-            this.responseKeepAlive = false;
             this.core.logError(requestLine(this.head), excessBodyError());
+            // The connection closes after the cut body; while the head is
+            // still to go out, it says so (RFC 9112 §9.6), so the client
+            // does not send its next request on it.
+            if (this.pendingHead !== null) this.pendingHead = this.serializeHead(false, false);
+            this.responseKeepAlive = false;
           }
           chunk = chunk.subarray(0, this.remaining);
-          if (chunk.length === 0) return true;
+          // The head goes out now even when no byte fits (`Content-Length: 0`),
+          // as gevent and wsgiref send it at the first write with data.
+          if (chunk.length === 0) {
+            this.takeHead();
+            return !this.output.blocked;
+          }
         }
         this.remaining -= chunk.length;
         this.takeHead();
@@ -1046,6 +1072,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     const head = this.pendingHead;
     if (head !== null) {
       this.pendingHead = null;
+      this.headFields = null;
       this.output.out(head);
     }
     if (extra !== undefined) this.output.out(extra);
