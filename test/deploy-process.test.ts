@@ -365,6 +365,28 @@ describe("an app's stray errors", () => {
   });
 });
 
+describe("an open-file limit that cannot hold --max-connections", () => {
+  for (const [label, args] of [["one process", []], ["--workers 2", ["--workers", "2"]]] as const) {
+    test(`is warned about once, naming the flag, as tsgi serve's other warnings are ([warn]); it then serves (${label})`, async () => {
+      const port = freePort();
+      const cmd = `ulimit -n 256 && exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port ${port} --no-access-log ${args.map(q).join(" ")}`;
+      const proc = Bun.spawn(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe" });
+      procs.push(proc);
+      let err = "";
+      void (async () => {
+        for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
+      })();
+      expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
+      expect(await status(port, "/")).toBe(200);
+      const each = args.length ? " per worker" : "";
+      const warning = `[warn] --max-connections 10000 (the default) is more than the open-file limit (256) can hold: serving at most 224 connections${each}. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more, or pass --max-connections 224 to serve that many without this warning`;
+      expect(err.split("\n").filter((l) => l.includes("open-file limit"))).toEqual([warning]);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }, 30_000);
+  }
+});
+
 describe("signals other servers use", () => {
   /** `tsgi serve` of an app whose import takes `importMs`; does not wait for it to serve. */
   function serveSlowImport(args: string[], importMs: number) {

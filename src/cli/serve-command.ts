@@ -21,7 +21,8 @@ import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
 import { VERSION } from "../version.ts";
 import { createServer } from "../server/server.ts";
-import { inetSocketAddress, unixSocketPath } from "../server/sys.ts";
+import { connectionsOverFileLimit, inetSocketAddress, unixSocketPath } from "../server/sys.ts";
+import { DEFAULT_SERVER_OPTIONS } from "../server/options.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
 import { listenFds, resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
@@ -207,6 +208,7 @@ const serveCommand = defineCommand({
       return fail(error);
     }
     const accessLog = args["access-log"] !== false;
+    fitConnectionsToFiles(deploy);
     // TLS material is read (and a development certificate made) once the signals are answered:
     // making one can take a while, or wait on another process's lock.
     // Under --workers each worker reads the files again and reports a date warning itself (the supervisor says it once).
@@ -304,6 +306,22 @@ const serveCommand = defineCommand({
     consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${deploy.server.unix !== undefined || deploy.server.fd !== undefined ? where(deploy.server, server.port, !!tls) : server.url} (pid ${process.pid})`);
   },
 });
+
+/**
+ * A `--max-connections` (default 10000) the open-file limit cannot hold is
+ * lowered to what fits, with a warning naming the flag, once for all
+ * workers (the server would warn in each, naming its `maxConnections` option).
+ */
+function fitConnectionsToFiles(deploy: { server: { maxConnections?: number }; workers: unknown }): void {
+  const given = deploy.server.maxConnections;
+  const over = connectionsOverFileLimit(given ?? DEFAULT_SERVER_OPTIONS.maxConnections);
+  if (over === null) return;
+  const each = deploy.workers ? " per worker" : "";
+  consola.warn(
+    `--max-connections ${given ?? `${DEFAULT_SERVER_OPTIONS.maxConnections} (the default)`} is more than the open-file limit (${over.files}) can hold: serving at most ${over.fits} connections${each}. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more, or pass --max-connections ${over.fits} to serve that many without this warning`,
+  );
+  deploy.server.maxConnections = over.fits;
+}
 
 /**
  * systemd socket activation, as gunicorn reads it: when the service manager

@@ -12,7 +12,7 @@ import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
-import { openFileLimit } from "./sys.ts";
+import { connectionsOverFileLimit } from "./sys.ts";
 import { errorResponse } from "./response-head.ts";
 import { Connection } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
@@ -359,14 +359,12 @@ export class TsgiServer implements Server, ServerCore {
    * warning (nginx warns at startup for the same reason).
    */
   private limitConnectionsToFiles(): void {
-    const files = openFileLimit();
-    if (files === undefined) return;
-    const fits = Math.max(1, files - Math.min(256, Math.max(16, Math.floor(files / 8))));
-    if (this.maxConnections <= fits) return;
+    const over = connectionsOverFileLimit(this.maxConnections);
+    if (over === null) return;
     this.errorWriter?.(
-      `Warning: maxConnections (${this.maxConnections}) is more than the open-file limit (${files}) can hold: serving at most ${fits} connections. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more`,
+      `Warning: maxConnections (${this.maxConnections}) is more than the open-file limit (${over.files}) can hold: serving at most ${over.fits} connections. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more`,
     );
-    this.maxConnections = fits;
+    this.maxConnections = over.fits;
   }
 
   /** 'take the place of' (an idle connection closed for a new one, see {@link noteReusing}): once per spell at the limit, at most one a second. */

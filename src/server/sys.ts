@@ -251,3 +251,17 @@ export function openFileLimit(): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * Whether `maxConnections` connections fit in the open-file limit
+ * ({@link openFileLimit}): each holds a descriptor, and room is left for the
+ * listener, the app's own files and refused connections' 503s (an eighth of
+ * the limit, 16 to 256 descriptors). `null` when they fit (or the limit is
+ * unknown), else the limit (`files`) and how many connections fit (`fits`, at least 1).
+ */
+export function connectionsOverFileLimit(maxConnections: number): { files: number; fits: number } | null {
+  const files = openFileLimit();
+  if (files === undefined) return null;
+  const fits = Math.max(1, files - Math.min(256, Math.max(16, Math.floor(files / 8))));
+  return maxConnections <= fits ? null : { files, fits };
+}
