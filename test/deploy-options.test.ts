@@ -55,14 +55,16 @@ describe("resolveDeployOptions", () => {
       [{ forwardedAllowIps: "1.2.3.4" }, /need --proxy-headers/],
       [{ proxyHeaders: true, forwardedAllowIps: "1.2.3.4/99" }, /at most \/32/],
       [{ rootPath: "api" }, /--root-path must be a path/],
-      [{ workers: 0 }, /at least 1/],
+      [{ workers: 0 }, /^--workers must be an integer of at least 1, got 0$/],
+      [{ workers: 2.5 }, /^--workers must be an integer of at least 1, got 2\.5$/],
       [{ workers: 2, uds: "/a", reusePort: true }, /--reuse-port is for TCP/],
       [{ maxRequests: 3 }, /need --workers/],
       [{ gracefulTimeout: -1 }, /--graceful-timeout must be a non-negative/],
       [{ timeout: 10 }, /--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout/],
-      [{ maxConnections: 0 }, /--max-connections must be at least 1/],
-      [{ urlLengthLimit: 0 }, /--url-length-limit must be at least 1/],
-      [{ maxHeaderCount: 1.5 }, /--max-header-count must be a non-negative integer/],
+      [{ maxConnections: 0 }, /^--max-connections must be an integer of at least 1, got 0$/],
+      [{ maxConnections: 1.5 }, /^--max-connections must be an integer of at least 1, got 1\.5$/],
+      [{ urlLengthLimit: 0 }, /^--url-length-limit must be an integer of at least 1, got 0$/],
+      [{ maxHeaderCount: 1.5 }, /^--max-header-count must be an integer of at least 1, got 1\.5$/],
       [{ maxRequestBodySize: -1 }, /--max-request-body-size must be a non-negative integer/],
       [{ keepAlive: -1 }, /--keep-alive must be a non-negative number/],
       [{ host: "0.0.0.0:8000" }, /^--host takes an address without a port: write --host 0\.0\.0\.0 --port 8000/],
@@ -193,6 +195,7 @@ describe("checkArgs: strict command lines", () => {
     // A negative number is the flag's value, refused by its own check (not "needs a value").
     expect(check("./app.ts", "--port", "-1")).not.toThrow();
     expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port", "-1"], defs) as never)).toThrow(/^--port must be 0 or more, got -1$/);
+    expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--workers", "-1"], defs) as never)).toThrow(/^--workers must be an integer of at least 1, got -1$/);
     // An empty number (`--port=$PORT` with PORT unset) is refused, not taken as the default.
     expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port="], defs) as never)).toThrow(/^--port needs a value, got an empty one$/);
     expect(() => deployOptionsFromArgs({ workers: "" })).toThrow(/^--workers needs a value, got an empty one$/);

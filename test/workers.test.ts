@@ -502,7 +502,9 @@ describe("tsgi serve errors", () => {
     for (const [args, message] of [
       [[APP, "--workers", "2", "--uds", "/tmp/x.sock", "--reuse-port"], "--reuse-port is for TCP ports"],
       [[APP, "--certfile", "c.pem"], "--certfile and --keyfile go together"],
-      [[APP, "--workers", "0"], "--workers must be at least 1"],
+      [[APP, "--workers", "0"], "--workers must be an integer of at least 1, got 0\n"],
+      [[APP, "--workers", "2.5"], "--workers must be an integer of at least 1, got 2.5\n"],
+      [[APP, "--max-connections", "0"], "--max-connections must be an integer of at least 1, got 0\n"],
       [[APP, "--forwarded-allow-ips", "10.0.0.1"], "need --proxy-headers"],
       [[APP, "--proxy-headers", "--forwarded-allow-ips", "10.0.0.0/40"], "prefix is at most /32"],
       [[APP, "--max-requests", "5"], "need --workers"],

@@ -135,12 +135,13 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one: ${what}`);
     return str(k);
   };
-  const num = (k: string) => {
+  /** A number flag's value; `atLeastOne` for a count that must be 1 or more (its message as resolveDeployOptions words it). */
+  const num = (k: string, atLeastOne = false) => {
     // `--port=` (an unset variable in `--port=$PORT`) is a mistake, not "use the default".
     if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one`);
     const v = str(k);
     if (v === undefined) return undefined;
-    if (/^-\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${k} must be 0 or more, got ${v}`);
+    if (/^-\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${k} must be ${atLeastOne ? "an integer of at least 1" : "0 or more"}, got ${v}`);
     if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${k} must be a number, got ${JSON.stringify(v)}`);
     return Number(v);
   };
@@ -156,7 +157,7 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     keyfile: text("keyfile", "the private key's PEM file, e.g. --keyfile key.pem"),
     caCerts: text("ca-certs", "the CA bundle's PEM file, e.g. --ca-certs clients-ca.pem"),
     https: args.https === true,
-    workers: num("workers"),
+    workers: num("workers", true),
     reusePort: args["reuse-port"] === true,
     maxRequests: num("max-requests"),
     maxRequestsJitter: num("max-requests-jitter"),
@@ -168,13 +169,13 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     rootPath: str("root-path"),
     peercreds: !peerFlag ? undefined : peerResolve ? "resolve" : true,
     keepAlive: num("keep-alive"),
-    maxConnections: num("max-connections"),
+    maxConnections: num("max-connections", true),
     headerTimeout: num("header-timeout"),
     socketTimeout: num("socket-timeout"),
     requestTimeout: num("request-timeout"),
-    urlLengthLimit: num("url-length-limit"),
-    maxHeaderBytes: num("max-header-bytes"),
-    maxHeaderCount: num("max-header-count"),
+    urlLengthLimit: num("url-length-limit", true),
+    maxHeaderBytes: num("max-header-bytes", true),
+    maxHeaderCount: num("max-header-count", true),
     maxRequestBodySize: num("max-request-body-size"),
     logFormat: text("log-format", "an eventlet log_format string, e.g. --log-format '%(client_ip)s %(request_line)s %(status_code)s' (--no-access-log turns the log off)"),
   };

@@ -121,9 +121,12 @@ function seconds(name: string, v: unknown): number {
   return Math.round(nonNegative(name, v, false) * 1000);
 }
 
+/** A count flag that must be 1 or more: one message for 0, 2.5 and "x" alike, naming the flag and the value given. */
 function atLeastOne(name: string, v: unknown): number {
-  const n = nonNegative(name, v);
-  if (n < 1) throw new UsageError(`--${name} must be at least 1`);
+  const n = typeof v === "string" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1) {
+    throw new UsageError(`--${name} must be an integer of at least 1, got ${JSON.stringify(v)}`);
+  }
   return n;
 }
 
@@ -234,8 +237,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     else server.keepAliveTimeout = keepAlive;
   }
   if (o.maxConnections !== undefined) {
-    server.maxConnections = nonNegative("max-connections", o.maxConnections);
-    if (server.maxConnections < 1) throw new UsageError("--max-connections must be at least 1");
+    server.maxConnections = atLeastOne("max-connections", o.maxConnections);
   }
   if (o.headerTimeout !== undefined) server.headerTimeout = seconds("header-timeout", o.headerTimeout);
   if (o.socketTimeout !== undefined) server.socketTimeout = seconds("socket-timeout", o.socketTimeout);
@@ -256,8 +258,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   server.shutdownTimeout = gracefulTimeout;
   let workers: WorkerSettings | null = null;
   if (o.workers !== undefined) {
-    const n = nonNegative("workers", o.workers);
-    if (n < 1) throw new UsageError("--workers must be at least 1");
+    const n = atLeastOne("workers", o.workers);
     if (o.reusePort && (o.uds !== undefined || o.fd !== undefined)) throw new UsageError("--reuse-port is for TCP ports; Unix and inherited sockets are shared by the workers");
     workers = {
       workers: n,
