@@ -502,7 +502,8 @@ describe("SIGTTOU while the first workers boot", () => {
     const { proc, err, port, children } = await bootingPool();
     proc.kill("SIGTTOU");
     expect(await waitFor(() => /one worker fewer: 1 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
-    const stopped = Number(/one worker fewer: 1 worker\(s\) \(stopping (\d+) gracefully\)/.exec(err.text())![1]);
+    // Still importing the app: nothing to finish gracefully, and the line says what it was doing.
+    const stopped = Number(/one worker fewer: 1 worker\(s\) \(stopping (\d+), still importing the app\)\n/.exec(err.text())![1]);
     expect(await waitFor(() => /worker\(s\) serving|failed to boot/.test(err.text()) || proc.exitCode !== null, 10_000)).toBe(true);
     expect(err.text()).not.toContain("failed to boot");
     expect(err.text()).toMatch(/\n?\[tsgi supervisor \d+\] info: 1 worker\(s\) listening \(pids \d+\)\n/);
@@ -546,6 +547,10 @@ describe("SIGTTIN while the first workers boot", () => {
     expect(Number(count) + Number(starting ?? 0)).toBe(3);
     expect(err.text()).toMatch(/3 worker\(s\) serving /);
     expect(await waitFor(() => /worker \d+ failed: [^\n]*the 3rd import fails on purpose/.test(err.text()), 5_000)).toBe(true);
+    // Its end is a failed boot, not a crash of a serving worker.
+    const failed = /worker (\d+) failed: [^\n]*the 3rd import fails on purpose/.exec(err.text())![1];
+    expect(await waitFor(() => new RegExp(`worker ${failed} failed to boot \\(it exited before listening, code \\d+\\); starting a replacement\\n`).test(err.text()), 5_000)).toBe(true);
+    expect(err.text()).not.toContain(`worker ${failed} exited unexpectedly`);
     expect(await waitFor(() => /listening \(a replacement\)/.test(err.text()) && children() === 3, 10_000)).toBe(true);
     const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
     expect(r.status).toBe(200);

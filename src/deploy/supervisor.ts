@@ -468,7 +468,8 @@ export class Supervisor {
       if (quick) slot.quickCrashes++;
       delay = crashDelay(slot.quickCrashes);
     }
-    if (slot.quickCrashes < 2 || !w.listening) this.log("warn", `worker ${w.pid} exited unexpectedly (${how}); starting a replacement`);
+    if (!w.listening) this.log("warn", `worker ${w.pid} failed to boot (it exited before listening, ${how}); starting a replacement`);
+    else if (slot.quickCrashes < 2) this.log("warn", `worker ${w.pid} exited unexpectedly (${how}); starting a replacement`);
     else {
       const served = ((Date.now() - w.listeningAt) / 1000).toFixed(1);
       this.log(
@@ -728,10 +729,12 @@ export class Supervisor {
     const booting = candidates.find((w) => !w.listening && !w.recycles && !(this.reloading !== null && w.generation === this.generation));
     const victim = booting ?? candidates[0];
     if (victim) this.terminate(victim);
-    let what = victim ? ` (stopping ${victim.pid} gracefully)` : "";
+    // A worker still importing the app has no requests to finish: "gracefully" would say it had.
+    const how = victim && !victim.listening ? ", still importing the app" : " gracefully";
+    let what = victim ? ` (stopping ${victim.pid}${how})` : "";
     if (this.reloading !== null) {
       // The reload's new workers were started for the old size: it stops the ones beyond the new size once they all listen.
-      const which = victim ? ` (stopping ${victim.generation === this.generation ? "new" : "old"} worker ${victim.pid} gracefully now)` : "";
+      const which = victim ? ` (stopping ${victim.generation === this.generation ? "new" : "old"} worker ${victim.pid}${how} now)` : "";
       what = `${which}; a reload is under way: once its new workers all listen, it keeps ${this.target} of them and stops the rest`;
     }
     this.log("info", `one worker fewer: ${this.target} worker(s)${what}`);
