@@ -1080,73 +1080,72 @@ function catches(pid: number, n: number): boolean {
   }
 }
 
+/**
+ * tsgi serve --workers 2 --https held before bind(): another process holds the development
+ * certificate's lock. Resolves once the supervisor catches signal `n` (installSignals ran) and
+ * 300 ms more; `release()` removes the lock.
+ */
+async function lockedHttpsStart(name: string, n: number) {
+  const cache = join(dir, name);
+  const lock = join(cache, "tsgi", "localhost.lock");
+  mkdirSync(join(cache, "tsgi"), { recursive: true, mode: 0o700 });
+  writeFileSync(lock, "");
+  const port = freePort();
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--https", "--no-access-log"], {
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, XDG_CACHE_HOME: cache },
+  });
+  procs.push(proc);
+  const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+  expect(await waitFor(() => catches(proc.pid, n), 10_000)).toBe(true);
+  await Bun.sleep(300);
+  return {
+    proc,
+    err,
+    release: () => rmSync(lock),
+    /** Waits for the start's outcome, then requires no failure and a 200 over TLS. */
+    async servesAfterRelease(lines: RegExp[]): Promise<void> {
+      rmSync(lock);
+      expect(await waitFor(() => /worker\(s\) serving|failed|error/.test(err.text()) || proc.exitCode !== null, 20_000)).toBe(true);
+      expect(err.text()).not.toMatch(/failed|error/i);
+      for (const line of lines) expect(err.text()).toMatch(line);
+    },
+    async fetchOk(): Promise<void> {
+      const ca = readFileSync(join(cache, "tsgi", "localhost-cert.pem"), "utf8");
+      const r = await fetch(`https://localhost:${port}/`, { tls: { ca }, headers: { connection: "close" }, signal: AbortSignal.timeout(5000) } as RequestInit);
+      expect(r.status).toBe(200);
+      proc.kill("SIGTERM");
+      expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    },
+  };
+}
+
 describe("SIGHUP before the socket is bound", () => {
   test("a SIGHUP while tsgi serve --workers --https waits for the development certificate (another process's lock) starts no worker before the socket is bound: it is queued, and the pool serves (before: the reload started workers with no socket to inherit)", async () => {
-    const cache = join(dir, "hup-cache");
-    const lock = join(cache, "tsgi", "localhost.lock");
-    mkdirSync(join(cache, "tsgi"), { recursive: true, mode: 0o700 });
-    writeFileSync(lock, "");
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--https", "--no-access-log"], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, XDG_CACHE_HOME: cache },
-    });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     // The supervisor's SIGHUP handler is installed (installSignals ran); it now waits on the lock, before bind().
-    expect(await waitFor(() => catches(proc.pid, 1), 10_000)).toBe(true);
-    await Bun.sleep(300);
-    proc.kill("SIGHUP");
+    const s = await lockedHttpsStart("hup-cache", 1);
+    s.proc.kill("SIGHUP");
     await Bun.sleep(700);
     // Still waiting on the lock: nothing bound, no worker started.
-    expect(childCount(proc.pid)).toBe(0);
-    rmSync(lock);
-    expect(await waitFor(() => /worker\(s\) serving|failed|error/.test(err.text()) || proc.exitCode !== null, 20_000)).toBe(true);
-    expect(err.text()).toMatch(/SIGHUP while the first workers start: the reload is queued/);
-    expect(err.text()).toMatch(/info: 2 worker\(s\) listening \(pids \d+, \d+\)\n/);
-    expect(err.text()).not.toMatch(/failed|error/i);
-    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 15_000)).toBe(true);
-    expect(await waitFor(() => childCount(proc.pid) === 2, 10_000)).toBe(true);
-    const ca = readFileSync(join(cache, "tsgi", "localhost-cert.pem"), "utf8");
-    const r = await fetch(`https://localhost:${port}/`, { tls: { ca }, headers: { connection: "close" }, signal: AbortSignal.timeout(5000) } as RequestInit);
-    expect(r.status).toBe(200);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    expect(childCount(s.proc.pid)).toBe(0);
+    await s.servesAfterRelease([/SIGHUP while the first workers start: the reload is queued/, /info: 2 worker\(s\) listening \(pids \d+, \d+\)\n/]);
+    expect(await waitFor(() => s.err.text().includes("reloaded: new workers"), 15_000)).toBe(true);
+    expect(await waitFor(() => childCount(s.proc.pid) === 2, 10_000)).toBe(true);
+    await s.fetchOk();
   }, 60_000);
 });
 
 describe("SIGTTIN before the socket is bound", () => {
   test("a SIGTTIN while tsgi serve --workers --https waits for the development certificate starts no worker then: the start starts one more (before: a worker with no socket to inherit, which bound the port itself, and the start failed: EADDRINUSE)", async () => {
-    const cache = join(dir, "ttin-cache");
-    const lock = join(cache, "tsgi", "localhost.lock");
-    mkdirSync(join(cache, "tsgi"), { recursive: true, mode: 0o700 });
-    writeFileSync(lock, "");
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--https", "--no-access-log"], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, XDG_CACHE_HOME: cache },
-    });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     // SIGTTIN's handler is installed (installSignals ran); it now waits on the lock, before bind().
-    expect(await waitFor(() => catches(proc.pid, 21), 10_000)).toBe(true);
-    await Bun.sleep(300);
-    proc.kill("SIGTTIN");
+    const s = await lockedHttpsStart("ttin-cache", 21);
+    s.proc.kill("SIGTTIN");
     await Bun.sleep(700);
-    expect(childCount(proc.pid)).toBe(0);
-    expect(err.text()).toMatch(/one worker more: 3 worker\(s\) \(the first workers are not started yet: 3 will start\)/);
-    rmSync(lock);
-    expect(await waitFor(() => /worker\(s\) serving|failed|error/.test(err.text()) || proc.exitCode !== null, 20_000)).toBe(true);
-    expect(err.text()).not.toMatch(/failed|error/i);
-    expect(err.text()).toMatch(/info: 3 worker\(s\) listening \(pids \d+, \d+, \d+\)\n/);
-    expect(err.text()).toMatch(/3 worker\(s\) serving /);
-    expect(childCount(proc.pid)).toBe(3);
-    const ca = readFileSync(join(cache, "tsgi", "localhost-cert.pem"), "utf8");
-    const r = await fetch(`https://localhost:${port}/`, { tls: { ca }, headers: { connection: "close" }, signal: AbortSignal.timeout(5000) } as RequestInit);
-    expect(r.status).toBe(200);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    expect(childCount(s.proc.pid)).toBe(0);
+    expect(s.err.text()).toMatch(/one worker more: 3 worker\(s\) \(the first workers are not started yet: 3 will start\)/);
+    await s.servesAfterRelease([/info: 3 worker\(s\) listening \(pids \d+, \d+, \d+\)\n/, /3 worker\(s\) serving /]);
+    expect(childCount(s.proc.pid)).toBe(3);
+    await s.fetchOk();
   }, 60_000);
 });
