@@ -309,6 +309,28 @@ describe("an app's stray errors", () => {
     }, 30_000);
   }
 
+  test("a stray value that throws as it is read (a Proxy whose prototype trap throws, an object whose inspect hook throws) is reported as what it is, and the process serves on", async () => {
+    const { proc, port, err } = await serve(["--no-access-log"]);
+    for (const path of ["/stray-unreadable-exception", "/stray-unreadable-rejection"]) {
+      expect(await status(port, path)).toBe(200);
+      await Bun.sleep(50);
+    }
+    expect(await waitFor(() => (err().match(/Error in application/g) ?? []).length >= 2, 3000)).toBe(true);
+    await Bun.sleep(100);
+    // Still the same process, serving.
+    expect(proc.exitCode).toBe(null);
+    expect(await status(port, "/")).toBe(200);
+    expect(err()).toContain(
+      "Error in application (an exception outside any request; serving goes on): (a thrown object that cannot be read: reading it threw Error: a prototype trap that throws)",
+    );
+    expect(err()).toContain("Error in application (a promise rejected with no handler; serving goes on): [object Object]");
+    // Each stray value is reported once, as itself: not the reporter's own failure as a new stray exception.
+    expect(err().match(/Error in application/g)?.length).toBe(2);
+    expect(err()).not.toContain("an inspect hook that throws");
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 30_000);
+
   test("under --workers, a worker's maxConnections warning and its report of an app error name the worker ([tsgi worker <pid>]), once per message", async () => {
     const { proc, port, err } = await serve(["--no-access-log", "--workers", "1", "--max-connections", "1"]);
     const pid = ((await (await fetch(`http://127.0.0.1:${port}/env`, { signal: AbortSignal.timeout(3000) })).json()) as { pid: number }).pid;

@@ -51,7 +51,7 @@ export function logStrayErrors(errorLog: ErrorLog = prefixedLog("")): void {
   strayErrorsLogged = true;
   const log = (error: unknown, kind: StrayKind) => {
     const what = kind === "unhandledRejection" ? "a promise rejected with no handler" : "an exception outside any request";
-    const detail = error instanceof Error ? errorText(error) : Bun.inspect(error);
+    const detail = strayText(error);
     try {
       errorLog.message(`${escapeControls(`Error in application (${what}; serving goes on): ${detail}`)}\n`);
     } catch {
@@ -59,4 +59,19 @@ export function logStrayErrors(errorLog: ErrorLog = prefixedLog("")): void {
     }
   };
   catchStrayErrors(log);
+}
+
+/**
+ * A stray value's text: an `Error`'s as {@link errorText} gives it, another
+ * value as `Bun.inspect` shows it. Never throws: a value that throws as it
+ * is read (a `Proxy` whose prototype trap throws, a custom inspect hook that
+ * throws) gets {@link errorText}'s text, since a throw here, inside the
+ * process's `uncaughtException` listener, would end the process.
+ */
+function strayText(error: unknown): string {
+  try {
+    return error instanceof Error ? errorText(error) : Bun.inspect(error);
+  } catch {
+    return errorText(error);
+  }
 }

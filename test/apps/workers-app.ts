@@ -50,6 +50,17 @@ const app: Application = async (environ, startResponse) => {
       throw new Error("a timer that throws");
     }, 5);
   }
+  // Stray values that throw as they are read: a Proxy whose prototype cannot be read (instanceof throws),
+  // an object whose custom inspect throws (Bun.inspect throws).
+  if (path === "/stray-unreadable-exception") {
+    const unreadable = new Proxy({}, { getPrototypeOf() { throw new Error("a prototype trap that throws"); } });
+    setTimeout(() => {
+      throw unreadable;
+    }, 5);
+  }
+  if (path === "/stray-unreadable-rejection") {
+    void Promise.reject({ [Symbol.for("nodejs.util.inspect.custom")]() { throw new Error("an inspect hook that throws"); } });
+  }
   if (path === "/slow") await Bun.sleep(Number(environ.QUERY_STRING || 1000));
   if (path === "/sse") {
     // A heartbeat stream, asleep between events: a stop cuts it mid-await.
