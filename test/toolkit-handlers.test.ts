@@ -776,6 +776,23 @@ describe("BaseHandler: errors", () => {
     await h.run(() => deep());
     expect(h.err.value.split("\n").filter((l) => /^\s+at /.test(l)).length).toBe(1);
   });
+  test("a thrown value that cannot be turned into text (no prototype, a Proxy whose prototype trap throws, a toString that throws) still gets the 500 page and a log entry (wsgiref prints \"<exception str() failed>\")", async () => {
+    const unreadable = new Proxy({}, { getPrototypeOf() { throw new Error("a prototype trap that throws"); } });
+    const cases: Array<[unknown, string]> = [
+      [Object.create(null), "Uncaught [object Object]"],
+      [{ toString() { throw new Error("a toString that throws"); } }, "Uncaught [object Object]"],
+      [unreadable, "Uncaught (a thrown object that cannot be read: reading it threw Error: a prototype trap that throws)"],
+    ];
+    for (const [thrown, logged] of cases) {
+      const h = new ErrorHandler();
+      await h.run(() => {
+        throw thrown;
+      });
+      expect([logged, h.out.text]).toEqual([logged, expect.stringMatching(/^Status: 500 Internal Server Error\r\n/)]);
+      expect(h.err.value).toBe(`${logged}\n`);
+      expect(formatException(thrown, 1)).toBe(`${logged}\n`);
+    }
+  });
   test("formatException: non-Error values, limits", () => {
     expect(formatException("str")).toBe('Uncaught "str"\n');
     expect(formatException(42)).toBe("Uncaught 42\n");

@@ -90,12 +90,15 @@ function statusCode(status: string): number {
  * `traceback.print_exception(..., limit)`: its stack (a non-Error:
  * `Uncaught ` and its value) and its `cause` chain (`Caused by: ...`, as
  * Python prints chained exceptions), with at most `limit` stack frames in
- * all (default `null`: all), ending in a newline.
+ * all (default `null`: all), ending in a newline. Never throws: a value
+ * that cannot be turned into text (no prototype, a `toString` or a `Proxy`
+ * trap that throws) is shown as `errorText` shows it.
  */
 export function formatException(err: unknown, limit: number | null = null): string {
   let text: string;
-  if (err instanceof Error) text = errorText(err);
-  else text = `Uncaught ${typeof err === "string" ? JSON.stringify(err) : String(err)}`;
+  if (isError(err)) text = errorText(err);
+  // errorText: String() of the value, or what it is when that throws (no prototype, a Proxy).
+  else text = `Uncaught ${typeof err === "string" ? JSON.stringify(err) : errorText(err)}`;
   if (limit !== null) {
     let frames = 0;
     text = text
@@ -104,6 +107,15 @@ export function formatException(err: unknown, limit: number | null = null): stri
       .join("\n");
   }
   return text.endsWith("\n") ? text : text + "\n";
+}
+
+/** `value instanceof Error`, `false` for a `Proxy` whose prototype trap throws. */
+function isError(value: unknown): boolean {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false;
+  }
 }
 
 /**
