@@ -1027,6 +1027,14 @@ describe("environ", () => {
     expect(Buffer.from(seen!.APP_TITLE as string, "latin1").toString("utf8")).toBe("J\u00fcrgen \u65e5\u672c");
   });
 
+  test("the environ option's check covers what each request gets: a key inherited from a prototype, which the per-request for...in copies", () => {
+    // Layered options (Object.create(defaults)): the inherited key reaches every request's environ, so it is checked too.
+    const layered = Object.create({ APP_TITLE: "J\u00fcrgen \u65e5\u672c" }) as Record<string, unknown>;
+    layered.APP_CITY = "M\u00fcnchen";
+    expect(() => start(capture, { environ: layered })).toThrow(/^server option environ: "APP_TITLE" holds a character above U\+00FF/);
+    expect(() => toFetchHandler(capture, { environ: layered })).toThrow(/^toFetchHandler option environ: "APP_TITLE" holds a character above U\+00FF/);
+  });
+
   test("each request gets a new, empty tsgi.posthooks array to push onto (eventlet.posthooks)", async () => {
     const calls: string[] = [];
     const arrays = new Set<unknown>();

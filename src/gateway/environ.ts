@@ -275,7 +275,8 @@ function portString(port: number): string {
  */
 export function checkExtraEnviron(extra: Record<string, unknown> | null | undefined, option: string): void {
   if (extra == null) return;
-  for (const key of Object.keys(extra)) {
+  // for...in, as buildEnviron copies the option: a key inherited from a prototype (Object.create(defaults)) reaches the environ too.
+  for (const key in extra) {
     const value = extra[key];
     // eslint-disable-next-line no-control-regex
     if (key.includes(".") || typeof value !== "string" || !/[^\u0000-\u00ff]/.test(value)) continue;
