@@ -1035,6 +1035,13 @@ describe("environ", () => {
     expect(() => toFetchHandler(capture, { environ: layered })).toThrow(/^toFetchHandler option environ: "APP_TITLE" holds a character above U\+00FF/);
   });
 
+  test("an environ option that is a string (an environment variable's text) gets the type error, not a latin-1 error about its key \"0\"", () => {
+    for (const environ of ["\u65e5\u672c", "abc"]) {
+      expect(() => start(capture, { environ: environ as never })).toThrow(new TypeError(`server option environ must be an object of environ keys, got ${JSON.stringify(environ)}`));
+      expect(() => toFetchHandler(capture, { environ: environ as never })).toThrow(TypeError);
+    }
+  });
+
   test("each request gets a new, empty tsgi.posthooks array to push onto (eventlet.posthooks)", async () => {
     const calls: string[] = [];
     const arrays = new Set<unknown>();

@@ -414,7 +414,6 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     throw new RangeError(`server option fd must be a non-negative integer file descriptor, got ${JSON.stringify(resolved.fd)}`);
   }
   resolved.scriptName = mountPoint(resolved.scriptName, "server option scriptName");
-  checkExtraEnviron(resolved.environ, "server option environ");
   if (resolved.serverSoftware !== undefined) checkServerSoftware(resolved.serverSoftware, "server option serverSoftware");
   if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
     throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);
