@@ -1042,6 +1042,44 @@ describe("signals from log rotation and other servers' habits", () => {
   }, 40_000);
 });
 
+
+describe("SIGTTIN and a queued SIGHUP while the first workers boot", () => {
+  test("SIGTTIN's worker whose import throws while the queued reload is under way is logged as a failed boot, not a crash (before: 'worker N exited unexpectedly (code 3) during a reload', the line for a serving worker)", async () => {
+    const claim = (n: number) => JSON.stringify(join(dir, `ttin-hup.${n}`));
+    const app = join(dir, "ttin-hup.ts");
+    // The start's two imports take 1.5 s; SIGTTIN's (the 3rd) throws after 2.5 s, while the reload's (any later one, 1.5 s each) import.
+    await Bun.write(
+      app,
+      `import { openSync } from "node:fs";\nconst claim = (f: string) => { try { openSync(f, "wx"); return true; } catch { return false; } };\n` +
+        `if (claim(${claim(1)}) || claim(${claim(2)})) { console.error("test app: importing"); await Bun.sleep(1500); }\n` +
+        `else if (claim(${claim(3)})) { console.error("test app: the 3rd import"); await Bun.sleep(2500); throw new Error("the 3rd import fails on purpose"); }\n` +
+        `else await Bun.sleep(1500);\n` +
+        `export { default } from ${JSON.stringify(APP)};\n`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => (err.text().match(/test app: importing/g) ?? []).length === 2, 10_000)).toBe(true);
+    proc.kill("SIGTTIN");
+    expect(await waitFor(() => err.text().includes("test app: the 3rd import"), 5_000)).toBe(true);
+    proc.kill("SIGHUP");
+    expect(await waitFor(() => err.text().includes("the reload is queued"), 5_000)).toBe(true);
+    expect(await waitFor(() => err.text().includes("reloading: starting 3 new worker(s)"), 10_000)).toBe(true);
+    expect(await waitFor(() => /worker \d+ failed: [^\n]*the 3rd import fails on purpose/.test(err.text()), 10_000)).toBe(true);
+    const failed = /worker (\d+) failed: [^\n]*the 3rd import fails on purpose/.exec(err.text())![1];
+    expect(await waitFor(() => err.text().includes("reloaded: new workers"), 15_000)).toBe(true);
+    // It died while the reload's workers imported: the reload's workers take its place, and the line says it never listened.
+    expect(err.text().indexOf(`worker ${failed} failed:`)).toBeLessThan(err.text().indexOf("reloaded: new workers"));
+    expect(err.text()).toMatch(new RegExp(`worker ${failed} failed to boot \\(it exited before listening, code \\d+\\) during a reload; the new workers take its place`));
+    expect(err.text()).not.toContain(`worker ${failed} exited unexpectedly`);
+    expect(await waitFor(() => childCount(proc.pid) === 3, 10_000)).toBe(true);
+    const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
+    expect(r.status).toBe(200);
+    proc.kill("SIGTERM");
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+  }, 60_000);
+});
 describe("SIGHUP while the first workers boot", () => {
   test("the reload is queued until the start has ended, then runs; the start-up lines count the first workers only (before: the reload began at once, next to the start, and the start-up line counted old and new workers together)", async () => {
     const { proc, err, port, children } = await bootingPool();

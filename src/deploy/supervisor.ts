@@ -460,7 +460,9 @@ export class Supervisor {
     }
     if (this.reloading !== null && w.generation !== this.generation) {
       // The reload under way starts a full pool: its new workers take this place. If it fails, reload() fills it.
-      this.log("warn", `worker ${w.pid} exited unexpectedly (${how}) during a reload; the new workers take its place (if the reload fails, a replacement is started then)`);
+      // A worker that never listened (SIGTTIN's, still importing when the reload began) failed to boot; it did not crash.
+      const ended = w.listening ? `exited unexpectedly (${how})` : `failed to boot (it exited before listening, ${how})`;
+      this.log("warn", `worker ${w.pid} ${ended} during a reload; the new workers take its place (if the reload fails, a replacement is started then)`);
       return;
     }
     let delay = 0;
