@@ -162,6 +162,25 @@ describe("application errors", () => {
     expect(errors.join("")).toMatch(/Error in GET \/any HTTP\/1\.1: AggregateError[^]*\n {2}\[1 of 2\] Error: primary db down\n {6}at [^]*\n {2}\[2 of 2\] Error: replica db down/);
   });
 
+  test("a thrown plain object or a plain-object cause (an upstream's error body after await res.json()) is logged with its fields, not as '[object Object]'", async () => {
+    const body = () => ({ message: "upstream quota exceeded", code: "E_QUOTA", stack: "Error: upstream quota exceeded\n    at upstream (/srv/upstream.ts:9:3)" });
+    const app: Application = (environ, sr) => {
+      if (environ.PATH_INFO === "/cause") throw new Error("calling the upstream failed", { cause: body() });
+      if (environ.PATH_INFO === "/thrown") throw body();
+      return hello(environ, sr);
+    };
+    const { port, errors } = start(app);
+    for (const path of ["/thrown", "/cause"]) {
+      const r = await rawOne(port, get(path), { until: (d) => d.includes("\r\n\r\n") && /Content-Length: (\d+)/.test(d.toString()), timeoutMs: 2000 });
+      expect(r.response!.status).toBe(500);
+    }
+    const log = errors.join("");
+    expect(log).not.toContain("[object Object]");
+    expect(log).toMatch(/Error in GET \/thrown HTTP\/1\.1: \{[^\n]*message: "upstream quota exceeded"[^\n]*code: "E_QUOTA"/);
+    expect(log).toMatch(/Error in GET \/cause HTTP\/1\.1: Error: calling the upstream failed\n {4}at [^]*\nCaused by: \{[^\n]*message: "upstream quota exceeded"[^\n]*code: "E_QUOTA"/);
+    await stillServes(port);
+  });
+
   test("a throw after headers closes the connection: the client sees a truncated response", async () => {
     const app: Application = (_e, sr) => {
       sr("200 OK", []);

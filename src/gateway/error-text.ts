@@ -8,7 +8,7 @@
 /** Causes followed at most, and errors of an `AggregateError` shown at most. */
 const MAX_RELATED = 8;
 
-/** One error's own text: its stack, or `Name: message`, or `String()` of a non-Error; never throws ({@link unreadable}). */
+/** One error's own text: its stack, or `Name: message`, or `String()` of a non-Error (its fields when that says only `[object Object]`); never throws ({@link unreadable}). */
 function ownText(error: unknown): string {
   try {
     return readOwnText(error);
@@ -25,11 +25,19 @@ function readOwnText(error: unknown): string {
     if (stack && stack.trim() !== `${tryRead(() => String(error.name))}:`) return stack;
     return `${error.name}: ${error.message}`.replace(/: $/, "");
   }
+  let text: string;
   try {
-    return String(error);
+    text = String(error);
   } catch {
-    return Object.prototype.toString.call(error);
+    text = Object.prototype.toString.call(error);
   }
+  // An object with no text of its own (an upstream's `{ message, stack }` body thrown or given as a
+  // cause after `await res.json()`) shows its fields, as Node and Bun print an uncaught one, not "[object Object]".
+  if (typeof error === "object" && error !== null && /^\[object [^\]]*\]$/.test(text)) {
+    const fields = tryRead(() => Bun.inspect(error, { compact: true } as Parameters<typeof Bun.inspect>[1]));
+    if (fields !== undefined) return fields;
+  }
+  return text;
 }
 
 /**
@@ -118,7 +126,8 @@ function describe(error: unknown, seen: Set<unknown>, depth: number): string {
 
 /**
  * The text of `error` for a log: its stack (`Name: message` and the frames,
- * or `String(error)` for a thrown non-Error); for an `AggregateError`
+ * or `String(error)` for a thrown non-Error, `Bun.inspect()`'s for an object
+ * whose `String()` is `[object Object]`); for an `AggregateError`
  * (`Promise.any()`, `AggregateError([...])`) each error it holds, numbered
  * and indented (`[1 of 2] Error: ...`); then each `error.cause` in turn as
  * `Caused by: <its stack>` (ES2022 `new Error(message, { cause })`), as
