@@ -378,8 +378,11 @@ export default function app(environ: any, startResponse: any) {
       "app.ts": `import { DB_PASSWORD } from "./config.ts";
 export default async function app(environ: any, startResponse: any) {
   if (environ.PATH_INFO === "/real") throw new Error("a real error, " + DB_PASSWORD.length);
+  const body = JSON.parse(new TextDecoder().decode(await environ["tsgi.input"].read()));
+  // What docs/dev-server.md advises for rethrowing an outside error: its data as the cause, listed as text.
+  if (environ.PATH_INFO === "/cause") throw new Error("rethrown with a cause", { cause: body });
   // As \`if (!res.ok) throw await res.json()\` throws an upstream's error body.
-  throw JSON.parse(new TextDecoder().decode(await environ["tsgi.input"].read()));
+  throw body;
 }
 `,
       "config.ts": `// settings\nexport const DB_PASSWORD = "TOPSECRET_CONFIG_pw";\nexport const other = "TOPSECRET_LINE_3";\n`,
@@ -404,6 +407,15 @@ export default async function app(environ: any, startResponse: any) {
       }
     }
     await dev.waitFor(/upstream failed/, 3000);
+    // Given as an Error's cause (the docs' advice), the body's stack is listed as text, with no code frame.
+    for (const accept of [HTML, PLAIN]) {
+      const r = await fetch(`${url}cause`, { method: "POST", body: JSON.stringify(bodies[0]), headers: accept, signal: AbortSignal.timeout(5000) });
+      expect(r.status).toBe(500);
+      const text = await r.text();
+      expect(text).toContain("rethrown with a cause");
+      expect(text).toContain("config.ts:2:1");
+      expect(text).not.toContain("TOPSECRET");
+    }
     // A real error in the app keeps its code frame.
     const real = await fetch(`${url}real`, { headers: PLAIN, signal: AbortSignal.timeout(5000) });
     expect(await real.text()).toContain('throw new Error("a real error, " + DB_PASSWORD.length)');
