@@ -186,6 +186,11 @@ console.log(c.fingerprint);`;
     const joined = /^(certificate|CA certificates) file .*glued\.pem has "-----END CERTIFICATE-----" and the next "-----BEGIN CERTIFICATE-----" on one line \(line \d+\): a file joined from one without a final newline; put a line break between them$/;
     expect(() => loadTls({ certfile: glued, keyfile: cert.keyfile })).toThrow(joined);
     expect(() => loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: glued })).toThrow(joined);
+    // The same join where the second file was saved with a byte order mark (a Windows editor's "UTF-8 with BOM"):
+    // the same message (before: OpenSSL's "holds no valid certificate: ... BAD_END_LINE", naming no line).
+    writeFileSync(glued, `${cert.cert.trimEnd()}\uFEFF${other.cert}`);
+    expect(() => loadTls({ certfile: glued, keyfile: cert.keyfile })).toThrow(joined);
+    expect(() => loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: glued })).toThrow(joined);
     // A block that is not a certificate: its number, and OpenSSL's reason.
     const broken = join(dir, "broken-ca.pem");
     writeFileSync(broken, `${other.cert}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`);

@@ -92,7 +92,8 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
   // block's start: it refuses the certificate or the key (NO_START_LINE), or, at the start of a later block
   // (cat cert.pem chain.pem, chain.pem saved with one), drops that block without a word (the intermediate lost).
   text = text.replace(/(^|\n)\uFEFF+/g, "$1");
-  const glued = /-----END ([A-Z0-9 ]+)-----[ \t]*(-----BEGIN ([A-Z0-9 ]+)-----)/.exec(text);
+  // (A BOM between them too: the second file was saved with one, and it is not at the start of a line.)
+  const glued = /-----END ([A-Z0-9 ]+)-----[ \t\uFEFF]*(-----BEGIN ([A-Z0-9 ]+)-----)/.exec(text);
   if (glued) {
     // OpenSSL reads such a file up to the glued line only, or not at all (BAD_END_LINE): say where and why.
     const line = text.slice(0, glued.index).split("\n").length;
