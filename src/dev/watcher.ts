@@ -241,7 +241,16 @@ export class DevWatcher {
       binaryInterval: 300,
       ignored: (path: string) => this.isIgnored(path),
     });
-    this.#ready = new Promise((r) => this.#watcher.once("ready", () => r()));
+    this.#ready = new Promise((r) =>
+      this.#watcher.once("ready", () => {
+        // chokidar tracks what its scan found from here on: the check of the files that joined at the
+        // start is taken now, not up to JOIN_POLL_MS later, where a save made just after ready() would
+        // be reported twice (by chokidar, and by the check, in two notifications if they are apart).
+        clearTimeout(this.#joinTimer);
+        this.#checkJoined();
+        r();
+      }),
+    );
     this.#watcher.on("all", (event, path) => {
       const abs = resolve(this.#cwd, path);
       if (event === "addDir") this.#newDir(abs);
@@ -264,7 +273,11 @@ export class DevWatcher {
     this.#join([...this.#graph].filter((f) => statKind(f) === "file"));
   }
 
-  /** Resolves once the initial scan is done (its entries raise no events; a graph file saved or deleted during it is reported). */
+  /**
+   * Resolves once the initial scan is done (its entries raise no events; a
+   * graph file saved or deleted during it is reported). A save from then on
+   * is reported by chokidar's events alone, once.
+   */
   ready(): Promise<void> {
     return this.#ready;
   }
