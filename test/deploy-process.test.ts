@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
+import { catches, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 import { DUPLICATE_SIGNAL_MS } from "../src/deploy/signals.ts";
 
@@ -459,10 +459,14 @@ describe("signals other servers use", () => {
       void (async () => {
         for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
       })();
-      await Bun.sleep(800);
+      // Its handlers are installed before it looks for the certificate; a fixed wait signalled a process
+      // still starting under load, which SIGUSR1's default action ended.
+      expect(await waitFor(() => catches(proc.pid, 10), 10_000)).toBe(true);
       proc.kill("SIGUSR1");
-      await Bun.sleep(300);
+      expect(await waitFor(() => err.includes("SIGUSR1: no log files to reopen"), 5000)).toBe(true);
+      await Bun.sleep(100);
       expect(proc.exitCode).toBe(null);
+      expect(err).not.toMatch(/serving .* on /); // still waiting on the lock
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
       expect(err).toContain("SIGTERM: stopping");

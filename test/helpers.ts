@@ -4,6 +4,7 @@
  * reads back. Every wait is bounded in time.
  */
 import { afterAll, afterEach } from "bun:test";
+import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { serve } from "../src/server/index.ts";
 import type { ServerOptions } from "../src/server/options.ts";
@@ -256,6 +257,20 @@ export function connectOutcome(port: number, timeoutMs = 2000): Promise<string> 
     s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
     setTimeout(() => (s.destroy(), resolve("timeout")), timeoutMs);
   });
+}
+
+/**
+ * Whether `pid` has a handler for signal number `n` installed (/proc's
+ * SigCgt mask): its process.on() has run, so the signal no longer takes
+ * its default action (SIGUSR1, 10, would end the process).
+ */
+export function catches(pid: number, n: number): boolean {
+  try {
+    const mask = /SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << BigInt(n - 1))) !== 0n;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a process with this pid exists (signal 0). */

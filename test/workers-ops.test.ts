@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
 import { crashDelay } from "../src/deploy/supervisor.ts";
-import { fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
+import { catches, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
@@ -1107,16 +1107,6 @@ describe("SIGHUP while the first workers boot", () => {
     expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
   }, 60_000);
 });
-
-/** Whether `pid` has a handler for signal number `n` installed (/proc's SigCgt mask): its process.on() has run. */
-function catches(pid: number, n: number): boolean {
-  try {
-    const mask = /SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1];
-    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << BigInt(n - 1))) !== 0n;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * tsgi serve --workers 2 --https held before bind(): another process holds the development
