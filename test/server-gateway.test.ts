@@ -593,6 +593,14 @@ describe("environ values shared between requests", () => {
 });
 
 describe("field names from clients", () => {
+  /**
+   * The bound of the heap's growth over 600 requests with short made-up names
+   * and a 60 kB field (MB): half of what keeping each name's request head
+   * keeps (600 × 60 kB = 36 MB; measured 38 MB with the bug). Without it the
+   * growth is 6 to 8 MB alone, and was 12.5 MB once in a loaded full run.
+   */
+  const SHORT_NAMES_BOUND_MB = (600 * 60_000) / 2 / 1e6;
+
   test("520 requests with long made-up field names pin no memory, and later requests' environ keys are still right (before: about 60 MB of names kept for the process's life)", async () => {
     const seen: string[] = [];
     const { port } = start((environ, sr) => {
@@ -620,7 +628,7 @@ describe("field names from clients", () => {
     const grown = await heapGrowthFromShortFieldNames(port, 600);
     expect(await ask("X-Made-Up-000599: again\r\n")).toBe("HTTP/1.1 200 OK");
     expect(seen).toEqual(["r -", "r again"]);
-    expect(grown).toBeLessThan(12);
+    expect(grown).toBeLessThan(SHORT_NAMES_BOUND_MB);
   }, 30_000);
 
   test("capitalizeResponseHeaders: an app that answers with fields named as tsgi.headers_raw gives them, and 600 requests each with a short made-up name and a 60 kB field pin no memory (before: the capitalized-name cache kept each name's request head, about 36 MB)", async () => {
@@ -634,7 +642,7 @@ describe("field names from clients", () => {
     const grown = await heapGrowthFromShortFieldNames(port, 600);
     const r = await raw(port, get("/", "X-Made-Up-again: 1\r\nConnection: close\r\n"));
     expect(r.data.toString("latin1")).toContain("\r\nX-Made-Up-Again: 1\r\n");
-    expect(grown).toBeLessThan(12);
+    expect(grown).toBeLessThan(SHORT_NAMES_BOUND_MB);
   }, 30_000);
 
   test("capitalizeResponseHeaders: an app that answers with fields named after the request's (an echo or debug route, a proxy passing names on) and 520 requests with long made-up names pin no memory, and later names are still capitalized (before: about 60 MB of names kept by the capitalized-name cache)", async () => {
