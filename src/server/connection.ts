@@ -40,11 +40,11 @@ import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
 import { RequestHandler } from "./handler.ts";
 import { rejectedLine, requestLine } from "./log.ts";
+import { OutputQueue, type OutputOwner } from "./output.ts";
 
 /** The placeholders an idle connection's environ source holds between requests (see `Connection.environSource`). */
 const NO_FIELDS: string[] = [];
 const NO_INPUT = new RequestInput(null);
-import { OutputQueue, type OutputOwner } from "./output.ts";
 
 const enum Framing {
   /** No body bytes on the wire (HEAD, 1xx, 204, 304). */
