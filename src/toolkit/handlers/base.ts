@@ -97,7 +97,7 @@ function statusCode(status: string): number {
 export function formatException(err: unknown, limit: number | null = null): string {
   let text: string;
   if (isError(err)) text = errorText(err);
-  // errorText: String() of the value, or what it is when that throws (no prototype, a Proxy).
+  // errorText: a plain object's fields (Bun.inspect), String() of other values, or what the value is when reading it throws (a Proxy).
   else text = `Uncaught ${typeof err === "string" ? JSON.stringify(err) : errorText(err)}`;
   if (limit !== null) {
     let frames = 0;
