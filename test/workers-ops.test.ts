@@ -27,6 +27,25 @@ function childCount(pid: number): number {
 }
 
 /**
+ * `tsgi serve APP --workers N` on a free port, access log off, once it logs
+ * "worker(s) serving" (within `timeoutMs`): the process, its stderr and the port.
+ */
+async function servingPool(app: string, workers: number, timeoutMs: number) {
+  const port = freePort();
+  const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", String(workers), "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+  procs.push(proc);
+  const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+  expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), timeoutMs)).toBe(true);
+  return { proc, err, port };
+}
+
+/** SIGTERM to a supervisor: it exits 0 within 15 s. */
+async function stopsCleanly(proc: { kill(signal: NodeJS.Signals): void; exited: Promise<number> }): Promise<void> {
+  proc.kill("SIGTERM");
+  expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+}
+
+/**
  * An app file `name`.ts serving APP, whose import, while the file `name`
  * exists (the flag), says "test app: broken import begins", then takes 1.5 s
  * to throw: a reload to new code that does not load, with time to act
@@ -248,11 +267,7 @@ describe("when workers cannot boot", () => {
     const app = join(dir, "needsdb.ts");
     await Bun.write(flag, "");
     await Bun.write(app, `import { existsSync } from "node:fs";\nif (!existsSync(${JSON.stringify(flag)})) throw new Error("database unreachable");\nexport { default } from ${JSON.stringify(APP)};\n`);
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const { proc, err } = await servingPool(app, 2, 15_000);
     rmSync(flag);
     process.kill(listeningPids(err.text())[0]!, "SIGKILL");
     // Replacements 0.2, 0.4, 0.6, 0.8 s apart, each failing at import: the fifth failure gives up.
@@ -372,8 +387,7 @@ describe("SIGTTOU while a slot waits out its crash backoff", () => {
     expect(/one worker fewer: [^\n]*/.exec(text)![0]).not.toContain("stopping");
     expect([processAlive(pids[1]!), processAlive(pids[2]!)]).toEqual([true, true]);
     expect(text.match(/exited unexpectedly/g)?.length ?? 0).toBe(crashesAtTtou);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -420,8 +434,7 @@ describe("a crash while another worker is being recycled (max-requests)", () => 
     expect(await waitFor(() => children() === 2, 5_000)).toBe(true);
     await Bun.sleep(500);
     expect(children()).toBe(2);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -441,8 +454,7 @@ describe("SIGTTOU while a worker is being recycled (max-requests)", () => {
     expect(await waitFor(() => !processAlive(recycled) && children() === 1, 10_000)).toBe(true);
     await Bun.sleep(500);
     expect(children()).toBe(1);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -478,8 +490,7 @@ describe("SIGTTOU while a SIGHUP reload boots its new workers", () => {
     expect(await waitFor(() => children() === 1, 10_000)).toBe(true);
     await Bun.sleep(500);
     expect(children()).toBe(1);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -514,8 +525,7 @@ describe("SIGTTOU while the first workers boot", () => {
     expect(children()).toBe(1);
     await Bun.sleep(500);
     expect(children()).toBe(1);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -556,8 +566,7 @@ describe("SIGTTIN while the first workers boot", () => {
     expect(r.status).toBe(200);
     await Bun.sleep(500);
     expect(children()).toBe(3);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -571,8 +580,7 @@ describe("SIGTTIN while a SIGHUP reload boots its new workers", () => {
     expect(await waitFor(() => children() === 3, 10_000)).toBe(true);
     await Bun.sleep(500);
     expect(children()).toBe(3);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -590,11 +598,7 @@ describe("SIGTTIN while a SIGHUP reload that then fails boots its new workers", 
         `  else if (!claim(${claim(3)})) throw new Error("the new code is still broken");\n}\n` +
         `export { default } from ${JSON.stringify(APP)};\n`,
     );
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const { proc, err, port } = await servingPool(app, 2, 15_000);
     const oldPids = /2 worker\(s\) listening \(pids (\d+), (\d+)\)/.exec(err.text())!.slice(1).map(Number);
     await Bun.write(flag, "");
     proc.kill("SIGHUP");
@@ -623,16 +627,14 @@ describe("SIGTTIN while a SIGHUP reload that then fails boots its new workers", 
     expect(await waitFor(() => err.text().includes("reloaded: new workers"), 15_000)).toBe(true);
     expect(/reloaded: new workers [^\n]*/.exec(err.text())![0]).toMatch(/^reloaded: new workers \d+, \d+, \d+; old workers draining$/);
     expect(await waitFor(() => children() === 3, 10_000)).toBe(true);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
 describe("SIGTERM while a SIGHUP reload boots its new workers", () => {
   test("a clean stop, exit 0, with no reload failure or short pool reported (before: 'reload failed (... signal SIGTERM); ... the pool is short: 0 of 2 worker(s) ... trying in 1.0 s')", async () => {
     const { proc, err } = await reloadingPool();
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
     await err.done;
     expect(err.text()).toContain("SIGTERM: stopping");
     expect(err.text()).not.toMatch(/reload failed|pool is short|replacement/);
@@ -664,14 +666,12 @@ describe("--max-requests and SIGHUP reloads together", () => {
     expect(children()).toBe(2);
     // No worker beyond the pool was started, so none of the new ones had to be stopped.
     expect(err.text()).not.toContain("made smaller");
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 
   test("SIGTERM while a recycle's replacement boots: a clean stop, with no false 'failed to boot; the old worker keeps serving' (before: logged as the service stopped)", async () => {
     const { proc, err } = await recyclingPool();
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
     await err.done;
     expect(err.text()).toContain("SIGTERM: stopping");
     expect(err.text()).not.toContain("failed to boot");
@@ -680,11 +680,7 @@ describe("--max-requests and SIGHUP reloads together", () => {
 
 describe("a run of quick crashes ends once a worker has served 10 s", () => {
   test("a quick crash after a reload that followed 10 s of service is a first one again (0.1 s), not the next of the old run (before: 'the 3rd such crash in a row; starting a replacement in 0.4 s')", async () => {
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "1", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const { proc, err, port } = await servingPool(APP, 1, 15_000);
     const crash = () => fetch(`http://127.0.0.1:${port}/crash`, { signal: AbortSignal.timeout(3000) }).catch(() => null);
     const count = (re: RegExp) => err.text().match(re)?.length ?? 0;
     // A run of two quick crashes (the app fails on a request soon after it listens).
@@ -763,11 +759,7 @@ describe("a reload whose new code does not load, while a worker is lost", () => 
   test("an old worker killed during a failed SIGHUP reload: the short pool is logged, replacements that fail are retried without stopping the service, and the pool is whole once the app loads", async () => {
     // While the flag exists, the app takes 1.5 s to fail at import: time to kill a worker during the reload.
     const { flag, app } = await brokenOnReloadApp("broken-on-reload");
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const { proc, err, port } = await servingPool(app, 3, 15_000);
     const oldPids = /3 worker\(s\) listening \(pids (\d+), (\d+), (\d+)\)/.exec(err.text())!.slice(1).map(Number);
     const get = async () => (await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).status;
     const listening = () => childCount(proc.pid);
@@ -791,19 +783,14 @@ describe("a reload whose new code does not load, while a worker is lost", () => 
     expect(await waitFor(() => err.text().includes("reloaded: new workers"), 15_000)).toBe(true);
     expect(await waitFor(() => listening() === 3, 10_000)).toBe(true);
     expect(await get()).toBe(200);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 90_000);
 });
 
 describe("a short pool after a failed reload, two places empty", () => {
   test("each place is retried on its own schedule: both replacements that fail wait 2.0 s, then both 4.0 s (before: one counter for the pool, the 2nd failure waiting 4.0 s and each round doubling the wait twice)", async () => {
     const { flag, app } = await brokenOnReloadApp("broken-two-short");
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const { proc, err } = await servingPool(app, 3, 15_000);
     const oldPids = /3 worker\(s\) listening \(pids (\d+), (\d+), (\d+)\)/.exec(err.text())!.slice(1).map(Number);
     await Bun.write(flag, "");
     proc.kill("SIGHUP");
@@ -817,8 +804,7 @@ describe("a short pool after a failed reload, two places empty", () => {
     expect(await waitFor(() => waits().length >= 4, 15_000)).toBe(true);
     expect(waits().slice(2, 4)).toEqual(["4.0", "4.0"]);
     expect(proc.exitCode).toBe(null);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -833,11 +819,7 @@ describe("a new worker that crashes after listening while the rest of its reload
       app,
       `import { existsSync, openSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) {\n  let claimed = false;\n  try { openSync(${JSON.stringify(first)}, "wx"); claimed = true; } catch {}\n  if (claimed) { console.error("test app: crashes soon"); setTimeout(() => process.exit(1), 500); }\n  else await Bun.sleep(2000);\n}\nexport { default } from ${JSON.stringify(APP)};\n`,
     );
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const { proc, err, port } = await servingPool(app, 2, 15_000);
     await Bun.write(flag, "");
     proc.kill("SIGHUP");
     expect(await waitFor(() => err.text().includes("test app: crashes soon"), 10_000)).toBe(true);
@@ -852,8 +834,7 @@ describe("a new worker that crashes after listening while the rest of its reload
     const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
     expect(r.status).toBe(200);
     await r.text();
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -871,11 +852,7 @@ describe("a new worker that crashes after listening during its reload, and its r
         `if (existsSync(${JSON.stringify(flag)})) {\n  if (claim(${claim(1)})) ${crash}\n  else if (claim(${claim(2)})) await Bun.sleep(2000);\n  else if (claim(${claim(3)})) ${crash}\n}\n` +
         `export { default } from ${JSON.stringify(APP)};\n`,
     );
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const { proc, err } = await servingPool(app, 2, 15_000);
     await Bun.write(flag, "");
     proc.kill("SIGHUP");
     expect(await waitFor(() => err.text().includes("reloaded: new workers"), 10_000)).toBe(true);
@@ -884,19 +861,14 @@ describe("a new worker that crashes after listening during its reload, and its r
     expect(crashes[1]).toMatch(/the 2nd such crash in a row in its slot; starting a replacement in 0\.2 s/);
     const children = () => childCount(proc.pid);
     expect(await waitFor(() => (err.text().match(/listening \(a replacement\)/g) ?? []).length === 2 && children() === 2, 10_000)).toBe(true);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
 describe("SIGTTOU while a short pool's replacement boots after a failed reload", () => {
   test("stops the booting replacement, which cannot load the app, not a serving worker: 2 of 2 serve on and the retries end (before: a serving worker stopped, 1 of 2 served, the retries went on)", async () => {
     const { flag, app } = await brokenOnReloadApp("broken-ttou");
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
-    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const { proc, err } = await servingPool(app, 3, 15_000);
     const oldPids = /3 worker\(s\) listening \(pids (\d+), (\d+), (\d+)\)/.exec(err.text())!.slice(1).map(Number);
     const begun = () => (err.text().match(/broken import begins/g) ?? []).length;
     await Bun.write(flag, "");
@@ -917,8 +889,7 @@ describe("SIGTTOU while a short pool's replacement boots after a failed reload",
     expect(children()).toBe(2);
     expect(begun()).toBe(4);
     expect(err.text()).not.toMatch(/replacement worker \d+ failed to boot/);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -1076,8 +1047,7 @@ describe("SIGTTIN and a queued SIGHUP while the first workers boot", () => {
     expect(await waitFor(() => childCount(proc.pid) === 3, 10_000)).toBe(true);
     const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
     expect(r.status).toBe(200);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 describe("SIGHUP while the first workers boot", () => {
@@ -1103,8 +1073,7 @@ describe("SIGHUP while the first workers boot", () => {
     const r = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
     expect(r.status).toBe(200);
     expect(reloadedPids).toContain(((await r.json()) as { pid: number }).pid);
-    proc.kill("SIGTERM");
-    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await stopsCleanly(proc);
   }, 60_000);
 });
 
@@ -1143,8 +1112,7 @@ async function lockedHttpsStart(name: string, n: number) {
       const ca = readFileSync(join(cache, "tsgi", "localhost-cert.pem"), "utf8");
       const r = await fetch(`https://localhost:${port}/`, { tls: { ca }, headers: { connection: "close" }, signal: AbortSignal.timeout(5000) } as RequestInit);
       expect(r.status).toBe(200);
-      proc.kill("SIGTERM");
-      expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+      await stopsCleanly(proc);
     },
   };
 }
