@@ -3,13 +3,13 @@
  * the file fast path for small and large files, HEAD, and no path traversal.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import staticApp from "../fixtures/static/app.ts";
 import type { Application } from "../src/spec.ts";
 import { FileWrapper } from "../src/toolkit/util.ts";
-import { enc, get, rawOne, startServer } from "./helpers.ts";
+import { enc, get, raw, rawOne, startServer } from "./helpers.ts";
 
 const s = startServer(staticApp);
 afterAll(() => s.server.close({ timeout: 100 }));
@@ -56,6 +56,9 @@ describe("file_wrapper fast path", () => {
   for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
   writeFileSync(join(dir, "big.bin"), big);
   writeFileSync(join(dir, "empty.bin"), "");
+  // 64 MiB of zeros, sparse (no disk space): more than the runtime reads ahead of a slow client.
+  writeFileSync(join(dir, "huge.bin"), "");
+  truncateSync(join(dir, "huge.bin"), 64 * 1024 * 1024);
   let closes = 0;
   const app: Application = (environ, sr) => {
     sr("200 OK", [["Content-Type", "application/octet-stream"]]);
@@ -79,6 +82,34 @@ describe("file_wrapper fast path", () => {
     expect(Buffer.compare(Buffer.from(got), Buffer.from(big))).toBe(0);
     await Bun.sleep(10);
     expect(closes).toBe(1);
+  });
+
+  test("a large file whose client leaves mid-download lets go of its file descriptor at once, not when the garbage collector finds the abandoned stream", async () => {
+    if (!existsSync("/proc/self/fd")) return;
+    const openOnBig = () =>
+      readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === join(dir, "huge.bin");
+        } catch {
+          return false;
+        }
+      }).length;
+    closes = 0;
+    const clients = 8;
+    for (let i = 0; i < clients; i++) {
+      // Read the head and some of the body, then leave (reset) with most of the 64 MiB unsent.
+      const r = await raw(f.port, "GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.length > 64 * 1024, timeoutMs: 3000 });
+      expect(r.data.toString("latin1")).toStartWith("HTTP/1.1 200 OK");
+    }
+    // Each request ends once the server sees its client gone: its close() is called.
+    for (let i = 0; i < 100 && closes < clients; i++) await Bun.sleep(10);
+    expect(closes).toBe(clients);
+    let open = openOnBig();
+    for (let i = 0; i < 50 && open > 0; i++) {
+      await Bun.sleep(10);
+      open = openOnBig();
+    }
+    expect(open).toBe(0);
   });
 
   test("an empty file → Content-Length: 0", async () => {

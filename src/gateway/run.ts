@@ -403,10 +403,14 @@ class Invocation implements Running {
         const reader = blob.stream().getReader();
         // An unsized source under a declared Content-Length: that many bytes are sent (PEP 3333), then it is left.
         let left = sized ? -1 : declared;
+        let read = false;
         try {
           for (;;) {
             const step = await reader.read();
-            if (step.done) break;
+            if (step.done) {
+              read = true;
+              break;
+            }
             if (this.sink.closed) throw new ClientDisconnected();
             let value = step.value;
             if (left >= 0) {
@@ -414,12 +418,12 @@ class Invocation implements Running {
               left -= value.length;
             }
             if (value.length > 0 && !this.send(value)) await this.sink.drain();
-            if (left === 0) {
-              await reader.cancel().catch(() => {});
-              break;
-            }
+            if (left === 0) break;
           }
         } finally {
+          // Left before its end (the length reached, the client gone, a shutdown): the stream is
+          // cancelled, which closes its file now; a stream merely released held it until collected.
+          if (!read) await reader.cancel().catch(() => {});
           reader.releaseLock();
         }
       }
