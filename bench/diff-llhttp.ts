@@ -163,7 +163,7 @@ export const echoApp: Application = async (environ, startResponse) => {
   return [body];
 };
 
-/** Start the tsgi echo server in this process. */
+/** Start the tsgi echo server in this process, with the limits of {@link ECHO_LIMITS}. */
 export function startTsgiServer(): { port: number; stop: () => Promise<void>; errors: string[] } {
   const errors: string[] = [];
   const server = serve(echoApp, {
@@ -172,6 +172,7 @@ export function startTsgiServer(): { port: number; stop: () => Promise<void>; er
     log: null,
     errorLog: { write: (s: string) => void errors.push(s) },
     headerTimeout: 10000,
+    ...ECHO_LIMITS,
   });
   return { port: server.port, stop: () => server.close({ timeout: 100 }), errors };
 }
@@ -496,6 +497,15 @@ const TE_VARIANTS: Array<[string, string]> = [
   ["TE + CL 0", "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n"],
   ["TE vtab", "Transfer-Encoding: \x0bchunked\r\n"],
   ["TE chunked NUL", "Transfer-Encoding: chunked\x00\r\n"],
+  ["TE chunked , chunked", "Transfer-Encoding: chunked , chunked\r\n"],
+  ["TE CHUNKED, Chunked", "Transfer-Encoding: CHUNKED, Chunked\r\n"],
+  ["TE deflate, chunked", "Transfer-Encoding: deflate, chunked\r\n"],
+  ["TE unknown, chunked", "Transfer-Encoding: x, chunked\r\n"],
+  ["TE gzip;q, chunked", "Transfer-Encoding: gzip;q=1, chunked\r\n"],
+  ["TE empty elements, chunked", "Transfer-Encoding: ,,chunked\r\n"],
+  ["TE chunked + empty line", "Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n"],
+  ["TE empty line + chunked", "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n"],
+  ["TE chunked + identity lines", "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n"],
 ];
 
 /** Chunked bodies (with `Transfer-Encoding: chunked`). */
@@ -554,6 +564,18 @@ const CHUNK_VARIANTS: Array<[string, string]> = [
   ["chunk size huge", "FFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n"],
   ["chunk size 16 digits", "0000000000000005\r\nhello\r\n0\r\n\r\n"],
   ["chunk size 17 digits", "00000000000000005\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size 40 digits", `${"0".repeat(39)}5\r\nhello\r\n0\r\n\r\n`],
+  ["chunk last 16 zeros", `5\r\nhello\r\n${"0".repeat(16)}\r\n\r\n`],
+  ["chunk last 17 zeros", `5\r\nhello\r\n${"0".repeat(17)}\r\n\r\n`],
+  ["chunk ext quoted obs-text", '5;a="\xff"\r\nhello\r\n0\r\n\r\n'],
+  ["chunk ext token obs-text", "5;a=\xff\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext quoted CRLF", '5;a="x\r\n"\r\nhello\r\n0\r\n\r\n'],
+  ["chunk trailer CL SP colon", "5\r\nhello\r\n0\r\nX-T: 1\r\nContent-Length : 5\r\n\r\n"],
+  ["chunk trailer Content-Length2", "5\r\nhello\r\n0\r\nContent-Length2: 5\r\n\r\n"],
+  ["chunk trailer Trailer", "5\r\nhello\r\n0\r\nTrailer: X-T\r\n\r\n"],
+  ["chunk trailer Expect", "5\r\nhello\r\n0\r\nExpect: 100-continue\r\n\r\n"],
+  ["chunk trailer NUL", "5\r\nhello\r\n0\r\nX-T: a\x00b\r\n\r\n"],
+  ["chunk trailer obs-text", "5\r\nhello\r\n0\r\nX-T: \xff\r\n\r\n"],
   ["chunk size empty", "\r\nhello\r\n0\r\n\r\n"],
   ["chunk size g", "g\r\nhello\r\n0\r\n\r\n"],
   ["chunk missing last", "5\r\nhello\r\n"],
@@ -601,6 +623,54 @@ const LINE_VARIANTS: Array<[string, string]> = [
   ["line CONNECT", "CONNECT h:443 HTTP/1.1\r\n"],
   ["line CONNECT origin-form", "CONNECT / HTTP/1.1\r\n"],
   ["line connect lower", "connect h:443 HTTP/1.1\r\n"],
+  // request-target forms (RFC 9112 §3.2)
+  ["target absolute no path", "GET http://h HTTP/1.1\r\n"],
+  ["target absolute query, no path", "GET http://h?q=1 HTTP/1.1\r\n"],
+  ["target absolute port", "GET http://h:8080/x HTTP/1.1\r\n"],
+  ["target absolute empty port", "GET http://h:/x HTTP/1.1\r\n"],
+  ["target absolute big port", "GET http://h:99999/x HTTP/1.1\r\n"],
+  ["target absolute IPv6", "GET http://[::1]:8080/x HTTP/1.1\r\n"],
+  ["target absolute IPv4", "GET http://192.0.2.1/x HTTP/1.1\r\n"],
+  ["target absolute upper scheme", "GET HTTP://H/x HTTP/1.1\r\n"],
+  ["target absolute other scheme", "GET ftp://h/x HTTP/1.1\r\n"],
+  ["target absolute scheme with +", "GET svn+ssh://h/x HTTP/1.1\r\n"],
+  ["target absolute scheme with digit", "GET h2c://h/x HTTP/1.1\r\n"],
+  ["target absolute userinfo", "GET http://u@h/x HTTP/1.1\r\n"],
+  ["target absolute userinfo password", "GET http://u:p@h/x HTTP/1.1\r\n"],
+  ["target absolute empty userinfo", "GET http://@h/x HTTP/1.1\r\n"],
+  ["target absolute no host", "GET http:///x HTTP/1.1\r\n"],
+  ["target absolute port only", "GET http://:80/x HTTP/1.1\r\n"],
+  ["target absolute bad port", "GET http://h:8x/x HTTP/1.1\r\n"],
+  ["target absolute two ports", "GET http://h:80:80/x HTTP/1.1\r\n"],
+  ["target absolute open bracket", "GET http://[::1/x HTTP/1.1\r\n"],
+  ["target absolute junk after bracket", "GET http://[::1]x/ HTTP/1.1\r\n"],
+  ["target absolute close bracket", "GET http://h]/ HTTP/1.1\r\n"],
+  ["target absolute pct host", "GET http://h%41/x HTTP/1.1\r\n"],
+  ["target absolute bad pct host", "GET http://h%zz/x HTTP/1.1\r\n"],
+  ["target absolute sub-delims host", "GET http://h!$&'()*+,;=/x HTTP/1.1\r\n"],
+  ["target absolute one slash", "GET http:/h/x HTTP/1.1\r\n"],
+  ["target absolute no slash", "GET http:h/x HTTP/1.1\r\n"],
+  ["target absolute fragment", "GET http://h/x#f HTTP/1.1\r\n"],
+  ["target absolute OPTIONS", "OPTIONS http://h HTTP/1.1\r\n"],
+  ["target asterisk GET", "GET * HTTP/1.1\r\n"],
+  ["target asterisk POST", "POST * HTTP/1.1\r\n"],
+  ["target asterisk with path", "OPTIONS */x HTTP/1.1\r\n"],
+  ["target origin /*", "GET /* HTTP/1.1\r\n"],
+  ["target origin //", "GET //x HTTP/1.1\r\n"],
+  ["target origin dots", "GET /./../x HTTP/1.1\r\n"],
+  ["target origin bad pct", "GET /%zz/% HTTP/1.1\r\n"],
+  ["target origin query only", "GET /? HTTP/1.1\r\n"],
+  ["target relative", "GET x/y HTTP/1.1\r\n"],
+  ["target query only", "GET ?x HTTP/1.1\r\n"],
+  ["target CONNECT IPv6", "CONNECT [::1]:443 HTTP/1.1\r\n"],
+  ["target CONNECT IPv4", "CONNECT 192.0.2.1:443 HTTP/1.1\r\n"],
+  ["target CONNECT no port", "CONNECT h HTTP/1.1\r\n"],
+  ["target CONNECT empty port", "CONNECT h: HTTP/1.1\r\n"],
+  ["target CONNECT no host", "CONNECT :443 HTTP/1.1\r\n"],
+  ["target CONNECT userinfo", "CONNECT u@h:443 HTTP/1.1\r\n"],
+  ["target CONNECT with path", "CONNECT h:443/x HTTP/1.1\r\n"],
+  ["target CONNECT absolute", "CONNECT http://h:443 HTTP/1.1\r\n"],
+  ["target CONNECT asterisk", "CONNECT * HTTP/1.1\r\n"],
 ];
 
 /** Field-line shapes (added to a GET with Host). */
@@ -639,6 +709,22 @@ const FIELD_VARIANTS: Array<[string, string]> = [
   ["field h2c upgrade", "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"],
   ["field upgrade empty", "Connection: upgrade\r\nUpgrade:\r\n"],
   ["field upgrade blank", "Connection: upgrade\r\nUpgrade: \t\r\n"],
+  // every control byte in a value (HTAB is OWS; CR and LF end the line), obs-text at its edges
+  ...Array.from({ length: 32 }, (_, c) => c)
+    .filter((c) => c !== 0x09 && c !== 0x0a && c !== 0x0d)
+    .map((c): [string, string] => [`field ctl 0x${c.toString(16).padStart(2, "0")}`, `X-A: a${String.fromCharCode(c)}b\r\n`]),
+  ["field obs-text 0x80", "X-A: a\x80b\r\n"],
+  ["field obs-text 0x9f", "X-A: a\x9fb\r\n"],
+  ["field obs-text 0xa0", "X-A: a\xa0b\r\n"],
+  ["field obs-text only", "X-A: \xff\r\n"],
+  ["field NUL at end", "X-A: b\x00\r\n"],
+  ["field NUL first", "X-A:\x00b\r\n"],
+  // field-names: every tchar, and the delimiters that are not tchars (RFC 9110 §5.6.2)
+  ["field name all tchar", "!#$%&'*+-.^_`|~09azAZ: b\r\n"],
+  ["field name digit", "1: b\r\n"],
+  ["field name tilde", "~: b\r\n"],
+  ["field name Host-like", "Host2: b\r\n"],
+  ...[..."@(),/;=?[]{}\\\x7f\x80"].map((c): [string, string] => [`field name with ${JSON.stringify(c)}`, `X${c}A: b\r\n`]),
 ];
 
 const HOST_VARIANTS: Array<[string, string]> = [
@@ -652,7 +738,56 @@ const HOST_VARIANTS: Array<[string, string]> = [
   ["host SP before colon", "Host : h\r\n"],
   ["host bad chars", "Host: h h\r\n"],
   ["host after body fields", ""],
+  ["host userinfo", "Host: u@h\r\n"],
+  ["host userinfo password", "Host: u:p@h\r\n"],
+  ["host IPv6", "Host: [::1]\r\n"],
+  ["host IPv6 port", "Host: [::1]:8080\r\n"],
+  ["host IPv6 open", "Host: [::1\r\n"],
+  ["host two ports", "Host: h:80:80\r\n"],
+  ["host empty port", "Host: h:\r\n"],
+  ["host port only", "Host: :80\r\n"],
+  ["host big port", "Host: h:65536\r\n"],
+  ["host trailing dot", "Host: h.\r\n"],
+  ["host pct", "Host: h%41\r\n"],
+  ["host lone pct", "Host: %\r\n"],
+  ["host sub-delims", "Host: h!$&'()*+,;=\r\n"],
+  ["host path", "Host: h/p\r\n"],
+  ["host obs-text", "Host: h\xff\r\n"],
+  ["host DEL", "Host: h\x7f\r\n"],
+  ["host OWS", "Host: \th \r\n"],
+  ["host case twice", "Host: h\r\nhost: h\r\n"],
+  ["host empty twice", "Host:\r\nHost:\r\n"],
 ];
+
+/** The limits of the tsgi echo server (the server's defaults), in bytes or counts. */
+export const ECHO_LIMITS = { urlLengthLimit: 8192, maxHeaderBytes: 65536, maxHeaderCount: 100 } as const;
+
+/**
+ * Requests exactly at each of tsgi's limits ({@link ECHO_LIMITS}: accepted,
+ * as llhttp accepts them), and one byte or one field past it (tsgi: 414 or
+ * 431; llhttp, which counts only the target and the field bytes against the
+ * same 64 KiB, accepts them: stricter). Named `limit at ...` and `limit past
+ * ...`.
+ */
+export function limitCases(): Case[] {
+  const out: Case[] = [];
+  const target = (n: number) => `/${"a".repeat(n - 1)}`;
+  // header section = request-line through the CRLF of the empty line (CRLFs included)
+  const head = (total: number) => {
+    const start = "GET /l HTTP/1.1\r\nHost: h\r\nX-Pad: ";
+    return `${start}${"p".repeat(total - start.length - 4)}\r\n\r\n`;
+  };
+  const fields = (n: number) => `GET /l HTTP/1.1\r\nHost: h\r\n${Array.from({ length: n - 1 }, (_, k) => `X-${k}: ${k}\r\n`).join("")}\r\n`;
+  const L = ECHO_LIMITS;
+  out.push({ name: "limit at urlLengthLimit", payload: `GET ${target(L.urlLengthLimit)} HTTP/1.1\r\nHost: h\r\n\r\n` });
+  out.push({ name: "limit past urlLengthLimit", payload: `GET ${target(L.urlLengthLimit + 1)} HTTP/1.1\r\nHost: h\r\n\r\n` });
+  out.push({ name: "limit at maxHeaderBytes", payload: head(L.maxHeaderBytes) });
+  out.push({ name: "limit past maxHeaderBytes", payload: head(L.maxHeaderBytes + 1) });
+  out.push({ name: "limit at maxHeaderBytes after 8 empty lines", payload: "\r\n".repeat(8) + head(L.maxHeaderBytes) });
+  out.push({ name: "limit at maxHeaderCount", payload: fields(L.maxHeaderCount) });
+  out.push({ name: "limit past maxHeaderCount", payload: fields(L.maxHeaderCount + 1) });
+  return out;
+}
 
 /** The systematic corpus: every variant in its own request, plus pipelined pairs. */
 export function systematicCorpus(): Case[] {
@@ -666,6 +801,12 @@ export function systematicCorpus(): Case[] {
   for (const [name, f] of FIELD_VARIANTS) out.push({ name, payload: `GET /f HTTP/1.1\r\n${host}${f}\r\n` });
   for (const [name, h] of HOST_VARIANTS) out.push({ name, payload: `GET /h HTTP/1.1\r\n${h}\r\n` });
   for (const [name, h] of HOST_VARIANTS) out.push({ name: `${name} (HTTP/1.0)`, payload: `GET /h HTTP/1.0\r\n${h}\r\n` });
+  out.push(...limitCases());
+  out.push({ name: "absolute-form + other Host", payload: `GET http://a/x HTTP/1.1\r\nHost: b\r\n\r\n` });
+  out.push({ name: "absolute-form + empty Host", payload: `GET http://a/x HTTP/1.1\r\nHost:\r\n\r\n` });
+  out.push({ name: "absolute-form + no Host", payload: `GET http://a/x HTTP/1.1\r\n\r\n` });
+  out.push({ name: "absolute-form + no Host (HTTP/1.0)", payload: `GET http://a/x HTTP/1.0\r\n\r\n` });
+  out.push({ name: "absolute-form + two Hosts", payload: `GET http://a/x HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n` });
   // Smuggling-shaped pipelined pairs: a framing variant whose body is, or is
   // followed by, a second request.
   const inner = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";

@@ -17,9 +17,11 @@ import {
   caseBytes,
   compare,
   describe as describeResult,
+  ECHO_LIMITS,
   EXCEPTIONS,
   exchange,
   judge,
+  limitCases,
   randomCorpus,
   runDiff,
   startNodeServer,
@@ -69,13 +71,29 @@ describe.skipIf(!hasNode)("differential: tsgi vs llhttp (node:http, strict)", ()
     expect(t.rejected).toBe(400);
   });
 
-  test("systematic framing corpus (CL/TE variants, whitespace, case, obs-fold, chunk sizes and extensions, bare CR/LF, duplicates, pipelined pairs)", async () => {
+  test("systematic framing corpus (CL/TE variants, whitespace, case, obs-fold, chunk sizes and extensions, trailers, bare CR/LF, request-target forms, Host values, control bytes and delimiters in fields, duplicates, limits, pipelined pairs)", async () => {
     const cases = systematicCorpus();
     const results = await runDiff(cases, { llhttp: node.port, tsgi: tsgi.port }, { concurrency: 24 });
     const { failures, counts } = report(results);
     expect(failures).toEqual([]);
     expect(counts.same).toBeGreaterThan(cases.length / 2);
   }, 60_000);
+
+  test("at each of tsgi's limits exactly, both frame the request alike; one byte or one field past it, tsgi answers 414 or 431", async () => {
+    const results = await runDiff(limitCases(), { llhttp: node.port, tsgi: tsgi.port }, { concurrency: 4 });
+    const outcome = (r: CaseResult) => ({ name: r.case.name, verdict: r.verdict, accepted: r.tsgi.accepted.map((a) => a.t.length), rejected: r.tsgi.rejected });
+    const at = { verdict: "same" as const, rejected: null };
+    const past = { verdict: "stricter" as const, accepted: [] as number[] };
+    expect(results.map(outcome)).toEqual([
+      { name: "limit at urlLengthLimit", ...at, accepted: [ECHO_LIMITS.urlLengthLimit, 4] },
+      { name: "limit past urlLengthLimit", ...past, rejected: 414 },
+      { name: "limit at maxHeaderBytes", ...at, accepted: [2, 4] },
+      { name: "limit past maxHeaderBytes", ...past, rejected: 431 },
+      { name: "limit at maxHeaderBytes after 8 empty lines", ...at, accepted: [2, 4] },
+      { name: "limit at maxHeaderCount", ...at, accepted: [2, 4] },
+      { name: "limit past maxHeaderCount", ...past, rejected: 431 },
+    ]);
+  }, 30_000);
 
   test(`${RANDOM_CASES} random compositions and mutations (seed 6)`, async () => {
     const results = await runDiff(randomCorpus(6, RANDOM_CASES), { llhttp: node.port, tsgi: tsgi.port }, { concurrency: 24 });
