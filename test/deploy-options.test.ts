@@ -1,7 +1,7 @@
 /** resolveDeployOptions: the flag rules both CLIs share (issue 5 §1-§4). */
 import { describe, expect, test } from "bun:test";
 import { UsageError } from "../src/deploy/errors.ts";
-import { resolveDeployOptions } from "../src/deploy/options.ts";
+import { NUMBER_FLAGS, resolveDeployOptions, type NumberFlag } from "../src/deploy/options.ts";
 import { parseArgs } from "citty";
 import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS, deployOptionsFromArgs } from "../src/cli/serve-command.ts";
 import { checkArgs } from "../src/cli/args.ts";
@@ -46,7 +46,7 @@ describe("resolveDeployOptions", () => {
   test("errors name the flag", () => {
     const bad: Array<[Parameters<typeof resolveDeployOptions>[0], RegExp]> = [
       [{ uds: "/a", fd: 3 }, /--uds and --fd are exclusive/],
-      [{ port: 70000 }, /--port must be 0-65535/],
+      [{ port: 70000 }, /^--port must be a TCP port from 0 to 65535 \(e\.g\. --port 8000\), got 70000$/],
       [{ udsMode: "660" }, /--uds-mode needs --uds/],
       [{ uds: "/a", udsMode: "999" }, /octal/],
       [{ peercreds: true }, /needs a Unix socket/],
@@ -55,18 +55,18 @@ describe("resolveDeployOptions", () => {
       [{ forwardedAllowIps: "1.2.3.4" }, /need --proxy-headers/],
       [{ proxyHeaders: true, forwardedAllowIps: "1.2.3.4/99" }, /at most \/32/],
       [{ rootPath: "api" }, /--root-path must be a path/],
-      [{ workers: 0 }, /^--workers must be an integer of at least 1, got 0$/],
-      [{ workers: 2.5 }, /^--workers must be an integer of at least 1, got 2\.5$/],
+      [{ workers: 0 }, /^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got 0$/],
+      [{ workers: 2.5 }, /^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got 2\.5$/],
       [{ workers: 2, uds: "/a", reusePort: true }, /--reuse-port is for TCP/],
       [{ maxRequests: 3 }, /need --workers/],
-      [{ gracefulTimeout: -1 }, /--graceful-timeout must be a non-negative/],
+      [{ gracefulTimeout: -1 }, /^--graceful-timeout must be a number of seconds, 0 or more \(e\.g\. --graceful-timeout 30\), got -1$/],
       [{ timeout: 10 }, /--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout/],
-      [{ maxConnections: 0 }, /^--max-connections must be an integer of at least 1, got 0$/],
-      [{ maxConnections: 1.5 }, /^--max-connections must be an integer of at least 1, got 1\.5$/],
-      [{ urlLengthLimit: 0 }, /^--url-length-limit must be an integer of at least 1, got 0$/],
-      [{ maxHeaderCount: 1.5 }, /^--max-header-count must be an integer of at least 1, got 1\.5$/],
-      [{ maxRequestBodySize: -1 }, /--max-request-body-size must be a non-negative integer/],
-      [{ keepAlive: -1 }, /--keep-alive must be a non-negative number/],
+      [{ maxConnections: 0 }, /^--max-connections must be an integer of at least 1 \(e\.g\. --max-connections 10000\), got 0$/],
+      [{ maxConnections: 1.5 }, /^--max-connections must be an integer of at least 1 \(e\.g\. --max-connections 10000\), got 1\.5$/],
+      [{ urlLengthLimit: 0 }, /^--url-length-limit must be a whole number of bytes, at least 1 \(e\.g\. --url-length-limit 8192\), got 0$/],
+      [{ maxHeaderCount: 1.5 }, /^--max-header-count must be an integer of at least 1 \(e\.g\. --max-header-count 100\), got 1\.5$/],
+      [{ maxRequestBodySize: -1 }, /^--max-request-body-size must be a whole number of bytes, 0 or more \(e\.g\. --max-request-body-size 10485760\), got -1$/],
+      [{ keepAlive: -1 }, /^--keep-alive must be a number of seconds, 0 or more \(e\.g\. --keep-alive 5\), got -1$/],
       [{ host: "0.0.0.0:8000" }, /^--host takes an address without a port: write --host 0\.0\.0\.0 --port 8000/],
       [{ host: "[::]:8000" }, /^--host takes an address without a port: write --host :: --port 8000/],
       [{ host: "[localhost]" }, /^--host: brackets are for an IPv6 address/],
@@ -100,10 +100,41 @@ describe("resolveDeployOptions", () => {
   test("deployOptionsFromArgs maps citty's parsed flags", () => {
     const o = deployOptionsFromArgs({ port: "8080", workers: "4", "proxy-headers": true, "root-path": "/x", peercreds: true }, ["--peercreds=resolve"]);
     expect(o).toMatchObject({ port: 8080, workers: 4, proxyHeaders: true, rootPath: "/x", peercreds: "resolve", uds: undefined });
-    expect(() => deployOptionsFromArgs({ workers: "four" })).toThrow(/--workers must be a number/);
+    expect(() => deployOptionsFromArgs({ workers: "four" })).toThrow(/^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got "four"$/);
     const limits = deployOptionsFromArgs({ "keep-alive": "75", "request-timeout": "0.5", "max-connections": "9", "log-format": "%(request_line)s" });
     expect(limits).toMatchObject({ keepAlive: 75, requestTimeout: 0.5, maxConnections: 9, logFormat: "%(request_line)s" });
-    expect(() => deployOptionsFromArgs({ "keep-alive": "5s" })).toThrow(/--keep-alive must be a number/);
+    expect(() => deployOptionsFromArgs({ "keep-alive": "5s" })).toThrow(/^--keep-alive must be a number of seconds, 0 or more \(e\.g\. --keep-alive 5\), got "5s"$/);
+  });
+});
+
+describe("number flags", () => {
+  test("every number flag of tsgi serve refuses text, a negative and a fraction (where whole) with one message: the flag, what it takes, an example and the value given (before: --workers four said only \"must be a number\")", () => {
+    const defs = DEPLOY_ARGS as never;
+    // Every number flag of the CLI has its entry (a string flag parsed with Number in deployOptionsFromArgs).
+    const flags = Object.keys(NUMBER_FLAGS) as NumberFlag[];
+    expect(flags.length).toBe(16);
+    for (const flag of flags) {
+      const { example, min, integer } = NUMBER_FLAGS[flag];
+      expect(Object.keys(DEPLOY_ARGS)).toContain(flag);
+      const values = ["four", "5s", String(min - 1), ...(integer ? ["2.5"] : [])];
+      for (const value of values) {
+        let message = "";
+        try {
+          // As the CLI does: parse, map, resolve (with --workers, which the worker flags need).
+          const args = ["./app.ts", `--${flag}`, value, ...(flag === "workers" ? [] : ["--workers", "2"])];
+          resolveDeployOptions(deployOptionsFromArgs(parseArgs(args, defs) as never), {});
+        } catch (error) {
+          expect(error).toBeInstanceOf(UsageError);
+          message = (error as Error).message;
+        }
+        const shown = /^-?\d+(\.\d+)?$/.test(value) ? value : JSON.stringify(value);
+        expect(message).toStartWith(`--${flag} must be `);
+        expect(message).toEndWith(` (e.g. --${flag} ${example}), got ${shown}`);
+      }
+      // The example itself is taken.
+      const args = ["./app.ts", `--${flag}`, example, ...(flag === "workers" ? [] : ["--workers", "2"])];
+      expect(() => resolveDeployOptions(deployOptionsFromArgs(parseArgs(args, defs) as never), {})).not.toThrow();
+    }
   });
 });
 
@@ -194,11 +225,11 @@ describe("checkArgs: strict command lines", () => {
     expect(check("./app.ts", "--uds", "--port", "1")).toThrow(/^--uds needs a value/);
     // A negative number is the flag's value, refused by its own check (not "needs a value").
     expect(check("./app.ts", "--port", "-1")).not.toThrow();
-    expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port", "-1"], defs) as never)).toThrow(/^--port must be 0 or more, got -1$/);
-    expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--workers", "-1"], defs) as never)).toThrow(/^--workers must be an integer of at least 1, got -1$/);
+    expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port", "-1"], defs) as never)).toThrow(/^--port must be a TCP port from 0 to 65535 \(e\.g\. --port 8000\), got -1$/);
+    expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--workers", "-1"], defs) as never)).toThrow(/^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got -1$/);
     // An empty number (`--port=$PORT` with PORT unset) is refused, not taken as the default.
-    expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port="], defs) as never)).toThrow(/^--port needs a value, got an empty one$/);
-    expect(() => deployOptionsFromArgs({ workers: "" })).toThrow(/^--workers needs a value, got an empty one$/);
+    expect(() => deployOptionsFromArgs(parseArgs(["./app.ts", "--port="], defs) as never)).toThrow(/^--port needs a value, got an empty one: a TCP port from 0 to 65535, e\.g\. --port 8000$/);
+    expect(() => deployOptionsFromArgs({ workers: "" })).toThrow(/^--workers needs a value, got an empty one: an integer of at least 1, e\.g\. --workers 4$/);
     expect(check("./app.ts", "--keep-alive", "-5")).not.toThrow();
   });
 

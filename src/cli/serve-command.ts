@@ -25,7 +25,7 @@ import { connectionsOverFileLimit, inetSocketAddress, unixSocketPath } from "../
 import { DEFAULT_SERVER_OPTIONS } from "../server/options.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
-import { listenFds, resolveDeployOptions, type DeployOptions } from "../deploy/options.ts";
+import { listenFds, numberFlag, numberFlagError, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdoutFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
@@ -125,7 +125,7 @@ export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
   reload: "tsgi-dev ./app.ts reloads on every change; tsgi serve --workers reloads its workers on SIGHUP",
 };
 
-/** Turn parsed citty arguments into {@link DeployOptions} (numbers checked by `resolveDeployOptions`). */
+/** Turn parsed citty arguments into {@link DeployOptions} (a number flag's value checked as `resolveDeployOptions` checks it, with its message). */
 export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: readonly string[] = []): DeployOptions {
   const str = (k: string) => (typeof args[k] === "string" && args[k] !== "" ? (args[k] as string) : undefined);
   // A file, socket or list flag given empty (`--certfile "$CERT"` with CERT unset) is a mistake: taken as
@@ -135,15 +135,14 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one: ${what}`);
     return str(k);
   };
-  /** A number flag's value; `atLeastOne` for a count that must be 1 or more (its message as resolveDeployOptions words it). */
-  const num = (k: string, atLeastOne = false) => {
+  /** A number flag's value: decimal digits (not `5s`, `four`, `1e6`) and a number the flag takes, else numberFlagError's message. */
+  const num = (k: NumberFlag) => {
     // `--port=` (an unset variable in `--port=$PORT`) is a mistake, not "use the default".
-    if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one`);
+    if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one: ${NUMBER_FLAGS[k].takes}, e.g. --${k} ${NUMBER_FLAGS[k].example}`);
     const v = str(k);
     if (v === undefined) return undefined;
-    if (/^-\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${k} must be ${atLeastOne ? "an integer of at least 1" : "0 or more"}, got ${v}`);
-    if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--${k} must be a number, got ${JSON.stringify(v)}`);
-    return Number(v);
+    if (!/^-?\d+(\.\d+)?$/.test(v)) throw numberFlagError(k, v);
+    return numberFlag(k, Number(v));
   };
   const peerFlag = args.peercreds !== false && rawArgs.some((a) => a === "--peercreds" || a.startsWith("--peercreds="));
   const peerResolve = rawArgs.includes("--peercreds=resolve");
@@ -157,7 +156,7 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     keyfile: text("keyfile", "the private key's PEM file, e.g. --keyfile key.pem"),
     caCerts: text("ca-certs", "the CA bundle's PEM file, e.g. --ca-certs clients-ca.pem"),
     https: args.https === true,
-    workers: num("workers", true),
+    workers: num("workers"),
     reusePort: args["reuse-port"] === true,
     maxRequests: num("max-requests"),
     maxRequestsJitter: num("max-requests-jitter"),
@@ -169,13 +168,13 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     rootPath: str("root-path"),
     peercreds: !peerFlag ? undefined : peerResolve ? "resolve" : true,
     keepAlive: num("keep-alive"),
-    maxConnections: num("max-connections", true),
+    maxConnections: num("max-connections"),
     headerTimeout: num("header-timeout"),
     socketTimeout: num("socket-timeout"),
     requestTimeout: num("request-timeout"),
-    urlLengthLimit: num("url-length-limit", true),
-    maxHeaderBytes: num("max-header-bytes", true),
-    maxHeaderCount: num("max-header-count", true),
+    urlLengthLimit: num("url-length-limit"),
+    maxHeaderBytes: num("max-header-bytes"),
+    maxHeaderCount: num("max-header-count"),
     maxRequestBodySize: num("max-request-body-size"),
     logFormat: text("log-format", "an eventlet log_format string, e.g. --log-format '%(client_ip)s %(request_line)s %(status_code)s' (--no-access-log turns the log off)"),
   };

@@ -108,26 +108,59 @@ export interface ResolvedDeploy {
   gracefulTimeout: number;
 }
 
-function nonNegative(name: string, v: unknown, integer = true): number {
-  const n = typeof v === "string" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be a non-negative ${integer ? "integer" : "number"}, got ${JSON.stringify(v)}`);
-  }
+/**
+ * What each number flag of `tsgi serve` takes, and an example value: the
+ * message for a bad value names the flag, what it takes, an example and the
+ * value given (see {@link numberFlagError}).
+ */
+export const NUMBER_FLAGS = {
+  port: { takes: "a TCP port from 0 to 65535", example: "8000", min: 0, integer: true },
+  fd: { takes: "a file descriptor number, 0 or more", example: "3", min: 0, integer: true },
+  workers: { takes: "an integer of at least 1", example: "4", min: 1, integer: true },
+  "max-requests": { takes: "an integer, 0 or more", example: "1000", min: 0, integer: true },
+  "max-requests-jitter": { takes: "an integer, 0 or more", example: "50", min: 0, integer: true },
+  timeout: { takes: "a number of seconds, 0 or more", example: "30", min: 0, integer: false },
+  "graceful-timeout": { takes: "a number of seconds, 0 or more", example: "30", min: 0, integer: false },
+  "keep-alive": { takes: "a number of seconds, 0 or more", example: "5", min: 0, integer: false },
+  "max-connections": { takes: "an integer of at least 1", example: "10000", min: 1, integer: true },
+  "header-timeout": { takes: "a number of seconds, 0 or more", example: "30", min: 0, integer: false },
+  "socket-timeout": { takes: "a number of seconds, 0 or more", example: "60", min: 0, integer: false },
+  "request-timeout": { takes: "a number of seconds, 0 or more", example: "30", min: 0, integer: false },
+  "url-length-limit": { takes: "a whole number of bytes, at least 1", example: "8192", min: 1, integer: true },
+  "max-header-bytes": { takes: "a whole number of bytes, at least 1", example: "65536", min: 1, integer: true },
+  "max-header-count": { takes: "an integer of at least 1", example: "100", min: 1, integer: true },
+  "max-request-body-size": { takes: "a whole number of bytes, 0 or more", example: "10485760", min: 0, integer: true },
+} as const;
+
+/** A number flag of `tsgi serve` (see {@link NUMBER_FLAGS}). */
+export type NumberFlag = keyof typeof NUMBER_FLAGS;
+
+/**
+ * The one-line error for a bad value of a number flag, the same for every
+ * flag and every kind of mistake (not a number, negative, a fraction, out of
+ * range): `--workers must be an integer of at least 1 (e.g. --workers 4), got "four"`.
+ * A number given is shown as it is, text in quotes.
+ */
+export function numberFlagError(name: NumberFlag, given: unknown): UsageError {
+  const { takes, example } = NUMBER_FLAGS[name];
+  const shown = typeof given === "number" ? String(given) : (JSON.stringify(given) ?? String(given));
+  return new UsageError(`--${name} must be ${takes} (e.g. --${name} ${example}), got ${shown}`);
+}
+
+/**
+ * A number flag's value checked against {@link NUMBER_FLAGS} (a numeric string is taken as its number).
+ * @throws UsageError from {@link numberFlagError} when it is not a number the flag takes.
+ */
+export function numberFlag(name: NumberFlag, v: unknown): number {
+  const { min, integer } = NUMBER_FLAGS[name];
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw numberFlagError(name, v);
   return n;
 }
 
 /** A duration flag in seconds (fractions allowed), as whole milliseconds. */
-function seconds(name: string, v: unknown): number {
-  return Math.round(nonNegative(name, v, false) * 1000);
-}
-
-/** A count flag that must be 1 or more: one message for 0, 2.5 and "x" alike, naming the flag and the value given. */
-function atLeastOne(name: string, v: unknown): number {
-  const n = typeof v === "string" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 1) {
-    throw new UsageError(`--${name} must be an integer of at least 1, got ${JSON.stringify(v)}`);
-  }
-  return n;
+function seconds(name: NumberFlag, v: unknown): number {
+  return Math.round(numberFlag(name, v) * 1000);
 }
 
 /**
@@ -181,7 +214,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     throw new UsageError(`--host and --port are for TCP; ${o.uds !== undefined ? "--uds" : "--fd"} listens elsewhere: drop them`);
   }
   const server: ServerOptions = {};
-  if (o.fd !== undefined) server.fd = nonNegative("fd", o.fd);
+  if (o.fd !== undefined) server.fd = numberFlag("fd", o.fd);
   else if (o.uds !== undefined) {
     if (!o.uds) throw new UsageError("--uds needs a path");
     server.unix = o.uds;
@@ -189,7 +222,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     server.hostname = o.host === undefined ? "127.0.0.1" : hostArgument(o.host);
     const port = o.port ?? (env.PORT ? Number(env.PORT) : 8000);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new UsageError(o.port !== undefined ? `--port must be 0-65535, got ${JSON.stringify(o.port)}` : `PORT (from the environment) must be 0-65535, got ${JSON.stringify(env.PORT)}`);
+      throw o.port !== undefined ? numberFlagError("port", o.port) : new UsageError(`PORT (from the environment) must be 0-65535, got ${JSON.stringify(env.PORT)}`);
     }
     server.port = port;
   }
@@ -237,15 +270,15 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     else server.keepAliveTimeout = keepAlive;
   }
   if (o.maxConnections !== undefined) {
-    server.maxConnections = atLeastOne("max-connections", o.maxConnections);
+    server.maxConnections = numberFlag("max-connections", o.maxConnections);
   }
   if (o.headerTimeout !== undefined) server.headerTimeout = seconds("header-timeout", o.headerTimeout);
   if (o.socketTimeout !== undefined) server.socketTimeout = seconds("socket-timeout", o.socketTimeout);
   if (o.requestTimeout !== undefined) server.requestTimeout = seconds("request-timeout", o.requestTimeout);
-  if (o.urlLengthLimit !== undefined) server.urlLengthLimit = atLeastOne("url-length-limit", o.urlLengthLimit);
-  if (o.maxHeaderBytes !== undefined) server.maxHeaderBytes = atLeastOne("max-header-bytes", o.maxHeaderBytes);
-  if (o.maxHeaderCount !== undefined) server.maxHeaderCount = atLeastOne("max-header-count", o.maxHeaderCount);
-  if (o.maxRequestBodySize !== undefined) server.maxRequestBodySize = nonNegative("max-request-body-size", o.maxRequestBodySize);
+  if (o.urlLengthLimit !== undefined) server.urlLengthLimit = numberFlag("url-length-limit", o.urlLengthLimit);
+  if (o.maxHeaderBytes !== undefined) server.maxHeaderBytes = numberFlag("max-header-bytes", o.maxHeaderBytes);
+  if (o.maxHeaderCount !== undefined) server.maxHeaderCount = numberFlag("max-header-count", o.maxHeaderCount);
+  if (o.maxRequestBodySize !== undefined) server.maxRequestBodySize = numberFlag("max-request-body-size", o.maxRequestBodySize);
   if (o.logFormat !== undefined) {
     try {
       compileLogFormat(o.logFormat);
@@ -254,19 +287,19 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     }
     server.logFormat = o.logFormat;
   }
-  const gracefulTimeout = Math.round(nonNegative("graceful-timeout", o.gracefulTimeout ?? 30, false) * 1000);
+  const gracefulTimeout = seconds("graceful-timeout", o.gracefulTimeout ?? 30);
   server.shutdownTimeout = gracefulTimeout;
   let workers: WorkerSettings | null = null;
   if (o.workers !== undefined) {
-    const n = atLeastOne("workers", o.workers);
+    const n = numberFlag("workers", o.workers);
     if (o.reusePort && (o.uds !== undefined || o.fd !== undefined)) throw new UsageError("--reuse-port is for TCP ports; Unix and inherited sockets are shared by the workers");
     workers = {
       workers: n,
       reusePort: o.reusePort ?? false,
       gracefulTimeout,
-      maxRequests: nonNegative("max-requests", o.maxRequests ?? 0),
-      maxRequestsJitter: nonNegative("max-requests-jitter", o.maxRequestsJitter ?? 0),
-      timeout: Math.round(nonNegative("timeout", o.timeout ?? 30, false) * 1000),
+      maxRequests: numberFlag("max-requests", o.maxRequests ?? 0),
+      maxRequestsJitter: numberFlag("max-requests-jitter", o.maxRequestsJitter ?? 0),
+      timeout: seconds("timeout", o.timeout ?? 30),
     };
     server.multiprocess = true;
   } else if (o.maxRequests || o.maxRequestsJitter || o.reusePort) {
