@@ -361,6 +361,36 @@ await s.start();
   }, 40_000);
 });
 
+describe("stop() before start()", () => {
+  test("a stop that comes before start() (SIGTERM while tsgi serve reads its TLS files) binds nothing and starts no worker: start() returns false at once (before: it bound the port and started workers that then served with the supervisor stopped)", async () => {
+    const port = freePort();
+    const script = join(dir, "stop-before-start.ts");
+    await Bun.write(
+      script,
+      `import { Supervisor } from ${JSON.stringify(join(import.meta.dir, "../src/deploy/supervisor.ts"))};
+import { resolveDeployOptions } from ${JSON.stringify(join(import.meta.dir, "../src/deploy/options.ts"))};
+const s = new Supervisor({ config: { app: ${JSON.stringify(APP)}, cwd: ${JSON.stringify(dir)}, deploy: resolveDeployOptions({ port: ${port}, workers: 2 }), accessLog: false }, log: () => {} });
+const stopped = s.stop();
+const started = Date.now();
+const ok = await Promise.race([s.start(), Bun.sleep(10_000).then(() => "start() still waiting")]);
+const took = Date.now() - started;
+// Whether anything serves the port now: the supervisor's socket or a worker's.
+const connects = await Bun.connect({ hostname: "127.0.0.1", port: ${port}, socket: { data() {} } }).then((c) => (c.end(), true), () => false);
+console.log(JSON.stringify({ ok, took, pids: s.pids(), connects }));
+for (const pid of s.pids()) process.kill(pid, "SIGKILL");
+await stopped;
+process.exit(0);
+`,
+    );
+    const proc = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "pipe" });
+    procs.push(proc);
+    expect(await Promise.race([proc.exited, Bun.sleep(20_000).then(() => "still running")])).toBe(0);
+    const result = JSON.parse((await new Response(proc.stdout).text()).trim() || "null");
+    expect(result).toMatchObject({ ok: false, pids: [], connects: false });
+    expect(result.took).toBeLessThan(1000);
+  }, 30_000);
+});
+
 describe("SIGTTOU while a slot waits out its crash backoff", () => {
   test("drops the waiting replacement, not a serving worker: the healthy workers keep serving and the crash loop ends (before: a healthy worker stopped, the crashing one started again)", async () => {
     const flag = join(dir, "ttou-crash-flag");

@@ -228,7 +228,7 @@ export class Supervisor {
   /**
    * Bind the shared socket (unless `reusePort`), start the workers and wait
    * until every one listens.
-   * @returns `true` when they all listen; `false` when a stop signal came while they booted (nothing serves).
+   * @returns `true` when they all listen; `false` when {@link stop} was called before (nothing is bound or started) or while they booted (nothing serves).
    * @throws Error when the socket cannot be bound or a worker fails to boot (its message).
    */
   async start(): Promise<boolean> {
@@ -249,6 +249,9 @@ export class Supervisor {
   }
 
   private async startPool(): Promise<boolean> {
+    // stop() came first (a SIGTERM while tsgi serve read its TLS files or waited for the development
+    // certificate): nothing is bound or started, and the stop has nothing to wait for.
+    if (this.stopping) return false;
     this.bind();
     this.generation = this.lastGeneration = 1;
     const first = Array.from({ length: this.target }, () => this.spawn(1));
