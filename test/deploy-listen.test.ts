@@ -877,29 +877,69 @@ os.execv(sys.argv[2], sys.argv[2:])`;
     }, 30_000);
   }
 
-  // A listening socket whose address tsgi cannot name: an AF_VSOCK one here (where the kernel offers it); off Linux, any
-  // inherited Unix socket (no getsockname through bun:ffi there). Bun's fetch cannot reach it: only what the server says of itself is checked.
-  const vsockParent = `import os, socket, sys
-s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
-s.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
-s.listen(4)
+  // Inherited sockets tsgi does not serve: another family (AF_VSOCK, where the kernel offers it), or not a byte stream.
+  const oddParent = `import os, socket, sys
+kind = sys.argv[1]
+if kind == "vsock":
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
+    s.listen(4)
+elif kind == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+elif kind == "unix-dgram":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind("\\0tsgi-test-dgram-%d" % os.getpid())
+else:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.bind("\\0tsgi-test-seqpacket-%d" % os.getpid())
+    s.listen(4)
 os.dup2(s.fileno(), 3)
 os.set_inheritable(3, True)
-os.execv(sys.argv[1], sys.argv[1:])`;
-  const VSOCK = PYTHON !== null && Bun.spawnSync([PYTHON, "-c", vsockParent, "/bin/true"], { stdout: "ignore", stderr: "ignore", timeout: 10_000 }).exitCode === 0;
-  test.skipIf(!VSOCK)("an inherited socket whose path cannot be read: server.url names the descriptor and says the path is unknown (before: http://unix::/)", () => {
-    const script = join(dir, "unknown-path.ts");
-    writeFileSync(
-      script,
-      `import { serve } from ${JSON.stringify(join(import.meta.dir, "../src/server/index.ts"))};
-const s = serve(() => [], { fd: 3, errorLog: null, log: null });
-console.log(JSON.stringify({ url: s.url, unix: s.unix, hostname: s.hostname, port: s.port }));
-await s.close();
+os.execv(sys.argv[2], sys.argv[2:])`;
+  const VSOCK = PYTHON !== null && Bun.spawnSync([PYTHON, "-c", oddParent, "vsock", "/bin/true"], { stdout: "ignore", stderr: "ignore", timeout: 10_000 }).exitCode === 0;
+  test.skipIf(!PYTHON || process.platform !== "linux")(
+    "an inherited socket tsgi cannot serve is refused in one line naming its kind, by serve() and by tsgi serve --fd with and without --workers (exit 1): AF_VSOCK (before: served, its clients given a Unix socket's environ), UDP and Unix datagram (before: \"Failed to listen at  (EINVAL)\"), Unix SOCK_SEQPACKET (before: served as a Unix stream socket, which it is not)",
+    () => {
+      const script = join(dir, "odd-socket.ts");
+      writeFileSync(
+        script,
+        `import { serve } from ${JSON.stringify(join(import.meta.dir, "../src/server/index.ts"))};
+try {
+  const s = serve(() => [], { fd: 3, errorLog: null, log: null });
+  console.log(JSON.stringify({ served: s.url }));
+  await s.close();
+} catch (error) {
+  console.log(JSON.stringify({ code: error.code, message: error.message }));
+}
 `,
-    );
-    const r = Bun.spawnSync([PYTHON!, "-c", vsockParent, process.execPath, script], { stdout: "pipe", stderr: "pipe", timeout: 20_000 });
-    expect(JSON.parse(r.stdout.toString() || "null")).toEqual({ url: "http://unix:(inherited fd 3, path unknown):/", unix: "", hostname: "", port: 0 });
-  });
+      );
+      const cli = join(import.meta.dir, "../src/cli/serve.ts");
+      const app = join(import.meta.dir, "apps/workers-app.ts");
+      const family = "and tsgi serves TCP (IPv4, IPv6) and Unix sockets only, whose clients it can name in environ (EAFNOSUPPORT); pass one of those";
+      const stream = "and HTTP/1.1 needs a byte stream, a SOCK_STREAM one (ESOCKTNOSUPPORT); pass a listening TCP or Unix stream socket";
+      const cases: Array<[string, string, string]> = [
+        ["udp", "ESOCKTNOSUPPORT", `cannot serve file descriptor 3: it is a SOCK_DGRAM socket, ${stream}`],
+        ["unix-dgram", "ESOCKTNOSUPPORT", `cannot serve file descriptor 3: it is a SOCK_DGRAM socket, ${stream}`],
+        ["seqpacket", "ESOCKTNOSUPPORT", `cannot serve file descriptor 3: it is a SOCK_SEQPACKET socket, ${stream}`],
+        ...(VSOCK ? [["vsock", "EAFNOSUPPORT", `cannot serve file descriptor 3: it is an AF_VSOCK socket, ${family}`] as [string, string, string]] : []),
+      ];
+      for (const [kind, code, message] of cases) {
+        const r = Bun.spawnSync([PYTHON!, "-c", oddParent, kind, process.execPath, script], { stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+        const got = JSON.parse(r.stdout.toString() || "null");
+        expect(got?.code).toBe(code);
+        expect(got?.message).toStartWith(message);
+        for (const workers of [[], ["--workers", "2"]]) {
+          const c = Bun.spawnSync([PYTHON!, "-c", oddParent, kind, process.execPath, cli, "serve", app, "--fd", "3", "--no-access-log", ...workers], { stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+          expect(c.exitCode).toBe(1);
+          const lines = c.stderr.toString().trim().split("\n");
+          expect(lines).toHaveLength(1);
+          expect(lines[0]).toStartWith(`[error] ${message}`);
+        }
+      }
+    },
+    60_000,
+  );
 
   test.skipIf(!PYTHON)("the Supervisor of an inherited TCP socket (--fd with --workers) reports its real port, IPv4 and IPv6 (before: 0)", () => {
     const script = join(dir, "supervisor-port.ts");

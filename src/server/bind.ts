@@ -10,7 +10,7 @@ import { chmodSync, fstatSync, lstatSync, unlinkSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname } from "node:path";
 import type { ResolvedOptions } from "./options.ts";
-import { unixSocketListening, unixSocketPath } from "./sys.ts";
+import { ADDRESS_FAMILIES, SOCKET_TYPES, socketKind, unixSocketListening, unixSocketPath } from "./sys.ts";
 
 /** A bound listener and what it is bound to. */
 export interface Bound<Data> {
@@ -151,8 +151,12 @@ export function prepareUnixPath(path: string): void {
 
 /**
  * A clear error for an `fd` that cannot be a listening socket, before Bun's
- * `Failed to listen at  (EINVAL)`: not open (EBADF), or not a socket. The
- * supervisor checks a `--fd` with it before spawning workers with it.
+ * `Failed to listen at  (EINVAL)`: not open (EBADF), not a socket (ENOTSOCK),
+ * and on Linux not a stream socket (ESOCKTNOSUPPORT: UDP, Unix datagram or
+ * sequenced-packet, whose message boundaries HTTP/1.1 does not keep) or not
+ * TCP or Unix (EAFNOSUPPORT: AF_VSOCK and the like, whose clients environ
+ * could not name: they got a Unix socket's environ). The supervisor checks a
+ * `--fd` with it before spawning workers with it.
  * @throws BindError
  */
 export function checkInheritedFd(fd: number): void {
@@ -164,6 +168,23 @@ export function checkInheritedFd(fd: number): void {
     throw new BindError(`cannot serve file descriptor ${fd}: it is not open in this process (${code}); pass a listening socket the parent left open, e.g. systemd socket activation's 3`, code);
   }
   if (!isSocket) throw new BindError(`cannot serve file descriptor ${fd}: it is open but not a socket (ENOTSOCK); pass a listening socket, e.g. systemd socket activation's 3`, "ENOTSOCK");
+  // Linux: the kind of socket (elsewhere unknown, and left to Bun).
+  const kind = socketKind(fd);
+  if (kind === null) return;
+  if (kind.type !== 1) {
+    const type = SOCKET_TYPES[kind.type] ?? `type ${kind.type}`;
+    throw new BindError(
+      `cannot serve file descriptor ${fd}: it is a ${type} socket, and HTTP/1.1 needs a byte stream, a SOCK_STREAM one (ESOCKTNOSUPPORT); pass a listening TCP or Unix stream socket (systemd: ListenStream=, not ListenDatagram= or ListenSequentialPacket=)`,
+      "ESOCKTNOSUPPORT",
+    );
+  }
+  if (kind.family !== 1 && kind.family !== 2 && kind.family !== 10) {
+    const family = ADDRESS_FAMILIES[kind.family] ?? `address family ${kind.family}`;
+    throw new BindError(
+      `cannot serve file descriptor ${fd}: it is an ${family} socket, and tsgi serves TCP (IPv4, IPv6) and Unix sockets only, whose clients it can name in environ (EAFNOSUPPORT); pass one of those (systemd: ListenStream= with a port, an address or a path)`,
+      "EAFNOSUPPORT",
+    );
+  }
 }
 
 /**

@@ -34,8 +34,8 @@ export interface Server {
   readonly port: number;
   /**
    * `http://host:port/` (`https` with `tls`, an IPv6 host in brackets); `http://unix:/path:/` for a
-   * Unix socket; for an inherited socket (`fd`) whose path cannot be read (`unix` is `""`: off Linux,
-   * or a family other than Unix and IP), `http://unix:(inherited fd 3, path unknown):/`, which no
+   * Unix socket; for an inherited socket (`fd`) whose path cannot be read (`unix` is `""`: off Linux;
+   * on Linux other families are refused), `http://unix:(inherited fd 3, path unknown):/`, which no
    * client can reach but which says what is served.
    */
   readonly url: string;

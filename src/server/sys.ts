@@ -176,6 +176,33 @@ export function unixSocketPath(fd: number): string | null {
   return Buffer.from(end === -1 ? path : path.subarray(0, end)).toString("utf8");
 }
 
+const SO_TYPE = 3;
+const SO_DOMAIN = 39;
+
+/** Address families an inherited socket may have, by number (Linux `<sys/socket.h>`), for messages. */
+export const ADDRESS_FAMILIES: Readonly<Record<number, string>> = { 1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET", 30: "AF_TIPC", 31: "AF_BLUETOOTH", 38: "AF_ALG", 40: "AF_VSOCK" };
+/** Socket types by number (Linux), for messages. */
+export const SOCKET_TYPES: Readonly<Record<number, string>> = { 1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 5: "SOCK_SEQPACKET" };
+
+/**
+ * A socket's address family and type (`getsockopt(SO_DOMAIN)`, `getsockopt(SO_TYPE)`, `socket(7)`):
+ * numbers as in {@link ADDRESS_FAMILIES} and {@link SOCKET_TYPES}; `family` is `AF_UNIX` 1, `AF_INET` 2,
+ * `AF_INET6` 10, `type` `SOCK_STREAM` 1. `null` when unknown: no C library (not Linux), not a socket.
+ */
+export function socketKind(fd: number): { family: number; type: number } | null {
+  const c = libc();
+  if (!c || !Number.isInteger(fd) || fd < 0) return null;
+  const option = (name: number): number | null => {
+    const value = new Uint8Array(4);
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, 4, true);
+    return c.getsockopt(fd, SOL_SOCKET, name, value, len) === 0 ? new DataView(value.buffer).getInt32(0, true) : null;
+  };
+  const family = option(SO_DOMAIN);
+  const type = option(SO_TYPE);
+  return family === null || type === null ? null : { family, type };
+}
+
 /** A Unix-socket peer's credentials, as the kernel recorded them at `connect(2)` (`struct ucred`). */
 export interface PeerCredentials {
   /** Process id of the peer. */
