@@ -769,6 +769,29 @@ describe("response framing", () => {
     expect(packets).toBe(1);
   });
 
+  test("an async app's status line, headers and body (its echoed 4 KiB request body) go out in one write", async () => {
+    const echo: Application = async (environ, sr) => {
+      const data = await environ["tsgi.input"].read();
+      sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+      return [data];
+    };
+    const { port } = start(echo);
+    const { connect } = await import("node:net");
+    const body = "x".repeat(4096);
+    const reads = await new Promise<string[]>((resolve) => {
+      const sock = connect({ host: "127.0.0.1", port });
+      const got: string[] = [];
+      sock.on("data", (d) => {
+        got.push(d.toString("latin1"));
+        if (got.join("").endsWith(body)) setTimeout(() => (sock.destroy(), resolve(got)), 30);
+      });
+      sock.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n${body}`);
+    });
+    expect(reads).toHaveLength(1);
+    expect(reads[0]!.startsWith("HTTP/1.1 200 OK\r\n")).toBe(true);
+    expect(reads[0]!).toContain("\r\nContent-Length: 4096\r\n");
+  });
+
   test("write() callable streams data before the body", async () => {
     const app: Application = async (_e, sr) => {
       const write = sr("200 OK", [["Content-Type", "text/plain"]]);

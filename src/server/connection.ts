@@ -1012,6 +1012,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
           }
         }
         this.remaining -= chunk.length;
+        if (this.remaining === 0) {
+          // The body is complete (an array body's one chunk, most often): head and body are written
+          // now, in one write, with no flush scheduled for the end() that follows.
+          const head = this.pendingHead;
+          this.pendingHead = null;
+          this.headFields = null;
+          this.bodyBytes += chunk.length;
+          return this.output.outLast(head, chunk);
+        }
         this.takeHead();
         this.output.out(chunk);
         break;

@@ -9,7 +9,8 @@
  * - **one syscall per batch**: what is queued while the connection handles
  *   one read ({@link OutputQueue.cork} to {@link OutputQueue.uncork}: all the
  *   synchronous responses to a pipelined batch), or else within one
- *   microtask, is written together: parts under {@link COALESCE_LIMIT} are
+ *   microtask or up to a response's last part ({@link OutputQueue.outLast}),
+ *   is written together: parts under {@link COALESCE_LIMIT} are
  *   copied into one shared scratch buffer and sent with one `write`, larger
  *   ones as they are;
  * - **backpressure**: a producer is told to wait ({@link OutputQueue.needsDrain},
@@ -88,6 +89,31 @@ export class OutputQueue {
     this.partsBytes += part.length;
     if (this.partsBytes >= OUTPUT_HIGH_WATER) this.flush();
     else this.scheduleFlush();
+  }
+
+  /**
+   * Queue a response's last part (with `head`, its header section, when that
+   * has not gone out): as {@link out}, and then written at once unless
+   * corked, with no flush scheduled in a microtask (the response's end would
+   * write it anyway: an async app's response ends in one promise reaction).
+   * @returns whether the producer may go on, as {@link needsDrain} says after {@link out}.
+   */
+  outLast(head: Uint8Array | null, part: Uint8Array): boolean {
+    if (this.closed) return true;
+    if (head !== null) {
+      this.parts.push(head);
+      this.partsBytes += head.length;
+    }
+    this.parts.push(part);
+    this.partsBytes += part.length;
+    if (this.partsBytes >= OUTPUT_HIGH_WATER) {
+      this.flush();
+      return !this.needsDrain;
+    }
+    // What out() would have told the producer: the flush it schedules comes later.
+    const ok = this.backlog === null;
+    if (!this.corked) this.flush();
+    return ok;
   }
 
   /** The connection handles a read: what it queues is written together at {@link uncork}. */
