@@ -149,6 +149,28 @@ describe.skipIf(!haveChromium)("live reload in headless Chromium", () => {
     }
   }, 60_000);
 
+  test("the error page, under its own Content-Security-Policy (no inline script), still reloads by itself once the code is fixed, with no policy violation", async () => {
+    const app = pageApp("fixed");
+    app.write("lib.ts", `throw new Error("broken <b>on purpose</b>");\nexport const text: string = "x";\n`);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const page: Page = await context!.newPage();
+    const violations: string[] = [];
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    const live = page.waitForResponse((r) => r.url().includes("/__tsgi/live?") || r.url().endsWith("/__tsgi/live"), { timeout: BOUND_MS });
+    const first = await page.goto(url, { timeout: BOUND_MS });
+    expect(first?.status()).toBe(500);
+    expect((await first?.allHeaders())?.["content-security-policy"]).toContain("default-src 'none'");
+    expect(await page.locator("script[data-tsgi-live]").getAttribute("src")).toStartWith("/__tsgi/live.js?id=");
+    expect((await live).status()).toBe(200);
+    await Bun.sleep(100);
+    app.write("lib.ts", lib("fixed"));
+    await page.waitForFunction(() => (globalThis as unknown as BrowserGlobal).document.getElementById("t")?.textContent === "fixed", undefined, { timeout: BOUND_MS, polling: 20 });
+    expect(violations).toEqual([]);
+  }, 20_000);
+
   test("a page the app validates with an ETag (304 to If-None-Match) reloads once after a save that does not change it, not for ever", async () => {
     // The app's ETag is its HTML's hash; the save touches another module, so the page's bytes stay the same.
     const app = new TempApp({

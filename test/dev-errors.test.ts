@@ -565,6 +565,49 @@ export default function app(environ: any, startResponse: any) {
     expect(data.toString("latin1")).toStartWith("HTTP/1.1 500 ");
   });
 
+  test("error pages are never sniffed as HTML (nosniff on the text page and the 403) and the HTML page has a Content-Security-Policy: no inline script runs, the live script comes as a file; request text on it is escaped", async () => {
+    const app = new TempApp({ "app.ts": `export default function app(environ: any) {\n  throw new Error("bad query " + environ.QUERY_STRING);\n}\n` });
+    apps.push(app);
+    const port = freePort();
+    const dev = new DevProcess(["./app.ts", "--port", String(port), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const attack = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    const query = "q=" + encodeURIComponent(attack);
+    const check = async (what: string) => {
+      const plain = await get(`${url}?${query}`, PLAIN);
+      expect(plain.status, what).toBe(500);
+      expect(plain.headers.get("content-type"), what).toStartWith("text/plain");
+      expect(plain.headers.get("x-content-type-options"), what).toBe("nosniff");
+      const html = await get(`${url}?${query}`, HTML);
+      expect(html.status, what).toBe(500);
+      expect(html.headers.get("x-content-type-options"), what).toBe("nosniff");
+      const csp = html.headers.get("content-security-policy") ?? "";
+      expect(csp, what).toContain("default-src 'none'");
+      expect(csp, what).toContain("script-src 'self'");
+      expect(/script-src ([^;]*)/.exec(csp)?.[1], what).toBe("'self'"); // inline styles only, no inline script
+      expect(html.text, what).not.toContain("<script>alert");
+      expect(html.text, what).not.toContain("<img src=x");
+      // The one script is the live-reload file, which the policy's 'self' allows, and it is served.
+      const scripts = [...html.text.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]);
+      expect(scripts, what).toHaveLength(1);
+      const src = /src="([^"]+)"/.exec(scripts[0]!)?.[1] ?? "";
+      expect(src, what).toStartWith("/__tsgi/live.js?id=");
+      const js = await get(url.replace(/\/$/, "") + src.replace(/&amp;/g, "&"));
+      expect(js.status, what).toBe(200);
+      expect(js.text, what).toContain("EventSource");
+    };
+    await check("runtime error");
+    app.write("app.ts", `export default function app() {\n  return "x" +;\n}\n`);
+    await until(async () => (await get(url, PLAIN)).headers.get("x-tsgi-error") === "load", 5000);
+    await check("load error");
+    const { data } = await raw(port, `GET / HTTP/1.1\r\nHost: <b>evil</b>.example\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });
+    const blocked = data.toString("latin1");
+    expect(blocked).toMatch(/^HTTP\/1\.1 (403|400) /);
+    const { data: data2 } = await raw(port, `GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });
+    expect(data2.toString("latin1")).toStartWith("HTTP/1.1 403 Forbidden");
+    expect(data2.toString("latin1").toLowerCase()).toContain("x-content-type-options: nosniff");
+  });
+
   test("requests for 300 other host names (a rebinding page behind wildcard DNS, a client spraying names): each gets 403, the terminal warns for the first 10 names and says once that it stops", async () => {
     const app = new TempApp({ "app.ts": `export default function app() {\n  throw new Error("secret stack");\n}\n` });
     apps.push(app);
@@ -667,7 +710,8 @@ export default function app(environ: any, startResponse: any): any {
       for (const path of ["array-no-start", "empty-no-start", "string-chunk", "not-a-body"]) {
         const page = await get(url + path, headers);
         expect(page.status, `${path} ${accept}`).toBe(500);
-        if (accept === "html") expect(page.text, path).toContain("<script data-tsgi-live>");
+        // The error page's policy refuses inline scripts: the live script comes as a file.
+        if (accept === "html") expect(page.text, path).toMatch(/<script src="\/__tsgi\/live\.js\?id=[^"]+" data-tsgi-live><\/script>/);
         expect(JSON.parse((await get(url + "events")).text), `${path} ${accept}`).toEqual([`${path}:close`]);
       }
       // The app's own HTML page in an array with a close(): the script goes in, and close() is still called.

@@ -92,6 +92,8 @@ export function withHostCheck(app: Application, bound: string, allowed: AllowedH
     startResponse("403 Forbidden", [
       ["Content-Type", "text/plain; charset=utf-8"],
       ["Content-Length", String(body.byteLength)],
+      // The page quotes the Host field: never sniffed as HTML.
+      ["X-Content-Type-Options", "nosniff"],
     ]);
     return [body];
   };

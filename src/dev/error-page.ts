@@ -50,9 +50,22 @@ export function escapeHtml(s: string): string {
 }
 
 /**
+ * The Content-Security-Policy of the HTML page: nothing from anywhere but
+ * its own `<style>` element, and scripts and event streams from the dev
+ * server itself, which the live-reload script needs (under this policy it
+ * is served as a file, see `live.ts`). The page quotes the request's
+ * environ and the error's text (escaped); should anything slip through
+ * escaping, no inline script, form, frame or outside resource of it runs.
+ */
+export const ERROR_PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
  * Render the page. The status is `500 Internal Server Error`, or `503
  * Service Unavailable` for `"exited"`; headers carry `Content-Type`,
- * `Content-Length`, `Cache-Control: no-store` and `X-Tsgi-Error` (the kind).
+ * `Content-Length`, `Cache-Control: no-store`, `X-Content-Type-Options:
+ * nosniff` (a browser never takes the text page for HTML: it quotes the
+ * request), `X-Tsgi-Error` (the kind) and, on the HTML page,
+ * {@link ERROR_PAGE_POLICY}.
  */
 export function renderErrorPage(input: ErrorPageInput): ErrorPage {
   const html = wantsHtml(input.accept);
@@ -64,7 +77,9 @@ export function renderErrorPage(input: ErrorPageInput): ErrorPage {
       ["Content-Type", html ? "text/html; charset=utf-8" : "text/plain; charset=utf-8"],
       ["Content-Length", String(body.byteLength)],
       ["Cache-Control", "no-store"],
+      ["X-Content-Type-Options", "nosniff"],
       ["X-Tsgi-Error", input.kind],
+      ...(html ? [["Content-Security-Policy", ERROR_PAGE_POLICY] as [string, string]] : []),
     ],
     body,
   };
