@@ -451,6 +451,27 @@ module.exports = require("./c");
     expect(other.dev.output).not.toMatch(/changed while the app loaded/);
   }, 30_000);
 
+  test("a module a CommonJS module requires without extension that Bun reads unseen (c.cjs, c.jsx, c.tsx, or a file with no extension), saved after the load's scan and saved back after Bun read it: the disk's text is served", async () => {
+    // Before, neither the resolver plugin (no extension in the specifier) nor Module._extensions (which lists
+    // none of these) saw Bun's read: the scan's fingerprint was recorded, the undo matched it, "no content
+    // change in lib/c.cjs; not reloading", and "B" stayed served. Held as in the .cjs test above.
+    for (const file of ["lib/c.cjs", "lib/c.jsx", "lib/c.tsx", "lib/c"]) {
+      const app = new TempApp({
+        "app.ts": heldLoadApp("./lib/a.cjs"),
+        "trigger.ts": `export const t = "t1";\n`,
+        "lib/a.cjs": `module.exports = require("./c");\n`,
+        [file]: `module.exports = { v: "A" };\n`,
+      });
+      apps.push(app);
+      const { dev, url } = await start(app, ["--log-level", "debug"]);
+      expect((await get(url)).text, file).toBe("A/t1");
+      await saveAndUndoDuringLoad(app, url, file);
+      expect((await get(url)).text, file).toBe("A/t2");
+      expect(dev.output, file).not.toContain(`no content change in ${file}`);
+      await killAll();
+    }
+  }, 60_000);
+
   test("imports with attributes (with { type: \"text\" }) of a code module read it as the attribute asks, beside a plain import of it, and reload, as under bun", async () => {
     // Neither onResolve nor onLoad is told a module's attributes: the loader plugin's onLoad read
     // ./lib/c.ts as code for an import that asked for its text ("Missing 'default' export").

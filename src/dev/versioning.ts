@@ -383,6 +383,7 @@ export function installVersioning(own: (path: string) => boolean): void {
   if (installed) return;
   installed = true;
   watchCommonJsReads();
+  watchCommonJsResolves();
   Bun.plugin({
     name: "tsgi-dev-versioning",
     target: "bun",
@@ -492,6 +493,42 @@ function watchCommonJsReads(): void {
       return bunOwn.call(this, module, filename);
     };
   }
+}
+
+/**
+ * Record the fingerprint of each user module a `require()` resolves, just
+ * before Bun reads it, where neither the resolver plugin nor
+ * {@link watchCommonJsReads} sees the read: a CommonJS module's
+ * `require("./c")` (its text is Bun's, not rewritten, and Bun asks
+ * `onResolve` only for a specifier with an extension) of `c.cjs`, `c.jsx`
+ * or `c.tsx` (extensions Bun's `Module._extensions` does not list), or of
+ * a file with no extension at all. Those were recorded as the graph scan
+ * read them: a save landing after the scan, which Bun then compiled, and
+ * its undo left the disk as recorded, "no content change", and the saved
+ * text served. Bun (1.4.5) calls `Module._resolveFilename` for every
+ * `require()`, so it is wrapped: after Bun's own resolution it records
+ * {@link SourceSnapshot.printOf} (the scan's print while the file's status
+ * is unchanged, else a fresh read's) for a JavaScript or TypeScript file or
+ * one without extension, once per generation. Resolution itself is Bun's,
+ * unchanged.
+ */
+function watchCommonJsResolves(): void {
+  const M = Module as unknown as { _resolveFilename?: (request: string, parent: unknown, ...rest: unknown[]) => unknown };
+  const bunOwn = M._resolveFilename;
+  if (typeof bunOwn !== "function") return;
+  M._resolveFilename = function (this: unknown, request: string, parent: unknown, ...rest: unknown[]) {
+    const resolved = bunOwn.call(this, request, parent, ...rest);
+    const n = generation !== 0 ? generation : serving;
+    if (n === 0 || plain || typeof resolved !== "string") return resolved;
+    const file = stripQuery(resolved);
+    if (!(CODE_MODULE.test(file) || extname(file) === "") || !isUserFile(file) || isOwn(file) || loadedFingerprint(file, n) !== undefined) return resolved;
+    try {
+      recordRead(file, n, (snapshot?.n === n ? snapshot.sources.printOf(file) : undefined) ?? fingerprint(file));
+    } catch {
+      // Gone: Bun's read says so.
+    }
+    return resolved;
+  };
 }
 
 /**
