@@ -318,6 +318,15 @@ export interface Environ {
   "tsgi.headers_raw"?: readonly string[];
   /** eventlet extension: per-request override of the server's `minimumChunkSize` (bytes). */
   "tsgi.minimum_write_chunk_size"?: number;
+  /**
+   * Set by `proxyHeaders()` (`tsgi serve --proxy-headers`) when it took
+   * `REMOTE_ADDR` from a trusted proxy's forwarding fields: the peer's own
+   * `REMOTE_ADDR` (`""` over a Unix socket), which it replaced (werkzeug
+   * `ProxyFix` keeps it in `werkzeug.proxy_fix.orig`). Absent otherwise.
+   */
+  "tsgi.proxy_peer"?: string;
+  /** With `tsgi.proxy_peer`: the peer's own `REMOTE_PORT` (`""` over a Unix socket). */
+  "tsgi.proxy_peer_port"?: string;
   /** Server- or middleware-defined keys. */
   [key: string]: unknown;
 }

@@ -306,7 +306,7 @@ export function applyProxyHeaders(environ: Environ, trusted: TrustedProxies, hea
   };
   if (k >= 0 && k < hops.length) {
     environ["tsgi.proxy_peer"] = peer;
-    environ["tsgi.proxy_peer_port"] = environ.REMOTE_PORT;
+    environ["tsgi.proxy_peer_port"] = environ.REMOTE_PORT ?? "";
     environ.REMOTE_ADDR = hops[k]!;
     environ.REMOTE_PORT = "";
   }
