@@ -10,23 +10,24 @@
  * The server runs in its own process; its RSS is sampled every 20 ms with
  * `ps`, and peak growth over the idle baseline is reported.
  *
- * Usage: bun bench/memory.ts [--upload-mib 1024] [--idle 10000]
+ * Usage: bun bench/memory.ts [--upload-mib 1024] [--response-mib 64] [--idle 10000]
+ * (read strictly by bench/args.ts: a misspelt flag or a bad number is a
+ * usage error, exit 2, before the server starts).
  */
 import { connect, type Socket } from "node:net";
-import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { benchArgs, numberArg } from "./args.ts";
 import { ownChild } from "./children.ts";
 
-const { values } = parseArgs({
-  options: {
-    "upload-mib": { type: "string", default: "1024" },
-    "response-mib": { type: "string", default: "64" },
-    idle: { type: "string", default: "10000" },
-  },
+const usage = "bun bench/memory.ts [--upload-mib 1024] [--response-mib 64] [--idle 10000]";
+const values = benchArgs(usage, {
+  "upload-mib": { type: "string" },
+  "response-mib": { type: "string" },
+  idle: { type: "string" },
 });
-const uploadBytes = Number(values["upload-mib"]) * 1024 * 1024;
-const responseMiB = Number(values["response-mib"]);
-const idleCount = Number(values.idle);
+const uploadBytes = numberArg(usage, "upload-mib", values["upload-mib"], 1024) * 1024 * 1024;
+const responseMiB = numberArg(usage, "response-mib", values["response-mib"], 64);
+const idleCount = numberArg(usage, "idle", values.idle, 10000, { integer: true });
 const port = 19500 + Math.floor(Math.random() * 400);
 
 const serverScript = `

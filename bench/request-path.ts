@@ -28,7 +28,7 @@
  * default run includes them.
  */
 import { createWriteStream } from "node:fs";
-import { parseArgs } from "node:util";
+import { benchArgs, numberArg, usageError } from "./args.ts";
 import type { Socket } from "bun";
 import { createServer } from "../src/server/index.ts";
 import { Connection } from "../src/server/connection.ts";
@@ -36,16 +36,16 @@ import type { Application } from "../src/spec.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
 import { Hono } from "hono";
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: "string", default: "500000" },
-    runs: { type: "string", default: "7" },
-    log: { type: "boolean", default: false },
-    only: { type: "string" },
-  },
+const usage = "bun bench/request-path.ts [--requests 500000] [--runs 7] [--log] [--only get|post|fetch]";
+const values = benchArgs(usage, {
+  requests: { type: "string" },
+  runs: { type: "string" },
+  log: { type: "boolean", default: false },
+  only: { type: "string" },
 });
-const n = Number(values.requests);
-const reps = Number(values.runs);
+const n = numberArg(usage, "requests", values.requests, 500000, { min: 1, integer: true });
+const reps = numberArg(usage, "runs", values.runs, 7, { min: 1, integer: true });
+if (values.only !== undefined && !["get", "post", "fetch"].includes(values.only)) usageError(usage, `--only must be get, post or fetch, got ${JSON.stringify(values.only)}`);
 
 const hello = new TextEncoder().encode("Hello, world!\n");
 let requestId = 0;

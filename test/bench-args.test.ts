@@ -33,6 +33,12 @@ describe("bench scripts refuse a bad command line before starting", () => {
     ["hello.ts", ["--rounds", "1", "--duration", "1", "--warmup", "0", "--only", "tsgi,gevent"], /^--only: gevent is a Python seed server: add --seeds$/m],
     ["hello.ts", ["--rounds", "1", "--duration", "1", "--warmup", "0", "--seeds", "--post", "64"], /^--seeds runs GET only: drop --post$/m],
     ["hello.ts", ["--round", "1"], /^unknown option --round$/m],
+    ["memory.ts", ["--idel", "100"], /^unknown option --idel$/m],
+    ["memory.ts", ["--idle", "ten"], /^--idle must be an integer of at least 0, got "ten"$/m],
+    ["memory.ts", ["--upload-mib=-1"], /^--upload-mib must be a number of at least 0, got "-1"$/m],
+    ["request-path.ts", ["--request", "1000"], /^unknown option --request$/m],
+    ["request-path.ts", ["--runs", "x"], /^--runs must be an integer of at least 1, got "x"$/m],
+    ["request-path.ts", ["--requests", "100", "--only", "gett"], /^--only must be get, post or fetch, got "gett"$/m],
   ];
   for (const [script, args, message] of cases) {
     test(`bun bench/${script} ${args.join(" ")}`, async () => {
