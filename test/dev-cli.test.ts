@@ -178,7 +178,7 @@ describe("tsgi-dev CLI", () => {
     const app = helloApp();
     const port = await run(["./app.ts", "--port", "eighty"], app.dir);
     expect(port.code).toBe(2);
-    expectOneLineError(port.out, /--port must be a port number from 0 to 65535, got "eighty"/);
+    expectOneLineError(port.out, /--port must be a TCP port from 0 to 65535 \(e\.g\. --port 8000\), got "eighty"/);
     const reload = await run(["./app.ts", "--reload=sometimes"], app.dir);
     expect(reload.code).toBe(2);
     expectOneLineError(reload.out, /--reload=sometimes is not valid: use --reload or --reload=inplace or --reload=restart/);
@@ -206,7 +206,7 @@ describe("tsgi-dev CLI", () => {
     expect(none.out).not.toContain("USAGE");
     const env = await run(["./app.ts"], app.dir, { PORT: "99999" });
     expect(env.code).toBe(2);
-    expectOneLineError(env.out, /PORT must be a port number/);
+    expectOneLineError(env.out, /PORT must be a TCP port from 0 to 65535 \(e\.g\. PORT=8000\), got /);
     // A name that does not resolve: said once, not Bun's "Failed to listen at".
     const unresolved = await run(["./app.ts", "--host", "no-such-host.invalid", "--port", String(freePort())], app.dir);
     expect(unresolved.code).toBe(1);

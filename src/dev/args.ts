@@ -52,7 +52,9 @@ export function rejectEmpty(rawArgs: readonly string[], expected: Readonly<Recor
  */
 export function parsePort(value: string, from: string): number {
   if (!/^\d{1,5}$/.test(value.trim()) || Number(value) > 65535) {
-    throw new UsageError(`${from} must be a port number from 0 to 65535, got ${JSON.stringify(value)}`);
+    // The wording of `tsgi serve`'s number flags (NUMBER_FLAGS): what it takes, an example, the value given.
+    const example = from.startsWith("--") ? `${from} 8000` : `${from}=8000`;
+    throw new UsageError(`${from} must be a TCP port from 0 to 65535 (e.g. ${example}), got ${JSON.stringify(value)}`);
   }
   return Number(value);
 }
