@@ -1318,6 +1318,26 @@ describe("fromFetchHandler on tsgi: request-targets a URL cannot carry (OPTIONS 
     }
   });
 
+  test("OPTIONS * with a Host the URL parser refuses (x:99999, 999.1.1.1, [v1.x]) gets the 400 any other request with that Host gets, the connection closed, the handler not called; its 200 has no Allow field (the bridge cannot know the handler's methods) (before: 200 for any Host)", async () => {
+    let calls = 0;
+    const srv = startServer(fromFetchHandler(() => (calls++, new Response("from the handler"))));
+    try {
+      for (const host of ["x:99999", "999.1.1.1", "[v1.x]"]) {
+        const star = await rawOne(srv.port, `OPTIONS * HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { timeoutMs: 2000 });
+        const other = await rawOne(srv.port, `OPTIONS /x HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { timeoutMs: 2000 });
+        const shape = (r: typeof star) => [r.response?.status, r.response?.body.toString(), r.closed];
+        expect([host, ...shape(star)]).toEqual([host, 400, "400 Bad Request: Invalid Host field value (not a host a URL can have)\n", true]);
+        expect(shape(star)).toEqual(shape(other));
+      }
+      const ok = await rawOne(srv.port, "OPTIONS * HTTP/1.1\r\nHost: x:8080\r\nConnection: close\r\n\r\n");
+      expect([ok.response?.status, ok.response?.headers["content-length"], ok.response?.headers["allow"]]).toEqual([200, "0", undefined]);
+      expect(calls).toBe(0);
+      expect(srv.errors).toEqual([]);
+    } finally {
+      await srv.server.close({ timeout: 100 });
+    }
+  });
+
   test("CONNECT reaches the handler with the URL of its target's authority, whatever Host says (before: CONNECT a.example:443 with Host: b.example:8080 came as http://b.example:8080/, the tunnel's target lost)", async () => {
     const seen: string[] = [];
     const srv = startServer(fromFetchHandler((request: Request) => (seen.push(`${new URL(request.url).host} ${request.headers.get("host")}`), new Response(null, { status: 403 }))));

@@ -256,8 +256,8 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * not carry as sent (Bun's turns `BREW` into `GET`, `get` into `GET`) is
  * answered `501 Not Implemented` without calling the handler (RFC 9110
  * §9.1), and one whose URL the URL parser refuses (a `Host` such as
- * `x:99999`) `400 Bad Request`. `OPTIONS *` is answered `200` with an empty
- * body without calling the handler (a `Request` can only say `OPTIONS /*`);
+ * `x:99999`) `400 Bad Request`, `OPTIONS *` included. `OPTIONS *` is answered `200` with an empty
+ * body and no `Allow` field without calling the handler (a `Request` can only say `OPTIONS /*`);
  * `CONNECT` comes with its target's URL (see {@link environUrl}). A `Response` returned at once
  * (not a promise) with a body held in memory is answered at once: the
  * application returns its body, else a promise of it. On the tsgi server
@@ -283,7 +283,10 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     if (!requestKeeps(method)) return notImplemented(method, startResponse);
     // OPTIONS * (spec.md: PATH_INFO "*") asks about the server, not a resource, and a URL cannot say it
     // (it would reach the handler as OPTIONS /*): answered here (RFC 9110 §9.3.7).
-    if (method === "OPTIONS" && environ.PATH_INFO === "*") return asteriskOptions(startResponse);
+    // A Host no URL can have gets the 400 any other request with it gets (badHost), not the 200.
+    if (method === "OPTIONS" && environ.PATH_INFO === "*") {
+      return URL.canParse(environUrl(environ)) ? asteriskOptions(startResponse) : badHost(startResponse, HOST_REFUSED);
+    }
     // request.signal. The tsgi server's tsgi.signal (spec.md "Server extension APIs") is given as it is:
     // aborted when the client goes away or the server gives up on the request while the handler computes
     // its Response, as on Bun.serve, and aborted through `own` when a body is closed before its end.
@@ -339,7 +342,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       // URL parser refuses: the client's error, answered 400 as an invalid Host is, not a 500 logged
       // as the application's for every such request.
       if (URL.canParse(url)) throw error;
-      return badHost(startResponse, method === "CONNECT" ? "CONNECT target (not an authority a URL can have)" : "Host field value (not a host a URL can have)");
+      return badHost(startResponse, method === "CONNECT" ? "CONNECT target (not an authority a URL can have)" : HOST_REFUSED);
     }
     // Filled in place: a Headers of our own would be copied into the Request's.
     appendEnvironHeaders(environ, request.headers);
@@ -408,8 +411,14 @@ function notImplemented(method: string, startResponse: StartResponse): Body {
 /**
  * The answer to `OPTIONS *` (RFC 9110 §9.3.7: the server's options in
  * general, "a ping or no-op"): `200 OK` with an empty body, the handler not
- * called (its `Request` could only say `OPTIONS /*`, another request).
- * `Bun.serve` answers `400` without calling its handler.
+ * called (its `Request` could only say `OPTIONS /*`, another request), when
+ * its `Host` is one a URL can have (else {@link badHost}'s `400`, as for any
+ * request). No `Allow` field: §9.3.7 has a server send it when it knows the
+ * methods (a SHOULD, "e.g."), and the bridge does not know which ones the
+ * handler implements; an empty `Allow` would say none (RFC 9110 §10.2.1).
+ * The seeds (wsgiref, cheroot, gevent, eventlet) pass `OPTIONS *` to the
+ * application, as the tsgi server does. `Bun.serve` answers `400` without
+ * calling its handler.
  */
 function asteriskOptions(startResponse: StartResponse): Body {
   startResponse("200 OK", [["Content-Length", "0"]]);
@@ -431,6 +440,9 @@ function badHost(startResponse: StartResponse, what: string): Body {
   ]);
   return [body];
 }
+
+/** What {@link badHost} names when the URL parser refused the host of `HTTP_HOST` (or `SERVER_NAME`). */
+const HOST_REFUSED = "Host field value (not a host a URL can have)";
 
 /** The default reason of an abort (`controller.abort()`'s, a `DOMException` named `AbortError`). */
 function abortReason(): unknown {
