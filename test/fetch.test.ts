@@ -1556,6 +1556,33 @@ describe("round trip: fromFetchHandler(toFetchHandler(app))", () => {
     });
   }
 
+  test("CONNECT keeps its target through the round trip: REQUEST_URI the authority-form as sent (its port too when it is the scheme's default), PATH_INFO \"\", HTTP_HOST as sent (before: REQUEST_URI and PATH_INFO \"/\", SERVER_NAME/SERVER_PORT the target's)", async () => {
+    const seen: unknown[] = [];
+    const app: Application = (e, sr) => {
+      seen.push([e.REQUEST_METHOD, e.REQUEST_URI, e.PATH_INFO, e.SCRIPT_NAME, e.HTTP_HOST, e.SERVER_NAME === "a.example" || e.SERVER_NAME === "[::1]"]);
+      sr("403 Forbidden", [["Content-Length", "0"]]);
+      return [];
+    };
+    const direct = startServer(app);
+    const wrapped = startServer(fromFetchHandler(toFetchHandler(app)));
+    try {
+      for (const [target, host] of [["a.example:443", "b.example:8080"], ["a.example:80", "a.example:80"], ["[::1]:8443", "[::1]:8443"]]) {
+        for (const s of [direct, wrapped]) {
+          const r = await rawOne(s.port, `CONNECT ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { timeoutMs: 2000 });
+          expect([target, r.response?.status, r.closed]).toEqual([target, 403, true]);
+        }
+        expect(seen.length).toBe(2);
+        expect(seen[1]).toEqual(seen[0]);
+        expect(seen[0]).toEqual(["CONNECT", target, "", "", host, false]);
+        seen.length = 0;
+      }
+      expect([direct.errors, wrapped.errors]).toEqual([[], []]);
+    } finally {
+      await direct.server.close({ timeout: 100 });
+      await wrapped.server.close({ timeout: 100 });
+    }
+  });
+
   test("environ survives the round trip (method, path bytes, query, headers, SCRIPT_NAME)", async () => {
     let inner: Environ | null = null;
     const app: Application = (e, sr) => {

@@ -506,7 +506,9 @@ interface RequestPlace {
  * (an HTTP/1.0 request without one, a Host the URL parser refuses such as
  * `x:99999`), where it is the path alone, and for CONNECT, where it is the
  * authority-form target as sent (kept as the request-target, as `*` would
- * be). Without an authority, `SERVER_NAME` and `SERVER_PORT` are the
+ * be). A CONNECT whose URL is absolute (a `Request` made by
+ * `fromFetchHandler`: the target's authority, path `/`) has that authority,
+ * with its port, as the request-target. Without an authority, `SERVER_NAME` and `SERVER_PORT` are the
  * server's own address, as the tsgi server gives them (spec.md "CGI
  * variables"). Never throws.
  */
@@ -517,6 +519,13 @@ function requestPlace(request: Request, server: unknown): RequestPlace {
     return { target: href, host: null, ...serverAddress(server) };
   }
   const url = URL.parse(href);
+  // CONNECT in a Request of its own (fromFetchHandler's, docs/fetch.md): the URL is the target's authority,
+  // path `/`, its port left out when the scheme's default. The target is that authority, with its port
+  // (RFC 9112 §3.2.3: authority-form = uri-host ":" port), as Bun.serve passes it; the Host field stays as sent.
+  if (request.method === "CONNECT" && url !== null && url.host !== "") {
+    const port = url.port || (url.protocol === "https:" ? "443" : "80");
+    return { target: `${url.hostname}:${port}`, host: null, ...serverAddress(server) };
+  }
   if (url !== null && url.host !== "") {
     const scheme = url.protocol.replace(/:$/, "");
     const port = url.port ? Number(url.port) : scheme === "https" ? 443 : 80;
