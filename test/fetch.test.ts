@@ -1442,6 +1442,58 @@ describe("fromFetchHandler on tsgi: a Response's own Content-Length, as Bun.serv
   });
 });
 
+describe("fromFetchHandler on tsgi: HEAD gets GET's framing", () => {
+  test("a HEAD answer with a streamed body carries Transfer-Encoding: chunked, as the GET's and as on Bun.serve, the stream cancelled; the Response's own Content-Length is kept; no body or an empty one gets no framing field, never a Content-Length: 0 the GET does not have (Hono's HEAD) (before: a streamed body's HEAD had neither field)", async () => {
+    const cancelled: string[] = [];
+    const handler = (request: Request) => {
+      const path = new URL(request.url).pathname;
+      const stream = (delayMs: number) =>
+        new ReadableStream<Uint8Array>({
+          async pull(c) {
+            if (delayMs) await Bun.sleep(delayMs);
+            c.enqueue(enc.encode("ab"));
+            c.close();
+          },
+          cancel: () => void cancelled.push(path),
+        });
+      if (path === "/null") return new Response(null);
+      if (path === "/string") return new Response("");
+      if (path === "/stream") return new Response(stream(0));
+      if (path === "/slow") return new Response(stream(30));
+      return new Response(stream(0), { headers: { "content-length": "2" } });
+    };
+    const framing = (data: Buffer) => {
+      const [status, ...fields] = data.toString("latin1").split("\r\n\r\n")[0]!.split("\r\n");
+      return [status, ...fields.filter((f) => /^(content-length|transfer-encoding):/i.test(f)).map((f) => f.toLowerCase())].join(" | ");
+    };
+    const ask = async (port: number, method: string, path: string) =>
+      framing((await raw(port, `${method} ${path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`, { timeoutMs: 1500 })).data);
+    const srv = startServer(fromFetchHandler(handler));
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler });
+    const hono = startServer(fromFetchHandler(new Hono().get("/json", (c) => c.json({ a: 1 }))));
+    try {
+      for (const path of ["/stream", "/slow"]) {
+        expect([path, await ask(srv.port, "HEAD", path)]).toEqual([path, "HTTP/1.1 200 OK | transfer-encoding: chunked"]);
+        expect([path, await ask(srv.port, "GET", path)]).toEqual([path, "HTTP/1.1 200 OK | transfer-encoding: chunked"]);
+        expect([path, await ask(bun.port!, "HEAD", path)]).toEqual([path, "HTTP/1.1 200 OK | transfer-encoding: chunked"]);
+      }
+      expect(cancelled.filter((p) => p === "/stream" || p === "/slow").length).toBeGreaterThanOrEqual(2);
+      // The Response's own Content-Length describes the resource: kept on HEAD, as the GET's framing.
+      expect(await ask(srv.port, "HEAD", "/declared")).toBe("HTTP/1.1 200 OK | content-length: 2");
+      // No body, or an empty one: may be a body skipped for HEAD, so no length is claimed (Bun.serve says 0).
+      for (const path of ["/null", "/string"]) expect([path, await ask(srv.port, "HEAD", path)]).toEqual([path, "HTTP/1.1 200 OK"]);
+      expect(await ask(bun.port!, "HEAD", "/null")).toBe("HTTP/1.1 200 OK | content-length: 0");
+      expect(await ask(hono.port, "GET", "/json")).toBe("HTTP/1.1 200 OK | content-length: 7");
+      expect(await ask(hono.port, "HEAD", "/json")).toBe("HTTP/1.1 200 OK");
+      expect([srv.errors, hono.errors]).toEqual([[], []]);
+    } finally {
+      bun.stop(true);
+      await srv.server.close({ timeout: 100 });
+      await hono.server.close({ timeout: 100 });
+    }
+  });
+});
+
 describe("fromFetchHandler on tsgi: a Bun.file() body", () => {
   let dir: string;
   let srv: ReturnType<typeof startServer>;

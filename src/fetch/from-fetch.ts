@@ -514,11 +514,13 @@ class Exchange {
     // The whole body is at hand (c.json(), c.text(), new Response("...")): one
     // chunk with its length, as Bun.serve sends it (HEAD keeps GET's length).
     if (inMemory) return this.memory(response, status, headers, typed);
-    startResponse(status, headers);
     const stream = response.body;
+    const code = response.status;
+    // A stream to HEAD without a Content-Length of its own: GET's framing (RFC 9110 §9.3.2), as Bun.serve sends it.
+    if (stream !== null && method === "HEAD" && framesContent(code) && !response.headers.has("content-length")) return this.headStream(stream, status, headers);
+    startResponse(status, headers);
     // No content may go out (HEAD, 204, 205, 304): the stream is cancelled, as Bun.serve does, and
     // request.signal stays as it is; the server stopping such a body was taken for an early close.
-    const code = response.status;
     if (!stream || method === "HEAD" || code === 204 || code === 205 || code === 304) {
       if (stream) return stream.cancel().then(EMPTY, EMPTY);
       return [];
@@ -554,6 +556,27 @@ class Exchange {
         if (!ended) reader.cancel().catch(() => {});
       },
     } as Body;
+  }
+
+  /**
+   * The answer to HEAD with a streamed body and no `Content-Length` of the
+   * `Response`'s own: of unknown length, as the GET's, so the header section
+   * goes out at once through an empty `write()` (spec.md "startResponse"),
+   * which the server frames as a GET's streamed body (`Transfer-Encoding:
+   * chunked` to HTTP/1.1, as Bun.serve sends it); the stream is cancelled.
+   * An empty body held in memory (`new Response("")`, whose stream is done
+   * at once) is an empty body, as an empty array is to the server: no
+   * framing field, since it may be a body the handler skipped for HEAD (RFC
+   * 9110 §8.6 forbids a `Content-Length: 0` the GET would not have).
+   */
+  private headStream(stream: ReadableStream<Uint8Array>, status: string, headers: ResponseHeaders): Body | Promise<Body> {
+    const reader = stream.getReader();
+    const first = reader.read();
+    first.catch(() => {});
+    const write = this.startResponse(status, headers);
+    if (settled(first)?.done === true) return [];
+    write(new Uint8Array(0));
+    return reader.cancel().then(EMPTY, EMPTY);
   }
 
   /**
@@ -626,6 +649,11 @@ function bodyChunk(value: unknown): Uint8Array {
 
 /** An empty TSGI body, for a `.then()`. */
 const EMPTY = (): Body => [];
+
+/** Whether a response with status `code` frames content (RFC 9110 §6.4.1): not 1xx, 204, 205 or 304. */
+function framesContent(code: number): boolean {
+  return code >= 200 && code !== 204 && code !== 205 && code !== 304;
+}
 
 /**
  * Whether the `Response`'s body is held in memory (a string, bytes, a Blob,
