@@ -977,6 +977,65 @@ s.stop(true);
   });
 });
 
+describe("toFetchHandler: bytes given before a failure after the headers reach the client", () => {
+  const apps: Record<string, Application> = {
+    // An error in the same turn as the first chunk, from a synchronous and from an async generator.
+    "/sync": (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return (function* () {
+        yield enc.encode("part");
+        throw new Error("late failure");
+      })();
+    },
+    "/async": (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return (async function* () {
+        yield enc.encode("part");
+        throw new Error("late failure");
+      })();
+    },
+    // A body that ends short of its Content-Length at once.
+    "/short": (_e, sr) => {
+      sr("200 OK", [["Content-Length", "10"]]);
+      return (function* () {
+        yield enc.encode("part");
+      })();
+    },
+  };
+  const app: Application = (e, sr) => apps[String(e.PATH_INFO)]!(e, sr);
+  /** The status line and the body bytes before the cut, framing aside; the connection is closed. */
+  const seen = async (port: number, path: string) => {
+    const r = await raw(port, `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`, { timeoutMs: 2000 });
+    const text = r.data.toString("latin1");
+    const [head, body = ""] = text.split("\r\n\r\n");
+    const chunked = /\r\ntransfer-encoding: chunked/i.test(head!);
+    // Cut, never complete-looking: no last chunk, or fewer bytes than the Content-Length.
+    const complete = chunked ? body.includes("0\r\n\r\n") : body.length >= Number(/content-length: (\d+)/i.exec(head!)?.[1] ?? 0);
+    return [path, head!.split("\r\n")[0], body.includes("part"), complete, r.closed];
+  };
+
+  test("an app that fails (or ends short of its Content-Length) in the same turn as its first chunk: on Bun.serve and through fromFetchHandler(toFetchHandler(app)) the client gets the status line and that chunk, then the cut, as from the tsgi server (before: Bun.serve sent nothing at all, the round trip a complete 500)", async () => {
+    const logged: string[] = [];
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: (t) => void logged.push(t) }) });
+    const direct = startServer(app);
+    const round = startServer(fromFetchHandler(toFetchHandler(app, { errorLog: (t) => void logged.push(t) })));
+    try {
+      for (const path of Object.keys(apps)) {
+        const want = [path, "HTTP/1.1 200 OK", true, false, true];
+        expect(await seen(direct.port, path)).toEqual(want);
+        expect(await seen(bun.port!, path)).toEqual(want);
+        expect(await seen(round.port, path)).toEqual(want);
+      }
+      // Each failure logged by the bridge once per request (2 bridges x 3 paths).
+      expect(logged.length).toBe(6);
+    } finally {
+      bun.stop(true);
+      await direct.server.close({ timeout: 100 });
+      await round.server.close({ timeout: 100 });
+    }
+  });
+});
+
 describe("toFetchHandler on Bun.serve: request shapes Bun passes as they came", () => {
   const keys = ["REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "SERVER_NAME", "SERVER_PORT", "HTTP_HOST", "tsgi.url_scheme"];
   const app: Application = (e, sr) => {

@@ -161,6 +161,10 @@ class FetchSink implements ResponseSink {
   /** Body bytes still owed under the declared or known length, -1 when the length is not known. */
   private remaining = -1;
   private overflowed = false;
+  /** The body failed while chunks were queued: the stream errors once the consumer has them ({@link fail}). */
+  private failing = false;
+  /** Body bytes were enqueued ({@link errorLater}). */
+  private gaveBytes = false;
 
   /**
    * @param method the request method (HEAD gets no body).
@@ -178,7 +182,11 @@ class FetchSink implements ResponseSink {
         start: (c) => {
           this.controller = c;
         },
-        pull: () => this.wakeWaiters(),
+        pull: () => {
+          // A failure waits for the consumer to take what was queued before it (see fail()).
+          if (this.failing && this.controller.desiredSize === RESPONSE_HIGH_WATER) this.errorLater();
+          this.wakeWaiters();
+        },
         cancel: () => {
           this.closed = true;
           this.wakeWaiters();
@@ -273,6 +281,7 @@ class FetchSink implements ResponseSink {
       if (this.remaining === 0) this.discardsBody = true;
     }
     this.controller.enqueue(chunk);
+    this.gaveBytes = true;
     return (this.controller.desiredSize ?? 0) > 0;
   }
 
@@ -312,12 +321,32 @@ class FetchSink implements ResponseSink {
    */
   private fail(): void {
     this.closed = true;
-    try {
-      this.controller.error(undefined);
-    } catch {
-      // already closed
-    }
+    // Bytes still queued go out first: erroring the stream discards its queue (WHATWG Streams), so a
+    // body that failed right after its first chunk reached the client as nothing at all, not even the
+    // header section. pull() errors it once the consumer has taken them (cancel() ends it instead when
+    // the consumer leaves).
+    if (this.controller.desiredSize !== null && this.controller.desiredSize < RESPONSE_HIGH_WATER) this.failing = true;
+    else this.errorLater();
     this.wakeWaiters();
+  }
+
+  /**
+   * Error the body stream, without a reason (see {@link fail}): in the next
+   * turn once body bytes were given out, since Bun.serve writes the header
+   * section and the bytes it read only at the end of the turn, and sends
+   * nothing at all for a stream that errors within it.
+   */
+  private errorLater(): void {
+    this.failing = false;
+    const error = () => {
+      try {
+        this.controller.error(undefined);
+      } catch {
+        // already closed or cancelled
+      }
+    };
+    if (this.gaveBytes) setImmediate(error);
+    else error();
   }
 
   private wakeWaiters(): void {
