@@ -1569,6 +1569,37 @@ describe("fromFetchHandler on tsgi: HEAD gets GET's framing", () => {
   });
 });
 
+describe("fromFetchHandler on tsgi: a Response stream that fails after its first chunk", () => {
+  test("is cut after the bytes it gave and logged once with what failed: its own reason, or a message saying it had none (controller.error() without one, as toFetchHandler errors a cut body) (before: logged as a bare \"undefined\")", async () => {
+    const handler = (request: Request) => {
+      const reason = new URL(request.url).searchParams.get("reason");
+      let n = 0;
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          async pull(c) {
+            if (n++ === 0) return c.enqueue(enc.encode("part"));
+            await Bun.sleep(10);
+            c.error(reason === null ? undefined : new Error(reason));
+          },
+        }),
+      );
+    };
+    const srv = startServer(fromFetchHandler(handler));
+    try {
+      for (const target of ["/", "/?reason=upstream%20reset"]) {
+        const r = await raw(srv.port, `GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`, { timeoutMs: 2000 });
+        const text = r.data.toString("latin1");
+        expect([target, text.split("\r\n")[0], text.includes("\r\n4\r\npart\r\n"), text.includes("\r\n0\r\n\r\n"), r.closed]).toEqual([target, "HTTP/1.1 200 OK", true, false, true]);
+      }
+      expect(srv.errors.length).toBe(2);
+      expect(srv.errors[0]).toStartWith("Error in GET / HTTP/1.1: Error: the fetch handler's Response body stream failed without a reason (errored with undefined); the response is cut");
+      expect(srv.errors[1]).toStartWith("Error in GET /?reason=upstream%20reset HTTP/1.1: Error: upstream reset");
+    } finally {
+      await srv.server.close({ timeout: 100 });
+    }
+  });
+});
+
 describe("fromFetchHandler on tsgi: a Bun.file() body", () => {
   let dir: string;
   let srv: ReturnType<typeof startServer>;

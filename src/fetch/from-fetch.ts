@@ -538,7 +538,7 @@ class Exchange {
       [Symbol.asyncIterator]() {
         return {
           async next(): Promise<IteratorResult<Uint8Array>> {
-            const { done, value } = await reader.read();
+            const { done, value } = await reader.read().catch(noReasonError);
             if (done) {
               finished = ended = true;
               return { done: true, value: undefined };
@@ -645,6 +645,17 @@ function bodyChunk(value: unknown): Uint8Array {
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   return value as Uint8Array;
+}
+
+/**
+ * A `Response` stream's failure passed on as the application error it is,
+ * with a message when it has no reason (`controller.error()` with none, as
+ * `toFetchHandler` errors a body cut after its headers): the server would
+ * log a bare `undefined`.
+ * @throws always: `reason`, or an Error saying the stream failed without one.
+ */
+function noReasonError(reason: unknown): never {
+  throw reason ?? new Error(`the fetch handler's Response body stream failed without a reason (errored with ${reason}); the response is cut`);
 }
 
 /** An empty TSGI body, for a `.then()`. */
