@@ -276,6 +276,66 @@ describe("a stdout reader that stalls", () => {
   }, 60_000);
 });
 
+describe("a stderr reader that stalls", () => {
+  test("the error log waiting for it is capped (16 MiB, STDERR_MAX_WAITING_BYTES): writes past it are dropped, counted once the reader catches up, memory stays bounded", async () => {
+    const port = freePort();
+    const file = join(dir, `errors-${port}.log`);
+    const go = join(dir, `go-${port}`);
+    // stderr's reader takes nothing until the test creates `go` (at most 60 s), then copies all to `file`.
+    const reader = `for i in $(seq 600); do [ -e ${q(go)} ] && break; sleep 0.1; done; exec cat > ${q(file)}`;
+    const proc = serveUnderBash(port, ["--no-access-log"], `2> >(${reader})`);
+    try {
+      await stalledStderr(proc, port, file, go);
+    } finally {
+      // The reader's wait ends even when the test fails.
+      writeFileSync(go, "");
+    }
+  }, 90_000);
+});
+
+async function stalledStderr(proc: ReturnType<typeof Bun.spawn>, port: number, file: string, go: string): Promise<void> {
+  expect(await waitFor(async () => (await status(port, "/")) === 200 || proc.exitCode !== null, 15_000)).toBe(true);
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, "latin1"))![1]) * 1024;
+  // Each request to /throw is a 500 and an error report of about 7.2 KB (its request line, the stack).
+  const path = `/throw?${"a".repeat(7000)}`;
+  const send = async (count: number) => {
+    let failed = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < count / 8; i++) {
+          const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+          await res.arrayBuffer();
+          if (res.status === 500) failed++;
+        }
+      }),
+    );
+    return failed;
+  };
+  // Warm up (and fill the pipe) before the first measure.
+  expect(await send(800)).toBe(800);
+  const before = rss();
+  // 12,800 reports: about 92 MB of error log, nearly six times the cap.
+  expect(await send(12_800)).toBe(12_800);
+  // Held, the 92 MB grew the process by about 95 MiB (Bun queues a pipe's writes without limit); capped, by the
+  // 16 MiB and the requests' garbage (about 17 MiB here).
+  expect(rss() - before).toBeLessThan(64 * 1024 * 1024);
+  expect(proc.exitCode).toBe(null);
+  // The reader catches up: it gets what waited, then one line with the count of what was dropped.
+  writeFileSync(go, "");
+  const text = () => (existsSync(file) ? readFileSync(file, "latin1") : "");
+  expect(await waitFor(() => /stderr's reader was not keeping up: \d+ error log writes dropped \(16 MiB already waiting for it\); logging goes on\n/.test(text()), 15_000)).toBe(true);
+  const reports = (text().match(/Error in GET \/throw/g) ?? []).length;
+  const dropped = Number(/not keeping up: (\d+) error log writes dropped/.exec(text())![1]);
+  expect(reports).toBeGreaterThan(2000);
+  expect(reports).toBeLessThan(13_600);
+  expect(dropped).toBeGreaterThan(0);
+  // Logging goes on after the report: a new failure is written in full.
+  expect(await status(port, "/throw?after")).toBe(500);
+  expect(await waitFor(() => text().includes("Error in GET /throw?after HTTP/1.1"), 5000)).toBe(true);
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(0);
+}
+
 describe("an app's stray errors", () => {
   for (const workers of [[], ["--workers", "2"]]) {
     test(`a rejection nobody handles and a timer that throws are logged with their stack, and serving goes on${workers.length ? " (workers)" : " (one process)"}`, async () => {

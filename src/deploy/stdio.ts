@@ -137,6 +137,27 @@ let stderrBroken = false;
 let stdioGuarded = false;
 
 /**
+ * Most bytes of error log waiting in the process for stderr's reader (16
+ * MiB, as {@link STDOUT_MAX_WAITING_BYTES}): Bun does not block on a full
+ * pipe (gunicorn's and gevent's `write()` do) but queues what its reader has
+ * not taken, without limit, so an app that logs per request (`tsgi.errors`,
+ * an exception's report with its stack) under a reader that stalls (`2>&1 |
+ * sleep 40`, a stalled log shipper) would grow the server's memory for as
+ * long as requests come. Past it, writes are dropped, and their count is
+ * reported on stderr once its reader has taken all that waited.
+ */
+export const STDERR_MAX_WAITING_BYTES = 16 * 1024 * 1024;
+
+/** Bytes handed to stderr's write and not yet written to the descriptor. */
+let stderrWaiting = 0;
+let stderrDropped = 0;
+
+function chunkBytes(chunk: unknown): number {
+  if (typeof chunk === "string") return Buffer.byteLength(chunk);
+  return (chunk as { byteLength?: number } | null)?.byteLength ?? 0;
+}
+
+/**
  * Keep a serving process alive when its stdout or stderr breaks: the reader
  * of a pipe exited (EPIPE: `tsgi serve ... 2>&1 | head -1`), or the terminal
  * hung up (EIO). Bun turns an unhandled 'error' event on either stream into
@@ -144,7 +165,11 @@ let stdioGuarded = false;
  * breaking stops the access log with one warning on stderr (as
  * {@link stdoutLog}); stderr breaking is not reported (there is nowhere
  * left to), and every later write to it, the CLI's messages and the error
- * log, is dropped. For a process that owns its stdio (`tsgi serve`, its
+ * log, is dropped. stderr's writes are bounded too: at most
+ * {@link STDERR_MAX_WAITING_BYTES} wait for a reader that lags; past that a
+ * write is dropped whole, and once the reader has caught up one line says
+ * how many were (`tsgi: stderr's reader was not keeping up: 120 error log
+ * writes dropped ...`). For a process that owns its stdio (`tsgi serve`, its
  * supervisor and each worker), never a library's `serve()`. Idempotent.
  */
 export function guardStdio(): void {
@@ -156,16 +181,39 @@ export function guardStdio(): void {
     stderrBroken = true;
   });
   const write = stderr.write;
+  const written = (bytes: number): void => {
+    stderrWaiting -= bytes;
+    if (stderrWaiting > 0 || stderrDropped === 0 || stderrBroken) return;
+    const n = stderrDropped;
+    stderrDropped = 0;
+    const report = `tsgi: stderr's reader was not keeping up: ${n} error log write${n === 1 ? "" : "s"} dropped (${STDERR_MAX_WAITING_BYTES / 1024 / 1024} MiB already waiting for it); logging goes on\n`;
+    const size = Buffer.byteLength(report);
+    stderrWaiting += size;
+    try {
+      (write as (...a: unknown[]) => boolean).call(stderr, report, () => written(size));
+    } catch {
+      stderrBroken = true;
+    }
+  };
   stderr.write = function (this: typeof stderr, ...args: unknown[]): boolean {
-    if (!stderrBroken) {
+    const done = args.find((a) => typeof a === "function") as ((error?: Error | null) => void) | undefined;
+    const bytes = chunkBytes(args[0]);
+    if (!stderrBroken && stderrWaiting > 0 && stderrWaiting + bytes > STDERR_MAX_WAITING_BYTES) {
+      stderrDropped++;
+    } else if (!stderrBroken) {
+      stderrWaiting += bytes;
+      const rest = args.filter((a) => typeof a !== "function");
       try {
-        return (write as (...a: unknown[]) => boolean).apply(this, args);
+        return (write as (...a: unknown[]) => boolean).call(this, ...rest, (error?: Error | null) => {
+          written(bytes);
+          done?.(error);
+        });
       } catch {
+        stderrWaiting -= bytes;
         stderrBroken = true;
       }
     }
     // Dropped: still call a write callback, as a writer awaiting it must not hang.
-    const done = args.find((a) => typeof a === "function") as (() => void) | undefined;
     if (done) queueMicrotask(done);
     return true;
   } as typeof stderr.write;
