@@ -231,6 +231,8 @@ describe("tsgi-dev CLI", () => {
     expect(missing.stderr).toBe(`[error] no such file: ./nope.ts (${join(app.dir, "nope.ts")})\n`);
     const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir, env: user });
     const url = await dev.ready();
+    // The second line may reach the pipe a moment after the first (it failed once on a loaded machine).
+    await dev.waitFor(/\[info\] reload in place/);
     expect(dev.stdout.split("\n").slice(0, 2)).toEqual([`[success] tsgi-dev serving ./app.ts at ${url}`, "[info] reload in place, live reload in the browser; Ctrl-C to stop"]);
     expect(await dev.kill("SIGTERM")).toBe(0);
     // On a terminal (util-linux script gives it one), the fancy form.
