@@ -112,6 +112,55 @@ describe("file_wrapper fast path", () => {
     expect(open).toBe(0);
   });
 
+  test("a pipe (FIFO) whose writer has gone quiet, its client gone (reset) mid-stream: the pipe is let go at once, not when the writer next writes or closes", async () => {
+    if (!existsSync("/proc/self/fd")) return;
+    const fifo = join(dir, "quiet.fifo");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const openOnFifo = () =>
+      readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === fifo;
+        } catch {
+          return false;
+        }
+      }).length;
+    // The writer sends 20 KiB, then holds the pipe open without writing (killed at the end).
+    const writer = Bun.spawn(["sh", "-c", `exec 3>"$1"; head -c 20480 /dev/zero >&3; exec sleep 20`, "sh", fifo], { stdout: "ignore", stderr: "ignore" });
+    try {
+      closes = 0;
+      // The client takes all there is, so the server waits in the pipe's read, then resets the connection.
+      const { connect } = await import("node:net");
+      const head = await new Promise<string>((resolve, reject) => {
+        const sock = connect({ host: "127.0.0.1", port: f.port });
+        const got: Buffer[] = [];
+        let bytes = 0;
+        const timer = setTimeout(() => (sock.destroy(), reject(new Error("the 20 KiB did not arrive in 3 s"))), 3000);
+        sock.on("data", (d: Buffer) => {
+          got.push(d);
+          bytes += d.length;
+          if (bytes > 20480) {
+            clearTimeout(timer);
+            sock.resetAndDestroy();
+            resolve(Buffer.concat(got).toString("latin1", 0, 20));
+          }
+        });
+        sock.write("GET /quiet.fifo HTTP/1.1\r\nHost: x\r\n\r\n");
+      });
+      expect(head).toStartWith("HTTP/1.1 200 OK");
+      for (let i = 0; i < 100 && closes < 1; i++) await Bun.sleep(10);
+      expect(closes).toBe(1);
+      let open = openOnFifo();
+      for (let i = 0; i < 100 && open > 0; i++) {
+        await Bun.sleep(10);
+        open = openOnFifo();
+      }
+      expect(open).toBe(0);
+    } finally {
+      writer.kill();
+      await writer.exited;
+    }
+  });
+
   test("an empty file → Content-Length: 0", async () => {
     const res = await fetch(`${f.url}/empty.bin`);
     expect(res.headers.get("content-length")).toBe("0");

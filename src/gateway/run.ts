@@ -165,6 +165,8 @@ class Invocation implements Running {
   private headersSent = false;
   private body: Body | null = null;
   private iterator: Iterator<Uint8Array> | AsyncIterator<Uint8Array> | null = null;
+  /** The reader of a streamed file body ({@link sendBlob}) while it reads: {@link abandon} cancels it. */
+  private fileReader: Pick<ReadableStreamDefaultReader, "cancel"> | null = null;
   private finished = false;
   /** The server ended the response itself ({@link abandon}): the app's later writes reject as if the client had gone. */
   private abandoned = false;
@@ -401,6 +403,7 @@ class Invocation implements Running {
         if (blob.size > 0) this.send(await blob.bytes());
       } else {
         const reader = blob.stream().getReader();
+        this.fileReader = reader;
         // An unsized source under a declared Content-Length: that many bytes are sent (PEP 3333), then it is left.
         let left = sized ? -1 : declared;
         let read = false;
@@ -423,11 +426,13 @@ class Invocation implements Running {
         } finally {
           // Left before its end (the length reached, the client gone, a shutdown): the stream is
           // cancelled, which closes its file now; a stream merely released held it until collected.
+          this.fileReader = null;
           if (!read) await reader.cancel().catch(() => {});
           reader.releaseLock();
         }
       }
-      if (this.sink.closed) throw new ClientDisconnected();
+      // (Abandoned: the read that abandon() cancelled ended as if the file had.)
+      if (this.sink.closed || this.abandoned) throw new ClientDisconnected();
     } catch (error) {
       return this.fail(error);
     }
@@ -670,6 +675,13 @@ class Invocation implements Running {
   /** Called by the server when the client went away mid-response: stop and close. */
   abandon(): void | Promise<void> {
     this.abandoned = true;
+    // A read of a pipe whose writer is quiet would hold its descriptor (and this response) until the
+    // writer writes or closes: cancelled, the read ends now (done), and the loop leaves.
+    const reader = this.fileReader;
+    if (reader !== null) {
+      this.fileReader = null;
+      reader.cancel().catch(() => {});
+    }
     if (this.finished) return this.closing ?? undefined;
     this.finished = true;
     return this.closeBody();
