@@ -1679,6 +1679,22 @@ describe("fromFetchHandler on tsgi: the server argument Bun.serve passes", () =>
     expect(r.response!.body.toString("utf8")).toBe("no websocket here");
   });
 
+  test("server.hostname, server.port and server.protocol give the server's address as Bun.serve's do (before: undefined)", async () => {
+    const handler = (_request: Request, server: { hostname?: unknown; port?: unknown; protocol?: unknown }) =>
+      Response.json([server.hostname, server.port, server.protocol]);
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler });
+    const tsgi = startServer(fromFetchHandler(handler));
+    try {
+      for (const port of [tsgi.port, bun.port!]) {
+        const r = await rawOne(port, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        expect(JSON.parse(r.response!.body.toString("utf8"))).toEqual(["127.0.0.1", port, "http"]);
+      }
+    } finally {
+      bun.stop(true);
+      await tsgi.server.close();
+    }
+  });
+
   test("options.args replaces it", async () => {
     const s = startServer(fromFetchHandler((_request: Request, ...rest: unknown[]) => Response.json(rest), { args: () => ["env"] }));
     try {
@@ -1714,10 +1730,10 @@ describe("round trip: fromFetchHandler(toFetchHandler(app))", () => {
     });
   }
 
-  test("CONNECT keeps its target through the round trip: REQUEST_URI the authority-form as sent (its port too when it is the scheme's default), PATH_INFO \"\", HTTP_HOST as sent (before: REQUEST_URI and PATH_INFO \"/\", SERVER_NAME/SERVER_PORT the target's)", async () => {
+  test("CONNECT keeps its target through the round trip: REQUEST_URI the authority-form as sent (its port too when it is the scheme's default), PATH_INFO \"\", HTTP_HOST as sent, SERVER_NAME/SERVER_PORT the server's own as on the tsgi server (before: REQUEST_URI and PATH_INFO \"/\", SERVER_NAME/SERVER_PORT the target's; then the machine's host name and 80)", async () => {
     const seen: unknown[] = [];
     const app: Application = (e, sr) => {
-      seen.push([e.REQUEST_METHOD, e.REQUEST_URI, e.PATH_INFO, e.SCRIPT_NAME, e.HTTP_HOST, e.SERVER_NAME === "a.example" || e.SERVER_NAME === "[::1]"]);
+      seen.push([e.REQUEST_METHOD, e.REQUEST_URI, e.PATH_INFO, e.SCRIPT_NAME, e.HTTP_HOST, e.SERVER_NAME, e.SERVER_PORT, e["tsgi.url_scheme"]]);
       sr("403 Forbidden", [["Content-Length", "0"]]);
       return [];
     };
@@ -1729,9 +1745,8 @@ describe("round trip: fromFetchHandler(toFetchHandler(app))", () => {
           const r = await rawOne(s.port, `CONNECT ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { timeoutMs: 2000 });
           expect([target, r.response?.status, r.closed]).toEqual([target, 403, true]);
         }
-        expect(seen.length).toBe(2);
-        expect(seen[1]).toEqual(seen[0]);
-        expect(seen[0]).toEqual(["CONNECT", target, "", "", host, false]);
+        // Each as its own server: 127.0.0.1 and the port it listens on.
+        expect(seen).toEqual([direct, wrapped].map((s) => ["CONNECT", target, "", "", host, "127.0.0.1", String(s.port), "http"]));
         seen.length = 0;
       }
       expect([direct.errors, wrapped.errors]).toEqual([[], []]);

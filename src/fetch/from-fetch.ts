@@ -170,8 +170,9 @@ export interface FromFetchOptions {
 /**
  * The second argument {@link fromFetchHandler} gives the handler by
  * default: the part of `Bun.serve`'s `Server` a fetch app calls on a
- * request (Hono's `getConnInfo` from `hono/bun` calls `requestIP`). Its
- * members are methods, called on the object, as `Bun.serve`'s are.
+ * request (Hono's `getConnInfo` from `hono/bun` calls `requestIP`), and its
+ * address (`hostname`, `port`, `protocol`). Its methods are called on the
+ * object, as `Bun.serve`'s are.
  */
 export interface FetchServer {
   /**
@@ -197,24 +198,43 @@ export interface FetchServer {
    * when set), so the call has nothing to change.
    */
   timeout(request?: Request, seconds?: number): void;
+  /**
+   * The server's own name, as `Server.hostname`: `SERVER_NAME` (the
+   * listening address, or the machine's host name for a wildcard one).
+   * `toFetchHandler` takes `SERVER_NAME` from it for a request whose URL
+   * names no server (CONNECT), so a round trip keeps the server's address.
+   */
+  readonly hostname: string;
+  /** The server's port, as `Server.port`: `SERVER_PORT` as a number; `undefined` when it is not a port (PEP 3333 "SERVER_PORT"). */
+  readonly port: number | undefined;
+  /** `"https"` when `tsgi.url_scheme` is `https`, else `"http"`, as `Server.protocol`. */
+  readonly protocol: "http" | "https";
 }
 
 /**
  * The {@link FetchServer} for one request's environ: the peer's address and
- * port as they were when the handler was called.
+ * port as they were when the handler was called, and the server's own
+ * (`SERVER_NAME`, `SERVER_PORT`, `tsgi.url_scheme`).
  */
 class EnvironServer implements FetchServer {
   private readonly address: string;
-  private readonly port: unknown;
+  private readonly remotePort: unknown;
+  readonly hostname: string;
+  readonly port: number | undefined;
+  readonly protocol: "http" | "https";
 
   constructor(environ: Environ) {
     this.address = typeof environ.REMOTE_ADDR === "string" ? environ.REMOTE_ADDR : "";
-    this.port = environ.REMOTE_PORT;
+    this.remotePort = environ.REMOTE_PORT;
+    this.hostname = typeof environ.SERVER_NAME === "string" ? environ.SERVER_NAME : "";
+    const port = Number(environ.SERVER_PORT);
+    this.port = Number.isInteger(port) && port > 0 && port <= 65535 ? port : undefined;
+    this.protocol = environ["tsgi.url_scheme"] === "https" ? "https" : "http";
   }
 
   requestIP(): { address: string; family: "IPv4" | "IPv6"; port: number } | null {
     const address = this.address;
-    return address ? { address, family: address.includes(":") ? "IPv6" : "IPv4", port: Number(this.port) || 0 } : null;
+    return address ? { address, family: address.includes(":") ? "IPv6" : "IPv4", port: Number(this.remotePort) || 0 } : null;
   }
 
   upgrade(): boolean {
