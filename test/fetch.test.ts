@@ -1036,6 +1036,51 @@ describe("toFetchHandler: bytes given before a failure after the headers reach t
   });
 });
 
+describe("toFetchHandler on Bun.serve: bytes Bun read ahead of a slow client are lost at a cut", () => {
+  test("pins a Bun.serve limitation (docs/fetch.md): an app failing after 2 MiB to a client that reads only later gets far fewer bytes out before the cut on Bun.serve, all of them from the tsgi server", async () => {
+    const total = 32 * 64 * 1024;
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+      return (function* () {
+        for (let i = 0; i < 32; i++) yield new Uint8Array(64 * 1024).fill(97);
+        throw new Error("late failure");
+      })();
+    };
+    /** Body bytes (the a's) received before the close, by a client that reads nothing for 500 ms. */
+    const received = (port: number) =>
+      new Promise<[number, boolean]>((resolve) => {
+        const sock = connect(port, "127.0.0.1");
+        let n = 0;
+        const done = (closed: boolean) => {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve([n, closed]);
+        };
+        const timer = setTimeout(() => done(false), 10_000);
+        sock.on("data", (d: Buffer) => {
+          for (const b of d) if (b === 97) n++;
+        });
+        sock.on("close", () => done(true));
+        sock.write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        sock.pause();
+        setTimeout(() => sock.resume(), 500);
+      });
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null }) });
+    const direct = startServer(app);
+    try {
+      const [onBun, bunClosed] = await received(bun.port!);
+      const [fromTsgi, tsgiClosed] = await received(direct.port);
+      expect([bunClosed, tsgiClosed]).toEqual([true, true]);
+      // At least: a chunk-size line may hold an "a" too.
+      expect(fromTsgi).toBeGreaterThanOrEqual(total);
+      expect(onBun).toBeLessThan(total / 2);
+    } finally {
+      bun.stop(true);
+      await direct.server.close({ timeout: 100 });
+    }
+  });
+});
+
 describe("toFetchHandler on Bun.serve: request shapes Bun passes as they came", () => {
   const keys = ["REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "SERVER_NAME", "SERVER_PORT", "HTTP_HOST", "tsgi.url_scheme"];
   const app: Application = (e, sr) => {
