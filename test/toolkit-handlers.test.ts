@@ -136,6 +136,35 @@ describe("BaseHandler: environ", () => {
     expect([t.tsgiMultithread, t.tsgiMultiprocess]).toEqual([false, true]);
     expect(new BaseCGIHandler(new BytesInput(), new Sink(), new MemoryErrorStream(), {}).originServer).toBe(false);
   });
+  test("the environ is exactly the OS environment, overridden by the handler's base environ, then the tsgi.* keys (wsgiref testEnviron)", () => {
+    class WithOs extends TestHandler {
+      // wsgiref's test swaps os_environ: a basic environment with CGI variables of its own.
+      override osEnviron = { HOME: "/my/home", PATH: "/my/path", LANG: "fr_FR.UTF-8", SCRIPT_NAME: "test_script_name", SERVER_NAME: "test_server_name" };
+    }
+    const h = new WithOs({ X: "Y", HOME: "/override/home" });
+    h.setupEnviron();
+    const expected: Record<string, unknown> = setupTestingDefaults({});
+    for (const k of Object.keys(expected)) if (k.startsWith("tsgi.")) delete expected[k];
+    Object.assign(expected, {
+      PATH: "/my/path",
+      LANG: "fr_FR.UTF-8",
+      X: "Y",
+      HOME: "/override/home", // the base environ wins over the OS environment
+      SCRIPT_NAME: "", // setupTestingDefaults' values in the base environ win too
+      SERVER_NAME: "127.0.0.1",
+      "tsgi.input": h.getStdin(),
+      "tsgi.input_terminated": true, // from setupTestingDefaults in the base environ (the handler does not set it by default)
+      "tsgi.errors": h.getStderr(),
+      "tsgi.version": h.tsgiVersion,
+      "tsgi.run_once": false,
+      "tsgi.url_scheme": "http",
+      "tsgi.multithread": true,
+      "tsgi.multiprocess": true,
+      "tsgi.file_wrapper": fileWrapper,
+    });
+    expect({ ...h.environ! } as Record<string, unknown>).toEqual(expected);
+    expect(h.environ!["tsgi.input"]).toBe(h.stdin);
+  });
 });
 
 describe("BaseHandler: output (wsgiref testContentLength & co.)", () => {
@@ -831,8 +860,8 @@ describe("BaseHandler: errors", () => {
     });
     expect(h.out.text).toStartWith("Status: 500");
   });
-  test("client disconnects (EPIPE, ECONNRESET) end quietly", async () => {
-    for (const code of ["EPIPE", "ECONNRESET"]) {
+  test("client disconnects (EPIPE, ECONNRESET, ECONNABORTED, ERR_STREAM_DESTROYED) end quietly (wsgiref testClientConnectionTerminations)", async () => {
+    for (const code of ["EPIPE", "ECONNRESET", "ECONNABORTED", "ERR_STREAM_DESTROYED"]) {
       const h = new ErrorHandler();
       h.stdout = {
         write: () => {
@@ -842,6 +871,18 @@ describe("BaseHandler: errors", () => {
       await h.run(hello);
       expect(h.err.value).toBe("");
     }
+  });
+  test("any other error from the output stream is logged, and the handler's state (result, headers, status, environ) is kept for inspection (wsgiref testDontResetInternalStateOnException)", async () => {
+    class CustomError extends Error {
+      override name = "CustomError";
+    }
+    const err = new MemoryErrorStream();
+    const h = new SimpleHandler(new BytesInput(), { write: () => { throw new CustomError("aborting writer"); } }, err, { SERVER_PROTOCOL: "HTTP/1.0" });
+    h.osEnviron = {};
+    await h.run(hello);
+    expect(err.value).toContain("CustomError: aborting writer");
+    expect([h.result, h.headers, h.status, h.environ].map((v) => v !== null && v !== undefined)).toEqual([true, true, true, true]);
+    expect(h.status).toBe("200 OK");
   });
   test("an error while handling an error closes the handler and is thrown", async () => {
     let closed = 0;
