@@ -63,6 +63,30 @@ describe("PathInfoDispatcher", () => {
   test("empty PATH_INFO is treated as /", async () => {
     expect((await call(d, { SCRIPT_NAME: "/m", PATH_INFO: "" })).text).toBe("root /m|/");
   });
+  test("an environ without SCRIPT_NAME is dispatched, the mounted app getting SCRIPT_NAME \"\" (cheroot test_dispatch_no_script_name)", async () => {
+    let seen: Environ | undefined;
+    const hello: Application = (environ, sr) => {
+      seen = environ;
+      sr("200 OK", [["Content-Type", "text/plain; charset=utf-8"]]);
+      return [enc.encode("Hello, world!")];
+    };
+    const only = new PathInfoDispatcher([["/", hello]]);
+    const environ = { PATH_INFO: "/foo" } as unknown as Environ; // no SCRIPT_NAME, no testing defaults
+    let status = "";
+    let headers: ReadonlyResponseHeaders = [];
+    const body = (await only(environ, (s, h) => {
+      status = s;
+      headers = h;
+      return async () => {};
+    })) as Iterable<Uint8Array>;
+    expect({ status, headers, body: new TextDecoder().decode(Buffer.concat([...body])) }).toEqual({
+      status: "200 OK",
+      headers: [["Content-Type", "text/plain; charset=utf-8"]],
+      body: "Hello, world!",
+    });
+    expect([seen!.SCRIPT_NAME, seen!.PATH_INFO]).toEqual(["", "/foo"]);
+    expect("SCRIPT_NAME" in environ).toBe(false);
+  });
   test("404 text/plain with an empty body when nothing matches", async () => {
     const only = new PathInfoDispatcher({ "/api": named("api") });
     const r = await call(only, { PATH_INFO: "/other" });
