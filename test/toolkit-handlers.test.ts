@@ -1219,6 +1219,41 @@ describe("readEnviron, formatDateTime, IIS", () => {
   });
 });
 
+describe("CGIHandler: a request body cut short on stdin", () => {
+  /** Run a CGI script (a real process) whose app reads the whole body, with CONTENT_LENGTH 10 and `body` on stdin. */
+  async function runCgi(body: string) {
+    const script = `
+      import { CGIHandler } from ${JSON.stringify(`${import.meta.dir}/../src/toolkit/handlers/index.ts`)};
+      await new CGIHandler().run(async (e, sr) => {
+        const got = await e["tsgi.input"].read();
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [new TextEncoder().encode("got " + got.length + " bytes")];
+      });
+    `;
+    const env = { PATH: process.env.PATH!, REQUEST_METHOD: "POST", CONTENT_LENGTH: "10", CONTENT_TYPE: "text/plain", SCRIPT_NAME: "/app.cgi", PATH_INFO: "/upload", QUERY_STRING: "", SERVER_NAME: "localhost", SERVER_PORT: "80", SERVER_PROTOCOL: "HTTP/1.1", GATEWAY_INTERFACE: "CGI/1.1" };
+    const proc = Bun.spawn([process.execPath, "-e", script], { env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(), 10_000);
+    proc.stdin.write(body);
+    await proc.stdin.end(); // the web server closes the script's stdin
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    return { stdout, stderr, code };
+  }
+
+  test("stdin closed after 4 of CONTENT_LENGTH 10 bytes: the app's read rejects (a 500 and the cause logged), never a 4-byte body that looks whole; 10 bytes are read as before", async () => {
+    const cut = await runCgi("abcd");
+    expect(cut.code).toBe(0);
+    // Before: "Status: 200 OK" and "got 4 bytes", the truncated upload taken as the whole body.
+    expect(cut.stdout).toStartWith("Status: 500 ");
+    expect(cut.stdout).not.toContain("got 4 bytes");
+    expect(cut.stderr).toContain("ClientDisconnected: the request body ended after 4 of its 10 bytes");
+    const whole = await runCgi("abcdefghij");
+    expect(whole.stdout).toStartWith("Status: 200 OK\r\n");
+    expect(whole.stdout).toEndWith("got 10 bytes");
+    expect(whole.stderr).toBe("");
+  });
+});
+
 describe("CGIHandler and the client's Proxy: field (httpoxy, CVE-2016-5385)", () => {
   test("HTTP_PROXY, which a web server that keeps the Proxy: field (nginx with fcgiwrap) sets from it, is not the proxy of the app's fetch(); the environ keeps it", async () => {
     const proxied: string[] = [];

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { bytesScanned } from "./helpers.ts";
+import { ClientDisconnected } from "../src/index.ts";
 import {
   BytesInput,
   FileWrapper,
@@ -563,6 +564,32 @@ describe("StreamInput", () => {
     const j = new StreamInput(errored);
     await expect(j.read()).rejects.toBe(broken);
     await expect(j.readline()).rejects.toBe(broken);
+  });
+  test("a source that ends before the limit (CGI stdin closed before CONTENT_LENGTH bytes) is a cut body, never a quiet end: what arrived is read, the read that needs more rejects with a ClientDisconnected naming the counts, and every later read too (spec.md tsgi.input; gevent TestInputRaw.test_short_post)", async () => {
+    const short = new StreamInput(stream("ab", "cd"), 10);
+    expect(dec.decode(await short.read(3))).toBe("abc"); // the bytes received answer it
+    const err = await short.read().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    // Before: "d", then empty reads, the 4-byte remnant of a 10-byte body looking complete.
+    expect(err).toBeInstanceOf(ClientDisconnected);
+    expect((err as Error).message).toBe("the request body ended after 4 of its 10 bytes (the client or the web server closed it early)");
+    await expect(short.read(1)).rejects.toBe(err);
+    await expect(short.read(0)).rejects.toBe(err);
+    await expect(short.readline()).rejects.toBe(err);
+    await expect(short.read1()).rejects.toBe(err);
+    for (const read of [(i: StreamInput) => i.readline(), (i: StreamInput) => i.read1(), (i: StreamInput) => i.readlines(), (i: StreamInput) => i.read(10)]) {
+      const i = new StreamInput(stream("line\n", "ab"), 10);
+      await expect((async () => { for (let n = 0; n < 5; n++) await read(i); })()).rejects.toBeInstanceOf(ClientDisconnected);
+    }
+    // A source that ends at the limit, or with no limit, ends the body as before.
+    const exact = new StreamInput(stream("ab", "cd"), 4);
+    expect(dec.decode(await exact.read())).toBe("abcd");
+    expect((await exact.read()).length).toBe(0);
+    const open = new StreamInput(stream("ab", "cd"));
+    expect(dec.decode(await open.read())).toBe("abcd");
+    expect((await open.read(5)).length).toBe(0);
   });
 });
 

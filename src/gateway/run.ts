@@ -145,11 +145,14 @@ function declaredLength(headers: ResponseHeaders): number {
 /**
  * The client went away: what `write()`, a `tsgi.input` read and the
  * server's own body iteration reject with once the connection is closed
- * (spec.md "Error handling"). Exported from `tsgi` and `tsgi/server`.
+ * (spec.md "Error handling"), and what the toolkit's `StreamInput` (the CGI
+ * handlers' stdin) rejects a read with when its source ends before its limit.
+ * Exported from `tsgi` and `tsgi/server`.
  */
 export class ClientDisconnected extends Error {
-  constructor() {
-    super("client disconnected");
+  /** @param message what was cut (default `"client disconnected"`). */
+  constructor(message = "client disconnected") {
+    super(message);
     this.name = "ClientDisconnected";
   }
 }

@@ -11,6 +11,7 @@
  * @module
  */
 import type { ErrorStream, InputStream } from "../spec.ts";
+import { ClientDisconnected } from "../gateway/run.ts";
 
 const EMPTY = new Uint8Array(0);
 const NL = 0x0a;
@@ -182,6 +183,14 @@ async function* linesOf(input: InputStream): AsyncGenerator<Uint8Array> {
  * most `limit` bytes (the CGI `CONTENT_LENGTH`). Used by `CGIHandler` for
  * stdin. Bytes past the limit are never consumed from the source beyond the
  * chunk that crosses it, and never returned.
+ *
+ * A source that ends before a finite `limit` is a cut body (RFC 3875 §4.2:
+ * the body is `CONTENT_LENGTH` bytes), not its end: the bytes that arrived
+ * are read, and the first read that needs more rejects with a
+ * `ClientDisconnected` ("the request body ended after 4 of its 10 bytes
+ * ..."), as the tsgi server's `tsgi.input` does after the client's FIN
+ * mid-body. A source that fails rejects that read with its error. Either
+ * way every later read rejects with the same error (spec.md "tsgi.input").
  */
 export class StreamInput implements InputStream {
   private readonly source: AsyncIterator<Uint8Array> | ReadableStreamDefaultReader<Uint8Array>;
@@ -196,6 +205,7 @@ export class StreamInput implements InputStream {
    */
   private scanned = 0;
   private scannedBytes = 0;
+  private readonly limit: number;
   private left: number;
   private done = false;
   /** The error the source failed with: every later read rejects with it (spec.md "tsgi.input"). */
@@ -210,6 +220,7 @@ export class StreamInput implements InputStream {
    */
   constructor(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, limit = Infinity) {
     if (!(limit >= 0)) throw new RangeError(`limit must be >= 0, got ${limit}`);
+    this.limit = limit;
     this.left = limit;
     this.isReader = "getReader" in source && typeof source.getReader === "function";
     this.source = this.isReader
@@ -259,6 +270,14 @@ export class StreamInput implements InputStream {
     }
     if (r.done || r.value === undefined) {
       this.finish();
+      if (this.left !== Infinity && this.left > 0) {
+        // The body is cut (RFC 3875 §4.2: CONTENT_LENGTH bytes are the body), not ended: what
+        // arrived stays readable, the read that needs more rejects, as on the tsgi server.
+        const got = this.limit - this.left;
+        this.failed = true;
+        this.error = new ClientDisconnected(`the request body ended after ${got} of its ${this.limit} bytes (the client or the web server closed it early)`);
+        throw this.error;
+      }
       return false;
     }
     let chunk = r.value;
