@@ -254,8 +254,27 @@ describe("checkArgs: strict command lines", () => {
     expect(r.exitCode).toBe(2);
   });
 
-  test("a bad PORT from the environment is named as such, not as --port", () => {
-    expect(() => resolveDeployOptions({}, { PORT: "abc" })).toThrow(/^PORT \(from the environment\) must be 0-65535, got "abc"$/);
+  test("a bad PORT from the environment is named as such, not as --port, in tsgi-dev's words; only decimal digits are a port, blank is unset", () => {
+    const message = (v: string) => new RegExp(`^PORT must be a TCP port from 0 to 65535 \\(e\\.g\\. PORT=8000\\), got ${JSON.stringify(v).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+    // Number() took these: 0x1F90 was port 8080, 1e3 port 1000, 8000.0 port 8000; a blank PORT was Number(" ") = 0, a random port.
+    for (const v of ["abc", "0x1F90", "1e3", "8000.0", "-1", "99999", "+80", "0b1"]) {
+      expect(() => resolveDeployOptions({}, { PORT: v }), v).toThrow(message(v));
+    }
+    expect(resolveDeployOptions({}, { PORT: " " }).server.port).toBe(8000);
+    expect(resolveDeployOptions({}, { PORT: "" }).server.port).toBe(8000);
+    expect(resolveDeployOptions({}, { PORT: " 9001 " }).server.port).toBe(9001);
+    expect(resolveDeployOptions({}, { PORT: "0" }).server.port).toBe(0);
+    // The command: exit 2 with that line and no server; tsgi-dev says the very same line for the same PORT.
+    const root = join(import.meta.dir, "..");
+    for (const cli of [["src/cli/serve.ts", "serve"], ["src/cli/dev.ts"]]) {
+      const r = Bun.spawnSync([process.execPath, ...cli, "fixtures/hello/app.ts"], {
+        cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, PORT: "0x1F90" },
+      });
+      const out = r.stdout.toString() + r.stderr.toString();
+      expect(out, cli[0]).toContain('[error] PORT must be a TCP port from 0 to 65535 (e.g. PORT=8000), got "0x1F90"');
+      expect(out, cli[0]).not.toContain("serving");
+      expect(r.exitCode, cli[0]).toBe(2);
+    }
   });
 
   test("a switch takes no value, except the ones listed for it", () => {

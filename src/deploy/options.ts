@@ -158,6 +158,22 @@ export function numberFlag(name: NumberFlag, v: unknown): number {
   return n;
 }
 
+/**
+ * A TCP port given as text (`--port`'s value, the `PORT` environment
+ * variable): decimal digits, surrounding blanks ignored, 0 to 65535.
+ * @param from what to name in the error (`--port`, `PORT`).
+ * @throws UsageError in the words of {@link numberFlagError}, the example
+ *   written as `from` is given: `PORT must be a TCP port from 0 to 65535
+ *   (e.g. PORT=8000), got "0x1F90"`.
+ */
+export function portText(value: string, from: string): number {
+  if (!/^\d{1,5}$/.test(value.trim()) || Number(value) > 65535) {
+    const example = from.startsWith("--") ? `${from} ${NUMBER_FLAGS.port.example}` : `${from}=${NUMBER_FLAGS.port.example}`;
+    throw new UsageError(`${from} must be ${NUMBER_FLAGS.port.takes} (e.g. ${example}), got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
 /** A duration flag in seconds (fractions allowed), as whole milliseconds. */
 function seconds(name: NumberFlag, v: unknown): number {
   return Math.round(numberFlag(name, v) * 1000);
@@ -220,10 +236,10 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     server.unix = o.uds;
   } else {
     server.hostname = o.host === undefined ? "127.0.0.1" : hostArgument(o.host);
-    const port = o.port ?? (env.PORT ? Number(env.PORT) : 8000);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw o.port !== undefined ? numberFlagError("port", o.port) : new UsageError(`PORT (from the environment) must be 0-65535, got ${JSON.stringify(env.PORT)}`);
-    }
+    // PORT as tsgi-dev reads it: blank is unset, else decimal digits (Number() took "0x1F90", "1e3", and " " as port 0).
+    const envPort = env.PORT?.trim() ? portText(env.PORT, "PORT") : undefined;
+    const port = o.port ?? envPort ?? 8000;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw numberFlagError("port", o.port);
     server.port = port;
   }
   if (o.udsMode !== undefined) {

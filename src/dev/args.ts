@@ -4,6 +4,7 @@
  * @module
  */
 import { UsageError } from "../deploy/errors.ts";
+import { portText } from "../deploy/options.ts";
 
 /**
  * All values of a repeatable string flag, in order: `--watch a --watch=b`
@@ -51,12 +52,8 @@ export function rejectEmpty(rawArgs: readonly string[], expected: Readonly<Recor
  * @throws UsageError for anything else.
  */
 export function parsePort(value: string, from: string): number {
-  if (!/^\d{1,5}$/.test(value.trim()) || Number(value) > 65535) {
-    // The wording of `tsgi serve`'s number flags (NUMBER_FLAGS): what it takes, an example, the value given.
-    const example = from.startsWith("--") ? `${from} 8000` : `${from}=8000`;
-    throw new UsageError(`${from} must be a TCP port from 0 to 65535 (e.g. ${example}), got ${JSON.stringify(value)}`);
-  }
-  return Number(value);
+  // tsgi serve's reading and words (its --port and PORT): one rule for both commands.
+  return portText(value, from);
 }
 
 /**
