@@ -608,6 +608,34 @@ export default function app(environ: any, startResponse: any) {
     expect(data2.toString("latin1").toLowerCase()).toContain("x-content-type-options: nosniff");
   });
 
+  test("a page whose body yields an empty chunk and then throws gets the whole error page, its live script as the file its policy allows (not inline, cut off by the page's Content-Length)", async () => {
+    const app = new TempApp({
+      "app.ts": `export default function app(environ: any, startResponse: any) {
+  startResponse("200 OK", [["Content-Type", "text/html; charset=utf-8"]]);
+  return (function* () {
+    yield new Uint8Array(0); // nothing sent yet: the error page can still replace the response
+    throw new Error("late boom " + environ.PATH_INFO);
+  })();
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const page = await get(url + "empty-then-throw", HTML);
+    expect(page.status).toBe(500);
+    expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+    // The whole page, as long as it says: before, the script went in inline after the page's Content-Length was set.
+    expect(page.text).toEndWith("</body></html>\n");
+    expect(Buffer.byteLength(page.text)).toBe(Number(page.headers.get("content-length")));
+    const scripts = [...page.text.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]);
+    expect(scripts).toHaveLength(1);
+    expect(scripts[0]).toMatch(/^<script src="\/__tsgi\/live\.js\?id=[^"]+" data-tsgi-live>$/);
+    await dev.waitFor(/GET \/empty-then-throw raised/, 5000);
+    await Bun.sleep(200);
+    expect(dev.output).not.toContain("more bytes than its Content-Length");
+  });
+
   test("requests for 300 other host names (a rebinding page behind wildcard DNS, a client spraying names): each gets 403, the terminal warns for the first 10 names and says once that it stops", async () => {
     const app = new TempApp({ "app.ts": `export default function app() {\n  throw new Error("secret stack");\n}\n` });
     apps.push(app);

@@ -459,7 +459,9 @@ export function withLive(app: Application, hub: LiveHub): Application {
             const r = await reader.next();
             if (r.done) break;
             const chunk = r.value;
-            if (mode === "undecided" && st.pending) {
+            // Decided at the first bytes, not at an empty chunk: until bytes go out the response may still be replaced
+            // (startResponse with excInfo: an error page, which has its own length and policy), and is judged as it ends up.
+            if (mode === "undecided" && st.pending && !(chunk instanceof Uint8Array && chunk.byteLength === 0)) {
               if (!decide()) mode = "pass";
               else {
                 const declared = declaredLength(st.pending.headers);
