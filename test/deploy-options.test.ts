@@ -255,7 +255,7 @@ describe("checkArgs: strict command lines", () => {
   });
 
   test("a bad PORT from the environment is named as such, not as --port, in tsgi-dev's words; only decimal digits are a port, blank is unset", () => {
-    const message = (v: string) => new RegExp(`^PORT must be a TCP port from 0 to 65535 \\(e\\.g\\. PORT=8000\\), got ${JSON.stringify(v).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+    const message = (v: string) => new RegExp(`^PORT must be a TCP port from 0 to 65535 \\(e\\.g\\. PORT=8000\\), got ${(/^-?\d+(\.\d+)?$/.test(v) ? v : JSON.stringify(v)).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
     // Number() took these: 0x1F90 was port 8080, 1e3 port 1000, 8000.0 port 8000; a blank PORT was Number(" ") = 0, a random port.
     for (const v of ["abc", "0x1F90", "1e3", "8000.0", "-1", "99999", "+80", "0b1"]) {
       expect(() => resolveDeployOptions({}, { PORT: v }), v).toThrow(message(v));
@@ -276,6 +276,24 @@ describe("checkArgs: strict command lines", () => {
       expect(r.exitCode, cli[0]).toBe(2);
     }
   });
+
+  test("tsgi-dev and tsgi serve word a bad --port or PORT alike: the same line for the same value", () => {
+    const root = join(import.meta.dir, "..");
+    const line = (cli: string[], args: string[], env: Record<string, string> = {}) => {
+      const r = Bun.spawnSync([process.execPath, ...cli, "fixtures/hello/app.ts", ...args], {
+        cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, ...env },
+      });
+      expect(r.exitCode, `${cli[0]} ${args.join(" ")}`).toBe(2);
+      return (r.stdout.toString() + r.stderr.toString()).split("\n").find((l) => l.startsWith("[error]"));
+    };
+    const serve = ["src/cli/serve.ts", "serve"];
+    const dev = ["src/cli/dev.ts"];
+    for (const args of [["--port="], ["--port", "-1"], ["--port", "70000"], ["--port", "80.5"], ["--port", "http"]]) {
+      expect(line(dev, args), args.join(" ")).toBe(line(serve, args));
+    }
+    expect(line(dev, [], { PORT: "99999" })).toBe(line(serve, [], { PORT: "99999" }));
+    expect(line(serve, ["--port", "-1"])).toBe("[error] --port must be a TCP port from 0 to 65535 (e.g. --port 8000), got -1");
+  }, 60_000);
 
   test("a switch takes no value, except the ones listed for it", () => {
     expect(check("./app.ts", "--https=yes")).toThrow(/^--https takes no value/);

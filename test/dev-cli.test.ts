@@ -256,8 +256,8 @@ describe("tsgi-dev CLI", () => {
     // Were the empty value dropped, the server would start: on PORT, and watching the whole directory.
     const env = { PORT: String(freePort()) };
     const cases: Array<[string[], RegExp]> = [
-      [["--port="], /--port needs a value, got an empty one: a port number from 0 to 65535, e\.g\. --port 8000/],
-      [["--port", ""], /--port needs a value, got an empty one: a port number/],
+      [["--port="], /--port needs a value, got an empty one: a TCP port from 0 to 65535, e\.g\. --port 8000/],
+      [["--port", ""], /--port needs a value, got an empty one: a TCP port/],
       [["--watch="], /--watch needs a value, got an empty one: a file, directory or glob to watch, e\.g\. --watch templates/],
       [["--watch", ""], /--watch needs a value, got an empty one/],
       [["--ignore="], /--ignore needs a value, got an empty one: a glob/],

@@ -17,7 +17,7 @@ import { VERSION } from "../version.ts";
 import { BindError } from "../server/bind.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
 import { parseAppSpec } from "../deploy/load-app.ts";
-import { hostArgument } from "../deploy/options.ts";
+import { hostArgument, NUMBER_FLAGS } from "../deploy/options.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
 import { runExecPathChildrenAsBun } from "../dev/compiled.ts";
@@ -57,7 +57,8 @@ export const DEV_ARGS = {
 /** What to give each string flag instead of an empty value (`--port=`, `--watch=`); see {@link rejectEmpty}. */
 const DEV_NON_EMPTY = {
   host: "an address to bind, e.g. --host 127.0.0.1",
-  port: "a port number from 0 to 65535, e.g. --port 8000",
+  // tsgi serve's words for its --port= (NUMBER_FLAGS).
+  port: `${NUMBER_FLAGS.port.takes}, e.g. --port ${NUMBER_FLAGS.port.example}`,
   watch: "a file, directory or glob to watch, e.g. --watch templates",
   ignore: "a glob of paths not to watch, e.g. --ignore 'logs/**'",
   "allowed-hosts": "host names, e.g. --allowed-hosts app.test",

@@ -164,12 +164,14 @@ export function numberFlag(name: NumberFlag, v: unknown): number {
  * @param from what to name in the error (`--port`, `PORT`).
  * @throws UsageError in the words of {@link numberFlagError}, the example
  *   written as `from` is given: `PORT must be a TCP port from 0 to 65535
- *   (e.g. PORT=8000), got "0x1F90"`.
+ *   (e.g. PORT=8000), got "0x1F90"`; a number is shown unquoted (`got 99999`).
  */
 export function portText(value: string, from: string): number {
   if (!/^\d{1,5}$/.test(value.trim()) || Number(value) > 65535) {
     const example = from.startsWith("--") ? `${from} ${NUMBER_FLAGS.port.example}` : `${from}=${NUMBER_FLAGS.port.example}`;
-    throw new UsageError(`${from} must be ${NUMBER_FLAGS.port.takes} (e.g. ${example}), got ${JSON.stringify(value)}`);
+    // A number is shown as it is (`got -1`, `got 80.5`), text in quotes, as numberFlagError shows --port's value.
+    const shown = /^-?\d+(\.\d+)?$/.test(value) ? value : JSON.stringify(value);
+    throw new UsageError(`${from} must be ${NUMBER_FLAGS.port.takes} (e.g. ${example}), got ${shown}`);
   }
   return Number(value);
 }

@@ -32,7 +32,7 @@ export function repeated(rawArgs: readonly string[], name: string): string[] {
  * mean something else: the default port, the whole working directory.
  * Stops at `--`.
  * @param expected for each flag name checked, what to give instead, with an
- *   example (`"a port number from 0 to 65535, e.g. --port 8000"`).
+ *   example (`"a TCP port from 0 to 65535, e.g. --port 8000"`).
  * @throws UsageError naming the first such flag and what to give.
  */
 export function rejectEmpty(rawArgs: readonly string[], expected: Readonly<Record<string, string>>): void {
