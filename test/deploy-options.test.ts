@@ -59,14 +59,14 @@ describe("resolveDeployOptions", () => {
       [{ workers: 2.5 }, /^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got 2\.5$/],
       [{ workers: 2, uds: "/a", reusePort: true }, /--reuse-port is for TCP/],
       [{ maxRequests: 3 }, /need --workers/],
-      [{ gracefulTimeout: -1 }, /^--graceful-timeout must be a number of seconds, 0 or more \(e\.g\. --graceful-timeout 30\), got -1$/],
+      [{ gracefulTimeout: -1 }, /^--graceful-timeout must be a number of seconds from 0 to 2147483 \(e\.g\. --graceful-timeout 30\), got -1$/],
       [{ timeout: 10 }, /--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout/],
       [{ maxConnections: 0 }, /^--max-connections must be an integer of at least 1 \(e\.g\. --max-connections 10000\), got 0$/],
       [{ maxConnections: 1.5 }, /^--max-connections must be an integer of at least 1 \(e\.g\. --max-connections 10000\), got 1\.5$/],
       [{ urlLengthLimit: 0 }, /^--url-length-limit must be a whole number of bytes, at least 1 \(e\.g\. --url-length-limit 8192\), got 0$/],
       [{ maxHeaderCount: 1.5 }, /^--max-header-count must be an integer of at least 1 \(e\.g\. --max-header-count 100\), got 1\.5$/],
       [{ maxRequestBodySize: -1 }, /^--max-request-body-size must be a whole number of bytes, 0 or more \(e\.g\. --max-request-body-size 10485760\), got -1$/],
-      [{ keepAlive: -1 }, /^--keep-alive must be a number of seconds, 0 or more \(e\.g\. --keep-alive 5\), got -1$/],
+      [{ keepAlive: -1 }, /^--keep-alive must be a number of seconds from 0 to 2147483 \(e\.g\. --keep-alive 5\), got -1$/],
       [{ host: "0.0.0.0:8000" }, /^--host takes an address without a port: write --host 0\.0\.0\.0 --port 8000/],
       [{ host: "[::]:8000" }, /^--host takes an address without a port: write --host :: --port 8000/],
       [{ host: "[localhost]" }, /^--host: brackets are for an IPv6 address/],
@@ -103,7 +103,7 @@ describe("resolveDeployOptions", () => {
     expect(() => deployOptionsFromArgs({ workers: "four" })).toThrow(/^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got "four"$/);
     const limits = deployOptionsFromArgs({ "keep-alive": "75", "request-timeout": "0.5", "max-connections": "9", "log-format": "%(request_line)s" });
     expect(limits).toMatchObject({ keepAlive: 75, requestTimeout: 0.5, maxConnections: 9, logFormat: "%(request_line)s" });
-    expect(() => deployOptionsFromArgs({ "keep-alive": "5s" })).toThrow(/^--keep-alive must be a number of seconds, 0 or more \(e\.g\. --keep-alive 5\), got "5s"$/);
+    expect(() => deployOptionsFromArgs({ "keep-alive": "5s" })).toThrow(/^--keep-alive must be a number of seconds from 0 to 2147483 \(e\.g\. --keep-alive 5\), got "5s"$/);
   });
 });
 
@@ -135,6 +135,21 @@ describe("number flags", () => {
       const args = ["./app.ts", `--${flag}`, example, ...(flag === "workers" ? [] : ["--workers", "2"])];
       expect(() => resolveDeployOptions(deployOptionsFromArgs(parseArgs(args, defs) as never), {})).not.toThrow();
     }
+  });
+
+  test("a duration flag past what a timer holds (2147483 s, 2^31 - 1 ms) is refused with that message, not served with a timer that fires at once", () => {
+    const defs = DEPLOY_ARGS as never;
+    const durations = (Object.keys(NUMBER_FLAGS) as NumberFlag[]).filter((f) => !NUMBER_FLAGS[f].integer);
+    expect(durations.sort()).toEqual(["graceful-timeout", "header-timeout", "keep-alive", "request-timeout", "socket-timeout", "timeout"]);
+    const resolve = (flag: string, value: string) => resolveDeployOptions(deployOptionsFromArgs(parseArgs(["./app.ts", `--${flag}`, value, "--workers", "2"], defs) as never), {});
+    for (const flag of durations) {
+      // Before: 3000000 was taken, and Bun's setTimeout fired at once (TimeoutOverflowWarning): --graceful-timeout 3000000 answered the in-flight request 503 at SIGTERM.
+      expect(() => resolve(flag, "3000000"), flag).toThrow(`--${flag} must be a number of seconds from 0 to 2147483 (e.g. --${flag} ${NUMBER_FLAGS[flag].example}), got 3000000`);
+      expect(() => resolve(flag, "2147483.7"), flag).toThrow(/must be a number of seconds from 0 to 2147483/);
+      expect(() => resolve(flag, "2147483"), flag).not.toThrow();
+    }
+    // A config object too (resolveDeployOptions without the CLI).
+    expect(() => resolveDeployOptions({ gracefulTimeout: 1e12 }, {})).toThrow(/^--graceful-timeout must be a number of seconds from 0 to 2147483 /);
   });
 });
 

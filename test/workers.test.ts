@@ -507,7 +507,7 @@ describe("tsgi serve errors", () => {
       [[APP, "--max-connections", "0"], "--max-connections must be an integer of at least 1 (e.g. --max-connections 10000), got 0\n"],
       [[APP, "--workers", "four"], '--workers must be an integer of at least 1 (e.g. --workers 4), got "four"\n'],
       [[APP, "--port", "http"], '--port must be a TCP port from 0 to 65535 (e.g. --port 8000), got "http"\n'],
-      [[APP, "--graceful-timeout", "30s"], '--graceful-timeout must be a number of seconds, 0 or more (e.g. --graceful-timeout 30), got "30s"\n'],
+      [[APP, "--graceful-timeout", "30s"], '--graceful-timeout must be a number of seconds from 0 to 2147483 (e.g. --graceful-timeout 30), got "30s"\n'],
       [[APP, "--forwarded-allow-ips", "10.0.0.1"], "need --proxy-headers"],
       [[APP, "--proxy-headers", "--forwarded-allow-ips", "10.0.0.0/40"], "prefix is at most /32"],
       [[APP, "--max-requests", "5"], "need --workers"],

@@ -109,6 +109,12 @@ export interface ResolvedDeploy {
 }
 
 /**
+ * The longest duration a timer holds, in seconds: 2^31 - 1 ms (Bun's, and
+ * Node's, `setTimeout` fires at once for more, with a TimeoutOverflowWarning).
+ */
+const MAX_TIMER_SECONDS = 2147483;
+
+/**
  * What each number flag of `tsgi serve` takes, and an example value: the
  * message for a bad value names the flag, what it takes, an example and the
  * value given (see {@link numberFlagError}).
@@ -119,13 +125,13 @@ export const NUMBER_FLAGS = {
   workers: { takes: "an integer of at least 1", example: "4", min: 1, integer: true },
   "max-requests": { takes: "an integer, 0 or more", example: "1000", min: 0, integer: true },
   "max-requests-jitter": { takes: "an integer, 0 or more", example: "50", min: 0, integer: true },
-  timeout: { takes: "a number of seconds, 0 or more", example: "30", min: 0, integer: false },
-  "graceful-timeout": { takes: "a number of seconds, 0 or more", example: "30", min: 0, integer: false },
-  "keep-alive": { takes: "a number of seconds, 0 or more", example: "5", min: 0, integer: false },
+  timeout: { takes: "a number of seconds from 0 to 2147483", example: "30", min: 0, max: MAX_TIMER_SECONDS, integer: false },
+  "graceful-timeout": { takes: "a number of seconds from 0 to 2147483", example: "30", min: 0, max: MAX_TIMER_SECONDS, integer: false },
+  "keep-alive": { takes: "a number of seconds from 0 to 2147483", example: "5", min: 0, max: MAX_TIMER_SECONDS, integer: false },
   "max-connections": { takes: "an integer of at least 1", example: "10000", min: 1, integer: true },
-  "header-timeout": { takes: "a number of seconds, 0 or more", example: "30", min: 0, integer: false },
-  "socket-timeout": { takes: "a number of seconds, 0 or more", example: "60", min: 0, integer: false },
-  "request-timeout": { takes: "a number of seconds, 0 or more", example: "30", min: 0, integer: false },
+  "header-timeout": { takes: "a number of seconds from 0 to 2147483", example: "30", min: 0, max: MAX_TIMER_SECONDS, integer: false },
+  "socket-timeout": { takes: "a number of seconds from 0 to 2147483", example: "60", min: 0, max: MAX_TIMER_SECONDS, integer: false },
+  "request-timeout": { takes: "a number of seconds from 0 to 2147483", example: "30", min: 0, max: MAX_TIMER_SECONDS, integer: false },
   "url-length-limit": { takes: "a whole number of bytes, at least 1", example: "8192", min: 1, integer: true },
   "max-header-bytes": { takes: "a whole number of bytes, at least 1", example: "65536", min: 1, integer: true },
   "max-header-count": { takes: "an integer of at least 1", example: "100", min: 1, integer: true },
@@ -152,9 +158,9 @@ export function numberFlagError(name: NumberFlag, given: unknown): UsageError {
  * @throws UsageError from {@link numberFlagError} when it is not a number the flag takes.
  */
 export function numberFlag(name: NumberFlag, v: unknown): number {
-  const { min, integer } = NUMBER_FLAGS[name];
+  const flag: { min: number; max?: number; integer: boolean } = NUMBER_FLAGS[name];
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) throw numberFlagError(name, v);
+  if (typeof n !== "number" || !Number.isFinite(n) || n < flag.min || n > (flag.max ?? Infinity) || (flag.integer && !Number.isInteger(n))) throw numberFlagError(name, v);
   return n;
 }
 
