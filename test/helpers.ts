@@ -346,7 +346,7 @@ export async function bytesScanned<T>(run: () => Promise<T>): Promise<{ result: 
  * a loaded machine, a connection the client saw closed may not be closed in
  * the server yet, with up to 6 MB of pipelined requests).
  */
-async function settledHeap(): Promise<number> {
+export async function settledHeap(): Promise<number> {
   let least = Number.POSITIVE_INFINITY;
   for (let i = 0; i < 6; i++) {
     if (i > 0) await Bun.sleep(100);
