@@ -229,6 +229,30 @@ describe("the access log at exit", () => {
   }
 });
 
+describe("the error log at exit", () => {
+  for (const workers of [[], ["--workers", "2"]]) {
+    test(`a stderr reader that lags still gets every error report after SIGTERM${workers.length ? " (workers)" : " (one process)"}`, async () => {
+      const port = freePort();
+      const file = join(dir, `errors-at-exit-${port}.log`);
+      // The reader takes nothing for 2.5 s: the pipe fills (64 KiB) and the rest waits in the server.
+      const proc = serveUnderBash(port, ["--no-access-log", ...workers], `2> >(sleep 2.5; exec cat > ${q(file)})`);
+      expect(await waitFor(async () => (await status(port, "/")) === 200 || proc.exitCode !== null, 15_000)).toBe(true);
+      // About 300 KB of error reports (each a 3 KB request-target and a stack), numbered.
+      const count = 80;
+      for (let i = 0; i < count; i++) expect(await status(port, `/throw?n${i}-${"a".repeat(3000)}`)).toBe(500);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      const text = () => (existsSync(file) ? readFileSync(file, "latin1") : "");
+      await waitFor(() => text().includes(`/throw?n${count - 1}-`), 15_000);
+      // cat may still be writing: let it finish before the last look.
+      await Bun.sleep(200);
+      const seen = new Set([...text().matchAll(/Error in GET \/throw\?n(\d+)-/g)].map((m) => Number(m[1])));
+      // Before: the exit dropped what waited for the reader past the pipe's 64 KiB, the last reports.
+      expect(seen.size).toBe(count);
+    }, 40_000);
+  }
+});
+
 describe("a stdout reader that stalls", () => {
   test("the access log waiting for it is capped (16 MiB): lines past it are dropped and counted on stderr, memory stays bounded", async () => {
     const port = freePort();

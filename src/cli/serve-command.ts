@@ -27,7 +27,7 @@ import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
 import { listenFds, numberFlag, numberFlagError, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
-import { guardStdio, stdoutFlushed, stdoutLog } from "../deploy/stdio.ts";
+import { guardStdio, stdioFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
 import { prefixedLog } from "../deploy/worker-log.ts";
 import { onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
@@ -224,8 +224,8 @@ const serveCommand = defineCommand({
     if (deploy.workers) {
       const supervisor = new Supervisor({ config: { app, cwd: process.cwd(), deploy, accessLog } });
       // Signals first: a SIGTERM that comes while workers boot must still stop them.
-      // After a clean stop, the access log's last lines reach a lagging reader before the exit.
-      supervisor.installSignals((code) => (code === 0 ? void stdoutFlushed().then(() => process.exit(0)) : process.exit(code)));
+      // After a clean stop, the access log's last lines and the error log's reach a lagging reader before the exit.
+      supervisor.installSignals((code) => (code === 0 ? void stdioFlushed().then(() => process.exit(0)) : process.exit(code)));
       let tls;
       try {
         tls = await readTls(false);
@@ -256,8 +256,8 @@ const serveCommand = defineCommand({
         void (async () => {
           // As a worker does: idle keep-alive connections get 1 s for a request already on its way.
           if (server) await server.close(stopOptions(deploy.gracefulTimeout));
-          // process.exit() drops what Bun still holds for a lagging stdout reader: the access log's last lines.
-          await stdoutFlushed();
+          // process.exit() drops what Bun still holds for a lagging stdout or stderr reader: the last lines of both logs.
+          await stdioFlushed();
           process.exit(0);
         })().catch((error: unknown) => {
           // Never left half stopped (closed, yet alive until the service manager's SIGKILL).

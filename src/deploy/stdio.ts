@@ -151,6 +151,49 @@ export const STDERR_MAX_WAITING_BYTES = 16 * 1024 * 1024;
 /** Bytes handed to stderr's write and not yet written to the descriptor. */
 let stderrWaiting = 0;
 let stderrDropped = 0;
+const stderrFlushWaiters: Array<() => void> = [];
+
+function stderrSettled(): void {
+  for (const resolve of stderrFlushWaiters.splice(0)) resolve();
+}
+
+/** The line that says how many stderr writes were dropped (and resets the count). */
+function stderrDropReport(): string {
+  const n = stderrDropped;
+  stderrDropped = 0;
+  return `tsgi: stderr's reader was not keeping up: ${n} error log write${n === 1 ? "" : "s"} dropped (${STDERR_MAX_WAITING_BYTES / 1024 / 1024} MiB already waiting for it); logging goes on\n`;
+}
+
+/** Writes the drop report past the cap (one line), set by {@link guardStdio}. */
+let writeStderrDropReport: (() => void) | null = null;
+
+/**
+ * Resolves once everything written to stderr so far (through a guarded
+ * stderr: {@link guardStdio}) is written to the descriptor, or stderr broke,
+ * or after `timeoutMs`; a count of dropped writes not yet reported is
+ * written first. `process.exit()` loses what Bun still holds for a pipe
+ * whose reader lags (past the pipe's 64 KiB): a stopping `tsgi serve` (the
+ * single process, the supervisor, each worker) waits for this, as for
+ * {@link stdoutFlushed}, so the error reports logged before the stop reach
+ * the log. Resolves at once when stderr is not guarded.
+ */
+export function stderrFlushed(timeoutMs = STDOUT_FLUSH_MS): Promise<void> {
+  if (stderrDropped > 0 && !stderrBroken) writeStderrDropReport?.();
+  if (stderrWaiting <= 0 || stderrBroken) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    timer.unref?.();
+    stderrFlushWaiters.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** {@link stdoutFlushed} and {@link stderrFlushed} at once, both within `timeoutMs`. */
+export async function stdioFlushed(timeoutMs = STDOUT_FLUSH_MS): Promise<void> {
+  await Promise.all([stdoutFlushed(timeoutMs), stderrFlushed(timeoutMs)]);
+}
 
 function chunkBytes(chunk: unknown): number {
   if (typeof chunk === "string") return Buffer.byteLength(chunk);
@@ -179,21 +222,26 @@ export function guardStdio(): void {
   const stderr = process.stderr;
   stderr.on("error", () => {
     stderrBroken = true;
+    stderrSettled();
   });
   const write = stderr.write;
-  const written = (bytes: number): void => {
-    stderrWaiting -= bytes;
-    if (stderrWaiting > 0 || stderrDropped === 0 || stderrBroken) return;
-    const n = stderrDropped;
-    stderrDropped = 0;
-    const report = `tsgi: stderr's reader was not keeping up: ${n} error log write${n === 1 ? "" : "s"} dropped (${STDERR_MAX_WAITING_BYTES / 1024 / 1024} MiB already waiting for it); logging goes on\n`;
-    const size = Buffer.byteLength(report);
+  const report = (): void => {
+    const text = stderrDropReport();
+    const size = Buffer.byteLength(text);
     stderrWaiting += size;
     try {
-      (write as (...a: unknown[]) => boolean).call(stderr, report, () => written(size));
+      (write as (...a: unknown[]) => boolean).call(stderr, text, () => written(size));
     } catch {
       stderrBroken = true;
+      stderrSettled();
     }
+  };
+  writeStderrDropReport = report;
+  const written = (bytes: number): void => {
+    stderrWaiting -= bytes;
+    if (stderrWaiting > 0) return;
+    if (stderrDropped > 0 && !stderrBroken) return report();
+    stderrSettled();
   };
   stderr.write = function (this: typeof stderr, ...args: unknown[]): boolean {
     const done = args.find((a) => typeof a === "function") as ((error?: Error | null) => void) | undefined;
@@ -211,6 +259,7 @@ export function guardStdio(): void {
       } catch {
         stderrWaiting -= bytes;
         stderrBroken = true;
+        stderrSettled();
       }
     }
     // Dropped: still call a write callback, as a writer awaiting it must not hang.

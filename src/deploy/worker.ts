@@ -12,7 +12,7 @@ import { wantsSignal } from "../gateway/signal.ts";
 import { loadApp } from "./load-app.ts";
 import type { ResolvedDeploy } from "./options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "./setup.ts";
-import { guardStdio } from "./stdio.ts";
+import { guardStdio, stderrFlushed } from "./stdio.ts";
 import { logStrayErrors } from "./stray-errors.ts";
 import { listenMessage } from "./errors.ts";
 import { BindError } from "../server/bind.ts";
@@ -154,8 +154,9 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     // Idle keep-alive connections get a short grace: a request already on its way is answered
     // (with Connection: close; the next one reaches a new worker) rather than reset (RFC 9112 §9.3.1).
     await server.close(stopOptions(deploy.gracefulTimeout));
-    // process.exit drops IPC messages still queued: the last access log lines.
-    await ipcFlushed(requests);
+    // process.exit drops IPC messages still queued (the last access log lines) and what a lagging
+    // stderr reader has not taken (the last error reports): both get the same short wait.
+    await Promise.all([ipcFlushed(requests), stderrFlushed(IPC_FLUSH_MS)]);
     process.exit(0);
   };
   process.on("SIGTERM", stop);
