@@ -1623,3 +1623,35 @@ describe("chunked-body limits as server options", () => {
     expect(() => createServer(app, { maxTrailerBytes: 1 })).toThrow(/maxTrailerBytes must be at least 2/);
   });
 });
+
+describe("durations a timer cannot hold (over 2^31 - 1 ms)", () => {
+  const slow: Application = async (_env, startResponse) => {
+    await Bun.sleep(400);
+    startResponse("200 OK", [["Content-Length", "2"]]);
+    return [enc("ok")];
+  };
+
+  test("every timeout option, socketTimeout and a keepalive in seconds past it are a RangeError naming the option; 2^31 - 1 is taken", () => {
+    const max = 2 ** 31 - 1;
+    for (const key of ["headerTimeout", "keepAliveTimeout", "bodyTimeout", "sendTimeout", "requestTimeout", "shutdownTimeout", "socketTimeout"] as const) {
+      expect(() => createServer(slow, { [key]: 3_000_000_000 }), key).toThrow(new RegExp(`^server option ${key} must be at most 2147483647 ms .*got 3000000000$`));
+      expect(() => createServer(slow, { [key]: max }), key).not.toThrow();
+    }
+    expect(() => createServer(slow, { keepalive: 3_000_000 })).toThrow(/^server option keepalive must be .* \(0 to 2147483\.647\), got 3000000$/);
+    expect(() => createServer(slow, { keepalive: 2_147_483 })).not.toThrow();
+  });
+
+  test("close() with a timeout or idleGrace past it rejects with a RangeError and cuts nothing; the request in flight still gets its 200", async () => {
+    const { server, port, errors } = startServer(slow, { shutdownTimeout: 2 ** 31 - 1 });
+    const answer = rawOne(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", { timeoutMs: 5000 });
+    await Bun.sleep(100);
+    await expect(server.close({ timeout: 3_000_000_000 })).rejects.toThrow(/^close\(\) option timeout must be at most 2147483647 ms/);
+    await expect(server.close({ idleGrace: 3_000_000_000 })).rejects.toThrow(/^close\(\) option idleGrace must be at most 2147483647 ms/);
+    // The largest timeout a timer holds is a real wait: the slow request finishes.
+    const t0 = Date.now();
+    await server.close();
+    expect((await answer).response?.status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    expect(errors.join("")).not.toContain("shutdown timeout");
+  });
+});

@@ -338,10 +338,32 @@ export type ResolvedOptions = Omit<Required<Pick<ServerOptions, keyof typeof DEF
 };
 
 /**
+ * The longest duration a timer holds, ms (2^31 - 1, about 24.8 days): Bun's
+ * (and Node's) `setTimeout` fires at once for more, with a
+ * TimeoutOverflowWarning. Every timeout option and `close({ timeout,
+ * idleGrace })` is at most this.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The options in ms that {@link MAX_TIMER_MS} bounds. */
+const TIMEOUT_OPTIONS = ["headerTimeout", "keepAliveTimeout", "bodyTimeout", "sendTimeout", "requestTimeout", "shutdownTimeout"] as const;
+
+/**
+ * Check a duration in ms against {@link MAX_TIMER_MS}.
+ * @throws RangeError naming `what` for a larger value.
+ */
+export function checkTimerMs(ms: number, what: string): void {
+  if (ms > MAX_TIMER_MS) {
+    throw new RangeError(`${what} must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest a timer holds; 0 turns a timeout off), got ${ms}`);
+  }
+}
+
+/**
  * Apply the defaults (`socketTimeout` first, for the timeouts it covers) and
  * check values.
  * @throws RangeError on a negative or non-integer size, count, timeout, port
- *   or `fd`; a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
+ *   or `fd`; a timeout over {@link MAX_TIMER_MS} (or a `keepalive` over its
+ *   seconds), which a timer cannot hold; a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
  *   `maxConnections` (which would refuse everything); a `maxTrailerBytes`
  *   under 2 (which would refuse every chunked body); a `unixMode` outside
  *   0 to 0o7777; a `maxHttpVersion` other than `"HTTP/1.0"` and
@@ -363,6 +385,8 @@ export type ResolvedOptions = Omit<Required<Pick<ServerOptions, keyof typeof DEF
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const given = stripUndefined(options);
   if (given.socketTimeout !== undefined) {
+    // Named itself, not as the timeouts it sets.
+    if (typeof given.socketTimeout === "number") checkTimerMs(given.socketTimeout, "server option socketTimeout");
     given.headerTimeout ??= given.socketTimeout;
     given.bodyTimeout ??= given.socketTimeout;
     given.sendTimeout ??= given.socketTimeout;
@@ -370,8 +394,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   // eventlet (since its PR #788) takes a number as the idle time between requests, in seconds; 0 turns keep-alive off.
   if (typeof given.keepalive === "number") {
     const seconds = given.keepalive;
-    if (!Number.isFinite(seconds) || seconds < 0) {
-      throw new RangeError(`server option keepalive must be true, false or the idle time between requests in seconds (0 or more), got ${JSON.stringify(seconds) ?? String(seconds)}`);
+    if (!Number.isFinite(seconds) || seconds < 0 || seconds * 1000 > MAX_TIMER_MS) {
+      throw new RangeError(`server option keepalive must be true, false or the idle time between requests in seconds (0 to ${MAX_TIMER_MS / 1000}), got ${JSON.stringify(seconds) ?? String(seconds)}`);
     }
     if (seconds > 0) given.keepAliveTimeout ??= Math.ceil(seconds * 1000);
     given.keepalive = seconds !== 0;
@@ -401,6 +425,9 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     }
   }
   if (resolved.port > 65535) throw new RangeError(`server option port must be a TCP port, 0 to 65535, got ${resolved.port}`);
+  // A timer holds at most 2^31 - 1 ms: past it Bun's setTimeout fires at once (TimeoutOverflowWarning), so a
+  // shutdownTimeout meant as "never cut" would cut every request at close().
+  for (const key of TIMEOUT_OPTIONS) checkTimerMs(resolved[key], `server option ${key}`);
   // At 0 these would refuse every connection or request; "no limit" is not what 0 means for them.
   for (const key of ["urlLengthLimit", "maxHeaderBytes", "maxHeaderCount", "maxConnections"] as const) {
     if (resolved[key] < 1) throw new RangeError(`server option ${key} must be at least 1, got 0`);

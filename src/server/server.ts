@@ -18,7 +18,7 @@ import { Connection } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 import { AccessLog, accessLogFormat, createAccessLog, errorLogWriters, escapeControls, guardedErrorWriter, hexEscape, lineWriter, logDate, requestLine, type LineWriter } from "./log.ts";
-import { resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
+import { checkTimerMs, resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener, listenError } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
 import { tlsFailureCause } from "./tls.ts";
@@ -74,9 +74,9 @@ export interface Server {
 
 /** Options of {@link Server.close}. */
 export interface CloseOptions {
-  /** How long in-flight requests may take before every connection is cut (ms). Default: the `shutdownTimeout` option. */
+  /** How long in-flight requests may take before every connection is cut (ms, at most 2^31 - 1, what a timer holds; more rejects with a RangeError). Default: the `shutdownTimeout` option. */
   timeout?: number;
-  /** How long an idle keep-alive connection (or one whose keep-alive response ends during the close) may still bring one request (ms). Default 0: such connections close at once. */
+  /** How long an idle keep-alive connection (or one whose keep-alive response ends during the close) may still bring one request (ms, at most 2^31 - 1; more rejects with a RangeError). Default 0: such connections close at once. */
   idleGrace?: number;
 }
 
@@ -582,6 +582,9 @@ export class TsgiServer implements Server, ServerCore {
 
   async close(options: CloseOptions = {}): Promise<void> {
     const timeout = options.timeout ?? this.options.shutdownTimeout;
+    // Past what a timer holds, setTimeout fires at once: a "wait for ever" would cut every request now.
+    checkTimerMs(timeout, "close() option timeout");
+    checkTimerMs(options.idleGrace ?? 0, "close() option idleGrace");
     if (!this.closing) {
       this.closing = true;
       this.listener?.stop(false);
