@@ -279,6 +279,9 @@ describe("checkArgs: strict command lines", () => {
     expect(resolveDeployOptions({}, { PORT: "" }).server.port).toBe(8000);
     expect(resolveDeployOptions({}, { PORT: " 9001 " }).server.port).toBe(9001);
     expect(resolveDeployOptions({}, { PORT: "0" }).server.port).toBe(0);
+    // --port wins and PORT is then not read, as tsgi-dev does: a platform's PORT that is no port does not stop --port.
+    expect(resolveDeployOptions({ port: 9000 }, { PORT: "abc" }).server.port).toBe(9000);
+    expect(resolveDeployOptions({ uds: "/tmp/x.sock" }, { PORT: "abc" }).server.unix).toBe("/tmp/x.sock");
     // The command: exit 2 with that line and no server; tsgi-dev says the very same line for the same PORT.
     const root = join(import.meta.dir, "..");
     for (const cli of [["src/cli/serve.ts", "serve"], ["src/cli/dev.ts"]]) {
@@ -308,6 +311,37 @@ describe("checkArgs: strict command lines", () => {
     }
     expect(line(dev, [], { PORT: "99999" })).toBe(line(serve, [], { PORT: "99999" }));
     expect(line(serve, ["--port", "-1"])).toBe("[error] --port must be a TCP port from 0 to 65535 (e.g. --port 8000), got -1");
+  }, 60_000);
+
+  test("--port wins over a PORT that is no port, in both commands: each serves on --port's port and answers", async () => {
+    const root = join(import.meta.dir, "..");
+    for (const cli of [["src/cli/serve.ts", "serve"], ["src/cli/dev.ts", "--no-reload"]]) {
+      const proc = Bun.spawn([process.execPath, ...cli, "fixtures/hello/app.ts", "--port", "0"], {
+        cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, PORT: "abc" },
+      });
+      try {
+        // The serving line (on stdout or stderr) names the bound address; an [error] line or an exit fails.
+        let out = "";
+        const decoder = new TextDecoder();
+        const readAll = async (stream: ReadableStream<Uint8Array>) => {
+          for await (const chunk of stream) out += decoder.decode(chunk, { stream: true });
+        };
+        void readAll(proc.stdout);
+        void readAll(proc.stderr);
+        const deadline = Date.now() + 20_000;
+        while (!/http:\/\/127\.0\.0\.1:\d+/.test(out) && proc.exitCode === null && Date.now() < deadline) await Bun.sleep(50);
+        expect(out, cli[0]).not.toContain("[error]");
+        const port = Number(/http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+        expect(port, `${cli[0]}: ${out}`).toBeGreaterThan(0);
+        const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) });
+        expect(r.status, cli[0]).toBe(200);
+        await r.text();
+      } finally {
+        proc.kill("SIGTERM");
+        await Promise.race([proc.exited, Bun.sleep(10_000)]);
+        if (proc.exitCode === null) proc.kill("SIGKILL");
+      }
+    }
   }, 60_000);
 
   test("a switch takes no value, except the ones listed for it", () => {

@@ -244,9 +244,9 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     server.unix = o.uds;
   } else {
     server.hostname = o.host === undefined ? "127.0.0.1" : hostArgument(o.host);
-    // PORT as tsgi-dev reads it: blank is unset, else decimal digits (Number() took "0x1F90", "1e3", and " " as port 0).
-    const envPort = env.PORT?.trim() ? portText(env.PORT, "PORT") : undefined;
-    const port = o.port ?? envPort ?? 8000;
+    // PORT as tsgi-dev reads it: blank is unset, else decimal digits (Number() took "0x1F90", "1e3", and " " as port 0);
+    // read only when --port is not given, which wins over it (a platform's PORT is not checked then).
+    const port = o.port ?? (env.PORT?.trim() ? portText(env.PORT, "PORT") : 8000);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw numberFlagError("port", o.port);
     server.port = port;
   }
