@@ -52,7 +52,10 @@ export type ExcInfo = unknown;
  * immediately, sending the status and headers first if they have not gone
  * out. The returned promise resolves when the bytes were handed to the
  * socket (so awaiting it applies backpressure) and rejects if the client has
- * gone away. New applications should return a body iterable instead.
+ * gone away. `data`'s bytes are taken before `write` returns: the
+ * application may refill the same buffer at once, awaited or not (spec.md
+ * "The write() callable"). New applications should return a body iterable
+ * instead.
  *
  * @throws TypeError when `data` is not a `Uint8Array` (or rejects with it:
  *   an `async` implementation does).
@@ -101,6 +104,11 @@ export type StartResponse = (
  * allowed and sends nothing. If the body object has a `close()` method, the
  * server calls it exactly once: after the response is sent, on error, or when
  * the client goes away (PEP 3333 "Specification Details").
+ *
+ * A chunk's bytes are taken before the server asks for the next chunk or
+ * calls `return()` or `close()` (an array's, before it runs application code
+ * again): a generator may refill one buffer for each chunk it yields
+ * (spec.md "The body").
  *
  * An array body has a known length: the server sends `Content-Length` for it
  * when the application did not. So does the tsgi server for its own

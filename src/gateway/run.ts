@@ -20,6 +20,22 @@ import {
 import { errorText } from "./error-text.ts";
 import { thrownAfterStartResponse } from "./node-handler-hint.ts";
 
+/**
+ * Whose bytes a chunk given to {@link ResponseSink.write} holds, which says
+ * how long the sink may keep it as it is (spec.md "The body"):
+ * - `"borrowed"` (the default): the application's, which it may change as
+ *   soon as `write` returns (a buffer refilled after a `yield` or a
+ *   `write()`): the sink takes the bytes (writes or copies them) before it
+ *   returns;
+ * - `"lent"`: the application's, but it runs no more code for this response
+ *   (an array body without `close()`): the sink may keep the chunk until the
+ *   response's end, or, while it holds a batch of responses (the tsgi
+ *   server's pipelined ones), until it runs application code again;
+ * - `"given"`: the gateway's own (a file's blocks, its 500 page, chunks it
+ *   joined or copied): never changed, kept as long as the sink likes.
+ */
+export type ChunkOwner = "borrowed" | "lent" | "given";
+
 /** Where the gateway sends the response. */
 export interface ResponseSink {
   /**
@@ -33,10 +49,11 @@ export interface ResponseSink {
    */
   start(status: string, headers: ResponseHeaders, bodyLength: number, exact?: boolean): void;
   /**
-   * Send body bytes. Returns `false` when the caller should await
-   * {@link drain} before producing more (backpressure).
+   * Send body bytes. `owner` (default `"borrowed"`) says how long the sink
+   * may keep `chunk` as it is ({@link ChunkOwner}). Returns `false` when the
+   * caller should await {@link drain} before producing more (backpressure).
    */
-  write(chunk: Uint8Array): boolean;
+  write(chunk: Uint8Array, owner?: ChunkOwner): boolean;
   /** Resolves when more may be written, or when the sink closed. */
   drain(): Promise<void>;
   /** The body is complete. */
@@ -173,8 +190,11 @@ class Invocation implements Running {
   private finished = false;
   /** The server ended the response itself ({@link abandon}): the app's later writes reject as if the client had gone. */
   private abandoned = false;
+  /** Chunks collected under minimumChunkSize: copies, or an array body's chunks as they are ({@link smallLent}). */
   private small: Uint8Array[] | null = null;
   private smallBytes = 0;
+  /** {@link small} holds an array body's chunks as they are ("lent"), not copies. */
+  private smallLent = false;
   private minChunk = -1;
   /**
    * Bytes a file wrapper over a file-like object may still send under the
@@ -374,8 +394,10 @@ class Invocation implements Running {
         return this.fail(error);
       }
     }
+    // The app runs no more code for this response, unless the array has a close() (PEP 3333 allows it).
+    const owner: ChunkOwner = typeof (chunks as { close?: unknown }).close === "function" ? "borrowed" : "lent";
     for (let i = 0; i < chunks.length; i++) {
-      if (chunks[i]!.length !== 0) this.send(chunks[i]!);
+      if (chunks[i]!.length !== 0) this.send(chunks[i]!, owner);
     }
     return this.complete();
   }
@@ -403,7 +425,7 @@ class Invocation implements Running {
       if (this.sink.discardsBody) {
         // HEAD, 204, 304: the header section is all.
       } else if (sized && blob.size <= SMALL_FILE) {
-        if (blob.size > 0) this.send(await blob.bytes());
+        if (blob.size > 0) this.send(await blob.bytes(), "given");
       } else {
         const reader = blob.stream().getReader();
         this.fileReader = reader;
@@ -423,7 +445,7 @@ class Invocation implements Running {
               if (value.length > left) value = value.subarray(0, left);
               left -= value.length;
             }
-            if (value.length > 0 && !this.send(value)) await this.sink.drain();
+            if (value.length > 0 && !this.send(value, "given")) await this.sink.drain();
             if (left === 0) break;
           }
         } finally {
@@ -457,7 +479,7 @@ class Invocation implements Running {
           if (this.fileLeft === 0) return this.complete();
           continue;
         }
-        if (!this.send(chunk)) await this.sink.drain();
+        if (!this.send(chunk, "borrowed")) await this.sink.drain();
         if (this.sink.closed) throw new ClientDisconnected();
         // HEAD, 204, 304, or Content-Length reached: stop the body (closeBody calls return()).
         if ((this.headersSent && this.sink.discardsBody) || this.fileLeft === 0) return this.complete();
@@ -484,30 +506,39 @@ class Invocation implements Running {
     return chunk;
   }
 
-  /** Send one non-empty chunk, headers first if they have not gone out. */
-  private send(chunk: Uint8Array): boolean {
+  /**
+   * Send one non-empty chunk, headers first if they have not gone out.
+   * `owner` says whose bytes it holds ({@link ChunkOwner}); one collected
+   * under minimumChunkSize while the app goes on ("borrowed") is copied.
+   */
+  private send(chunk: Uint8Array, owner: ChunkOwner): boolean {
     if (this.minChunk === -1) {
       const perRequest = this.environ["tsgi.minimum_write_chunk_size"];
       this.minChunk = typeof perRequest === "number" ? perRequest : this.options.minimumChunkSize;
     }
     if (this.minChunk > 0 && !(this.headersSent && this.sink.discardsBody)) {
-      (this.small ??= []).push(chunk);
+      // (A copy: a Buffer's slice() would be a view.)
+      (this.small ??= []).push(owner === "borrowed" ? new Uint8Array(chunk) : chunk);
+      if (owner === "lent") this.smallLent = true;
       this.smallBytes += chunk.length;
       if (this.smallBytes < this.minChunk) return true;
       return this.flushSmall();
     }
     if (!this.headersSent) this.sendHead(-1);
-    return this.sink.write(chunk);
+    return this.sink.write(chunk, owner);
   }
 
+  /** Send what was collected under minimumChunkSize (copies or joined: the gateway's own, unless an array's chunk as it is). */
   private flushSmall(): boolean {
     if (this.small === null || this.small.length === 0) return true;
     const parts = this.small;
+    const owner: ChunkOwner = parts.length === 1 && this.smallLent ? "lent" : "given";
     this.small = [];
     this.smallBytes = 0;
+    this.smallLent = false;
     const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     if (!this.headersSent) this.sendHead(-1);
-    return this.sink.write(joined);
+    return this.sink.write(joined, owner);
   }
 
   private sendHead(bodyLength: number, exact = false): void {

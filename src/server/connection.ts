@@ -34,7 +34,7 @@ import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { buildEnviron, type EnvironSource } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { defineSignal, RequestSignal, wantsSignal } from "../gateway/signal.ts";
-import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, runPosthooks, settledWithin, takePosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
+import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, type ChunkOwner, runPosthooks, settledWithin, takePosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
 import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
@@ -624,6 +624,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private startRequest(): void {
     const head = this.head!;
     const core = this.core;
+    // Application code runs again (environClass, the handler, the app): an earlier array body's chunks still queued in this batch are copied.
+    this.output.takeLent();
     this.responding = true;
     this.started = false;
     this.pendingHead = null;
@@ -810,9 +812,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     if (!head || !environ) return;
     this.environ = null;
     const core = this.core;
+    const hooks = (environ["tsgi.posthooks"] as unknown[] | undefined)?.length;
+    // Application code runs (the handler's logRequest(), posthooks): the array body's chunks still queued are copied.
+    if (this.handlerLogs || hooks) this.output.takeLent();
     if (this.handlerLogs) this.handlerLogRequest(environ, requestLine(head), this.statusCode, this.bodyBytes, this.startedAt);
     else if (core.accessLog) core.logAccess(this, head, environ, this.statusCode, this.bodyBytes, this.startedAt);
-    if ((environ["tsgi.posthooks"] as unknown[] | undefined)?.length) void runPosthooks(environ, core.logError);
+    if (hooks) void runPosthooks(environ, core.logError);
   }
 
   /** The handler's `logRequest()` for one response; what it throws is logged. */
@@ -980,7 +985,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     );
   }
 
-  write(chunk: Uint8Array): boolean {
+  /** See {@link ResponseSink.write}: `owner` says which {@link OutputQueue} call queues the chunk (its bytes taken now, lent, or the gateway's own). */
+  write(chunk: Uint8Array, owner: ChunkOwner = "borrowed"): boolean {
     if (this.closed) return true;
     if (chunk.length === 0) {
       // Headers only (an empty write()); never an empty chunk, which would end a chunked body.
@@ -1019,19 +1025,19 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
           this.pendingHead = null;
           this.headFields = null;
           this.bodyBytes += chunk.length;
-          return this.output.outLast(head, chunk);
+          return this.output.outLast(head, chunk, owner);
         }
         this.takeHead();
-        this.output.out(chunk);
+        this.outBody(chunk, owner);
         break;
       case Framing.Chunked:
         this.takeHead(chunk.length.toString(16) + CRLF);
-        this.output.out(chunk);
+        this.outBody(chunk, owner);
         this.output.out(CRLF);
         break;
       case Framing.Close:
         this.takeHead();
-        this.output.out(chunk);
+        this.outBody(chunk, owner);
         break;
     }
     this.bodyBytes += chunk.length;
@@ -1075,6 +1081,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   }
 
   // ---------------------------------------------------------------- output
+
+  /** Queue body bytes as their owner allows (see {@link ChunkOwner}). */
+  private outBody(chunk: Uint8Array, owner: ChunkOwner): void {
+    if (owner === "borrowed") this.output.outBorrowed(chunk);
+    else if (owner === "lent") this.output.outLent(chunk);
+    else this.output.out(chunk);
+  }
 
   /** Queue the pending status line and header section, then `extra`. */
   private takeHead(extra?: string): void {

@@ -17,10 +17,25 @@
  *   {@link OutputQueue.drain}) while a backlog waits or {@link OUTPUT_HIGH_WATER}
  *   bytes are queued, which are then written at once;
  * - **backlog**: what the socket does not take is kept (copied when it is in
- *   the shared scratch buffer, which the next write reuses) and written on
- *   the socket's `drain`, before the rest of the queue. The connection is
- *   told when a backlog forms or shrinks (to time the client, `sendTimeout`),
- *   when a write fails, and when everything is written ({@link OutputOwner}).
+ *   the shared scratch buffer, which the next write reuses, or is the
+ *   application's) and written on the socket's `drain`, before the rest of
+ *   the queue. The connection is told when a backlog forms or shrinks (to
+ *   time the client, `sendTimeout`), when a write fails, and when everything
+ *   is written ({@link OutputOwner});
+ * - **the application's bytes are taken before it runs again** (spec.md "The
+ *   body"): an application may refill the buffer it yielded or passed to
+ *   `write()` as soon as the server asks for the next chunk or `write()`
+ *   returns. {@link OutputQueue.outBorrowed} takes them before it returns: a
+ *   part under {@link COALESCE_LIMIT} is copied (into a fresh buffer of its
+ *   size: nothing is kept per idle connection), a larger one is written at
+ *   once, as it would be at the flush anyway (one syscall of its own), and
+ *   what the socket does not take of it is copied to the backlog. An array
+ *   body's chunks are lent ({@link OutputQueue.outLent}): the application
+ *   runs no code before the response's end writes them, except in a
+ *   pipelined batch (corked), where the connection calls
+ *   {@link OutputQueue.takeLent} before it runs application code again. The
+ *   server's own bytes (strings, cached header sections, file blocks) are
+ *   never changed and queued as they are.
  *
  * Bun's sockets are unbuffered: `write` sends what the kernel takes now and
  * returns how much that was, so the scratch buffer is free again when it
@@ -28,6 +43,7 @@
  * @module
  */
 import type { Socket } from "bun";
+import type { ChunkOwner } from "../gateway/run.ts";
 
 /** Parts at least this large are written as they are, not copied into a coalesced buffer (bytes). */
 const COALESCE_LIMIT = 16 * 1024;
@@ -52,6 +68,15 @@ export class OutputQueue {
   /** Queued parts not yet written (strings are latin-1), and their bytes. */
   private parts: Array<Uint8Array | string> = [];
   private partsBytes = 0;
+  /**
+   * The index in {@link parts} of the first of the application's parts
+   * queued as they are ({@link outLent}, and a large {@link outBorrowed} part
+   * while it is written), -1 for none, and those of the others (`null` for
+   * none; most flushes have one at most, so that costs no allocation): what
+   * goes to the backlog of them is copied, and {@link takeLent} copies them.
+   */
+  private lentAt = -1;
+  private lentMore: number[] | null = null;
   /** Bytes the socket did not take, oldest first, or `null` when none wait. */
   private backlog: Uint8Array[] | null = null;
   /** Queuing while the connection handles a read: written at {@link uncork}. */
@@ -81,7 +106,11 @@ export class OutputQueue {
     return this.backlog !== null || this.partsBytes >= OUTPUT_HIGH_WATER;
   }
 
-  /** Queue `part`: written at the high-water mark, at {@link uncork}, or in a microtask. */
+  /**
+   * Queue the server's own `part` (never changed after: a string, a cached
+   * header section, a file's block): written at the high-water mark, at
+   * {@link uncork}, or in a microtask.
+   */
   out(part: Uint8Array | string): void {
     // Closing: the last response is written in full; anything later is an abandoned app's.
     if (this.closed) return;
@@ -92,21 +121,58 @@ export class OutputQueue {
   }
 
   /**
+   * Queue the application's `part`, which it may change once this returns
+   * (a reused buffer): taken now, a part under {@link COALESCE_LIMIT} copied
+   * and queued as {@link out} queues it, a larger one written at once after
+   * what is queued (even when corked: it is a write of its own anyway), what
+   * the socket does not take of it copied to the backlog.
+   */
+  outBorrowed(part: Uint8Array): void {
+    if (this.closed) return;
+    if (part.length < COALESCE_LIMIT) return this.out(new Uint8Array(part));
+    this.markLent(this.parts.length);
+    this.parts.push(part);
+    this.flush();
+  }
+
+  /**
+   * Queue the application's `part` that it leaves unchanged until it runs
+   * again (an array body's chunk): as {@link out}, by reference. The
+   * response's end writes it unless corked; when corked, the connection
+   * calls {@link takeLent} before it runs application code again.
+   */
+  outLent(part: Uint8Array): void {
+    if (this.closed) return;
+    this.markLent(this.parts.length);
+    this.out(part);
+  }
+
+  /**
    * Queue a response's last part (with `head`, its header section, when that
-   * has not gone out): as {@link out}, and then written at once unless
-   * corked, with no flush scheduled in a microtask (the response's end would
-   * write it anyway: an async app's response ends in one promise reaction).
+   * has not gone out): as {@link outBorrowed}, {@link outLent} or {@link out}
+   * queue it, as `owner` says, and then written at once unless corked, with
+   * no flush scheduled in a microtask (the response's end would write it
+   * anyway: an async app's response ends in one promise reaction).
    * @returns whether the producer may go on, as {@link needsDrain} says after {@link out}.
    */
-  outLast(head: Uint8Array | null, part: Uint8Array): boolean {
+  outLast(head: Uint8Array | null, part: Uint8Array, owner: ChunkOwner): boolean {
     if (this.closed) return true;
     if (head !== null) {
       this.parts.push(head);
       this.partsBytes += head.length;
     }
+    let now = false;
+    if (owner === "lent") this.markLent(this.parts.length);
+    else if (owner === "given") {
+      // The server's own bytes: queued as they are.
+    } else if (part.length < COALESCE_LIMIT) part = new Uint8Array(part);
+    else {
+      this.markLent(this.parts.length);
+      now = true;
+    }
     this.parts.push(part);
     this.partsBytes += part.length;
-    if (this.partsBytes >= OUTPUT_HIGH_WATER) {
+    if (now || this.partsBytes >= OUTPUT_HIGH_WATER) {
       this.flush();
       return !this.needsDrain;
     }
@@ -114,6 +180,27 @@ export class OutputQueue {
     const ok = this.backlog === null;
     if (!this.corked) this.flush();
     return ok;
+  }
+
+  /**
+   * The application is about to run again while its lent parts ({@link outLent})
+   * wait to be written (corked): copy them, so that it may change its buffers.
+   */
+  takeLent(): void {
+    const at = this.lentAt;
+    if (at < 0) return;
+    const parts = this.parts;
+    parts[at] = new Uint8Array(parts[at] as Uint8Array);
+    const more = this.lentMore;
+    if (more !== null) for (let k = 0; k < more.length; k++) parts[more[k]!] = new Uint8Array(parts[more[k]!] as Uint8Array);
+    this.lentAt = -1;
+    this.lentMore = null;
+  }
+
+  /** `parts[i]` is the application's, queued as it is (see {@link lentAt}). */
+  private markLent(i: number): void {
+    if (this.lentAt < 0) this.lentAt = i;
+    else (this.lentMore ??= []).push(i);
   }
 
   /** The connection handles a read: what it queues is written together at {@link uncork}. */
@@ -158,15 +245,20 @@ export class OutputQueue {
     const count = parts.length;
     if (count === 0 || this.closed) return;
     this.partsBytes = 0;
+    // Taken here: what send() leaves to the backlog of the lent parts is copied.
+    const at = this.lentAt;
+    const more = this.lentMore;
+    this.lentAt = -1;
+    this.lentMore = null;
     if (this.backlog !== null) {
-      for (let i = 0; i < count; i++) this.backlog.push(bytesOf(parts[i]!));
+      for (let i = 0; i < count; i++) this.backlog.push(isLent(i, at, more) ? copyOf(parts[i] as Uint8Array) : bytesOf(parts[i]!));
       parts.length = 0;
       return;
     }
     if (count === 1 && typeof parts[0] !== "string") {
       const p = parts[0] as Uint8Array;
       parts.length = 0;
-      if (this.send(p, 0, p.length, parts, 1)) this.written();
+      if (this.send(p, 0, p.length, parts, 1, at === 0, -1, null)) this.written();
       return;
     }
     const buf = scratch;
@@ -176,12 +268,12 @@ export class OutputQueue {
       const len = p.length;
       if (len >= COALESCE_LIMIT || o + len > SCRATCH_BYTES) {
         if (o > 0) {
-          if (!this.send(buf, 0, o, parts, i)) return;
+          if (!this.send(buf, 0, o, parts, i, true, at, more)) return;
           o = 0;
         }
         if (len >= COALESCE_LIMIT) {
           const b = bytesOf(p);
-          if (!this.send(b, 0, len, parts, i + 1)) return;
+          if (!this.send(b, 0, len, parts, i + 1, isLent(i, at, more), at, more)) return;
           continue;
         }
       }
@@ -192,16 +284,27 @@ export class OutputQueue {
       }
     }
     parts.length = 0;
-    if (o > 0 && !this.send(buf, 0, o, parts, count)) return;
+    if (o > 0 && !this.send(buf, 0, o, parts, count, true, at, more)) return;
     this.written();
   }
 
   /**
    * Write `buf[start, end)`. When the socket takes less, the rest (copied if
-   * it is the scratch buffer) and `parts[next..]` become the backlog.
+   * `copy`: the scratch buffer, or the application's bytes) and
+   * `parts[next..]` (copied when lent: their index is `lentAt` or in
+   * `lentMore`) become the backlog.
    * @returns whether everything was written.
    */
-  private send(buf: Uint8Array, start: number, end: number, parts: Array<Uint8Array | string>, next: number): boolean {
+  private send(
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    parts: Array<Uint8Array | string>,
+    next: number,
+    copy: boolean,
+    lentAt: number,
+    lentMore: number[] | null,
+  ): boolean {
     const n = this.socket.write(buf, start, end - start);
     if (n === end - start) return true;
     if (n < 0) {
@@ -209,9 +312,9 @@ export class OutputQueue {
       this.owner.onWriteError();
       return false;
     }
-    const rest = buf === scratch ? Buffer.from(buf.subarray(start + n, end)) : buf.subarray(start + n, end);
+    const rest = copy ? copyOf(buf.subarray(start + n, end)) : buf.subarray(start + n, end);
     const backlog: Uint8Array[] = [rest];
-    for (let i = next; i < parts.length; i++) backlog.push(bytesOf(parts[i]!));
+    for (let i = next; i < parts.length; i++) backlog.push(isLent(i, lentAt, lentMore) ? copyOf(parts[i] as Uint8Array) : bytesOf(parts[i]!));
     parts.length = 0;
     this.backlog = backlog;
     this.owner.onBacklog();
@@ -273,6 +376,8 @@ export class OutputQueue {
   close(): void {
     this.closed = true;
     this.parts.length = 0;
+    this.lentAt = -1;
+    this.lentMore = null;
     this.partsBytes = 0;
     this.backlog = null;
     this.wakeDrainWaiters();
@@ -291,6 +396,16 @@ const writeLatin1: (buf: Buffer, s: string, offset: number) => number =
   typeof nativeLatin1Write === "function"
     ? (buf, s, offset) => nativeLatin1Write.call(buf, s, offset, s.length)
     : (buf, s, offset) => buf.write(s, offset, "latin1");
+
+/** Whether part `i` is lent: `at` or one of `more` (see {@link OutputQueue}'s `lentAt`). */
+function isLent(i: number, at: number, more: number[] | null): boolean {
+  return i === at || (more !== null && more.includes(i));
+}
+
+/** A copy of `bytes` the application cannot change. */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  return Buffer.from(bytes);
+}
 
 /** A queued part as bytes (strings are latin-1). */
 function bytesOf(part: Uint8Array | string): Uint8Array {

@@ -1,0 +1,268 @@
+/**
+ * An application that reuses one buffer for its chunks (refilled after each
+ * `yield` or `write()`, or per request) gets each chunk's bytes as they were
+ * when it gave them (spec.md "The body", "The write() callable"): the server
+ * takes them before it asks for the next chunk, calls `return()` or
+ * `close()`, lets `write()` return, or runs application code for the next
+ * pipelined request. Real sockets on 127.0.0.1, raw requests.
+ */
+import { expect, test } from "bun:test";
+import { connect } from "node:net";
+import type { Application, Environ } from "../src/spec.ts";
+import { get, parseResponses, rawOne, serverPool, type ParsedResponse } from "./helpers.ts";
+
+const start = serverPool();
+
+/** The body a reusing app means to send: `count` chunks of `size` bytes, chunk i all `letter(i)`. */
+function expected(size: number, count: number): Buffer {
+  return Buffer.concat(Array.from({ length: count }, (_, i) => Buffer.alloc(size, letter(i))));
+}
+const letter = (i: number) => 0x61 + (i % 26);
+/** What the app writes into its buffer once it is done with it (after its last chunk, in `finally`). */
+const SPOIL = 0x21;
+
+/** The request's query as numbers and words: `size`, `count`, `length` (send Content-Length). */
+function query(environ: Environ) {
+  const q = new URLSearchParams(environ.QUERY_STRING);
+  return { size: Number(q.get("size")), count: Number(q.get("count") ?? 4), length: q.get("length") === "1" };
+}
+
+/** Headers for a reusing app's response. */
+function headers(size: number, count: number, length: boolean): Array<[string, string]> {
+  return length ? [["Content-Length", String(size * count)]] : [["Content-Type", "application/octet-stream"]];
+}
+
+/** Sync generator over one buffer, spoiled in `finally` (runs at return() or after the last next()). */
+const syncGen: Application = (environ, sr) => {
+  const { size, count, length } = query(environ);
+  sr("200 OK", headers(size, count, length));
+  const buf = new Uint8Array(size);
+  return (function* () {
+    try {
+      for (let i = 0; i < count; i++) {
+        buf.fill(letter(i));
+        yield buf;
+      }
+    } finally {
+      buf.fill(SPOIL);
+    }
+  })();
+};
+
+/** The same as an async generator (its next() runs its body synchronously up to the next yield). */
+const asyncGen: Application = (environ, sr) => {
+  const { size, count, length } = query(environ);
+  sr("200 OK", headers(size, count, length));
+  const buf = new Uint8Array(size);
+  return (async function* () {
+    try {
+      for (let i = 0; i < count; i++) {
+        buf.fill(letter(i));
+        yield buf;
+      }
+    } finally {
+      buf.fill(SPOIL);
+    }
+  })();
+};
+
+/** write() as a statement (PEP 3333 style, never awaited), refilling the buffer right after each call. */
+const unawaitedWrite: Application = (environ, sr) => {
+  const { size, count, length } = query(environ);
+  const write = sr("200 OK", headers(size, count, length));
+  const buf = new Uint8Array(size);
+  for (let i = 0; i < count; i++) {
+    buf.fill(letter(i));
+    void write(buf);
+  }
+  buf.fill(SPOIL);
+  return [];
+};
+
+/** write() awaited each time, the buffer refilled once it resolves. */
+const awaitedWrite: Application = async (environ, sr) => {
+  const { size, count, length } = query(environ);
+  const write = sr("200 OK", headers(size, count, length));
+  const buf = new Uint8Array(size);
+  for (let i = 0; i < count; i++) {
+    buf.fill(letter(i));
+    await write(buf);
+  }
+  buf.fill(SPOIL);
+  return [];
+};
+
+const apps = { "sync generator": syncGen, "async generator": asyncGen, "unawaited write()": unawaitedWrite, "awaited write()": awaitedWrite };
+const SIZES = [8, 20 * 1024, 100 * 1024];
+
+/** The framings a response can take: `length` (Content-Length), `chunked` (HTTP/1.1, no length), `close` (HTTP/1.0, no length). */
+function request(framing: "length" | "chunked" | "close", size: number, count = 4): string {
+  const target = `/?size=${size}&count=${count}&length=${framing === "length" ? 1 : 0}`;
+  return framing === "close" ? `GET ${target} HTTP/1.0\r\n\r\n` : `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
+}
+
+/** Which chunks of `body` differ from what was meant, as "index:first byte" (empty when none). */
+function wrongChunks(body: Buffer, size: number, count: number): string[] {
+  const wrong: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const want = Buffer.alloc(size, letter(i));
+    const got = body.subarray(i * size, (i + 1) * size);
+    if (!got.equals(want)) wrong.push(`${i}:${got.length ? String.fromCharCode(got[0]!) : "missing"}`);
+  }
+  return wrong;
+}
+
+for (const [name, app] of Object.entries(apps)) {
+  test(`${name} reusing one buffer: every chunk arrives as it was given (8 B, 20 KiB, 100 KiB; Content-Length, chunked, close)`, async () => {
+    const s = start(app);
+    const failures: string[] = [];
+    for (const framing of ["length", "chunked", "close"] as const) {
+      for (const size of SIZES) {
+        const { responses, response } = await rawOne(s.port, request(framing, size), { timeoutMs: 5000 });
+        expect(responses.length).toBe(1);
+        expect(response!.framing).toBe(framing);
+        expect(response!.complete).toBe(true);
+        const wrong = wrongChunks(response!.body, size, 4);
+        if (wrong.length > 0 || response!.body.length !== size * 4) failures.push(`${framing} ${size}: ${wrong.join(" ")} (${response!.body.length} bytes)`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(s.errors).toEqual([]);
+  }, 30000);
+}
+
+/**
+ * Send `payload` and read nothing for `pauseMs` (the server's output backs
+ * up into its backlog), then read until the server closes (bounded by
+ * `timeoutMs`), in `bursts` with a millisecond's pause between reads when asked.
+ */
+function slowRead(port: number, payload: string, pauseMs: number, timeoutMs = 20000, bursts = false): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const sock = connect({ host: "127.0.0.1", port });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no close within ${timeoutMs} ms (${chunks.reduce((n, c) => n + c.length, 0)} bytes)`));
+    }, timeoutMs);
+    sock.on("connect", () => {
+      sock.pause();
+      sock.write(payload);
+      setTimeout(() => sock.resume(), pauseMs);
+    });
+    sock.on("data", (d: Buffer) => {
+      chunks.push(d);
+      if (!bursts) return;
+      // Then a millisecond's pause after each read.
+      sock.pause();
+      setTimeout(() => sock.resume(), 1);
+    });
+    sock.on("error", () => {});
+    sock.on("close", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+  });
+}
+
+const MiB = 1024 * 1024;
+
+test("a slow client: a generator's reused chunks behind 16 MiB the client has not read yet arrive as given", async () => {
+  // 16 MiB first, more than the kernel's buffers take: the chunks after it meet a backlog (or a
+  // socket that takes part of them), and the generator refills its buffer, and spoils it in
+  // finally, while they wait. The client reads in small bursts, so the socket keeps filling.
+  const s = start((environ, sr) => {
+    const size = Number(new URLSearchParams(environ.QUERY_STRING).get("size"));
+    sr("200 OK", [["Content-Length", String(16 * MiB + 4 * size)]]);
+    const buf = new Uint8Array(size);
+    return (function* () {
+      try {
+        yield new Uint8Array(16 * MiB).fill(0x30);
+        for (let i = 0; i < 4; i++) {
+          buf.fill(letter(i));
+          yield buf;
+        }
+      } finally {
+        buf.fill(SPOIL);
+      }
+    })();
+  });
+  const failures: string[] = [];
+  for (const size of [8, 40_000, 100 * 1024]) {
+    const data = await slowRead(s.port, `GET /?size=${size} HTTP/1.0\r\n\r\n`, 300, 20000, true);
+    const [response] = parseResponses(data);
+    expect(response!.complete).toBe(true);
+    const wrong = wrongChunks(response!.body.subarray(16 * MiB), size, 4);
+    if (wrong.length > 0) failures.push(`${size}: ${wrong.join(" ")}`);
+  }
+  expect(failures).toEqual([]);
+}, 30000);
+
+test("a slow client: unawaited write() calls behind a backlog, large and small, each send what was given", async () => {
+  const s = start((environ, sr) => {
+    const size = Number(new URLSearchParams(environ.QUERY_STRING).get("size"));
+    const write = sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+    // 16 MiB of the app's own to fill the kernel's buffers and start a backlog, then one buffer reused.
+    void write(new Uint8Array(16 * MiB).fill(0x30));
+    const buf = new Uint8Array(size);
+    for (let i = 0; i < 4; i++) {
+      buf.fill(letter(i));
+      void write(buf);
+    }
+    buf.fill(SPOIL);
+    return [];
+  });
+  const failures: string[] = [];
+  for (const size of [8, 20 * 1024, MiB]) {
+    const data = await slowRead(s.port, `GET /?size=${size} HTTP/1.0\r\n\r\n`, 400);
+    const [response] = parseResponses(data);
+    expect(response!.body.length).toBe(16 * MiB + 4 * size);
+    const wrong = wrongChunks(response!.body.subarray(16 * MiB), size, 4);
+    if (wrong.length > 0) failures.push(`${size}: ${wrong.join(" ")}`);
+  }
+  expect(failures).toEqual([]);
+}, 30000);
+
+test("pipelined requests answered in one batch: an array body over a buffer the app refills per request", async () => {
+  // One module-level buffer, refilled with each request's letter: the responses of the batch
+  // are queued together (one write), and the app runs for the next request meanwhile.
+  const failures: string[] = [];
+  for (const size of [8, 20 * 1024]) {
+    const buf = new Uint8Array(size);
+    const s = start((environ, sr) => {
+      buf.fill(environ.PATH_INFO.charCodeAt(1));
+      sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+      return [buf];
+    });
+    const paths = ["/a", "/b", "/c", "/d"];
+    const payload = paths.map((p) => get(p)).join("") + get("/e", "Connection: close\r\n");
+    const { data } = await rawOne(s.port, payload, { timeoutMs: 5000 });
+    const bodies = parseResponses(data).map((r: ParsedResponse) => String.fromCharCode(r.body[0]!) + String.fromCharCode(r.body.at(-1)!));
+    if (bodies.join(" ") !== "aa bb cc dd ee") failures.push(`${size}: ${bodies.join(" ")}`);
+  }
+  expect(failures).toEqual([]);
+});
+
+test("an array body's close() and a posthook that reuse its buffer run after its bytes were taken", async () => {
+  const buf = new Uint8Array(8);
+  const s = start((environ, sr) => {
+    buf.fill(0x61);
+    sr("200 OK", [["Content-Type", "text/plain"]]);
+    if (environ.PATH_INFO === "/close") return Object.assign([buf], { close: () => void buf.fill(SPOIL) });
+    (environ["tsgi.posthooks"] as unknown[]).push([() => void buf.fill(SPOIL), []]);
+    return [buf];
+  });
+  const got: string[] = [];
+  for (const path of ["/close", "/posthook"]) {
+    const { response } = await rawOne(s.port, get(path, "Connection: close\r\n"), { timeoutMs: 5000 });
+    got.push(`${path} ${response!.body.toString("latin1")}`);
+  }
+  expect(got).toEqual(["/close aaaaaaaa", "/posthook aaaaaaaa"]);
+});
+
+test("minimumChunkSize collects a reusing generator's chunks as they were given", async () => {
+  const s = start(syncGen, { minimumChunkSize: 1024 });
+  for (const framing of ["length", "chunked"] as const) {
+    const { response } = await rawOne(s.port, request(framing, 8, 8), { timeoutMs: 5000 });
+    expect(`${framing} ${response!.body.toString("latin1")}`).toBe(`${framing} ${expected(8, 8).toString("latin1")}`);
+  }
+});
