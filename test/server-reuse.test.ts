@@ -9,6 +9,7 @@
 import { expect, test } from "bun:test";
 import { connect } from "node:net";
 import type { Application, Environ } from "../src/spec.ts";
+import { toFetchHandler } from "../src/fetch/index.ts";
 import { get, parseResponses, rawOne, serverPool, type ParsedResponse } from "./helpers.ts";
 
 const start = serverPool();
@@ -264,5 +265,22 @@ test("minimumChunkSize collects a reusing generator's chunks as they were given"
   for (const framing of ["length", "chunked"] as const) {
     const { response } = await rawOne(s.port, request(framing, 8, 8), { timeoutMs: 5000 });
     expect(`${framing} ${response!.body.toString("latin1")}`).toBe(`${framing} ${expected(8, 8).toString("latin1")}`);
+  }
+});
+
+test("the fetch bridge: a generator reusing one buffer sends each chunk as it was given", async () => {
+  const handler = toFetchHandler(syncGen);
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler });
+  try {
+    for (const length of [false, true]) {
+      for (const size of [8, 20 * 1024]) {
+        const r = await fetch(`http://127.0.0.1:${server.port}/?size=${size}&count=4&length=${length ? 1 : 0}`);
+        const body = Buffer.from(await r.arrayBuffer());
+        expect(`${length} ${size}: ${wrongChunks(body, size, 4).join(" ")}`).toBe(`${length} ${size}: `);
+        expect(body.length).toBe(size * 4);
+      }
+    }
+  } finally {
+    server.stop(true);
   }
 });

@@ -6,7 +6,7 @@
  */
 import { buildEnviron, checkExtraEnviron, mountPoint } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
-import { ClientDisconnected, requestLineOf, runApplication, runPosthooks, type ResponseSink } from "../gateway/run.ts";
+import { ClientDisconnected, requestLineOf, runApplication, runPosthooks, type ChunkOwner, type ResponseSink } from "../gateway/run.ts";
 import { defineSignal } from "../gateway/signal.ts";
 import { checkServerSoftware, contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";
@@ -267,7 +267,13 @@ class FetchSink implements ResponseSink {
     }
   }
 
-  write(chunk: Uint8Array): boolean {
+  /**
+   * Enqueue body bytes. The stream keeps what it is given until Bun.serve
+   * takes it, while the app, or another request's, runs on: the app's bytes
+   * ("borrowed", and "lent" too) are copied first, so it may refill its
+   * buffer once the gateway asks for the next chunk (spec.md "The body").
+   */
+  write(chunk: Uint8Array, owner: ChunkOwner = "borrowed"): boolean {
     if (this.closed || this.ended || this.discardsBody || chunk.length === 0) return true;
     if (this.remaining >= 0) {
       if (chunk.length > this.remaining) {
@@ -280,7 +286,7 @@ class FetchSink implements ResponseSink {
       this.remaining -= chunk.length;
       if (this.remaining === 0) this.discardsBody = true;
     }
-    this.controller.enqueue(chunk);
+    this.controller.enqueue(owner === "given" ? chunk : new Uint8Array(chunk));
     this.gaveBytes = true;
     return (this.controller.desiredSize ?? 0) > 0;
   }
