@@ -119,6 +119,39 @@ describe("keep-alive and pipelining", () => {
 });
 
 describe("request bodies", () => {
+  test("a request without a body reads as empty every way, during and after its response, and each request's tsgi.input is its own", async () => {
+    const inputs: Array<InputStream & { mark?: string }> = [];
+    const show = (b: Uint8Array) => String(b.length);
+    const app: Application = async (environ, sr) => {
+      const input = environ["tsgi.input"] as InputStream & { mark?: string };
+      const seen = [
+        input.mark ?? "-",
+        show(await input.read()),
+        show(await input.read(0)),
+        show(await input.read(10)),
+        show(await input.read1!()),
+        show(await input.readline()),
+        String((await input.readlines()).length),
+      ];
+      let lines = 0;
+      for await (const _ of input) lines++;
+      seen.push(String(lines));
+      input.mark = environ.PATH_INFO;
+      // The input of the request before, read after its response went out.
+      const earlier = inputs.at(-1);
+      if (earlier !== undefined) seen.push(earlier === input ? "same" : "own", earlier.mark ?? "-", show(await earlier.read()), show(await earlier.readline()));
+      inputs.push(input);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(seen.join(" "))];
+    };
+    const { port } = start(app);
+    // Three bodiless requests pipelined on one connection: two without a framing field, one with Content-Length 0.
+    const r = await rawOne(port, get("/a") + "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n" + get("/c"), {
+      until: (d) => d.toString().split("HTTP/1.1 200").length === 4,
+    });
+    expect(r.responses.map((x) => x.body.toString())).toEqual(["- 0 0 0 0 0 0 0", "- 0 0 0 0 0 0 0 own /a 0 0", "- 0 0 0 0 0 0 0 own /b 0 0"]);
+  });
+
   test("Content-Length body is read whole", async () => {
     const { port } = start(echo);
     const r = await rawOne(port, "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", { until: (d) => d.includes("hello world") });

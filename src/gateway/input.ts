@@ -108,6 +108,23 @@ export class RequestInput implements InputStream {
     this.continuePending = expectContinue;
   }
 
+  /**
+   * The input of a request without a body (no Content-Length, or 0, and not
+   * chunked): ended and empty, as `new RequestInput(null)` after `end()`,
+   * but made as an object whose prototype is one such input, shared and
+   * never written ({@link BODILESS}), so a GET costs an empty object rather
+   * than an input's 22 fields (about 25 ns of a hello request in process).
+   * Each request still gets an object of its own (`instanceof
+   * RequestInput`, its constructor's name): whatever is set on one (the
+   * `100 Continue` headers, which such a request never sends) is its own.
+   * Nothing the feeder or the application does to a bodiless input writes
+   * to it otherwise: {@link end}, {@link discard} and {@link fail} change
+   * nothing on an ended, empty input, and a read takes 0 bytes.
+   */
+  static bodiless(): RequestInput {
+    return Object.create(BODILESS) as RequestInput;
+  }
+
   /** Whether the whole body has arrived (it may not all be read yet). */
   get complete(): boolean {
     return this.ended;
@@ -176,6 +193,8 @@ export class RequestInput implements InputStream {
 
   /** Feeder: the body ended. */
   end(): void {
+    // Ended already (a bodiless input, see bodiless()): nothing changes, and nothing is written.
+    if (this.ended) return;
     this.ended = true;
     this.continuePending = false;
     this.notify();
@@ -205,6 +224,8 @@ export class RequestInput implements InputStream {
    * stays at its end.
    */
   discard(): void {
+    // Nothing to drop and no feeder to let go of (a bodiless input, see bodiless()): a no-op, with no write.
+    if (this.control === null && this.ended && this.buffered === 0 && this.gather === null && !this.paused) return;
     // Bytes of the body the application will now never get: unread ones, or ones yet to arrive.
     const lost = this.buffered > 0 || !this.ended;
     this.chunks = NO_CHUNKS;
@@ -444,3 +465,7 @@ export class RequestInput implements InputStream {
     if (this.control) await this.control.sendContinue(this.continueHeaders);
   }
 }
+
+/** The ended, empty input every {@link RequestInput.bodiless} input inherits from (never written: see there). */
+const BODILESS = new RequestInput(null);
+BODILESS.end();

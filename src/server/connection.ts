@@ -531,8 +531,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.setDeadline(Deadline.None, 0);
     // Created here, not when the app starts: body bytes that came in the same
     // packet as the head are delivered before execute() returns.
-    const hasBody = head.chunked || head.contentLength > 0;
-    this.input = new RequestInput(hasBody ? this : null, hasBody && head.expectContinue);
+    this.input = head.chunked || head.contentLength > 0 ? new RequestInput(this, head.expectContinue) : RequestInput.bodiless();
   }
 
   onBody(chunk: Uint8Array): void {
