@@ -3,6 +3,7 @@ import { consola } from "consola";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
+import { PassThrough } from "node:stream";
 import { join, resolve } from "node:path";
 import type { Application, Body, Environ, InputStream, ResponseHeaders } from "../src/spec.ts";
 import {
@@ -1217,6 +1218,92 @@ describe("readEnviron, formatDateTime, IIS", () => {
       }
     }
   });
+});
+
+describe("CGIHandler: an app reusing one buffer for its chunks", () => {
+  test("unawaited write() calls and a generator's chunks, one 8-byte buffer refilled a, b, c, d and spoiled after, go out as given (spec.md \"The write() callable\")", async () => {
+    // A real CGI process: its stdout is a pipe, as under a web server.
+    const script = `
+      import { CGIHandler } from ${JSON.stringify(`${import.meta.dir}/../src/toolkit/handlers/index.ts`)};
+      await new CGIHandler().run((environ, sr) => {
+        const write = sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+        const buf = new Uint8Array(8);
+        if (environ.PATH_INFO === "/write") {
+          for (let i = 0; i < 4; i++) {
+            buf.fill(0x61 + i);
+            void write(buf);
+          }
+          buf.fill(0x21);
+          return [];
+        }
+        return (function* () {
+          try {
+            for (let i = 0; i < 4; i++) {
+              buf.fill(0x61 + i);
+              yield buf;
+            }
+          } finally {
+            buf.fill(0x21);
+          }
+        })();
+      });
+    `;
+    const got: string[] = [];
+    for (const path of ["/write", "/generator"]) {
+      const env = { PATH: process.env.PATH!, REQUEST_METHOD: "GET", SCRIPT_NAME: "/app.cgi", PATH_INFO: path, QUERY_STRING: "", SERVER_NAME: "localhost", SERVER_PORT: "80", SERVER_PROTOCOL: "HTTP/1.1", GATEWAY_INTERFACE: "CGI/1.1" };
+      const proc = Bun.spawn([process.execPath, "-e", script], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => proc.kill(), 10_000);
+      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      clearTimeout(timer);
+      expect(`${code} ${stderr}`).toBe("0 ");
+      got.push(`${path} ${stdout.slice(stdout.indexOf("\r\n\r\n") + 4)}`);
+    }
+    expect(got).toEqual(["/write aaaaaaaabbbbbbbbccccccccdddddddd", "/generator aaaaaaaabbbbbbbbccccccccdddddddd"]);
+  });
+});
+
+test("SimpleHandler over an output that keeps what it is given (the documented collector, a PassThrough): a generator reusing one buffer, and unawaited write() calls, go out as given", async () => {
+  const got: string[] = [];
+  for (const kind of ["collector", "PassThrough"]) {
+    for (const path of ["/generator", "/write"]) {
+      const out: Uint8Array[] = [];
+      let stdout: { write(d: Uint8Array): unknown } = { write: (d) => void out.push(d) };
+      if (kind === "PassThrough") {
+        const stream = new PassThrough();
+        stream.on("data", (d: Uint8Array) => out.push(d));
+        stdout = stream;
+      }
+      const h = new SimpleHandler(new BytesInput(), stdout, new MemoryErrorStream(), { REQUEST_METHOD: "GET", SERVER_PROTOCOL: "HTTP/1.1", PATH_INFO: path });
+      await h.run((environ, sr) => {
+        const write = sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+        const buf = new Uint8Array(8);
+        if (environ.PATH_INFO === "/write") {
+          for (let i = 0; i < 4; i++) {
+            buf.fill(0x61 + i);
+            void write(buf);
+          }
+          buf.fill(0x21);
+          return [];
+        }
+        return (function* () {
+          try {
+            for (let i = 0; i < 4; i++) {
+              buf.fill(0x61 + i);
+              yield buf;
+            }
+          } finally {
+            buf.fill(0x21);
+          }
+        })();
+      });
+      // A PassThrough hands on what it was given in a later tick.
+      await new Promise((r) => setTimeout(r, 20));
+      const text = Buffer.concat(out).toString("latin1");
+      got.push(`${kind} ${path} ${text.slice(text.indexOf("\r\n\r\n") + 4)}`);
+    }
+  }
+  const body = "aaaaaaaabbbbbbbbccccccccdddddddd";
+  expect(got).toEqual([`collector /generator ${body}`, `collector /write ${body}`, `PassThrough /generator ${body}`, `PassThrough /write ${body}`]);
 });
 
 describe("CGIHandler: a request body cut short on stdin", () => {

@@ -407,7 +407,9 @@ export abstract class BaseHandler {
    * The `write` callable (wsgiref `write()`, PEP 3333): sends the headers
    * first if not sent yet, then `data`, then flushes. Calls are carried out
    * in order, each after the one before it, even when the app does not
-   * await them.
+   * await them. `data`'s bytes are taken (copied) before `write` returns, so
+   * the app may refill the same buffer at once, awaited or not (spec.md "The
+   * write() callable"): the write itself runs later, after earlier ones.
    * @throws TypeError (rejects) when `data` is not a Uint8Array.
    * @throws Error (rejects) when called before startResponse, or after the
    *   response ended ({@link close} began, also while it waits for earlier writes; the tsgi server's message).
@@ -416,7 +418,9 @@ export abstract class BaseHandler {
     if (!(data instanceof Uint8Array)) throw new TypeError("write() argument must be a Uint8Array");
     if (this.responseEnded) throw new Error("write() was called after the response ended");
     if (!this.status) throw new Error("write() before startResponse()");
-    const next = this.writeChain.then(() => this.writeInOrder(data));
+    // Copied now: the chained write runs a microtask later at the earliest, after the app went on.
+    const bytes = new Uint8Array(data);
+    const next = this.writeChain.then(() => this.writeInOrder(bytes));
     this.writeChain = next.then(
       () => undefined,
       () => undefined,
