@@ -10,6 +10,7 @@ import { expect, test } from "bun:test";
 import { connect } from "node:net";
 import type { Application, Environ } from "../src/spec.ts";
 import { toFetchHandler } from "../src/fetch/index.ts";
+import { LiveHub, withLive } from "../src/dev/live.ts";
 import { get, parseResponses, rawOne, serverPool, type ParsedResponse } from "./helpers.ts";
 
 const start = serverPool();
@@ -283,4 +284,34 @@ test("the fetch bridge: a generator reusing one buffer sends each chunk as it wa
   } finally {
     server.stop(true);
   }
+});
+
+test("tsgi-dev's live-reload script goes into a page from a generator reusing one Buffer, every byte as given (buffered under Content-Length; streamed, a `</bo` held back across chunks)", async () => {
+  const hub = new LiveHub("id-1");
+  const parts = ["<html><body><p>", "first</p>", "<p>second</p></bo", "dy></html>"];
+  const page = parts.join("");
+  const s = start(
+    withLive((environ, sr) => {
+      const length = environ.QUERY_STRING === "length=1";
+      sr("200 OK", [["Content-Type", "text/html"], ...(length ? [["Content-Length", String(page.length)] as [string, string]] : [])]);
+      const buf = Buffer.alloc(64);
+      return (function* () {
+        try {
+          for (const part of parts) {
+            buf.fill(0);
+            yield buf.subarray(0, buf.write(part, "latin1"));
+          }
+        } finally {
+          buf.fill(SPOIL);
+        }
+      })();
+    }, hub),
+  );
+  const got: string[] = [];
+  for (const query of ["length=1", "length=0"]) {
+    const r = await fetch(`${s.url}/?${query}`);
+    got.push(`${query} ${(await r.text()).replace(/<script[^]*<\/script>/, "<script/>")}`);
+  }
+  expect(got).toEqual(["length=1 <html><body><p>first</p><p>second</p><script/></body></html>", "length=0 <html><body><p>first</p><p>second</p><script/></body></html>"]);
+  expect(s.errors).toEqual([]);
 });

@@ -475,7 +475,8 @@ export function withLive(app: Application, hub: LiveHub): Application {
               continue;
             }
             if (mode === "buffer") {
-              buffered.push(chunk);
+              // A copy: the app may refill its buffer once the next chunk is asked for (spec.md "The body").
+              buffered.push(new Uint8Array(chunk));
               size += chunk.byteLength;
               continue;
             }
@@ -495,7 +496,8 @@ export function withLive(app: Application, hub: LiveHub): Application {
             }
             // Hold back only a tail that could begin `</body`: every other byte goes out now (spec.md: a chunk per chunk).
             const keep = closeBodyPrefixAtEnd(data);
-            carry = data.slice(data.byteLength - keep);
+            // A copy (a Buffer's slice() is a view): the tail waits past the app's next chunk.
+            carry = new Uint8Array(data.subarray(data.byteLength - keep));
             const out = data.subarray(0, data.byteLength - keep);
             if (out.byteLength) yield out;
           }
