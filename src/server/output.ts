@@ -397,9 +397,25 @@ const writeLatin1: (buf: Buffer, s: string, offset: number) => number =
     ? (buf, s, offset) => nativeLatin1Write.call(buf, s, offset, s.length)
     : (buf, s, offset) => buf.write(s, offset, "latin1");
 
-/** Whether part `i` is lent: `at` or one of `more` (see {@link OutputQueue}'s `lentAt`). */
+/**
+ * Whether part `i` is lent: `at` or one of `more` (see {@link OutputQueue}'s
+ * `lentAt`). `more` is ascending (indices are marked as parts are pushed):
+ * a binary search, since the backlog paths ask for every part of a flush
+ * (an array body of many small chunks has as many lent parts).
+ */
 function isLent(i: number, at: number, more: number[] | null): boolean {
-  return i === at || (more !== null && more.includes(i));
+  if (i === at) return true;
+  if (more === null) return false;
+  let lo = 0;
+  let hi = more.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = more[mid]!;
+    if (v === i) return true;
+    if (v < i) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }
 
 /** A copy of `bytes` the application cannot change. */
