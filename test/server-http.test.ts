@@ -5,8 +5,9 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import type { Application, Environ, InputStream } from "../src/spec.ts";
-import { enc, get, parseResponses, raw, rawOne, serverPool } from "./helpers.ts";
+import { dec, enc, get, parseResponses, raw, rawOne, serverPool } from "./helpers.ts";
 import { toFetchHandler } from "../src/fetch/index.ts";
+import { RequestInput } from "../src/gateway/input.ts";
 
 const hello: Application = (_e, sr) => {
   sr("200 OK", [["Content-Type", "text/plain"]]);
@@ -150,6 +151,93 @@ describe("request bodies", () => {
       until: (d) => d.toString().split("HTTP/1.1 200").length === 4,
     });
     expect(r.responses.map((x) => x.body.toString())).toEqual(["- 0 0 0 0 0 0 0", "- 0 0 0 0 0 0 0 own /a 0 0", "- 0 0 0 0 0 0 0 own /b 0 0"]);
+  });
+
+  test("nothing an app does to a bodiless tsgi.input (overlapping reads, its internal methods, fields and methods set) reaches another request's, on its connection or another, or a body's", async () => {
+    type Loose = RequestInput & Record<string | symbol, unknown>;
+    // The ended, empty input every bodiless one inherits from, as it is before any request.
+    const shared = Object.getPrototypeOf(RequestInput.bodiless()) as Record<string, unknown>;
+    const fields = () => JSON.stringify(Object.getOwnPropertyNames(shared).map((k) => [k, shared[k]]));
+    const pristine = fields();
+    const printed = Bun.inspect(RequestInput.bodiless());
+    const lengths = (bs: Uint8Array[]) => bs.map((b) => b.length).join("+");
+    let leftWaiting: Promise<string> | undefined;
+    const app: Application = async (environ, sr) => {
+      const input = environ["tsgi.input"] as Loose;
+      const seen: string[] = [];
+      if (environ.PATH_INFO === "/echo") {
+        seen.push(dec(await input.read()), String(input.bytesRead));
+      } else {
+        seen.push(
+          Object.keys(input).join(",") || "no-own",
+          input.read === RequestInput.prototype.read && !Object.hasOwn(input, Symbol.asyncIterator) ? "methods" : "replaced",
+          `${input.complete} ${input.continueOwed} ${input.failure} ${input.bytesRead} ${input.takeWhole()}`,
+          `${JSON.stringify(input)} ${Object.keys(structuredClone(input)).length} ${Bun.inspect(input) === printed}`,
+          `${environ["tsgi.input_terminated"]} ${environ.CONTENT_LENGTH}`,
+          Object.getPrototypeOf(input) === shared ? "shared" : "other",
+          fields() === pristine ? "pristine" : `written ${fields()}`,
+        );
+        const lines: Uint8Array[] = [];
+        for await (const line of input) lines.push(line);
+        seen.push(lengths([await input.read(), await input.read(4), await input.read1!(), await input.readline(), ...(await input.readlines()), ...lines]));
+      }
+      if (environ.PATH_INFO === "/abuse") {
+        // Reads of every kind started together (nothing waits: all resolve, none is refused).
+        const all = await Promise.allSettled([input.read(), input.read(5), input.read1!(), input.read1!(3), input.readline(), input.readline(2), input.readlines(), Array.fromAsync(input)]);
+        seen.push(all.map((r) => (r.status === "fulfilled" ? r.value.length : "rejected")).join(","));
+        // The feeder's and the internal methods, as an app can reach them.
+        const loose = input as unknown as Record<string, (...a: unknown[]) => unknown>;
+        loose.push!(enc("LEAK\n"));
+        loose.end!();
+        loose.fail!(new Error("LEAK"));
+        loose.discard!();
+        input.setHundredContinueResponseHeaders([["X-Leak", "1"]]);
+        await input.sendHundredContinueResponse();
+        for (const m of ["notify", "real", "reject", "lineEnd", "shiftChunk"]) {
+          try {
+            loose[m]!(new Error("LEAK"));
+          } catch {
+            // a frozen array refuses, null is thrown: the point is only what is written where
+          }
+        }
+        // Its own state made that of a body still arriving: fed, read, and a read left waiting at the response's end.
+        (input as unknown as { ended: boolean }).ended = false;
+        loose.push!(enc("LE"));
+        loose.push!(enc("AK\n"));
+        loose.push!(new Uint8Array(2000));
+        seen.push(dec(await input.readline()));
+        leftWaiting = input.read(1_000_000).then((b) => `resolved ${b.length}`, (e: Error) => e.message);
+        seen.push(await input.read1!().then(() => "not refused", (e: Error) => (e.message.includes("must not overlap") ? "overlap refused" : e.message)));
+        // Fields and methods of its own.
+        input.mark = "LEAK";
+        input.bytesRead = 99;
+        input.read = async () => enc("LEAK");
+        input[Symbol.asyncIterator] = async function* () {
+          yield enc("LEAK");
+        };
+        try {
+          loose.take!(3);
+        } catch {
+          // nothing buffered at the shared input's chunk list: only its own counters moved
+        }
+      }
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(seen.join(" | "))];
+    };
+    const { port, errors } = start(app);
+    const post = (path: string, body = "") => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const count = (n: number) => (d: Buffer) => d.toString().split("HTTP/1.1 200").length === n + 1;
+    const a = await rawOne(port, get("/probe") + get("/abuse") + get("/probe") + post("/probe") + post("/echo", "abc") + get("/probe"), { until: count(6) });
+    const b = await rawOne(port, post("/abuse") + get("/probe") + post("/echo", "de\nf"), { until: count(3) });
+    const [c, d] = await Promise.all([rawOne(port, get("/probe"), { until: count(1) }), rawOne(port, post("/probe"), { until: count(1) })]);
+    const bodies = [...a.responses, ...b.responses, ...c.responses, ...d.responses].map((r) => r.body.toString());
+    const GET = "no-own | methods | true false null 0 null | {} 0 true | true undefined | shared | pristine | 0+0+0+0";
+    const POST = GET.replace("true undefined", "true 0");
+    const ABUSE = " | 0,0,0,0,0,0,0,0 | LEAK\n | overlap refused";
+    expect(bodies).toEqual([GET, GET + ABUSE, GET, POST, "abc | 3", GET, POST + ABUSE, GET, "de\nf | 4", GET, POST]);
+    expect(await leftWaiting).toMatch(/^tsgi\.input: the response is over and the rest of the request body was discarded/);
+    expect(fields()).toBe(pristine);
+    expect(errors.join("")).toBe("");
   });
 
   test("Content-Length body is read whole", async () => {
