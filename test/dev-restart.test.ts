@@ -212,6 +212,58 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
+  test("a response still streaming 5 s after a restart (an event stream) is cut then, unfinished, with the terminal saying why, as docs/dev-server.md says; the next connection gets the new code", async () => {
+    const SSE_APP = (v: string) => `const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/events") {
+    startResponse("200 OK", [["Content-Type", "text/event-stream"]]);
+    return (async function* () {
+      for (let i = 0; i < 100; i++) {
+        yield enc.encode("data: ${v}-" + i + "\\n\\n");
+        await Bun.sleep(100);
+      }
+    })();
+  }
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode("${v}")];
+}
+`;
+    const app = new TempApp({ "app.ts": SSE_APP("v0") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const port = Number(new URL(await dev.ready()).port);
+    let data = "";
+    let closedAt = 0;
+    const sock = connect({ host: "127.0.0.1", port });
+    const closed = new Promise<void>((resolve) => {
+      const done = () => {
+        closedAt ||= performance.now();
+        resolve();
+      };
+      sock.on("data", (d: Buffer) => (data += d.toString("latin1")));
+      sock.on("close", done);
+      sock.on("error", done);
+    });
+    sock.on("connect", () => sock.write("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    await until(() => data.includes("data: v0-2"), 5000);
+    const mark = dev.output.length;
+    app.write("app.ts", SSE_APP("v1"));
+    await dev.waitFor(/restarted in \d+ ms: app\.ts/, 15_000, mark);
+    const restartedAt = performance.now();
+    await Promise.race([closed, Bun.sleep(15_000)]);
+    sock.destroy();
+    // Cut by the old process's shutdown timeout (5 s after the handover), not at once and not left to run its 10 s.
+    expect(closedAt).toBeGreaterThan(0);
+    expect(closedAt - restartedAt).toBeGreaterThan(4000);
+    expect(closedAt - restartedAt).toBeLessThan(8000);
+    expect(data).toContain("data: v0-");
+    expect(data).not.toContain("data: v0-99");
+    expect(data).not.toMatch(/\r\n0\r\n\r\n$/);
+    await dev.waitFor(/the server stopped before the response ended \(shutdown timeout 5000 ms\)/, 5000, mark);
+    expect((await get(`http://127.0.0.1:${port}/`)).text).toBe("v1");
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 60_000);
+
   test("an app that listens on a port of its own at import (a second server) restarts: the old process goes first", async () => {
     const side = freePort();
     const sideApp = (v: string) => `export const side = Bun.serve({ hostname: "127.0.0.1", port: ${side}, fetch: () => new Response("side ${v}") });\n`;
