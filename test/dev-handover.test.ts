@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
 import { forwardTo } from "../src/dev/handover.ts";
 import type { Application } from "../src/spec.ts";
-import { enc, serverPool } from "./helpers.ts";
+import { enc, parseResponses, raw, serverPool } from "./helpers.ts";
 
 const pool = serverPool();
 
@@ -36,6 +36,19 @@ test("method, path, query, fields and the body go through; the status and both S
   expect(r.status).toBe(201);
   expect(r.headers.getSetCookie()).toEqual(["a=1", "b=2"]);
   expect(await r.text()).toBe(`POST /p/q?x=1&y=%20 host=127.0.0.1:${front.port} x=yes body=hello`);
+});
+
+test("what the forward adds (docs/dev-server.md says so): a request without User-Agent or Accept reaches the app with Bun's fetch defaults; one with them, and Accept-Encoding, as sent", async () => {
+  const echo = pool((environ, startResponse) => {
+    startResponse("200 OK", [["Content-Type", "text/plain"]]);
+    return [enc(`ua=${environ.HTTP_USER_AGENT} accept=${environ.HTTP_ACCEPT} ae=${environ.HTTP_ACCEPT_ENCODING}`)];
+  });
+  const forwarder = pool(forwardTo(`http://127.0.0.1:${echo.port}`));
+  const bare = parseResponses((await raw(forwarder.port, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")).data);
+  expect(bare[0]!.body.toString()).toMatch(/^ua=Bun\/\S+ accept=\*\/\* ae=undefined$/);
+  const sent = "GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8\r\nAccept: text/html\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n";
+  const full = parseResponses((await raw(forwarder.port, sent)).data);
+  expect(full[0]!.body.toString()).toBe("ua=curl/8 accept=text/html ae=gzip");
 });
 
 test("a compressed body is passed on as it is, with its Content-Encoding", async () => {
