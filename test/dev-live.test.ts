@@ -6,6 +6,9 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { DevProcess, freePort, get, killAll, TempApp } from "../fixtures/dev/harness.ts";
+import { existsSync, readdirSync } from "node:fs";
+import { connect } from "node:net";
+import { waitFor } from "./fault-helpers.ts";
 import { firstArrival, python3, raw } from "./helpers.ts";
 
 if (!python3) console.warn("SKIP: python3 is not installed; the live-reload streaming timing test is skipped");
@@ -329,6 +332,42 @@ export default async function app(environ: any, startResponse: any) {
       expect(text).toMatch(/<meta <script data-tsgi-live>.*<\/script><\/body><\/html>$/);
     }
   }, 60_000);
+
+  test("a page that has gone lets go of its event stream at once: 300 streams opened and closed (FIN, as a browser leaving a page) all get 200, and the process's descriptors are back to their count before", async () => {
+    if (!existsSync("/proc/self/fd")) return;
+    const { dev, url } = await start();
+    const port = Number(new URL(url).port);
+    const fds = () => readdirSync(`/proc/${dev.pid}/fd`).length;
+    expect((await get(url + "html")).status).toBe(200);
+    const before = fds();
+    // Each stream is read up to its hello (nothing left unread, so closing sends a FIN, not a reset), then closed.
+    const openAndLeave = () =>
+      new Promise<string>((resolve) => {
+        const sock = connect({ host: "127.0.0.1", port });
+        let text = "";
+        const timer = setTimeout(() => (sock.destroy(), resolve(`no hello in 2 s: ${JSON.stringify(text)}`)), 2000);
+        sock.on("connect", () => sock.write(`GET /__tsgi/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
+        sock.on("data", (d: Buffer) => {
+          text += d.toString("latin1");
+          if (text.includes("event: hello") || (text.includes("\r\n\r\n") && !text.startsWith("HTTP/1.1 200"))) {
+            clearTimeout(timer);
+            sock.end();
+            resolve(text.slice(0, 12));
+          }
+        });
+        sock.on("error", () => resolve("error"));
+      });
+    const statuses: Record<string, number> = {};
+    for (let i = 0; i < 300; i++) {
+      const s = await openAndLeave();
+      statuses[s] = (statuses[s] ?? 0) + 1;
+    }
+    // Before, each closed stream stayed until its next heartbeat failed (up to 15 s): the 257th got 503 "256 live-reload streams are open already".
+    expect(statuses).toEqual({ "HTTP/1.1 200": 300 });
+    // Bound: the count before (nothing of ours is connected any more); 3 s is far past a close's round trip.
+    await waitFor(() => fds() <= before, 3000);
+    expect(fds()).toBeLessThanOrEqual(before);
+  }, 30_000);
 
   test("open event streams do not hold up a graceful stop", async () => {
     const { dev, url } = await start();

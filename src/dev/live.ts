@@ -22,6 +22,7 @@
 import type { Application, Body, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
 import { checkHeaders, checkStatus, declaredContentLength, secondStartResponseError } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
+import { readSignal } from "../gateway/signal.ts";
 import { makeBody, readBody } from "./body.ts";
 
 /** The reserved path of the event stream. */
@@ -249,15 +250,23 @@ export class LiveHub {
     }
   }
 
-  /** A response body streaming events to one page until it goes away or {@link closeAll}. */
-  stream(): Body {
+  /**
+   * A response body streaming events to one page until it goes away or {@link closeAll}.
+   * @param signal the request's `tsgi.signal`, when the server gives one: the stream ends
+   *   when it aborts (the page closed the connection, which a browser does with a FIN that
+   *   no write finds out about until the next heartbeat, up to 15 s later).
+   */
+  stream(signal?: AbortSignal): Body {
     const client: Client = { queue: [`retry: 1000\nevent: hello\ndata: ${this.#id}\n\n`], wake: null, closed: false };
     this.#clients.add(client);
     const remove = () => {
       client.closed = true;
       client.wake?.();
       this.#clients.delete(client);
+      signal?.removeEventListener("abort", remove);
     };
+    if (signal?.aborted) remove();
+    else signal?.addEventListener("abort", remove);
     return makeBody(async function* () {
       try {
         while (!client.closed) {
@@ -354,7 +363,10 @@ export function withLive(app: Application, hub: LiveHub): Application {
         ["Cache-Control", "no-store"],
         ["X-Accel-Buffering", "no"],
       ]);
-      return method === "HEAD" ? [] : hub.stream();
+      if (method === "HEAD") return [];
+      // The page's going (a FIN) ends its stream at once, rather than at the next heartbeat's failed write.
+      const signal = readSignal(environ);
+      return hub.stream(signal instanceof AbortSignal ? signal : undefined);
     }
     if (path === LIVE_SCRIPT_PATH) {
       const method = environ.REQUEST_METHOD;
