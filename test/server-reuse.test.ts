@@ -315,3 +315,47 @@ test("tsgi-dev's live-reload script goes into a page from a generator reusing on
   expect(got).toEqual(["length=1 <html><body><p>first</p><p>second</p><script/></body></html>", "length=0 <html><body><p>first</p><p>second</p><script/></body></html>"]);
   expect(s.errors).toEqual([]);
 });
+
+test("pipelined batches over one refilled buffer: past 64 KiB of responses, a large borrowed or lent body in the middle, a backlog forming mid-batch", async () => {
+  // Every response's bytes are the one module-level buffer refilled with its letter (a
+  // generator's twice); the batch's responses are queued together while the app runs
+  // for the next request, and each must come out as it was given.
+  const buf = new Uint8Array(8 * MiB);
+  const s = start((environ, sr) => {
+    const [kind, ch, size] = [environ.PATH_INFO[1]!, environ.PATH_INFO.charCodeAt(2), Number(environ.PATH_INFO.slice(3))];
+    const view = buf.subarray(0, size);
+    view.fill(ch);
+    sr("200 OK", [["Content-Type", "application/octet-stream"]]);
+    if (kind === "s") return [view];
+    return (function* () {
+      yield view;
+      view.fill(ch);
+      yield view;
+    })();
+  });
+  /** The batch's paths and, per response, the body it should have (one letter, its length). */
+  const run = async (paths: string[], slow: boolean) => {
+    const payload = paths.map((p, i) => get(p, i === paths.length - 1 ? "Connection: close\r\n" : "")).join("");
+    const data = slow ? await slowRead(s.port, payload, 300) : (await rawOne(s.port, payload, { timeoutMs: 10000 })).data;
+    const got = parseResponses(data).map((r: ParsedResponse) => `${new Set(r.body.toString("latin1")).size === 1 ? r.body.toString("latin1", 0, 1) : "mixed"}${r.body.length}`);
+    const want = paths.map((p) => `${p[2]}${Number(p.slice(3)) * (p[1] === "s" ? 1 : 2)}`);
+    return got.join(" ") === want.join(" ") ? "" : `${paths.length} paths: ${got.join(" ")}`;
+  };
+  const letters = (n: number, kind: string, size: number) => Array.from({ length: n }, (_, i) => `/${kind}${String.fromCharCode(letter(i))}${size}`);
+  const failures = [
+    // 40 × 3000 bytes: the batch crosses the 64 KiB high-water mark and is written in parts.
+    await run(letters(40, "s", 3000), false),
+    // A 20 KiB body (written at once: a generator's borrowed chunks, an array's lent one) among small ones.
+    await run(["/sa10", "/sb10", "/gc20480", "/sd10", "/se20480", "/sf10", "/gg10", "/sh10"], false),
+    // 8 MiB in the middle to a client that reads nothing for 300 ms: a backlog forms mid-batch.
+    await run(["/sa10", "/sb10", `/sc${8 * MiB}`, "/sd10", "/ge10", "/sf10", "/sg3000", "/sh10"], true),
+    await run([...letters(12, "s", 3000), `/sz${4 * MiB}`, ...letters(12, "s", 5000)], true),
+    // 4 MiB of small responses to a client that reads nothing for 300 ms (the backlog takes
+    // some of a coalesced batch) while another connection's batch is answered meanwhile.
+    ...(await Promise.all([
+      run(letters(1400, "s", 3000), true),
+      Bun.sleep(100).then(() => run(Array.from({ length: 30 }, (_, i) => `/s${String.fromCharCode(0x41 + (i % 26))}2000`), false)),
+    ])),
+  ].filter((f) => f !== "");
+  expect(failures).toEqual([]);
+}, 30000);

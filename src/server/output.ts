@@ -33,7 +33,10 @@
  *   body's chunks are lent ({@link OutputQueue.outLent}): the application
  *   runs no code before the response's end writes them, except in a
  *   pipelined batch (corked), where the connection calls
- *   {@link OutputQueue.takeLent} before it runs application code again. The
+ *   {@link OutputQueue.takeLent} before it runs application code again:
+ *   everything queued is copied into a shared staging buffer (no allocation
+ *   per part), where the batch's later responses are copied too and the
+ *   flush writes from (one corked queue at a time; others copy as before). The
  *   server's own bytes (strings, cached header sections, file blocks) are
  *   never changed and queued as they are.
  *
@@ -77,6 +80,12 @@ export class OutputQueue {
    */
   private lentAt = -1;
   private lentMore: number[] | null = null;
+  /**
+   * Bytes of this queue in the shared staging buffer (`staging[0, staged)`),
+   * queued before everything in {@link parts}: {@link takeLent} copies the
+   * queue there. 0 unless this queue is {@link stagingOwner}.
+   */
+  private staged = 0;
   /** Bytes the socket did not take, oldest first, or `null` when none wait. */
   private backlog: Uint8Array[] | null = null;
   /** Queuing while the connection handles a read: written at {@link uncork}. */
@@ -98,7 +107,7 @@ export class OutputQueue {
 
   /** Nothing is queued or waiting: everything was written. */
   get empty(): boolean {
-    return this.backlog === null && this.parts.length === 0;
+    return this.backlog === null && this.parts.length === 0 && this.staged === 0;
   }
 
   /** A producer should wait for {@link drain}: a backlog waits, or the queue reached the high-water mark. */
@@ -157,6 +166,14 @@ export class OutputQueue {
    */
   outLast(head: Uint8Array | null, part: Uint8Array, owner: ChunkOwner): boolean {
     if (this.closed) return true;
+    // Behind staged bytes (a pipelined batch's later responses): copied there too, whoever owns them.
+    if (this.staged > 0 && this.corked && part.length < COALESCE_LIMIT && this.stageLast(head, part)) {
+      if (this.partsBytes >= OUTPUT_HIGH_WATER) {
+        this.flush();
+        return !this.needsDrain;
+      }
+      return this.backlog === null;
+    }
     if (head !== null) {
       this.parts.push(head);
       this.partsBytes += head.length;
@@ -188,13 +205,66 @@ export class OutputQueue {
    */
   takeLent(): void {
     const at = this.lentAt;
-    if (at < 0) return;
+    if (at < 0 || this.stage()) return;
     const parts = this.parts;
     parts[at] = new Uint8Array(parts[at] as Uint8Array);
     const more = this.lentMore;
     if (more !== null) for (let k = 0; k < more.length; k++) parts[more[k]!] = new Uint8Array(parts[more[k]!] as Uint8Array);
     this.lentAt = -1;
     this.lentMore = null;
+  }
+
+  /**
+   * {@link takeLent}'s usual way: copy everything queued, in order, after
+   * what is staged already, into the staging buffer, which the flush then
+   * writes from (no allocation per lent part). Not when another queue's
+   * bytes are staged (they wait for its flush) or they would not fit (only
+   * when the queue holds more than {@link OUTPUT_HIGH_WATER}, which it
+   * flushes at).
+   * @returns whether the parts were staged; if not, nothing changed.
+   */
+  private stage(): boolean {
+    if ((stagingOwner !== null && stagingOwner !== this) || this.partsBytes > SCRATCH_BYTES) return false;
+    stagingOwner = this;
+    const parts = this.parts;
+    const buf = staging;
+    let o = this.staged;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (typeof p === "string") o += writeLatin1(buf, p, o);
+      else {
+        buf.set(p, o);
+        o += p.length;
+      }
+    }
+    parts.length = 0;
+    this.staged = o;
+    this.lentAt = -1;
+    this.lentMore = null;
+    return true;
+  }
+
+  /**
+   * {@link outLast} while corked behind staged bytes (this queue owns the
+   * staging buffer): `head` (unless `null`) and `part` copied there after
+   * what is queued (staged first when parts wait), so that neither a lent
+   * nor a borrowed part needs a copy of its own and the flush finds them
+   * coalesced. Not when {@link stage} cannot.
+   * @returns whether they were staged; if not, nothing changed.
+   */
+  private stageLast(head: Uint8Array | null, part: Uint8Array): boolean {
+    const bytes = (head === null ? 0 : head.length) + part.length;
+    if (this.partsBytes + bytes > SCRATCH_BYTES) return false;
+    if (this.parts.length > 0 && !this.stage()) return false;
+    let o = this.staged;
+    if (head !== null) {
+      staging.set(head, o);
+      o += head.length;
+    }
+    staging.set(part, o);
+    this.staged = o + part.length;
+    this.partsBytes += bytes;
+    return true;
   }
 
   /** `parts[i]` is the application's, queued as it is (see {@link lentAt}). */
@@ -243,26 +313,34 @@ export class OutputQueue {
   flush(): void {
     const parts = this.parts;
     const count = parts.length;
-    if (count === 0 || this.closed) return;
+    const staged = this.staged;
+    if ((count === 0 && staged === 0) || this.closed) return;
     this.partsBytes = 0;
     // Taken here: what send() leaves to the backlog of the lent parts is copied.
     const at = this.lentAt;
     const more = this.lentMore;
     this.lentAt = -1;
     this.lentMore = null;
+    // The staged bytes come first; the staging buffer is free again once written or copied.
+    if (staged > 0) {
+      this.staged = 0;
+      stagingOwner = null;
+    }
     if (this.backlog !== null) {
+      if (staged > 0) this.backlog.push(copyOf(staging.subarray(0, staged)));
       for (let i = 0; i < count; i++) this.backlog.push(isLent(i, at, more) ? copyOf(parts[i] as Uint8Array) : bytesOf(parts[i]!));
       parts.length = 0;
       return;
     }
-    if (count === 1 && typeof parts[0] !== "string") {
+    if (count === 1 && staged === 0 && typeof parts[0] !== "string") {
       const p = parts[0] as Uint8Array;
       parts.length = 0;
       if (this.send(p, 0, p.length, parts, 1, at === 0, -1, null)) this.written();
       return;
     }
-    const buf = scratch;
-    let o = 0;
+    // Staged bytes are coalesced with the rest where they are.
+    const buf = staged > 0 ? staging : scratch;
+    let o = staged;
     for (let i = 0; i < count; i++) {
       const p = parts[i]!;
       const len = p.length;
@@ -344,7 +422,7 @@ export class OutputQueue {
       }
       this.backlog = null;
     }
-    if (this.parts.length > 0) this.flush();
+    if (this.parts.length > 0 || this.staged > 0) this.flush();
     if (this.backlog === null) this.written();
   }
 
@@ -378,6 +456,8 @@ export class OutputQueue {
     this.parts.length = 0;
     this.lentAt = -1;
     this.lentMore = null;
+    if (stagingOwner === this) stagingOwner = null;
+    this.staged = 0;
     this.partsBytes = 0;
     this.backlog = null;
     this.wakeDrainWaiters();
@@ -387,6 +467,17 @@ export class OutputQueue {
 /** Bytes of the shared buffer output is coalesced into (one connection at a time, synchronously). */
 const SCRATCH_BYTES = 128 * 1024;
 const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+/**
+ * Where {@link OutputQueue.takeLent} copies a corked queue's parts until its
+ * flush writes them from there (the size of {@link scratch}, which the flush
+ * would otherwise coalesce into): one queue's at a time, {@link stagingOwner}
+ * (only the connection handling a read is corked, and a queue that is not
+ * corked holds no lent parts when application code runs), others copy as
+ * before.
+ */
+const staging = Buffer.allocUnsafe(SCRATCH_BYTES);
+/** The queue whose bytes are in {@link staging}, `null` for none. */
+let stagingOwner: OutputQueue | null = null;
 
 type Latin1Write = (this: Buffer, s: string, offset: number, length: number) => number;
 const nativeLatin1Write = (Buffer.prototype as unknown as { latin1Write?: Latin1Write }).latin1Write;
