@@ -984,7 +984,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     );
   }
 
-  /** See {@link ResponseSink.write}: `owner` says which {@link OutputQueue} call queues the chunk (its bytes taken now, lent, or the gateway's own). */
+  /** See {@link ResponseSink.write}: `owner` says which of the output queue's calls queues the chunk (its bytes taken now, lent, or the gateway's own). */
   write(chunk: Uint8Array, owner: ChunkOwner = "borrowed"): boolean {
     if (this.closed) return true;
     if (chunk.length === 0) {
