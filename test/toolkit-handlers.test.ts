@@ -20,6 +20,7 @@ import {
 import { Headers } from "../src/toolkit/headers.ts";
 import { BytesInput, FileWrapper, MemoryErrorStream, fileWrapper, setupTestingDefaults } from "../src/toolkit/util.ts";
 import { checkClosed, validator } from "../src/toolkit/validate.ts";
+import { REUSED_BODY, reuseOneBuffer } from "./apps/reuse-one-buffer.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("latin1");
@@ -1220,37 +1221,22 @@ describe("readEnviron, formatDateTime, IIS", () => {
   });
 });
 
+/** The environment a web server gives a CGI script at /app.cgi (RFC 3875 §4.1), with `vars` over it. */
+function cgiEnv(vars: Record<string, string>): Record<string, string> {
+  return { PATH: process.env.PATH!, SCRIPT_NAME: "/app.cgi", QUERY_STRING: "", SERVER_NAME: "localhost", SERVER_PORT: "80", SERVER_PROTOCOL: "HTTP/1.1", GATEWAY_INTERFACE: "CGI/1.1", ...vars };
+}
+
 describe("CGIHandler: an app reusing one buffer for its chunks", () => {
   test("unawaited write() calls and a generator's chunks, one 8-byte buffer refilled a, b, c, d and spoiled after, go out as given (spec.md \"The write() callable\")", async () => {
     // A real CGI process: its stdout is a pipe, as under a web server.
     const script = `
       import { CGIHandler } from ${JSON.stringify(`${import.meta.dir}/../src/toolkit/handlers/index.ts`)};
-      await new CGIHandler().run((environ, sr) => {
-        const write = sr("200 OK", [["Content-Type", "application/octet-stream"]]);
-        const buf = new Uint8Array(8);
-        if (environ.PATH_INFO === "/write") {
-          for (let i = 0; i < 4; i++) {
-            buf.fill(0x61 + i);
-            void write(buf);
-          }
-          buf.fill(0x21);
-          return [];
-        }
-        return (function* () {
-          try {
-            for (let i = 0; i < 4; i++) {
-              buf.fill(0x61 + i);
-              yield buf;
-            }
-          } finally {
-            buf.fill(0x21);
-          }
-        })();
-      });
+      import { reuseOneBuffer } from ${JSON.stringify(`${import.meta.dir}/apps/reuse-one-buffer.ts`)};
+      await new CGIHandler().run(reuseOneBuffer);
     `;
     const got: string[] = [];
     for (const path of ["/write", "/generator"]) {
-      const env = { PATH: process.env.PATH!, REQUEST_METHOD: "GET", SCRIPT_NAME: "/app.cgi", PATH_INFO: path, QUERY_STRING: "", SERVER_NAME: "localhost", SERVER_PORT: "80", SERVER_PROTOCOL: "HTTP/1.1", GATEWAY_INTERFACE: "CGI/1.1" };
+      const env = cgiEnv({ REQUEST_METHOD: "GET", PATH_INFO: path });
       const proc = Bun.spawn([process.execPath, "-e", script], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
       const timer = setTimeout(() => proc.kill(), 10_000);
       const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -1258,7 +1244,7 @@ describe("CGIHandler: an app reusing one buffer for its chunks", () => {
       expect(`${code} ${stderr}`).toBe("0 ");
       got.push(`${path} ${stdout.slice(stdout.indexOf("\r\n\r\n") + 4)}`);
     }
-    expect(got).toEqual(["/write aaaaaaaabbbbbbbbccccccccdddddddd", "/generator aaaaaaaabbbbbbbbccccccccdddddddd"]);
+    expect(got).toEqual([`/write ${REUSED_BODY}`, `/generator ${REUSED_BODY}`]);
   });
 });
 
@@ -1274,35 +1260,14 @@ test("SimpleHandler over an output that keeps what it is given (the documented c
         stdout = stream;
       }
       const h = new SimpleHandler(new BytesInput(), stdout, new MemoryErrorStream(), { REQUEST_METHOD: "GET", SERVER_PROTOCOL: "HTTP/1.1", PATH_INFO: path });
-      await h.run((environ, sr) => {
-        const write = sr("200 OK", [["Content-Type", "application/octet-stream"]]);
-        const buf = new Uint8Array(8);
-        if (environ.PATH_INFO === "/write") {
-          for (let i = 0; i < 4; i++) {
-            buf.fill(0x61 + i);
-            void write(buf);
-          }
-          buf.fill(0x21);
-          return [];
-        }
-        return (function* () {
-          try {
-            for (let i = 0; i < 4; i++) {
-              buf.fill(0x61 + i);
-              yield buf;
-            }
-          } finally {
-            buf.fill(0x21);
-          }
-        })();
-      });
+      await h.run(reuseOneBuffer);
       // A PassThrough hands on what it was given in a later tick.
       await new Promise((r) => setTimeout(r, 20));
       const text = Buffer.concat(out).toString("latin1");
       got.push(`${kind} ${path} ${text.slice(text.indexOf("\r\n\r\n") + 4)}`);
     }
   }
-  const body = "aaaaaaaabbbbbbbbccccccccdddddddd";
+  const body = REUSED_BODY;
   expect(got).toEqual([`collector /generator ${body}`, `collector /write ${body}`, `PassThrough /generator ${body}`, `PassThrough /write ${body}`]);
 });
 
@@ -1317,7 +1282,7 @@ describe("CGIHandler: a request body cut short on stdin", () => {
         return [new TextEncoder().encode("got " + got.length + " bytes")];
       });
     `;
-    const env = { PATH: process.env.PATH!, REQUEST_METHOD: "POST", CONTENT_LENGTH: "10", CONTENT_TYPE: "text/plain", SCRIPT_NAME: "/app.cgi", PATH_INFO: "/upload", QUERY_STRING: "", SERVER_NAME: "localhost", SERVER_PORT: "80", SERVER_PROTOCOL: "HTTP/1.1", GATEWAY_INTERFACE: "CGI/1.1" };
+    const env = cgiEnv({ REQUEST_METHOD: "POST", CONTENT_LENGTH: "10", CONTENT_TYPE: "text/plain", PATH_INFO: "/upload" });
     const proc = Bun.spawn([process.execPath, "-e", script], { env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     const timer = setTimeout(() => proc.kill(), 10_000);
     proc.stdin.write(body);
