@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { catches, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 import { DUPLICATE_SIGNAL_MS } from "../src/deploy/signals.ts";
+import { rssOf } from "../bench/soak.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -267,22 +268,10 @@ describe("a stdout reader that stalls", () => {
     expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
     const reader = Number(/reader (\d+)/.exec(err)![1]);
     try {
-      const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, "latin1"))![1]) * 1024;
+      const rss = () => rssOf(proc.pid);
       // Lines of about 7 KB: 6400 requests make 45 MB of log, nearly three times the cap.
       const path = `/${"a".repeat(7000)}`;
-      const send = async (count: number) => {
-        let ok = 0;
-        await Promise.all(
-          Array.from({ length: 8 }, async () => {
-            for (let i = 0; i < count / 8; i++) {
-              const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
-              await res.arrayBuffer();
-              if (res.status === 200) ok++;
-            }
-          }),
-        );
-        return ok;
-      };
+      const send = (count: number) => fetchMany(port, path, 8, count / 8);
       // Warm up (and fill the pipe) before the first measure.
       expect(await send(800)).toBe(800);
       const before = rss();
@@ -319,22 +308,10 @@ describe("a stderr reader that stalls", () => {
 
 async function stalledStderr(proc: ReturnType<typeof Bun.spawn>, port: number, file: string, go: string): Promise<void> {
   expect(await waitFor(async () => (await status(port, "/")) === 200 || proc.exitCode !== null, 15_000)).toBe(true);
-  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proc.pid}/status`, "latin1"))![1]) * 1024;
+  const rss = () => rssOf(proc.pid);
   // Each request to /throw is a 500 and an error report of about 7.2 KB (its request line, the stack).
   const path = `/throw?${"a".repeat(7000)}`;
-  const send = async (count: number) => {
-    let failed = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        for (let i = 0; i < count / 8; i++) {
-          const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
-          await res.arrayBuffer();
-          if (res.status === 500) failed++;
-        }
-      }),
-    );
-    return failed;
-  };
+  const send = (count: number) => fetchMany(port, path, 8, count / 8, 500);
   // Warm up (and fill the pipe) before the first measure.
   expect(await send(800)).toBe(800);
   const before = rss();

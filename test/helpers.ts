@@ -284,17 +284,18 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
- * `clients` concurrent clients each GET `path?c<c>i<i>` `perClient` times in
- * a row (fetch, a 5 s timeout each); resolves to how many were 200.
+ * `clients` concurrent clients each GET `path?c<c>i<i>` (`&c<c>i<i>` when
+ * `path` has a query) `perClient` times in a row (fetch, a 5 s timeout
+ * each); resolves to how many were answered `status` (200 unless given).
  */
-export async function fetchMany(port: number, path: string, clients: number, perClient: number): Promise<number> {
+export async function fetchMany(port: number, path: string, clients: number, perClient: number, status = 200): Promise<number> {
   let ok = 0;
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
       for (let i = 0; i < perClient; i++) {
-        const res = await fetch(`http://127.0.0.1:${port}${path}?c${c}i${i}`, { signal: AbortSignal.timeout(5000) });
+        const res = await fetch(`http://127.0.0.1:${port}${path}${path.includes("?") ? "&" : "?"}c${c}i${i}`, { signal: AbortSignal.timeout(5000) });
         await res.arrayBuffer();
-        if (res.status === 200) ok++;
+        if (res.status === status) ok++;
       }
     }),
   );
