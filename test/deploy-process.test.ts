@@ -231,17 +231,26 @@ describe("the access log at exit", () => {
 });
 
 describe("the error log at exit", () => {
+  const count = 80;
   for (const workers of [[], ["--workers", "2"]]) {
     test(`a stderr reader that lags still gets every error report after SIGTERM${workers.length ? " (workers)" : " (one process)"}`, async () => {
       const port = freePort();
       const file = join(dir, `errors-at-exit-${port}.log`);
-      // The reader takes nothing for 2.5 s: the pipe fills (64 KiB) and the rest waits in the server.
-      const proc = serveUnderBash(port, ["--no-access-log", ...workers], `2> >(sleep 2.5; exec cat > ${q(file)})`);
-      expect(await waitFor(async () => (await status(port, "/")) === 200 || proc.exitCode !== null, 15_000)).toBe(true);
-      // About 300 KB of error reports (each a 3 KB request-target and a stack), numbered.
-      const count = 80;
-      for (let i = 0; i < count; i++) expect(await status(port, `/throw?n${i}-${"a".repeat(3000)}`)).toBe(500);
-      proc.kill("SIGTERM");
+      const go = join(dir, `errors-at-exit-go-${port}`);
+      // The reader takes nothing until the test creates `go` (at most 60 s): the pipe fills (64 KiB) and the
+      // rest waits in the server. It starts 1 s after the SIGTERM, within what a stopping worker waits
+      // for stderr (2 s; a fixed sleep from the start raced it on a loaded machine: 18 of 80 reports).
+      const reader = `for i in $(seq 600); do [ -e ${q(go)} ] && break; sleep 0.1; done; exec cat > ${q(file)}`;
+      const proc = serveUnderBash(port, ["--no-access-log", ...workers], `2> >(${reader})`);
+      try {
+        expect(await waitFor(async () => (await status(port, "/")) === 200 || proc.exitCode !== null, 15_000)).toBe(true);
+        // About 300 KB of error reports (each a 3 KB request-target and a stack), numbered.
+        for (let i = 0; i < count; i++) expect(await status(port, `/throw?n${i}-${"a".repeat(3000)}`)).toBe(500);
+        proc.kill("SIGTERM");
+        await Bun.sleep(1000);
+      } finally {
+        writeFileSync(go, "");
+      }
       expect(await proc.exited).toBe(0);
       const text = () => (existsSync(file) ? readFileSync(file, "latin1") : "");
       await waitFor(() => text().includes(`/throw?n${count - 1}-`), 15_000);
