@@ -111,10 +111,15 @@ export const stdoutLog: { write(text: string): void } & LogTarget = {
 export function stdoutFlushed(timeoutMs = STDOUT_FLUSH_MS): Promise<void> {
   reportDropped();
   if (stdoutWaiting <= 0 || stdoutBroken) return Promise.resolve();
+  return flushedOrTimeout(flushWaiters, timeoutMs);
+}
+
+/** Resolves when one of `waiters` is called (the stream's queue was written), or after `timeoutMs`. */
+function flushedOrTimeout(waiters: Array<() => void>, timeoutMs: number): Promise<void> {
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, timeoutMs);
     timer.unref?.();
-    flushWaiters.push(() => {
+    waiters.push(() => {
       clearTimeout(timer);
       resolve();
     });
@@ -180,14 +185,7 @@ let writeStderrDropReport: (() => void) | null = null;
 export function stderrFlushed(timeoutMs = STDOUT_FLUSH_MS): Promise<void> {
   if (stderrDropped > 0 && !stderrBroken) writeStderrDropReport?.();
   if (stderrWaiting <= 0 || stderrBroken) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, timeoutMs);
-    timer.unref?.();
-    stderrFlushWaiters.push(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  return flushedOrTimeout(stderrFlushWaiters, timeoutMs);
 }
 
 /** {@link stdoutFlushed} and {@link stderrFlushed} at once, both within `timeoutMs`. */
