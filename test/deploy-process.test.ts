@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { catches, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
+import { catches, collect, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 import { DUPLICATE_SIGNAL_MS } from "../src/deploy/signals.ts";
 import { rssOf } from "../bench/soak.ts";
@@ -76,18 +76,12 @@ describe("a broken stderr", () => {
 async function serve(args: string[], port = freePort()) {
   const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), ...args], { stdout: "pipe", stderr: "pipe" });
   procs.push(proc);
-  let out = "";
-  let err = "";
-  const outDone = (async () => {
-    for await (const c of proc.stdout as ReadableStream<Uint8Array>) out += new TextDecoder().decode(c);
-  })();
-  void (async () => {
-    for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-  })();
-  if (!(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)) || proc.exitCode !== null) {
-    throw new Error(`tsgi serve did not start: ${err}`);
+  const out = collect(proc.stdout as ReadableStream<Uint8Array>);
+  const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+  if (!(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)) || proc.exitCode !== null) {
+    throw new Error(`tsgi serve did not start: ${err()}`);
   }
-  return { proc, port, out: () => out, err: () => err, outDone };
+  return { proc, port, out: out.text, err, outDone: out.done };
 }
 
 /**
@@ -270,12 +264,9 @@ describe("a stdout reader that stalls", () => {
     const cmd = `exec > >(exec sleep 60); echo "reader $!" >&2; exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port ${port}`;
     const proc = Bun.spawn(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
-    let err = "";
-    void (async () => {
-      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-    })();
-    expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
-    const reader = Number(/reader (\d+)/.exec(err)![1]);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+    const reader = Number(/reader (\d+)/.exec(err())![1]);
     try {
       const rss = () => rssOf(proc.pid);
       // Lines of about 7 KB: 6400 requests make 45 MB of log, nearly three times the cap.
@@ -285,7 +276,7 @@ describe("a stdout reader that stalls", () => {
       expect(await send(800)).toBe(800);
       const before = rss();
       expect(await send(6400)).toBe(6400);
-      expect(await waitFor(() => /stdout's reader is not keeping up: \d+ access log lines dropped \(16 MiB already waiting for it\)/.test(err), 5000)).toBe(true);
+      expect(await waitFor(() => /stdout's reader is not keeping up: \d+ access log lines dropped \(16 MiB already waiting for it\)/.test(err()), 5000)).toBe(true);
       // Held, the 45 MB of log grew the process by over 100 MB; capped, by the 16 MiB and the requests' garbage (about 35 MB).
       expect(rss() - before).toBeLessThan(64 * 1024 * 1024);
       expect(proc.exitCode).toBe(null);
@@ -466,15 +457,12 @@ describe("an open-file limit that cannot hold --max-connections", () => {
       const cmd = `ulimit -n 256 && exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port ${port} --no-access-log ${args.map(q).join(" ")}`;
       const proc = Bun.spawn(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe" });
       procs.push(proc);
-      let err = "";
-      void (async () => {
-        for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-      })();
-      expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
+      const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+      expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
       expect(await status(port, "/")).toBe(200);
       const each = args.length ? " per worker" : "";
       const warning = `[warn] --max-connections 10000 (the default) is more than the open-file limit (256) can hold: serving at most 224 connections${each}. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more, or pass --max-connections 224 to serve that many without this warning`;
-      expect(err.split("\n").filter((l) => l.includes("open-file limit"))).toEqual([warning]);
+      expect(err().split("\n").filter((l) => l.includes("open-file limit"))).toEqual([warning]);
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
     }, 30_000);
@@ -491,11 +479,8 @@ describe("signals other servers use", () => {
       env: { ...process.env, TSGI_TEST_IMPORT_MS: String(importMs) },
     });
     procs.push(proc);
-    let err = "";
-    void (async () => {
-      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-    })();
-    return { proc, port, err: () => err };
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+    return { proc, port, err };
   }
 
   test("while the app is still being imported, SIGUSR1, SIGUSR2 and SIGHUP do not kill the single process; it then serves", async () => {
@@ -527,21 +512,18 @@ describe("signals other servers use", () => {
         env: { ...process.env, XDG_CACHE_HOME: cache },
       });
       procs.push(proc);
-      let err = "";
-      void (async () => {
-        for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-      })();
+      const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
       // Its handlers are installed before it looks for the certificate; a fixed wait signalled a process
       // still starting under load, which SIGUSR1's default action ended.
       expect(await waitFor(() => catches(proc.pid, 10), 10_000)).toBe(true);
       proc.kill("SIGUSR1");
-      expect(await waitFor(() => err.includes("SIGUSR1: no log files to reopen"), 5000)).toBe(true);
+      expect(await waitFor(() => err().includes("SIGUSR1: no log files to reopen"), 5000)).toBe(true);
       await Bun.sleep(100);
       expect(proc.exitCode).toBe(null);
-      expect(err).not.toMatch(/serving .* on /); // still waiting on the lock
+      expect(err()).not.toMatch(/serving .* on /); // still waiting on the lock
       proc.kill("SIGTERM");
       expect(await proc.exited).toBe(0);
-      expect(err).toContain("SIGTERM: stopping");
+      expect(err()).toContain("SIGTERM: stopping");
     }, 20_000);
   }
 
@@ -653,11 +635,8 @@ export const marked = Object.defineProperty((environ: Record<string, unknown>, s
         // The deploy middleware (--proxy-headers) wraps the app: the mark is read before it.
         const proc = Bun.spawn([process.execPath, CLI, "serve", `${file}:${name}`, "--port", String(port), "--proxy-headers", ...workers], { stdout: "ignore", stderr: "pipe" });
         procs.push(proc);
-        let err = "";
-        void (async () => {
-          for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
-        })();
-        expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
+        const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+        expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
         seen.push(await (await fetch(`http://127.0.0.1:${port}/`)).text());
         proc.kill("SIGTERM");
         expect(await proc.exited).toBe(0);

@@ -395,3 +395,12 @@ export async function heapGrowthFromLongFieldNames(port: number, count: number):
   }
   return ((await settledHeap()) - before) / 1e6;
 }
+
+/** Collect a stream's text as it arrives (a spawned process's stdout or stderr); `done` settles at its end. */
+export function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
+  let text = "";
+  const done = (async () => {
+    for await (const chunk of stream) text += new TextDecoder().decode(chunk);
+  })();
+  return { text: () => text, done };
+}

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
 import { crashDelay } from "../src/deploy/supervisor.ts";
-import { catches, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
+import { catches, collect, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
@@ -60,16 +60,6 @@ async function brokenOnReloadApp(name: string): Promise<{ flag: string; app: str
   );
   return { flag, app };
 }
-
-/** Collect a stream's text as it arrives. */
-function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
-  let text = "";
-  const done = (async () => {
-    for await (const chunk of stream) text += new TextDecoder().decode(chunk);
-  })();
-  return { text: () => text, done };
-}
-
 
 describe("TLS under workers", () => {
   test("no worker's environment holds the private key; SIGHUP serves renewed certificate files", async () => {
