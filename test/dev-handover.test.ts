@@ -64,6 +64,22 @@ test("a redirect is passed on, not followed", async () => {
   expect(r.headers.get("location")).toBe("/elsewhere");
 });
 
+test("a path that starts with // or /\\ is forwarded to the new process, not read as another host's URL (before: GET //127.0.0.1:PORT/secret reached whatever listened on PORT)", async () => {
+  const elsewhere: string[] = [];
+  const other = pool((environ, startResponse) => {
+    elsewhere.push(String(environ.PATH_INFO));
+    startResponse("200 OK", [["Content-Type", "text/plain"]]);
+    return [enc("elsewhere")];
+  });
+  // A URL parser reads \\ in an http URL's path as /; Bun's fetch sends a path's leading // as / (docs/dev-server.md).
+  for (const target of [`//127.0.0.1:${other.port}/secret?q=1`, `/\\127.0.0.1:${other.port}/secret?q=1`]) {
+    const r = parseResponses((await raw(front.port, `GET ${target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`)).data);
+    expect(r[0]!.status).toBe(201);
+    expect(r[0]!.body.toString()).toMatch(new RegExp(`^GET /{1,2}127\\.0\\.0\\.1:${other.port}/secret\\?q=1 host=a x=undefined body=$`));
+  }
+  expect(elsewhere).toEqual([]);
+});
+
 test("nothing listening there: the old process answers 500, and the error is logged", async () => {
   const dead = pool(forwardTo("http://127.0.0.1:1"));
   const r = await fetch(`${dead.url}/`);

@@ -19,12 +19,15 @@ export const HANDOVER_IDLE_GRACE_MS = 1000;
  * and streams the answer back as it is: status, fields (Set-Cookie kept
  * apart), body not decompressed, redirects not followed. Each forwarded
  * request opens its own connection, so it reaches whichever process
- * accepts on the port now.
+ * accepts on the port now. The request's path and query are appended to
+ * `origin` as they are (a path `//host/x` stays a path on `origin`).
  */
 export function forwardTo(origin: string): Application {
   return fromFetchHandler(async (request: Request) => {
     const url = new URL(request.url);
-    const target = new URL(`${url.pathname}${url.search}`, origin);
+    // Appended to the origin, not resolved against it: a path that starts with `//` (or `/\`,
+    // which the Request's URL reads as `//`) would resolve as a network-path reference to another host.
+    const target = `${origin}${url.pathname}${url.search}`;
     const hasBody = request.method !== "GET" && request.method !== "HEAD";
     return fetch(target, {
       method: request.method,
