@@ -143,6 +143,81 @@ describe("application faults", () => {
     expect(new Set(logged.map((l) => /close failed for (\S+)/.exec(l)?.[1])).size).toBe(50);
   });
 
+  test("an app whose result runs its own code as the server looks at it (a thenable, a revoked Proxy, getters on then/close/return): each request answered (500 and logged for it, or the body sent once), close() still called, the connection kept", async () => {
+    const closed: string[] = [];
+    const revoked = () => {
+      const r = Proxy.revocable({}, {});
+      r.revoke();
+      return r.proxy as Body;
+    };
+    const throwingGetter = (target: object, key: string, message: string) =>
+      Object.defineProperty(target, key, {
+        get() {
+          throw new Error(message);
+        },
+      });
+    const results: Record<string, (startResponse: Parameters<Application>[1]) => unknown> = {
+      "/then-getter": (sr) => (sr("200 OK", []), throwingGetter({}, "then", "then getter failed")),
+      "/then-throws": (sr) => (
+        sr("200 OK", []),
+        {
+          then() {
+            throw new Error("then() failed");
+          },
+        }
+      ),
+      // Called back twice, then rejected: a promise settles once, so one body, no error.
+      "/then-twice": (sr) => (
+        sr("200 OK", []),
+        {
+          then(ok: (b: Body) => void, fail: (e: unknown) => void) {
+            ok([enc("first")]);
+            ok([enc("second")]);
+            fail(new Error("then() rejected after resolving"));
+          },
+        }
+      ),
+      "/revoked": (sr) => (sr("200 OK", []), revoked()),
+      "/close-getter": (sr) => (sr("200 OK", []), throwingGetter([enc("x")], "close", "close getter failed")),
+      "/return-getter": (sr) => {
+        sr("200 OK", [["Content-Length", "1"]]);
+        const iterator = throwingGetter({ next: () => ({ done: false, value: enc("r") }) }, "return", "return getter failed");
+        return { [Symbol.iterator]: () => iterator, close: () => void closed.push("/return-getter") };
+      },
+    };
+    const app = ((environ, startResponse) => {
+      if (environ.PATH_INFO === "/hello") {
+        startResponse("200 OK", []);
+        return [HELLO];
+      }
+      return results[environ.PATH_INFO]!(startResponse);
+    }) as Application;
+    const s = startServer(app);
+    servers.push(s);
+    const paths = Object.keys(results);
+    // One connection: each request, then /hello on it, answered in order.
+    const r = await raw(s.port, paths.map((p) => get(p) + get("/hello")).join(""), {
+      until: (d) => (d.toString("latin1").match(/Hello, world!/g)?.length ?? 0) >= paths.length,
+    });
+    const rs = parseResponses(r.data);
+    const statuses = [500, 500, 200, 500, 500, 200];
+    expect(rs.map((x) => `${x.status} ${x.complete}`)).toEqual(paths.flatMap((_, i) => [`${statuses[i]} true`, "200 true"]));
+    expect(rs[4]!.body.toString()).toBe("first");
+    expect(rs[10]!.body.toString()).toBe("r");
+    expect(r.closed).toBe(false);
+    for (const [p, message] of [
+      ["/then-getter", "then getter failed"],
+      ["/then-throws", "then() failed"],
+      ["/revoked", "Proxy has already been revoked"],
+      ["/close-getter", "close getter failed"],
+    ]) {
+      expect(s.errors.some((l) => l.startsWith(`Error in GET ${p} HTTP/1.1: `) && l.includes(message))).toBe(true);
+    }
+    expect(s.errors.some((l) => l.startsWith("Error in close() of the response body for GET /return-getter: ") && l.includes("return getter failed"))).toBe(true);
+    expect(closed).toEqual(["/return-getter"]);
+    expect(s.errors.filter((l) => l.includes("socket") || l.includes("then-twice") || l.includes("tsgi gateway"))).toEqual([]);
+  });
+
   test("an app that never awaits its write() (PEP 3333 style) and loses its client: the process lives on and serves the next client", async () => {
     const srv = await startServerProcess();
     try {

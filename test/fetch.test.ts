@@ -448,6 +448,32 @@ describe("fixtures through toFetchHandler on Bun.serve = tsgi directly", () => {
     }
   });
 
+  test("an app returning a thenable whose then() throws, or a revoked Proxy: the bridge's 500, logged for the request (before: the handler's promise rejected)", async () => {
+    const logged: string[] = [];
+    const app: Application = (e, sr) => {
+      sr("200 OK", []);
+      if (e.PATH_INFO === "/then") {
+        return {
+          then() {
+            throw new Error("then() failed");
+          },
+        } as never;
+      }
+      const r = Proxy.revocable({}, {});
+      r.revoke();
+      return r.proxy as never;
+    };
+    const handler = toFetchHandler(app, { errorLog: (text) => logged.push(text) });
+    for (const [path, message] of [
+      ["/then", "then() failed"],
+      ["/revoked", "Proxy has already been revoked"],
+    ]) {
+      const r = await handler(new Request(`http://x${path}`));
+      expect(r.status).toBe(500);
+      expect(logged.some((l) => l.startsWith(`Error in GET ${path} HTTP/1.1: `) && l.includes(message))).toBe(true);
+    }
+  });
+
   test("an app error's cause chain is in the bridge's error log (Caused by: ...)", async () => {
     const logged: string[] = [];
     const app: Application = () => {

@@ -287,8 +287,17 @@ class Invocation implements Running {
     } catch (error) {
       return this.guard(this.fail(error));
     }
-    if (result !== null && typeof result === "object" && typeof (result as Promise<Body>).then === "function") {
-      return this.awaitBody(result as Promise<Body>);
+    let then: unknown;
+    try {
+      // Reading `then` runs the app's code when it is a getter (or a Proxy): it may throw like the app.
+      then = result !== null && typeof result === "object" ? (result as Promise<Body>).then : undefined;
+    } catch (error) {
+      return this.guard(this.fail(error));
+    }
+    if (typeof then === "function") {
+      // A thenable that is no native promise may call back twice, both ways, or throw from then():
+      // adopted by Promise.resolve(), it settles once, and its throw rejects (a promise passes as it is).
+      return this.awaitBody(Promise.resolve(result as Promise<Body>));
     }
     const step = this.guard(this.consume(result as Body));
     return step === undefined ? undefined : this.settle(step);
@@ -346,7 +355,21 @@ class Invocation implements Running {
     return step.then(undefined, (error) => this.options.logError("tsgi gateway", error));
   }
 
+  /**
+   * Send `body`. Looking at it runs the app's code when it is a `Proxy` or
+   * has getters (`Array.isArray()` of a revoked `Proxy` throws, as may an
+   * array's `close` getter): such an error is the application's, answered
+   * 500 (or the response cut) and logged for its request as any other.
+   */
   private consume(body: Body): void | Promise<void> {
+    try {
+      return this.consumeBody(body);
+    } catch (error) {
+      return this.fail(error);
+    }
+  }
+
+  private consumeBody(body: Body): void | Promise<void> {
     // An app that forgot its `return` gives undefined: nothing to close, and an application error below.
     this.body = body ?? null;
     // The server gave up on the request (the client went away, a timeout, a
@@ -387,6 +410,9 @@ class Invocation implements Running {
       total += chunk.length;
     }
     if (this.status === null) return this.fail(noStartResponseError());
+    // The app runs no more code for this response, unless the array has a close() (PEP 3333 allows it).
+    // (Read before the head goes out: a getter that throws is then answered 500.)
+    const owner: ChunkOwner = typeof (chunks as { close?: unknown }).close === "function" ? "borrowed" : "lent";
     if (!this.headersSent && this.small === null) {
       try {
         this.sendHead(total);
@@ -394,8 +420,6 @@ class Invocation implements Running {
         return this.fail(error);
       }
     }
-    // The app runs no more code for this response, unless the array has a close() (PEP 3333 allows it).
-    const owner: ChunkOwner = typeof (chunks as { close?: unknown }).close === "function" ? "borrowed" : "lent";
     for (let i = 0; i < chunks.length; i++) {
       if (chunks[i]!.length !== 0) this.send(chunks[i]!, owner);
     }
@@ -667,29 +691,40 @@ class Invocation implements Running {
     const body = this.body;
     this.body = null;
     let returned: Promise<unknown> | undefined;
-    if (iterator && typeof iterator.return === "function") {
+    // (Reading `return` and `close` may throw too, from a getter or a Proxy: logged as their call's
+    // error would be, and close() is still called after a `return` that could not be read.)
+    if (iterator) {
       try {
-        const r = iterator.return();
-        if (r && typeof (r as Promise<unknown>).then === "function") returned = this.logCloseRejection(r as Promise<unknown>);
+        const stop: unknown = iterator.return;
+        if (typeof stop === "function") {
+          const r: unknown = stop.call(iterator);
+          if (r && typeof (r as Promise<unknown>).then === "function") returned = this.logCloseRejection(Promise.resolve(r));
+        }
       } catch (error) {
         this.logCloseError(error);
       }
     }
-    if (body === null || typeof body.close !== "function") return returned === undefined ? undefined : returned.then(toUndefined);
-    if (returned === undefined) return this.callClose(body);
-    return this.closeAfterReturn(returned, body);
+    let close: unknown;
+    try {
+      close = body === null ? undefined : body.close;
+    } catch (error) {
+      this.logCloseError(error);
+    }
+    if (typeof close !== "function") return returned === undefined ? undefined : returned.then(toUndefined);
+    if (returned === undefined) return this.callClose(body!, close);
+    return this.closeAfterReturn(returned, body!, close);
   }
 
   /** `close()` once the iterator's `return()` settled, or after {@link BODY_RETURN_GRACE_MS}. */
-  private closeAfterReturn(returned: Promise<unknown>, body: Body): Promise<void> {
-    return settledWithin(returned, BODY_RETURN_GRACE_MS).then(() => this.callClose(body));
+  private closeAfterReturn(returned: Promise<unknown>, body: Body, close: Function): Promise<void> {
+    return settledWithin(returned, BODY_RETURN_GRACE_MS).then(() => this.callClose(body, close));
   }
 
-  /** Call the body's `close()`; an error it throws or rejects with is logged. */
-  private callClose(body: Body): void | Promise<void> {
+  /** Call the body's `close()` (`close`, read from it once); an error it throws or rejects with is logged. */
+  private callClose(body: Body, close: Function): void | Promise<void> {
     try {
-      const r = (body as { close: () => void | Promise<void> }).close();
-      if (r && typeof (r as Promise<void>).then === "function") return this.logCloseRejection(r as Promise<void>) as Promise<void>;
+      const r: unknown = close.call(body);
+      if (r && typeof (r as Promise<void>).then === "function") return this.logCloseRejection(Promise.resolve(r)) as Promise<void>;
     } catch (error) {
       this.logCloseError(error);
     }
