@@ -218,6 +218,47 @@ describe("application faults", () => {
     expect(s.errors.filter((l) => l.includes("socket") || l.includes("then-twice") || l.includes("tsgi gateway"))).toEqual([]);
   });
 
+  test("a chunk whose length lies (a Uint8Array subclass's getter, an own length property; in an array, a generator, write()): 500 and logged, never the stale bytes of an earlier response nor a thrown socket write", async () => {
+    const SECRET = enc("SECRET of another client ".repeat(400));
+    class Longer extends Uint8Array {
+      override get length() {
+        return 20_000;
+      }
+    }
+    const ownLength = () => Object.defineProperty(new Uint8Array(3).fill(65), "length", { value: 100 }) as Uint8Array;
+    const app: Application = (environ, startResponse) => {
+      const path = environ.PATH_INFO;
+      if (path === "/secret" || path === "/hello") {
+        startResponse("200 OK", [["Content-Type", "text/plain"]]);
+        return [path === "/hello" ? HELLO : SECRET];
+      }
+      if (path === "/write") {
+        void startResponse("200 OK", [])(ownLength());
+        return [];
+      }
+      startResponse("200 OK", []);
+      const chunk = path.endsWith("subclass") ? new Longer(3).fill(65) : ownLength();
+      if (path.startsWith("/array")) return [chunk];
+      return (function* () {
+        yield chunk;
+      })();
+    };
+    const s = startServer(app);
+    servers.push(s);
+    const paths = ["/array-own", "/array-subclass", "/generator-subclass", "/generator-own", "/write"];
+    for (const path of paths) {
+      // Another client's response first, so that the server's output buffers hold its bytes.
+      const before = await raw(s.port, get("/secret"), { until: (d) => d.length >= SECRET.length });
+      expect(parseResponses(before.data)[0]?.status).toBe(200);
+      const r = await raw(s.port, get(path) + get("/hello"), { timeoutMs: 2000, until: (d) => (d.toString("latin1").match(/HTTP\/1\.1 /g)?.length ?? 0) >= 2 });
+      const text = r.data.toString("latin1");
+      expect(text).not.toContain("SECRET");
+      expect(parseResponses(r.data).map((x) => x.status)).toEqual([500, 200]);
+      expect(s.errors.some((l) => l.startsWith(`Error in GET ${path} HTTP/1.1: TypeError: `) && /says its length is (100|20000) but holds 3 bytes/.test(l))).toBe(true);
+    }
+    expect(s.errors.filter((l) => l.includes("socket") || l.includes("tsgi gateway") || l.includes("out of range"))).toEqual([]);
+  });
+
   test("an app that never awaits its write() (PEP 3333 style) and loses its client: the process lives on and serves the next client", async () => {
     const srv = await startServerProcess();
     try {

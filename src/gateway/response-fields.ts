@@ -228,10 +228,28 @@ export function notABodyError(body: unknown): TypeError {
   return new TypeError(`the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`);
 }
 
-/** The error for a body chunk that is not a `Uint8Array`. */
-export function chunkTypeError(chunk: unknown): TypeError {
+/** The typed arrays' own `length` getter (%TypedArray%.prototype.length), which a subclass or an own property cannot change. */
+const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get!;
+
+/**
+ * Whether `chunk` is a `Uint8Array` whose `length` says how many bytes it
+ * holds. The server sizes its copies, its framing and its writes by
+ * `length`: one that lies (a subclass's getter, an own property) would send
+ * stale bytes of its output buffer, or make the socket's write throw.
+ */
+export function isChunk(chunk: unknown): chunk is Uint8Array {
+  return chunk instanceof Uint8Array && chunk.length === typedLength.call(chunk);
+}
+
+/** The error for a body chunk that is not a `Uint8Array` (or one whose `length` is not its length: see {@link isChunk}); `what` names it (default `"a body chunk"`). */
+export function chunkTypeError(chunk: unknown, what = "a body chunk"): TypeError {
+  if (chunk instanceof Uint8Array) {
+    return new TypeError(
+      `${what} says its length is ${String(chunk.length)} but holds ${typedLength.call(chunk) as number} bytes (a length getter or property of its own); pass a plain Uint8Array (TSGI: Body)`,
+    );
+  }
   const hint = typeof chunk === "string" ? "; encode text: new TextEncoder().encode(text)" : "";
-  return new TypeError(`a body chunk must be a Uint8Array, got ${describe(chunk)}${hint} (TSGI: Body)`);
+  return new TypeError(`${what} must be a Uint8Array, got ${describe(chunk)}${hint} (TSGI: Body)`);
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   chunkBeforeStartResponseError,
   chunkTypeError,
   describe,
+  isChunk,
   noStartResponseError,
   notABodyError,
   secondStartResponseError,
@@ -242,8 +243,8 @@ class Invocation implements Running {
 
   readonly write: WriteCallable = (data) => {
     if (this.status === null) throw new Error("write() was called before startResponse() (PEP 3333)");
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError(`write() takes a Uint8Array, got ${describe(data)}`);
+    if (!isChunk(data)) {
+      throw (data as unknown) instanceof Uint8Array ? chunkTypeError(data, "the chunk given to write()") : new TypeError(`write() takes a Uint8Array, got ${describe(data)}`);
     }
     if (this.sink.closed || this.abandoned) {
       // PEP 3333 apps call write() as a statement: an unawaited rejection
@@ -406,7 +407,7 @@ class Invocation implements Running {
     let total = 0;
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i];
-      if (!(chunk instanceof Uint8Array)) return this.fail(chunkTypeError(chunk));
+      if (!isChunk(chunk)) return this.fail(chunkTypeError(chunk));
       total += chunk.length;
     }
     if (this.status === null) return this.fail(noStartResponseError());
@@ -496,7 +497,7 @@ class Invocation implements Running {
         const step = await iterator.next();
         if (step.done) break;
         let chunk = step.value;
-        if (!(chunk instanceof Uint8Array)) throw chunkTypeError(chunk);
+        if (!isChunk(chunk)) throw chunkTypeError(chunk);
         if (this.sink.closed) throw new ClientDisconnected();
         if (this.fileLeft !== -1) chunk = this.cutFile(chunk);
         if (chunk.length === 0) {
