@@ -186,6 +186,73 @@ describe("tsgi-dev: broken code", () => {
     await until(async () => (await get(url)).text === "b+fixed", 5000);
   });
 
+  // A package installed by hand: what `npm install tsgi-missing-pkg` puts in node_modules.
+  const PKG = {
+    "node_modules/tsgi-missing-pkg/package.json": JSON.stringify({ name: "tsgi-missing-pkg", type: "module", exports: { ".": "./index.js" } }),
+    "node_modules/tsgi-missing-pkg/index.js": `export const word = "installed";\n`,
+  };
+  const usesPkg = (v: string) =>
+    `import { word } from "tsgi-missing-pkg";\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(word + " ${v}")];\n}\n`;
+
+  test("an import of a package not installed: the page and the terminal say to install it and, in place, to restart tsgi-dev (a save after the install still fails); a save fixing the name recovers", async () => {
+    // A project with its other dependencies installed: Bun keeps what it read of this node_modules.
+    const app = new TempApp({ "app.ts": usesPkg("v0"), "fine.ts": `export const word = "local";\n`, "node_modules/.package-lock.json": "{}" });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const hint = /tsgi-missing-pkg is not installed here \(no node_modules\/tsgi-missing-pkg in .+ or above\)\. If the name is right, install it \(npm install tsgi-missing-pkg, or bun add tsgi-missing-pkg\) and restart tsgi-dev/;
+    expect(dev.output).toMatch(hint);
+    const plain = await get(url, PLAIN);
+    expect(plain.status).toBe(500);
+    expect(plain.text).toContain("Cannot find package 'tsgi-missing-pkg'");
+    expect(plain.text).toMatch(hint);
+    expect(unescape((await get(url, HTML)).text)).toMatch(hint);
+    // What the hint says: installed now, a save reloads, and Bun still does not find it in this process.
+    for (const [name, content] of Object.entries(PKG)) app.write(name, content);
+    const mark = dev.output.length;
+    app.write("app.ts", usesPkg("v1"));
+    await dev.waitFor(/reload failed/, 5000, mark);
+    expect((await get(url, PLAIN)).text).toContain("Cannot find package 'tsgi-missing-pkg'");
+    // A misspelt name fixed by a save recovers as usual.
+    app.write("app.ts", usesPkg("v2").replace('"tsgi-missing-pkg"', '"./fine.ts"'));
+    await until(async () => (await get(url)).text === "local v2", 5000);
+    await dev.kill();
+    // A restarted tsgi-dev finds the package.
+    const again = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    app.write("app.ts", usesPkg("v3"));
+    expect((await get(await again.ready())).text).toBe("installed v3");
+  }, 60_000);
+
+  test("an import of a package not installed, --reload=restart: the hint says to install it and save, and a save after the install recovers; no hint for a package that is there without the subpath, nor for a paths alias", async () => {
+    const app = new TempApp({
+      "app.ts": usesPkg("v0"),
+      "node_modules/.package-lock.json": "{}",
+      "tsconfig.json": JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { "@/*": ["./lib/*"] } } }),
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", "--reload=restart"], { cwd: app.dir });
+    const url = await dev.ready();
+    const hint = /If the name is right, install it \(npm install tsgi-missing-pkg, or bun add tsgi-missing-pkg\), then save a file: the next app process finds it\./;
+    expect((await get(url, PLAIN)).text).toMatch(hint);
+    expect(dev.output).toMatch(hint);
+    for (const [name, content] of Object.entries(PKG)) app.write(name, content);
+    app.write("app.ts", usesPkg("v1"));
+    await until(async () => (await get(url)).text === "installed v1", 10_000);
+    // Bun says "Cannot find package" for these too, but installing is not the answer.
+    for (const [specifier, says] of [
+      ["tsgi-missing-pkg/sub", "Cannot find package 'tsgi-missing-pkg'"],
+      ["@/nothing-here", "Cannot find package '@/nothing-here'"],
+    ] as const) {
+      const mark = dev.output.length;
+      app.write("app.ts", usesPkg("v2").replace('"tsgi-missing-pkg"', JSON.stringify(specifier)));
+      await dev.waitFor(/restart failed/, 10_000, mark);
+      const page = (await get(url, PLAIN)).text;
+      expect(page, specifier).toContain(says);
+      expect(page, specifier).not.toContain("is not installed here");
+      expect(dev.output.slice(mark), specifier).not.toContain("is not installed here");
+    }
+  }, 60_000);
+
   test("runtime exceptions: message, TypeScript lines with code frames, environ with secrets masked", async () => {
     const app = new TempApp({
       "app.ts": `import { render } from "./views/render.ts";

@@ -58,7 +58,7 @@ export interface Diagnosis {
    * line after a `\n`; absent when there are none.
    */
   related?: string;
-  /** What the error most likely means and what to do, for a known first mistake (a node:http handler: `nodeHandlerHint`). */
+  /** What the error most likely means and what to do, for a known first mistake (a node:http handler: `nodeHandlerHint`; a package not installed: `missingPackageHint`). */
   hint?: string;
 }
 

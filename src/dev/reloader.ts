@@ -22,6 +22,7 @@ import type { HeapGrowth } from "./heap-growth.ts";
 import { DISPOSE_TIMEOUT_MS } from "./hot.ts";
 import { DRAIN_TIMEOUT_MS, InFlight } from "./in-flight.ts";
 import { messageOf, type AppLoader, type LoadFailure } from "./loader.ts";
+import { missingPackageHint } from "./missing-package.ts";
 import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "./reload-loop.ts";
 
 /** The minimal logger the reloader prints through (a consola instance fits). */
@@ -514,6 +515,9 @@ export class Reloader {
           : { title: "Error", message: result.failure.message, stack: [], raw: result.failure.message };
       // Most likely the app's own server, started at import by an earlier generation, which a reload in place does not stop.
       if (this.#generation > 0 && ADDRESS_IN_USE.test(diagnosis.message)) diagnosis.message += ` ${PORT_HELD_HINT}`;
+      // A package not installed: Bun keeps not finding it in this process, also after the install.
+      const missing = diagnosis.title === "ModuleNotFound" ? missingPackageHint(diagnosis.message, this.#options.reloadsItself ?? true) : undefined;
+      if (missing !== undefined) diagnosis.hint = missing;
       this.#state = { ok: false, failure: result.failure, diagnosis };
     }
     return { ok: result.ok, late };
