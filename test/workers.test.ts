@@ -535,6 +535,9 @@ describe("tsgi serve errors", () => {
     for (const [args, message] of [
       [[], "missing command: tsgi serve <app> [options]"],
       [["srve", "./app.ts"], 'unknown command "srve": the command is serve'],
+      // As in next dev or fastapi dev: the dev server is tsgi-dev, said with the user's own arguments.
+      [["dev", "./app.ts", "--port", "3000"], "the dev server is its own command, tsgi-dev: tsgi-dev ./app.ts --port 3000 (tsgi serve is the production server"],
+      [["dev"], "the dev server is its own command, tsgi-dev: tsgi-dev ./app.ts ("],
       [["--port", "80"], "unknown option --port: options go after the command"],
     ] as Array<[string[], string]>) {
       const r = await runTsgi(args);

@@ -400,6 +400,10 @@ export async function run(): Promise<void> {
       console.log(VERSION);
       process.exit(0);
     }
+  } else if (first === "dev") {
+    // As in next dev, vite dev, fastapi dev: here the dev server is a command of its own.
+    const rest = argv.slice(1).join(" ");
+    usage(`the dev server is its own command, tsgi-dev: ${rest ? `tsgi-dev ${rest}` : "tsgi-dev ./app.ts"} (tsgi serve is the production server; see tsgi-dev --help)`);
   } else if (!first.startsWith("-")) {
     usage(`unknown command ${JSON.stringify(first)}: the command is serve, as in tsgi serve ./app.ts (see tsgi --help)`);
   } else if (!["--help", "-h", "--version", "-v"].includes(first)) {
