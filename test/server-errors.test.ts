@@ -10,6 +10,7 @@ import { enc, get, python3, raw, rawOne, startServer, serverPool } from "./helpe
 import { createServer } from "../src/server/index.ts";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
 
 /** A keep-alive client of 127.0.0.1:`port` (connected): what it received, and whether the server closed it. */
 async function keepAliveClient(port: number) {
@@ -231,6 +232,26 @@ describe("application errors", () => {
     expect(r.response!.status).toBe(500);
     expect(errors.join("")).toContain("the application returned a Uint8Array; return an iterable of Uint8Array, e.g. [bytes]");
     expect(errors.join("")).not.toContain("got number");
+  });
+
+  test("returning a Blob or a Bun.file() (as Bun.serve's new Response(Bun.file(path))) → 500 saying to return tsgi.file_wrapper(blob), which then serves the file", async () => {
+    const app = ((environ: Environ, sr: (s: string, h: [string, string][]) => void) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      const file = Bun.file(join(import.meta.dir, "..", "package.json"));
+      if (environ.PATH_INFO === "/wrapped") return environ["tsgi.file_wrapper"]!(file);
+      return environ.PATH_INFO === "/blob" ? new Blob(["blob body"]) : file;
+    }) as unknown as Application;
+    const { port, errors } = start(app);
+    for (const path of ["/file", "/blob"]) {
+      const r = await rawOne(port, get(path), { until: (d) => d.includes("Error\n") });
+      expect(r.response!.status, path).toBe(500);
+    }
+    const said = errors.join("");
+    expect(said.match(/the application returned a Blob \(a Bun\.file\(\) is one\); return environ\["tsgi\.file_wrapper"\]\(blob\), which the server sends as a file, or \[await blob\.bytes\(\)\]/g)).toHaveLength(2);
+    // What the message says to do works.
+    const wrapped = await fetch(`http://127.0.0.1:${port}/wrapped`);
+    expect(wrapped.status).toBe(200);
+    expect(await wrapped.text()).toBe(readFileSync(join(import.meta.dir, "..", "package.json"), "utf8"));
   });
 
   test("returning undefined (a forgotten return, sync or async) → 500 naming it, the connection kept alive, the posthooks run; no crash in the server", async () => {

@@ -219,6 +219,12 @@ export function notABodyError(body: unknown): TypeError {
     // Iterable itself, but of numbers: its first "chunk" would be a byte.
     return new TypeError("the application returned a Uint8Array; return an iterable of Uint8Array, e.g. [bytes] (TSGI: Body)");
   }
+  if (typeof Blob === "function" && body instanceof Blob) {
+    // As Bun.serve takes new Response(Bun.file(path)): here the file goes through tsgi.file_wrapper, which the server sends natively.
+    return new TypeError(
+      `the application returned a ${describe(body)} (a Bun.file() is one); return environ["tsgi.file_wrapper"](blob), which the server sends as a file, or [await blob.bytes()] (TSGI: Body; spec.md "Optional platform-specific file handling")`,
+    );
+  }
   if (typeof Response === "function" && body instanceof Response) {
     // A fetch handler declared without its parameter (`() => new Response(...)`) is taken for a TSGI application.
     return new TypeError(
