@@ -401,24 +401,42 @@ export class OutputQueue {
 
   /**
    * The socket can take more (its `drain`): write the backlog, then what was
-   * queued behind it. The owner hears {@link OutputOwner.onFlushed} once
-   * nothing waits.
+   * queued behind it. Backlog entries under {@link COALESCE_LIMIT} that
+   * follow one another (an unawaited `write()` each, a chunk's size line,
+   * data and CRLF) are copied into the shared scratch buffer, at most its
+   * size, and written together, as a flush would have; what the socket does
+   * not take of them is copied back as one entry. The owner hears
+   * {@link OutputOwner.onFlushed} once nothing waits.
    */
   onDrain(): void {
     const backlog = this.backlog;
     if (backlog) {
-      let progressed = false;
-      while (backlog.length > 0) {
-        const buf = backlog[0]!;
+      let i = 0;
+      while (i < backlog.length) {
+        let buf = backlog[i]!;
+        let next = i + 1;
+        let gathered = false;
+        if (buf.length < COALESCE_LIMIT && next < backlog.length && backlog[next]!.length < COALESCE_LIMIT) {
+          scratch.set(buf, 0);
+          let o = buf.length;
+          for (; next < backlog.length; next++) {
+            const b = backlog[next]!;
+            if (b.length >= COALESCE_LIMIT || o + b.length > SCRATCH_BYTES) break;
+            scratch.set(b, o);
+            o += b.length;
+          }
+          buf = scratch.subarray(0, o);
+          gathered = true;
+        }
         const n = this.socket.write(buf);
         if (n < 0) return this.owner.onWriteError();
         if (n < buf.length) {
-          backlog[0] = buf.subarray(n);
-          if (progressed || n > 0) this.owner.onBacklog();
+          // Entries i..next-1 become what the socket left of them.
+          backlog.splice(0, next, gathered ? copyOf(buf.subarray(n)) : buf.subarray(n));
+          if (i > 0 || n > 0) this.owner.onBacklog();
           return;
         }
-        backlog.shift();
-        progressed = true;
+        i = next;
       }
       this.backlog = null;
     }
