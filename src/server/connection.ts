@@ -176,7 +176,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   // Response state
   private framing = Framing.None;
   private remaining = 0;
-  private pendingHead: Uint8Array | null = null;
+  private pendingHead: Uint8Array | string | null = null;
   /** What {@link start} built {@link pendingHead} from, to build it again with `Connection: close` (see {@link write}). */
   private headStatus = "";
   private headFields: ResponseHeaders | null = null;
@@ -969,7 +969,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   }
 
   /** The head {@link start} prepared, with `Connection` as `keepAlive` says. */
-  private serializeHead(chunked: boolean, keepAlive: boolean): Uint8Array {
+  private serializeHead(chunked: boolean, keepAlive: boolean): Uint8Array | string {
     const core = this.core;
     return responseHead(
       core.http10Only ? "HTTP/1.0" : "HTTP/1.1",

@@ -164,7 +164,7 @@ export class OutputQueue {
    * anyway: an async app's response ends in one promise reaction).
    * @returns whether the producer may go on, as {@link needsDrain} says after {@link out}.
    */
-  outLast(head: Uint8Array | null, part: Uint8Array, owner: ChunkOwner): boolean {
+  outLast(head: Uint8Array | string | null, part: Uint8Array, owner: ChunkOwner): boolean {
     if (this.closed) return true;
     // Behind staged bytes (a pipelined batch's later responses): copied there too, whoever owns them.
     if (this.staged > 0 && this.corked && part.length < COALESCE_LIMIT && this.stageLast(head, part)) {
@@ -252,12 +252,13 @@ export class OutputQueue {
    * coalesced. Not when {@link stage} cannot.
    * @returns whether they were staged; if not, nothing changed.
    */
-  private stageLast(head: Uint8Array | null, part: Uint8Array): boolean {
+  private stageLast(head: Uint8Array | string | null, part: Uint8Array): boolean {
     const bytes = (head === null ? 0 : head.length) + part.length;
     if (this.partsBytes + bytes > SCRATCH_BYTES) return false;
     if (this.parts.length > 0 && !this.stage()) return false;
     let o = this.staged;
-    if (head !== null) {
+    if (typeof head === "string") o += writeLatin1(staging, head, o);
+    else if (head !== null) {
       staging.set(head, o);
       o += head.length;
     }

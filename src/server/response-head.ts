@@ -33,10 +33,16 @@ interface Entry {
   capitalize: boolean;
   date: string | null;
   server: string | null;
+  /** The status line and every field line before the framing fields (up to `Server`), as text. */
+  prefix: string;
+  /** A 426 whose app sent `Upgrade` ({@link upgradeRequired}). */
+  upgrade: boolean;
+  /** The framing the entry's {@link bytes} were made for (the tail after {@link prefix}). */
   length: number;
   chunked: boolean;
   connection: ConnectionField;
-  bytes: Uint8Array;
+  /** The whole head for that framing, encoded the first time it was asked for again (`null` until then). */
+  bytes: Uint8Array | null;
 }
 
 /** Heads kept (most recent first replaced round-robin). */
@@ -49,12 +55,19 @@ const cache: Entry[] = [];
 let victim = 0;
 
 /**
- * The bytes of a response head: `proto status`, the app's header lines
+ * A response head: `proto status`, the app's header lines
  * except the framing fields the server sets itself and the hop-by-hop
  * fields (see {@link isServerField}), then
  * `Date` and `Server` when given, `Content-Length` when `length >= 0`,
  * `Transfer-Encoding: chunked` when `chunked`, `Connection` as asked, and the
- * empty line. The result may be shared: never write into it.
+ * empty line. As latin-1 text (the output queue copies it into its write
+ * buffer) or, for a head asked for before with every input equal (most
+ * often the same literals), cached bytes, which may be shared: never write
+ * into them. A head that differs from a cached one only in its framing
+ * fields (another `Content-Length`: a body of another size) reuses that
+ * one's text up to `Server` (and is cached with it). Nothing is encoded for
+ * a head asked for once, such as one with a field value of its own (a
+ * request id, an ETag) or a body size of its own.
  *
  * @param headers checked already (tokens and latin-1 field values).
  * @param capitalize write names as `Content-Type` (see {@link capitalizeName}).
@@ -71,17 +84,16 @@ export function responseHead(
   length: number,
   chunked: boolean,
   connection: ConnectionField,
-): Uint8Array {
+): Uint8Array | string {
   const n = headers.length;
+  /** A cached head with the same text up to `Server` and other framing fields. */
+  let like: Entry | null = null;
   for (let k = 0; k < cache.length; k++) {
     const e = cache[k]!;
     if (
       e.status !== status ||
-      e.length !== length ||
       e.date !== date ||
       e.fields.length !== n * 2 ||
-      e.chunked !== chunked ||
-      e.connection !== connection ||
       e.server !== server ||
       e.proto !== proto ||
       e.capitalize !== capitalize
@@ -94,7 +106,17 @@ export function responseHead(
       const pair = headers[i]!;
       if (pair[0] !== f[2 * i] || pair[1] !== f[2 * i + 1]) break;
     }
-    if (i === n) return e.bytes;
+    if (i !== n) continue;
+    if (e.length !== length || e.chunked !== chunked || e.connection !== connection) {
+      like ??= e;
+      continue;
+    }
+    return (e.bytes ??= Buffer.from(e.prefix + framingFields(length, chunked, connection, e.upgrade), "latin1"));
+  }
+  if (like !== null) {
+    const { fields, prefix, upgrade } = like;
+    remember({ proto, status, fields, capitalize, date, server, prefix, upgrade, length, chunked, connection, bytes: null });
+    return prefix + framingFields(length, chunked, connection, upgrade);
   }
   let s = `${proto} ${status}${CRLF}`;
   const upgrade = upgradeRequired(status, headers);
@@ -105,6 +127,30 @@ export function responseHead(
   }
   if (date !== null) s += `Date: ${date}${CRLF}`;
   if (server !== null) s += `Server: ${server}${CRLF}`;
+  const text = s + framingFields(length, chunked, connection, upgrade);
+  if (n <= MAX_CACHED_FIELDS && text.length <= MAX_CACHED_BYTES) {
+    const fields = new Array<string>(n * 2);
+    for (let i = 0; i < n; i++) {
+      fields[2 * i] = headers[i]![0];
+      fields[2 * i + 1] = headers[i]![1];
+    }
+    remember({ proto, status, fields, capitalize, date, server, prefix: s, upgrade, length, chunked, connection, bytes: null });
+  }
+  return text;
+}
+
+/** Keep `entry` in the cache (the oldest replaced when it is full). */
+function remember(entry: Entry): void {
+  if (cache.length < CACHE_ENTRIES) cache.push(entry);
+  else {
+    cache[victim] = entry;
+    victim = (victim + 1) % CACHE_ENTRIES;
+  }
+}
+
+/** The head's end after `Server`: `Content-Length`, `Transfer-Encoding`, `Connection` as asked, and the empty line. */
+function framingFields(length: number, chunked: boolean, connection: ConnectionField, upgrade: boolean): string {
+  let s = "";
   if (length >= 0) s += `Content-Length: ${length}${CRLF}`;
   if (chunked) s += `Transfer-Encoding: chunked${CRLF}`;
   // RFC 9110 §7.8: whoever sends Upgrade sends the "upgrade" connection option with it.
@@ -112,21 +158,7 @@ export function responseHead(
   if (connection === ConnectionField.Close) s += `Connection: close${option}${CRLF}`;
   else if (connection === ConnectionField.KeepAlive) s += `Connection: keep-alive${option}${CRLF}`;
   else if (upgrade) s += `Connection: Upgrade${CRLF}`;
-  const bytes = Buffer.from(s + CRLF, "latin1");
-  if (n <= MAX_CACHED_FIELDS && bytes.length <= MAX_CACHED_BYTES) {
-    const fields = new Array<string>(n * 2);
-    for (let i = 0; i < n; i++) {
-      fields[2 * i] = headers[i]![0];
-      fields[2 * i + 1] = headers[i]![1];
-    }
-    const entry: Entry = { proto, status, fields, capitalize, date, server, length, chunked, connection, bytes };
-    if (cache.length < CACHE_ENTRIES) cache.push(entry);
-    else {
-      cache[victim] = entry;
-      victim = (victim + 1) % CACHE_ENTRIES;
-    }
-  }
-  return bytes;
+  return s + CRLF;
 }
 
 /**
