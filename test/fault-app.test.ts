@@ -339,3 +339,61 @@ describe("graceful shutdown under load", () => {
     }
   }, 20_000);
 });
+
+/** Freeze `root` and every object reachable from it through its own properties (as deep-freeze libraries do), at most 10,000 objects. */
+function deepFreeze(root: object): void {
+  const seen = new Set<object>();
+  const todo: object[] = [root];
+  while (todo.length > 0 && seen.size < 10_000) {
+    const o = todo.pop()!;
+    if (seen.has(o)) continue;
+    seen.add(o);
+    for (const key of Reflect.ownKeys(o)) {
+      const d = Object.getOwnPropertyDescriptor(o, key);
+      const v = d && "value" in d ? d.value : undefined;
+      if ((typeof v === "object" && v !== null) || typeof v === "function") todo.push(v);
+    }
+    Object.freeze(o);
+  }
+}
+
+describe("an app that locks the gateway's objects", () => {
+  const start = (app: Application) => {
+    const s = startServer(app, { requestSignal: true, bodyTimeout: 2000 });
+    servers.push(s);
+    return s;
+  };
+  test("Object.freeze, seal, preventExtensions or a deep freeze of tsgi.input (its body still arriving, or past the input's high-water mark), of the environ or of tsgi.signal: answered, the connection's next request and another client served, nothing logged", async () => {
+    const lockers: Record<string, (o: object) => void> = { freeze: Object.freeze, seal: Object.seal, preventExtensions: Object.preventExtensions, deep: deepFreeze };
+    const app: Application = async (environ, startResponse) => {
+      const [, lock, what] = environ.PATH_INFO!.split("/");
+      if (lock !== undefined && what !== undefined) {
+        const target = what === "environ" ? environ : what === "signal" ? environ["tsgi.signal"] : environ["tsgi.input"];
+        lockers[lock]!(target as object);
+        await Bun.sleep(120); // the rest of the body arrives after the lock (and, unread, is complete or paused by the time of the response)
+      }
+      startResponse("200 OK", [["Content-Length", "2"]]);
+      return [enc("ok")];
+    };
+    const { port, errors } = start(app);
+    const big = "x".repeat(200 * 1024);
+    for (const lock of Object.keys(lockers)) {
+      for (const what of ["input", "environ", "signal"]) {
+        const post = (path: string, body: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`;
+        const chunked = `POST /${lock}/${what} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`;
+        const until = (n: number) => (d: Buffer) => (d.toString("latin1").match(/\r\n\r\nok/g)?.length ?? 0) >= n;
+        const results = await Promise.all([
+          // The body in three pieces, 40 ms apart: two arrive after the lock, then the next request.
+          raw(port, [post(`/${lock}/${what}`, "hello world!"), "hello ", "world!" + get("/next")], { gapMs: 40, until: until(2) }),
+          raw(port, [chunked, "6\r\nhello \r\n", "6\r\nworld!\r\n0\r\n\r\n" + get("/next")], { gapMs: 40, until: until(2) }),
+          // 200 KiB the app never reads (the input pauses the socket past 64 KiB): drained after the response.
+          raw(port, [post(`/${lock}/${what}`, big), big + get("/next")], { gapMs: 40, until: until(2) }),
+        ]);
+        for (const [i, r] of results.entries()) expect([`${lock} ${what} ${i}`, parseResponses(r.data).map((x) => x.status), r.closed]).toEqual([`${lock} ${what} ${i}`, [200, 200], false]);
+        const other = await raw(port, get("/other"), { until: until(1) });
+        expect(parseResponses(other.data)[0]?.status).toBe(200);
+      }
+    }
+    expect(errors.join("")).toBe("");
+  }, 30_000);
+});

@@ -67,67 +67,96 @@ const GATHER_BYTES = 16 * 1024;
  * every later one rejects with the same error (spec.md "Input and error
  * streams").
  */
-export class RequestInput implements InputStream {
-  private chunks: Uint8Array[] = NO_CHUNKS;
-  private offset = 0; // read offset into chunks[0]
-  private buffered = 0;
+/**
+ * What a {@link RequestInput} knows and changes as it is fed and read. Kept
+ * apart from the object the application holds (reached only through a
+ * `#private` field), so nothing the application does to its `tsgi.input`
+ * (`Object.freeze`, `Object.seal`, a deep freeze of the environ, fields of
+ * its own) reaches the state the server feeds, nor through it the connection
+ * ({@link InputControl}).
+ */
+class InputState {
+  chunks: Uint8Array[] = NO_CHUNKS;
+  offset = 0; // read offset into chunks[0]
+  buffered = 0;
   /** Owned buffer small pieces are copied into; `gather[gatherStart, gatherEnd)` is the last of `chunks` while `gathering`. */
-  private gather: Uint8Array | null = null;
-  private gatherStart = 0;
-  private gatherEnd = 0;
-  private gathering = false;
+  gather: Uint8Array | null = null;
+  gatherStart = 0;
+  gatherEnd = 0;
+  gathering = false;
   /**
    * Where a line search left off: the bytes from the read position up to
    * chunk `scanIndex`, offset `scanOffset`, hold no `\n` (`scanSeen` of them),
    * so a long line arriving piece by piece is scanned once, not once per piece.
    */
-  private scanSeen = 0;
-  private scanIndex = 0;
-  private scanOffset = 0;
-  private ended = false;
-  private error: Error | null = null;
+  scanSeen = 0;
+  scanIndex = 0;
+  scanOffset = 0;
+  ended = false;
+  error: Error | null = null;
   /** The error a read rejected with: every later read rejects with it, whatever is still buffered. */
-  private rejected: Error | null = null;
-  private wake: (() => void) | null = null;
+  rejected: Error | null = null;
+  wake: (() => void) | null = null;
   /** A read is waiting for bytes (in {@link waitForData}): another may not wait beside it. */
-  private waiting = false;
-  private paused = false;
-  private continuePending: boolean;
-  private continueHeaders: ResponseHeaders = NO_HEADERS;
+  waiting = false;
+  paused = false;
+  continuePending: boolean;
+  continueHeaders: ResponseHeaders = NO_HEADERS;
   /** Body bytes handed to the application so far. */
   bytesRead = 0;
+
+  constructor(
+    public control: InputControl | null,
+    expectContinue: boolean,
+  ) {
+    this.continuePending = expectContinue;
+  }
+}
+
+/** {@link RequestInput.bodiless} is making an input: the constructor gives it the shared {@link BODILESS} state. */
+let sharing = false;
+
+export class RequestInput implements InputStream {
+  /** The state; {@link BODILESS} (shared, frozen) for a bodiless input. */
+  readonly #s: InputState;
 
   /**
    * @param control the feeder's callbacks, or `null` for a body that is complete already.
    * @param expectContinue the client waits for `100 Continue` before sending the body.
    */
-  constructor(
-    private control: InputControl | null,
-    expectContinue = false,
-  ) {
-    this.continuePending = expectContinue;
+  constructor(control: InputControl | null, expectContinue = false) {
+    this.#s = sharing ? BODILESS : new InputState(control, expectContinue);
+  }
+
+  /** Body bytes handed to the application so far. */
+  get bytesRead(): number {
+    return this.#s.bytesRead;
   }
 
   /**
    * The input of a request without a body (no Content-Length, or 0, and not
    * chunked): ended and empty, as `new RequestInput(null)` after `end()`,
-   * but made as an object whose prototype is one such input, shared and
-   * never written ({@link BODILESS}), so a GET costs an empty object rather
-   * than an input's 22 fields (about 25 ns of a hello request in process).
-   * Each request still gets an object of its own (`instanceof
-   * RequestInput`, its constructor's name): whatever is set on one (the
-   * `100 Continue` headers, which such a request never sends) is its own.
-   * Nothing the feeder or the application does to a bodiless input writes
-   * to it otherwise: {@link end}, {@link discard} and {@link fail} change
-   * nothing on an ended, empty input, and a read takes 0 bytes.
+   * but over one state shared by every such input, frozen and never written
+   * ({@link BODILESS}), so a GET costs an object with one field rather than
+   * an input's 20 fields (about 25 ns of a hello request in process). Each
+   * request still gets an object of its own (`instanceof RequestInput`, its
+   * constructor's name): whatever the app sets on one is its own. Nothing the
+   * feeder or the application does to a bodiless input writes the shared
+   * state: {@link end}, {@link discard} and {@link fail} change nothing on an
+   * ended, empty input, a read takes 0 bytes, `100 Continue` headers are
+   * checked and dropped (such a request never sends one), and a call of an
+   * internal method that would write it throws a `TypeError` to its caller.
    */
   static bodiless(): RequestInput {
-    return Object.create(BODILESS) as RequestInput;
+    sharing = true;
+    const input = new RequestInput(null);
+    sharing = false;
+    return input;
   }
 
   /** Whether the whole body has arrived (it may not all be read yet). */
   get complete(): boolean {
-    return this.ended;
+    return this.#s.ended;
   }
 
   /**
@@ -138,13 +167,13 @@ export class RequestInput implements InputStream {
    * stream (fromFetchHandler's `Request` body).
    */
   takeWhole(): Uint8Array | null {
-    if (!this.ended || this.error !== null || this.rejected !== null || this.buffered === 0) return null;
-    return this.take(this.buffered);
+    if (!this.#s.ended || this.#s.error !== null || this.#s.rejected !== null || this.#s.buffered === 0) return null;
+    return this.take(this.#s.buffered);
   }
 
   /** Whether a `100 Continue` is still owed (the app has not read yet). */
   get continueOwed(): boolean {
-    return this.continuePending;
+    return this.#s.continuePending;
   }
 
   /**
@@ -153,40 +182,40 @@ export class RequestInput implements InputStream {
    * later ones into a shared {@link GATHER_BYTES} buffer).
    */
   push(chunk: Uint8Array): void {
-    if (this.ended || this.error || chunk.length === 0) return;
+    if (this.#s.ended || this.#s.error || chunk.length === 0) return;
     const n = chunk.length;
-    if (this.chunks === NO_CHUNKS) this.chunks = [];
+    if (this.#s.chunks === NO_CHUNKS) this.#s.chunks = [];
     if (n < SMALL_PIECE) {
-      let gather = this.gather;
-      if (this.gathering && this.gatherEnd + n <= gather!.length) {
+      let gather = this.#s.gather;
+      if (this.#s.gathering && this.#s.gatherEnd + n <= gather!.length) {
         // Grow the last chunk, a view of the gather buffer, in place: its start (and any read offset into it) stays.
-        gather!.set(chunk, this.gatherEnd);
-        this.gatherEnd += n;
-        this.chunks[this.chunks.length - 1] = gather!.subarray(this.gatherStart, this.gatherEnd);
-      } else if (gather === null && this.chunks.length === 0) {
+        gather!.set(chunk, this.#s.gatherEnd);
+        this.#s.gatherEnd += n;
+        this.#s.chunks[this.#s.chunks.length - 1] = gather!.subarray(this.#s.gatherStart, this.#s.gatherEnd);
+      } else if (gather === null && this.#s.chunks.length === 0) {
         // The first small piece, nothing else buffered: copied at its own size. A small body
         // (a JSON POST) costs no gather buffer, and the bytes the app keeps hold no 16 KiB;
         // the next small piece starts the gather buffer.
-        this.chunks.push(new Uint8Array(chunk));
+        this.#s.chunks.push(new Uint8Array(chunk));
       } else {
-        if (gather === null || this.gatherEnd + n > gather.length) {
-          gather = this.gather = new Uint8Array(GATHER_BYTES);
-          this.gatherEnd = 0;
+        if (gather === null || this.#s.gatherEnd + n > gather.length) {
+          gather = this.#s.gather = new Uint8Array(GATHER_BYTES);
+          this.#s.gatherEnd = 0;
         }
-        this.gatherStart = this.gatherEnd;
-        gather.set(chunk, this.gatherEnd);
-        this.gatherEnd += n;
-        this.chunks.push(gather.subarray(this.gatherStart, this.gatherEnd));
-        this.gathering = true;
+        this.#s.gatherStart = this.#s.gatherEnd;
+        gather.set(chunk, this.#s.gatherEnd);
+        this.#s.gatherEnd += n;
+        this.#s.chunks.push(gather.subarray(this.#s.gatherStart, this.#s.gatherEnd));
+        this.#s.gathering = true;
       }
     } else {
-      this.chunks.push(chunk);
-      this.gathering = false;
+      this.#s.chunks.push(chunk);
+      this.#s.gathering = false;
     }
-    this.buffered += n;
-    if (!this.paused && this.buffered > INPUT_HIGH_WATER && this.control) {
-      this.paused = true;
-      this.control.pause();
+    this.#s.buffered += n;
+    if (!this.#s.paused && this.#s.buffered > INPUT_HIGH_WATER && this.#s.control) {
+      this.#s.paused = true;
+      this.#s.control.pause();
     }
     this.notify();
   }
@@ -194,21 +223,21 @@ export class RequestInput implements InputStream {
   /** Feeder: the body ended. */
   end(): void {
     // Ended already (a bodiless input, see bodiless()): nothing changes, and nothing is written.
-    if (this.ended) return;
-    this.ended = true;
-    this.continuePending = false;
+    if (this.#s.ended) return;
+    this.#s.ended = true;
+    this.#s.continuePending = false;
     this.notify();
   }
 
   /** Why reading the body failed (what `fail()` was given), or `null`. */
   get failure(): Error | null {
-    return this.error === null ? null : this.real(this.error);
+    return this.#s.error === null ? null : this.real(this.#s.error);
   }
 
   /** Feeder: reading the body failed; pending and later reads reject with `error`. */
   fail(error: Error): void {
-    if (this.ended && this.buffered === 0) return;
-    this.error ??= error;
+    if (this.#s.ended && this.#s.buffered === 0) return;
+    this.#s.error ??= error;
     this.notify();
   }
 
@@ -225,117 +254,117 @@ export class RequestInput implements InputStream {
    */
   discard(): void {
     // Nothing to drop and no feeder to let go of (a bodiless input, see bodiless()): a no-op, with no write.
-    if (this.control === null && this.ended && this.buffered === 0 && this.gather === null && !this.paused) return;
+    if (this.#s.control === null && this.#s.ended && this.#s.buffered === 0 && this.#s.gather === null && !this.#s.paused) return;
     // Bytes of the body the application will now never get: unread ones, or ones yet to arrive.
-    const lost = this.buffered > 0 || !this.ended;
-    this.chunks = NO_CHUNKS;
-    this.offset = 0;
-    this.buffered = 0;
-    this.gather = null;
-    this.gathering = false;
-    this.scanSeen = 0;
-    this.continuePending = false;
+    const lost = this.#s.buffered > 0 || !this.#s.ended;
+    this.#s.chunks = NO_CHUNKS;
+    this.#s.offset = 0;
+    this.#s.buffered = 0;
+    this.#s.gather = null;
+    this.#s.gathering = false;
+    this.#s.scanSeen = 0;
+    this.#s.continuePending = false;
     // The feeder was paused at the high-water mark: the rest of the body must flow again to be drained.
-    if (this.paused) {
-      this.paused = false;
-      this.control?.resume();
+    if (this.#s.paused) {
+      this.#s.paused = false;
+      this.#s.control?.resume();
     }
-    this.control = null;
+    this.#s.control = null;
     if (lost) {
-      this.error ??= DISCARDED;
-      this.rejected ??= this.error;
+      this.#s.error ??= DISCARDED;
+      this.#s.rejected ??= this.#s.error;
       this.notify();
     }
   }
 
   private notify(): void {
-    const w = this.wake;
+    const w = this.#s.wake;
     if (w) {
-      this.wake = null;
+      this.#s.wake = null;
       w();
     }
   }
 
   /** Reject the read that needs bytes after `fail()`, and every read after it. */
   private reject(): never {
-    throw (this.rejected = this.real(this.error!));
+    throw (this.#s.rejected = this.real(this.#s.error!));
   }
 
   /** `error` itself, or for {@link DISCARDED} the `Error` that stands for it from now on (made the first time). */
   private real(error: Error): Error {
     if (error !== DISCARDED) return error;
     const made = new Error(DISCARDED_MESSAGE);
-    if (this.error === DISCARDED) this.error = made;
-    if (this.rejected === DISCARDED) this.rejected = made;
+    if (this.#s.error === DISCARDED) this.#s.error = made;
+    if (this.#s.rejected === DISCARDED) this.#s.rejected = made;
     return made;
   }
 
   private async waitForData(): Promise<void> {
-    if (this.error) this.reject();
+    if (this.#s.error) this.reject();
     // Reads must not overlap (spec.md): a read started while another waits for bytes would take
     // bytes out from under it, or its wake-up (the first then waiting for ever). It fails instead
     // (here and at the start of each read); the first goes on.
-    if (this.waiting) throw new Error(OVERLAP_MESSAGE);
-    this.waiting = true;
+    if (this.#s.waiting) throw new Error(OVERLAP_MESSAGE);
+    this.#s.waiting = true;
     try {
-      if (this.continuePending) await this.sendHundredContinueResponse();
-      if (this.paused && this.control) {
-        this.paused = false;
-        this.control.resume();
+      if (this.#s.continuePending) await this.sendHundredContinueResponse();
+      if (this.#s.paused && this.#s.control) {
+        this.#s.paused = false;
+        this.#s.control.resume();
       }
-      this.control?.waiting(true);
+      this.#s.control?.waiting(true);
       try {
-        await new Promise<void>((resolve) => (this.wake = resolve));
+        await new Promise<void>((resolve) => (this.#s.wake = resolve));
       } finally {
-        this.control?.waiting(false);
+        this.#s.control?.waiting(false);
       }
     } finally {
-      this.waiting = false;
+      this.#s.waiting = false;
     }
-    if (this.error) this.reject();
+    if (this.#s.error) this.reject();
   }
 
   /** Take `n` buffered bytes (n <= buffered). */
   private take(n: number): Uint8Array {
     if (n === 0) return EMPTY;
-    this.buffered -= n;
-    this.bytesRead += n;
-    const first = this.chunks[0]!;
-    const avail = first.length - this.offset;
+    this.#s.buffered -= n;
+    this.#s.bytesRead += n;
+    const first = this.#s.chunks[0]!;
+    const avail = first.length - this.#s.offset;
     let out: Uint8Array;
     if (n <= avail) {
-      out = this.offset === 0 && n === first.length ? first : first.subarray(this.offset, this.offset + n);
-      this.offset += n;
-      if (this.offset === first.length) this.shiftChunk();
+      out = this.#s.offset === 0 && n === first.length ? first : first.subarray(this.#s.offset, this.#s.offset + n);
+      this.#s.offset += n;
+      if (this.#s.offset === first.length) this.shiftChunk();
     } else {
       out = new Uint8Array(n);
       let filled = 0;
       while (filled < n) {
-        const c = this.chunks[0]!;
-        const take = Math.min(c.length - this.offset, n - filled);
-        out.set(c.subarray(this.offset, this.offset + take), filled);
+        const c = this.#s.chunks[0]!;
+        const take = Math.min(c.length - this.#s.offset, n - filled);
+        out.set(c.subarray(this.#s.offset, this.#s.offset + take), filled);
         filled += take;
-        this.offset += take;
-        if (this.offset === c.length) this.shiftChunk();
+        this.#s.offset += take;
+        if (this.#s.offset === c.length) this.shiftChunk();
       }
     }
     // The bytes taken were all before the saved line-search position (a
     // line is taken whole, or only a size-limited part of what was scanned).
-    if (this.scanSeen > n) this.scanSeen -= n;
-    else this.scanSeen = 0;
-    if (this.paused && this.buffered <= INPUT_HIGH_WATER / 2 && this.control) {
-      this.paused = false;
-      this.control.resume();
+    if (this.#s.scanSeen > n) this.#s.scanSeen -= n;
+    else this.#s.scanSeen = 0;
+    if (this.#s.paused && this.#s.buffered <= INPUT_HIGH_WATER / 2 && this.#s.control) {
+      this.#s.paused = false;
+      this.#s.control.resume();
     }
     return out;
   }
 
   /** Drop the fully read first chunk. */
   private shiftChunk(): void {
-    this.chunks.shift();
-    this.offset = 0;
-    if (this.chunks.length === 0) this.gathering = false;
-    this.scanIndex--;
+    this.#s.chunks.shift();
+    this.#s.offset = 0;
+    if (this.#s.chunks.length === 0) this.#s.gathering = false;
+    this.#s.scanIndex--;
   }
 
   /**
@@ -346,21 +375,21 @@ export class RequestInput implements InputStream {
   private lineEnd(limit: number): number {
     let seen = 0;
     let i = 0;
-    let start = this.offset;
-    if (this.scanSeen > 0 && this.scanIndex >= 0) {
-      seen = this.scanSeen;
-      i = this.scanIndex;
-      start = i === 0 ? Math.max(this.scanOffset, this.offset) : this.scanOffset;
+    let start = this.#s.offset;
+    if (this.#s.scanSeen > 0 && this.#s.scanIndex >= 0) {
+      seen = this.#s.scanSeen;
+      i = this.#s.scanIndex;
+      start = i === 0 ? Math.max(this.#s.scanOffset, this.#s.offset) : this.#s.scanOffset;
     }
-    for (; i < this.chunks.length && seen < limit; i++) {
-      const c = this.chunks[i]!;
+    for (; i < this.#s.chunks.length && seen < limit; i++) {
+      const c = this.#s.chunks[i]!;
       const nl = c.indexOf(10, start);
       if (nl !== -1) return Math.min(seen + (nl - start) + 1, limit);
       seen += c.length - start;
       // Saved at each chunk's end: the last chunk may still grow (see push), from there.
-      this.scanSeen = seen;
-      this.scanIndex = i;
-      this.scanOffset = c.length;
+      this.#s.scanSeen = seen;
+      this.#s.scanIndex = i;
+      this.#s.scanOffset = c.length;
       start = 0;
     }
     return -1;
@@ -370,20 +399,20 @@ export class RequestInput implements InputStream {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
     }
-    if (this.rejected !== null) throw this.real(this.rejected);
-    if (this.waiting) throw new Error(OVERLAP_MESSAGE);
+    if (this.#s.rejected !== null) throw this.real(this.#s.rejected);
+    if (this.#s.waiting) throw new Error(OVERLAP_MESSAGE);
     if (size === undefined || size === null) {
-      while (!this.ended) await this.waitForData();
-      if (this.error) this.reject();
-      return this.take(this.buffered);
+      while (!this.#s.ended) await this.waitForData();
+      if (this.#s.error) this.reject();
+      return this.take(this.#s.buffered);
     }
     if (size === 0) {
       // A read of any kind is the app's "go ahead" (spec.md; gevent sends it for read(0) too).
-      if (this.continuePending) await this.sendHundredContinueResponse();
+      if (this.#s.continuePending) await this.sendHundredContinueResponse();
       return EMPTY;
     }
-    while (this.buffered < size && !this.ended) await this.waitForData();
-    return this.take(Math.min(size, this.buffered));
+    while (this.#s.buffered < size && !this.#s.ended) await this.waitForData();
+    return this.take(Math.min(size, this.#s.buffered));
   }
 
   /**
@@ -398,32 +427,32 @@ export class RequestInput implements InputStream {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read1(size): size must be a non-negative integer, got ${String(size)}`);
     }
-    if (this.rejected !== null) throw this.real(this.rejected);
-    if (this.waiting) throw new Error(OVERLAP_MESSAGE);
+    if (this.#s.rejected !== null) throw this.real(this.#s.rejected);
+    if (this.#s.waiting) throw new Error(OVERLAP_MESSAGE);
     if (size === 0) {
-      if (this.continuePending) await this.sendHundredContinueResponse();
+      if (this.#s.continuePending) await this.sendHundredContinueResponse();
       return EMPTY;
     }
-    while (this.buffered === 0 && !this.ended) await this.waitForData();
-    return this.take(size === undefined || size === null ? this.buffered : Math.min(size, this.buffered));
+    while (this.#s.buffered === 0 && !this.#s.ended) await this.waitForData();
+    return this.take(size === undefined || size === null ? this.#s.buffered : Math.min(size, this.#s.buffered));
   }
 
   async readline(size?: number | null): Promise<Uint8Array> {
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
     }
-    if (this.rejected !== null) throw this.real(this.rejected);
-    if (this.waiting) throw new Error(OVERLAP_MESSAGE);
+    if (this.#s.rejected !== null) throw this.real(this.#s.rejected);
+    if (this.#s.waiting) throw new Error(OVERLAP_MESSAGE);
     const limit = size === undefined || size === null ? Number.POSITIVE_INFINITY : size;
     if (limit === 0) {
-      if (this.continuePending) await this.sendHundredContinueResponse();
+      if (this.#s.continuePending) await this.sendHundredContinueResponse();
       return EMPTY;
     }
     for (;;) {
       const end = this.lineEnd(limit);
       if (end !== -1) return this.take(end);
-      if (this.buffered >= limit) return this.take(limit);
-      if (this.ended) return this.take(this.buffered);
+      if (this.#s.buffered >= limit) return this.take(limit);
+      if (this.#s.ended) return this.take(this.#s.buffered);
       await this.waitForData();
     }
   }
@@ -456,16 +485,21 @@ export class RequestInput implements InputStream {
    */
   setHundredContinueResponseHeaders(headers: ReadonlyResponseHeaders): void {
     checkHeaders(headers, "setHundredContinueResponseHeaders()");
-    this.continueHeaders = headers.map(([name, value]) => [name, value] as [string, string]);
+    // A bodiless input never sends one (and its state is shared): checked, not kept.
+    if (this.#s === BODILESS) return;
+    this.#s.continueHeaders = headers.map(([name, value]) => [name, value] as [string, string]);
   }
 
   /** eventlet: send a `100 Continue` now (also done automatically on the first read). */
   async sendHundredContinueResponse(): Promise<void> {
-    this.continuePending = false;
-    if (this.control) await this.control.sendContinue(this.continueHeaders);
+    const s = this.#s;
+    // (Not written when already false: a bodiless input's state is shared and frozen.)
+    if (s.continuePending) s.continuePending = false;
+    if (s.control) await s.control.sendContinue(s.continueHeaders);
   }
 }
 
-/** The ended, empty input every {@link RequestInput.bodiless} input inherits from (never written: see there). */
-const BODILESS = new RequestInput(null);
-BODILESS.end();
+/** The ended, empty state every {@link RequestInput.bodiless} input shares (frozen, never written: see there). */
+const BODILESS = new InputState(null, false);
+BODILESS.ended = true;
+Object.freeze(BODILESS);
