@@ -397,3 +397,55 @@ describe("an app that locks the gateway's objects", () => {
     expect(errors.join("")).toBe("");
   }, 30_000);
 });
+
+describe("an app whose objects throw where the gateway reads them", () => {
+  test("throwing getters on the environ keys read after the app (request line, tsgi.posthooks, X-Forwarded-For), a body's close or then getter that throws: each answered (500 when nothing was sent), one log line, the connection's next request and another client served", async () => {
+    const boom = (what: string) => () => {
+      throw new Error(`getter ${what}`);
+    };
+    const lockEnviron = (environ: Record<string, unknown>) => {
+      for (const key of ["REQUEST_METHOD", "REQUEST_URI", "PATH_INFO", "SERVER_PROTOCOL", "tsgi.posthooks", "tsgi.minimum_write_chunk_size", "HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]) {
+        Object.defineProperty(environ, key, { get: boom(key), configurable: true });
+      }
+    };
+    const app: Application = (environ, startResponse) => {
+      const path = environ.PATH_INFO!;
+      if (path === "/next") {
+        startResponse("200 OK", [["Content-Length", "2"]]);
+        return [enc("ok")];
+      }
+      if (path.startsWith("/environ")) lockEnviron(environ as Record<string, unknown>);
+      if (path === "/environ/throws") throw new Error("the app failed");
+      startResponse("200 OK", [["Content-Type", "text/plain"]]);
+      if (path === "/environ/array") return [enc("ok")];
+      if (path === "/environ/generator") return (function* () { yield enc("ok"); })();
+      if (path === "/environ/async") return Promise.resolve([enc("ok")]) as never;
+      if (path === "/close/array") return Object.defineProperty([enc("ok")], "close", { get: boom("close") });
+      if (path === "/close/generator") return Object.defineProperty((function* () { yield enc("ok"); })(), "close", { get: boom("close") });
+      return Object.defineProperty([enc("ok")], "then", { get: boom("then") });
+    };
+    const started = startServer(app, { logXForwardedFor: true });
+    servers.push(started);
+    const { port, errors } = started;
+    const cases: Array<[string, number]> = [
+      ["/environ/throws", 500],
+      ["/environ/array", 500],
+      ["/environ/generator", 500],
+      ["/environ/async", 500],
+      ["/close/array", 500],
+      ["/close/generator", 200],
+      ["/then", 500],
+    ];
+    for (const [path, status] of cases) {
+      errors.length = 0;
+      const r = await raw(port, get(path, "X-Forwarded-For: 192.0.2.1\r\n") + get("/next"), { until: (d) => d.toString("latin1").includes("\r\n\r\nok") });
+      expect([path, parseResponses(r.data).map((x) => x.status), r.closed]).toEqual([path, [status, 200], false]);
+      const other = await raw(port, get("/next"), { until: (d) => d.toString("latin1").includes("\r\n\r\nok") });
+      expect(parseResponses(other.data)[0]?.status).toBe(200);
+      await Bun.sleep(20);
+      const lines = errors.join("").split("\n").filter((l) => l.startsWith("Error in"));
+      expect([path, lines.length, lines.some((l) => /Error in (socket|tsgi gateway)/.test(l))]).toEqual([path, 1, false]);
+      expect(lines[0]).toMatch(/getter |the app failed/);
+    }
+  }, 20_000);
+});

@@ -6,7 +6,7 @@
  */
 import { buildEnviron, checkExtraEnviron, mountPoint } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
-import { ClientDisconnected, requestLineOf, runApplication, runPosthooks, type ChunkOwner, type ResponseSink } from "../gateway/run.ts";
+import { ClientDisconnected, hasPosthooks, requestLineOf, runApplication, runPosthooks, type ChunkOwner, type ResponseSink } from "../gateway/run.ts";
 import { defineSignal } from "../gateway/signal.ts";
 import { checkServerSoftware, contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";
@@ -488,7 +488,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
       // The exchange is over: a read a task the app left running makes rejects unless the body was read to
       // its end (spec.md "tsgi.input"), rather than resolving empty as if the client had sent no more.
       input.discard();
-      if ((environ["tsgi.posthooks"] as unknown[] | undefined)?.length) void runPosthooks(environ, gateway.logError);
+      if (hasPosthooks(environ)) void runPosthooks(environ, gateway.logError);
     });
     // `start` is always called before `done` settles (the gateway answers 500 on errors).
     return Promise.race([

@@ -103,10 +103,23 @@ export interface ErrorResponse {
   body: Uint8Array;
 }
 
-/** The request line an error log entry names, e.g. `GET /x?y=1 HTTP/1.1` (from the environ). */
-export function requestLineOf(environ: Environ): string {
-  return `${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO} ${environ.SERVER_PROTOCOL}`;
+/**
+ * The request line an error log entry names, e.g. `GET /x?y=1 HTTP/1.1`
+ * (from the environ; without the protocol when `protocol` is false). Never
+ * throws: an environ whose keys the app made throw (getters, a Proxy) gives
+ * `(a request whose environ could not be read: ...)`.
+ */
+export function requestLineOf(environ: Environ, protocol = true): string {
+  try {
+    const target = `${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO}`;
+    return protocol ? `${target} ${environ.SERVER_PROTOCOL}` : target;
+  } catch (error) {
+    return `(a request whose environ could not be read: ${errorText(error).split("\n", 1)[0]})`;
+  }
 }
+
+/** A body's `close` method. */
+type CloseMethod = (this: Body) => unknown;
 
 const RESOLVED = Promise.resolve();
 const toUndefined = (): undefined => undefined;
@@ -286,22 +299,56 @@ class Invocation implements Running {
     try {
       result = this.app(this.environ, this.startResponse);
     } catch (error) {
-      return this.guard(this.fail(error));
+      return this.failSafely(error);
     }
     let then: unknown;
     try {
       // Reading `then` runs the app's code when it is a getter (or a Proxy): it may throw like the app.
       then = result !== null && typeof result === "object" ? (result as Promise<Body>).then : undefined;
     } catch (error) {
-      return this.guard(this.fail(error));
+      return this.failSafely(error);
     }
     if (typeof then === "function") {
       // A thenable that is no native promise may call back twice, both ways, or throw from then():
       // adopted by Promise.resolve(), it settles once, and its throw rejects (a promise passes as it is).
       return this.awaitBody(Promise.resolve(result as Promise<Body>));
     }
-    const step = this.guard(this.consume(result as Body));
+    let step: void | Promise<void>;
+    try {
+      // (A body's `close` or iterator may run the app's getters: they may throw.)
+      step = this.guard(this.consume(result as Body));
+    } catch (error) {
+      step = this.failAfterThrow(error);
+    }
     return step === undefined ? undefined : this.settle(step);
+  }
+
+  /**
+   * What threw out of the body's handling (an app's getter, Proxy or
+   * environ key met where the gateway reads them): answered as the app's
+   * error (500, or a cut response) when the response is not over yet, else
+   * {@link cut}. Never throws: an app's mistake must not reach the server's
+   * socket handlers.
+   */
+  private failAfterThrow(error: unknown): void | Promise<void> {
+    return this.finished ? this.cut(error) : this.failSafely(error);
+  }
+
+  /** {@link fail}; what it throws itself is {@link cut}. */
+  private failSafely(error: unknown): void | Promise<void> {
+    try {
+      return this.guard(this.fail(error));
+    } catch (failure) {
+      return this.cut(failure);
+    }
+  }
+
+  /** The last resort: log `error` and cut the response (unless the server answered the request itself). */
+  private cut(error: unknown): undefined {
+    this.finished = true;
+    this.options.logError("tsgi gateway", error);
+    if (!this.sink.closed && !this.abandoned) this.sink.abort();
+    return undefined;
   }
 
   /**
@@ -313,22 +360,16 @@ class Invocation implements Running {
   private awaitBody(result: Promise<Body>): Promise<void> {
     return result.then(
       (body) => {
-        let step: void | Promise<void> = undefined;
+        let step: void | Promise<void>;
         try {
           step = this.guard(this.consume(body));
         } catch (error) {
-          this.options.logError("tsgi gateway", error);
+          step = this.failAfterThrow(error);
         }
         return this.settle(step, true);
       },
       (error) => {
-        let step: void | Promise<void> = undefined;
-        try {
-          step = this.guard(this.fail(error));
-        } catch (failure) {
-          this.options.logError("tsgi gateway", failure);
-        }
-        return this.settle(step, true);
+        return this.settle(this.failSafely(error), true);
       },
     );
   }
@@ -404,6 +445,15 @@ class Invocation implements Running {
 
   /** The fast path: the whole body is known, send it in one go with Content-Length. */
   private consumeArray(chunks: Uint8Array[]): void | Promise<void> {
+    // The app runs no more code for this response, unless the array has a close() (PEP 3333 allows it).
+    let owner: ChunkOwner;
+    try {
+      owner = typeof (chunks as { close?: unknown }).close === "function" ? "borrowed" : "lent";
+    } catch (error) {
+      // A `close` getter that throws: the app's error, logged once; there is no close() to call.
+      this.body = null;
+      return this.fail(error);
+    }
     let total = 0;
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i];
@@ -411,11 +461,10 @@ class Invocation implements Running {
       total += chunk.length;
     }
     if (this.status === null) return this.fail(noStartResponseError());
-    // The app runs no more code for this response, unless the array has a close() (PEP 3333 allows it).
-    // (Read before the head goes out: a getter that throws is then answered 500.)
-    const owner: ChunkOwner = typeof (chunks as { close?: unknown }).close === "function" ? "borrowed" : "lent";
     if (!this.headersSent && this.small === null) {
       try {
+        // (Read before the head goes out: an environ getter that throws is answered 500, not a cut response.)
+        if (this.minChunk === -1) this.readMinimumChunk();
         this.sendHead(total);
       } catch (error) {
         return this.fail(error);
@@ -537,10 +586,7 @@ class Invocation implements Running {
    * under minimumChunkSize while the app goes on ("borrowed") is copied.
    */
   private send(chunk: Uint8Array, owner: ChunkOwner): boolean {
-    if (this.minChunk === -1) {
-      const perRequest = this.environ["tsgi.minimum_write_chunk_size"];
-      this.minChunk = typeof perRequest === "number" ? perRequest : this.options.minimumChunkSize;
-    }
+    if (this.minChunk === -1) this.readMinimumChunk();
     if (this.minChunk > 0 && !(this.headersSent && this.sink.discardsBody)) {
       // (A copy: a Buffer's slice() would be a view.)
       (this.small ??= []).push(owner === "borrowed" ? new Uint8Array(chunk) : chunk);
@@ -551,6 +597,12 @@ class Invocation implements Running {
     }
     if (!this.headersSent) this.sendHead(-1);
     return this.sink.write(chunk, owner);
+  }
+
+  /** Take the response's minimum chunk size: the environ's `tsgi.minimum_write_chunk_size`, else the server's (may throw: the app's getter). */
+  private readMinimumChunk(): void {
+    const perRequest = this.environ["tsgi.minimum_write_chunk_size"];
+    this.minChunk = typeof perRequest === "number" ? perRequest : this.options.minimumChunkSize;
   }
 
   /** Send what was collected under minimumChunkSize (copies or joined: the gateway's own, unless an array's chunk as it is). */
@@ -707,22 +759,23 @@ class Invocation implements Running {
     }
     let close: unknown;
     try {
-      close = body === null ? undefined : body.close;
+      close = body === null ? undefined : (body as { close?: unknown }).close;
     } catch (error) {
+      // A `close` getter that throws (read once, here): logged as close()'s error.
       this.logCloseError(error);
     }
     if (typeof close !== "function") return returned === undefined ? undefined : returned.then(toUndefined);
-    if (returned === undefined) return this.callClose(body!, close);
-    return this.closeAfterReturn(returned, body!, close);
+    if (returned === undefined) return this.callClose(body!, close as CloseMethod);
+    return this.closeAfterReturn(returned, body!, close as CloseMethod);
   }
 
   /** `close()` once the iterator's `return()` settled, or after {@link BODY_RETURN_GRACE_MS}. */
-  private closeAfterReturn(returned: Promise<unknown>, body: Body, close: Function): Promise<void> {
+  private closeAfterReturn(returned: Promise<unknown>, body: Body, close: CloseMethod): Promise<void> {
     return settledWithin(returned, BODY_RETURN_GRACE_MS).then(() => this.callClose(body, close));
   }
 
   /** Call the body's `close()` (`close`, read from it once); an error it throws or rejects with is logged. */
-  private callClose(body: Body, close: Function): void | Promise<void> {
+  private callClose(body: Body, close: CloseMethod): void | Promise<void> {
     try {
       const r: unknown = close.call(body);
       if (r && typeof (r as Promise<void>).then === "function") return this.logCloseRejection(Promise.resolve(r)) as Promise<void>;
@@ -738,8 +791,7 @@ class Invocation implements Running {
   }
 
   private logCloseError(error: unknown): void {
-    const env = this.environ;
-    this.options.logError(`close() of the response body for ${env.REQUEST_METHOD} ${env.REQUEST_URI ?? env.PATH_INFO}`, error);
+    this.options.logError(`close() of the response body for ${requestLineOf(this.environ, false)}`, error);
   }
 
   /** Called by the server when the client went away mid-response: stop and close. */
@@ -811,9 +863,23 @@ export async function runPosthooks(
  * @returns the hooks, in the order they were added; `[]` when there are none.
  */
 export function takePosthooks(environ: Environ): PostHook[] {
-  const list = environ["tsgi.posthooks"] as PostHook[] | undefined;
-  if (!Array.isArray(list) || list.length === 0) return [];
-  return list.splice(0);
+  // An entry the app made unreadable (a getter that throws, a Proxy) holds no hooks to run.
+  try {
+    const list = environ["tsgi.posthooks"] as PostHook[] | undefined;
+    if (!Array.isArray(list) || list.length === 0) return [];
+    return list.splice(0);
+  } catch {
+    return [];
+  }
+}
+
+/** Whether the request's environ holds post hooks to run (`false` when reading `tsgi.posthooks` throws: see {@link takePosthooks}). */
+export function hasPosthooks(environ: Environ): boolean {
+  try {
+    return ((environ["tsgi.posthooks"] as unknown[] | undefined)?.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether `error` is an `Error` with a stack (the debug 500 body shows it); `false` when reading it throws (a getter, a `Proxy`). */

@@ -34,7 +34,7 @@ import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { buildEnviron, type EnvironSource } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { defineSignal, RequestSignal, wantsSignal } from "../gateway/signal.ts";
-import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, type ChunkOwner, runPosthooks, settledWithin, takePosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
+import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, type ChunkOwner, runPosthooks, settledWithin, takePosthooks, hasPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
 import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import type { Environ, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
@@ -687,7 +687,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       const environ = this.environ;
       this.sendError(new HttpError(400, "the client ended the connection before the request body was complete"));
       this.environ = null;
-      if ((environ?.["tsgi.posthooks"] as unknown[] | undefined)?.length) void runPosthooks(environ!, this.core.logError);
+      if (environ !== null && hasPosthooks(environ)) void runPosthooks(environ, this.core.logError);
       this.input?.discard();
       this.input = null;
       return;
@@ -811,7 +811,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     if (!head || !environ) return;
     this.environ = null;
     const core = this.core;
-    const hooks = (environ["tsgi.posthooks"] as unknown[] | undefined)?.length;
+    const hooks = hasPosthooks(environ);
     // Application code runs (the handler's logRequest(), posthooks): the array body's chunks still queued are copied.
     if (this.handlerLogs || hooks) this.output.takeLent();
     if (this.handlerLogs) this.handlerLogRequest(environ, requestLine(head), this.statusCode, this.bodyBytes, this.startedAt);

@@ -539,10 +539,14 @@ export class TsgiServer implements Server, ServerCore {
       if (values.length) return `${logSafe(values.join(", "))},${client}`;
     }
     if (environ !== null && this.options.logXForwardedFor) {
-      const xff = environ["HTTP_X_FORWARDED_FOR"];
-      if (typeof xff === "string" && xff) return `${logSafe(xff)},${client}`;
-      const forwarded = environ.REMOTE_ADDR;
-      if (typeof environ["tsgi.proxy_peer"] === "string" && typeof forwarded === "string" && forwarded && forwarded !== client) return `${logSafe(forwarded)},${client}`;
+      try {
+        const xff = environ["HTTP_X_FORWARDED_FOR"];
+        if (typeof xff === "string" && xff) return `${logSafe(xff)},${client}`;
+        const forwarded = environ.REMOTE_ADDR;
+        if (typeof environ["tsgi.proxy_peer"] === "string" && typeof forwarded === "string" && forwarded && forwarded !== client) return `${logSafe(forwarded)},${client}`;
+      } catch {
+        // Keys the app made unreadable (getters that throw, a Proxy): the peer alone.
+      }
     }
     return client;
   }
