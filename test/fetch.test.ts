@@ -1827,6 +1827,33 @@ describe("round trip: fromFetchHandler(toFetchHandler(app))", () => {
     }
   });
 
+  test("an HTTP/1.0 request without Host gets no HTTP_HOST through the round trip, as from the tsgi server (PEP 3333); SERVER_NAME/SERVER_PORT the server's own; one with Host keeps its HTTP_HOST (before: HTTP_HOST \"127.0.0.1:<port>\", made from the server's address)", async () => {
+    const seen: unknown[] = [];
+    const app: Application = (e, sr) => {
+      seen.push([e.REQUEST_URI, e.PATH_INFO, e.QUERY_STRING, e.HTTP_HOST ?? null, e.SERVER_NAME, e.SERVER_PORT, e["tsgi.url_scheme"]]);
+      sr("204 No Content", []);
+      return [];
+    };
+    const direct = startServer(app);
+    const wrapped = startServer(fromFetchHandler(toFetchHandler(app)));
+    try {
+      for (const [head, host] of [["GET /a%2Fb?q=1 HTTP/1.0\r\n\r\n", null], ["GET /a%2Fb?q=1 HTTP/1.0\r\nHost: h.example:81\r\n\r\n", "h.example:81"]] as const) {
+        for (const s of [direct, wrapped]) {
+          const r = await rawOne(s.port, head, { timeoutMs: 2000 });
+          expect(r.response?.status).toBe(204);
+        }
+        if (host === null) expect(seen).toEqual([direct, wrapped].map((s) => ["/a%2Fb?q=1", "/a/b", "q=1", null, "127.0.0.1", String(s.port), "http"]));
+        // With Host, SERVER_NAME/SERVER_PORT follow it through toFetchHandler (docs/fetch.md): HTTP_HOST alone is compared.
+        else expect(seen.map((e) => (e as unknown[])[3])).toEqual([host, host]);
+        seen.length = 0;
+      }
+      expect([direct.errors, wrapped.errors]).toEqual([[], []]);
+    } finally {
+      await direct.server.close({ timeout: 100 });
+      await wrapped.server.close({ timeout: 100 });
+    }
+  });
+
   test("environ survives the round trip (method, path bytes, query, headers, SCRIPT_NAME)", async () => {
     let inner: Environ | null = null;
     const app: Application = (e, sr) => {

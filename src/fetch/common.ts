@@ -1,8 +1,19 @@
 /**
- * What both fetch bridges share: the handler type. (The hop-by-hop fields
+ * What both fetch bridges share: the handler type, and the requests made
+ * for a request without `Host` ({@link HOSTLESS_REQUESTS}). (The hop-by-hop fields
  * neither passes on are the gateway's `isHopByHopFor`, as the server's.)
  * @module
  */
 
 /** A fetch-style handler: what `Bun.serve({ fetch })`, Deno and edge runtimes call. */
 export type FetchHandler = (request: Request, ...rest: any[]) => Response | Promise<Response>;
+
+/**
+ * The `Request`s {@link fromFetchHandler} made for an environ without
+ * `HTTP_HOST` (an HTTP/1.0 request that sent no `Host`): their URL's
+ * authority is `SERVER_NAME`/`SERVER_PORT`, not a field the client sent, so
+ * `toFetchHandler` adds no `Host` from it and
+ * `fromFetchHandler(toFetchHandler(app))` gives the app no `HTTP_HOST`, as
+ * the tsgi server gives none (PEP 3333 "environ Variables").
+ */
+export const HOSTLESS_REQUESTS = new WeakSet<Request>();

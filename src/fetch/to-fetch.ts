@@ -18,6 +18,7 @@ import { validAuthority } from "../http/target.ts";
 import { httpDate } from "../http/date.ts";
 import { hostname as osHostname } from "node:os";
 import { errorText, shownValue } from "../gateway/error-text.ts";
+import { HOSTLESS_REQUESTS } from "./common.ts";
 
 /** Options of {@link toFetchHandler}. */
 export interface ToFetchOptions {
@@ -368,7 +369,8 @@ class FetchSink implements ResponseSink {
  * The environ comes from the server's `buildEnviron`: method, path and
  * query of `request.url` as the URL parser left them (dot segments already
  * resolved), `HTTP_*` from the headers (a `Host` from the URL when
- * the request has none), `SERVER_NAME`/`SERVER_PORT` and `tsgi.url_scheme`
+ * the request has none, unless `fromFetchHandler` made it for a request
+ * without `Host`: no `HTTP_HOST` then, as on the tsgi server), `SERVER_NAME`/`SERVER_PORT` and `tsgi.url_scheme`
  * from the URL, or from the server's own address when the URL has no host
  * (an HTTP/1.0 request without `Host`, CONNECT), `SERVER_PROTOCOL`
  * `"HTTP/1.1"`. A `Host` that is not `uri-host [":" port]` is answered 400
@@ -429,7 +431,8 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     });
     // RFC 9112 §3.2, as the tsgi server answers it (Bun joins several Host lines with ", ", which fails here too).
     if (badHost) return badRequest("Invalid Host field value", defaults.serverSoftware);
-    if (!hasHost && place.host !== null) fields.push("host", place.host);
+    // A Request fromFetchHandler made for a request without Host has the server's own address in its URL: no Host added.
+    if (!hasHost && place.host !== null && !HOSTLESS_REQUESTS.has(request)) fields.push("host", place.host);
     let remote: { address: string; port?: number } | null | undefined;
     try {
       remote = options.remoteAddress ? options.remoteAddress(request, ...rest) : runtimeRemote(request, rest[0]);
