@@ -1854,6 +1854,54 @@ describe("round trip: fromFetchHandler(toFetchHandler(app))", () => {
     }
   });
 
+  test("a wss or https scheme keeps its default port 443: CONNECT's target through the round trip, SERVER_PORT from a wss: URL, and environUrl leaves :443 out under wss (before: CONNECT a.example:443 under wss reached the app as a.example:80, and wss://h/ gave SERVER_PORT 80)", async () => {
+    const seen: unknown[] = [];
+    const app: Application = (e, sr) => {
+      seen.push([e.REQUEST_METHOD, e.REQUEST_URI, e.SERVER_NAME, e.SERVER_PORT]);
+      sr("403 Forbidden", [["Content-Length", "0"]]);
+      return [];
+    };
+    // The round trip under a middleware that sets the scheme (as one behind a TLS-terminating proxy would).
+    const roundTrip = fromFetchHandler(toFetchHandler(app));
+    for (const scheme of ["wss", "https", "ws", "http"]) {
+      const s = startServer((e, sr) => {
+        e["tsgi.url_scheme"] = scheme;
+        return roundTrip(e, sr);
+      });
+      try {
+        for (const target of ["a.example:443", "a.example:80", "a.example:8443"]) {
+          const r = await rawOne(s.port, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`, { timeoutMs: 2000 });
+          expect([scheme, target, r.response?.status]).toEqual([scheme, target, 403]);
+          expect([scheme, (seen.pop() as unknown[])[1]]).toEqual([scheme, target]);
+        }
+        expect(s.errors).toEqual([]);
+      } finally {
+        await s.server.close({ timeout: 100 });
+      }
+    }
+    // A Request of the caller's own with a ws/wss URL (a WebSocket upgrade built by code).
+    const handler = toFetchHandler(app, { errorLog: null });
+    for (const [url, method, expected] of [
+      ["wss://h.example/chat", "GET", ["GET", "/chat", "h.example", "443"]],
+      ["ws://h.example/chat", "GET", ["GET", "/chat", "h.example", "80"]],
+      ["wss://h.example:9443/chat", "GET", ["GET", "/chat", "h.example", "9443"]],
+      ["wss://a.example/", "CONNECT", ["CONNECT", "a.example:443"]],
+      ["ws://a.example/", "CONNECT", ["CONNECT", "a.example:80"]],
+    ] as const) {
+      expect((await handler(new Request(url, { method }))).status).toBe(403);
+      expect((seen.pop() as unknown[]).slice(0, expected.length)).toEqual([...expected]);
+    }
+    const at = (scheme: string, port: string) => environUrl({ REQUEST_METHOD: "GET", SERVER_NAME: "h.example", SERVER_PORT: port, PATH_INFO: "/", "tsgi.url_scheme": scheme } as unknown as Environ);
+    expect([at("wss", "443"), at("wss", "80"), at("ws", "80"), at("ws", "443"), at("https", "443"), at("http", "80")]).toEqual([
+      "wss://h.example/",
+      "wss://h.example:80/",
+      "ws://h.example/",
+      "ws://h.example:443/",
+      "https://h.example/",
+      "http://h.example/",
+    ]);
+  });
+
   test("environ survives the round trip (method, path bytes, query, headers, SCRIPT_NAME)", async () => {
     let inner: Environ | null = null;
     const app: Application = (e, sr) => {

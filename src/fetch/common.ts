@@ -1,6 +1,7 @@
 /**
- * What both fetch bridges share: the handler type, and the requests made
- * for a request without `Host` ({@link HOSTLESS_REQUESTS}). (The hop-by-hop fields
+ * What both fetch bridges share: the handler type, a scheme's default port
+ * ({@link defaultPort}), and the requests made for a request without `Host`
+ * ({@link HOSTLESS_REQUESTS}). (The hop-by-hop fields
  * neither passes on are the gateway's `isHopByHopFor`, as the server's.)
  * @module
  */
@@ -17,3 +18,12 @@ export type FetchHandler = (request: Request, ...rest: any[]) => Response | Prom
  * the tsgi server gives none (PEP 3333 "environ Variables").
  */
 export const HOSTLESS_REQUESTS = new WeakSet<Request>();
+
+/**
+ * The default port of a URL's scheme (without the `:`), which the URL
+ * parser leaves out: 80 for `http` and `ws`, 443 for `https` and `wss`
+ * (RFC 9110 §4.2, RFC 6455 §3); `undefined` for any other scheme.
+ */
+export function defaultPort(scheme: string): number | undefined {
+  return scheme === "http" || scheme === "ws" ? 80 : scheme === "https" || scheme === "wss" ? 443 : undefined;
+}

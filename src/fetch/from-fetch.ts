@@ -7,7 +7,7 @@
 import { reasonPhrase } from "../http/status.ts";
 import { ownCopy } from "../http/intern.ts";
 import type { Application, Body, Environ, ResponseHeaders, StartResponse } from "../spec.ts";
-import { HOSTLESS_REQUESTS, type FetchHandler } from "./common.ts";
+import { defaultPort, HOSTLESS_REQUESTS, type FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
 import { readSignal, requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
@@ -66,7 +66,8 @@ function rawPath(environ: Environ, decoded: string): string | null {
  * The request URL a fetch handler sees (PEP 3333 "URL Reconstruction"):
  * `tsgi.url_scheme` (default `http`), `HTTP_HOST` (else `SERVER_NAME`,
  * default `localhost`, plus `:SERVER_PORT` unless it is the scheme's
- * default), the path, and `?QUERY_STRING` when non-empty. The path is the
+ * default: 80 for `http` and `ws`, 443 for `https` and `wss`), the path,
+ * and `?QUERY_STRING` when non-empty. The path is the
  * one the client sent (`REQUEST_URI`'s, the path of an absolute-form one) when it decodes to `SCRIPT_NAME` +
  * `PATH_INFO` and is printable ASCII, so an escape such as `%2F` or `%7E` stays as sent, as
  * `Bun.serve` passes it; otherwise `SCRIPT_NAME` + `PATH_INFO`
@@ -88,7 +89,7 @@ export function environUrl(environ: Environ): string {
     const name = String(environ.SERVER_NAME || "localhost");
     host = name.includes(":") ? `[${name}]` : name;
     const port = String(environ.SERVER_PORT || "");
-    if (port && !((scheme === "https" && port === "443") || (scheme === "http" && port === "80"))) host += `:${port}`;
+    if (port && port !== String(defaultPort(scheme))) host += `:${port}`;
   }
   const decoded = String(environ.SCRIPT_NAME ?? "") + String(environ.PATH_INFO ?? "");
   const path = rawPath(environ, decoded) ?? (encodePath(decoded) || "/");

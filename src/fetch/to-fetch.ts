@@ -18,7 +18,7 @@ import { validAuthority } from "../http/target.ts";
 import { httpDate } from "../http/date.ts";
 import { hostname as osHostname } from "node:os";
 import { errorText, shownValue } from "../gateway/error-text.ts";
-import { HOSTLESS_REQUESTS } from "./common.ts";
+import { defaultPort, HOSTLESS_REQUESTS } from "./common.ts";
 
 /** Options of {@link toFetchHandler}. */
 export interface ToFetchOptions {
@@ -558,15 +558,16 @@ function requestPlace(request: Request, server: unknown): RequestPlace {
   }
   const url = URL.parse(href);
   // CONNECT in a Request of its own (fromFetchHandler's, docs/fetch.md): the URL is the target's authority,
-  // path `/`, its port left out when the scheme's default. The target is that authority, with its port
-  // (RFC 9112 §3.2.3: authority-form = uri-host ":" port), as Bun.serve passes it; the Host field stays as sent.
+  // path `/`, its port left out when the scheme's default (443 for https and wss). The target is that authority,
+  // with its port (RFC 9112 §3.2.3: authority-form = uri-host ":" port), as Bun.serve passes it; the Host field
+  // stays as sent.
   if (request.method === "CONNECT" && url !== null && url.host !== "") {
-    const port = url.port || (url.protocol === "https:" ? "443" : "80");
+    const port = url.port || String(defaultPort(url.protocol.slice(0, -1)) ?? 80);
     return { target: `${url.hostname}:${port}`, host: null, ...serverAddress(server) };
   }
   if (url !== null && url.host !== "") {
     const scheme = url.protocol.replace(/:$/, "");
-    const port = url.port ? Number(url.port) : scheme === "https" ? 443 : 80;
+    const port = url.port ? Number(url.port) : (defaultPort(scheme) ?? 80);
     return { target: url.pathname + url.search, host: url.host, serverName: url.hostname.replace(/^\[|\]$/g, ""), serverPort: port, scheme };
   }
   // The path as the URL parser would leave it (dot segments resolved), read after any scheme and authority.
