@@ -137,6 +137,26 @@ describe("number flags", () => {
     }
   });
 
+  test("resolveDeployOptions takes every number option as a number or as the CLI takes its text, one rule: \"8000\" for port as \"4\" for workers; other text (\"0x1F90\", \"1e3\", \" 4\") is refused with the flag's message (before: port \"8000\" was refused while workers \"4\" and \"0x4\" were taken)", () => {
+    const r = resolveDeployOptions({ port: "8000", workers: "4", timeout: "2.5", keepAlive: "75", maxRequests: "10" } as never, {});
+    expect([r.server.port, r.workers?.workers, r.workers?.timeout, r.server.keepAliveTimeout, r.workers?.maxRequests]).toEqual([8000, 4, 2500, 75_000, 10]);
+    expect(resolveDeployOptions({ port: 8001, workers: 2 }, {}).server.port).toBe(8001);
+    // Every number option: its example as text is taken as its number, text the CLI refuses is refused alike.
+    const camel = (flag: string) => flag.replace(/-(.)/g, (_, c: string) => c.toUpperCase());
+    for (const flag of Object.keys(NUMBER_FLAGS) as NumberFlag[]) {
+      const { example } = NUMBER_FLAGS[flag];
+      const place = flag === "fd" ? {} : { workers: 2 };
+      const given = (value: unknown) => () => resolveDeployOptions({ ...place, [camel(flag)]: value } as never, {});
+      expect(given(example), flag).not.toThrow();
+      for (const value of ["0x1F", "1e3", ` ${example}`, `${example}s`, "", true]) {
+        expect(given(value), `${flag} ${JSON.stringify(value)}`).toThrow(new UsageError(`--${flag} must be ${NUMBER_FLAGS[flag].takes} (e.g. --${flag} ${example}), got ${JSON.stringify(value)}`));
+      }
+    }
+    // A decimal text out of range is shown as the CLI shows it: unquoted.
+    expect(() => resolveDeployOptions({ port: "99999" } as never, {})).toThrow(/^--port must be a TCP port from 0 to 65535 \(e\.g\. --port 8000\), got 99999$/);
+    expect(() => resolveDeployOptions({ workers: "0" } as never, {})).toThrow(/^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got 0$/);
+  });
+
   test("a duration flag past what a timer holds (2147483 s, 2^31 - 1 ms) is refused with that message, not served with a timer that fires at once", () => {
     const defs = DEPLOY_ARGS as never;
     const durations = (Object.keys(NUMBER_FLAGS) as NumberFlag[]).filter((f) => !NUMBER_FLAGS[f].integer);

@@ -25,7 +25,7 @@ import { connectionsOverFileLimit, inetSocketAddress, unixSocketPath } from "../
 import { DEFAULT_SERVER_OPTIONS } from "../server/options.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
-import { listenFds, numberFlag, numberFlagError, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
+import { listenFds, numberFlag, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdioFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
@@ -141,8 +141,7 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one: ${NUMBER_FLAGS[k].takes}, e.g. --${k} ${NUMBER_FLAGS[k].example}`);
     const v = str(k);
     if (v === undefined) return undefined;
-    if (!/^-?\d+(\.\d+)?$/.test(v)) throw numberFlagError(k, v);
-    return numberFlag(k, Number(v));
+    return numberFlag(k, v);
   };
   const peerFlag = args.peercreds !== false && rawArgs.some((a) => a === "--peercreds" || a.startsWith("--peercreds="));
   const peerResolve = rawArgs.includes("--peercreds=resolve");

@@ -10,7 +10,15 @@ import { UsageError } from "./errors.ts";
 import type { ServerOptions } from "../server/options.ts";
 import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "../server/proxy.ts";
 
-/** The deployment flags, as typed values (CLI names in the comments). */
+/**
+ * The deployment flags, as typed values (CLI names in the comments). A
+ * number option (`port`, `workers`, the timeouts and limits: every flag of
+ * {@link NUMBER_FLAGS}) takes a number, or its text as the CLI takes it:
+ * decimal digits with an optional `-` and fraction (`"8000"`, `"2.5"`), from
+ * a config file or an environment variable. Anything else (`"0x1F90"`,
+ * `"1e3"`, `" 4"`, `"four"`, `true`) is a UsageError from
+ * {@link resolveDeployOptions} naming the flag, as the CLI's message.
+ */
 export interface DeployOptions {
   /** `--host`: interface to bind. Default `"127.0.0.1"`. */
   host?: string;
@@ -120,7 +128,7 @@ const MAX_TIMER_SECONDS = 2147483;
  * value given (see {@link numberFlagError}).
  */
 export const NUMBER_FLAGS = {
-  port: { takes: "a TCP port from 0 to 65535", example: "8000", min: 0, integer: true },
+  port: { takes: "a TCP port from 0 to 65535", example: "8000", min: 0, max: 65535, integer: true },
   fd: { takes: "a file descriptor number, 0 or more", example: "3", min: 0, integer: true },
   workers: { takes: "an integer of at least 1", example: "4", min: 1, integer: true },
   "max-requests": { takes: "an integer, 0 or more", example: "1000", min: 0, integer: true },
@@ -153,14 +161,19 @@ export function numberFlagError(name: NumberFlag, given: unknown): UsageError {
   return new UsageError(`--${name} must be ${takes} (e.g. --${name} ${example}), got ${shown}`);
 }
 
+/** A number flag's value written as text, as the CLI takes it: decimal digits, an optional `-` and fraction (not `5s`, `1e6`, `0x10`). */
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+
 /**
- * A number flag's value checked against {@link NUMBER_FLAGS} (a numeric string is taken as its number).
+ * A number flag's value checked against {@link NUMBER_FLAGS}: a number, or
+ * its decimal text (`"8000"`, `"2.5"`; see {@link DeployOptions}), the one
+ * rule for the CLI's flags and for {@link resolveDeployOptions}' options.
  * @throws UsageError from {@link numberFlagError} when it is not a number the flag takes.
  */
 export function numberFlag(name: NumberFlag, v: unknown): number {
   const flag: { min: number; max?: number; integer: boolean } = NUMBER_FLAGS[name];
-  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isFinite(n) || n < flag.min || n > (flag.max ?? Infinity) || (flag.integer && !Number.isInteger(n))) throw numberFlagError(name, v);
+  const n = typeof v === "string" && DECIMAL.test(v) ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n) || n < flag.min || n > (flag.max ?? Infinity) || (flag.integer && !Number.isInteger(n))) throw numberFlagError(name, n);
   return n;
 }
 
@@ -246,9 +259,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     server.hostname = o.host === undefined ? "127.0.0.1" : hostArgument(o.host);
     // PORT as tsgi-dev reads it: blank is unset, else decimal digits (Number() took "0x1F90", "1e3", and " " as port 0);
     // read only when --port is not given, which wins over it (a platform's PORT is not checked then).
-    const port = o.port ?? (env.PORT?.trim() ? portText(env.PORT, "PORT") : 8000);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw numberFlagError("port", o.port);
-    server.port = port;
+    server.port = o.port !== undefined ? numberFlag("port", o.port) : env.PORT?.trim() ? portText(env.PORT, "PORT") : 8000;
   }
   if (o.udsMode !== undefined) {
     if (o.uds === undefined) throw new UsageError("--uds-mode needs --uds");
