@@ -18,6 +18,7 @@ import { BindError } from "../server/bind.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
 import { parseAppSpec } from "../deploy/load-app.ts";
 import { hostArgument, NUMBER_FLAGS } from "../deploy/options.ts";
+import { guardStdio } from "../deploy/stdio.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
 import { runExecPathChildrenAsBun } from "../dev/compiled.ts";
@@ -187,6 +188,9 @@ function productionCommandGiven(argv: readonly string[]): void {
  * Called by the entry file, src/cli/dev.ts, on a Bun tsgi runs on.
  */
 export async function run(): Promise<void> {
+  // First, as tsgi serve: a broken stdout or stderr must not end the process, and what waits for a reader
+  // that stalls is capped (16 MiB each; Bun queues a pipe's writes without limit). Here and in each app process.
+  guardStdio();
   // In the compiled binary, the app's fork() and spawn(process.execPath) run Bun, as under `bun`.
   runExecPathChildrenAsBun();
   // An app process of restart mode: the supervisor's hidden first argument, taken out of process.argv.

@@ -4,6 +4,8 @@
  */
 import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
 import { createConsola as createBasicConsola } from "consola/basic";
+import { stdoutLog } from "../deploy/stdio.ts";
+import type { LogTarget } from "../server/options.ts";
 
 /** `--log-level` values. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
@@ -119,12 +121,14 @@ export function enabled(level: LogLevel, what: Exclude<LogLevel, "silent">): boo
 
 /**
  * The dev server's access and error logs for the server at `level`: the
- * access log to stdout (when `accessLog` and info lines show), errors to
- * stderr (when error lines show); `null` turns one off.
+ * access log to stdout (when `accessLog` and info lines show) through `tsgi
+ * serve`'s {@link stdoutLog}, so at most 16 MiB of it wait for a reader that
+ * stalls, errors to stderr (when error lines show; capped alike once the
+ * CLI has called `guardStdio()`); `null` turns one off.
  */
-export function serverLogs(level: LogLevel, accessLog: boolean): { log: NodeJS.WriteStream | null; errorLog: NodeJS.WriteStream | null } {
+export function serverLogs(level: LogLevel, accessLog: boolean): { log: LogTarget | null; errorLog: NodeJS.WriteStream | null } {
   return {
-    log: accessLog && enabled(level, "info") ? process.stdout : null,
+    log: accessLog && enabled(level, "info") ? stdoutLog : null,
     errorLog: enabled(level, "error") ? process.stderr : null,
   };
 }
