@@ -145,7 +145,10 @@ export function parseResponses(data: Buffer, methods: string[] = []): ParsedResp
           pos = data.length;
           break;
         }
-        const size = parseInt(data.subarray(pos, lineEnd).toString("latin1"), 16);
+        const sizeLine = data.subarray(pos, lineEnd).toString("latin1");
+        const size = parseInt(sizeLine, 16);
+        // Not a chunk-size (hex digits, RFC 9112 section 7.1): garbled framing, which would otherwise parse forever (NaN).
+        if (Number.isNaN(size)) throw new Error(`bad chunk-size line at byte ${pos}: ${JSON.stringify(sizeLine.slice(0, 80))}`);
         pos = lineEnd + 2;
         if (size === 0) {
           const trailerEnd = data.indexOf("\r\n", pos);
