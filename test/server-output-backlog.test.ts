@@ -100,43 +100,70 @@ sys.stdout.buffer.write(b"".join(pieces))
 if (!python3) console.warn("server-output-backlog: python3 is not installed; the short-write test is skipped");
 if (!strace) console.warn("server-output-backlog: strace is not installed; the write-count test is skipped");
 
+/**
+ * GET `path` from test/apps/small-parts.ts run in its own process under
+ * `strace -c`, reading first after `firstPauseMs`: the response's bytes and
+ * the server's send calls ({@link sendCalls}).
+ */
+async function countSends(path: string, firstPauseMs: number): Promise<{ data: Buffer; calls: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "tsgi-backlog-"));
+  try {
+    const summary = join(dir, "strace.txt");
+    const proc = Bun.spawn([strace!, "-f", "-qq", "-c", "-e", "trace=sendto,sendmsg,writev", "-o", summary, process.execPath, join(import.meta.dir, "apps/small-parts.ts")], {
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    procs.push(proc);
+    const reader = proc.stdout.getReader();
+    let text = "";
+    const deadline = Date.now() + 20000;
+    while (!/listening \d+ \d+\n/.test(text) && Date.now() < deadline) {
+      const step = await reader.read();
+      if (step.done) break;
+      text += new TextDecoder().decode(step.value);
+    }
+    const m = /listening (\d+) (\d+)\n/.exec(text);
+    if (m === null) throw new Error(`small-parts.ts did not say it listens: ${JSON.stringify(text)}`);
+    const [port, pid] = [Number(m[1]), Number(m[2])];
+    const data = await fetchSlowly(port, path, firstPauseMs, () => 0);
+    process.kill(pid, "SIGTERM");
+    expect(await proc.exited).toBe(0);
+    return { data, calls: sendCalls(readFileSync(summary, "utf8")) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 test.skipIf(!strace)(
   "200,000 unawaited 16-byte write()s to a client that reads only after 500 ms: sent in at most 1,000 writes (not one per part), byte for byte",
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "tsgi-backlog-"));
-    try {
-      const summary = join(dir, "strace.txt");
-      const proc = Bun.spawn([strace!, "-f", "-qq", "-c", "-e", "trace=sendto,sendmsg,writev", "-o", summary, process.execPath, join(import.meta.dir, "apps/small-parts.ts")], {
-        stdout: "pipe",
-        stderr: "inherit",
-      });
-      procs.push(proc);
-      const reader = proc.stdout.getReader();
-      let text = "";
-      const deadline = Date.now() + 20000;
-      while (!/listening \d+ \d+\n/.test(text) && Date.now() < deadline) {
-        const step = await reader.read();
-        if (step.done) break;
-        text += new TextDecoder().decode(step.value);
-      }
-      const m = /listening (\d+) (\d+)\n/.exec(text);
-      expect(m).not.toBeNull();
-      const [port, pid] = [Number(m![1]), Number(m![2])];
-      const n = 200_000;
-      const data = await fetchSlowly(port, `/writes?n=${n}&size=16`, 500, () => 0);
-      process.kill(pid, "SIGTERM");
-      expect(await proc.exited).toBe(0);
-      const [res] = parseResponses(data);
-      expect(res!.complete).toBe(true);
-      expect(res!.body.equals(partBytes(n, 16))).toBe(true);
-      // 4.4 MB with framing: about 34 writes of 128 KiB, plus one per drain. One per part (each
-      // unawaited write() queues three: size line, bytes, CRLF) was about 19,000.
-      const calls = sendCalls(readFileSync(summary, "utf8"));
-      expect(calls).toBeGreaterThan(0);
-      expect(calls).toBeLessThan(1000);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const n = 200_000;
+    const { data, calls } = await countSends(`/writes?n=${n}&size=16`, 500);
+    const [res] = parseResponses(data);
+    expect(res!.complete).toBe(true);
+    expect(res!.body.equals(partBytes(n, 16))).toBe(true);
+    // 4.4 MB with framing: about 34 writes of 128 KiB, plus one per drain. One per part (each
+    // unawaited write() queues three: size line, bytes, CRLF) was about 19,000.
+    expect(calls).toBeGreaterThan(0);
+    expect(calls).toBeLessThan(1000);
+  },
+  60000,
+);
+
+test.skipIf(!strace)(
+  "a generator of 200 chunks of 64 KiB (chunked) to a client that reads at once: one write per chunk, its size line, data and CRLF together, byte for byte",
+  async () => {
+    const n = 200;
+    const size = 64 * 1024;
+    const { data, calls } = await countSends(`/yield?n=${n}&size=${size}`, 0);
+    const [res] = parseResponses(data);
+    expect(res!.complete).toBe(true);
+    expect(res!.framing).toBe("chunked");
+    expect(res!.body.equals(partBytes(n, size))).toBe(true);
+    // One per chunk (the head goes with the first, the last chunk with a write of its own), and a
+    // few more when the client falls behind. Three per chunk (size line, data, CRLF) were 601.
+    expect(calls).toBeGreaterThanOrEqual(n);
+    expect(calls).toBeLessThan(300);
   },
   60000,
 );

@@ -1030,9 +1030,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         this.outBody(chunk, owner);
         break;
       case Framing.Chunked:
-        this.takeHead(chunk.length.toString(16) + CRLF);
-        this.outBody(chunk, owner);
-        this.output.out(CRLF);
+        this.takeHead();
+        this.output.outChunk(chunk.length.toString(16) + CRLF, chunk, owner);
         break;
       case Framing.Close:
         this.takeHead();

@@ -12,7 +12,8 @@
  *   microtask or up to a response's last part ({@link OutputQueue.outLast}),
  *   is written together: parts under {@link COALESCE_LIMIT} are
  *   copied into one shared scratch buffer and sent with one `write`, larger
- *   ones as they are;
+ *   ones as they are, except a chunked body's chunk up to the buffer's size,
+ *   copied with its size line and CRLF ({@link OutputQueue.outChunk});
  * - **backpressure**: a producer is told to wait ({@link OutputQueue.needsDrain},
  *   {@link OutputQueue.drain}) while a backlog waits or {@link OUTPUT_HIGH_WATER}
  *   bytes are queued, which are then written at once;
@@ -50,6 +51,8 @@ import type { ChunkOwner } from "../gateway/run.ts";
 
 /** Parts at least this large are written as they are, not copied into a coalesced buffer (bytes). */
 const COALESCE_LIMIT = 16 * 1024;
+/** The end of a chunk's data in a chunked body (RFC 9112 section 7.1). */
+const CRLF = "\r\n";
 /** Output bytes buffered before the producer is asked to wait for `drain` (bytes). */
 const OUTPUT_HIGH_WATER = 64 * 1024;
 
@@ -142,6 +145,33 @@ export class OutputQueue {
     this.markLent(this.parts.length);
     this.parts.push(part);
     this.flush();
+  }
+
+  /**
+   * Queue a chunk of a chunked body (RFC 9112 section 7.1): `sizeLine` (its
+   * size in hex and CRLF), `part` as {@link outBorrowed}, {@link outLent} or
+   * {@link out} queue it, as `owner` says, and the CRLF that ends it. A part
+   * of at least {@link COALESCE_LIMIT} that fits in the shared scratch
+   * buffer with them and what is queued is copied there and everything is
+   * written now, in one write and one TCP segment burst, not three (copying
+   * 64 KiB takes about 1.5 µs, a write of its own several), unless corked or
+   * a backlog waits; a larger part goes out as {@link outBorrowed} writes it.
+   */
+  outChunk(sizeLine: string, part: Uint8Array, owner: ChunkOwner): void {
+    if (this.closed) return;
+    const len = part.length;
+    if (len < COALESCE_LIMIT || this.corked || this.backlog !== null || this.staged > 0 || this.partsBytes + sizeLine.length + len + 2 > SCRATCH_BYTES) {
+      this.out(sizeLine);
+      if (owner === "borrowed") this.outBorrowed(part);
+      else if (owner === "lent") this.outLent(part);
+      else this.out(part);
+      this.out(CRLF);
+      return;
+    }
+    if (owner !== "given") this.markLent(this.parts.length + 1);
+    this.parts.push(sizeLine, part, CRLF);
+    this.partsBytes += sizeLine.length + len + 2;
+    this.flush(true);
   }
 
   /**
@@ -309,9 +339,10 @@ export class OutputQueue {
    * one read, e.g. all the responses to a pipelined batch), large ones as
    * they are. The socket is unbuffered, so the scratch buffer is free again
    * when `write` returns; bytes it could not take are copied to the backlog.
-   * Behind a backlog, parts join it.
+   * Behind a backlog, parts join it. With `fitLarge`, large parts are
+   * copied too while they fit ({@link outChunk}).
    */
-  flush(): void {
+  flush(fitLarge = false): void {
     const parts = this.parts;
     const count = parts.length;
     const staged = this.staged;
@@ -345,7 +376,7 @@ export class OutputQueue {
     for (let i = 0; i < count; i++) {
       const p = parts[i]!;
       const len = p.length;
-      if (len >= COALESCE_LIMIT || o + len > SCRATCH_BYTES) {
+      if ((len >= COALESCE_LIMIT && !fitLarge) || o + len > SCRATCH_BYTES) {
         if (o > 0) {
           if (!this.send(buf, 0, o, parts, i, true, at, more)) return;
           o = 0;
