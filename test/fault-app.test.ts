@@ -259,6 +259,66 @@ describe("application faults", () => {
     expect(s.errors.filter((l) => l.includes("socket") || l.includes("tsgi gateway") || l.includes("out of range"))).toEqual([]);
   });
 
+  test("a chunk whose length tells the truth when first read and lies after (a getter of a subclass or of its own; in an array, a generator, write()): its own bytes or a cut response, never the stale bytes of an earlier response", async () => {
+    const SECRET = enc("SECRET of another client ".repeat(400));
+    /** `length` is the chunk's own the first time it is read, then `lie`. */
+    const truthThenLie = (lie: number, own: boolean): Uint8Array => {
+      let reads = 0;
+      const get = (real: number) => (reads++ === 0 ? real : lie);
+      if (own) {
+        const chunk = new Uint8Array(3).fill(65);
+        return Object.defineProperty(chunk, "length", { get: () => get(3) });
+      }
+      class Changing extends Uint8Array {
+        override get length() {
+          return get(super.length);
+        }
+      }
+      return new Changing(3).fill(65);
+    };
+    const app: Application = (environ, startResponse) => {
+      const path = environ.PATH_INFO;
+      if (path === "/secret" || path === "/hello") {
+        startResponse("200 OK", [["Content-Type", "text/plain"]]);
+        return [path === "/hello" ? HELLO : SECRET];
+      }
+      const lie = path.includes("long") ? 20_000 : 100;
+      const chunk = truthThenLie(lie, path.includes("own"));
+      if (path.startsWith("/write")) {
+        void startResponse("200 OK", [["Content-Length", "3"]])(chunk);
+        return [];
+      }
+      startResponse("200 OK", []);
+      if (path.startsWith("/array")) return [chunk];
+      return (function* () {
+        yield chunk;
+      })();
+    };
+    const s = startServer(app);
+    servers.push(s);
+    const kinds = ["/array", "/generator", "/write"];
+    const paths = kinds.flatMap((k) => [`${k}-subclass`, `${k}-own`, `${k}-subclass-long`, `${k}-own-long`]);
+    for (const path of paths) {
+      // Another client's response first, so that the server's output buffers hold its bytes.
+      const before = await raw(s.port, get("/secret"), { until: (d) => d.length >= SECRET.length });
+      expect(parseResponses(before.data)[0]?.status).toBe(200);
+      const r = await raw(s.port, get(path) + get("/hello"), { timeoutMs: 2000, until: (d) => d.includes("Hello, world!") });
+      const text = r.data.toString("latin1");
+      expect({ path, secret: text.includes("SECRET") }).toEqual({ path, secret: false });
+      const answers = parseResponses(r.data).map((x) => `${x.status} ${x.headers["content-length"] ?? "-"} ${x.body.toString("latin1")}`);
+      if (path.startsWith("/array")) {
+        // Taken as its 3 bytes for the Content-Length, then read again for the write, when it lies:
+        // the response is cut (the connection closed) and the app's error logged.
+        expect({ path, answers, closed: r.closed }).toEqual({ path, answers: ["200 3 "], closed: true });
+        expect(s.errors.some((l) => l.startsWith(`Error in GET ${path} HTTP/1.1: TypeError: `) && /says its length is (100|20000) but holds 3 bytes/.test(l))).toBe(true);
+      } else {
+        // Sent as the 3 bytes it holds, the connection kept for the next request.
+        expect({ path, answers }).toEqual({ path, answers: [`200 ${path.startsWith("/write") ? "3" : "-"} AAA`, "200 14 Hello, world!\n"] });
+      }
+    }
+    expect(s.errors.filter((l) => l.includes("socket") || l.includes("tsgi gateway") || l.includes("out of range"))).toEqual([]);
+  });
+
   test("an app that never awaits its write() (PEP 3333 style) and loses its client: the process lives on and serves the next client", async () => {
     const srv = await startServerProcess();
     try {

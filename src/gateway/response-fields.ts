@@ -234,22 +234,39 @@ export function notABodyError(body: unknown): TypeError {
   return new TypeError(`the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`);
 }
 
-/** The typed arrays' own `length` getter (%TypedArray%.prototype.length), which a subclass or an own property cannot change. */
-const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length")!.get!;
+/** The typed arrays' own getters (%TypedArray%.prototype), which a subclass or a property of a chunk's own cannot change. */
+const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedGetter = (name: string) => Object.getOwnPropertyDescriptor(typedArrayPrototype, name)!.get!;
+const typedLength = typedGetter("length");
+const typedBuffer = typedGetter("buffer");
+const typedByteOffset = typedGetter("byteOffset");
+const bufferPrototype: object = Buffer.prototype;
 
 /**
- * Whether `chunk` is a `Uint8Array` whose `length` says how many bytes it
- * holds. The server sizes its copies, its framing and its writes by
- * `length`: one that lies (a subclass's getter, an own property) would send
- * stale bytes of its output buffer, or make the socket's write throw.
+ * `chunk` as the server may use it: a `Uint8Array` whose `length` says how
+ * many bytes it holds, every time it is read. The server sizes its copies,
+ * its framing and its writes by `length`: one that lies (a subclass's
+ * getter, a property of its own), even after telling the truth once, would
+ * send stale bytes of its output buffer, or make the socket's write throw.
+ * @returns `chunk` itself when it is a plain `Uint8Array` or `Buffer` (no
+ *   `length` of its own); for any other whose `length` is its length now
+ *   (a subclass), a plain `Uint8Array` over the same bytes; `null` when it is
+ *   no `Uint8Array` (a `Proxy` of one included) or its `length` is not its
+ *   length (see {@link chunkTypeError}).
  */
-export function isChunk(chunk: unknown): chunk is Uint8Array {
-  return chunk instanceof Uint8Array && chunk.length === typedLength.call(chunk);
+export function toChunk(chunk: unknown): Uint8Array | null {
+  // (isView: a Proxy of a Uint8Array passes instanceof, and its `length` is whatever its get trap says.)
+  if (!(chunk instanceof Uint8Array) || !ArrayBuffer.isView(chunk)) return null;
+  const proto: unknown = Object.getPrototypeOf(chunk);
+  if ((proto === Uint8Array.prototype || proto === bufferPrototype) && !Object.hasOwn(chunk, "length")) return chunk;
+  const length = typedLength.call(chunk) as number;
+  if (chunk.length !== length) return null;
+  return new Uint8Array(typedBuffer.call(chunk) as ArrayBuffer, typedByteOffset.call(chunk) as number, length);
 }
 
-/** The error for a body chunk that is not a `Uint8Array` (or one whose `length` is not its length: see {@link isChunk}); `what` names it (default `"a body chunk"`). */
+/** The error for a body chunk that is not a `Uint8Array` (or one whose `length` is not its length: see {@link toChunk}); `what` names it (default `"a body chunk"`). */
 export function chunkTypeError(chunk: unknown, what = "a body chunk"): TypeError {
-  if (chunk instanceof Uint8Array) {
+  if (chunk instanceof Uint8Array && ArrayBuffer.isView(chunk)) {
     return new TypeError(
       `${what} says its length is ${String(chunk.length)} but holds ${typedLength.call(chunk) as number} bytes (a length getter or property of its own); pass a plain Uint8Array (TSGI: Body)`,
     );

@@ -13,7 +13,7 @@ import {
   chunkBeforeStartResponseError,
   chunkTypeError,
   describe,
-  isChunk,
+  toChunk,
   noStartResponseError,
   notABodyError,
   secondStartResponseError,
@@ -256,9 +256,11 @@ class Invocation implements Running {
 
   readonly write: WriteCallable = (data) => {
     if (this.status === null) throw new Error("write() was called before startResponse() (PEP 3333)");
-    if (!isChunk(data)) {
+    const chunk = toChunk(data);
+    if (chunk === null) {
       throw (data as unknown) instanceof Uint8Array ? chunkTypeError(data, "the chunk given to write()") : new TypeError(`write() takes a Uint8Array, got ${describe(data)}`);
     }
+    data = chunk;
     if (this.sink.closed || this.abandoned) {
       // PEP 3333 apps call write() as a statement: an unawaited rejection
       // must not become an unhandled one, which ends the whole process. An
@@ -456,8 +458,8 @@ class Invocation implements Running {
     }
     let total = 0;
     for (let i = 0; i < chunks.length; i++) {
-      const chunk = chunks[i];
-      if (!isChunk(chunk)) return this.fail(chunkTypeError(chunk));
+      const chunk = toChunk(chunks[i]);
+      if (chunk === null) return this.fail(chunkTypeError(chunks[i]));
       total += chunk.length;
     }
     if (this.status === null) return this.fail(noStartResponseError());
@@ -471,7 +473,11 @@ class Invocation implements Running {
       }
     }
     for (let i = 0; i < chunks.length; i++) {
-      if (chunks[i]!.length !== 0) this.send(chunks[i]!, owner);
+      // Read again, as the app gives it (a Proxy or a getter may give another): the connection cuts
+      // or closes a body that is not the length sent (a Proxy's), but it trusts each chunk's length.
+      const chunk = toChunk(chunks[i]);
+      if (chunk === null) return this.fail(chunkTypeError(chunks[i]));
+      if (chunk.length !== 0) this.send(chunk, owner);
     }
     return this.complete();
   }
@@ -545,8 +551,8 @@ class Invocation implements Running {
       for (;;) {
         const step = await iterator.next();
         if (step.done) break;
-        let chunk = step.value;
-        if (!isChunk(chunk)) throw chunkTypeError(chunk);
+        let chunk = toChunk(step.value)!;
+        if (chunk === null) throw chunkTypeError(step.value);
         if (this.sink.closed) throw new ClientDisconnected();
         if (this.fileLeft !== -1) chunk = this.cutFile(chunk);
         if (chunk.length === 0) {
