@@ -143,7 +143,7 @@ describe("application faults", () => {
     expect(new Set(logged.map((l) => /close failed for (\S+)/.exec(l)?.[1])).size).toBe(50);
   });
 
-  test("an app whose result runs its own code as the server looks at it (a thenable, a revoked Proxy, getters on then/close/return): each request answered (500 and logged for it, or the body sent once), close() still called, the connection kept", async () => {
+  test("an app whose result runs its own code as the server looks at it (a thenable, a revoked Proxy, getters on then/close/return, a promise whose constructor getter throws): each request answered (500 and logged for it, or the body sent once), close() still called, the connection kept", async () => {
     const closed: string[] = [];
     const revoked = () => {
       const r = Proxy.revocable({}, {});
@@ -184,6 +184,8 @@ describe("application faults", () => {
         const iterator = throwingGetter({ next: () => ({ done: false, value: enc("r") }) }, "return", "return getter failed");
         return { [Symbol.iterator]: () => iterator, close: () => void closed.push("/return-getter") };
       },
+      // A native promise: Promise.resolve() reads its `constructor` to pass it as it is.
+      "/constructor-getter": (sr) => (sr("200 OK", []), throwingGetter(Promise.resolve([enc("c")]), "constructor", "constructor getter failed")),
     };
     const app = ((environ, startResponse) => {
       if (environ.PATH_INFO === "/hello") {
@@ -200,7 +202,7 @@ describe("application faults", () => {
       until: (d) => (d.toString("latin1").match(/Hello, world!/g)?.length ?? 0) >= paths.length,
     });
     const rs = parseResponses(r.data);
-    const statuses = [500, 500, 200, 500, 500, 200];
+    const statuses = [500, 500, 200, 500, 500, 200, 500];
     expect(rs.map((x) => `${x.status} ${x.complete}`)).toEqual(paths.flatMap((_, i) => [`${statuses[i]} true`, "200 true"]));
     expect(rs[4]!.body.toString()).toBe("first");
     expect(rs[10]!.body.toString()).toBe("r");
@@ -210,6 +212,7 @@ describe("application faults", () => {
       ["/then-throws", "then() failed"],
       ["/revoked", "Proxy has already been revoked"],
       ["/close-getter", "close getter failed"],
+      ["/constructor-getter", "constructor getter failed"],
     ]) {
       expect(s.errors.some((l) => l.startsWith(`Error in GET ${p} HTTP/1.1: `) && l.includes(message))).toBe(true);
     }

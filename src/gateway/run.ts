@@ -303,18 +303,18 @@ class Invocation implements Running {
     } catch (error) {
       return this.failSafely(error);
     }
-    let then: unknown;
+    let adopted: Promise<Body> | undefined;
     try {
       // Reading `then` runs the app's code when it is a getter (or a Proxy): it may throw like the app.
-      then = result !== null && typeof result === "object" ? (result as Promise<Body>).then : undefined;
+      const then: unknown = result !== null && typeof result === "object" ? (result as Promise<Body>).then : undefined;
+      // A thenable that is no native promise may call back twice, both ways, or throw from then():
+      // adopted by Promise.resolve(), it settles once, and its throw rejects (a promise passes as it
+      // is, once its `constructor`, which may be a getter too, says it is a Promise's).
+      if (typeof then === "function") adopted = Promise.resolve(result as Promise<Body>);
     } catch (error) {
       return this.failSafely(error);
     }
-    if (typeof then === "function") {
-      // A thenable that is no native promise may call back twice, both ways, or throw from then():
-      // adopted by Promise.resolve(), it settles once, and its throw rejects (a promise passes as it is).
-      return this.awaitBody(Promise.resolve(result as Promise<Body>));
-    }
+    if (adopted !== undefined) return this.awaitBody(adopted);
     let step: void | Promise<void>;
     try {
       // (A body's `close` or iterator may run the app's getters: they may throw.)
