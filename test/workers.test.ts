@@ -322,6 +322,41 @@ describe("workers", () => {
     expect(await waitFor(async () => (await twoPids(r.port)).size === 2, 10_000)).toBe(true);
   }, 30_000);
 
+  test("a supervisor that was itself stopped (SIGSTOP, a suspend) for longer than --timeout kills no healthy worker when it resumes; a hung worker is still killed after it", async () => {
+    const r = await startCli(["--workers", "2", "--timeout", "1"]);
+    const pids = (/worker\(s\) listening \(pids (\d+), (\d+)\)/.exec(r.stderr()) ?? []).slice(1).map(Number);
+    expect(pids).toHaveLength(2);
+    // Under load while stopped: the workers keep serving from the shared socket and keep sending heartbeats, which queue.
+    let served = 0;
+    let loadOn = true;
+    const load = (async () => {
+      for (let i = 0; i < 2000 && loadOn; i++) {
+        await getJson(r.port, "/").then(() => served++, () => {});
+      }
+    })();
+    for (let round = 0; round < 2; round++) {
+      r.proc.kill("SIGSTOP");
+      await Bun.sleep(3000); // three timeouts
+      r.proc.kill("SIGCONT");
+      await Bun.sleep(1500); // more than a timeout after it resumed: a kill would have come by now
+    }
+    loadOn = false;
+    await load;
+    expect(served).toBeGreaterThan(0);
+    expect(r.stderr()).not.toContain("sent no heartbeat");
+    expect(r.stderr()).not.toContain("exited unexpectedly");
+    expect(r.stderr()).toMatch(/was not running for \d+(\.\d)? ?s/);
+    for (const pid of pids) expect(processAlive(pid)).toBe(true);
+    // A worker that really stops sending heartbeats is still killed, one timeout after the pause at the latest.
+    const hung = fetch(`http://127.0.0.1:${r.port}/hang`, { signal: AbortSignal.timeout(10_000) }).then(
+      () => "answered",
+      () => "failed",
+    );
+    expect(await waitFor(() => /sent no heartbeat for .*killing and replacing it/.test(r.stderr()), 8000)).toBe(true);
+    expect(await hung).toBe("failed");
+    expect(pids.filter((pid) => processAlive(pid))).toHaveLength(1);
+  }, 40_000);
+
   test("SIGTTIN and SIGTTOU: one worker more, one fewer, never below one, each logged", async () => {
     const r = await startCli(["--workers", "1"]);
     const pid = r.proc.pid;

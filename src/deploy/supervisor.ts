@@ -184,6 +184,15 @@ export class Supervisor {
   /** A reload asked for before {@link start} ended (SIGHUP while the socket is bound or the first workers import): run once it has. */
   private queuedReload: { promise: Promise<boolean>; resolve: (ok: boolean) => void } | null = null;
   private monitor: ReturnType<typeof setInterval> | null = null;
+  /** The monitor's period, ms (see {@link startMonitor}). */
+  private monitorInterval = 0;
+  /** When the monitor last ran (`Date.now()`), 0 before its first run. */
+  private lastCheck = 0;
+  /**
+   * When the monitor last found that the supervisor itself had not run for a while (see
+   * {@link checkHeartbeats}), 0 if never: the workers' silence before it is not held against them.
+   */
+  private resumedAt = 0;
   private stopped: Promise<void> | null = null;
   private exitWaiters: Array<() => void> = [];
   /**
@@ -288,7 +297,9 @@ export class Supervisor {
   private startMonitor(): void {
     const t = this.settings.timeout;
     if (t <= 0 || this.monitor) return;
-    this.monitor = setInterval(() => this.checkHeartbeats(), Math.max(50, Math.min(1000, Math.floor(t / 4))));
+    this.monitorInterval = Math.max(50, Math.min(1000, Math.floor(t / 4)));
+    this.lastCheck = Date.now();
+    this.monitor = setInterval(() => this.checkHeartbeats(), this.monitorInterval);
     this.monitor.unref?.();
   }
 
@@ -557,14 +568,35 @@ export class Supervisor {
     timer.unref?.();
   }
 
+  /**
+   * Kill the workers that sent no heartbeat (or did not listen) within `timeout`. A check that
+   * comes more than a quarter of `timeout` (at least one period) after it was due means the
+   * supervisor itself did not run meanwhile (SIGSTOP, a laptop suspend, a VM pause, a long
+   * pause of its own): the workers' heartbeats of that time still wait unread in its IPC pipes,
+   * so their silence is the supervisor's. That check judges no one, and every worker's window
+   * starts again from it: a worker that is really hung is killed one `timeout` later. gunicorn's
+   * arbiter reaches the same end another way: it reads each worker's heartbeat file's ctime,
+   * which the workers keep updating while the arbiter is stopped.
+   */
   private checkHeartbeats(): void {
     const now = Date.now();
     const limit = this.settings.timeout;
+    const late = now - this.lastCheck - this.monitorInterval;
+    this.lastCheck = now;
+    if (late > Math.max(this.monitorInterval, limit / 4)) {
+      this.resumedAt = now;
+      const away = Math.round((late + this.monitorInterval) / 100) / 10;
+      this.log(
+        "warn",
+        `the supervisor was not running for ${away}s (the process stopped, suspended or paused): the workers' heartbeats of that time are not read yet, so no worker is judged by it; each has ${limit / 1000}s (--timeout) from now`,
+      );
+      return;
+    }
     for (const w of this.live.values()) {
       if (w.stopping) continue;
       if (!w.listening) {
         // gunicorn's --timeout covers booting too: an import that never settles (a top-level await) would otherwise hold start-up or a reload forever.
-        if (w.failure === null && now - w.spawnedAt > limit) {
+        if (w.failure === null && now - Math.max(w.spawnedAt, this.resumedAt) > limit) {
           w.failure = `worker ${w.pid} did not listen within ${limit / 1000}s of starting (--timeout); its import may be hanging (a top-level await that never settles)`;
           // start() and reload() report it in their own message.
           if (!this.booting.has(w) && !(this.reloading !== null && w.generation === this.generation)) this.log("error", `${w.failure}: killing it`);
@@ -572,8 +604,9 @@ export class Supervisor {
         }
         continue;
       }
-      if (now - w.lastBeat > limit) {
-        this.log("error", `worker ${w.pid} sent no heartbeat for ${Math.round((now - w.lastBeat) / 100) / 10}s (timeout ${limit / 1000}s): killing and replacing it`);
+      if (now - Math.max(w.lastBeat, this.resumedAt) > limit) {
+        const since = w.lastBeat >= this.resumedAt ? "" : " since the supervisor resumed";
+        this.log("error", `worker ${w.pid} sent no heartbeat for ${Math.round((now - Math.max(w.lastBeat, this.resumedAt)) / 100) / 10}s${since} (timeout ${limit / 1000}s): killing and replacing it`);
         w.lastBeat = now; // once
         w.proc.kill("SIGKILL");
       }
