@@ -1902,6 +1902,43 @@ describe("round trip: fromFetchHandler(toFetchHandler(app))", () => {
     ]);
   });
 
+  test("tsgi.url_scheme is http or https (PEP 3333) for a ws: or wss: Request: ws gives http, wss https, through toFetchHandler and the round trip (before: \"ws\" and \"wss\")", async () => {
+    const seen: unknown[] = [];
+    const app: Application = (e, sr) => {
+      seen.push([e["tsgi.url_scheme"], e.SERVER_PORT, e.HTTP_HOST]);
+      sr("204 No Content", []);
+      return [];
+    };
+    const handler = toFetchHandler(app, { errorLog: null });
+    for (const [url, expected] of [
+      ["wss://h.example/chat", ["https", "443", "h.example"]],
+      ["ws://h.example/chat", ["http", "80", "h.example"]],
+      ["wss://h.example:9443/chat", ["https", "9443", "h.example:9443"]],
+      ["ws://h.example:8080/chat", ["http", "8080", "h.example:8080"]],
+      ["https://h.example/", ["https", "443", "h.example"]],
+      ["http://h.example/", ["http", "80", "h.example"]],
+    ] as const) {
+      expect([url, (await handler(new Request(url))).status]).toEqual([url, 204]);
+      expect([url, seen.pop()]).toEqual([url, [...expected]]);
+    }
+    // The round trip under a middleware that sets a WebSocket scheme: the inner app sees http or https.
+    const roundTrip = fromFetchHandler(toFetchHandler(app));
+    for (const [scheme, expected] of [["wss", "https"], ["ws", "http"]] as const) {
+      const s = startServer((e, sr) => {
+        e["tsgi.url_scheme"] = scheme;
+        return roundTrip(e, sr);
+      });
+      try {
+        const r = await rawOne(s.port, `GET /x HTTP/1.1\r\nHost: h.example\r\nConnection: close\r\n\r\n`, { timeoutMs: 2000 });
+        expect([scheme, r.response?.status]).toEqual([scheme, 204]);
+        expect([scheme, (seen.pop() as unknown[])[0]]).toEqual([scheme, expected]);
+        expect(s.errors).toEqual([]);
+      } finally {
+        await s.server.close({ timeout: 100 });
+      }
+    }
+  });
+
   test("environ survives the round trip (method, path bytes, query, headers, SCRIPT_NAME)", async () => {
     let inner: Environ | null = null;
     const app: Application = (e, sr) => {

@@ -371,7 +371,7 @@ class FetchSink implements ResponseSink {
  * resolved), `HTTP_*` from the headers (a `Host` from the URL when
  * the request has none, unless `fromFetchHandler` made it for a request
  * without `Host`: no `HTTP_HOST` then, as on the tsgi server), `SERVER_NAME`/`SERVER_PORT` and `tsgi.url_scheme`
- * from the URL, or from the server's own address when the URL has no host
+ * from the URL (`https` for an `https:` or `wss:` URL, else `http`, as PEP 3333 allows only those two), or from the server's own address when the URL has no host
  * (an HTTP/1.0 request without `Host`, CONNECT), `SERVER_PROTOCOL`
  * `"HTTP/1.1"`. A `Host` that is not `uri-host [":" port]` is answered 400
  * without calling the application, as the tsgi server answers it. The request body is
@@ -566,8 +566,11 @@ function requestPlace(request: Request, server: unknown): RequestPlace {
     return { target: `${url.hostname}:${port}`, host: null, ...serverAddress(server) };
   }
   if (url !== null && url.host !== "") {
-    const scheme = url.protocol.replace(/:$/, "");
-    const port = url.port ? Number(url.port) : (defaultPort(scheme) ?? 80);
+    const urlScheme = url.protocol.replace(/:$/, "");
+    const port = url.port ? Number(url.port) : (defaultPort(urlScheme) ?? 80);
+    // tsgi.url_scheme is "http" or "https" (PEP 3333 "environ Variables"): a WebSocket URL's is the HTTP
+    // scheme its handshake runs over (RFC 6455 §3: wss is ws over TLS), and any other scheme gives "http".
+    const scheme = urlScheme === "https" || urlScheme === "wss" ? "https" : "http";
     return { target: url.pathname + url.search, host: url.host, serverName: url.hostname.replace(/^\[|\]$/g, ""), serverPort: port, scheme };
   }
   // The path as the URL parser would leave it (dot segments resolved), read after any scheme and authority.
