@@ -630,6 +630,50 @@ describe("tsgi serve errors", () => {
     }
   }, 30_000);
 
+  test("a busy port that came from PORT, in the environment or a .env file (which Bun loads unasked), is named as PORT's, with what to change; a --port given wins and is named as before (one process and workers)", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-port-env-"));
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const run = async (args: string[], port: string | undefined) => {
+      const env: Record<string, string | undefined> = { ...process.env };
+      delete env.PORT;
+      if (port !== undefined) env.PORT = port;
+      const p = Bun.spawn([process.execPath, CLI, "serve", APP, "--no-access-log", ...args], { cwd: dir, env, stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => p.kill(), 15_000);
+      const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
+      clearTimeout(timer);
+      return { code: await p.exited, out };
+    };
+    const fromPort = `cannot listen on 127.0.0.1:${busy.port}: the address is already in use (EADDRINUSE); port ${busy.port} came from PORT (set in the environment or a .env file): stop the process using it, or pick another port with --port (which wins over PORT) or PORT`;
+    try {
+      for (const extra of [[], ["--workers", "2"], ["--workers", "1", "--reuse-port"]]) {
+        const r = await run(extra, String(busy.port));
+        expect([extra.join(" "), r.code]).toEqual([extra.join(" "), 1]);
+        expect(r.out).toContain(fromPort);
+        // --port wins over PORT: the port is --port's, named as before.
+        const other = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+        try {
+          const g = await run([...extra, "--port", String(other.port)], String(busy.port));
+          expect(g.code).toBe(1);
+          expect(g.out).toContain(`cannot listen on 127.0.0.1:${other.port}: the address is already in use (EADDRINUSE); stop the process using it, or pick another --port`);
+          expect(g.out).not.toContain("PORT");
+        } finally {
+          other.stop(true);
+        }
+      }
+      // PORT from a .env file in the working directory, not in the environment.
+      fs.writeFileSync(join(dir, ".env"), `PORT=${busy.port}\n`);
+      for (const extra of [[], ["--workers", "2"]]) {
+        const r = await run(extra, undefined);
+        expect([extra.join(" "), r.code]).toEqual([extra.join(" "), 1]);
+        expect(r.out).toContain(fromPort);
+      }
+    } finally {
+      busy.stop(true);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test("a --host that does not resolve (.invalid, RFC 6761): one line naming it, with workers and without, exit 1", async () => {
     for (const workers of [[], ["--workers", "1"], ["--workers", "1", "--reuse-port"]]) {
       const port = freePort();

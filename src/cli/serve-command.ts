@@ -236,7 +236,7 @@ const serveCommand = defineCommand({
         serving = await supervisor.start();
       } catch (error) {
         const code = (error as { code?: string }).code;
-        return fail(code ? new StartupError(listenMessage(error, deploy.server)) : error);
+        return fail(code ? new StartupError(listenMessage(error, deploy.server, deploy.portSource)) : error);
       }
       // Stopped while the workers booted: nothing serves, and the stop is under way.
       if (!serving) return;
@@ -299,7 +299,7 @@ const serveCommand = defineCommand({
         ...(deploy.server.errorLog === undefined ? { errorLog } : {}),
       }).listen();
     } catch (error) {
-      return fail(new StartupError(listenMessage(error, deploy.server)));
+      return fail(new StartupError(listenMessage(error, deploy.server, deploy.portSource)));
     }
     if (loaded.warning) consola.warn(loaded.warning);
     consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${deploy.server.unix !== undefined || deploy.server.fd !== undefined ? where(deploy.server, server.port, !!tls) : server.url} (pid ${process.pid})`);

@@ -33,16 +33,32 @@ export class StartupError extends Error {
  * server/bind.ts's message, the address and the reason, and what to do for a
  * busy address (stop the other process, or pick another `--port` or `--uds`)
  * or a TCP port below 1024 this user may not bind (a port of 1024 or more,
- * or `CAP_NET_BIND_SERVICE`).
+ * or `CAP_NET_BIND_SERVICE`). When the port came from `PORT` (the
+ * environment, or a `.env` file, which Bun loads into it unasked), the
+ * message says so, and that `--port` or `PORT` changes it: `cannot listen on
+ * 127.0.0.1:8000: ... (EADDRINUSE); port 8000 came from PORT (set in the
+ * environment or a .env file): stop the process using it, or pick another
+ * port with --port (which wins over PORT) or PORT`.
  * @param server where it was to listen (the resolved server options).
+ * @param portSource where `server.port` came from (`ResolvedDeploy.portSource`); default `--port`.
  */
-export function listenMessage(error: unknown, server: { hostname?: string; port?: number; unix?: string; fd?: number }): string {
+export function listenMessage(
+  error: unknown,
+  server: { hostname?: string; port?: number; unix?: string; fd?: number },
+  portSource: "--port" | "PORT" | "default" | null = "--port",
+): string {
   const e = error as Error & { code?: string };
   let message = bindErrorMessage(error, bindTarget(server));
+  const tcp = server.unix === undefined && server.fd === undefined;
+  const fromEnv = tcp && portSource === "PORT" ? `; port ${server.port} came from PORT (set in the environment or a .env file)` : "";
   if (e.code === "EADDRINUSE" && server.fd === undefined) {
-    message += server.unix !== undefined ? "; stop the server using it, or pick another --uds path" : "; stop the process using it, or pick another --port";
-  } else if (e.code === "EACCES" && server.unix === undefined && server.fd === undefined && (server.port ?? 8000) < 1024) {
-    message += "; serve on --port 1024 or above (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)";
+    if (server.unix !== undefined) message += "; stop the server using it, or pick another --uds path";
+    else if (fromEnv) message += `${fromEnv}: stop the process using it, or pick another port with --port (which wins over PORT) or PORT`;
+    else message += "; stop the process using it, or pick another --port";
+  } else if (e.code === "EACCES" && tcp && (server.port ?? 8000) < 1024) {
+    message += fromEnv
+      ? `${fromEnv}: serve on a port of 1024 or above with --port (which wins over PORT) or PORT (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)`
+      : "; serve on --port 1024 or above (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)";
   }
   return message;
 }

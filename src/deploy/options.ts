@@ -114,6 +114,12 @@ export interface ResolvedDeploy {
   workers: WorkerSettings | null;
   /** Graceful timeout (ms) for a single process too. */
   gracefulTimeout: number;
+  /**
+   * Where `server.port` came from: `--port`, `PORT` (the environment, or a `.env` file Bun loaded
+   * into it), or the default 8000; `null` when not listening on a TCP port (`--uds`, `--fd`).
+   * A bind failure's message names `PORT` when it gave the port (see `listenMessage`).
+   */
+  portSource: "--port" | "PORT" | "default" | null;
 }
 
 /**
@@ -251,6 +257,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     throw new UsageError(`--host and --port are for TCP; ${o.uds !== undefined ? "--uds" : "--fd"} listens elsewhere: drop them`);
   }
   const server: ServerOptions = {};
+  let portSource: ResolvedDeploy["portSource"] = null;
   if (o.fd !== undefined) server.fd = numberFlag("fd", o.fd);
   else if (o.uds !== undefined) {
     if (!o.uds) throw new UsageError("--uds needs a path");
@@ -259,7 +266,8 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     server.hostname = o.host === undefined ? "127.0.0.1" : hostArgument(o.host);
     // PORT as tsgi-dev reads it: blank is unset, else decimal digits (Number() took "0x1F90", "1e3", and " " as port 0);
     // read only when --port is not given, which wins over it (a platform's PORT is not checked then).
-    server.port = o.port !== undefined ? numberFlag("port", o.port) : env.PORT?.trim() ? portText(env.PORT, "PORT") : 8000;
+    portSource = o.port !== undefined ? "--port" : env.PORT?.trim() ? "PORT" : "default";
+    server.port = portSource === "--port" ? numberFlag("port", o.port!) : portSource === "PORT" ? portText(env.PORT!, "PORT") : 8000;
   }
   if (o.udsMode !== undefined) {
     if (o.uds === undefined) throw new UsageError("--uds-mode needs --uds");
@@ -342,5 +350,5 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   } else if (o.timeout !== undefined) {
     throw new UsageError("--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout");
   }
-  return { server, tls, proxy, workers, gracefulTimeout };
+  return { server, tls, proxy, workers, gracefulTimeout, portSource };
 }
