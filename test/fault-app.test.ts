@@ -322,6 +322,53 @@ describe("application faults", () => {
     expect(s.errors.filter((l) => l.includes("socket") || l.includes("tsgi gateway") || l.includes("out of range"))).toEqual([]);
   });
 
+  test("a chunk whose ArrayBuffer was detached (buf.buffer.transfer(): it reads as 0 bytes, its data gone; in an array, a generator, write()): the app's error, 500 or a cut response and a log line saying so, never an empty 200 (before: 200 with no body, nothing logged)", async () => {
+    const detached = () => {
+      const chunk = enc("data the app meant to send");
+      void chunk.buffer.transfer();
+      return chunk;
+    };
+    const app: Application = (environ, startResponse) => {
+      const path = environ.PATH_INFO;
+      if (path === "/hello") {
+        startResponse("200 OK", [["Content-Type", "text/plain"]]);
+        return [HELLO];
+      }
+      if (path === "/write") {
+        void startResponse("200 OK", [])(detached());
+        return [];
+      }
+      startResponse("200 OK", []);
+      if (path === "/array") return [HELLO, detached()];
+      if (path === "/generator") {
+        return (function* () {
+          yield detached();
+        })();
+      }
+      // A chunk already sent: the response is cut.
+      return (function* () {
+        yield HELLO;
+        yield detached();
+      })();
+    };
+    const s = startServer(app);
+    servers.push(s);
+    const logged = (path: string) => s.errors.filter((l) => l.startsWith(`Error in GET ${path} HTTP/1.1: TypeError: `) && /ArrayBuffer of (a body chunk|the chunk given to write\(\)) was detached \(transferred away/.test(l));
+    for (const path of ["/array", "/generator", "/write"]) {
+      const r = await raw(s.port, get(path) + get("/hello"), { timeoutMs: 2000, until: (d) => (d.toString("latin1").match(/HTTP\/1\.1 /g)?.length ?? 0) >= 2 });
+      expect([path, parseResponses(r.data).map((x) => x.status)]).toEqual([path, [500, 200]]);
+      expect([path, logged(path).length]).toEqual([path, 1]);
+    }
+    const cut = await raw(s.port, get("/generator-after") + get("/hello"), { timeoutMs: 2000 });
+    const text = cut.data.toString("latin1");
+    expect(cut.closed).toBe(true);
+    expect(text).toStartWith("HTTP/1.1 200 OK\r\n");
+    expect(text).toContain("Hello, world!");
+    expect(text).not.toEndWith("0\r\n\r\n"); // no last chunk: the client sees the response cut
+    expect(text.match(/HTTP\/1\.1 /g)?.length).toBe(1);
+    expect(logged("/generator-after").length).toBe(1);
+    expect(s.errors.filter((l) => l.includes("socket") || l.includes("tsgi gateway"))).toEqual([]);
+  });
   test("an app that never awaits its write() (PEP 3333 style) and loses its client: the process lives on and serves the next client", async () => {
     const srv = await startServerProcess();
     try {

@@ -241,6 +241,20 @@ const typedLength = typedGetter("length");
 const typedBuffer = typedGetter("buffer");
 const typedByteOffset = typedGetter("byteOffset");
 const bufferPrototype: object = Buffer.prototype;
+/** `ArrayBuffer.prototype.detached`'s getter (ES2024; Bun has it), `undefined` on a runtime without it. */
+const detachedGetter = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "detached")?.get;
+
+/**
+ * Whether `chunk`'s `ArrayBuffer` was detached (transferred away by
+ * `buffer.transfer()`, `structuredClone` or `postMessage` with a transfer
+ * list): it then reads as 0 bytes, its data gone. A `SharedArrayBuffer`
+ * cannot be detached.
+ */
+function isDetached(chunk: Uint8Array): boolean {
+  if (detachedGetter === undefined) return false;
+  const buffer: unknown = typedBuffer.call(chunk);
+  return buffer instanceof ArrayBuffer && detachedGetter.call(buffer) === true;
+}
 
 /**
  * `chunk` as the server may use it: a `Uint8Array` whose `length` says how
@@ -258,15 +272,26 @@ export function toChunk(chunk: unknown): Uint8Array | null {
   // (isView: a Proxy of a Uint8Array passes instanceof, and its `length` is whatever its get trap says.)
   if (!(chunk instanceof Uint8Array) || !ArrayBuffer.isView(chunk)) return null;
   const proto: unknown = Object.getPrototypeOf(chunk);
-  if ((proto === Uint8Array.prototype || proto === bufferPrototype) && !Object.hasOwn(chunk, "length")) return chunk;
+  // (A chunk of length 0 may be one whose ArrayBuffer was detached: only those are looked at for it.)
+  if ((proto === Uint8Array.prototype || proto === bufferPrototype) && !Object.hasOwn(chunk, "length")) {
+    return chunk.length !== 0 || !isDetached(chunk) ? chunk : null;
+  }
   const length = typedLength.call(chunk) as number;
-  if (chunk.length !== length) return null;
+  if (chunk.length !== length || (length === 0 && isDetached(chunk))) return null;
   return new Uint8Array(typedBuffer.call(chunk) as ArrayBuffer, typedByteOffset.call(chunk) as number, length);
 }
 
-/** The error for a body chunk that is not a `Uint8Array` (or one whose `length` is not its length: see {@link toChunk}); `what` names it (default `"a body chunk"`). */
+/**
+ * The error for a body chunk that is not a `Uint8Array` (or one whose `length` is not its length,
+ * or whose `ArrayBuffer` was detached: see {@link toChunk}); `what` names it (default `"a body chunk"`).
+ */
 export function chunkTypeError(chunk: unknown, what = "a body chunk"): TypeError {
   if (chunk instanceof Uint8Array && ArrayBuffer.isView(chunk)) {
+    if ((typedLength.call(chunk) as number) === 0 && isDetached(chunk)) {
+      return new TypeError(
+        `the ArrayBuffer of ${what} was detached (transferred away: buffer.transfer(), structuredClone or postMessage with a transfer list), so it reads as 0 bytes and its data is gone; transfer the buffer only once the server has the bytes, or pass a copy (chunk.slice()) (TSGI: Body)`,
+      );
+    }
     return new TypeError(
       `${what} says its length is ${String(chunk.length)} but holds ${typedLength.call(chunk) as number} bytes (a length getter or property of its own); pass a plain Uint8Array (TSGI: Body)`,
     );
