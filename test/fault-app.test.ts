@@ -499,7 +499,14 @@ describe("an app that locks the gateway's objects", () => {
           // 200 KiB the app never reads (the input pauses the socket past 64 KiB): drained after the response.
           raw(port, [post(`/${lock}/${what}`, big), big + get("/next")], { gapMs: 40, until: until(2) }),
         ]);
-        for (const [i, r] of results.entries()) expect([`${lock} ${what} ${i}`, parseResponses(r.data).map((x) => x.status), r.closed]).toEqual([`${lock} ${what} ${i}`, [200, 200], false]);
+        for (const [i, r] of results.entries()) {
+          const answers = parseResponses(r.data);
+          // A chunked body still arriving when the response starts has no known size to drain, so
+          // the response says Connection: close and the connection ends after it (by design, RFC 9112
+          // section 9.6): how often depends on the machine's load, not on the lock.
+          const closes = answers[0]?.headers.connection === "close";
+          expect([`${lock} ${what} ${i}`, answers.map((x) => x.status), r.closed]).toEqual([`${lock} ${what} ${i}`, closes && i === 1 ? [200] : [200, 200], closes && i === 1]);
+        }
         const other = await raw(port, get("/other"), { until: until(1) });
         expect(parseResponses(other.data)[0]?.status).toBe(200);
       }
