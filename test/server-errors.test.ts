@@ -406,6 +406,37 @@ describe("application errors", () => {
     expect(errors.join("\n")).toContain("is an interim (1xx) status, not a final response");
   });
 
+  test("a boxed status, header name or value (new String(\"200 OK\")) is refused naming it a String object, with the primitive to pass; a BigInt or a function status is named, not a JSON error or \"undefined\" (before: 'got \"200 OK\"', which reads as valid)", async () => {
+    const cases: Record<string, [unknown, unknown]> = {
+      "/status": [new String("200 OK"), [["Content-Type", "text/plain"]]],
+      "/status-number": [new Number(200), []],
+      "/status-bigint": [200n, []],
+      "/status-function": [function ok() {}, []],
+      "/name": ["200 OK", [[new String("X-A"), "1"]]],
+      "/value": ["200 OK", [["X-A", new String("v")]]],
+      "/headers": ["200 OK", new String("X-A: 1")],
+    };
+    const app: Application = (e, sr) => {
+      const [status, headers] = cases[e.PATH_INFO]!;
+      (sr as (s: unknown, h: unknown) => void)(status, headers);
+      return [enc("never sent")];
+    };
+    const { port, errors } = start(app);
+    for (const path of Object.keys(cases)) {
+      const r = await rawOne(port, get(path), { until: (d) => d.includes("Error\n") });
+      expect([path, r.responses.map((x) => x.status)]).toEqual([path, [500]]);
+    }
+    const log = errors.join("\n");
+    expect(log).toContain('status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got a String object holding "200 OK", not a string: pass the primitive, String(value) or "200 OK"');
+    expect(log).toContain("got a Number object holding 200, not a number: pass the primitive, Number(value) or 200");
+    expect(log).toContain("(a code 200-599, a space, a reason without CR/LF/NUL), got 200n");
+    expect(log).toContain("(a code 200-599, a space, a reason without CR/LF/NUL), got a function (ok)");
+    expect(log).toContain('header name must be a string (an RFC 9110 token), got a String object holding "X-A", not a string: pass the primitive, String(value) or "X-A"');
+    expect(log).toContain('value of header X-A must be a string without CR, LF, NUL or chars above \\xff, got a String object holding "v", not a string');
+    expect(log).toContain("headers must be an array of [name, value] pairs, got String object");
+    expect(log).not.toContain("serialize");
+  });
+
   test("an empty status is refused also as the first response of a process (the remembered last status starts as a valid one)", async () => {
     // A fresh process: the gateway's memory of the last status that passed is still its initial value.
     const script = `

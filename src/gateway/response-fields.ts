@@ -33,7 +33,7 @@ export function checkStatus(status: unknown): asserts status is string {
     throw new TypeError(
       interim
         ? `startResponse(): ${JSON.stringify(status)} is an interim (1xx) status, not a final response (RFC 9110 §15.2); use a code 200-599`
-        : `startResponse(): status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got ${JSON.stringify(status)}`,
+        : `startResponse(): status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got ${showValue(status)}`,
     );
   }
   lastStatus = status;
@@ -66,12 +66,11 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
     }
     const name = pair[0];
     const value = pair[1];
-    if (typeof name !== "string" || !TOKEN.test(name)) {
-      throw new TypeError(`${where}: header name ${JSON.stringify(name)} is not a valid field-name (RFC 9110 token)`);
-    }
+    if (typeof name !== "string") throw new TypeError(`${where}: header name must be a string (an RFC 9110 token), got ${showValue(name)}`);
+    if (!TOKEN.test(name)) throw new TypeError(`${where}: header name ${JSON.stringify(name)} is not a valid field-name (RFC 9110 token)`);
     if (typeof value !== "string" || !FIELD_VALUE.test(value)) {
       throw new TypeError(
-        `${where}: value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${JSON.stringify(value)}`,
+        `${where}: value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${showValue(value)}`,
       );
     }
     if (strings !== undefined) {
@@ -192,12 +191,78 @@ function contractError(message: string): Error {
   return error;
 }
 
-/** A short description of a value's type for error messages: `string`, `number`, `null`, `Object`, `Array`... */
+/**
+ * A short description of a value's type for error messages: `string`, `number`, `null`, `Object`, `Array`...;
+ * a boxed primitive is `String object` (`new String("x")`), `Number object` and so on, not `String`, which
+ * would read as the type `string`.
+ */
 export function describe(value: unknown): string {
   if (value === null) return "null";
   if (typeof value !== "object") return typeof value;
   if (Array.isArray(value)) return "Array";
+  const boxed = unboxed(value);
+  if (boxed !== undefined) return `${boxed.kind} object`;
   return (value as object).constructor?.name ?? "Object";
+}
+
+/** The `valueOf` of each wrapper type: each throws unless its receiver is that wrapper (its internal slot), whatever its prototype or `Symbol.toStringTag` say. */
+const UNBOXERS = [
+  ["String", String.prototype.valueOf],
+  ["Number", Number.prototype.valueOf],
+  ["Boolean", Boolean.prototype.valueOf],
+  ["BigInt", BigInt.prototype.valueOf],
+  ["Symbol", Symbol.prototype.valueOf],
+] as const;
+
+/** The primitive a wrapper object holds (`new String("x")`, `Object(1n)`) and its kind, `undefined` for any other value. */
+function unboxed(value: object): { kind: string; primitive: unknown } | undefined {
+  for (const [kind, valueOf] of UNBOXERS) {
+    try {
+      return { kind, primitive: (valueOf as (this: unknown) => unknown).call(value) };
+    } catch {
+      // not this wrapper
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A value the application gave, as an error message shows it, never
+ * throwing: a string quoted (JSON), a number, boolean, `undefined` or
+ * symbol as written, a bigint with its `n`, a function as `a function
+ * (name)`, a boxed primitive named as such with the primitive to pass
+ * (`a String object holding "200 OK", not a string: pass the primitive,
+ * String(value) or "200 OK"`: quoted alone, it would read as a valid
+ * string), any other object as JSON, or by its type ({@link describe}) when
+ * JSON cannot show it.
+ */
+export function showValue(value: unknown): string {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "bigint":
+      return `${value}n`;
+    case "function":
+      return `a function${value.name ? ` (${value.name})` : ""}`;
+    case "object":
+      break;
+    default:
+      return String(value);
+  }
+  if (value === null) return "null";
+  const boxed = unboxed(value);
+  if (boxed !== undefined) {
+    const shown = showValue(boxed.primitive);
+    const convert = boxed.kind === "String" || boxed.kind === "Number" ? `${boxed.kind}(value)` : "value.valueOf()";
+    return `a ${boxed.kind} object holding ${shown}, not a ${typeof boxed.primitive}: pass the primitive, ${convert} or ${shown}`;
+  }
+  try {
+    const json = JSON.stringify(value);
+    if (typeof json === "string") return json;
+  } catch {
+    // circular, a BigInt inside, a toJSON that throws
+  }
+  return describe(value);
 }
 
 /** Whether `body` can be iterated as a TSGI `Body` (sync or async iterable object; a string is not, nor a `Uint8Array`, whose items are numbers). */
