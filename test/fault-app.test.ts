@@ -9,7 +9,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import { startServerProcess } from "../bench/soak.ts";
-import type { Application, Body } from "../src/spec.ts";
+import type { Application, Body, InputStream } from "../src/spec.ts";
+import { fromFetchHandler } from "../src/fetch/index.ts";
 import { get, parseResponses, raw, startServer } from "./helpers.ts";
 import { bystander, expectBystanderUnaffected, waitFor } from "./fault-helpers.ts";
 
@@ -565,4 +566,69 @@ describe("an app whose objects throw where the gateway reads them", () => {
       expect(lines[0]).toMatch(/getter |the app failed/);
     }
   }, 20_000);
+});
+
+describe("an app that wraps tsgi.input", () => {
+  const start = (app: Application) => {
+    const s = startServer(app, { bodyTimeout: 2000 });
+    servers.push(s);
+    return s;
+  };
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  /** How middleware wraps the input: a Proxy (with and without a get trap), an object over it (Object.create) with a read of its own. */
+  const wrappers: Record<string, (input: InputStream) => InputStream> = {
+    proxy: (input) => new Proxy(input, {}),
+    trap: (input) => new Proxy(input, { get: (t, k, r) => Reflect.get(t, k, r) }),
+    over: (input) => {
+      const o = Object.create(input) as InputStream;
+      o.read = (size) => input.read(size);
+      return o;
+    },
+  };
+  test("every method of a Proxy of tsgi.input or an object over it reads the body (Content-Length, chunked, 100-continue, pipelined), as of the input itself; the fetch bridge streams through the wrapper", async () => {
+    const app: Application = async (environ, startResponse) => {
+      const [, how, method] = environ.PATH_INFO!.split("/");
+      const input = wrappers[how!]!(environ["tsgi.input"]);
+      const w = input as InputStream & { bytesRead: number; read1(n?: number): Promise<Uint8Array>; sendHundredContinueResponse(): Promise<void>; setHundredContinueResponseHeaders(h: [string, string][]): void };
+      let out = "";
+      if (method === "lines") out = (await w.readlines()).map(text).join("|");
+      else if (method === "iterate") for await (const line of w) out += text(line) + "|";
+      else if (method === "readline") out = text(await w.readline()) + "|" + text(await w.read(3)) + "|" + text(await w.read());
+      else if (method === "read1") {
+        w.setHundredContinueResponseHeaders([["X-Go", "1"]]);
+        await w.sendHundredContinueResponse();
+        for (let chunk = await w.read1(4), i = 0; chunk.length > 0 && i < 100; chunk = await w.read1(4), i++) out += text(chunk) + "|";
+      }
+      out += ` ${w.bytesRead}`;
+      startResponse("200 OK", [["Content-Length", String(Buffer.byteLength(out))]]);
+      return [new TextEncoder().encode(out)];
+    };
+    const { port, errors } = start(app);
+    const body = "ab\ncd\nefgh";
+    const cl = (path: string, extra = "") => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
+    const chunked = (path: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab\n\r\n7\r\ncd\nefgh\r\n0\r\n\r\n`;
+    const expected: Record<string, string> = { lines: "ab\n|cd\n|efgh 10", iterate: "ab\n|cd\n|efgh| 10", readline: "ab\n|cd\n|efgh 10", read1: "ab\nc|d\nef|gh| 10" };
+    for (const how of Object.keys(wrappers)) {
+      for (const method of Object.keys(expected)) {
+        const path = `/${how}/${method}`;
+        // Pipelined: Content-Length, chunked and a GET in one write; then a 100-continue request whose body waits for the 100.
+        const r = await raw(port, cl(path) + chunked(path) + get(`/${how}/readline`), { until: (d) => (d.toString("latin1").match(/HTTP\/1\.1 200/g)?.length ?? 0) >= 3 });
+        const bodies = parseResponses(r.data).filter((x) => x.status === 200).map((x) => x.body.toString("latin1"));
+        expect([path, bodies]).toEqual([path, [expected[method]!, expected[method]!, "|| 0"]]);
+        const c = await raw(port, [`POST ${path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`, body], { gapMs: 100, until: (d) => d.toString("latin1").endsWith(expected[method]!) });
+        const text100 = c.data.toString("latin1");
+        expect([path, text100.startsWith("HTTP/1.1 100 Continue\r\n"), text100.endsWith(expected[method]!)]).toEqual([path, true, true]);
+      }
+    }
+    // fromFetchHandler under a middleware that wraps the input: the handler gets the body through the wrapper.
+    const seen: string[] = [];
+    const bridged = fromFetchHandler(async (request) => new Response(await request.text()));
+    const viaFetch = start((environ, startResponse) => {
+      environ["tsgi.input"] = new Proxy(environ["tsgi.input"], { get: (t, k, r) => (k === "read1" && seen.push("read1"), Reflect.get(t, k, r)) });
+      return bridged(environ, startResponse);
+    });
+    const f = await raw(viaFetch.port, cl("/"), { until: (d) => d.toString("latin1").endsWith(body) });
+    expect([parseResponses(f.data)[0]?.status, parseResponses(f.data)[0]?.body.toString("latin1"), seen.length > 0]).toEqual([200, body, true]);
+    expect(errors.join("") + viaFetch.errors.join("")).toBe("");
+  }, 30_000);
 });

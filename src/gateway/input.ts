@@ -116,9 +116,19 @@ class InputState {
 /** {@link RequestInput.bodiless} is making an input: the constructor gives it the shared {@link BODILESS} state. */
 let sharing = false;
 
+/**
+ * Own property of every input holding the input itself: a call made on a
+ * `Proxy` of the input, or on an object made over it (`Object.create`), as
+ * middleware that wraps `tsgi.input` makes, reads it through the wrapper and
+ * goes on on the input, whose `#private` state such a `this` does not have.
+ */
+const SELF = Symbol("tsgi.input");
+
 export class RequestInput implements InputStream {
   /** The state; {@link BODILESS} (shared, frozen) for a bodiless input. */
   readonly #s: InputState;
+  /** This input (see {@link SELF}). */
+  readonly [SELF]: RequestInput = this;
 
   /**
    * @param control the feeder's callbacks, or `null` for a body that is complete already.
@@ -130,7 +140,19 @@ export class RequestInput implements InputStream {
 
   /** Body bytes handed to the application so far. */
   get bytesRead(): number {
+    if (!(#s in this)) return RequestInput.#behind(this).bytesRead;
     return this.#s.bytesRead;
+  }
+
+  /**
+   * The input behind `wrapper`, a `Proxy` of one or an object over one, on
+   * which a method was called (see {@link SELF}).
+   * @throws TypeError when there is none (a method called on another object).
+   */
+  static #behind(wrapper: object): RequestInput {
+    const input = (wrapper as { [SELF]?: unknown })[SELF];
+    if (typeof input === "object" && input !== null && #s in input) return input;
+    throw new TypeError("tsgi.input: a method of RequestInput was called on an object that is not one, nor a Proxy of one or an object made over one (Object.create); call it on environ[\"tsgi.input\"], or bind it: input.read.bind(input)");
   }
 
   /**
@@ -163,10 +185,14 @@ export class RequestInput implements InputStream {
    * The whole body, or the rest of it, taken now when all of it has arrived
    * (what `read()` would resolve with at once); `null` while bytes are still
    * to come, after a failure, or when nothing is left (an empty array is
-   * never returned). For a bridge that can hand over bytes instead of a
-   * stream (fromFetchHandler's `Request` body).
+   * never returned), and `null` when called on a wrapper of the input (a
+   * `Proxy` of it, an object made over it), whose own reads may differ. For
+   * a bridge that can hand over bytes instead of a stream (fromFetchHandler's
+   * `Request` body).
    */
   takeWhole(): Uint8Array | null {
+    // Called on a wrapper of the input (a middleware's Proxy, an object over it): its own reads may differ, so it streams through them.
+    if (!(#s in this)) return null;
     if (!this.#s.ended || this.#s.error !== null || this.#s.rejected !== null || this.#s.buffered === 0) return null;
     return this.take(this.#s.buffered);
   }
@@ -396,6 +422,7 @@ export class RequestInput implements InputStream {
   }
 
   async read(size?: number | null): Promise<Uint8Array> {
+    if (!(#s in this)) return RequestInput.#behind(this).read(size);
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
     }
@@ -424,6 +451,7 @@ export class RequestInput implements InputStream {
    * @throws Error as {@link read}.
    */
   async read1(size?: number | null): Promise<Uint8Array> {
+    if (!(#s in this)) return RequestInput.#behind(this).read1(size);
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read1(size): size must be a non-negative integer, got ${String(size)}`);
     }
@@ -438,6 +466,7 @@ export class RequestInput implements InputStream {
   }
 
   async readline(size?: number | null): Promise<Uint8Array> {
+    if (!(#s in this)) return RequestInput.#behind(this).readline(size);
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
     }
@@ -458,6 +487,7 @@ export class RequestInput implements InputStream {
   }
 
   async readlines(hint?: number | null): Promise<Uint8Array[]> {
+    if (!(#s in this)) return RequestInput.#behind(this).readlines(hint);
     const lines: Uint8Array[] = [];
     let total = 0;
     for (;;) {
@@ -484,6 +514,7 @@ export class RequestInput implements InputStream {
    *   name that is not a token, CR/LF/NUL or a char above 0xFF in a value).
    */
   setHundredContinueResponseHeaders(headers: ReadonlyResponseHeaders): void {
+    if (!(#s in this)) return RequestInput.#behind(this).setHundredContinueResponseHeaders(headers);
     checkHeaders(headers, "setHundredContinueResponseHeaders()");
     // A bodiless input never sends one (and its state is shared): checked, not kept.
     if (this.#s === BODILESS) return;
@@ -492,6 +523,7 @@ export class RequestInput implements InputStream {
 
   /** eventlet: send a `100 Continue` now (also done automatically on the first read). */
   async sendHundredContinueResponse(): Promise<void> {
+    if (!(#s in this)) return RequestInput.#behind(this).sendHundredContinueResponse();
     const s = this.#s;
     // (Not written when already false: a bodiless input's state is shared and frozen.)
     if (s.continuePending) s.continuePending = false;
