@@ -101,11 +101,12 @@ if (!python3) console.warn("server-output-backlog: python3 is not installed; the
 if (!strace) console.warn("server-output-backlog: strace is not installed; the write-count test is skipped");
 
 /**
- * GET `path` from test/apps/small-parts.ts run in its own process under
- * `strace -c`, reading first after `firstPauseMs`: the response's bytes and
- * the server's send calls ({@link sendCalls}).
+ * GET each of `paths` in turn, each on a connection of its own, from
+ * test/apps/small-parts.ts run in its own process under `strace -c`,
+ * reading first after `firstPauseMs`: the responses' bytes and the server's
+ * send calls for all of them ({@link sendCalls}).
  */
-async function countSends(path: string, firstPauseMs: number): Promise<{ data: Buffer; calls: number }> {
+async function countSends(paths: string[], firstPauseMs: number): Promise<{ datas: Buffer[]; calls: number }> {
   const dir = mkdtempSync(join(tmpdir(), "tsgi-backlog-"));
   try {
     const summary = join(dir, "strace.txt");
@@ -125,10 +126,11 @@ async function countSends(path: string, firstPauseMs: number): Promise<{ data: B
     const m = /listening (\d+) (\d+)\n/.exec(text);
     if (m === null) throw new Error(`small-parts.ts did not say it listens: ${JSON.stringify(text)}`);
     const [port, pid] = [Number(m[1]), Number(m[2])];
-    const data = await fetchSlowly(port, path, firstPauseMs, () => 0);
+    const datas: Buffer[] = [];
+    for (const path of paths) datas.push(await fetchSlowly(port, path, firstPauseMs, () => 0));
     process.kill(pid, "SIGTERM");
     expect(await proc.exited).toBe(0);
-    return { data, calls: sendCalls(readFileSync(summary, "utf8")) };
+    return { datas, calls: sendCalls(readFileSync(summary, "utf8")) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -138,8 +140,8 @@ test.skipIf(!strace)(
   "200,000 unawaited 16-byte write()s to a client that reads only after 500 ms: sent in at most 1,000 writes (not one per part), byte for byte",
   async () => {
     const n = 200_000;
-    const { data, calls } = await countSends(`/writes?n=${n}&size=16`, 500);
-    const [res] = parseResponses(data);
+    const { datas, calls } = await countSends([`/writes?n=${n}&size=16`], 500);
+    const [res] = parseResponses(datas[0]!);
     expect(res!.complete).toBe(true);
     expect(res!.body.equals(partBytes(n, 16))).toBe(true);
     // 4.4 MB with framing: about 34 writes of 128 KiB, plus one per drain. One per part (each
@@ -155,8 +157,8 @@ test.skipIf(!strace)(
   async () => {
     const n = 200;
     const size = 64 * 1024;
-    const { data, calls } = await countSends(`/yield?n=${n}&size=${size}`, 0);
-    const [res] = parseResponses(data);
+    const { datas, calls } = await countSends([`/yield?n=${n}&size=${size}`], 0);
+    const [res] = parseResponses(datas[0]!);
     expect(res!.complete).toBe(true);
     expect(res!.framing).toBe("chunked");
     expect(res!.body.equals(partBytes(n, size))).toBe(true);
@@ -164,6 +166,30 @@ test.skipIf(!strace)(
     // few more when the client falls behind. Three per chunk (size line, data, CRLF) were 601.
     expect(calls).toBeGreaterThanOrEqual(n);
     expect(calls).toBeLessThan(300);
+  },
+  60000,
+);
+
+test.skipIf(!strace)(
+  "a Content-Length response whose body is one chunk of 20 to 120 KiB (an array body, sync and async, a file_wrapper, a generator's only chunk): its head and body go out in one write, byte for byte",
+  async () => {
+    // 20, 64 and 120 KiB, all of which fit with the head in the 128 KiB scratch buffer.
+    const cases: Array<[string, Buffer]> = [];
+    for (const n of [20, 64, 120]) {
+      for (const path of ["/array?", "/array?async=1&", "/file?"]) cases.push([`${path}n=${n}&size=1024`, partBytes(n, 1024)]);
+      cases.push([`/yield?length=1&n=1&size=${n * 1024}`, partBytes(1, n * 1024)]);
+    }
+    const { datas, calls } = await countSends(cases.map(([path]) => path), 0);
+    cases.forEach(([path, want], i) => {
+      const [res] = parseResponses(datas[i]!);
+      expect(res!.complete, path).toBe(true);
+      expect(res!.framing, path).toBe("length");
+      expect(res!.body.equals(want), path).toBe(true);
+    });
+    // One write per response, and a few more if the socket took less at once. Head, then body was
+    // two per response (24).
+    expect(calls).toBeGreaterThanOrEqual(cases.length);
+    expect(calls).toBeLessThan(cases.length + 4);
   },
   60000,
 );

@@ -6,7 +6,11 @@
  *
  * `GET /writes?n=N&size=S`: N unawaited `write()` calls of S bytes (PEP 3333
  * style), chunked. `GET /yield?n=N&size=S`: a generator of N chunks of S
- * bytes. `&length=1` declares Content-Length instead.
+ * bytes. `&length=1` declares Content-Length instead. `GET /array?n=N&size=S`:
+ * those N parts joined, returned as an array body of one chunk (Content-Length;
+ * `&async=1`: the app awaits first, so the response ends outside the read
+ * that brought the request); `GET /file?n=N&size=S`: the same bytes as a
+ * `tsgi.file_wrapper` over a `Blob`.
  *
  * Run as a script (`bun test/apps/small-parts.ts`), it serves these on a
  * free port of 127.0.0.1 and prints `listening <port> <pid>`; SIGTERM stops it.
@@ -32,6 +36,14 @@ export const smallParts: Application = (environ, startResponse) => {
   const q = new URLSearchParams(environ.QUERY_STRING);
   const n = Number(q.get("n") ?? 1000);
   const size = Number(q.get("size") ?? 16);
+  if (environ.PATH_INFO === "/array" || environ.PATH_INFO === "/file") {
+    const body = partBytes(n, size);
+    const respond = () => {
+      startResponse("200 OK", [["Content-Type", "application/octet-stream"]]);
+      return environ.PATH_INFO === "/file" ? environ["tsgi.file_wrapper"]!(new Blob([body])) : [body];
+    };
+    return q.get("async") === "1" ? Promise.resolve().then(respond) : respond();
+  }
   const headers: Array<[string, string]> = [["Content-Type", "application/octet-stream"]];
   if (q.get("length") === "1") headers.push(["Content-Length", String(n * size)]);
   const write = startResponse("200 OK", headers);
