@@ -224,6 +224,36 @@ test("a slow client: unawaited write() calls behind a backlog, large and small, 
   expect(failures).toEqual([]);
 }, 30000);
 
+test("a slow client: an async app's unawaited write() calls under Content-Length behind a backlog, the last of which completes the body, each send what was given", async () => {
+  // Outside the read that brought the request (the app awaits first), so the output is not corked:
+  // the last write() (its part completes the Content-Length) meets the backlog and must be taken
+  // before write() returns, though it is queued and written at once.
+  const s = start(async (environ, sr) => {
+    const size = Number(new URLSearchParams(environ.QUERY_STRING).get("size"));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    const write = sr("200 OK", [["Content-Length", String(16 * MiB + 4 * size)]]);
+    void write(new Uint8Array(16 * MiB).fill(0x30));
+    const buf = new Uint8Array(size);
+    for (let i = 0; i < 4; i++) {
+      buf.fill(letter(i));
+      void write(buf);
+    }
+    buf.fill(SPOIL);
+    return [];
+  });
+  const failures: string[] = [];
+  for (const size of [8, 20 * 1024]) {
+    const data = await slowRead(s.port, `GET /?size=${size} HTTP/1.0\r\n\r\n`, 400);
+    const [response] = parseResponses(data);
+    expect(response!.framing).toBe("length");
+    expect(response!.body.length).toBe(16 * MiB + 4 * size);
+    const wrong = wrongChunks(response!.body.subarray(16 * MiB), size, 4);
+    if (wrong.length > 0) failures.push(`${size}: ${wrong.join(" ")}`);
+  }
+  expect(failures).toEqual([]);
+  expect(s.errors).toEqual([]);
+}, 30000);
+
 test("pipelined requests answered in one batch: an array body over a buffer the app refills per request", async () => {
   // One module-level buffer, refilled with each request's letter: the responses of the batch
   // are queued together (one write), and the app runs for the next request meanwhile.

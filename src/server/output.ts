@@ -215,8 +215,12 @@ export class OutputQueue {
     if (owner === "lent") this.markLent(this.parts.length);
     else if (owner === "given") {
       // The server's own bytes: queued as they are.
-    } else if (part.length < COALESCE_LIMIT) part = new Uint8Array(part);
-    else {
+    } else if (part.length < COALESCE_LIMIT) {
+      // Not corked, the flush below takes it before this returns (into the scratch buffer, or the
+      // backlog's copy): no copy of its own. Corked, it waits for uncork while the app may run.
+      if (this.corked) part = new Uint8Array(part);
+      else this.markLent(this.parts.length);
+    } else {
       this.markLent(this.parts.length);
       now = true;
     }
