@@ -368,7 +368,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     // Filled in place: a Headers of our own would be copied into the Request's.
     appendEnvironHeaders(environ, request.headers);
     // No Host was sent: the URL's authority is the server's own (environUrl), not one for toFetchHandler to pass on as Host.
-    if (typeof environ.HTTP_HOST !== "string" || environ.HTTP_HOST === "") HOSTLESS_REQUESTS.add(request);
+    if (typeof environ["HTTP_HOST"] !== "string" || environ["HTTP_HOST"] === "") HOSTLESS_REQUESTS.add(request);
     const result = fetchFn(request, ...(options.args ? options.args(environ) : [new EnvironServer(environ)]));
     // A Response returned at once, held in memory, is answered at once: no promise turn (Bun.serve's own
     // fast path). A promise of one (an async handler, a middleware that awaits) is answered when it settles.
