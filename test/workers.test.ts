@@ -357,6 +357,34 @@ describe("workers", () => {
     expect(pids.filter((pid) => processAlive(pid))).toHaveLength(1);
   }, 40_000);
 
+  test("a hung worker is still killed when the supervisor keeps running late (stopped again and again, as a starved process is): a late check forgives only the time the supervisor lost, not a whole --timeout each time", async () => {
+    const r = await startCli(["--workers", "2", "--timeout", "1"]);
+    const pids = (/worker\(s\) listening \(pids (\d+), (\d+)\)/.exec(r.stderr()) ?? []).slice(1).map(Number);
+    expect(pids).toHaveLength(2);
+    const hung = fetch(`http://127.0.0.1:${r.port}/hang`, { signal: AbortSignal.timeout(20_000) }).then(
+      () => "answered",
+      () => "failed",
+    );
+    await Bun.sleep(200);
+    // Stopped 700 ms, running 150 ms: every heartbeat check (every 250 ms) comes late, so before, each one gave every worker a
+    // fresh --timeout and the hung worker was never killed. It runs 150 ms of every 850 and more than 250 ms of its own per
+    // check: the hung worker's silence of its own running time passes 1 s within a few rounds. Bounded: 24 rounds, about 20 s.
+    let killedAt = -1;
+    for (let round = 0; round < 24 && killedAt < 0; round++) {
+      r.proc.kill("SIGSTOP");
+      await Bun.sleep(700);
+      r.proc.kill("SIGCONT");
+      await Bun.sleep(150);
+      if (/sent no heartbeat for .*killing and replacing it/.test(r.stderr())) killedAt = round;
+    }
+    r.proc.kill("SIGCONT");
+    expect(killedAt).toBeGreaterThanOrEqual(0);
+    expect(await hung).toBe("failed");
+    // Only the hung one: the other kept its heartbeats coming, read in the supervisor's running time.
+    expect(r.stderr().match(/sent no heartbeat/g)).toHaveLength(1);
+    expect(pids.filter((pid) => processAlive(pid))).toHaveLength(1);
+  }, 45_000);
+
   test("SIGTTIN and SIGTTOU: one worker more, one fewer, never below one, each logged", async () => {
     const r = await startCli(["--workers", "1"]);
     const pid = r.proc.pid;

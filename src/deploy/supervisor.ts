@@ -53,8 +53,12 @@ interface Worker {
   /** The supervisor asked it to stop (reload, recycle, shutdown). */
   stopping: boolean;
   lastBeat: number;
+  /** The supervisor's `lostMs` (see {@link Supervisor}) when {@link lastBeat} was set: the time lost since is not the worker's silence. */
+  lostAtBeat: number;
   /** When it was spawned: a worker not listening `timeout` after it is killed (a hung import). */
   spawnedAt: number;
+  /** The supervisor's `lostMs` (see {@link Supervisor}) when it was spawned. */
+  lostAtSpawn: number;
   /** When it reported listening (`Date.now()`), 0 before. */
   listeningAt: number;
   requests: number;
@@ -189,10 +193,11 @@ export class Supervisor {
   /** When the monitor last ran (`Date.now()`), 0 before its first run. */
   private lastCheck = 0;
   /**
-   * When the monitor last found that the supervisor itself had not run for a while (see
-   * {@link checkHeartbeats}), 0 if never: the workers' silence before it is not held against them.
+   * Milliseconds the supervisor itself did not run, summed over its life (ms): how much later
+   * than due each heartbeat check came (see {@link checkHeartbeats}). A worker's silence is
+   * counted without the part of it that falls in that time.
    */
-  private resumedAt = 0;
+  private lostMs = 0;
   private stopped: Promise<void> | null = null;
   private exitWaiters: Array<() => void> = [];
   /**
@@ -380,7 +385,7 @@ export class Supervisor {
     });
     proc.send({ type: "config", config } satisfies SupervisorMessage);
     const now = Date.now();
-    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, spawnedAt: now, listeningAt: 0, requests: 0, failure: null, exited: null, replacing: false, recycles: false, listeners: [], slot };
+    worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, lostAtBeat: this.lostMs, spawnedAt: now, lostAtSpawn: this.lostMs, listeningAt: 0, requests: 0, failure: null, exited: null, replacing: false, recycles: false, listeners: [], slot };
     this.live.set(proc.pid, worker);
     return worker;
   }
@@ -398,6 +403,7 @@ export class Supervisor {
       case "listening":
         w.listening = true;
         w.lastBeat = w.listeningAt = Date.now();
+        w.lostAtBeat = this.lostMs;
         this.bootFailures = 0;
         w.slot.bootTries = 0;
         if (this.reloadFailure !== null && w.generation === this.generation && this.reloading === null) {
@@ -408,6 +414,7 @@ export class Supervisor {
         break;
       case "heartbeat":
         w.lastBeat = Date.now();
+        w.lostAtBeat = this.lostMs;
         w.requests = m.requests;
         break;
       case "retire":
@@ -569,34 +576,35 @@ export class Supervisor {
   }
 
   /**
-   * Kill the workers that sent no heartbeat (or did not listen) within `timeout`. A check that
-   * comes more than a quarter of `timeout` (at least one period) after it was due means the
-   * supervisor itself did not run meanwhile (SIGSTOP, a laptop suspend, a VM pause, a long
-   * pause of its own): the workers' heartbeats of that time still wait unread in its IPC pipes,
-   * so their silence is the supervisor's. That check judges no one, and every worker's window
-   * starts again from it: a worker that is really hung is killed one `timeout` later. gunicorn's
-   * arbiter reaches the same end another way: it reads each worker's heartbeat file's ctime,
-   * which the workers keep updating while the arbiter is stopped.
+   * Kill the workers that sent no heartbeat (or did not listen) within `timeout` of the
+   * supervisor's own running time. A check that comes later than due (by more than its period)
+   * means the supervisor itself did not run meanwhile (SIGSTOP, a laptop suspend, a VM pause, a
+   * starved or busy process): the workers' heartbeats of that time still wait unread in its IPC
+   * pipes, so that time is added to {@link lostMs} and not counted in any worker's silence. Only
+   * that time: a worker that is really hung is killed once it has been silent for `timeout` of
+   * the time the supervisor ran, however often the supervisor is late (each check adds at least
+   * one period of it). A check more than a quarter of `timeout` (and a period) late is logged.
+   * gunicorn's arbiter reaches the same end another way: it reads each worker's heartbeat
+   * file's ctime, which the workers keep updating while the arbiter is stopped.
    */
   private checkHeartbeats(): void {
     const now = Date.now();
     const limit = this.settings.timeout;
     const late = now - this.lastCheck - this.monitorInterval;
     this.lastCheck = now;
+    if (late > 0) this.lostMs += late;
     if (late > Math.max(this.monitorInterval, limit / 4)) {
-      this.resumedAt = now;
       const away = Math.round((late + this.monitorInterval) / 100) / 10;
       this.log(
         "warn",
-        `the supervisor was not running for ${away}s (the process stopped, suspended or paused): the workers' heartbeats of that time are not read yet, so no worker is judged by it; each has ${limit / 1000}s (--timeout) from now`,
+        `the supervisor was not running for ${away}s (the process stopped, suspended, paused or starved of CPU): the workers' heartbeats of that time are not read yet, so that time is not counted against any worker (--timeout counts the supervisor's running time)`,
       );
-      return;
     }
     for (const w of this.live.values()) {
       if (w.stopping) continue;
       if (!w.listening) {
         // gunicorn's --timeout covers booting too: an import that never settles (a top-level await) would otherwise hold start-up or a reload forever.
-        if (w.failure === null && now - Math.max(w.spawnedAt, this.resumedAt) > limit) {
+        if (w.failure === null && now - w.spawnedAt - (this.lostMs - w.lostAtSpawn) > limit) {
           w.failure = `worker ${w.pid} did not listen within ${limit / 1000}s of starting (--timeout); its import may be hanging (a top-level await that never settles)`;
           // start() and reload() report it in their own message.
           if (!this.booting.has(w) && !(this.reloading !== null && w.generation === this.generation)) this.log("error", `${w.failure}: killing it`);
@@ -604,10 +612,13 @@ export class Supervisor {
         }
         continue;
       }
-      if (now - Math.max(w.lastBeat, this.resumedAt) > limit) {
-        const since = w.lastBeat >= this.resumedAt ? "" : " since the supervisor resumed";
-        this.log("error", `worker ${w.pid} sent no heartbeat for ${Math.round((now - Math.max(w.lastBeat, this.resumedAt)) / 100) / 10}s${since} (timeout ${limit / 1000}s): killing and replacing it`);
+      const lost = this.lostMs - w.lostAtBeat;
+      const silent = now - w.lastBeat - lost;
+      if (silent > limit) {
+        const away = lost >= 100 ? ` of the supervisor's running time (not counting ${Math.round(lost / 100) / 10}s it was not running)` : "";
+        this.log("error", `worker ${w.pid} sent no heartbeat for ${Math.round(silent / 100) / 10}s${away} (timeout ${limit / 1000}s): killing and replacing it`);
         w.lastBeat = now; // once
+        w.lostAtBeat = this.lostMs;
         w.proc.kill("SIGKILL");
       }
     }
