@@ -268,12 +268,13 @@ export class Supervisor {
     if (this.stopping) return false;
     this.bind();
     this.generation = this.lastGeneration = 1;
-    const first = Array.from({ length: this.target }, () => this.spawn(1));
     // The monitor runs while the first workers boot: one that never listens (an import that hangs) is killed at `timeout`.
     this.startMonitor();
-    this.booting = new Set(first);
+    const first: Worker[] = [];
     let results: boolean[];
     try {
+      // Each worker joins `booting` as it is spawned: one that fails ends the spawning, and the start.
+      await this.spawnPool(1, this.target, first, (w) => this.booting.add(w));
       results = await Promise.all(first.map((w) => this.whenListening(w)));
     } finally {
       this.booting.clear();
@@ -366,6 +367,30 @@ export class Supervisor {
       l.stop(true);
     }
     this.ownFd = true;
+  }
+
+  /**
+   * Start `count` workers of `generation` one after the other (a start, a reload), each pushed on
+   * `into` (and handed to `started`) as it is spawned, giving the event loop a turn between two:
+   * `Bun.spawn` takes milliseconds, and a loop that never yields would act on no signal until
+   * every worker was started (`--workers 99999` spawned for minutes, deaf to SIGTERM). Ends early
+   * once the supervisor is stopping (a stop signal: its stop ends every worker spawned so far) or
+   * one of `into` exited before listening (the start or reload fails with its message; the rest
+   * need not be started).
+   */
+  private async spawnPool(generation: number, count: number, into: Worker[], started: (w: Worker) => void = () => {}): Promise<void> {
+    let failed = false;
+    for (let i = 0; i < count; i++) {
+      if (this.stopping || failed) return;
+      const w = this.spawn(generation);
+      into.push(w);
+      started(w);
+      void this.whenListening(w).then((ok) => {
+        if (!ok && !w.stopping) failed = true;
+      });
+      // A macrotask (setImmediate), not a microtask: signal handlers run between two.
+      if (i + 1 < count) await new Promise<void>((r) => setImmediate(r));
+    }
   }
 
   /** Start a worker of `generation` in `slot` (a new slot unless it replaces one). */
@@ -664,7 +689,8 @@ export class Supervisor {
       const gen = (this.generation = ++this.lastGeneration);
       this.reloadAdded = [];
       this.log("info", `reloading: starting ${this.target} new worker(s)`);
-      const fresh = Array.from({ length: this.target }, () => this.spawn(gen));
+      const fresh: Worker[] = [];
+      await this.spawnPool(gen, this.target, fresh);
       const ok = (await Promise.all(fresh.map((w) => this.whenListening(w)))).every(Boolean);
       // A stop signal meanwhile stopped the new workers too: nothing failed, and nothing is to be replaced.
       if (this.stopping) return false;

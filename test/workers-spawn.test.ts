@@ -1,0 +1,198 @@
+/**
+ * `tsgi serve --workers N` with many workers, through the real CLI: a stop
+ * signal at any moment of the start-up ends the spawning at once and every
+ * worker started so far; a worker that cannot be spawned (a limit) fails the
+ * start with what to do; a pool far larger than the CPUs is warned about;
+ * workers whose supervisor was killed exit by themselves. Every process a
+ * test starts is found through a marker in its environment (the workers
+ * inherit the supervisor's) and killed in a `finally`. At most 64 workers.
+ */
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { collect, freePort } from "./helpers.ts";
+import { waitFor } from "./fault-helpers.ts";
+
+const CLI = join(import.meta.dir, "../src/cli/serve.ts");
+const APP = join(import.meta.dir, "apps/workers-app.ts");
+
+/** Numeric entries of /proc: every process's pid. */
+function allPids(): number[] {
+  return readdirSync("/proc").filter((name) => /^\d+$/.test(name)).map(Number);
+}
+
+/** The state letter of `pid` (`R`, `S`, `Z` ...) and its parent's pid, or null when it is gone. */
+function stat(pid: number): { state: string; ppid: number } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const [state, ppid] = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return { state: state!, ppid: Number(ppid) };
+  } catch {
+    return null;
+  }
+}
+
+/** `pid` exists and is not a zombie (a process that exited and waits for its reaper, PID 1 here for an orphan: `kill(pid, 0)` still succeeds on it). */
+function running(pid: number): boolean {
+  const s = stat(pid);
+  return s !== null && s.state !== "Z";
+}
+
+/** Pids of the running children of `ppid` (its workers, for a supervisor). */
+function childrenOf(ppid: number): number[] {
+  return allPids().filter((pid) => {
+    const s = stat(pid);
+    return s !== null && s.ppid === ppid && s.state !== "Z";
+  });
+}
+
+/** Pids of the running processes whose environment holds `marker` (`NAME=value`), but `except`. */
+function marked(marker: string, except = -1): number[] {
+  return allPids().filter((pid) => {
+    if (pid === except || !running(pid)) return false;
+    try {
+      return readFileSync(`/proc/${pid}/environ`, "latin1").split("\0").includes(marker);
+    } catch {
+      return false; // gone, or another user's
+    }
+  });
+}
+
+/**
+ * `tsgi serve <app> --workers N` (and `extra` flags) on a free port, access log off, with a
+ * unique marker in its environment (and so its workers'); `prefix` runs it under a wrapper
+ * (`taskset -c 0`, `sh -c 'ulimit -n 80; exec "$@"' sh`). `cleanup()` kills every
+ * marked process left.
+ */
+function serve(app: string, workers: number, extra: string[] = [], prefix: string[] = []) {
+  const marker = `TSGI_TEST_SPAWN_MARK=${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const [name, value] = marker.split("=") as [string, string];
+  const port = freePort();
+  const proc = Bun.spawn([...prefix, process.execPath, CLI, "serve", app, "--port", String(port), "--workers", String(workers), "--no-access-log", ...extra], {
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, [name]: value },
+  });
+  const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+  const cleanup = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    await proc.exited;
+    for (const pid of marked(marker)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
+  return { proc, err, port, marker, cleanup };
+}
+
+/**
+ * Every child `proc` has while it runs (read from /proc every few ms, for at most `ms`), until
+ * `until(seen)` is true (then it resolves, `proc` still running) or `proc` exits.
+ */
+async function watchChildren(proc: { pid: number; exitCode: number | null }, seen: Set<number>, until: (seen: Set<number>) => boolean, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (proc.exitCode === null && performance.now() < deadline) {
+    for (const pid of childrenOf(proc.pid)) seen.add(pid);
+    if (until(seen)) return;
+    await Bun.sleep(2);
+  }
+}
+
+/** Resolves with `proc`'s exit code, or "still running" after `ms`. */
+function exitWithin(proc: { exited: Promise<number> }, ms: number): Promise<number | string> {
+  return Promise.race([proc.exited, Bun.sleep(ms).then(() => "still running")]);
+}
+
+describe("a stop signal while the first workers are being started", () => {
+  // The moment is the start's progress, not a time: a signal 50 ms after the process starts comes
+  // before Bun has loaded the CLI (nothing to stop), and on a loaded machine 500 ms may be too.
+  const moments = [
+    { signal: "SIGTERM", after: 1 },
+    { signal: "SIGINT", after: 8 },
+    { signal: "SIGQUIT", after: 24 },
+  ] as const;
+  for (const { signal, after } of moments) {
+    test(`${signal} once ${after} of 64 workers are spawned: spawning stops at once, every worker started exits, and so does the supervisor (0) within the graceful timeout (before: it spawned all 64 before acting on the signal)`, async () => {
+      const s = serve(APP, 64, ["--graceful-timeout", "5"]);
+      try {
+        // Every worker seen: the supervisor's children, read from /proc every few ms.
+        const seen = new Set<number>();
+        await watchChildren(s.proc, seen, (seen) => seen.size >= after, 30_000);
+        expect(seen.size).toBeGreaterThanOrEqual(after);
+        const atSignal = seen.size;
+        s.proc.kill(signal);
+        const signalled = performance.now();
+        await watchChildren(s.proc, seen, () => false, 15_000);
+        const code = await exitWithin(s.proc, 1000);
+        const took = performance.now() - signalled;
+        await s.err.done;
+        expect(code).toBe(0);
+        // The graceful timeout (5 s), and the 3 s the supervisor gives its workers after it; booting workers have nothing to drain.
+        expect(took).toBeLessThan(8000);
+        // The few the supervisor spawned between the look that saw `after` and the signal's turn, not the rest of 64.
+        expect(seen.size).toBeLessThanOrEqual(atSignal + 8);
+        expect(seen.size).toBeLessThan(64);
+        // None left: neither the workers seen nor any the looks missed (the marker in their environment).
+        expect(await waitFor(() => marked(s.marker).length === 0, 3000)).toBe(true);
+        expect([...seen].filter(running)).toEqual([]);
+        expect(s.err.text()).toContain(`${signal}: stopping`);
+        expect(s.err.text()).not.toContain("failed to boot");
+      } finally {
+        await s.cleanup();
+      }
+    }, 60_000);
+  }
+});
+
+describe("a stop signal while a SIGHUP reload starts its new workers", () => {
+  test("SIGTERM once a few of 24 new workers are spawned: the reload spawns no more, every worker (old and new) exits, the supervisor exits 0 (before: it spawned all 24 new workers before acting on it)", async () => {
+    const s = serve(APP, 24, ["--graceful-timeout", "5"]);
+    try {
+      expect(await waitFor(() => /24 worker\(s\) serving/.test(s.err.text()), 30_000)).toBe(true);
+      const seen = new Set<number>(childrenOf(s.proc.pid));
+      expect(seen.size).toBe(24);
+      s.proc.kill("SIGHUP");
+      await watchChildren(s.proc, seen, (seen) => seen.size >= 24 + 2, 15_000);
+      const atSignal = seen.size;
+      expect(atSignal).toBeGreaterThanOrEqual(26);
+      s.proc.kill("SIGTERM");
+      const signalled = performance.now();
+      await watchChildren(s.proc, seen, () => false, 15_000);
+      const code = await exitWithin(s.proc, 1000);
+      const took = performance.now() - signalled;
+      await s.err.done;
+      expect(code).toBe(0);
+      expect(took).toBeLessThan(8000);
+      expect(seen.size).toBeLessThanOrEqual(atSignal + 8);
+      expect(await waitFor(() => marked(s.marker).length === 0, 3000)).toBe(true);
+      expect(s.err.text()).not.toContain("reload failed");
+    } finally {
+      await s.cleanup();
+    }
+  }, 60_000);
+});
+
+describe("a worker that fails to boot while the first workers are being started", () => {
+  // The spawning also ends at the first boot failure (the rest would fail the same way); on this
+  // machine all 16 are spawned before the first one fails, so only the outcome is pinned here.
+  test("the start fails with its message, exit 1, and no worker is left", async () => {
+    const app = join(tmpdir(), `tsgi-no-such-app-${process.pid}.ts`);
+    const s = serve(app, 16);
+    try {
+      const seen = new Set<number>();
+      await watchChildren(s.proc, seen, () => false, 30_000);
+      expect(await exitWithin(s.proc, 5000)).toBe(1);
+      await s.err.done;
+      expect(s.err.text()).toContain("worker failed to boot: no such file");
+      expect(seen.size).toBeGreaterThan(0);
+      expect(await waitFor(() => marked(s.marker).length === 0, 3000)).toBe(true);
+      expect([...seen].filter(running)).toEqual([]);
+    } finally {
+      await s.cleanup();
+    }
+  }, 60_000);
+});
