@@ -196,3 +196,45 @@ describe("a worker that fails to boot while the first workers are being started"
     }
   }, 60_000);
 });
+
+describe("a worker that cannot be spawned", () => {
+  test("the open-file limit reached (EMFILE) while the first workers are started: one line saying which worker, the limit and what to do; exit 1; the workers started are stopped (before: 'cannot listen on 127.0.0.1:<port>: ... EMFILE', as if the port could not be bound)", async () => {
+    // The supervisor holds a few descriptors per worker (its IPC socket, its pipes): 80 hold fewer than 60 workers.
+    const s = serve(APP, 60, [], ["sh", "-c", 'ulimit -n 80 && exec "$@"', "sh"]);
+    try {
+      expect(await exitWithin(s.proc, 30_000)).toBe(1);
+      await s.err.done;
+      const line = s.err.text().split("\n").find((l) => l.includes("cannot start worker")) ?? s.err.text();
+      expect(line).toMatch(/cannot start worker \d+ of 60: EMFILE/);
+      expect(line).toContain("raise the open-file limit, ulimit -n or systemd's LimitNOFILE=, or start fewer --workers");
+      expect(s.err.text()).not.toContain("cannot listen");
+      expect(await waitFor(() => marked(s.marker).length === 0, 3000)).toBe(true);
+    } finally {
+      await s.cleanup();
+    }
+  }, 60_000);
+});
+
+describe("a worker that cannot be spawned during a SIGHUP reload", () => {
+  test("the open-file limit reached (EMFILE) by the new workers: the reload fails with that line, the new workers are stopped and the old ones keep serving (before: the supervisor died of the unhandled rejection, printing a stack, and its workers with it: nothing served)", async () => {
+    // 20 workers fit in 80 descriptors; 20 more beside them do not.
+    const s = serve(APP, 20, [], ["sh", "-c", 'ulimit -n 80 && exec "$@"', "sh"]);
+    try {
+      expect(await waitFor(() => /20 worker\(s\) serving/.test(s.err.text()), 30_000)).toBe(true);
+      const old = childrenOf(s.proc.pid).sort();
+      expect(old.length).toBe(20);
+      s.proc.kill("SIGHUP");
+      expect(await waitFor(() => s.err.text().includes("reload failed"), 20_000)).toBe(true);
+      expect(s.err.text()).toMatch(/reload failed \(cannot start worker \d+ of 20: EMFILE[^\n]*raise the open-file limit[^\n]*\); the old workers keep serving\n/);
+      // The new workers are stopped: only the old ones are left, and they serve.
+      expect(await waitFor(() => childrenOf(s.proc.pid).sort().join() === old.join(), 10_000)).toBe(true);
+      const res = await fetch(`http://127.0.0.1:${s.port}/`, { signal: AbortSignal.timeout(5000) });
+      expect(old).toContain(((await res.json()) as { pid: number }).pid);
+      s.proc.kill("SIGTERM");
+      expect(await exitWithin(s.proc, 15_000)).toBe(0);
+      expect(await waitFor(() => marked(s.marker).length === 0, 3000)).toBe(true);
+    } finally {
+      await s.cleanup();
+    }
+  }, 90_000);
+});

@@ -138,6 +138,21 @@ export function shortPoolRetryDelay(tries: number): number {
   return Math.min(SHORT_POOL_RETRY_MAX_MS, 1000 * 2 ** Math.max(0, tries - 1));
 }
 
+/** What to do when `Bun.spawn` failed with `error` (a limit reached), as the end of a sentence; "" when the cause is not a known limit. */
+function spawnHint(error: unknown): string {
+  switch ((error as { code?: unknown }).code) {
+    case "EMFILE":
+    case "ENFILE":
+      return " (the supervisor holds descriptors for each worker: raise the open-file limit, ulimit -n or systemd's LimitNOFILE=, or start fewer --workers)";
+    case "EAGAIN":
+      return " (the limit on processes is reached: raise it, ulimit -u or systemd's TasksMax=, or start fewer --workers)";
+    case "ENOMEM":
+      return " (out of memory for another process: start fewer --workers)";
+    default:
+      return "";
+  }
+}
+
 /** `2nd`, `3rd`, `11th`. */
 function ordinal(n: number): string {
   const tens = n % 100;
@@ -274,7 +289,12 @@ export class Supervisor {
     let results: boolean[];
     try {
       // Each worker joins `booting` as it is spawned: one that fails ends the spawning, and the start.
-      await this.spawnPool(1, this.target, first, (w) => this.booting.add(w));
+      try {
+        await this.spawnPool(1, this.target, first, (w) => this.booting.add(w));
+      } catch (error) {
+        await this.stop(); // the workers started so far, and the socket
+        throw error;
+      }
       results = await Promise.all(first.map((w) => this.whenListening(w)));
     } finally {
       this.booting.clear();
@@ -377,12 +397,18 @@ export class Supervisor {
    * once the supervisor is stopping (a stop signal: its stop ends every worker spawned so far) or
    * one of `into` exited before listening (the start or reload fails with its message; the rest
    * need not be started).
+   * @throws Error when a worker cannot be spawned (`EAGAIN`, `EMFILE`: a process or open-file limit), naming how many were started.
    */
   private async spawnPool(generation: number, count: number, into: Worker[], started: (w: Worker) => void = () => {}): Promise<void> {
     let failed = false;
     for (let i = 0; i < count; i++) {
       if (this.stopping || failed) return;
-      const w = this.spawn(generation);
+      let w: Worker;
+      try {
+        w = this.spawn(generation);
+      } catch (error) {
+        throw new Error(`cannot start worker ${i + 1} of ${count}: ${(error as Error).message}${spawnHint(error)}`);
+      }
       into.push(w);
       started(w);
       void this.whenListening(w).then((ok) => {
@@ -690,12 +716,18 @@ export class Supervisor {
       this.reloadAdded = [];
       this.log("info", `reloading: starting ${this.target} new worker(s)`);
       const fresh: Worker[] = [];
-      await this.spawnPool(gen, this.target, fresh);
-      const ok = (await Promise.all(fresh.map((w) => this.whenListening(w)))).every(Boolean);
+      // A worker that cannot be spawned (a process or open-file limit) fails the reload as one that does not boot.
+      let spawnFailure: string | null = null;
+      try {
+        await this.spawnPool(gen, this.target, fresh);
+      } catch (error) {
+        spawnFailure = (error as Error).message;
+      }
+      const ok = spawnFailure === null && (await Promise.all(fresh.map((w) => this.whenListening(w)))).every(Boolean);
       // A stop signal meanwhile stopped the new workers too: nothing failed, and nothing is to be replaced.
       if (this.stopping) return false;
       if (!ok) {
-        const why = bootFailure(fresh) ?? "a new worker exited before listening";
+        const why = spawnFailure ?? bootFailure(fresh) ?? "a new worker exited before listening";
         this.generation = previous;
         // Every worker of the failed generation runs the new code: the reload's own, those SIGTTIN started
         // meanwhile (the reload did not wait for them, and one may have booted), a crash's replacement.
