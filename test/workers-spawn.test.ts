@@ -9,7 +9,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { collect, freePort } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
@@ -237,4 +237,40 @@ describe("a worker that cannot be spawned during a SIGHUP reload", () => {
       await s.cleanup();
     }
   }, 90_000);
+});
+
+describe("a pool far larger than the CPUs", () => {
+  // taskset -c 0 gives tsgi serve one CPU (os.availableParallelism() counts its affinity mask): the warning is past 8 workers.
+  const taskset = Bun.which("taskset");
+  const cpus = taskset ? 1 : availableParallelism();
+  const prefix = taskset ? [taskset, "-c", "0"] : [];
+
+  test(`--workers ${8 * cpus + 1} on ${cpus} CPU(s): a warning naming the CPUs, the cost of a worker and the usual count; the pool starts and serves`, async () => {
+    const s = serve(APP, 8 * cpus + 1, [], prefix);
+    try {
+      expect(await waitFor(() => /worker\(s\) serving/.test(s.err.text()), 40_000)).toBe(true);
+      expect(s.err.text()).toContain(
+        `warn: --workers ${8 * cpus + 1} is more than 8 per CPU: this process may use ${cpus} CPU(s), and each worker is a whole Bun process (some 30-60 MiB of memory, its own event loop), ` +
+          `so workers beyond a few per CPU add memory and start-up time, not throughput; about one per CPU (--workers ${cpus}) is usual. Starting them one at a time; SIGTERM or Ctrl-C stops at any moment\n`,
+      );
+      expect(s.err.text().match(/is more than 8 per CPU/g)?.length).toBe(1); // once, by the supervisor
+      expect((await fetch(`http://127.0.0.1:${s.port}/`, { signal: AbortSignal.timeout(5000) })).status).toBe(200);
+      s.proc.kill("SIGTERM");
+      expect(await exitWithin(s.proc, 15_000)).toBe(0);
+    } finally {
+      await s.cleanup();
+    }
+  }, 60_000);
+
+  test(`--workers ${8 * cpus} on ${cpus} CPU(s): no warning`, async () => {
+    const s = serve(APP, 8 * cpus, [], prefix);
+    try {
+      expect(await waitFor(() => /worker\(s\) serving/.test(s.err.text()), 40_000)).toBe(true);
+      expect(s.err.text()).not.toContain("per CPU");
+      s.proc.kill("SIGTERM");
+      expect(await exitWithin(s.proc, 15_000)).toBe(0);
+    } finally {
+      await s.cleanup();
+    }
+  }, 60_000);
 });

@@ -21,6 +21,7 @@
  * @module
  */
 import { renameSync, unlinkSync, chmodSync, linkSync, lstatSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { checkInheritedFd, listenError, prepareUnixPath, unixListenError } from "../server/bind.ts";
@@ -136,6 +137,29 @@ export const SHORT_POOL_RETRY_MAX_MS = 30_000;
  */
 export function shortPoolRetryDelay(tries: number): number {
   return Math.min(SHORT_POOL_RETRY_MAX_MS, 1000 * 2 ** Math.max(0, tries - 1));
+}
+
+/** Workers per CPU above which {@link workersWarning} warns. */
+export const WORKERS_PER_CPU_WARNING = 8;
+
+/**
+ * The warning for a pool far larger than the CPUs can run: more than
+ * {@link WORKERS_PER_CPU_WARNING} workers per CPU this process may use
+ * (`os.availableParallelism()`, which counts the CPUs of its affinity mask:
+ * `taskset`, a container's cpuset). Such a pool is not refused (gunicorn takes
+ * any count too): it is started one worker at a time, and a stop signal ends
+ * it at any moment.
+ * @param workers the pool's size (`--workers`).
+ * @param cpus the CPUs available (default `os.availableParallelism()`).
+ * @returns the warning, or `null` when `workers` is at most 8 per CPU.
+ */
+export function workersWarning(workers: number, cpus: number = availableParallelism()): string | null {
+  if (workers <= WORKERS_PER_CPU_WARNING * cpus) return null;
+  return (
+    `--workers ${workers} is more than ${WORKERS_PER_CPU_WARNING} per CPU: this process may use ${cpus} CPU(s), and each worker is a whole Bun process ` +
+    `(some 30-60 MiB of memory, its own event loop), so workers beyond a few per CPU add memory and start-up time, not throughput; ` +
+    `about one per CPU (--workers ${cpus}) is usual. Starting them one at a time; SIGTERM or Ctrl-C stops at any moment`
+  );
 }
 
 /** What to do when `Bun.spawn` failed with `error` (a limit reached), as the end of a sentence; "" when the cause is not a known limit. */
@@ -283,6 +307,8 @@ export class Supervisor {
     if (this.stopping) return false;
     this.bind();
     this.generation = this.lastGeneration = 1;
+    const tooMany = workersWarning(this.target);
+    if (tooMany) this.log("warn", tooMany);
     // The monitor runs while the first workers boot: one that never listens (an import that hangs) is killed at `timeout`.
     this.startMonitor();
     const first: Worker[] = [];
