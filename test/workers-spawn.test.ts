@@ -274,3 +274,27 @@ describe("a pool far larger than the CPUs", () => {
     }
   }, 60_000);
 });
+
+describe("workers whose supervisor is killed (SIGKILL)", () => {
+  // Measured: they exit 5-50 ms after the kill (the IPC channel's "disconnect"); an orphan then stays a
+  // zombie until PID 1 reaps it (about 2 s on this machine), which kill(pid, 0) still finds alive.
+  test("idle workers (listening, no request) and workers still importing the app exit within 2 s", async () => {
+    for (const importing of [false, true]) {
+      const s = serve(APP, 4, [], importing ? ["env", "TSGI_TEST_IMPORT_MS=5000"] : []);
+      try {
+        const ready = importing ? () => (s.err.text().match(/test app: importing/g) ?? []).length >= 4 : () => /worker\(s\) serving/.test(s.err.text());
+        expect([importing, await waitFor(ready, 30_000)]).toEqual([importing, true]);
+        const workers = childrenOf(s.proc.pid);
+        expect(workers.length).toBe(4);
+        s.proc.kill("SIGKILL");
+        await s.proc.exited;
+        const killed = performance.now();
+        expect([importing, await waitFor(() => workers.every((pid) => !running(pid)), 2000)]).toEqual([importing, true]);
+        expect(performance.now() - killed).toBeLessThan(2500);
+        expect(marked(s.marker)).toEqual([]);
+      } finally {
+        await s.cleanup();
+      }
+    }
+  }, 90_000);
+});
