@@ -5,7 +5,8 @@
  * --timeout, option errors. Every loop is bounded in count and time.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KeepAliveSession } from "../fixtures/dev/harness.ts";
 import { connectOutcome, freePort, processAlive } from "./helpers.ts";
@@ -23,8 +24,12 @@ interface Running {
 
 const running: Running[] = [];
 
-async function startCli(args: string[], port = freePort(), readyTimeoutMs = 15_000): Promise<Running> {
-  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--no-access-log", ...args], { stdout: "pipe", stderr: "pipe" });
+async function startCli(args: string[], port = freePort(), readyTimeoutMs = 15_000, env?: Record<string, string>): Promise<Running> {
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--no-access-log", ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   let err = "";
   void (async () => {
     for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
@@ -384,6 +389,47 @@ describe("workers", () => {
     expect(r.stderr().match(/sent no heartbeat/g)).toHaveLength(1);
     expect(pids.filter((pid) => processAlive(pid))).toHaveLength(1);
   }, 45_000);
+
+  // libfaketime (Debian's faketime package) sets the wall clock of the processes it is preloaded in, here on the fly from a
+  // file (FAKETIME_NO_CACHE), as NTP stepping the clock or `date -s` would; the monotonic clock (timers, performance.now()) runs on.
+  const libfaketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p));
+  test.skipIf(!libfaketime)("the wall clock set back an hour (NTP stepping it, date -s) while a worker hangs: it is still killed after --timeout, and a clock set forward an hour is no 'not running' pause (before: heartbeats were timed with Date.now(), and the hung worker went unkilled for the hour)", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "tsgi-clock-"));
+    const offset = join(tmp, "offset");
+    writeFileSync(offset, "+0\n");
+    let pids: number[] = [];
+    try {
+      const r = await startCli(["--workers", "2", "--timeout", "1"], freePort(), 15_000, {
+        LD_PRELOAD: libfaketime!,
+        FAKETIME_TIMESTAMP_FILE: offset,
+        FAKETIME_NO_CACHE: "1",
+        DONT_FAKE_MONOTONIC: "1",
+      });
+      pids = (/worker\(s\) listening \(pids (\d+), (\d+)\)/.exec(r.stderr()) ?? []).slice(1).map(Number);
+      expect(pids).toHaveLength(2);
+      // Forward an hour: nothing stopped, so no pause to report and no worker to kill.
+      writeFileSync(offset, "+3600\n");
+      await Bun.sleep(1500);
+      expect(r.stderr()).not.toContain("was not running");
+      expect(r.stderr()).not.toContain("sent no heartbeat");
+      // Back two hours (one before the start) while a worker hangs: killed within a few seconds, as without the jump.
+      const hung = fetch(`http://127.0.0.1:${r.port}/hang`, { signal: AbortSignal.timeout(10_000) }).then(
+        () => "answered",
+        () => "failed",
+      );
+      await Bun.sleep(200);
+      writeFileSync(offset, "-3600\n");
+      expect(await waitFor(() => /sent no heartbeat for .*killing and replacing it/.test(r.stderr()), 6000)).toBe(true);
+      expect(await hung).toBe("failed");
+      expect(r.stderr().match(/sent no heartbeat/g)).toHaveLength(1);
+      expect(r.stderr()).not.toContain("was not running");
+      expect(pids.filter((pid) => processAlive(pid))).toHaveLength(1);
+    } finally {
+      // A hung worker left unkilled (the bug) spins on after its supervisor is gone.
+      for (const pid of pids) if (processAlive(pid)) process.kill(pid, "SIGKILL");
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   test("SIGTTIN and SIGTTOU: one worker more, one fewer, never below one, each logged", async () => {
     const r = await startCli(["--workers", "1"]);

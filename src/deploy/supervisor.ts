@@ -60,7 +60,7 @@ interface Worker {
   spawnedAt: number;
   /** The supervisor's `lostMs` (see {@link Supervisor}) when it was spawned. */
   lostAtSpawn: number;
-  /** When it reported listening (`Date.now()`), 0 before. */
+  /** When it reported listening ({@link monotonicNow}), 0 before. */
   listeningAt: number;
   requests: number;
   failure: string | null;
@@ -184,6 +184,17 @@ function ordinal(n: number): string {
   return `${n}${suffix}`;
 }
 
+/**
+ * Milliseconds on a monotonic clock (`performance.now()`), for every duration the supervisor
+ * measures: heartbeats, boot times, the graceful stop's deadline. Not `Date.now()`: the wall clock
+ * jumps when it is set (NTP stepping it, an operator's `date -s`, a VM's clock synced on resume),
+ * and a jump back of an hour would have left a hung worker unkilled for that hour (its silence
+ * counted negative), a jump forward would have cut the graceful stop short.
+ */
+function monotonicNow(): number {
+  return performance.now();
+}
+
 const defaultLog: SupervisorLog = (level, message) => process.stderr.write(`[tsgi supervisor ${process.pid}] ${level}: ${message}\n`);
 
 /** The supervisor. {@link start} it, then {@link installSignals} (the CLI does both). */
@@ -229,7 +240,7 @@ export class Supervisor {
   private monitor: ReturnType<typeof setInterval> | null = null;
   /** The monitor's period, ms (see {@link startMonitor}). */
   private monitorInterval = 0;
-  /** When the monitor last ran (`Date.now()`), 0 before its first run. */
+  /** When the monitor last ran ({@link monotonicNow}), 0 before its first run. */
   private lastCheck = 0;
   /**
    * Milliseconds the supervisor itself did not run, summed over its life (ms): how much later
@@ -350,7 +361,7 @@ export class Supervisor {
     const t = this.settings.timeout;
     if (t <= 0 || this.monitor) return;
     this.monitorInterval = Math.max(50, Math.min(1000, Math.floor(t / 4)));
-    this.lastCheck = Date.now();
+    this.lastCheck = monotonicNow();
     this.monitor = setInterval(() => this.checkHeartbeats(), this.monitorInterval);
     this.monitor.unref?.();
   }
@@ -461,7 +472,7 @@ export class Supervisor {
       onExit: (_p, code, signal) => this.onExit(worker, code, signal),
     });
     proc.send({ type: "config", config } satisfies SupervisorMessage);
-    const now = Date.now();
+    const now = monotonicNow();
     worker = { proc, pid: proc.pid, generation, listening: false, stopping: false, lastBeat: now, lostAtBeat: this.lostMs, spawnedAt: now, lostAtSpawn: this.lostMs, listeningAt: 0, requests: 0, failure: null, exited: null, replacing: false, recycles: false, listeners: [], slot };
     this.live.set(proc.pid, worker);
     return worker;
@@ -479,7 +490,7 @@ export class Supervisor {
     switch (m.type) {
       case "listening":
         w.listening = true;
-        w.lastBeat = w.listeningAt = Date.now();
+        w.lastBeat = w.listeningAt = monotonicNow();
         w.lostAtBeat = this.lostMs;
         this.bootFailures = 0;
         w.slot.bootTries = 0;
@@ -490,7 +501,7 @@ export class Supervisor {
         for (const l of w.listeners.splice(0)) l(true);
         break;
       case "heartbeat":
-        w.lastBeat = Date.now();
+        w.lastBeat = monotonicNow();
         w.lostAtBeat = this.lostMs;
         w.requests = m.requests;
         break;
@@ -522,7 +533,7 @@ export class Supervisor {
     this.live.delete(w.pid);
     for (const l of w.listeners.splice(0)) l(false);
     for (const waiter of this.exitWaiters.splice(0)) waiter();
-    const now = Date.now();
+    const now = monotonicNow();
     const slot = w.slot;
     // A worker that served CRASH_STABLE_MS ended its slot's run of quick crashes, however it
     // exits (recycled by max-requests, killed, crashed late): the next quick crash in the slot
@@ -571,7 +582,7 @@ export class Supervisor {
     if (!w.listening) this.log("warn", `worker ${w.pid} failed to boot (it exited before listening, ${how}); starting a replacement`);
     else if (slot.quickCrashes < 2) this.log("warn", `worker ${w.pid} exited unexpectedly (${how}); starting a replacement`);
     else {
-      const served = ((Date.now() - w.listeningAt) / 1000).toFixed(1);
+      const served = ((monotonicNow() - w.listeningAt) / 1000).toFixed(1);
       this.log(
         "warn",
         `worker ${w.pid} exited unexpectedly (${how}) ${served} s after it began listening, the ${ordinal(slot.quickCrashes)} such crash in a row in its slot; ` +
@@ -665,7 +676,7 @@ export class Supervisor {
    * file's ctime, which the workers keep updating while the arbiter is stopped.
    */
   private checkHeartbeats(): void {
-    const now = Date.now();
+    const now = monotonicNow();
     const limit = this.settings.timeout;
     const late = now - this.lastCheck - this.monitorInterval;
     this.lastCheck = now;
@@ -731,10 +742,10 @@ export class Supervisor {
       return promise;
     }
     if (this.reloading) {
-      this.log("warn", `reload already in progress (started ${Math.round((Date.now() - this.reloadStarted) / 100) / 10}s ago); this one is ignored: send SIGHUP again once it has ended`);
+      this.log("warn", `reload already in progress (started ${Math.round((monotonicNow() - this.reloadStarted) / 100) / 10}s ago); this one is ignored: send SIGHUP again once it has ended`);
       return this.reloading;
     }
-    this.reloadStarted = Date.now();
+    this.reloadStarted = monotonicNow();
     this.reloading = (async () => {
       const old = [...this.live.values()].filter((w) => !w.stopping);
       const previous = this.generation;
@@ -894,8 +905,8 @@ export class Supervisor {
       // inherited socket (--fd, systemd) stays open: its owner keeps it.
       if (this.sharedFd !== null && this.ownFd) closeFd(this.sharedFd);
       this.sharedFd = null;
-      const deadline = Date.now() + this.settings.gracefulTimeout + CUT_REQUEST_CLEANUP_MS + 3000;
-      while (this.live.size > 0 && Date.now() < deadline) {
+      const deadline = monotonicNow() + this.settings.gracefulTimeout + CUT_REQUEST_CLEANUP_MS + 3000;
+      while (this.live.size > 0 && monotonicNow() < deadline) {
         await new Promise<void>((r) => {
           this.exitWaiters.push(r);
           setTimeout(r, 250).unref?.();
