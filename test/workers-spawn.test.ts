@@ -239,6 +239,47 @@ describe("a worker that cannot be spawned during a SIGHUP reload", () => {
   }, 90_000);
 });
 
+describe("a worker that cannot be spawned for SIGTTIN, or as a replacement", () => {
+  test("the open-file limit reached (EMFILE): SIGTTIN logs one line with what to do and leaves the pool as it was; a crashed worker's replacement that cannot be spawned is logged and retried; the supervisor and its workers serve on (before: an uncaught EMFILE with a stack, exit 1, every worker gone)", async () => {
+    const s = serve(APP, 20, [], ["sh", "-c", 'ulimit -n 80 && exec "$@"', "sh"]);
+    try {
+      expect(await waitFor(() => /20 worker\(s\) serving/.test(s.err.text()), 30_000)).toBe(true);
+      // One SIGTTIN at a time, each waited for, until a worker cannot be spawned (80 descriptors hold fewer than 40 workers).
+      let more = 0;
+      for (let i = 0; i < 30 && !s.err.text().includes("cannot start a worker"); i++) {
+        s.proc.kill("SIGTTIN");
+        const logged = () => (s.err.text().match(/one worker more: /g) ?? []).length;
+        expect(await waitFor(() => logged() > more || s.proc.exitCode !== null, 5000)).toBe(true);
+        more = logged();
+        if (s.proc.exitCode !== null) break;
+      }
+      expect(s.err.text()).not.toContain("    at ");
+      expect(s.proc.exitCode).toBeNull();
+      const line = s.err.text().split("\n").find((l) => l.includes("cannot start a worker")) ?? s.err.text();
+      expect(line).toMatch(/one worker more: cannot start a worker: EMFILE.*raise the open-file limit, ulimit -n or systemd's LimitNOFILE=, or start fewer --workers\); still \d+ worker\(s\)$/);
+      const target = Number(/still (\d+) worker/.exec(line)![1]);
+      expect(await waitFor(() => childrenOf(s.proc.pid).length === target, 10_000)).toBe(true);
+      // A worker killed, and SIGTTIN while its replacement waits (0.1 s): SIGTTIN's worker takes the descriptors the
+      // killed one freed, so the replacement cannot be spawned; it is logged and tried again later.
+      const victim = childrenOf(s.proc.pid)[0]!;
+      process.kill(victim, "SIGKILL");
+      expect(await waitFor(() => s.err.text().includes(`worker ${victim} exited unexpectedly`), 5000)).toBe(true);
+      s.proc.kill("SIGTTIN");
+      expect(await waitFor(() => s.err.text().includes("cannot start a replacement worker"), 5000)).toBe(true);
+      expect(s.err.text()).toMatch(/cannot start a replacement worker: EMFILE[^\n]*LimitNOFILE=[^\n]*\); the pool is short, \d+ of \d+ worker\(s\); trying again in 1\.0 s\n/);
+      expect(s.proc.exitCode).toBeNull();
+      expect(s.err.text()).not.toContain("    at ");
+      const res = await fetch(`http://127.0.0.1:${s.port}/`, { signal: AbortSignal.timeout(5000) });
+      expect(res.status).toBe(200);
+      s.proc.kill("SIGTERM");
+      expect(await exitWithin(s.proc, 15_000)).toBe(0);
+      expect(await waitFor(() => marked(s.marker).length === 0, 3000)).toBe(true);
+    } finally {
+      await s.cleanup();
+    }
+  }, 90_000);
+});
+
 describe("a pool far larger than the CPUs", () => {
   // taskset -c 0 gives tsgi serve one CPU (os.availableParallelism() counts its affinity mask): the warning is past 8 workers.
   const taskset = Bun.which("taskset");

@@ -613,7 +613,20 @@ export class Supervisor {
     const timer = setTimeout(() => {
       this.pendingReplacements.delete(timer);
       if (this.stopping || this.countServing() >= this.target) return;
-      const w = this.spawn(this.generation, slot);
+      let w: Worker;
+      try {
+        w = this.spawn(this.generation, slot);
+      } catch (error) {
+        // A limit reached (EMFILE, EAGAIN): the pool is short until it is lifted; tried again less and less often.
+        slot.bootTries++;
+        const retry = shortPoolRetryDelay(slot.bootTries);
+        this.log(
+          "error",
+          `cannot start a replacement worker: ${(error as Error).message}${spawnHint(error)}; the pool is short, ${this.countServing()} of ${this.target} worker(s); trying again in ${(retry / 1000).toFixed(1)} s`,
+        );
+        this.spawnReplacement(retry, slot);
+        return;
+      }
       void this.whenListening(w).then((ok) => {
         if (ok) this.log("info", `worker ${w.pid} listening (a replacement)`);
       });
@@ -633,7 +646,14 @@ export class Supervisor {
     }
     w.replacing = true;
     this.log("info", `worker ${w.pid} served ${w.requests} requests (max-requests); recycling`);
-    const next = this.spawn(this.generation, w.slot);
+    let next: Worker;
+    try {
+      next = this.spawn(this.generation, w.slot);
+    } catch (error) {
+      w.replacing = false;
+      this.log("error", `cannot start the replacement for worker ${w.pid} (max-requests): ${(error as Error).message}${spawnHint(error)}; the old worker keeps serving`);
+      return;
+    }
     next.recycles = true;
     const ok = await this.whenListening(next);
     if (!ok) {
@@ -840,7 +860,14 @@ export class Supervisor {
       this.log("info", `one worker more: ${this.target} worker(s) (the first workers are not started yet: ${this.target} will start)`);
       return;
     }
-    const w = this.spawn(this.generation);
+    let w: Worker;
+    try {
+      w = this.spawn(this.generation);
+    } catch (error) {
+      this.target--;
+      this.log("error", `one worker more: cannot start a worker: ${(error as Error).message}${spawnHint(error)}; still ${this.target} worker(s)`);
+      return;
+    }
     if (this.reloading !== null) this.reloadAdded.push(w);
     // During a reload it imports the app as the reload's new workers do, but the reload does not wait for it (and stops it if it fails).
     const during = this.reloading !== null ? `, which imports the app as the reload's new workers do; the reload under way does not wait for it, and stops it with them if it fails` : "";
