@@ -202,15 +202,7 @@ test("a slow client: a generator's reused chunks behind 16 MiB the client has no
 test("a slow client: unawaited write() calls behind a backlog, large and small, each send what was given", async () => {
   const s = start((environ, sr) => {
     const size = Number(new URLSearchParams(environ.QUERY_STRING).get("size"));
-    const write = sr("200 OK", [["Content-Type", "application/octet-stream"]]);
-    // 16 MiB of the app's own to fill the kernel's buffers and start a backlog, then one buffer reused.
-    void write(new Uint8Array(16 * MiB).fill(0x30));
-    const buf = new Uint8Array(size);
-    for (let i = 0; i < 4; i++) {
-      buf.fill(letter(i));
-      void write(buf);
-    }
-    buf.fill(SPOIL);
+    backlogThenReused(sr("200 OK", [["Content-Type", "application/octet-stream"]]), size);
     return [];
   });
   const failures: string[] = [];
@@ -231,14 +223,7 @@ test("a slow client: an async app's unawaited write() calls under Content-Length
   const s = start(async (environ, sr) => {
     const size = Number(new URLSearchParams(environ.QUERY_STRING).get("size"));
     await new Promise((resolve) => setTimeout(resolve, 1));
-    const write = sr("200 OK", [["Content-Length", String(16 * MiB + 4 * size)]]);
-    void write(new Uint8Array(16 * MiB).fill(0x30));
-    const buf = new Uint8Array(size);
-    for (let i = 0; i < 4; i++) {
-      buf.fill(letter(i));
-      void write(buf);
-    }
-    buf.fill(SPOIL);
+    backlogThenReused(sr("200 OK", [["Content-Length", String(16 * MiB + 4 * size)]]), size);
     return [];
   });
   const failures: string[] = [];
@@ -389,3 +374,18 @@ test("pipelined batches over one refilled buffer: past 64 KiB of responses, a la
   ].filter((f) => f !== "");
   expect(failures).toEqual([]);
 }, 30000);
+
+/**
+ * 16 MiB of the app's own through `write` (to fill the kernel's buffers and
+ * start a backlog), then one buffer of `size` bytes filled with the letters
+ * a..d in turn and written unawaited after each fill, spoiled after the last.
+ */
+function backlogThenReused(write: (data: Uint8Array) => Promise<void>, size: number): void {
+  void write(new Uint8Array(16 * MiB).fill(0x30));
+  const buf = new Uint8Array(size);
+  for (let i = 0; i < 4; i++) {
+    buf.fill(letter(i));
+    void write(buf);
+  }
+  buf.fill(SPOIL);
+}
