@@ -69,6 +69,7 @@ const cases: Record<string, string> = {
   "encoded delimiters in the path": `GET /a%2Fb%3Fc%23d%3B HTTP/1.1\r\n${HOST}${CLOSE}\r\n`,
   "a second ? in the query, ; and + kept": `GET /p;x=1/q+r?a?b+c HTTP/1.1\r\n${HOST}${CLOSE}\r\n`,
   "obs-text field value at the 0x80-0xFF edges": `GET / HTTP/1.1\r\n${HOST}X-V: \x80\x9f\xa0\xff\r\n${CLOSE}\r\n`,
+  "repeated Content-Type": `POST /t HTTP/1.1\r\n${HOST}Content-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n${CLOSE}\r\n`,
   "field names of odd tchars, digits and a dot": `GET / HTTP/1.1\r\n${HOST}X-!#$%&'*+.^\`|~: a\r\n1: b\r\nX.Y: c\r\nX-E:\r\n${CLOSE}\r\n`,
 };
 
@@ -81,6 +82,13 @@ const IGNORED = new Set(["HTTP_USER_AGENT"]);
 const ALLOWED: Record<string, Record<string, [string, string, string]>> = {
   "repeated field": {
     HTTP_X_A: ["1,2", "1, 2", 'issue 2 and docs/spec.md: repeated fields are combined with ", " (RFC 9110 §5.3 allows either)'],
+  },
+  "repeated Content-Type": {
+    CONTENT_TYPE: [
+      "a/b",
+      "a/b, c/d",
+      "docs/spec.md: joined like any other field, so the app cannot act on one value while a proxy checked the other (gevent, eventlet and wsgiref keep the first, cheroot the last)",
+    ],
   },
   "absolute-form request-target": {
     PATH_INFO: [
