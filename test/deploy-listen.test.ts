@@ -580,7 +580,8 @@ console.log(c.fingerprint);`;
       // Both refusals are logged, the unsigned certificate too (Bun reports it as a handshake that succeeded with an error).
       await Bun.sleep(50);
       const log = errors.join("");
-      expect(log.split("the client's certificate is missing or not signed").length - 1).toBeGreaterThanOrEqual(2);
+      expect(log).toContain("the client sent no certificate, and this server requires one signed by its CA certificates (--ca-certs)");
+      expect(log).toContain("the client's certificate is not signed by this server's CA certificates (--ca-certs)");
     } finally {
       await server.close();
     }
@@ -634,6 +635,62 @@ console.log(c.fingerprint);`;
       expect(Object.entries(utf8).filter(([, v]) => /[^\x00-\xff]/.test(v))).toEqual([]);
     } finally {
       await optional.close();
+    }
+  });
+
+  test("a failed handshake's warning names its likely cause: an old TLS version, no shared cipher, the client's verdict on the server's certificate (an alert), the client's certificate expired, missing or not signed", async () => {
+    if (!hasNode || !PYTHON) return void console.warn("SKIP: needs node and python3");
+    const { generate } = await import("selfsigned");
+    const ec = { keyType: "ec", curve: "P-256", algorithm: "sha256" } as const;
+    const ca = await generate([{ name: "commonName", value: "tsgi causes CA" }], { ...ec, extensions: [{ name: "basicConstraints", cA: true }, { name: "keyUsage", keyCertSign: true, digitalSignature: true }] });
+    const signed = (cn: string, dates: object = {}) => generate([{ name: "commonName", value: cn }], { ...ec, ...dates, ca: { key: ca.private, cert: ca.cert }, extensions: [{ name: "extKeyUsage", clientAuth: true }] });
+    const alice = await signed("alice");
+    const expired = await signed("expired", { notBeforeDate: new Date(Date.now() - 10 * 86_400_000), notAfterDate: new Date(Date.now() - 86_400_000) });
+    const sub = mkdtempSync(join(dir, "causes-"));
+    const file = (name: string, text: string) => (writeFileSync(join(sub, name), text), join(sub, name));
+    const caFile = file("ca.pem", ca.cert);
+    const errors: string[] = [];
+    const server = serve(envApp, { ...quiet, errorLog: { write: (s: string) => void errors.push(s) }, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: caFile }) });
+    // Each client's failed handshake, then the one warning line it added (each reason is logged once).
+    const warned = async (client: () => Promise<unknown>) => {
+      const before = errors.length;
+      await client();
+      for (let i = 0; i < 100 && errors.length === before; i++) await Bun.sleep(10);
+      const added = errors.slice(before).join("");
+      expect(added).toContain("a TLS handshake failed");
+      return added;
+    };
+    const node = (options: string) => run(["node", "-e", `const s=require("tls").connect({host:"127.0.0.1",port:${server.port},servername:"localhost",rejectUnauthorized:false,...${options}});s.on("secureConnect",()=>s.destroy());s.on("error",()=>{})`]);
+    const python = (certName: string, trustServer: boolean) =>
+      run([
+        PYTHON!,
+        "-c",
+        `import ssl,socket
+ctx=ssl.create_default_context(${trustServer ? `cafile=${JSON.stringify(cert.certfile)}` : ""})
+ctx.maximum_version=ssl.TLSVersion.TLSv1_2
+ctx.load_cert_chain(${JSON.stringify(file(`${certName}.pem`, certName === "alice" ? alice.cert : expired.cert))},${JSON.stringify(file(`${certName}-key.pem`, certName === "alice" ? alice.private : expired.private))})
+s=ctx.wrap_socket(socket.create_connection(("127.0.0.1",${server.port})),server_hostname="localhost")
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+try: s.recv(10)
+except Exception: pass`,
+      ]);
+    try {
+      // Before: each was "the client gave up on the handshake (it may not trust this server's certificate) or does not speak TLS".
+      expect(await warned(() => node(`{minVersion:"TLSv1",maxVersion:"TLSv1.1",ciphers:"DEFAULT@SECLEVEL=0"}`))).toContain("the client offered only protocol versions this server does not speak (SSL 3.0, TLS 1.0 or 1.1; it speaks TLS 1.2 and 1.3)");
+      expect(await warned(() => node(`{maxVersion:"TLSv1.2",ciphers:"DHE-RSA-AES128-SHA"}`))).toContain("the client and this server share no cipher suite");
+      // A client that does not trust the server's certificate sends an alert (unknown_ca): before, blamed on the client's certificate.
+      const alert = await warned(() => python("alice", false));
+      expect(alert).toContain("ALERT_UNKNOWN_CA");
+      expect(alert).toContain("the client does not trust this server's certificate");
+      expect(alert).not.toContain("the client's certificate");
+      // The client's own certificate: expired (before: "missing or not signed by the CA certificates"), or none.
+      expect(await warned(() => python("expired", true))).toContain("the client's certificate has expired");
+      expect(await warned(() => node(`{maxVersion:"TLSv1.2"}`))).toContain("the client sent no certificate, and this server requires one signed by its CA certificates (--ca-certs)");
+      // The server still serves a client with a good certificate.
+      const ok = await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert, cert: alice.cert, key: alice.private } } as RequestInit);
+      expect(ok.status).toBe(200);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -234,23 +234,45 @@ function certificatesIn(pem: string): X509Certificate[] {
 
 /**
  * What a failed TLS handshake most likely means, for the server's log, from
- * the reason Bun gives (an OpenSSL reason code or a socket message).
+ * the reason Bun gives: an OpenSSL (BoringSSL) reason code, a certificate
+ * verification message (`certificate has expired`), or a socket message.
+ * An alert the client sent (`TLSV1_ALERT_UNKNOWN_CA`, RFC 8446 section 6.2)
+ * is its verdict on this server's certificate, never on its own, with or
+ * without client certificates; verification messages judge the client's
+ * certificate (they come only with `requestCert`).
  * @param requestCert whether the server asks clients for certificates.
  */
 export function tlsFailureCause(reason: string, requestCert: boolean): string {
   if (/HTTP_REQUEST|HTTPS_PROXY_REQUEST/.test(reason)) return "a client spoke plain HTTP to this HTTPS port; its connection was closed";
-  if (/CERTIFICATE|UNKNOWN_CA/i.test(reason)) {
-    return requestCert
-      ? "the client's certificate is missing or not signed by the CA certificates"
-      : "the client does not trust this server's certificate (self-signed, or its CA not given to the client)";
-  }
   if (/NO_APPLICATION_PROTOCOL/.test(reason)) return "the client offered no protocol this server speaks by ALPN (it speaks http/1.1; an h2-only client)";
+  if (/UNSUPPORTED_PROTOCOL|PROTOCOL_VERSION/.test(reason)) {
+    return "the client offered only protocol versions this server does not speak (SSL 3.0, TLS 1.0 or 1.1; it speaks TLS 1.2 and 1.3): an outdated client or TLS library";
+  }
+  if (/NO_SHARED_CIPHER|NO_SHARED_GROUP|WRONG_CURVE|NO_COMMON_SIGNATURE_ALGORITHMS/.test(reason)) {
+    return "the client and this server share no cipher suite (or key exchange group, or signature algorithm): an outdated client, or one limited to ciphers this server does not offer";
+  }
+  const alert = /ALERT_([A-Z_]+)/.exec(reason)?.[1];
+  if (alert !== undefined) {
+    if (alert.includes("CERTIFICATE_EXPIRED")) return "the client refused this server's certificate as expired (renew it; see the certificate's dates with openssl x509 -noout -dates)";
+    if (/CERTIFICATE|UNKNOWN_CA/.test(alert)) return UNTRUSTED_SERVER;
+  }
+  if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|CERTIFICATE_REQUIRED/.test(reason)) {
+    return "the client sent no certificate, and this server requires one signed by its CA certificates (--ca-certs)";
+  }
+  if (requestCert && alert === undefined) {
+    if (/has expired/i.test(reason)) return "the client's certificate has expired";
+    if (/not yet valid/i.test(reason)) return "the client's certificate is not valid yet (the clock of the machine that issued it, or of this one, is wrong?)";
+    if (/CERTIFICATE|UNKNOWN_CA|issuer|self[- ]signed|verify|signature/i.test(reason)) return "the client's certificate is not signed by this server's CA certificates (--ca-certs)";
+  }
+  if (/CERTIFICATE|UNKNOWN_CA/i.test(reason)) return UNTRUSTED_SERVER;
   if (/disconnected before secure TLS/i.test(reason)) {
     return "the client closed the connection during the handshake (it may not trust this server's certificate, or it is a TCP health check)";
   }
   // BAD_PACKET_LENGTH and the like: what curl, Python and OpenSSL clients send when they reject the certificate, or garbage.
   return "the client gave up on the handshake (it may not trust this server's certificate) or does not speak TLS";
 }
+
+const UNTRUSTED_SERVER = "the client does not trust this server's certificate (self-signed, its CA not given to the client, or the intermediates missing from the certificate file)";
 
 /**
  * A warning for a server certificate that clients will refuse for its dates:
