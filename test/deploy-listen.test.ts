@@ -638,6 +638,43 @@ console.log(c.fingerprint);`;
     }
   });
 
+  test("TLS protocol errors after the handshake (a renegotiation asked for, a forged record) are logged once per reason with their cause, not a line per connection", async () => {
+    if (!hasNode) return void console.warn("SKIP: node not installed");
+    const errors: string[] = [];
+    const server = serve(envApp, { log: null, errorLog: { write: (s: string) => void errors.push(s) }, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    // Node clients over TLS 1.2: a request answered, then (a) renegotiation, (b) a forged application-data record written on the TCP socket under TLS.
+    const client = (how: "renegotiate" | "forge") =>
+      run([
+        "node",
+        "-e",
+        `const net=require("net"),tls=require("tls");const raw=net.connect(${server.port},"127.0.0.1",()=>{
+const s=tls.connect({socket:raw,servername:"localhost",ca:${JSON.stringify(cert.cert)},maxVersion:"TLSv1.2"},()=>{
+s.write("GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n");
+s.once("data",(d)=>{if(!String(d).startsWith("HTTP/1.1 200"))process.exit(3);
+${how === "renegotiate" ? "s.renegotiate({},()=>{});" : "raw.write(Buffer.from([0x17,3,3,0,32,...Buffer.alloc(32,1)]));"}
+setTimeout(()=>process.exit(0),300)})});s.on("error",()=>{})});`,
+      ]);
+    try {
+      for (let i = 0; i < 2; i++) {
+        expect((await client("renegotiate")).code).toBe(0);
+        expect((await client("forge")).code).toBe(0);
+      }
+      await Bun.sleep(100);
+      const log = errors.join("");
+      // Before: four lines "Error in socket: Error: error:...:NO_RENEGOTIATION" / "...:DECRYPTION_FAILED_OR_BAD_RECORD_MAC", one per connection.
+      expect(log).not.toContain("Error in socket");
+      expect(log.split("the client asked to renegotiate, which this server does not do").length - 1).toBe(1);
+      expect(log.split("a record from the client did not decrypt").length - 1).toBe(1);
+      expect(log).toContain("a TLS connection was closed on a protocol error from the client (");
+      // Each such connection was closed; the server goes on serving.
+      for (let i = 0; i < 100 && server.connections > 0; i++) await Bun.sleep(10);
+      expect(server.connections).toBe(0);
+      expect((await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert }, keepalive: false } as RequestInit)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
   test("a failed handshake's warning names its likely cause: an old TLS version, no shared cipher, the client's verdict on the server's certificate (an alert), the client's certificate expired, missing or not signed", async () => {
     if (!hasNode || !PYTHON) return void console.warn("SKIP: needs node and python3");
     const { generate } = await import("selfsigned");

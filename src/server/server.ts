@@ -21,7 +21,7 @@ import { AccessLog, accessLogFormat, createAccessLog, errorLogWriters, escapeCon
 import { checkTimerMs, resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener, listenError } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
-import { tlsFailureCause } from "./tls.ts";
+import { tlsFailureCause, tlsProtocolErrorCause } from "./tls.ts";
 import { tlsEnviron } from "./tls-environ.ts";
 import { errorText } from "../gateway/error-text.ts";
 import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
@@ -332,7 +332,16 @@ export class TsgiServer implements Server, ServerCore {
       },
       error: (socket: S, error: Error) => {
         const code = errorCode(error);
-        if (!code || !this.options.ignoredSocketErrors.includes(code)) this.logError("socket", error);
+        if (code && this.options.ignoredSocketErrors.includes(code)) {
+          // ignored (EPIPE, ECONNRESET by default: the client went away)
+        } else if (this.options.tls && code === "EPROTO") {
+          // A TLS protocol error after the handshake is the client's doing (a renegotiation asked for, a
+          // corrupt or forged record): one line per reason, as for a failed handshake, not one per connection.
+          const reason = error.message || "unknown error";
+          this.warnOnce(`tls-protocol:${reason}`, `a TLS connection was closed on a protocol error from the client (${reason}); ${tlsProtocolErrorCause(reason)} (logged once per reason)`);
+        } else {
+          this.logError("socket", error);
+        }
         socket.data?.destroy();
       },
     };

@@ -272,6 +272,21 @@ export function tlsFailureCause(reason: string, requestCert: boolean): string {
   return "the client gave up on the handshake (it may not trust this server's certificate) or does not speak TLS";
 }
 
+/**
+ * What a TLS protocol error on an established connection (Bun's `EPROTO`
+ * socket error) most likely means, for the server's log: a renegotiation
+ * the client asked for in TLS 1.2 (refused: Bun's BoringSSL does not
+ * renegotiate as a server, as nginx does not; TLS 1.3 has none), or a
+ * record that does not decrypt (a client or middlebox that corrupts or
+ * forges records; RFC 8446 section 5.2).
+ * @param reason the error's message (an OpenSSL reason code).
+ */
+export function tlsProtocolErrorCause(reason: string): string {
+  if (/RENEGOTIATION/.test(reason)) return "the client asked to renegotiate, which this server does not do";
+  if (/DECRYPTION_FAILED|BAD_RECORD_MAC|DECRYPT/.test(reason)) return "a record from the client did not decrypt (corrupted or forged on the way)";
+  return "the client broke the TLS protocol";
+}
+
 const UNTRUSTED_SERVER = "the client does not trust this server's certificate (self-signed, its CA not given to the client, or the intermediates missing from the certificate file)";
 
 /**
