@@ -118,6 +118,35 @@ console.log(c.fingerprint);`;
     expect(ok.cert).toBe(cert.cert);
   });
 
+  test("tsgi serve given a DER (binary) certificate or key, a PKCS #12 bundle, or a directory: one line naming the file and the command that converts it or the file to give; exit 1, no stack", async () => {
+    const { createPrivateKey, X509Certificate } = await import("node:crypto");
+    const sub = mkdtempSync(join(dir, "der-"));
+    const file = (name: string, data: Uint8Array) => (writeFileSync(join(sub, name), data), join(sub, name));
+    const certDer = file("cert.der", new X509Certificate(cert.cert).raw);
+    const keyDer = file("key.der", createPrivateKey(cert.key).export({ type: "pkcs8", format: "der" }));
+    // An ASN.1 SEQUENCE that is neither: what a .p12 bundle looks like to a PEM reader.
+    const p12 = file("bundle.p12", Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x03]));
+    const live = mkdtempSync(join(dir, "live-"));
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(freePort())];
+    const cases: [string[], string][] = [
+      // Before: "... is not PEM (no "-----BEGIN ...-----" block)", no word on what to do.
+      [["--certfile", certDer, "--keyfile", cert.keyfile], `certificate file ${certDer} holds a DER (binary) certificate, not PEM: convert it once (openssl x509 -inform DER -in ${certDer} -out cert.pem)`],
+      [["--certfile", cert.certfile, "--keyfile", keyDer], `key file ${keyDer} holds a DER (binary) private key, not PEM: convert it once (openssl pkey -inform DER -in ${keyDer} -out key.pem)`],
+      [["--certfile", cert.certfile, "--keyfile", certDer], `key file ${certDer} holds a DER (binary) certificate, not PEM (and not a private key)`],
+      [["--certfile", cert.certfile, "--keyfile", cert.keyfile, "--ca-certs", certDer], `CA certificates file ${certDer} holds a DER (binary) certificate, not PEM: convert it once (openssl x509 -inform DER -in ${certDer} -out ca.pem)`],
+      [["--certfile", p12, "--keyfile", cert.keyfile], `certificate file ${p12} is binary (DER), not PEM: a PKCS #12 bundle (.p12, .pfx)? Take the PEM files out of it once (openssl pkcs12 -in ${p12} -nokeys -out cert.pem;`],
+      // Before: "cannot read key file ...: EISDIR: illegal operation on a directory, read".
+      [["--certfile", cert.certfile, "--keyfile", live], `cannot read key file ${live}: it is a directory; give the PEM file in it (certbot's live/<name>/ holds fullchain.pem, the certificate chain, and privkey.pem, the key)`],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run([...cli, ...args]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr.trim().split("\n").length).toBe(1);
+      expect(r.stderr).not.toContain("    at ");
+    }
+  }, 30_000);
+
   test("the certificate and key files swapped: each message says what the file holds, not that it is not PEM", async () => {
     expect(() => loadTls({ certfile: cert.keyfile, keyfile: cert.certfile })).toThrow(
       /^certificate file .*localhost-key\.pem holds a PRIVATE KEY \(PEM\), not a certificate: were the certificate and key files swapped\?$/,

@@ -73,21 +73,32 @@ const PEM_KINDS = {
  * saved file's, or several files' joined with `cat`).
  * @param swappable the file is the certificate or the key file, whose
  *   mix-up gets a hint when it holds the other kind.
- * @throws Error naming the file when it cannot be read, holds no PEM block,
+ * @throws Error naming the file when it cannot be read (a directory given: said so), is DER (binary:
+ *   the conversion command given), holds no PEM block,
  *   has two blocks on one line (joined from a file without a final newline),
  *   a block without its `-----END` line or its `-----BEGIN` line (cut short),
  *   holds PEM blocks of another kind only (say a private key given as
  *   the certificate: the two files swapped), or a certificate that does not parse.
  */
 function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swappable = false): string {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, "utf8");
+    bytes = readFileSync(path);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (error as Error).message;
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "EISDIR"
+            ? `it is a directory; give the PEM file in it (certbot's live/<name>/ holds fullchain.pem, the certificate chain, and privkey.pem, the key)`
+            : (error as Error).message;
     throw new Error(`cannot read ${what} ${path}: ${why}`);
   }
+  const der = derHint(bytes, path, kind, what.startsWith("CA") ? "ca.pem" : "cert.pem");
+  if (der) throw new Error(`${what} ${path} ${der}`);
+  let text = bytes.toString("utf8");
   // A byte order mark (a file saved by a Windows editor): OpenSSL takes the line it starts for text, not the
   // block's start: it refuses the certificate or the key (NO_START_LINE), or, at the start of a later block
   // (cat cert.pem chain.pem, chain.pem saved with one), drops that block without a word (the intermediate lost).
@@ -110,6 +121,36 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
   if (found === undefined) throw new Error(`${what} ${path} is not PEM (no "-----BEGIN ...-----" block)`);
   const swapped = swappable && Object.values(PEM_KINDS).some((k) => k !== want && k.label.test(text));
   throw new Error(`${what} ${path} holds a ${found} (PEM), not ${want.holds}${swapped ? ": were the certificate and key files swapped?" : ""}`);
+}
+
+/**
+ * What a binary file given for a PEM one holds, and the command that
+ * converts it: a DER certificate (`.der`, `.cer`, `.crt` from Windows or
+ * Java tooling), a DER private key (PKCS #8, PKCS #1 or SEC 1), or another
+ * ASN.1 structure, most often a PKCS #12 bundle (`.p12`, `.pfx`). OpenSSL's
+ * PEM reader says only `NO_START_LINE` for these.
+ * @param certOut the PEM file the conversion command writes a certificate to (`cert.pem`, `ca.pem`).
+ * @returns the message's end (after the file's name), or `null` when `bytes` is not an ASN.1 SEQUENCE (DER starts with 0x30) or is PEM text.
+ */
+function derHint(bytes: Buffer, path: string, kind: keyof typeof PEM_KINDS, certOut: string): string | null {
+  if (bytes.length < 2 || bytes[0] !== 0x30 || bytes.includes("-----BEGIN ")) return null;
+  try {
+    new X509Certificate(bytes);
+    const convert = `openssl x509 -inform DER -in ${path} -out ${kind === "certificate" ? certOut : "cert.pem, and give that as the certificate"}`;
+    return `holds a DER (binary) certificate, not PEM${kind === "key" ? " (and not a private key)" : ""}: convert it once (${convert})`;
+  } catch {
+    // not a certificate
+  }
+  for (const type of ["pkcs8", "pkcs1", "sec1"] as const) {
+    try {
+      createPrivateKey({ key: bytes, format: "der", type });
+      const convert = `openssl pkey -inform DER -in ${path} -out ${kind === "key" ? "key.pem" : "key.pem, and give that as the key"}`;
+      return `holds a DER (binary) private key, not PEM${kind === "certificate" ? " (and not a certificate)" : ""}: convert it once (${convert})`;
+    } catch {
+      // not a key of this type
+    }
+  }
+  return `is binary (DER), not PEM: a PKCS #12 bundle (.p12, .pfx)? Take the PEM files out of it once (openssl pkcs12 -in ${path} -nokeys -out cert.pem; openssl pkcs12 -in ${path} -nocerts -nodes -out key.pem)`;
 }
 
 /**
