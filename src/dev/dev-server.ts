@@ -24,6 +24,7 @@ import { catchStrayErrors } from "../deploy/stray-errors.ts";
 import { isTsgiSource } from "./paths.ts";
 import { formatFailure, Reloader } from "./reloader.ts";
 import { warnUnaskedSignal } from "./signal-ask.ts";
+import { watchErrorReporter } from "./watch-errors.ts";
 import { DevWatcher } from "./watcher.ts";
 
 /** How this process runs. */
@@ -221,7 +222,7 @@ export async function startDevServer(
       // tsgi-dev's own log, when redirected to a file in a watched directory: each line would reload again.
       ownOutput: [1, 2],
       onChange: (paths) => void reloader.reload(paths),
-      onError: (e) => logger.warn(`watcher: ${e.message}`),
+      onError: watchErrorReporter((line) => logger.warn(line)),
     });
     // The watcher sees saves from now on; one made since the load read a file (a module that writes
     // a file it imports, a formatter still running as tsgi-dev starts) is seen here.

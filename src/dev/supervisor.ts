@@ -38,6 +38,7 @@ import { listenWithFallback } from "./ports.ts";
 import { ADDRESS_IN_USE, display, summarize } from "./reloader.ts";
 import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "./reload-loop.ts";
 import { serveStandby, type Standby } from "./standby.ts";
+import { watchErrorReporter } from "./watch-errors.ts";
 import { DevWatcher } from "./watcher.ts";
 import { workerArgs } from "./worker-flag.ts";
 
@@ -603,7 +604,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
     // tsgi-dev's own log, when redirected to a file in a watched directory: each line would reload again.
     ownOutput: [1, 2],
     onChange: request,
-    onError: (e) => logger.warn(`watcher: ${e.message}`),
+    onError: watchErrorReporter((line) => logger.warn(line)),
   });
   // A stop signal while the watcher reads the tree closes it, and a watcher closed before it was
   // ready never becomes ready: the stop's own end (finished) ends the wait then.
