@@ -1109,6 +1109,34 @@ export default (environ: any, startResponse: any) => {
     expect(reloads(dev)).toBe(1);
   }, 20_000);
 
+  for (const mode of ["in place", "restart", "--poll"] as const) {
+    test(`${mode}: Emacs's auto-save file (#page.html#) and lock (.#page.html), Vim's swap file, in a --watch directory reload nothing while you type; the save does`, async () => {
+      // Before, each auto-save (every 300 keystrokes or 30 s idle, before any save) reloaded the app and
+      // the browser page: "reloaded in 3 ms: views/#page.html#".
+      const app = new TempApp(templateApp());
+      apps.push(app);
+      const { dev, url } = await start(app, ["--watch", "views", ...(mode === "restart" ? ["--reload=restart"] : mode === "--poll" ? ["--poll"] : [])]);
+      expect((await get(url)).text).toBe("one");
+      symlinkSync("user@host.4242:1765000000", app.path("views/.#page.html"));
+      for (let i = 1; i <= 3; i++) {
+        app.write("views/#page.html#", "tw".repeat(i)); // what Emacs auto-saves: the unsaved buffer
+        app.write("views/.page.html.swp", "b0VIM 9.1" + "x".repeat(i)); // Vim's swap file, as you type
+        await Bun.sleep(250); // past the watcher's debounce: each write its own event
+      }
+      await Bun.sleep(400);
+      expect(dev.output).not.toMatch(/reloaded in|restarted in|reload failed|restart failed/);
+      // The save: Emacs writes the file, then deletes the auto-save file and its lock.
+      app.write("views/page.html", "two");
+      unlinkSync(app.path("views/#page.html#"));
+      unlinkSync(app.path("views/.#page.html"));
+      unlinkSync(app.path("views/.page.html.swp"));
+      await dev.waitFor(/(reloaded|restarted) in \d+ ms: views\/page\.html/, 5000);
+      expect((await get(url)).text).toBe("two");
+      await Bun.sleep(600);
+      expect(dev.count(/(reloaded|restarted) in \d+ ms/)).toBe(1);
+    }, 20_000);
+  }
+
   test("a named pipe (mkfifo) created in a --watch directory leaves tsgi-dev answering, and a template save there still reloads", async () => {
     // Before, the watcher's look for an SQLite header opened the FIFO for reading, which blocks until
     // a writer opens it: the whole process hung (no request answered, SIGTERM not handled).

@@ -111,6 +111,21 @@ const MISSED_DIR_MAX_ENTRIES = 2000;
 
 const EMPTY: ReadonlySet<string> = new Set();
 
+/**
+ * Whether a file name is one an editor writes beside a file while it is
+ * edited, before any save: Emacs's auto-save file (`#page.html#`, written
+ * every 300 keystrokes or 30 s idle and deleted at the save) and its lock
+ * (`.#page.html`, a symbolic link made at the first change). Under a
+ * `--watch` directory each reloaded the app, and the browser page, while
+ * you typed. Also Vim's swap files (`.page.html.swp`, `.swo` ... `.swa`,
+ * rewritten as you type) and backups (`page.html~`): chokidar 5 leaves
+ * them out already, and they are named here so that they stay out
+ * whatever chokidar's own rules and the watch mode.
+ */
+export function isEditorScratch(name: string): boolean {
+  return (name.length > 2 && name.startsWith("#") && name.endsWith("#")) || name.startsWith(".#") || /^\..+\.sw[a-p]$/.test(name) || name.endsWith("~");
+}
+
 /** `"src/**\/*.html"` → `{ base: "src", rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
 function splitGlob(entry: string): { base: string; rest?: string } {
   if (!GLOB_CHARS.test(entry)) return { base: entry };
@@ -515,6 +530,7 @@ export class DevWatcher {
     // A directory watched for its graph files: nothing else of it (other files, subdirectories).
     // Nor what is in a graph path that is a directory (a link an import goes through: the link is watched, not its tree).
     const parent = dirname(abs);
+    if (isEditorScratch(basename(abs))) return true;
     if (this.#graph.has(parent) && !this.#underExtra(abs)) return true;
     if ((this.#dirs.has(parent) || this.#bridgeDirs.has(parent)) && !this.#underExtra(abs)) return true;
     // The default ignores apply below the innermost --watch directory a path is in (`--watch ../lib` does
