@@ -186,7 +186,24 @@ export class ClientDisconnected extends Error {
     super(message);
     this.name = "ClientDisconnected";
   }
+
+  /**
+   * `error instanceof ClientDisconnected` is also true for one made by
+   * another copy of tsgi in the process: an app that imports its own
+   * `tsgi` and is served by a global `tsgi serve`, the compiled `tsgi-dev`
+   * or another version gets the server's error, whose class is not the
+   * one it imported. Told by a registered symbol on the prototype; a
+   * subclass's `instanceof` is the ordinary one.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    return this === ClientDisconnected && typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[CLIENT_DISCONNECTED] === true;
+  }
 }
+
+/** The mark every copy of tsgi puts on `ClientDisconnected.prototype` (see its `instanceof`). */
+const CLIENT_DISCONNECTED = Symbol.for("tsgi.ClientDisconnected");
+Object.defineProperty(ClientDisconnected.prototype, CLIENT_DISCONNECTED, { value: true });
 
 /**
  * One application call: `startResponse` and `write` for the app, the body

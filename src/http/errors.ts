@@ -17,4 +17,20 @@ export class HttpError extends Error {
     super(message);
     this.name = "HttpError";
   }
+
+  /**
+   * `error instanceof HttpError` is also true for one made by another copy
+   * of tsgi in the process (a global `tsgi serve`, the compiled `tsgi-dev`
+   * or another version serving an app that imports its own `tsgi`): told
+   * by a registered symbol on the prototype; a subclass's `instanceof` is
+   * the ordinary one.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    return this === HttpError && typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[HTTP_ERROR] === true;
+  }
 }
+
+/** The mark every copy of tsgi puts on `HttpError.prototype` (see its `instanceof`). */
+const HTTP_ERROR = Symbol.for("tsgi.HttpError");
+Object.defineProperty(HttpError.prototype, HTTP_ERROR, { value: true });
