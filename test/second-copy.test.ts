@@ -63,3 +63,21 @@ test("an app's instanceof ClientDisconnected and HttpError from its own tsgi hol
   expect(big.response?.status).toBe(413);
   expect(seen).toEqual(["/cut ClientDisconnected ClientDisconnected:true HttpError:false", "/big HttpError ClientDisconnected:false HttpError:true"]);
 });
+
+test("the app's validator() passes the server's file wrapper with a shorter Content-Length, and its own FileWrapper is one", async () => {
+  const file = join(dir, "file.bin");
+  await Bun.write(file, "0123456789".repeat(2000));
+  const inner: Application = (environ, startResponse) => {
+    startResponse("200 OK", [["Content-Type", "application/octet-stream"], ["Content-Length", "10"]]);
+    const blob = Bun.file(file);
+    return environ.PATH_INFO === "/own" ? new copy.FileWrapper(blob) : environ["tsgi.file_wrapper"]!(blob);
+  };
+  const { port, errors } = startServer(copy.validator(inner));
+  for (const path of ["/server", "/own"]) {
+    const { response } = await rawOne(port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(`${path} ${response?.status} ${response?.body.toString()}`).toBe(`${path} 200 0123456789`);
+  }
+  // PEP 3333: a shorter Content-Length sends that many bytes of the file, not an error.
+  await Bun.sleep(50);
+  expect(errors.join("")).toBe("");
+});

@@ -8,8 +8,19 @@
  * @module
  */
 
-/** Each file wrapper, with its Blob, or `null` for one over a file-like object with `read()`. */
-const fileBodies = new WeakMap<object, Blob | null>();
+/**
+ * Each file wrapper, with its Blob, or `null` for one over a file-like
+ * object with `read()`: one map under a registered symbol, so every copy of
+ * tsgi in the process shares it. An app that imports its own `tsgi` and is
+ * served by another copy (a global `tsgi serve`, the compiled `tsgi-dev`,
+ * another version) returns the server's `tsgi.file_wrapper` through its
+ * own `validator()`, or its own `new FileWrapper()`, and both copies must
+ * know it for a file wrapper.
+ */
+const fileBodies: WeakMap<object, Blob | null> = ((globalThis as Record<symbol, unknown>)[Symbol.for("tsgi.file_bodies")] ??= new WeakMap<object, Blob | null>()) as WeakMap<
+  object,
+  Blob | null
+>;
 
 /** Register `body`, a file wrapper made over `blob` (`null`: over a file-like object). Called by the wrapper's constructor. */
 export function registerFileBody(body: object, blob: Blob | null): void {
