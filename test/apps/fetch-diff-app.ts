@@ -1,0 +1,151 @@
+/**
+ * One fetch app (`(request, server) => Response`) for test/fetch-diff.test.ts,
+ * served both by `Bun.serve({ fetch })` and by tsgi (`fromFetchHandler`,
+ * `tsgi serve`): each route shows what the app saw of the request, or
+ * answers with one kind of `Response`. What happens out of band (a stream's
+ * `cancel()`, `request.signal` aborting) goes to {@link events}, keyed by the
+ * request's `X-Id` field, read back with `GET /events?id=...`.
+ */
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+
+/** Out-of-band events by `X-Id`, in order. */
+export const events = new Map<string, string[]>();
+
+const note = (request: Request, what: string) => {
+  const id = request.headers.get("x-id");
+  if (id === null) return;
+  let list = events.get(id);
+  if (!list) events.set(id, (list = []));
+  list.push(what);
+};
+
+/** A file served as `Bun.file()`: its type comes from the name. */
+export const FILE = join(import.meta.dir, "..", "..", "fixtures", "static", "public", "data.json");
+
+const enc = new TextEncoder();
+
+type Server = { requestIP?(r: Request): { address: string; family: string; port: number } | null } | undefined;
+
+async function handle(request: Request, server: Server): Promise<Response> {
+  const url = new URL(request.url);
+  const path = url.pathname;
+  request.signal.addEventListener("abort", () => note(request, "aborted"), { once: true });
+  switch (path) {
+    case "/events":
+      return Response.json(events.get(url.searchParams.get("id") ?? "") ?? []);
+    case "/ip": {
+      const ip = server?.requestIP?.(request) ?? null;
+      return Response.json(ip && { address: ip.address, family: ip.family, portIsNumber: typeof ip.port === "number" && ip.port > 0 });
+    }
+    case "/text":
+      return Response.json({ method: request.method, text: await request.text() });
+    case "/json":
+      return Response.json({ json: await request.json() });
+    case "/arraybuffer":
+      return Response.json({ bytes: [...new Uint8Array(await request.arrayBuffer())] });
+    case "/form": {
+      const form = await request.formData();
+      const out: unknown[] = [];
+      for (const [k, v] of form) out.push(typeof v === "string" ? [k, v] : [k, { name: v.name, type: v.type, size: v.size, text: await v.text() }]);
+      return Response.json(out);
+    }
+    case "/pieces": {
+      // request.body read in pieces: the total and the bytes, not the piece sizes (those are the transport's).
+      if (request.body === null) return Response.json({ body: null });
+      let total = 0;
+      const parts: Uint8Array[] = [];
+      for await (const piece of request.body) {
+        total += piece.byteLength;
+        parts.push(piece);
+      }
+      return Response.json({ total, text: new TextDecoder().decode(Buffer.concat(parts)) });
+    }
+    case "/cookies": {
+      const h = new Headers({ "content-type": "text/plain" });
+      h.append("Set-Cookie", "a=1; Path=/");
+      h.append("Set-Cookie", "b=2; HttpOnly");
+      h.append("X-Dup", "1");
+      h.append("X-Dup", "2");
+      h.set("X-CamelCase", "v");
+      return new Response("c", { headers: h });
+    }
+    case "/stream-slow": {
+      // A long streamed body: a chunk every 20 ms (at most 200), cancel() and the abort noted.
+      let n = 0;
+      return new Response(
+        new ReadableStream({
+          async pull(c) {
+            if (n++ > 0) await Bun.sleep(20);
+            if (n > 200) return c.close();
+            c.enqueue(enc.encode(`chunk ${n}\n`));
+          },
+          cancel: () => note(request, "cancelled"),
+        }),
+      );
+    }
+    case "/slow-upload": {
+      // Reads the body; notes how the read ended.
+      try {
+        await request.text();
+        note(request, "read done");
+      } catch (error) {
+        note(request, `read failed: ${(error as Error)?.name}`);
+      }
+      return new Response("ok");
+    }
+    case "/stream-error":
+      return new Response(
+        new ReadableStream({
+          async pull(c) {
+            c.enqueue(enc.encode("part one\n"));
+            await Bun.sleep(30);
+            c.error(new Error("boom midway"));
+          },
+        }),
+      );
+    case "/response-json":
+      return Response.json({ a: 1, b: [true, null] }, { status: 201 });
+    case "/redirect":
+      return Response.redirect("http://example.test/elsewhere", 301);
+    case "/redirect-relative":
+      return Response.redirect("/elsewhere");
+    case "/blob":
+      return new Response(new Blob(["blob body"], { type: "application/x-custom" }));
+    case "/file":
+      return new Response(Bun.file(FILE));
+    case "/204-with-body":
+      return new Response("not sent", { status: 204, headers: { "X-Note": "none" } });
+    case "/304":
+      return new Response("not sent either", { status: 304, headers: { ETag: "\"v1\"" } });
+    case "/205-with-body":
+      return new Response("not sent", { status: 205 });
+    case "/304-bytes":
+      return new Response(new Uint8Array([1, 2, 3]), { status: 304 });
+    case "/status-text":
+      return new Response("fine", { statusText: "Fine" });
+    case "/hello":
+      return new Response("hello world");
+    case "/wrong-length":
+      return new Response("hello world", { headers: { "Content-Length": "5" } });
+    case "/status-101":
+      return new Response(null, { status: 101 });
+    case "/throw":
+      throw new Error("handler failed");
+    case "/not-response":
+      return 42 as unknown as Response;
+    case "/gzip":
+      return new Response(gzipSync("compressed text ".repeat(20)), { headers: { "Content-Encoding": "gzip", "Content-Type": "text/plain" } });
+    default:
+      // What the app saw of the request.
+      return Response.json({
+        method: request.method,
+        url: request.url,
+        headers: [...request.headers],
+        cookie: request.headers.get("cookie"),
+        hasBody: request.body !== null,
+      });
+  }
+}
+
+export default { fetch: handle };

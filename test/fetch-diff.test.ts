@@ -1,0 +1,248 @@
+/**
+ * Differential: ONE fetch app (test/apps/fetch-diff-app.ts) served by
+ * `Bun.serve({ fetch })` and by tsgi (`fromFetchHandler` on the tsgi server,
+ * and `tsgi serve` on the module), the same request bytes sent raw to both,
+ * the responses compared: status, every field but `Date` and `Server`
+ * (each server's own) and `Connection` (tsgi names the close it does after
+ * a `Connection: close` request, Bun.serve closes without saying; both
+ * close, checked), the framing, and the body bytes. Field names are
+ * compared case-insensitively: the case is a documented difference, pinned
+ * on its own below with the others (docs/fetch.md, "Differences from
+ * Bun.serve"), so that a change on either side is noticed.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import app from "./apps/fetch-diff-app.ts";
+import { fromFetchHandler } from "../src/fetch/index.ts";
+import { freePort, parseResponses, raw, startServer } from "./helpers.ts";
+
+const APP = join(import.meta.dir, "apps", "fetch-diff-app.ts");
+/** The app on Bun.serve, in a process of its own. */
+const ON_BUN = join(import.meta.dir, "apps", "fetch-diff-bun.ts");
+const CLI = join(import.meta.dir, "..", "src", "cli", "serve.ts");
+
+/** What a client saw of one response, normalised for comparison. */
+interface Seen {
+  status: number;
+  /** Field names lower-cased, without Date, Server and Connection; repeated lines joined with "\n". */
+  fields: Record<string, string>;
+  /** The field names as sent, in order. */
+  names: string[];
+  body: string;
+  framing: string;
+  complete: boolean;
+  closed: boolean;
+}
+
+/** Send `request` (latin-1) on a new connection to `port` and read the one response. */
+async function exchange(port: number, request: string, method = request.slice(0, request.indexOf(" "))): Promise<Seen> {
+  const r = await raw(port, request, { timeoutMs: 3000 });
+  const [res] = parseResponses(r.data, [method]);
+  if (!res) throw new Error(`no response from port ${port} to ${JSON.stringify(request.slice(0, 60))}`);
+  const fields: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res.headers)) if (k !== "date" && k !== "server" && k !== "connection") fields[k] = v;
+  const names = res.rawHead.split("\r\n").slice(1).map((line) => line.slice(0, line.indexOf(":")));
+  return { status: res.status, fields, names, body: res.body.toString("latin1"), framing: res.framing, complete: res.complete, closed: r.closed };
+}
+
+/** The app on Bun.serve (a process of its own: Bun prints a handler's error, which bun test would count as the test's) and on tsgi. */
+let bun: { port: number; proc: ReturnType<typeof Bun.spawn> };
+let tsgi: ReturnType<typeof startServer>;
+
+beforeAll(async () => {
+  const proc = Bun.spawn([process.execPath, ON_BUN], { stdout: "pipe", stderr: "ignore" });
+  const reader = proc.stdout.getReader();
+  let out = "";
+  const deadline = Date.now() + 10_000;
+  while (!out.includes("\n") && Date.now() < deadline) {
+    const { done, value } = await Promise.race([reader.read(), Bun.sleep(deadline - Date.now()).then(() => ({ done: true, value: undefined }))]);
+    if (done) break;
+    out += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  bun = { port: Number(out.trim()), proc };
+  if (!(bun.port > 0)) throw new Error(`Bun.serve did not start: ${JSON.stringify(out)}`);
+  tsgi = startServer(fromFetchHandler(app));
+});
+afterAll(async () => {
+  bun?.proc.kill("SIGTERM");
+  await bun?.proc.exited;
+  await tsgi?.server.close({ timeout: 100 });
+});
+
+/** The app's out-of-band events for `id` (a stream's cancel(), request.signal's abort), as that server's process saw them. */
+async function events(port: number, id: string): Promise<string[]> {
+  return JSON.parse((await exchange(port, get(`/events?id=${id}`))).body);
+}
+
+/** The same request to Bun.serve and to tsgi. */
+async function both(request: string, method?: string): Promise<{ bun: Seen; tsgi: Seen }> {
+  return { bun: await exchange(bun.port, request, method), tsgi: await exchange(tsgi.port, request, method) };
+}
+
+const close = "Connection: close\r\n";
+const host = "Host: h.test\r\n";
+const get = (target: string, extra = "") => `GET ${target} HTTP/1.1\r\n${host}${extra}${close}\r\n`;
+const post = (target: string, fields: string, body: string) => `POST ${target} HTTP/1.1\r\n${host}${fields}${close}\r\n${body}`;
+const multipart =
+  '--XX\r\nContent-Disposition: form-data; name="a"\r\n\r\nvalue a\r\n' +
+  '--XX\r\nContent-Disposition: form-data; name="f"; filename="t.txt"\r\nContent-Type: text/plain\r\n\r\nfile body\r\n--XX--\r\n';
+
+/** Requests both servers must answer alike, byte for byte in the body. */
+const SAME: Array<[string, string, string?]> = [
+  ["an escaped slash and an empty segment stay as sent in request.url", get("/a%2Fb//c?x=%ZZ&y=?z")],
+  ["a path starting with //", get("//double")],
+  ["a query with |{}^` as sent", get("/q?a=|{}^`")],
+  ["an IPv6 Host", `GET /v6 HTTP/1.1\r\nHost: [::1]:8080\r\n${close}\r\n`],
+  ["repeated fields joined with \", \", two Cookie fields with \"; \"", `GET /rep HTTP/1.1\r\n${host}X-A: 1\r\nx-a: 2\r\nCookie: a=1\r\nCookie: b=2\r\nAccept: x\r\nAccept: y\r\n${close}\r\n`],
+  ["request.text() of a Content-Length body", post("/text", "Content-Length: 5\r\n", "hello")],
+  ["request.text() of a chunked body", post("/text", "Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")],
+  ["request.json() of a chunked body", post("/json", "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n", '4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n')],
+  ["request.arrayBuffer() of bytes that are not UTF-8", post("/arraybuffer", "Content-Length: 3\r\n", "\x00\xff\x10")],
+  ["request.formData() of a multipart body with a file", post("/form", `Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: ${multipart.length}\r\n`, multipart)],
+  ["request.formData() of a chunked urlencoded body", post("/form", "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n", "7\r\nx=1&y=%\r\n2\r\n32\r\n0\r\n\r\n")],
+  ["request.body read in pieces", post("/pieces", "Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")],
+  ["an empty POST with Content-Length: 0 has no request.body", post("/pieces", "Content-Length: 0\r\n", "")],
+  ["an empty POST without framing has no request.body", post("/pieces", "", "")],
+  ["request.text() of a POST without a body", post("/text", "", "")],
+  ["a GET sent with a body: the app sees none, Content-Length kept", get("/ec", "Content-Length: 3\r\n").replace(/\r\n\r\n$/, "\r\n\r\nabc")],
+  ["two Set-Cookie lines (headers.append twice), other repeated fields joined", get("/cookies")],
+  ["Response.json() with a status", get("/response-json")],
+  ["Response.redirect() to an absolute URL", get("/redirect")],
+  ["Response.redirect() to a relative one", get("/redirect-relative")],
+  ["a Blob body: its type and size", get("/blob")],
+  ["a Bun.file() body: Content-Type from the name, Content-Length from the size", get("/file")],
+  ["a Content-Length that disagrees with the body held in memory: the body's own length", get("/wrong-length")],
+  ["a compressed body with the app's Content-Encoding, sent as it is", get("/gzip")],
+  ["server.requestIP(request), the second argument", get("/ip")],
+  ["a ReadableStream body that errors midway: the bytes before, then the cut (no last chunk)", get("/stream-error")],
+  ["a HEAD to Response.json(): its Content-Type and length, no body", `HEAD /response-json HTTP/1.1\r\n${host}${close}\r\n`],
+];
+
+describe("a fetch app on tsgi answers as on Bun.serve", () => {
+  for (const [name, request] of SAME) {
+    test(name, async () => {
+      const seen = await both(request);
+      expect(seen.tsgi).toEqual({ ...seen.bun, names: seen.tsgi.names });
+      expect(seen.tsgi.closed).toBe(true);
+    });
+  }
+
+  test("the cut of an erroring stream: both send the first chunk and close without the last chunk", async () => {
+    const seen = await both(get("/stream-error"));
+    for (const s of [seen.bun, seen.tsgi]) expect([s.body, s.framing, s.complete, s.closed]).toEqual(["part one\n", "chunked", false, true]);
+  });
+});
+
+describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
+  test("field names: Bun.serve writes the app's case (its own for fields it knows), tsgi lower case (a Response's Headers keeps no case), Foo-Bar with capitalizeResponseHeaders", async () => {
+    const seen = await both(get("/cookies"));
+    const capitalized = startServer(fromFetchHandler(app), { capitalizeResponseHeaders: true });
+    try {
+      const names = (await exchange(capitalized.port, get("/cookies"))).names;
+      expect(names).toContain("X-Camelcase");
+      expect(names).toContain("Content-Type");
+    } finally {
+      await capitalized.server.close({ timeout: 100 });
+    }
+    expect(seen.bun.names).toContain("X-CamelCase");
+    expect(seen.bun.names).toContain("Content-Type");
+    expect(seen.tsgi.names).toContain("x-camelcase");
+    expect(seen.tsgi.names).toContain("content-type");
+  });
+
+  test("a statusText: Bun.serve sends the registered reason phrase, tsgi the app's", async () => {
+    const seen = await both(get("/status-text"));
+    expect((await raw(bun.port, get("/status-text"))).data.toString("latin1")).toStartWith("HTTP/1.1 200 OK\r\n");
+    expect((await raw(tsgi.port, get("/status-text"))).data.toString("latin1")).toStartWith("HTTP/1.1 200 Fine\r\n");
+    expect(seen.tsgi.body).toBe(seen.bun.body);
+  });
+
+  test("an absolute-form target: Bun.serve builds request.url from Host, tsgi from the target (RFC 9112 §3.2.2)", async () => {
+    const seen = await both(`GET http://other.test:81/p?q=1 HTTP/1.1\r\n${host}${close}\r\n`);
+    expect(JSON.parse(seen.bun.body).url).toBe("http://h.test/p?q=1");
+    expect(JSON.parse(seen.tsgi.body).url).toBe("http://other.test:81/p?q=1");
+  });
+
+  test("HTTP/1.0 without Host: Bun.serve's request.url is the path alone, which new URL() refuses (a 500); tsgi's has the server's address", async () => {
+    const seen = await both("GET /nohost HTTP/1.0\r\n\r\n");
+    expect(seen.bun.status).toBe(500);
+    expect(seen.tsgi.status).toBe(200);
+    expect(JSON.parse(seen.tsgi.body).url).toBe(`http://127.0.0.1:${tsgi.port}/nohost`);
+  });
+
+  test("a raw DEL (0x7F) in the request-target: Bun.serve passes it percent-encoded, tsgi answers 400 (RFC 9112 §3.2)", async () => {
+    const seen = await both(get("/q?a=\x7f"));
+    expect(JSON.parse(seen.bun.body).url).toBe("http://h.test/q?a=%7F");
+    expect(seen.tsgi.status).toBe(400);
+  });
+
+  test("HEAD to a body whose Content-Type is implicit (a string, a Bun.file()): Bun.serve leaves the type out, tsgi sends the GET's (RFC 9110 §9.3.2)", async () => {
+    for (const [path, type] of [["/hello", "text/plain;charset=utf-8"], ["/file", "application/json;charset=utf-8"]]) {
+      const seen = await both(`HEAD ${path} HTTP/1.1\r\n${host}${close}\r\n`);
+      expect(seen.bun.fields["content-type"]).toBeUndefined();
+      expect(seen.tsgi.fields["content-type"]).toBe(type!);
+      expect(seen.tsgi.fields["content-length"]).toBe(seen.bun.fields["content-length"]!);
+    }
+  });
+
+  test("new Response(null, { status: 101 }): Bun.serve sends the 101, tsgi a 500 (an interim status is no final answer), logged", async () => {
+    const seen = await both(get("/status-101"));
+    expect(seen.bun.status).toBe(101);
+    expect(seen.tsgi.status).toBe(500);
+    expect(tsgi.errors.join("")).toContain("is an interim (1xx) status");
+  });
+
+  test("a handler that throws: both 500, Bun.serve's body \"Something went wrong!\" (an HTML error page in development), tsgi's \"Internal Server Error\", logged", async () => {
+    const seen = await both(get("/throw"));
+    expect([seen.bun.status, seen.bun.body]).toEqual([500, "Something went wrong!"]);
+    expect([seen.tsgi.status, seen.tsgi.body]).toEqual([500, "Internal Server Error\n"]);
+    expect(tsgi.errors.join("")).toContain("Error: handler failed");
+  });
+
+  test("a handler returning a non-Response: Bun.serve answers 204 (200 \"Welcome to Bun!...\" in development), tsgi 500, logged as what it returned", async () => {
+    const seen = await both(get("/not-response"));
+    expect([seen.bun.status, seen.bun.body]).toEqual([204, ""]);
+    expect(seen.tsgi.status).toBe(500);
+    expect(tsgi.errors.join("")).toContain("the fetch handler returned number, not a Response");
+  });
+
+  test("the client leaves: mid-response both abort request.signal and cancel the stream; mid-request the body read rejects, an AbortError on Bun.serve, a ClientDisconnected on tsgi", async () => {
+    for (const [name, port] of [["bun", bun.port], ["tsgi", tsgi.port]] as const) {
+      const id = `${name}-stream`;
+      await raw(port, `GET /stream-slow HTTP/1.1\r\nHost: h\r\nX-Id: ${id}\r\n\r\n`, { until: (d) => d.includes("chunk 3"), timeoutMs: 3000 });
+      const upload = `${name}-upload`;
+      await raw(port, `POST /slow-upload HTTP/1.1\r\nHost: h\r\nX-Id: ${upload}\r\nContent-Length: 100\r\n\r\nabc`, { timeoutMs: 200 });
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline && ((await events(port, id)).length < 2 || (await events(port, upload)).length < 2)) await Bun.sleep(20);
+      expect([name, await events(port, id)]).toEqual([name, ["aborted", "cancelled"]]);
+      expect([name, await events(port, upload)]).toEqual([name, ["aborted", `read failed: ${name === "bun" ? "AbortError" : "ClientDisconnected"}`]]);
+    }
+  });
+});
+
+describe("tsgi serve on the module answers as Bun.serve", () => {
+  let proc: ReturnType<typeof Bun.spawn> | null = null;
+  let port = 0;
+  beforeAll(async () => {
+    port = freePort();
+    proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--host", "127.0.0.1", "--port", String(port), "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && proc.exitCode === null) {
+      const r = await raw(port, get("/hello"), { timeoutMs: 500 });
+      if (r.data.length) break;
+      await Bun.sleep(100);
+    }
+  });
+  afterAll(async () => {
+    proc?.kill("SIGTERM");
+    await proc?.exited;
+  });
+
+  test("Set-Cookie, multipart with a file, Bun.file(), requestIP, a stream that errors", async () => {
+    for (const request of [get("/cookies"), SAME.find(([n]) => n.includes("multipart"))![1], get("/file"), get("/ip"), get("/stream-error")]) {
+      const [a, b] = [await exchange(bun.port, request), await exchange(port, request)];
+      expect([request.slice(0, 20), { ...b, names: [] }]).toEqual([request.slice(0, 20), { ...a, names: [] }]);
+    }
+  });
+});
