@@ -132,6 +132,15 @@ describe("a fetch app on tsgi answers as on Bun.serve", () => {
     const seen = await both(get("/stream-error"));
     for (const s of [seen.bun, seen.tsgi]) expect([s.body, s.framing, s.complete, s.closed]).toEqual(["part one\n", "chunked", false, true]);
   });
+
+  test("a 204, 205 or 304 whose Response has a body held in memory carries no Content-Type, as on Bun.serve (before: tsgi added text/plain;charset=utf-8, which a cache applies to its stored page on a 304, RFC 9111 §4.3.4)", async () => {
+    for (const path of ["/204-with-body", "/304", "/205-with-body", "/304-bytes"]) {
+      const seen = await both(get(path));
+      expect([path, seen.tsgi.fields]).toEqual([path, seen.bun.fields]);
+      expect([path, "content-type" in seen.tsgi.fields]).toEqual([path, false]);
+      expect(seen.tsgi.body).toBe("");
+    }
+  });
 });
 
 describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
@@ -240,7 +249,7 @@ describe("tsgi serve on the module answers as Bun.serve", () => {
   });
 
   test("Set-Cookie, multipart with a file, Bun.file(), requestIP, a stream that errors", async () => {
-    for (const request of [get("/cookies"), SAME.find(([n]) => n.includes("multipart"))![1], get("/file"), get("/ip"), get("/stream-error")]) {
+    for (const request of [get("/cookies"), SAME.find(([n]) => n.includes("multipart"))![1], get("/file"), get("/ip"), get("/stream-error"), get("/304")]) {
       const [a, b] = [await exchange(bun.port, request), await exchange(port, request)];
       expect([request.slice(0, 20), { ...b, names: [] }]).toEqual([request.slice(0, 20), { ...a, names: [] }]);
     }

@@ -536,7 +536,10 @@ class Exchange {
     if (held === "file") return this.file(response, status, headers);
     // The whole body is at hand (c.json(), c.text(), new Response("...")): one
     // chunk with its length, as Bun.serve sends it (HEAD keeps GET's length).
-    if (inMemory) return this.memory(response, status, headers, typed);
+    // A 204, 205 or 304 has no content, so no implicit Content-Type either, as on Bun.serve: a 304's
+    // fields update the cache's stored response (RFC 9111 §4.3.4), and a `text/plain` made up from a
+    // body that is not sent would replace the cached page's own type.
+    if (inMemory) return this.memory(response, status, headers, typed || !framesContent(response.status));
     const stream = response.body;
     const code = response.status;
     // A stream to HEAD without a Content-Length of its own: GET's framing (RFC 9110 §9.3.2), as Bun.serve sends it.
