@@ -437,6 +437,54 @@ describe("application errors", () => {
     expect(log).not.toContain("serialize");
   });
 
+  test("a hostile value given as status, headers, header name or value, body, chunk or write() data (a revoked Proxy, a function whose name getter throws, an object whose constructor or Symbol.toStringTag getter throws) gets its 500 and a log line saying what was wrong with it, not the error describing it threw", async () => {
+    const revoked = () => {
+      const r = Proxy.revocable({}, {});
+      r.revoke();
+      return r.proxy;
+    };
+    const badName = Object.defineProperty(function f() {}, "name", { get: () => { throw new Error("NAME_GETTER_BOOM"); } });
+    const badCtor = () => Object.create({ get constructor() { throw new Error("CTOR_GETTER_BOOM"); } }) as object;
+    const badTag = () => ({ get [Symbol.toStringTag]() { throw new Error("TAG_GETTER_BOOM"); } });
+    const cases: Record<string, (sr: (s: unknown, h: unknown) => (d: unknown) => void) => unknown> = {
+      "/status-revoked": (sr) => sr(revoked(), []),
+      "/status-name": (sr) => sr(badName, []),
+      "/status-tag": (sr) => sr(badTag(), []),
+      "/headers-revoked": (sr) => sr("200 OK", revoked()),
+      "/headers-ctor": (sr) => sr("200 OK", badCtor()),
+      "/pair-revoked": (sr) => sr("200 OK", [revoked()]),
+      "/header-name": (sr) => sr("200 OK", [[badName, "1"]]),
+      "/header-value": (sr) => sr("200 OK", [["X-A", revoked()]]),
+      "/body-ctor": (sr) => (sr("200 OK", []), badCtor()),
+      "/chunk-revoked": (sr) => (sr("200 OK", []), [revoked()]),
+      "/write-ctor": (sr) => (sr("200 OK", [])(badCtor()), []),
+    };
+    const app: Application = (e, sr) => (cases[e.PATH_INFO as string]?.(sr as never) as Body | undefined) ?? hello(e, sr);
+    const { port, errors } = start(app);
+    // A one-pair list that passed first: the gateway's memory of passed lists then looks at [revoked] too.
+    await stillServes(port);
+    for (const path of Object.keys(cases)) {
+      const r = await rawOne(port, get(path), { until: (d) => d.includes("Error\n"), timeoutMs: 2000 });
+      expect([path, r.responses.map((x) => x.status)]).toEqual([path, [500]]);
+    }
+    const log = errors.join("\n");
+    const line = (path: string) => log.split("\n").find((l) => l.includes(`GET ${path} HTTP/1.1`)) ?? `(no log line for ${path})`;
+    const revokedText = "an unreadable object (reading it threw TypeError: ";
+    expect(line("/status-revoked")).toContain(`(a code 200-599, a space, a reason without CR/LF/NUL), got ${revokedText}`);
+    expect(line("/status-name")).toContain("a reason without CR/LF/NUL), got an unreadable function (reading it threw Error: NAME_GETTER_BOOM)");
+    expect(line("/status-tag")).toContain("a reason without CR/LF/NUL), got {}");
+    expect(line("/headers-revoked")).toContain(`headers must be an array of [name, value] pairs, got ${revokedText}`);
+    expect(line("/headers-ctor")).toContain("headers must be an array of [name, value] pairs, got an unreadable object (reading it threw Error: CTOR_GETTER_BOOM)");
+    expect(line("/pair-revoked")).toContain(`headers[0] must be a [name, value] pair, got ${revokedText}`);
+    expect(line("/header-name")).toContain("header name must be a string (an RFC 9110 token), got an unreadable function (reading it threw Error: NAME_GETTER_BOOM)");
+    expect(line("/header-value")).toContain(`value of header X-A must be a string without CR, LF, NUL or chars above \\xff, got ${revokedText}`);
+    expect(line("/body-ctor")).toContain("the application returned an unreadable object (reading it threw Error: CTOR_GETTER_BOOM), not an iterable of Uint8Array");
+    expect(line("/chunk-revoked")).toContain(`a body chunk must be a Uint8Array, got ${revokedText}`);
+    expect(line("/write-ctor")).toContain("write() takes a Uint8Array, got an unreadable object (reading it threw Error: CTOR_GETTER_BOOM)");
+    expect(log).not.toContain("Error in tsgi gateway");
+    await stillServes(port);
+  });
+
   test("an empty status is refused also as the first response of a process (the remembered last status starts as a valid one)", async () => {
     // A fresh process: the gateway's memory of the last status that passed is still its initial value.
     const script = `

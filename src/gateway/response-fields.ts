@@ -51,7 +51,7 @@ let lastStatus = "200 OK";
  *   control char other than HTAB, or a char above 0xFF.
  */
 export function checkHeaders(headers: unknown, where = "startResponse()"): asserts headers is ResponseHeaders {
-  if (!Array.isArray(headers)) {
+  if (!isArray(headers)) {
     throw new TypeError(`${where}: headers must be an array of [name, value] pairs, got ${describe(headers)}`);
   }
   if (passedBefore(headers)) return;
@@ -61,7 +61,7 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
   let chars = 0;
   for (let i = 0; i < n; i++) {
     const pair = headers[i];
-    if (!Array.isArray(pair) || pair.length !== 2) {
+    if (!isArray(pair) || pair.length !== 2) {
       throw new TypeError(`${where}: headers[${i}] must be a [name, value] pair, got ${describe(pair)}`);
     }
     const name = pair[0];
@@ -79,6 +79,15 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
     }
   }
   if (strings !== undefined && chars <= PASSED_MAX_CHARS) remember(strings);
+}
+
+/** `Array.isArray(value)`, `false` for a revoked `Proxy` (on which it throws), which the message then names ({@link describe}). */
+function isArray(value: unknown): value is unknown[] {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -110,7 +119,7 @@ function passedBefore(headers: unknown[]): boolean {
     if (f.length !== n * 2) continue;
     for (let i = n - 1; i >= 0; i--) {
       const pair = headers[i];
-      if (!Array.isArray(pair) || pair.length !== 2 || pair[0] !== f[2 * i] || pair[1] !== f[2 * i + 1]) continue outer;
+      if (!isArray(pair) || pair.length !== 2 || pair[0] !== f[2 * i] || pair[1] !== f[2 * i + 1]) continue outer;
     }
     return true;
   }
@@ -194,15 +203,43 @@ function contractError(message: string): Error {
 /**
  * A short description of a value's type for error messages: `string`, `number`, `null`, `Object`, `Array`...;
  * a boxed primitive is `String object` (`new String("x")`), `Number object` and so on, not `String`, which
- * would read as the type `string`.
+ * would read as the type `string`. Never throws: a value whose reading throws (a revoked `Proxy`,
+ * a `constructor` getter) is `an unreadable object (reading it threw ...)` ({@link unreadableValue}).
  */
 export function describe(value: unknown): string {
+  try {
+    return readType(value);
+  } catch (readError) {
+    return unreadableValue(value, readError);
+  }
+}
+
+function readType(value: unknown): string {
   if (value === null) return "null";
   if (typeof value !== "object") return typeof value;
+  // (Array.isArray throws on a revoked Proxy; the constructor may be a getter that throws: see describe().)
   if (Array.isArray(value)) return "Array";
   const boxed = unboxed(value);
   if (boxed !== undefined) return `${boxed.kind} object`;
-  return (value as object).constructor?.name ?? "Object";
+  const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === "string" && name !== "" ? name : "Object";
+}
+
+/**
+ * What an error message says of a value whose reading threw (a revoked
+ * `Proxy`, a getter on its `constructor` or a function's `name`, a `Proxy`
+ * trap that throws): its type and what reading it threw, e.g. `an
+ * unreadable object (reading it threw TypeError: Proxy has already been
+ * revoked ...)`, so the message still names the value's fault.
+ */
+export function unreadableValue(value: unknown, readError: unknown): string {
+  let threw: string;
+  try {
+    threw = readError instanceof Error ? `${readError.name}: ${readError.message}` : String(readError);
+  } catch {
+    threw = "a value that cannot be printed either";
+  }
+  return `an unreadable ${typeof value} (reading it threw ${threw})`;
 }
 
 /** The `valueOf` of each wrapper type: each throws unless its receiver is that wrapper (its internal slot), whatever its prototype or `Symbol.toStringTag` say. */
@@ -234,16 +271,27 @@ function unboxed(value: object): { kind: string; primitive: unknown } | undefine
  * (`a String object holding "200 OK", not a string: pass the primitive,
  * String(value) or "200 OK"`: quoted alone, it would read as a valid
  * string), any other object as JSON, or by its type ({@link describe}) when
- * JSON cannot show it.
+ * JSON cannot show it; a value whose reading throws (a revoked `Proxy`, a
+ * function whose `name` getter throws) as {@link unreadableValue} says.
  */
 export function showValue(value: unknown): string {
+  try {
+    return readValue(value);
+  } catch (readError) {
+    return unreadableValue(value, readError);
+  }
+}
+
+function readValue(value: unknown): string {
   switch (typeof value) {
     case "string":
       return JSON.stringify(value);
     case "bigint":
       return `${value}n`;
-    case "function":
-      return `a function${value.name ? ` (${value.name})` : ""}`;
+    case "function": {
+      const name: unknown = value.name;
+      return `a function${typeof name === "string" && name !== "" ? ` (${name})` : ""}`;
+    }
     case "object":
       break;
     default:
@@ -252,7 +300,7 @@ export function showValue(value: unknown): string {
   if (value === null) return "null";
   const boxed = unboxed(value);
   if (boxed !== undefined) {
-    const shown = showValue(boxed.primitive);
+    const shown = readValue(boxed.primitive);
     const convert = boxed.kind === "String" || boxed.kind === "Number" ? `${boxed.kind}(value)` : "value.valueOf()";
     return `a ${boxed.kind} object holding ${shown}, not a ${typeof boxed.primitive}: pass the primitive, ${convert} or ${shown}`;
   }
@@ -334,8 +382,9 @@ function isDetached(chunk: Uint8Array): boolean {
  *   length (see {@link chunkTypeError}).
  */
 export function toChunk(chunk: unknown): Uint8Array | null {
-  // (isView: a Proxy of a Uint8Array passes instanceof, and its `length` is whatever its get trap says.)
-  if (!(chunk instanceof Uint8Array) || !ArrayBuffer.isView(chunk)) return null;
+  // (isView: a Proxy of a Uint8Array passes instanceof, and its `length` is whatever its get trap says;
+  // first, as instanceof throws on a revoked Proxy.)
+  if (!ArrayBuffer.isView(chunk) || !(chunk instanceof Uint8Array)) return null;
   const proto: unknown = Object.getPrototypeOf(chunk);
   // (A chunk of length 0 may be one whose ArrayBuffer was detached: only those are looked at for it.)
   if ((proto === Uint8Array.prototype || proto === bufferPrototype) && !Object.hasOwn(chunk, "length")) {
@@ -351,7 +400,7 @@ export function toChunk(chunk: unknown): Uint8Array | null {
  * or whose `ArrayBuffer` was detached: see {@link toChunk}); `what` names it (default `"a body chunk"`).
  */
 export function chunkTypeError(chunk: unknown, what = "a body chunk"): TypeError {
-  if (chunk instanceof Uint8Array && ArrayBuffer.isView(chunk)) {
+  if (ArrayBuffer.isView(chunk) && chunk instanceof Uint8Array) {
     if ((typedLength.call(chunk) as number) === 0 && isDetached(chunk)) {
       return new TypeError(
         `the ArrayBuffer of ${what} was detached (transferred away: buffer.transfer(), structuredClone or postMessage with a transfer list), so it reads as 0 bytes and its data is gone; transfer the buffer only once the server has the bytes, or pass a copy (chunk.slice()) (TSGI: Body)`,
