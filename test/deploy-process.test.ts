@@ -289,6 +289,43 @@ describe("a stdout reader that stalls", () => {
   }, 60_000);
 });
 
+describe("a stdout reader that stalls, and the wall clock set back", () => {
+  // libfaketime (Debian's faketime package, as in workers.test.ts) sets the wall clock on the fly from a file; the monotonic clock runs on.
+  const libfaketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p));
+  test.skipIf(!libfaketime)("the dropped-lines report still comes within 5 s after the clock is set back an hour (NTP stepping it, date -s); before: it was timed with Date.now() and held back the hour", async () => {
+    const port = freePort();
+    const offset = join(dir, `offset-${port}`);
+    writeFileSync(offset, "+0\n");
+    const cmd = `exec > >(exec sleep 60); echo "reader $!" >&2; exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port ${port}`;
+    const env = { ...process.env, LD_PRELOAD: libfaketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" };
+    const proc = Bun.spawn(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe", env });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+    const reader = Number(/reader (\d+)/.exec(err())![1]);
+    const reports = () => err().match(/stdout's reader is not keeping up: \d+ access log lines? dropped/g)?.length ?? 0;
+    try {
+      // Lines of about 7 KB: 3200 requests make 22 MB of log, past the 16 MiB cap (and the pipe's 64 KiB).
+      const path = `/${"a".repeat(7000)}`;
+      expect(await fetchMany(port, path, 8, 400)).toBe(3200);
+      expect(await waitFor(() => reports() >= 1, 5000)).toBe(true);
+      // Lines dropped after the first report are reported 5 s on, by a timer set before the jump: let it run.
+      await Bun.sleep(6000);
+      const before = reports();
+      writeFileSync(offset, "-3600\n");
+      await Bun.sleep(200);
+      // More lines dropped: reported at once (5 s after the last report have passed), not an hour on.
+      expect(await fetchMany(port, path, 8, 50)).toBe(400);
+      expect(await waitFor(() => reports() === before + 1, 6000)).toBe(true);
+      expect(proc.exitCode).toBe(null);
+    } finally {
+      process.kill(reader, "SIGKILL");
+    }
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 60_000);
+});
+
 describe("a stderr reader that stalls", () => {
   test("the error log waiting for it is capped (16 MiB, STDERR_MAX_WAITING_BYTES): writes past it are dropped, counted once the reader catches up, memory stays bounded", async () => {
     const port = freePort();

@@ -6,6 +6,7 @@
  * @module
  */
 import type { LogTarget } from "../server/options.ts";
+import { monotonicNow } from "./clock.ts";
 
 let stdoutBroken = false;
 let stdoutWatched = false;
@@ -36,6 +37,7 @@ let stdoutWaiting = 0;
 const flushWaiters: Array<() => void> = [];
 let droppedLines = 0;
 let dropReport: ReturnType<typeof setTimeout> | null = null;
+/** When the last drop report was written ({@link monotonicNow}: a wall clock set back would hold the next one back as long), 0 before. */
 let lastDropReport = 0;
 
 function countLines(text: string): number {
@@ -48,7 +50,7 @@ function countLines(text: string): number {
 function dropLines(text: string): void {
   droppedLines += countLines(text);
   if (dropReport) return;
-  dropReport = setTimeout(reportDropped, Math.max(0, lastDropReport + DROP_REPORT_MS - Date.now()));
+  dropReport = setTimeout(reportDropped, Math.max(0, lastDropReport + DROP_REPORT_MS - monotonicNow()));
   dropReport.unref?.();
 }
 
@@ -56,7 +58,7 @@ function reportDropped(): void {
   if (dropReport) clearTimeout(dropReport);
   dropReport = null;
   if (droppedLines === 0) return;
-  lastDropReport = Date.now();
+  lastDropReport = monotonicNow();
   const n = droppedLines;
   droppedLines = 0;
   try {

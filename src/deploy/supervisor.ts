@@ -26,6 +26,7 @@ import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { checkInheritedFd, listenError, prepareUnixPath, unixListenError } from "../server/bind.ts";
 import { stdoutLog } from "./stdio.ts";
+import { monotonicNow } from "./clock.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
 import { closeFd, dupFd, inetSocketAddress } from "../server/sys.ts";
@@ -182,17 +183,6 @@ function ordinal(n: number): string {
   const tens = n % 100;
   const suffix = tens >= 11 && tens <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th";
   return `${n}${suffix}`;
-}
-
-/**
- * Milliseconds on a monotonic clock (`performance.now()`), for every duration the supervisor
- * measures: heartbeats, boot times, the graceful stop's deadline. Not `Date.now()`: the wall clock
- * jumps when it is set (NTP stepping it, an operator's `date -s`, a VM's clock synced on resume),
- * and a jump back of an hour would have left a hung worker unkilled for that hour (its silence
- * counted negative), a jump forward would have cut the graceful stop short.
- */
-function monotonicNow(): number {
-  return performance.now();
 }
 
 const defaultLog: SupervisorLog = (level, message) => process.stderr.write(`[tsgi supervisor ${process.pid}] ${level}: ${message}\n`);
