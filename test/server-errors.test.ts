@@ -1273,6 +1273,28 @@ except OSError as e:
       expect(() => createServer(echoApp([]), { maxRequestBodySize: -1 })).toThrow(/maxRequestBodySize must be a non-negative integer/);
     });
 
+    test("a boxed string, a BigInt, a Symbol, a cycle or NaN as an option value is named in the option's error (before: JSON.stringify's own 'cannot serialize BigInt' or 'cyclic structures', \"x\" for a boxed string, null for NaN)", () => {
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      const cases: Array<[Record<string, unknown>, string]> = [
+        [{ requestTimeout: 5n }, "server option requestTimeout must be a non-negative integer, got 5n"],
+        [{ requestTimeout: new Number(5) }, "server option requestTimeout must be a non-negative integer, got a Number object holding 5, not a number: pass the primitive, Number(value) or 5"],
+        [{ fd: Symbol("fd") }, "server option fd must be a non-negative integer file descriptor, got Symbol(fd)"],
+        [{ maxHttpVersion: new String("HTTP/1.1") }, 'server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got a String object holding "HTTP/1.1", not a string'],
+        [{ unixMode: cyclic }, "server option unixMode must be a file mode such as 0o660, got Object (no JSON: TypeError: "],
+        [{ keepalive: NaN }, "server option keepalive must be true, false or the idle time between requests in seconds (0 to 2147483.647), got NaN"],
+      ];
+      for (const [options, message] of cases) {
+        let error: unknown;
+        try {
+          createServer(echoApp([]), options);
+        } catch (e) {
+          error = e;
+        }
+        expect([options, (error as Error | undefined)?.message]).toEqual([options, expect.stringContaining(message)]);
+      }
+    });
+
     test("a port above 65535 is the server's RangeError naming the option, not Bun's SocketOptions error", () => {
       expect(() => createServer(echoApp([]), { port: 70000 })).toThrow(/^server option port must be a TCP port, 0 to 65535, got 70000$/);
       expect(() => createServer(echoApp([]), { port: 65535 })).not.toThrow();

@@ -50,6 +50,34 @@ describe("Headers: mapping interface (wsgiref testMappingInterface)", () => {
   });
 });
 
+describe("Headers: a value of the wrong type is named in the TypeError", () => {
+  test("a boxed string, a BigInt, a Symbol or a cycle as an item, a name, a value or a parameter: a TypeError naming it (before: JSON.stringify's own 'cannot serialize BigInt', '[\"x\"]' for a boxed string)", () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const boxedText = 'a String object holding "x", not a string: pass the primitive, String(value) or "x"';
+    const cases: Array<[string, () => unknown, string]> = [
+      ["ctor item boxed", () => new Headers([[new String("x")]] as never), `Headers must be a list of [name, value] pairs (got [${boxedText}])`],
+      ["ctor item bigint", () => new Headers([[1n]] as never), "Headers must be a list of [name, value] pairs (got [1n])"],
+      ["ctor item symbol", () => new Headers([[Symbol("s")]] as never), "Headers must be a list of [name, value] pairs (got [Symbol(s)])"],
+      ["ctor item cyclic", () => new Headers([cyclic] as never), "Headers must be a list of [name, value] pairs (got Object)"],
+      ["ctor value boxed", () => new Headers([["X-A", new String("x")]] as never), `Header value must be a string (got ${boxedText})`],
+      ["ctor name bigint", () => new Headers([[1n, "v"]] as never), "Header name must be a string (got 1n)"],
+      ["set symbol", () => new Headers().set("X-A", Symbol("s") as never), "Header value must be a string (got Symbol(s))"],
+      ["setdefault cyclic", () => new Headers().setdefault("X-A", cyclic as never), "Header value must be a string (got Object)"],
+      ["addHeader param bigint", () => new Headers().addHeader("X-A", "v", { p: 1n as never }), "Header value must be a string (got 1n)"],
+    ];
+    for (const [what, make, message] of cases) {
+      let error: unknown;
+      try {
+        make();
+      } catch (e) {
+        error = e;
+      }
+      expect([what, error instanceof TypeError, (error as Error | undefined)?.message]).toEqual([what, true, message]);
+    }
+  });
+});
+
 describe("Headers: repeated names", () => {
   const make = () =>
     new Headers([

@@ -557,6 +557,39 @@ describe("application-side rules: startResponse", () => {
       await s.server.close({ timeout: 100 });
     }
   });
+  test("a boxed string, a BigInt, a Symbol or a cycle as status or header value is named by its rule's message, through a real request (before: a boxed string read as \"String\", the type)", async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const cases: Record<string, [unknown, unknown, Rule, string]> = {
+      "/status-boxed": [new String("200 OK"), [], "status-type", 'Status must be a string, got a String object holding "200 OK", not a string: pass the primitive, String(value) or "200 OK"'],
+      "/status-bigint": [200n, [], "status-type", "Status must be a string, got bigint 200"],
+      "/status-symbol": [Symbol("ok"), [], "status-type", "Status must be a string, got symbol Symbol(ok)"],
+      "/status-cyclic": [cyclic, [], "status-type", "Status must be a string, got Object"],
+      "/status-revoked": [revoked.proxy, [], "status-type", "Status must be a string, got an unreadable object (reading it threw TypeError: "],
+      "/value-boxed": ["200 OK", [["X-A", new String("v")]], "header-item", 'got Array ["\\"X-A\\"","a String object holding \\"v\\", not a string'],
+      "/value-bigint": ["200 OK", [["X-A", 1n]], "header-item", 'got Array ["\\"X-A\\"","bigint 1"]'],
+      "/headers-boxed": ["200 OK", new String("X-A: v"), "headers-type", 'Headers must be an array, got a String object holding "X-A: v"'],
+    };
+    const s = startServer(validator((e, sr) => {
+      const [status, headers] = cases[e.PATH_INFO as string]!;
+      (sr as (s: unknown, h: unknown) => void)(status, headers);
+      return [enc.encode("never sent")];
+    }, { warn: () => {} }));
+    try {
+      for (const [path, [, , rule, text]] of Object.entries(cases)) {
+        s.errors.length = 0;
+        const r = await fetch(`${s.url}${path}`, { signal: AbortSignal.timeout(3000) });
+        await r.arrayBuffer();
+        expect([path, r.status]).toEqual([path, 500]);
+        expect([path, s.errors.join("")]).toEqual([path, expect.stringContaining(`TsgiConformanceError: [${rule}] `)]);
+        expect([path, s.errors.join("")]).toEqual([path, expect.stringContaining(text)]);
+      }
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
   test("warns on a header value with surrounding whitespace (spec.md \"headers\": SHOULD have none; a client strips it, RFC 9110 §5.5), through serve()", async () => {
     const values = [" lead", "trail ", "tab\t", "\tboth "];
     const warnings: string[] = [];

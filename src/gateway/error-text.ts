@@ -4,6 +4,7 @@
  * the fetch bridge, the CGI handlers and `tsgi serve`).
  * @module
  */
+import { describe as describeType, showValue, unboxed, unreadableValue } from "./response-fields.ts";
 
 /** Causes followed at most, and errors of an `AggregateError` shown at most. */
 const MAX_RELATED = 8;
@@ -166,14 +167,31 @@ export function relatedErrorsText(error: unknown): string {
 const SHOWN_MAX = 60;
 
 /**
- * `value` as an option error quotes it (`..., got <this>`): a primitive, a
- * plain object or an array as its JSON, cut to 60 characters with `…`; an
- * instance of a class as `a <Class>` (a stream or a logger, whose state
- * says nothing to the user); a function as `a function`; what has no JSON
- * (a symbol, a cycle) by its type.
+ * `value` as an option error quotes it (`..., got <this>`): a number as
+ * written (`NaN`, not JSON's `null`); any other primitive, a plain object
+ * or an array as its JSON, cut to 60 characters with `…`; an instance of a
+ * class as `a <Class>` (a stream or a logger, whose state says nothing to
+ * the user); a function as `a function`; a bigint, a symbol or a boxed
+ * primitive (`new String("x")`) as {@link showValue} shows them (`5n`,
+ * `Symbol(s)`, `a String object holding "x", ...`); an object JSON cannot
+ * show (a cycle) by its type and why (`Object (no JSON: TypeError: ...
+ * cyclic structures.)`). Never throws: a value whose reading throws (a
+ * revoked `Proxy`) as {@link unreadableValue} says.
  */
 export function shownValue(value: unknown): string {
+  try {
+    return readShownValue(value);
+  } catch (readError) {
+    return unreadableValue(value, readError);
+  }
+}
+
+function readShownValue(value: unknown): string {
   if (typeof value === "function") return "a function";
+  // (A number as written: JSON would show NaN and Infinity as null.)
+  if (typeof value === "number") return String(value);
+  if (typeof value === "bigint" || typeof value === "symbol") return showValue(value);
+  if (typeof value === "object" && value !== null && unboxed(value) !== undefined) return showValue(value);
   if (typeof value === "object" && value !== null && !Array.isArray(value)) {
     const proto = Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null;
     const name = proto?.constructor?.name;
@@ -182,8 +200,8 @@ export function shownValue(value: unknown): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
-  } catch {
-    text = undefined;
+  } catch (jsonError) {
+    return `${describeType(value)} (no JSON: ${threw(jsonError)})`;
   }
   if (text === undefined) return typeof value;
   return text.length > SHOWN_MAX ? `${text.slice(0, SHOWN_MAX)}…` : text;

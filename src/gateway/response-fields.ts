@@ -251,8 +251,8 @@ const UNBOXERS = [
   ["Symbol", Symbol.prototype.valueOf],
 ] as const;
 
-/** The primitive a wrapper object holds (`new String("x")`, `Object(1n)`) and its kind, `undefined` for any other value. */
-function unboxed(value: object): { kind: string; primitive: unknown } | undefined {
+/** The primitive a wrapper object holds (`new String("x")`, `Object(1n)`) and its kind (`"String"`), `undefined` for any other value; never throws. */
+export function unboxed(value: object): { kind: string; primitive: unknown } | undefined {
   for (const [kind, valueOf] of UNBOXERS) {
     try {
       return { kind, primitive: (valueOf as (this: unknown) => unknown).call(value) };

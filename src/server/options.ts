@@ -395,7 +395,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (typeof given.keepalive === "number") {
     const seconds = given.keepalive;
     if (!Number.isFinite(seconds) || seconds < 0 || seconds * 1000 > MAX_TIMER_MS) {
-      throw new RangeError(`server option keepalive must be true, false or the idle time between requests in seconds (0 to ${MAX_TIMER_MS / 1000}), got ${JSON.stringify(seconds) ?? String(seconds)}`);
+      throw new RangeError(`server option keepalive must be true, false or the idle time between requests in seconds (0 to ${MAX_TIMER_MS / 1000}), got ${shown(seconds)}`);
     }
     if (seconds > 0) given.keepAliveTimeout ??= Math.ceil(seconds * 1000);
     given.keepalive = seconds !== 0;
@@ -421,7 +421,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   ] as const) {
     const v = resolved[key];
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-      throw new RangeError(`server option ${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
+      throw new RangeError(`server option ${key} must be a non-negative integer, got ${shown(v)}`);
     }
   }
   if (resolved.port > 65535) throw new RangeError(`server option port must be a TCP port, 0 to 65535, got ${resolved.port}`);
@@ -435,15 +435,15 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   // The empty line that ends every chunked body's trailer section is 2 bytes.
   if (resolved.maxTrailerBytes < 2) throw new RangeError(`server option maxTrailerBytes must be at least 2 (the empty line ending the trailer section), got ${resolved.maxTrailerBytes}`);
   if (resolved.unixMode !== undefined && (!Number.isInteger(resolved.unixMode) || resolved.unixMode < 0 || resolved.unixMode > 0o7777)) {
-    throw new RangeError(`server option unixMode must be a file mode such as 0o660, got ${JSON.stringify(resolved.unixMode)}`);
+    throw new RangeError(`server option unixMode must be a file mode such as 0o660, got ${shown(resolved.unixMode)}`);
   }
   if (resolved.fd !== undefined && (!Number.isInteger(resolved.fd) || resolved.fd < 0)) {
-    throw new RangeError(`server option fd must be a non-negative integer file descriptor, got ${JSON.stringify(resolved.fd)}`);
+    throw new RangeError(`server option fd must be a non-negative integer file descriptor, got ${shown(resolved.fd)}`);
   }
   resolved.scriptName = mountPoint(resolved.scriptName, "server option scriptName");
   if (resolved.serverSoftware !== undefined) checkServerSoftware(resolved.serverSoftware, "server option serverSoftware");
   if (resolved.maxHttpVersion !== "HTTP/1.0" && resolved.maxHttpVersion !== "HTTP/1.1") {
-    throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${JSON.stringify(resolved.maxHttpVersion)}`);
+    throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${shown(resolved.maxHttpVersion)}`);
   }
   checkTypes(resolved);
   checkExtraEnviron(resolved.environ, "server option environ");

@@ -6,6 +6,7 @@
  */
 import type { ResponseHeaders } from "../spec.ts";
 import { latin1Encode } from "./streams.ts";
+import { showValue } from "../gateway/response-fields.ts";
 
 // Characters that force quoting of a MIME parameter value (wsgiref `tspecials`).
 const TSPECIALS = /[ ()<>@,;:\\"/[\]?=]/;
@@ -22,7 +23,7 @@ export type HeaderParamValue = string | null | undefined;
 function checkString(value: unknown, isName: boolean): string {
   const what = isName ? "Header name" : "Header value";
   if (typeof value !== "string") {
-    throw new TypeError(`${what} must be a string (got ${value === null ? "null" : typeof value})`);
+    throw new TypeError(`${what} must be a string (got ${showValue(value)})`);
   }
   if ((isName ? NAME_DISALLOWED : VALUE_DISALLOWED).test(value)) {
     throw new TypeError(`Control characters (CR, LF, NUL, ...) are not allowed in headers: ${JSON.stringify(value)}`);
@@ -82,7 +83,9 @@ export class Headers implements Iterable<string> {
     if (!Array.isArray(headers)) throw new TypeError("Headers must be a list of [name, value] pairs");
     for (const item of headers) {
       if (!Array.isArray(item) || item.length !== 2) {
-        throw new TypeError(`Headers must be a list of [name, value] pairs (got ${JSON.stringify(item)})`);
+        // (Each item of an array shown on its own: JSON would show a boxed string as a string, a symbol as null.)
+        const shown = Array.isArray(item) ? `[${item.slice(0, 3).map(showValue).join(", ")}${item.length > 3 ? ", ..." : ""}]` : showValue(item);
+        throw new TypeError(`Headers must be a list of [name, value] pairs (got ${shown})`);
       }
       checkString(item[0], true);
       checkString(item[1], false);

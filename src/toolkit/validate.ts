@@ -16,7 +16,7 @@ import { consola } from "consola";
 import { fileBodyBlob, isFileBody, registerFileBody } from "../gateway/file-body.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { keepSignalMark, readSignal } from "../gateway/signal.ts";
-import { contentLengthValue, isToken } from "../gateway/response-fields.ts";
+import { contentLengthValue, describe, isToken, showValue, unboxed } from "../gateway/response-fields.ts";
 import type {
   Application,
   Body,
@@ -137,11 +137,22 @@ function fail(rule: Rule, detail: string): never {
   throw new TsgiConformanceError(rule, detail);
 }
 
+/**
+ * A value as a rule's message shows it: a string quoted, a `Uint8Array`
+ * with its length, a boxed primitive as the gateway's messages show it (`a
+ * String object holding "200 OK", not a string: ...`), another object by its
+ * type (`Object`, `Array`, an unreadable one, a revoked `Proxy`, as such),
+ * a function as `function`, another primitive as `<type> <value>`. Never
+ * throws: a rule's error must not be replaced by one from describing it.
+ */
 function show(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
-  if (v instanceof Uint8Array) return `Uint8Array(${v.length})`;
   if (v === null) return "null";
-  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
+  if (typeof v === "object") {
+    // (isView first: instanceof throws on a revoked Proxy.)
+    if (ArrayBuffer.isView(v) && v instanceof Uint8Array) return `Uint8Array(${v.length})`;
+    return unboxed(v) !== undefined ? showValue(v) : describe(v);
+  }
   if (typeof v === "function") return "function";
   return `${typeof v} ${String(v)}`;
 }
