@@ -6,7 +6,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { DevProcess, freePort, get, KeepAliveSession, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
+import { CLI, DevProcess, freePort, get, KeepAliveSession, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 import { connectOutcome } from "./helpers.ts";
 
 const apps: TempApp[] = [];
@@ -76,6 +76,39 @@ describe("tsgi-dev --reload=restart", () => {
       await until(async () => (await (await fetch(url)).text()) === `f${v}`, 5000);
     }
     expect(dev.count(/served through fromFetchHandler/)).toBe(1);
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 60_000);
+
+  test("the startup banner comes before the log line of a request sent the moment the port accepts (before: the supervisor printed it once its watcher was ready, after the first app process had served and logged)", async () => {
+    const app = new TempApp({ "app.ts": APP("v0") });
+    apps.push(app);
+    // A watched directory of 3000 files: the supervisor's watcher takes a while to read it, the app process serves meanwhile.
+    mkdirSync(`${app.dir}/data`);
+    for (let i = 0; i < 3000; i++) writeFileSync(`${app.dir}/data/f${i}.txt`, "x");
+    const port = freePort();
+    // stdout and stderr through one pipe (2>&1): the output in the order it was written, across the two processes.
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(port), "--watch", "data"], { cwd: app.dir, command: ["bash", "-c", 'exec "$@" 2>&1', "bash", process.execPath, CLI] });
+    let answered = false;
+    for (let i = 0; i < 1000 && !answered && dev.proc.exitCode === null; i++) {
+      answered = await fetch(`http://127.0.0.1:${port}/first`, { signal: AbortSignal.timeout(2000) }).then(
+        async (r) => (await r.text()).startsWith("v0"),
+        () => false,
+      );
+      if (!answered) await Bun.sleep(5);
+    }
+    expect(answered).toBe(true);
+    await dev.waitFor(/"GET \/first HTTP\/1\.1" 200/, 10_000);
+    await dev.waitFor(/reload by restarting the process/, 10_000);
+    const out = dev.stdout;
+    expect(out.indexOf("tsgi-dev serving ./app.ts at ")).toBeGreaterThanOrEqual(0);
+    expect(out.indexOf("tsgi-dev serving ./app.ts at ")).toBeLessThan(out.indexOf('"GET /first HTTP/1.1" 200'));
+    expect(out.indexOf("reload by restarting the process")).toBeLessThan(out.indexOf('"GET /first HTTP/1.1" 200'));
+    expect(dev.count(/tsgi-dev serving/)).toBe(1);
+    // A save right after the banner still restarts (the supervisor's watcher may be getting ready still: the fingerprints see it).
+    app.write("app.ts", APP("v1"));
+    await dev.waitFor(/restarted in \d+ ms: app\.ts/, 15_000);
+    await until(async () => (await (await fetch(`http://127.0.0.1:${port}/`)).text()).startsWith("v1"), 5000);
+    expect(dev.count(/tsgi-dev serving/)).toBe(1);
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 

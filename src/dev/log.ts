@@ -132,3 +132,37 @@ export function serverLogs(level: LogLevel, accessLog: boolean): { log: LogTarge
     errorLog: enabled(level, "error") ? process.stderr : null,
   };
 }
+
+/** Most request log lines {@link heldLogs} holds back; past it, lines are written at once. */
+const HELD_MAX_LINES = 10_000;
+
+/**
+ * `logs` with their lines held back until `release` settles, then written
+ * in order, and later lines at once: restart mode's first app process
+ * serves as soon as it listens, but its supervisor prints the startup
+ * banner only once its watcher has read the tree (the banner means saves
+ * are seen), so a request sent the moment the port accepts would be
+ * logged before the banner. At most 10,000 lines are held; past that, a
+ * line is written at once.
+ */
+export function heldLogs(
+  logs: { log: LogTarget | null; errorLog: NodeJS.WriteStream | null },
+  release: Promise<unknown>,
+): { log: LogTarget | null; errorLog: LogTarget | null } {
+  let held: Array<[{ write(text: string): unknown }, string]> | null = [];
+  void release.then(() => {
+    const lines = held ?? [];
+    held = null;
+    for (const [target, text] of lines) target.write(text);
+  });
+  const hold = (target: { write(text: string): unknown } | null): LogTarget | null =>
+    target === null
+      ? null
+      : {
+          write(text: string) {
+            if (held !== null && held.length < HELD_MAX_LINES) held.push([target, text]);
+            else target.write(text);
+          },
+        };
+  return { log: hold(logs.log as { write(text: string): unknown } | null), errorLog: hold(logs.errorLog) };
+}

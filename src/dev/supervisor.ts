@@ -74,7 +74,7 @@ export type WorkerMessage =
  * listens on the port now and the old one forwards what its open
  * connections still bring to it (see handover.ts).
  */
-export type SupervisorMessage = { type: "shutdown"; handover: boolean };
+export type SupervisorMessage = { type: "shutdown"; handover: boolean } | { type: "announced" };
 
 /** How long a new worker gets to load and listen before it is killed, ms. */
 const READY_TIMEOUT_MS = 60_000;
@@ -612,6 +612,12 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   if (!stopping) {
     follow(current);
     printReady(logger, config, port, current.url);
+    // The first app process held its request log lines until now (heldLogs()): they follow the banner.
+    try {
+      current.proc.send({ type: "announced" } satisfies SupervisorMessage);
+    } catch {
+      // it exited meanwhile (watchExit says so)
+    }
     watchExit(current);
     // The watcher sees saves from its start on; one made since the app process read a file is seen here.
     // (Files --ignore excludes are not in the watcher's graph: no save of them restarts.)

@@ -12,6 +12,9 @@ import { createDevLogger } from "./log.ts";
 import { formatFailure } from "./reloader.ts";
 import { INHERITED_FD, type SupervisorMessage, type WorkerMessage, type WorkerSpec } from "./supervisor.ts";
 
+/** Longest the first app process holds its request log lines back for the supervisor's banner, ms. */
+const LOG_HOLD_MAX_MS = 30_000;
+
 /**
  * Run as a worker described by `spec`.
  * @returns the exit code (0 after a graceful shutdown, 1 on a fatal startup error).
@@ -21,12 +24,28 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
   // The supervisor went away (killed) while the app was still loading: nobody will ever stop this process.
   const orphaned = () => process.exit(1);
   process.once("disconnect", orphaned);
+  // The first app process's request log lines wait for the supervisor's startup banner (heldLogs()):
+  // released when it says it printed it, when it stops this process or goes away, or after READY_TIMEOUT_MS at most.
+  let announced: Promise<unknown> | undefined;
+  if (spec.role === "first-worker" && process.connected) {
+    announced = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, LOG_HOLD_MAX_MS);
+      timer.unref?.();
+      const done = () => {
+        clearTimeout(timer);
+        process.off("message", done);
+        resolve();
+      };
+      process.on("message", done);
+      process.once("disconnect", done);
+    });
+  }
   let dev;
   try {
     // A module a request imports lazily joins the files to watch: the supervisor watches.
     const onGraph = (files: string[], loaded: ReadonlyMap<string, string>) =>
       process.send?.({ type: "graph", files, prints: Object.fromEntries(loaded) } satisfies WorkerMessage);
-    dev = await startDevServer(spec.config, logger, spec.role, spec.inheritFd ? { fd: INHERITED_FD, onGraph } : { onGraph });
+    dev = await startDevServer(spec.config, logger, spec.role, { ...(spec.inheritFd ? { fd: INHERITED_FD } : {}), onGraph, holdLogsUntil: announced });
   } catch (error) {
     logger.error(error instanceof StartupError || error instanceof BindError ? error.message : String(error));
     return 1;
