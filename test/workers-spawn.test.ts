@@ -280,6 +280,49 @@ describe("a worker that cannot be spawned for SIGTTIN, or as a replacement", () 
   }, 90_000);
 });
 
+describe("a --max-requests recycle whose replacement cannot be spawned", () => {
+  test("the open-file limit reached (EMFILE): the recycle logs one line naming the worker and what to do; the old worker keeps serving, the pool keeps its size, the supervisor serves on", async () => {
+    const s = serve(APP, 20, ["--max-requests", "3"], ["sh", "-c", 'ulimit -n 80 && exec "$@"', "sh"]);
+    try {
+      expect(await waitFor(() => /20 worker\(s\) serving/.test(s.err.text()), 30_000)).toBe(true);
+      // SIGTTIN one at a time until a worker cannot be spawned: the supervisor is then at its limit, as a recycle will find it.
+      let more = 0;
+      for (let i = 0; i < 30 && !s.err.text().includes("cannot start a worker"); i++) {
+        s.proc.kill("SIGTTIN");
+        const logged = () => (s.err.text().match(/one worker more: /g) ?? []).length;
+        expect(await waitFor(() => logged() > more || s.proc.exitCode !== null, 5000)).toBe(true);
+        more = logged();
+        if (s.proc.exitCode !== null) break;
+      }
+      const line = s.err.text().split("\n").find((l) => l.includes("cannot start a worker")) ?? s.err.text();
+      const target = Number(/still (\d+) worker/.exec(line)?.[1]);
+      expect(await waitFor(() => childrenOf(s.proc.pid).length === target, 10_000)).toBe(true);
+      // Requests on new connections, spread over the workers, until one has served 3 and asks to be recycled (300 at most).
+      for (let i = 0; i < 300 && !s.err.text().includes("cannot start the replacement"); i++) {
+        const res = await fetch(`http://127.0.0.1:${s.port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) });
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+      }
+      expect(await waitFor(() => s.err.text().includes("cannot start the replacement"), 5000)).toBe(true);
+      const recycle = /cannot start the replacement for worker (\d+) \(max-requests\): EMFILE[^\n]*raise the open-file limit, ulimit -n or systemd's LimitNOFILE=, or start fewer --workers\); the old worker keeps serving\n/.exec(s.err.text());
+      expect(recycle?.[0] ?? s.err.text()).toContain("the old worker keeps serving");
+      const kept = Number(recycle![1]);
+      expect(s.err.text()).not.toContain("    at ");
+      expect(s.proc.exitCode).toBeNull();
+      // The old worker serves on, and the pool is the size it was.
+      expect(childrenOf(s.proc.pid)).toContain(kept);
+      expect(childrenOf(s.proc.pid).length).toBe(target);
+      const res = await fetch(`http://127.0.0.1:${s.port}/`, { signal: AbortSignal.timeout(5000) });
+      expect(res.status).toBe(200);
+      s.proc.kill("SIGTERM");
+      expect(await exitWithin(s.proc, 15_000)).toBe(0);
+      expect(await waitFor(() => marked(s.marker).length === 0, 3000)).toBe(true);
+    } finally {
+      await s.cleanup();
+    }
+  }, 90_000);
+});
+
 describe("a pool far larger than the CPUs", () => {
   // taskset -c 0 gives tsgi serve one CPU (os.availableParallelism() counts its affinity mask): the warning is past 8 workers.
   const taskset = Bun.which("taskset");
