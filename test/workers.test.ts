@@ -450,6 +450,33 @@ describe("workers", () => {
     expect((await getJson(r.port)).pid).toBeNumber();
   }, 60_000);
 
+  test("SIGTTOU while every worker is being recycled (max-requests): the slot of the recycle's replacement it stops goes whole, its old worker too, so the pool ends at the new size (before: the old worker served on, 'the replacement ... failed to boot', one worker above the target)", async () => {
+    // Workers that take 2 s to import: the recycles' replacements are still importing when SIGTTOU comes.
+    const r = await startCli(["--workers", "2", "--max-requests", "1"], freePort(), 20_000, { TSGI_TEST_IMPORT_MS: "2000" });
+    const pid = r.proc.pid;
+    const children = () => {
+      const out = Bun.spawnSync(["pgrep", "-P", String(pid)]).stdout.toString().trim();
+      return out === "" ? 0 : out.split("\n").length;
+    };
+    const recycling = () => (r.stderr().match(/served \d+ requests \(max-requests\); recycling/g) ?? []).length;
+    // Requests on new connections, four at a time, until both workers have served one (and ask to retire): 60 at most.
+    for (let i = 0; i < 15 && recycling() < 2; i++) {
+      const batch = Array.from({ length: 4 }, () => fetch(`http://127.0.0.1:${r.port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) }).then((res) => res.status));
+      expect(await Promise.all(batch)).toEqual([200, 200, 200, 200]);
+      await waitFor(() => recycling() >= 2, 100);
+    }
+    expect(recycling()).toBe(2);
+    expect(children()).toBe(4);
+    process.kill(pid, "SIGTTOU");
+    expect(await waitFor(() => /one worker fewer: 1 worker\(s\) \(stopping \d+, still importing the app, with worker \d+, which it was to replace \(max-requests\)\)/.test(r.stderr()), 5000)).toBe(true);
+    // The other slot's replacement listens (2 s) and its old worker drains: one worker, and it stays one.
+    expect(await waitFor(() => children() === 1, 10_000)).toBe(true);
+    await Bun.sleep(1000);
+    expect(children()).toBe(1);
+    expect(r.stderr()).not.toContain("failed to boot");
+    expect((await getJson(r.port)).pid).toBeNumber();
+  }, 60_000);
+
   test("the workers share a Unix socket", async () => {
     const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
     const path = join(dir, "w.sock");

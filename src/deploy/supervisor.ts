@@ -890,8 +890,12 @@ export class Supervisor {
     const booting = candidates.find((w) => !w.listening && !w.recycles && !(this.reloading !== null && w.generation === this.generation));
     const victim = booting ?? candidates[0];
     if (victim) this.terminate(victim);
+    // A recycle's replacement (every other worker is being recycled too): its slot goes, so the worker
+    // it was to replace stops as well; left serving ("the replacement failed to boot"), the pool would stay one above.
+    const replaced = victim?.recycles ? [...this.live.values()].find((w) => w.replacing && w.slot === victim.slot && !w.stopping) : undefined;
+    if (replaced) this.terminate(replaced);
     // A worker still importing the app has no requests to finish: "gracefully" would say it had.
-    const how = victim && !victim.listening ? ", still importing the app" : " gracefully";
+    const how = `${victim && !victim.listening ? ", still importing the app" : " gracefully"}${replaced ? `, with worker ${replaced.pid}, which it was to replace (max-requests)` : ""}`;
     let what = victim ? ` (stopping ${victim.pid}${how})` : "";
     if (this.reloading !== null) {
       // The reload's new workers were started for the old size: it stops the ones beyond the new size once they all listen.
