@@ -326,6 +326,56 @@ describe("a stdout reader that stalls, and the wall clock set back", () => {
   }, 60_000);
 });
 
+describe("connection timeouts and the wall clock", () => {
+  const libfaketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p));
+  test.skipIf(!libfaketime)("the wall clock set forward an hour closes no idle keep-alive connection, and set back an hour still ends a trickled head at --header-timeout (before: the server's deadlines were timed with Date.now(): forward, every connection's deadline passed at once; back, slowloris went unchecked for the hour)", async () => {
+    const port = freePort();
+    const offset = join(dir, `offset-timeouts-${port}`);
+    writeFileSync(offset, "+0\n");
+    const env = { ...process.env, LD_PRELOAD: libfaketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" };
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--header-timeout", "1", "--keep-alive", "5", "--no-access-log"], { stdout: "ignore", stderr: "pipe", env });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+    const open = async () => {
+      const socket = connect(port, "127.0.0.1");
+      let got = "";
+      let closed = false;
+      socket.on("data", (d) => (got += d.toString("latin1")));
+      socket.on("close", () => (closed = true));
+      socket.on("error", () => {});
+      await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+      return { socket, got: () => got, closed: () => closed };
+    };
+    const a = await open();
+    let b: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      // A: one request answered, then idle on keep-alive (5 s).
+      a.socket.write("GET /first HTTP/1.1\r\nHost: a\r\n\r\n");
+      expect(await waitFor(() => a.got().startsWith("HTTP/1.1 200"), 5000)).toBe(true);
+      // Forward an hour: A's keep-alive has more than 3 s left by the monotonic clock, so A stays open.
+      writeFileSync(offset, "+3600\n");
+      await Bun.sleep(1500);
+      expect(a.closed()).toBe(false);
+      const answered = a.got().length;
+      a.socket.write("GET /second HTTP/1.1\r\nHost: a\r\n\r\n");
+      expect(await waitFor(() => a.got().length > answered && a.got().slice(answered).startsWith("HTTP/1.1 200"), 5000)).toBe(true);
+      // B: a head begun (its deadline set an hour ahead), then the clock set back two hours: 408 within a few seconds.
+      b = await open();
+      b.socket.write("GET /slow HTTP/1.1\r\nHost: a\r\n");
+      await Bun.sleep(100);
+      writeFileSync(offset, "-3600\n");
+      expect(await waitFor(() => b!.got().startsWith("HTTP/1.1 408") && b!.closed(), 5000)).toBe(true);
+      expect(proc.exitCode).toBe(null);
+    } finally {
+      a.socket.destroy();
+      b?.socket.destroy();
+    }
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 40_000);
+});
+
 describe("a stderr reader that stalls", () => {
   test("the error log waiting for it is capped (16 MiB, STDERR_MAX_WAITING_BYTES): writes past it are dropped, counted once the reader catches up, memory stays bounded", async () => {
     const port = freePort();

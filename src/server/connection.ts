@@ -160,7 +160,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
    * the pipelined bytes the stash refused, nor the stash resuming the body.
    */
   private inputPaused = false;
-  /** The latest a lingering close may last (ms since epoch, the server's clock). */
+  /** The latest a lingering close may last (`performance.now()` ms, the server's clock). */
   private lingerUntil = 0;
   /** The idle time allowed before the next request, armed once the output is out (ms). */
   private idleMs = 0;
@@ -199,11 +199,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
 
   /** `true` once the socket closed. */
   closed = false;
-  /** When the current deadline expires (ms since epoch), 0 for none. */
+  /** When the current deadline expires (`performance.now()` ms), 0 for none. */
   deadline = 0;
-  /** When the request being answered must be done (ms since epoch, `requestTimeout`), 0 for none. */
+  /** When the request being answered must be done (`performance.now()` ms, `requestTimeout`), 0 for none. */
   requestDeadline = 0;
-  /** When the client must have taken more of the backlog (ms since epoch, `sendTimeout`), 0 when nothing waits. */
+  /** When the client must have taken more of the backlog (`performance.now()` ms, `sendTimeout`), 0 when nothing waits. */
   sendDeadline = 0;
   private deadlineKind = Deadline.None;
 
@@ -1215,8 +1215,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
    * current response. With `idleGrace` (ms), an idle keep-alive connection
    * stays that long instead, so a request the client sent as the shutdown
    * began is answered (with `Connection: close`) rather than reset. `now`
-   * (ms since epoch) is where the grace starts: default the coarse clock,
-   * which is never early.
+   * (`performance.now()` ms) is where the grace starts: default the coarse
+   * clock, which is never early.
    */
   closeIfIdle(idleGrace = 0, now = this.core.clock()): void {
     if (this.ending) {

@@ -51,8 +51,9 @@ export interface ServerCore {
   /** `close({ idleGrace })`'s grace (ms), 0 before `close()` or without one. */
   readonly idleGrace: number;
   /**
-   * A coarse clock for deadlines (ms since epoch): the sweeper's last tick
-   * plus one tick, so a deadline is never early and at most two ticks late.
+   * A coarse monotonic clock for deadlines (`performance.now()` ms, not the
+   * wall clock): the sweeper's last tick plus one tick, so a deadline is
+   * never early and at most two ticks late.
    */
   clock(): number;
   /** Log an error with context (e.g. the request line). */

@@ -276,7 +276,7 @@ export class TsgiServer implements Server, ServerCore {
     );
     const interval = Math.max(20, Math.min(1000, Number.isFinite(shortest) ? Math.floor(shortest / 4) : 1000));
     this.tick = interval;
-    this.now = Date.now();
+    this.now = performance.now();
     this.sweeper = setInterval(this.sweep, interval);
     this.sweeper.unref?.();
     return this;
@@ -471,14 +471,19 @@ export class TsgiServer implements Server, ServerCore {
   }
 
   private tick = 1000;
-  private now = Date.now();
+  /**
+   * The sweeper's last tick, `performance.now()` ms: a monotonic clock, so
+   * the wall clock set back or forward (NTP stepping it, `date -s`, a VM's
+   * clock synced on resume) neither holds timeouts back nor fires them all.
+   */
+  private now = performance.now();
 
   clock(): number {
     return this.now + this.tick;
   }
 
   private readonly sweep = (): void => {
-    const now = (this.now = Date.now());
+    const now = (this.now = performance.now());
     if (this.idleQueue.length > 0 && this.conns.size - this.evicting < this.maxConnections) {
       this.idleQueue = [];
       this.idleQueueAt = 0;
@@ -603,7 +608,7 @@ export class TsgiServer implements Server, ServerCore {
       this.listener?.stop(false);
       const idleGrace = options.idleGrace ?? 0;
       this.idleGrace = idleGrace;
-      const now = Date.now();
+      const now = performance.now();
       for (const conn of [...this.conns]) conn.closeIfIdle(idleGrace, now);
       // The sweeper's tick can be up to 1 s: end the grace on time.
       if (idleGrace > 0 && this.conns.size > 0) this.graceTimer = setTimeout(this.sweep, idleGrace + 1);
