@@ -121,6 +121,11 @@ describe("tsgi-dev CLI", () => {
     const none = helloApp({ "none.ts": `export const a = 1;\nexport const b = "x";\n` });
     const n = await run(["./none.ts"], none.dir);
     expectOneLineError(n.out, /has no default export \(exports: a, b\); none of them is an application/);
+    // A module that exports nothing (the application written, the export forgotten): how to export it.
+    const bare = helloApp({ "bare.ts": `const app = (environ: any, startResponse: any) => [];\n` });
+    const b = await run(["./bare.ts"], bare.dir);
+    expect(b.code).toBe(1);
+    expectOneLineError(b.out, /\.\/bare\.ts has no default export \(it exports nothing\); export your application: `export default app`/);
   });
 
   test("a missing named export, and a named export that works", async () => {

@@ -888,6 +888,15 @@ describe("tsgi serve errors", () => {
     const r = await runCli([file, "--port", String(freePort())]);
     expect(r.code).toBe(1);
     expect(r.out).toContain(`${file} has no default export (exports: VERSION, serve); pick one with ${file}:serve`);
+    // Exports that are no application, and none at all (the export forgotten): the same words as tsgi-dev's.
+    await Bun.write(file, 'export const VERSION = "1";\n');
+    const values = await runCli([file, "--port", String(freePort())]);
+    expect(values.code).toBe(1);
+    expect(values.out).toContain(`${file} has no default export (exports: VERSION); none of them is an application`);
+    await Bun.write(file, "const app = (environ: any, startResponse: any) => [];\n");
+    const bare = await runCli([file, "--port", String(freePort())]);
+    expect(bare.code).toBe(1);
+    expect(bare.out).toContain(`${file} has no default export (it exports nothing); export your application: \`export default app\``);
     (await import("node:fs")).rmSync(dir, { recursive: true, force: true });
   }, 20_000);
 

@@ -136,12 +136,7 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
     throw new StartupError(`cannot import ${parsed.file}: ${describeImportError(error)}`);
   }
   const exported = mod[parsed.exportName];
-  if (exported === undefined) {
-    const names = Object.keys(mod).filter((k) => k !== "__esModule");
-    const apps = names.filter((k) => detectApplication(mod[k]) !== null);
-    const hint = parsed.exportName === "default" && apps.length ? `; pick one with ${spec}:${apps[0]}` : "";
-    throw new StartupError(`${parsed.file} has ${parsed.exportName === "default" ? "no default export" : `no export named ${parsed.exportName}`} (exports: ${names.join(", ") || "none"})${hint}`);
-  }
+  if (exported === undefined) throw new StartupError(missingExportMessage(parsed.file, spec, parsed.exportName, mod));
   const found = detectApplication(exported);
   if (!found) {
     throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.file} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`);
@@ -207,4 +202,31 @@ export function describeImportError(error: unknown): string {
 
 function where(p: SourcePosition): string {
   return `${p.file}:${p.line}:${p.column}`;
+}
+
+/**
+ * The one line for an app module without the export asked for, shared by
+ * `tsgi serve` and `tsgi-dev`: what is missing, the exports the module does
+ * have, and what to do: the `file:name` spec of an export that is an
+ * application, or, for a module that exports nothing, `export default`.
+ * E.g. `./app.ts has no default export (exports: api, handler); pick one
+ * with ./app.ts:api`.
+ * @param label the module as the message names it
+ * @param spec the module as the user gave it, for the `spec:name` hint
+ * @param exportName the export asked for (`default` unless `file:name`)
+ * @param mod the imported module's namespace
+ */
+export function missingExportMessage(label: string, spec: string, exportName: string, mod: Record<string, unknown>): string {
+  const names = Object.keys(mod).filter((k) => k !== "__esModule");
+  const what = exportName === "default" ? "no default export" : `no export named ${exportName}`;
+  const has = names.length ? `exports: ${names.join(", ")}` : "it exports nothing";
+  let hint = "";
+  if (exportName === "default") {
+    // Suggest an export that is an application, not merely the first one.
+    const apps = names.filter((k) => detectApplication(mod[k]) !== null);
+    if (apps.length) hint = `; pick one with ${spec}:${apps[0]}`;
+    else if (names.length) hint = "; none of them is an application";
+    else hint = "; export your application: `export default app`";
+  }
+  return `${label} has ${what} (${has})${hint}`;
 }

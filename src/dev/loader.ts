@@ -18,7 +18,7 @@ import { existsSync } from "node:fs";
 import { type ApplicationKind, describeExport, detectApplication } from "../fetch/index.ts";
 import { ignoredServeOptions } from "../fetch/detect.ts";
 import type { Application } from "../spec.ts";
-import { appFileProblem, type AppSpec } from "../deploy/load-app.ts";
+import { appFileProblem, missingExportMessage, type AppSpec } from "../deploy/load-app.ts";
 import { resolverConfigs, scanGraph } from "./graph.ts";
 import { type DisposeProblem, HotModules } from "./hot.ts";
 import { fingerprint } from "./fingerprint.ts";
@@ -229,12 +229,7 @@ export class AppLoader {
     const exports = Object.keys(mod).filter((k) => k !== "__esModule");
     const label = displayPath(file);
     if (!(exportName in mod) || mod[exportName] === undefined) {
-      const what = exportName === "default" ? "no default export" : `no export named ${exportName}`;
-      const has = exports.length ? `exports: ${exports.join(", ")}` : "it exports nothing";
-      // Suggest an export that is an application, not merely the first one.
-      const apps = exports.filter((k) => detectApplication(mod[k]) !== null);
-      const hint = exportName !== "default" || !exports.length ? "" : apps.length ? `; pick one with ${label}:${apps[0]}` : "; none of them is an application";
-      return done({ ok: false as const, failure: { kind: "no-export" as const, message: `${label} has ${what} (${has})${hint}`, exports } });
+      return done({ ok: false as const, failure: { kind: "no-export" as const, message: missingExportMessage(label, label, exportName, mod), exports } });
     }
     const exported = mod[exportName];
     const found = detectApplication(exported);
