@@ -39,13 +39,21 @@
  * the same handler; only tsgi, tsgi+log and Bun.serve run (GET only). `--port P` starts the servers
  * at ports P, P+1, ... (one per server and round) instead of a random base in 19000-19999.
  *
- * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--app fetch|hono] [--port 19000] [--only tsgi,Bun.serve,"raw Bun.listen"]
+ * `--close` sends every request with `Connection: close` (HTTP/1.0 clients, `ab` without -k, a
+ * proxy that does not reuse its upstream connections): each server answers with `Connection: close`
+ * and closes, and wrk opens a new connection for every request, so a run measures what a connection
+ * costs (accept, the connection's setup and teardown, the close) on top of a request. "raw
+ * Bun.listen" then answers one request per connection with `Connection: close` and closes as tsgi
+ * does (FIN, then the descriptor once the client's FIN is in). Not with --pipeline.
+ *
+ * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--close] [--seeds] [--app fetch|hono] [--port 19000] [--only tsgi,Bun.serve,"raw Bun.listen"]
  *
  * The issue 6 cases:
  *   bun bench/hello.ts                                  # hello, keep-alive, 50 connections
  *   bun bench/hello.ts --pipeline 16                    # 16-deep pipelining
  *   bun bench/hello.ts --post 4096                      # POST echo of 4 KiB bodies
  *   bun bench/hello.ts --connections 1 --rounds 5       # 1 connection: compare the p99 column
+ *   bun bench/hello.ts --close                          # a new connection per request (Connection: close)
  * Needs wrk (apt-get install wrk) and taskset (util-linux).
  */
 import { benchArgs, numberArg, usageError } from "./args.ts";
@@ -55,7 +63,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const USAGE =
-  'bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--seeds] [--app fetch|hono] [--port 19000] [--only tsgi,Bun.serve,"raw Bun.listen"]';
+  'bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--close] [--seeds] [--app fetch|hono] [--port 19000] [--only tsgi,Bun.serve,"raw Bun.listen"]';
 const values = benchArgs(USAGE, {
   rounds: { type: "string" },
   duration: { type: "string" },
@@ -64,6 +72,7 @@ const values = benchArgs(USAGE, {
   pipeline: { type: "string" },
   post: { type: "string" },
   only: { type: "string" },
+  close: { type: "boolean", default: false },
   seeds: { type: "boolean", default: false },
   app: { type: "string" },
   port: { type: "string" },
@@ -74,6 +83,8 @@ const warmup = numberArg(USAGE, "warmup", values.warmup, 2, { integer: true });
 const connections = numberArg(USAGE, "connections", values.connections, 50, { min: 1, integer: true });
 const pipeline = numberArg(USAGE, "pipeline", values.pipeline, 1, { min: 1, integer: true });
 const postBytes = numberArg(USAGE, "post", values.post, 0, { integer: true });
+const closeEach = values.close === true;
+if (closeEach && pipeline > 1) usageError(USAGE, "--close sends one request per connection: drop --pipeline");
 const fetchApp = values.app;
 if (fetchApp !== undefined && fetchApp !== "fetch" && fetchApp !== "hono") usageError(USAGE, `--app: expected fetch or hono, got ${JSON.stringify(fetchApp)}`);
 if (fetchApp && (postBytes || values.seeds)) usageError(USAGE, "--app runs the fetch app's GET on tsgi and Bun.serve only: drop --post and --seeds");
@@ -103,7 +114,13 @@ const targets: Target[] = [
   // The ceiling for a Bun.listen server: canned responses, no parsing (POST: the canned head and the body's bytes).
   {
     name: "raw Bun.listen",
-    cmd: (p: number) => [bun, join(root, "bench/servers/raw-listen.ts"), String(p), ...(postBytes ? ["echo", String(postBytes)] : [])],
+    cmd: (p: number) => [
+      bun,
+      join(root, "bench/servers/raw-listen.ts"),
+      String(p),
+      ...(postBytes ? ["echo", String(postBytes)] : ["hello"]),
+      ...(closeEach ? ["close"] : []),
+    ],
   },
 ];
 // --app: the fetch app runs on tsgi (through fromFetchHandler) and Bun.serve; the others serve their own hello.
@@ -128,16 +145,22 @@ if (!Bun.which("wrk")) {
   process.exit(2);
 }
 
-// wrk Lua script for pipelining and POST bodies.
+// wrk Lua script for pipelining, POST bodies and Connection: close. With that header wrk reads the
+// response's Connection: close and opens a new connection for the next request (its reconnect_socket).
 const dir = mkdtempSync(join(tmpdir(), "tsgi-bench-"));
 const script = join(dir, "script.lua");
 const body = postBytes ? "x".repeat(postBytes) : "";
+const closeField = closeEach ? `["Connection"]="close"` : "";
 writeFileSync(
   script,
   `init = function(args)
   local r = {}
   for i = 1, ${pipeline} do
-    r[i] = wrk.format(${postBytes ? `"POST", "/", {["Content-Type"]="application/octet-stream"}, string.rep("x", ${postBytes})` : `"GET", "/"`})
+    r[i] = wrk.format(${
+      postBytes
+        ? `"POST", "/", {["Content-Type"]="application/octet-stream"${closeEach ? `, ${closeField}` : ""}}, string.rep("x", ${postBytes})`
+        : `"GET", "/"${closeEach ? `, {${closeField}}` : ""}`
+    })
   end
   req = table.concat(r)
 end
@@ -145,6 +168,24 @@ request = function() return req end
 `,
 );
 void body;
+
+/**
+ * The first port from `from` on that a listener can bind on 127.0.0.1 now. Inside the kernel's
+ * ephemeral range (ip_local_port_range, often 32768-60999) a port can be held for a minute by a
+ * closed client connection's TIME-WAIT (wrk's, from an earlier server's run: with --close it opens
+ * tens of thousands), and the server would fail to start with EADDRINUSE.
+ */
+function freePort(from: number): number {
+  for (let p = from; p < from + 200 && p < 65536; p++) {
+    try {
+      Bun.listen({ hostname: "127.0.0.1", port: p, socket: { data() {} } }).stop(true);
+      return p;
+    } catch {
+      // taken: try the next one
+    }
+  }
+  return from;
+}
 
 /**
  * Start a target and wait until its port accepts connections. Its stdout
@@ -251,7 +292,7 @@ let errorsTotal = 0;
 let port = numberArg(USAGE, "port", values.port, 19000 + Math.floor(Math.random() * 1000), { min: 1024, integer: true });
 for (let round = 0; round < rounds; round++) {
   for (const t of targets) {
-    const p = port++;
+    const p = (port = freePort(port)) && port++;
     const proc = await startServer(t, p);
     if (warmup > 0) await runWrk(p, proc.pid, warmup);
     const r = await runWrk(p, proc.pid);
@@ -277,7 +318,7 @@ const base = results.has("Bun.serve") ? median(results.get("Bun.serve")!) : Numb
 const baseP99List = (p99s.get("Bun.serve") ?? []).map(micros).filter((x) => !Number.isNaN(x));
 const baseP99 = medianOrNaN(baseP99List);
 console.log(
-  `\nhello ${postBytes ? `POST ${postBytes} B echo` : "GET"}${fetchApp ? ` (${fetchApp} app: tsgi through fromFetchHandler)` : ""}, ${connections} connections, pipeline ${pipeline}, ${rounds} rounds x ${duration}s after ${warmup}s warm-up (median):`,
+  `\nhello ${postBytes ? `POST ${postBytes} B echo` : "GET"}${fetchApp ? ` (${fetchApp} app: tsgi through fromFetchHandler)` : ""}, ${connections} connections${closeEach ? " (Connection: close: a new connection per request)" : ""}, pipeline ${pipeline}, ${rounds} rounds x ${duration}s after ${warmup}s warm-up (median):`,
 );
 console.log("| server | requests/s | vs Bun.serve | paired vs Bun.serve | p99 latency | p99 vs Bun.serve | p99 per round |");
 console.log("|---|---:|---:|---:|---:|---:|---|");

@@ -33,6 +33,7 @@ describe("bench scripts refuse a bad command line before starting", () => {
     ["hello.ts", ["--rounds", "1", "--duration", "1", "--warmup", "0", "--only", "tsgi,gevent"], /^--only: gevent is a Python seed server: add --seeds$/m],
     ["hello.ts", ["--rounds", "1", "--duration", "1", "--warmup", "0", "--seeds", "--post", "64"], /^--seeds runs GET only: drop --post$/m],
     ["hello.ts", ["--round", "1"], /^unknown option --round$/m],
+    ["hello.ts", ["--close", "--pipeline", "16"], /^--close sends one request per connection: drop --pipeline$/m],
     ["memory.ts", ["--idel", "100"], /^unknown option --idel$/m],
     ["memory.ts", ["--idle", "ten"], /^--idle must be an integer of at least 0, got "ten"$/m],
     ["memory.ts", ["--upload-mib=-1"], /^--upload-mib must be a number of at least 0, got "-1"$/m],

@@ -8,21 +8,28 @@
  *   bytes of body (the bench's fixed POST body: no Content-Length is read);
  *   once a body is complete it is answered with tsgi's response head and the
  *   body's bytes, in one write.
+ * - close (after either): one request per connection (bench/hello.ts
+ *   --close): its response says `Connection: close`, then the server sends
+ *   its FIN (`shutdown`), drops what else it reads and closes the descriptor
+ *   once the client's FIN is in, as tsgi closes (its waiting close, RFC 9112
+ *   §9.6).
  *
- * Usage: bun bench/servers/raw-listen.ts PORT [hello | echo BYTES]
+ * Usage: bun bench/servers/raw-listen.ts PORT [hello | echo BYTES] [close]
  */
 export {};
 const port = Number(process.argv[2] ?? 9003);
 const echoBytes = process.argv[3] === "echo" ? Number(process.argv[4] ?? 4096) : 0;
+const closeEach = process.argv.slice(3).includes("close");
+const connectionField = closeEach ? "Connection: close\r\n" : "";
 const encoder = new TextEncoder();
 let date = new Date().toUTCString();
 setInterval(() => (date = new Date().toUTCString()), 1000).unref();
 const response = () =>
   echoBytes > 0
     ? encoder.encode(
-        `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nDate: ${date}\r\nServer: tsgi/0.1.0\r\nContent-Length: ${echoBytes}\r\n\r\n`,
+        `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nDate: ${date}\r\nServer: tsgi/0.1.0\r\nContent-Length: ${echoBytes}\r\n${connectionField}\r\n`,
       )
-    : encoder.encode(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: ${date}\r\nServer: tsgi/0.1.0\r\nContent-Length: 14\r\n\r\nHello, world!\n`);
+    : encoder.encode(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: ${date}\r\nServer: tsgi/0.1.0\r\nContent-Length: 14\r\n${connectionField}\r\nHello, world!\n`);
 let cached = response();
 let cachedDate = date;
 const current = () => {
@@ -38,10 +45,12 @@ const current = () => {
  * read ended inside; in echo mode, the response being built (`out`, `filled`
  * bytes of it so far) while a body is read.
  */
-type State = { tail: number; out: Uint8Array | null; filled: number };
+type State = { tail: number; out: Uint8Array | null; filled: number; done: boolean };
+type RawSocket = { data: State; write(b: Uint8Array): number; shutdown(): void };
 
 /** hello: one canned response per `\r\n\r\n`. */
-function hello(socket: { data: State; write(b: Uint8Array): number }, data: Uint8Array) {
+function hello(socket: RawSocket, data: Uint8Array) {
+  if (socket.data.done) return;
   let matched = socket.data.tail;
   let count = 0;
   for (let i = 0; i < data.length; i++) {
@@ -56,7 +65,12 @@ function hello(socket: { data: State; write(b: Uint8Array): number }, data: Uint
   socket.data.tail = matched;
   if (count === 0) return;
   const head = current();
-  if (count === 1) socket.write(head);
+  if (closeEach) {
+    // One request per connection: its answer, then the FIN.
+    socket.data.done = true;
+    socket.write(head);
+    socket.shutdown();
+  } else if (count === 1) socket.write(head);
   else {
     const out = new Uint8Array(head.length * count);
     for (let i = 0; i < count; i++) out.set(head, i * head.length);
@@ -65,10 +79,10 @@ function hello(socket: { data: State; write(b: Uint8Array): number }, data: Uint
 }
 
 /** echo: after each `\r\n\r\n`, copy `echoBytes` body bytes behind the response head; write when full. */
-function echo(socket: { data: State; write(b: Uint8Array): number }, data: Uint8Array) {
+function echo(socket: RawSocket, data: Uint8Array) {
   const state = socket.data;
   let i = 0;
-  while (i < data.length) {
+  while (i < data.length && !state.done) {
     if (state.out !== null) {
       const take = Math.min(state.out.length - state.filled, data.length - i);
       state.out.set(data.subarray(i, i + take), state.filled);
@@ -77,6 +91,10 @@ function echo(socket: { data: State; write(b: Uint8Array): number }, data: Uint8
       if (state.filled === state.out.length) {
         socket.write(state.out);
         state.out = null;
+        if (closeEach) {
+          state.done = true;
+          socket.shutdown();
+        }
       }
       continue;
     }
@@ -99,9 +117,11 @@ Bun.listen<State>({
   port,
   socket: {
     open(socket) {
-      socket.data = { tail: 0, out: null, filled: 0 };
+      socket.data = { tail: 0, out: null, filled: 0, done: false };
     },
     data: handle,
+    // close: the client's FIN after ours ends the connection (keep-alive runs as before, with Bun's default).
+    ...(closeEach ? { end: (socket: { end(): void }) => void socket.end() } : {}),
   },
 });
 console.log("ready");
