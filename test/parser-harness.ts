@@ -35,8 +35,10 @@ export interface Outcome {
  * and execute is re-called on the unconsumed remainder after each message.
  * Adjacent body events are merged so that the result is split-independent.
  * After an HttpError the parser must stay dead (the same status again).
+ * `between`, when given, runs after each piece (other parsers at work between
+ * two reads of this one's connection).
  */
-export function run(input: Uint8Array, cuts: number[], limits?: Partial<ParserLimits>): Outcome {
+export function run(input: Uint8Array, cuts: number[], limits?: Partial<ParserLimits>, between?: () => void): Outcome {
   const events: Event[] = [];
   let body: string | null = null;
   const flush = (): void => {
@@ -73,6 +75,7 @@ export function run(input: Uint8Array, cuts: number[], limits?: Partial<ParserLi
         d = d.subarray(n);
       }
       piece.fill(0x00);
+      between?.();
     }
   } catch (e) {
     if (!(e instanceof HttpError)) throw e;

@@ -186,6 +186,36 @@ describe("valid requests: exact events, identical however the input is split", (
     });
   }
 
+  // A head that arrives whole is tokenized in a table all parsers share; one split across reads
+  // keeps its offsets in a table of its own. Other connections' heads parsed whole between two
+  // reads (60 field lines, then 2) must not change what this one's head holds.
+  test("other parsers' heads between two reads change nothing (the shared field-offset table)", () => {
+    const others = [
+      enc(`GET /other HTTP/1.1\r\nHost: o\r\n${pairsToLines(manyFields.slice(0, 118))}\r\n`),
+      enc("PUT /other/path?q=1 HTTP/1.1\r\nHost: other.example\r\nX-A: aaaaaaaaaaaaaaaa\r\n\r\n"),
+    ];
+    let heads = 0;
+    const between = () => {
+      for (const o of others) {
+        const other = new RequestParser({ onHead: () => void heads++, onBody() {}, onMessageComplete() {} });
+        expect(other.execute(o)).toBe(o.length);
+      }
+    };
+    let checked = 0;
+    for (const c of VALID) {
+      const input = enc(c.input);
+      const ref = whole(input);
+      for (let k = 1; k < input.length; k++) {
+        const got = run(input, [k], undefined, between);
+        if (!Bun.deepEquals(got, ref)) expect({ case: c.name, split: k, got }).toEqual({ case: c.name, split: k, got: ref });
+        checked++;
+      }
+      expect(run(input, Array.from({ length: input.length - 1 }, (_, k) => k + 1), undefined, between)).toEqual(ref);
+    }
+    expect(checked).toBeGreaterThan(1000);
+    expect(heads).toBeGreaterThan(2 * checked);
+  });
+
   test("a view with foreign bytes around it parses like a standalone copy", () => {
     const text = enc(VALID[3].input);
     const big = new Uint8Array(text.length + 20).fill(0x0a);

@@ -288,6 +288,16 @@ function limit(name: keyof ParserLimits, given: Partial<ParserLimits> | undefine
 }
 
 /**
+ * The field-offset table of every parser's head while it is parsed in one
+ * `execute()` call (see `RequestParser.tok`): 64 field lines' room (1040
+ * bytes). One per process rather than one per connection: zeroed and
+ * collected again for each connection, it was about a fifth of what a
+ * connection-per-request client (Connection: close) made the server
+ * allocate per connection.
+ */
+const SHARED_TOK = new Int32Array(4 * (64 + 1));
+
+/**
  * An incremental, strict HTTP/1.1 request parser for one connection.
  *
  * Feed it bytes with {@link RequestParser.execute}; it calls the handler's
@@ -300,9 +310,11 @@ function limit(name: keyof ParserLimits, given: Partial<ParserLimits> | undefine
  * unchanged; the parser is then in an unspecified state and must be
  * `reset()` or discarded. Callbacks must not call `execute` re-entrantly.
  *
- * Memory per parser: a few numbers, a field-offset table (16 bytes per
- * field line), and, only while a head arrives in several pieces, a copy of
- * the head bytes received so far (at most `maxHeaderBytes`).
+ * Memory per parser: a few numbers; once a head arrives in several pieces
+ * (or has more than 64 field lines), a field-offset table of its own (16
+ * bytes per field line; a head that arrives whole uses one shared by all
+ * parsers) and a copy of the head bytes received so far (at most
+ * `maxHeaderBytes`).
  */
 export class RequestParser {
   /** The effective limits (defaults merged with those given). */
@@ -323,7 +335,12 @@ export class RequestParser {
   // tok[0] method end, tok[1] target start, tok[2] target end; field k (1-based)
   // at tok[4k .. 4k+3]: name start, name end, value start (after OWS), value
   // end (before CR; trailing OWS is trimmed when the head is built).
-  private tok: Int32Array;
+  // A head that arrives whole is tokenized in SHARED_TOK (it is read before
+  // execute() calls back, so no other parser can write it in between); one
+  // that spans calls, or has more than 64 field lines, in a table of this
+  // parser's own, kept from then on as headBuf is.
+  private tok: Int32Array = SHARED_TOK;
+  private ownTok = false;
   private fieldCount = 0;
   private emptyLines = 0;
   private vIdx = 0;
@@ -370,7 +387,6 @@ export class RequestParser {
     this.maxHeaderCount = l.maxHeaderCount;
     this.maxExt = l.maxChunkExtBytes;
     this.maxTrailer = l.maxTrailerBytes;
-    this.tok = new Int32Array(4 * (Math.min(l.maxHeaderCount, 64) + 1));
   }
 
   /**
@@ -509,7 +525,11 @@ export class RequestParser {
       if (i >= end) {
         this.fieldCount = fc;
         this.state = st;
-        if (st >= H_METHOD) this.keepHead(data, base > start ? base : start, end);
+        if (st >= H_METHOD) {
+          this.keepHead(data, base > start ? base : start, end);
+          // The offsets so far must outlive this call: the next head parsed (any parser's) overwrites the shared table.
+          if (!this.ownTok) this.ownTable(fc);
+        }
         return -1;
       }
       if (st >= H_METHOD && i >= hend) throw this.fail(431, "Request header section too large");
@@ -705,7 +725,15 @@ export class RequestParser {
     const t = new Int32Array(Math.max(need, this.tok.length * 2));
     t.set(this.tok);
     this.tok = t;
+    this.ownTok = true;
     return t;
+  }
+
+  /** Move the head's offsets so far (request-line and `fc` field lines) from the shared table to one of this parser's own. */
+  private ownTable(fc: number): void {
+    // 17 field lines' room (272 bytes); grown as needed.
+    this.tok = SHARED_TOK.slice(0, 4 * Math.max(fc + 1, 17));
+    this.ownTok = true;
   }
 
   /** Whether the 4-byte method starting at `data[base]` (before `start`: in the kept head bytes) is `HEAD`. */
