@@ -8,7 +8,7 @@
  * load falls on both alike and the paired ratio (the median over pairs of
  * `work / base`, each pair run back to back) shows a few percent.
  *
- * Usage: bun bench/request-path-ab.ts --base DIR [--work DIR] [--only post|get] [--pairs 60] [--requests 20000]
+ * Usage: bun bench/request-path-ab.ts --base DIR [--work DIR] [--only post|get|close] [--pairs 60] [--requests 20000]
  *
  * `DIR` is a checkout of tsgi (for the code before a change: `git worktree
  * add /tmp/tsgi-base HEAD`, then `ln -s "$PWD/node_modules"
@@ -16,7 +16,11 @@
  * default) is wrk's 4 KiB POST answered by the echo app of
  * bench/servers/tsgi.ts (`await read()`, the body returned), with microtask
  * turns until the connection is idle, as bench/request-path.ts runs it;
- * `get` is wrk's GET answered by the hello app. Both trees get the same app
+ * `get` is wrk's GET answered by the hello app; `close` is that GET with
+ * `Connection: close` (bench/hello.ts --close) on a new connection each
+ * time: the `Connection` made, the request answered, its FIN sent, then the
+ * client's FIN and the close, so what a connection costs in JavaScript
+ * (its objects made and collected) is in each request's time. Both trees get the same app
  * functions. Prints each tree's CPU time per request (process CPU, ns:
  * 10th percentile and median over the runs) and the paired ratio. Run it
  * with `--base` and `--work` swapped as well: a tree loaded second can be a
@@ -38,7 +42,8 @@ const { values } = parseArgs({
   },
 });
 if (!values.base) throw new Error("--base DIR: a checkout of tsgi to compare with (see the usage at the top of bench/request-path-ab.ts)");
-if (values.only !== "post" && values.only !== "get") throw new Error(`--only: expected post or get, got ${values.only}`);
+if (values.only !== "post" && values.only !== "get" && values.only !== "close") throw new Error(`--only: expected post, get or close, got ${values.only}`);
+const perConnection = values.only === "close";
 const pairs = Number(values.pairs);
 const n = Number(values.requests);
 
@@ -67,47 +72,56 @@ const socket = {
 } as unknown as Socket<unknown>;
 
 /** The part of a tree's `Connection` this bench drives. */
-type Driven = { onData(data: Uint8Array): void; readonly busy: boolean };
+type Driven = { onData(data: Uint8Array): void; onEnd(): void; readonly busy: boolean; readonly closed: boolean };
 
-/** A connection of `tree`'s server for the app, on the stub socket. */
-async function connectionOf(tree: string): Promise<Driven> {
+/** `tree`'s server for the app and a maker of its connections on the stub socket. */
+async function connectionsOf(tree: string): Promise<() => Driven> {
   const { createServer } = await import(resolve(tree, "src/server/index.ts"));
   const { Connection } = await import(resolve(tree, "src/server/connection.ts"));
-  return new Connection(socket, createServer(app, { keepAliveTimeout: 60000, log: null })) as Driven;
+  const server = createServer(app, { keepAliveTimeout: 60000, log: null });
+  return () => new Connection(socket, server) as Driven;
 }
 const trees = [resolve(values.base), resolve(values.work)];
-const conns = [await connectionOf(trees[0]!), await connectionOf(trees[1]!)];
+const makers = [await connectionsOf(trees[0]!), await connectionsOf(trees[1]!)];
+const conns = makers.map((make) => make());
 
 const text =
   values.only === "post"
     ? `POST / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nContent-Type: application/octet-stream\r\nContent-Length: 4096\r\n\r\n${"x".repeat(4096)}`
-    : "GET / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n";
+    : `GET / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n${perConnection ? "Connection: close\r\n" : ""}\r\n`;
 const bytes = new TextEncoder().encode(text);
 
-/** Feed one request; an app that answers asynchronously is given microtask turns until the connection is idle. */
-async function once(c: Driven): Promise<void> {
+/**
+ * Feed one request; an app that answers asynchronously is given microtask turns until the connection is idle.
+ * `close`: on a new connection of tree `which`, closed by the client's FIN once answered.
+ */
+async function once(which: number): Promise<void> {
+  const c = perConnection ? makers[which]!() : conns[which]!;
   c.onData(bytes);
   for (let turns = 0; c.busy; turns++) {
     if (turns > 1000) throw new Error("the request did not finish within 1000 microtask turns");
     await null;
   }
+  if (perConnection) {
+    c.onEnd();
+    if (!c.closed) throw new Error("the connection did not close after the client's FIN");
+  }
 }
 
-for (const c of conns) for (let i = 0; i < 100_000; i++) await once(c);
+for (let which = 0; which < 2; which++) for (let i = 0; i < 100_000; i++) await once(which);
 const times: [number[], number[]] = [[], []];
 for (let p = 0; p < pairs; p++) {
   for (let k = 0; k < 2; k++) {
     const which = p % 2 === 0 ? k : 1 - k;
-    const c = conns[which]!;
     const t0 = process.cpuUsage();
-    for (let i = 0; i < n; i++) await once(c);
+    for (let i = 0; i < n; i++) await once(which);
     const used = process.cpuUsage(t0);
     times[which].push(((used.user + used.system) * 1000) / n);
   }
 }
 const at = (list: number[], q: number) => [...list].sort((a, b) => a - b)[Math.floor((list.length - 1) * q)]!;
 const ratios = times[1].map((w, i) => w / times[0][i]!);
-console.log(`${values.only === "post" ? "wrk POST 4 KiB echo" : "wrk GET"}, ${pairs} pairs of ${n} requests (ns/request, p10 / median):`);
+console.log(`${values.only === "post" ? "wrk POST 4 KiB echo" : perConnection ? "wrk GET with Connection: close, a connection each" : "wrk GET"}, ${pairs} pairs of ${n} requests (ns/request, p10 / median):`);
 console.log(`  base ${trees[0]}: ${at(times[0], 0.1).toFixed(0)} / ${at(times[0], 0.5).toFixed(0)}`);
 console.log(`  work ${trees[1]}: ${at(times[1], 0.1).toFixed(0)} / ${at(times[1], 0.5).toFixed(0)}`);
 console.log(`  work / base, paired: median ${at(ratios, 0.5).toFixed(3)} (p25 ${at(ratios, 0.25).toFixed(3)}, p75 ${at(ratios, 0.75).toFixed(3)})`);
