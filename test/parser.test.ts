@@ -676,6 +676,23 @@ describe("RequestParser API", () => {
     expect(new RequestParser(noop).limits).toEqual(DEFAULT_PARSER_LIMITS);
     expect(new RequestParser(noop, { maxHeaderCount: 5, maxHeaderBytes: undefined }).limits).toEqual({ ...DEFAULT_PARSER_LIMITS, maxHeaderCount: 5 });
   });
+  // The parsers made from one limits object (a server's, one parser per connection) share its resolved limits;
+  // an object changed since then gives the new values, and the new limit is enforced.
+  test("limits made from the same object are shared until the object changes", () => {
+    const given: Partial<ParserLimits> = { maxHeaderCount: 2 };
+    const a = new RequestParser(noop, given);
+    expect(new RequestParser(noop, given).limits).toBe(a.limits);
+    expect(Object.isFrozen(a.limits)).toBe(true);
+    const head = enc("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n");
+    expect(() => new RequestParser(noop, given).execute(head)).toThrow("Too many header fields");
+    given.maxHeaderCount = 3;
+    const b = new RequestParser(noop, given);
+    expect(b.limits).toEqual({ ...DEFAULT_PARSER_LIMITS, maxHeaderCount: 3 });
+    expect(a.limits.maxHeaderCount).toBe(2);
+    expect(b.execute(head)).toBe(head.length);
+    given.maxHeaderBytes = -1;
+    expect(() => new RequestParser(noop, given)).toThrow(RangeError);
+  });
   test("invalid limits → RangeError", () => {
     expect(() => new RequestParser(noop, { maxHeaderBytes: -1 })).toThrow(RangeError);
     expect(() => new RequestParser(noop, { maxRequestTarget: Number.NaN })).toThrow(RangeError);

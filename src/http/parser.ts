@@ -288,6 +288,43 @@ function limit(name: keyof ParserLimits, given: Partial<ParserLimits> | undefine
 }
 
 /**
+ * The effective limits made from each `limits` object given, so that the
+ * parsers of a server's connections share one (frozen) object rather than
+ * making one per connection. Used again only while the given object still
+ * holds the same values.
+ */
+const resolvedLimits = new WeakMap<Partial<ParserLimits>, Readonly<ParserLimits>>();
+let defaultLimits: Readonly<ParserLimits> | null = null;
+
+/** {@link DEFAULT_PARSER_LIMITS} with `given`'s entries, checked and frozen; the same object again for the same `given`. */
+function resolveLimits(given: Partial<ParserLimits> | undefined): Readonly<ParserLimits> {
+  const known = given === undefined ? defaultLimits : resolvedLimits.get(given);
+  if (known && (given === undefined || sameLimits(known, given))) return known;
+  const l: Readonly<ParserLimits> = Object.freeze({
+    maxRequestTarget: limit("maxRequestTarget", given),
+    maxHeaderBytes: limit("maxHeaderBytes", given),
+    maxHeaderCount: limit("maxHeaderCount", given),
+    maxChunkExtBytes: limit("maxChunkExtBytes", given),
+    maxTrailerBytes: limit("maxTrailerBytes", given),
+  });
+  if (given === undefined) defaultLimits = l;
+  else resolvedLimits.set(given, l);
+  return l;
+}
+
+/** `given`'s values (defaults where it has none) are `known`'s. */
+function sameLimits(known: Readonly<ParserLimits>, given: Partial<ParserLimits>): boolean {
+  const d = DEFAULT_PARSER_LIMITS;
+  return (
+    (given.maxRequestTarget ?? d.maxRequestTarget) === known.maxRequestTarget &&
+    (given.maxHeaderBytes ?? d.maxHeaderBytes) === known.maxHeaderBytes &&
+    (given.maxHeaderCount ?? d.maxHeaderCount) === known.maxHeaderCount &&
+    (given.maxChunkExtBytes ?? d.maxChunkExtBytes) === known.maxChunkExtBytes &&
+    (given.maxTrailerBytes ?? d.maxTrailerBytes) === known.maxTrailerBytes
+  );
+}
+
+/**
  * The field-offset table of every parser's head while it is parsed in one
  * `execute()` call (see `RequestParser.tok`): 64 field lines' room (1040
  * bytes). One per process rather than one per connection: zeroed and
@@ -373,14 +410,8 @@ export class RequestParser {
    */
   constructor(handler: ParserHandler, limits?: Partial<ParserLimits>) {
     this.handler = handler;
-    const l: ParserLimits = {
-      maxRequestTarget: limit("maxRequestTarget", limits),
-      maxHeaderBytes: limit("maxHeaderBytes", limits),
-      maxHeaderCount: limit("maxHeaderCount", limits),
-      maxChunkExtBytes: limit("maxChunkExtBytes", limits),
-      maxTrailerBytes: limit("maxTrailerBytes", limits),
-    };
-    this.limits = Object.freeze(l);
+    const l = resolveLimits(limits);
+    this.limits = l;
     this.maxTarget = l.maxRequestTarget;
     this.maxLine = l.maxRequestTarget + REQUEST_LINE_SLACK;
     this.maxHeaderBytes = l.maxHeaderBytes;

@@ -36,15 +36,35 @@ import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { defineSignal, RequestSignal, wantsSignal } from "../gateway/signal.ts";
 import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, type ChunkOwner, runPosthooks, settledWithin, takePosthooks, hasPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
 import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
-import type { Environ, ResponseHeaders } from "../spec.ts";
+import type { Environ, ErrorStream, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
 import { RequestHandler } from "./handler.ts";
 import { rejectedLine, requestLine } from "./log.ts";
 import { OutputQueue, type OutputOwner } from "./output.ts";
 
-/** The placeholders an idle connection's environ source holds between requests (see `Connection.environSource`). */
+/** The placeholders {@link environSource} holds between requests. */
 const NO_FIELDS: string[] = [];
 const NO_INPUT = new RequestInput(null);
+const NO_ERRORS: ErrorStream = { flush() {}, write() {}, writelines() {} };
+/**
+ * What {@link Connection.startRequest} gives `buildEnviron`, filled in for
+ * each request (`buildEnviron` reads it synchronously and keeps none of it),
+ * then emptied again, so that it holds nothing of a request: one object for
+ * all connections rather than one per connection (or per request).
+ */
+const environSource: EnvironSource = {
+  method: "",
+  target: "",
+  version: "",
+  fields: NO_FIELDS,
+  remoteAddr: "",
+  remotePort: 0,
+  serverName: "",
+  serverPort: 0,
+  urlScheme: "",
+  input: NO_INPUT,
+  errors: NO_ERRORS,
+};
 
 const enum Framing {
   /** No body bytes on the wire (HEAD, 1xx, 204, 304). */
@@ -219,13 +239,6 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   readonly remoteAddress: string;
   /** The client's port, read once; 0 over a Unix socket. */
   readonly remotePort: number;
-  /**
-   * What {@link startRequest} gives `buildEnviron`, filled in again for each
-   * request (which reads it and keeps none of it): one object per
-   * connection rather than one per request. Emptied again once read, so that
-   * an idle keep-alive connection holds nothing of its last request.
-   */
-  private readonly environSource: EnvironSource;
 
   constructor(
     /** The client's socket (TCP, TLS or Unix). */
@@ -243,19 +256,6 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         : core.gateway;
     this.parser = new RequestParser(this, core.parserLimits);
     this.output = new OutputQueue(socket, this);
-    this.environSource = {
-      method: "",
-      target: "",
-      version: "",
-      fields: [],
-      remoteAddr: this.remoteAddress,
-      remotePort: this.remotePort,
-      serverName: "",
-      serverPort: 0,
-      urlScheme: "",
-      input: NO_INPUT,
-      errors: core.errors,
-    };
     this.setDeadline(Deadline.Head, core.options.headerTimeout);
   }
 
@@ -634,11 +634,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.drained = 0;
     if (core.accessLog || this.handlerLogs) this.startedAt = performance.now();
     const input = this.input!;
-    const src = this.environSource;
+    const src = environSource;
     src.method = head.method;
     src.target = head.target;
     src.version = head.version;
     src.fields = head.fields;
+    src.remoteAddr = this.remoteAddress;
+    src.remotePort = this.remotePort;
     src.serverName = core.serverName;
     src.serverPort = core.serverPort;
     src.urlScheme = core.urlScheme;
@@ -647,6 +649,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     const environ = buildEnviron(src, core.environDefaults);
     src.fields = NO_FIELDS;
     src.input = NO_INPUT;
+    src.errors = NO_ERRORS;
     // tsgi.signal only when asked for: the accessor costs about 0.1 µs a request (a third of a hello's parse).
     if (core.options.requestSignal ?? wantsSignal(core.app)) {
       defineSignal(environ, (this.signal = new RequestSignal()));

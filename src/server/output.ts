@@ -96,7 +96,8 @@ export class OutputQueue {
   /** Queuing while the connection handles a read: written at {@link uncork}. */
   private corked = false;
   private flushScheduled = false;
-  private drainWaiters: Array<() => void> = [];
+  /** Producers waiting in {@link drain}, or `null` when none (most connections never wait). */
+  private drainWaiters: Array<() => void> | null = null;
   /** The connection sent its FIN or closed: nothing more is written. */
   private closed = false;
 
@@ -326,7 +327,11 @@ export class OutputQueue {
   scheduleFlush(): void {
     if (!this.flushScheduled && !this.corked) {
       this.flushScheduled = true;
-      queueMicrotask(this.flushTask);
+      // Made on the first scheduled flush: a connection that answers array bodies (one write per response) never schedules one.
+      queueMicrotask((this.flushTask ??= () => {
+        this.flushScheduled = false;
+        this.flush();
+      }));
     }
   }
 
@@ -335,10 +340,8 @@ export class OutputQueue {
     if (!this.corked) this.flush();
   }
 
-  private readonly flushTask = (): void => {
-    this.flushScheduled = false;
-    this.flush();
-  };
+  /** {@link scheduleFlush}'s microtask: clears `flushScheduled` and flushes. */
+  private flushTask: (() => void) | null = null;
 
   /**
    * Write queued parts: small ones copied into one shared scratch buffer and
@@ -490,7 +493,7 @@ export class OutputQueue {
   /** Resolves once the producer may go on writing (at once unless {@link needsDrain}). */
   drain(): Promise<void> {
     if (this.closed || (this.backlog === null && this.partsBytes < OUTPUT_HIGH_WATER)) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+    return new Promise((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
   /** Everything is written: producers waiting in {@link drain} go on, and the owner hears of it. */
@@ -501,9 +504,9 @@ export class OutputQueue {
 
   /** Let producers waiting in {@link drain} go on. */
   private wakeDrainWaiters(): void {
-    if (this.drainWaiters.length === 0) return;
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
+    if (waiters === null) return;
+    this.drainWaiters = null;
     for (const w of waiters) w();
   }
 
