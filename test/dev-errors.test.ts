@@ -6,6 +6,7 @@
  * request environ masked; --no-debug pages show nothing of the code.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 import { raw } from "./helpers.ts";
 
@@ -545,6 +546,45 @@ export default async function app(environ: any, startResponse: any) {
     expect((await get(url, PLAIN)).status).toBe(500);
   }, 60_000);
 
+  test("a cause or a thrown object's stack quoting a client's long `at a (a (...:1:1)` line: the page and the terminal report come at once (no quadratic stack parsing)", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async function app(environ: any, startResponse: any) {
+  const body = new TextDecoder().decode(await environ["tsgi.input"].read());
+  // An upstream's error body rethrown as it came, its own stack field included.
+  if (environ.PATH_INFO === "/upstream") throw JSON.parse(body);
+  throw new Error("could not parse the upload", { cause: new Error("bad cause: " + body) });
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    /** The dev process's CPU time so far (user and system, ms; /proc ticks of 10 ms): not the wall time, which a loaded machine stretches. */
+    const cpu = () => {
+      const fields = readFileSync(`/proc/${dev.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    };
+    // stacktrace-parser's patterns take time quadratic in a line's length: this 192,000-character frame-shaped line in a
+    // cause took 3.9 to 6.5 s of the dev process's CPU, the 72,000-character one in a thrown object's `stack` 4 s; now 10 to 60 ms.
+    const line = (n: number) => `    at ${"a (".repeat(n)}:1:1)`;
+    const cases = [
+      { path: "/cause", body: `x\n${line(64_000)}`, report: /Caused by: Error: bad cause: x\n/ },
+      { path: "/upstream", body: JSON.stringify({ message: "upstream failed", stack: `Error: upstream failed\n${line(24_000)}` }), report: /POST \/upstream raised:\n.*upstream failed/ },
+    ];
+    const spent: string[] = [];
+    for (const { path, body, report } of cases) {
+      const mark = dev.output.length;
+      const before = cpu();
+      const r = await fetch(url.replace(/\/$/, path), { method: "POST", body, headers: HTML, signal: AbortSignal.timeout(25_000) });
+      expect(r.status).toBe(500);
+      expect(unescape(await r.text())).toContain(path === "/cause" ? "bad cause: x" : "upstream failed");
+      await dev.waitFor(report, 10_000, mark);
+      const used = cpu() - before;
+      spent.push(`${path}: ${used < 1000 ? "under 1 s" : `${used} ms`} of CPU`);
+    }
+    expect(spent).toEqual(["/cause: under 1 s of CPU", "/upstream: under 1 s of CPU"]);
+  }, 60_000);
+
   test("an error that throws when read (a getter on its stack or name, a Proxy) gets tsgi-dev's page saying so, with the getter's code frame, and a terminal report", async () => {
     const app = new TempApp({
       "app.ts": `const boom = () => {
@@ -574,7 +614,7 @@ export default function app(environ: any, startResponse: any) {
     }
   });
 
-  test("a thrown value whose own stack field lists frames of a megabyte each (function name and file): the page and the terminal show 1 Ki characters of each", async () => {
+  test("a thrown value whose own stack field lists frames of a megabyte each (function name and file), and of 1,500 characters: the page and the terminal show 1 Ki characters of each shorter one", async () => {
     const app = new TempApp({
       "app.ts": `export default async function app(environ: any, startResponse: any) {
   // As \`if (!res.ok) throw await res.json()\` throws an upstream's error body.
@@ -586,7 +626,16 @@ export default function app(environ: any, startResponse: any) {
     const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const huge = "<".repeat(1_000_000);
-    const frames = [`    at ${huge}FN_TAIL (/srv/${huge}FILE_TAIL.ts:1:1)`, `    at /srv/${huge}FILE_TAIL.ts:2:2`, `    at ${huge}FN_TAIL (/srv/a.ts:3:3)`];
+    // A line longer than MAX_FRAME_LINE (2,112) is no frame (its parse would take quadratic time); a shorter one's
+    // function name or file past 1 Ki characters is cut.
+    const long = "<".repeat(1500);
+    const frames = [
+      `    at ${huge}FN_TAIL (/srv/${huge}FILE_TAIL.ts:1:1)`,
+      `    at /srv/${huge}FILE_TAIL.ts:2:2`,
+      `    at ${huge}FN_TAIL (/srv/a.ts:3:3)`,
+      `    at /srv/${long}FILE_TAIL.ts:4:4`,
+      `    at ${long}FN_TAIL (/srv/a.ts:5:5)`,
+    ];
     const body = JSON.stringify({ name: "Error", message: "upstream failed", stack: `Error: upstream failed\n${frames.join("\n")}` });
     for (const accept of [HTML, PLAIN]) {
       const mark = dev.output.length;

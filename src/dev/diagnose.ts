@@ -79,10 +79,14 @@ export interface DiagnoseOptions {
  * paths). Only lines starting with `at` are given to it: it also reads
  * other browsers' formats, under which any `text:1:2` line is a frame.
  * Lines that are not frames, and frames without a line and column (Bun's
- * `at <parse> (:0)`), are skipped.
+ * `at <parse> (:0)`), are skipped; so are lines longer than
+ * {@link MAX_FRAME_LINE} and those past the first
+ * {@link MAX_FRAME_CHARS_PARSED} characters of frame lines, which the
+ * parser never sees.
  */
 export function parseStack(stack: string, internal: (file: string) => boolean = () => false): StackFrame[] {
-  const lines = stack.split("\n").filter((line) => /^\s*at /.test(line));
+  const budget: FrameBudget = { chars: MAX_FRAME_CHARS_PARSED };
+  const lines = stack.split("\n").filter((line) => /^\s*at /.test(line) && withinBudget(line, budget));
   const frames: StackFrame[] = [];
   for (const f of parse(lines.join("\n"))) {
     if (f.lineNumber === null || f.column === null) continue;
@@ -145,6 +149,42 @@ export const MAX_MESSAGE_CHARS = 256 * 1024;
  * value's own `stack` field lists (up to 50 on the page, 8 in the terminal).
  */
 export const MAX_FRAME_CHARS = 1024;
+
+/**
+ * Longest line {@link parseStack} reads as a frame (characters): a
+ * function name and a file of up to {@link MAX_FRAME_CHARS} each, far past
+ * any real frame (Bun's are a name and a path, rarely 200 characters
+ * together). `stacktrace-parser`'s patterns take time quadratic in a line's
+ * length (a lazy group tried to the line's end from each `(`, `@`, `:` or
+ * space), and a stack may hold a client's text: a cause's message quoting a
+ * request body, a thrown object's own `stack` field (an upstream's JSON).
+ * One line of 192,000 characters (`a (` repeated, ending `:1:1)`) held
+ * tsgi-dev for 3.6 s of CPU, a megabyte for minutes; a line of this length
+ * takes at most about 10 ms.
+ */
+export const MAX_FRAME_LINE = 2 * MAX_FRAME_CHARS + 64;
+
+/**
+ * Characters of frame lines (of at most {@link MAX_FRAME_LINE} each) that
+ * one stack, or the chained errors' text, gives `stacktrace-parser` at
+ * most: over a hundred real frames (Bun keeps 10 per error,
+ * `Error.stackTraceLimit`; the page shows 50), and a bound on its time for
+ * any text (about 70 ms for 16 Ki of the worst lines, microseconds for real
+ * ones). Lines past it are not read as frames.
+ */
+export const MAX_FRAME_CHARS_PARSED = 16 * 1024;
+
+/** What is left of {@link MAX_FRAME_CHARS_PARSED} for one stack text. */
+interface FrameBudget {
+  chars: number;
+}
+
+/** Whether `line` (an `at ...` line) is short enough to read as a frame and fits in `budget`, which it then uses up. */
+function withinBudget(line: string, budget: FrameBudget): boolean {
+  if (line.length > MAX_FRAME_LINE || line.length > budget.chars) return false;
+  budget.chars -= line.length;
+  return true;
+}
 
 /** `text` cut at `max` ({@link MAX_MESSAGE_CHARS}), never inside a surrogate pair, with `… (N more characters not shown)`. */
 export function boundText(text: string, max = MAX_MESSAGE_CHARS): string {
@@ -274,9 +314,15 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
   if (!location && name === "SyntaxError" && message.startsWith("JSON Parse error") && options.graph) location = brokenJson(options.graph);
   const loc = location ? { file: location.file, line: location.line, column: location.column } : undefined;
   // The held errors' and causes' frames as the main stack shows them: without tsgi's own, nor Bun's `at <parse> (:0)`.
+  // A line too long to be a frame, or past the budget, is not read: kept as the text it is (a cause's message may quote a client).
+  const budget: FrameBudget = { chars: MAX_FRAME_CHARS_PARSED };
   const related = unversion(relatedErrorsText(error))
     .split("\n")
-    .filter((line) => !/^\s+at /.test(line) || parseStack(line.trim(), internal).some((f) => !f.internal))
+    .filter((line) => {
+      if (!/^\s+at /.test(line)) return true;
+      const frame = line.trim();
+      return !withinBudget(frame, budget) || parseStack(frame, internal).some((f) => !f.internal);
+    })
     .join("\n");
   const hint = nodeHandlerHint(error);
   return withFrame({ title: name, message, location: loc, stack, raw: raw + related, ...(related ? { related } : {}), ...(hint === null ? {} : { hint }) });
