@@ -37,6 +37,8 @@ describe("bench scripts refuse a bad command line before starting", () => {
     ["memory.ts", ["--idel", "100"], /^unknown option --idel$/m],
     ["memory.ts", ["--idle", "ten"], /^--idle must be an integer of at least 0, got "ten"$/m],
     ["memory.ts", ["--upload-mib=-1"], /^--upload-mib must be a number of at least 0, got "-1"$/m],
+    ["cost.ts", ["--only", "head"], /^--only must be heads, bodies, pipeline or responses, got "head"$/m],
+    ["cost.ts", ["--reps", "0"], /^--reps must be an integer of at least 1, got "0"$/m],
     ["request-path.ts", ["--request", "1000"], /^unknown option --request$/m],
     ["request-path.ts", ["--runs", "x"], /^--runs must be an integer of at least 1, got "x"$/m],
     ["request-path.ts", ["--requests", "100", "--only", "gett"], /^--only must be get, post or fetch, got "gett"$/m],
