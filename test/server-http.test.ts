@@ -430,6 +430,26 @@ describe("Expect: 100-continue", () => {
     expect(r.closed).toBe(true);
   });
 
+  test("a client that sends the body without waiting for the 100 keeps its connection when the app answers without reading (h2load, got)", async () => {
+    const { port } = start(hello);
+    // h2load --h1 -H 'Expect: 100-continue' -d file, got and Node's http.request with the
+    // header set write the head and the body at once; the server's drain takes the body.
+    const body = "x".repeat(200_000);
+    const head = (n: number) => `POST /${n} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`;
+    const r = await raw(port, [head(1) + body.slice(0, 1000), body.slice(1000), head(2) + body, "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n"], {
+      gapMs: 50,
+      until: (d) => d.toString("latin1").split("Hello, world!\n").length === 4,
+    });
+    const responses = parseResponses(r.data);
+    expect(responses.map((x) => [x.status, x.headers.connection])).toEqual([
+      [200, undefined],
+      [200, undefined],
+      [200, undefined],
+    ]);
+    expect(r.data.toString("latin1")).not.toContain("100 Continue");
+    expect(r.closed).toBe(false);
+  });
+
   test("HTTP/1.0 expectations are ignored", async () => {
     const { port } = start(reader);
     const r = await rawOne(port, "POST / HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi");

@@ -161,7 +161,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private responding = false;
   private draining = false;
   private drained = 0;
-  /** Body bytes received for the current request (counted only under `maxRequestBodySize`). */
+  /** Body bytes received for the current request (for `maxRequestBodySize`, and whether a client asked to wait for `100 Continue` is sending). */
   private bodyReceived = 0;
   /** A head refused before the app ran (413): its request line is logged. */
   private refusedHead: RequestHead | null = null;
@@ -546,7 +546,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       return;
     }
     const max = this.core.options.maxRequestBodySize;
-    if (max > 0 && (this.bodyReceived += chunk.length) > max) {
+    this.bodyReceived += chunk.length;
+    if (max > 0 && this.bodyReceived > max) {
       // A chunked body past the limit: the app's read rejects, 413 or a cut response (bodyFailed).
       this.bodyRefused = true;
       // Over the limit in the head's own packet, before the app ran: log the request line all the same.
@@ -733,11 +734,23 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.onData(stash);
   }
 
+  /**
+   * Whether the client may be holding the request body back for a `100
+   * Continue` not sent (the app has not read): none of the body has come
+   * yet. Once bytes of it arrive the client is sending it (it did not wait,
+   * as h2load, got or Node's http.request with the header set do, or its
+   * wait ran out, curl's 1 s), and the rest can be drained like any unread
+   * body (RFC 9110 §10.1.1: read and discard, or close).
+   */
+  private holdingForContinue(): boolean {
+    return this.input !== null && this.input.continueOwed && !this.messageDone && this.bodyReceived === 0;
+  }
+
   /** The response ended before the request body did: read and discard the rest, or close. */
   private startDraining(): void {
     const input = this.input;
     // After the client's FIN the rest of the body never comes (an aborted upload): close.
-    if (!this.responseKeepAlive || this.peerEnded || (input && input.continueOwed)) {
+    if (!this.responseKeepAlive || this.peerEnded || this.holdingForContinue()) {
       this.afterResponse();
       // The exchange is over here too: a read the app makes later rejects
       // (spec.md) rather than taking unread bytes or re-arming the body clock
@@ -950,7 +963,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     }
     // The client may still be holding the body back for a 100 Continue it
     // will now never get: the connection cannot be reused safely.
-    if (this.input && this.input.continueOwed && !this.messageDone) keepAlive = false;
+    if (this.holdingForContinue()) keepAlive = false;
     // Body bytes still on their way when the response starts: if the app does
     // not read them they are drained after the response, up to MAX_DRAIN. More
     // than that (or a chunked body of unknown size) and the connection will
