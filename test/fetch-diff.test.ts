@@ -195,6 +195,22 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
     }
   });
 
+  test("a 204, 205 or 304 made without a headers init, whose body's type Bun lists in response.headers (a Bun.file(), a typed Blob, URLSearchParams): Bun.serve leaves the type out, tsgi sends it (it cannot tell it from one the app set); with a headers init both send it", async () => {
+    for (const [path, type] of [
+      ["/304-file", "application/json;charset=utf-8"],
+      ["/204-blob-typed", "application/x-custom"],
+      ["/205-form", "application/x-www-form-urlencoded;charset=UTF-8"],
+    ]) {
+      const seen = await both(get(path!));
+      expect([path, "content-type" in seen.bun.fields]).toEqual([path, false]);
+      expect([path, seen.tsgi.fields["content-type"]]).toEqual([path, type]);
+      expect([path, seen.tsgi.status, seen.tsgi.body]).toEqual([path, seen.bun.status, ""]);
+    }
+    const seen = await both(get("/304-file-etag"));
+    expect(seen.tsgi.fields).toEqual(seen.bun.fields);
+    expect(seen.bun.fields["content-type"]).toBe("application/json;charset=utf-8");
+  });
+
   test("new Response(null, { status: 101 }): Bun.serve sends the 101, tsgi a 500 (an interim status is no final answer), logged", async () => {
     const seen = await both(get("/status-101"));
     expect(seen.bun.status).toBe(101);

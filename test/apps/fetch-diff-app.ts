@@ -122,6 +122,14 @@ async function handle(request: Request, server: Server): Promise<Response> {
       return new Response("not sent", { status: 205 });
     case "/304-bytes":
       return new Response(new Uint8Array([1, 2, 3]), { status: 304 });
+    case "/304-file":
+      return new Response(Bun.file(FILE), { status: 304 });
+    case "/304-file-etag":
+      return new Response(Bun.file(FILE), { status: 304, headers: { ETag: "\"v1\"" } });
+    case "/204-blob-typed":
+      return new Response(new Blob(["not sent"], { type: "application/x-custom" }), { status: 204 });
+    case "/205-form":
+      return new Response(new URLSearchParams("a=1"), { status: 205 });
     case "/status-text":
       return new Response("fine", { statusText: "Fine" });
     case "/hello":
