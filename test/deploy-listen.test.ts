@@ -147,6 +147,47 @@ console.log(c.fingerprint);`;
     }
   }, 30_000);
 
+  test("tsgi serve given a PKCS #7 bundle of certificates (.p7b) or an encrypted DER key: named as such, with the openssl command that converts it (not the PKCS #12 one, which fails on them)", async () => {
+    const { createPrivateKey, X509Certificate } = await import("node:crypto");
+    const sub = mkdtempSync(join(dir, "p7-"));
+    const file = (name: string, data: Uint8Array) => (writeFileSync(join(sub, name), data), join(sub, name));
+    // DER by hand: a tag, its length (short or long form), its contents.
+    const der = (tag: number, ...parts: Uint8Array[]): Uint8Array => {
+      const body = Buffer.concat(parts);
+      const n = body.length;
+      const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+      return Buffer.concat([Uint8Array.from([tag, ...len]), body]);
+    };
+    const oid = (hex: string) => der(0x06, Buffer.from(hex, "hex"));
+    // What Windows' certificate export writes as .p7b: ContentInfo { signedData, [0] SignedData { version 1,
+    // no digest algorithms, content type data, [0] the certificates, no signers } } (RFC 2315 §7, §9.1).
+    const signedData = der(0x30, der(0x02, Uint8Array.from([1])), der(0x31), der(0x30, oid("2a864886f70d010701")), der(0xa0, new X509Certificate(cert.cert).raw), der(0x31));
+    const p7b = file("chain.p7b", der(0x30, oid("2a864886f70d010702"), der(0xa0, signedData)));
+    const encrypted = file("key.der", createPrivateKey(cert.key).export({ type: "pkcs8", format: "der", cipher: "aes-256-cbc", passphrase: "secret" }));
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(freePort())];
+    const cases: [string[], string][] = [
+      // Before: "... is binary (DER), not PEM: a PKCS #12 bundle (.p12, .pfx)? Take the PEM files out of it once (openssl pkcs12 ...)".
+      [["--certfile", p7b, "--keyfile", cert.keyfile], `certificate file ${p7b} holds a PKCS #7 bundle of certificates (.p7b, .p7c; DER), not PEM: take the certificates out of it once (openssl pkcs7 -inform DER -in ${p7b} -print_certs -out cert.pem)`],
+      [["--certfile", cert.certfile, "--keyfile", cert.keyfile, "--ca-certs", p7b], `CA certificates file ${p7b} holds a PKCS #7 bundle of certificates (.p7b, .p7c; DER), not PEM: take the certificates out of it once (openssl pkcs7 -inform DER -in ${p7b} -print_certs -out ca.pem)`],
+      [["--certfile", cert.certfile, "--keyfile", encrypted], `key file ${encrypted} holds an encrypted DER (binary) private key (PKCS #8), not PEM: decrypt and convert it once (openssl pkey -inform DER -in ${encrypted} -out key.pem; it asks for the passphrase)`],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run([...cli, ...args]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr.trim().split("\n").length).toBe(1);
+      expect(r.stderr).not.toContain("    at ");
+    }
+    // The commands given work, and what they write is taken.
+    if (Bun.which("openssl")) {
+      const certPem = join(sub, "cert.pem");
+      const keyPem = join(sub, "key.pem");
+      expect((await run(["openssl", "pkcs7", "-inform", "DER", "-in", p7b, "-print_certs", "-out", certPem])).code).toBe(0);
+      expect((await run(["openssl", "pkey", "-inform", "DER", "-in", encrypted, "-out", keyPem, "-passin", "pass:secret"])).code).toBe(0);
+      expect(loadTls({ certfile: certPem, keyfile: keyPem }).cert).toContain("-----BEGIN CERTIFICATE-----");
+    }
+  }, 30_000);
+
   test("the certificate and key files swapped: each message says what the file holds, not that it is not PEM", async () => {
     expect(() => loadTls({ certfile: cert.keyfile, keyfile: cert.certfile })).toThrow(
       /^certificate file .*localhost-key\.pem holds a PRIVATE KEY \(PEM\), not a certificate: were the certificate and key files swapped\?$/,

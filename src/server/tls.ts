@@ -126,8 +126,9 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
 /**
  * What a binary file given for a PEM one holds, and the command that
  * converts it: a DER certificate (`.der`, `.cer`, `.crt` from Windows or
- * Java tooling), a DER private key (PKCS #8, PKCS #1 or SEC 1), or another
- * ASN.1 structure, most often a PKCS #12 bundle (`.p12`, `.pfx`). OpenSSL's
+ * Java tooling), a DER private key (PKCS #8, PKCS #1 or SEC 1), an
+ * encrypted one (PKCS #8), a PKCS #7 bundle of certificates (`.p7b`), or
+ * another ASN.1 structure, most often a PKCS #12 bundle (`.p12`, `.pfx`). OpenSSL's
  * PEM reader says only `NO_START_LINE` for these.
  * @param certOut the PEM file the conversion command writes a certificate to (`cert.pem`, `ca.pem`).
  * @returns the message's end (after the file's name), or `null` when `bytes` is not an ASN.1 SEQUENCE (DER starts with 0x30) or is PEM text.
@@ -150,7 +151,58 @@ function derHint(bytes: Buffer, path: string, kind: keyof typeof PEM_KINDS, cert
       // not a key of this type
     }
   }
+  const structure = derStructure(bytes);
+  if (structure === "pkcs7") {
+    const out = kind === "certificate" ? certOut : "cert.pem, and give that as the certificate";
+    return `holds a PKCS #7 bundle of certificates (.p7b, .p7c; DER), not PEM${kind === "key" ? " (and not a private key)" : ""}: take the certificates out of it once (openssl pkcs7 -inform DER -in ${path} -print_certs -out ${out})`;
+  }
+  if (structure === "encrypted-key") {
+    const convert = `openssl pkey -inform DER -in ${path} -out ${kind === "key" ? "key.pem" : "key.pem, and give that as the key"}; it asks for the passphrase`;
+    return `holds an encrypted DER (binary) private key (PKCS #8), not PEM${kind === "certificate" ? " (and not a certificate)" : ""}: decrypt and convert it once (${convert})`;
+  }
   return `is binary (DER), not PEM: a PKCS #12 bundle (.p12, .pfx)? Take the PEM files out of it once (openssl pkcs12 -in ${path} -nokeys -out cert.pem; openssl pkcs12 -in ${path} -nocerts -nodes -out key.pem)`;
+}
+
+/** DER of the OIDs {@link derStructure} tells by: PKCS #7 signedData (1.2.840.113549.1.7.2), and the PKCS #5 (1.2.840.113549.1.5) and PKCS #12 (1.2.840.113549.1.12.1) encryption schemes. */
+const OID_PKCS7_SIGNED_DATA = "2a864886f70d010702";
+const OID_PKCS5_PREFIX = "2a864886f70d0105";
+const OID_PKCS12_PBE_PREFIX = "2a864886f70d010c01";
+
+/** The DER element at `offset`: its tag and where its contents start and end, or null when its header runs past `bytes`. */
+function derElement(bytes: Buffer, offset: number): { tag: number; start: number; end: number } | null {
+  if (offset + 2 > bytes.length) return null;
+  const first = bytes[offset + 1]!;
+  let length = first;
+  let start = offset + 2;
+  if (first >= 0x80) {
+    const n = first & 0x7f;
+    if (n === 0 || n > 4 || start + n > bytes.length) return null;
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + bytes[start + i]!;
+    start += n;
+  }
+  return { tag: bytes[offset]!, start, end: start + length };
+}
+
+/**
+ * What an ASN.1 SEQUENCE that is neither a certificate nor a plain key
+ * holds, told by its first element (RFC 2315 §7, RFC 5958 §3, RFC 7292 §4):
+ * a PKCS #7 ContentInfo of signedData (a `.p7b` of certificates, as the
+ * Windows certificate export offers), an EncryptedPrivateKeyInfo (its
+ * algorithm a PKCS #5 or PKCS #12 scheme), or something else (a PKCS #12
+ * bundle, PFX, starts with its version, 3).
+ */
+function derStructure(bytes: Buffer): "pkcs7" | "encrypted-key" | "other" {
+  const outer = derElement(bytes, 0);
+  const first = outer && derElement(bytes, outer.start);
+  if (!first || first.end > bytes.length) return "other";
+  if (first.tag === 0x06 && bytes.subarray(first.start, first.end).toString("hex") === OID_PKCS7_SIGNED_DATA) return "pkcs7";
+  const algorithm = first.tag === 0x30 ? derElement(bytes, first.start) : null;
+  if (algorithm && algorithm.tag === 0x06 && algorithm.end <= bytes.length) {
+    const oid = bytes.subarray(algorithm.start, algorithm.end).toString("hex");
+    if (oid.startsWith(OID_PKCS5_PREFIX) || oid.startsWith(OID_PKCS12_PBE_PREFIX)) return "encrypted-key";
+  }
+  return "other";
 }
 
 /**
