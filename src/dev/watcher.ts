@@ -106,6 +106,12 @@ function newDirLookAt(looks: number): number {
  * late, instead of one by one.
  */
 const NEW_DIR_CHECK_GAP_MS = 50;
+/**
+ * How long a file that is gone is held back before its removal is
+ * reported (ms), for the new file of a save by rename to take its place:
+ * the time chokidar's "atomic" mode gave it.
+ */
+const UNLINK_WAIT_MS = 100;
 /** At most this many entries of a missed directory are reported. */
 const MISSED_DIR_MAX_ENTRIES = 2000;
 
@@ -120,10 +126,17 @@ const EMPTY: ReadonlySet<string> = new Set();
  * you typed. Also Vim's swap files (`.page.html.swp`, `.swo` ... `.swa`,
  * rewritten as you type) and backups (`page.html~`): chokidar 5 leaves
  * them out already, and they are named here so that they stay out
- * whatever chokidar's own rules and the watch mode.
+ * whatever chokidar's own rules and the watch mode. And Sublime Text's
+ * temporary file of an atomic save (`.subl1a2b.tmp`).
  */
 export function isEditorScratch(name: string): boolean {
-  return (name.length > 2 && name.startsWith("#") && name.endsWith("#")) || name.startsWith(".#") || /^\..+\.sw[a-p]$/.test(name) || name.endsWith("~");
+  return (
+    (name.length > 2 && name.startsWith("#") && name.endsWith("#")) ||
+    name.startsWith(".#") ||
+    /^\..+\.sw[a-p]$/.test(name) ||
+    name.endsWith("~") ||
+    /^\.subl.*\.tmp$/.test(name)
+  );
 }
 
 /** `"src/**\/*.html"` → `{ base: "src", rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
@@ -252,6 +265,11 @@ export class DevWatcher {
       ignoreInitial: true,
       persistent: true,
       usePolling: options.poll ?? false,
+      // chokidar's "atomic" mode (on by default, also when polling, whatever its docs say) leaves out every
+      // path matching its own editor-file pattern (`~$`, `.swp`, `.subl*.tmp`) before `ignored` is asked,
+      // so a module in a directory named `lib~/` was never watched, graph file or not. Editor files are
+      // left out by isEditorScratch instead, and the unlink-then-add of a save by rename by #flush.
+      atomic: false,
       interval: 100,
       binaryInterval: 300,
       ignored: (path: string) => this.isIgnored(path),
@@ -655,7 +673,10 @@ export class DevWatcher {
         entry.signature = current;
         entry.last = now;
       }
-      if (now - entry.last < quiet && now - entry.first < writeWait) busy.add(path);
+      // A file gone for less than UNLINK_WAIT_MS may be an editor's save by rename (the old file
+      // removed, the new one put in its place a moment later): held back, so the load does not find it missing.
+      const wait = current === "missing" ? Math.max(quiet, UNLINK_WAIT_MS) : quiet;
+      if (now - entry.last < wait && now - entry.first < writeWait) busy.add(path);
     }
     if (busy.size > 0) {
       const holdAll = [...busy].some((p) => this.#graph.has(p)) || now - this.#firstEventAt < maxWait;
