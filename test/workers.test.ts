@@ -359,7 +359,8 @@ describe("workers", () => {
     );
     expect(await waitFor(() => /sent no heartbeat for .*killing and replacing it/.test(r.stderr()), 8000)).toBe(true);
     expect(await hung).toBe("failed");
-    expect(pids.filter((pid) => processAlive(pid))).toHaveLength(1);
+    // The killed worker is gone once its supervisor has reaped it (until then kill(pid, 0) still finds it, a zombie).
+    expect(await waitFor(() => pids.filter((pid) => processAlive(pid)).length === 1, 3000)).toBe(true);
   }, 40_000);
 
   test("a hung worker is still killed when the supervisor keeps running late (stopped again and again, as a starved process is): a late check forgives only the time the supervisor lost, not a whole --timeout each time", async () => {
@@ -387,7 +388,7 @@ describe("workers", () => {
     expect(await hung).toBe("failed");
     // Only the hung one: the other kept its heartbeats coming, read in the supervisor's running time.
     expect(r.stderr().match(/sent no heartbeat/g)).toHaveLength(1);
-    expect(pids.filter((pid) => processAlive(pid))).toHaveLength(1);
+    expect(await waitFor(() => pids.filter((pid) => processAlive(pid)).length === 1, 3000)).toBe(true);
   }, 45_000);
 
   // libfaketime (Debian's faketime package) sets the wall clock of the processes it is preloaded in, here on the fly from a
@@ -423,7 +424,7 @@ describe("workers", () => {
       expect(await hung).toBe("failed");
       expect(r.stderr().match(/sent no heartbeat/g)).toHaveLength(1);
       expect(r.stderr()).not.toContain("was not running");
-      expect(pids.filter((pid) => processAlive(pid))).toHaveLength(1);
+      expect(await waitFor(() => pids.filter((pid) => processAlive(pid)).length === 1, 3000)).toBe(true);
     } finally {
       // A hung worker left unkilled (the bug) spins on after its supervisor is gone.
       for (const pid of pids) if (processAlive(pid)) process.kill(pid, "SIGKILL");
