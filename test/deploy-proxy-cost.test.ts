@@ -389,6 +389,28 @@ function randomHop(r: ReturnType<typeof random>): string {
   return Array.from({ length: r.int(20) }, () => alphabet[r.int(alphabet.length)]).join("");
 }
 
+/**
+ * The forms where node:net's isIP and BlockList, which read and match addresses now, could part from the module's
+ * rules: zones Node's pattern takes and RFC 6874 does not (`:`, `%`), upper-case hex, `::ffff:0:a.b.c.d` (not
+ * IPv4-mapped), NAT64 and 6to4 prefixes, IPv4-compatible spellings, tokens that look like addresses, the 45-character
+ * limit with a zone after it; and trust lists with IPv6 networks that cover the IPv4-mapped range (BlockList matches
+ * IPv4 addresses against them), mapped networks written every way, zones and brackets in entries.
+ */
+const RUNTIME_FORMS = [
+  "fe80::1%a:b", "fe80::1%eth0:1", "fe80::1%a%b", "fe80::1%a b", "fe80::1%25eth0", "fe80::1%-._~", "fe80::1%:", "::1%lo:0", "::ffff:127.0.0.1%a:b",
+  "::ffff:127.0.0.1%lo", "127.0.0.1%a:b", "::FFFF:7F00:1", "0:0:0:0:0:FFFF:7f00:0001", "0::FFFF:127.0.0.1", "::ffff:0:127.0.0.1", "::ffff:0:10.0.0.1",
+  "0::ffff:0:a00:1", "::ffff:0:0:127.0.0.1", "64:ff9b::127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::", "::127.0.0.1", "::7f00:1", "::a00:1", "::10.0.0.1",
+  "ffff::127.0.0.1", "::ffff", "::ffff:0", "1.2.3.4/8", "::1/128", "unknown%eth0", "_name", "_hidden%x", "UNKNOWN", "_", "0.0.0.0", "::", "::0.0.0.0",
+  "::ffff:0.0.0.0", "::ffff:255.255.255.255", "FE80::1%ETH0", "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%a:b",
+  "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%eth0", "0000:0000:0000:0000:0000:FFFF:255.255.255.255", "00000:0000:0000:0000:0000:ffff:1.2.3.4%eth0",
+  "0000:0000:0000:0000:0000:0000:0000:00001", "1:2:3:4:5:6:7:8%" + "a:".repeat(40),
+];
+const RUNTIME_TRUST_LISTS = [
+  ["::/64"], ["::/80", "127.0.0.0/8"], ["::/95", "10.0.0.0/8"], ["::/96"], ["::ffff:0:0/96"], ["::ffff:10.0.0.0/8", "::ffff:127.0.0.1"],
+  ["0:0:0:0:0:ffff:a00:0/104", "::FFFF:7F00:1/128"], ["[::ffff:10.0.0.0]/104", "[::1]"], ["64:ff9b::/96", "2002::/16"], ["::/1", "fe80::1%eth0", "FE80::2"],
+  ["::127.0.0.1", "::ffff:0:0:0/96", "unknown"], ["::ffff:0:10.0.0.1", "_name", "0.0.0.0/0"], ["10.1.2.3/8", "2001:db8::5/32", "::ffff:10.1.2.3/100"],
+];
+
 describe("below the cap, the same results as the walk before it (differential, against the code kept above)", () => {
   test("TrustedProxies.has over addresses in every spelling, near-misses and noise, for networks of both families and /0", () => {
     const r = random(7);
@@ -451,6 +473,32 @@ describe("below the cap, the same results as the walk before it (differential, a
       if (a !== b) differ.push(`${header} ${list} ${JSON.stringify(e)}\n  now ${a}\n  was ${b}`);
     }
     expect(differ.slice(0, 5)).toEqual([]);
+  });
+
+  test("the forms where node:net's isIP and BlockList could differ: TrustedProxies.has and the walk as before", () => {
+    const r = random(43);
+    const differ: string[] = [];
+    const lists = [...TRUST_LISTS, ...RUNTIME_TRUST_LISTS];
+    const inputs = [...RUNTIME_FORMS, ...TRICKY, ...RUNTIME_FORMS.map((a) => `[${a}]`)];
+    for (const list of lists) {
+      const now = new TrustedProxies(list);
+      const before = refTrusts(list);
+      for (const a of [...inputs, ...Array.from({ length: 1000 }, () => randomHop(r))]) if (now.has(a) !== before(a)) differ.push(`${list} ${JSON.stringify(a)}: ${now.has(a)}, was ${before(a)}`);
+    }
+    for (let i = 0; i < 3000; i++) {
+      const list = r.one(lists);
+      const header = r.next() < 0.5 ? "forwarded" : "x-forwarded";
+      const hops = Array.from({ length: 1 + r.int(6) }, () => (r.next() < 0.6 ? r.one(RUNTIME_FORMS) : r.one(["127.0.0.1", "::1", "10.0.0.5", "::ffff:10.0.0.5", ...list])));
+      const e: Record<string, string> = { REMOTE_ADDR: r.one(["127.0.0.1", "::ffff:10.0.0.1", "10.0.0.1", "::1", ...RUNTIME_FORMS]), REMOTE_PORT: "5", "tsgi.url_scheme": "http", HTTP_HOST: "in" };
+      if (header === "forwarded") e.HTTP_FORWARDED = hops.map((h) => (h.includes(":") ? `for="[${h}]";proto=https` : `for=${h}`)).join(", ");
+      else e.HTTP_X_FORWARDED_FOR = hops.join(", ");
+      const now = { ...e } as unknown as Environ;
+      const before: Record<string, unknown> = { ...e };
+      const a = JSON.stringify([applyProxyHeaders(now, new TrustedProxies(list), header), Object.entries(now).sort()]);
+      const b = JSON.stringify([refApply(before, refTrusts(list), header, true), Object.entries(before).sort()]);
+      if (a !== b) differ.push(`${header} ${list} ${JSON.stringify(e)}\n  now ${a}\n  was ${b}`);
+    }
+    expect(differ.slice(0, 10)).toEqual([]);
   });
 
   test("past the cap, REMOTE_ADDR is what the walk before gave for the chain's last MAX_FORWARDED_HOPS hops", () => {
