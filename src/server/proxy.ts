@@ -168,9 +168,20 @@ export class TrustedProxies {
     return this.all;
   }
 
+  /** The last text {@link has} was asked about and its answer: a server asks about the same proxy's address request after request. */
+  private lastAsked: string | undefined;
+  private lastAnswer = false;
+
   /** Whether `address` (an IP, bracketed or not, or another token) is trusted. */
   has(address: string): boolean {
-    return this.trusts(address, parseIp(stripBrackets(address)));
+    if (address === this.lastAsked) return this.lastAnswer;
+    const answer = this.trusts(address, parseIp(stripBrackets(address)));
+    // A text longer than any address is not kept (it may be a slice that holds a whole field).
+    if (address.length <= MAX_IP_TEXT) {
+      this.lastAsked = address;
+      this.lastAnswer = answer;
+    }
+    return answer;
   }
 
   /** {@link has} for a hop already parsed: `ip` is `parseIp(host)` (`host` without brackets). */
