@@ -180,10 +180,13 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
     expect(JSON.parse(seen.tsgi.body).url).toBe(`http://127.0.0.1:${tsgi.port}/nohost`);
   });
 
-  test("a raw DEL (0x7F) in the request-target: Bun.serve passes it percent-encoded, tsgi answers 400 (RFC 9112 §3.2)", async () => {
+  test("a raw DEL (0x7F) or a byte above 0x7F (raw UTF-8, as curl sends a typed query) in the request-target: Bun.serve passes it percent-encoded, tsgi answers 400 (RFC 9112 §3.2)", async () => {
     const seen = await both(get("/q?a=\x7f"));
     expect(JSON.parse(seen.bun.body).url).toBe("http://h.test/q?a=%7F");
     expect(seen.tsgi.status).toBe(400);
+    const utf8 = await both(get("/q?a=caf\xc3\xa9")); // latin-1 string: the bytes c3 a9 on the wire
+    expect(JSON.parse(utf8.bun.body).url).toBe("http://h.test/q?a=caf%C3%A9");
+    expect([utf8.tsgi.status, utf8.tsgi.body]).toEqual([400, "400 Bad Request: Invalid character in request-target\n"]);
   });
 
   test("HEAD to a body whose Content-Type is implicit (a string, a Bun.file()): Bun.serve leaves the type out, tsgi sends the GET's (RFC 9110 §9.3.2)", async () => {
