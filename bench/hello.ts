@@ -40,9 +40,11 @@
  * at ports P, P+1, ... (one per server and round) instead of a random base in 19000-19999.
  *
  * `--close` sends every request with `Connection: close` (HTTP/1.0 clients, `ab` without -k, a
- * proxy that does not reuse its upstream connections): each server answers with `Connection: close`
- * and closes, and wrk opens a new connection for every request, so a run measures what a connection
- * costs (accept, the connection's setup and teardown, the close) on top of a request. "raw
+ * proxy that does not reuse its upstream connections): each server closes after its answer (tsgi and
+ * node:http say `Connection: close`; Bun.serve says nothing, so wrk finds the connection closed under
+ * its next request and counts a read error per request, then reconnects), and wrk opens a new
+ * connection for every request, so a run measures what a connection costs (accept, the connection's
+ * setup and teardown, the close) on top of a request. "raw
  * Bun.listen" then answers one request per connection with `Connection: close` and closes as tsgi
  * does (FIN, then the descriptor once the client's FIN is in). Not with --pipeline.
  *
