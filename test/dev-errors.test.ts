@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 import { raw } from "./helpers.ts";
 
@@ -945,6 +946,50 @@ export default function app(environ: any, startResponse: any): any {
     }
     await dev.waitFor(/GET \/html HTTP\/1\.1" 200 7/, 3000, mark); // both access lines are out
     expect(dev.output.slice(mark)).not.toContain("more bytes than its Content-Length");
+  });
+
+  test("a client that leaves mid-upload or breaks its body's framing: the error the app's read rejects with (thrown on, or rethrown after a catch) is the server's, as under serve(): a FIN and a bad chunk get its 400, a reset nothing, no error page and no error report", async () => {
+    // spec.md "Input and error streams": the app rethrows the error and the server answers it itself; tsgi-dev's error pages must not take it for the app's.
+    const app = new TempApp({
+      "app.ts": `export default async function* app(environ: any, startResponse: any) {
+  const input = environ["tsgi.input"];
+  if (environ.PATH_INFO === "/catch") {
+    try { await input.read(); } catch (error) { console.log("app caught " + (error as Error).name); throw error; }
+  } else await input.read();
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  yield new TextEncoder().encode("read");
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    const port = Number(new URL(url).port);
+    const head = (path: string) => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\nabc`;
+    for (const path of ["/throw", "/catch"]) {
+      const mark = dev.output.length;
+      // A FIN (half-close) before the body's end: the client still reads, and gets the server's 400.
+      const fin = await raw(port, head(path), { end: true, timeoutMs: 3000 });
+      expect(fin.data.toString("latin1"), path).toStartWith("HTTP/1.1 400 Bad Request\r\n");
+      expect(fin.closed, path).toBe(true);
+      await dev.waitFor(new RegExp(`"POST ${path} HTTP/1\\.1" 400 `), 3000, mark);
+      // A reset: nothing to answer, logged with status 0.
+      const sock = connect({ host: "127.0.0.1", port });
+      await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+      sock.write(head(path));
+      await Bun.sleep(150);
+      sock.resetAndDestroy();
+      await dev.waitFor(new RegExp(`"POST ${path} HTTP/1\\.1" 0 0 `), 3000, mark);
+      // A chunked body whose framing breaks after the app started reading: the read rejects with the
+      // server's HttpError, which the server answers (400) and does not log.
+      const bad = await raw(port, [`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`, "zz\r\n"], { gapMs: 150, timeoutMs: 3000 });
+      expect(bad.data.toString("latin1"), path).toStartWith("HTTP/1.1 400 Bad Request\r\n");
+      expect(bad.data.toString("latin1"), path).toEndWith("\r\n\r\n400 Bad Request: Invalid chunk size\n");
+      await dev.waitFor(new RegExp(`"POST ${path} HTTP/1\\.1" 400 36 `), 3000, mark);
+      if (path === "/catch") expect(dev.output.slice(mark)).toMatch(/app caught ClientDisconnected[^]*app caught ClientDisconnected[^]*app caught HttpError/);
+      expect(dev.output.slice(mark), path).not.toMatch(/raised|\[error\]|ClientDisconnected: client disconnected|HttpError: Invalid/);
+    }
+    expect((await get(url)).text).toBe("read"); // the server still serves
   });
 
   test("errors no request owns (an unawaited rejection, a throw in a timer, at load or in a request) are reported, and the server keeps serving", async () => {

@@ -6,11 +6,16 @@
  * number), a chunk that is not a `Uint8Array`, body bytes without
  * `startResponse()`; the messages are the server's. After the headers it
  * rethrows, so the server closes the connection and the client sees a
- * truncated response.
+ * truncated response. The server's own errors that the app passed on are
+ * rethrown too: a `ClientDisconnected` (the client left mid-upload) and the
+ * error its body read failed with (an `HttpError`, answered by the server);
+ * the server handles them as without tsgi-dev (spec.md "Input and error
+ * streams").
  * @module
  */
 import { chunkBeforeStartResponseError, chunkTypeError, isIterableBody, noStartResponseError, notABodyError } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
+import { ClientDisconnected } from "../gateway/run.ts";
 import { thrownAfterStartResponse } from "../gateway/node-handler-hint.ts";
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { makeBody, readBody } from "./body.ts";
@@ -22,6 +27,24 @@ const startedResponses = new WeakSet<object>();
 /** Whether `error` was rethrown by {@link withErrorPages} because its response had started (too late for the page). */
 export function raisedAfterStart(error: unknown): boolean {
   return typeof error === "object" && error !== null && startedResponses.has(error);
+}
+
+/** `error instanceof ClientDisconnected` (any copy of tsgi's), `false` for a `Proxy` whose prototype cannot be read. */
+function isClientDisconnected(error: unknown): boolean {
+  try {
+    return error instanceof ClientDisconnected;
+  } catch {
+    return false;
+  }
+}
+
+/** Why the server's `tsgi.input` failed (`RequestInput.failure`), or `null`. */
+function failureOf(input: unknown): unknown {
+  try {
+    return typeof input === "object" && input !== null && "failure" in input ? (input as { failure: unknown }).failure : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Options of {@link withErrorPages}. */
@@ -37,6 +60,7 @@ export interface ErrorPagesOptions {
 /** Wrap `app` so that errors before the headers become a 500 error page. */
 export function withErrorPages(app: Application, options: ErrorPagesOptions): Application {
   return async (environ, startResponse) => {
+    const input: unknown = environ["tsgi.input"]; // the server's, before the app may replace it
     let called = false;
     let sent = false;
     const sr: StartResponse = (status, headers, excInfo) => {
@@ -48,6 +72,10 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
       };
     };
     const page = (error: unknown): Uint8Array => {
+      // The server's own error, passed on by the app: the client left (a ClientDisconnected), or the
+      // body read failed (its HttpError: 400, 408, 413, which the server has answered). It is the server's to answer
+      // or to ignore, as under serve(), silently: no page, no report.
+      if (isClientDisconnected(error) || (error !== null && error === failureOf(input))) throw error;
       if (sent) {
         if (typeof error === "object" && error !== null) startedResponses.add(error);
         throw error;
