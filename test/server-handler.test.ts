@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { RequestHandler } from "../src/server/handler.ts";
 import { ACCESS_LOG_FLUSH_MS } from "../src/server/log.ts";
 import type { AccessLogFields } from "../src/server/options.ts";
+import type { ErrorResponse } from "../src/gateway/run.ts";
 import type { Application, Body, Environ, ErrorStream } from "../src/spec.ts";
 import { enc, get, parseResponses, raw, rawOne, serverPool } from "./helpers.ts";
 
@@ -423,5 +424,184 @@ describe("option types checked when the server is created", () => {
     expect(lines.some((l) => l.startsWith("info ") && l.includes('"GET /fn HTTP/1.1" 200'))).toBe(true);
     expect(lines).toContain("error from the app");
     expect(() => createServer(hello, { log: Object.assign(() => {}, { write: () => {} }) as never })).not.toThrow();
+  });
+});
+
+describe("hooks that fail (application code: a 500 and one log line, as for the app's own errors)", () => {
+  /** Collects unhandled rejections while `run` runs and a little after (a hook's Promise left to reject). */
+  async function noUnhandled(run: () => Promise<void>): Promise<string[]> {
+    const seen: string[] = [];
+    const onRejection = (reason: unknown) => void seen.push(String(reason));
+    process.on("unhandledRejection", onRejection);
+    try {
+      await run();
+      await Bun.sleep(50);
+    } finally {
+      process.off("unhandledRejection", onRejection);
+    }
+    return seen;
+  }
+
+  /** A POST whose 5-byte body the app never reads: the connection goes on after it when its framing allows. */
+  const post = (path: string) => `POST ${path} HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello`;
+
+  test("getStderr(), getEnviron() or the environClass constructor that throws: 500 for that request, logged with the hook's name and the request line, the connection kept (pipelined requests after it answered), other connections served", async () => {
+    let failNext = false;
+    class StderrFails extends RequestHandler {
+      override getStderr(): ErrorStream {
+        if (failNext) {
+          failNext = false;
+          throw new Error("stderr down");
+        }
+        return super.getStderr();
+      }
+    }
+    class EnvironFails extends RequestHandler {
+      override getEnviron(environ: Environ) {
+        if (environ.PATH_INFO === "/bad") throw new Error(`no environ for ${environ.REQUEST_METHOD}`);
+        return environ;
+      }
+    }
+    class StrictEnviron {
+      constructor(init: Environ) {
+        if (init.PATH_INFO === "/bad") throw new Error("environClass refused");
+        Object.assign(this, init);
+      }
+    }
+    const cases: Array<[string, Parameters<typeof start>[1], string, string]> = [
+      ["getEnviron", { handlerClass: EnvironFails }, "Error in RequestHandler.getEnviron() for GET /bad HTTP/1.1: Error: no environ for GET", "Error in RequestHandler.getEnviron() for POST /bad HTTP/1.1: Error: no environ for POST"],
+      ["environClass", { environClass: StrictEnviron as unknown as new (init: Environ) => Environ }, "Error in the environClass constructor for GET /bad HTTP/1.1: Error: environClass refused", "Error in the environClass constructor for POST /bad HTTP/1.1: Error: environClass refused"],
+    ];
+    for (const [name, options, getLine, postLine] of cases) {
+      const { port, errors } = start(hello, options);
+      const r = await raw(port, [get("/ok"), get("/bad"), post("/bad"), get("/after")].join(""), {
+        until: (d) => parseResponses(d).filter((x) => x.complete).length === 4,
+      });
+      const responses = parseResponses(r.data);
+      expect(`${name}: ${responses.map((x) => `${x.status} ${x.headers.connection ?? "-"}`).join(", ")}`).toBe(`${name}: 200 -, 500 -, 500 -, 200 -`);
+      expect(responses[1]!.body.toString()).toBe("Internal Server Error\n");
+      expect(responses[3]!.body.toString()).toBe("hi /after");
+      expect(r.closed).toBe(false);
+      const text = errors.join("");
+      expect(text).toContain(getLine);
+      expect(text).toContain(postLine);
+      expect(text).not.toContain("Error in socket");
+      // One report per failed request.
+      expect(`${name}: ${text.split("Error in ").length - 1}`).toBe(`${name}: 2`);
+      const other = await rawOne(port, get("/other", "Connection: close\r\n"));
+      expect(other.response!.status).toBe(200);
+    }
+    // getStderr() fails for one request (it runs before the environ exists): that one is a 500, the next is served.
+    const { port, errors } = start(hello, { handlerClass: StderrFails });
+    failNext = true;
+    const responses = await pipelined(port, ["/x", "/y"]);
+    expect(responses.map((x) => `${x.status} ${x.headers.connection ?? "-"}`)).toEqual(["500 -", "200 -"]);
+    expect(errors.join("")).toContain("Error in RequestHandler.getStderr() for GET /x HTTP/1.1: Error: stderr down\n    at ");
+    expect(errors.join("")).not.toContain("Error in socket");
+  });
+
+  test("a handlerClass constructor that throws: the connection's first request is answered 500 and the connection closed (it has no handler), logged with the request line; the next connection is served", async () => {
+    let made = 0;
+    class FailsOnce extends RequestHandler {
+      constructor(...args: ConstructorParameters<typeof RequestHandler>) {
+        super(...args);
+        if (made++ === 0) throw new Error("handler setup failed");
+      }
+    }
+    const { port, errors, access } = start(hello, { handlerClass: FailsOnce });
+    const r = await raw(port, get("/first") + get("/second"), { timeoutMs: 3000 });
+    const responses = parseResponses(r.data);
+    expect(responses.map((x) => `${x.status} ${x.headers.connection}`)).toEqual(["500 close"]);
+    expect(r.closed).toBe(true);
+    const text = errors.join("");
+    expect(text).toContain("Error in the handlerClass constructor for GET /first HTTP/1.1: Error: handler setup failed\n    at ");
+    expect(text).not.toContain("Error in socket");
+    const next = await rawOne(port, get("/next", "Connection: close\r\n"));
+    expect(next.response!.status).toBe(200);
+    expect(next.response!.body.toString()).toBe("hi /next");
+    const lines = await accessLines(access);
+    expect(lines.map((l) => l.replace(/^.*"(GET [^"]+)" (\d+).*$/, "$1 $2"))).toEqual(["GET /first HTTP/1.1 500", "GET /next HTTP/1.1 200"]);
+  });
+
+  test("getEnviron() returning null, a string, or a Promise (async), and getStderr() returning a Promise or an object without write(): a 500 whose log says what the hook must return; no unhandled rejection", async () => {
+    class Wrong extends RequestHandler {
+      override getEnviron(environ: Environ): Environ {
+        const path = environ.PATH_INFO;
+        if (path === "/null") return null as never;
+        if (path === "/undefined") return undefined as never;
+        if (path === "/string") return "environ" as never;
+        if (path === "/async") return Promise.resolve(environ) as never;
+        if (path === "/async-reject") return Promise.reject(new Error("async getEnviron failed")) as never;
+        return environ;
+      }
+    }
+    const paths = ["/null", "/undefined", "/string", "/async", "/async-reject", "/fine"];
+    const rejections = await noUnhandled(async () => {
+      const { port, errors } = start(hello, { handlerClass: Wrong });
+      const responses = await pipelined(port, paths);
+      expect(responses.map((x) => x.status)).toEqual([500, 500, 500, 500, 500, 200]);
+      const text = errors.join("");
+      expect(text).toContain("Error in RequestHandler.getEnviron() for GET /null HTTP/1.1: TypeError: RequestHandler.getEnviron() must return the environ (an object), got null");
+      expect(text).toContain("for GET /undefined HTTP/1.1: TypeError: RequestHandler.getEnviron() must return the environ (an object), got undefined");
+      expect(text).toContain("for GET /string HTTP/1.1: TypeError: RequestHandler.getEnviron() must return the environ (an object), got string");
+      expect(text).toContain("for GET /async HTTP/1.1: TypeError: RequestHandler.getEnviron() must return the environ (an object), got a Promise: the hooks are called synchronously, not awaited");
+      expect(text).toContain("for GET /async-reject HTTP/1.1: TypeError: RequestHandler.getEnviron() must return the environ (an object), got a Promise");
+      let stderrCalls = 0;
+      class WrongStderr extends RequestHandler {
+        override getStderr(): ErrorStream {
+          return (stderrCalls++ === 0 ? (async () => this.server.errors)() : { flush() {} }) as never;
+        }
+      }
+      const s = start(hello, { handlerClass: WrongStderr });
+      const two = await pipelined(s.port, ["/p", "/q"]);
+      expect(two.map((x) => x.status)).toEqual([500, 500]);
+      const stderrText = s.errors.join("");
+      expect(stderrText).toContain("Error in RequestHandler.getStderr() for GET /p HTTP/1.1: TypeError: RequestHandler.getStderr() must return an error stream (write, writelines and flush methods), got a Promise");
+      expect(stderrText).toContain("Error in RequestHandler.getStderr() for GET /q HTTP/1.1: TypeError: RequestHandler.getStderr() must return an error stream (write, writelines and flush methods), got Object");
+    });
+    expect(rejections).toEqual([]);
+  });
+
+  test("an async logRequest() or handleError() that rejects, and an async formatRequest(): logged under the hook's name, no unhandled rejection; the responses are unchanged", async () => {
+    // TypeScript refuses these overrides (a Promise is no ErrorResponse or string); JavaScript apps and casts get them through.
+    class AsyncHooks extends RequestHandler {
+      override async logRequest(): Promise<void> {
+        throw new Error("async log sink down");
+      }
+      override handleError(): ErrorResponse | null {
+        return (async () => {
+          throw new Error("async handleError failed");
+        })() as never;
+      }
+    }
+    class AsyncFormat extends RequestHandler {
+      override formatRequest(): string {
+        return (async () => {
+          throw new Error("async format failed");
+        })() as never;
+      }
+    }
+    const failing: Application = () => {
+      throw new Error("app failed");
+    };
+    const rejections = await noUnhandled(async () => {
+      const a = start(failing, { handlerClass: AsyncHooks });
+      const responses = await pipelined(a.port, ["/fail"]);
+      expect(responses.map((x) => x.status)).toEqual([500]);
+      await Bun.sleep(20);
+      const text = a.errors.join("");
+      expect(text).toContain("Error in RequestHandler.logRequest(): Error: async log sink down");
+      expect(text).toContain("Error in GET /fail HTTP/1.1: Error: app failed");
+      expect(text).toContain("Error in handleError(): TypeError: handleError() must return { status, headers, body: Uint8Array } or null, got a Promise: it is called synchronously, not awaited");
+      expect(text).toContain("Error in handleError(): Error: async handleError failed");
+      const b = start(hello, { handlerClass: AsyncFormat });
+      const ok = await pipelined(b.port, ["/f"]);
+      expect(ok.map((x) => x.status)).toEqual([200]);
+      expect(b.errors.join("")).toContain(
+        "Error in RequestHandler.logRequest(): TypeError: RequestHandler.formatRequest() must return the access-log line as a string, got a Promise: it is called synchronously, not awaited",
+      );
+      expect(await accessLines(b.access)).toEqual([]);
+    });
+    expect(rejections).toEqual([]);
   });
 });

@@ -727,6 +727,11 @@ class Invocation implements Running {
     try {
       const response = hook(error, this.environ);
       if (response === null || response === undefined) return null;
+      if (typeof response === "object" && typeof (response as { then?: unknown }).then === "function") {
+        // An async handleError(): not awaited (the 500 goes out now); what it rejects with is logged, not left unhandled.
+        Promise.resolve(response).then(undefined, (rejected: unknown) => this.options.logError("handleError()", rejected));
+        throw new TypeError("handleError() must return { status, headers, body: Uint8Array } or null, got a Promise: it is called synchronously, not awaited");
+      }
       if (typeof response !== "object" || !(response.body instanceof Uint8Array) || !Array.isArray(response.headers)) {
         throw new TypeError(`handleError() must return { status, headers, body: Uint8Array } or null, got ${describe(response)}`);
       }

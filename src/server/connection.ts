@@ -39,6 +39,7 @@ import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/
 import type { Environ, ErrorStream, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
 import { RequestHandler } from "./handler.ts";
+import { checkEnviron, checkStderr, failedHookGateway, failingApp, logRejection, type HookFailure } from "./hooks.ts";
 import { rejectedLine, requestLine } from "./log.ts";
 import { OutputQueue, type OutputOwner } from "./output.ts";
 
@@ -233,6 +234,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private readonly handlerLogs: boolean;
   /** The gateway settings: the server's, or a copy whose `handleError` is the handler's. */
   private readonly gateway: GatewayOptions;
+  /** The `handlerClass` constructor threw: the connection's first request is answered 500 for it, and the connection closed. */
+  private handlerFailure: HookFailure | null = null;
   /** Keys set on every request's environ after it is built (Unix sockets: empty ports, peer credentials), or `null`. */
   environPatch: Record<string, string> | null = null;
   /** The client's address, read once (the socket getters cross into native code); `""` over a Unix socket. */
@@ -247,7 +250,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
-    const handler = (this.handler = core.handlerClass ? new core.handlerClass(core.handlerServer, this.remoteAddress, this.remotePort) : null);
+    let handler: RequestHandler | null = null;
+    if (core.handlerClass) {
+      try {
+        handler = new core.handlerClass(core.handlerServer, this.remoteAddress, this.remotePort);
+      } catch (error) {
+        this.handlerFailure = { hook: "the handlerClass constructor", error };
+      }
+    }
+    this.handler = handler;
     this.handlerLogs =
       handler !== null && (handler.logRequest !== RequestHandler.prototype.logRequest || handler.formatRequest !== RequestHandler.prototype.formatRequest);
     this.gateway =
@@ -646,7 +657,18 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     src.serverPort = core.serverPort;
     src.urlScheme = core.urlScheme;
     src.input = input;
-    src.errors = this.handler ? this.handler.getStderr() : core.errors;
+    // The hooks are application code: what they throw (or a wrong value) fails this request as the app's error would.
+    const handler = this.handler;
+    let failure = this.handlerFailure;
+    let errors = core.errors;
+    if (handler !== null) {
+      try {
+        errors = checkStderr(handler.getStderr());
+      } catch (error) {
+        failure = { hook: "RequestHandler.getStderr()", error };
+      }
+    }
+    src.errors = errors;
     const environ = buildEnviron(src, core.environDefaults);
     src.fields = NO_FIELDS;
     src.input = NO_INPUT;
@@ -659,11 +681,35 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       if (this.peerEnded) this.signal.abort(new ClientDisconnected());
     }
     if (this.environPatch) Object.assign(environ, this.environPatch);
-    const built = core.environClass ? (new core.environClass(environ) as Environ) : environ;
-    this.environ = this.handler ? this.handler.getEnviron(built) : built;
+    let app = core.app;
+    let gateway = this.gateway;
+    let built = environ;
+    if (failure === null && core.environClass) {
+      try {
+        built = checkEnviron("the environClass constructor", new core.environClass(environ));
+      } catch (error) {
+        failure = { hook: "the environClass constructor", error };
+      }
+    }
+    if (failure === null && handler !== null) {
+      try {
+        built = checkEnviron("RequestHandler.getEnviron()", handler.getEnviron(built));
+      } catch (error) {
+        failure = { hook: "RequestHandler.getEnviron()", error };
+      }
+    }
+    if (failure !== null) {
+      // The server's environ, the standard 500 (not the handler's handleError()), logged as the hook's.
+      built = environ;
+      app = failingApp(failure);
+      gateway = failedHookGateway(this.gateway, failure, core.logError);
+      // A handler that could not be made serves no further request.
+      if (this.handlerFailure !== null) this.mustClose = true;
+    }
+    this.environ = built;
     if (core.options.requestTimeout > 0) this.requestDeadline = core.clock() + core.options.requestTimeout;
     // An async app's response: responseDone runs in the reaction that ends it, not a microtask turn later.
-    const running = runApplication(core.app, this.environ, this, this.gateway, this.responseDone);
+    const running = runApplication(app, built, this, gateway, this.responseDone);
     this.running = running;
     if (running.done === undefined) {
       this.responding = false;
@@ -838,7 +884,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   /** The handler's `logRequest()` for one response; what it throws is logged. */
   private handlerLogRequest(environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): void {
     try {
-      this.handler!.logRequest(this.core.accessFields(this, environ, line, status, bodyBytes, startedAt, refused), environ);
+      // An async logRequest() is not awaited; its rejection is logged as its throw is.
+      logRejection(this.handler!.logRequest(this.core.accessFields(this, environ, line, status, bodyBytes, startedAt, refused), environ), "RequestHandler.logRequest()", this.core.logError);
     } catch (error) {
       this.core.logError("RequestHandler.logRequest()", error);
     }

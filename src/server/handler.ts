@@ -11,7 +11,9 @@
  * smuggled.
  * @module
  */
+import { describe } from "../gateway/response-fields.ts";
 import { requestLineOf, type ErrorResponse } from "../gateway/run.ts";
+import { isThenable } from "./hooks.ts";
 import type { Environ, ErrorStream } from "../spec.ts";
 import type { AccessLogFields } from "./options.ts";
 
@@ -76,13 +78,22 @@ export class RequestHandler {
   /**
    * The environ for one request (wsgiref `get_environ()`, gevent
    * `get_environ()`). `environ` is what the server built from the request;
-   * return it (changed or not) or a new object. Called once per request.
+   * return it (changed or not) or a new object. Called once per request,
+   * synchronously (a Promise is not awaited). What it throws, or a value that
+   * is not an object, fails that request with the standard 500, logged as
+   * `Error in RequestHandler.getEnviron() for <request line>: <stack>`.
    */
   getEnviron(environ: Environ): Environ {
     return environ;
   }
 
-  /** The `tsgi.errors` stream for this connection's requests (wsgiref `get_stderr()`). Default: the server's error log. */
+  /**
+   * The `tsgi.errors` stream for this connection's requests (wsgiref
+   * `get_stderr()`), called once per request, synchronously. Default: the
+   * server's error log. What it throws, or a value without `write`,
+   * `writelines` and `flush` methods, fails that request with the standard
+   * 500, as {@link getEnviron}'s errors do.
+   */
   getStderr(): ErrorStream {
     return this.server.errors;
   }
@@ -91,7 +102,8 @@ export class RequestHandler {
    * The access-log line for one request, without a newline (gevent
    * `format_request()`). Default: the server's `logFormat`. `environ` is
    * `null` for a request the server answered before it reached the
-   * application (a malformed request, answered 4xx).
+   * application (a malformed request, answered 4xx). Called synchronously:
+   * a value that is not a string (a Promise) is an error of `logRequest()`.
    */
   formatRequest(fields: AccessLogFields, _environ: Environ | null): string {
     return this.server.formatAccessLine(fields);
@@ -103,10 +115,17 @@ export class RequestHandler {
    * 4xx/5xx answers (`environ` is `null` for those made before the request
    * reached the application). Default: {@link formatRequest}'s line to the access log when
    * it is on. Override to skip requests or to log them elsewhere; an error
-   * it throws is logged to the error log and changes nothing else.
+   * it throws, or the rejection of the Promise an `async` one returns (not
+   * awaited), is logged to the error log and changes nothing else.
    */
   logRequest(fields: AccessLogFields, environ: Environ | null): void {
-    this.server.writeAccessLine(this.formatRequest(fields, environ));
+    const line: unknown = this.formatRequest(fields, environ);
+    if (typeof line !== "string") {
+      // An async formatRequest(): this TypeError is what is logged; its rejection is dropped, not left unhandled.
+      if (isThenable(line)) Promise.resolve(line).then(undefined, () => {});
+      throw new TypeError(`RequestHandler.formatRequest() must return the access-log line as a string, got ${isThenable(line) ? "a Promise: it is called synchronously, not awaited" : describe(line)}`);
+    }
+    this.server.writeAccessLine(line);
   }
 
   /**
@@ -118,7 +137,8 @@ export class RequestHandler {
    * connection is cut then, so the client sees a truncated response. Not
    * called when the client had gone away. If it throws, or returns something
    * that is not a valid response, both errors are logged and the standard
-   * 500 is sent.
+   * 500 is sent. Called synchronously: an `async` one's answer is not
+   * waited for (the standard 500 goes out) and its rejection is logged.
    *
    * Default: `Error in GET /path HTTP/1.1: <stack>` (then its `cause` chain) to the error log, and
    * `null`.

@@ -219,12 +219,20 @@ export interface ServerOptions {
    * throws is logged whatever its `code`. Default `["EPIPE", "ECONNRESET"]`.
    */
   ignoredSocketErrors?: string[];
-  /** Factory for each request's environ object (gevent `environ_class`). Default plain object. */
+  /**
+   * Factory for each request's environ object (gevent `environ_class`),
+   * called with `new` and the environ. Default plain object. A constructor
+   * that throws fails that request with the standard 500, logged as
+   * `Error in the environClass constructor for <request line>: <stack>`.
+   */
   environClass?: new (init: Environ) => Environ;
   /**
    * Per-connection handler class (gevent and wsgiref `handler_class`): a
    * `RequestHandler` subclass overriding `getEnviron()`, `getStderr()`,
    * `formatRequest()`, `logRequest()` or `handleError()`. Default: `RequestHandler`'s behaviour.
+   * A constructor that throws gets the connection's first request answered
+   * 500 (logged as `Error in the handlerClass constructor for <request
+   * line>: <stack>`) and the connection closed.
    */
   handlerClass?: RequestHandlerClass;
   /**
