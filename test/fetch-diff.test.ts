@@ -117,6 +117,7 @@ const SAME: Array<[string, string, string?]> = [
   ["server.requestIP(request), the second argument", get("/ip")],
   ["a ReadableStream body that errors midway: the bytes before, then the cut (no last chunk)", get("/stream-error")],
   ["a HEAD to Response.json(): its Content-Type and length, no body", `HEAD /response-json HTTP/1.1\r\n${host}${close}\r\n`],
+  ["bytes that are not UTF-8 (a PNG's): application/octet-stream and their length", get("/bytes-binary")],
 ];
 
 describe("a fetch app on tsgi answers as on Bun.serve", () => {
@@ -196,6 +197,19 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
       expect(seen.tsgi.fields["content-type"]).toBe(type!);
       expect(seen.tsgi.fields["content-length"]).toBe(seen.bun.fields["content-length"]!);
     }
+  });
+
+  test("bytes held in memory that are valid UTF-8 (a Uint8Array of text, new ArrayBuffer(n)'s zeros, a Blob made of bytes): Bun.serve types every byte body application/octet-stream, tsgi text/plain;charset=utf-8, as a string's (Bun shows the two alike: same blob type, same inspection)", async () => {
+    for (const [path, length] of [["/bytes-utf8", "23"], ["/arraybuffer-zeros", "4"], ["/blob-of-bytes", "13"]] as const) {
+      const seen = await both(get(path));
+      expect([path, seen.bun.fields["content-type"], seen.bun.fields["content-length"]]).toEqual([path, "application/octet-stream", length]);
+      expect([path, seen.tsgi.fields["content-type"], seen.tsgi.fields["content-length"]]).toEqual([path, "text/plain;charset=utf-8", length]);
+      expect(seen.tsgi.body).toBe(seen.bun.body);
+    }
+    // A string body: text/plain;charset=utf-8 on both.
+    const text = await both(get("/hello"));
+    expect(text.tsgi.fields).toEqual(text.bun.fields);
+    expect(text.bun.fields["content-type"]).toBe("text/plain;charset=utf-8");
   });
 
   test("a 204, 205 or 304 made without a headers init, whose body's type Bun lists in response.headers (a Bun.file(), a typed Blob, URLSearchParams): Bun.serve leaves the type out, tsgi sends it (it cannot tell it from one the app set); with a headers init both send it", async () => {

@@ -712,11 +712,14 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * The Content-Type a `Response` held in memory carries implicitly (Fetch
  * standard, "extract a body"), from its body's `Blob` type and bytes. Bun
  * does not put it in `response.headers` (`Bun.serve` adds it as it writes
- * the response); a streamed body has none. Bun reports
- * `text/plain;charset=utf-8` for a string and for bytes alike, so the bytes
- * decide: valid UTF-8 (every string body) keeps it, anything else (an
- * image, gzip) is `application/octet-stream`, what `Bun.serve` sends for
- * bytes. `""` when there is none.
+ * the response); a streamed body has none. `Bun.serve` sends
+ * `application/octet-stream` for every byte body, whatever it holds, but
+ * Bun reports `text/plain;charset=utf-8` for a string and for bytes alike
+ * (nothing else tells them apart), so the bytes decide: valid UTF-8 (every
+ * string body) keeps it, anything else (an image, gzip) is
+ * `application/octet-stream`. Bytes that are valid UTF-8 are thus typed as
+ * text where `Bun.serve` says octet-stream (docs/fetch.md, "What differs").
+ * `""` when there is none.
  */
 function implicitContentType(blobType: string, bytes: Uint8Array): string {
   if (blobType !== BUN_DEFAULT_TYPE) return blobType;

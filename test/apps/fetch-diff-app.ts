@@ -134,6 +134,14 @@ async function handle(request: Request, server: Server): Promise<Response> {
       return new Response("fine", { statusText: "Fine" });
     case "/hello":
       return new Response("hello world");
+    case "/bytes-utf8":
+      return new Response(enc.encode("bytes that read as text"));
+    case "/arraybuffer-zeros":
+      return new Response(new ArrayBuffer(4));
+    case "/blob-of-bytes":
+      return new Response(new Blob([enc.encode("blob of bytes")]));
+    case "/bytes-binary":
+      return new Response(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0xff, 0x00]));
     case "/wrong-length":
       return new Response("hello world", { headers: { "Content-Length": "5" } });
     case "/status-101":
