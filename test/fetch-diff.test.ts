@@ -212,6 +212,21 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
     expect(text.bun.fields["content-type"]).toBe("text/plain;charset=utf-8");
   });
 
+  test("HEAD to new Response(null, { headers }) (Hono's answer to HEAD) or new Response(\"\"): Bun.serve sends Content-Length: 0, tsgi no framing field (the GET's body may not be empty, RFC 9110 §8.6); to GET both send Content-Length: 0", async () => {
+    const head = await both(`HEAD /null-headers HTTP/1.1\r\n${host}${close}\r\n`);
+    expect(head.bun.fields).toEqual({ "x-empty": "yes", "content-length": "0" });
+    expect(head.tsgi.fields).toEqual({ "x-empty": "yes" });
+    const empty = await both(`HEAD /empty HTTP/1.1\r\n${host}${close}\r\n`);
+    expect(empty.bun.fields["content-length"]).toBe("0");
+    expect("content-length" in empty.tsgi.fields).toBe(false);
+    const emptyGet = await both(get("/empty"));
+    expect(emptyGet.tsgi.fields).toEqual(emptyGet.bun.fields);
+    expect([head.bun.status, head.tsgi.status, head.bun.body, head.tsgi.body]).toEqual([200, 200, "", ""]);
+    const got = await both(get("/null-headers"));
+    expect(got.tsgi.fields).toEqual(got.bun.fields);
+    expect(got.tsgi.fields["content-length"]).toBe("0");
+  });
+
   test("a 204, 205 or 304 made without a headers init, whose body's type Bun lists in response.headers (a Bun.file(), a typed Blob, URLSearchParams): Bun.serve leaves the type out, tsgi sends it (it cannot tell it from one the app set); with a headers init both send it", async () => {
     for (const [path, type] of [
       ["/304-file", "application/json;charset=utf-8"],

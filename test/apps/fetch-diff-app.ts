@@ -142,6 +142,10 @@ async function handle(request: Request, server: Server): Promise<Response> {
       return new Response(new Blob([enc.encode("blob of bytes")]));
     case "/bytes-binary":
       return new Response(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0xff, 0x00]));
+    case "/empty":
+      return new Response("");
+    case "/null-headers":
+      return new Response(null, { headers: { "X-Empty": "yes" } });
     case "/wrong-length":
       return new Response("hello world", { headers: { "Content-Length": "5" } });
     case "/status-101":
