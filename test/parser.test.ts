@@ -693,6 +693,27 @@ describe("RequestParser API", () => {
     given.maxHeaderBytes = -1;
     expect(() => new RequestParser(noop, given)).toThrow(RangeError);
   });
+  // Parsers made without limits share the defaults resolved once: a default that could be changed later
+  // reached `new RequestParser(h, {})` and not `new RequestParser(h)` (which kept the first ones).
+  test("DEFAULT_PARSER_LIMITS is frozen: writing it throws, and parsers made with no limits and with {} get the same limits", () => {
+    const before = new RequestParser(noop).limits;
+    const defaults = DEFAULT_PARSER_LIMITS as ParserLimits;
+    let thrown: unknown = null;
+    let seen = "";
+    try {
+      defaults.maxHeaderCount = 1;
+    } catch (error) {
+      thrown = error;
+    } finally {
+      seen = `no limits: ${new RequestParser(noop).limits.maxHeaderCount}, {}: ${new RequestParser(noop, {}).limits.maxHeaderCount}`;
+      // Put back what a write that went through changed, for the other tests in this file.
+      if (!Object.isFrozen(defaults)) defaults.maxHeaderCount = before.maxHeaderCount;
+    }
+    expect(seen).toBe("no limits: 100, {}: 100");
+    expect(Object.isFrozen(DEFAULT_PARSER_LIMITS)).toBe(true);
+    expect(thrown).toBeInstanceOf(TypeError);
+    expect(new RequestParser(noop).limits).toEqual(new RequestParser(noop, {}).limits);
+  });
   test("invalid limits → RangeError", () => {
     expect(() => new RequestParser(noop, { maxHeaderBytes: -1 })).toThrow(RangeError);
     expect(() => new RequestParser(noop, { maxRequestTarget: Number.NaN })).toThrow(RangeError);

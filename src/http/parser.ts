@@ -183,14 +183,20 @@ export interface ParserLimits {
   maxTrailerBytes: number;
 }
 
-/** The defaults of {@link ParserLimits}. */
-export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = {
+/**
+ * The defaults of {@link ParserLimits}. Frozen: the parsers made without
+ * limits share the limits resolved from it once, so a default changed later
+ * would reach only some parsers (writing it throws a `TypeError`). Give
+ * other limits to the parser (`new RequestParser(handler, limits)`, the
+ * server's options).
+ */
+export const DEFAULT_PARSER_LIMITS: Readonly<ParserLimits> = Object.freeze({
   maxRequestTarget: 8192,
   maxHeaderBytes: 65536,
   maxHeaderCount: 100,
   maxChunkExtBytes: 4096,
   maxTrailerBytes: 16384,
-};
+});
 
 /** Empty lines (CRLF) skipped before a request-line (RFC 9112 §2.2); one more → 400. */
 export const MAX_LEADING_EMPTY_LINES = 8;
