@@ -37,3 +37,21 @@ export function ownChild<T extends Killable>(child: T): T {
   }
   return child;
 }
+
+/**
+ * Wait until `proc`'s stdout has printed `word` (a server script's "ready"
+ * once it listens), `ms` at most (default 10,000). Its stdout is read from
+ * then on by nobody: the scripts print nothing more there.
+ */
+export async function waitForOutput(proc: { stdout: ReadableStream<Uint8Array> }, word = "ready", ms = 10_000): Promise<void> {
+  const reader = proc.stdout.getReader();
+  const decoder = new TextDecoder();
+  let out = "";
+  const deadline = Date.now() + ms;
+  while (!out.includes(word) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += decoder.decode(value, { stream: true });
+  }
+  reader.releaseLock();
+}

@@ -33,7 +33,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { benchArgs, numberArg, usageError } from "./args.ts";
-import { ownChild } from "./children.ts";
+import { ownChild, waitForOutput } from "./children.ts";
 
 const usage = "bun bench/cost.ts [--only heads|bodies|pipeline|responses] [--reps 3]";
 const values = benchArgs(usage, { only: { type: "string" }, reps: { type: "string" } });
@@ -64,16 +64,7 @@ console.log("ready");
 `;
 
 const proc = ownChild(Bun.spawn([process.execPath, "-e", serverScript], { stdout: "pipe", stderr: "inherit" }));
-{
-  const reader = proc.stdout.getReader();
-  let out = "";
-  const deadline = Date.now() + 10000;
-  while (!out.includes("ready") && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += new TextDecoder().decode(value);
-  }
-}
+await waitForOutput(proc);
 
 /** The server's CPU time so far (ns), all its live threads. */
 function cpuNs(): number {

@@ -17,7 +17,7 @@
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { benchArgs, numberArg } from "./args.ts";
-import { ownChild } from "./children.ts";
+import { ownChild, waitForOutput } from "./children.ts";
 
 const usage = "bun bench/memory.ts [--upload-mib 1024] [--response-mib 64] [--idle 10000]";
 const values = benchArgs(usage, {
@@ -57,16 +57,7 @@ console.log("ready");
 `;
 
 const proc = ownChild(Bun.spawn([process.execPath, "-e", serverScript], { stdout: "pipe", stderr: "inherit" }));
-{
-  const reader = proc.stdout.getReader();
-  let out = "";
-  const deadline = Date.now() + 10000;
-  while (!out.includes("ready") && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += new TextDecoder().decode(value);
-  }
-}
+await waitForOutput(proc);
 
 function rssKiB(): number {
   const r = Bun.spawnSync(["ps", "-o", "rss=", "-p", String(proc.pid)]);

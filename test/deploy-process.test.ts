@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { catches, collect, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
+import { catches, collect, fakeWallClock, fetchMany, freePort, LIBFAKETIME, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 import { DUPLICATE_SIGNAL_MS } from "../src/deploy/signals.ts";
 import { rssOf } from "../bench/soak.ts";
@@ -290,14 +290,11 @@ describe("a stdout reader that stalls", () => {
 });
 
 describe("a stdout reader that stalls, and the wall clock set back", () => {
-  // libfaketime (Debian's faketime package, as in workers.test.ts) sets the wall clock on the fly from a file; the monotonic clock runs on.
-  const libfaketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p));
-  test.skipIf(!libfaketime)("the dropped-lines report still comes within 5 s after the clock is set back an hour (NTP stepping it, date -s); before: it was timed with Date.now() and held back the hour", async () => {
+  test.skipIf(!LIBFAKETIME)("the dropped-lines report still comes within 5 s after the clock is set back an hour (NTP stepping it, date -s); before: it was timed with Date.now() and held back the hour", async () => {
     const port = freePort();
-    const offset = join(dir, `offset-${port}`);
-    writeFileSync(offset, "+0\n");
+    const clock = fakeWallClock(join(dir, `offset-${port}`));
     const cmd = `exec > >(exec sleep 60); echo "reader $!" >&2; exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port ${port}`;
-    const env = { ...process.env, LD_PRELOAD: libfaketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" };
+    const env = { ...process.env, ...clock.env };
     const proc = Bun.spawn(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe", env });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
@@ -312,7 +309,7 @@ describe("a stdout reader that stalls, and the wall clock set back", () => {
       // Lines dropped after the first report are reported 5 s on, by a timer set before the jump: let it run.
       await Bun.sleep(6000);
       const before = reports();
-      writeFileSync(offset, "-3600\n");
+      clock.set("-3600");
       await Bun.sleep(200);
       // More lines dropped: reported at once (5 s after the last report have passed), not an hour on.
       expect(await fetchMany(port, path, 8, 50)).toBe(400);
@@ -327,12 +324,10 @@ describe("a stdout reader that stalls, and the wall clock set back", () => {
 });
 
 describe("connection timeouts and the wall clock", () => {
-  const libfaketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p));
-  test.skipIf(!libfaketime)("the wall clock set forward an hour closes no idle keep-alive connection, and set back an hour still ends a trickled head at --header-timeout (before: the server's deadlines were timed with Date.now(): forward, every connection's deadline passed at once; back, slowloris went unchecked for the hour)", async () => {
+  test.skipIf(!LIBFAKETIME)("the wall clock set forward an hour closes no idle keep-alive connection, and set back an hour still ends a trickled head at --header-timeout (before: the server's deadlines were timed with Date.now(): forward, every connection's deadline passed at once; back, slowloris went unchecked for the hour)", async () => {
     const port = freePort();
-    const offset = join(dir, `offset-timeouts-${port}`);
-    writeFileSync(offset, "+0\n");
-    const env = { ...process.env, LD_PRELOAD: libfaketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" };
+    const clock = fakeWallClock(join(dir, `offset-timeouts-${port}`));
+    const env = { ...process.env, ...clock.env };
     const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--header-timeout", "1", "--keep-alive", "5", "--no-access-log"], { stdout: "ignore", stderr: "pipe", env });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
@@ -354,7 +349,7 @@ describe("connection timeouts and the wall clock", () => {
       a.socket.write("GET /first HTTP/1.1\r\nHost: a\r\n\r\n");
       expect(await waitFor(() => a.got().startsWith("HTTP/1.1 200"), 5000)).toBe(true);
       // Forward an hour: A's keep-alive has more than 3 s left by the monotonic clock, so A stays open.
-      writeFileSync(offset, "+3600\n");
+      clock.set("+3600");
       await Bun.sleep(1500);
       expect(a.closed()).toBe(false);
       const answered = a.got().length;
@@ -364,7 +359,7 @@ describe("connection timeouts and the wall clock", () => {
       b = await open();
       b.socket.write("GET /slow HTTP/1.1\r\nHost: a\r\n");
       await Bun.sleep(100);
-      writeFileSync(offset, "-3600\n");
+      clock.set("-3600");
       expect(await waitFor(() => b!.got().startsWith("HTTP/1.1 408") && b!.closed(), 5000)).toBe(true);
       expect(proc.exitCode).toBe(null);
     } finally {

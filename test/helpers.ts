@@ -4,7 +4,7 @@
  * reads back. Every wait is bounded in time.
  */
 import { afterAll, afterEach } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { serve } from "../src/server/index.ts";
 import type { ServerOptions } from "../src/server/options.ts";
@@ -406,4 +406,26 @@ export function collect(stream: ReadableStream<Uint8Array>): { text: () => strin
     for await (const chunk of stream) text += new TextDecoder().decode(chunk);
   })();
   return { text: () => text, done };
+}
+
+/**
+ * libfaketime (Debian's faketime package), preloaded into a process to set
+ * its wall clock on the fly as NTP stepping the clock or `date -s` would;
+ * `undefined` where it is not installed (the tests that need it skip).
+ */
+export const LIBFAKETIME: string | undefined = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p));
+
+/**
+ * A wall clock to set from a test: `env` preloads {@link LIBFAKETIME} with its
+ * offset read from `file` at every read of the clock (`FAKETIME_NO_CACHE`),
+ * the monotonic clock (timers, `performance.now()`) left alone; `set("+3600")`
+ * or `set("-3600")` moves the wall clock of every process started with `env`.
+ * Starts at `+0`.
+ */
+export function fakeWallClock(file: string): { env: Record<string, string>; set(offset: string): void } {
+  writeFileSync(file, "+0\n");
+  return {
+    env: { LD_PRELOAD: LIBFAKETIME ?? "", FAKETIME_TIMESTAMP_FILE: file, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" },
+    set: (offset) => writeFileSync(file, `${offset}\n`),
+  };
 }

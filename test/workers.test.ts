@@ -5,11 +5,11 @@
  * --timeout, option errors. Every loop is bounded in count and time.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KeepAliveSession } from "../fixtures/dev/harness.ts";
-import { connectOutcome, freePort, processAlive } from "./helpers.ts";
+import { connectOutcome, fakeWallClock, freePort, LIBFAKETIME, processAlive } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 import { DUPLICATE_SIGNAL_MS } from "../src/deploy/signals.ts";
 
@@ -391,25 +391,17 @@ describe("workers", () => {
     expect(await waitFor(() => pids.filter((pid) => processAlive(pid)).length === 1, 3000)).toBe(true);
   }, 45_000);
 
-  // libfaketime (Debian's faketime package) sets the wall clock of the processes it is preloaded in, here on the fly from a
-  // file (FAKETIME_NO_CACHE), as NTP stepping the clock or `date -s` would; the monotonic clock (timers, performance.now()) runs on.
-  const libfaketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"].find((p) => existsSync(p));
-  test.skipIf(!libfaketime)("the wall clock set back an hour (NTP stepping it, date -s) while a worker hangs: it is still killed after --timeout, and a clock set forward an hour is no 'not running' pause (before: heartbeats were timed with Date.now(), and the hung worker went unkilled for the hour)", async () => {
+  // The wall clock set on the fly (fakeWallClock: libfaketime), as NTP stepping the clock or `date -s` would; the monotonic clock runs on.
+  test.skipIf(!LIBFAKETIME)("the wall clock set back an hour (NTP stepping it, date -s) while a worker hangs: it is still killed after --timeout, and a clock set forward an hour is no 'not running' pause (before: heartbeats were timed with Date.now(), and the hung worker went unkilled for the hour)", async () => {
     const tmp = mkdtempSync(join(tmpdir(), "tsgi-clock-"));
-    const offset = join(tmp, "offset");
-    writeFileSync(offset, "+0\n");
+    const clock = fakeWallClock(join(tmp, "offset"));
     let pids: number[] = [];
     try {
-      const r = await startCli(["--workers", "2", "--timeout", "1"], freePort(), 15_000, {
-        LD_PRELOAD: libfaketime!,
-        FAKETIME_TIMESTAMP_FILE: offset,
-        FAKETIME_NO_CACHE: "1",
-        DONT_FAKE_MONOTONIC: "1",
-      });
+      const r = await startCli(["--workers", "2", "--timeout", "1"], freePort(), 15_000, clock.env);
       pids = (/worker\(s\) listening \(pids (\d+), (\d+)\)/.exec(r.stderr()) ?? []).slice(1).map(Number);
       expect(pids).toHaveLength(2);
       // Forward an hour: nothing stopped, so no pause to report and no worker to kill.
-      writeFileSync(offset, "+3600\n");
+      clock.set("+3600");
       await Bun.sleep(1500);
       expect(r.stderr()).not.toContain("was not running");
       expect(r.stderr()).not.toContain("sent no heartbeat");
@@ -419,7 +411,7 @@ describe("workers", () => {
         () => "failed",
       );
       await Bun.sleep(200);
-      writeFileSync(offset, "-3600\n");
+      clock.set("-3600");
       expect(await waitFor(() => /sent no heartbeat for .*killing and replacing it/.test(r.stderr()), 6000)).toBe(true);
       expect(await hung).toBe("failed");
       expect(r.stderr().match(/sent no heartbeat/g)).toHaveLength(1);
