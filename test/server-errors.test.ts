@@ -1777,3 +1777,49 @@ describe("durations a timer cannot hold (over 2^31 - 1 ms)", () => {
     expect(errors.join("")).not.toContain("shutdown timeout");
   });
 });
+
+describe("a ClientDisconnected that is not this request's client's", () => {
+  test("an app passing on one from another request's write() (its client left) gets a 500 and a log line, not an empty reply on a connection kept open", async () => {
+    const { ClientDisconnected } = await import("../src/index.ts");
+    let watcher: ((chunk: Uint8Array) => Promise<void> | void) | null = null;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const app: Application = async (environ, sr) => {
+      if (environ.PATH_INFO === "/watch") {
+        // A streaming subscriber: its write() is kept for the broadcasts of other requests.
+        const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+        await write(enc("subscribed\n"));
+        watcher = write;
+        await Promise.race([released, Bun.sleep(3000)]);
+        return [];
+      }
+      if (environ.PATH_INFO === "/send") await watcher!(enc("news\n")); // rejects: the subscriber left
+      else throw new ClientDisconnected(); // /own: made by the app itself
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [enc("ok")];
+    };
+    const { port, errors } = start(app);
+    // The subscriber reads its first line and resets the connection (a closed tab).
+    const sub = connect({ host: "127.0.0.1", port });
+    sub.on("error", () => {});
+    sub.write("GET /watch HTTP/1.1\r\nHost: x\r\n\r\n");
+    let got = "";
+    sub.on("data", (d: Buffer) => void (got += d.toString("latin1")));
+    for (let i = 0; i < 200 && (watcher === null || !got.includes("subscribed")); i++) await Bun.sleep(10);
+    expect(got).toContain("subscribed");
+    sub.resetAndDestroy();
+    await Bun.sleep(150); // the server has seen the reset
+    for (const path of ["/send", "/own"]) {
+      const t0 = performance.now();
+      const r = await raw(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`, { timeoutMs: 2000, until: (d) => d.includes("\r\n\r\n") });
+      expect(r.data.toString("latin1")).toStartWith("HTTP/1.1 500 Internal Server Error\r\n");
+      expect(performance.now() - t0).toBeLessThan(1500);
+    }
+    release();
+    for (let i = 0; i < 100 && errors.join("").split("ClientDisconnected").length < 3; i++) await Bun.sleep(10);
+    const log = errors.join("");
+    expect(log).toContain("POST /send");
+    expect(log).toContain("POST /own");
+    expect(log).not.toContain("GET /watch");
+  });
+});

@@ -152,6 +152,10 @@ class FetchSink implements ResponseSink {
    */
   private ended = false;
   discardsBody = false;
+  /** The consumer cancelled, or the client left (Bun.serve aborted `request.signal`). */
+  get clientLeft(): boolean {
+    return this.closed || this.gone.aborted;
+  }
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private readonly stream: ReadableStream<Uint8Array>;
   private waiters: Array<() => void> = [];
@@ -171,11 +175,13 @@ class FetchSink implements ResponseSink {
    * @param method the request method (HEAD gets no body).
    * @param logError logs a broken response contract for this request.
    * @param serverSoftware the `Server` field added when the app sent none (spec.md; `Date` is added too: Bun.serve adds none to a HEAD answer).
+   * @param gone the request's `signal`, aborted when the client leaves ({@link clientLeft}).
    */
   constructor(
     private readonly method: string,
     private readonly logError: (error: Error) => void,
     private readonly serverSoftware: string,
+    private readonly gone: AbortSignal,
   ) {
     this.response = new Promise((r) => (this.resolveResponse = r));
     this.stream = new ReadableStream<Uint8Array>(
@@ -477,7 +483,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     if (!remote?.port) environ.REMOTE_PORT = "";
     // Bun.serve aborts request.signal when the client goes away: the app's tsgi.signal (spec.md).
     defineSignal(environ, () => request.signal);
-    const sink = new FetchSink(request.method, (error) => gateway.logError(requestLineOf(environ), error), defaults.serverSoftware);
+    const sink = new FetchSink(request.method, (error) => gateway.logError(requestLineOf(environ), error), defaults.serverSoftware, request.signal);
     const running = runApplication(app, environ, sink, gateway);
     sink.onCancel = () => {
       pump?.stop();

@@ -64,6 +64,15 @@ export interface ResponseSink {
   /** `true` once the client is gone: the gateway stops producing. */
   readonly closed: boolean;
   /**
+   * `true` once the client has left or ended its side (a close, a reset, a
+   * FIN; for the fetch bridge an aborted `request.signal`): a
+   * `ClientDisconnected` the app passes on is then taken for the client's
+   * and not logged. Before that, one is the app's own error (a `write()` of
+   * another request whose client left, a read of another request's input,
+   * one it made), answered 500 and logged as any other.
+   */
+  readonly clientLeft: boolean;
+  /**
    * `true` after {@link start} when the response takes no more body bytes:
    * none at all (HEAD, 204, 304: the header section goes out at once), or
    * the declared Content-Length is complete. The gateway then stops
@@ -669,7 +678,10 @@ class Invocation implements Running {
     // The app passed on the error its body read was failed with, after the server gave up on the
     // request (a 408, 400 or 413 answered, a timeout logged): the server has reported it already.
     const passedOn = this.abandoned && error !== null && error === this.input?.failure;
-    const silent = this.sink.closed || isClientDisconnected(error) || passedOn;
+    // A ClientDisconnected is the client's once it has left, or the server's own after it gave up on the
+    // request (a write() after requestTimeout's 503): one passed on while the client is still there and
+    // waiting (from another request's write() or input) is the app's error, or it would get no answer.
+    const silent = this.sink.closed || passedOn || ((this.sink.clientLeft || this.abandoned) && isClientDisconnected(error));
     const custom = silent ? null : this.handleError(error);
     this.finished = true;
     if (silent || this.abandoned) {

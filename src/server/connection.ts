@@ -1105,6 +1105,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     return !this.output.needsDrain;
   }
 
+  /** The client closed, reset or half-closed the connection (see {@link ResponseSink.clientLeft}). */
+  get clientLeft(): boolean {
+    return this.closed || this.peerEnded;
+  }
+
   /**
    * The response takes no more body bytes: none at all (HEAD, 1xx, 204, 205, 304,
    * or an abandoned request's late answer), or its Content-Length is complete.
