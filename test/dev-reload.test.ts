@@ -770,6 +770,34 @@ export default async (environ: any, startResponse: any) => {
     await until(async () => (await get(url)).status === 500, 3000);
   });
 
+  test("a module deleted for real while requests keep coming is reported once, not again for each request's look at the module cache", async () => {
+    // Before, the look for modules a request imported (200 ms after requests) compared the failed load's
+    // "missing" with what the last good load had read, took that for a later save and reloaded again: the
+    // same ModuleNotFound was printed twice for one deletion.
+    const app = chainApp();
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("e1/c1");
+    await Bun.sleep(300);
+    const mark = dev.output.length;
+    let stop = false;
+    const statuses: number[] = [];
+    const client = (async () => {
+      for (let i = 0; i < 300 && !stop; i++) {
+        statuses.push((await get(url)).status);
+        await Bun.sleep(10);
+      }
+    })();
+    unlinkSync(app.path("c.ts"));
+    await dev.waitFor(/reload failed after \d+ ms \(c\.ts\)/, 3000, mark);
+    await Bun.sleep(1200); // requests go on: several looks at the module cache
+    stop = true;
+    await client;
+    expect(statuses).toContain(500);
+    expect(dev.output.slice(mark).match(/reload failed/g)?.length).toBe(1);
+    app.write("c.ts", deep("c2"));
+    await until(async () => (await get(url)).text === "e1/c2", 3000);
+  });
+
   test("a renamed dependency: ModuleNotFound at its import; renaming it back, then deleting and re-creating the entry, all recover", async () => {
     const app = chainApp();
     const { dev, url } = await start(app);

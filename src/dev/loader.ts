@@ -251,6 +251,11 @@ export class AppLoader {
     return done({ ok: true as const, app: found.app, kind: found.kind, warning: ignoredServeOptions(exported, "tsgi-dev") });
   }
 
+  /** Whether the latest load failed (the app that served before it, {@link loadedFingerprint}'s serving generation, no longer does). */
+  get lastLoadFailed(): boolean {
+    return this.#failed;
+  }
+
   /**
    * The fingerprint (see `fingerprint.ts`) of `file` as the app read it:
    * as the latest load read it, or else (`lazily`) as the serving app read

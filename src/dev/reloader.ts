@@ -360,9 +360,12 @@ export class Reloader {
       if (this.#loading || this.#closed) return;
       const added = this.#loader.discover();
       // Known files whose import by a request read something else than what was recorded (a map lookup each).
+      // After a failed load what was recorded is newer than anything the app before it read (a file that
+      // load found missing was no "later save" of the old app's copy): only that load's own reads count.
       const reread: string[] = [];
+      const lazily = !this.#loader.lastLoadFailed;
       for (const [f, recorded] of this.#fingerprints) {
-        const read = this.#loader.loadedFingerprint(f, true);
+        const read = this.#loader.loadedFingerprint(f, lazily);
         if (read !== undefined && read !== recorded) {
           this.#fingerprints.set(f, read);
           reread.push(f);
