@@ -102,6 +102,29 @@ async function watchChildren(proc: { pid: number; exitCode: number | null }, see
   }
 }
 
+/** `serve()`'s `prefix` for a supervisor with at most 80 open files (`ulimit -n 80`): it holds a few per worker. */
+const EIGHTY_FILES = ["sh", "-c", 'ulimit -n 80 && exec "$@"', "sh"];
+
+/**
+ * SIGTTIN to `s`'s supervisor one at a time, each waited for ("one worker
+ * more: " logged, 5 s at most; 30 at most), until a worker cannot be spawned
+ * or the supervisor exits. Resolves with the line that says so ("cannot
+ * start a worker ...", or all of stderr when none came) and the pool size
+ * it names ("still N worker(s)"; NaN without one).
+ */
+async function growUntilRefused(s: ReturnType<typeof serve>): Promise<{ line: string; target: number }> {
+  let more = 0;
+  for (let i = 0; i < 30 && !s.err.text().includes("cannot start a worker"); i++) {
+    s.proc.kill("SIGTTIN");
+    const logged = () => (s.err.text().match(/one worker more: /g) ?? []).length;
+    expect(await waitFor(() => logged() > more || s.proc.exitCode !== null, 5000)).toBe(true);
+    more = logged();
+    if (s.proc.exitCode !== null) break;
+  }
+  const line = s.err.text().split("\n").find((l) => l.includes("cannot start a worker")) ?? s.err.text();
+  return { line, target: Number(/still (\d+) worker/.exec(line)?.[1]) };
+}
+
 /** Resolves with `proc`'s exit code, or "still running" after `ms`. */
 function exitWithin(proc: { exited: Promise<number> }, ms: number): Promise<number | string> {
   return Promise.race([proc.exited, Bun.sleep(ms).then(() => "still running")]);
@@ -200,7 +223,7 @@ describe("a worker that fails to boot while the first workers are being started"
 describe("a worker that cannot be spawned", () => {
   test("the open-file limit reached (EMFILE) while the first workers are started: one line saying which worker, the limit and what to do; exit 1; the workers started are stopped (before: 'cannot listen on 127.0.0.1:<port>: ... EMFILE', as if the port could not be bound)", async () => {
     // The supervisor holds a few descriptors per worker (its IPC socket, its pipes): 80 hold fewer than 60 workers.
-    const s = serve(APP, 60, [], ["sh", "-c", 'ulimit -n 80 && exec "$@"', "sh"]);
+    const s = serve(APP, 60, [], EIGHTY_FILES);
     try {
       expect(await exitWithin(s.proc, 30_000)).toBe(1);
       await s.err.done;
@@ -218,7 +241,7 @@ describe("a worker that cannot be spawned", () => {
 describe("a worker that cannot be spawned during a SIGHUP reload", () => {
   test("the open-file limit reached (EMFILE) by the new workers: the reload fails with that line, the new workers are stopped and the old ones keep serving (before: the supervisor died of the unhandled rejection, printing a stack, and its workers with it: nothing served)", async () => {
     // 20 workers fit in 80 descriptors; 20 more beside them do not.
-    const s = serve(APP, 20, [], ["sh", "-c", 'ulimit -n 80 && exec "$@"', "sh"]);
+    const s = serve(APP, 20, [], EIGHTY_FILES);
     try {
       expect(await waitFor(() => /20 worker\(s\) serving/.test(s.err.text()), 30_000)).toBe(true);
       const old = childrenOf(s.proc.pid).sort();
@@ -241,23 +264,14 @@ describe("a worker that cannot be spawned during a SIGHUP reload", () => {
 
 describe("a worker that cannot be spawned for SIGTTIN, or as a replacement", () => {
   test("the open-file limit reached (EMFILE): SIGTTIN logs one line with what to do and leaves the pool as it was; a crashed worker's replacement that cannot be spawned is logged and retried; the supervisor and its workers serve on (before: an uncaught EMFILE with a stack, exit 1, every worker gone)", async () => {
-    const s = serve(APP, 20, [], ["sh", "-c", 'ulimit -n 80 && exec "$@"', "sh"]);
+    const s = serve(APP, 20, [], EIGHTY_FILES);
     try {
       expect(await waitFor(() => /20 worker\(s\) serving/.test(s.err.text()), 30_000)).toBe(true);
       // One SIGTTIN at a time, each waited for, until a worker cannot be spawned (80 descriptors hold fewer than 40 workers).
-      let more = 0;
-      for (let i = 0; i < 30 && !s.err.text().includes("cannot start a worker"); i++) {
-        s.proc.kill("SIGTTIN");
-        const logged = () => (s.err.text().match(/one worker more: /g) ?? []).length;
-        expect(await waitFor(() => logged() > more || s.proc.exitCode !== null, 5000)).toBe(true);
-        more = logged();
-        if (s.proc.exitCode !== null) break;
-      }
+      const { line, target } = await growUntilRefused(s);
       expect(s.err.text()).not.toContain("    at ");
       expect(s.proc.exitCode).toBeNull();
-      const line = s.err.text().split("\n").find((l) => l.includes("cannot start a worker")) ?? s.err.text();
       expect(line).toMatch(/one worker more: cannot start a worker: EMFILE.*raise the open-file limit, ulimit -n or systemd's LimitNOFILE=, or start fewer --workers\); still \d+ worker\(s\)$/);
-      const target = Number(/still (\d+) worker/.exec(line)![1]);
       expect(await waitFor(() => childrenOf(s.proc.pid).length === target, 10_000)).toBe(true);
       // A worker killed, and SIGTTIN while its replacement waits (0.1 s): SIGTTIN's worker takes the descriptors the
       // killed one freed, so the replacement cannot be spawned; it is logged and tried again later. On a loaded machine
@@ -292,20 +306,11 @@ describe("a worker that cannot be spawned for SIGTTIN, or as a replacement", () 
 
 describe("a --max-requests recycle whose replacement cannot be spawned", () => {
   test("the open-file limit reached (EMFILE): the recycle logs one line naming the worker and what to do; the old worker keeps serving, the pool keeps its size, the supervisor serves on", async () => {
-    const s = serve(APP, 20, ["--max-requests", "3"], ["sh", "-c", 'ulimit -n 80 && exec "$@"', "sh"]);
+    const s = serve(APP, 20, ["--max-requests", "3"], EIGHTY_FILES);
     try {
       expect(await waitFor(() => /20 worker\(s\) serving/.test(s.err.text()), 30_000)).toBe(true);
       // SIGTTIN one at a time until a worker cannot be spawned: the supervisor is then at its limit, as a recycle will find it.
-      let more = 0;
-      for (let i = 0; i < 30 && !s.err.text().includes("cannot start a worker"); i++) {
-        s.proc.kill("SIGTTIN");
-        const logged = () => (s.err.text().match(/one worker more: /g) ?? []).length;
-        expect(await waitFor(() => logged() > more || s.proc.exitCode !== null, 5000)).toBe(true);
-        more = logged();
-        if (s.proc.exitCode !== null) break;
-      }
-      const line = s.err.text().split("\n").find((l) => l.includes("cannot start a worker")) ?? s.err.text();
-      const target = Number(/still (\d+) worker/.exec(line)?.[1]);
+      const { target } = await growUntilRefused(s);
       expect(await waitFor(() => childrenOf(s.proc.pid).length === target, 10_000)).toBe(true);
       // Requests on new connections, spread over the workers, until one has served 3 and asks to be recycled (300 at most).
       for (let i = 0; i < 300 && !s.err.text().includes("cannot start the replacement"); i++) {
