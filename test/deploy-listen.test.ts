@@ -48,6 +48,17 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Each `[args, message]`: `cmd` with `args` exits 1 with one line on stderr holding `message`, and no stack. */
+async function expectOneLineRefusals(cmd: string[], cases: [string[], string][]): Promise<void> {
+  for (const [args, message] of cases) {
+    const r = await run([...cmd, ...args]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr.trim().split("\n").length).toBe(1);
+    expect(r.stderr).not.toContain("    at ");
+  }
+}
+
 describe("TCP", () => {
   test('hostname "" binds the default 127.0.0.1, as makeServer("") and tsgi serve --host "" do (not a raw Bun error)', async () => {
     const server = serve(envApp, { ...quiet, hostname: "", port: 0 });
@@ -138,13 +149,7 @@ console.log(c.fingerprint);`;
       // Before: "cannot read key file ...: EISDIR: illegal operation on a directory, read".
       [["--certfile", cert.certfile, "--keyfile", live], `cannot read key file ${live}: it is a directory; give the PEM file in it (certbot's live/<name>/ holds fullchain.pem, the certificate chain, and privkey.pem, the key)`],
     ];
-    for (const [args, message] of cases) {
-      const r = await run([...cli, ...args]);
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain(message);
-      expect(r.stderr.trim().split("\n").length).toBe(1);
-      expect(r.stderr).not.toContain("    at ");
-    }
+    await expectOneLineRefusals(cli, cases);
   }, 30_000);
 
   test("tsgi serve given a PKCS #7 bundle of certificates (.p7b) or an encrypted DER key: named as such, with the openssl command that converts it (not the PKCS #12 one, which fails on them)", async () => {
@@ -171,13 +176,7 @@ console.log(c.fingerprint);`;
       [["--certfile", cert.certfile, "--keyfile", cert.keyfile, "--ca-certs", p7b], `CA certificates file ${p7b} holds a PKCS #7 bundle of certificates (.p7b, .p7c; DER), not PEM: take the certificates out of it once (openssl pkcs7 -inform DER -in ${p7b} -print_certs -out ca.pem)`],
       [["--certfile", cert.certfile, "--keyfile", encrypted], `key file ${encrypted} holds an encrypted DER (binary) private key (PKCS #8), not PEM: decrypt and convert it once (openssl pkey -inform DER -in ${encrypted} -out key.pem; it asks for the passphrase)`],
     ];
-    for (const [args, message] of cases) {
-      const r = await run([...cli, ...args]);
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain(message);
-      expect(r.stderr.trim().split("\n").length).toBe(1);
-      expect(r.stderr).not.toContain("    at ");
-    }
+    await expectOneLineRefusals(cli, cases);
     // The commands given work, and what they write is taken.
     if (Bun.which("openssl")) {
       const certPem = join(sub, "cert.pem");
