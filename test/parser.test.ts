@@ -143,6 +143,7 @@ describe("request-line (RFC 9112 §3)", () => {
       expect([r.status, r.message]).toEqual([400, "Request line without an HTTP-version (HTTP/0.9 is not supported)"]);
     }
     expect(whole("GET /a\x01 HTTP/1.1\r\n").message).toBe("Invalid character in request-target");
+    expect(whole("GET /a b HTTP/1.1\r\n").message).toMatch(/^Invalid request line: no HTTP-version after the request-target \(a space/);
   });
 
   for (const v of ["HTTP/0.9", "HTTP/2.0", "HTTP/3.0", "HTTP/9.9", "HTTP/0.0"]) {

@@ -40,6 +40,19 @@ describe("basics", () => {
     expect(response!.body.toString()).toBe("Hello, world!\n");
   });
 
+  test("a space inside the request-target gets a 400 that says so (RFC 9112 §3.2), whole or a byte at a time", async () => {
+    const { port } = start(hello);
+    const msg = "400 Bad Request: Invalid request line: no HTTP-version after the request-target (a space in the target must be sent as %20)\n";
+    for (const payload of ["GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", [..."GET /search?q=two words HTTP/1.1\r\nHost: h\r\n\r\n"]]) {
+      const { data, closed } = await raw(port, payload, { timeoutMs: 3000, gapMs: 1 });
+      const [r] = parseResponses(data);
+      expect([r?.status, r?.headers.connection, r?.body.toString(), closed]).toEqual([400, "close", msg, true]);
+    }
+    // A bad version after a target without spaces keeps its own message.
+    const bad = await rawOne(port, "GET / HTTP/1,1\r\nHost: h\r\n\r\n");
+    expect(bad.response?.body.toString()).toBe("400 Bad Request: Invalid HTTP version\n");
+  });
+
   test("fetch (a real client) gets the response", async () => {
     const { url } = start(hello);
     const res = await fetch(`${url}/x`);

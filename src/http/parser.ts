@@ -280,6 +280,13 @@ const DEAD = 99;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_CHUNK_SIZE_DIGITS = 16;
 
+/**
+ * The 400 message for a request-line whose second space is not followed by
+ * `HTTP/`: mostly a client that sent a space of the path or query as it is
+ * (RFC 9112 §3.2: no whitespace in the request-target; §3: 400).
+ */
+const NOT_A_VERSION = "Invalid request line: no HTTP-version after the request-target (a space in the target must be sent as %20)";
+
 /** "HTTP/" */
 const HTTP_SLASH = bytes("HTTP/");
 const N_HOST = bytes("host");
@@ -661,7 +668,8 @@ export class RequestParser {
             // the request-line's length does not count its CRLF
             if (i >= rlEnd && k < 8) throw this.fail(414, "Request line too long");
             if (k < 5) {
-              if (c !== HTTP_SLASH[k]) throw this.fail(400, "Invalid HTTP version");
+              // At the first byte: most often a space inside the target (`GET /a b HTTP/1.1`, RFC 9112 §3.2).
+              if (c !== HTTP_SLASH[k]) throw this.fail(400, k === 0 ? NOT_A_VERSION : "Invalid HTTP version");
             } else if (k === 5 || k === 7) {
               if (c < 0x30 || c > 0x39) throw this.fail(400, "Invalid HTTP version");
               if (k === 5) this.major = c - 0x30;
