@@ -14,7 +14,7 @@ import { parseAppSpec } from "../src/deploy/load-app.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../src/dev/args.ts";
 import { UsageError } from "../src/deploy/errors.ts";
 import { hostAllowed, withHostCheck } from "../src/dev/allowed-hosts.ts";
-import { raw, settledHeap, startServer } from "./helpers.ts";
+import { fakeWallClock, LIBFAKETIME, raw, settledHeap, startServer } from "./helpers.ts";
 import { codeFrame, renderCodeFrame } from "../src/dev/code-frame.ts";
 import { diagnose, formatDiagnosis, parseStack } from "../src/dev/diagnose.ts";
 import { DotenvReloader, parseDotenv } from "../src/dev/dotenv.ts";
@@ -1072,6 +1072,47 @@ describe("watcher", () => {
       expect(reports).toContain(t.path("out/new/page.html"));
     } finally {
       await w.close();
+    }
+  }, 20000);
+
+  test.skipIf(!LIBFAKETIME)("a save and a new directory's looks are still reported when the wall clock is set back meanwhile (NTP stepping it, date -s)", async () => {
+    // The watcher runs in a child whose wall clock comes from a file (libfaketime); the monotonic
+    // clock (timers, performance.now()) runs on. The child sets its clock back two hours while a
+    // save waits out its debounce (300 ms here), and again two more hours just after a directory
+    // appeared (its looks are due 50 ms, 200 ms and 1 s after; the second reports an entry
+    // untracked at two looks, here a dangling symlink).
+    const t = temp({ "app.ts": "1", "out/keep.txt": "" });
+    const clock = fakeWallClock(t.path("offset"));
+    t.write(
+      "watch.ts",
+      `import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { DevWatcher } from ${JSON.stringify(`${dirname(import.meta.dir)}/src/dev/watcher.ts`)};
+const dir = process.argv[2]!;
+const setClock = (offset: string) => writeFileSync(dir + "/offset", offset + "\\n");
+const w = new DevWatcher({ cwd: dir, watch: ["out"], graph: [dir + "/app.ts"], debounceMs: 300, onChange: (p) => console.log("changed " + p.join(" ")) });
+await w.ready();
+writeFileSync(dir + "/app.ts", "2");
+await Bun.sleep(100);
+setClock("-7200");
+await Bun.sleep(1000);
+mkdirSync(dir + "/stage");
+symlinkSync(dir + "/nowhere", dir + "/stage/dangling");
+renameSync(dir + "/stage", dir + "/out/new");
+await Bun.sleep(100);
+setClock("-14400");
+await Bun.sleep(2000);
+await w.close();
+console.log("done");
+`,
+    );
+    const child = Bun.spawn([process.execPath, t.path("watch.ts"), t.dir], { env: { ...process.env, ...clock.env }, stdout: "pipe", stderr: "pipe" });
+    try {
+      const out = await Promise.race([new Response(child.stdout).text(), Bun.sleep(15_000).then(() => "(timeout)")]);
+      expect(out).toContain("done");
+      expect(out).toContain(`changed ${t.path("app.ts")}`);
+      expect(out).toContain(`changed ${t.path("out/new/dangling")}`);
+    } finally {
+      child.kill();
     }
   }, 20000);
 

@@ -16,6 +16,9 @@
 import { watch, type FSWatcher } from "chokidar";
 import { fstatSync, lstatSync, readdirSync, statSync, type Dirent } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+// Debounce, write-wait, join and new-directory times are on the monotonic clock: on the wall clock a
+// step back (NTP, date -s) during a save's debounce held every reload back for the step's length.
+import { monotonicNow } from "../deploy/clock.ts";
 import { isDatabaseFile } from "./paths.ts";
 
 /** Directory names never watched unless a graph file is inside one. */
@@ -366,7 +369,7 @@ export class DevWatcher {
 
   /** Check `files` (on disk, just handed to chokidar) until chokidar tracks them: see {@link #checkJoined}. */
   #join(files: Iterable<string>): void {
-    const until = Date.now() + JOIN_CHECK_MS;
+    const until = monotonicNow() + JOIN_CHECK_MS;
     for (const f of files) this.#joining.set(f, { signature: signature(f), until });
     if (this.#joining.size > 0 && this.#joinTimer === undefined) this.#joinTimer = setTimeout(() => this.#checkJoined(), JOIN_POLL_MS);
   }
@@ -385,7 +388,7 @@ export class DevWatcher {
   #checkJoined(): void {
     this.#joinTimer = undefined;
     if (this.#closed) return;
-    const now = Date.now();
+    const now = monotonicNow();
     for (const [f, entry] of this.#joining) {
       const tracked = this.#tracked(dirname(f)).has(basename(f));
       const current = signature(f);
@@ -401,7 +404,7 @@ export class DevWatcher {
   /** Look at a directory that appeared while watching again, at {@link NEW_DIR_LOOKS_MS}. */
   #newDir(dir: string): void {
     if (this.#closed) return;
-    this.#newDirs.set(dir, { appeared: Date.now(), looks: 0, untracked: new Set(), reported: new Set() });
+    this.#newDirs.set(dir, { appeared: monotonicNow(), looks: 0, untracked: new Set(), reported: new Set() });
     this.#armNewDirs();
   }
 
@@ -414,7 +417,7 @@ export class DevWatcher {
     this.#newDirTimer = setTimeout(() => {
       this.#newDirTimer = undefined;
       this.#checkNewDirs();
-    }, Math.max(0, next - Date.now()));
+    }, Math.max(0, next - monotonicNow()));
   }
 
   /**
@@ -433,7 +436,7 @@ export class DevWatcher {
    */
   #checkNewDirs(): void {
     if (this.#closed) return;
-    const now = Date.now();
+    const now = monotonicNow();
     this.#newDirCheckAt = now;
     for (const [dir, entry] of this.#newDirs) {
       if (now < entry.appeared + newDirLookAt(entry.looks)) continue;
@@ -632,7 +635,7 @@ export class DevWatcher {
 
   #event(abs: string): void {
     if (this.#closed || !this.#wanted(abs)) return;
-    const now = Date.now();
+    const now = monotonicNow();
     if (this.#pending.size === 0) this.#firstEventAt = now;
     this.#pending.set(abs, { signature: signature(abs), first: this.#pending.get(abs)?.first ?? now, last: now });
     const quiet = this.#options.debounceMs ?? 50;
@@ -662,7 +665,7 @@ export class DevWatcher {
   #flush(): void {
     this.#timer = undefined;
     if (this.#pending.size === 0 || this.#closed) return;
-    const now = Date.now();
+    const now = monotonicNow();
     const quiet = this.#options.debounceMs ?? 50;
     const maxWait = this.#options.maxWaitMs ?? 500;
     const writeWait = this.#options.writeWaitMs ?? 5000;
