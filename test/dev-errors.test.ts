@@ -8,7 +8,8 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
-import { DevProcess, freePort, get, KeepAliveClient, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+import { join } from "node:path";
+import { DevProcess, freePort, get, KeepAliveClient, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
 import { raw } from "./helpers.ts";
 
 const apps: TempApp[] = [];
@@ -990,6 +991,49 @@ export default function app(environ: any, startResponse: any): any {
       expect(dev.output.slice(mark), path).not.toMatch(/raised|\[error\]|ClientDisconnected: client disconnected|HttpError: Invalid/);
     }
     expect((await get(url)).text).toBe("read"); // the server still serves
+  });
+
+  test("a ClientDisconnected the app throws itself while its client is still connected is the app's error: the error page and the report, not the server's silence or its plain 500", async () => {
+    // Since the gateway takes a ClientDisconnected for the client's only once the client left (ResponseSink.clientLeft),
+    // one made by the app (a feed it reads from closed) is an application error; under tsgi-dev that means the page.
+    const app = new TempApp({
+      "app.ts": `import { ClientDisconnected } from ${JSON.stringify(join(ROOT, "src/index.ts"))};
+export default async function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/own") throw new ClientDisconnected("the upstream feed closed");
+  if (environ.PATH_INFO === "/late") {
+    await Bun.sleep(300);
+    throw new ClientDisconnected("the upstream feed closed late");
+  }
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("ok")];
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    const port = Number(new URL(url).port);
+    for (const headers of [HTML, PLAIN]) {
+      const mark = dev.output.length;
+      const r = await get(url + "own", headers);
+      expect(r.status, headers.Accept).toBe(500);
+      // Before: the gateway's plain 500 with the raw stack, for browsers too, no code frame.
+      expect(r.text, headers.Accept).toContain("the upstream feed closed");
+      expect(r.headers.get("content-type"), headers.Accept).toStartWith(headers === HTML ? "text/html" : "text/plain");
+      if (headers === HTML) expect(r.text).toStartWith("<!doctype html>");
+      else expect(r.text).toMatch(/^> +3 \| .*throw new ClientDisconnected/m); // the page's code frame
+      await dev.waitFor(/GET \/own raised:[^]*ClientDisconnected[^]*the upstream feed closed/, 3000, mark);
+    }
+    // The same throw after the client reset the connection is the client's: silent, as before.
+    const mark = dev.output.length;
+    const sock = connect({ host: "127.0.0.1", port });
+    await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+    sock.write("GET /late HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    await Bun.sleep(100);
+    sock.resetAndDestroy();
+    await dev.waitFor(/"GET \/late HTTP\/1\.1" 0 0 /, 3000, mark);
+    expect(dev.output.slice(mark)).not.toMatch(/raised|\[error\]|feed closed late/);
+    expect((await get(url)).text).toBe("ok");
   });
 
   test("errors no request owns (an unawaited rejection, a throw in a timer, at load or in a request) are reported, and the server keeps serving", async () => {
