@@ -112,6 +112,57 @@ describe("tsgi-dev --reload=restart", () => {
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
+  describe("the first app process's lines held for the banner", () => {
+    const RAISING = `export default function app(environ: any, startResponse: any) {
+  if (environ.PATH_INFO === "/boom") throw new Error("boom before the banner");
+  if (environ.PATH_INFO === "/exit") setTimeout(() => process.exit(3), 50);
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("v0")];
+}
+`;
+    /** tsgi-dev --reload=restart (2>&1, one pipe) with a --watch directory of 3000 files, so the banner comes late; `path` polled every 5 ms until answered. */
+    async function servedBeforeBanner(path: string): Promise<{ dev: DevProcess; port: number }> {
+      const app = new TempApp({ "app.ts": RAISING });
+      apps.push(app);
+      mkdirSync(`${app.dir}/data`);
+      for (let i = 0; i < 3000; i++) writeFileSync(`${app.dir}/data/f${i}.txt`, "x");
+      const port = freePort();
+      const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(port), "--watch", "data"], { cwd: app.dir, command: ["bash", "-c", 'exec "$@" 2>&1', "bash", process.execPath, CLI] });
+      let answered = false;
+      for (let i = 0; i < 1000 && !answered && dev.proc.exitCode === null; i++) {
+        answered = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) }).then(
+          async (r) => (await r.text()).length > 0,
+          () => false,
+        );
+        if (!answered) await Bun.sleep(5);
+      }
+      expect(answered).toBe(true);
+      return { dev, port };
+    }
+
+    test("a request's traceback comes after the banner, with the request's log line (before: at once, before the banner, and its log line after it)", async () => {
+      const { dev } = await servedBeforeBanner("/boom");
+      await dev.waitFor(/"GET \/boom HTTP\/1\.1" 500/, 10_000);
+      const out = dev.stdout;
+      const banner = out.indexOf("tsgi-dev serving ./app.ts at ");
+      expect(banner).toBeGreaterThanOrEqual(0);
+      expect(out.indexOf("GET /boom raised")).toBeGreaterThan(banner);
+      expect(out.indexOf("GET /boom raised")).toBeLessThan(out.indexOf('"GET /boom HTTP/1.1" 500'));
+      expect(await dev.kill("SIGTERM")).toBe(0);
+    }, 60_000);
+
+    test("an app process that exits before the banner still shows what it logged (before: its held lines were lost)", async () => {
+      const { dev, port } = await servedBeforeBanner("/");
+      await fetch(`http://127.0.0.1:${port}/exit`, { signal: AbortSignal.timeout(2000) });
+      await dev.waitFor(/the app process exited with code 3; save a file to start it again/, 15_000);
+      const out = dev.stdout;
+      expect(out).toContain('"GET / HTTP/1.1" 200');
+      expect(out).toContain('"GET /exit HTTP/1.1" 200');
+      expect(out.indexOf('"GET /exit HTTP/1.1" 200')).toBeLessThan(out.indexOf("the app process exited with code 3"));
+      expect(await dev.kill("SIGTERM")).toBe(0);
+    }, 60_000);
+  });
+
   test("a save starts a fresh process on the same port; requests never fail meanwhile", async () => {
     const app = new TempApp({ "app.ts": APP("v0") });
     apps.push(app);

@@ -18,7 +18,7 @@ import { forwardTo, HANDOVER_IDLE_GRACE_MS, loopbackFor } from "./handover.ts";
 import { withHostCheck } from "./allowed-hosts.ts";
 import { withLive, LiveHub } from "./live.ts";
 import { AppLoader } from "./loader.ts";
-import { heldLogs, serverLogs } from "./log.ts";
+import { heldLogs, type LogHold, serverLogs } from "./log.ts";
 import { isWildcard, lanUrls, listenWithFallback } from "./ports.ts";
 import { catchStrayErrors } from "../deploy/stray-errors.ts";
 import { isTsgiSource } from "./paths.ts";
@@ -83,7 +83,7 @@ export async function startDevServer(
   config: DevConfig,
   logger: ConsolaInstance,
   role: DevRole = "standalone",
-  options: { fd?: number; onGraph?: (files: string[], loaded: ReadonlyMap<string, string>) => void; holdLogsUntil?: Promise<unknown> } = {},
+  options: { fd?: number; onGraph?: (files: string[], loaded: ReadonlyMap<string, string>) => void; holdLogs?: LogHold } = {},
 ): Promise<DevServer> {
   const inPlace = role === "standalone" && config.reload === "inplace";
   const dotenv = inPlace ? new DotenvReloader(config.cwd) : undefined;
@@ -189,7 +189,7 @@ export async function startDevServer(
   const serverOptions = {
     hostname: config.host,
     debug: config.debug,
-    ...(options.holdLogsUntil ? heldLogs(serverLogs(config.logLevel, config.accessLog), options.holdLogsUntil) : serverLogs(config.logLevel, config.accessLog)),
+    ...(options.holdLogs ? heldLogs(serverLogs(config.logLevel, config.accessLog), options.holdLogs) : serverLogs(config.logLevel, config.accessLog)),
     shutdownTimeout: config.shutdownTimeout,
     handlerClass: DevHandler,
     // Any app may read tsgi.signal in development (the dev server's wrappers hide fromFetchHandler's mark);

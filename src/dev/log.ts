@@ -4,6 +4,7 @@
  */
 import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
 import { createConsola as createBasicConsola } from "consola/basic";
+import { writeSync } from "node:fs";
 import { stdoutLog } from "../deploy/stdio.ts";
 import type { LogTarget } from "../server/options.ts";
 
@@ -133,36 +134,94 @@ export function serverLogs(level: LogLevel, accessLog: boolean): { log: LogTarge
   };
 }
 
-/** Most request log lines {@link heldLogs} holds back; past it, lines are written at once. */
+/** Most lines a {@link LogHold} holds back; past it, lines are written at once. */
 const HELD_MAX_LINES = 10_000;
 
+/** A stream a {@link LogHold} may hold lines of, and the descriptor written to when the process exits holding them. */
+type HeldTarget = { write(text: string): unknown };
+
 /**
- * `logs` with their lines held back until `release` settles, then written
- * in order, and later lines at once: restart mode's first app process
- * serves as soon as it listens, but its supervisor prints the startup
- * banner only once its watcher has read the tree (the banner means saves
- * are seen), so a request sent the moment the port accepts would be
- * logged before the banner. At most 10,000 lines are held; past that, a
- * line is written at once.
+ * Lines held back until `release` settles, then written in order, and later
+ * lines at once: restart mode's first app process serves as soon as it
+ * listens, but its supervisor prints the startup banner only once its
+ * watcher has read the tree (the banner means saves are seen), so a request
+ * sent the moment the port accepts would be logged before the banner. Its
+ * request log lines ({@link wrap}) and, from {@link arm} on (the server is
+ * about to listen), its terminal lines ({@link gate}: a traceback of a
+ * request that raised) wait alike, so they come out in the order they were
+ * made. A process that exits while lines are held (the app calls
+ * `process.exit()`, the supervisor's banner never comes) writes them at its
+ * `exit`, synchronously to the descriptors, so what it served and why it
+ * ended are not lost. At most 10,000 lines are held; past that, a line is
+ * written at once.
+ */
+export class LogHold {
+  #held: Array<[HeldTarget, number, string]> | null = [];
+  #armed = false;
+
+  /** @param release settles when the lines may go (the supervisor printed the banner, or stopped or left this process). */
+  constructor(release: Promise<unknown>) {
+    const onExit = () => this.#flushSync();
+    process.once("exit", onExit);
+    void release.then(() => {
+      process.off("exit", onExit);
+      const lines = this.#held ?? [];
+      this.#held = null;
+      for (const [target, , text] of lines) target.write(text);
+    });
+  }
+
+  /** Hold the lines of {@link gate}d streams too from now on (until the release). */
+  arm(): void {
+    this.#armed = true;
+  }
+
+  /** `target` (writing to descriptor `fd`) with its lines held until the release. */
+  wrap<T extends HeldTarget | null>(target: T, fd: number): T extends null ? null : LogTarget {
+    if (target === null) return null as T extends null ? null : LogTarget;
+    return { write: (text: string) => this.#write(target, fd, text, true) } as T extends null ? null : LogTarget;
+  }
+
+  /** `stream` (`process.stdout` or `process.stderr`) with its lines held once {@link arm}ed, until the release; its `isTTY` and `columns` are the stream's. */
+  gate(stream: NodeJS.WriteStream): { write(text: string): unknown; readonly isTTY: boolean; readonly columns: number } {
+    const fd = stream === process.stderr ? 2 : 1;
+    return {
+      write: (text: string) => this.#write(stream, fd, text, this.#armed),
+      get isTTY() {
+        return stream.isTTY === true;
+      },
+      get columns() {
+        return stream.columns;
+      },
+    };
+  }
+
+  #write(target: HeldTarget, fd: number, text: string, hold: boolean): void {
+    if (hold && this.#held !== null && this.#held.length < HELD_MAX_LINES) this.#held.push([target, fd, text]);
+    else target.write(text);
+  }
+
+  /** At the process's exit: the held lines, written to their descriptors at once (a stream's write would be lost). */
+  #flushSync(): void {
+    const lines = this.#held ?? [];
+    this.#held = null;
+    for (const [, fd, text] of lines) {
+      try {
+        writeSync(fd, text);
+      } catch {
+        // the descriptor is closed or broken: nothing to show them on
+      }
+    }
+  }
+}
+
+/**
+ * `logs` with their lines held by `hold` (see {@link LogHold}).
  */
 export function heldLogs(
   logs: { log: LogTarget | null; errorLog: NodeJS.WriteStream | null },
-  release: Promise<unknown>,
+  hold: LogHold,
 ): { log: LogTarget | null; errorLog: LogTarget | null } {
-  let held: Array<[{ write(text: string): unknown }, string]> | null = [];
-  void release.then(() => {
-    const lines = held ?? [];
-    held = null;
-    for (const [target, text] of lines) target.write(text);
-  });
-  const hold = (target: { write(text: string): unknown } | null): LogTarget | null =>
-    target === null
-      ? null
-      : {
-          write(text: string) {
-            if (held !== null && held.length < HELD_MAX_LINES) held.push([target, text]);
-            else target.write(text);
-          },
-        };
-  return { log: hold(logs.log as { write(text: string): unknown } | null), errorLog: hold(logs.errorLog) };
+  hold.arm();
+  return { log: hold.wrap(logs.log as HeldTarget | null, 1), errorLog: hold.wrap(logs.errorLog, 2) };
 }

@@ -8,7 +8,7 @@
 import { StartupError } from "../deploy/errors.ts";
 import { BindError } from "../server/bind.ts";
 import { startDevServer } from "./dev-server.ts";
-import { createDevLogger } from "./log.ts";
+import { createDevLogger, LogHold } from "./log.ts";
 import { formatFailure } from "./reloader.ts";
 import { INHERITED_FD, type SupervisorMessage, type WorkerMessage, type WorkerSpec } from "./supervisor.ts";
 
@@ -20,15 +20,14 @@ const LOG_HOLD_MAX_MS = 30_000;
  * @returns the exit code (0 after a graceful shutdown, 1 on a fatal startup error).
  */
 export async function runWorker(spec: WorkerSpec): Promise<number> {
-  const logger = createDevLogger(spec.config.logLevel);
   // The supervisor went away (killed) while the app was still loading: nobody will ever stop this process.
   const orphaned = () => process.exit(1);
   process.once("disconnect", orphaned);
   // The first app process's request log lines wait for the supervisor's startup banner (heldLogs()):
   // released when it says it printed it, when it stops this process or goes away, or after READY_TIMEOUT_MS at most.
-  let announced: Promise<unknown> | undefined;
+  let hold: LogHold | undefined;
   if (spec.role === "first-worker" && process.connected) {
-    announced = new Promise<void>((resolve) => {
+    const announced = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, LOG_HOLD_MAX_MS);
       timer.unref?.();
       const done = () => {
@@ -39,13 +38,16 @@ export async function runWorker(spec: WorkerSpec): Promise<number> {
       process.on("message", done);
       process.once("disconnect", done);
     });
+    hold = new LogHold(announced);
   }
+  // Its terminal lines too, once the server listens (a request's traceback): in order with its request lines.
+  const logger = createDevLogger(spec.config.logLevel, hold ? { stdout: hold.gate(process.stdout), stderr: hold.gate(process.stderr) } : {});
   let dev;
   try {
     // A module a request imports lazily joins the files to watch: the supervisor watches.
     const onGraph = (files: string[], loaded: ReadonlyMap<string, string>) =>
       process.send?.({ type: "graph", files, prints: Object.fromEntries(loaded) } satisfies WorkerMessage);
-    dev = await startDevServer(spec.config, logger, spec.role, { ...(spec.inheritFd ? { fd: INHERITED_FD } : {}), onGraph, holdLogsUntil: announced });
+    dev = await startDevServer(spec.config, logger, spec.role, { ...(spec.inheritFd ? { fd: INHERITED_FD } : {}), onGraph, ...(hold ? { holdLogs: hold } : {}) });
   } catch (error) {
     logger.error(error instanceof StartupError || error instanceof BindError ? error.message : String(error));
     return 1;
