@@ -1166,6 +1166,50 @@ export default (environ: any, startResponse: any) => {
   }
 
   for (const mode of ["in place", "restart", "--poll"] as const) {
+    test(`${mode}: a save by gedit (.goutputstream-XXXXXX renamed over) or Vim (its 4913 probe, the file renamed to page.html~) in a --watch directory is one reload naming the saved file`, async () => {
+      // Before, in restart mode: "restarted in 433 ms: views/.goutputstream-JUYCXM, views/page.html" and
+      // "views/4913, views/page.html", or a second restart for the temp file when its rename came late.
+      const app = new TempApp(templateApp());
+      apps.push(app);
+      const { dev, url } = await start(app, ["--watch", "views", ...(mode === "restart" ? ["--reload=restart"] : mode === "--poll" ? ["--poll"] : [])]);
+      expect((await get(url)).text).toBe("one");
+      const saves: Array<[string, () => void]> = [
+        ["gedit", () => {
+          // g_file_replace(): the new content in .goutputstream-XXXXXX beside the file, renamed over it.
+          app.write("views/.goutputstream-Q1W2E3", "two");
+          renameSync(app.path("views/.goutputstream-Q1W2E3"), app.path("views/page.html"));
+        }],
+        ["vim", () => {
+          // Vim (backupcopy=no, writebackup): the probe 4913 made and deleted, the file renamed to its backup,
+          // the new file written, the backup deleted.
+          closeSync(openSync(app.path("views/4913"), "wx"));
+          unlinkSync(app.path("views/4913"));
+          renameSync(app.path("views/page.html"), app.path("views/page.html~"));
+          app.write("views/page.html", "three");
+          unlinkSync(app.path("views/page.html~"));
+        }],
+        ["gedit, slowly", () => {
+          // A large file: the temp file is written for a while before its rename.
+          app.write("views/.goutputstream-ZX9C8V", "fo");
+          Bun.sleepSync(300);
+          app.write("views/.goutputstream-ZX9C8V", "four");
+          renameSync(app.path("views/.goutputstream-ZX9C8V"), app.path("views/page.html"));
+        }],
+      ];
+      const done = /(reloaded|restarted) in \d+ ms: (.*)/g;
+      for (const [i, [editor, save]] of saves.entries()) {
+        const mark = dev.output.length;
+        save();
+        await dev.waitFor(/(reloaded|restarted) in \d+ ms/, 8000, mark);
+        await until(async () => (await get(url)).text === ["two", "three", "four"][i], 8000);
+        await Bun.sleep(800);
+        const lines = [...dev.output.slice(mark).matchAll(done)].map((m) => m[2]);
+        expect(lines, editor).toEqual(["views/page.html"]);
+      }
+    }, 40_000);
+  }
+
+  for (const mode of ["in place", "restart", "--poll"] as const) {
     test(`${mode}: a module in a directory whose name ends in ~ (lib~/) reloads when saved`, async () => {
       // Before, chokidar's "atomic" mode (on also when polling) left out every path ending in ~ before
       // tsgi's own rules were asked: the save of lib~/msg.ts reloaded nothing, in every mode.

@@ -129,8 +129,18 @@ const EMPTY: ReadonlySet<string> = new Set();
  * you typed. Also Vim's swap files (`.page.html.swp`, `.swo` ... `.swa`,
  * rewritten as you type) and backups (`page.html~`): chokidar 5 leaves
  * them out already, and they are named here so that they stay out
- * whatever chokidar's own rules and the watch mode. And Sublime Text's
- * temporary file of an atomic save (`.subl1a2b.tmp`).
+ * whatever chokidar's own rules and the watch mode. And the files an
+ * editor's save makes and removes or renames over the saved file in the
+ * same moment, which under a `--watch` directory reloaded once more (in
+ * restart mode the reload named them: "restarted in 433 ms:
+ * views/.goutputstream-JUYCXM, views/page.html"): Sublime Text's temporary
+ * file of an atomic save (`.subl1a2b.tmp`); gedit's and every GLib/GIO
+ * program's (`g_file_replace()`: GNOME Text Editor, Mousepad, Pluma)
+ * `.goutputstream-XXXXXX` (six random characters), written and renamed
+ * over the file; and Vim's write probe `4913` (made and deleted to learn
+ * whether the directory takes new files with the file's owner; `4913 +
+ * 123 n` when that name is taken, as Vim's `buf_write()` tries them). A
+ * file of yours named `4913` in a `--watch` directory is left out too.
  */
 export function isEditorScratch(name: string): boolean {
   return (
@@ -138,8 +148,17 @@ export function isEditorScratch(name: string): boolean {
     name.startsWith(".#") ||
     /^\..+\.sw[a-p]$/.test(name) ||
     name.endsWith("~") ||
-    /^\.subl.*\.tmp$/.test(name)
+    /^\.subl.*\.tmp$/.test(name) ||
+    /^\.goutputstream-[A-Za-z0-9]{6}$/.test(name) ||
+    isVimWriteProbe(name)
   );
+}
+
+/** Vim's write probe: `4913`, or `4913 + 123 n` (n < 100) when that name was taken. */
+function isVimWriteProbe(name: string): boolean {
+  if (!/^[1-9]\d{3,4}$/.test(name)) return false;
+  const n = Number(name) - 4913;
+  return n >= 0 && n % 123 === 0 && n / 123 < 100;
 }
 
 /** `"src/**\/*.html"` → `{ base: "src", rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
