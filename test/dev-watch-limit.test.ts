@@ -58,7 +58,11 @@ describe.skipIf(!canLimit)("inotify limits reached", () => {
       // Before: 60-odd lines "watcher: ENOSPC: no space left on device, watch '...'", nothing else.
       expect(lines.length).toBe(2);
       expect(lines[0]).toContain("the system's limit of inotify watches is reached (user.max_inotify_watches = 20");
-      expect(lines[0]).toContain("sudo sysctl fs.inotify.max_user_watches=");
+      // The user namespace's limit is the one reached: raising the host's fs.inotify one would not help.
+      // Before: "Raise the limit (sudo sysctl fs.inotify.max_user_watches=524288 ...)" whatever limit ran out.
+      expect(lines[0]).toContain("This limit is your container's");
+      expect(lines[0]).toContain("sysctl -w user.max_inotify_watches=524288");
+      expect(lines[0]).not.toContain("sudo sysctl fs.inotify");
       expect(lines[0]).toContain("--poll");
       expect(dev.output).not.toMatch(/watcher: ENOSPC/);
     }, 30_000);
@@ -72,6 +76,8 @@ describe.skipIf(!canLimit)("inotify limits reached", () => {
     const lines = watcherLines(dev);
     expect(lines.length).toBe(2);
     expect(lines[0]).toContain("no more inotify instances or open files (user.max_inotify_instances = 0");
+    expect(lines[0]).toContain("sysctl -w user.max_inotify_instances=1024");
+    expect(lines[0]).not.toContain("sudo sysctl fs.inotify");
     expect(dev.output).not.toMatch(/watcher: EMFILE/);
   }, 30_000);
 
