@@ -176,6 +176,43 @@ describe("tsgi-dev live reload", () => {
     expect(Number(buffered.headers.get("content-length"))).toBe(new TextEncoder().encode(buffered.text).byteLength);
   });
 
+  test("a page the script goes into says Accept-Ranges: none, not the app's bytes: a range the app answers (206, no script) holds its own page's bytes, which are not the page's the client got", async () => {
+    // An app that serves ranges of its pages itself (a static handler with Range support).
+    const app = new TempApp({
+      "app.ts": `const enc = new TextEncoder();
+const page = enc.encode("<html><body><h1>ranged</h1><p>" + "x".repeat(200) + "</p></body></html>");
+export default function app(environ: any, startResponse: any) {
+  const type: [string, string] = ["Content-Type", environ.PATH_INFO === "/data" ? "application/octet-stream" : "text/html"];
+  const m = /^bytes=(\\d+)-(\\d+)$/.exec(environ.HTTP_RANGE ?? "");
+  if (m) {
+    const [a, b] = [Number(m[1]), Math.min(Number(m[2]), page.byteLength - 1)];
+    startResponse("206 Partial Content", [type, ["Accept-Ranges", "bytes"], ["Content-Range", "bytes " + a + "-" + b + "/" + page.byteLength]]);
+    return [page.subarray(a, b + 1)];
+  }
+  startResponse("200 OK", [type, ["Accept-Ranges", "bytes"], ["Content-Length", String(page.byteLength)]]);
+  return [page];
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const whole = await get(url + "index.html");
+    expect(whole.text).toMatch(SCRIPT);
+    // Before: "bytes", and a client resuming after the script's bytes got the app's page from the same offset.
+    expect(whole.headers.get("accept-ranges")).toBe("none");
+    const head = await fetch(url + "index.html", { method: "HEAD" });
+    expect(head.headers.get("accept-ranges")).toBe("none");
+    // What a range would have given: the app's bytes, the script not in them, the complete length not the page's.
+    const tail = await get(url + "index.html", { Range: "bytes=200-400" });
+    expect(tail.status).toBe(206);
+    expect(tail.text).not.toMatch(SCRIPT);
+    expect(whole.text.slice(200)).not.toBe(tail.text);
+    // Responses without the script keep the app's Accept-Ranges.
+    expect((await get(url + "data")).headers.get("accept-ranges")).toBe("bytes");
+    expect(tail.headers.get("accept-ranges")).toBe("bytes");
+  });
+
   test("HEAD of a page gets GET's header section (RFC 9110 §9.3.2): the injected page's Content-Length (none for a streamed page), no ETag or Last-Modified, and no body", async () => {
     const { url } = await start();
     for (const path of ["html", "buffered", "stream"]) {

@@ -2,8 +2,9 @@
  * Browser live reload. {@link withLive} serves a server-sent-events stream at
  * {@link LIVE_PATH} and injects a small script before `</body>` in `text/html`
  * responses (never other types, never with `Content-Encoding`, never into
- * 1xx, 204, 206 or 304 responses; `Content-Length` is corrected, and the
- * page's `ETag` and `Last-Modified` removed, see {@link injectedHeaders}).
+ * 1xx, 204, 206 or 304 responses; `Content-Length` is corrected, the
+ * page's `ETag` and `Last-Modified` removed, and its `Accept-Ranges` made
+ * `none`, see {@link injectedHeaders}).
  * A HEAD request goes the same way, so its header section is the one GET
  * would get (RFC 9110 §9.3.2); the server drops the body. A HEAD the app
  * answers with no body loses the page's validators and its Content-Length
@@ -576,13 +577,21 @@ function closeBodyPrefixAtEnd(data: Uint8Array): number {
  * nginx's `sub_filter` drops them). They validate the app's bytes, not the
  * page with a script that names the app version: a browser revalidating the
  * page after a reload would get the app's `304` and show its cached copy,
- * whose script names the old version, and reload again, for ever.
+ * whose script names the old version, and reload again, for ever. The
+ * app's `Accept-Ranges: bytes` becomes `Accept-Ranges: none` (RFC 9110
+ * §14.3): the app answers a range of its own page (a 206, passed through
+ * without the script), whose bytes are not those of the page the client got,
+ * shifted by the script from `</body` on; so a client resuming or seeking
+ * the page would put together a broken one. Serving ranges of the page
+ * with the script was not chosen: each would have to run the app for the
+ * whole page, and no browser asks a page it shows for a range.
  */
 function injectedHeaders(headers: ResponseHeaders, length: number): ResponseHeaders {
-  const out: ResponseHeaders = headers.filter(([k]) => !VALIDATOR_OR_LENGTH.has(k.toLowerCase()));
+  const out: ResponseHeaders = headers.filter(([k]) => !DROPPED_WHEN_INJECTED.has(k.toLowerCase()));
   if (length >= 0) out.push(["Content-Length", String(length)]);
+  if (header(headers, "accept-ranges") !== undefined) out.push(["Accept-Ranges", "none"]);
   return out;
 }
 
-/** The fields {@link injectedHeaders} drops: the length, and the validators of the app's bytes. */
-const VALIDATOR_OR_LENGTH = new Set(["content-length", "etag", "last-modified"]);
+/** The fields {@link injectedHeaders} drops: the length, the validators of the app's bytes, and the ranges of them it offers. */
+const DROPPED_WHEN_INJECTED = new Set(["content-length", "etag", "last-modified", "accept-ranges"]);
