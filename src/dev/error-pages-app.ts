@@ -8,7 +8,8 @@
  * rethrows, so the server closes the connection and the client sees a
  * truncated response. The server's own errors that the app passed on are
  * rethrown too: a `ClientDisconnected` once its client is gone (the
- * gateway's `clientGone`: it left mid-upload or mid-response; one thrown
+ * server's `tsgi.signal` aborted, see `requestGone`: it left mid-upload or
+ * mid-response, or the server gave up on the request; one thrown
  * while the client is still there is the app's error and gets the page) and the
  * error its body read failed with (an `HttpError`, answered by the server);
  * the server handles them as without tsgi-dev (spec.md "Input and error
@@ -17,7 +18,8 @@
  */
 import { chunkBeforeStartResponseError, chunkTypeError, isIterableBody, noStartResponseError, notABodyError } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
-import { ClientDisconnected, clientGone } from "../gateway/run.ts";
+import { ClientDisconnected } from "../gateway/run.ts";
+import { requestGone } from "../gateway/signal.ts";
 import { thrownAfterStartResponse } from "../gateway/node-handler-hint.ts";
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { makeBody, readBody } from "./body.ts";
@@ -78,7 +80,7 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
       // gateway takes the client for gone), or the body read failed (its HttpError: 400, 408, 413, which the
       // server has answered). It is the server's to answer or to ignore, as under serve(), silently: no page,
       // no report. A ClientDisconnected while the client is still there is the app's own error: the page.
-      if ((isClientDisconnected(error) && clientGone(environ)) || (error !== null && error === failureOf(input))) throw error;
+      if ((isClientDisconnected(error) && requestGone(environ) !== false) || (error !== null && error === failureOf(input))) throw error;
       if (sent) {
         if (typeof error === "object" && error !== null) startedResponses.add(error);
         throw error;

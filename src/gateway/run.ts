@@ -214,25 +214,6 @@ export class ClientDisconnected extends Error {
 const CLIENT_DISCONNECTED = Symbol.for("tsgi.ClientDisconnected");
 Object.defineProperty(ClientDisconnected.prototype, CLIENT_DISCONNECTED, { value: true });
 
-/** The call each environ the gateway made was given to, for {@link clientGone}. */
-const invocations = new WeakMap<Environ, Invocation>();
-
-/**
- * Whether the client of the request `environ` belongs to is gone, so that a
- * `ClientDisconnected` the app passes on now is taken for the client's and
- * answered silently: the client closed, reset or half-closed the connection
- * ({@link ResponseSink.clientLeft}), or the server gave up on the request
- * (requestTimeout's 503). While it is `false`, a `ClientDisconnected` is
- * the app's own error, logged and answered 500. Middleware that answers
- * errors itself (tsgi-dev's error pages) asks this before leaving one to
- * the server.
- * @param environ the environ the gateway passed to the application (the same object, not a copy).
- * @returns `true` as well for an environ the gateway did not make (nothing to ask).
- */
-export function clientGone(environ: Environ): boolean {
-  return invocations.get(environ)?.clientGone ?? true;
-}
-
 /**
  * One application call: `startResponse` and `write` for the app, the body
  * iteration, `close()`, and the error rules.
@@ -278,12 +259,6 @@ class Invocation implements Running {
     private readonly options: GatewayOptions,
   ) {
     this.input = environ["tsgi.input"] as { failure?: unknown } | undefined;
-    invocations.set(environ, this);
-  }
-
-  /** A `ClientDisconnected` passed on now is the client's (see {@link fail}): it has left, or the server gave up on the request. */
-  get clientGone(): boolean {
-    return this.sink.closed || this.sink.clientLeft || this.abandoned;
   }
 
   readonly startResponse: StartResponse = (status, headers, excInfo) => {
@@ -706,7 +681,7 @@ class Invocation implements Running {
     // A ClientDisconnected is the client's once it has left, or the server's own after it gave up on the
     // request (a write() after requestTimeout's 503): one passed on while the client is still there and
     // waiting (from another request's write() or input) is the app's error, or it would get no answer.
-    const silent = this.sink.closed || passedOn || (this.clientGone && isClientDisconnected(error));
+    const silent = this.sink.closed || passedOn || ((this.sink.clientLeft || this.abandoned) && isClientDisconnected(error));
     const custom = silent ? null : this.handleError(error);
     this.finished = true;
     if (silent || this.abandoned) {

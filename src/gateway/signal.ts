@@ -15,14 +15,14 @@ export const SIGNAL_KEY = "tsgi.signal";
 export class RequestSignal {
   private controller: AbortController | null = null;
   private reason: unknown = undefined;
-  private gone = false;
+  private _gone = false;
 
   /** The signal (made now if it was not asked for before; aborted already if the client left). */
   get signal(): AbortSignal {
     let c = this.controller;
     if (c === null) {
       c = this.controller = new AbortController();
-      if (this.gone) c.abort(this.reason);
+      if (this._gone) c.abort(this.reason);
     }
     return c.signal;
   }
@@ -32,10 +32,15 @@ export class RequestSignal {
     return this.controller === null ? null : this.controller.signal;
   }
 
+  /** Whether {@link abort} was called: the client went away, or the server gave up on the request. */
+  get gone(): boolean {
+    return this._gone;
+  }
+
   /** The client went away: abort the signal with `reason` (once; later calls do nothing). */
   abort(reason: unknown): void {
-    if (this.gone) return;
-    this.gone = true;
+    if (this._gone) return;
+    this._gone = true;
     this.reason = reason;
     this.controller?.abort(reason);
   }
@@ -126,6 +131,23 @@ function getSignal(this: Environ): AbortSignal {
 export function requestSignalOf(environ: Environ, signal: AbortSignal): RequestSignal | null {
   const source = (environ as unknown as Record<symbol, Source | undefined>)[SOURCE];
   return source instanceof RequestSignal && source.made === signal ? source : null;
+}
+
+/**
+ * Whether the request `environ` was made for is over for its client, as the
+ * server's own `tsgi.signal` says (aborted: the client closed, reset or
+ * half-closed the connection, or the server gave up on the request, e.g.
+ * requestTimeout's 503), read from the source the server put behind the
+ * accessor, so neither an application that replaced `environ["tsgi.signal"]`
+ * nor this read (which makes no `AbortController`) changes the answer.
+ * `null` when the server gave `environ` no signal (its `requestSignal`
+ * option off). Middleware that answers errors itself (tsgi-dev's error
+ * pages) asks it before leaving a `ClientDisconnected` to the server.
+ */
+export function requestGone(environ: Environ): boolean | null {
+  const source = (environ as unknown as Record<symbol, Source | undefined>)[SOURCE];
+  if (source === undefined) return null;
+  return typeof source === "function" ? source().aborted : source.gone;
 }
 
 /** Replace the accessor with a plain value (a middleware that sets its own signal). */
