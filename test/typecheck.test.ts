@@ -64,7 +64,9 @@ import { makeServer } from "tsgi/simple-server";
 import { TsgiSecureEnviron } from "tsgi/secure-environ";
 import { shiftPathInfo } from "tsgi/util";
 import { RequestParser } from "tsgi/http";
-import { createServer } from "tsgi/server";
+import { createServer, loadTls, proxyHeaders } from "tsgi/server";
+import { SimpleHandler } from "tsgi/handlers";
+import { BytesInput, FileWrapper, MemoryErrorStream } from "tsgi/util";
 import type { Environ, ReadonlyResponseHeaders, ResponseHeaders } from "tsgi/spec";
 
 const app: Application = (environ, startResponse) => {
@@ -111,6 +113,18 @@ import.meta.hot.dispose(async (data) => {
 });
 if (import.meta.hot) import.meta.hot.accept();
 const fetchApp = fromFetchHandler(() => new Response("hi"));
+// Options read from flags or the environment may be undefined; each option takes undefined as absent
+// (exactOptionalPropertyTypes needs the type to say so), as a user writes them.
+const flags: { port?: number; passphrase?: string; mount?: string; grace?: number; debug?: boolean } = {};
+const optioned = createServer(app, { port: flags.port, hostname: undefined, debug: flags.debug, tls: loadTls({ certfile: "c.pem", keyfile: "k.pem", passphrase: flags.passphrase, caCerts: undefined }) });
+void optioned.close({ timeout: flags.grace, idleGrace: undefined });
+void makeServer("", 0, app, { log: undefined, handlerClass: undefined });
+void proxyHeaders(app, { forwardedAllowIps: process.env["FORWARDED_ALLOW_IPS"], header: undefined });
+void toFetchHandler(app, { scriptName: flags.mount, debug: flags.debug, remoteAddress: undefined });
+void fromFetchHandler(() => new Response(), { args: undefined });
+void validator(app, { warn: undefined });
+void new SimpleHandler(new BytesInput(new Uint8Array()), { write() {} }, new MemoryErrorStream(), {}, { multithread: flags.debug });
+void new FileWrapper(new Blob([]), 8192, { sync: flags.debug });
 export default { fetch: toFetchHandler(validator(fetchApp)) };
 `,
     );

@@ -165,7 +165,7 @@ export interface FromFetchOptions {
    * Default: one, the {@link FetchServer} `Bun.serve` passes in its place
    * (`requestIP()` from `REMOTE_ADDR`/`REMOTE_PORT`, `upgrade()` false).
    */
-  args?: (environ: Environ) => unknown[];
+  args?: ((environ: Environ) => unknown[]) | undefined;
 }
 
 /**

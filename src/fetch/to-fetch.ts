@@ -30,19 +30,19 @@ export interface ToFetchOptions {
    * A value that is neither `""` nor a path starting with `/` makes
    * `toFetchHandler()` throw a RangeError.
    */
-  scriptName?: string;
+  scriptName?: string | undefined;
   /**
    * `SERVER_SOFTWARE`, and the `Server` field added to responses without one; `""` adds none.
    * Default `"tsgi/<version>"`. A value that is not a valid field value (CR, LF or other control
    * chars, chars above U+00FF, leading or trailing whitespace) is a RangeError from `toFetchHandler()`.
    */
-  serverSoftware?: string;
+  serverSoftware?: string | undefined;
   /** Send stack traces in 500 bodies. Default false. Anything but a boolean (a string such as `"0"`) is a TypeError from `toFetchHandler()`. */
-  debug?: boolean;
+  debug?: boolean | undefined;
   /** Where application errors and `tsgi.errors` go (`(text) => void`); `null` silences them. Default `console.error` (one trailing newline removed). */
-  errorLog?: ((text: string) => void) | null;
+  errorLog?: ((text: string) => void) | null | undefined;
   /** `tsgi.multiprocess`. Default false. */
-  multiprocess?: boolean;
+  multiprocess?: boolean | undefined;
   /**
    * `tsgi.file_wrapper` for every request. Default: the tsgi server's
    * (`fileWrapper` from `tsgi/util`), so an app that uses it runs here as
@@ -50,7 +50,7 @@ export interface ToFetchOptions {
    * streamed body's Content-Length). `null`: none (PEP 3333 makes it
    * optional; apps then fall back to iterating).
    */
-  fileWrapper?: FileWrapperFactory | null;
+  fileWrapper?: FileWrapperFactory | null | undefined;
   /**
    * Extra keys for every environ, with the server's `environ` option
    * precedence: they replace server-level keys (`SERVER_SOFTWARE`,
@@ -58,9 +58,9 @@ export interface ToFetchOptions {
    * without a `.`) are latin-1, as every environ string. Default none.
    * @throws RangeError (from `toFetchHandler()`) for a string above U+00FF under a key without a `.`.
    */
-  environ?: Record<string, unknown>;
+  environ?: Record<string, unknown> | undefined;
   /** Buffer response chunks until at least this many bytes (eventlet `minimum_chunk_size`); per request `environ["tsgi.minimum_write_chunk_size"]`. Default 0. */
-  minimumChunkSize?: number;
+  minimumChunkSize?: number | undefined;
   /**
    * The client's address for `REMOTE_ADDR`/`REMOTE_PORT`. Default: from the
    * runtime's second argument when it has `requestIP(request)` (`Bun.serve`'s
@@ -69,7 +69,7 @@ export interface ToFetchOptions {
    * the request is answered 500 without running the app, and the error is
    * logged to `errorLog`.
    */
-  remoteAddress?: (request: Request, ...rest: any[]) => { address: string; port?: number } | null | undefined;
+  remoteAddress?: ((request: Request, ...rest: any[]) => { address: string; port?: number | undefined } | null | undefined) | undefined;
 }
 
 
@@ -439,7 +439,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     if (badHost) return badRequest("Invalid Host field value", defaults.serverSoftware);
     // A Request fromFetchHandler made for a request without Host has the server's own address in its URL: no Host added.
     if (!hasHost && place.host !== null && !HOSTLESS_REQUESTS.has(request)) fields.push("host", place.host);
-    let remote: { address: string; port?: number } | null | undefined;
+    let remote: { address: string; port?: number | undefined } | null | undefined;
     try {
       remote = options.remoteAddress ? options.remoteAddress(request, ...rest) : runtimeRemote(request, rest[0]);
     } catch (error) {

@@ -18,7 +18,7 @@ export interface FileWrapperOptions {
    * for a `Blob` (always async) and for async functions. Pass `false` when
    * `read` returns a Promise without being declared `async`.
    */
-  sync?: boolean;
+  sync?: boolean | undefined;
 }
 
 type ReadableFile = Exclude<FileLike, Blob | { fd: number }>;

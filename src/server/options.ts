@@ -51,14 +51,14 @@ export interface ServerOptions {
    * default, as `makeServer("")` and `tsgi serve --host ""` take it (the
    * seeds' `''` means every interface).
    */
-  hostname?: string;
+  hostname?: string | undefined;
   /**
    * TCP port, 0 to 65535; 0 picks a free one (read it back from `server.port`). Default 8000.
    * Anything else is a RangeError from `createServer()`/`serve()`.
    */
-  port?: number;
+  port?: number | undefined;
   /** Linux `SO_REUSEPORT`, for several processes on one port. Default false. */
-  reusePort?: boolean;
+  reusePort?: boolean | undefined;
   /**
    * Extra keys merged into every request's environ (eventlet/gevent
    * `environ`). As in gevent they replace the server-level keys
@@ -70,7 +70,7 @@ export interface ServerOptions {
    * environ string (spec.md; give text as its UTF-8 bytes). Default none.
    * @throws RangeError (from `createServer()`/`serve()`) for a string above U+00FF under a key without a `.`.
    */
-  environ?: Record<string, unknown>;
+  environ?: Record<string, unknown> | undefined;
   /**
    * `SERVER_SOFTWARE`, and the `Server` field added to responses that have
    * none (also the server's own 4xx/5xx). `""` sends no `Server` field.
@@ -78,7 +78,7 @@ export interface ServerOptions {
    * @throws RangeError (from `createServer()`/`serve()`) for a value that is not a valid field value:
    *   CR, LF or other control chars, chars above U+00FF, leading or trailing whitespace.
    */
-  serverSoftware?: string;
+  serverSoftware?: string | undefined;
   /**
    * `SERVER_NAME` value (cheroot `server_name`), not `""` (a `TypeError`). Default: the bound host; the
    * machine's host name for a wildcard bind (`0.0.0.0`, `::`) and for a Unix
@@ -86,9 +86,9 @@ export interface ServerOptions {
    * when the machine's host name is empty), where
    * `SERVER_PORT` is then the scheme's default port, 80 or 443.
    */
-  serverName?: string;
+  serverName?: string | undefined;
   /** Send tracebacks in 500 bodies (eventlet `debug`). Default false. */
-  debug?: boolean;
+  debug?: boolean | undefined;
   /**
    * Keep connections alive between requests (eventlet `keepalive`). Default true.
    * A number is as eventlet takes it since its PR #788 (2023): 0 is false; any other is
@@ -98,29 +98,29 @@ export interface ServerOptions {
    * @throws TypeError (from `createServer()`/`serve()`) for anything else, a string such as `"false"` included.
    * @throws RangeError for a negative, `NaN` or infinite number.
    */
-  keepalive?: boolean | number;
+  keepalive?: boolean | number | undefined;
   /** Highest version answered; `"HTTP/1.0"` answers every request in HTTP/1.0, without chunked coding, and closes the connection after each response (eventlet `max_http_version`); an HTTP/1.1 client that sends `Expect: 100-continue` still gets `HTTP/1.1 100 Continue` at the app's first read, as from gevent and eventlet (RFC 9110 §15.2 bars 1xx only to HTTP/1.0 clients). Default `"HTTP/1.1"`. */
-  maxHttpVersion?: "HTTP/1.0" | "HTTP/1.1";
+  maxHttpVersion?: "HTTP/1.0" | "HTTP/1.1" | undefined;
   /** Longest request-target in bytes; longer → 414 (eventlet `url_length_limit`). At least 1. Default 8192. */
-  urlLengthLimit?: number;
+  urlLengthLimit?: number | undefined;
   /** Largest request header section in bytes → 431 beyond. At least 1. Default 65536. */
-  maxHeaderBytes?: number;
+  maxHeaderBytes?: number | undefined;
   /** Most request header fields → 431 beyond. At least 1. Default 100. */
-  maxHeaderCount?: number;
+  maxHeaderCount?: number | undefined;
   /**
    * Largest chunk-ext on one chunk-size line of a chunked request body, in
    * bytes (everything between the chunk-size digits and the CR; RFC 9112
    * §7.1.1); over it → 400. The extensions are ignored either way. 0 refuses
    * any. Default 4096.
    */
-  maxChunkExtBytes?: number;
+  maxChunkExtBytes?: number | undefined;
   /**
    * Largest trailer section of a chunked request body, in bytes (field lines
    * and the final empty line, CRLFs included; RFC 9112 §7.1.2); over it →
    * 400. Trailer fields are dropped, never merged into the environ (gevent
    * 23.9). At least 2 (the empty line). Default 16384.
    */
-  maxTrailerBytes?: number;
+  maxTrailerBytes?: number | undefined;
   /**
    * Largest request body in bytes (cheroot `max_request_body_size`, Bun.serve
    * `maxRequestBodySize`). A `Content-Length` over it is answered
@@ -130,7 +130,7 @@ export interface ServerOptions {
    * response has begun, the response ends as the app ends it. Either way
    * the connection closes (RFC 9110 §15.5.14). 0 means no limit. Default 0.
    */
-  maxRequestBodySize?: number;
+  maxRequestBodySize?: number | undefined;
   /**
    * Most open client connections. At the limit, a new connection takes the
    * place of the keep-alive connection idle the longest (between requests,
@@ -149,22 +149,22 @@ export interface ServerOptions {
    * with a warning, when the open-file limit cannot hold that many
    * descriptors (Linux: `/proc/self/limits`).
    */
-  maxConnections?: number;
+  maxConnections?: number | undefined;
   /**
    * Time allowed for a request head to arrive, ms (slowloris). Past it a
    * started head is answered 408; a connection that sent nothing is closed.
    * 0 disables it. Default 30000.
    */
-  headerTimeout?: number;
+  headerTimeout?: number | undefined;
   /** Idle keep-alive connection lifetime between requests, ms. 0 disables it. Default 5000. */
-  keepAliveTimeout?: number;
+  keepAliveTimeout?: number | undefined;
   /**
    * Longest wait for more request-body bytes while the app reads, ms
    * (eventlet `socket_timeout`). Past it the read rejects with an
    * `HttpError` (status 408), answered 408 if nothing was sent yet, and the
    * connection closes. 0 disables it. Default 60000.
    */
-  bodyTimeout?: number;
+  bodyTimeout?: number | undefined;
   /**
    * Longest time the client may take no response bytes while some are
    * waiting to be sent, ms (nginx `send_timeout`; eventlet `socket_timeout`
@@ -173,38 +173,38 @@ export interface ServerOptions {
    * Past it the request is abandoned (the body's `close()` is called), the
    * connection is closed and an error is logged. 0 disables it. Default 60000.
    */
-  sendTimeout?: number;
+  sendTimeout?: number | undefined;
   /**
    * Longest time from a request head to the end of its response, ms; past it
    * the request is abandoned (the body's `close()` is called), logged, and
    * answered 503 if nothing was sent yet, else the connection is cut.
    * 0 disables it. Default 0.
    */
-  requestTimeout?: number;
+  requestTimeout?: number | undefined;
   /** Time in-flight requests get to finish on `close()`, ms (cheroot `shutdown_timeout`). Default 5000. */
-  shutdownTimeout?: number;
+  shutdownTimeout?: number | undefined;
   /** Normalise response field names to `Foo-Bar` (eventlet `capitalize_response_headers`). Default false. */
-  capitalizeResponseHeaders?: boolean;
+  capitalizeResponseHeaders?: boolean | undefined;
   /** Buffer body chunks until at least this many bytes before writing (eventlet `minimum_chunk_size`); per request `environ["tsgi.minimum_write_chunk_size"]`. Default 0. */
-  minimumChunkSize?: number;
+  minimumChunkSize?: number | undefined;
   /**
    * Access log destination (eventlet `log`, gevent `log`); `null` disables. Default `null` in the library; `tsgi-dev` and `tsgi serve` log to stdout.
    * Lines are written in batches: at most 10 ms after the request ends (or at 1,024 lines), and all of them when the server closes.
    */
-  log?: LogTarget;
+  log?: LogTarget | undefined;
   /**
    * Error log destination and `tsgi.errors` target (gevent `error_log`); `null` disables. Default `process.stderr`.
    * A line the server reports that its `write()` (or logger method) throws for goes to stderr instead, with that error.
    * To a writable, `tsgi.errors` text is passed as it is, and a server message after a write that left its line unended is preceded by `"\n"` (its own `write()`), so it starts a line.
    */
-  errorLog?: LogTarget;
+  errorLog?: LogTarget | undefined;
   /**
    * Access-log format: an eventlet `%(name)s` style string (see
    * `compileLogFormat()`; a bad one makes `createServer()` throw), or a
    * function. Default `DEFAULT_LOG_FORMAT` (eventlet's: common log
    * format plus wall seconds).
    */
-  logFormat?: string | ((fields: AccessLogFields) => string);
+  logFormat?: string | ((fields: AccessLogFields) => string) | undefined;
   /**
    * Prefix `client_ip` with the `X-Forwarded-For` value (eventlet
    * `log_x_forwarded_for`): whitespace removed, its last 256 characters
@@ -212,20 +212,20 @@ export interface ServerOptions {
    * or, when there is none, with the `REMOTE_ADDR` that `proxyHeaders()` set
    * (from RFC 7239 `Forwarded`). Default true.
    */
-  logXForwardedFor?: boolean;
+  logXForwardedFor?: boolean | undefined;
   /**
    * Error `code`s of the client's socket that are not logged: a remote client
    * that disconnected (gevent `ignored_socket_errors`). An error the app
    * throws is logged whatever its `code`. Default `["EPIPE", "ECONNRESET"]`.
    */
-  ignoredSocketErrors?: string[];
+  ignoredSocketErrors?: string[] | undefined;
   /**
    * Factory for each request's environ object (gevent `environ_class`),
    * called with `new` and the environ. Default plain object. A constructor
    * that throws fails that request with the standard 500, logged as
    * `Error in the environClass constructor for <request line>: <stack>`.
    */
-  environClass?: new (init: Environ) => Environ;
+  environClass?: (new (init: Environ) => Environ) | undefined;
   /**
    * Per-connection handler class (gevent and wsgiref `handler_class`): a
    * `RequestHandler` subclass overriding `getEnviron()`, `getStderr()`,
@@ -234,13 +234,13 @@ export interface ServerOptions {
    * 500 (logged as `Error in the handlerClass constructor for <request
    * line>: <stack>`) and the connection closed.
    */
-  handlerClass?: RequestHandlerClass;
+  handlerClass?: RequestHandlerClass | undefined;
   /**
    * eventlet `socket_timeout` / cheroot `timeout`, ms: a shorthand that sets
    * `headerTimeout`, `bodyTimeout` and `sendTimeout` when those are not
    * given. Default: unset.
    */
-  socketTimeout?: number;
+  socketTimeout?: number | undefined;
   /**
    * `SCRIPT_NAME` for every request: the path the app is mounted at. A path
    * under it by whole segments loses the prefix (`/app/x` → `PATH_INFO`
@@ -249,14 +249,14 @@ export interface ServerOptions {
    * slashes are removed (`/app/` is `/app`, `/` is `""`: PEP 3333's
    * SCRIPT_NAME never ends in `/`). Default `""`.
    */
-  scriptName?: string;
+  scriptName?: string | undefined;
   /**
    * `tsgi.url_scheme`: `"http"` or `"https"` (PEP 3333), anything else is a TypeError from
    * `createServer()`/`serve()`. Default `"http"` (`"https"` with `tls`).
    */
-  urlScheme?: string;
+  urlScheme?: string | undefined;
   /** `tsgi.multiprocess`. Default false (true under workers). */
-  multiprocess?: boolean;
+  multiprocess?: boolean | undefined;
   /**
    * Give each request's environ `tsgi.signal` (spec.md "Server extension
    * APIs"): an `AbortSignal` aborted when the client goes away before the
@@ -268,7 +268,7 @@ export interface ServerOptions {
    * app it loaded, before its own middleware wraps it; `makeServer()` the app
    * set now.
    */
-  requestSignal?: boolean;
+  requestSignal?: boolean | undefined;
   /**
    * Serve HTTPS: Bun's TLS options as PEM text, `cert` and `key` (`loadTls()`
    * of `tsgi/server` reads and checks the files, as `tsgi serve --certfile
@@ -282,7 +282,7 @@ export interface ServerOptions {
    * `SSL_CLIENT_V_START`, `SSL_CLIENT_V_END`, `SSL_CLIENT_CERT`. HTTP/1.1 is
    * offered by ALPN. Default none (plain HTTP).
    */
-  tls?: TlsConfig;
+  tls?: TlsConfig | undefined;
   /**
    * Listen on a Unix domain socket at this path instead of TCP (`hostname`
    * and `port` are ignored). A file already at the path is removed only when
@@ -290,15 +290,15 @@ export interface ServerOptions {
    * `REMOTE_ADDR` and `REMOTE_PORT` are `""` (gevent and cheroot). The file
    * is removed when the server closes. Default none.
    */
-  unix?: string;
+  unix?: string | undefined;
   /** Permission bits for the Unix socket file, e.g. `0o660` (`chmod` after bind). Default: as created (umask). */
-  unixMode?: number;
+  unixMode?: number | undefined;
   /**
    * Serve a socket that is already bound and listening, inherited as this
    * file descriptor (systemd socket activation: 3; a supervisor's socket).
    * `hostname`, `port` and `unix` are ignored. Default none.
    */
-  fd?: number;
+  fd?: number | undefined;
   /**
    * For Unix-socket clients, put the peer's credentials (`SO_PEERCRED`) in
    * environ: `X_REMOTE_PID`, `X_REMOTE_UID`, `X_REMOTE_GID`; with
@@ -306,7 +306,7 @@ export interface ServerOptions {
    * (cheroot `peercreds_enabled` / `peercreds_resolve_enabled`). Linux only;
    * elsewhere the keys are absent. Default false.
    */
-  peerCredentials?: boolean | "resolve";
+  peerCredentials?: boolean | "resolve" | undefined;
 }
 
 /** The defaults of {@link ServerOptions}. */
@@ -340,7 +340,7 @@ export const DEFAULT_SERVER_OPTIONS = {
 } as const satisfies Partial<ServerOptions>;
 
 /** Options with every default applied. */
-export type ResolvedOptions = Omit<Required<Pick<ServerOptions, keyof typeof DEFAULT_SERVER_OPTIONS>> & ServerOptions, "keepalive"> & {
+export type ResolvedOptions = Omit<{ [K in keyof typeof DEFAULT_SERVER_OPTIONS]-?: Exclude<ServerOptions[K], undefined> } & ServerOptions, "keepalive"> & {
   /** A number given is resolved to a boolean (and `keepAliveTimeout`). */
   keepalive: boolean;
 };

@@ -32,7 +32,7 @@ export interface ProxyHeadersOptions {
    * (only when nothing but the proxy can reach the server). Default
    * `["127.0.0.1", "::1"]` (gunicorn and uvicorn).
    */
-  forwardedAllowIps?: string | readonly string[];
+  forwardedAllowIps?: string | readonly string[] | undefined;
   /**
    * Read `X-Forwarded-For`/`-Proto`/`-Host` (`"x-forwarded"`, default: what
    * nginx, HAProxy and most load balancers send) or RFC 7239 `Forwarded`
@@ -40,13 +40,13 @@ export interface ProxyHeadersOptions {
    * passes the other through from the client unchanged, so reading both
    * would let a client forge its address.
    */
-  header?: ForwardedHeader;
+  header?: ForwardedHeader | undefined;
   /**
    * Trust peers on a Unix socket (`REMOTE_ADDR` `""`): only local processes
    * with permission on the socket file can connect (gunicorn trusts them
    * too). Default true.
    */
-  trustUnixSocket?: boolean;
+  trustUnixSocket?: boolean | undefined;
 }
 
 /** The default {@link ProxyHeadersOptions.forwardedAllowIps}. */

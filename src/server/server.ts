@@ -75,9 +75,9 @@ export interface Server {
 /** Options of {@link Server.close}. */
 export interface CloseOptions {
   /** How long in-flight requests may take before every connection is cut (ms, at most 2^31 - 1, what a timer holds; more rejects with a RangeError). Default: the `shutdownTimeout` option. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** How long an idle keep-alive connection (or one whose keep-alive response ends during the close) may still bring one request (ms, at most 2^31 - 1; more rejects with a RangeError). Default 0: such connections close at once. */
-  idleGrace?: number;
+  idleGrace?: number | undefined;
 }
 
 /** The `code` of an error (`EPIPE`, `EADDRINUSE`...), if it has one. */

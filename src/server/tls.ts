@@ -47,11 +47,11 @@ export interface TlsFiles {
   /** PEM private key file. */
   keyfile: string;
   /** PEM file of CA certificates for client certificates; turns on client authentication. */
-  caCerts?: string;
+  caCerts?: string | undefined;
   /** Passphrase of an encrypted key. */
-  passphrase?: string;
+  passphrase?: string | undefined;
   /** With `caCerts`: refuse clients without a valid certificate. Default true. */
-  requireClientCert?: boolean;
+  requireClientCert?: boolean | undefined;
 }
 
 /**

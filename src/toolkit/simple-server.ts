@@ -30,24 +30,24 @@ export class SimpleRequestHandler extends RequestHandler {}
  */
 export interface MakeServerOptions extends Omit<ServerOptions, "hostname" | "port"> {
   /** The server class (wsgiref `server_class`). Default {@link SimpleServer}. */
-  serverClass?: new (host: string, port: number, options?: ServerOptions) => SimpleServer;
+  serverClass?: (new (host: string, port: number, options?: ServerOptions) => SimpleServer) | undefined;
   /** The handler class (wsgiref `handler_class`). Default {@link SimpleRequestHandler}. */
-  handlerClass?: RequestHandlerClass;
+  handlerClass?: RequestHandlerClass | undefined;
   /**
    * Access log destination (see `ServerOptions.log`); `null` turns it off.
    * Default `process.stderr` here: wsgiref logs every request on stderr.
    */
-  log?: LogTarget;
+  log?: LogTarget | undefined;
   /**
    * Access-log format (see `ServerOptions.logFormat`). Default
    * {@link wsgirefLogLine} here, wsgiref's line:
    * `127.0.0.1 - - [23/Nov/2026 19:32:50] "GET /x HTTP/1.1" 200 2494`.
    */
-  logFormat?: string | ((fields: AccessLogFields) => string);
+  logFormat?: string | ((fields: AccessLogFields) => string) | undefined;
   /** Prefix the logged client address with `X-Forwarded-For` (see `ServerOptions.logXForwardedFor`). Default false here: wsgiref logs the peer's address. */
-  logXForwardedFor?: boolean;
+  logXForwardedFor?: boolean | undefined;
   /** Time in-flight requests get to finish on `close()`, ms (cheroot `shutdown_timeout`). Default 1000 here. */
-  shutdownTimeout?: number;
+  shutdownTimeout?: number | undefined;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

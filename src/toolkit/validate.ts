@@ -163,7 +163,7 @@ export interface ValidatorOptions {
    * Receives each warning (questionable but legal behaviour). Default:
    * `consola.warn` tagged `tsgi:validate`.
    */
-  warn?: (message: string) => void;
+  warn?: ((message: string) => void) | undefined;
 }
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "OPTIONS", "PATCH", "PUT", "DELETE", "TRACE", "CONNECT"]);

@@ -10,9 +10,9 @@ import { BaseHandler, type OutputStream } from "./base.ts";
 /** Options of {@link SimpleHandler} and {@link BaseCGIHandler}. */
 export interface SimpleHandlerOptions {
   /** `tsgi.multithread`. Default `true`. */
-  multithread?: boolean;
+  multithread?: boolean | undefined;
   /** `tsgi.multiprocess`. Default `false`. */
-  multiprocess?: boolean;
+  multiprocess?: boolean | undefined;
 }
 
 /**
