@@ -62,7 +62,7 @@ import { PathInfoDispatcher } from "tsgi/dispatch";
 import { Headers } from "tsgi/headers";
 import { makeServer } from "tsgi/simple-server";
 import { TsgiSecureEnviron } from "tsgi/secure-environ";
-import { shiftPathInfo } from "tsgi/util";
+import { applicationUri, shiftPathInfo, type UrlEnviron } from "tsgi/util";
 import { RequestParser } from "tsgi/http";
 import { createServer, loadTls, proxyHeaders } from "tsgi/server";
 import { SimpleHandler } from "tsgi/handlers";
@@ -100,6 +100,9 @@ const user: Application = (environ, startResponse) => {
 void user;
 const env: Environ = { PATH_INFO: "/a/b", SCRIPT_NAME: "" } as Environ;
 shiftPathInfo(env);
+// The parameter type of applicationUri()/requestUri(), for a helper that builds one.
+const urlEnviron: UrlEnviron = { "tsgi.url_scheme": "https", SERVER_NAME: "example.com", SERVER_PORT: "443" };
+void applicationUri(urlEnviron);
 new Headers([["X", "1"]]).get("x");
 const routes = new PathInfoDispatcher({ "/": app });
 void [serve, createServer, makeServer, CGIHandler, TsgiSecureEnviron, RequestParser, routes];

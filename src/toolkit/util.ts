@@ -23,8 +23,8 @@ export {
   checkReadSize,
 } from "./streams.ts";
 
-/** The environ keys the URL functions read. */
-type UrlEnviron = Pick<Environ, "tsgi.url_scheme" | "SERVER_NAME" | "SERVER_PORT"> & {
+/** The environ keys the URL functions ({@link applicationUri}, {@link requestUri}) read: the parameter type a caller builds when it has no whole environ. */
+export type UrlEnviron = Pick<Environ, "tsgi.url_scheme" | "SERVER_NAME" | "SERVER_PORT"> & {
   HTTP_HOST?: string;
   SCRIPT_NAME?: string;
   PATH_INFO?: string;
