@@ -305,10 +305,15 @@ describe("a worker that cannot be spawned for SIGTTIN, or as a replacement", () 
 });
 
 describe("a --max-requests recycle whose replacement cannot be spawned", () => {
-  test("the open-file limit reached (EMFILE): the recycle logs one line naming the worker and what to do; the old worker keeps serving, the pool keeps its size, the supervisor serves on", async () => {
-    const s = serve(APP, 20, ["--max-requests", "3"], EIGHTY_FILES);
+  // The limit is set on the running supervisor (prlimit, soft limit only): Bun raises its soft
+  // open-file limit to the hard one at start-up, and raising a hard limit again needs CAP_SYS_RESOURCE.
+  const prlimit = Bun.which("prlimit");
+  test.skipIf(!prlimit)("the open-file limit reached (EMFILE): the recycle logs one line naming the worker and what to do; the old worker keeps serving, the pool keeps its size, the supervisor serves on; once the limit is raised again, the recycle is tried again and the worker is replaced (before: never recycled)", async () => {
+    const nofile = (soft: number) => Bun.spawnSync([prlimit!, "--pid", String(s.proc.pid), `--nofile=${soft}:`]).exitCode;
+    const s = serve(APP, 20, ["--max-requests", "3"]);
     try {
       expect(await waitFor(() => /20 worker\(s\) serving/.test(s.err.text()), 30_000)).toBe(true);
+      expect(nofile(80)).toBe(0);
       // SIGTTIN one at a time until a worker cannot be spawned: the supervisor is then at its limit, as a recycle will find it.
       const { target } = await growUntilRefused(s);
       expect(await waitFor(() => childrenOf(s.proc.pid).length === target, 10_000)).toBe(true);
@@ -319,7 +324,10 @@ describe("a --max-requests recycle whose replacement cannot be spawned", () => {
         await res.arrayBuffer();
       }
       expect(await waitFor(() => s.err.text().includes("cannot start the replacement"), 5000)).toBe(true);
-      const recycle = /cannot start the replacement for worker (\d+) \(max-requests\): EMFILE[^\n]*raise the open-file limit, ulimit -n or systemd's LimitNOFILE=, or start fewer --workers\); the old worker keeps serving\n/.exec(s.err.text());
+      const recycle =
+        /cannot start the replacement for worker (\d+) \(max-requests\): EMFILE[^\n]*raise the open-file limit, ulimit -n or systemd's LimitNOFILE=, or start fewer --workers\); the old worker keeps serving; trying the recycle again in 1\.0 s \(the wait doubles, up to 30 s\)\n/.exec(
+          s.err.text(),
+        );
       expect(recycle?.[0] ?? s.err.text()).toContain("the old worker keeps serving");
       const kept = Number(recycle![1]);
       expect(s.err.text()).not.toContain("    at ");
@@ -329,6 +337,13 @@ describe("a --max-requests recycle whose replacement cannot be spawned", () => {
       expect(childrenOf(s.proc.pid).length).toBe(target);
       const res = await fetch(`http://127.0.0.1:${s.port}/`, { signal: AbortSignal.timeout(5000) });
       expect(res.status).toBe(200);
+      // The operator raises the limit: a later try of the recycle spawns the replacement, and the old worker is stopped.
+      expect(nofile(1024)).toBe(0);
+      expect(await waitFor(() => !childrenOf(s.proc.pid).includes(kept), 40_000)).toBe(true);
+      expect(s.err.text()).toMatch(new RegExp(`worker ${kept} served \\d+ requests \\(max-requests\\); recycling \\(the \\d+(?:st|nd|rd|th) try\\)\n`));
+      expect(await waitFor(() => childrenOf(s.proc.pid).length === target, 10_000)).toBe(true);
+      expect(s.err.text()).not.toContain("    at ");
+      expect((await fetch(`http://127.0.0.1:${s.port}/`, { signal: AbortSignal.timeout(5000) })).status).toBe(200);
       s.proc.kill("SIGTERM");
       expect(await exitWithin(s.proc, 15_000)).toBe(0);
       expect(await waitFor(() => marked(s.marker).length === 0, 3000)).toBe(true);

@@ -216,6 +216,8 @@ export class Supervisor {
   private reloadFailure: string | null = null;
   /** Replacements waiting out their crash backoff: cleared by {@link stop}. */
   private readonly pendingReplacements = new Set<ReturnType<typeof setTimeout>>();
+  /** Max-requests recycles whose replacement could not be spawned, waiting to be tried again: cleared by {@link stop}. */
+  private readonly pendingRecycles = new Set<ReturnType<typeof setTimeout>>();
   /** The workers' warnings said so far: each once, not once per worker and reload. */
   private readonly warned = new Set<string>();
   /**
@@ -624,8 +626,14 @@ export class Supervisor {
     this.pendingReplacements.add(timer);
   }
 
-  /** `maxRequests` reached: start a replacement, and stop `w` once the replacement listens. */
-  private async recycle(w: Worker): Promise<void> {
+  /**
+   * `maxRequests` reached: start a replacement, and stop `w` once the replacement listens. A
+   * replacement that cannot be spawned (a limit reached: EMFILE, EAGAIN) leaves `w` serving, and
+   * the recycle is tried again after {@link shortPoolRetryDelay}`(tries + 1)` (1 s, doubling, up to
+   * 30 s) until it can be: the worker asks only once.
+   * @param tries the recycles of `w` tried before this one that could not spawn a replacement.
+   */
+  private async recycle(w: Worker, tries = 0): Promise<void> {
     if (w.replacing || w.stopping || this.stopping) return;
     if (this.reloading !== null) {
       // A replacement started now would be neither an old worker (stopped by the reload) nor a new
@@ -635,13 +643,24 @@ export class Supervisor {
       if (w.replacing || w.stopping || this.stopping || !this.live.has(w.pid)) return;
     }
     w.replacing = true;
-    this.log("info", `worker ${w.pid} served ${w.requests} requests (max-requests); recycling`);
+    const again = tries > 0 ? ` (the ${ordinal(tries + 1)} try)` : "";
+    this.log("info", `worker ${w.pid} served ${w.requests} requests (max-requests); recycling${again}`);
     let next: Worker;
     try {
       next = this.spawn(this.generation, w.slot);
     } catch (error) {
       w.replacing = false;
-      this.log("error", `cannot start the replacement for worker ${w.pid} (max-requests): ${(error as Error).message}${spawnHint(error)}; the old worker keeps serving`);
+      const retry = shortPoolRetryDelay(tries + 1);
+      this.log(
+        "error",
+        `cannot start the replacement for worker ${w.pid} (max-requests): ${(error as Error).message}${spawnHint(error)}; the old worker keeps serving; ` +
+          `trying the recycle again in ${(retry / 1000).toFixed(1)} s (the wait doubles, up to ${SHORT_POOL_RETRY_MAX_MS / 1000} s)`,
+      );
+      const timer = setTimeout(() => {
+        this.pendingRecycles.delete(timer);
+        if (this.live.has(w.pid)) void this.recycle(w, tries + 1);
+      }, retry);
+      this.pendingRecycles.add(timer);
       return;
     }
     next.recycles = true;
@@ -918,6 +937,8 @@ export class Supervisor {
     if (this.monitor) clearInterval(this.monitor);
     for (const timer of this.pendingReplacements) clearTimeout(timer);
     this.pendingReplacements.clear();
+    for (const timer of this.pendingRecycles) clearTimeout(timer);
+    this.pendingRecycles.clear();
     this.stopped = (async () => {
       for (const w of this.live.values()) this.terminate(w);
       // The workers close their copies of the listening socket as they drain;
