@@ -120,7 +120,7 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(m.out, /has no default export \(exports: VERSION, config, serve\); pick one with \.\/mixed\.ts:serve/);
     const none = helloApp({ "none.ts": `export const a = 1;\nexport const b = "x";\n` });
     const n = await run(["./none.ts"], none.dir);
-    expectOneLineError(n.out, /has no default export \(exports: a, b\); none of them is an application/);
+    expectOneLineError(n.out, /\.\/none\.ts has no default export \(exports: a, b\); none of them is an application \(.*\): the default export is the one served, so export yours with `export default app`, or name it after a colon: \.\/none\.ts:app/);
     // A module that exports nothing (the application written, the export forgotten): how to export it.
     const bare = helloApp({ "bare.ts": `const app = (environ: any, startResponse: any) => [];\n` });
     const b = await run(["./bare.ts"], bare.dir);

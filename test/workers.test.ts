@@ -812,10 +812,10 @@ describe("tsgi serve errors", () => {
         // uvicorn's `main:app`: the export name stays in what to give.
         ["./app:app", "no such file: ./app; did you mean ./app.ts:app?"],
         [".:api", ". is a directory: give the app's module file, e.g. ./app.ts:api"],
-        ["./app.ts", "the default export of " + join(dir, "app.ts") + " is a number, neither a TSGI application"],
-        ["./factory.ts", "the default export of " + join(dir, "factory.ts") + " is a Promise (export what it resolves to: export default await createApp()), neither"],
+        ["./app.ts", "the default export of ./app.ts is a number, neither a TSGI application"],
+        ["./factory.ts", "the default export of ./factory.ts is a Promise (export what it resolves to: export default await createApp()), neither"],
         // A class was served, and every request failed with a 500 (spec.md: a tool refuses an unusable export before it accepts connections).
-        ["./cls.ts", "the default export of " + join(dir, "cls.ts") + " is a class (App), which cannot be called without new, neither a TSGI application"],
+        ["./cls.ts", "the default export of ./cls.ts is a class (App), which cannot be called without new, neither a TSGI application"],
       ];
       for (const [arg, message] of cases) {
         const r = await runTsgi(["serve", arg, "--port", String(freePort())], dir);
@@ -881,11 +881,20 @@ describe("tsgi serve errors", () => {
     const r = await runCli([file, "--port", String(freePort())]);
     expect(r.code).toBe(1);
     expect(r.out).toContain(`${file} has no default export (exports: VERSION, serve); pick one with ${file}:serve`);
-    // Exports that are no application, and none at all (the export forgotten): the same words as tsgi-dev's.
+    // The module named as the user gave it (a relative path stays relative, as tsgi-dev says ./named.ts), not by its absolute path.
+    const relative = await runTsgi(["serve", "./named.ts", "--port", String(freePort())], dir);
+    expect(relative.code).toBe(1);
+    expect(relative.out).toContain("./named.ts has no default export (exports: VERSION, serve); pick one with ./named.ts:serve\n");
+    expect(relative.out).not.toContain(dir);
+    // Exports that are no application, and none at all (the export forgotten): the same words as tsgi-dev's, and what to do.
     await Bun.write(file, 'export const VERSION = "1";\n');
-    const values = await runCli([file, "--port", String(freePort())]);
+    const values = await runTsgi(["serve", "named.ts", "--port", String(freePort())], dir);
     expect(values.code).toBe(1);
-    expect(values.out).toContain(`${file} has no default export (exports: VERSION); none of them is an application`);
+    expect(values.out).toContain(
+      "named.ts has no default export (exports: VERSION); none of them is an application (a function (environ, startResponse), a fetch handler (request) => Response, or an object with a fetch method): " +
+        "the default export is the one served, so export yours with `export default app`, or name it after a colon: named.ts:app\n",
+    );
+    expect(values.out).not.toContain("    at ");
     await Bun.write(file, "const app = (environ: any, startResponse: any) => [];\n");
     const bare = await runCli([file, "--port", String(freePort())]);
     expect(bare.code).toBe(1);

@@ -136,10 +136,11 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
     throw new StartupError(`cannot import ${parsed.file}: ${describeImportError(error)}`);
   }
   const exported = mod[parsed.exportName];
-  if (exported === undefined) throw new StartupError(missingExportMessage(parsed.file, spec, parsed.exportName, mod));
+  // The module named as the user gave it (`./app.ts`, as tsgi-dev does), not by its absolute path.
+  if (exported === undefined) throw new StartupError(missingExportMessage(parsed.path, parsed.path, parsed.exportName, mod));
   const found = detectApplication(exported);
   if (!found) {
-    throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.file} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`);
+    throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.path} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`);
   }
   return { ...found, file: parsed.file, warning: ignoredServeOptions(exported, "tsgi serve") };
 }
@@ -225,7 +226,11 @@ export function missingExportMessage(label: string, spec: string, exportName: st
     // Suggest an export that is an application, not merely the first one.
     const apps = names.filter((k) => detectApplication(mod[k]) !== null);
     if (apps.length) hint = `; pick one with ${spec}:${apps[0]}`;
-    else if (names.length) hint = "; none of them is an application";
+    else if (names.length) {
+      hint =
+        `; none of them is an application (a function (environ, startResponse), a fetch handler (request) => Response, or an object with a fetch method): ` +
+        `the default export is the one served, so export yours with \`export default app\`, or name it after a colon: ${spec}:app`;
+    }
     else hint = "; export your application: `export default app`";
   }
   return `${label} has ${what} (${has})${hint}`;
