@@ -152,6 +152,35 @@ console.log(c.fingerprint);`;
     await expectOneLineRefusals(cli, cases);
   }, 30_000);
 
+  test("tsgi serve given a FIFO or a character device (/dev/zero, /dev/stdin) for a certificate, key or CA file: one line naming the file and what it is, exit 1 within seconds (before: blocked on the FIFO, read /dev/zero without end, deaf to SIGTERM)", async () => {
+    const sub = mkdtempSync(join(dir, "fifo-"));
+    const fifo = join(sub, "cert.pem");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(freePort())];
+    const cases: [string[], string][] = [
+      [["--certfile", fifo, "--keyfile", cert.keyfile], `cannot read certificate file ${fifo}: it is a named pipe (FIFO), not a regular file; give the PEM file itself`],
+      [["--certfile", cert.certfile, "--keyfile", fifo], `cannot read key file ${fifo}: it is a named pipe (FIFO), not a regular file; give the PEM file itself`],
+      [["--certfile", "/dev/zero", "--keyfile", cert.keyfile], "cannot read certificate file /dev/zero: it is a character device, not a regular file; give the PEM file itself"],
+      [["--certfile", cert.certfile, "--keyfile", cert.keyfile, "--ca-certs", "/dev/zero"], "cannot read CA certificates file /dev/zero: it is a character device, not a regular file; give the PEM file itself"],
+    ];
+    for (const [args, message] of cases) {
+      const started = performance.now();
+      const r = await run([...cli, ...args], undefined, 5000);
+      expect(r.stderr, args.join(" ")).toContain(message);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split("\n").length).toBe(1);
+      expect(r.stderr).not.toContain("    at ");
+      expect(performance.now() - started).toBeLessThan(5000);
+    }
+    // /dev/stdin on a character device (a terminal's stand-in: /dev/null here, as in a service): the same refusal, not an empty read.
+    const p = Bun.spawn([...cli, "--certfile", "/dev/stdin", "--keyfile", cert.keyfile], { stdin: Bun.file("/dev/null"), stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => p.kill(), 5000);
+    const stderr = await new Response(p.stderr).text();
+    clearTimeout(timer);
+    expect(await p.exited).toBe(1);
+    expect(stderr).toContain("cannot read certificate file /dev/stdin: it is a character device, not a regular file; give the PEM file itself");
+  }, 40_000);
+
   test("tsgi serve given a PKCS #7 bundle of certificates (.p7b) or an encrypted DER key: named as such, with the openssl command that converts it (not the PKCS #12 one, which fails on them)", async () => {
     const { createPrivateKey, X509Certificate } = await import("node:crypto");
     const sub = mkdtempSync(join(dir, "p7-"));

@@ -73,7 +73,8 @@ const PEM_KINDS = {
  * saved file's, or several files' joined with `cat`).
  * @param swappable the file is the certificate or the key file, whose
  *   mix-up gets a hint when it holds the other kind.
- * @throws Error naming the file when it cannot be read (a directory given: said so), is DER (binary:
+ * @throws Error naming the file when it cannot be read (a directory given: said so), is not a regular file
+ *   (a FIFO or a device such as /dev/zero: refused before it is opened, as reading it would block or never end), is DER (binary:
  *   the conversion command given), holds no PEM block,
  *   has two blocks on one line (joined from a file without a final newline),
  *   a block without its `-----END` line or its `-----BEGIN` line (cut short),
@@ -83,8 +84,12 @@ const PEM_KINDS = {
 function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swappable = false): string {
   let bytes: Buffer;
   try {
+    // Not a regular file (a FIFO, /dev/zero, /dev/stdin on a terminal): reading it would block or never end.
+    const special = specialFile(path);
+    if (special) throw new Error(`cannot read ${what} ${path}: it is ${special}, not a regular file; give the PEM file itself`);
     bytes = readFileSync(path);
   } catch (error) {
+    if (!(error as { code?: string }).code) throw error;
     const code = (error as { code?: string }).code;
     const why =
       code === "ENOENT"
@@ -121,6 +126,27 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
   if (found === undefined) throw new Error(`${what} ${path} is not PEM (no "-----BEGIN ...-----" block)`);
   const swapped = swappable && Object.values(PEM_KINDS).some((k) => k !== want && k.label.test(text));
   throw new Error(`${what} ${path} holds a ${found} (PEM), not ${want.holds}${swapped ? ": were the certificate and key files swapped?" : ""}`);
+}
+
+/**
+ * What `path` is when it is neither a regular file nor a directory (which
+ * {@link readPem} names itself): `a named pipe (FIFO)`, `a character device`,
+ * `a block device` or `a socket`, following symbolic links (`/dev/stdin`);
+ * `null` for a regular file, a directory, or a path that cannot be looked at
+ * (its error comes from the read).
+ */
+function specialFile(path: string): string | null {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return null;
+  }
+  if (st.isFIFO()) return "a named pipe (FIFO)";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isSocket()) return "a socket";
+  return null;
 }
 
 /**
