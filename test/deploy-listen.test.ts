@@ -3,7 +3,7 @@
  * (issue 5 §1, §2, §6), with real clients: curl, Node's fetch, Bun's fetch.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -420,6 +420,44 @@ console.log(c.fingerprint);`;
       await reader;
       clearTimeout(timer);
       expect(err.split("expired-cert.pem (CN=localhost) expired on").length - 1).toBe(1);
+    }
+  }, 40_000);
+
+  test("tsgi serve --https with a cached development certificate that is not valid yet (the clock set back since it was made): a new one is generated and served, as for an expired one (before: the cached one was used, and clients refused it)", async () => {
+    const { generate } = await import("selfsigned");
+    const { X509Certificate } = await import("node:crypto");
+    const day = 24 * 3600 * 1000;
+    const xdg = mkdtempSync(join(dir, "xdg-early-"));
+    mkdirSync(join(xdg, "tsgi"), { mode: 0o700 });
+    // What the cache holds after the clock was set back 10 days: a certificate made "in the future".
+    const early = await generate([{ name: "commonName", value: "localhost" }], { keyType: "ec", curve: "P-256", algorithm: "sha256", notBeforeDate: new Date(Date.now() + 10 * day), notAfterDate: new Date(Date.now() + 300 * day) });
+    const certfile = join(xdg, "tsgi", "localhost-cert.pem");
+    writeFileSync(certfile, early.cert);
+    writeFileSync(join(xdg, "tsgi", "localhost-key.pem"), early.private, { mode: 0o600 });
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--https", "--port", String(port), "--no-access-log"], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env, XDG_CACHE_HOME: xdg },
+    });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+    let err = "";
+    const reader = (async () => {
+      for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
+    })();
+    try {
+      for (let i = 0; i < 300 && !/serving .* on /.test(err) && proc.exitCode === null; i++) await Bun.sleep(50);
+      expect(err).toMatch(/serving .* on https:/);
+      expect(err).toContain(`generated a self-signed development certificate (${certfile})`);
+      const served = readFileSync(certfile, "utf8");
+      expect(new Date(new X509Certificate(served).validFrom).getTime()).toBeLessThanOrEqual(Date.now());
+      const res = await fetch(`https://localhost:${port}/`, { tls: { ca: served }, signal: AbortSignal.timeout(5000) } as RequestInit);
+      expect(res.status).toBe(200);
+    } finally {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      await reader;
+      clearTimeout(timer);
     }
   }, 40_000);
 

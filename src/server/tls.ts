@@ -484,7 +484,7 @@ const RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
 /**
  * The self-signed development certificate for localhost, 127.0.0.1 and ::1
  * (`tsgi --https` without files): read from `dir` when a valid one is cached
- * there, else generated (EC P-256, SHA-256, 365 days) with `selfsigned` and
+ * there (valid now, and for more than 7 days yet), else generated (EC P-256, SHA-256, 365 days) with `selfsigned` and
  * written as `localhost-cert.pem` and `localhost-key.pem` (key mode 0600).
  * Processes starting together on an empty cache generate one pair between
  * them (a `localhost.lock` file), so all serve the same certificate.
@@ -520,7 +520,11 @@ export async function devCertificate(dir: string = cacheDir()): Promise<DevCerti
   }
 }
 
-/** The cached pair when both files are there, match and are not due for renewal; else `null`. */
+/**
+ * The cached pair when both files are there, match, are valid already (not after a clock set back
+ * before the certificate's notBefore: clients would refuse it as not yet valid) and are not due for
+ * renewal; else `null`.
+ */
 async function readCached(certfile: string, keyfile: string): Promise<DevCertificate | null> {
   if (!existsSync(certfile) || !existsSync(keyfile)) return null;
   try {
@@ -528,7 +532,8 @@ async function readCached(certfile: string, keyfile: string): Promise<DevCertifi
     const key = readFileSync(keyfile, "utf8");
     const x509 = new X509Certificate(cert);
     const validTo = new Date(x509.validTo);
-    if (validTo.getTime() - Date.now() > RENEW_BEFORE_MS && x509.checkPrivateKey(createPrivateKey(key))) {
+    const now = Date.now();
+    if (new Date(x509.validFrom).getTime() <= now && validTo.getTime() - now > RENEW_BEFORE_MS && x509.checkPrivateKey(createPrivateKey(key))) {
       return { cert, key, certfile, keyfile, fingerprint: x509.fingerprint256, created: false, validTo };
     }
   } catch {
