@@ -216,6 +216,61 @@ console.log(c.fingerprint);`;
     }
   }, 30_000);
 
+  test.skipIf(!Bun.which("openssl") || !hasCurl)("the commands tsgi serve's TLS messages give work when pasted into sh, whatever the path holds (a space, $, a quote): openssl for a DER certificate, a DER key and an encrypted key, curl --cacert for the development certificate (before: unquoted, sh split the path and expanded $HOME)", async () => {
+    const { createPrivateKey, X509Certificate } = await import("node:crypto");
+    const sub = mkdtempSync(join(dir, "odd-"));
+    const odd = join(sub, "my certs $HOME 'q'");
+    mkdirSync(odd);
+    const file = (name: string, data: Uint8Array | string) => (writeFileSync(join(odd, name), data), join(odd, name));
+    const certDer = file("cert.der", new X509Certificate(cert.cert).raw);
+    const keyDer = file("key.der", createPrivateKey(cert.key).export({ type: "pkcs8", format: "der" }));
+    const encrypted = file("enc-key.pem", createPrivateKey(cert.key).export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "secret" }));
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts")];
+    /** The command `pattern` finds in what tsgi serve with `args` prints (exit 1), run with sh in `odd`: it must exit 0. */
+    const pasted = async (args: string[], pattern: RegExp) => {
+      const r = await run([...cli, "--port", String(freePort()), ...args]);
+      expect(r.code).toBe(1);
+      const command = pattern.exec(r.stderr)?.[1];
+      expect(command, r.stderr).toBeDefined();
+      const sh = Bun.spawnSync(["sh", "-c", command!], { cwd: odd, env: { ...process.env, HOME: "/nonexistent" }, timeout: 10_000 });
+      expect(sh.exitCode, `${command}: ${sh.stderr.toString()}`).toBe(0);
+      return command!;
+    };
+    const certCommand = await pasted(["--certfile", certDer, "--keyfile", cert.keyfile], /convert it once \((openssl x509 [^\n]*-out cert\.pem)\)/);
+    expect(certCommand).toBe(`openssl x509 -inform DER -in '${sub}/my certs $HOME '\\''q'\\''/cert.der' -out cert.pem`);
+    expect(readFileSync(join(odd, "cert.pem"), "utf8")).toContain("-----BEGIN CERTIFICATE-----");
+    await pasted(["--certfile", cert.certfile, "--keyfile", keyDer], /convert it once \((openssl pkey [^\n]*-out key\.pem)\)/);
+    expect(loadTls({ certfile: join(odd, "cert.pem"), keyfile: join(odd, "key.pem") }).key).toContain("PRIVATE KEY");
+    rmSync(join(odd, "key.pem"));
+    // The encrypted PEM key: tsgi serve's own advice (deploy/setup.ts); openssl would ask for the passphrase on the terminal: -passin added.
+    const enc = await run([...cli, "--port", String(freePort()), "--certfile", cert.certfile, "--keyfile", encrypted]);
+    const decrypt = /decrypt it once \((openssl pkey -in .*? -out key\.pem)\)/.exec(enc.stderr)?.[1];
+    expect(decrypt, enc.stderr).toBeDefined();
+    const sh = Bun.spawnSync(["sh", "-c", `${decrypt} -passin pass:secret`], { cwd: odd, timeout: 10_000 });
+    expect(sh.exitCode, sh.stderr.toString()).toBe(0);
+    expect(loadTls({ certfile: join(odd, "cert.pem"), keyfile: join(odd, "key.pem") }).key).toContain("PRIVATE KEY");
+    // The development certificate in a cache directory whose path holds the same: its curl --cacert, pasted, reaches the server.
+    const port = freePort();
+    const proc = Bun.spawn([...cli, "--https", "--port", String(port), "--no-access-log"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, XDG_CACHE_HOME: join(odd, "cache") } });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+    let err = "";
+    const reader = (async () => {
+      for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
+    })();
+    try {
+      for (let i = 0; i < 300 && !/serving .* on /.test(err) && proc.exitCode === null; i++) await Bun.sleep(50);
+      const curl = /clients must trust it \((curl --cacert .*)\)\n/.exec(err)?.[1];
+      expect(curl, err).toBeDefined();
+      const r = Bun.spawnSync(["sh", "-c", `${curl} -sS --max-time 5 https://localhost:${port}/`], { env: { ...process.env, HOME: "/nonexistent" }, timeout: 10_000 });
+      expect(r.exitCode, r.stderr.toString()).toBe(0);
+    } finally {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      await reader;
+      clearTimeout(timer);
+    }
+  }, 60_000);
+
   test("the certificate and key files swapped: each message says what the file holds, not that it is not PEM", async () => {
     expect(() => loadTls({ certfile: cert.keyfile, keyfile: cert.certfile })).toThrow(
       /^certificate file .*localhost-key\.pem holds a PRIVATE KEY \(PEM\), not a certificate: were the certificate and key files swapped\?$/,

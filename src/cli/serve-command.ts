@@ -23,6 +23,7 @@ import { VERSION } from "../version.ts";
 import { createServer } from "../server/server.ts";
 import { connectionsOverFileLimit, inetSocketAddress, unixSocketPath } from "../server/sys.ts";
 import { DEFAULT_SERVER_OPTIONS } from "../server/options.ts";
+import { shellQuote } from "../server/shell.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
 import { listenFds, numberFlag, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
@@ -215,7 +216,7 @@ const serveCommand = defineCommand({
       const tls = await resolveTls(deploy.tls);
       if (tls?.warning && warnDates) consola.warn(tls.warning);
       if (tls?.dev) {
-        consola.warn(`${tls.dev.created ? "generated" : "using"} a self-signed development certificate (${tls.dev.certfile}), SHA-256 fingerprint ${tls.dev.fingerprint}; clients must trust it (curl --cacert ${tls.dev.certfile})`);
+        consola.warn(`${tls.dev.created ? "generated" : "using"} a self-signed development certificate (${tls.dev.certfile}), SHA-256 fingerprint ${tls.dev.fingerprint}; clients must trust it (curl --cacert ${shellQuote(tls.dev.certfile)})`);
       }
       return tls;
     };

@@ -8,6 +8,7 @@
 import type { Application } from "../spec.ts";
 import { proxyHeaders } from "../server/proxy.ts";
 import { certificateDateWarning, devCertificate, KEY_ENCRYPTED, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
+import { shellQuote } from "../server/shell.ts";
 import { StartupError } from "./errors.ts";
 import type { ResolvedDeploy } from "./options.ts";
 
@@ -29,7 +30,7 @@ export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: 
   } catch (error) {
     if ((error as { code?: unknown }).code === KEY_ENCRYPTED && tls !== "dev") {
       throw new StartupError(
-        `key file ${tls.keyfile} is encrypted, and tsgi serve takes no passphrase: decrypt it once (openssl pkey -in ${tls.keyfile} -out key.pem) and let only the service's user read the result (chmod 600)`,
+        `key file ${tls.keyfile} is encrypted, and tsgi serve takes no passphrase: decrypt it once (openssl pkey -in ${shellQuote(tls.keyfile)} -out key.pem) and let only the service's user read the result (chmod 600)`,
       );
     }
     throw new StartupError((error as Error).message);

@@ -9,6 +9,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { shellQuote } from "./shell.ts";
 
 /**
  * What the server hands to `Bun.listen({ tls })`: PEM text. The subset of
@@ -163,7 +164,7 @@ function derHint(bytes: Buffer, path: string, kind: keyof typeof PEM_KINDS, cert
   if (bytes.length < 2 || bytes[0] !== 0x30 || bytes.includes("-----BEGIN ")) return null;
   try {
     new X509Certificate(bytes);
-    const convert = `openssl x509 -inform DER -in ${path} -out ${kind === "certificate" ? certOut : "cert.pem, and give that as the certificate"}`;
+    const convert = `openssl x509 -inform DER -in ${shellQuote(path)} -out ${kind === "certificate" ? certOut : "cert.pem, and give that as the certificate"}`;
     return `holds a DER (binary) certificate, not PEM${kind === "key" ? " (and not a private key)" : ""}: convert it once (${convert})`;
   } catch {
     // not a certificate
@@ -171,7 +172,7 @@ function derHint(bytes: Buffer, path: string, kind: keyof typeof PEM_KINDS, cert
   for (const type of ["pkcs8", "pkcs1", "sec1"] as const) {
     try {
       createPrivateKey({ key: bytes, format: "der", type });
-      const convert = `openssl pkey -inform DER -in ${path} -out ${kind === "key" ? "key.pem" : "key.pem, and give that as the key"}`;
+      const convert = `openssl pkey -inform DER -in ${shellQuote(path)} -out ${kind === "key" ? "key.pem" : "key.pem, and give that as the key"}`;
       return `holds a DER (binary) private key, not PEM${kind === "certificate" ? " (and not a certificate)" : ""}: convert it once (${convert})`;
     } catch {
       // not a key of this type
@@ -180,13 +181,13 @@ function derHint(bytes: Buffer, path: string, kind: keyof typeof PEM_KINDS, cert
   const structure = derStructure(bytes);
   if (structure === "pkcs7") {
     const out = kind === "certificate" ? certOut : "cert.pem, and give that as the certificate";
-    return `holds a PKCS #7 bundle of certificates (.p7b, .p7c; DER), not PEM${kind === "key" ? " (and not a private key)" : ""}: take the certificates out of it once (openssl pkcs7 -inform DER -in ${path} -print_certs -out ${out})`;
+    return `holds a PKCS #7 bundle of certificates (.p7b, .p7c; DER), not PEM${kind === "key" ? " (and not a private key)" : ""}: take the certificates out of it once (openssl pkcs7 -inform DER -in ${shellQuote(path)} -print_certs -out ${out})`;
   }
   if (structure === "encrypted-key") {
-    const convert = `openssl pkey -inform DER -in ${path} -out ${kind === "key" ? "key.pem" : "key.pem, and give that as the key"}; it asks for the passphrase`;
+    const convert = `openssl pkey -inform DER -in ${shellQuote(path)} -out ${kind === "key" ? "key.pem" : "key.pem, and give that as the key"}; it asks for the passphrase`;
     return `holds an encrypted DER (binary) private key (PKCS #8), not PEM${kind === "certificate" ? " (and not a certificate)" : ""}: decrypt and convert it once (${convert})`;
   }
-  return `is binary (DER), not PEM: a PKCS #12 bundle (.p12, .pfx)? Take the PEM files out of it once (openssl pkcs12 -in ${path} -nokeys -out cert.pem; openssl pkcs12 -in ${path} -nocerts -nodes -out key.pem)`;
+  return `is binary (DER), not PEM: a PKCS #12 bundle (.p12, .pfx)? Take the PEM files out of it once (openssl pkcs12 -in ${shellQuote(path)} -nokeys -out cert.pem; openssl pkcs12 -in ${shellQuote(path)} -nocerts -nodes -out key.pem)`;
 }
 
 /** DER of the OIDs {@link derStructure} tells by: PKCS #7 signedData (1.2.840.113549.1.7.2), and the PKCS #5 (1.2.840.113549.1.5) and PKCS #12 (1.2.840.113549.1.12.1) encryption schemes. */
@@ -309,7 +310,7 @@ export function loadTls(files: TlsFiles): TlsConfig {
   } catch (error) {
     const encrypted = /ENCRYPTED/.test(key);
     if (encrypted && !files.passphrase) {
-      throw Object.assign(new Error(`key file ${files.keyfile} is encrypted: give its passphrase, or decrypt it (openssl pkey -in ${files.keyfile} -out key.pem)`), { code: KEY_ENCRYPTED });
+      throw Object.assign(new Error(`key file ${files.keyfile} is encrypted: give its passphrase, or decrypt it (openssl pkey -in ${shellQuote(files.keyfile)} -out key.pem)`), { code: KEY_ENCRYPTED });
     }
     throw new Error(`key file ${files.keyfile} holds no usable private key${encrypted ? " (wrong passphrase?)" : ""}: ${(error as Error).message}`);
   }
