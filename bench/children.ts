@@ -42,8 +42,9 @@ export function ownChild<T extends Killable>(child: T): T {
  * Wait until `proc`'s stdout has printed `word` (a server script's "ready"
  * once it listens), `ms` at most (default 10,000). Its stdout is read from
  * then on by nobody: the scripts print nothing more there.
+ * @returns what it printed up to then (a port written before the word: `port 4242 ready`).
  */
-export async function waitForOutput(proc: { stdout: ReadableStream<Uint8Array> }, word = "ready", ms = 10_000): Promise<void> {
+export async function waitForOutput(proc: { stdout: ReadableStream<Uint8Array> }, word = "ready", ms = 10_000): Promise<string> {
   const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
   let out = "";
@@ -54,4 +55,18 @@ export async function waitForOutput(proc: { stdout: ReadableStream<Uint8Array> }
     out += decoder.decode(value, { stream: true });
   }
   reader.releaseLock();
+  return out;
+}
+
+/**
+ * Wait until a server script that bound port 0 prints `port N ready` on its
+ * stdout (see {@link waitForOutput}) and return N; if it does not within
+ * `ms`, kill it, say so on stderr and exit 1.
+ */
+export async function waitForPort(proc: { stdout: ReadableStream<Uint8Array>; kill(): unknown }, ms = 10_000): Promise<number> {
+  const port = Number(/port (\d+) ready/.exec(await waitForOutput(proc, "ready", ms))?.[1]);
+  if (port > 0) return port;
+  console.error(`the server process did not say which port it listens on within ${ms / 1000} s (its error, if any, is above)`);
+  proc.kill();
+  process.exit(1);
 }

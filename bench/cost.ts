@@ -33,19 +33,18 @@ import { readdirSync, readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { benchArgs, numberArg, usageError } from "./args.ts";
-import { ownChild, waitForOutput } from "./children.ts";
+import { ownChild, waitForPort } from "./children.ts";
 
 const usage = "bun bench/cost.ts [--only heads|bodies|pipeline|responses] [--reps 3]";
 const values = benchArgs(usage, { only: { type: "string" }, reps: { type: "string" } });
 const FAMILIES = ["heads", "bodies", "pipeline", "responses"];
 if (values.only !== undefined && !FAMILIES.includes(values.only)) usageError(usage, `--only must be heads, bodies, pipeline or responses, got ${JSON.stringify(values.only)}`);
 const reps = numberArg(usage, "reps", values.reps, 3, { min: 1, integer: true });
-const port = 19500 + Math.floor(Math.random() * 400);
 
 const serverScript = `
 import { serve } from ${JSON.stringify(join(import.meta.dir, "..", "src", "server", "index.ts"))};
 const enc = new TextEncoder();
-serve(async (environ, sr) => {
+const server = serve(async (environ, sr) => {
   const p = environ.PATH_INFO, n = Number(environ.QUERY_STRING), input = environ["tsgi.input"];
   if (p === "/rss") { Bun.gc(true); sr("200 OK", []); return [enc.encode(String(process.memoryUsage().rss))]; }
   if (p === "/sleep") { await Bun.sleep(10); sr("200 OK", []); return [enc.encode("ok")]; }
@@ -59,12 +58,13 @@ serve(async (environ, sr) => {
   else for (let c = await input.read(65536); c.length > 0; c = await input.read(65536)) got += c.length;
   sr("200 OK", []);
   return [enc.encode(String(got))];
-}, { port: ${port}, hostname: "127.0.0.1", log: null, keepAliveTimeout: 600000, headerTimeout: 600000, bodyTimeout: 600000, sendTimeout: 600000 });
-console.log("ready");
+}, { port: 0, hostname: "127.0.0.1", log: null, keepAliveTimeout: 600000, headerTimeout: 600000, bodyTimeout: 600000, sendTimeout: 600000 });
+// The port the system chose, written before the word waited for: once "ready" is read, the number is whole.
+console.log("port " + server.port + " ready");
 `;
 
 const proc = ownChild(Bun.spawn([process.execPath, "-e", serverScript], { stdout: "pipe", stderr: "inherit" }));
-await waitForOutput(proc);
+const port = await waitForPort(proc);
 
 /** The server's CPU time so far (ns), all its live threads. */
 function cpuNs(): number {

@@ -17,7 +17,7 @@
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { benchArgs, numberArg } from "./args.ts";
-import { ownChild, waitForOutput } from "./children.ts";
+import { ownChild, waitForPort } from "./children.ts";
 
 const usage = "bun bench/memory.ts [--upload-mib 1024] [--response-mib 64] [--idle 10000]";
 const values = benchArgs(usage, {
@@ -28,12 +28,11 @@ const values = benchArgs(usage, {
 const uploadBytes = numberArg(usage, "upload-mib", values["upload-mib"], 1024) * 1024 * 1024;
 const responseMiB = numberArg(usage, "response-mib", values["response-mib"], 64);
 const idleCount = numberArg(usage, "idle", values.idle, 10000, { integer: true });
-const port = 19500 + Math.floor(Math.random() * 400);
 
 const serverScript = `
 import { serve } from ${JSON.stringify(join(import.meta.dir, "..", "src", "server", "index.ts"))};
 const chunk = new Uint8Array(64 * 1024).fill(97);
-serve(async (environ, sr) => {
+const server = serve(async (environ, sr) => {
   if (environ.REQUEST_METHOD === "POST") {
     let n = 0;
     for (;;) { const c = await environ["tsgi.input"].read(65536); if (c.length === 0) break; n += c.length; }
@@ -52,12 +51,13 @@ serve(async (environ, sr) => {
   }
   sr("200 OK", []);
   return [new TextEncoder().encode("ok")];
-}, { port: ${port}, log: null, keepAliveTimeout: 600000, headerTimeout: 600000, maxConnections: ${idleCount + 100} });
-console.log("ready");
+}, { port: 0, hostname: "127.0.0.1", log: null, keepAliveTimeout: 600000, headerTimeout: 600000, maxConnections: ${idleCount + 100} });
+// The port the system chose, written before the word waited for: once "ready" is read, the number is whole.
+console.log("port " + server.port + " ready");
 `;
 
 const proc = ownChild(Bun.spawn([process.execPath, "-e", serverScript], { stdout: "pipe", stderr: "inherit" }));
-await waitForOutput(proc);
+const port = await waitForPort(proc);
 
 function rssKiB(): number {
   const r = Bun.spawnSync(["ps", "-o", "rss=", "-p", String(proc.pid)]);
