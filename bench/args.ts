@@ -23,9 +23,14 @@ export function usageError(usage: string, message: string): never {
  * no unknown flags, no positionals, a value for every string flag.
  * @param usage the one-line usage shown with an error (`bun bench/soak.ts [--seconds S] ...`).
  * @returns the parsed values, as `parseArgs` gives them.
- * Exits 2 (see {@link usageError}) on an unknown flag or a missing value.
+ * Exits 2 (see {@link usageError}) on an unknown flag or a missing value; with `--help` or `-h`
+ * anywhere in `argv`, prints `usage: ...` on stdout and exits 0 before anything starts.
  */
 export function benchArgs<T extends Options>(usage: string, options: T, argv: string[] = process.argv.slice(2)) {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(`usage: ${usage}`);
+    process.exit(0);
+  }
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (error) {

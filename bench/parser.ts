@@ -4,6 +4,9 @@
  * with a Content-Length body, and prints ns per request.
  */
 import { RequestParser, type RequestHead } from "../src/http/parser.ts";
+import { benchArgs } from "./args.ts";
+
+benchArgs("bun bench/parser.ts (no options)", {});
 
 const GET =
   "GET /api/users/12345?include=profile HTTP/1.1\r\n" +

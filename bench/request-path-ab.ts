@@ -27,25 +27,24 @@
  * few percent faster or slower for the JIT's sake (check with the same tree
  * given twice, which should print about 1.00).
  */
-import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import type { Socket } from "bun";
 import type { Application } from "../src/spec.ts";
+import { benchArgs, numberArg, usageError } from "./args.ts";
 
-const { values } = parseArgs({
-  options: {
-    base: { type: "string" },
-    work: { type: "string", default: resolve(import.meta.dir, "..") },
-    only: { type: "string", default: "post" },
-    pairs: { type: "string", default: "60" },
-    requests: { type: "string", default: "20000" },
-  },
+const usage = "bun bench/request-path-ab.ts --base DIR [--work DIR] [--only post|get|close] [--pairs 60] [--requests 20000]";
+const values = benchArgs(usage, {
+  base: { type: "string" },
+  work: { type: "string", default: resolve(import.meta.dir, "..") },
+  only: { type: "string", default: "post" },
+  pairs: { type: "string" },
+  requests: { type: "string" },
 });
-if (!values.base) throw new Error("--base DIR: a checkout of tsgi to compare with (see the usage at the top of bench/request-path-ab.ts)");
-if (values.only !== "post" && values.only !== "get" && values.only !== "close") throw new Error(`--only: expected post, get or close, got ${values.only}`);
+if (!values.base) usageError(usage, "--base DIR: a checkout of tsgi to compare with (see the comment at the top of bench/request-path-ab.ts)");
+if (values.only !== "post" && values.only !== "get" && values.only !== "close") usageError(usage, `--only must be post, get or close, got ${JSON.stringify(values.only)}`);
 const perConnection = values.only === "close";
-const pairs = Number(values.pairs);
-const n = Number(values.requests);
+const pairs = numberArg(usage, "pairs", values.pairs, 60, { min: 1, integer: true });
+const n = numberArg(usage, "requests", values.requests, 20000, { min: 1, integer: true });
 
 const hello = new TextEncoder().encode("Hello, world!\n");
 /** bench/servers/tsgi.ts's app: hello for GET, the body echoed for POST. */

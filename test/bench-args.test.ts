@@ -9,6 +9,7 @@
  * A script stopped by a signal to its PID also stops the servers it started (bench/children.ts).
  */
 import { describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { runCommand } from "./helpers.ts";
 
@@ -53,6 +54,24 @@ describe("bench scripts refuse a bad command line before starting", () => {
       expect(performance.now() - t0).toBeLessThan(8_000);
     }, 15_000);
   }
+});
+
+describe("--help", () => {
+  // The modules the scripts import (no command line of their own): run, they do nothing and exit 0.
+  const modules = new Set(["args.ts", "children.ts", "prng.ts"]);
+  const scripts = readdirSync(join(root, "bench")).filter((f) => f.endsWith(".ts")).sort();
+  test("every bench script prints its usage on stdout and exits 0 at once, with no stack (before: bench/request-path-ab.ts threw ERR_PARSE_ARGS_UNKNOWN_OPTION, parser.ts ran its benchmark, the others exited 2 with 'unknown option --help')", async () => {
+    expect(scripts.length).toBeGreaterThan(10);
+    for (const script of scripts) {
+      const t0 = performance.now();
+      const { code, out, err } = await bench(script, "--help");
+      expect(err, script).not.toContain("    at ");
+      expect(err, script).not.toMatch(/error/i);
+      expect(code, script).toBe(0);
+      if (!modules.has(script)) expect(out, script).toStartWith(`usage: bun bench/${script}`);
+      expect(performance.now() - t0, script).toBeLessThan(5_000);
+    }
+  }, 60_000);
 });
 
 describe("a bench script stopped by a signal to its own PID stops the server it started", () => {
