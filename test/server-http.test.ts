@@ -459,6 +459,36 @@ describe("Expect: 100-continue", () => {
     expect(r.closed).toBe(false);
   });
 
+  test("no 100 Continue once bytes of the body have arrived (RFC 9110 §10.1.1 MAY omit): sent with the head, or 60 ms later without waiting; keep-alive and pipelining carry on", async () => {
+    // The app reads after a while: by then the client that did not wait has sent part of the body.
+    const app: Application = async (environ, sr) => {
+      await Bun.sleep(Number(environ.QUERY_STRING || "0"));
+      const body = await environ["tsgi.input"].read();
+      sr("200 OK", []);
+      return [enc(`${environ.PATH_INFO}:`), body];
+    };
+    const { port } = start(app);
+    const head = (path: string, te: "length" | "chunked") =>
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n${te === "length" ? "Content-Length: 5" : "Transfer-Encoding: chunked"}\r\n\r\n`;
+    const cases: Array<[string, string[]]> = [
+      // Part of the body in the head's packet, the rest 60 ms later; then a pipelined GET.
+      ["with the head", [head("/a", "length") + "ab", "cde" + "GET /g HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"]],
+      // The body's first bytes 60 ms after the head (the client did not wait); the app reads at 90 ms.
+      ["60 ms later", [head("/b?90", "length"), "ab", "cde" + head("/c", "chunked") + "2\r\nxy\r\n", "3\r\nzzz\r\n0\r\n\r\n"]],
+    ];
+    for (const [name, pieces] of cases) {
+      const want = pieces.join("").split("HTTP/1.1\r\n").length - 1;
+      const r = await raw(port, pieces, { gapMs: 60, until: (d) => parseResponses(d, ["POST"]).length === want });
+      const rs = parseResponses(r.data, ["POST"]);
+      expect([name, rs.map((x) => `${x.status} ${x.body.toString()}`)]).toEqual([
+        name,
+        name === "with the head" ? ["200 /a:abcde", "200 /g:"] : ["200 /b:abcde", "200 /c:xyzzz"],
+      ]);
+      expect([name, r.data.toString("latin1")]).not.toEqual([name, expect.stringContaining("100 Continue")]);
+      expect(r.closed).toBe(false);
+    }
+  });
+
   test("HTTP/1.0 expectations are ignored", async () => {
     const { port } = start(reader);
     const r = await rawOne(port, "POST / HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi");

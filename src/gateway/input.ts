@@ -10,8 +10,8 @@ import { checkHeaders } from "./response-fields.ts";
 export interface InputControl {
   /**
    * Send a `100 Continue` interim response with `headers`. Called on the
-   * first read when the client sent `Expect: 100-continue`, and by
-   * `sendHundredContinueResponse()`.
+   * first read when the client sent `Expect: 100-continue` and no byte of
+   * the body has arrived yet, and by `sendHundredContinueResponse()`.
    */
   sendContinue(headers: ResponseHeaders): Promise<void>;
   /** Stop reading from the client: more than the high-water mark is buffered. */
@@ -197,7 +197,7 @@ export class RequestInput implements InputStream {
     return this.take(this.#s.buffered);
   }
 
-  /** Whether a `100 Continue` is still owed (the app has not read yet). */
+  /** Whether a `100 Continue` is still owed: the client asked for one, the app has not read yet, and no byte of the body has arrived. */
   get continueOwed(): boolean {
     return this.#s.continuePending;
   }
@@ -239,6 +239,9 @@ export class RequestInput implements InputStream {
       this.#s.gathering = false;
     }
     this.#s.buffered += n;
+    // The client is sending the body: it is not waiting for a 100 Continue, which would be bytes for nothing
+    // now (RFC 9110 §10.1.1: a server MAY omit it once it has received some or all of the content).
+    this.#s.continuePending = false;
     if (!this.#s.paused && this.#s.buffered > INPUT_HIGH_WATER && this.#s.control) {
       this.#s.paused = true;
       this.#s.control.pause();
