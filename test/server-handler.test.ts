@@ -346,6 +346,39 @@ describe("option types checked when the server is created", () => {
     }
   });
 
+  test("the exported defaults are frozen, and each server's ignoredSocketErrors is its own copy: pushing into one server's list (or the array given) changes no other server", async () => {
+    const { createServer, DEFAULT_SERVER_OPTIONS, DEFAULT_FORWARDED_ALLOW_IPS, resolveOptions } = await import("../src/server/index.ts");
+    const first = createServer(hello);
+    // A library user logs resets on this server only (or ignores one more code).
+    first.options.ignoredSocketErrors.push("EIO");
+    const second = createServer(hello);
+    expect(second.options.ignoredSocketErrors).toEqual(["EPIPE", "ECONNRESET"]);
+    expect(resolveOptions().ignoredSocketErrors).toEqual(["EPIPE", "ECONNRESET"]);
+    expect(DEFAULT_SERVER_OPTIONS.ignoredSocketErrors).toEqual(["EPIPE", "ECONNRESET"]);
+    // The array given is read once, as every other option is.
+    const given = ["EPIPE"];
+    const third = createServer(hello, { ignoredSocketErrors: given });
+    given.push("ECONNRESET");
+    expect(third.options.ignoredSocketErrors).toEqual(["EPIPE"]);
+    // Writing a default (from plain JavaScript, past the readonly types) throws instead of changing later servers.
+    const writes: Array<[string, () => unknown]> = [
+      ["DEFAULT_SERVER_OPTIONS.port", () => ((DEFAULT_SERVER_OPTIONS as { port: number }).port = 1)],
+      ["DEFAULT_SERVER_OPTIONS.ignoredSocketErrors", () => (DEFAULT_SERVER_OPTIONS.ignoredSocketErrors as unknown as string[]).push("EIO")],
+      ["DEFAULT_FORWARDED_ALLOW_IPS", () => (DEFAULT_FORWARDED_ALLOW_IPS as string[]).push("*")],
+    ];
+    for (const [name, write] of writes) {
+      let thrown: unknown = null;
+      try {
+        write();
+      } catch (error) {
+        thrown = error;
+      }
+      expect(`${name}: ${thrown instanceof TypeError}`).toBe(`${name}: true`);
+    }
+    expect(createServer(hello).options.port).toBe(8000);
+    expect([...DEFAULT_FORWARDED_ALLOW_IPS]).toEqual(["127.0.0.1", "::1"]);
+  });
+
   test("a handlerClass, environClass, ignoredSocketErrors (or environ, tls, urlScheme, serverName, unix, multiprocess, logFormat, log, errorLog) of the wrong type is a TypeError naming the option from createServer() and makeServer(), not an empty reply to every request later", async () => {
     const { createServer } = await import("../src/server/server.ts");
     const { makeServer } = await import("../src/toolkit/simple-server.ts");

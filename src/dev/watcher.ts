@@ -21,8 +21,8 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "nod
 import { monotonicNow } from "../deploy/clock.ts";
 import { isDatabaseFile } from "./paths.ts";
 
-/** Directory names never watched unless a graph file is inside one. */
-export const DEFAULT_IGNORED_DIRS: readonly string[] = [
+/** Directory names never watched unless a graph file is inside one. Frozen (writing it throws a `TypeError`). */
+export const DEFAULT_IGNORED_DIRS: readonly string[] = Object.freeze([
   ".git",
   ".hg",
   ".svn",
@@ -34,7 +34,7 @@ export const DEFAULT_IGNORED_DIRS: readonly string[] = [
   ".next",
   ".turbo",
   "__pycache__",
-];
+]);
 
 /** Options of {@link DevWatcher}. */
 export interface DevWatcherOptions {

@@ -217,8 +217,9 @@ export interface ServerOptions {
    * Error `code`s of the client's socket that are not logged: a remote client
    * that disconnected (gevent `ignored_socket_errors`). An error the app
    * throws is logged whatever its `code`. Default `["EPIPE", "ECONNRESET"]`.
+   * Read once, when the server is made: the server keeps a copy.
    */
-  ignoredSocketErrors?: string[] | undefined;
+  ignoredSocketErrors?: readonly string[] | undefined;
   /**
    * Factory for each request's environ object (gevent `environ_class`),
    * called with `new` and the environ. Default plain object. A constructor
@@ -309,8 +310,15 @@ export interface ServerOptions {
   peerCredentials?: boolean | "resolve" | undefined;
 }
 
-/** The defaults of {@link ServerOptions}. */
-export const DEFAULT_SERVER_OPTIONS = {
+/**
+ * The defaults of {@link ServerOptions}. Frozen, its `ignoredSocketErrors`
+ * too: a default written from plain JavaScript would change every server
+ * made after it (writing one throws a `TypeError`). Each resolved options
+ * object ({@link resolveOptions}, `server.options`) gets its own copy of
+ * `ignoredSocketErrors`, which its owner may change. Give other values as
+ * options.
+ */
+export const DEFAULT_SERVER_OPTIONS = Object.freeze({
   hostname: "127.0.0.1",
   port: 8000,
   reusePort: false,
@@ -333,16 +341,18 @@ export const DEFAULT_SERVER_OPTIONS = {
   capitalizeResponseHeaders: false,
   minimumChunkSize: 0,
   logXForwardedFor: true,
-  ignoredSocketErrors: ["EPIPE", "ECONNRESET"],
+  ignoredSocketErrors: Object.freeze(["EPIPE", "ECONNRESET"] as const),
   scriptName: "",
   urlScheme: "http",
   multiprocess: false,
-} as const satisfies Partial<ServerOptions>;
+} as const) satisfies Readonly<Partial<ServerOptions>>;
 
 /** Options with every default applied. */
-export type ResolvedOptions = Omit<{ [K in keyof typeof DEFAULT_SERVER_OPTIONS]-?: Exclude<ServerOptions[K], undefined> } & ServerOptions, "keepalive"> & {
+export type ResolvedOptions = Omit<{ [K in keyof typeof DEFAULT_SERVER_OPTIONS]-?: Exclude<ServerOptions[K], undefined> } & ServerOptions, "keepalive" | "ignoredSocketErrors"> & {
   /** A number given is resolved to a boolean (and `keepAliveTimeout`). */
   keepalive: boolean;
+  /** This options object's own copy (of the default's, or of the one given). */
+  ignoredSocketErrors: string[];
 };
 
 /**
@@ -455,6 +465,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   }
   checkTypes(resolved);
   checkExtraEnviron(resolved.environ, "server option environ");
+  // Its own list: the default's is frozen and shared, and the one given stays its caller's (read once, as every option).
+  resolved.ignoredSocketErrors = [...resolved.ignoredSocketErrors];
   return resolved;
 }
 

@@ -49,8 +49,8 @@ export interface ProxyHeadersOptions {
   trustUnixSocket?: boolean | undefined;
 }
 
-/** The default {@link ProxyHeadersOptions.forwardedAllowIps}. */
-export const DEFAULT_FORWARDED_ALLOW_IPS: readonly string[] = ["127.0.0.1", "::1"];
+/** The default {@link ProxyHeadersOptions.forwardedAllowIps}. Frozen: one written from plain JavaScript (a `"*"` pushed) would trust every peer of every `proxyHeaders()` made after it (writing it throws a `TypeError`). */
+export const DEFAULT_FORWARDED_ALLOW_IPS: readonly string[] = Object.freeze(["127.0.0.1", "::1"]);
 
 /**
  * An address as the matcher reads it, or `null` when the text is not one:
