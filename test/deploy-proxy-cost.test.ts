@@ -190,6 +190,8 @@ function refParseIp(s: string): Address | null {
   if (tail.includes(".") && !ipaddr.IPv4.isValidFourPartDecimal(tail)) return null;
   const v6 = ipaddr.IPv6.parse(s);
   if (/^::[^:]*\./.test(s)) return new ipaddr.IPv6([0, 0, 0, 0, 0, 0, v6.parts[6]!, v6.parts[7]!]);
+  // Since: a zone on an IPv4-mapped address is one on an IPv4 address, no address (as 1.2.3.4%eth0 above).
+  if (zone !== -1 && v6.isIPv4MappedAddress()) return null;
   return v6.isIPv4MappedAddress() ? v6.toIPv4Address() : v6;
 }
 

@@ -153,6 +153,37 @@ describe("applyProxyHeaders", () => {
     }
   });
 
+  test("an IPv4-mapped address with a zone (::ffff:10.0.0.5%eth0) is not an address, as a zone on IPv4 is not: it neither matches the IPv4 entries nor passes a trusted hop", async () => {
+    // RFC 4291 §2.5.5.2: a mapped address is an IPv4 peer, and IPv4 has no zones (RFC 4007 zones are for
+    // scoped IPv6 addresses; no socket reports one on a mapped peer). node:net's isIP takes it (6) and
+    // BlockList drops the zone; the matcher refuses it, as it refuses 10.0.0.5%eth0.
+    const t = new TrustedProxies("10.0.0.0/8, 127.0.0.1");
+    for (const no of ["::ffff:10.0.0.5%eth0", "[::ffff:10.0.0.5%eth0]", "::ffff:a00:5%eth0", "::ffff:127.0.0.1%1", "10.0.0.5%eth0"]) expect([no, t.has(no)]).toEqual([no, false]);
+    for (const ok of ["::ffff:10.0.0.5", "::ffff:a00:5", "10.0.0.5"]) expect([ok, t.has(ok)]).toEqual([ok, true]);
+    expect(() => new TrustedProxies("::ffff:10.0.0.5%eth0")).toThrow(/is not an address, a network/);
+    expect(() => new TrustedProxies("::ffff:10.0.0.0%eth0/104")).toThrow(/is not an address or network/);
+    // A hop written that way ends the walk as 10.0.0.5%eth0 does: the client is the trusted hop to its right.
+    for (const bad of ["::ffff:10.0.0.5%eth0", "10.0.0.5%eth0"]) {
+      const e = env({ HTTP_X_FORWARDED_FOR: `1.2.3.4, ${bad}, 10.0.0.5` });
+      applyProxyHeaders(e, t);
+      expect([bad, e.REMOTE_ADDR]).toEqual([bad, "10.0.0.5"]);
+    }
+    // Over a socket from 127.0.0.1, through proxyHeaders() on the server: the same answer for both spellings.
+    const app = (e: Environ, sr: (s: string, h: [string, string][]) => unknown) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [new TextEncoder().encode(String(e.REMOTE_ADDR))];
+    };
+    const server = startServer(proxyHeaders(app));
+    try {
+      for (const hop of ["::ffff:127.0.0.1%eth0", "127.0.0.1%eth0"]) {
+        const r = await rawOne(server.port, `GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.9, ${hop}\r\nConnection: close\r\n\r\n`);
+        expect([hop, r.response!.body.toString()]).toEqual([hop, "127.0.0.1"]);
+      }
+    } finally {
+      await server.server.close();
+    }
+  });
+
   test("untrusted peer: nothing changes", () => {
     const e = env({ HTTP_X_FORWARDED_FOR: "1.1.1.1", HTTP_X_FORWARDED_PROTO: "https", HTTP_X_FORWARDED_HOST: "evil.com" }, "203.0.113.50");
     expect(applyProxyHeaders(e, trusted)).toBe(false);

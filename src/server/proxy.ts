@@ -64,7 +64,11 @@ export const DEFAULT_FORWARDED_ALLOW_IPS: readonly string[] = Object.freeze(["12
  * An IPv6 zone (`fe80::1%eth0`) is ignored when it is an interface name or
  * number (RFC 6874's ZoneID characters: letters, digits, `-._~`); anything
  * else after a `%` (Node's pattern would also take `:`), or a zone on an
- * IPv4 address, is not an address (`fe80::1%<script>` must not pass as one).
+ * IPv4 address, is not an address (`fe80::1%<script>` must not pass as one);
+ * nor is a zone on an IPv4-mapped address (`::ffff:10.0.0.5%eth0`, which
+ * `isIP` takes): it stands for an IPv4 peer (RFC 4291 §2.5.5.2), IPv4 has no
+ * zones (RFC 4007's are for scoped IPv6 addresses), and no socket reports one,
+ * so it is refused as `10.0.0.5%eth0` is rather than matched as `10.0.0.5`.
  * Text longer than 45 characters before any zone is no address without
  * being scanned further (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`
  * is the longest). About 0.02 µs for IPv4, 0.1 to 0.3 µs for IPv6.
@@ -75,7 +79,8 @@ function parseIp(s: string): string | null {
   if (address.length > MAX_IP_TEXT) return null;
   const family = isIP(address);
   if (family === 0) return null;
-  if (zone !== -1 && (family === 4 || !ZONE_ID_RE.test(s.slice(zone + 1)))) return null;
+  // A zone on an IPv4-mapped address is one on an IPv4 peer (IPV4_MAPPED; isIP takes it).
+  if (zone !== -1 && (family === 4 || !ZONE_ID_RE.test(s.slice(zone + 1)) || IPV4_MAPPED.check(address, "ipv6"))) return null;
   return address;
 }
 
