@@ -19,6 +19,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { isIPv6 } from "node:net";
 import { byteByByte, cut, feed as feedWith, type ParsedMessage, type ParseOutcome } from "../bench/fuzz.ts";
 import { RequestParser, type ParserLimits } from "../src/http/parser.ts";
 
@@ -409,6 +410,25 @@ describe("regressions found by the differential test", () => {
     for (const v of ["example.com", "h:8080", "[::1]:80", "[::1]", "[v1.x]", "[fe80::1%25eth0]", "192.0.2.1", "xn--bcher-kva.example", "a_b-c~d", "h%41", "sub!$&'()*+,;=", "", "h:", ":80"]) {
       expect([v, status(withHost(v))]).toEqual([v, "accepted"]);
     }
+  });
+
+  test("a bracketed Host is an IPv6address exactly when node:net's isIPv6 says so (no zone), for spellings built from groups and texts from its alphabet; also as an absolute-form authority", () => {
+    const withHost = (v: string) => `GET / HTTP/1.1\r\nHost: [${v}]:80\r\n\r\n`;
+    const absolute = (v: string) => `GET http://[${v}]/ HTTP/1.1\r\nHost: h\r\n\r\n`;
+    const group = fc.oneof(
+      { arbitrary: fc.stringMatching(/^[0-9a-fA-F]{1,4}$/), weight: 6 },
+      { arbitrary: fc.constantFrom("", "12345", "1.2.3.4", "255.255.255.255", "01.2.3.4", "1.2.3", "256.0.0.1", "0.0.0.0", "1.2.3.4.5"), weight: 1 },
+    );
+    const sep = fc.oneof({ arbitrary: fc.constant(":"), weight: 8 }, { arbitrary: fc.constantFrom("::", ":::"), weight: 1 });
+    const spelled = fc.tuple(fc.array(group, { minLength: 1, maxLength: 10 }), fc.array(sep, { minLength: 10, maxLength: 10 }), fc.boolean()).map(([gs, seps, lead]) => (lead ? "::" : "") + gs.map((g, i) => (i === 0 ? g : seps[i]! + g)).join(""));
+    const noise = fc.array(fc.constantFrom(..."0123456789abcdefABCDEF:::.."), { minLength: 1, maxLength: 46 }).map((cs) => cs.join(""));
+    const known = ["::", "::1", "1::", "1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", "::ffff:1.2.3.4", "::1.2.3.4", "1.2.3.4", ":1::", "1:", ":", ":::", "00000::1", "1:2:3:4:5::1.2.3.4", "1::2::3"];
+    const check = (v: string) => {
+      const want = isIPv6(v) ? "accepted" : "400";
+      expect([v, status(withHost(v)), status(absolute(v))]).toEqual([v, want, want]);
+    };
+    for (const v of known) check(v);
+    fc.assert(fc.property(fc.oneof(spelled, noise), (v) => check(v)), params(RUNS * 3));
   });
 
   test("HTAB after a Content-Length or Transfer-Encoding value → 400 (was accepted; llhttp rejects)", () => {

@@ -1176,6 +1176,48 @@ describe("environ", () => {
     expect(seen!.HTTP_HOST).toBe("other.test:81");
   });
 
+  test("an IP-literal Host is checked whole (RFC 3986 IPv6address / IPvFuture, RFC 6874's %25 zone): [zz], [1.2.3.4], [v1.] are 400 and closed; the same rule for an absolute-form or CONNECT authority", async () => {
+    const { port } = start((environ, sr) => (sr("200 OK", []), [enc(String(environ.HTTP_HOST))]));
+    const ask = async (head: string) => {
+      const r = await rawOne(port, head); // every case closes: Connection: close, or the 400
+      return `${r.response?.status}${r.response?.status === 400 ? (r.closed ? " closed" : " open") : ` ${r.response?.body.toString()}`}`;
+    };
+    const host = (v: string) => `GET / HTTP/1.1\r\nHost: ${v}\r\nConnection: close\r\n\r\n`;
+    const cases: Array<[string, string]> = [
+      [host("[::1]"), "200 [::1]"],
+      [host("[::1]:8000"), "200 [::1]:8000"],
+      [host("[2001:DB8::1:2]"), "200 [2001:DB8::1:2]"],
+      [host("[::ffff:192.0.2.1]:80"), "200 [::ffff:192.0.2.1]:80"],
+      [host("[v1.x]"), "200 [v1.x]"],
+      [host("[vF.a:b!$&'()*+,;=-._~]"), "200 [vF.a:b!$&'()*+,;=-._~]"],
+      [host("[fe80::1%25eth0]"), "200 [fe80::1%25eth0]"],
+      [host("[zz]"), "400 closed"],
+      [host("[::1"), "400 closed"],
+      [host("[]"), "400 closed"],
+      [host("[::1]x"), "400 closed"],
+      [host("[1.2.3.4]"), "400 closed"],
+      [host("[::1::2]"), "400 closed"],
+      [host("[1:2:3:4:5:6:7:8:9]"), "400 closed"],
+      [host("[::ffff:010.0.0.1]"), "400 closed"],
+      [host("[fe80::1%eth0]"), "400 closed"],
+      [host("[fe80::1%25]"), "400 closed"],
+      [host("[v1.]"), "400 closed"],
+      [host("[v.x]"), "400 closed"],
+      [host("[vg.x]"), "400 closed"],
+      [host("[v1x]"), "400 closed"],
+      [host("[:]"), "400 closed"],
+      ["GET http://[::1]:8080/x HTTP/1.1\r\nHost: y\r\nConnection: close\r\n\r\n", "200 [::1]:8080"],
+      ["GET http://[zz]/x HTTP/1.1\r\nHost: y\r\nConnection: close\r\n\r\n", "400 closed"],
+      ["GET http://[1.2.3.4]:80/ HTTP/1.1\r\nHost: y\r\nConnection: close\r\n\r\n", "400 closed"],
+      ["CONNECT [zz]:443 HTTP/1.1\r\nHost: y\r\n\r\n", "400 closed"],
+    ];
+    /** The Host line of an origin-form request, else the request line. */
+    const named = (head: string) => (head.startsWith("GET / ") ? head.split("\r\n")[1]! : head.split("\r\n")[0]!);
+    const got: string[] = [];
+    for (const [head] of cases) got.push(`${named(head)} -> ${await ask(head)}`);
+    expect(got).toEqual(cases.map(([head, want]) => `${named(head)} -> ${want}`));
+  });
+
   test("environClass builds each environ", async () => {
     class Tagged {
       constructor(init: Environ) {

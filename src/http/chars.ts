@@ -35,16 +35,11 @@ const isAlnum = (c: number): boolean =>
 /** tchar (RFC 9110 §5.6.2): `!#$%&'*+-.^_\`|~`, DIGIT, ALPHA. Methods, field names, codings, chunk-ext names. */
 export const TCHAR: Uint8Array = table((c) => isAlnum(c) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c)));
 
-/**
- * Host field value chars (RFC 9110 §7.2: `uri-host [ ":" port ]`, RFC 3986
- * §3.2.2): reg-name's unreserved, pct-encoded and sub-delims, the colon of a
- * port, and the brackets of an IP-literal. Not space, `/`, `?`, `#`, `@`
- * (userinfo), quotes or controls.
- */
-export const HOST: Uint8Array = table((c) => isAlnum(c) || "-._~%!$&'()*+,;=:[]".includes(String.fromCharCode(c)));
-
 /** reg-name chars without pct-encoding's `%` (RFC 3986 §3.2.2): unreserved and sub-delims. */
 export const REG_NAME: Uint8Array = table((c) => isAlnum(c) || "-._~!$&'()*+,;=".includes(String.fromCharCode(c)));
+
+/** unreserved (RFC 3986 §2.3): ALPHA, DIGIT, `-._~`. An IPv6 zone's chars (RFC 6874 ZoneID, with pct-encoding). */
+export const UNRESERVED: Uint8Array = table((c) => isAlnum(c) || "-._~".includes(String.fromCharCode(c)));
 
 /**
  * Bytes allowed in a request-target: visible US-ASCII 0x21–0x7E except `#`

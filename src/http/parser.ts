@@ -49,8 +49,9 @@
  *   authority, Host's syntax, without userinfo), or, for CONNECT and only
  *   there, authority-form (`host:port`, both required); another shape → 400.
  *   A Host field value that is not `uri-host [ ":" port ]` (RFC 3986: a
- *   bracketed IP-literal, or reg-name chars and `%XX`; a port of digits) →
- *   400 (RFC 9112 §3.2). Longer
+ *   bracketed IP-literal, an IPv6address, IPvFuture or RFC 6874's
+ *   `IPv6address%25zone`, as `[zz]` and `[1.2.3.4]` are not; or reg-name
+ *   chars and `%XX`; a port of digits) → 400 (RFC 9112 §3.2). Longer
  *   than `maxRequestTarget` → 414; a request-line longer than
  *   `maxRequestTarget + 64` bytes (before its CRLF) → 414 as soon as that many
  *   bytes arrived, or 501 when the method alone is that long (RFC 9112 §3).
