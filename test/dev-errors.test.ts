@@ -1036,6 +1036,42 @@ export default async function app(environ: any, startResponse: any) {
     expect((await get(url)).text).toBe("ok");
   });
 
+  test("after the client reset: the app's own error is reported once; one wrapping the ClientDisconnected its read rejected with (as a cause, 2 deep) is the server's, not reported (before: an error page and a report)", async () => {
+    const app = new TempApp({
+      "app.ts": `export default async function app(environ: any, startResponse: any) {
+  let failure: unknown;
+  try { await environ["tsgi.input"].read(); } catch (error) { failure = error; }
+  await Bun.sleep(200);
+  console.log("throwing " + environ.PATH_INFO);
+  if (environ.PATH_INFO === "/db") throw new Error("db down");
+  throw new Error("import failed", { cause: new Error("upload failed", { cause: failure }) });
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    const port = Number(new URL(url).port);
+    for (const path of ["/db", "/wrapped"]) {
+      const mark = dev.output.length;
+      const sock = connect({ host: "127.0.0.1", port });
+      sock.on("error", () => {});
+      await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+      sock.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc`);
+      await Bun.sleep(50);
+      sock.resetAndDestroy();
+      await dev.waitFor(new RegExp(`throwing ${path}`), 3000, mark);
+      await Bun.sleep(300);
+      const out = dev.output.slice(mark);
+      if (path === "/db") {
+        expect(out.match(/POST \/db raised/g)).toHaveLength(1);
+        expect(out).toContain("db down");
+      } else {
+        expect(out, path).not.toMatch(/raised|\[error\]|import failed|upload failed/);
+      }
+    }
+  });
+
   test("errors no request owns (an unawaited rejection, a throw in a timer, at load or in a request) are reported, and the server keeps serving", async () => {
     const app = new TempApp({
       "app.ts": `const enc = new TextEncoder();

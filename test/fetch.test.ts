@@ -2265,6 +2265,42 @@ describe("request.signal when the client goes away while the handler computes (t
       bun.stop(true);
     }
   });
+  test("toFetchHandler on Bun.serve: after the client left, request.signal's reason passed on (rethrown, a fetch() rejecting with it, or as a cause) is not logged; an error of the app's own is, once (before: Bun's AbortError was logged as the app's)", async () => {
+    const upstream = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => Bun.sleep(1500).then(() => new Response("late")) });
+    const done: string[] = [];
+    const app: Application = async (environ) => {
+      const signal = environ["tsgi.signal"] as AbortSignal;
+      const path = environ.PATH_INFO;
+      try {
+        if (path === "/fetch") await fetch(`http://127.0.0.1:${upstream.port}/`, { signal });
+        else await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+        if (path === "/reason") throw signal.reason;
+        if (path === "/wrapped") throw new Error("report failed", { cause: signal.reason });
+        throw new Error(`db down at ${path}`);
+      } finally {
+        done.push(path);
+      }
+    };
+    const log: string[] = [];
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: (t) => void log.push(t) }) });
+    try {
+      const paths = ["/reason", "/fetch", "/wrapped", "/own"];
+      for (const path of paths) {
+        await leave(bun.port!, path, "close");
+        const deadline = Date.now() + 2000;
+        while (!done.includes(path) && Date.now() < deadline) await Bun.sleep(20);
+      }
+      await Bun.sleep(100);
+      expect(done).toEqual(paths);
+      const text = log.join("");
+      expect(text.split("db down at /own").length - 1).toBe(1);
+      expect(text).toContain("GET /own HTTP/1.1");
+      expect(text).not.toMatch(/GET \/(reason|fetch|wrapped) |report failed/);
+    } finally {
+      bun.stop(true);
+      upstream.stop(true);
+    }
+  });
 });
 
 describe("toFetchHandler on Bun.serve: a client that leaves in the middle of its request body", () => {

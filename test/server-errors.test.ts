@@ -1823,3 +1823,141 @@ describe("a ClientDisconnected that is not this request's client's", () => {
     expect(log).not.toContain("GET /watch");
   });
 });
+
+describe("an application error after its client left or the server gave up (spec.md \"Error handling\")", () => {
+  /**
+   * Connect, send `request`, then after `afterMs` reset the connection or
+   * close it (a FIN without a reset: the server sees the client's end
+   * before the close); resolves once the socket closed (3 s at most).
+   */
+  function leave(port: number, request: string, how: "reset" | "fin", afterMs = 50): Promise<void> {
+    return new Promise((resolve) => {
+      const s = connect({ host: "127.0.0.1", port });
+      const guard = setTimeout(() => {
+        s.destroy();
+        resolve();
+      }, 3000);
+      s.on("error", () => {});
+      s.on("close", () => {
+        clearTimeout(guard);
+        resolve();
+      });
+      s.on("connect", () => {
+        s.write(request);
+        setTimeout(() => (how === "reset" ? s.resetAndDestroy() : s.destroy()), afterMs);
+      });
+    });
+  }
+
+  /** The error log entries naming `what`, once the app had time to throw (polled up to 2 s, then 100 ms more for a second entry). */
+  async function entriesNaming(errors: string[], what: string, wait = true): Promise<string[]> {
+    const named = () => errors.filter((e) => e.includes(what));
+    if (wait) await pollUntil(() => named().length > 0, 10);
+    await Bun.sleep(100);
+    return named();
+  }
+
+  test.each(["reset", "fin"] as const)("an error the app throws 150 ms after its client left (%s) is logged once, with its request line, as any app error; an AbortError of the app's own too (before: nothing when the client reset)", async (how) => {
+    let thrown = 0;
+    const app: Application = async (environ, sr) => {
+      if (environ.PATH_INFO === "/") return hello(environ, sr);
+      await Bun.sleep(200);
+      thrown++;
+      if (environ.PATH_INFO === "/abort") {
+        const own = new AbortController();
+        own.abort();
+        throw own.signal.reason;
+      }
+      throw new Error("db down");
+    };
+    const { port, errors } = start(app);
+    await leave(port, "GET /report?id=7 HTTP/1.1\r\nHost: x\r\n\r\n", how);
+    const logged = await entriesNaming(errors, "db down");
+    expect(thrown).toBe(1);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain("GET /report?id=7 HTTP/1.1");
+    await leave(port, "GET /abort HTTP/1.1\r\nHost: x\r\n\r\n", how);
+    const aborted = await entriesNaming(errors, "GET /abort");
+    expect(aborted).toHaveLength(1);
+    await stillServes(port);
+  });
+
+  test.each(["reset", "fin"] as const)("what the app passes on after its client left (%s): the ClientDisconnected its input read rejected with, rethrown or held as an error's cause (3 deep), and tsgi.signal's reason, are not logged (before: the wrapped one was, after a FIN)", async (how) => {
+    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const seen: string[] = [];
+    const app: Application = async (environ, sr) => {
+      if (environ.PATH_INFO === "/") return hello(environ, sr);
+      let failure: unknown;
+      try {
+        await environ["tsgi.input"].read();
+      } catch (e) {
+        failure = e;
+      }
+      await Bun.sleep(150);
+      seen.push(`${environ.PATH_INFO} ${failure instanceof ClientDisconnected}`);
+      if (environ.PATH_INFO === "/rethrow") throw failure;
+      if (environ.PATH_INFO === "/signal") throw (environ["tsgi.signal"] as AbortSignal).reason;
+      const upload = new Error("upload failed", { cause: failure });
+      throw new Error("import failed", { cause: new Error("batch 3 failed", { cause: upload }) });
+    };
+    const { port, errors } = start(app, { requestSignal: true });
+    for (const path of ["/rethrow", "/wrapped", "/signal"]) {
+      await leave(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n${"a".repeat(20)}`, how);
+      await pollUntil(() => seen.length === ["/rethrow", "/wrapped", "/signal"].indexOf(path) + 1, 10);
+    }
+    await Bun.sleep(100);
+    expect(seen).toEqual(["/rethrow true", "/wrapped true", "/signal true"]);
+    expect(errors).toEqual([]);
+    await stillServes(port);
+  });
+
+  test.each([
+    ["closes after the 503", false],
+    ["keeps its side open after the 503", true],
+  ] as const)("requestTimeout: a new error the app throws after the 503 is logged once besides the 'abandoned' line; signal.reason rethrown, a fetch() rejecting with it, or an error wrapping it is not (client %s)", async (_label, halfOpen) => {
+    const upstream = start(async (_e, sr) => {
+      await Bun.sleep(1500);
+      sr("200 OK", [["Content-Length", "0"]]);
+      return [];
+    });
+    const done: string[] = [];
+    const app: Application = async (environ) => {
+      const signal = environ["tsgi.signal"] as AbortSignal;
+      const path = environ.PATH_INFO;
+      try {
+        if (path === "/fetch") {
+          await fetch(`http://127.0.0.1:${upstream.port}/`, { signal });
+        } else {
+          await Bun.sleep(300);
+          if (path === "/new") throw new Error("cache rebuild failed");
+          if (path === "/reason") throw signal.reason;
+          throw new Error("report failed", { cause: signal.reason });
+        }
+        throw new Error("fetch was not aborted");
+      } finally {
+        done.push(path);
+      }
+    };
+    const { port, errors } = start(app, { requestTimeout: 100, requestSignal: true });
+    const paths = ["/new", "/reason", "/fetch", "/wrapped"];
+    for (const path of paths) {
+      const socket = connect({ host: "127.0.0.1", port, allowHalfOpen: halfOpen });
+      let data = "";
+      socket.on("data", (d: Buffer) => (data += d.toString("latin1")));
+      socket.on("error", () => {});
+      socket.write(get(path));
+      await pollUntil(() => done.includes(path), 10);
+      await Bun.sleep(50);
+      socket.destroy();
+      expect(`${path}: ${data.split("\r\n", 1)[0]}`).toBe(`${path}: HTTP/1.1 503 Service Unavailable`);
+    }
+    expect(done).toEqual(paths);
+    await Bun.sleep(100);
+    const log = errors.join("");
+    for (const path of paths) expect(log.split(`GET ${path} HTTP/1.1`).length - 1).toBe(path === "/new" ? 2 : 1);
+    expect(log.split("cache rebuild failed").length - 1).toBe(1);
+    expect(log.split("requestTimeout (100 ms); abandoned").length - 1).toBe(4);
+    expect(log).not.toContain("report failed");
+    expect(log).not.toContain("fetch was not aborted");
+  });
+});

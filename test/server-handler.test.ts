@@ -4,6 +4,7 @@
  * and handleError, over real sockets.
  */
 import { describe, expect, test } from "bun:test";
+import { connect } from "node:net";
 import { RequestHandler } from "../src/server/handler.ts";
 import { ACCESS_LOG_FLUSH_MS } from "../src/server/log.ts";
 import type { AccessLogFields } from "../src/server/options.ts";
@@ -292,6 +293,38 @@ describe("handleError (gevent handle_error)", () => {
     expect(res!.complete).toBe(false);
     expect(r.data.toString()).not.toContain("never sent");
     expect(handled).toEqual(["mid-body"]);
+  });
+
+  test("an error the app throws once nothing can be sent (its client reset; requestTimeout's 503 out to a client still reading) still reaches the hook, once; its response is dropped, never written after the 503 (before: the hook was not called)", async () => {
+    const handled: string[] = [];
+    class Told extends RequestHandler {
+      override handleError(error: unknown, environ: Environ) {
+        handled.push(`${environ.PATH_INFO}: ${(error as Error).message}`);
+        return { status: "418 I'm a teapot", headers: [], body: enc("never sent") };
+      }
+    }
+    const app: Application = async (environ) => {
+      await Bun.sleep(250);
+      throw new Error(`db down for ${environ.PATH_INFO}`);
+    };
+    const { port } = start(app, { handlerClass: Told, requestTimeout: 150 });
+    const reset = connect({ host: "127.0.0.1", port });
+    reset.on("error", () => {});
+    reset.write(get("/reset"));
+    setTimeout(() => reset.resetAndDestroy(), 50);
+    // A client that keeps its side open after the server's FIN: the connection lingers while the app throws.
+    const late = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+    let data = "";
+    late.on("data", (d: Buffer) => (data += d.toString("latin1")));
+    late.on("error", () => {});
+    late.write(get("/late"));
+    for (let i = 0; i < 200 && handled.length < 2; i++) await Bun.sleep(10);
+    await Bun.sleep(100);
+    late.destroy();
+    expect(handled.sort()).toEqual(["/late: db down for /late", "/reset: db down for /reset"]);
+    expect(data).toStartWith("HTTP/1.1 503 ");
+    expect(data.split("HTTP/1.1 ").length - 1).toBe(1);
+    expect(data).not.toContain("never sent");
   });
 
   test("a handler that overrides only getEnviron keeps the server's 500 and error log", async () => {

@@ -7,19 +7,22 @@
  * `startResponse()`; the messages are the server's. After the headers it
  * rethrows, so the server closes the connection and the client sees a
  * truncated response. The server's own errors that the app passed on are
- * rethrown too: a `ClientDisconnected` once its client is gone (the
- * server's `tsgi.signal` aborted, see `requestGone`: it left mid-upload or
- * mid-response, or the server gave up on the request; one thrown
- * while the client is still there is the app's error and gets the page) and the
- * error its body read failed with (an `HttpError`, answered by the server);
- * the server handles them as without tsgi-dev (spec.md "Input and error
- * streams").
+ * rethrown too: a `ClientDisconnected` (the client left mid-upload), the
+ * error its body read failed with (an `HttpError`, answered by the server)
+ * and what the server aborted `tsgi.signal` with, or an error holding one
+ * of them as its `cause`. A `ClientDisconnected` counts only once its client
+ * is gone (the server's `tsgi.signal` aborted, see `requestGone`: it left
+ * mid-upload or mid-response, or the server gave up on the request): one
+ * thrown while the client is still there is the app's error and gets the
+ * page. The server handles them as without tsgi-dev (spec.md "Input and
+ * error streams", "Error handling").
  * @module
  */
 import { chunkBeforeStartResponseError, chunkTypeError, isIterableBody, noStartResponseError, notABodyError } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
-import { ClientDisconnected } from "../gateway/run.ts";
-import { requestGone } from "../gateway/signal.ts";
+import { isClientDisconnected } from "../gateway/run.ts";
+import { inCauseChain } from "../gateway/cause-chain.ts";
+import { requestGone, signalReasonOf } from "../gateway/signal.ts";
 import { thrownAfterStartResponse } from "../gateway/node-handler-hint.ts";
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { makeBody, readBody } from "./body.ts";
@@ -31,15 +34,6 @@ const startedResponses = new WeakSet<object>();
 /** Whether `error` was rethrown by {@link withErrorPages} because its response had started (too late for the page). */
 export function raisedAfterStart(error: unknown): boolean {
   return typeof error === "object" && error !== null && startedResponses.has(error);
-}
-
-/** `error instanceof ClientDisconnected` (any copy of tsgi's), `false` for a `Proxy` whose prototype cannot be read. */
-function isClientDisconnected(error: unknown): boolean {
-  try {
-    return error instanceof ClientDisconnected;
-  } catch {
-    return false;
-  }
 }
 
 /** Why the server's `tsgi.input` failed (`RequestInput.failure`), or `null`. */
@@ -75,12 +69,19 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
         return write(data);
       };
     };
+    const serversOwn = (error: unknown): boolean => {
+      const failure = failureOf(input);
+      const reason = signalReasonOf(environ);
+      const gone = requestGone(environ) !== false;
+      return inCauseChain(error, (e) => (gone && isClientDisconnected(e)) || (e !== null && e !== undefined && (e === failure || e === reason)));
+    };
     const page = (error: unknown): Uint8Array => {
-      // The server's own error, passed on by the app: the client left (a ClientDisconnected once the
-      // gateway takes the client for gone), or the body read failed (its HttpError: 400, 408, 413, which the
-      // server has answered). It is the server's to answer or to ignore, as under serve(), silently: no page,
-      // no report. A ClientDisconnected while the client is still there is the app's own error: the page.
-      if ((isClientDisconnected(error) && requestGone(environ) !== false) || (error !== null && error === failureOf(input))) throw error;
+      // The server's own error, passed on by the app, or wrapped as an error's cause: the client left
+      // (a ClientDisconnected, once the server's signal says its client is gone: one thrown while the client
+      // is still there is the app's own error and gets the page), the body read failed (its HttpError: 400, 408, 413, which the server has
+      // answered), or what the server aborted tsgi.signal with (the client left, requestTimeout). It is
+      // the server's to answer or to ignore, as under serve(): no page, no report here.
+      if (serversOwn(error)) throw error;
       if (sent) {
         if (typeof error === "object" && error !== null) startedResponses.add(error);
         throw error;

@@ -20,6 +20,8 @@ import {
 } from "./response-fields.ts";
 import { errorText } from "./error-text.ts";
 import { thrownAfterStartResponse } from "./node-handler-hint.ts";
+import { inCauseChain } from "./cause-chain.ts";
+import { signalReasonOf } from "./signal.ts";
 
 /**
  * Whose bytes a chunk given to {@link ResponseSink.write} holds, which says
@@ -66,8 +68,8 @@ export interface ResponseSink {
   /**
    * `true` once the client has left or ended its side (a close, a reset, a
    * FIN; for the fetch bridge an aborted `request.signal`): a
-   * `ClientDisconnected` the app passes on is then taken for the client's
-   * and not logged. Before that, one is the app's own error (a `write()` of
+   * `ClientDisconnected` the app passes on (or wraps as an error's `cause`)
+   * is then taken for the client's and not logged. Before that, one is the app's own error (a `write()` of
    * another request whose client left, a read of another request's input,
    * one it made), answered 500 and logged as any other.
    */
@@ -95,7 +97,9 @@ export interface GatewayOptions {
    * `WSGIHandler.handle_error()`, the server's `handlerClass` hook). It
    * logs as it likes and may return the response to send instead of the
    * standard 500; `null` or `undefined` sends the standard one. Its answer is
-   * not used once response headers went out (the connection is cut then).
+   * not used once response headers went out (the connection is cut then),
+   * nor once the sink closed or the server abandoned the request: it is
+   * still called for the app's own error then, and its answer dropped.
    * When it throws or returns an invalid response, both errors are logged
    * with {@link logError} and the standard 500 is sent.
    */
@@ -675,21 +679,19 @@ class Invocation implements Running {
   }
 
   private fail(error: unknown): void | Promise<void> {
-    // The app passed on the error its body read was failed with, after the server gave up on the
-    // request (a 408, 400 or 413 answered, a timeout logged): the server has reported it already.
-    const passedOn = this.abandoned && error !== null && error === this.input?.failure;
-    // A ClientDisconnected is the client's once it has left, or the server's own after it gave up on the
-    // request (a write() after requestTimeout's 503): one passed on while the client is still there and
-    // waiting (from another request's write() or input) is the app's error, or it would get no answer.
-    const silent = this.sink.closed || passedOn || ((this.sink.clientLeft || this.abandoned) && isClientDisconnected(error));
+    const silent = this.passedOn(error);
+    // The client is gone or the server answered the request itself: an error of the app's own is
+    // still logged (through handleError, as any other), but nothing goes out, and whatever response
+    // the hook returns is dropped.
+    const unanswerable = this.sink.closed || this.abandoned;
     const custom = silent ? null : this.handleError(error);
     this.finished = true;
-    if (silent || this.abandoned) {
+    if (silent || unanswerable) {
       // Nothing to send to, or the server answered the request itself. But a client that only
       // half-closed (its FIN cut the request body, and the app passed the ClientDisconnected on) is
       // still reading a response that started: cut it as any cut response is, so a close-delimited
       // one does not end with a FIN that makes it look whole (RFC 9112 §8).
-      if (this.headersSent && !this.sink.closed && !this.abandoned) this.sink.abort();
+      if (this.headersSent && !unanswerable) this.sink.abort();
     } else if (!this.headersSent) {
       let response = custom;
       if (response !== null) {
@@ -722,6 +724,29 @@ class Invocation implements Running {
       this.sink.abort();
     }
     return this.closeBody();
+  }
+
+  /**
+   * Whether `error` is the client's leaving or the server's own giving up,
+   * which the app passed on: not logged (spec.md "Error handling"). It is,
+   * or holds down its `cause` chain ({@link inCauseChain}): a
+   * `ClientDisconnected`, once the client left, the sink closed or the
+   * server abandoned the request (before that, one is the app's own error:
+   * from another request's `write()` or input, or one it made, and its
+   * client still waits for an answer); what the server failed the body's
+   * reads with after it gave up (a 408, 400 or 413 answered, requestTimeout
+   * logged); or what it aborted `tsgi.signal` with (a rethrown
+   * `signal.reason`, a `fetch(url, { signal })` rejecting with it). Any
+   * other error, an `AbortError` of the app's own included, is the app's.
+   */
+  private passedOn(error: unknown): boolean {
+    if (!(this.sink.closed || this.sink.clientLeft || this.abandoned)) return false;
+    const failure = this.abandoned ? this.input?.failure : undefined;
+    const reason = signalReasonOf(this.environ);
+    return inCauseChain(
+      error,
+      (e) => isClientDisconnected(e) || (e !== null && e !== undefined && (e === failure || e === reason)),
+    );
   }
 
   /**
@@ -932,7 +957,7 @@ function hasStack(error: unknown): boolean {
 }
 
 /** `error instanceof ClientDisconnected`, `false` for a `Proxy` whose prototype cannot be read (it is the app's error, answered 500). */
-function isClientDisconnected(error: unknown): boolean {
+export function isClientDisconnected(error: unknown): boolean {
   try {
     return error instanceof ClientDisconnected;
   } catch {

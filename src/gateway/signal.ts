@@ -37,6 +37,11 @@ export class RequestSignal {
     return this._gone;
   }
 
+  /** What the signal was (or, if it is made later, will be) aborted with; `undefined` while it is not aborted. Makes no signal. */
+  get abortReason(): unknown {
+    return this.gone ? this.reason : undefined;
+  }
+
   /** The client went away: abort the signal with `reason` (once; later calls do nothing). */
   abort(reason: unknown): void {
     if (this._gone) return;
@@ -148,6 +153,26 @@ export function requestGone(environ: Environ): boolean | null {
   const source = (environ as unknown as Record<symbol, Source | undefined>)[SOURCE];
   if (source === undefined) return null;
   return typeof source === "function" ? source().aborted : source.gone;
+}
+
+/**
+ * What the server aborted `environ["tsgi.signal"]` with (the client left,
+ * or the server gave up on the request: `requestTimeout`, a shutdown, a
+ * body it could not read), or `undefined` while it is not aborted or the
+ * environ has no such signal. Reads the server's source behind the
+ * accessor, not the environ's key (which the app may have replaced), and
+ * makes no `AbortController`. Never throws.
+ */
+export function signalReasonOf(environ: Environ): unknown {
+  try {
+    const source = (environ as unknown as Record<symbol, Source | undefined>)[SOURCE];
+    if (source instanceof RequestSignal) return source.abortReason;
+    if (typeof source !== "function") return undefined;
+    const signal = source();
+    return signal.aborted ? signal.reason : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Replace the accessor with a plain value (a middleware that sets its own signal). */

@@ -134,8 +134,12 @@ export class RequestHandler {
    * response to send, or `null` for the standard `500 Internal Server
    * Error` (its body is the stack when the `debug` option is on). The return
    * value is not used when response headers were already sent: the
-   * connection is cut then, so the client sees a truncated response. Not
-   * called when the client had gone away. If it throws, or returns something
+   * connection is cut then, so the client sees a truncated response, nor
+   * once the client left or the server answered the request itself (a
+   * `requestTimeout` 503): the hook is still called for an error the app
+   * throws then, and its answer dropped. Not called for what the app only
+   * passes on (the `ClientDisconnected` of a client that left, the server's
+   * own `requestTimeout` error, see spec.md "Error handling"). If it throws, or returns something
    * that is not a valid response, both errors are logged and the standard
    * 500 is sent. Called synchronously: an `async` one's answer is not
    * waited for (the standard 500 goes out) and its rejection is logged.
