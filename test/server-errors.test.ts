@@ -152,6 +152,20 @@ describe("application errors", () => {
     }
   });
 
+  test("a DOMException (an AbortError of the app's own AbortController) is logged with its name and message, not its frames alone ('abort@[native code]': Bun gives it a stack without the header line)", async () => {
+    const app: Application = () => {
+      const own = new AbortController();
+      own.abort();
+      throw own.signal.reason;
+    };
+    const { port, errors } = start(app);
+    const r = await rawOne(port, get("/aborted"), { until: (d) => d.includes("Error\n") });
+    expect(r.response!.status).toBe(500);
+    const log = errors.join("");
+    expect(log).toStartWith("Error in GET /aborted HTTP/1.1: AbortError: The operation was aborted.\n");
+    expect(log).toContain("abort@");
+  });
+
   test("an AggregateError (Promise.any) is logged with each error it holds, not as a bare 'AggregateError: ' (Python prints an exception group's members)", async () => {
     const app: Application = async () => {
       await Promise.any([Promise.reject(new Error("primary db down")), Promise.reject(new Error("replica db down"))]);
@@ -1879,6 +1893,7 @@ describe("an application error after its client left or the server gave up (spec
     await leave(port, "GET /abort HTTP/1.1\r\nHost: x\r\n\r\n", how);
     const aborted = await entriesNaming(errors, "GET /abort");
     expect(aborted).toHaveLength(1);
+    expect(aborted[0]).toContain("Error in GET /abort HTTP/1.1: AbortError: The operation was aborted.\n");
     await stillServes(port);
   });
 

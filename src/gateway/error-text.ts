@@ -9,6 +9,9 @@ import { describe as describeType, showValue, unboxed, unreadableValue } from ".
 /** Causes followed at most, and errors of an `AggregateError` shown at most. */
 const MAX_RELATED = 8;
 
+/** A stack that starts with a frame, with no `Name: message` line: JavaScriptCore's `fn@file:1:2` (a DOMException's), or V8's `    at fn (file:1:2)`. */
+const FRAME_FIRST = /^(?:[^\s@:]*@|\s+at )/;
+
 /** One error's own text: its stack, or `Name: message`, or `String()` of a non-Error (its fields when that says only `[object Object]`); never throws ({@link unreadable}). */
 function ownText(error: unknown): string {
   try {
@@ -23,7 +26,14 @@ function readOwnText(error: unknown): string {
     const stack = typeof error.stack === "string" ? withoutTrailingNewlines(error.stack) : "";
     // Bun gives an AggregateError (Promise.any) an empty message and a stack of just "AggregateError: ".
     // (A name that cannot be read leaves the stack as it is.)
-    if (stack && stack.trim() !== `${tryRead(() => String(error.name))}:`) return stack;
+    const name = tryRead(() => String(error.name));
+    if (stack && stack.trim() !== `${name}:`) {
+      // A DOMException's stack (an AbortError of an AbortController's) is its frames alone
+      // ("abort@[native code]"): its name and message go first, as every other error's stack has them.
+      // (A stack the app set to a text of its own is kept as it is.)
+      if (name !== undefined && FRAME_FIRST.test(stack)) return `${`${name}: ${error.message}`.replace(/: $/, "")}\n${stack}`;
+      return stack;
+    }
     return `${error.name}: ${error.message}`.replace(/: $/, "");
   }
   let text: string;
