@@ -1233,6 +1233,34 @@ export default (environ: any, startResponse: any) => {
     }, 20_000);
   }
 
+  for (const mode of ["in place", "restart", "--poll"] as const) {
+    test(`${mode}: a directory (views/5036/) or a data file (views/4913) named like Vim's write probe in a --watch directory reloads when saved`, async () => {
+      // Before, the probe's names (4913 + 123 n) were left out whatever they were: a directory views/5036/
+      // with everything in it (a save there reloaded nothing), and a data file views/4913 with bytes in it.
+      const app = new TempApp({
+        "app.ts": `import { readFileSync } from "node:fs";
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(readFileSync("views/5036/page.html", "utf8") + " " + readFileSync("views/4913", "utf8"))];
+};
+`,
+        "views/5036/page.html": "one",
+        "views/4913": "a",
+      });
+      apps.push(app);
+      const { dev, url } = await start(app, ["--watch", "views", ...(mode === "restart" ? ["--reload=restart"] : mode === "--poll" ? ["--poll"] : [])]);
+      expect((await get(url)).text).toBe("one a");
+      let mark = dev.output.length;
+      app.write("views/5036/page.html", "two");
+      await dev.waitFor(/(reloaded|restarted) in \d+ ms: views\/5036\/page\.html/, 5000, mark);
+      await until(async () => (await get(url)).text === "two a", 5000);
+      mark = dev.output.length;
+      app.write("views/4913", "b");
+      await dev.waitFor(/(reloaded|restarted) in \d+ ms: views\/4913/, 5000, mark);
+      await until(async () => (await get(url)).text === "two b", 5000);
+    }, 30_000);
+  }
+
   test("a named pipe (mkfifo) created in a --watch directory leaves tsgi-dev answering, and a template save there still reloads", async () => {
     // Before, the watcher's look for an SQLite header opened the FIFO for reading, which blocks until
     // a writer opens it: the whole process hung (no request answered, SIGTERM not handled).

@@ -140,7 +140,8 @@ const EMPTY: ReadonlySet<string> = new Set();
  * over the file; and Vim's write probe `4913` (made and deleted to learn
  * whether the directory takes new files with the file's owner; `4913 +
  * 123 n` when that name is taken, as Vim's `buf_write()` tries them). A
- * file of yours named `4913` in a `--watch` directory is left out too.
+ * name alone: the watcher leaves such a path out only when it is not a
+ * directory, and a probe name only while the file is empty (see isScratchAt).
  */
 export function isEditorScratch(name: string): boolean {
   return (
@@ -159,6 +160,25 @@ function isVimWriteProbe(name: string): boolean {
   if (!/^[1-9]\d{3,4}$/.test(name)) return false;
   const n = Number(name) - 4913;
   return n >= 0 && n % 123 === 0 && n / 123 < 100;
+}
+
+/**
+ * Whether `abs`, whose name is an editor's scratch name ({@link isEditorScratch}), is
+ * that scratch file: not when it is a directory (a `--watch` tree's `5036/` of numbered
+ * entries, named like Vim's probe, was left out with everything in it), nor when it is
+ * named as Vim's write probe and holds bytes (the probe is made empty and deleted at
+ * once: a data file of yours named `4913` is watched). A path that is gone is the
+ * scratch file (the probe, deleted; Emacs's lock, a dangling link).
+ */
+function isScratchAt(abs: string): boolean {
+  let st;
+  try {
+    st = statSync(abs);
+  } catch {
+    return true;
+  }
+  if (st.isDirectory()) return false;
+  return !(isVimWriteProbe(basename(abs)) && st.size > 0);
 }
 
 /** `"src/**\/*.html"` → `{ base: "src", rest: "**\/*.html" }`; plain paths → `{ base: path }`. */
@@ -570,7 +590,7 @@ export class DevWatcher {
     // A directory watched for its graph files: nothing else of it (other files, subdirectories).
     // Nor what is in a graph path that is a directory (a link an import goes through: the link is watched, not its tree).
     const parent = dirname(abs);
-    if (isEditorScratch(basename(abs))) return true;
+    if (isEditorScratch(basename(abs)) && isScratchAt(abs)) return true;
     if (this.#graph.has(parent) && !this.#underExtra(abs)) return true;
     if ((this.#dirs.has(parent) || this.#bridgeDirs.has(parent)) && !this.#underExtra(abs)) return true;
     // The default ignores apply below the innermost --watch directory a path is in (`--watch ../lib` does
