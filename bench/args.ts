@@ -34,11 +34,19 @@ export function benchArgs<T extends Options>(usage: string, options: T, argv: st
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
-    const e = error as { code?: string; message: string };
-    const unknown = /Unknown option '([^']+)'/.exec(e.message);
-    const message = unknown ? `unknown option ${unknown[1]}` : e.message.split(/\. /)[0]!.replace(/\.$/, "");
-    return usageError(usage, message);
+    return parseArgsError(usage, error);
   }
+}
+
+/**
+ * A `parseArgs` error as a usage error (see {@link usageError}): `unknown option --x`, or
+ * the first sentence of its message, in place of the thrown TypeError and its stack.
+ */
+export function parseArgsError(usage: string, error: unknown): never {
+  const e = error as { code?: string; message: string };
+  const unknown = /Unknown option '([^']+)'/.exec(e.message);
+  const message = unknown ? `unknown option ${unknown[1]}` : e.message.split(/\. /)[0]!.replace(/\.$/, "");
+  return usageError(usage, message);
 }
 
 /**

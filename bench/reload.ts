@@ -48,46 +48,47 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DevProcess, freePort, KeepAliveSession, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
+import { parseArgsError, usageError } from "./args.ts";
 
 const CASES = ["hello", "modules", "restart"] as const;
 type CaseName = (typeof CASES)[number];
 
-const { values } = parseArgs({
-  options: {
-    saves: { type: "string", default: "50" },
-    case: { type: "string", multiple: true },
-    modules: { type: "string", default: "200" },
-    interval: { type: "string", default: "2" },
-    gap: { type: "string", default: "250" },
-    timeout: { type: "string", default: "10000" },
-    binary: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
-  },
-  allowPositionals: true,
-});
+const USAGE = "bun bench/reload.ts [--saves 50] [--case hello|modules|restart]... [--modules 200] [--interval 2] [--gap 250] [--timeout 10000] [--binary [path]]";
+const options = {
+  saves: { type: "string", default: "50" },
+  case: { type: "string", multiple: true },
+  modules: { type: "string", default: "200" },
+  interval: { type: "string", default: "2" },
+  gap: { type: "string", default: "250" },
+  timeout: { type: "string", default: "10000" },
+  binary: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+// Positionals: the path `--binary` may take (parseArgs sees it as one).
+const values = (() => {
+  try {
+    return parseArgs({ options, allowPositionals: true }).values;
+  } catch (error) {
+    return parseArgsError(USAGE, error);
+  }
+})();
 if (values.help) {
-  console.log("usage: bun bench/reload.ts [--saves 50] [--case hello|modules|restart]... [--modules 200] [--interval 2] [--gap 250] [--timeout 10000] [--binary [path]]");
+  console.log(`usage: ${USAGE}`);
   process.exit(0);
 }
 
 function positiveInt(name: string, raw: string, max: number): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    console.error(`--${name} must be an integer from 1 to ${max}, got ${raw}`);
-    process.exit(2);
-  }
+  if (!Number.isInteger(n) || n < 1 || n > max) usageError(USAGE, `--${name} must be an integer from 1 to ${max}, got ${raw}`);
   return n;
 }
-const SAVES = positiveInt("saves", values.saves!, 10_000);
-const MODULES = positiveInt("modules", values.modules!, 5000);
-const INTERVAL = positiveInt("interval", values.interval!, 1000);
-const GAP = positiveInt("gap", values.gap!, 60_000);
-const TIMEOUT = positiveInt("timeout", values.timeout!, 600_000);
+const SAVES = positiveInt("saves", values.saves, 10_000);
+const MODULES = positiveInt("modules", values.modules, 5000);
+const INTERVAL = positiveInt("interval", values.interval, 1000);
+const GAP = positiveInt("gap", values.gap, 60_000);
+const TIMEOUT = positiveInt("timeout", values.timeout, 600_000);
 const selected: CaseName[] = (values.case ?? [...CASES]).map((c) => {
-  if (!(CASES as readonly string[]).includes(c)) {
-    console.error(`--case must be one of ${CASES.join(", ")}, got ${c}`);
-    process.exit(2);
-  }
+  if (!(CASES as readonly string[]).includes(c)) usageError(USAGE, `--case must be one of ${CASES.join(", ")}, got ${c}`);
   return c as CaseName;
 });
 
