@@ -145,6 +145,34 @@ describe("request-line (RFC 9112 §3)", () => {
     expect(whole("GET /a\x01 HTTP/1.1\r\n").message).toBe("Invalid character in request-target");
     expect(whole("GET /a b HTTP/1.1\r\n").message).toMatch(/^Invalid request line: no HTTP-version after the request-target \(a space/);
   });
+  test("a request-line whose version does not start with H is told about a space in the target only when that is what it has", () => {
+    const cases: [string, string][] = [
+      ["GET /a b HTTP/1.1", "Invalid request line: no HTTP-version after the request-target (a space in the target must be sent as %20)"],
+      ["GET /a http/1.1", "Invalid HTTP version (HTTP-name is case-sensitive: HTTP/1.1)"],
+      ["GET /a  HTTP/1.1", "Invalid request line: more than one space between the request-target and the HTTP-version"],
+      ["GET /a ", "Request line without an HTTP-version after the request-target's space"],
+      ["GET /a RTSP/1.0", "Invalid request line: no HTTP-version after the request-target (a space in the target must be sent as %20)"],
+      // A word of the target that starts with h is a space inside the target, not a lowercase version.
+      ["GET /search?q=how to HTTP/1.1", "Invalid request line: no HTTP-version after the request-target (a space in the target must be sent as %20)"],
+      ["GET /a h", "Invalid request line: no HTTP-version after the request-target (a space in the target must be sent as %20)"],
+      ["GET /a HTtp/1.1", "Invalid HTTP version (HTTP-name is case-sensitive: HTTP/1.1)"],
+      ["GET /a HTTP/1,1", "Invalid HTTP version"],
+      ["GET /a HTxP/1.1", "Invalid HTTP version"],
+    ];
+    for (const [line, message] of cases) {
+      const bytes = new TextEncoder().encode(`${line}\r\nHost: h\r\n\r\n`);
+      for (const step of [bytes.length, 1]) {
+        const p = new RequestParser({ onHead() {}, onBody() {}, onMessageComplete() {} });
+        let got: unknown = null;
+        try {
+          for (let i = 0; i < bytes.length; i += step) p.execute(bytes.subarray(i, i + step));
+        } catch (error) {
+          got = error;
+        }
+        expect([line, step === 1, (got as HttpError | null)?.status, (got as HttpError | null)?.message]).toEqual([line, step === 1, 400, message]);
+      }
+    }
+  });
 
   for (const v of ["HTTP/0.9", "HTTP/2.0", "HTTP/3.0", "HTTP/9.9", "HTTP/0.0"]) {
     test(`${v} → 505`, () => rejects(`GET / ${v}\r\nHost: h\r\n\r\n`, 505));

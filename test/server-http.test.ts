@@ -51,6 +51,16 @@ describe("basics", () => {
     // A bad version after a target without spaces keeps its own message.
     const bad = await rawOne(port, "GET / HTTP/1,1\r\nHost: h\r\n\r\n");
     expect(bad.response?.body.toString()).toBe("400 Bad Request: Invalid HTTP version\n");
+    // Not a space inside the target: a lowercase version, two spaces before it, a space and no version.
+    for (const [line, message] of [
+      ["GET /a http/1.1", "Invalid HTTP version (HTTP-name is case-sensitive: HTTP/1.1)"],
+      ["GET /a  HTTP/1.1", "Invalid request line: more than one space between the request-target and the HTTP-version"],
+      ["GET /a ", "Request line without an HTTP-version after the request-target's space"],
+    ]) {
+      const { data, closed } = await raw(port, `${line}\r\nHost: h\r\n\r\n`, { timeoutMs: 3000 });
+      const [r] = parseResponses(data);
+      expect([line, r?.status, r?.headers.connection, r?.body.toString(), closed]).toEqual([line, 400, "close", `400 Bad Request: ${message}\n`, true]);
+    }
   });
 
   test("fetch (a real client) gets the response", async () => {

@@ -288,6 +288,21 @@ const MAX_CHUNK_SIZE_DIGITS = 16;
  */
 const NOT_A_VERSION = "Invalid request line: no HTTP-version after the request-target (a space in the target must be sent as %20)";
 
+/**
+ * The 400 message for a request-line whose HTTP-version's first byte `c`
+ * is neither `H` nor `h`: {@link NOT_A_VERSION}, but for what is not a
+ * space inside the target: a second space before the version, or no
+ * version after the space (RFC 9112 §3: one SP each side of the target).
+ */
+function notVersionMessage(c: number): string {
+  if (c === SP) return "Invalid request line: more than one space between the request-target and the HTTP-version";
+  if (c === CR || c === LF) return "Request line without an HTTP-version after the request-target's space";
+  return NOT_A_VERSION;
+}
+
+/** The 400 message for `http/1.1` (any `HTTP/` spelled in another case): HTTP-name is case-sensitive (RFC 9112 §2.3). */
+const VERSION_CASE = "Invalid HTTP version (HTTP-name is case-sensitive: HTTP/1.1)";
+
 /** "HTTP/" */
 const HTTP_SLASH = bytes("HTTP/");
 const N_HOST = bytes("host");
@@ -395,6 +410,8 @@ export class RequestParser {
   private fieldCount = 0;
   private emptyLines = 0;
   private vIdx = 0;
+  /** The HTTP-version's bytes so far spell `HTTP/` in another case (`http`): see {@link VERSION_CASE}. */
+  private vCase = false;
   private major = 0;
   private minor = 0;
   /** Head bytes kept from earlier calls (the head so far, when it spans calls). */
@@ -634,6 +651,7 @@ export class RequestParser {
           tok[2] = i - base;
           i++;
           this.vIdx = 0;
+          this.vCase = false;
           st = H_VERSION;
           continue;
         }
@@ -669,8 +687,12 @@ export class RequestParser {
             // the request-line's length does not count its CRLF
             if (i >= rlEnd && k < 8) throw this.fail(414, "Request line too long");
             if (k < 5) {
-              // At the first byte: most often a space inside the target (`GET /a b HTTP/1.1`, RFC 9112 §3.2).
-              if (c !== HTTP_SLASH[k]) throw this.fail(400, k === 0 ? NOT_A_VERSION : "Invalid HTTP version");
+              if (c !== HTTP_SLASH[k]) {
+                // The same letter in another case (`http/1.1`): told so at the `/`, unless what follows shows a word (`GET /a how HTTP/1.1`).
+                if (k < 4 && (c | 0x20) === (HTTP_SLASH[k]! | 0x20)) this.vCase = true;
+                // At the first byte, or after a lowercase start: most often a space inside the target (`GET /a b HTTP/1.1`, RFC 9112 §3.2).
+                else throw this.fail(400, k === 0 ? notVersionMessage(c) : this.vCase ? NOT_A_VERSION : "Invalid HTTP version");
+              } else if (k === 4 && this.vCase) throw this.fail(400, VERSION_CASE);
             } else if (k === 5 || k === 7) {
               if (c < 0x30 || c > 0x39) throw this.fail(400, "Invalid HTTP version");
               if (k === 5) this.major = c - 0x30;
