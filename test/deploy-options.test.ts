@@ -29,6 +29,23 @@ describe("resolveDeployOptions", () => {
     expect(resolveDeployOptions({ proxyHeaders: true, forwardedAllowIps: "*", forwardedHeader: "forwarded" }, {}).proxy).toEqual({ forwardedAllowIps: ["*"], header: "forwarded" });
   });
 
+  test("a bad FORWARDED_ALLOW_IPS from the environment is named as such, not as --forwarded-allow-ips; a bad flag is named as the flag", () => {
+    const message = (options: Parameters<typeof resolveDeployOptions>[0], env: Record<string, string>): string => {
+      try {
+        resolveDeployOptions(options, env);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "accepted";
+    };
+    for (const bad of ["::ffff:10.0.0.5%eth0", "10.0.0.1:8080", "010.0.0.1"]) {
+      expect(message({ proxyHeaders: true }, { FORWARDED_ALLOW_IPS: bad })).toStartWith(`FORWARDED_ALLOW_IPS (from the environment): ${JSON.stringify(bad)} is not`);
+      expect(message({ proxyHeaders: true, forwardedAllowIps: bad }, { FORWARDED_ALLOW_IPS: "10.0.0.0/8" })).toStartWith(`--forwarded-allow-ips: ${JSON.stringify(bad)} is not`);
+      // The flag wins over the variable: a bad variable is not read when the flag is given.
+      expect(message({ proxyHeaders: true, forwardedAllowIps: "10.0.0.0/8" }, { FORWARDED_ALLOW_IPS: bad })).toBe("accepted");
+    }
+  });
+
   test("--host: an IPv6 address may be bracketed; a bare one, an IPv4 address and a name are taken as given", () => {
     expect(resolveDeployOptions({ host: "[::1]" }, {}).server.hostname).toBe("::1");
     expect(resolveDeployOptions({ host: "[::]" }, {}).server.hostname).toBe("::");

@@ -295,7 +295,9 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     try {
       trusted = new TrustedProxies(spec);
     } catch (error) {
-      throw new UsageError(`--forwarded-allow-ips: ${(error as Error).message.replace(/^forwarded-allow-ips: /, "")}`);
+      // Named where it came from, as a bad PORT is: a user who passed no --forwarded-allow-ips looks for the variable.
+      const from = o.forwardedAllowIps !== undefined ? "--forwarded-allow-ips" : "FORWARDED_ALLOW_IPS (from the environment)";
+      throw new UsageError(`${from}: ${(error as Error).message.replace(/^forwarded-allow-ips: /, "")}`);
     }
     const header = o.forwardedHeader ?? "x-forwarded";
     if (header !== "x-forwarded" && header !== "forwarded") throw new UsageError(`--forwarded-header must be x-forwarded or forwarded, got ${JSON.stringify(header)}`);
