@@ -669,6 +669,59 @@ console.log(c.fingerprint);`;
     }
   });
 
+  test("a graceful close leaves a connection still in its TLS handshake its headerTimeout (bounded by the close's timeout), then 1 s for its request; before: closed 1 s into the close, mid-handshake", async () => {
+    const { connect: tlsConnect } = await import("node:tls");
+    const errors: string[] = [];
+    const server = serve(envApp, { log: null, errorLog: { write: (s: string) => void errors.push(s) }, port: 0, headerTimeout: 20_000, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+    const started = performance.now();
+    // Accepted before the close; their handshakes come later (a client on a loaded machine).
+    const sockets = Array.from({ length: 3 }, () => {
+      const s = createConnection({ host: "127.0.0.1", port: server.port });
+      s.on("error", () => {});
+      return { s, closedAt: new Promise<number>((r) => s.on("close", () => r(performance.now() - closing))) };
+    });
+    let closing = 0;
+    try {
+      await Promise.all(sockets.map(({ s }) => new Promise((r) => s.on("connect", r))));
+      for (let i = 0; i < 100 && server.connections < 3; i++) await Bun.sleep(10);
+      expect(server.connections).toBe(3);
+      closing = performance.now();
+      const closed = server.close({ timeout: 7000 }).then(() => performance.now() - closing);
+      const handshake = (raw: (typeof sockets)[number]["s"], request: boolean) =>
+        new Promise<string>((resolve) => {
+          const t = tlsConnect({ socket: raw, servername: "localhost", ca: cert.cert });
+          let got = "";
+          const timer = setTimeout(() => (t.destroy(), resolve(`timeout: ${got}`)), 5000);
+          t.on("secureConnect", () => request && t.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+          t.on("data", (d) => (got += d.toString("latin1")));
+          t.on("error", (e) => (got += `[${e.message}]`));
+          t.on("close", () => (clearTimeout(timer), resolve(got)));
+        });
+      // A handshake 2.2 s into the close (past the 1 s grace and a sweeper tick), then its request at once: answered, and the connection closed.
+      await Bun.sleep(2200);
+      const late = handshake(sockets[0]!.s, true);
+      // A handshake with no request after it: the usual 1 s grace, from the end of the handshake.
+      const silent = handshake(sockets[1]!.s, false);
+      const answer = await late;
+      expect(answer).toStartWith("HTTP/1.1 200 OK\r\n");
+      expect(answer.toLowerCase()).toContain("\r\nconnection: close\r\n");
+      expect(await silent).toBe("");
+      const silentClosed = await sockets[1]!.closedAt;
+      expect(silentClosed).toBeGreaterThan(3000);
+      expect(silentClosed).toBeLessThan(5500);
+      // No handshake at all: closed by the close's timeout (7 s), not left for headerTimeout (20 s).
+      const neverClosed = await sockets[2]!.closedAt;
+      expect(neverClosed).toBeGreaterThan(6500);
+      expect(neverClosed).toBeLessThan(9000);
+      expect(await closed).toBeLessThan(9000);
+      expect(server.connections).toBe(0);
+      expect(performance.now() - started).toBeLessThan(12_000);
+    } finally {
+      for (const { s } of sockets) s.destroy();
+      await server.close();
+    }
+  });
+
   test("maxConnections over TLS: the extra client gets the 503 after its handshake, not an empty reply", async () => {
     const server = serve(envApp, { ...quiet, port: 0, maxConnections: 1, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
     const held = createConnection({ host: "127.0.0.1", port: server.port });

@@ -134,7 +134,12 @@ const POSTHOOK_CLOSE_GRACE_MS = BODY_RETURN_GRACE_MS + 1000;
  * past its timeout, for the requests it cut.
  */
 export const CUT_REQUEST_CLEANUP_MS = POSTHOOK_CLOSE_GRACE_MS + 1000;
-/** On graceful shutdown, how long a connection whose request head is due may still deliver it (ms). */
+/**
+ * On graceful shutdown, how long a connection whose request head is due may
+ * still deliver it (ms). Over TLS it counts from the end of the handshake: a
+ * connection still in its handshake keeps `headerTimeout` (see
+ * {@link Connection.inHandshake}).
+ */
 const SHUTDOWN_HEAD_GRACE_MS = 1000;
 
 const CRLF = "\r\n";
@@ -238,6 +243,20 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private handlerFailure: HookFailure | null = null;
   /** Keys set on every request's environ after it is built (Unix sockets: empty ports, peer credentials), or `null`. */
   environPatch: Record<string, string> | null = null;
+  /**
+   * A TLS connection whose handshake has not ended yet (set by the server at
+   * accept, cleared when the handshake ends). A graceful shutdown leaves it
+   * its `headerTimeout` (counted from the accept, as for any new connection;
+   * nginx's graceful stop does not close a connection in its handshake
+   * either, its `client_header_timeout` covers it) rather than
+   * {@link SHUTDOWN_HEAD_GRACE_MS}: a handshake is round trips and key
+   * exchange, which a loaded machine can take longer than that over, and
+   * closing it then loses a request its client will send at once. The
+   * shutdown's timeout bounds it ({@link cutForShutdown}); once the
+   * handshake ends, the server calls {@link closeIfIdle} again and the
+   * request gets the usual grace.
+   */
+  inHandshake = false;
   /** The client's address, read once (the socket getters cross into native code); `""` over a Unix socket. */
   readonly remoteAddress: string;
   /** The client's port, read once; 0 over a Unix socket. */
@@ -1302,6 +1321,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         return;
       }
     }
+    // Still in its TLS handshake: its headerTimeout stands (bounded by the shutdown's timeout).
+    if (this.inHandshake && this.deadlineKind === Deadline.Head) return;
     if (this.deadlineKind === Deadline.Head || (idleGrace > 0 && this.deadlineKind === Deadline.Idle)) {
       // A request head is due (a new connection, or bytes of one arrived), or may come on an idle
       // connection: its request may be on the wire already, and closing now would reset it. Give

@@ -304,13 +304,20 @@ export class TsgiServer implements Server, ServerCore {
         if (this.unix !== null) conn.environPatch = peerEnviron(socket, this.options.peerCredentials ?? false);
         socket.data = conn;
         this.conns.add(conn);
+        if (this.options.tls) conn.inHandshake = true;
         if (this.closing) conn.closeIfIdle();
       },
       handshake: (socket: S, success: boolean) => {
         if (!this.refused.delete(socket)) {
           // Read once per connection: who the client is (its certificate) and how it connected.
           const conn = socket.data;
-          if (success && conn) conn.environPatch = { ...conn.environPatch, ...tlsEnviron(socket) };
+          if (!conn) return;
+          conn.inHandshake = false;
+          if (success) {
+            conn.environPatch = { ...conn.environPatch, ...tlsEnviron(socket) };
+            // Closing: the handshake took its time; its request, due now, gets the usual grace.
+            if (this.closing) conn.closeIfIdle();
+          }
           return;
         }
         if (success) this.refuse(socket);
