@@ -722,6 +722,40 @@ console.log(c.fingerprint);`;
     }
   });
 
+  test("a handshake the server ends (headerTimeout during a close, the close's timeout) is not logged as the client closing it; one the client ends still is", async () => {
+    // A TLS record header announcing a 512-byte ClientHello, then 5 of its bytes: a handshake under way.
+    const partial = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03]);
+    const start = async (headerTimeout: number) => {
+      const errors: string[] = [];
+      const server = serve(envApp, { log: null, errorLog: { write: (s: string) => void errors.push(s) }, port: 0, headerTimeout, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
+      const s = createConnection({ host: "127.0.0.1", port: server.port });
+      s.on("error", () => {});
+      const closed = new Promise<void>((r) => s.on("close", () => r()));
+      await new Promise((r) => s.on("connect", r));
+      s.write(partial);
+      for (let i = 0; i < 100 && server.connections < 1; i++) await Bun.sleep(10);
+      expect(server.connections).toBe(1);
+      return { server, errors, s, closed };
+    };
+    // headerTimeout (1 s) passes during the close; the close's timeout (1.5 s) cuts one whose headerTimeout is 30 s; the client closes one itself.
+    const [timedOut, cut, left] = await Promise.all([start(1000), start(30_000), start(30_000)]);
+    try {
+      const started = performance.now();
+      await Promise.all([timedOut.server.close({ timeout: 5000 }), cut.server.close({ timeout: 1500 }), Bun.sleep(200).then(() => left.s.destroy())]);
+      await Promise.all([timedOut.closed, cut.closed, left.closed]);
+      expect(performance.now() - started).toBeLessThan(4000);
+      for (let i = 0; i < 50 && !left.errors.join("").includes("TLS handshake failed"); i++) await Bun.sleep(20);
+      expect(timedOut.errors.join("")).toBe("");
+      expect(cut.errors.join("")).toBe("");
+      expect(left.errors.join("")).toContain("the client closed the connection during the handshake");
+    } finally {
+      for (const x of [timedOut, cut, left]) {
+        x.s.destroy();
+        await x.server.close({ timeout: 100 });
+      }
+    }
+  });
+
   test("maxConnections over TLS: the extra client gets the 503 after its handshake, not an empty reply", async () => {
     const server = serve(envApp, { ...quiet, port: 0, maxConnections: 1, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
     const held = createConnection({ host: "127.0.0.1", port: server.port });

@@ -5,7 +5,7 @@
  * without TLS.
  * @module
  */
-import type { SocketHandler, SocketListener, TCPSocketListenOptions } from "bun";
+import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions } from "bun";
 import { chmodSync, fstatSync, lstatSync, unlinkSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname } from "node:path";
@@ -201,15 +201,16 @@ const HTTP1_ALPN = Buffer.from("\x08http/1.1\x08http/1.0", "latin1");
  * TCP `hostname:port`) with `handlers`. With `options.tls` (HTTP/1.1 offered
  * by ALPN unless its `ALPNProtocols` says otherwise), a client whose
  * handshake fails (for instance plain HTTP sent to the HTTPS port) is
- * reported through `onTlsFailure` and its connection closed by Bun; it gets
- * no HTTP answer, since nothing can be sent to it outside TLS.
+ * reported through `onTlsFailure` (with its socket) and its connection
+ * closed by Bun; it gets no HTTP answer, since nothing can be sent to it
+ * outside TLS.
  * @throws BindError (or Bun's error, with `code`) when binding fails.
  */
 export function bindListener<Data>(
   options: ResolvedOptions,
   handlers: SocketHandler<Data>,
   data: Data,
-  onTlsFailure?: (error: Error | undefined) => void,
+  onTlsFailure?: (error: Error | undefined, socket: Socket<Data>) => void,
 ): Bound<Data> {
   const tls = options.tls;
   const socket: SocketHandler<Data> = tls
@@ -217,7 +218,7 @@ export function bindListener<Data>(
         ...handlers,
         handshake: (s, success, error) => {
           // A client certificate that fails verification comes as success with an error: refused all the same (unless not required).
-          if (!success || (error && tls.requestCert && tls.rejectUnauthorized !== false)) onTlsFailure?.(error ?? undefined);
+          if (!success || (error && tls.requestCert && tls.rejectUnauthorized !== false)) onTlsFailure?.(error ?? undefined, s);
           handlers.handshake?.(s, success, error);
         },
       }

@@ -257,6 +257,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
    * request gets the usual grace.
    */
   inHandshake = false;
+  /**
+   * The server ended this connection while it was {@link inHandshake} (its
+   * `headerTimeout`, a shutdown's timeout): the failed handshake Bun then
+   * reports ("disconnected before secure TLS connection was established")
+   * is the server's doing, and is not logged as the client's.
+   */
+  closedInHandshake = false;
   /** The client's address, read once (the socket getters cross into native code); `""` over a Unix socket. */
   readonly remoteAddress: string;
   /** The client's port, read once; 0 over a Unix socket. */
@@ -399,6 +406,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
 
   /** A deadline passed (called by the server's sweeper). */
   onDeadline(): void {
+    if (this.inHandshake) this.closedInHandshake = true;
     const kind = this.deadlineKind;
     this.deadline = 0;
     this.deadlineKind = Deadline.None;
@@ -1275,6 +1283,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
    */
   cutForShutdown(timeout: number): void {
     if (this.closed) return;
+    if (this.inHandshake) this.closedInHandshake = true;
     if (this.responding) {
       this.core.logError(requestLine(this.head), serverEvent(`the server stopped before the response ended (shutdown timeout ${timeout} ms); abandoned`));
       const stopping = new Error("the server is shutting down");

@@ -246,7 +246,10 @@ export class TsgiServer implements Server, ServerCore {
     const o = this.options;
     let bound: ReturnType<typeof bindListener<Connection | undefined>>;
     try {
-      bound = bindListener<Connection | undefined>(o, this.handlers(), undefined, (error) => {
+      bound = bindListener<Connection | undefined>(o, this.handlers(), undefined, (error, socket) => {
+        // The server ended it (headerTimeout, a shutdown's timeout, a refused connection's wait): not the
+        // client's failure, and such a close is quiet for a plain connection too.
+        if (socket.data ? socket.data.closedInHandshake : this.refusedCut.has(socket)) return;
         const reason = error?.message ?? "unknown error";
         // Keyed by the reason itself: Bun gives most OpenSSL failures the same code (EPROTO).
         this.warnOnce(`tls-handshake:${reason}`, `a TLS handshake failed (${reason}); ${tlsFailureCause(reason, !!o.tls?.requestCert)} (logged once per reason)`);
@@ -293,7 +296,10 @@ export class TsgiServer implements Server, ServerCore {
           // for a bounded number of sockets and a bounded time; past that they are closed unanswered.
           this.noteFull();
           if (!this.options.tls) this.refuse(socket);
-          else if (this.refused.size >= MAX_REFUSED_HANDSHAKES) socket.terminate();
+          else if (this.refused.size >= MAX_REFUSED_HANDSHAKES) {
+            this.refusedCut.add(socket);
+            socket.terminate();
+          }
           else {
             this.refused.add(socket);
             socket.timeout(Math.ceil(Math.min(this.options.headerTimeout || REFUSED_HANDSHAKE_MS, REFUSED_HANDSHAKE_MS) / 1000));
@@ -325,7 +331,10 @@ export class TsgiServer implements Server, ServerCore {
       },
       timeout: (socket: S) => {
         // Only refused TLS sockets have a Bun timeout: a handshake that never completes.
-        if (this.refused.delete(socket)) socket.terminate();
+        if (this.refused.delete(socket)) {
+          this.refusedCut.add(socket);
+          socket.terminate();
+        }
       },
       data: (socket: S, data: Buffer) => socket.data?.onData(data),
       drain: (socket: S) => socket.data?.onDrain(),
@@ -356,6 +365,8 @@ export class TsgiServer implements Server, ServerCore {
 
   /** TLS connections over `maxConnections`, answered 503 once their handshake completes (at most {@link MAX_REFUSED_HANDSHAKES}). */
   private readonly refused = new Set<object>();
+  /** Refused TLS sockets the server closed before their handshake ended (too many waiting, or the wait ran out): their failed handshake is not logged as the client's. */
+  private readonly refusedCut = new WeakSet<object>();
 
   /**
    * `maxConnections`, or less when the open-file limit could not hold that
