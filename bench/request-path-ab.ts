@@ -22,7 +22,9 @@
  * client's FIN and the close, so what a connection costs in JavaScript
  * (its objects made and collected) is in each request's time. Both trees get the same app
  * functions. Prints each tree's CPU time per request (process CPU, ns:
- * 10th percentile and median over the runs) and the paired ratio. Run it
+ * 10th percentile and median over the runs, interpolated between the
+ * nearest two) and the paired ratio (and, for 10 pairs or fewer, each
+ * pair's). Run it
  * with `--base` and `--work` swapped as well: a tree loaded second can be a
  * few percent faster or slower for the JIT's sake (check with the same tree
  * given twice, which should print about 1.00).
@@ -118,9 +120,20 @@ for (let p = 0; p < pairs; p++) {
     times[which].push(((used.user + used.system) * 1000) / n);
   }
 }
-const at = (list: number[], q: number) => [...list].sort((a, b) => a - b)[Math.floor((list.length - 1) * q)]!;
+/**
+ * The `q` quantile of `list`, interpolated between the two nearest ranks (numpy's default, R's type 7):
+ * the median of an even count is the mean of the middle two, not the lower one (which, for 2 pairs, was the smaller).
+ */
+const at = (list: number[], q: number) => {
+  const sorted = [...list].sort((a, b) => a - b);
+  const h = (sorted.length - 1) * q;
+  const lo = Math.floor(h);
+  return sorted[lo]! + (h - lo) * ((sorted[Math.min(lo + 1, sorted.length - 1)] ?? 0) - sorted[lo]!);
+};
 const ratios = times[1].map((w, i) => w / times[0][i]!);
 console.log(`${values.only === "post" ? "wrk POST 4 KiB echo" : perConnection ? "wrk GET with Connection: close, a connection each" : "wrk GET"}, ${pairs} pairs of ${n} requests (ns/request, p10 / median):`);
 console.log(`  base ${trees[0]}: ${at(times[0], 0.1).toFixed(0)} / ${at(times[0], 0.5).toFixed(0)}`);
 console.log(`  work ${trees[1]}: ${at(times[1], 0.1).toFixed(0)} / ${at(times[1], 0.5).toFixed(0)}`);
 console.log(`  work / base, paired: median ${at(ratios, 0.5).toFixed(3)} (p25 ${at(ratios, 0.25).toFixed(3)}, p75 ${at(ratios, 0.75).toFixed(3)})`);
+// With few pairs one noisy run moves every quantile: show each pair's ratio (in the order run).
+if (pairs <= 10) console.log(`  each pair: ${ratios.map((r) => r.toFixed(3)).join(" ")}`);

@@ -109,3 +109,22 @@ describe("a bench script stopped by a signal to its own PID stops the server it 
     }
   }, 30_000);
 });
+
+describe("bench/request-path-ab.ts's quantiles", () => {
+  // With an even count the "median" was the lower middle value: for --pairs 2 the smaller of the two
+  // pair ratios (one noisy pair printed "paired median 0.186" next to per-request times 2148 / 1830).
+  test("--pairs 2: the paired median is the mean of the two pair ratios, p25 and p75 lie between them", async () => {
+    const { code, out, err } = await bench("request-path-ab.ts", "--base", ".", "--only", "get", "--pairs", "2", "--requests", "200");
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const each = /each pair: (\d+\.\d+) (\d+\.\d+)$/m.exec(out);
+    const paired = /paired: median (\d+\.\d+) \(p25 (\d+\.\d+), p75 (\d+\.\d+)\)/.exec(out);
+    expect(each, out).not.toBeNull();
+    expect(paired, out).not.toBeNull();
+    const [lo, hi] = [Number(each![1]), Number(each![2])].sort((a, b) => a - b) as [number, number];
+    const [median, p25, p75] = [Number(paired![1]), Number(paired![2]), Number(paired![3])];
+    expect(Math.abs(median - (lo + hi) / 2)).toBeLessThanOrEqual(0.0015);
+    expect(Math.abs(p25 - (lo + (hi - lo) / 4))).toBeLessThanOrEqual(0.0015);
+    expect(Math.abs(p75 - (lo + ((hi - lo) * 3) / 4))).toBeLessThanOrEqual(0.0015);
+  }, 15_000);
+});
