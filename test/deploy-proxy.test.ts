@@ -290,3 +290,30 @@ describe("proxyHeaders middleware on the server", () => {
     }
   });
 });
+
+describe("X-Forwarded-Host is copied only when it is a valid Host value", () => {
+  // HOST_RE took any of [0-9A-Fa-f:.] between brackets, so "[1.2.3.4]", "[zz]"-like "[::1::2]" and "[:]" became HTTP_HOST;
+  // the Host field itself is checked whole (src/http/target.ts validAuthority), and now so is a trusted proxy's host.
+  test("over a real socket through proxyHeaders(): valid IP-literals and names pass, malformed ones leave the Host field's", async () => {
+    const app = (e: Environ, sr: (s: string, h: [string, string][]) => unknown) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [new TextEncoder().encode(`${e.HTTP_HOST}`)];
+    };
+    const { server, port } = startServer(proxyHeaders(app));
+    try {
+      const hostVia = async (forwardedHost: string) => {
+        const r = await rawOne(port, `GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Host: ${forwardedHost}\r\nConnection: close\r\n\r\n`);
+        expect(r.response!.status).toBe(200);
+        return r.response!.body.toString();
+      };
+      for (const good of ["site.example", "site.example:8443", "[::1]", "[::1]:8080", "[2001:db8::1]", "[v1.x]", "[fe80::1%25eth0]", "192.0.2.1:80"]) {
+        expect(await hostVia(good), good).toBe(good);
+      }
+      for (const bad of ["[1.2.3.4]", "[::1::2]", "[:]", "[1:2:3:4:5:6:7:8:9]", "[fe80::1%eth0]", "[::1", "a%zz", "a b"]) {
+        expect(await hostVia(bad), bad).toBe("h");
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});

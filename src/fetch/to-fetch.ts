@@ -14,7 +14,7 @@ import { fileWrapper } from "../gateway/file-wrapper.ts";
 import type { Application, Environ, FileWrapperFactory, ResponseHeaders } from "../spec.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
-import { validAuthority } from "../http/target.ts";
+import { validHostValue } from "../http/target.ts";
 import { httpDate } from "../http/date.ts";
 import { hostname as osHostname } from "node:os";
 import { errorText, shownValue } from "../gateway/error-text.ts";
@@ -428,7 +428,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     request.headers.forEach((value, name) => {
       if (name === "host") {
         hasHost = true;
-        badHost = !validHost(value);
+        badHost = !validHostValue(value);
       }
       // No body reaches the app (the runtime gives GET and HEAD none): no
       // CONTENT_LENGTH promising one, no framing field describing one.
@@ -605,21 +605,6 @@ function serverAddress(server: unknown): { serverName: string; serverPort: numbe
     serverPort: typeof port === "number" && port > 0 ? port : scheme === "https" ? 443 : 80,
     scheme,
   };
-}
-
-/** Reused by {@link validHost} for the value's bytes (grown when a longer one comes): no allocation per request. */
-let hostBytes = new Uint8Array(256);
-
-/** A `Host` field value that is `uri-host [ ":" port ]` (RFC 9110 §7.2), checked as the tsgi server's parser does. */
-function validHost(value: string): boolean {
-  const n = value.length;
-  if (n > hostBytes.length) hostBytes = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = value.charCodeAt(i);
-    if (c > 0xff) return false;
-    hostBytes[i] = c;
-  }
-  return validAuthority(hostBytes, 0, n, false);
 }
 
 /** The 400 the tsgi server sends for a request it refuses (`errorResponse`): the app is not called, the connection closes. */

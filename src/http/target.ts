@@ -78,6 +78,26 @@ export function validAuthority(src: Uint8Array, p: number, e: number, hostAndPor
   return true;
 }
 
+/** Reused by {@link validHostValue} for the value's bytes (grown when a longer one comes): no allocation per call. */
+let hostBytes = new Uint8Array(256);
+
+/**
+ * {@link validAuthority} for a string: `true` when `value` is `uri-host [
+ * ":" port ]` (RFC 9110 §7.2), checked as the parser checks a `Host` field
+ * value (a character above U+00FF is never one). For a Host that comes
+ * another way: a fetch `Request`'s, a trusted proxy's `X-Forwarded-Host`.
+ */
+export function validHostValue(value: string): boolean {
+  const n = value.length;
+  if (n > hostBytes.length) hostBytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0xff) return false;
+    hostBytes[i] = c;
+  }
+  return validAuthority(hostBytes, 0, n, false);
+}
+
 /**
  * `true` when `src[p, e)`, what is between an IP-literal's brackets, is
  * RFC 3986 §3.2.2's `IPv6address / IPvFuture`, or an IPv6address with

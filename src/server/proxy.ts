@@ -20,6 +20,7 @@
 import { BlockList, isIP } from "node:net";
 import type { Application, Environ } from "../spec.ts";
 import { keepSignalMark } from "../gateway/signal.ts";
+import { validHostValue } from "../http/target.ts";
 
 /** Which forwarding fields are read. */
 export type ForwardedHeader = "x-forwarded" | "forwarded";
@@ -335,9 +336,6 @@ function listFromRight(value: unknown, max: number, trim: boolean): ListTail {
   return { count, last };
 }
 
-/** A host as a client may send it in `Host` (RFC 9110 §7.2: uri-host [":" port]); nothing else is copied into `HTTP_HOST`. */
-const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::\d{1,5})?$/;
-
 /**
  * Rewrite `environ` from the forwarding fields when its peer
  * (`REMOTE_ADDR`) is trusted; leave it untouched otherwise. Sets
@@ -346,7 +344,9 @@ const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)(?::\d{1,5
  * hop that is not an IP address (in `Forwarded`, also not `unknown` or an
  * obfuscated `_name`, RFC 7239 §6) with the last address read, as nginx's
  * realip module does; `tsgi.url_scheme` and `HTTPS` (`"on"` for https, removed for
- * http), and `HTTP_HOST`. The original peer is kept as
+ * http), and `HTTP_HOST` (only from a value the parser would take as a
+ * `Host` field, `validHostValue`: `[::1]:8080` is copied, `[zz]` or
+ * `a b` leaves `HTTP_HOST` as it was). The original peer is kept as
  * `tsgi.proxy_peer` (address) and `tsgi.proxy_peer_port`.
  *
  * At most {@link MAX_FORWARDED_HOPS} (32) hops are examined, right to left:
@@ -427,7 +427,8 @@ export function applyProxyHeaders(environ: Environ, trusted: TrustedProxies, hea
     else delete environ["HTTPS"];
   }
   const host = pick(hosts);
-  if (host !== undefined && HOST_RE.test(host)) environ["HTTP_HOST"] = host;
+  // Only what the parser takes as a Host field value (RFC 9110 §7.2, an IP-literal checked whole) becomes HTTP_HOST.
+  if (host !== undefined && validHostValue(host)) environ["HTTP_HOST"] = host;
   return true;
 }
 
