@@ -552,6 +552,17 @@ console.log(c.fingerprint);`;
     }
   });
 
+  test("a TlsConfig with properties given as undefined (read from unset flags) serves TLS as one without them", async () => {
+    const flags: { passphrase?: string; ca?: string } = {};
+    const server = serve(envApp, { ...quiet, port: 0, tls: { cert: cert.cert, key: cert.key, ca: flags.ca, passphrase: flags.passphrase, requestCert: undefined, rejectUnauthorized: undefined } });
+    try {
+      const res = await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert }, signal: AbortSignal.timeout(5000) } as RequestInit);
+      expect(((await res.json()) as Record<string, string>).HTTPS).toBe("on");
+    } finally {
+      await server.close();
+    }
+  });
+
   test("https: url_scheme https, HTTPS=on; Bun's fetch with the CA", async () => {
     const server = serve(envApp, { ...quiet, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
     try {

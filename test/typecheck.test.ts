@@ -121,6 +121,8 @@ const fetchApp = fromFetchHandler(() => new Response("hi"));
 const flags: { port?: number; passphrase?: string; mount?: string; grace?: number; debug?: boolean } = {};
 const optioned = createServer(app, { port: flags.port, hostname: undefined, debug: flags.debug, tls: loadTls({ certfile: "c.pem", keyfile: "k.pem", passphrase: flags.passphrase, caCerts: undefined }) });
 void optioned.close({ timeout: flags.grace, idleGrace: undefined });
+// A TlsConfig written by hand from flags: its optional properties take undefined too (spread into Bun's TLSOptions, which does not).
+void createServer(app, { tls: { cert: "", key: "", ca: undefined, passphrase: flags.passphrase, requestCert: flags.debug, rejectUnauthorized: undefined } });
 void makeServer("", 0, app, { log: undefined, handlerClass: undefined });
 void proxyHeaders(app, { forwardedAllowIps: process.env["FORWARDED_ALLOW_IPS"], header: undefined });
 void toFetchHandler(app, { scriptName: flags.mount, debug: flags.debug, remoteAddress: undefined });

@@ -5,11 +5,12 @@
  * without TLS.
  * @module
  */
-import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions } from "bun";
+import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions } from "bun";
 import { chmodSync, fstatSync, lstatSync, unlinkSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname } from "node:path";
 import type { ResolvedOptions } from "./options.ts";
+import type { TlsConfig } from "./tls.ts";
 import { ADDRESS_FAMILIES, SOCKET_TYPES, socketKind, unixSocketListening, unixSocketPath } from "./sys.ts";
 
 /** A bound listener and what it is bound to. */
@@ -197,6 +198,18 @@ export function checkInheritedFd(fd: number): void {
 const HTTP1_ALPN = Buffer.from("\x08http/1.1\x08http/1.0", "latin1");
 
 /**
+ * `tls` as `Bun.listen` takes it: HTTP/1.1 offered by ALPN unless `tls`
+ * says otherwise, and the properties given as `undefined` (an option read
+ * from a flag or the environment, which {@link TlsConfig} allows) left
+ * out, as Bun's `TLSOptions` types do not take them.
+ */
+function bunTlsOptions(tls: TlsConfig): TLSOptions {
+  const out: Record<string, unknown> = { ALPNProtocols: HTTP1_ALPN };
+  for (const [name, value] of Object.entries(tls)) if (value !== undefined) out[name] = value;
+  return out as TLSOptions;
+}
+
+/**
  * Open the listening socket the options ask for (`fd`, else `unix`, else
  * TCP `hostname:port`) with `handlers`. With `options.tls` (HTTP/1.1 offered
  * by ALPN unless its `ALPNProtocols` says otherwise), a client whose
@@ -223,7 +236,7 @@ export function bindListener<Data>(
         },
       }
     : handlers;
-  const common = { socket, data, allowHalfOpen: true, ...(tls ? { tls: { ALPNProtocols: HTTP1_ALPN, ...tls } } : {}) };
+  const common = { socket, data, allowHalfOpen: true, ...(tls ? { tls: bunTlsOptions(tls) } : {}) };
   if (options.fd !== undefined) {
     checkInheritedFd(options.fd);
     let listener: SocketListener<Data>;

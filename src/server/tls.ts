@@ -13,7 +13,9 @@ import { shellQuote } from "./shell.ts";
 
 /**
  * What the server hands to `Bun.listen({ tls })`: PEM text. The subset of
- * Bun's `TLSOptions` that tsgi sets.
+ * Bun's `TLSOptions` that tsgi sets. An optional property given as
+ * `undefined` (read from an unset flag) is absent: it is left out of what
+ * Bun is given.
  */
 export interface TlsConfig {
   /** Certificate chain, PEM (leaf first). */
@@ -21,15 +23,15 @@ export interface TlsConfig {
   /** Private key, PEM. */
   key: string;
   /** Passphrase of an encrypted `key`. Default none (the key is not encrypted). */
-  passphrase?: string;
+  passphrase?: string | undefined;
   /**
    * CA certificates (PEM) that client certificates are verified against.
    * Alone it asks clients for nothing: set `requestCert` too ({@link loadTls}
    * sets both for `caCerts`). Default none.
    */
-  ca?: string;
+  ca?: string | undefined;
   /** Ask clients for a certificate. Default false, even with `ca` ({@link loadTls} sets it for `caCerts`). */
-  requestCert?: boolean;
+  requestCert?: boolean | undefined;
   /**
    * With `requestCert`, refuse the handshake of a client without a valid
    * certificate (logged once per reason as a warning). `false` lets it in,
@@ -38,7 +40,7 @@ export interface TlsConfig {
    * it from `requireClientCert` (gunicorn `cert_reqs` CERT_REQUIRED is the
    * useful setting for `--ca-certs`).
    */
-  rejectUnauthorized?: boolean;
+  rejectUnauthorized?: boolean | undefined;
 }
 
 /** Files for {@link loadTls} (gunicorn's `certfile`, `keyfile`, `ca_certs`). */
