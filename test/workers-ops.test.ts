@@ -1165,3 +1165,38 @@ describe("SIGTTIN before the socket is bound", () => {
     await s.fetchOk();
   }, 60_000);
 });
+
+describe("a --max-requests recycle whose replacement fails to boot (the app on disk does not load)", () => {
+  test("the old worker serves on and the recycle is tried again with a growing wait, so once the app is fixed the worker is recycled (before: one try, then the old worker was never recycled)", async () => {
+    const app = join(dir, "recycle-boot.ts");
+    const good = `export { default } from ${JSON.stringify(APP)};\n`;
+    writeFileSync(app, good);
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "1", "--max-requests", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    const old = Number(/worker\(s\) listening \(pids (\d+)\)/.exec(err.text())![1]);
+    const pidServing = async () => ((await (await fetch(`http://127.0.0.1:${port}/env`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).json()) as { pid: number }).pid;
+    // A deploy half done: the file no longer loads when the replacement imports it.
+    writeFileSync(app, `throw new Error("recycle-boot: broken on purpose");\n`);
+    for (let i = 0; i < 4 && !/served 2 requests \(max-requests\); recycling/.test(err.text()); i++) {
+      expect(await pidServing()).toBe(old);
+      await waitFor(() => /served 2 requests \(max-requests\); recycling/.test(err.text()), 200);
+    }
+    const failed = new RegExp(`the replacement for worker ${old} failed to boot[^\\n]*; the old worker keeps serving; trying the recycle again in 1\\.0 s \\(the wait doubles, up to 30 s\\)\\n`);
+    expect(await waitFor(() => failed.test(err.text()), 15_000)).toBe(true);
+    expect(await pidServing()).toBe(old);
+    // Tried again (and failing again while the file is broken), the old worker still serving meanwhile.
+    expect(await waitFor(() => new RegExp(`worker ${old} served \\d+ requests \\(max-requests\\); recycling \\(the 2nd try\\)`).test(err.text()), 10_000)).toBe(true);
+    expect(await waitFor(() => /trying the recycle again in 2\.0 s/.test(err.text()), 15_000)).toBe(true);
+    expect(await pidServing()).toBe(old);
+    writeFileSync(app, good);
+    // The next try (2 s after) boots the fixed file, and the old worker stops.
+    expect(await waitFor(() => !processAlive(old), 20_000)).toBe(true);
+    expect(await pidServing()).not.toBe(old);
+    expect(proc.exitCode).toBeNull();
+    expect(err.text()).not.toMatch(/giving up/);
+    await stopsCleanly(proc);
+  }, 90_000);
+});

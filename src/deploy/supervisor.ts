@@ -535,6 +535,10 @@ export class Supervisor {
     if (w.stopping || this.stopping) return;
     // A worker of the first generation that dies before listening fails the start (gunicorn: "worker failed to boot").
     if (!w.listening && this.booting.has(w)) return;
+    // A recycle's replacement that dies before listening: the worker it was to replace serves on and
+    // recycle() tries again; the pool is not short, so it is neither replaced here nor a boot failure
+    // counted toward giving up (a deploy half done must not stop a server whose workers serve).
+    if (!w.listening && w.recycles) return;
     if (!w.listening) {
       this.bootFailures++;
       if (this.reloadFailure !== null && this.reloading === null && this.servingPids().length > 0) {
@@ -628,10 +632,13 @@ export class Supervisor {
 
   /**
    * `maxRequests` reached: start a replacement, and stop `w` once the replacement listens. A
-   * replacement that cannot be spawned (a limit reached: EMFILE, EAGAIN) leaves `w` serving, and
-   * the recycle is tried again after {@link shortPoolRetryDelay}`(tries + 1)` (1 s, doubling, up to
-   * 30 s) until it can be: the worker asks only once.
-   * @param tries the recycles of `w` tried before this one that could not spawn a replacement.
+   * replacement that cannot be spawned (a limit reached: EMFILE, EAGAIN) or that fails to boot
+   * (the app on disk does not load, a deploy half done; it exits before listening) leaves `w`
+   * serving, and the recycle is tried again after {@link shortPoolRetryDelay}`(tries + 1)` (1 s,
+   * doubling, up to 30 s) until it succeeds: the worker asks only once. Such failures are not
+   * boot failures that stop the server (gunicorn halts on a worker's boot error; here the pool
+   * still serves).
+   * @param tries the recycles of `w` tried before this one that did not get a listening replacement.
    */
   private async recycle(w: Worker, tries = 0): Promise<void> {
     if (w.replacing || w.stopping || this.stopping) return;
@@ -650,17 +657,7 @@ export class Supervisor {
       next = this.spawn(this.generation, w.slot);
     } catch (error) {
       w.replacing = false;
-      const retry = shortPoolRetryDelay(tries + 1);
-      this.log(
-        "error",
-        `cannot start the replacement for worker ${w.pid} (max-requests): ${(error as Error).message}${spawnHint(error)}; the old worker keeps serving; ` +
-          `trying the recycle again in ${(retry / 1000).toFixed(1)} s (the wait doubles, up to ${SHORT_POOL_RETRY_MAX_MS / 1000} s)`,
-      );
-      const timer = setTimeout(() => {
-        this.pendingRecycles.delete(timer);
-        if (this.live.has(w.pid)) void this.recycle(w, tries + 1);
-      }, retry);
-      this.pendingRecycles.add(timer);
+      this.recycleAgain(w, tries, `cannot start the replacement for worker ${w.pid} (max-requests): ${(error as Error).message}${spawnHint(error)}`);
       return;
     }
     next.recycles = true;
@@ -668,10 +665,27 @@ export class Supervisor {
     if (!ok) {
       w.replacing = false;
       if (w.stopping || this.stopping) return; // a reload or a stop took both meanwhile
-      this.log("error", `the replacement for worker ${w.pid} failed to boot; the old worker keeps serving`);
+      // The app on disk does not load (a deploy half done) or the worker died first: its own error was logged.
+      const why = next.failure ? "" : ` (it exited before listening, ${next.exited ?? "killed"})`;
+      this.recycleAgain(w, tries, `the replacement for worker ${w.pid} failed to boot${why}`);
       return;
     }
     this.terminate(w);
+  }
+
+  /**
+   * A recycle of `w` that did not get a listening replacement (`failure` says why): `w` serves on,
+   * and the recycle is tried again after {@link shortPoolRetryDelay}`(tries + 1)` (1 s, doubling,
+   * up to 30 s: one line per try), unless the worker is gone or stopping by then.
+   */
+  private recycleAgain(w: Worker, tries: number, failure: string): void {
+    const retry = shortPoolRetryDelay(tries + 1);
+    this.log("error", `${failure}; the old worker keeps serving; trying the recycle again in ${(retry / 1000).toFixed(1)} s (the wait doubles, up to ${SHORT_POOL_RETRY_MAX_MS / 1000} s)`);
+    const timer = setTimeout(() => {
+      this.pendingRecycles.delete(timer);
+      if (this.live.has(w.pid)) void this.recycle(w, tries + 1);
+    }, retry);
+    this.pendingRecycles.add(timer);
   }
 
   /**
