@@ -285,6 +285,23 @@ export interface Environ {
    * Field names containing `_` are not mapped.
    */
   [httpKey: `HTTP_${string}`]: string | undefined;
+  /**
+   * `"on"` when the client used HTTPS: the tsgi server over TLS, or
+   * `proxyHeaders()` from a trusted proxy's `https`; absent otherwise (CGI's
+   * `HTTPS`, which a `CGIHandler` copies from its environment, may be
+   * another value, e.g. IIS's `"off"`). `tsgi.url_scheme` says the same.
+   */
+  HTTPS?: string;
+  /**
+   * mod_ssl's names for a TLS connection (the tsgi server, as cheroot's SSL
+   * adapters): `SSL_PROTOCOL`, `SSL_CIPHER`, `SSL_CLIENT_VERIFY` (`NONE`,
+   * `SUCCESS`, `FAILED:<reason>`) and, with a client certificate,
+   * `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN`, their `_CN`, `_O`, ... parts,
+   * `SSL_CLIENT_M_SERIAL`, `SSL_CLIENT_V_START`, `SSL_CLIENT_V_END` and
+   * `SSL_CLIENT_CERT` (PEM). Byte strings (UTF-8 bytes, one latin-1 char
+   * each). Absent without TLS, or when Bun cannot give the value.
+   */
+  [sslKey: `SSL_${string}`]: string | undefined;
   /** `[1, 0]`. */
   "tsgi.version": readonly [number, number];
   /** `"http"` or `"https"`. */

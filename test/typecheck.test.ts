@@ -100,6 +100,12 @@ const user: Application = (environ, startResponse) => {
 void user;
 const env: Environ = { PATH_INFO: "/a/b", SCRIPT_NAME: "" } as Environ;
 shiftPathInfo(env);
+// The keys the server sets under TLS are typed: a client certificate's subject is a string or absent, not unknown.
+const subject: string | undefined = env["SSL_CLIENT_S_DN"];
+const https: string | undefined = env["HTTPS"];
+// @ts-expect-error an SSL_* value is a string (or absent), not a number
+const cipher: number = env["SSL_CIPHER"];
+void [subject, https, cipher];
 // The parameter type of applicationUri()/requestUri(), for a helper that builds one.
 const urlEnviron: UrlEnviron = { "tsgi.url_scheme": "https", SERVER_NAME: "example.com", SERVER_PORT: "443" };
 void applicationUri(urlEnviron);
