@@ -82,10 +82,23 @@ const fieldValueArb = fc
 const owsArb = fc.constantFrom("", "", " ", "\t", "  ", " \t");
 const fieldArb: fc.Arbitrary<ModelField> = fc.record({ name: fieldNameArb, value: fieldValueArb, pre: owsArb, post: owsArb });
 
+/** Valid `uri-host [ ":" port ]` authorities (RFC 3986 section 3.2.2): IP-literals in their RFC 4291 spellings, a zone, an IPvFuture, odd reg-names, odd ports. */
+const authorityArb = fc
+  .tuple(
+    fc.constantFrom(
+      "[::1]", "[::]", "[2001:DB8:0:0:1:0:0:1]", "[2001:db8::1:0:0:1]", "[1:2:3:4:5:6:7::]", "[::2:3:4:5:6:7:8]", "[::ffff:192.0.2.1]",
+      "[1:2:3:4:5:6:255.255.255.255]", "[::0.0.0.0]", "[fe80::1%25eth0]", "[fe80::a%25en%2F1]", "[v1.x]", "[vFe.a-_~!$&'()*+,;=:b]",
+      "192.0.2.1", "010.0.0.1", "256.256.256.256", "xn--bcher-kva.example", "a~b_c-d.%7E!$&'()*+,;=", "h.",
+    ),
+    fc.constantFrom("", ":", ":80", ":0080", ":0", ":65535", ":65536", ":99999999999999999999"),
+  )
+  .map(([h, p]) => h + p);
+
 const targetArb = fc.oneof(
   { weight: 8, arbitrary: charsOf(PCHARS, 0, 40).map((p) => `/${p}`) },
   { weight: 1, arbitrary: charsOf(PCHARS, 0, 20).map((q) => `/search?${q}`) },
   { weight: 1, arbitrary: charsOf("abcdefghij0123456789", 1, 10).map((p) => `http://example.com/${p}`) },
+  { weight: 1, arbitrary: fc.tuple(authorityArb, charsOf("abcdefghij0123456789", 0, 10)).map(([a, p]) => `http://${a}/${p}`) },
 );
 // CONNECT has its own rules (no content, never persistent): see test/parser.test.ts
 const methodArb = fc.oneof({ weight: 3, arbitrary: fc.constantFrom("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH") }, { weight: 1, arbitrary: tokenArb.filter((t) => t !== "CONNECT") });
@@ -130,7 +143,7 @@ const messageArb: fc.Arbitrary<ModelMessage> = fc
     version: fc.constantFrom("HTTP/1.0", "HTTP/1.1", "HTTP/1.1") as fc.Arbitrary<"HTTP/1.0" | "HTTP/1.1">,
     fields: fc.array(fieldArb, { maxLength: 8 }),
     hostAt: fc.nat(),
-    host: fc.constantFrom("example.com", "h", "localhost:8080", ""),
+    host: fc.oneof({ weight: 4, arbitrary: fc.constantFrom("example.com", "h", "localhost:8080", "") }, { weight: 1, arbitrary: authorityArb }),
     connection: fc.constantFrom(null, "close", "keep-alive", "Keep-Alive, Upgrade", "upgrade", "CLOSE"),
     upgrade: fc.constantFrom(null, null, null, "websocket", "h2c", ""),
     body: bodyArb,
@@ -429,6 +442,60 @@ describe("regressions found by the differential test", () => {
     };
     for (const v of known) check(v);
     fc.assert(fc.property(fc.oneof(spelled, noise), (v) => check(v)), params(RUNS * 3));
+  });
+
+  test("Host, absolute-form and CONNECT authorities (IP-literals valid and near-valid, zones, IPvFuture, odd reg-names, ports) are accepted exactly when RFC 3986's ABNF (Appendix A, as a regex here) matches", () => {
+    // RFC 3986 Appendix A, transcribed: IP-literal (with RFC 6874's "%25" ZoneID) / IPv4address / reg-name, then [ ":" port ].
+    const h16 = "[0-9A-Fa-f]{1,4}";
+    const octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9][0-9]|[0-9])";
+    const ls32 = `(?:${h16}:${h16}|${octet}\\.${octet}\\.${octet}\\.${octet})`;
+    const ipv6 = [
+      `(?:${h16}:){6}${ls32}`,
+      `::(?:${h16}:){5}${ls32}`,
+      `(?:${h16})?::(?:${h16}:){4}${ls32}`,
+      `(?:(?:${h16}:){0,1}${h16})?::(?:${h16}:){3}${ls32}`,
+      `(?:(?:${h16}:){0,2}${h16})?::(?:${h16}:){2}${ls32}`,
+      `(?:(?:${h16}:){0,3}${h16})?::${h16}:${ls32}`,
+      `(?:(?:${h16}:){0,4}${h16})?::${ls32}`,
+      `(?:(?:${h16}:){0,5}${h16})?::${h16}`,
+      `(?:(?:${h16}:){0,6}${h16})?::`,
+    ].join("|");
+    const unreserved = "A-Za-z0-9\\-._~";
+    const subDelims = "!$&'()*+,;=";
+    const pct = "%[0-9A-Fa-f]{2}";
+    const ipLiteral = `\\[(?:(?:${ipv6})(?:%25(?:[${unreserved}]|${pct})+)?|[vV][0-9A-Fa-f]+\\.[${unreserved}${subDelims}:]+)\\]`;
+    const regName = `(?:[${unreserved}${subDelims}]|${pct})`;
+    const hostRule = new RegExp(`^(?:${ipLiteral}|${regName}*)(?::[0-9]*)?$`);
+    const connectRule = new RegExp(`^(?:${ipLiteral}|${regName}+):[0-9]+$`);
+    const hex = fc.stringMatching(/^[0-9a-fA-F]{1,5}$/);
+    const v4 = fc.array(fc.constantFrom("0", "1", "9", "10", "99", "199", "249", "255", "256", "01", "00", ""), { minLength: 3, maxLength: 5 }).map((a) => a.join("."));
+    const group = fc.oneof({ arbitrary: hex, weight: 10 }, { arbitrary: v4, weight: 1 }, { arbitrary: fc.constant(""), weight: 1 });
+    const sep = fc.oneof({ arbitrary: fc.constant(":"), weight: 10 }, { arbitrary: fc.constantFrom("::", ":::", ""), weight: 1 });
+    const zone = fc.constantFrom("", "", "", "%25eth0", "%eth0", "%25", "%25en%2F1", "%25a%2", "%25a!b", "%25.~-_", "%2525", "%");
+    const ipv6ish = fc
+      .tuple(fc.boolean(), fc.array(fc.tuple(sep, group), { maxLength: 9 }), fc.boolean(), zone)
+      .map(([lead, gs, trail, z]) => (lead ? "::" : "") + gs.map(([s, g], i) => (i === 0 ? g : s + g)).join("") + (trail ? "::" : "") + z);
+    const future = fc
+      .tuple(fc.constantFrom("v", "V", "v1", "vF", "vg", "v12345"), fc.constantFrom(".", ".", "", ".."), fc.array(fc.constantFrom(..."a:~!$&'()*+,;=-._%41[@"), { maxLength: 5 }))
+      .map(([v, d, cs]) => v + d + cs.join(""));
+    const noise = fc.array(fc.constantFrom(..."0123456789abcdefv:.%25[]"), { maxLength: 20 }).map((cs) => cs.join(""));
+    const inside = fc.oneof({ arbitrary: ipv6ish, weight: 6 }, { arbitrary: future, weight: 2 }, { arbitrary: noise, weight: 1 });
+    const regNameish = fc.array(fc.constantFrom(..."ab-._~!$&'()*+,;=", "%41", "%7e", "%4", "%zz", "[", "]", "@"), { maxLength: 10 }).map((cs) => cs.join(""));
+    const host = fc.oneof({ arbitrary: inside.map((v) => `[${v}]`), weight: 4 }, { arbitrary: inside, weight: 1 }, { arbitrary: regNameish, weight: 2 });
+    const port = fc.constantFrom("", "", ":", ":80", ":0080", ":0", ":65536", ":99999999999999999999", ":x", ":+1", "::80");
+    const check = (authority: string) => {
+      const want = hostRule.test(authority) ? "accepted" : "400";
+      const wantConnect = connectRule.test(authority) ? "accepted" : "400";
+      // absolute-form: a path or query ends the authority, and an empty host is refused there (RFC 9110 section 4.2.1)
+      const inTarget = /[/?]/.test(authority) ? null : hostRule.test(authority) && !/^:|^$/.test(authority) ? "accepted" : "400";
+      expect([
+        authority,
+        status(`GET / HTTP/1.1\r\nHost: ${authority}\r\n\r\n`),
+        inTarget === null ? null : status(`GET http://${authority}/x HTTP/1.1\r\nHost: h\r\n\r\n`),
+        status(`CONNECT ${authority} HTTP/1.1\r\nHost: h\r\n\r\n`),
+      ]).toEqual([authority, want, inTarget, wantConnect]);
+    };
+    fc.assert(fc.property(fc.tuple(host, port), ([h, p]) => check(h + p)), params(RUNS * 3));
   });
 
   test("HTAB after a Content-Length or Transfer-Encoding value → 400 (was accepted; llhttp rejects)", () => {
