@@ -671,6 +671,29 @@ const LINE_VARIANTS: Array<[string, string]> = [
   ["target CONNECT with path", "CONNECT h:443/x HTTP/1.1\r\n"],
   ["target CONNECT absolute", "CONNECT http://h:443 HTTP/1.1\r\n"],
   ["target CONNECT asterisk", "CONNECT * HTTP/1.1\r\n"],
+  // IP-literal authorities in absolute-form and CONNECT targets (the Host rule)
+  ["target absolute IPv6 full", "GET http://[2001:db8:0:0:1:0:0:1]:8080/x HTTP/1.1\r\n"],
+  ["target absolute IPv6 v4 tail", "GET http://[::ffff:192.0.2.1]/x HTTP/1.1\r\n"],
+  ["target absolute IPv6 zone", "GET http://[fe80::1%25eth0]:80/ HTTP/1.1\r\n"],
+  ["target absolute IPv6 raw zone", "GET http://[fe80::1%eth0]/ HTTP/1.1\r\n"],
+  ["target absolute IPvFuture", "GET http://[v1.x]/ HTTP/1.1\r\n"],
+  ["target absolute IPv4 in brackets", "GET http://[1.2.3.4]:80/ HTTP/1.1\r\n"],
+  ["target absolute IPv6 two elisions", "GET http://[1::2::3]/ HTTP/1.1\r\n"],
+  ["target absolute IPv6 five hex", "GET http://[::12345]/ HTTP/1.1\r\n"],
+  ["target absolute IPv6 empty", "GET http://[]/ HTTP/1.1\r\n"],
+  ["target absolute IPv6 query", "GET http://[::1]?q HTTP/1.1\r\n"],
+  ["target absolute port leading zeros", "GET http://h:0080/ HTTP/1.1\r\n"],
+  ["target absolute reg-name odd", "GET http://a~b_c-d.%7E!$&'()*+,;=:1/ HTTP/1.1\r\n"],
+  ["target CONNECT IPv6 full", "CONNECT [2001:db8::1:0:0:1]:443 HTTP/1.1\r\n"],
+  ["target CONNECT IPv6 v4 tail", "CONNECT [::ffff:192.0.2.1]:443 HTTP/1.1\r\n"],
+  ["target CONNECT IPv6 zone", "CONNECT [fe80::1%25eth0]:443 HTTP/1.1\r\n"],
+  ["target CONNECT IPvFuture", "CONNECT [v1.x]:443 HTTP/1.1\r\n"],
+  ["target CONNECT IPv6 no port", "CONNECT [::1] HTTP/1.1\r\n"],
+  ["target CONNECT IPv6 empty port", "CONNECT [::1]: HTTP/1.1\r\n"],
+  ["target CONNECT IPv6 bad", "CONNECT [zz]:443 HTTP/1.1\r\n"],
+  ["target CONNECT IPv4 in brackets", "CONNECT [1.2.3.4]:443 HTTP/1.1\r\n"],
+  ["target CONNECT port leading zeros", "CONNECT h:00443 HTTP/1.1\r\n"],
+  ["target CONNECT port huge", "CONNECT h:99999999999 HTTP/1.1\r\n"],
 ];
 
 /** Field-line shapes (added to a GET with Host). */
@@ -759,6 +782,55 @@ const HOST_VARIANTS: Array<[string, string]> = [
   ["host empty twice", "Host:\r\nHost:\r\n"],
 ];
 
+/** Host values for the authority syntax alone (HTTP/1.1 only in the systematic corpus: the version changes nothing there). */
+const AUTHORITY_HOST_VARIANTS: Array<[string, string]> = [
+  // IP-literals (RFC 3986 3.2.2, RFC 4291 2.2, RFC 6874 zones): valid ones, and near-valid ones tsgi refuses
+  ["host IPv6 full", "Host: [2001:db8:0:0:1:0:0:1]:80\r\n"],
+  ["host IPv6 elided middle", "Host: [2001:db8::1:0:0:1]\r\n"],
+  ["host IPv6 elided end", "Host: [1:2:3:4:5:6:7::]\r\n"],
+  ["host IPv6 all zero", "Host: [::]\r\n"],
+  ["host IPv6 upper", "Host: [2001:DB8::A]\r\n"],
+  ["host IPv6 v4-mapped", "Host: [::ffff:192.0.2.1]:80\r\n"],
+  ["host IPv6 v4 tail full", "Host: [1:2:3:4:5:6:1.2.3.4]\r\n"],
+  ["host IPv6 v4 leading zero", "Host: [::ffff:010.0.0.1]\r\n"],
+  ["host IPv6 v4 octet 256", "Host: [::ffff:256.0.0.1]\r\n"],
+  ["host IPv6 v4 not last", "Host: [::1.2.3.4:1]\r\n"],
+  ["host IPv6 two elisions", "Host: [1::2::3]\r\n"],
+  ["host IPv6 triple colon", "Host: [1:::2]\r\n"],
+  ["host IPv6 five hex", "Host: [::12345]\r\n"],
+  ["host IPv6 nine groups", "Host: [1:2:3:4:5:6:7:8:9]\r\n"],
+  ["host IPv6 eight with elision", "Host: [1:2:3:4::5:6:7:8]\r\n"],
+  ["host IPv6 seven groups", "Host: [1:2:3:4:5:6:7]\r\n"],
+  ["host IPv6 lone colon start", "Host: [:1::2]\r\n"],
+  ["host IPv6 lone colon end", "Host: [1::2:]\r\n"],
+  ["host IPv4 in brackets", "Host: [1.2.3.4]\r\n"],
+  ["host IPv6 zone", "Host: [fe80::1%25eth0]:80\r\n"],
+  ["host IPv6 zone pct", "Host: [fe80::1%25en%2F1]\r\n"],
+  ["host IPv6 zone raw pct", "Host: [fe80::1%eth0]\r\n"],
+  ["host IPv6 zone empty", "Host: [fe80::1%25]\r\n"],
+  ["host IPv6 zone sub-delim", "Host: [fe80::1%25a!b]\r\n"],
+  ["host IPvFuture", "Host: [v1.x]\r\n"],
+  ["host IPvFuture full", "Host: [vFe.a-_~!$&'()*+,;=:b]:8080\r\n"],
+  ["host IPvFuture no hex", "Host: [v.x]\r\n"],
+  ["host IPvFuture no dot", "Host: [v1x]\r\n"],
+  ["host IPvFuture empty", "Host: [v1.]\r\n"],
+  ["host IPvFuture pct", "Host: [v1.%41]\r\n"],
+  ["host IPv6 empty brackets", "Host: []\r\n"],
+  ["host IPv6 bracket port empty", "Host: [::1]:\r\n"],
+  ["host IPv6 bracket junk", "Host: [::1]x\r\n"],
+  ["host IPv6 nested", "Host: [[::1]]\r\n"],
+  ["host bracket inside", "Host: h[::1]\r\n"],
+  // reg-names and ports
+  ["host reg-name odd", "Host: a~b_c-d.%7E!$&'()*+,;=\r\n"],
+  ["host reg-name dots", "Host: ..\r\n"],
+  ["host IPv4 leading zero", "Host: 010.0.0.1\r\n"],
+  ["host IPv4 big", "Host: 256.256.256.256:1\r\n"],
+  ["host port leading zeros", "Host: h:0080\r\n"],
+  ["host port zero", "Host: h:0\r\n"],
+  ["host port huge", "Host: h:99999999999999999999\r\n"],
+  ["host port sign", "Host: h:+80\r\n"],
+];
+
 /** The limits of the tsgi echo server (the server's defaults), in bytes or counts. */
 export const ECHO_LIMITS = { urlLengthLimit: 8192, maxHeaderBytes: 65536, maxHeaderCount: 100 } as const;
 
@@ -801,6 +873,7 @@ export function systematicCorpus(): Case[] {
   for (const [name, f] of FIELD_VARIANTS) out.push({ name, payload: `GET /f HTTP/1.1\r\n${host}${f}\r\n` });
   for (const [name, h] of HOST_VARIANTS) out.push({ name, payload: `GET /h HTTP/1.1\r\n${h}\r\n` });
   for (const [name, h] of HOST_VARIANTS) out.push({ name: `${name} (HTTP/1.0)`, payload: `GET /h HTTP/1.0\r\n${h}\r\n` });
+  for (const [name, h] of AUTHORITY_HOST_VARIANTS) out.push({ name, payload: `GET /h HTTP/1.1\r\n${h}\r\n` });
   out.push(...limitCases());
   out.push({ name: "absolute-form + other Host", payload: `GET http://a/x HTTP/1.1\r\nHost: b\r\n\r\n` });
   out.push({ name: "absolute-form + empty Host", payload: `GET http://a/x HTTP/1.1\r\nHost:\r\n\r\n` });
@@ -838,10 +911,38 @@ export function systematicCorpus(): Case[] {
   return out;
 }
 
-const ALL_PIECES = [CL_VARIANTS, TE_VARIANTS, CHUNK_VARIANTS, LINE_VARIANTS, FIELD_VARIANTS, HOST_VARIANTS];
+const ALL_PIECES = [CL_VARIANTS, TE_VARIANTS, CHUNK_VARIANTS, LINE_VARIANTS, FIELD_VARIANTS, HOST_VARIANTS, AUTHORITY_HOST_VARIANTS];
 const METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "FOO"];
 /** Bytes a mutation inserts or substitutes: the framing-relevant ones, weighted. */
 const SPECIAL = ["\r", "\n", "\r\n", " ", "\t", ":", ";", ",", "0", "5", "a", "\x00", "\x0b", "\x7f", "\xff", '"', "\\", "=", "-", "+"];
+
+/** Pieces of a generated authority (Host, absolute-form, CONNECT): IP-literal parts valid and near-valid, reg-name oddities, ports. */
+const AUTH_GROUPS = ["1", "ab", "ffff", "FFFF", "0db8", "0"];
+const AUTH_ODD_GROUPS = ["12345", "", "1.2.3.4", "192.0.2.1", "010.0.0.1", "256.1.1.1", "1.2.3"];
+const AUTH_ZONES = ["%25eth0", "%eth0", "%25", "%25en%2F1", "%25a!b"];
+const AUTH_FUTURES = ["v1.x", "vF.a:b!", "v.x", "v1x", "v1.", "vg.x", "V7.~"];
+const AUTH_REG_NAMES = ["h", "example.com", "a~b_c-d", "h%41", "h%4", "!$&'()*+,;=", "xn--bcher-kva", "010.0.0.1", "256.256.256.256", "h.", ""];
+const AUTH_PORTS = ["", "", ":80", ":", ":0080", ":0", ":65535", ":65536", ":99999999999999999999", ":8x"];
+
+/** A random `uri-host [ ":" port ]`, valid or nearly so (RFC 3986 section 3.2.2, RFC 6874). */
+export function randomAuthority(rnd: () => number): string {
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
+  const r = rnd();
+  let host: string;
+  if (r < 0.6) {
+    const n = 1 + Math.floor(rnd() * 8);
+    let inside = rnd() < 0.3 ? "::" : "";
+    for (let k = 0; k < n; k++) inside += (k === 0 ? "" : rnd() < 0.15 ? pick(["::", ":::"]) : ":") + (rnd() < 0.9 ? pick(AUTH_GROUPS) : pick(AUTH_ODD_GROUPS));
+    if (rnd() < 0.1) inside += "::";
+    if (rnd() < 0.1) inside += pick(AUTH_ZONES);
+    host = `[${inside}]`;
+  } else if (r < 0.75) {
+    host = `[${pick(AUTH_FUTURES)}]`;
+  } else {
+    host = pick(AUTH_REG_NAMES);
+  }
+  return host + pick(AUTH_PORTS);
+}
 
 /** Random compositions of the variants, some with small byte mutations. */
 export function randomCorpus(seed: number, count: number): Case[] {
@@ -852,9 +953,12 @@ export function randomCorpus(seed: number, count: number): Case[] {
     const method = pick(METHODS);
     const version = rnd() < 0.1 ? "HTTP/1.0" : "HTTP/1.1";
     const names: string[] = [];
-    let head = `${method} /${Math.floor(rnd() * 100)} ${version}\r\n`;
+    // 1 in 10: the target is an authority (CONNECT) or an absolute-form with one; 1 in 20: so is Host.
+    const target =
+      method === "CONNECT" ? (rnd() < 0.9 ? randomAuthority(rnd) : "h:443") : rnd() < 0.1 ? `http://${randomAuthority(rnd)}/${Math.floor(rnd() * 100)}` : `/${Math.floor(rnd() * 100)}`;
+    let head = `${method} ${target} ${version}\r\n`;
     const fields: string[] = [];
-    const hv = rnd() < 0.85 ? HOST_VARIANTS[0]! : pick(HOST_VARIANTS);
+    const hv: [string, string] = rnd() < 0.05 ? ["host generated", `Host: ${randomAuthority(rnd)}\r\n`] : rnd() < 0.85 ? HOST_VARIANTS[0]! : rnd() < 0.7 ? pick(HOST_VARIANTS) : pick(AUTHORITY_HOST_VARIANTS);
     names.push(hv[0]);
     fields.push(hv[1]);
     const nf = Math.floor(rnd() * 3);
