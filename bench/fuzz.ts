@@ -209,6 +209,10 @@ const DICTIONARY = [
   "Content-Length: ", "Content-Length: 5\r\n", "content-length:", "Transfer-Encoding: chunked\r\n", "Transfer-Encoding: ",
   "chunked", "gzip, ", "identity", "Connection: close\r\n", "Connection: keep-alive\r\n", "Expect: 100-continue\r\n",
   "0\r\n\r\n", "5\r\nhello\r\n", ";ext=val", ';q="a\\"b"', " ;", "; ", " = ", "X-A: b\r\n", "\r\n ", "\r\n\t",
+  // authorities (Host, absolute-form, CONNECT): RFC 3986 §3.2.2 IP-literal pieces, reg-name oddities, ports
+  "[", "]", "::", ":::", "%25", "%", ".", "Host: [", "http://[", "CONNECT [", "[::1]", "[::]:", "::ffff:", "1.2.3.4", "255.255.255.255",
+  "01.2.3.4", "1:2:3:4:5:6:7:8", "12345", "ffff:", "%25eth0", "%eth0", "[v1.x]", "v7.", "vF.a:b", ":0080", ":65536", ":99999999999999999999",
+  "!$&'()*+,;=", "xn--", "%41", "~_-",
 ];
 const NUMBERS = ["0", "1", "5", "00", "-1", "+1", "9007199254740991", "9007199254740992", "99999999999999999999", "ffffffffffffffff", "FFFFFFFFFFFFFFFFF", "0x10", "1e3", "7fffffff"];
 
@@ -360,6 +364,12 @@ async function seeds(): Promise<Entry[]> {
     { data: enc("POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nT: 1\r\n\r\n"), profile: 0 },
     { data: enc("POST /u HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabcGET / HTTP/1.0\r\n\r\n"), profile: 1 },
     { data: enc("\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n"), profile: 3 },
+
+    // the IP-literal check (target.ts validIpLiteral) in all three places it runs
+    { data: enc("GET / HTTP/1.1\r\nHost: [1:2:3:4:5:6:1.2.3.4]:80\r\n\r\n"), profile: 0 },
+    { data: enc("GET / HTTP/1.1\r\nHost: [fe80::a%25eth0%2F1]\r\n\r\n"), profile: 0 },
+    { data: enc("GET http://[v1F.a!:b]:8080/x?y HTTP/1.1\r\nHost: h\r\n\r\n"), profile: 0 },
+    { data: enc("CONNECT [2001:db8::ffff:0:1]:443 HTTP/1.1\r\nHost: [2001:db8::ffff:0:1]:443\r\n\r\n"), profile: 0 },
   );
   return out;
 }
