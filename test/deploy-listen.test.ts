@@ -11,6 +11,7 @@ import { serve } from "../src/server/index.ts";
 import { freePort } from "./helpers.ts";
 import { prepareUnixPath, unixListenError } from "../src/server/bind.ts";
 import { certificateDateWarning, devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
+import { readTlsFile } from "../src/server/tls-file.ts";
 import type { Application, Environ } from "../src/spec.ts";
 import { requestUri } from "../src/toolkit/util.ts";
 import { validator } from "../src/toolkit/validate.ts";
@@ -152,14 +153,15 @@ console.log(c.fingerprint);`;
     await expectOneLineRefusals(cli, cases);
   }, 30_000);
 
-  test("tsgi serve given a FIFO or a character device (/dev/zero, /dev/stdin) for a certificate, key or CA file: one line naming the file and what it is, exit 1 within seconds (before: blocked on the FIFO, read /dev/zero without end, deaf to SIGTERM)", async () => {
+  test("tsgi serve given a named pipe nothing writes to, a character device (/dev/zero, /dev/stdin on /dev/null), or a pipe that ends empty or never: one line naming the file and what is wrong, exit 1 within seconds (before 859e8c2: blocked on the FIFO, read /dev/zero without end, deaf to SIGTERM)", async () => {
     const sub = mkdtempSync(join(dir, "fifo-"));
     const fifo = join(sub, "cert.pem");
     expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
     const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(freePort())];
+    const fifoLine = (what: string) => `cannot read ${what} ${fifo}: it is a named pipe (FIFO) and nothing wrote to it within 1 s; start its writer first (cat file.pem > ${fifo} &), or give the PEM file itself`;
     const cases: [string[], string][] = [
-      [["--certfile", fifo, "--keyfile", cert.keyfile], `cannot read certificate file ${fifo}: it is a named pipe (FIFO), not a regular file; give the PEM file itself`],
-      [["--certfile", cert.certfile, "--keyfile", fifo], `cannot read key file ${fifo}: it is a named pipe (FIFO), not a regular file; give the PEM file itself`],
+      [["--certfile", fifo, "--keyfile", cert.keyfile], fifoLine("certificate file")],
+      [["--certfile", cert.certfile, "--keyfile", fifo], fifoLine("key file")],
       [["--certfile", "/dev/zero", "--keyfile", cert.keyfile], "cannot read certificate file /dev/zero: it is a character device, not a regular file; give the PEM file itself"],
       [["--certfile", cert.certfile, "--keyfile", cert.keyfile, "--ca-certs", "/dev/zero"], "cannot read CA certificates file /dev/zero: it is a character device, not a regular file; give the PEM file itself"],
     ];
@@ -179,7 +181,97 @@ console.log(c.fingerprint);`;
     clearTimeout(timer);
     expect(await p.exited).toBe(1);
     expect(stderr).toContain("cannot read certificate file /dev/stdin: it is a character device, not a regular file; give the PEM file itself");
+    // A pipe whose command failed (no byte), and one that never ends (yes: the size cap, 1 MiB, not a read for ever).
+    const bash = (args: string) => run(["bash", "-c", `exec "$@" ${args}`, "bash", ...cli], { CERT: cert.certfile, KEY: cert.keyfile }, 5000);
+    const empty = await bash(`--certfile "$CERT" --keyfile <(false)`);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/cannot read key file \/dev\/fd\/\d+: the pipe ended without a byte \(did the command writing it, as in <\(\.\.\.\), fail\?\)/);
+    const endless = await bash(`--certfile <(yes) --keyfile "$KEY"`);
+    expect(endless.code).toBe(1);
+    expect(endless.stderr).toMatch(/cannot read certificate file \/dev\/fd\/\d+: the pipe gave more than 1048576 bytes, far more than a PEM file holds; is it the right command\?/);
+    expect(endless.stderr.trim().split("\n").length).toBe(1);
   }, 40_000);
+
+  /** Run the CLI under bash (`args` may hold <(...) and redirections), wait for it to serve HTTPS, fetch /, stop it. */
+  async function servesHttps(args: string, env: Record<string, string> = {}): Promise<{ status: number; stderr: string }> {
+    const port = freePort();
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(port), "--no-access-log"];
+    const proc = Bun.spawn(["bash", "-c", `exec "$@" ${args}`, "bash", ...cli], { stdout: "ignore", stderr: "pipe", env: { ...process.env, CERT: cert.certfile, KEY: cert.keyfile, ...env } });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+    let err = "";
+    const reader = (async () => {
+      for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
+    })();
+    try {
+      for (let i = 0; i < 200 && !/serving .* on /.test(err) && proc.exitCode === null; i++) await Bun.sleep(50);
+      if (!/serving .* on https:/.test(err)) return { status: 0, stderr: err };
+      const res = await fetch(`https://localhost:${port}/`, { tls: { ca: cert.cert }, keepalive: false, signal: AbortSignal.timeout(5000) } as RequestInit);
+      await res.arrayBuffer();
+      return { status: res.status, stderr: err };
+    } finally {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      await reader;
+      clearTimeout(timer);
+    }
+  }
+
+  test("tsgi serve reads a TLS file from a pipe: --keyfile <(cat key.pem) (bash process substitution, as with sops -d), /dev/stdin from a here-string or a |, one pipe holding both, and a named pipe its writer fills: each serves HTTPS (regression of 859e8c2: refused as a FIFO)", async () => {
+    for (const args of [
+      `--certfile "$CERT" --keyfile <(cat "$KEY")`,
+      `--certfile <(sleep 0.3; cat "$CERT") --keyfile <(cat "$KEY")`,
+      `--certfile /dev/stdin --keyfile "$KEY" <<<"$(cat "$CERT")"`,
+      `--certfile /dev/stdin --keyfile /dev/stdin < <(cat "$CERT" "$KEY")`,
+    ]) {
+      const r = await servesHttps(args);
+      expect(r.stderr, args).toMatch(/serving .* on https:/);
+      expect(r.status).toBe(200);
+    }
+    // A named pipe the operator fills (mkfifo; the writer blocks until tsgi serve opens it).
+    const fifo = join(mkdtempSync(join(dir, "fifo-w-")), "key.pem");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const writer = Bun.spawn(["sh", "-c", `cat "$KEY" > "$FIFO"`], { env: { ...process.env, KEY: cert.keyfile, FIFO: fifo } });
+    const timer = setTimeout(() => writer.kill(), 15_000);
+    try {
+      const r = await servesHttps(`--certfile "$CERT" --keyfile "$FIFO"`, { FIFO: fifo });
+      expect(r.stderr).toMatch(/serving .* on https:/);
+      expect(r.status).toBe(200);
+      expect(await writer.exited).toBe(0);
+    } finally {
+      writer.kill();
+      clearTimeout(timer);
+    }
+  }, 90_000);
+
+  test("tsgi serve waiting on a pipe that has not ended (--keyfile <(sleep 30)) stops at SIGTERM at once; a pipe that gives no end of file within the time cap is refused", async () => {
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(freePort())];
+    const proc = Bun.spawn(["bash", "-c", `exec "$@" --certfile "$CERT" --keyfile <(sleep 30)`, "bash", ...cli], { stdout: "ignore", stderr: "pipe", env: { ...process.env, CERT: cert.certfile } });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+    try {
+      await Bun.sleep(1500); // started, and reading the pipe
+      expect(proc.exitCode).toBeNull();
+      const sent = performance.now();
+      proc.kill("SIGTERM");
+      await proc.exited;
+      expect(performance.now() - sent).toBeLessThan(3000);
+      expect(proc.signalCode).toBeNull(); // its own handler's exit, not SIGTERM's default action
+    } finally {
+      clearTimeout(timer);
+    }
+    // The time cap (30 s; 0.3 s here), on a named pipe whose writer holds it open without writing.
+    const fifo = join(mkdtempSync(join(dir, "fifo-t-")), "key.pem");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const holder = Bun.spawn(["sh", "-c", 'exec 3>"$FIFO"; sleep 10'], { env: { ...process.env, FIFO: fifo } });
+    try {
+      await Bun.sleep(200);
+      const started = performance.now();
+      await expect(readTlsFile(fifo, "key file", { timeoutMs: 300 })).rejects.toThrow(`cannot read key file ${fifo}: the pipe gave no end of file within 0.3 s (0 bytes so far); the command writing it must write the PEM and exit`);
+      expect(performance.now() - started).toBeLessThan(2000);
+    } finally {
+      holder.kill();
+      await holder.exited;
+    }
+  }, 30_000);
 
   test("tsgi serve given a PKCS #7 bundle of certificates (.p7b) or an encrypted DER key: named as such, with the openssl command that converts it (not the PKCS #12 one, which fails on them)", async () => {
     const { createPrivateKey, X509Certificate } = await import("node:crypto");

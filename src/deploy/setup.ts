@@ -7,7 +7,7 @@
  */
 import type { Application } from "../spec.ts";
 import { proxyHeaders } from "../server/proxy.ts";
-import { certificateDateWarning, devCertificate, KEY_ENCRYPTED, loadTls, type DevCertificate, type TlsConfig } from "../server/tls.ts";
+import { certificateDateWarning, devCertificate, KEY_ENCRYPTED, loadTlsFiles, type DevCertificate, type TlsConfig } from "../server/tls.ts";
 import { shellQuote } from "../server/shell.ts";
 import { StartupError } from "./errors.ts";
 import type { ResolvedDeploy } from "./options.ts";
@@ -16,7 +16,8 @@ import type { ResolvedDeploy } from "./options.ts";
  * Read the TLS material the options name.
  * @returns the config, the development certificate when `"dev"` was asked (for printing its fingerprint),
  *   and a warning for a certificate expired or not valid yet (see `certificateDateWarning`), else `null`.
- * @throws StartupError when a file is missing, unreadable or not PEM, the key is encrypted (the command takes no passphrase) or does not match the certificate.
+ * A file may be a pipe (`--keyfile <(sops -d key.enc)`), waited for with timers (signals are answered meanwhile).
+ * @throws StartupError when a file is missing, unreadable or not PEM, a device, a pipe that ends empty or not in time, the key is encrypted (the command takes no passphrase) or does not match the certificate.
  */
 export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: TlsConfig; dev: DevCertificate | null; warning: string | null } | null> {
   if (tls === null) return null;
@@ -25,7 +26,7 @@ export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: 
       const dev = await devCertificate();
       return { config: { cert: dev.cert, key: dev.key }, dev, warning: null };
     }
-    const config = loadTls(tls);
+    const config = await loadTlsFiles(tls);
     return { config, dev: null, warning: certificateDateWarning(config.cert, tls.certfile) };
   } catch (error) {
     if ((error as { code?: unknown }).code === KEY_ENCRYPTED && tls !== "dev") {

@@ -10,6 +10,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { shellQuote } from "./shell.ts";
+import { readTlsFile, readTlsFileSync } from "./tls-file.ts";
 
 /**
  * What the server hands to `Bun.listen({ tls })`: PEM text. The subset of
@@ -74,23 +75,22 @@ const PEM_KINDS = {
  * Read a PEM file that must hold a block of `kind`, without the byte order
  * marks that start its lines (UTF-8 BOM, which OpenSSL does not skip: one
  * saved file's, or several files' joined with `cat`).
+ * @param read reads the file's bytes (`tls-file.ts`: a regular file, or a pipe within its caps).
  * @param swappable the file is the certificate or the key file, whose
  *   mix-up gets a hint when it holds the other kind.
- * @throws Error naming the file when it cannot be read (a directory given: said so), is not a regular file
- *   (a FIFO or a device such as /dev/zero: refused before it is opened, as reading it would block or never end), is DER (binary:
+ * @throws Error naming the file when it cannot be read (a directory given: said so), is a device or a socket
+ *   (refused before it is opened, as reading it would block or never end), a pipe that ends empty, gives over
+ *   1 MiB or no end of file within 30 s, or a named pipe nothing writes to, is DER (binary:
  *   the conversion command given), holds no PEM block,
  *   has two blocks on one line (joined from a file without a final newline),
  *   a block without its `-----END` line or its `-----BEGIN` line (cut short),
  *   holds PEM blocks of another kind only (say a private key given as
  *   the certificate: the two files swapped), or a certificate that does not parse.
  */
-function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swappable = false): string {
+function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, read: ReadTlsFile, swappable = false): string {
   let bytes: Buffer;
   try {
-    // Not a regular file (a FIFO, /dev/zero, /dev/stdin on a terminal): reading it would block or never end.
-    const special = specialFile(path);
-    if (special) throw new Error(`cannot read ${what} ${path}: it is ${special}, not a regular file; give the PEM file itself`);
-    bytes = readFileSync(path);
+    bytes = read(path, what);
   } catch (error) {
     if (!(error as { code?: string }).code) throw error;
     const code = (error as { code?: string }).code;
@@ -129,27 +129,6 @@ function readPem(path: string, what: string, kind: keyof typeof PEM_KINDS, swapp
   if (found === undefined) throw new Error(`${what} ${path} is not PEM (no "-----BEGIN ...-----" block)`);
   const swapped = swappable && Object.values(PEM_KINDS).some((k) => k !== want && k.label.test(text));
   throw new Error(`${what} ${path} holds a ${found} (PEM), not ${want.holds}${swapped ? ": were the certificate and key files swapped?" : ""}`);
-}
-
-/**
- * What `path` is when it is neither a regular file nor a directory (which
- * {@link readPem} names itself): `a named pipe (FIFO)`, `a character device`,
- * `a block device` or `a socket`, following symbolic links (`/dev/stdin`);
- * `null` for a regular file, a directory, or a path that cannot be looked at
- * (its error comes from the read).
- */
-function specialFile(path: string): string | null {
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    return null;
-  }
-  if (st.isFIFO()) return "a named pipe (FIFO)";
-  if (st.isCharacterDevice()) return "a character device";
-  if (st.isBlockDevice()) return "a block device";
-  if (st.isSocket()) return "a socket";
-  return null;
 }
 
 /**
@@ -286,19 +265,68 @@ function checkCertificates(text: string, path: string, what: string): void {
 /** One PEM `CERTIFICATE` block (not `TRUSTED CERTIFICATE`). */
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
 
+/** Reads a TLS file's bytes; `what` is its role, for messages. */
+type ReadTlsFile = (path: string, what: string) => Buffer;
+
 /**
  * Read certificate, key and optional CA files into a {@link TlsConfig}.
  * The certificate is parsed so that a broken file fails here, with its name,
- * rather than at the first handshake.
+ * rather than at the first handshake. A file may be a pipe (`/dev/fd/63` from
+ * bash's `--keyfile <(sops -d key.enc)`, `/dev/stdin`, a named pipe a writer
+ * fills), read once to its end within 30 s and 1 MiB (the same path given
+ * twice is read once); while it waits the thread is blocked ({@link loadTlsFiles} is not).
  * @throws Error naming the file when one is missing, unreadable, not PEM or
- *   a PEM file of the other kind (the certificate and key files swapped),
+ *   a device or a socket, a pipe that ends empty or not in time, a PEM file of the other kind (the certificate and key files swapped),
  *   when the key is encrypted and no (`code` {@link KEY_ENCRYPTED}) or the wrong passphrase was given, or
  *   when the key does not match the certificate (or matches one further down
  *   the file: the chain in the wrong order, said so).
  */
 export function loadTls(files: TlsFiles): TlsConfig {
-  const cert = readPem(files.certfile, "certificate file", "certificate", true);
-  const key = readPem(files.keyfile, "key file", "key", true);
+  return buildTls(files, once(new Map(), readTlsFileSync));
+}
+
+/**
+ * {@link loadTls} that waits on a pipe with timers, so that the process
+ * answers its signals meanwhile (`tsgi serve`: a SIGTERM while `sops` asks a
+ * key service stops it at once).
+ * @throws as {@link loadTls}.
+ */
+export async function loadTlsFiles(files: TlsFiles): Promise<TlsConfig> {
+  const read = new Map<string, Buffer | Error>();
+  const roles: [string | undefined, string][] = [[files.certfile, "certificate file"], [files.keyfile, "key file"], [files.caCerts, "CA certificates file"]];
+  for (const [path, what] of roles) {
+    if (path === undefined || read.has(path)) continue;
+    try {
+      read.set(path, await readTlsFile(path, what));
+    } catch (error) {
+      read.set(path, error as Error); // thrown, with its file's name, where loadTls reads it
+      break;
+    }
+  }
+  return buildTls(files, once(read, readTlsFileSync));
+}
+
+/** `read` with each path read once, into `read` (a pipe gives its bytes once: `--certfile /dev/stdin --keyfile /dev/stdin` for one PEM holding both). */
+function once(known: Map<string, Buffer | Error>, read: ReadTlsFile): ReadTlsFile {
+  return (path, what) => {
+    let got = known.get(path);
+    if (got === undefined) {
+      try {
+        got = read(path, what);
+      } catch (error) {
+        got = error as Error;
+      }
+      known.set(path, got);
+    }
+    if (got instanceof Error) throw got;
+    return got;
+  };
+}
+
+/** {@link loadTls} with the files' bytes from `read`. */
+function buildTls(files: TlsFiles, read: ReadTlsFile): TlsConfig {
+  const cert = readPem(files.certfile, "certificate file", "certificate", read, true);
+  const key = readPem(files.keyfile, "key file", "key", read, true);
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
@@ -332,7 +360,7 @@ export function loadTls(files: TlsFiles): TlsConfig {
   const config: TlsConfig = { cert, key };
   if (files.passphrase) config.passphrase = files.passphrase;
   if (files.caCerts) {
-    config.ca = readPem(files.caCerts, "CA certificates file", "certificate");
+    config.ca = readPem(files.caCerts, "CA certificates file", "certificate", read);
     config.requestCert = true;
     config.rejectUnauthorized = files.requireClientCert ?? true;
   }
