@@ -273,6 +273,26 @@ console.log(c.fingerprint);`;
     }
   }, 30_000);
 
+  test("tsgi serve --workers 2 with a pipe or a descriptor path for a TLS file: refused at once with one line saying why and what to do (workers read the files again, at each SIGHUP too), before the pipe is read", async () => {
+    const fifo = join(mkdtempSync(join(dir, "fifo-k-")), "key.pem");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(freePort()), "--workers", "2"];
+    const todo = "under --workers each worker reads the TLS files itself, again at each reload (SIGHUP): write it to a file only the service's user can read, on a tmpfs to keep it off disk (/run/app/key.pem; systemd: LoadCredential=), and give that, or run without --workers";
+    for (const [args, line] of [
+      [`--certfile "$CERT" --keyfile <(cat "$KEY")`, /key file \/dev\/fd\/\d+ is a pipe \(<\(\.\.\.\), a here-string\), which gives its bytes once, and /],
+      [`--certfile "$CERT" --keyfile /dev/fd/3 3<"$KEY"`, /key file \/dev\/fd\/3 is a descriptor of this process, which workers do not have, and /],
+      [`--certfile "$CERT" --keyfile "$FIFO"`, new RegExp(`key file ${fifo.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is a named pipe \\(FIFO\\), which gives its bytes once, and `)],
+    ] as const) {
+      const started = performance.now();
+      const r = await run(["bash", "-c", `exec "$@" ${args}`, "bash", ...cli], { CERT: cert.certfile, KEY: cert.keyfile, FIFO: fifo }, 10_000);
+      expect(r.stderr, args).toMatch(line);
+      expect(r.stderr).toContain(todo);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split("\n").length).toBe(1);
+      expect(performance.now() - started).toBeLessThan(5000);
+    }
+  }, 40_000);
+
   test("tsgi serve given a PKCS #7 bundle of certificates (.p7b) or an encrypted DER key: named as such, with the openssl command that converts it (not the PKCS #12 one, which fails on them)", async () => {
     const { createPrivateKey, X509Certificate } = await import("node:crypto");
     const sub = mkdtempSync(join(dir, "p7-"));

@@ -27,7 +27,7 @@ import { shellQuote } from "../server/shell.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
 import { listenFds, numberFlag, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
-import { resolveTls, stopOptions, withDeployMiddleware } from "../deploy/setup.ts";
+import { resolveTls, stopOptions, tlsFilesForWorkers, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdioFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
 import { prefixedLog } from "../deploy/worker-log.ts";
@@ -222,6 +222,9 @@ const serveCommand = defineCommand({
     };
     const app = String(args.app);
     if (deploy.workers) {
+      // Before a pipe is read (and its bytes lost): the workers could not read it again.
+      const once = tlsFilesForWorkers(deploy.tls);
+      if (once) return fail(new StartupError(once));
       const supervisor = new Supervisor({ config: { app, cwd: process.cwd(), deploy, accessLog } });
       // Signals first: a SIGTERM that comes while workers boot must still stop them.
       // After a clean stop, the access log's last lines and the error log's reach a lagging reader before the exit.

@@ -8,6 +8,7 @@
 import type { Application } from "../spec.ts";
 import { proxyHeaders } from "../server/proxy.ts";
 import { certificateDateWarning, devCertificate, KEY_ENCRYPTED, loadTlsFiles, type DevCertificate, type TlsConfig } from "../server/tls.ts";
+import { isDescriptorPath, pipeKind } from "../server/tls-file.ts";
 import { shellQuote } from "../server/shell.ts";
 import { StartupError } from "./errors.ts";
 import type { ResolvedDeploy } from "./options.ts";
@@ -36,6 +37,30 @@ export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: 
     }
     throw new StartupError((error as Error).message);
   }
+}
+
+/**
+ * Why the TLS files cannot serve `--workers`: each worker reads them itself
+ * (its configuration holds no key material), again at each reload
+ * (`SIGHUP`), so a pipe, which gives its bytes once, or one of this
+ * process's descriptors (`/dev/fd/3`, `/dev/stdin`), which a worker does not
+ * have, would fail in the workers (or serve a stale key after a renewal).
+ * @returns the one line for the first such file, `null` when there is none.
+ */
+export function tlsFilesForWorkers(tls: ResolvedDeploy["tls"]): string | null {
+  if (tls === null || tls === "dev") return null;
+  const roles: [string | undefined, string][] = [[tls.certfile, "certificate file"], [tls.keyfile, "key file"], [tls.caCerts, "CA certificates file"]];
+  for (const [path, what] of roles) {
+    if (path === undefined) continue;
+    const pipe = pipeKind(path);
+    if (!pipe && !isDescriptorPath(path)) continue;
+    const is = pipe === "fifo" ? "a named pipe (FIFO), which gives its bytes once" : pipe ? "a pipe (<(...), a here-string), which gives its bytes once" : "a descriptor of this process, which workers do not have";
+    return (
+      `${what} ${path} is ${is}, and under --workers each worker reads the TLS files itself, again at each reload (SIGHUP): ` +
+      "write it to a file only the service's user can read, on a tmpfs to keep it off disk (/run/app/key.pem; systemd: LoadCredential=), and give that, or run without --workers"
+    );
+  }
+  return null;
 }
 
 /** Wrap `app` with the proxy-header middleware when the options ask for it. */
