@@ -136,7 +136,8 @@ export type Application = (
  * `environ["tsgi.input"]` (PEP 3333 "Input and Error Streams"): the request
  * body as a byte stream. Reads never go past the end of the body (the
  * `Content-Length`, or the chunked last-chunk); chunked bodies arrive decoded.
- * The first read sends `100 Continue` when the client asked for it.
+ * The first read sends `100 Continue` when the client asked for it (the tsgi
+ * server sends none once bytes of the body have arrived: RFC 9110 §10.1.1).
  */
 export interface InputStream extends AsyncIterable<Uint8Array> {
   /**
@@ -180,7 +181,10 @@ export interface InputStream extends AsyncIterable<Uint8Array> {
   /**
    * eventlet extension: headers to send with the `100 Continue` interim
    * response(s). Call before the first read. Framing and hop-by-hop fields
-   * are not sent in a 1xx (RFC 9110 §8.6).
+   * are not sent in a 1xx (RFC 9110 §8.6). They go out only with a `100`
+   * that is sent: the tsgi server sends none on the first read once bytes
+   * of the body have arrived, so then only `sendHundredContinueResponse()`
+   * sends them (eventlet sends them on the first read whatever has arrived).
    * @throws TypeError for malformed headers, as `startResponse()` (the tsgi server).
    */
   setHundredContinueResponseHeaders?(headers: ReadonlyResponseHeaders): void;

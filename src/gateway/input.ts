@@ -512,7 +512,10 @@ export class RequestInput implements InputStream {
 
   /**
    * eventlet: headers for the `100 Continue` interim response(s), copied.
-   * Framing and hop-by-hop fields in it are not sent (RFC 9110 §8.6).
+   * Framing and hop-by-hop fields in it are not sent (RFC 9110 §8.6). No
+   * `100` goes out on the first read once a byte of the body has arrived
+   * (see {@link RequestInput.continueOwed}), so these are then sent only by
+   * {@link RequestInput.sendHundredContinueResponse}.
    * @throws TypeError as `startResponse()` does for malformed headers (a
    *   name that is not a token, CR/LF/NUL or a char above 0xFF in a value).
    */
@@ -524,7 +527,7 @@ export class RequestInput implements InputStream {
     this.#s.continueHeaders = headers.map(([name, value]) => [name, value] as [string, string]);
   }
 
-  /** eventlet: send a `100 Continue` now (also done automatically on the first read). */
+  /** eventlet: send a `100 Continue` now (also done on the first read while the client waits for one: no byte of the body arrived yet). */
   async sendHundredContinueResponse(): Promise<void> {
     if (!(#s in this)) return RequestInput.#behind(this).sendHundredContinueResponse();
     const s = this.#s;

@@ -99,7 +99,7 @@ export interface ServerOptions {
    * @throws RangeError for a negative, `NaN` or infinite number.
    */
   keepalive?: boolean | number | undefined;
-  /** Highest version answered; `"HTTP/1.0"` answers every request in HTTP/1.0, without chunked coding, and closes the connection after each response (eventlet `max_http_version`); an HTTP/1.1 client that sends `Expect: 100-continue` still gets `HTTP/1.1 100 Continue` at the app's first read, as from gevent and eventlet (RFC 9110 §15.2 bars 1xx only to HTTP/1.0 clients). Default `"HTTP/1.1"`. */
+  /** Highest version answered; `"HTTP/1.0"` answers every request in HTTP/1.0, without chunked coding, and closes the connection after each response (eventlet `max_http_version`); an HTTP/1.1 client that sends `Expect: 100-continue` still gets `HTTP/1.1 100 Continue` at the app's first read (unless bytes of the body came first), as from gevent and eventlet (RFC 9110 §15.2 bars 1xx only to HTTP/1.0 clients). Default `"HTTP/1.1"`. */
   maxHttpVersion?: "HTTP/1.0" | "HTTP/1.1" | undefined;
   /** Longest request-target in bytes; longer → 414 (eventlet `url_length_limit`). At least 1. Default 8192. */
   urlLengthLimit?: number | undefined;
