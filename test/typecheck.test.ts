@@ -124,7 +124,9 @@ if (import.meta.hot) import.meta.hot.accept();
 const fetchApp = fromFetchHandler(() => new Response("hi"));
 // Options read from flags or the environment may be undefined; each option takes undefined as absent
 // (exactOptionalPropertyTypes needs the type to say so), as a user writes them.
-const flags: { port?: number; passphrase?: string; mount?: string; grace?: number; debug?: boolean } = {};
+const flags: { port?: number; passphrase?: string; mount?: string; grace?: number; debug?: boolean; host?: string } = {};
+// A UrlEnviron built from values that may be absent (a job's stored Host, no mount).
+void applicationUri({ "tsgi.url_scheme": "https", SERVER_NAME: "example.com", SERVER_PORT: "443", HTTP_HOST: flags.host, SCRIPT_NAME: flags.mount });
 const optioned = createServer(app, { port: flags.port, hostname: undefined, debug: flags.debug, tls: loadTls({ certfile: "c.pem", keyfile: "k.pem", passphrase: flags.passphrase, caCerts: undefined }) });
 void optioned.close({ timeout: flags.grace, idleGrace: undefined });
 // A TlsConfig written by hand from flags: its optional properties take undefined too (spread into Bun's TLSOptions, which does not).

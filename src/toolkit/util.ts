@@ -23,12 +23,16 @@ export {
   checkReadSize,
 } from "./streams.ts";
 
-/** The environ keys the URL functions ({@link applicationUri}, {@link requestUri}) read: the parameter type a caller builds when it has no whole environ. */
+/**
+ * The environ keys the URL functions ({@link applicationUri}, {@link requestUri}) read: the parameter
+ * type a caller builds when it has no whole environ. An optional key given as `undefined` is absent
+ * (so a possibly-undefined value passes under `exactOptionalPropertyTypes`).
+ */
 export type UrlEnviron = Pick<Environ, "tsgi.url_scheme" | "SERVER_NAME" | "SERVER_PORT"> & {
-  HTTP_HOST?: string;
-  SCRIPT_NAME?: string;
-  PATH_INFO?: string;
-  QUERY_STRING?: string;
+  HTTP_HOST?: string | undefined;
+  SCRIPT_NAME?: string | undefined;
+  PATH_INFO?: string | undefined;
+  QUERY_STRING?: string | undefined;
 };
 
 /**
