@@ -249,7 +249,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
    * its `headerTimeout` (counted from the accept, as for any new connection;
    * nginx's graceful stop does not close a connection in its handshake
    * either, its `client_header_timeout` covers it) rather than
-   * {@link SHUTDOWN_HEAD_GRACE_MS}: a handshake is round trips and key
+   * `SHUTDOWN_HEAD_GRACE_MS` (1 s): a handshake is round trips and key
    * exchange, which a loaded machine can take longer than that over, and
    * closing it then loses a request its client will send at once. The
    * shutdown's timeout bounds it ({@link cutForShutdown}); once the
