@@ -1072,6 +1072,41 @@ export default async function app(environ: any, startResponse: any) {
     }
   });
 
+  test("an event stream whose client reset: the rejection its close() causes in the pending next() is not reported (before: 'raised after its response started' per closed stream)", async () => {
+    const app = new TempApp({
+      "app.ts": `import { EventEmitter, on } from "node:events";
+const feed = new EventEmitter();
+const enc = new TextEncoder();
+export default function app(environ: any, startResponse: any): any {
+  startResponse("200 OK", [["Content-Type", "text/event-stream"]]);
+  const stop = new AbortController();
+  const body: any = (async function* () {
+    yield enc.encode(": hello\\n\\n");
+    for await (const [m] of on(feed, "msg", { signal: stop.signal })) yield enc.encode("data: " + m + "\\n\\n");
+  })();
+  body.close = () => { console.log("closed " + environ.PATH_INFO); stop.abort(); };
+  return body;
+}
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    const port = Number(new URL(url).port);
+    const mark = dev.output.length;
+    const sock = connect({ host: "127.0.0.1", port });
+    sock.on("error", () => {});
+    await new Promise<void>((resolve) => sock.once("connect", () => resolve()));
+    sock.write("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    await Bun.sleep(150);
+    sock.resetAndDestroy();
+    // close() comes once the generator's return() waited 1 s for its await; the access line after it.
+    await dev.waitFor(/closed \/events/, 4000, mark);
+    await dev.waitFor(/"GET \/events HTTP\/1\.1" 200 /, 3000, mark);
+    await Bun.sleep(200);
+    expect(dev.output.slice(mark)).not.toMatch(/raised|\[error\]|AbortError/);
+  });
+
   test("errors no request owns (an unawaited rejection, a throw in a timer, at load or in a request) are reported, and the server keeps serving", async () => {
     const app = new TempApp({
       "app.ts": `const enc = new TextEncoder();

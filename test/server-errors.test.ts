@@ -1975,4 +1975,55 @@ describe("an application error after its client left or the server gave up (spec
     expect(log).not.toContain("report failed");
     expect(log).not.toContain("fetch was not aborted");
   });
+
+  test("a streamed body's next() that rejects because the close() the server called after its client reset ended its source is not logged; its close()'s own throw is, once; a body's own error before its close() still is (before: an error line per closed event stream)", async () => {
+    const { EventEmitter, on } = await import("node:events");
+    const feed = new EventEmitter();
+    const closed: string[] = [];
+    const app: Application = (environ, sr) => {
+      if (environ.PATH_INFO === "/") return hello(environ, sr);
+      sr("200 OK", [["Content-Type", "text/event-stream"]]);
+      const path = environ.PATH_INFO;
+      // An event stream: events.on's iterator, ended by the AbortController its close() aborts.
+      const stop = new AbortController();
+      let unsubscribe: (e: Error) => void = () => {};
+      const body = (async function* () {
+        yield enc(": hello\n\n");
+        if (path === "/events" || path === "/throwing-close") {
+          for await (const [m] of on(feed, "msg", { signal: stop.signal })) yield enc(`data: ${m}\n\n`);
+        } else if (path === "/subscription") {
+          // A subscription whose close() rejects the await it holds.
+          await new Promise((_, reject) => (unsubscribe = reject));
+        } else {
+          await Bun.sleep(200);
+          throw new Error("db down in the stream");
+        }
+      })() as unknown as Body & { close(): void };
+      body.close = () => {
+        closed.push(path);
+        stop.abort();
+        unsubscribe(new Error("subscription closed"));
+        if (path === "/throwing-close") throw new Error("close failed once");
+      };
+      return body;
+    };
+    const { port, errors } = start(app);
+    const paths = ["/events", "/subscription", "/throwing-close", "/own"];
+    for (const path of paths) {
+      await leave(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, "reset", 100);
+      // close() comes once the generator's return() waited BODY_RETURN_GRACE_MS (1 s) for its await.
+      expect(await pollUntil(() => closed.includes(path), 10)).toBe(true);
+    }
+    await Bun.sleep(200);
+    const log = errors.join("");
+    expect(log).not.toContain("GET /events HTTP/1.1");
+    expect(log).not.toContain("GET /subscription HTTP/1.1");
+    expect(log).not.toContain("AbortError");
+    expect(log).not.toContain("subscription closed");
+    expect(log.split("close failed once").length - 1).toBe(1);
+    expect(log).toContain("close() of the response body for GET /throwing-close");
+    expect(log.split("db down in the stream").length - 1).toBe(1);
+    expect(log).toContain("Error in GET /own HTTP/1.1");
+    await stillServes(port);
+  });
 });

@@ -251,6 +251,12 @@ class Invocation implements Running {
   private fileBody = false;
   /** What the first {@link closeBody} returned, `null` before it ran. */
   private closing: void | Promise<void> | null = null;
+  /**
+   * The server called the body's `close()` while it ended the response itself
+   * ({@link abandon}): a `next()` still pending then settles with what that
+   * `close()` did to the body's source (see {@link pump}).
+   */
+  private closedByServer = false;
   /** The server's own `tsgi.input`, kept because middleware may replace the environ's. */
   private readonly input: { failure?: unknown } | undefined;
   /** Called once when a response that did not end synchronously has ended (see {@link runApplication}). */
@@ -595,6 +601,12 @@ class Invocation implements Running {
         if ((this.headersSent && this.sink.discardsBody) || this.fileLeft === 0) return this.complete();
       }
     } catch (error) {
+      // The server stopped this body (its client left, requestTimeout, a shutdown) and called its
+      // close(), which ended the source a next() still waited on: an unsubscribe that rejects the
+      // pending await, an AbortController the close() aborts (events.on), a stream it destroys. That
+      // rejection is the body's way of ending, not an error of the app's: not logged (what close()
+      // itself throws is, once). An error the body threw before its close() is logged (fail()).
+      if (this.closedByServer) return this.closeBody();
       return this.fail(error);
     }
     this.iterator = null;
@@ -841,6 +853,7 @@ class Invocation implements Running {
 
   /** Call the body's `close()` (`close`, read from it once); an error it throws or rejects with is logged. */
   private callClose(body: Body, close: CloseMethod): void | Promise<void> {
+    if (this.abandoned) this.closedByServer = true;
     try {
       const r: unknown = close.call(body);
       if (r && typeof (r as Promise<void>).then === "function") return this.logCloseRejection(Promise.resolve(r)) as Promise<void>;
