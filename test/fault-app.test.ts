@@ -7,10 +7,14 @@
  * (10,000 malformed requests then a normal one: test/server-errors.test.ts.)
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startServerProcess } from "../bench/soak.ts";
 import type { Application, Body, InputStream } from "../src/spec.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
+import { devCertificate, loadTls } from "../src/server/tls.ts";
 import { get, parseResponses, raw, startServer } from "./helpers.ts";
 import { bystander, expectBystanderUnaffected, waitFor } from "./fault-helpers.ts";
 
@@ -631,4 +635,94 @@ describe("an app that wraps tsgi.input", () => {
     expect([parseResponses(f.data)[0]?.status, parseResponses(f.data)[0]?.body.toString("latin1"), seen.length > 0]).toEqual([200, body, true]);
     expect(errors.join("") + viaFetch.errors.join("")).toBe("");
   }, 30_000);
+});
+
+/**
+ * One round against 127.0.0.1:port from another process (this one stalls): A and a
+ * silent connection S open at 0 (mode "keepalive": each answered once first, then idle;
+ * mode "head": nothing sent), a request that stalls the server's loop for 1.5 s is sent
+ * at 0.2 s, and A sends a POST at 0.6 s, during the stall and well before its 1 s timeout.
+ * Prints JSON: what A got, and when (s) S was closed (-1: not within 4 s).
+ */
+const STALL_CLIENT = String.raw`
+import json, socket, ssl, sys, threading, time
+port, mode, tls = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "tls"
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+def conn():
+    s = socket.create_connection(("127.0.0.1", port), timeout=4)
+    return ctx.wrap_socket(s, server_hostname="localhost") if tls else s
+def answer(s):
+    buf = b""
+    try:
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(4096)
+            if not d: return "closed"
+            buf += d
+        return buf.split(b"\r\n")[0].decode()
+    except Exception as e: return "error %s" % type(e).__name__
+def closed_at(s, t0):
+    try:
+        while s.recv(4096): pass
+        return time.monotonic() - t0
+    except Exception: return -1
+t0 = time.monotonic()
+a, silent = conn(), conn()
+if mode == "keepalive":
+    for s in (a, silent):
+        s.sendall(b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n"); assert answer(s).startswith("HTTP/1.1 200"), mode
+def stall():
+    b = conn(); b.sendall(b"GET /stall HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"); answer(b); b.close()
+time.sleep(max(0, 0.2 - (time.monotonic() - t0)))
+th = threading.Thread(target=stall); th.start()
+time.sleep(max(0, 0.6 - (time.monotonic() - t0)))
+late = time.monotonic() - t0 > 0.9
+a.sendall(b"POST /second HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi")
+got = answer(a)
+print(json.dumps({"a": got, "sentLate": late, "silentClosedAt": round(closed_at(silent, t0), 2)}), flush=True)
+th.join()
+`;
+
+describe("an app that stalls the event loop", () => {
+  const PYTHON = Bun.which("python3");
+  const dir = mkdtempSync(join(tmpdir(), "tsgi-stall-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test.skipIf(!PYTHON)(
+    "a request sent during a 1.5 s stall on a kept-alive or opened connection is answered, not closed as idle or slow by the first tick after it; a silent one is still closed (plain and TLS)",
+    async () => {
+      const cert = await devCertificate(join(dir, "cache"));
+      const app: Application = (environ, startResponse) => {
+        if (environ.PATH_INFO === "/stall") {
+          const end = performance.now() + 1500;
+          while (performance.now() < end);
+        }
+        startResponse("200 OK", [["Content-Type", "text/plain"]]);
+        return [enc("ok")];
+      };
+      const outcomes: string[] = [];
+      for (const tls of [false, true]) {
+        const s = startServer(app, { keepAliveTimeout: 1000, headerTimeout: 1000, ...(tls ? { tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) } : {}) });
+        servers.push(s);
+        for (const mode of ["keepalive", "head"]) {
+          {
+            const proc = Bun.spawn([PYTHON!, "-c", STALL_CLIENT, String(s.port), mode, tls ? "tls" : "plain"], { stdout: "pipe", stderr: "pipe" });
+            const killer = setTimeout(() => proc.kill(), 10_000);
+            const out = await new Response(proc.stdout).text();
+            clearTimeout(killer);
+            const r = JSON.parse(out.trim() || `{"a":"no output: ${(await new Response(proc.stderr).text()).replace(/\W+/g, " ")}"}`) as { a: string; sentLate: boolean; silentClosedAt: number };
+            const where = `${tls ? "tls" : "plain"} ${mode}`;
+            // The POST left the client at 0.6 s (the deadline is 1 to 1.25 s): a later send would make a close legitimate.
+            if (r.sentLate) continue;
+            outcomes.push(`${where}: ${r.a}`);
+            // The silent connection is still closed: at the stall's end (~1.7 s) plus at most two ticks (250 ms each).
+            expect([where, r.silentClosedAt > 0 && r.silentClosedAt < 2.6]).toEqual([where, true]);
+          }
+        }
+      }
+      // Before: every one "closed" (the first tick after the stall ran before the socket's read).
+      expect(outcomes.length).toBeGreaterThanOrEqual(3);
+      expect(outcomes.filter((o) => !o.endsWith("HTTP/1.1 200 OK"))).toEqual([]);
+    },
+    60_000,
+  );
 });

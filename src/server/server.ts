@@ -139,6 +139,16 @@ class LimitWarning {
 
 /** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
 const REFUSED_HANDSHAKE_MS = 10_000;
+/**
+ * A sweeper tick later than this past its due time (ms) comes after an
+ * event-loop stall (synchronous app work, a GC pause, a starved process).
+ * Bun runs due timers before it polls the sockets, so such a tick runs
+ * before the reads that arrived during the stall are delivered: it closes
+ * none of the connections whose deadline passed during the stall, and the
+ * next tick (a poll later) does, if they are still silent. Below this, a
+ * late tick is ordinary timer jitter.
+ */
+const STALL_MS = 50;
 
 /**
  * The server. Create with {@link createServer} or {@link serve}.
@@ -496,20 +506,36 @@ export class TsgiServer implements Server, ServerCore {
    */
   private now = performance.now();
 
+  /** The last tick that came after a stall ({@link STALL_MS}), `performance.now()` ms, -Infinity before. */
+  private stalledAt = Number.NEGATIVE_INFINITY;
+  /** The tick before that one: deadlines up to it still fire while the stall's are held. */
+  private heldDue = 0;
+
   clock(): number {
     return this.now + this.tick;
   }
 
   private readonly sweep = (): void => {
+    const last = this.now;
     const now = (this.now = performance.now());
     if (this.idleQueue.length > 0 && this.conns.size - this.evicting < this.maxConnections) {
       this.idleQueue = [];
       this.idleQueueAt = 0;
     }
+    // After a stall this tick runs before the sockets are read: a request a kept-alive client sent
+    // during the stall (or the head of a connection opened before it) sits unread in the kernel.
+    // Deadlines that passed since the last tick wait for the next tick, which comes after a poll
+    // (at most one tick later, so a client that really sent nothing is still closed). The grace
+    // timer's sweep may run in the same timer pass as this tick: it holds them too.
+    if (now - last > this.tick + STALL_MS) {
+      this.stalledAt = now;
+      this.heldDue = last;
+    }
+    const due = now - this.stalledAt < this.tick / 2 ? this.heldDue : now;
     for (const conn of this.conns) {
-      if (conn.deadline !== 0 && conn.deadline <= now) conn.onDeadline();
-      if (conn.requestDeadline !== 0 && conn.requestDeadline <= now) conn.onRequestDeadline();
-      if (conn.sendDeadline !== 0 && conn.sendDeadline <= now) conn.onSendDeadline();
+      if (conn.deadline !== 0 && conn.deadline <= due) conn.onDeadline();
+      if (conn.requestDeadline !== 0 && conn.requestDeadline <= due) conn.onRequestDeadline();
+      if (conn.sendDeadline !== 0 && conn.sendDeadline <= due) conn.onSendDeadline();
     }
   };
 
