@@ -1926,6 +1926,56 @@ describe("an application error after its client left or the server gave up (spec
     await stillServes(port);
   });
 
+  test.each(["reset", "fin"] as const)("an AggregateError holding what the app passes on after its client left (%s): Promise.any over fetches aborted with tsgi.signal, a wrapper of settled rejections holding the input's ClientDisconnected, one that holds itself and a throwing Proxy, are not logged; one of the app's own errors only is (before: all were logged)", async (how) => {
+    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const upstream = start(async (_e, sr) => {
+      await Bun.sleep(1500);
+      sr("200 OK", [["Content-Length", "0"]]);
+      return [];
+    });
+    const seen: string[] = [];
+    const app: Application = async (environ, sr) => {
+      if (environ.PATH_INFO === "/") return hello(environ, sr);
+      const signal = environ["tsgi.signal"] as AbortSignal;
+      const path = environ.PATH_INFO;
+      let failure: unknown;
+      try {
+        if (path === "/any") {
+          await Promise.any([1, 2].map((n) => fetch(`http://127.0.0.1:${upstream.port}/${n}`, { signal })));
+        } else {
+          await environ["tsgi.input"].read();
+        }
+      } catch (e) {
+        failure = e;
+      }
+      await Bun.sleep(150);
+      seen.push(`${path} ${failure instanceof AggregateError || failure instanceof ClientDisconnected}`);
+      if (path === "/any") throw failure;
+      const settled = await Promise.allSettled([Promise.reject(new Error("cache miss")), Promise.reject(failure)]);
+      const rejections = settled.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+      if (path === "/settled") throw new Error("import failed", { cause: new AggregateError(rejections, "2 of 2 failed") });
+      if (path === "/odd") {
+        const hostile = new Proxy({}, { has: () => { throw new Error("trap"); }, getPrototypeOf: () => { throw new Error("trap"); } });
+        const odd = new AggregateError([hostile, new Error("cache miss")], "odd");
+        odd.errors.push(odd, new AggregateError([failure]));
+        throw odd;
+      }
+      throw new AggregateError([new Error("cache miss"), new Error("quota exceeded")], "own errors only");
+    };
+    const { port, errors } = start(app, { requestSignal: true });
+    const paths = ["/any", "/settled", "/odd", "/own"];
+    for (const path of paths) {
+      await leave(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n${"a".repeat(20)}`, how);
+      await pollUntil(() => seen.length === paths.indexOf(path) + 1, 10);
+    }
+    const logged = await entriesNaming(errors, "own errors only");
+    expect(seen).toEqual(["/any true", "/settled true", "/odd true", "/own true"]);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain("POST /own HTTP/1.1");
+    expect(errors).toHaveLength(1);
+    await stillServes(port);
+  });
+
   test.each([
     ["closes after the 503", false],
     ["keeps its side open after the 503", true],

@@ -741,7 +741,7 @@ class Invocation implements Running {
   /**
    * Whether `error` is the client's leaving or the server's own giving up,
    * which the app passed on: not logged (spec.md "Error handling"). It is,
-   * or holds down its `cause` chain ({@link inCauseChain}): a
+   * or holds down its `cause` chain or in an `AggregateError` ({@link inCauseChain}): a
    * `ClientDisconnected`, once the client left, the sink closed or the
    * server abandoned the request (before that, one is the app's own error:
    * from another request's `write()` or input, or one it made, and its
