@@ -895,6 +895,15 @@ describe("tsgi serve errors", () => {
         "the default export is the one served, so export yours with `export default app`, or name it after a colon: named.ts:app\n",
     );
     expect(values.out).not.toContain("    at ");
+    // An export named app that is no application (a config object, an app's router): what it is, not named.ts:app, which would fail in turn.
+    await Bun.write(file, 'export const VERSION = "1";\nexport const app = { name: "shop", routes: [] };\n');
+    const notApp = await runTsgi(["serve", "named.ts", "--port", String(freePort())], dir);
+    expect(notApp.code).toBe(1);
+    expect(notApp.out).toContain(
+      "named.ts has no default export (exports: VERSION, app); none of them is an application (a function (environ, startResponse), a fetch handler (request) => Response, or an object with a fetch method): " +
+        "export app is an object without a fetch() method; the default export is the one served, so export your application with `export default`, or name its export after a colon: named.ts:<name>\n",
+    );
+    expect(notApp.out).not.toContain("named.ts:app");
     await Bun.write(file, "const app = (environ: any, startResponse: any) => [];\n");
     const bare = await runCli([file, "--port", String(freePort())]);
     expect(bare.code).toBe(1);

@@ -209,9 +209,10 @@ function where(p: SourcePosition): string {
  * The one line for an app module without the export asked for, shared by
  * `tsgi serve` and `tsgi-dev`: what is missing, the exports the module does
  * have, and what to do: the `file:name` spec of an export that is an
- * application, or, for a module that exports nothing, `export default`.
- * E.g. `./app.ts has no default export (exports: api, handler); pick one
- * with ./app.ts:api`.
+ * application, or, for a module that exports nothing, `export default`
+ * (and, when an export named `app` is no application, what it is, not
+ * `file:app`). E.g. `./app.ts has no default export (exports: api,
+ * handler); pick one with ./app.ts:api`.
  * @param label the module as the message names it
  * @param spec the module as the user gave it, for the `spec:name` hint
  * @param exportName the export asked for (`default` unless `file:name`)
@@ -227,9 +228,11 @@ export function missingExportMessage(label: string, spec: string, exportName: st
     const apps = names.filter((k) => detectApplication(mod[k]) !== null);
     if (apps.length) hint = `; pick one with ${spec}:${apps[0]}`;
     else if (names.length) {
-      hint =
-        `; none of them is an application (a function (environ, startResponse), a fetch handler (request) => Response, or an object with a fetch method): ` +
-        `the default export is the one served, so export yours with \`export default app\`, or name it after a colon: ${spec}:app`;
+      const whatIs = `none of them is an application (a function (environ, startResponse), a fetch handler (request) => Response, or an object with a fetch method)`;
+      // An export named app that is something else: ${spec}:app would fail in turn, so say what it is.
+      hint = names.includes("app")
+        ? `; ${whatIs}: export app is ${describeExport(mod["app"])}; the default export is the one served, so export your application with \`export default\`, or name its export after a colon: ${spec}:<name>`
+        : `; ${whatIs}: the default export is the one served, so export yours with \`export default app\`, or name it after a colon: ${spec}:app`;
     }
     else hint = "; export your application: `export default app`";
   }
