@@ -6,7 +6,7 @@
  * but not the server. Every loop is bounded in count and time.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
@@ -1199,4 +1199,38 @@ describe("a --max-requests recycle whose replacement fails to boot (the app on d
     expect(err.text()).not.toMatch(/giving up/);
     await stopsCleanly(proc);
   }, 90_000);
+  test("a replacement that fails to boot while a SIGHUP reload is under way: the line says the reload replaces the old worker, and it does, with no further recycle (before: 'trying the recycle again in 1.0 s')", async () => {
+    const failOnce = join(dir, "recycle-reload-fail-once");
+    const slow = join(dir, "recycle-reload-slow");
+    const app = join(dir, "recycle-reload.ts");
+    writeFileSync(
+      app,
+      `import { existsSync, unlinkSync } from "node:fs";\n` +
+        `if (existsSync(${JSON.stringify(failOnce)})) {\n  unlinkSync(${JSON.stringify(failOnce)});\n  await Bun.sleep(300);\n  throw new Error("recycle-reload: the replacement is broken on purpose");\n}\n` +
+        `if (existsSync(${JSON.stringify(slow)})) await Bun.sleep(2500);\n` +
+        `export { default } from ${JSON.stringify(APP)};\n`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "1", "--max-requests", "1", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    const old = Number(/worker\(s\) listening \(pids (\d+)\)/.exec(err.text())![1]);
+    // The recycle's replacement fails 300 ms into its import; the reload's new worker, which imports after it, boots in 2.5 s.
+    writeFileSync(failOnce, "");
+    writeFileSync(slow, "");
+    await (await fetch(`http://127.0.0.1:${port}/env`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).text();
+    expect(await waitFor(() => !existsSync(failOnce), 10_000)).toBe(true);
+    proc.kill("SIGHUP");
+    const line = `the replacement for worker ${old} failed to boot; the old worker keeps serving; a reload is under way, which replaces it; if the reload fails, the recycle is tried again once it has ended (in 1.0 s at the earliest)\n`;
+    expect(await waitFor(() => err.text().includes(line), 15_000), err.text()).toBe(true);
+    expect(await waitFor(() => /reloaded: new workers \d+/.test(err.text()), 15_000), err.text()).toBe(true);
+    expect(await waitFor(() => !processAlive(old), 15_000)).toBe(true);
+    await Bun.sleep(1500);
+    expect(err.text()).not.toContain("trying the recycle again");
+    expect(err.text()).not.toMatch(/recycling \(the 2nd try\)/);
+    expect(proc.exitCode).toBeNull();
+    rmSync(slow, { force: true });
+    await stopsCleanly(proc);
+  }, 60_000);
 });

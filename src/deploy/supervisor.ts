@@ -470,10 +470,19 @@ export class Supervisor {
     return worker;
   }
 
+  /**
+   * Whether `w` itself has not exited: the worker its pid maps to is `w`, not
+   * one started later that the kernel gave the same pid (a pid is reused once
+   * reaped; a recycle waits up to 30 s before it tries again).
+   */
+  private isLive(w: Worker): boolean {
+    return this.live.get(w.pid) === w;
+  }
+
   /** Resolves `true` when `w` listens, `false` when it exits first. */
   private whenListening(w: Worker): Promise<boolean> {
     if (w.listening) return Promise.resolve(true);
-    if (!this.live.has(w.pid)) return Promise.resolve(false);
+    if (!this.isLive(w)) return Promise.resolve(false);
     return new Promise((r) => w.listeners.push(r));
   }
 
@@ -522,7 +531,8 @@ export class Supervisor {
     if (!w) return;
     const how = signal ? `signal ${signal}` : `code ${code}`;
     w.exited = how;
-    this.live.delete(w.pid);
+    // Its pid may be another worker's already (reused between the reap and this callback).
+    if (this.isLive(w)) this.live.delete(w.pid);
     for (const l of w.listeners.splice(0)) l(false);
     for (const waiter of this.exitWaiters.splice(0)) waiter();
     const now = monotonicNow();
@@ -647,7 +657,7 @@ export class Supervisor {
       // one (counted by it): once the reload is done, it would serve beyond --workers for good.
       this.log("info", `worker ${w.pid} served ${w.requests} requests (max-requests); a reload is under way: it is recycled once the reload has ended, unless the reload replaces it`);
       while (this.reloading !== null) await this.reloading;
-      if (w.replacing || w.stopping || this.stopping || !this.live.has(w.pid)) return;
+      if (w.replacing || w.stopping || this.stopping || !this.isLive(w)) return;
     }
     w.replacing = true;
     const again = tries > 0 ? ` (the ${ordinal(tries + 1)} try)` : "";
@@ -676,14 +686,22 @@ export class Supervisor {
   /**
    * A recycle of `w` that did not get a listening replacement (`failure` says why): `w` serves on,
    * and the recycle is tried again after {@link shortPoolRetryDelay}`(tries + 1)` (1 s, doubling,
-   * up to 30 s: one line per try), unless the worker is gone or stopping by then.
+   * up to 30 s: one line per try), unless the worker is gone or stopping by then (a reload under
+   * way replaces it: the line says so).
    */
   private recycleAgain(w: Worker, tries: number, failure: string): void {
     const retry = shortPoolRetryDelay(tries + 1);
-    this.log("error", `${failure}; the old worker keeps serving; trying the recycle again in ${(retry / 1000).toFixed(1)} s (the wait doubles, up to ${SHORT_POOL_RETRY_MAX_MS / 1000} s)`);
+    const wait = `${(retry / 1000).toFixed(1)} s`;
+    // A SIGHUP reload under way stops `w` with the other old workers once its new ones listen: the
+    // retry below then finds it stopping and does nothing; it recycles `w` only if the reload fails.
+    const then =
+      this.reloading !== null
+        ? `a reload is under way, which replaces it; if the reload fails, the recycle is tried again once it has ended (in ${wait} at the earliest)`
+        : `trying the recycle again in ${wait} (the wait doubles, up to ${SHORT_POOL_RETRY_MAX_MS / 1000} s)`;
+    this.log("error", `${failure}; the old worker keeps serving; ${then}`);
     const timer = setTimeout(() => {
       this.pendingRecycles.delete(timer);
-      if (this.live.has(w.pid)) void this.recycle(w, tries + 1);
+      if (this.isLive(w)) void this.recycle(w, tries + 1);
     }, retry);
     this.pendingRecycles.add(timer);
   }
@@ -698,7 +716,7 @@ export class Supervisor {
     w.stopping = true;
     w.proc.kill("SIGTERM");
     const timer = setTimeout(() => {
-      if (this.live.has(w.pid)) {
+      if (this.isLive(w)) {
         this.log("warn", `worker ${w.pid} did not exit within the graceful timeout; killing it`);
         w.proc.kill("SIGKILL");
       }
@@ -860,7 +878,7 @@ export class Supervisor {
       const extra: number[] = [];
       for (const w of [...fresh].reverse()) {
         if (surplus <= 0) break;
-        if (w.stopping || !this.live.has(w.pid)) continue;
+        if (w.stopping || !this.isLive(w)) continue;
         this.terminate(w);
         extra.push(w.pid);
         surplus--;
