@@ -11,6 +11,7 @@ import type { AccessLogFields } from "../src/server/options.ts";
 import type { ErrorResponse } from "../src/gateway/run.ts";
 import type { Application, Body, Environ, ErrorStream } from "../src/spec.ts";
 import { enc, get, parseResponses, raw, rawOne, serverPool } from "./helpers.ts";
+import { waitFor } from "./fault-helpers.ts";
 
 const start = serverPool();
 
@@ -587,6 +588,42 @@ describe("hooks that fail (application code: a 500 and one log line, as for the 
     expect(next.response!.body.toString()).toBe("hi /next");
     const lines = await accessLines(access);
     expect(lines.map((l) => l.replace(/^.*"(GET [^"]+)" (\d+).*$/, "$1 $2"))).toEqual(["GET /first HTTP/1.1 500", "GET /next HTTP/1.1 200"]);
+  });
+
+  test("a handlerClass constructor that throws for connections that send no request or a malformed one (a probe, a port scanner): logged once per distinct error, at the first such connection's end; a request that comes is still logged with its request line (before: never logged without a request)", async () => {
+    let made = 0;
+    class AlwaysFails extends RequestHandler {
+      constructor(...args: ConstructorParameters<typeof RequestHandler>) {
+        super(...args);
+        made++;
+        throw new Error("handler setup failed: no config");
+      }
+    }
+    const { port, errors } = start(hello, { handlerClass: AlwaysFails });
+    // Three probes that connect and close without a byte, each closed after the server accepted it.
+    for (let i = 0; i < 3; i++) {
+      const before = made;
+      await new Promise<void>((resolve) => {
+        const s = connect({ host: "127.0.0.1", port });
+        const guard = setTimeout(() => (s.destroy(), resolve()), 3000);
+        s.on("error", () => {});
+        s.on("close", () => (clearTimeout(guard), resolve()));
+        s.on("connect", () => void waitFor(() => made > before, 2000).then(() => s.end()));
+      });
+    }
+    const first = "Error in the handlerClass constructor (a connection from 127.0.0.1 that ended before a request reached the application; logged once per distinct error): Error: handler setup failed: no config\n    at ";
+    expect(await waitFor(() => errors.join("").includes(first), 2000)).toBe(true);
+    // A malformed first request: the 400, and no second line for the same error.
+    const bad = await raw(port, "GARBAGE\r\n\r\n", { timeoutMs: 3000 });
+    expect(bad.data.toString("latin1")).toStartWith("HTTP/1.1 400 ");
+    await Bun.sleep(200);
+    expect(made).toBe(4);
+    expect(errors.join("").split("Error in the handlerClass constructor").length - 1).toBe(1);
+    // A request that comes: its 500, logged with its request line as before.
+    const r = await rawOne(port, get("/x", "Connection: close\r\n"));
+    expect(r.response!.status).toBe(500);
+    expect(await waitFor(() => errors.join("").includes("Error in the handlerClass constructor for GET /x HTTP/1.1: Error: handler setup failed: no config\n"), 2000)).toBe(true);
+    expect(errors.join("").split("Error in the handlerClass constructor").length - 1).toBe(2);
   });
 
   test("getEnviron() returning null, a string, or a Promise (async), and getStderr() returning a Promise or an object without write(): a 500 whose log says what the hook must return; no unhandled rejection", async () => {

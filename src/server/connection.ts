@@ -241,6 +241,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private readonly gateway: GatewayOptions;
   /** The `handlerClass` constructor threw: the connection's first request is answered 500 for it, and the connection closed. */
   private handlerFailure: HookFailure | null = null;
+  /** A request was failed for {@link handlerFailure}, which logged it with its request line. */
+  private handlerFailureLogged = false;
   /** Keys set on every request's environ after it is built (Unix sockets: empty ports, peer credentials), or `null`. */
   environPatch: Record<string, string> | null = null;
   /**
@@ -400,6 +402,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       const r = this.running.abandon();
       // The server's close() waits for it (bounded), so a stop does not cut the body's finally and close().
       if (r) this.core.trackAbandoned(settledWithin(r, POSTHOOK_CLOSE_GRACE_MS));
+    }
+    // No request reached the app to fail for it (a probe, a port scanner, a malformed first
+    // request): logged still, but once per distinct error, as such connections can come by the thousand.
+    if (this.handlerFailure !== null && !this.handlerFailureLogged) {
+      this.core.logErrorOnce(`${this.handlerFailure.hook} (a connection from ${this.remoteAddress || "a Unix socket"} that ended before a request reached the application; logged once per distinct error)`, this.handlerFailure.error);
     }
     this.core.connectionClosed(this);
   }
@@ -731,7 +738,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       app = failingApp(failure);
       gateway = failedHookGateway(this.gateway, failure, core.logError);
       // A handler that could not be made serves no further request.
-      if (this.handlerFailure !== null) this.mustClose = true;
+      if (this.handlerFailure !== null) {
+        this.mustClose = true;
+        this.handlerFailureLogged = true;
+      }
     }
     this.environ = built;
     if (core.options.requestTimeout > 0) this.requestDeadline = core.clock() + core.options.requestTimeout;

@@ -59,6 +59,13 @@ export interface ServerCore {
   /** Log an error with context (e.g. the request line). */
   readonly logError: (context: string, error: unknown) => void;
   /**
+   * {@link logError}, but only the first time this server meets an error
+   * with this first line (`Name: message`): for errors that strangers'
+   * connections can repeat without end. At most 64 distinct errors are
+   * logged; further ones are not.
+   */
+  logErrorOnce(context: string, error: unknown): void;
+  /**
    * Access-log line for a response the server made itself (4xx, 503): `line`
    * is the request line when the app had the request (`environ` set), else
    * the rejection; `bodyBytes` the error body's length; `startedAt` 0 gives 0 s;

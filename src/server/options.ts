@@ -233,7 +233,9 @@ export interface ServerOptions {
    * `formatRequest()`, `logRequest()` or `handleError()`. Default: `RequestHandler`'s behaviour.
    * A constructor that throws gets the connection's first request answered
    * 500 (logged as `Error in the handlerClass constructor for <request
-   * line>: <stack>`) and the connection closed.
+   * line>: <stack>`) and the connection closed; a connection that ends
+   * before a request reaches the app (a probe, a malformed first request)
+   * logs it when it ends, once per server and distinct error (64 at most).
    */
   handlerClass?: RequestHandlerClass | undefined;
   /**

@@ -92,6 +92,9 @@ function errorCode(error: unknown): string | undefined {
  * descriptors past the limit.
  */
 const MAX_REFUSED_HANDSHAKES = 64;
+
+/** How many distinct errors `logErrorOnce` logs at most (a constructor that throws a new message per connection). */
+const LOGGED_ONCE_MAX = 64;
 /**
  * How many times per sweeper tick a full server may scan its connections for
  * idle keep-alive ones to close for new clients (see `evictIdle`).
@@ -549,6 +552,16 @@ export class TsgiServer implements Server, ServerCore {
     // An error's text may quote the client's bytes (a decoded request path): no raw control sequences in the log.
     this.errorWriter(escapeControls(`Error in ${context}: ${detail}${hint === null ? "" : `\n${hint}`}`));
   };
+
+  /** The first lines of the errors {@link logErrorOnce} logged. */
+  private readonly loggedOnce = new Set<string>();
+
+  logErrorOnce(context: string, error: unknown): void {
+    const key = errorText(error).split("\n", 1)[0]!;
+    if (this.loggedOnce.has(key) || this.loggedOnce.size >= LOGGED_ONCE_MAX) return;
+    this.loggedOnce.add(key);
+    this.logError(context, error);
+  }
 
   logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): void {
     if (!this.accessLog) return;
