@@ -323,6 +323,32 @@ describe("a stdout reader that stalls, and the wall clock set back", () => {
   }, 60_000);
 });
 
+describe("the certificate lock's wait and the wall clock", () => {
+  test.skipIf(!LIBFAKETIME)("--https waiting on another process's certificate lock still takes it after 15 s when the wall clock is set back an hour meanwhile (NTP stepping it, date -s); before: the wait's deadline was on the wall clock, which held the start back the hour", async () => {
+    const port = freePort();
+    const clock = fakeWallClock(join(dir, `offset-lock-${port}`));
+    const cache = mkdtempSync(join(dir, "cache-"));
+    mkdirSync(join(cache, "tsgi"), { recursive: true });
+    writeFileSync(join(cache, "tsgi", "localhost.lock"), ""); // held by "another process" that never lets go
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--https", "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, ...clock.env, XDG_CACHE_HOME: cache },
+    });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+    // Waiting on the lock (its handlers are installed before it looks for the certificate), then the clock goes back.
+    expect(await waitFor(() => catches(proc.pid, 10), 10_000)).toBe(true);
+    const waiting = performance.now();
+    clock.set("-3600");
+    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 25_000), err()).toBe(true);
+    expect(proc.exitCode).toBe(null);
+    expect(performance.now() - waiting).toBeGreaterThan(12_000); // the wait itself is unchanged: 15 s from the start
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 45_000);
+});
+
 describe("connection timeouts and the wall clock", () => {
   test.skipIf(!LIBFAKETIME)("the wall clock set forward an hour closes no idle keep-alive connection, and set back an hour still ends a trickled head at --header-timeout (before: the server's deadlines were timed with Date.now(): forward, every connection's deadline passed at once; back, slowloris went unchecked for the hour)", async () => {
     const port = freePort();

@@ -584,7 +584,9 @@ const LOCK_WAIT_MS = 15_000;
  * @returns the function that releases it.
  */
 async function lockFile(path: string): Promise<() => void> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
+  // The wait is a duration (the monotonic clock: a wall clock set back meanwhile would stretch it by
+  // as much); a lock's age compares the wall clock with its file's mtime, which is wall-clock time.
+  const deadline = performance.now() + LOCK_WAIT_MS;
   for (;;) {
     try {
       closeSync(openSync(path, "wx", 0o600));
@@ -603,7 +605,7 @@ async function lockFile(path: string): Promise<() => void> {
     } catch {
       continue; // released meanwhile
     }
-    if (age > LOCK_WAIT_MS || Date.now() > deadline) rmSync(path, { force: true });
+    if (age > LOCK_WAIT_MS || performance.now() > deadline) rmSync(path, { force: true });
     else await Bun.sleep(50);
   }
 }
