@@ -382,6 +382,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
 
   const restart = async (paths: string[]): Promise<void> => {
     const started = performance.now();
+    // Compared with files' mtimes (wall clock); the load's duration is `started`'s (monotonic).
     const since = Date.now();
     dotenv.reload(); // the worker inherits this process's environment
     // Fingerprinted before the worker reads the files: a save during its load is a change to what it loaded.
@@ -402,7 +403,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
         fresh = await worker.ready;
         // Files the new app process changed as it loaded (see reload-loop.ts); what it wrote to a looping one is its own.
         const written = writtenDuringLoad(graphOf(fresh), (f) => fresh.prints[f], since);
-        found = loop.loaded(written, Date.now() - since);
+        found = loop.loaded(written, performance.now() - started);
         for (const f of written) if (loopingFiles.has(f) || found.includes(f)) loopingFiles.set(f, fingerprint(f));
       } catch (error) {
         // Superseded by a newer save (which queued a restart from the newest files), or stopping.
@@ -410,7 +411,7 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
           if (stopping) return;
           // What changed while it loaded cancelled it: a save, or the app's own write before it listened (a
           // stamp written, then a second of setup), which cancels the next one too: a loop the guard must see.
-          const found = loop.loaded(writtenDuringLoad(loads.keys(), (f) => loads.get(f), since), Date.now() - since);
+          const found = loop.loaded(writtenDuringLoad(loads.keys(), (f) => loads.get(f), since), performance.now() - started);
           for (const f of found) loopingFiles.set(f, fingerprint(f));
           if (found.length) logger.warn(loopWarning(found, "restart"));
           queue(paths);
