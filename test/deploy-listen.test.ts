@@ -8,7 +8,7 @@ import { createConnection } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "../src/server/index.ts";
-import { freePort } from "./helpers.ts";
+import { collect, freePort } from "./helpers.ts";
 import { prepareUnixPath, unixListenError } from "../src/server/bind.ts";
 import { certificateDateWarning, devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
 import { readTlsFile } from "../src/server/tls-file.ts";
@@ -58,6 +58,31 @@ async function expectOneLineRefusals(cmd: string[], cases: [string[], string][])
     expect(r.stderr.trim().split("\n").length).toBe(1);
     expect(r.stderr).not.toContain("    at ");
   }
+}
+
+
+/**
+ * A `tsgi serve` command started with its stderr collected, SIGKILLed after
+ * `killMs` if still running: `serving()` waits (at most `tries` × 50 ms) for
+ * its "serving ... on" line or its exit, `stop()` sends SIGTERM and waits for
+ * the exit and the last of stderr.
+ */
+function spawnServe(cmd: string[], env: Record<string, string | undefined> = process.env, killMs = 20_000) {
+  const proc = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe", env });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), killMs);
+  const stderr = collect(proc.stderr);
+  return {
+    err: stderr.text,
+    async serving(tries = 300): Promise<void> {
+      for (let i = 0; i < tries && !/serving .* on /.test(stderr.text()) && proc.exitCode === null; i++) await Bun.sleep(50);
+    },
+    async stop(): Promise<void> {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      await stderr.done;
+      clearTimeout(timer);
+    },
+  };
 }
 
 describe("TCP", () => {
@@ -196,23 +221,15 @@ console.log(c.fingerprint);`;
   async function servesHttps(args: string, env: Record<string, string> = {}): Promise<{ status: number; stderr: string }> {
     const port = freePort();
     const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(port), "--no-access-log"];
-    const proc = Bun.spawn(["bash", "-c", `exec "$@" ${args}`, "bash", ...cli], { stdout: "ignore", stderr: "pipe", env: { ...process.env, CERT: cert.certfile, KEY: cert.keyfile, ...env } });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-    let err = "";
-    const reader = (async () => {
-      for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
-    })();
+    const server = spawnServe(["bash", "-c", `exec "$@" ${args}`, "bash", ...cli], { ...process.env, CERT: cert.certfile, KEY: cert.keyfile, ...env }, 15_000);
     try {
-      for (let i = 0; i < 200 && !/serving .* on /.test(err) && proc.exitCode === null; i++) await Bun.sleep(50);
-      if (!/serving .* on https:/.test(err)) return { status: 0, stderr: err };
+      await server.serving(200);
+      if (!/serving .* on https:/.test(server.err())) return { status: 0, stderr: server.err() };
       const res = await fetch(`https://localhost:${port}/`, { tls: { ca: cert.cert }, keepalive: false, signal: AbortSignal.timeout(5000) } as RequestInit);
       await res.arrayBuffer();
-      return { status: res.status, stderr: err };
+      return { status: res.status, stderr: server.err() };
     } finally {
-      proc.kill("SIGTERM");
-      await proc.exited;
-      await reader;
-      clearTimeout(timer);
+      await server.stop();
     }
   }
 
@@ -363,23 +380,15 @@ console.log(c.fingerprint);`;
     expect(loadTls({ certfile: join(odd, "cert.pem"), keyfile: join(odd, "key.pem") }).key).toContain("PRIVATE KEY");
     // The development certificate in a cache directory whose path holds the same: its curl --cacert, pasted, reaches the server.
     const port = freePort();
-    const proc = Bun.spawn([...cli, "--https", "--port", String(port), "--no-access-log"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, XDG_CACHE_HOME: join(odd, "cache") } });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-    let err = "";
-    const reader = (async () => {
-      for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
-    })();
+    const server = spawnServe([...cli, "--https", "--port", String(port), "--no-access-log"], { ...process.env, XDG_CACHE_HOME: join(odd, "cache") });
     try {
-      for (let i = 0; i < 300 && !/serving .* on /.test(err) && proc.exitCode === null; i++) await Bun.sleep(50);
-      const curl = /clients must trust it \((curl --cacert .*)\)\n/.exec(err)?.[1];
-      expect(curl, err).toBeDefined();
+      await server.serving();
+      const curl = /clients must trust it \((curl --cacert .*)\)\n/.exec(server.err())?.[1];
+      expect(curl, server.err()).toBeDefined();
       const r = Bun.spawnSync(["sh", "-c", `${curl} -sS --max-time 5 https://localhost:${port}/`], { env: { ...process.env, HOME: "/nonexistent" }, timeout: 10_000 });
       expect(r.exitCode, r.stderr.toString()).toBe(0);
     } finally {
-      proc.kill("SIGTERM");
-      await proc.exited;
-      await reader;
-      clearTimeout(timer);
+      await server.stop();
     }
   }, 60_000);
 
@@ -569,23 +578,17 @@ console.log(c.fingerprint);`;
     writeFileSync(keyfile, expired.private);
     for (const workers of [[], ["--workers", "2"]]) {
       const port = await freePort();
-      const proc = Bun.spawn(
+      const server = spawnServe(
         [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(port), "--certfile", certfile, "--keyfile", keyfile, "--no-access-log", ...workers],
-        { stdout: "pipe", stderr: "pipe" },
+        process.env,
+        15_000,
       );
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-      let err = "";
-      const reader = (async () => {
-        for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
-      })();
-      for (let i = 0; i < 200 && !/serving .* on /.test(err); i++) await Bun.sleep(50);
-      expect(err).toMatch(/serving .* on https:/);
+      await server.serving(200);
+      expect(server.err()).toMatch(/serving .* on https:/);
       // Workers report after listening, the supervisor after all have: give a late one a moment.
       await Bun.sleep(200);
-      proc.kill("SIGTERM");
-      await proc.exited;
-      await reader;
-      clearTimeout(timer);
+      await server.stop();
+      const err = server.err();
       expect(err.split("expired-cert.pem (CN=localhost) expired on").length - 1).toBe(1);
     }
   }, 40_000);
@@ -602,29 +605,17 @@ console.log(c.fingerprint);`;
     writeFileSync(certfile, early.cert);
     writeFileSync(join(xdg, "tsgi", "localhost-key.pem"), early.private, { mode: 0o600 });
     const port = freePort();
-    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--https", "--port", String(port), "--no-access-log"], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, XDG_CACHE_HOME: xdg },
-    });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-    let err = "";
-    const reader = (async () => {
-      for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
-    })();
+    const server = spawnServe([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--https", "--port", String(port), "--no-access-log"], { ...process.env, XDG_CACHE_HOME: xdg });
     try {
-      for (let i = 0; i < 300 && !/serving .* on /.test(err) && proc.exitCode === null; i++) await Bun.sleep(50);
-      expect(err).toMatch(/serving .* on https:/);
-      expect(err).toContain(`generated a self-signed development certificate (${certfile})`);
+      await server.serving();
+      expect(server.err()).toMatch(/serving .* on https:/);
+      expect(server.err()).toContain(`generated a self-signed development certificate (${certfile})`);
       const served = readFileSync(certfile, "utf8");
       expect(new Date(new X509Certificate(served).validFrom).getTime()).toBeLessThanOrEqual(Date.now());
       const res = await fetch(`https://localhost:${port}/`, { tls: { ca: served }, signal: AbortSignal.timeout(5000) } as RequestInit);
       expect(res.status).toBe(200);
     } finally {
-      proc.kill("SIGTERM");
-      await proc.exited;
-      await reader;
-      clearTimeout(timer);
+      await server.stop();
     }
   }, 40_000);
 
