@@ -61,6 +61,33 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * tsgi-dev --reload=restart serving `source` as app.ts, its stdout and stderr
+ * through one pipe (2>&1: the output in the order it was written, across the
+ * two processes), with a --watch directory of 3000 files, which the
+ * supervisor's watcher takes a while to read (so the banner comes late) while
+ * the app process serves; `path` is polled every 5 ms (at most 1000 times)
+ * until it answers with a body.
+ */
+async function servedBeforeBanner(source: string, path: string): Promise<{ app: TempApp; dev: DevProcess; port: number }> {
+  const app = new TempApp({ "app.ts": source });
+  apps.push(app);
+  mkdirSync(`${app.dir}/data`);
+  for (let i = 0; i < 3000; i++) writeFileSync(`${app.dir}/data/f${i}.txt`, "x");
+  const port = freePort();
+  const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(port), "--watch", "data"], { cwd: app.dir, command: ["bash", "-c", 'exec "$@" 2>&1', "bash", process.execPath, CLI] });
+  let answered = false;
+  for (let i = 0; i < 1000 && !answered && dev.proc.exitCode === null; i++) {
+    answered = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) }).then(
+      async (r) => (await r.text()).length > 0,
+      () => false,
+    );
+    if (!answered) await Bun.sleep(5);
+  }
+  expect(answered).toBe(true);
+  return { app, dev, port };
+}
+
 describe("tsgi-dev --reload=restart", () => {
   test("a fetch-handler app's notice (served through fromFetchHandler) is printed once, not again at each restart", async () => {
     const fetchApp = (v: string) => `export default { fetch() { return new Response("${v}"); } };\n`;
@@ -80,23 +107,7 @@ describe("tsgi-dev --reload=restart", () => {
   }, 60_000);
 
   test("the startup banner comes before the log line of a request sent the moment the port accepts (before: the supervisor printed it once its watcher was ready, after the first app process had served and logged)", async () => {
-    const app = new TempApp({ "app.ts": APP("v0") });
-    apps.push(app);
-    // A watched directory of 3000 files: the supervisor's watcher takes a while to read it, the app process serves meanwhile.
-    mkdirSync(`${app.dir}/data`);
-    for (let i = 0; i < 3000; i++) writeFileSync(`${app.dir}/data/f${i}.txt`, "x");
-    const port = freePort();
-    // stdout and stderr through one pipe (2>&1): the output in the order it was written, across the two processes.
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(port), "--watch", "data"], { cwd: app.dir, command: ["bash", "-c", 'exec "$@" 2>&1', "bash", process.execPath, CLI] });
-    let answered = false;
-    for (let i = 0; i < 1000 && !answered && dev.proc.exitCode === null; i++) {
-      answered = await fetch(`http://127.0.0.1:${port}/first`, { signal: AbortSignal.timeout(2000) }).then(
-        async (r) => (await r.text()).startsWith("v0"),
-        () => false,
-      );
-      if (!answered) await Bun.sleep(5);
-    }
-    expect(answered).toBe(true);
+    const { app, dev, port } = await servedBeforeBanner(APP("v0"), "/first");
     await dev.waitFor(/"GET \/first HTTP\/1\.1" 200/, 10_000);
     await dev.waitFor(/reload by restarting the process/, 10_000);
     const out = dev.stdout;
@@ -120,28 +131,8 @@ describe("tsgi-dev --reload=restart", () => {
   return [new TextEncoder().encode("v0")];
 }
 `;
-    /** tsgi-dev --reload=restart (2>&1, one pipe) with a --watch directory of 3000 files, so the banner comes late; `path` polled every 5 ms until answered. */
-    async function servedBeforeBanner(path: string): Promise<{ dev: DevProcess; port: number }> {
-      const app = new TempApp({ "app.ts": RAISING });
-      apps.push(app);
-      mkdirSync(`${app.dir}/data`);
-      for (let i = 0; i < 3000; i++) writeFileSync(`${app.dir}/data/f${i}.txt`, "x");
-      const port = freePort();
-      const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(port), "--watch", "data"], { cwd: app.dir, command: ["bash", "-c", 'exec "$@" 2>&1', "bash", process.execPath, CLI] });
-      let answered = false;
-      for (let i = 0; i < 1000 && !answered && dev.proc.exitCode === null; i++) {
-        answered = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) }).then(
-          async (r) => (await r.text()).length > 0,
-          () => false,
-        );
-        if (!answered) await Bun.sleep(5);
-      }
-      expect(answered).toBe(true);
-      return { dev, port };
-    }
-
     test("a request's traceback comes after the banner, with the request's log line (before: at once, before the banner, and its log line after it)", async () => {
-      const { dev } = await servedBeforeBanner("/boom");
+      const { dev } = await servedBeforeBanner(RAISING, "/boom");
       await dev.waitFor(/"GET \/boom HTTP\/1\.1" 500/, 10_000);
       const out = dev.stdout;
       const banner = out.indexOf("tsgi-dev serving ./app.ts at ");
@@ -152,7 +143,7 @@ describe("tsgi-dev --reload=restart", () => {
     }, 60_000);
 
     test("an app process that exits before the banner still shows what it logged (before: its held lines were lost)", async () => {
-      const { dev, port } = await servedBeforeBanner("/");
+      const { dev, port } = await servedBeforeBanner(RAISING, "/");
       await fetch(`http://127.0.0.1:${port}/exit`, { signal: AbortSignal.timeout(2000) });
       await dev.waitFor(/the app process exited with code 3; save a file to start it again/, 15_000);
       const out = dev.stdout;
