@@ -98,6 +98,35 @@ sys.stdout.buffer.write(b"".join(pieces))
   return Buffer.from(out);
 }
 
+/**
+ * On one keep-alive connection, `rounds` times: GET all of `paths` pipelined
+ * in one write, then read until that many more responses are complete.
+ * Resolves with everything received; rejects after `limitMs`.
+ */
+function pipelineRounds(port: number, paths: string[], rounds: number, limitMs = 20000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const pieces: Buffer[] = [];
+    const batch = paths.map((path) => `GET ${path} HTTP/1.1\r\nHost: t\r\n\r\n`).join("");
+    const sock = connect({ host: "127.0.0.1", port });
+    let round = 0;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`round ${round + 1} of ${rounds} did not complete in ${limitMs} ms`));
+    }, limitMs);
+    sock.on("error", reject);
+    sock.on("connect", () => sock.write(batch));
+    sock.on("data", (d: Buffer) => {
+      pieces.push(d);
+      const done = parseResponses(Buffer.concat(pieces)).filter((r) => r.complete).length;
+      if (done < (round + 1) * paths.length) return;
+      if (++round < rounds) return void sock.write(batch);
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(Buffer.concat(pieces));
+    });
+  });
+}
+
 if (!python3) console.warn("server-output-backlog: python3 is not installed; the short-write test is skipped");
 if (!strace) console.warn("server-output-backlog: strace is not installed or cannot trace here (ptrace refused); the write-count tests are skipped");
 
@@ -107,7 +136,7 @@ if (!strace) console.warn("server-output-backlog: strace is not installed or can
  * reading first after `firstPauseMs`: the responses' bytes and the server's
  * send calls for all of them ({@link sendCalls}).
  */
-async function countSends(paths: string[], firstPauseMs: number): Promise<{ datas: Buffer[]; calls: number }> {
+async function countSends(paths: string[], firstPauseMs: number, fetchAll?: (port: number) => Promise<Buffer[]>): Promise<{ datas: Buffer[]; calls: number }> {
   const dir = mkdtempSync(join(tmpdir(), "tsgi-backlog-"));
   try {
     const summary = join(dir, "strace.txt");
@@ -127,8 +156,8 @@ async function countSends(paths: string[], firstPauseMs: number): Promise<{ data
     const m = /listening (\d+) (\d+)\n/.exec(text);
     if (m === null) throw new Error(`small-parts.ts did not say it listens: ${JSON.stringify(text)}`);
     const [port, pid] = [Number(m[1]), Number(m[2])];
-    const datas: Buffer[] = [];
-    for (const path of paths) datas.push(await fetchSlowly(port, path, firstPauseMs, () => 0));
+    const datas: Buffer[] = fetchAll ? await fetchAll(port) : [];
+    if (!fetchAll) for (const path of paths) datas.push(await fetchSlowly(port, path, firstPauseMs, () => 0));
     process.kill(pid, "SIGTERM");
     expect(await proc.exited).toBe(0);
     return { datas, calls: sendCalls(readFileSync(summary, "utf8")) };
@@ -253,4 +282,28 @@ test.skipIf(!python3)(
     expect(s.errors).toEqual([]);
   },
   90000,
+);
+
+test.skipIf(!strace)(
+  "16 pipelined requests to an application that answers after an await (alone, and between synchronous answers): their responses go out in one write, as a synchronous batch's do, in order and byte for byte",
+  async () => {
+    const rounds = 10;
+    // Bodies of 8 to 128 bytes, so that a response out of place shows.
+    const asyncOnly = Array.from({ length: 16 }, (_, i) => `/array?async=1&n=${i + 1}&size=8`);
+    const mixed = Array.from({ length: 16 }, (_, i) => `/array?${i % 2 === 0 ? "async=1&" : ""}n=${i + 1}&size=8`);
+    const { datas, calls } = await countSends([], 0, async (port) => [await pipelineRounds(port, asyncOnly, rounds), await pipelineRounds(port, mixed, rounds)]);
+    for (const data of datas) {
+      const res = parseResponses(data);
+      expect(res.length).toBe(16 * rounds);
+      res.forEach((r, k) => {
+        expect(r.complete).toBe(true);
+        expect(r.body.equals(partBytes((k % 16) + 1, 8))).toBe(true);
+      });
+    }
+    // One write per round, a few more if a round's requests came in two reads. One per async
+    // response was 160 for the first connection and 80-160 for the second.
+    expect(calls).toBeGreaterThanOrEqual(2 * rounds);
+    expect(calls).toBeLessThan(2 * rounds + 8);
+  },
+  60000,
 );

@@ -10,6 +10,9 @@
  * Its rules, in the order a connection meets them:
  * - what handling one read produces (all the answers to a pipelined batch)
  *   goes out in one write, once the read is handled (the queue is corked);
+ *   when an async response keeps pipelined requests waiting, the queue is
+ *   held until a response ends with none behind it, or until the next turn
+ *   of the event loop, so their answers go out together too;
  * - bytes of a next request that arrive while a response runs, or while
  *   output waits for the client to take it (the queue's backlog), are held
  *   (`stash`, the socket paused past {@link MAX_STASH}) and parsed once both
@@ -345,6 +348,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         else if (this.input && !this.messageDone) this.input.fail(new ClientDisconnected());
       }
     } finally {
+      // Pipelined requests wait behind an async response: their answers go out with it, as a
+      // synchronous batch's do (end() releases the hold at the last of them; a macrotask at the latest).
+      if (this.responding && (this.stash !== null || this.output.held)) this.output.hold();
+      else this.output.release();
       this.output.uncork();
     }
   }
@@ -1168,6 +1175,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       this.core.logError(requestLine(this.head), shortBodyError(this.remaining, "closing the connection"));
     }
     if (this.framing === Framing.Close) this.responseKeepAlive = false;
+    if (this.output.held) {
+      // Nothing pipelined behind this response: the batch is complete. Else other code may run
+      // before the next request starts (other connections' reactions): lent parts are copied now.
+      if (this.stash === null) this.output.release();
+      else this.output.takeLent();
+    }
     this.output.flushUnlessCorked();
   }
 

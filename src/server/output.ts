@@ -8,7 +8,10 @@
  *   after it;
  * - **one syscall per batch**: what is queued while the connection handles
  *   one read ({@link OutputQueue.cork} to {@link OutputQueue.uncork}: all the
- *   synchronous responses to a pipelined batch), or else within one
+ *   synchronous responses to a pipelined batch), or while it holds a
+ *   pipelined batch behind an async response ({@link OutputQueue.hold} to
+ *   {@link OutputQueue.release}, at most until the next turn of the event
+ *   loop), or else within one
  *   microtask or up to a response's last part ({@link OutputQueue.outLast}),
  *   is written together: parts under {@link COALESCE_LIMIT} are
  *   copied into one shared scratch buffer and sent with one `write`, larger
@@ -93,8 +96,15 @@ export class OutputQueue {
   private staged = 0;
   /** Bytes the socket did not take, oldest first, or `null` when none wait. */
   private backlog: Uint8Array[] | null = null;
-  /** Queuing while the connection handles a read: written at {@link uncork}. */
-  private corked = false;
+  /**
+   * Corks in place ({@link cork} while the connection handles a read, and
+   * {@link hold}): queued parts are written when the last is taken off.
+   */
+  private corks = 0;
+  /** {@link hold} holds one of {@link corks}. */
+  private holding = false;
+  /** A macrotask that calls {@link release} is pending. */
+  private releaseScheduled = false;
   private flushScheduled = false;
   /** Producers waiting in {@link drain}, or `null` when none (most connections never wait). */
   private drainWaiters: Array<() => void> | null = null;
@@ -164,7 +174,7 @@ export class OutputQueue {
   outChunk(sizeLine: string, part: Uint8Array, owner: ChunkOwner): void {
     if (this.closed) return;
     const len = part.length;
-    if (len < COALESCE_LIMIT || this.corked || this.backlog !== null || this.staged > 0 || this.partsBytes + sizeLine.length + len + 2 > SCRATCH_BYTES) {
+    if (len < COALESCE_LIMIT || this.corks > 0 || this.backlog !== null || this.staged > 0 || this.partsBytes + sizeLine.length + len + 2 > SCRATCH_BYTES) {
       this.out(sizeLine);
       if (owner === "borrowed") this.outBorrowed(part);
       else if (owner === "lent") this.outLent(part);
@@ -201,7 +211,7 @@ export class OutputQueue {
   outLast(head: Uint8Array | string | null, part: Uint8Array, owner: ChunkOwner): boolean {
     if (this.closed) return true;
     // Behind staged bytes (a pipelined batch's later responses): copied there too, whoever owns them.
-    if (this.staged > 0 && this.corked && part.length < COALESCE_LIMIT && this.stageLast(head, part)) {
+    if (this.staged > 0 && this.corks > 0 && part.length < COALESCE_LIMIT && this.stageLast(head, part)) {
       if (this.partsBytes >= OUTPUT_HIGH_WATER) {
         this.flush();
         return !this.needsDrain;
@@ -219,7 +229,7 @@ export class OutputQueue {
     } else if (part.length < COALESCE_LIMIT) {
       // Not corked, the flush below takes it before this returns (into the scratch buffer, or the
       // backlog's copy): no copy of its own. Corked, it waits for uncork while the app may run.
-      if (this.corked) part = new Uint8Array(part);
+      if (this.corks > 0) part = new Uint8Array(part);
       else this.markLent(this.parts.length);
     } else {
       this.markLent(this.parts.length);
@@ -233,7 +243,7 @@ export class OutputQueue {
     }
     // What out() would have told the producer: the flush it schedules comes later.
     const ok = this.backlog === null;
-    if (!this.corked) this.flush();
+    if (this.corks === 0) this.flush();
     return ok;
   }
 
@@ -314,18 +324,55 @@ export class OutputQueue {
 
   /** The connection handles a read: what it queues is written together at {@link uncork}. */
   cork(): void {
-    this.corked = true;
+    this.corks++;
   }
 
-  /** The read is handled: write what it queued. */
+  /** The read is handled: write what it queued, unless still corked ({@link hold}, a read within a read). */
   uncork(): void {
-    this.corked = false;
-    this.flush();
+    if (--this.corks === 0) this.flush();
   }
+
+  /** The queue is {@link hold}ing its output. */
+  get held(): boolean {
+    return this.holding;
+  }
+
+  /**
+   * Keep what is queued past the read being handled: pipelined requests wait
+   * behind a response still running (an async application's), whose answers,
+   * and theirs, should go out together as a synchronous batch's do. Released
+   * by {@link release} (the connection calls it once a response ends with
+   * nothing pipelined behind it) or, at the latest, in a macrotask
+   * (`setImmediate`: the next turn of the event loop, so a response never
+   * waits for a slow one behind it). Corked meanwhile: lent parts are the
+   * connection's to {@link takeLent} before other code runs.
+   */
+  hold(): void {
+    if (this.holding || this.closed) return;
+    this.holding = true;
+    this.corks++;
+    if (!this.releaseScheduled) {
+      this.releaseScheduled = true;
+      setImmediate((this.releaseTask ??= () => {
+        this.releaseScheduled = false;
+        this.release();
+      }));
+    }
+  }
+
+  /** Stop {@link hold}ing: what is queued is written unless the connection is still handling a read. */
+  release(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.uncork();
+  }
+
+  /** {@link hold}'s macrotask, made on the first hold. */
+  private releaseTask: (() => void) | null = null;
 
   /** Flush in a microtask, unless corked (then {@link uncork} flushes). */
   scheduleFlush(): void {
-    if (!this.flushScheduled && !this.corked) {
+    if (!this.flushScheduled && this.corks === 0) {
       this.flushScheduled = true;
       // Made on the first scheduled flush: a connection that answers array bodies (one write per response) never schedules one.
       queueMicrotask((this.flushTask ??= () => {
@@ -337,7 +384,7 @@ export class OutputQueue {
 
   /** Write what is queued now, unless corked (then {@link uncork} writes it): a response's end. */
   flushUnlessCorked(): void {
-    if (!this.corked) this.flush();
+    if (this.corks === 0) this.flush();
   }
 
   /** {@link scheduleFlush}'s microtask: clears `flushScheduled` and flushes. */
@@ -517,6 +564,7 @@ export class OutputQueue {
    */
   close(): void {
     this.closed = true;
+    this.holding = false;
     this.parts.length = 0;
     this.lentAt = -1;
     this.lentMore = null;
@@ -535,9 +583,9 @@ const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
  * Where {@link OutputQueue.takeLent} copies a corked queue's parts until its
  * flush writes them from there (the size of {@link scratch}, which the flush
  * would otherwise coalesce into): one queue's at a time, {@link stagingOwner}
- * (only the connection handling a read is corked, and a queue that is not
- * corked holds no lent parts when application code runs), others copy as
- * before.
+ * (only the connection handling a read, or holding a pipelined batch, is
+ * corked; a queue that is not corked, or holds a batch past a response's end,
+ * holds no lent parts when application code runs), others copy as before.
  */
 const staging = Buffer.allocUnsafe(SCRATCH_BYTES);
 /** The queue whose bytes are in {@link staging}, `null` for none. */
