@@ -193,6 +193,10 @@ describe("tsgi-dev CLI", () => {
     const unknown = await run(["./app.ts", "--wach", "src"], app.dir);
     expect(unknown.code).toBe(2);
     expectOneLineError(unknown.out, /unknown option --wach; did you mean --watch\? \(see tsgi-dev --help\)/);
+    // A switch's --no- form misspelt gets it too (before: no suggestion at all).
+    const negated = await run(["./app.ts", "--no-relaod"], app.dir);
+    expect(negated.code).toBe(2);
+    expectOneLineError(negated.out, /unknown option --no-relaod; did you mean --no-reload\? \(see tsgi-dev --help\)/);
     // uvicorn's flag gets what to use instead.
     const foreign = await run(["./app.ts", "--reload-dir", "src"], app.dir);
     expect(foreign.code).toBe(2);

@@ -641,6 +641,8 @@ describe("tsgi serve errors", () => {
       [[APP, "--proxy-headers", "--forwarded-allow-ips", "10.0.0.0/40"], "prefix is at most /32"],
       [[APP, "--max-requests", "5"], "need --workers"],
       [[APP, "--worker", "4"], "unknown option --worker; did you mean --workers?"],
+      // A switch's --no- form misspelt: before, no suggestion (only the flags themselves were candidates).
+      [[APP, "--no-acess-log"], "unknown option --no-acess-log; did you mean --no-access-log? (see tsgi serve --help)"],
       [[APP, "--uds", "--port", "1"], "--uds needs a value: --uds <path>"],
       [[APP, "--peercreds", "resolve", "--uds", "/tmp/x.sock"], 'write --peercreds=resolve, with "="'],
       [[APP, "./second.ts"], 'unexpected argument "./second.ts": tsgi serve takes one app'],

@@ -22,7 +22,8 @@ export interface FlagDef {
  * Check `rawArgs` against the command's argument definitions.
  *
  * - an unknown flag (`--bogus`, `-p`) is an error, with the nearest known
- *   name suggested (`--worker` → `--workers`);
+ *   name suggested (`--worker` → `--workers`, `--no-acess-log` →
+ *   `--no-access-log`);
  * - a string or enum flag needs a value: `--name value` or `--name=value`,
  *   and the value may not be another flag;
  * - a boolean flag takes no `=value`, except the values listed for it in
@@ -59,6 +60,8 @@ export function checkArgs(
   if ((end === -1 ? rawArgs : rawArgs.slice(0, end)).some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
   const positionals = Object.entries(defs).filter(([, d]) => d.type === "positional").map(([name]) => name);
   const flags = Object.keys(defs).filter((name) => defs[name]!.type !== "positional");
+  // What a misspelt flag may have meant: the flags, and the --no- form of each switch (--no-acess-log).
+  const spellings = [...flags, ...flags.filter((name) => defs[name]!.type === "boolean").map((name) => `no-${name}`)];
   let seenPositionals = 0;
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i]!;
@@ -86,7 +89,7 @@ export function checkArgs(
       const hint = foreignHint(foreign, name, short);
       if (hint !== undefined) throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}: ${hint} (see ${command} --help)`);
       // A short flag with its value attached (-p8000) is read by its first letter too.
-      const near = nearest(name, flags) ?? (short && name.length > 1 ? nearest(name.slice(0, 1), flags) : undefined);
+      const near = nearest(name, spellings) ?? (short && name.length > 1 ? nearest(name.slice(0, 1), flags) : undefined);
       throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
     }
     if (def.type === "boolean") {
