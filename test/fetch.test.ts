@@ -1977,7 +1977,14 @@ describe("export detection (asApplication)", () => {
     }
     expect(ignoredServeOptions(new Framework(), "tsgi serve")).toBeNull();
     expect(ignoredServeOptions({ fetch: app.fetch, port: 3000, routes: { "/health": new Response("ok") }, error: () => new Response("") }, "tsgi serve")).toBe(
-      "the export's port (3000), routes, error are Bun.serve options, which tsgi serve does not read: give --port 3000 instead (see tsgi serve --help)",
+      "the export's port (3000), routes, error are Bun.serve options, which tsgi serve does not read: give --port 3000 instead; every request goes to fetch(), routes included: match those paths in fetch(), or export a router such as a Hono app; an error fetch() throws is answered 500 and logged, not passed to error(): catch it in fetch() (see tsgi serve --help)",
+    );
+    // Options no flag stands for get no "use its flags instead" (there is none for routes).
+    expect(ignoredServeOptions({ fetch: app.fetch, routes: { "/health": new Response("ok") } }, "tsgi-dev")).toBe(
+      "the export's routes is a Bun.serve option, which tsgi-dev does not read: every request goes to fetch(), routes included: match those paths in fetch(), or export a router such as a Hono app (see tsgi-dev --help)",
+    );
+    expect(ignoredServeOptions({ fetch: app.fetch, idleTimeout: 30, websocket: { message() {} } }, "tsgi serve")).toBe(
+      "the export's idleTimeout, websocket are Bun.serve options, which tsgi serve does not read: use its flags instead; tsgi serves no WebSocket (an upgrade request reaches fetch() as a plain request) (see tsgi serve --help)",
     );
   });
 

@@ -615,6 +615,46 @@ describe("tsgi serve: a fetch export's Bun.serve options", () => {
   }
 });
 
+describe("tsgi serve: a Bun.serve app with routes", () => {
+  // Bun.serve({ routes, fetch }), Bun's way since 1.2: tsgi serves fetch() alone. The warning said
+  // "the export's routes is a Bun.serve option, which tsgi serve does not read: use its flags instead",
+  // though no flag stands for routes, and an export of routes alone was "an object without a fetch() method".
+  test("the warning says every request goes to fetch(); routes without fetch() are refused saying what to do", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+    try {
+      await Bun.write(join(dir, "app.ts"), `export default { routes: { "/api/status": new Response("OK") }, fetch: () => new Response("from fetch", { status: 404 }) };\n`);
+      await Bun.write(join(dir, "routes.ts"), `export default { routes: { "/api/status": new Response("OK") } };\n`);
+      const port = freePort();
+      const proc = Bun.spawn([process.execPath, CLI, "serve", "./app.ts", "--port", String(port), "--no-access-log"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      let err = "";
+      void (async () => {
+        for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
+      })();
+      try {
+        expect(await waitFor(() => /serving .* on /.test(err), 15_000)).toBe(true);
+        const res = await fetch(`http://127.0.0.1:${port}/api/status`, { signal: AbortSignal.timeout(3000) });
+        expect(await res.text()).toBe("from fetch");
+        expect(err).toContain("[warn] the export's routes is a Bun.serve option, which tsgi serve does not read: every request goes to fetch(), routes included: match those paths in fetch(), or export a router such as a Hono app (see tsgi serve --help)\n");
+        expect(err).not.toContain("use its flags instead");
+      } finally {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      }
+      const alone = Bun.spawn([process.execPath, CLI, "serve", "./routes.ts", "--port", String(freePort())], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => alone.kill("SIGKILL"), 10_000);
+      const out = (await new Response(alone.stdout).text()) + (await new Response(alone.stderr).text());
+      clearTimeout(timer);
+      expect(await alone.exited).toBe(1);
+      expect(out).toBe(
+        "[error] the default export of ./routes.ts is an object with Bun.serve routes but no fetch() method (tsgi serves one fetch(request) for every path and reads no routes: add a fetch() that matches the paths, or export a router such as a Hono app), neither a TSGI application (environ, startResponse) nor a fetch handler\n",
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
 describe("tsgi serve errors", () => {
   /** Run `tsgi ...args` to completion (bounded): exit code, stdout then stderr. */
   async function runTsgi(args: string[], cwd?: string) {

@@ -70,7 +70,13 @@ export function describeExport(exported: unknown): string {
   if (typeof (exported as { then?: unknown } | undefined)?.then === "function") {
     return "a Promise (export what it resolves to: export default await createApp())";
   }
-  if (typeof exported === "object") return "an object without a fetch() method";
+  if (typeof exported === "object") {
+    // Bun.serve({ routes }) needs no fetch(); served here, its routes would be nothing at all.
+    const routes = (exported as Record<string, unknown>)["routes"] ?? (exported as Record<string, unknown>)["static"];
+    return isRecord(routes)
+      ? "an object with Bun.serve routes but no fetch() method (tsgi serves one fetch(request) for every path and reads no routes: add a fetch() that matches the paths, or export a router such as a Hono app)"
+      : "an object without a fetch() method";
+  }
   const type = typeof exported;
   return type === "undefined" ? "undefined" : `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
 }
@@ -103,11 +109,16 @@ const BUN_SERVE_OPTIONS: ReadonlyArray<readonly [string, (v: unknown) => boolean
   ["error", (v) => typeof v === "function"],
 ];
 
+/** The Bun.serve options of {@link BUN_SERVE_OPTIONS} that no flag of tsgi serve or tsgi-dev stands for. */
+const UNFLAGGED: ReadonlySet<string> = new Set(["routes", "static", "error", "websocket"]);
+
 /**
  * What an exported `{ fetch }` object also sets for `Bun.serve` that a tsgi
  * command ignores, as a warning naming each (with its value for `port`,
- * `hostname` and `unix`) and what to use instead; `null` when it sets none
- * (or `exported` is no such object).
+ * `hostname` and `unix`) and what to use instead: the flags, and for
+ * `routes`/`static`, `error` and `websocket`, which no flag stands for, what
+ * becomes of the requests they were for; `null` when it sets none (or
+ * `exported` is no such object).
  * @param command the command whose flags to name (`"tsgi serve"`, `"tsgi-dev"`).
  * @example ignoredServeOptions({ port: 3000, fetch }, "tsgi serve")
  * // "the export's port (3000) is a Bun.serve option, which tsgi serve does not read: give --port 3000 instead (see tsgi serve --help)"
@@ -124,6 +135,13 @@ export function ignoredServeOptions(exported: unknown, command: string): string 
   if (typeof o["port"] === "string" || typeof o["port"] === "number") flags.push(`--port ${String(o["port"])}`);
   if (typeof o["hostname"] === "string") flags.push(`--host ${o["hostname"]}`);
   if (typeof o["unix"] === "string") flags.push(`--uds ${o["unix"]}`);
-  const instead = flags.length ? `give ${flags.join(" ")} instead` : "use its flags instead";
-  return `the export's ${shown.join(", ")} ${keys.length === 1 ? "is a Bun.serve option" : "are Bun.serve options"}, which ${command} does not read: ${instead} (see ${command} --help)`;
+  // routes, static, error and websocket have no flag: say what happens to the requests they were for.
+  const unserved = keys.filter((k) => k === "routes" || k === "static");
+  const instead: string[] = [];
+  if (flags.length) instead.push(`give ${flags.join(" ")} instead`);
+  else if (keys.some((k) => !UNFLAGGED.has(k))) instead.push("use its flags instead");
+  if (unserved.length) instead.push(`every request goes to fetch(), ${unserved.join(" and ")} included: match those paths in fetch(), or export a router such as a Hono app`);
+  if (keys.includes("error")) instead.push("an error fetch() throws is answered 500 and logged, not passed to error(): catch it in fetch()");
+  if (keys.includes("websocket")) instead.push("tsgi serves no WebSocket (an upgrade request reaches fetch() as a plain request)");
+  return `the export's ${shown.join(", ")} ${keys.length === 1 ? "is a Bun.serve option" : "are Bun.serve options"}, which ${command} does not read: ${instead.join("; ")} (see ${command} --help)`;
 }
