@@ -253,9 +253,11 @@ const serveCommand = defineCommand({
     logStrayErrors(errorLog);
     // Signals before the import, which may take seconds (a database to reach): none may kill the process meanwhile.
     let server: ReturnType<typeof createServer> | undefined;
+    // What a stop before the server exists interrupts: nothing is in flight then, so no grace is promised.
+    let starting = "starting";
     onStopSignals(
       (signal) => {
-        consola.info(`${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
+        consola.info(server ? `${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)` : `${signal}: stopped while ${starting}, before serving`);
         void (async () => {
           // As a worker does: idle keep-alive connections get 1 s for a request already on its way.
           if (server) await server.close(stopOptions(deploy.gracefulTimeout));
@@ -288,6 +290,7 @@ const serveCommand = defineCommand({
       return fail(error);
     }
     let loaded;
+    starting = "the app was loading";
     try {
       loaded = await loadApp(app);
     } catch (error) {
