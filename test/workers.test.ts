@@ -997,6 +997,31 @@ describe("tsgi serve errors", () => {
     }
   }, 30_000);
 
+  test("an app importing a package that is not installed: what to do, as tsgi-dev says it (npm ci --omit=dev leaves out devDependencies)", async () => {
+    // Before: "cannot import /dir/app.ts: Cannot find package 'hono-not-installed' imported from /dir/app.ts" and nothing more.
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+    try {
+      const file = join(dir, "app.ts");
+      await Bun.write(file, 'import { Hono } from "hono-not-installed";\nexport default new Hono();\n');
+      const expected = `cannot import ${file}: Cannot find package 'hono-not-installed' imported from ${file}; hono-not-installed is not installed here (no node_modules/hono-not-installed in ${dir} or above). If the name is right, install it (npm install hono-not-installed, or bun add hono-not-installed), and list it in package.json's dependencies (npm ci --omit=dev leaves out devDependencies)\n`;
+      const one = await runCli([file, "--port", String(freePort())]);
+      expect(one.code).toBe(1);
+      expect(one.out).toBe(`[error] ${expected}`);
+      const workers = await runCli([file, "--workers", "2", "--port", String(freePort())]);
+      expect(workers.code).toBe(1);
+      expect(workers.out).toContain(`worker failed to boot: ${expected}`);
+      // A relative module that is missing is no package: no install advice.
+      await Bun.write(file, 'import x from "./lib";\nexport default x;\n');
+      const relative = await runCli([file, "--port", String(freePort())]);
+      expect(relative.code).toBe(1);
+      expect(relative.out).toContain(`Cannot find module './lib' imported from ${file}`);
+      expect(relative.out).not.toContain("install");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   test("an app that does not compile: one line with file:line:column; workers are not replaced at startup", async () => {
     const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
     const file = join(dir, "broken.ts");

@@ -17,6 +17,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import { ignoredServeOptions } from "../fetch/detect.ts";
+import { notInstalledHint } from "./missing-package.ts";
 import type { Application } from "../spec.ts";
 import { StartupError, UsageError } from "./errors.ts";
 
@@ -133,7 +134,11 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   try {
     mod = (await import(parsed.file)) as Record<string, unknown>;
   } catch (error) {
-    throw new StartupError(`cannot import ${parsed.file}: ${describeImportError(error)}`);
+    // A package not installed (npm ci --omit=dev leaves out devDependencies): what to do, as tsgi-dev says it.
+    const missing = notInstalledHint(String((error as { message?: unknown } | null)?.message ?? ""));
+    throw new StartupError(
+      `cannot import ${parsed.file}: ${describeImportError(error)}${missing ? `; ${missing}, and list it in package.json's dependencies (npm ci --omit=dev leaves out devDependencies)` : ""}`,
+    );
   }
   const exported = mod[parsed.exportName];
   // The module named as the user gave it (`./app.ts`, as tsgi-dev does), not by its absolute path.

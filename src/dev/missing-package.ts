@@ -14,30 +14,15 @@
  * save that fixes a misspelt name recovers as any fix does.
  * @module
  */
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-
-/**
- * Bun's message for a bare specifier whose package it did not find (the
- * package's name, not the whole specifier: `hono` for `hono/jsx`,
- * `@acme/ui` for `@acme/ui/button`), and the importing file.
- */
-const NOT_FOUND = /^Cannot find package '([^']+)' imported from (.+)$/;
-
-/**
- * An npm package name, scoped or not (validate-npm-package-name's pattern,
- * upper case allowed as old packages have it). Not a tsconfig `paths`
- * alias of the common shapes, which Bun reports the same way: `@/lib`
- * (an empty scope), `~/utils`, nor `bun:x` or `#internal`.
- */
-const PACKAGE_NAME = /^(?:@[a-z0-9-][a-z0-9-._]*\/)?[a-z0-9-][a-z0-9-._]*$/i;
+import { notInstalledHint } from "../deploy/missing-package.ts";
 
 /**
  * The hint for a failed load whose message is Bun's `Cannot find package
  * 'X' imported from /dir/file.ts`, when `X` is a package name and no
- * `node_modules/X` exists in `/dir` or a directory above it; otherwise
- * `undefined` (a package that is there but lacks the subpath imported,
- * any other message).
+ * `node_modules/X` exists in `/dir` or a directory above it (the deploy
+ * module's `notInstalledHint`), with how tsgi-dev then picks up the
+ * install; otherwise `undefined` (a package that is there but lacks the
+ * subpath imported, any other message).
  *
  * @param message the diagnosis's message (module keys without their
  *   generation query).
@@ -46,17 +31,8 @@ const PACKAGE_NAME = /^(?:@[a-z0-9-][a-z0-9-._]*\/)?[a-z0-9-][a-z0-9-._]*$/i;
  *   processes (the next save starts a fresh one, which finds it).
  */
 export function missingPackageHint(message: string, inPlace: boolean): string | undefined {
-  const m = NOT_FOUND.exec(message);
-  if (!m) return undefined;
-  const name = m[1]!;
-  const importer = m[2]!;
-  if (!PACKAGE_NAME.test(name)) return undefined;
-  const from = dirname(importer);
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "node_modules", name))) return undefined;
-    if (dirname(dir) === dir) break;
-  }
-  const missing = `${name} is not installed here (no node_modules/${name} in ${from} or above). If the name is right, install it (npm install ${name}, or bun add ${name})`;
+  const missing = notInstalledHint(message);
+  if (missing === undefined) return undefined;
   return inPlace
     ? `${missing} and restart tsgi-dev: Bun keeps what it read of a node_modules directory until the process ends, so a save may not pick up the install (under --reload=restart it does).`
     : `${missing}, then save a file: the next app process finds it.`;
