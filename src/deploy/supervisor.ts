@@ -1009,7 +1009,9 @@ export class Supervisor {
     onStopSignals(
       (name) => {
         const how = name === "SIGQUIT" ? "stopping gracefully, as for SIGTERM (nginx's graceful stop)" : "stopping";
-        this.log("info", `${name}: ${how}; in-flight requests get ${this.settings.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
+        // Before the first workers listen (their import of the app, the TLS files) nothing is in flight: no grace to promise.
+        if (!this.started) this.log("info", `${name}: stopping while starting, before serving`);
+        else this.log("info", `${name}: ${how}; in-flight requests get ${this.settings.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
         void this.stop().then(() => exit(0));
       },
       (name) => {
