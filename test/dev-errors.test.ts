@@ -780,6 +780,8 @@ export default function app(environ: any, startResponse: any): any {
   switch (environ.PATH_INFO) {
     case "/string": ok(); return "hello";
     case "/number": ok(); return 42;
+    case "/object": ok(); return { ok: true };
+    case "/no-return": ok(); return undefined;
     case "/bytes": ok(); return enc.encode("<p>hi</p>");
     case "/chunk": ok(); return ["a string chunk"];
     case "/response": return new Response("a fetch handler's answer");
@@ -799,6 +801,9 @@ export default function app(environ: any, startResponse: any): any {
     const cases: Array<[string, RegExp]> = [
       ["string", /the application returned a string; return an iterable of Uint8Array/],
       ["number", /the application returned number, not an iterable of Uint8Array/],
+      // Data meant as JSON, and a body left out: what to return (before: "returned Object, not an iterable of Uint8Array (TSGI: Body)" alone).
+      ["object", /the application returned Object, not an iterable of Uint8Array \(TSGI: Body\); to send it as JSON, return \[new TextEncoder\(\)\.encode\(JSON\.stringify\(data\)\)\], with a Content-Type: application\/json field/],
+      ["no-return", /the application returned undefined, not an iterable of Uint8Array \(TSGI: Body\): a missing return\? Return the body, e\.g\. \[new TextEncoder\(\)\.encode\(text\)\], or \[\] for none/],
       ["bytes", /the application returned a Uint8Array; return an iterable of Uint8Array, e\.g\. \[bytes\]/],
       ["chunk", /a body chunk must be a Uint8Array, got string; encode text: new TextEncoder\(\)\.encode\(text\)/],
       // A fetch handler declared without its parameter is taken for a TSGI application: say so.

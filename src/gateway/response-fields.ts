@@ -344,7 +344,13 @@ export function notABodyError(body: unknown): TypeError {
       "the application returned a Response: it is a fetch handler, not a TSGI application. Declare its request parameter, (request) => Response, and tsgi serve and tsgi-dev serve it as one (a function of no parameters is taken as a TSGI application), or wrap it: fromFetchHandler(handler)",
     );
   }
-  return new TypeError(`the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`);
+  const not = `the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`;
+  // The two first mistakes: a body left out (a startResponse() call and no return), and data meant as JSON.
+  if (body === undefined) return new TypeError(`${not}: a missing return? Return the body, e.g. [new TextEncoder().encode(text)], or [] for none`);
+  if (body !== null && typeof body === "object" && [Object.prototype, null].includes(Object.getPrototypeOf(body))) {
+    return new TypeError(`${not}; to send it as JSON, return [new TextEncoder().encode(JSON.stringify(data))], with a Content-Type: application/json field`);
+  }
+  return new TypeError(not);
 }
 
 /** The typed arrays' own getters (%TypedArray%.prototype), which a subclass or a property of a chunk's own cannot change. */
