@@ -349,6 +349,38 @@ describe("the certificate lock's wait and the wall clock", () => {
   }, 45_000);
 });
 
+describe("the certificate lock's wait and other waiters", () => {
+  test("--https waiting on a lock whose holder released it and another process took it 12 s into the wait waits on that one (before: it took it at 15 s, 3 s into the other's hold, and both made and served their own pair)", async () => {
+    const port = freePort();
+    const cache = mkdtempSync(join(dir, "cache-"));
+    const lock = join(cache, "tsgi", "localhost.lock");
+    mkdirSync(join(cache, "tsgi"), { recursive: true });
+    writeFileSync(lock, ""); // held by "another process"
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--https", "--no-access-log"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, XDG_CACHE_HOME: cache },
+    });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+    // Its handlers are installed before it looks for the certificate: its wait starts after this.
+    expect(await waitFor(() => catches(proc.pid, 10), 10_000)).toBe(true);
+    const waiting = performance.now();
+    await Bun.sleep(12_000);
+    expect(err()).not.toMatch(/serving .* on /);
+    // The holder releases it, and a third process (starting too) takes it at once.
+    rmSync(lock);
+    writeFileSync(lock, "");
+    await Bun.sleep(19_000 - (performance.now() - waiting));
+    expect(err()).not.toMatch(/serving .* on /); // still waiting: the new lock is 7 s old
+    rmSync(lock); // released: it takes the lock and makes the pair
+    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 10_000), err()).toBe(true);
+    expect(proc.exitCode).toBe(null);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 45_000);
+});
+
 describe("connection timeouts and the wall clock", () => {
   test.skipIf(!LIBFAKETIME)("the wall clock set forward an hour closes no idle keep-alive connection, and set back an hour still ends a trickled head at --header-timeout (before: the server's deadlines were timed with Date.now(): forward, every connection's deadline passed at once; back, slowloris went unchecked for the hour)", async () => {
     const port = freePort();

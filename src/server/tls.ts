@@ -578,15 +578,21 @@ const LOCK_WAIT_MS = 15_000;
 
 /**
  * Take `path` as an exclusive lock (created with `O_EXCL`), waiting while
- * another process holds it; a lock older than {@link LOCK_WAIT_MS} is
- * stale and replaced. A process that exits holding it (a stop signal while
- * it generates) removes it on the way out, so the next start does not wait.
+ * another process holds it; a lock older than {@link LOCK_WAIT_MS}, or one
+ * this process has waited on that long (the same lock file: a lock another
+ * waiter took meanwhile is waited on afresh), is stale and replaced. A
+ * process that exits holding it (a stop signal while it generates) removes
+ * it on the way out, so the next start does not wait.
  * @returns the function that releases it.
  */
 async function lockFile(path: string): Promise<() => void> {
-  // The wait is a duration (the monotonic clock: a wall clock set back meanwhile would stretch it by
-  // as much); a lock's age compares the wall clock with its file's mtime, which is wall-clock time.
-  const deadline = performance.now() + LOCK_WAIT_MS;
+  // The lock waited on (its inode and mtime) and since when, on the monotonic clock: a wall clock set
+  // back meanwhile would stretch the wait by as much. A lock's age compares the wall clock with its
+  // file's mtime, which is wall-clock time. Processes that waited on the same stale lock all reach
+  // their deadline together: the first replaces it, and the others wait on its lock, not take it too
+  // (each would then generate and serve its own pair).
+  let held = "";
+  let since = 0;
   for (;;) {
     try {
       closeSync(openSync(path, "wx", 0o600));
@@ -601,11 +607,17 @@ async function lockFile(path: string): Promise<() => void> {
     }
     let age = 0;
     try {
-      age = Date.now() - statSync(path).mtimeMs;
+      const st = statSync(path);
+      age = Date.now() - st.mtimeMs;
+      const lock = `${st.ino}:${st.mtimeMs}`;
+      if (lock !== held) {
+        held = lock;
+        since = performance.now();
+      }
     } catch {
       continue; // released meanwhile
     }
-    if (age > LOCK_WAIT_MS || performance.now() > deadline) rmSync(path, { force: true });
+    if (age > LOCK_WAIT_MS || performance.now() - since > LOCK_WAIT_MS) rmSync(path, { force: true });
     else await Bun.sleep(50);
   }
 }
