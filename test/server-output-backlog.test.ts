@@ -9,8 +9,9 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { prng } from "../bench/prng.ts";
+import type { Application } from "../src/spec.ts";
 import { partBytes, smallParts } from "./apps/small-parts.ts";
-import { parseResponses, python3, spawnedProcesses, startServer } from "./helpers.ts";
+import { firstArrival, parseResponses, python3, spawnedProcesses, startServer } from "./helpers.ts";
 
 /** strace, when installed and allowed to trace here (a container without ptrace makes it fail at once): else `null`. */
 const strace = ((path: string | null) => (path !== null && Bun.spawnSync([path, "-qq", "-o", "/dev/null", "true"]).exitCode === 0 ? path : null))(Bun.which("strace"));
@@ -306,4 +307,38 @@ test.skipIf(!strace)(
     expect(calls).toBeLessThan(2 * rounds + 8);
   },
   60000,
+);
+
+test.skipIf(!python3)(
+  "the output held for a pipelined batch behind an async answer waits at most a turn of the event loop: an answer pipelined before one that awaits 1.5 s, and each event of a stream with a request pipelined behind it, arrive on time",
+  async () => {
+    const app: Application = async (environ, sr) => {
+      if (environ.PATH_INFO === "/events") {
+        sr("200 OK", [["Content-Type", "text/event-stream"]]);
+        return (async function* () {
+          for (let i = 0; i < 5; i++) {
+            yield new TextEncoder().encode(`data: e${i}\n\n`);
+            await Bun.sleep(300);
+          }
+        })();
+      }
+      if (environ.PATH_INFO === "/slow") await Bun.sleep(1500);
+      else await Promise.resolve();
+      sr("200 OK", [["Content-Length", "7"]]);
+      return [new TextEncoder().encode(environ.PATH_INFO.padEnd(7, "."))];
+    };
+    const s = startServer(app);
+    servers.push(s);
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: t\r\n\r\n`;
+    // Held until the slow one ends, /fast took 1.5 s; the events, the stream's 1.5 s, or 64 KiB of them.
+    const fast = await firstArrival(s.port, get("/fast") + get("/slow"), "/fast..", "/slow..");
+    const events = await firstArrival(s.port, get("/events") + get("/after"), "data: e1", "/after.");
+    const stream = await firstArrival(s.port, get("/events") + get("/after"), "data: e0", "/after.");
+    expect(parseResponses(Buffer.from(fast.data, "latin1")).map((r) => r.body.toString())).toEqual(["/fast..", "/slow.."]);
+    expect(parseResponses(Buffer.from(events.data, "latin1")).map((r) => r.body.toString())).toEqual([[0, 1, 2, 3, 4].map((i) => `data: e${i}\n\n`).join(""), "/after."]);
+    // Bounds far above a turn of the loop (well under 1 ms here), far below the waits a hold without its bound makes.
+    expect({ fast: fast.firstMs < 700, e0: stream.firstMs < 250, e1: events.firstMs < 300 + 250 }).toEqual({ fast: true, e0: true, e1: true });
+    expect(s.errors).toEqual([]);
+  },
+  30000,
 );
