@@ -344,7 +344,9 @@ export class OutputQueue {
    * by {@link release} (the connection calls it once a response ends with
    * nothing pipelined behind it) or, at the latest, in a macrotask
    * (`setImmediate`: the next turn of the event loop, so a response never
-   * waits for a slow one behind it). Corked meanwhile: lent parts are the
+   * waits for an `await` of one behind it; it does wait for the synchronous
+   * start of the next request, its application's code up to its first
+   * `await`, as in a synchronous batch). Corked meanwhile: lent parts are the
    * connection's to {@link takeLent} before other code runs.
    */
   hold(): void {
