@@ -323,23 +323,33 @@ describe("a stdout reader that stalls, and the wall clock set back", () => {
   }, 60_000);
 });
 
+/**
+ * `tsgi serve --https` started on a development-certificate cache whose lock
+ * another process holds (the lock file is made first), returned once it waits
+ * on the lock: its signal handlers are installed before it looks for the
+ * certificate, so its wait starts after they are (`waiting`, `performance.now()` ms).
+ */
+async function waitingOnLock(env: Record<string, string> = {}) {
+  const cache = mkdtempSync(join(dir, "cache-"));
+  const lock = join(cache, "tsgi", "localhost.lock");
+  mkdirSync(join(cache, "tsgi"), { recursive: true });
+  writeFileSync(lock, "");
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(freePort()), "--https", "--no-access-log"], {
+    stdout: "ignore",
+    stderr: "pipe",
+    env: { ...process.env, ...env, XDG_CACHE_HOME: cache },
+  });
+  procs.push(proc);
+  const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+  expect(await waitFor(() => catches(proc.pid, 10), 10_000)).toBe(true);
+  return { proc, err, lock, waiting: performance.now() };
+}
+
 describe("the certificate lock's wait and the wall clock", () => {
   test.skipIf(!LIBFAKETIME)("--https waiting on another process's certificate lock still takes it after 15 s when the wall clock is set back an hour meanwhile (NTP stepping it, date -s); before: the wait's deadline was on the wall clock, which held the start back the hour", async () => {
-    const port = freePort();
-    const clock = fakeWallClock(join(dir, `offset-lock-${port}`));
-    const cache = mkdtempSync(join(dir, "cache-"));
-    mkdirSync(join(cache, "tsgi"), { recursive: true });
-    writeFileSync(join(cache, "tsgi", "localhost.lock"), ""); // held by "another process" that never lets go
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--https", "--no-access-log"], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, ...clock.env, XDG_CACHE_HOME: cache },
-    });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-    // Waiting on the lock (its handlers are installed before it looks for the certificate), then the clock goes back.
-    expect(await waitFor(() => catches(proc.pid, 10), 10_000)).toBe(true);
-    const waiting = performance.now();
+    const clock = fakeWallClock(join(dir, `offset-lock-${freePort()}`));
+    // Held by "another process" that never lets go; then the clock goes back.
+    const { proc, err, waiting } = await waitingOnLock(clock.env);
     clock.set("-3600");
     expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 25_000), err()).toBe(true);
     expect(proc.exitCode).toBe(null);
@@ -351,21 +361,7 @@ describe("the certificate lock's wait and the wall clock", () => {
 
 describe("the certificate lock's wait and other waiters", () => {
   test("--https waiting on a lock whose holder released it and another process took it 12 s into the wait waits on that one (before: it took it at 15 s, 3 s into the other's hold, and both made and served their own pair)", async () => {
-    const port = freePort();
-    const cache = mkdtempSync(join(dir, "cache-"));
-    const lock = join(cache, "tsgi", "localhost.lock");
-    mkdirSync(join(cache, "tsgi"), { recursive: true });
-    writeFileSync(lock, ""); // held by "another process"
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--https", "--no-access-log"], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, XDG_CACHE_HOME: cache },
-    });
-    procs.push(proc);
-    const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-    // Its handlers are installed before it looks for the certificate: its wait starts after this.
-    expect(await waitFor(() => catches(proc.pid, 10), 10_000)).toBe(true);
-    const waiting = performance.now();
+    const { proc, err, lock, waiting } = await waitingOnLock(); // held by "another process"
     await Bun.sleep(12_000);
     expect(err()).not.toMatch(/serving .* on /);
     // The holder releases it, and a third process (starting too) takes it at once.
