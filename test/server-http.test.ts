@@ -1254,7 +1254,6 @@ describe("environ", () => {
         REQUEST_METHOD: "DELETE",
         PATH_INFO: "/not-this",
         HTTP_HOST: "not-this",
-        "tsgi.url_scheme": "https",
         "tsgi.posthooks": sharedHooks,
       },
     });
@@ -1262,11 +1261,31 @@ describe("environ", () => {
     const e = seen!;
     expect([e.SERVER_SOFTWARE, e.SERVER_NAME, e["tsgi.multiprocess"], e["tsgi.errors"]]).toEqual(["front/1", "public.example", true, errors]);
     expect([e["app.db"], e.HTTP_X_DEFAULT]).toEqual(["pool", "from-option"]);
-    expect([e.REQUEST_METHOD, e.PATH_INFO, e.HTTP_HOST, e["tsgi.url_scheme"]]).toEqual(["GET", "/real", "h.test", "http"]);
+    expect([e.REQUEST_METHOD, e.PATH_INFO, e.HTTP_HOST]).toEqual(["GET", "/real", "h.test"]);
     expect(e["tsgi.posthooks"]).not.toBe(sharedHooks);
     const r = await rawOne(port, "GET / HTTP/1.1\r\nHost: h.test\r\nX-Default: sent\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
     expect(r.response!.status).toBe(200);
     expect(seen!.HTTP_X_DEFAULT).toBe("sent");
+  });
+
+  test("the environ option's tsgi.url_scheme is the server's scheme, as gevent's and eventlet's environ replaces wsgi.url_scheme (the idiom behind a TLS-terminating proxy); a value other than http/https, or one that contradicts urlScheme, is refused when the server is made", async () => {
+    // gevent 22.10 and eventlet 0.33 with environ={'wsgi.url_scheme': 'https'} both give the app "https".
+    const s = start(capture, { environ: { "tsgi.url_scheme": "https" } });
+    await rawOne(s.port, "GET / HTTP/1.1\r\nHost: h.test\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(seen!["tsgi.url_scheme"]).toBe("https");
+    expect(s.server.url.startsWith("https://127.0.0.1:")).toBe(true);
+    // Said once, the same way twice, is fine; "http" over tls's default too.
+    const t = start(capture, { urlScheme: "https", environ: { "tsgi.url_scheme": "https" } });
+    await rawOne(t.port, "GET / HTTP/1.1\r\nHost: h.test\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(seen!["tsgi.url_scheme"]).toBe("https");
+    for (const bad of ["HTTPS", "ftp", true]) {
+      expect(() => start(capture, { environ: { "tsgi.url_scheme": bad } })).toThrow(
+        new TypeError(`server option environ["tsgi.url_scheme"] must be "http" or "https" (it sets the scheme, as urlScheme does), got ${JSON.stringify(bad)}`),
+      );
+    }
+    expect(() => start(capture, { urlScheme: "http", environ: { "tsgi.url_scheme": "https" } })).toThrow(
+      new TypeError('server option environ["tsgi.url_scheme"] ("https") and urlScheme ("http") disagree; give the scheme once'),
+    );
   });
 
   test("the environ option's CGI strings must be latin-1 like every environ string: one above U+00FF is refused when the server is made", async () => {

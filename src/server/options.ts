@@ -65,10 +65,13 @@ export interface ServerOptions {
    * (`SERVER_SOFTWARE`, `SERVER_NAME`, `SERVER_PORT`, `GATEWAY_INTERFACE`,
    * `tsgi.version`, `tsgi.errors`, `tsgi.multithread`, `tsgi.multiprocess`,
    * `tsgi.run_once`, `tsgi.file_wrapper`) and add new ones; the request's own
-   * keys (method, path, fields, `tsgi.input`, `tsgi.url_scheme`, ...) are
-   * never replaced. Their strings (keys without a `.`) are latin-1, as every
+   * keys (method, path, fields, `tsgi.input`, `tsgi.posthooks`, ...) are
+   * never replaced. `tsgi.url_scheme` in it is the server's scheme, as
+   * {@link urlScheme} (gevent and eventlet let their `environ` replace
+   * `wsgi.url_scheme`, the idiom behind a TLS-terminating proxy). Their strings (keys without a `.`) are latin-1, as every
    * environ string (spec.md; give text as its UTF-8 bytes). Default none.
    * @throws RangeError (from `createServer()`/`serve()`) for a string above U+00FF under a key without a `.`.
+   * @throws TypeError for a `tsgi.url_scheme` other than `"http"` and `"https"`, or one that differs from `urlScheme`.
    */
   environ?: Record<string, unknown> | undefined;
   /**
@@ -255,7 +258,8 @@ export interface ServerOptions {
   scriptName?: string | undefined;
   /**
    * `tsgi.url_scheme`: `"http"` or `"https"` (PEP 3333), anything else is a TypeError from
-   * `createServer()`/`serve()`. Default `"http"` (`"https"` with `tls`).
+   * `createServer()`/`serve()`. Default `"http"` (`"https"` with `tls`), or
+   * the `environ` option's `tsgi.url_scheme`.
    */
   urlScheme?: string | undefined;
   /** `tsgi.multiprocess`. Default false (true under workers). */
@@ -466,6 +470,10 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     throw new RangeError(`server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got ${shown(resolved.maxHttpVersion)}`);
   }
   checkTypes(resolved);
+  const scheme = environSchemeOf(resolved);
+  if (scheme !== undefined && given.urlScheme !== undefined && given.urlScheme !== scheme) {
+    throw new TypeError(`server option environ["tsgi.url_scheme"] (${shown(scheme)}) and urlScheme (${shown(given.urlScheme)}) disagree; give the scheme once`);
+  }
   checkExtraEnviron(resolved.environ, "server option environ");
   // Its own list: the default's is frozen and shared, and the one given stays its caller's (read once, as every option).
   resolved.ignoredSocketErrors = [...resolved.ignoredSocketErrors];
@@ -528,6 +536,11 @@ function checkTypes(o: ResolvedOptions): void {
   if (o.serverName === "") fail("serverName", "a non-empty host name (PEP 3333: SERVER_NAME is never empty; leave it out for the bound host, or the machine's host name on a wildcard bind or a Unix socket)", o.serverName);
   // PEP 3333: tsgi.url_scheme is "http" or "https" (an app builds its URLs from it).
   if (o.urlScheme !== "http" && o.urlScheme !== "https") fail("urlScheme", '"http" or "https"', o.urlScheme);
+  // gevent's and eventlet's environ replaces wsgi.url_scheme: the server's scheme, checked as urlScheme is.
+  const scheme = environSchemeOf(o);
+  if (scheme !== undefined) {
+    if (scheme !== "http" && scheme !== "https") fail('environ["tsgi.url_scheme"]', '"http" or "https" (it sets the scheme, as urlScheme does)', scheme);
+  }
   // Put in every environ as it is, where PEP 3333 wants a boolean.
   if (typeof o.multiprocess !== "boolean") fail("multiprocess", "a boolean", o.multiprocess);
   // Switches: a string from an environment variable or a config file ("false", "0") is truthy, and
@@ -554,4 +567,13 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {};
   for (const k in o) if (o[k] !== undefined) out[k] = o[k];
   return out;
+}
+
+/**
+ * The scheme the `environ` option gives (its `tsgi.url_scheme`, inherited
+ * keys too, as every request's environ copies them), or `undefined`.
+ */
+export function environSchemeOf(o: Pick<ServerOptions, "environ">): unknown {
+  const environ = o.environ as Record<string, unknown> | null | undefined;
+  return environ && typeof environ === "object" ? environ["tsgi.url_scheme"] : undefined;
 }

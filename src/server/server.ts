@@ -18,7 +18,7 @@ import { Connection } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 import { AccessLog, accessLogFormat, createAccessLog, errorLogWriters, escapeControls, guardedErrorWriter, hexEscape, lineWriter, logDate, requestLine, type LineWriter } from "./log.ts";
-import { checkTimerMs, resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
+import { checkTimerMs, environSchemeOf, resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
 import { bindListener, listenError } from "./bind.ts";
 import { peerEnviron } from "./peercred.ts";
 import { tlsFailureCause, tlsProtocolErrorCause } from "./tls.ts";
@@ -215,7 +215,9 @@ export class TsgiServer implements Server, ServerCore {
       maxTrailerBytes: o.maxTrailerBytes,
     };
     this.serverSoftware = o.serverSoftware ?? SERVER_SOFTWARE;
-    this.urlScheme = o.tls && options.urlScheme === undefined ? "https" : o.urlScheme;
+    // The environ option's tsgi.url_scheme (checked by resolveOptions) replaces it, as gevent's and eventlet's environ does.
+    const environScheme = environSchemeOf(o) as string | undefined;
+    this.urlScheme = environScheme ?? (o.tls && options.urlScheme === undefined ? "https" : o.urlScheme);
     this.http10Only = o.maxHttpVersion === "HTTP/1.0";
     // What the error log throws goes to stderr: a report must not end the process it reports for.
     const errorTarget = o.errorLog === undefined ? process.stderr : o.errorLog;
