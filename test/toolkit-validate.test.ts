@@ -1126,6 +1126,14 @@ describe("tsgi.input rules", () => {
     await expectRule("input-readlines", () => reading((i) => i.readlines(), fakeInput({ readlines: async () => "x" })));
     await expectRule("input-readlines", () => reading((i) => i.readlines(), fakeInput({ readlines: async () => ["x"] })));
   });
+  test("input-readlines: each item is one line (a '\\n' only at its end, only the last without one, none empty); whole lines pass", async () => {
+    const lines = (...xs: string[]) => fakeInput({ readlines: async () => xs.map((x) => enc.encode(x)) });
+    for (const bad of [lines("a\nb\n"), lines("a", "b\n"), lines("a\n", "", "b\n")]) {
+      const e = await expectRule("input-readlines", () => reading((i) => i.readlines(), bad));
+      expect(e.message).toContain("is not one line");
+    }
+    await reading(async (i) => expect((await i.readlines()).map((l) => dec.decode(l))).toEqual(["a\n", "b"]), lines("a\n", "b"));
+  });
   test("input-iteration", async () => {
     const input = fakeInput({
       [Symbol.asyncIterator]: async function* () {
@@ -1137,6 +1145,67 @@ describe("tsgi.input rules", () => {
         for await (const _ of i);
       }, input),
     );
+  });
+  test("input-iteration: each item is one line, as readline() gives it (wsgiref iterates by readline()); a stream that yields raw chunks fails", async () => {
+    const yielding = (...xs: string[]) =>
+      fakeInput({
+        [Symbol.asyncIterator]: async function* () {
+          for (const x of xs) yield enc.encode(x);
+        },
+      });
+    const cases: Array<[InputStream, string]> = [
+      [yielding("a\nb\n"), "more than one line"],
+      [yielding("ab", "c\n"), "after a line without"],
+      [yielding("a\n", ""), "an empty line"],
+    ];
+    for (const [input, what] of cases) {
+      const e = await expectRule("input-iteration", () =>
+        reading(async (i) => {
+          for await (const _ of i);
+        }, input),
+      );
+      expect(e.message).toContain(what);
+    }
+    const got: string[] = [];
+    await reading(async (i) => {
+      for await (const l of i) got.push(dec.decode(l));
+    }, yielding("a\n", "\n", "last"));
+    expect(got).toEqual(["a\n", "\n", "last"]);
+  });
+  test("through serve(): the tsgi server's lines pass input-iteration and input-readlines, from a chunked body whose lines straddle chunks and packets", async () => {
+    const got: string[] = [];
+    const errors: unknown[] = [];
+    const s = startServer(
+      validator(async (e, sr) => {
+        try {
+          const lines: string[] = [];
+          if (e.PATH_INFO === "/iterate") for await (const l of e["tsgi.input"]) lines.push(dec.decode(l));
+          else for (const l of await e["tsgi.input"].readlines()) lines.push(dec.decode(l));
+          got.push(JSON.stringify(lines));
+        } catch (err) {
+          errors.push(err);
+        }
+        sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "2"]]);
+        return [enc.encode("ok")];
+      }),
+    );
+    try {
+      for (const path of ["/iterate", "/readlines"]) {
+        const sock = await Bun.connect({ hostname: "127.0.0.1", port: s.port, socket: { data() {} } });
+        const pieces = [`POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nab\n\r\n4\r\ncd`, "\n\n\r\n3\r\nlas\r\n1\r\nt\r\n0\r\n\r\n"];
+        for (const p of pieces) {
+          sock.write(p);
+          await Bun.sleep(30);
+        }
+        const deadline = Date.now() + 3000;
+        while (got.length + errors.length < (path === "/iterate" ? 1 : 2) && Date.now() < deadline) await Bun.sleep(10);
+        sock.end();
+      }
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+    expect(errors).toEqual([]);
+    expect(got).toEqual([JSON.stringify(["ab\n", "cd\n", "\n", "last"]), JSON.stringify(["ab\n", "cd\n", "\n", "last"])]);
   });
   test("input-close", async () => {
     await expectRule("input-close", () => reading(async (i) => (i as unknown as { close(): void }).close()));

@@ -98,8 +98,8 @@ export const RULES = {
   "input-after-eof": [SECTIONS.streams, "server", "reads after the end of the body return no bytes"],
   "input-readline-size": [SECTIONS.streams, "application", "readline(size): size is left out, undefined, null or a non-negative integer"],
   "input-readline-result": [SECTIONS.streams, "server", "readline() resolves to one line (a Uint8Array, '\\n' only at its end) of at most size bytes"],
-  "input-readlines": [SECTIONS.streams, "both", "readlines(hint): hint is left out, undefined, null or a number; resolves to an array of Uint8Array"],
-  "input-iteration": [SECTIONS.streams, "server", "iterating tsgi.input yields Uint8Array lines"],
+  "input-readlines": [SECTIONS.streams, "both", "readlines(hint): hint is left out, undefined, null or a number; resolves to an array of Uint8Array lines ('\\n' only at each one's end, only the last without it)"],
+  "input-iteration": [SECTIONS.streams, "server", "iterating tsgi.input yields Uint8Array lines, one line each ('\\n' only at its end, only the last without it; never an empty one)"],
   "input-overlap": [SECTIONS.streams, "application", "reads of tsgi.input do not overlap: each is awaited before the next starts"],
   "input-close": [SECTIONS.streams, "application", "the application does not call tsgi.input.close()"],
   "errors-write": [SECTIONS.streams, "application", "tsgi.errors.write() is given a string"],
@@ -691,6 +691,23 @@ function wrapBody(original: Body, st: RequestState): Body {
   return wrapped;
 }
 
+/**
+ * Whether `l` is one line as `tsgi.input` gives lines (spec.md "tsgi.input"):
+ * not empty, a `\n` only as its last byte, and that `\n` there unless it is
+ * the last line (`last`).
+ */
+function isLine(l: Uint8Array, last: boolean): boolean {
+  const nl = l.indexOf(0x0a);
+  return l.length > 0 && (nl === -1 ? last : nl === l.length - 1);
+}
+
+/** What makes `l` no line, for a rule's message (see {@link isLine}). */
+function lineFault(l: Uint8Array): string {
+  if (l.length === 0) return "an empty line (an empty result is the end of the body, never a line)";
+  const nl = l.indexOf(0x0a);
+  return nl !== -1 && nl !== l.length - 1 ? `a "\n" at byte ${nl} of ${l.length}, more than one line` : `no "\n" at its end, which only the last line may lack`;
+}
+
 function wrapInput(input: InputStream): InputStream {
   let eof = false;
   /** The read in progress (its method's name), or null: spec.md, reads MUST NOT overlap. */
@@ -762,11 +779,15 @@ function wrapInput(input: InputStream): InputStream {
       if (!Array.isArray(lines) || !lines.every((l) => l instanceof Uint8Array)) {
         fail("input-readlines", `tsgi.input.readlines() must resolve to an array of Uint8Array, got ${show(lines)}`);
       }
+      const bad = lines.findIndex((l, k) => !isLine(l, k === lines.length - 1));
+      if (bad !== -1) fail("input-readlines", `tsgi.input.readlines() resolved to an array whose item ${bad} (${show(lines[bad])}) is not one line: ${lineFault(lines[bad]!)}`);
       return lines;
     },
     async *[Symbol.asyncIterator]() {
       const it = input[Symbol.asyncIterator]();
       let done = false;
+      /** The item before lacked its "\n": it was the last line, or the stream split one. */
+      let unterminated = false;
       try {
         for (;;) {
           enter("[Symbol.asyncIterator]().next");
@@ -782,6 +803,10 @@ function wrapInput(input: InputStream): InputStream {
           }
           const line = step.value;
           if (!(line instanceof Uint8Array)) fail("input-iteration", `Iterating tsgi.input yielded ${show(line)}`);
+          // wsgiref iterates by readline(): each item is one line, and only the last may lack its "\n".
+          if (unterminated) fail("input-iteration", `Iterating tsgi.input yielded ${show(line)} after a line without "\n", which only the last line may lack`);
+          if (!isLine(line, true)) fail("input-iteration", `Iterating tsgi.input yielded ${show(line)}, not one line: ${lineFault(line)}`);
+          unterminated = line[line.length - 1] !== 0x0a;
           yield line;
         }
       } finally {
