@@ -158,6 +158,11 @@ describe("request-line (RFC 9112 §3)", () => {
       ["GET /a HTtp/1.1", "Invalid HTTP version (HTTP-name is case-sensitive: HTTP/1.1)"],
       ["GET /a HTTP/1,1", "Invalid HTTP version"],
       ["GET /a HTxP/1.1", "Invalid HTTP version"],
+      // Whitespace after a well-formed version: the line must end there (RFC 9112 §3).
+      ["GET /a HTTP/1.1 x", "Invalid request line: something after the HTTP-version (the line must end right after it)"],
+      ["GET /a HTTP/1.1 ", "Invalid request line: something after the HTTP-version (the line must end right after it)"],
+      ["GET /a HTTP/1.1\tx", "Invalid request line: something after the HTTP-version (the line must end right after it)"],
+      ["GET /a HTTP/1.10", "Invalid HTTP version"],
     ];
     for (const [line, message] of cases) {
       const bytes = new TextEncoder().encode(`${line}\r\nHost: h\r\n\r\n`);

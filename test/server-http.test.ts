@@ -56,6 +56,7 @@ describe("basics", () => {
       ["GET /a http/1.1", "Invalid HTTP version (HTTP-name is case-sensitive: HTTP/1.1)"],
       ["GET /a  HTTP/1.1", "Invalid request line: more than one space between the request-target and the HTTP-version"],
       ["GET /a ", "Request line without an HTTP-version after the request-target's space"],
+      ["GET /a HTTP/1.1 x", "Invalid request line: something after the HTTP-version (the line must end right after it)"],
     ]) {
       const { data, closed } = await raw(port, `${line}\r\nHost: h\r\n\r\n`, { timeoutMs: 3000 });
       const [r] = parseResponses(data);

@@ -303,6 +303,13 @@ function notVersionMessage(c: number): string {
 /** The 400 message for `http/1.1` (any `HTTP/` spelled in another case): HTTP-name is case-sensitive (RFC 9112 §2.3). */
 const VERSION_CASE = "Invalid HTTP version (HTTP-name is case-sensitive: HTTP/1.1)";
 
+/**
+ * The 400 message for a request-line with whitespace after a well-formed
+ * HTTP-version (`GET /a HTTP/1.1 x`, `GET /a HTTP/1.1 `): the line ends
+ * with CRLF right after the version (RFC 9112 §3).
+ */
+const AFTER_VERSION = "Invalid request line: something after the HTTP-version (the line must end right after it)";
+
 /** "HTTP/" */
 const HTTP_SLASH = bytes("HTTP/");
 const N_HOST = bytes("host");
@@ -700,7 +707,7 @@ export class RequestParser {
             } else if (k === 6) {
               if (c !== 0x2e) throw this.fail(400, "Invalid HTTP version");
             } else if (c !== CR) {
-              throw this.fail(400, c === LF ? "Bare LF in the request line" : "Invalid HTTP version");
+              throw this.fail(400, c === LF ? "Bare LF in the request line" : c === SP || c === HTAB ? AFTER_VERSION : "Invalid HTTP version");
             }
             this.vIdx = k + 1;
             i++;
