@@ -1976,6 +1976,47 @@ describe("an application error after its client left or the server gave up (spec
     await stillServes(port);
   });
 
+  test.each(["reset", "fin"] as const)("what the app passes on after its client left (%s) is found behind an `await using` whose disposer threw (SuppressedError), in an AggregateError of 40 wrapped errors, and in an errors array whose slice() throws (not called): none is logged; 40 errors of the app's own are (before: the three were logged)", async (how) => {
+    const seen: string[] = [];
+    let sliced = 0;
+    const app: Application = async (environ, sr) => {
+      if (environ.PATH_INFO === "/") return hello(environ, sr);
+      const path = environ.PATH_INFO;
+      let failure: unknown;
+      try {
+        await environ["tsgi.input"].read();
+      } catch (e) {
+        failure = e;
+      }
+      await Bun.sleep(150);
+      seen.push(`${path} ${failure !== undefined}`);
+      if (path === "/using") {
+        await using cache = { async [Symbol.asyncDispose]() { throw new Error("cache flush failed"); } };
+        void cache;
+        throw failure;
+      }
+      if (path === "/wide") throw new AggregateError(Array.from({ length: 40 }, (_, i) => new Error(`part ${i} failed`, { cause: failure })), "40 parts failed");
+      if (path === "/slice") {
+        const odd = new AggregateError([new Error("cache miss"), failure], "odd");
+        Object.defineProperty(odd.errors, "slice", { value: () => { sliced++; throw new Error("slice called"); } });
+        throw odd;
+      }
+      throw new AggregateError(Array.from({ length: 40 }, (_, i) => new Error(`own ${i}`)), "own wide errors only");
+    };
+    const { port, errors } = start(app);
+    const paths = ["/using", "/wide", "/slice", "/own"];
+    for (const path of paths) {
+      await leave(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n${"a".repeat(20)}`, how);
+      await pollUntil(() => seen.length === paths.indexOf(path) + 1, 10);
+    }
+    const logged = await entriesNaming(errors, "own wide errors only");
+    expect(seen).toEqual(["/using true", "/wide true", "/slice true", "/own true"]);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain("POST /own HTTP/1.1");
+    expect([errors.map((e) => /POST \/\w+/.exec(e)?.[0]), sliced]).toEqual([["POST /own"], 0]);
+    await stillServes(port);
+  });
+
   test.each([
     ["closes after the 503", false],
     ["keeps its side open after the 503", true],
