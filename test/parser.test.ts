@@ -710,6 +710,51 @@ describe("RequestParser API", () => {
     expect(new RequestParser(noop).limits).toEqual(DEFAULT_PARSER_LIMITS);
     expect(new RequestParser(noop, { maxHeaderCount: 5, maxHeaderBytes: undefined }).limits).toEqual({ ...DEFAULT_PARSER_LIMITS, maxHeaderCount: 5 });
   });
+  // A keep-alive head identical to the last one is delivered from the one kept (no decode): a new object
+  // with fields of its own, whatever the handler did to the last (an app may change tsgi.headers_raw).
+  test("a head identical to the last one comes as a new object, unchanged by what was done to the last", () => {
+    const heads: RequestHead[] = [];
+    const bodies: string[] = [];
+    const p = new RequestParser({
+      onHead: (h) => heads.push(h),
+      onBody: (b) => bodies.push(dec(b)),
+      onMessageComplete: () => {},
+    });
+    const text = "POST /a?b HTTP/1.1\r\nHost: h:1\r\nContent-Length: 3\r\nX-Id:  7 \r\n\r\n";
+    const want: RequestHead = { method: "POST", target: "/a?b", version: "HTTP/1.1", fields: ["Host", "h:1", "Content-Length", "3", "X-Id", "7"], contentLength: 3, chunked: false, keepAlive: true, expectContinue: false };
+    const whole = enc(`${text}abc`);
+    expect(p.execute(whole)).toBe(whole.length);
+    const first = heads[0]!;
+    first.fields.push("Added", "by the app");
+    first.fields[1] = "changed";
+    first.method = "GET";
+    first.contentLength = 0;
+    // The same head again: whole, then split, then byte by byte, each answered as the first was.
+    expect(p.execute(whole)).toBe(whole.length);
+    const split = enc(`${text}def`);
+    expect(p.execute(split.subarray(0, 20))).toBe(20);
+    expect(p.execute(split.subarray(20))).toBe(split.length - 20);
+    for (const byte of enc(`${text}ghi`)) expect(p.execute(Uint8Array.of(byte))).toBe(1);
+    expect(heads.length).toBe(4);
+    for (const h of heads.slice(1)) expect(h).toEqual(want);
+    expect(new Set(heads).size).toBe(4);
+    expect(new Set(heads.map((h) => h.fields)).size).toBe(4);
+    expect(bodies.join("")).toBe("abcabcdefghi");
+    // A head differing in one byte is built anew; so is the same head after a Connection: close one.
+    const other = enc(text.replace("X-Id:  7", "X-Id:  8") + "jkl");
+    expect(p.execute(other)).toBe(other.length);
+    expect(heads[4]!.fields[5]).toBe("8");
+    expect(p.execute(other)).toBe(other.length);
+    expect(heads[5]).toEqual({ ...want, fields: want.fields.with(5, "8") });
+    const closing = enc(text.replace("X-Id:  7", "Connection: close") + "mno");
+    expect(p.execute(closing)).toBe(closing.length);
+    expect(heads[6]!.keepAlive).toBe(false);
+    expect(p.execute(closing)).toBe(closing.length);
+    expect(heads[7]).toEqual(heads[6]!);
+    expect(p.execute(whole)).toBe(whole.length);
+    expect(heads[8]).toEqual(want);
+    expect(bodies.join("")).toBe("abcabcdefghijkljklmnomnoabc");
+  });
   // The parsers made from one limits object (a server's, one parser per connection) share its resolved limits;
   // an object changed since then gives the new values, and the new limit is enforced.
   test("limits made from the same object are shared until the object changes", () => {

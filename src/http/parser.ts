@@ -24,7 +24,8 @@
  * request-line, a field name or a field value), and never re-scans bytes of
  * an earlier call. Between calls it keeps only the head bytes received so far
  * while a head is incomplete (body bytes are never kept). Strings are made
- * when the head is complete: one latin-1 decode of the whole head, sliced;
+ * when the head is complete: one latin-1 decode of the whole head, sliced
+ * (none for a head identical to the parser's last keep-alive one: see below);
  * only then are the few fields that matter for framing (Host,
  * Content-Length, Transfer-Encoding, Connection, Expect, recognised by length
  * and a case-insensitive byte compare) interpreted, by the pure functions of
@@ -387,7 +388,11 @@ const SHARED_TOK = new Int32Array(4 * (64 + 1));
  * (or has more than 64 field lines), a field-offset table of its own (16
  * bytes per field line; a head that arrives whole uses one shared by all
  * parsers) and a copy of the head bytes received so far (at most
- * `maxHeaderBytes`).
+ * `maxHeaderBytes`); after a keep-alive head of at most 1 KiB, that head's
+ * text and a copy of its fields (strings a connection's last head holds
+ * anyway), so that an identical next head (wrk, a poller, an API client's
+ * loop) is compared byte by byte and delivered as a copy, with no decode
+ * and no field interpreted again.
  */
 export class RequestParser {
   /** The effective limits (defaults merged with those given). */
@@ -430,6 +435,10 @@ export class RequestParser {
   private headTotal = 0;
   /** See {@link RequestParser.rejectedFields}. */
   private rejected: string[] | null = null;
+  /** The last head built, as text (`null` before one, or when it was longer than {@link MEMO_MAX_BYTES}): see {@link memoHead}. */
+  private memoText: string | null = null;
+  /** The head built from {@link memoText}, its `fields` a copy of the ones handed out (which the application may change). */
+  private memoHead: RequestHead | null = null;
 
   // Body.
   private remaining = 0;
@@ -882,6 +891,8 @@ export class RequestParser {
       src = data;
       off = p - len;
     }
+    const memo = this.memoText;
+    if (memo !== null && memo.length === len && sameText(src, off, memo)) return this.deliver(this.memoHead!, true);
     const tok = this.tok;
     const fc = this.fieldCount;
     const s = latin1(src, off, off + len);
@@ -983,6 +994,40 @@ export class RequestParser {
       keepAlive: http11 ? !close : !close && (conn & CONN_KEEP_ALIVE) !== 0,
       expectContinue: expectContinue && http11,
     };
+    // A keep-alive request's head may come again on this connection (wrk, a poller, an API client's loop).
+    if (len <= MEMO_MAX_BYTES && head.keepAlive) this.remember(s, head);
+    else this.memoText = null;
+    return this.deliver(head, false);
+  }
+
+  /** Keep `head`, built from `text`, for an identical next head (see {@link memoHead}): copied into the one kept before, if any. */
+  private remember(text: string, head: RequestHead): void {
+    const m = this.memoHead;
+    if (m === null) this.memoHead = copyHead(head);
+    else {
+      m.method = head.method;
+      m.target = head.target;
+      m.version = head.version;
+      const from = head.fields;
+      const to = m.fields;
+      if (to.length !== from.length) to.length = from.length;
+      for (let k = 0; k < from.length; k++) to[k] = from[k]!;
+      m.contentLength = head.contentLength;
+      m.chunked = head.chunked;
+      m.keepAlive = head.keepAlive;
+      m.expectContinue = head.expectContinue;
+    }
+    this.memoText = text;
+  }
+
+  /**
+   * Deliver `head` (built, or {@link memoHead}'s when `memo`: then a new object
+   * with its own copy of the fields) and move on to its body.
+   */
+  private deliver(built: RequestHead, memo: boolean): boolean {
+    const head = memo ? copyHead(built) : built;
+    const length = head.contentLength;
+    const te = head.chunked;
     this.headLen = 0;
     if (this.headBuf !== null && this.headBuf.length > 16384) this.headBuf = null;
     let body = true;
@@ -1192,6 +1237,29 @@ export class RequestParser {
       }
     }
   }
+}
+
+/** Heads up to this long (bytes) are remembered to be reused by an identical next head: see {@link RequestParser.deliver}. */
+const MEMO_MAX_BYTES = 1024;
+
+/** A copy of `head` with a copy of its fields. */
+function copyHead(head: RequestHead): RequestHead {
+  return {
+    method: head.method,
+    target: head.target,
+    version: head.version,
+    fields: head.fields.slice(),
+    contentLength: head.contentLength,
+    chunked: head.chunked,
+    keepAlive: head.keepAlive,
+    expectContinue: head.expectContinue,
+  };
+}
+
+/** Whether `buf[off, off + text.length)` holds `text`'s latin-1 characters. */
+function sameText(buf: Uint8Array, off: number, text: string): boolean {
+  for (let k = 0; k < text.length; k++) if (buf[off + k] !== text.charCodeAt(k)) return false;
+  return true;
 }
 
 /**
