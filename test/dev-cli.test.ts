@@ -108,6 +108,25 @@ describe("tsgi-dev CLI", () => {
     expect(s.out).not.toContain("takes the app itself");
   });
 
+  test("tsgi-dev help prints the help (exit 0), not 'no such file: help'; a file named help is still the app, and with a help.ts there the error names both", async () => {
+    const app = helloApp();
+    const r = await run(["help"], app.dir);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("Usage: tsgi-dev <app> [options]");
+    expect(r.out).toContain("  --no-reload");
+    expect(r.out).not.toContain("no such file");
+    // A module help.ts: which was meant is not known, so both are said.
+    const withModule = helloApp({ "help.ts": HELLO });
+    const m = await run(["help"], withModule.dir);
+    expect(m.code).toBe(2);
+    expectOneLineError(m.out, /^\[error\] no such file: help; did you mean help\.ts\? \(tsgi-dev's own help is tsgi-dev --help\)$/m);
+    // A file named help is an app like any other.
+    const named = helloApp({ help: 'export default (environ, startResponse) => { startResponse("200 OK", []); return []; };\n' });
+    const s = await run(["help", "--port", "0", "--no-reload"], named.dir, {}, 3_000);
+    expect(s.out).toContain("tsgi-dev serving help at http://127.0.0.1:");
+    expect(s.out).not.toContain("Usage:");
+  });
+
   test("no default export names the exports it has", async () => {
     const app = helloApp({ "named.ts": `export const api = () => [];\nexport function handler() { return []; }\n` });
     const r = await run(["./named.ts"], app.dir);

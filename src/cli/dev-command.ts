@@ -16,7 +16,7 @@ import { defineCommand, runMain, type ArgsDef } from "citty";
 import { VERSION } from "../version.ts";
 import { BindError } from "../server/bind.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
-import { parseAppSpec } from "../deploy/load-app.ts";
+import { MODULE_EXTENSIONS, parseAppSpec } from "../deploy/load-app.ts";
 import { hostArgument, NUMBER_FLAGS } from "../deploy/options.ts";
 import { guardStdio } from "../deploy/stdio.ts";
 import { onStopSignals } from "../deploy/signals.ts";
@@ -182,6 +182,20 @@ function productionCommandGiven(argv: readonly string[]): void {
 }
 
 /**
+ * Whether `tsgi-dev help` asks for the help (git's and npm's word for it):
+ * `help` first, and no file or directory named `help` to be the app. With
+ * a module `help.ts` (or another extension the app may have) there, which
+ * one was meant is not known.
+ * @throws UsageError saying both, when such a module is there.
+ */
+function helpWordGiven(argv: readonly string[]): boolean {
+  if (argv[0] !== "help" || existsSync("help")) return false;
+  const ext = MODULE_EXTENSIONS.find((e) => existsSync(`help${e}`));
+  if (ext !== undefined) throw new UsageError(`no such file: help; did you mean help${ext}? (tsgi-dev's own help is tsgi-dev --help)`);
+  return true;
+}
+
+/**
  * Run `tsgi-dev` with the process's arguments (`process.argv` past the
  * script), or, in a process the dev server started for an app (restart
  * mode: the spec in a hidden first argument, worker-flag.ts), that app process. Usage errors exit 2.
@@ -204,7 +218,9 @@ export async function run(): Promise<void> {
   if (workerSpec) exit(await runWorker(workerSpec));
   // Our one-line usage errors before citty's (it prints the whole help first).
   const argv = process.argv.slice(2);
+  const showUsage = helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES, examples: { "tsgi-dev": DEV_EXAMPLES } });
   try {
+    if (helpWordGiven(argv)) await runMain(command, { rawArgs: ["--help"], showUsage }); // prints the help, exits 0
     productionCommandGiven(argv);
     checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
   } catch (error) {
@@ -216,5 +232,5 @@ export async function run(): Promise<void> {
     console.log(VERSION);
     exit(0);
   }
-  await runMain(command, { showUsage: helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES, examples: { "tsgi-dev": DEV_EXAMPLES } }) });
+  await runMain(command, { showUsage });
 }

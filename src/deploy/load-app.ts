@@ -57,7 +57,8 @@ export function parseAppSpec(raw: string, cwd: string = process.cwd(), command =
 }
 
 /** Extensions tried when the app argument names no file: `app` → `app.ts`. */
-const MODULE_EXTENSIONS = [".ts", ".tsx", ".mts", ".js", ".mjs"];
+/** Extensions tried after an app path given without one (`app` → `app.ts`), in this order. */
+export const MODULE_EXTENSIONS = [".ts", ".tsx", ".mts", ".js", ".mjs"] as const;
 /** Module names looked for in a directory given as the app argument. */
 const DIRECTORY_ENTRIES = ["app", "index", "main", "server"];
 
