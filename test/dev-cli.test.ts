@@ -127,6 +127,21 @@ describe("tsgi-dev CLI", () => {
     expect(s.out).not.toContain("Usage:");
   });
 
+  test("--watch, --ignore or --poll with --no-reload: a warning that they do nothing and what to drop, and the app is served", async () => {
+    const app = helloApp();
+    const dev = new DevProcess(["./app.ts", "--no-reload", "--watch", "views", "--ignore", "*.log", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    expect(dev.stderr).toContain("[warn] --watch, --ignore do nothing with --no-reload (nothing is watched): drop --no-reload to reload on changes\n");
+    expect((await get(url)).text).toStartWith("hello from ");
+    // The last of --no-reload and --reload wins: no warning once reloading is on again.
+    const on = new DevProcess(["./app.ts", "--no-reload", "--watch=app.ts", "--reload", "--port", String(freePort())], { cwd: app.dir });
+    await on.ready();
+    expect(on.output).not.toContain("do nothing with --no-reload");
+    const poll = new DevProcess(["./app.ts", "--poll", "--no-reload", "--port", String(freePort())], { cwd: app.dir });
+    await poll.ready();
+    expect(poll.stderr).toContain("[warn] --poll does nothing with --no-reload");
+  });
+
   test("no default export names the exports it has", async () => {
     const app = helloApp({ "named.ts": `export const api = () => [];\nexport function handler() { return []; }\n` });
     const r = await run(["./named.ts"], app.dir);

@@ -131,6 +131,10 @@ const command = defineCommand({
       for (const entry of config.watch) {
         if (!watchEntryMatches(entry, config.cwd)) logger.warn(`--watch ${entry} matches nothing yet: it is watched, and seen once created (a typo?)`);
       }
+    } else {
+      // As uvicorn warns for --reload-dir without --reload: the flags are kept (a script's line with --no-reload added), but said to do nothing.
+      const unused = ["watch", "ignore", "poll"].filter((name) => rawArgs.some((a) => a === `--${name}` || a.startsWith(`--${name}=`)));
+      if (unused.length > 0) logger.warn(`${unused.map((n) => `--${n}`).join(", ")} ${unused.length === 1 ? "does" : "do"} nothing with --no-reload (nothing is watched): drop --no-reload to reload on changes`);
     }
 
     if (config.reload === "restart") {
