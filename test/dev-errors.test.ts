@@ -189,6 +189,41 @@ describe("tsgi-dev: broken code", () => {
     await until(async () => (await get(url)).text === "b+fixed", 5000);
   });
 
+  test("a TypeScript type re-exported or imported as a value (a barrel's export { User } from, Bun's link error with no file): the page and the terminal point at the line and say it is a type and to use import/export type; the fixed save recovers", async () => {
+    const app = new TempApp({
+      "app.ts": `import { greet, type User } from "./lib/index.ts";\nconst u: User = { name: "ann" };\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(greet(u))];\n}\n`,
+      "lib/index.ts": `export { User } from "./types.ts";\nexport { greet } from "./greet.ts";\n`,
+      "lib/types.ts": `export interface User {\n  name: string;\n}\nexport type Id = number;\n`,
+      "lib/greet.ts": `import type { User } from "./types.ts";\nexport const greet = (u: User) => "hi " + u.name;\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    const hint = /User is a TypeScript type in lib\/types\.ts \(export interface User\), and types are gone at run time: import it with import type \{ User \}, use it only in types, and re-export it with export type \{ User \} from/;
+    // Bun's message names neither the file nor the line of the re-export.
+    await dev.waitFor(/export 'User' not found in '\.\/types\.ts'\n\s+at .*lib\/index\.ts:1:10\n/, 3000);
+    expect(dev.output).toMatch(hint);
+    for (const headers of [PLAIN, HTML]) {
+      const page = await get(url, headers);
+      expect(page.status).toBe(500);
+      expect(unescape(page.text)).toMatch(hint);
+      expect(unescape(page.text)).toMatch(/lib\/index\.ts:1:10/);
+    }
+    app.write("lib/index.ts", `export type { User } from "./types.ts";\nexport { greet } from "./greet.ts";\n`);
+    await until(async () => (await get(url)).text === "hi ann", 5000);
+    // A type imported by name and used as a value: Bun's other link error, pointed at the import, with the same hint.
+    let mark = dev.output.length;
+    app.write("app.ts", `import { Id } from "./lib/types.ts";\nconsole.log(Id);\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [];\n}\n`);
+    await dev.waitFor(/Export named 'Id' not found in module '.*lib\/types\.ts'\.\n\s+at .*app\.ts:1:10\n/, 5000, mark);
+    await dev.waitFor(/Id is a TypeScript type in lib\/types\.ts \(export type Id\)/, 3000, mark);
+    // A name that is no type gets no such hint.
+    mark = dev.output.length;
+    app.write("app.ts", `import { Nope } from "./lib/types.ts";\nconsole.log(Nope);\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [];\n}\n`);
+    await dev.waitFor(/Export named 'Nope' not found/, 5000, mark);
+    await Bun.sleep(200);
+    expect(dev.output.slice(mark)).not.toContain("TypeScript type");
+  });
+
   // A package installed by hand: what `npm install tsgi-missing-pkg` puts in node_modules.
   const PKG = {
     "node_modules/tsgi-missing-pkg/package.json": JSON.stringify({ name: "tsgi-missing-pkg", type: "module", exports: { ".": "./index.js" } }),

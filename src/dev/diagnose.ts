@@ -20,6 +20,7 @@ import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
 import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
+import { typeExportHint } from "./type-export.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { messageOf } from "./loader.ts";
 import { unversion } from "./versioning.ts";
@@ -305,10 +306,16 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
     }
   }
 
-  // Link errors carry no position: find the import of the missing name.
+  // Link errors carry no position: find the import of the missing name. A re-export's names the
+  // specifier as written, not the module: found by it. The name may be a type imported as a value.
   let location: SourceLocation | undefined;
-  const link = /Export named '([^']+)' not found in module '([^']+)'/.exec(message);
-  if (link && options.graph) location = findNamedImport(options.graph, link[1]!, stripQuery(link[2]!));
+  let typeHint: string | undefined;
+  const link = /Export named '([^']+)' not found in module '([^']+)'/.exec(message) ?? /^export '([^']+)' not found in '([^']+)'$/.exec(message);
+  if (link && options.graph) {
+    const found = findNamedImport(options.graph, link[1]!, link[0].startsWith("Export named") ? { module: stripQuery(link[2]!) } : { specifier: link[2]! });
+    location = found?.location;
+    if (found) typeHint = typeExportHint(link[1]!, found.module);
+  }
   location ??= stack.find((f) => f.user && loaded.has(f.file));
   // Bun's error for a .json module that does not parse names no file: find it in the graph.
   if (!location && name === "SyntaxError" && message.startsWith("JSON Parse error") && options.graph) location = brokenJson(options.graph);
@@ -324,7 +331,7 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
       return !withinBudget(frame, budget) || parseStack(frame, internal).some((f) => !f.internal);
     })
     .join("\n");
-  const hint = nodeHandlerHint(error);
+  const hint = typeHint ?? nodeHandlerHint(error);
   return withFrame({ title: name, message, location: loc, stack, raw: raw + related, ...(related ? { related } : {}), ...(hint === null ? {} : { hint }) });
 }
 
@@ -419,8 +426,12 @@ function findSpecifier(file: string, specifier: string): SourceLocation | undefi
   return undefined;
 }
 
-/** Find `import { name } from "<spec resolving to target>"` among `files`. */
-function findNamedImport(files: readonly string[], name: string, target: string): SourceLocation | undefined {
+/**
+ * Find `import { name } from "<spec>"` or `export { name } from "<spec>"` among `files`, where
+ * `<spec>` resolves to `target.module` or is written as `target.specifier`; returns where `name`
+ * stands and the module `<spec>` resolves to.
+ */
+function findNamedImport(files: readonly string[], name: string, target: { module: string } | { specifier: string }): { location: SourceLocation; module: string } | undefined {
   const esc = name.replace(/[$]/g, "\\$");
   const re = new RegExp(`import\\s+(?:[\\w$]+\\s*,\\s*)?\\{[^}]*?\\b(${esc})\\b[^}]*\\}\\s*from\\s*(["'])([^"']+)\\2|export\\s*\\{[^}]*?\\b(${esc})\\b[^}]*\\}\\s*from\\s*(["'])([^"']+)\\5`, "g");
   for (const file of files) {
@@ -433,15 +444,16 @@ function findNamedImport(files: readonly string[], name: string, target: string)
     }
     for (const m of source.matchAll(re)) {
       const spec = m[3] ?? m[6]!;
+      if ("specifier" in target && spec !== target.specifier) continue;
       let resolved: string;
       try {
         resolved = stripQuery(Bun.resolveSync(spec, dirname(file)));
       } catch {
         continue;
       }
-      if (resolved !== target) continue;
+      if ("module" in target && resolved !== target.module) continue;
       const offset = m.index! + m[0].search(new RegExp(`\\b${esc}\\b`));
-      return { file, ...lineColumn(source, offset) };
+      return { location: { file, ...lineColumn(source, offset) }, module: resolved };
     }
   }
   return undefined;

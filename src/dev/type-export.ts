@@ -1,0 +1,36 @@
+/**
+ * What to do about Bun's link error for a TypeScript type imported or
+ * re-exported as a value: `import { User } from "./types.ts"` with `User`
+ * then used as a value, or a barrel's `export { User } from "./types.ts"`
+ * (Bun 1.4.5: `Export named 'User' not found in module '/app/types.ts'.`,
+ * and `export 'User' not found in './types.ts'`), where `types.ts` holds
+ * `export interface User` or `export type User = ...`. The message says the
+ * name is not exported, while the file plainly exports it: a type, which is
+ * gone once the file is transpiled (TypeScript's `isolatedModules` and
+ * `verbatimModuleSyntax` errors TS1205 and TS1484 are the compile-time form).
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import { relative } from "node:path";
+
+/**
+ * The hint when `file` declares `name` as a type only (`export interface
+ * name`, `export type name =`, `export declare interface`, or passes one on
+ * with `export type { name }` / `export { type name }`); `undefined`
+ * otherwise, or when `file` cannot be read. The file is named relative to
+ * `cwd` (default the process's).
+ */
+export function typeExportHint(name: string, file: string, cwd: string = process.cwd()): string | undefined {
+  let source: string;
+  try {
+    source = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const esc = name.replace(/[$]/g, "\\$");
+  const declared = new RegExp(`(?:^|[\\n;{}])\\s*export\\s+(?:declare\\s+)?(interface|type)\\s+${esc}(?![\\w$])`).exec(source);
+  const passed = declared ? null : new RegExp(`export\\s+type\\s*\\{[^}]*(?<![\\w$])${esc}(?![\\w$])|export\\s*\\{[^}]*(?<![\\w$])type\\s+${esc}(?![\\w$])`).exec(source);
+  if (!declared && !passed) return undefined;
+  const what = declared ? `export ${declared[1]} ${name}` : `export type { ${name} }`;
+  return `${name} is a TypeScript type in ${relative(cwd, file) || file} (${what}), and types are gone at run time: import it with import type { ${name} }, use it only in types, and re-export it with export type { ${name} } from ...`;
+}
