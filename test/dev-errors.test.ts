@@ -1040,6 +1040,7 @@ export default function app(environ: any, startResponse: any): any {
       "app.ts": `import { ClientDisconnected } from ${JSON.stringify(join(ROOT, "src/index.ts"))};
 export default async function app(environ: any, startResponse: any) {
   if (environ.PATH_INFO === "/own") throw new ClientDisconnected("the upstream feed closed");
+  if (environ.PATH_INFO === "/wrapped") throw new Error("sync failed", { cause: new Error("read failed", { cause: new ClientDisconnected("the upstream feed closed") }) });
   if (environ.PATH_INFO === "/late") {
     await Bun.sleep(300);
     throw new ClientDisconnected("the upstream feed closed late");
@@ -1063,6 +1064,13 @@ export default async function app(environ: any, startResponse: any) {
       if (headers === HTML) expect(r.text).toStartWith("<!doctype html>");
       else expect(r.text).toMatch(/^> +3 \| .*throw new ClientDisconnected/m); // the page's code frame
       await dev.waitFor(/GET \/own raised:[^]*ClientDisconnected[^]*the upstream feed closed/, 3000, mark);
+      // Wrapped as a cause (2 deep) while the client waits: the app's error too, not the server's plain 500.
+      const w = await get(url + "wrapped", headers);
+      expect(w.status, headers.Accept).toBe(500);
+      expect(w.headers.get("content-type"), headers.Accept).toStartWith(headers === HTML ? "text/html" : "text/plain");
+      expect(w.headers.get("x-tsgi-error"), headers.Accept).toBe("runtime");
+      expect(unescape(w.text), headers.Accept).toMatch(/sync failed[^]*ClientDisconnected: the upstream feed closed/);
+      await dev.waitFor(/GET \/wrapped raised:[^]*sync failed[^]*Caused by: ClientDisconnected/, 3000, mark);
     }
     // The same throw after the client reset the connection is the client's: silent, as before.
     const mark = dev.output.length;
