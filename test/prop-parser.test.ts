@@ -12,6 +12,12 @@
  *   length it was given (no hang); the outcome is the same whole or split
  *   and whether or not garbage follows the given view in its buffer (never
  *   reads past its input); body views lie inside the array that was fed.
+ * - Heads repeated on one connection (the parser's memo of its last
+ *   keep-alive head): the same head again, with another body, or with one
+ *   byte changed (valid, or any byte anywhere, and every byte of a few heads
+ *   one by one), padded to 1023-1025 bytes, give their model or what a new
+ *   parser per message gives, and what the handler does to a head never
+ *   shows in a later one.
  *
  * Runs are bounded (see RUNS) and seeded, so the suite is fast and a
  * failure is reproducible: fast-check prints the seed and the shrunk input.
@@ -21,7 +27,8 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { isIPv6 } from "node:net";
 import { byteByByte, cut, feed as feedWith, type ParsedMessage, type ParseOutcome } from "../bench/fuzz.ts";
-import { RequestParser, type ParserLimits } from "../src/http/parser.ts";
+import { HttpError } from "../src/http/errors.ts";
+import { RequestParser, type ParserLimits, type RequestHead } from "../src/http/parser.ts";
 
 const RUNS = Number(process.env.PROP_RUNS ?? 300);
 const SEED = process.env.PROP_SEED === undefined ? 20261123 : Number(process.env.PROP_SEED);
@@ -60,6 +67,8 @@ interface ModelMessage {
   trailers: ModelField[];
   /** Empty lines before the request-line. */
   leading: number;
+  /** The HTTP-version as sent, when not `version` (`HTTP/1.2`-`1.9` are read as 1.1, RFC 9110 §6.2). */
+  wireVersion?: string;
 }
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -181,7 +190,7 @@ const messageArb: fc.Arbitrary<ModelMessage> = fc
 
 /** The bytes of a model message. */
 function serialise(m: ModelMessage): string {
-  let s = "\r\n".repeat(m.leading) + `${m.method} ${m.target} ${m.version}\r\n`;
+  let s = "\r\n".repeat(m.leading) + `${m.method} ${m.target} ${m.wireVersion ?? m.version}\r\n`;
   for (const f of m.fields) s += `${f.name}:${f.pre}${f.value}${f.post}\r\n`;
   s += "\r\n";
   if (m.framing === "length") s += m.body;
@@ -514,4 +523,286 @@ describe("regressions found by the differential test", () => {
       expect(feed(Array.from(bytes(s), (b) => Uint8Array.of(b))).error).toBe(feed([bytes(s)]).error);
     }
   });
+});
+
+// ---------------------------------------------------------------------------
+// The head memo (src/http/parser.ts, memoText/memoHead): a keep-alive head
+// identical to the parser's last one is delivered as a copy of the one kept,
+// with no field interpreted again. Generated pipelines rarely repeat a head;
+// these make it the rule: each message comes 1 to 4 times, as it is, with
+// another body, or with one byte of its head changed (same length, so the
+// byte compare runs up to the change), and some heads are padded to 1023,
+// 1024 or 1025 bytes (the memo keeps heads of at most 1024).
+
+/** A message again: the same, the same head with another body of the same length, or one byte of its head changed. */
+type Repeat = { kind: "same" } | { kind: "body"; seed: number } | { kind: "tweak"; what: number; at: number; to: number };
+
+const repeatArb: fc.Arbitrary<Repeat> = fc.oneof(
+  { weight: 3, arbitrary: fc.constant({ kind: "same" as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("body" as const), seed: fc.integer({ min: 1, max: 255 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("tweak" as const), what: fc.nat(), at: fc.nat(), to: fc.nat() }) },
+);
+
+/** `m` with one byte of its head changed (the head stays valid and as long; its model changes with it), or `m` when nothing it has can be changed so. */
+function tweak(m: ModelMessage, r: { what: number; at: number; to: number }): ModelMessage {
+  const options: Array<() => ModelMessage> = [];
+  // A character of the method (another token, never CONNECT, whose rules differ).
+  options.push(() => {
+    const k = r.at % m.method.length;
+    const method = m.method.slice(0, k) + TCHARS[r.to % TCHARS.length]! + m.method.slice(k + 1);
+    return method === "CONNECT" ? m : { ...m, method };
+  });
+  // HTTP/1.1's minor digit: HTTP/1.2-1.9 are read as 1.1.
+  if (m.version === "HTTP/1.1") options.push(() => ({ ...m, wireVersion: `HTTP/1.${1 + (r.to % 9)}` }));
+  // A character of an origin-form target after its "/".
+  if (m.target.startsWith("/") && m.target.length > 1) {
+    options.push(() => {
+      const k = 1 + (r.at % (m.target.length - 1));
+      const c = PCHARS[r.to % PCHARS.length]!;
+      return { ...m, target: m.target.slice(0, k) + c + m.target.slice(k + 1) };
+    });
+  }
+  for (let i = 0; i < m.fields.length; i++) {
+    const f = m.fields[i]!;
+    const with1 = (g: ModelField) => ({ ...m, fields: m.fields.map((x, j) => (j === i ? g : x)) });
+    // The case of a letter of any field name (Host, Content-Length, Connection ... included: names come as sent).
+    const letters = [...f.name].flatMap((c, k) => (/[a-z]/i.test(c) ? [k] : []));
+    if (letters.length > 0) {
+      options.push(() => {
+        const k = letters[r.at % letters.length]!;
+        const c = f.name[k]!;
+        const flipped = c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase();
+        return with1({ ...f, name: f.name.slice(0, k) + flipped + f.name.slice(k + 1) });
+      });
+    }
+    // A byte of a value that carries no framing or persistence (Host's is checked: a letter for a letter).
+    const lower = f.name.toLowerCase();
+    if (f.value.length > 0 && !RESERVED.has(lower)) {
+      options.push(() => {
+        const k = r.at % f.value.length;
+        const c = String.fromCharCode(0x21 + (r.to % 0x5e));
+        return with1({ ...f, value: f.value.slice(0, k) + c + f.value.slice(k + 1) });
+      });
+    }
+    if (lower === "host" && /[a-z]/.test(f.value) && !/[[%]/.test(f.value)) {
+      options.push(() => {
+        const ks = [...f.value].flatMap((c, k) => (/[a-z]/.test(c) ? [k] : []));
+        const k = ks[r.at % ks.length]!;
+        const c = "abcdefghijklmnopqrstuvwxyz"[r.to % 26]!;
+        return with1({ ...f, value: f.value.slice(0, k) + c + f.value.slice(k + 1) });
+      });
+    }
+    // OWS spelled otherwise (SP for HTAB or back): other bytes, the same field.
+    if (f.pre.length > 0) {
+      options.push(() => with1({ ...f, pre: (f.pre[0] === " " ? "\t" : " ") + f.pre.slice(1) }));
+    }
+  }
+  if (options.length === 0) return m;
+  return options[r.what % options.length]!();
+}
+
+/** `m` with another body of the same length (same head bytes), chunk sizes kept. */
+function otherBody(m: ModelMessage, seed: number): ModelMessage {
+  let body = "";
+  for (let k = 0; k < m.body.length; k++) body += String.fromCharCode((m.body.charCodeAt(k) + seed + k) & 0xff);
+  return { ...m, body };
+}
+
+/** The head's length in bytes as serialised (leading empty lines excluded). */
+const headLength = (m: ModelMessage): number => serialise({ ...m, leading: 0, framing: "none", body: "", chunks: [], trailers: [] }).length;
+
+/** `m` with an X-Pad field making its head exactly `size` bytes, or `m` when it is already longer than that allows. */
+function padded(m: ModelMessage, size: number | null): ModelMessage {
+  if (size === null) return m;
+  // "X-Pad: " + value + CRLF
+  const n = size - headLength(m) - 9;
+  if (n < 0) return m;
+  return { ...m, fields: [...m.fields, { name: "X-Pad", value: "p".repeat(n), pre: " ", post: "" }] };
+}
+
+const repeatedArb: fc.Arbitrary<ModelMessage[]> = fc
+  .array(
+    fc.tuple(
+      messageArb,
+      fc.array(repeatArb, { maxLength: 3 }),
+      fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom(1023, 1024, 1025) }),
+    ),
+    { minLength: 1, maxLength: 3 },
+  )
+  .map((groups) =>
+    groups.flatMap(([m0, repeats, size]) => {
+      const m = padded(m0, size);
+      return [m, ...repeats.map((r) => (r.kind === "same" ? m : r.kind === "body" ? otherBody(m, r.seed) : tweak(m, r)))];
+    }),
+  );
+
+/**
+ * The messages and error of `input` parsed with a new parser for each
+ * message (none has a last head to reuse): what one parser must give.
+ */
+function feedFresh(input: Uint8Array, limits?: Partial<ParserLimits>): ParseOutcome {
+  const messages: ParsedMessage[] = [];
+  let current: ParsedMessage | null = null;
+  let done = false;
+  const handler = {
+    onHead(head: RequestHead) {
+      current = { head, body: "", complete: false };
+      messages.push(current);
+    },
+    onBody(view: Uint8Array) {
+      current!.body += latin1(view);
+    },
+    onMessageComplete() {
+      current!.complete = true;
+      done = true;
+    },
+  };
+  let error: string | null = null;
+  let parser: RequestParser | null = null;
+  try {
+    for (let at = 0, calls = 0; at < input.length && calls <= input.length; calls++) {
+      parser ??= new RequestParser(handler, limits);
+      done = false;
+      at = parser.execute(input, at);
+      if (done) parser = null;
+    }
+  } catch (e) {
+    if (!(e instanceof HttpError)) throw e;
+    error = `${e.status} ${e.message}`;
+  }
+  return { messages, error };
+}
+
+/**
+ * Feed `pieces` to one parser whose handler keeps a copy of each head and
+ * then changes the head it was given (its fields, method, framing), as an
+ * application may change tsgi.headers_raw: the next identical head must not
+ * show it. Also checks that no head object or field list is delivered twice.
+ */
+function feedChanging(pieces: Uint8Array[]): ParseOutcome {
+  const messages: ParsedMessage[] = [];
+  const seen = new Set<unknown>();
+  let current: ParsedMessage | null = null;
+  const parser = new RequestParser({
+    onHead(head) {
+      if (seen.has(head) || seen.has(head.fields)) throw new Error("a head object or field list delivered twice");
+      seen.add(head).add(head.fields);
+      current = { head: { ...head, fields: [...head.fields] }, body: "", complete: false };
+      messages.push(current);
+      head.fields.push("X-Changed", "by the app");
+      if (head.fields.length > 2) head.fields[1] = "changed";
+      head.fields.reverse();
+      head.method = "CHANGED";
+      head.target = "/changed";
+      head.contentLength = 12345;
+      head.keepAlive = !head.keepAlive;
+    },
+    onBody(view) {
+      current!.body += latin1(view);
+    },
+    onMessageComplete() {
+      current!.complete = true;
+    },
+  });
+  let error: string | null = null;
+  try {
+    for (const piece of pieces) {
+      for (let at = 0, calls = 0; at < piece.length && calls <= piece.length; calls++) at = parser.execute(piece, at);
+    }
+  } catch (e) {
+    if (!(e instanceof HttpError)) throw e;
+    error = `${e.status} ${e.message}`;
+  }
+  return { messages, error };
+}
+
+describe("repeated heads (the parser's memo of its last keep-alive head)", () => {
+  test("heads repeated, with another body or one byte changed, and padded to 1023-1025 bytes parse to their model, whole, byte by byte, split and with junk after the view", () => {
+    fc.assert(
+      fc.property(repeatedArb, offsetsArb, (msgs, offs) => {
+        const input = bytes(msgs.map(serialise).join(""));
+        const want: ParseOutcome = { messages: msgs.map(expected), error: null };
+        expect(feed([input])).toEqual(want);
+        expect(feed(byteByByte(input))).toEqual(want);
+        const pieces = cut(input, offs.map((o) => o % (input.length + 1)));
+        expect(feed(pieces)).toEqual(want);
+        expect(feed([input], undefined, 64)).toEqual(want);
+        // What the handler does to a head it was given never reaches a later one.
+        expect(feedChanging(pieces)).toEqual(want);
+        expect(feedFresh(input)).toEqual(want);
+      }),
+      params(),
+    );
+  }, LIMIT);
+
+  test("a head repeated with one byte replaced (any byte, anywhere in it) gives what a new parser gives it, whole, byte by byte and split, under any limits", () => {
+    // Positions near the head's start and end as often as anywhere else.
+    const atArb = fc.oneof({ weight: 2, arbitrary: fc.nat() }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 24 }) }, { weight: 1, arbitrary: fc.integer({ min: -24, max: -1 }) });
+    const flipArb = fc.record({ at: atArb, byte: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(...[..."\r\n \t:;,0aAzZ"].map((c) => c.charCodeAt(0)))) });
+    fc.assert(
+      fc.property(
+        messageArb,
+        fc.array(fc.option(flipArb, { nil: null, freq: 2 }), { minLength: 1, maxLength: 4 }),
+        offsetsArb,
+        limitsArb,
+        fc.constantFrom(null, 1024, 1025),
+        (m0, flips, offs, limits, size) => {
+          const m = padded(m0, size);
+          const text = serialise({ ...m, leading: 0 });
+          const head = headLength(m);
+          let s = serialise(m);
+          for (const f of flips) {
+            if (f === null) s += text;
+            else {
+              const at = (f.at % head) + (f.at < 0 ? head : 0);
+              s += text.slice(0, at) + String.fromCharCode(f.byte) + text.slice(at + 1);
+            }
+          }
+          const input = bytes(s);
+          const want = feedFresh(input, limits);
+          expect(feed([input], limits)).toEqual(want);
+          expect(feed(byteByByte(input), limits)).toEqual(want);
+          expect(feed(cut(input, offs.map((o) => o % (input.length + 1))), limits)).toEqual(want);
+          expect(feed([input], limits, 64)).toEqual(want);
+        },
+      ),
+      params(),
+    );
+  }, LIMIT);
+
+  test("every byte of a kept head, replaced by each of a few bytes, twice, gives what new parsers give (whole, split at the change, byte by byte)", () => {
+    const heads = [
+      "GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+      "POST /p?q=1 HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\nX-A: \tb c\r\n\r\nabc",
+      // Expect is ignored in HTTP/1.0 (HTTP/1.1 → 1.0 is one byte)
+      "POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx",
+      "PUT http://h:8/x HTTP/1.1\r\nhost: h:8\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n1\r\nz\r\n0\r\n\r\n",
+      // 1024 bytes: the longest head kept
+      `GET /${"p".repeat(997)} HTTP/1.1\r\nHost: h\r\n\r\n`,
+    ];
+    const candidates = [..."\r\n \t:;,=0129aAzZ/.-"].map((c) => c.charCodeAt(0)).concat([0x00, 0x7f, 0x80, 0xff]);
+    let checked = 0;
+    for (const message of heads) {
+      const head = message.indexOf("\r\n\r\n") + 4;
+      expect(head === 1024 || head < 200).toBe(true);
+      for (let at = 0; at < head; at++) {
+        // the long head: its start, its end and every 31st byte
+        if (head > 200 && at > 40 && at < head - 40 && at % 31 !== 0) continue;
+        for (const byte of candidates) {
+          if (message.charCodeAt(at) === byte) continue;
+          // Twice: the changed head, built, is kept in place of the first and then delivered from the memo.
+          const changed = message.slice(0, at) + String.fromCharCode(byte) + message.slice(at + 1);
+          const input = bytes(message + changed + changed);
+          const want = feedFresh(input);
+          const second = message.length + at;
+          expect([at, byte, feed([input])]).toEqual([at, byte, want]);
+          expect([at, byte, feed(cut(input, [second, second + 1]))]).toEqual([at, byte, want]);
+          // byte by byte: one of the bytes at each position, in turn
+          if (head < 200 && byte === candidates[at % candidates.length]) expect([at, byte, feed(byteByByte(input))]).toEqual([at, byte, want]);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(1000);
+  }, LIMIT);
 });
