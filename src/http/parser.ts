@@ -523,6 +523,7 @@ export class RequestParser {
   reset(): void {
     this.err = null;
     this.rejected = null;
+    this.forgetHead();
     this.resetMessage();
     if (this.headBuf !== null && this.headBuf.length > 16384) this.headBuf = null;
   }
@@ -996,8 +997,14 @@ export class RequestParser {
     };
     // A keep-alive request's head may come again on this connection (wrk, a poller, an API client's loop).
     if (len <= MEMO_MAX_BYTES && head.keepAlive) this.remember(s, head);
-    else this.memoText = null;
+    else this.forgetHead();
     return this.deliver(head, false);
+  }
+
+  /** Drop the kept head (its text, object and fields: up to {@link MEMO_MAX_BYTES} of strings). */
+  private forgetHead(): void {
+    this.memoText = null;
+    this.memoHead = null;
   }
 
   /** Keep `head`, built from `text`, for an identical next head (see {@link memoHead}): copied into the one kept before, if any. */
