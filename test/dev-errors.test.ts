@@ -224,6 +224,35 @@ describe("tsgi-dev: broken code", () => {
     expect(dev.output.slice(mark)).not.toContain("TypeScript type");
   });
 
+  test("a re-export whose specifier is written alike in several folders (each barrel's ./types.ts): the one that fails is pointed at, not the first found, with the hint for its module", async () => {
+    const barrel = `export { Options } from "./types.ts";\n`;
+    const app = new TempApp({
+      "app.ts": `import { Options as A } from "./a/index.ts";\nimport { Options as B } from "./b/index.ts";\nconsole.log(A, B);\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [];\n}\n`,
+      "a/index.ts": barrel,
+      // A type and a value of one name (zod's idiom): the value is there, so this module is not the one that failed.
+      "a/types.ts": `export type Options = { a: number };\nexport const Options: Options = { a: 1 };\n`,
+      "b/index.ts": barrel,
+      "b/types.ts": `export interface Options {\n  b: number;\n}\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    // a/index.ts's line is right (its module has the value): b/index.ts's is the one Bun refused.
+    await dev.waitFor(/export 'Options' not found in '\.\/types\.ts'\n\s+at .*b\/index\.ts:1:10\n/, 3000);
+    expect(dev.output).toMatch(/Options is a TypeScript type in b\/types\.ts \(export interface Options\)/);
+    expect(dev.output).not.toMatch(/a\/index\.ts:1:10/);
+    expect(dev.output).not.toMatch(/in a\/types\.ts/);
+    const page = await get(url, PLAIN);
+    expect(page.status).toBe(500);
+    expect(unescape(page.text)).toMatch(/b\/index\.ts:1:10/);
+    // No type at all now, in b: still b's line (a's module plainly declares the value), and no hint.
+    const mark = dev.output.length;
+    app.write("b/types.ts", `export type Other = number;\n`);
+    await dev.waitFor(/export 'Options' not found in '\.\/types\.ts'\n\s+at .*b\/index\.ts:1:10\n/, 5000, mark);
+    await Bun.sleep(200);
+    expect(dev.output.slice(mark)).not.toContain("TypeScript type");
+  });
+
   // A package installed by hand: what `npm install tsgi-missing-pkg` puts in node_modules.
   const PKG = {
     "node_modules/tsgi-missing-pkg/package.json": JSON.stringify({ name: "tsgi-missing-pkg", type: "module", exports: { ".": "./index.js" } }),

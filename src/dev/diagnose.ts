@@ -20,7 +20,7 @@ import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
 import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
-import { typeExportHint } from "./type-export.ts";
+import { declaresValue, typeExportHint } from "./type-export.ts";
 import { isUserFile, stripQuery } from "./paths.ts";
 import { messageOf } from "./loader.ts";
 import { unversion } from "./versioning.ts";
@@ -312,9 +312,14 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
   let typeHint: string | undefined;
   const link = /Export named '([^']+)' not found in module '([^']+)'/.exec(message) ?? /^export '([^']+)' not found in '([^']+)'$/.exec(message);
   if (link && options.graph) {
-    const found = findNamedImport(options.graph, link[1]!, link[0].startsWith("Export named") ? { module: stripQuery(link[2]!) } : { specifier: link[2]! });
+    const missing = link[1]!;
+    // The specifier as written may stand in several modules (each feature folder's "./types.ts"): the one that
+    // fails is one whose module has the name as a type, else one that does not plainly declare it as a value.
+    const found = link[0].startsWith("Export named")
+      ? findNamedImport(options.graph, missing, { module: stripQuery(link[2]!) })
+      : findNamedImport(options.graph, missing, { specifier: link[2]! }, (module) => (typeExportHint(missing, module) !== undefined ? 0 : declaresValue(missing, module) ? 2 : 1));
     location = found?.location;
-    if (found) typeHint = typeExportHint(link[1]!, found.module);
+    if (found) typeHint = typeExportHint(missing, found.module);
   }
   location ??= stack.find((f) => f.user && loaded.has(f.file));
   // Bun's error for a .json module that does not parse names no file: find it in the graph.
@@ -429,9 +434,17 @@ function findSpecifier(file: string, specifier: string): SourceLocation | undefi
 /**
  * Find `import { name } from "<spec>"` or `export { name } from "<spec>"` among `files`, where
  * `<spec>` resolves to `target.module` or is written as `target.specifier`; returns where `name`
- * stands and the module `<spec>` resolves to.
+ * stands and the module `<spec>` resolves to. With `rank` (of the module; lower is likelier the one
+ * that failed, 0 at once), the first of the lowest rank, else the first found.
  */
-function findNamedImport(files: readonly string[], name: string, target: { module: string } | { specifier: string }): { location: SourceLocation; module: string } | undefined {
+function findNamedImport(
+  files: readonly string[],
+  name: string,
+  target: { module: string } | { specifier: string },
+  rank?: (module: string) => number,
+): { location: SourceLocation; module: string } | undefined {
+  let best: { location: SourceLocation; module: string } | undefined;
+  let bestRank = Number.POSITIVE_INFINITY;
   const esc = name.replace(/[$]/g, "\\$");
   const re = new RegExp(`import\\s+(?:[\\w$]+\\s*,\\s*)?\\{[^}]*?\\b(${esc})\\b[^}]*\\}\\s*from\\s*(["'])([^"']+)\\2|export\\s*\\{[^}]*?\\b(${esc})\\b[^}]*\\}\\s*from\\s*(["'])([^"']+)\\5`, "g");
   for (const file of files) {
@@ -453,10 +466,17 @@ function findNamedImport(files: readonly string[], name: string, target: { modul
       }
       if ("module" in target && resolved !== target.module) continue;
       const offset = m.index! + m[0].search(new RegExp(`\\b${esc}\\b`));
-      return { location: { file, ...lineColumn(source, offset) }, module: resolved };
+      const found = { location: { file, ...lineColumn(source, offset) }, module: resolved };
+      if (rank === undefined) return found;
+      const r = rank(resolved);
+      if (r === 0) return found;
+      if (r < bestRank) {
+        best = found;
+        bestRank = r;
+      }
     }
   }
-  return undefined;
+  return best;
 }
 
 /**

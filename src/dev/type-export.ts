@@ -18,7 +18,8 @@ import { relative } from "node:path";
  * name`, `export type name =`, `export declare interface`, or passes one on
  * with `export type { name }` / `export { type name }`); `undefined`
  * otherwise, or when `file` cannot be read. The file is named relative to
- * `cwd` (default the process's).
+ * `cwd` (default the process's). `undefined` too when `file` also declares a
+ * value of that name ({@link declaresValue}): then the name is exported.
  */
 export function typeExportHint(name: string, file: string, cwd: string = process.cwd()): string | undefined {
   let source: string;
@@ -30,7 +31,27 @@ export function typeExportHint(name: string, file: string, cwd: string = process
   const esc = name.replace(/[$]/g, "\\$");
   const declared = new RegExp(`(?:^|[\\n;{}])\\s*export\\s+(?:declare\\s+)?(interface|type)\\s+${esc}(?![\\w$])`).exec(source);
   const passed = declared ? null : new RegExp(`export\\s+type\\s*\\{[^}]*(?<![\\w$])${esc}(?![\\w$])|export\\s*\\{[^}]*(?<![\\w$])type\\s+${esc}(?![\\w$])`).exec(source);
-  if (!declared && !passed) return undefined;
+  // A type and a value of one name (zod's `export type User = z.infer<typeof User>` beside `export const User`): the value is exported.
+  if ((!declared && !passed) || declaresValue(name, file)) return undefined;
   const what = declared ? `export ${declared[1]} ${name}` : `export type { ${name} }`;
   return `${name} is a TypeScript type in ${relative(cwd, file) || file} (${what}), and types are gone at run time: import it with import type { ${name} }, use it only in types, and re-export it with export type { ${name} } from ...`;
+}
+
+/**
+ * Whether `file` plainly declares `name` as an exported value (`export
+ * const|let|var|function|class|enum name`, `async`, `abstract` and
+ * `function*` included), so that a link error about `name` cannot be this
+ * module's: used to tell which of several modules a specifier written alike
+ * names (`./types.ts` in each folder) failed. `false` when `file` cannot be
+ * read, or exports the name only in an `export { ... }` list.
+ */
+export function declaresValue(name: string, file: string): boolean {
+  let source: string;
+  try {
+    source = readFileSync(file, "utf8");
+  } catch {
+    return false;
+  }
+  const esc = name.replace(/[$]/g, "\\$");
+  return new RegExp(`(?:^|[\\n;{}])\\s*export\\s+(?:async\\s+|abstract\\s+)?(?:const|let|var|function\\s*\\*?|class|enum)\\s+${esc}(?![\\w$])`).test(source);
 }
