@@ -2357,6 +2357,33 @@ describe("toFetchHandler on Bun.serve: a client that leaves in the middle of its
   });
 });
 
+describe("toFetchHandler's environ option", () => {
+  test("its tsgi.url_scheme is every request's scheme, as the tsgi server's environ option's (behind a TLS-terminating proxy Bun.serve's request.url is http:); a value other than http/https is refused when the handler is made", async () => {
+    let seen: Environ | null = null;
+    const capture: Application = (environ, startResponse) => {
+      seen = environ;
+      startResponse("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc.encode(environUrl(environ))];
+    };
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(capture, { environ: { "tsgi.url_scheme": "https", "app.name": "x" } }) });
+    try {
+      const answer = await fetch(`http://127.0.0.1:${bun.port}/a?b=1`, { headers: { Host: "shop.test" } });
+      expect(answer.status).toBe(200);
+      // The URL the app builds is the one the browser used, through the proxy.
+      expect(await answer.text()).toBe("https://shop.test/a?b=1");
+      expect(seen!["tsgi.url_scheme"]).toBe("https");
+      expect(seen!["app.name"]).toBe("x");
+    } finally {
+      bun.stop(true);
+    }
+    for (const bad of ["HTTPS", "ftp", true, null]) {
+      expect(() => toFetchHandler(capture, { environ: { "tsgi.url_scheme": bad } })).toThrow(
+        new TypeError(`toFetchHandler option environ["tsgi.url_scheme"] must be "http" or "https" (it sets the scheme of every request), got ${JSON.stringify(bad)}`),
+      );
+    }
+  });
+});
+
 describe("toFetchHandler options of the wrong type", () => {
   test("are refused when the handler is made, naming the option, and fromFetchHandler's args (before: errorLog: process.stderr rejected the handler's promise at the first app error; remoteAddress: 'x' answered every request 500)", async () => {
     const boom: Application = () => {

@@ -54,9 +54,13 @@ export interface ToFetchOptions {
   /**
    * Extra keys for every environ, with the server's `environ` option
    * precedence: they replace server-level keys (`SERVER_SOFTWARE`,
-   * `tsgi.errors`, ...), never the request's own. Their strings (keys
+   * `tsgi.errors`, ...), never the request's own; `tsgi.url_scheme` in it
+   * is the scheme of every request, whatever `request.url`'s (gevent and
+   * eventlet let their `environ` replace `wsgi.url_scheme`, the idiom behind
+   * a TLS-terminating proxy), as the server's `environ` option does. Their strings (keys
    * without a `.`) are latin-1, as every environ string. Default none.
    * @throws RangeError (from `toFetchHandler()`) for a string above U+00FF under a key without a `.`.
+   * @throws TypeError (from `toFetchHandler()`) for a `tsgi.url_scheme` other than `"http"` and `"https"`.
    */
   environ?: Record<string, unknown> | undefined;
   /** Buffer response chunks until at least this many bytes (eventlet `minimum_chunk_size`); per request `environ["tsgi.minimum_write_chunk_size"]`. Default 0. */
@@ -377,7 +381,7 @@ class FetchSink implements ResponseSink {
  * resolved), `HTTP_*` from the headers (a `Host` from the URL when
  * the request has none, unless `fromFetchHandler` made it for a request
  * without `Host`: no `HTTP_HOST` then, as on the tsgi server), `SERVER_NAME`/`SERVER_PORT` and `tsgi.url_scheme`
- * from the URL (`https` for an `https:` or `wss:` URL, else `http`, as PEP 3333 allows only those two), or from the server's own address when the URL has no host
+ * from the URL (`https` for an `https:` or `wss:` URL, else `http`, as PEP 3333 allows only those two; the scheme is the `environ` option's `tsgi.url_scheme` when it has one), or from the server's own address when the URL has no host
  * (an HTTP/1.0 request without `Host`, CONNECT), `SERVER_PROTOCOL`
  * `"HTTP/1.1"`. A `Host` that is not `uri-host [":" port]` is answered 400
  * without calling the application, as the tsgi server answers it. The request body is
@@ -395,7 +399,7 @@ class FetchSink implements ResponseSink {
  * are no more trustworthy than `HTTP_HOST` (docs/fetch.md).
  *
  * @throws RangeError when `options.scriptName` is neither `""` nor a path starting with `/`, `options.serverSoftware` is not a valid `Server` field value (see {@link ToFetchOptions.serverSoftware}), or `options.minimumChunkSize` is not a non-negative integer.
- * @throws TypeError when `errorLog`, `remoteAddress` or `fileWrapper` is not a function (`errorLog` and `fileWrapper` may be `null`), `environ` not an object, or `multiprocess` or `debug` not a boolean.
+ * @throws TypeError when `errorLog`, `remoteAddress` or `fileWrapper` is not a function (`errorLog` and `fileWrapper` may be `null`), `environ` not an object (or its `tsgi.url_scheme` neither `"http"` nor `"https"`), or `multiprocess` or `debug` not a boolean.
  * @example Bun.serve({ port: 8000, fetch: toFetchHandler(app) })
  */
 export function toFetchHandler(app: Application, options: ToFetchOptions = {}): (request: Request, ...rest: any[]) => Promise<Response> {
@@ -418,6 +422,8 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     fileWrapper: options.fileWrapper === undefined ? fileWrapper : (options.fileWrapper ?? undefined),
     extra: options.environ,
   };
+  // gevent's and eventlet's environ replaces wsgi.url_scheme (checked by checkOptions), read once as every option.
+  const environScheme = options.environ?.["tsgi.url_scheme"] as string | undefined;
   return async (request: Request, ...rest: any[]): Promise<Response> => {
     const place = requestPlace(request, rest[0]);
     let body: ReadableStream<Uint8Array> | null = request.body;
@@ -474,7 +480,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
         remotePort: remote?.port ?? 0,
         serverName: place.serverName,
         serverPort: place.serverPort,
-        urlScheme: place.scheme,
+        urlScheme: environScheme ?? place.scheme,
         input,
         errors,
       },
@@ -524,6 +530,9 @@ function checkOptions(o: ToFetchOptions): void {
   if (o.fileWrapper != null && typeof o.fileWrapper !== "function") fail("fileWrapper", "a function (filelike, blksize) => body, or null", o.fileWrapper);
   if (o.environ != null && (typeof o.environ !== "object" || Array.isArray(o.environ))) fail("environ", "an object of environ keys", o.environ);
   checkExtraEnviron(o.environ, "toFetchHandler option environ");
+  // As the server's environ option: its tsgi.url_scheme is the scheme (PEP 3333: "http" or "https").
+  const scheme = o.environ?.["tsgi.url_scheme"];
+  if (scheme !== undefined && scheme !== "http" && scheme !== "https") fail('environ["tsgi.url_scheme"]', '"http" or "https" (it sets the scheme of every request)', scheme);
   if (o.multiprocess !== undefined && typeof o.multiprocess !== "boolean") fail("multiprocess", "a boolean", o.multiprocess);
   // A string from an environment variable or a config file ("0", "false") is truthy: stacks in every 500 body.
   if (o.debug !== undefined && typeof o.debug !== "boolean") fail("debug", "true or false", o.debug);
