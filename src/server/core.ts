@@ -42,7 +42,7 @@ export interface ServerCore {
   readonly port: number;
   /** `SERVER_PORT`: the bound port; on a Unix socket the scheme's default, 80 or 443 (0 before `listen()`). */
   readonly serverPort: number;
-  /** `tsgi.url_scheme`: the `urlScheme` option, `"https"` with `tls` when it is not given. */
+  /** `tsgi.url_scheme`: the `environ` option's `tsgi.url_scheme`, else the `urlScheme` option, else `"https"` with `tls` and `"http"` without. */
   readonly urlScheme: string;
   /** `maxHttpVersion` is HTTP/1.0. */
   readonly http10Only: boolean;

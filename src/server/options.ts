@@ -281,7 +281,7 @@ export interface ServerOptions {
    * of `tsgi/server` reads and checks the files, as `tsgi serve --certfile
    * --keyfile` does), with `ca` and
    * `requestCert: true` for client certificates (see {@link TlsConfig}).
-   * Sets `tsgi.url_scheme` to `"https"` (unless `urlScheme` is given),
+   * Sets `tsgi.url_scheme` to `"https"` (unless `urlScheme` or the `environ` option's `tsgi.url_scheme` is given),
    * `HTTPS=on` and mod_ssl's keys in environ: `SSL_PROTOCOL`, `SSL_CIPHER`,
    * `SSL_CLIENT_VERIFY` (`NONE`, `SUCCESS` or `FAILED:<reason>`) and, with a
    * client certificate, `SSL_CLIENT_S_DN`, `SSL_CLIENT_I_DN` (and
