@@ -1274,11 +1274,14 @@ describe("environ", () => {
     const s = start(capture, { environ: { "tsgi.url_scheme": "https" } });
     await rawOne(s.port, "GET / HTTP/1.1\r\nHost: h.test\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
     expect(seen!["tsgi.url_scheme"]).toBe("https");
-    expect(s.server.url.startsWith("https://127.0.0.1:")).toBe(true);
-    // Said once, the same way twice, is fine; "http" over tls's default too.
+    // server.url is where a client reaches the server: plain HTTP here (the proxy's TLS is not this server's).
+    expect(s.server.url.startsWith("http://127.0.0.1:")).toBe(true);
+    expect((await fetch(s.server.url)).status).toBe(200);
+    // Said once, the same way twice, is fine.
     const t = start(capture, { urlScheme: "https", environ: { "tsgi.url_scheme": "https" } });
     await rawOne(t.port, "GET / HTTP/1.1\r\nHost: h.test\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
     expect(seen!["tsgi.url_scheme"]).toBe("https");
+    expect(t.server.url.startsWith("http://127.0.0.1:")).toBe(true);
     for (const bad of ["HTTPS", "ftp", true]) {
       expect(() => start(capture, { environ: { "tsgi.url_scheme": bad } })).toThrow(
         new TypeError(`server option environ["tsgi.url_scheme"] must be "http" or "https" (it sets the scheme, as urlScheme does), got ${JSON.stringify(bad)}`),

@@ -33,7 +33,8 @@ export interface Server {
   /** The bound port (after `listen()`; the real one when 0 was asked; an inherited TCP socket's (`fd`) own; 0 before, and for a Unix socket). */
   readonly port: number;
   /**
-   * `http://host:port/` (`https` with `tls`, an IPv6 host in brackets); `http://unix:/path:/` for a
+   * `http://host:port/` (`https` with `tls`, an IPv6 host in brackets: how a client reaches the server,
+   * whatever `tsgi.url_scheme` the `urlScheme` or `environ` option gives the app); `http://unix:/path:/` for a
    * Unix socket; for an inherited socket (`fd`) whose path cannot be read (`unix` is `""`: off Linux;
    * on Linux other families are refused), `http://unix:(inherited fd 3, path unknown):/`, which no
    * client can reach but which says what is served.
@@ -246,10 +247,12 @@ export class TsgiServer implements Server, ServerCore {
   }
 
   get url(): string {
-    if (this.unix === "") return `${this.urlScheme}://unix:(inherited fd ${this.options.fd}, path unknown):/`;
-    if (this.unix !== null) return `${this.urlScheme}://unix:${this.unix}:/`;
+    // Where a client reaches this server: the transport's scheme, not tsgi.url_scheme (a proxy's, behind TLS termination).
+    const scheme = this.options.tls ? "https" : "http";
+    if (this.unix === "") return `${scheme}://unix:(inherited fd ${this.options.fd}, path unknown):/`;
+    if (this.unix !== null) return `${scheme}://unix:${this.unix}:/`;
     const host = this.hostname.includes(":") ? `[${this.hostname}]` : this.hostname;
-    return `${this.urlScheme}://${host}:${this.port}/`;
+    return `${scheme}://${host}:${this.port}/`;
   }
 
   get connections(): number {
