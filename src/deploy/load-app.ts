@@ -56,7 +56,6 @@ export function parseAppSpec(raw: string, cwd: string = process.cwd(), command =
   return { file: resolve(cwd, path), path, exportName, raw };
 }
 
-/** Extensions tried when the app argument names no file: `app` → `app.ts`. */
 /** Extensions tried after an app path given without one (`app` → `app.ts`), in this order. */
 export const MODULE_EXTENSIONS = [".ts", ".tsx", ".mts", ".js", ".mjs"] as const;
 /** Module names looked for in a directory given as the app argument. */
