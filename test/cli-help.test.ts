@@ -2,7 +2,9 @@
  * The `--help` renderer shared by `tsgi` and `tsgi-dev` (src/cli/help.ts):
  * layout, wrapping, defaults, switches with values, colour only on request.
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHelp } from "../src/cli/help.ts";
 
@@ -94,3 +96,88 @@ describe("the commands' examples", () => {
   }
 });
 
+
+describe("help, version and misspelt commands, as git and npm users type them", () => {
+  const root = join(import.meta.dir, "..");
+  /** Run `bun <cli> ...args` in `cwd` to completion (10 s at most): exit code, stdout, stderr. */
+  async function cli(file: string, args: string[], cwd: string) {
+    const p = Bun.spawn([process.execPath, join(root, file), ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+    const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
+    const [stdout, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    clearTimeout(timer);
+    return { code: await p.exited, stdout, stderr };
+  }
+  const tsgi = (args: string[], cwd: string) => cli("src/cli/serve.ts", args, cwd);
+  const dev = (args: string[], cwd: string) => cli("src/cli/dev.ts", args, cwd);
+  const temp = () => mkdtempSync(join(tmpdir(), "tsgi-words-"));
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  test("tsgi help and tsgi help serve print the help --help prints (exit 0); tsgi serve help too, unless a help file is the app", async () => {
+    const dir = temp();
+    dirs.push(dir);
+    const rootHelp = await tsgi(["--help"], dir);
+    const serveHelp = await tsgi(["serve", "--help"], dir);
+    expect(rootHelp.stdout).toContain("Usage: tsgi <command> [options]");
+    expect(serveHelp.stdout).toContain("Usage: tsgi serve <app> [options]");
+    for (const [args, same] of [
+      [["help"], rootHelp.stdout],
+      [["help", "serve"], serveHelp.stdout],
+      [["serve", "help"], serveHelp.stdout],
+    ] as Array<[string[], string]>) {
+      const r = await tsgi(args, dir);
+      expect([args, r.code, r.stderr]).toEqual([args, 0, ""]);
+      expect(r.stdout).toBe(same);
+    }
+    // A module help.ts beside: which was meant is not known, so the error says both.
+    writeFileSync(join(dir, "help.ts"), "export default () => new Response('x');\n");
+    const both = await tsgi(["serve", "help"], dir);
+    expect([both.code, both.stdout, both.stderr]).toEqual([2, "", "[error] no such file: help; did you mean help.ts? (tsgi serve's own help is tsgi serve --help)\n"]);
+  }, 60_000);
+
+  test("a misspelt or unknown command, help topic or root option: one line naming what was meant, exit 2", async () => {
+    const dir = temp();
+    dirs.push(dir);
+    for (const [args, line] of [
+      [["serv"], 'unknown command "serv"; did you mean tsgi serve ./app.ts? (see tsgi --help)'],
+      [["server", "./app.ts", "--port", "8080"], 'unknown command "server"; did you mean tsgi serve ./app.ts --port 8080? (see tsgi --help)'],
+      [["srve", "my app.ts"], "unknown command \"srve\"; did you mean tsgi serve 'my app.ts'? (see tsgi --help)"],
+      [["./app.ts", "--workers", "2"], 'unknown command "./app.ts": the command, serve, goes first: tsgi serve ./app.ts --workers 2 (see tsgi --help)'],
+      [["run"], 'unknown command "run": the command is serve, as in tsgi serve ./app.ts (see tsgi --help)'],
+      [["version"], 'unknown command "version": tsgi --version prints the version'],
+      [["help", "serv"], 'no help for "serv": did you mean tsgi help serve?'],
+      [["help", "run"], "no help for \"run\": tsgi's one command is serve (tsgi help serve)"],
+      [["--versoin"], "unknown option --versoin; did you mean --version? (see tsgi --help)"],
+      [["--port", "80"], "unknown option --port: options go after the command, as in tsgi serve ./app.ts --port 8000 (see tsgi --help)"],
+    ] as Array<[string[], string]>) {
+      const r = await tsgi(args, dir);
+      expect([args, r.code, r.stdout, r.stderr]).toEqual([args, 2, "", `[error] ${line}\n`]);
+    }
+  }, 60_000);
+
+  test("--version and -v print the version alone for both commands; tsgi-dev version says what prints it (exit 2), unless a version file is the app", async () => {
+    const dir = temp();
+    dirs.push(dir);
+    const version = (await import("../package.json")).version;
+    for (const [run, args] of [
+      [tsgi, ["--version"]],
+      [tsgi, ["-v"]],
+      [tsgi, ["serve", "./app.ts", "--version"]],
+      [dev, ["--version"]],
+      [dev, ["-v"]],
+      [dev, ["./app.ts", "--port", "1", "-v"]],
+    ] as Array<[typeof tsgi, string[]]>) {
+      const r = await run(args, dir);
+      expect([args, r.code, r.stdout, r.stderr]).toEqual([args, 0, `${version}\n`, ""]);
+    }
+    const word = await dev(["version"], dir);
+    expect([word.code, word.stdout, word.stderr]).toEqual([2, "", "[error] no such file: version; tsgi-dev --version prints the version\n"]);
+    // A module named version.ts: the app is looked for as any other (did you mean version.ts?), not the hint.
+    writeFileSync(join(dir, "version.ts"), "export default () => new Response('x');\n");
+    const file = await dev(["version", "--port", "0"], dir);
+    expect(file.code).toBe(1);
+    expect(file.stderr).toContain("no such file: version; did you mean version.ts?");
+  }, 60_000);
+});

@@ -705,7 +705,7 @@ describe("tsgi serve errors", () => {
   test("the command itself: missing or unknown is one line (exit 2); --version after serve prints it", async () => {
     for (const [args, message] of [
       [[], "missing command: tsgi serve <app> [options]"],
-      [["srve", "./app.ts"], 'unknown command "srve": the command is serve'],
+      [["srve", "./app.ts"], 'unknown command "srve"; did you mean tsgi serve ./app.ts?'],
       // As in next dev or fastapi dev: the dev server is tsgi-dev, said with the user's own arguments.
       [["dev", "./app.ts", "--port", "3000"], "the dev server is its own command, tsgi-dev: tsgi-dev ./app.ts --port 3000 (tsgi serve is the production server"],
       [["dev"], "the dev server is its own command, tsgi-dev: tsgi-dev ./app.ts ("],

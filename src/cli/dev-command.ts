@@ -16,7 +16,7 @@ import { defineCommand, runMain, type ArgsDef } from "citty";
 import { VERSION } from "../version.ts";
 import { BindError } from "../server/bind.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
-import { MODULE_EXTENSIONS, parseAppSpec } from "../deploy/load-app.ts";
+import { parseAppSpec } from "../deploy/load-app.ts";
 import { hostArgument, NUMBER_FLAGS } from "../deploy/options.ts";
 import { guardStdio } from "../deploy/stdio.ts";
 import { onStopSignals } from "../deploy/signals.ts";
@@ -31,6 +31,7 @@ import { runWorker } from "../dev/worker.ts";
 import { takeWorkerSpec } from "../dev/worker-flag.ts";
 import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
+import { helpWordGiven, shellWord, versionWordGiven } from "./words.ts";
 
 /**
  * tsgi-dev's own exits. While an in-place load runs, `process.exit` throws
@@ -179,24 +180,9 @@ const command = defineCommand({
  */
 function productionCommandGiven(argv: readonly string[]): void {
   if (argv[0] !== "serve" || existsSync("serve") || argv.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
-  const quote = (a: string) => (/^[\w./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
-  const rest = argv.slice(1).map(quote).join(" ") || "./app.ts";
+  const rest = argv.slice(1).map(shellWord).join(" ") || "./app.ts";
   const app = argv.slice(1).find((a) => !a.startsWith("-"));
-  throw new UsageError(`tsgi-dev takes the app itself, with no command: tsgi-dev ${rest} (serve is the production command's: tsgi serve ${app === undefined ? "./app.ts" : quote(app)})`);
-}
-
-/**
- * Whether `tsgi-dev help` asks for the help (git's and npm's word for it):
- * `help` first, and no file or directory named `help` to be the app. With
- * a module `help.ts` (or another extension the app may have) there, which
- * one was meant is not known.
- * @throws UsageError saying both, when such a module is there.
- */
-function helpWordGiven(argv: readonly string[]): boolean {
-  if (argv[0] !== "help" || existsSync("help")) return false;
-  const ext = MODULE_EXTENSIONS.find((e) => existsSync(`help${e}`));
-  if (ext !== undefined) throw new UsageError(`no such file: help; did you mean help${ext}? (tsgi-dev's own help is tsgi-dev --help)`);
-  return true;
+  throw new UsageError(`tsgi-dev takes the app itself, with no command: tsgi-dev ${rest} (serve is the production command's: tsgi serve ${app === undefined ? "./app.ts" : shellWord(app)})`);
 }
 
 /**
@@ -224,7 +210,9 @@ export async function run(): Promise<void> {
   const argv = process.argv.slice(2);
   const showUsage = helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES, examples: { "tsgi-dev": DEV_EXAMPLES } });
   try {
-    if (helpWordGiven(argv)) await runMain(command, { rawArgs: ["--help"], showUsage }); // prints the help, exits 0
+    if (helpWordGiven(argv[0], "tsgi-dev")) await runMain(command, { rawArgs: ["--help"], showUsage }); // prints the help, exits 0
+    // As tsgi version: the flag is the way (git's `git version` is not), said rather than "no such file: version".
+    if (versionWordGiven(argv[0])) throw new UsageError("no such file: version; tsgi-dev --version prints the version");
     productionCommandGiven(argv);
     checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
   } catch (error) {

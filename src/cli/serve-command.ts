@@ -17,6 +17,7 @@
  * `fetch` method (Hono, Elysia) or a one-parameter fetch function.
  * @module
  */
+import { existsSync } from "node:fs";
 import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
 import { VERSION } from "../version.ts";
@@ -35,6 +36,7 @@ import { onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/sign
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
+import { helpWordGiven, nearestWord, shellWord } from "./words.ts";
 import { wantsSignal } from "../gateway/signal.ts";
 
 /**
@@ -392,11 +394,21 @@ export async function run(): Promise<void> {
     consola.error(message);
     process.exit(2);
   };
+  const showUsage = helpPrinter({ optionalValues: DEPLOY_OPTIONAL_VALUES, examples: { "tsgi serve": SERVE_EXAMPLES } });
   const first = argv[0];
   if (first === undefined) usage("missing command: tsgi serve <app> [options], e.g. tsgi serve ./app.ts (see tsgi --help)");
-  else if (first === "serve") {
+  else if (first === "help") {
+    // git's, npm's and cargo's word: tsgi help, tsgi help serve.
+    const topic = argv[1];
+    if (topic === undefined || topic.startsWith("-")) await runMain(main, { rawArgs: ["--help"], showUsage }); // prints the help, exits 0
+    else if (topic === "serve") await runMain(main, { rawArgs: ["serve", "--help"], showUsage });
+    else if (topic === "dev") usage("the dev server is its own command, tsgi-dev: see tsgi-dev --help (tsgi serve is the production server; see tsgi help serve)");
+    else usage(`no help for ${JSON.stringify(topic)}: ${nearestWord(topic, ["serve"]) ? "did you mean tsgi help serve?" : "tsgi's one command is serve (tsgi help serve)"}`);
+  } else if (first === "serve") {
     const rest = argv.slice(1);
     try {
+      // tsgi serve help: the help, as tsgi-dev help is tsgi-dev's, unless a file named help is the app.
+      if (helpWordGiven(rest[0], "tsgi serve")) await runMain(main, { rawArgs: ["serve", "--help"], showUsage });
       checkArgs("tsgi serve", rest, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
     } catch (error) {
       usage((error as Error).message);
@@ -411,9 +423,31 @@ export async function run(): Promise<void> {
     const rest = argv.slice(1).join(" ");
     usage(`the dev server is its own command, tsgi-dev: ${rest ? `tsgi-dev ${rest}` : "tsgi-dev ./app.ts"} (tsgi serve is the production server; see tsgi-dev --help)`);
   } else if (!first.startsWith("-")) {
-    usage(`unknown command ${JSON.stringify(first)}: the command is serve, as in tsgi serve ./app.ts (see tsgi --help)`);
+    usage(unknownCommand(first, argv.slice(1)));
   } else if (!["--help", "-h", "--version", "-v"].includes(first)) {
-    usage(`unknown option ${first.split("=")[0]}: options go after the command, as in tsgi serve ./app.ts --port 8000 (see tsgi --help)`);
+    const name = first.split("=")[0]!;
+    const near = name.startsWith("--") ? nearestWord(name.slice(2), ["help", "version"]) : undefined;
+    usage(
+      near
+        ? `unknown option ${name}; did you mean --${near}? (see tsgi --help)`
+        : `unknown option ${name}: options go after the command, as in tsgi serve ./app.ts --port 8000 (see tsgi --help)`,
+    );
   }
-  await runMain(main, { showUsage: helpPrinter({ optionalValues: DEPLOY_OPTIONAL_VALUES, examples: { "tsgi serve": SERVE_EXAMPLES } }) });
+  await runMain(main, { showUsage });
+}
+
+/**
+ * The one line for `tsgi <word> ...rest` when `word` is no command: a
+ * misspelt `serve` (`serv`, `server`, `srve`) gets the command line meant,
+ * with the user's own arguments; an app path given first gets `tsgi serve`
+ * put before it; `version` is pointed at `--version`.
+ */
+function unknownCommand(word: string, rest: readonly string[]): string {
+  const quoted = JSON.stringify(word);
+  if (word === "version") return `unknown command ${quoted}: tsgi --version prints the version`;
+  const args = rest.map(shellWord).join(" ");
+  if (nearestWord(word, ["serve"]) !== undefined) return `unknown command ${quoted}; did you mean tsgi serve ${args || "./app.ts"}? (see tsgi --help)`;
+  // A module path (./app.ts, app.ts:api, src/app): the command was left out.
+  if (/[/.:]/.test(word) || existsSync(word)) return `unknown command ${quoted}: the command, serve, goes first: tsgi serve ${[shellWord(word), args].filter(Boolean).join(" ")} (see tsgi --help)`;
+  return `unknown command ${quoted}: the command is serve, as in tsgi serve ./app.ts (see tsgi --help)`;
 }
