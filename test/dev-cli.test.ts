@@ -127,6 +127,47 @@ describe("tsgi-dev CLI", () => {
     expect(s.out).not.toContain("Usage:");
   });
 
+  test("--no-reload's startup line says what the live-reload script does then: reload a page when tsgi-dev is restarted (a new id on the stream), not 'live reload in the browser'", async () => {
+    const app = helloApp();
+    const port = freePort();
+    /** The version id the live stream's hello names (what the page compares with the one it was rendered with). */
+    const helloId = async (url: string) => {
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 5_000);
+      const res = await fetch(`${url}__tsgi/live`, { signal: ac.signal });
+      const reader = res.body!.getReader();
+      let text = "";
+      for (let i = 0; i < 20 && !/data: (\S+)\n\n/.test(text); i++) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      clearTimeout(timer);
+      ac.abort();
+      return /event: hello\ndata: (\S+)\n/.exec(text)?.[1];
+    };
+    const ids: Array<string | undefined> = [];
+    for (let round = 0; round < 2; round++) {
+      const dev = new DevProcess(["./app.ts", "--no-reload", "--port", String(port), "--no-access-log"], { cwd: app.dir });
+      const url = await dev.ready();
+      await dev.waitFor(/\[info\] reload off/);
+      expect(dev.stdout).toContain("[info] reload off; a page in the browser reloads when tsgi-dev is restarted; Ctrl-C to stop\n");
+      expect(dev.stdout).not.toContain("live reload in the browser");
+      ids.push(await helloId(url));
+      expect(await dev.kill("SIGTERM")).toBe(0);
+    }
+    // What the line claims: the second process names another id, so a page rendered by the first reloads.
+    expect(ids[0]).toBeString();
+    expect(ids[1]).toBeString();
+    expect(ids[1]).not.toBe(ids[0]);
+    // Without the script, nothing is said of the browser.
+    const quiet = new DevProcess(["./app.ts", "--no-reload", "--no-live", "--port", String(port)], { cwd: app.dir });
+    await quiet.ready();
+    await quiet.waitFor(/\[info\] reload off/);
+    expect(quiet.stdout).toContain("[info] reload off; Ctrl-C to stop\n");
+    expect(await quiet.kill("SIGTERM")).toBe(0);
+  }, 40_000);
+
   test("--watch, --ignore or --poll with --no-reload: a warning that they do nothing and what to drop, and the app is served", async () => {
     const app = helloApp();
     const dev = new DevProcess(["./app.ts", "--no-reload", "--watch", "views", "--ignore", "*.log", "--port", String(freePort())], { cwd: app.dir });

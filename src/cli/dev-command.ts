@@ -51,7 +51,7 @@ export const DEV_ARGS = {
   watch: { type: "string", description: "Also watch this file, directory or glob (repeatable). One that matches nothing yet is still watched, with a warning", valueHint: "path" },
   ignore: { type: "string", description: "Never watch paths matching this glob (repeatable)", valueHint: "glob" },
   poll: { type: "boolean", description: "Poll for changes (network and container file systems)", default: false },
-  live: { type: "boolean", description: "Reload the browser page after each reload", default: true, negativeDescription: "No live reload script" },
+  live: { type: "boolean", description: "Reload the browser page after each reload, and when tsgi-dev is restarted", default: true, negativeDescription: "No live reload script" },
   debug: { type: "boolean", description: "Error pages show the code, stack and request", default: true, negativeDescription: "Error pages show nothing of the code" },
   "allowed-hosts": { type: "string", description: "Also answer requests for these Host names (comma-separated, repeatable; .example.com for a domain and its subdomains; all: any host). Localhost, IP addresses and --host are always answered; others get 403 (DNS rebinding)", valueHint: "hosts" },
 } satisfies ArgsDef;

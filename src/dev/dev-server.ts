@@ -273,7 +273,9 @@ export function printReady(logger: ConsolaInstance, config: DevConfig, port: num
     if (config.debug) logger.warn("error pages show your code, stacks and requests to anyone who can reach this port (--no-debug hides them)");
   }
   const mode = config.reload === false ? "reload off" : config.reload === "restart" ? "reload by restarting the process" : "reload in place";
-  logger.info(`${mode}${config.live ? ", live reload in the browser" : ""}; Ctrl-C to stop`);
+  // With reloading off nothing reloads, so the script reloads a page only when tsgi-dev itself is started again (a new version id).
+  const live = !config.live ? "" : config.reload === false ? "; a page in the browser reloads when tsgi-dev is restarted" : ", live reload in the browser";
+  logger.info(`${mode}${live}; Ctrl-C to stop`);
 }
 
 
