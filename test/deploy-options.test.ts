@@ -214,6 +214,25 @@ describe("checkArgs: strict command lines", () => {
     expect(check("./app.ts", "-p", "80")).toThrow(/unknown option -p; did you mean --port\?/);
     expect(check("./app.ts", "-p8000")).toThrow(/unknown option -p8000; did you mean --port\?/);
     expect(check("./app.ts", "--proxy-header")).toThrow(/did you mean --proxy-headers\?/);
+    // A letter that starts no flag gets no guess: before, -V, -q and -x each got "did you mean --fd?" (2 edits from any one letter).
+    for (const flag of ["-V", "-q", "-x", "--zz"]) expect(check("./app.ts", flag), flag).toThrow(new RegExp(`^unknown option ${flag} \\(see tsgi serve --help\\)$`));
+  });
+
+  test("next dev's and bun's -H and --hostname, and (for tsgi-dev) --workers, get what to use instead", async () => {
+    const { DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS } = await import("../src/cli/dev-command.ts");
+    const serve = (...argv: string[]) => () => checkArgs("tsgi serve", argv, defs, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
+    const dev = (...argv: string[]) => () => checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
+    // Before: tsgi serve's -H got "did you mean --fd?", tsgi-dev's nothing.
+    expect(serve("./app.ts", "-H", "0.0.0.0")).toThrow(/^unknown option -H: use --host <host> \(see tsgi serve --help\)$/);
+    expect(serve("./app.ts", "--hostname=0.0.0.0")).toThrow(/^unknown option --hostname: use --host <host> \(see tsgi serve --help\)$/);
+    expect(dev("./app.ts", "-H", "0.0.0.0")).toThrow(/^unknown option -H: use --host <host> \(see tsgi-dev --help\)$/);
+    expect(dev("./app.ts", "--hostname", "0.0.0.0")).toThrow(/^unknown option --hostname: use --host <host> \(see tsgi-dev --help\)$/);
+    expect(dev("./app.ts", "--workers", "4")).toThrow(/^unknown option --workers: tsgi-dev runs the app in one process .*tsgi serve --workers N runs several in production \(see tsgi-dev --help\)$/);
+    expect(dev("./app.ts", "-V")).toThrow(/^unknown option -V \(see tsgi-dev --help\)$/);
+    // Every tsgi-dev hint's own flags are tsgi-dev's (--workers is named as tsgi serve's).
+    for (const hint of Object.values(DEV_FOREIGN_FLAGS)) {
+      for (const [, flag] of hint.replace(/tsgi serve --workers/g, "").matchAll(/(?<![\w-])--(?:no-)?([a-z][a-z-]*)/g)) expect(Object.keys(DEV_ARGS), hint).toContain(flag!);
+    }
   });
 
   test("gunicorn's and uvicorn's flags get what to use instead, not a misleading nearest name", () => {

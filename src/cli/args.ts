@@ -142,12 +142,18 @@ function foreignHint(foreign: Record<string, string>, name: string, short: boole
   return short && Object.hasOwn(foreign, letter) ? foreign[letter] : undefined;
 }
 
-/** The known flag closest to `name` (edit distance at most 2, or a prefix either way), if any. */
+/**
+ * The known flag closest to `name` (a prefix either way, or an edit
+ * distance of at most 2 and less than `name`'s length: `-H` is no
+ * misspelt `--fd`, which shares none of its letters), if any.
+ */
 function nearest(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const k of known) {
-    const d = k.startsWith(name) || name.startsWith(k) ? 1 : leven(name, k);
+    const prefix = k.startsWith(name) || name.startsWith(k);
+    const d = prefix ? 1 : leven(name, k);
+    if (!prefix && d >= name.length) continue;
     if (d < bestDistance) {
       best = k;
       bestDistance = d;

@@ -77,8 +77,11 @@ export const DEV_EXAMPLES = [
   ["tsgi-dev ./app.ts --reload=restart", "A fresh process for each change, for an app that keeps state outside its modules (or close it in import.meta.hot.dispose())"],
 ] as const;
 
-/** uvicorn's and flask's flags that tsgi-dev lacks, with what to use instead (see {@link checkArgs}). */
-const DEV_FOREIGN_FLAGS: Record<string, string> = {
+/** uvicorn's, flask's and next dev's flags that tsgi-dev lacks, with what to use instead (see {@link checkArgs}). */
+export const DEV_FOREIGN_FLAGS: Record<string, string> = {
+  H: "use --host <host>",
+  hostname: "use --host <host>",
+  workers: "tsgi-dev runs the app in one process (uvicorn, too, runs one with --reload); tsgi serve --workers N runs several in production",
   b: "tsgi-dev listens on --host and --port (e.g. --host 0.0.0.0 --port 8000)",
   bind: "tsgi-dev listens on --host and --port (e.g. --host 0.0.0.0 --port 8000)",
   "reload-dir": "use --watch <path> (repeatable); the app's imports are watched already",

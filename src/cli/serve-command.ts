@@ -108,6 +108,9 @@ export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
   b: TO_LISTEN,
   bind: TO_LISTEN,
   w: "use --workers <n>",
+  // next dev's and bun's spellings of the address.
+  H: "use --host <host>",
+  hostname: "use --host <host>",
   k: TO_WORKERS,
   "worker-class": TO_WORKERS,
   threads: "each worker is one event loop; use --workers N for more processes",
