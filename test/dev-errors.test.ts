@@ -6,7 +6,7 @@
  * request environ masked; --no-debug pages show nothing of the code.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DevProcess, freePort, get, KeepAliveClient, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
@@ -1263,4 +1263,36 @@ export default function app(environ: any, startResponse: any): any {
     expect(r.text).not.toContain("Unexpected");
     expect(r.text).not.toContain("The app failed to load");
   });
+});
+
+describe("an import of a file that is not there names the nearest file beside it", () => {
+  const appImporting = (specifier: string) =>
+    `import { greet } from "${specifier}";\nexport default (environ: any, startResponse: any) => {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(greet())];\n};\n`;
+
+  test("a misspelt name or extension gets 'Did you mean' in the terminal and on the page; nothing near, none; a file renamed under a running app, its new name", async () => {
+    const app = new TempApp({ "app.ts": appImporting("./lib/greeter.ts"), "lib/greet.ts": `export const greet = () => "hi";\n`, "lib/other.ts": "export {};\n" });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    // At startup: Bun's message names the file, and says nothing of greet.ts.
+    await dev.waitFor(/Did you mean "\.\/lib\/greet\.ts"\? \(\.\/lib\/greeter\.ts is not there\)/);
+    expect(dev.output).toContain("Cannot find module './lib/greeter.ts'");
+    const plain = await get(url, PLAIN);
+    expect(plain.status).toBe(500);
+    expect(plain.text).toContain('Did you mean "./lib/greet.ts"? (./lib/greeter.ts is not there)');
+    expect(unescape((await get(url, HTML)).text)).toContain('Did you mean "./lib/greet.ts"? (./lib/greeter.ts is not there)');
+    // The extension of another kind of module (Bun finds greet.ts for greet.js, not for greet.mjs).
+    app.write("app.ts", appImporting("./lib/greet.mjs"));
+    await until(async () => (await get(url, PLAIN)).text.includes('Did you mean "./lib/greet.ts"? (./lib/greet.mjs is not there)'), 5_000);
+    // Nothing near: no guess.
+    app.write("app.ts", appImporting("./lib/zebra.ts"));
+    await until(async () => (await get(url, PLAIN)).text.includes("Cannot find module './lib/zebra.ts'"), 5_000);
+    expect((await get(url, PLAIN)).text).not.toContain("Did you mean");
+    app.write("app.ts", appImporting("./lib/greet.ts"));
+    await until(async () => (await get(url)).text === "hi", 5_000);
+    // Renamed while served: the import's line, and the new name.
+    renameSync(app.path("lib/greet.ts"), app.path("lib/greeting.ts"));
+    await until(async () => (await get(url, PLAIN)).text.includes('Did you mean "./lib/greeting.ts"? (./lib/greet.ts is not there)'), 5_000);
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 40_000);
 });

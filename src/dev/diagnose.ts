@@ -17,6 +17,7 @@ import { parse } from "stacktrace-parser";
 import { messagePosition } from "../deploy/load-app.ts";
 import { relatedErrorsText } from "../gateway/error-text.ts";
 import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
+import { nearbyModuleHint } from "./nearby-module.ts";
 import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
@@ -270,7 +271,8 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
     if (importer) {
       const text = `Cannot find module '${importer.specifier}' imported from ${importer.file} (${vanished[1]} does not exist)`;
       const location = findSpecifier(importer.file, importer.specifier);
-      return withFrame({ title: "ModuleNotFound", message: text, location, stack: [], raw: `${text}${location ? `\n    at ${fmt(location)}` : ""}` });
+      const hint = nearbyModuleHint(importer.specifier, importer.file);
+      return withFrame({ title: "ModuleNotFound", message: text, location, stack: [], raw: `${text}${location ? `\n    at ${fmt(location)}` : ""}`, ...(hint ? { hint } : {}) });
     }
   }
 
@@ -286,7 +288,9 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
     const specifier = typeof error.specifier === "string" ? error.specifier : undefined;
     let location: SourceLocation | undefined = positionOf(error);
     if (!location && referrer && specifier) location = findSpecifier(referrer, specifier);
-    return withFrame({ title: "ModuleNotFound", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}` });
+    // A misspelt file name or extension: the nearest file there (Bun suggests none).
+    const hint = referrer && specifier ? nearbyModuleHint(specifier, referrer) : undefined;
+    return withFrame({ title: "ModuleNotFound", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}`, ...(hint ? { hint } : {}) });
   }
 
   const raw = typeof error.stack === "string" && error.stack ? unversion(error.stack) : `${name}: ${message}`;
