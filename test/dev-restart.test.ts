@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { CLI, DevProcess, freePort, get, KeepAliveSession, killAll, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
-import { connectOutcome } from "./helpers.ts";
+import { connectOutcome, parseResponses } from "./helpers.ts";
 
 const apps: TempApp[] = [];
 /** App processes stuck in an endless loop at import: they never see their supervisor go, so a failed test kills them here. */
@@ -284,6 +284,50 @@ export default function app(environ: any, startResponse: any) {
       expect(next.body).toStartWith(`v${v} `);
       session.close();
     }
+    expect(await dev.kill("SIGTERM")).toBe(0);
+  }, 60_000);
+
+  test("a pipelined batch sent in one write on an old keep-alive connection just after a restart (3 GETs and a 64 KiB POST) is answered whole, the last with Connection: close (before: only the first, the rest dropped)", async () => {
+    const BATCH_APP = (v: string) => `const enc = new TextEncoder();
+export default async function app(environ: any, startResponse: any) {
+  let body = "${v} " + environ.PATH_INFO;
+  if (environ.REQUEST_METHOD === "POST") {
+    let n = 0;
+    for (;;) {
+      const chunk = await environ["tsgi.input"].read(65536);
+      if (chunk.length === 0) break;
+      n += chunk.length;
+    }
+    body += " " + n;
+  }
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [enc.encode(body)];
+}
+`;
+    const app = new TempApp({ "app.ts": BATCH_APP("v0") });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const port = Number(new URL(await dev.ready()).port);
+    const socket = connect({ port, host: "127.0.0.1" });
+    let data = Buffer.alloc(0);
+    let closed = false;
+    socket.on("data", (d: Buffer) => (data = Buffer.concat([data, d])));
+    socket.on("close", () => (closed = true));
+    socket.on("error", () => {});
+    await new Promise((r) => socket.on("connect", r));
+    const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+    socket.write(request("/first"));
+    await until(() => data.includes("v0 /first"), 5000);
+    const mark = dev.output.length;
+    app.write("app.ts", BATCH_APP("v1"));
+    await dev.waitFor(/restarted in \d+ ms: app\.ts/, 15_000, mark);
+    await Bun.sleep(100);
+    data = Buffer.alloc(0);
+    socket.write(request("/a") + request("/b") + request("/c") + `POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 65536\r\n\r\n${"x".repeat(65536)}`);
+    await until(() => closed, 10_000);
+    const responses = parseResponses(data);
+    expect(responses.map((r) => r.body.toString())).toEqual(["v1 /a", "v1 /b", "v1 /c", "v1 /echo 65536"]);
+    expect(responses.map((r) => /close/i.test(r.headers["connection"] ?? ""))).toEqual([false, false, false, true]);
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 

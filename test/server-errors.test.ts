@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { Application, Body, Environ } from "../src/spec.ts";
-import { enc, get, python3, raw, rawOne, startServer, serverPool } from "./helpers.ts";
+import { enc, get, parseResponses, python3, raw, rawOne, startServer, serverPool } from "./helpers.ts";
 import { createServer } from "../src/server/index.ts";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -1466,6 +1466,145 @@ describe("graceful close", () => {
     expect(took).toBeLessThan(700);
     for (let i = 0; i < 100 && !c.closed(); i++) await Bun.sleep(5);
     expect(c.closed()).toBe(true);
+  });
+
+  /**
+   * An app for pipelined batches across a close: /slow waits until `release()` (/stream sends
+   * its head and a first part, then waits), /echo reads its
+   * body and answers its length, any other path answers itself; `entered` lists the paths started.
+   */
+  function batchApp() {
+    let release = () => {};
+    const released = new Promise<void>((r) => (release = r));
+    const entered: string[] = [];
+    const app: Application = async (environ, sr) => {
+      const path = environ.PATH_INFO;
+      entered.push(path);
+      if (path === "/stream") {
+        // Its head (keep-alive) and first part go out before the close begins.
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return (async function* () {
+          yield enc("/stream;");
+          await released;
+          yield enc("end");
+        })();
+      }
+      if (path === "/slow") await released;
+      let body = path;
+      if (path === "/echo") {
+        let n = 0;
+        for (;;) {
+          const chunk = await (environ["tsgi.input"] as { read(n?: number): Promise<Uint8Array> }).read(65536);
+          if (chunk.length === 0) break;
+          n += chunk.length;
+        }
+        body = `${path} ${n}`;
+      }
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(body)];
+    };
+    return { app, entered, release };
+  }
+  const POST_64K = `POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 65536\r\n\r\n${"x".repeat(65536)}`;
+  /** The responses on `c` (bodies, and whether each said Connection: close). */
+  function answers(c: Client): Array<[string, boolean]> {
+    return parseResponses(Buffer.from(c.data, "latin1")).map((r) => [r.body.toString(), r.headers["connection"] === "close"]);
+  }
+
+  test("a pipelined batch received before close() is answered whole, the last with Connection: close; a request sent after close() starts nothing", async () => {
+    const b = batchApp();
+    const s = startServer(b.app);
+    const c = await keepAliveClient(s.port);
+    // One write: the request in progress when the close begins, and three more behind it (a 64 KiB POST last).
+    c.sock.write(get("/slow") + get("/a") + get("/b") + POST_64K);
+    expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
+    await Bun.sleep(100);
+    const closing = s.server.close({ timeout: 5000 });
+    await Bun.sleep(50);
+    // Past the bound: not started, though the POST's body (after it in the kernel) is still read.
+    c.sock.write(get("/late"));
+    await Bun.sleep(50);
+    b.release();
+    await closing;
+    expect(await pollUntil(() => c.closed, 5)).toBe(true);
+    expect(answers(c)).toEqual([
+      ["/slow", false],
+      ["/a", false],
+      ["/b", false],
+      ["/echo 65536", true],
+    ]);
+    expect(b.entered).not.toContain("/late");
+  });
+
+  test("idleGrace: a pipelined batch arriving in one write on an idle connection is answered whole, the last with Connection: close", async () => {
+    const b = batchApp();
+    b.release();
+    const s = startServer(b.app);
+    const c = await keepAliveClient(s.port);
+    c.sock.write(get("/first"));
+    expect(await pollUntil(() => c.data.includes("/first"), 5)).toBe(true);
+    const started = Date.now();
+    const closing = s.server.close({ timeout: 5000, idleGrace: 3000 });
+    await Bun.sleep(50);
+    c.sock.write(get("/a") + get("/b") + POST_64K);
+    await closing;
+    expect(await pollUntil(() => c.closed, 5)).toBe(true);
+    // The connection ends with its batch, not with the grace.
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(answers(c)).toEqual([
+      ["/first", false],
+      ["/a", false],
+      ["/b", false],
+      ["/echo 65536", true],
+    ]);
+  });
+
+  test("a request head only partly received when the close begins is not started: the connection closes after the last complete one, which says Connection: close", async () => {
+    const b = batchApp();
+    const s = startServer(b.app);
+    const c = await keepAliveClient(s.port);
+    const partial = "GET /b HTTP/1.1\r\nHo";
+    c.sock.write(get("/slow") + get("/a") + partial);
+    expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
+    await Bun.sleep(50);
+    const closing = s.server.close({ timeout: 5000 });
+    await Bun.sleep(50);
+    c.sock.write("st: localhost\r\n\r\n");
+    await Bun.sleep(50);
+    b.release();
+    await closing;
+    expect(await pollUntil(() => c.closed, 5)).toBe(true);
+    expect(answers(c)).toEqual([
+      ["/slow", false],
+      ["/a", true],
+    ]);
+    expect(b.entered).not.toContain("/b");
+  });
+
+  test("a response under way with keep-alive when close() begins: the requests pipelined behind it are answered, and a head cut by the bound is not started", async () => {
+    const b = batchApp();
+    const s = startServer(b.app);
+    const whole = await keepAliveClient(s.port);
+    whole.sock.write(get("/stream") + get("/a") + get("/b"));
+    const cut = await keepAliveClient(s.port);
+    cut.sock.write(get("/stream") + "GET /c HTTP/1.1\r\nHo");
+    expect(await pollUntil(() => whole.data.includes("/stream;") && cut.data.includes("/stream;"), 5)).toBe(true);
+    await Bun.sleep(50);
+    const closing = s.server.close({ timeout: 5000 });
+    await Bun.sleep(50);
+    // The rest of /c's head comes after the bound: it must not start a request.
+    cut.sock.write("st: localhost\r\n\r\n");
+    await Bun.sleep(50);
+    b.release();
+    await closing;
+    expect(await pollUntil(() => whole.closed && cut.closed, 5)).toBe(true);
+    expect(answers(whole)).toEqual([
+      ["/stream;end", false],
+      ["/a", false],
+      ["/b", true],
+    ]);
+    expect(answers(cut)).toEqual([["/stream;end", false]]);
+    expect(b.entered).not.toContain("/c");
   });
 
   test("past the timeout: an unanswered request gets 503, a started response is cut; both are logged (error and access log), bodies closed, posthooks run", async () => {

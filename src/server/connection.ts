@@ -24,6 +24,10 @@
  * - once a close is decided (`endAfterFlush`, then `ending`) no further
  *   request is parsed or answered (RFC 9112 §9.6), and the queue takes no
  *   more output once the FIN is sent;
+ * - while the server closes gracefully, the requests whose heads were
+ *   already received at its bound ({@link Connection.closeBound}) are
+ *   answered in order, the last with `Connection: close`; no byte received
+ *   after it starts a request;
  * - the close is a lingering one: FIN, then reading and dropping until the
  *   client closes ({@link Connection.shutdown}).
  * @module
@@ -200,6 +204,30 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private received = false;
   /** The connection cannot carry another request (lost framing). */
   private mustClose = false;
+  /** Bytes read from the socket so far (the stream offset just past the last read). */
+  private bytesReceived = 0;
+  /** The stream offset of the next byte the parser has not taken (bytes held in the stash are past it). */
+  private parsedTo = 0;
+  /**
+   * While the server closes gracefully: the stream offset past which no
+   * request starts, -1 when none is set. It is {@link bytesReceived} at the
+   * moment the close began for a connection with a request in progress (or
+   * bytes held behind one), else when the connection's first request after
+   * that starts. Requests whose heads lie wholly before it are answered, in
+   * order, as the client sent them (a pipelined batch it wrote at once, which
+   * a pipelining client will not resend if it holds a POST): the last of them
+   * with `Connection: close`. A head cut by it is not started, and no byte
+   * after it starts a request, so a client that keeps pipelining cannot keep
+   * the connection open; the shutdown timeout still cuts whatever runs.
+   * (nginx's graceful stop answers only the request in progress, and the
+   * connection then closes with the rest unanswered.)
+   */
+  private closeBound = -1;
+  /** The current response promised keep-alive before the server's close began (see {@link finishExchange}). */
+  private keptAliveBeforeClose = false;
+  /** While {@link feed} runs: its bytes and the index of the first the parser has not taken, for {@link headWithinBound}. */
+  private feeding: Uint8Array | null = null;
+  private feedingAt = 0;
   private startedAt = 0;
 
   // Response state
@@ -305,6 +333,12 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
 
   /** Bytes from the client. */
   onData(data: Uint8Array): void {
+    this.bytesReceived += data.length;
+    this.take(data);
+  }
+
+  /** Bytes from the client, or held ones it sent earlier ({@link resumeStash}): parse them, or hold them behind a response. */
+  private take(data: Uint8Array): void {
     if (this.closed) return;
     if (this.ending || this.endAfterFlush) {
       // The connection is closing: no further request is read (RFC 9112
@@ -524,17 +558,35 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private feed(data: Uint8Array): void {
     if (this.bodyRefused) return;
     const end = data.length;
+    // The stream offset of data[0]: what is fed always follows what the parser took.
+    const base = this.parsedTo;
     let at = 0;
     while (!this.closed && !this.ending) {
+      // The server is closing: a head is parsed only from bytes received by the bound (a started
+      // request's body may come after it). At the bound, no further request starts: close.
+      let stop = end;
+      if (this.closeBound >= 0 && !this.parser.inBody && this.closeBound - base < end) {
+        stop = Math.max(this.closeBound - base, at);
+        if (at >= stop) {
+          this.closeAfterFlush();
+          return;
+        }
+      }
       try {
-        at = this.parser.execute(data, at);
+        at = this.parser.execute(stop === end ? data : data.subarray(0, stop), at);
       } catch (error) {
         this.parseFailed(error);
         return;
       }
+      this.parsedTo = base + at;
       if (this.newHead) {
         this.newHead = false;
+        // The first request after the close began: the bytes received so far may still start requests.
+        if (this.core.closing && this.closeBound < 0) this.closeBound = this.bytesReceived;
+        this.feeding = data;
+        this.feedingAt = at;
         this.startRequest();
+        this.feeding = null;
         // Answered synchronously before its body arrived: drain or close.
         if (!this.responding && !this.messageDone) this.startDraining();
       }
@@ -821,7 +873,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       this.stashPaused = false;
       if (!this.inputPaused) this.socket.resume();
     }
-    this.onData(stash);
+    this.take(stash);
   }
 
   /**
@@ -881,18 +933,63 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       return false;
     }
     if (this.core.closing) {
-      // The response promised keep-alive before the close began: the client
-      // may be sending its next request now. With close({ idleGrace }) it is
-      // answered (with Connection: close), as on a connection idle at the close.
-      if (this.core.idleGrace <= 0) {
+      if (this.keptAliveBeforeClose && this.core.idleGrace > 0) {
+        // The response promised keep-alive before the close began: the client
+        // may be sending its next request now. With close({ idleGrace }) it is
+        // answered, as on a connection idle at the close: the bound is set
+        // again when that request starts (with the bytes received by then).
+        this.closeBound = -1;
+        this.idle(this.core.idleGrace);
+        return true;
+      }
+      // Otherwise the connection stays only for the requests received by the bound.
+      if (this.closeBound < 0 || this.parsedTo >= this.closeBound) {
         this.closeAfterFlush();
         return false;
       }
-      this.idle(this.core.idleGrace);
+      this.idle(this.core.idleGrace > 0 ? this.core.idleGrace : this.core.options.keepAliveTimeout);
       return true;
     }
     this.idle(this.core.options.keepAliveTimeout);
     return true;
+  }
+
+  /**
+   * While the server closes: whether the whole head of a next request was
+   * received by {@link closeBound}, past the current message (so that request
+   * will be answered, and this response keeps the connection open). Empty
+   * lines before it are skipped (RFC 9112 §2.2); the head ends at its empty
+   * line (CRLF CRLF). The bytes looked at are those not parsed yet: the rest
+   * of the read being parsed, then the stash.
+   */
+  private headWithinBound(): boolean {
+    // A body still arriving: every byte received so far is the parser's, so any next head comes after the bound.
+    if (this.closeBound < 0 || !this.messageDone) return false;
+    let left = this.closeBound - this.parsedTo;
+    if (left <= 0) return false;
+    const pieces: Uint8Array[] = [];
+    if (this.feeding !== null) pieces.push(this.feeding.subarray(this.feedingAt));
+    if (this.stash !== null) pieces.push(this.stash);
+    if (this.stashMore !== null) pieces.push(...this.stashMore);
+    let begun = false;
+    let matched = 0; // bytes of CR LF CR LF matched
+    for (const piece of pieces) {
+      const n = Math.min(piece.length, left);
+      for (let i = 0; i < n; i++) {
+        const c = piece[i]!;
+        if (!begun) {
+          if (c === 13 || c === 10) continue;
+          begun = true;
+        }
+        if (c === 13) matched = matched === 0 || matched === 2 ? matched + 1 : 1;
+        else if (c === 10 && (matched === 1 || matched === 3)) {
+          if (++matched === 4) return true;
+        } else matched = 0;
+      }
+      left -= n;
+      if (left <= 0) break;
+    }
+    return false;
   }
 
   /**
@@ -981,7 +1078,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     const core = this.core;
     const code = (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48);
     // maxHttpVersion "HTTP/1.0" answers in HTTP/1.0 and closes each connection (eventlet).
-    let keepAlive = head.keepAlive && core.options.keepalive && !core.closing && !this.mustClose && !core.http10Only;
+    // While the server closes, the connection stays only for a next request already received (closeBound).
+    let keepAlive = head.keepAlive && core.options.keepalive && !this.mustClose && !core.http10Only && (!core.closing || this.headWithinBound());
+    this.keptAliveBeforeClose = !core.closing;
     let declared = -1;
     let hasDate = false;
     let hasServer = false;
@@ -1331,7 +1430,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
 
   /**
    * For graceful shutdown: close now if between requests, else after the
-   * current response. With `idleGrace` (ms), an idle keep-alive connection
+   * current response and the requests already received behind it (its
+   * {@link closeBound} is set now). With `idleGrace` (ms), an idle keep-alive connection
    * stays that long instead, so a request the client sent as the shutdown
    * began is answered (with `Connection: close`) rather than reset. `now`
    * (`performance.now()` ms) is where the grace starts: default the coarse
@@ -1343,7 +1443,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       this.closeNow();
       return;
     }
-    if (this.responding || this.head !== null || this.draining) return;
+    if (this.responding || this.head !== null || this.draining || this.stash !== null) {
+      // A request in progress, or bytes held behind one: the requests received so far are still answered.
+      if (this.closeBound < 0) this.closeBound = this.bytesReceived;
+      return;
+    }
     if (idleGrace > 0 && this.deadlineKind === Deadline.Idle) {
       // The grace replaces the keep-alive time; while the last response is
       // still going out it starts once that is done (onFlushed).

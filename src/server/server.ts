@@ -60,7 +60,11 @@ export interface Server {
    * time, answered with `Connection: close`, so that a request already on
    * its way (RFC 9112 §9.3.1's race with a closing connection) is answered,
    * not reset. A connection whose response was already under way with
-   * keep-alive gets the same grace once that response ends. `tsgi-dev
+   * keep-alive gets the same grace once that response ends. Requests
+   * pipelined behind the last one a connection serves, already received
+   * (their whole heads in by the time the close began, or that request
+   * started), are answered too, in order, the last with `Connection:
+   * close`; no byte received later starts one. `tsgi-dev
    * --reload=restart` and the workers' reload use it. Resolves when every
    * connection has closed, pending access-log lines were written, and the
    * requests it stopped have ended: their bodies' `return()` and `close()`
