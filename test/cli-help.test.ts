@@ -161,10 +161,15 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     const dir = temp();
     dirs.push(dir);
     const version = (await import("../package.json")).version;
+    writeFileSync(join(dir, "app.ts"), "export default () => new Response('x');\n");
     for (const [run, args] of [
       [tsgi, ["--version"]],
       [tsgi, ["-v"]],
       [tsgi, ["serve", "./app.ts", "--version"]],
+      // Before the command too: never the app served (an app.ts is there), nor serve's help with exit 1.
+      [tsgi, ["-v", "serve", "./app.ts", "--port", "0"]],
+      [tsgi, ["--version", "serve"]],
+      [tsgi, ["--version", "--port", "1"]],
       [dev, ["--version"]],
       [dev, ["-v"]],
       [dev, ["./app.ts", "--port", "1", "-v"]],

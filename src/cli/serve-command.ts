@@ -427,6 +427,11 @@ export async function run(): Promise<void> {
     usage(`the dev server is its own command, tsgi-dev: ${rest ? `tsgi-dev ${rest}` : "tsgi-dev ./app.ts"} (tsgi serve is the production server; see tsgi-dev --help)`);
   } else if (!first.startsWith("-")) {
     usage(unknownCommand(first, argv.slice(1)));
+  } else if ((first === "--version" || first === "-v") && versionRequested(argv)) {
+    // citty answers --version only when it is the only argument: tsgi -v serve ./app.ts would serve the
+    // app, tsgi --version serve print serve's help and exit 1. The version, as tsgi serve ./app.ts -v prints it.
+    console.log(VERSION);
+    process.exit(0);
   } else if (!["--help", "-h", "--version", "-v"].includes(first)) {
     const name = first.split("=")[0]!;
     const near = name.startsWith("--") ? nearestWord(name.slice(2), ["help", "version"]) : undefined;
