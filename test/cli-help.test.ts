@@ -157,7 +157,7 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     }
   }, 60_000);
 
-  test("--version and -v print the version alone for both commands; tsgi-dev version says what prints it (exit 2), unless a version file is the app", async () => {
+  test("--version and -v print the version alone for both commands; tsgi-dev version and tsgi serve version say what prints it (exit 2), unless a version file is the app", async () => {
     const dir = temp();
     dirs.push(dir);
     const version = (await import("../package.json")).version;
@@ -179,10 +179,16 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     }
     const word = await dev(["version"], dir);
     expect([word.code, word.stdout, word.stderr]).toEqual([2, "", "[error] no such file: version; tsgi-dev --version prints the version\n"]);
+    // tsgi serve version likewise (the word where the app goes), not "no such file: version" and exit 1.
+    const serveWord = await tsgi(["serve", "version"], dir);
+    expect([serveWord.code, serveWord.stdout, serveWord.stderr]).toEqual([2, "", "[error] no such file: version; tsgi serve --version prints the version\n"]);
     // A module named version.ts: the app is looked for as any other (did you mean version.ts?), not the hint.
     writeFileSync(join(dir, "version.ts"), "export default () => new Response('x');\n");
     const file = await dev(["version", "--port", "0"], dir);
     expect(file.code).toBe(1);
     expect(file.stderr).toContain("no such file: version; did you mean version.ts?");
+    const serveFile = await tsgi(["serve", "version", "--port", "0"], dir);
+    expect(serveFile.code).toBe(1);
+    expect(serveFile.stderr).toContain("no such file: version; did you mean version.ts?");
   }, 60_000);
 });

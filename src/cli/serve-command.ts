@@ -36,7 +36,7 @@ import { onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/sign
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
-import { helpWordGiven, nearestWord, shellWord } from "./words.ts";
+import { helpWordGiven, nearestWord, shellWord, versionWordGiven } from "./words.ts";
 import { wantsSignal } from "../gateway/signal.ts";
 
 /**
@@ -412,6 +412,8 @@ export async function run(): Promise<void> {
     try {
       // tsgi serve help: the help, as tsgi-dev help is tsgi-dev's, unless a file named help is the app.
       if (helpWordGiven(rest[0], "tsgi serve")) await runMain(main, { rawArgs: ["serve", "--help"], showUsage });
+      // As tsgi-dev version: the flag prints it, said rather than "no such file: version" (exit 1).
+      if (versionWordGiven(rest[0])) throw new UsageError("no such file: version; tsgi serve --version prints the version");
       checkArgs("tsgi serve", rest, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
     } catch (error) {
       usage((error as Error).message);
