@@ -157,6 +157,23 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     }
   }, 60_000);
 
+  test("an app given after -- is the app, as citty takes it, for both commands (not 'missing <app>')", async () => {
+    const dir = temp();
+    dirs.push(dir);
+    for (const [run, args] of [
+      [tsgi, ["serve", "--port", "0", "--", "./nope.ts"]],
+      [tsgi, ["serve", "--no-access-log", "--", "-nope.ts"]],
+      [dev, ["--port", "0", "--", "./nope.ts"]],
+    ] as Array<[typeof tsgi, string[]]>) {
+      const r = await run(args, dir);
+      // The app is looked for (a startup error, exit 1): before, "missing <app>" and exit 2.
+      expect([args, r.code, r.stderr.includes(`no such file: ${args.at(-1)}`)]).toEqual([args, 1, true]);
+    }
+    // Nothing after -- is still no app.
+    const none = await tsgi(["serve", "--port", "0", "--"], dir);
+    expect([none.code, none.stderr]).toEqual([2, "[error] missing <app>: tsgi serve <app> [options], e.g. tsgi serve ./app.ts (see tsgi serve --help)\n"]);
+  }, 60_000);
+
   test("--version and -v print the version alone for both commands; tsgi-dev version and tsgi serve version say what prints it (exit 2), unless a version file is the app", async () => {
     const dir = temp();
     dirs.push(dir);

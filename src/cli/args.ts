@@ -37,7 +37,9 @@ export interface FlagDef {
  *
  * `--help`, `-h`, `--version` and `-v` are citty's own and always allowed,
  * and one of them before `--` turns the checks off (citty then answers it,
- * whatever else was given); everything after `--` is left alone.
+ * whatever else was given); everything after `--` is left alone, except
+ * that it gives the positional arguments not given before it, as citty
+ * takes them (`tsgi serve --port 8000 -- ./app.ts`, `-- -app.ts`).
  * @param command the command's name, used in messages (`tsgi serve`).
  * @param foreign flags of other servers (gunicorn, uvicorn) this command
  *   does not have, by name without dashes (`bind`, `b`), with what to do
@@ -118,6 +120,8 @@ export function checkArgs(
     }
   }
   if (rawArgs.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
+  // citty fills the positionals from what follows "--" too (`-- ./app.ts`: the app).
+  if (end !== -1) seenPositionals += rawArgs.length - end - 1;
   const missing = positionals.slice(seenPositionals).find((name) => defs[name]!.required);
   if (missing !== undefined) throw new UsageError(`missing <${missing}>: ${command} <${missing}> [options], e.g. ${command} ./app.ts (see ${command} --help)`);
 }
