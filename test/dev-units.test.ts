@@ -30,6 +30,7 @@ import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "../src/dev/relo
 import { fingerprint, RACY_MS, readFingerprinted, SAMPLE_BYTES, WHOLE_HASH_MAX_BYTES } from "../src/dev/fingerprint.ts";
 import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
 import { scanGraph } from "../src/dev/graph.ts";
+import { nearbyModuleHint } from "../src/dev/nearby-module.ts";
 import type { Application, Body, Environ, ReadonlyResponseHeaders, ResponseHeaders } from "../src/spec.ts";
 import { TempApp } from "../fixtures/dev/harness.ts";
 
@@ -238,6 +239,23 @@ describe("dotenv", () => {
 });
 
 describe("diagnostics", () => {
+  test("nearbyModuleHint: a 100 KB file name in an import, against 2,000 files beside it, answers at once", () => {
+    const app = new TempApp({ "app.ts": "", "greet.ts": "" });
+    try {
+      for (let i = 0; i < 2000; i++) writeFileSync(app.path(`m${i}.ts`), "");
+      const long = "a".repeat(100_000);
+      const started = performance.now();
+      // Each entry was compared by edit distance: 100,000 x 5 steps x 2,000 (4.5 s).
+      expect(nearbyModuleHint(`./${long}.ts`, app.path("app.ts"))).toBeUndefined();
+      expect(nearbyModuleHint(`./${long}`, app.path("app.ts"))).toBeUndefined();
+      expect(performance.now() - started).toBeLessThan(1000);
+      // A near name still gets its hint.
+      expect(nearbyModuleHint("./greter.ts", app.path("app.ts"))).toBe('Did you mean "./greet.ts"? (./greter.ts is not there)');
+    } finally {
+      app.remove();
+    }
+  });
+
   test("code frames", () => {
     const src = "one\ntwo\n\tthree bad\nfour\nfive\nsix";
     const f = codeFrame({ file: "/x.ts", line: 3, column: 8 }, 2, src)!;

@@ -11,7 +11,11 @@ import leven from "leven";
 
 /** Extensions of the files a relative import may name. */
 const IMPORTABLE = new Set([".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs", ".json"]);
-/** Directory entries looked at, at most (a directory of generated files is not read whole). */
+/**
+ * Directory entries compared, at most. The directory is still read whole
+ * (Bun's opendirSync and Glob read it all at once too): about 0.1 s for
+ * 100,000 entries, once per report.
+ */
 const MAX_ENTRIES = 2000;
 
 /**
@@ -21,7 +25,8 @@ const MAX_ENTRIES = 2000;
  * absolute path, its directory cannot be read, or no single importable
  * file there is near: the same name with another extension, else a name
  * within 2 edits (fewer than the name's letters), or one that begins with
- * the other (at least 3 letters). Never throws.
+ * the other (at least 3 letters). At most {@link MAX_ENTRIES} directory
+ * entries are compared. Never throws.
  */
 export function nearbyModuleHint(specifier: string, referrer: string): string | undefined {
   try {
@@ -43,6 +48,8 @@ export function nearbyModuleHint(specifier: string, referrer: string): string | 
       if (candidate === stem) score = 0;
       else if (shared >= 3 && (candidate.startsWith(stem) || stem.startsWith(candidate))) score = 1;
       else {
+        // At least the difference in length apart: no distance to compute (a 100 KB name against each entry).
+        if (Math.abs(stem.length - candidate.length) > 2) continue;
         const d = leven(stem, candidate);
         if (d > 2 || d >= stem.length) continue;
         score = d;
