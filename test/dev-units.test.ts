@@ -239,6 +239,19 @@ describe("dotenv", () => {
 });
 
 describe("diagnostics", () => {
+  test("nearbyModuleHint never suggests a declaration file (api.d.ts has no values to import)", () => {
+    const app = new TempApp({ "app.ts": "", "lib/api.d.ts": "export interface Api {}\n", "lib/client.d.mts": "export declare const x: number;\n", "lib/greet.ts": "" });
+    try {
+      // Before: 'Did you mean "./lib/api.d.ts"?', an import that then fails for each of its names.
+      expect(nearbyModuleHint("./lib/api.ts", app.path("app.ts"))).toBeUndefined();
+      expect(nearbyModuleHint("./lib/api.js", app.path("app.ts"))).toBeUndefined();
+      expect(nearbyModuleHint("./lib/client.mjs", app.path("app.ts"))).toBeUndefined();
+      expect(nearbyModuleHint("./lib/greeter.ts", app.path("app.ts"))).toBe('Did you mean "./lib/greet.ts"? (./lib/greeter.ts is not there)');
+    } finally {
+      app.remove();
+    }
+  });
+
   test("nearbyModuleHint: a 100 KB file name in an import, against 2,000 files beside it, answers at once", () => {
     const app = new TempApp({ "app.ts": "", "greet.ts": "" });
     try {

@@ -25,8 +25,9 @@ const MAX_ENTRIES = 2000;
  * absolute path, its directory cannot be read, or no single importable
  * file there is near: the same name with another extension, else a name
  * within 2 edits (fewer than the name's letters), or one that begins with
- * the other (at least 3 letters). At most {@link MAX_ENTRIES} directory
- * entries are compared. Never throws.
+ * the other (at least 3 letters). A declaration file (`api.d.ts`) is never
+ * suggested: it holds no values to import. At most {@link MAX_ENTRIES}
+ * directory entries are compared. Never throws.
  */
 export function nearbyModuleHint(specifier: string, referrer: string): string | undefined {
   try {
@@ -41,7 +42,7 @@ export function nearbyModuleHint(specifier: string, referrer: string): string | 
     let tied = false;
     const entries = readdirSync(dirname(target), { withFileTypes: true }).slice(0, MAX_ENTRIES);
     for (const entry of entries) {
-      if (!entry.isFile() || entry.name === written || !IMPORTABLE.has(extname(entry.name))) continue;
+      if (!entry.isFile() || entry.name === written || !IMPORTABLE.has(extname(entry.name)) || /\.d\.[mc]?ts$/.test(entry.name)) continue;
       const candidate = entry.name.slice(0, -extname(entry.name).length);
       const shared = Math.min(stem.length, candidate.length);
       let score: number;
