@@ -155,6 +155,9 @@ describe("help, version and misspelt commands, as git and npm users type them", 
       const r = await tsgi(args, dir);
       expect([args, r.code, r.stdout, r.stderr]).toEqual([args, 2, "", `[error] ${line}\n`]);
     }
+    // A misspelt --version gets it from tsgi-dev too, as from tsgi (before: "unknown option --versoin (see tsgi-dev --help)").
+    const versoin = await dev(["./app.ts", "--versoin"], dir);
+    expect([versoin.code, versoin.stderr]).toEqual([2, "[error] unknown option --versoin; did you mean --version? (see tsgi-dev --help)\n"]);
   }, 60_000);
 
   test("an app given after -- is the app, as citty takes it, for both commands (not 'missing <app>')", async () => {

@@ -214,6 +214,9 @@ describe("checkArgs: strict command lines", () => {
     expect(check("./app.ts", "-p", "80")).toThrow(/unknown option -p; did you mean --port\?/);
     expect(check("./app.ts", "-p8000")).toThrow(/unknown option -p8000; did you mean --port\?/);
     expect(check("./app.ts", "--proxy-header")).toThrow(/did you mean --proxy-headers\?/);
+    // citty's own flags too, as tsgi --versoin gets (before: no guess after the command, nor from tsgi-dev).
+    expect(check("./app.ts", "--versoin")).toThrow(/^unknown option --versoin; did you mean --version\? \(see tsgi serve --help\)$/);
+    expect(check("./app.ts", "--hlep")).toThrow(/^unknown option --hlep; did you mean --help\? \(see tsgi serve --help\)$/);
     // A letter that starts no flag gets no guess: before, -V, -q and -x each got "did you mean --fd?" (2 edits from any one letter).
     for (const flag of ["-V", "-q", "-x", "--zz"]) expect(check("./app.ts", flag), flag).toThrow(new RegExp(`^unknown option ${flag} \\(see tsgi serve --help\\)$`));
   });

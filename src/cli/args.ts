@@ -23,7 +23,7 @@ export interface FlagDef {
  *
  * - an unknown flag (`--bogus`, `-p`) is an error, with the nearest known
  *   name suggested (`--worker` → `--workers`, `--no-acess-log` →
- *   `--no-access-log`);
+ *   `--no-access-log`, `--versoin` → `--version`);
  * - a string or enum flag needs a value: `--name value` or `--name=value`,
  *   and the value may not be another flag;
  * - a boolean flag takes no `=value`, except the values listed for it in
@@ -62,8 +62,9 @@ export function checkArgs(
   if ((end === -1 ? rawArgs : rawArgs.slice(0, end)).some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
   const positionals = Object.entries(defs).filter(([, d]) => d.type === "positional").map(([name]) => name);
   const flags = Object.keys(defs).filter((name) => defs[name]!.type !== "positional");
-  // What a misspelt flag may have meant: the flags, and the --no- form of each switch (--no-acess-log).
-  const spellings = [...flags, ...flags.filter((name) => defs[name]!.type === "boolean").map((name) => `no-${name}`)];
+  // What a misspelt flag may have meant: the flags, the --no- form of each switch (--no-acess-log),
+  // and citty's own --help and --version (--versoin), last: a flag of the command's wins a tie.
+  const spellings = [...flags, ...flags.filter((name) => defs[name]!.type === "boolean").map((name) => `no-${name}`), "help", "version"];
   let seenPositionals = 0;
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i]!;
