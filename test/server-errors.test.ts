@@ -2002,6 +2002,14 @@ describe("an application error after its client left or the server gave up (spec
     });
   }
 
+  /** POST each of `paths` (50 bytes declared, 20 sent) and leave (`how`), waiting each time until the app has noted it in `seen`. */
+  async function uploadAndLeave(port: number, paths: string[], how: "reset" | "fin", seen: string[]): Promise<void> {
+    for (const [i, path] of paths.entries()) {
+      await leave(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n${"a".repeat(20)}`, how);
+      await pollUntil(() => seen.length === i + 1, 10);
+    }
+  }
+
   /** The error log entries naming `what`, once the app had time to throw (polled up to 2 s, then 100 ms more for a second entry). */
   async function entriesNaming(errors: string[], what: string, wait = true): Promise<string[]> {
     const named = () => errors.filter((e) => e.includes(what));
@@ -2055,10 +2063,7 @@ describe("an application error after its client left or the server gave up (spec
       throw new Error("import failed", { cause: new Error("batch 3 failed", { cause: upload }) });
     };
     const { port, errors } = start(app, { requestSignal: true });
-    for (const path of ["/rethrow", "/wrapped", "/signal"]) {
-      await leave(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n${"a".repeat(20)}`, how);
-      await pollUntil(() => seen.length === ["/rethrow", "/wrapped", "/signal"].indexOf(path) + 1, 10);
-    }
+    await uploadAndLeave(port, ["/rethrow", "/wrapped", "/signal"], how, seen);
     await Bun.sleep(100);
     expect(seen).toEqual(["/rethrow true", "/wrapped true", "/signal true"]);
     expect(errors).toEqual([]);
@@ -2103,10 +2108,7 @@ describe("an application error after its client left or the server gave up (spec
     };
     const { port, errors } = start(app, { requestSignal: true });
     const paths = ["/any", "/settled", "/odd", "/own"];
-    for (const path of paths) {
-      await leave(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n${"a".repeat(20)}`, how);
-      await pollUntil(() => seen.length === paths.indexOf(path) + 1, 10);
-    }
+    await uploadAndLeave(port, paths, how, seen);
     const logged = await entriesNaming(errors, "own errors only");
     expect(seen).toEqual(["/any true", "/settled true", "/odd true", "/own true"]);
     expect(logged).toHaveLength(1);
@@ -2144,10 +2146,7 @@ describe("an application error after its client left or the server gave up (spec
     };
     const { port, errors } = start(app);
     const paths = ["/using", "/wide", "/slice", "/own"];
-    for (const path of paths) {
-      await leave(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n${"a".repeat(20)}`, how);
-      await pollUntil(() => seen.length === paths.indexOf(path) + 1, 10);
-    }
+    await uploadAndLeave(port, paths, how, seen);
     const logged = await entriesNaming(errors, "own wide errors only");
     expect(seen).toEqual(["/using true", "/wide true", "/slice true", "/own true"]);
     expect(logged).toHaveLength(1);
