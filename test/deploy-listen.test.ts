@@ -12,6 +12,7 @@ import { collect, freePort } from "./helpers.ts";
 import { prepareUnixPath, unixListenError } from "../src/server/bind.ts";
 import { certificateDateWarning, devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
 import { readTlsFile } from "../src/server/tls-file.ts";
+import { shellQuote } from "../src/server/shell.ts";
 import type { Application, Environ } from "../src/spec.ts";
 import { requestUri } from "../src/toolkit/util.ts";
 import { validator } from "../src/toolkit/validate.ts";
@@ -391,6 +392,21 @@ console.log(c.fingerprint);`;
       await server.stop();
     }
   }, 60_000);
+
+  test("shellQuote's word reaches the program as it is in sh, bash and zsh (when installed): = first (zsh's =cmd), ~, !, # and {a,b} first, a newline, non-ASCII, empty (before: =ls became /usr/bin/ls in zsh)", () => {
+    const words = ["=ls", "=", "a=b", "~", "~root/x", "!x", "a!b", "#x", "a#b", "{a,b}", "a\nb", "héllo ключ", "", "-x", "%1", "a b", "*", "[a]", "$HOME", "'q'", "/etc/ssl/cert.pem", "x:=~y"];
+    const shells = ["sh", "bash", "zsh", "dash"].filter((s) => Bun.which(s));
+    expect(shells).toContain("bash");
+    if (!shells.includes("zsh")) console.warn("SKIP: zsh not installed (apt-get install zsh): the = case is checked in sh and bash only");
+    for (const shell of shells) {
+      // Each word as its own argument, NUL-terminated, so that an empty one or a split one shows.
+      const r = Bun.spawnSync([shell, "-c", `printf '%s\\0' ${words.map(shellQuote).join(" ")}`], { env: { ...process.env, HOME: "/nonexistent" }, timeout: 10_000 });
+      expect({ shell, out: r.stdout.toString().split("\0").slice(0, -1), err: r.stderr.toString() }).toEqual({ shell, out: words, err: "" });
+    }
+    // A plain path stays unquoted, as the messages' tests expect.
+    expect(shellQuote("/etc/ssl/cert.pem")).toBe("/etc/ssl/cert.pem");
+    expect(shellQuote("a=b")).toBe("a=b");
+  });
 
   test("the certificate and key files swapped: each message says what the file holds, not that it is not PEM", async () => {
     expect(() => loadTls({ certfile: cert.keyfile, keyfile: cert.certfile })).toThrow(

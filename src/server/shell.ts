@@ -5,12 +5,17 @@
  * @module
  */
 
-/** Characters a word may hold and stay unquoted: what no POSIX shell treats specially. */
-const PLAIN = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/**
+ * A word that may stay unquoted: characters no POSIX shell treats specially,
+ * and no `=` first (zsh's EQUALS expansion makes `=ls` the path of `ls`, and
+ * a lone `=` an error).
+ */
+const PLAIN = /^[A-Za-z0-9_@%+:,./-][A-Za-z0-9_@%+=:,./-]*$/;
 
 /**
  * `word` as one word of a POSIX shell command line: unchanged when it holds
- * only characters no shell treats specially (`/etc/ssl/cert.pem`), else in
+ * only characters no shell treats specially (`/etc/ssl/cert.pem`) and does
+ * not start with `=` (zsh, bash and dash alike then read it as written), else in
  * single quotes, each `'` in it written `'\''` (POSIX.1-2017, Shell Command
  * Language, 2.2.2 Single-Quotes: nothing is special inside them). The empty
  * string is `''`.
