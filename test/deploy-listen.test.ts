@@ -218,6 +218,30 @@ console.log(c.fingerprint);`;
     expect(endless.stderr.trim().split("\n").length).toBe(1);
   }, 40_000);
 
+  test("tsgi serve given a regular file over 1 MiB as a TLS file (a log given by mistake) refuses it by its size, unread, in one line naming it, with or without --workers (before: read whole, then 'is not PEM')", async () => {
+    const sub = mkdtempSync(join(dir, "huge-"));
+    const log = join(sub, "huge.log");
+    // Sparse: 50 MiB on no disk space. And a CA bundle just over the cap, made of real certificates.
+    expect(Bun.spawnSync(["truncate", "-s", "50M", log]).exitCode).toBe(0);
+    const bundle = join(sub, "ca-bundle.pem");
+    writeFileSync(bundle, cert.cert.repeat(Math.ceil((1024 * 1024 + 1) / cert.cert.length)));
+    const bundleBytes = statSync(bundle).size;
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--port", String(freePort())];
+    const huge = (what: string, path: string, size: string) =>
+      `cannot read ${what} ${path}: it is ${size}, more than the 1048576 bytes a TLS file may have: a key or a certificate chain is a few KiB, a CA bundle some 220 KiB; is it the right file?`;
+    const started = performance.now();
+    await expectOneLineRefusals(cli, [
+      [["--certfile", log, "--keyfile", cert.keyfile], huge("certificate file", log, "52428800 bytes (50.0 MiB)")],
+      [["--certfile", cert.certfile, "--keyfile", log, "--workers", "2"], huge("key file", log, "52428800 bytes (50.0 MiB)")],
+      [["--certfile", cert.certfile, "--keyfile", cert.keyfile, "--ca-certs", bundle], huge("CA certificates file", bundle, `${bundleBytes} bytes (1.0 MiB)`)],
+    ]);
+    expect(performance.now() - started).toBeLessThan(15_000);
+    // The cap is the library's too; a bundle under it (Debian's is 215 KiB) loads.
+    expect(() => loadTls({ certfile: log, keyfile: cert.keyfile })).toThrow(huge("certificate file", log, "52428800 bytes (50.0 MiB)"));
+    writeFileSync(bundle, cert.cert.repeat(Math.floor((900 * 1024) / cert.cert.length)));
+    expect(loadTls({ certfile: cert.certfile, keyfile: cert.keyfile, caCerts: bundle }).ca).toContain("-----BEGIN CERTIFICATE-----");
+  }, 30_000);
+
   /** Run the CLI under bash (`args` may hold <(...) and redirections), wait for it to serve HTTPS, fetch /, stop it. */
   async function servesHttps(args: string, env: Record<string, string> = {}): Promise<{ status: number; stderr: string }> {
     const port = freePort();

@@ -3,13 +3,15 @@
  * regular file, or a pipe, read with a size and a time cap. A pipe is what
  * bash's process substitution gives (`--keyfile <(sops -d key.enc)`, the
  * path `/dev/fd/63`), as does a small here-string on `/dev/stdin`, or a
- * named pipe (`mkfifo`) that a writer fills. A device (`/dev/zero`,
+ * named pipe (`mkfifo`) that a writer fills. A regular file has the same
+ * size cap as a pipe (a log file given by mistake is refused by its size,
+ * not read whole). A device (`/dev/zero`,
  * `/dev/stdin` on a terminal) or a socket is refused before it is opened.
  * @module
  */
 import { closeSync, constants, openSync, readFileSync, readSync, realpathSync, statSync } from "node:fs";
 
-/** The most a pipe may give (bytes): a PEM key is a few KiB, Mozilla's CA bundle some 220 KiB. */
+/** The most a pipe may give, and the largest regular file read (bytes): a PEM key is a few KiB, Mozilla's CA bundle some 220 KiB. */
 export const PIPE_MAX_BYTES = 1024 * 1024;
 /** How long a pipe may take to give its end of file (ms): a `sops -d` or `vault read` that asks a key service, a `gpg -d` that asks for its passphrase. */
 export const PIPE_TIMEOUT_MS = 30_000;
@@ -22,7 +24,7 @@ const POLL_MS = 10;
 export interface PipeBounds {
   /** Time cap, ms. Default {@link PIPE_TIMEOUT_MS}. */
   timeoutMs?: number;
-  /** Size cap, bytes. Default {@link PIPE_MAX_BYTES}. */
+  /** Size cap of a pipe or a regular file, bytes. Default {@link PIPE_MAX_BYTES}. */
   maxBytes?: number;
 }
 
@@ -130,17 +132,19 @@ function openPipe(path: string, what: string, kind: "pipe" | "fifo", bounds: Pip
 }
 
 /**
- * Read a TLS file whole. A regular file is read as it is; a pipe (see the
+ * Read a TLS file whole. A regular file is read as it is when it is no
+ * larger than the size cap of `bounds` (1 MiB); a pipe (see the
  * module) without blocking, up to its end of file, within `bounds` (1 MiB,
  * 30 s); a device or a socket is refused before it is opened, as reading it
  * would block or never end.
  * @param what the file's role, for messages (`key file`).
  * @throws Error naming the file and what is wrong with it (see {@link openPipe}); an
- *   error of the read itself (`ENOENT`, `EACCES`, `EISDIR`) is thrown as it is, with its `code`.
+ *   error of the read itself (`ENOENT`, `EACCES`, `EISDIR`) is thrown as it is, with its `code`;
+ *   a regular file over the size cap (a log file given by mistake) is refused before it is read.
  */
 export function readTlsFileSync(path: string, what: string, bounds: PipeBounds = {}): Buffer {
   const pipe = start(path, what, bounds);
-  if (!pipe) return readFileSync(path);
+  if (!pipe) return readRegular(path, what, bounds);
   try {
     for (;;) {
       const bytes = pipe.poll();
@@ -159,7 +163,7 @@ export function readTlsFileSync(path: string, what: string, bounds: PipeBounds =
  */
 export async function readTlsFile(path: string, what: string, bounds: PipeBounds = {}): Promise<Buffer> {
   const pipe = start(path, what, bounds);
-  if (!pipe) return readFileSync(path);
+  if (!pipe) return readRegular(path, what, bounds);
   try {
     for (;;) {
       const bytes = pipe.poll();
@@ -169,6 +173,23 @@ export async function readTlsFile(path: string, what: string, bounds: PipeBounds
   } finally {
     pipe.close();
   }
+}
+
+/**
+ * A regular file (or a directory: its `EISDIR` comes from the read), refused
+ * unread when larger than the cap: a log or a data file given by mistake
+ * (`--certfile /var/log/syslog`) would be read whole into memory, in each
+ * worker, only to be found not PEM.
+ */
+function readRegular(path: string, what: string, bounds: PipeBounds): Buffer {
+  const maxBytes = bounds.maxBytes ?? PIPE_MAX_BYTES;
+  const st = statSync(path);
+  if (st.isFile() && st.size > maxBytes) {
+    throw new Error(
+      `cannot read ${what} ${path}: it is ${st.size} bytes (${(st.size / 2 ** 20).toFixed(1)} MiB), more than the ${maxBytes} bytes a TLS file may have: a key or a certificate chain is a few KiB, a CA bundle some 220 KiB; is it the right file?`,
+    );
+  }
+  return readFileSync(path);
 }
 
 /** Refuse a device or socket; open a pipe; `null` for anything else (read with `readFileSync`). */

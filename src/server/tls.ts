@@ -78,7 +78,7 @@ const PEM_KINDS = {
  * @param read reads the file's bytes (`tls-file.ts`: a regular file, or a pipe within its caps).
  * @param swappable the file is the certificate or the key file, whose
  *   mix-up gets a hint when it holds the other kind.
- * @throws Error naming the file when it cannot be read (a directory given: said so), is a device or a socket
+ * @throws Error naming the file when it cannot be read (a directory given: said so), is over 1 MiB, is a device or a socket
  *   (refused before it is opened, as reading it would block or never end), a pipe that ends empty, gives over
  *   1 MiB or no end of file within 30 s, or a named pipe nothing writes to, is DER (binary:
  *   the conversion command given), holds no PEM block,
@@ -275,8 +275,9 @@ type ReadTlsFile = (path: string, what: string) => Buffer;
  * bash's `--keyfile <(sops -d key.enc)`, `/dev/stdin`, a named pipe a writer
  * fills), read once to its end within 30 s and 1 MiB (the same path given
  * twice is read once); while it waits the thread is blocked ({@link loadTlsFiles} is not).
- * @throws Error naming the file when one is missing, unreadable, not PEM or
- *   a device or a socket, a pipe that ends empty or not in time, a PEM file of the other kind (the certificate and key files swapped),
+ * A regular file over 1 MiB is refused unread.
+ * @throws Error naming the file when one is missing, unreadable, not PEM,
+ *   over 1 MiB, a device or a socket, a pipe that ends empty or not in time, a PEM file of the other kind (the certificate and key files swapped),
  *   when the key is encrypted and no (`code` {@link KEY_ENCRYPTED}) or the wrong passphrase was given, or
  *   when the key does not match the certificate (or matches one further down
  *   the file: the chain in the wrong order, said so).
