@@ -417,6 +417,56 @@ console.log(c.fingerprint);`;
     }
   }, 60_000);
 
+  test("tsgi serve over TLS names the certificate it serves in its start line (file, names, expiry), with and without --workers; --https given with --certfile and --keyfile serves the files and says so, making no development certificate (before: the start line named none, and --https was ignored silently)", async () => {
+    const until = new Date(new (await import("node:crypto")).X509Certificate(cert.cert).validTo).toISOString().slice(0, 10);
+    const cache = mkdtempSync(join(dir, "https-and-files-"));
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--no-access-log"];
+    for (const extra of [[], ["--workers", "1"]]) {
+      const port = freePort();
+      const server = spawnServe([...cli, "--port", String(port), "--https", "--certfile", cert.certfile, "--keyfile", cert.keyfile, ...extra], { ...process.env, XDG_CACHE_HOME: cache });
+      try {
+        await server.serving();
+        expect(server.err()).toContain(`[info] --https with --certfile and --keyfile: serving ${cert.certfile}, not the development certificate (--https alone serves that; with the files it is not needed)\n`);
+        expect(server.err()).toContain(`on https://127.0.0.1:${port}/, certificate ${cert.certfile} for localhost, 127.0.0.1, ::1 until ${until} (`);
+        // The files' certificate is what a client gets, and no development one was made.
+        const res = await fetch(`https://localhost:${port}/`, { tls: { ca: cert.cert }, keepalive: false, signal: AbortSignal.timeout(5000) } as RequestInit);
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+        expect(existsSync(join(cache, "tsgi"))).toBe(false);
+      } finally {
+        await server.stop();
+      }
+    }
+    // --https alone: the start line names the development certificate (its own warning gives the fingerprint).
+    const port = freePort();
+    const dev = spawnServe([...cli, "--port", String(port), "--https"], { ...process.env, XDG_CACHE_HOME: cache });
+    try {
+      await dev.serving();
+      expect(dev.err()).toContain(`on https://127.0.0.1:${port}/, the development certificate ${join(cache, "tsgi", "localhost-cert.pem")} (pid `);
+      expect(dev.err()).not.toContain("--https with --certfile");
+    } finally {
+      await dev.stop();
+    }
+    // Many names: the first three and a count; none but a CN: the CN.
+    if (Bun.which("openssl")) {
+      const sub = mkdtempSync(join(dir, "names-"));
+      const req = (out: string, subject: string, san: string[]) =>
+        Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(sub, `${out}-key.pem`), "-out", join(sub, `${out}.pem`), "-days", "30", "-subj", subject, ...san], { timeout: 10_000 }).exitCode;
+      expect(req("many", "/CN=example.com", ["-addext", "subjectAltName=DNS:example.com,DNS:www.example.com,DNS:api.example.com,DNS:cdn.example.com,IP:10.0.0.1"])).toBe(0);
+      expect(req("cn", "/O=Example/CN=legacy.example.com", [])).toBe(0);
+      for (const [name, shown] of [["many", "example.com, www.example.com, api.example.com and 2 more"], ["cn", "legacy.example.com"]] as const) {
+        const port = freePort();
+        const server = spawnServe([...cli, "--port", String(port), "--certfile", join(sub, `${name}.pem`), "--keyfile", join(sub, `${name}-key.pem`)]);
+        try {
+          await server.serving();
+          expect(server.err()).toMatch(new RegExp(`on https://127\\.0\\.0\\.1:${port}/, certificate ${join(sub, `${name}.pem`).replaceAll(".", "\\.")} for ${shown.replaceAll(".", "\\.")} until \\d{4}-\\d\\d-\\d\\d \\(pid `));
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+  }, 60_000);
+
   test("shellQuote's word reaches the program as it is in sh, bash and zsh (when installed): = first (zsh's =cmd), ~, !, # and {a,b} first, a newline, non-ASCII, empty (before: =ls became /usr/bin/ls in zsh)", () => {
     const words = ["=ls", "=", "a=b", "~", "~root/x", "!x", "a!b", "#x", "a#b", "{a,b}", "a\nb", "héllo ключ", "", "-x", "%1", "a b", "*", "[a]", "$HOME", "'q'", "/etc/ssl/cert.pem", "x:=~y"];
     const shells = ["sh", "bash", "zsh", "dash"].filter((s) => Bun.which(s));

@@ -28,7 +28,7 @@ import { shellQuote } from "../server/shell.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
 import { listenFds, numberFlag, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
-import { resolveTls, stopOptions, tlsFilesForWorkers, withDeployMiddleware } from "../deploy/setup.ts";
+import { resolveTls, servedCertificate, stopOptions, tlsFilesForWorkers, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdioFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
 import { prefixedLog } from "../deploy/worker-log.ts";
@@ -61,7 +61,7 @@ export const DEPLOY_ARGS = {
   certfile: { type: "string", description: "TLS certificate chain (PEM)", valueHint: "file" },
   keyfile: { type: "string", description: "TLS private key (PEM)", valueHint: "file" },
   "ca-certs": { type: "string", description: "CA bundle (PEM): require client certificates signed by it", valueHint: "file" },
-  https: { type: "boolean", description: "TLS with a cached self-signed certificate for localhost (development)" },
+  https: { type: "boolean", description: "TLS with a cached self-signed certificate for localhost (development; --certfile and --keyfile, when given, are served instead)" },
   workers: { type: "string", description: "Run N worker processes under a supervisor (SIGHUP reloads, SIGTERM drains)", valueHint: "n" },
   "reuse-port": { type: "boolean", description: "Workers bind the port with SO_REUSEPORT instead of sharing the supervisor's socket" },
   "max-requests": { type: "string", description: "Recycle a worker after N requests (0: never)", valueHint: "n" },
@@ -226,6 +226,12 @@ const serveCommand = defineCommand({
       return tls;
     };
     const app = String(args.app);
+    // The files win over --https (its development certificate is for when none are given): said, not an error.
+    if (args.https === true && deploy.tls !== null && deploy.tls !== "dev") {
+      consola.info(`--https with --certfile and --keyfile: serving ${deploy.tls.certfile}, not the development certificate (--https alone serves that; with the files it is not needed)`);
+    }
+    /** The start line's `, certificate cert.pem for example.com until 2027-03-01` over TLS. */
+    const certificate = (tls: Awaited<ReturnType<typeof readTls>>) => (tls ? `, ${servedCertificate(tls, deploy.tls !== null && deploy.tls !== "dev" ? deploy.tls.certfile : undefined)}` : "");
     if (deploy.workers) {
       // Before a pipe is read (and its bytes lost): the workers could not read it again.
       const once = tlsFilesForWorkers(deploy.tls);
@@ -249,7 +255,7 @@ const serveCommand = defineCommand({
       }
       // Stopped while the workers booted: nothing serves, and the stop is under way.
       if (!serving) return;
-      consola.success(`tsgi ${VERSION}: ${supervisor.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
+      consola.success(`tsgi ${VERSION}: ${supervisor.workers} worker(s) serving ${app} on ${where(deploy.server, supervisor.port, !!tls)}${certificate(tls)} (supervisor pid ${process.pid}; SIGHUP reloads, SIGTERM stops)`);
       return;
     }
     // From the app's import on: a stray rejection or exception is logged, not the server's end.
@@ -314,7 +320,7 @@ const serveCommand = defineCommand({
       return fail(new StartupError(listenMessage(error, deploy.server, deploy.portSource)));
     }
     if (loaded.warning) consola.warn(loaded.warning);
-    consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${deploy.server.unix !== undefined || deploy.server.fd !== undefined ? where(deploy.server, server.port, !!tls) : server.url} (pid ${process.pid})`);
+    consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${deploy.server.unix !== undefined || deploy.server.fd !== undefined ? where(deploy.server, server.port, !!tls) : server.url}${certificate(tls)} (pid ${process.pid})`);
   },
 });
 

@@ -5,6 +5,7 @@
  * it stops with. Its stdio is stdio.ts's, its stray errors stray-errors.ts's.
  * @module
  */
+import { X509Certificate } from "node:crypto";
 import type { Application } from "../spec.ts";
 import { proxyHeaders } from "../server/proxy.ts";
 import { certificateDateWarning, devCertificate, KEY_ENCRYPTED, loadTlsFiles, type DevCertificate, type TlsConfig } from "../server/tls.ts";
@@ -37,6 +38,37 @@ export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: 
     }
     throw new StartupError((error as Error).message);
   }
+}
+
+/** The most names {@link servedCertificate} lists before `and N more`. */
+const NAMES_SHOWN = 3;
+
+/**
+ * Which certificate a serving `tsgi serve` presents, for its start line:
+ * `certificate cert.pem for example.com, www.example.com until 2027-03-01`
+ * (the file as given, the names clients check, from subjectAltName (DNS
+ * names and IP addresses; the subject's CN when it has none), and the
+ * expiry date, UTC), or `the development certificate <file>` for `--https`.
+ * @param tls what {@link resolveTls} returned.
+ * @param certfile the certificate file as given (`--certfile`).
+ */
+export function servedCertificate(tls: { config: TlsConfig; dev: DevCertificate | null }, certfile: string | undefined): string {
+  if (tls.dev) return `the development certificate ${tls.dev.certfile}`;
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(tls.config.cert);
+  } catch {
+    return `certificate ${certfile}`; // loadTls parsed it; not reached
+  }
+  const alt = (x509.subjectAltName ?? "")
+    .split(", ")
+    .map((n) => /^(?:DNS|IP Address):(.+)$/.exec(n)?.[1])
+    .filter((n): n is string => !!n)
+    // An IPv6 address as it is written (::1), not as OpenSSL prints it (0:0:0:0:0:0:0:1).
+    .map((n) => (n.includes(":") ? new URL(`http://[${n}]/`).hostname.slice(1, -1) : n));
+  const names = alt.length ? alt : [/(?:^|\n)CN=([^\n]+)/.exec(x509.subject)?.[1]].filter((n): n is string => !!n);
+  const shown = names.length > NAMES_SHOWN ? `${names.slice(0, NAMES_SHOWN).join(", ")} and ${names.length - NAMES_SHOWN} more` : names.join(", ");
+  return `certificate ${certfile}${shown ? ` for ${shown}` : ""} until ${new Date(x509.validTo).toISOString().slice(0, 10)}`;
 }
 
 /**
