@@ -1340,6 +1340,24 @@ bun.stop(true);
     expect(existsSync(file)).toBe(true);
   });
 
+  test("--uds given a directory, or a path where another file is: one line saying what is there and what to give instead, the same with --workers, the file kept (before: 'the file exists and is not a socket (not removed)' for both, with nothing to do)", async () => {
+    const sub = mkdtempSync(join(dir, "uds-"));
+    const file = join(sub, "app.sock");
+    writeFileSync(file, "keep me");
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts")];
+    const isDir = `cannot listen on ${sub}: it is a directory; give the socket's own path in it, e.g. ${join(sub, "app.sock")}`;
+    const isFile = `cannot listen on ${file}: a file that is not a socket is there (a regular file, not removed); remove it if nothing needs it, or give another path for the socket`;
+    expect(() => serve(envApp, { ...quiet, unix: sub })).toThrow(isDir);
+    expect(() => serve(envApp, { ...quiet, unix: file })).toThrow(isFile);
+    await expectOneLineRefusals(cli, [
+      [["--uds", sub], isDir],
+      [["--uds", sub, "--workers", "2"], isDir],
+      [["--uds", file], isFile],
+      [["--uds", file, "--workers", "2"], isFile],
+    ]);
+    expect(readFileSync(file, "utf8")).toBe("keep me");
+  }, 30_000);
+
   test("peer credentials (SO_PEERCRED): pid, uid, gid, and names with resolve", async () => {
     const path = join(dir, "cred.sock");
     const server = serve(envApp, { ...quiet, unix: path, peerCredentials: "resolve" });

@@ -6,9 +6,9 @@
  * @module
  */
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions } from "bun";
-import { chmodSync, fstatSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, fstatSync, lstatSync, unlinkSync, type Stats } from "node:fs";
 import { isIP } from "node:net";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { ResolvedOptions } from "./options.ts";
 import type { TlsConfig } from "./tls.ts";
 import { ADDRESS_FAMILIES, SOCKET_TYPES, socketKind, unixSocketListening, unixSocketPath } from "./sys.ts";
@@ -128,11 +128,20 @@ export function unixListenError(error: unknown, path: string, name: string = pat
   return new BindError(`cannot listen on ${name}: ${why} (${code})`, code, { cause: error });
 }
 
+/** What a file that is not a socket is, for {@link prepareUnixPath}'s message. */
+function fileKind(stat: Stats): string {
+  if (stat.isSymbolicLink()) return "a symbolic link";
+  if (stat.isFIFO()) return "a named pipe";
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return "a device";
+  return "a regular file";
+}
+
 /**
  * Make `path` free for binding a Unix socket: a socket file that nothing
  * accepts connections on (left by a crashed server) is removed; one that is
  * served, or a file that is not a socket, is left alone.
- * @throws BindError `EADDRINUSE` when another process serves the path, `EEXIST` when the path is not a socket.
+ * @throws BindError `EADDRINUSE` when another process serves the path, `EISDIR` when it is a directory
+ *   (the message suggests a socket path in it), `EEXIST` when it is another file that is not a socket.
  */
 export function prepareUnixPath(path: string): void {
   let stat;
@@ -141,7 +150,13 @@ export function prepareUnixPath(path: string): void {
   } catch {
     return; // nothing there
   }
-  if (!stat.isSocket()) throw new BindError(`cannot listen on ${path}: the file exists and is not a socket (not removed)`, "EEXIST");
+  if (stat.isDirectory()) {
+    // `--uds /run/app` for `--uds /run/app/app.sock`: the socket is a file of its own in the directory.
+    throw new BindError(`cannot listen on ${path}: it is a directory; give the socket's own path in it, e.g. ${join(path, "app.sock")}`, "EISDIR");
+  }
+  if (!stat.isSocket()) {
+    throw new BindError(`cannot listen on ${path}: a file that is not a socket is there (${fileKind(stat)}, not removed); remove it if nothing needs it, or give another path for the socket`, "EEXIST");
+  }
   const listening = unixSocketListening(path);
   if (listening === true) throw new BindError(`cannot listen on ${path}: another process is serving that socket`, "EADDRINUSE");
   if (listening === null) {
