@@ -100,6 +100,19 @@ describe("TCP", () => {
   });
 });
 
+describe("tsgi serve --host", () => {
+  test("an address this machine does not have (192.0.2.1, TEST-NET-1): one line saying what to give instead, with and without --workers and --reuse-port (before: no advice)", async () => {
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--host", "192.0.2.1", "--port", String(freePort())];
+    const line = (prefix: string) =>
+      `[error] ${prefix}cannot listen on 192.0.2.1:${cli.at(-1)}: the address is not available on this machine (EADDRNOTAVAIL); give an address of one of this machine's interfaces (ip -brief address lists them), 127.0.0.1 to serve this machine only, or 0.0.0.0 (:: for IPv6 too) to serve on all (a unit started at boot: After=network-online.target)\n`;
+    for (const [extra, prefix] of [[[], ""], [["--workers", "2"], ""], [["--workers", "2", "--reuse-port"], "worker failed to boot: "]] as const) {
+      const r = await run([...cli, ...extra]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(line(prefix));
+    }
+  }, 30_000);
+});
+
 describe("TLS", () => {
   test("the development certificate is cached, with its SHA-256 fingerprint, key mode 0600", async () => {
     expect(cert.created).toBe(true);

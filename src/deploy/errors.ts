@@ -31,9 +31,10 @@ export class StartupError extends Error {
 /**
  * A one-line bind failure of `tsgi serve` (the supervisor's or a worker's):
  * server/bind.ts's message, the address and the reason, and what to do for a
- * busy address (stop the other process, or pick another `--port` or `--uds`)
- * or a TCP port below 1024 this user may not bind (a port of 1024 or more,
- * or `CAP_NET_BIND_SERVICE`). When the port came from `PORT` (the
+ * busy address (stop the other process, or pick another `--port` or `--uds`),
+ * a TCP port below 1024 this user may not bind (a port of 1024 or more,
+ * or `CAP_NET_BIND_SERVICE`), or a `--host` address this machine does not
+ * have (`EADDRNOTAVAIL`: one of its own, 127.0.0.1 or 0.0.0.0). When the port came from `PORT` (the
  * environment, or a `.env` file, which Bun loads into it unasked), the
  * message says so, and that `--port` or `PORT` changes it: `cannot listen on
  * 127.0.0.1:8000: ... (EADDRINUSE); port 8000 came from PORT (set in the
@@ -59,6 +60,9 @@ export function listenMessage(
     message += fromEnv
       ? `${fromEnv}: serve on a port of 1024 or above with --port (which wins over PORT) or PORT (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)`
       : "; serve on --port 1024 or above (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)";
+  } else if (e.code === "EADDRNOTAVAIL" && tcp) {
+    // An address of another machine, or one this machine had (a DHCP lease gone, an interface not up yet at boot).
+    message += "; give an address of one of this machine's interfaces (ip -brief address lists them), 127.0.0.1 to serve this machine only, or 0.0.0.0 (:: for IPv6 too) to serve on all (a unit started at boot: After=network-online.target)";
   }
   return message;
 }
