@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { UsageError } from "../src/deploy/errors.ts";
 import { NUMBER_FLAGS, resolveDeployOptions, type NumberFlag } from "../src/deploy/options.ts";
 import { parseArgs } from "citty";
-import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS, deployOptionsFromArgs } from "../src/cli/serve-command.ts";
+import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_ARGS, SERVE_FOREIGN_FLAGS, deployOptionsFromArgs } from "../src/cli/serve-command.ts";
 import { checkArgs } from "../src/cli/args.ts";
 import { join } from "node:path";
 
@@ -408,6 +408,16 @@ describe("checkArgs: strict command lines", () => {
     expect(check("./app.ts", "--no-https=1")).toThrow(/^--no-https takes no value/);
     expect(check("./app.ts", "--peercreds=resolv")).toThrow(/^--peercreds=resolv is not valid: use --peercreds or --peercreds=resolve$/);
     expect(check("./app.ts", "--peercreds", "resolve")).toThrow(/^unexpected argument "resolve": write --peercreds=resolve, with "="$/);
+    // A value after a switch, as a gunicorn user gives --access-logfile one: named as such, with what the switch does.
+    const serveCheck = (...argv: string[]) => () => checkArgs("tsgi serve", argv, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES);
+    expect(serveCheck("./app.ts", "--access-log", "/var/log/app.log")).toThrow(
+      /^unexpected argument "\/var\/log\/app\.log" after --access-log, which takes no value \(print a line per request on stdout\) \(see tsgi serve --help\)$/,
+    );
+    expect(serveCheck("./app.ts", "--no-access-log", "/tmp/x.log")).toThrow(/^unexpected argument "\/tmp\/x\.log" after --no-access-log, which takes no value \(no access log\) \(see tsgi serve --help\)$/);
+    expect(serveCheck("./app.ts", "--proxy-headers", "yes")).toThrow(/^unexpected argument "yes" after --proxy-headers, which takes no value \(trust X-Forwarded-For/);
+    // The app after a switch is the app; a second one after a value flag is still "one app".
+    expect(serveCheck("--proxy-headers", "./app.ts")).not.toThrow();
+    expect(serveCheck("./app.ts", "--port", "80", "./b.ts")).toThrow(/^unexpected argument "\.\/b\.ts": tsgi serve takes one app/);
   });
 
   test("one positional argument", () => {

@@ -16,6 +16,23 @@ export interface FlagDef {
   options?: readonly string[];
   /** A positional that must be given. */
   required?: boolean;
+  /** What the flag does (its `--help` line). */
+  description?: string;
+  /** What `--no-<name>` does, for a switch. */
+  negativeDescription?: string;
+}
+
+/**
+ * What the switch `name` (a boolean flag, or `no-` and one) does, in
+ * lower case, from its definition; `""` when it says nothing, `undefined`
+ * when `name` is not a switch.
+ */
+function switchDescription(defs: Record<string, FlagDef>, name: string): string | undefined {
+  const negated = name.startsWith("no-") && defs[name.slice(3)]?.type === "boolean";
+  const def = negated ? defs[name.slice(3)]! : defs[name];
+  if (def?.type !== "boolean") return undefined;
+  const text = (negated ? def.negativeDescription : def.description) ?? "";
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 /**
@@ -29,8 +46,10 @@ export interface FlagDef {
  * - a boolean flag takes no `=value`, except the values listed for it in
  *   `optionalValues` (`--peercreds=resolve`); `--no-<name>` negates it;
  * - an enum flag's value must be one of its options;
- * - more positional arguments than the command defines is an error, and so
- *   is a missing required one (unless `--help` or `--version` is given).
+ * - more positional arguments than the command defines is an error (one
+ *   after a switch is named as the value it does not take: `--access-log
+ *   /var/log/app.log`), and so is a missing required one (unless `--help`
+ *   or `--version` is given).
  *
  * Run it before citty parses (citty prints its whole usage text before
  * such errors), and again in the command is harmless.
@@ -75,6 +94,11 @@ export function checkArgs(
         const prev = rawArgs[i - 1]?.replace(/^--/, "");
         if (prev !== undefined && optionalValues[prev]?.includes(arg)) {
           throw new UsageError(`unexpected argument ${JSON.stringify(arg)}: write --${prev}=${arg}, with "="`);
+        }
+        // A value given to a switch (`--access-log /var/log/app.log`, `--proxy-headers yes`): say so, with what the switch does.
+        const switched = rawArgs[i - 1]?.startsWith("--") && prev !== undefined ? switchDescription(defs, prev) : undefined;
+        if (switched !== undefined) {
+          throw new UsageError(`unexpected argument ${JSON.stringify(arg)} after --${prev}, which takes no value${switched ? ` (${switched})` : ""} (see ${command} --help)`);
         }
         throw new UsageError(
           `unexpected argument ${JSON.stringify(arg)}: ${command} takes ${positionals.length === 1 ? `one ${positionals[0]}` : `${positionals.length} positional arguments`} (see ${command} --help)`,
