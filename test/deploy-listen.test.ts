@@ -810,7 +810,7 @@ console.log(c.fingerprint);`;
   });
   if (!hasNode) console.warn("SKIP: node not installed");
 
-  test("plain HTTP to the TLS port fails at once (closed, no hang), and is logged once", async () => {
+  test("plain HTTP to the TLS port fails at once (closed, no hang), and is logged once, saying what to give the client (before: not what to do)", async () => {
     const errors: string[] = [];
     const server = serve(envApp, { log: null, errorLog: { write: (s: string) => void errors.push(s) }, port: 0, tls: loadTls({ certfile: cert.certfile, keyfile: cert.keyfile }) });
     try {
@@ -840,7 +840,9 @@ console.log(c.fingerprint);`;
       const res = await fetch(`https://localhost:${server.port}/`, { tls: { ca: cert.cert } } as RequestInit);
       expect(res.status).toBe(200);
       expect(errors.join("")).toContain("TLS handshake failed");
-      expect(errors.join("")).toContain("a client spoke plain HTTP to this HTTPS port");
+      expect(errors.join("")).toContain(
+        "a client spoke plain HTTP to this HTTPS port; its connection was closed with no answer (clients get an empty reply): give it an https:// URL (a load balancer's health check or a proxy_pass set to http:// for this port?) (logged once per reason)",
+      );
       // A client that does not trust the certificate is another reason, logged too, and not blamed on plain HTTP.
       const { connect: tlsConnect } = await import("node:tls");
       await new Promise<void>((resolve) => {

@@ -394,7 +394,10 @@ function certificatesIn(pem: string): X509Certificate[] {
  * @param requestCert whether the server asks clients for certificates.
  */
 export function tlsFailureCause(reason: string, requestCert: boolean): string {
-  if (/HTTP_REQUEST|HTTPS_PROXY_REQUEST/.test(reason)) return "a client spoke plain HTTP to this HTTPS port; its connection was closed";
+  if (/HTTP_REQUEST|HTTPS_PROXY_REQUEST/.test(reason)) {
+    // nginx answers 400 here; Bun's TLS layer has read the bytes and closes the socket: nothing can be sent.
+    return "a client spoke plain HTTP to this HTTPS port; its connection was closed with no answer (clients get an empty reply): give it an https:// URL (a load balancer's health check or a proxy_pass set to http:// for this port?)";
+  }
   if (/NO_APPLICATION_PROTOCOL/.test(reason)) return "the client offered no protocol this server speaks by ALPN (it speaks http/1.1; an h2-only client)";
   if (/UNSUPPORTED_PROTOCOL|PROTOCOL_VERSION/.test(reason)) {
     return "the client offered only protocol versions this server does not speak (SSL 3.0, TLS 1.0 or 1.1; it speaks TLS 1.2 and 1.3): an outdated client or TLS library";
