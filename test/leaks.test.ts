@@ -92,7 +92,9 @@ function barrage(port: number, tls: boolean): Promise<unknown[]> {
     // Never read, two requests pipelined: sendTimeout (500 ms) cuts them; then a FIN.
     ...BODIES.map((p) => fault({ ...o, send: get(p) + get(p), afterMs: 1500, fin: true })),
     fault({ ...o, send: `POST /echo HTTP/1.1\r\n${H}Expect: 100-continue\r\nContent-Length: 1000\r\n\r\n`, until: "100 Continue" }),
-    fault({ ...o, send: "GET / HTTP/1.1\r\nX: y", afterMs: 600 }), // headerTimeout (300 ms) answers 408
+    // headerTimeout (300 ms) answers 408: the client waits 1.5 s (as long as the longest fault here), as on a loaded
+    // machine a TLS handshake and late sweeper ticks (a tick over 50 ms late holds deadlines one more) delay it.
+    fault({ ...o, send: "GET / HTTP/1.1\r\nX: y", afterMs: 1500 }),
     fault({ ...o, send: get("/slow"), afterMs: 50 }),
     fault({ ...o, send: get("/slow"), afterMs: 1200 }), // requestTimeout (when set, 800 ms) answers 503
     fault({ ...o, fin: true, send: get("/gen"), bytes: 20_000 }),
