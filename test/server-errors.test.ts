@@ -1607,6 +1607,29 @@ describe("graceful close", () => {
     expect(b.entered).not.toContain("/c");
   });
 
+  test("a response under way with keep-alive when close() begins, followed by no whole request (an empty line, a head never finished): the connection closes with it, not after keepAliveTimeout or headerTimeout", async () => {
+    const b = batchApp();
+    const s = startServer(b.app);
+    // An empty line after the request (RFC 9112 §2.2: some clients add one after a body), and a head whose rest never comes.
+    const crlf = await keepAliveClient(s.port);
+    crlf.sock.write(get("/stream") + "\r\n");
+    const cut = await keepAliveClient(s.port);
+    cut.sock.write(get("/stream") + "GET /c HTTP/1.1\r\nHo");
+    expect(await pollUntil(() => crlf.data.includes("/stream;") && cut.data.includes("/stream;"), 5)).toBe(true);
+    await Bun.sleep(50);
+    const started = Date.now();
+    const closing = s.server.close({ timeout: 20000 });
+    await Bun.sleep(50);
+    b.release();
+    expect(await pollUntil(() => crlf.closed && cut.closed, 10)).toBe(true);
+    await closing;
+    // Before: open for keepAliveTimeout (5 s) and headerTimeout (30 s, cut by the shutdown's timeout).
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(answers(crlf)).toEqual([["/stream;end", false]]);
+    expect(answers(cut)).toEqual([["/stream;end", false]]);
+    expect(b.entered).not.toContain("/c");
+  });
+
   test("past the timeout: an unanswered request gets 503, a started response is cut; both are logged (error and access log), bodies closed, posthooks run", async () => {
     const closed: string[] = [];
     const hooks: string[] = [];

@@ -225,7 +225,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private closeBound = -1;
   /** The current response promised keep-alive before the server's close began (see {@link finishExchange}). */
   private keptAliveBeforeClose = false;
-  /** While {@link feed} runs: its bytes and the index of the first the parser has not taken, for {@link headWithinBound}. */
+  /** While {@link feed} starts or finishes a request: its bytes and the index of the first the parser has not taken, for {@link headWithinBound}. */
   private feeding: Uint8Array | null = null;
   private feedingAt = 0;
   private startedAt = 0;
@@ -599,7 +599,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
           if (at < end) this.hold(data.subarray(at));
           return;
         }
-        if (!this.finishExchange(at < end)) return;
+        this.feeding = data;
+        this.feedingAt = at;
+        const stays = this.finishExchange(at < end);
+        this.feeding = null;
+        if (!stays) return;
         if (this.output.blocked && at < end) {
           // The client is not taking the answers: hold the rest until it does.
           this.hold(data.subarray(at));
@@ -942,8 +946,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         this.idle(this.core.idleGrace);
         return true;
       }
-      // Otherwise the connection stays only for the requests received by the bound.
-      if (this.closeBound < 0 || this.parsedTo >= this.closeBound) {
+      // Otherwise the connection stays only for a next request whose whole head came by the bound:
+      // bytes short of one (an empty line, a head cut by the bound) would hold it open for the
+      // keep-alive or header clock though they can start no request.
+      if (!this.headWithinBound()) {
         this.closeAfterFlush();
         return false;
       }
