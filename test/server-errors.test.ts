@@ -1630,6 +1630,32 @@ describe("graceful close", () => {
     expect(b.entered).not.toContain("/c");
   });
 
+  test("the close's bound counts each byte once: bytes held behind a response and parsed later do not move it past a request sent after close()", async () => {
+    const b = batchApp();
+    const s = startServer(b.app);
+    const c = await keepAliveClient(s.port);
+    // /b waits behind /a's (async) response, held, then parsed: 36 bytes that must count once.
+    c.sock.write(get("/a") + get("/b"));
+    expect(await pollUntil(() => c.data.includes("/b"), 5)).toBe(true);
+    c.sock.write(get("/slow"));
+    expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
+    await Bun.sleep(50);
+    const closing = s.server.close({ timeout: 5000 });
+    await Bun.sleep(50);
+    // 19 bytes after the bound: they would lie before it if the held bytes counted twice.
+    c.sock.write("GET /late HTTP/1.0\r\n\r\n");
+    await Bun.sleep(50);
+    b.release();
+    await closing;
+    expect(await pollUntil(() => c.closed, 5)).toBe(true);
+    expect(answers(c)).toEqual([
+      ["/a", false],
+      ["/b", false],
+      ["/slow", true],
+    ]);
+    expect(b.entered).not.toContain("/late");
+  });
+
   test("past the timeout: an unanswered request gets 503, a started response is cut; both are logged (error and access log), bodies closed, posthooks run", async () => {
     const closed: string[] = [];
     const hooks: string[] = [];

@@ -331,15 +331,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
 
   // ---------------------------------------------------------------- socket events
 
-  /** Bytes from the client. */
+  /** Bytes from the client, read now or held behind a response ({@link resumeStash}): parse them, or hold them. */
   onData(data: Uint8Array): void {
-    this.bytesReceived += data.length;
-    this.take(data);
-  }
-
-  /** Bytes from the client, or held ones it sent earlier ({@link resumeStash}): parse them, or hold them behind a response. */
-  private take(data: Uint8Array): void {
     if (this.closed) return;
+    // (Counted here rather than in a wrapper: a call of its own per read cost about 2 % of a GET's path.)
+    this.bytesReceived += data.length;
     if (this.ending || this.endAfterFlush) {
       // The connection is closing: no further request is read (RFC 9112
       // §9.6), the bytes are dropped. Lingering, the client is still
@@ -877,7 +873,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       this.stashPaused = false;
       if (!this.inputPaused) this.socket.resume();
     }
-    this.take(stash);
+    // Counted when they were read: onData counts them again.
+    this.bytesReceived -= stash.length;
+    this.onData(stash);
   }
 
   /**
