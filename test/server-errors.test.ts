@@ -1656,6 +1656,33 @@ describe("graceful close", () => {
     expect(b.entered).not.toContain("/late");
   });
 
+  test("a batch larger than what is held (10,000 GETs in one write): the requests received by the bound are answered whole and in order, the last with Connection: close, and the rest still on the wire does not reset the connection under them", async () => {
+    const b = batchApp();
+    const s = startServer(b.app);
+    const c = await keepAliveClient(s.port);
+    let reset = false;
+    c.sock.on("error", () => void (reset = true));
+    let batch = "";
+    for (let i = 0; i < 10_000; i++) batch += get(`/g${i}`);
+    // 370 KB: the connection holds 64 KiB behind /slow and pauses; the rest waits in the kernel.
+    c.sock.write(get("/slow") + batch);
+    expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
+    await Bun.sleep(100);
+    const started = Date.now();
+    const closing = s.server.close({ timeout: 5000 });
+    await Bun.sleep(50);
+    b.release();
+    await closing;
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(await pollUntil(() => c.closed, 10)).toBe(true);
+    const got = answers(c);
+    expect(got.length).toBeGreaterThan(1000);
+    expect(got.length).toBeLessThan(10_001);
+    expect(got[0]).toEqual(["/slow", false]);
+    for (let i = 1; i < got.length; i++) expect(got[i]).toEqual([`/g${i - 1}`, i === got.length - 1]);
+    expect(reset).toBe(false);
+  });
+
   test("past the timeout: an unanswered request gets 503, a started response is cut; both are logged (error and access log), bodies closed, posthooks run", async () => {
     const closed: string[] = [];
     const hooks: string[] = [];

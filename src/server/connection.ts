@@ -1381,13 +1381,26 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     }
     this.ending = true;
     this.output.close();
-    // After the client's FIN nothing is left to read; while the server
-    // closes, a lingering client must not hold up its stop.
-    if (this.peerEnded || this.core.closing) {
+    // After the client's FIN nothing is left to read: close.
+    if (this.peerEnded) {
       this.closeNow();
       return;
     }
-    this.lingerUntil = this.core.clock() + LINGER_MAX_MS;
+    let most = LINGER_MAX_MS;
+    if (this.core.closing) {
+      // While the server closes, a lingering client must not hold up its stop, unless it may still
+      // be sending: bytes it sent were not parsed (pipelined past the close's bound or behind a
+      // Connection: close), the socket was paused with more in the kernel, or a body is unfinished.
+      // Closed with those unread, the connection is reset, and the reset destroys the responses
+      // still in the kernel's send buffer (the end of a batch answered under the close). That
+      // linger lasts LINGER_MS at most (and the shutdown's timeout cuts it).
+      if (this.bytesReceived <= this.parsedTo && !this.stashPaused && !this.inputPaused && !this.parser.inBody) {
+        this.closeNow();
+        return;
+      }
+      most = LINGER_MS;
+    }
+    this.lingerUntil = this.core.clock() + most;
     this.setDeadline(Deadline.Linger, LINGER_MS);
     this.socket.resume(); // it may be paused at a high-water mark
     this.socket.shutdown();
