@@ -755,6 +755,50 @@ describe("RequestParser API", () => {
     expect(heads[8]).toEqual(want);
     expect(bodies.join("")).toBe("abcabcdefghijkljklmnomnoabc");
   });
+  // The kept head coming whole at a message's start is only compared, not scanned: what follows it in the
+  // same call (pipelined heads, a body, bad bytes) is parsed from the right index, and isHead is as a scan sets it.
+  test("a kept head that comes whole is taken at its offset, with what follows it parsed as before", () => {
+    const events: string[] = [];
+    const p = new RequestParser({
+      onHead: (h) => events.push(`head ${h.method} ${h.target} ${h.fields.join(",")} ${h.contentLength} ${h.chunked}`),
+      onBody: (b) => events.push(`body ${dec(b)}`),
+      onMessageComplete: () => events.push(`done ${p.isHead}`),
+    });
+    const get = "GET /g HTTP/1.1\r\nHost: h\r\n\r\n";
+    // Three identical heads and another in one read, each message ending the call: every index is past its message.
+    const batch = enc(get + get + get + "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    let at = 0;
+    for (let k = 0; k < 4; k++) at = p.execute(batch, at);
+    expect(at).toBe(batch.length);
+    expect(events).toEqual([...Array(3).fill(["head GET /g Host,h -1 false", "done false"]).flat(), "head GET /x Host,h -1 false", "done false"]);
+    // A HEAD with a body (allowed, framed by its Content-Length): isHead holds until the body ends, kept head or not.
+    events.length = 0;
+    const head = "HEAD /h HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n";
+    for (let k = 0; k < 2; k++) {
+      expect(p.execute(enc(`${head}ab`))).toBe(head.length + 2);
+      expect(p.isHead).toBe(true);
+      expect(p.bodyRemaining).toBe(2);
+      expect(p.execute(enc("cd"))).toBe(2);
+      expect(p.isHead).toBe(false);
+    }
+    expect(events).toEqual([...Array(2).fill(["head HEAD /h Host,h,Content-Length,4 4 false", "body ab", "body cd", "done false"]).flat()]);
+    // A kept chunked head: its body is parsed from just past it, and bad framing there still fails.
+    events.length = 0;
+    const chunked = "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const good = enc(`${chunked}3\r\nabc\r\n0\r\n\r\n`);
+    expect(p.execute(good)).toBe(good.length);
+    expect(p.execute(good)).toBe(good.length);
+    expect(events).toEqual([...Array(2).fill(["head POST /c Host,h,Transfer-Encoding,chunked -1 true", "body abc", "done false"]).flat()]);
+    expect(() => p.execute(enc(`${chunked}3 \r\nabc\r\n0\r\n\r\n`))).toThrow(HttpError);
+    expect(events.length).toBe(7);
+    // A kept head's bytes followed, in the same call, by a head that is not valid: that one is refused.
+    const q = new RequestParser({ onHead: () => {}, onBody: () => {}, onMessageComplete: () => {} });
+    const bad = enc(`${get}${get}GET /g HTTP/1.1\r\nHost: h\r\nBad Name: 1\r\n\r\n`);
+    at = q.execute(bad);
+    at = q.execute(bad, at);
+    expect(at).toBe(2 * get.length);
+    expect(() => q.execute(bad, at)).toThrow("Whitespace after a header field name");
+  });
   // The parsers made from one limits object (a server's, one parser per connection) share its resolved limits;
   // an object changed since then gives the new values, and the new limit is enforced.
   test("limits made from the same object are shared until the object changes", () => {

@@ -392,7 +392,8 @@ const SHARED_TOK = new Int32Array(4 * (64 + 1));
  * text and a copy of its fields (strings a connection's last head holds
  * anyway), so that an identical next head (wrk, a poller, an API client's
  * loop) is compared byte by byte and delivered as a copy, with no decode
- * and no field interpreted again.
+ * and no field interpreted again (when it comes whole, at the start of a
+ * call's message, it is only compared: not scanned either).
  */
 export class RequestParser {
   /** The effective limits (defaults merged with those given). */
@@ -553,6 +554,9 @@ export class RequestParser {
     let i = start;
     if (i >= end) return end;
     if (this.state < B_LENGTH) {
+      // The connection's last keep-alive head again, whole in this call: delivered without a scan.
+      const memo = this.memoText;
+      if (memo !== null && this.state === H_START && end - i >= memo.length && sameText(data, i, memo)) return this.reuseHead(data, i + memo.length, end);
       i = this.parseHead(data, start, end);
       if (i < 0) return end;
       if (!this.finishHead(data, start, i)) return i;
@@ -1025,6 +1029,26 @@ export class RequestParser {
       m.expectContinue = head.expectContinue;
     }
     this.memoText = text;
+  }
+
+  /**
+   * {@link execute}'s way for a head identical to {@link memoText} that came
+   * whole from the start of a message (the parser between messages, no
+   * bytes kept, and not after empty lines, which the kept text does not
+   * begin with): it is delivered as {@link buildHead} delivers it on a
+   * match, without {@link parseHead}'s scan, since every check of the scan
+   * and of the build is a function of the head's bytes and this parser's
+   * limits (fixed when it was made), which those same bytes passed. What
+   * the scan leaves for later is set as it would: {@link isHead} (a body to
+   * a HEAD keeps it until the message completes).
+   * @param at the index just past the head in `data`.
+   * @returns as {@link execute}.
+   */
+  private reuseHead(data: Uint8Array, at: number, end: number): number {
+    const head = this.memoHead!;
+    this.headMethod = head.method === "HEAD";
+    if (!this.deliver(head, true)) return at;
+    return this.parseBody(data, at, end);
   }
 
   /**
