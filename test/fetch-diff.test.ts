@@ -276,6 +276,18 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
       expect([name, await events(port, upload)]).toEqual([name, ["aborted", `read failed: ${name === "bun" ? "AbortError" : "ClientDisconnected"}`]]);
     }
   });
+
+  test("the client closes while a streamed body waits for its next chunk (an event stream with nothing to send): at once both abort request.signal and cancel the stream, so its cancel() (Hono's onAbort) frees what it holds (before: tsgi cancelled it only when the stream gave its next chunk, never if none came)", async () => {
+    for (const [name, port] of [["bun", bun.port], ["tsgi", tsgi.port]] as const) {
+      const id = `${name}-idle`;
+      const r = await raw(port, `GET /stream-idle HTTP/1.1\r\nHost: h\r\nX-Id: ${id}\r\n\r\n`, { until: (d) => d.includes("first event"), timeoutMs: 3000 });
+      expect(r.data.toString()).toContain("first event");
+      // The stream waits up to 3 s: 1 s is for the close alone.
+      const deadline = Date.now() + 1000;
+      while (Date.now() < deadline && (await events(port, id)).length < 2) await Bun.sleep(20);
+      expect([name, await events(port, id)]).toEqual([name, ["aborted", "cancelled"]]);
+    }
+  });
 });
 
 describe("tsgi serve on the module answers as Bun.serve", () => {

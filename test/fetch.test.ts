@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Hono } from "hono";
-import { streamText } from "hono/streaming";
+import { streamSSE, streamText } from "hono/streaming";
 import { getConnInfo } from "hono/bun";
 import { asApplication, detectApplication, environUrl, fromFetchHandler, toFetchHandler } from "../src/fetch/index.ts";
 import type { Application, Environ } from "../src/spec.ts";
@@ -2170,6 +2170,72 @@ describe("request.signal when the client goes away while the handler computes (t
       } finally {
         await s.server.close({ timeout: 100 });
       }
+    }
+  });
+
+  test("a client that closes or half-closes while a streamed body waits for its next chunk: the stream is cancelled at once, as on Bun.serve, so Hono's streamSSE onAbort runs; the half-closed client sees a cut (no last chunk), nothing logged; one that half-closed before the Response still gets all of it (before: cancel() and onAbort waited for a next chunk that might never come)", async () => {
+    const seen: string[] = [];
+    const h = new Hono();
+    // An event stream with nothing more to send for 3 s (a pub/sub with no news).
+    h.get("/sse", (c) =>
+      streamSSE(c, async (s) => {
+        s.onAbort(() => void seen.push(`${c.req.header("x-id")} onAbort`));
+        await s.writeSSE({ data: "first" });
+        await s.sleep(3000);
+        await s.writeSSE({ data: "late" });
+      }),
+    );
+    h.get("/late", async (c) => {
+      await Bun.sleep(100);
+      return streamText(c, async (s) => {
+        for (const word of ["one", "two", "three"]) {
+          await s.write(`${word}\n`);
+          await s.sleep(50);
+        }
+      });
+    });
+    const s = startServer(fromFetchHandler(h));
+    /** GET `path`, read until `until` shows, then close, or half-close and read what else comes (up to 2 s). */
+    const leave = (path: string, id: string, how: "close" | "halfclose" | "halfclose-first") =>
+      new Promise<string>((resolve) => {
+        const sock = connect({ host: "127.0.0.1", port: s.port, allowHalfOpen: true });
+        let got = "";
+        const done = () => (clearTimeout(guard), sock.destroy(), resolve(got));
+        const guard = setTimeout(done, 2000);
+        sock.on("error", () => {});
+        sock.on("close", done);
+        sock.on("data", (d: Buffer) => {
+          got += d.toString("latin1");
+          if (how !== "halfclose-first" && got.includes("data: first") && !sock.writableEnded) {
+            if (how === "close") done();
+            else sock.end();
+          }
+        });
+        sock.on("connect", () => {
+          sock.write(`GET ${path} HTTP/1.1\r\nHost: h\r\nX-Id: ${id}\r\n\r\n`);
+          if (how === "halfclose-first") sock.end();
+        });
+      });
+    try {
+      const t0 = Date.now();
+      const [, half] = await Promise.all([leave("/sse", "closed", "close"), leave("/sse", "half", "halfclose")]);
+      const deadline = Date.now() + 1000;
+      while (seen.length < 2 && Date.now() < deadline) await Bun.sleep(20);
+      expect(seen.sort()).toEqual(["closed onAbort", "half onAbort"]);
+      expect(Date.now() - t0).toBeLessThan(2500);
+      // The half-closed client got the event, then the cut: no last chunk, the connection closed.
+      expect(half).toContain("data: first");
+      expect(half).not.toContain("late");
+      expect(half.endsWith("0\r\n\r\n")).toBe(false);
+      // Half-closed right after the request (a scripted client), before the Response: all of it.
+      const whole = await leave("/late", "whole", "halfclose-first");
+      expect(whole).toContain("one\n");
+      expect(whole).toContain("three\n");
+      expect(whole.endsWith("0\r\n\r\n")).toBe(true);
+      await Bun.sleep(50);
+      expect(s.errors).toEqual([]);
+    } finally {
+      await s.server.close({ timeout: 100 });
     }
   });
 

@@ -12,6 +12,7 @@ import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
 import { readSignal, requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
 import { RequestInput } from "../gateway/input.ts";
+import { ClientDisconnected } from "../gateway/run.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
 const READ_SIZE = 64 * 1024;
@@ -271,7 +272,11 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * extension gives no such sign), and when the body is closed before its
  * end (the client went away while it streamed; not when a streamed body
  * sent all of its own `Content-Length`: the server stops it there and the
- * stream is cancelled, as it is on an early close). A handler that throws,
+ * stream is cancelled, as it is on an early close). The signal aborting
+ * while a streamed body is under way cancels the stream at once, as on
+ * `Bun.serve`, even while it waits for its next chunk, and the response is
+ * cut (one aborted before the `Response` came, a client that half-closed
+ * after its request, leaves the body to stream). A handler that throws,
  * rejects or returns something other than a `Response` is an application
  * error: the server answers 500 and logs it. A method a `Request` would
  * not carry as sent (Bun's turns `BREW` into `GET`, `get` into `GET`) is
@@ -372,7 +377,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     const result = fetchFn(request, ...(options.args ? options.args(environ) : [new EnvironServer(environ)]));
     // A Response returned at once, held in memory, is answered at once: no promise turn (Bun.serve's own
     // fast path). A promise of one (an async handler, a middleware that awaits) is answered when it settles.
-    const exchange = new Exchange(environ, method, startResponse, controller, own);
+    const exchange = new Exchange(environ, method, startResponse, controller, own, init.signal!);
     if (result !== null && typeof result === "object" && typeof (result as Promise<unknown>).then === "function") {
       return (result as Promise<unknown>).then((response) => exchange.respond(response));
     }
@@ -490,6 +495,8 @@ class Exchange {
     /** The `Request`'s own controller, or `null` when its signal is the server's (`own`). */
     private readonly controller: AbortController | null,
     private readonly own: RequestSignal | null,
+    /** The signal the `Request` was made with (the server's, or the controller's): aborted while a streamed body waits, it cancels the stream (see {@link respond}). */
+    private readonly signal: AbortSignal,
   ) {}
 
   /** Abort `request.signal`: the body was closed before its end (already aborted when the client left). */
@@ -556,6 +563,21 @@ class Exchange {
     let finished = false;
     /** The stream said done: nothing is left to cancel. */
     let ended = false;
+    // request.signal aborting while the body streams (the client closed or reset the connection, or sent
+    // its FIN; the server gave up on the request) cancels the stream at once, as Bun.serve cancels it: an
+    // event stream waiting for its next event (a pub/sub that may stay quiet for hours) has its cancel()
+    // run now, which is where it unsubscribes (Hono's onAbort), not when a next chunk fails to go out.
+    // The response is cut, never ended as if complete. A signal aborted already when the Response came
+    // (a client that half-closed after its request) leaves the body to stream, as that client still reads.
+    const signal = this.signal;
+    /** The signal aborted while the body streamed: the stream was cancelled, and the body fails with its reason. */
+    let cut = false;
+    const onAbort = (): void => {
+      if (finished || ended) return;
+      cut = true;
+      reader.cancel(signal.reason).catch(() => {});
+    };
+    if (!signal.aborted) signal.addEventListener("abort", onAbort, { once: true });
     // The Content-Length the stream goes out under (-1: none, chunked): once that many bytes are
     // out the server stops the body before the stream says it is done, its end and not an early close.
     const lengthField = dropLength ? null : response.headers.get("content-length");
@@ -565,8 +587,11 @@ class Exchange {
         return {
           async next(): Promise<IteratorResult<Uint8Array>> {
             const { done, value } = await reader.read().catch(noReasonError);
+            // Cancelled by request.signal: a cut, with the reason the server aborted it with (not logged).
+            if (cut) throw cutReason(signal.reason);
             if (done) {
               finished = ended = true;
+              signal.removeEventListener("abort", onAbort);
               return { done: true, value: undefined };
             }
             const chunk = bodyChunk(value);
@@ -576,6 +601,7 @@ class Exchange {
         };
       },
       close: () => {
+        signal.removeEventListener("abort", onAbort);
         if (!finished) this.abort();
         // Stopped at its Content-Length (or past it) before it said done, the stream is cancelled all the
         // same: its cancel() frees what it holds (an upstream body, a cursor), as on an early close.
@@ -682,6 +708,17 @@ function bodyChunk(value: unknown): Uint8Array {
  */
 function noReasonError(reason: unknown): never {
   throw reason ?? new Error(`the fetch handler's Response body stream failed without a reason (errored with ${reason}); the response is cut`);
+}
+
+/**
+ * What a streamed body cancelled by `request.signal` fails with: the
+ * signal's reason (on the tsgi server a `ClientDisconnected`, or what the
+ * server gave up with), which the gateway takes for the client's leaving or
+ * the server's own stop and does not log; a `ClientDisconnected` when it
+ * has none.
+ */
+function cutReason(reason: unknown): unknown {
+  return reason ?? new ClientDisconnected();
 }
 
 /** An empty TSGI body, for a `.then()`. */

@@ -84,6 +84,31 @@ async function handle(request: Request, server: Server): Promise<Response> {
         }),
       );
     }
+    case "/stream-idle": {
+      // An event stream with nothing more to send (a pub/sub waiting for an event): one chunk, then a
+      // pull that waits (at most 3 s) until cancel() ends the wait; cancel() and the abort noted.
+      let sent = false;
+      let stop: (() => void) | null = null;
+      return new Response(
+        new ReadableStream({
+          async pull(c) {
+            if (!sent) {
+              sent = true;
+              return c.enqueue(enc.encode("first event\n"));
+            }
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, 3000);
+              stop = () => (clearTimeout(timer), resolve());
+            });
+            c.close();
+          },
+          cancel: () => {
+            note(request, "cancelled");
+            stop?.();
+          },
+        }),
+      );
+    }
     case "/slow-upload": {
       // Reads the body; notes how the read ended.
       try {
