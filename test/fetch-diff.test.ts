@@ -134,6 +134,19 @@ describe("a fetch app on tsgi answers as on Bun.serve", () => {
     for (const s of [seen.bun, seen.tsgi]) expect([s.body, s.framing, s.complete, s.closed]).toEqual(["part one\n", "chunked", false, true]);
   });
 
+  test("a Response's own Connection: close closes the connection after it, with a body held in memory or streamed; a request pipelined behind it is not answered (before: tsgi dropped the field and kept the connection open, answering the next request)", async () => {
+    for (const path of ["/connection-close", "/connection-close-stream"]) {
+      for (const [name, port] of [["bun", bun.port], ["tsgi", tsgi.port]] as const) {
+        // Keep-alive requests: only the app's field can close the connection.
+        const r = await raw(port, `GET ${path} HTTP/1.1\r\n${host}\r\nGET /hello HTTP/1.1\r\n${host}\r\n`, { timeoutMs: 1500 });
+        const responses = parseResponses(r.data, ["GET", "GET"]);
+        // The field says the close (Bun.serve writes the app's value as it is, tsgi its own "close").
+        const says = (x: (typeof responses)[number]) => /(^|,)\s*close\s*(,|$)/i.test(x.headers["connection"] ?? "");
+        expect([name, path, responses.map((x) => [x.status, x.body.toString(), says(x)]), r.closed]).toEqual([name, path, [[200, "bye", true]], true]);
+      }
+    }
+  });
+
   test("a 204, 205 or 304 whose Response has a body held in memory carries no Content-Type, as on Bun.serve (before: tsgi added text/plain;charset=utf-8, which a cache applies to its stored page on a 304, RFC 9111 §4.3.4)", async () => {
     for (const path of ["/204-with-body", "/304", "/205-with-body", "/304-bytes"]) {
       const seen = await both(get(path));

@@ -258,7 +258,9 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * the server's own `tsgi.input` has all of it already, else streamed from
  * `tsgi.input` in reads of up to 64 KiB), the handler's `Response` becomes
  * `startResponse(status, headers)` (each `Set-Cookie` kept separate,
- * hop-by-hop fields dropped, an empty `statusText` replaced by the
+ * hop-by-hop fields dropped but for a `Connection: close`, passed on for
+ * the server to close the connection after the response as `Bun.serve`
+ * does, an empty `statusText` replaced by the
  * registered reason phrase) and a body: one chunk with its length when
  * the `Response` holds it in memory (a string, bytes, JSON), else streamed
  * from `response.body` (none for HEAD, 204, 205 and 304: the stream is cancelled); a `Bun.file()` body through
@@ -532,7 +534,12 @@ class Exchange {
         cookies = true;
         return;
       }
-      if (isHopByHopFor(name, response.status)) return;
+      if (isHopByHopFor(name, response.status)) {
+        // The one hop-by-hop field a TSGI server honours (spec.md): the server closes the connection
+        // after this response and names the close itself, as Bun.serve does for the same Response.
+        if (name === "connection" && CLOSE_OPTION.test(value)) headers.push(["connection", "close"]);
+        return;
+      }
       if (name === "content-length") {
         if (dropLength) return;
       } else if (name === "content-type") typed = true;
@@ -720,6 +727,9 @@ function noReasonError(reason: unknown): never {
 function cutReason(reason: unknown): unknown {
   return reason ?? new ClientDisconnected();
 }
+
+/** A `Connection` value with the `close` option (RFC 9112 §9.6), in any case, among others. */
+const CLOSE_OPTION = /(?:^|,)\s*close\s*(?:,|$)/i;
 
 /** An empty TSGI body, for a `.then()`. */
 const EMPTY = (): Body => [];

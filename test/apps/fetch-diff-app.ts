@@ -159,6 +159,11 @@ async function handle(request: Request, server: Server): Promise<Response> {
       return new Response("fine", { statusText: "Fine" });
     case "/hello":
       return new Response("hello world");
+    case "/connection-close":
+      // The app asks for the connection to close after this response (a draining server, a client to move).
+      return new Response("bye", { headers: { Connection: "close" } });
+    case "/connection-close-stream":
+      return new Response(new ReadableStream({ pull: (c) => (c.enqueue(enc.encode("bye")), c.close()) }), { headers: { Connection: "keep-alive, Close" } });
     case "/bytes-utf8":
       return new Response(enc.encode("bytes that read as text"));
     case "/arraybuffer-zeros":
