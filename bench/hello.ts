@@ -60,7 +60,7 @@
  */
 import { benchArgs, numberArg, usageError } from "./args.ts";
 import { ownChild } from "./children.ts";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -149,7 +149,9 @@ if (!Bun.which("wrk")) {
 
 // wrk Lua script for pipelining, POST bodies and Connection: close. With that header wrk reads the
 // response's Connection: close and opens a new connection for the next request (its reconnect_socket).
+// Removed when the script exits, also when a signal stops it (bench/children.ts exits through process.exit).
 const dir = mkdtempSync(join(tmpdir(), "tsgi-bench-"));
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 const script = join(dir, "script.lua");
 const body = postBytes ? "x".repeat(postBytes) : "";
 const closeField = closeEach ? `["Connection"]="close"` : "";

@@ -9,7 +9,8 @@
  * A script stopped by a signal to its PID also stops the servers it started (bench/children.ts).
  */
 import { describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "./helpers.ts";
 
@@ -127,4 +128,28 @@ describe("bench/request-path-ab.ts's quantiles", () => {
     expect(Math.abs(p25 - (lo + (hi - lo) / 4))).toBeLessThanOrEqual(0.0015);
     expect(Math.abs(p75 - (lo + ((hi - lo) * 3) / 4))).toBeLessThanOrEqual(0.0015);
   }, 15_000);
+});
+
+describe("a bench script leaves nothing in the temp directory", () => {
+  /** Run `bun bench/<script> ...args` with TMPDIR a fresh directory; what the run left there afterwards. */
+  async function leftInTmp(script: string, args: string[], timeoutMs: number) {
+    const tmp = mkdtempSync(join(tmpdir(), "tsgi-bench-args-"));
+    try {
+      const proc = Bun.spawn([process.execPath, join(root, "bench", script), ...args], { cwd: root, env: { ...process.env, TMPDIR: tmp }, stdout: "pipe", stderr: "pipe" });
+      const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+      const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      clearTimeout(timer);
+      return { out, err, code, left: readdirSync(tmp) };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  // bench/hello.ts wrote its wrk script into a tsgi-bench-XXXXXX directory and never removed it (one per run).
+  test("bun bench/hello.ts --rounds 1 --duration 1 --warmup 0 --only tsgi: its wrk script's directory is removed", async () => {
+    const { out, err, code, left } = await leftInTmp("hello.ts", ["--rounds", "1", "--duration", "1", "--warmup", "0", "--only", "tsgi"], 20_000);
+    expect(code, err).toBe(0);
+    expect(out).toContain("| tsgi |");
+    expect(left).toEqual([]);
+  }, 30_000);
 });
