@@ -36,7 +36,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { benchArgs, numberArg, usageError } from "./args.ts";
 import { HttpError } from "../src/http/errors.ts";
@@ -349,7 +349,14 @@ async function instrumentedParser(): Promise<{ Parser: ParserClass; files: Instr
     writeFileSync(outOf(name), instrumenter.instrumentSync(js, file));
     transpiled.set(name, js.split("\n"));
   }
-  const mod = (await import(outOf("parser"))) as { RequestParser: ParserClass };
+  // Loaded (with the instrumented modules it imports): the copies are not needed any more, nor left
+  // behind when the run ends, however it ends (the watchdog's SIGKILL too).
+  let mod: { RequestParser: ParserClass };
+  try {
+    mod = (await import(outOf("parser"))) as { RequestParser: ParserClass };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const all = (globalThis as unknown as { __tsgiFuzzCoverage: Record<string, FileCoverage> }).__tsgiFuzzCoverage;
   const files = INSTRUMENTED.map((name) => ({ name, cov: all[join(srcDir, `${name}.ts`)]!, lines: transpiled.get(name)! }));
   return { Parser: mod.RequestParser, files };

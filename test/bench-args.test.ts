@@ -152,4 +152,12 @@ describe("a bench script leaves nothing in the temp directory", () => {
     expect(out).toContain("| tsgi |");
     expect(left).toEqual([]);
   }, 30_000);
+
+  // bench/fuzz.ts left its instrumented copies of the parser in tsgi-fuzz-PID (one per run).
+  test("bun bench/fuzz.ts --minutes 0.01: the instrumented parser's directory is removed", async () => {
+    const { out, err, code, left } = await leftInTmp("fuzz.ts", ["--minutes", "0.01", "--seed", "1", "--quiet"], 25_000);
+    expect(code, err).toBe(0);
+    expect(out).toContain("crashes 0");
+    expect(left).toEqual([]);
+  }, 30_000);
 });
