@@ -5,7 +5,8 @@
  *
  * `--corpus DIR` keeps the growing corpus between runs; `--out DIR` is where
  * crashes go (default test/fuzz-regressions); `--selftest crash|hang` checks
- * that a crash is saved and that the watchdog catches a hang. Exit status 1
+ * that a crash is saved and that the watchdog catches a hang (it needs
+ * `--out DIR`: its made-up crash is not one for the suite to replay). Exit status 1
  * when anything was found.
  *
  * Why not jazzer.js: `@jazzer.js/core` 4.0.0 ships its libFuzzer addon only as
@@ -37,7 +38,7 @@
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { benchArgs, numberArg, usageError } from "./args.ts";
 import { HttpError } from "../src/http/errors.ts";
 import type { ParserHandler, ParserLimits, RequestHead, RequestParser } from "../src/http/parser.ts";
@@ -381,6 +382,12 @@ async function seeds(): Promise<Entry[]> {
   return out;
 }
 
+/** `path` as a crash report shows it: relative to the working directory when under it, else absolute. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith("..") ? path : rel;
+}
+
 function save(reason: string, e: Entry, cuts: number[], dir: string): string {
   const reg: Regression = { reason, limits: LIMIT_PROFILES[e.profile], input: Buffer.from(e.data).toString("latin1"), cuts };
   const name = `${createHash("sha256").update(JSON.stringify(reg.input) + e.profile).digest("hex").slice(0, 16)}.json`;
@@ -449,6 +456,8 @@ async function main(): Promise<void> {
   const quiet = args.quiet === true;
   const selftest = args.selftest ?? "";
   if (selftest !== "" && selftest !== "crash" && selftest !== "hang") usageError(usage, `--selftest must be crash or hang, got ${JSON.stringify(selftest)}`);
+  // The made-up crash or hang is saved like a real one: not among the suite's regressions.
+  if (selftest !== "" && args.out === undefined) usageError(usage, "--selftest saves a made-up crash or hang: give --out DIR (a scratch directory; the default, test/fuzz-regressions, is replayed by the suite)");
   const rnd = prng(seed);
   const { Parser, files } = await instrumentedParser();
   // Statement counters of all instrumented modules, flat: statement i is sObjs[i][sKeys[i]].
@@ -518,7 +527,7 @@ async function main(): Promise<void> {
       if (!crashes.has(key)) {
         const name = save(reason, e, cuts, outDir);
         crashes.set(key, name);
-        console.log(`CRASH ${reason}\n  saved test/fuzz-regressions/${name}\n  input ${JSON.stringify(Buffer.from(e.data).toString("latin1")).slice(0, 300)}`);
+        console.log(`CRASH ${reason}\n  saved ${shown(join(outDir, name))}\n  input ${JSON.stringify(Buffer.from(e.data).toString("latin1")).slice(0, 300)}`);
       }
       return false;
     }

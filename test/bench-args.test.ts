@@ -9,7 +9,7 @@
  * A script stopped by a signal to its PID also stops the servers it started (bench/children.ts).
  */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "./helpers.ts";
@@ -47,6 +47,7 @@ describe("bench scripts refuse a bad command line before starting", () => {
     ["reload.ts", ["--save", "10"], /^unknown option --save$/m],
     ["reload.ts", ["--saves", "ten"], /^--saves must be an integer from 1 to 10000, got ten$/m],
     ["reload.ts", ["--case", "helo"], /^--case must be one of hello, modules, restart, got helo$/m],
+    ["fuzz.ts", ["--minutes", "0.01", "--selftest", "crash"], /^--selftest saves a made-up crash or hang: give --out DIR/m],
   ];
   for (const [script, args, message] of cases) {
     test(`bun bench/${script} ${args.join(" ")}`, async () => {
@@ -159,5 +160,22 @@ describe("a bench script leaves nothing in the temp directory", () => {
     expect(code, err).toBe(0);
     expect(out).toContain("crashes 0");
     expect(left).toEqual([]);
+  }, 30_000);
+});
+
+describe("bench/fuzz.ts --out", () => {
+  // The crash report said "saved test/fuzz-regressions/<hash>.json" wherever --out put the file.
+  test("--selftest crash --out DIR: the report names the file it saved in DIR", async () => {
+    const out = mkdtempSync(join(tmpdir(), "tsgi-fuzz-out-"));
+    try {
+      const r = await bench("fuzz.ts", "--minutes", "0.01", "--seed", "1", "--quiet", "--selftest", "crash", "--out", out);
+      expect(r.code, r.err).toBe(1);
+      const saved = /^ {2}saved (\S+)$/m.exec(r.out)?.[1];
+      expect(saved, r.out).toStartWith(`${out}/`);
+      expect(existsSync(saved!)).toBe(true);
+      expect(readdirSync(join(root, "test/fuzz-regressions")).filter((f) => f.endsWith(".json"))).not.toContain(saved!.slice(out.length + 1));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   }, 30_000);
 });
