@@ -45,7 +45,7 @@
  */
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DevProcess, freePort, KeepAliveSession, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
 import { parseArgsError, usageError } from "./args.ts";
@@ -92,10 +92,17 @@ const selected: CaseName[] = (values.case ?? [...CASES]).map((c) => {
   return c as CaseName;
 });
 
-// `--binary` takes an optional path: `--binary ./x` (parseArgs sees it as a positional).
+// `--binary` takes an optional path: `--binary ./x` (parseArgs sees it as a positional). Any other
+// positional is a mistake (`bun bench/reload.ts modules`, meant as `--case modules`), not ignored.
+const argv = process.argv.slice(2);
+const isBinaryPath = (a: string, i: number) => argv[i - 1] === "--binary" && !a.startsWith("-");
+const binaryPath = argv.find(isBinaryPath);
+const stray = argv.find((a, i) => !a.startsWith("-") && !isBinaryPath(a, i) && !/^--(saves|case|modules|interval|gap|timeout)$/.test(argv[i - 1] ?? ""));
+if (stray !== undefined) usageError(USAGE, `unexpected argument ${JSON.stringify(stray)}${(CASES as readonly string[]).includes(stray) ? ` (a case is chosen with --case ${stray})` : ""}`);
 let command: string[] | undefined;
 if (values.binary) {
-  const path = process.argv.slice(2).find((a, i, all) => all[i - 1] === "--binary" && !a.startsWith("-")) ?? join(ROOT, "dist", process.platform === "win32" ? "tsgi-dev.exe" : "tsgi-dev");
+  // Absolute: tsgi-dev is spawned in the temp app's directory, where a relative path finds nothing.
+  const path = resolve(binaryPath ?? join(ROOT, "dist", process.platform === "win32" ? "tsgi-dev.exe" : "tsgi-dev"));
   if (!existsSync(path)) {
     console.error(`${path} is not built: run \`npm run build\` first`);
     process.exit(2);

@@ -9,7 +9,7 @@
  * A script stopped by a signal to its PID also stops the servers it started (bench/children.ts).
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "./helpers.ts";
@@ -47,6 +47,8 @@ describe("bench scripts refuse a bad command line before starting", () => {
     ["reload.ts", ["--save", "10"], /^unknown option --save$/m],
     ["reload.ts", ["--saves", "ten"], /^--saves must be an integer from 1 to 10000, got ten$/m],
     ["reload.ts", ["--case", "helo"], /^--case must be one of hello, modules, restart, got helo$/m],
+    ["reload.ts", ["modules"], /^unexpected argument "modules" \(a case is chosen with --case modules\)$/m],
+    ["reload.ts", ["--saves", "3", "--binary", "dist/tsgi-dev", "extra"], /^unexpected argument "extra"$/m],
     ["fuzz.ts", ["--minutes", "0.01", "--selftest", "crash"], /^--selftest saves a made-up crash or hang: give --out DIR/m],
   ];
   for (const [script, args, message] of cases) {
@@ -178,4 +180,22 @@ describe("bench/fuzz.ts --out", () => {
       rmSync(out, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+describe("bench/reload.ts --binary PATH", () => {
+  // tsgi-dev is spawned in the temp app's directory: a relative --binary passed the existence check
+  // (made from the working directory) and then failed to start with ENOENT, every case empty, exit 1.
+  test("a relative path to the binary runs it (a wrapper script standing in for dist/tsgi-dev)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-reload-bin-"));
+    try {
+      writeFileSync(join(dir, "tsgi-dev"), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(root, "src/cli/dev.ts"))} "$@"\n`);
+      chmodSync(join(dir, "tsgi-dev"), 0o755);
+      const r = await runCommand([process.execPath, join(root, "bench/reload.ts"), "--binary", "./tsgi-dev", "--saves", "1", "--case", "hello"], dir, 40_000);
+      expect(r.err).not.toContain("ENOENT");
+      expect(r.out).toMatch(/^\| hello, in place +\| +1 \|/m);
+      expect(r.code, r.err).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 50_000);
 });
