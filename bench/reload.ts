@@ -49,6 +49,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DevProcess, freePort, KeepAliveSession, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
 import { parseArgsError, usageError } from "./args.ts";
+import { ownChild } from "./children.ts";
 
 const CASES = ["hello", "modules", "restart"] as const;
 type CaseName = (typeof CASES)[number];
@@ -294,30 +295,37 @@ async function runCase(name: CaseName): Promise<Result> {
   const target = name === "hello" ? 100 : name === "modules" && MODULES === 200 ? 500 : undefined;
   const port = freePort();
   const args = ["./app.ts", "--port", String(port), "--no-access-log", ...(name === "restart" ? ["--reload=restart"] : [])];
-  const dev = new DevProcess(args, { cwd: bench.app.dir, command });
   const latencies: number[] = [];
   const server: number[] = [];
+  let dev: DevProcess | undefined;
   let poller: Poller | undefined;
+  // The temp app goes when the case ends, or when the script exits first (a signal: bench/children.ts).
+  const removeApp = () => bench.app.remove();
+  process.on("exit", removeApp);
   try {
-    await dev.ready(30_000);
+    // Killed with the script too (a `kill PID` or a timeout reaches the script alone); in restart
+    // mode its app process exits when tsgi-dev's IPC channel closes.
+    const running = (dev = new DevProcess(args, { cwd: bench.app.dir, command }));
+    ownChild(running.proc);
+    await running.ready(30_000);
     poller = new Poller(port);
     const first = await poller.until(bench.body(0), [], performance.now() + 10_000);
-    if (first === null) throw new Error(`the app never answered ${JSON.stringify(bench.body(0))}; output:\n${dev.output}`);
+    if (first === null) throw new Error(`the app never answered ${JSON.stringify(bench.body(0))}; output:\n${running.output}`);
     const logged = /(?:reloaded|restarted) in (\d+) ms/;
     for (let n = 1; n <= SAVES; n++) {
       await poller.hold(bench.body(n - 1), GAP);
-      const from = dev.output.length;
+      const from = running.output.length;
       const t0 = performance.now();
       bench.save(n);
       const at = await poller.until(bench.body(n), [bench.body(n - 1)], t0 + TIMEOUT);
       if (at === null) {
-        console.error(`  ${name}: save ${n} not seen within ${TIMEOUT} ms; output since the save:\n${dev.output.slice(from)}`);
+        console.error(`  ${name}: save ${n} not seen within ${TIMEOUT} ms; output since the save:\n${running.output.slice(from)}`);
         break;
       }
       latencies.push(at - t0);
       // The server's own figure is logged after the reload; give the line a moment to arrive.
-      await until(() => logged.test(dev.output.slice(from)) || null, 2000, 5).catch(() => null);
-      const m = logged.exec(dev.output.slice(from));
+      await until(() => logged.test(running.output.slice(from)) || null, 2000, 5).catch(() => null);
+      const m = logged.exec(running.output.slice(from));
       if (m) server.push(Number(m[1]));
       process.stderr.write(`\r  ${label}: ${n}/${SAVES} saves, last ${Math.round(at - t0)} ms   `);
     }
@@ -325,8 +333,9 @@ async function runCase(name: CaseName): Promise<Result> {
     await poller.hold(bench.body(latencies.length), GAP);
   } finally {
     poller?.close();
-    await dev.kill("SIGTERM");
-    bench.app.remove();
+    await dev?.kill("SIGTERM");
+    removeApp();
+    process.off("exit", removeApp);
   }
   return { name: label, saves: SAVES, seen: latencies.length, latencies, server, counts: poller!.counts, target };
 }

@@ -114,6 +114,58 @@ describe("a bench script stopped by a signal to its own PID stops the server it 
   }, 30_000);
 });
 
+describe("bun bench/reload.ts stopped by a signal to its own PID", () => {
+  // It did not register its tsgi-dev: a `kill PID` or a timeout left tsgi-dev (and in restart mode its
+  // app process) running on its port, and the temp app directory in place.
+  test("--case restart, SIGTERM to the script while it saves: tsgi-dev, its app process and the temp app are gone, exit 143", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), "tsgi-reload-sig-"));
+    const proc = Bun.spawn([process.execPath, join(root, "bench/reload.ts"), "--case", "restart", "--saves", "200"], {
+      cwd: root,
+      env: { ...process.env, TMPDIR: tmp },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const descendants = (pid: number): number[] => {
+      const kids = Bun.spawnSync(["pgrep", "-P", String(pid)]).stdout.toString().split("\n").filter(Boolean).map(Number);
+      return kids.flatMap((k) => [k, ...descendants(k)]);
+    };
+    let seen: number[] = [];
+    try {
+      // Saving has begun once it reports its first save on stderr; by then tsgi-dev runs its app process.
+      const reader = proc.stderr.getReader();
+      const decoder = new TextDecoder();
+      let err = "";
+      const deadline = Date.now() + 20_000;
+      let pending = reader.read();
+      while (!/1\/200 saves/.test(err) && Date.now() < deadline) {
+        const r = await Promise.race([pending, Bun.sleep(500).then(() => null)]);
+        if (r === null) continue; // the read stays pending: no chunk is lost
+        if (r.done) break;
+        err += decoder.decode(r.value, { stream: true });
+        pending = reader.read();
+      }
+      expect(err).toContain("1/200 saves");
+      seen = descendants(proc.pid);
+      expect(seen.length).toBeGreaterThanOrEqual(2); // tsgi-dev and the app process it runs
+      expect(readdirSync(tmp).filter((f) => f.startsWith("tsgi-dev-"))).toHaveLength(1);
+      process.kill(proc.pid, "SIGTERM");
+      expect(await proc.exited).toBe(143);
+      let alive = seen;
+      for (let i = 0; i < 50 && alive.length > 0; i++) {
+        alive = alive.filter((pid) => Bun.spawnSync(["kill", "-0", String(pid)]).exitCode === 0);
+        if (alive.length > 0) await Bun.sleep(100);
+      }
+      expect(alive).toEqual([]);
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      if (seen.length === 0) seen = descendants(proc.pid);
+      proc.kill("SIGKILL");
+      for (const pid of seen) Bun.spawnSync(["kill", "-9", String(pid)]); // left by a failure
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 40_000);
+});
+
 describe("bench/request-path-ab.ts's quantiles", () => {
   // With an even count the "median" was the lower middle value: for --pairs 2 the smaller of the two
   // pair ratios (one noisy pair printed "paired median 0.186" next to per-request times 2148 / 1830).
