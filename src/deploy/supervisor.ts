@@ -115,6 +115,16 @@ export const CRASH_STABLE_MS = 10_000;
 /** The longest wait before a replacement for a worker in a run of quick crashes, ms. */
 export const CRASH_BACKOFF_MAX_MS = 10_000;
 
+/** The signals a worker stops on (gracefully when serving; their default action while booting). */
+const STOP_SIGNALS: ReadonlySet<string> = new Set(["SIGTERM", "SIGINT", "SIGQUIT"]);
+
+/**
+ * How long a worker's exit that a stop signal to the whole process group explains (code 0, or
+ * one of {@link STOP_SIGNALS}) waits for the supervisor's own handler of that signal before it
+ * is taken as a crash, in ms (the same turn the start gives a booting worker).
+ */
+const STOP_SIGNAL_TURN_MS = 200;
+
 /**
  * How long to wait before replacing a worker that crashed, when it is the
  * `crashes`-th quick crash in a row (see {@link CRASH_STABLE_MS}): 100 ms
@@ -334,7 +344,7 @@ export class Supervisor {
     // A stop signal sent to the whole process group (Ctrl-C, `kill -TERM -PGID`) also ends booting
     // workers, and their exit may be seen before the supervisor's own handler runs: give it that turn.
     if (failed.some((w) => /^signal SIG(?:INT|TERM|QUIT)$/.test(w.exited ?? ""))) {
-      await Bun.sleep(200);
+      await Bun.sleep(STOP_SIGNAL_TURN_MS);
       if (this.stopping) return false;
     }
     if (failed.length) {
@@ -545,6 +555,25 @@ export class Supervisor {
     if (w.stopping || this.stopping) return;
     // A worker of the first generation that dies before listening fails the start (gunicorn: "worker failed to boot").
     if (!w.listening && this.booting.has(w)) return;
+    // A stop signal sent to the whole process group (`kill -TERM -PGID`, Ctrl-C) reaches the workers
+    // too: a serving one drains and exits 0, a booting one dies of the signal. On a loaded machine
+    // (a pool starting: every worker importing the app) that exit can be seen before the supervisor's
+    // own handler has run, and was logged as a crash with a replacement (which the stop then
+    // cancelled). Such an exit waits for that handler's turn; anything else is acted on at once.
+    if (code === 0 || (typeof signal === "string" && STOP_SIGNALS.has(signal))) {
+      const timer = setTimeout(() => {
+        this.pendingReplacements.delete(timer);
+        if (!this.stopping) this.afterExit(w, how, quick);
+      }, STOP_SIGNAL_TURN_MS);
+      this.pendingReplacements.add(timer);
+      return;
+    }
+    this.afterExit(w, how, quick);
+  }
+
+  /** What {@link onExit} does for a worker the supervisor did not stop: replace it (or give up, or leave it to a reload), and say so. */
+  private afterExit(w: Worker, how: string, quick: boolean): void {
+    const slot = w.slot;
     // A recycle's replacement that dies before listening: the worker it was to replace serves on and
     // recycle() tries again; the pool is not short, so it is neither replaced here nor a boot failure
     // counted toward giving up (a deploy half done must not stop a server whose workers serve).
