@@ -24,6 +24,10 @@ afterAll(() => {
 const NODE_APP = `export default async (req: any, res: any) => {
   if (req.PATH_INFO === "/express") return res.status(200).send("hi");
   if (req.PATH_INFO === "/other") return req.frobnicate();
+  // Express's res.json(), and json() on what is not startResponse (a Request's method, tsgi.input read as one): no hint for those.
+  if (req.PATH_INFO === "/json") return res.json({ hi: 1 });
+  if (req.PATH_INFO === "/req-json") return await req.json();
+  if (req.PATH_INFO === "/input") { const input = req["tsgi.input"]; if (!input) return []; return await input.json(); }
   // A TSGI app's own mistake after startResponse (a Node streams habit): not a node:http handler, no hint.
   if (req.PATH_INFO === "/writer") {
     const writer = res("200 OK", [["Content-Type", "text/plain"]]);
@@ -42,7 +46,7 @@ const HINT = /This looks like a node:http handler, \(req, res\) => \{ res\.end\(
 const hinted = (text: string) => [...text.matchAll(HINT)].map((m) => m[1]);
 
 describe("a node:http handler served as a TSGI application", () => {
-  test("tsgi serve: the error log says what it looks like and what to write, under the error; another TypeError, or writer.write after startResponse, gets no such line", async () => {
+  test("tsgi serve: the error log says what it looks like and what to write, under the error; another TypeError, writer.write after startResponse, or json() on a request or tsgi.input, gets no such line", async () => {
     const app = new TempApp({ "app.ts": NODE_APP });
     apps.push(app);
     const port = freePort();
@@ -57,16 +61,18 @@ describe("a node:http handler served as a TSGI application", () => {
       for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
     })();
     expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
-    for (const path of ["/", "/express", "/other", "/writer"]) {
+    for (const path of ["/", "/express", "/other", "/writer", "/json", "/req-json", "/input"]) {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(3000) });
       expect(res.status).toBe(500);
       await res.arrayBuffer();
     }
-    expect(await waitFor(() => (err.match(/Error in GET/g) ?? []).length === 4, 3000)).toBe(true);
+    expect(await waitFor(() => (err.match(/Error in GET/g) ?? []).length === 7, 3000)).toBe(true);
     expect(err).toMatch(/Error in GET \/ HTTP\/1\.1: TypeError: res\.writeHead is not a function/);
     expect(err).toMatch(/Error in GET \/other HTTP\/1\.1: TypeError: req\.frobnicate is not a function/);
     expect(err).toMatch(/Error in GET \/writer HTTP\/1\.1: TypeError: writer\.write is not a function/);
-    expect(hinted(err)).toEqual(["writeHead", "status"]);
+    expect(err).toMatch(/Error in GET \/req-json HTTP\/1\.1: TypeError: req\.json is not a function/);
+    expect(err).toMatch(/Error in GET \/input HTTP\/1\.1: TypeError: input\.json is not a function/);
+    expect(hinted(err)).toEqual(["writeHead", "status", "json"]);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
   }, 30_000);

@@ -30,6 +30,13 @@ const NODE_RESPONSE_METHODS = new Set([
 ]);
 
 /**
+ * The methods of {@link NODE_RESPONSE_METHODS} a fetch `Request` has too
+ * (`req.json()`, or `tsgi.input` read as a body, fails with the same
+ * message as Express's `res.json()` on `startResponse`).
+ */
+const REQUEST_METHODS = new Set(["json"]);
+
+/**
  * What to tell the user when `error`, thrown by an application, looks like
  * a node:http handler `(req, res) => { res.end(...) }` served as a TSGI
  * application (a common first mistake: it has two parameters, so it is
@@ -39,7 +46,9 @@ const NODE_RESPONSE_METHODS = new Set([
  * function" (JavaScriptCore: `res.end is not a function. (In 'res.end()',
  * 'res.end' is undefined)`). For error logs and the dev server's error page;
  * only looked at once an error was thrown (a regular expression on its
- * message). There is no adapter for node:http handlers: the hint names the
+ * message). A `json` a fetch `Request` has too counts only on a name
+ * starting with `res` (`res.json()`, not `req.json()` or `input.json()`).
+ * There is no adapter for node:http handlers: the hint names the
  * two shapes tsgi serves (spec.md "The application side", fetch.md).
  *
  * An error marked by {@link thrownAfterStartResponse} gets none: an app
@@ -60,6 +69,8 @@ export function nodeHandlerHint(error: unknown): string | null {
   if (typeof message !== "string") return null;
   const m = /^([A-Za-z_$][\w$]*)\.([A-Za-z_$][\w$]*) is not a function\b/.exec(message);
   if (m === null || !NODE_RESPONSE_METHODS.has(m[2]!)) return null;
+  // json() is also a Request's (and tsgi.input read as one): only on a response's name, as Express writes res.json().
+  if (REQUEST_METHODS.has(m[2]!) && !/^res/i.test(m[1]!)) return null;
   return (
     `This looks like a node:http handler, (req, res) => { res.end(...) }: a TSGI application is called with (environ, startResponse), ` +
     `so ${m[1]} is startResponse, which has no ${m[2]}() method. Write it as (environ, startResponse) => { startResponse("200 OK", [["Content-Type", "text/plain"]]); return [body]; } ` +
