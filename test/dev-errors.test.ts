@@ -871,7 +871,7 @@ export default function app(environ: any, startResponse: any): any {
       ["bytes", /the application returned a Uint8Array; return an iterable of Uint8Array, e\.g\. \[bytes\]/],
       ["chunk", /a body chunk must be a Uint8Array, got string; encode text: new TextEncoder\(\)\.encode\(text\)/],
       // A fetch handler declared without its parameter is taken for a TSGI application: say so.
-      ["response", /the application returned a Response: it is a fetch handler, not a TSGI application\. Declare its request parameter/],
+      ["response", /the application returned a Response: it is a fetch handler, not a TSGI application\. tsgi serve and tsgi-dev serve a function as a fetch handler when it declares one parameter, \(request\) => Response; one declared with none, or with two or more as Bun\.serve and Deno call it, \(request, server\)/],
       ["no-start", /returned a body without calling startResponse\(\)/],
       ["gen-chunk", /a body chunk must be a Uint8Array, got number/],
       ["gen-no-start", /the body yielded a non-empty chunk before startResponse\(\) was called/],

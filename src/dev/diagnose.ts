@@ -16,6 +16,7 @@ import { parse as parseJson, type ParseError } from "jsonc-parser";
 import { parse } from "stacktrace-parser";
 import { messagePosition } from "../deploy/load-app.ts";
 import { relatedErrorsText } from "../gateway/error-text.ts";
+import { fetchHandlerHint } from "../gateway/fetch-handler-hint.ts";
 import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
 import { nearbyModuleHint } from "./nearby-module.ts";
 import { escapeControls } from "../server/log.ts";
@@ -60,7 +61,7 @@ export interface Diagnosis {
    * line after a `\n`; absent when there are none.
    */
   related?: string;
-  /** What the error most likely means and what to do, for a known first mistake (a node:http handler: `nodeHandlerHint`; a package not installed: `missingPackageHint`). */
+  /** What the error most likely means and what to do, for a known first mistake (a node:http handler: `nodeHandlerHint`; a `(request, server)` fetch handler: `fetchHandlerHint`; a package not installed: `missingPackageHint`). */
   hint?: string;
 }
 
@@ -340,7 +341,7 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
       return !withinBudget(frame, budget) || parseStack(frame, internal).some((f) => !f.internal);
     })
     .join("\n");
-  const hint = typeHint ?? nodeHandlerHint(error);
+  const hint = typeHint ?? nodeHandlerHint(error) ?? fetchHandlerHint(error);
   return withFrame({ title: name, message, location: loc, stack, raw: raw + related, ...(related ? { related } : {}), ...(hint === null ? {} : { hint }) });
 }
 

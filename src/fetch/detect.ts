@@ -15,7 +15,11 @@ export type ApplicationKind = "tsgi" | "fetch-object" | "fetch-function";
  * more parameters, `(environ, startResponse)`), an object with a `fetch`
  * method (Hono, Elysia, `export default { fetch }`), or a fetch function
  * (one parameter, `(request) => Response`). Functions declared with no
- * parameters (rest parameters only) count as TSGI applications. A class is
+ * parameters (rest parameters only) count as TSGI applications, and so do
+ * fetch handlers declared with two or more (`(request, server)`, as
+ * `Bun.serve` and Deno call them): the gateway's error for the `Response`
+ * such a function returns, and `fetchHandlerHint` for its first use of the
+ * environ as a request, say to export it as `{ fetch: handler }`. A class is
  * none of them (it cannot be called without `new`; spec.md "The
  * application side"), unless it has a static `fetch()` method.
  *

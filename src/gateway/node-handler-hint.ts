@@ -92,3 +92,8 @@ const afterStartResponse = new WeakSet<object>();
 export function thrownAfterStartResponse(error: unknown): void {
   if (typeof error === "object" && error !== null) afterStartResponse.add(error);
 }
+
+/** Whether {@link thrownAfterStartResponse} marked `error` (an app that called `startResponse` is a TSGI application: no hint on its shape). */
+export function isThrownAfterStartResponse(error: unknown): boolean {
+  return typeof error === "object" && error !== null && afterStartResponse.has(error);
+}

@@ -339,9 +339,10 @@ export function notABodyError(body: unknown): TypeError {
     );
   }
   if (typeof Response === "function" && body instanceof Response) {
-    // A fetch handler declared without its parameter (`() => new Response(...)`) is taken for a TSGI application.
+    // A fetch handler declared without its parameter (`() => new Response(...)`), or with two as Bun.serve
+    // and Deno call it (`(request, server) => ...`), is taken for a TSGI application (detectApplication).
     return new TypeError(
-      "the application returned a Response: it is a fetch handler, not a TSGI application. Declare its request parameter, (request) => Response, and tsgi serve and tsgi-dev serve it as one (a function of no parameters is taken as a TSGI application), or wrap it: fromFetchHandler(handler)",
+      "the application returned a Response: it is a fetch handler, not a TSGI application. tsgi serve and tsgi-dev serve a function as a fetch handler when it declares one parameter, (request) => Response; one declared with none, or with two or more as Bun.serve and Deno call it, (request, server), is taken for a TSGI application and called with (environ, startResponse). Export it as an object with a fetch() method, export default { fetch: handler } (its server argument is then one like Bun.serve's), or wrap it: fromFetchHandler(handler)",
     );
   }
   const not = `the application returned ${describe(body)}, not an iterable of Uint8Array (TSGI: Body)`;

@@ -25,6 +25,7 @@ import { tlsFailureCause, tlsProtocolErrorCause } from "./tls.ts";
 import { tlsEnviron } from "./tls-environ.ts";
 import { errorText } from "../gateway/error-text.ts";
 import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
+import { fetchHandlerHint } from "../gateway/fetch-handler-hint.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
@@ -556,8 +557,9 @@ export class TsgiServer implements Server, ServerCore {
     // own ECONNRESET (from its database or a backend) is an application error, logged.
     if (!this.errorWriter) return;
     const detail = errorText(error);
-    // A node:http handler served by mistake (res.end is not a function): say so, under the error.
-    const hint = nodeHandlerHint(error);
+    // A node:http handler (res.end is not a function) or a (request, server) fetch handler (Invalid URL)
+    // served by mistake as a TSGI application: say so, under the error.
+    const hint = nodeHandlerHint(error) ?? fetchHandlerHint(error);
     // An error's text may quote the client's bytes (a decoded request path): no raw control sequences in the log.
     this.errorWriter(escapeControls(`Error in ${context}: ${detail}${hint === null ? "" : `\n${hint}`}`));
   };
