@@ -1505,6 +1505,20 @@ describe("graceful close", () => {
     };
     return { app, entered, release };
   }
+  /**
+   * With `b`'s app holding a request: begin a graceful close (`timeout` ms), let the client send
+   * what comes after the close's bound (`after`, if any), then release the app and wait for the close.
+   */
+  async function closeWhileHeld(s: { server: { close(o: { timeout: number }): Promise<void> } }, b: { release(): void }, after?: () => void, timeout = 5000): Promise<void> {
+    const closing = s.server.close({ timeout });
+    await Bun.sleep(50);
+    if (after) {
+      after();
+      await Bun.sleep(50);
+    }
+    b.release();
+    await closing;
+  }
   const POST_64K = `POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 65536\r\n\r\n${"x".repeat(65536)}`;
   /** The responses on `c` (bodies, and whether each said Connection: close). */
   function answers(c: Client): Array<[string, boolean]> {
@@ -1519,13 +1533,8 @@ describe("graceful close", () => {
     c.sock.write(get("/slow") + get("/a") + get("/b") + POST_64K);
     expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
     await Bun.sleep(100);
-    const closing = s.server.close({ timeout: 5000 });
-    await Bun.sleep(50);
     // Past the bound: not started, though the POST's body (after it in the kernel) is still read.
-    c.sock.write(get("/late"));
-    await Bun.sleep(50);
-    b.release();
-    await closing;
+    await closeWhileHeld(s, b, () => c.sock.write(get("/late")));
     expect(await pollUntil(() => c.closed, 5)).toBe(true);
     expect(answers(c)).toEqual([
       ["/slow", false],
@@ -1567,12 +1576,7 @@ describe("graceful close", () => {
     c.sock.write(get("/slow") + get("/a") + partial);
     expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
     await Bun.sleep(50);
-    const closing = s.server.close({ timeout: 5000 });
-    await Bun.sleep(50);
-    c.sock.write("st: localhost\r\n\r\n");
-    await Bun.sleep(50);
-    b.release();
-    await closing;
+    await closeWhileHeld(s, b, () => c.sock.write("st: localhost\r\n\r\n"));
     expect(await pollUntil(() => c.closed, 5)).toBe(true);
     expect(answers(c)).toEqual([
       ["/slow", false],
@@ -1590,13 +1594,8 @@ describe("graceful close", () => {
     cut.sock.write(get("/stream") + "GET /c HTTP/1.1\r\nHo");
     expect(await pollUntil(() => whole.data.includes("/stream;") && cut.data.includes("/stream;"), 5)).toBe(true);
     await Bun.sleep(50);
-    const closing = s.server.close({ timeout: 5000 });
-    await Bun.sleep(50);
     // The rest of /c's head comes after the bound: it must not start a request.
-    cut.sock.write("st: localhost\r\n\r\n");
-    await Bun.sleep(50);
-    b.release();
-    await closing;
+    await closeWhileHeld(s, b, () => cut.sock.write("st: localhost\r\n\r\n"));
     expect(await pollUntil(() => whole.closed && cut.closed, 5)).toBe(true);
     expect(answers(whole)).toEqual([
       ["/stream;end", false],
@@ -1640,13 +1639,8 @@ describe("graceful close", () => {
     c.sock.write(get("/slow"));
     expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
     await Bun.sleep(50);
-    const closing = s.server.close({ timeout: 5000 });
-    await Bun.sleep(50);
     // 19 bytes after the bound: they would lie before it if the held bytes counted twice.
-    c.sock.write("GET /late HTTP/1.0\r\n\r\n");
-    await Bun.sleep(50);
-    b.release();
-    await closing;
+    await closeWhileHeld(s, b, () => c.sock.write("GET /late HTTP/1.0\r\n\r\n"));
     expect(await pollUntil(() => c.closed, 5)).toBe(true);
     expect(answers(c)).toEqual([
       ["/a", false],
