@@ -467,7 +467,9 @@ console.log(c.fingerprint);`;
         Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(sub, `${out}-key.pem`), "-out", join(sub, `${out}.pem`), "-days", "30", "-subj", subject, ...san], { timeout: 10_000 }).exitCode;
       expect(req("many", "/CN=example.com", ["-addext", "subjectAltName=DNS:example.com,DNS:www.example.com,DNS:api.example.com,DNS:cdn.example.com,IP:10.0.0.1"])).toBe(0);
       expect(req("cn", "/O=Example/CN=legacy.example.com", [])).toBe(0);
-      for (const [name, shown] of [["many", "example.com, www.example.com, api.example.com and 2 more"], ["cn", "legacy.example.com"]] as const) {
+      // A DNS name with a colon (openssl makes it; no URL holds it) is shown as it is, an IPv6 address as written.
+      expect(req("colon", "/CN=x", ["-addext", "subjectAltName=DNS:foo:bar,IP:fe80:0:0::1"])).toBe(0);
+      for (const [name, shown] of [["many", "example.com, www.example.com, api.example.com and 2 more"], ["cn", "legacy.example.com"], ["colon", "foo:bar, fe80::1"]] as const) {
         const port = freePort();
         const server = spawnServe([...cli, "--port", String(port), "--certfile", join(sub, `${name}.pem`), "--keyfile", join(sub, `${name}-key.pem`)]);
         try {

@@ -40,6 +40,15 @@ export async function resolveTls(tls: ResolvedDeploy["tls"]): Promise<{ config: 
   }
 }
 
+/** An IPv6 address as written (`::1`), from OpenSSL's `0:0:0:0:0:0:0:1`; as given when it does not parse. */
+function ipv6Written(address: string): string {
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address;
+  }
+}
+
 /** The most names {@link servedCertificate} lists before `and N more`. */
 const NAMES_SHOWN = 3;
 
@@ -62,10 +71,11 @@ export function servedCertificate(tls: { config: TlsConfig; dev: DevCertificate 
   }
   const alt = (x509.subjectAltName ?? "")
     .split(", ")
-    .map((n) => /^(?:DNS|IP Address):(.+)$/.exec(n)?.[1])
-    .filter((n): n is string => !!n)
-    // An IPv6 address as it is written (::1), not as OpenSSL prints it (0:0:0:0:0:0:0:1).
-    .map((n) => (n.includes(":") ? new URL(`http://[${n}]/`).hostname.slice(1, -1) : n));
+    .map((n) => /^(DNS|IP Address):(.+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => !!m)
+    // An IPv6 address as it is written (::1), not as OpenSSL prints it (0:0:0:0:0:0:0:1);
+    // a DNS name is shown as it is, even one no URL could hold (DNS:foo:bar, which openssl makes).
+    .map(([, kind, n]) => (kind === "IP Address" && n!.includes(":") ? ipv6Written(n!) : n!));
   const names = alt.length ? alt : [/(?:^|\n)CN=([^\n]+)/.exec(x509.subject)?.[1]].filter((n): n is string => !!n);
   const shown = names.length > NAMES_SHOWN ? `${names.slice(0, NAMES_SHOWN).join(", ")} and ${names.length - NAMES_SHOWN} more` : names.join(", ");
   return `certificate ${certfile}${shown ? ` for ${shown}` : ""} until ${new Date(x509.validTo).toISOString().slice(0, 10)}`;
