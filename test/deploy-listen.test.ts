@@ -3,7 +3,7 @@
  * (issue 5 §1, §2, §6), with real clients: curl, Node's fetch, Bun's fetch.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -1373,6 +1373,13 @@ bun.stop(true);
       [["--uds", file, "--workers", "2"], isFile],
     ]);
     expect(readFileSync(file, "utf8")).toBe("keep me");
+    // A symbolic link to a directory is that directory (not a file to remove); the link is kept.
+    const link = join(sub, "run");
+    symlinkSync(sub, link);
+    const isLinkDir = `cannot listen on ${link}: it is a directory (a symbolic link to one); give the socket's own path in it, e.g. ${join(link, "app.sock")}`;
+    expect(() => serve(envApp, { ...quiet, unix: link })).toThrow(isLinkDir);
+    await expectOneLineRefusals(cli, [[["--uds", link, "--workers", "2"], isLinkDir]]);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
   }, 30_000);
 
   test("peer credentials (SO_PEERCRED): pid, uid, gid, and names with resolve", async () => {

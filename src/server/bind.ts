@@ -6,7 +6,7 @@
  * @module
  */
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions } from "bun";
-import { chmodSync, fstatSync, lstatSync, unlinkSync, type Stats } from "node:fs";
+import { chmodSync, fstatSync, lstatSync, statSync, unlinkSync, type Stats } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join } from "node:path";
 import type { ResolvedOptions } from "./options.ts";
@@ -140,7 +140,7 @@ function fileKind(stat: Stats): string {
  * Make `path` free for binding a Unix socket: a socket file that nothing
  * accepts connections on (left by a crashed server) is removed; one that is
  * served, or a file that is not a socket, is left alone.
- * @throws BindError `EADDRINUSE` when another process serves the path, `EISDIR` when it is a directory
+ * @throws BindError `EADDRINUSE` when another process serves the path, `EISDIR` when it is a directory (or a symbolic link to one)
  *   (the message suggests a socket path in it), `EEXIST` when it is another file that is not a socket.
  */
 export function prepareUnixPath(path: string): void {
@@ -150,9 +150,11 @@ export function prepareUnixPath(path: string): void {
   } catch {
     return; // nothing there
   }
-  if (stat.isDirectory()) {
+  // A symbolic link to a directory (/run/app -> /srv/app/run) is that directory to the user: not a file to remove.
+  const linkToDirectory = stat.isSymbolicLink() && statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (stat.isDirectory() || linkToDirectory) {
     // `--uds /run/app` for `--uds /run/app/app.sock`: the socket is a file of its own in the directory.
-    throw new BindError(`cannot listen on ${path}: it is a directory; give the socket's own path in it, e.g. ${join(path, "app.sock")}`, "EISDIR");
+    throw new BindError(`cannot listen on ${path}: it is a directory${linkToDirectory ? " (a symbolic link to one)" : ""}; give the socket's own path in it, e.g. ${join(path, "app.sock")}`, "EISDIR");
   }
   if (!stat.isSocket()) {
     throw new BindError(`cannot listen on ${path}: a file that is not a socket is there (${fileKind(stat)}, not removed); remove it if nothing needs it, or give another path for the socket`, "EEXIST");
