@@ -14,7 +14,8 @@ import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { DevProcess, freePort, get, killAll, ROOT, TempApp } from "../fixtures/dev/harness.ts";
 import { waitFor } from "./fault-helpers.ts";
-import { spawnedProcesses } from "./helpers.ts";
+import { spawnedProcesses, startServer } from "./helpers.ts";
+import { fromFetchHandler } from "../src/fetch/index.ts";
 
 const apps: TempApp[] = [];
 const procs = spawnedProcesses();
@@ -159,4 +160,35 @@ export default { fetch: handler };
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);
   }, 30_000);
+});
+
+describe("a handler served as a fetch handler gets no fetch-handler hint", () => {
+  test("fromFetchHandler's handler whose new URL(undefined) (an unset environment variable) or a member of an undefined throws, sync or async, is logged with no 'looks like a fetch handler' line: it is one, given a real Request (before: the hint told it to export what it already was)", async () => {
+    const unset = process.env["TSGI_TEST_SURELY_UNSET_UPSTREAM"];
+    const s = startServer(
+      fromFetchHandler(async (request: Request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/sync-url") return new Response(new URL(unset as string).href);
+        await Bun.sleep(1);
+        if (path === "/async-url") return new Response(new URL(unset as string).href);
+        // A helper of its own whose parameter is named req, given undefined: not the environ either.
+        const header = (req: { headers: Headers }) => req.headers.get("x");
+        return new Response(header(JSON.parse("{}").request));
+      }),
+    );
+    const sync = startServer(fromFetchHandler((request: Request) => new Response(new URL(unset as string).href + request.url)));
+    try {
+      for (const [server, path] of [[s, "/sync-url"], [s, "/async-url"], [s, "/member"], [sync, "/"]] as const) {
+        const response = await fetch(server.url + path);
+        expect(response.status).toBe(500);
+        await response.arrayBuffer();
+      }
+      const logged = [...s.errors, ...sync.errors].join("\n");
+      expect(logged.match(/TypeError: Invalid URL/g)?.length).toBe(3);
+      expect(logged).toContain("undefined is not an object (evaluating 'req.headers");
+      expect(logged).not.toContain("looks like a fetch handler");
+    } finally {
+      await Promise.all([s.server.close({ timeout: 100 }), sync.server.close({ timeout: 100 })]);
+    }
+  });
 });

@@ -13,6 +13,7 @@ import { decodePath, splitTarget } from "../gateway/environ.ts";
 import { readSignal, requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
 import { RequestInput } from "../gateway/input.ts";
 import { ClientDisconnected } from "../gateway/run.ts";
+import { markFetchHandlerError } from "../gateway/fetch-handler-hint.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
 const READ_SIZE = 64 * 1024;
@@ -376,12 +377,23 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
     appendEnvironHeaders(environ, request.headers);
     // No Host was sent: the URL's authority is the server's own (environUrl), not one for toFetchHandler to pass on as Host.
     if (typeof environ["HTTP_HOST"] !== "string" || environ["HTTP_HOST"] === "") HOSTLESS_REQUESTS.add(request);
-    const result = fetchFn(request, ...(options.args ? options.args(environ) : [new EnvironServer(environ)]));
+    let result: unknown;
+    try {
+      result = fetchFn(request, ...(options.args ? options.args(environ) : [new EnvironServer(environ)]));
+    } catch (error) {
+      // Served as a fetch handler, with a real Request: its TypeError gets no "looks like a fetch handler" hint.
+      throw markFetchHandlerError(error);
+    }
     // A Response returned at once, held in memory, is answered at once: no promise turn (Bun.serve's own
     // fast path). A promise of one (an async handler, a middleware that awaits) is answered when it settles.
     const exchange = new Exchange(environ, method, startResponse, controller, own, init.signal!);
     if (result !== null && typeof result === "object" && typeof (result as Promise<unknown>).then === "function") {
-      return (result as Promise<unknown>).then((response) => exchange.respond(response));
+      return (result as Promise<unknown>).then(
+        (response) => exchange.respond(response),
+        (error: unknown) => {
+          throw markFetchHandlerError(error);
+        },
+      );
     }
     return exchange.respond(result);
   };
