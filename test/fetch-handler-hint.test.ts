@@ -162,8 +162,8 @@ export default { fetch: handler };
   }, 30_000);
 });
 
-describe("a handler served as a fetch handler gets no fetch-handler hint", () => {
-  test("fromFetchHandler's handler whose new URL(undefined) (an unset environment variable) or a member of an undefined throws, sync or async, is logged with no 'looks like a fetch handler' line: it is one, given a real Request (before: the hint told it to export what it already was)", async () => {
+describe("a handler served as a fetch handler gets no fetch-handler or node:http hint", () => {
+  test("fromFetchHandler's handler whose new URL(undefined) (an unset environment variable) a member of an undefined or res.json() of a non-Response throws, sync or async, is logged with no 'looks like a fetch handler' or 'node:http handler' line: it is a fetch handler, given a real Request (before: the hint told it to export what it already was)", async () => {
     const unset = process.env["TSGI_TEST_SURELY_UNSET_UPSTREAM"];
     const s = startServer(
       fromFetchHandler(async (request: Request) => {
@@ -171,6 +171,11 @@ describe("a handler served as a fetch handler gets no fetch-handler hint", () =>
         if (path === "/sync-url") return new Response(new URL(unset as string).href);
         await Bun.sleep(1);
         if (path === "/async-url") return new Response(new URL(unset as string).href);
+        // Express's res.json() name on what a client library gave (not a Response): not a node:http handler either.
+        if (path === "/res-json") {
+          const res = JSON.parse('{"ok":true}') as { json(): Promise<unknown> };
+          return Response.json(await res.json());
+        }
         // A helper of its own whose parameter is named req, given undefined: not the environ either.
         const header = (req: { headers: Headers }) => req.headers.get("x");
         return new Response(header(JSON.parse("{}").request));
@@ -178,7 +183,7 @@ describe("a handler served as a fetch handler gets no fetch-handler hint", () =>
     );
     const sync = startServer(fromFetchHandler((request: Request) => new Response(new URL(unset as string).href + request.url)));
     try {
-      for (const [server, path] of [[s, "/sync-url"], [s, "/async-url"], [s, "/member"], [sync, "/"]] as const) {
+      for (const [server, path] of [[s, "/sync-url"], [s, "/async-url"], [s, "/res-json"], [s, "/member"], [sync, "/"]] as const) {
         const response = await fetch(server.url + path);
         expect(response.status).toBe(500);
         await response.arrayBuffer();
@@ -186,7 +191,9 @@ describe("a handler served as a fetch handler gets no fetch-handler hint", () =>
       const logged = [...s.errors, ...sync.errors].join("\n");
       expect(logged.match(/TypeError: Invalid URL/g)?.length).toBe(3);
       expect(logged).toContain("undefined is not an object (evaluating 'req.headers");
+      expect(logged).toContain("TypeError: res.json is not a function");
       expect(logged).not.toContain("looks like a fetch handler");
+      expect(logged).not.toContain("looks like a node:http handler");
     } finally {
       await Promise.all([s.server.close({ timeout: 100 }), sync.server.close({ timeout: 100 })]);
     }

@@ -13,7 +13,7 @@ import { decodePath, splitTarget } from "../gateway/environ.ts";
 import { readSignal, requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
 import { RequestInput } from "../gateway/input.ts";
 import { ClientDisconnected } from "../gateway/run.ts";
-import { markFetchHandlerError } from "../gateway/fetch-handler-hint.ts";
+import { markFetchHandlerError } from "../gateway/fetch-handler-mark.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
 const READ_SIZE = 64 * 1024;

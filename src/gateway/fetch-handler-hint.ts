@@ -4,6 +4,7 @@
  * (shared by the server's error log and the dev server's diagnosis).
  * @module
  */
+import { isFetchHandlerError } from "./fetch-handler-mark.ts";
 import { isThrownAfterStartResponse } from "./node-handler-hint.ts";
 
 /** A name a fetch handler gives its request (`req`, `request`), in any case. */
@@ -45,7 +46,7 @@ const REQUEST_METHODS = new Set(["json", "text", "formData", "arrayBuffer", "blo
 export function fetchHandlerHint(error: unknown): string | null {
   let what: string | null;
   try {
-    if (!(error instanceof TypeError) || isThrownAfterStartResponse(error) || FROM_FETCH_HANDLER.has(error)) return null;
+    if (!(error instanceof TypeError) || isThrownAfterStartResponse(error) || isFetchHandlerError(error)) return null;
     what = requestMisuse(error);
   } catch {
     // A value whose reading throws (a Proxy, a getter): no hint.
@@ -82,17 +83,3 @@ function requestMisuse(error: TypeError): string | null {
   return null;
 }
 
-/** Errors a handler served as a fetch handler threw (see {@link markFetchHandlerError}). */
-const FROM_FETCH_HANDLER = new WeakSet<object>();
-
-/**
- * Mark `error` as thrown (or rejected with) by a handler that `fromFetchHandler`
- * serves as a fetch handler, with a real `Request`: {@link fetchHandlerHint}
- * gives it no hint, since its `new URL(undefined)` (an unset
- * `process.env.UPSTREAM`) or `req.headers` mistake is not the environ taken
- * for a `Request`. Returns `error`, for `throw markFetchHandlerError(error)`.
- */
-export function markFetchHandlerError(error: unknown): unknown {
-  if (error instanceof TypeError) FROM_FETCH_HANDLER.add(error);
-  return error;
-}

@@ -5,6 +5,7 @@
  * diagnosis).
  * @module
  */
+import { isFetchHandlerError } from "./fetch-handler-mark.ts";
 /**
  * Methods of node:http's `ServerResponse` (and of Express's response, built
  * on it) that a `(req, res)` handler calls on its second argument, which a
@@ -60,7 +61,7 @@ const REQUEST_METHODS = new Set(["json"]);
 export function nodeHandlerHint(error: unknown): string | null {
   let message: unknown;
   try {
-    if (!(error instanceof TypeError) || afterStartResponse.has(error)) return null;
+    if (!(error instanceof TypeError) || afterStartResponse.has(error) || isFetchHandlerError(error)) return null;
     message = error.message;
   } catch {
     // A value whose reading throws (a Proxy, a getter): no hint.
