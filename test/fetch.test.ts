@@ -2194,21 +2194,35 @@ describe("request.signal when the client goes away while the handler computes (t
         }
       });
     });
+    // Answered at once (no await before the Response), its first chunk at once or 50 ms later: the FIN of a
+    // client that half-closed with its request is read after the Response started.
+    for (const [path, wait] of [["/now", false], ["/now-slow", true]] as const) {
+      h.get(path, (c) =>
+        streamText(c, async (s) => {
+          for (const word of ["one", "two", "three"]) {
+            if (wait || word !== "one") await s.sleep(50);
+            await s.write(`${word}\n`);
+          }
+        }),
+      );
+    }
     const s = startServer(fromFetchHandler(h));
     /** GET `path`, read until `until` shows, then close, or half-close and read what else comes (up to 2 s). */
     const leave = (path: string, id: string, how: "close" | "halfclose" | "halfclose-first") =>
       new Promise<string>((resolve) => {
         const sock = connect({ host: "127.0.0.1", port: s.port, allowHalfOpen: true });
         let got = "";
+        let leaving = false;
         const done = () => (clearTimeout(guard), sock.destroy(), resolve(got));
         const guard = setTimeout(done, 2000);
         sock.on("error", () => {});
         sock.on("close", done);
         sock.on("data", (d: Buffer) => {
           got += d.toString("latin1");
-          if (how !== "halfclose-first" && got.includes("data: first") && !sock.writableEnded) {
-            if (how === "close") done();
-            else sock.end();
+          // 100 ms after the first event: past the 50 ms in which a FIN is taken for a half-close with the request.
+          if (how !== "halfclose-first" && got.includes("data: first") && !leaving) {
+            leaving = true;
+            setTimeout(() => (how === "close" ? done() : sock.end()), 100);
           }
         });
         sock.on("connect", () => {
@@ -2232,6 +2246,11 @@ describe("request.signal when the client goes away while the handler computes (t
       expect(whole).toContain("one\n");
       expect(whole).toContain("three\n");
       expect(whole.endsWith("0\r\n\r\n")).toBe(true);
+      // The same with the Response made at once (printf ... | nc -N against a handler with no await): all of it.
+      for (const path of ["/now", "/now-slow"]) {
+        const all = await leave(path, path, "halfclose-first");
+        expect([path, all.includes("one\n"), all.includes("three\n"), all.endsWith("0\r\n\r\n")]).toEqual([path, true, true, true]);
+      }
       await Bun.sleep(50);
       expect(s.errors).toEqual([]);
     } finally {

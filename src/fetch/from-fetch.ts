@@ -17,6 +17,15 @@ import { markFetchHandlerError } from "../gateway/fetch-handler-mark.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */
 const READ_SIZE = 64 * 1024;
+/**
+ * How long (ms) after a streamed Response starts `request.signal` is left
+ * unwatched: a client that half-closed with its request (`printf ... | nc
+ * -N`, `shutdown(SHUT_WR)`) has its FIN read in that time, and still gets
+ * the whole body, as spec.md promises; a client that closes later (a tab
+ * closed on an event stream) has the stream cancelled at once. One that
+ * closes within it has the stream cut when a next chunk fails to go out.
+ */
+const HALF_CLOSE_GRACE_MS = 50;
 
 /** Safe characters of a path when re-encoding `PATH_INFO` (RFC 3986 pchar plus `/`). */
 const PATH_SAFE = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
@@ -586,8 +595,10 @@ class Exchange {
     // its FIN; the server gave up on the request) cancels the stream at once, as Bun.serve cancels it: an
     // event stream waiting for its next event (a pub/sub that may stay quiet for hours) has its cancel()
     // run now, which is where it unsubscribes (Hono's onAbort), not when a next chunk fails to go out.
-    // The response is cut, never ended as if complete. A signal aborted already when the Response came
-    // (a client that half-closed after its request) leaves the body to stream, as that client still reads.
+    // The response is cut, never ended as if complete. A signal aborted already when the Response came,
+    // or by the end of the socket events being handled when it came (a client that half-closed with its
+    // request: `printf ... | nc -N`, whose FIN the server reads after a handler that answered at once),
+    // leaves the body to stream, as that client still reads (spec.md).
     const signal = this.signal;
     /** The signal aborted while the body streamed: the stream was cancelled, and the body fails with its reason. */
     let cut = false;
@@ -596,7 +607,18 @@ class Exchange {
       cut = true;
       reader.cancel(signal.reason).catch(() => {});
     };
-    if (!signal.aborted) signal.addEventListener("abort", onAbort, { once: true });
+    let watching: ReturnType<typeof setTimeout> | null = null;
+    if (!signal.aborted) {
+      watching = setTimeout(() => {
+        watching = null;
+        if (!signal.aborted) signal.addEventListener("abort", onAbort, { once: true });
+      }, HALF_CLOSE_GRACE_MS);
+    }
+    const unwatch = (): void => {
+      if (watching !== null) clearTimeout(watching);
+      watching = null;
+      signal.removeEventListener("abort", onAbort);
+    };
     // The Content-Length the stream goes out under (-1: none, chunked): once that many bytes are
     // out the server stops the body before the stream says it is done, its end and not an early close.
     const lengthField = dropLength ? null : response.headers.get("content-length");
@@ -610,7 +632,7 @@ class Exchange {
             if (cut) throw cutReason(signal.reason);
             if (done) {
               finished = ended = true;
-              signal.removeEventListener("abort", onAbort);
+              unwatch();
               return { done: true, value: undefined };
             }
             const chunk = bodyChunk(value);
@@ -620,7 +642,7 @@ class Exchange {
         };
       },
       close: () => {
-        signal.removeEventListener("abort", onAbort);
+        unwatch();
         if (!finished) this.abort();
         // Stopped at its Content-Length (or past it) before it said done, the stream is cancelled all the
         // same: its cancel() frees what it holds (an upstream body, a cursor), as on an early close.

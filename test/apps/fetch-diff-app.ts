@@ -94,6 +94,9 @@ async function handle(request: Request, server: Server): Promise<Response> {
           async pull(c) {
             if (!sent) {
               sent = true;
+              // 100 ms in (a client that closes on it does so past the 50 ms in which tsgi takes a FIN for a
+              // half-close with the request, HALF_CLOSE_GRACE_MS in src/fetch/from-fetch.ts).
+              await Bun.sleep(100);
               return c.enqueue(enc.encode("first event\n"));
             }
             await new Promise<void>((resolve) => {
