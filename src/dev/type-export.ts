@@ -32,7 +32,7 @@ export function typeExportHint(name: string, file: string, cwd: string = process
   const declared = new RegExp(`(?:^|[\\n;{}])\\s*export\\s+(?:declare\\s+)?(interface|type)\\s+${esc}(?![\\w$])`).exec(source);
   const passed = declared ? null : new RegExp(`export\\s+type\\s*\\{[^}]*(?<![\\w$])${esc}(?![\\w$])|export\\s*\\{[^}]*(?<![\\w$])type\\s+${esc}(?![\\w$])`).exec(source);
   // A type and a value of one name (zod's `export type User = z.infer<typeof User>` beside `export const User`): the value is exported.
-  if ((!declared && !passed) || declaresValue(name, file)) return undefined;
+  if ((!declared && !passed) || valueIn(source, esc)) return undefined;
   const what = declared ? `export ${declared[1]} ${name}` : `export type { ${name} }`;
   return `${name} is a TypeScript type in ${relative(cwd, file) || file} (${what}), and types are gone at run time: import it with import type { ${name} }, use it only in types, and re-export it with export type { ${name} } from ...`;
 }
@@ -52,6 +52,10 @@ export function declaresValue(name: string, file: string): boolean {
   } catch {
     return false;
   }
-  const esc = name.replace(/[$]/g, "\\$");
+  return valueIn(source, name.replace(/[$]/g, "\\$"));
+}
+
+/** {@link declaresValue} on a module's `source`, with the name escaped for a regular expression (`esc`). */
+function valueIn(source: string, esc: string): boolean {
   return new RegExp(`(?:^|[\\n;{}])\\s*export\\s+(?:async\\s+|abstract\\s+)?(?:const|let|var|function\\s*\\*?|class|enum)\\s+${esc}(?![\\w$])`).test(source);
 }
