@@ -14,6 +14,7 @@ import type { Application, Environ } from "../src/spec.ts";
 
 const python = "/usr/bin/python3";
 const hasSeeds = Bun.which(python) !== null && Bun.spawnSync([python, "-c", "import wsgiref, cheroot.wsgi"]).exitCode === 0;
+if (!hasSeeds) console.warn("SKIP toolkit differential tests: /usr/bin/python3 with cheroot is needed (apt-get install python3-cheroot; .ci/run installs it)");
 const driver = new URL("./python/toolkit_diff.py", import.meta.url).pathname;
 
 type Case = { kind: string; [k: string]: unknown };
