@@ -294,3 +294,50 @@ describe("docs examples", () => {
     }, 15_000);
   }
 });
+
+describe("docs links", () => {
+  const files = ["README.md", ...[...new Bun.Glob("docs/**/*.md").scanSync(root)].sort()];
+  /** A file's lines with code fences and inline code spans (which may go on over a line break) blanked: a `[x](y)` in code is not a link. */
+  const prose = (file: string) => {
+    const keepLines = (code: string) => code.replace(/[^\n]/g, "");
+    return readFileSync(join(root, file), "utf8")
+      .replace(/^\s*```[\s\S]*?^\s*```/gm, keepLines)
+      .replace(/(`+)(?:(?!\n\s*\n)[\s\S])*?\1/g, keepLines)
+      .split("\n");
+  };
+  /** GitHub's anchors for a file's headings: lower case, punctuation dropped, spaces as `-`, repeats numbered. */
+  const anchors = (file: string) => {
+    const seen = new Map<string, number>();
+    const out = new Set<string>();
+    let fenced = false;
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (/^\s*```/.test(line)) fenced = !fenced;
+      const heading = fenced ? null : /^#{1,6}\s+(.+?)\s*#*\s*$/.exec(line);
+      if (!heading) continue;
+      const slug = heading[1]!.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-");
+      const n = seen.get(slug) ?? 0;
+      seen.set(slug, n + 1);
+      out.add(n === 0 ? slug : `${slug}-${n}`);
+    }
+    return out;
+  };
+
+  test("every relative link in README.md and docs/ names a file that exists, and a heading in it", () => {
+    const broken: string[] = [];
+    let checked = 0;
+    for (const file of files) {
+      prose(file).forEach((line, i) => {
+        for (const [, href] of line.matchAll(/\]\(([^)\s]+)\)/g)) {
+          if (/^[a-z]+:/i.test(href!)) continue;
+          checked++;
+          const [path, anchor] = href!.split("#");
+          const target = path ? join(root, file, "..", path) : join(root, file);
+          if (!existsSync(target)) broken.push(`${file}:${i + 1}: ${href} (no such file)`);
+          else if (anchor !== undefined && target.endsWith(".md") && !anchors(target).has(anchor)) broken.push(`${file}:${i + 1}: ${href} (no such heading)`);
+        }
+      });
+    }
+    expect(checked).toBeGreaterThan(50);
+    expect(broken).toEqual([]);
+  });
+});
