@@ -3,7 +3,7 @@
  * layout, wrapping, defaults, switches with values, colour only on request.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHelp } from "../src/cli/help.ts";
@@ -211,4 +211,105 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     expect(serveFile.code).toBe(1);
     expect(serveFile.stderr).toContain("no such file: version; did you mean version.ts?");
   }, 60_000);
+});
+
+describe("the help and the docs' flag tables agree", () => {
+  // docs/deploy.md's "Quick reference" and docs/dev-server.md's "Flags" tables against `--help` and the code's defaults.
+  const root = join(import.meta.dir, "..");
+  /** `cli --help`'s flags (`--no-x` counted as `--x`), without `--help` and `--version`. */
+  function helpFlags(cli: string[]): Set<string> {
+    const proc = Bun.spawnSync([process.execPath, ...cli, "--help"], { cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+    expect(proc.exitCode).toBe(0);
+    const flags = [...proc.stdout.toString().matchAll(/^ {2}(?:-\w, )?--([a-z][a-z-]*)/gm)].map((m) => m[1]!.replace(/^no-/, ""));
+    return new Set(flags.filter((f) => f !== "help" && f !== "version"));
+  }
+  /** The rows of the first table under `heading` in `file`: each row's cells, and the flags its first cell names. */
+  function tableRows(file: string, heading: string): Array<{ cells: string[]; flags: string[] }> {
+    const text = readFileSync(join(root, file), "utf8");
+    const start = text.indexOf(`\n${heading}\n`);
+    expect(start).toBeGreaterThanOrEqual(0);
+    const lines = text.slice(start).split("\n");
+    const first = lines.findIndex((l) => l.startsWith("|"));
+    const rows: Array<{ cells: string[]; flags: string[] }> = [];
+    for (const line of lines.slice(first + 2)) {
+      if (!line.startsWith("|")) break;
+      const cells = line.slice(1, -1).split(/(?<!\\)\|/).map((c) => c.trim());
+      const flags = [...cells[0]!.matchAll(/`--([a-z][a-z-]*)/g)].map((m) => m[1]!.replace(/^no-/, ""));
+      rows.push({ cells, flags: flags.filter((f) => f !== "help" && f !== "version") });
+    }
+    expect(rows.length).toBeGreaterThan(5);
+    return rows;
+  }
+  /** Whether `value` is one of the values `cell` lists (`30` in "30", not in "300"; `65536` in "65536, 100"). */
+  const names = (cell: string, value: string) => cell.replace(/`/g, "").split(/,?\s+/).includes(value);
+
+  test("every flag of tsgi serve --help is in deploy.md's table, and every flag there is in the help", () => {
+    const help = helpFlags(["src/cli/serve.ts", "serve"]);
+    const docs = new Set(tableRows("docs/deploy.md", "## Quick reference").flatMap((r) => r.flags));
+    expect([...help].filter((f) => !docs.has(f))).toEqual([]);
+    expect([...docs].filter((f) => !help.has(f))).toEqual([]);
+  });
+
+  test("every flag of tsgi-dev --help is in dev-server.md's table, and every flag there is in the help", () => {
+    const help = helpFlags(["src/cli/dev.ts"]);
+    const docs = new Set(tableRows("docs/dev-server.md", "## Flags").flatMap((r) => r.flags));
+    expect([...help].filter((f) => !docs.has(f))).toEqual([]);
+    expect([...docs].filter((f) => !help.has(f))).toEqual([]);
+  });
+
+  test("each default tsgi serve resolves is the one its --help states and deploy.md's table gives", async () => {
+    const { DEPLOY_ARGS } = await import("../src/cli/serve-command.ts");
+    const { resolveDeployOptions } = await import("../src/deploy/options.ts");
+    const { resolveOptions } = await import("../src/server/options.ts");
+    const single = resolveDeployOptions({}, {});
+    const server = resolveOptions(single.server);
+    const pooled = resolveDeployOptions({ workers: 1 }, {});
+    const proxied = resolveDeployOptions({ proxyHeaders: true }, {});
+    // What the code does with each flag left out, in the flag's unit (seconds for durations).
+    const code: Record<string, string> = {
+      host: server.hostname,
+      port: String(server.port),
+      timeout: String(pooled.workers!.timeout / 1000),
+      "graceful-timeout": String(single.gracefulTimeout / 1000),
+      "keep-alive": String(server.keepalive ? server.keepAliveTimeout / 1000 : 0),
+      "max-connections": String(server.maxConnections),
+      "header-timeout": String(server.headerTimeout / 1000),
+      "socket-timeout": String(server.bodyTimeout / 1000),
+      "request-timeout": String(server.requestTimeout / 1000),
+      "url-length-limit": String(server.urlLengthLimit),
+      "max-header-bytes": String(server.maxHeaderBytes),
+      "max-header-count": String(server.maxHeaderCount),
+      "max-request-body-size": String(server.maxRequestBodySize),
+      "forwarded-allow-ips": proxied.proxy!.forwardedAllowIps.join(","),
+      "forwarded-header": proxied.proxy!.header,
+    };
+    expect(server.sendTimeout).toBe(server.bodyTimeout); // --socket-timeout's one default covers both
+    const rows = tableRows("docs/deploy.md", "## Quick reference");
+    const wrong: string[] = [];
+    for (const [flag, value] of Object.entries(code)) {
+      const def = DEPLOY_ARGS[flag as keyof typeof DEPLOY_ARGS] as { description: string; default?: string };
+      const stated = def.default ?? /\bdefault:? ([^\s;)]+?),?(?:[\s;)]|$)/.exec(def.description)?.[1] ?? /(\S+) \(default\)/.exec(def.description)?.[1];
+      if (stated !== value) wrong.push(`--${flag} --help: ${stated}, code: ${value}`);
+      const row = rows.find((r) => r.flags.includes(flag));
+      if (!row || !names(row.cells.at(-1)!, value)) wrong.push(`--${flag} deploy.md: ${row?.cells.at(-1)}, code: ${value}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  test("each default tsgi-dev --help states is the one dev-server.md's table gives", async () => {
+    const { DEV_ARGS } = await import("../src/cli/dev-command.ts");
+    const rows = tableRows("docs/dev-server.md", "## Flags");
+    const wrong: string[] = [];
+    const stated = Object.entries(DEV_ARGS).flatMap(([flag, d]) => {
+      const def = d as { type: string; description: string; default?: unknown };
+      const value = typeof def.default === "string" ? def.default : /\(default:? ([^\s;,)]+)/.exec(def.description)?.[1];
+      return value === undefined || def.type === "positional" ? [] : [[flag, value] as const];
+    });
+    expect(stated.map(([f]) => f)).toEqual(["host", "port", "log-level"]);
+    for (const [flag, value] of stated) {
+      const row = rows.find((r) => r.flags.includes(flag));
+      if (!row || !names(row.cells[1]!, value)) wrong.push(`--${flag} dev-server.md: ${row?.cells[1]}, --help: ${value}`);
+    }
+    expect(wrong).toEqual([]);
+  });
 });
