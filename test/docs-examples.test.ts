@@ -25,6 +25,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fromFetchHandler } from "../src/fetch/index.ts";
+import { DEFAULT_SERVER_OPTIONS } from "../src/server/options.ts";
 import type { Application } from "../src/spec.ts";
 import { validator } from "../src/toolkit/validate.ts";
 import { runCommand, serverPool } from "./helpers.ts";
@@ -339,5 +340,38 @@ describe("docs links", () => {
     }
     expect(checked).toBeGreaterThan(50);
     expect(broken).toEqual([]);
+  });
+});
+
+describe("the server options the docs list", () => {
+  /** The rows of the first table after `heading` in `file`, as cells. */
+  const table = (file: string, heading: string) => {
+    const text = readFileSync(join(root, file), "utf8");
+    const lines = text.slice(text.indexOf(`\n${heading}\n`)).split("\n");
+    const first = lines.findIndex((l) => l.startsWith("|"));
+    const end = lines.findIndex((l, i) => i > first && !l.startsWith("|"));
+    return lines.slice(first + 2, end).map((l) => l.slice(1, -1).split("|").map((c) => c.trim()));
+  };
+  /** A default as the docs write it: `"127.0.0.1"`, `8000`, `false`, `` `EPIPE`, `ECONNRESET` ``. */
+  const written = (v: unknown) => (typeof v === "string" ? `\`"${v}"\`` : Array.isArray(v) ? v.map((e) => `\`${e}\``).join(", ") : String(v));
+  /** `ServerOptions`' fields, as src/server/options.ts declares them. */
+  const fields = [...readFileSync(join(root, "src/server/options.ts"), "utf8").split("export interface ServerOptions {")[1]!.split("\n}")[0]!.matchAll(/^ {2}(\w+)\?:/gm)].map((m) => m[1]!);
+
+  test("README's options table names each ServerOptions field, and only those, each default as DEFAULT_SERVER_OPTIONS has it", () => {
+    const rows = table("README.md", "### Options");
+    // The names in a row's first cell, outside the parentheses that give their defaults.
+    const named = rows.flatMap((r) => [...r[0]!.replace(/ \([^()]*\)/g, "").matchAll(/`(\w+)`/g)].map((m) => m[1]!));
+    expect(fields.length).toBeGreaterThan(30);
+    expect(fields.filter((f) => !named.includes(f))).toEqual([]);
+    expect(named.filter((f) => !fields.includes(f))).toEqual([]);
+    const wrong = Object.entries(DEFAULT_SERVER_OPTIONS).filter(([key, value]) => !rows.some((r) => r[0]!.includes(`\`${key}\` (${written(value)}`)));
+    expect(wrong.map(([key, value]) => `${key}: ${written(value)}`)).toEqual([]);
+  });
+
+  test("server.md's timeouts table gives each timeout DEFAULT_SERVER_OPTIONS' default", () => {
+    const rows = table("docs/server.md", "## Timeouts");
+    const timeouts = ["headerTimeout", "keepAliveTimeout", "bodyTimeout", "sendTimeout", "requestTimeout", "shutdownTimeout"] as const;
+    expect(rows.map((r) => r[0])).toEqual(timeouts.map((t) => `\`${t}\``));
+    for (const [i, t] of timeouts.entries()) expect([t, rows[i]![1]!.split(" ")[0]]).toEqual([t, String(DEFAULT_SERVER_OPTIONS[t])]);
   });
 });
