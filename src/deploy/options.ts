@@ -44,7 +44,7 @@ export interface DeployOptions {
   reusePort?: boolean;
   /** `--proxy-headers`: trust forwarding fields from `forwardedAllowIps`. */
   proxyHeaders?: boolean;
-  /** `--forwarded-allow-ips`: comma-separated IPs/CIDRs or `*`. Default `127.0.0.1,::1`, or `FORWARDED_ALLOW_IPS`. */
+  /** `--forwarded-allow-ips`: trusted proxies, comma-separated: IPs, CIDRs, `*`, or RFC 7239's `unknown` and obfuscated `_name` nodes. Default `127.0.0.1,::1`, or `FORWARDED_ALLOW_IPS`. */
   forwardedAllowIps?: string;
   /** `--forwarded-header`: `x-forwarded` (default) or `forwarded` (RFC 7239). */
   forwardedHeader?: ForwardedHeader;
@@ -66,9 +66,9 @@ export interface DeployOptions {
    * Default 5.
    */
   keepAlive?: number;
-  /** `--max-connections`: open client connections per process; one beyond it is answered 503 (eventlet `max_size`). Default 10000. */
+  /** `--max-connections`: open client connections per process; one more closes the keep-alive connection idle the longest, or, with none idle, is answered 503 (eventlet `max_size`; see `ServerOptions.maxConnections`). Default 10000, lowered to fit the open-file limit. */
   maxConnections?: number;
-  /** `--header-timeout` seconds: time a request head has to arrive (slowloris). Default 30. */
+  /** `--header-timeout` seconds: time a request head has to arrive (slowloris); a started head gets 408. Default 30, or `socketTimeout` when that is given. */
   headerTimeout?: number;
   /** `--socket-timeout` seconds: how long a client may stall sending a body or taking the response (eventlet `socket_timeout`, cheroot `timeout`); also the head's time unless `--header-timeout` is given. Default 60. */
   socketTimeout?: number;
