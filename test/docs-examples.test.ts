@@ -375,3 +375,15 @@ describe("the server options the docs list", () => {
     for (const [i, t] of timeouts.entries()) expect([t, rows[i]![1]!.split(" ")[0]]).toEqual([t, String(DEFAULT_SERVER_OPTIONS[t])]);
   });
 });
+
+describe("dev-server.md's source map", () => {
+  test("names every module of src/dev/, and only those", () => {
+    const text = readFileSync(join(root, "docs/dev-server.md"), "utf8");
+    const section = text.slice(text.indexOf("\n## Source map\n"));
+    const rows = section.split("\n").filter((l) => /^\| `/.test(l));
+    const named = rows.flatMap((r) => [...r.split("|")[1]!.matchAll(/`([\w-]+\.ts)`/g)].map((m) => m[1]!));
+    const modules = readdirSync(join(root, "src/dev")).filter((f) => f.endsWith(".ts")).sort();
+    expect(modules.filter((m) => !named.includes(m))).toEqual([]);
+    expect(named.filter((m) => !modules.includes(m))).toEqual([]);
+  });
+});
