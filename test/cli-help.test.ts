@@ -313,3 +313,58 @@ describe("the help and the docs' flag tables agree", () => {
     expect(wrong).toEqual([]);
   });
 });
+
+describe("the docs' command lines", () => {
+  // Each `tsgi serve ...` and `tsgi-dev ...` of a shell, systemd or Dockerfile block in README.md and docs/
+  // is one the command takes: its flag check, and for tsgi serve the options' resolution (forbidden
+  // combinations, values), as a user copying it would run it. Lines with shell substitutions or `...` are prose.
+  const root = join(import.meta.dir, "..");
+  function commandLines(): Array<{ where: string; command: "tsgi serve" | "tsgi-dev"; argv: string[] }> {
+    const found: Array<{ where: string; command: "tsgi serve" | "tsgi-dev"; argv: string[] }> = [];
+    for (const file of ["README.md", ...[...new Bun.Glob("docs/**/*.md").scanSync(root)].sort()]) {
+      let lang: string | null = null;
+      readFileSync(join(root, file), "utf8").split("\n").forEach((line, i) => {
+        const fence = /^\s*```(\S*)\s*$/.exec(line);
+        if (fence) return void (lang = lang === null ? fence[1]! : null);
+        if (lang === "dockerfile") {
+          const cmd = /^(?:CMD|ENTRYPOINT) (\[.*\])$/.exec(line.trim());
+          const words = cmd ? (JSON.parse(cmd[1]!) as string[]) : [];
+          const at = words.findIndex((w, j) => /(^|\/)tsgi$/.test(w) && words[j + 1] === "serve");
+          if (at >= 0) found.push({ where: `${file}:${i + 1}`, command: "tsgi serve", argv: words.slice(at + 2) });
+        } else if (lang === "sh" || lang === "ini") {
+          for (const segment of line.replace(/\s+#.*$/, "").split(/&&|\|\|?|;/)) {
+            const m = /(?:^|[\s/=])(tsgi serve|tsgi-dev(?:-linux-x64)?)\s+(\S.*)$/.exec(segment.trim());
+            if (!m || /[<>$]|\.\.\./.test(m[2]!)) continue;
+            const argv = m[2]!.trim().split(/\s+/).map((a) => a.replace(/^'(.*)'$/, "$1").replace(/^"(.*)"$/, "$1"));
+            found.push({ where: `${file}:${i + 1}`, command: m[1] === "tsgi serve" ? "tsgi serve" : "tsgi-dev", argv });
+          }
+        }
+      });
+    }
+    return found;
+  }
+
+  test("each tsgi serve and tsgi-dev command line in README.md and docs/ is one the command takes", async () => {
+    const { parseArgs } = await import("citty");
+    const { checkArgs } = await import("../src/cli/args.ts");
+    const { SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, deployOptionsFromArgs } = await import("../src/cli/serve-command.ts");
+    const { DEV_ARGS, DEV_OPTIONAL_VALUES } = await import("../src/cli/dev-command.ts");
+    const { resolveDeployOptions } = await import("../src/deploy/options.ts");
+    const lines = commandLines();
+    expect(lines.filter((l) => l.command === "tsgi serve").length).toBeGreaterThanOrEqual(15);
+    expect(lines.filter((l) => l.command === "tsgi-dev").length).toBeGreaterThanOrEqual(4);
+    const refused: string[] = [];
+    for (const { where, command, argv } of lines) {
+      try {
+        if (command === "tsgi-dev") checkArgs("tsgi-dev", argv, DEV_ARGS as never, DEV_OPTIONAL_VALUES as never);
+        else {
+          checkArgs("tsgi serve", argv, SERVE_ARGS as never, DEPLOY_OPTIONAL_VALUES as never);
+          resolveDeployOptions(deployOptionsFromArgs(parseArgs(argv, SERVE_ARGS as never) as Record<string, unknown>, argv), {});
+        }
+      } catch (error) {
+        refused.push(`${where}: ${command} ${argv.join(" ")}: ${(error as Error).message}`);
+      }
+    }
+    expect(refused).toEqual([]);
+  });
+});
