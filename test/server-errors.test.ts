@@ -1455,6 +1455,36 @@ describe("graceful close", () => {
     expect(closed).toBe(true);
   });
 
+  test("idleGrace: a request head begun in the grace gets the 1 s a head begun before the close gets, not headerTimeout: a client trickling it is answered 408 and close() does not wait for its timeout", async () => {
+    const s = startServer(echoPath);
+    const slow = await idleConnection(s.port);
+    const ok = await idleConnection(s.port);
+    const started = Date.now();
+    let took = 0;
+    const closing = s.server.close({ timeout: 8000, idleGrace: 500 }).then(() => void (took = Date.now() - started));
+    await Bun.sleep(100);
+    // One trickles a head that never ends (a field line every 250 ms); the other's head takes 400 ms in all.
+    slow.socket.write("GET /slow HTTP/1.1\r\n");
+    ok.socket.write("GET /second HTTP/1.1\r\n");
+    await Bun.sleep(200);
+    ok.socket.write("Host: localhost\r\n");
+    await Bun.sleep(200);
+    ok.socket.write("\r\n");
+    for (let i = 0; i < 40 && !slow.closed(); i++) {
+      await Bun.sleep(250);
+      slow.socket.write("X-Slow: 1\r\n");
+    }
+    await closing;
+    // Before: open until close()'s timeout (8 s), then cut with no answer.
+    expect(took).toBeLessThan(4000);
+    expect(slow.closed()).toBe(true);
+    expect(slow.data().slice(slow.data().indexOf("/first") + "/first".length)).toStartWith("HTTP/1.1 408 ");
+    const second = ok.data().slice(ok.data().indexOf("/first") + "/first".length);
+    expect(second).toStartWith("HTTP/1.1 200 OK\r\n");
+    expect(second).toContain("\r\nConnection: close\r\n");
+    expect(second).toEndWith("/second");
+  });
+
   test("idleGrace: a connection that brings nothing is closed when the grace ends, and close() resolves", async () => {
     const s = startServer(echoPath);
     const c = await idleConnection(s.port);

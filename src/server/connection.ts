@@ -549,6 +549,17 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.deadline = kind === Deadline.None || ms <= 0 ? 0 : this.core.clock() + ms;
   }
 
+  /**
+   * How long a request head begun on an idle keep-alive connection may take
+   * to arrive (ms, 0 for no limit): `headerTimeout`; while the server closes,
+   * `SHUTDOWN_HEAD_GRACE_MS` (1 s; `headerTimeout` if shorter), the time
+   * {@link closeIfIdle} gives a head already begun when the close starts.
+   */
+  private headDueMs(): number {
+    const ms = this.core.options.headerTimeout;
+    return this.core.closing && (ms <= 0 || ms > SHUTDOWN_HEAD_GRACE_MS) ? SHUTDOWN_HEAD_GRACE_MS : ms;
+  }
+
   // ---------------------------------------------------------------- parsing
 
   private feed(data: Uint8Array): void {
@@ -610,8 +621,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         // A request head has begun (in this read, or in one before, while the connection was
         // idle between requests, even right after an exchange that finished in this same read):
         // it is due within headerTimeout, not the keep-alive time. Empty lines alone (RFC 9112
-        // §2.2) leave the connection idle.
-        if (this.deadlineKind === Deadline.Idle && !this.parser.idle) this.setDeadline(Deadline.Head, this.core.options.headerTimeout);
+        // §2.2) leave the connection idle. While the server closes (a head begun in close()'s
+        // idleGrace), within SHUTDOWN_HEAD_GRACE_MS, as a head begun before the close: else a
+        // client trickling it would hold the close for headerTimeout, cut only by its timeout.
+        if (this.deadlineKind === Deadline.Idle && !this.parser.idle) this.setDeadline(Deadline.Head, this.headDueMs());
         return;
       }
     }

@@ -82,7 +82,7 @@ export interface Server {
 export interface CloseOptions {
   /** How long in-flight requests may take before every connection is cut (ms, at most 2^31 - 1, what a timer holds; more rejects with a RangeError). Default: the `shutdownTimeout` option. */
   timeout?: number | undefined;
-  /** How long an idle keep-alive connection (or one whose keep-alive response ends during the close) may still bring one request (ms, at most 2^31 - 1; more rejects with a RangeError). Default 0: such connections close at once. */
+  /** How long an idle keep-alive connection (or one whose keep-alive response ends during the close) may still bring one request (ms, at most 2^31 - 1; more rejects with a RangeError); a head begun in it must arrive within 1 s of its first byte (`headerTimeout` if shorter), else 408. Default 0: such connections close at once. */
   idleGrace?: number | undefined;
 }
 
