@@ -1707,6 +1707,35 @@ describe("graceful close", () => {
     expect(reset).toBe(false);
   });
 
+  test("a half-closed client's FIN ends the shutdown's linger: a batch larger than what is held, sent with a FIN, does not keep close() for the 2 s linger", async () => {
+    const b = batchApp();
+    const s = startServer(b.app);
+    // allowHalfOpen: the client does not answer the server's FIN with its own; only the FIN it sent first can end the linger.
+    const c = { data: "", closed: false, sock: connect({ host: "127.0.0.1", port: s.port, allowHalfOpen: true }) };
+    c.sock.on("data", (d: Buffer) => void (c.data += d.toString("latin1")));
+    c.sock.on("end", () => void (c.closed = true));
+    c.sock.on("error", () => {});
+    await new Promise((r) => c.sock.on("connect", r));
+    let batch = "";
+    for (let i = 0; i < 10_000; i++) batch += get(`/g${i}`);
+    // The FIN waits in the kernel behind the batch the connection does not read (it holds 64 KiB behind /slow).
+    c.sock.end(get("/slow") + batch);
+    expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
+    await Bun.sleep(100);
+    const started = Date.now();
+    const closing = s.server.close({ timeout: 5000 });
+    await Bun.sleep(50);
+    b.release();
+    await closing;
+    // The linger reads the rest of the batch, then the FIN, and closes there: not 2 s of silence later (2.7 s without the FIN).
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(await pollUntil(() => c.closed, 5)).toBe(true);
+    const got = answers(c as unknown as Client);
+    expect(got.length).toBeGreaterThan(1000);
+    expect(got.at(-1)![1]).toBe(true);
+    c.sock.destroy();
+  });
+
   test("past the timeout: an unanswered request gets 503, a started response is cut; both are logged (error and access log), bodies closed, posthooks run", async () => {
     const closed: string[] = [];
     const hooks: string[] = [];
