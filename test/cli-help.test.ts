@@ -137,6 +137,35 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     expect([both.code, both.stdout, both.stderr]).toEqual([2, "", "[error] no such file: help; did you mean help.ts? (tsgi serve's own help is tsgi serve --help)\n"]);
   }, 60_000);
 
+  test("help and version where the app goes after flags (tsgi serve --port 9000 help, tsgi-dev --port 9000 version) are the words, as right after the command", async () => {
+    const dir = temp();
+    dirs.push(dir);
+    const serveHelp = (await tsgi(["serve", "--help"], dir)).stdout;
+    const devHelp = (await dev(["--help"], dir)).stdout;
+    for (const [run, args, same] of [
+      [tsgi, ["serve", "--port", "9000", "help"], serveHelp],
+      [tsgi, ["serve", "--no-access-log", "--log-format=%(status_code)s", "help", "--workers", "2"], serveHelp],
+      [dev, ["--port", "9000", "help"], devHelp],
+      [dev, ["--no-live", "--watch", "views", "help"], devHelp],
+    ] as Array<[typeof tsgi, string[], string]>) {
+      const r = await run(args, dir);
+      // Before: "no such file: help" (exit 1).
+      expect([args, r.code, r.stderr]).toEqual([args, 0, ""]);
+      expect(r.stdout).toBe(same);
+    }
+    for (const [run, args, line] of [
+      [tsgi, ["serve", "--port", "9000", "version"], "no such file: version; tsgi serve --version prints the version"],
+      [dev, ["--host", "127.0.0.1", "version"], "no such file: version; tsgi-dev --version prints the version"],
+    ] as Array<[typeof tsgi, string[], string]>) {
+      const r = await run(args, dir);
+      expect([args, r.code, r.stdout, r.stderr]).toEqual([args, 2, "", `[error] ${line}\n`]);
+    }
+    // A flag's value is not the app: --port help is a bad port, not the help.
+    const value = await tsgi(["serve", "./app.ts", "--port", "help"], dir);
+    expect([value.code, value.stdout]).toEqual([2, ""]);
+    expect(value.stderr).toContain("--port");
+  }, 60_000);
+
   test("a misspelt or unknown command, help topic or root option: one line naming what was meant, exit 2", async () => {
     const dir = temp();
     dirs.push(dir);

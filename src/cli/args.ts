@@ -152,6 +152,29 @@ export function checkArgs(
 }
 
 /**
+ * The positional arguments of `rawArgs` before `--`, as {@link checkArgs}
+ * reads them: a string or enum flag written `--name value` takes the next
+ * argument as its value (`--port 9000 help`: `["help"]`); a switch takes
+ * none. What is wrong with the flags is left to `checkArgs`.
+ */
+export function positionalArgs(rawArgs: readonly string[], defs: Record<string, FlagDef>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === "--") break;
+    if (!arg.startsWith("-") || arg === "-") {
+      out.push(arg);
+      continue;
+    }
+    if (!arg.startsWith("--") || arg.includes("=")) continue;
+    const type = defs[arg.slice(2)]?.type;
+    const next = rawArgs[i + 1];
+    if ((type === "string" || type === "enum") && next !== undefined && (!next.startsWith("-") || next === "-" || /^-\d/.test(next))) i++;
+  }
+  return out;
+}
+
+/**
  * Whether the command line asks for the version (`--version` or `-v`
  * anywhere, and no `--help`/`-h`, which wins). citty answers `--version`
  * only when it is the only argument.

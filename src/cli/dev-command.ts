@@ -29,7 +29,7 @@ import { runSupervisor } from "../dev/supervisor.ts";
 import { watchEntryMatches } from "../dev/watcher.ts";
 import { runWorker } from "../dev/worker.ts";
 import { takeWorkerSpec } from "../dev/worker-flag.ts";
-import { checkArgs, versionRequested } from "./args.ts";
+import { checkArgs, positionalArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
 import { helpWordGiven, shellWord, versionWordGiven } from "./words.ts";
 
@@ -213,9 +213,11 @@ export async function run(): Promise<void> {
   const argv = process.argv.slice(2);
   const showUsage = helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES, examples: { "tsgi-dev": DEV_EXAMPLES } });
   try {
-    if (helpWordGiven(argv[0], "tsgi-dev")) await runMain(command, { rawArgs: ["--help"], showUsage }); // prints the help, exits 0
+    // Where the app goes, after flags too (tsgi-dev --port 9000 help).
+    const appWord = positionalArgs(argv, DEV_ARGS)[0];
+    if (helpWordGiven(appWord, "tsgi-dev")) await runMain(command, { rawArgs: ["--help"], showUsage }); // prints the help, exits 0
     // As tsgi version: the flag is the way (git's `git version` is not), said rather than "no such file: version".
-    if (versionWordGiven(argv[0])) throw new UsageError("no such file: version; tsgi-dev --version prints the version");
+    if (versionWordGiven(appWord)) throw new UsageError("no such file: version; tsgi-dev --version prints the version");
     productionCommandGiven(argv);
     checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
   } catch (error) {

@@ -34,7 +34,7 @@ import { logStrayErrors } from "../deploy/stray-errors.ts";
 import { prefixedLog } from "../deploy/worker-log.ts";
 import { onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
-import { checkArgs, versionRequested } from "./args.ts";
+import { checkArgs, positionalArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
 import { helpWordGiven, nearestWord, shellWord, versionWordGiven } from "./words.ts";
 import { wantsSignal } from "../gateway/signal.ts";
@@ -417,9 +417,11 @@ export async function run(): Promise<void> {
     const rest = argv.slice(1);
     try {
       // tsgi serve help: the help, as tsgi-dev help is tsgi-dev's, unless a file named help is the app.
-      if (helpWordGiven(rest[0], "tsgi serve")) await runMain(main, { rawArgs: ["serve", "--help"], showUsage });
+      // Where the app goes, after flags too (tsgi serve --port 9000 help), as git --no-pager help is git help.
+      const appWord = positionalArgs(rest, SERVE_ARGS)[0];
+      if (helpWordGiven(appWord, "tsgi serve")) await runMain(main, { rawArgs: ["serve", "--help"], showUsage });
       // As tsgi-dev version: the flag prints it, said rather than "no such file: version" (exit 1).
-      if (versionWordGiven(rest[0])) throw new UsageError("no such file: version; tsgi serve --version prints the version");
+      if (versionWordGiven(appWord)) throw new UsageError("no such file: version; tsgi serve --version prints the version");
       checkArgs("tsgi serve", rest, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
     } catch (error) {
       usage((error as Error).message);
