@@ -3,7 +3,7 @@
  * layout, wrapping, defaults, switches with values, colour only on request.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHelp } from "../src/cli/help.ts";
@@ -187,6 +187,30 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     // A misspelt --version gets it from tsgi-dev too, as from tsgi (before: "unknown option --versoin (see tsgi-dev --help)").
     const versoin = await dev(["./app.ts", "--versoin"], dir);
     expect([versoin.code, versoin.stderr]).toEqual([2, "[error] unknown option --versoin; did you mean --version? (see tsgi-dev --help)\n"]);
+  }, 60_000);
+
+  test("a misspelt command beside a module named like it suggests that module; with flags and no app, the app goes first", async () => {
+    const dir = temp();
+    dirs.push(dir);
+    writeFileSync(join(dir, "server.ts"), "export default () => new Response('x');\n");
+    writeFileSync(join(dir, "main.ts"), "export default () => new Response('x');\n");
+    mkdirSync(join(dir, "serv"));
+    for (const [args, line] of [
+      // Before: 'did you mean tsgi serve ./app.ts?', a file that is not there.
+      [["server"], 'unknown command "server"; did you mean tsgi serve server.ts? (see tsgi --help)'],
+      // Before: 'did you mean tsgi serve --port 9000?', itself a usage error (missing <app>).
+      [["server", "--port", "9000"], 'unknown command "server"; did you mean tsgi serve server.ts --port 9000? (see tsgi --help)'],
+      [["srve", "--port", "9000"], 'unknown command "srve"; did you mean tsgi serve ./app.ts --port 9000? (see tsgi --help)'],
+      // An app given is the app; a flag's value is not one.
+      [["server", "--workers", "2", "main.ts"], 'unknown command "server"; did you mean tsgi serve --workers 2 main.ts? (see tsgi --help)'],
+      // A directory named like the command is no app.
+      [["serv"], 'unknown command "serv"; did you mean tsgi serve ./app.ts? (see tsgi --help)'],
+      // A module given without its extension and without the command (before: 'the command is serve, as in tsgi serve ./app.ts').
+      [["main", "--port", "1"], 'unknown command "main": the command, serve, goes first: tsgi serve main.ts --port 1 (see tsgi --help)'],
+    ] as Array<[string[], string]>) {
+      const r = await tsgi(args, dir);
+      expect([args, r.code, r.stdout, r.stderr]).toEqual([args, 2, "", `[error] ${line}\n`]);
+    }
   }, 60_000);
 
   test("an app given after -- is the app, as citty takes it, for both commands (not 'missing <app>')", async () => {

@@ -17,7 +17,7 @@
  * `fetch` method (Hono, Elysia) or a one-parameter fetch function.
  * @module
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
 import { VERSION } from "../version.ts";
@@ -26,7 +26,7 @@ import { connectionsOverFileLimit, inetSocketAddress, unixSocketPath } from "../
 import { DEFAULT_SERVER_OPTIONS } from "../server/options.ts";
 import { shellQuote } from "../server/shell.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
-import { loadApp, parseAppSpec } from "../deploy/load-app.ts";
+import { loadApp, MODULE_EXTENSIONS, parseAppSpec } from "../deploy/load-app.ts";
 import { listenFds, numberFlag, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
 import { resolveTls, servedCertificate, stopOptions, tlsFilesForWorkers, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdioFlushed, stdoutLog } from "../deploy/stdio.ts";
@@ -457,15 +457,28 @@ export async function run(): Promise<void> {
 /**
  * The one line for `tsgi <word> ...rest` when `word` is no command: a
  * misspelt `serve` (`serv`, `server`, `srve`) gets the command line meant,
- * with the user's own arguments; an app path given first gets `tsgi serve`
+ * with the user's own arguments and, when they name no app, the module
+ * named like the word if there is one (`tsgi server` beside server.ts:
+ * `tsgi serve server.ts`), else `./app.ts` as the example; an app path
+ * given first (`./app.ts`, or `main` beside main.ts) gets `tsgi serve`
  * put before it; `version` is pointed at `--version`.
  */
 function unknownCommand(word: string, rest: readonly string[]): string {
   const quoted = JSON.stringify(word);
   if (word === "version") return `unknown command ${quoted}: tsgi --version prints the version`;
-  const args = rest.map(shellWord).join(" ");
-  if (nearestWord(word, ["serve"]) !== undefined) return `unknown command ${quoted}; did you mean tsgi serve ${args || "./app.ts"}? (see tsgi --help)`;
-  // A module path (./app.ts, app.ts:api, src/app): the command was left out.
-  if (/[/.:]/.test(word) || existsSync(word)) return `unknown command ${quoted}: the command, serve, goes first: tsgi serve ${[shellWord(word), args].filter(Boolean).join(" ")} (see tsgi --help)`;
+  const args = rest.map(shellWord);
+  // The module file the word names in the working directory, as the app would be looked for: itself, or with an extension.
+  const isFile = (path: string) => statSync(path, { throwIfNoEntry: false })?.isFile() === true;
+  const ext = isFile(word) ? "" : MODULE_EXTENSIONS.find((e) => isFile(`${word}${e}`));
+  const module = ext === undefined ? undefined : shellWord(`${word}${ext}`);
+  if (nearestWord(word, ["serve"]) !== undefined) {
+    // A directory ./server is no app (tsgi serve server is refused): the example then.
+    const line = positionalArgs(rest, SERVE_ARGS).length > 0 ? args : [module ?? "./app.ts", ...args];
+    return `unknown command ${quoted}; did you mean tsgi serve ${line.join(" ")}? (see tsgi --help)`;
+  }
+  // A module path (./app.ts, app.ts:api, src/app, or main beside main.ts): the command was left out.
+  if (/[/.:]/.test(word) || module !== undefined || existsSync(word)) {
+    return `unknown command ${quoted}: the command, serve, goes first: tsgi serve ${[module ?? shellWord(word), ...args].join(" ")} (see tsgi --help)`;
+  }
   return `unknown command ${quoted}: the command is serve, as in tsgi serve ./app.ts (see tsgi --help)`;
 }
