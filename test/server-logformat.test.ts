@@ -132,6 +132,24 @@ describe("log format: Python's % formatting with a mapping (eventlet log_format)
     expect(() => compileLogFormat("%(nope)s")).toThrow(/unknown field %\(nope\)/);
     expect(compileLogFormat("100%% %(status_code)d")(fields)).toBe("100% 200");
   });
+
+  test("a text field formatted as a number (%(client_ip)d) is refused when compiled, and by tsgi serve --log-format at start (exit 2), not logged as NaN on every line", () => {
+    const known = "client_port, status_code, body_length, wall_seconds";
+    expect(() => compileLogFormat("%(client_ip)d")).toThrow(`log format: %(client_ip)d formats client_ip, a text field, as a number; write %(client_ip)s (the number fields: ${known})`);
+    expect(() => compileLogFormat("[%(date_time)-30.2f]")).toThrow(/%\(date_time\)-30\.2f formats date_time, a text field/);
+    expect(() => compileLogFormat("%(request_line)i")).toThrow(/formats request_line, a text field/);
+    // Numbers take any type, and a text field %s.
+    expect(compileLogFormat("%(client_ip)s %(status_code)s %(wall_seconds)d %(client_port)05d %(body_length).1f")(fields)).toBe("10.0.0.1 200 0 54321 14.0");
+    const r = Bun.spawnSync([process.execPath, "src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--port", "0", "--log-format", "%(client_ip)d %(status_code)s"], {
+      cwd: join(import.meta.dir, ".."),
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: 20_000,
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    // Before: served, and each line "NaN 200".
+    expect([r.exitCode, r.stdout.toString(), r.stderr.toString()]).toEqual([2, "", `[error] --log-format: %(client_ip)d formats client_ip, a text field, as a number; write %(client_ip)s (the number fields: ${known})\n`]);
+  });
 });
 
 test("every field a log format may name is documented: server.md's access log section, deploy.md's --log-format row, tsgi serve --help", async () => {

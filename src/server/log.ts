@@ -233,6 +233,9 @@ const defaultLine = (f: AccessLogFields): string =>
 /** The field names a log format may use: eventlet's `log_format` mapping. */
 const LOG_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "client_port", "date_time", "request_line", "status_code", "body_length", "wall_seconds"];
 
+/** The fields that are text, not numbers: `%(name)s` only. */
+const TEXT_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "date_time", "request_line"];
+
 /**
  * Compile an eventlet `log_format` (Python's `%` formatting with a mapping)
  * into a function. The names are eventlet's: `client_ip`, `client_port`,
@@ -241,8 +244,10 @@ const LOG_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "client_p
  * type `s`, `d`/`i` (truncated to an integer) or `f` (precision default 6);
  * flags `-` (left-justify in the width), `0` (pad numbers with zeros), `+`
  * and space (sign of positive numbers). `%%` is a literal percent.
- * @throws Error on an unknown field name, or on a `%` that starts no valid
- *   conversion (Python raises there too), naming its offset.
+ * @throws Error on an unknown field name, on a text field (`client_ip`,
+ *   `date_time`, `request_line`) given a number's type (`%(client_ip)d`),
+ *   or on a `%` that starts no valid conversion (Python raises there too,
+ *   the number's at each line), naming its offset.
  */
 export function compileLogFormat(format: string): (fields: AccessLogFields) => string {
   // The default format, written out: what the generic compilation below gives, without its per-part loop.
@@ -267,6 +272,12 @@ export function compileLogFormat(format: string): (fields: AccessLogFields) => s
     const name = m[1] as keyof AccessLogFields;
     if (!LOG_FIELDS.includes(name)) {
       throw new Error(`log format: unknown field %(${name}); known: ${LOG_FIELDS.join(", ")}`);
+    }
+    // Python's % raises on a text formatted as a number (%d format: a real number is required, not str); here it would log NaN on every line.
+    if (m[5] !== "s" && TEXT_FIELDS.includes(name)) {
+      throw new Error(
+        `log format: ${m[0]} formats ${name}, a text field, as a number; write %(${name})s (the number fields: ${LOG_FIELDS.filter((f) => !TEXT_FIELDS.includes(f)).join(", ")})`,
+      );
     }
     parts.push(conversion(name, m[2]!, m[3] === undefined ? 0 : Number(m[3]), m[4] === undefined ? undefined : Number(m[4]), m[5]!));
   }
