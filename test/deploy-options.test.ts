@@ -6,6 +6,9 @@ import { parseArgs } from "citty";
 import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_ARGS, SERVE_FOREIGN_FLAGS, deployOptionsFromArgs } from "../src/cli/serve-command.ts";
 import { checkArgs } from "../src/cli/args.ts";
 import { join } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { freePort } from "./helpers.ts";
 
 describe("resolveDeployOptions", () => {
   test("defaults: 127.0.0.1:8000 (or PORT), one process, 30 s graceful timeout", () => {
@@ -238,6 +241,46 @@ describe("checkArgs: strict command lines", () => {
     }
   });
 
+  test("uvicorn's --env-file: tsgi serve says how Bun reads .env files and runs it with another; tsgi-dev that it reads them itself (before: a bare 'unknown option')", () => {
+    const root = join(import.meta.dir, "..");
+    const run = (...argv: string[]) => Bun.spawnSync([process.execPath, ...argv], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });
+    for (const argv of [["src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--env-file", "prod.env"], ["src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--env-file=prod.env"]]) {
+      const r = run(...argv);
+      expect([argv, r.exitCode, r.stdout.toString()]).toEqual([argv, 2, ""]);
+      expect(r.stderr.toString()).toBe(
+        "[error] unknown option --env-file: Bun reads .env, .env.$NODE_ENV and .env.local in the working directory by itself; for another file, run tsgi under bun --env-file: bun --env-file=prod.env node_modules/.bin/tsgi serve ./app.ts (under systemd, EnvironmentFile=) (see tsgi serve --help)\n",
+      );
+    }
+    const dev = run("src/cli/dev.ts", "fixtures/hello/app.ts", "--env-file", ".env.dev");
+    expect([dev.exitCode, dev.stdout.toString()]).toEqual([2, ""]);
+    expect(dev.stderr.toString()).toBe(
+      "[error] unknown option --env-file: tsgi-dev reads the working directory's .env files as Bun does (.env, .env.local, .env.development, ...) at start and again on each reload: put the variables in one of them (see tsgi-dev --help)\n",
+    );
+  });
+
+  test("bun --env-file before tsgi serve, as its --env-file hint says, gives the app (and each worker) the file's variables", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-envfile-"));
+    try {
+      writeFileSync(join(dir, "prod.env"), "TSGI_ENV_FILE_TEST=from-prod-env\n");
+      writeFileSync(join(dir, "app.ts"), "export default { fetch: () => new Response(String(process.env.TSGI_ENV_FILE_TEST)) };\n");
+      const port = freePort();
+      const p = Bun.spawn([process.execPath, "--env-file=prod.env", join(import.meta.dir, "../src/cli/serve.ts"), "serve", "./app.ts", "--port", String(port), "--workers", "2", "--no-access-log"], { cwd: dir, stdout: "ignore", stderr: "pipe" });
+      try {
+        let body = "";
+        for (let i = 0; i < 100 && body === ""; i++) {
+          body = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => "");
+          if (body === "") await Bun.sleep(100);
+        }
+        expect(body).toBe("from-prod-env");
+      } finally {
+        p.kill("SIGTERM");
+        await p.exited;
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   test("gunicorn's and uvicorn's flags get what to use instead, not a misleading nearest name", () => {
     const checkForeign = (...argv: string[]) => () => checkArgs("tsgi serve", argv, defs, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
     // Before: "-b" and "--pid" got "did you mean --fd?", "--access-logfile" "did you mean --access-log?" (an on/off switch).
@@ -266,7 +309,8 @@ describe("checkArgs: strict command lines", () => {
     expect(checkForeign("./app.ts", "-p", "80")).toThrow(/^unknown option -p; did you mean --port\?/);
     // Every hint names only flags tsgi serve has.
     for (const hint of Object.values(SERVE_FOREIGN_FLAGS)) {
-      for (const [, flag] of hint.matchAll(/(?<![\w-])--(?:no-)?([a-z][a-z-]*)/g)) expect(Object.keys(defs), hint).toContain(flag!);
+      // (Bun's own --env-file, before tsgi, is named as Bun's.)
+      for (const [, flag] of hint.replace(/bun --env-file\S*/g, "").matchAll(/(?<![\w-])--(?:no-)?([a-z][a-z-]*)/g)) expect(Object.keys(defs), hint).toContain(flag!);
     }
     // Its own flags are untouched.
     expect(checkForeign("./app.ts", "--workers", "2", "--host", "0.0.0.0")).not.toThrow();

@@ -87,6 +87,9 @@ export const DEV_FOREIGN_FLAGS: Record<string, string> = {
   "reload-dir": "use --watch <path> (repeatable); the app's imports are watched already",
   "reload-exclude": "use --ignore <glob> (repeatable)",
   "reload-include": "use --watch <glob> (repeatable)",
+  // uvicorn's --env-file. Bun's own (bun --env-file=x tsgi-dev) sets the values once; reloads re-read only the default files.
+  "env-file":
+    "tsgi-dev reads the working directory's .env files as Bun does (.env, .env.local, .env.development, ...) at start and again on each reload: put the variables in one of them",
 };
 
 const command = defineCommand({

@@ -129,6 +129,9 @@ export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
   "ssl-keyfile-password": TO_KEY,
   "keyfile-password": TO_KEY,
   reload: "tsgi-dev ./app.ts reloads on every change; tsgi serve --workers reloads its workers on SIGHUP",
+  // uvicorn's --env-file: Bun reads the default files itself, and its own --env-file reads another (its workers inherit the values).
+  "env-file":
+    "Bun reads .env, .env.$NODE_ENV and .env.local in the working directory by itself; for another file, run tsgi under bun --env-file: bun --env-file=prod.env node_modules/.bin/tsgi serve ./app.ts (under systemd, EnvironmentFile=)",
 };
 
 /** Turn parsed citty arguments into {@link DeployOptions} (a number flag's value checked as `resolveDeployOptions` checks it, with its message). */
