@@ -32,6 +32,24 @@ describe("resolveDeployOptions", () => {
     expect(resolveDeployOptions({ proxyHeaders: true, forwardedAllowIps: "*", forwardedHeader: "forwarded" }, {}).proxy).toEqual({ forwardedAllowIps: ["*"], header: "forwarded" });
   });
 
+  test("a forwarded-allow-ips list of only commas or spaces (an unset variable) is refused at start, naming where it came from; empty items beside addresses are dropped", () => {
+    const root = join(import.meta.dir, "..");
+    const run = (args: string[], env: Record<string, string>) =>
+      Bun.spawnSync([process.execPath, "src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--port", "0", "--proxy-headers", ...args], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1", ...env } });
+    const advice = "give the proxies' IPs or CIDRs, comma-separated (e.g. 10.0.0.1,10.0.0.2), or *; unset, it is 127.0.0.1,::1";
+    for (const [args, env, from, given] of [
+      [["--forwarded-allow-ips", ","], {}, "--forwarded-allow-ips", ","],
+      [["--forwarded-allow-ips= , "], {}, "--forwarded-allow-ips", " , "],
+      [[], { FORWARDED_ALLOW_IPS: "" }, "FORWARDED_ALLOW_IPS (from the environment)", ""],
+      [[], { FORWARDED_ALLOW_IPS: " ,," }, "FORWARDED_ALLOW_IPS (from the environment)", " ,,"],
+    ] as Array<[string[], Record<string, string>, string, string]>) {
+      const r = run(args, env);
+      // Before: served, trusting no proxy, every X-Forwarded-For ignored.
+      expect([args, env, r.exitCode, r.stderr.toString()]).toEqual([args, env, 2, `[error] ${from} lists no address (got ${JSON.stringify(given)}): ${advice}\n`]);
+    }
+    expect(resolveDeployOptions({ proxyHeaders: true, forwardedAllowIps: "127.0.0.1,,10.0.0.1," }, {}).proxy!.forwardedAllowIps).toEqual(["127.0.0.1", "10.0.0.1"]);
+  });
+
   test("a bad FORWARDED_ALLOW_IPS from the environment is named as such, not as --forwarded-allow-ips; a bad flag is named as the flag", () => {
     const message = (options: Parameters<typeof resolveDeployOptions>[0], env: Record<string, string>): string => {
       try {

@@ -299,6 +299,12 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
       const from = o.forwardedAllowIps !== undefined ? "--forwarded-allow-ips" : "FORWARDED_ALLOW_IPS (from the environment)";
       throw new UsageError(`${from}: ${(error as Error).message.replace(/^forwarded-allow-ips: /, "")}`);
     }
+    // Only commas and spaces (`,`, an unset variable in `FORWARDED_ALLOW_IPS=$PROXIES`): with --proxy-headers on, no
+    // proxy would be trusted and every forwarded field ignored, unsaid. (Empty items beside addresses are harmless.)
+    if (trusted.entries.length === 0) {
+      const from = o.forwardedAllowIps !== undefined ? "--forwarded-allow-ips" : "FORWARDED_ALLOW_IPS (from the environment)";
+      throw new UsageError(`${from} lists no address (got ${JSON.stringify(spec)}): give the proxies' IPs or CIDRs, comma-separated (e.g. 10.0.0.1,10.0.0.2), or *; unset, it is 127.0.0.1,::1`);
+    }
     const header = o.forwardedHeader ?? "x-forwarded";
     if (header !== "x-forwarded" && header !== "forwarded") throw new UsageError(`--forwarded-header must be x-forwarded or forwarded, got ${JSON.stringify(header)}`);
     proxy = { forwardedAllowIps: [...trusted.entries], header };
