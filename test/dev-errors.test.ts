@@ -224,6 +224,28 @@ describe("tsgi-dev: broken code", () => {
     expect(dev.output.slice(mark)).not.toContain("TypeScript type");
   });
 
+  test("a type passed on by a barrel's export * from, or named with a $, imported as a value: pointed at the import, with the import type hint naming the module that declares it", async () => {
+    const app = new TempApp({
+      "app.ts": `import { User } from "./lib/index.ts";\nconsole.log(User);\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [];\n}\n`,
+      "lib/index.ts": `export * from "./types.ts";\nexport const version = 1;\n`,
+      "lib/types.ts": `export interface User {\n  name: string;\n}\nexport type $Row = { id: number };\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    await dev.waitFor(/Export named 'User' not found in module '.*lib\/index\.ts'/, 3000);
+    // Before: no hint (lib/index.ts declares no User).
+    await dev.waitFor(/User is a TypeScript type in lib\/types\.ts \(export interface User\), and types are gone at run time: import it with import type \{ User \}/, 3000);
+    expect(unescape((await get(url, PLAIN)).text)).toMatch(/User is a TypeScript type in lib\/types\.ts/);
+    // A $ name: before, its import was not found (no line) and so no hint.
+    const mark = dev.output.length;
+    app.write("app.ts", `import { version } from "./lib/index.ts";\nimport { $Row } from "./lib/types.ts";\nconsole.log(version, $Row);\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [];\n}\n`);
+    await dev.waitFor(/Export named '\$Row' not found in module '.*lib\/types\.ts'\.\n\s+at .*app\.ts:2:10\n/, 5000, mark);
+    await dev.waitFor(/\$Row is a TypeScript type in lib\/types\.ts \(export type \$Row\)/, 3000, mark);
+    app.write("app.ts", `import { version } from "./lib/index.ts";\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [new TextEncoder().encode(String(version))];\n}\n`);
+    await until(async () => (await get(url)).text === "1", 5000);
+  });
+
   test("a re-export whose specifier is written alike in several folders (each barrel's ./types.ts): the one that fails is pointed at, not the first found, with the hint for its module", async () => {
     const barrel = `export { Options } from "./types.ts";\n`;
     const app = new TempApp({

@@ -451,7 +451,9 @@ function findNamedImport(
   let best: { location: SourceLocation; module: string } | undefined;
   let bestRank = Number.POSITIVE_INFINITY;
   const esc = name.replace(/[$]/g, "\\$");
-  const re = new RegExp(`import\\s+(?:[\\w$]+\\s*,\\s*)?\\{[^}]*?\\b(${esc})\\b[^}]*\\}\\s*from\\s*(["'])([^"']+)\\2|export\\s*\\{[^}]*?\\b(${esc})\\b[^}]*\\}\\s*from\\s*(["'])([^"']+)\\5`, "g");
+  // The name between non-identifier characters (`\b` does not match before or after a `$`: `$User`, `User$`).
+  const word = `(?<![\\w$])(${esc})(?![\\w$])`;
+  const re = new RegExp(`import\\s+(?:[\\w$]+\\s*,\\s*)?\\{[^}]*?${word}[^}]*\\}\\s*from\\s*(["'])([^"']+)\\2|export\\s*\\{[^}]*?${word}[^}]*\\}\\s*from\\s*(["'])([^"']+)\\5`, "g");
   for (const file of files) {
     if (!isUserFile(file)) continue;
     let source: string;
@@ -470,7 +472,7 @@ function findNamedImport(
         continue;
       }
       if ("module" in target && resolved !== target.module) continue;
-      const offset = m.index! + m[0].search(new RegExp(`\\b${esc}\\b`));
+      const offset = m.index! + m[0].search(new RegExp(`(?<![\\w$])${esc}(?![\\w$])`));
       const found = { location: { file, ...lineColumn(source, offset) }, module: resolved };
       if (rank === undefined) return found;
       const r = rank(resolved);

@@ -11,7 +11,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { relative } from "node:path";
+import { dirname, relative } from "node:path";
 
 /**
  * The hint when `file` declares `name` as a type only (`export interface
@@ -20,8 +20,20 @@ import { relative } from "node:path";
  * otherwise, or when `file` cannot be read. The file is named relative to
  * `cwd` (default the process's). `undefined` too when `file` also declares a
  * value of that name ({@link declaresValue}): then the name is exported.
+ * A barrel that passes a module on whole (`export * from "./types"`) is
+ * followed, up to 4 such hops: the hint names the module declaring the type.
  */
 export function typeExportHint(name: string, file: string, cwd: string = process.cwd()): string | undefined {
+  return hintIn(name, file, cwd, new Set());
+}
+
+/** How many `export * from` hops {@link typeExportHint} follows (a barrel of barrels). */
+const MAX_STAR_DEPTH = 4;
+
+/** {@link typeExportHint} for `file`, else for the modules it passes on whole (`export * from "./types"`), `seen` not again. */
+function hintIn(name: string, file: string, cwd: string, seen: Set<string>, depth = 0): string | undefined {
+  if (seen.has(file)) return undefined;
+  seen.add(file);
   let source: string;
   try {
     source = readFileSync(file, "utf8");
@@ -32,7 +44,22 @@ export function typeExportHint(name: string, file: string, cwd: string = process
   const declared = new RegExp(`(?:^|[\\n;{}])\\s*export\\s+(?:declare\\s+)?(interface|type)\\s+${esc}(?![\\w$])`).exec(source);
   const passed = declared ? null : new RegExp(`export\\s+type\\s*\\{[^}]*(?<![\\w$])${esc}(?![\\w$])|export\\s*\\{[^}]*(?<![\\w$])type\\s+${esc}(?![\\w$])`).exec(source);
   // A type and a value of one name (zod's `export type User = z.infer<typeof User>` beside `export const User`): the value is exported.
-  if ((!declared && !passed) || valueIn(source, esc)) return undefined;
+  if (valueIn(source, esc)) return undefined;
+  if (!declared && !passed) {
+    // A barrel's `export * from "./types"` passes the type's name on too (TypeScript's view), and Bun finds no such export.
+    if (depth >= MAX_STAR_DEPTH) return undefined;
+    for (const m of source.matchAll(/(?:^|[\n;{}])\s*export\s*\*\s*from\s*(["'])([^"'\n]+)\1/g)) {
+      let target: string;
+      try {
+        target = Bun.resolveSync(m[2]!, dirname(file)).replace(/\?.*$/, "");
+      } catch {
+        continue;
+      }
+      const hint = hintIn(name, target, cwd, seen, depth + 1);
+      if (hint !== undefined) return hint;
+    }
+    return undefined;
+  }
   const what = declared ? `export ${declared[1]} ${name}` : `export type { ${name} }`;
   return `${name} is a TypeScript type in ${relative(cwd, file) || file} (${what}), and types are gone at run time: import it with import type { ${name} }, use it only in types, and re-export it with export type { ${name} } from ...`;
 }
