@@ -843,6 +843,41 @@ export default async (environ: any, startResponse: any) => {
     expect(dev.count(/tsconfig\.json changed/)).toBe(1);
   });
 
+  test("a package.json change (an \"imports\" subpath, #pick) cannot apply in place either: tsgi-dev says to restart; an edit of its scripts says nothing", async () => {
+    // Before, package.json was not watched at all: saving a new "imports" target did nothing, silently, and the
+    // old module kept serving (Bun reads package.json once per process, as it does tsconfig.json).
+    const manifest = (dir: string, scripts = {}) => JSON.stringify({ name: "app", type: "module", scripts, imports: { "#pick": `./${dir}/pick.ts` } });
+    const app = new TempApp({
+      "package.json": manifest("one"),
+      "one/pick.ts": `export const pick = "one";\n`,
+      "two/pick.ts": `export const pick = "two";\n`,
+      "app.ts": `import { pick } from "#pick";\n${plainApp("pick")}`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("one");
+    const mark = dev.output.length;
+    app.write("package.json", manifest("one", { dev: "tsgi-dev ./app.ts" }));
+    await Bun.sleep(400);
+    app.write("package.json", manifest("two", { dev: "tsgi-dev ./app.ts" }));
+    await dev.waitFor(/package\.json changed.*\(imports, type, exports\).*restart tsgi-dev/, 3000, mark);
+    expect(dev.count(/package\.json changed/)).toBe(1);
+    expect(dev.output.slice(mark)).not.toMatch(/reloaded in/);
+  });
+
+  test("a package.json the app imports (its version) reloads when saved, as any module", async () => {
+    const app = new TempApp({
+      "package.json": JSON.stringify({ name: "app", version: "1.0.0" }),
+      "app.ts": `import pkg from "./package.json";\n${plainApp("pkg.version")}`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("1.0.0");
+    app.write("package.json", JSON.stringify({ name: "app", version: "1.0.1" }));
+    await until(async () => (await get(url)).text === "1.0.1", 3000);
+    expect(dev.count(/package\.json changed/)).toBe(0);
+  });
+
   test("a change to a config the tsconfig.json extends (../tsconfig.base.json) gets the same warning to restart, and no reload", async () => {
     const base = (dir: string) => `{\n  // the monorepo's aliases\n  "compilerOptions": { "baseUrl": ".", "paths": { "#p/*": ["./${dir}/*"], }, },\n}\n`;
     const app = new TempApp({

@@ -436,6 +436,25 @@ export default function app(environ: any, startResponse: any) {
     expect((await get(url)).text).toBe("two");
   }, 20_000);
 
+  test("a package.json change (an \"imports\" subpath, #pick) restarts: the new process resolves with it", async () => {
+    // Before, package.json was not watched: the old module kept serving until tsgi-dev was restarted by hand.
+    const manifest = (dir: string) => JSON.stringify({ name: "app", type: "module", imports: { "#pick": `./${dir}/pick.ts` } });
+    const app = new TempApp({
+      "package.json": manifest("one"),
+      "one/pick.ts": `export const pick = "one";\n`,
+      "two/pick.ts": `export const pick = "two";\n`,
+      "app.ts": `import { pick } from "#pick";\n${APP("v1").replace('"v1 " + process.pid', "pick")}`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("one");
+    const mark = dev.output.length;
+    app.write("package.json", manifest("two"));
+    await dev.waitFor(/restarted in \d+ ms: package\.json/, 10_000, mark);
+    expect((await get(url)).text).toBe("two");
+  }, 20_000);
+
   test("a change to a config the tsconfig.json extends (a monorepo's base, a package's) restarts: the new process resolves with it", async () => {
     // Before, only the nearest tsconfig.json was watched: a paths alias moved in ../tsconfig.base.json, or a
     // package's shared config edited, left the app process resolving with the old settings, without a word.

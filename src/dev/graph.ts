@@ -331,6 +331,64 @@ export function resolverConfigs(files: readonly string[]): string[] {
   return [...found];
 }
 
+/** The `package.json` files {@link packageManifests} found (the nearest to an app module), by path. */
+const manifests = new Set<string>();
+
+/** Whether `path` is a `package.json` {@link packageManifests} found for the app's modules. */
+export function isPackageManifest(path: string): boolean {
+  return manifests.has(path);
+}
+
+/**
+ * The `package.json` nearest to each of `files` (in its directory or
+ * above), the one Bun reads for an import of a `#` subpath (`"imports"`),
+ * the package's own name (`"name"`, `"exports"`) and whether a `.js` file
+ * is an ES module (`"type"`). Bun reads each once per process, as it does
+ * `tsconfig.json` (see {@link resolverConfigs}). One of `files` (imported
+ * by the app) is a module, not a manifest, for {@link isPackageManifest}.
+ *
+ * @param files absolute paths of the app's modules.
+ * @returns absolute paths of existing files, each once.
+ */
+export function packageManifests(files: readonly string[]): string[] {
+  const found = new Set<string>();
+  const seenDirs = new Set<string>();
+  for (const file of files) {
+    for (let dir = dirname(file); !seenDirs.has(dir); dir = dirname(dir)) {
+      seenDirs.add(dir);
+      const manifest = join(dir, "package.json");
+      if (existsSync(manifest)) {
+        found.add(manifest);
+        break;
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+  // One the app imports (its package.json imported for its version) is a module: a save reloads it.
+  for (const manifest of found) {
+    if (files.includes(manifest)) manifests.delete(manifest);
+    else manifests.add(manifest);
+  }
+  return [...found];
+}
+
+/** The fields of a `package.json` Bun's resolver and loader read for the app's own modules (see {@link packageManifests}). */
+const RESOLVER_FIELDS = ["name", "type", "imports", "exports", "main", "module"] as const;
+
+/**
+ * What the resolver sees of the `package.json` at `path`: those fields, as
+ * JSON, else the file's fingerprint (it does not parse, or is gone). An
+ * edit of `scripts` or `dependencies` does not change it.
+ */
+export function manifestPrint(path: string): string {
+  try {
+    const json = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    return JSON.stringify(RESOLVER_FIELDS.map((k) => json[k] ?? null));
+  } catch {
+    return fingerprint(path);
+  }
+}
+
 /**
  * The first of `files` with an import whose specifier names `target` (an
  * absolute path, e.g. a file that was deleted after the graph was scanned),

@@ -19,7 +19,7 @@ import { type ApplicationKind, describeExport, detectApplication } from "../fetc
 import { ignoredServeOptions } from "../fetch/detect.ts";
 import type { Application } from "../spec.ts";
 import { appFileProblem, missingExportMessage, type AppSpec } from "../deploy/load-app.ts";
-import { resolverConfigs, scanGraph } from "./graph.ts";
+import { packageManifests, resolverConfigs, scanGraph } from "./graph.ts";
 import { type DisposeProblem, HotModules } from "./hot.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
@@ -149,7 +149,8 @@ export class AppLoader {
   /**
    * The user files of the app's module graph as last scanned (entry first),
    * including files that failed to import, the `tsconfig.json` files
-   * that apply to them (see `resolverConfigs`) and the symbolic links
+   * that apply to them (see `resolverConfigs`), their nearest
+   * `package.json` (see `packageManifests`) and the symbolic links
    * imports go through (see `ModuleGraph.links`): the set to watch.
    */
   get files(): string[] {
@@ -190,9 +191,9 @@ export class AppLoader {
     this.#uncleared = await clearFailures(failed);
     for (const f of this.#dynamic) if (!existsSync(f)) this.#dynamic.delete(f);
     // Missing import targets are watched too: creating one can fix the app. So are the
-    // tsconfig.json files Bun resolves them with, and the symbolic links imports go through (a change
+    // tsconfig.json and package.json files Bun resolves them with, and the symbolic links imports go through (a change
     // to either takes a new process to apply).
-    this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic, ...resolverConfigs(graph.files), ...graph.links]);
+    this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic, ...resolverConfigs(graph.files), ...packageManifests(graph.files), ...graph.links]);
     const done = <T extends { ok: boolean }>(r: T) => {
       this.discover();
       this.#failed = !r.ok;

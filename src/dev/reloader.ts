@@ -12,7 +12,7 @@ import { relative } from "node:path";
 import { isTsgiSource } from "./paths.ts";
 import type { ApplicationKind } from "../fetch/index.ts";
 import { fingerprint } from "./fingerprint.ts";
-import { isImportLink, isResolverConfig, linkPrint } from "./graph.ts";
+import { isImportLink, isPackageManifest, isResolverConfig, linkPrint, manifestPrint } from "./graph.ts";
 import type { Application } from "../spec.ts";
 import { escapeControls } from "../server/log.ts";
 import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
@@ -126,6 +126,8 @@ export class Reloader {
   #fingerprints = new Map<string, string>();
   /** The symbolic links imports go through, as first loaded or last warned about (see `linkPrint`). */
   #links = new Map<string, string>();
+  /** The `package.json` files of the app's modules, as first loaded or last warned about (see `manifestPrint`). */
+  #manifests = new Map<string, string>();
   #reloads = 0;
   readonly #loop = new ReloadLoopGuard();
   /** Files found looping (see {@link ReloaderOptions.guardLoops}), with what they were as the last load that wrote them ended. */
@@ -216,11 +218,14 @@ export class Reloader {
    * app is failing to load, every event retries. A changed `tsconfig.json`
    * is not reloaded (Bun's resolver reads it once per process): it gets a
    * warning that says to restart, once per change. So does a changed
-   * symbolic link an import goes through (Bun keeps what it resolved to).
+   * symbolic link an import goes through (Bun keeps what it resolved to),
+   * and a `package.json` of the app whose resolver fields (`imports`,
+   * `type`, `exports`...) changed; one with other changes is dropped.
    */
   reload(paths: string[]): Promise<ReloadOutcome> {
     // Files whose change takes a new process to apply: a warning to restart (once per change), no reload.
     paths = this.#warnRestart(paths, isResolverConfig, fingerprint, this.#fingerprints, ": Bun reads it once per process, so its changes (paths, baseUrl, jsx, decorators) apply after you restart tsgi-dev");
+    paths = this.#warnRestart(paths, isPackageManifest, manifestPrint, this.#manifests, ": Bun reads it once per process, so its changes (imports, type, exports) apply after you restart tsgi-dev");
     paths = this.#warnRestart(paths, isImportLink, linkPrint, this.#links, ", a symbolic link an import goes through: Bun resolves each import once per process, so the app keeps the file it pointed to until you restart tsgi-dev");
     if (paths.length === 0) return Promise.resolve("skipped");
     if (this.#loading) {
@@ -509,6 +514,7 @@ export class Reloader {
       for (const f of written) if (this.#looping.has(f) || looping.includes(f)) this.#looping.set(f, fingerprint(f));
     }
     for (const f of result.files) if (isImportLink(f) && !this.#links.has(f)) this.#links.set(f, linkPrint(f));
+    for (const f of result.files) if (isPackageManifest(f) && !this.#manifests.has(f)) this.#manifests.set(f, manifestPrint(f));
     this.#options.onGraph?.(result.files, fp);
     const late = result.files.filter((f) => !before.has(f) && this.#watches(f) && fingerprint(f) !== fp.get(f));
     if (result.ok) {
