@@ -104,10 +104,12 @@ describe("log format: Python's % formatting with a mapping (eventlet log_format)
     "%(request_line).3s|%%|%(client_ip)20s|%(wall_seconds)-10.1f|",
     "%(wall_seconds)010.4f %(body_length)-6d. %(date_time)s",
     "%(client_ip)s:%(client_port)s %(client_port)-7d|",
+    // A number's precision is its least count of digits, zeros in front (Python's, as C's printf).
+    "%(status_code).5d|%(body_length)8.4d|%(client_port)-9.6i|%(body_length)010.4d|%(status_code).0d|%(body_length)+.3d",
   ];
   const python = Bun.which("python3");
   if (!python) console.warn("SKIP log format differential: python3 is not installed");
-  test.skipIf(!python)("width, flags and precision come out as Python's % gives them", () => {
+  test.skipIf(!python)("width, flags and precision (a number's least digits: %(status_code).5d is 00200) come out as Python's % gives them", () => {
     const script = `import json,sys\nf=json.loads(sys.argv[1])\nfor fmt in json.loads(sys.argv[2]): print(fmt % f)`;
     const r = Bun.spawnSync([python!, "-c", script, JSON.stringify(fields), JSON.stringify(formats)]);
     const expected = r.stdout.toString().split("\n").slice(0, formats.length);

@@ -241,7 +241,9 @@ const TEXT_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "date_ti
  * into a function. The names are eventlet's: `client_ip`, `client_port`,
  * `date_time`, `request_line`, `status_code`, `body_length`,
  * `wall_seconds` ({@link AccessLogFields}). A conversion is `%(name)[flags][width][.precision]type`:
- * type `s`, `d`/`i` (truncated to an integer) or `f` (precision default 6);
+ * type `s` (precision: at most that many characters), `d`/`i` (truncated to
+ * an integer; precision: at least that many digits, zeros in front) or `f`
+ * (precision: digits after the point, default 6);
  * flags `-` (left-justify in the width), `0` (pad numbers with zeros), `+`
  * and space (sign of positive numbers). `%%` is a literal percent.
  * @throws Error on an unknown field name, on a text field (`client_ip`,
@@ -300,7 +302,8 @@ function conversion(name: keyof AccessLogFields, flags: string, width: number, p
       return precision === undefined ? s : s.slice(0, precision);
     }
     const n = Number(f[name]);
-    const body = type === "f" ? (precision ?? 6) === 6 ? fixed6(Math.abs(n)) : Math.abs(n).toFixed(precision) : String(Math.abs(Math.trunc(n)));
+    // An integer's precision is its least count of digits, zeros in front (%(status_code).5d: 00200), as in Python and C.
+    const body = type === "f" ? (precision ?? 6) === 6 ? fixed6(Math.abs(n)) : Math.abs(n).toFixed(precision) : String(Math.abs(Math.trunc(n))).padStart(precision ?? 0, "0");
     const prefix = n < 0 || Object.is(n, -0) ? "-" : sign;
     if (!left && flags.includes("0") && width > 0) return prefix + body.padStart(width - prefix.length, "0");
     return prefix + body;
