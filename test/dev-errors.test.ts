@@ -246,6 +246,21 @@ describe("tsgi-dev: broken code", () => {
     await until(async () => (await get(url)).text === "1", 5000);
   });
 
+  test("a type passed on by a barrel's export type * from (TypeScript 5's), imported as a value: the import type hint names the module that declares it", async () => {
+    const app = new TempApp({
+      "app.ts": `import { User } from "./lib/index.ts";\nconsole.log(User);\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [];\n}\n`,
+      "lib/index.ts": `export type * from "./types.ts";\nexport const version = 1;\n`,
+      "lib/types.ts": `export interface User {\n  name: string;\n}\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    await dev.waitFor(/Export named 'User' not found in module '.*lib\/index\.ts'/, 3000);
+    // Before: no hint (export type * was not followed).
+    await dev.waitFor(/User is a TypeScript type in lib\/types\.ts \(export interface User\), and types are gone at run time: import it with import type \{ User \}/, 3000);
+    expect(unescape((await get(url, PLAIN)).text)).toMatch(/User is a TypeScript type in lib\/types\.ts/);
+  });
+
   test("a re-export whose specifier is written alike in several folders (each barrel's ./types.ts): the one that fails is pointed at, not the first found, with the hint for its module", async () => {
     const barrel = `export { Options } from "./types.ts";\n`;
     const app = new TempApp({

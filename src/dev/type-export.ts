@@ -20,8 +20,9 @@ import { dirname, relative } from "node:path";
  * otherwise, or when `file` cannot be read. The file is named relative to
  * `cwd` (default the process's). `undefined` too when `file` also declares a
  * value of that name ({@link declaresValue}): then the name is exported.
- * A barrel that passes a module on whole (`export * from "./types"`) is
- * followed, up to 4 such hops: the hint names the module declaring the type.
+ * A barrel that passes a module on whole (`export * from "./types"`, or
+ * `export type * from`) is followed, up to 4 such hops: the hint names the
+ * module declaring the type.
  */
 export function typeExportHint(name: string, file: string, cwd: string = process.cwd()): string | undefined {
   return hintIn(name, file, cwd, new Set());
@@ -48,7 +49,8 @@ function hintIn(name: string, file: string, cwd: string, seen: Set<string>, dept
   if (!declared && !passed) {
     // A barrel's `export * from "./types"` passes the type's name on too (TypeScript's view), and Bun finds no such export.
     if (depth >= MAX_STAR_DEPTH) return undefined;
-    for (const m of source.matchAll(/(?:^|[\n;{}])\s*export\s*\*\s*from\s*(["'])([^"'\n]+)\1/g)) {
+    // TypeScript 5's `export type * from "./types"` passes it on too (as a type only).
+    for (const m of source.matchAll(/(?:^|[\n;{}])\s*export(?:\s+type)?\s*\*\s*from\s*(["'])([^"'\n]+)\1/g)) {
       let target: string;
       try {
         target = Bun.resolveSync(m[2]!, dirname(file)).replace(/\?.*$/, "");
