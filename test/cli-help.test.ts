@@ -203,6 +203,8 @@ describe("help, version and misspelt commands, as git and npm users type them", 
       [["srve", "--port", "9000"], 'unknown command "srve"; did you mean tsgi serve ./app.ts --port 9000? (see tsgi --help)'],
       // An app given is the app; a flag's value is not one.
       [["server", "--workers", "2", "main.ts"], 'unknown command "server"; did you mean tsgi serve --workers 2 main.ts? (see tsgi --help)'],
+      // So is one after -- (before: 'tsgi serve server.ts -- main.ts', two apps, itself refused).
+      [["server", "--port", "9000", "--", "main.ts"], 'unknown command "server"; did you mean tsgi serve --port 9000 -- main.ts? (see tsgi --help)'],
       // A directory named like the command is no app.
       [["serv"], 'unknown command "serv"; did you mean tsgi serve ./app.ts? (see tsgi --help)'],
       // A module given without its extension and without the command (before: 'the command is serve, as in tsgi serve ./app.ts').

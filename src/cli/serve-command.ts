@@ -476,7 +476,10 @@ function unknownCommand(word: string, rest: readonly string[]): string {
   const module = ext === undefined ? undefined : shellWord(`${word}${ext}`);
   if (nearestWord(word, ["serve"]) !== undefined) {
     // A directory ./server is no app (tsgi serve server is refused): the example then.
-    const line = positionalArgs(rest, SERVE_ARGS).length > 0 ? args : [module ?? "./app.ts", ...args];
+    // An app given after -- is one too, as citty takes it (tsgi server --port 9000 -- main.ts).
+    const end = rest.indexOf("--");
+    const appGiven = positionalArgs(rest, SERVE_ARGS).length > 0 || (end !== -1 && end < rest.length - 1);
+    const line = appGiven ? args : [module ?? "./app.ts", ...args];
     return `unknown command ${quoted}; did you mean tsgi serve ${line.join(" ")}? (see tsgi --help)`;
   }
   // A module path (./app.ts, app.ts:api, src/app, or main beside main.ts): the command was left out.
