@@ -209,6 +209,8 @@ describe("help, version and misspelt commands, as git and npm users type them", 
       [["serv"], 'unknown command "serv"; did you mean tsgi serve ./app.ts? (see tsgi --help)'],
       // A module given without its extension and without the command (before: 'the command is serve, as in tsgi serve ./app.ts').
       [["main", "--port", "1"], 'unknown command "main": the command, serve, goes first: tsgi serve main.ts --port 1 (see tsgi --help)'],
+      // An app spec that starts like the command is the app, not a misspelt serve (before: 'did you mean tsgi serve ./app.ts --port 1?').
+      [["server.ts:api", "--port", "1"], 'unknown command "server.ts:api": the command, serve, goes first: tsgi serve server.ts:api --port 1 (see tsgi --help)'],
     ] as Array<[string[], string]>) {
       const r = await tsgi(args, dir);
       expect([args, r.code, r.stdout, r.stderr]).toEqual([args, 2, "", `[error] ${line}\n`]);

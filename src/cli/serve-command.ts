@@ -463,8 +463,8 @@ export async function run(): Promise<void> {
  * with the user's own arguments and, when they name no app, the module
  * named like the word if there is one (`tsgi server` beside server.ts:
  * `tsgi serve server.ts`), else `./app.ts` as the example; an app path
- * given first (`./app.ts`, or `main` beside main.ts) gets `tsgi serve`
- * put before it; `version` is pointed at `--version`.
+ * given first (`./app.ts`, `server.ts:api`, or `main` beside main.ts)
+ * gets `tsgi serve` put before it; `version` is pointed at `--version`.
  */
 function unknownCommand(word: string, rest: readonly string[]): string {
   const quoted = JSON.stringify(word);
@@ -474,7 +474,9 @@ function unknownCommand(word: string, rest: readonly string[]): string {
   const isFile = (path: string) => statSync(path, { throwIfNoEntry: false })?.isFile() === true;
   const ext = isFile(word) ? "" : MODULE_EXTENSIONS.find((e) => isFile(`${word}${e}`));
   const module = ext === undefined ? undefined : shellWord(`${word}${ext}`);
-  if (nearestWord(word, ["serve"]) !== undefined) {
+  // A module path (./app.ts, app.ts:api, src/app): the app, even when it starts like the command (server.ts:api).
+  const path = /[/.:]/.test(word);
+  if (!path && nearestWord(word, ["serve"]) !== undefined) {
     // A directory ./server is no app (tsgi serve server is refused): the example then.
     // An app given after -- is one too, as citty takes it (tsgi server --port 9000 -- main.ts).
     const end = rest.indexOf("--");
@@ -482,8 +484,8 @@ function unknownCommand(word: string, rest: readonly string[]): string {
     const line = appGiven ? args : [module ?? "./app.ts", ...args];
     return `unknown command ${quoted}; did you mean tsgi serve ${line.join(" ")}? (see tsgi --help)`;
   }
-  // A module path (./app.ts, app.ts:api, src/app, or main beside main.ts): the command was left out.
-  if (/[/.:]/.test(word) || module !== undefined || existsSync(word)) {
+  // A module path, or main beside main.ts: the command was left out.
+  if (path || module !== undefined || existsSync(word)) {
     return `unknown command ${quoted}: the command, serve, goes first: tsgi serve ${[module ?? shellWord(word), ...args].join(" ")} (see tsgi --help)`;
   }
   return `unknown command ${quoted}: the command is serve, as in tsgi serve ./app.ts (see tsgi --help)`;
