@@ -135,6 +135,14 @@ describe("log format: Python's % formatting with a mapping (eventlet log_format)
     expect(compileLogFormat("100%% %(status_code)d")(fields)).toBe("100% 200");
   });
 
+  test("a width or precision over 100 is refused when compiled: toFixed cannot write it, so every line would be dropped", () => {
+    // Before: compiled, and each line threw (toFixed() digits argument must be between 0 and 100).
+    expect(() => compileLogFormat("%(wall_seconds).101f")).toThrow("log format: %(wall_seconds).101f asks for a precision of 101; at most 100 is allowed");
+    expect(() => compileLogFormat("%(status_code)1000000d")).toThrow(/asks for a width of 1000000; at most 100/);
+    expect(compileLogFormat("%(wall_seconds).100f")(fields)).toMatch(/^\d+\.\d{100}$/);
+    expect(compileLogFormat("%(status_code)100d")(fields)).toBe(" ".repeat(97) + "200");
+  });
+
   test("a text field formatted as a number (%(client_ip)d) is refused when compiled, and by tsgi serve --log-format at start (exit 2), not logged as NaN on every line", () => {
     const known = "client_port, status_code, body_length, wall_seconds";
     expect(() => compileLogFormat("%(client_ip)d")).toThrow(`log format: %(client_ip)d formats client_ip, a text field, as a number; write %(client_ip)s (the number fields: ${known})`);

@@ -236,6 +236,9 @@ const LOG_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "client_p
 /** The fields that are text, not numbers: `%(name)s` only. */
 const TEXT_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "date_time", "request_line"];
 
+/** The largest width or precision a log-format conversion may give (`toFixed`'s limit). */
+const MAX_CONVERSION_WIDTH = 100;
+
 /**
  * Compile an eventlet `log_format` (Python's `%` formatting with a mapping)
  * into a function. The names are eventlet's: `client_ip`, `client_port`,
@@ -248,7 +251,8 @@ const TEXT_FIELDS: ReadonlyArray<keyof AccessLogFields> = ["client_ip", "date_ti
  * and space (sign of positive numbers). `%%` is a literal percent.
  * @throws Error on an unknown field name, on a text field (`client_ip`,
  *   `date_time`, `request_line`) given a number's type (`%(client_ip)d`),
- *   or on a `%` that starts no valid conversion (Python raises there too,
+ *   on a width or precision over 100 (`%(wall_seconds).101f`, which could
+ *   not be written), or on a `%` that starts no valid conversion (Python raises there too,
  *   the number's at each line), naming its offset.
  */
 export function compileLogFormat(format: string): (fields: AccessLogFields) => string {
@@ -281,7 +285,13 @@ export function compileLogFormat(format: string): (fields: AccessLogFields) => s
         `log format: ${m[0]} formats ${name}, a text field, as a number; write %(${name})s (the number fields: ${LOG_FIELDS.filter((f) => !TEXT_FIELDS.includes(f)).join(", ")})`,
       );
     }
-    parts.push(conversion(name, m[2]!, m[3] === undefined ? 0 : Number(m[3]), m[4] === undefined ? undefined : Number(m[4]), m[5]!));
+    const width = m[3] === undefined ? 0 : Number(m[3]);
+    const precision = m[4] === undefined ? undefined : Number(m[4]);
+    // toFixed takes at most 100 digits: past it every line would throw and be dropped; no log field needs a wider column.
+    if (width > MAX_CONVERSION_WIDTH || (precision ?? 0) > MAX_CONVERSION_WIDTH) {
+      throw new Error(`log format: ${m[0]} asks for ${width > MAX_CONVERSION_WIDTH ? `a width of ${width}` : `a precision of ${precision}`}; at most ${MAX_CONVERSION_WIDTH} is allowed`);
+    }
+    parts.push(conversion(name, m[2]!, width, precision, m[5]!));
   }
   parts.push(format.slice(last));
   return (fields) => {
