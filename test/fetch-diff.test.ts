@@ -92,6 +92,9 @@ const multipart =
 const SAME: Array<[string, string, string?]> = [
   ["an escaped slash and an empty segment stay as sent in request.url", get("/a%2Fb//c?x=%ZZ&y=?z")],
   ["a path starting with //", get("//double")],
+  ["an empty query: request.url keeps the lone ? (a signed URL, a router matching request.url can tell)", get("/x?")],
+  ["an absolute-form target with an empty query, its authority the Host", `GET http://h.test/x? HTTP/1.1\r\n${host}${close}\r\n`],
+  ["a %7e and dot segments as the URL parser leaves them", get("/%7e/a/../b/./c")],
   ["a query with |{}^` as sent", get("/q?a=|{}^`")],
   ["an IPv6 Host", `GET /v6 HTTP/1.1\r\nHost: [::1]:8080\r\n${close}\r\n`],
   ["repeated fields joined with \", \", two Cookie fields with \"; \"", `GET /rep HTTP/1.1\r\n${host}X-A: 1\r\nx-a: 2\r\nCookie: a=1\r\nCookie: b=2\r\nAccept: x\r\nAccept: y\r\n${close}\r\n`],
@@ -185,6 +188,14 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
     const seen = await both(`GET http://other.test:81/p?q=1 HTTP/1.1\r\n${host}${close}\r\n`);
     expect(JSON.parse(seen.bun.body).url).toBe("http://h.test/p?q=1");
     expect(JSON.parse(seen.tsgi.body).url).toBe("http://other.test:81/p?q=1");
+  });
+
+  test("a fragment in the request-target: Bun.serve keeps it in request.url, tsgi answers 400 (RFC 9112 §3.2: a request-target has none)", async () => {
+    for (const target of ["/x#frag", "/x?#"]) {
+      const seen = await both(get(target));
+      expect([target, JSON.parse(seen.bun.body).url]).toEqual([target, `http://h.test${target}`]);
+      expect([target, seen.tsgi.status, seen.tsgi.body]).toEqual([target, 400, "400 Bad Request: A fragment (#) in the request-target: clients never send one\n"]);
+    }
   });
 
   test("HTTP/1.0 without Host: Bun.serve's request.url is the path alone, which new URL() refuses (a 500); tsgi's has the server's address", async () => {

@@ -1141,6 +1141,23 @@ describe("toFetchHandler on Bun.serve: request shapes Bun passes as they came", 
     }
   });
 
+  test("an empty query (a lone ?) keeps its ? in REQUEST_URI, as the tsgi server gives it, also through fromFetchHandler(toFetchHandler(app)) (before: REQUEST_URI /x, the URL's search is \"\" for it)", async () => {
+    expect(await ask("GET /x? HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")).toMatchObject({ PATH_INFO: "/x", QUERY_STRING: "", REQUEST_URI: "/x?" });
+    expect(await ask("GET /x?# HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")).toMatchObject({ PATH_INFO: "/x", QUERY_STRING: "", REQUEST_URI: "/x?" });
+    expect(await ask("GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")).toMatchObject({ QUERY_STRING: "", REQUEST_URI: "/x" });
+    const direct = startServer(app);
+    const round = startServer(fromFetchHandler(toFetchHandler(app, { errorLog: null })));
+    try {
+      for (const s of [direct, round]) {
+        const r = await rawOne(s.port, "GET /x? HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        expect(JSON.parse(r.response!.body.toString())).toMatchObject({ PATH_INFO: "/x", QUERY_STRING: "", REQUEST_URI: "/x?" });
+      }
+    } finally {
+      await direct.server.close({ timeout: 100 });
+      await round.server.close({ timeout: 100 });
+    }
+  });
+
   test("an HTTP/1.0 request without Host reaches the app: SERVER_NAME/SERVER_PORT are the server's own address, no HTTP_HOST (spec.md \"CGI variables\")", async () => {
     expect(await ask("GET /env?q=1 HTTP/1.0\r\n\r\n")).toEqual({
       REQUEST_METHOD: "GET",
@@ -2039,6 +2056,13 @@ describe("export detection (asApplication)", () => {
     // Raw UTF-8 bytes in the target (CGI's environ, bytes as latin-1): encoded once, as before 'the path as sent' (not %C3%83%C2%A9).
     const raw = { ...sent, REQUEST_URI: "/caf\u00c3\u00a9?q=1", SCRIPT_NAME: "", PATH_INFO: "/caf\u00c3\u00a9" };
     expect(new Request(environUrl(raw)).url).toBe("https://srv/caf%C3%A9?q=1");
+    // An empty query (the target /x?) keeps its ?, as a URL does; a QUERY_STRING a middleware emptied does not bring one.
+    const lone = { ...base, SCRIPT_NAME: "", PATH_INFO: "/x", QUERY_STRING: "", REQUEST_URI: "/x?" } as unknown as Environ;
+    expect(environUrl(lone)).toBe("https://srv/x?");
+    expect(environUrl({ ...lone, REQUEST_URI: "http://srv/x?" })).toBe("https://srv/x?");
+    expect(environUrl({ ...lone, REQUEST_URI: "/x" })).toBe("https://srv/x");
+    expect(environUrl({ ...lone, REQUEST_URI: "/x?q=1" })).toBe("https://srv/x");
+    expect(environUrl({ ...lone, QUERY_STRING: "a" })).toBe("https://srv/x?a");
   });
 });
 

@@ -78,7 +78,9 @@ function rawPath(environ: Environ, decoded: string): string | null {
  * `tsgi.url_scheme` (default `http`), `HTTP_HOST` (else `SERVER_NAME`,
  * default `localhost`, plus `:SERVER_PORT` unless it is the scheme's
  * default: 80 for `http` and `ws`, 443 for `https` and `wss`), the path,
- * and `?QUERY_STRING` when non-empty. The path is the
+ * and `?QUERY_STRING` when non-empty (a lone `?` when `QUERY_STRING` is
+ * empty and `REQUEST_URI` ends in its only `?`: `/x?` stays `http://h/x?`, as
+ * on `Bun.serve`). The path is the
  * one the client sent (`REQUEST_URI`'s, the path of an absolute-form one) when it decodes to `SCRIPT_NAME` +
  * `PATH_INFO` and is printable ASCII, so an escape such as `%2F` or `%7E` stays as sent, as
  * `Bun.serve` passes it; otherwise `SCRIPT_NAME` + `PATH_INFO`
@@ -104,8 +106,19 @@ export function environUrl(environ: Environ): string {
   }
   const decoded = String(environ.SCRIPT_NAME ?? "") + String(environ.PATH_INFO ?? "");
   const path = rawPath(environ, decoded) ?? (encodePath(decoded) || "/");
-  const query = environ.QUERY_STRING ? `?${String(environ.QUERY_STRING)}` : "";
+  const query = environ.QUERY_STRING ? `?${String(environ.QUERY_STRING)}` : emptyQuery(uri) ? "?" : "";
   return `${scheme}://${host}${path.startsWith("/") ? path : `/${path}`}${query}`;
+}
+
+/**
+ * Whether the request-target (`REQUEST_URI`) has an empty query: a `?` with
+ * nothing after it (`/x?`), which a URL keeps (`http://h/x?` is not
+ * `http://h/x`: a signed URL, a router matching `request.url` can tell) and
+ * `Bun.serve` passes on in `request.url`. `QUERY_STRING` is `""` both for it
+ * and for no query at all.
+ */
+function emptyQuery(uri: unknown): boolean {
+  return typeof uri === "string" && uri.indexOf("?") === uri.length - 1 && uri.length > 0;
 }
 
 /**

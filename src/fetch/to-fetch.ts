@@ -586,12 +586,25 @@ function requestPlace(request: Request, server: unknown): RequestPlace {
     // tsgi.url_scheme is "http" or "https" (PEP 3333 "environ Variables"): a WebSocket URL's is the HTTP
     // scheme its handshake runs over (RFC 6455 §3: wss is ws over TLS), and any other scheme gives "http".
     const scheme = urlScheme === "https" || urlScheme === "wss" ? "https" : "http";
-    return { target: url.pathname + url.search, host: url.host, serverName: url.hostname.replace(/^\[|\]$/g, ""), serverPort: port, scheme };
+    return { target: url.pathname + searchOf(url), host: url.host, serverName: url.hostname.replace(/^\[|\]$/g, ""), serverPort: port, scheme };
   }
   // The path as the URL parser would leave it (dot segments resolved), read after any scheme and authority.
   const path = href.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, "");
   const local = URL.parse(`http://localhost${path.startsWith("/") ? "" : "/"}${path}`);
-  return { target: local === null ? "/" : local.pathname + local.search, host: null, ...serverAddress(server) };
+  return { target: local === null ? "/" : local.pathname + searchOf(local), host: null, ...serverAddress(server) };
+}
+
+/**
+ * The URL's query with its `?` as the request-target has it: `url.search`,
+ * or a lone `?` for an empty query (`http://h/x?`, whose `search` is `""`
+ * as for no query at all), so `REQUEST_URI` is `/x?` as the tsgi server
+ * gives it for the request-target `/x?`.
+ */
+function searchOf(url: URL): string {
+  if (url.search !== "") return url.search;
+  const href = url.href;
+  const hash = href.indexOf("#");
+  return (hash === -1 ? href : href.slice(0, hash)).endsWith("?") ? "?" : "";
 }
 
 /**
