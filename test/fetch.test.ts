@@ -18,7 +18,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createConnection } from "node:net";
 import { get, heapGrowthFromLongFieldNames, parseResponses, raw, rawOne, settledHeap, startServer } from "./helpers.ts";
-import { ClientDisconnected, WANTS_SIGNAL } from "../src/index.ts";
+import { ClientDisconnected, proxyHeaders, WANTS_SIGNAL } from "../src/index.ts";
 import type { ServerOptions } from "../src/server/options.ts";
 
 const enc = new TextEncoder();
@@ -1735,6 +1735,28 @@ describe("fromFetchHandler on tsgi: the server argument Bun.serve passes", () =>
     expect(info.remote.addressType).toBe("IPv4");
     expect(info.remote.port).toBeGreaterThan(0);
     expect(srv.errors.join("")).toBe("");
+  });
+
+  test("behind a trusted proxy (proxyHeaders): server.requestIP() and getConnInfo give the client the proxy named, port 0 (not known), as REMOTE_PORT is \"\"; X-Forwarded-Port (the port the client reached the proxy on) is not its port", async () => {
+    const seen: unknown[] = [];
+    const tsgiApp: Application = (e, sr) => {
+      seen.push([e.REMOTE_ADDR, e.REMOTE_PORT, e["tsgi.proxy_peer"]]);
+      sr("200 OK", [["Content-Length", "0"]]);
+      return [];
+    };
+    const behind = startServer(proxyHeaders(fromFetchHandler(h)));
+    const plain = startServer(proxyHeaders(tsgiApp));
+    try {
+      const request = "GET /conn HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Port: 443\r\nConnection: close\r\n\r\n";
+      const r = await rawOne(behind.port, request);
+      expect(JSON.parse(r.response!.body.toString("utf8")).remote).toEqual({ address: "203.0.113.9", addressType: "IPv4", port: 0 });
+      await rawOne(plain.port, request);
+      expect(seen).toEqual([["203.0.113.9", "", "127.0.0.1"]]);
+      expect(behind.errors.join("")).toBe("");
+    } finally {
+      await behind.server.close();
+      await plain.server.close();
+    }
   });
 
   test("server.timeout(request, 0), Bun.serve's idiom for an event stream, is accepted (before: 'server.timeout is not a function', a 500)", async () => {
