@@ -2488,6 +2488,47 @@ describe("toFetchHandler on Bun.serve: a client that leaves in the middle of its
   });
 });
 
+describe("toFetchHandler called with a Request made in JavaScript (a test, Hono's app.request()), which has no Content-Length", () => {
+  /** A PEP 3333 app that reads CONTENT_LENGTH bytes (as werkzeug, Django, a cgi.FieldStorage do) and says what it got. */
+  const app: Application = async (e, sr) => {
+    const declared = e.CONTENT_LENGTH ?? "";
+    const got = await e["tsgi.input"].read(Number(declared || 0));
+    const rest = await e["tsgi.input"].read();
+    sr("200 OK", [["Content-Type", "application/json"]]);
+    return [enc.encode(JSON.stringify({ declared, got: new TextDecoder().decode(got), rest: new TextDecoder().decode(rest), type: e.CONTENT_TYPE ?? "" }))];
+  };
+  const handler = toFetchHandler(app, { errorLog: null });
+  const ask = async (body: RequestInit["body"]) =>
+    (await (await handler(new Request("http://h/x", { method: "POST", body, duplex: "half" } as RequestInit))).json()) as { declared: string; got: string; rest: string; type: string };
+
+  test("a body whose length Bun knows (a string, bytes, a Blob, URLSearchParams, FormData, a Bun.file()) gives CONTENT_LENGTH, so an app reading that many bytes reads the body (before: no CONTENT_LENGTH, it read nothing)", async () => {
+    expect(await ask("abc")).toEqual({ declared: "3", got: "abc", rest: "", type: "" });
+    expect(await ask(enc.encode("bytes"))).toEqual({ declared: "5", got: "bytes", rest: "", type: "" });
+    expect(await ask(new Blob(["blob body"], { type: "text/x-note" }))).toEqual({ declared: "9", got: "blob body", rest: "", type: "text/x-note" });
+    expect(await ask(new URLSearchParams("a=1&b=%C3%A9"))).toEqual({ declared: "12", got: "a=1&b=%C3%A9", rest: "", type: "application/x-www-form-urlencoded;charset=UTF-8" });
+    const form = new FormData();
+    form.append("a", "1");
+    const multipart = await ask(form);
+    expect(multipart.type).toStartWith("multipart/form-data; boundary=");
+    expect([Number(multipart.declared), multipart.rest]).toEqual([enc.encode(multipart.got).length, ""]);
+    expect(multipart.got).toContain('name="a"\r\n\r\n1\r\n');
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-fetch-file-body-"));
+    try {
+      writeFileSync(join(dir, "up.txt"), "file body");
+      expect(await ask(Bun.file(join(dir, "up.txt")))).toMatchObject({ declared: "9", got: "file body", rest: "" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a stream, whose length is not known without reading it: no CONTENT_LENGTH, and tsgi.input read to its end (tsgi.input_terminated) gives the body; a Content-Length of the Request's own is kept", async () => {
+    const stream = () => new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(enc.encode("str")), c.enqueue(enc.encode("eam")), c.close()) });
+    expect(await ask(stream())).toEqual({ declared: "", got: "", rest: "stream", type: "" });
+    const own = await handler(new Request("http://h/x", { method: "POST", body: stream(), headers: { "Content-Length": "6" }, duplex: "half" } as RequestInit));
+    expect(await own.json()).toEqual({ declared: "6", got: "stream", rest: "", type: "" });
+  });
+});
+
 describe("toFetchHandler's environ option", () => {
   test("its tsgi.url_scheme is every request's scheme, as the tsgi server's environ option's (behind a TLS-terminating proxy Bun.serve's request.url is http:); a value other than http/https is refused when the handler is made", async () => {
     let seen: Environ | null = null;

@@ -1,7 +1,7 @@
 /**
  * What both fetch bridges share: the handler type, a scheme's default port
- * ({@link defaultPort}), and the requests made for a request without `Host`
- * ({@link HOSTLESS_REQUESTS}). (The hop-by-hop fields
+ * ({@link defaultPort}), the requests made for a request without `Host`
+ * ({@link HOSTLESS_REQUESTS}), and where a body is held ({@link heldBody}). (The hop-by-hop fields
  * neither passes on are the gateway's `isHopByHopFor`, as the server's.)
  * @module
  */
@@ -26,4 +26,18 @@ export const HOSTLESS_REQUESTS = new WeakSet<Request>();
  */
 export function defaultPort(scheme: string): number | undefined {
   return scheme === "http" || scheme === "ws" ? 80 : scheme === "https" || scheme === "wss" ? 443 : undefined;
+}
+
+/**
+ * Whether the body of a `Response` or `Request` is held in memory (a string,
+ * bytes, a Blob, `URLSearchParams`, `FormData`, JSON: what `Bun.inspect`
+ * shows as `Blob (n bytes)`), is a `Bun.file()` (`FileRef (path)`), or is a
+ * stream (or none, or not yet read: `Bun.serve`'s own `request.body`). Only
+ * Bun can tell; elsewhere every body counts as a stream. Ask before
+ * touching `.body`, which turns a body held in memory into a stream.
+ */
+export function heldBody(message: Request | Response): "memory" | "file" | "stream" {
+  if (typeof Bun === "undefined") return "stream";
+  const shown = Bun.inspect(message);
+  return /\n\s*Blob \(/.test(shown) ? "memory" : /\n\s*FileRef \(/.test(shown) ? "file" : "stream";
 }

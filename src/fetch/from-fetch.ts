@@ -7,7 +7,7 @@
 import { reasonPhrase } from "../http/status.ts";
 import { ownCopy } from "../http/intern.ts";
 import type { Application, Body, Environ, ResponseHeaders, StartResponse } from "../spec.ts";
-import { defaultPort, HOSTLESS_REQUESTS, type FetchHandler } from "./common.ts";
+import { defaultPort, heldBody, HOSTLESS_REQUESTS, type FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
 import { readSignal, requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
@@ -784,18 +784,6 @@ const EMPTY = (): Body => [];
 /** Whether a response with status `code` frames content (RFC 9110 §6.4.1): not 1xx, 204, 205 or 304. */
 function framesContent(code: number): boolean {
   return code >= 200 && code !== 204 && code !== 205 && code !== 304;
-}
-
-/**
- * Whether the `Response`'s body is held in memory (a string, bytes, a Blob,
- * JSON: what `Bun.inspect` shows as `Blob (n bytes)`), is a `Bun.file()`
- * (`FileRef (path)`), or is a stream. Only Bun can tell; elsewhere every
- * body counts as a stream.
- */
-function heldBody(response: Response): "memory" | "file" | "stream" {
-  if (typeof Bun === "undefined") return "stream";
-  const shown = Bun.inspect(response);
-  return /\n\s*Blob \(/.test(shown) ? "memory" : /\n\s*FileRef \(/.test(shown) ? "file" : "stream";
 }
 
 /** The type Bun gives every in-memory body without one of its own: strings, bytes, untyped Blobs. */

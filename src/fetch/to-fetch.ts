@@ -18,7 +18,40 @@ import { validHostValue } from "../http/target.ts";
 import { httpDate } from "../http/date.ts";
 import { hostname as osHostname } from "node:os";
 import { errorText, shownValue } from "../gateway/error-text.ts";
-import { defaultPort, HOSTLESS_REQUESTS } from "./common.ts";
+import { defaultPort, heldBody, HOSTLESS_REQUESTS } from "./common.ts";
+
+/** A request body whose length is known without reading a stream (see {@link knownBody}). */
+interface KnownBody {
+  /** Its length in bytes, `-1` when not known (a `Bun.file()` of a pipe). */
+  length: number;
+  /** The bytes, for a body held in memory. */
+  bytes: Uint8Array | null;
+  /** The stream to pull, for a `Bun.file()`; `null` with `bytes`. */
+  stream: ReadableStream<Uint8Array> | null;
+}
+
+/**
+ * The body of a `Request` made in JavaScript whose length Bun knows: a
+ * string, bytes, a `Blob`, `URLSearchParams` or `FormData` (held in memory,
+ * encoded: its bytes, taken at once), or a `Bun.file()` (its size, the file
+ * streamed). Such a `Request` has no `Content-Length` in its headers (Bun
+ * adds it on the wire only), so a PEP 3333 application reading
+ * `CONTENT_LENGTH` bytes would read nothing. `null` for a stream, whose
+ * length is not known without reading it all (the application reads
+ * `tsgi.input` to its end, `tsgi.input_terminated`), and for an empty body.
+ * Called before `request.body` is touched (which turns a body held in memory
+ * into a stream).
+ */
+async function knownBody(request: Request): Promise<KnownBody | null> {
+  const held = heldBody(request);
+  if (held === "stream") return null;
+  if (held === "memory") {
+    const bytes = await request.bytes();
+    return { length: bytes.length, bytes, stream: null };
+  }
+  const file = await request.blob();
+  return { length: Number.isFinite(file.size) ? file.size : -1, bytes: null, stream: file.stream() };
+}
 
 /** Options of {@link toFetchHandler}. */
 export interface ToFetchOptions {
@@ -386,7 +419,10 @@ class FetchSink implements ResponseSink {
  * `"HTTP/1.1"`. A `Host` that is not `uri-host [":" port]` is answered 400
  * without calling the application, as the tsgi server answers it. The request body is
  * `tsgi.input`, pulled from `request.body` as the application reads (GET
- * and HEAD get none). The
+ * and HEAD get none); a `Request` made in JavaScript with a body Bun holds
+ * (a string, bytes, a `Blob`, `URLSearchParams`, `FormData`, a `Bun.file()`)
+ * and no `Content-Length` or `Transfer-Encoding` gets its length as
+ * `CONTENT_LENGTH`, as a client would have sent it. The
  * returned promise resolves when the application's headers are ready (with
  * its first body chunk or its end, PEP 3333); the body streams afterwards,
  * waiting while the consumer is slow. When the consumer cancels the body
@@ -426,8 +462,11 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
   const environScheme = options.environ?.["tsgi.url_scheme"] as string | undefined;
   return async (request: Request, ...rest: any[]): Promise<Response> => {
     const place = requestPlace(request, rest[0]);
-    let body: ReadableStream<Uint8Array> | null = request.body;
-    if (request.method === "GET" || request.method === "HEAD") body = null;
+    const bodyless = request.method === "GET" || request.method === "HEAD";
+    // A Request made in JavaScript (a test, Hono's app.request(), a service binding) carries no framing
+    // field: its body's length, when Bun holds it, is the CONTENT_LENGTH a client would have sent.
+    const known = bodyless || request.bodyUsed || request.headers.has("content-length") || request.headers.has("transfer-encoding") ? null : await knownBody(request);
+    let body: ReadableStream<Uint8Array> | null = bodyless ? null : known === null ? request.body : known.stream;
     const fields: string[] = [];
     let hasHost = false;
     let badHost = false;
@@ -438,9 +477,10 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
       }
       // No body reaches the app (the runtime gives GET and HEAD none): no
       // CONTENT_LENGTH promising one, no framing field describing one.
-      if (body === null && ((name === "content-length" && value.trim() !== "0") || name === "transfer-encoding")) return;
+      if (bodyless && ((name === "content-length" && value.trim() !== "0") || name === "transfer-encoding")) return;
       fields.push(name, value);
     });
+    if (known !== null && known.length >= 0) fields.push("content-length", String(known.length));
     // RFC 9112 §3.2, as the tsgi server answers it (Bun joins several Host lines with ", ", which fails here too).
     if (badHost) return badRequest("Invalid Host field value", defaults.serverSoftware);
     // A Request fromFetchHandler made for a request without Host has the server's own address in its URL: no Host added.
@@ -468,6 +508,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
       void pump.run();
     } else {
       input = new RequestInput(null);
+      if (known?.bytes) input.push(known.bytes);
       input.end();
     }
     const environ: Environ = buildEnviron(
