@@ -14,8 +14,8 @@ import {
 } from "../src/toolkit/validate.ts";
 import { fileBodyBlob, isFileBody } from "../src/gateway/file-body.ts";
 import { contentLengthValue } from "../src/gateway/response-fields.ts";
-import { startServer } from "./helpers.ts";
-import { toFetchHandler } from "../src/fetch/index.ts";
+import { fromFetchHandler, toFetchHandler } from "../src/fetch/index.ts";
+import { parseResponses, raw, startServer } from "./helpers.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -439,6 +439,13 @@ describe("application-side rules: startResponse", () => {
     // Upgrade is hop-by-hop but for a 426, which MUST carry it (RFC 9110 §15.5.22); Connection stays the server's there.
     await expectRule("header-hop-by-hop", () => run(starts("426 Upgrade Required", [["Upgrade", "TLS/1.3"], ["Connection", "Upgrade"]])));
     expect(() => checkHeaders([["Upgrade", "TLS/1.3"]])).toThrow(TsgiConformanceError);
+    // Connection: close asks the server to close after the response (spec.md): allowed alone, on a final response only.
+    await run(starts("200 OK", [["Connection", "close"]]));
+    await run(starts("404 Not Found", [["connection", " Close "]]));
+    for (const value of ["keep-alive", "close, x-secret", "keep-alive, close", "upgrade"]) {
+      await expectRule("header-hop-by-hop", () => run(starts("200 OK", [["Connection", value]])));
+    }
+    expect(() => checkHeaders([["Connection", "close"]])).toThrow(TsgiConformanceError);
   });
   test("a 426 with Upgrade and a 407 with Proxy-Authenticate pass (RFC 9110 §15.5.22, §15.5.8; the server keeps both)", async () => {
     for (const [status, field] of [
@@ -514,7 +521,7 @@ describe("application-side rules: startResponse", () => {
         const h: ResponseHeaders = [["Content-Type", "text/plain"]];
         sr("200 OK", h);
         return (function* () {
-          h.push(["Connection", "close"]);
+          h.push(["Keep-Alive", "timeout=5"]);
           yield enc.encode("hi");
         })();
       },
@@ -956,6 +963,27 @@ describe("an array body is checked when it is returned: the tsgi server sends an
     const r = await serve(w.app);
     expect([r.text, w.warnings]).toEqual(["abc", []]);
     await expectRule("body-iterate-twice", () => [...(r.body as Iterable<Uint8Array>)]);
+  });
+});
+
+describe("validator over a fetch app (fromFetchHandler)", () => {
+  test("a Response with Connection: close passes and closes the connection after it, a pipelined request not answered (before: header-hop-by-hop, a 500)", async () => {
+    const enc8 = new TextEncoder();
+    const fetchApp = (request: Request) =>
+      new URL(request.url).pathname === "/bye"
+        ? new Response("bye", { headers: { Connection: "close" } })
+        : new Response(new ReadableStream({ pull: (c) => (c.enqueue(enc8.encode("streamed")), c.close()) }), { headers: { Connection: "keep-alive, Close" } });
+    const s = startServer(validator(fromFetchHandler(fetchApp), { warn: () => {} }));
+    try {
+      for (const path of ["/bye", "/stream"]) {
+        const r = await raw(s.port, `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\nGET /bye HTTP/1.1\r\nHost: h\r\n\r\n`, { timeoutMs: 2000 });
+        const responses = parseResponses(r.data, ["GET", "GET"]);
+        expect([path, responses.map((x) => [x.status, x.body.toString(), x.headers["connection"]]), r.closed]).toEqual([path, [[200, path === "/bye" ? "bye" : "streamed", "close"]], true]);
+      }
+      expect(s.errors.join("")).toBe("");
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
   });
 });
 

@@ -77,7 +77,7 @@ export const RULES = {
   "header-name": [SECTIONS.startResponse, "application", "header names are RFC 9110 tokens (no ':' or whitespace)"],
   "header-status": [SECTIONS.startResponse, "application", "no 'Status' header (a CGI convention, not TSGI)"],
   "header-value": [SECTIONS.startResponse, "application", "header values hold no CR, LF, NUL or other control characters (HTAB allowed) and are latin-1"],
-  "header-hop-by-hop": [SECTIONS.http, "application", "applications send no hop-by-hop headers (the server's list; Upgrade allowed on a 426)"],
+  "header-hop-by-hop": [SECTIONS.http, "application", "applications send no hop-by-hop headers (the server's list; Upgrade allowed on a 426, Connection: close on a final response)"],
   "header-content-length": [SECTIONS.contentLength, "application", "Content-Length values are decimal integers of 1 to 15 digits (as the server takes them), and repeated ones agree"],
   "server-write-callable": [SECTIONS.startResponse, "server", "startResponse returns the write() function"],
   "server-write-promise": [SECTIONS.write, "server", "write() returns a Promise"],
@@ -323,12 +323,24 @@ export function checkStatus(status: unknown, warn: (m: string) => void = default
 }
 
 /**
+ * `Connection: close` (the one option, any case): an application asking
+ * the server to close the connection after a final response, which spec.md
+ * allows (the server honours it, as gevent's does; `fromFetchHandler`
+ * passes a fetch `Response`'s on, as `Bun.serve` honours it).
+ */
+function asksClose(name: string, value: string): boolean {
+  return name.length === 10 && name.toLowerCase() === "connection" && /^[ \t]*close[ \t]*$/i.test(value);
+}
+
+/**
  * Check a response header list (wsgiref `check_headers`). The hop-by-hop
  * fields are the tsgi server's: `Connection`, `Keep-Alive`,
  * `Transfer-Encoding`, `TE`, `Upgrade`, `Trailer`, `Trailers`,
  * `Proxy-Connection` and `Proxy-Authorization` (not `Proxy-Authenticate`,
  * which a 407 MUST carry), with `Upgrade` allowed on a 426, which MUST carry it (RFC 9110
- * §15.5.22); wsgiref's list is RFC 2616's.
+ * §15.5.22), and `Connection: close` (that option alone) on a final
+ * response, which asks the server to close the connection after it
+ * (spec.md; wsgiref refuses it); wsgiref's list is RFC 2616's.
  * @param status the response's status code, when the list is a response's (for the 426 rule).
  * @throws TsgiConformanceError (`headers-type`, `header-item`,
  *   `header-name`, `header-status`, `header-value`, `header-hop-by-hop`,
@@ -350,7 +362,7 @@ export function checkHeaders(headers: unknown, status?: number): asserts headers
     const bad = VALUE_BAD.exec(value);
     if (bad) fail("header-value", `Bad header value for ${name}: ${JSON.stringify(value)} (bad character ${JSON.stringify(bad[0])})`);
     if (!isLatin1(value)) fail("header-value", `Header value for ${name} holds a character above U+00FF: ${JSON.stringify(value)}`);
-    if (isHopByHopFor(name, status ?? 0)) {
+    if (isHopByHopFor(name, status ?? 0) && !(status !== undefined && status >= 200 && asksClose(name, value))) {
       fail("header-hop-by-hop", `Hop-by-hop header "${name}: ${value}" not allowed from an application`);
     }
   }
