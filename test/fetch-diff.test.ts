@@ -150,6 +150,18 @@ describe("a fetch app on tsgi answers as on Bun.serve", () => {
     }
   });
 
+  test("a streamed body under a Content-Length that is no length (abc, -1, \"5, 5\" from a field given twice, 20 digits): both send the body, the field ignored; to HEAD both send chunked framing (before: tsgi answered 500)", async () => {
+    for (const v of ["abc", "-1", "5,%205", "99999999999999999999"]) {
+      const seen = await both(get(`/stream-bad-length?v=${v}`));
+      // Bun.serve frames a stream that ends at once by its length, tsgi chunked: both complete.
+      for (const [name, s] of Object.entries(seen)) expect([v, name, s.status, s.body, s.complete, s.fields["content-length"] ?? "5"]).toEqual([v, name, 200, "12345", true, "5"]);
+      const head = await both(`HEAD /stream-bad-length?v=${v} HTTP/1.1\r\n${host}${close}\r\n`);
+      expect([v, head.tsgi]).toEqual([v, { ...head.bun, names: head.tsgi.names }]);
+      expect([v, head.tsgi.status, head.tsgi.fields["transfer-encoding"]]).toEqual([v, 200, "chunked"]);
+    }
+    expect(tsgi.errors.join("")).not.toContain("Content-Length must be");
+  });
+
   test("a 204, 205 or 304 whose Response has a body held in memory carries no Content-Type, as on Bun.serve (before: tsgi added text/plain;charset=utf-8, which a cache applies to its stored page on a 304, RFC 9111 §4.3.4)", async () => {
     for (const path of ["/204-with-body", "/304", "/205-with-body", "/304-bytes"]) {
       const seen = await both(get(path));

@@ -290,7 +290,8 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * `tsgi.file_wrapper`, with its size. The `Response`'s own
  * `Content-Length` is not sent with a body held in memory (its bytes give
  * the length, as on `Bun.serve`) nor with a streamed body that has a
- * `Content-Encoding` (`fetch()` decompressed it: chunked). The request's
+ * `Content-Encoding` (`fetch()` decompressed it: chunked), nor when it is
+ * not 1 to 15 digits (`abc`, `5, 5`: chunked, as `Bun.serve` ignores it). The request's
  * `signal` is aborted when the server's `environ["tsgi.signal"]` aborts (the
  * client went away, or the server gave up on the request, while the handler
  * computes its `Response` or its body streams; a server without that
@@ -559,6 +560,10 @@ class Exchange {
     // describes the resource and Bun.serve keeps it (a 204's the server drops).
     const dropLength =
       inMemory || (method !== "HEAD" && (response.body === null ? response.status !== 304 : response.headers.has("content-encoding")));
+    // A Content-Length that is not a length the server takes (`abc`, `-1`; `5, 5` from a Headers given the
+    // field twice) is left out, as Bun.serve ignores it: a streamed body goes out chunked, not as a 500.
+    const lengthField = response.headers.get("content-length");
+    const ownLength = lengthField !== null && LENGTH_VALUE.test(lengthField) ? lengthField : null;
     const headers: ResponseHeaders = [];
     let typed = false;
     let cookies = false;
@@ -575,7 +580,7 @@ class Exchange {
         return;
       }
       if (name === "content-length") {
-        if (dropLength) return;
+        if (dropLength || ownLength === null) return;
       } else if (name === "content-type") typed = true;
       headers.push([name, value]);
     });
@@ -591,7 +596,7 @@ class Exchange {
     const stream = response.body;
     const code = response.status;
     // A stream to HEAD without a Content-Length of its own: GET's framing (RFC 9110 §9.3.2), as Bun.serve sends it.
-    if (stream !== null && method === "HEAD" && framesContent(code) && !response.headers.has("content-length")) return this.headStream(stream, status, headers);
+    if (stream !== null && method === "HEAD" && framesContent(code) && ownLength === null) return this.headStream(stream, status, headers);
     startResponse(status, headers);
     // No content may go out (HEAD, 204, 205, 304): the stream is cancelled, as Bun.serve does, and
     // request.signal stays as it is; the server stopping such a body was taken for an early close.
@@ -634,8 +639,7 @@ class Exchange {
     };
     // The Content-Length the stream goes out under (-1: none, chunked): once that many bytes are
     // out the server stops the body before the stream says it is done, its end and not an early close.
-    const lengthField = dropLength ? null : response.headers.get("content-length");
-    let left = lengthField !== null && /^\d+$/.test(lengthField) ? Number(lengthField) : -1;
+    let left = dropLength || ownLength === null ? -1 : Number(ownLength);
     return {
       [Symbol.asyncIterator]() {
         return {
@@ -774,6 +778,9 @@ function noReasonError(reason: unknown): never {
 function cutReason(reason: unknown): unknown {
   return reason ?? new ClientDisconnected();
 }
+
+/** A `Content-Length` value the server takes (spec.md "Handling the Content-Length header": 1 to 15 digits). */
+const LENGTH_VALUE = /^\d{1,15}$/;
 
 /** A `Connection` value with the `close` option (RFC 9112 §9.6), in any case, among others. */
 const CLOSE_OPTION = /(?:^|,)\s*close\s*(?:,|$)/i;

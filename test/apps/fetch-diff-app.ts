@@ -181,6 +181,9 @@ async function handle(request: Request, server: Server): Promise<Response> {
       return new Response(null, { headers: { "X-Empty": "yes" } });
     case "/wrong-length":
       return new Response("hello world", { headers: { "Content-Length": "5" } });
+    case "/stream-bad-length":
+      // A streamed body under a Content-Length that is no length (a Headers given it twice joins "5, 5").
+      return new Response(new ReadableStream({ pull: (c) => (c.enqueue(enc.encode("12345")), c.close()) }), { headers: { "Content-Length": url.searchParams.get("v") ?? "" } });
     case "/status-101":
       return new Response(null, { status: 101 });
     case "/throw":
