@@ -1394,6 +1394,31 @@ describe("fromFetchHandler on tsgi: reason phrases and implicit content types", 
   });
 });
 
+describe("fromFetchHandler on tsgi: Responses that cannot be sent", () => {
+  test("Response.error() and a Response whose body was read are answered 500 (as on Bun.serve) and logged saying what the handler returned and what to do (before: 'status must be a string like \"200 OK\" ... got \"0 Unknown\"', 'ReadableStream is locked')", async () => {
+    const s = startServer(
+      fromFetchHandler(async (request: Request) => {
+        if (new URL(request.url).pathname === "/error") return Response.error();
+        const r = new Response("once");
+        await r.text();
+        return r;
+      }),
+    );
+    try {
+      for (const path of ["/error", "/used"]) {
+        const r = await rawOne(s.port, `GET ${path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`);
+        expect([path, r.response!.status]).toEqual([path, 500]);
+      }
+      const log = s.errors.join("");
+      expect(log).toContain("Error in GET /error HTTP/1.1: TypeError: the fetch handler returned Response.error() (a network error, status 0), which is no HTTP response to send; return one with a status");
+      expect(log).toContain("Error in GET /used HTTP/1.1: TypeError: the fetch handler returned a Response whose body was already read (bodyUsed");
+      expect(log).not.toContain("looks like");
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
+});
+
 describe("fromFetchHandler on tsgi: requests a Request cannot carry as sent", () => {
   test("a method a Request would not carry as sent (BREW, TRACK, a lower-case get, patch) is answered 501 without calling the handler; methods it keeps reach it as sent (before: BREW, TRACK and get reached it as GET, patch as PATCH)", async () => {
     const seen: string[] = [];

@@ -544,6 +544,14 @@ class Exchange {
 
   respond(response: unknown): Body | Promise<Body> {
     if (!(response instanceof Response)) throw notAResponse(response);
+    // Bun.serve answers both 500 too; the gateway would say "status ... got \"0 Unknown\"" and "ReadableStream is locked".
+    // (Bun gives new Response(null, { status: 101 }) the type "error" too: status 0 is what tells Response.error().)
+    if (response.type === "error" && response.status === 0) {
+      throw new TypeError("the fetch handler returned Response.error() (a network error, status 0), which is no HTTP response to send; return one with a status, e.g. new Response(null, { status: 502 })");
+    }
+    if (response.bodyUsed && response.body?.locked) {
+      throw new TypeError("the fetch handler returned a Response whose body was already read (bodyUsed: its text(), json() or a reader took it); return a new Response, or read a response.clone()");
+    }
     const { method, startResponse } = this;
     // Asked before touching `response.body`: reading it turns Bun's in-memory body into a stream.
     const held = response.bodyUsed ? "stream" : heldBody(response);
