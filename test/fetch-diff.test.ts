@@ -121,6 +121,13 @@ const SAME: Array<[string, string, string?]> = [
   ["a ReadableStream body that errors midway: the bytes before, then the cut (no last chunk)", get("/stream-error")],
   ["a HEAD to Response.json(): its Content-Type and length, no body", `HEAD /response-json HTTP/1.1\r\n${host}${close}\r\n`],
   ["bytes that are not UTF-8 (a PNG's): application/octet-stream and their length", get("/bytes-binary")],
+  ["request.clone(), then both bodies read (Content-Length)", post("/clone", "Content-Length: 5\r\n", "hello")],
+  ["request.clone(), then both bodies read (chunked)", post("/clone", "Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")],
+  ["an async generator as the body: chunked, its strings and bytes", get("/async-generator")],
+  ["a HEAD to an async generator body: chunked framing, no body", `HEAD /async-generator HTTP/1.1\r\n${host}${close}\r\n`],
+  ["a 204 with a streamed body: no body, no framing", get("/204-stream")],
+  ["a 304 with a streamed body: no body, its ETag", get("/304-stream")],
+  ["Set-Cookie (one with an Expires date's comma) and a repeated field from an init array of pairs", get("/cookies-init")],
 ];
 
 describe("a fetch app on tsgi answers as on Bun.serve", () => {
@@ -277,6 +284,21 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
     const seen = await both(get("/304-file-etag"));
     expect(seen.tsgi.fields).toEqual(seen.bun.fields);
     expect(seen.bun.fields["content-type"]).toBe("application/json;charset=utf-8");
+  });
+
+  test("request.blob().type: Bun.serve's is text/plain;charset=utf-8 whatever the Content-Type, tsgi's the Content-Type as sent; two Set-Cookie lines in a request: headers.getSetCookie() gives two on Bun.serve, one joined with \", \" on tsgi (the environ joins repeated fields)", async () => {
+    const form = await both(post("/blob-type", `Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: ${multipart.length}\r\n`, multipart));
+    expect(JSON.parse(form.bun.body)).toEqual({ type: "text/plain;charset=utf-8", size: multipart.length, setCookie: [] });
+    expect(JSON.parse(form.tsgi.body)).toEqual({ type: "multipart/form-data; boundary=XX", size: multipart.length, setCookie: [] });
+    const cookies = await both(post("/blob-type", "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 1\r\n", "x"));
+    expect(JSON.parse(cookies.bun.body).setCookie).toEqual(["a=1", "b=2"]);
+    expect(JSON.parse(cookies.tsgi.body).setCookie).toEqual(["a=1, b=2"]);
+  });
+
+  test("a streamed body that has all of its bytes at once: Bun.serve frames it by its length, tsgi chunked; both complete", async () => {
+    const seen = await both(get("/stream-at-once"));
+    expect([seen.bun.framing, seen.bun.fields["content-length"], seen.bun.body, seen.bun.complete]).toEqual(["length", "4", "s1s2", true]);
+    expect([seen.tsgi.framing, seen.tsgi.fields["transfer-encoding"], seen.tsgi.body, seen.tsgi.complete]).toEqual(["chunked", "chunked", "s1s2", true]);
   });
 
   test("new Response(null, { status: 101 }): Bun.serve sends the 101, tsgi a 500 (an interim status is no final answer), logged", async () => {

@@ -181,6 +181,35 @@ async function handle(request: Request, server: Server): Promise<Response> {
       return new Response(null, { headers: { "X-Empty": "yes" } });
     case "/wrong-length":
       return new Response("hello world", { headers: { "Content-Length": "5" } });
+    case "/clone": {
+      // request.clone(), then both bodies read.
+      const copy = request.clone();
+      const [a, b] = await Promise.all([request.text(), copy.text()]);
+      return Response.json({ a, b });
+    }
+    case "/async-generator":
+      // An async generator as the body (Bun takes one): strings and bytes.
+      return new Response(
+        (async function* () {
+          yield "gen one, ";
+          await Bun.sleep(5);
+          yield enc.encode("gen two");
+        })() as unknown as ReadableStream,
+      );
+    case "/204-stream":
+      return new Response(new ReadableStream({ pull: (c) => (c.enqueue(enc.encode("not sent")), c.close()) }), { status: 204 });
+    case "/304-stream":
+      return new Response(new ReadableStream({ pull: (c) => (c.enqueue(enc.encode("not sent")), c.close()) }), { status: 304, headers: { ETag: '"s"' } });
+    case "/cookies-init":
+      // Set-Cookie and a repeated field given as an init array of pairs.
+      return new Response("c", { headers: [["Set-Cookie", "a=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT"], ["Set-Cookie", "b=2"], ["X-A", "1"], ["X-A", "2"]] });
+    case "/blob-type": {
+      const blob = await request.blob();
+      return Response.json({ type: blob.type, size: blob.size, setCookie: request.headers.getSetCookie() });
+    }
+    case "/stream-at-once":
+      // A stream that has all of its body at once.
+      return new Response(new ReadableStream({ pull: (c) => (c.enqueue(enc.encode("s1")), c.enqueue(enc.encode("s2")), c.close()) }));
     case "/stream-bad-length":
       // A streamed body under a Content-Length that is no length (a Headers given it twice joins "5, 5").
       return new Response(new ReadableStream({ pull: (c) => (c.enqueue(enc.encode("12345")), c.close()) }), { headers: { "Content-Length": url.searchParams.get("v") ?? "" } });
