@@ -865,6 +865,36 @@ export default async (environ: any, startResponse: any) => {
     expect(dev.output.slice(mark)).not.toMatch(/reloaded in/);
   });
 
+  test("a package.json read as Bun reads it (a byte order mark, a trailing comma) and saved half-written then whole: an edit of its scripts says nothing; a changed \"imports\" one warning", async () => {
+    // Before, a package.json JSON.parse refused (a BOM, a trailing comma: Bun takes both) or caught empty
+    // mid-save counted as changed at each save: five edits of scripts gave five warnings to restart.
+    const manifest = (dir: string, x: string, comma = "") => JSON.stringify({ name: "app", type: "module", scripts: { x }, imports: { "#pick": `./${dir}/pick.ts` } }).replace('"}', `"${comma}}`);
+    const app = new TempApp({
+      "package.json": "\uFEFF" + manifest("one", "a"),
+      "one/pick.ts": `export const pick = "one";\n`,
+      "two/pick.ts": `export const pick = "two";\n`,
+      "app.ts": `import { pick } from "#pick";\n${plainApp("pick")}`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("one");
+    const mark = dev.output.length;
+    const edits = ["\uFEFF" + manifest("one", "b"), manifest("one", "c", ","), manifest("one", "d", ",,"), manifest("one", "e"), "", manifest("one", "f")];
+    for (const text of edits) {
+      app.write("package.json", text);
+      await Bun.sleep(text === "" ? 200 : 500);
+    }
+    await Bun.sleep(500);
+    expect(dev.output.slice(mark)).not.toMatch(/package\.json changed/);
+    app.write("package.json", "");
+    await Bun.sleep(200);
+    app.write("package.json", manifest("two", "f"));
+    await dev.waitFor(/package\.json changed.*restart tsgi-dev/, 3000, mark);
+    await Bun.sleep(500);
+    expect(dev.count(/package\.json changed/)).toBe(1);
+    expect(dev.output.slice(mark)).not.toMatch(/reloaded in/);
+  });
+
   test("a package.json the app imports (its version) reloads when saved, as any module", async () => {
     const app = new TempApp({
       "package.json": JSON.stringify({ name: "app", version: "1.0.0" }),

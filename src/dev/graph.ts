@@ -8,7 +8,7 @@
 import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
 import { fingerprint } from "./fingerprint.ts";
-import { parse as parseJsonc } from "jsonc-parser";
+import { type ParseError, parse as parseJsonc } from "jsonc-parser";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { scannedImports, SourceSnapshot } from "./sources.ts";
 import { resolvePlain } from "./versioning.ts";
@@ -377,16 +377,25 @@ const RESOLVER_FIELDS = ["name", "type", "imports", "exports", "main", "module"]
 
 /**
  * What the resolver sees of the `package.json` at `path`: those fields, as
- * JSON, else the file's fingerprint (it does not parse, or is gone). An
- * edit of `scripts` or `dependencies` does not change it.
+ * JSON, read as Bun reads the file (a byte order mark, comments and
+ * trailing commas allowed); `"missing"` once it is gone. An edit of
+ * `scripts` or `dependencies` does not change it. `null` while it does not
+ * parse (a save caught half-written, a typo being fixed): not a change to
+ * report; what it is once it parses again is compared with what it was
+ * before.
  */
-export function manifestPrint(path: string): string {
+export function manifestPrint(path: string): string | null {
+  let text: string;
   try {
-    const json = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-    return JSON.stringify(RESOLVER_FIELDS.map((k) => json[k] ?? null));
+    text = readFileSync(path, "utf8");
   } catch {
     return fingerprint(path);
   }
+  const errors: ParseError[] = [];
+  const json: unknown = parseJsonc(text.replace(/^\uFEFF/, ""), errors, { allowTrailingComma: true });
+  if (errors.length > 0 || json === null || typeof json !== "object" || Array.isArray(json)) return null;
+  const fields = json as Record<string, unknown>;
+  return JSON.stringify(RESOLVER_FIELDS.map((k) => fields[k] ?? null));
 }
 
 /**

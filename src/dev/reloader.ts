@@ -196,12 +196,13 @@ export class Reloader {
    * resolver config, a symbolic link an import goes through). Each of those
    * whose print (`print`, kept in `prints`) changed gets one warning: it
    * `changed` and `why` (which starts with its punctuation), and that --reload=restart restarts by itself.
+   * A print of `null` (a `package.json` that does not parse, mid-save) is no change: the next is compared with the last.
    */
-  #warnRestart(paths: string[], isKind: (path: string) => boolean, print: (path: string) => string, prints: Map<string, string>, why: string): string[] {
+  #warnRestart(paths: string[], isKind: (path: string) => boolean, print: (path: string) => string | null, prints: Map<string, string>, why: string): string[] {
     if (!paths.some(isKind)) return paths;
     for (const p of paths.filter(isKind)) {
       const now = print(p);
-      if (prints.get(p) === now) continue;
+      if (now === null || prints.get(p) === now) continue;
       prints.set(p, now);
       const say = this.#options.logger.warn ?? this.#options.logger.info;
       say.call(this.#options.logger, `${display(p)} changed${why} (--reload=restart restarts by itself)`);
@@ -514,7 +515,7 @@ export class Reloader {
       for (const f of written) if (this.#looping.has(f) || looping.includes(f)) this.#looping.set(f, fingerprint(f));
     }
     for (const f of result.files) if (isImportLink(f) && !this.#links.has(f)) this.#links.set(f, linkPrint(f));
-    for (const f of result.files) if (isPackageManifest(f) && !this.#manifests.has(f)) this.#manifests.set(f, manifestPrint(f));
+    for (const f of result.files) if (isPackageManifest(f) && !this.#manifests.has(f)) this.#manifests.set(f, manifestPrint(f) ?? "unparsable");
     this.#options.onGraph?.(result.files, fp);
     const late = result.files.filter((f) => !before.has(f) && this.#watches(f) && fingerprint(f) !== fp.get(f));
     if (result.ok) {
