@@ -908,6 +908,29 @@ export default async (environ: any, startResponse: any) => {
     expect(dev.count(/package\.json changed/)).toBe(0);
   });
 
+  test("a package.json the app imports (its version) that also maps \"imports\": a save reloads it, and a changed \"imports\" still gets the warning to restart", async () => {
+    // Before, the imported package.json counted as a module only: the "imports" change reloaded, the old #pick
+    // kept serving, and nothing said to restart (the silent case the manifest watch was added for).
+    const manifest = (version: string, dir: string) => JSON.stringify({ name: "app", version, type: "module", imports: { "#pick": `./${dir}/pick.ts` } });
+    const app = new TempApp({
+      "package.json": manifest("1.0.0", "one"),
+      "one/pick.ts": `export const pick = "one";\n`,
+      "two/pick.ts": `export const pick = "two";\n`,
+      "app.ts": `import { pick } from "#pick";\nimport pkg from "./package.json";\n${plainApp('pick + " " + pkg.version')}`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app);
+    expect((await get(url)).text).toBe("one 1.0.0");
+    const mark = dev.output.length;
+    app.write("package.json", manifest("1.0.1", "one"));
+    await until(async () => (await get(url)).text === "one 1.0.1", 3000);
+    expect(dev.output.slice(mark)).not.toMatch(/package\.json changed/);
+    app.write("package.json", manifest("1.0.2", "two"));
+    await dev.waitFor(/package\.json changed.*\(imports, type, exports\).*restart tsgi-dev/, 3000, mark);
+    await until(async () => (await get(url)).text === "one 1.0.2", 3000);
+    expect(dev.count(/package\.json changed/)).toBe(1);
+  });
+
   test("a change to a config the tsconfig.json extends (../tsconfig.base.json) gets the same warning to restart, and no reload", async () => {
     const base = (dir: string) => `{\n  // the monorepo's aliases\n  "compilerOptions": { "baseUrl": ".", "paths": { "#p/*": ["./${dir}/*"], }, },\n}\n`;
     const app = new TempApp({

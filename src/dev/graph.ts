@@ -333,10 +333,24 @@ export function resolverConfigs(files: readonly string[]): string[] {
 
 /** The `package.json` files {@link packageManifests} found (the nearest to an app module), by path. */
 const manifests = new Set<string>();
+/** Those of {@link manifests} the app also imports (for its version, as a JSON module), as last found. */
+const importedManifests = new Set<string>();
 
-/** Whether `path` is a `package.json` {@link packageManifests} found for the app's modules. */
+/**
+ * Whether `path` is a `package.json` {@link packageManifests} found for the
+ * app's modules, imported by the app or not (see {@link isImportedManifest}).
+ */
 export function isPackageManifest(path: string): boolean {
   return manifests.has(path);
+}
+
+/**
+ * Whether `path` is a {@link isPackageManifest} the app imports too (for
+ * its version): a module, which a save reloads, whose resolver fields
+ * still apply only in a new process.
+ */
+export function isImportedManifest(path: string): boolean {
+  return importedManifests.has(path);
 }
 
 /**
@@ -345,7 +359,7 @@ export function isPackageManifest(path: string): boolean {
  * the package's own name (`"name"`, `"exports"`) and whether a `.js` file
  * is an ES module (`"type"`). Bun reads each once per process, as it does
  * `tsconfig.json` (see {@link resolverConfigs}). One of `files` (imported
- * by the app) is a module, not a manifest, for {@link isPackageManifest}.
+ * by the app) is a module too: see {@link isImportedManifest}.
  *
  * @param files absolute paths of the app's modules.
  * @returns absolute paths of existing files, each once.
@@ -364,10 +378,11 @@ export function packageManifests(files: readonly string[]): string[] {
       if (dirname(dir) === dir) break;
     }
   }
-  // One the app imports (its package.json imported for its version) is a module: a save reloads it.
+  // One the app imports (its package.json imported for its version) is a module too: a save reloads it.
   for (const manifest of found) {
-    if (files.includes(manifest)) manifests.delete(manifest);
-    else manifests.add(manifest);
+    manifests.add(manifest);
+    if (files.includes(manifest)) importedManifests.add(manifest);
+    else importedManifests.delete(manifest);
   }
   return [...found];
 }

@@ -193,7 +193,7 @@ export class AppLoader {
     // Missing import targets are watched too: creating one can fix the app. So are the
     // tsconfig.json and package.json files Bun resolves them with, and the symbolic links imports go through (a change
     // to either takes a new process to apply).
-    this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic, ...resolverConfigs(graph.files), ...packageManifests(graph.files), ...graph.links]);
+    this.#known = new Set([...graph.files, ...graph.missing, ...this.#dynamic, ...resolverConfigs(graph.files), ...packageManifests([...graph.files, ...this.#dynamic]), ...graph.links]);
     const done = <T extends { ok: boolean }>(r: T) => {
       this.discover();
       this.#failed = !r.ok;

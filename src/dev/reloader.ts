@@ -12,7 +12,7 @@ import { relative } from "node:path";
 import { isTsgiSource } from "./paths.ts";
 import type { ApplicationKind } from "../fetch/index.ts";
 import { fingerprint } from "./fingerprint.ts";
-import { isImportLink, isPackageManifest, isResolverConfig, linkPrint, manifestPrint } from "./graph.ts";
+import { isImportedManifest, isImportLink, isPackageManifest, isResolverConfig, linkPrint, manifestPrint } from "./graph.ts";
 import type { Application } from "../spec.ts";
 import { escapeControls } from "../server/log.ts";
 import { diagnose, formatDiagnosis, type Diagnosis } from "./diagnose.ts";
@@ -197,8 +197,9 @@ export class Reloader {
    * whose print (`print`, kept in `prints`) changed gets one warning: it
    * `changed` and `why` (which starts with its punctuation), and that --reload=restart restarts by itself.
    * A print of `null` (a `package.json` that does not parse, mid-save) is no change: the next is compared with the last.
+   * Those `reloads` (a `package.json` the app imports) are warned about and kept: the module reloads.
    */
-  #warnRestart(paths: string[], isKind: (path: string) => boolean, print: (path: string) => string | null, prints: Map<string, string>, why: string): string[] {
+  #warnRestart(paths: string[], isKind: (path: string) => boolean, print: (path: string) => string | null, prints: Map<string, string>, why: string, reloads: (path: string) => boolean = () => false): string[] {
     if (!paths.some(isKind)) return paths;
     for (const p of paths.filter(isKind)) {
       const now = print(p);
@@ -207,7 +208,7 @@ export class Reloader {
       const say = this.#options.logger.warn ?? this.#options.logger.info;
       say.call(this.#options.logger, `${display(p)} changed${why} (--reload=restart restarts by itself)`);
     }
-    return paths.filter((p) => !isKind(p));
+    return paths.filter((p) => !isKind(p) || reloads(p));
   }
 
   /**
@@ -221,12 +222,13 @@ export class Reloader {
    * warning that says to restart, once per change. So does a changed
    * symbolic link an import goes through (Bun keeps what it resolved to),
    * and a `package.json` of the app whose resolver fields (`imports`,
-   * `type`, `exports`...) changed; one with other changes is dropped.
+   * `type`, `exports`...) changed; one with other changes is dropped (one
+   * the app imports, for its version, is reloaded either way).
    */
   reload(paths: string[]): Promise<ReloadOutcome> {
     // Files whose change takes a new process to apply: a warning to restart (once per change), no reload.
     paths = this.#warnRestart(paths, isResolverConfig, fingerprint, this.#fingerprints, ": Bun reads it once per process, so its changes (paths, baseUrl, jsx, decorators) apply after you restart tsgi-dev");
-    paths = this.#warnRestart(paths, isPackageManifest, manifestPrint, this.#manifests, ": Bun reads it once per process, so its changes (imports, type, exports) apply after you restart tsgi-dev");
+    paths = this.#warnRestart(paths, isPackageManifest, manifestPrint, this.#manifests, ": Bun reads it once per process, so its changes (imports, type, exports) apply after you restart tsgi-dev", isImportedManifest);
     paths = this.#warnRestart(paths, isImportLink, linkPrint, this.#links, ", a symbolic link an import goes through: Bun resolves each import once per process, so the app keeps the file it pointed to until you restart tsgi-dev");
     if (paths.length === 0) return Promise.resolve("skipped");
     if (this.#loading) {
