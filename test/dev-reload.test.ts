@@ -931,6 +931,30 @@ export default async (environ: any, startResponse: any) => {
     expect(dev.count(/package\.json changed/)).toBe(1);
   });
 
+  test("a package.json no module of the app is under any more is an ordinary file again: in a --watch directory a save reloads, no warning to restart", async () => {
+    // Before, a package.json stayed a manifest of the app for good once found: after app.ts moved from ./a/x.ts
+    // to ./b/x.ts, a save of a/package.json (--watch a) still said to restart tsgi-dev and reloaded nothing.
+    const app = new TempApp({
+      "a/package.json": JSON.stringify({ name: "a", type: "module" }),
+      "b/package.json": JSON.stringify({ name: "b", type: "module" }),
+      "a/x.ts": `export const v = "a";\n`,
+      "b/x.ts": `export const v = "b";\n`,
+      "app.ts": `import { v } from "./a/x.ts";\n${plainApp("v")}`,
+    });
+    apps.push(app);
+    const { dev, url } = await start(app, ["--watch", "a"]);
+    expect((await get(url)).text).toBe("a");
+    app.write("app.ts", `import { v } from "./b/x.ts";\n${plainApp("v")}`);
+    await until(async () => (await get(url)).text === "b", 3000);
+    const mark = dev.output.length;
+    app.write("a/package.json", JSON.stringify({ name: "a", type: "module", imports: { "#z": "./x.ts" } }));
+    await dev.waitFor(/reloaded in \d+ ms: a\/package\.json/, 3000, mark);
+    expect(dev.output.slice(mark)).not.toMatch(/package\.json changed/);
+    // b/package.json, under the module now, is the manifest.
+    app.write("b/package.json", JSON.stringify({ name: "b", type: "module", imports: { "#z": "./x.ts" } }));
+    await dev.waitFor(/b\/package\.json changed.*restart tsgi-dev/, 3000, mark);
+  });
+
   test("a change to a config the tsconfig.json extends (../tsconfig.base.json) gets the same warning to restart, and no reload", async () => {
     const base = (dir: string) => `{\n  // the monorepo's aliases\n  "compilerOptions": { "baseUrl": ".", "paths": { "#p/*": ["./${dir}/*"], }, },\n}\n`;
     const app = new TempApp({

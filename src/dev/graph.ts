@@ -331,7 +331,7 @@ export function resolverConfigs(files: readonly string[]): string[] {
   return [...found];
 }
 
-/** The `package.json` files {@link packageManifests} found (the nearest to an app module), by path. */
+/** The `package.json` files {@link packageManifests} last found (the nearest to an app module), by path. */
 const manifests = new Set<string>();
 /** Those of {@link manifests} the app also imports (for its version, as a JSON module), as last found. */
 const importedManifests = new Set<string>();
@@ -378,11 +378,13 @@ export function packageManifests(files: readonly string[]): string[] {
       if (dirname(dir) === dir) break;
     }
   }
+  // As last found: one no module of the app is under any more is an ordinary file again (in a --watch directory, a save reloads).
+  manifests.clear();
+  importedManifests.clear();
   // One the app imports (its package.json imported for its version) is a module too: a save reloads it.
   for (const manifest of found) {
     manifests.add(manifest);
     if (files.includes(manifest)) importedManifests.add(manifest);
-    else importedManifests.delete(manifest);
   }
   return [...found];
 }
