@@ -100,7 +100,7 @@ const getCases: Array<[string, string]> = [
   ],
   ["wrk GET /id (an X-Request-Id per response)", "GET /id HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n"],
 ];
-// wrk's request for `bench/hello.ts --post 4096` (wrk.format adds Host and Content-Length).
+// wrk's request for `bench/hello.ts --post 4096` (its fields in the order that script writes them).
 const postCases: Array<[string, string]> = [
   ["wrk POST 4 KiB echo", `POST / HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nContent-Type: application/octet-stream\r\nContent-Length: 4096\r\n\r\n${"x".repeat(4096)}`],
 ];
