@@ -1309,6 +1309,15 @@ except OSError as e:
       }
     });
 
+    test("a size or count past Number.MAX_SAFE_INTEGER (1e20, which 1e20 + 1 equals) is a RangeError saying the largest and what 0 means, as the CLI's flags are (before: taken)", () => {
+      expect(() => createServer(echoApp([]), { maxRequestBodySize: 1e20 })).toThrow(/^server option maxRequestBodySize must be at most 9007199254740991 \(Number\.MAX_SAFE_INTEGER; 0 means no limit\), got 100000000000000000000$/);
+      for (const key of ["urlLengthLimit", "maxHeaderBytes", "maxHeaderCount", "maxConnections", "maxChunkExtBytes", "maxTrailerBytes", "minimumChunkSize"] as const) {
+        expect(() => createServer(echoApp([]), { [key]: 2 ** 53 }), key).toThrow(new RegExp(`^server option ${key} must be at most 9007199254740991 \\(Number\\.MAX_SAFE_INTEGER\\), got 9007199254740992$`));
+        expect(() => createServer(echoApp([]), { [key]: Number.MAX_SAFE_INTEGER }), key).not.toThrow();
+      }
+      expect(() => createServer(echoApp([]), { fd: 2 ** 53 })).toThrow(/^server option fd must be a non-negative integer file descriptor, got 9007199254740992$/);
+    });
+
     test("a port above 65535 is the server's RangeError naming the option, not Bun's SocketOptions error", () => {
       expect(() => createServer(echoApp([]), { port: 70000 })).toThrow(/^server option port must be a TCP port, 0 to 65535, got 70000$/);
       expect(() => createServer(echoApp([]), { port: 65535 })).not.toThrow();

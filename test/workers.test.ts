@@ -702,6 +702,29 @@ describe("tsgi serve errors", () => {
     }
   }, 60_000);
 
+  test("an integer flag past Number.MAX_SAFE_INTEGER (99999999999999999999) is refused naming the flag, the largest value and what 0 means where it is no limit, the value as typed (before: served, with 1e20 as the limit)", async () => {
+    const huge = "99999999999999999999";
+    for (const [args, message] of [
+      [[APP, "--max-request-body-size", huge], `--max-request-body-size must be a whole number of bytes, 0 or more, at most 9007199254740991 (0 means no limit; e.g. --max-request-body-size 10485760), got ${huge}\n`],
+      [[APP, "--url-length-limit", huge], `--url-length-limit must be a whole number of bytes, at least 1, at most 9007199254740991 (e.g. --url-length-limit 8192), got ${huge}\n`],
+      [[APP, "--max-header-bytes", huge], `--max-header-bytes must be a whole number of bytes, at least 1, at most 9007199254740991 (e.g. --max-header-bytes 65536), got ${huge}\n`],
+      [[APP, "--max-header-count", "9007199254740992"], "--max-header-count must be an integer of at least 1, at most 9007199254740991 (e.g. --max-header-count 100), got 9007199254740992\n"],
+      [[APP, "--max-connections", huge], `--max-connections must be an integer of at least 1, at most 9007199254740991 (e.g. --max-connections 10000), got ${huge}\n`],
+      [[APP, "--workers", "2", "--max-requests", huge], `--max-requests must be an integer, 0 or more, at most 9007199254740991 (0 never recycles; e.g. --max-requests 1000), got ${huge}\n`],
+      [[APP, "--workers", "2", "--max-requests-jitter", huge], `--max-requests-jitter must be an integer, 0 or more, at most 9007199254740991 (e.g. --max-requests-jitter 50), got ${huge}\n`],
+      [[APP, "--workers", huge], `--workers must be an integer of at least 1, at most 9007199254740991 (e.g. --workers 4), got ${huge}\n`],
+      [[APP, "--fd", huge], `--fd must be a file descriptor number, 0 or more, at most 9007199254740991 (e.g. --fd 3), got ${huge}\n`],
+      // A range of its own: said as before.
+      [[APP, "--timeout", huge, "--workers", "2"], `--timeout must be a number of seconds from 0 to 2147483 (e.g. --timeout 30), got ${huge}\n`],
+      [[APP, "--port", huge], `--port must be a TCP port from 0 to 65535 (e.g. --port 8000), got ${huge}\n`],
+    ] as Array<[string[], string]>) {
+      const r = await runCli(args);
+      expect([args, r.code]).toEqual([args, 2]);
+      expect([args, r.out]).toEqual([args, expect.stringContaining(message)]);
+      expect(r.out).not.toContain("    at ");
+    }
+  }, 60_000);
+
   test("the command itself: missing or unknown is one line (exit 2); --version after serve prints it", async () => {
     for (const [args, message] of [
       [[], "missing command: tsgi serve <app> [options]"],

@@ -131,13 +131,15 @@ const MAX_TIMER_SECONDS = 2147483;
 /**
  * What each number flag of `tsgi serve` takes, and an example value: the
  * message for a bad value names the flag, what it takes, an example and the
- * value given (see {@link numberFlagError}).
+ * value given (see {@link numberFlagError}). `zero`: what 0 means, where it
+ * turns the limit off. An integer flag without a `max` takes at most
+ * {@link MAX_INTEGER_FLAG}.
  */
 export const NUMBER_FLAGS = {
   port: { takes: "a TCP port from 0 to 65535", example: "8000", min: 0, max: 65535, integer: true },
   fd: { takes: "a file descriptor number, 0 or more", example: "3", min: 0, integer: true },
   workers: { takes: "an integer of at least 1", example: "4", min: 1, integer: true },
-  "max-requests": { takes: "an integer, 0 or more", example: "1000", min: 0, integer: true },
+  "max-requests": { takes: "an integer, 0 or more", example: "1000", min: 0, integer: true, zero: "0 never recycles" },
   "max-requests-jitter": { takes: "an integer, 0 or more", example: "50", min: 0, integer: true },
   timeout: { takes: "a number of seconds from 0 to 2147483", example: "30", min: 0, max: MAX_TIMER_SECONDS, integer: false },
   "graceful-timeout": { takes: "a number of seconds from 0 to 2147483", example: "30", min: 0, max: MAX_TIMER_SECONDS, integer: false },
@@ -149,8 +151,17 @@ export const NUMBER_FLAGS = {
   "url-length-limit": { takes: "a whole number of bytes, at least 1", example: "8192", min: 1, integer: true },
   "max-header-bytes": { takes: "a whole number of bytes, at least 1", example: "65536", min: 1, integer: true },
   "max-header-count": { takes: "an integer of at least 1", example: "100", min: 1, integer: true },
-  "max-request-body-size": { takes: "a whole number of bytes, 0 or more", example: "10485760", min: 0, integer: true },
+  "max-request-body-size": { takes: "a whole number of bytes, 0 or more", example: "10485760", min: 0, integer: true, zero: "0 means no limit" },
 } as const;
+
+/**
+ * The largest value an integer flag without a range of its own takes:
+ * `Number.MAX_SAFE_INTEGER` (2^53 - 1). Past it a number is not held
+ * exactly (`99999999999999999999` reads as 100000000000000000000), so it is
+ * refused, with what a flag's 0 means where 0 is "no limit" (`zero` in
+ * {@link NUMBER_FLAGS}).
+ */
+export const MAX_INTEGER_FLAG = Number.MAX_SAFE_INTEGER;
 
 /** A number flag of `tsgi serve` (see {@link NUMBER_FLAGS}). */
 export type NumberFlag = keyof typeof NUMBER_FLAGS;
@@ -159,12 +170,21 @@ export type NumberFlag = keyof typeof NUMBER_FLAGS;
  * The one-line error for a bad value of a number flag, the same for every
  * flag and every kind of mistake (not a number, negative, a fraction, out of
  * range): `--workers must be an integer of at least 1 (e.g. --workers 4), got "four"`.
- * A number given is shown as it is, text in quotes.
+ * A number given is shown as it is (decimal text as written), other text in
+ * quotes. An integer over {@link MAX_INTEGER_FLAG} is told the largest value,
+ * and what 0 means where it is "no limit": `--max-request-body-size must be
+ * a whole number of bytes, 0 or more, at most 9007199254740991 (0 means no
+ * limit; e.g. --max-request-body-size 10485760), got 99999999999999999999`.
  */
 export function numberFlagError(name: NumberFlag, given: unknown): UsageError {
-  const { takes, example } = NUMBER_FLAGS[name];
-  const shown = typeof given === "number" ? String(given) : (JSON.stringify(given) ?? String(given));
-  return new UsageError(`--${name} must be ${takes} (e.g. --${name} ${example}), got ${shown}`);
+  const flag: { takes: string; example: string; max?: number; integer: boolean; zero?: string } = NUMBER_FLAGS[name];
+  // Decimal text is shown as written: 99999999999999999999, not the 100000000000000000000 it reads as.
+  const shown = typeof given === "number" || (typeof given === "string" && DECIMAL.test(given)) ? String(given) : (JSON.stringify(given) ?? String(given));
+  const n = typeof given === "string" && DECIMAL.test(given) ? Number(given) : given;
+  if (flag.max === undefined && flag.integer && typeof n === "number" && n > MAX_INTEGER_FLAG) {
+    return new UsageError(`--${name} must be ${flag.takes}, at most ${MAX_INTEGER_FLAG} (${flag.zero ? `${flag.zero}; ` : ""}e.g. --${name} ${flag.example}), got ${shown}`);
+  }
+  return new UsageError(`--${name} must be ${flag.takes} (e.g. --${name} ${flag.example}), got ${shown}`);
 }
 
 /** A number flag's value written as text, as the CLI takes it: decimal digits, an optional `-` and fraction (not `5s`, `1e6`, `0x10`). */
@@ -179,7 +199,8 @@ const DECIMAL = /^-?\d+(\.\d+)?$/;
 export function numberFlag(name: NumberFlag, v: unknown): number {
   const flag: { min: number; max?: number; integer: boolean } = NUMBER_FLAGS[name];
   const n = typeof v === "string" && DECIMAL.test(v) ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isFinite(n) || n < flag.min || n > (flag.max ?? Infinity) || (flag.integer && !Number.isInteger(n))) throw numberFlagError(name, n);
+  const max = flag.max ?? (flag.integer ? MAX_INTEGER_FLAG : Infinity);
+  if (typeof n !== "number" || !Number.isFinite(n) || n < flag.min || n > max || (flag.integer && !Number.isInteger(n))) throw numberFlagError(name, typeof v === "string" && DECIMAL.test(v) ? v : n);
   return n;
 }
 

@@ -386,7 +386,7 @@ export function checkTimerMs(ms: number, what: string): void {
  * Apply the defaults (`socketTimeout` first, for the timeouts it covers) and
  * check values.
  * @throws RangeError on a negative or non-integer size, count, timeout, port
- *   or `fd`; a timeout over {@link MAX_TIMER_MS} (or a `keepalive` over its
+ *   or `fd`; a size or count over `Number.MAX_SAFE_INTEGER`; a timeout over {@link MAX_TIMER_MS} (or a `keepalive` over its
  *   seconds), which a timer cannot hold; a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
  *   `maxConnections` (which would refuse everything); a `maxTrailerBytes`
  *   under 2 (which would refuse every chunked body); a `unixMode` outside
@@ -447,6 +447,10 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
       throw new RangeError(`server option ${key} must be a non-negative integer, got ${shown(v)}`);
     }
+    // Past 2^53 - 1 a number is not held exactly (1e20 + 1 === 1e20); "no limit" is 0 where there is one.
+    if (!Number.isSafeInteger(v) && !(TIMEOUT_OPTIONS as readonly string[]).includes(key)) {
+      throw new RangeError(`server option ${key} must be at most ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER${key === "maxRequestBodySize" ? "; 0 means no limit" : ""}), got ${shown(v)}`);
+    }
   }
   if (resolved.port > 65535) throw new RangeError(`server option port must be a TCP port, 0 to 65535, got ${resolved.port}`);
   // A timer holds at most 2^31 - 1 ms: past it Bun's setTimeout fires at once (TimeoutOverflowWarning), so a
@@ -461,7 +465,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (resolved.unixMode !== undefined && (!Number.isInteger(resolved.unixMode) || resolved.unixMode < 0 || resolved.unixMode > 0o7777)) {
     throw new RangeError(`server option unixMode must be a file mode such as 0o660, got ${shown(resolved.unixMode)}`);
   }
-  if (resolved.fd !== undefined && (!Number.isInteger(resolved.fd) || resolved.fd < 0)) {
+  if (resolved.fd !== undefined && (!Number.isSafeInteger(resolved.fd) || resolved.fd < 0)) {
     throw new RangeError(`server option fd must be a non-negative integer file descriptor, got ${shown(resolved.fd)}`);
   }
   resolved.scriptName = mountPoint(resolved.scriptName, "server option scriptName");
