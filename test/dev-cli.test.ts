@@ -101,6 +101,14 @@ describe("tsgi-dev CLI", () => {
     const alone = await run(["serve"], app.dir);
     expect(alone.code).toBe(2);
     expectOneLineError(alone.out, /tsgi-dev takes the app itself, with no command: tsgi-dev \.\/app\.ts \(serve is the production command's: tsgi serve \.\/app\.ts\)/);
+    // After flags too, where the app goes (as help is found): the same line, the user's flags kept in place.
+    const late = await run(["--port", "9000", "serve", "app.ts"], app.dir);
+    expect(late.code).toBe(2);
+    expectOneLineError(late.out, /^\[error\] tsgi-dev takes the app itself, with no command: tsgi-dev --port 9000 app\.ts \(serve is the production command's: tsgi serve app\.ts\)$/m);
+    // A flag's value is not the app (tsgi serve 9000 before), and with no app the line to type has one.
+    const noApp = await run(["serve", "--port", "9000"], app.dir);
+    expect(noApp.code).toBe(2);
+    expectOneLineError(noApp.out, /^\[error\] tsgi-dev takes the app itself, with no command: tsgi-dev \.\/app\.ts --port 9000 \(serve is the production command's: tsgi serve \.\/app\.ts\)$/m);
     // A file named serve is an app like any other.
     const named = helloApp({ serve: 'export default (environ, startResponse) => { startResponse("200 OK", []); return []; };\n' });
     const s = await run(["serve", "--port", "0", "--no-reload"], named.dir, {}, 3_000);

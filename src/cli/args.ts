@@ -158,12 +158,20 @@ export function checkArgs(
  * none. What is wrong with the flags is left to `checkArgs`.
  */
 export function positionalArgs(rawArgs: readonly string[], defs: Record<string, FlagDef>): string[] {
-  const out: string[] = [];
+  return positionalIndexes(rawArgs, defs).map((i) => rawArgs[i]!);
+}
+
+/**
+ * Where in `rawArgs` the positional arguments of {@link positionalArgs}
+ * are (`--port 9000 serve app.ts`: `[2, 3]`), to take one out of the line.
+ */
+export function positionalIndexes(rawArgs: readonly string[], defs: Record<string, FlagDef>): number[] {
+  const out: number[] = [];
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i]!;
     if (arg === "--") break;
     if (!arg.startsWith("-") || arg === "-") {
-      out.push(arg);
+      out.push(i);
       continue;
     }
     if (!arg.startsWith("--") || arg.includes("=")) continue;

@@ -29,7 +29,7 @@ import { runSupervisor } from "../dev/supervisor.ts";
 import { watchEntryMatches } from "../dev/watcher.ts";
 import { runWorker } from "../dev/worker.ts";
 import { takeWorkerSpec } from "../dev/worker-flag.ts";
-import { checkArgs, positionalArgs, versionRequested } from "./args.ts";
+import { checkArgs, positionalArgs, positionalIndexes, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
 import { helpWordGiven, shellWord, versionWordGiven } from "./words.ts";
 
@@ -181,13 +181,18 @@ const command = defineCommand({
  * `tsgi-dev serve ./app.ts`, `tsgi serve`'s word typed to tsgi-dev: "serve"
  * was taken for the app, and the app for a second one ("unexpected argument
  * ./app.ts"), or, alone, "no such file: serve". Said as what it is, unless
- * a file named `serve` is there to be the app or help is asked for.
+ * a file named `serve` is there to be the app or help is asked for. The
+ * word is looked for where the app goes, after flags too (`tsgi-dev --port
+ * 9000 serve ./app.ts`), as `help` is.
  * @throws UsageError naming the command line to type instead.
  */
 function productionCommandGiven(argv: readonly string[]): void {
-  if (argv[0] !== "serve" || existsSync("serve") || argv.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
-  const rest = argv.slice(1).map(shellWord).join(" ") || "./app.ts";
-  const app = argv.slice(1).find((a) => !a.startsWith("-"));
+  const at = positionalIndexes(argv, DEV_ARGS)[0];
+  if (at === undefined || argv[at] !== "serve" || existsSync("serve") || argv.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
+  const without = argv.filter((_, i) => i !== at);
+  const app = positionalArgs(without, DEV_ARGS)[0];
+  // No app given (tsgi-dev serve --port 9000): the line to type has one, first.
+  const rest = [...(app === undefined ? ["./app.ts"] : []), ...without.map(shellWord)].join(" ");
   throw new UsageError(`tsgi-dev takes the app itself, with no command: tsgi-dev ${rest} (serve is the production command's: tsgi serve ${app === undefined ? "./app.ts" : shellWord(app)})`);
 }
 
