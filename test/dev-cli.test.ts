@@ -3,7 +3,7 @@
  * exit code 1 and no stack trace, the port rules, graceful SIGTERM/SIGINT.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, symlinkSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { CLI, DevProcess, freePort, get, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
@@ -373,13 +373,50 @@ describe("tsgi-dev CLI", () => {
       expectOneLineError(r.out, new RegExp(`127\\.0\\.0\\.1:${port} is already in use: stop the process using it.*--port`));
       const e = await run(["./app.ts"], app.dir, { PORT: String(port) });
       expect(e.code).toBe(1);
-      expectOneLineError(e.out, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
+      // Where the port came from, in tsgi serve's words: a user who gave no --port looks for it (before: not said).
+      const fromPort = `127.0.0.1:${port} is already in use; port ${port} came from PORT (set in the environment or a .env file): stop the process using it, or pick another port with --port <n> (which wins over PORT), or leave both out to take the next free port`;
+      expectOneLineError(e.out, new RegExp(`^\\[error\\] ${fromPort.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "m"));
+      // From a .env file (Bun loads it into the environment), and in restart mode (the supervisor binds).
+      const withDotenv = helloApp({ ".env": `PORT=${port}\n` });
+      for (const extra of [[], ["--reload=restart"]]) {
+        const d = await run(["./app.ts", ...extra], withDotenv.dir, { PORT: undefined });
+        expect([extra, d.code]).toEqual([extra, 1]);
+        expect([extra, d.out]).toEqual([extra, expect.stringContaining(fromPort)]);
+      }
+      // --port wins over PORT: not named then.
+      const both = await run(["./app.ts", "--port", String(port)], app.dir, { PORT: "1" });
+      expect(both.code).toBe(1);
+      expect(both.out).not.toContain("came from PORT");
       // The address once, not twice.
       expect(r.out.split(String(port)).length - 1).toBe(1);
     } finally {
       holder.stop(true);
     }
   });
+
+  // Linux lets no ordinary user bind below ip_unprivileged_port_start (1024 unless lowered).
+  const UNPRIVILEGED_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+  const privilegedPort80 =
+    process.getuid?.() === 0 && Bun.which("runuser") !== null && (existsSync(UNPRIVILEGED_START) ? Number(readFileSync(UNPRIVILEGED_START, "utf8")) : 1024) > 80;
+  test.skipIf(!privilegedPort80)("port 80 as an ordinary user: what to do, and, when it came from PORT, that it did (in place and in restart mode)", async () => {
+    const app = helloApp();
+    chmodSync(app.dir, 0o755);
+    chmodSync(app.path("app.ts"), 0o644);
+    for (const extra of [[], ["--reload=restart"]]) {
+      for (const [flags, env, message] of [
+        [["--port", "80"], {}, "[error] permission denied binding 127.0.0.1:80: ports below 1024 need privileges; use a port of 1024 or above, e.g. --port 8000\n"],
+        [[], { PORT: "80" }, "[error] permission denied binding 127.0.0.1:80; port 80 came from PORT (set in the environment or a .env file): ports below 1024 need privileges; use a port of 1024 or above, e.g. --port 8000 (which wins over PORT)\n"],
+      ] as Array<[string[], Record<string, string>, string]>) {
+        const p = new DevProcess(["./app.ts", ...flags, ...extra], { cwd: app.dir, env: { HOME: "/tmp", PORT: undefined, ...env }, command: ["runuser", "-u", "nobody", "--", process.execPath, CLI] });
+        const timer = setTimeout(() => p.kill("SIGKILL"), 15_000);
+        const code = await p.exited;
+        clearTimeout(timer);
+        expect([flags, extra, code]).toEqual([flags, extra, 1]);
+        expect([flags, extra, p.output]).toEqual([flags, extra, expect.stringContaining(message)]);
+        expect(p.output).not.toMatch(/^\s+at /m);
+      }
+    }
+  }, 60_000);
 
   test("the default port busy: the next free port is taken, and said", async () => {
     const app = helloApp();

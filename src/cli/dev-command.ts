@@ -117,6 +117,7 @@ const command = defineCommand({
         host: args.host ? hostArgument(String(args.host)) : "127.0.0.1",
         port: portFlag !== undefined ? parsePort(portFlag, "--port") : envPort !== undefined ? parsePort(envPort, "PORT") : 8000,
         portExplicit: portFlag !== undefined || envPort !== undefined,
+        portFromEnv: portFlag === undefined && envPort !== undefined,
         logLevel: level,
         accessLog: args["access-log"] !== false,
         reload,

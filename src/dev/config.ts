@@ -17,6 +17,8 @@ export interface DevConfig {
   port: number;
   /** The port was asked for (`--port` or `PORT`): never move to another one. */
   portExplicit: boolean;
+  /** The port came from `PORT` (the environment or a `.env` file), not `--port`: bind errors say so. Default false. */
+  portFromEnv?: boolean;
   /** Terminal verbosity. Default `info`. */
   logLevel: LogLevel;
   /** Print an access-log line per request. Default true. */

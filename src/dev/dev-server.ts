@@ -204,6 +204,7 @@ export async function startDevServer(
       hostname: config.host,
       port: config.port,
       explicit: config.portExplicit || role === "next-worker",
+      fromEnv: config.portFromEnv === true,
       onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
     },
     (port) => createServer(served, { ...serverOptions, port, reusePort: role !== "standalone" }).listen(),

@@ -13,6 +13,12 @@ export interface ListenPlan {
   port: number;
   /** The port came from `--port` or `PORT`: never move to another one. */
   explicit: boolean;
+  /**
+   * The port came from `PORT` (the environment, or a `.env` file Bun loaded
+   * into it): a bind failure's message says so, as tsgi serve's does
+   * (`listenMessage` in deploy/errors.ts). Default false.
+   */
+  fromEnv?: boolean;
   /** How many following ports to try when not explicit. Default 20. */
   tries?: number;
   /** Told when the port moved: `(busy, chosen)`. */
@@ -29,6 +35,8 @@ export interface ListenPlan {
 export function listenWithFallback<T>(plan: ListenPlan, listen: (port: number) => T): T {
   const tries = plan.explicit || plan.port === 0 ? 1 : (plan.tries ?? 20);
   const where = (port: number) => `${plan.hostname.includes(":") ? `[${plan.hostname}]` : plan.hostname}:${port}`;
+  // A user who passed no --port looks for where the port came from: a PORT exported long ago, or one in .env.
+  const fromEnv = (port: number) => (plan.explicit && plan.fromEnv ? `; port ${port} came from PORT (set in the environment or a .env file)` : "");
   for (let i = 0; i < tries; i++) {
     const port = plan.port + i;
     if (port > 65535) break;
@@ -41,7 +49,7 @@ export function listenWithFallback<T>(plan: ListenPlan, listen: (port: number) =
       if (code === "EADDRINUSE") {
         if (plan.explicit) {
           throw new BindError(
-            `${where(port)} is already in use: stop the process using it, or pick another port with --port <n> (or PORT=<n>), or leave both out to take the next free port`,
+            `${where(port)} is already in use${fromEnv(port)}: stop the process using it, or pick another port with --port <n> (${fromEnv(port) ? "which wins over PORT" : "or PORT=<n>"}), or leave both out to take the next free port`,
             code,
           );
         }
@@ -49,7 +57,7 @@ export function listenWithFallback<T>(plan: ListenPlan, listen: (port: number) =
       }
       if (code === "EACCES") {
         throw new BindError(
-          `permission denied binding ${where(port)}: ports below 1024 need privileges; use a port above 1024, e.g. --port 8000`,
+          `permission denied binding ${where(port)}${fromEnv(port)}: ports below 1024 need privileges; use a port of 1024 or above, e.g. --port 8000${fromEnv(port) ? " (which wins over PORT)" : ""}`,
           code,
         );
       }

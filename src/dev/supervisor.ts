@@ -143,6 +143,7 @@ function bindShared(config: DevConfig, logger: ConsolaInstance): { fd: number; p
       hostname: config.host,
       port: config.port,
       explicit: config.portExplicit,
+      fromEnv: config.portFromEnv === true,
       onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
     },
     (port) => Bun.listen({ hostname: config.host, port, socket: { data() {} } }),
