@@ -434,6 +434,56 @@ describe("checkArgs: strict command lines", () => {
     expect(line(serve, ["--port", "-1"])).toBe("[error] --port must be a TCP port from 0 to 65535 (e.g. --port 8000), got -1");
   }, 60_000);
 
+  test("one port rule for both commands, --port and PORT: leading zeros are taken (035011 is 35011), a fraction (35011.0), a sign or blanks in --port are not (before: tsgi serve --port took 35011.0 and 035011, which tsgi-dev and PORT refused)", async () => {
+    const root = join(import.meta.dir, "..");
+    const serve = ["src/cli/serve.ts", "serve"];
+    const dev = ["src/cli/dev.ts", "--no-reload"];
+    const start = (cli: string[], args: string[], env: Record<string, string> = {}) =>
+      Bun.spawnSync([process.execPath, ...cli, "fixtures/hello/app.ts", ...args], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, PORT: "", ...env } });
+    const error = (r: ReturnType<typeof start>) => (r.stdout.toString() + r.stderr.toString()).split("\n").find((l) => l.startsWith("[error]"));
+    for (const [args, env, line] of [
+      [["--port", "35011.0"], {}, "[error] --port must be a TCP port from 0 to 65535 (e.g. --port 8000), got 35011.0"],
+      [["--port", " 8000"], {}, '[error] --port must be a TCP port from 0 to 65535 (e.g. --port 8000), got " 8000"'],
+      [["--port", "+8000"], {}, '[error] --port must be a TCP port from 0 to 65535 (e.g. --port 8000), got "+8000"'],
+      [["--port", "065536"], {}, "[error] --port must be a TCP port from 0 to 65535 (e.g. --port 8000), got 065536"],
+      [[], { PORT: "35011.0" }, "[error] PORT must be a TCP port from 0 to 65535 (e.g. PORT=8000), got 35011.0"],
+    ] as Array<[string[], Record<string, string>, string]>) {
+      for (const cli of [serve, dev]) {
+        const r = start(cli, args, env);
+        expect([cli[0], args, env, r.exitCode, error(r)]).toEqual([cli[0], args, env, 2, line]);
+      }
+    }
+    // Leading zeros: served on the port they name, by both commands, from --port and from PORT.
+    for (const cli of [serve, dev]) {
+      for (const from of ["--port", "PORT"]) {
+        const port = freePort();
+        const text = `0${port}`;
+        const proc = Bun.spawn([process.execPath, ...cli, "fixtures/hello/app.ts", ...(from === "--port" ? ["--port", text] : [])], {
+          cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, PORT: from === "PORT" ? text : "" },
+        });
+        try {
+          let out = "";
+          const decoder = new TextDecoder();
+          const readAll = async (stream: ReadableStream<Uint8Array>) => {
+            for await (const chunk of stream) out += decoder.decode(chunk, { stream: true });
+          };
+          void readAll(proc.stdout);
+          void readAll(proc.stderr);
+          const deadline = Date.now() + 20_000;
+          while (!out.includes(`http://127.0.0.1:${port}/`) && proc.exitCode === null && Date.now() < deadline) await Bun.sleep(50);
+          expect([cli[0], from, out]).toEqual([cli[0], from, expect.stringContaining(`http://127.0.0.1:${port}/`)]);
+          const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) });
+          expect([cli[0], from, r.status]).toEqual([cli[0], from, 200]);
+          await r.text();
+        } finally {
+          proc.kill("SIGTERM");
+          await Promise.race([proc.exited, Bun.sleep(10_000)]);
+          if (proc.exitCode === null) proc.kill("SIGKILL");
+        }
+      }
+    }
+  }, 90_000);
+
   test("--port wins over a PORT that is no port, in both commands: each serves on --port's port and answers", async () => {
     const root = join(import.meta.dir, "..");
     for (const cli of [["src/cli/serve.ts", "serve"], ["src/cli/dev.ts", "--no-reload"]]) {

@@ -197,6 +197,8 @@ const DECIMAL = /^-?\d+(\.\d+)?$/;
  * @throws UsageError from {@link numberFlagError} when it is not a number the flag takes.
  */
 export function numberFlag(name: NumberFlag, v: unknown): number {
+  // A port as text is digits only, as PORT and tsgi-dev's --port take it (not 8000.0, which DECIMAL allows).
+  if (name === "port" && typeof v === "string") return portText(v, "--port");
   const flag: { min: number; max?: number; integer: boolean } = NUMBER_FLAGS[name];
   const n = typeof v === "string" && DECIMAL.test(v) ? Number(v) : v;
   const max = flag.max ?? (flag.integer ? MAX_INTEGER_FLAG : Infinity);
@@ -206,14 +208,17 @@ export function numberFlag(name: NumberFlag, v: unknown): number {
 
 /**
  * A TCP port given as text (`--port`'s value, the `PORT` environment
- * variable): decimal digits, surrounding blanks ignored, 0 to 65535.
+ * variable, trimmed by the caller): decimal digits, leading zeros allowed
+ * (`08000` is 8000, as uvicorn's `int()` reads it), 0 to 65535; not a sign,
+ * a fraction (`8000.0`), blanks, hex or an exponent. The one rule for
+ * `tsgi serve` and `tsgi-dev`, their `--port` and `PORT`.
  * @param from what to name in the error (`--port`, `PORT`).
  * @throws UsageError in the words of {@link numberFlagError}, the example
  *   written as `from` is given: `PORT must be a TCP port from 0 to 65535
  *   (e.g. PORT=8000), got "0x1F90"`; a number is shown unquoted (`got 99999`).
  */
 export function portText(value: string, from: string): number {
-  if (!/^\d{1,5}$/.test(value.trim()) || Number(value) > 65535) {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) {
     const example = from.startsWith("--") ? `${from} ${NUMBER_FLAGS.port.example}` : `${from}=${NUMBER_FLAGS.port.example}`;
     // A number is shown as it is (`got -1`, `got 80.5`), text in quotes, as numberFlagError shows --port's value.
     const shown = /^-?\d+(\.\d+)?$/.test(value) ? value : JSON.stringify(value);
@@ -288,7 +293,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     // PORT as tsgi-dev reads it: blank is unset, else decimal digits (Number() took "0x1F90", "1e3", and " " as port 0);
     // read only when --port is not given, which wins over it (a platform's PORT is not checked then).
     portSource = o.port !== undefined ? "--port" : env.PORT?.trim() ? "PORT" : "default";
-    server.port = portSource === "--port" ? numberFlag("port", o.port!) : portSource === "PORT" ? portText(env.PORT!, "PORT") : 8000;
+    server.port = portSource === "--port" ? numberFlag("port", o.port!) : portSource === "PORT" ? portText(env.PORT!.trim(), "PORT") : 8000;
   }
   if (o.udsMode !== undefined) {
     if (o.uds === undefined) throw new UsageError("--uds-mode needs --uds");
