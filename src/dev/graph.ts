@@ -298,6 +298,32 @@ function extendsTarget(entry: string, dir: string): string | undefined {
 }
 
 /**
+ * For each of `files`, the nearest file named one of `names` (in that
+ * order of preference) in its directory or above, as Bun looks up
+ * `tsconfig.json` and `package.json`. Each directory is looked in once: a
+ * walk stops at one already seen (its answer is already in the set).
+ *
+ * @param files absolute paths.
+ * @returns absolute paths of existing files, each once.
+ */
+function nearestUp(files: readonly string[], names: readonly string[]): Set<string> {
+  const found = new Set<string>();
+  const seenDirs = new Set<string>();
+  for (const file of files) {
+    for (let dir = dirname(file); !seenDirs.has(dir); dir = dirname(dir)) {
+      seenDirs.add(dir);
+      const hit = names.map((name) => join(dir, name)).find((p) => existsSync(p));
+      if (hit) {
+        found.add(hit);
+        break;
+      }
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return found;
+}
+
+/**
  * The `tsconfig.json` (or `jsconfig.json`) files that apply to `files`: for
  * each file's directory, the nearest one in it or above it, as Bun looks
  * them up, and the configs each `extends` (a monorepo's
@@ -311,20 +337,11 @@ function extendsTarget(entry: string, dir: string): string | undefined {
  */
 export function resolverConfigs(files: readonly string[]): string[] {
   const found = new Set<string>();
-  const seenDirs = new Set<string>();
-  for (const file of files) {
-    for (let dir = dirname(file); !seenDirs.has(dir); dir = dirname(dir)) {
-      seenDirs.add(dir);
-      const config = RESOLVER_CONFIGS.map((name) => join(dir, name)).find((p) => existsSync(p));
-      if (config) {
-        found.add(config);
-        for (const base of extendedBy(config)) {
-          found.add(base);
-          extendedConfigs.add(base);
-        }
-        break;
-      }
-      if (dirname(dir) === dir) break;
+  for (const config of nearestUp(files, RESOLVER_CONFIGS)) {
+    found.add(config);
+    for (const base of extendedBy(config)) {
+      found.add(base);
+      extendedConfigs.add(base);
     }
   }
   if (found.size === 0 && files.length > 0) found.add(join(dirname(files[0]!), "tsconfig.json"));
@@ -365,19 +382,7 @@ export function isImportedManifest(path: string): boolean {
  * @returns absolute paths of existing files, each once.
  */
 export function packageManifests(files: readonly string[]): string[] {
-  const found = new Set<string>();
-  const seenDirs = new Set<string>();
-  for (const file of files) {
-    for (let dir = dirname(file); !seenDirs.has(dir); dir = dirname(dir)) {
-      seenDirs.add(dir);
-      const manifest = join(dir, "package.json");
-      if (existsSync(manifest)) {
-        found.add(manifest);
-        break;
-      }
-      if (dirname(dir) === dir) break;
-    }
-  }
+  const found = nearestUp(files, ["package.json"]);
   // As last found: one no module of the app is under any more is an ordinary file again (in a --watch directory, a save reloads).
   manifests.clear();
   importedManifests.clear();
