@@ -2552,6 +2552,26 @@ describe("toFetchHandler called with a Request made in JavaScript (a test, Hono'
     const own = await handler(new Request("http://h/x", { method: "POST", body: stream(), headers: { "Content-Length": "6" }, duplex: "half" } as RequestInit));
     expect(await own.json()).toEqual({ declared: "6", got: "stream", rest: "", type: "" });
   });
+
+  test("no body under a framing field of the Request's own (headers copied from another request, the body left out): no CONTENT_LENGTH promising bytes that never come, no HTTP_TRANSFER_ENCODING", async () => {
+    let seen: Environ | null = null;
+    const capture = toFetchHandler(
+      (e, sr) => {
+        seen = e;
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        return [];
+      },
+      { errorLog: null },
+    );
+    for (const headers of [["Content-Length", "5"], ["Transfer-Encoding", "chunked"]] as const) {
+      const answer = await capture(new Request("http://h/x", { method: "POST", headers: [[...headers]] }));
+      expect(answer.status).toBe(200);
+      expect([seen!.CONTENT_LENGTH ?? "", seen!.HTTP_TRANSFER_ENCODING]).toEqual(["", undefined]);
+    }
+    // "0" promises nothing: kept, as for a request with an empty body on the wire.
+    await capture(new Request("http://h/x", { method: "POST", headers: { "Content-Length": "0" } }));
+    expect(seen!.CONTENT_LENGTH).toBe("0");
+  });
 });
 
 describe("toFetchHandler's environ option", () => {

@@ -467,6 +467,9 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     // field: its body's length, when Bun holds it, is the CONTENT_LENGTH a client would have sent.
     const known = bodyless || request.bodyUsed || request.headers.has("content-length") || request.headers.has("transfer-encoding") ? null : await knownBody(request);
     let body: ReadableStream<Uint8Array> | null = bodyless ? null : known === null ? request.body : known.stream;
+    // No body reaches the app: GET and HEAD (the runtime gives them none), or a Request made without one
+    // (its headers copied from another request). A body held in memory is pushed below (`known.bytes`).
+    const noBody = body === null && known === null;
     const fields: string[] = [];
     let hasHost = false;
     let badHost = false;
@@ -475,9 +478,8 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
         hasHost = true;
         badHost = !validHostValue(value);
       }
-      // No body reaches the app (the runtime gives GET and HEAD none): no
-      // CONTENT_LENGTH promising one, no framing field describing one.
-      if (bodyless && ((name === "content-length" && value.trim() !== "0") || name === "transfer-encoding")) return;
+      // No body reaches the app: no CONTENT_LENGTH promising one, no framing field describing one.
+      if (noBody && ((name === "content-length" && value.trim() !== "0") || name === "transfer-encoding")) return;
       fields.push(name, value);
     });
     if (known !== null && known.length >= 0) fields.push("content-length", String(known.length));
