@@ -2572,6 +2572,32 @@ describe("toFetchHandler called with a Request made in JavaScript (a test, Hono'
     await capture(new Request("http://h/x", { method: "POST", headers: { "Content-Length": "0" } }));
     expect(seen!.CONTENT_LENGTH).toBe("0");
   });
+
+  test("a Request made in a Bun.serve handler and passed on with the server (which did not receive it) still gets its CONTENT_LENGTH; the ones Bun.serve received, with a body (framed) or without (a DELETE), are answered as before without being inspected", async () => {
+    const inner = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: (request, server) =>
+        new URL(request.url).pathname === "/made" ? handler(new Request("http://h/x", { method: "PUT", body: "abc" }), server) : handler(request, server),
+    });
+    try {
+      const base = `http://127.0.0.1:${inner.port}`;
+      expect(await (await fetch(`${base}/made`)).json()).toEqual({ declared: "3", got: "abc", rest: "", type: "" });
+      expect(await (await fetch(`${base}/x`, { method: "POST", body: "wire" })).json()).toEqual({ declared: "4", got: "wire", rest: "", type: "" });
+      const del = await raw(inner.port!, "DELETE /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", { timeoutMs: 3000 });
+      expect(del.data.toString("latin1")).toContain('{"declared":"","got":"","rest":"","type":""}');
+    } finally {
+      inner.stop(true);
+    }
+    // The same on the tsgi server, whose fetch app gets fromFetchHandler's server: its requestIP() answers for any Request.
+    const onTsgi = startServer(fromFetchHandler((_request: Request, server: unknown) => handler(new Request("http://h/x", { method: "PUT", body: "abc" }), server)));
+    try {
+      const made = await rawOne(onTsgi.port, "GET /made HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      expect(JSON.parse(made.response!.body.toString())).toEqual({ declared: "3", got: "abc", rest: "", type: "" });
+    } finally {
+      await onTsgi.server.close({ timeout: 100 });
+    }
+  });
 });
 
 describe("toFetchHandler's environ option", () => {

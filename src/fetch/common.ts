@@ -1,7 +1,8 @@
 /**
  * What both fetch bridges share: the handler type, a scheme's default port
  * ({@link defaultPort}), the requests made for a request without `Host`
- * ({@link HOSTLESS_REQUESTS}), and where a body is held ({@link heldBody}). (The hop-by-hop fields
+ * ({@link HOSTLESS_REQUESTS}), the mark of a server that answers `requestIP()` for any request
+ * ({@link ANY_REQUEST_IP}), and where a body is held ({@link heldBody}). (The hop-by-hop fields
  * neither passes on are the gateway's `isHopByHopFor`, as the server's.)
  * @module
  */
@@ -18,6 +19,14 @@ export type FetchHandler = (request: Request, ...rest: any[]) => Response | Prom
  * the tsgi server gives none (PEP 3333 "environ Variables").
  */
 export const HOSTLESS_REQUESTS = new WeakSet<Request>();
+
+/**
+ * A property, `true`, of a server object whose `requestIP()` answers for
+ * any `Request` (`fromFetchHandler`'s, read from the environ), where
+ * `Bun.serve`'s gives `null` for one it did not receive: its answer does not
+ * tell `toFetchHandler` that the `Request` came from a client.
+ */
+export const ANY_REQUEST_IP = Symbol("tsgi.anyRequestIP");
 
 /**
  * The default port of a URL's scheme (without the `:`), which the URL

@@ -7,7 +7,7 @@
 import { reasonPhrase } from "../http/status.ts";
 import { ownCopy } from "../http/intern.ts";
 import type { Application, Body, Environ, ResponseHeaders, StartResponse } from "../spec.ts";
-import { defaultPort, heldBody, HOSTLESS_REQUESTS, type FetchHandler } from "./common.ts";
+import { ANY_REQUEST_IP, defaultPort, heldBody, HOSTLESS_REQUESTS, type FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
 import { readSignal, requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
@@ -267,6 +267,11 @@ class EnvironServer implements FetchServer {
   }
 
   timeout(): void {}
+
+  /** {@link requestIP} answers for any `Request`, not only the one made for this environ. */
+  get [ANY_REQUEST_IP](): boolean {
+    return true;
+  }
 }
 
 /** What {@link fromFetchHandler} accepts: a handler function or an object with a `fetch` method (a Hono or Elysia app). */

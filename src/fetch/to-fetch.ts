@@ -18,7 +18,7 @@ import { validHostValue } from "../http/target.ts";
 import { httpDate } from "../http/date.ts";
 import { hostname as osHostname } from "node:os";
 import { errorText, shownValue } from "../gateway/error-text.ts";
-import { defaultPort, heldBody, HOSTLESS_REQUESTS } from "./common.ts";
+import { ANY_REQUEST_IP, defaultPort, heldBody, HOSTLESS_REQUESTS } from "./common.ts";
 
 /** A request body whose length is known without reading a stream (see {@link knownBody}). */
 interface KnownBody {
@@ -463,9 +463,19 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
   return async (request: Request, ...rest: any[]): Promise<Response> => {
     const place = requestPlace(request, rest[0]);
     const bodyless = request.method === "GET" || request.method === "HEAD";
+    // The client's address, when the server passed is the one that received the request (Bun.serve's).
+    const received = options.remoteAddress ? undefined : runtimeRemote(request, rest[0]);
+    // Bun.serve's requestIP() is null for a Request it did not receive; fromFetchHandler's answers for any.
+    const fromClient = received != null && (rest[0] as { [ANY_REQUEST_IP]?: boolean })[ANY_REQUEST_IP] !== true;
     // A Request made in JavaScript (a test, Hono's app.request(), a service binding) carries no framing
-    // field: its body's length, when Bun holds it, is the CONTENT_LENGTH a client would have sent.
-    const known = bodyless || request.bodyUsed || request.headers.has("content-length") || request.headers.has("transfer-encoding") ? null : await knownBody(request);
+    // field: its body's length, when Bun holds it, is the CONTENT_LENGTH a client would have sent. One
+    // Bun.serve received has one whenever it has a body (RFC 9112 §6.3), and is not inspected: asking Bun
+    // what a Request holds prints it (Bun.inspect, its headers too: several µs, as much as the rest of the
+    // request), which a DELETE or an OPTIONS preflight with no body would otherwise pay.
+    const known =
+      bodyless || fromClient || request.bodyUsed || request.headers.has("content-length") || request.headers.has("transfer-encoding")
+        ? null
+        : await knownBody(request);
     let body: ReadableStream<Uint8Array> | null = bodyless ? null : known === null ? request.body : known.stream;
     // No body reaches the app: GET and HEAD (the runtime gives them none), or a Request made without one
     // (its headers copied from another request). A body held in memory is pushed below (`known.bytes`).
@@ -489,7 +499,7 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     if (!hasHost && place.host !== null && !HOSTLESS_REQUESTS.has(request)) fields.push("host", place.host);
     let remote: { address: string; port?: number | undefined } | null | undefined;
     try {
-      remote = options.remoteAddress ? options.remoteAddress(request, ...rest) : runtimeRemote(request, rest[0]);
+      remote = options.remoteAddress ? options.remoteAddress(request, ...rest) : received;
     } catch (error) {
       // The option's bug, not the app's: answered and logged as an application error would be.
       gateway.logError(`${request.method} ${place.target} HTTP/1.1 (remoteAddress option)`, error);
