@@ -1417,6 +1417,31 @@ describe("fromFetchHandler on tsgi: Responses that cannot be sent", () => {
       await s.server.close({ timeout: 100 });
     }
   });
+
+  test("a Response whose stream a reader holds (response.body.getReader(), not released) is answered 500, as on Bun.serve, and logged saying so (before: 'Invalid state: ReadableStream is locked'); one whose reader was released sends the rest", async () => {
+    const s = startServer(
+      fromFetchHandler(async (request: Request) => {
+        const r = new Response(new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(enc.encode("ab")), c.enqueue(enc.encode("cd")), c.close()) }));
+        const reader = r.body!.getReader();
+        if (new URL(request.url).pathname === "/released") {
+          await reader.read();
+          reader.releaseLock();
+        }
+        return r;
+      }),
+    );
+    try {
+      const locked = await rawOne(s.port, "GET /locked HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      expect(locked.response!.status).toBe(500);
+      const released = await rawOne(s.port, "GET /released HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      expect([released.response!.status, released.response!.body.toString()]).toEqual([200, "cd"]);
+      const log = s.errors.join("");
+      expect(log).toContain("Error in GET /locked HTTP/1.1: TypeError: the fetch handler returned a Response whose body stream is locked (a reader from response.body.getReader() holds it); call reader.releaseLock()");
+      expect(log).not.toContain("/released");
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
 });
 
 describe("fromFetchHandler on tsgi: requests a Request cannot carry as sent", () => {
