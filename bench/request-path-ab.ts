@@ -8,7 +8,7 @@
  * load falls on both alike and the paired ratio (the median over pairs of
  * `work / base`, each pair run back to back) shows a few percent.
  *
- * Usage: bun bench/request-path-ab.ts --base DIR [--work DIR] [--only post|get|close] [--pairs 60] [--requests 20000]
+ * Usage: bun bench/request-path-ab.ts --base DIR [--work DIR] [--only post|get|close|fetch] [--pairs 60] [--requests 20000]
  *
  * `DIR` is a checkout of tsgi (for the code before a change: `git worktree
  * add /tmp/tsgi-base HEAD`, then `ln -s "$PWD/node_modules"
@@ -20,7 +20,10 @@
  * `Connection: close` (bench/hello.ts --close) on a new connection each
  * time: the `Connection` made, the request answered, its FIN sent, then the
  * client's FIN and the close, so what a connection costs in JavaScript
- * (its objects made and collected) is in each request's time. Both trees get the same app
+ * (its objects made and collected) is in each request's time; `fetch` is
+ * wrk's GET answered by `(request) => new Response("Hello, world!\n")`
+ * wrapped with each tree's own `fromFetchHandler` (the fetch bridge's path,
+ * as `bun bench/request-path.ts --only fetch` runs it). Both trees get the same app
  * functions. Prints each tree's CPU time per request (process CPU, ns:
  * 10th percentile and median over the runs, interpolated between the
  * nearest two) and the paired ratio (and, for 10 pairs or fewer, each
@@ -34,7 +37,7 @@ import type { Socket } from "bun";
 import type { Application } from "../src/spec.ts";
 import { benchArgs, numberArg, usageError } from "./args.ts";
 
-const usage = "bun bench/request-path-ab.ts --base DIR [--work DIR] [--only post|get|close] [--pairs 60] [--requests 20000]";
+const usage = "bun bench/request-path-ab.ts --base DIR [--work DIR] [--only post|get|close|fetch] [--pairs 60] [--requests 20000]";
 const values = benchArgs(usage, {
   base: { type: "string" },
   work: { type: "string", default: resolve(import.meta.dir, "..") },
@@ -43,7 +46,7 @@ const values = benchArgs(usage, {
   requests: { type: "string" },
 });
 if (!values.base) usageError(usage, "--base DIR: a checkout of tsgi to compare with (see the comment at the top of bench/request-path-ab.ts)");
-if (values.only !== "post" && values.only !== "get" && values.only !== "close") usageError(usage, `--only must be post, get or close, got ${JSON.stringify(values.only)}`);
+if (!["post", "get", "close", "fetch"].includes(values.only!)) usageError(usage, `--only must be post, get, close or fetch, got ${JSON.stringify(values.only)}`);
 const perConnection = values.only === "close";
 const pairs = numberArg(usage, "pairs", values.pairs, 60, { min: 1, integer: true });
 const n = numberArg(usage, "requests", values.requests, 20000, { min: 1, integer: true });
@@ -60,6 +63,9 @@ const echo: Application = async (environ, startResponse) => {
   startResponse("200 OK", [["Content-Type", "application/octet-stream"]]);
   return [data];
 };
+
+/** The fetch app of `--only fetch` (bench/request-path.ts's plain fetch handler). */
+const fetchHello = (): Response => new Response("Hello, world!\n");
 
 const socket = {
   remoteAddress: "127.0.0.1",
@@ -79,7 +85,9 @@ type Driven = { onData(data: Uint8Array): void; onEnd(): void; readonly busy: bo
 async function connectionsOf(tree: string): Promise<() => Driven> {
   const { createServer } = await import(resolve(tree, "src/server/index.ts"));
   const { Connection } = await import(resolve(tree, "src/server/connection.ts"));
-  const server = createServer(app, { keepAliveTimeout: 60000, log: null });
+  const { fromFetchHandler } = await import(resolve(tree, "src/fetch/index.ts"));
+  const application: Application = values.only === "fetch" ? fromFetchHandler(fetchHello) : app;
+  const server = createServer(application, { keepAliveTimeout: 60000, log: null });
   return () => new Connection(socket, server) as Driven;
 }
 const trees = [resolve(values.base), resolve(values.work)];
@@ -131,7 +139,8 @@ const at = (list: number[], q: number) => {
   return sorted[lo]! + (h - lo) * ((sorted[Math.min(lo + 1, sorted.length - 1)] ?? 0) - sorted[lo]!);
 };
 const ratios = times[1].map((w, i) => w / times[0][i]!);
-console.log(`${values.only === "post" ? "wrk POST 4 KiB echo" : perConnection ? "wrk GET with Connection: close, a connection each" : "wrk GET"}, ${pairs} pairs of ${n} requests (ns/request, p10 / median):`);
+const label = { post: "wrk POST 4 KiB echo", close: "wrk GET with Connection: close, a connection each", get: "wrk GET", fetch: "wrk GET to a fetch handler (fromFetchHandler)" }[values.only!];
+console.log(`${label}, ${pairs} pairs of ${n} requests (ns/request, p10 / median):`);
 console.log(`  base ${trees[0]}: ${at(times[0], 0.1).toFixed(0)} / ${at(times[0], 0.5).toFixed(0)}`);
 console.log(`  work ${trees[1]}: ${at(times[1], 0.1).toFixed(0)} / ${at(times[1], 0.5).toFixed(0)}`);
 console.log(`  work / base, paired: median ${at(ratios, 0.5).toFixed(3)} (p25 ${at(ratios, 0.25).toFixed(3)}, p75 ${at(ratios, 0.75).toFixed(3)})`);
