@@ -8,7 +8,8 @@ import { checkArgs } from "../src/cli/args.ts";
 import { join } from "node:path";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { freePort } from "./helpers.ts";
+import { collect, freePort, raw } from "./helpers.ts";
+import { resolveOptions } from "../src/server/options.ts";
 
 describe("resolveDeployOptions", () => {
   test("defaults: 127.0.0.1:8000 (or PORT), one process, 30 s graceful timeout", () => {
@@ -209,6 +210,45 @@ describe("number flags", () => {
     // A config object too (resolveDeployOptions without the CLI).
     expect(() => resolveDeployOptions({ gracefulTimeout: 1e12 }, {})).toThrow(/^--graceful-timeout must be a number of seconds from 0 to 2147483 /);
   });
+
+  test("a positive duration under half a millisecond is 1 ms, never the 0 that turns it off (before: tsgi serve --keep-alive 0.0004 turned keep-alive off, --header-timeout 0.0001 the head's timeout)", async () => {
+    // One rule for every duration flag and the library's keepalive seconds: to the nearest ms, a positive value at least 1.
+    const r = resolveDeployOptions({ keepAlive: 0.0004, headerTimeout: 0.0001, socketTimeout: 0.0004, requestTimeout: 0.0001, gracefulTimeout: 0.0001, timeout: 0.0004, workers: 1 }, {});
+    expect(r.server).toMatchObject({ keepAliveTimeout: 1, headerTimeout: 1, socketTimeout: 1, requestTimeout: 1, shutdownTimeout: 1 });
+    expect(r.server.keepalive).toBeUndefined();
+    expect([r.gracefulTimeout, r.workers!.timeout]).toEqual([1, 1]);
+    expect(resolveDeployOptions({ keepAlive: 0, headerTimeout: 0 }, {}).server).toMatchObject({ keepalive: false, headerTimeout: 0 });
+    expect(resolveDeployOptions({ keepAlive: 1.1, requestTimeout: 0.0015 }, {}).server).toMatchObject({ keepAliveTimeout: 1100, requestTimeout: 2 });
+    // The library's keepalive: 1.1 s is 1100 ms (not the 1101 that rounding 1.1 * 1000 up gave), 0.0004 s is 1 ms.
+    expect([resolveOptions({ keepalive: 1.1 }).keepAliveTimeout, resolveOptions({ keepalive: 0.0004 }).keepAliveTimeout]).toEqual([1100, 1]);
+    // Through the real tsgi serve: keep-alive stays on (no Connection: close), and a head that stalls gets 408.
+    const root = join(import.meta.dir, "..");
+    for (const [flag, value] of [["--keep-alive", "0.0004"], ["--header-timeout", "0.0001"]] as const) {
+      const port = freePort();
+      const proc = Bun.spawn([process.execPath, "src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--port", String(port), flag, value], {
+        cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, PORT: "", NO_COLOR: "1" },
+      });
+      try {
+        const out = collect(proc.stdout);
+        const err = collect(proc.stderr);
+        const deadline = Date.now() + 20_000;
+        while (!(out.text() + err.text()).includes(`http://127.0.0.1:${port}/`) && proc.exitCode === null && Date.now() < deadline) await Bun.sleep(50);
+        expect([flag, out.text() + err.text()]).toEqual([flag, expect.stringContaining(`http://127.0.0.1:${port}/`)]);
+        if (flag === "--keep-alive") {
+          const res = await raw(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", { timeoutMs: 3000, until: (d) => d.includes("\r\n\r\n") });
+          const head = res.data.toString("latin1").split("\r\n\r\n")[0]!;
+          expect([flag, head.split("\r\n")[0], /^connection: close$/im.test(head)]).toEqual([flag, "HTTP/1.1 200 OK", false]);
+        } else {
+          const res = await raw(port, "GET / HTTP/1.1\r\nHost: x\r\n", { timeoutMs: 3000 });
+          expect([flag, res.data.toString("latin1").split("\r\n")[0], res.closed]).toEqual([flag, "HTTP/1.1 408 Request Timeout", true]);
+        }
+      } finally {
+        proc.kill("SIGTERM");
+        await Promise.race([proc.exited, Bun.sleep(10_000)]);
+        if (proc.exitCode === null) proc.kill("SIGKILL");
+      }
+    }
+  }, 60_000);
 });
 
 describe("checkArgs: strict command lines", () => {

@@ -7,7 +7,7 @@
  */
 import { compileLogFormat } from "../server/log.ts";
 import { UsageError } from "./errors.ts";
-import type { ServerOptions } from "../server/options.ts";
+import { secondsToMs, type ServerOptions } from "../server/options.ts";
 import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "../server/proxy.ts";
 
 /**
@@ -227,9 +227,13 @@ export function portText(value: string, from: string): number {
   return Number(value);
 }
 
-/** A duration flag in seconds (fractions allowed), as whole milliseconds. */
+/**
+ * A duration flag in seconds (fractions allowed), as whole milliseconds
+ * ({@link secondsToMs}: a positive value is at least 1 ms, never the 0 that
+ * turns the timeout or keep-alive off).
+ */
 function seconds(name: NumberFlag, v: unknown): number {
-  return Math.round(numberFlag(name, v) * 1000);
+  return secondsToMs(numberFlag(name, v));
 }
 
 /**

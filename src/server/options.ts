@@ -97,7 +97,8 @@ export interface ServerOptions {
    * A number is as eventlet takes it since its PR #788 (2023): 0 is false; any other is
    * true and the idle time between requests in **seconds**, fractions allowed
    * (`keepalive: 2.5` holds an idle connection 2.5 s), which sets
-   * `keepAliveTimeout` when that is not given itself.
+   * `keepAliveTimeout` when that is not given itself, to the nearest ms and
+   * at least 1 ms (`0.0004` is 1 ms, not off; {@link secondsToMs}).
    * @throws TypeError (from `createServer()`/`serve()`) for anything else, a string such as `"false"` included.
    * @throws RangeError for a negative, `NaN` or infinite number.
    */
@@ -373,6 +374,20 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 const TIMEOUT_OPTIONS = ["headerTimeout", "keepAliveTimeout", "bodyTimeout", "sendTimeout", "requestTimeout", "shutdownTimeout"] as const;
 
 /**
+ * A duration in seconds (fractions allowed) as whole milliseconds, the one
+ * rule for `keepalive: <seconds>` and `tsgi serve`'s duration flags: to the
+ * nearest millisecond (`1.1` is 1100, not the 1101 that rounding
+ * `1.1 * 1000` up gives), but a positive value is at least 1 ms, since 0
+ * turns a timeout (or keep-alive) off: `0.0004` is 1 ms, not off. gunicorn
+ * and uvicorn take whole seconds only, where no positive value can mean 0.
+ * @param seconds a finite number, 0 or more (checked by the caller).
+ */
+export function secondsToMs(seconds: number): number {
+  const ms = Math.round(seconds * 1000);
+  return ms === 0 && seconds > 0 ? 1 : ms;
+}
+
+/**
  * Check a duration in ms against {@link MAX_TIMER_MS}.
  * @throws RangeError naming `what` for a larger value.
  */
@@ -421,7 +436,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     if (!Number.isFinite(seconds) || seconds < 0 || seconds * 1000 > MAX_TIMER_MS) {
       throw new RangeError(`server option keepalive must be true, false or the idle time between requests in seconds (0 to ${MAX_TIMER_MS / 1000}), got ${shown(seconds)}`);
     }
-    if (seconds > 0) given.keepAliveTimeout ??= Math.ceil(seconds * 1000);
+    if (seconds > 0) given.keepAliveTimeout ??= secondsToMs(seconds);
     given.keepalive = seconds !== 0;
   }
   if (given.hostname === "") delete given.hostname;
