@@ -196,6 +196,19 @@ describe("number flags", () => {
     expect(() => resolveDeployOptions({ workers: "0" } as never, {})).toThrow(/^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got 0$/);
   });
 
+  test("a bigint or a symbol for a number option (a config reader's 4n) is a UsageError naming the option and showing the value, not JSON.stringify's TypeError (before: 'JSON.stringify cannot serialize BigInt.')", () => {
+    const camel = (flag: string) => flag.replace(/-(.)/g, (_, c: string) => c.toUpperCase());
+    for (const flag of Object.keys(NUMBER_FLAGS) as NumberFlag[]) {
+      const place = flag === "fd" ? {} : { workers: 2 };
+      for (const [value, shown] of [[4n, "4n"], [Symbol("x"), "Symbol(x)"]] as const) {
+        const given = () => resolveDeployOptions({ ...place, [camel(flag)]: value } as never, {});
+        expect(given, `${flag} ${shown}`).toThrow(new UsageError(`--${flag} must be ${NUMBER_FLAGS[flag].takes} (e.g. --${flag} ${NUMBER_FLAGS[flag].example}), got ${shown}`));
+      }
+    }
+    expect(() => resolveDeployOptions({ uds: "/tmp/x.sock", udsMode: 660n } as never, {})).toThrow(new UsageError("--uds-mode must be octal permission bits such as 660, got 660n"));
+    expect(resolveDeployOptions({ uds: "/tmp/x.sock", udsMode: "660" }, {}).server.unixMode).toBe(0o660);
+  });
+
   test("a duration flag past what a timer holds (2147483 s, 2^31 - 1 ms) is refused with that message, not served with a timer that fires at once", () => {
     const defs = DEPLOY_ARGS as never;
     const durations = (Object.keys(NUMBER_FLAGS) as NumberFlag[]).filter((f) => !NUMBER_FLAGS[f].integer);

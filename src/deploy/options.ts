@@ -5,6 +5,7 @@
  * {@link ServerOptions} plus the supervisor's settings.
  * @module
  */
+import { shownValue } from "../gateway/error-text.ts";
 import { compileLogFormat } from "../server/log.ts";
 import { UsageError } from "./errors.ts";
 import { secondsToMs, type ServerOptions } from "../server/options.ts";
@@ -171,7 +172,7 @@ export type NumberFlag = keyof typeof NUMBER_FLAGS;
  * flag and every kind of mistake (not a number, negative, a fraction, out of
  * range): `--workers must be an integer of at least 1 (e.g. --workers 4), got "four"`.
  * A number given is shown as it is (decimal text as written), other text in
- * quotes. An integer over {@link MAX_INTEGER_FLAG} is told the largest value,
+ * quotes, anything else as `shownValue` shows it (`4n`, `{}`). An integer over {@link MAX_INTEGER_FLAG} is told the largest value,
  * and what 0 means where it is "no limit": `--max-request-body-size must be
  * a whole number of bytes, 0 or more, at most 9007199254740991 (0 means no
  * limit; e.g. --max-request-body-size 10485760), got 99999999999999999999`.
@@ -179,7 +180,8 @@ export type NumberFlag = keyof typeof NUMBER_FLAGS;
 export function numberFlagError(name: NumberFlag, given: unknown): UsageError {
   const flag: { takes: string; example: string; max?: number; integer: boolean; zero?: string } = NUMBER_FLAGS[name];
   // Decimal text is shown as written: 99999999999999999999, not the 100000000000000000000 it reads as.
-  const shown = typeof given === "number" || (typeof given === "string" && DECIMAL.test(given)) ? String(given) : (JSON.stringify(given) ?? String(given));
+  // Anything else as an option error shows it (shownValue: "four" quoted, 4n, Symbol(x), never a throw).
+  const shown = typeof given === "string" && DECIMAL.test(given) ? given : shownValue(given);
   const n = typeof given === "string" && DECIMAL.test(given) ? Number(given) : given;
   if (flag.max === undefined && flag.integer && typeof n === "number" && n > MAX_INTEGER_FLAG) {
     return new UsageError(`--${name} must be ${flag.takes}, at most ${MAX_INTEGER_FLAG} (${flag.zero ? `${flag.zero}; ` : ""}e.g. --${name} ${flag.example}), got ${shown}`);
@@ -301,8 +303,8 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   }
   if (o.udsMode !== undefined) {
     if (o.uds === undefined) throw new UsageError("--uds-mode needs --uds");
-    const mode = typeof o.udsMode === "number" ? o.udsMode : /^0?o?[0-7]{1,4}$/.test(o.udsMode) ? parseInt(o.udsMode.replace(/^0?o?/, ""), 8) : NaN;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new UsageError(`--uds-mode must be octal permission bits such as 660, got ${JSON.stringify(o.udsMode)}`);
+    const mode = typeof o.udsMode === "number" ? o.udsMode : typeof o.udsMode === "string" && /^0?o?[0-7]{1,4}$/.test(o.udsMode) ? parseInt(o.udsMode.replace(/^0?o?/, ""), 8) : NaN;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new UsageError(`--uds-mode must be octal permission bits such as 660, got ${shownValue(o.udsMode)}`);
     server.unixMode = mode;
   }
   if (o.peercreds) {
