@@ -1318,6 +1318,20 @@ except OSError as e:
       expect(() => createServer(echoApp([]), { fd: 2 ** 53 })).toThrow(/^server option fd must be a non-negative integer file descriptor, got 9007199254740992$/);
     });
 
+    test("Infinity, written for \"no limit\", is told the largest value a size, count, timeout or port takes and what 0 means, not only \"a non-negative integer\" (before: 'must be a non-negative integer, got Infinity' for each)", () => {
+      expect(() => createServer(echoApp([]), { maxRequestBodySize: Infinity })).toThrow(/^server option maxRequestBodySize must be at most 9007199254740991 \(Number\.MAX_SAFE_INTEGER; 0 means no limit\), got Infinity$/);
+      for (const key of ["urlLengthLimit", "maxHeaderBytes", "maxHeaderCount", "maxConnections", "maxChunkExtBytes", "maxTrailerBytes", "minimumChunkSize"] as const) {
+        expect(() => createServer(echoApp([]), { [key]: Infinity }), key).toThrow(new RegExp(`^server option ${key} must be at most 9007199254740991 \\(Number\\.MAX_SAFE_INTEGER\\), got Infinity$`));
+      }
+      for (const key of ["headerTimeout", "keepAliveTimeout", "bodyTimeout", "sendTimeout", "requestTimeout", "shutdownTimeout"] as const) {
+        expect(() => createServer(echoApp([]), { [key]: Infinity }), key).toThrow(`server option ${key} must be at most 2147483647 ms (about 24.8 days, the longest a timer holds; 0 turns a timeout off), got Infinity`);
+      }
+      expect(() => createServer(echoApp([]), { port: Infinity })).toThrow(/^server option port must be a TCP port, 0 to 65535, got Infinity$/);
+      // -Infinity and NaN are no size at all, as before.
+      expect(() => createServer(echoApp([]), { maxRequestBodySize: -Infinity })).toThrow(/^server option maxRequestBodySize must be a non-negative integer, got -Infinity$/);
+      expect(() => createServer(echoApp([]), { headerTimeout: NaN })).toThrow(/^server option headerTimeout must be a non-negative integer, got NaN$/);
+    });
+
     test("a port above 65535 is the server's RangeError naming the option, not Bun's SocketOptions error", () => {
       expect(() => createServer(echoApp([]), { port: 70000 })).toThrow(/^server option port must be a TCP port, 0 to 65535, got 70000$/);
       expect(() => createServer(echoApp([]), { port: 65535 })).not.toThrow();

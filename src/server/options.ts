@@ -459,11 +459,13 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     "minimumChunkSize",
   ] as const) {
     const v = resolved[key];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+    // Infinity (written for "no limit") is told the largest value below, and what 0 means where it is "off".
+    if (typeof v !== "number" || (!Number.isInteger(v) && v !== Infinity) || v < 0) {
       throw new RangeError(`server option ${key} must be a non-negative integer, got ${shown(v)}`);
     }
     // Past 2^53 - 1 a number is not held exactly (1e20 + 1 === 1e20); "no limit" is 0 where there is one.
-    if (!Number.isSafeInteger(v) && !(TIMEOUT_OPTIONS as readonly string[]).includes(key)) {
+    // (A timeout's and the port's own, lower bounds are checked below.)
+    if (!Number.isSafeInteger(v) && key !== "port" && !(TIMEOUT_OPTIONS as readonly string[]).includes(key)) {
       throw new RangeError(`server option ${key} must be at most ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER${key === "maxRequestBodySize" ? "; 0 means no limit" : ""}), got ${shown(v)}`);
     }
   }
