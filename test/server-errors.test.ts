@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Application, Body, Environ } from "../src/spec.ts";
 import { enc, get, parseResponses, python3, raw, rawOne, startServer, serverPool } from "./helpers.ts";
-import { createServer } from "../src/server/index.ts";
+import { createServer, resolveOptions } from "../src/server/index.ts";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
@@ -2066,6 +2066,15 @@ describe("durations a timer cannot hold (over 2^31 - 1 ms)", () => {
     }
     expect(() => createServer(slow, { keepalive: 3_000_000 })).toThrow(/^server option keepalive must be .* \(0 to 2147483\.647\), got 3000000$/);
     expect(() => createServer(slow, { keepalive: 2_147_483 })).not.toThrow();
+  });
+
+  test("a socketTimeout that is no timeout (-1, 1.5, \"30\", NaN) is a RangeError naming socketTimeout, not headerTimeout, which the user did not give (before: 'server option headerTimeout must be a non-negative integer, got -1')", () => {
+    for (const [value, shownAs] of [[-1, "-1"], [1.5, "1.5"], ["30", '"30"'], [NaN, "NaN"], [5n, "5n"]] as const) {
+      expect(() => createServer(slow, { socketTimeout: value as never }), shownAs).toThrow(new RangeError(`server option socketTimeout must be a non-negative integer, got ${shownAs}`));
+      // Given beside all three timeouts it sets, it is still checked (before: not at all).
+      expect(() => createServer(slow, { socketTimeout: value as never, headerTimeout: 1, bodyTimeout: 1, sendTimeout: 1 }), shownAs).toThrow(/^server option socketTimeout must be/);
+    }
+    expect(resolveOptions({ socketTimeout: 0 })).toMatchObject({ headerTimeout: 0, bodyTimeout: 0, sendTimeout: 0 });
   });
 
   test("close() with a timeout or idleGrace past it rejects with a RangeError and cuts nothing; the request in flight still gets its 200", async () => {

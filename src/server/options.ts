@@ -424,8 +424,12 @@ export function checkTimerMs(ms: number, what: string): void {
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const given = stripUndefined(options);
   if (given.socketTimeout !== undefined) {
-    // Named itself, not as the timeouts it sets.
-    if (typeof given.socketTimeout === "number") checkTimerMs(given.socketTimeout, "server option socketTimeout");
+    // Named itself, not as the timeouts it sets (socketTimeout: -1 was told 'headerTimeout must be ...').
+    const v: unknown = given.socketTimeout;
+    if (typeof v !== "number" || (!Number.isInteger(v) && v !== Infinity) || v < 0) {
+      throw new RangeError(`server option socketTimeout must be a non-negative integer, got ${shown(v)}`);
+    }
+    checkTimerMs(v, "server option socketTimeout");
     given.headerTimeout ??= given.socketTimeout;
     given.bodyTimeout ??= given.socketTimeout;
     given.sendTimeout ??= given.socketTimeout;
