@@ -114,6 +114,17 @@ describe("tsgi-dev CLI", () => {
     const s = await run(["serve", "--port", "0", "--no-reload"], named.dir, {}, 3_000);
     expect(s.out).toContain("tsgi-dev serving serve at http://127.0.0.1:");
     expect(s.out).not.toContain("takes the app itself");
+    // A module serve.ts and serve alone (its .ts left off): both are said, as for help.ts, not ./app.ts to type.
+    const module = helloApp({ "serve.ts": HELLO });
+    for (const args of [["serve"], ["--port", "9000", "serve"]]) {
+      const m = await run(args, module.dir);
+      expect([args, m.code]).toEqual([args, 2]);
+      expectOneLineError(m.out, /^\[error\] no such file: serve; did you mean serve\.ts\? \(tsgi-dev takes the app itself, with no command; serve is the production command's: tsgi serve <app>\)$/m);
+    }
+    // With an app after it, serve is the production command's word, serve.ts or not.
+    const withApp = await run(["serve", "app.ts"], module.dir);
+    expect(withApp.code).toBe(2);
+    expectOneLineError(withApp.out, /tsgi-dev takes the app itself, with no command: tsgi-dev app\.ts \(serve is the production command's: tsgi serve app\.ts\)/);
   });
 
   test("tsgi-dev help prints the help (exit 0), not 'no such file: help'; a file named help is still the app, and with a help.ts there the error names both", async () => {

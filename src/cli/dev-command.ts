@@ -16,7 +16,7 @@ import { defineCommand, runMain, type ArgsDef } from "citty";
 import { VERSION } from "../version.ts";
 import { BindError } from "../server/bind.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
-import { parseAppSpec } from "../deploy/load-app.ts";
+import { MODULE_EXTENSIONS, parseAppSpec } from "../deploy/load-app.ts";
 import { hostArgument, NUMBER_FLAGS } from "../deploy/options.ts";
 import { guardStdio } from "../deploy/stdio.ts";
 import { onStopSignals } from "../deploy/signals.ts";
@@ -182,7 +182,9 @@ const command = defineCommand({
  * `tsgi-dev serve ./app.ts`, `tsgi serve`'s word typed to tsgi-dev: "serve"
  * was taken for the app, and the app for a second one ("unexpected argument
  * ./app.ts"), or, alone, "no such file: serve". Said as what it is, unless
- * a file named `serve` is there to be the app or help is asked for. The
+ * a file named `serve` is there to be the app or help is asked for; with
+ * no app after it and a module `serve.ts` (or another extension) there,
+ * both are said, as for `help`. The
  * word is looked for where the app goes, after flags too (`tsgi-dev --port
  * 9000 serve ./app.ts`), as `help` is.
  * @throws UsageError naming the command line to type instead.
@@ -192,6 +194,9 @@ function productionCommandGiven(argv: readonly string[]): void {
   if (at === undefined || argv[at] !== "serve" || existsSync("serve") || argv.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
   const without = argv.filter((_, i) => i !== at);
   const app = positionalArgs(without, DEV_ARGS)[0];
+  // serve alone with a module serve.ts there (tsgi-dev serve, the .ts left off): which was meant is not known, as for help.
+  const ext = app === undefined ? MODULE_EXTENSIONS.find((e) => existsSync(`serve${e}`)) : undefined;
+  if (ext !== undefined) throw new UsageError(`no such file: serve; did you mean serve${ext}? (tsgi-dev takes the app itself, with no command; serve is the production command's: tsgi serve <app>)`);
   // No app given (tsgi-dev serve --port 9000): the line to type has one, first.
   const rest = [...(app === undefined ? ["./app.ts"] : []), ...without.map(shellWord)].join(" ");
   throw new UsageError(`tsgi-dev takes the app itself, with no command: tsgi-dev ${rest} (serve is the production command's: tsgi serve ${app === undefined ? "./app.ts" : shellWord(app)})`);
