@@ -196,6 +196,23 @@ describe("number flags", () => {
     expect(() => resolveDeployOptions({ workers: "0" } as never, {})).toThrow(/^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got 0$/);
   });
 
+  test("a whole-number flag written with a fraction (--workers 4.0, --max-request-body-size 1024.0) is refused as --port 8000.0 is, through the real tsgi serve and resolveDeployOptions (before: taken as 4)", () => {
+    const root = join(import.meta.dir, "..");
+    const r = Bun.spawnSync([process.execPath, "src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--port", "0", "--workers", "2.0"], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, PORT: "", NO_COLOR: "1" } });
+    const line = (r.stdout.toString() + r.stderr.toString()).split("\n").find((l) => l.startsWith("[error]"));
+    expect([r.exitCode, line]).toEqual([2, "[error] --workers must be an integer of at least 1 (e.g. --workers 4), got 2.0"]);
+    const camel = (flag: string) => flag.replace(/-(.)/g, (_, c: string) => c.toUpperCase());
+    for (const flag of (Object.keys(NUMBER_FLAGS) as NumberFlag[]).filter((f) => NUMBER_FLAGS[f].integer)) {
+      const place = flag === "fd" ? {} : { workers: 2 };
+      const text = `${NUMBER_FLAGS[flag].example}.0`;
+      expect(() => resolveDeployOptions({ ...place, [camel(flag)]: text } as never, {}), flag).toThrow(new UsageError(`--${flag} must be ${NUMBER_FLAGS[flag].takes} (e.g. --${flag} ${NUMBER_FLAGS[flag].example}), got ${text}`));
+      // The number 4.0 is 4 (JSON has one number): only the text is refused.
+      expect(() => resolveDeployOptions({ ...place, [camel(flag)]: Number(text) } as never, {}), flag).not.toThrow();
+    }
+    // A duration keeps its fraction.
+    expect(resolveDeployOptions({ keepAlive: "2.0" } as never, {}).server.keepAliveTimeout).toBe(2000);
+  });
+
   test("a bigint or a symbol for a number option (a config reader's 4n) is a UsageError naming the option and showing the value, not JSON.stringify's TypeError (before: 'JSON.stringify cannot serialize BigInt.')", () => {
     const camel = (flag: string) => flag.replace(/-(.)/g, (_, c: string) => c.toUpperCase());
     for (const flag of Object.keys(NUMBER_FLAGS) as NumberFlag[]) {
