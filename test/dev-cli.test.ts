@@ -407,8 +407,16 @@ describe("tsgi-dev CLI", () => {
 
   // Linux lets no ordinary user bind below ip_unprivileged_port_start (1024 unless lowered).
   const UNPRIVILEGED_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+  // nobody must reach the checkout: a clone under /root (mode 700) cannot be run as nobody ("Module not found").
   const privilegedPort80 =
-    process.getuid?.() === 0 && Bun.which("runuser") !== null && (existsSync(UNPRIVILEGED_START) ? Number(readFileSync(UNPRIVILEGED_START, "utf8")) : 1024) > 80;
+    process.getuid?.() === 0 &&
+    Bun.which("runuser") !== null &&
+    (existsSync(UNPRIVILEGED_START) ? Number(readFileSync(UNPRIVILEGED_START, "utf8")) : 1024) > 80 &&
+    Bun.spawnSync(["runuser", "-u", "nobody", "--", process.execPath, CLI, "--version"], { cwd: "/", stdout: "ignore", stderr: "ignore", timeout: 15_000 }).exitCode === 0;
+  if (!privilegedPort80)
+    console.warn(
+      "SKIP port 80 as an ordinary user: needs root, runuser (util-linux), ports below 1024 privileged (ip_unprivileged_port_start above 80) and a checkout the user nobody can read",
+    );
   test.skipIf(!privilegedPort80)("port 80 as an ordinary user: what to do, and, when it came from PORT, that it did (in place and in restart mode)", async () => {
     const app = helloApp();
     chmodSync(app.dir, 0o755);
