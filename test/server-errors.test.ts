@@ -1572,6 +1572,12 @@ describe("graceful close", () => {
     b.release();
     await closing;
   }
+  /** 10,000 pipelined GETs /g0 to /g9999 (370 KB), more than a connection holds unread (64 KiB). */
+  function bigBatch(): string {
+    let batch = "";
+    for (let i = 0; i < 10_000; i++) batch += get(`/g${i}`);
+    return batch;
+  }
   const POST_64K = `POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 65536\r\n\r\n${"x".repeat(65536)}`;
   /** The responses on `c` (bodies, and whether each said Connection: close). */
   function answers(c: Client): Array<[string, boolean]> {
@@ -1709,17 +1715,12 @@ describe("graceful close", () => {
     const c = await keepAliveClient(s.port);
     let reset = false;
     c.sock.on("error", () => void (reset = true));
-    let batch = "";
-    for (let i = 0; i < 10_000; i++) batch += get(`/g${i}`);
     // 370 KB: the connection holds 64 KiB behind /slow and pauses; the rest waits in the kernel.
-    c.sock.write(get("/slow") + batch);
+    c.sock.write(get("/slow") + bigBatch());
     expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
     await Bun.sleep(100);
     const started = Date.now();
-    const closing = s.server.close({ timeout: 5000 });
-    await Bun.sleep(50);
-    b.release();
-    await closing;
+    await closeWhileHeld(s, b);
     expect(Date.now() - started).toBeLessThan(2500);
     expect(await pollUntil(() => c.closed, 10)).toBe(true);
     const got = answers(c);
@@ -1739,17 +1740,12 @@ describe("graceful close", () => {
     c.sock.on("end", () => void (c.closed = true));
     c.sock.on("error", () => {});
     await new Promise((r) => c.sock.on("connect", r));
-    let batch = "";
-    for (let i = 0; i < 10_000; i++) batch += get(`/g${i}`);
     // The FIN waits in the kernel behind the batch the connection does not read (it holds 64 KiB behind /slow).
-    c.sock.end(get("/slow") + batch);
+    c.sock.end(get("/slow") + bigBatch());
     expect(await pollUntil(() => b.entered.includes("/slow"), 5)).toBe(true);
     await Bun.sleep(100);
     const started = Date.now();
-    const closing = s.server.close({ timeout: 5000 });
-    await Bun.sleep(50);
-    b.release();
-    await closing;
+    await closeWhileHeld(s, b);
     // The linger reads the rest of the batch, then the FIN, and closes there: not 2 s of silence later (2.7 s without the FIN).
     expect(Date.now() - started).toBeLessThan(1500);
     expect(await pollUntil(() => c.closed, 5)).toBe(true);
