@@ -11,6 +11,31 @@ import { tmpdir } from "node:os";
 import { collect, freePort, raw } from "./helpers.ts";
 import { resolveOptions } from "../src/server/options.ts";
 
+/**
+ * Start a CLI (`src/cli/serve.ts serve ...` or `src/cli/dev.ts ...`) from the repository root with
+ * `env` over the test's environment; `out` is its stdout and stderr as they came, `until` waits
+ * (50 ms polls, 20 s at most) for a test of it to pass or the process to exit, `stop` ends it.
+ */
+function startCli(argv: string[], env: Record<string, string>) {
+  const proc = Bun.spawn([process.execPath, ...argv], { cwd: join(import.meta.dir, ".."), stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const stdout = collect(proc.stdout);
+  const stderr = collect(proc.stderr);
+  return {
+    get out() {
+      return stdout.text() + stderr.text();
+    },
+    async until(test: (out: string) => boolean, ms = 20_000) {
+      const deadline = Date.now() + ms;
+      while (!test(this.out) && proc.exitCode === null && Date.now() < deadline) await Bun.sleep(50);
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      await Promise.race([proc.exited, Bun.sleep(10_000)]);
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    },
+  };
+}
+
 describe("resolveDeployOptions", () => {
   test("defaults: 127.0.0.1:8000 (or PORT), one process, 30 s graceful timeout", () => {
     const r = resolveDeployOptions({}, {});
@@ -528,49 +553,27 @@ describe("checkArgs: strict command lines", () => {
       for (const from of ["--port", "PORT"]) {
         const port = freePort();
         const text = `0${port}`;
-        const proc = Bun.spawn([process.execPath, ...cli, "fixtures/hello/app.ts", ...(from === "--port" ? ["--port", text] : [])], {
-          cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, PORT: from === "PORT" ? text : "" },
-        });
+        const cmd = startCli([...cli, "fixtures/hello/app.ts", ...(from === "--port" ? ["--port", text] : [])], { PORT: from === "PORT" ? text : "" });
         try {
-          let out = "";
-          const decoder = new TextDecoder();
-          const readAll = async (stream: ReadableStream<Uint8Array>) => {
-            for await (const chunk of stream) out += decoder.decode(chunk, { stream: true });
-          };
-          void readAll(proc.stdout);
-          void readAll(proc.stderr);
-          const deadline = Date.now() + 20_000;
-          while (!out.includes(`http://127.0.0.1:${port}/`) && proc.exitCode === null && Date.now() < deadline) await Bun.sleep(50);
-          expect([cli[0], from, out]).toEqual([cli[0], from, expect.stringContaining(`http://127.0.0.1:${port}/`)]);
+          await cmd.until((out) => out.includes(`http://127.0.0.1:${port}/`));
+          expect([cli[0], from, cmd.out]).toEqual([cli[0], from, expect.stringContaining(`http://127.0.0.1:${port}/`)]);
           const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) });
           expect([cli[0], from, r.status]).toEqual([cli[0], from, 200]);
           await r.text();
         } finally {
-          proc.kill("SIGTERM");
-          await Promise.race([proc.exited, Bun.sleep(10_000)]);
-          if (proc.exitCode === null) proc.kill("SIGKILL");
+          await cmd.stop();
         }
       }
     }
   }, 90_000);
 
   test("--port wins over a PORT that is no port, in both commands: each serves on --port's port and answers", async () => {
-    const root = join(import.meta.dir, "..");
     for (const cli of [["src/cli/serve.ts", "serve"], ["src/cli/dev.ts", "--no-reload"]]) {
-      const proc = Bun.spawn([process.execPath, ...cli, "fixtures/hello/app.ts", "--port", "0"], {
-        cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, PORT: "abc" },
-      });
+      const cmd = startCli([...cli, "fixtures/hello/app.ts", "--port", "0"], { PORT: "abc" });
       try {
         // The serving line (on stdout or stderr) names the bound address; an [error] line or an exit fails.
-        let out = "";
-        const decoder = new TextDecoder();
-        const readAll = async (stream: ReadableStream<Uint8Array>) => {
-          for await (const chunk of stream) out += decoder.decode(chunk, { stream: true });
-        };
-        void readAll(proc.stdout);
-        void readAll(proc.stderr);
-        const deadline = Date.now() + 20_000;
-        while (!/http:\/\/127\.0\.0\.1:\d+/.test(out) && proc.exitCode === null && Date.now() < deadline) await Bun.sleep(50);
+        await cmd.until((out) => /http:\/\/127\.0\.0\.1:\d+/.test(out));
+        const out = cmd.out;
         expect(out, cli[0]).not.toContain("[error]");
         const port = Number(/http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
         expect(port, `${cli[0]}: ${out}`).toBeGreaterThan(0);
@@ -578,9 +581,7 @@ describe("checkArgs: strict command lines", () => {
         expect(r.status, cli[0]).toBe(200);
         await r.text();
       } finally {
-        proc.kill("SIGTERM");
-        await Promise.race([proc.exited, Bun.sleep(10_000)]);
-        if (proc.exitCode === null) proc.kill("SIGKILL");
+        await cmd.stop();
       }
     }
   }, 60_000);
