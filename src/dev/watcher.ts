@@ -80,6 +80,15 @@ const GLOB_CHARS = /[*?[\]{}]/;
 const JOIN_CHECK_MS = 2000;
 /** How often, until chokidar tracks it (ms). */
 const JOIN_POLL_MS = 20;
+/** chokidar's polling interval under `--poll` (ms): `interval` of its options. */
+const POLL_INTERVAL_MS = 100;
+/**
+ * Under `--poll`, when a joined file that chokidar tracks is looked at
+ * again, ms after the check first found it tracked: past the poller's
+ * start and first interval (see `DevWatcher#checkJoined`), and once more
+ * later for a loaded machine.
+ */
+const POLL_JOIN_LOOKS_MS = [2.5 * POLL_INTERVAL_MS, 10 * POLL_INTERVAL_MS];
 /**
  * When a directory that appeared while watching is listed again, ms after
  * chokidar reported it, for entries chokidar's scan of it missed (see
@@ -248,9 +257,15 @@ export class DevWatcher {
   /** Paths to report, with what they were (size, mtime, inode) when last seen changing, and when. */
   #pending = new Map<string, { signature: string; first: number; last: number }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Files named to chokidar by {@link setGraph}, with what they were then, until chokidar tracks them (see {@link #checkJoined}). */
-  #joining = new Map<string, { signature: string; until: number }>();
+  /**
+   * Files named to chokidar by {@link setGraph} (and the graph's at the start), with what they were then (or
+   * at their last report), until chokidar tracks them; under `--poll`, from when it did and how many looks
+   * they had since (see {@link #checkJoined}).
+   */
+  #joining = new Map<string, { signature: string; until: number; trackedAt?: number; looks: number }>();
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When {@link #joinTimer} fires (monotonic ms). */
+  #joinAt = 0;
   /** Directories that appeared while watching, with when, how many looks they had and what was not tracked at the last. */
   #newDirs = new Map<string, { appeared: number; looks: number; untracked: Set<string>; reported: Set<string> }>();
   #newDirTimer: ReturnType<typeof setTimeout> | undefined;
@@ -312,8 +327,8 @@ export class DevWatcher {
       // so a module in a directory named `lib~/` was never watched, graph file or not. Editor files are
       // left out by isEditorScratch instead, and the unlink-then-add of a save by rename by #flush.
       atomic: false,
-      interval: 100,
-      binaryInterval: 300,
+      interval: POLL_INTERVAL_MS,
+      binaryInterval: 3 * POLL_INTERVAL_MS,
       ignored: (path: string) => this.isIgnored(path),
     });
     this.#ready = new Promise((r) =>
@@ -321,6 +336,7 @@ export class DevWatcher {
         // chokidar tracks what its scan found from here on: the check of the files that joined at the
         // start is taken now, not up to JOIN_POLL_MS later, where a save made just after ready() would
         // be reported twice (by chokidar, and by the check, in two notifications if they are apart).
+        // Under --poll they are looked at again later (chokidar's poller takes its start status late).
         clearTimeout(this.#joinTimer);
         this.#checkJoined();
         r();
@@ -328,6 +344,9 @@ export class DevWatcher {
     );
     this.#watcher.on("all", (event, path) => {
       const abs = resolve(this.#cwd, path);
+      // A change chokidar reports is not reported again by the join check's later looks.
+      const joining = this.#joining.get(abs);
+      if (joining !== undefined) joining.signature = signature(abs);
       if (event === "addDir") this.#newDir(abs);
       // A graph path that is a directory: a symbolic link an import goes through (`./shared` → `../shared-real`).
       if ((event === "addDir" || event === "unlinkDir") && !this.#graph.has(abs)) return;
@@ -409,8 +428,17 @@ export class DevWatcher {
   /** Check `files` (on disk, just handed to chokidar) until chokidar tracks them: see {@link #checkJoined}. */
   #join(files: Iterable<string>): void {
     const until = monotonicNow() + JOIN_CHECK_MS;
-    for (const f of files) this.#joining.set(f, { signature: signature(f), until });
-    if (this.#joining.size > 0 && this.#joinTimer === undefined) this.#joinTimer = setTimeout(() => this.#checkJoined(), JOIN_POLL_MS);
+    for (const f of files) this.#joining.set(f, { signature: signature(f), until, looks: 0 });
+    if (this.#joining.size > 0) this.#armJoin(JOIN_POLL_MS);
+  }
+
+  /** Run {@link #checkJoined} in `ms`, or sooner if it is due sooner already. */
+  #armJoin(ms: number): void {
+    const at = monotonicNow() + ms;
+    if (this.#joinTimer !== undefined && this.#joinAt <= at) return;
+    clearTimeout(this.#joinTimer);
+    this.#joinAt = at;
+    this.#joinTimer = setTimeout(() => this.#checkJoined(), ms);
   }
 
   /**
@@ -422,22 +450,43 @@ export class DevWatcher {
    * are compared every {@link JOIN_POLL_MS} with what they were when it
    * joined (or last differed), and a difference is reported as a change at
    * once (a file deleted before chokidar's stat is never tracked). Changes
-   * after that are chokidar's to see.
+   * after that are chokidar's to see, except under `--poll`: chokidar tracks
+   * a file from its `fs.watchFile()` call, but Bun's `watchFile` takes the
+   * status it compares with in the background, a few ms later (more on a
+   * loaded machine), and a save in between is never reported (a save right
+   * after tsgi-dev said it is serving kept the old text). There a tracked
+   * file is looked at again at {@link POLL_JOIN_LOOKS_MS}, and a difference
+   * from what it was when it joined, or when chokidar last reported it, is
+   * reported. A save chokidar reports just after a look is reported twice;
+   * the reload compares fingerprints and drops the second.
    */
   #checkJoined(): void {
     this.#joinTimer = undefined;
     if (this.#closed) return;
     const now = monotonicNow();
+    let next = Infinity;
     for (const [f, entry] of this.#joining) {
-      const tracked = this.#tracked(dirname(f)).has(basename(f));
+      if (entry.trackedAt !== undefined) {
+        const due = entry.trackedAt + POLL_JOIN_LOOKS_MS[entry.looks]!;
+        if (now < due) {
+          next = Math.min(next, due - now);
+          continue;
+        }
+        entry.looks++;
+      }
+      const tracked = entry.trackedAt !== undefined || this.#tracked(dirname(f)).has(basename(f));
       const current = signature(f);
       if (current !== entry.signature) {
         entry.signature = current;
         this.#event(f);
       }
-      if (tracked || now >= entry.until) this.#joining.delete(f);
+      if (this.#options.poll && tracked && entry.looks < POLL_JOIN_LOOKS_MS.length) {
+        entry.trackedAt ??= now;
+        next = Math.min(next, entry.trackedAt + POLL_JOIN_LOOKS_MS[entry.looks]! - now);
+      } else if (tracked || now >= entry.until) this.#joining.delete(f);
+      else next = Math.min(next, JOIN_POLL_MS);
     }
-    if (this.#joining.size > 0) this.#joinTimer = setTimeout(() => this.#checkJoined(), JOIN_POLL_MS);
+    if (this.#joining.size > 0) this.#armJoin(next);
   }
 
   /** Look at a directory that appeared while watching again, at {@link NEW_DIR_LOOKS_MS}. */
