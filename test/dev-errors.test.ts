@@ -224,19 +224,29 @@ describe("tsgi-dev: broken code", () => {
     expect(dev.output.slice(mark)).not.toContain("TypeScript type");
   });
 
-  test("a type passed on by a barrel's export * from, or named with a $, imported as a value: pointed at the import, with the import type hint naming the module that declares it", async () => {
+  /**
+   * A tsgi-dev serving an app that imports the type User as a value through lib/index.ts, a barrel
+   * whose first line is `reexport` (lib/types.ts declares User, then `moreTypes`): once its load
+   * failed with the import type hint naming lib/types.ts, in the log and on the error page.
+   */
+  async function typeThroughBarrel(reexport: string, moreTypes = "") {
     const app = new TempApp({
       "app.ts": `import { User } from "./lib/index.ts";\nconsole.log(User);\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [];\n}\n`,
-      "lib/index.ts": `export * from "./types.ts";\nexport const version = 1;\n`,
-      "lib/types.ts": `export interface User {\n  name: string;\n}\nexport type $Row = { id: number };\n`,
+      "lib/index.ts": `${reexport}\nexport const version = 1;\n`,
+      "lib/types.ts": `export interface User {\n  name: string;\n}\n${moreTypes}`,
     });
     apps.push(app);
     const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
     const url = await dev.ready();
     await dev.waitFor(/Export named 'User' not found in module '.*lib\/index\.ts'/, 3000);
-    // Before: no hint (lib/index.ts declares no User).
     await dev.waitFor(/User is a TypeScript type in lib\/types\.ts \(export interface User\), and types are gone at run time: import it with import type \{ User \}/, 3000);
     expect(unescape((await get(url, PLAIN)).text)).toMatch(/User is a TypeScript type in lib\/types\.ts/);
+    return { app, dev, url };
+  }
+
+  test("a type passed on by a barrel's export * from, or named with a $, imported as a value: pointed at the import, with the import type hint naming the module that declares it", async () => {
+    // Before: no hint (lib/index.ts declares no User).
+    const { app, dev, url } = await typeThroughBarrel(`export * from "./types.ts";`, `export type $Row = { id: number };\n`);
     // A $ name: before, its import was not found (no line) and so no hint.
     const mark = dev.output.length;
     app.write("app.ts", `import { version } from "./lib/index.ts";\nimport { $Row } from "./lib/types.ts";\nconsole.log(version, $Row);\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [];\n}\n`);
@@ -247,18 +257,8 @@ describe("tsgi-dev: broken code", () => {
   });
 
   test("a type passed on by a barrel's export type * from (TypeScript 5's), imported as a value: the import type hint names the module that declares it", async () => {
-    const app = new TempApp({
-      "app.ts": `import { User } from "./lib/index.ts";\nconsole.log(User);\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", []);\n  return [];\n}\n`,
-      "lib/index.ts": `export type * from "./types.ts";\nexport const version = 1;\n`,
-      "lib/types.ts": `export interface User {\n  name: string;\n}\n`,
-    });
-    apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
-    const url = await dev.ready();
-    await dev.waitFor(/Export named 'User' not found in module '.*lib\/index\.ts'/, 3000);
     // Before: no hint (export type * was not followed).
-    await dev.waitFor(/User is a TypeScript type in lib\/types\.ts \(export interface User\), and types are gone at run time: import it with import type \{ User \}/, 3000);
-    expect(unescape((await get(url, PLAIN)).text)).toMatch(/User is a TypeScript type in lib\/types\.ts/);
+    await typeThroughBarrel(`export type * from "./types.ts";`);
   });
 
   test("a re-export whose specifier is written alike in several folders (each barrel's ./types.ts): the one that fails is pointed at, not the first found, with the hint for its module", async () => {
