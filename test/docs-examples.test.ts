@@ -21,6 +21,7 @@
  * module that also starts a server of its own (calls `serve(`).
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { heapStats } from "bun:jsc";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -187,6 +188,18 @@ describe("docs examples", () => {
     await readUntil(": connected\n\n");
     expect((await fetch(`${s.url}/`, { method: "POST", body: "hello\n  docs" })).status).toBe(204);
     await readUntil("data: hello docs\n\n");
+    // Each event wakes the generator before its 20 s heartbeat: the heartbeat's timer must be
+    // cleared then, not left pending, one per event, for 20 s after it.
+    const timers = () => {
+      Bun.gc(true);
+      return heapStats().objectTypeCounts.Timeout ?? 0;
+    };
+    const before = timers();
+    for (let i = 0; i < 200; i++) {
+      expect((await fetch(`${s.url}/`, { method: "POST", body: `event ${i}` })).status).toBe(204);
+      await readUntil(`data: event ${i}\n\n`);
+    }
+    expect(timers() - before).toBeLessThan(20);
     await reader.cancel();
     // The server learns of the FIN at a write: publish until the stream's access line is written.
     for (let i = 0; i < 50 && !s.access.join("").includes('"GET /events HTTP/1.1" 200'); i++) {
