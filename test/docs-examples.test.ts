@@ -210,6 +210,35 @@ describe("docs examples", () => {
     expect(s.errors.join("")).toBe("");
   }, 15_000);
 
+  // spec.md's multipart upload: the GET/POST check above sends no multipart body; here a browser-like
+  // FormData with a file (bytes that look like CRLF and a boundary inside it) and a field is parsed.
+  const multipart = apps.find((e) => e.where.startsWith("docs/spec.md") && e.source.includes(".formData()"));
+  test("spec.md's multipart upload example is found", () => {
+    expect(multipart).toBeDefined();
+  });
+  test.skipIf(!multipart)("spec.md's multipart upload: files and fields parsed, a malformed body is 400", async () => {
+    const app = (await import(join(multipart!.dir, "example.ts"))).default as Application;
+    const s = startServer(validator(app));
+    const form = new FormData();
+    form.append("note", "héllo");
+    const bytes = new TextEncoder().encode("line 1\r\n--not-the-boundary\r\n\u0000end");
+    form.append("file", new File([bytes], "a.bin", { type: "application/octet-stream" }));
+    form.append("file", new File(["x".repeat(100_000)], "b.txt", { type: "text/plain" }));
+    const res = await fetch(`${s.url}/`, { method: "POST", body: form });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual([
+      { name: "note", value: "héllo" },
+      { name: "file", filename: "a.bin", type: "application/octet-stream", size: bytes.length },
+      { name: "file", filename: "b.txt", type: expect.stringMatching(/^text\/plain/), size: 100_000 }, // Bun adds ";charset=utf-8"
+    ]);
+    const bad = await fetch(`${s.url}/`, { method: "POST", headers: { "Content-Type": "multipart/form-data; boundary=zz" }, body: "no parts here" });
+    expect(bad.status).toBe(400);
+    await bad.arrayBuffer();
+    const page = await fetch(`${s.url}/`);
+    expect(await page.text()).toContain('enctype="multipart/form-data"');
+    expect(s.errors.join("")).toBe("");
+  }, 15_000);
+
   // The middleware examples (`export function name(app: Application): Application`) wrap
   // applications of each kind, behind validator() on both sides, on the tsgi server: the response
   // passes through, and a byte count one logs is the body's length (write() bytes included).
