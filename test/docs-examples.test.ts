@@ -338,6 +338,25 @@ describe("docs examples", () => {
   }
 });
 
+describe("README's testing example", () => {
+  // Its app puts a form value in a Set-Cookie field: a value a user typed must not add cookie
+  // attributes, nor (a character above U+00FF) make the response a 500.
+  const readme = examples.find((e) => e.where.startsWith("README.md") && e.source.includes("Set-Cookie"));
+  test("is found", () => {
+    expect(readme).toBeDefined();
+  });
+  test.skipIf(!readme)("sets one cookie, its value encoded, for any user name", async () => {
+    const source = readme!.source.replace('{ user: "ada" }', '{ user: "Ada 😀; Domain=evil.example" }');
+    expect(source).not.toBe(readme!.source);
+    const file = join(readme!.dir, "hostile.ts");
+    writeFileSync(file, source);
+    const { out, err, code } = await runCommand([process.execPath, file], readme!.dir, 10_000);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    expect(out).toContain('303 / [ "user=Ada%20%F0%9F%98%80%3B%20Domain%3Devil.example; HttpOnly" ]');
+  }, 15_000);
+});
+
 describe("docs links", () => {
   const files = ["README.md", ...[...new Bun.Glob("docs/**/*.md").scanSync(root)].sort()];
   /** A file's lines with code fences and inline code spans (which may go on over a line break) blanked: a `[x](y)` in code is not a link. */
