@@ -267,6 +267,34 @@ describe("file_wrapper fast path", () => {
     }
   });
 
+  test("a range is the wrapper of a Blob slice (spec.md): the slice's bytes, from anywhere in the file, with the app's Content-Length or, without one, the slice's size", async () => {
+    const ranged: Application = (environ, sr) => {
+      const [start, end] = (environ.HTTP_RANGE ?? "").replace("bytes=", "").split("-").map(Number) as [number, number];
+      const file = Bun.file(join(dir, "big.bin"));
+      const fields: [string, string][] = [["Content-Type", "application/octet-stream"], ["Content-Range", `bytes ${start}-${end}/${file.size}`]];
+      if (environ.QUERY_STRING !== "nolength") fields.push(["Content-Length", String(end - start + 1)]);
+      sr("206 Partial Content", fields);
+      return environ["tsgi.file_wrapper"]!(file.slice(start, end + 1));
+    };
+    const r = startServer(ranged);
+    try {
+      const cases: Array<[number, number]> = [[0, 0], [10, 19], [1_000_000, 1_000_009], [3 * 1024 * 1024 - 5, 5 * 1024 * 1024 + 10], [big.length - 1, big.length - 1]];
+      for (const query of ["", "nolength"]) {
+        for (const [start, end] of cases) {
+          const res = await fetch(`${r.url}/?${query}`, { headers: { Range: `bytes=${start}-${end}` } });
+          expect(res.status).toBe(206);
+          expect(res.headers.get("content-length")).toBe(String(end - start + 1));
+          const got = Buffer.from(await res.arrayBuffer());
+          expect(got.length).toBe(end - start + 1);
+          expect(Buffer.compare(got, Buffer.from(big.subarray(start, end + 1)))).toBe(0);
+        }
+      }
+      expect(r.errors.join("")).toBe("");
+    } finally {
+      await r.server.close({ timeout: 100 });
+    }
+  });
+
   test("environ['tsgi.file_wrapper'] is the toolkit's FileWrapper", async () => {
     let made: unknown = null;
     const probe = startServer((environ, sr) => {
