@@ -239,6 +239,28 @@ describe("docs examples", () => {
     expect(s.errors.join("")).toBe("");
   }, 15_000);
 
+  // dev-server.md's dev.ts for tsgi-dev behind nginx's `location /app/`: what `tsgi serve
+  // --proxy-headers --root-path /app` would give the app (here an environ echo in place of the stub).
+  const devEntry = apps.find((e) => e.where.startsWith("docs/dev-server.md") && e.source.includes("proxyHeaders(new PathInfoDispatcher"));
+  test("dev-server.md's dev.ts behind a proxy example is found", () => {
+    expect(devEntry).toBeDefined();
+  });
+  test.skipIf(!devEntry)("dev-server.md's dev.ts: REMOTE_ADDR and scheme from a trusted proxy's fields, SCRIPT_NAME /app", async () => {
+    const echo = join(devEntry!.dir, "echo-app.ts");
+    writeFileSync(echo, 'import type { Application } from "tsgi";\n' +
+      "const app: Application = (environ, startResponse) => {\n" +
+      '  startResponse("200 OK", [["Content-Type", "application/json"]]);\n' +
+      '  return [new TextEncoder().encode(JSON.stringify([environ.REMOTE_ADDR, environ["tsgi.url_scheme"], environ.HTTP_HOST, environ.SCRIPT_NAME, environ.PATH_INFO]))];\n' +
+      "};\nexport default app;\n");
+    const entry = join(devEntry!.dir, "dev-entry.ts");
+    writeFileSync(entry, devEntry!.source.replace('from "./app.ts"', 'from "./echo-app.ts"'));
+    const app = (await import(entry)).default as Application;
+    const s = startServer(validator(app));
+    const res = await fetch(`${s.url}/app/items/1`, { headers: { "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "myapp.test" } });
+    expect(await res.json()).toEqual(["203.0.113.7", "https", "myapp.test", "/app", "/items/1"]);
+    expect(s.errors.join("")).toBe("");
+  }, 15_000);
+
   // The middleware examples (`export function name(app: Application): Application`) wrap
   // applications of each kind, behind validator() on both sides, on the tsgi server: the response
   // passes through, and a byte count one logs is the body's length (write() bytes included).
