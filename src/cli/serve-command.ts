@@ -32,7 +32,7 @@ import { resolveTls, servedCertificate, stopOptions, tlsFilesForWorkers, withDep
 import { guardStdio, stdioFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
 import { prefixedLog } from "../deploy/worker-log.ts";
-import { onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
+import { exitAtOnceHint, onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, positionalArgs, versionRequested } from "./args.ts";
 import { helpPrinter } from "./help.ts";
@@ -271,7 +271,7 @@ const serveCommand = defineCommand({
     let starting = "starting";
     onStopSignals(
       (signal) => {
-        consola.info(server ? `${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)` : `${signal}: stopped while ${starting}, before serving`);
+        consola.info(server ? `${signal}: stopping; in-flight requests get ${deploy.gracefulTimeout / 1000}s ${exitAtOnceHint(signal)}` : `${signal}: stopped while ${starting}, before serving`);
         void (async () => {
           // As a worker does: idle keep-alive connections get 1 s for a request already on its way.
           if (server) await server.close(stopOptions(deploy.gracefulTimeout));

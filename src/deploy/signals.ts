@@ -42,6 +42,16 @@ export function onStopSignals(stop: (signal: StopSignal) => void, force: (signal
   for (const signal of signals) process.on(signal, () => on(signal));
 }
 
+/**
+ * The hint a graceful stop's log line ends with: how to skip the drain.
+ * `(Ctrl-C again to exit at once)` for SIGINT (a terminal's Ctrl-C), `(SIGTERM
+ * again to exit at once)` for SIGTERM and likewise SIGQUIT: an operator who
+ * sent `kill -TERM` is not at a terminal.
+ */
+export function exitAtOnceHint(signal: StopSignal): string {
+  return `(${signal === "SIGINT" ? "Ctrl-C" : signal} again to exit at once)`;
+}
+
 /** The exit code of a process ended by `signal`, as a shell reports it: 128 + its number (SIGTERM 143, SIGINT 130, SIGQUIT 131). */
 export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);

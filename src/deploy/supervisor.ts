@@ -28,7 +28,7 @@ import { checkInheritedFd, listenError, prepareUnixPath, unixListenError } from 
 import { stdoutLog } from "./stdio.ts";
 import { monotonicNow } from "./clock.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
-import { onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
+import { exitAtOnceHint, onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
 import { closeFd, dupFd, inetSocketAddress } from "../server/sys.ts";
 import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
 
@@ -1040,7 +1040,7 @@ export class Supervisor {
         const how = name === "SIGQUIT" ? "stopping gracefully, as for SIGTERM (nginx's graceful stop)" : "stopping";
         // Before the first workers listen (their import of the app, the TLS files) nothing is in flight: no grace to promise.
         if (!this.started) this.log("info", `${name}: stopping while starting, before serving`);
-        else this.log("info", `${name}: ${how}; in-flight requests get ${this.settings.gracefulTimeout / 1000}s (Ctrl-C again to exit at once)`);
+        else this.log("info", `${name}: ${how}; in-flight requests get ${this.settings.gracefulTimeout / 1000}s ${exitAtOnceHint(name)}`);
         void this.stop().then(() => exit(0));
       },
       (name) => {
