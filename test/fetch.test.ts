@@ -2578,6 +2578,25 @@ describe("toFetchHandler called with a Request made in JavaScript (a test, Hono'
     expect(await own.json()).toEqual({ declared: "6", got: "stream", rest: "", type: "" });
   });
 
+  test('an empty body (`body: ""`, an empty Uint8Array, an empty Blob) gives CONTENT_LENGTH "0", as the same POST sent over the wire gives on Bun.serve and on the tsgi server (fetch() sends it with Content-Length: 0); no body at all gives none (before: "" and empty bytes, which Bun holds as no body but shows as a closed stream, gave none)', async () => {
+    expect(await ask("")).toEqual({ declared: "0", got: "", rest: "", type: "" });
+    expect(await ask(new Uint8Array(0))).toEqual({ declared: "0", got: "", rest: "", type: "" });
+    expect(await ask(new Blob([]))).toEqual({ declared: "0", got: "", rest: "", type: "" });
+    expect(await ask(null)).toEqual({ declared: "", got: "", rest: "", type: "" });
+    // The same Request sent by fetch() over the wire, to Bun.serve running the handler and to the tsgi server.
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler });
+    const onTsgi = startServer(app);
+    try {
+      for (const port of [bun.port!, onTsgi.port]) {
+        const answer = await fetch(new Request(`http://127.0.0.1:${port}/x`, { method: "POST", body: "" }));
+        expect([port, await answer.json()]).toEqual([port, { declared: "0", got: "", rest: "", type: "" }]);
+      }
+    } finally {
+      bun.stop(true);
+      await onTsgi.server.close({ timeout: 100 });
+    }
+  });
+
   test("no body under a framing field of the Request's own (headers copied from another request, the body left out): no CONTENT_LENGTH promising bytes that never come, no HTTP_TRANSFER_ENCODING", async () => {
     let seen: Environ | null = null;
     const capture = toFetchHandler(

@@ -40,13 +40,17 @@ export function defaultPort(scheme: string): number | undefined {
 /**
  * Whether the body of a `Response` or `Request` is held in memory (a string,
  * bytes, a Blob, `URLSearchParams`, `FormData`, JSON: what `Bun.inspect`
- * shows as `Blob (n bytes)`), is a `Bun.file()` (`FileRef (path)`), or is a
- * stream (or none, or not yet read: `Bun.serve`'s own `request.body`). Only
- * Bun can tell; elsewhere every body counts as a stream. Ask before
- * touching `.body`, which turns a body held in memory into a stream.
+ * shows as `Blob (n bytes)`), is a `Bun.file()` (`FileRef (path)`), is a
+ * stream (`ReadableStream`: the app's own, `Bun.serve`'s `request.body`, or
+ * one taken from the body already), or is none Bun shows at all (`"empty"`):
+ * no body (`.body` is `null`), or an empty one Bun holds as nothing though
+ * `.body` gives a stream closed at once (`""`, an empty `Uint8Array`; an
+ * empty `Blob` is `"memory"`). Only Bun can tell; elsewhere every body
+ * counts as a stream. Ask before touching `.body`, which turns a body held
+ * in memory into a stream.
  */
-export function heldBody(message: Request | Response): "memory" | "file" | "stream" {
+export function heldBody(message: Request | Response): "memory" | "file" | "stream" | "empty" {
   if (typeof Bun === "undefined") return "stream";
   const shown = Bun.inspect(message);
-  return /\n\s*Blob \(/.test(shown) ? "memory" : /\n\s*FileRef \(/.test(shown) ? "file" : "stream";
+  return /\n\s*Blob \(/.test(shown) ? "memory" : /\n\s*FileRef \(/.test(shown) ? "file" : /\n\s*ReadableStream \{/.test(shown) ? "stream" : "empty";
 }

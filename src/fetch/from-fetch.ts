@@ -559,12 +559,13 @@ class Exchange {
     }
     const { method, startResponse } = this;
     // Asked before touching `response.body`: reading it turns Bun's in-memory body into a stream.
+    // An empty body ("empty": new Response(""), whose .body is a stream closed at once) is taken as a stream is.
     const held = response.bodyUsed ? "stream" : heldBody(response);
     // A stream a reader holds (response.body.getReader(), not released) cannot be read here: Bun.serve answers 500.
     if (held === "stream" && response.body?.locked) {
       throw new TypeError("the fetch handler returned a Response whose body stream is locked (a reader from response.body.getReader() holds it); call reader.releaseLock() before returning it, or return a new Response");
     }
-    const inMemory = held !== "stream";
+    const inMemory = held === "memory" || held === "file";
     // Bun.serve never sends a Response's own Content-Length: a body held in
     // memory goes out with its real length, a streamed one chunked. What
     // fetch() returns keeps the upstream's Content-Length although Bun

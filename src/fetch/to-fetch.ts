@@ -38,19 +38,51 @@ interface KnownBody {
  * adds it on the wire only), so a PEP 3333 application reading
  * `CONTENT_LENGTH` bytes would read nothing. `null` for a stream, whose
  * length is not known without reading it all (the application reads
- * `tsgi.input` to its end, `tsgi.input_terminated`), and for an empty body.
- * Called before `request.body` is touched (which turns a body held in memory
- * into a stream).
+ * `tsgi.input` to its end, `tsgi.input_terminated`), and for no body at all.
+ * An empty body (`""`, an empty `Uint8Array` or `Blob`) has length 0, as
+ * `fetch()` sends it (`Content-Length: 0`). Called before `request.body` is
+ * touched (which turns a body held in memory into a stream).
  */
 async function knownBody(request: Request): Promise<KnownBody | null> {
   const held = heldBody(request);
   if (held === "stream") return null;
+  if (held === "empty") return emptyBody(request);
   if (held === "memory") {
     const bytes = await request.bytes();
     return { length: bytes.length, bytes, stream: null };
   }
   const file = await request.blob();
   return { length: Number.isFinite(file.size) ? file.size : -1, bytes: null, stream: file.stream() };
+}
+
+/**
+ * The body of a `Request` Bun shows none for ({@link heldBody}'s `"empty"`):
+ * `null` when it has none (`request.body` is `null`), length 0 when it is
+ * an empty one (`""`, an empty `Uint8Array`: a stream that is done at its
+ * first read). Should that read not be done at once (a stream Bun did not
+ * show), the stream is passed on, its length unknown, the read's result
+ * first: no byte is lost.
+ */
+function emptyBody(request: Request): KnownBody | null {
+  const body = request.body;
+  if (body === null) return null;
+  const reader = body.getReader();
+  const first = reader.read();
+  if (Bun.peek.status(first) === "fulfilled" && (Bun.peek(first) as Awaited<ReturnType<typeof reader.read>>).done) {
+    return { length: 0, bytes: new Uint8Array(0), stream: null };
+  }
+  let pending: Promise<Awaited<ReturnType<typeof reader.read>>> | null = first;
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const read = pending ?? reader.read();
+      pending = null;
+      const { done, value } = await read;
+      if (done) c.close();
+      else c.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return { length: -1, bytes: null, stream };
 }
 
 /** Options of {@link toFetchHandler}. */
