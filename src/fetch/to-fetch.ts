@@ -413,10 +413,16 @@ class FetchSink implements ResponseSink {
   }
 
   /**
-   * Error the body stream, without a reason (see {@link fail}): in the next
-   * turn once body bytes were given out, since Bun.serve writes the header
-   * section and the bytes it read only at the end of the turn, and sends
-   * nothing at all for a stream that errors within it.
+   * Error the body stream, without a reason (see {@link fail}): two
+   * `setImmediate` turns later once body bytes were given out. Bun.serve
+   * writes the end of the header section and the bytes it read from the
+   * stream only at the end of the event loop's turn, and drops them (and
+   * closes) for a stream that errors within it. One `setImmediate` is late
+   * enough when the chunk came in the request's own turn; a chunk that came
+   * from a timer or an I/O callback (a file read) is written after the
+   * immediates queued in that turn have run, so the error waits one more:
+   * with one, the client got the status line and a field or two, then the
+   * close.
    */
   private errorLater(): void {
     this.failing = false;
@@ -427,7 +433,7 @@ class FetchSink implements ResponseSink {
         // already closed or cancelled
       }
     };
-    if (this.gaveBytes) setImmediate(error);
+    if (this.gaveBytes) setImmediate(() => setImmediate(error));
     else error();
   }
 
