@@ -12,6 +12,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { connect } from "node:net";
+import { mkdtempSync, rmSync, truncateSync } from "node:fs";
+import { tmpdir } from "node:os";
 import app from "./apps/fetch-diff-app.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
 import { freePort, parseResponses, raw, startServer } from "./helpers.ts";
@@ -49,8 +52,12 @@ async function exchange(port: number, request: string, method = request.slice(0,
 let bun: { port: number; proc: ReturnType<typeof Bun.spawn> };
 let tsgi: ReturnType<typeof startServer>;
 
+/** The app's files that change under a Bun.file() (its /file-shrunk and /file-shrinks), for both servers' processes. */
+const scratch = mkdtempSync(join(tmpdir(), "tsgi-fetch-diff-"));
+process.env.TSGI_FETCH_DIFF_SCRATCH = scratch; // this process's (fromFetchHandler), and Bun.serve's through its env
+
 beforeAll(async () => {
-  const proc = Bun.spawn([process.execPath, ON_BUN], { stdout: "pipe", stderr: "ignore" });
+  const proc = Bun.spawn([process.execPath, ON_BUN], { stdout: "pipe", stderr: "ignore", env: { ...process.env, TSGI_FETCH_DIFF_SCRATCH: scratch } });
   const reader = proc.stdout.getReader();
   let out = "";
   const deadline = Date.now() + 10_000;
@@ -68,6 +75,7 @@ afterAll(async () => {
   bun?.proc.kill("SIGTERM");
   await bun?.proc.exited;
   await tsgi?.server.close({ timeout: 100 });
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 /** The app's out-of-band events for `id` (a stream's cancel(), request.signal's abort), as that server's process saw them. */
@@ -299,6 +307,52 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
     const seen = await both(get("/stream-at-once"));
     expect([seen.bun.framing, seen.bun.fields["content-length"], seen.bun.body, seen.bun.complete]).toEqual(["length", "4", "s1s2", true]);
     expect([seen.tsgi.framing, seen.tsgi.fields["transfer-encoding"], seen.tsgi.body, seen.tsgi.complete]).toEqual(["chunked", "chunked", "s1s2", true]);
+  });
+
+  test("a Bun.file() that shrank after the app took its size: Bun.serve sends the file as it is now, complete; tsgi the bytes there are under the old Content-Length, then closes the connection, logged (RFC 9112 §6.3: an incomplete message, never a complete-looking one)", async () => {
+    const seen = await both(get("/file-shrunk?id=a"));
+    expect([seen.bun.fields["content-length"], seen.bun.body, seen.bun.complete]).toEqual(["4", "part", true]);
+    expect([seen.tsgi.fields["content-length"], seen.tsgi.body, seen.tsgi.complete, seen.tsgi.closed]).toEqual(["13", "part", false, true]);
+    expect(tsgi.errors.join("")).toContain("the application sent 9 bytes fewer than its Content-Length; closing the connection");
+  });
+
+  test("a Bun.file() that shrinks while it is sent: both send fewer bytes than its Content-Length; tsgi then closes the connection and logs it, Bun.serve leaves it open (until its idle timeout, 10 s)", async () => {
+    /** Read the head, stop reading, truncate the file (X-Path) to 1000 bytes, read on for up to `ms`. */
+    const shrinkWhileSent = (port: number, id: string, ms: number) =>
+      new Promise<{ length: number; got: number; closed: boolean }>((resolve) => {
+        const socket = connect(port, "127.0.0.1");
+        let data = Buffer.alloc(0);
+        let length = -1;
+        let closed = false;
+        const finish = () => {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve({ length, got: data.length - data.indexOf("\r\n\r\n") - 4, closed });
+        };
+        const timer = setTimeout(finish, ms);
+        socket.on("data", (d: Buffer) => {
+          data = Buffer.concat([data, d]);
+          const end = data.indexOf("\r\n\r\n");
+          if (length === -1 && end !== -1) {
+            const head = data.subarray(0, end).toString("latin1");
+            length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1]);
+            socket.pause();
+            truncateSync(/\r\nx-path: ([^\r]+)/i.exec(head)![1]!, 1000);
+            setTimeout(() => socket.resume(), 100);
+          }
+        });
+        socket.on("close", () => ((closed = true), finish()));
+        socket.on("error", () => {});
+        socket.write(`GET /file-shrinks?id=${id} HTTP/1.1\r\nHost: h\r\n\r\n`);
+      });
+    const before = tsgi.errors.length;
+    const [onBun, onTsgi] = await Promise.all([shrinkWhileSent(bun.port, "b", 1500), shrinkWhileSent(tsgi.port, "t", 1500)]);
+    for (const [name, r] of [["bun", onBun], ["tsgi", onTsgi]] as const) {
+      expect([name, r.length]).toEqual([name, 16 << 20]);
+      expect([name, r.got < r.length]).toEqual([name, true]);
+    }
+    expect([onBun.closed, onTsgi.closed]).toEqual([false, true]);
+    expect(tsgi.errors.slice(before).join("")).toMatch(/GET \/file-shrinks\?id=t HTTP\/1\.1: Error: the application sent \d+ bytes fewer than its Content-Length; closing the connection/);
   });
 
   test("new Response(null, { status: 101 }): Bun.serve sends the 101, tsgi a 500 (an interim status is no final answer), logged", async () => {

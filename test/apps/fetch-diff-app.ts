@@ -8,6 +8,8 @@
  */
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 
 /** Out-of-band events by `X-Id`, in order. */
 export const events = new Map<string, string[]>();
@@ -24,6 +26,24 @@ const note = (request: Request, what: string) => {
 export const FILE = join(import.meta.dir, "..", "..", "fixtures", "static", "public", "data.json");
 
 const enc = new TextEncoder();
+
+/**
+ * Where the files that change under a `Bun.file()` go (`/file-shrunk`,
+ * `/file-shrinks`): `TSGI_FETCH_DIFF_SCRATCH`, a directory the test makes
+ * and removes (both servers' processes see it), else one of this process's
+ * own, removed at exit.
+ */
+let scratch: string | null = null;
+const scratchFile = (name: string): string => {
+  if (scratch === null) {
+    scratch = process.env.TSGI_FETCH_DIFF_SCRATCH || null;
+    if (scratch === null) {
+      const dir = (scratch = mkdtempSync(join(tmpdir(), "tsgi-fetch-diff-")));
+      process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+    }
+  }
+  return join(scratch, name.replace(/[^\w-]/g, "_"));
+};
 
 type Server = { requestIP?(r: Request): { address: string; family: string; port: number } | null } | undefined;
 
@@ -142,6 +162,21 @@ async function handle(request: Request, server: Server): Promise<Response> {
       return new Response(new Blob(["blob body"], { type: "application/x-custom" }));
     case "/file":
       return new Response(Bun.file(FILE));
+    case "/file-shrunk": {
+      // A file that shrinks after the app took its size (for an ETag, a check), before it is sent.
+      const path = scratchFile(`shrunk-${url.searchParams.get("id")}`);
+      writeFileSync(path, "part and more");
+      const file = Bun.file(path);
+      void file.size;
+      writeFileSync(path, "part");
+      return new Response(file);
+    }
+    case "/file-shrinks": {
+      // A 16 MiB file the client shrinks while it is sent (its path in X-Path).
+      const path = scratchFile(`shrinks-${url.searchParams.get("id")}`);
+      writeFileSync(path, new Uint8Array(16 << 20).fill(97));
+      return new Response(Bun.file(path), { headers: { "X-Path": path } });
+    }
     case "/204-with-body":
       return new Response("not sent", { status: 204, headers: { "X-Note": "none" } });
     case "/304":
