@@ -309,6 +309,17 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
     expect([seen.tsgi.framing, seen.tsgi.fields["transfer-encoding"], seen.tsgi.body, seen.tsgi.complete]).toEqual(["chunked", "chunked", "s1s2", true]);
   });
 
+  test("a streamed body with a Content-Length of its own, its bytes over time: Bun.serve drops the field (chunked), to GET and to HEAD; tsgi sends it to both (RFC 9110 §9.3.2: a HEAD answer carries the GET's fields)", async () => {
+    const got = await both(get("/stream-own-length"));
+    const head = await both(`HEAD /stream-own-length HTTP/1.1\r\n${host}${close}\r\n`);
+    for (const s of [got.bun, got.tsgi]) expect([s.status, s.body, s.complete]).toEqual([200, "12345", true]);
+    expect([got.bun.framing, got.bun.fields["transfer-encoding"], got.bun.fields["content-length"] ?? "none"]).toEqual(["chunked", "chunked", "none"]);
+    expect([head.bun.fields["transfer-encoding"], head.bun.fields["content-length"] ?? "none", head.bun.body]).toEqual(["chunked", "none", ""]);
+    expect([got.tsgi.framing, got.tsgi.fields["content-length"], got.tsgi.fields["transfer-encoding"] ?? "none"]).toEqual(["length", "5", "none"]);
+    expect([head.tsgi.fields["content-length"], head.tsgi.fields["transfer-encoding"] ?? "none", head.tsgi.body]).toEqual(["5", "none", ""]);
+    expect(head.tsgi.fields["content-type"]).toBe(got.tsgi.fields["content-type"]!);
+  });
+
   test("a Bun.file() that shrank after the app took its size: Bun.serve sends the file as it is now, complete; tsgi the bytes there are under the old Content-Length, then closes the connection, logged (RFC 9112 §6.3: an incomplete message, never a complete-looking one)", async () => {
     const seen = await both(get("/file-shrunk?id=a"));
     expect([seen.bun.fields["content-length"], seen.bun.body, seen.bun.complete]).toEqual(["4", "part", true]);

@@ -248,6 +248,19 @@ async function handle(request: Request, server: Server): Promise<Response> {
     case "/stream-bad-length":
       // A streamed body under a Content-Length that is no length (a Headers given it twice joins "5, 5").
       return new Response(new ReadableStream({ pull: (c) => (c.enqueue(enc.encode("12345")), c.close()) }), { headers: { "Content-Length": url.searchParams.get("v") ?? "" } });
+    case "/stream-own-length":
+      // A streamed body with a Content-Length of its own (a proxied upstream's), its bytes over 100 ms.
+      return new Response(
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(enc.encode("12"));
+            await Bun.sleep(100);
+            c.enqueue(enc.encode("345"));
+            c.close();
+          },
+        }),
+        { headers: { "Content-Length": "5", "Content-Type": "text/plain" } },
+      );
     case "/status-101":
       return new Response(null, { status: 101 });
     case "/throw":
