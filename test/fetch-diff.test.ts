@@ -320,6 +320,16 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
     expect(head.tsgi.fields["content-type"]).toBe(got.tsgi.fields["content-type"]!);
   });
 
+  test("an app's empty Content-Type: Bun.serve sends it and then, for a body with a type of its own (a string, bytes, a typed Blob), that type in a second Content-Type line; tsgi sends the one empty line the Response has (Fetch: the app's field keeps the body's type out)", async () => {
+    for (const [kind, second] of [["string", "text/plain;charset=utf-8"], ["bytes", "application/octet-stream"], ["blob", "text/x-typed"], ["stream", null]] as const) {
+      const seen = await both(get(`/content-type-empty?body=${kind}`));
+      const lines = (s: Seen) => s.names.filter((n) => n.toLowerCase() === "content-type").length;
+      expect([kind, lines(seen.bun), seen.bun.fields["content-type"]]).toEqual([kind, second === null ? 1 : 2, second === null ? "" : `\n${second}`]);
+      expect([kind, lines(seen.tsgi), seen.tsgi.fields["content-type"]]).toEqual([kind, 1, ""]);
+      expect([kind, seen.tsgi.body, seen.tsgi.complete]).toEqual([kind, seen.bun.body, true]);
+    }
+  });
+
   test("a Bun.file() that shrank after the app took its size: Bun.serve sends the file as it is now, complete; tsgi the bytes there are under the old Content-Length, then closes the connection, logged (RFC 9112 §6.3: an incomplete message, never a complete-looking one)", async () => {
     const seen = await both(get("/file-shrunk?id=a"));
     expect([seen.bun.fields["content-length"], seen.bun.body, seen.bun.complete]).toEqual(["4", "part", true]);

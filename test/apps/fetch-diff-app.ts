@@ -261,6 +261,12 @@ async function handle(request: Request, server: Server): Promise<Response> {
         }),
         { headers: { "Content-Length": "5", "Content-Type": "text/plain" } },
       );
+    case "/content-type-empty": {
+      // An app's empty Content-Type (to say no type), over each kind of body.
+      const kind = url.searchParams.get("body");
+      const body = kind === "string" ? "x" : kind === "bytes" ? enc.encode("x") : kind === "blob" ? new Blob(["x"], { type: "text/x-typed" }) : new ReadableStream({ start: (c) => (c.enqueue(enc.encode("x")), c.close()) });
+      return new Response(body, { headers: { "Content-Type": "" } });
+    }
     case "/status-101":
       return new Response(null, { status: 101 });
     case "/throw":
