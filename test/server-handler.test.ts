@@ -64,6 +64,40 @@ describe("getEnviron / getStderr", () => {
   });
 });
 
+describe("what a handler sees of its server (this.server, gevent's WSGIHandler.server)", () => {
+  test("hostname and port are the bound address; logError is gevent's log_error (whatever the error's code); errors is the error log as a stream; formatAccessLine and writeAccessLine make and add access-log lines", async () => {
+    const seen: string[] = [];
+    class Reporting extends RequestHandler {
+      override getEnviron(environ: Environ) {
+        seen.push(`${this.server.hostname} ${this.server.port}`);
+        // An EPIPE code is in ignoredSocketErrors, which filters the client's socket only: the handler's own report is logged.
+        this.server.logError("Reporting.getEnviron()", Object.assign(new Error(`odd request ${environ.PATH_INFO}`), { code: "EPIPE" }));
+        this.server.errors.write(`straight to the error log ${environ.PATH_INFO}\n`);
+        return environ;
+      }
+      override logRequest(fields: AccessLogFields) {
+        this.server.writeAccessLine(`${this.server.formatAccessLine(fields)} handler=${this.clientAddress}`);
+      }
+    }
+    const { port, access, errors } = start(hello, { handlerClass: Reporting });
+    const responses = await pipelined(port, ["/a", "/b"]);
+    expect(responses.map((r) => r.body.toString())).toEqual(["hi /a", "hi /b"]);
+    expect(seen).toEqual([`127.0.0.1 ${port}`, `127.0.0.1 ${port}`]);
+    const text = errors.join("");
+    for (const path of ["/a", "/b"]) {
+      expect(text).toContain(`Error in Reporting.getEnviron(): Error: odd request ${path}\n`);
+      expect(text).toContain(`straight to the error log ${path}\n`);
+    }
+    const lines = await accessLines(access);
+    expect(lines).toHaveLength(2);
+    for (const [i, path] of ["/a", "/b"].entries()) {
+      expect(lines[i]).toEndWith(" handler=127.0.0.1");
+      expect(lines[i]!.slice(0, -" handler=127.0.0.1".length)).toMatch(CLF);
+      expect(lines[i]).toContain(`"GET ${path} HTTP/1.1" 200 5 `);
+    }
+  });
+});
+
 describe("logRequest / formatRequest (gevent log_request, format_request)", () => {
   test("logRequest can skip requests and keep the default line for the rest", async () => {
     const seen: Array<string | null> = [];
