@@ -37,7 +37,12 @@ export interface AccessLogFields {
   request_line: string;
   /** The response status code. */
   status_code: number;
-  /** Body bytes sent (not counting headers), also for the server's own error responses. */
+  /**
+   * Body bytes sent (not counting headers), also for the server's own error
+   * responses: the common log format's size, as wsgiref's line. gevent and
+   * eventlet count every byte they wrote, the status line, header section and
+   * chunk-size lines included.
+   */
   body_length: number;
   /** Wall-clock seconds from head parsed to response sent. */
   wall_seconds: number;
