@@ -110,7 +110,12 @@ export interface ServerOptions {
   keepalive?: boolean | number | undefined;
   /** Highest version answered; `"HTTP/1.0"` answers every request in HTTP/1.0, without chunked coding, and closes the connection after each response (eventlet `max_http_version`); an HTTP/1.1 client that sends `Expect: 100-continue` still gets `HTTP/1.1 100 Continue` at the app's first read (unless bytes of the body came first), as from gevent and eventlet (RFC 9110 §15.2 bars 1xx only to HTTP/1.0 clients). Default `"HTTP/1.1"`. */
   maxHttpVersion?: "HTTP/1.0" | "HTTP/1.1" | undefined;
-  /** Longest request-target in bytes; longer → 414 (eventlet `url_length_limit`). At least 1. Default 8192. */
+  /**
+   * Longest request-target in bytes, its query included; longer → 414
+   * (eventlet `url_length_limit`, which bounds the whole request line with
+   * its CRLF instead: a line of that many bytes or more is 414). At least 1.
+   * Default 8192.
+   */
   urlLengthLimit?: number | undefined;
   /** Largest request header section in bytes → 431 beyond. At least 1. Default 65536. */
   maxHeaderBytes?: number | undefined;
