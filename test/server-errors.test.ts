@@ -54,6 +54,19 @@ describe("application errors", () => {
     expect(errors.join("")).toContain("boom secret detail");
   });
 
+  test("after a 500 for a throw before headers the connection stays open for the next request, the unread request body drained (gevent and eventlet close it; README 'Deliberate differences')", async () => {
+    const app: Application = (environ, sr) => {
+      if (environ.REQUEST_METHOD === "POST") throw new Error("boom before reading the body");
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(`next ${environ.PATH_INFO}`)];
+    };
+    const { port } = start(app);
+    const r = await rawOne(port, `POST /fail HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello${get("/after")}`, { until: (d) => d.includes("next /after") });
+    expect(r.responses.map((x) => `${x.status} ${x.headers["connection"] ?? "(no Connection field)"}`)).toEqual(["500 (no Connection field)", "200 (no Connection field)"]);
+    expect(r.responses[1]!.body.toString()).toBe("next /after");
+    expect(r.closed).toBe(false);
+  });
+
   test("control characters an error message carries from the request (a decoded path) reach the error log as \\xHH, not as terminal escapes", async () => {
     const app: Application = (environ) => {
       throw new Error(`no route for ${environ.PATH_INFO}`);
