@@ -156,8 +156,9 @@ export interface ServerOptions {
    * time the limit is reached; when none is idle, the new one is answered 503 and
    * closed before any request is read, logged in the access log as
    * `- (refused: maxConnections reached)`, with one warning in the error log
-   * each time the limit is reached (eventlet `max_size`, cheroot `max`, which
-   * stop accepting instead). Each of the two warnings is written at most
+   * each time the limit is reached (eventlet `max_size`, which stops
+   * accepting instead; cheroot's `max` caps its worker threads, the requests
+   * served at once, and queues the rest). Each of the two warnings is written at most
    * once a second, as nginx's (clients coming and going at the limit
    * reach it again with each close). At least 1. Default 10000. Lowered at `listen()`,
    * with a warning, when the open-file limit cannot hold that many
