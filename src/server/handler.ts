@@ -19,7 +19,7 @@ import type { AccessLogFields } from "./options.ts";
 
 /** What a handler can see of its server. */
 export interface HandlerServer {
-  /** The server's `tsgi.errors` stream (its error log). */
+  /** The server's `tsgi.errors` stream (its error log; gevent `WSGIServer.error_log`). */
   readonly errors: ErrorStream;
   /** The bound host (`""` for a Unix socket). */
   readonly hostname: string;
@@ -29,6 +29,7 @@ export interface HandlerServer {
    * Write `Error in ${context}: ${stack}` to the error log (`errorLog`), as
    * the server does for application errors, whatever the error's `code`
    * (`ignoredSocketErrors` filters errors of the client's socket only).
+   * gevent `WSGIHandler.log_error`.
    */
   logError(context: string, error: unknown): void;
   /** `fields` as one access-log line in the server's `logFormat` (no newline). */

@@ -175,6 +175,12 @@ export class TsgiServer implements Server, ServerCore {
   readonly environDefaults: EnvironDefaults;
   readonly environClass: (new (init: Environ) => Environ) | undefined;
   readonly handlerClass: RequestHandlerClass | undefined;
+  /**
+   * The error log (the `errorLog` option) as a `tsgi.errors` stream: what each
+   * request's `tsgi.errors` is unless `getStderr()` or the `environ` option
+   * gives another (gevent `WSGIServer.error_log`). Writes are dropped when
+   * `errorLog` is `null`.
+   */
   readonly errors: ErrorLogStream;
   readonly accessLog: AccessLog | null;
   private readonly accessFormat: (fields: AccessLogFields) => string;
