@@ -79,6 +79,22 @@ describe("SecureEnviron (gevent's doctest)", () => {
     }
     expect(String(new Open({ a: "b" }))).toBe('{a: "b"}');
   });
+  test("defaultPrintMaskedKeys and defaultWhitelistKeys on a subclass give gevent's WSGISecureEnviron exactly: its doctest's '{'REMOTE_ADDR': '::1', (hidden keys: 1)}'; safeEntries() is what printing shows", () => {
+    class GeventWSGISecureEnviron extends SecureEnviron {
+      static override defaultWhitelistKeys = ["REMOTE_ADDR", "REMOTE_PORT", "HTTP_HOST"];
+      static override defaultPrintMaskedKeys = false;
+    }
+    const env = new GeventWSGISecureEnviron({ REMOTE_ADDR: "::1", HTTP_AUTHORIZATION: "secret" });
+    expect(env.printMaskedKeys).toBe(false);
+    expect(String(env)).toBe('{REMOTE_ADDR: "::1", (hidden keys: 1)}');
+    expect(Bun.inspect(env)).toBe('{REMOTE_ADDR: "::1", (hidden keys: 1)}');
+    expect(JSON.stringify(env)).toBe('{"REMOTE_ADDR":"::1"}');
+    expect(env.safeEntries()).toEqual({ entries: [["REMOTE_ADDR", "::1"]], hidden: 1 });
+    // The instance setting still wins over the class default, and the base class is unchanged.
+    env.printMaskedKeys = true;
+    expect(String(env)).toBe(`{REMOTE_ADDR: "::1", HTTP_AUTHORIZATION: "${MASKED}"}`);
+    expect(SecureEnviron.defaultPrintMaskedKeys).toBe(true);
+  });
   test("printMaskedKeys = false hides masked keys and counts them", () => {
     const env = new SecureEnviron({ a: "1", b: "2", c: "3" });
     env.whitelistKeys = ["a"];
