@@ -204,6 +204,7 @@ export interface ServerOptions {
   minimumChunkSize?: number | undefined;
   /**
    * Access log destination (eventlet `log`, gevent `log`); `null` disables. Default `null` in the library; `tsgi-dev` and `tsgi serve` log to stdout.
+   * Access lines only: errors go to {@link errorLog} (eventlet's `log` also gets its tracebacks).
    * Lines are written in batches: at most 10 ms after the request ends (or at 1,024 lines), and all of them when the server closes.
    */
   log?: LogTarget | undefined;
