@@ -338,6 +338,7 @@ export class DevWatcher {
         // be reported twice (by chokidar, and by the check, in two notifications if they are apart).
         // Under --poll they are looked at again later (chokidar's poller takes its start status late).
         clearTimeout(this.#joinTimer);
+        if (options.poll) this.#relookScanned();
         this.#checkJoined();
         r();
       }),
@@ -432,6 +433,30 @@ export class DevWatcher {
     if (this.#joining.size > 0) this.#armJoin(JOIN_POLL_MS);
   }
 
+  /**
+   * At ready under `--poll`: every file chokidar's scan tracks that this watcher reports (what the
+   * `--watch` entries hold; the graph's files are being looked at already) is looked at again like a
+   * joined graph file, for the save made before Bun's poller took the status it compares with.
+   * One stat per file watched now, two more later.
+   */
+  #relookScanned(): void {
+    const now = monotonicNow();
+    for (const [dir, names] of Object.entries(this.#watcher.getWatched())) {
+      for (const name of names) {
+        const f = join(dir, name);
+        if (this.#joining.has(f) || !this.#wanted(f)) continue;
+        let st;
+        try {
+          st = statSync(f);
+        } catch {
+          continue;
+        }
+        if (st.isFile()) this.#joining.set(f, { signature: signatureOf(st), until: now, trackedAt: now, looks: 0 });
+      }
+    }
+    if (this.#joining.size > 0) this.#armJoin(POLL_JOIN_LOOKS_MS[0]!);
+  }
+
   /** Run {@link #checkJoined} in `ms`, or sooner if it is due sooner already. */
   #armJoin(ms: number): void {
     const at = monotonicNow() + ms;
@@ -457,7 +482,8 @@ export class DevWatcher {
    * after tsgi-dev said it is serving kept the old text). There a tracked
    * file is looked at again at {@link POLL_JOIN_LOOKS_MS}, and a difference
    * from what it was when it joined, or when chokidar last reported it, is
-   * reported. A save chokidar reports just after a look is reported twice;
+   * reported. So is each file a `--watch` entry holds that chokidar's scan
+   * tracks at ready (see {@link #relookScanned}). A save chokidar reports just after a look is reported twice;
    * the reload compares fingerprints and drops the second.
    */
   #checkJoined(): void {
@@ -798,11 +824,15 @@ export class DevWatcher {
 /** What a file is now, to tell whether it changed: size, modification time and inode, or `"missing"`. */
 function signature(path: string): string {
   try {
-    const st = statSync(path);
-    return `${st.size}:${st.mtimeMs}:${st.ino}`;
+    return signatureOf(statSync(path));
   } catch {
     return "missing";
   }
+}
+
+/** {@link signature} of a status already taken. */
+function signatureOf(st: { size: number; mtimeMs: number; ino: number }): string {
+  return `${st.size}:${st.mtimeMs}:${st.ino}`;
 }
 
 function isLink(path: string): boolean {
