@@ -434,17 +434,19 @@ export class DevWatcher {
   }
 
   /**
-   * At ready under `--poll`: every file chokidar's scan tracks that this watcher reports (what the
-   * `--watch` entries hold; the graph's files are being looked at already) is looked at again like a
-   * joined graph file, for the save made before Bun's poller took the status it compares with.
-   * One stat per file watched now, two more later.
+   * At ready under `--poll`: every file chokidar's scan tracks (what the `--watch` entries hold; the
+   * graph's files are being looked at already) is looked at again like a joined graph file, for the
+   * save made before Bun's poller took the status it compares with. One stat per file watched now,
+   * two more later (5,000 files: 35 to 45 ms at ready, 15 to 80 ms at each look, on a loaded 2-core machine).
    */
   #relookScanned(): void {
     const now = monotonicNow();
     for (const [dir, names] of Object.entries(this.#watcher.getWatched())) {
       for (const name of names) {
         const f = join(dir, name);
-        if (this.#joining.has(f) || !this.#wanted(f)) continue;
+        // What chokidar tracks passed isIgnored already; the rest of #wanted is asked of a difference only
+        // (#event): asked of each file here, it took 4 times the stats' time (5,000 files: 120 to 200 ms).
+        if (this.#joining.has(f)) continue;
         let st;
         try {
           st = statSync(f);
