@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { collect, freePort, raw } from "./helpers.ts";
 import { resolveOptions } from "../src/server/options.ts";
+import { openFileLimit } from "../src/server/sys.ts";
 
 /**
  * Start a CLI (`src/cli/serve.ts serve ...` or `src/cli/dev.ts ...`) from the repository root with
@@ -237,6 +238,28 @@ describe("number flags", () => {
     // A duration keeps its fraction.
     expect(resolveDeployOptions({ keepAlive: "2.0" } as never, {}).server.keepAliveTimeout).toBe(2000);
   });
+
+  test("--fd past the open-file limit (ulimit -n), or past what a descriptor can be, is a usage error naming the range (exit 2), with and without --workers; an fd in range that is not open stays the server's error (exit 1) (before: --fd 99999 exited 1 with EBADF, --fd 2147483648 with ERR_OUT_OF_RANGE)", () => {
+    const root = join(import.meta.dir, "..");
+    const limit = openFileLimit();
+    const range = limit !== undefined && limit <= 2147483647 ? `from 0 to ${limit - 1} (below the open-file limit, ulimit -n ${limit}; e.g. --fd 3)` : "from 0 to 2147483647 (e.g. --fd 3)";
+    const serve = (args: string[]) => {
+      const r = Bun.spawnSync([process.execPath, "src/cli/serve.ts", "serve", "fixtures/hello/app.ts", ...args], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });
+      return [r.exitCode, (r.stdout.toString() + r.stderr.toString()).trim()];
+    };
+    const out = [...(limit !== undefined && limit <= 2147483647 ? [String(limit), "99999999"] : []), "2147483648", "99999999999999999999"];
+    for (const fd of out) {
+      expect(serve(["--fd", fd])).toEqual([2, `[error] --fd must be a file descriptor number ${range}, got ${fd}`]);
+      expect(serve([`--fd=${fd}`, "--workers", "2"])).toEqual([2, `[error] --fd must be a file descriptor number ${range}, got ${fd}`]);
+      expect(() => resolveDeployOptions({ fd: Number(fd) }, {})).toThrow(new UsageError(`--fd must be a file descriptor number ${range}, got ${Number(fd)}`));
+    }
+    // In range and not open: the parent did not pass it, said by the server as before.
+    const closed = String(Math.min(limit ?? 1000, 1000) - 1);
+    const [code, line] = serve(["--fd", closed]);
+    expect([code, line]).toEqual([1, `[error] cannot serve file descriptor ${closed}: it is not open in this process (EBADF); pass a listening socket the parent left open, e.g. systemd socket activation's 3`]);
+    // In range and open: taken, as before (whether it is a listening socket is the server's to say).
+    expect(resolveDeployOptions({ fd: 1 }, {}).server.fd).toBe(1);
+  }, 60_000);
 
   test("a bigint or a symbol for a number option (a config reader's 4n) is a UsageError naming the option and showing the value, not JSON.stringify's TypeError (before: 'JSON.stringify cannot serialize BigInt.')", () => {
     const camel = (flag: string) => flag.replace(/-(.)/g, (_, c: string) => c.toUpperCase());

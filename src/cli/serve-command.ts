@@ -27,7 +27,7 @@ import { DEFAULT_SERVER_OPTIONS } from "../server/options.ts";
 import { shellQuote } from "../server/shell.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, MODULE_EXTENSIONS, parseAppSpec } from "../deploy/load-app.ts";
-import { listenFds, numberFlag, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
+import { fdFlag, listenFds, numberFlag, NUMBER_FLAGS, resolveDeployOptions, type DeployOptions, type NumberFlag } from "../deploy/options.ts";
 import { resolveTls, servedCertificate, stopOptions, tlsFilesForWorkers, withDeployMiddleware } from "../deploy/setup.ts";
 import { guardStdio, stdioFlushed, stdoutLog } from "../deploy/stdio.ts";
 import { logStrayErrors } from "../deploy/stray-errors.ts";
@@ -150,7 +150,7 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     if (args[k] === "") throw new UsageError(`--${k} needs a value, got an empty one: ${NUMBER_FLAGS[k].takes}, e.g. --${k} ${NUMBER_FLAGS[k].example}`);
     const v = str(k);
     if (v === undefined) return undefined;
-    return numberFlag(k, v);
+    return k === "fd" ? fdFlag(v) : numberFlag(k, v);
   };
   const peerFlag = args.peercreds !== false && rawArgs.some((a) => a === "--peercreds" || a.startsWith("--peercreds="));
   const peerResolve = rawArgs.includes("--peercreds=resolve");

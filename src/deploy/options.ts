@@ -10,6 +10,8 @@ import { compileLogFormat } from "../server/log.ts";
 import { UsageError } from "./errors.ts";
 import { secondsToMs, type ServerOptions } from "../server/options.ts";
 import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "../server/proxy.ts";
+import { openFileLimit } from "../server/sys.ts";
+import { fstatSync } from "node:fs";
 
 /**
  * The deployment flags, as typed values (CLI names in the comments). A
@@ -234,6 +236,42 @@ export function portText(value: string, from: string): number {
   return Number(value);
 }
 
+/** The largest file descriptor number the kernel has: a C `int` (2^31 - 1). */
+const MAX_FD = 2147483647;
+
+/**
+ * `--fd`'s value: a number {@link numberFlag} takes, which a descriptor of
+ * this process can have. A descriptor is below the open-file limit
+ * (`RLIMIT_NOFILE`, as `openFileLimit` in server/sys.ts reads it: `open(2)`
+ * gives no number at or above it; off Linux, or unlimited, a C `int`'s
+ * 2^31 - 1 is the largest); one at or above the limit
+ * that is open all the same (inherited from a parent with a higher limit) is
+ * taken. Whether an fd in range is open and a listening socket is the
+ * server's to say (`checkInheritedFd`, exit 1): the parent may not have
+ * passed it.
+ * @throws UsageError `--fd must be a file descriptor number from 0 to 19999
+ *   (below the open-file limit, ulimit -n 20000; e.g. --fd 3), got 99999`.
+ */
+export function fdFlag(v: unknown): number {
+  // A whole number past the largest safe integer is out of this range too, said in its words.
+  const whole = typeof v === "string" ? /^\d+$/.test(v) : typeof v === "number" && Number.isInteger(v) && v >= 0;
+  const fd = whole ? Number(v) : numberFlag("fd", v);
+  const limit = openFileLimit();
+  if (fd < Math.min(limit ?? Infinity, MAX_FD + 1) || (fd <= MAX_FD && isOpenFd(fd))) return fd;
+  const range = limit !== undefined && limit <= MAX_FD ? `from 0 to ${limit - 1} (below the open-file limit, ulimit -n ${limit}; e.g. --fd ${NUMBER_FLAGS.fd.example})` : `from 0 to ${MAX_FD} (e.g. --fd ${NUMBER_FLAGS.fd.example})`;
+  throw new UsageError(`--fd must be a file descriptor number ${range}, got ${typeof v === "string" ? v : fd}`);
+}
+
+/** Whether `fd` is an open descriptor of this process. */
+function isOpenFd(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A duration flag in seconds (fractions allowed), as whole milliseconds
  * ({@link secondsToMs}: a positive value is at least 1 ms, never the 0 that
@@ -295,7 +333,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   }
   const server: ServerOptions = {};
   let portSource: ResolvedDeploy["portSource"] = null;
-  if (o.fd !== undefined) server.fd = numberFlag("fd", o.fd);
+  if (o.fd !== undefined) server.fd = fdFlag(o.fd);
   else if (o.uds !== undefined) {
     if (!o.uds) throw new UsageError("--uds needs a path");
     server.unix = o.uds;
