@@ -239,6 +239,24 @@ describe("number flags", () => {
     expect(resolveDeployOptions({ keepAlive: "2.0" } as never, {}).server.keepAliveTimeout).toBe(2000);
   });
 
+  test("-0 (and -0.0) is refused by every number flag, as --port -0 is: one rule, no sign (before: --max-requests -0, --keep-alive -0, --fd -0 were taken as 0)", () => {
+    const defs = DEPLOY_ARGS as never;
+    const camel = (flag: string) => flag.replace(/-(.)/g, (_, c: string) => c.toUpperCase());
+    for (const flag of Object.keys(NUMBER_FLAGS) as NumberFlag[]) {
+      const { takes, example, integer } = NUMBER_FLAGS[flag];
+      const place = flag === "fd" ? [] : ["--workers", "2"];
+      for (const value of ["-0", ...(integer ? [] : ["-0.0"])]) {
+        const args = ["./app.ts", `--${flag}`, value, ...(flag === "workers" ? [] : place)];
+        const expected = new UsageError(`--${flag} must be ${takes} (e.g. --${flag} ${example}), got ${value}`);
+        expect(() => resolveDeployOptions(deployOptionsFromArgs(parseArgs(args, defs) as never), {}), `${flag} ${value}`).toThrow(expected);
+        expect(() => resolveDeployOptions({ ...(flag === "fd" || flag === "workers" ? {} : { workers: 2 }), [camel(flag)]: value } as never, {}), `${flag} ${value}`).toThrow(expected);
+      }
+    }
+    // The real command line, exit 2 with the one line.
+    const r = Bun.spawnSync([process.execPath, "src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--port", "0", "--keep-alive=-0"], { cwd: join(import.meta.dir, ".."), stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, PORT: "", NO_COLOR: "1" } });
+    expect([r.exitCode, (r.stdout.toString() + r.stderr.toString()).trim()]).toEqual([2, "[error] --keep-alive must be a number of seconds from 0 to 2147483 (e.g. --keep-alive 5), got -0"]);
+  }, 30_000);
+
   test("--fd past the open-file limit (ulimit -n), or past what a descriptor can be, is a usage error naming the range (exit 2), with and without --workers; an fd in range that is not open stays the server's error (exit 1) (before: --fd 99999 exited 1 with EBADF, --fd 2147483648 with ERR_OUT_OF_RANGE)", () => {
     const root = join(import.meta.dir, "..");
     const limit = openFileLimit();

@@ -17,8 +17,8 @@ import { fstatSync } from "node:fs";
  * The deployment flags, as typed values (CLI names in the comments). A
  * number option (`port`, `workers`, the timeouts and limits: every flag of
  * {@link NUMBER_FLAGS}) takes a number, or its text as the CLI takes it:
- * decimal digits with an optional `-`, and a fraction for a duration
- * (`"8000"`, `"2.5"`; not `"4.0"` for a whole number), from
+ * decimal digits, and a fraction for a duration (`"8000"`, `"2.5"`; not
+ * `"4.0"` for a whole number, nor a sign: `"-0"`, `"+5"`), from
  * a config file or an environment variable. Anything else (`"0x1F90"`,
  * `"1e3"`, `" 4"`, `"four"`, `true`) is a UsageError from
  * {@link resolveDeployOptions} naming the flag, as the CLI's message.
@@ -200,7 +200,10 @@ const DECIMAL = /^-?\d+(\.\d+)?$/;
  * its decimal text (`"8000"`, `"2.5"`; see {@link DeployOptions}), the one
  * rule for the CLI's flags and for {@link resolveDeployOptions}' options.
  * A whole-number flag's text has no fraction (`"4.0"` is refused, as
- * `--port 8000.0` is).
+ * `--port 8000.0` is), and no flag's text has a sign: `"-0"` and
+ * `"-0.0"`, the only negative text that is no less than 0, are refused as
+ * `--port -0` is (gunicorn's and uvicorn's `int()` take `-0` as 0; one rule
+ * for every flag here, `--port`'s).
  * @throws UsageError from {@link numberFlagError} when it is not a number the flag takes.
  */
 export function numberFlag(name: NumberFlag, v: unknown): number {
@@ -209,6 +212,8 @@ export function numberFlag(name: NumberFlag, v: unknown): number {
   const flag: { min: number; max?: number; integer: boolean } = NUMBER_FLAGS[name];
   // A whole-number flag's text is written whole, as --port's is (gunicorn's and uvicorn's int() refuse 4.0 too).
   if (flag.integer && typeof v === "string" && v.includes(".") && DECIMAL.test(v)) throw numberFlagError(name, v);
+  // Nor with a sign: -0 (a negative number is below every flag's minimum anyway).
+  if (typeof v === "string" && v.startsWith("-")) throw numberFlagError(name, v);
   const n = typeof v === "string" && DECIMAL.test(v) ? Number(v) : v;
   const max = flag.max ?? (flag.integer ? MAX_INTEGER_FLAG : Infinity);
   if (typeof n !== "number" || !Number.isFinite(n) || n < flag.min || n > max || (flag.integer && !Number.isInteger(n))) throw numberFlagError(name, typeof v === "string" && DECIMAL.test(v) ? v : n);
