@@ -379,14 +379,21 @@ describe("tsgi-dev CLI", () => {
     const port = freePort();
     const holder = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
     try {
-      const r = await run(["./app.ts", "--port", String(port)], app.dir);
-      expect(r.code).toBe(1);
-      expectOneLineError(r.out, new RegExp(`127\\.0\\.0\\.1:${port} is already in use: stop the process using it.*--port`));
+      const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      // Given --port: another --port is the way, not PORT=<n>, which --port wins over (before: "--port <n> (or PORT=<n>), or leave both out").
+      const fromFlag = `127.0.0.1:${port} is already in use: stop the process using it, or pick another port with --port <n>, or leave --port out to take the next free port`;
+      for (const extra of [[], ["--reload=restart"]]) {
+        const r = await run(["./app.ts", "--port", String(port), ...extra], app.dir, { PORT: undefined });
+        expect([extra, r.code]).toEqual([extra, 1]);
+        expectOneLineError(r.out, new RegExp(`^\\[error\\] ${escape(fromFlag)}$`, "m"));
+        // The address once, not twice.
+        expect([extra, r.out.split(String(port)).length - 1]).toEqual([extra, 1]);
+      }
       const e = await run(["./app.ts"], app.dir, { PORT: String(port) });
       expect(e.code).toBe(1);
       // Where the port came from, in tsgi serve's words: a user who gave no --port looks for it (before: not said).
       const fromPort = `127.0.0.1:${port} is already in use; port ${port} came from PORT (set in the environment or a .env file): stop the process using it, or pick another port with --port <n> (which wins over PORT), or leave both out to take the next free port`;
-      expectOneLineError(e.out, new RegExp(`^\\[error\\] ${fromPort.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "m"));
+      expectOneLineError(e.out, new RegExp(`^\\[error\\] ${escape(fromPort)}$`, "m"));
       // From a .env file (Bun loads it into the environment), and in restart mode (the supervisor binds).
       const withDotenv = helloApp({ ".env": `PORT=${port}\n` });
       for (const extra of [[], ["--reload=restart"]]) {
@@ -394,12 +401,11 @@ describe("tsgi-dev CLI", () => {
         expect([extra, d.code]).toEqual([extra, 1]);
         expect([extra, d.out]).toEqual([extra, expect.stringContaining(fromPort)]);
       }
-      // --port wins over PORT: not named then.
+      // --port wins over PORT: not named as where the port came from; leaving --port out would bind PORT's, so it is to be unset too.
       const both = await run(["./app.ts", "--port", String(port)], app.dir, { PORT: "1" });
       expect(both.code).toBe(1);
       expect(both.out).not.toContain("came from PORT");
-      // The address once, not twice.
-      expect(r.out.split(String(port)).length - 1).toBe(1);
+      expectOneLineError(both.out, new RegExp(`^\\[error\\] ${escape(fromFlag.replace("leave --port out", "leave --port out and unset PORT"))}$`, "m"));
     } finally {
       holder.stop(true);
     }

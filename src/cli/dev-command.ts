@@ -118,6 +118,7 @@ const command = defineCommand({
         port: portFlag !== undefined ? parsePort(portFlag, "--port") : envPort !== undefined ? parsePort(envPort, "PORT") : 8000,
         portExplicit: portFlag !== undefined || envPort !== undefined,
         portFromEnv: portFlag === undefined && envPort !== undefined,
+        portEnvOverridden: portFlag !== undefined && envPort !== undefined,
         logLevel: level,
         accessLog: args["access-log"] !== false,
         reload,

@@ -19,6 +19,8 @@ export interface DevConfig {
   portExplicit: boolean;
   /** The port came from `PORT` (the environment or a `.env` file), not `--port`: bind errors say so. Default false. */
   portFromEnv?: boolean;
+  /** `PORT` is set too, and `--port` won over it: a busy `--port`'s message says to unset it as well for the next free port. Default false. */
+  portEnvOverridden?: boolean;
   /** Terminal verbosity. Default `info`. */
   logLevel: LogLevel;
   /** Print an access-log line per request. Default true. */

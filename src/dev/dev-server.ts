@@ -205,6 +205,7 @@ export async function startDevServer(
       port: config.port,
       explicit: config.portExplicit || role === "next-worker",
       fromEnv: config.portFromEnv === true,
+      envOverridden: config.portEnvOverridden === true,
       onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
     },
     (port) => createServer(served, { ...serverOptions, port, reusePort: role !== "standalone" }).listen(),

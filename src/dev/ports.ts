@@ -19,6 +19,12 @@ export interface ListenPlan {
    * (`listenMessage` in deploy/errors.ts). Default false.
    */
   fromEnv?: boolean;
+  /**
+   * `PORT` is set too, and `--port` won over it: leaving `--port` out would
+   * bind `PORT`'s port, so a busy `--port`'s message says to unset it as
+   * well for the next free port. Default false.
+   */
+  envOverridden?: boolean;
   /** How many following ports to try when not explicit. Default 20. */
   tries?: number;
   /** Told when the port moved: `(busy, chosen)`. */
@@ -48,10 +54,11 @@ export function listenWithFallback<T>(plan: ListenPlan, listen: (port: number) =
       const code = bindErrorCode(error);
       if (code === "EADDRINUSE") {
         if (plan.explicit) {
-          throw new BindError(
-            `${where(port)} is already in use${fromEnv(port)}: stop the process using it, or pick another port with --port <n> (${fromEnv(port) ? "which wins over PORT" : "or PORT=<n>"}), or leave both out to take the next free port`,
-            code,
-          );
+          // Given --port: another --port, not PORT=<n>, which --port would win over.
+          const instead = fromEnv(port)
+            ? "pick another port with --port <n> (which wins over PORT), or leave both out to take the next free port"
+            : `pick another port with --port <n>, or leave --port out${plan.envOverridden ? " and unset PORT" : ""} to take the next free port`;
+          throw new BindError(`${where(port)} is already in use${fromEnv(port)}: stop the process using it, or ${instead}`, code);
         }
         continue;
       }

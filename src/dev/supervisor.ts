@@ -144,6 +144,7 @@ function bindShared(config: DevConfig, logger: ConsolaInstance): { fd: number; p
       port: config.port,
       explicit: config.portExplicit,
       fromEnv: config.portFromEnv === true,
+      envOverridden: config.portEnvOverridden === true,
       onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
     },
     (port) => Bun.listen({ hostname: config.host, port, socket: { data() {} } }),
