@@ -217,6 +217,29 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     }
   }, 60_000);
 
+  test("a file or directory named like the word, with no module extension (a script ./serv, a directory ./main), is never suggested as the app; a module beside it is", async () => {
+    const dir = temp();
+    dirs.push(dir);
+    // Scripts of the project, not modules: Bun would import them as JavaScript and fail.
+    writeFileSync(join(dir, "serv"), "#!/bin/sh\nexec tsgi serve ./app.ts\n");
+    writeFileSync(join(dir, "server"), "#!/bin/sh\nexec tsgi serve ./app.ts\n");
+    writeFileSync(join(dir, "server.ts"), "export default () => new Response('x');\n");
+    writeFileSync(join(dir, "run"), "#!/bin/sh\n");
+    mkdirSync(join(dir, "main"));
+    for (const [args, line] of [
+      // Before: 'did you mean tsgi serve serv?', the script.
+      [["serv"], 'unknown command "serv"; did you mean tsgi serve ./app.ts? (see tsgi --help)'],
+      // Before: 'did you mean tsgi serve server?', the script over the module beside it.
+      [["server", "--port", "9000"], 'unknown command "server"; did you mean tsgi serve server.ts --port 9000? (see tsgi --help)'],
+      // Before: 'the command, serve, goes first: tsgi serve run' and 'tsgi serve main', a script and a directory.
+      [["run"], 'unknown command "run": the command is serve, as in tsgi serve ./app.ts (see tsgi --help)'],
+      [["main", "--port", "1"], 'unknown command "main": the command is serve, as in tsgi serve ./app.ts (see tsgi --help)'],
+    ] as Array<[string[], string]>) {
+      const r = await tsgi(args, dir);
+      expect([args, r.code, r.stdout, r.stderr]).toEqual([args, 2, "", `[error] ${line}\n`]);
+    }
+  }, 60_000);
+
   test("an app given after -- is the app, as citty takes it, for both commands (not 'missing <app>')", async () => {
     const dir = temp();
     dirs.push(dir);

@@ -17,7 +17,7 @@
  * `fetch` method (Hono, Elysia) or a one-parameter fetch function.
  * @module
  */
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
 import { VERSION } from "../version.ts";
@@ -465,14 +465,18 @@ export async function run(): Promise<void> {
  * `tsgi serve server.ts`), else `./app.ts` as the example; an app path
  * given first (`./app.ts`, `server.ts:api`, or `main` beside main.ts)
  * gets `tsgi serve` put before it; `version` is pointed at `--version`.
+ * Only a module with an extension the app may have (`MODULE_EXTENSIONS`)
+ * is suggested: a file or directory named like the word itself (a script
+ * `./serv`, a directory `./main`) is not.
  */
 function unknownCommand(word: string, rest: readonly string[]): string {
   const quoted = JSON.stringify(word);
   if (word === "version") return `unknown command ${quoted}: tsgi --version prints the version`;
   const args = rest.map(shellWord);
-  // The module file the word names in the working directory, as the app would be looked for: itself, or with an extension.
+  // The module the word names in the working directory, with an extension the app may have (server → server.ts). The
+  // word itself, a file or directory without one (a script ./serv, a directory ./main), is never suggested as the app.
   const isFile = (path: string) => statSync(path, { throwIfNoEntry: false })?.isFile() === true;
-  const ext = isFile(word) ? "" : MODULE_EXTENSIONS.find((e) => isFile(`${word}${e}`));
+  const ext = MODULE_EXTENSIONS.find((e) => isFile(`${word}${e}`));
   const module = ext === undefined ? undefined : shellWord(`${word}${ext}`);
   // A module path (./app.ts, app.ts:api, src/app): the app, even when it starts like the command (server.ts:api).
   const path = /[/.:]/.test(word);
@@ -485,7 +489,7 @@ function unknownCommand(word: string, rest: readonly string[]): string {
     return `unknown command ${quoted}; did you mean tsgi serve ${line.join(" ")}? (see tsgi --help)`;
   }
   // A module path, or main beside main.ts: the command was left out.
-  if (path || module !== undefined || existsSync(word)) {
+  if (path || module !== undefined) {
     return `unknown command ${quoted}: the command, serve, goes first: tsgi serve ${[module ?? shellWord(word), ...args].join(" ")} (see tsgi --help)`;
   }
   return `unknown command ${quoted}: the command is serve, as in tsgi serve ./app.ts (see tsgi --help)`;
