@@ -217,6 +217,37 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     }
   }, 60_000);
 
+  test("run from a working directory deleted after the shell entered it, both commands say so and what to do (exit 1); made again since, to cd into it; --help and --version still answer (before: 'ENOENT: process.cwd failed ... uv_cwd', exit 2)", async () => {
+    const parent = temp();
+    dirs.push(parent);
+    writeFileSync(join(parent, "app.ts"), "export default () => new Response('x');\n");
+    /** Run `bun <cli> ...args` from `dir`, removed (and made again, `again`) once the shell is in it. */
+    async function fromGone(file: string, args: string[], again = false) {
+      const dir = join(parent, "gone");
+      mkdirSync(dir);
+      const script = `cd "$1" && rmdir "$1" && ${again ? 'mkdir "$1" && ' : ""}shift && exec "$@"`;
+      const p = Bun.spawn(["sh", "-c", script, "sh", dir, process.execPath, join(root, file), ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", PORT: "" } });
+      const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
+      const [stdout, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+      clearTimeout(timer);
+      if (again) rmSync(dir, { recursive: true, force: true });
+      return { code: await p.exited, stdout, stderr, dir };
+    }
+    for (const [file, args, command] of [
+      ["src/cli/dev.ts", ["../app.ts", "--port", "0"], "tsgi-dev"],
+      ["src/cli/serve.ts", ["serve", "../app.ts", "--port", "0"], "tsgi serve"],
+    ] as Array<[string, string[], string]>) {
+      const r = await fromGone(file, args);
+      expect([command, r.code, r.stdout, r.stderr]).toEqual([command, 1, "", `[error] the working directory ${r.dir} was deleted after the shell entered it: cd to the app's directory and run ${command} again\n`]);
+      const again = await fromGone(file, args, true);
+      expect([command, again.code, again.stdout, again.stderr]).toEqual([command, 1, "", `[error] the working directory was deleted after the shell entered it, and ${again.dir} made again since: cd ${again.dir} and run ${command} again\n`]);
+      const help = await fromGone(file, [...args.slice(0, -3), "--help"]);
+      expect([command, help.code, help.stderr, help.stdout.includes("Usage: ")]).toEqual([command, 0, "", true]);
+      const version = await fromGone(file, ["--version"]);
+      expect([command, version.code, version.stderr, /^\d+\.\d+\.\d+/.test(version.stdout)]).toEqual([command, 0, "", true]);
+    }
+  }, 60_000);
+
   test("a file or directory named like the word, with no module extension (a script ./serv, a directory ./main), is never suggested as the app; a module beside it is", async () => {
     const dir = temp();
     dirs.push(dir);

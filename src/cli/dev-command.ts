@@ -30,6 +30,7 @@ import { watchEntryMatches } from "../dev/watcher.ts";
 import { runWorker } from "../dev/worker.ts";
 import { takeWorkerSpec } from "../dev/worker-flag.ts";
 import { checkArgs, positionalArgs, positionalIndexes, versionRequested } from "./args.ts";
+import { workingDirectoryGone } from "./cwd.ts";
 import { helpPrinter } from "./help.ts";
 import { helpWordGiven, shellWord, versionWordGiven } from "./words.ts";
 
@@ -226,6 +227,12 @@ export async function run(): Promise<void> {
   if (workerSpec) exit(await runWorker(workerSpec));
   // Our one-line usage errors before citty's (it prints the whole help first).
   const argv = process.argv.slice(2);
+  // Not a usage error (exit 2): the command line may be right, run where it no longer can be.
+  const gone = workingDirectoryGone("tsgi-dev", argv);
+  if (gone !== undefined) {
+    createDevLogger("info").error(gone);
+    exit(1);
+  }
   const showUsage = helpPrinter({ optionalValues: DEV_OPTIONAL_VALUES, examples: { "tsgi-dev": DEV_EXAMPLES } });
   try {
     // Where the app goes, after flags too (tsgi-dev --port 9000 help).

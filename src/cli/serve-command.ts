@@ -35,6 +35,7 @@ import { prefixedLog } from "../deploy/worker-log.ts";
 import { exitAtOnceHint, onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
 import { checkArgs, positionalArgs, versionRequested } from "./args.ts";
+import { workingDirectoryGone } from "./cwd.ts";
 import { helpPrinter } from "./help.ts";
 import { helpWordGiven, nearestWord, shellWord, versionWordGiven } from "./words.ts";
 import { wantsSignal } from "../gateway/signal.ts";
@@ -406,6 +407,12 @@ export async function run(): Promise<void> {
     consola.error(message);
     process.exit(2);
   };
+  // Not a usage error: the command line may be right, run where it no longer can be.
+  const gone = workingDirectoryGone(argv[0] === "serve" ? "tsgi serve" : "tsgi", argv);
+  if (gone !== undefined) {
+    consola.error(gone);
+    process.exit(1);
+  }
   const showUsage = helpPrinter({ optionalValues: DEPLOY_OPTIONAL_VALUES, examples: { "tsgi serve": SERVE_EXAMPLES } });
   const first = argv[0];
   if (first === undefined) usage("missing command: tsgi serve <app> [options], e.g. tsgi serve ./app.ts (see tsgi --help)");

@@ -18,10 +18,14 @@ import { UsageError } from "../deploy/errors.ts";
  * `help.ts` (or another extension the app may have) there, which one was
  * meant is not known.
  * @param command the command whose help `--help` prints, for the message (`tsgi-dev`, `tsgi serve`).
+ * @param cwd where to look; default the working directory, read only when `word` is `help`
+ *   (`tsgi-dev --help` answers in a working directory that was deleted).
  * @throws UsageError saying both, when such a module is there.
  */
-export function helpWordGiven(word: string | undefined, command: string, cwd: string = process.cwd()): boolean {
-  if (word !== "help" || existsSync(`${cwd}/help`)) return false;
+export function helpWordGiven(word: string | undefined, command: string, cwd?: string): boolean {
+  if (word !== "help") return false;
+  cwd ??= process.cwd();
+  if (existsSync(`${cwd}/help`)) return false;
   const ext = MODULE_EXTENSIONS.find((e) => existsSync(`${cwd}/help${e}`));
   if (ext !== undefined) throw new UsageError(`no such file: help; did you mean help${ext}? (${command}'s own help is ${command} --help)`);
   return true;
@@ -30,9 +34,12 @@ export function helpWordGiven(word: string | undefined, command: string, cwd: st
 /**
  * Whether `word`, given where the app goes, is the word `version` with no
  * file `version` (nor `version.ts`, ...) there to be the app.
+ * @param cwd where to look; default the working directory, read only when `word` is `version`.
  */
-export function versionWordGiven(word: string | undefined, cwd: string = process.cwd()): boolean {
-  return word === "version" && !existsSync(`${cwd}/version`) && !MODULE_EXTENSIONS.some((e) => existsSync(`${cwd}/version${e}`));
+export function versionWordGiven(word: string | undefined, cwd?: string): boolean {
+  if (word !== "version") return false;
+  cwd ??= process.cwd();
+  return !existsSync(`${cwd}/version`) && !MODULE_EXTENSIONS.some((e) => existsSync(`${cwd}/version${e}`));
 }
 
 /** `arg` as a shell would take it back: bare when plain, else in single quotes. */
