@@ -865,6 +865,33 @@ export default async (environ: any, startResponse: any) => {
     expect(dev.output.slice(mark)).not.toMatch(/reloaded in/);
   });
 
+  test("a package.json created after the start, where none was (npm init) or nearer to the app's modules than the one in use, gets the warning to restart and no reload; one created beside no module says nothing", async () => {
+    // Before: only the package.json files there at the load were watched, so these were not, and nothing was said
+    // while Bun may keep resolving as before (a nearer "imports" map is not seen until a restart).
+    const app = new TempApp({
+      "api/lib/pick.ts": `export const pick = "one";\n`,
+      "api/app.ts": `import { pick } from "./lib/pick.ts";\n${plainApp("pick")}`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./api/app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("one");
+    let mark = dev.output.length;
+    app.write("other/package.json", JSON.stringify({ name: "other" }));
+    await Bun.sleep(300);
+    app.write("package.json", JSON.stringify({ name: "app", type: "module" }));
+    await dev.waitFor(/(^|\s)package\.json was created: Bun reads it once per process.*restart tsgi-dev/m, 5000, mark);
+    mark = dev.output.length;
+    app.write("api/lib/package.json", JSON.stringify({ name: "lib", imports: { "#pick": "./pick.ts" } }));
+    await dev.waitFor(/api\/lib\/package\.json was created: .*restart tsgi-dev/, 5000, mark);
+    await Bun.sleep(400);
+    expect(dev.output).not.toMatch(/reloaded in|other\/package\.json/);
+    expect(dev.count(/package\.json was created/)).toBe(2);
+    // The app still serves, and a save of a module reloads as before.
+    app.write("api/lib/pick.ts", `export const pick = "two";\n`);
+    await until(async () => (await get(url)).text === "two", 5000);
+  });
+
   test("a package.json read as Bun reads it (a byte order mark, a trailing comma) and saved half-written then whole: an edit of its scripts says nothing; a changed \"imports\" one warning", async () => {
     // Before, a package.json JSON.parse refused (a BOM, a trailing comma: Bun takes both) or caught empty
     // mid-save counted as changed at each save: five edits of scripts gave five warnings to restart.

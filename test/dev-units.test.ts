@@ -29,7 +29,7 @@ import { Reloader } from "../src/dev/reloader.ts";
 import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "../src/dev/reload-loop.ts";
 import { fingerprint, RACY_MS, readFingerprinted, SAMPLE_BYTES, WHOLE_HASH_MAX_BYTES } from "../src/dev/fingerprint.ts";
 import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
-import { scanGraph } from "../src/dev/graph.ts";
+import { isPackageManifest, packageManifests, scanGraph } from "../src/dev/graph.ts";
 import { nearbyModuleHint } from "../src/dev/nearby-module.ts";
 import type { Application, Body, Environ, ReadonlyResponseHeaders, ResponseHeaders } from "../src/spec.ts";
 import { TempApp } from "../fixtures/dev/harness.ts";
@@ -1283,6 +1283,21 @@ console.log("done");
   });
 });
 
+describe("packageManifests", () => {
+  test("the nearest package.json of each module, and where one created later would be nearer: the directories up to the one in use; with none, up to the working directory, or the module's own directory outside it", () => {
+    const t = temp({ "a/package.json": "{}", "a/b/c/x.ts": "", "a/y.ts": "", "p/q/z.ts": "" });
+    const at = (...names: string[]) => names.map((n) => t.path(n));
+    // Under a/package.json: b/c's and b's, not a's own (there) nor any above it.
+    expect(packageManifests(at("a/b/c/x.ts", "a/y.ts"), t.dir)).toEqual(at("a/package.json", "a/b/c/package.json", "a/b/package.json"));
+    expect([isPackageManifest(t.path("a/b/package.json")), isPackageManifest(t.path("package.json"))]).toEqual([true, false]);
+    // None up to the root (none in the temp directory's parents, as in the temp app tests): up to the working directory.
+    expect(packageManifests(at("p/q/z.ts"), t.dir)).toEqual(at("p/q/package.json", "p/package.json", "package.json"));
+    // A module outside the working directory: its own directory only.
+    expect(packageManifests(at("p/q/z.ts"), t.path("a"))).toEqual(at("p/q/package.json"));
+    expect(isPackageManifest(t.path("a/b/package.json"))).toBe(false);
+  });
+});
+
 describe("loader and reloader (in process)", () => {
   test("deep changes, named exports, link errors and their recovery without stale modules", async () => {
     const t = temp({
@@ -1296,8 +1311,9 @@ describe("loader and reloader (in process)", () => {
       return r.ok ? (r.app as unknown as () => string)() : `FAIL ${r.failure.kind}: ${r.failure.message}`;
     };
     expect(await run()).toBe("b+c1");
-    // With the tsconfig.json the modules would resolve with (none yet: the entry directory's, to see one created).
-    expect(loader.files.sort()).toEqual([t.path("app.ts"), t.path("b.ts"), t.path("c.ts"), t.path("tsconfig.json")]);
+    // With the tsconfig.json the modules would resolve with (none yet: the entry directory's, to see one created), and
+    // likewise the package.json (none up to the root, and the app not under the working directory: its own directory's).
+    expect(loader.files.sort()).toEqual([t.path("app.ts"), t.path("b.ts"), t.path("c.ts"), t.path("package.json"), t.path("tsconfig.json")]);
     t.write("c.ts", 'export const c = () => "c2";\n');
     expect(await run()).toBe("b+c2");
     t.write("b.ts", 'import { c, gone } from "./c.ts";\nexport const b = () => "b+" + c() + gone;\n');

@@ -378,11 +378,23 @@ export function isImportedManifest(path: string): boolean {
  * `tsconfig.json` (see {@link resolverConfigs}). One of `files` (imported
  * by the app) is a module too: see {@link isImportedManifest}.
  *
+ * Also the `package.json` paths, not there yet, where one created later
+ * (`npm init` after tsgi-dev started) would be nearer to one of `files`
+ * than the one in use: in each directory from the file's up to, not
+ * including, the nearest manifest's; with none up to the file system's
+ * root, up to `root` (the working directory) for a file under it, else the
+ * file's own directory. Bun may have read those directories already and
+ * keep resolving as before, so such a file counts as a manifest of the app
+ * ({@link isPackageManifest}): watched, and its creation is told to take a
+ * restart.
+ *
  * @param files absolute paths of the app's modules.
- * @returns absolute paths of existing files, each once.
+ * @param root the working directory; default `process.cwd()` (none when it cannot be read).
+ * @returns absolute paths, each once: the existing manifests, then those still to come.
  */
-export function packageManifests(files: readonly string[]): string[] {
+export function packageManifests(files: readonly string[], root: string | undefined = workingDirectory()): string[] {
   const found = nearestUp(files, ["package.json"]);
+  const toCome = manifestsToCome(files, root);
   // As last found: one no module of the app is under any more is an ordinary file again (in a --watch directory, a save reloads).
   manifests.clear();
   importedManifests.clear();
@@ -391,7 +403,51 @@ export function packageManifests(files: readonly string[]): string[] {
     manifests.add(manifest);
     if (files.includes(manifest)) importedManifests.add(manifest);
   }
-  return [...found];
+  for (const path of toCome) manifests.add(path);
+  return [...found, ...toCome];
+}
+
+/** `process.cwd()`, or `undefined` when the directory is gone. */
+function workingDirectory(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The `package.json` paths not there yet that would be nearer to one of
+ * `files` than the manifest in use (see {@link packageManifests}). Each
+ * directory is looked in once.
+ */
+function manifestsToCome(files: readonly string[], root: string | undefined): Set<string> {
+  const out = new Set<string>();
+  const present = new Map<string, boolean>();
+  const has = (dir: string) => {
+    let known = present.get(dir);
+    if (known === undefined) present.set(dir, (known = existsSync(join(dir, "package.json"))));
+    return known;
+  };
+  for (const file of files) {
+    const chain: string[] = [];
+    let found = false;
+    for (let dir = dirname(file); ; dir = dirname(dir)) {
+      if (has(dir)) {
+        found = true;
+        break;
+      }
+      chain.push(dir);
+      if (dirname(dir) === dir) break;
+    }
+    // None up to the root: the directories up to the working directory (where npm init is run), for a file under it.
+    const stop = found ? undefined : root !== undefined && file.startsWith(root.endsWith(sep) ? root : root + sep) ? root : dirname(file);
+    for (const dir of chain) {
+      out.add(join(dir, "package.json"));
+      if (dir === stop) break;
+    }
+  }
+  return out;
 }
 
 /** The fields of a `package.json` Bun's resolver and loader read for the app's own modules (see {@link packageManifests}). */
