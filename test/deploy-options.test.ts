@@ -395,6 +395,30 @@ describe("checkArgs: strict command lines", () => {
     }
   });
 
+  test("each command's own flags given to the other are named as the other's, with the command to run them in (before: a bare 'unknown option --fd', and tsgi serve --poll 'did you mean --port?')", async () => {
+    const { DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS } = await import("../src/cli/dev-command.ts");
+    const serve = (...argv: string[]) => () => checkArgs("tsgi serve", argv, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
+    const dev = (...argv: string[]) => () => checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
+    const forms = (defs: Record<string, { type?: string }>, others: Record<string, { type?: string }>) =>
+      Object.entries(defs).filter(([name, d]) => d.type !== "positional" && !(name in others)).flatMap(([name, d]) => (d.type === "boolean" ? [name, `no-${name}`] : [name]));
+    // Every tsgi serve flag tsgi-dev lacks (but --workers, which has its own words), and its --no- form.
+    for (const name of forms(SERVE_ARGS, DEV_ARGS).filter((n) => n !== "workers")) {
+      expect(dev("./app.ts", `--${name}`), name).toThrow(new UsageError(`unknown option --${name}: a tsgi serve flag (the production server's): in production run tsgi serve ./app.ts with it; tsgi-dev serves plain HTTP on --host and --port with development settings (see tsgi-dev --help)`));
+    }
+    // Every tsgi-dev flag tsgi serve lacks: its own words for --reload and --log-level, the dev server's for the rest.
+    for (const name of forms(DEV_ARGS, SERVE_ARGS).filter((n) => !["reload", "no-reload", "log-level"].includes(n))) {
+      expect(serve("./app.ts", `--${name}`), name).toThrow(new UsageError(`unknown option --${name}: a tsgi-dev flag (the dev server's): in development run tsgi-dev ./app.ts with it; tsgi serve, the production server, watches and reloads nothing (see tsgi serve --help)`));
+    }
+    expect(serve("./app.ts", "--no-reload")).toThrow(/^unknown option --no-reload: tsgi serve reloads nothing by itself .*tsgi-dev \.\/app\.ts reloads on every change \(see tsgi serve --help\)$/);
+    // The real commands, one line and exit 2.
+    const root = join(import.meta.dir, "..");
+    for (const argv of [["src/cli/dev.ts", "./app.ts", "--fd", "3"], ["src/cli/serve.ts", "serve", "./app.ts", "--poll"]]) {
+      const r = Bun.spawnSync([process.execPath, ...argv], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });
+      expect([argv, r.exitCode, r.stderr.toString().split("\n").length]).toEqual([argv, 2, 2]);
+      expect(r.stderr.toString()).toContain(argv[0] === "src/cli/dev.ts" ? "a tsgi serve flag" : "a tsgi-dev flag");
+    }
+  }, 30_000);
+
   test("uvicorn's --env-file: tsgi serve says how Bun reads .env files and runs it with another; tsgi-dev that it reads them itself (before: a bare 'unknown option')", () => {
     const root = join(import.meta.dir, "..");
     const run = (...argv: string[]) => Bun.spawnSync([process.execPath, ...argv], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });

@@ -32,6 +32,7 @@ import { takeWorkerSpec } from "../dev/worker-flag.ts";
 import { checkArgs, positionalArgs, positionalIndexes, versionRequested } from "./args.ts";
 import { workingDirectoryGone } from "./cwd.ts";
 import { helpPrinter } from "./help.ts";
+import { DEPLOY_ARGS } from "./serve-command.ts";
 import { helpWordGiven, shellWord, versionWordGiven } from "./words.ts";
 
 /**
@@ -78,7 +79,11 @@ export const DEV_EXAMPLES = [
   ["tsgi-dev ./app.ts --reload=restart", "A fresh process for each change, for an app that keeps state outside its modules (or close it in import.meta.hot.dispose())"],
 ] as const;
 
-/** uvicorn's, flask's and next dev's flags that tsgi-dev lacks, with what to use instead (see {@link checkArgs}). */
+/**
+ * uvicorn's, flask's and next dev's flags that tsgi-dev lacks, and the
+ * production flags of `tsgi serve` (`--fd`, `--https`, `--root-path`...),
+ * with what to use instead (see {@link checkArgs}).
+ */
 export const DEV_FOREIGN_FLAGS: Record<string, string> = {
   H: "use --host <host>",
   hostname: "use --host <host>",
@@ -92,6 +97,13 @@ export const DEV_FOREIGN_FLAGS: Record<string, string> = {
   "env-file":
     "tsgi-dev reads the working directory's .env files as Bun does (.env, .env.local, .env.development, ...) at start and again on each reload: put the variables in one of them",
 };
+// tsgi serve's flags tsgi-dev lacks (before: "unknown option --fd" and nothing more), and the --no- form of its switches.
+for (const [name, def] of Object.entries(DEPLOY_ARGS)) {
+  if (name in DEV_ARGS || name in DEV_FOREIGN_FLAGS) continue;
+  const hint = "a tsgi serve flag (the production server's): in production run tsgi serve ./app.ts with it; tsgi-dev serves plain HTTP on --host and --port with development settings";
+  DEV_FOREIGN_FLAGS[name] = hint;
+  if (def.type === "boolean") DEV_FOREIGN_FLAGS[`no-${name}`] = hint;
+}
 
 const command = defineCommand({
   meta: {

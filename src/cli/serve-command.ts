@@ -104,7 +104,12 @@ const TO_CONFIG = "tsgi serve takes its settings as flags or from a systemd unit
 const TO_KEY = "tsgi serve takes no key passphrase: decrypt the key once (openssl pkey -in key.pem -out plain-key.pem) and let only the service's user read it (chmod 600)";
 const TO_SYSTEMD = "tsgi serve stays in the foreground and writes no pid file: run it under systemd, which tracks its pid (docs/deploy.md)";
 
-/** gunicorn's and uvicorn's flags that `tsgi serve` lacks, with what to use instead (see {@link checkArgs}). */
+const TO_DEV = "a tsgi-dev flag (the dev server's): in development run tsgi-dev ./app.ts with it; tsgi serve, the production server, watches and reloads nothing";
+
+/**
+ * gunicorn's and uvicorn's flags that `tsgi serve` lacks, and tsgi-dev's,
+ * with what to use instead (see {@link checkArgs}).
+ */
 export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
   b: TO_LISTEN,
   bind: TO_LISTEN,
@@ -130,6 +135,17 @@ export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
   "ssl-keyfile-password": TO_KEY,
   "keyfile-password": TO_KEY,
   reload: "tsgi-dev ./app.ts reloads on every change; tsgi serve --workers reloads its workers on SIGHUP",
+  "no-reload": "tsgi serve reloads nothing by itself (tsgi serve --workers reloads its workers on SIGHUP); tsgi-dev ./app.ts reloads on every change",
+  // tsgi-dev's own (before: "unknown option --watch", and --poll "did you mean --port?").
+  watch: TO_DEV,
+  ignore: TO_DEV,
+  poll: TO_DEV,
+  "no-poll": TO_DEV,
+  live: TO_DEV,
+  "no-live": TO_DEV,
+  debug: TO_DEV,
+  "no-debug": TO_DEV,
+  "allowed-hosts": TO_DEV,
   // uvicorn's --env-file: Bun reads the default files itself, and its own --env-file reads another (its workers inherit the values).
   "env-file":
     "Bun reads .env, .env.$NODE_ENV and .env.local in the working directory by itself; for another file, run tsgi under bun --env-file: bun --env-file=prod.env node_modules/.bin/tsgi serve ./app.ts (under systemd, EnvironmentFile=)",
