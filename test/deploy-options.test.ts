@@ -123,7 +123,11 @@ describe("resolveDeployOptions", () => {
       [{ workers: 0 }, /^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got 0$/],
       [{ workers: 2.5 }, /^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got 2\.5$/],
       [{ workers: 2, uds: "/a", reusePort: true }, /--reuse-port is for TCP/],
-      [{ maxRequests: 3 }, /need --workers/],
+      // The flags given are named, not all three (before: "--max-requests, --max-requests-jitter and --reuse-port need --workers" for each).
+      [{ maxRequests: 3 }, /^--max-requests needs --workers, which runs worker processes under a supervisor \(e\.g\. --workers 4\)$/],
+      [{ reusePort: true }, /^--reuse-port needs --workers, which runs worker processes under a supervisor \(e\.g\. --workers 4\)$/],
+      [{ maxRequests: 3, maxRequestsJitter: 2 }, /^--max-requests and --max-requests-jitter need --workers, /],
+      [{ maxRequests: 3, maxRequestsJitter: 2, reusePort: true }, /^--max-requests, --max-requests-jitter and --reuse-port need --workers, /],
       [{ gracefulTimeout: -1 }, /^--graceful-timeout must be a number of seconds from 0 to 2147483 \(e\.g\. --graceful-timeout 30\), got -1$/],
       [{ timeout: 10 }, /--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout/],
       [{ maxConnections: 0 }, /^--max-connections must be an integer of at least 1 \(e\.g\. --max-connections 10000\), got 0$/],

@@ -681,7 +681,7 @@ describe("tsgi serve errors", () => {
       [[APP, "--graceful-timeout", "30s"], '--graceful-timeout must be a number of seconds from 0 to 2147483 (e.g. --graceful-timeout 30), got "30s"\n'],
       [[APP, "--forwarded-allow-ips", "10.0.0.1"], "need --proxy-headers"],
       [[APP, "--proxy-headers", "--forwarded-allow-ips", "10.0.0.0/40"], "prefix is at most /32"],
-      [[APP, "--max-requests", "5"], "need --workers"],
+      [[APP, "--max-requests", "5"], "--max-requests needs --workers"],
       [[APP, "--worker", "4"], "unknown option --worker; did you mean --workers?"],
       // A switch's --no- form misspelt: before, no suggestion (only the flags themselves were candidates).
       [[APP, "--no-acess-log"], "unknown option --no-acess-log; did you mean --no-access-log? (see tsgi serve --help)"],

@@ -434,7 +434,10 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     };
     server.multiprocess = true;
   } else if (o.maxRequests || o.maxRequestsJitter || o.reusePort) {
-    throw new UsageError("--max-requests, --max-requests-jitter and --reuse-port need --workers");
+    // The ones given, not all three (before: --reuse-port alone was told about --max-requests too).
+    const given = [o.maxRequests ? "--max-requests" : "", o.maxRequestsJitter ? "--max-requests-jitter" : "", o.reusePort ? "--reuse-port" : ""].filter(Boolean);
+    const named = given.length === 1 ? `${given[0]} needs` : `${given.slice(0, -1).join(", ")} and ${given.at(-1)} need`;
+    throw new UsageError(`${named} --workers, which runs worker processes under a supervisor (e.g. --workers 4)`);
   } else if (o.timeout !== undefined) {
     throw new UsageError("--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout");
   }
