@@ -88,6 +88,10 @@ describe("tsgi-dev CLI", () => {
     const named = await run(["./app:app"], app.dir);
     expect(named.code).toBe(1);
     expectOneLineError(named.out, /no such file: \.\/app; did you mean \.\/app\.ts:app\?/);
+    // The module with, after ':', no export name (an identifier): taken as a path, and said so (before: "no such file: ./app.ts:my-app" alone).
+    const badName = await run(["./app.ts:my-app"], app.dir);
+    expect(badName.code).toBe(1);
+    expectOneLineError(badName.out, /no such file: \.\/app\.ts:my-app; \.\/app\.ts is there, and "my-app" after ':' is no export name \(a JavaScript identifier, e\.g\. \.\/app\.ts:app\)/);
     const folder = await run(["."], app.dir);
     expect(folder.code).toBe(1);
     expectOneLineError(folder.out, /\. is a directory: give the app's module file, e\.g\. \.\/app\.ts/);

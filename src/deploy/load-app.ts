@@ -75,7 +75,9 @@ function isFileAt(path: string): boolean {
  * the file that exists (`app` → `did you mean app.ts?`), a directory the
  * module found in it (`app.ts`, `index.ts`, `main.ts` or `server.ts`); an
  * export name given stays in the suggestion (`main:app`, as uvicorn is
- * told, → `did you mean main.ts:app?`).
+ * told, → `did you mean main.ts:app?`); a module followed by a `:` and no
+ * export name (`./app.ts:1x`, `./app.ts:my-app`, taken as a path) is said to be there, and
+ * what follows `:` to be no identifier.
  */
 export function appFileProblem(spec: AppSpec): string | null {
   const path = spec.path;
@@ -87,6 +89,11 @@ export function appFileProblem(spec: AppSpec): string | null {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "EACCES" || code === "EPERM") return `cannot read ${path}: permission denied (a directory on its path is not searchable by this user)`;
+    // A module there, and after its ':' no export name (./app.ts:1x, ./app.ts:my-app): taken as a path, which is not there.
+    const named = /^(.+):([^:/\\]+)$/.exec(path);
+    if (named && isFileAt(spec.file.slice(0, -(named[2]!.length + 1)))) {
+      return `no such file: ${path}; ${named[1]} is there, and ${JSON.stringify(named[2])} after ':' is no export name (a JavaScript identifier, e.g. ${named[1]}:app)`;
+    }
     const ext = MODULE_EXTENSIONS.find((e) => isFileAt(spec.file + e));
     return `no such file: ${path}${ext ? `; did you mean ${path}${ext}${exportPart}?` : ""}`;
   }
