@@ -118,6 +118,10 @@ describe("tsgi-dev CLI", () => {
     const s = await run(["serve", "--port", "0", "--no-reload"], named.dir, {}, 3_000);
     expect(s.out).toContain("tsgi-dev serving serve at http://127.0.0.1:");
     expect(s.out).not.toContain("takes the app itself");
+    // Not when another app follows: serve is then the production command's word (before: 'unexpected argument "./app.ts"').
+    const both = await run(["serve", "./app.ts", "--port", "0"], named.dir);
+    expect(both.code).toBe(2);
+    expectOneLineError(both.out, /^\[error\] tsgi-dev takes the app itself, with no command: tsgi-dev \.\/app\.ts --port 0 \(serve is the production command's: tsgi serve \.\/app\.ts\)$/m);
     // A module serve.ts and serve alone (its .ts left off): both are said, as for help.ts, not ./app.ts to type.
     const module = helloApp({ "serve.ts": HELLO });
     for (const args of [["serve"], ["--port", "9000", "serve"]]) {

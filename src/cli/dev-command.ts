@@ -196,7 +196,8 @@ const command = defineCommand({
  * `tsgi-dev serve ./app.ts`, `tsgi serve`'s word typed to tsgi-dev: "serve"
  * was taken for the app, and the app for a second one ("unexpected argument
  * ./app.ts"), or, alone, "no such file: serve". Said as what it is, unless
- * a file named `serve` is there to be the app or help is asked for; with
+ * a file named `serve` is there to be the app (and no other app is given)
+ * or help is asked for; with
  * no app after it and a module `serve.ts` (or another extension) there,
  * both are said, as for `help`. The
  * word is looked for where the app goes, after flags too (`tsgi-dev --port
@@ -205,9 +206,12 @@ const command = defineCommand({
  */
 function productionCommandGiven(argv: readonly string[]): void {
   const at = positionalIndexes(argv, DEV_ARGS)[0];
-  if (at === undefined || argv[at] !== "serve" || existsSync("serve") || argv.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
+  if (at === undefined || argv[at] !== "serve" || argv.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
   const without = argv.filter((_, i) => i !== at);
   const app = positionalArgs(without, DEV_ARGS)[0];
+  // A file named serve is the app, unless another app follows (tsgi-dev serve ./app.ts beside a script ./serve:
+  // the production command's word, not "unexpected argument ./app.ts").
+  if (existsSync("serve") && app === undefined) return;
   // serve alone with a module serve.ts there (tsgi-dev serve, the .ts left off): which was meant is not known, as for help.
   const ext = app === undefined ? MODULE_EXTENSIONS.find((e) => existsSync(`serve${e}`)) : undefined;
   if (ext !== undefined) throw new UsageError(`no such file: serve; did you mean serve${ext}? (tsgi-dev takes the app itself, with no command; serve is the production command's: tsgi serve <app>)`);
