@@ -339,8 +339,11 @@ describe("number flags", () => {
           const head = res.data.toString("latin1").split("\r\n\r\n")[0]!;
           expect([flag, head.split("\r\n")[0], /^connection: close$/im.test(head)]).toEqual([flag, "HTTP/1.1 200 OK", false]);
         } else {
+          // 1 ms can run out before the client's bytes are in (a loaded machine): then the connection is closed with no
+          // request to answer (no 408 for a request that never began). Either way it is closed: with 0 (off) it stays open.
           const res = await raw(port, "GET / HTTP/1.1\r\nHost: x\r\n", { timeoutMs: 3000 });
-          expect([flag, res.data.toString("latin1").split("\r\n")[0], res.closed]).toEqual([flag, "HTTP/1.1 408 Request Timeout", true]);
+          expect([flag, res.closed]).toEqual([flag, true]);
+          expect(["", "HTTP/1.1 408 Request Timeout"]).toContain(res.data.toString("latin1").split("\r\n")[0]!);
         }
       } finally {
         proc.kill("SIGTERM");
