@@ -1744,6 +1744,59 @@ describe("graceful close", () => {
     expect(reset).toBe(false);
   });
 
+  test.skipIf(!python3)("a connection already lingering when close() starts, its client still uploading the body the app did not read and reading slowly: close() lets the linger go on (2 s at most), and the client gets the whole response (before: closed at once, the upload's next bytes reset it, 128 KB of 300 KB arrived)", async () => {
+    const size = 300_000;
+    let answered = false;
+    const s = startServer((_e, sr) => {
+      answered = true;
+      sr("401 Unauthorized", [["Content-Length", String(size)]]);
+      return [new Uint8Array(size).fill(0x61)];
+    });
+    // A 50 MB upload (over what the server drains: Connection: close, then a lingering close),
+    // sent 16 KiB every 10 ms for about 1 s; the response is read from 1.2 s on, 64 KiB every 10 ms.
+    const script = `
+import socket, time, threading
+s = socket.create_connection(("127.0.0.1", ${s.port}), timeout=10)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(b"POST / HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 50000000\\r\\n\\r\\n")
+def upload():
+    try:
+        for i in range(80):
+            s.sendall(b"x" * 16384)
+            time.sleep(0.01)
+    except OSError:
+        pass
+threading.Thread(target=upload, daemon=True).start()
+time.sleep(1.2)
+data = b""
+try:
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        data += c
+        time.sleep(0.01)
+    print(len(data.split(b"\\r\\n\\r\\n", 1)[1]))
+except OSError as e:
+    print("error:", type(e).__name__, len(data))
+`;
+    const proc = Bun.spawn([python3!, "-c", script], { stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => proc.kill(), 15_000);
+    try {
+      expect(await pollUntil(() => answered, 5)).toBe(true);
+      await Bun.sleep(300); // the response is in the kernel: the connection lingers, reading and dropping the upload
+      expect(s.server.connections).toBe(1);
+      const started = Date.now();
+      await s.server.close({ timeout: 10_000 });
+      // Bounded by the 2 s linger, not the 10 s timeout (the client closes once it has read all, at about 1.3 s).
+      expect(Date.now() - started).toBeLessThan(2800);
+      expect((await new Response(proc.stdout).text()).trim()).toBe(String(size));
+    } finally {
+      clearTimeout(timer);
+      proc.kill();
+    }
+  }, 20_000);
+
   test.skipIf(!python3)("a half-closed client's FIN ends the shutdown's linger: a batch larger than what is held, sent with a FIN, does not keep close() for the 2 s linger", async () => {
     const b = batchApp();
     const s = startServer(b.app);

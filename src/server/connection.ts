@@ -1407,7 +1407,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       // Closed with those unread, the connection is reset, and the reset destroys the responses
       // still in the kernel's send buffer (the end of a batch answered under the close). That
       // linger lasts LINGER_MS at most (and the shutdown's timeout cuts it).
-      if (this.bytesReceived <= this.parsedTo && !this.stashPaused && !this.inputPaused && !this.parser.inBody) {
+      if (!this.mayStillSend()) {
         this.closeNow();
         return;
       }
@@ -1417,6 +1417,18 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.setDeadline(Deadline.Linger, LINGER_MS);
     this.socket.resume(); // it may be paused at a high-water mark
     this.socket.shutdown();
+  }
+
+  /**
+   * Whether the client may still be sending on a connection being closed:
+   * bytes it sent were not parsed (pipelined past the close's bound, behind
+   * a `Connection: close`, or dropped by a lingering close), the socket was
+   * paused with more in the kernel, or a request body is unfinished. Closed
+   * over bytes still coming, the connection is reset, and the reset destroys
+   * what of the responses the kernel still holds for the client.
+   */
+  private mayStillSend(): boolean {
+    return this.bytesReceived > this.parsedTo || this.stashPaused || this.inputPaused || this.parser.inBody;
   }
 
   /** Close the descriptor without a reset: the kernel still sends what it holds (`close(2)`). */
@@ -1469,8 +1481,19 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
    */
   closeIfIdle(idleGrace = 0, now = this.core.clock()): void {
     if (this.ending) {
-      // Lingering after its last response: the server's stop does not wait for it.
-      this.closeNow();
+      // Lingering after its last response. Closed now while its client may still be sending (an
+      // upload the app did not read, bytes after a Connection: close), the next bytes it sends
+      // make the kernel reset the connection, and the reset destroys the end of the response the
+      // kernel still holds for a client that reads slowly (it got 128 KB of 300 KB). So it lingers
+      // on as one the shutdown closes does (shutdown()): LINGER_MS at most from now, within the
+      // shutdown's timeout. (nginx's graceful stop closes only idle connections: a lingering
+      // close runs to its lingering_timeout, bounded by worker_shutdown_timeout.)
+      if (!this.mayStillSend()) {
+        this.closeNow();
+        return;
+      }
+      if (now + LINGER_MS < this.lingerUntil) this.lingerUntil = now + LINGER_MS;
+      if (this.deadline === 0 || this.deadline > this.lingerUntil) this.deadline = this.lingerUntil;
       return;
     }
     if (this.responding || this.head !== null || this.draining || this.stash !== null) {
