@@ -10,7 +10,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import ipaddr from "ipaddr.js";
-import { applyProxyHeaders, MAX_FORWARDED_HOPS, nodeHost, parseForwarded, TrustedProxies } from "../src/server/proxy.ts";
+import { applyProxyHeaders, MAX_FORWARDED_HOPS, nodeHost, nodePort, parseForwarded, TrustedProxies } from "../src/server/proxy.ts";
 import type { Environ } from "../src/spec.ts";
 import { collect, freePort, rawOne, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
@@ -290,6 +290,7 @@ function refApply(environ: Record<string, unknown>, has: (a: string) => boolean,
   const splitList = (value: unknown) => (typeof value !== "string" || value === "" ? [] : value.split(",").map((s) => s.trim()));
   const peer = typeof environ.REMOTE_ADDR === "string" ? environ.REMOTE_ADDR : "";
   if (peer === "" ? !trustUnixSocket : !has(peer)) return false;
+  let nodes: string[];
   let hops: string[];
   let protos: string[];
   let hosts: string[];
@@ -297,11 +298,13 @@ function refApply(environ: Record<string, unknown>, has: (a: string) => boolean,
     const raw = environ["HTTP_FORWARDED"];
     if (typeof raw !== "string" || raw === "") return false;
     const elements = refParseForwarded(raw);
+    nodes = elements.map((e) => e["for"] ?? "");
     hops = elements.map((e) => (e["for"] === undefined ? "" : nodeHost(e["for"])));
     protos = elements.map((e) => e["proto"] ?? "");
     hosts = elements.map((e) => e["host"] ?? "");
   } else {
-    hops = splitList(environ["HTTP_X_FORWARDED_FOR"]).map(nodeHost);
+    nodes = splitList(environ["HTTP_X_FORWARDED_FOR"]);
+    hops = nodes.map(nodeHost);
     protos = splitList(environ["HTTP_X_FORWARDED_PROTO"]);
     hosts = splitList(environ["HTTP_X_FORWARDED_HOST"]);
     if (hops.length === 0 && protos.length === 0 && hosts.length === 0) return false;
@@ -319,7 +322,8 @@ function refApply(environ: Record<string, unknown>, has: (a: string) => boolean,
     environ["tsgi.proxy_peer"] = peer;
     environ["tsgi.proxy_peer_port"] = environ.REMOTE_PORT ?? "";
     environ.REMOTE_ADDR = hops[k]!;
-    environ.REMOTE_PORT = "";
+    // The chosen hop's port (RFC 7239 §6 node-port), as applyProxyHeaders now gives it.
+    environ.REMOTE_PORT = nodePort(nodes[k]!);
   }
   const proto = pick(protos)?.toLowerCase();
   if (proto === "https" || proto === "http") {

@@ -1,6 +1,6 @@
 /** Trusted proxy headers (issue 5 §4): address matching, X-Forwarded-*, RFC 7239 Forwarded, right-most untrusted hop. */
 import { describe, expect, test } from "bun:test";
-import { applyProxyHeaders, nodeHost, parseForwarded, proxyHeaders, TrustedProxies } from "../src/server/proxy.ts";
+import { applyProxyHeaders, nodeHost, nodePort, parseForwarded, proxyHeaders, TrustedProxies } from "../src/server/proxy.ts";
 import type { Environ } from "../src/spec.ts";
 import { startServer, rawOne } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
@@ -47,6 +47,16 @@ describe("TrustedProxies", () => {
     expect(nodeHost("[2001:db8::1]:443")).toBe("2001:db8::1");
     expect(nodeHost("2001:db8::1")).toBe("2001:db8::1");
     expect(nodeHost("_hidden")).toBe("_hidden");
+  });
+
+  test("nodePort: RFC 7239 §6 node-port after an address or a bracketed IPv6 address; none, obfuscated or out of range gives \"\"", () => {
+    expect(nodePort("192.0.2.1:4711")).toBe("4711");
+    expect(nodePort(" 192.0.2.1:04711 ")).toBe("4711");
+    expect(nodePort("[2001:db8:cafe::17]:4711")).toBe("4711");
+    expect(nodePort("[2001:db8:cafe::17]:65535")).toBe("65535");
+    for (const none of ["192.0.2.1", "[2001:db8::1]", "2001:db8::1", "2001:db8::1:80", "unknown", "_hidden", "", "192.0.2.1:_x", "[2001:db8::1]:_x", "192.0.2.1:", "192.0.2.1:0", "192.0.2.1:65536", "192.0.2.1:123456", "192.0.2.1:+80", "192.0.2.1:8 0", "[2001:db8::1]x80", "[2001:db8::1"]) {
+      expect([none, nodePort(none)]).toEqual([none, ""]);
+    }
   });
 
   test("parseForwarded (RFC 7239 §4 examples)", () => {
@@ -227,6 +237,29 @@ describe("applyProxyHeaders", () => {
     expect(e.HTTP_HOST).toBe("example.org");
   });
 
+  test("the client's port a hop carries becomes REMOTE_PORT (RFC 7239 §6 node-port; nginx's realip reads it from X-Forwarded-For too); none, or an obfuscated one, gives \"\" (before: always \"\")", () => {
+    const forwarded = (value: string) => {
+      const e = env({ HTTP_FORWARDED: value });
+      applyProxyHeaders(e, trusted, "forwarded");
+      return [e.REMOTE_ADDR, e.REMOTE_PORT, e["tsgi.proxy_peer_port"]];
+    };
+    expect(forwarded('for="192.0.2.60:4711"')).toEqual(["192.0.2.60", "4711", "5555"]);
+    expect(forwarded('for="[2001:db8:cafe::17]:4711";proto=https')).toEqual(["2001:db8:cafe::17", "4711", "5555"]);
+    expect(forwarded("for=192.0.2.60")).toEqual(["192.0.2.60", "", "5555"]);
+    expect(forwarded('for="[2001:db8:cafe::17]"')).toEqual(["2001:db8:cafe::17", "", "5555"]);
+    expect(forwarded('for="192.0.2.60:_pqr"')).toEqual(["192.0.2.60", "", "5555"]);
+    expect(forwarded('for="_gazonk:4711"')).toEqual(["_gazonk", "4711", "5555"]);
+    // The chosen hop's port, not a trusted proxy's to its right.
+    expect(forwarded('for="198.51.100.7:1234", for="10.0.0.5:80"')).toEqual(["198.51.100.7", "1234", "5555"]);
+    const x = env({ HTTP_X_FORWARDED_FOR: "203.0.113.9:4711, 10.0.0.5" });
+    applyProxyHeaders(x, trusted);
+    expect([x.REMOTE_ADDR, x.REMOTE_PORT]).toEqual(["203.0.113.9", "4711"]);
+    // X-Forwarded-Port is the port the client reached the proxy on (werkzeug's ProxyFix x_port sets SERVER_PORT from it), not the client's.
+    const p = env({ HTTP_X_FORWARDED_FOR: "203.0.113.9", HTTP_X_FORWARDED_PORT: "443" });
+    applyProxyHeaders(p, trusted);
+    expect(p.REMOTE_PORT).toBe("");
+  });
+
   test("in x-forwarded mode a client's Forwarded field is ignored", () => {
     const e = env({ HTTP_FORWARDED: "for=6.6.6.6", HTTP_X_FORWARDED_FOR: "198.51.100.7" });
     applyProxyHeaders(e, trusted);
@@ -251,7 +284,7 @@ describe("proxyHeaders middleware on the server", () => {
   test("end to end over a socket from 127.0.0.1 (trusted by default), with Forwarded (the access log names its client), and with an allow list without it", async () => {
     const app = (e: Environ, sr: (s: string, h: [string, string][]) => unknown) => {
       sr("200 OK", [["Content-Type", "text/plain"]]);
-      return [new TextEncoder().encode(`${e.REMOTE_ADDR} ${e["tsgi.url_scheme"]} ${e.HTTP_HOST}`)];
+      return [new TextEncoder().encode(`${e.REMOTE_ADDR} ${e["tsgi.url_scheme"]} ${e.HTTP_HOST}${e.PATH_INFO === "/port" ? ` ${e.REMOTE_PORT}` : ""}`)];
     };
     const req = "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: site.example\r\nConnection: close\r\n\r\n";
     const trusting = startServer(proxyHeaders(app));
@@ -268,6 +301,9 @@ describe("proxyHeaders middleware on the server", () => {
       // The access log names the client, as it does with X-Forwarded-For, not only the proxy.
       expect(await waitFor(() => forwarded.access.length === 1, 2000)).toBe(true);
       expect(forwarded.access[0]).toStartWith("203.0.113.7,127.0.0.1 - - [");
+      // A node with a port (RFC 7239 §6): the client's port is REMOTE_PORT.
+      const withPort = await rawOne(forwarded.port, 'GET /port HTTP/1.1\r\nHost: h\r\nForwarded: for="[2001:db8::7]:4711"\r\nConnection: close\r\n\r\n');
+      expect(withPort.response!.body.toString()).toBe("2001:db8::7 http h 4711");
       // A client's own Forwarded from an untrusted peer changes neither environ nor the log.
       const untrusted = startServer(proxyHeaders(app, { header: "forwarded", forwardedAllowIps: "10.0.0.1" }));
       try {

@@ -222,6 +222,37 @@ export function nodeHost(node: string): string {
   return s;
 }
 
+/**
+ * The client's port in a node identifier, as `REMOTE_PORT` gives it: the
+ * decimal port after the host (`192.0.2.1:4711`, `[2001:db8::1]:4711`, RFC
+ * 7239 §6's `node-port`; the form nginx's realip module reads from
+ * `X-Forwarded-For` too), without leading zeros; `""` when there is none (a
+ * bare address, `unknown`, a bare IPv6 address, whose colons are its own),
+ * when it is an obfuscated port (`_x`, RFC 7239 §6.3: it stands for a port
+ * it does not give, and `REMOTE_PORT` is a number or `""`), or when it is no
+ * port (not 1 to 5 digits, 0, or over 65535).
+ */
+export function nodePort(node: string): string {
+  const s = node.trim();
+  let colon: number;
+  if (s.startsWith("[")) {
+    const end = s.indexOf("]");
+    if (end === -1 || s.charCodeAt(end + 1) !== 58) return "";
+    colon = end + 1;
+  } else {
+    colon = s.indexOf(":");
+    // None, or several: a bare IPv6 address.
+    if (colon === -1 || colon !== s.lastIndexOf(":")) return "";
+  }
+  const digits = s.slice(colon + 1);
+  if (!PORT_RE.test(digits)) return "";
+  const port = Number(digits);
+  return port >= 1 && port <= 65535 ? String(port) : "";
+}
+
+/** RFC 7239 §6 `port = 1*5DIGIT`. */
+const PORT_RE = /^[0-9]{1,5}$/;
+
 /** One RFC 7239 forwarded-element: its parameters, names lower-cased, quoted values unquoted. */
 export type ForwardedElement = Record<string, string>;
 
@@ -339,8 +370,9 @@ function listFromRight(value: unknown, max: number, trim: boolean): ListTail {
 /**
  * Rewrite `environ` from the forwarding fields when its peer
  * (`REMOTE_ADDR`) is trusted; leave it untouched otherwise. Sets
- * `REMOTE_ADDR` (and `REMOTE_PORT` to `""`: the client's port is not
- * known) to the right-most hop that is not a trusted proxy, stopping at a
+ * `REMOTE_ADDR` (and `REMOTE_PORT` to the port that hop carries, RFC 7239
+ * §6's `for="192.0.2.60:4711"` or `for="[2001:db8::17]:4711"`, else `""`:
+ * see {@link nodePort}) to the right-most hop that is not a trusted proxy, stopping at a
  * hop that is not an IP address (in `Forwarded`, also not `unknown` or an
  * obfuscated `_name`, RFC 7239 §6) with the last address read, as nginx's
  * realip module does; `tsgi.url_scheme` and `HTTPS` (`"on"` for https, removed for
@@ -367,6 +399,8 @@ export function applyProxyHeaders(environ: Environ, trusted: TrustedProxies, hea
   if (peer === "" ? !trustUnixSocket : !trusted.has(peer)) return false;
   // Each list: its item count and its last MAX_FORWARDED_HOPS items, right-most first.
   let hopCount: number;
+  /** The hops as sent (a host, maybe with a port), right-most first; {@link hops} holds their hosts. */
+  let nodes: string[];
   let hops: string[];
   let protos: ListTail;
   let hosts: ListTail;
@@ -376,13 +410,15 @@ export function applyProxyHeaders(environ: Environ, trusted: TrustedProxies, hea
     const list = listFromRight(raw, MAX_FORWARDED_HOPS, false);
     const elements = list.last.map(parseForwardedElement);
     hopCount = list.count;
-    hops = elements.map((e) => (e["for"] === undefined ? "" : nodeHost(e["for"])));
+    nodes = elements.map((e) => e["for"] ?? "");
+    hops = nodes.map((n) => (n === "" ? "" : nodeHost(n)));
     protos = { count: hopCount, last: elements.map((e) => e["proto"] ?? "") };
     hosts = { count: hopCount, last: elements.map((e) => e["host"] ?? "") };
   } else {
     const list = listFromRight(environ["HTTP_X_FORWARDED_FOR"], MAX_FORWARDED_HOPS, true);
     hopCount = list.count;
-    hops = list.last.map(nodeHost);
+    nodes = list.last;
+    hops = nodes.map(nodeHost);
     protos = listFromRight(environ["HTTP_X_FORWARDED_PROTO"], MAX_FORWARDED_HOPS, true);
     hosts = listFromRight(environ["HTTP_X_FORWARDED_HOST"], MAX_FORWARDED_HOPS, true);
     if (hopCount === 0 && protos.count === 0 && hosts.count === 0) return false;
@@ -418,7 +454,7 @@ export function applyProxyHeaders(environ: Environ, trusted: TrustedProxies, hea
     environ["tsgi.proxy_peer"] = peer;
     environ["tsgi.proxy_peer_port"] = environ.REMOTE_PORT ?? "";
     environ.REMOTE_ADDR = hops[r]!;
-    environ.REMOTE_PORT = "";
+    environ.REMOTE_PORT = nodePort(nodes[r]!);
   }
   const proto = pick(protos)?.toLowerCase();
   if (proto === "https" || proto === "http") {
