@@ -1454,6 +1454,44 @@ describe("graceful close", () => {
     expect(c.closed()).toBe(true);
   });
 
+  test("idleGrace: the grace a keep-alive response under way at the close gets once it ends lasts idleGrace, not up to two sweeper ticks more (before: a 300 ms grace held its connection about 1.5 s)", async () => {
+    // Three streamed responses, under way at the close, ending 300, 600 and 900 ms into it: a third
+    // of the sweeper's 1 s tick apart, so a grace left to the tick ends late for at least one of them.
+    const app: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      const ms = Number(environ.PATH_INFO.slice(1));
+      return (async function* () {
+        yield enc("first;");
+        await Bun.sleep(ms);
+        yield enc("last;");
+      })();
+    };
+    const s = startServer(app);
+    const clients = await Promise.all(
+      [300, 600, 900].map(async (ms) => {
+        const c = { ms, data: "", lastAt: 0, closedAt: 0, socket: connect({ host: "127.0.0.1", port: s.port }) };
+        c.socket.on("data", (d) => {
+          c.data += d.toString("latin1");
+          if (!c.lastAt && c.data.endsWith("0\r\n\r\n")) c.lastAt = performance.now();
+        });
+        c.socket.on("close", () => (c.closedAt = performance.now()));
+        c.socket.on("error", () => {});
+        await new Promise((r) => c.socket.on("connect", r));
+        c.socket.write(get(`/${ms}`));
+        return c;
+      }),
+    );
+    expect(await pollUntil(() => clients.every((c) => c.data.includes("first;")), 5)).toBe(true);
+    await s.server.close({ timeout: 8000, idleGrace: 300 });
+    expect(await pollUntil(() => clients.every((c) => c.closedAt > 0), 10)).toBe(true);
+    for (const c of clients) {
+      expect(c.data).not.toContain("Connection: close"); // kept alive: the grace applies
+      const grace = c.closedAt - c.lastAt;
+      expect([c.ms, grace >= 250]).toEqual([c.ms, true]);
+      expect([c.ms, grace < 700]).toEqual([c.ms, true]);
+    }
+  });
+
   test("idleGrace: a keep-alive response under way when the close begins gets the grace once it ends (the next request is answered)", async () => {
     const app: Application = (environ, sr) => {
       sr("200 OK", [["Content-Type", "text/plain"]]);

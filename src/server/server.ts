@@ -203,8 +203,12 @@ export class TsgiServer implements Server, ServerCore {
   private listener: SocketListener<Connection | undefined> | null = null;
   private readonly conns = new Set<Connection>();
   private sweeper: ReturnType<typeof setInterval> | null = null;
-  /** Ends `close({ idleGrace })`'s grace on time (the sweeper ticks up to 1 s apart). */
-  private graceTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * While the server closes, the deadline sweeps asked for by {@link wakeAt},
+   * by the ms they run at: so a close's grace ends on time (the sweeper
+   * ticks up to 1 s apart).
+   */
+  private readonly wakes = new Map<number, ReturnType<typeof setTimeout>>();
   private readonly errorWriter: LineWriter | null;
   private readonly warned = new Set<string>();
   private closeWaiters: Array<() => void> = [];
@@ -683,9 +687,8 @@ export class TsgiServer implements Server, ServerCore {
       const idleGrace = options.idleGrace ?? 0;
       this.idleGrace = idleGrace;
       const now = performance.now();
+      // Each connection given a grace asks for a sweep when it ends (wakeAt).
       for (const conn of [...this.conns]) conn.closeIfIdle(idleGrace, now);
-      // The sweeper's tick can be up to 1 s: end the grace on time.
-      if (idleGrace > 0 && this.conns.size > 0) this.graceTimer = setTimeout(this.sweep, idleGrace + 1);
     }
     if (this.conns.size === 0) this.finishClose();
     else {
@@ -703,11 +706,21 @@ export class TsgiServer implements Server, ServerCore {
     if (this.abandoned.size > 0) await Promise.all([...this.abandoned]);
   }
 
+  wakeAt(at: number): void {
+    if (!this.closing || this.sweeper === null) return;
+    const key = Math.ceil(at);
+    if (this.wakes.has(key)) return;
+    // +1: a timer may fire within the ms it was due; the sweep must find the deadline passed.
+    const timer = setTimeout(() => {
+      this.wakes.delete(key);
+      this.sweep();
+    }, Math.max(0, key - performance.now()) + 1);
+    this.wakes.set(key, timer);
+  }
+
   private finishClose(): void {
-    if (this.graceTimer) {
-      clearTimeout(this.graceTimer);
-      this.graceTimer = null;
-    }
+    for (const timer of this.wakes.values()) clearTimeout(timer);
+    this.wakes.clear();
     if (this.sweeper) {
       clearInterval(this.sweeper);
       this.sweeper = null;
