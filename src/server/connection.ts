@@ -195,6 +195,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private inputPaused = false;
   /** The latest a lingering close may last (`performance.now()` ms, the server's clock). */
   private lingerUntil = 0;
+  /** How long a lingering close waits for the client's next byte (ms): {@link LINGER_MS}, or `bodyTimeout` while a request body is unfinished (see {@link shutdown}). */
+  private lingerGap = LINGER_MS;
   /** The idle time allowed before the next request, armed once the output is out (ms). */
   private idleMs = 0;
   /** When the connection last went idle between requests, as {@link idleCount} then (see {@link idleOrder}). */
@@ -342,7 +344,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       // sending: wait a little longer.
       if (this.ending) {
         const left = this.lingerUntil - this.core.clock();
-        if (left > 0) this.setDeadline(Deadline.Linger, Math.min(LINGER_MS, left));
+        if (left > 0) this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, left));
       }
       return;
     }
@@ -1384,7 +1386,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   /**
    * Close in stages (RFC 9112 §9.6, "lingering close"): send FIN with
    * `shutdown(2)` and keep reading, discarding, until the client closes, it
-   * sends nothing for {@link LINGER_MS} or {@link LINGER_MAX_MS} pass, then
+   * sends nothing for {@link LINGER_MS} (`bodyTimeout` while a request body is
+   * unfinished) or {@link LINGER_MAX_MS} pass, then
    * closes the descriptor (no reset of its own). A
    * socket closed with request bytes still unread is reset by the kernel,
    * and the reset can destroy the response before the client reads it: a
@@ -1421,7 +1424,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       most = LINGER_MS;
     }
     this.lingerUntil = this.core.clock() + most;
-    this.setDeadline(Deadline.Linger, LINGER_MS);
+    // A request body still arriving (answered before its end: an upload the app did not read, past
+    // what is drained or chunked; not one refused with 413) is the client's to finish, and it reads the answer only
+    // then (python requests, curl): between its bytes the linger waits as a read of the body would,
+    // bodyTimeout (off: the linger's whole time), not LINGER_MS. Else a generator upload that paused
+    // over 2 s was closed on, and its next chunk reset the connection (requests: BrokenPipe, no
+    // answer). LINGER_MAX_MS bounds it all the same (LINGER_MS while the server closes).
+    const bodyTimeout = this.core.options.bodyTimeout;
+    this.lingerGap = this.parser.inBody && this.refusedHead === null && !this.bodyRefused ? Math.max(LINGER_MS, bodyTimeout > 0 ? bodyTimeout : most) : LINGER_MS;
+    this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, most));
     this.socket.resume(); // it may be paused at a high-water mark
     this.socket.shutdown();
   }

@@ -177,7 +177,10 @@ export interface ServerOptions {
    * Longest wait for more request-body bytes while the app reads, ms
    * (eventlet `socket_timeout`). Past it the read rejects with an
    * `HttpError` (status 408), answered 408 if nothing was sent yet, and the
-   * connection closes. 0 disables it. Default 60000.
+   * connection closes. It is also the wait between the bytes of a body
+   * answered before its end: drained after the response, or read and
+   * dropped by the lingering close (at most 30 s in all). 0 disables it.
+   * Default 60000.
    */
   bodyTimeout?: number | undefined;
   /**
