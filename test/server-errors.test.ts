@@ -1559,6 +1559,23 @@ describe("graceful close", () => {
     expect(second).toEndWith("/second");
   });
 
+  test("idleGrace: the 1 s for a head begun in the grace ends on time, not when the timeouts sweeper next looks (before: close() took about 2 s for a head begun 100 ms in)", async () => {
+    const s = startServer(echoPath);
+    const slow = await idleConnection(s.port);
+    const started = performance.now();
+    const closing = s.server.close({ timeout: 8000, idleGrace: 3000 });
+    await Bun.sleep(100);
+    slow.socket.write("GET /slow HTTP/1.1\r\n");
+    const trickle = setInterval(() => slow.socket.write("X-Slow: 1\r\n"), 250);
+    await closing;
+    clearInterval(trickle);
+    const took = performance.now() - started;
+    // The head's first byte at about 100 ms, its 1 s from then: 1.1 s.
+    expect(took).toBeGreaterThanOrEqual(1000);
+    expect(took).toBeLessThan(1700);
+    expect(await pollUntil(() => slow.data().includes("408"), 5)).toBe(true);
+  });
+
   test("idleGrace: a connection that brings nothing is closed when the grace ends, and close() resolves", async () => {
     const s = startServer(echoPath);
     const c = await idleConnection(s.port);
