@@ -549,7 +549,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private setDeadline(kind: Deadline, ms: number): void {
     this.deadlineKind = kind;
     if (kind === Deadline.None || ms <= 0) this.deadline = 0;
-    else if (this.core.closing && (kind === Deadline.Idle || kind === Deadline.Head)) {
+    else if ((kind === Deadline.Idle || kind === Deadline.Head) && this.core.closing) {
       // A grace the server's close gives (idleGrace once a keep-alive response is out, the 1 s
       // for a head begun in it) ends on time: counted from now, swept then. On the coarse clock it
       // lasted up to two sweeper ticks longer (a 300 ms idleGrace held close() about 1.5 s).
@@ -1430,8 +1430,10 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     // bodyTimeout (off: the linger's whole time), not LINGER_MS. Else a generator upload that paused
     // over 2 s was closed on, and its next chunk reset the connection (requests: BrokenPipe, no
     // answer). LINGER_MAX_MS bounds it all the same (LINGER_MS while the server closes).
-    const bodyTimeout = this.core.options.bodyTimeout;
-    this.lingerGap = this.parser.inBody && this.refusedHead === null && !this.bodyRefused ? Math.max(LINGER_MS, bodyTimeout > 0 ? bodyTimeout : most) : LINGER_MS;
+    if (this.parser.inBody && this.refusedHead === null && !this.bodyRefused) {
+      const bodyTimeout = this.core.options.bodyTimeout;
+      this.lingerGap = Math.max(LINGER_MS, bodyTimeout > 0 ? bodyTimeout : most);
+    }
     this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, most));
     this.socket.resume(); // it may be paused at a high-water mark
     this.socket.shutdown();
