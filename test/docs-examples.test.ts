@@ -236,8 +236,11 @@ describe("docs examples", () => {
     const typed = new FormData();
     typed.append("photo", new File([bytes], "photo.jpg", { type: "image/png" }));
     typed.append("report", new File([bytes], "report", { type: "application/pdf" }));
+    // Without an extension, the first bytes: a PNG's signature gives image/png whatever the part says.
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0]);
+    typed.append("banner", new File([png], "banner", { type: "application/octet-stream" }));
     const guessed = await fetch(`${s.url}/`, { method: "POST", body: typed });
-    expect(((await guessed.json()) as Array<{ type: string }>).map((p) => p.type)).toEqual(["image/jpeg", ""]);
+    expect(((await guessed.json()) as Array<{ type: string }>).map((p) => p.type)).toEqual(["image/jpeg", "", "image/png"]);
     const bad = await fetch(`${s.url}/`, { method: "POST", headers: { "Content-Type": "multipart/form-data; boundary=zz" }, body: "no parts here" });
     expect(bad.status).toBe(400);
     await bad.arrayBuffer();
