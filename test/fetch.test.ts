@@ -2630,6 +2630,50 @@ describe("toFetchHandler called with a Request made in JavaScript (a test, Hono'
     }
   });
 
+  test("a Request whose body was already read (bodyUsed), or whose body stream a reader holds, is refused with a TypeError saying so, the app not called, on a Request made in JavaScript and on one Bun.serve received (before: the bare 'ReadableStream is locked' of Bun's streams)", async () => {
+    let called = 0;
+    const counted = toFetchHandler(
+      (_e, sr) => {
+        called++;
+        sr("200 OK", []);
+        return [];
+      },
+      { errorLog: null },
+    );
+    const read = new Request("http://h/x", { method: "POST", body: "abc" });
+    await read.text();
+    await expect(counted(read)).rejects.toThrow(/Request whose body was already read \(bodyUsed: .*request\.clone\(\)/);
+    const emptyRead = new Request("http://h/x", { method: "POST", body: "" });
+    await emptyRead.arrayBuffer();
+    await expect(counted(emptyRead)).rejects.toThrow(/already read \(bodyUsed/);
+    // Bun counts a body as used once a reader is taken from it, except an empty one: that is refused as locked.
+    const held = new Request("http://h/x", { method: "POST", body: "abc" });
+    held.body!.getReader();
+    await expect(counted(held)).rejects.toThrow(/already read \(bodyUsed/);
+    const heldEmpty = new Request("http://h/x", { method: "POST", body: "" });
+    heldEmpty.body!.getReader();
+    await expect(counted(heldEmpty)).rejects.toThrow(/Request whose body stream is locked \(a reader from request\.body\.getReader\(\) holds it\)/);
+    // A Bun.serve handler that read the body itself before passing the request on.
+    const bun = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: async (request, server) => {
+        await request.text();
+        return counted(request, server).catch((error: unknown) => new Response(String(error), { status: 500 }));
+      },
+    });
+    try {
+      const answer = await fetch(`http://127.0.0.1:${bun.port}/x`, { method: "POST", body: "wire" });
+      expect([answer.status, await answer.text()]).toEqual([500, expect.stringMatching(/^TypeError: toFetchHandler was given a Request whose body was already read/)]);
+    } finally {
+      bun.stop(true);
+    }
+    // A GET, which has no body to have read, and an unread POST are served as before.
+    expect((await counted(new Request("http://h/x"))).status).toBe(200);
+    expect((await counted(new Request("http://h/x", { method: "POST", body: "abc" }))).status).toBe(200);
+    expect(called).toBe(2);
+  });
+
   test("no body under a framing field of the Request's own (headers copied from another request, the body left out): no CONTENT_LENGTH promising bytes that never come, no HTTP_TRANSFER_ENCODING", async () => {
     let seen: Environ | null = null;
     const capture = toFetchHandler(

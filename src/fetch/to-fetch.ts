@@ -460,7 +460,9 @@ class FetchSink implements ResponseSink {
  * and HEAD get none); a `Request` made in JavaScript with a body Bun holds
  * (a string, bytes, a `Blob`, `URLSearchParams`, `FormData`, a `Bun.file()`)
  * and no `Content-Length` or `Transfer-Encoding` gets its length as
- * `CONTENT_LENGTH`, as a client would have sent it. The
+ * `CONTENT_LENGTH`, as a client would have sent it. A `Request` whose body
+ * was already read (`bodyUsed`) or whose body stream is locked makes the
+ * returned promise reject with a TypeError, the application not called. The
  * returned promise resolves when the application's headers are ready (with
  * its first body chunk or its end, PEP 3333); the body streams afterwards,
  * waiting while the consumer is slow. When the consumer cancels the body
@@ -505,16 +507,20 @@ export function toFetchHandler(app: Application, options: ToFetchOptions = {}): 
     const received = options.remoteAddress ? undefined : runtimeRemote(request, rest[0]);
     // Bun.serve's requestIP() is null for a Request it did not receive; fromFetchHandler's answers for any.
     const fromClient = received != null && (rest[0] as { [ANY_REQUEST_IP]?: boolean })[ANY_REQUEST_IP] !== true;
+    // A body the caller already read (a middleware's `await request.json()`) has nothing left for tsgi.input;
+    // fetch() refuses such a Request too. Asked before `.body` is touched (see knownBody).
+    if (request.bodyUsed) throw new TypeError(`toFetchHandler was given a Request whose body was already read (bodyUsed: its text(), json(), formData() or a reader took it), so the application could not read it; pass a request.clone() made before that read, or a new Request`);
     // A Request made in JavaScript (a test, Hono's app.request(), a service binding) carries no framing
     // field: its body's length, when Bun holds it, is the CONTENT_LENGTH a client would have sent. One
     // Bun.serve received has one whenever it has a body (RFC 9112 §6.3), and is not inspected: asking Bun
     // what a Request holds prints it (Bun.inspect, its headers too: several µs, as much as the rest of the
     // request), which a DELETE or an OPTIONS preflight with no body would otherwise pay.
     const known =
-      bodyless || fromClient || request.bodyUsed || request.headers.has("content-length") || request.headers.has("transfer-encoding")
+      bodyless || fromClient || request.headers.has("content-length") || request.headers.has("transfer-encoding")
         ? null
         : await knownBody(request);
     let body: ReadableStream<Uint8Array> | null = bodyless ? null : known === null ? request.body : known.stream;
+    if (body?.locked) throw new TypeError("toFetchHandler was given a Request whose body stream is locked (a reader from request.body.getReader() holds it), so the application could not read it; call reader.releaseLock() first, or pass a new Request");
     // No body reaches the app: GET and HEAD (the runtime gives them none), or a Request made without one
     // (its headers copied from another request). A body held in memory is pushed below (`known.bytes`).
     const noBody = body === null && known === null;
