@@ -252,6 +252,36 @@ describe("access log batching", () => {
     expect(writes.join("")).toContain('"GET /slow HTTP/1.1" 200 0');
     expect((await response).data.toString("latin1")).toStartWith("HTTP/1.1 200 OK");
   });
+  test("server.close() writes the line of a streamed request whose client left during the close (before: the line was recorded after close()'s flush, and tsgi serve's exit at SIGTERM dropped it)", async () => {
+    const writes: string[] = [];
+    let closed = false;
+    const { server, port } = startServer((_e, sr) => {
+      sr("200 OK", []);
+      return (async function* () {
+        try {
+          for (let i = 0; i < 20; i++) {
+            yield enc(`tick ${i}\n`);
+            await Bun.sleep(100);
+          }
+        } finally {
+          closed = true;
+        }
+      })();
+    }, { log: { write: (s: string) => void writes.push(s) } });
+    const { connect } = await import("node:net");
+    const sock = connect({ host: "127.0.0.1", port });
+    sock.on("error", () => {});
+    const first = new Promise<void>((resolve) => sock.once("data", () => resolve()));
+    sock.write(get("/events"));
+    await Promise.race([first, Bun.sleep(2000)]);
+    const closing = server.close({ timeout: 5000 });
+    await Bun.sleep(150);
+    sock.destroy(); // the client leaves while close() waits for its stream
+    await closing;
+    // No wait for the batch timer: the caller may exit the process as soon as close() resolves.
+    expect(closed).toBe(true);
+    expect(writes.join("")).toContain('"GET /events HTTP/1.1" 200 ');
+  });
 });
 
 describe("LoggingLogAdapter (gevent): a logger as log and errorLog", () => {

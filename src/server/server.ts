@@ -703,7 +703,11 @@ export class TsgiServer implements Server, ServerCore {
     // Requests the server stopped (cut by the timeout, or their client left):
     // their bodies' finally blocks, close() and posthooks end before close() resolves.
     // Each is bounded (CUT_REQUEST_CLEANUP_MS from its cut), so this wait is too.
-    if (this.abandoned.size > 0) await Promise.all([...this.abandoned]);
+    if (this.abandoned.size > 0) {
+      await Promise.all([...this.abandoned]);
+      // Their access lines were recorded as they ended, after finishClose()'s flush: a caller may exit as soon as this resolves.
+      this.accessLog?.flush();
+    }
   }
 
   wakeAt(at: number): void {
