@@ -710,9 +710,10 @@ describe("RequestParser API", () => {
     expect(new RequestParser(noop).limits).toEqual(DEFAULT_PARSER_LIMITS);
     expect(new RequestParser(noop, { maxHeaderCount: 5, maxHeaderBytes: undefined }).limits).toEqual({ ...DEFAULT_PARSER_LIMITS, maxHeaderCount: 5 });
   });
-  // A keep-alive head identical to the last one is delivered from the one kept (no decode): a new object
-  // with fields of its own, whatever the handler did to the last (an app may change tsgi.headers_raw).
-  test("a head identical to the last one comes as a new object, unchanged by what was done to the last", () => {
+  // A keep-alive head identical to the last one is delivered from the one kept (no decode): the head handed
+  // out last while it is as it was handed out, else a new object with fields of its own, whatever the handler
+  // did to the last (an app may change tsgi.headers_raw, though it must not).
+  test("a head identical to the last one comes as the same object while nobody changed it, else as a new one unchanged by what was done to the last", () => {
     const heads: RequestHead[] = [];
     const bodies: string[] = [];
     const p = new RequestParser({
@@ -724,36 +725,64 @@ describe("RequestParser API", () => {
     const want: RequestHead = { method: "POST", target: "/a?b", version: "HTTP/1.1", fields: ["Host", "h:1", "Content-Length", "3", "X-Id", "7"], contentLength: 3, chunked: false, keepAlive: true, expectContinue: false };
     const whole = enc(`${text}abc`);
     expect(p.execute(whole)).toBe(whole.length);
-    const first = heads[0]!;
-    first.fields.push("Added", "by the app");
-    first.fields[1] = "changed";
-    first.method = "GET";
-    first.contentLength = 0;
-    // The same head again: whole, then split, then byte by byte, each answered as the first was.
+    expect(p.execute(whole)).toBe(whole.length);
+    expect(heads[0]).toEqual(want);
+    expect(heads[1]).toBe(heads[0]!);
+    // Each change a handler can make to what it was given: the next identical head is a new object, as built.
+    const changes: Array<(h: RequestHead) => void> = [
+      (h) => h.fields.push("Added", "by the app"),
+      (h) => (h.fields[1] = "changed"),
+      (h) => (h.fields[5] = "7 "),
+      (h) => (h.fields.length = 4),
+      (h) => h.fields.reverse(),
+      (h) => (h.method = "GET"),
+      (h) => (h.target = "/a"),
+      (h) => (h.version = "HTTP/1.0"),
+      (h) => (h.contentLength = 0),
+      (h) => (h.chunked = true),
+      (h) => (h.keepAlive = false),
+      (h) => (h.expectContinue = true),
+    ];
+    for (const change of changes) {
+      const last = heads.at(-1)!;
+      change(last);
+      expect(p.execute(whole)).toBe(whole.length);
+      const next = heads.at(-1)!;
+      expect(next).not.toBe(last);
+      expect(next.fields).not.toBe(last.fields);
+      expect(next).toEqual(want);
+    }
+    expect(heads.length).toBe(2 + changes.length);
+    expect(new Set(heads.slice(1)).size).toBe(changes.length + 1);
+    // The same head again, unchanged since: whole, then split, then byte by byte, each the object handed out last.
+    const last = heads.at(-1)!;
     expect(p.execute(whole)).toBe(whole.length);
     const split = enc(`${text}def`);
     expect(p.execute(split.subarray(0, 20))).toBe(20);
     expect(p.execute(split.subarray(20))).toBe(split.length - 20);
     for (const byte of enc(`${text}ghi`)) expect(p.execute(Uint8Array.of(byte))).toBe(1);
-    expect(heads.length).toBe(4);
-    for (const h of heads.slice(1)) expect(h).toEqual(want);
-    expect(new Set(heads).size).toBe(4);
-    expect(new Set(heads.map((h) => h.fields)).size).toBe(4);
-    expect(bodies.join("")).toBe("abcabcdefghi");
+    expect(heads.length).toBe(5 + changes.length);
+    for (const h of heads.slice(-3)) expect(h).toBe(last);
+    expect(last).toEqual(want);
+    expect(bodies.join("")).toBe(`${"abc".repeat(3 + changes.length)}defghi`);
+    bodies.length = 0;
     // A head differing in one byte is built anew; so is the same head after a Connection: close one.
+    const at = heads.length;
     const other = enc(text.replace("X-Id:  7", "X-Id:  8") + "jkl");
     expect(p.execute(other)).toBe(other.length);
-    expect(heads[4]!.fields[5]).toBe("8");
+    expect(heads[at]!.fields[5]).toBe("8");
     expect(p.execute(other)).toBe(other.length);
-    expect(heads[5]).toEqual({ ...want, fields: want.fields.with(5, "8") });
+    expect(heads[at + 1]).toEqual({ ...want, fields: want.fields.with(5, "8") });
     const closing = enc(text.replace("X-Id:  7", "Connection: close") + "mno");
     expect(p.execute(closing)).toBe(closing.length);
-    expect(heads[6]!.keepAlive).toBe(false);
+    expect(heads[at + 2]!.keepAlive).toBe(false);
     expect(p.execute(closing)).toBe(closing.length);
-    expect(heads[7]).toEqual(heads[6]!);
+    expect(heads[at + 3]).toEqual(heads[at + 2]!);
+    expect(heads[at + 3]).not.toBe(heads[at + 2]!);
     expect(p.execute(whole)).toBe(whole.length);
-    expect(heads[8]).toEqual(want);
-    expect(bodies.join("")).toBe("abcabcdefghijkljklmnomnoabc");
+    expect(heads[at + 4]).toEqual(want);
+    expect(heads[at + 4]).not.toBe(last);
+    expect(bodies.join("")).toBe("jkljklmnomnoabc");
   });
   // The kept head coming whole at a message's start is only compared, not scanned: what follows it in the
   // same call (pipelined heads, a body, bad bytes) is parsed from the right index, and isHead is as a scan sets it.

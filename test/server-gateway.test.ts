@@ -590,6 +590,55 @@ describe("environ values shared between requests", () => {
     expect(bodies).toEqual(["[1,0]", "[1,0]"]);
     expect(seen).toEqual(["TypeError", "TypeError"]);
   });
+
+  // The parser hands a repeated keep-alive head out again as the same object while it is unchanged (its fields
+  // are tsgi.headers_raw): what one request's app changes must not reach a later request's environ.
+  const repeated = "GET /same?q=1 HTTP/1.1\r\nHost: localhost\r\nX-Id: 7\r\n\r\n";
+  const asSent = { id: "7", query: "q=1", raw: ["Host", "localhost", "X-Id", "7"] };
+  test("a repeated head, pipelined and not: an app changing its tsgi.headers_raw (which it must not) and its environ (which it may) changes no later request's", async () => {
+    let n = 0;
+    const { port } = start((environ, sr) => {
+      const fields = environ["tsgi.headers_raw"] as string[];
+      const seen = JSON.stringify({ id: environ.HTTP_X_ID, query: environ.QUERY_STRING, raw: fields });
+      n++;
+      if (n === 1) {
+        fields.push("X-Added", "1");
+        fields[1] = "changed";
+        environ.HTTP_X_ID = "changed";
+      } else if (n === 2) fields[3] = "8";
+      else if (n === 4) fields.length = 0;
+      sr("200 OK", [["Content-Type", "application/json"]]);
+      return [enc(seen)];
+    }, { log: null });
+    // Two in one write (the second parsed from the same read), then three more, one write each, on the connection.
+    const r = await raw(port, [repeated + repeated, repeated, repeated, repeated], { until: (d) => d.toString("latin1").split("HTTP/1.1 200").length === 6, gapMs: 50 });
+    const bodies = parseResponses(r.data).map((x) => JSON.parse(x.body.toString()));
+    expect(bodies).toEqual(Array(5).fill(asSent));
+  });
+
+  test("a repeated head while the last request's app still holds its environ: each environ keeps its own values", async () => {
+    let n = 0;
+    let secondRan!: () => void;
+    const second = new Promise<void>((resolve) => (secondRan = resolve));
+    const late: string[] = [];
+    const { port } = start((environ, sr) => {
+      n++;
+      if (n === 1) {
+        // Read again after the second request's app changed its own environ.
+        void second.then(() => late.push(JSON.stringify({ id: environ.HTTP_X_ID, query: environ.QUERY_STRING, raw: environ["tsgi.headers_raw"] })));
+      } else {
+        environ.HTTP_X_ID = "second";
+        environ.QUERY_STRING = "second";
+        secondRan();
+      }
+      sr("200 OK", [["Content-Type", "application/json"]]);
+      return [enc(JSON.stringify({ id: environ.HTTP_X_ID, query: environ.QUERY_STRING }))];
+    }, { log: null });
+    const r = await raw(port, [repeated, repeated], { until: (d) => d.toString("latin1").split("HTTP/1.1 200").length === 3, gapMs: 50 });
+    const bodies = parseResponses(r.data).map((x) => JSON.parse(x.body.toString()));
+    expect(bodies).toEqual([{ id: "7", query: "q=1" }, { id: "second", query: "second" }]);
+    expect(late.map((x) => JSON.parse(x))).toEqual([asSent]);
+  });
 });
 
 describe("field names from clients", () => {

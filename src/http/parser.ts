@@ -231,7 +231,13 @@ export interface RequestHead {
 
 /** Receives what the parser recognises. */
 export interface ParserHandler {
-  /** A complete head; called before any of its body. */
+  /**
+   * A complete head; called before any of its body. A head identical to the
+   * last keep-alive one (byte for byte) comes as the same object as that
+   * one, fields included, unless it was changed since, when it comes as a
+   * new one: copy a head before changing it if an earlier one must stay as
+   * it was (a list of heads kept may hold the same object twice).
+   */
   onHead(head: RequestHead): void;
   /**
    * Body bytes, decoded from chunked framing; a view into the fed buffer
@@ -391,9 +397,11 @@ const SHARED_TOK = new Int32Array(4 * (64 + 1));
  * `maxHeaderBytes`); after a keep-alive head of at most 1 KiB, that head's
  * text and a copy of its fields (strings a connection's last head holds
  * anyway), so that an identical next head (wrk, a poller, an API client's
- * loop) is compared byte by byte and delivered as a copy, with no decode
- * and no field interpreted again (when it comes whole, at the start of a
- * call's message, it is only compared: not scanned either).
+ * loop) is compared byte by byte and delivered again with no decode and
+ * no field interpreted again: the object handed out last, when it is still
+ * as it was handed out (its fields compared item by item, a few ns), else
+ * a new copy. When it comes whole, at the start of a call's message, it is
+ * only compared: not scanned either.
  */
 export class RequestParser {
   /** The effective limits (defaults merged with those given). */
@@ -440,6 +448,12 @@ export class RequestParser {
   private memoText: string | null = null;
   /** The head built from {@link memoText}, its `fields` a copy of the ones handed out (which the application may change). */
   private memoHead: RequestHead | null = null;
+  /**
+   * The head last handed out for {@link memoText} (the one built, then any
+   * copy of {@link memoHead}): handed out again for the next identical head
+   * while it still equals {@link memoHead}, fields and all (see {@link deliver}).
+   */
+  private handed: RequestHead | null = null;
 
   // Body.
   private remaining = 0;
@@ -1009,6 +1023,7 @@ export class RequestParser {
   private forgetHead(): void {
     this.memoText = null;
     this.memoHead = null;
+    this.handed = null;
   }
 
   /** Keep `head`, built from `text`, for an identical next head (see {@link memoHead}): copied into the one kept before, if any. */
@@ -1029,6 +1044,7 @@ export class RequestParser {
       m.expectContinue = head.expectContinue;
     }
     this.memoText = text;
+    this.handed = head;
   }
 
   /**
@@ -1052,11 +1068,18 @@ export class RequestParser {
   }
 
   /**
-   * Deliver `head` (built, or {@link memoHead}'s when `memo`: then a new object
-   * with its own copy of the fields) and move on to its body.
+   * Deliver `head` (built, or {@link memoHead}'s when `memo`) and move on to
+   * its body. For `memo`, the head handed out last ({@link handed}) is handed
+   * out again when nobody changed it since (the application may change the
+   * fields, `tsgi.headers_raw`, though it must not); else a new copy of
+   * {@link memoHead} with its own fields, which is handed out from then on.
    */
   private deliver(built: RequestHead, memo: boolean): boolean {
-    const head = memo ? copyHead(built) : built;
+    let head = built;
+    if (memo) {
+      const last = this.handed;
+      head = last !== null && sameHead(last, built) ? last : (this.handed = copyHead(built));
+    }
     const length = head.contentLength;
     const te = head.chunked;
     this.headLen = 0;
@@ -1285,6 +1308,26 @@ function copyHead(head: RequestHead): RequestHead {
     keepAlive: head.keepAlive,
     expectContinue: head.expectContinue,
   };
+}
+
+/** Whether `a` and `b` hold the same values, their fields item by item. */
+function sameHead(a: RequestHead, b: RequestHead): boolean {
+  if (
+    a.method !== b.method ||
+    a.target !== b.target ||
+    a.version !== b.version ||
+    a.contentLength !== b.contentLength ||
+    a.chunked !== b.chunked ||
+    a.keepAlive !== b.keepAlive ||
+    a.expectContinue !== b.expectContinue
+  ) {
+    return false;
+  }
+  const x = a.fields;
+  const y = b.fields;
+  if (x.length !== y.length) return false;
+  for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false;
+  return true;
 }
 
 /** Whether `buf[off, off + text.length)` holds `text`'s latin-1 characters. */
