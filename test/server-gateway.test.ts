@@ -10,7 +10,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CUT_REQUEST_CLEANUP_MS } from "../src/server/index.ts";
-import type { Application, Body, PostHook } from "../src/spec.ts";
+import type { Application, Body, ErrorStream, PostHook } from "../src/spec.ts";
+import { RequestHandler } from "../src/server/handler.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
 import { enc, firstArrival, get, heapGrowthFromLongFieldNames, heapGrowthFromShortFieldNames, parseResponses, python3, raw, rawOne, serverPool, startServer } from "./helpers.ts";
 
@@ -638,6 +639,80 @@ describe("environ values shared between requests", () => {
     const bodies = parseResponses(r.data).map((x) => JSON.parse(x.body.toString()));
     expect(bodies).toEqual([{ id: "7", query: "q=1" }, { id: "second", query: "second" }]);
     expect(late.map((x) => JSON.parse(x))).toEqual([asSent]);
+  });
+
+  // From its second request in a row with the same head, a connection copies the environ kept from it
+  // (environFrom) rather than building it: each request must still get an environ of its own, as built.
+  test("a repeated POST head with different bodies: each request's environ is as built (keys, order, values), with its own tsgi.input and tsgi.posthooks, whatever the apps did to theirs", async () => {
+    const post = (body: string) => `POST /p?x=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nX-Id: 7\r\n\r\n${body}`;
+    const bodies = ["aaaa", "bbbb", "cccc", "dddd", "eeee"];
+    const shapes: string[] = [];
+    const inputs: unknown[] = [];
+    const hooks: string[] = [];
+    let n = 0;
+    const { port } = start(async (environ, sr) => {
+      const k = ++n;
+      const plain = Object.entries(environ).filter(([, v]) => v === null || typeof v !== "object");
+      shapes.push(JSON.stringify([plain, environ["tsgi.posthooks"], environ["tsgi.headers_raw"]]));
+      inputs.push(environ["tsgi.input"]);
+      const data = await environ["tsgi.input"].read();
+      // What an app may do to its own environ (PEP 3333): change, add and delete keys, add post hooks.
+      environ.HTTP_X_ID = `changed by ${k}`;
+      environ.PATH_INFO = "/changed";
+      environ["app.added"] = k;
+      delete (environ as Record<string, unknown>).QUERY_STRING;
+      environ["tsgi.posthooks"]!.push([() => void hooks.push(`hook ${k}`)]);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [data];
+    }, { log: null });
+    // One write (pipelined), then one write each, on the same connection.
+    const r = await raw(port, [post(bodies[0]!) + post(bodies[1]!), post(bodies[2]!), post(bodies[3]!), post(bodies[4]!)], {
+      until: (d) => d.toString("latin1").split("HTTP/1.1 200").length === 6,
+      gapMs: 50,
+    });
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(bodies);
+    expect(shapes.length).toBe(5);
+    const [plain, posthooks, fieldLines] = JSON.parse(shapes[0]!);
+    expect(Object.fromEntries(plain)).toMatchObject({ REQUEST_METHOD: "POST", PATH_INFO: "/p", QUERY_STRING: "x=1", HTTP_X_ID: "7", CONTENT_LENGTH: "4", CONTENT_TYPE: "text/plain" });
+    expect(posthooks).toEqual([]);
+    expect(fieldLines).toEqual(["Host", "localhost", "Content-Type", "text/plain", "Content-Length", "4", "X-Id", "7"]);
+    for (const shape of shapes) expect(shape).toBe(shapes[0]!);
+    expect(new Set(inputs).size).toBe(5);
+    await Bun.sleep(50);
+    expect(hooks).toEqual(["hook 1", "hook 2", "hook 3", "hook 4", "hook 5"]);
+  });
+
+  test("a repeated head with a tsgi.errors of its own after two requests (a handlerClass's getStderr()): each request writes to the one it was given", async () => {
+    const written: string[] = [];
+    const stream = (id: number): ErrorStream => ({ write: (text) => void written.push(`${id}: ${text}`), writelines() {}, flush() {} });
+    const first = stream(1);
+    let calls = 0;
+    class PerRequest extends RequestHandler {
+      override getStderr(): ErrorStream {
+        // The same stream for the first two requests (the environ of the second is kept to be copied), then one each.
+        return ++calls <= 2 ? first : stream(calls);
+      }
+    }
+    const { port } = start((environ, sr) => {
+      environ["tsgi.errors"].write(environ.PATH_INFO);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc("ok")];
+    }, { log: null, handlerClass: PerRequest });
+    const r = await raw(port, [get("/e"), get("/e"), get("/e"), get("/e")], { until: (d) => d.toString("latin1").split("HTTP/1.1 200").length === 5, gapMs: 30 });
+    expect(parseResponses(r.data).length).toBe(4);
+    expect(written).toEqual(["1: /e", "1: /e", "3: /e", "4: /e"]);
+  });
+
+  test("a repeated head on a server with an environ option: each request shows the option object as it is then", async () => {
+    const extra: Record<string, unknown> = { "app.generation": 0 };
+    const { port } = start((environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      const seen = String(environ["app.generation"]);
+      extra["app.generation"] = (extra["app.generation"] as number) + 1;
+      return [enc(seen)];
+    }, { log: null, environ: extra });
+    const r = await raw(port, [get("/g"), get("/g"), get("/g"), get("/g")], { until: (d) => d.toString("latin1").split("HTTP/1.1 200").length === 5, gapMs: 30 });
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(["0", "1", "2", "3"]);
   });
 });
 

