@@ -217,7 +217,7 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     }
   }, 60_000);
 
-  test("run from a working directory deleted after the shell entered it, both commands say so and what to do (exit 1); made again since, to cd into it; --help and --version still answer (before: 'ENOENT: process.cwd failed ... uv_cwd', exit 2)", async () => {
+  test("run from a working directory deleted after the shell entered it, both commands say so and what to do (exit 1); made again since, to cd into it; --help and --version, and the words help and version, still answer (before: 'ENOENT: process.cwd failed ... uv_cwd', exit 2)", async () => {
     const parent = temp();
     dirs.push(parent);
     writeFileSync(join(parent, "app.ts"), "export default () => new Response('x');\n");
@@ -245,7 +245,14 @@ describe("help, version and misspelt commands, as git and npm users type them", 
       expect([command, help.code, help.stderr, help.stdout.includes("Usage: ")]).toEqual([command, 0, "", true]);
       const version = await fromGone(file, ["--version"]);
       expect([command, version.code, version.stderr, /^\d+\.\d+\.\d+/.test(version.stdout)]).toEqual([command, 0, "", true]);
+      // The words too, as docs/deploy.md and dev-server.md give them (a deleted directory holds no file named help).
+      const word = await fromGone(file, [...args.slice(0, -3), "help"]);
+      expect([command, word.code, word.stderr, word.stdout.includes("Usage: ")]).toEqual([command, 0, "", true]);
+      const versionWord = await fromGone(file, [...args.slice(0, -3), "version"]);
+      expect([command, versionWord.code, versionWord.stdout, versionWord.stderr]).toEqual([command, 2, "", `[error] no such file: version; ${command} --version prints the version\n`]);
     }
+    const topHelp = await fromGone("src/cli/serve.ts", ["help", "serve"]);
+    expect([topHelp.code, topHelp.stderr, topHelp.stdout.includes("Usage: ")]).toEqual([0, "", true]);
   }, 60_000);
 
   test("a file or directory named like the word, with no module extension (a script ./serv, a directory ./main), is never suggested as the app; a module beside it is", async () => {

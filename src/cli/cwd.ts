@@ -16,13 +16,17 @@ import { shellWord } from "./words.ts";
  * exists again (made anew after the shell entered the old one), the line
  * says to `cd` into it; otherwise to `cd` to the app's directory. A
  * command line asking for the help or the version (`--help`, `-h`,
- * `--version`, `-v` before `--`) needs no working directory: `undefined`.
+ * `--version`, `-v` before `--`, or the word `help` or `version` where the
+ * command word or the app goes: `tsgi help`, `tsgi-dev help`; a deleted
+ * directory holds no file of that name) needs no working directory: `undefined`.
  * @param command the command to run again, for the message (`tsgi-dev`, `tsgi serve`).
  * @param argv the command line past the script.
+ * @param word the word where the command or the app goes (`positionalArgs`), if any.
  */
-export function workingDirectoryGone(command: string, argv: readonly string[]): string | undefined {
+export function workingDirectoryGone(command: string, argv: readonly string[], word?: string): string | undefined {
   const end = argv.indexOf("--");
   if ((end === -1 ? argv : argv.slice(0, end)).some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return undefined;
+  if (word === "help" || word === "version") return undefined;
   try {
     process.cwd();
     return undefined;

@@ -244,7 +244,7 @@ export async function run(): Promise<void> {
   // Our one-line usage errors before citty's (it prints the whole help first).
   const argv = process.argv.slice(2);
   // Not a usage error (exit 2): the command line may be right, run where it no longer can be.
-  const gone = workingDirectoryGone("tsgi-dev", argv);
+  const gone = workingDirectoryGone("tsgi-dev", argv, positionalArgs(argv, DEV_ARGS)[0]);
   if (gone !== undefined) {
     createDevLogger("info").error(gone);
     exit(1);

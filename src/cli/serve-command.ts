@@ -424,7 +424,8 @@ export async function run(): Promise<void> {
     process.exit(2);
   };
   // Not a usage error: the command line may be right, run where it no longer can be.
-  const gone = workingDirectoryGone(argv[0] === "serve" ? "tsgi serve" : "tsgi", argv);
+  // The word help or version answers there too: tsgi help, tsgi serve help (where the app goes).
+  const gone = workingDirectoryGone(argv[0] === "serve" ? "tsgi serve" : "tsgi", argv, argv[0] === "serve" ? positionalArgs(argv.slice(1), SERVE_ARGS)[0] : argv[0]);
   if (gone !== undefined) {
     consola.error(gone);
     process.exit(1);

@@ -18,15 +18,14 @@ import { UsageError } from "../deploy/errors.ts";
  * `help.ts` (or another extension the app may have) there, which one was
  * meant is not known.
  * @param command the command whose help `--help` prints, for the message (`tsgi-dev`, `tsgi serve`).
- * @param cwd where to look; default the working directory, read only when `word` is `help`
- *   (`tsgi-dev --help` answers in a working directory that was deleted).
+ * @param cwd where to look; default the working directory (`help` is the help word in one
+ *   that was deleted, which holds no file).
  * @throws UsageError saying both, when such a module is there.
  */
 export function helpWordGiven(word: string | undefined, command: string, cwd?: string): boolean {
   if (word !== "help") return false;
-  cwd ??= process.cwd();
-  if (existsSync(`${cwd}/help`)) return false;
-  const ext = MODULE_EXTENSIONS.find((e) => existsSync(`${cwd}/help${e}`));
+  if (existsSync(inDir(cwd, "help"))) return false;
+  const ext = MODULE_EXTENSIONS.find((e) => existsSync(inDir(cwd, `help${e}`)));
   if (ext !== undefined) throw new UsageError(`no such file: help; did you mean help${ext}? (${command}'s own help is ${command} --help)`);
   return true;
 }
@@ -34,12 +33,20 @@ export function helpWordGiven(word: string | undefined, command: string, cwd?: s
 /**
  * Whether `word`, given where the app goes, is the word `version` with no
  * file `version` (nor `version.ts`, ...) there to be the app.
- * @param cwd where to look; default the working directory, read only when `word` is `version`.
+ * @param cwd where to look; default the working directory (one that was deleted holds no file).
  */
 export function versionWordGiven(word: string | undefined, cwd?: string): boolean {
   if (word !== "version") return false;
-  cwd ??= process.cwd();
-  return !existsSync(`${cwd}/version`) && !MODULE_EXTENSIONS.some((e) => existsSync(`${cwd}/version${e}`));
+  return !existsSync(inDir(cwd, "version")) && !MODULE_EXTENSIONS.some((e) => existsSync(inDir(cwd, `version${e}`)));
+}
+
+/**
+ * `name` in `cwd`, or relative (in the working directory) when `cwd` is not
+ * given: a relative path needs no `process.cwd()`, which throws in a
+ * deleted working directory, where no such file is.
+ */
+function inDir(cwd: string | undefined, name: string): string {
+  return cwd === undefined ? name : `${cwd}/${name}`;
 }
 
 /** `arg` as a shell would take it back: bare when plain, else in single quotes. */
