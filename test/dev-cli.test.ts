@@ -92,6 +92,10 @@ describe("tsgi-dev CLI", () => {
     const badName = await run(["./app.ts:my-app"], app.dir);
     expect(badName.code).toBe(1);
     expectOneLineError(badName.out, /no such file: \.\/app\.ts:my-app; \.\/app\.ts is there, and "my-app" after ':' is no export name \(a JavaScript identifier, e\.g\. \.\/app\.ts:app\)/);
+    // So is uvicorn's form, the extension left off (before: "no such file: ./app:my-app" alone).
+    const badNameBare = await run(["./app:my-app"], app.dir);
+    expect(badNameBare.code).toBe(1);
+    expectOneLineError(badNameBare.out, /no such file: \.\/app:my-app; \.\/app\.ts is there, and "my-app" after ':' is no export name \(a JavaScript identifier, e\.g\. \.\/app\.ts:app\)/);
     const folder = await run(["."], app.dir);
     expect(folder.code).toBe(1);
     expectOneLineError(folder.out, /\. is a directory: give the app's module file, e\.g\. \.\/app\.ts/);

@@ -76,8 +76,8 @@ function isFileAt(path: string): boolean {
  * module found in it (`app.ts`, `index.ts`, `main.ts` or `server.ts`); an
  * export name given stays in the suggestion (`main:app`, as uvicorn is
  * told, → `did you mean main.ts:app?`); a module followed by a `:` and no
- * export name (`./app.ts:1x`, `./app.ts:my-app`, taken as a path) is said to be there, and
- * what follows `:` to be no identifier.
+ * export name (`./app.ts:1x`, `./app.ts:my-app`, taken as a path; or `./app:my-app`
+ * beside `app.ts`) is said to be there, and what follows `:` to be no identifier.
  */
 export function appFileProblem(spec: AppSpec): string | null {
   const path = spec.path;
@@ -89,10 +89,13 @@ export function appFileProblem(spec: AppSpec): string | null {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "EACCES" || code === "EPERM") return `cannot read ${path}: permission denied (a directory on its path is not searchable by this user)`;
-    // A module there, and after its ':' no export name (./app.ts:1x, ./app.ts:my-app): taken as a path, which is not there.
+    // A module there, and after its ':' no export name (./app.ts:1x, ./app.ts:my-app, or uvicorn's form with the
+    // extension left off, ./app:my-app beside app.ts): taken as a path, which is not there.
     const named = /^(.+):([^:/\\]+)$/.exec(path);
-    if (named && isFileAt(spec.file.slice(0, -(named[2]!.length + 1)))) {
-      return `no such file: ${path}; ${named[1]} is there, and ${JSON.stringify(named[2])} after ':' is no export name (a JavaScript identifier, e.g. ${named[1]}:app)`;
+    const moduleExt = named ? ["", ...MODULE_EXTENSIONS].find((e) => isFileAt(spec.file.slice(0, -(named[2]!.length + 1)) + e)) : undefined;
+    if (named && moduleExt !== undefined) {
+      const module = named[1] + moduleExt;
+      return `no such file: ${path}; ${module} is there, and ${JSON.stringify(named[2])} after ':' is no export name (a JavaScript identifier, e.g. ${module}:app)`;
     }
     const ext = MODULE_EXTENSIONS.find((e) => isFileAt(spec.file + e));
     return `no such file: ${path}${ext ? `; did you mean ${path}${ext}${exportPart}?` : ""}`;
