@@ -248,14 +248,16 @@ const MAX_FD = 2147483647;
  * `--fd`'s value: a number {@link numberFlag} takes, which a descriptor of
  * this process can have. A descriptor is below the open-file limit
  * (`RLIMIT_NOFILE`, as `openFileLimit` in server/sys.ts reads it: `open(2)`
- * gives no number at or above it; off Linux, or unlimited, a C `int`'s
- * 2^31 - 1 is the largest); one at or above the limit
+ * gives no number at or above it; Bun raises the soft limit, `ulimit -n`,
+ * to the hard one, `ulimit -Hn`, at start, so that is the one named; off
+ * Linux, or unlimited, a C `int`'s 2^31 - 1 is the largest); one at or above the limit
  * that is open all the same (inherited from a parent with a higher limit) is
  * taken. Whether an fd in range is open and a listening socket is the
  * server's to say (`checkInheritedFd`, exit 1): the parent may not have
  * passed it.
  * @throws UsageError `--fd must be a file descriptor number from 0 to 19999
- *   (below the open-file limit, ulimit -n 20000; e.g. --fd 3), got 99999`.
+ *   (below the open-file limit, 20000; Bun raises ulimit -n to the hard limit, ulimit -Hn;
+ *   e.g. --fd 3), got 99999`.
  */
 export function fdFlag(v: unknown): number {
   // A whole number past the largest safe integer is out of this range too, said in its words.
@@ -263,7 +265,7 @@ export function fdFlag(v: unknown): number {
   const fd = whole ? Number(v) : numberFlag("fd", v);
   const limit = openFileLimit();
   if (fd < Math.min(limit ?? Infinity, MAX_FD + 1) || (fd <= MAX_FD && isOpenFd(fd))) return fd;
-  const range = limit !== undefined && limit <= MAX_FD ? `from 0 to ${limit - 1} (below the open-file limit, ulimit -n ${limit}; e.g. --fd ${NUMBER_FLAGS.fd.example})` : `from 0 to ${MAX_FD} (e.g. --fd ${NUMBER_FLAGS.fd.example})`;
+  const range = limit !== undefined && limit <= MAX_FD ? `from 0 to ${limit - 1} (below the open-file limit, ${limit}; Bun raises ulimit -n to the hard limit, ulimit -Hn; e.g. --fd ${NUMBER_FLAGS.fd.example})` : `from 0 to ${MAX_FD} (e.g. --fd ${NUMBER_FLAGS.fd.example})`;
   throw new UsageError(`--fd must be a file descriptor number ${range}, got ${typeof v === "string" ? v : fd}`);
 }
 
