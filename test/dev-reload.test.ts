@@ -865,7 +865,7 @@ export default async (environ: any, startResponse: any) => {
     expect(dev.output.slice(mark)).not.toMatch(/reloaded in/);
   });
 
-  test("a package.json created after the start, where none was (npm init) or nearer to the app's modules than the one in use, gets the warning to restart and no reload; one created beside no module says nothing", async () => {
+  test("a package.json created after the start, where none was (npm init) or nearer to the app's modules than the one in use, gets the warning to restart and no reload, as does its deletion; one created beside no module says nothing", async () => {
     // Before: only the package.json files there at the load were watched, so these were not, and nothing was said
     // while Bun may keep resolving as before (a nearer "imports" map is not seen until a restart).
     const app = new TempApp({
@@ -887,6 +887,11 @@ export default async (environ: any, startResponse: any) => {
     await Bun.sleep(400);
     expect(dev.output).not.toMatch(/reloaded in|other\/package\.json/);
     expect(dev.count(/package\.json was created/)).toBe(2);
+    // Deleted again: said so (before: "changed"), still no reload.
+    mark = dev.output.length;
+    unlinkSync(app.path("api/lib/package.json"));
+    await dev.waitFor(/api\/lib\/package\.json was deleted: Bun reads it once per process.*restart tsgi-dev/, 5000, mark);
+    expect(dev.output.slice(mark)).not.toMatch(/reloaded in|package\.json changed/);
     // The app still serves, and a save of a module reloads as before.
     app.write("api/lib/pick.ts", `export const pick = "two";\n`);
     await until(async () => (await get(url)).text === "two", 5000);
@@ -1022,7 +1027,8 @@ export default async (environ: any, startResponse: any) => {
     renameSync(app.path("app/shared.new"), app.path("app/shared"));
     await dev.waitFor(/shared changed, a symbolic link an import goes through.*restart tsgi-dev/, 3000, mark);
     unlinkSync(app.path("app/cfg.ts"));
-    await until(() => dev.count(/cfg\.ts changed, a symbolic link/) === 1, 3000);
+    // Deleted: said so (before: "changed").
+    await until(() => dev.count(/cfg\.ts was deleted, a symbolic link/) === 1, 3000);
     // The target's own edits still reload.
     app.write("configs/a.ts", `export const c = "a2";\n`);
     await until(async () => (await get(url)).text === "a2/one", 3000);

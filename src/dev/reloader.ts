@@ -195,7 +195,7 @@ export class Reloader {
    * The `paths` that are not of a kind a reload cannot apply (`isKind`: a
    * resolver config, a symbolic link an import goes through). Each of those
    * whose print (`print`, kept in `prints`) changed gets one warning: it
-   * `changed` (or `was created`, from a print of `"missing"`) and `why`
+   * `changed` (or `was created`, from a print of `"missing"`, or `was deleted`, to one) and `why`
    * (which starts with its punctuation), and that --reload=restart restarts by itself.
    * A print of `null` (a `package.json` that does not parse, mid-save) is no change: the next is compared with the last.
    * Those `reloads` (a `package.json` the app imports) are warned about and kept: the module reloads.
@@ -205,11 +205,12 @@ export class Reloader {
     for (const p of paths.filter(isKind)) {
       const now = print(p);
       if (now === null || prints.get(p) === now) continue;
-      // One that was not there (a package.json made by npm init after the start, a first tsconfig.json) was created.
-      const created = prints.get(p) === "missing";
+      // One that was not there (a package.json made by npm init after the start, a first tsconfig.json) was created;
+      // one that is not there now was deleted.
+      const what = prints.get(p) === "missing" ? "was created" : now === "missing" ? "was deleted" : "changed";
       prints.set(p, now);
       const say = this.#options.logger.warn ?? this.#options.logger.info;
-      say.call(this.#options.logger, `${display(p)} ${created ? "was created" : "changed"}${why} (--reload=restart restarts by itself)`);
+      say.call(this.#options.logger, `${display(p)} ${what}${why} (--reload=restart restarts by itself)`);
     }
     return paths.filter((p) => !isKind(p) || reloads(p));
   }
