@@ -1180,6 +1180,45 @@ except OSError as e:
       }
     }, 10_000);
 
+    test("a client whose body stopped arriving for bodyTimeout (a 408, or the drain of a body answered early given up) is let go after the 2 s linger, not after bodyTimeout more (before: it waited another bodyTimeout, up to 30 s)", async () => {
+      const bodyTimeout = 6000;
+      const reads: Application = async (environ, sr) => {
+        await environ["tsgi.input"].read();
+        sr("200 OK", []);
+        return [];
+      };
+      const answersEarly: Application = (_e, sr) => (sr("200 OK", [["Content-Length", "2"]]), [enc("ok")]);
+      /** Sends a head and 3 of the 100 bytes it announces, then nothing; keeps its side open. The ms from the server's FIN until the server lets go of it. */
+      async function stalled(app: Application): Promise<{ status: string; finToRelease: number }> {
+        // keepAliveTimeout (unused here) makes the timeouts' sweep tick every 200 ms, not 1 s.
+        const { port, server } = start(app, { bodyTimeout, keepAliveTimeout: 800 });
+        const sock = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+        try {
+          let data = "";
+          let fin = 0;
+          sock.on("data", (d) => (data += d.toString("latin1")));
+          sock.on("end", () => (fin = Date.now()));
+          sock.on("error", () => {});
+          sock.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
+          const started = Date.now();
+          while (fin === 0 && Date.now() - started < bodyTimeout + 3000) await Bun.sleep(20);
+          expect(fin).not.toBe(0);
+          while (server.connections > 0 && Date.now() - fin < bodyTimeout + 3000) await Bun.sleep(50);
+          return { status: data.split("\r\n", 1)[0]!, finToRelease: Date.now() - fin };
+        } finally {
+          sock.destroy();
+        }
+      }
+      const [timedOut, drained] = await Promise.all([stalled(reads), stalled(answersEarly)]);
+      expect(timedOut.status).toBe("HTTP/1.1 408 Request Timeout");
+      expect(drained.status).toBe("HTTP/1.1 200 OK");
+      // The linger: 2 s without a byte, seen by the timeouts' sweep (measured 2.2 s). Before: bodyTimeout (6.4 s).
+      for (const r of [timedOut, drained]) {
+        expect(r.finToRelease).toBeGreaterThanOrEqual(1500);
+        expect(r.finToRelease).toBeLessThan(4500);
+      }
+    }, 30_000);
+
     test.skipIf(!python3)("a client that reads the last response only after 3.5 s gets all of it (the linger's end resets nothing)", async () => {
       const big = new Uint8Array(2_000_000).fill(0x61);
       const { port } = start((_e, sr) => (sr("200 OK", [["Connection", "close"]]), [big]));

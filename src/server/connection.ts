@@ -194,6 +194,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private refusedHead: RequestHead | null = null;
   /** A chunked body grew past `maxRequestBodySize`: the rest of the input is ignored until the connection closes. */
   private bodyRefused = false;
+  /**
+   * The request body stopped arriving: no byte of it for `bodyTimeout` (the
+   * app's read got a 408, or the drain of a body answered early was given
+   * up). The connection closes; its lingering close waits {@link LINGER_MS},
+   * not `bodyTimeout` again, for a client already silent that long.
+   */
+  private bodyStalled = false;
   /** Bytes held behind the response in progress: the first piece, then the reads after it (joined once, on resuming). */
   private stash: Uint8Array | null = null;
   private stashMore: Uint8Array[] | null = null;
@@ -483,6 +490,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         else this.sendError(new HttpError(408, "the request head did not arrive in time"));
         break;
       case Deadline.Body:
+        this.bodyStalled = true;
         if (this.draining) {
           // The response is out; the rest of the body did not come.
           this.draining = false;
@@ -1451,12 +1459,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     }
     this.lingerUntil = this.core.clock() + most;
     // A request body still arriving (answered before its end: an upload the app did not read, past
-    // what is drained or chunked; not one refused with 413) is the client's to finish, and it reads the answer only
+    // what is drained or chunked; not one refused with 413, nor one that already stopped arriving
+    // for bodyTimeout: bodyStalled) is the client's to finish, and it reads the answer only
     // then (python requests, curl): between its bytes the linger waits as a read of the body would,
     // bodyTimeout (off: the linger's whole time), not LINGER_MS. Else a generator upload that paused
     // over 2 s was closed on, and its next chunk reset the connection (requests: BrokenPipe, no
     // answer). LINGER_MAX_MS bounds it all the same (LINGER_MS while the server closes).
-    if (this.parser.inBody && this.refusedHead === null && !this.bodyRefused) {
+    if (this.parser.inBody && this.refusedHead === null && !this.bodyRefused && !this.bodyStalled) {
       const bodyTimeout = this.core.options.bodyTimeout;
       this.lingerGap = Math.max(LINGER_MS, bodyTimeout > 0 ? bodyTimeout : most);
     }
