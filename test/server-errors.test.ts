@@ -1531,6 +1531,44 @@ describe("graceful close", () => {
     }
   });
 
+  test("the sweeps a close's grace asks for (wakeAt) end with the close: a process whose closes were cut by their timeout under a long idleGrace exits on its own at once, not when the grace would have ended", async () => {
+    // Five servers in one process, each closed with an idle keep-alive connection (a grace of 20 s
+    // asks for a sweep at 20 s) and a timeout of 200 ms that cuts it. Timers left pending would keep
+    // the process alive until they fire.
+    const script = `
+      import { serve } from "${join(import.meta.dir, "../src/server/index.ts")}";
+      import { connect } from "node:net";
+      const app = (_e, sr) => (sr("200 OK", [["Content-Length", "2"]]), [new TextEncoder().encode("ok")]);
+      for (let i = 0; i < 5; i++) {
+        // keepAliveTimeout past the grace: the idle connection's deadline is the grace's.
+        const server = serve(app, { hostname: "127.0.0.1", port: 0, log: null, errorLog: null, keepAliveTimeout: 60000 });
+        const c = connect({ host: "127.0.0.1", port: server.port });
+        c.on("error", () => {});
+        let got = "";
+        c.on("data", (d) => (got += d));
+        c.write("GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n");
+        for (let n = 0; n < 200 && !got.endsWith("ok"); n++) await Bun.sleep(5);
+        const t = performance.now();
+        await server.close({ timeout: 200, idleGrace: 20000 });
+        console.log("closed", got.endsWith("ok"), Math.round(performance.now() - t));
+        c.destroy();
+      }
+    `;
+    const started = performance.now();
+    const proc = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    const killer = setTimeout(() => proc.kill(), 15_000);
+    const out = await new Response(proc.stdout).text();
+    const code = await proc.exited;
+    clearTimeout(killer);
+    const ranMs = performance.now() - started;
+    const lines = out.trim().split("\n");
+    expect(lines.map((l) => l.split(" ").slice(0, 2).join(" "))).toEqual(Array(5).fill("closed true"));
+    for (const l of lines) expect(Number(l.split(" ")[2])).toBeLessThan(2000); // cut by the timeout, not the grace
+    expect(code).toBe(0);
+    // Five 200 ms closes and Bun's start-up; before the wakes were cleared, 20 s (killed at 15 s).
+    expect(ranMs).toBeLessThan(8000);
+  }, 20_000);
+
   test("idleGrace: a keep-alive response under way when the close begins gets the grace once it ends (the next request is answered)", async () => {
     const app: Application = (environ, sr) => {
       sr("200 OK", [["Content-Type", "text/plain"]]);
