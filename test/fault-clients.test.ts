@@ -1010,6 +1010,29 @@ describe("once the server decides to close, it reads no further request (RFC 911
       sock.destroy();
     }
   }, 20_000);
+
+  test("clients still dripping the body of an upload answered early (the linger waits bodyTimeout between its bytes, 30 s in all) hold close() 2 s at most, not its timeout", async () => {
+    const s = startServer(app);
+    // 100 MB announced, more than is drained: the answer says Connection: close and the connection
+    // lingers, waiting bodyTimeout (60 s) between bytes. Each client then sends a byte every 300 ms.
+    const clients = await Promise.all(Array.from({ length: 5 }, () => lingering(s.port, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\nxxxx")));
+    const drip = setInterval(() => {
+      for (const c of clients) if (!c.sock.destroyed) c.sock.write("x");
+    }, 300);
+    try {
+      for (const c of clients) expect(c.data()).toStartWith("HTTP/1.1 200 ");
+      await Bun.sleep(1000);
+      expect(s.server.connections).toBe(5); // lingering on while the bytes come
+      const started = Date.now();
+      await s.server.close({ timeout: 10_000 });
+      // Cut 2 s into the close, seen by the timeouts' sweep (up to 1 s apart); the bytes kept coming.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+      expect(Date.now() - started).toBeLessThan(4500);
+    } finally {
+      clearInterval(drip);
+      for (const c of clients) c.sock.destroy();
+    }
+  }, 20_000);
 });
 
 describe("more connections than the open-file limit allows", () => {
