@@ -216,7 +216,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private inputPaused = false;
   /** The latest a lingering close may last (`performance.now()` ms, the server's clock). */
   private lingerUntil = 0;
-  /** How long a lingering close waits for the client's next byte (ms): {@link LINGER_MS}, or `bodyTimeout` while a request body is unfinished (see {@link shutdown}). */
+  /** How long a lingering close waits for the client's next byte (ms): {@link LINGER_MS}, or `bodyTimeout` while a request body answered early is still arriving (not one refused with 413, nor one whose bytes already stopped for `bodyTimeout`: see {@link shutdown}). */
   private lingerGap = LINGER_MS;
   /** The idle time allowed before the next request, armed once the output is out (ms). */
   private idleMs = 0;
