@@ -396,12 +396,13 @@ const SHARED_TOK = new Int32Array(4 * (64 + 1));
  * parsers) and a copy of the head bytes received so far (at most
  * `maxHeaderBytes`); after a keep-alive head of at most 1 KiB, that head's
  * text and a copy of its fields (strings a connection's last head holds
- * anyway), and once it came again a copy of its bytes, so that an identical next head (wrk, a poller, an API client's
- * loop) is compared byte by byte and delivered again with no decode and
- * no field interpreted again: the object handed out last, when it is still
- * as it was handed out (its fields compared item by item, a few ns), else
- * a new copy. When it comes whole, at the start of a call's message, it is
- * only compared: not scanned either.
+ * anyway), and once it came again a copy of its bytes, so that an
+ * identical next head (wrk, a poller, an API client's loop) is compared
+ * byte by byte and delivered again with no decode and no field
+ * interpreted again: the object handed out last, when it is still as it
+ * was handed out (its fields compared item by item, a few ns), else a new
+ * copy. When it comes whole, at the start of a call's message, it is only
+ * compared: not scanned either.
  */
 export class RequestParser {
   /** The effective limits (defaults merged with those given). */
@@ -576,7 +577,7 @@ export class RequestParser {
     if (this.state < B_LENGTH) {
       // The connection's last keep-alive head again, whole in this call: delivered without a scan.
       const memo = this.memoText;
-      if (memo !== null && this.state === H_START && end - i >= memo.length && this.sameHead(data, i, memo)) return this.reuseHead(data, i + memo.length, end);
+      if (memo !== null && this.state === H_START && end - i >= memo.length && this.matchesMemo(data, i, memo)) return this.reuseHead(data, i + memo.length, end);
       i = this.parseHead(data, start, end);
       if (i < 0) return end;
       if (!this.finishHead(data, start, i)) return i;
@@ -917,7 +918,7 @@ export class RequestParser {
       off = p - len;
     }
     const memo = this.memoText;
-    if (memo !== null && memo.length === len && this.sameHead(src, off, memo)) return this.deliver(this.memoHead!, true);
+    if (memo !== null && memo.length === len && this.matchesMemo(src, off, memo)) return this.deliver(this.memoHead!, true);
     const tok = this.tok;
     const fc = this.fieldCount;
     const s = latin1(src, off, off + len);
@@ -1056,7 +1057,7 @@ export class RequestParser {
   }
 
   /** Whether `buf[off, off + text.length)` holds {@link memoText} (`text`): from the second time on, compared with {@link memoBytes}. */
-  private sameHead(buf: Uint8Array, off: number, text: string): boolean {
+  private matchesMemo(buf: Uint8Array, off: number, text: string): boolean {
     const bytes = this.memoBytes;
     if (bytes !== null) return sameBytes(buf, off, bytes);
     if (!sameText(buf, off, text)) return false;
