@@ -21,6 +21,7 @@ import { devCertificate, type DevCertificate } from "../src/server/tls.ts";
 import { PathInfoDispatcher } from "../src/toolkit/dispatch.ts";
 import { shiftPathInfo } from "../src/toolkit/util.ts";
 import { validator } from "../src/toolkit/validate.ts";
+import { fromFetchHandler } from "../src/fetch/index.ts";
 import type { Application, Environ } from "../src/spec.ts";
 import { enc, parseResponses, raw, serverPool } from "./helpers.ts";
 
@@ -301,6 +302,24 @@ describe("a repeated head with a body", () => {
     expect(seen.length).toBe(4);
     for (const s of seen) expect(s).toBe(seen[0]!);
     expect(seen[0]).toContain('["SERVER_PROTOCOL","HTTP/1.0"]');
+  });
+});
+
+describe("a fetch handler (fromFetchHandler) on a repeated head", () => {
+  test("each Request has its own body, URL and headers, whatever the last handler did to its Request's headers", async () => {
+    const seen: string[] = [];
+    const { port } = start(fromFetchHandler(async (request: Request) => {
+      const text = await request.text();
+      seen.push(`${request.url} ${request.headers.get("x-id")} ${request.headers.get("x-added")} ${text}`);
+      request.headers.set("x-id", "changed");
+      request.headers.set("x-added", "1");
+      return new Response(text);
+    }), { log: null });
+    const post = (body: string) => `POST /f?q=1 HTTP/1.1\r\nHost: h.test\r\nX-Id: 7\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const bodies = ["aaa", "bbb", "ccc", "ddd", "eee"];
+    const r = await raw(port, [post(bodies[0]!) + post(bodies[1]!), post(bodies[2]!), post(bodies[3]!), post(bodies[4]!)], { until: (d) => count(d) === 5, gapMs: 20 });
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(bodies);
+    expect(seen).toEqual(bodies.map((b) => `http://h.test/f?q=1 7 null ${b}`));
   });
 });
 
