@@ -234,9 +234,10 @@ export interface ParserHandler {
   /**
    * A complete head; called before any of its body. A head identical to the
    * last keep-alive one (byte for byte) comes as the same object as that
-   * one, fields included, unless it was changed since, when it comes as a
-   * new one: copy a head before changing it if an earlier one must stay as
-   * it was (a list of heads kept may hold the same object twice).
+   * one, fields included, unless one of its values or fields was changed
+   * since, when it comes as a new one (a property added to it is not looked
+   * at, and stays): copy a head before changing it if an earlier one must
+   * stay as it was (a list of heads kept may hold the same object twice).
    */
   onHead(head: RequestHead): void;
   /**
