@@ -47,6 +47,12 @@ describe("TrustedProxies", () => {
     expect(nodeHost("[2001:db8::1]:443")).toBe("2001:db8::1");
     expect(nodeHost("2001:db8::1")).toBe("2001:db8::1");
     expect(nodeHost("_hidden")).toBe("_hidden");
+    expect(nodeHost("192.0.2.1:_x")).toBe("192.0.2.1");
+    expect(nodeHost("[2001:db8::1]")).toBe("2001:db8::1");
+    // What follows the host is no port (RFC 7239 §6 node-port): the node is not an address, whole.
+    for (const bad of ["192.0.2.1:80x", "192.0.2.1:+1", "192.0.2.1:", "192.0.2.1:123456", "[2001:db8::1]x", "[2001:db8::1]:", "[2001:db8::1]:8 0"]) {
+      expect([bad, nodeHost(bad)]).toEqual([bad, bad]);
+    }
   });
 
   test("nodePort: RFC 7239 §6 node-port after an address or a bracketed IPv6 address; none, obfuscated or out of range gives \"\"", () => {
@@ -132,6 +138,15 @@ describe("applyProxyHeaders", () => {
     const h = env({ HTTP_X_FORWARDED_FOR: "[2001:db8::7]:4711, 198.51.100.7:80" });
     applyProxyHeaders(h, new TrustedProxies(["127.0.0.1", "198.51.100.7"]));
     expect(h.REMOTE_ADDR).toBe("2001:db8::7");
+    // A hop whose port part is no port is no address either (before: 1.2.3.4:80x gave REMOTE_ADDR 1.2.3.4).
+    for (const bad of ["1.2.3.4:80x", "1.2.3.4:+1", "1.2.3.4 :80", "[2001:db8::7]x"]) {
+      const k = env({ HTTP_X_FORWARDED_FOR: `${bad}, 10.0.0.5` });
+      applyProxyHeaders(k, trusted);
+      expect([bad, k.REMOTE_ADDR, k.REMOTE_PORT]).toEqual([bad, "10.0.0.5", ""]);
+      const m = env({ HTTP_X_FORWARDED_FOR: bad });
+      applyProxyHeaders(m, trusted);
+      expect([bad, m.REMOTE_ADDR]).toEqual([bad, "127.0.0.1"]);
+    }
     // RFC 7239 Forwarded keeps its own node names (unknown, _name) and refuses others.
     const i = env({ HTTP_FORWARDED: "for=unknown, for=10.0.0.5" });
     applyProxyHeaders(i, trusted, "forwarded");

@@ -208,19 +208,29 @@ function stripBrackets(s: string): string {
 /**
  * The host part of a node identifier (`192.0.2.1`, `192.0.2.1:80`,
  * `[2001:db8::1]:443`, `2001:db8::1`, `unknown`, `_hidden`): address without
- * port or brackets; other tokens as they are.
+ * port or brackets; other tokens as they are. A node whose part after the
+ * host is no port (RFC 7239 §6: `node-port = port / obfport`, 1 to 5 digits
+ * or `_` and a name; `192.0.2.1:80x`, `192.0.2.1:+1`, `192.0.2.1 :80`,
+ * `[2001:db8::1]x`) is returned whole: no address, so it ends the proxy walk
+ * as any hop that is not one does (nginx's realip module refuses such an
+ * entry too), rather than passing its host on as the client's.
  */
 export function nodeHost(node: string): string {
   const s = node.trim();
   if (s.startsWith("[")) {
     const end = s.indexOf("]");
-    return end === -1 ? s : s.slice(1, end);
+    if (end === -1) return s;
+    if (end === s.length - 1) return s.slice(1, end);
+    return s.charCodeAt(end + 1) === 58 && NODE_PORT_RE.test(s.slice(end + 2)) ? s.slice(1, end) : s;
   }
   const colon = s.indexOf(":");
   // One colon: host:port. Several: a bare IPv6 address.
-  if (colon !== -1 && colon === s.lastIndexOf(":")) return s.slice(0, colon);
+  if (colon !== -1 && colon === s.lastIndexOf(":")) return NODE_PORT_RE.test(s.slice(colon + 1)) ? s.slice(0, colon) : s;
   return s;
 }
+
+/** RFC 7239 §6 `node-port = port / obfport`: 1 to 5 digits, or `_` and 1 or more of ALPHA, DIGIT, `.`, `_`, `-`. */
+const NODE_PORT_RE = /^(?:[0-9]{1,5}|_[A-Za-z0-9._-]+)$/;
 
 /**
  * The client's port in a node identifier, as `REMOTE_PORT` gives it: the
