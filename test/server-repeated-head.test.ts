@@ -441,6 +441,32 @@ describe("TLS and Unix sockets, repeated heads", () => {
     }
   });
 
+  test("over TLS with an environ option: each request shows the option object as it is then, as over TCP (before: a TLS server copied it at its start, so it never changed)", async () => {
+    const extra: Record<string, unknown> = { "app.generation": 0 };
+    const seen: string[] = [];
+    const { port } = start((environ, sr) => {
+      seen.push(`${String(environ["app.generation"])} ${String(environ.HTTPS)}`);
+      extra["app.generation"] = (extra["app.generation"] as number) + 1;
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc("ok")];
+    }, { log: null, environ: extra, tls: { cert: cert.cert, key: cert.key } });
+    const sock = await new Promise<Socket>((resolve, reject) => {
+      const s = tlsConnect({ host: "127.0.0.1", port, servername: "localhost", ca: cert.cert }, () => resolve(s));
+      s.once("error", reject);
+    });
+    const c = new Client(sock);
+    try {
+      const req = "GET /g HTTP/1.1\r\nHost: localhost\r\n\r\n";
+      for (let k = 0; k < 3; k++) {
+        c.sock.write(req);
+        await c.response();
+      }
+      expect(seen).toEqual(["0 on", "1 on", "2 on"]);
+    } finally {
+      c.close();
+    }
+  });
+
   test("on a Unix socket with peerCredentials: the peer's keys are in every request's environ, whatever the last request's app did to them", async () => {
     const path = join(dir, "repeat.sock");
     const seen: string[] = [];

@@ -814,7 +814,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       src.input = NO_INPUT;
       src.errors = NO_ERRORS;
       // The same head a second time in a row (the client repeats itself): copied from now on while it repeats.
-      // Not with an environ option (the caller's object); TLS's HTTPS: "on" in environDefaults.extra is the server's own.
+      // Not with an environ option (the caller's object, whose later changes each request shows).
       if (head === this.environHead && errors === this.environErrors && core.options.environ == null) {
         this.template = environTemplate(environ, NO_INPUT);
         this.templateHead = head;

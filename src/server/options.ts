@@ -74,7 +74,10 @@ export interface ServerOptions {
    * never replaced. `tsgi.url_scheme` in it is the server's scheme, as
    * {@link urlScheme} (gevent and eventlet let their `environ` replace
    * `wsgi.url_scheme`, the idiom behind a TLS-terminating proxy). Their strings (keys without a `.`) are latin-1, as every
-   * environ string (spec.md; give text as its UTF-8 bytes). Default none.
+   * environ string (spec.md; give text as its UTF-8 bytes). The object is
+   * read at each request, not copied at the start (gevent copies its
+   * `environ` dict per request), with TLS too: a key changed later shows in
+   * the requests after it (it is checked at the start only). Default none.
    * @throws RangeError (from `createServer()`/`serve()`) for a string above U+00FF under a key without a `.`.
    * @throws TypeError for a `tsgi.url_scheme` other than `"http"` and `"https"`, or one that differs from `urlScheme`.
    */

@@ -250,7 +250,8 @@ export class TsgiServer implements Server, ServerCore {
       fileWrapper,
       multiprocess: o.multiprocess,
       scriptName: o.scriptName,
-      extra: o.tls ? { HTTPS: "on", ...o.environ } : o.environ,
+      // The caller's object itself, TLS or not: a change to it shows in later requests (gevent copies its environ per request).
+      extra: o.environ,
     };
     this.environClass = o.environClass;
     this.handlerClass = o.handlerClass;
@@ -353,7 +354,7 @@ export class TsgiServer implements Server, ServerCore {
           if (!conn) return;
           conn.inHandshake = false;
           if (success) {
-            conn.environPatch = { ...conn.environPatch, ...tlsEnviron(socket) };
+            conn.environPatch = { ...conn.environPatch, HTTPS: "on", ...tlsEnviron(socket) };
             // Closing: the handshake took its time; its request, due now, gets the usual grace.
             if (this.closing) conn.closeIfIdle();
           }
