@@ -1157,6 +1157,50 @@ except OSError as e:
       expect((await rawOne(port, get("/after"), { until: (d) => d.includes("no /after") })).response!.status).toBe(401); // still serving
     }, 30_000);
 
+    test.skipIf(!python3)("a 413'd upload whose client pauses 3 s mid-body, then sends the rest and reads: it gets the 413 (Content-Length and chunked), as an upload answered early does; the linger waits bodyTimeout between its bytes (before: closed after 2 s, the rest reset the connection, no 413)", async () => {
+      const reads: Application = async (environ, sr) => {
+        await environ["tsgi.input"].read();
+        sr("200 OK", []);
+        return [];
+      };
+      const { port, errors } = start(reads, { maxRequestBodySize: 1000 });
+      /** Sends the head, then `first` 0.2 s later, pauses 3 s, sends the pieces of `rest` (3 MB: more than the kernel buffers, so a reset fails a send), then reads to the end: the status line, or the error. */
+      async function pausedUpload(head: string, first: string, rest: string): Promise<string> {
+        const script = `
+import socket, time
+s = socket.create_connection(("127.0.0.1", ${port}), timeout=10)
+try:
+    s.sendall(${JSON.stringify(head)}.encode())
+    time.sleep(0.2)
+    s.sendall(${first})
+    time.sleep(3)
+    for piece in ${rest}:
+        s.sendall(piece)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    print(data.split(b"\\r\\n")[0].decode())
+except OSError as e:
+    print("error:", type(e).__name__)
+`;
+        const proc = Bun.spawn([python3!, "-c", script], { stdout: "pipe", stderr: "pipe" });
+        const timer = setTimeout(() => proc.kill(), 15_000);
+        const out = await new Response(proc.stdout).text();
+        clearTimeout(timer);
+        return out.trim();
+      }
+      const chunk = (n: number) => `b"%x\\r\\n" % ${n} + b"y" * ${n} + b"\\r\\n"`;
+      const [length, chunked] = await Promise.all([
+        pausedUpload("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 3150728\r\n\r\n", 'b"x" * 5000', '[b"x" * 65536] * 48'),
+        pausedUpload("POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", chunk(5000), `[${chunk(65536)}] * 48 + [b"0\\r\\n\\r\\n"]`),
+      ]);
+      expect([length, chunked]).toEqual(["HTTP/1.1 413 Content Too Large", "HTTP/1.1 413 Content Too Large"]);
+      expect(errors.join("")).toBe("");
+    }, 20_000);
+
     test("a client that keeps its side open and silent after the answer: the server lets go of it after the linger (2 s without bytes)", async () => {
       const { port, server } = start(hello, { maxRequestBodySize: 10 });
       const sock = connect({ host: "127.0.0.1", port, allowHalfOpen: true });

@@ -216,7 +216,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private inputPaused = false;
   /** The latest a lingering close may last (`performance.now()` ms, the server's clock). */
   private lingerUntil = 0;
-  /** How long a lingering close waits for the client's next byte (ms): {@link LINGER_MS}, or `bodyTimeout` while a request body answered early is still arriving (not one refused with 413, nor one whose bytes already stopped for `bodyTimeout`: see {@link shutdown}). */
+  /** How long a lingering close waits for the client's next byte (ms): {@link LINGER_MS}, or `bodyTimeout` while a request body answered early, or refused with 413, is still arriving (not one whose bytes already stopped for `bodyTimeout`: see {@link shutdown}). */
   private lingerGap = LINGER_MS;
   /** The idle time allowed before the next request, armed once the output is out (ms). */
   private idleMs = 0;
@@ -364,6 +364,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       // §9.6), the bytes are dropped. Lingering, the client is still
       // sending: wait a little longer.
       if (this.ending) {
+        // Bytes of a body refused with 413 still coming: its client sends it all before it reads
+        // the answer, as one whose upload was answered early does (see shutdown()).
+        if (this.lingerGap === LINGER_MS && (this.refusedHead !== null || this.bodyRefused) && !this.bodyStalled) this.lingerGap = this.bodyLingerGap(LINGER_MAX_MS);
         const left = this.lingerUntil - this.core.clock();
         if (left > 0) this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, left));
       }
@@ -1460,19 +1463,25 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     }
     this.lingerUntil = this.core.clock() + most;
     // A request body still arriving (answered before its end: an upload the app did not read, past
-    // what is drained or chunked; not one refused with 413, nor one that already stopped arriving
-    // for bodyTimeout: bodyStalled) is the client's to finish, and it reads the answer only
-    // then (python requests, curl): between its bytes the linger waits as a read of the body would,
-    // bodyTimeout (off: the linger's whole time), not LINGER_MS. Else a generator upload that paused
-    // over 2 s was closed on, and its next chunk reset the connection (requests: BrokenPipe, no
-    // answer). LINGER_MAX_MS bounds it all the same (LINGER_MS while the server closes).
-    if (this.parser.inBody && this.refusedHead === null && !this.bodyRefused && !this.bodyStalled) {
-      const bodyTimeout = this.core.options.bodyTimeout;
-      this.lingerGap = Math.max(LINGER_MS, bodyTimeout > 0 ? bodyTimeout : most);
-    }
+    // what is drained or chunked; or one refused with 413 whose bytes are coming: a chunked one
+    // that grew past the limit, or a Content-Length one once a byte of it arrives here (onData);
+    // not one that already stopped arriving for bodyTimeout: bodyStalled) is the client's to
+    // finish, and it reads the answer only then (python requests, http.client): between its bytes
+    // the linger waits as a read of the body would, bodyTimeout (off: the linger's whole time),
+    // not LINGER_MS. Else a generator upload that paused over 2 s was closed on, and its next chunk
+    // reset the connection (requests: BrokenPipe, no answer). LINGER_MAX_MS bounds it all the
+    // same (LINGER_MS while the server closes). A client silent after a 413 to its head (one that
+    // waits for 100 Continue, or is done) is let go after LINGER_MS.
+    if (!this.bodyStalled && (this.bodyRefused || (this.parser.inBody && this.refusedHead === null))) this.lingerGap = this.bodyLingerGap(most);
     this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, most));
     this.socket.resume(); // it may be paused at a high-water mark
     this.socket.shutdown();
+  }
+
+  /** The lingering close's wait between the bytes of a request body still arriving (ms): `bodyTimeout`, 2 s at least, `most` when it is off. */
+  private bodyLingerGap(most: number): number {
+    const bodyTimeout = this.core.options.bodyTimeout;
+    return Math.max(LINGER_MS, bodyTimeout > 0 ? bodyTimeout : most);
   }
 
   /**

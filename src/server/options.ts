@@ -181,8 +181,9 @@ export interface ServerOptions {
    * (eventlet `socket_timeout`). Past it the read rejects with an
    * `HttpError` (status 408), answered 408 if nothing was sent yet, and the
    * connection closes. It is also the wait between the bytes of a body
-   * answered before its end: drained after the response, or read and
-   * dropped by the lingering close (at most 30 s in all). 0 disables it.
+   * answered before its end, or refused with 413: drained after the
+   * response, or read and dropped by the lingering close (at most 30 s in
+   * all). 0 disables it.
    * Default 60000.
    */
   bodyTimeout?: number | undefined;
