@@ -2033,6 +2033,31 @@ time.sleep(5)  # its socket stays open: only the FIN it sent can end the server'
     }
   });
 
+  test("a connection lingering after requestTimeout's 503, whose whole body had come and paused the socket at tsgi.input's high-water mark, is closed at once by close(): its client sent everything (before: the stale pause held close() for the 2 s linger)", async () => {
+    // The app never reads nor answers: requestTimeout answers 503 and closes with a lingering close.
+    const s = startServer(() => new Promise<never>(() => {}), { requestTimeout: 300, keepAliveTimeout: 800 });
+    const sock = connect({ host: "127.0.0.1", port: s.port, allowHalfOpen: true });
+    try {
+      let data = "";
+      let fin = false;
+      sock.on("data", (d) => (data += d.toString("latin1")));
+      sock.on("end", () => (fin = true)); // the server's FIN; this side stays open, and silent
+      sock.on("error", () => {});
+      // 100 000 bytes in one write: the body is all there when tsgi.input buffers past its 64 KiB mark and pauses the socket.
+      sock.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + "x".repeat(100_000));
+      expect(await pollUntil(() => fin, 50)).toBe(true);
+      expect(data).toStartWith("HTTP/1.1 503 ");
+      expect(s.server.connections).toBe(1); // lingering
+      const started = performance.now();
+      await s.server.close({ timeout: 10_000 });
+      // Nothing more can come from this client: no linger is owed. Before: 2 s (LINGER_MS, on the sweep).
+      expect(performance.now() - started).toBeLessThan(1000);
+    } finally {
+      sock.destroy();
+      await s.server.close();
+    }
+  }, 15_000);
+
   test("past the timeout: an unanswered request gets 503, a started response is cut; both are logged (error and access log), bodies closed, posthooks run", async () => {
     const closed: string[] = [];
     const hooks: string[] = [];

@@ -209,7 +209,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private stashPaused = false;
   /**
    * The socket is paused because the request's `tsgi.input` buffered past its
-   * high-water mark. The socket reads again only when neither this nor
+   * high-water mark while the body was still arriving (cleared once it is all
+   * in: {@link onMessageComplete}). The socket reads again only when neither this nor
    * {@link stashPaused} holds it: the body's reader resuming must not let in
    * the pipelined bytes the stash refused, nor the stash resuming the body.
    */
@@ -711,6 +712,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   onMessageComplete(): void {
     this.messageDone = true;
     this.input?.end();
+    // The whole body is in: tsgi.input's pause at its high-water mark holds nothing back any more
+    // (bytes past the body start a next request, which the stash holds, within MAX_STASH). Left
+    // set, it kept the socket paused, and mayStillSend() true for a client done sending: a
+    // lingering close (a 503 at requestTimeout) then held server.close() for LINGER_MS.
+    if (this.inputPaused) this.resume();
   }
 
   private parseFailed(error: unknown): void {
