@@ -1119,28 +1119,33 @@ print("c", c.recv(1000).split(b"\\r\\n")[0].decode(), flush=True)
 
   describe("lingering close (RFC 9112 §9.6)", () => {
     if (!python3) console.warn("skipping the lingering-close tests: python3 not found");
-    /** A client that sends its whole upload before it reads (python-requests does): the status line it reads, or the error. */
-    async function uploadThenRead(port: number, path: string, bytes: number): Promise<string> {
-      const script = `
-import socket
-s = socket.create_connection(("127.0.0.1", ${port}), timeout=10)
-try:
-    s.sendall(b"POST ${path} HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: ${bytes}\\r\\n\\r\\n" + b"x" * ${bytes})
-    data = b""
+    /** Python lines (in a `try:`, 4 spaces in) that read socket `s` to its end into `data`. */
+    const PY_READ_ALL = `    data = b""
     while True:
         chunk = s.recv(65536)
         if not chunk:
             break
-        data += chunk
-    print(data.split(b"\\r\\n")[0].decode(), "| connection:", b"Connection: close" in data)
-except OSError as e:
-    print("error:", type(e).__name__)
-`;
+        data += chunk`;
+    /** Run a python3 client `script` (killed after 15 s): what it printed, trimmed. */
+    async function pythonClient(script: string): Promise<string> {
       const proc = Bun.spawn([python3!, "-c", script], { stdout: "pipe", stderr: "pipe" });
       const timer = setTimeout(() => proc.kill(), 15_000);
       const out = await new Response(proc.stdout).text();
       clearTimeout(timer);
       return out.trim();
+    }
+    /** A client that sends its whole upload before it reads (python-requests does): the status line it reads, or the error. */
+    function uploadThenRead(port: number, path: string, bytes: number): Promise<string> {
+      return pythonClient(`
+import socket
+s = socket.create_connection(("127.0.0.1", ${port}), timeout=10)
+try:
+    s.sendall(b"POST ${path} HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: ${bytes}\\r\\n\\r\\n" + b"x" * ${bytes})
+${PY_READ_ALL}
+    print(data.split(b"\\r\\n")[0].decode(), "| connection:", b"Connection: close" in data)
+except OSError as e:
+    print("error:", type(e).__name__)
+`);
     }
 
     test.skipIf(!python3)("a 413 to a 20 MB upload and an answer to a 20 MB body the app never read reach a client that reads only after sending it all, not a reset", async () => {
@@ -1165,8 +1170,8 @@ except OSError as e:
       };
       const { port, errors } = start(reads, { maxRequestBodySize: 1000 });
       /** Sends the head, then `first` 0.2 s later, pauses 3 s, sends the pieces of `rest` (3 MB: more than the kernel buffers, so a reset fails a send), then reads to the end: the status line, or the error. */
-      async function pausedUpload(head: string, first: string, rest: string): Promise<string> {
-        const script = `
+      function pausedUpload(head: string, first: string, rest: string): Promise<string> {
+        return pythonClient(`
 import socket, time
 s = socket.create_connection(("127.0.0.1", ${port}), timeout=10)
 try:
@@ -1176,21 +1181,11 @@ try:
     time.sleep(3)
     for piece in ${rest}:
         s.sendall(piece)
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+${PY_READ_ALL}
     print(data.split(b"\\r\\n")[0].decode())
 except OSError as e:
     print("error:", type(e).__name__)
-`;
-        const proc = Bun.spawn([python3!, "-c", script], { stdout: "pipe", stderr: "pipe" });
-        const timer = setTimeout(() => proc.kill(), 15_000);
-        const out = await new Response(proc.stdout).text();
-        clearTimeout(timer);
-        return out.trim();
+`);
       }
       const chunk = (n: number) => `b"%x\\r\\n" % ${n} + b"y" * ${n} + b"\\r\\n"`;
       const [length, chunked] = await Promise.all([
