@@ -43,6 +43,18 @@ describe("Headers: mapping interface (wsgiref testMappingInterface)", () => {
       ["zoo", "whee"],
     ]);
   });
+  test("null or undefined wraps a new empty list (wsgiref Headers(None)); before, null threw TypeError", () => {
+    for (const none of [null, undefined]) {
+      const h = new Headers(none);
+      expect(h.length).toBe(0);
+      expect(h.list).toEqual([]);
+      h.set("X-A", "1");
+      expect(h.items()).toEqual([["X-A", "1"]]);
+      expect(String(h)).toBe("X-A: 1\r\n\r\n");
+    }
+    // Each call gets its own list, as wsgiref's `headers if headers is not None else []`.
+    expect(new Headers(null).list).not.toBe(new Headers(null).list);
+  });
   test("the constructor requires an array", () => {
     expect(() => new Headers("foo" as never)).toThrow(TypeError);
     expect(() => new Headers([["only-one"]] as never)).toThrow(TypeError);

@@ -75,11 +75,14 @@ export class Headers implements Iterable<string> {
   readonly list: ResponseHeaders;
 
   /**
-   * @param headers the list to wrap (default: a new empty list); not copied.
-   * @throws TypeError when `headers` is not an array, an entry is not a
-   *   `[name, value]` pair of strings, or a name or value holds a control character.
+   * @param headers the list to wrap, not copied; `null` or `undefined`
+   *   (the default) wraps a new empty list, as wsgiref `Headers(None)`.
+   * @throws TypeError when `headers` is not an array (nor `null`/`undefined`),
+   *   an entry is not a `[name, value]` pair of strings, or a name or value
+   *   holds a control character.
    */
-  constructor(headers: ResponseHeaders = []) {
+  constructor(headers?: ResponseHeaders | null) {
+    headers ??= [];
     if (!Array.isArray(headers)) throw new TypeError("Headers must be a list of [name, value] pairs");
     for (const item of headers) {
       if (!Array.isArray(item) || item.length !== 2) {
