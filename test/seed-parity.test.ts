@@ -254,6 +254,62 @@ describe.skipIf(!available)("environ side by side with the seed servers", () => 
     }
   });
 
+  describe("startResponse misused (PEP 3333): tsgi answers 500 where a seed may send it on", () => {
+    /**
+     * What each server sent for an app calling start_response against PEP 3333
+     * (fixtures' /misuse/ cases): the status line without its HTTP version,
+     * or "(no response)". The seeds as measured (wsgiref of Python 3.11,
+     * gevent 22.10, eventlet 0.33, cheroot 9.0); README "Deliberate
+     * differences" and docs/reliability.md describe this table.
+     */
+    const expected: Record<string, Record<Seed | "tsgi", string>> = {
+      // PEP 3333: "a fatal error"; gevent and eventlet let the second call replace the first.
+      "second-call": { wsgiref: "500 Internal Server Error", gevent: "404 Not Found", eventlet: "404 Not Found", cheroot: "500 Internal Server Error", tsgi: "500 Internal Server Error" },
+      // RFC 9112 §4: the SP after the code is required even with no reason phrase; three seeds send "HTTP/1.1 200".
+      "no-reason": { wsgiref: "500 Internal Server Error", gevent: "200", eventlet: "200", cheroot: "200", tsgi: "500 Internal Server Error" },
+      // An empty reason phrase is allowed: all agree.
+      "empty-reason": { wsgiref: "200 ", gevent: "200 ", eventlet: "200 ", cheroot: "200 ", tsgi: "200 " },
+      // RFC 9110 §15: a status code is three digits, 100-599.
+      "two-digits": { wsgiref: "500 Internal Server Error", gevent: "99 Weird", eventlet: "99 Weird", cheroot: "99 Weird", tsgi: "500 Internal Server Error" },
+      "over-599": { wsgiref: "600 Weird", gevent: "600 Weird", eventlet: "600 Weird", cheroot: "600 Weird", tsgi: "500 Internal Server Error" },
+      // RFC 9110 §15.2: a 1xx is interim; as the final response the client waits for another.
+      interim: { wsgiref: "100 Continue", gevent: "100 Continue", eventlet: "100 Continue", cheroot: "100 Continue", tsgi: "500 Internal Server Error" },
+      "reason-first": { wsgiref: "500 Internal Server Error", gevent: "500 Internal Server Error", eventlet: "OK 200", cheroot: "(no response)", tsgi: "500 Internal Server Error" },
+    };
+    const sent = new Map<string, Record<string, string>>();
+    let tsgiErrors = "";
+    beforeAll(async () => {
+      const servers: Array<[string, number]> = [...seedPorts, ["tsgi", tsgi!.port]];
+      for (const label of Object.keys(expected)) sent.set(label, {});
+      const errorsBefore = tsgi!.errors.length;
+      // The servers side by side, each one's cases one after another (wsgiref serves one connection at a time).
+      await Promise.all(
+        servers.map(async ([name, port]) => {
+          for (const label of Object.keys(expected)) {
+            const r = await raw(port, `GET /misuse/${label} HTTP/1.1\r\n${HOST}${CLOSE}\r\n`, { timeoutMs: 2000 });
+            const text = r.data.toString("latin1");
+            const line = text.slice(0, text.indexOf("\r\n"));
+            sent.get(label)![name] = /^HTTP\/1\.[01] /.test(line) ? line.slice("HTTP/1.x ".length) : "(no response)";
+          }
+        }),
+      );
+      tsgiErrors = tsgi!.errors.slice(errorsBefore).join("");
+    });
+    for (const label of Object.keys(expected)) {
+      test(label, () => {
+        expect({ label, sent: sent.get(label) }).toEqual({ label, sent: expected[label] });
+      });
+    }
+    test("tsgi's error log says what was wrong with each refused call", () => {
+      expect(tsgiErrors).toContain("Error in GET /misuse/second-call HTTP/1.1: Error: startResponse() was called a second time without excInfo");
+      for (const [label, status] of [["no-reason", "200"], ["two-digits", "99 Weird"], ["over-599", "600 Weird"], ["reason-first", "OK 200"]]) {
+        expect(tsgiErrors).toContain(`Error in GET /misuse/${label} HTTP/1.1: TypeError: startResponse(): status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got ${JSON.stringify(status)}`);
+      }
+      expect(tsgiErrors).toContain('Error in GET /misuse/interim HTTP/1.1: TypeError: startResponse(): "100 Continue" is an interim (1xx) status, not a final response (RFC 9110 §15.2)');
+      expect(tsgiErrors).not.toContain("/misuse/empty-reason");
+    });
+  });
+
   describe("malformed requests: tsgi rejects and closes, never more lenient than a seed", () => {
     const H = "Host: example.test\r\n";
     /** Framing attacks and malformed heads (RFC 9112 §2.2, §3, §5, §6.1, §6.3, §7.1). */
