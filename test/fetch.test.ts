@@ -2663,6 +2663,30 @@ describe("toFetchHandler called with a Request made in JavaScript (a test, Hono'
     }
   });
 
+  test("a POST or PUT made with no body gives no CONTENT_LENGTH, as the same request sent with no body and no Content-Length (curl -X POST) gives on the tsgi server and on Bun.serve; fetch() sends it with Content-Length: 0, which both give as \"0\"", async () => {
+    for (const method of ["POST", "PUT"]) {
+      const direct = await (await handler(new Request("http://h/x", { method }))).json();
+      expect([method, direct]).toEqual([method, { declared: "", got: "", rest: "", type: "" }]);
+    }
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler });
+    const onTsgi = startServer(app);
+    try {
+      for (const [where, port] of [["Bun.serve", bun.port!], ["tsgi server", onTsgi.port]] as const) {
+        for (const method of ["POST", "PUT"]) {
+          // On the wire with no body and no framing field: a body of length 0 (RFC 9112 §6.3), and no CONTENT_LENGTH.
+          const bare = await rawOne(port, `${method} /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`);
+          expect([where, method, JSON.parse(bare.response!.body.toString())]).toEqual([where, method, { declared: "", got: "", rest: "", type: "" }]);
+          // fetch() adds Content-Length: 0 to a POST or PUT without a body (the Fetch standard; Bun, to every method but GET and HEAD).
+          const fetched = await (await fetch(new Request(`http://127.0.0.1:${port}/x`, { method }))).json();
+          expect([where, method, fetched]).toEqual([where, method, { declared: "0", got: "", rest: "", type: "" }]);
+        }
+      }
+    } finally {
+      bun.stop(true);
+      await onTsgi.server.close({ timeout: 100 });
+    }
+  });
+
   test("a Request whose body was already read (bodyUsed), or whose body stream a reader holds, is refused with a TypeError saying so, the app not called, on a Request made in JavaScript and on one Bun.serve received (before: the bare 'ReadableStream is locked' of Bun's streams)", async () => {
     let called = 0;
     const counted = toFetchHandler(
