@@ -2687,6 +2687,35 @@ describe("toFetchHandler called with a Request made in JavaScript (a test, Hono'
     }
   });
 
+  test("a Request whose body Bun.inspect does not show (a subclass with its own Bun.inspect.custom) but which has one: its body reaches the app as a stream, the bytes taken to find out included, with no CONTENT_LENGTH", async () => {
+    class Quiet extends Request {
+      [Bun.inspect.custom]() {
+        return "Quiet {}";
+      }
+    }
+    // The first read of a body held in memory is done at once but not the end; a slow stream's is pending.
+    const slow = () =>
+      new ReadableStream<Uint8Array>({
+        async pull(c) {
+          await Bun.sleep(5);
+          c.enqueue(enc.encode("slow"));
+          c.enqueue(enc.encode(" stream"));
+          c.close();
+        },
+      });
+    const cases: Array<[string, RequestInit["body"], string]> = [
+      ["a string", "abc", "abc"],
+      ["a slow stream", slow(), "slow stream"],
+    ];
+    for (const [what, body, expected] of cases) {
+      const answer = await handler(new Quiet("http://h/x", { method: "POST", body, duplex: "half" } as RequestInit));
+      expect([what, answer.status, await answer.json()]).toEqual([what, 200, { declared: "", got: "", rest: expected, type: "" }]);
+    }
+    // No body at all, and an empty one: as for a plain Request.
+    expect(await (await handler(new Quiet("http://h/x", { method: "POST" }))).json()).toEqual({ declared: "", got: "", rest: "", type: "" });
+    expect(await (await handler(new Quiet("http://h/x", { method: "POST", body: "" }))).json()).toEqual({ declared: "0", got: "", rest: "", type: "" });
+  });
+
   test("a Request whose body was already read (bodyUsed), or whose body stream a reader holds, is refused with a TypeError saying so, the app not called, on a Request made in JavaScript and on one Bun.serve received (before: the bare 'ReadableStream is locked' of Bun's streams)", async () => {
     let called = 0;
     const counted = toFetchHandler(
