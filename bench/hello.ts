@@ -31,7 +31,12 @@
  * and the server had capacity left. It also splits that CPU time into user
  * space (the runtime and the server's own code: where servers differ) and
  * the kernel (the sockets; on loopback the kernel also does TCP's work for
- * wrk's side there, about the same for every server).
+ * wrk's side there, about the same for every server). Each round gives
+ * wrk's own CPU time per response too, and the run ends (without
+ * pipelining) with its median per server: 1e6 / that is the most req/s one
+ * wrk core can take from that server, and the line says whether 1.2x
+ * Bun.serve's median is above it for tsgi (then no server could show that
+ * ratio by req/s in this run, and the capacity column is the measure).
  *
  * `--app fetch` or `--app hono` serves a fetch-style app instead (bench/servers/fetch-apps.ts: a plain
  * `(request) => new Response("Hello, world!\n")`, a Hono app with one route): through tsgi's fetch
@@ -245,6 +250,8 @@ interface WrkResult {
   serverCpu: number;
   /** Share of one core wrk used (0–1): near 1, wrk is the bottleneck and the figure is the client's limit, not the server's. */
   clientCpu: number;
+  /** wrk's own CPU time per response (µs, its rusage over the responses it counted), NaN when unknown: 1e6 / this is the most req/s one wrk core can take from this server. */
+  clientMicrosPerResponse: number;
 }
 
 async function runWrk(port: number, serverPid: number, seconds = duration): Promise<WrkResult> {
@@ -275,6 +282,7 @@ async function runWrk(port: number, serverPid: number, seconds = duration): Prom
     userMicrosPerRequest: requests > 0 ? (userMs * 1000) / requests : Number.NaN,
     serverCpu: serverMs / wall,
     clientCpu: clientMs / wall,
+    clientMicrosPerResponse: requests > 0 ? (clientMs * 1000) / requests : Number.NaN,
   };
 }
 
@@ -290,6 +298,7 @@ const results = new Map<string, number[]>();
 const p99s = new Map<string, string[]>();
 const cpuPerRequest = new Map<string, number[]>();
 const userPerRequest = new Map<string, number[]>();
+const wrkPerResponse = new Map<string, number[]>();
 /** Rounds in which wrk used at least this share of its core: client-bound, the server had capacity left. */
 const CLIENT_BOUND = 0.95;
 const clientBound = new Map<string, number>();
@@ -309,11 +318,12 @@ for (let round = 0; round < rounds; round++) {
     (p99s.get(t.name) ?? p99s.set(t.name, []).get(t.name)!).push(r.p99);
     (cpuPerRequest.get(t.name) ?? cpuPerRequest.set(t.name, []).get(t.name)!).push(r.serverMicrosPerRequest);
     (userPerRequest.get(t.name) ?? userPerRequest.set(t.name, []).get(t.name)!).push(r.userMicrosPerRequest);
+    (wrkPerResponse.get(t.name) ?? wrkPerResponse.set(t.name, []).get(t.name)!).push(r.clientMicrosPerResponse);
     if (r.clientCpu >= CLIENT_BOUND) clientBound.set(t.name, (clientBound.get(t.name) ?? 0) + 1);
     errorsTotal += r.errors;
     const pct = (x: number) => (Number.isNaN(x) ? "?" : `${Math.round(x * 100)}%`);
     console.error(
-      `round ${round + 1} ${t.name}: ${Math.round(rps)} req/s, p99 ${r.p99}, errors ${r.errors}, server CPU ${pct(r.serverCpu)} (${r.serverMicrosPerRequest.toFixed(2)} us/req), wrk CPU ${pct(r.clientCpu)}`,
+      `round ${round + 1} ${t.name}: ${Math.round(rps)} req/s, p99 ${r.p99}, errors ${r.errors}, server CPU ${pct(r.serverCpu)} (${r.serverMicrosPerRequest.toFixed(2)} us/req), wrk CPU ${pct(r.clientCpu)} (${r.clientMicrosPerResponse.toFixed(2)} us/resp)`,
     );
   }
 }
@@ -373,6 +383,22 @@ for (const t of targets) {
   console.log(
     `| ${t.name} | ${m.toFixed(2)}us | ${fmt(b / m)} | ${fmt(pairedCpu)} | ${us(u)} | ${fmt(bu / u)} | ${us(k)} | ${clientBound.get(t.name) ?? 0} of ${rounds} |`,
   );
+}
+// wrk's own limit: its CPU time per response (with keep-alive, the same read, write and two epoll_ctl
+// calls per response for every server; the bytes differ by a field or two) caps what one wrk core can take.
+// A req/s ratio over Bun.serve above what that cap allows cannot show in this run, however fast the server.
+const wrkLimits = targets
+  .map((t) => [t.name, medianOrNaN(usable(wrkPerResponse.get(t.name) ?? []))] as const)
+  .filter(([, us]) => !Number.isNaN(us) && us > 0);
+if (wrkLimits.length > 0 && !Number.isNaN(base) && pipeline === 1) {
+  const limits = wrkLimits.map(([name, us]) => `${name} ${us.toFixed(2)}us (at most ${Math.round(1e6 / us)} req/s)`).join(", ");
+  const tsgiWrk = wrkLimits.find(([name]) => name === "tsgi")?.[1];
+  const needed = 1.2 * base;
+  const verdict =
+    tsgiWrk === undefined
+      ? ""
+      : `; 1.2x Bun.serve's median is ${Math.round(needed)} req/s, ${needed > 1e6 / tsgiWrk ? "above" : "within"} what wrk could take from tsgi in this run`;
+  console.log(`wrk's CPU per response (median over rounds): ${limits}${verdict}`);
 }
 const ceiling = results.get("raw Bun.listen");
 if (ceiling && results.has("tsgi")) {
