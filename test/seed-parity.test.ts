@@ -8,7 +8,11 @@
  * Every other case must also agree with at least one more seed, so tsgi
  * never has a behaviour of its own by accident. The framing the server
  * chooses for a response (chunked or Content-Length or close-delimited,
- * Connection, no body for 204/304) is compared with gevent's as well. And
+ * Connection, no body for 204/304) is compared with gevent's as well, and
+ * so are the answers to apps that break the rules (a body with 204, 304 or
+ * 205, fewer or more bytes than the app's Content-Length, startResponse
+ * twice, status 999, the app's Connection field) and to two connection
+ * options, where tsgi differs from gevent on purpose in each case. And
  * 29 malformed requests (framing attacks, malformed heads) go to all five:
  * tsgi answers each with a 4xx/5xx and closes, and is never more lenient
  * than a seed; the table of what each server did is printed. Where tsgi's value is not
@@ -308,6 +312,101 @@ describe.skipIf(!available)("environ side by side with the seed servers", () => 
       expect(tsgiErrors).toContain('Error in GET /misuse/interim HTTP/1.1: TypeError: startResponse(): "100 Continue" is an interim (1xx) status, not a final response (RFC 9110 §15.2)');
       expect(tsgiErrors).not.toContain("/misuse/empty-reason");
     });
+  });
+
+  describe("apps that break the rules, and connection options: what tsgi sends, and how gevent differs", () => {
+    const H = "Host: example.test\r\n";
+    /** A second request on the same connection, to show whether the first response's framing left the connection usable. */
+    const NEXT = `GET /framing/length HTTP/1.1\r\n${H}Connection: close\r\n\r\n`;
+    /** case → [request bytes, gevent's answer, tsgi's answer, why], each answer as `answer()` gives it. */
+    const rules: Record<string, [string, string, string, string]> = {
+      "204 with a body from the app": [
+        `GET /framing/204-body HTTP/1.1\r\n${H}\r\n${NEXT}`,
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 21\r\n\r\nInternal Server Error[closed]",
+        "HTTP/1.1 204 Whatever\r\nContent-Type: text/plain\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd[closed]",
+        "RFC 9110 §15.3.5, §8.6: a 204 has no content and no Content-Length; tsgi drops the app's body and keeps the connection (gevent answers 500; eventlet and wsgiref send the body with a Content-Length, cheroot without one, so the body is read as the next response)",
+      ],
+      "304 with a body from the app": [
+        `GET /framing/304-body HTTP/1.1\r\n${H}\r\n${NEXT}`,
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 21\r\n\r\nInternal Server Error[closed]",
+        "HTTP/1.1 304 Whatever\r\nContent-Type: text/plain\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd[closed]",
+        "RFC 9110 §15.4.5: a 304 has no content; as for 204 (gevent answers 500, eventlet, wsgiref and cheroot send the body)",
+      ],
+      "205 with a body from the app": [
+        `GET /framing/205-body HTTP/1.1\r\n${H}\r\n${NEXT}`,
+        "HTTP/1.1 205 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nbodyHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nabcd[closed]",
+        "HTTP/1.1 205 Whatever\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd[closed]",
+        "RFC 9110 §15.3.6: a 205 has no content, and `Content-Length: 0` says so (all four seeds send the body)",
+      ],
+      "a body shorter than the app's Content-Length": [
+        `GET /framing/short-length HTTP/1.1\r\n${H}\r\n${NEXT}`,
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcdeHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nabcd[closed]",
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabcde[closed]",
+        "RFC 9112 §9.6: the client would wait for bytes that never come, so tsgi says Connection: close and closes (gevent, eventlet and cheroot keep the connection, and the next response is read as the rest of this body)",
+      ],
+      "a body longer than the app's Content-Length": [
+        `GET /framing/long-length HTTP/1.1\r\n${H}\r\n${NEXT}`,
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdeHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nabcd[closed]",
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc[closed]",
+        "RFC 9112 §6.3: bytes past the length are the start of the next response to the client; tsgi sends the declared 3 and closes (gevent, eventlet and wsgiref send all 5, cheroot a 500 after them)",
+      ],
+      "startResponse called twice without excInfo": [
+        `GET /framing/start-twice HTTP/1.1\r\n${H}\r\n${NEXT}`,
+        "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nabcd[closed]",
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 22\r\n\r\nInternal Server Error\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd[closed]",
+        "PEP 3333: calling start_response again without exc_info is a fatal error; tsgi answers 500, as wsgiref and cheroot (gevent and eventlet take the second status)",
+      ],
+      "status 999 from the app": [
+        `GET /framing/status-999 HTTP/1.1\r\n${H}\r\n${NEXT}`,
+        "HTTP/1.1 999 Whatever\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nabcd[closed]",
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 22\r\n\r\nInternal Server Error\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd[closed]",
+        "RFC 9110 §15: a status code is 100-599, a client takes another as 5xx; tsgi answers its own 500 (the four seeds send 999)",
+      ],
+      "Connection: keep-alive from the app to an HTTP/1.0 request without it": [
+        `GET /framing/keep-alive-field HTTP/1.0\r\n${H}\r\n${NEXT}`,
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok[closed]",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok[closed]",
+        "the connection options are the server's (RFC 9112 §9.3): tsgi puts its own close in place of the app's field (gevent and cheroot say keep-alive and then close; eventlet sends both fields)",
+      ],
+      "Connection: keep-alive, close in an HTTP/1.1 request": [
+        `GET /framing/length HTTP/1.1\r\n${H}Connection: keep-alive, close\r\n\r\n`,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nabcd[open]",
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nabcd[closed]",
+        "RFC 9112 §9.6: the close option means the connection closes after this response, whatever else the field lists (gevent, eventlet and cheroot keep it open)",
+      ],
+      "HTTP/1.0 keep-alive request, generator body": [
+        `GET /framing/generator HTTP/1.0\r\n${H}Connection: keep-alive\r\n\r\n`,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n\r\nabcd[open]",
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nabcd[closed]",
+        "RFC 9112 §6.3: a body without a length on HTTP/1.0 ends with the connection, so it cannot stay open (gevent says keep-alive and leaves it open: the client never sees the end)",
+      ],
+    };
+    /** The bytes a server sent without its Date and Server lines, and whether it closed within the wait. */
+    const answer = (r: { data: Buffer; closed: boolean }) =>
+      `${r.data.toString("latin1").replace(/\r\n(Date|Server): [^\r]*/gi, "")}${r.closed ? "[closed]" : "[open]"}`;
+    const answers = new Map<string, Map<string, string>>();
+    beforeAll(async () => {
+      const servers: Array<[string, number]> = [...seedPorts, ["tsgi", tsgi!.port]];
+      for (const label of Object.keys(rules)) answers.set(label, new Map());
+      // The servers side by side, each one's cases one after another (wsgiref serves one connection at a time).
+      await Promise.all(
+        servers.map(async ([name, port]) => {
+          // Until the server closes, or 500 ms with the connection open.
+          for (const [label, [bytes]] of Object.entries(rules)) answers.get(label)!.set(name, answer(await raw(port, bytes, { timeoutMs: 500 })));
+        }),
+      );
+      const names = servers.map(([n]) => n);
+      const lines = [`| case | ${names.join(" | ")} |`, `|---|${names.map(() => "---").join("|")}|`];
+      for (const label of Object.keys(rules)) lines.push(`| ${label} | ${names.map((n) => JSON.stringify(answers.get(label)!.get(n))).join(" | ")} |`);
+      console.log(`seed parity: apps that break the rules, and connection options (the bytes sent, but Date and Server)\n${lines.join("\n")}`);
+    });
+    for (const [label, [, gevent, mine]] of Object.entries(rules)) {
+      test(label, () => {
+        expect({ tsgi: answers.get(label)!.get("tsgi") }).toEqual({ tsgi: mine });
+        // The difference is the documented one, not some other.
+        expect({ gevent: answers.get(label)!.get("gevent") }).toEqual({ gevent });
+      });
+    }
   });
 
   describe("malformed requests: tsgi rejects and closes, never more lenient than a seed", () => {
