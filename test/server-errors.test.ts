@@ -464,6 +464,35 @@ describe("application errors", () => {
     expect(log).not.toContain("serialize");
   });
 
+  test("a control char other than CR, LF or NUL (DEL, ESC, \\x01) or a char above \\xff in the reason phrase or a header value: 500, and the log names that char and where it is (before: 'a reason without CR/LF/NUL', which the value has none of)", async () => {
+    const cases: Record<string, [string, Array<[string, string]>]> = {
+      "/status-ctl": ["200 O\x01K", []],
+      "/status-del": ["200 OK\x7f", []],
+      "/value-del": ["200 OK", [["X-A", "a\x7fb"]]],
+      "/value-esc": ["200 OK", [["X-B", "\x1b[31m"]]],
+      "/value-euro": ["200 OK", [["X-C", "5 \u20ac"]]],
+    };
+    const app: Application = (e, sr) => {
+      const [status, headers] = cases[e.PATH_INFO]!;
+      sr(status, headers);
+      return [enc("never sent")];
+    };
+    const { port, errors } = start(app);
+    for (const path of Object.keys(cases)) {
+      const r = await rawOne(port, get(path), { until: (d) => d.includes("Error\n") });
+      expect([path, r.responses.map((x) => x.status), r.data.toString("latin1").includes("never sent")]).toEqual([path, [500], false]);
+    }
+    const log = errors.join("\n");
+    expect(log).toContain('the reason phrase of status "200 O\\u0001K" holds a control char (U+0001) at index 5: a reason may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no control chars (RFC 9112 §4)');
+    // The error log shows a DEL as \x7F (src/server/log.ts).
+    expect(log).toContain('the reason phrase of status "200 OK\\x7F" holds DEL (U+007F) at index 6');
+    expect(log).toContain('value of header X-A holds DEL (U+007F) at index 1 ("a\\x7Fb"): a field value may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no CR, LF, NUL or other control chars (RFC 9110 §5.5)');
+    expect(log).toContain('value of header X-B holds a control char (U+001B) at index 0');
+    expect(log).toContain('value of header X-C holds "\u20ac" (U+20AC, above \\xff) at index 2');
+    expect(log).not.toContain("without CR/LF/NUL");
+    expect(log).not.toContain("without CR, LF, NUL");
+  });
+
   test("a hostile value given as status, headers, header name or value, body, chunk or write() data (a revoked Proxy, a function whose name getter throws, an object whose constructor or Symbol.toStringTag getter throws) gets its 500 and a log line saying what was wrong with it, not the error describing it threw", async () => {
     const revoked = () => {
       const r = Proxy.revocable({}, {});

@@ -17,10 +17,28 @@ export function isToken(s: string): boolean {
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** `NNN reason`: a three-digit code 200-599, a space, a reason phrase. */
 const STATUS = /^[2-5]\d\d [\t\x20-\x7e\x80-\xff]*$/;
+/** The first char a field value or reason phrase may not hold. */
+const BAD_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * The first char of `s` that a field value or reason phrase may not hold,
+ * named and placed for a message (`DEL (U+007F) at index 5`, `"€" (U+20AC,
+ * above \xff) at index 0`), or `undefined` when there is none.
+ */
+function badChar(s: string): string | undefined {
+  const m = BAD_CHAR.exec(s);
+  if (m === null) return undefined;
+  const c = s.codePointAt(m.index)!;
+  const code = `U+${c.toString(16).toUpperCase().padStart(4, "0")}`;
+  const names: Record<number, string> = { 0: "NUL", 10: "LF", 13: "CR", 0x7f: "DEL" };
+  if (c > 0xff) return `${JSON.stringify(String.fromCodePoint(c))} (${code}, above \\xff) at index ${m.index}`;
+  return `${names[c] ?? "a control char"} (${code}) at index ${m.index}`;
+}
 
 /**
  * @throws TypeError when `status` is not `"NNN reason"` with a code 200–599
- *   and a reason free of CR, LF, NUL and non-latin-1 chars. A 1xx code is
+ *   and a reason of HTAB, SP, visible ASCII and latin-1 chars (RFC 9112 §4:
+ *   no control chars, none above 0xFF; the message names the first such char). A 1xx code is
  *   refused: it is interim, never the final response (RFC 9110 §15.2); the
  *   server sends `100 Continue` itself, and `101 Switching Protocols` would
  *   need a protocol upgrade TSGI does not offer.
@@ -30,10 +48,14 @@ export function checkStatus(status: unknown): asserts status is string {
   if (status === lastStatus) return;
   if (typeof status !== "string" || !STATUS.test(status)) {
     const interim = typeof status === "string" && /^1\d\d /.test(status);
+    // A good code and a space, so the reason is at fault: say which char, since it may be no CR, LF or NUL (a DEL, a \x01).
+    const badReason = typeof status === "string" && /^[2-5]\d\d /.test(status) ? badChar(status) : undefined;
     throw new TypeError(
       interim
         ? `startResponse(): ${JSON.stringify(status)} is an interim (1xx) status, not a final response (RFC 9110 §15.2); use a code 200-599`
-        : `startResponse(): status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got ${showValue(status)}`,
+        : badReason !== undefined
+          ? `startResponse(): the reason phrase of status ${JSON.stringify(status)} holds ${badReason}: a reason may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no control chars (RFC 9112 §4)`
+          : `startResponse(): status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got ${showValue(status)}`,
     );
   }
   lastStatus = status;
@@ -70,7 +92,9 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
     if (!TOKEN.test(name)) throw new TypeError(`${where}: header name ${JSON.stringify(name)} is not a valid field-name (RFC 9110 token)`);
     if (typeof value !== "string" || !FIELD_VALUE.test(value)) {
       throw new TypeError(
-        `${where}: value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${showValue(value)}`,
+        typeof value === "string"
+          ? `${where}: value of header ${name} holds ${badChar(value)} (${JSON.stringify(value)}): a field value may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no CR, LF, NUL or other control chars (RFC 9110 §5.5)`
+          : `${where}: value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${showValue(value)}`,
       );
     }
     if (strings !== undefined) {
