@@ -13,7 +13,7 @@
  * 205, fewer or more bytes than the app's Content-Length, startResponse
  * twice, status 999, the app's Connection field) and to two connection
  * options, where tsgi differs from gevent on purpose in each case. And
- * 29 malformed requests (framing attacks, malformed heads) go to all five:
+ * 31 malformed requests (framing attacks, malformed heads) go to all five:
  * tsgi answers each with a 4xx/5xx and closes, and is never more lenient
  * than a seed; the table of what each server did is printed. Where tsgi's value is not
  * the common one, the values of all five servers are printed as a table.
@@ -75,6 +75,8 @@ const cases: Record<string, string> = {
   "obs-text field value at the 0x80-0xFF edges": `GET / HTTP/1.1\r\n${HOST}X-V: \x80\x9f\xa0\xff\r\n${CLOSE}\r\n`,
   "repeated Content-Type": `POST /t HTTP/1.1\r\n${HOST}Content-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n${CLOSE}\r\n`,
   "field names of odd tchars, digits and a dot": `GET / HTTP/1.1\r\n${HOST}X-!#$%&'*+.^\`|~: a\r\n1: b\r\nX.Y: c\r\nX-E:\r\n${CLOSE}\r\n`,
+  "Content-Length with whitespace around the value": `POST /ows HTTP/1.1\r\n${HOST}Content-Length:  3 \r\n${CLOSE}\r\nabc`,
+  "HTTP/1.2 request": `GET /v HTTP/1.2\r\n${HOST}${CLOSE}\r\n`,
 };
 
 /** Keys compared: the request's CGI variables, its fields, the scheme and the body the app read. */
@@ -99,6 +101,20 @@ const ALLOWED: Record<string, Record<string, [string, string, string]>> = {
       "http://example.test/abs",
       "/abs",
       "RFC 9112 §3.2.2: a server must accept the absolute-form; PATH_INFO is its path (gevent, wsgiref and eventlet pass the URI, cheroot answers 400)",
+    ],
+  },
+  "Content-Length with whitespace around the value": {
+    CONTENT_LENGTH: [
+      "3 ",
+      "3",
+      "RFC 9110 §5.5: the whitespace around a field value is not part of it (cheroot strips it too; gevent, eventlet and wsgiref keep the trailing space)",
+    ],
+  },
+  "HTTP/1.2 request": {
+    SERVER_PROTOCOL: [
+      "HTTP/1.2",
+      "HTTP/1.1",
+      "RFC 9110 §6.2: a higher minor version is processed as the highest one the server implements, and docs/spec.md's SERVER_PROTOCOL is HTTP/1.0 or HTTP/1.1 (wsgiref passes HTTP/1.2 too, eventlet says HTTP/1.0, cheroot answers 505)",
     ],
   },
   "absolute-form request-target with an IPv6 authority and another Host": {
@@ -314,6 +330,14 @@ describe.skipIf(!available)("environ side by side with the seed servers", () => 
     });
   });
 
+  test("an empty line before the request line is skipped (RFC 9112 §2.2: a server SHOULD ignore at least one), as cheroot does; gevent answers 400, wsgiref and eventlet close unanswered", async () => {
+    const bytes = `\r\nGET /after-crlf HTTP/1.1\r\n${HOST}${CLOSE}\r\n`;
+    const statusOf = async (port: number) => (await raw(port, bytes, { timeoutMs: 2000 })).data.toString("latin1").split("\r\n")[0];
+    const port = (seed: Seed) => seedPorts.find(([name]) => name === seed)![1];
+    const [mine, gevent, cheroot] = await Promise.all([statusOf(tsgi!.port), statusOf(port("gevent")), statusOf(port("cheroot"))]);
+    expect({ mine, gevent, cheroot }).toEqual({ mine: "HTTP/1.1 200 OK", gevent: "HTTP/1.1 400 Bad Request", cheroot: "HTTP/1.1 200 OK" });
+  });
+
   describe("apps that break the rules, and connection options: what tsgi sends, and how gevent differs", () => {
     const H = "Host: example.test\r\n";
     /** A second request on the same connection, to show whether the first response's framing left the connection usable. */
@@ -442,6 +466,8 @@ describe.skipIf(!available)("environ side by side with the seed servers", () => 
       "asterisk-form for GET": `GET * HTTP/1.1\r\n${H}\r\n`,
       "CONNECT with an origin-form target": `CONNECT / HTTP/1.1\r\n${H}\r\n`,
       "two Host fields in HTTP/1.0": `GET / HTTP/1.0\r\n${H}Host: other.test\r\n\r\n`,
+      "a space after the HTTP version": `GET / HTTP/1.1 \r\n${H}\r\n`,
+      "DEL in a field value": `GET / HTTP/1.1\r\n${H}X-A: a\x7fb\r\n\r\n`,
     };
     /** What a server did with the bytes: its first status code (0: none) and whether it closed the connection. */
     type Outcome = { status: number; closed: boolean };
@@ -493,6 +519,10 @@ describe.skipIf(!available)("environ side by side with the seed servers", () => 
       for (const label of Object.keys(cases)) {
         const d = results.get(seed)!.get(label)!;
         if (seed === "wsgiref" && label.startsWith("chunked")) continue;
+        if (seed === "cheroot" && label === "HTTP/1.2 request") {
+          expect(d).toStartWith("HTTP/1.1 505");
+          continue;
+        }
         if (seed === "cheroot" && label.startsWith("absolute-form request-target")) {
           expect(d).toStartWith("HTTP/1.1 400");
           continue;
