@@ -194,6 +194,33 @@ const payloads: Payload[] = [
   { name: "a 7,000-byte target", send: `POST /app/${"t".repeat(7000)} HTTP/1.1\r\n${H}Content-Length: ${S.length}\r\n\r\n${S}` },
   // Pipelined from the client: the proxy forwards two requests, the app must see exactly those.
   { name: "pipelined CL body then GET", send: `${post(`Content-Length: ${S.length}\r\n`, S)}GET /app/second HTTP/1.1\r\n${H}\r\n` },
+  // Content-Length spellings number parsers differ on (underscore separators, JS/Python literals).
+  { name: "CL with an underscore (1_0)", send: post(`Content-Length: ${String(S.length)[0]}_${String(S.length).slice(1)}\r\n`, S) },
+  { name: "CL with a decimal point", send: post(`Content-Length: ${S.length}.0\r\n`, S) },
+  // A chunk-size of more than 16 digits, all leading zeros: a parser that caps digits, not value, reads it otherwise.
+  { name: "chunk size zero-padded past 16 digits", send: post("Transfer-Encoding: chunked\r\n", `${"0".repeat(18)}${chunk(S)}0\r\n\r\n`) },
+  { name: "last-chunk zero-padded past 16 digits", send: post("Transfer-Encoding: chunked\r\n", `${"0".repeat(20)}\r\n\r\n${S}`) },
+  // Trailer fields that name framing or routing fields (RFC 9110 §6.5.1).
+  { name: "trailer Transfer-Encoding", send: post("Transfer-Encoding: chunked\r\n", `1\r\nA\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n${S}`) },
+  { name: "trailer Host", send: post("Transfer-Encoding: chunked\r\n", `1\r\nA\r\n0\r\nHost: evil\r\n\r\n${S}`) },
+  { name: "trailer obs-fold", send: post("Transfer-Encoding: chunked\r\n", `1\r\nA\r\n0\r\nX-T: 1\r\n ${S.length}\r\n\r\n${S}`) },
+  // Host tricks (RFC 9112 §3.2).
+  { name: "Host twice", send: `POST /app/h HTTP/1.1\r\nHost: h\r\nHost: evil\r\nContent-Length: ${S.length}\r\n\r\n${S}` },
+  { name: "Host twice, identical", send: `POST /app/h HTTP/1.1\r\nHost: h\r\nHost: h\r\nContent-Length: ${S.length}\r\n\r\n${S}` },
+  { name: "Host with userinfo", send: `POST /app/h HTTP/1.1\r\nHost: u@h\r\nContent-Length: ${S.length}\r\n\r\n${S}` },
+  { name: "Host obs-fold", send: `POST /app/h HTTP/1.1\r\nHost: h\r\n evil\r\nContent-Length: ${S.length}\r\n\r\n${S}` },
+  { name: "absolute-form naming another host than Host", send: `POST http://evil/app/abs2 HTTP/1.1\r\n${H}Content-Length: ${S.length}\r\n\r\n${S}` },
+  // Expect variants.
+  { name: "Expect 100-continue and another expectation", send: post(`Expect: 100-continue, x\r\nContent-Length: ${S.length}\r\n`, S) },
+  { name: "Expect 100-CONTINUE, body after a pause", send: [post(`Expect: 100-CONTINUE\r\nContent-Length: ${S.length}\r\n`, ""), S] },
+  { name: "Expect 100-continue on a GET without body, then a request", send: `GET /app/e HTTP/1.1\r\n${H}Expect: 100-continue\r\n\r\n${S}` },
+  // Protocol switches tsgi refuses: what follows must never be read as HTTP by tsgi.
+  { name: "h2c upgrade, then a request", send: `GET /app/up HTTP/1.1\r\n${H}Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n${S}` },
+  { name: "websocket upgrade, then a request", send: `GET /app/ws HTTP/1.1\r\n${H}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n${S}` },
+  { name: "HTTP/2 preface", send: `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n${S}` },
+  { name: "CONNECT, then a request", send: `CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n${S}` },
+  { name: "TRACE", send: `TRACE /app/t HTTP/1.1\r\n${H}Content-Length: ${S.length}\r\n\r\n${S}` },
+  { name: "OPTIONS *", send: `OPTIONS * HTTP/1.1\r\n${H}Content-Length: ${S.length}\r\n\r\n${S}` },
 ];
 
 // ---------------------------------------------------------------- clients
