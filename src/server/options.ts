@@ -180,7 +180,9 @@ export interface ServerOptions {
    * Longest wait for more request-body bytes while the app reads, ms
    * (eventlet `socket_timeout`). Past it the read rejects with an
    * `HttpError` (status 408), answered 408 if nothing was sent yet, and the
-   * connection closes. It is also the wait between the bytes of a body
+   * connection closes. Only body bytes end the wait: those of a chunked
+   * body's framing (chunk-size lines, chunk extensions, the trailer
+   * section), trickled, do not. It is also the wait between the bytes of a body
    * answered before its end, or refused with 413: drained after the
    * response, or read and dropped by the lingering close (at most 30 s in
    * all). 0 disables it.
