@@ -103,3 +103,46 @@ describe("execute(data, start)", () => {
     expect(parser.idle).toBe(true);
   });
 });
+
+describe("headEnd: where the head ended in the read that completed it", () => {
+  test("set before onHead, so a handler that throws from onHead knows where its body begins: whole, split, from an offset, and for a repeated (memoized) head", () => {
+    const head = "POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n";
+    const seen: number[] = [];
+    const refusing = (): RequestParser => {
+      const p: RequestParser = new RequestParser({
+        onHead: () => {
+          seen.push(p.headEnd);
+          throw new HttpError(413, "too large");
+        },
+        onBody: () => {},
+        onMessageComplete: () => {},
+      });
+      return p;
+    };
+    const status = (f: () => void): number | null => {
+      try {
+        f();
+        return null;
+      } catch (e) {
+        return (e as HttpError).status;
+      }
+    };
+    // Whole, with 7 body bytes after it: the head ends at its length.
+    expect(status(() => refusing().execute(enc(head + "1234567")))).toBe(413);
+    // From an offset of 3 (junk before it, never read).
+    expect(status(() => refusing().execute(enc("\n\n\n" + head + "12"), 3))).toBe(413);
+    // Split: the second read holds the head's last 10 bytes, then 5 body bytes.
+    const split = refusing();
+    expect(split.execute(enc(head.slice(0, -10)))).toBe(head.length - 10);
+    expect(status(() => split.execute(enc(head.slice(-10) + "12345")))).toBe(413);
+    expect(seen).toEqual([head.length, 3 + head.length, 10]);
+    // A repeated keep-alive head (delivered from the parser's memo, without a scan): counted from where it starts.
+    const ends: number[] = [];
+    const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    const p: RequestParser = new RequestParser({ onHead: () => void ends.push(p.headEnd), onBody: () => {}, onMessageComplete: () => {} });
+    const two = enc(get + get);
+    let at = 0;
+    while (at < two.length) at = p.execute(two, at);
+    expect(ends).toEqual([get.length, 2 * get.length]);
+  });
+});

@@ -1225,6 +1225,26 @@ except OSError as e:
       expect(errors.join("")).toBe("");
     }, 20_000);
 
+    test.skipIf(!python3)("a 413'd Content-Length upload whose head and first body bytes come in one read, then pauses 3 s and sends the rest: it gets the 413; the linger counts those first bytes as the body's (before: closed after 2 s, the rest reset the connection, no 413)", async () => {
+      const { port, errors } = start(hello, { maxRequestBodySize: 1000 });
+      // One sendall of head + 5000 body bytes: the server reads them in one read (loopback). Then 3 s of silence, then 3 MB.
+      const status = await pythonClient(`
+import socket, time
+s = socket.create_connection(("127.0.0.1", ${port}), timeout=10)
+try:
+    s.sendall(b"POST /big HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 3150728\\r\\n\\r\\n" + b"x" * 5000)
+    time.sleep(3)
+    for piece in [b"x" * 65536] * 48:
+        s.sendall(piece)
+${PY_READ_ALL}
+    print(data.split(b"\\r\\n")[0].decode())
+except OSError as e:
+    print("error:", type(e).__name__)
+`);
+      expect(status).toBe("HTTP/1.1 413 Content Too Large");
+      expect(errors.join("")).toBe("");
+    }, 20_000);
+
     test("a client that keeps its side open and silent after the answer: the server lets go of it after the linger (2 s without bytes)", async () => {
       const { port, server } = start(hello, { maxRequestBodySize: 10 });
       const sock = connect({ host: "127.0.0.1", port, allowHalfOpen: true });

@@ -500,6 +500,16 @@ export class RequestParser {
     return (this.state === H_START || this.state === H_START_LF) && this.err === null;
   }
 
+  /**
+   * The index, in the `data` of the `execute()` call that completed it,
+   * just past the last request head this parser completed (its final LF):
+   * where its body, or the next message, begins in that read. Set before
+   * `onHead` runs, so a handler that refuses the head (throws from
+   * `onHead`) can tell its bytes from the body bytes after it. 0 before
+   * any head.
+   */
+  headEnd = 0;
+
   /** `true` after `onHead` and before `onMessageComplete` of the same message. */
   get inBody(): boolean {
     return this.state >= B_LENGTH && this.state !== DEAD;
@@ -879,6 +889,7 @@ export class RequestParser {
    * when the message is already complete.
    */
   private finishHead(data: Uint8Array, start: number, p: number): boolean {
+    this.headEnd = p;
     try {
       return this.buildHead(data, start, p);
     } catch (error) {
@@ -1081,6 +1092,7 @@ export class RequestParser {
    */
   private reuseHead(data: Uint8Array, at: number, end: number): number {
     const head = this.memoHead!;
+    this.headEnd = at;
     this.headMethod = head.method === "HEAD";
     if (!this.deliver(head, true)) return at;
     return this.parseBody(data, at, end);

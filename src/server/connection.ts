@@ -617,6 +617,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       try {
         at = this.parser.execute(stop === end ? data : data.subarray(0, stop), at);
       } catch (error) {
+        // A head refused with 413 from onHead: the parser took it whole, and the bytes after it in
+        // this read are its body's (the lingering close reads them as a body still arriving: shutdown()).
+        if (this.refusedHead !== null && !this.bodyRefused) this.parsedTo = base + this.parser.headEnd;
         this.parseFailed(error);
         return;
       }
@@ -1470,7 +1473,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.lingerUntil = this.core.clock() + most;
     // A request body still arriving (answered before its end: an upload the app did not read, past
     // what is drained or chunked; or one refused with 413 whose bytes are coming: a chunked one
-    // that grew past the limit, or a Content-Length one once a byte of it arrives here (onData);
+    // that grew past the limit, or a Content-Length one once a byte of it arrives: in the head's own
+    // read (past the head: parsedTo, set from the parser's headEnd in feed()) or later (onData);
     // not one that already stopped arriving for bodyTimeout: bodyStalled) is the client's to
     // finish, and it reads the answer only then (python requests, http.client): between its bytes
     // the linger waits as a read of the body would, bodyTimeout (off: the linger's whole time),
@@ -1478,7 +1482,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     // reset the connection (requests: BrokenPipe, no answer). LINGER_MAX_MS bounds it all the
     // same (LINGER_MS while the server closes). A client silent after a 413 to its head (one that
     // waits for 100 Continue, or is done) is let go after LINGER_MS.
-    if (!this.bodyStalled && (this.bodyRefused || (this.parser.inBody && this.refusedHead === null))) this.lingerGap = this.bodyLingerGap(most);
+    if (!this.bodyStalled && (this.bodyRefused || (this.parser.inBody && (this.refusedHead === null || this.bytesReceived > this.parsedTo)))) this.lingerGap = this.bodyLingerGap(most);
     this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, most));
     this.socket.resume(); // it may be paused at a high-water mark
     this.socket.shutdown();
