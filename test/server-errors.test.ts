@@ -1619,6 +1619,62 @@ describe("graceful close", () => {
     }
   });
 
+  test("idleGrace: the sweeps the graces ask for (wakeAt) are grouped on a 10 ms grid: 60 keep-alive responses ending 2 ms apart under the close get a handful of sweeps, not one each, and each grace still lasts about idleGrace (before: a sweep per distinct ms, each over every connection)", async () => {
+    const N = 60;
+    const app: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      const ms = Number(environ.PATH_INFO.slice(1));
+      return (async function* () {
+        yield enc("first;");
+        await Bun.sleep(ms);
+        yield enc("last;");
+      })();
+    };
+    const s = startServer(app);
+    // Counted where wakeAt's timers call it (the sweeper's interval holds the original).
+    const server = s.server as unknown as { sweep: () => void; wakes: Map<number, unknown> };
+    const sweep = server.sweep;
+    let sweeps = 0;
+    let mostPending = 0;
+    server.sweep = () => {
+      sweeps++;
+      sweep();
+    };
+    const clients = await Promise.all(
+      Array.from({ length: N }, async (_, i) => {
+        const ms = 200 + 2 * i;
+        const c = { ms, data: "", lastAt: 0, closedAt: 0, socket: connect({ host: "127.0.0.1", port: s.port }) };
+        c.socket.on("data", (d) => {
+          c.data += d.toString("latin1");
+          if (!c.lastAt && c.data.endsWith("0\r\n\r\n")) c.lastAt = performance.now();
+        });
+        c.socket.on("close", () => (c.closedAt = performance.now()));
+        c.socket.on("error", () => {});
+        await new Promise((r) => c.socket.on("connect", r));
+        c.socket.write(get(`/${ms}`));
+        return c;
+      }),
+    );
+    try {
+      expect(await pollUntil(() => clients.every((c) => c.data.includes("first;")), 5)).toBe(true);
+      const closing = s.server.close({ timeout: 8000, idleGrace: 300 });
+      const watch = setInterval(() => (mostPending = Math.max(mostPending, server.wakes.size)), 1);
+      await closing;
+      clearInterval(watch);
+      expect(await pollUntil(() => clients.every((c) => c.closedAt > 0), 10)).toBe(true);
+      for (const c of clients) {
+        expect(c.data).not.toContain("Connection: close"); // kept alive: the grace applies
+        const grace = c.closedAt - c.lastAt;
+        expect([c.ms, grace >= 250]).toEqual([c.ms, true]);
+        expect([c.ms, grace < 700]).toEqual([c.ms, true]);
+      }
+      // The responses end over about 120 ms: 13 grid slots, a few more on a loaded machine.
+      expect({ sweeps, mostPending, under: sweeps <= 25 && mostPending <= 25 }).toMatchObject({ under: true });
+    } finally {
+      for (const c of clients) c.socket.destroy();
+    }
+  });
+
   test("the sweeps a close's grace asks for (wakeAt) end with the close: a process whose closes were cut by their timeout under a long idleGrace exits on its own at once, not when the grace would have ended", async () => {
     // Five servers in one process, each closed with an idle keep-alive connection (a grace of 20 s
     // asks for a sweep at 20 s) and a timeout of 200 ms that cuts it. Timers left pending would keep

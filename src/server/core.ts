@@ -60,9 +60,10 @@ export interface ServerCore {
    * While the server closes: run the deadline sweep at `at`
    * (`performance.now()` ms) rather than at the sweeper's next tick (up to
    * 1 s later), so that a grace the close gives a connection (`idleGrace`,
-   * the 1 s for a request head) ends on time. Sweeps asked for the same ms
-   * are one; all are cancelled when the close finishes. Does nothing when
-   * the server is not closing.
+   * the 1 s for a request head) ends on time. Sweeps asked for within the
+   * same 10 ms slot are one, at the slot's end (so a grace ends at most
+   * 10 ms late); all are cancelled when the close finishes. Does nothing
+   * when the server is not closing.
    */
   wakeAt(at: number): void;
   /** Log an error with context (e.g. the request line). */

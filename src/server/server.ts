@@ -146,6 +146,15 @@ class LimitWarning {
   }
 }
 
+/**
+ * The grid the sweeps a close's graces ask for run on (ms; see
+ * `TsgiServer.wakeAt`): deadlines within one slot share one sweep at its
+ * end, so a grace ends at most this late, and a close whose many
+ * connections' graces end a ms apart runs one sweep (over every
+ * connection) per slot, not per ms.
+ */
+const WAKE_GRID_MS = 10;
+
 /** How long such a connection may take over its handshake, ms (`headerTimeout` when shorter). */
 const REFUSED_HANDSHAKE_MS = 10_000;
 /**
@@ -205,8 +214,8 @@ export class TsgiServer implements Server, ServerCore {
   private sweeper: ReturnType<typeof setInterval> | null = null;
   /**
    * While the server closes, the deadline sweeps asked for by {@link wakeAt},
-   * by the ms they run at: so a close's grace ends on time (the sweeper
-   * ticks up to 1 s apart).
+   * by the time they run at (a multiple of {@link WAKE_GRID_MS}): so a
+   * close's grace ends on time (the sweeper ticks up to 1 s apart).
    */
   private readonly wakes = new Map<number, ReturnType<typeof setTimeout>>();
   private readonly errorWriter: LineWriter | null;
@@ -713,7 +722,9 @@ export class TsgiServer implements Server, ServerCore {
 
   wakeAt(at: number): void {
     if (!this.closing || this.sweeper === null) return;
-    const key = Math.ceil(at);
+    // On a coarse grid: each sweep scans every connection, and a close whose responses end a ms
+    // apart asked for one per ms. A grace ends at most WAKE_GRID_MS late.
+    const key = Math.ceil(at / WAKE_GRID_MS) * WAKE_GRID_MS;
     if (this.wakes.has(key)) return;
     // +1: a timer may fire within the ms it was due; the sweep must find the deadline passed.
     const timer = setTimeout(() => {
