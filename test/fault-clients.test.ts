@@ -1003,9 +1003,9 @@ describe("once the server decides to close, it reads no further request (RFC 911
       expect(data()).toStartWith("HTTP/1.1 413 "); // the 100 bytes may still come: closed over them, the connection would be reset
       const started = Date.now();
       await s.server.close({ timeout: 10_000 });
-      // 2 s without a byte, checked by the timeouts' sweep (up to 1 s apart).
+      // 2 s without a byte (on time since the close's linger cap asks for its own sweep).
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-      expect(Date.now() - started).toBeLessThan(4000);
+      expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       sock.destroy();
     }
@@ -1025,9 +1025,33 @@ describe("once the server decides to close, it reads no further request (RFC 911
       expect(s.server.connections).toBe(5); // lingering on while the bytes come
       const started = Date.now();
       await s.server.close({ timeout: 10_000 });
-      // Cut 2 s into the close, seen by the timeouts' sweep (up to 1 s apart); the bytes kept coming.
+      // Cut 2 s into the close (on time, not at the timeouts' sweep's next tick); the bytes kept coming.
       expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
-      expect(Date.now() - started).toBeLessThan(4500);
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      clearInterval(drip);
+      for (const c of clients) c.sock.destroy();
+    }
+  }, 20_000);
+
+  test("the 2 s a close gives a connection lingering on while its client drips bytes ends on time, not at the timeouts sweeper's next tick (before: up to a tick, 1 s, later)", async () => {
+    // keepAliveTimeout 4000: the sweeper ticks every 1000 ms from listen(). The close starts 150 ms
+    // past a tick, so its 2 s end 150 ms past one: left to the sweeper, they were seen 850 ms late.
+    const s = startServer(app, { keepAliveTimeout: 4000 });
+    const listenedAt = performance.now();
+    const clients = await Promise.all(Array.from({ length: 3 }, () => lingering(s.port, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\nxxxx")));
+    const drip = setInterval(() => {
+      for (const c of clients) if (!c.sock.destroyed) c.sock.write("x");
+    }, 100);
+    try {
+      for (const c of clients) expect(c.data()).toStartWith("HTTP/1.1 200 ");
+      await Bun.sleep(1000 + 150 - ((performance.now() - listenedAt) % 1000));
+      expect(s.server.connections).toBe(3); // lingering on while the bytes come
+      const started = performance.now();
+      await s.server.close({ timeout: 10_000 });
+      const took = performance.now() - started;
+      expect(took).toBeGreaterThanOrEqual(1990);
+      expect(took).toBeLessThan(2400);
     } finally {
       clearInterval(drip);
       for (const c of clients) c.sock.destroy();

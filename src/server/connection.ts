@@ -368,7 +368,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
         // Bytes of a body refused with 413 still coming: its client sends it all before it reads
         // the answer, as one whose upload was answered early does (see shutdown()).
         if (this.lingerGap === LINGER_MS && (this.refusedHead !== null || this.bodyRefused) && !this.bodyStalled) this.lingerGap = this.bodyLingerGap(LINGER_MAX_MS);
-        const left = this.lingerUntil - this.core.clock();
+        // While the server closes, lingerUntil is on the precise clock (see shutdown()).
+        const left = this.lingerUntil - (this.core.closing ? performance.now() : this.core.clock());
         if (left > 0) this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, left));
       }
       return;
@@ -575,10 +576,11 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private setDeadline(kind: Deadline, ms: number): void {
     this.deadlineKind = kind;
     if (kind === Deadline.None || ms <= 0) this.deadline = 0;
-    else if ((kind === Deadline.Idle || kind === Deadline.Head) && this.core.closing) {
+    else if (kind !== Deadline.Body && this.core.closing) {
       // A grace the server's close gives (idleGrace once a keep-alive response is out, the 1 s
-      // for a head begun in it) ends on time: counted from now, swept then. On the coarse clock it
-      // lasted up to two sweeper ticks longer (a 300 ms idleGrace held close() about 1.5 s).
+      // for a head begun in it, the LINGER_MS a lingering close keeps) ends on time: counted from
+      // now, swept then. On the coarse clock it lasted up to two sweeper ticks longer (a 300 ms
+      // idleGrace held close() about 1.5 s, the linger's 2 s about 2.9 s).
       this.deadline = performance.now() + ms;
       this.core.wakeAt(this.deadline);
     } else this.deadline = this.core.clock() + ms;
@@ -1470,7 +1472,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       }
       most = LINGER_MS;
     }
-    this.lingerUntil = this.core.clock() + most;
+    // While the server closes, on the precise clock: its LINGER_MS ends on time (setDeadline's wakeAt).
+    this.lingerUntil = (this.core.closing ? performance.now() : this.core.clock()) + most;
     // A request body still arriving (answered before its end: an upload the app did not read, past
     // what is drained or chunked; or one refused with 413 whose bytes are coming: a chunked one
     // that grew past the limit, or a Content-Length one once a byte of it arrives: in the head's own
@@ -1569,6 +1572,8 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       }
       if (now + LINGER_MS < this.lingerUntil) this.lingerUntil = now + LINGER_MS;
       if (this.deadline === 0 || this.deadline > this.lingerUntil) this.deadline = this.lingerUntil;
+      // Swept when it passes, not at the sweeper's next tick (up to 1 s later).
+      this.core.wakeAt(this.deadline);
       return;
     }
     if (this.responding || this.head !== null || this.draining || this.stash !== null) {
