@@ -1034,6 +1034,42 @@ describe("once the server decides to close, it reads no further request (RFC 911
     }
   }, 20_000);
 
+  test("a client that drips the unread body of an upload answered early, a byte well within each bodyTimeout, holds its connection 30 s at most in all (nginx lingering_time), drain and lingering close together (before: for as long as it dripped)", async () => {
+    // bodyTimeout 1000: the drain waits 1 s between bytes; the client sends one every 400 ms of the
+    // 100 kB it announced (under the 1 MiB drained, so the answer keeps the connection alive).
+    const s = startServer(app, { bodyTimeout: 1000 });
+    const sock = connect({ host: "127.0.0.1", port: s.port, allowHalfOpen: true });
+    sock.on("error", () => {});
+    let data = "";
+    let answeredAt = 0;
+    let closedAt = 0;
+    sock.on("data", (d: Buffer) => {
+      data += d.toString("latin1");
+      if (!answeredAt && data.includes("\r\n\r\n")) answeredAt = performance.now();
+    });
+    sock.on("end", () => (closedAt ||= performance.now()));
+    sock.on("close", () => (closedAt ||= performance.now()));
+    sock.write("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nxxxx");
+    const drip = setInterval(() => {
+      if (!sock.destroyed && !closedAt) sock.write("x");
+    }, 400);
+    try {
+      const until = performance.now() + 36_000;
+      while (!closedAt && performance.now() < until) await Bun.sleep(100);
+      expect(data).toStartWith("HTTP/1.1 200 ");
+      expect(data).not.toContain("Connection: close"); // drained, not closed after the answer
+      expect(closedAt).toBeGreaterThan(0);
+      const held = closedAt - answeredAt;
+      expect(held).toBeGreaterThanOrEqual(29_000); // not cut while the bytes kept coming in time
+      expect(held).toBeLessThan(32_500);
+      for (let i = 0; i < 50 && s.server.connections > 0; i++) await Bun.sleep(20);
+      expect(s.server.connections).toBe(0);
+    } finally {
+      clearInterval(drip);
+      sock.destroy();
+    }
+  }, 45_000);
+
   test("the 2 s a close gives a connection lingering on while its client drips bytes ends on time, not at the timeouts sweeper's next tick (before: up to a tick, 1 s, later)", async () => {
     // keepAliveTimeout 4000: the sweeper ticks every 1000 ms from listen(). The close starts 150 ms
     // past a tick, so its 2 s end 150 ms past one: left to the sweeper, they were seen 850 ms late.

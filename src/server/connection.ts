@@ -188,6 +188,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   private responding = false;
   private draining = false;
   private drained = 0;
+  /**
+   * When the unread body of a request answered early must be done (its
+   * drain, and the lingering close after it, together): {@link LINGER_MAX_MS}
+   * from the response's end, on the server's clock; 0 when no drain runs.
+   * `bodyTimeout` bounds the wait between its bytes, this their total (nginx
+   * `lingering_time` over its discarded body): else a client that sends a
+   * byte just within each `bodyTimeout` held the connection for good.
+   */
+  private drainUntil = 0;
   /** Body bytes received for the current request (for `maxRequestBodySize`, and whether a client asked to wait for `100 Continue` is sending). */
   private bodyReceived = 0;
   /** A head refused before the app ran (413): its request line is logged. */
@@ -694,12 +703,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
   onBody(chunk: Uint8Array): void {
     if (this.draining) {
       this.drained += chunk.length;
-      if (this.drained > MAX_DRAIN) {
+      const left = this.drainUntil - this.core.clock();
+      if (this.drained > MAX_DRAIN || left <= 0) {
         this.draining = false;
         this.closeAfterFlush();
         return;
       }
-      if (this.deadlineKind === Deadline.Body) this.setDeadline(Deadline.Body, this.core.options.bodyTimeout);
+      if (this.deadlineKind === Deadline.Body) this.setDeadline(Deadline.Body, this.drainGap(left));
       return;
     }
     const max = this.core.options.maxRequestBodySize;
@@ -979,8 +989,15 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     input?.discard();
     this.draining = true;
     this.input = null;
-    // A client that stops sending the body it announced must not hold the connection.
-    this.setDeadline(Deadline.Body, this.core.options.bodyTimeout);
+    // A client that stops sending the body it announced, or sends it a byte at a time, must not hold the connection.
+    this.drainUntil = this.core.clock() + LINGER_MAX_MS;
+    this.setDeadline(Deadline.Body, this.drainGap(LINGER_MAX_MS));
+  }
+
+  /** The drain's wait for the next byte of the body (ms): `bodyTimeout`, at most `left`, the ms left of its total ({@link drainUntil}); `left` when `bodyTimeout` is off. */
+  private drainGap(left: number): number {
+    const bodyTimeout = this.core.options.bodyTimeout;
+    return bodyTimeout > 0 && bodyTimeout < left ? bodyTimeout : left;
   }
 
   /**
@@ -994,6 +1011,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     this.answered = true;
     this.afterResponse();
     this.draining = false;
+    this.drainUntil = 0;
     this.lastHead = this.head;
     this.head = null;
     // A body the app left unread past the input's high-water mark paused the socket: resume it.
@@ -1473,7 +1491,13 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       most = LINGER_MS;
     }
     // While the server closes, on the precise clock: its LINGER_MS ends on time (setDeadline's wakeAt).
-    this.lingerUntil = (this.core.closing ? performance.now() : this.core.clock()) + most;
+    const now = this.core.closing ? performance.now() : this.core.clock();
+    // After a drain given up (too many bytes, too long, or stalled) the linger ends when the drain would have: one total for both.
+    this.lingerUntil = this.drainUntil > 0 && this.drainUntil < now + most ? this.drainUntil : now + most;
+    if (this.lingerUntil <= now) {
+      this.closeNow();
+      return;
+    }
     // A request body still arriving (answered before its end: an upload the app did not read, past
     // what is drained or chunked; or one refused with 413 whose bytes are coming: a chunked one
     // that grew past the limit, or a Content-Length one once a byte of it arrives: in the head's own
@@ -1486,7 +1510,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     // same (LINGER_MS while the server closes). A client silent after a 413 to its head (one that
     // waits for 100 Continue, or is done) is let go after LINGER_MS.
     if (!this.bodyStalled && (this.bodyRefused || (this.parser.inBody && (this.refusedHead === null || this.bytesReceived > this.parsedTo)))) this.lingerGap = this.bodyLingerGap(most);
-    this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, most));
+    this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, this.lingerUntil - now));
     this.socket.resume(); // it may be paused at a high-water mark
     this.socket.shutdown();
   }
