@@ -1076,6 +1076,40 @@ describe("environ", () => {
     expect(r.response!.headers.server).toBe("edge/2");
   });
 
+  test("serverName and serverPort are read-only once the server exists: assigning one throws a TypeError, and a keep-alive connection repeating its head (its environ copied from a template) sees the same SERVER_NAME as a new one (before: the assignment went through, new connections saw it, the repeating one kept the old name)", async () => {
+    const { port, server } = start(capture, { serverName: "api.example" });
+    const names: string[] = [];
+    const sock = connect({ host: "127.0.0.1", port });
+    sock.on("error", () => {});
+    let data = "";
+    sock.on("data", (d: Buffer) => (data += d.toString("latin1")));
+    await new Promise((r) => sock.on("connect", r));
+    try {
+      /** The same head byte for byte on the kept-alive connection: from the third on, its environ is a template's copy. */
+      const again = async (n: number) => {
+        sock.write("GET /same HTTP/1.1\r\nHost: x\r\n\r\n");
+        for (let i = 0; i < 200 && data.split("HTTP/1.1 200 ").length - 1 < n; i++) await Bun.sleep(5);
+        names.push(String(seen!.SERVER_NAME));
+      };
+      for (let n = 1; n <= 3; n++) await again(n);
+      expect(() => {
+        // @ts-expect-error serverName is read-only
+        server.serverName = "other.example";
+      }).toThrow(TypeError);
+      expect(() => {
+        // @ts-expect-error serverPort is read-only
+        server.serverPort = 1;
+      }).toThrow(TypeError);
+      await again(4);
+      const fresh = await rawOne(port, "GET /new HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+      expect(fresh.response!.status).toBe(200);
+      names.push(String(seen!.SERVER_NAME), String(seen!.SERVER_PORT));
+      expect(names).toEqual(["api.example", "api.example", "api.example", "api.example", "api.example", String(port)]);
+    } finally {
+      sock.destroy();
+    }
+  });
+
   test("serverName \"\" is a TypeError at creation, not an environ every request's validator() refuses (PEP 3333: SERVER_NAME is never empty)", async () => {
     const { createServer } = await import("../src/server/server.ts");
     const { validator } = await import("../src/toolkit/validate.ts");

@@ -196,10 +196,22 @@ export class TsgiServer implements Server, ServerCore {
   readonly serverSoftware: string;
   readonly urlScheme: string;
   readonly http10Only: boolean;
-  /** `SERVER_NAME` for requests (the `serverName` option, else derived from the bound address); `""` before `listen()`. */
-  serverName = "";
-  /** `SERVER_PORT` for requests: the bound port; on a Unix socket the scheme's default (80, 443). */
-  serverPort = 0;
+  #serverName = "";
+  #serverPort = 0;
+  /**
+   * `SERVER_NAME` for requests (the `serverName` option, else derived from
+   * the bound address); `""` before `listen()`. Read-only (assigning throws
+   * a TypeError): the connections' environ templates keep the value they
+   * were made with, so a change would reach only some requests. gevent
+   * likewise takes `server_name` into its base environ once, at start.
+   */
+  get serverName(): string {
+    return this.#serverName;
+  }
+  /** `SERVER_PORT` for requests: the bound port; on a Unix socket the scheme's default (80, 443); 0 before `listen()`. Read-only, as {@link serverName}. */
+  get serverPort(): number {
+    return this.#serverPort;
+  }
   hostname = "";
   port = 0;
   /** `close()` was called. */
@@ -311,8 +323,8 @@ export class TsgiServer implements Server, ServerCore {
     // default port (gunicorn and uWSGI answer 80), so URL reconstruction gives http://host/.
     const wildcard = this.unix !== null || this.hostname === "0.0.0.0" || this.hostname === "::";
     // A machine may have an empty host name (sethostname(2) takes length 0, in a container's UTS namespace): localhost then.
-    this.serverName = o.serverName ?? (wildcard ? osHostname() || "localhost" : this.hostname);
-    this.serverPort = this.unix === null ? this.port : this.urlScheme === "https" ? 443 : 80;
+    this.#serverName = o.serverName ?? (wildcard ? osHostname() || "localhost" : this.hostname);
+    this.#serverPort = this.unix === null ? this.port : this.urlScheme === "https" ? 443 : 80;
     const shortest = Math.min(
       o.headerTimeout || Infinity,
       o.keepAliveTimeout || Infinity,
