@@ -261,6 +261,10 @@ describe("applyProxyHeaders", () => {
     expect(forwarded('for="192.0.2.60:4711"')).toEqual(["192.0.2.60", "4711", "5555"]);
     expect(forwarded('for="[2001:db8:cafe::17]:4711";proto=https')).toEqual(["2001:db8:cafe::17", "4711", "5555"]);
     expect(forwarded("for=192.0.2.60")).toEqual(["192.0.2.60", "", "5555"]);
+    // Unquoted, against RFC 7239 §4/§6, as hand-configured proxies write them (docs/deploy.md): read as the quoted forms.
+    expect(forwarded("for=192.0.2.60:4711")).toEqual(["192.0.2.60", "4711", "5555"]);
+    expect(forwarded("for=2001:db8::1;proto=https")).toEqual(["2001:db8::1", "", "5555"]);
+    expect(forwarded("for=[2001:db8::1]:4711")).toEqual(["2001:db8::1", "4711", "5555"]);
     expect(forwarded('for="[2001:db8:cafe::17]"')).toEqual(["2001:db8:cafe::17", "", "5555"]);
     expect(forwarded('for="192.0.2.60:_pqr"')).toEqual(["192.0.2.60", "", "5555"]);
     expect(forwarded('for="_gazonk:4711"')).toEqual(["_gazonk", "4711", "5555"]);

@@ -282,7 +282,17 @@ export function parseForwarded(value: string): ForwardedElement[] {
   return value.split(",").map(parseForwardedElement);
 }
 
-/** Token characters (RFC 9110 §5.6.2) by character code; a `Forwarded` token value may also hold `:`, `[` and `]` (`VALUE_CHAR`). */
+/**
+ * Token characters (RFC 9110 §5.6.2) by character code; a `Forwarded` token
+ * value may also hold `:`, `[` and `]` (`VALUE_CHAR`). RFC 7239 §4 and §6
+ * want a node with a port or an IPv6 address quoted, but proxies configured
+ * by hand write it bare (HAProxy `set-header Forwarded for=%[src]` for an
+ * IPv6 client, `for=%[src]:%[src_port]`): read as the quoted form, since a
+ * client gains nothing by it (it could quote the same node; trust depends
+ * on the address alone), while refusing it would end the walk at the
+ * nearest proxy's own element and leave every such client with the
+ * proxy's address.
+ */
 const TCHAR = new Uint8Array(128);
 const VALUE_CHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = VALUE_CHAR[c.charCodeAt(0)] = 1;
