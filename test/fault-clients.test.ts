@@ -1093,6 +1093,46 @@ describe("once the server decides to close, it reads no further request (RFC 911
       for (const c of clients) c.sock.destroy();
     }
   }, 20_000);
+
+  test("a connection the close itself ends, whose client is still sending an unread upload, lingers 2 s from its response's end on time, not to the sweeper's next tick (before: up to a tick, 1 s, later)", async () => {
+    // The request comes 850 ms past a sweeper tick (keepAliveTimeout 4000: ticks 1000 ms apart), the close 50 ms later,
+    // the answer 150 ms past the next tick: its 2 s end 150 ms past a tick, which the sweeper alone saw 850 ms late.
+    const slow: Application = async (_e, sr) => {
+      await Bun.sleep(300);
+      sr("200 OK", [["Content-Length", "2"]]);
+      return [new TextEncoder().encode("ok")];
+    };
+    const s = startServer(slow, { keepAliveTimeout: 4000 });
+    const listenedAt = performance.now();
+    const sock = connect({ host: "127.0.0.1", port: s.port, allowHalfOpen: true });
+    sock.on("error", () => {});
+    let data = "";
+    let answeredAt = 0;
+    sock.on("data", (d: Buffer) => {
+      data += d.toString("latin1");
+      if (!answeredAt && data.includes("ok")) answeredAt = performance.now();
+    });
+    await new Promise((r) => sock.on("connect", r));
+    await Bun.sleep(1000 + 850 - ((performance.now() - listenedAt) % 1000));
+    // 100 MB announced (more than is drained): the response closes the connection, the upload is still coming.
+    sock.write("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\nxxxx");
+    await Bun.sleep(50);
+    expect(answeredAt).toBe(0); // the close begins while the app runs
+    const drip = setInterval(() => {
+      if (!sock.destroyed) sock.write("x");
+    }, 100);
+    try {
+      await s.server.close({ timeout: 10_000 });
+      const closedAt = performance.now();
+      expect(data).toStartWith("HTTP/1.1 200 ");
+      const lingered = closedAt - answeredAt;
+      expect(lingered).toBeGreaterThanOrEqual(1900);
+      expect(lingered).toBeLessThan(2350);
+    } finally {
+      clearInterval(drip);
+      sock.destroy();
+    }
+  }, 20_000);
 });
 
 describe("more connections than the open-file limit allows", () => {
