@@ -435,6 +435,43 @@ describe("checkArgs: strict command lines", () => {
     }
   }, 30_000);
 
+  test("the --no- form of a flag that takes a value (--no-workers, --no-fd, --no-watch) says there is no such flag and what to do instead, on both commands, for every such flag (before: a bare 'unknown option --no-workers')", async () => {
+    const { DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS } = await import("../src/cli/dev-command.ts");
+    const serve = (...argv: string[]) => () => checkArgs("tsgi serve", argv, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
+    const dev = (...argv: string[]) => () => checkArgs("tsgi-dev", argv, DEV_ARGS, DEV_OPTIONAL_VALUES, DEV_FOREIGN_FLAGS);
+    const valued = (defs: Record<string, { type?: string }>) => Object.entries(defs).filter(([, d]) => d.type === "string" || d.type === "enum").map(([name]) => name);
+    // Each command's own: "takes a value ...; there is no --no-<name>", then the way to turn it off or leave it out.
+    for (const [check, defs, command] of [[serve, SERVE_ARGS, "tsgi serve"], [dev, DEV_ARGS, "tsgi-dev"]] as const) {
+      for (const name of valued(defs)) {
+        expect(check("./app.ts", `--no-${name}`), name).toThrow(new RegExp(`^unknown option --no-${name}: --${name} takes (a value \\(--${name} <[a-z]+>\\)|one of [a-z, ]+); there is no --no-${name}: \\S.* \\(see ${command} --help\\)$`));
+        expect(check("./app.ts", `--no-${name}=1`), name).toThrow(/; there is no --no-/);
+      }
+    }
+    // The other command's flags, in their --no- form: named as the other's, as the flag itself is.
+    for (const name of valued(DEV_ARGS).filter((n) => !(n in SERVE_ARGS))) expect(serve("./app.ts", `--no-${name}`), name).toThrow(/^unknown option --no-[a-z-]+: (a tsgi-dev flag|tsgi serve writes its access log)/);
+    for (const name of valued(SERVE_ARGS).filter((n) => !(n in DEV_ARGS))) expect(dev("./app.ts", `--no-${name}`), name).toThrow(/^unknown option --no-[a-z-]+: (a tsgi serve flag|tsgi-dev runs the app in one process)/);
+    // Where 0 turns it off, or leaving it out means something of its own, that is said.
+    expect(serve("./app.ts", "--no-workers")).toThrow(/--workers takes a value \(--workers <n>\); there is no --no-workers: leave it out to serve in one process, with no supervisor/);
+    expect(serve("./app.ts", "--no-timeout")).toThrow(/: --timeout 0 never kills a silent worker/);
+    expect(serve("./app.ts", "--no-keep-alive")).toThrow(/: --keep-alive 0 closes each connection after its response/);
+    expect(serve("./app.ts", "--no-log-format")).toThrow(/: --no-access-log turns the access log off/);
+    expect(dev("./app.ts", "--no-watch")).toThrow(/--watch takes a value \(--watch <path>\); there is no --no-watch: it adds a path to what is watched \(the app's imports\); --no-reload watches nothing/);
+    // A switch's --no- form is still its negation.
+    expect(serve("./app.ts", "--no-access-log", "--no-proxy-headers")).not.toThrow();
+    expect(dev("./app.ts", "--no-live", "--no-debug")).not.toThrow();
+    // The real commands: one line, exit 2.
+    const root = join(import.meta.dir, "..");
+    for (const [argv, line] of [
+      [["src/cli/serve.ts", "serve", "./app.ts", "--no-fd"], "--fd takes a value (--fd <n>); there is no --no-fd: leave it out to listen on --host and --port, or --uds"],
+      [["src/cli/dev.ts", "./app.ts", "--no-watch"], "--watch takes a value (--watch <path>); there is no --no-watch"],
+      [["src/cli/dev.ts", "./app.ts", "--no-port"], "--port takes a value (--port <port>); there is no --no-port: leave --port out for its default"],
+    ] as const) {
+      const r = Bun.spawnSync([process.execPath, ...argv], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });
+      expect([argv, r.exitCode, r.stderr.toString().split("\n").length]).toEqual([argv, 2, 2]);
+      expect(r.stderr.toString()).toContain(line);
+    }
+  }, 30_000);
+
   test("uvicorn's --env-file: tsgi serve says how Bun reads .env files and runs it with another; tsgi-dev that it reads them itself (before: a bare 'unknown option')", () => {
     const root = join(import.meta.dir, "..");
     const run = (...argv: string[]) => Bun.spawnSync([process.execPath, ...argv], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });

@@ -45,6 +45,10 @@ function switchDescription(defs: Record<string, FlagDef>, name: string): string 
  *   and the value may not be another flag;
  * - a boolean flag takes no `=value`, except the values listed for it in
  *   `optionalValues` (`--peercreds=resolve`); `--no-<name>` negates it;
+ * - `--no-<name>` of a flag that takes a value (`--no-port`) is an error
+ *   saying it has no `--no-` form and to leave the flag out, unless
+ *   `foreign` says more for it (`no-workers`: leave it out to serve in one
+ *   process; `no-timeout`: `--timeout 0`);
  * - an enum flag's value must be one of its options;
  * - more positional arguments than the command defines is an error (one
  *   after a switch is named as the value it does not take: `--access-log
@@ -115,6 +119,11 @@ export function checkArgs(
       const short = !arg.startsWith("--") && !flags.includes(name);
       const hint = foreignHint(foreign, name, short);
       if (hint !== undefined) throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}: ${hint} (see ${command} --help)`);
+      // The --no- form of a flag that takes a value (--no-port, --no-uds): it is no switch, and leaving it out is its "off".
+      const valued = arg.startsWith("--") && name.startsWith("no-") ? defs[name.slice(3)] : undefined;
+      if (valued !== undefined && valued.type !== "positional" && valued.type !== "boolean") {
+        throw new UsageError(`unknown option --${name}: ${noNegation(name.slice(3), valued, `leave --${name.slice(3)} out for its default`)} (see ${command} --help)`);
+      }
       // A short flag with its value attached (-p8000) is read by its first letter too.
       const near = nearest(name, spellings) ?? (short && name.length > 1 ? nearest(name.slice(0, 1), flags) : undefined);
       throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
@@ -149,6 +158,15 @@ export function checkArgs(
   if (end !== -1) seenPositionals += rawArgs.length - end - 1;
   const missing = positionals.slice(seenPositionals).find((name) => defs[name]!.required);
   if (missing !== undefined) throw new UsageError(`missing <${missing}>: ${command} <${missing}> [options], e.g. ${command} ./app.ts (see ${command} --help)`);
+}
+
+/**
+ * What to say of `--no-<name>` for a flag that takes a value: that it
+ * takes one and is no switch, and `instead`: `--workers takes a value
+ * (--workers <n>); there is no --no-workers: leave it out to serve in one process`.
+ */
+export function noNegation(name: string, def: FlagDef, instead: string): string {
+  return `--${name} takes ${def.options ? `one of ${def.options.join(", ")}` : `a value (--${name} <${def.valueHint ?? "value"}>)`}; there is no --no-${name}: ${instead}`;
 }
 
 /**

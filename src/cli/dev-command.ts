@@ -29,7 +29,7 @@ import { runSupervisor } from "../dev/supervisor.ts";
 import { watchEntryMatches } from "../dev/watcher.ts";
 import { runWorker } from "../dev/worker.ts";
 import { takeWorkerSpec } from "../dev/worker-flag.ts";
-import { checkArgs, positionalArgs, positionalIndexes, versionRequested } from "./args.ts";
+import { checkArgs, noNegation, positionalArgs, positionalIndexes, versionRequested } from "./args.ts";
 import { workingDirectoryGone } from "./cwd.ts";
 import { helpPrinter } from "./help.ts";
 import { DEPLOY_ARGS } from "./serve-command.ts";
@@ -88,6 +88,7 @@ export const DEV_FOREIGN_FLAGS: Record<string, string> = {
   H: "use --host <host>",
   hostname: "use --host <host>",
   workers: "tsgi-dev runs the app in one process (uvicorn, too, runs one with --reload); tsgi serve --workers N runs several in production",
+  "no-workers": "tsgi-dev runs the app in one process (uvicorn, too, runs one with --reload); tsgi serve --workers N runs several in production",
   b: "tsgi-dev listens on --host and --port (e.g. --host 0.0.0.0 --port 8000)",
   bind: "tsgi-dev listens on --host and --port (e.g. --host 0.0.0.0 --port 8000)",
   "reload-dir": "use --watch <path> (repeatable); the app's imports are watched already",
@@ -96,13 +97,16 @@ export const DEV_FOREIGN_FLAGS: Record<string, string> = {
   // uvicorn's --env-file. Bun's own (bun --env-file=x tsgi-dev) sets the values once; reloads re-read only the default files.
   "env-file":
     "tsgi-dev reads the working directory's .env files as Bun does (.env, .env.local, .env.development, ...) at start and again on each reload: put the variables in one of them",
+  // --watch adds to what is watched; turning watching off is --no-reload's (checkArgs says the rest of the --no- forms).
+  "no-watch": noNegation("watch", DEV_ARGS.watch, "it adds a path to what is watched (the app's imports); --no-reload watches nothing"),
 };
 // tsgi serve's flags tsgi-dev lacks (before: "unknown option --fd" and nothing more), and the --no- form of its switches.
-for (const [name, def] of Object.entries(DEPLOY_ARGS)) {
+for (const name of Object.keys(DEPLOY_ARGS)) {
   if (name in DEV_ARGS || name in DEV_FOREIGN_FLAGS) continue;
   const hint = "a tsgi serve flag (the production server's): in production run tsgi serve ./app.ts with it; tsgi-dev serves plain HTTP on --host and --port with development settings";
   DEV_FOREIGN_FLAGS[name] = hint;
-  if (def.type === "boolean") DEV_FOREIGN_FLAGS[`no-${name}`] = hint;
+  // Its --no- form too, a switch's or not (--no-fd, --no-workers: the flag is tsgi serve's either way).
+  DEV_FOREIGN_FLAGS[`no-${name}`] = hint;
 }
 
 const command = defineCommand({

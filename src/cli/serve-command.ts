@@ -34,7 +34,7 @@ import { logStrayErrors } from "../deploy/stray-errors.ts";
 import { prefixedLog } from "../deploy/worker-log.ts";
 import { exitAtOnceHint, onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
-import { checkArgs, positionalArgs, versionRequested } from "./args.ts";
+import { checkArgs, noNegation, positionalArgs, versionRequested } from "./args.ts";
 import { workingDirectoryGone } from "./cwd.ts";
 import { helpPrinter } from "./help.ts";
 import { helpWordGiven, nearestWord, shellWord, versionWordGiven } from "./words.ts";
@@ -149,6 +149,22 @@ export const SERVE_FOREIGN_FLAGS: Record<string, string> = {
   // uvicorn's --env-file: Bun reads the default files itself, and its own --env-file reads another (its workers inherit the values).
   "env-file":
     "Bun reads .env, .env.$NODE_ENV and .env.local in the working directory by itself; for another file, run tsgi under bun --env-file: bun --env-file=prod.env node_modules/.bin/tsgi serve ./app.ts (under systemd, EnvironmentFile=)",
+  // tsgi-dev's flags that take a value, in their --no- form (--watch's is TO_DEV too).
+  "no-watch": TO_DEV,
+  "no-ignore": TO_DEV,
+  "no-allowed-hosts": TO_DEV,
+  "no-log-level": TO_LOG,
+  // The --no- form of a flag that takes a value, where leaving it out is not all there is to say (checkArgs says
+  // "leave it out for its default" for the others): the value that turns it off, or what leaving it out does.
+  "no-workers": noNegation("workers", DEPLOY_ARGS.workers, "leave it out to serve in one process, with no supervisor"),
+  "no-fd": noNegation("fd", DEPLOY_ARGS.fd, "leave it out to listen on --host and --port, or --uds (given one of them, sockets systemd passes in LISTEN_FDS are not served)"),
+  "no-timeout": noNegation("timeout", DEPLOY_ARGS.timeout, "--timeout 0 never kills a silent worker"),
+  "no-max-requests": noNegation("max-requests", DEPLOY_ARGS["max-requests"], "leave it out, or --max-requests 0, never to recycle a worker"),
+  "no-graceful-timeout": noNegation("graceful-timeout", DEPLOY_ARGS["graceful-timeout"], "--graceful-timeout 0 gives in-flight requests no time on stop"),
+  "no-keep-alive": noNegation("keep-alive", DEPLOY_ARGS["keep-alive"], "--keep-alive 0 closes each connection after its response"),
+  "no-request-timeout": noNegation("request-timeout", DEPLOY_ARGS["request-timeout"], "leave it out, or --request-timeout 0, for no limit"),
+  "no-max-request-body-size": noNegation("max-request-body-size", DEPLOY_ARGS["max-request-body-size"], "leave it out, or --max-request-body-size 0, for no limit"),
+  "no-log-format": noNegation("log-format", DEPLOY_ARGS["log-format"], "--no-access-log turns the access log off"),
 };
 
 /** Turn parsed citty arguments into {@link DeployOptions} (a number flag's value checked as `resolveDeployOptions` checks it, with its message). */
