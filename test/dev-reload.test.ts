@@ -639,6 +639,30 @@ export default (environ: any, startResponse: any) => {
     expect(probes()).toEqual([]);
   });
 
+  test("the probe's directory goes as soon as the probe is answered (no plugin: a .json imported lazily), so a tsgi-dev SIGKILLed right after leaves none in TMPDIR (before: each such kill within a second of the probe left one; a full test run, about four in /tmp)", async () => {
+    const app = new TempApp({
+      "data.json": `{ "n": 1 }\n`,
+      "tmp/.keep": "",
+      "app.ts": `export default async (environ: any, startResponse: any) => {
+  const data = (await import("./data.json")).default;
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode("n=" + data.n)];
+};
+`,
+    });
+    apps.push(app);
+    const tmp = join(app.dir, "tmp");
+    const probes = () => readdirSync(tmp).filter((f) => f.startsWith("tsgi-dev-probe-"));
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir, env: { TMPDIR: tmp } });
+    const url = await dev.ready();
+    // The import, and so the probe, happens in this request; the directory is looked at as soon as it is answered.
+    expect((await get(url)).text).toBe("n=1");
+    const left = probes();
+    await dev.kill("SIGKILL");
+    expect(left).toEqual([]);
+    expect(probes()).toEqual([]);
+  });
+
   test("files a runtime plugin loads that requests import lazily (a docs site's .md pages) are not run through the plugin again at each reload: only one whose import failed is imported on its own before the load, and a fixed one then serves (before: every page once more per reload)", async () => {
     const app = new TempApp({
       "bunfig.toml": `preload = ["./md-plugin.ts"]\n`,

@@ -102,21 +102,27 @@ export function takePluginImports(): string[] {
 const pluginExtensions = new Map<string, boolean>();
 /**
  * The directory of the empty files {@link pluginLoads} imports to ask: made
- * for a question, removed {@link PROBE_DIR_KEEP_MS} after the last (an
- * asynchronous plugin may still read its probe), or at exit if sooner, so a
- * process killed later (SIGKILL, a crash) leaves nothing in the temporary
- * directory.
+ * for a question and removed as soon as its `require()` returns (nothing
+ * reads the probe after that); when it threw (an asynchronous plugin may
+ * still read its probe), {@link PROBE_DIR_KEEP_MS} after the last question,
+ * or at exit if sooner. So a process killed (SIGKILL, a crash) leaves
+ * nothing in the temporary directory, unless killed within that while
+ * after an asynchronous plugin's probe.
  */
 let probeDir: string | undefined;
 let probes = 0;
 let probeDirTimer: ReturnType<typeof setTimeout> | undefined;
-/** How long the probe directory stays after a question (ms). */
+/** How long the probe directory stays after a question whose `require()` threw (ms). */
 const PROBE_DIR_KEEP_MS = 1000;
+
+/** Probes in the probe directory that an asynchronous plugin may still read (their `require()` threw). */
+let probesKept = 0;
 
 /** Remove the probe directory now, if there is one. */
 function removeProbeDir(): void {
   clearTimeout(probeDirTimer);
   probeDirTimer = undefined;
+  probesKept = 0;
   const dir = probeDir;
   probeDir = undefined;
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -129,7 +135,7 @@ let probeReached = false;
  * `preload`: Bun runs plugins in the order they were registered) has an
  * `onLoad` whose filter takes a file named like `file`, told by its
  * extension: an empty file with that extension, in a temporary directory
- * (removed a second later), is required once, and either a plugin before tsgi-dev's loads it (or
+ * (removed at once, or a second later when the `require()` threw), is required once, and either a plugin before tsgi-dev's loads it (or
  * throws for it, or is asynchronous: `require()` then fails) or tsgi-dev's
  * own `onLoad` is reached and answers `export {}`. Asked once per extension
  * (as written, case kept) and process; a JavaScript or TypeScript file is
@@ -151,19 +157,28 @@ export function pluginLoads(file: string): boolean {
       probeDir = mkdtempSync(join(tmpdir(), "tsgi-dev-probe-"));
       if (probes === 0) process.once("exit", removeProbeDir);
     }
-    clearTimeout(probeDirTimer);
-    probeDirTimer = setTimeout(removeProbeDir, PROBE_DIR_KEEP_MS);
-    probeDirTimer.unref?.();
     const probe = join(probeDir, `probe-${++probes}${ext}`);
     writeFileSync(probe, "");
     probeReached = false;
+    let threw = false;
     try {
       require(probe);
     } catch {
       // A plugin threw for an empty file, or answers asynchronously: it took the file all the same.
+      threw = true;
     }
     delete require.cache[probe];
     loads = !probeReached;
+    // A require() that returned was answered, by a plugin or tsgi-dev's onLoad: nothing reads the probe any more,
+    // so its directory goes now (a tsgi-dev SIGKILLed a moment later, as a test harness does, leaves nothing).
+    // One that threw may have met an asynchronous plugin, which may still read it: kept a while for that.
+    if (!threw && probesKept === 0) removeProbeDir();
+    else {
+      if (threw) probesKept++;
+      clearTimeout(probeDirTimer);
+      probeDirTimer = setTimeout(removeProbeDir, PROBE_DIR_KEEP_MS);
+      probeDirTimer.unref?.();
+    }
   } catch {
     loads = false;
   } finally {
