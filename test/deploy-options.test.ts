@@ -108,6 +108,32 @@ describe("resolveDeployOptions", () => {
     expect(resolveDeployOptions({ certfile: "c", keyfile: "k", caCerts: "ca" }, {}).tls).toEqual({ certfile: "c", keyfile: "k", caCerts: "ca" });
   });
 
+  test("--uds-mode takes octal permission bits from 000 to 777 that let someone connect; a fourth digit (setuid, setgid, sticky), a mode no one may write, symbolic or decimal modes are usage errors (before: 7777, 1000, 0 and 444 were taken)", async () => {
+    const mode = (udsMode: string | number) => resolveDeployOptions({ uds: "/tmp/x.sock", udsMode }, {}).server.unixMode;
+    for (const [given, bits] of [["660", 0o660], ["0660", 0o660], ["0o660", 0o660], ["600", 0o600], ["777", 0o777], ["0777", 0o777], ["200", 0o200], [0o660, 0o660]] as const) expect([given, mode(given)]).toEqual([given, bits]);
+    const fourth = (v: string) => new UsageError(`--uds-mode must be octal permission bits from 000 to 777 (e.g. 660), got "${v}": the setuid, setgid and sticky bits (a fourth digit) mean nothing on a socket`);
+    for (const v of ["7777", "1000", "1660", "4660", "0o2770"]) expect(() => mode(v), v).toThrow(fourth(v));
+    const noWrite = (shown: string) => new UsageError(`--uds-mode ${shown} lets no one write to the socket, which connecting needs (only root could connect): e.g. 660 (its owner and group) or 666 (every user)`);
+    for (const [v, shown] of [["0", "000"], ["000", "000"], ["444", "444"], ["555", "555"], ["0o100", "100"], [0, "000"]] as const) expect(() => mode(v), String(v)).toThrow(noWrite(shown));
+    for (const v of ["rwx", "u=rw", "rw-rw----", "999", "8", "o660", "66O", "", " 660", "0x1b0", -1, 0.5, 0o7777]) {
+      expect(() => mode(v), String(v)).toThrow(/^--uds-mode must be octal permission bits from 000 to 777 \(e\.g\. 660\), got /);
+    }
+    // 660 written as a decimal number in code is 0o1224: said, with the two ways to write it.
+    expect(() => mode(660)).toThrow(new UsageError(`--uds-mode must be octal permission bits from 000 to 777, got the number 660, which is 0o1224: write it in octal, 0o660, or as text, "660"`));
+    // The real command: exit 2, one line, and no socket made.
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-uds-mode-"));
+    try {
+      writeFileSync(join(dir, "app.ts"), `export default (e: any, s: any) => { s("200 OK", []); return []; };\n`);
+      for (const [v, line] of [["7777", fourth("7777").message], ["0", noWrite("000").message]] as const) {
+        const r = Bun.spawnSync([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", "./app.ts", "--uds", join(dir, "s.sock"), "--uds-mode", v], { cwd: dir, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });
+        expect([v, r.exitCode, r.stderr.toString()]).toEqual([v, 2, `[error] ${line}\n`]);
+        expect(Bun.file(join(dir, "s.sock")).size).toBe(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("errors name the flag", () => {
     const bad: Array<[Parameters<typeof resolveDeployOptions>[0], RegExp]> = [
       [{ uds: "/a", fd: 3 }, /--uds and --fd are exclusive/],
@@ -301,7 +327,7 @@ describe("number flags", () => {
         expect(given, `${flag} ${shown}`).toThrow(new UsageError(`--${flag} must be ${NUMBER_FLAGS[flag].takes} (e.g. --${flag} ${NUMBER_FLAGS[flag].example}), got ${shown}`));
       }
     }
-    expect(() => resolveDeployOptions({ uds: "/tmp/x.sock", udsMode: 660n } as never, {})).toThrow(new UsageError("--uds-mode must be octal permission bits such as 660, got 660n"));
+    expect(() => resolveDeployOptions({ uds: "/tmp/x.sock", udsMode: 660n } as never, {})).toThrow(new UsageError("--uds-mode must be octal permission bits from 000 to 777 (e.g. 660), got 660n"));
     expect(resolveDeployOptions({ uds: "/tmp/x.sock", udsMode: "660" }, {}).server.unixMode).toBe(0o660);
   });
 

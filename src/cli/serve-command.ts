@@ -57,7 +57,7 @@ export const DEPLOY_ARGS = {
   host: { type: "string", description: "Interface to bind, 0.0.0.0 for all", default: "127.0.0.1", valueHint: "host" },
   port: { type: "string", description: "TCP port (default 8000, or PORT)", valueHint: "port" },
   uds: { type: "string", description: "Listen on a Unix domain socket at this path instead of TCP", valueHint: "path" },
-  "uds-mode": { type: "string", description: "Octal permission bits for the socket file, e.g. 660", valueHint: "mode" },
+  "uds-mode": { type: "string", description: "Octal permission bits for the socket file, 000 to 777, e.g. 660 (owner and group may connect; default: the umask's)", valueHint: "mode" },
   fd: { type: "string", description: "Serve an inherited listening socket (systemd socket activation: 3, found by itself from LISTEN_FDS when no place to listen is given)", valueHint: "n" },
   certfile: { type: "string", description: "TLS certificate chain (PEM)", valueHint: "file" },
   keyfile: { type: "string", description: "TLS private key (PEM)", valueHint: "file" },

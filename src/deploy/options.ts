@@ -30,7 +30,7 @@ export interface DeployOptions {
   port?: number;
   /** `--uds PATH`: listen on a Unix domain socket instead of TCP. */
   uds?: string;
-  /** `--uds-mode MODE`: octal permission bits for the socket file, e.g. `"660"`. */
+  /** `--uds-mode MODE`: octal permission bits for the socket file, 000 to 777 and writable by someone (connecting needs write permission), e.g. `"660"`; not a fourth digit (setuid, setgid, sticky). Default: the umask's. */
   udsMode?: string | number;
   /** `--fd N`: serve an inherited listening socket (systemd: 3). */
   fd?: number;
@@ -328,6 +328,34 @@ export function hostArgument(raw: string, flag = "--host"): string {
 }
 
 /**
+ * `--uds-mode`'s value: the socket file's permission bits, 000 to 777 in
+ * octal, as chmod(1) takes them (`"660"`, `"0660"`, `"0o660"`; a number,
+ * `0o660`, from code). Refused: a fourth digit (`"1660"`, `"7777"`: the
+ * setuid, setgid and sticky bits mean nothing on a socket), anything not
+ * octal (`"rw-rw----"`, `"u=rw"`, `"999"`), a number past 0o777 (`660`
+ * written in decimal is 0o1224), and a mode no one may write (`"0"`,
+ * `"444"`): connecting to a Unix socket needs write permission on it
+ * (unix(7)), so only root could.
+ * @throws UsageError naming the value and what to give, e.g. 660.
+ */
+function udsMode(value: unknown): number {
+  const octal = typeof value === "string" ? /^(?:0o?)?([0-7]{1,4})$/.exec(value)?.[1] : undefined;
+  const mode = typeof value === "number" ? value : octal !== undefined ? parseInt(octal, 8) : NaN;
+  if (octal !== undefined && mode > 0o777) {
+    throw new UsageError(`--uds-mode must be octal permission bits from 000 to 777 (e.g. 660), got ${shownValue(value)}: the setuid, setgid and sticky bits (a fourth digit) mean nothing on a socket`);
+  }
+  if (typeof value === "number" && Number.isInteger(value) && value > 0o777 && /^[0-7]{3,4}$/.test(String(value))) {
+    throw new UsageError(`--uds-mode must be octal permission bits from 000 to 777, got the number ${value}, which is 0o${value.toString(8)}: write it in octal, 0o${value}, or as text, "${value}"`);
+  }
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new UsageError(`--uds-mode must be octal permission bits from 000 to 777 (e.g. 660), got ${shownValue(value)}`);
+  if ((mode & 0o222) === 0) {
+    const shown = mode.toString(8).padStart(3, "0");
+    throw new UsageError(`--uds-mode ${shown} lets no one write to the socket, which connecting needs (only root could connect): e.g. 660 (its owner and group) or 666 (every user)`);
+  }
+  return mode;
+}
+
+/**
  * Check the flags and derive the server and supervisor settings.
  * @param env environment for `PORT` and `FORWARDED_ALLOW_IPS` (uvicorn and gunicorn read it). Default `process.env`.
  * @throws UsageError naming the flag for a bad value or a forbidden combination.
@@ -353,9 +381,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   }
   if (o.udsMode !== undefined) {
     if (o.uds === undefined) throw new UsageError("--uds-mode needs --uds");
-    const mode = typeof o.udsMode === "number" ? o.udsMode : typeof o.udsMode === "string" && /^0?o?[0-7]{1,4}$/.test(o.udsMode) ? parseInt(o.udsMode.replace(/^0?o?/, ""), 8) : NaN;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new UsageError(`--uds-mode must be octal permission bits such as 660, got ${shownValue(o.udsMode)}`);
-    server.unixMode = mode;
+    server.unixMode = udsMode(o.udsMode);
   }
   if (o.peercreds) {
     if (o.uds === undefined && o.fd === undefined) throw new UsageError("--peercreds needs a Unix socket (--uds or an inherited Unix socket with --fd)");
