@@ -1,7 +1,8 @@
 /** resolveDeployOptions: the flag rules both CLIs share (issue 5 §1-§4). */
 import { describe, expect, test } from "bun:test";
 import { UsageError } from "../src/deploy/errors.ts";
-import { NUMBER_FLAGS, resolveDeployOptions, type NumberFlag } from "../src/deploy/options.ts";
+import { MAX_WORKERS_PER_CORE, NUMBER_FLAGS, resolveDeployOptions, type NumberFlag } from "../src/deploy/options.ts";
+import { availableParallelism } from "node:os";
 import { parseArgs } from "citty";
 import { DEPLOY_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_ARGS, SERVE_FOREIGN_FLAGS, deployOptionsFromArgs } from "../src/cli/serve-command.ts";
 import { checkArgs } from "../src/cli/args.ts";
@@ -130,6 +131,32 @@ describe("resolveDeployOptions", () => {
         expect(Bun.file(join(dir, "s.sock")).size).toBe(0);
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("--workers takes at most 16 per CPU core; more is a usage error saying the bound and where to start (before: --workers 100000 forked until the machine gave out)", () => {
+    const cores = availableParallelism();
+    const max = MAX_WORKERS_PER_CORE * cores;
+    expect(MAX_WORKERS_PER_CORE).toBe(16);
+    expect(resolveDeployOptions({ workers: max }, {}).workers!.workers).toBe(max);
+    const over = (n: number) =>
+      new UsageError(
+        `--workers ${n} is more than 16 per CPU core (${cores} here: at most ${max}): each worker is a process with its own event loop, serving many connections at once, so past a few per core more add memory, not throughput; start from ${cores} (one per core) to ${2 * cores + 1} (gunicorn's 2 × cores + 1), e.g. --workers ${cores}`,
+      );
+    for (const n of [max + 1, 1000, 100000]) expect(() => resolveDeployOptions({ workers: n }, {}), String(n)).toThrow(over(n));
+  });
+
+  test("tsgi serve --workers 100000 exits 2 at once with that line, binding and forking nothing (a busy --port: it would have been exit 1 had it got that far)", async () => {
+    const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-workers-cap-"));
+    try {
+      writeFileSync(join(dir, "app.ts"), `export default (e: any, s: any) => { s("200 OK", []); return []; };\n`);
+      const r = Bun.spawnSync([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", "./app.ts", "--workers", "100000", "--port", String(holder.port)], { cwd: dir, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });
+      expect([r.exitCode, r.stdout.toString()]).toEqual([2, ""]);
+      expect(r.stderr.toString()).toMatch(/^\[error\] --workers 100000 is more than 16 per CPU core \(\d+ here: at most \d+\): .*e\.g\. --workers \d+\n$/);
+    } finally {
+      holder.stop(true);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -12,6 +12,7 @@ import { secondsToMs, type ServerOptions } from "../server/options.ts";
 import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "../server/proxy.ts";
 import { openFileLimit } from "../server/sys.ts";
 import { fstatSync } from "node:fs";
+import { availableParallelism } from "node:os";
 
 /**
  * The deployment flags, as typed values (CLI names in the comments). A
@@ -42,7 +43,7 @@ export interface DeployOptions {
   caCerts?: string;
   /** `--https`: TLS with the cached self-signed development certificate when no files are given. */
   https?: boolean;
-  /** `--workers N`: N worker processes under a supervisor (N ≥ 1). Unset: one process, no supervisor. */
+  /** `--workers N`: N worker processes under a supervisor (1 ≤ N ≤ {@link MAX_WORKERS_PER_CORE} × the CPU cores, `os.availableParallelism()`). Unset: one process, no supervisor. */
   workers?: number;
   /** `--reuse-port`: each worker binds the port itself with `SO_REUSEPORT` instead of sharing the supervisor's socket. */
   reusePort?: boolean;
@@ -131,6 +132,16 @@ export interface ResolvedDeploy {
  * Node's, `setTimeout` fires at once for more, with a TimeoutOverflowWarning).
  */
 const MAX_TIMER_SECONDS = 2147483;
+
+/**
+ * The most `--workers` per CPU core (`os.availableParallelism()`, the CPUs
+ * this process may run on): 16. Each worker is an event loop serving many
+ * connections at once; gunicorn's docs advise 2 × cores + 1 even for its
+ * one-request-at-a-time sync workers. Far past any such advice, and far
+ * short of a mistyped `--workers 100000` forking until the machine gives
+ * out, which it is there to stop.
+ */
+export const MAX_WORKERS_PER_CORE = 16;
 
 /**
  * What each number flag of `tsgi serve` takes, and an example value: the
@@ -451,6 +462,12 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   let workers: WorkerSettings | null = null;
   if (o.workers !== undefined) {
     const n = numberFlag("workers", o.workers);
+    const cores = availableParallelism();
+    if (n > MAX_WORKERS_PER_CORE * cores) {
+      throw new UsageError(
+        `--workers ${n} is more than ${MAX_WORKERS_PER_CORE} per CPU core (${cores} here: at most ${MAX_WORKERS_PER_CORE * cores}): each worker is a process with its own event loop, serving many connections at once, so past a few per core more add memory, not throughput; start from ${cores} (one per core) to ${2 * cores + 1} (gunicorn's 2 × cores + 1), e.g. --workers ${cores}`,
+      );
+    }
     if (o.reusePort && (o.uds !== undefined || o.fd !== undefined)) throw new UsageError("--reuse-port is for TCP ports; Unix and inherited sockets are shared by the workers");
     workers = {
       workers: n,
