@@ -101,7 +101,7 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(folder.out, /\. is a directory: give the app's module file, e\.g\. \.\/app\.ts/);
   });
 
-  test("tsgi serve's word typed to tsgi-dev (tsgi-dev serve ./app.ts): the command line to type, not 'unexpected argument' or 'no such file: serve'", async () => {
+  test("tsgi serve's word typed to tsgi-dev (tsgi-dev serve ./app.ts): the command line to type, not 'unexpected argument' or 'no such file: serve'; a file named serve is served only as a path, ./serve (before: the bare word imported it, a shell script failing as a module)", async () => {
     const app = helloApp();
     const r = await run(["serve", "./app.ts", "--watch", "views"], app.dir);
     expect(r.code).toBe(2);
@@ -117,11 +117,25 @@ describe("tsgi-dev CLI", () => {
     const noApp = await run(["serve", "--port", "9000"], app.dir);
     expect(noApp.code).toBe(2);
     expectOneLineError(noApp.out, /^\[error\] tsgi-dev takes the app itself, with no command: tsgi-dev \.\/app\.ts --port 9000 \(serve is the production command's: tsgi serve \.\/app\.ts\)$/m);
-    // A file named serve is an app like any other.
+    // A file named serve (a project's ./serve script) is not taken for the bare word: the production command's word all the same,
+    // and the file's path to type (before: the file imported as the app; a shell script failed as a module, SyntaxError).
     const named = helloApp({ serve: 'export default (environ, startResponse) => { startResponse("200 OK", []); return []; };\n' });
-    const s = await run(["serve", "--port", "0", "--no-reload"], named.dir, {}, 3_000);
-    expect(s.out).toContain("tsgi-dev serving serve at http://127.0.0.1:");
-    expect(s.out).not.toContain("takes the app itself");
+    const script = helloApp({ serve: "#!/bin/sh\nexec tsgi serve ./app.ts --workers 2\n" });
+    for (const [dir, args, line] of [
+      [named.dir, ["serve", "--port", "0", "--no-reload"], "tsgi-dev ./serve --port 0 --no-reload"],
+      [script.dir, ["serve"], "tsgi-dev ./serve"],
+      [script.dir, ["--port", "9000", "serve"], "tsgi-dev --port 9000 ./serve"],
+    ] as const) {
+      const s = await run([...args], dir, {}, 3_000);
+      expect([args, s.code]).toEqual([args, 2]);
+      expectOneLineError(s.out, new RegExp(`^\\[error\\] serve is the production command's word \\(tsgi serve <app>\\), not taken as the app: tsgi-dev takes the app itself, with no command; to serve the file \\./serve here, write its path: ${line.replace(/\./g, "\\.")}$`, "m"));
+      expect(s.out).not.toContain("serving");
+    }
+    // Written as a path, it is an app like any other.
+    const dev = new DevProcess(["./serve", "--port", String(freePort()), "--no-reload"], { cwd: named.dir });
+    expect(await dev.ready()).toStartWith("http://127.0.0.1:");
+    expect(dev.output).toContain("tsgi-dev serving ./serve at");
+    await dev.kill();
     // Not when another app follows: serve is then the production command's word (before: 'unexpected argument "./app.ts"').
     const both = await run(["serve", "./app.ts", "--port", "0"], named.dir);
     expect(both.code).toBe(2);

@@ -200,12 +200,13 @@ const command = defineCommand({
  * `tsgi-dev serve ./app.ts`, `tsgi serve`'s word typed to tsgi-dev: "serve"
  * was taken for the app, and the app for a second one ("unexpected argument
  * ./app.ts"), or, alone, "no such file: serve". Said as what it is, unless
- * a file named `serve` is there to be the app (and no other app is given)
- * or help is asked for; with
- * no app after it and a module `serve.ts` (or another extension) there,
- * both are said, as for `help`. The
- * word is looked for where the app goes, after flags too (`tsgi-dev --port
- * 9000 serve ./app.ts`), as `help` is.
+ * help is asked for. The bare word is never the app, even with a file named
+ * `serve` there (a project's `./serve` script, which tsgi-dev would have
+ * imported as a module): that file is served when written as a path,
+ * `tsgi-dev ./serve`, which the message says. With no app after it and a
+ * module `serve.ts` (or another extension) there, both are said, as for
+ * `help`. The word is looked for where the app goes, after flags too
+ * (`tsgi-dev --port 9000 serve ./app.ts`), as `help` is.
  * @throws UsageError naming the command line to type instead.
  */
 function productionCommandGiven(argv: readonly string[]): void {
@@ -213,9 +214,12 @@ function productionCommandGiven(argv: readonly string[]): void {
   if (at === undefined || argv[at] !== "serve" || argv.some((a) => a === "--help" || a === "-h" || a === "--version" || a === "-v")) return;
   const without = argv.filter((_, i) => i !== at);
   const app = positionalArgs(without, DEV_ARGS)[0];
-  // A file named serve is the app, unless another app follows (tsgi-dev serve ./app.ts beside a script ./serve:
-  // the production command's word, not "unexpected argument ./app.ts").
-  if (existsSync("serve") && app === undefined) return;
+  // A file named serve (a script ./serve) and no other app: the production command's word all the same, the file
+  // served only as a path (before: imported as the app, a shell script failing as a module).
+  if (existsSync("serve") && app === undefined) {
+    const rest = argv.map((a, i) => (i === at ? "./serve" : shellWord(a))).join(" ");
+    throw new UsageError(`serve is the production command's word (tsgi serve <app>), not taken as the app: tsgi-dev takes the app itself, with no command; to serve the file ./serve here, write its path: tsgi-dev ${rest}`);
+  }
   // serve alone with a module serve.ts there (tsgi-dev serve, the .ts left off): which was meant is not known, as for help.
   const ext = app === undefined ? MODULE_EXTENSIONS.find((e) => existsSync(`serve${e}`)) : undefined;
   if (ext !== undefined) throw new UsageError(`no such file: serve; did you mean serve${ext}? (tsgi-dev takes the app itself, with no command; serve is the production command's: tsgi serve <app>)`);
