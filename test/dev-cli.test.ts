@@ -420,13 +420,29 @@ describe("tsgi-dev CLI", () => {
       // Where the port came from, in tsgi serve's words: a user who gave no --port looks for it (before: not said).
       const fromPort = `127.0.0.1:${port} is already in use; port ${port} came from PORT (set in the environment or a .env file): stop the process using it, or pick another port with --port <n> (which wins over PORT), or leave both out to take the next free port`;
       expectOneLineError(e.out, new RegExp(`^\\[error\\] ${escape(fromPort)}$`, "m"));
-      // From a .env file (Bun loads it into the environment), and in restart mode (the supervisor binds).
+      // From a .env file (Bun loads it into the environment), in place and in restart mode (the supervisor binds): the file is
+      // named, and PORT is to be changed there, where unsetting it in the shell would do nothing (before: "set in the environment
+      // or a .env file ... or leave both out"). The file Bun took it from: .env.local over .env.
+      const fromFile = (file: string) =>
+        `127.0.0.1:${port} is already in use; port ${port} came from PORT (set in ${file}): stop the process using it, or pick another port with --port <n> (which wins over PORT), or change PORT in ${file} (or remove it there to take the next free port)`;
       const withDotenv = helloApp({ ".env": `PORT=${port}\n` });
-      for (const extra of [[], ["--reload=restart"]]) {
-        const d = await run(["./app.ts", ...extra], withDotenv.dir, { PORT: undefined });
-        expect([extra, d.code]).toEqual([extra, 1]);
-        expect([extra, d.out]).toEqual([extra, expect.stringContaining(fromPort)]);
+      // (NODE_ENV as in a terminal: under bun test it is "test", in which Bun reads no .env.local.)
+      const withLocal = helloApp({ ".env": "PORT=not-this-one\n", ".env.local": `PORT=${port}\n` });
+      for (const [dir, file] of [[withDotenv.dir, ".env"], [withLocal.dir, ".env.local"]] as const) {
+        for (const extra of [[], ["--reload=restart"]]) {
+          const d = await run(["./app.ts", ...extra], dir, { PORT: undefined, NODE_ENV: undefined, BUN_ENV: undefined });
+          expect([file, extra, d.code]).toEqual([file, extra, 1]);
+          expectOneLineError(d.out, new RegExp(`^\\[error\\] ${escape(fromFile(file))}$`, "m"));
+        }
       }
+      // The shell's PORT wins over the file's, and is named as before.
+      const shellWins = await run(["./app.ts"], withLocal.dir, { PORT: String(port), NODE_ENV: undefined, BUN_ENV: undefined });
+      expect(shellWins.code).toBe(1);
+      expectOneLineError(shellWins.out, new RegExp(`^\\[error\\] ${escape(fromPort)}$`, "m"));
+      // --port given and busy, PORT from .env: leaving --port out would bind PORT's port, so it is to be removed from the file.
+      const flagOverFile = await run(["./app.ts", "--port", String(port)], withDotenv.dir, { PORT: undefined });
+      expect(flagOverFile.code).toBe(1);
+      expectOneLineError(flagOverFile.out, new RegExp(`^\\[error\\] ${escape(fromFlag.replace("leave --port out", "leave --port out and remove PORT from .env"))}$`, "m"));
       // --port wins over PORT: not named as where the port came from; leaving --port out would bind PORT's, so it is to be unset too.
       const both = await run(["./app.ts", "--port", String(port)], app.dir, { PORT: "1" });
       expect(both.code).toBe(1);

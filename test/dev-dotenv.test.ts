@@ -10,7 +10,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dotenvFiles, dotenvMode, loadDotenv } from "../src/dev/dotenv.ts";
+import { dotenvFiles, dotenvMode, dotenvSource, loadDotenv } from "../src/dev/dotenv.ts";
 
 type Case = { files: Record<string, string>; shell?: Record<string, string> };
 const env = (text: string, shell?: Record<string, string>): Case => ({ files: { ".env": text }, shell });
@@ -189,4 +189,37 @@ process.stdout.write(JSON.stringify({ atStart, changed, after: pick() }));`,
       expect(r.after).toEqual({ URL: "http://shellhost/v2", HOST: "shellhost", OPT: "${NOPE-other}", PLAIN: "2" });
     });
   }
+});
+
+describe("dotenv: where a variable came from (a busy PORT's message names the file)", () => {
+  test("dotenvSource names the file Bun took the value from (the highest-precedence one that sets it), or nothing when the shell set it or no file gives that value", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-dotenv-source-"));
+    const key = "TSGI_DOTENV_SOURCE_TEST";
+    // Off Linux the mode comes from process.env, "test" under bun test: a terminal's for this test.
+    const nodeEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = "development";
+    try {
+      writeFileSync(join(dir, ".env"), `${key}=from-env\nOTHER=1\n`);
+      writeFileSync(join(dir, ".env.local"), `${key}=from-local\n`);
+      const shell = { PATH: "/usr/bin" }; // development mode: .env.local is read
+      process.env[key] = "from-local";
+      expect(dotenvSource(key, dir, shell)).toBe(".env.local");
+      // Off Linux (start environment unknown): a file whose value is the one in process.env.
+      expect(dotenvSource(key, dir, null)).toBe(".env.local");
+      // The shell's (in the start environment), or a value no file gives: not a file's.
+      expect(dotenvSource(key, dir, { ...shell, [key]: "from-local" })).toBeUndefined();
+      process.env[key] = "from-elsewhere";
+      expect(dotenvSource(key, dir, null)).toBeUndefined();
+      // In test mode Bun reads no .env.local: .env's value, and .env named.
+      process.env[key] = "from-env";
+      expect(dotenvSource(key, dir, { ...shell, NODE_ENV: "test" })).toBe(".env");
+      delete process.env[key];
+      expect(dotenvSource(key, dir, shell)).toBeUndefined();
+    } finally {
+      delete process.env[key];
+      if (nodeEnv === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = nodeEnv;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

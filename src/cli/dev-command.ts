@@ -22,6 +22,7 @@ import { guardStdio } from "../deploy/stdio.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
 import { runExecPathChildrenAsBun } from "../dev/compiled.ts";
+import { dotenvSource } from "../dev/dotenv.ts";
 import type { DevConfig } from "../dev/config.ts";
 import { startDevServer, type DevServer } from "../dev/dev-server.ts";
 import { createDevLogger, LOG_LEVELS, type LogLevel } from "../dev/log.ts";
@@ -129,6 +130,8 @@ const command = defineCommand({
         reloadFlag === "--no-reload" ? false : reloadFlag === "--reload=restart" ? "restart" : "inplace";
       const portFlag = typeof args.port === "string" ? args.port : undefined;
       const envPort = process.env.PORT?.trim() ? process.env.PORT.trim() : undefined;
+      // A PORT from a .env file (Bun loaded it unasked): a bind error says to change it there, not to unset it.
+      const portEnvFile = envPort !== undefined ? dotenvSource("PORT") : undefined;
       config = {
         app: parseAppSpec(String(args.app)),
         host: args.host ? hostArgument(String(args.host)) : "127.0.0.1",
@@ -136,6 +139,7 @@ const command = defineCommand({
         portExplicit: portFlag !== undefined || envPort !== undefined,
         portFromEnv: portFlag === undefined && envPort !== undefined,
         portEnvOverridden: portFlag !== undefined && envPort !== undefined,
+        ...(portEnvFile !== undefined ? { portEnvFile } : {}),
         logLevel: level,
         accessLog: args["access-log"] !== false,
         reload,

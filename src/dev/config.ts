@@ -21,6 +21,8 @@ export interface DevConfig {
   portFromEnv?: boolean;
   /** `PORT` is set too, and `--port` won over it: a busy `--port`'s message says to unset it as well for the next free port. Default false. */
   portEnvOverridden?: boolean;
+  /** The dotenv file `PORT` came from (`.env`, `.env.local`...), when one did: bind errors point at it, not at the shell. */
+  portEnvFile?: string;
   /** Terminal verbosity. Default `info`. */
   logLevel: LogLevel;
   /** Print an access-log line per request. Default true. */

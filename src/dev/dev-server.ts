@@ -206,6 +206,7 @@ export async function startDevServer(
       explicit: config.portExplicit || role === "next-worker",
       fromEnv: config.portFromEnv === true,
       envOverridden: config.portEnvOverridden === true,
+      ...(config.portEnvFile !== undefined ? { envFile: config.portEnvFile } : {}),
       onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
     },
     (port) => createServer(served, { ...serverOptions, port, reusePort: role !== "standalone" }).listen(),

@@ -24,7 +24,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -290,6 +290,29 @@ function inferOwned(texts: string[], env: Env): Set<string> {
     const drop = bad.filter((k) => !refersToBad(k));
     for (const k of drop.length ? drop : bad) owned.delete(k);
   }
+}
+
+/**
+ * The dotenv file `key`'s value in `process.env` came from, as Bun loaded
+ * it (its name, e.g. `.env.local`: the files are in `cwd`), or undefined
+ * when it came from the environment the process started with, or no file
+ * sets it to that value. A message about the value (a busy `PORT`) then
+ * points at the file to edit, where unsetting the variable in the shell
+ * would do nothing. Where the start environment is not known (off Linux),
+ * a file whose value is the one in `process.env` is taken to be its source.
+ * @param cwd directory holding the dotenv files; default `process.cwd()`.
+ * @param start the environment the process started with, null if not known; default {@link startEnvironment}.
+ */
+export function dotenvSource(key: string, cwd: string = process.cwd(), start: Env | null = startEnvironment()): string | undefined {
+  if (process.env[key] === undefined || (start !== null && start[key] !== undefined)) return undefined;
+  const files = dotenvFiles(cwd, dotenvMode(start ?? process.env));
+  const texts = files.map((f) => readTexts([f])[0]);
+  const present = texts.flatMap((t, i) => (t === undefined ? [] : [{ file: files[i]!, text: t }]));
+  const loaded = loadDotenv(present.map((f) => f.text), start ?? without(process.env, [key]));
+  if (loaded[key] !== process.env[key]) return undefined;
+  // The highest-precedence file that sets it: its value is the one Bun kept.
+  const from = [...present].reverse().find((f) => lex(f.text).has(key));
+  return from === undefined ? undefined : basename(from.file);
 }
 
 /** Keeps `process.env` in step with the dotenv files. */

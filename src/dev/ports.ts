@@ -25,6 +25,12 @@ export interface ListenPlan {
    * well for the next free port. Default false.
    */
   envOverridden?: boolean;
+  /**
+   * The dotenv file `PORT` came from (`.env`, `.env.local`...), when it did
+   * (see `dotenvSource`): the messages name it, and say to change or remove
+   * `PORT` there, where unsetting it in the shell would do nothing.
+   */
+  envFile?: string;
   /** How many following ports to try when not explicit. Default 20. */
   tries?: number;
   /** Told when the port moved: `(busy, chosen)`. */
@@ -42,7 +48,9 @@ export function listenWithFallback<T>(plan: ListenPlan, listen: (port: number) =
   const tries = plan.explicit || plan.port === 0 ? 1 : (plan.tries ?? 20);
   const where = (port: number) => `${plan.hostname.includes(":") ? `[${plan.hostname}]` : plan.hostname}:${port}`;
   // A user who passed no --port looks for where the port came from: a PORT exported long ago, or one in .env.
-  const fromEnv = (port: number) => (plan.explicit && plan.fromEnv ? `; port ${port} came from PORT (set in the environment or a .env file)` : "");
+  const fromEnv = (port: number) => (plan.explicit && plan.fromEnv ? `; port ${port} came from PORT (set in ${plan.envFile ?? "the environment or a .env file"})` : "");
+  // Where leaving PORT out is done: in its dotenv file, when it came from one (unset in the shell, it is read again from there).
+  const dropPort = plan.envFile !== undefined ? `remove PORT from ${plan.envFile}` : "unset PORT";
   for (let i = 0; i < tries; i++) {
     const port = plan.port + i;
     if (port > 65535) break;
@@ -56,8 +64,8 @@ export function listenWithFallback<T>(plan: ListenPlan, listen: (port: number) =
         if (plan.explicit) {
           // Given --port: another --port, not PORT=<n>, which --port would win over.
           const instead = fromEnv(port)
-            ? "pick another port with --port <n> (which wins over PORT), or leave both out to take the next free port"
-            : `pick another port with --port <n>, or leave --port out${plan.envOverridden ? " and unset PORT" : ""} to take the next free port`;
+            ? `pick another port with --port <n> (which wins over PORT), or ${plan.envFile !== undefined ? `change PORT in ${plan.envFile} (or remove it there to take the next free port)` : "leave both out to take the next free port"}`
+            : `pick another port with --port <n>, or leave --port out${plan.envOverridden ? ` and ${dropPort}` : ""} to take the next free port`;
           throw new BindError(`${where(port)} is already in use${fromEnv(port)}: stop the process using it, or ${instead}`, code);
         }
         continue;

@@ -145,6 +145,7 @@ function bindShared(config: DevConfig, logger: ConsolaInstance): { fd: number; p
       explicit: config.portExplicit,
       fromEnv: config.portFromEnv === true,
       envOverridden: config.portEnvOverridden === true,
+      ...(config.portEnvFile !== undefined ? { envFile: config.portEnvFile } : {}),
       onFallback: (busy, chosen) => logger.warn(`port ${busy} is in use; using ${chosen} instead`),
     },
     (port) => Bun.listen({ hostname: config.host, port, socket: { data() {} } }),
