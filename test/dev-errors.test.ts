@@ -1302,6 +1302,44 @@ export default function app(environ: any, startResponse: any): any {
   });
 });
 
+describe("the error page's request environ", () => {
+  test("under a PathInfoDispatcher, the error page shows the environ the failing mounted app saw (SCRIPT_NAME /blog, PATH_INFO /post/1), not the server's (before: PATH_INFO /blog/post/1, SCRIPT_NAME empty, a path that app was never given); the terminal's line keeps the full path", async () => {
+    const app = new TempApp({
+      "app.ts": `import { PathInfoDispatcher } from ${JSON.stringify(join(ROOT, "src/toolkit/dispatch.ts"))};
+const blog = (environ: any, startResponse: any) => {
+  if (environ.PATH_INFO === "/ok") {
+    startResponse("200 OK", [["Content-Type", "text/plain"]]);
+    return [new TextEncoder().encode("ok")];
+  }
+  throw new Error("blog failed at " + environ.PATH_INFO);
+};
+const inner = new PathInfoDispatcher({ "/v1": blog });
+export default new PathInfoDispatcher({ "/blog": blog, "/api": inner, "/plain": (environ: any) => { throw new Error("plain failed at " + environ.PATH_INFO); } });
+`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url + "blog/ok")).text).toBe("ok");
+    for (const [path, scriptName, pathInfo] of [
+      ["blog/post/1", "/blog", "/post/1"],
+      // Mounts within mounts: the innermost app's.
+      ["api/v1/items", "/api/v1", "/items"],
+      ["plain/x", "/plain", "/x"],
+    ] as const) {
+      const r = await get(url + path, PLAIN);
+      expect([path, r.status]).toEqual([path, 500]);
+      expect(r.text).toContain(`failed at ${pathInfo}`);
+      expect([path, /^ {4}PATH_INFO = (.*)$/m.exec(r.text)?.[1], /^ {4}SCRIPT_NAME = (.*)$/m.exec(r.text)?.[1]]).toEqual([path, JSON.stringify(pathInfo), JSON.stringify(scriptName)]);
+      const html = unescape((await get(url + path, HTML)).text);
+      expect(html).toContain(`<tr><td>PATH_INFO</td><td>${JSON.stringify(pathInfo)}</td></tr>`);
+      expect(html).toContain(`<tr><td>SCRIPT_NAME</td><td>${JSON.stringify(scriptName)}</td></tr>`);
+      await dev.waitFor(new RegExp(`GET /${path} raised:`), 3000);
+    }
+    await dev.kill();
+  });
+});
+
 describe("an import of a file that is not there names the nearest file beside it", () => {
   const appImporting = (specifier: string) =>
     `import { greet } from "${specifier}";\nexport default (environ: any, startResponse: any) => {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(greet())];\n};\n`;

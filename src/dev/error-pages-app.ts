@@ -23,6 +23,7 @@ import { fileBodyBlob } from "../gateway/file-body.ts";
 import { isClientDisconnected } from "../gateway/run.ts";
 import { inCauseChain } from "../gateway/cause-chain.ts";
 import { requestGone, signalReasonOf } from "../gateway/signal.ts";
+import { environHandedOnTo } from "../gateway/handed-on.ts";
 import { thrownAfterStartResponse } from "../gateway/node-handler-hint.ts";
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { makeBody, readBody } from "./body.ts";
@@ -94,7 +95,9 @@ export function withErrorPages(app: Application, options: ErrorPagesOptions): Ap
         kind: "runtime",
         diagnosis,
         debug: options.debug,
-        environ: options.debug ? environ : undefined,
+        // The environ the failing app was called with: under a PathInfoDispatcher, the mounted app's (its SCRIPT_NAME and
+        // PATH_INFO), not the server's, which names a path that app never saw.
+        environ: options.debug ? environHandedOnTo(environ) : undefined,
         accept: typeof environ.HTTP_ACCEPT === "string" ? environ.HTTP_ACCEPT : undefined,
       });
       // With excInfo the server replaces the app's status and headers (nothing was sent yet).

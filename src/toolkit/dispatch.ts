@@ -6,6 +6,7 @@
  */
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { copyEnviron as copyKeepingSignal, keepSignalMark } from "../gateway/signal.ts";
+import { noteEnvironHandedOn } from "../gateway/handed-on.ts";
 
 /** Mount points and their applications: an object or `[prefix, app]` pairs. */
 export type PathMap = Record<string, Application> | Iterable<readonly [string, Application]>;
@@ -85,6 +86,8 @@ export class PathInfoDispatcher {
         const copy = copyEnviron(environ);
         copy.SCRIPT_NAME = (environ.SCRIPT_NAME ?? "") + p;
         copy.PATH_INFO = path.slice(p.length);
+        // The environ the mounted app saw, for tsgi-dev's error page (handed-on.ts).
+        noteEnvironHandedOn(environ, copy);
         return app(copy, startResponse);
       }
     }

@@ -1,0 +1,41 @@
+/**
+ * Which environ an application down a chain of middleware was called with:
+ * a middleware that calls an application with a copy of the environ
+ * (`PathInfoDispatcher`: `SCRIPT_NAME` with the mount point added,
+ * `PATH_INFO` without it, as cheroot's `environ.copy()`) says so with
+ * {@link noteEnvironHandedOn}, and tsgi-dev's error page shows, with
+ * {@link environHandedOnTo}, the environ the failing application saw, not
+ * the one the server built, which would name a path it was never given.
+ * @module
+ */
+import type { Environ } from "../spec.ts";
+
+/** Each environ's copy handed on to an application: the last one made from it. Weak: gone with the request. */
+const handedOn = new WeakMap<object, Environ>();
+
+/** Bound on the chain {@link environHandedOnTo} follows (mounts within mounts): a cycle cannot hang it. */
+const MAX_DEPTH = 64;
+
+/**
+ * Record that `copy`, made from `environ`, was passed to an application in
+ * its place. Called by middleware that copies the environ per request.
+ */
+export function noteEnvironHandedOn(environ: Environ, copy: Environ): void {
+  handedOn.set(environ, copy);
+}
+
+/**
+ * The environ the innermost application was last called with for the
+ * request whose environ (the server's, or any copy on the way) is
+ * `environ`: the copies recorded by {@link noteEnvironHandedOn}, followed
+ * to the last (at most 64 deep); `environ` itself when none was made.
+ */
+export function environHandedOnTo(environ: Environ): Environ {
+  let e = environ;
+  for (let i = 0; i < MAX_DEPTH; i++) {
+    const next = handedOn.get(e);
+    if (next === undefined || next === e) break;
+    e = next;
+  }
+  return e;
+}
