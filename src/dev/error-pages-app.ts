@@ -23,7 +23,7 @@ import { fileBodyBlob } from "../gateway/file-body.ts";
 import { isClientDisconnected } from "../gateway/run.ts";
 import { inCauseChain } from "../gateway/cause-chain.ts";
 import { requestGone, signalReasonOf } from "../gateway/signal.ts";
-import { environHandedOnTo } from "../gateway/handed-on.ts";
+import { environHandedOnTo, recordEnvironsHandedOn } from "../gateway/handed-on.ts";
 import { thrownAfterStartResponse } from "../gateway/node-handler-hint.ts";
 import type { Application, Body, Environ, StartResponse } from "../spec.ts";
 import { makeBody, readBody } from "./body.ts";
@@ -58,6 +58,8 @@ export interface ErrorPagesOptions {
 
 /** Wrap `app` so that errors before the headers become a 500 error page. */
 export function withErrorPages(app: Application, options: ErrorPagesOptions): Application {
+  // The page shows the environ a mounted app saw (PathInfoDispatcher's copy): recorded from now on in this process.
+  if (options.debug) recordEnvironsHandedOn();
   return async (environ, startResponse) => {
     const input: unknown = environ["tsgi.input"]; // the server's, before the app may replace it
     let called = false;
