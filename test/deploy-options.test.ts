@@ -135,14 +135,14 @@ describe("resolveDeployOptions", () => {
     }
   });
 
-  test("--workers takes at most 16 per CPU core; more is a usage error saying the bound and where to start (before: --workers 100000 forked until the machine gave out)", () => {
+  test("--workers takes at most 32 per CPU core; more is a usage error saying the bound and where to start (before: --workers 100000 forked until the machine gave out)", () => {
     const cores = availableParallelism();
     const max = MAX_WORKERS_PER_CORE * cores;
-    expect(MAX_WORKERS_PER_CORE).toBe(16);
+    expect(MAX_WORKERS_PER_CORE).toBe(32);
     expect(resolveDeployOptions({ workers: max }, {}).workers!.workers).toBe(max);
     const over = (n: number) =>
       new UsageError(
-        `--workers ${n} is more than 16 per CPU core (${cores} here: at most ${max}): each worker is a process with its own event loop, serving many connections at once, so past a few per core more add memory, not throughput; start from ${cores} (one per core) to ${2 * cores + 1} (gunicorn's 2 × cores + 1), e.g. --workers ${cores}`,
+        `--workers ${n} is more than 32 per CPU core (${cores} here: at most ${max}): each worker is a process with its own event loop, serving many connections at once, so past a few per core more add memory, not throughput; start from ${cores} (one per core) to ${2 * cores + 1} (gunicorn's 2 × cores + 1), e.g. --workers ${cores}`,
       );
     for (const n of [max + 1, 1000, 100000]) expect(() => resolveDeployOptions({ workers: n }, {}), String(n)).toThrow(over(n));
   });
@@ -154,7 +154,7 @@ describe("resolveDeployOptions", () => {
       writeFileSync(join(dir, "app.ts"), `export default (e: any, s: any) => { s("200 OK", []); return []; };\n`);
       const r = Bun.spawnSync([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", "./app.ts", "--workers", "100000", "--port", String(holder.port)], { cwd: dir, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });
       expect([r.exitCode, r.stdout.toString()]).toEqual([2, ""]);
-      expect(r.stderr.toString()).toMatch(/^\[error\] --workers 100000 is more than 16 per CPU core \(\d+ here: at most \d+\): .*e\.g\. --workers \d+\n$/);
+      expect(r.stderr.toString()).toMatch(/^\[error\] --workers 100000 is more than 32 per CPU core \(\d+ here: at most \d+\): .*e\.g\. --workers \d+\n$/);
     } finally {
       holder.stop(true);
       rmSync(dir, { recursive: true, force: true });

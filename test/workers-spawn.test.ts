@@ -13,6 +13,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { collect, freePort } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
+import { MAX_WORKERS_PER_CORE } from "../src/deploy/options.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
 const APP = join(import.meta.dir, "apps/workers-app.ts");
@@ -130,6 +131,9 @@ function exitWithin(proc: { exited: Promise<number> }, ms: number): Promise<numb
   return Promise.race([proc.exited, Bun.sleep(ms).then(() => "still running")]);
 }
 
+/** 64, or the most `--workers` this machine takes (32 a core) if that is fewer. */
+const MANY = Math.min(64, MAX_WORKERS_PER_CORE * availableParallelism());
+
 describe("a stop signal while the first workers are being started", () => {
   // The moment is the start's progress, not a time: a signal 50 ms after the process starts comes
   // before Bun has loaded the CLI (nothing to stop), and on a loaded machine 500 ms may be too.
@@ -139,8 +143,8 @@ describe("a stop signal while the first workers are being started", () => {
     { signal: "SIGQUIT", after: 24 },
   ] as const;
   for (const { signal, after } of moments) {
-    test(`${signal} once ${after} of 64 workers are spawned: spawning stops at once, every worker started exits, and so does the supervisor (0) within the graceful timeout (before: it spawned all 64 before acting on the signal)`, async () => {
-      const s = serve(APP, 64, ["--graceful-timeout", "5"]);
+    test(`${signal} once ${after} of ${MANY} workers are spawned: spawning stops at once, every worker started exits, and so does the supervisor (0) within the graceful timeout (before: it spawned all of them before acting on the signal)`, async () => {
+      const s = serve(APP, MANY, ["--graceful-timeout", "5"]);
       try {
         // Every worker seen: the supervisor's children, read from /proc every few ms.
         const seen = new Set<number>();
@@ -156,9 +160,9 @@ describe("a stop signal while the first workers are being started", () => {
         expect(code).toBe(0);
         // The graceful timeout (5 s), and the 3 s the supervisor gives its workers after it; booting workers have nothing to drain.
         expect(took).toBeLessThan(8000);
-        // The few the supervisor spawned between the look that saw `after` and the signal's turn, not the rest of 64.
+        // The few the supervisor spawned between the look that saw `after` and the signal's turn, not the rest of MANY.
         expect(seen.size).toBeLessThanOrEqual(atSignal + 8);
-        expect(seen.size).toBeLessThan(64);
+        expect(seen.size).toBeLessThan(MANY);
         // None left: neither the workers seen nor any the looks missed (the marker in their environment).
         expect(await waitFor(() => marked(s.marker).length === 0, 3000)).toBe(true);
         expect([...seen].filter(running)).toEqual([]);

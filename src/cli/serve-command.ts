@@ -63,7 +63,7 @@ export const DEPLOY_ARGS = {
   keyfile: { type: "string", description: "TLS private key (PEM)", valueHint: "file" },
   "ca-certs": { type: "string", description: "CA bundle (PEM): require client certificates signed by it", valueHint: "file" },
   https: { type: "boolean", description: "TLS with a cached self-signed certificate for localhost (development; --certfile and --keyfile, when given, are served instead)" },
-  workers: { type: "string", description: "Run N worker processes under a supervisor (SIGHUP reloads, SIGTERM drains); at most 16 per CPU core", valueHint: "n" },
+  workers: { type: "string", description: "Run N worker processes under a supervisor (SIGHUP reloads, SIGTERM drains); at most 32 per CPU core", valueHint: "n" },
   "reuse-port": { type: "boolean", description: "Workers bind the port with SO_REUSEPORT instead of sharing the supervisor's socket" },
   "max-requests": { type: "string", description: "Recycle a worker after N requests (0: never)", valueHint: "n" },
   "max-requests-jitter": { type: "string", description: "Add 0..N to each worker's --max-requests", valueHint: "n" },

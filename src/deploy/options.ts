@@ -135,13 +135,13 @@ const MAX_TIMER_SECONDS = 2147483;
 
 /**
  * The most `--workers` per CPU core (`os.availableParallelism()`, the CPUs
- * this process may run on): 16. Each worker is an event loop serving many
+ * this process may run on): 32. Each worker is an event loop serving many
  * connections at once; gunicorn's docs advise 2 × cores + 1 even for its
  * one-request-at-a-time sync workers. Far past any such advice, and far
  * short of a mistyped `--workers 100000` forking until the machine gives
  * out, which it is there to stop.
  */
-export const MAX_WORKERS_PER_CORE = 16;
+export const MAX_WORKERS_PER_CORE = 32;
 
 /**
  * What each number flag of `tsgi serve` takes, and an example value: the
