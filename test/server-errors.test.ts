@@ -1268,6 +1268,35 @@ except OSError as e:
       }
     }, 10_000);
 
+    test("a client that sent the whole small body of a 413'd upload (with its head, or after the 413), then keeps its side open and silent: let go after the 2 s linger, not bodyTimeout (before: bodyTimeout, up to 30 s)", async () => {
+      // bodyTimeout 8000: a linger that waited it for body bytes still to come would hold the connection 8 s.
+      const { port, server } = start(hello, { maxRequestBodySize: 10, bodyTimeout: 8000 });
+      for (const withHead of [true, false]) {
+        const sock = connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+        try {
+          let data = "";
+          let fin = 0;
+          sock.on("data", (d) => (data += d.toString("latin1")));
+          sock.on("end", () => (fin = Date.now())); // the server's FIN; this side stays open
+          sock.on("error", () => {});
+          const head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n";
+          sock.write(withHead ? head + "y".repeat(20) : head);
+          const started = Date.now();
+          while (!fin && Date.now() - started < 3000) await Bun.sleep(20);
+          expect(data).toStartWith("HTTP/1.1 413 ");
+          if (!withHead) sock.write("y".repeat(20)); // the whole body after the 413, in one write
+          const lastByte = Date.now();
+          while (server.connections > 0 && Date.now() - lastByte < 12_000) await Bun.sleep(50);
+          expect(server.connections).toBe(0);
+          const held = Date.now() - lastByte;
+          expect(held).toBeGreaterThanOrEqual(1500); // still the linger's 2 s
+          expect(held).toBeLessThan(5000);
+        } finally {
+          sock.destroy();
+        }
+      }
+    }, 30_000);
+
     test("a client whose body stopped arriving for bodyTimeout (a 408, or the drain of a body answered early given up) is let go after the 2 s linger, not after bodyTimeout more (before: it waited another bodyTimeout, up to 30 s)", async () => {
       const bodyTimeout = 6000;
       const reads: Application = async (environ, sr) => {

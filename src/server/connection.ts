@@ -376,7 +376,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       if (this.ending) {
         // Bytes of a body refused with 413 still coming: its client sends it all before it reads
         // the answer, as one whose upload was answered early does (see shutdown()).
-        if (this.lingerGap === LINGER_MS && (this.refusedHead !== null || this.bodyRefused) && !this.bodyStalled) this.lingerGap = this.bodyLingerGap(LINGER_MAX_MS);
+        // Once a Content-Length one is all in, its client is reading the answer: back to LINGER_MS.
+        if (this.refusedHead !== null && !this.bodyRefused && !this.bodyStalled) this.lingerGap = this.refusedBodyComing() ? this.bodyLingerGap(LINGER_MAX_MS) : LINGER_MS;
+        else if (this.lingerGap === LINGER_MS && this.bodyRefused && !this.bodyStalled) this.lingerGap = this.bodyLingerGap(LINGER_MAX_MS);
         // While the server closes, lingerUntil is on the precise clock (see shutdown()).
         const left = this.lingerUntil - (this.core.closing ? performance.now() : this.core.clock());
         if (left > 0) this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, left));
@@ -1509,10 +1511,23 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     // reset the connection (requests: BrokenPipe, no answer). LINGER_MAX_MS bounds it all the
     // same (LINGER_MS while the server closes). A client silent after a 413 to its head (one that
     // waits for 100 Continue, or is done) is let go after LINGER_MS.
-    if (!this.bodyStalled && (this.bodyRefused || (this.parser.inBody && (this.refusedHead === null || this.bytesReceived > this.parsedTo)))) this.lingerGap = this.bodyLingerGap(most);
+    if (!this.bodyStalled && (this.bodyRefused || (this.refusedHead === null ? this.parser.inBody : this.refusedBodyComing()))) this.lingerGap = this.bodyLingerGap(most);
     this.setDeadline(Deadline.Linger, Math.min(this.lingerGap, this.lingerUntil - now));
     this.socket.resume(); // it may be paused at a high-water mark
     this.socket.shutdown();
+  }
+
+  /**
+   * Whether bytes of the `Content-Length` body of a head refused with 413
+   * are still to come: some arrived past the head ({@link parsedTo}, set
+   * from the parser's `headEnd`), not all it announced. None yet (a client
+   * that waits for `100 Continue`, or is done) or all of them (it sent a
+   * small body whole, with its head or after the 413, and is reading the
+   * answer): the lingering close waits LINGER_MS, not `bodyTimeout`.
+   */
+  private refusedBodyComing(): boolean {
+    const got = this.bytesReceived - this.parsedTo;
+    return got > 0 && got < this.refusedHead!.contentLength;
   }
 
   /** The lingering close's wait between the bytes of a request body still arriving (ms): `bodyTimeout`, 2 s at least, `most` when it is off. */
