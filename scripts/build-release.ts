@@ -44,8 +44,15 @@ export const TARGETS: Target[] = [
   { name: "windows-x64", bun: "bun-windows-x64", file: "tsgi-dev-windows-x64.exe", format: "pe", machine: "x64" },
 ];
 
-/** The same flags as `npm run build`: minified, source maps embedded, users' tsconfig `paths` and packages' package.json (`main`, `exports`) honoured. */
-const FLAGS = ["--compile", "--minify", "--sourcemap", "--compile-autoload-tsconfig", "--compile-autoload-package-json"];
+/**
+ * The same flags as `npm run build`: whitespace and syntax minified but not
+ * identifiers, so function and class names stay (the error page shows an
+ * environ object by its class, `[RequestInput]`; Bun 1.4.5's `--keep-names`
+ * does not keep them under `--minify-identifiers`, oven-sh/bun#25332),
+ * source maps embedded, users' tsconfig `paths` and packages'
+ * package.json (`main`, `exports`) honoured.
+ */
+const FLAGS = ["--compile", "--minify-whitespace", "--minify-syntax", "--keep-names", "--sourcemap", "--compile-autoload-tsconfig", "--compile-autoload-package-json"];
 
 function parseArgs(argv: string[]): { targets: Target[]; outdir: string } {
   const names: string[] = [];

@@ -241,6 +241,11 @@ describe.skipIf(!built)("the compiled tsgi-dev binary", () => {
     const stack = thrown.text.split(/^Stack:$/m)[1]?.split(/^Environ:$/m)[0] ?? "";
     expect(stack).toMatch(/word\.ts:2/);
     expect(stack).not.toMatch(/src\/(dev|server|gateway)\//);
+    // The environ's objects are shown by their class, named as in tsgi's source: the binary keeps its names (--keep-names).
+    const environ = thrown.text.split(/^Environ:$/m)[1] ?? "";
+    expect(environ).toMatch(/^ {4}tsgi\.input = \[RequestInput\]$/m);
+    expect(environ).toMatch(/^ {4}tsgi\.errors = \[ErrorLogStream\]$/m);
+    expect(environ).toMatch(/^ {4}tsgi\.file_wrapper = \[function fileWrapper\]$/m);
 
     app.write("src/lib/word.ts", deep("w5"));
     await until(async () => (await get(url)).text === "E1/W5!", 3000);
