@@ -774,6 +774,36 @@ export default async (environ: any, startResponse: any) => {
     expect(dev.proc.exitCode).toBeNull();
   });
 
+  test("an import through a tsconfig paths alias of a file that does not exist yet: the page says it is the alias's (not a package to install), and creating the file recovers with no edit of the importer, also in a directory made after; in place and with --reload=restart", async () => {
+    for (const mode of [[], ["--reload=restart"]]) {
+      const app = chainApp();
+      app.write("tsconfig.json", JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { "@lib/*": ["lib/*"] } } }));
+      // lib/ is there, with a module the app imports through the alias: Bun has read the directory before d.ts comes.
+      app.write("lib/e.ts", `export const e = "+e";\n`);
+      app.write("b.ts", `import { c } from "./c.ts";\nimport { e } from "@lib/e";\nimport { d } from "@lib/d";\nexport function b(): string { return c() + e + d; }\n`);
+      const { dev, url } = await start(app, mode);
+      const broken = await get(url, { Accept: "*/*" });
+      expect(broken.status).toBe(500);
+      expect(broken.text).toContain("Cannot find package '@lib/d'");
+      expect(broken.text).not.toContain("npm install");
+      expect(broken.text).toContain(`@lib/d is a "paths" alias of tsconfig.json ("@lib/*"), and there is no module at lib/d`);
+      await until(() => dev.output.includes(`@lib/d is a "paths" alias of tsconfig.json`), 3000);
+      // A request while it is broken: Bun's resolver has looked for @lib/d once more.
+      expect((await get(url)).status).toBe(500);
+      app.write("lib/d.ts", `export const d = "+d1";\n`);
+      await until(async () => (await get(url)).text === "e1/c1+e+d1", 3000);
+      app.write("lib/d.ts", `export const d = "+d2";\n`);
+      await until(async () => (await get(url)).text === "e1/c1+e+d2", 3000);
+      // Several directories deep, none of them there yet.
+      app.write("b.ts", app.read("b.ts").replace(`import { d } from "@lib/d";`, `import { d } from "@lib/deep/er/d";`));
+      await until(async () => (await get(url)).status === 500, 3000);
+      app.write("lib/deep/er/d.ts", `export const d = "+d3";\n`);
+      await until(async () => (await get(url)).text === "e1/c1+e+d3", 3000);
+      expect(dev.proc.exitCode).toBeNull();
+      await dev.kill("SIGKILL");
+    }
+  }, 30_000);
+
   test("a file that was on disk before the app imported it: deleting it, or renaming it, is seen", async () => {
     const app = new TempApp({ "app.ts": plainApp('"v1"') });
     apps.push(app);

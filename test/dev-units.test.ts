@@ -31,6 +31,7 @@ import { fingerprint, RACY_MS, readFingerprinted, SAMPLE_BYTES, WHOLE_HASH_MAX_B
 import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
 import { isPackageManifest, packageManifests, scanGraph } from "../src/dev/graph.ts";
 import { nearbyModuleHint } from "../src/dev/nearby-module.ts";
+import { pathAlias, pathAliasHint } from "../src/dev/path-alias.ts";
 import type { Application, Body, Environ, ReadonlyResponseHeaders, ResponseHeaders } from "../src/spec.ts";
 import { TempApp } from "../fixtures/dev/harness.ts";
 
@@ -247,6 +248,34 @@ describe("diagnostics", () => {
       expect(nearbyModuleHint("./lib/api.js", app.path("app.ts"))).toBeUndefined();
       expect(nearbyModuleHint("./lib/client.mjs", app.path("app.ts"))).toBeUndefined();
       expect(nearbyModuleHint("./lib/greeter.ts", app.path("app.ts"))).toBe('Did you mean "./lib/greet.ts"? (./lib/greeter.ts is not there)');
+    } finally {
+      app.remove();
+    }
+  });
+
+  test("pathAlias: the tsconfig paths key a bare specifier matches (exact, else the longest prefix; through extends), where it points; none for a relative one, a baseUrl-only match, no paths, a broken tsconfig", () => {
+    const app = new TempApp({
+      "tsconfig.base.json": JSON.stringify({ compilerOptions: { baseUrl: "src", paths: { "@/*": ["*"], "@/lib/*": ["lib/*", "vendor/*"], config: ["conf/index.ts"] } } }),
+      "tsconfig.json": `// comments and trailing commas, as tsc and Bun allow\n{ "extends": "./tsconfig.base.json", }\n`,
+      "src/app.ts": "",
+      "other/tsconfig.json": JSON.stringify({ compilerOptions: { baseUrl: "." } }),
+      "broken/tsconfig.json": "{ not json",
+      "js/jsconfig.json": JSON.stringify({ compilerOptions: { paths: { "~/*": ["./*"] } } }),
+    });
+    try {
+      const src = app.path("src");
+      expect(pathAlias("@/lib/d", src)).toEqual({ pattern: "@/lib/*", config: app.path("tsconfig.json"), targets: [app.path("src/lib/d"), app.path("src/vendor/d")] });
+      expect(pathAlias("@/x/y", src)).toEqual({ pattern: "@/*", config: app.path("tsconfig.json"), targets: [app.path("src/x/y")] });
+      expect(pathAlias("config", src)?.targets).toEqual([app.path("src/conf/index.ts")]);
+      expect(pathAlias("./lib/d", src)).toBeUndefined();
+      expect(pathAlias("/abs/d", src)).toBeUndefined();
+      expect(pathAlias("node:fs", src)).toBeUndefined();
+      expect(pathAlias("hono", src)).toBeUndefined(); // baseUrl alone would map it: as likely a package
+      expect(pathAlias("hono", app.path("other"))).toBeUndefined();
+      expect(pathAlias("@/x", app.path("broken"))).toBeUndefined();
+      expect(pathAlias("~/d", app.path("js"))?.targets).toEqual([app.path("js/d")]);
+      expect(pathAliasHint("@/lib/d", app.path("src/app.ts"))).toContain(`@/lib/d is a "paths" alias of ${app.path("tsconfig.json")} ("@/lib/*"), and there is no module at ${app.path("src/lib/d")} or ${app.path("src/vendor/d")} yet`);
+      expect(pathAliasHint("hono", app.path("src/app.ts"))).toBeUndefined();
     } finally {
       app.remove();
     }

@@ -19,6 +19,7 @@ import { relatedErrorsText } from "../gateway/error-text.ts";
 import { fetchHandlerHint } from "../gateway/fetch-handler-hint.ts";
 import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
 import { nearbyModuleHint } from "./nearby-module.ts";
+import { pathAliasHint } from "./path-alias.ts";
 import { escapeControls } from "../server/log.ts";
 import { codeFrame, renderCodeFrame, type CodeFrame, type SourceLocation } from "./code-frame.ts";
 import { findImporter } from "./graph.ts";
@@ -61,7 +62,7 @@ export interface Diagnosis {
    * line after a `\n`; absent when there are none.
    */
   related?: string;
-  /** What the error most likely means and what to do, for a known first mistake (a node:http handler: `nodeHandlerHint`; a `(request, server)` fetch handler: `fetchHandlerHint`; a package not installed: `missingPackageHint`). */
+  /** What the error most likely means and what to do, for a known first mistake (a node:http handler: `nodeHandlerHint`; a `(request, server)` fetch handler: `fetchHandlerHint`; a package not installed: `missingPackageHint`; a tsconfig `paths` alias with no module behind it: `pathAliasHint`). */
   hint?: string;
 }
 
@@ -289,8 +290,9 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
     const specifier = typeof error.specifier === "string" ? error.specifier : undefined;
     let location: SourceLocation | undefined = positionOf(error);
     if (!location && referrer && specifier) location = findSpecifier(referrer, specifier);
-    // A misspelt file name or extension: the nearest file there (Bun suggests none).
-    const hint = referrer && specifier ? nearbyModuleHint(specifier, referrer) : undefined;
+    // A misspelt file name or extension: the nearest file there (Bun suggests none). A tsconfig `paths` alias
+    // with no module behind it yet, which Bun calls a package.
+    const hint = referrer && specifier ? (nearbyModuleHint(specifier, referrer) ?? pathAliasHint(specifier, referrer)) : undefined;
     return withFrame({ title: "ModuleNotFound", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}`, ...(hint ? { hint } : {}) });
   }
 

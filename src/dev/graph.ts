@@ -9,6 +9,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
 import { fingerprint } from "./fingerprint.ts";
 import { type ParseError, parse as parseJsonc } from "jsonc-parser";
+import { pathAlias, refreshAlias } from "./path-alias.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { scannedImports, SourceSnapshot } from "./sources.ts";
 import { resolvePlain } from "./versioning.ts";
@@ -33,8 +34,10 @@ export interface ModuleGraph {
   unreadable: string[];
   /**
    * Where the files of relative imports that do not resolve would be
-   * (`./x` → `x.ts`, `x.tsx`, ..., `x/index.ts`, ...): creating one of them
-   * can fix the app, so they are watched too. Absolute paths.
+   * (`./x` → `x.ts`, `x.tsx`, ..., `x/index.ts`, ...), and of imports
+   * through a tsconfig `paths` alias (`@lib/x` → `src/lib/x.ts`, ...):
+   * creating one of them can fix the app, so they are watched too. Absolute
+   * paths.
    */
   missing: string[];
   /**
@@ -75,8 +78,9 @@ export function missingCandidates(specifier: string, dir: string): string[] {
  * `Bun.resolveSync` (unversioned), so tsconfig `paths` and package `exports` apply. An
  * SQLite database the app imports is left out (see `isDatabaseFile`). A
  * specifier that does not resolve is not followed (the import itself
- * reports it); for a relative one, the paths that would satisfy it are
- * listed in `missing`. Never throws.
+ * reports it); for a relative one, and for one through a tsconfig `paths`
+ * alias (see `path-alias.ts`), the paths that would satisfy it are listed
+ * in `missing`. Never throws.
  *
  * @param entry absolute path of the app's entry module.
  * @param limit most files to visit (default 5000), a guard against
@@ -103,12 +107,17 @@ export function scanGraph(entry: string, limit = 5000, sources = new SourceSnaps
     }
     const dir = dirname(file);
     for (const imp of imports) {
-      let resolved: string;
-      try {
-        resolved = resolvePlain(imp.path, dir);
-      } catch {
-        for (const candidate of missingCandidates(imp.path, dir)) if (isUserFile(candidate)) missing.add(candidate);
-        continue;
+      let resolved = tryResolve(imp.path, dir);
+      if (resolved === undefined) {
+        // A tsconfig `paths` alias (`@lib/d`): Bun may be answering from what it read of the target's directory
+        // before the module was created there; once read again, the alias resolves (see path-alias.ts).
+        const alias = pathAlias(imp.path, dir);
+        if (alias && refreshAlias(alias, resolvePlain)) resolved = tryResolve(imp.path, dir);
+        if (resolved === undefined) {
+          const candidates = [...missingCandidates(imp.path, dir), ...(alias?.targets.flatMap((t) => missingCandidates(t, dir)) ?? [])];
+          for (const candidate of candidates) if (isUserFile(candidate)) missing.add(candidate);
+          continue;
+        }
       }
       const clean = stripQuery(resolved);
       if (!isUserFile(clean)) continue;
@@ -122,6 +131,15 @@ export function scanGraph(entry: string, limit = 5000, sources = new SourceSnaps
   }
   for (const link of links) importLinks.add(link);
   return { files: [...seen], unreadable, missing: [...missing].filter((f) => !seen.has(f)), links: [...links] };
+}
+
+/** `resolvePlain(specifier, dir)`, or `undefined` when it does not resolve. */
+function tryResolve(specifier: string, dir: string): string | undefined {
+  try {
+    return resolvePlain(specifier, dir);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every link {@link scanGraph} found on an import's path in this process (see {@link isImportLink}). */

@@ -533,8 +533,9 @@ export class Reloader {
           : { title: "Error", message: result.failure.message, stack: [], raw: result.failure.message };
       // Most likely the app's own server, started at import by an earlier generation, which a reload in place does not stop.
       if (this.#generation > 0 && ADDRESS_IN_USE.test(diagnosis.message)) diagnosis.message += ` ${PORT_HELD_HINT}`;
-      // A package not installed: Bun keeps not finding it in this process, also after the install.
-      const missing = diagnosis.title === "ModuleNotFound" ? missingPackageHint(diagnosis.message, this.#options.reloadsItself ?? true) : undefined;
+      // A package not installed: Bun keeps not finding it in this process, also after the install. (Not a `paths`
+      // alias, which Bun reports the same way: its hint is already there.)
+      const missing = diagnosis.title === "ModuleNotFound" && diagnosis.hint === undefined ? missingPackageHint(diagnosis.message, this.#options.reloadsItself ?? true) : undefined;
       if (missing !== undefined) diagnosis.hint = missing;
       this.#state = { ok: false, failure: result.failure, diagnosis };
     }

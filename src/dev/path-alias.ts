@@ -1,0 +1,141 @@
+/**
+ * Imports through a tsconfig `paths` alias (`import { d } from "@lib/d"`
+ * with `"paths": { "@lib/*": ["src/lib/*"] }`) that do not resolve: where
+ * the module would be, so that creating it is seen and picked up, and what
+ * the error page says about it.
+ *
+ * Bun (1.4.5) reports such an import as `Cannot find package '@lib/d'`,
+ * as it does a package that is not installed, and its resolver keeps what
+ * it read of the alias's target directory: once the alias has failed, it
+ * keeps failing after `src/lib/d.ts` is created, for the life of the
+ * process, until the target is resolved once by its own path (an absolute
+ * or relative specifier reads the directory again), after which the alias
+ * resolves too. {@link refreshAlias} does that.
+ *
+ * The config is read with get-tsconfig (its `extends`, `baseUrl` and
+ * `paths` as TypeScript reads them): the `tsconfig.json` or `jsconfig.json`
+ * nearest to the importer (`tsconfig.json` when both are in one
+ * directory), as Bun picks it.
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, relative } from "node:path";
+import { createPathsMatcher, findTsconfig, parseTsconfig, type TsConfigResult } from "get-tsconfig";
+
+/** A specifier that matched a `paths` pattern. */
+export interface PathAlias {
+  /** The `paths` key it matched (`@lib/*`, or an exact one such as `config`). */
+  pattern: string;
+  /** The tsconfig.json (or jsconfig.json) whose `paths` it is, absolute. */
+  config: string;
+  /**
+   * Where the alias maps the specifier, in the order TypeScript tries them,
+   * absolute paths as written there, without an extension added
+   * (`/app/src/lib/d`).
+   */
+  targets: string[];
+}
+
+/** Whether a specifier is a bare one (no `./`, `../`, `/`, `node:`/`bun:` scheme): only those go through `paths`. */
+function isBare(specifier: string): boolean {
+  return !/^\.{1,2}(\/|$)|^\/|^[a-z][a-z0-9+.-]*:/i.test(specifier);
+}
+
+/** The `paths` key a specifier matches, as TypeScript picks it: an exact key, else the `*` pattern with the longest prefix. */
+function matchedKey(specifier: string, paths: Record<string, unknown>): string | undefined {
+  if (Object.hasOwn(paths, specifier) && !specifier.includes("*")) return specifier;
+  let best: string | undefined;
+  let prefixLength = -1;
+  for (const key of Object.keys(paths)) {
+    const star = key.indexOf("*");
+    if (star < 0 || key.indexOf("*", star + 1) >= 0) continue;
+    const prefix = key.slice(0, star);
+    const suffix = key.slice(star + 1);
+    if (specifier.length >= prefix.length + suffix.length && specifier.startsWith(prefix) && specifier.endsWith(suffix) && prefix.length > prefixLength) {
+      best = key;
+      prefixLength = prefix.length;
+    }
+  }
+  return best;
+}
+
+/**
+ * The `paths` alias `specifier`, imported from a module in `dir`, goes
+ * through, or `undefined` when it is not a bare specifier, no tsconfig.json
+ * or jsconfig.json applies, or no `paths` pattern of it matches (a
+ * specifier only `baseUrl` would map is not an alias here: it is as likely
+ * a package). Never throws (an unreadable or malformed config is no alias).
+ *
+ * @param specifier the import's specifier as written (`@lib/d`).
+ * @param dir the importing module's directory, absolute.
+ */
+export function pathAlias(specifier: string, dir: string): PathAlias | undefined {
+  if (!isBare(specifier)) return undefined;
+  try {
+    // The nearer of the two; in one directory, tsconfig.json.
+    const ts = findTsconfig(dir, "tsconfig.json");
+    const js = findTsconfig(dir, "jsconfig.json");
+    const path = js !== undefined && (ts === undefined || dirname(js).length > dirname(ts).length) ? js : ts;
+    if (path === undefined) return undefined;
+    const found: TsConfigResult = { path, config: parseTsconfig(path) };
+    const paths = found.config.compilerOptions?.paths;
+    if (!paths) return undefined;
+    const pattern = matchedKey(specifier, paths);
+    if (pattern === undefined) return undefined;
+    const targets = createPathsMatcher(found)?.(specifier) ?? [];
+    return targets.length > 0 ? { pattern, config: found.path, targets } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Make Bun's resolver read again the directories of an alias's targets, so
+ * that a module created there since the alias last failed is found (see
+ * the module comment): each target whose directory exists is resolved by
+ * its absolute path, which Bun does not answer from what it kept. Returns
+ * whether one of them resolved (the alias may resolve now). Never throws.
+ *
+ * @param alias what {@link pathAlias} found.
+ * @param resolve the resolver to use (tsgi-dev's unversioned one).
+ */
+export function refreshAlias(alias: PathAlias, resolve: (specifier: string, dir: string) => string): boolean {
+  let any = false;
+  for (const target of alias.targets) {
+    if (!existsSync(dirname(target))) continue;
+    try {
+      resolve(target, dirname(target));
+      any = true;
+    } catch {
+      // Not there (yet).
+    }
+  }
+  return any;
+}
+
+/** A path for a message: relative to the working directory when inside it (`src/lib/d`), else absolute. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+}
+
+/**
+ * The hint for an import that did not resolve when its specifier goes
+ * through a tsconfig `paths` alias: `@lib/d is a "paths" alias of
+ * tsconfig.json ("@lib/*"), and there is no module at src/lib/d yet
+ * (src/lib/d.ts, .tsx, .js, ... or src/lib/d/index.ts): create it (the app
+ * reloads by itself once it is there) or fix the name`; `undefined` when it
+ * is no alias (see {@link pathAlias}). Bun's own message calls it a package
+ * (`Cannot find package '@lib/d'`), which this says it is not: no
+ * `npm install` helps. Never throws.
+ *
+ * @param specifier the import's specifier as written.
+ * @param referrer the importing module's file, absolute.
+ */
+export function pathAliasHint(specifier: string, referrer: string): string | undefined {
+  const alias = pathAlias(specifier, dirname(referrer));
+  if (!alias) return undefined;
+  const first = shown(alias.targets[0]!);
+  const at = alias.targets.map(shown).join(" or ");
+  return `${specifier} is a "paths" alias of ${shown(alias.config)} ("${alias.pattern}"), and there is no module at ${at} yet (${first}.ts, .tsx, .js, ... or ${first}/index.ts): create it (the app reloads by itself once it is there) or fix the name`;
+}
