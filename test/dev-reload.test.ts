@@ -794,6 +794,19 @@ export default async (environ: any, startResponse: any) => {
       await until(async () => (await get(url)).text === "e1/c1+e+d1", 3000);
       app.write("lib/d.ts", `export const d = "+d2";\n`);
       await until(async () => (await get(url)).text === "e1/c1+e+d2", 3000);
+      // Deleted: the page points at the import through the alias (Bun's own words were ENOENT reading ".../lib/d.ts", no place).
+      unlinkSync(app.path("lib/d.ts"));
+      const gone = await until(async () => {
+        const r = await get(url, { Accept: "*/*" });
+        return r.status === 500 ? r : null;
+      }, 3000);
+      // (A fresh app process of restart mode, which never read lib/d.ts, says "package", as at the start.)
+      expect(gone.text).toContain(`'@lib/d' imported from ${app.path("b.ts")}`);
+      expect(gone.text).toMatch(/^ModuleNotFound: Cannot find (module|package) '@lib\/d'/m);
+      expect(gone.text).toMatch(/> 3 \| import \{ d \} from "@lib\/d";/);
+      expect(gone.text).toContain(`@lib/d is a "paths" alias of tsconfig.json ("@lib/*"), and there is no module at lib/d`);
+      app.write("lib/d.ts", `export const d = "+d2b";\n`);
+      await until(async () => (await get(url)).text === "e1/c1+e+d2b", 3000);
       // Several directories deep, none of them there yet.
       app.write("b.ts", app.read("b.ts").replace(`import { d } from "@lib/d";`, `import { d } from "@lib/deep/er/d";`));
       await until(async () => (await get(url)).status === 500, 3000);

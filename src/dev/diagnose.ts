@@ -273,7 +273,7 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
     if (importer) {
       const text = `Cannot find module '${importer.specifier}' imported from ${importer.file} (${vanished[1]} does not exist)`;
       const location = findSpecifier(importer.file, importer.specifier);
-      const hint = nearbyModuleHint(importer.specifier, importer.file);
+      const hint = nearbyModuleHint(importer.specifier, importer.file) ?? pathAliasHint(importer.specifier, importer.file);
       return withFrame({ title: "ModuleNotFound", message: text, location, stack: [], raw: `${text}${location ? `\n    at ${fmt(location)}` : ""}`, ...(hint ? { hint } : {}) });
     }
   }

@@ -9,7 +9,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
 import { fingerprint } from "./fingerprint.ts";
 import { type ParseError, parse as parseJsonc } from "jsonc-parser";
-import { pathAlias, refreshAlias } from "./path-alias.ts";
+import { type AliasCache, pathAlias, refreshAlias } from "./path-alias.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { scannedImports, SourceSnapshot } from "./sources.ts";
 import { resolvePlain } from "./versioning.ts";
@@ -497,13 +497,17 @@ export function manifestPrint(path: string): string | null {
 /**
  * The first of `files` with an import whose specifier names `target` (an
  * absolute path, e.g. a file that was deleted after the graph was scanned),
- * and that specifier. Files that cannot be read or parsed are skipped.
+ * relatively or through a tsconfig `paths` alias (see `path-alias.ts`), and
+ * that specifier. Files that cannot be read or parsed are skipped.
  */
 export function findImporter(files: readonly string[], target: string): { file: string; specifier: string } | undefined {
   const sources = new SourceSnapshot();
+  const configs: AliasCache = new Map();
+  const names = (specifier: string, dir: string) =>
+    missingCandidates(specifier, dir).includes(target) || (pathAlias(specifier, dir, configs)?.targets.some((t) => missingCandidates(t, dir).includes(target)) ?? false);
   for (const file of files) {
     const dir = dirname(file);
-    for (const imp of importsOf(file, sources) ?? []) if (missingCandidates(imp.path, dir).includes(target)) return { file, specifier: imp.path };
+    for (const imp of importsOf(file, sources) ?? []) if (names(imp.path, dir)) return { file, specifier: imp.path };
   }
   return undefined;
 }

@@ -36,6 +36,9 @@ export interface PathAlias {
   targets: string[];
 }
 
+/** What get-tsconfig read (which config applies to a directory, a config's parsed content), by its keys: for many look-ups at once. */
+export type AliasCache = Map<string, unknown>;
+
 /** Whether a specifier is a bare one (no `./`, `../`, `/`, `node:`/`bun:` scheme): only those go through `paths`. */
 function isBare(specifier: string): boolean {
   return !/^\.{1,2}(\/|$)|^\/|^[a-z][a-z0-9+.-]*:/i.test(specifier);
@@ -68,16 +71,18 @@ function matchedKey(specifier: string, paths: Record<string, unknown>): string |
  *
  * @param specifier the import's specifier as written (`@lib/d`).
  * @param dir the importing module's directory, absolute.
+ * @param cache what earlier calls read, for many calls at once (a config
+ *   edited between them is not seen); default: read afresh.
  */
-export function pathAlias(specifier: string, dir: string): PathAlias | undefined {
+export function pathAlias(specifier: string, dir: string, cache: AliasCache = new Map()): PathAlias | undefined {
   if (!isBare(specifier)) return undefined;
   try {
     // The nearer of the two; in one directory, tsconfig.json.
-    const ts = findTsconfig(dir, "tsconfig.json");
-    const js = findTsconfig(dir, "jsconfig.json");
+    const ts = findTsconfig(dir, "tsconfig.json", cache);
+    const js = findTsconfig(dir, "jsconfig.json", cache);
     const path = js !== undefined && (ts === undefined || dirname(js).length > dirname(ts).length) ? js : ts;
     if (path === undefined) return undefined;
-    const found: TsConfigResult = { path, config: parseTsconfig(path) };
+    const found: TsConfigResult = { path, config: parseTsconfig(path, cache as Map<string, string>) };
     const paths = found.config.compilerOptions?.paths;
     if (!paths) return undefined;
     const pattern = matchedKey(specifier, paths);
