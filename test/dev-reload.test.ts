@@ -817,6 +817,27 @@ export default async (environ: any, startResponse: any) => {
     }
   }, 30_000);
 
+  test("an import through a package.json \"imports\" entry (#d) of a file that does not exist yet: the page says so, and creating the file recovers with no edit of the importer; in place and with --reload=restart", async () => {
+    for (const mode of [[], ["--reload=restart"]]) {
+      const app = chainApp();
+      app.write("package.json", JSON.stringify({ name: "subpath-app", imports: { "#e": "./lib/e.ts", "#d": "./lib/d.ts" } }));
+      app.write("lib/e.ts", `export const e = "+e";\n`);
+      app.write("b.ts", `import { c } from "./c.ts";\nimport { e } from "#e";\nimport { d } from "#d";\nexport function b(): string { return c() + e + d; }\n`);
+      const { dev, url } = await start(app, mode);
+      const broken = await get(url, { Accept: "*/*" });
+      expect(broken.status).toBe(500);
+      expect(broken.text).toContain("Cannot find package '#d'");
+      expect(broken.text).toContain(`#d is an "imports" entry of package.json ("#d"), and there is no module at lib/d.ts yet: create it`);
+      expect((await get(url)).status).toBe(500);
+      app.write("lib/d.ts", `export const d = "+d1";\n`);
+      await until(async () => (await get(url)).text === "e1/c1+e+d1", 3000);
+      app.write("lib/d.ts", `export const d = "+d2";\n`);
+      await until(async () => (await get(url)).text === "e1/c1+e+d2", 3000);
+      expect(dev.proc.exitCode).toBeNull();
+      await dev.kill("SIGKILL");
+    }
+  }, 30_000);
+
   test("a file that was on disk before the app imported it: deleting it, or renaming it, is seen", async () => {
     const app = new TempApp({ "app.ts": plainApp('"v1"') });
     apps.push(app);

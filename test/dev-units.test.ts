@@ -31,7 +31,7 @@ import { fingerprint, RACY_MS, readFingerprinted, SAMPLE_BYTES, WHOLE_HASH_MAX_B
 import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
 import { isPackageManifest, packageManifests, scanGraph } from "../src/dev/graph.ts";
 import { nearbyModuleHint } from "../src/dev/nearby-module.ts";
-import { pathAlias, pathAliasHint } from "../src/dev/path-alias.ts";
+import { importAlias, pathAlias, pathAliasHint, subpathImport } from "../src/dev/path-alias.ts";
 import type { Application, Body, Environ, ReadonlyResponseHeaders, ResponseHeaders } from "../src/spec.ts";
 import { TempApp } from "../fixtures/dev/harness.ts";
 
@@ -264,8 +264,8 @@ describe("diagnostics", () => {
     });
     try {
       const src = app.path("src");
-      expect(pathAlias("@/lib/d", src)).toEqual({ pattern: "@/lib/*", config: app.path("tsconfig.json"), targets: [app.path("src/lib/d"), app.path("src/vendor/d")] });
-      expect(pathAlias("@/x/y", src)).toEqual({ pattern: "@/*", config: app.path("tsconfig.json"), targets: [app.path("src/x/y")] });
+      expect(pathAlias("@/lib/d", src)).toEqual({ field: "paths", pattern: "@/lib/*", config: app.path("tsconfig.json"), targets: [app.path("src/lib/d"), app.path("src/vendor/d")] });
+      expect(pathAlias("@/x/y", src)).toEqual({ field: "paths", pattern: "@/*", config: app.path("tsconfig.json"), targets: [app.path("src/x/y")] });
       expect(pathAlias("config", src)?.targets).toEqual([app.path("src/conf/index.ts")]);
       expect(pathAlias("./lib/d", src)).toBeUndefined();
       expect(pathAlias("/abs/d", src)).toBeUndefined();
@@ -276,6 +276,32 @@ describe("diagnostics", () => {
       expect(pathAlias("~/d", app.path("js"))?.targets).toEqual([app.path("js/d")]);
       expect(pathAliasHint("@/lib/d", app.path("src/app.ts"))).toContain(`@/lib/d is a "paths" alias of ${app.path("tsconfig.json")} ("@/lib/*"), and there is no module at ${app.path("src/lib/d")} or ${app.path("src/vendor/d")} yet`);
       expect(pathAliasHint("hono", app.path("src/app.ts"))).toBeUndefined();
+    } finally {
+      app.remove();
+    }
+  });
+
+  test("subpathImport: the nearest package.json's \"imports\" entry a # specifier matches (exact, pattern, Bun's conditions), where it points; none for a package target, no match, no imports", () => {
+    const app = new TempApp({
+      "package.json": `{\n  // Bun reads comments here too\n  "name": "x",\n  "imports": { "#db": "./src/db.ts", "#lib/*": "./src/lib/*.ts", "#rt": { "worker": "./rt-worker.ts", "bun": "./rt-bun.ts", "node": "./rt-node.ts" }, "#rt2": { "node": "./rt-node.ts", "bun": "./rt-bun.ts" }, "#dep": "some-package" },\n}\n`,
+      "src/app.ts": "",
+      "sub/package.json": JSON.stringify({ name: "sub" }),
+    });
+    try {
+      const src = app.path("src");
+      expect(subpathImport("#db", src)).toEqual({ field: "imports", pattern: "#db", config: app.path("package.json"), targets: [app.path("src/db.ts")] });
+      expect(subpathImport("#lib/x/y", src)).toEqual({ field: "imports", pattern: "#lib/*", config: app.path("package.json"), targets: [app.path("src/lib/x/y.ts")] });
+      // The first condition of Bun's, in the map's order (as Bun.resolveSync picks them).
+      expect(subpathImport("#rt", src)?.targets).toEqual([app.path("rt-bun.ts")]);
+      expect(subpathImport("#rt2", src)?.targets).toEqual([app.path("rt-node.ts")]);
+      expect(subpathImport("#dep", src)).toBeUndefined();
+      expect(subpathImport("#nope", src)).toBeUndefined();
+      expect(subpathImport("@/x", src)).toBeUndefined();
+      expect(subpathImport("#db", app.path("sub"))).toBeUndefined(); // the nearest package.json has no "imports"
+      expect(importAlias("#db", src)?.field).toBe("imports");
+      expect(pathAliasHint("#db", app.path("src/app.ts"))).toBe(
+        `#db is an "imports" entry of ${app.path("package.json")} ("#db"), and there is no module at ${app.path("src/db.ts")} yet: create it (the app reloads by itself once it is there) or fix the name`,
+      );
     } finally {
       app.remove();
     }

@@ -62,7 +62,7 @@ export interface Diagnosis {
    * line after a `\n`; absent when there are none.
    */
   related?: string;
-  /** What the error most likely means and what to do, for a known first mistake (a node:http handler: `nodeHandlerHint`; a `(request, server)` fetch handler: `fetchHandlerHint`; a package not installed: `missingPackageHint`; a tsconfig `paths` alias with no module behind it: `pathAliasHint`). */
+  /** What the error most likely means and what to do, for a known first mistake (a node:http handler: `nodeHandlerHint`; a `(request, server)` fetch handler: `fetchHandlerHint`; a package not installed: `missingPackageHint`; a tsconfig `paths` alias or package.json `"imports"` entry with no module behind it: `pathAliasHint`). */
   hint?: string;
 }
 
@@ -290,8 +290,8 @@ function describe(error: unknown, options: DiagnoseOptions): Diagnosis {
     const specifier = typeof error.specifier === "string" ? error.specifier : undefined;
     let location: SourceLocation | undefined = positionOf(error);
     if (!location && referrer && specifier) location = findSpecifier(referrer, specifier);
-    // A misspelt file name or extension: the nearest file there (Bun suggests none). A tsconfig `paths` alias
-    // with no module behind it yet, which Bun calls a package.
+    // A misspelt file name or extension: the nearest file there (Bun suggests none). A tsconfig `paths` alias or
+    // package.json "imports" entry with no module behind it yet, which Bun calls a package.
     const hint = referrer && specifier ? (nearbyModuleHint(specifier, referrer) ?? pathAliasHint(specifier, referrer)) : undefined;
     return withFrame({ title: "ModuleNotFound", message, location, stack: [], raw: `${message}${location ? `\n    at ${fmt(location)}` : ""}`, ...(hint ? { hint } : {}) });
   }

@@ -9,7 +9,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
 import { fingerprint } from "./fingerprint.ts";
 import { type ParseError, parse as parseJsonc } from "jsonc-parser";
-import { type AliasCache, pathAlias, refreshAlias } from "./path-alias.ts";
+import { type AliasCache, importAlias, refreshAlias } from "./path-alias.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { scannedImports, SourceSnapshot } from "./sources.ts";
 import { resolvePlain } from "./versioning.ts";
@@ -109,9 +109,9 @@ export function scanGraph(entry: string, limit = 5000, sources = new SourceSnaps
     for (const imp of imports) {
       let resolved = tryResolve(imp.path, dir);
       if (resolved === undefined) {
-        // A tsconfig `paths` alias (`@lib/d`): Bun may be answering from what it read of the target's directory
+        // A tsconfig `paths` alias (`@lib/d`) or package.json "imports" entry (`#d`): Bun may be answering from what it read of the target's directory
         // before the module was created there; once read again, the alias resolves (see path-alias.ts).
-        const alias = pathAlias(imp.path, dir);
+        const alias = importAlias(imp.path, dir);
         if (alias && refreshAlias(alias, resolvePlain)) resolved = tryResolve(imp.path, dir);
         if (resolved === undefined) {
           const candidates = [...missingCandidates(imp.path, dir), ...(alias?.targets.flatMap((t) => missingCandidates(t, dir)) ?? [])];
@@ -504,7 +504,7 @@ export function findImporter(files: readonly string[], target: string): { file: 
   const sources = new SourceSnapshot();
   const configs: AliasCache = new Map();
   const names = (specifier: string, dir: string) =>
-    missingCandidates(specifier, dir).includes(target) || (pathAlias(specifier, dir, configs)?.targets.some((t) => missingCandidates(t, dir).includes(target)) ?? false);
+    missingCandidates(specifier, dir).includes(target) || (importAlias(specifier, dir, configs)?.targets.some((t) => missingCandidates(t, dir).includes(target)) ?? false);
   for (const file of files) {
     const dir = dirname(file);
     for (const imp of importsOf(file, sources) ?? []) if (names(imp.path, dir)) return { file, specifier: imp.path };

@@ -1,13 +1,15 @@
 /**
  * Imports through a tsconfig `paths` alias (`import { d } from "@lib/d"`
- * with `"paths": { "@lib/*": ["src/lib/*"] }`) that do not resolve: where
- * the module would be, so that creating it is seen and picked up, and what
- * the error page says about it.
+ * with `"paths": { "@lib/*": ["src/lib/*"] }`), or through a package.json
+ * `"imports"` entry (a subpath import: `import db from "#db"` with
+ * `"imports": { "#db": "./src/db.ts" }`), that do not resolve: where the
+ * module would be, so that creating it is seen and picked up, and what the
+ * error page says about it.
  *
- * Bun (1.4.5) reports such an import as `Cannot find package '@lib/d'`,
- * as it does a package that is not installed, and its resolver keeps what
- * it read of the alias's target directory: once the alias has failed, it
- * keeps failing after `src/lib/d.ts` is created, for the life of the
+ * Bun (1.4.5) reports such an import as `Cannot find package '@lib/d'`
+ * (`'#db'`), as it does a package that is not installed, and its resolver
+ * keeps what it read of the target's directory: once the alias has failed,
+ * it keeps failing after `src/lib/d.ts` is created, for the life of the
  * process, until the target is resolved once by its own path (an absolute
  * or relative specifier reads the directory again), after which the alias
  * resolves too. {@link refreshAlias} does that.
@@ -15,26 +17,35 @@
  * The config is read with get-tsconfig (its `extends`, `baseUrl` and
  * `paths` as TypeScript reads them): the `tsconfig.json` or `jsconfig.json`
  * nearest to the importer (`tsconfig.json` when both are in one
- * directory), as Bun picks it.
+ * directory), as Bun picks it. The `"imports"` are those of the nearest
+ * package.json, matched with resolve-pkg-maps (Node's rules, with Bun's
+ * conditions).
  * @module
  */
-import { existsSync } from "node:fs";
-import { dirname, isAbsolute, relative } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { createPathsMatcher, findTsconfig, parseTsconfig, type TsConfigResult } from "get-tsconfig";
+import { parse as parseJsonc } from "jsonc-parser";
+import { type PathConditionsMap, resolveImports } from "resolve-pkg-maps";
 
-/** A specifier that matched a `paths` pattern. */
+/** A specifier that matched a `paths` pattern or an `"imports"` key. */
 export interface PathAlias {
-  /** The `paths` key it matched (`@lib/*`, or an exact one such as `config`). */
+  /** `"paths"` of a tsconfig.json (or jsconfig.json), or `"imports"` of a package.json. */
+  field: "paths" | "imports";
+  /** The key it matched (`@lib/*`, `#db`, or an exact one such as `config`). */
   pattern: string;
-  /** The tsconfig.json (or jsconfig.json) whose `paths` it is, absolute. */
+  /** The tsconfig.json, jsconfig.json or package.json it is in, absolute. */
   config: string;
   /**
-   * Where the alias maps the specifier, in the order TypeScript tries them,
+   * Where the alias maps the specifier, in the order they are tried,
    * absolute paths as written there, without an extension added
-   * (`/app/src/lib/d`).
+   * (`/app/src/lib/d`, `/app/src/db.ts`).
    */
   targets: string[];
 }
+
+/** Bun's conditions for an import, in `"imports"` (and `"exports"`) maps. */
+const CONDITIONS = ["bun", "import", "node", "default"];
 
 /** What get-tsconfig read (which config applies to a directory, a config's parsed content), by its keys: for many look-ups at once. */
 export type AliasCache = Map<string, unknown>;
@@ -75,7 +86,7 @@ function matchedKey(specifier: string, paths: Record<string, unknown>): string |
  *   edited between them is not seen); default: read afresh.
  */
 export function pathAlias(specifier: string, dir: string, cache: AliasCache = new Map()): PathAlias | undefined {
-  if (!isBare(specifier)) return undefined;
+  if (!isBare(specifier) || specifier.startsWith("#")) return undefined;
   try {
     // The nearer of the two; in one directory, tsconfig.json.
     const ts = findTsconfig(dir, "tsconfig.json", cache);
@@ -88,10 +99,54 @@ export function pathAlias(specifier: string, dir: string, cache: AliasCache = ne
     const pattern = matchedKey(specifier, paths);
     if (pattern === undefined) return undefined;
     const targets = createPathsMatcher(found)?.(specifier) ?? [];
-    return targets.length > 0 ? { pattern, config: found.path, targets } : undefined;
+    return targets.length > 0 ? { field: "paths", pattern, config: found.path, targets } : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The package.json `"imports"` entry a `#` specifier (`#db`, `#lib/x`),
+ * imported from a module in `dir`, goes through: the nearest package.json's
+ * (the package scope, as Node and Bun take it), or `undefined` when the
+ * specifier does not start with `#`, there is no package.json, it has no
+ * `"imports"` or none matches. Never throws.
+ *
+ * @param specifier the import's specifier as written.
+ * @param dir the importing module's directory, absolute.
+ */
+export function subpathImport(specifier: string, dir: string): PathAlias | undefined {
+  if (!specifier.startsWith("#")) return undefined;
+  try {
+    let manifest: string | undefined;
+    for (let d = dir; ; d = dirname(d)) {
+      if (existsSync(join(d, "package.json"))) {
+        manifest = join(d, "package.json");
+        break;
+      }
+      if (dirname(d) === d) return undefined;
+    }
+    const json = parseJsonc(readFileSync(manifest, "utf8"), [], { allowTrailingComma: true }) as { imports?: unknown } | undefined;
+    const imports = json?.imports;
+    if (imports === null || typeof imports !== "object" || Array.isArray(imports)) return undefined;
+    const pattern = matchedKey(specifier, imports as Record<string, unknown>);
+    if (pattern === undefined) return undefined;
+    const targets = resolveImports(imports as PathConditionsMap, specifier, CONDITIONS)
+      .filter((t) => t.startsWith("./"))
+      .map((t) => resolve(dirname(manifest), t));
+    return targets.length > 0 ? { field: "imports", pattern, config: manifest, targets } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * {@link pathAlias} or {@link subpathImport}, whichever the specifier is
+ * for: a `#` specifier is a package.json `"imports"` one, any other bare
+ * specifier may be a tsconfig `paths` alias.
+ */
+export function importAlias(specifier: string, dir: string, cache: AliasCache = new Map()): PathAlias | undefined {
+  return specifier.startsWith("#") ? subpathImport(specifier, dir) : pathAlias(specifier, dir, cache);
 }
 
 /**
@@ -126,11 +181,13 @@ function shown(path: string): string {
 
 /**
  * The hint for an import that did not resolve when its specifier goes
- * through a tsconfig `paths` alias: `@lib/d is a "paths" alias of
- * tsconfig.json ("@lib/*"), and there is no module at src/lib/d yet
- * (src/lib/d.ts, .tsx, .js, ... or src/lib/d/index.ts): create it (the app
- * reloads by itself once it is there) or fix the name`; `undefined` when it
- * is no alias (see {@link pathAlias}). Bun's own message calls it a package
+ * through a tsconfig `paths` alias or a package.json `"imports"` entry:
+ * `@lib/d is a "paths" alias of tsconfig.json ("@lib/*"), and there is no
+ * module at src/lib/d yet (src/lib/d.ts, .tsx, .js, ... or
+ * src/lib/d/index.ts): create it (the app reloads by itself once it is
+ * there) or fix the name`, `#db is an "imports" entry of package.json
+ * ("#db"), and there is no module at src/db.ts yet: ...`; `undefined` when
+ * it is neither (see {@link importAlias}). Bun's own message calls it a package
  * (`Cannot find package '@lib/d'`), which this says it is not: no
  * `npm install` helps. Never throws.
  *
@@ -138,9 +195,12 @@ function shown(path: string): string {
  * @param referrer the importing module's file, absolute.
  */
 export function pathAliasHint(specifier: string, referrer: string): string | undefined {
-  const alias = pathAlias(specifier, dirname(referrer));
+  const alias = importAlias(specifier, dirname(referrer));
   if (!alias) return undefined;
   const first = shown(alias.targets[0]!);
   const at = alias.targets.map(shown).join(" or ");
-  return `${specifier} is a "paths" alias of ${shown(alias.config)} ("${alias.pattern}"), and there is no module at ${at} yet (${first}.ts, .tsx, .js, ... or ${first}/index.ts): create it (the app reloads by itself once it is there) or fix the name`;
+  // A target with its extension (as "imports" entries are written) names one file; one without, what Bun tries for it.
+  const tried = /\.[a-z0-9]+$/i.test(first) ? "" : ` (${first}.ts, .tsx, .js, ... or ${first}/index.ts)`;
+  const what = alias.field === "paths" ? `a "paths" alias of ${shown(alias.config)}` : `an "imports" entry of ${shown(alias.config)}`;
+  return `${specifier} is ${what} ("${alias.pattern}"), and there is no module at ${at} yet${tried}: create it (the app reloads by itself once it is there) or fix the name`;
 }
