@@ -253,7 +253,7 @@ describe("diagnostics", () => {
     }
   });
 
-  test("pathAlias: the tsconfig paths key a bare specifier matches (exact, else the longest prefix; through extends), where it points; none for a relative one, a baseUrl-only match, no paths, a broken tsconfig", () => {
+  test("pathAlias: the tsconfig paths key a bare specifier matches (exact, else the longest prefix; through extends), where it points; none for a relative one, a baseUrl-only match, no paths, a broken tsconfig; the hint, with the near file for a misspelt name", () => {
     const app = new TempApp({
       "tsconfig.base.json": JSON.stringify({ compilerOptions: { baseUrl: "src", paths: { "@/*": ["*"], "@/lib/*": ["lib/*", "vendor/*"], config: ["conf/index.ts"] } } }),
       "tsconfig.json": `// comments and trailing commas, as tsc and Bun allow\n{ "extends": "./tsconfig.base.json", }\n`,
@@ -276,6 +276,11 @@ describe("diagnostics", () => {
       expect(pathAlias("~/d", app.path("js"))?.targets).toEqual([app.path("js/d")]);
       expect(pathAliasHint("@/lib/d", app.path("src/app.ts"))).toContain(`@/lib/d is a "paths" alias of ${app.path("tsconfig.json")} ("@/lib/*"), and there is no module at ${app.path("src/lib/d")} or ${app.path("src/vendor/d")} yet`);
       expect(pathAliasHint("hono", app.path("src/app.ts"))).toBeUndefined();
+      // A misspelt name behind the alias: the near file, said as the alias is written.
+      app.write("src/lib/render.ts", "export {};\n");
+      expect(pathAliasHint("@/lib/rendr", app.path("src/app.ts"))).toBe(
+        `Did you mean "@/lib/render"? (@/lib/rendr is a "paths" alias of ${app.path("tsconfig.json")} ("@/lib/*"), and there is no module at ${app.path("src/lib/rendr")} or ${app.path("src/vendor/rendr")})`,
+      );
     } finally {
       app.remove();
     }

@@ -30,6 +30,17 @@ const MAX_ENTRIES = 2000;
  * directory entries are compared. Never throws.
  */
 export function nearbyModuleHint(specifier: string, referrer: string): string | undefined {
+  const suggestion = nearbyModule(specifier, referrer);
+  return suggestion === undefined ? undefined : `Did you mean "${suggestion}"? (${specifier} is not there)`;
+}
+
+/**
+ * The specifier {@link nearbyModuleHint} suggests for `specifier`
+ * (`./lib/greet.ts` for `./lib/greeter.ts`), as the import is written: its
+ * directory part kept, an extension only when one was written (or is what
+ * differs); `undefined` when it suggests none. Never throws.
+ */
+export function nearbyModule(specifier: string, referrer: string): string | undefined {
   try {
     if (!/^\.{0,2}\//.test(specifier)) return undefined;
     const target = resolve(dirname(referrer), specifier);
@@ -64,8 +75,7 @@ export function nearbyModuleHint(specifier: string, referrer: string): string | 
     if (best === undefined || tied) return undefined;
     // As the import is written: the directory part kept, an extension only when one was written (or is what differs).
     const name = ext || bestScore === 0 ? best : best.slice(0, -extname(best).length);
-    const suggestion = `${specifier.slice(0, specifier.length - written.length)}${name}`;
-    return `Did you mean "${suggestion}"? (${specifier} is not there)`;
+    return `${specifier.slice(0, specifier.length - written.length)}${name}`;
   } catch {
     return undefined;
   }

@@ -23,10 +23,11 @@
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { createPathsMatcher, findTsconfig, parseTsconfig, type TsConfigResult } from "get-tsconfig";
 import { parse as parseJsonc } from "jsonc-parser";
 import { type PathConditionsMap, resolveImports } from "resolve-pkg-maps";
+import { nearbyModule } from "./nearby-module.ts";
 
 /** A specifier that matched a `paths` pattern or an `"imports"` key. */
 export interface PathAlias {
@@ -186,8 +187,11 @@ function shown(path: string): string {
  * module at src/lib/d yet (src/lib/d.ts, .tsx, .js, ... or
  * src/lib/d/index.ts): create it (the app reloads by itself once it is
  * there) or fix the name`, `#db is an "imports" entry of package.json
- * ("#db"), and there is no module at src/db.ts yet: ...`; `undefined` when
- * it is neither (see {@link importAlias}). Bun's own message calls it a package
+ * ("#db"), and there is no module at src/db.ts yet: ...`; when a file
+ * beside a target has a near name (`@lib/rendr`, with `src/lib/render.ts`
+ * there), `Did you mean "@lib/render"? (@lib/rendr is a "paths" alias ...)`
+ * first (see `nearby-module.ts`); `undefined` when it is neither (see
+ * {@link importAlias}). Bun's own message calls it a package
  * (`Cannot find package '@lib/d'`), which this says it is not: no
  * `npm install` helps. Never throws.
  *
@@ -202,5 +206,11 @@ export function pathAliasHint(specifier: string, referrer: string): string | und
   // A target with its extension (as "imports" entries are written) names one file; one without, what Bun tries for it.
   const tried = /\.[a-z0-9]+$/i.test(first) ? "" : ` (${first}.ts, .tsx, .js, ... or ${first}/index.ts)`;
   const what = alias.field === "paths" ? `a "paths" alias of ${shown(alias.config)}` : `an "imports" entry of ${shown(alias.config)}`;
+  // A misspelt name (`@lib/rendr`): the file beside a target whose name is nearest, said as the alias is written.
+  for (const target of alias.targets) {
+    const name = basename(target);
+    const near = specifier.endsWith(name) ? nearbyModule(target, referrer) : undefined;
+    if (near !== undefined) return `Did you mean "${specifier.slice(0, specifier.length - name.length)}${basename(near)}"? (${specifier} is ${what} ("${alias.pattern}"), and there is no module at ${at})`;
+  }
   return `${specifier} is ${what} ("${alias.pattern}"), and there is no module at ${at} yet${tried}: create it (the app reloads by itself once it is there) or fix the name`;
 }
