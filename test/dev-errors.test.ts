@@ -298,33 +298,42 @@ describe("tsgi-dev: broken code", () => {
   const usesPkg = (v: string) =>
     `import { word } from "tsgi-missing-pkg";\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(word + " ${v}")];\n}\n`;
 
-  test("an import of a package not installed: the page and the terminal say to install it and, in place, to restart tsgi-dev (a save after the install still fails); a save fixing the name recovers", async () => {
+  test("an import of a package not installed, in place: the page and the terminal say to install it and save; a save after the install recovers (Bun is made to look again), also for a scoped package of a second node_modules level; a save fixing the name recovers", async () => {
     // A project with its other dependencies installed: Bun keeps what it read of this node_modules.
     const app = new TempApp({ "app.ts": usesPkg("v0"), "fine.ts": `export const word = "local";\n`, "node_modules/.package-lock.json": "{}" });
     apps.push(app);
     const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
-    const hint = /tsgi-missing-pkg is not installed here \(no node_modules\/tsgi-missing-pkg in .+ or above\)\. If the name is right, install it \(npm install tsgi-missing-pkg, or bun add tsgi-missing-pkg\) and restart tsgi-dev/;
+    const hint = /tsgi-missing-pkg is not installed here \(no node_modules\/tsgi-missing-pkg in .+ or above\)\. If the name is right, install it \(npm install tsgi-missing-pkg, or bun add tsgi-missing-pkg\), then save a file: tsgi-dev looks for it again at each load\./;
     expect(dev.output).toMatch(hint);
     const plain = await get(url, PLAIN);
     expect(plain.status).toBe(500);
     expect(plain.text).toContain("Cannot find package 'tsgi-missing-pkg'");
     expect(plain.text).toMatch(hint);
     expect(unescape((await get(url, HTML)).text)).toMatch(hint);
-    // What the hint says: installed now, a save reloads, and Bun still does not find it in this process.
-    for (const [name, content] of Object.entries(PKG)) app.write(name, content);
-    const mark = dev.output.length;
-    app.write("app.ts", usesPkg("v1"));
+    // A save before the install fails the same way (and Bun reads node_modules once more).
+    let mark = dev.output.length;
+    app.write("app.ts", usesPkg("v0b"));
     await dev.waitFor(/reload failed/, 5000, mark);
-    expect((await get(url, PLAIN)).text).toContain("Cannot find package 'tsgi-missing-pkg'");
+    // What the hint says: installed now, a save reloads, and the package is found.
+    for (const [name, content] of Object.entries(PKG)) app.write(name, content);
+    app.write("app.ts", usesPkg("v1"));
+    await until(async () => (await get(url)).text === "installed v1", 5000);
+    // A scoped package, with an exports map only, imported by a module in a directory with its own node_modules.
+    mark = dev.output.length;
+    app.write("sub/node_modules/.package-lock.json", "{}");
+    app.write("sub/part.ts", `import { word as w } from "@acme/tsgi-missing";\nexport const word = "scoped " + w;\n`);
+    app.write("app.ts", usesPkg("v2").replace('"tsgi-missing-pkg"', '"./sub/part.ts"'));
+    await dev.waitFor(/reload failed/, 5000, mark);
+    expect((await get(url, PLAIN)).text).toContain("@acme/tsgi-missing is not installed here");
+    app.write("node_modules/@acme/tsgi-missing/package.json", JSON.stringify({ name: "@acme/tsgi-missing", type: "module", exports: { ".": { import: "./dist/m.js" } } }));
+    app.write("node_modules/@acme/tsgi-missing/dist/m.js", `export const word = "acme";\n`);
+    app.write("app.ts", usesPkg("v3").replace('"tsgi-missing-pkg"', '"./sub/part.ts"'));
+    await until(async () => (await get(url)).text === "scoped acme v3", 5000);
     // A misspelt name fixed by a save recovers as usual.
-    app.write("app.ts", usesPkg("v2").replace('"tsgi-missing-pkg"', '"./fine.ts"'));
-    await until(async () => (await get(url)).text === "local v2", 5000);
-    await dev.kill();
-    // A restarted tsgi-dev finds the package.
-    const again = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
-    app.write("app.ts", usesPkg("v3"));
-    expect((await get(await again.ready())).text).toBe("installed v3");
+    app.write("app.ts", usesPkg("v4").replace('"tsgi-missing-pkg"', '"./fine.ts"'));
+    await until(async () => (await get(url)).text === "local v4", 5000);
+    expect(dev.proc.exitCode).toBeNull();
   }, 60_000);
 
   test("an import of a package not installed, --reload=restart: the hint says to install it and save, and a save after the install recovers; no hint for a package that is there without the subpath, nor for a paths alias", async () => {

@@ -9,6 +9,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
 import { fingerprint } from "./fingerprint.ts";
 import { type ParseError, parse as parseJsonc } from "jsonc-parser";
+import { refreshPackage } from "./missing-package.ts";
 import { type AliasCache, importAlias, refreshAlias } from "./path-alias.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { scannedImports, SourceSnapshot } from "./sources.ts";
@@ -113,6 +114,8 @@ export function scanGraph(entry: string, limit = 5000, sources = new SourceSnaps
         // before the module was created there; once read again, the alias resolves (see path-alias.ts).
         const alias = importAlias(imp.path, dir);
         if (alias && refreshAlias(alias, resolvePlain)) resolved = tryResolve(imp.path, dir);
+        // A package installed since Bun last read node_modules (see missing-package.ts).
+        else if (!alias && refreshPackage(imp.path, dir, resolvePlain)) resolved = tryResolve(imp.path, dir);
         if (resolved === undefined) {
           const candidates = [...missingCandidates(imp.path, dir), ...(alias?.targets.flatMap((t) => missingCandidates(t, dir)) ?? [])];
           for (const candidate of candidates) if (isUserFile(candidate)) missing.add(candidate);
