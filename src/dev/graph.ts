@@ -110,8 +110,9 @@ export function scanGraph(entry: string, limit = 5000, sources = new SourceSnaps
     for (const imp of imports) {
       let resolved = tryResolve(imp.path, dir);
       if (resolved === undefined) {
-        // A tsconfig `paths` alias (`@lib/d`) or package.json "imports" entry (`#d`): Bun may be answering from what it read of the target's directory
-        // before the module was created there; once read again, the alias resolves (see path-alias.ts).
+        // A tsconfig `paths` alias (`@lib/d`) or package.json "imports" entry (`#d`): Bun may be answering from
+        // what it read of the target's directory before the module was created there; once read again, the
+        // alias resolves (see path-alias.ts).
         const alias = importAlias(imp.path, dir);
         if (alias && refreshAlias(alias, resolvePlain)) resolved = tryResolve(imp.path, dir);
         // A package installed since Bun last read node_modules (see missing-package.ts).
