@@ -102,13 +102,21 @@ describe("TCP", () => {
 
 describe("the listen backlog (README's seed table: cheroot's request_queue_size, gevent's backlog)", () => {
   const SS = Bun.which("ss");
-  if (!SS) console.warn("skipping the listen backlog test: ss (iproute2) not found");
-  /** The kernel's accept queue limit of the TCP socket listening on 127.0.0.1:`port`: `ss -ltn`'s Send-Q. */
-  const backlogOf = (port: number): number | null => {
-    const out = Bun.spawnSync([SS!, "-Hltn", "sport", "=", `:${port}`], { stdout: "pipe", timeout: 5000 }).stdout.toString();
-    const m = /^LISTEN\s+\d+\s+(\d+)\s/m.exec(out);
-    return m ? Number(m[1]) : null;
+  if (!SS) console.warn("skipping the listen backlog tests: ss (iproute2) not found");
+  /**
+   * The kernel's accept queue limit of the socket listening on 127.0.0.1:`port` (TCP), or at the path
+   * `port` (a Unix socket): `ss -ltn`'s (`ss -lxn`'s) Send-Q; one per socket (two under --reuse-port).
+   */
+  const backlogsOf = (port: number | string): number[] => {
+    const unix = typeof port === "string";
+    const out = Bun.spawnSync(unix ? [SS!, "-Hlxn"] : [SS!, "-Hltn", "sport", "=", `:${port}`], { stdout: "pipe", timeout: 5000 }).stdout.toString();
+    const lines = out.split("\n").filter((l) => (unix ? l.split(/\s+/)[4] === port : l !== ""));
+    return lines.flatMap((l) => {
+      const m = /^(?:u_str\s+)?LISTEN\s+\d+\s+(\d+)\s/.exec(l);
+      return m ? [Number(m[1])] : [];
+    });
   };
+  const backlogOf = (port: number | string): number | null => backlogsOf(port)[0] ?? null;
   const somaxconn = (() => {
     try {
       return Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8"));
@@ -116,8 +124,9 @@ describe("the listen backlog (README's seed table: cheroot's request_queue_size,
       return Infinity;
     }
   })();
+  const onLinuxWithSs = !!SS && process.platform === "linux";
   test.skipIf(!SS || !PYTHON || process.platform !== "linux")(
-    "is Bun's, not settable: a socket tsgi binds listens with 512, and Bun.listen ignores a backlog asked of it; an inherited socket (--fd, as systemd passes one with its Backlog=) is listened again by Bun with 511",
+    "Bun's own, when no backlog is asked: a socket tsgi binds listens with 512, and Bun.listen ignores a backlog asked of it; an inherited socket (--fd, as systemd passes one with its Backlog=) is listened again by Bun with 511",
     async () => {
       const server = serve(envApp, { ...quiet, hostname: "127.0.0.1", port: 0 });
       try {
@@ -125,7 +134,7 @@ describe("the listen backlog (README's seed table: cheroot's request_queue_size,
       } finally {
         await server.close();
       }
-      // Should Bun honour it one day, tsgi can offer a backlog option (gevent's, cheroot's), and the README's row is wrong.
+      // Should Bun honour it one day, the backlog option could pass it to Bun.listen instead of calling listen() again.
       const asked = (Bun.listen as unknown as (o: object) => { port: number; stop(force: boolean): void })({ hostname: "127.0.0.1", port: 0, backlog: 3, socket: { data() {} } });
       try {
         expect(backlogOf(asked.port)).toBe(Math.min(512, somaxconn));
@@ -134,36 +143,92 @@ describe("the listen backlog (README's seed table: cheroot's request_queue_size,
       }
       // The parent binds with a backlog of 7 and, once the test has seen it, becomes tsgi with the socket as fd 3, as systemd does.
       const port = freePort();
-      const parent = `import os, socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(7)
-os.dup2(s.fileno(), 3)
-os.set_inheritable(3, True)
-print("listening", flush=True)
-sys.stdin.read(1)
-os.execv(sys.argv[2], sys.argv[2:])`;
-      const argv = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--fd", "3", "--no-access-log"];
-      const child = Bun.spawn([PYTHON!, "-c", parent, String(port), ...argv], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-      const out = collect(child.stdout);
-      const err = collect(child.stderr);
+      const child = spawnInheriting(port, 7, []);
       try {
-        for (let i = 0; i < 200 && !out.text().includes("listening") && child.exitCode === null; i++) await Bun.sleep(50);
+        await child.parentListening();
         expect(backlogOf(port)).toBe(Math.min(7, somaxconn));
-        child.stdin.write("go");
-        await child.stdin.flush();
-        for (let i = 0; i < 300 && !/serving .* on /.test(err.text()) && child.exitCode === null; i++) await Bun.sleep(50);
-        expect(err.text()).toContain(`on http://127.0.0.1:${port}/ (inherited fd 3)`);
+        await child.go();
+        expect(child.err()).toContain(`on http://127.0.0.1:${port}/ (inherited fd 3)`);
         expect(backlogOf(port)).toBe(Math.min(511, somaxconn));
       } finally {
-        child.kill("SIGTERM");
-        await child.exited;
-        await Promise.all([out.done, err.done]);
+        await child.stop();
       }
     },
     30_000,
   );
+
+  test.skipIf(!onLinuxWithSs)("the backlog option sets it (listen() again on Bun's socket): TCP, a Unix socket, 0, and past net.core.somaxconn the kernel's cap; connections are served as before (before: no option)", async () => {
+    const server = serve(envApp, { ...quiet, hostname: "127.0.0.1", port: 0, backlog: 7 });
+    try {
+      expect(backlogOf(server.port)).toBe(Math.min(7, somaxconn));
+      expect((await fetch(server.url)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+    const path = join(dir, `backlog-${process.pid}.sock`);
+    const unix = serve(envApp, { ...quiet, unix: path, backlog: 9 });
+    try {
+      expect(backlogOf(path)).toBe(Math.min(9, somaxconn));
+      expect((await fetch("http://localhost/", { unix: path } as RequestInit)).status).toBe(200);
+    } finally {
+      await unix.close();
+    }
+    for (const [asked, held] of [[0, 0], [somaxconn + 1, somaxconn]] as const) {
+      const s = serve(envApp, { ...quiet, hostname: "127.0.0.1", port: 0, backlog: asked });
+      try {
+        expect(backlogOf(s.port)).toBe(held);
+      } finally {
+        await s.close();
+      }
+    }
+  });
+
+  test("a backlog that is not an integer from 0 to 2147483647 is a RangeError from serve(), naming the option", () => {
+    for (const bad of [-1, 1.5, "5", 2 ** 31, Number.NaN, Infinity]) {
+      expect(() => serve(envApp, { ...quiet, hostname: "127.0.0.1", port: 0, backlog: bad as number })).toThrow(RangeError);
+      expect(() => serve(envApp, { ...quiet, hostname: "127.0.0.1", port: 0, backlog: bad as number })).toThrow(/^server option backlog must be an integer from 0 to 2147483647 \(connections; the kernel caps it at net\.core\.somaxconn\), got /);
+    }
+  });
 });
+
+/**
+ * A python3 parent that binds 127.0.0.1:`port` and listens with `backlog`, and, once told to
+ * (`go()`), becomes `tsgi serve --fd 3` with `args` on that socket, as systemd's socket activation does.
+ */
+function spawnInheriting(port: number, backlog: number, args: string[]) {
+  const parent = `import os, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(int(sys.argv[2]))
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+print("listening", flush=True)
+sys.stdin.read(1)
+os.execv(sys.argv[3], sys.argv[3:])`;
+  const argv = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--fd", "3", "--no-access-log", ...args];
+  const child = Bun.spawn([PYTHON!, "-c", parent, String(port), String(backlog), ...argv], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 25_000);
+  const out = collect(child.stdout);
+  const err = collect(child.stderr);
+  return {
+    err: err.text,
+    async parentListening(): Promise<void> {
+      for (let i = 0; i < 200 && !out.text().includes("listening") && child.exitCode === null; i++) await Bun.sleep(50);
+    },
+    /** Let the parent become tsgi, and wait (at most 15 s) for its "serving ... on" line or its exit. */
+    async go(): Promise<void> {
+      child.stdin.write("go");
+      await child.stdin.flush();
+      for (let i = 0; i < 300 && !/serving .* on /.test(err.text()) && child.exitCode === null; i++) await Bun.sleep(50);
+    },
+    async stop(): Promise<void> {
+      child.kill("SIGTERM");
+      await child.exited;
+      await Promise.all([out.done, err.done]);
+      clearTimeout(timer);
+    },
+  };
+}
 
 describe("tsgi serve --host", () => {
   test("an address this machine does not have (192.0.2.1, TEST-NET-1): one line saying what to give instead, with and without --workers and --reuse-port (before: no advice)", async () => {

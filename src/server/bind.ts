@@ -11,7 +11,7 @@ import { isIP } from "node:net";
 import { dirname, join } from "node:path";
 import type { ResolvedOptions } from "./options.ts";
 import type { TlsConfig } from "./tls.ts";
-import { ADDRESS_FAMILIES, SOCKET_TYPES, socketKind, unixSocketListening, unixSocketPath } from "./sys.ts";
+import { ADDRESS_FAMILIES, SOCKET_TYPES, setListenBacklog, socketKind, unixSocketListening, unixSocketPath } from "./sys.ts";
 
 /** A bound listener and what it is bound to. */
 export interface Bound<Data> {
@@ -22,6 +22,26 @@ export interface Bound<Data> {
   readonly port: number;
   /** The socket path when it is a Unix socket (for an inherited one, as `getsockname` reports it; `""` when it cannot be read: off Linux, or a socket neither Unix nor IP such as `AF_VSOCK`), else `null`. */
   readonly unix: string | null;
+  /** The `backlog` option was asked for and could not be set here (no C library: not Linux); the socket listens with Bun's. */
+  readonly backlogUnset: boolean;
+}
+
+/**
+ * Set the `backlog` option on a listener just made (see `ServerOptions.backlog`):
+ * `listen()` again on its descriptor (Bun's `SocketListener` has `fd`, untyped).
+ * @returns `false` when it cannot be set here (not Linux), else `true` (also when no backlog was asked).
+ * @throws BindError (`EINVAL`), the listener stopped, when `listen(2)` fails or the listener has no descriptor.
+ */
+function applyBacklog(listener: SocketListener<unknown>, backlog: number | undefined, target: string): boolean {
+  if (backlog === undefined) return true;
+  const fd = (listener as unknown as { fd?: unknown }).fd;
+  try {
+    if (typeof fd !== "number" || fd < 0) throw new Error("Bun's listener gave no file descriptor");
+    return setListenBacklog(fd, backlog);
+  } catch (error) {
+    listener.stop(true);
+    throw new BindError(`cannot listen on ${target} with backlog ${backlog}: ${(error as Error).message}`, "EINVAL", { cause: error });
+  }
 }
 
 /**
@@ -263,6 +283,7 @@ export function bindListener<Data>(
     } catch (error) {
       throw new BindError(`cannot serve file descriptor ${options.fd}: ${(error as Error).message || "not a listening socket"} (${(error as { code?: string }).code ?? "error"})`, (error as { code?: string }).code ?? "EINVAL");
     }
+    const backlogSet = applyBacklog(listener as SocketListener<unknown>, options.backlog, `fd ${options.fd}`);
     const name: { family?: string; address?: string; port?: number; path?: string } = {};
     try {
       (listener as unknown as { getsockname(o: object): void }).getsockname(name);
@@ -270,9 +291,9 @@ export function bindListener<Data>(
       // a Unix socket has no address/port to report
     }
     if (name.family === "IPv4" || name.family === "IPv6") {
-      return { listener, hostname: name.address ?? "", port: name.port ?? 0, unix: null };
+      return { listener, hostname: name.address ?? "", port: name.port ?? 0, unix: null, backlogUnset: !backlogSet };
     }
-    return { listener, hostname: "", port: 0, unix: name.path || unixSocketPath(options.fd) || "" };
+    return { listener, hostname: "", port: 0, unix: name.path || unixSocketPath(options.fd) || "", backlogUnset: !backlogSet };
   }
   if (options.unix) {
     const path = options.unix;
@@ -283,11 +304,13 @@ export function bindListener<Data>(
     } catch (error) {
       throw unixListenError(error, path);
     }
+    const backlogSet = applyBacklog(listener as SocketListener<unknown>, options.backlog, path);
     if (options.unixMode !== undefined) chmodSync(path, options.unixMode);
-    return { listener, hostname: "", port: 0, unix: path };
+    return { listener, hostname: "", port: 0, unix: path, backlogUnset: !backlogSet };
   }
   // `reusePort` works for Bun.listen but is only typed for Bun.connect in bun-types.
   const listener = Bun.listen<Data>({ ...common, hostname: options.hostname, port: options.port, reusePort: options.reusePort } as unknown as TCPSocketListenOptions<Data>);
   const tcp = listener as unknown as { hostname: string; port: number };
-  return { listener, hostname: tcp.hostname, port: tcp.port, unix: null };
+  const backlogSet = applyBacklog(listener as SocketListener<unknown>, options.backlog, bindTarget({ hostname: tcp.hostname, port: tcp.port }));
+  return { listener, hostname: tcp.hostname, port: tcp.port, unix: null, backlogUnset: !backlogSet };
 }

@@ -9,6 +9,7 @@ import { checkServerSoftware } from "../gateway/response-fields.ts";
 import type { Environ } from "../spec.ts";
 import type { TlsConfig } from "./tls.ts";
 import type { RequestHandlerClass } from "./handler.ts";
+import { MAX_LISTEN_BACKLOG } from "./sys.ts";
 
 /**
  * A destination for log lines: a writable with `write(string)`, any logger
@@ -64,6 +65,26 @@ export interface ServerOptions {
   port?: number | undefined;
   /** Linux `SO_REUSEPORT`, for several processes on one port. Default false. */
   reusePort?: boolean | undefined;
+  /**
+   * The listen backlog, in connections: how many connections the kernel
+   * holds, handshake done, for the server to accept (`listen(2)`; gevent
+   * `backlog`, eventlet `listen(addr, backlog)`, cheroot
+   * `request_queue_size`). A connection past it waits for the client to
+   * retry its SYN (TCP), or is refused with `EAGAIN` (a Unix socket). Set on
+   * the socket the server binds (TCP, `unix`) and on an inherited one (`fd`,
+   * where it replaces the backlog the socket had, e.g. a systemd socket
+   * unit's `Backlog=`), right after `Bun.listen`, by calling `listen()` on
+   * the socket again (Bun takes no backlog). The kernel caps it at
+   * `net.core.somaxconn` (4096 by default since Linux 5.4), silently; `ss
+   * -ltn` (`ss -lxn` for a Unix socket) shows the one in force as Send-Q.
+   * 0 to 2147483647 (a C `int`); 0 lets one connection wait. Linux only:
+   * elsewhere (or when `bun:ffi` cannot open the C library) the server
+   * serves with Bun's and writes a warning to the error log at `listen()`.
+   * Default: Bun's, 512 on a socket the server binds, 511 on an inherited
+   * one (Bun listens on it again).
+   * @throws RangeError (from `createServer()`/`serve()`) for anything but an integer from 0 to 2147483647.
+   */
+  backlog?: number | undefined;
   /**
    * Extra keys merged into every request's environ (eventlet/gevent
    * `environ`). As in gevent they replace the server-level keys
@@ -422,7 +443,7 @@ export function checkTimerMs(ms: number, what: string): void {
  * Apply the defaults (`socketTimeout` first, for the timeouts it covers) and
  * check values.
  * @throws RangeError on a negative or non-integer size, count, timeout, port
- *   or `fd`; a size or count over `Number.MAX_SAFE_INTEGER`; a timeout over {@link MAX_TIMER_MS} (or a `keepalive` over its
+ *   or `fd`; a `backlog` that is not an integer from 0 to 2147483647; a size or count over `Number.MAX_SAFE_INTEGER`; a timeout over {@link MAX_TIMER_MS} (or a `keepalive` over its
  *   seconds), which a timer cannot hold; a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
  *   `maxConnections` (which would refuse everything); a `maxTrailerBytes`
  *   under 2 (which would refuse every chunked body); a `unixMode` outside
@@ -506,6 +527,9 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   if (resolved.maxTrailerBytes < 2) throw new RangeError(`server option maxTrailerBytes must be at least 2 (the empty line ending the trailer section), got ${resolved.maxTrailerBytes}`);
   if (resolved.unixMode !== undefined && (!Number.isInteger(resolved.unixMode) || resolved.unixMode < 0 || resolved.unixMode > 0o7777)) {
     throw new RangeError(`server option unixMode must be a file mode such as 0o660, got ${shown(resolved.unixMode)}`);
+  }
+  if (resolved.backlog !== undefined && (!Number.isInteger(resolved.backlog) || resolved.backlog < 0 || resolved.backlog > MAX_LISTEN_BACKLOG)) {
+    throw new RangeError(`server option backlog must be an integer from 0 to ${MAX_LISTEN_BACKLOG} (connections; the kernel caps it at net.core.somaxconn), got ${shown(resolved.backlog)}`);
   }
   if (resolved.fd !== undefined && (!Number.isSafeInteger(resolved.fd) || resolved.fd < 0)) {
     throw new RangeError(`server option fd must be a non-negative integer file descriptor, got ${shown(resolved.fd)}`);

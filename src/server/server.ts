@@ -314,6 +314,9 @@ export class TsgiServer implements Server, ServerCore {
       throw o.unix === undefined && o.fd === undefined ? listenError(error, o.hostname, o.port) : error;
     }
     this.listener = bound.listener;
+    if (bound.backlogUnset) {
+      this.errorWriter?.(`Warning: backlog (${o.backlog}) not set: it needs Linux (listen() through bun:ffi on the C library), so the socket listens with Bun's backlog (512)`);
+    }
     this.limitConnectionsToFiles();
     this.hostname = bound.hostname;
     this.port = bound.port;

@@ -4,7 +4,8 @@
  * processes), `getsockopt(SO_PEERCRED)` (peer credentials of a Unix-socket
  * client), `getsockname` (the path of an inherited Unix socket), `getpwuid`/`getgrgid` (their names), and a synchronous
  * `connect` probe on a Unix socket path (is a stale socket file still
- * served?), and the open-file limit (from `/proc`). Linux only: on any other platform, or when the C library cannot
+ * served?), `listen` again on a listening socket (its backlog, which Bun
+ * takes none of), and the open-file limit (from `/proc`). Linux only: on any other platform, or when the C library cannot
  * be opened, {@link libc} is `null` and callers fall back or refuse.
  * @module
  */
@@ -22,6 +23,7 @@ interface Libc {
   getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
   getpwuid(uid: number): Pointer | null;
   getgrgid(gid: number): Pointer | null;
+  listen(fd: number, backlog: number): number;
   errno(): number;
 }
 
@@ -48,6 +50,7 @@ function open(): Libc | null {
         getsockname: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
         getpwuid: { args: [FFIType.u32], returns: FFIType.ptr },
         getgrgid: { args: [FFIType.u32], returns: FFIType.ptr },
+        listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
         __errno_location: { args: [], returns: FFIType.ptr },
       });
       const s = lib.symbols;
@@ -60,6 +63,7 @@ function open(): Libc | null {
         getsockname: (fd, addr, len) => s.getsockname(fd, ptr(addr), ptr(len)),
         getpwuid: (uid) => s.getpwuid(uid) as Pointer | null,
         getgrgid: (gid) => s.getgrgid(gid) as Pointer | null,
+        listen: (fd, backlog) => s.listen(fd, backlog),
         errno: () => {
           const p = s.__errno_location();
           return p ? read.i32(p, 0) : 0;
@@ -95,6 +99,40 @@ export function dupFd(fd: number): number {
 /** Close a file descriptor obtained from {@link dupFd}. */
 export function closeFd(fd: number): void {
   libc()?.close(fd);
+}
+
+/** The largest listen backlog `listen(2)` takes: its `backlog` is a C `int` (2^31 - 1). */
+export const MAX_LISTEN_BACKLOG = 2147483647;
+
+/**
+ * Set the accept-queue length of the listening socket `fd` by calling
+ * `listen(fd, backlog)` on it again, which Linux allows on a socket already
+ * listening (`listen(2)`; `inet_listen()` only updates
+ * `sk_max_ack_backlog` then). Bun takes no backlog (`Bun.listen` binds with
+ * 512, and listens an inherited socket again with 511), so the server sets
+ * the one asked for this way. The kernel silently caps it at
+ * `net.core.somaxconn` (`/proc/sys/net/core/somaxconn`, 4096 by default since
+ * Linux 5.4), as for any `listen()`.
+ * @param fd a listening TCP or Unix stream socket.
+ * @param backlog connections, 0 to {@link MAX_LISTEN_BACKLOG}.
+ * @returns `true` when set, `false` when it cannot be here (no C library: not Linux, no `bun:ffi`).
+ * @throws Error naming the errno when `listen(2)` fails (`EBADF`: `fd` is not open, ...).
+ */
+export function setListenBacklog(fd: number, backlog: number): boolean {
+  const c = libc();
+  if (!c) return false;
+  if (c.listen(fd, backlog) !== 0) throw new Error(`listen(${fd}, ${backlog}) failed (errno ${c.errno()})`);
+  return true;
+}
+
+/** The kernel's cap on a listen backlog (`net.core.somaxconn`), or `undefined` when it cannot be read (not Linux). */
+export function listenBacklogCap(): number | undefined {
+  try {
+    const n = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8").trim());
+    return Number.isInteger(n) && n >= 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
