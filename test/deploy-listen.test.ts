@@ -183,6 +183,80 @@ describe("the listen backlog (README's seed table: cheroot's request_queue_size,
     }
   });
 
+  const serveCli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--no-access-log"];
+
+  test.skipIf(!onLinuxWithSs)("tsgi serve --backlog sets it: one process, --workers 2 (the socket they share, also after a SIGHUP reload), --workers 2 --reuse-port (each worker's socket), --uds with --workers 2 (before: no such flag, exit 2)", async () => {
+    const path = join(dir, `cli-backlog-${process.pid}.sock`);
+    const ports = [freePort(), freePort(), freePort()];
+    const runs = [
+      { args: ["--port", String(ports[0]), "--backlog", "17"], at: ports[0]!, want: [17] },
+      { args: ["--port", String(ports[1]), "--backlog", "19", "--workers", "2"], at: ports[1]!, want: [19] },
+      { args: ["--port", String(ports[2]), "--backlog", "23", "--workers", "2", "--reuse-port"], at: ports[2]!, want: [23, 23] },
+      { args: ["--uds", path, "--backlog", "29", "--workers", "2"], at: path, want: [29] },
+    ];
+    const servers = runs.map((r) => ({ ...r, proc: spawnServe([...serveCli, ...r.args]) }));
+    try {
+      await Promise.all(servers.map((s) => s.proc.serving()));
+      for (const s of servers) {
+        expect(s.proc.err()).toMatch(/serving .* on /);
+        expect(backlogsOf(s.at)).toEqual(s.want.map((n) => Math.min(n, somaxconn)));
+      }
+      // A reload starts new workers, each listening on the shared socket anew (Bun's 511), then setting it again.
+      const pooled = servers[1]!;
+      const pid = Number(/supervisor pid (\d+)/.exec(pooled.proc.err())![1]);
+      process.kill(pid, "SIGHUP");
+      for (let i = 0; i < 300 && !pooled.proc.err().includes("reloaded: new workers"); i++) await Bun.sleep(50);
+      expect(pooled.proc.err()).toContain("reloaded: new workers");
+      expect(backlogsOf(pooled.at)).toEqual([Math.min(19, somaxconn)]);
+      const body = (await (await fetch(`http://127.0.0.1:${pooled.at}/`)).json()) as { multiprocess: boolean };
+      expect(body.multiprocess).toBe(true);
+    } finally {
+      await Promise.all(servers.map((s) => s.proc.stop()));
+    }
+  }, 60_000);
+
+  test.skipIf(!onLinuxWithSs)("tsgi serve --workers 1 --backlog 19: the shared socket has it while the first worker is still importing the app (connections queue up to it; before: the supervisor's socket had Bun's 512 until a worker listened)", async () => {
+    const port = freePort();
+    const proc = spawnServe([...serveCli, "--port", String(port), "--backlog", "19", "--workers", "1"], { ...process.env, TSGI_TEST_IMPORT_MS: "3000" });
+    try {
+      for (let i = 0; i < 200 && !proc.err().includes("test app: importing"); i++) await Bun.sleep(50);
+      expect(proc.err()).toContain("test app: importing");
+      expect(proc.err()).not.toContain("listening");
+      expect(backlogOf(port)).toBe(Math.min(19, somaxconn));
+      await proc.serving();
+      expect(backlogOf(port)).toBe(Math.min(19, somaxconn));
+    } finally {
+      await proc.stop();
+    }
+  }, 30_000);
+
+  test.skipIf(!onLinuxWithSs || !PYTHON)("tsgi serve --fd 3 --backlog 50 replaces the inherited socket's (a parent's listen(7), as systemd's Backlog=), alone and with --workers 2; without --backlog it is Bun's 511 (the test above)", async () => {
+    for (const extra of [[], ["--workers", "2"]]) {
+      const port = freePort();
+      const child = spawnInheriting(port, 7, ["--backlog", "50", ...extra]);
+      try {
+        await child.parentListening();
+        expect(backlogOf(port)).toBe(Math.min(7, somaxconn));
+        await child.go();
+        expect(child.err()).toContain(`on http://127.0.0.1:${port}/ (inherited fd 3`);
+        expect(backlogOf(port)).toBe(Math.min(50, somaxconn));
+        expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
+      } finally {
+        await child.stop();
+      }
+    }
+  }, 60_000);
+
+  test("tsgi serve --backlog with a value that is not a number of connections from 0 to 2147483647: exit 2, one line saying what it takes", async () => {
+    for (const bad of ["-1", "1.5", "lots", "2147483648", ""]) {
+      const r = await run([...serveCli, `--backlog=${bad}`]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("--backlog");
+      expect(r.stderr).toContain(bad === "" ? "needs a value" : `from 0 to 2147483647 (e.g. --backlog 2048), got ${bad === "lots" ? '"lots"' : bad}`);
+      expect(r.stderr).not.toContain("    at ");
+    }
+  });
+
   test("a backlog that is not an integer from 0 to 2147483647 is a RangeError from serve(), naming the option", () => {
     for (const bad of [-1, 1.5, "5", 2 ** 31, Number.NaN, Infinity]) {
       expect(() => serve(envApp, { ...quiet, hostname: "127.0.0.1", port: 0, backlog: bad as number })).toThrow(RangeError);

@@ -183,6 +183,9 @@ describe("resolveDeployOptions", () => {
       [{ maxRequests: 3, maxRequestsJitter: 2, reusePort: true }, /^--max-requests, --max-requests-jitter and --reuse-port need --workers, /],
       [{ gracefulTimeout: -1 }, /^--graceful-timeout must be a number of seconds from 0 to 2147483 \(e\.g\. --graceful-timeout 30\), got -1$/],
       [{ timeout: 10 }, /--timeout is the worker heartbeat timeout and needs --workers; to bound each request use --request-timeout/],
+      [{ backlog: -1 }, /^--backlog must be a number of connections from 0 to 2147483647 \(e\.g\. --backlog 2048\), got -1$/],
+      [{ backlog: 1.5 }, /^--backlog must be a number of connections from 0 to 2147483647 \(e\.g\. --backlog 2048\), got 1\.5$/],
+      [{ backlog: 2 ** 31 }, /^--backlog must be a number of connections from 0 to 2147483647 \(e\.g\. --backlog 2048\), got 2147483648$/],
       [{ maxConnections: 0 }, /^--max-connections must be an integer of at least 1 \(e\.g\. --max-connections 10000\), got 0$/],
       [{ maxConnections: 1.5 }, /^--max-connections must be an integer of at least 1 \(e\.g\. --max-connections 10000\), got 1\.5$/],
       [{ urlLengthLimit: 0 }, /^--url-length-limit must be a whole number of bytes, at least 1 \(e\.g\. --url-length-limit 8192\), got 0$/],
@@ -225,6 +228,10 @@ describe("resolveDeployOptions", () => {
     expect(() => deployOptionsFromArgs({ workers: "four" })).toThrow(/^--workers must be an integer of at least 1 \(e\.g\. --workers 4\), got "four"$/);
     const limits = deployOptionsFromArgs({ "keep-alive": "75", "request-timeout": "0.5", "max-connections": "9", "log-format": "%(request_line)s" });
     expect(limits).toMatchObject({ keepAlive: 75, requestTimeout: 0.5, maxConnections: 9, logFormat: "%(request_line)s" });
+    // --backlog reaches the server option (with --uds and --fd too: it is set on whatever socket is served).
+    expect(resolveDeployOptions(deployOptionsFromArgs({ backlog: "2048" }), {}).server.backlog).toBe(2048);
+    expect(resolveDeployOptions({ uds: "/run/app.sock", backlog: 0 }, {}).server.backlog).toBe(0);
+    expect(resolveDeployOptions({}, {}).server.backlog).toBeUndefined();
     expect(() => deployOptionsFromArgs({ "keep-alive": "5s" })).toThrow(/^--keep-alive must be a number of seconds from 0 to 2147483 \(e\.g\. --keep-alive 5\), got "5s"$/);
   });
 });
@@ -234,7 +241,7 @@ describe("number flags", () => {
     const defs = DEPLOY_ARGS as never;
     // Every number flag of the CLI has its entry (a string flag parsed with Number in deployOptionsFromArgs).
     const flags = Object.keys(NUMBER_FLAGS) as NumberFlag[];
-    expect(flags.length).toBe(16);
+    expect(flags.length).toBe(17);
     for (const flag of flags) {
       const { example, min, integer } = NUMBER_FLAGS[flag];
       expect(Object.keys(DEPLOY_ARGS)).toContain(flag);

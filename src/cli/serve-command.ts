@@ -3,7 +3,7 @@
  * once it has checked the Bun version (src/cli/bun-version.ts).
  *
  * ```
- * tsgi serve ./app.ts[:name] [--host 127.0.0.1] [--port 8000] [--uds PATH [--uds-mode 660]] [--fd N]
+ * tsgi serve ./app.ts[:name] [--host 127.0.0.1] [--port 8000] [--uds PATH [--uds-mode 660]] [--fd N] [--backlog N]
  *            [--certfile F --keyfile F [--ca-certs F] | --https]
  *            [--workers N [--reuse-port] [--max-requests N] [--max-requests-jitter N] [--timeout S]]
  *            [--proxy-headers [--forwarded-allow-ips LIST] [--forwarded-header x-forwarded|forwarded]]
@@ -59,6 +59,7 @@ export const DEPLOY_ARGS = {
   uds: { type: "string", description: "Listen on a Unix domain socket at this path instead of TCP", valueHint: "path" },
   "uds-mode": { type: "string", description: "Octal permission bits for the socket file, 000 to 777, e.g. 660 (owner and group may connect; default: the umask's)", valueHint: "mode" },
   fd: { type: "string", description: "Serve an inherited listening socket (systemd socket activation: 3, found by itself from LISTEN_FDS when no place to listen is given)", valueHint: "n" },
+  backlog: { type: "string", description: "Listen backlog: connections the kernel queues for accept (Linux; capped at net.core.somaxconn; default 512, 511 on an inherited socket: give --fd's socket its Backlog= here)", valueHint: "n" },
   certfile: { type: "string", description: "TLS certificate chain (PEM)", valueHint: "file" },
   keyfile: { type: "string", description: "TLS private key (PEM)", valueHint: "file" },
   "ca-certs": { type: "string", description: "CA bundle (PEM): require client certificates signed by it", valueHint: "file" },
@@ -193,6 +194,7 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     uds: text("uds", "the socket's path, e.g. --uds /run/app/app.sock"),
     udsMode: text("uds-mode", "octal permission bits, e.g. --uds-mode 660"),
     fd: num("fd"),
+    backlog: num("backlog"),
     certfile: text("certfile", "the certificate chain's PEM file, e.g. --certfile cert.pem"),
     keyfile: text("keyfile", "the private key's PEM file, e.g. --keyfile key.pem"),
     caCerts: text("ca-certs", "the CA bundle's PEM file, e.g. --ca-certs clients-ca.pem"),

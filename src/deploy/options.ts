@@ -35,6 +35,16 @@ export interface DeployOptions {
   udsMode?: string | number;
   /** `--fd N`: serve an inherited listening socket (systemd: 3). */
   fd?: number;
+  /**
+   * `--backlog N`: the listen backlog, in connections (gevent `backlog`,
+   * cheroot `request_queue_size`; `ServerOptions.backlog`), on the socket
+   * tsgi binds or the one `--fd` gives (with `--workers`, each worker sets it
+   * on the socket they share, or on its own under `--reuse-port`). Linux
+   * only; the kernel caps it at `net.core.somaxconn`. Default: Bun's, 512,
+   * and 511 on an inherited socket, whose own backlog (systemd's
+   * `Backlog=`) Bun replaces.
+   */
+  backlog?: number;
   /** `--certfile`: PEM certificate chain; turns on TLS (with `keyfile`). */
   certfile?: string;
   /** `--keyfile`: PEM private key. */
@@ -153,6 +163,7 @@ export const MAX_WORKERS_PER_CORE = 32;
 export const NUMBER_FLAGS = {
   port: { takes: "a TCP port from 0 to 65535", example: "8000", min: 0, max: 65535, integer: true },
   fd: { takes: "a file descriptor number, 0 or more", example: "3", min: 0, integer: true },
+  backlog: { takes: "a number of connections from 0 to 2147483647", example: "2048", min: 0, max: 2147483647, integer: true },
   workers: { takes: "an integer of at least 1", example: "4", min: 1, integer: true },
   "max-requests": { takes: "an integer, 0 or more", example: "1000", min: 0, integer: true, zero: "0 never recycles" },
   "max-requests-jitter": { takes: "an integer, 0 or more", example: "50", min: 0, integer: true },
@@ -390,6 +401,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
     portSource = o.port !== undefined ? "--port" : env.PORT?.trim() ? "PORT" : "default";
     server.port = portSource === "--port" ? numberFlag("port", o.port!) : portSource === "PORT" ? portText(env.PORT!.trim(), "PORT") : 8000;
   }
+  if (o.backlog !== undefined) server.backlog = numberFlag("backlog", o.backlog);
   if (o.udsMode !== undefined) {
     if (o.uds === undefined) throw new UsageError("--uds-mode needs --uds");
     server.unixMode = udsMode(o.udsMode);

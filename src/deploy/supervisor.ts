@@ -24,12 +24,12 @@ import { renameSync, unlinkSync, chmodSync, linkSync, lstatSync } from "node:fs"
 import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { checkInheritedFd, listenError, prepareUnixPath, unixListenError } from "../server/bind.ts";
+import { BindError, checkInheritedFd, listenError, prepareUnixPath, unixListenError } from "../server/bind.ts";
 import { stdoutLog } from "./stdio.ts";
 import { monotonicNow } from "./clock.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { exitAtOnceHint, onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
-import { closeFd, dupFd, inetSocketAddress } from "../server/sys.ts";
+import { closeFd, dupFd, inetSocketAddress, setListenBacklog } from "../server/sys.ts";
 import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
 
 /** Where supervisor messages go. */
@@ -368,8 +368,25 @@ export class Supervisor {
     this.monitor.unref?.();
   }
 
-  /** Bind once and keep a descriptor for the workers to inherit. */
+  /**
+   * Bind once and keep a descriptor for the workers to inherit; with a
+   * `backlog`, set it on that socket at once, so that connections queue up
+   * to it before the first worker listens (each worker sets it again: Bun
+   * listens on the socket it inherits anew, with 511).
+   */
   private bind(): void {
+    this.bindShared();
+    const backlog = this.config.deploy.server.backlog;
+    if (backlog !== undefined && this.sharedFd !== null) {
+      try {
+        setListenBacklog(this.sharedFd, backlog); // false off Linux: each worker warns
+      } catch (error) {
+        throw new BindError(`cannot listen with backlog ${backlog}: ${(error as Error).message}`, "EINVAL", { cause: error });
+      }
+    }
+  }
+
+  private bindShared(): void {
     const server = this.config.deploy.server;
     if (server.fd !== undefined) {
       checkInheritedFd(server.fd);
