@@ -157,7 +157,7 @@ describe("the listen backlog (README's seed table: cheroot's request_queue_size,
     30_000,
   );
 
-  test.skipIf(!onLinuxWithSs)("the backlog option sets it (listen() again on Bun's socket): TCP, a Unix socket, 0, and past net.core.somaxconn the kernel's cap; connections are served as before (before: no option)", async () => {
+  test.skipIf(!onLinuxWithSs)("the backlog option sets it (listen() again on Bun's socket): TCP, a Unix socket, TLS, 0, and past net.core.somaxconn the kernel's cap; connections are served as before (before: no option)", async () => {
     const server = serve(envApp, { ...quiet, hostname: "127.0.0.1", port: 0, backlog: 7 });
     try {
       expect(backlogOf(server.port)).toBe(Math.min(7, somaxconn));
@@ -172,6 +172,13 @@ describe("the listen backlog (README's seed table: cheroot's request_queue_size,
       expect((await fetch("http://localhost/", { unix: path } as RequestInit)).status).toBe(200);
     } finally {
       await unix.close();
+    }
+    // A TLS listener is set the same way (Bun's listener has its fd with TLS too).
+    const https = serve(envApp, { ...quiet, hostname: "127.0.0.1", port: 0, backlog: 13, tls: { cert: cert.cert, key: cert.key } });
+    try {
+      expect(backlogOf(https.port)).toBe(Math.min(13, somaxconn));
+    } finally {
+      await https.close();
     }
     for (const [asked, held] of [[0, 0], [somaxconn + 1, somaxconn]] as const) {
       const s = serve(envApp, { ...quiet, hostname: "127.0.0.1", port: 0, backlog: asked });
