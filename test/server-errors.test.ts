@@ -484,13 +484,33 @@ describe("application errors", () => {
     }
     const log = errors.join("\n");
     expect(log).toContain('the reason phrase of status "200 O\\u0001K" holds a control char (U+0001) at index 5: a reason may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no control chars (RFC 9112 §4)');
-    // The error log shows a DEL as \x7F (src/server/log.ts).
-    expect(log).toContain('the reason phrase of status "200 OK\\x7F" holds DEL (U+007F) at index 6');
-    expect(log).toContain('value of header X-A holds DEL (U+007F) at index 1 ("a\\x7Fb"): a field value may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no CR, LF, NUL or other control chars (RFC 9110 §5.5)');
+    // The message quotes a DEL as \u007f itself (before, it held the raw byte, which only the error log escaped, as \x7F).
+    expect(log).toContain('the reason phrase of status "200 OK\\u007f" holds DEL (U+007F) at index 6');
+    expect(log).toContain('value of header X-A holds DEL (U+007F) at index 1 ("a\\u007fb"): a field value may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no CR, LF, NUL or other control chars (RFC 9110 §5.5)');
     expect(log).toContain('value of header X-B holds a control char (U+001B) at index 0');
     expect(log).toContain('value of header X-C holds "\u20ac" (U+20AC, above \\xff) at index 2');
     expect(log).not.toContain("without CR/LF/NUL");
     expect(log).not.toContain("without CR, LF, NUL");
+  });
+
+  test("the TypeError's own message holds no raw DEL or C1 control char (JSON.stringify leaves U+007F-U+009F as they are), so a terminal or a catch that prints error.message shows it: \\u007f", async () => {
+    const { checkStatus, checkHeaders, showValue } = await import("../src/gateway/response-fields.ts");
+    const message = (f: () => void): string => {
+      try {
+        f();
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "no error";
+    };
+    const status = message(() => checkStatus("200 OK\x7f"));
+    const header = message(() => checkHeaders([["X-A", "a\x7fb\x9b"]]));
+    expect(status).toContain('status "200 OK\\u007f" holds DEL (U+007F) at index 6');
+    expect(header).toContain('value of header X-A holds DEL (U+007F) at index 1 ("a\\u007fb\\u009b")');
+    expect(showValue("\x7f\x85")).toBe('"\\u007f\\u0085"');
+    // Latin-1 letters (0xA0-0xFF) stay as they are: they print.
+    expect(showValue("caf\xe9")).toBe('"caf\xe9"');
+    for (const m of [status, header]) expect(/[\x00-\x1f\x7f-\x9f]/.test(m)).toBe(false);
   });
 
   test("a hostile value given as status, headers, header name or value, body, chunk or write() data (a revoked Proxy, a function whose name getter throws, an object whose constructor or Symbol.toStringTag getter throws) gets its 500 and a log line saying what was wrong with it, not the error describing it threw", async () => {

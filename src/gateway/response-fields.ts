@@ -13,6 +13,16 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export function isToken(s: string): boolean {
   return TOKEN.test(s);
 }
+/**
+ * `s` quoted for a message as `JSON.stringify` quotes it, with DEL and the
+ * C1 controls (U+007F-U+009F), which JSON leaves raw, escaped too
+ * (`"a\\u007fb"`): a message may reach a terminal, where they would not show
+ * or would act.
+ */
+function quoted(s: string): string {
+  return JSON.stringify(s).replace(/[\x7f-\x9f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+}
+
 /** Field value / reason phrase chars: HTAB, SP, VCHAR, obs-text; never CR, LF, NUL or chars above 0xFF. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** `NNN reason`: a three-digit code 200-599, a space, a reason phrase. */
@@ -31,7 +41,7 @@ function badChar(s: string): string | undefined {
   const c = s.codePointAt(m.index)!;
   const code = `U+${c.toString(16).toUpperCase().padStart(4, "0")}`;
   const names: Record<number, string> = { 0: "NUL", 10: "LF", 13: "CR", 0x7f: "DEL" };
-  if (c > 0xff) return `${JSON.stringify(String.fromCodePoint(c))} (${code}, above \\xff) at index ${m.index}`;
+  if (c > 0xff) return `${quoted(String.fromCodePoint(c))} (${code}, above \\xff) at index ${m.index}`;
   return `${names[c] ?? "a control char"} (${code}) at index ${m.index}`;
 }
 
@@ -52,9 +62,9 @@ export function checkStatus(status: unknown): asserts status is string {
     const badReason = typeof status === "string" && /^[2-5]\d\d /.test(status) ? badChar(status) : undefined;
     throw new TypeError(
       interim
-        ? `startResponse(): ${JSON.stringify(status)} is an interim (1xx) status, not a final response (RFC 9110 §15.2); use a code 200-599`
+        ? `startResponse(): ${quoted(status)} is an interim (1xx) status, not a final response (RFC 9110 §15.2); use a code 200-599`
         : badReason !== undefined
-          ? `startResponse(): the reason phrase of status ${JSON.stringify(status)} holds ${badReason}: a reason may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no control chars (RFC 9112 §4)`
+          ? `startResponse(): the reason phrase of status ${quoted(status as string)} holds ${badReason}: a reason may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no control chars (RFC 9112 §4)`
           : `startResponse(): status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got ${showValue(status)}`,
     );
   }
@@ -89,11 +99,11 @@ export function checkHeaders(headers: unknown, where = "startResponse()"): asser
     const name = pair[0];
     const value = pair[1];
     if (typeof name !== "string") throw new TypeError(`${where}: header name must be a string (an RFC 9110 token), got ${showValue(name)}`);
-    if (!TOKEN.test(name)) throw new TypeError(`${where}: header name ${JSON.stringify(name)} is not a valid field-name (RFC 9110 token)`);
+    if (!TOKEN.test(name)) throw new TypeError(`${where}: header name ${quoted(name)} is not a valid field-name (RFC 9110 token)`);
     if (typeof value !== "string" || !FIELD_VALUE.test(value)) {
       throw new TypeError(
         typeof value === "string"
-          ? `${where}: value of header ${name} holds ${badChar(value)} (${JSON.stringify(value)}): a field value may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no CR, LF, NUL or other control chars (RFC 9110 §5.5)`
+          ? `${where}: value of header ${name} holds ${badChar(value)} (${quoted(value)}): a field value may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no CR, LF, NUL or other control chars (RFC 9110 §5.5)`
           : `${where}: value of header ${name} must be a string without CR, LF, NUL or chars above \\xff, got ${showValue(value)}`,
       );
     }
@@ -173,7 +183,7 @@ const SERVER_VALUE = /^[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\
 export function checkServerSoftware(value: unknown, option: string): string {
   if (value === "" || (typeof value === "string" && SERVER_VALUE.test(value))) return value;
   throw new RangeError(
-    `${option} must be a Server field value (printable latin-1, no CR, LF or other control chars, no leading or trailing whitespace) or "" for no Server field, got ${JSON.stringify(value)}`,
+    `${option} must be a Server field value (printable latin-1, no CR, LF or other control chars, no leading or trailing whitespace) or "" for no Server field, got ${showValue(value)}`,
   );
 }
 
@@ -186,7 +196,7 @@ export function checkServerSoftware(value: unknown, option: string): string {
  */
 export function contentLengthValue(value: string, declared: number): number {
   if (!/^\d{1,15}$/.test(value)) {
-    throw new TypeError(`startResponse(): Content-Length must be a non-negative integer, got ${JSON.stringify(value)}`);
+    throw new TypeError(`startResponse(): Content-Length must be a non-negative integer, got ${quoted(value)}`);
   }
   const n = Number(value);
   if (declared !== -1 && declared !== n) throw new TypeError("startResponse(): conflicting Content-Length values");
@@ -309,7 +319,7 @@ export function showValue(value: unknown): string {
 function readValue(value: unknown): string {
   switch (typeof value) {
     case "string":
-      return JSON.stringify(value);
+      return quoted(value);
     case "bigint":
       return `${value}n`;
     case "function": {
