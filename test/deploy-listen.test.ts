@@ -1460,6 +1460,28 @@ describe("Unix domain sockets", () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  test("the server API's unixMode takes what --uds-mode takes: 0o000-0o777 with a write bit; a fourth digit, a mode no one may write, or 660 written in decimal is a RangeError naming it, and no socket is made (before: 0o7777 and 0o444 were applied, and no client but root could connect)", async () => {
+    const path = join(dir, "mode.sock");
+    const cases: Array<[number, string]> = [
+      [0o7777, "server option unixMode must be permission bits from 0o000 to 0o777 (e.g. 0o660), got 4095 (0o7777): the setuid, setgid and sticky bits mean nothing on a socket"],
+      [0o4660, "got 2480 (0o4660): the setuid, setgid and sticky bits"],
+      [0o444, "server option unixMode 0o444 lets no one write to the socket, which connecting needs (only root could connect): e.g. 0o660 (its owner and group) or 0o666 (every user)"],
+      [0, "server option unixMode 0o000 lets no one write"],
+      [660, "got 660, which is 0o1224: write it in octal, 0o660"],
+      [-1, "server option unixMode must be permission bits from 0o000 to 0o777 (e.g. 0o660), got -1"],
+    ];
+    for (const [unixMode, message] of cases) {
+      let error: unknown;
+      try {
+        await serve(envApp, { ...quiet, unix: path, unixMode }).close();
+      } catch (e) {
+        error = e;
+      }
+      expect([unixMode, (error as Error | undefined)?.name, (error as Error | undefined)?.message]).toEqual([unixMode, "RangeError", expect.stringContaining(message)]);
+      expect(existsSync(path)).toBe(false);
+    }
+  });
+
   test("an HTTP/1.0 request without Host passes validator() and rebuilds its URL from SERVER_NAME and SERVER_PORT", async () => {
     const path = join(dir, "nohost.sock");
     const app: Application = (environ, startResponse) => {

@@ -341,7 +341,17 @@ export interface ServerOptions {
    * is removed when the server closes. Default none.
    */
   unix?: string | undefined;
-  /** Permission bits for the Unix socket file, e.g. `0o660` (`chmod` after bind). Default: as created (umask). */
+  /**
+   * Permission bits for the Unix socket file, `0o000` to `0o777` with a
+   * write bit for someone, e.g. `0o660` (`chmod` after bind; as `tsgi serve
+   * --uds-mode` takes them). Connecting to a Unix socket needs write
+   * permission on it (unix(7)), so a mode no one may write (`0o444`) is
+   * refused, as are the setuid, setgid and sticky bits (`0o4660`), which mean
+   * nothing on a socket. Default: as created (umask).
+   * @throws RangeError from `resolveOptions` (and so `createServer`/`serve`)
+   *   for any other value; a number above `0o777` that reads as octal digits
+   *   (`660`, which is `0o1224`) is told to be written `0o660`.
+   */
   unixMode?: number | undefined;
   /**
    * Serve a socket that is already bound and listening, inherited as this
@@ -440,6 +450,30 @@ export function checkTimerMs(ms: number, what: string): void {
 }
 
 /**
+ * Check a Unix socket's mode as `tsgi serve --uds-mode` does (deploy/options.ts
+ * `udsMode`): permission bits 0o000 to 0o777, writable by someone, since
+ * connecting needs write permission on the socket (unix(7)).
+ * @throws RangeError naming what is wrong.
+ */
+function checkUnixMode(mode: unknown): void {
+  const where = "server option unixMode";
+  if (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    const octalDigits = typeof mode === "number" && Number.isInteger(mode) && mode > 0o777;
+    const hint = !octalDigits
+      ? ""
+      : /^[0-7]{3}$/.test(String(mode))
+        ? `, which is 0o${mode.toString(8)}: write it in octal, 0o${mode}`
+        : ` (0o${mode.toString(8)}): the setuid, setgid and sticky bits mean nothing on a socket`;
+    throw new RangeError(`${where} must be permission bits from 0o000 to 0o777 (e.g. 0o660), got ${shown(mode)}${hint}`);
+  }
+  if ((mode & 0o222) === 0) {
+    throw new RangeError(
+      `${where} 0o${mode.toString(8).padStart(3, "0")} lets no one write to the socket, which connecting needs (only root could connect): e.g. 0o660 (its owner and group) or 0o666 (every user)`,
+    );
+  }
+}
+
+/**
  * Apply the defaults (`socketTimeout` first, for the timeouts it covers) and
  * check values.
  * @throws RangeError on a negative or non-integer size, count, timeout, port
@@ -447,7 +481,7 @@ export function checkTimerMs(ms: number, what: string): void {
  *   seconds), which a timer cannot hold; a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
  *   `maxConnections` (which would refuse everything); a `maxTrailerBytes`
  *   under 2 (which would refuse every chunked body); a `unixMode` outside
- *   0 to 0o7777; a `maxHttpVersion` other than `"HTTP/1.0"` and
+ *   0o000 to 0o777 or with no write bit (see {@link ServerOptions.unixMode}); a `maxHttpVersion` other than `"HTTP/1.0"` and
  *   `"HTTP/1.1"`; a `scriptName` that is neither `""` nor a path starting
  *   with `/`.
  * @throws TypeError on a value of the wrong type the server would only use
@@ -525,9 +559,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   }
   // The empty line that ends every chunked body's trailer section is 2 bytes.
   if (resolved.maxTrailerBytes < 2) throw new RangeError(`server option maxTrailerBytes must be at least 2 (the empty line ending the trailer section), got ${resolved.maxTrailerBytes}`);
-  if (resolved.unixMode !== undefined && (!Number.isInteger(resolved.unixMode) || resolved.unixMode < 0 || resolved.unixMode > 0o7777)) {
-    throw new RangeError(`server option unixMode must be a file mode such as 0o660, got ${shown(resolved.unixMode)}`);
-  }
+  if (resolved.unixMode !== undefined) checkUnixMode(resolved.unixMode);
   if (resolved.backlog !== undefined && (!Number.isInteger(resolved.backlog) || resolved.backlog < 0 || resolved.backlog > MAX_LISTEN_BACKLOG)) {
     throw new RangeError(`server option backlog must be an integer from 0 to ${MAX_LISTEN_BACKLOG} (connections; the kernel caps it at net.core.somaxconn), got ${shown(resolved.backlog)}`);
   }
