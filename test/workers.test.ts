@@ -796,10 +796,11 @@ describe("tsgi serve errors", () => {
     const fs = await import("node:fs");
     const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-port-env-"));
     const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const run = async (args: string[], port: string | undefined) => {
+    const run = async (args: string[], port: string | undefined, mode?: string) => {
       const env: Record<string, string | undefined> = { ...process.env };
       delete env.PORT;
       if (port !== undefined) env.PORT = port;
+      if (mode !== undefined) env.NODE_ENV = mode;
       const p = Bun.spawn([process.execPath, CLI, "serve", APP, "--no-access-log", ...args], { cwd: dir, env, stdout: "pipe", stderr: "pipe" });
       const timer = setTimeout(() => p.kill(), 15_000);
       const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
@@ -823,13 +824,23 @@ describe("tsgi serve errors", () => {
           other.stop(true);
         }
       }
-      // PORT from a .env file in the working directory, not in the environment.
+      // PORT from a .env file in the working directory, not in the environment: the file is named, and the
+      // advice is to change it there (unset in the shell, Bun reads it again at the next start), as tsgi-dev says.
+      // Before: "(set in the environment or a .env file) ... or PORT".
+      const fromFile = (file: string) =>
+        `cannot listen on 127.0.0.1:${busy.port}: the address is already in use (EADDRINUSE); port ${busy.port} came from PORT (set in ${file}): stop the process using it, or pick another port with --port (which wins over PORT) or change PORT in ${file}`;
       fs.writeFileSync(join(dir, ".env"), `PORT=${busy.port}\n`);
-      for (const extra of [[], ["--workers", "2"]]) {
+      for (const extra of [[], ["--workers", "2"], ["--workers", "1", "--reuse-port"]]) {
         const r = await run(extra, undefined);
         expect([extra.join(" "), r.code]).toEqual([extra.join(" "), 1]);
-        expect(r.out).toContain(fromPort);
+        expect(r.out).toContain(fromFile(".env"));
       }
+      // .env.local ranks over .env (Bun's order, outside test mode: bun test sets NODE_ENV=test, in which Bun
+      // skips .env.local); a PORT from the shell still wins over both and is named as before.
+      fs.writeFileSync(join(dir, ".env.local"), `PORT=${busy.port}\n`);
+      fs.writeFileSync(join(dir, ".env"), "PORT=not-a-port\n");
+      expect((await run([], undefined, "development")).out).toContain(fromFile(".env.local"));
+      expect((await run([], String(busy.port), "development")).out).toContain(fromPort);
     } finally {
       busy.stop(true);
       fs.rmSync(dir, { recursive: true, force: true });

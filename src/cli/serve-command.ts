@@ -39,6 +39,7 @@ import { workingDirectoryGone } from "./cwd.ts";
 import { helpPrinter } from "./help.ts";
 import { helpWordGiven, nearestWord, shellWord, versionWordGiven } from "./words.ts";
 import { wantsSignal } from "../gateway/signal.ts";
+import { dotenvSource } from "../dev/dotenv.ts";
 
 /**
  * The CLI's messages: always at info level (consola lowers it under test
@@ -250,6 +251,8 @@ const serveCommand = defineCommand({
     } catch (error) {
       return fail(error);
     }
+    // A PORT from a .env file (Bun loaded it unasked): a bind error names the file, to change PORT there.
+    if (deploy.portSource === "PORT") deploy.portFile = dotenvSource("PORT");
     const accessLog = args["access-log"] !== false;
     fitConnectionsToFiles(deploy);
     // TLS material is read (and a development certificate made) once the signals are answered:
@@ -289,7 +292,7 @@ const serveCommand = defineCommand({
         serving = await supervisor.start();
       } catch (error) {
         const code = (error as { code?: string }).code;
-        return fail(code ? new StartupError(listenMessage(error, deploy.server, deploy.portSource)) : error);
+        return fail(code ? new StartupError(listenMessage(error, deploy.server, deploy.portSource, deploy.portFile)) : error);
       }
       // Stopped while the workers booted: nothing serves, and the stop is under way.
       if (!serving) return;
@@ -355,7 +358,7 @@ const serveCommand = defineCommand({
         ...(deploy.server.errorLog === undefined ? { errorLog } : {}),
       }).listen();
     } catch (error) {
-      return fail(new StartupError(listenMessage(error, deploy.server, deploy.portSource)));
+      return fail(new StartupError(listenMessage(error, deploy.server, deploy.portSource, deploy.portFile)));
     }
     if (loaded.warning) consola.warn(loaded.warning);
     consola.success(`tsgi ${VERSION}: serving ${app}${loaded.kind === "tsgi" ? "" : ` (a fetch handler, through fromFetchHandler)`} on ${deploy.server.unix !== undefined || deploy.server.fd !== undefined ? where(deploy.server, server.port, !!tls) : server.url}${certificate(tls)} (pid ${process.pid})`);

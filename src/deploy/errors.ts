@@ -39,26 +39,33 @@ export class StartupError extends Error {
  * message says so, and that `--port` or `PORT` changes it: `cannot listen on
  * 127.0.0.1:8000: ... (EADDRINUSE); port 8000 came from PORT (set in the
  * environment or a .env file): stop the process using it, or pick another
- * port with --port (which wins over PORT) or PORT`.
+ * port with --port (which wins over PORT) or PORT`. When the file `PORT` came
+ * from is known (`portFile`), it is named, and the advice is to change `PORT`
+ * there (unset in the shell, Bun would load it again at the next start):
+ * `... came from PORT (set in .env.local): ... or change PORT in .env.local`.
  * @param server where it was to listen (the resolved server options).
  * @param portSource where `server.port` came from (`ResolvedDeploy.portSource`); default `--port`.
+ * @param portFile the dotenv file `PORT` came from (`ResolvedDeploy.portFile`), if one did.
  */
 export function listenMessage(
   error: unknown,
   server: { hostname?: string; port?: number; unix?: string; fd?: number },
   portSource: "--port" | "PORT" | "default" | null = "--port",
+  portFile?: string,
 ): string {
   const e = error as Error & { code?: string };
   let message = bindErrorMessage(error, bindTarget(server));
   const tcp = server.unix === undefined && server.fd === undefined;
-  const fromEnv = tcp && portSource === "PORT" ? `; port ${server.port} came from PORT (set in the environment or a .env file)` : "";
+  const fromEnv = tcp && portSource === "PORT" ? `; port ${server.port} came from PORT (set in ${portFile ?? "the environment or a .env file"})` : "";
+  // Where PORT is changed: in its dotenv file, when it came from one.
+  const changePort = portFile !== undefined ? `change PORT in ${portFile}` : "PORT";
   if (e.code === "EADDRINUSE" && server.fd === undefined) {
     if (server.unix !== undefined) message += "; stop the server using it, or pick another --uds path";
-    else if (fromEnv) message += `${fromEnv}: stop the process using it, or pick another port with --port (which wins over PORT) or PORT`;
+    else if (fromEnv) message += `${fromEnv}: stop the process using it, or pick another port with --port (which wins over PORT) or ${changePort}`;
     else message += "; stop the process using it, or pick another --port";
   } else if (e.code === "EACCES" && tcp && (server.port ?? 8000) < 1024) {
     message += fromEnv
-      ? `${fromEnv}: serve on a port of 1024 or above with --port (which wins over PORT) or PORT (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)`
+      ? `${fromEnv}: serve on a port of 1024 or above with --port (which wins over PORT) or ${changePort} (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)`
       : "; serve on --port 1024 or above (behind nginx, say), or let this user bind it (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE)";
   } else if (e.code === "EADDRNOTAVAIL" && tcp) {
     // An address of another machine, or one this machine had (a DHCP lease gone, an interface not up yet at boot).

@@ -135,6 +135,14 @@ export interface ResolvedDeploy {
    * A bind failure's message names `PORT` when it gave the port (see `listenMessage`).
    */
   portSource: "--port" | "PORT" | "default" | null;
+  /**
+   * The dotenv file (`.env`, `.env.local`, ...: Bun's name for it, in the
+   * working directory) `PORT` came from when `portSource` is `PORT` and Bun
+   * loaded it from one, for a bind failure's message to name (`listenMessage`).
+   * `resolveDeployOptions` leaves it unset; `tsgi serve` sets it (it knows
+   * the environment it started with: dev/dotenv.ts `dotenvSource`).
+   */
+  portFile?: string | undefined;
 }
 
 /**

@@ -137,7 +137,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
     server = createServer(app, options).listen();
   } catch (error) {
     // A bind failure (under --reuse-port each worker binds): what to do, as the supervisor's own bind says.
-    send({ type: "failed", message: error instanceof BindError ? listenMessage(error, options, config.deploy.portSource) : (error as Error).message });
+    send({ type: "failed", message: error instanceof BindError ? listenMessage(error, options, config.deploy.portSource, config.deploy.portFile) : (error as Error).message });
     process.exit(3);
   }
   if (loaded.warning) send({ type: "warning", message: loaded.warning });
