@@ -6,7 +6,7 @@
  * request environ masked; --no-debug pages show nothing of the code.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { readFileSync, renameSync } from "node:fs";
+import { cpSync, readFileSync, renameSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DevProcess, freePort, get, KeepAliveClient, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
@@ -1345,6 +1345,25 @@ export default new PathInfoDispatcher({ "/blog": blog, "/api": inner, "/plain": 
       expect(html).toContain(`<tr><td>SCRIPT_NAME</td><td>${JSON.stringify(scriptName)}</td></tr>`);
       await dev.waitFor(new RegExp(`GET /${path} raised:`), 3000);
     }
+    await dev.kill();
+  });
+
+  test("the same when the app imports the dispatcher through the package name from the project's own node_modules/tsgi (a second copy of the module, as with a global or compiled tsgi-dev): the copies share what they record (before: the page showed the server's PATH_INFO /blog/post/1)", async () => {
+    const app = new TempApp({
+      "app.ts": `import { PathInfoDispatcher } from "tsgi/dispatch";
+export default new PathInfoDispatcher({ "/blog": (environ: any) => { throw new Error("blog failed at " + environ.PATH_INFO); } });
+`,
+    });
+    apps.push(app);
+    // A copy, not a link: Bun would resolve a link to this checkout's files, one module instance.
+    cpSync(join(ROOT, "src"), join(app.dir, "node_modules/tsgi/src"), { recursive: true });
+    cpSync(join(ROOT, "package.json"), join(app.dir, "node_modules/tsgi/package.json"));
+    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const r = await get(url + "blog/post/1", PLAIN);
+    expect(r.status).toBe(500);
+    expect(r.text).toContain("blog failed at /post/1");
+    expect([/^ {4}PATH_INFO = (.*)$/m.exec(r.text)?.[1], /^ {4}SCRIPT_NAME = (.*)$/m.exec(r.text)?.[1]]).toEqual(['"/post/1"', '"/blog"']);
     await dev.kill();
   });
 });

@@ -10,19 +10,30 @@
  */
 import type { Environ } from "../spec.ts";
 
-/** Each environ's copy handed on to an application: the last one made from it. Weak: gone with the request. */
-const handedOn = new WeakMap<object, Environ>();
-
 /**
- * Whether copies are recorded: only once {@link recordEnvironsHandedOn} is
- * called (by tsgi-dev's error pages), so a production server pays one check
- * per copy, not a WeakMap entry (about 100 ns a request, measured).
+ * What is recorded, one per process, shared by every copy of this module: an
+ * app importing the toolkit through the package name (`tsgi/dispatch`) from
+ * its project's `node_modules` gets a module instance of its own when
+ * tsgi-dev runs from elsewhere (a global install, the compiled binary), and
+ * its dispatcher must record where tsgi-dev's error page looks.
+ * `handedOn`: each environ's copy handed on to an application, the last one
+ * made from it (weak: gone with the request). `recording`: whether copies are
+ * recorded, only once {@link recordEnvironsHandedOn} is called (by tsgi-dev's
+ * error pages), so a production server pays one check per copy, not a
+ * WeakMap entry (about 100 ns a request, measured).
  */
-let recording = false;
+interface HandedOnState {
+  recording: boolean;
+  readonly handedOn: WeakMap<object, Environ>;
+}
+const STATE_KEY = Symbol.for("tsgi.environsHandedOn");
+const state: HandedOnState = ((globalThis as Record<symbol, unknown>)[STATE_KEY] as HandedOnState | undefined) ??
+  ((globalThis as Record<symbol, unknown>)[STATE_KEY] = { recording: false, handedOn: new WeakMap<object, Environ>() } satisfies HandedOnState);
+const handedOn = state.handedOn;
 
-/** Start recording the copies {@link noteEnvironHandedOn} is told of, for this process. */
+/** Start recording the copies {@link noteEnvironHandedOn} is told of, for this process (every copy of this module). */
 export function recordEnvironsHandedOn(): void {
-  recording = true;
+  state.recording = true;
 }
 
 /** Bound on the chain {@link environHandedOnTo} follows (mounts within mounts): a cycle cannot hang it. */
@@ -34,7 +45,7 @@ const MAX_DEPTH = 64;
  * middleware that copies the environ per request.
  */
 export function noteEnvironHandedOn(environ: Environ, copy: Environ): void {
-  if (recording) handedOn.set(environ, copy);
+  if (state.recording) handedOn.set(environ, copy);
 }
 
 /**
