@@ -157,9 +157,12 @@ export const WORKERS_PER_CPU_WARNING = 8;
  * The warning for a pool far larger than the CPUs can run: more than
  * {@link WORKERS_PER_CPU_WARNING} workers per CPU this process may use
  * (`os.availableParallelism()`, which counts the CPUs of its affinity mask:
- * `taskset`, a container's cpuset). Such a pool is not refused (gunicorn takes
- * any count too): it is started one worker at a time, and a stop signal ends
- * it at any moment.
+ * `taskset`, a container's cpuset). Such a pool is warned of, not refused,
+ * up to `MAX_WORKERS_PER_CORE` (32) per core, past which
+ * `resolveDeployOptions` refuses `--workers` (gunicorn takes any count): it
+ * is started one worker at a time, and a stop signal ends it at any moment.
+ * SIGTTIN adds workers past that bound without a check, one per signal, as
+ * gunicorn's does.
  * @param workers the pool's size (`--workers`).
  * @param cpus the CPUs available (default `os.availableParallelism()`).
  * @returns the warning, or `null` when `workers` is at most 8 per CPU.
