@@ -30,8 +30,8 @@ import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "../src/dev/relo
 import { fingerprint, RACY_MS, readFingerprinted, SAMPLE_BYTES, WHOLE_HASH_MAX_BYTES } from "../src/dev/fingerprint.ts";
 import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
 import { isPackageManifest, packageManifests, scanGraph } from "../src/dev/graph.ts";
-import { nearbyModuleHint } from "../src/dev/nearby-module.ts";
-import { importAlias, pathAlias, pathAliasHint, subpathImport } from "../src/dev/path-alias.ts";
+import { nearbyModuleHint } from "../src/deploy/nearby-module.ts";
+import { importAlias, pathAlias, pathAliasHint, subpathImport } from "../src/deploy/path-alias.ts";
 import type { Application, Body, Environ, ReadonlyResponseHeaders, ResponseHeaders } from "../src/spec.ts";
 import { TempApp } from "../fixtures/dev/harness.ts";
 

@@ -1059,6 +1059,46 @@ describe("tsgi serve errors", () => {
     }
   }, 30_000);
 
+  test("an app importing a tsconfig \"paths\" alias or package.json \"imports\" entry with no module behind it: said to be an alias and where the module goes, no npm install; a misspelt path: the near file", async () => {
+    // Before: `Cannot find package '@lib/d' ...; @lib/d is not installed here ... (npm install @lib/d ...)`, and nothing for `#db`.
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
+    try {
+      fs.mkdirSync(join(dir, "src/lib"), { recursive: true });
+      await Bun.write(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: { "@lib/*": ["./src/lib/*"] } } }));
+      await Bun.write(join(dir, "package.json"), JSON.stringify({ name: "x", imports: { "#db": "./src/db.ts" } }));
+      const file = join(dir, "src/app.ts");
+      await Bun.write(file, 'import d from "@lib/d";\nexport default d;\n');
+      const lib = join(dir, "src/lib/d");
+      const alias = `cannot import ${file}: Cannot find package '@lib/d' imported from ${file}; @lib/d is a "paths" alias of ${join(dir, "tsconfig.json")} ("@lib/*"), and there is no module at ${lib} yet (${lib}.ts, .tsx, .js, ... or ${lib}/index.ts): create it or fix the name\n`;
+      const one = await runCli([file, "--port", String(freePort())]);
+      expect(one.code).toBe(1);
+      expect(one.out).toBe(`[error] ${alias}`);
+      const workers = await runCli([file, "--workers", "2", "--port", String(freePort())]);
+      expect(workers.code).toBe(1);
+      expect(workers.out).toContain(`worker failed to boot: ${alias}`);
+      // A misspelt name behind the alias: the near file.
+      await Bun.write(join(dir, "src/lib/render.ts"), "export default () => new Response();\n");
+      await Bun.write(file, 'import d from "@lib/rendr";\nexport default d;\n');
+      const near = await runCli([file, "--port", String(freePort())]);
+      expect(near.code).toBe(1);
+      expect(near.out).toContain(`; Did you mean "@lib/render"? (@lib/rendr is a "paths" alias of ${join(dir, "tsconfig.json")} ("@lib/*"), and there is no module at ${join(dir, "src/lib/rendr")})\n`);
+      // A misspelt relative path: the near file, as tsgi-dev says it.
+      await Bun.write(file, 'import d from "./lib/rendr.ts";\nexport default d;\n');
+      const relative = await runCli([file, "--port", String(freePort())]);
+      expect(relative.code).toBe(1);
+      expect(relative.out).toContain(`; Did you mean "./lib/render.ts"? (./lib/rendr.ts is not there)\n`);
+      // A package.json "imports" entry.
+      await Bun.write(file, 'import db from "#db";\nexport default db;\n');
+      const entry = await runCli([file, "--port", String(freePort())]);
+      expect(entry.code).toBe(1);
+      expect(entry.out).toBe(`[error] cannot import ${file}: Cannot find package '#db' imported from ${file}; #db is an "imports" entry of ${join(dir, "package.json")} ("#db"), and there is no module at ${join(dir, "src/db.ts")} yet: create it or fix the name\n`);
+      for (const r of [one, workers, near, relative, entry]) expect(r.out).not.toContain("install");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   test("an app that does not compile: one line with file:line:column; workers are not replaced at startup", async () => {
     const dir = (await import("node:fs")).mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
     const file = join(dir, "broken.ts");

@@ -14,10 +14,12 @@
  * @module
  */
 import { accessSync, constants, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import { ignoredServeOptions } from "../fetch/detect.ts";
 import { notInstalledHint } from "./missing-package.ts";
+import { nearbyModuleHint } from "./nearby-module.ts";
+import { pathAliasHint } from "./path-alias.ts";
 import type { Application } from "../spec.ts";
 import { StartupError, UsageError } from "./errors.ts";
 
@@ -144,11 +146,7 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   try {
     mod = (await import(parsed.file)) as Record<string, unknown>;
   } catch (error) {
-    // A package not installed (npm ci --omit=dev leaves out devDependencies): what to do, as tsgi-dev says it.
-    const missing = notInstalledHint(String((error as { message?: unknown } | null)?.message ?? ""));
-    throw new StartupError(
-      `cannot import ${parsed.file}: ${describeImportError(error)}${missing ? `; ${missing}, and list it in package.json's dependencies (npm ci --omit=dev leaves out devDependencies)` : ""}`,
-    );
+    throw new StartupError(`cannot import ${parsed.file}: ${describeImportError(error)}${importHint(error)}`);
   }
   const exported = mod[parsed.exportName];
   // The module named as the user gave it (`./app.ts`, as tsgi-dev does), not by its absolute path.
@@ -158,6 +156,29 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
     throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.path} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`);
   }
   return { ...found, file: parsed.file, warning: ignoredServeOptions(exported, "tsgi serve") };
+}
+
+/**
+ * What to do about an import that did not resolve, as tsgi-dev says it, as
+ * `; ...` to append, or `""`: a misspelt relative path (the near file, see
+ * `nearby-module.ts`); a tsconfig `paths` alias or package.json `"imports"`
+ * entry with no module behind it, which Bun calls a package (`Cannot find
+ * package '@lib/d'`; see `path-alias.ts`); a package not installed (`npm
+ * ci --omit=dev` leaves out devDependencies).
+ */
+function importHint(error: unknown): string {
+  const e = (typeof error === "object" && error !== null ? error : {}) as { message?: unknown; specifier?: unknown; referrer?: unknown };
+  const message = String(e.message ?? "");
+  // Bun's ResolveMessage names both; its message does too (`Cannot find package 'X' imported from /dir/file.ts`).
+  const named = /^Cannot find (?:package|module) '([^']+)' (?:imported )?from '?(.+?)'?$/.exec(message);
+  const specifier = typeof e.specifier === "string" ? e.specifier : named?.[1];
+  const referrer = typeof e.referrer === "string" ? e.referrer : named?.[2];
+  if (specifier !== undefined && referrer !== undefined && isAbsolute(referrer)) {
+    const hint = nearbyModuleHint(specifier, referrer) ?? pathAliasHint(specifier, referrer, false);
+    if (hint !== undefined) return `; ${hint}`;
+  }
+  const missing = notInstalledHint(message);
+  return missing ? `; ${missing}, and list it in package.json's dependencies (npm ci --omit=dev leaves out devDependencies)` : "";
 }
 
 /** A place in a source file (1-based line and column). */

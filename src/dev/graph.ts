@@ -10,7 +10,7 @@ import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node
 import { fingerprint } from "./fingerprint.ts";
 import { type ParseError, parse as parseJsonc } from "jsonc-parser";
 import { refreshPackage } from "./missing-package.ts";
-import { type AliasCache, importAlias, refreshAlias } from "./path-alias.ts";
+import { type AliasCache, importAlias, refreshAlias } from "../deploy/path-alias.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { scannedImports, SourceSnapshot } from "./sources.ts";
 import { resolvePlain } from "./versioning.ts";

@@ -3,8 +3,9 @@
  * with `"paths": { "@lib/*": ["src/lib/*"] }`), or through a package.json
  * `"imports"` entry (a subpath import: `import db from "#db"` with
  * `"imports": { "#db": "./src/db.ts" }`), that do not resolve: where the
- * module would be, so that creating it is seen and picked up, and what the
- * error page says about it.
+ * module would be, so that tsgi-dev sees it created and picks it up, and
+ * what tsgi-dev's error page and `tsgi serve`'s start-up error say about it
+ * (not `npm install @lib/d`: it is no package).
  *
  * Bun (1.4.5) reports such an import as `Cannot find package '@lib/d'`
  * (`'#db'`), as it does a package that is not installed, and its resolver
@@ -193,12 +194,16 @@ function shown(path: string): string {
  * first (see `nearby-module.ts`); `undefined` when it is neither (see
  * {@link importAlias}). Bun's own message calls it a package
  * (`Cannot find package '@lib/d'`), which this says it is not: no
- * `npm install` helps. Never throws.
+ * `npm install` helps. Shared by tsgi-dev's error page and `tsgi serve`'s
+ * start-up error. Never throws.
  *
  * @param specifier the import's specifier as written.
  * @param referrer the importing module's file, absolute.
+ * @param reloads whether the app is reloaded by itself once the module is
+ *   created (tsgi-dev: the parenthesis above), or is started again by the
+ *   user (`tsgi serve`: `create it or fix the name`); default `true`.
  */
-export function pathAliasHint(specifier: string, referrer: string): string | undefined {
+export function pathAliasHint(specifier: string, referrer: string, reloads = true): string | undefined {
   const alias = importAlias(specifier, dirname(referrer));
   if (!alias) return undefined;
   const first = shown(alias.targets[0]!);
@@ -212,5 +217,5 @@ export function pathAliasHint(specifier: string, referrer: string): string | und
     const near = specifier.endsWith(name) ? nearbyModule(target, referrer) : undefined;
     if (near !== undefined) return `Did you mean "${specifier.slice(0, specifier.length - name.length)}${basename(near)}"? (${specifier} is ${what} ("${alias.pattern}"), and there is no module at ${at})`;
   }
-  return `${specifier} is ${what} ("${alias.pattern}"), and there is no module at ${at} yet${tried}: create it (the app reloads by itself once it is there) or fix the name`;
+  return `${specifier} is ${what} ("${alias.pattern}"), and there is no module at ${at} yet${tried}: create it${reloads ? " (the app reloads by itself once it is there)" : ""} or fix the name`;
 }
