@@ -329,6 +329,32 @@ describe("help, version and misspelt commands, as git and npm users type them", 
     expect(serveFile.code).toBe(1);
     expect(serveFile.stderr).toContain("no such file: version; did you mean version.ts?");
   }, 60_000);
+
+  test("an app path one letter off, or without its src/: did you mean the file there, from both commands (before: 'no such file' alone)", async () => {
+    const dir = temp();
+    dirs.push(dir);
+    mkdirSync(join(dir, "src"));
+    writeFileSync(join(dir, "src/app.ts"), "export default () => new Response('x');\n");
+    for (const [given, meant] of [
+      ["src/ap.ts", "src/app.ts"],
+      ["./src/apps.ts:api", "./src/app.ts:api"],
+      ["src/ap", "src/app.ts"],
+      ["app.ts", "src/app.ts"],
+      ["./app", "./src/app.ts"],
+    ]) {
+      for (const [name, r] of [
+        ["tsgi serve", await tsgi(["serve", given!, "--port", "0"], dir)],
+        ["tsgi-dev", await dev([given!, "--port", "0"], dir)],
+      ] as const) {
+        const path = given!.replace(/:api$/, "");
+        // tsgi-dev adds the absolute path in parentheses.
+        expect([name, given, r.code, r.stderr.split("\n")[0]!.replace(/ \(\/.*\)$/, "")]).toEqual([name, given, 1, `[error] no such file: ${path}; did you mean ${meant}?`]);
+      }
+    }
+    // Nothing near: no suggestion.
+    const far = await tsgi(["serve", "src/server.ts", "--port", "0"], dir);
+    expect([far.code, far.stderr]).toEqual([1, "[error] no such file: src/server.ts\n"]);
+  }, 60_000);
 });
 
 describe("the help and the docs' flag tables agree", () => {

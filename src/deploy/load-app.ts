@@ -14,11 +14,11 @@
  * @module
  */
 import { accessSync, constants, statSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import { ignoredServeOptions } from "../fetch/detect.ts";
 import { notInstalledHint } from "./missing-package.ts";
-import { nearbyModuleHint } from "./nearby-module.ts";
+import { nearbyModule, nearbyModuleHint } from "./nearby-module.ts";
 import { pathAliasHint } from "./path-alias.ts";
 import type { Application } from "../spec.ts";
 import { StartupError, UsageError } from "./errors.ts";
@@ -71,10 +71,42 @@ function isFileAt(path: string): boolean {
   }
 }
 
+/** Where an app module is often kept, looked in for a file given without it (`app.ts` for `src/app.ts`). */
+const SOURCE_DIRECTORIES = ["src"];
+
+/**
+ * For an app path that is not there, the module file the user most likely
+ * meant, written as they wrote theirs: one beside it whose name is near
+ * (`src/ap.ts` → `src/app.ts`, `./ap` → `./app.ts`: `nearbyModule`'s rule,
+ * within 2 edits or a prefix of 3 letters and more, one file only), else the
+ * same name in a `src/` below it (`app.ts` → `src/app.ts`); `undefined` for none.
+ */
+function nearAppFile(spec: AppSpec): string | undefined {
+  const base = basename(spec.file);
+  const path = spec.path;
+  if (!base || !path.endsWith(base)) return undefined;
+  const dir = path.slice(0, path.length - base.length);
+  const near = nearbyModule(spec.file, spec.file);
+  if (near !== undefined) {
+    // nearbyModule leaves out an extension the user did not write: the file served needs one.
+    const ext = isFileAt(near) ? "" : MODULE_EXTENSIONS.find((e) => isFileAt(near + e));
+    if (ext !== undefined && (MODULE_EXTENSIONS as readonly string[]).includes(extname(near + ext))) return `${dir}${basename(near)}${ext}`;
+  }
+  for (const sub of SOURCE_DIRECTORIES) {
+    const there = join(dirname(spec.file), sub, base);
+    const ext = isFileAt(there) ? "" : MODULE_EXTENSIONS.find((e) => isFileAt(there + e));
+    if (ext !== undefined) return `${dir}${sub}/${base}${ext}`;
+  }
+  return undefined;
+}
+
 /**
  * Why `spec` names no module to load, as one line for the user, or `null`
  * when its file exists and this user may read it. Says what to do: a path without its extension gets
- * the file that exists (`app` → `did you mean app.ts?`), a directory the
+ * the file that exists (`app` → `did you mean app.ts?`), a misspelt one
+ * the file beside it whose name is near (`src/ap.ts` → `did you mean
+ * src/app.ts?`), one not in `src/` the file there (`app.ts` → `did you mean
+ * src/app.ts?`); a directory the
  * module found in it (`app.ts`, `index.ts`, `main.ts` or `server.ts`); an
  * export name given stays in the suggestion (`main:app`, as uvicorn is
  * told, → `did you mean main.ts:app?`); a module followed by a `:` and no
@@ -100,7 +132,8 @@ export function appFileProblem(spec: AppSpec): string | null {
       return `no such file: ${path}; ${module} is there, and ${JSON.stringify(named[2])} after ':' is no export name (a JavaScript identifier, e.g. ${module}:app)`;
     }
     const ext = MODULE_EXTENSIONS.find((e) => isFileAt(spec.file + e));
-    return `no such file: ${path}${ext ? `; did you mean ${path}${ext}${exportPart}?` : ""}`;
+    const near = ext ? `${path}${ext}` : nearAppFile(spec);
+    return `no such file: ${path}${near ? `; did you mean ${near}${exportPart}?` : ""}`;
   }
   if (stat.isFile()) {
     try {
