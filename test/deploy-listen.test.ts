@@ -222,6 +222,35 @@ describe("the listen backlog (README's seed table: cheroot's request_queue_size,
     }
   }, 60_000);
 
+  test.skipIf(!onLinuxWithSs || !Number.isFinite(somaxconn))("a backlog past net.core.somaxconn, which the kernel cuts silently, is warned about at listen naming the sysctl and the value in force: the server option (error log), tsgi serve --backlog 100000 (once, alone and with --workers 2) (before: no word)", async () => {
+    const errors: string[] = [];
+    const s = serve(envApp, { log: null, errorLog: { write: (t: string) => void errors.push(t) }, hostname: "127.0.0.1", port: 0, backlog: somaxconn + 1 });
+    try {
+      expect(backlogOf(s.port)).toBe(somaxconn);
+      expect(errors.join("")).toContain(`Warning: backlog (${somaxconn + 1}) is more than net.core.somaxconn (${somaxconn}), at which the kernel caps it: the socket listens with ${somaxconn}. Raise it (sysctl -w net.core.somaxconn=${somaxconn + 1}, kept in /etc/sysctl.d/) to queue more`);
+    } finally {
+      await s.close();
+    }
+    // At the cap: no warning.
+    const at: string[] = [];
+    const fits = serve(envApp, { log: null, errorLog: { write: (t: string) => void at.push(t) }, hostname: "127.0.0.1", port: 0, backlog: somaxconn });
+    await fits.close();
+    expect(at.join("")).not.toContain("somaxconn");
+    const warning = `[warn] --backlog 100000 is more than net.core.somaxconn (${somaxconn}), at which the kernel caps it: the socket listens with ${somaxconn}. Raise it (sysctl -w net.core.somaxconn=100000, kept in /etc/sysctl.d/) to queue more, or pass --backlog ${somaxconn} to use that without this warning`;
+    for (const workers of [[], ["--workers", "2"]]) {
+      const port = freePort();
+      const proc = spawnServe([...serveCli, "--port", String(port), "--backlog", "100000", ...workers]);
+      try {
+        await proc.serving();
+        expect(backlogOf(port)).toBe(somaxconn);
+        expect(proc.err().split(warning).length - 1).toBe(1);
+        expect(proc.err()).not.toContain("Warning: backlog");
+      } finally {
+        await proc.stop();
+      }
+    }
+  }, 30_000);
+
   test.skipIf(!onLinuxWithSs)("tsgi serve --workers 1 --backlog 19: the shared socket has it while the first worker is still importing the app (connections queue up to it; before: the supervisor's socket had Bun's 512 until a worker listened)", async () => {
     const port = freePort();
     const proc = spawnServe([...serveCli, "--port", String(port), "--backlog", "19", "--workers", "1"], { ...process.env, TSGI_TEST_IMPORT_MS: "3000" });

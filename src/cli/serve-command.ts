@@ -22,7 +22,7 @@ import { defineCommand, runMain } from "citty";
 import { createConsola } from "consola";
 import { VERSION } from "../version.ts";
 import { createServer } from "../server/server.ts";
-import { connectionsOverFileLimit, inetSocketAddress, unixSocketPath } from "../server/sys.ts";
+import { connectionsOverFileLimit, inetSocketAddress, listenBacklogCap, unixSocketPath } from "../server/sys.ts";
 import { DEFAULT_SERVER_OPTIONS } from "../server/options.ts";
 import { shellQuote } from "../server/shell.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
@@ -255,6 +255,7 @@ const serveCommand = defineCommand({
     if (deploy.portSource === "PORT") deploy.portFile = dotenvSource("PORT");
     const accessLog = args["access-log"] !== false;
     fitConnectionsToFiles(deploy);
+    fitBacklogToKernel(deploy);
     // TLS material is read (and a development certificate made) once the signals are answered:
     // making one can take a while, or wait on another process's lock.
     // Under --workers each worker reads the files again and reports a date warning itself (the supervisor says it once).
@@ -379,6 +380,23 @@ function fitConnectionsToFiles(deploy: { server: { maxConnections?: number }; wo
     `--max-connections ${given ?? `${DEFAULT_SERVER_OPTIONS.maxConnections} (the default)`} is more than the open-file limit (${over.files}) can hold: serving at most ${over.fits} connections${each}. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more, or pass --max-connections ${over.fits} to serve that many without this warning`,
   );
   deploy.server.maxConnections = over.fits;
+}
+
+/**
+ * A `--backlog` above `net.core.somaxconn` (`/proc/sys/net/core/somaxconn`),
+ * which the kernel cuts to it without a word (`listen(2)`), is warned about,
+ * naming the sysctl and the value in force, once for all workers (the
+ * server would warn in each, naming its `backlog` option), and asked as the
+ * cap, which is what the kernel gives anyway. Off Linux (no such file) nothing.
+ */
+function fitBacklogToKernel(deploy: { server: { backlog?: number } }): void {
+  const given = deploy.server.backlog;
+  const cap = listenBacklogCap();
+  if (given === undefined || cap === undefined || given <= cap) return;
+  consola.warn(
+    `--backlog ${given} is more than net.core.somaxconn (${cap}), at which the kernel caps it: the socket listens with ${cap}. Raise it (sysctl -w net.core.somaxconn=${given}, kept in /etc/sysctl.d/) to queue more, or pass --backlog ${cap} to use that without this warning`,
+  );
+  deploy.server.backlog = cap;
 }
 
 /**

@@ -40,9 +40,10 @@ export interface DeployOptions {
    * cheroot `request_queue_size`; `ServerOptions.backlog`), on the socket
    * tsgi binds or the one `--fd` gives (with `--workers`, each worker sets it
    * on the socket they share, or on its own under `--reuse-port`). Linux
-   * only; the kernel caps it at `net.core.somaxconn`. Default: Bun's, 512,
-   * and 511 on an inherited socket, whose own backlog (systemd's
-   * `Backlog=`) Bun replaces.
+   * only; the kernel caps it at `net.core.somaxconn` (above it, `tsgi
+   * serve` warns, naming the value in force, and asks that). Default:
+   * Bun's, 512, and 511 on an inherited socket, whose own backlog
+   * (systemd's `Backlog=`) Bun replaces.
    */
   backlog?: number;
   /** `--certfile`: PEM certificate chain; turns on TLS (with `keyfile`). */

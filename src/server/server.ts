@@ -12,7 +12,7 @@ import type { ParserLimits, RequestHead } from "../http/parser.ts";
 import type { Application, Environ } from "../spec.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
-import { connectionsOverFileLimit } from "./sys.ts";
+import { connectionsOverFileLimit, listenBacklogCap } from "./sys.ts";
 import { errorResponse } from "./response-head.ts";
 import { Connection } from "./connection.ts";
 import type { ServerCore } from "./core.ts";
@@ -316,6 +316,12 @@ export class TsgiServer implements Server, ServerCore {
     this.listener = bound.listener;
     if (bound.backlogUnset) {
       this.errorWriter?.(`Warning: backlog (${o.backlog}) not set: it needs Linux (listen() through bun:ffi on the C library), so the socket listens with Bun's backlog (512)`);
+    } else if (o.backlog !== undefined) {
+      // The kernel cuts it to net.core.somaxconn without a word (listen(2)); nginx's and Redis's users meet this too.
+      const cap = listenBacklogCap();
+      if (cap !== undefined && o.backlog > cap) {
+        this.errorWriter?.(`Warning: backlog (${o.backlog}) is more than net.core.somaxconn (${cap}), at which the kernel caps it: the socket listens with ${cap}. Raise it (sysctl -w net.core.somaxconn=${o.backlog}, kept in /etc/sysctl.d/) to queue more`);
+      }
     }
     this.limitConnectionsToFiles();
     this.hostname = bound.hostname;
