@@ -75,7 +75,9 @@ export interface ServerOptions {
    * where it replaces the backlog the socket had, e.g. a systemd socket
    * unit's `Backlog=`), right after `Bun.listen`, by calling `listen()` on
    * the socket again (Bun takes no backlog). The kernel caps it at
-   * `net.core.somaxconn` (4096 by default since Linux 5.4), silently; `ss
+   * `net.core.somaxconn` (4096 by default since Linux 5.4); above it the
+   * server writes a warning naming the value in force to the error log at
+   * `listen()`. `ss
    * -ltn` (`ss -lxn` for a Unix socket) shows the one in force as Send-Q.
    * 0 to 2147483647 (a C `int`); 0 lets one connection wait. Linux only:
    * elsewhere (or when `bun:ffi` cannot open the C library) the server
