@@ -41,6 +41,32 @@ async function stillServes(port: number) {
   expect(r.response?.status).toBe(200);
 }
 
+
+/** An app answering a chunked "first;" at once and "last;" after PATH_INFO's number of ms: a keep-alive response under way at a close. */
+const firstThenLast: Application = (environ, sr) => {
+  sr("200 OK", [["Content-Type", "text/plain"]]);
+  const ms = Number(environ.PATH_INFO.slice(1));
+  return (async function* () {
+    yield enc("first;");
+    await Bun.sleep(ms);
+    yield enc("last;");
+  })();
+};
+
+/** A keep-alive client of {@link firstThenLast} asking GET /<ms>, noting when the chunked body ended (`lastAt`) and when the server closed (`closedAt`). */
+async function graceClient(port: number, ms: number) {
+  const c = { ms, data: "", lastAt: 0, closedAt: 0, socket: connect({ host: "127.0.0.1", port }) };
+  c.socket.on("data", (d) => {
+    c.data += d.toString("latin1");
+    if (!c.lastAt && c.data.endsWith("0\r\n\r\n")) c.lastAt = performance.now();
+  });
+  c.socket.on("close", () => (c.closedAt = performance.now()));
+  c.socket.on("error", () => {});
+  await new Promise((r) => c.socket.on("connect", r));
+  c.socket.write(get(`/${ms}`));
+  return c;
+}
+
 describe("application errors", () => {
   test("a throw before headers → 500 with a generic body, logged with the request line", async () => {
     const app: Application = () => {
@@ -1633,30 +1659,8 @@ describe("graceful close", () => {
   test("idleGrace: the grace a keep-alive response under way at the close gets once it ends lasts idleGrace, not up to two sweeper ticks more (before: a 300 ms grace held its connection about 1.5 s)", async () => {
     // Three streamed responses, under way at the close, ending 300, 600 and 900 ms into it: a third
     // of the sweeper's 1 s tick apart, so a grace left to the tick ends late for at least one of them.
-    const app: Application = (environ, sr) => {
-      sr("200 OK", [["Content-Type", "text/plain"]]);
-      const ms = Number(environ.PATH_INFO.slice(1));
-      return (async function* () {
-        yield enc("first;");
-        await Bun.sleep(ms);
-        yield enc("last;");
-      })();
-    };
-    const s = startServer(app);
-    const clients = await Promise.all(
-      [300, 600, 900].map(async (ms) => {
-        const c = { ms, data: "", lastAt: 0, closedAt: 0, socket: connect({ host: "127.0.0.1", port: s.port }) };
-        c.socket.on("data", (d) => {
-          c.data += d.toString("latin1");
-          if (!c.lastAt && c.data.endsWith("0\r\n\r\n")) c.lastAt = performance.now();
-        });
-        c.socket.on("close", () => (c.closedAt = performance.now()));
-        c.socket.on("error", () => {});
-        await new Promise((r) => c.socket.on("connect", r));
-        c.socket.write(get(`/${ms}`));
-        return c;
-      }),
-    );
+    const s = startServer(firstThenLast);
+    const clients = await Promise.all([300, 600, 900].map((ms) => graceClient(s.port, ms)));
     expect(await pollUntil(() => clients.every((c) => c.data.includes("first;")), 5)).toBe(true);
     await s.server.close({ timeout: 8000, idleGrace: 300 });
     expect(await pollUntil(() => clients.every((c) => c.closedAt > 0), 10)).toBe(true);
@@ -1670,16 +1674,7 @@ describe("graceful close", () => {
 
   test("idleGrace: the sweeps the graces ask for (wakeAt) are grouped on a 10 ms grid: 60 keep-alive responses ending 2 ms apart under the close get a handful of sweeps, not one each, and each grace still lasts about idleGrace (before: a sweep per distinct ms, each over every connection)", async () => {
     const N = 60;
-    const app: Application = (environ, sr) => {
-      sr("200 OK", [["Content-Type", "text/plain"]]);
-      const ms = Number(environ.PATH_INFO.slice(1));
-      return (async function* () {
-        yield enc("first;");
-        await Bun.sleep(ms);
-        yield enc("last;");
-      })();
-    };
-    const s = startServer(app);
+    const s = startServer(firstThenLast);
     // Counted where wakeAt's timers call it (the sweeper's interval holds the original).
     const server = s.server as unknown as { sweep: () => void; wakes: Map<number, unknown> };
     const sweep = server.sweep;
@@ -1690,19 +1685,7 @@ describe("graceful close", () => {
       sweep();
     };
     const clients = await Promise.all(
-      Array.from({ length: N }, async (_, i) => {
-        const ms = 200 + 2 * i;
-        const c = { ms, data: "", lastAt: 0, closedAt: 0, socket: connect({ host: "127.0.0.1", port: s.port }) };
-        c.socket.on("data", (d) => {
-          c.data += d.toString("latin1");
-          if (!c.lastAt && c.data.endsWith("0\r\n\r\n")) c.lastAt = performance.now();
-        });
-        c.socket.on("close", () => (c.closedAt = performance.now()));
-        c.socket.on("error", () => {});
-        await new Promise((r) => c.socket.on("connect", r));
-        c.socket.write(get(`/${ms}`));
-        return c;
-      }),
+      Array.from({ length: N }, (_, i) => graceClient(s.port, 200 + 2 * i)),
     );
     try {
       expect(await pollUntil(() => clients.every((c) => c.data.includes("first;")), 5)).toBe(true);
