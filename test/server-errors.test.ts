@@ -42,6 +42,25 @@ async function stillServes(port: number) {
 }
 
 
+
+/**
+ * Serve an app that calls startResponse with each case's (status, headers)
+ * for its path, ask each path once, check each got a 500 without the app's
+ * body, and give the server's error log.
+ */
+async function refusedStartResponses(cases: Record<string, [unknown, unknown]>): Promise<string> {
+  const app: Application = (e, sr) => {
+    const [status, headers] = cases[e.PATH_INFO]!;
+    (sr as (s: unknown, h: unknown) => void)(status, headers);
+    return [enc("never sent")];
+  };
+  const { port, errors } = start(app);
+  for (const path of Object.keys(cases)) {
+    const r = await rawOne(port, get(path), { until: (d) => d.includes("Error\n") });
+    expect([path, r.responses.map((x) => x.status), r.data.toString("latin1").includes("never sent")]).toEqual([path, [500], false]);
+  }
+  return errors.join("\n");
+}
 /** An app answering a chunked "first;" at once and "last;" after PATH_INFO's number of ms: a keep-alive response under way at a close. */
 const firstThenLast: Application = (environ, sr) => {
   sr("200 OK", [["Content-Type", "text/plain"]]);
@@ -469,17 +488,7 @@ describe("application errors", () => {
       "/value": ["200 OK", [["X-A", new String("v")]]],
       "/headers": ["200 OK", new String("X-A: 1")],
     };
-    const app: Application = (e, sr) => {
-      const [status, headers] = cases[e.PATH_INFO]!;
-      (sr as (s: unknown, h: unknown) => void)(status, headers);
-      return [enc("never sent")];
-    };
-    const { port, errors } = start(app);
-    for (const path of Object.keys(cases)) {
-      const r = await rawOne(port, get(path), { until: (d) => d.includes("Error\n") });
-      expect([path, r.responses.map((x) => x.status)]).toEqual([path, [500]]);
-    }
-    const log = errors.join("\n");
+    const log = await refusedStartResponses(cases);
     expect(log).toContain('status must be a string like "200 OK" (a code 200-599, a space, a reason without CR/LF/NUL), got a String object holding "200 OK", not a string: pass the primitive, String(value) or "200 OK"');
     expect(log).toContain("got a Number object holding 200, not a number: pass the primitive, Number(value) or 200");
     expect(log).toContain("(a code 200-599, a space, a reason without CR/LF/NUL), got 200n");
@@ -491,24 +500,14 @@ describe("application errors", () => {
   });
 
   test("a control char other than CR, LF or NUL (DEL, ESC, \\x01) or a char above \\xff in the reason phrase or a header value: 500, and the log names that char and where it is (before: 'a reason without CR/LF/NUL', which the value has none of)", async () => {
-    const cases: Record<string, [string, Array<[string, string]>]> = {
+    const cases: Record<string, [unknown, unknown]> = {
       "/status-ctl": ["200 O\x01K", []],
       "/status-del": ["200 OK\x7f", []],
       "/value-del": ["200 OK", [["X-A", "a\x7fb"]]],
       "/value-esc": ["200 OK", [["X-B", "\x1b[31m"]]],
       "/value-euro": ["200 OK", [["X-C", "5 \u20ac"]]],
     };
-    const app: Application = (e, sr) => {
-      const [status, headers] = cases[e.PATH_INFO]!;
-      sr(status, headers);
-      return [enc("never sent")];
-    };
-    const { port, errors } = start(app);
-    for (const path of Object.keys(cases)) {
-      const r = await rawOne(port, get(path), { until: (d) => d.includes("Error\n") });
-      expect([path, r.responses.map((x) => x.status), r.data.toString("latin1").includes("never sent")]).toEqual([path, [500], false]);
-    }
-    const log = errors.join("\n");
+    const log = await refusedStartResponses(cases);
     expect(log).toContain('the reason phrase of status "200 O\\u0001K" holds a control char (U+0001) at index 5: a reason may hold HTAB, SP, visible ASCII and latin-1 chars 0x80-0xFF, no control chars (RFC 9112 §4)');
     // The message quotes a DEL as \u007f itself (before, it held the raw byte, which only the error log escaped, as \x7F).
     expect(log).toContain('the reason phrase of status "200 OK\\u007f" holds DEL (U+007F) at index 6');
