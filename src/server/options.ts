@@ -338,9 +338,12 @@ export interface ServerOptions {
   /**
    * Listen on a Unix domain socket at this path instead of TCP (`hostname`
    * and `port` are ignored). A file already at the path is removed only when
-   * nothing accepts connections on it. `SERVER_NAME`, `SERVER_PORT`,
-   * `REMOTE_ADDR` and `REMOTE_PORT` are `""` (gevent and cheroot). The file
-   * is removed when the server closes. Default none.
+   * nothing accepts connections on it. `REMOTE_ADDR` and `REMOTE_PORT` are
+   * `""` (gevent and cheroot); `SERVER_NAME` is the machine's host name (or
+   * {@link serverName}) and `SERVER_PORT` the scheme's default port, 80 or
+   * 443, as uWSGI gives them (PEP 3333 wants both non-empty; a Unix socket
+   * has no host or port). The file is removed when the server closes.
+   * Default none.
    */
   unix?: string | undefined;
   /**
