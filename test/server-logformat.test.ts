@@ -181,6 +181,9 @@ test("every field a log format may name is documented: server.md's access log se
     expect(logFormatRow, `docs/deploy.md --log-format: ${name}`).toContain(`%(${name})`);
     expect(DEPLOY_ARGS["log-format"].description, `--help: ${name}`).toContain(`%(${name})`);
   }
+  // The default in force, as deploy.md's row calls it ("eventlet's"), is spelt out in --help.
+  expect(DEPLOY_ARGS["log-format"].description).toContain(`(default eventlet's: ${DEFAULT_LOG_FORMAT})`);
+  expect(logFormatRow).toContain("eventlet's");
 });
 
 describe("access log batching", () => {

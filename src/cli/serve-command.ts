@@ -24,6 +24,7 @@ import { VERSION } from "../version.ts";
 import { createServer } from "../server/server.ts";
 import { connectionsOverFileLimit, inetSocketAddress, listenBacklogCap, unixSocketPath } from "../server/sys.ts";
 import { DEFAULT_SERVER_OPTIONS } from "../server/options.ts";
+import { DEFAULT_LOG_FORMAT } from "../server/log.ts";
 import { shellQuote } from "../server/shell.ts";
 import { listenMessage, StartupError, UsageError } from "../deploy/errors.ts";
 import { loadApp, MODULE_EXTENSIONS, parseAppSpec } from "../deploy/load-app.ts";
@@ -85,7 +86,7 @@ export const DEPLOY_ARGS = {
   "max-header-bytes": { type: "string", description: "Largest request header section in bytes; larger is 431 (default 65536)", valueHint: "bytes" },
   "max-header-count": { type: "string", description: "Most request header fields; more is 431 (default 100)", valueHint: "n" },
   "max-request-body-size": { type: "string", description: "Largest request body in bytes; larger is 413 (0: no limit; default 0)", valueHint: "bytes" },
-  "log-format": { type: "string", description: "Access log line, eventlet style: %(client_ip)s %(client_port)s %(date_time)s %(request_line)s %(status_code)s %(body_length)s %(wall_seconds).3f", valueHint: "format" },
+  "log-format": { type: "string", description: `Access log line, eventlet's log_format (default eventlet's: ${DEFAULT_LOG_FORMAT}); fields: %(client_ip)s %(client_port)s %(date_time)s %(request_line)s %(status_code)s %(body_length)s %(wall_seconds).3f`, valueHint: "format" },
 } as const;
 
 /** The values a boolean deploy flag may also take as `--flag=value`. */
