@@ -672,7 +672,9 @@ describe("tsgi serve errors", () => {
   test("bad combinations and values: one line, exit 2", async () => {
     for (const [args, message] of [
       [[APP, "--workers", "2", "--uds", "/tmp/x.sock", "--reuse-port"], "--reuse-port is for TCP ports"],
-      [[APP, "--certfile", "c.pem"], "--certfile and --keyfile go together"],
+      // Which half is missing is named (before: "--certfile and --keyfile go together" for both).
+      [[APP, "--certfile", "c.pem"], "--certfile needs --keyfile: the certificate's private key, PEM (--https alone serves a self-signed localhost certificate instead)\n"],
+      [[APP, "--keyfile", "k.pem"], "--keyfile needs --certfile: the certificate chain, PEM, that goes with the key\n"],
       [[APP, "--workers", "0"], "--workers must be an integer of at least 1 (e.g. --workers 4), got 0\n"],
       [[APP, "--workers", "2.5"], "--workers must be an integer of at least 1 (e.g. --workers 4), got 2.5\n"],
       [[APP, "--max-connections", "0"], "--max-connections must be an integer of at least 1 (e.g. --max-connections 10000), got 0\n"],
