@@ -24,7 +24,7 @@ import { renameSync, unlinkSync, chmodSync, linkSync, lstatSync } from "node:fs"
 import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { Subprocess } from "bun";
-import { BindError, checkInheritedFd, listenError, prepareUnixPath, unixListenError } from "../server/bind.ts";
+import { BindError, checkInheritedFd, listenError, prepareUnixPath, unixListenError, withUnixModeUmask } from "../server/bind.ts";
 import { stdoutLog } from "./stdio.ts";
 import { monotonicNow } from "./clock.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
@@ -421,10 +421,14 @@ export class Supervisor {
         // not there
       }
       let l;
+      // Created with its mode, not chmod-ed from the umask's after (withUnixModeUmask).
+      const umask = server.unixMode === undefined ? undefined : withUnixModeUmask(server.unixMode);
       try {
         l = Bun.listen({ unix: path, ...handlers });
       } catch (error) {
         throw unixListenError(error, path);
+      } finally {
+        if (umask !== undefined) process.umask(umask);
       }
       if (server.unixMode !== undefined) chmodSync(path, server.unixMode);
       linkSync(path, tmp);

@@ -247,6 +247,20 @@ function bunTlsOptions(tls: TlsConfig): TLSOptions {
 }
 
 /**
+ * Set the process umask so that a Unix socket bound next is created with
+ * permission bits `mode` (`0o777 & ~mode`), as gunicorn sets its `umask`
+ * around `bind(2)`: a `chmod` after the bind alone would leave the file, for
+ * a moment, with the mode the old umask gives (`0o777` under umask 0), and a
+ * connection made then outlives the `chmod` (unix(7): permission is checked
+ * at `connect`). The caller puts the returned umask back right after the bind.
+ * @param mode the socket file's permission bits, `0o000` to `0o777`.
+ * @returns the umask before.
+ */
+export function withUnixModeUmask(mode: number): number {
+  return process.umask(~mode & 0o777);
+}
+
+/**
  * Open the listening socket the options ask for (`fd`, else `unix`, else
  * TCP `hostname:port`) with `handlers`. With `options.tls` (HTTP/1.1 offered
  * by ALPN unless its `ALPNProtocols` says otherwise), a client whose
@@ -299,10 +313,15 @@ export function bindListener<Data>(
     const path = options.unix;
     prepareUnixPath(path);
     let listener: SocketListener<Data>;
+    // bind(2) creates the file with 0o777 less the umask, and a chmod after it leaves a window in which
+    // whoever that lets in may connect (and stay connected): the file is created with the mode instead.
+    const umask = options.unixMode === undefined ? undefined : withUnixModeUmask(options.unixMode);
     try {
       listener = Bun.listen<Data>({ ...common, unix: path });
     } catch (error) {
       throw unixListenError(error, path);
+    } finally {
+      if (umask !== undefined) process.umask(umask);
     }
     const backlogSet = applyBacklog(listener as SocketListener<unknown>, options.backlog, path);
     if (options.unixMode !== undefined) chmodSync(path, options.unixMode);
