@@ -32,6 +32,8 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_STREAM = 1;
 const SOCK_CLOEXEC = 0o2000000;
+/** `SOCK_NONBLOCK` (Linux): `connect(2)` on it fails with `EAGAIN` instead of waiting while a listener's backlog is full. */
+const SOCK_NONBLOCK = 0o4000;
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
 /** Linux errno values used here. */
@@ -137,7 +139,9 @@ export function listenBacklogCap(): number | undefined {
 
 /**
  * Whether some process accepts connections on the Unix socket at `path`: a
- * synchronous `connect(2)`. `true` when it connects, `false` when refused or
+ * synchronous, non-blocking `connect(2)`. `true` when it connects or the
+ * listener's backlog is full (`EAGAIN`: it listens, whether or not it
+ * accepts), `false` when refused or
  * absent (a stale file), `null` when it cannot tell (no C library, other
  * errors such as permission denied).
  */
@@ -150,7 +154,9 @@ export function unixSocketListening(path: string): boolean | null {
   const addr = new Uint8Array(110);
   new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
   addr.set(bytes, 2);
-  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a blocking connect to a listener whose backlog is full (a server hung, not accepting)
+  // waits until it accepts or closes, which may be never, and holds this thread (start-up, signals) all along.
+  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return null;
   try {
     if (c.connect(fd, addr, 2 + bytes.length + 1) === 0) return true;
