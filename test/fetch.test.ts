@@ -1458,6 +1458,42 @@ describe("fromFetchHandler on tsgi: reason phrases and implicit content types", 
     response = () => hono.fetch(new Request("http://h/")) as Response;
     expect(await get()).toContain("content-type: application/octet-stream\r\n");
   });
+
+  test("a body held in memory without a Content-Type field goes out with its Blob's type: Bun's default for strings, bytes and untyped Blobs of any size, its own for a typed Blob or URLSearchParams whose field was deleted, none for an empty Blob", async () => {
+    /** A Response whose Content-Type field (the one a typed body puts there) is deleted. */
+    const fieldless = (body: Blob | URLSearchParams): Response => {
+      const r = new Response(body);
+      r.headers.delete("content-type");
+      return r;
+    };
+    const cases: Array<[string, () => Response, string | null, number]> = [
+      ["string", () => new Response("hello"), "text/plain;charset=utf-8", 5],
+      ["string of 2000 bytes (Bun shows it in KB)", () => new Response("x".repeat(2000)), "text/plain;charset=utf-8", 2000],
+      ["string of 1 MiB", () => new Response("y".repeat(1 << 20)), "text/plain;charset=utf-8", 1 << 20],
+      ["UTF-8 bytes", () => new Response(enc.encode("bytes")), "text/plain;charset=utf-8", 5],
+      ["binary bytes", () => new Response(new Uint8Array([0xff, 0x00, 0xfe])), "application/octet-stream", 3],
+      ["untyped Blob", () => new Response(new Blob(["blob"])), "text/plain;charset=utf-8", 4],
+      ["empty Blob", () => new Response(new Blob([])), null, 0],
+      ["typed Blob, field deleted", () => fieldless(new Blob(["png"], { type: "image/png" })), "image/png", 3],
+      ["URLSearchParams, field deleted", () => fieldless(new URLSearchParams("a=b")), "application/x-www-form-urlencoded;charset=UTF-8", 3],
+      [
+        "Response.json, field deleted",
+        () => {
+          const r = Response.json({ a: 1 });
+          r.headers.delete("content-type");
+          return r;
+        },
+        "text/plain;charset=utf-8",
+        7,
+      ],
+    ];
+    for (const [name, make, type, length] of cases) {
+      response = make;
+      const [parsed] = parseResponses(Buffer.from(await get(), "latin1"));
+      expect([name, parsed!.headers["content-type"] ?? "none", parsed!.headers["content-length"], parsed!.body.length]).toEqual([name, type ?? "none", String(length), length]);
+    }
+    expect(srv.errors).toEqual([]);
+  });
 });
 
 describe("fromFetchHandler on tsgi: Responses that cannot be sent", () => {
