@@ -50,7 +50,26 @@ export function defaultPort(scheme: string): number | undefined {
  * in memory into a stream.
  */
 export function heldBody(message: Request | Response): "memory" | "file" | "stream" | "empty" {
+  const held = heldBodyType(message);
+  return held === "memory-default-type" ? "memory" : held;
+}
+
+/**
+ * {@link heldBody}'s answer, except that a body held in memory that Bun
+ * shows with no type of its own and not empty (`Blob (5 bytes)`, `Blob
+ * (2.0 KB)`: a string, bytes, an untyped `Blob`) is `"memory-default-type"`:
+ * its `blob().type` is Bun's default, `text/plain;charset=utf-8`, so the
+ * type is known without a `blob()`, which costs a second copy of the body
+ * (a typed `Blob`, `URLSearchParams` or `FormData` is shown with its
+ * `type`, an empty `Blob`, whose type is `""`, as `0 KB`: both `"memory"`).
+ * One inspection, as {@link heldBody}'s.
+ */
+export function heldBodyType(message: Request | Response): "memory" | "memory-default-type" | "file" | "stream" | "empty" {
   if (typeof Bun === "undefined") return "stream";
   const shown = Bun.inspect(message);
-  return /\n\s*Blob \(/.test(shown) ? "memory" : /\n\s*FileRef \(/.test(shown) ? "file" : /\n\s*ReadableStream \{/.test(shown) ? "stream" : "empty";
+  if (/\n\s*Blob \(/.test(shown)) return DEFAULT_TYPED_BLOB.test(shown) ? "memory-default-type" : "memory";
+  return /\n\s*FileRef \(/.test(shown) ? "file" : /\n\s*ReadableStream \{/.test(shown) ? "stream" : "empty";
 }
+
+/** The end of an inspection whose body is a non-empty `Blob` shown without a `{ type: ... }` of its own (see {@link heldBodyType}). */
+const DEFAULT_TYPED_BLOB = /\n\s*Blob \((?!0 KB\))[^)\n]*\)\n\}$/;

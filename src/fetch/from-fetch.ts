@@ -7,7 +7,7 @@
 import { reasonPhrase } from "../http/status.ts";
 import { ownCopy } from "../http/intern.ts";
 import type { Application, Body, Environ, ResponseHeaders, StartResponse } from "../spec.ts";
-import { ANY_REQUEST_IP, defaultPort, heldBody, HOSTLESS_REQUESTS, type FetchHandler } from "./common.ts";
+import { ANY_REQUEST_IP, defaultPort, heldBodyType, HOSTLESS_REQUESTS, type FetchHandler } from "./common.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
 import { readSignal, requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
@@ -560,7 +560,8 @@ class Exchange {
     const { method, startResponse } = this;
     // Asked before touching `response.body`: reading it turns Bun's in-memory body into a stream.
     // An empty body ("empty": new Response(""), whose .body is a stream closed at once) is taken as a stream is.
-    const held = response.bodyUsed ? "stream" : heldBody(response);
+    const shown = response.bodyUsed ? "stream" : heldBodyType(response);
+    const held = shown === "memory-default-type" ? "memory" : shown;
     // A stream a reader holds (response.body.getReader(), not released) cannot be read here: Bun.serve answers 500.
     if (held === "stream" && response.body?.locked) {
       throw new TypeError("the fetch handler returned a Response whose body stream is locked (a reader from response.body.getReader() holds it); call reader.releaseLock() before returning it, or return a new Response");
@@ -610,7 +611,7 @@ class Exchange {
     // A 204, 205 or 304 has no content, so no implicit Content-Type either, as on Bun.serve: a 304's
     // fields update the cache's stored response (RFC 9111 §4.3.4), and a `text/plain` made up from a
     // body that is not sent would replace the cached page's own type.
-    if (inMemory) return this.memory(response, status, headers, typed || !framesContent(response.status));
+    if (inMemory) return this.memory(response, status, headers, typed || !framesContent(response.status), shown === "memory-default-type");
     const stream = response.body;
     const code = response.status;
     // A stream to HEAD without a Content-Length of its own: GET's framing (RFC 9110 §9.3.2), as Bun.serve sends it.
@@ -709,14 +710,17 @@ class Exchange {
 
   /**
    * A body held in memory: its bytes, with the `Content-Type` Bun gives it
-   * implicitly when the `Response` has none of its own (`typed` false).
-   * Bun has them at once: then no promise turn.
+   * implicitly when the `Response` has none of its own (`typed` false): its
+   * Blob's type, Bun's default when `defaultType` (see `heldBodyType`;
+   * then no `blob()` is made for it). Bun has them at once: then no promise
+   * turn.
    */
-  private memory(response: Response, status: string, headers: ResponseHeaders, typed: boolean): Body | Promise<Body> {
-    if (typed) {
+  private memory(response: Response, status: string, headers: ResponseHeaders, typed: boolean, defaultType: boolean): Body | Promise<Body> {
+    if (typed || defaultType) {
+      const type = typed ? null : BUN_DEFAULT_TYPE;
       const pending = response.bytes();
       const bytes = settled(pending);
-      return bytes !== undefined ? this.whole(status, headers, bytes, null) : pending.then((bytes) => this.whole(status, headers, bytes, null));
+      return bytes !== undefined ? this.whole(status, headers, bytes, type) : pending.then((bytes) => this.whole(status, headers, bytes, type));
     }
     const pendingBlob = response.blob();
     const blob = settled(pendingBlob);
