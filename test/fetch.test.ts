@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Hono } from "hono";
 import { streamSSE, streamText } from "hono/streaming";
 import { getConnInfo } from "hono/bun";
-import { asApplication, detectApplication, environUrl, fromFetchHandler, toFetchHandler } from "../src/fetch/index.ts";
+import { asApplication, detectApplication, environHeaders, environUrl, fromFetchHandler, toFetchHandler } from "../src/fetch/index.ts";
 import type { Application, Environ } from "../src/spec.ts";
 import hello from "../fixtures/hello/app.ts";
 import forms from "../fixtures/forms/app.ts";
@@ -2242,6 +2242,37 @@ describe("export detection (asApplication)", () => {
     expect(environUrl({ ...lone, REQUEST_URI: "/x" })).toBe("https://srv/x");
     expect(environUrl({ ...lone, REQUEST_URI: "/x?q=1" })).toBe("https://srv/x");
     expect(environUrl({ ...lone, QUERY_STRING: "a" })).toBe("https://srv/x?a");
+  });
+
+  test("environHeaders rebuilds the fields from the environ: HTTP_* keys, CONTENT_TYPE and CONTENT_LENGTH when not empty, nothing from HTTP_CONTENT_*, non-string values or other keys; keys an environ inherits (a middleware's Object.create(environ)) count, as keys of a null-prototype environ do", () => {
+    const base = {
+      REQUEST_METHOD: "POST",
+      HTTP_HOST: "h.example",
+      CONTENT_TYPE: "text/plain",
+      HTTP_X_MULTI_PART_NAME: "a",
+      HTTP_CONTENT_TYPE: "image/png",
+      HTTP_CONTENT_LENGTH: "99",
+      CONTENT_LENGTH: "3",
+      HTTP_X_NUMBER: 7,
+      HTTP_ACCEPT: "*/*",
+      HTTPX_NOT_A_FIELD: "no",
+      "tsgi.url_scheme": "http",
+    } as unknown as Environ;
+    // (A Headers iterates its fields sorted by name.)
+    const fields: Array<[string, string]> = [
+      ["accept", "*/*"],
+      ["content-length", "3"],
+      ["content-type", "text/plain"],
+      ["host", "h.example"],
+      ["x-multi-part-name", "a"],
+    ];
+    expect([...environHeaders(base)]).toEqual(fields);
+    expect([...environHeaders({ ...base, CONTENT_TYPE: "", CONTENT_LENGTH: "" })]).toEqual(fields.filter(([n]) => !n!.startsWith("content-")));
+    const inherited = Object.create(base) as Environ;
+    inherited.HTTP_X_OWN = "own";
+    expect([...environHeaders(inherited)]).toEqual([...fields, ["x-own", "own"]]);
+    const bare = Object.assign(Object.create(null), base) as Environ;
+    expect([...environHeaders(bare)]).toEqual(fields);
   });
 });
 
