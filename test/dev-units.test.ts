@@ -29,7 +29,7 @@ import { Reloader } from "../src/dev/reloader.ts";
 import { loopWarning, ReloadLoopGuard, writtenDuringLoad } from "../src/dev/reload-loop.ts";
 import { fingerprint, RACY_MS, readFingerprinted, SAMPLE_BYTES, WHOLE_HASH_MAX_BYTES } from "../src/dev/fingerprint.ts";
 import { DevWatcher, watchEntryMatches } from "../src/dev/watcher.ts";
-import { isPackageManifest, packageManifests, scanGraph } from "../src/dev/graph.ts";
+import { isPackageManifest, isResolverConfig, packageManifests, resolverConfigs, scanGraph } from "../src/dev/graph.ts";
 import { nearbyModuleHint } from "../src/deploy/nearby-module.ts";
 import { importAlias, pathAlias, pathAliasHint, subpathImport } from "../src/deploy/path-alias.ts";
 import type { Application, Body, Environ, ReadonlyResponseHeaders, ResponseHeaders } from "../src/spec.ts";
@@ -281,6 +281,45 @@ describe("diagnostics", () => {
       expect(pathAliasHint("@/lib/rendr", app.path("src/app.ts"))).toBe(
         `Did you mean "@/lib/render"? (@/lib/rendr is a "paths" alias of ${app.path("tsconfig.json")} ("@/lib/*"), and there is no module at ${app.path("src/lib/rendr")} or ${app.path("src/vendor/rendr")})`,
       );
+    } finally {
+      app.remove();
+    }
+  });
+
+  test("resolverConfigs: the tsconfig.json and the configs it extends, as get-tsconfig reads them for the paths aliases (relative, JSONC, an array, a package's file, its exports, its \"tsconfig\" field), a relative one not created yet; a cycle ends", () => {
+    // Before, graph.ts followed `extends` with its own walker: a package named alone with a "tsconfig" field
+    // in its package.json, or a subpath through its "exports", was not found, so an edit of it went unseen.
+    const app = new TempApp({
+      "api/tsconfig.json": `// comments and trailing commas, as tsc and Bun allow\n{ "extends": ["../tsconfig.base.json", "@acme/base", "@acme/cfg/strict", "@acme/cfg/loose.json",], }\n`,
+      "api/app.ts": "",
+      "tsconfig.base.json": JSON.stringify({ extends: "./tsconfig.paths" }),
+      "tsconfig.paths.json": JSON.stringify({ compilerOptions: { paths: { "@/*": ["./src/*"] } } }),
+      "packages/base/package.json": JSON.stringify({ name: "@acme/base", tsconfig: "base.json" }),
+      "packages/base/base.json": JSON.stringify({ compilerOptions: { jsx: "react-jsx" } }),
+      "packages/cfg/package.json": JSON.stringify({ name: "@acme/cfg", exports: { "./strict": "./strict.json", "./loose.json": "./loose.json" } }),
+      "packages/cfg/strict.json": JSON.stringify({ compilerOptions: { strict: true } }),
+      "packages/cfg/loose.json": JSON.stringify({ compilerOptions: { strict: false } }),
+      "later/tsconfig.json": JSON.stringify({ extends: "./base" }),
+      "later/app.ts": "",
+      "cycle/tsconfig.json": JSON.stringify({ extends: "./a.json" }),
+      "cycle/a.json": JSON.stringify({ extends: "./tsconfig.json" }),
+      "cycle/app.ts": "",
+    });
+    try {
+      // As npm workspaces link a workspace package: node_modules/@acme/cfg → packages/cfg.
+      mkdirSync(app.path("node_modules/@acme"), { recursive: true });
+      symlinkSync("../../packages/cfg", app.path("node_modules/@acme/cfg"), "dir");
+      symlinkSync("../../packages/base", app.path("node_modules/@acme/base"), "dir");
+      const configs = resolverConfigs([app.path("api/app.ts")]);
+      expect(configs[0]).toBe(app.path("api/tsconfig.json"));
+      expect(configs.slice(1).sort()).toEqual(
+        ["tsconfig.base.json", "tsconfig.paths.json", "packages/base/base.json", "packages/cfg/strict.json", "packages/cfg/loose.json"].map((p) => app.path(p)).sort(),
+      );
+      for (const config of configs) expect(isResolverConfig(config)).toBe(true);
+      expect(isResolverConfig(app.path("packages/base/package.json"))).toBe(false);
+      // One not there yet is listed (its creation is a change), with .json as TypeScript adds it.
+      expect(resolverConfigs([app.path("later/app.ts")])).toContain(app.path("later/base.json"));
+      expect(resolverConfigs([app.path("cycle/app.ts")]).sort()).toEqual([app.path("cycle/a.json"), app.path("cycle/tsconfig.json")].sort());
     } finally {
       app.remove();
     }

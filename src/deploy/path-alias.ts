@@ -107,6 +107,48 @@ export function pathAlias(specifier: string, dir: string, cache: AliasCache = ne
   }
 }
 
+/** The file get-tsconfig read (`readFileSync:<path>:utf8`) or looked for (`existsSync:<path>`), from a key of the cache it was given. */
+const CACHED_FILE = /^(readFileSync|existsSync):(.+?)(:utf8)?$/;
+
+/**
+ * The configs `config` extends, directly and through them, as get-tsconfig
+ * reads them for {@link pathAlias}, by TypeScript's rules: an `extends`
+ * string or (TypeScript 5) array; a path relative to the config, `.json`
+ * added when the file without it does not exist; a package's file
+ * (`@acme/tsconfig/base.json`), through the package's `"exports"`, or a
+ * package name alone for its `"tsconfig"` field or `tsconfig.json`. The
+ * files are read as JSONC (comments, trailing commas).
+ *
+ * get-tsconfig returns the merged config only, not the files it came from:
+ * they are taken from the cache it is given, which holds each file it read
+ * and each it looked for (keys `readFileSync:<path>:utf8` and
+ * `existsSync:<path>`, get-tsconfig 4; the dev-units tests pin them). A
+ * `.json` file it looked for and did not find (a relative target not
+ * created yet, `./tsconfig.base` for `./tsconfig.base.json`) is listed
+ * too: its creation is a change. get-tsconfig stops at a target it cannot
+ * find, so the entries before it in an `extends` array (read last to first)
+ * are listed once it exists. The `package.json` files it read to resolve a
+ * package's config are left out. Never throws.
+ *
+ * @param config a tsconfig.json or jsconfig.json, absolute.
+ * @returns absolute paths, without `config`, each once.
+ */
+export function tsconfigExtends(config: string): string[] {
+  const cache = new Map<string, unknown>();
+  try {
+    parseTsconfig(config, cache as Map<string, string>);
+  } catch {
+    // A target not found, a circular chain, a file that cannot be read: what was read until then.
+  }
+  const found = new Set<string>();
+  for (const [key, value] of cache) {
+    const [, op, path] = CACHED_FILE.exec(key) ?? [];
+    if (path === undefined || path === config || basename(path) === "package.json") continue;
+    if (op === "readFileSync" || (value === false && path.endsWith(".json"))) found.add(path);
+  }
+  return [...found];
+}
+
 /**
  * The package.json `"imports"` entry a `#` specifier (`#db`, `#lib/x`),
  * imported from a module in `dir`, goes through: the nearest package.json's

@@ -6,11 +6,11 @@
  * @module
  */
 import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
-import { basename, dirname, extname, isAbsolute, join, resolve, sep } from "node:path";
+import { basename, dirname, extname, join, resolve, sep } from "node:path";
 import { fingerprint } from "./fingerprint.ts";
 import { type ParseError, parse as parseJsonc } from "jsonc-parser";
 import { refreshPackage } from "./missing-package.ts";
-import { type AliasCache, importAlias, refreshAlias } from "../deploy/path-alias.ts";
+import { type AliasCache, importAlias, refreshAlias, tsconfigExtends } from "../deploy/path-alias.ts";
 import { isDatabaseFile, isUserFile, stripQuery } from "./paths.ts";
 import { scannedImports, SourceSnapshot } from "./sources.ts";
 import { resolvePlain } from "./versioning.ts";
@@ -270,55 +270,6 @@ export function isResolverConfig(path: string): boolean {
   return RESOLVER_CONFIGS.includes(basename(path)) || extendedConfigs.has(path);
 }
 
-/** How many configs deep an `extends` chain is followed. */
-const EXTENDS_MAX_DEPTH = 16;
-
-/**
- * The configs `config` extends, directly and through them, in order: each
- * `extends` entry (a string or, as TypeScript 5 allows, an array) taken
- * the way TypeScript takes it: a path relative to the config (`.json`
- * added when the file without it does not exist), or a package's file
- * resolved from the config's directory (`@acme/tsconfig/base.json`, or a
- * package name alone for its `tsconfig.json`). The file is read as JSONC
- * (comments, trailing commas). One that does not exist yet, relative, is
- * listed too (its creation is a change); a package's that does not
- * resolve, or a file that does not parse, ends that branch. Never throws.
- */
-function extendedBy(config: string, depth = 0, seen = new Set<string>([config])): string[] {
-  if (depth >= EXTENDS_MAX_DEPTH) return [];
-  let value: unknown;
-  try {
-    value = parseJsonc(readFileSync(config, "utf8"), [], { allowTrailingComma: true })?.extends;
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  for (const entry of Array.isArray(value) ? value : [value]) {
-    if (typeof entry !== "string" || entry === "") continue;
-    const target = extendsTarget(entry, dirname(config));
-    if (target === undefined || seen.has(target)) continue;
-    seen.add(target);
-    out.push(target, ...(existsSync(target) ? extendedBy(target, depth + 1, seen) : []));
-  }
-  return out;
-}
-
-/** The file an `extends` entry names, from the extending config's directory `dir`; `undefined` for a package's that does not resolve. */
-function extendsTarget(entry: string, dir: string): string | undefined {
-  if (/^\.{1,2}(\/|$)|^\//.test(entry) || isAbsolute(entry)) {
-    const path = resolve(dir, entry);
-    return existsSync(path) || extname(path) === ".json" ? path : path + ".json";
-  }
-  for (const candidate of extname(entry) === ".json" ? [entry] : [`${entry}.json`, `${entry}/tsconfig.json`]) {
-    try {
-      return resolvePlain(candidate, dir);
-    } catch {
-      // the next form
-    }
-  }
-  return undefined;
-}
-
 /**
  * For each of `files`, the nearest file named one of `names` (in that
  * order of preference) in its directory or above, as Bun looks up
@@ -350,7 +301,9 @@ function nearestUp(files: readonly string[], names: readonly string[]): Set<stri
  * each file's directory, the nearest one in it or above it, as Bun looks
  * them up, and the configs each `extends` (a monorepo's
  * `../../tsconfig.base.json` holding the `paths`, a package's
- * `@acme/tsconfig/base.json`), followed through theirs. With none at all,
+ * `@acme/tsconfig/base.json`), followed through theirs: read with
+ * get-tsconfig, as the `paths` aliases are (see `tsconfigExtends` in
+ * `path-alias.ts`), with the targets not created yet. With none at all,
  * the first file's directory's `tsconfig.json`, so that one created later
  * is seen. Bun reads each once per process.
  *
@@ -361,7 +314,7 @@ export function resolverConfigs(files: readonly string[]): string[] {
   const found = new Set<string>();
   for (const config of nearestUp(files, RESOLVER_CONFIGS)) {
     found.add(config);
-    for (const base of extendedBy(config)) {
+    for (const base of tsconfigExtends(config)) {
       found.add(base);
       extendedConfigs.add(base);
     }
