@@ -534,6 +534,21 @@ describe("checkArgs: strict command lines", () => {
     }
   }, 30_000);
 
+  test("the --no- form of a value flag given a value (--no-workers=3, --no-port=8000) is named as typed, on both real commands (before: the =3 was dropped from the message)", () => {
+    const root = join(import.meta.dir, "..");
+    for (const [argv, line] of [
+      [["src/cli/serve.ts", "serve", "./app.ts", "--no-workers=3"], "[error] unknown option --no-workers=3: --workers takes a value (--workers <n>); there is no --no-workers: leave it out to serve in one process"],
+      [["src/cli/serve.ts", "serve", "./app.ts", "--no-log-format=json"], "[error] unknown option --no-log-format=json: --log-format takes a value (--log-format <format>); there is no --no-log-format: --no-access-log turns the access log off"],
+      [["src/cli/serve.ts", "serve", "./app.ts", "--no-poll=1"], "[error] unknown option --no-poll=1: "],
+      [["src/cli/dev.ts", "./app.ts", "--no-port=8000"], "[error] unknown option --no-port=8000: --port takes a value (--port <port>); there is no --no-port"],
+      [["src/cli/dev.ts", "./app.ts", "--no-workers=3"], "[error] unknown option --no-workers=3: "],
+    ] as const) {
+      const r = Bun.spawnSync([process.execPath, ...argv], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });
+      expect([argv, r.exitCode, r.stdout.toString(), r.stderr.toString().split("\n").length]).toEqual([argv, 2, "", 2]);
+      expect(r.stderr.toString()).toStartWith(line);
+    }
+  }, 30_000);
+
   test("uvicorn's --env-file: tsgi serve says how Bun reads .env files and runs it with another; tsgi-dev that it reads them itself (before: a bare 'unknown option')", () => {
     const root = join(import.meta.dir, "..");
     const run = (...argv: string[]) => Bun.spawnSync([process.execPath, ...argv], { cwd: root, stdout: "pipe", stderr: "pipe", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });

@@ -117,16 +117,19 @@ export function checkArgs(
     const def = negated ? defs[name.slice(3)] : defs[name];
     if (!arg.startsWith("--") || def === undefined || def.type === "positional") {
       const short = !arg.startsWith("--") && !flags.includes(name);
+      // The flag as named: without its value (`--bind=0.0.0.0:8000`: --bind), but a --no- form with
+      // one (`--no-workers=3`) as typed, the value being half of what was meant.
+      const named = arg.startsWith("--no-") ? arg : arg.slice(0, eq === -1 ? undefined : eq);
       const hint = foreignHint(foreign, name, short);
-      if (hint !== undefined) throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}: ${hint} (see ${command} --help)`);
+      if (hint !== undefined) throw new UsageError(`unknown option ${named}: ${hint} (see ${command} --help)`);
       // The --no- form of a flag that takes a value (--no-port, --no-uds): it is no switch, and leaving it out is its "off".
       const valued = arg.startsWith("--") && name.startsWith("no-") ? defs[name.slice(3)] : undefined;
       if (valued !== undefined && valued.type !== "positional" && valued.type !== "boolean") {
-        throw new UsageError(`unknown option --${name}: ${noNegation(name.slice(3), valued, `leave --${name.slice(3)} out for its default`)} (see ${command} --help)`);
+        throw new UsageError(`unknown option ${named}: ${noNegation(name.slice(3), valued, `leave --${name.slice(3)} out for its default`)} (see ${command} --help)`);
       }
       // A short flag with its value attached (-p8000) is read by its first letter too.
       const near = nearest(name, spellings) ?? (short && name.length > 1 ? nearest(name.slice(0, 1), flags) : undefined);
-      throw new UsageError(`unknown option ${arg.slice(0, eq === -1 ? undefined : eq)}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
+      throw new UsageError(`unknown option ${named}${near ? `; did you mean --${near}?` : ""} (see ${command} --help)`);
     }
     if (def.type === "boolean") {
       if (value !== undefined && (negated || !(optionalValues[name] ?? []).includes(value))) {
