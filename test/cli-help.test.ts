@@ -347,13 +347,15 @@ describe("help, version and misspelt commands, as git and npm users type them", 
         ["tsgi-dev", await dev([given!, "--port", "0"], dir)],
       ] as const) {
         const path = given!.replace(/:api$/, "");
-        // tsgi-dev adds the absolute path in parentheses.
-        expect([name, given, r.code, r.stderr.split("\n")[0]!.replace(/ \(\/.*\)$/, "")]).toEqual([name, given, 1, `[error] no such file: ${path}; did you mean ${meant}?`]);
+        // The path as given, from both (before: tsgi-dev added the absolute path in parentheses).
+        expect([name, given, r.code, r.stderr]).toEqual([name, given, 1, `[error] no such file: ${path}; did you mean ${meant}?\n`]);
       }
     }
     // Nothing near: no suggestion.
     const far = await tsgi(["serve", "src/server.ts", "--port", "0"], dir);
     expect([far.code, far.stderr]).toEqual([1, "[error] no such file: src/server.ts\n"]);
+    const devFar = await dev(["src/server.ts", "--port", "0"], dir);
+    expect([devFar.code, devFar.stderr]).toEqual([1, "[error] no such file: src/server.ts\n"]);
   }, 60_000);
 });
 

@@ -200,7 +200,8 @@ export class AppLoader {
       return { ...r, files: [...this.#known], before, ms: performance.now() - started };
     };
     const problem = appFileProblem(this.spec);
-    if (problem) return done({ ok: false as const, failure: { kind: "not-found" as const, message: `${problem} (${file})` } });
+    // Said with the path as given (relative to the working directory, as tsgi serve says it).
+    if (problem) return done({ ok: false as const, failure: { kind: "not-found" as const, message: problem } });
     let mod: Record<string, unknown>;
     const restoreExit = this.#trapExit ? trapExit() : undefined;
     try {
