@@ -1110,6 +1110,23 @@ describe("environ", () => {
     }
   });
 
+  test("hostname and port are read-only, as serverName and serverPort are: assigning one throws a TypeError, and url, SERVER_NAME and SERVER_PORT stay the bound address's (before: the assignment went through and server.url named a port nothing listens on)", async () => {
+    const { port, server } = start(capture);
+    expect([server.hostname, server.port, server.url]).toEqual(["127.0.0.1", port, `http://127.0.0.1:${port}/`]);
+    expect(() => {
+      // @ts-expect-error hostname is read-only
+      server.hostname = "0.0.0.0";
+    }).toThrow(TypeError);
+    expect(() => {
+      // @ts-expect-error port is read-only
+      server.port = 1;
+    }).toThrow(TypeError);
+    expect([server.hostname, server.port, server.url]).toEqual(["127.0.0.1", port, `http://127.0.0.1:${port}/`]);
+    const r = await rawOne(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(r.response!.status).toBe(200);
+    expect([seen!.SERVER_NAME, seen!.SERVER_PORT]).toEqual(["127.0.0.1", String(port)]);
+  });
+
   test("serverName \"\" is a TypeError at creation, not an environ every request's validator() refuses (PEP 3333: SERVER_NAME is never empty)", async () => {
     const { createServer } = await import("../src/server/server.ts");
     const { validator } = await import("../src/toolkit/validate.ts");

@@ -212,8 +212,21 @@ export class TsgiServer implements Server, ServerCore {
   get serverPort(): number {
     return this.#serverPort;
   }
-  hostname = "";
-  port = 0;
+  #hostname = "";
+  #port = 0;
+  /**
+   * The bound host (after `listen()`; an inherited TCP socket's as
+   * `getsockname(2)` reports it; `""` before, and for a Unix socket).
+   * Read-only (assigning throws a TypeError), as {@link serverName}: it is
+   * where the socket is bound, which an assignment would not move.
+   */
+  get hostname(): string {
+    return this.#hostname;
+  }
+  /** The bound port (after `listen()`; the real one when 0 was asked; 0 before, and for a Unix socket). Read-only, as {@link hostname}. */
+  get port(): number {
+    return this.#port;
+  }
   /** `close()` was called. */
   closing = false;
   /** `close({ idleGrace })`'s grace, ms; 0 before `close()`. */
@@ -324,8 +337,8 @@ export class TsgiServer implements Server, ServerCore {
       }
     }
     this.limitConnectionsToFiles();
-    this.hostname = bound.hostname;
-    this.port = bound.port;
+    this.#hostname = bound.hostname;
+    this.#port = bound.port;
     this.unix = bound.unix;
     // PEP 3333: SERVER_NAME and SERVER_PORT are never empty. A Unix socket has neither: the
     // machine's host name (as for a wildcard bind; uWSGI's http-socket) and the scheme's
