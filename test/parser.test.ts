@@ -106,6 +106,7 @@ describe("request-line (RFC 9112 §3)", () => {
     ["two spaces after the method", "GET  / HTTP/1.1\r\n"],
     ["two spaces before the version", "GET /  HTTP/1.1\r\n"],
     ["leading space", " GET / HTTP/1.1\r\n"],
+    ["empty method (the line starts with its first space)", " / HTTP/1.1\r\n"],
     ["trailing space", "GET / HTTP/1.1 \r\n"],
     ["HTAB as separator", "GET\t/ HTTP/1.1\r\n"],
     ["HTAB before the version", "GET /\tHTTP/1.1\r\n"],
@@ -422,7 +423,7 @@ describe("Transfer-Encoding (RFC 9112 §6.1, §6.3)", () => {
     rejects("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400);
     rejects("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n0\r\n\r\n", 400);
   });
-  for (const v of ["gzip, chunked", "gzip,chunked", "deflate ,\tchunked", "gzip, br, chunked", "identity, chunked"]) {
+  for (const v of ["gzip, chunked", "gzip,chunked", "deflate ,\tchunked", "gzip\t, chunked", "gzip, br, chunked", "identity, chunked"]) {
     test(`Transfer-Encoding: ${JSON.stringify(v)} → 501`, () => rejects(te(v), 501));
   }
   test("other codings on an earlier line, chunked on the last → 501", () => {
@@ -441,6 +442,9 @@ describe("keepAlive (RFC 9112 §9.3)", () => {
     ["HTTP/1.1", "Connection: closed\r\n", true],
     ["HTTP/1.1", "Connection: x-close\r\n", true],
     ["HTTP/1.1", "Connection: ,,\r\n", true],
+    // OWS before a comma is part of the list syntax (RFC 9110 §5.6.1), not of the option
+    ["HTTP/1.1", "Connection: close , te\r\n", false],
+    ["HTTP/1.0", "Connection: keep-alive\t, te\r\n", true],
     ["HTTP/1.0", "", false],
     ["HTTP/1.0", "Connection: keep-alive\r\n", true],
     ["HTTP/1.0", "Connection: Upgrade, Keep-Alive\r\n", true],
@@ -473,6 +477,7 @@ describe("keepAlive (RFC 9112 §9.3)", () => {
   });
   test("CONNECT with content → 400 (RFC 9110 §9.3.6)", () => {
     rejects("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nContent-Length: 5\r\n\r\nhello", 400);
+    rejects("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nContent-Length: 1\r\n\r\nx", 400);
     rejects("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
   });
 });
@@ -535,6 +540,7 @@ describe("chunked body (RFC 9112 §7.1)", () => {
     ["trailing space", "5 \r\nhello\r\n0\r\n\r\n"],
     ["trailing HTAB", "5\t\r\nhello\r\n0\r\n\r\n"],
     ["space then garbage", "5 x\r\nhello\r\n0\r\n\r\n"],
+    ["HTAB then a token (an extension after BWS)", "5\tx\r\nhello\r\n0\r\n\r\n"],
     ["missing last-chunk", "3\r\nfoo\r\n\r\n"],
   ];
   for (const [name, chunks] of badSizes) test(`chunk-size ${name} → 400`, () => rejects(CHUNKED + chunks, 400));
@@ -561,6 +567,9 @@ describe("chunked body (RFC 9112 §7.1)", () => {
     '5;a="b"c',
     "5;a=\"\x01\"",
     "5;a=\"\x7f\"",
+    // quoted-pair = "\\" ( HTAB / SP / VCHAR / obs-text ) (RFC 9110 §5.6.4): no control byte after the backslash
+    '5;a="\\\x00"',
+    '5;a="\\\x7f"',
     "5;a\x00",
     "5;a=b\x01",
     "5;a=\xe9",
@@ -603,6 +612,7 @@ describe("chunked body (RFC 9112 §7.1)", () => {
     ["data shorter than the size", "5\r\nhell\r\n0\r\n\r\n"],
     ["LF only", "5\r\nhello\n0\r\n\r\n"],
     ["CR CR", "5\r\nhello\r\r\n0\r\n\r\n"],
+    ["CR then a byte other than LF (the rest a valid last-chunk)", "5\r\nhello\rX0\r\n\r\n"],
     ["no CRLF then next size", "5\r\nhello5\r\nhello\r\n0\r\n\r\n"],
   ];
   for (const [name, chunks] of badData) test(`chunk-data followed by ${name} → 400`, () => rejects(CHUNKED + chunks, 400));
