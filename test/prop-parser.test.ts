@@ -805,4 +805,14 @@ describe("repeated heads (the parser's memo of its last keep-alive head)", () =>
     }
     expect(checked).toBeGreaterThan(1000);
   }, LIMIT);
+
+  test("a kept head arriving right after the bytes of an unfinished one (a bare CR, a request-line) is parsed with them, not taken from the memo: 400 whole and cut right before it", () => {
+    const message = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    for (const before of ["\r", "GET / HTTP/1.1\r\n", "GET / HTTP/1.1\r\nHost: h\r\n"]) {
+      const input = bytes(message + before + message);
+      const whole = feed([input]);
+      expect([before, whole.error?.split(" ")[0]]).toEqual([before, "400"]);
+      expect([before, feed(cut(input, [message.length + before.length]))]).toEqual([before, whole]);
+    }
+  });
 });
