@@ -773,6 +773,21 @@ describe("response framing", () => {
     expect(errors.join("")).not.toContain("hop-by-hop");
   });
 
+  test("on another 4xx (421, 429) the app's Upgrade is hop-by-hop like on a 200: dropped, and no upgrade connection option", async () => {
+    const app: Application = (environ, sr) => {
+      sr(environ.PATH_INFO === "/421" ? "421 Misdirected Request" : "429 Too Many Requests", [["Upgrade", "h2c"], ["Content-Type", "text/plain"]]);
+      return [enc("no")];
+    };
+    const { port, errors } = start(app);
+    const r = await raw(port, get("/421") + get("/429"), { until: (d) => d.toString().split("no").length === 3 });
+    const rs = parseResponses(r.data);
+    expect(rs.map((x) => [x.status, x.headers.upgrade, x.headers.connection])).toEqual([
+      [421, undefined, undefined],
+      [429, undefined, undefined],
+    ]);
+    expect(errors.join("")).toContain("the application set Upgrade,");
+  });
+
   test("an array body longer than its Content-Length: cut, and the response says Connection: close (RFC 9112 §9.6)", async () => {
     const app: Application = (_e, sr) => {
       sr("200 OK", [["Content-Length", "3"]]);
