@@ -788,6 +788,25 @@ describe("response framing", () => {
     expect(errors.join("")).toContain("the application set Upgrade,");
   });
 
+  test("the Date of an identical response moves on with the clock (the server's head cache is keyed by it)", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc("same")];
+    };
+    const { port } = start(app);
+    const dateOf = async () => (await rawOne(port, get("/"), { until: (d) => d.includes("same") })).response!.headers.date;
+    const first = await dateOf();
+    expect(first).toMatch(/ GMT$/);
+    // The date has one-second resolution: within 3 s (30 polls) a later request must carry a later one.
+    let later = first;
+    for (let k = 0; k < 30 && later === first; k++) {
+      await Bun.sleep(100);
+      later = await dateOf();
+    }
+    expect(later).not.toBe(first);
+    expect(Date.parse(later!)).toBeGreaterThan(Date.parse(first!));
+  });
+
   test("an array body longer than its Content-Length: cut, and the response says Connection: close (RFC 9112 §9.6)", async () => {
     const app: Application = (_e, sr) => {
       sr("200 OK", [["Content-Length", "3"]]);
