@@ -367,6 +367,12 @@ describe("X-Forwarded-Host is copied only when it is a valid Host value", () => 
       for (const bad of ["[1.2.3.4]", "[::1::2]", "[:]", "[1:2:3:4:5:6:7:8:9]", "[fe80::1%eth0]", "[::1", "a%zz", "a b"]) {
         expect(await hostVia(bad), bad).toBe("h");
       }
+      // A value cut inside a %XX, right after a longer valid one: the bytes past its end are the earlier value's
+      // (the check reuses one buffer), and must not complete the escape.
+      for (const [good, bad] of [["ab%41:1", "ab%4"], ["a%4f:1", "a%4"]]) {
+        expect(await hostVia(good), good).toBe(good);
+        expect(await hostVia(bad), bad).toBe("h");
+      }
     } finally {
       await server.close();
     }
