@@ -1040,6 +1040,19 @@ describe("response framing", () => {
     expect(r.response!.rawHead).toContain("X-Custom-Name: v");
   });
 
+  test("capitalizeResponseHeaders is per server: two servers in one process answering the same response each spell the names their way", async () => {
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["x-custom-NAME", "v"]]);
+      return [];
+    };
+    const capitalized = start(app, { capitalizeResponseHeaders: true });
+    const asSent = start(app);
+    for (const [port, want] of [[capitalized.port, "X-Custom-Name: v"], [asSent.port, "x-custom-NAME: v"], [capitalized.port, "X-Custom-Name: v"]] as const) {
+      const r = await rawOne(port, get("/"), { until: (d) => d.includes("\r\n\r\n") });
+      expect([port, r.response!.rawHead.split("\r\n").filter((l) => /^x-custom-name:/i.test(l))]).toEqual([port, [want]]);
+    }
+  });
+
   test("capitalizeResponseHeaders normalises the 100 Continue's fields too (as eventlet)", async () => {
     const app: Application = async (environ, sr) => {
       environ["tsgi.input"].setHundredContinueResponseHeaders!([["hundred-continue-header-k", "Hk"]]);
