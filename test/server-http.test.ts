@@ -1579,10 +1579,11 @@ describe("write() and input edge cases", () => {
     expect(r.response!.body.toString()).toBe("data: 1\n\n");
   });
 
-  test("read(-1) and readline(-1.5) reject with RangeError", async () => {
+  test("read(-1), read(1.5), read1(-1), read1(0.5) and readline(-1.5) reject with RangeError", async () => {
     const messages: string[] = [];
     const app: Application = async (environ, sr) => {
-      for (const f of [() => environ["tsgi.input"].read(-1), () => environ["tsgi.input"].readline(-1.5)]) {
+      const input = environ["tsgi.input"];
+      for (const f of [() => input.read(-1), () => input.read(1.5), () => input.read1!(-1), () => input.read1!(0.5), () => input.readline(-1.5)]) {
         try {
           await f();
         } catch (e) {
@@ -1594,6 +1595,6 @@ describe("write() and input edge cases", () => {
     };
     const { port } = start(app);
     await rawOne(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab", { until: (d) => d.includes("\r\n\r\n") });
-    expect(messages).toEqual(["RangeError", "RangeError"]);
+    expect(messages).toEqual(["RangeError", "RangeError", "RangeError", "RangeError", "RangeError"]);
   });
 });
