@@ -137,4 +137,21 @@ describe("tsgi.input buffering (RequestInput)", () => {
     // 2 MiB of line: scanning it again per piece would be ~512 MiB.
     expect(scanned).toBeLessThan(3 * 512 * 4096);
   });
+
+  test("a line search resumed after readline(size) handed over a first chunk whole finds the newline in the next piece", async () => {
+    // readline(3000) over two 2000-byte pieces with no newline: the search stops past its limit (kept, to
+    // resume), and the 3000 bytes taken drop the first piece; the next readline resumes in what was the second.
+    const { control } = controls();
+    const input = new RequestInput(control);
+    input.push(new Uint8Array(2000).fill(97));
+    input.push(new Uint8Array(2000).fill(98));
+    expect(await input.readline(3000)).toEqual(new Uint8Array(3000).map((_, i) => (i < 2000 ? 97 : 98)));
+    const third = new Uint8Array(2002).fill(121);
+    third.set([120, 10]);
+    input.push(third);
+    input.end();
+    const line = await input.readline();
+    expect([line.length, line[line.length - 1]]).toEqual([1002, 10]);
+    expect((await input.read()).length).toBe(2000);
+  });
 });
