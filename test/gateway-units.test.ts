@@ -154,4 +154,16 @@ describe("tsgi.input buffering (RequestInput)", () => {
     expect([line.length, line[line.length - 1]]).toEqual([1002, 10]);
     expect((await input.read()).length).toBe(2000);
   });
+
+  test("readlines(hint) stops after the line that brings the total to at least hint bytes (spec.md); 0 or less is no limit", async () => {
+    const { control } = controls();
+    const input = new RequestInput(control);
+    input.push(enc("ab\ncd\nef\ngh\nij\nkl\n"));
+    input.end();
+    const text = (lines: Uint8Array[]) => lines.map((l) => new TextDecoder().decode(l));
+    expect(text(await input.readlines(3))).toEqual(["ab\n"]);
+    expect(text(await input.readlines(4))).toEqual(["cd\n", "ef\n"]);
+    expect(text(await input.readlines(0))).toEqual(["gh\n", "ij\n", "kl\n"]);
+    expect(text(await input.readlines(-1))).toEqual([]);
+  });
 });
