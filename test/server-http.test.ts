@@ -1277,12 +1277,21 @@ describe("environ", () => {
     }
   });
 
-  test("absolute-form target: path from the target, Host from its authority", async () => {
+  test("absolute-form target: path from the target (\"/\" when it has none), Host from its authority; CONNECT's authority-form leaves Host as sent", async () => {
     const { port } = start(capture);
     await rawOne(port, "GET http://other.test:81/p?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
     expect(seen!.PATH_INFO).toBe("/p");
     expect(seen!.QUERY_STRING).toBe("q=1");
     expect(seen!.HTTP_HOST).toBe("other.test:81");
+    // No path: PATH_INFO is "/" (RFC 9112 §3.2.2 / RFC 3986 §6.2.3: an empty path is "/"), with or without a query.
+    for (const [target, path, query] of [["http://other.test", "/", ""], ["http://other.test?a=b", "/", "a=b"]]) {
+      await rawOne(port, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`, { until: (d) => d.includes("\r\n\r\n") });
+      expect([target, seen!.PATH_INFO, seen!.QUERY_STRING, seen!.HTTP_HOST]).toEqual([target, path, query, "other.test"]);
+    }
+    // CONNECT's authority-form names the tunnel's end, not the origin: HTTP_HOST stays the Host field's.
+    await rawOne(port, "CONNECT a.example:443 HTTP/1.1\r\nHost: b.example:8080\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    // Its PATH_INFO is "" (spec.md): the authority-form has no path; REQUEST_URI holds it.
+    expect([seen!.REQUEST_METHOD, seen!.HTTP_HOST, seen!.PATH_INFO, seen!.REQUEST_URI]).toEqual(["CONNECT", "b.example:8080", "", "a.example:443"]);
   });
 
   test("an IP-literal Host is checked whole (RFC 3986 IPv6address / IPvFuture, RFC 6874's %25 zone): [zz], [1.2.3.4], [v1.] are 400 and closed; the same rule for an absolute-form or CONNECT authority", async () => {
