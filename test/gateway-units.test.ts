@@ -120,6 +120,19 @@ describe("tsgi.input buffering (RequestInput)", () => {
     expect(calls).toEqual(["pause", "resume"]);
   });
 
+  test("the high-water marks exactly: 64 KiB unread does not pause, one byte more does; 32 KiB left resumes", async () => {
+    const { calls, control } = controls();
+    const input = new RequestInput(control);
+    for (let i = 0; i < 64; i++) input.push(new Uint8Array(1024));
+    expect(calls).toEqual([]);
+    input.push(new Uint8Array(1024));
+    expect(calls).toEqual(["pause"]);
+    await input.read(32 * 1024 + 1023);
+    expect(calls).toEqual(["pause"]); // 32 KiB + 1 left
+    await input.read(1);
+    expect(calls).toEqual(["pause", "resume"]);
+  });
+
   test("a long line arriving in pieces is scanned once in all, not once per piece", async () => {
     const { control } = controls();
     const input = new RequestInput(control);
