@@ -1240,6 +1240,9 @@ describe("environ", () => {
     expect(e.SERVER_SOFTWARE).toMatch(/^tsgi\//);
     expect(e.GATEWAY_INTERFACE).toBe("CGI/1.1");
     expect(e["tsgi.posthooks"]).toEqual([]);
+    // Hex digits in either case are one escape (RFC 3986 §2.1); an incomplete or non-hex one stays as sent.
+    await rawOne(port, "GET /%c3%a9%2f%Aa%zz%4 HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(seen!.PATH_INFO).toBe("/\u00c3\u00a9/\u00aa%zz%4");
   });
 
   test("tsgi.errors lands in the error log", async () => {
