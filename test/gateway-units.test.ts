@@ -133,6 +133,16 @@ describe("tsgi.input buffering (RequestInput)", () => {
     expect(calls).toEqual(["pause", "resume"]);
   });
 
+  test("readline(size) resolves as soon as size bytes without a newline are buffered, before the body ends", async () => {
+    const { control } = controls();
+    const input = new RequestInput(control);
+    input.push(enc("abcdefgh"));
+    const got = await Promise.race([input.readline(5), Bun.sleep(500).then(() => "still waiting")]);
+    expect(got).toEqual(enc("abcde"));
+    input.push(enc("ij"));
+    expect(await Promise.race([input.readline(5), Bun.sleep(500).then(() => "still waiting")])).toEqual(enc("fghij"));
+  });
+
   test("a long line arriving in pieces is scanned once in all, not once per piece", async () => {
     const { control } = controls();
     const input = new RequestInput(control);
