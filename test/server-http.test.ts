@@ -500,6 +500,23 @@ describe("Expect: 100-continue", () => {
     }
   });
 
+  test("no 100 Continue for a chunked body that ended (its last-chunk) with the head, even on read(0)", async () => {
+    const app: Application = async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      const zero = await input.read(0); // a read of any kind is the go-ahead, but the body is already all here
+      const body = await input.read();
+      sr("200 OK", []);
+      return [enc(`${zero.length}:${body.length}`)];
+    };
+    const { port } = start(app);
+    const r = await raw(port, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", {
+      until: (d) => parseResponses(d, ["POST"]).some((x) => x.status === 200),
+    });
+    const rs = parseResponses(r.data, ["POST"]);
+    expect(rs.map((x) => `${x.status} ${x.body.toString()}`)).toEqual(["200 0:0"]);
+    expect(r.data.toString("latin1")).not.toContain("100 Continue");
+  });
+
   test("HTTP/1.0 expectations are ignored", async () => {
     const { port } = start(reader);
     const r = await rawOne(port, "POST / HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi");
