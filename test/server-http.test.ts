@@ -1608,6 +1608,29 @@ describe("write() and input edge cases", () => {
     expect(r.response!.body.toString()).toBe("data: 1\n\n");
   });
 
+  test("a read after the response, of a body none of which had arrived, rejects as discarded (does not wait for bytes that will never reach it)", async () => {
+    let late: Promise<string> | null = null;
+    const app: Application = (environ, sr) => {
+      const input = environ["tsgi.input"];
+      late = Bun.sleep(50).then(() =>
+        Promise.race([
+          input.read(10).then(
+            (b) => `${b.length} bytes`,
+            (e: Error) => e.message,
+          ),
+          Bun.sleep(1000).then(() => "still waiting after 1 s"),
+        ]),
+      );
+      sr("202 Accepted", [["Content-Length", "3"]]);
+      return [enc("ok\n")];
+    };
+    const { port } = start(app);
+    // The head alone: none of the 10 body bytes is sent before the response.
+    const r = await raw(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n", { until: (d) => d.includes("ok\n") });
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([202]);
+    expect(await late!).toBe("tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends");
+  });
+
   test("read(-1), read(1.5), read1(-1), read1(0.5) and readline(-1.5) reject with RangeError", async () => {
     const messages: string[] = [];
     const app: Application = async (environ, sr) => {
