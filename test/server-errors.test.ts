@@ -978,6 +978,11 @@ describe("limits", () => {
     // A GET rejected the same way keeps its one-line body.
     const get417 = await raw(port, "GET / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n", { timeoutMs: 3000 });
     expect(get417.data.toString("latin1").split("\r\n\r\n")[1]).toContain("417 Expectation Failed");
+    // So does a method that only starts like HEAD (another 4-byte token, a longer one), whole or split inside it.
+    for (const bytes of ["HEAX / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n", "HEADS / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n", ["HE", "Ad / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n"]]) {
+      const r = await raw(port, bytes, { timeoutMs: 3000, gapMs: 50 });
+      expect([bytes, r.data.toString("latin1").split("\r\n\r\n")[1]]).toEqual([bytes, expect.stringContaining("417 Expectation Failed")]);
+    }
   });
 
   test("urlLengthLimit is configurable", async () => {
