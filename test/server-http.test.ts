@@ -1260,6 +1260,10 @@ describe("environ", () => {
     // Hex digits in either case are one escape (RFC 3986 §2.1); an incomplete or non-hex one stays as sent.
     await rawOne(port, "GET /%c3%a9%2f%Aa%zz%4 HTTP/1.1\r\nHost: x\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
     expect(seen!.PATH_INFO).toBe("/\u00c3\u00a9/\u00aa%zz%4");
+    // A field named like an environ key (underscores: CGI could not tell it from a dash) is dropped, whatever its case.
+    await rawOne(port, "GET / HTTP/1.1\r\nHost: x\r\nCONTENT_TYPE: evil\r\nContent_Type: evil\r\nCONTENT_LENGTH: evil\r\nHTTP_HOST: evil\r\n\r\n", { until: (d) => d.includes("\r\n\r\n") });
+    expect(Object.entries(seen!).filter(([, v]) => v === "evil")).toEqual([]);
+    expect(seen!.HTTP_HOST).toBe("x");
   });
 
   test("tsgi.errors lands in the error log", async () => {
