@@ -798,10 +798,8 @@ describe("response framing", () => {
     const { port, errors } = start(app);
     const r = await raw(port, get("/421") + get("/429"), { until: (d) => d.toString().split("no").length === 3 });
     const rs = parseResponses(r.data);
-    expect(rs.map((x) => [x.status, x.headers.upgrade, x.headers.connection])).toEqual([
-      [421, undefined, undefined],
-      [429, undefined, undefined],
-    ]);
+    // "-": no such field.
+    expect(rs.map((x) => `${x.status} ${x.headers.upgrade ?? "-"} ${x.headers.connection ?? "-"}`)).toEqual(["421 - -", "429 - -"]);
     expect(errors.join("")).toContain("the application set Upgrade,");
   });
 
