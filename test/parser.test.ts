@@ -594,6 +594,12 @@ describe("chunked body (RFC 9112 §7.1)", () => {
     expect(accepts(`${CHUNKED}5;abcdefg\r\nhello\r\n0\r\n\r\n`, { maxChunkExtBytes: 8 })).toHaveLength(1);
     rejects(`${CHUNKED}5;abcdefgh\r\nhello\r\n0\r\n\r\n`, 400, { maxChunkExtBytes: 8 });
   });
+  test("maxChunkExtBytes is checked at the byte that exceeds it: with 0 the ';' itself is refused, before the rest arrives", () => {
+    const o = whole(`${CHUNKED}5;`, { maxChunkExtBytes: 0 });
+    expect([o.status, o.message]).toEqual([400, "Chunk extension too long"]);
+    expect(whole(`${CHUNKED}5;`, { maxChunkExtBytes: 1 }).status).toBeNull(); // one byte of extension is allowed: waiting for more
+    expect(whole(`${CHUNKED}5;a`, { maxChunkExtBytes: 1 }).status).toBe(400);
+  });
   test("default maxChunkExtBytes is 4096", () => {
     expect(whole(`${CHUNKED}5;${"e".repeat(4095)}\r\nhello\r\n0\r\n\r\n`).status).toBeNull();
     expect(whole(`${CHUNKED}5;${"e".repeat(4096)}\r\nhello\r\n0\r\n\r\n`).status).toBe(400);
