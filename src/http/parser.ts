@@ -156,6 +156,7 @@ import {
 } from "./framing-fields.ts";
 import { internFieldName, internMethod } from "./intern.ts";
 import { DEFAULT_PARSER_LIMITS, MAX_LEADING_EMPTY_LINES, REQUEST_LINE_SLACK, resolveLimits, type ParserLimits } from "./parser-limits.ts";
+import { AFTER_VERSION, fieldNameEndError, NOT_A_VERSION, notVersionMessage, VERSION_CASE } from "./parser-messages.ts";
 import { targetForm, validAuthority } from "./target.ts";
 
 export { DEFAULT_PARSER_LIMITS, MAX_LEADING_EMPTY_LINES, REQUEST_LINE_SLACK, type ParserLimits };
@@ -242,35 +243,6 @@ const DEAD = 99;
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_CHUNK_SIZE_DIGITS = 16;
-
-/**
- * The 400 message for a request-line whose second space is not followed by
- * `HTTP/`: mostly a client that sent a space of the path or query as it is
- * (RFC 9112 §3.2: no whitespace in the request-target; §3: 400).
- */
-const NOT_A_VERSION = "Invalid request line: no HTTP-version after the request-target (a space in the target must be sent as %20)";
-
-/**
- * The 400 message for a request-line whose HTTP-version's first byte `c`
- * is neither `H` nor `h`: {@link NOT_A_VERSION}, but for what is not a
- * space inside the target: a second space before the version, or no
- * version after the space (RFC 9112 §3: one SP each side of the target).
- */
-function notVersionMessage(c: number): string {
-  if (c === SP) return "Invalid request line: more than one space between the request-target and the HTTP-version";
-  if (c === CR || c === LF) return "Request line without an HTTP-version after the request-target's space";
-  return NOT_A_VERSION;
-}
-
-/** The 400 message for `http/1.1` (any `HTTP/` spelled in another case): HTTP-name is case-sensitive (RFC 9112 §2.3). */
-const VERSION_CASE = "Invalid HTTP version (HTTP-name is case-sensitive: HTTP/1.1)";
-
-/**
- * The 400 message for a request-line with whitespace after a well-formed
- * HTTP-version (`GET /a HTTP/1.1 x`, `GET /a HTTP/1.1 `): the line ends
- * with CRLF right after the version (RFC 9112 §3).
- */
-const AFTER_VERSION = "Invalid request line: something after the HTTP-version (the line must end right after it)";
 
 /** "HTTP/" */
 const HTTP_SLASH = bytes("HTTP/");
@@ -1318,14 +1290,4 @@ function extNext(st: number, c: number): number {
     default:
       return -1;
   }
-}
-
-/**
- * What is wrong when a field name is followed by `c`, not a colon (RFC 9112
- * §5.1: `field-name ":" OWS field-value OWS`, no whitespace before the colon).
- */
-function fieldNameEndError(section: "header" | "trailer", c: number): string {
-  if (c === SP || c === HTAB) return `Whitespace after a ${section} field name (none is allowed before the colon)`;
-  if (c === CR || c === LF) return `${section === "header" ? "Header" : "Trailer"} field line without a colon`;
-  return `Invalid ${section} field name`;
 }
