@@ -99,6 +99,12 @@ export function equalsBytes(buf: Uint8Array, at: number, b: Uint8Array): boolean
   return true;
 }
 
+/** `true` when `buf[at, at + text.length)` holds `text`'s characters as latin-1 octets (`text` all below U+0100). */
+export function equalsLatin1(buf: Uint8Array, at: number, text: string): boolean {
+  for (let k = 0; k < text.length; k++) if (buf[at + k] !== text.charCodeAt(k)) return false;
+  return true;
+}
+
 type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
 const nativeLatin1 = (Buffer.prototype as unknown as { latin1Slice?: Latin1Slice }).latin1Slice;
 

@@ -115,6 +115,7 @@ import {
   DQUOTE,
   EQUALS,
   equalsBytes,
+  equalsLatin1,
   equalsLower,
   FIELD_VALUE,
   HEX,
@@ -157,32 +158,10 @@ import {
 import { internFieldName, internMethod } from "./intern.ts";
 import { DEFAULT_PARSER_LIMITS, MAX_LEADING_EMPTY_LINES, REQUEST_LINE_SLACK, resolveLimits, type ParserLimits } from "./parser-limits.ts";
 import { AFTER_VERSION, fieldNameEndError, NOT_A_VERSION, notVersionMessage, VERSION_CASE } from "./parser-messages.ts";
+import { copyHead, sameHead, type RequestHead } from "./request-head.ts";
 import { targetForm, validAuthority } from "./target.ts";
 
-export { DEFAULT_PARSER_LIMITS, MAX_LEADING_EMPTY_LINES, REQUEST_LINE_SLACK, type ParserLimits };
-
-/** A parsed request head (request line and header section). */
-export interface RequestHead {
-  /** The method token, case preserved. */
-  method: string;
-  /** The request-target, raw, latin-1. */
-  target: string;
-  /** `"HTTP/1.0"` or `"HTTP/1.1"` (1.2+ is answered as 1.1, RFC 9110 §6.2). */
-  version: "HTTP/1.0" | "HTTP/1.1";
-  /** Field lines in order, flat: `[name0, value0, name1, value1, ...]`, names as sent, values OWS-trimmed, latin-1. */
-  fields: string[];
-  /** The Content-Length, or -1 when absent (and for chunked). */
-  contentLength: number;
-  /** `true` when the body is chunked. */
-  chunked: boolean;
-  /**
-   * Persistence per RFC 9112 §9.3 (version default and `Connection` close /
-   * keep-alive tokens); always `false` for CONNECT and upgrade requests.
-   */
-  keepAlive: boolean;
-  /** `true` for HTTP/1.1 with `Expect: 100-continue`. */
-  expectContinue: boolean;
-}
+export { DEFAULT_PARSER_LIMITS, MAX_LEADING_EMPTY_LINES, REQUEST_LINE_SLACK, type ParserLimits, type RequestHead };
 
 /** Receives what the parser recognises. */
 export interface ParserHandler {
@@ -954,8 +933,8 @@ export class RequestParser {
   /** Whether `buf[off, off + text.length)` holds {@link memoText} (`text`): from the second time on, compared with {@link memoBytes}. */
   private matchesMemo(buf: Uint8Array, off: number, text: string): boolean {
     const bytes = this.memoBytes;
-    if (bytes !== null) return sameBytes(buf, off, bytes);
-    if (!sameText(buf, off, text)) return false;
+    if (bytes !== null) return equalsBytes(buf, off, bytes);
+    if (!equalsLatin1(buf, off, text)) return false;
     this.memoBytes = buf.slice(off, off + text.length);
     return true;
   }
@@ -1209,52 +1188,6 @@ export class RequestParser {
 
 /** Heads up to this long (bytes) are remembered to be reused by an identical next head: see {@link RequestParser.deliver}. */
 const MEMO_MAX_BYTES = 1024;
-
-/** A copy of `head` with a copy of its fields. */
-function copyHead(head: RequestHead): RequestHead {
-  return {
-    method: head.method,
-    target: head.target,
-    version: head.version,
-    fields: head.fields.slice(),
-    contentLength: head.contentLength,
-    chunked: head.chunked,
-    keepAlive: head.keepAlive,
-    expectContinue: head.expectContinue,
-  };
-}
-
-/** Whether `a` and `b` hold the same values, their fields item by item. */
-function sameHead(a: RequestHead, b: RequestHead): boolean {
-  if (
-    a.method !== b.method ||
-    a.target !== b.target ||
-    a.version !== b.version ||
-    a.contentLength !== b.contentLength ||
-    a.chunked !== b.chunked ||
-    a.keepAlive !== b.keepAlive ||
-    a.expectContinue !== b.expectContinue
-  ) {
-    return false;
-  }
-  const x = a.fields;
-  const y = b.fields;
-  if (x.length !== y.length) return false;
-  for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false;
-  return true;
-}
-
-/** Whether `buf[off, off + bytes.length)` holds `bytes`. */
-function sameBytes(buf: Uint8Array, off: number, bytes: Uint8Array): boolean {
-  for (let k = 0; k < bytes.length; k++) if (buf[off + k] !== bytes[k]) return false;
-  return true;
-}
-
-/** Whether `buf[off, off + text.length)` holds `text`'s latin-1 characters. */
-function sameText(buf: Uint8Array, off: number, text: string): boolean {
-  for (let k = 0; k < text.length; k++) if (buf[off + k] !== text.charCodeAt(k)) return false;
-  return true;
-}
 
 /**
  * The chunk-ext state after byte `c` in state `st`, or -1 when `c` is not
