@@ -41,7 +41,7 @@ import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { buildEnviron, environFrom, environTemplate, type EnvironSource } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { defineSignal, RequestSignal, wantsSignal } from "../gateway/signal.ts";
-import { BODY_RETURN_GRACE_MS, ClientDisconnected, runApplication, type ChunkOwner, runPosthooks, settledWithin, takePosthooks, hasPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
+import { ClientDisconnected, runApplication, type ChunkOwner, runPosthooks, settledWithin, takePosthooks, hasPosthooks, type GatewayOptions, type ResponseSink, type Running } from "../gateway/run.ts";
 import { contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import type { Environ, ErrorStream, ResponseHeaders } from "../spec.ts";
 import type { ServerCore } from "./core.ts";
@@ -49,6 +49,9 @@ import { RequestHandler } from "./handler.ts";
 import { checkEnviron, checkStderr, failedHookGateway, failingApp, logRejection, type HookFailure } from "./hooks.ts";
 import { rejectedLine, requestLine } from "./log.ts";
 import { OutputQueue, type OutputOwner } from "./output.ts";
+import { CUT_REQUEST_CLEANUP_MS, LINGER_MAX_MS, LINGER_MS, MAX_DRAIN, MAX_STASH, POSTHOOK_CLOSE_GRACE_MS, SHUTDOWN_HEAD_GRACE_MS } from "./connection-bounds.ts";
+
+export { CUT_REQUEST_CLEANUP_MS };
 
 /** The placeholders {@link environSource} holds between requests. */
 const NO_FIELDS: string[] = [];
@@ -97,25 +100,9 @@ const enum Deadline {
   Linger,
 }
 
-/** Unread request-body bytes the server reads and discards after a response, before it closes instead (bytes). */
-const MAX_DRAIN = 1024 * 1024;
 /** Connections that went idle between requests so far, in this process: orders them for {@link Connection.idleOrder}. */
 let idleCount = 0;
 
-/**
- * Pipelined bytes held while a response is in progress before the socket is
- * paused (bytes): what one client can make the server hold beyond the request
- * being answered (gevent and cheroot read nothing ahead; nginx holds at most
- * its header buffers, about 33 KiB).
- */
-const MAX_STASH = 64 * 1024;
-/**
- * A closing connection reads on (and discards) while the client still sends:
- * until this long passes with no bytes (ms; nginx `lingering_timeout`)...
- */
-const LINGER_MS = 2000;
-/** ...or this long in all (ms; nginx `lingering_time`). Then it is cut. */
-const LINGER_MAX_MS = 30_000;
 /**
  * An error the server reports about a request it ended itself (a timeout,
  * the shutdown): its stack would show only the server's own frames, which
@@ -126,28 +113,6 @@ function serverEvent(message: string): Error {
   error.stack = `Error: ${message}`;
   return error;
 }
-
-/**
- * After the server ends a response itself (requestTimeout, a failed body
- * read, a shutdown), how long posthooks wait for the abandoned body's
- * `return()` and `close()` to settle (ms): the gateway's wait for `return()`,
- * then up to 1 s for `close()`.
- */
-const POSTHOOK_CLOSE_GRACE_MS = BODY_RETURN_GRACE_MS + 1000;
-/**
- * How long the work left by a request the server stopped may take, in all
- * (ms): its body's `return()` and `close()` (up to 1 s each), then its
- * posthooks, up to 1 s: 3000. `server.close()` waits this long at most,
- * past its timeout, for the requests it cut.
- */
-export const CUT_REQUEST_CLEANUP_MS = POSTHOOK_CLOSE_GRACE_MS + 1000;
-/**
- * On graceful shutdown, how long a connection whose request head is due may
- * still deliver it (ms). Over TLS it counts from the end of the handshake: a
- * connection still in its handshake keeps `headerTimeout` (see
- * {@link Connection.inHandshake}).
- */
-const SHUTDOWN_HEAD_GRACE_MS = 1000;
 
 const CRLF = "\r\n";
 
