@@ -36,7 +36,7 @@ import type { Socket } from "bun";
 import { httpDate } from "../http/date.ts";
 import { HttpError } from "../http/errors.ts";
 import { RequestParser, type ParserHandler, type RequestHead } from "../http/parser.ts";
-import { capitalizeName, ConnectionField, eqLower, errorResponse, isServerField, responseHead } from "./response-head.ts";
+import { ConnectionField, continueHead, eqLower, errorResponse, responseHead } from "./response-head.ts";
 import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { buildEnviron, environFrom, environTemplate, type EnvironSource } from "../gateway/environ.ts";
 import { RequestInput, type InputControl } from "../gateway/input.ts";
@@ -1101,11 +1101,7 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
     if (this.started || this.closed || this.ending || this.endAfterFlush || this.head?.version !== "HTTP/1.1") {
       return Promise.resolve();
     }
-    let s = `HTTP/1.1 100 Continue${CRLF}`;
-    const capitalize = this.core.options.capitalizeResponseHeaders;
-    // Checked when the app set them; a 1xx carries no framing or hop-by-hop fields (RFC 9110 §8.6).
-    for (const [name, value] of headers) if (!isServerField(name)) s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
-    this.output.out(s + CRLF);
+    this.output.out(continueHead(headers, this.core.options.capitalizeResponseHeaders));
     this.output.flush();
     return this.output.drain();
   }

@@ -221,6 +221,19 @@ export function capitalizeName(name: string): string {
 }
 
 /**
+ * The interim `HTTP/1.1 100 Continue` response (RFC 9110 §15.2.1), as
+ * text, with the application's `headers` (checked when it set them) but
+ * those {@link isServerField} drops: a 1xx carries no framing or
+ * hop-by-hop fields (RFC 9110 §8.6). Names capitalized when `capitalize`
+ * (eventlet `capitalize_response_headers`).
+ */
+export function continueHead(headers: ResponseHeaders, capitalize: boolean): string {
+  let s = `HTTP/1.1 100 Continue${CRLF}`;
+  for (const [name, value] of headers) if (!isServerField(name)) s += `${capitalize ? capitalizeName(name) : name}: ${value}${CRLF}`;
+  return s + CRLF;
+}
+
+/**
  * A response the server makes itself (a 4xx/5xx for a request it could not
  * accept, or a connection over `maxConnections`): the status line, a plain
  * text body `"<status line>: <message>\n"`, its `Content-Length`,
