@@ -69,6 +69,9 @@ describe("a PROXY protocol header sent to tsgi", () => {
       expect(responses.length).toBe(1);
       expect(responses[0]!.status).toBe(400);
       expect(responses[0]!.headers["connection"]).toBe("close");
+      // Said for what it is: the operator reads the access log's rejection, not a request-line puzzle.
+      expect(responses[0]!.body.toString("latin1")).toContain("A PROXY protocol header (HAProxy send-proxy, nginx proxy_protocol), which this server does not read");
+      expect(s.errors.join("")).toBe("");
       expect(calls()).toBe(0);
       // The server still serves the next connection.
       const ok = parseResponses((await raw(s.port, `GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 })).data);

@@ -17,6 +17,20 @@ import { CR, HTAB, LF, SP } from "./chars.ts";
 export const NOT_A_VERSION = "Invalid request line: no HTTP-version after the request-target (a space in the target must be sent as %20)";
 
 /**
+ * The 400 message for a request-line that is a PROXY protocol header
+ * (HAProxy's proxy-protocol.txt: v1 `PROXY TCP4 ...`, or v2, whose
+ * 12-byte signature starts with two CRLFs, skipped as empty lines, then
+ * `\0\r\nQUIT\n`): a proxy set to send it (`send-proxy`, nginx
+ * `proxy_protocol on;`) to a server that does not read it. Same status as
+ * any malformed request-line; only the words differ.
+ */
+export const PROXY_PROTOCOL = "A PROXY protocol header (HAProxy send-proxy, nginx proxy_protocol), which this server does not read: turn it off for this server and pass the client's address in X-Forwarded-For";
+
+/** `PROXY ` (v1) and the v2 signature after its two CRLFs (`\0\r\nQUIT\n`): the starts of a request-line given {@link PROXY_PROTOCOL}. */
+export const PROXY_V1: readonly number[] = [0x50, 0x52, 0x4f, 0x58, 0x59, 0x20];
+export const PROXY_V2_TAIL: readonly number[] = [0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+
+/**
  * The 400 message for a request-line whose HTTP-version's first byte `c`
  * is neither `H` nor `h`: {@link NOT_A_VERSION}, but for what is not a
  * space inside the target: a second space before the version, or no

@@ -157,7 +157,7 @@ import {
 } from "./framing-fields.ts";
 import { internFieldName, internMethod } from "./intern.ts";
 import { DEFAULT_PARSER_LIMITS, MAX_LEADING_EMPTY_LINES, REQUEST_LINE_SLACK, resolveLimits, type ParserLimits } from "./parser-limits.ts";
-import { AFTER_VERSION, fieldNameEndError, NOT_A_VERSION, notVersionMessage, VERSION_CASE } from "./parser-messages.ts";
+import { AFTER_VERSION, fieldNameEndError, NOT_A_VERSION, notVersionMessage, PROXY_PROTOCOL, PROXY_V1, PROXY_V2_TAIL, VERSION_CASE } from "./parser-messages.ts";
 import { copyHead, sameHead, type RequestHead } from "./request-head.ts";
 import { targetForm, validAuthority } from "./target.ts";
 
@@ -542,7 +542,7 @@ export class RequestParser {
             if (i === hend) throw this.fail(431, "Request header section too large");
             // RFC 9112 §3: a method longer than any the server implements → 501.
             if (i === rlEnd) throw this.fail(501, "Method too long: longer than any method this server implements");
-            if (data[i] !== SP || i === base) throw this.fail(400, "Invalid method");
+            if (data[i] !== SP || i === base) throw this.lineFail("Invalid method", data, base, start, end);
             tok[0] = i - base;
             if (i - base === 4) this.headMethod = this.methodIsHead(data, base, start);
             i++;
@@ -559,7 +559,7 @@ export class RequestParser {
           const c = data[i]!;
           if (c !== SP) {
             if (i === tlim && TARGET[c] === 1) throw this.fail(414, "Request-target too long");
-            if ((c === CR || c === LF) && i > base + tok[1]!) throw this.fail(400, "Request line without an HTTP-version (HTTP/0.9 is not supported)");
+            if ((c === CR || c === LF) && i > base + tok[1]!) throw this.lineFail("Request line without an HTTP-version (HTTP/0.9 is not supported)", data, base, start, end);
             throw this.fail(400, c === 0x23 ? "A fragment (#) in the request-target: clients never send one" : "Invalid character in request-target");
           }
           if (i - base === tok[1]!) throw this.fail(400, "Empty request-target");
@@ -606,7 +606,7 @@ export class RequestParser {
                 // The same letter in another case (`http/1.1`): told so at the `/`, unless what follows shows a word (`GET /a how HTTP/1.1`).
                 if (k < 4 && (c | 0x20) === (HTTP_SLASH[k]! | 0x20)) this.vCase = true;
                 // At the first byte, or after a lowercase start: most often a space inside the target (`GET /a b HTTP/1.1`, RFC 9112 §3.2).
-                else throw this.fail(400, k === 0 ? notVersionMessage(c) : this.vCase ? NOT_A_VERSION : "Invalid HTTP version");
+                else throw this.lineFail(k === 0 ? notVersionMessage(c) : this.vCase ? NOT_A_VERSION : "Invalid HTTP version", data, base, start, end);
               } else if (k === 4 && this.vCase) throw this.fail(400, VERSION_CASE);
             } else if (k === 5 || k === 7) {
               if (c < 0x30 || c > 0x39) throw this.fail(400, "Invalid HTTP version");
@@ -717,6 +717,22 @@ export class RequestParser {
     // 17 field lines' room (272 bytes); grown as needed.
     this.tok = SHARED_TOK.slice(0, 4 * Math.max(fc + 1, 17));
     this.ownTok = true;
+  }
+
+  /**
+   * A 400 for a malformed request-line starting at `data[base]` (before
+   * `start`: in the kept head bytes; bytes from `end` on not here yet),
+   * with {@link PROXY_PROTOCOL} for `message` when the line is a PROXY
+   * protocol header. Off the hot path: only a request already refused.
+   */
+  private lineFail(message: string, data: Uint8Array, base: number, start: number, end: number): HttpError {
+    const kept = this.headBuf;
+    const startsWith = (bytes: readonly number[]) =>
+      bytes.every((b, k) => {
+        const at = base + k;
+        return at < end && (at >= start ? data[at] : kept?.[at - base]) === b;
+      });
+    return this.fail(400, startsWith(PROXY_V1) || startsWith(PROXY_V2_TAIL) ? PROXY_PROTOCOL : message);
   }
 
   /** Whether the 4-byte method starting at `data[base]` (before `start`: in the kept head bytes) is `HEAD`. */
