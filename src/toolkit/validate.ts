@@ -18,13 +18,13 @@ import type {
   Application,
   Body,
   Environ,
-  ErrorStream,
   ReadonlyResponseHeaders,
   StartResponse,
   WriteCallable,
 } from "../spec.ts";
 import { defaultWarn, fail, RULES, SECTIONS, show, TsgiConformanceError, type Rule } from "./validate/rules.ts";
 import { checkEnviron } from "./validate/environ.ts";
+import { wrapErrors } from "./validate/errors.ts";
 import { wrapInput } from "./validate/input.ts";
 import { checkHeaders, checkStatus, warnHeaderWhitespace } from "./validate/start-response.ts";
 
@@ -327,31 +327,6 @@ function wrapBody(original: Body, st: RequestState): Body {
   bodyStates.set(wrapped, bst);
   finalizer?.register(wrapped, bst);
   return wrapped;
-}
-
-function wrapErrors(errors: ErrorStream): ErrorStream {
-  const wrapper: ErrorStream = {
-    write(s: string) {
-      if (typeof s !== "string") fail("errors-write", `tsgi.errors.write() must be given a string, got ${show(s)}`);
-      errors.write(s);
-    },
-    writelines(lines: Iterable<string>) {
-      if (lines === null || typeof (lines as Iterable<string>)?.[Symbol.iterator] !== "function" || typeof lines === "string") {
-        fail("errors-writelines", `tsgi.errors.writelines() must be given an iterable of strings, got ${show(lines)}`);
-      }
-      const all = [...lines];
-      for (const l of all) if (typeof l !== "string") fail("errors-writelines", `tsgi.errors.writelines() got a non-string ${show(l)}`);
-      errors.writelines(all);
-    },
-    flush() {
-      errors.flush();
-    },
-  };
-  Object.defineProperty(wrapper, "close", {
-    value: () => fail("errors-close", "tsgi.errors.close() must not be called"),
-    enumerable: false,
-  });
-  return wrapper;
 }
 
 /**
