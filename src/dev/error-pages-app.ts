@@ -20,7 +20,7 @@
  */
 import { chunkBeforeStartResponseError, chunkTypeError, isIterableBody, noStartResponseError, notABodyError } from "../gateway/response-fields.ts";
 import { fileBodyBlob } from "../gateway/file-body.ts";
-import { isClientDisconnected } from "../gateway/run.ts";
+import { isClientDisconnected } from "../gateway/client-disconnected.ts";
 import { inCauseChain } from "../gateway/cause-chain.ts";
 import { requestGone, signalReasonOf } from "../gateway/signal.ts";
 import { environHandedOnTo, recordEnvironsHandedOn } from "../gateway/handed-on.ts";

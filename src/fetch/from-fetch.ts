@@ -12,7 +12,7 @@ import { isHopByHopFor } from "../gateway/hop-by-hop.ts";
 import { decodePath, splitTarget } from "../gateway/environ.ts";
 import { readSignal, requestSignalOf, WANTS_SIGNAL, type RequestSignal } from "../gateway/signal.ts";
 import { RequestInput } from "../gateway/input.ts";
-import { ClientDisconnected } from "../gateway/run.ts";
+import { ClientDisconnected } from "../gateway/client-disconnected.ts";
 import { markFetchHandlerError } from "../gateway/fetch-handler-mark.ts";
 
 /** Chunk size for pulling the request body from `tsgi.input` (bytes). */

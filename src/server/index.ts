@@ -13,7 +13,7 @@ export type { LoggerLevel } from "./log.ts";
 export { RequestHandler } from "./handler.ts";
 export type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 export type { ErrorResponse } from "../gateway/run.ts";
-export { ClientDisconnected } from "../gateway/run.ts";
+export { ClientDisconnected } from "../gateway/client-disconnected.ts";
 export { DEFAULT_FORWARDED_ALLOW_IPS, proxyHeaders } from "./proxy.ts";
 // What `tsgi serve --certfile --keyfile --ca-certs` builds the `tls` option with, for a program that serves TLS itself.
 export { KEY_ENCRYPTED, loadTls } from "./tls.ts";

@@ -11,7 +11,7 @@
  * @module
  */
 import type { ErrorStream, InputStream } from "../spec.ts";
-import { ClientDisconnected } from "../gateway/run.ts";
+import { ClientDisconnected } from "../gateway/client-disconnected.ts";
 
 const EMPTY = new Uint8Array(0);
 const NL = 0x0a;
