@@ -5,7 +5,7 @@
  * implements over a socket and the fetch bridge over a `Response`.
  * @module
  */
-import type { Application, Body, Environ, PostHook, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
+import type { Application, Body, Environ, ResponseHeaders, StartResponse, WriteCallable } from "../spec.ts";
 import { fileBodyBlob, isFileBody } from "./file-body.ts";
 import {
   checkHeaders,
@@ -24,8 +24,9 @@ import { inCauseChain } from "./cause-chain.ts";
 import { signalReasonOf } from "./signal.ts";
 import { ClientDisconnected, isClientDisconnected } from "./client-disconnected.ts";
 
-// Re-exported for the modules and tests that import them from here (src/server/connection.ts among them).
+// Re-exported for the modules and tests that import these from here (src/server/connection.ts among them).
 export { ClientDisconnected, isClientDisconnected };
+export { hasPosthooks, runPosthooks, takePosthooks } from "./posthooks.ts";
 
 /**
  * Whose bytes a chunk given to {@link ResponseSink.write} holds, which says
@@ -883,53 +884,6 @@ export function runApplication(app: Application, environ: Environ, sink: Respons
   if (onDone !== undefined) invocation.onDone = onDone;
   invocation.done = invocation.run();
   return invocation;
-}
-
-/**
- * Run eventlet's post hooks (`environ["tsgi.posthooks"]`, entries
- * `[fn, args, kwargs]`, called as `fn(environ, ...args, kwargs)`) after the
- * response was sent, failed or the client left. Errors are logged, never
- * thrown. The hooks are removed from the list as they are taken, so each
- * runs once; `hooks` are those taken earlier with {@link takePosthooks}
- * (default: taken now).
- */
-export async function runPosthooks(
-  environ: Environ,
-  logError: (context: string, error: unknown) => void,
-  hooks: PostHook[] = takePosthooks(environ),
-): Promise<void> {
-  for (const [fn, args = [], kwargs] of hooks) {
-    try {
-      await (kwargs === undefined ? fn(environ, ...args) : fn(environ, ...args, kwargs));
-    } catch (error) {
-      logError("tsgi.posthooks", error);
-    }
-  }
-}
-
-/**
- * Take a request's post hooks out of its environ (`tsgi.posthooks` is
- * emptied), so that a second {@link runPosthooks} for it runs nothing.
- * @returns the hooks, in the order they were added; `[]` when there are none.
- */
-export function takePosthooks(environ: Environ): PostHook[] {
-  // An entry the app made unreadable (a getter that throws, a Proxy) holds no hooks to run.
-  try {
-    const list = environ["tsgi.posthooks"] as PostHook[] | undefined;
-    if (!Array.isArray(list) || list.length === 0) return [];
-    return list.splice(0);
-  } catch {
-    return [];
-  }
-}
-
-/** Whether the request's environ holds post hooks to run (`false` when reading `tsgi.posthooks` throws: see {@link takePosthooks}). */
-export function hasPosthooks(environ: Environ): boolean {
-  try {
-    return ((environ["tsgi.posthooks"] as unknown[] | undefined)?.length ?? 0) > 0;
-  } catch {
-    return false;
-  }
 }
 
 /** Whether `error` is an `Error` with a stack (the debug 500 body shows it); `false` when reading it throws (a getter, a `Proxy`). */
