@@ -8,7 +8,8 @@ import { buildEnviron, checkExtraEnviron, mountPoint } from "../gateway/environ.
 import { RequestInput, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected } from "../gateway/client-disconnected.ts";
 import { hasPosthooks, runPosthooks } from "../gateway/posthooks.ts";
-import { requestLineOf, runApplication, type ChunkOwner, type ResponseSink } from "../gateway/run.ts";
+import { requestLineOf } from "../gateway/error-response.ts";
+import { runApplication, type ChunkOwner, type ResponseSink } from "../gateway/run.ts";
 import { defineSignal } from "../gateway/signal.ts";
 import { checkServerSoftware, contentLengthValue, excessBodyError, shortBodyError } from "../gateway/response-fields.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";

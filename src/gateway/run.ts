@@ -18,11 +18,11 @@ import {
   notABodyError,
   secondStartResponseError,
 } from "./response-fields.ts";
-import { errorText } from "./error-text.ts";
 import { thrownAfterStartResponse } from "./node-handler-hint.ts";
 import { inCauseChain } from "./cause-chain.ts";
 import { signalReasonOf } from "./signal.ts";
 import { ClientDisconnected, isClientDisconnected } from "./client-disconnected.ts";
+import { errorResponseFromHook, internalServerError, requestLineOf } from "./error-response.ts";
 
 // Re-exported for the modules and tests that import these from here (src/server/connection.ts among them).
 export { ClientDisconnected, isClientDisconnected };
@@ -121,21 +121,6 @@ export interface ErrorResponse {
   body: Uint8Array;
 }
 
-/**
- * The request line an error log entry names, e.g. `GET /x?y=1 HTTP/1.1`
- * (from the environ; without the protocol when `protocol` is false). Never
- * throws: an environ whose keys the app made throw (getters, a Proxy) gives
- * `(a request whose environ could not be read: ...)`.
- */
-export function requestLineOf(environ: Environ, protocol = true): string {
-  try {
-    const target = `${environ.REQUEST_METHOD} ${environ.REQUEST_URI ?? environ.PATH_INFO}`;
-    return protocol ? `${target} ${environ.SERVER_PROTOCOL}` : target;
-  } catch (error) {
-    return `(a request whose environ could not be read: ${errorText(error).split("\n", 1)[0]})`;
-  }
-}
-
 /** A body's `close` method. */
 type CloseMethod = (this: Body) => unknown;
 
@@ -180,7 +165,6 @@ export function settledWithin(promise: Promise<unknown>, ms: number): Promise<vo
 
 /** Files up to this size are read in one call by the file_wrapper fast path (bytes). */
 const SMALL_FILE = 1024 * 1024;
-const encoder = new TextEncoder();
 
 /** The application's Content-Length value (a valid one), or -1. */
 function declaredLength(headers: ResponseHeaders): number {
@@ -690,17 +674,8 @@ class Invocation implements Running {
         }
       }
       if (response === null) {
-        const text = this.options.debug && hasStack(error) ? errorText(error) : "Internal Server Error";
-        const bytes = encoder.encode(`${text}\n`);
-        response = {
-          status: "500 Internal Server Error",
-          headers: [
-            ["Content-Type", "text/plain; charset=utf-8"],
-            ["Content-Length", String(bytes.length)],
-          ],
-          body: bytes,
-        };
-        this.sink.start(response.status, response.headers, bytes.length);
+        response = internalServerError(error, this.options.debug);
+        this.sink.start(response.status, response.headers, response.body.length);
       }
       this.headersSent = true;
       if (response.body.length > 0) this.sink.write(response.body);
@@ -746,23 +721,7 @@ class Invocation implements Running {
       this.options.logError(requestLineOf(this.environ), error);
       return null;
     }
-    try {
-      const response = hook(error, this.environ);
-      if (response === null || response === undefined) return null;
-      if (typeof response === "object" && typeof (response as { then?: unknown }).then === "function") {
-        // An async handleError(): not awaited (the 500 goes out now); what it rejects with is logged, not left unhandled.
-        Promise.resolve(response).then(undefined, (rejected: unknown) => this.options.logError("handleError()", rejected));
-        throw new TypeError("handleError() must return { status, headers, body: Uint8Array } or null, got a Promise: it is called synchronously, not awaited");
-      }
-      if (typeof response !== "object" || !(response.body instanceof Uint8Array) || !Array.isArray(response.headers)) {
-        throw new TypeError(`handleError() must return { status, headers, body: Uint8Array } or null, got ${describe(response)}`);
-      }
-      return response;
-    } catch (hookError) {
-      this.options.logError(requestLineOf(this.environ), error);
-      this.options.logError("handleError()", hookError);
-      return null;
-    }
+    return errorResponseFromHook(hook, error, this.environ, this.options);
   }
 
   /**
@@ -884,13 +843,4 @@ export function runApplication(app: Application, environ: Environ, sink: Respons
   if (onDone !== undefined) invocation.onDone = onDone;
   invocation.done = invocation.run();
   return invocation;
-}
-
-/** Whether `error` is an `Error` with a stack (the debug 500 body shows it); `false` when reading it throws (a getter, a `Proxy`). */
-function hasStack(error: unknown): boolean {
-  try {
-    return error instanceof Error && !!error.stack;
-  } catch {
-    return false;
-  }
 }

@@ -12,7 +12,8 @@
  * @module
  */
 import { describe } from "../gateway/response-fields.ts";
-import { requestLineOf, type ErrorResponse } from "../gateway/run.ts";
+import { requestLineOf } from "../gateway/error-response.ts";
+import type { ErrorResponse } from "../gateway/run.ts";
 import { isThenable } from "./hooks.ts";
 import type { Environ, ErrorStream } from "../spec.ts";
 import type { AccessLogFields } from "./options.ts";
