@@ -20,16 +20,17 @@
  * and ignored, so that they do not end the service.
  * @module
  */
-import { renameSync, unlinkSync, chmodSync, linkSync, lstatSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { unlinkSync, lstatSync } from "node:fs";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BindError, checkInheritedFd, listenError, prepareUnixPath, unixListenError, withUnixModeUmask } from "../server/bind.ts";
+import { BindError } from "../server/bind.ts";
 import { stdoutLog } from "./stdio.ts";
 import { monotonicNow } from "./clock.ts";
+import { bindSharedSocket } from "./shared-socket.ts";
 import { CRASH_BACKOFF_MAX_MS, CRASH_STABLE_MS, crashDelay, SHORT_POOL_RETRY_MAX_MS, shortPoolRetryDelay, spawnHint, workersWarning } from "./pool-policy.ts";
 import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts";
 import { exitAtOnceHint, onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
-import { closeFd, dupFd, inetSocketAddress, setListenBacklog } from "../server/sys.ts";
+import { closeFd, setListenBacklog } from "../server/sys.ts";
 import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
 
 /** Where supervisor messages go. */
@@ -303,7 +304,11 @@ export class Supervisor {
    * listens on the socket it inherits anew, with 511).
    */
   private bind(): void {
-    this.bindShared();
+    const shared = bindSharedSocket(this.config.deploy.server, this.settings.reusePort);
+    this.sharedFd = shared.fd;
+    this.ownFd = shared.own;
+    this.unixPath = shared.unixPath;
+    if (shared.port !== undefined) this.port = shared.port;
     const backlog = this.config.deploy.server.backlog;
     if (backlog !== undefined && this.sharedFd !== null) {
       try {
@@ -312,69 +317,6 @@ export class Supervisor {
         throw new BindError(`cannot listen with backlog ${backlog}: ${(error as Error).message}`, "EINVAL", { cause: error });
       }
     }
-  }
-
-  private bindShared(): void {
-    const server = this.config.deploy.server;
-    if (server.fd !== undefined) {
-      checkInheritedFd(server.fd);
-      this.sharedFd = server.fd; // inherited from systemd or a parent: pass it on as it is
-      this.port = inetSocketAddress(server.fd)?.port ?? 0;
-      return;
-    }
-    if (this.settings.reusePort && server.unix === undefined) {
-      // Workers bind themselves; learn a real port for port 0 by binding once with SO_REUSEPORT.
-      if (!server.port) {
-        const probe = Bun.listen({ hostname: server.hostname ?? "127.0.0.1", port: 0, socket: { data() {} } });
-        this.config.deploy.server.port = probe.port;
-        probe.stop(true);
-      }
-      this.port = this.config.deploy.server.port ?? 0;
-      return;
-    }
-    const handlers = { socket: { data() {} } };
-    if (server.unix !== undefined) {
-      const path = server.unix;
-      prepareUnixPath(path);
-      // Bun removes the path it bound when the listener stops: bind the path itself (a longer
-      // temporary name could pass the 107-byte limit the path keeps), keep a second link to the
-      // socket file under a temporary name, and put it back in place once the listener is stopped.
-      const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // not there
-      }
-      let l;
-      // Created with its mode, not chmod-ed from the umask's after (withUnixModeUmask).
-      const umask = server.unixMode === undefined ? undefined : withUnixModeUmask(server.unixMode);
-      try {
-        l = Bun.listen({ unix: path, ...handlers });
-      } catch (error) {
-        throw unixListenError(error, path);
-      } finally {
-        if (umask !== undefined) process.umask(umask);
-      }
-      if (server.unixMode !== undefined) chmodSync(path, server.unixMode);
-      linkSync(path, tmp);
-      this.sharedFd = dupFd((l as unknown as { fd: number }).fd);
-      l.stop(true);
-      renameSync(tmp, path);
-      this.unixPath = path;
-    } else {
-      const hostname = server.hostname ?? "127.0.0.1";
-      const port = server.port ?? 8000;
-      let l;
-      try {
-        l = Bun.listen({ hostname, port, ...handlers });
-      } catch (error) {
-        throw listenError(error, hostname, port);
-      }
-      this.port = l.port;
-      this.sharedFd = dupFd((l as unknown as { fd: number }).fd);
-      l.stop(true);
-    }
-    this.ownFd = true;
   }
 
   /**
