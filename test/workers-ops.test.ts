@@ -7,10 +7,11 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
 import { crashDelay } from "../src/deploy/pool-policy.ts";
+import { MAX_WORKERS_PER_CORE } from "../src/deploy/options.ts";
 import { catches, collect, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 
@@ -1190,6 +1191,37 @@ describe("SIGHUP before the socket is bound", () => {
     expect(await waitFor(() => childCount(s.proc.pid) === 2, 10_000)).toBe(true);
     await s.fetchOk();
   }, 60_000);
+});
+
+describe("SIGTTIN at the bound --workers has (32 per CPU core)", () => {
+  test("is refused with a warning naming the bound and how to go higher, and starts no worker; below the bound again (SIGTTOU), SIGTTIN starts one (before: it started a 33rd worker on one core without a word)", async () => {
+    // Under `taskset -c 0` the pool may use one CPU: 32 workers, not 32 per core of the machine.
+    const taskset = Bun.which("taskset");
+    if (!taskset) console.warn("taskset not found: the pool gets every CPU of this machine, and the test starts 32 workers per core");
+    const cores = taskset ? 1 : availableParallelism();
+    const bound = MAX_WORKERS_PER_CORE * cores;
+    const port = freePort();
+    const argv = [process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", String(bound), "--no-access-log"];
+    const proc = Bun.spawn(taskset ? [taskset, "-c", "0", ...argv] : argv, { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 120_000)).toBe(true);
+    expect(childCount(proc.pid)).toBe(bound);
+    proc.kill("SIGTTIN");
+    expect(await waitFor(() => /SIGTTIN refused/.test(err.text()), 5_000)).toBe(true);
+    expect(/warn[^\n]*SIGTTIN refused[^\n]*/.exec(err.text())?.[0]).toContain(
+      `SIGTTIN refused: the pool has ${bound} worker(s), the most --workers allows (${MAX_WORKERS_PER_CORE} per CPU core, ${cores} here); to go higher, give tsgi serve more CPU cores (taskset, a container's cpuset) and restart it`,
+    );
+    await Bun.sleep(1000);
+    expect([childCount(proc.pid), /one worker more/.test(err.text())]).toEqual([bound, false]);
+    // One fewer, then one more: within the bound.
+    proc.kill("SIGTTOU");
+    expect(await waitFor(() => err.text().includes(`one worker fewer: ${bound - 1} worker(s)`), 5_000)).toBe(true);
+    proc.kill("SIGTTIN");
+    expect(await waitFor(() => err.text().includes(`one worker more: ${bound} worker(s)`), 5_000)).toBe(true);
+    expect(err.text().match(/SIGTTIN refused/g)?.length).toBe(1);
+    await stopsCleanly(proc);
+  }, 180_000);
 });
 
 describe("SIGTTIN before the socket is bound", () => {

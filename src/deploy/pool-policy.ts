@@ -54,8 +54,8 @@ export const WORKERS_PER_CPU_WARNING = 8;
  * up to `MAX_WORKERS_PER_CORE` (32) per core, past which
  * `resolveDeployOptions` refuses `--workers` (gunicorn takes any count): it
  * is started one worker at a time, and a stop signal ends it at any moment.
- * SIGTTIN adds workers past that bound without a check, one per signal, as
- * gunicorn's does.
+ * SIGTTIN adds workers up to that bound and is refused with a warning at
+ * it (gunicorn's adds any number).
  * @param workers the pool's size (`--workers`).
  * @param cpus the CPUs available (default `os.availableParallelism()`).
  * @returns the warning, or `null` when `workers` is at most 8 per CPU.

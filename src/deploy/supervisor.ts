@@ -21,6 +21,7 @@
  * @module
  */
 import { unlinkSync, lstatSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BindError } from "../server/bind.ts";
@@ -32,6 +33,7 @@ import type { SupervisorMessage, WorkerConfig, WorkerMessage } from "./worker.ts
 import { exitAtOnceHint, onOperatorSignals, onStopSignals, signalExitCode } from "./signals.ts";
 import { closeFd, setListenBacklog } from "../server/sys.ts";
 import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
+import { MAX_WORKERS_PER_CORE } from "./options.ts";
 
 /** Where supervisor messages go. */
 export type SupervisorLog = (level: "info" | "warn" | "error", message: string) => void;
@@ -812,9 +814,14 @@ export class Supervisor {
     return this.reloading;
   }
 
-  /** One worker more (SIGTTIN). */
+  /** One worker more (SIGTTIN), up to the bound `--workers` has ({@link MAX_WORKERS_PER_CORE} per CPU core: `os.availableParallelism()`, which Bun counts once per process). */
   increment(): void {
     if (this.stopping) return;
+    const cores = availableParallelism();
+    if (this.target >= MAX_WORKERS_PER_CORE * cores) {
+      this.log("warn", `SIGTTIN refused: the pool has ${this.target} worker(s), the most --workers allows (${MAX_WORKERS_PER_CORE} per CPU core, ${cores} here); to go higher, give tsgi serve more CPU cores (taskset, a container's cpuset) and restart it`);
+      return;
+    }
     this.target++;
     if (this.generation === 0) {
       // Before start() has bound the socket (tsgi serve reading its TLS files), a worker would have none to inherit: start() starts one more.
