@@ -367,7 +367,7 @@ describe("pipelining and half-close", () => {
     expect(r.closed).toBe(true);
   });
   test("pipelined requests followed by FIN: every one's tsgi.signal is aborted (ClientDisconnected), the queued ones' from their start as the running one's at the FIN, and all are still answered (before: only the running one's)", async () => {
-    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const { ClientDisconnected } = await import("../src/gateway/client-disconnected.ts");
     const seen: string[] = [];
     const s = startServer(async (e, sr) => {
       const signal = e["tsgi.signal"] as AbortSignal;
@@ -384,7 +384,7 @@ describe("pipelining and half-close", () => {
     expect(seen).toEqual(["/1 start:false end:true ClientDisconnected", "/2 start:true end:true ClientDisconnected", "/3 start:true end:true ClientDisconnected"]);
   });
   test("a request pipelined before the FIN with its body incomplete: its read rejects at once with ClientDisconnected, as the running one's does at a FIN, and the app's answer goes out (before: the read waited bodyTimeout and the client got a 408)", async () => {
-    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const { ClientDisconnected } = await import("../src/gateway/client-disconnected.ts");
     const seen: string[] = [];
     const s = startServer(async (e, sr) => {
       await Bun.sleep(50);

@@ -2301,7 +2301,7 @@ describe("request.signal when the client goes away while the handler computes (t
   }
 
   test("fromFetchHandler on tsgi: aborted, as on Bun.serve, when the client closes, resets or half-closes before the Response (reason ClientDisconnected; a half-closed client still gets the answer); not after a complete response; a TSGI app reads environ['tsgi.signal']; requestTimeout aborts it (before: never aborted while computing)", async () => {
-    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const { ClientDisconnected } = await import("../src/gateway/client-disconnected.ts");
     const seen = new Map<string, { abortedAt: number; reason: unknown }>();
     const handler = async (request: Request) => {
       const path = new URL(request.url).pathname;

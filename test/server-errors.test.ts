@@ -2643,7 +2643,7 @@ describe("an application error after its client left or the server gave up (spec
   });
 
   test.each(["reset", "fin"] as const)("what the app passes on after its client left (%s): the ClientDisconnected its input read rejected with, rethrown or held as an error's cause (3 deep), and tsgi.signal's reason, are not logged (before: the wrapped one was, after a FIN)", async (how) => {
-    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const { ClientDisconnected } = await import("../src/gateway/client-disconnected.ts");
     const seen: string[] = [];
     const app: Application = async (environ, sr) => {
       if (environ.PATH_INFO === "/") return hello(environ, sr);
@@ -2669,7 +2669,7 @@ describe("an application error after its client left or the server gave up (spec
   });
 
   test.each(["reset", "fin"] as const)("an AggregateError holding what the app passes on after its client left (%s): Promise.any over fetches aborted with tsgi.signal, a wrapper of settled rejections holding the input's ClientDisconnected, one that holds itself and a throwing Proxy, are not logged; one of the app's own errors only is (before: all were logged)", async (how) => {
-    const { ClientDisconnected } = await import("../src/gateway/run.ts");
+    const { ClientDisconnected } = await import("../src/gateway/client-disconnected.ts");
     const upstream = start(async (_e, sr) => {
       await Bun.sleep(1500);
       sr("200 OK", [["Content-Length", "0"]]);

@@ -24,10 +24,6 @@ import { signalReasonOf } from "./signal.ts";
 import { ClientDisconnected, isClientDisconnected } from "./client-disconnected.ts";
 import { errorResponseFromHook, internalServerError, requestLineOf } from "./error-response.ts";
 
-// Re-exported for the modules and tests that import these from here (src/server/connection.ts among them).
-export { ClientDisconnected, isClientDisconnected };
-export { hasPosthooks, runPosthooks, takePosthooks } from "./posthooks.ts";
-
 /**
  * Whose bytes a chunk given to {@link ResponseSink.write} holds, which says
  * how long the sink may keep it as it is (spec.md "The body"):
