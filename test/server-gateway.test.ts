@@ -716,6 +716,63 @@ describe("environ values shared between requests", () => {
   });
 });
 
+describe("the environ's keys: order and enumerability", () => {
+  // What `for...in`, Object.keys() and `{ ...environ }` see, pinned: the same keys in the same order,
+  // for a built environ (first request), the one kept to copy (second) and a copy of it (third, environFrom).
+  // Under requestSignal, tsgi.signal is one more enumerable key, last, an accessor (made when first read);
+  // docs/performance.md ("for...in over the environ") says why that makes for...in slower and what to use.
+  const BUILT_KEYS = [
+    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL",
+    "REMOTE_ADDR", "REMOTE_PORT", "REQUEST_URI", "SERVER_SOFTWARE", "GATEWAY_INTERFACE",
+    "tsgi.version", "tsgi.url_scheme", "tsgi.input", "tsgi.errors", "tsgi.multithread", "tsgi.multiprocess",
+    "tsgi.run_once", "tsgi.input_terminated", "tsgi.posthooks", "tsgi.headers_raw", "tsgi.file_wrapper",
+    "HTTP_HOST", "HTTP_X_ID",
+  ];
+  const walk = async (options: { requestSignal?: boolean }) => {
+    const seen: Array<{ forIn: string[]; keys: string[]; spread: string[]; hidden: string[]; accessors: string[] }> = [];
+    const { port } = start((environ, sr) => {
+      const forIn: string[] = [];
+      for (const key in environ) forIn.push(key);
+      const descriptors = Object.getOwnPropertyDescriptors(environ);
+      seen.push({
+        forIn,
+        keys: Object.keys(environ),
+        spread: Object.keys({ ...environ }),
+        hidden: Object.getOwnPropertyNames(environ).filter((key) => !descriptors[key]!.enumerable),
+        accessors: Object.keys(descriptors).filter((key) => descriptors[key]!.get !== undefined),
+      });
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc("ok")];
+    }, { log: null, ...options });
+    const head = get("/k?q=1", "X-Id: 7\r\n");
+    const r = await raw(port, [head, head, head], { until: (d) => d.toString("latin1").split("HTTP/1.1 200").length === 4, gapMs: 30 });
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(["ok", "ok", "ok"]);
+    expect(seen.length).toBe(3);
+    return seen;
+  };
+
+  test("without requestSignal: every key enumerable, plain data, in the built order, the same for for...in, Object.keys() and a spread copy", async () => {
+    for (const s of await walk({})) {
+      expect(s.forIn).toEqual(BUILT_KEYS);
+      expect(s.keys).toEqual(BUILT_KEYS);
+      expect(s.spread).toEqual(BUILT_KEYS);
+      expect(s.hidden).toEqual([]);
+      expect(s.accessors).toEqual([]);
+    }
+  });
+
+  test("with requestSignal: tsgi.signal last, enumerable, an accessor; the rest as without it", async () => {
+    const keys = [...BUILT_KEYS, "tsgi.signal"];
+    for (const s of await walk({ requestSignal: true })) {
+      expect(s.forIn).toEqual(keys);
+      expect(s.keys).toEqual(keys);
+      expect(s.spread).toEqual(keys);
+      expect(s.hidden).toEqual([]);
+      expect(s.accessors).toEqual(["tsgi.signal"]);
+    }
+  });
+});
+
 describe("field names from clients", () => {
   /**
    * The bound of the heap's growth over 600 requests with short made-up names
