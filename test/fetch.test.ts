@@ -1499,6 +1499,53 @@ describe("fromFetchHandler on tsgi: reason phrases and implicit content types", 
     }
     expect(srv.errors).toEqual([]);
   });
+
+  test("a File body (new File([...], name), as a form upload or a handler makes one) goes out as Bun.serve sends it to GET: framed by its length, with its type or Bun's implicit one, and HEAD gets the same fields (before: chunked, and without a type when the Response had no field)", async () => {
+    const fieldless = (r: Response): Response => {
+      r.headers.delete("content-type");
+      return r;
+    };
+    /** Each case with the same body as a Blob, which the tsgi server answers HEAD for as it does for the File. */
+    const cases: Array<[string, () => Response, () => Response]> = [
+      ["untyped File", () => new Response(new File(["file body"], "a.txt")), () => new Response(new Blob(["file body"]))],
+      ["typed File", () => new Response(new File(["<p>"], "a.html", { type: "text/html" })), () => new Response(new Blob(["<p>"], { type: "text/html" }))],
+      [
+        "typed File, field deleted",
+        () => fieldless(new Response(new File(["<p>"], "a.html", { type: "text/html" }))),
+        () => fieldless(new Response(new Blob(["<p>"], { type: "text/html" }))),
+      ],
+      ["untyped File of binary bytes", () => new Response(new File([new Uint8Array([0xff, 0x00, 0xfe])], "a.bin")), () => new Response(new Blob([new Uint8Array([0xff, 0x00, 0xfe])]))],
+      ["empty File", () => new Response(new File([], "a.txt")), () => new Response(new Blob([]))],
+    ];
+    let make: () => Response = cases[0]![1];
+    const bun = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => make() });
+    response = () => make();
+    /** The status line, the framing and type fields (sorted) and the body: what must be the same. */
+    const shape = async (port: number, method: string): Promise<string[]> => {
+      const data = (await raw(port, `${method} / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`)).data.toString("latin1");
+      const [head = "", body = ""] = data.split(/\r\n\r\n(.*)/s);
+      const lines = head.split("\r\n");
+      const fields = lines.slice(1).map((l) => l.toLowerCase()).filter((l) => /^(content-type|content-length|transfer-encoding):/.test(l));
+      return [lines[0]!, ...fields.sort(), JSON.stringify(body)];
+    };
+    try {
+      for (const [name, build, asBlob] of cases) {
+        make = build;
+        const want = await shape(bun.port!, "GET");
+        expect([name, "GET", ...(await shape(srv.port, "GET"))]).toEqual([name, "GET", ...want]);
+        // HEAD: as for the same body in a Blob (Bun.serve drops the type there, the tsgi server keeps the GET's fields).
+        const head = await shape(srv.port, "HEAD");
+        make = asBlob;
+        expect([name, "HEAD", ...head]).toEqual([name, "HEAD", ...(await shape(srv.port, "HEAD"))]);
+      }
+      // What Bun.serve sends, so that the comparison above cannot pass on two servers agreeing on chunks.
+      make = cases[0]![1];
+      expect(await shape(bun.port!, "GET")).toEqual(["HTTP/1.1 200 OK", "content-length: 9", "content-type: text/plain;charset=utf-8", '"file body"']);
+    } finally {
+      bun.stop(true);
+    }
+    expect(srv.errors).toEqual([]);
+  });
 });
 
 describe("fromFetchHandler on tsgi: Responses that cannot be sent", () => {
@@ -2707,6 +2754,11 @@ describe("toFetchHandler called with a Request made in JavaScript (a test, Hono'
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("a File body (a form's upload, new File([...], name)) gives CONTENT_LENGTH and its type, as a Blob does (before: no CONTENT_LENGTH, the app reading that many bytes read nothing)", async () => {
+    expect(await ask(new File(["file body"], "up.txt", { type: "text/x-note" }))).toEqual({ declared: "9", got: "file body", rest: "", type: "text/x-note" });
+    expect(await ask(new File(["untyped"], "up.bin"))).toMatchObject({ declared: "7", got: "untyped", rest: "" });
   });
 
   test("a stream, whose length is not known without reading it: no CONTENT_LENGTH, and tsgi.input read to its end (tsgi.input_terminated) gives the body; a Content-Length of the Request's own is kept", async () => {

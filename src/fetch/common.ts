@@ -40,8 +40,8 @@ export function defaultPort(scheme: string): number | undefined {
 /**
  * Whether the body of a `Response` or `Request` is held in memory (a string,
  * bytes, a Blob, `URLSearchParams`, `FormData`, JSON: what `Bun.inspect`
- * shows as `Blob (n bytes)`), is a `Bun.file()` (`FileRef (path)`), is a
- * stream (`ReadableStream`: the app's own, `Bun.serve`'s `request.body`, or
+ * shows as `Blob (n bytes)`, and a `File`, `File (n bytes)`), is a
+ * `Bun.file()` (`FileRef (path)`), is a stream (`ReadableStream`: the app's own, `Bun.serve`'s `request.body`, or
  * one taken from the body already), or is none Bun shows at all (`"empty"`):
  * no body (`.body` is `null`), or an empty one Bun holds as nothing though
  * `.body` gives a stream closed at once (`""`, an empty `Uint8Array`; an
@@ -67,7 +67,8 @@ export function heldBody(message: Request | Response): "memory" | "file" | "stre
 export function heldBodyType(message: Request | Response): "memory" | "memory-default-type" | "file" | "stream" | "empty" {
   if (typeof Bun === "undefined") return "stream";
   const shown = Bun.inspect(message);
-  if (/\n\s*Blob \(/.test(shown)) return DEFAULT_TYPED_BLOB.test(shown) ? "memory-default-type" : "memory";
+  // A File body (new Response(new File([...], "a.txt"))) is held as a Blob is, shown as `File (n bytes) { name: ... }`.
+  if (/\n\s*(?:Blob|File) \(/.test(shown)) return DEFAULT_TYPED_BLOB.test(shown) ? "memory-default-type" : "memory";
   return /\n\s*FileRef \(/.test(shown) ? "file" : /\n\s*ReadableStream \{/.test(shown) ? "stream" : "empty";
 }
 
