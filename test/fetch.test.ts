@@ -1572,6 +1572,25 @@ describe("fromFetchHandler on tsgi: Responses that cannot be sent", () => {
     }
   });
 
+  test("a streamed Response whose statusText holds a newline and what Bun.inspect shows for a body held in memory ('\\n  Blob (1 bytes)\\n') is answered 500 for its reason phrase without its stream being read first (before: taken for a body in memory, the stream read whole: an endless one held the server)", async () => {
+    let pulls = 0;
+    const s = startServer(
+      fromFetchHandler(() => {
+        pulls = 0;
+        // 256 chunks at most, so that the code before the fix ends too (reading them all).
+        const body = new ReadableStream<Uint8Array>({ pull: (c) => (++pulls > 256 ? c.close() : c.enqueue(new Uint8Array(1024))) });
+        return new Response(body, { statusText: "\n  Blob (1 bytes)\n" });
+      }),
+    );
+    try {
+      const r = await rawOne(s.port, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+      expect([r.response!.status, pulls < 16]).toEqual([500, true]);
+      expect(s.errors.join("")).toContain("Error in GET / HTTP/1.1: TypeError: startResponse(): the reason phrase of status");
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
+
   test("a Response whose stream a reader holds (response.body.getReader(), not released) is answered 500, as on Bun.serve, and logged saying so (before: 'Invalid state: ReadableStream is locked'); one whose reader was released sends the rest", async () => {
     const s = startServer(
       fromFetchHandler(async (request: Request) => {

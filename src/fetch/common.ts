@@ -66,7 +66,10 @@ export function heldBody(message: Request | Response): "memory" | "file" | "stre
  */
 export function heldBodyType(message: Request | Response): "memory" | "memory-default-type" | "file" | "stream" | "empty" {
   if (typeof Bun === "undefined") return "stream";
-  const shown = Bun.inspect(message);
+  // The body is shown last, after a Response's `bodyUsed:` line: a statusText is shown before it as it is, newlines
+  // included (Bun takes "\n  Blob (1 bytes)\n"), and must not be read for a body (a stream buffered whole).
+  const inspected = Bun.inspect(message);
+  const shown = inspected.slice(Math.max(0, inspected.lastIndexOf("\n  bodyUsed: ")));
   // A File body (new Response(new File([...], "a.txt"))) is held as a Blob is, shown as `File (n bytes) { name: ... }`.
   if (/\n\s*(?:Blob|File) \(/.test(shown)) return DEFAULT_TYPED_BLOB.test(shown) ? "memory-default-type" : "memory";
   return /\n\s*FileRef \(/.test(shown) ? "file" : /\n\s*ReadableStream \{/.test(shown) ? "stream" : "empty";
