@@ -92,3 +92,52 @@ describe.skipIf(!canTrace)("--uds-mode 600 under umask 000", () => {
     expect(await modes("workers.sock", ["--workers", "1"])).toEqual({ first: 0o600, serving: 0o600 });
   }, 30_000);
 });
+
+describe.skipIf(process.platform !== "linux")("--uds-mode leaves the process umask alone (Linux: the socket's own mode before bind)", () => {
+  test("files other threads create while the server binds with unixMode 0o666 keep the umask's mode (0644 under 022), not 0666; the socket is 0666 and served", async () => {
+    const { serve } = await import("../src/index.ts");
+    const { writeFile } = await import("node:fs/promises");
+    const { readdirSync, mkdirSync } = await import("node:fs");
+    const files = join(dir, "made-meanwhile");
+    mkdirSync(files);
+    const sock = join(dir, "umask.sock");
+    const app = (_e: unknown, sr: (s: string, h: [string, string][]) => unknown) => (sr("200 OK", [["Content-Length", "2"]]), [new TextEncoder().encode("ok")]);
+    const before = process.umask(0o022);
+    let stop = false;
+    let n = 0;
+    // Bun's asynchronous fs creates the files on its own threads, as it would while an app starts a server.
+    const writer = async () => {
+      while (!stop && n < 200_000) await writeFile(join(files, `f${n++}`), "x");
+    };
+    const writers = Array.from({ length: 4 }, writer);
+    let binds = 0;
+    let served = "";
+    try {
+      const until = Date.now() + 1_500;
+      while (Date.now() < until && binds < 20_000) {
+        const s = serve(app as never, { unix: sock, unixMode: 0o666, log: null } as never) as unknown as { close(o?: object): Promise<void> };
+        binds++;
+        if (binds === 1) {
+          expect(statSync(sock).mode & 0o777).toBe(0o666);
+          served = await (await fetch("http://localhost/", { unix: sock } as RequestInit)).text();
+        }
+        await s.close({ timeout: 100 });
+        await Bun.sleep(0);
+      }
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+      process.umask(before);
+    }
+    const modes = new Map<number, number>();
+    for (const f of readdirSync(files)) {
+      const m = statSync(join(files, f)).mode & 0o777;
+      modes.set(m, (modes.get(m) ?? 0) + 1);
+    }
+    expect(served).toBe("ok");
+    expect(binds).toBeGreaterThan(10);
+    expect(n).toBeGreaterThan(100);
+    expect([...modes.keys()]).toEqual([0o644]);
+    expect(existsSync(sock)).toBe(false);
+  }, 30_000);
+});

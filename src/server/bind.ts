@@ -11,7 +11,7 @@ import { isIP } from "node:net";
 import { dirname, join } from "node:path";
 import type { ResolvedOptions } from "./options.ts";
 import type { TlsConfig } from "./tls.ts";
-import { ADDRESS_FAMILIES, SOCKET_TYPES, setListenBacklog, socketKind, unixSocketListening, unixSocketPath } from "./sys.ts";
+import { ADDRESS_FAMILIES, closeFd, listeningUnixSocket, SOCKET_TYPES, setListenBacklog, socketKind, unixSocketListening, unixSocketPath } from "./sys.ts";
 
 /** A bound listener and what it is bound to. */
 export interface Bound<Data> {
@@ -253,11 +253,37 @@ function bunTlsOptions(tls: TlsConfig): TLSOptions {
  * a moment, with the mode the old umask gives (`0o777` under umask 0), and a
  * connection made then outlives the `chmod` (unix(7): permission is checked
  * at `connect`). The caller puts the returned umask back right after the bind.
+ * The umask is the process's: a file another thread creates meanwhile (Bun's
+ * asynchronous `fs`) gets that mode too, so the server binds with
+ * `listeningUnixSocket` (sys.ts) where it can (Linux), and this is its fallback.
  * @param mode the socket file's permission bits, `0o000` to `0o777`.
  * @returns the umask before.
  */
 export function withUnixModeUmask(mode: number): number {
   return process.umask(~mode & 0o777);
+}
+
+/**
+ * Have `listener.stop()` remove the socket file at `path`, as `Bun.listen({
+ * unix })` does for the file it binds, which a listener made from a
+ * descriptor (`Bun.listen({ fd })`, see `listeningUnixSocket` in sys.ts) does
+ * not: only while it is still the file bound here (same device and inode),
+ * not one another process has bound there since.
+ */
+function removedOnStop(listener: SocketListener<unknown>, path: string): void {
+  const bound = lstatSync(path, { throwIfNoEntry: false });
+  const stop = listener.stop.bind(listener);
+  listener.stop = (closeActiveConnections?: boolean) => {
+    stop(closeActiveConnections);
+    const now = lstatSync(path, { throwIfNoEntry: false });
+    if (bound && now && now.isSocket() && now.dev === bound.dev && now.ino === bound.ino) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // gone already, or a directory this user may no longer write
+      }
+    }
+  };
 }
 
 /**
@@ -314,14 +340,30 @@ export function bindListener<Data>(
     prepareUnixPath(path);
     let listener: SocketListener<Data>;
     // bind(2) creates the file with 0o777 less the umask, and a chmod after it leaves a window in which
-    // whoever that lets in may connect (and stay connected): the file is created with the mode instead.
-    const umask = options.unixMode === undefined ? undefined : withUnixModeUmask(options.unixMode);
-    try {
-      listener = Bun.listen<Data>({ ...common, unix: path });
-    } catch (error) {
-      throw unixListenError(error, path);
-    } finally {
-      if (umask !== undefined) process.umask(umask);
+    // whoever that lets in may connect (and stay connected): the file is created with the mode instead,
+    // the socket's own (fchmod before bind; Bun's 512 backlog, the one asked set below), else the umask's.
+    const made = options.unixMode === undefined ? null : listeningUnixSocket(path, options.unixMode, 512);
+    if (typeof made === "number") {
+      try {
+        // `fd` works for Bun.listen (Bun 1.x) but is only typed for Bun.connect; Bun takes the descriptor over.
+        listener = (Bun.listen as unknown as (o: object) => SocketListener<Data>)({ ...common, fd: made });
+      } catch (error) {
+        closeFd(made);
+        throw unixListenError(error, path);
+      }
+      removedOnStop(listener, path);
+      // Bun listens a descriptor it is given again with 511; the 512 Bun.listen({ unix }) binds with (a backlog asked is set below).
+      if (options.backlog === undefined) applyBacklog(listener as SocketListener<unknown>, 512, path);
+    } else {
+      if (made !== null) throw unixListenError(Object.assign(new Error(`bind or listen failed (${made.code})`), { code: made.code }), path);
+      const umask = options.unixMode === undefined ? undefined : withUnixModeUmask(options.unixMode);
+      try {
+        listener = Bun.listen<Data>({ ...common, unix: path });
+      } catch (error) {
+        throw unixListenError(error, path);
+      } finally {
+        if (umask !== undefined) process.umask(umask);
+      }
     }
     const backlogSet = applyBacklog(listener as SocketListener<unknown>, options.backlog, path);
     if (options.unixMode !== undefined) chmodSync(path, options.unixMode);

@@ -349,9 +349,11 @@ export interface ServerOptions {
   /**
    * Permission bits for the Unix socket file, `0o000` to `0o777` with a
    * write bit for someone, e.g. `0o660` (as `tsgi serve --uds-mode` takes
-   * them): the file is created with them (the umask set to match around
-   * `bind(2)`, as gunicorn's `umask`; no moment with the umask's mode, in
-   * which another user could connect) and `chmod`ed after. Connecting to a Unix socket needs write
+   * them): the file is created with them, no moment with the umask's mode,
+   * in which another user could connect (Linux: `fchmod(2)` on the socket
+   * before `bind(2)`, the process umask untouched; elsewhere the umask set
+   * to match around the bind, as gunicorn's `umask`), and `chmod`ed after
+   * (the umask may take bits away at creation). Connecting to a Unix socket needs write
    * permission on it (unix(7)), so a mode no one may write (`0o444`) is
    * refused, as are the setuid, setgid and sticky bits (`0o4660`), which mean
    * nothing on a socket. Default: as created (umask).

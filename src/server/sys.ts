@@ -4,7 +4,8 @@
  * processes), `getsockopt(SO_PEERCRED)` (peer credentials of a Unix-socket
  * client), `getsockname` (the path of an inherited Unix socket), `getpwuid`/`getgrgid` (their names), and a synchronous
  * `connect` probe on a Unix socket path (is a stale socket file still
- * served?), `listen` again on a listening socket (its backlog, which Bun
+ * served?), a Unix socket bound with its file's mode (`fchmod` before `bind`),
+ * `listen` again on a listening socket (its backlog, which Bun
  * takes none of), and the open-file limit (from `/proc`). Linux only: on any other platform, or when the C library cannot
  * be opened, {@link libc} is `null` and callers fall back or refuse.
  * @module
@@ -24,6 +25,8 @@ interface Libc {
   getpwuid(uid: number): Pointer | null;
   getgrgid(gid: number): Pointer | null;
   listen(fd: number, backlog: number): number;
+  bind(fd: number, addr: Uint8Array, len: number): number;
+  fchmod(fd: number, mode: number): number;
   errno(): number;
 }
 
@@ -53,6 +56,8 @@ function open(): Libc | null {
         getpwuid: { args: [FFIType.u32], returns: FFIType.ptr },
         getgrgid: { args: [FFIType.u32], returns: FFIType.ptr },
         listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+        bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+        fchmod: { args: [FFIType.i32, FFIType.u32], returns: FFIType.i32 },
         __errno_location: { args: [], returns: FFIType.ptr },
       });
       const s = lib.symbols;
@@ -66,6 +71,8 @@ function open(): Libc | null {
         getpwuid: (uid) => s.getpwuid(uid) as Pointer | null,
         getgrgid: (gid) => s.getgrgid(gid) as Pointer | null,
         listen: (fd, backlog) => s.listen(fd, backlog),
+        bind: (fd, addr, len) => s.bind(fd, ptr(addr), len),
+        fchmod: (fd, mode) => s.fchmod(fd, mode),
         errno: () => {
           const p = s.__errno_location();
           return p ? read.i32(p, 0) : 0;
@@ -135,6 +142,41 @@ export function listenBacklogCap(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Names of the errno values {@link listeningUnixSocket} may meet (Linux), for a Node-style `code`. */
+const ERRNO_NAMES: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 13: "EACCES", 20: "ENOTDIR", 22: "EINVAL", 30: "EROFS", 36: "ENAMETOOLONG", 40: "ELOOP", 98: "EADDRINUSE" };
+
+/**
+ * A Unix stream socket bound at `path` and listening (`backlog`), whose file
+ * is created with permission bits `mode` and the process umask left alone:
+ * `fchmod(2)` on the socket before `bind(2)`, since Linux creates the file
+ * with the socket's own mode less the umask (`unix_bind_bsd()` in
+ * net/unix/af_unix.c). Setting the umask around the bind instead would give
+ * its mode to every file other threads create meanwhile (Bun's asynchronous
+ * `fs`), and a `chmod` after the bind alone leaves a moment with the
+ * umask's mode. The umask may still take bits away: the caller `chmod`s
+ * after.
+ * @returns the descriptor (close-on-exec), for `Bun.listen({ fd })`; `null`
+ *   when it cannot be made this way (no C library: not Linux; a path of 108
+ *   bytes or more), for the caller to bind as it otherwise would; or the
+ *   failure, a Node-style `code` (`EACCES`, `ENOENT`, `EADDRINUSE`, ...)
+ *   and the errno, the socket closed.
+ */
+export function listeningUnixSocket(path: string, mode: number, backlog: number): number | { code: string; errno: number } | null {
+  const c = libc();
+  if (!c) return null;
+  const bytes = Buffer.from(path, "utf8");
+  if (bytes.length >= 108 || bytes.includes(0)) return null;
+  const addr = new Uint8Array(110);
+  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+  addr.set(bytes, 2);
+  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return null;
+  if (c.fchmod(fd, mode) === 0 && c.bind(fd, addr, 2 + bytes.length + 1) === 0 && c.listen(fd, backlog) === 0) return fd;
+  const errno = c.errno();
+  c.close(fd);
+  return { code: ERRNO_NAMES[errno] ?? `errno ${errno}`, errno };
 }
 
 /**
