@@ -11,7 +11,7 @@
 import { basename, dirname, join } from "node:path";
 import { chmodSync, linkSync, renameSync, unlinkSync } from "node:fs";
 import { checkInheritedFd, listenError, prepareUnixPath, unixListenError, withUnixModeUmask } from "../server/bind.ts";
-import { dupFd, inetSocketAddress } from "../server/sys.ts";
+import { closeFd, dupFd, inetSocketAddress, listeningUnixSocket } from "../server/sys.ts";
 import type { ResolvedDeploy } from "./options.ts";
 
 /** What {@link bindSharedSocket} bound. */
@@ -63,8 +63,18 @@ export function bindSharedSocket(server: ResolvedDeploy["server"], reusePort: bo
     } catch {
       // not there
     }
+    // Created with its mode, not chmod-ed from the umask's after: on Linux the socket's own mode set
+    // before bind (listeningUnixSocket), the process umask untouched; elsewhere the umask (withUnixModeUmask).
+    const made = server.unixMode === undefined ? null : listeningUnixSocket(path, server.unixMode, 512);
+    if (typeof made === "number") {
+      chmodSync(path, server.unixMode!);
+      // Not close-on-exec, for the workers (dupFd); no Bun listener stops on it, so the file stays.
+      const fd = dupFd(made);
+      closeFd(made);
+      return { fd, own: true, unixPath: path };
+    }
+    if (made !== null) throw unixListenError(Object.assign(new Error(`bind or listen failed (${made.code})`), { code: made.code }), path);
     let l;
-    // Created with its mode, not chmod-ed from the umask's after (withUnixModeUmask).
     const umask = server.unixMode === undefined ? undefined : withUnixModeUmask(server.unixMode);
     try {
       l = Bun.listen({ unix: path, ...handlers });
