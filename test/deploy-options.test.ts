@@ -171,6 +171,8 @@ describe("resolveDeployOptions", () => {
       [{ keyfile: "k" }, /^--keyfile needs --certfile: the certificate chain/],
       [{ certfile: "c" }, /^--certfile needs --keyfile: the certificate's private key/],
       [{ certfile: "c", keyfile: "" }, /^--certfile needs --keyfile \(given empty\)/],
+      // With --https given, not the advice to give --https.
+      [{ certfile: "c", https: true }, /^--certfile needs --keyfile: the certificate's private key, PEM$/],
       [{ caCerts: "ca" }, /needs --certfile/],
       [{ forwardedAllowIps: "1.2.3.4" }, /need --proxy-headers/],
       [{ proxyHeaders: true, forwardedAllowIps: "1.2.3.4/99" }, /at most \/32/],

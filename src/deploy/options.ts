@@ -421,7 +421,7 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   }
   let tls: ResolvedDeploy["tls"] = null;
   if (o.certfile !== undefined || o.keyfile !== undefined) {
-    if (!o.keyfile) throw new UsageError(`--certfile needs --keyfile${o.keyfile === "" ? " (given empty)" : ""}: the certificate's private key, PEM (--https alone serves a self-signed localhost certificate instead)`);
+    if (!o.keyfile) throw new UsageError(`--certfile needs --keyfile${o.keyfile === "" ? " (given empty)" : ""}: the certificate's private key, PEM${o.https ? "" : " (--https alone serves a self-signed localhost certificate instead)"}`);
     if (!o.certfile) throw new UsageError(`--keyfile needs --certfile${o.certfile === "" ? " (given empty)" : ""}: the certificate chain, PEM, that goes with the key`);
     tls = { certfile: o.certfile, keyfile: o.keyfile, ...(o.caCerts ? { caCerts: o.caCerts } : {}) };
   } else if (o.caCerts) {
