@@ -14,9 +14,9 @@
  * older releases download or compile their native part at install time,
  * which cannot work here. So this is a small fuzzer of our own with the same
  * shape: the parser's source (parser.ts, its error texts in
- * parser-messages.ts, its head memo's copy and compare in request-head.ts
- * and the field interpreters it calls, target.ts and framing-fields.ts) is
- * transpiled and instrumented with
+ * parser-messages.ts, its head memo's copy and compare in request-head.ts,
+ * the byte compares and tables of chars.ts, and the field interpreters it
+ * calls, target.ts and framing-fields.ts) is transpiled and instrumented with
  * `istanbul-lib-instrument` at start-up (statement and branch counters), an
  * input that reaches a new counter or a new hit-count bucket (AFL's buckets)
  * joins the corpus, and inputs are made by AFL-style havoc mutations
@@ -320,8 +320,12 @@ interface FileCoverage {
   branchMap: Record<string, { loc: { start: { line: number } }; type: string }>;
 }
 
-/** The modules of src/http instrumented: the parser, its error texts, the head copy and compare of its memo, and the field interpreters it calls. */
-const INSTRUMENTED = ["parser", "parser-messages", "request-head", "target", "framing-fields"];
+/**
+ * The modules of src/http instrumented: the parser, its error texts, the head copy and compare of its memo,
+ * the byte compares it calls (chars.ts: the memo's compare of a repeated head's bytes is there since
+ * 8645104, as the field-name matches), and the field interpreters it calls.
+ */
+const INSTRUMENTED = ["parser", "parser-messages", "request-head", "chars", "target", "framing-fields"];
 
 /** One instrumented module: its name, live counters and transpiled lines (for the report). */
 interface Instrumented {
