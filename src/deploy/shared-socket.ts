@@ -32,7 +32,12 @@ export interface SharedSocket {
  * binding once with `SO_REUSEPORT` (written back to `server.port`, which the
  * workers then bind); else bind `server.unix` or `server.hostname` and
  * `server.port` (default `127.0.0.1:8000`) and keep a duplicate of the
- * listener's descriptor, the listener itself stopped.
+ * listener's descriptor, the listener itself stopped. A Unix socket with
+ * `server.unixMode` is created with that mode: on Linux by a socket whose
+ * own mode is set before bind(2) (`listeningUnixSocket`,
+ * `src/server/sys.ts`: no Bun listener, the process umask untouched);
+ * elsewhere, or for a path of 108 bytes or more, with the umask set around
+ * the bind. Either way the path is `chmod`-ed to the mode after.
  * @throws BindError (from `src/server/bind.ts`) when the address cannot be bound or the inherited fd is no listening socket.
  */
 export function bindSharedSocket(server: ResolvedDeploy["server"], reusePort: boolean): SharedSocket {

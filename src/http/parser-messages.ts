@@ -1,10 +1,11 @@
 /**
  * The request parser's error texts that depend on what it found, for the
  * 400 answers a client (or its developer) reads: a request-line whose
- * HTTP-version is missing or misspelt (RFC 9112 §2.3, §3), and a field name
- * not followed by its colon (RFC 9112 §5.1). Called only when the parser
- * throws; the fixed texts of the other errors stay at their checks in
- * parser.ts.
+ * HTTP-version is missing or misspelt (RFC 9112 §2.3, §3), a malformed
+ * request-line that is a PROXY protocol header (with the bytes that tell
+ * one: HAProxy's proxy-protocol.txt), and a field name not followed by its
+ * colon (RFC 9112 §5.1). Used only when the parser throws; the fixed texts
+ * of the other errors stay at their checks in parser.ts.
  * @module
  */
 import { CR, HTAB, LF, SP } from "./chars.ts";
