@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Application } from "../src/spec.ts";
-import { enc, freePort, parseResponses, raw, serverPool } from "./helpers.ts";
+import { enc, parseResponses, raw, serverPool } from "./helpers.ts";
 
 const HAPROXY = ["/usr/sbin/haproxy"].find((p) => Bun.file(p).size > 0) ?? Bun.which("haproxy");
 if (!HAPROXY) console.warn("SKIP: haproxy is not installed (apt-get install haproxy); the send-proxy tests are skipped");
@@ -93,7 +93,8 @@ describe.skipIf(!HAPROXY)("behind HAProxy set to send-proxy / send-proxy-v2 (a p
     test(`${option}: tsgi refuses the header with 400 (HAProxy relays it to the client) and never calls the app`, async () => {
       const { app, calls } = countingApp();
       const s = start(app);
-      const port = freePort();
+      // HAProxy's side on a Unix socket: no port to pick and release before it binds.
+      const front = join(dir, `${option}.sock`);
       const cfg = join(dir, `${option}.cfg`);
       writeFileSync(
         cfg,
@@ -105,7 +106,7 @@ describe.skipIf(!HAPROXY)("behind HAProxy set to send-proxy / send-proxy-v2 (a p
           "  timeout server 5s",
           "  retries 0",
           "frontend fe",
-          `  bind 127.0.0.1:${port}`,
+          `  bind ${front}`,
           "  default_backend be",
           "backend be",
           `  server app 127.0.0.1:${s.port} ${option}`,
@@ -118,7 +119,7 @@ describe.skipIf(!HAPROXY)("behind HAProxy set to send-proxy / send-proxy-v2 (a p
       let body = "";
       for (let i = 0; i < 100 && status === 0; i++) {
         try {
-          const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) });
+          const res = await fetch("http://localhost/", { unix: front, signal: AbortSignal.timeout(3000) } as RequestInit);
           body = await res.text();
           status = res.status;
         } catch {
