@@ -10,8 +10,8 @@
  */
 import { basename, dirname, join } from "node:path";
 import { chmodSync, linkSync, renameSync, unlinkSync } from "node:fs";
-import { checkInheritedFd, listenError, prepareUnixPath, unixListenError, withUnixModeUmask } from "../server/bind.ts";
-import { closeFd, dupFd, inetSocketAddress, listeningUnixSocket } from "../server/sys.ts";
+import { bindUnderUmask, checkInheritedFd, listenError, prepareUnixPath, unixListenError, unixSocketWithMode } from "../server/bind.ts";
+import { closeFd, dupFd, inetSocketAddress } from "../server/sys.ts";
 import type { ResolvedDeploy } from "./options.ts";
 
 /** What {@link bindSharedSocket} bound. */
@@ -34,8 +34,8 @@ export interface SharedSocket {
  * `server.port` (default `127.0.0.1:8000`) and keep a duplicate of the
  * listener's descriptor, the listener itself stopped. A Unix socket with
  * `server.unixMode` is created with that mode: on Linux by a socket whose
- * own mode is set before bind(2) (`listeningUnixSocket`,
- * `src/server/sys.ts`: no Bun listener, the process umask untouched);
+ * own mode is set before bind(2) (`unixSocketWithMode`,
+ * `src/server/bind.ts`: no Bun listener, the process umask untouched);
  * elsewhere, or for a path of 108 bytes or more, with the umask set around
  * the bind. Either way the path is `chmod`-ed to the mode after.
  * @throws BindError (from `src/server/bind.ts`) when the address cannot be bound or the inherited fd is no listening socket.
@@ -69,24 +69,20 @@ export function bindSharedSocket(server: ResolvedDeploy["server"], reusePort: bo
       // not there
     }
     // Created with its mode, not chmod-ed from the umask's after: on Linux the socket's own mode set
-    // before bind (listeningUnixSocket), the process umask untouched; elsewhere the umask (withUnixModeUmask).
-    const made = server.unixMode === undefined ? null : listeningUnixSocket(path, server.unixMode, 512);
-    if (typeof made === "number") {
+    // before bind (unixSocketWithMode), the process umask untouched; elsewhere the umask (bindUnderUmask).
+    const made = server.unixMode === undefined ? null : unixSocketWithMode(path, server.unixMode);
+    if (made !== null) {
       chmodSync(path, server.unixMode!);
       // Not close-on-exec, for the workers (dupFd); no Bun listener stops on it, so the file stays.
       const fd = dupFd(made);
       closeFd(made);
       return { fd, own: true, unixPath: path };
     }
-    if (made !== null) throw unixListenError(Object.assign(new Error(`bind or listen failed (${made.code})`), { code: made.code }), path);
     let l;
-    const umask = server.unixMode === undefined ? undefined : withUnixModeUmask(server.unixMode);
     try {
-      l = Bun.listen({ unix: path, ...handlers });
+      l = bindUnderUmask(server.unixMode, () => Bun.listen({ unix: path, ...handlers }));
     } catch (error) {
       throw unixListenError(error, path);
-    } finally {
-      if (umask !== undefined) process.umask(umask);
     }
     if (server.unixMode !== undefined) chmodSync(path, server.unixMode);
     linkSync(path, tmp);

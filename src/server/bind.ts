@@ -247,20 +247,42 @@ function bunTlsOptions(tls: TlsConfig): TLSOptions {
 }
 
 /**
- * Set the process umask so that a Unix socket bound next is created with
- * permission bits `mode` (`0o777 & ~mode`), as gunicorn sets its `umask`
- * around `bind(2)`: a `chmod` after the bind alone would leave the file, for
- * a moment, with the mode the old umask gives (`0o777` under umask 0), and a
- * connection made then outlives the `chmod` (unix(7): permission is checked
- * at `connect`). The caller puts the returned umask back right after the bind.
- * The umask is the process's: a file another thread creates meanwhile (Bun's
- * asynchronous `fs`) gets that mode too, so the server binds with
- * `listeningUnixSocket` (sys.ts) where it can (Linux), and this is its fallback.
- * @param mode the socket file's permission bits, `0o000` to `0o777`.
- * @returns the umask before.
+ * A listening Unix socket at `path` created with permission bits `mode`,
+ * where the platform allows (Linux, a path under 108 bytes): the socket's
+ * own mode set before `bind(2)` (`listeningUnixSocket` in sys.ts; backlog
+ * 512, Bun's), so the file never has the mode the umask gives. A `chmod`
+ * after the bind alone would leave it, for a moment, with `0o777` less the
+ * umask, and a connection made then outlives the `chmod` (unix(7):
+ * permission is checked at `connect`).
+ * @param path the socket file's path (made ready by `prepareUnixPath`).
+ * @param mode permission bits, `0o000` to `0o777`.
+ * @returns the listening descriptor (close-on-exec), or `null` where it
+ *   cannot be made so: bind with {@link bindUnderUmask} then.
+ * @throws BindError when `bind(2)` or `listen(2)` fails (the path taken, no permission).
  */
-export function withUnixModeUmask(mode: number): number {
-  return process.umask(~mode & 0o777);
+export function unixSocketWithMode(path: string, mode: number): number | null {
+  const made = listeningUnixSocket(path, mode, 512);
+  if (made === null || typeof made === "number") return made;
+  throw unixListenError(Object.assign(new Error(`bind or listen failed (${made.code})`), { code: made.code }), path);
+}
+
+/**
+ * Run `bind` (a `Bun.listen({ unix })`) with the process umask set so that
+ * the socket file it creates has permission bits `mode` (`0o777 & ~mode`),
+ * as gunicorn sets its `umask` around `bind(2)`, and put the umask back
+ * after, also when `bind` throws; without `mode`, `bind` as it is. The umask
+ * is the process's: a file another thread creates meanwhile (Bun's
+ * asynchronous `fs`) gets that mode too, so this is the fallback of
+ * {@link unixSocketWithMode}, for where that returns `null`.
+ */
+export function bindUnderUmask<T>(mode: number | undefined, bind: () => T): T {
+  if (mode === undefined) return bind();
+  const old = process.umask(~mode & 0o777);
+  try {
+    return bind();
+  } finally {
+    process.umask(old);
+  }
 }
 
 /**
@@ -342,8 +364,8 @@ export function bindListener<Data>(
     // bind(2) creates the file with 0o777 less the umask, and a chmod after it leaves a window in which
     // whoever that lets in may connect (and stay connected): the file is created with the mode instead,
     // the socket's own (fchmod before bind; Bun's 512 backlog, the one asked set below), else the umask's.
-    const made = options.unixMode === undefined ? null : listeningUnixSocket(path, options.unixMode, 512);
-    if (typeof made === "number") {
+    const made = options.unixMode === undefined ? null : unixSocketWithMode(path, options.unixMode);
+    if (made !== null) {
       try {
         // `fd` works for Bun.listen (Bun 1.x) but is only typed for Bun.connect; Bun takes the descriptor over.
         listener = (Bun.listen as unknown as (o: object) => SocketListener<Data>)({ ...common, fd: made });
@@ -355,14 +377,10 @@ export function bindListener<Data>(
       // Bun listens a descriptor it is given again with 511; the 512 Bun.listen({ unix }) binds with (a backlog asked is set below).
       if (options.backlog === undefined) applyBacklog(listener as SocketListener<unknown>, 512, path);
     } else {
-      if (made !== null) throw unixListenError(Object.assign(new Error(`bind or listen failed (${made.code})`), { code: made.code }), path);
-      const umask = options.unixMode === undefined ? undefined : withUnixModeUmask(options.unixMode);
       try {
-        listener = Bun.listen<Data>({ ...common, unix: path });
+        listener = bindUnderUmask(options.unixMode, () => Bun.listen<Data>({ ...common, unix: path }));
       } catch (error) {
         throw unixListenError(error, path);
-      } finally {
-        if (umask !== undefined) process.umask(umask);
       }
     }
     const backlogSet = applyBacklog(listener as SocketListener<unknown>, options.backlog, path);
