@@ -2558,6 +2558,51 @@ describe("request.signal when the client goes away while the handler computes (t
     }
   });
 
+  test("a client that half-closes with its request gets all of a streamed body also when the app's first chunk takes 150 ms of synchronous work, past the 50 ms grace (before: the grace's timer ran before the poll that read the FIN, and the body was cut after its first chunk)", async () => {
+    const python3 = Bun.which("python3");
+    if (!python3) return void console.warn("SKIP: python3 is not installed; the half-close client of this test is a python3 process");
+    let pulls = 0;
+    const s = startServer(
+      fromFetchHandler(() => {
+        const words = ["one\n", "two\n", "three\n"];
+        return new Response(
+          new ReadableStream({
+            async pull(c) {
+              // The first chunk after 150 ms of synchronous work (a page rendered at once): the event loop stalls.
+              if (pulls === 0) for (const t0 = performance.now(); performance.now() - t0 < 150; );
+              else await Bun.sleep(20);
+              if (pulls < words.length) c.enqueue(new TextEncoder().encode(words[pulls++]!));
+              else c.close();
+            },
+          }),
+        );
+      }),
+    );
+    try {
+      // A separate process (printf ... | nc -N): the request and its FIN sent together, then everything read (bounded at 5 s).
+      const script = `import socket, sys
+s = socket.create_connection(("127.0.0.1", ${s.port}), timeout=5)
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n")
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.write(data.decode("latin1"))`;
+      for (let round = 0; round < 3; round++) {
+        pulls = 0;
+        const proc = Bun.spawn([python3, "-c", script], { stdout: "pipe", stderr: "pipe" });
+        const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+        expect([round, code, out.includes("one\n"), out.includes("three\n"), out.endsWith("0\r\n\r\n")]).toEqual([round, 0, true, true, true]);
+      }
+      expect(s.errors).toEqual([]);
+    } finally {
+      await s.server.close({ timeout: 100 });
+    }
+  });
+
   test("a streamed body stopped at its own Content-Length (all of it sent, or more than it) has its stream cancelled, so its cancel() frees what it holds, and request.signal is not aborted (before: cancel() never ran)", async () => {
     const seen: string[] = [];
     const handler = (request: Request) => {

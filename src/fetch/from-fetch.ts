@@ -24,6 +24,9 @@ const READ_SIZE = 64 * 1024;
  * the whole body, as spec.md promises; a client that closes later (a tab
  * closed on an event stream) has the stream cancelled at once. One that
  * closes within it has the stream cut when a next chunk fails to go out.
+ * The watch starts one turn of the event loop after it, so that a FIN
+ * already received is read first even when the app's synchronous work held
+ * the loop past it.
  */
 const HALF_CLOSE_GRACE_MS = 50;
 
@@ -666,8 +669,13 @@ class Exchange {
     let watching: ReturnType<typeof setTimeout> | null = null;
     if (!signal.aborted) {
       watching = setTimeout(() => {
-        watching = null;
-        if (!signal.aborted) signal.addEventListener("abort", onAbort, { once: true });
+        // One more turn of the event loop first, so that the socket events already in hand are read: after a stall
+        // (the app's own synchronous work past the grace) the grace's timer runs before the poll that reads a FIN
+        // sent with the request, which would then be taken for a client leaving.
+        watching = setTimeout(() => {
+          watching = null;
+          if (!signal.aborted) signal.addEventListener("abort", onAbort, { once: true });
+        }, 0);
       }, HALF_CLOSE_GRACE_MS);
     }
     const unwatch = (): void => {
