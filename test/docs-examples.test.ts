@@ -41,18 +41,26 @@ interface Example {
   source: string;
 }
 
-/** Every ```ts block of README.md and docs/**\/*.md, in file order. */
+/**
+ * Every ```ts block of README.md and docs/**\/*.md, in file order: those
+ * indented under a list item too (their indent taken off each line).
+ */
 function collect(): Array<Omit<Example, "dir">> {
   const files = ["README.md", ...[...new Bun.Glob("docs/**/*.md").scanSync(root)].sort()];
   const found: Array<Omit<Example, "dir">> = [];
   for (const file of files) {
     const lines = readFileSync(join(root, file), "utf8").split("\n");
     let start = -1;
+    let indent = "";
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
-      if (start < 0 && /^```(ts|typescript)\s*$/.test(line)) start = i;
-      else if (start >= 0 && /^```\s*$/.test(line)) {
-        found.push({ where: `${file}:${start + 1}`, source: `${lines.slice(start + 1, i).join("\n")}\n` });
+      const open = /^( *)```(ts|typescript)\s*$/.exec(line);
+      if (start < 0 && open) {
+        start = i;
+        indent = open[1]!;
+      } else if (start >= 0 && /^\s*```\s*$/.test(line)) {
+        const body = lines.slice(start + 1, i).map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l.trimStart()));
+        found.push({ where: `${file}:${start + 1}`, source: `${body.join("\n")}\n` });
         start = -1;
       }
     }
@@ -120,6 +128,14 @@ describe("docs examples", () => {
     expect(examples.some((e) => e.where.startsWith("README.md"))).toBe(true);
   });
 
+  // Before: a block indented under a list item (spec.md's tsgi.posthooks example) was not collected, so never checked.
+  test("every TypeScript fence of README.md and docs/ is collected, indented ones included", () => {
+    const files = ["README.md", ...[...new Bun.Glob("docs/**/*.md").scanSync(root)].sort()];
+    const fences = files.flatMap((file) =>
+      readFileSync(join(root, file), "utf8").split("\n").flatMap((line, i) => (/^\s*```\s*(ts|typescript|tsx)\b/i.test(line) ? [`${file}:${i + 1}`] : [])));
+    expect(examples.map((e) => e.where)).toEqual(fences);
+  });
+
   if (!existsSync(tsc)) console.warn("SKIP docs examples type-check: node_modules/.bin/tsc is missing (run npm install)");
   /** `tsc` over every example with `flags` added to the project's tsconfig; each error named by the doc line it came from, not the temp file. */
   const typeCheck = async (flags: string[]) => {
@@ -157,11 +173,28 @@ describe("docs examples", () => {
         }),
       ]);
       await Promise.all([get.arrayBuffer(), post.arrayBuffer()]);
-      expect(s.errors.join("")).toBe("");
+      // spec.md's tsgi.posthooks example logs each response's time to tsgi.errors, by design (its own test below).
+      expect(s.errors.join("").replace(/^timing: \d+\.\d ms\n/gm, "")).toBe("");
       expect(get.status).toBeLessThan(500);
       expect(post.status).toBeLessThan(500);
     }, 15_000);
   }
+
+  // spec.md's tsgi.posthooks example (indented under its list item): the hook runs once per request, after the response.
+  const posthooks = apps.find((e) => e.where.startsWith("docs/spec.md") && e.source.includes('environ["tsgi.posthooks"]'));
+  test("spec.md's tsgi.posthooks example is found", () => {
+    expect(posthooks).toBeDefined();
+  });
+  test.skipIf(!posthooks)("spec.md's tsgi.posthooks: each response answered, then its hook logs its time to tsgi.errors", async () => {
+    const app = (await import(join(posthooks!.dir, "example.ts"))).default as Application;
+    const s = startServer(validator(app));
+    for (let i = 1; i <= 3; i++) {
+      const res = await fetch(`${s.url}/${i}`);
+      expect([res.status, await res.text()]).toEqual([200, "ok\n"]);
+      for (let wait = 0; wait < 50 && s.errors.length < i; wait++) await Bun.sleep(20);
+      expect(s.errors.join("")).toMatch(new RegExp(`^(timing: \\d+\\.\\d ms\\n){${i}}$`));
+    }
+  }, 15_000);
 
   // server.md's event stream: the GET/POST check above sees its page only; here a subscriber gets
   // what a POST publishes, and a subscriber that leaves ends its stream (close() ran: it is logged).
