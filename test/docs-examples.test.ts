@@ -11,8 +11,8 @@
  *   on 127.0.0.1 behind `validator()` (the wsgiref.validate port), sent a GET
  *   and a form POST, and must answer below 500 with no conformance error;
  * - every script example that says what it prints (`console.log(x); // output`,
- *   or comment lines right after the `console.log`) is run and must print
- *   exactly that ("..." at the end: a prefix).
+ *   or comment lines right after a `console.log` or `process.stdout.write`)
+ *   is run and must print exactly that ("..." at the end: a prefix).
  *
  * Conventions the examples may rely on: `./app.ts` is the reader's own
  * application (a stub here), and `Deno` is declared for the example that shows
@@ -104,8 +104,9 @@ const examples = setUpProject(collect());
 
 /**
  * What a script example says it prints: the comment on a `console.log(...)`
- * line, and the comment lines right after one (after any closing `}` lines).
- * A comment ending in "..." is a prefix of the printed line.
+ * line, and the comment lines right after a `console.log(...)` or a
+ * `process.stdout.write(...)` (after any closing `}` lines; a bare `//` is an
+ * empty line). A comment ending in "..." is a prefix of the printed line.
  */
 function expectedOutput(source: string): string[] {
   const expected: string[] = [];
@@ -115,8 +116,8 @@ function expectedOutput(source: string): string[] {
     if (same) {
       expected.push(same[1]!.trimEnd());
       afterLog = false;
-    } else if (line.includes("console.log(")) afterLog = true;
-    else if (afterLog && /^\s*\/\/ /.test(line)) expected.push(line.replace(/^\s*\/\/ /, "").trimEnd());
+    } else if (/\b(console\.log|process\.stdout\.write)\(/.test(line)) afterLog = true;
+    else if (afterLog && /^\s*\/\/( |$)/.test(line)) expected.push(line.replace(/^\s*\/\/ ?/, "").trimEnd());
     else if (!/^\s*[})\];]+\s*$/.test(line)) afterLog = false;
   }
   return expected;
