@@ -101,6 +101,28 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(folder.out, /\. is a directory: give the app's module file, e\.g\. \.\/app\.ts/);
   });
 
+  test("an app under a directory whose name has a '?' (which Bun reads as a query: it imports no module there): a startup error naming the directory, in each reload mode (before: the server started and served 'Cannot find module' of the path cut at the '?', with 'Fix the code and save')", async () => {
+    const app = helloApp();
+    app.write("my?app/app.ts", HELLO);
+    const dir = join(app.dir, "my?app");
+    for (const [cwd, args] of [
+      [dir, ["./app.ts"]],
+      [dir, ["./app.ts", "--reload=restart"]],
+      [dir, ["./app.ts", "--no-reload"]],
+      [app.dir, ["./my?app/app.ts"]],
+    ] as const) {
+      const r = await run([...args, "--port", String(freePort())], cwd, {}, 8_000);
+      expect([args, r.code]).toEqual([args, 1]);
+      expectOneLineError(r.out, /cannot load .*app\.ts: the directory .*\/my\?app has a "\?" in its name, which Bun reads as the start of a query: it imports no module under it; rename the directory without the "\?"/);
+      expect(r.out).not.toContain("Cannot find module");
+    }
+    // A file named so: the file to rename.
+    app.write("q?.ts", HELLO);
+    const file = await run(["./q?.ts", "--port", String(freePort())], app.dir, {}, 8_000);
+    expect(file.code).toBe(1);
+    expectOneLineError(file.out, /cannot load \.\/q\?\.ts: the file .*\/q\?\.ts has a "\?" in its name, .*; rename the file without the "\?"/);
+  });
+
   test("tsgi serve's word typed to tsgi-dev (tsgi-dev serve ./app.ts): the command line to type, not 'unexpected argument' or 'no such file: serve'; a file named serve is served only as a path, ./serve (before: the bare word imported it, a shell script failing as a module)", async () => {
     const app = helloApp();
     const r = await run(["serve", "./app.ts", "--watch", "views"], app.dir);

@@ -199,7 +199,7 @@ export class AppLoader {
       this.#failed = !r.ok;
       return { ...r, files: [...this.#known], before, ms: performance.now() - started };
     };
-    const problem = appFileProblem(this.spec);
+    const problem = appFileProblem(this.spec) ?? queryInPathProblem(this.spec);
     // Said with the path as given (relative to the working directory, as tsgi serve says it).
     if (problem) return done({ ok: false as const, failure: { kind: "not-found" as const, message: problem } });
     let mod: Record<string, unknown>;
@@ -365,6 +365,23 @@ function trapExit(): () => void {
   return () => {
     process.exit = real;
   };
+}
+
+/**
+ * Why Bun cannot import the app at all: a `?` in a name on its path (a
+ * directory `my?app`, a file `app?.ts`), which Bun (1.4.5) reads as the
+ * start of a query string, so it finds no module there or under it (`bun
+ * ./app.ts` fails alike: "Module not found"). Before this, tsgi-dev started,
+ * said "Cannot find module" of the path cut at the `?` and to fix the code
+ * and save, which could never help. `null` when there is none.
+ */
+export function queryInPathProblem(spec: AppSpec): string | null {
+  const q = spec.file.indexOf("?");
+  if (q < 0) return null;
+  const next = spec.file.slice(q).search(/[\\/]/);
+  const what = next < 0 ? "file" : "directory";
+  const named = next < 0 ? spec.file : spec.file.slice(0, q + next);
+  return `cannot load ${spec.path}: the ${what} ${named} has a "?" in its name, which Bun reads as the start of a query: it imports no module ${next < 0 ? "there" : "under it"}; rename the ${what} without the "?"`;
 }
 
 /** The path relative to the working directory when inside it, for messages. */
