@@ -253,8 +253,28 @@ describe("the error log at exit", () => {
       const seen = new Set([...text().matchAll(/Error in GET \/throw\?n(\d+)-/g)].map((m) => Number(m[1])));
       // Before: the exit dropped what waited for the reader past the pipe's 64 KiB, the last reports.
       expect(seen.size).toBe(count);
+      // Every report whole: no other process's write cut into its first line, nor into any line (the
+      // workers', the supervisor's). Before: each worker wrote the shared pipe itself, and with the reader
+      // lagging Bun joined its queued writes into pieces of any length, cut where the pipe was full.
+      const whole = new Set(
+        [...text().matchAll(/^(?:\[tsgi worker \d+\] )?Error in GET \/throw\?n(\d+)-a{3000} HTTP\/1\.1: Error: app failure on purpose$/gm)].map((m) => Number(m[1])),
+      );
+      const cut = text().split("\n").filter((line) => line.indexOf("[tsgi ", 1) !== -1);
+      expect(cut.map((line) => `${line.slice(0, 40)} ... ${line.slice(line.indexOf("[tsgi ", 1), line.indexOf("[tsgi ", 1) + 60)}`)).toEqual([]);
+      expect(whole.size).toBe(count);
     }, 40_000);
   }
+});
+
+describe("a worker's error log, relayed by the supervisor", () => {
+  test("what a worker writes to tsgi.errors just before it exits (process.exit) still reaches stderr, marked with its pid", async () => {
+    const { proc, port, err } = await serve(["--no-access-log", "--workers", "2"]);
+    // The worker exits mid-request: the client sees the connection end.
+    expect(await status(port, "/log-then-crash")).toBe(0);
+    expect(await waitFor(() => /\[tsgi worker \d+\] last words before the exit\n/.test(err()), 5000)).toBe(true);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 30_000);
 });
 
 describe("a stdout reader that stalls", () => {

@@ -128,6 +128,15 @@ function ordinal(n: number): string {
 
 const defaultLog: SupervisorLog = (level, message) => process.stderr.write(`[tsgi supervisor ${process.pid}] ${level}: ${message}\n`);
 
+/** A worker's error log text (already marked `[tsgi worker <pid>] `), written to stderr as it came: the supervisor is its one writer. */
+function writeErrorLog(text: string): void {
+  try {
+    process.stderr.write(text);
+  } catch {
+    // stderr is gone: nowhere left to tell
+  }
+}
+
 /** The supervisor. {@link start} it, then {@link installSignals} (the CLI does both). */
 export class Supervisor {
   private readonly config: Omit<WorkerConfig, "inheritFd">;
@@ -415,6 +424,9 @@ export class Supervisor {
         break;
       case "log":
         if (typeof m.text === "string") stdoutLog.write(m.text);
+        break;
+      case "errorlog":
+        if (typeof m.text === "string") writeErrorLog(m.text);
         break;
       case "warning":
         if (typeof m.message === "string" && !this.warned.has(m.message)) {

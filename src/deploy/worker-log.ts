@@ -1,8 +1,9 @@
 /**
- * A worker's error log: what a `tsgi serve --workers` worker writes to the
+ * A worker's error log: what a `tsgi serve --workers` worker logs to the
  * stderr it shares with the supervisor and the other workers (the server's
  * warnings, its reports of application errors, the app's `tsgi.errors`, stray
- * errors) starts with `[tsgi worker <pid>] `, as the supervisor's own lines
+ * errors; the supervisor writes it, relayed over IPC) starts with
+ * `[tsgi worker <pid>] `, as the supervisor's own lines
  * start with `[tsgi supervisor <pid>]`, so that an operator can tell which
  * worker hit `maxConnections` or raised (gunicorn puts the pid on every
  * error-log line for the same reason).

@@ -48,6 +48,8 @@ export type WorkerMessage =
   | { type: "retire"; requests: number }
   | { type: "failed"; message: string }
   | { type: "log"; text: string }
+  /** Error log text (prefixed already: {@link workerPrefix}), written to stderr by the supervisor as it is. */
+  | { type: "errorlog"; text: string }
   /** Something the operator should know about the app (said once by the supervisor, however many workers say it). */
   | { type: "warning"; message: string };
 
@@ -72,6 +74,28 @@ function ipcFlushed(requests: number): Promise<void> {
 }
 
 /**
+ * Hand error log text to the supervisor, which writes it to the stderr all
+ * share: one writer, so a worker's message (an error report with its stack,
+ * a `tsgi.errors` write) is never cut into by another worker's or the
+ * supervisor's. Written to the shared stderr directly, Bun joins the writes
+ * a lagging reader has not taken into pieces of any length, cut wherever the
+ * pipe is full, so another process's line could land inside any message,
+ * even one under `PIPE_BUF` (4096 bytes). With the supervisor gone (IPC
+ * closed), the worker writes stderr itself.
+ */
+function relayErrorLog(text: string): void {
+  if (process.send && process.connected !== false) {
+    try {
+      process.send({ type: "errorlog", text } satisfies WorkerMessage);
+      return;
+    } catch {
+      // supervisor gone: write it here
+    }
+  }
+  process.stderr.write(text);
+}
+
+/**
  * The worker side: load the app, listen (fd 3 or `SO_REUSEPORT`), report
  * `listening`, send heartbeats every quarter of the timeout, count requests
  * and ask to retire at `maxRequests` (+ jitter), and on SIGTERM (or SIGINT,
@@ -86,7 +110,8 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   guardStdio();
   // From the app's import on: a stray rejection or exception is logged, not the worker's end.
   // Its error log names the worker: N of them share stderr (a maxConnections warning, an app's error).
-  const errorLog = prefixedLog(workerPrefix());
+  // The supervisor writes it, as the access log (see relayErrorLog).
+  const errorLog = prefixedLog(workerPrefix(), relayErrorLog);
   logStrayErrors(errorLog);
   const send = (m: WorkerMessage) => {
     try {

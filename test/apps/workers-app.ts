@@ -20,6 +20,11 @@ if (process.env.TSGI_TEST_IMPORT_MS) {
 const app: Application = async (environ, startResponse) => {
   const path = environ.PATH_INFO;
   if (path === "/crash") process.exit(1);
+  // Last words on the error log, then an exit at once (a fatal error the app reports before it ends).
+  if (path === "/log-then-crash") {
+    environ["tsgi.errors"].write("last words before the exit\n");
+    process.exit(1);
+  }
   if (path === "/hang") {
     const until = Date.now() + 60_000;
     while (Date.now() < until) {
