@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { cpSync, readFileSync, renameSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { DevProcess, freePort, get, KeepAliveClient, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
+import { DevProcess, get, KeepAliveClient, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
 import { raw } from "./helpers.ts";
 
 const apps: TempApp[] = [];
@@ -95,7 +95,7 @@ describe("tsgi-dev: broken code", () => {
   test("each kind of broken code: 500 page (HTML and plain), terminal report, recovery on the next good save", async () => {
     const app = new TempApp({ "app.ts": ENTRY, "b.ts": B, "c.ts": goodC("c0") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("b+c0");
 
@@ -151,7 +151,7 @@ describe("tsgi-dev: broken code", () => {
       [modules.e]: good("e", "0"),
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("c0 d0 e0");
     const versions = { c: 0, d: 0, e: 0 };
@@ -180,7 +180,7 @@ describe("tsgi-dev: broken code", () => {
   test("a syntax error at startup: the server starts, shows the page, and recovers", async () => {
     const app = new TempApp({ "app.ts": ENTRY, "b.ts": B, "c.ts": `export function c( { return 1 }\n` });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     expect(dev.output).toMatch(/the app failed to load/);
     expect(dev.output).toMatch(/c\.ts:1:\d+/);
@@ -197,7 +197,7 @@ describe("tsgi-dev: broken code", () => {
       "lib/greet.ts": `import type { User } from "./types.ts";\nexport const greet = (u: User) => "hi " + u.name;\n`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     const hint = /User is a TypeScript type in lib\/types\.ts \(export interface User\), and types are gone at run time: import it with import type \{ User \}, use it only in types, and re-export it with export type \{ User \} from/;
     // Bun's message names neither the file nor the line of the re-export.
@@ -236,7 +236,7 @@ describe("tsgi-dev: broken code", () => {
       "lib/types.ts": `export interface User {\n  name: string;\n}\n${moreTypes}`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     await dev.waitFor(/Export named 'User' not found in module '.*lib\/index\.ts'/, 3000);
     await dev.waitFor(/User is a TypeScript type in lib\/types\.ts \(export interface User\), and types are gone at run time: import it with import type \{ User \}/, 3000);
@@ -272,7 +272,7 @@ describe("tsgi-dev: broken code", () => {
       "b/types.ts": `export interface Options {\n  b: number;\n}\n`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     // a/index.ts's line is right (its module has the value): b/index.ts's is the one Bun refused.
     await dev.waitFor(/export 'Options' not found in '\.\/types\.ts'\n\s+at .*b\/index\.ts:1:10\n/, 3000);
@@ -302,7 +302,7 @@ describe("tsgi-dev: broken code", () => {
     // A project with its other dependencies installed: Bun keeps what it read of this node_modules.
     const app = new TempApp({ "app.ts": usesPkg("v0"), "fine.ts": `export const word = "local";\n`, "node_modules/.package-lock.json": "{}" });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const hint = /tsgi-missing-pkg is not installed here \(no node_modules\/tsgi-missing-pkg in .+ or above\)\. If the name is right, install it \(npm install tsgi-missing-pkg, or bun add tsgi-missing-pkg\), then save a file: tsgi-dev looks for it again at each load\./;
     expect(dev.output).toMatch(hint);
@@ -343,7 +343,7 @@ describe("tsgi-dev: broken code", () => {
       "tsconfig.json": JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { "@/*": ["./lib/*"] } } }),
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", "--reload=restart"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log", "--reload=restart"], { cwd: app.dir });
     const url = await dev.ready();
     const hint = /If the name is right, install it \(npm install tsgi-missing-pkg, or bun add tsgi-missing-pkg\), then save a file: the next app process finds it\./;
     expect((await get(url, PLAIN)).text).toMatch(hint);
@@ -402,7 +402,7 @@ export function render(page: Page): Rendered {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const secrets = {
       Authorization: "Bearer sekrit-token-123",
@@ -473,7 +473,7 @@ export default function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     for (const accept of [HTML, PLAIN]) {
       const r = await get(url, accept);
@@ -498,7 +498,7 @@ export default function app(environ: any, startResponse: any) {
     const fifo = app.path("pipe");
     const made = Bun.spawnSync(["mkfifo", fifo]);
     expect(made.exitCode).toBe(0);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const inject = (file: string, line: number) => `%0A%20%20%20%20at%20${encodeURIComponent(file).replace(/%2F/g, "/")}:${line}:1`;
     for (const accept of [HTML, PLAIN]) {
@@ -527,7 +527,7 @@ export default function app(environ: any, startResponse: any) {
       "secret.txt": `TOPSECRET_LINE_1 password=letmein\nimport "TOPSECRET_SPEC";\nTOPSECRET_LINE_3\n`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const secret = app.path("secret.txt");
     const position = { file: secret, line: 1, column: 1, lineText: "x" };
@@ -568,7 +568,7 @@ export default async function app(environ: any, startResponse: any) {
       "config.ts": `// settings\nexport const DB_PASSWORD = "TOPSECRET_CONFIG_pw";\nexport const other = "TOPSECRET_LINE_3";\n`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const config = app.path("config.ts");
     const frame = `\n    at handler (${config}:2:1)\n    at ${config}:3:1`;
@@ -612,7 +612,7 @@ export default async function app(environ: any, startResponse: any) {
     });
     apps.push(app);
     // Outside tests and CI consola picks its fancy reporter, whose markdown pattern took quadratic time over whitespace.
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir, env: { NODE_ENV: undefined, TEST: undefined, CI: undefined } });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir, env: { NODE_ENV: undefined, TEST: undefined, CI: undefined } });
     const url = await dev.ready();
     const began = performance.now();
     const r = await fetch(url, { method: "POST", body: `[${" ".repeat(150_000)}]`, headers: PLAIN, signal: AbortSignal.timeout(20_000) });
@@ -632,7 +632,7 @@ export default async function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     // "<" is the worst case for the HTML page: each becomes "&lt;" (4 MB of them made a 16 MB page and a 4 MB terminal report).
     const body = "<".repeat(4_000_000) + "TAIL_MARK";
@@ -669,7 +669,7 @@ export default async function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     /** The dev process's CPU time so far (user and system, ms; /proc ticks of 10 ms): not the wall time, which a loaded machine stretches. */
     const cpu = () => {
@@ -710,7 +710,7 @@ export default function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     for (const path of ["stack", "name", "proxy"]) {
       for (const accept of [HTML, PLAIN]) {
@@ -735,7 +735,7 @@ export default function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const huge = "<".repeat(1_000_000);
     // A line longer than MAX_FRAME_LINE (2,112) is no frame (its parse would take quadratic time); a shorter one's
@@ -768,9 +768,9 @@ export default function app(environ: any, startResponse: any) {
   test("a request for another host name (DNS rebinding) gets 403 and no page, warned once; --allowed-hosts lets it in", async () => {
     const app = new TempApp({ "app.ts": `export default function app() {\n  throw new Error("secret stack");\n}\n` });
     apps.push(app);
-    const port = freePort();
-    const dev = new DevProcess(["./app.ts", "--port", String(port), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
+    const port = Number(new URL(url).port);
     const ask = async (host: string, path = "/") => {
       const { data } = await raw(port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAccept: text/html\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });
       return data.toString("latin1");
@@ -786,9 +786,8 @@ export default function app(environ: any, startResponse: any) {
     expect(dev.output.match(/blocked a request for host/g)).toHaveLength(1);
     expect((await get(url, PLAIN)).status).toBe(500);
 
-    const port2 = freePort();
-    const allowed = new DevProcess(["./app.ts", "--port", String(port2), "--no-access-log", "--allowed-hosts", "evil.example"], { cwd: app.dir });
-    await allowed.ready();
+    const allowed = new DevProcess(["./app.ts", "--port", "0", "--no-access-log", "--allowed-hosts", "evil.example"], { cwd: app.dir });
+    const port2 = Number(new URL(await allowed.ready()).port);
     const { data } = await raw(port2, `GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`, { timeoutMs: 3000 });
     expect(data.toString("latin1")).toStartWith("HTTP/1.1 500 ");
   });
@@ -796,9 +795,9 @@ export default function app(environ: any, startResponse: any) {
   test("error pages are never sniffed as HTML (nosniff on the text page and the 403) and the HTML page has a Content-Security-Policy: no inline script runs, the live script comes as a file; request text on it is escaped", async () => {
     const app = new TempApp({ "app.ts": `export default function app(environ: any) {\n  throw new Error("bad query " + environ.QUERY_STRING);\n}\n` });
     apps.push(app);
-    const port = freePort();
-    const dev = new DevProcess(["./app.ts", "--port", String(port), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
+    const port = Number(new URL(url).port);
     const attack = "<script>alert(1)</script><img src=x onerror=alert(2)>";
     const query = "q=" + encodeURIComponent(attack);
     const check = async (what: string) => {
@@ -848,7 +847,7 @@ export default function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const page = await get(url + "empty-then-throw", HTML);
     expect(page.status).toBe(500);
@@ -867,9 +866,9 @@ export default function app(environ: any, startResponse: any) {
   test("requests for 300 other host names (a rebinding page behind wildcard DNS, a client spraying names): each gets 403, the terminal warns for the first 10 names and says once that it stops", async () => {
     const app = new TempApp({ "app.ts": `export default function app() {\n  throw new Error("secret stack");\n}\n` });
     apps.push(app);
-    const port = freePort();
-    const dev = new DevProcess(["./app.ts", "--port", String(port), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
+    const port = Number(new URL(url).port);
     const requests = Array.from({ length: 300 }, (_, i) => `GET / HTTP/1.1\r\nHost: r${i}.evil.example:${port}\r\n${i === 299 ? "Connection: close\r\n" : ""}\r\n`);
     const { data } = await raw(port, requests.join(""), { timeoutMs: 10_000 });
     const text = data.toString("latin1");
@@ -906,7 +905,7 @@ export default function app(environ: any, startResponse: any): any {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const cases: Array<[string, RegExp]> = [
       ["string", /the application returned a string; return an iterable of Uint8Array/],
@@ -965,7 +964,7 @@ export default function app(environ: any, startResponse: any): any {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     for (const [accept, headers] of [["plain", PLAIN], ["html", HTML]] as const) {
       for (const path of ["array-no-start", "empty-no-start", "string-chunk", "not-a-body"]) {
@@ -1025,7 +1024,7 @@ export default function app(environ: any, startResponse: any): any {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     for (const headers of [PLAIN, HTML]) {
       expect((await get(url + "sync", headers)).text).toBe("ab");
@@ -1054,7 +1053,7 @@ export default function app(environ: any, startResponse: any): any {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     const mark = dev.output.length;
     for (const [path, headers] of [["plain", PLAIN], ["html", HTML]] as const) {
@@ -1078,7 +1077,7 @@ export default function app(environ: any, startResponse: any): any {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     const port = Number(new URL(url).port);
     const head = (path: string) => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\nContent-Type: text/plain\r\n\r\nabc`;
@@ -1126,7 +1125,7 @@ export default async function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     const port = Number(new URL(url).port);
     for (const headers of [HTML, PLAIN]) {
@@ -1172,7 +1171,7 @@ export default async function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     const port = Number(new URL(url).port);
     for (const path of ["/db", "/wrapped"]) {
@@ -1213,7 +1212,7 @@ export default function app(environ: any, startResponse: any): any {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     const port = Number(new URL(url).port);
     const mark = dev.output.length;
@@ -1243,7 +1242,7 @@ export default function app(environ: any, startResponse: any): any {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     for (const [path, says] of [["/reject", /a promise rejected with nothing to catch it[^]*forgot to await this/], ["/timer", /thrown outside any request[^]*thrown in a timer/]] as const) {
       const mark = dev.output.length;
@@ -1269,7 +1268,7 @@ export default function app(environ: any, startResponse: any): any {
   test("a module that calls process.exit() at import fails the load like any import error; the server stays up and recovers", async () => {
     const app = new TempApp({ "app.ts": ENTRY, "b.ts": B, "c.ts": goodC("c0") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const mark = dev.output.length;
     app.write("c.ts", `if (!process.env.DATABASE_URL) {\n  console.error("DATABASE_URL missing");\n  process.exit(1);\n}\n` + goodC("c1"));
@@ -1289,7 +1288,7 @@ export default function app(environ: any, startResponse: any): any {
       "app.ts": `export default function app(environ: any, startResponse: any) {\n  throw new Error("secret detail in the message");\n}\n`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-debug"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-debug"], { cwd: app.dir });
     const url = await dev.ready();
     for (const headers of [HTML, PLAIN]) {
       const r = await get(url, { ...headers, Authorization: "Bearer x" });
@@ -1327,7 +1326,7 @@ export default new PathInfoDispatcher({ "/blog": blog, "/api": inner, "/plain": 
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url + "blog/ok")).text).toBe("ok");
     for (const [path, scriptName, pathInfo] of [
@@ -1358,7 +1357,7 @@ export default new PathInfoDispatcher({ "/blog": (environ: any) => { throw new E
     // A copy, not a link: Bun would resolve a link to this checkout's files, one module instance.
     cpSync(join(ROOT, "src"), join(app.dir, "node_modules/tsgi/src"), { recursive: true });
     cpSync(join(ROOT, "package.json"), join(app.dir, "node_modules/tsgi/package.json"));
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const r = await get(url + "blog/post/1", PLAIN);
     expect(r.status).toBe(500);
@@ -1375,7 +1374,7 @@ describe("an import of a file that is not there names the nearest file beside it
   test("a misspelt name or extension gets 'Did you mean' in the terminal and on the page; nothing near, none; a file renamed under a running app, its new name", async () => {
     const app = new TempApp({ "app.ts": appImporting("./lib/greeter.ts"), "lib/greet.ts": `export const greet = () => "hi";\n`, "lib/other.ts": "export {};\n" });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     // At startup: Bun's message names the file, and says nothing of greet.ts.
     await dev.waitFor(/Did you mean "\.\/lib\/greet\.ts"\? \(\.\/lib\/greeter\.ts is not there\)/);

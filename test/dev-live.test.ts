@@ -5,7 +5,7 @@
  * /__tsgi/live announces each successful reload.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { DevProcess, freePort, get, killAll, TempApp } from "../fixtures/dev/harness.ts";
+import { DevProcess, get, killAll, TempApp } from "../fixtures/dev/harness.ts";
 import { existsSync, readdirSync } from "node:fs";
 import { connect } from "node:net";
 import { waitFor } from "./fault-helpers.ts";
@@ -112,7 +112,7 @@ const SCRIPT = /<script data-tsgi-live>.*?<\/script>/;
 async function start(extra: string[] = []) {
   const app = new TempApp({ "app.ts": APP("v1") });
   apps.push(app);
-  const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", ...extra], { cwd: app.dir });
+  const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log", ...extra], { cwd: app.dir });
   const url = await dev.ready();
   return { app, dev, url };
 }
@@ -195,7 +195,7 @@ export default function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const whole = await get(url + "index.html");
     expect(whole.text).toMatch(SCRIPT);
@@ -253,7 +253,7 @@ export default function app(environ: any, startResponse: any) {
   test("a file_wrapper body reaches the server as it is: the file's length, the app's shorter Content-Length without a logged error; an HTML file still gets the script", async () => {
     const app = new TempApp({ "app.ts": APP("v1"), "data.bin": "0123456789".repeat(300_000), "page.html": "<html><body>file page</body></html>" });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const whole = await get(url + "file");
     expect(whole.headers.get("content-length")).toBe("3000000");
@@ -359,7 +359,7 @@ export default async function app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     for (const path of ["array", "stream"]) {
       const began = performance.now();

@@ -8,7 +8,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { DevProcess, freePort, get, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
+import { DevProcess, get, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
 import { maskedEnvironRows } from "../src/dev/mask.ts";
 import { isTsgiSource } from "../src/dev/paths.ts";
 import { warnUnaskedSignal } from "../src/dev/signal-ask.ts";
@@ -53,7 +53,7 @@ describe("tsgi-dev and tsgi.signal", () => {
   test("an app not marked WANTS_SIGNAL that reads it: one warning per loaded version, the signal still given; none for tsgi's own reads, a marked app or a fetch handler", async () => {
     const app = new TempApp({ "app.ts": tsgiApp("v1") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
 
     // validator() reads it on every request, the error page lists it: tsgi's reads, not the app's.
@@ -109,7 +109,7 @@ export default pathInfoDispatcher({ "/api": api, "/other": other });
 `;
     const app = new TempApp({ "app.ts": source });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     // The dispatcher copies the environ for every request; a mounted app that does not read the signal is not warned.
     expect((await get(url + "other/x")).text).toBe("other /other");
@@ -169,7 +169,7 @@ export default pathInfoDispatcher({ "/api": api, "/other": other });
   test("--reload=restart: each app process is a version; one warning for an app not marked, none once a save marks it", async () => {
     const app = new TempApp({ "app.ts": tsgiApp("r1") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     for (let i = 0; i < 2; i++) expect((await get(url + "read")).text).toBe("r1 true");
     await dev.waitFor(WARNING);

@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { CLI, DevProcess, freePort, killAll, TempApp, until, get } from "../fixtures/dev/harness.ts";
+import { CLI, DevProcess, killAll, TempApp, until, get } from "../fixtures/dev/harness.ts";
 
 const canLimit =
   process.platform === "linux" &&
@@ -39,7 +39,7 @@ function manyDirsApp(): TempApp {
 /** tsgi-dev in a user namespace whose `sysctl` (under /proc/sys/user) is `value`. */
 function limited(app: TempApp, sysctl: string, value: number, extra: string[] = []): DevProcess {
   const script = `echo ${value} > /proc/sys/user/${sysctl} && exec "$0" "$@"`;
-  return new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", ...extra], {
+  return new DevProcess(["./app.ts", "--port", "0", "--no-access-log", ...extra], {
     cwd: app.dir,
     command: ["unshare", "-U", "-r", "sh", "-c", script, process.execPath, CLI],
   });
