@@ -198,6 +198,105 @@ describe("stopping", () => {
   }
 });
 
+describe("the drain's one deadline", () => {
+  // Streams n chunks ms apart (its head goes out at once, with keep-alive), or answers after ms.
+  const app = join(dir, "drain-app.ts");
+  writeFileSync(
+    app,
+    `const enc = new TextEncoder();
+export default async (environ: Record<string, string>, sr: (s: string, h: [string, string][]) => unknown) => {
+  const q = new URLSearchParams(environ.QUERY_STRING);
+  const n = Number(q.get("n") ?? 0), ms = Number(q.get("ms") ?? 0);
+  if (environ.PATH_INFO === "/stream") {
+    sr("200 OK", [["Content-Type", "text/plain"]]);
+    return (async function* () { for (let i = 0; i < n; i++) { yield enc.encode("chunk\\n"); await Bun.sleep(ms); } })();
+  }
+  await Bun.sleep(ms);
+  sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "3"]]);
+  return [enc.encode("ok\\n")];
+};
+`,
+  );
+
+  /** One raw keep-alive connection: what it has read so far, and whether the server ended it. */
+  function rawConnection(port: number) {
+    const socket = connect({ port, host: "127.0.0.1" });
+    const state = { text: "", ended: false };
+    socket.on("data", (d: Buffer) => (state.text += d.toString("latin1")));
+    socket.on("error", () => (state.ended = true));
+    socket.on("close", () => (state.ended = true));
+    return { socket, state, send: (path: string) => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`) };
+  }
+
+  for (const workers of [[], ["--workers", "1"]]) {
+    const label = workers.length ? " (workers)" : " (one process)";
+    test(`SIGTERM: a request in flight on a keep-alive connection is answered with Connection: close, and the connection then closes${label}`, async () => {
+      const port = freePort();
+      const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--no-access-log", "--graceful-timeout", "5", ...workers], { stdout: "ignore", stderr: "pipe" });
+      procs.push(proc);
+      const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+      expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+      const c = rawConnection(port);
+      try {
+        c.send("/?ms=0");
+        expect(await waitFor(() => c.state.text.includes("ok\n"), 5000)).toBe(true);
+        expect(c.state.text).not.toMatch(/connection: *close/i);
+        c.state.text = "";
+        c.send("/?ms=600");
+        await Bun.sleep(200);
+        const stopped = performance.now();
+        proc.kill("SIGTERM");
+        // The client keeps sending: the request in flight at SIGTERM is answered, with Connection: close.
+        expect(await waitFor(() => c.state.text.includes("ok\n"), 5000)).toBe(true);
+        expect(c.state.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        expect(c.state.text).toMatch(/\r\nconnection: *close\r\n/i);
+        c.send("/?ms=0");
+        expect(await waitFor(() => c.state.ended, 3000)).toBe(true);
+        expect(c.state.text.match(/HTTP\/1\.1/g)).toHaveLength(1);
+        expect(await proc.exited).toBe(0);
+        // Done as soon as the connection was: the 5 s are a bound, not a wait.
+        expect(performance.now() - stopped).toBeLessThan(3000);
+      } finally {
+        c.socket.destroy();
+      }
+    }, 30_000);
+
+    test(`SIGTERM: a keep-alive client that sends its next request as its response ends cannot hold the drain past --graceful-timeout: one deadline from the signal, not one per request${label}`, async () => {
+      const port = freePort();
+      const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--no-access-log", "--graceful-timeout", "2", ...workers], { stdout: "ignore", stderr: "pipe" });
+      procs.push(proc);
+      const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
+      expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+      const c = rawConnection(port);
+      try {
+        // A stream whose head (keep-alive) goes out before the signal and which ends 1.5 s after it.
+        c.send("/stream?n=4&ms=400");
+        expect(await waitFor(() => c.state.text.includes("chunk"), 5000)).toBe(true);
+        expect(c.state.text).not.toMatch(/connection: *close/i);
+        const stopped = performance.now();
+        proc.kill("SIGTERM");
+        expect(await waitFor(() => c.state.text.includes("\r\n0\r\n\r\n") || c.state.ended, 5000)).toBe(true);
+        expect(c.state.ended).toBe(false);
+        c.state.text = "";
+        // Its next request, sent at once (within the 1 s grace a keep-alive response gets), takes 4 s.
+        c.send("/stream?n=10&ms=400");
+        expect(await waitFor(() => c.state.ended, 6000)).toBe(true);
+        const ended = performance.now() - stopped;
+        expect(await proc.exited).toBe(0);
+        // Answered with Connection: close, then cut at the drain's end: 2 s after the signal, not 2 s after this request began.
+        expect(c.state.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        expect(c.state.text).toMatch(/\r\nconnection: *close\r\n/i);
+        expect(c.state.text).not.toContain("\r\n0\r\n\r\n");
+        expect(ended).toBeGreaterThan(1900);
+        expect(ended).toBeLessThan(3000);
+        expect(err()).toContain("shutdown timeout 2000 ms");
+      } finally {
+        c.socket.destroy();
+      }
+    }, 30_000);
+  }
+});
+
 describe("the access log at exit", () => {
   for (const workers of [[], ["--workers", "2"]]) {
     test(`a stdout reader that lags still gets every line after SIGTERM${workers.length ? " (workers)" : " (one process)"}`, async () => {
