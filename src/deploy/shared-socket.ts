@@ -72,11 +72,14 @@ export function bindSharedSocket(server: ResolvedDeploy["server"], reusePort: bo
     // before bind (unixSocketWithMode), the process umask untouched; elsewhere the umask (bindUnderUmask).
     const made = server.unixMode === undefined ? null : unixSocketWithMode(path, server.unixMode);
     if (made !== null) {
-      chmodSync(path, server.unixMode!);
-      // Not close-on-exec, for the workers (dupFd); no Bun listener stops on it, so the file stays.
-      const fd = dupFd(made);
-      closeFd(made);
-      return { fd, own: true, unixPath: path };
+      // The socket is closed whether the chmod or the dup fails or not: only its copy goes on.
+      try {
+        chmodSync(path, server.unixMode!);
+        // Not close-on-exec, for the workers (dupFd); no Bun listener stops on it, so the file stays.
+        return { fd: dupFd(made), own: true, unixPath: path };
+      } finally {
+        closeFd(made);
+      }
     }
     let l;
     try {
@@ -84,9 +87,21 @@ export function bindSharedSocket(server: ResolvedDeploy["server"], reusePort: bo
     } catch (error) {
       throw unixListenError(error, path);
     }
-    if (server.unixMode !== undefined) chmodSync(path, server.unixMode);
-    linkSync(path, tmp);
-    const fd = dupFd((l as unknown as { fd: number }).fd);
+    let fd;
+    try {
+      if (server.unixMode !== undefined) chmodSync(path, server.unixMode);
+      linkSync(path, tmp);
+      fd = dupFd((l as unknown as { fd: number }).fd);
+    } catch (error) {
+      // The chmod, the link or the dup failed: nothing is left open or bound (Bun removes the path as it stops).
+      l.stop(true);
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // not made
+      }
+      throw error;
+    }
     l.stop(true);
     renameSync(tmp, path);
     return { fd, own: true, unixPath: path };

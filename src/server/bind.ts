@@ -384,7 +384,15 @@ export function bindListener<Data>(
       }
     }
     const backlogSet = applyBacklog(listener as SocketListener<unknown>, options.backlog, path);
-    if (options.unixMode !== undefined) chmodSync(path, options.unixMode);
+    if (options.unixMode !== undefined) {
+      try {
+        chmodSync(path, options.unixMode);
+      } catch (error) {
+        // Not left listening (and its file removed) in a process whose serve() threw.
+        listener.stop(true);
+        throw error;
+      }
+    }
     return { listener, hostname: "", port: 0, unix: path, backlogUnset: !backlogSet };
   }
   // `reusePort` works for Bun.listen but is only typed for Bun.connect in bun-types.
