@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { connect } from "node:net";
 import { mkdtempSync, rmSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
-import app from "./apps/fetch-diff-app.ts";
+import app, { BAD_STATUS_TEXTS } from "./apps/fetch-diff-app.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
 import { freePort, parseResponses, raw, startServer } from "./helpers.ts";
 
@@ -209,6 +209,25 @@ describe("differences from Bun.serve (docs/fetch.md), pinned on both", () => {
     expect((await raw(bun.port, get("/status-text"))).data.toString("latin1")).toStartWith("HTTP/1.1 200 OK\r\n");
     expect((await raw(tsgi.port, get("/status-text"))).data.toString("latin1")).toStartWith("HTTP/1.1 200 Fine\r\n");
     expect(seen.tsgi.body).toBe(seen.bun.body);
+  });
+
+  test("a statusText that is no reason phrase (a CR, LF, NUL, DEL, a char above 0xFF), which Bun's Response takes: both send the registered phrase and the response, no CR or LF of it on the wire (before: tsgi answered 500 and logged it)", async () => {
+    const before = tsgi.errors.length;
+    for (let i = 0; i < BAD_STATUS_TEXTS.length; i++) {
+      for (const [status, phrase] of [[200, "OK"], [404, "Not Found"]] as const) {
+        for (const stream of ["", "&stream"]) {
+          const target = `/status-text-bad?i=${i}&status=${status}${stream}`;
+          const seen = await both(get(target));
+          // A stream that has its bytes at once: Bun.serve frames it by length, tsgi chunked (a difference pinned below).
+          if (stream) expect([target, seen.tsgi.status, seen.tsgi.body, seen.tsgi.complete]).toEqual([target, seen.bun.status, seen.bun.body, seen.bun.complete]);
+          else expect([target, seen.tsgi]).toEqual([target, { ...seen.bun, names: seen.tsgi.names }]);
+          const head = (await raw(tsgi.port, get(target))).data.toString("latin1");
+          expect([target, head.slice(0, head.indexOf("\r\n"))]).toEqual([target, `HTTP/1.1 ${status} ${phrase}`]);
+          expect([target, seen.tsgi.status, seen.tsgi.body, seen.tsgi.fields["x-injected"] ?? "none"]).toEqual([target, status, "body", "none"]);
+        }
+      }
+    }
+    expect(tsgi.errors.slice(before)).toEqual([]);
   });
 
   test("an absolute-form target: Bun.serve builds request.url from Host, tsgi from the target (RFC 9112 §3.2.2)", async () => {

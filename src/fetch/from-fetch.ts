@@ -310,7 +310,9 @@ export type FetchApp = FetchHandler | { fetch: FetchHandler };
  * `startResponse(status, headers)` (each `Set-Cookie` kept separate,
  * hop-by-hop fields dropped but for a `Connection: close`, passed on for
  * the server to close the connection after the response as `Bun.serve`
- * does, an empty `statusText` replaced by the
+ * does, an empty `statusText`, or one that is no reason phrase (RFC 9112
+ * §4: a CR, LF, NUL, other control char or char above 0xFF, which Bun's
+ * `Response` takes and `Bun.serve` never sends), replaced by the
  * registered reason phrase) and a body: one chunk with its length when
  * the `Response` holds it in memory (a string, bytes, JSON), else streamed
  * from `response.body` (none for HEAD, 204, 205 and 304: the stream is cancelled); a `Bun.file()` body through
@@ -626,7 +628,10 @@ class Exchange {
       headers.push([name, value]);
     });
     if (cookies) for (const cookie of response.headers.getSetCookie()) headers.push(["set-cookie", cookie]);
-    const status = `${response.status} ${response.statusText || reasonPhrase(response.status) || "Unknown"}`;
+    const text = response.statusText;
+    // A statusText that is no reason phrase (a CR, LF, NUL or char above 0xFF, which Bun takes though
+    // the Fetch standard's Response constructor refuses it) is dropped, as Bun.serve drops every one.
+    const status = `${response.status} ${(text && REASON_PHRASE.test(text) ? text : reasonPhrase(response.status)) || "Unknown"}`;
     if (held === "file") return this.file(response, status, headers);
     // The whole body is at hand (c.json(), c.text(), new Response("...")): one
     // chunk with its length, as Bun.serve sends it (HEAD keeps GET's length).
@@ -830,6 +835,12 @@ function cutReason(reason: unknown): unknown {
 
 /** A `Content-Length` value the server takes (spec.md "Handling the Content-Length header": 1 to 15 digits). */
 const LENGTH_VALUE = /^\d{1,15}$/;
+
+/**
+ * A reason phrase (RFC 9112 §4: HTAB, SP, visible ASCII, obs-text 0x80-0xFF), which the Fetch
+ * standard requires a `statusText` to be and Bun does not check.
+ */
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** A `Connection` value with the `close` option (RFC 9112 §9.6), in any case, among others. */
 const CLOSE_OPTION = /(?:^|,)\s*close\s*(?:,|$)/i;

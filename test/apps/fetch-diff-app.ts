@@ -27,6 +27,9 @@ export const FILE = join(import.meta.dir, "..", "..", "fixtures", "static", "pub
 
 const enc = new TextEncoder();
 
+/** `statusText`s that are no reason phrase (RFC 9112 §4), by index, for `/status-text-bad?i=`: LF, CR, a CRLF and a field after it, NUL, DEL, a char above 0xFF. */
+export const BAD_STATUS_TEXTS = ["a\nb", "a\rb", "Fine\r\nX-Injected: 1", "a\u0000b", "a\u007fb", "\u0100 wide"];
+
 /**
  * Where the files that change under a `Bun.file()` go (`/file-shrunk`,
  * `/file-shrinks`): `TSGI_FETCH_DIFF_SCRATCH`, a directory the test makes
@@ -195,6 +198,13 @@ async function handle(request: Request, server: Server): Promise<Response> {
       return new Response(new URLSearchParams("a=1"), { status: 205 });
     case "/status-text":
       return new Response("fine", { statusText: "Fine" });
+    case "/status-text-bad": {
+      // A statusText no reason phrase may be (Bun's Response takes it; the Fetch standard's refuses it).
+      const statusText = BAD_STATUS_TEXTS[Number(url.searchParams.get("i"))];
+      const status = Number(url.searchParams.get("status") ?? 200);
+      const body = url.searchParams.has("stream") ? new ReadableStream({ pull: (c) => (c.enqueue(enc.encode("body")), c.close()) }) : "body";
+      return new Response(body, { status, statusText });
+    }
     case "/hello":
       return new Response("hello world");
     case "/connection-close":
