@@ -414,3 +414,49 @@ test("pipelined requests behind a large upload are all answered once the respons
     expect(`${mode}: ${answers()}`).toBe(`${mode}: ${expected}`);
   }
 }, 40_000);
+
+test("pipelined requests trickling in behind a slow response, each read smaller than 64 KiB: the server still stops reading at about 64 KiB held, and answers them all after", async () => {
+  // The stash's limit is checked on the read that appends to it (onData), not only on the first
+  // rest a read leaves behind a started response (hold()): here no single read crosses 64 KiB.
+  const app: Application = async (environ, sr) => {
+    if (environ.PATH_INFO === "/slow") await Bun.sleep(1200);
+    sr("200 OK", [["Content-Length", "2"]]);
+    return [new TextEncoder().encode("ok")];
+  };
+  const s = startServer(app);
+  servers.push(s);
+  const request = get("/x");
+  const perPiece = Math.floor((8 * 1024) / request.length);
+  const pieces = 128; // 1 MiB of pipelined requests, in 8 KiB writes
+  const count = perPiece * pieces;
+  const sock = connect({ host: "127.0.0.1", port: s.port });
+  sock.setNoDelay(true);
+  await new Promise((r) => sock.on("connect", r));
+  let answered = 0;
+  let tail = "";
+  sock.on("data", (d: Buffer) => {
+    const text = tail + d.toString("latin1");
+    answered += text.split("\r\n\r\nok").length - 1;
+    tail = text.slice(-5);
+  });
+  sock.on("error", () => {});
+  sock.write(get("/slow"));
+  await Bun.sleep(100); // /slow is running: every byte after it is held
+  const piece = request.repeat(perPiece);
+  for (let i = 0; i < pieces; i++) {
+    sock.write(piece);
+    await Bun.sleep(2);
+  }
+  await Bun.sleep(200);
+  type Held = { stash: Uint8Array | null; stashMore?: Uint8Array[] | null; responding: boolean };
+  const conns = [...(s.server as unknown as { conns: Set<Held> }).conns];
+  expect(conns).toHaveLength(1);
+  expect(conns[0]!.responding).toBe(true); // still within /slow: the measure is of bytes held behind it
+  const held = (conns[0]!.stash?.length ?? 0) + (conns[0]!.stashMore ?? []).reduce((n, c) => n + c.length, 0);
+  expect(held).toBeGreaterThan(64 * 1024);
+  // 64 KiB, plus at most the read that crossed it (before: every read was held, 1 MiB).
+  expect(held).toBeLessThan(320 * 1024);
+  for (let i = 0; i < 400 && answered < count + 1; i++) await Bun.sleep(25);
+  sock.destroy();
+  expect(answered).toBe(count + 1);
+});
