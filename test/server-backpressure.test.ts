@@ -460,3 +460,44 @@ test("pipelined requests trickling in behind a slow response, each read smaller 
   sock.destroy();
   expect(answered).toBe(count + 1);
 });
+
+test("a read that brings a slow request and more than 64 KiB pipelined behind it pauses the socket at once: nothing the client sends after is read until the response ends", async () => {
+  // The rest of the read behind the started response is held by hold(), which must pause on its own.
+  const app: Application = async (environ, sr) => {
+    if (environ.PATH_INFO === "/slow") await Bun.sleep(1000);
+    sr("200 OK", [["Content-Length", "2"]]);
+    return [new TextEncoder().encode("ok")];
+  };
+  const s = startServer(app);
+  servers.push(s);
+  const request = get("/x");
+  const first = Math.ceil((100 * 1024) / request.length); // about 100 KiB: one read, past 64 KiB
+  const later = Math.ceil((400 * 1024) / request.length);
+  const sock = connect({ host: "127.0.0.1", port: s.port });
+  await new Promise((r) => sock.on("connect", r));
+  let answered = 0;
+  let tail = "";
+  sock.on("data", (d: Buffer) => {
+    const text = tail + d.toString("latin1");
+    answered += text.split("\r\n\r\nok").length - 1;
+    tail = text.slice(-5);
+  });
+  sock.on("error", () => {});
+  const firstWrite = get("/slow") + request.repeat(first);
+  sock.write(firstWrite);
+  await Bun.sleep(200);
+  sock.write(request.repeat(later));
+  await Bun.sleep(300);
+  type Held = { stash: Uint8Array | null; stashMore?: Uint8Array[] | null; responding: boolean };
+  const conns = [...(s.server as unknown as { conns: Set<Held> }).conns];
+  expect(conns).toHaveLength(1);
+  expect(conns[0]!.responding).toBe(true);
+  const held = (conns[0]!.stash?.length ?? 0) + (conns[0]!.stashMore ?? []).reduce((n, c) => n + c.length, 0);
+  expect(held).toBeGreaterThan(64 * 1024);
+  // Whatever reads brought the first write, the socket paused once they held past 64 KiB: none of
+  // the second write was read (before: a first read held whole by hold() did not pause, and the next read came in too).
+  expect(held).toBeLessThanOrEqual(firstWrite.length - get("/slow").length);
+  for (let i = 0; i < 400 && answered < first + later + 1; i++) await Bun.sleep(25);
+  sock.destroy();
+  expect(answered).toBe(first + later + 1);
+});
