@@ -463,6 +463,12 @@ const CL_VARIANTS: Array<[string, string]> = [
   ["CL obs-fold", "Content-Length:\r\n 5\r\n"],
   ["CL NUL", "Content-Length: 5\x00\r\n"],
   ["CL vtab", "Content-Length: \x0b5\r\n"],
+  // More number spellings: many leading zeros, a value that wraps to 5 in 64 bits, DEL, NBSP, a latin-1 superscript digit.
+  ["CL 22 leading zeros", `Content-Length: ${"0".repeat(22)}5\r\n`],
+  ["CL 2^64 + 5", "Content-Length: 18446744073709551621\r\n"],
+  ["CL DEL", "Content-Length: 5\x7f\r\n"],
+  ["CL NBSP", "Content-Length: 5\xa0\r\n"],
+  ["CL superscript two", "Content-Length: \xb2\r\n"],
 ];
 
 const CHUNKED = "5\r\nhello\r\n0\r\n\r\n";
@@ -506,6 +512,11 @@ const TE_VARIANTS: Array<[string, string]> = [
   ["TE chunked + empty line", "Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n"],
   ["TE empty line + chunked", "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n"],
   ["TE chunked + identity lines", "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n"],
+  ["TE chunked DEL", "Transfer-Encoding: chunked\x7f\r\n"],
+  ["TE chunked NBSP", "Transfer-Encoding: chunked\xa0\r\n"],
+  ["TE NBSP chunked", "Transfer-Encoding: \xa0chunked\r\n"],
+  ["TE tab before colon", "Transfer-Encoding\t: chunked\r\n"],
+  ["TE obs-fold tab", "Transfer-Encoding:\r\n\tchunked\r\n"],
 ];
 
 /** Chunked bodies (with `Transfer-Encoding: chunked`). */
@@ -580,6 +591,31 @@ const CHUNK_VARIANTS: Array<[string, string]> = [
   ["chunk size g", "g\r\nhello\r\n0\r\n\r\n"],
   ["chunk missing last", "5\r\nhello\r\n"],
   ["chunk zero data", "0\r\n\r\n"],
+  // "Funky chunks" (2025): line terminators and spills on chunk lines that parsers read differently
+  // (TERM.EXT, EXT.TERM, TERM.SPILL, SPILL.TERM), quoted extensions holding line ends, and sizes a
+  // parser truncates or wraps (32 and 64 bits).
+  ["chunk size bare CR", "5\rhello\r\n0\r\n\r\n"],
+  ["chunk size CR CR LF", "5\r\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size leading tab", "\t5\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size underscore", "0_5\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size 2^32 + 5", "100000005\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size 2^53 + 5", "20000000000005\r\nhello\r\n0\r\n\r\n"],
+  ["chunk size 2^64 + 5", "10000000000000005\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext quoted bare LF", '5;a="x\ny"\r\nhello\r\n0\r\n\r\n'],
+  ["chunk ext quoted bare CR", '5;a="x\ry"\r\nhello\r\n0\r\n\r\n'],
+  ["chunk ext quoted escaped CR", '5;a="x\\\ry"\r\nhello\r\n0\r\n\r\n'],
+  ["chunk ext quoted escaped LF", '5;a="x\\\ny"\r\nhello\r\n0\r\n\r\n'],
+  ["chunk ext quoted unterminated", '5;a="xy\r\nhello\r\n0\r\n\r\n'],
+  ["chunk ext empty value", "5;a=\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext DEL", "5;a\x7f\r\nhello\r\n0\r\n\r\n"],
+  ["chunk ext bare LF then CRLF", "5;a\n\r\nhello\r\n0\r\n\r\n"],
+  ["chunk data CR then byte", "5\r\nhello\rX0\r\n\r\n"],
+  ["chunk data two-byte spill", "5\r\nhelloXX0\r\n\r\n"],
+  ["chunk data CR CR LF", "5\r\nhello\r\r\n0\r\n\r\n"],
+  ["chunk last bare CR", "5\r\nhello\r\n0\r\r\n\r\n"],
+  ["chunk trailer bare CR", "5\r\nhello\r\n0\r\nX-T: 1\rX\r\n\r\n"],
+  ["chunk trailer DEL", "5\r\nhello\r\n0\r\nX-T: a\x7f\r\n\r\n"],
+  ["chunk no final CRLF", "5\r\nhello\r\n0\r\n"],
 ];
 
 /** Request lines (method, target, version shapes). */
