@@ -697,6 +697,16 @@ describe("response framing", () => {
     expect(rs[1]!.headers["content-length"]).toBe("5");
   });
 
+  test("a lower-case `head` is another method than HEAD (RFC 9110 §9.1: methods are case-sensitive): its response carries its body, as HAProxy, which forwards `head` as sent, frames it", async () => {
+    const { port } = start(hello);
+    const r = await raw(port, `head / HTTP/1.1\r\nHost: x\r\n\r\n${get("/")}`, { until: (d) => d.toString("latin1").split("Hello, world!").length === 3 });
+    const rs = parseResponses(r.data, ["head", "GET"]);
+    expect(rs.map((x) => [x.status, x.body.toString(), x.complete])).toEqual([
+      [200, "Hello, world!\n", true],
+      [200, "Hello, world!\n", true],
+    ]);
+  });
+
   test("a 2xx to CONNECT has no Content-Length or Transfer-Encoding; the body follows and the connection closes (RFC 9110 §8.6)", async () => {
     const { port } = await start((environ, startResponse) => {
       const ok = environ.REQUEST_METHOD === "CONNECT" && environ.HTTP_PROXY_AUTHORIZATION === "ok";
