@@ -23,10 +23,12 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
 /**
  * What a user's project sees: the declarations `npm pack` ships
  * (`dist/types`, built by `npm run build:types`, the `types` condition of
- * every export), type-checked under three tsconfigs users write: the one
+ * every export), type-checked under four tsconfigs users write: the one
  * `bun init` writes (`noUncheckedIndexedAccess` on), a plain strict one
- * (`exactOptionalPropertyTypes` on) and @tsconfig/strictest's checks
- * (`noPropertyAccessFromIndexSignature`, `noImplicitReturns`, ...). The app imports every entry point,
+ * (`exactOptionalPropertyTypes` on), @tsconfig/strictest's checks
+ * (`noPropertyAccessFromIndexSignature`, `noImplicitReturns`, ...) and the
+ * one `tsc --init` writes (`module: "nodenext"`, the DOM's types beside
+ * Bun's). The app imports every entry point,
  * and has a middleware written as PEP 3333 middleware often is, which the
  * types must refuse where TSGI differs (pushing onto the list
  * `startResponse` was given: it may be the app's constant), and an environ
@@ -36,9 +38,9 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
  * `file:` dependency, a workspace package) has no declarations until it is
  * packed, so TypeScript reads tsgi's sources (the `default` condition) and
  * checks them under the user's tsconfig (with `allowImportingTsExtensions`,
- * as `bun init` writes it); they satisfy all three.
+ * as `bun init` writes it); they satisfy all four.
  */
-test.skipIf(!existsSync(tsc))("a user's project type-checks against the shipped declarations and a linked checkout's sources (bun init's tsconfig, a plain strict one, @tsconfig/strictest's checks)", async () => {
+test.skipIf(!existsSync(tsc))("a user's project type-checks against the shipped declarations and a linked checkout's sources (bun init's tsconfig, a plain strict one, @tsconfig/strictest's checks, tsc --init's)", async () => {
   const { mkdtempSync, mkdirSync, writeFileSync, cpSync, rmSync, readFileSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const dir = mkdtempSync(join(tmpdir(), "tsgi-types-"));
@@ -147,7 +149,11 @@ export default { fetch: toFetchHandler(validator(fetchApp)) };
       // @tsconfig/strictest's checks: noPropertyAccessFromIndexSignature (environ.HTTP_HOST must be environ["HTTP_HOST"]),
       // noImplicitReturns, unused and unreachable code. skipLibCheck does not skip a linked checkout's .ts sources.
       strictest: { target: "ESNext", module: "ESNext", moduleResolution: "bundler", strict: true, noEmit: true, skipLibCheck: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noPropertyAccessFromIndexSignature: true, noImplicitReturns: true, noImplicitOverride: true, noFallthroughCasesInSwitch: true, noUnusedLocals: true, noUnusedParameters: true, allowUnusedLabels: false, allowUnreachableCode: false, isolatedModules: true, esModuleInterop: true, checkJs: true, types: ["bun-types"] },
+      // What `tsc --init` (TypeScript 5.9) writes, Bun's types added: module nodenext (so package.json "type": "module"),
+      // no "lib" (the target's default, which includes the DOM's: its BodyInit and BufferSource next to Bun's).
+      "tsc --init": { module: "nodenext", target: "esnext", types: ["bun-types"], sourceMap: true, declaration: true, declarationMap: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, strict: true, jsx: "react-jsx", verbatimModuleSyntax: true, isolatedModules: true, noUncheckedSideEffectImports: true, moduleDetection: "force", skipLibCheck: true, noEmit: true },
     };
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
     const check = async (name: string, extra: Record<string, unknown> = {}) => {
       for (const [config, options] of Object.entries(configs)) {
         const compilerOptions = { ...options, ...extra };
