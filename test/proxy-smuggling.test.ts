@@ -19,6 +19,9 @@
  * - the innocent client gets its own answer, and the app never sees the
  *   `/app/smuggled` request hidden in every payload's body unless the proxy
  *   itself forwarded it as a request.
+ * - what the payload's own client got parses as whole responses, each
+ *   framed for its request's method (a response-side desync, the server and
+ *   the proxy framing an answer differently, shows there as one cut short).
  *
  * lighttpd is the third front proxy. Its mod_proxy (1.4) cannot keep
  * upstream connections alive: it sends every request on a new connection
@@ -35,7 +38,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Application } from "../src/spec.ts";
-import { freePort, serverPool } from "./helpers.ts";
+import { freePort, parseResponses, serverPool } from "./helpers.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => Bun.file(p).size > 0) ?? Bun.which("nginx");
@@ -308,6 +311,31 @@ function exchange(port: number, send: string | string[]): Promise<{ data: string
   });
 }
 
+/** The methods of the request-lines in `send`, in order: what {@link wholeResponses} frames each final response by (no body for HEAD). */
+function methodsOf(send: string | string[]): string[] {
+  const text = Array.isArray(send) ? send.join("") : send;
+  return [...text.matchAll(/(?:^|\n)([!#$%&'*+\-.^_`|~0-9A-Za-z]+) \S+ HTTP\/\d\.\d\r?\n/g)].map((m) => m[1]!);
+}
+
+/**
+ * `null` when `data`, what a client got from the proxy, is whole responses
+ * (interim ones, then final ones framed for the requests' `methods`), else
+ * what is wrong: a response cut short, or bytes that are no response, is how
+ * a response-side desync (a server and the proxy framing an answer
+ * differently, as a body to `head` taken for HEAD's) shows to the client.
+ * Not checked: no answer, an HTTP/0.9 one (nginx's to a request-line
+ * without a version), or one after a 101 (another protocol follows).
+ */
+function wholeResponses(data: string, methods: string[]): string | null {
+  if (!data.startsWith("HTTP/1.") || /^HTTP\/1\.[01] 101 /m.test(data)) return null;
+  try {
+    const cut = parseResponses(Buffer.from(data, "latin1"), methods).find((r) => !r.complete);
+    return cut === undefined ? null : `a ${cut.status} response cut short (${cut.framing}: ${cut.body.length} body bytes)`;
+  } catch (error) {
+    return `responses that do not parse: ${(error as Error).message}`;
+  }
+}
+
 /** The innocent request, on its own connection: its answer must be its own. */
 async function innocent(port: number, i: number): Promise<string> {
   const r = await exchange(port, `GET /app/innocent?i=${i} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`);
@@ -365,6 +393,8 @@ async function runCorpus(proxyPort: number, seen: Seen[], log: () => Promise<Pro
       else unanswered.splice(k, 1);
     }
     if (seen.some((s) => s.includes("/app/smuggled")) && !forwarded.some((f) => f.includes("/app/smuggled"))) fail("the app saw the smuggled request");
+    const garbled = wholeResponses(a.data, methodsOf(p.send));
+    if (garbled !== null) fail(`the client got ${garbled}`);
     const status = /^HTTP\/1\.[01] (\d+)/.exec(a.data)?.[1] ?? "none";
     summary.push(`${p.name}: client got ${status}, app saw ${JSON.stringify(seen.filter((s) => !s.includes("/innocent")))}`);
   }
