@@ -93,7 +93,7 @@ describe("tsgi-dev --reload=restart", () => {
     const fetchApp = (v: string) => `export default { fetch() { return new Response("${v}"); } };\n`;
     const app = new TempApp({ "app.ts": fetchApp("f0") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect(await (await fetch(url)).text()).toBe("f0");
     for (let v = 1; v <= 3; v++) {
@@ -157,7 +157,7 @@ describe("tsgi-dev --reload=restart", () => {
   test("a save starts a fresh process on the same port; requests never fail meanwhile", async () => {
     const app = new TempApp({ "app.ts": APP("v0") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const port = Number(new URL(url).port);
     const first = await oneShot(port);
@@ -202,7 +202,7 @@ describe("tsgi-dev --reload=restart", () => {
   test("keep-alive clients across restarts: no request reset or refused, and none answered by the old code once the restart is logged", async () => {
     const app = new TempApp({ "app.ts": APP("v0") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const port = Number(new URL(await dev.ready()).port);
 
     let running = true;
@@ -265,7 +265,7 @@ export default function app(environ: any, startResponse: any) {
 `;
     const app = new TempApp({ "app.ts": STREAM_APP("v0") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const port = Number(new URL(await dev.ready()).port);
     for (let v = 1; v <= 2; v++) {
       const session = new KeepAliveSession(port);
@@ -306,7 +306,7 @@ export default async function app(environ: any, startResponse: any) {
 `;
     const app = new TempApp({ "app.ts": BATCH_APP("v0") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const port = Number(new URL(await dev.ready()).port);
     const socket = connect({ port, host: "127.0.0.1" });
     let data = Buffer.alloc(0);
@@ -349,7 +349,7 @@ export default function app(environ: any, startResponse: any) {
 `;
     const app = new TempApp({ "app.ts": SSE_APP("v0") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const port = Number(new URL(await dev.ready()).port);
     let data = "";
     let closedAt = 0;
@@ -391,7 +391,7 @@ export default function app(environ: any, startResponse: any) {
       "app.ts": `import "./side.ts";\n${APP("v1").replace('"v1 " + process.pid', '"main v1"')}`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--reload=restart", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("main v1");
     expect((await get(`http://127.0.0.1:${side}/`)).text).toBe("side v1");
@@ -409,7 +409,7 @@ export default function app(environ: any, startResponse: any) {
   test("a .env file created after startup restarts the app with it, and so does a later edit", async () => {
     const app = new TempApp({ "app.ts": APP("v1").replace('"v1 " + process.pid', "String(process.env.GREETING)") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--reload=restart", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("undefined");
     app.write(".env", "GREETING=hello\n");
@@ -427,7 +427,7 @@ export default function app(environ: any, startResponse: any) {
       "app.ts": `import { pick } from "@p/pick";\n${APP("v1").replace('"v1 " + process.pid', "pick")}`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--reload=restart", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("one");
     const mark = dev.output.length;
@@ -446,7 +446,7 @@ export default function app(environ: any, startResponse: any) {
       "app.ts": `import { pick } from "#pick";\n${APP("v1").replace('"v1 " + process.pid', "pick")}`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--reload=restart", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("one");
     const mark = dev.output.length;
@@ -472,7 +472,7 @@ export default function app(environ: any, startResponse: any) {
     // As npm workspaces link a workspace package: node_modules/@acme/cfg → packages/cfg.
     mkdirSync(app.path("node_modules/@acme"), { recursive: true });
     symlinkSync("../../packages/cfg", app.path("node_modules/@acme/cfg"), "dir");
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log"], { cwd: app.path("api") });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--reload=restart", "--no-access-log"], { cwd: app.path("api") });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("one");
     let mark = dev.output.length;
@@ -505,7 +505,7 @@ export default function app(environ: any, startResponse: any) {
     };
     symlinkSync("../configs/a.ts", app.path("app/cfg.ts"));
     symlinkSync("../shared-one", app.path("app/shared"));
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log", ...(poll ? ["--poll"] : [])], { cwd: app.path("app") });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--reload=restart", "--no-access-log", ...(poll ? ["--poll"] : [])], { cwd: app.path("app") });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("a/one");
     relink("../configs/b.ts", "app/cfg.ts");
@@ -530,7 +530,7 @@ export default function app(environ: any, startResponse: any) {
     });
     apps.push(app);
     symlinkSync("../configs-a/cfg.ts", app.path("app/cfg.ts"));
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log", ...(poll ? ["--poll"] : [])], { cwd: app.path("app") });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--reload=restart", "--no-access-log", ...(poll ? ["--poll"] : [])], { cwd: app.path("app") });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("a");
     const mark = dev.output.length;
@@ -555,7 +555,7 @@ export default function app(environ: any, startResponse: any) {
       symlinkSync(target, app.path(link + ".new"));
       renameSync(app.path(link + ".new"), app.path(link));
     };
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--reload=restart", "--no-access-log", ...(poll ? ["--poll"] : [])], { cwd: app.path("app") });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--reload=restart", "--no-access-log", ...(poll ? ["--poll"] : [])], { cwd: app.path("app") });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("none");
     app.write("app/app.ts", `import { s } from "./shared/s.ts";\n${APP("v1").replace('"v1 " + process.pid', "s")}`);
@@ -580,7 +580,7 @@ export default function app(environ: any, startResponse: any) {
       "lib/computed.ts": `export const word = () => "w1";\n`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log", "--log-level", "debug"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log", "--log-level", "debug"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("w1");
     // The app process looks for lazily imported modules 200 ms after a request and reports them to the
@@ -604,7 +604,7 @@ export default function app(environ: any, startResponse: any) {
     // each restart, and restarted for it: the new process rewrote it again, so it restarted without end.
     const app = new TempApp(savedWhileImported.stamping());
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log", "--ignore", "gen"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log", "--ignore", "gen"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("v1");
     await Bun.sleep(1000);
@@ -621,7 +621,7 @@ export default function app(environ: any, startResponse: any) {
     // 10 processes a second, without end.
     const app = new TempApp(savedWhileImported.stamping());
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     await dev.waitFor(/gen\/stamp\.ts changed while the app loaded, \d+ loads in a row[^]*no longer restarts for what the app writes to it[^]*--ignore gen\/stamp\.ts/, 15_000);
     const settled = dev.count(/restarted in \d+ ms/);
@@ -664,7 +664,7 @@ export default (environ: any, startResponse: any) => {
     const start = async (order: "before" | "after") => {
       const app = new TempApp({ "app.ts": codegen(order, "v1"), "gen/routes.ts": `export const routes = 0;\n` });
       apps.push(app);
-      const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
       return { app, dev, url: await dev.ready() };
     };
     const [before, after] = await Promise.all([start("before"), start("after")]);
@@ -694,7 +694,7 @@ export default (environ: any, startResponse: any) => {
       savedWhileImported.stamping(word)["app.ts"]!.replace("export default", "await Bun.sleep(800);\nexport default");
     const app = new TempApp({ ...savedWhileImported.stamping(), "app.ts": source("v1") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const stamp = () => Number(/stamp = (\d+)/.exec(app.read("gen/stamp.ts"))?.[1]);
     await dev.waitFor(/gen\/stamp\.ts changed while the app loaded, \d+ loads in a row[^]*no longer restarts for what the app writes to it/, 15_000);
@@ -717,7 +717,7 @@ export default (environ: any, startResponse: any) => {
     // without end (an app process started and killed about every half second), no warning.
     const app = new TempApp(savedWhileImported.alternating("v1", 800));
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const count = () => ["a", "b"].map((f) => Number(/= (\d+)/.exec(app.read(`gen/${f}.ts`))?.[1])).reduce((x, y) => x + y);
     await dev.waitFor(/gen\/[ab]\.ts changed while the app loaded, \d+ loads in a row[^]*no longer restarts for what the app writes to it/, 15_000);
@@ -737,7 +737,7 @@ export default (environ: any, startResponse: any) => {
     const onRestart = new TempApp({ "app.ts": savedWhileImported.entry(false), "lib/gen.ts": savedWhileImported.selfSaving });
     apps.push(lazy, atStart, onRestart);
     const start = async (app: TempApp) => {
-      const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
       return { dev, url: await dev.ready() };
     };
     const [a, b, c] = await Promise.all([start(lazy), start(atStart), start(onRestart)]);
@@ -761,7 +761,7 @@ export default (environ: any, startResponse: any) => {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const workerPid = Number((await get(url)).text);
     expect(pidAlive(workerPid)).toBe(true);
@@ -807,7 +807,7 @@ export default (environ: any, startResponse: any) => {
     // Longer than the bound below: a stop that waits for the app to load (the handler installed once it serves) is no pass.
     const app = new TempApp({ "app.ts": `await Bun.sleep(15_000);\n${APP("late")}` });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0"], { cwd: app.dir });
     // The supervisor's child: the app process, still in its top-level await.
     const child = await until(() => {
       const r = Bun.spawnSync(["pgrep", "-P", String(dev.pid)]);
@@ -827,7 +827,7 @@ export default (environ: any, startResponse: any) => {
   test("broken code: the new process serves the error page; the fix recovers", async () => {
     const app = new TempApp({ "app.ts": APP("ok") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     const mark = dev.output.length;
     app.write("app.ts", `export default function app( {\n`);
@@ -851,7 +851,7 @@ export default (environ: any, startResponse: any) => {
       "dep.ts": `export const v = "dep1";\n`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toStartWith("dep1 ");
     renameSync(app.path("dep.ts"), app.path("dep-old.ts"));
@@ -873,7 +873,7 @@ export default (environ: any, startResponse: any) => {
 `;
     const app = new TempApp({ "app.ts": EXITING("v0") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const port = Number(new URL(url).port);
     expect((await get(url)).text).toStartWith("v0 ");
@@ -920,7 +920,7 @@ export default (environ: any, startResponse: any) => {
       "lib.ts": `export const v = "v1";\n`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const first = Number((await get(url)).text.split(" ")[1]);
     /** Save the endless loop; the new app process, once it is in it. */
@@ -969,7 +969,7 @@ export default (environ: any, startResponse: any) => {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const workerPid = Number((await get(url)).text);
     const streaming = fetch(`${url}stream`, { signal: AbortSignal.timeout(10_000) })
@@ -995,7 +995,7 @@ export default (environ: any, startResponse: any) => {
   test("a file that was on disk before the app imported it: deleting it is seen", async () => {
     const app = new TempApp({ "app.ts": APP("v1") });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     app.write("other.ts", `export const o = "other1";\n`);
     await Bun.sleep(300);
@@ -1026,7 +1026,7 @@ export default async function* app(environ: any, startResponse: any) {
 `,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect(JSON.parse((await get(url)).text)).toEqual({ withEnv: "[] exit 0", withoutEnv: "[] exit 0", argv: [] });
     expect(await dev.kill("SIGTERM")).toBe(0);
@@ -1035,7 +1035,7 @@ export default async function* app(environ: any, startResponse: any) {
   test("a startup error is still one line and exit code 1", async () => {
     const app = new TempApp({ "app.ts": `export const x = 1;\n` });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--reload=restart", "--port", "0"], { cwd: app.dir });
     const timer = setTimeout(() => dev.kill("SIGKILL"), 15_000);
     expect(await dev.exited).toBe(1);
     clearTimeout(timer);
