@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { DevProcess, freePort, killAll, ROOT, TempApp } from "../fixtures/dev/harness.ts";
+import { DevProcess, killAll, ROOT, TempApp } from "../fixtures/dev/harness.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
@@ -115,7 +115,7 @@ async function saveAndWatch(app: TempApp, url: string, before: string, after: st
 describe.skipIf(!haveChromium)("live reload in headless Chromium", () => {
   test("in place: the page reloads by itself after a save and shows the new text", async () => {
     const app = pageApp("first version");
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const ms = await saveAndWatch(app, url, "first version", "second version");
     expect(ms).toBeLessThan(BOUND_MS);
@@ -123,7 +123,7 @@ describe.skipIf(!haveChromium)("live reload in headless Chromium", () => {
 
   test("restart mode: the page reconnects to the new process and reloads", async () => {
     const app = pageApp("before restart");
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", "--reload=restart"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log", "--reload=restart"], { cwd: app.dir });
     const url = await dev.ready();
     await saveAndWatch(app, url, "before restart", "after restart");
     await dev.waitFor(/restarted in \d+ ms/, 3000); // stdout and the HTTP answer are separate channels: the line may land just after
@@ -140,7 +140,7 @@ describe.skipIf(!haveChromium)("live reload in headless Chromium", () => {
     ];
     for (const { csp, headers, meta: element } of cases) {
       const app = pageApp(`one ${csp}`, headers, element);
-      const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
       const url = await dev.ready();
       // The inline script was refused by the browser ("violates the following Content Security Policy directive"): no reload.
       const ms = await saveAndWatch(app, url, `one ${csp}`, `two ${csp}`);
@@ -152,7 +152,7 @@ describe.skipIf(!haveChromium)("live reload in headless Chromium", () => {
   test("the error page, under its own Content-Security-Policy (no inline script), still reloads by itself once the code is fixed, with no policy violation", async () => {
     const app = pageApp("fixed");
     app.write("lib.ts", `throw new Error("broken <b>on purpose</b>");\nexport const text: string = "x";\n`);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const page: Page = await context!.newPage();
     const violations: string[] = [];
@@ -194,7 +194,7 @@ export default function app(environ: Record<string, unknown>, startResponse: (s:
       "other.ts": "export const n = 1;\n",
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const page: Page = await context!.newPage();
     const live = page.waitForResponse((r) => r.url().includes("/__tsgi/live"), { timeout: BOUND_MS });
@@ -218,7 +218,7 @@ export default function app(environ: Record<string, unknown>, startResponse: (s:
   test.skipIf(!haveBinary)("the compiled binary: the page reloads by itself after a save", async () => {
     const app = pageApp("binary one");
     const proc = Bun.spawn({
-      cmd: [BINARY, "./app.ts", "--port", String(freePort()), "--no-access-log"],
+      cmd: [BINARY, "./app.ts", "--port", "0", "--no-access-log"],
       cwd: app.dir,
       env: { PATH: "/nonexistent", HOME: process.env.HOME ?? tmpdir(), NO_COLOR: "1" },
       stdio: ["ignore", "pipe", "inherit"],

@@ -154,7 +154,7 @@ describe("tsgi-dev CLI", () => {
       expect(s.out).not.toContain("serving");
     }
     // Written as a path, it is an app like any other.
-    const dev = new DevProcess(["./serve", "--port", String(freePort()), "--no-reload"], { cwd: named.dir });
+    const dev = new DevProcess(["./serve", "--port", "0", "--no-reload"], { cwd: named.dir });
     expect(await dev.ready()).toStartWith("http://127.0.0.1:");
     expect(dev.output).toContain("tsgi-dev serving ./serve at");
     await dev.kill();
@@ -196,7 +196,8 @@ describe("tsgi-dev CLI", () => {
 
   test("--no-reload's startup line says what the live-reload script does then: reload a page when tsgi-dev is restarted (a new id on the stream), not 'live reload in the browser'", async () => {
     const app = helloApp();
-    const port = freePort();
+    // The first process binds a port of its own (--port 0); the second and the quiet one take the same again, as a restart would.
+    let port = 0;
     /** The version id the live stream's hello names (what the page compares with the one it was rendered with). */
     const helloId = async (url: string) => {
       const ac = new AbortController();
@@ -217,6 +218,7 @@ describe("tsgi-dev CLI", () => {
     for (let round = 0; round < 2; round++) {
       const dev = new DevProcess(["./app.ts", "--no-reload", "--port", String(port), "--no-access-log"], { cwd: app.dir });
       const url = await dev.ready();
+      port = Number(new URL(url).port);
       await dev.waitFor(/\[info\] reload off/);
       expect(dev.stdout).toContain("[info] reload off; a page in the browser reloads when tsgi-dev is restarted; Ctrl-C to stop\n");
       expect(dev.stdout).not.toContain("live reload in the browser");
@@ -237,15 +239,15 @@ describe("tsgi-dev CLI", () => {
 
   test("--watch, --ignore or --poll with --no-reload: a warning that they do nothing and what to drop, and the app is served", async () => {
     const app = helloApp();
-    const dev = new DevProcess(["./app.ts", "--no-reload", "--watch", "views", "--ignore", "*.log", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--no-reload", "--watch", "views", "--ignore", "*.log", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     expect(dev.stderr).toContain("[warn] --watch, --ignore do nothing with --no-reload (nothing is watched): drop --no-reload to reload on changes\n");
     expect((await get(url)).text).toStartWith("hello from ");
     // The last of --no-reload and --reload wins: no warning once reloading is on again.
-    const on = new DevProcess(["./app.ts", "--no-reload", "--watch=app.ts", "--reload", "--port", String(freePort())], { cwd: app.dir });
+    const on = new DevProcess(["./app.ts", "--no-reload", "--watch=app.ts", "--reload", "--port", "0"], { cwd: app.dir });
     await on.ready();
     expect(on.output).not.toContain("do nothing with --no-reload");
-    const poll = new DevProcess(["./app.ts", "--poll", "--no-reload", "--port", String(freePort())], { cwd: app.dir });
+    const poll = new DevProcess(["./app.ts", "--poll", "--no-reload", "--port", "0"], { cwd: app.dir });
     await poll.ready();
     expect(poll.stderr).toContain("[warn] --poll does nothing with --no-reload");
   });
@@ -276,8 +278,7 @@ describe("tsgi-dev CLI", () => {
     expect(bad.code).toBe(1);
     expectOneLineError(bad.out, /has no export named nothere \(exports: default, other\)/);
 
-    const port = freePort();
-    const good = new DevProcess(["./app.ts:other", "--port", String(port)], { cwd: app.dir });
+    const good = new DevProcess(["./app.ts:other", "--port", "0"], { cwd: app.dir });
     const url = await good.ready();
     expect((await get(url)).text).toBe("other");
   });
@@ -287,7 +288,7 @@ describe("tsgi-dev CLI", () => {
       "sig.ts": `export default (environ: Record<string, unknown>, sr: (s: string, h: [string, string][]) => unknown) => {\n  sr("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(String(environ["tsgi.signal"] instanceof AbortSignal))];\n};\n`,
     });
     for (const mode of [[], ["--reload=restart"]]) {
-      const dev = new DevProcess(["./sig.ts", "--port", String(freePort()), ...mode], { cwd: app.dir });
+      const dev = new DevProcess(["./sig.ts", "--port", "0", ...mode], { cwd: app.dir });
       const url = await dev.ready();
       expect((await get(url)).text).toBe("true");
       expect(await dev.kill("SIGTERM")).toBe(0);
@@ -309,14 +310,14 @@ describe("tsgi-dev CLI", () => {
 
   test("an exported class is refused at startup (spec.md: it cannot be called without new), not served to fail every request", async () => {
     const app = helloApp({ "cls.ts": `export default class App {\n  constructor(environ: unknown, startResponse: unknown) {}\n}\n` });
-    const r = await run(["./cls.ts", "--port", String(freePort())], app.dir);
+    const r = await run(["./cls.ts", "--port", "0"], app.dir);
     expect(r.code).toBe(1);
     expectOneLineError(r.out, /the default export of \.\/cls\.ts is a class \(App\), which cannot be called without new, not an application/);
   });
 
   test("a syntax error at startup with --no-reload is fatal, in one line", async () => {
     const app = helloApp({ "broken.ts": `export default function ( {\n` });
-    const r = await run(["./broken.ts", "--no-reload", "--port", String(freePort())], app.dir);
+    const r = await run(["./broken.ts", "--no-reload", "--port", "0"], app.dir);
     expect(r.code).toBe(1);
     expectOneLineError(r.out, /cannot load \.\/broken\.ts: SyntaxError: .*\(.*broken\.ts:\d+:\d+\)/);
   });
@@ -359,7 +360,7 @@ describe("tsgi-dev CLI", () => {
     expect(env.code).toBe(2);
     expectOneLineError(env.out, /PORT must be a TCP port from 0 to 65535 \(e\.g\. PORT=8000\), got /);
     // A name that does not resolve: said once, not Bun's "Failed to listen at".
-    const unresolved = await run(["./app.ts", "--host", "no-such-host.invalid", "--port", String(freePort())], app.dir);
+    const unresolved = await run(["./app.ts", "--host", "no-such-host.invalid", "--port", "0"], app.dir);
     expect(unresolved.code).toBe(1);
     expectOneLineError(unresolved.out, /^[^\n]*cannot listen on no-such-host\.invalid:\d+: no-such-host\.invalid is not an IP address and does not resolve to one here; give an address such as 127\.0\.0\.1/m);
     expect(unresolved.out.match(/cannot listen on/g)).toHaveLength(1);
@@ -380,7 +381,7 @@ describe("tsgi-dev CLI", () => {
     const missing = await run(["./nope.ts"], app.dir, user);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe("[error] no such file: ./nope.ts\n");
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir, env: user });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir, env: user });
     const url = await dev.ready();
     // The second line may reach the pipe a moment after the first (it failed once on a loaded machine).
     await dev.waitFor(/\[info\] reload in place/);
@@ -424,8 +425,8 @@ describe("tsgi-dev CLI", () => {
 
   test("an explicit port in use (--port or PORT): exit 1 naming host:port and what to do", async () => {
     const app = helloApp();
-    const port = freePort();
-    const holder = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = holder.port;
     try {
       const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
       // Given --port: another --port is the way, not PORT=<n>, which --port wins over (before: "--port <n> (or PORT=<n>), or leave both out").
@@ -548,7 +549,7 @@ describe("tsgi-dev CLI", () => {
 
   test("--host 0.0.0.0 prints the local URL and the LAN URLs", async () => {
     const app = helloApp();
-    const dev = new DevProcess(["./app.ts", "--host", "0.0.0.0", "--port", String(freePort())], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--host", "0.0.0.0", "--port", "0"], { cwd: app.dir });
     const url = await dev.ready();
     expect(url).toStartWith("http://127.0.0.1:");
     expect((await get(url)).text).toStartWith("hello from");
@@ -571,7 +572,7 @@ describe("tsgi-dev CLI", () => {
 `,
     });
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
-      const dev = new DevProcess(["./slow.ts", "--port", String(freePort())], { cwd: app.dir });
+      const dev = new DevProcess(["./slow.ts", "--port", "0"], { cwd: app.dir });
       const url = await dev.ready();
       const inflight = get(url, {}, 5000);
       await dev.waitFor(/slow request started/, 5000); // in flight (a fixed 150 ms could signal before it arrived)
@@ -596,7 +597,7 @@ describe("tsgi-dev CLI", () => {
 `;
     for (const [signals, code] of [[["SIGINT"], 0], [["SIGINT", "SIGINT"], 130]] as const) {
       const app = helloApp({ "app.ts": SLOW });
-      const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
       const url = await dev.ready();
       const inflight = get(`${url}slow`, {}, 5000).catch(() => null); // keeps the graceful stop waiting
       await dev.waitFor(/slow request started/, 5000);
@@ -621,7 +622,7 @@ describe("tsgi-dev CLI", () => {
   test("a stop signal while the app first loads (a slow top-level await) says so and exits 0, as a later one and as in restart mode (before: killed by SIGINT, nothing said)", async () => {
     const app = helloApp({ "app.ts": `console.log("loading the app");\nawait Bun.sleep(8000); // a database that is slow to answer\n${HELLO}` });
     for (const reload of ["--reload=inplace", "--reload=restart"]) {
-      const dev = new DevProcess(["./app.ts", "--port", String(freePort()), reload], { cwd: app.dir });
+      const dev = new DevProcess(["./app.ts", "--port", "0", reload], { cwd: app.dir });
       await dev.waitFor(/loading the app/, 5000);
       const mark = dev.output.length;
       dev.proc.kill("SIGINT");
@@ -633,11 +634,11 @@ describe("tsgi-dev CLI", () => {
 
   test("access log on by default, off with --no-access-log", async () => {
     const app = helloApp();
-    const on = new DevProcess(["./app.ts", "--port", String(freePort())], { cwd: app.dir });
+    const on = new DevProcess(["./app.ts", "--port", "0"], { cwd: app.dir });
     const url = await on.ready();
     await get(url + "logged-path");
     await on.waitFor(/"GET \/logged-path HTTP\/1\.1" 200/, 3000);
-    const off = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const off = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url2 = await off.ready();
     await get(url2 + "unlogged-path");
     await Bun.sleep(300);
@@ -656,7 +657,7 @@ export default app;
     const app = new TempApp({ "app.ts": hono("hi") });
     apps.push(app);
     symlinkSync(join(import.meta.dir, "..", "node_modules"), join(app.dir, "node_modules"), "dir");
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect(dev.output).toContain("exports a fetch handler (an object with fetch())");
     expect((await get(url + "hello/ada")).text).toBe("hi, ada");
@@ -669,7 +670,7 @@ export default app;
   test("Bun's export default { port, fetch }: the port is named in a warning with the flag to use, and tsgi-dev serves on its own port", async () => {
     const app = new TempApp({ "app.ts": `export default { port: 3999, fetch: () => new Response("from fetch") };\n` });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("from fetch");
     await dev.waitFor(/the export's port \(3999\) is a Bun\.serve option, which tsgi-dev does not read: give --port 3999 instead \(see tsgi-dev --help\)/, 3000);
@@ -682,11 +683,11 @@ export const api = { fetch: async (req: Request) => Response.json({ method: req.
 `,
     });
     apps.push(app);
-    const a = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const a = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await a.ready();
     expect(a.output).toContain("exports a fetch handler ((request) => Response)");
     expect((await get(url + "x/y")).text).toBe("fn /x/y");
-    const b = new DevProcess(["./app.ts:api", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const b = new DevProcess(["./app.ts:api", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url2 = await b.ready();
     expect(JSON.parse((await get(url2)).text)).toEqual({ method: "GET" });
   }, 20_000);

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DevProcess, freePort, get, killAll, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
 import { HOT_CALL, injectHot } from "../src/dev/hot.ts";
+import { collect } from "./helpers.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -28,7 +29,7 @@ function tempApp(files: Record<string, string>): TempApp {
 }
 
 async function start(app: TempApp, extra: string[] = []): Promise<{ dev: DevProcess; url: string }> {
-  const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", ...extra], { cwd: app.dir });
+  const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log", ...extra], { cwd: app.dir });
   const url = await dev.ready();
   return { dev, url };
 }
@@ -266,7 +267,7 @@ export default (environ: any, startResponse: any) => {
 };
 `,
     });
-    const dev = new DevProcess(["./app.tsx", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.tsx", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("import.meta.hotimport.meta.hot|import.meta.hot object import.meta.hotel|import.meta.hot|object");
     const line = app.read("app.tsx").split("\n")[7]!;
@@ -365,10 +366,12 @@ import.meta.hot!.dispose(() => appendFileSync(import.meta.dir + "/disposed.txt",
         `hot + "|" + String(import.meta.hot?.data) + "|" + kept`,
       ),
     });
-    const port = freePort();
-    const proc = Bun.spawn({ cmd: [process.execPath, join(ROOT, "src/cli/serve.ts"), "serve", "app.ts", "--port", String(port)], cwd: app.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = Bun.spawn({ cmd: [process.execPath, join(ROOT, "src/cli/serve.ts"), "serve", "app.ts", "--port", "0"], cwd: app.dir, stdio: ["ignore", "pipe", "pipe"] });
+    const err = collect(proc.stderr).text;
     try {
-      const text = await until(async () => (await get(`http://127.0.0.1:${port}/`)).text, 10_000);
+      // The port tsgi serve bound (--port 0), from its "serving ... on URL" line.
+      const url = await until(() => / on (http:\/\/\S+\/)/.exec(err())?.[1], 10_000);
+      const text = await until(async () => (await get(url)).text, 10_000);
       expect(text).toBe("undefined|undefined|fresh");
     } finally {
       proc.kill("SIGKILL");

@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { appendFileSync, chmodSync, closeSync, cpSync, existsSync, openSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeSync } from "node:fs";
-import { CLI, DevProcess, freePort, get, KeepAliveClient, killAll, ROOT, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
+import { CLI, DevProcess, get, KeepAliveClient, killAll, ROOT, savedWhileImported, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -51,7 +51,7 @@ function deep(v: string): string {
 }
 
 async function start(app: TempApp, extra: string[] = []): Promise<{ dev: DevProcess; url: string }> {
-  const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", ...extra], { cwd: app.dir });
+  const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log", ...extra], { cwd: app.dir });
   const url = await dev.ready();
   return { dev, url };
 }
@@ -186,7 +186,7 @@ export default (environ: any, startResponse: any) => {
     apps.push(checkout);
     for (const f of ["src", "package.json", "tsconfig.json"]) cpSync(join(ROOT, f), checkout.path(f), { recursive: true });
     symlinkSync(join(ROOT, "node_modules"), checkout.path("node_modules"), "dir");
-    const dev = new DevProcess(["fixtures/hello/app.ts", "--port", String(freePort()), "--no-access-log", "--log-level", "debug"], {
+    const dev = new DevProcess(["fixtures/hello/app.ts", "--port", "0", "--no-access-log", "--log-level", "debug"], {
       cwd: checkout.dir,
       command: [process.execPath, checkout.path("src/cli/dev.ts")],
     });
@@ -628,7 +628,7 @@ export default (environ: any, startResponse: any) => {
     });
     apps.push(app);
     const tmp = join(app.dir, "tmp");
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir, env: { TMPDIR: tmp } });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir, env: { TMPDIR: tmp } });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("<p>hi</p>");
     const probes = () => readdirSync(tmp).filter((f) => f.startsWith("tsgi-dev-probe-"));
@@ -653,7 +653,7 @@ export default (environ: any, startResponse: any) => {
     apps.push(app);
     const tmp = join(app.dir, "tmp");
     const probes = () => readdirSync(tmp).filter((f) => f.startsWith("tsgi-dev-probe-"));
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir, env: { TMPDIR: tmp } });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir, env: { TMPDIR: tmp } });
     const url = await dev.ready();
     // The import, and so the probe, happens in this request; the directory is looked at as soon as it is answered.
     expect((await get(url)).text).toBe("n=1");
@@ -961,7 +961,7 @@ export default async (environ: any, startResponse: any) => {
       "api/app.ts": `import { pick } from "./lib/pick.ts";\n${plainApp("pick")}`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./api/app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./api/app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("one");
     let mark = dev.output.length;
@@ -1084,7 +1084,7 @@ export default async (environ: any, startResponse: any) => {
       "api/app.ts": `import { pick } from "#p/pick";\n${plainApp("pick")}`,
     });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.path("api") });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.path("api") });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("one");
     const mark = dev.output.length;
@@ -1107,7 +1107,7 @@ export default async (environ: any, startResponse: any) => {
     apps.push(app);
     symlinkSync("../configs/a.ts", app.path("app/cfg.ts"));
     symlinkSync("../shared-one", app.path("app/shared"));
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.path("app") });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.path("app") });
     const url = await dev.ready();
     expect((await get(url)).text).toBe("a/one");
     const mark = dev.output.length;
@@ -1581,14 +1581,13 @@ export default (environ: any, startResponse: any) => {
       // in the watched directory: it reloaded, which wrote a line, which reloaded... about 20 times a second.
       const app = new TempApp(templateApp());
       apps.push(app);
-      const port = freePort();
       const fd = openSync(app.path("dev.log"), "a");
-      const args = ["./app.ts", "--port", String(port), "--watch", ".", ...(mode === "restart" ? ["--reload=restart"] : [])];
+      const args = ["./app.ts", "--port", "0", "--watch", ".", ...(mode === "restart" ? ["--reload=restart"] : [])];
       const proc = Bun.spawn({ cmd: [process.execPath, CLI, ...args], cwd: app.dir, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", fd, fd] });
       closeSync(fd);
       try {
-        const url = `http://127.0.0.1:${port}/`;
-        await until(() => /serving \S+ at/.test(app.read("dev.log")), 15_000);
+        // The port tsgi-dev bound (--port 0), from its line in the log.
+        const url = await until(() => /serving \S+ at (http:\/\/\S+\/)/.exec(app.read("dev.log"))?.[1], 15_000);
         const done = /reloaded in \d+ ms|restarted in \d+ ms/g;
         for (let i = 0; i < 3; i++) {
           expect((await get(url)).text).toBe("one"); // an access-log line each
@@ -1749,7 +1748,7 @@ export default (environ: any, startResponse: any) => {
       "lib/dist/out.js": "1",
     });
     apps.push(app);
-    const args = ["./app.ts", "--port", String(freePort()), "--no-access-log"];
+    const args = ["./app.ts", "--port", "0", "--no-access-log"];
     const watch = ["--watch", "./views/**/*.html", "--watch", "../lib/templates", "--watch", "../lib/pages/*.html", "--ignore", "../lib/templates/skip", "--ignore", "../lib/**/*.tmp"];
     const dev = new DevProcess([...args, ...watch, "--watch", "../lib"], { cwd: app.path("api") });
     const url = await dev.ready();
