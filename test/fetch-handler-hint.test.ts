@@ -12,9 +12,9 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { DevProcess, freePort, get, killAll, ROOT, TempApp } from "../fixtures/dev/harness.ts";
+import { DevProcess, get, killAll, ROOT, TempApp } from "../fixtures/dev/harness.ts";
 import { waitFor } from "./fault-helpers.ts";
-import { spawnedProcesses, startServer } from "./helpers.ts";
+import { servingPort, spawnedProcesses, startServer } from "./helpers.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
 
 const apps: TempApp[] = [];
@@ -74,8 +74,9 @@ const SAYS = [
 const RETURNED =
   /the application returned a Response: it is a fetch handler, not a TSGI application\. tsgi serve and tsgi-dev serve a function as a fetch handler when it declares one parameter, \(request\) => Response; one declared with none, or with two or more as Bun\.serve and Deno call it, \(request, server\), is taken for a TSGI application and called with \(environ, startResponse\)\. Export it as an object with a fetch\(\) method, export default \{ fetch: handler \} \(its server argument is then one like Bun\.serve's\), or wrap it: fromFetchHandler\(handler\)/;
 
-function serve(dir: string, port: number, file = "./app.ts") {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "src/cli/serve.ts"), "serve", file, "--port", String(port), "--no-access-log"], {
+/** `tsgi serve FILE --port 0` in `dir` (it binds a port of its own: {@link servingPort} reads it from stderr once it serves). */
+function serve(dir: string, file = "./app.ts") {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "src/cli/serve.ts"), "serve", file, "--port", "0", "--no-access-log"], {
     cwd: dir,
     stdout: "ignore",
     stderr: "pipe",
@@ -98,9 +99,9 @@ function tempApp(files: Record<string, string>): TempApp {
 describe("a (request, server) fetch handler served as a TSGI application", () => {
   test("tsgi serve: a returned Response, and the request used as a Request, say what it is and how to export it; a TSGI app's own URL or tsgi.input mistake, or one after startResponse, gets no such line", async () => {
     const app = tempApp({ "app.ts": FETCH_APP });
-    const port = freePort();
-    const { proc, out } = serve(app.dir, port);
+    const { proc, out } = serve(app.dir);
     expect(await waitFor(() => /serving .* on /.test(out.err) || proc.exitCode !== null, 15_000)).toBe(true);
+    const port = servingPort(out.err)!;
     const paths = ["/", ...HINTED.map(([p]) => p), "/bad-url", "/input", "/after"];
     for (const path of paths) {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", body: "{}", signal: AbortSignal.timeout(3000) });
@@ -122,7 +123,7 @@ describe("a (request, server) fetch handler served as a TSGI application", () =>
 
   test("tsgi-dev: the terminal report and the error page (plain and HTML) say it too", async () => {
     const app = tempApp({ "app.ts": FETCH_APP });
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const returned = await get(url, { Accept: "*/*" });
     expect(returned.status).toBe(500);
@@ -151,9 +152,9 @@ describe("a (request, server) fetch handler served as a TSGI application", () =>
 export default { fetch: handler };
 `,
     });
-    const port = freePort();
-    const { proc, out } = serve(app.dir, port);
+    const { proc, out } = serve(app.dir);
     expect(await waitFor(() => /serving .* on /.test(out.err) || proc.exitCode !== null, 15_000)).toBe(true);
+    const port = servingPort(out.err)!;
     expect(out.err).toContain("(a fetch handler, through fromFetchHandler)");
     const res = await fetch(`http://127.0.0.1:${port}/x`, { signal: AbortSignal.timeout(3000) });
     expect(await res.text()).toBe("/x from 127.0.0.1");

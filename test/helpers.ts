@@ -202,7 +202,25 @@ export async function runCommand(cmd: string[], cwd: string, timeoutMs: number) 
   return { out, err, code };
 }
 
-/** Free TCP port on 127.0.0.1 (bound and released). */
+/**
+ * The TCP port `tsgi serve` says it serves on, from its start line (`serving
+ * ./app.ts on http://127.0.0.1:41234/`, `2 worker(s) serving ... on URL`), or
+ * undefined before that line: started with `--port 0`, it binds a port of its
+ * own, which no other process can take between a test's probe and its bind
+ * (as with {@link freePort}).
+ */
+export function servingPort(stderr: string): number | undefined {
+  const url = /serving .* on (https?:\/\/\S+\/)/.exec(stderr)?.[1];
+  return url === undefined ? undefined : Number(new URL(url).port);
+}
+
+/**
+ * Free TCP port on 127.0.0.1 (bound and released): another process can take
+ * it before the test binds it again. Use it only where the port must be
+ * known before the server starts (a config file, a proxy's upstream);
+ * otherwise start the server on port 0 and read the port it bound
+ * ({@link servingPort}).
+ */
 export function freePort(): number {
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = l.port;

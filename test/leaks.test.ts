@@ -21,7 +21,7 @@ import { devCertificate } from "../src/server/tls.ts";
 import { DevProcess, get as devGet, TempApp } from "../fixtures/dev/harness.ts";
 import { fault, fdKinds, probe, tlsHalfHandshake, type Probe } from "./leak-faults.ts";
 import { waitFor } from "./fault-helpers.ts";
-import { freePort, startServer } from "./helpers.ts";
+import { servingPort, startServer } from "./helpers.ts";
 import type { Application } from "../src/spec.ts";
 
 const linux = existsSync("/proc/self/fd");
@@ -222,9 +222,8 @@ function childPids(pid: number): number[] {
 
 describe.skipIf(!linux)("tsgi serve --workers 2: SIGHUP reloads under traffic", () => {
   test("after 8 reloads with requests in flight, the supervisor holds the descriptors it held before and each new worker those of the first ones", async () => {
-    const port = freePort();
     const app = join(import.meta.dir, "apps/workers-app.ts");
-    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], {
+    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", app, "--port", "0", "--workers", "2", "--no-access-log"], {
       stdout: "ignore",
       stderr: "pipe",
     });
@@ -234,7 +233,8 @@ describe.skipIf(!linux)("tsgi serve --workers 2: SIGHUP reloads under traffic", 
       for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) log += new TextDecoder().decode(chunk);
     })();
     const reloaded = () => (log.match(/reloaded: new workers/g) ?? []).length;
-    expect(await waitFor(() => childPids(proc.pid).length === 2 && /listening|serving/i.test(log), 10_000)).toBe(true);
+    expect(await waitFor(() => childPids(proc.pid).length === 2 && servingPort(log) !== undefined, 10_000)).toBe(true);
+    const port = servingPort(log)!;
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => null))?.status === 200, 5000);
     const supBase = fdsOf(proc.pid);
     const workerBase = fdsOf(childPids(proc.pid)[0]!);
@@ -268,7 +268,7 @@ describe.skipIf(!linux)("tsgi-dev: 50 saves", () => {
         "lib.ts": `export const word = "v0";\n`,
         "app.ts": `import { word } from "./lib.ts";\nexport default (environ: any, sr: any) => { sr("200 OK", [["Content-Type", "text/plain"]]); return [new TextEncoder().encode(word)]; };\n`,
       });
-      const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log", `--reload=${mode}`], { cwd: app.dir });
+      const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log", `--reload=${mode}`], { cwd: app.dir });
       try {
         const url = await dev.ready();
         expect((await devGet(url)).text).toBe("v0");

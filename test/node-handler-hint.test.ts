@@ -7,9 +7,9 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { DevProcess, freePort, get, killAll, ROOT, TempApp } from "../fixtures/dev/harness.ts";
+import { DevProcess, get, killAll, ROOT, TempApp } from "../fixtures/dev/harness.ts";
 import { waitFor } from "./fault-helpers.ts";
-import { spawnedProcesses } from "./helpers.ts";
+import { servingPort, spawnedProcesses } from "./helpers.ts";
 
 const apps: TempApp[] = [];
 const procs = spawnedProcesses();
@@ -49,8 +49,7 @@ describe("a node:http handler served as a TSGI application", () => {
   test("tsgi serve: the error log says what it looks like and what to write, under the error; another TypeError, writer.write after startResponse, or json() on a request or tsgi.input, gets no such line", async () => {
     const app = new TempApp({ "app.ts": NODE_APP });
     apps.push(app);
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, join(ROOT, "src/cli/serve.ts"), "serve", "./app.ts", "--port", String(port), "--no-access-log"], {
+    const proc = Bun.spawn([process.execPath, join(ROOT, "src/cli/serve.ts"), "serve", "./app.ts", "--port", "0", "--no-access-log"], {
       cwd: app.dir,
       stdout: "ignore",
       stderr: "pipe",
@@ -61,6 +60,7 @@ describe("a node:http handler served as a TSGI application", () => {
       for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
     })();
     expect(await waitFor(() => /serving .* on /.test(err) || proc.exitCode !== null, 15_000)).toBe(true);
+    const port = servingPort(err)!;
     for (const path of ["/", "/express", "/other", "/writer", "/json", "/req-json", "/input"]) {
       const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(3000) });
       expect(res.status).toBe(500);
@@ -80,7 +80,7 @@ describe("a node:http handler served as a TSGI application", () => {
   test("tsgi-dev: the terminal report and the error page (plain and HTML) say it too; another TypeError, or writer.write after startResponse, gets no such line", async () => {
     const app = new TempApp({ "app.ts": NODE_APP });
     apps.push(app);
-    const dev = new DevProcess(["./app.ts", "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
     const url = await dev.ready();
     const plain = await get(url, { Accept: "*/*" });
     expect(plain.status).toBe(500);
