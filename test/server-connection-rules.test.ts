@@ -65,3 +65,39 @@ test("a Content-Length request body that stops arriving (bodyTimeout) after the 
   expect(r.closeGapMs).toBeGreaterThanOrEqual(0);
   expect(r.closeGapMs).toBeLessThan(1000);
 });
+
+test("the Date field moves on at the second's boundary: a response just after it carries the new second, even when the cached value was made just before it", async () => {
+  // Mutant (src/http/date.ts): the cached Date expired 1000 ms after it was made, not at the
+  // next second's boundary, so a response up to 1 s into a new second said the last one.
+  const app: Application = (_e, sr) => {
+    sr("200 OK", [["Content-Length", "2"]]);
+    return [enc("ok")];
+  };
+  const { port } = start(app);
+  const dateOf = async () => {
+    const r = await closeAfter(port, ["GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"], "ok", 0, 3000);
+    return parseResponses(r.data)[0]!.headers.date!;
+  };
+  const until = async (ms: number) => {
+    while (Date.now() % 1000 < ms || Date.now() % 1000 >= ms + 50) await Bun.sleep(5);
+  };
+  // An attempt counts when the first Date was made before the boundary (its second is that of its
+  // sending; a loaded machine can delay it past). A timer fired late can make a counted attempt
+  // stale: any fresh one of up to 5 passes; the mutant is never fresh.
+  const seen: string[] = [];
+  let fresh = 0;
+  for (let attempt = 0; attempt < 5 && fresh === 0; attempt++) {
+    await Bun.sleep(1100); // no Date made for over a second: the next request makes (caches) one
+    await until(850);
+    const sentA = Date.now();
+    const dateA = await dateOf(); // made at about .850
+    if (Date.parse(dateA) !== Math.floor(sentA / 1000) * 1000) continue;
+    await until(150);
+    const sentB = Date.now(); // the next second, .150
+    const dateB = await dateOf();
+    seen.push(`${new Date(sentB).toISOString()} -> ${dateB}`);
+    if (Date.parse(dateB) >= Math.floor(sentB / 1000) * 1000) fresh++;
+  }
+  expect(seen.length, "no attempt made its first Date before the boundary").toBeGreaterThan(0);
+  expect(fresh, seen.join("; ")).toBe(1);
+}, 20_000);
