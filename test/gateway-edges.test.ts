@@ -1,8 +1,10 @@
 /**
  * Gateway edges found uncovered by a hand mutation pass over src/gateway/
  * (each test names the mutant it catches), on real sockets: a file
- * wrapper's source (a pipe) left when the client leaves or the app's
- * Content-Length is sent.
+ * wrapper's source (a pipe, a file-like object) left when the client resets
+ * or the app's Content-Length is sent; whose bytes a chunk holds (an array
+ * with a close(), a buffer refilled under minimumChunkSize); the order of
+ * write() among collected chunks; write()'s backpressure.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
@@ -106,4 +108,117 @@ describe("a file wrapper of a pipe whose writer stays open (Bun.file() of a FIFO
     }
     expect(s.errors.join("")).toBe("");
   }, 20_000);
+});
+
+describe("whose bytes a chunk holds (spec.md \"The body\")", () => {
+  test("an array body with a close() that reuses its buffers (a pool): the bytes sent are the ones returned, pipelined too", async () => {
+    // (Mutant: an array with close() lent to the server as an array without one is: the server kept the chunk past close(), which overwrote it.)
+    const s = start((environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      const buf = enc(`body of ${environ.PATH_INFO}`);
+      const body = [buf] as Uint8Array[] & { close(): void };
+      body.close = () => void buf.fill(0x58); // back to the pool, overwritten
+      return body;
+    });
+    // Three responses of one length each: a head as long as the first's, and 10 body bytes.
+    const whole = (d: Buffer) => d.indexOf("\r\n\r\n") > 0 && d.length >= 3 * (d.indexOf("\r\n\r\n") + 4 + 10);
+    const r = await raw(s.port, get("/a") + get("/b") + get("/c"), { until: whole, timeoutMs: 3000 });
+    expect(parseResponses(r.data).map((x) => x.body.toString())).toEqual(["body of /a", "body of /b", "body of /c"]);
+  });
+
+  test("minimumChunkSize: a generator that refills one buffer for each yield gets each chunk's bytes sent, not the last one's several times", async () => {
+    // (Mutant: a chunk collected under minimumChunkSize kept as a view of the app's buffer, not copied.)
+    const s = start(
+      (_e, sr) => {
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        const buf = new Uint8Array(4);
+        return (function* () {
+          for (const word of ["one;", "two;", "six;"]) {
+            buf.set(enc(word));
+            yield buf;
+          }
+        })();
+      },
+      { minimumChunkSize: 1000 },
+    );
+    const res = await fetch(`${s.url}/`);
+    expect(await res.text()).toBe("one;two;six;");
+  });
+});
+
+describe("minimumChunkSize and write()", () => {
+  test("a write() between chunks collected under minimumChunkSize: the bytes go out in the order given", async () => {
+    // (Mutant: write() no longer sends what was collected first: the client got "write;yield-1;yield-2;".)
+    const s = start(
+      (_e, sr) => {
+        const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+        return (async function* () {
+          yield enc("yield-1;");
+          await write(enc("write;"));
+          yield enc("yield-2;");
+        })();
+      },
+      { minimumChunkSize: 1000 },
+    );
+    const res = await fetch(`${s.url}/`);
+    expect(await res.text()).toBe("yield-1;write;yield-2;");
+  });
+});
+
+describe("write() backpressure", () => {
+  test("an app awaiting each write() to a client that does not read is held back: produced bytes stay bounded", async () => {
+    // (Mutant: write() resolved at once whatever the socket said: 64 MiB went into the server's memory.)
+    const CHUNK = 1024 * 1024;
+    const TOTAL = 64;
+    let produced = 0;
+    const s = start(async (_e, sr) => {
+      const write = sr("200 OK", [["Content-Length", String(CHUNK * TOTAL)]]);
+      const chunk = new Uint8Array(CHUNK).fill(0x61);
+      for (let i = 0; i < TOTAL; i++) {
+        await write(chunk);
+        produced++;
+      }
+      return [];
+    });
+    const sock = connect(s.port, "127.0.0.1");
+    sock.on("error", () => {});
+    sock.pause();
+    try {
+      await new Promise((r) => sock.on("connect", r));
+      sock.write(get("/"));
+      await Bun.sleep(500);
+      // Kernel socket buffers take a few MiB at most.
+      expect(produced * CHUNK).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      sock.destroy();
+    }
+  });
+});
+
+describe("a file-like object's wrapper under Content-Length: 0", () => {
+  test("no body byte, one block read, not the whole file", async () => {
+    // (Mutant: pump's `if (this.fileLeft === 0) return this.complete()` for a block cut to nothing dropped: every block was read, and dropped.)
+    let reads = 0;
+    const s = start((environ, sr) => {
+      sr("200 OK", [["Content-Length", "0"]]);
+      const data = enc("0123456789ABCDEFGHIJ");
+      let pos = 0;
+      return environ["tsgi.file_wrapper"]!(
+        {
+          read(size: number) {
+            reads++;
+            return data.subarray(pos, (pos += size));
+          },
+        },
+        4,
+      );
+    });
+    const r = await raw(s.port, get("/a") + get("/b"), { until: (d) => d.toString().split("Content-Length: 0").length === 3, timeoutMs: 3000 });
+    expect(parseResponses(r.data).map((x) => [x.status, x.body.toString()])).toEqual([
+      [200, ""],
+      [200, ""],
+    ]);
+    expect(reads).toBe(2);
+    expect(s.errors.join("")).toBe("");
+  });
 });
