@@ -196,3 +196,35 @@ describe("a file-like object's wrapper under Content-Length: 0", () => {
     expect(s.errors.join("")).toBe("");
   });
 });
+
+describe("posthooks", () => {
+  test("a posthook that throws or rejects is logged, and the hooks after it still run, in order", async () => {
+    // (Mutant: runPosthooks without its try/catch around each hook: the first error ended the run, the later hooks never ran.)
+    const ran: string[] = [];
+    const s = start((environ, sr) => {
+      const hooks = environ["tsgi.posthooks"]!;
+      hooks.push([() => void ran.push("first")]);
+      hooks.push([
+        () => {
+          ran.push("throws");
+          throw new Error("hook two failed");
+        },
+      ]);
+      hooks.push([
+        async () => {
+          ran.push("rejects");
+          throw new Error("hook three failed");
+        },
+      ]);
+      hooks.push([(_e: unknown, word: unknown) => void ran.push(`last ${String(word)}`), ["arg"]]);
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc("ok")];
+    });
+    expect(await (await fetch(`${s.url}/`)).text()).toBe("ok");
+    for (let k = 0; k < 100 && ran.length < 4; k++) await Bun.sleep(10);
+    expect(ran).toEqual(["first", "throws", "rejects", "last arg"]);
+    const log = s.errors.join("");
+    expect(log).toContain("hook two failed");
+    expect(log).toContain("hook three failed");
+  });
+});
