@@ -287,6 +287,46 @@ export default function app(environ: any, startResponse: any) {
     expect(await dev.kill("SIGTERM")).toBe(0);
   }, 60_000);
 
+  test("a request crossing a restart (or a stop, in place) that imports a module lazily after it: the old process's modules, one instance of each, the old code (before: a fresh copy of them from the disk, the new version)", async () => {
+    // /?ms: waits, then imports lazy.ts, which imports the shared store the entry holds: the same instance, or "MIXED".
+    const LAZY_APP = `import { store } from "./store.ts";
+export default async (environ: any, startResponse: any) => {
+  await Bun.sleep(Number(environ.QUERY_STRING || 0));
+  const { lazyStore } = await import("./lazy.ts");
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(store.v + "/" + lazyStore.v + (store === lazyStore ? " same" : " MIXED"))];
+};
+`;
+    const files = { "app.ts": LAZY_APP, "lazy.ts": `export { store as lazyStore } from "./store.ts";\n`, "store.ts": `export const store = { v: "s0" };\n` };
+    for (const mode of ["--reload=restart", "--reload=inplace"]) {
+      const app = new TempApp(files);
+      apps.push(app);
+      const dev = new DevProcess(["./app.ts", mode, "--port", String(freePort()), "--no-access-log"], { cwd: app.dir });
+      const url = await dev.ready();
+      expect((await get(url)).text).toBe("s0/s0 same");
+      if (mode === "--reload=restart") {
+        // The lazy module imported by the old process already (s0), and not yet (s1, a fresh process): both join its instance.
+        for (const v of [1, 2]) {
+          const crossing = fetch(`${url}?1500`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
+          await Bun.sleep(150);
+          const mark = dev.output.length;
+          app.write("store.ts", `export const store = { v: "s${v}" };\n`);
+          await dev.waitFor(/restarted in \d+ ms: store\.ts/, 10_000, mark);
+          expect([mode, await crossing]).toEqual([mode, `s${v - 1}/s${v - 1} same`]);
+          expect((await get(url)).text).toBe(`s${v}/s${v} same`);
+        }
+        expect(await dev.kill("SIGTERM")).toBe(0);
+      } else {
+        // A stop (SIGTERM) while the request waits: it finishes on the app it started with.
+        const crossing = fetch(`${url}?800`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
+        await Bun.sleep(150);
+        dev.proc.kill("SIGTERM");
+        expect([mode, await crossing]).toEqual([mode, "s0/s0 same"]);
+        expect(await dev.exited).toBe(0);
+      }
+    }
+  }, 60_000);
+
   test("a pipelined batch sent in one write on an old keep-alive connection just after a restart (3 GETs and a 64 KiB POST) is answered whole, the last with Connection: close (before: only the first, the rest dropped)", async () => {
     const BATCH_APP = (v: string) => `const enc = new TextEncoder();
 export default async function app(environ: any, startResponse: any) {

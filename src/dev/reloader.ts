@@ -396,13 +396,17 @@ export class Reloader {
     this.#discoverTimer.unref?.();
   }
 
-  /** Stop the pending settle check and the loader's import versioning (on shutdown). */
+  /**
+   * Stop the pending settle check and the looks for lazily imported modules
+   * (on shutdown). The loader's import versioning stays on: the requests
+   * still running, which a stop or a handover lets finish, import lazily
+   * from the app they run on (see `AppLoader.close`, for when they are done).
+   */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#settleTimer);
     clearTimeout(this.#discoverTimer);
     clearTimeout(this.#loopTimer);
-    this.#loader.close();
   }
 
   /**
