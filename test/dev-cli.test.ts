@@ -644,6 +644,37 @@ describe("tsgi-dev CLI", () => {
     await Bun.sleep(300);
     expect(off.output).not.toContain("unlogged-path");
   });
+
+  test("a switch given both ways: the last one wins, as --reload and --port do (a script's --no-live, then --live after npm run dev --); before, any --no- form won wherever it stood", async () => {
+    const app = helloApp({ "page.ts": `export default (environ: any, startResponse: any) => {\n  startResponse("200 OK", [["Content-Type", "text/html"]]);\n  return [new TextEncoder().encode("<html><body>page</body></html>")];\n};\n` });
+    for (const [args, live, logged] of [
+      [["--no-live", "--live", "--no-access-log", "--access-log"], true, true],
+      [["--live", "--no-live", "--access-log", "--no-access-log"], false, false],
+      [["--no-live", "--no-access-log"], false, false],
+      [[], true, true],
+    ] as const) {
+      const dev = new DevProcess(["./page.ts", "--port", String(freePort()), ...args], { cwd: app.dir });
+      const url = await dev.ready();
+      const mode = (await dev.waitFor(/\[info\] (reload in place.*); Ctrl-C to stop/, 3000))[1];
+      expect([args, mode]).toEqual([args, live ? "reload in place, live reload in the browser" : "reload in place"]);
+      const page = await get(url + "switched");
+      expect([args, page.text.includes("/__tsgi/live")]).toEqual([args, live]);
+      if (logged) await dev.waitFor(/"GET \/switched HTTP\/1\.1" 200/, 3000);
+      else {
+        await Bun.sleep(300);
+        expect([args, dev.output.includes("/switched")]).toEqual([args, false]);
+      }
+      expect(await dev.kill("SIGTERM")).toBe(0);
+    }
+    // --debug after --no-debug: the error page shows the code again.
+    const broken = helloApp({ "boom.ts": `export default () => { throw new Error("shown-on-the-page"); };\n` });
+    for (const [args, shown] of [[["--no-debug", "--debug"], true], [["--debug", "--no-debug"], false]] as const) {
+      const dev = new DevProcess(["./boom.ts", "--port", String(freePort()), "--no-access-log", ...args], { cwd: broken.dir });
+      const page = await get((await dev.ready()) + "x");
+      expect([args, page.status, page.text.includes("shown-on-the-page")]).toEqual([args, 500, shown]);
+      expect(await dev.kill("SIGTERM")).toBe(0);
+    }
+  }, 60_000);
 });
 
 describe("fetch-style apps (issue 5 §5: detected, explained, hot-reloaded)", () => {

@@ -164,6 +164,20 @@ export function checkArgs(
 }
 
 /**
+ * Whether the switch `--<name>` is on, as the command line means it: the
+ * last of `--<name>` and `--no-<name>` (before `--`) wins, as for a flag
+ * given twice (`--port`, `--reload`), so that one added after a script's
+ * flags (`npm run dev -- --live` on `tsgi-dev ./app.ts --no-live`) turns it
+ * back on. citty's parse takes a `--no-<name>` anywhere for off.
+ * @param fallback the value when neither is given (the switch's default).
+ */
+export function lastSwitch(rawArgs: readonly string[], name: string, fallback: boolean): boolean {
+  const end = rawArgs.indexOf("--");
+  const given = (end === -1 ? rawArgs : rawArgs.slice(0, end)).findLast((a) => a === `--${name}` || a === `--no-${name}`);
+  return given === undefined ? fallback : given === `--${name}`;
+}
+
+/**
  * What to say of `--no-<name>` for a flag that takes a value: that it
  * takes one and is no switch, and `instead`: `--workers takes a value
  * (--workers <n>); there is no --no-workers: leave it out to serve in one process`.

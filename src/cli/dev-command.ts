@@ -30,7 +30,7 @@ import { runSupervisor } from "../dev/supervisor.ts";
 import { watchEntryMatches } from "../dev/watcher.ts";
 import { runWorker } from "../dev/worker.ts";
 import { takeWorkerSpec } from "../dev/worker-flag.ts";
-import { checkArgs, noNegation, positionalArgs, positionalIndexes, versionRequested } from "./args.ts";
+import { checkArgs, lastSwitch, noNegation, positionalArgs, positionalIndexes, versionRequested } from "./args.ts";
 import { workingDirectoryGone } from "./cwd.ts";
 import { helpPrinter } from "./help.ts";
 import { DEPLOY_ARGS } from "./serve-command.ts";
@@ -141,13 +141,13 @@ const command = defineCommand({
         portEnvOverridden: portFlag !== undefined && envPort !== undefined,
         ...(portEnvFile !== undefined ? { portEnvFile } : {}),
         logLevel: level,
-        accessLog: args["access-log"] !== false,
+        accessLog: lastSwitch(rawArgs, "access-log", true),
         reload,
         watch: repeated(rawArgs, "watch"),
         ignore: repeated(rawArgs, "ignore"),
-        poll: args.poll === true,
-        live: args.live !== false,
-        debug: args.debug !== false,
+        poll: lastSwitch(rawArgs, "poll", false),
+        live: lastSwitch(rawArgs, "live", true),
+        debug: lastSwitch(rawArgs, "debug", true),
         allowedHosts: allowedHostsArg(repeated(rawArgs, "allowed-hosts")),
         cwd: process.cwd(),
         shutdownTimeout: 5000,
