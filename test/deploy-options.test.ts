@@ -238,6 +238,36 @@ describe("resolveDeployOptions", () => {
     expect(resolveDeployOptions({}, {}).server.backlog).toBeUndefined();
     expect(() => deployOptionsFromArgs({ "keep-alive": "5s" })).toThrow(/^--keep-alive must be a number of seconds from 0 to 2147483 \(e\.g\. --keep-alive 5\), got "5s"$/);
   });
+
+  test("a switch given both ways: the last one wins, as a flag given twice does (one added after a script's flags turns it back on); before, citty's parse let any --no- form win wherever it stood", async () => {
+    const parsed = (...argv: string[]) => deployOptionsFromArgs(parseArgs(argv, SERVE_ARGS as never) as Record<string, unknown>, argv);
+    for (const [flag, key] of [["https", "https"], ["reuse-port", "reusePort"], ["proxy-headers", "proxyHeaders"]] as const) {
+      expect([flag, parsed("./app.ts", `--no-${flag}`, `--${flag}`)[key]]).toEqual([flag, true]);
+      expect([flag, parsed("./app.ts", `--${flag}`, `--no-${flag}`)[key]]).toEqual([flag, false]);
+      expect([flag, parsed("./app.ts", `--${flag}`)[key], parsed("./app.ts")[key]]).toEqual([flag, true, false]);
+      // After "--" nothing is a flag.
+      expect([flag, parsed("./app.ts", `--${flag}`, "--", `--no-${flag}`)[key]]).toEqual([flag, true]);
+    }
+    // The access log, end to end: --no-access-log, then --access-log, logs the request.
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-switch-"));
+    try {
+      writeFileSync(join(dir, "app.ts"), `export default (environ: any, startResponse: any) => { startResponse("200 OK", []); return []; };\n`);
+      for (const [flags, logged] of [[["--no-access-log", "--access-log"], true], [["--access-log", "--no-access-log"], false]] as const) {
+        const port = freePort();
+        const cli = startCli(["src/cli/serve.ts", "serve", join(dir, "app.ts"), "--port", String(port), ...flags], {});
+        try {
+          await cli.until((out) => out.includes(`:${port}`));
+          expect((await fetch(`http://127.0.0.1:${port}/switched`, { signal: AbortSignal.timeout(5000) })).status).toBe(200);
+          await cli.until((out) => out.includes("/switched"), logged ? 5000 : 500);
+          expect([flags, cli.out.includes('"GET /switched HTTP/1.1" 200')]).toEqual([flags, logged]);
+        } finally {
+          await cli.stop();
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe("number flags", () => {

@@ -35,7 +35,7 @@ import { logStrayErrors } from "../deploy/stray-errors.ts";
 import { prefixedLog } from "../deploy/worker-log.ts";
 import { exitAtOnceHint, onOperatorSignals, onStopSignals, signalExitCode } from "../deploy/signals.ts";
 import { Supervisor } from "../deploy/supervisor.ts";
-import { checkArgs, noNegation, positionalArgs, versionRequested } from "./args.ts";
+import { checkArgs, lastSwitch, noNegation, positionalArgs, versionRequested } from "./args.ts";
 import { workingDirectoryGone } from "./cwd.ts";
 import { helpPrinter } from "./help.ts";
 import { helpWordGiven, nearestWord, shellWord, versionWordGiven } from "./words.ts";
@@ -200,14 +200,14 @@ export function deployOptionsFromArgs(args: Record<string, unknown>, rawArgs: re
     certfile: text("certfile", "the certificate chain's PEM file, e.g. --certfile cert.pem"),
     keyfile: text("keyfile", "the private key's PEM file, e.g. --keyfile key.pem"),
     caCerts: text("ca-certs", "the CA bundle's PEM file, e.g. --ca-certs clients-ca.pem"),
-    https: args.https === true,
+    https: lastSwitch(rawArgs, "https", args.https === true),
     workers: num("workers"),
-    reusePort: args["reuse-port"] === true,
+    reusePort: lastSwitch(rawArgs, "reuse-port", args["reuse-port"] === true),
     maxRequests: num("max-requests"),
     maxRequestsJitter: num("max-requests-jitter"),
     timeout: num("timeout"),
     gracefulTimeout: num("graceful-timeout"),
-    proxyHeaders: args["proxy-headers"] === true,
+    proxyHeaders: lastSwitch(rawArgs, "proxy-headers", args["proxy-headers"] === true),
     forwardedAllowIps: text("forwarded-allow-ips", "IPs or CIDRs, comma-separated, or *, e.g. --forwarded-allow-ips 10.0.0.1"),
     forwardedHeader: text("forwarded-header", "x-forwarded or forwarded") as DeployOptions["forwardedHeader"],
     rootPath: str("root-path"),
@@ -254,7 +254,7 @@ const serveCommand = defineCommand({
     }
     // A PORT from a .env file (Bun loaded it unasked): a bind error names the file, to change PORT there.
     if (deploy.portSource === "PORT") deploy.portFile = dotenvSource("PORT");
-    const accessLog = args["access-log"] !== false;
+    const accessLog = lastSwitch(rawArgs, "access-log", true);
     fitConnectionsToFiles(deploy);
     fitBacklogToKernel(deploy);
     // TLS material is read (and a development certificate made) once the signals are answered:
@@ -270,7 +270,7 @@ const serveCommand = defineCommand({
     };
     const app = String(args.app);
     // The files win over --https (its development certificate is for when none are given): said, not an error.
-    if (args.https === true && deploy.tls !== null && deploy.tls !== "dev") {
+    if (lastSwitch(rawArgs, "https", false) && deploy.tls !== null && deploy.tls !== "dev") {
       consola.info(`--https with --certfile and --keyfile: serving ${deploy.tls.certfile}, not the development certificate (--https alone serves that; with the files it is not needed)`);
     }
     /** The start line's `, certificate cert.pem for example.com until 2027-03-01` over TLS. */
