@@ -9,7 +9,7 @@ import { FSWatcher } from "chokidar";
 import { createConsola } from "consola";
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { AppLoader } from "../src/dev/loader.ts";
+import { AppLoader, queryInPathProblem } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/deploy/load-app.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../src/dev/args.ts";
 import { UsageError } from "../src/deploy/errors.ts";
@@ -86,6 +86,15 @@ async function call(app: Application, environ: Partial<Environ> = {}) {
 }
 
 describe("app spec and flags", () => {
+  test("a '?' in a name on the app's path is named (Bun reads it as a query); a Windows long-path prefix is not one", () => {
+    const problem = (file: string) => queryInPathProblem({ file, path: "./app.ts", raw: "./app.ts", exportName: "default" } as never);
+    expect(problem("/srv/my?app/src/app.ts")).toMatch(/^cannot load \.\/app\.ts: the directory \/srv\/my\?app has a "\?" in its name, .* rename the directory without the "\?"$/);
+    expect(problem("/srv/app?.ts")).toMatch(/the file \/srv\/app\?\.ts has a "\?" in its name, .*; rename the file without the "\?"$/);
+    expect(problem("C:\\srv\\my?app\\app.ts")).toMatch(/the directory C:\\srv\\my\?app has/);
+    expect(problem("\\\\?\\C:\\srv\\app.ts")).toBeNull();
+    expect(problem("/srv/my#app/app.ts")).toBeNull();
+  });
+
   test("parseAppSpec", () => {
     expect(parseAppSpec("./app.ts", "/w")).toEqual({ file: "/w/app.ts", path: "./app.ts", exportName: "default", raw: "./app.ts" });
     expect(parseAppSpec("./app.ts:api", "/w").path).toBe("./app.ts");

@@ -376,7 +376,8 @@ function trapExit(): () => void {
  * and save, which could never help. `null` when there is none.
  */
 export function queryInPathProblem(spec: AppSpec): string | null {
-  const q = spec.file.indexOf("?");
+  // Past a Windows long-path prefix (\\?\C:\...), which is no name.
+  const q = spec.file.indexOf("?", /^\\\\\?\\/.test(spec.file) ? 4 : 0);
   if (q < 0) return null;
   const next = spec.file.slice(q).search(/[\\/]/);
   const what = next < 0 ? "file" : "directory";
