@@ -1644,6 +1644,95 @@ bun.stop(true);
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
   }, 30_000);
 
+  const linux = process.platform === "linux";
+  if (!linux) console.warn("skipping the abstract Unix socket tests: Linux only");
+  /** GET / over the abstract socket `name` from python3 (its own process): the response's first line and body, or the error. */
+  async function overAbstract(name: string): Promise<string> {
+    const code = `import socket,sys
+s=socket.socket(socket.AF_UNIX);s.settimeout(5);s.connect("\\0"+sys.argv[1])
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+d=b""
+while True:
+  c=s.recv(65536)
+  if not c: break
+  d+=c
+h,_,b=d.partition(b"\\r\\n\\r\\n");print(h.split(b"\\r\\n")[0].decode());print(b.decode())`;
+    const r = await run([PYTHON!, "-c", code, name]);
+    return r.code === 0 ? r.stdout : `failed: ${r.stderr}`;
+  }
+
+  test.skipIf(!linux || !PYTHON)("--uds @name listens on a Linux abstract socket, one process and --workers 2: no file is made, python3 (\\0name) and curl (--abstract-unix-socket) reach it, SIGTERM frees the name (before: a file ./@name was made)", async () => {
+    for (const workers of [[], ["--workers", "2"]]) {
+      const name = `tsgi-test-${process.pid}-${workers.length}`;
+      const proc = spawnServe([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--uds", `@${name}`, "--no-access-log", ...workers], { ...process.env });
+      try {
+        await proc.serving();
+        expect(proc.err()).toContain(`on unix:@${name} `);
+        const seen = await overAbstract(name);
+        expect(seen).toStartWith("HTTP/1.1 200 OK\n");
+        expect(JSON.parse(seen.slice(seen.indexOf("\n") + 1)).pathInfo).toBe("/");
+        if (hasCurl) {
+          const r = await run(["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "--abstract-unix-socket", name, "http://x/"]);
+          expect(r.stdout).toBe("200");
+        }
+      } finally {
+        await proc.stop();
+      }
+      // No file ./@name in its working directory (this test's).
+      expect(existsSync(`@${name}`)).toBe(false);
+      // The name is free again: the library binds it.
+      const again = serve(envApp, { ...quiet, unix: `@${name}` });
+      await again.close();
+    }
+  }, 40_000);
+
+  test.skipIf(!linux || !PYTHON)('the server API\'s unix "@name" (or "\\0name", as Bun.listen takes it) is an abstract socket: url http://unix:@name:/, Unix environ, the name free after close(); a name in use, an empty one or a unixMode is refused saying so', async () => {
+    const name = `tsgi-test-lib-${process.pid}`;
+    for (const unix of [`@${name}`, `\0${name}`]) {
+      const server = serve(envApp, { ...quiet, unix });
+      try {
+        expect(server.url).toBe(`http://unix:@${name}:/`);
+        const seen = await overAbstract(name);
+        expect(seen).toStartWith("HTTP/1.1 200 OK\n");
+        const body = JSON.parse(seen.slice(seen.indexOf("\n") + 1)) as Record<string, string>;
+        expect([body.REMOTE_ADDR, body.SERVER_PORT]).toEqual(["", "80"]);
+        expect(() => serve(envApp, { ...quiet, unix: `@${name}` })).toThrow(`cannot listen on the abstract socket @${name}: another process is serving that abstract socket (ss -xlp shows which) (EADDRINUSE)`);
+      } finally {
+        await server.close();
+      }
+    }
+    expect(existsSync(`@${name}`)).toBe(false);
+    expect(() => serve(envApp, { ...quiet, unix: "@" })).toThrow('server option unix "@" names no abstract socket');
+    expect(() => serve(envApp, { ...quiet, unix: `@${name}`, unixMode: 0o660 })).toThrow(`server option unixMode does not apply to the abstract socket "@${name}": it has no file`);
+    // Not bound by the refusals: the name is free.
+    const free = serve(envApp, { ...quiet, unix: `@${name}` });
+    await free.close();
+  });
+
+  test.skipIf(!linux)("tsgi serve --uds @name: --uds-mode with it, or an empty name, is a usage error saying why; a name in use fails in one line, with --workers too", async () => {
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts")];
+    const name = `tsgi-test-busy-${process.pid}`;
+    for (const [args, message] of [
+      [["--uds", "@app", "--uds-mode", "660"], "--uds-mode does not apply to the abstract socket @app: it has no file, so no permission bits"],
+      [["--uds", "@"], "--uds @ names no abstract socket: give a name after the @ (e.g. --uds @app), or a file path"],
+    ] as const) {
+      const r = await run([...cli, ...args]);
+      expect([args.join(" "), r.code]).toEqual([args.join(" "), 2]);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toContain("    at ");
+    }
+    const holder = serve(envApp, { ...quiet, unix: `@${name}` });
+    try {
+      const busy = `cannot listen on the abstract socket @${name}: another process is serving that abstract socket`;
+      await expectOneLineRefusals(cli, [
+        [["--uds", `@${name}`], busy],
+        [["--uds", `@${name}`, "--workers", "2"], busy],
+      ]);
+    } finally {
+      await holder.close();
+    }
+  }, 30_000);
+
   test("peer credentials (SO_PEERCRED): pid, uid, gid, and names with resolve", async () => {
     const path = join(dir, "cred.sock");
     const server = serve(envApp, { ...quiet, unix: path, peerCredentials: "resolve" });

@@ -58,7 +58,7 @@ const consola = createConsola(consolaOptions);
 export const DEPLOY_ARGS = {
   host: { type: "string", description: "Interface to bind, 0.0.0.0 for all", default: "127.0.0.1", valueHint: "host" },
   port: { type: "string", description: "TCP port (default 8000, or PORT)", valueHint: "port" },
-  uds: { type: "string", description: "Listen on a Unix domain socket at this path instead of TCP", valueHint: "path" },
+  uds: { type: "string", description: "Listen on a Unix domain socket at this path instead of TCP; @name: a Linux abstract socket (no file, no --uds-mode)", valueHint: "path" },
   "uds-mode": { type: "string", description: "Octal permission bits for the socket file, 000 to 777, e.g. 660 (owner and group may connect; default: the umask's)", valueHint: "mode" },
   fd: { type: "string", description: "Serve an inherited listening socket (systemd socket activation: 3, found by itself from LISTEN_FDS when no place to listen is given)", valueHint: "n" },
   backlog: { type: "string", description: "Listen backlog: connections the kernel queues for accept (Linux; capped at net.core.somaxconn; default 512, 511 on an inherited socket: give --fd's socket its Backlog= here)", valueHint: "n" },

@@ -8,7 +8,7 @@
 import { shownValue } from "../gateway/error-text.ts";
 import { compileLogFormat } from "../server/log.ts";
 import { UsageError } from "./errors.ts";
-import { secondsToMs, type ServerOptions } from "../server/options.ts";
+import { abstractSocketName, secondsToMs, type ServerOptions } from "../server/options.ts";
 import { DEFAULT_FORWARDED_ALLOW_IPS, TrustedProxies, type ForwardedHeader } from "../server/proxy.ts";
 import { openFileLimit } from "../server/sys.ts";
 import { fstatSync } from "node:fs";
@@ -402,6 +402,12 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   if (o.fd !== undefined) server.fd = fdFlag(o.fd);
   else if (o.uds !== undefined) {
     if (!o.uds) throw new UsageError("--uds needs a path");
+    const abstract = abstractSocketName(o.uds);
+    if (abstract !== null) {
+      // `@name`: a Linux abstract socket, as systemd's ListenStream=@name and ss(8) write it (a leading null byte too).
+      if (process.platform !== "linux") throw new UsageError(`--uds @${abstract} names a Linux abstract socket, which ${process.platform} does not have: give a file path (./@${abstract} for a file named so)`);
+      if (abstract === "") throw new UsageError("--uds @ names no abstract socket: give a name after the @ (e.g. --uds @app), or a file path");
+    }
     server.unix = o.uds;
   } else {
     server.hostname = o.host === undefined ? "127.0.0.1" : hostArgument(o.host);
@@ -413,6 +419,10 @@ export function resolveDeployOptions(o: DeployOptions, env: Record<string, strin
   if (o.backlog !== undefined) server.backlog = numberFlag("backlog", o.backlog);
   if (o.udsMode !== undefined) {
     if (o.uds === undefined) throw new UsageError("--uds-mode needs --uds");
+    const abstract = abstractSocketName(o.uds);
+    if (abstract !== null) {
+      throw new UsageError(`--uds-mode does not apply to the abstract socket @${abstract}: it has no file, so no permission bits, and any process in the same network namespace may connect (--peercreds tells the app which user did); drop --uds-mode, or give --uds a file path (./@${abstract} for a file named so)`);
+    }
     server.unixMode = udsMode(o.udsMode);
   }
   if (o.peercreds) {

@@ -10,7 +10,8 @@
  */
 import { basename, dirname, join } from "node:path";
 import { chmodSync, linkSync, renameSync, unlinkSync } from "node:fs";
-import { bindUnderUmask, checkInheritedFd, listenError, prepareUnixPath, unixListenError, unixSocketWithMode } from "../server/bind.ts";
+import { abstractListenError, bindUnderUmask, checkInheritedFd, listenError, prepareUnixPath, unixListenError, unixSocketWithMode } from "../server/bind.ts";
+import { abstractSocketName } from "../server/options.ts";
 import { closeFd, dupFd, inetSocketAddress } from "../server/sys.ts";
 import type { ResolvedDeploy } from "./options.ts";
 
@@ -37,7 +38,9 @@ export interface SharedSocket {
  * own mode is set before bind(2) (`unixSocketWithMode`,
  * `src/server/bind.ts`: no Bun listener, the process umask untouched);
  * elsewhere, or for a path of 108 bytes or more, with the umask set around
- * the bind. Either way the path is `chmod`-ed to the mode after.
+ * the bind. Either way the path is `chmod`-ed to the mode after. A Linux
+ * abstract socket (`@name`, see `abstractSocketName` in
+ * `src/server/options.ts`) has no file: `unixPath` is `null`.
  * @throws BindError (from `src/server/bind.ts`) when the address cannot be bound or the inherited fd is no listening socket.
  */
 export function bindSharedSocket(server: ResolvedDeploy["server"], reusePort: boolean): SharedSocket {
@@ -58,6 +61,21 @@ export function bindSharedSocket(server: ResolvedDeploy["server"], reusePort: bo
   const handlers = { socket: { data() {} } };
   if (server.unix !== undefined) {
     const path = server.unix;
+    const abstract = abstractSocketName(path);
+    if (abstract !== null) {
+      // A Linux abstract socket (`@name`): no file to keep or remove, and no mode (resolveOptions refused one).
+      let l;
+      try {
+        l = Bun.listen({ unix: `\0${abstract}`, ...handlers });
+      } catch (error) {
+        throw abstractListenError(error, `@${abstract}`);
+      }
+      try {
+        return { fd: dupFd((l as unknown as { fd: number }).fd), own: true, unixPath: null };
+      } finally {
+        l.stop(true);
+      }
+    }
     prepareUnixPath(path);
     // Bun removes the path it bound when the listener stops: bind the path itself (a longer
     // temporary name could pass the 107-byte limit the path keeps), keep a second link to the

@@ -9,7 +9,7 @@ import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLS
 import { chmodSync, fstatSync, lstatSync, statSync, unlinkSync, type Stats } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join } from "node:path";
-import type { ResolvedOptions } from "./options.ts";
+import { abstractSocketName, type ResolvedOptions } from "./options.ts";
 import type { TlsConfig } from "./tls.ts";
 import { ADDRESS_FAMILIES, closeFd, listeningUnixSocket, SOCKET_TYPES, setListenBacklog, socketKind, unixSocketListening, unixSocketPath } from "./sys.ts";
 
@@ -146,6 +146,23 @@ export function unixListenError(error: unknown, path: string, name: string = pat
   else if (bytes > UNIX_PATH_MAX) why = `the path is ${bytes} bytes, and a Unix socket path may have at most ${UNIX_PATH_MAX}; use a shorter one (a relative path counts as written)`;
   else why = e?.message ?? String(error);
   return new BindError(`cannot listen on ${name}: ${why} (${code})`, code, { cause: error });
+}
+
+/**
+ * {@link unixListenError} for a Linux abstract socket (`shown` is `@name`): no file or directory is
+ * involved, so none is blamed.
+ */
+export function abstractListenError(error: unknown, shown: string): BindError {
+  const e = error as { code?: string; message?: string } | null;
+  const code = e?.code ?? "EINVAL";
+  const bytes = Buffer.byteLength(shown);
+  const why =
+    code === "EADDRINUSE"
+      ? "another process is serving that abstract socket (ss -xlp shows which)"
+      : bytes > UNIX_PATH_MAX
+        ? `the name is ${bytes - 1} bytes, and an abstract socket's may have at most ${UNIX_PATH_MAX - 1}; use a shorter one`
+        : (e?.message ?? String(error));
+  return new BindError(`cannot listen on the abstract socket ${shown}: ${why} (${code})`, code, { cause: error });
 }
 
 /** What a file that is not a socket is, for {@link prepareUnixPath}'s message. */
@@ -359,6 +376,19 @@ export function bindListener<Data>(
   }
   if (options.unix) {
     const path = options.unix;
+    const abstract = abstractSocketName(path);
+    if (abstract !== null) {
+      // A Linux abstract socket: no file to check, chmod or remove (resolveOptions refused a unixMode).
+      const shown = `@${abstract}`;
+      let listener: SocketListener<Data>;
+      try {
+        listener = Bun.listen<Data>({ ...common, unix: `\0${abstract}` });
+      } catch (error) {
+        throw abstractListenError(error, shown);
+      }
+      const backlogSet = applyBacklog(listener as SocketListener<unknown>, options.backlog, shown);
+      return { listener, hostname: "", port: 0, unix: shown, backlogUnset: !backlogSet };
+    }
     prepareUnixPath(path);
     let listener: SocketListener<Data>;
     // bind(2) creates the file with 0o777 less the umask, and a chmod after it leaves a window in which

@@ -343,7 +343,15 @@ export interface ServerOptions {
    * {@link serverName}) and `SERVER_PORT` the scheme's default port, 80 or
    * 443, as uWSGI gives them (PEP 3333 wants both non-empty; a Unix socket
    * has no host or port). The file is removed when the server closes.
-   * Default none.
+   * On Linux, a path starting with `@` (or a null byte, as `Bun.listen`
+   * takes it) names an abstract socket (unix(7); systemd's
+   * `ListenStream=@name`, `ss -x` shows it so): `"@app"`, reached with
+   * `curl --abstract-unix-socket app`. It has no file, so nothing is
+   * created, checked or removed, and it takes no `unixMode`: any process in
+   * the same network namespace may connect. Write `"./@app"` for a file
+   * named so. Default none.
+   * @throws RangeError from `resolveOptions` for an abstract name off Linux,
+   *   an empty one (`"@"`), or one with a `unixMode`.
    */
   unix?: string | undefined;
   /**
@@ -483,6 +491,33 @@ function checkUnixMode(mode: unknown): void {
 }
 
 /**
+ * The name of the Linux abstract Unix socket `path` names (unix(7): a
+ * `sun_path` that starts with a null byte, no file), or `null` for a file
+ * path: `@name`, as systemd's `ListenStream=`, `ss(8)` and Go's `net.Listen`
+ * write it, or `\0name`, as `Bun.listen({ unix })` takes it.
+ */
+export function abstractSocketName(path: string): string | null {
+  return path.startsWith("@") || path.startsWith("\0") ? path.slice(1) : null;
+}
+
+/**
+ * Check a `unix` that names an abstract socket (see {@link abstractSocketName}): Linux only, a name, no `unixMode`.
+ * @throws RangeError naming what is wrong and what to give instead.
+ */
+function checkAbstractSocket(unix: string, unixMode: number | undefined): void {
+  const name = abstractSocketName(unix);
+  if (name === null) return;
+  const shownName = JSON.stringify(`@${name}`);
+  if (process.platform !== "linux") {
+    throw new RangeError(`server option unix ${shownName} names a Linux abstract socket, which ${process.platform} does not have: give a file path (${JSON.stringify(`./@${name}`)} for a file named so)`);
+  }
+  if (name === "") throw new RangeError('server option unix "@" names no abstract socket: give a name after the @ (e.g. "@app"), or a file path');
+  if (unixMode !== undefined) {
+    throw new RangeError(`server option unixMode does not apply to the abstract socket ${shownName}: it has no file, so no permission bits, and any process in the same network namespace may connect; leave unixMode out, or give a file path to unix`);
+  }
+}
+
+/**
  * Apply the defaults (`socketTimeout` first, for the timeouts it covers) and
  * check values.
  * @throws RangeError on a negative or non-integer size, count, timeout, port
@@ -490,7 +525,8 @@ function checkUnixMode(mode: unknown): void {
  *   seconds), which a timer cannot hold; a 0 `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount` or
  *   `maxConnections` (which would refuse everything); a `maxTrailerBytes`
  *   under 2 (which would refuse every chunked body); a `unixMode` outside
- *   0o000 to 0o777 or with no write bit (see {@link ServerOptions.unixMode}); a `maxHttpVersion` other than `"HTTP/1.0"` and
+ *   0o000 to 0o777 or with no write bit (see {@link ServerOptions.unixMode}); a `unix` that names
+ *   an abstract socket (`"@name"`) off Linux, with no name, or with a `unixMode`; a `maxHttpVersion` other than `"HTTP/1.0"` and
  *   `"HTTP/1.1"`; a `scriptName` that is neither `""` nor a path starting
  *   with `/`.
  * @throws TypeError on a value of the wrong type the server would only use
@@ -569,6 +605,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   // The empty line that ends every chunked body's trailer section is 2 bytes.
   if (resolved.maxTrailerBytes < 2) throw new RangeError(`server option maxTrailerBytes must be at least 2 (the empty line ending the trailer section), got ${resolved.maxTrailerBytes}`);
   if (resolved.unixMode !== undefined) checkUnixMode(resolved.unixMode);
+  if (resolved.fd === undefined && typeof resolved.unix === "string") checkAbstractSocket(resolved.unix, resolved.unixMode);
   if (resolved.backlog !== undefined && (!Number.isInteger(resolved.backlog) || resolved.backlog < 0 || resolved.backlog > MAX_LISTEN_BACKLOG)) {
     throw new RangeError(`server option backlog must be an integer from 0 to ${MAX_LISTEN_BACKLOG} (connections; the kernel caps it at net.core.somaxconn), got ${shown(resolved.backlog)}`);
   }
