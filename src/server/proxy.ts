@@ -45,7 +45,9 @@ export interface ProxyHeadersOptions {
   /**
    * Trust peers on a Unix socket (`REMOTE_ADDR` `""`): only local processes
    * with permission on the socket file can connect (gunicorn trusts them
-   * too). Default true.
+   * too); on an abstract socket (`unix: "@name"`, no file) any process in
+   * the same network namespace can, as to 127.0.0.1, which the default
+   * `forwardedAllowIps` trusts too. Default true.
    */
   trustUnixSocket?: boolean | undefined;
 }
