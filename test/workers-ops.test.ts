@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { devCertificate } from "../src/server/tls.ts";
 import { crashDelay } from "../src/deploy/pool-policy.ts";
 import { MAX_WORKERS_PER_CORE } from "../src/deploy/options.ts";
-import { catches, collect, fetchMany, freePort, processAlive, spawnedProcesses } from "./helpers.ts";
+import { catches, collect, fetchMany, freePort, processAlive, servingPort, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
@@ -28,16 +28,15 @@ function childCount(pid: number): number {
 }
 
 /**
- * `tsgi serve APP --workers N` on a free port, access log off, once it logs
- * "worker(s) serving" (within `timeoutMs`): the process, its stderr and the port.
+ * `tsgi serve APP --workers N` on a port of its own (`--port 0`), access log off, once it logs
+ * "worker(s) serving" (within `timeoutMs`): the process, its stderr and the port it bound.
  */
 async function servingPool(app: string, workers: number, timeoutMs: number) {
-  const port = freePort();
-  const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", String(workers), "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--workers", String(workers), "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
   procs.push(proc);
   const err = collect(proc.stderr as ReadableStream<Uint8Array>);
   expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), timeoutMs)).toBe(true);
-  return { proc, err, port };
+  return { proc, err, port: servingPort(err.text())! };
 }
 
 /** SIGTERM to a supervisor: it exits 0 within 15 s. */
@@ -158,8 +157,9 @@ describe("the access log under workers", () => {
 
   for (const workers of [[], ["--workers", "2"]]) {
     test(`a broken stdout pipe stops the access log, not the server${workers.length ? " (workers)" : ""}`, async () => {
-      const port = freePort();
       // `head -c 1` exits after one byte: later log writes meet EPIPE.
+      // A port known before the start (not --port 0): the finally finds the server (sh's child) by its command line.
+      const port = freePort();
       const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} serve ${JSON.stringify(APP)} --port ${port} ${workers.join(" ")} | head -c 1 >/dev/null`;
       const proc = Bun.spawn(["sh", "-c", cmd], { stdout: "ignore", stderr: "pipe" });
       procs.push(proc);
@@ -190,15 +190,15 @@ describe("the access log under workers", () => {
 describe("server limits and timeouts from the command line", () => {
   for (const workers of [[], ["--workers", "2"]]) {
     test(`--keep-alive 0, --max-header-count, --max-request-body-size, --request-timeout and --log-format reach the server${workers.length ? " (workers)" : ""}`, async () => {
-      const port = freePort();
       const proc = Bun.spawn(
-        [process.execPath, CLI, "serve", APP, "--port", String(port), ...workers, "--keep-alive", "0", "--max-header-count", "3", "--max-request-body-size", "10", "--request-timeout", "0.3", "--log-format", "%(request_line)s -> %(status_code)s"],
+        [process.execPath, CLI, "serve", APP, "--port", "0", ...workers, "--keep-alive", "0", "--max-header-count", "3", "--max-request-body-size", "10", "--request-timeout", "0.3", "--log-format", "%(request_line)s -> %(status_code)s"],
         { stdout: "pipe", stderr: "pipe" },
       );
       procs.push(proc);
       const out = collect(proc.stdout as ReadableStream<Uint8Array>);
       const err = collect(proc.stderr as ReadableStream<Uint8Array>);
       expect(await waitFor(() => /serving .* on /.test(err.text()), 15_000)).toBe(true);
+      const port = servingPort(err.text())!;
       // --keep-alive 0: every response closes its connection, even an HTTP/1.1 client's.
       const rawGet = (head: string) =>
         new Promise<string>((resolve, reject) => {
@@ -420,8 +420,7 @@ describe("SIGTTOU while a slot waits out its crash backoff", () => {
  * other first): the pid being recycled.
  */
 async function recyclingPool(beforeRequests: (pids: number[]) => void = () => {}) {
-  const port = freePort();
-  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--max-requests", "2", "--no-access-log"], {
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", "0", "--workers", "2", "--max-requests", "2", "--no-access-log"], {
     stdout: "ignore",
     stderr: "pipe",
     env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
@@ -429,6 +428,7 @@ async function recyclingPool(beforeRequests: (pids: number[]) => void = () => {}
   procs.push(proc);
   const err = collect(proc.stderr as ReadableStream<Uint8Array>);
   expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+  const port = servingPort(err.text())!;
   const pids = /worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1]!.split(", ").map(Number);
   expect(pids.length).toBe(2);
   beforeRequests(pids);
@@ -481,8 +481,7 @@ describe("SIGTTOU while a worker is being recycled (max-requests)", () => {
 
 /** `tsgi serve APP --workers 2` whose import takes 1.5 s, serving, then SIGHUP sent and the new workers importing. */
 async function reloadingPool() {
-  const port = freePort();
-  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--no-access-log"], {
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", "0", "--workers", "2", "--no-access-log"], {
     stdout: "ignore",
     stderr: "pipe",
     env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
@@ -490,6 +489,7 @@ async function reloadingPool() {
   procs.push(proc);
   const err = collect(proc.stderr as ReadableStream<Uint8Array>);
   expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+  const port = servingPort(err.text())!;
   proc.kill("SIGHUP");
   expect(await waitFor(() => (err.text().match(/test app: importing/g) ?? []).length === 4, 10_000)).toBe(true);
   const children = () => childCount(proc.pid);
@@ -562,8 +562,7 @@ describe("SIGTTIN while the first workers boot", () => {
         `else if (claim(${claim(3)})) throw new Error("the 3rd import fails on purpose");\n` +
         `export { default } from ${JSON.stringify(APP)};\n`,
     );
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     const children = () => childCount(proc.pid);
@@ -571,6 +570,7 @@ describe("SIGTTIN while the first workers boot", () => {
     proc.kill("SIGTTIN");
     expect(await waitFor(() => /one worker more: 3 worker\(s\)/.test(err.text()), 5_000)).toBe(true);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 10_000)).toBe(true);
+    const port = servingPort(err.text())!;
     // The start-up lines count what listens, and the pool's size.
     // (SIGTTIN's failed worker's replacement may listen before the start's two, or after them.)
     const [, count, listed, starting] = /info: (\d+) worker\(s\) listening \(pids ([\d, ]+)\)(?: and (\d+) starting \(SIGTTIN\))?\n/.exec(err.text())!;
@@ -664,8 +664,7 @@ describe("SIGTERM while a SIGHUP reload boots its new workers", () => {
 
 describe("--max-requests and SIGHUP reloads together", () => {
   test("a worker reaching --max-requests while a reload boots is left to the reload: the pool stays at --workers (before: its replacement, of neither generation, was a worker beyond --workers, 3 of 2 until the reload's SIGTTOU trim stopped a new one)", async () => {
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--max-requests", "2", "--no-access-log"], {
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", "0", "--workers", "2", "--max-requests", "2", "--no-access-log"], {
       stdout: "ignore",
       stderr: "pipe",
       env: { ...process.env, TSGI_TEST_IMPORT_MS: "1500" },
@@ -673,6 +672,7 @@ describe("--max-requests and SIGHUP reloads together", () => {
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    const port = servingPort(err.text())!;
     proc.kill("SIGHUP");
     expect(await waitFor(() => err.text().includes("reloading: starting"), 5_000)).toBe(true);
     for (let i = 0; i < 4 && !/ served 2 requests \(max-requests\)/.test(err.text()); i++) {
@@ -751,11 +751,11 @@ describe("a worker whose import never finishes", () => {
   test("on SIGHUP: the reload fails at --timeout and the old workers keep serving; a SIGHUP meanwhile is logged, a later one reloads", async () => {
     const flag = join(dir, "hang-on-reload");
     const app = await hangingApp("hang-on-reload", flag);
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--timeout", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--workers", "2", "--timeout", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const port = servingPort(err.text())!;
     const get = async () => (await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).status;
     await Bun.write(flag, "");
     proc.kill("SIGHUP");
@@ -1024,11 +1024,11 @@ describe("signals from log rotation and other servers' habits", () => {
    * `kill -USR1 -PGID` sends it.
    */
   async function startGroup() {
-    const port = freePort();
-    const proc = Bun.spawn(["setsid", process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", "2", "--graceful-timeout", "10", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn(["setsid", process.execPath, CLI, "serve", APP, "--port", "0", "--workers", "2", "--graceful-timeout", "10", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
+    const port = servingPort(err.text())!;
     const pgid = Number(/supervisor pid (\d+)/.exec(err.text())![1]);
     const workers = (/worker\(s\) listening \(pids ([\d, ]+)\)/.exec(err.text())![1] ?? "").split(", ").map(Number);
     const slow = () => fetch(`http://127.0.0.1:${port}/slow?1500`, { headers: { connection: "close" }, signal: AbortSignal.timeout(8000) }).then((r) => r.status);
@@ -1206,8 +1206,7 @@ describe("SIGTTIN at the bound --workers has (32 per CPU core)", () => {
   const tooMany = cores > 2;
   if (!taskset) console.warn(`taskset ${found ? `-c ${cpu} failed` : "not found (apt-get install util-linux)"}: the pool gets every CPU (${cores}), ${bound} workers${tooMany ? "; more than 2 cores: the SIGTTIN-at-the-bound test is skipped" : ""}`);
   test.skipIf(tooMany)("is refused with a warning naming the bound and how to go higher, and starts no worker; below the bound again (SIGTTOU), SIGTTIN starts one (before: it started a 33rd worker on one core without a word)", async () => {
-    const port = freePort();
-    const argv = [process.execPath, CLI, "serve", APP, "--port", String(port), "--workers", String(bound), "--no-access-log"];
+    const argv = [process.execPath, CLI, "serve", APP, "--port", "0", "--workers", String(bound), "--no-access-log"];
     const proc = Bun.spawn(taskset ? [taskset, "-c", cpu, ...argv] : argv, { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
@@ -1251,11 +1250,11 @@ describe("a --max-requests recycle whose replacement fails to boot (the app on d
     const app = join(dir, "recycle-boot.ts");
     const good = `export { default } from ${JSON.stringify(APP)};\n`;
     writeFileSync(app, good);
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "1", "--max-requests", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--workers", "1", "--max-requests", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    const port = servingPort(err.text())!;
     const old = Number(/worker\(s\) listening \(pids (\d+)\)/.exec(err.text())![1]);
     const pidServing = async () => ((await (await fetch(`http://127.0.0.1:${port}/env`, { headers: { connection: "close" }, signal: AbortSignal.timeout(5000) })).json()) as { pid: number }).pid;
     // A deploy half done: the file no longer loads when the replacement imports it.
@@ -1290,11 +1289,11 @@ describe("a --max-requests recycle whose replacement fails to boot (the app on d
         `if (existsSync(${JSON.stringify(slow)})) await Bun.sleep(2500);\n` +
         `export { default } from ${JSON.stringify(APP)};\n`,
     );
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "1", "--max-requests", "1", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--workers", "1", "--max-requests", "1", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
+    const port = servingPort(err.text())!;
     const old = Number(/worker\(s\) listening \(pids (\d+)\)/.exec(err.text())![1]);
     // The recycle's replacement fails 300 ms into its import; the reload's new worker, which imports after it, boots in 2.5 s.
     writeFileSync(failOnce, "");

@@ -24,7 +24,8 @@ interface Running {
 
 const running: Running[] = [];
 
-async function startCli(args: string[], port = freePort(), readyTimeoutMs = 15_000, env?: Record<string, string>): Promise<Running> {
+/** `tsgi serve APP --port PORT ARGS`, resolved once it serves; with port 0 (the default) it binds a port of its own, read from its "serving ... on URL" line. */
+async function startCli(args: string[], port = 0, readyTimeoutMs = 15_000, env?: Record<string, string>): Promise<Running> {
   const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--no-access-log", ...args], {
     stdout: "pipe",
     stderr: "pipe",
@@ -41,7 +42,11 @@ async function startCli(args: string[], port = freePort(), readyTimeoutMs = 15_0
   running.push(r);
   const deadline = Date.now() + readyTimeoutMs;
   while (Date.now() < deadline) {
-    if (/worker\(s\) serving|serving .* on /.test(err)) return r;
+    const serving = /(?:worker\(s\) serving|serving) .* on (http:\/\/\S+\/)/.exec(err);
+    if (serving) {
+      r.port = Number(new URL(serving[1]!).port);
+      return r;
+    }
     if (proc.exitCode !== null) throw new Error(`tsgi exited early (${proc.exitCode}): ${err}`);
     await Bun.sleep(50);
   }
@@ -399,7 +404,7 @@ describe("workers", () => {
     const clock = fakeWallClock(join(tmp, "offset"));
     let pids: number[] = [];
     try {
-      const r = await startCli(["--workers", "2", "--timeout", "1"], freePort(), 15_000, clock.env);
+      const r = await startCli(["--workers", "2", "--timeout", "1"], 0, 15_000, clock.env);
       pids = (/worker\(s\) listening \(pids (\d+), (\d+)\)/.exec(r.stderr()) ?? []).slice(1).map(Number);
       expect(pids).toHaveLength(2);
       // Forward an hour: nothing stopped, so no pause to report and no worker to kill.
@@ -447,7 +452,7 @@ describe("workers", () => {
 
   test("SIGTTOU while every worker is being recycled (max-requests): the slot of the recycle's replacement it stops goes whole, its old worker too, so the pool ends at the new size (before: the old worker served on, 'the replacement ... failed to boot', one worker above the target)", async () => {
     // Workers that take 2 s to import: the recycles' replacements are still importing when SIGTTOU comes.
-    const r = await startCli(["--workers", "2", "--max-requests", "1"], freePort(), 20_000, { TSGI_TEST_IMPORT_MS: "2000" });
+    const r = await startCli(["--workers", "2", "--max-requests", "1"], 0, 20_000, { TSGI_TEST_IMPORT_MS: "2000" });
     const pid = r.proc.pid;
     const children = () => {
       const out = Bun.spawnSync(["pgrep", "-P", String(pid)]).stdout.toString().trim();
