@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { catches, collect, fakeWallClock, fetchMany, freePort, LIBFAKETIME, processAlive, spawnedProcesses } from "./helpers.ts";
+import { catches, collect, fakeWallClock, fetchMany, freePort, LIBFAKETIME, processAlive, servingPort, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 import { DUPLICATE_SIGNAL_MS } from "../src/deploy/signals.ts";
 import { rssOf } from "../bench/soak.ts";
@@ -72,16 +72,16 @@ describe("a broken stderr", () => {
   }
 });
 
-/** `tsgi serve APP --port P ARGS` with stdout and stderr collected; resolves once it serves. */
-async function serve(args: string[], port = freePort()) {
-  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), ...args], { stdout: "pipe", stderr: "pipe" });
+/** `tsgi serve APP --port 0 ARGS` with stdout and stderr collected; resolves once it serves, with the port it bound. */
+async function serve(args: string[]) {
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", "0", ...args], { stdout: "pipe", stderr: "pipe" });
   procs.push(proc);
   const out = collect(proc.stdout as ReadableStream<Uint8Array>);
   const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-  if (!(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)) || proc.exitCode !== null) {
+  if (!(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 15_000)) || proc.exitCode !== null) {
     throw new Error(`tsgi serve did not start: ${err()}`);
   }
-  return { proc, port, out: out.text, err, outDone: out.done };
+  return { proc, port: servingPort(err())!, out: out.text, err, outDone: out.done };
 }
 
 /**
@@ -378,13 +378,13 @@ describe("a worker's error log, relayed by the supervisor", () => {
 
 describe("a stdout reader that stalls", () => {
   test("the access log waiting for it is capped (16 MiB): lines past it are dropped and counted on stderr, memory stays bounded", async () => {
-    const port = freePort();
     // The reader never reads; bash prints its pid (to stop it) and execs the server.
-    const cmd = `exec > >(exec sleep 60); echo "reader $!" >&2; exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port ${port}`;
+    const cmd = `exec > >(exec sleep 60); echo "reader $!" >&2; exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port 0`;
     const proc = Bun.spawn(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+    expect(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+    const port = servingPort(err())!;
     const reader = Number(/reader (\d+)/.exec(err())![1]);
     try {
       const rss = () => rssOf(proc.pid);
@@ -410,14 +410,14 @@ describe("a stdout reader that stalls", () => {
 
 describe("a stdout reader that stalls, and the wall clock set back", () => {
   test.skipIf(!LIBFAKETIME)("the dropped-lines report still comes within 5 s after the clock is set back an hour (NTP stepping it, date -s); before: it was timed with Date.now() and held back the hour", async () => {
-    const port = freePort();
-    const clock = fakeWallClock(join(dir, `offset-${port}`));
-    const cmd = `exec > >(exec sleep 60); echo "reader $!" >&2; exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port ${port}`;
+    const clock = fakeWallClock(join(dir, "offset-stalled-stdout"));
+    const cmd = `exec > >(exec sleep 60); echo "reader $!" >&2; exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port 0`;
     const env = { ...process.env, ...clock.env };
     const proc = Bun.spawn(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe", env });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+    expect(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+    const port = servingPort(err())!;
     const reader = Number(/reader (\d+)/.exec(err())![1]);
     const reports = () => err().match(/stdout's reader is not keeping up: \d+ access log lines? dropped/g)?.length ?? 0;
     try {
@@ -498,13 +498,13 @@ describe("the certificate lock's wait and other waiters", () => {
 
 describe("connection timeouts and the wall clock", () => {
   test.skipIf(!LIBFAKETIME)("the wall clock set forward an hour closes no idle keep-alive connection, and set back an hour still ends a trickled head at --header-timeout (before: the server's deadlines were timed with Date.now(): forward, every connection's deadline passed at once; back, slowloris went unchecked for the hour)", async () => {
-    const port = freePort();
-    const clock = fakeWallClock(join(dir, `offset-timeouts-${port}`));
+    const clock = fakeWallClock(join(dir, "offset-timeouts"));
     const env = { ...process.env, ...clock.env };
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--header-timeout", "1", "--keep-alive", "5", "--no-access-log"], { stdout: "ignore", stderr: "pipe", env });
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", "0", "--header-timeout", "1", "--keep-alive", "5", "--no-access-log"], { stdout: "ignore", stderr: "pipe", env });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+    expect(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+    const port = servingPort(err())!;
     const open = async () => {
       const socket = connect(port, "127.0.0.1");
       let got = "";
@@ -708,12 +708,12 @@ describe("an app's stray errors", () => {
 describe("an open-file limit that cannot hold --max-connections", () => {
   for (const [label, args] of [["one process", []], ["--workers 2", ["--workers", "2"]]] as const) {
     test(`is warned about once, naming the flag, as tsgi serve's other warnings are ([warn]); it then serves (${label})`, async () => {
-      const port = freePort();
-      const cmd = `ulimit -n 256 && exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port ${port} --no-access-log ${args.map(q).join(" ")}`;
+      const cmd = `ulimit -n 256 && exec ${q(process.execPath)} ${q(CLI)} serve ${q(APP)} --port 0 --no-access-log ${args.map(q).join(" ")}`;
       const proc = Bun.spawn(["bash", "-c", cmd], { stdout: "ignore", stderr: "pipe" });
       procs.push(proc);
       const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-      expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+      expect(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+      const port = servingPort(err())!;
       expect(await status(port, "/")).toBe(200);
       const each = args.length ? " per worker" : "";
       const warning = `[warn] --max-connections 10000 (the default) is more than the open-file limit (256) can hold: serving at most 224 connections${each}. Raise the limit (ulimit -n, systemd LimitNOFILE=) to serve more, or pass --max-connections 224 to serve that many without this warning`;
@@ -890,12 +890,12 @@ export const marked = Object.defineProperty((environ: Record<string, unknown>, s
     test(`a TSGI app marked WANTS_SIGNAL (as fromFetchHandler's are) gets it, a plain one does not${workers.length ? " (workers)" : " (one process)"}`, async () => {
       const seen: string[] = [];
       for (const name of ["plain", "marked"]) {
-        const port = freePort();
         // The deploy middleware (--proxy-headers) wraps the app: the mark is read before it.
-        const proc = Bun.spawn([process.execPath, CLI, "serve", `${file}:${name}`, "--port", String(port), "--proxy-headers", ...workers], { stdout: "ignore", stderr: "pipe" });
+        const proc = Bun.spawn([process.execPath, CLI, "serve", `${file}:${name}`, "--port", "0", "--proxy-headers", ...workers], { stdout: "ignore", stderr: "pipe" });
         procs.push(proc);
         const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-        expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+        expect(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+        const port = servingPort(err())!;
         seen.push(await (await fetch(`http://127.0.0.1:${port}/`)).text());
         proc.kill("SIGTERM");
         expect(await proc.exited).toBe(0);
