@@ -12,7 +12,7 @@ import { join } from "node:path";
 import ipaddr from "ipaddr.js";
 import { applyProxyHeaders, MAX_FORWARDED_HOPS, nodeHost, nodePort, parseForwarded, TrustedProxies } from "../src/server/proxy.ts";
 import type { Environ } from "../src/spec.ts";
-import { collect, freePort, rawOne, spawnedProcesses } from "./helpers.ts";
+import { collect, rawOne, servingPort, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 
 const CLI = join(import.meta.dir, "../src/cli/serve.ts");
@@ -26,14 +26,13 @@ function env(extra: Record<string, string>, peer = "127.0.0.1"): Environ {
   return { REMOTE_ADDR: peer, REMOTE_PORT: "5555", "tsgi.url_scheme": "http", HTTP_HOST: "internal:8000", ...extra } as unknown as Environ;
 }
 
-/** `tsgi serve` on proxy-app.ts with `args`; resolves once it serves. */
+/** `tsgi serve` on proxy-app.ts with `args`, on a port of its own (`--port 0`); resolves once it serves, with that port. */
 async function serve(args: string[]) {
-  const port = freePort();
-  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--host", "127.0.0.1", "--port", String(port), "--no-access-log", ...args], { stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--host", "127.0.0.1", "--port", "0", "--no-access-log", ...args], { stdout: "ignore", stderr: "pipe" });
   procs.push(proc);
   const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-  if (!(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)) || proc.exitCode !== null) throw new Error(`tsgi serve did not start: ${err()}`);
-  return { proc, port };
+  if (!(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 15_000)) || proc.exitCode !== null) throw new Error(`tsgi serve did not start: ${err()}`);
+  return { proc, port: servingPort(err())! };
 }
 
 /** A process's CPU time so far (ns): the sum of its threads' /proc schedstat run times. Not wall time, which a loaded machine stretches. */

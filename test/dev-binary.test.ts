@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { freePort, get, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
+import { get, ROOT, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const BINARY = join(ROOT, "dist", process.platform === "win32" ? "tsgi-dev.exe" : "tsgi-dev");
 const built = existsSync(BINARY);
@@ -97,7 +97,7 @@ class BinaryProcess {
 }
 
 async function serve(cwd: string, args: string[]): Promise<{ dev: BinaryProcess; url: string }> {
-  const dev = new BinaryProcess([...args, "--port", String(freePort()), "--no-access-log"], cwd);
+  const dev = new BinaryProcess([...args, "--port", "0", "--no-access-log"], cwd);
   return { dev, url: await dev.ready() };
 }
 

@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import app, { BAD_STATUS_TEXTS } from "./apps/fetch-diff-app.ts";
 import { fromFetchHandler } from "../src/fetch/index.ts";
-import { freePort, parseResponses, raw, startServer } from "./helpers.ts";
+import { collect, parseResponses, raw, servingPort, startServer } from "./helpers.ts";
 
 const APP = join(import.meta.dir, "apps", "fetch-diff-app.ts");
 /** The app on Bun.serve, in a process of its own. */
@@ -446,14 +446,12 @@ describe("tsgi serve on the module answers as Bun.serve", () => {
   let proc: ReturnType<typeof Bun.spawn> | null = null;
   let port = 0;
   beforeAll(async () => {
-    port = freePort();
-    proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--host", "127.0.0.1", "--port", String(port), "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    // A port of its own (--port 0), read from its "serving ... on URL" line.
+    proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--host", "127.0.0.1", "--port", "0", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
     const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && proc.exitCode === null) {
-      const r = await raw(port, get("/hello"), { timeoutMs: 500 });
-      if (r.data.length) break;
-      await Bun.sleep(100);
-    }
+    while (Date.now() < deadline && proc.exitCode === null && servingPort(err()) === undefined) await Bun.sleep(50);
+    port = servingPort(err()) ?? 0;
   });
   afterAll(async () => {
     proc?.kill("SIGTERM");

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { accessSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { freePort, runCommand, spawnedProcesses } from "./helpers.ts";
+import { runCommand, servingPort, spawnedProcesses } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 
 const root = join(import.meta.dir, "..");
@@ -119,15 +119,15 @@ export default validator(app);
   }, 60_000);
 
   test("./node_modules/.bin/tsgi serve is the server process itself: its pid, signals straight to it, exit 0 on SIGTERM", async () => {
-    const port = freePort();
-    const proc = Bun.spawn([join(project, "node_modules/.bin/tsgi"), "serve", "./app.ts", "--port", String(port)], { cwd: project, env, stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([join(project, "node_modules/.bin/tsgi"), "serve", "./app.ts", "--port", "0"], { cwd: project, env, stdout: "pipe", stderr: "pipe" });
     procs.push(proc);
     let err = "";
     void (async () => {
       for await (const chunk of proc.stderr) err += new TextDecoder().decode(chunk);
     })();
     void new Response(proc.stdout).text();
-    expect(await waitFor(() => err.includes("serving"), 20_000), err).toBe(true);
+    expect(await waitFor(() => servingPort(err) !== undefined, 20_000), err).toBe(true);
+    const port = servingPort(err)!;
     // The start-up line names the pid: the one spawned, so no wrapper sits between a service manager and the server.
     expect(err).toContain(`(pid ${proc.pid})`);
     const res = await fetch(`http://127.0.0.1:${port}/x`, { signal: AbortSignal.timeout(5000) });
