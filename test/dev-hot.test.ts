@@ -165,12 +165,14 @@ export default async (environ: any, startResponse: any) => {
 };
 `;
     const app = tempApp({ "app.ts": source("v1") });
-    const { dev, url } = await start(app);
+    // Debug lines: the reload says when it begins to wait for the old version's requests.
+    const { dev, url } = await start(app, ["--log-level", "debug"]);
     const slow = get(`${url}slow`, {}, 10_000);
     const stream = get(`${url}stream`, {}, 10_000);
     await Bun.sleep(200); // both running
     app.write("app.ts", source("v2"));
-    await Bun.sleep(300); // the save seen: the reload waits for them
+    // The save seen: the reload waits for them (a fixed 300 ms here was not always enough for the watcher under load).
+    await dev.waitFor(/waiting for 2 requests of the old version before its import\.meta\.hot\.dispose\(\) callbacks/, 5000);
     const during = await get(url, {}, 10_000);
     // Before: dispose() ran at once, so the slow request answered 500 (pool closed) and the stream was cut.
     expect(await slow).toMatchObject({ status: 200, text: "slow v1" });
@@ -190,13 +192,16 @@ export default (environ: any, startResponse: any) => {
 };
 `;
     const app = tempApp({ "app.ts": source("v1") });
-    const { dev, url } = await start(app);
+    // Debug lines: the reload says when it begins to wait for the old version's request.
+    const { dev, url } = await start(app, ["--log-level", "debug"]);
     const events = await fetch(`${url}events`, { signal: AbortSignal.timeout(15_000) });
     const reader = events.body!.getReader();
     await reader.read();
     const saved = Date.now();
     app.write("app.ts", source("v2"));
-    await Bun.sleep(300);
+    // The save seen, the reload waiting for the stream: a request from now on waits for the reload (a fixed
+    // 300 ms here was not always enough for the watcher under load: the request got v1).
+    await dev.waitFor(/waiting for 1 request of the old version before its import\.meta\.hot\.dispose\(\) callbacks/, 5000);
     const during = await get(url, {}, 12_000);
     const took = Date.now() - saved;
     expect(during.text).toBe("v2");
