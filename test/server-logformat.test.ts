@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola, type LogObject } from "consola";
 import { ACCESS_LOG_FLUSH_MS, accessLogFormat, compileLogFormat, createAccessLog, DEFAULT_LOG_FORMAT, fixed6, LoggingLogAdapter } from "../src/server/log.ts";
-import { enc, freePort, get, raw, serverPool, spawnedProcesses, startServer } from "./helpers.ts";
+import { enc, get, raw, serverPool, spawnedProcesses, startServer } from "./helpers.ts";
 import type { AccessLogFields } from "../src/server/options.ts";
 
 test("default log format: same lines as the generic compilation", () => {
@@ -327,14 +327,13 @@ describe("LoggingLogAdapter (gevent): a logger as log and errorLog", () => {
 });
 
 /**
- * Run `script` (a server that prints "serving" on stderr, its port from
- * argv) in a process of its own, then request each of `paths` over a
- * connection of its own, each in an access-log batch of its own.
+ * Run `script` (a server on port 0 that prints "serving <port>" on stderr
+ * once it listens) in a process of its own, then request each of `paths`
+ * over a connection of its own, each in an access-log batch of its own.
  * @returns each request's path and status line, and the process's stdout and stderr so far.
  */
 async function serveAndRequest(script: string, paths: string[]) {
-  const port = freePort();
-  const proc = Bun.spawn([process.execPath, script, String(port)], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, script], { stdout: "pipe", stderr: "pipe" });
   throwingLogProcs.push(proc);
   let out = "";
   let err = "";
@@ -344,8 +343,9 @@ async function serveAndRequest(script: string, paths: string[]) {
   void (async () => {
     for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(c);
   })();
-  for (let i = 0; i < 150 && !err.includes("serving") && proc.exitCode === null; i++) await Bun.sleep(20);
-  expect(err).toContain("serving");
+  for (let i = 0; i < 150 && !/serving \d+/.test(err) && proc.exitCode === null; i++) await Bun.sleep(20);
+  expect(err).toMatch(/serving \d+/);
+  const port = Number(/serving (\d+)/.exec(err)![1]);
   const seen: string[] = [];
   for (const path of paths) {
     const r = await raw(port, get(path, "Connection: close\r\n"), { timeoutMs: 3000 });
@@ -368,12 +368,12 @@ describe("a logFormat function or a log target that throws", () => {
     writeFileSync(
       script,
       `import { serve } from ${JSON.stringify(join(import.meta.dir, "../src/server/index.ts"))};
-serve((_e, sr) => { sr("200 OK", [["Content-Type", "text/plain"]]); return [new TextEncoder().encode("ok")]; }, {
-  hostname: "127.0.0.1", port: Number(process.argv[2]), errorLog: process.stderr,
+const server = serve((_e, sr) => { sr("200 OK", [["Content-Type", "text/plain"]]); return [new TextEncoder().encode("ok")]; }, {
+  hostname: "127.0.0.1", port: 0, errorLog: process.stderr,
   logFormat: (f) => { if (f.request_line.includes("/bad")) throw new Error("format bug"); return "line " + f.request_line; },
   log: { write: (t: string) => { if (t.includes("/boom")) throw new Error("disk full"); process.stdout.write(t); } },
 });
-console.error("serving");
+console.error("serving " + server.port);
 `,
     );
     const { proc, seen, out, err } = await serveAndRequest(script, ["/a", "/bad", "/b", "/boom", "/c"]);
@@ -400,14 +400,14 @@ describe("an error log that throws as well (one target for log and errorLog, a f
       `import { serve } from ${JSON.stringify(join(import.meta.dir, "../src/server/index.ts"))};
 let full = false;
 const target = { write: (t: string) => { if (full) throw new Error("disk full"); process.stdout.write(t); } };
-serve((e, sr) => {
+const server = serve((e, sr) => {
   if (e.PATH_INFO === "/full") full = true;
   if (e.PATH_INFO === "/free") full = false;
   if (e.PATH_INFO === "/throw") throw new Error("app bug");
   sr("200 OK", [["Content-Type", "text/plain"]]);
   return [new TextEncoder().encode("ok")];
-}, { hostname: "127.0.0.1", port: Number(process.argv[2]), log: target, errorLog: target });
-console.error("serving");
+}, { hostname: "127.0.0.1", port: 0, log: target, errorLog: target });
+console.error("serving " + server.port);
 `,
     );
     const { proc, seen, out, err } = await serveAndRequest(script, ["/a", "/full", "/throw", "/free", "/c"]);
