@@ -11,7 +11,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { collect, freePort } from "./helpers.ts";
+import { collect, servingPort } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 import { MAX_WORKERS_PER_CORE } from "../src/deploy/options.ts";
 
@@ -61,7 +61,7 @@ function marked(marker: string, except = -1): number[] {
 }
 
 /**
- * `tsgi serve <app> --workers N` (and `extra` flags) on a free port, access log off, with a
+ * `tsgi serve <app> --workers N` (and `extra` flags) on a port of its own (`--port 0`), access log off, with a
  * unique marker in its environment (and so its workers'); `prefix` runs it under a wrapper
  * (`taskset -c 0`, `sh -c 'ulimit -n 80; exec "$@"' sh`). `cleanup()` kills every
  * marked process left.
@@ -69,8 +69,7 @@ function marked(marker: string, except = -1): number[] {
 function serve(app: string, workers: number, extra: string[] = [], prefix: string[] = []) {
   const marker = `TSGI_TEST_SPAWN_MARK=${process.pid}-${Math.random().toString(36).slice(2)}`;
   const [name, value] = marker.split("=") as [string, string];
-  const port = freePort();
-  const proc = Bun.spawn([...prefix, process.execPath, CLI, "serve", app, "--port", String(port), "--workers", String(workers), "--no-access-log", ...extra], {
+  const proc = Bun.spawn([...prefix, process.execPath, CLI, "serve", app, "--port", "0", "--workers", String(workers), "--no-access-log", ...extra], {
     stdout: "ignore",
     stderr: "pipe",
     env: { ...process.env, [name]: value },
@@ -87,7 +86,18 @@ function serve(app: string, workers: number, extra: string[] = [], prefix: strin
       }
     }
   };
-  return { proc, err, port, marker, cleanup };
+  return {
+    proc,
+    err,
+    /** The port it bound (`--port 0`), from its "serving ... on URL" line: read it once that line is out. */
+    get port(): number {
+      const port = servingPort(err.text());
+      if (port === undefined) throw new Error(`tsgi serve is not serving yet: ${err.text()}`);
+      return port;
+    },
+    marker,
+    cleanup,
+  };
 }
 
 /**
