@@ -9,7 +9,7 @@ import { checkArgs } from "../src/cli/args.ts";
 import { join } from "node:path";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { collect, freePort, raw } from "./helpers.ts";
+import { collect, freePort, raw, servingPort } from "./helpers.ts";
 import { resolveOptions } from "../src/server/options.ts";
 import { openFileLimit } from "../src/server/sys.ts";
 
@@ -427,16 +427,17 @@ describe("number flags", () => {
     // Through the real tsgi serve: keep-alive stays on (no Connection: close), and a head that stalls gets 408.
     const root = join(import.meta.dir, "..");
     for (const [flag, value] of [["--keep-alive", "0.0004"], ["--header-timeout", "0.0001"]] as const) {
-      const port = freePort();
-      const proc = Bun.spawn([process.execPath, "src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--port", String(port), flag, value], {
+      const proc = Bun.spawn([process.execPath, "src/cli/serve.ts", "serve", "fixtures/hello/app.ts", "--port", "0", flag, value], {
         cwd: root, stdout: "pipe", stderr: "pipe", env: { ...process.env, PORT: "", NO_COLOR: "1" },
       });
       try {
         const out = collect(proc.stdout);
         const err = collect(proc.stderr);
         const deadline = Date.now() + 20_000;
-        while (!(out.text() + err.text()).includes(`http://127.0.0.1:${port}/`) && proc.exitCode === null && Date.now() < deadline) await Bun.sleep(50);
-        expect([flag, out.text() + err.text()]).toEqual([flag, expect.stringContaining(`http://127.0.0.1:${port}/`)]);
+        // The port it bound (--port 0), from its "serving ... on URL" line.
+        while (servingPort(out.text() + err.text()) === undefined && proc.exitCode === null && Date.now() < deadline) await Bun.sleep(50);
+        expect([flag, out.text() + err.text()]).toEqual([flag, expect.stringMatching(/serving .* on http:\/\/127\.0\.0\.1:\d+\//)]);
+        const port = servingPort(out.text() + err.text())!;
         if (flag === "--keep-alive") {
           const res = await raw(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", { timeoutMs: 3000, until: (d) => d.includes("\r\n\r\n") });
           const head = res.data.toString("latin1").split("\r\n\r\n")[0]!;
@@ -603,9 +604,13 @@ describe("checkArgs: strict command lines", () => {
     try {
       writeFileSync(join(dir, "prod.env"), "TSGI_ENV_FILE_TEST=from-prod-env\n");
       writeFileSync(join(dir, "app.ts"), "export default { fetch: () => new Response(String(process.env.TSGI_ENV_FILE_TEST)) };\n");
-      const port = freePort();
-      const p = Bun.spawn([process.execPath, "--env-file=prod.env", join(import.meta.dir, "../src/cli/serve.ts"), "serve", "./app.ts", "--port", String(port), "--workers", "2", "--no-access-log"], { cwd: dir, stdout: "ignore", stderr: "pipe" });
+      const p = Bun.spawn([process.execPath, "--env-file=prod.env", join(import.meta.dir, "../src/cli/serve.ts"), "serve", "./app.ts", "--port", "0", "--workers", "2", "--no-access-log"], { cwd: dir, stdout: "ignore", stderr: "pipe" });
+      const err = collect(p.stderr);
       try {
+        // The port it bound (--port 0), from its "serving ... on URL" line.
+        for (let i = 0; i < 300 && servingPort(err.text()) === undefined && p.exitCode === null; i++) await Bun.sleep(50);
+        const port = servingPort(err.text());
+        expect(port, err.text()).toBeNumber();
         let body = "";
         for (let i = 0; i < 100 && body === ""; i++) {
           body = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => "");
