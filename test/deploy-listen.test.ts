@@ -8,7 +8,7 @@ import { createConnection } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "../src/server/index.ts";
-import { collect, freePort } from "./helpers.ts";
+import { collect, freePort, servingPort } from "./helpers.ts";
 import { prepareUnixPath, unixListenError } from "../src/server/bind.ts";
 import { certificateDateWarning, devCertificate, fingerprint256, loadTls, type DevCertificate } from "../src/server/tls.ts";
 import { readTlsFile } from "../src/server/tls-file.ts";
@@ -74,6 +74,12 @@ function spawnServe(cmd: string[], env: Record<string, string | undefined> = pro
   const stderr = collect(proc.stderr);
   return {
     err: stderr.text,
+    /** The port it bound, from its "serving ... on URL" line (`--port 0`): read it after {@link serving}. */
+    get port(): number {
+      const port = servingPort(stderr.text());
+      if (port === undefined) throw new Error(`tsgi serve is not serving: ${stderr.text()}`);
+      return port;
+    },
     async serving(tries = 300): Promise<void> {
       for (let i = 0; i < tries && !/serving .* on /.test(stderr.text()) && proc.exitCode === null; i++) await Bun.sleep(50);
     },
@@ -238,10 +244,10 @@ describe("the listen backlog (README's seed table: cheroot's request_queue_size,
     expect(at.join("")).not.toContain("somaxconn");
     const warning = `[warn] --backlog 100000 is more than net.core.somaxconn (${somaxconn}), at which the kernel caps it: the socket listens with ${somaxconn}. Raise it (sysctl -w net.core.somaxconn=100000, kept in /etc/sysctl.d/) to queue more, or pass --backlog ${somaxconn} to use that without this warning`;
     for (const workers of [[], ["--workers", "2"]]) {
-      const port = freePort();
-      const proc = spawnServe([...serveCli, "--port", String(port), "--backlog", "100000", ...workers]);
+      const proc = spawnServe([...serveCli, "--port", "0", "--backlog", "100000", ...workers]);
       try {
         await proc.serving();
+        const port = proc.port;
         expect(backlogOf(port)).toBe(somaxconn);
         expect(proc.err().split(warning).length - 1).toBe(1);
         expect(proc.err()).not.toContain("Warning: backlog");
@@ -252,6 +258,7 @@ describe("the listen backlog (README's seed table: cheroot's request_queue_size,
   }, 30_000);
 
   test.skipIf(!onLinuxWithSs)("tsgi serve --workers 1 --backlog 19: the shared socket has it while the first worker is still importing the app (connections queue up to it; before: the supervisor's socket had Bun's 512 until a worker listened)", async () => {
+    // A port known before the start (not --port 0): its backlog is read before the start line says it.
     const port = freePort();
     const proc = spawnServe([...serveCli, "--port", String(port), "--backlog", "19", "--workers", "1"], { ...process.env, TSGI_TEST_IMPORT_MS: "3000" });
     try {
@@ -657,10 +664,10 @@ console.log(c.fingerprint);`;
     expect(sh.exitCode, sh.stderr.toString()).toBe(0);
     expect(loadTls({ certfile: join(odd, "cert.pem"), keyfile: join(odd, "key.pem") }).key).toContain("PRIVATE KEY");
     // The development certificate in a cache directory whose path holds the same: its curl --cacert, pasted, reaches the server.
-    const port = freePort();
-    const server = spawnServe([...cli, "--https", "--port", String(port), "--no-access-log"], { ...process.env, XDG_CACHE_HOME: join(odd, "cache") });
+    const server = spawnServe([...cli, "--https", "--port", "0", "--no-access-log"], { ...process.env, XDG_CACHE_HOME: join(odd, "cache") });
     try {
       await server.serving();
+      const port = server.port;
       const curl = /clients must trust it \((curl --cacert .*)\)\n/.exec(server.err())?.[1];
       expect(curl, server.err()).toBeDefined();
       const r = Bun.spawnSync(["sh", "-c", `${curl} -sS --max-time 5 https://localhost:${port}/`], { env: { ...process.env, HOME: "/nonexistent" }, timeout: 10_000 });
@@ -675,10 +682,10 @@ console.log(c.fingerprint);`;
     const cache = mkdtempSync(join(dir, "https-and-files-"));
     const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--no-access-log"];
     for (const extra of [[], ["--workers", "1"]]) {
-      const port = freePort();
-      const server = spawnServe([...cli, "--port", String(port), "--https", "--certfile", cert.certfile, "--keyfile", cert.keyfile, ...extra], { ...process.env, XDG_CACHE_HOME: cache });
+      const server = spawnServe([...cli, "--port", "0", "--https", "--certfile", cert.certfile, "--keyfile", cert.keyfile, ...extra], { ...process.env, XDG_CACHE_HOME: cache });
       try {
         await server.serving();
+        const port = server.port;
         expect(server.err()).toContain(`[info] --https with --certfile and --keyfile: serving ${cert.certfile}, not the development certificate (--https alone serves that; with the files it is not needed)\n`);
         expect(server.err()).toContain(`on https://127.0.0.1:${port}/, certificate ${cert.certfile} for localhost, 127.0.0.1, ::1 until ${until} (`);
         // The files' certificate is what a client gets, and no development one was made.
@@ -691,10 +698,10 @@ console.log(c.fingerprint);`;
       }
     }
     // --https alone: the start line names the development certificate (its own warning gives the fingerprint).
-    const port = freePort();
-    const dev = spawnServe([...cli, "--port", String(port), "--https"], { ...process.env, XDG_CACHE_HOME: cache });
+    const dev = spawnServe([...cli, "--port", "0", "--https"], { ...process.env, XDG_CACHE_HOME: cache });
     try {
       await dev.serving();
+      const port = dev.port;
       expect(dev.err()).toContain(`on https://127.0.0.1:${port}/, the development certificate ${join(cache, "tsgi", "localhost-cert.pem")} (pid `);
       expect(dev.err()).not.toContain("--https with --certfile");
     } finally {
@@ -710,10 +717,10 @@ console.log(c.fingerprint);`;
       // A DNS name with a colon (openssl makes it; no URL holds it) is shown as it is, an IPv6 address as written.
       expect(req("colon", "/CN=x", ["-addext", "subjectAltName=DNS:foo:bar,IP:fe80:0:0::1"])).toBe(0);
       for (const [name, shown] of [["many", "example.com, www.example.com, api.example.com and 2 more"], ["cn", "legacy.example.com"], ["colon", "foo:bar, fe80::1"]] as const) {
-        const port = freePort();
-        const server = spawnServe([...cli, "--port", String(port), "--certfile", join(sub, `${name}.pem`), "--keyfile", join(sub, `${name}-key.pem`)]);
+        const server = spawnServe([...cli, "--port", "0", "--certfile", join(sub, `${name}.pem`), "--keyfile", join(sub, `${name}-key.pem`)]);
         try {
           await server.serving();
+          const port = server.port;
           expect(server.err()).toMatch(new RegExp(`on https://127\\.0\\.0\\.1:${port}/, certificate ${join(sub, `${name}.pem`).replaceAll(".", "\\.")} for ${shown.replaceAll(".", "\\.")} until \\d{4}-\\d\\d-\\d\\d \\(pid `));
         } finally {
           await server.stop();
@@ -949,10 +956,10 @@ console.log(c.fingerprint);`;
     const certfile = join(xdg, "tsgi", "localhost-cert.pem");
     writeFileSync(certfile, early.cert);
     writeFileSync(join(xdg, "tsgi", "localhost-key.pem"), early.private, { mode: 0o600 });
-    const port = freePort();
-    const server = spawnServe([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--https", "--port", String(port), "--no-access-log"], { ...process.env, XDG_CACHE_HOME: xdg });
+    const server = spawnServe([process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--https", "--port", "0", "--no-access-log"], { ...process.env, XDG_CACHE_HOME: xdg });
     try {
       await server.serving();
+      const port = server.port;
       expect(server.err()).toMatch(/serving .* on https:/);
       expect(server.err()).toContain(`generated a self-signed development certificate (${certfile})`);
       const served = readFileSync(certfile, "utf8");
