@@ -101,3 +101,25 @@ test("the Date field moves on at the second's boundary: a response just after it
   expect(seen.length, "no attempt made its first Date before the boundary").toBeGreaterThan(0);
   expect(fresh, seen.join("; ")).toBe(1);
 }, 20_000);
+
+test("no 100 Continue once the final response has begun: an app that writes, then reads the body of an Expect: 100-continue request, sends one response head", async () => {
+  // Mutant: sendContinue() without its `this.started` check put "HTTP/1.1 100 Continue" inside the 200's body.
+  let body = "";
+  const app: Application = async (environ, sr) => {
+    const write = sr("200 OK", [["Content-Type", "text/plain"]]);
+    await write(enc("a"));
+    const got = await Promise.race([input(environ).read(), Bun.sleep(1500).then(() => null)]);
+    body = got === null ? "(timed out)" : new TextDecoder().decode(got);
+    return [enc("b")];
+  };
+  const { port } = start(app);
+  // The client waits for the 100 up to 300 ms (curl waits 1 s), then sends the body anyway.
+  const r = await closeAfter(port, ["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", "hello"], "0\r\n\r\n", 300, 5000);
+  const text = r.data.toString("latin1");
+  expect(text).toStartWith("HTTP/1.1 200 OK\r\n");
+  expect(text).not.toContain("100 Continue");
+  const [res, ...more] = parseResponses(r.data);
+  expect(more).toHaveLength(0);
+  expect(res!.body.toString()).toBe("ab");
+  expect(body).toBe("hello");
+});
