@@ -123,3 +123,19 @@ test("no 100 Continue once the final response has begun: an app that writes, the
   expect(res!.body.toString()).toBe("ab");
   expect(body).toBe("hello");
 });
+
+test("headerTimeout 0 and bodyTimeout 0 are no limit: a head and a body each sent in two pieces 1.5 s apart are served", async () => {
+  // Mutant: setDeadline() taking 0 ms as a deadline due now (ms < 0 for none) closed such connections at the sweeper's next tick.
+  const app: Application = async (environ, sr) => {
+    const body = environ.REQUEST_METHOD === "POST" ? new TextDecoder().decode(await input(environ).read()) : "";
+    sr("200 OK", [["Content-Length", String(2 + body.length)]]);
+    return [enc(`ok${body}`)];
+  };
+  const { port } = start(app, { headerTimeout: 0, bodyTimeout: 0 });
+  const [head, body] = await Promise.all([
+    closeAfter(port, ["GET / HTTP/1.1\r\nHost: x\r\n", "Connection: close\r\n\r\n"], "ok", 1500, 6000),
+    closeAfter(port, ["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nab", "cd"], "okabcd", 1500, 6000),
+  ]);
+  expect(parseResponses(head.data).map((r) => `${r.status} ${r.body}`)).toEqual(["200 ok"]);
+  expect(parseResponses(body.data).map((r) => `${r.status} ${r.body}`)).toEqual(["200 okabcd"]);
+});
