@@ -4,7 +4,9 @@
  * wrapper's source (a pipe, a file-like object) left when the app's
  * Content-Length is sent; whose bytes a chunk holds (an array
  * with a close(), a buffer refilled under minimumChunkSize); the order of
- * write() among collected chunks; write()'s backpressure.
+ * write() among collected chunks; write()'s backpressure; posthooks that
+ * fail; a write() after the response ended; a body returned after the
+ * server gave up on the request.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
@@ -226,5 +228,73 @@ describe("posthooks", () => {
     const log = s.errors.join("");
     expect(log).toContain("hook two failed");
     expect(log).toContain("hook three failed");
+  });
+});
+
+describe("after the response", () => {
+  test("write() called after the response ended throws saying so, and puts no byte on the connection: the next response on it is intact", async () => {
+    // (Mutant: write() without its `finished` check: the late write resolved as if sent, its bytes silently dropped.)
+    let late: Promise<string> | null = null;
+    const s = start((environ, sr) => {
+      const write = sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "5"]]);
+      if (environ.PATH_INFO === "/first") {
+        late = (async () => {
+          await Bun.sleep(50);
+          try {
+            await write(enc("LATE-BYTES"));
+            return "no error";
+          } catch (error) {
+            return String(error);
+          }
+        })();
+      }
+      return [enc(environ.PATH_INFO === "/first" ? "first" : "later")];
+    });
+    const sock = connect(s.port, "127.0.0.1");
+    sock.on("error", () => {});
+    let data = "";
+    sock.on("data", (d) => (data += d.toString("latin1")));
+    try {
+      await new Promise((r) => sock.on("connect", r));
+      sock.write(get("/first"));
+      for (let k = 0; k < 100 && !data.endsWith("first"); k++) await Bun.sleep(10);
+      expect(late).not.toBeNull();
+      expect(await late!).toContain("write() was called after the response ended");
+      sock.write(get("/later"));
+      for (let k = 0; k < 100 && !data.endsWith("later"); k++) await Bun.sleep(10);
+      expect(data).not.toContain("LATE");
+      expect(parseResponses(Buffer.from(data, "latin1")).map((x) => [x.status, x.body.toString()])).toEqual([
+        [200, "first"],
+        [200, "later"],
+      ]);
+    } finally {
+      sock.destroy();
+    }
+  });
+});
+
+describe("a body returned after the server gave up on the request (requestTimeout)", () => {
+  test("is closed unread: its generator never runs, its close() is called once", async () => {
+    // (Mutant: consumeBody without its `abandoned` check: the generator was run after the 503, for no client.)
+    const steps: string[] = [];
+    let closes = 0;
+    const s = start(
+      async (_e, sr) => {
+        await Bun.sleep(300);
+        sr("200 OK", [["Content-Type", "text/plain"]]);
+        const body = (function* () {
+          steps.push("started");
+          yield enc("too late");
+        })() as unknown as Iterable<Uint8Array> & { close(): void };
+        body.close = () => void closes++;
+        return body;
+      },
+      { requestTimeout: 100 },
+    );
+    const r = await raw(s.port, get("/slow"), { until: (d) => d.includes("503"), timeoutMs: 3000 });
+    expect(r.data.toString()).toStartWith("HTTP/1.1 503");
+    for (let k = 0; k < 100 && closes === 0; k++) await Bun.sleep(10);
+    await Bun.sleep(50);
+    expect({ steps, closes }).toEqual({ steps: [], closes: 1 });
   });
 });
