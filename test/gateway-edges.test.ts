@@ -298,3 +298,25 @@ describe("a body returned after the server gave up on the request (requestTimeou
     expect({ steps, closes }).toEqual({ steps: [], closes: 1 });
   });
 });
+
+describe("tsgi.input after the response", () => {
+  test("a read after the response, of a body that had all arrived but was not read, rejects as discarded, not resolving empty as if the client had sent none", async () => {
+    // (Mutant: discard() counting as lost only a body not yet ended, not unread bytes: the late read resolved with 0 bytes.)
+    let late: Promise<string> | null = null;
+    const s = start((environ, sr) => {
+      const input = environ["tsgi.input"];
+      late = Bun.sleep(50).then(() =>
+        input.read(10).then(
+          (b) => `${b.length} bytes`,
+          (e: Error) => e.message,
+        ),
+      );
+      sr("202 Accepted", [["Content-Length", "3"]]);
+      return [enc("ok\n")];
+    });
+    // Head and the whole body in one write: all of it is in tsgi.input before the app answers.
+    const r = await raw(s.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789", { until: (d) => d.includes("ok\n") });
+    expect(parseResponses(r.data).map((x) => x.status)).toEqual([202]);
+    expect(await late!).toBe("tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends");
+  });
+});
