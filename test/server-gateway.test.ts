@@ -528,7 +528,8 @@ describe("the bounded cleanup of stopped requests", () => {
         sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "2"]]);
         async function* body() {
           try {
-            for (;;) yield enc("ab");
+            // Bounded: a gateway that failed to stop it would otherwise iterate it in microtasks for ever, a hang no test timeout ends.
+            for (let k = 0; k < 100_000; k++) yield enc("ab");
           } finally {
             // a synchronous finally: return() settles within microtasks
           }
