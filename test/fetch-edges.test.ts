@@ -3,7 +3,8 @@
  * src/fetch/ (each test names the mutant it catches): a request body
  * stream made in JavaScript (as Hono's `app.request()` and tests pass one)
  * pulled no further than tsgi.input holds, and cancelled when the exchange
- * is over.
+ * is over; on Bun.serve, a buffer the app refills, HEAD with the app's
+ * Content-Length: 0, and a streamed body under Content-Length: 0.
  */
 import { describe, expect, test } from "bun:test";
 import { toFetchHandler } from "../src/fetch/index.ts";
@@ -71,5 +72,72 @@ describe("toFetchHandler: an upload the app has not read yet", () => {
     expect(await res.text()).toBe(`${CHUNK * TOTAL} true`);
     expect(pulledBeforeReading).toBeGreaterThan(0);
     expect(pulledBeforeReading * CHUNK).toBeLessThanOrEqual(128 * 1024);
+  });
+});
+
+/** `app` behind toFetchHandler on Bun.serve (127.0.0.1, a free port) for `run`; stopped after. */
+async function onBunServe(app: Application, run: (url: string) => Promise<void>): Promise<void> {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null }) });
+  try {
+    await run(`http://127.0.0.1:${server.port}`);
+  } finally {
+    server.stop(true);
+  }
+}
+
+describe("toFetchHandler on Bun.serve: responses", () => {
+  test("a generator that refills one buffer for each yield: each chunk's bytes are sent, not the last one's several times", async () => {
+    // (Mutant: FetchSink.write() enqueuing the app's chunk as it is, not a copy: the stream held views of the refilled buffer.)
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      const buf = new Uint8Array(4);
+      return (function* () {
+        for (const word of ["one;", "two;", "six;"]) {
+          buf.set(enc(word));
+          yield buf;
+        }
+      })();
+    };
+    await onBunServe(app, async (url) => {
+      const res = await fetch(`${url}/`, { signal: AbortSignal.timeout(5000) });
+      expect(await res.text()).toBe("one;two;six;");
+    });
+  });
+
+  test("HEAD answered with the app's Content-Length: 0 carries it, as the GET would, not chunked framing", async () => {
+    // (Mutant: FetchSink.start() for HEAD without its `declared === 0` case: the answer went out as a stream, chunked, its Content-Length dropped.)
+    const app: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "0"]]);
+      return environ.REQUEST_METHOD === "HEAD" ? [] : [new Uint8Array(0)];
+    };
+    await onBunServe(app, async (url) => {
+      const res = await fetch(`${url}/empty`, { method: "HEAD", signal: AbortSignal.timeout(5000) });
+      expect([res.status, res.headers.get("content-length"), res.headers.get("transfer-encoding")]).toEqual([200, "0", null]);
+    });
+  });
+
+  test("an app's Content-Length: 0 with a streamed body: nothing is sent, the body is stopped and closed at once, not left waiting on a stream no one reads", async () => {
+    // (Mutant: FetchSink.start() for a length-0 body without `discardsBody = true`: the gateway kept writing into a stream the Response
+    // did not carry, until its 64 KiB queue was full, then waited for ever: the generator never stopped, its close() never called.)
+    let closes = 0;
+    let produced = 0;
+    const app: Application = (_e, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"], ["Content-Length", "0"]]);
+      const body = (async function* () {
+        for (let i = 0; i < 64; i++) {
+          produced++;
+          yield new Uint8Array(16 * 1024);
+        }
+      })() as unknown as AsyncIterable<Uint8Array> & { close(): void };
+      body.close = () => void closes++;
+      return body;
+    };
+    await onBunServe(app, async (url) => {
+      const res = await fetch(`${url}/`, { signal: AbortSignal.timeout(5000) });
+      expect([res.status, res.headers.get("content-length"), await res.text()]).toEqual([200, "0", ""]);
+      for (let k = 0; k < 100 && closes === 0; k++) await Bun.sleep(10);
+      expect(closes).toBe(1);
+      expect(produced).toBeLessThan(4);
+    });
   });
 });
