@@ -6,7 +6,8 @@
  * with a close(), a buffer refilled under minimumChunkSize); the order of
  * write() among collected chunks; write()'s backpressure; posthooks that
  * fail; a write() after the response ended; a body returned after the
- * server gave up on the request.
+ * server gave up on the request; a late read of an unread body;
+ * readline(size) with the newline further on.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
@@ -318,5 +319,26 @@ describe("tsgi.input after the response", () => {
     const r = await raw(s.port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789", { until: (d) => d.includes("ok\n") });
     expect(parseResponses(r.data).map((x) => x.status)).toEqual([202]);
     expect(await late!).toBe("tsgi.input: the response is over and the rest of the request body was discarded; read the body before the response ends");
+  });
+});
+
+describe("tsgi.input.readline(size)", () => {
+  test("returns at most size bytes when the line's newline is already buffered further on (the rest comes with the next readline)", async () => {
+    // (Mutant: lineEnd() without its Math.min(…, limit): readline(5) returned the whole 9-byte line.)
+    const s = start(async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      const lines: string[] = [];
+      lines.push(new TextDecoder().decode(await input.readline(5)));
+      for (let k = 0; k < 5; k++) {
+        const line = await input.readline();
+        if (line.length === 0) break;
+        lines.push(new TextDecoder().decode(line));
+      }
+      sr("200 OK", [["Content-Type", "application/json"]]);
+      return [enc(JSON.stringify(lines))];
+    });
+    const body = "abcdefgh\nij\n";
+    const r = await raw(s.port, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`, { until: (d) => d.toString().endsWith("]"), timeoutMs: 3000 });
+    expect(JSON.parse(parseResponses(r.data)[0]!.body.toString())).toEqual(["abcde", "fgh\n", "ij\n"]);
   });
 });
