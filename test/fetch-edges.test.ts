@@ -4,7 +4,8 @@
  * stream made in JavaScript (as Hono's `app.request()` and tests pass one)
  * pulled no further than tsgi.input holds, and cancelled when the exchange
  * is over; on Bun.serve, a buffer the app refills, HEAD with the app's
- * Content-Length: 0, and a streamed body under Content-Length: 0.
+ * Content-Length: 0, and a streamed body under Content-Length: 0;
+ * REMOTE_PORT from a remoteAddress option without a port.
  */
 import { describe, expect, test } from "bun:test";
 import { toFetchHandler } from "../src/fetch/index.ts";
@@ -139,5 +140,22 @@ describe("toFetchHandler on Bun.serve: responses", () => {
       expect(closes).toBe(1);
       expect(produced).toBeLessThan(4);
     });
+  });
+});
+
+describe("toFetchHandler: REMOTE_ADDR and REMOTE_PORT", () => {
+  test("a remoteAddress option that gives no port leaves REMOTE_PORT \"\" (as documented), not \"0\"", async () => {
+    // (Mutant: toFetchHandler without its `if (!remote?.port) environ.REMOTE_PORT = ""`: REMOTE_PORT was "0", a port no client has.)
+    const app: Application = (environ, sr) => {
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(`${String(environ.REMOTE_ADDR)}|${String(environ.REMOTE_PORT)}`)];
+    };
+    const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: toFetchHandler(app, { errorLog: null, remoteAddress: () => ({ address: "203.0.113.7" }) }) });
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/`, { signal: AbortSignal.timeout(5000) });
+      expect(await res.text()).toBe("203.0.113.7|");
+    } finally {
+      server.stop(true);
+    }
   });
 });
