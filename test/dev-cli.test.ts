@@ -116,6 +116,11 @@ describe("tsgi-dev CLI", () => {
       expectOneLineError(r.out, /cannot load .*app\.ts: the directory .*\/my\?app has a "\?" in its name, which Bun reads as the start of a query: it imports no module under it; rename the directory without the "\?"/);
       expect(r.out).not.toContain("Cannot find module");
     }
+    // A backslash, which Bun reads as a separator on POSIX: the same, said so.
+    app.write("my\\app/app.ts", HELLO);
+    const slashed = await run(["./app.ts", "--port", String(freePort())], join(app.dir, "my\\app"), {}, 8_000);
+    expect(slashed.code).toBe(1);
+    expectOneLineError(slashed.out, /cannot load \.\/app\.ts: the directory .*\/my\\app has a "\\" in its name, which Bun reads as a path separator: it imports no module under it; rename the directory without the "\\"/);
     // A file named so: the file to rename.
     app.write("q?.ts", HELLO);
     const file = await run(["./q?.ts", "--port", String(freePort())], app.dir, {}, 8_000);

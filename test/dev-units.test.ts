@@ -9,7 +9,7 @@ import { FSWatcher } from "chokidar";
 import { createConsola } from "consola";
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { AppLoader, queryInPathProblem } from "../src/dev/loader.ts";
+import { AppLoader, unimportablePathProblem } from "../src/dev/loader.ts";
 import { parseAppSpec } from "../src/deploy/load-app.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../src/dev/args.ts";
 import { UsageError } from "../src/deploy/errors.ts";
@@ -87,12 +87,19 @@ async function call(app: Application, environ: Partial<Environ> = {}) {
 
 describe("app spec and flags", () => {
   test("a '?' in a name on the app's path is named (Bun reads it as a query); a Windows long-path prefix is not one", () => {
-    const problem = (file: string) => queryInPathProblem({ file, path: "./app.ts", raw: "./app.ts", exportName: "default" } as never);
+    const problem = (file: string, platform: NodeJS.Platform = "linux") => unimportablePathProblem({ file, path: "./app.ts", raw: "./app.ts", exportName: "default" } as never, platform);
     expect(problem("/srv/my?app/src/app.ts")).toMatch(/^cannot load \.\/app\.ts: the directory \/srv\/my\?app has a "\?" in its name, .* rename the directory without the "\?"$/);
     expect(problem("/srv/app?.ts")).toMatch(/the file \/srv\/app\?\.ts has a "\?" in its name, .*; rename the file without the "\?"$/);
-    expect(problem("C:\\srv\\my?app\\app.ts")).toMatch(/the directory C:\\srv\\my\?app has/);
-    expect(problem("\\\\?\\C:\\srv\\app.ts")).toBeNull();
+    expect(problem("C:\\srv\\my?app\\app.ts", "win32")).toMatch(/the directory C:\\srv\\my\?app has/);
+    expect(problem("\\\\?\\C:\\srv\\app.ts", "win32")).toBeNull();
     expect(problem("/srv/my#app/app.ts")).toBeNull();
+  });
+
+  test("a backslash in a name on the app's path is named on POSIX (Bun reads it as a separator), not on Windows, where it is one", () => {
+    const problem = (file: string, platform: NodeJS.Platform) => unimportablePathProblem({ file, path: "./app.ts", raw: "./app.ts", exportName: "default" } as never, platform);
+    expect(problem("/srv/my\\app/src/app.ts", "linux")).toMatch(/^cannot load \.\/app\.ts: the directory \/srv\/my\\app has a "\\" in its name, which Bun reads as a path separator: it imports no module under it; rename the directory without the "\\"$/);
+    expect(problem("/srv/app\\x.ts", "darwin")).toMatch(/the file \/srv\/app\\x\.ts has a "\\" in its name, .*; rename the file without the "\\"$/);
+    expect(problem("C:\\srv\\app.ts", "win32")).toBeNull();
   });
 
   test("parseAppSpec", () => {
