@@ -644,6 +644,40 @@ describe("streaming and backpressure through toFetchHandler", () => {
     expect(late.sort()).toEqual([`/later: ${discarded}`, `/pending: ${discarded}`, "/read-first: 0 bytes"]);
   });
 
+  test("a Request body stream of SharedArrayBuffer views reaches tsgi.input as bytes over ArrayBuffers, its own (before: read() handed out the stream's shared chunk itself, which crypto.subtle.digest refuses and the producer may still change)", async () => {
+    const seen: string[] = [];
+    const parts: Uint8Array[] = [];
+    const app: Application = async (e, sr) => {
+      const input = e["tsgi.input"];
+      parts.push(await input.read(4096), await input.readline(), await input.read());
+      for (const p of parts) seen.push(`${p.length} ${p.buffer instanceof ArrayBuffer ? "ArrayBuffer" : p.buffer.constructor.name}`);
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", parts[0] as Uint8Array<ArrayBuffer>));
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc.encode(Buffer.from(digest).toString("hex"))];
+    };
+    // Large pieces (4 KiB) are kept, not copied, by tsgi.input; a small one (a line) is gathered.
+    const shared = new Uint8Array(new SharedArrayBuffer(8192));
+    shared.fill(0x61, 0, 4096).fill(0x62, 4096, 8191)[8191] = 0x0a;
+    const small = new Uint8Array(new SharedArrayBuffer(3));
+    small.set(enc.encode("end"));
+    const chunks = [shared.subarray(0, 4096), shared.subarray(4096), small];
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        const next = chunks.shift();
+        if (next) c.enqueue(next);
+        else c.close();
+      },
+    });
+    const logs: string[] = [];
+    const r = await toFetchHandler(app, { errorLog: (t) => void logs.push(t) })(new Request("http://x/", { method: "POST", body, duplex: "half" } as RequestInit));
+    expect(logs.join("")).toBe("");
+    expect([r.status, await r.text()]).toEqual([200, new Bun.CryptoHasher("sha256").update("a".repeat(4096)).digest("hex")]);
+    expect(seen).toEqual(["4096 ArrayBuffer", "4096 ArrayBuffer", "3 ArrayBuffer"]);
+    // What the app read is its own: the producer changing its shared memory afterwards changes none of it.
+    shared.fill(0x7a);
+    expect(parts.map((p) => new TextDecoder().decode(p))).toEqual(["a".repeat(4096), `${"b".repeat(4095)}\n`, "end"]);
+  });
+
   test("a read waiting for the body when the consumer cancels the response rejects with a ClientDisconnected (before: it resolved with what had arrived, as a complete body)", async () => {
     let seen = "";
     const app: Application = (e, sr) => {

@@ -5,7 +5,7 @@
  * @module
  */
 import { buildEnviron, checkExtraEnviron, mountPoint } from "../gateway/environ.ts";
-import { RequestInput, type InputControl } from "../gateway/input.ts";
+import { RequestInput, unshared, type InputControl } from "../gateway/input.ts";
 import { ClientDisconnected } from "../gateway/client-disconnected.ts";
 import { hasPosthooks, runPosthooks } from "../gateway/posthooks.ts";
 import { requestLineOf } from "../gateway/error-response.ts";
@@ -171,7 +171,8 @@ class BodyPump implements InputControl {
         // Stopped (the response is over, or the client left): the cancel that ends this read is not the body's end.
         if (this.stopped) return;
         if (done) break;
-        if (value && value.length) this.input.push(value);
+        // A stream made in JavaScript may yield views of a SharedArrayBuffer: tsgi.input hands out copies of those.
+        if (value && value.length) this.input.push(unshared(value));
       }
       this.input.end();
     } catch (error) {

@@ -57,6 +57,17 @@ const SMALL_PIECE = 1024;
 const GATHER_BYTES = 16 * 1024;
 
 /**
+ * `bytes` as `tsgi.input` may keep and hand them out: themselves when they
+ * are a view of an `ArrayBuffer`, else (a view of a `SharedArrayBuffer`, as
+ * a `Request` body stream made in JavaScript may yield) a copy, so that a
+ * read never resolves to shared memory (which `crypto.subtle.digest()`
+ * refuses, and which another thread or the producer may still change).
+ */
+export function unshared(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice();
+}
+
+/**
  * The `tsgi.input` implementation. The feeder calls {@link push},
  * {@link end} and {@link fail}; the application reads.
  *
