@@ -138,8 +138,16 @@ export type Application = (
  * `Content-Length`, or the chunked last-chunk); chunked bodies arrive decoded.
  * The first read sends `100 Continue` when the client asked for it (the tsgi
  * server sends none once bytes of the body have arrived: RFC 9110 §10.1.1).
+ *
+ * Every read resolves to bytes over an `ArrayBuffer` (`Uint8Array<ArrayBuffer>`,
+ * as Bun's and the DOM's `bytes()` and `TextEncoder.encode()` type theirs),
+ * never a view of a `SharedArrayBuffer`: they go as they are to
+ * `crypto.subtle.digest()`, `new Response()` and `new Blob([...])`. An
+ * implementation whose bytes are shared memory copies them (`slice()`); one
+ * typing its reads `Promise<Uint8Array>` does not satisfy this interface
+ * (spec.md "tsgi.input").
  */
-export interface InputStream extends AsyncIterable<Uint8Array> {
+export interface InputStream extends AsyncIterable<Uint8Array<ArrayBuffer>> {
   /**
    * Read up to `size` bytes (left out, `undefined` or `null`: all that
    * remain, as Python's `read(None)`). Resolves to fewer bytes only at the
@@ -154,21 +162,21 @@ export interface InputStream extends AsyncIterable<Uint8Array> {
    *   must not overlap: the tsgi server rejects one started while another
    *   waits for bytes (the first goes on).
    */
-  read(size?: number | null): Promise<Uint8Array>;
+  read(size?: number | null): Promise<Uint8Array<ArrayBuffer>>;
   /**
    * Read one line, up to and including `\n`, or at most `size` bytes
    * (`undefined` or `null`: no limit). Resolves to an empty array at the end of the body.
    * @throws as {@link InputStream.read}.
    */
-  readline(size?: number | null): Promise<Uint8Array>;
+  readline(size?: number | null): Promise<Uint8Array<ArrayBuffer>>;
   /**
    * Read lines until the end of the body, or until the lines read total
    * `hint` bytes or more (`hint` absent, `null` or <= 0: no limit).
    * @throws Error as {@link InputStream.read}.
    */
-  readlines(hint?: number | null): Promise<Uint8Array[]>;
+  readlines(hint?: number | null): Promise<Uint8Array<ArrayBuffer>[]>;
   /** Iterate the body line by line (each line includes its `\n`). */
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>>;
   /**
    * Server extension (Python `io`'s `read1()`; the tsgi server has it): read
    * up to `size` bytes (`undefined` or `null`: all that have arrived) as soon as any have,
@@ -177,7 +185,7 @@ export interface InputStream extends AsyncIterable<Uint8Array> {
    * the end of the body (or for `size` 0).
    * @throws as {@link InputStream.read}.
    */
-  read1?(size?: number | null): Promise<Uint8Array>;
+  read1?(size?: number | null): Promise<Uint8Array<ArrayBuffer>>;
   /**
    * eventlet extension: headers to send with the `100 Continue` interim
    * response(s). Call before the first read. Framing and hop-by-hop fields

@@ -19,8 +19,8 @@
 import { constants, createGzip, type Gzip } from "node:zlib";
 
 /** `readlines(hint)` as spec.md "tsgi.input" has it, by `readline()` calls on `input`: lines until the end, or until `hint` bytes (when above 0). */
-async function readlinesVia(input: { readline(): Promise<Uint8Array> }, hint?: number | null): Promise<Uint8Array[]> {
-  const lines: Uint8Array[] = [];
+async function readlinesVia(input: { readline(): Promise<Uint8Array<ArrayBuffer>> }, hint?: number | null): Promise<Uint8Array<ArrayBuffer>[]> {
+  const lines: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
   for (let line = await input.readline(); line.length > 0; line = await input.readline()) {
     lines.push(line);
@@ -79,18 +79,18 @@ export class StreamBodyInput implements InputStream {
       throw this.failed;
     }
   }
-  private take(n: number): Uint8Array {
+  private take(n: number): Uint8Array<ArrayBuffer> {
     const out = this.buf.slice(0, n);
     this.buf = this.buf.subarray(n);
     return out;
   }
-  async read(given?: number | null): Promise<Uint8Array> {
+  async read(given?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     const size = checkSize(given);
     if (this.failed !== undefined) throw this.failed;
     while ((size === undefined || this.buf.length < size) && (await this.fill()));
     return this.take(size === undefined ? this.buf.length : Math.min(size, this.buf.length));
   }
-  async readline(given?: number | null): Promise<Uint8Array> {
+  async readline(given?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     const size = checkSize(given);
     if (this.failed !== undefined) throw this.failed;
     for (;;) {
@@ -100,10 +100,10 @@ export class StreamBodyInput implements InputStream {
       if (!(await this.fill())) return this.take(this.buf.length);
     }
   }
-  readlines(hint?: number | null): Promise<Uint8Array[]> {
+  readlines(hint?: number | null): Promise<Uint8Array<ArrayBuffer>[]> {
     return readlinesVia(this, hint);
   }
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     for (let line = await this.readline(); line.length > 0; line = await this.readline()) yield line;
   }
   /** Bun.serve has answered 100 Continue already: nothing to send (spec.md). */
@@ -308,7 +308,7 @@ export function limitInput(app: Application, max: number): Application {
   return (environ, startResponse) => {
     const inner = environ["tsgi.input"];
     let left = max;
-    const cut = (b: Uint8Array) => {
+    const cut = (b: Uint8Array<ArrayBuffer>) => {
       const out = b.subarray(0, left);
       left -= out.length;
       return out;

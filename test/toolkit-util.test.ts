@@ -466,6 +466,27 @@ describe("BytesInput", () => {
     got[0] = 0;
     expect(src[0]).toBe(0x61);
   });
+  test("a source in shared memory (a SharedArrayBuffer view) reads as bytes over ArrayBuffers of their own, as tsgi.input's reads must be (a pin: BytesInput and StreamInput copy)", async () => {
+    const shared = (text: string): Uint8Array => {
+      const bytes = new Uint8Array(new SharedArrayBuffer(text.length + 2), 1, text.length);
+      bytes.set(enc.encode(text));
+      return bytes;
+    };
+    const kind = (b: Uint8Array) => Object.prototype.toString.call(b.buffer).slice(8, -1);
+    const b = new BytesInput(shared("ab\ncd\nef\ngh"));
+    const fromBytes = [await b.read(1), b.readSync(1), await b.readline(), await b.read1(1), ...(await b.readlines(1))];
+    for await (const l of b) fromBytes.push(l);
+    const s = new StreamInput((async function* () {
+      for (const p of ["ab\nc", "d\n", "ef\ngh"]) yield shared(p);
+    })());
+    const fromStream = [await s.read(1), await s.readline(), await s.read1(1), await s.readline(), ...(await s.readlines(1))];
+    for await (const l of s) fromStream.push(l);
+    for (const got of [fromBytes, fromStream]) {
+      expect(got.map((x) => dec.decode(x)).join("")).toBe("ab\ncd\nef\ngh");
+      expect(got.map(kind)).toEqual(got.map(() => "ArrayBuffer"));
+    }
+    expect(await crypto.subtle.digest("SHA-256", fromStream[0]!)).toBeInstanceOf(ArrayBuffer);
+  });
   test("bad sizes throw RangeError", async () => {
     const i = new BytesInput("x");
     expect(i.read(-1)).rejects.toThrow(RangeError);

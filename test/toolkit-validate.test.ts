@@ -1130,6 +1130,38 @@ describe("tsgi.input rules", () => {
     await expectRule("input-read-result", () => reading((i) => i.read(), fakeInput({ read: async () => "abc" })));
     await expectRule("input-read-result", () => reading((i) => i.read(1), fakeInput({ read: async () => enc.encode("abc") })));
   });
+  test("a read, line, readlines() item or iteration step over a SharedArrayBuffer fails its result rule, saying so (spec.md: reads resolve to bytes over an ArrayBuffer, which crypto.subtle.digest takes; before: passed through)", async () => {
+    const shared = (text: string): Uint8Array => {
+      const bytes = new Uint8Array(new SharedArrayBuffer(text.length));
+      bytes.set(enc.encode(text));
+      return bytes;
+    };
+    const cases: Array<[Rule, (i: InputStream) => Promise<unknown>, InputStream]> = [
+      ["input-read-result", (i) => i.read(), fakeInput({ read: async () => shared("abc") })],
+      ["input-read-result", (i) => i.read1!(), fakeInput({ read1: async () => shared("abc") })],
+      ["input-readline-result", (i) => i.readline(), fakeInput({ readline: async () => shared("abc\n") })],
+      ["input-readlines", (i) => i.readlines(), fakeInput({ readlines: async () => [enc.encode("a\n"), shared("b\n")] })],
+      [
+        "input-iteration",
+        async (i) => {
+          for await (const _ of i);
+        },
+        fakeInput({
+          [Symbol.asyncIterator]: async function* () {
+            yield shared("a\n");
+          },
+        }),
+      ],
+    ];
+    for (const [rule, read, input] of cases) {
+      const e = await expectRule(rule, () => reading(read, input));
+      expect(e.message).toContain("over a SharedArrayBuffer, not an ArrayBuffer (copy shared memory before handing it out: bytes.slice())");
+    }
+    // The same bytes copied pass, and reach the app as bytes crypto.subtle.digest takes.
+    let digest = 0;
+    await reading(async (i) => (digest = (await crypto.subtle.digest("SHA-256", await i.read())).byteLength), fakeInput({ read: async () => shared("abc").slice() }));
+    expect(digest).toBe(32);
+  });
   test("input-after-eof", async () => {
     let n = 0;
     const input = fakeInput({ read: async () => (n++ === 0 ? new Uint8Array(0) : enc.encode("more")) });

@@ -33,7 +33,11 @@ test.skipIf(!existsSync(tsc))("tsc --noEmit -p . reports no errors", async () =>
  * types must refuse where TSGI differs (pushing onto the list
  * `startResponse` was given: it may be the app's constant), and an environ
  * key typed by augmenting `tsgi/spec`, as spec.md tells middleware authors,
- * and `import.meta.hot` (data, dispose) as dev-server.md shows it.
+ * and `import.meta.hot` (data, dispose) as dev-server.md shows it, and an
+ * upload handler passing `tsgi.input`'s reads to `crypto.subtle.digest()`,
+ * `new Response()` and `new Blob()` (they are `Uint8Array<ArrayBuffer>`:
+ * TypeScript 5.7+ takes a bare `Uint8Array` for one that may be shared
+ * memory, which those refuse under bun-types or the DOM's types).
  * Then the same without `dist/types`: a linked checkout (`bun link`, a
  * `file:` dependency, a workspace package) has no declarations until it is
  * packed, so TypeScript reads tsgi's sources (the `default` condition) and
@@ -54,6 +58,8 @@ test.skipIf(!existsSync(tsc))("a user's project type-checks against the shipped 
     mkdirSync(join(dir, "node_modules/bun-types"), { recursive: true });
     cpSync(join(root, "node_modules/bun-types"), join(dir, "node_modules/bun-types"), { recursive: true });
     cpSync(join(root, "node_modules/@types"), join(dir, "node_modules/@types"), { recursive: true });
+    // bun-types' own dependency (its Request and Response without the DOM's types: formData(), ...), installed beside it.
+    cpSync(join(root, "node_modules/undici-types"), join(dir, "node_modules/undici-types"), { recursive: true });
     writeFileSync(
       join(dir, "app.ts"),
       `import { serve, type Application } from "tsgi";
@@ -140,6 +146,25 @@ void fromFetchHandler(() => new Response(), { args: undefined });
 void validator(app, { warn: undefined });
 void new SimpleHandler(new BytesInput(new Uint8Array()), { write() {} }, new MemoryErrorStream(), {}, { multithread: flags.debug });
 void new FileWrapper(new Blob([]), 8192, { sync: flags.debug });
+// tsgi.input's reads are bytes over an ArrayBuffer: they go as they are to crypto.subtle.digest() and, under
+// the DOM's types (tsc --init's tsconfig), to new Response() and new Blob(), as docs/spec.md's upload example does.
+const upload: Application = async (environ, startResponse) => {
+  const input = environ["tsgi.input"];
+  const body = await input.read();
+  const sha = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
+  const form = await new Response(body, { headers: { "Content-Type": environ.CONTENT_TYPE ?? "" } }).formData();
+  const lines = [await input.readline(10), ...(await input.readlines())];
+  for await (const line of input) lines.push(line);
+  if (input.read1) lines.push(await input.read1(1024));
+  const blob = new Blob([body, ...lines]);
+  // What tsgi takes stays any Uint8Array, a view of shared memory too: write()'s data, body chunks, BytesInput's bytes.
+  const shared: Uint8Array = new Uint8Array(new SharedArrayBuffer(4));
+  const copied = await new BytesInput(shared).read();
+  const write = startResponse("200 OK", PLAIN);
+  await write(shared);
+  return [shared, sha, new Uint8Array(await crypto.subtle.digest("SHA-256", copied)), new Uint8Array(await blob.arrayBuffer()), new TextEncoder().encode(String([...form.keys()]))];
+};
+void upload;
 export default { fetch: toFetchHandler(validator(fetchApp)) };
 `,
     );

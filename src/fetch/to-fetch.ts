@@ -28,7 +28,7 @@ interface KnownBody {
   /** Its length in bytes, `-1` when not known (a `Bun.file()` of a pipe). */
   length: number;
   /** The bytes, for a body held in memory. */
-  bytes: Uint8Array | null;
+  bytes: Uint8Array<ArrayBuffer> | null;
   /** The stream to pull, for a `Bun.file()`; `null` with `bytes`. */
   stream: ReadableStream<Uint8Array> | null;
 }
@@ -52,7 +52,7 @@ async function knownBody(request: Request): Promise<KnownBody | null> {
   if (held === "empty") return emptyBody(request);
   if (held === "memory") {
     const bytes = await request.bytes();
-    return { length: bytes.length, bytes, stream: null };
+    return { length: bytes.length, bytes: unshared(bytes), stream: null };
   }
   const file = await request.blob();
   return { length: Number.isFinite(file.size) ? file.size : -1, bytes: null, stream: file.stream() };

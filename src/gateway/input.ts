@@ -22,9 +22,9 @@ export interface InputControl {
   waiting(on: boolean): void;
 }
 
-const EMPTY = new Uint8Array(0);
+const EMPTY: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 /** The chunk list of an input that has buffered nothing yet (shared; replaced on the first push, never written). */
-const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
+const NO_CHUNKS: Uint8Array<ArrayBuffer>[] = Object.freeze([]) as unknown as Uint8Array<ArrayBuffer>[];
 /** No extra `100 Continue` fields (shared, never written). */
 const NO_HEADERS: ResponseHeaders = Object.freeze([]) as unknown as ResponseHeaders;
 
@@ -87,11 +87,11 @@ export function unshared(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
  * ({@link InputControl}).
  */
 class InputState {
-  chunks: Uint8Array[] = NO_CHUNKS;
+  chunks: Uint8Array<ArrayBuffer>[] = NO_CHUNKS;
   offset = 0; // read offset into chunks[0]
   buffered = 0;
   /** Owned buffer small pieces are copied into; `gather[gatherStart, gatherEnd)` is the last of `chunks` while `gathering`. */
-  gather: Uint8Array | null = null;
+  gather: Uint8Array<ArrayBuffer> | null = null;
   gatherStart = 0;
   gatherEnd = 0;
   gathering = false;
@@ -201,7 +201,7 @@ export class RequestInput implements InputStream {
    * a bridge that can hand over bytes instead of a stream (fromFetchHandler's
    * `Request` body).
    */
-  takeWhole(): Uint8Array | null {
+  takeWhole(): Uint8Array<ArrayBuffer> | null {
     // Called on a wrapper of the input (a middleware's Proxy, an object over it): its own reads may differ, so it streams through them.
     if (!(#s in this)) return null;
     if (!this.#s.ended || this.#s.error !== null || this.#s.rejected !== null || this.#s.buffered === 0) return null;
@@ -218,7 +218,7 @@ export class RequestInput implements InputStream {
    * {@link SMALL_PIECE}: then the first one is copied at its own size, and
    * later ones into a shared {@link GATHER_BYTES} buffer).
    */
-  push(chunk: Uint8Array): void {
+  push(chunk: Uint8Array<ArrayBuffer>): void {
     if (this.#s.ended || this.#s.error || chunk.length === 0) return;
     const n = chunk.length;
     if (this.#s.chunks === NO_CHUNKS) this.#s.chunks = [];
@@ -365,13 +365,13 @@ export class RequestInput implements InputStream {
   }
 
   /** Take `n` buffered bytes (n <= buffered). */
-  private take(n: number): Uint8Array {
+  private take(n: number): Uint8Array<ArrayBuffer> {
     if (n === 0) return EMPTY;
     this.#s.buffered -= n;
     this.#s.bytesRead += n;
     const first = this.#s.chunks[0]!;
     const avail = first.length - this.#s.offset;
-    let out: Uint8Array;
+    let out: Uint8Array<ArrayBuffer>;
     if (n <= avail) {
       out = this.#s.offset === 0 && n === first.length ? first : first.subarray(this.#s.offset, this.#s.offset + n);
       this.#s.offset += n;
@@ -435,7 +435,7 @@ export class RequestInput implements InputStream {
     return -1;
   }
 
-  async read(size?: number | null): Promise<Uint8Array> {
+  async read(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     if (!(#s in this)) return RequestInput.#behind(this).read(size);
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read(size): size must be a non-negative integer, got ${String(size)}`);
@@ -464,7 +464,7 @@ export class RequestInput implements InputStream {
    * @throws RangeError when `size` is negative or not an integer.
    * @throws Error as {@link read}.
    */
-  async read1(size?: number | null): Promise<Uint8Array> {
+  async read1(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     if (!(#s in this)) return RequestInput.#behind(this).read1(size);
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.read1(size): size must be a non-negative integer, got ${String(size)}`);
@@ -479,7 +479,7 @@ export class RequestInput implements InputStream {
     return this.take(size === undefined || size === null ? this.#s.buffered : Math.min(size, this.#s.buffered));
   }
 
-  async readline(size?: number | null): Promise<Uint8Array> {
+  async readline(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     if (!(#s in this)) return RequestInput.#behind(this).readline(size);
     if (size !== undefined && size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new RangeError(`tsgi.input.readline(size): size must be a non-negative integer, got ${String(size)}`);
@@ -500,9 +500,9 @@ export class RequestInput implements InputStream {
     }
   }
 
-  async readlines(hint?: number | null): Promise<Uint8Array[]> {
+  async readlines(hint?: number | null): Promise<Uint8Array<ArrayBuffer>[]> {
     if (!(#s in this)) return RequestInput.#behind(this).readlines(hint);
-    const lines: Uint8Array[] = [];
+    const lines: Uint8Array<ArrayBuffer>[] = [];
     let total = 0;
     for (;;) {
       const line = await this.readline();
@@ -513,7 +513,7 @@ export class RequestInput implements InputStream {
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     for (;;) {
       const line = await this.readline();
       if (line.length === 0) return;

@@ -690,7 +690,9 @@ export class Connection implements ParserHandler, ResponseSink, InputControl, Ou
       if (!this.responding) this.refusedHead = this.head;
       throw new HttpError(413, `the request body grew past maxRequestBodySize (${max} bytes)`);
     }
-    this.input?.push(chunk);
+    // The socket's own bytes (Bun reads each packet into a Buffer of its own; the stash holds those or
+    // copies): never a view of shared memory, which tsgi.input must not hand out (spec.ts InputStream).
+    this.input?.push(chunk as Uint8Array<ArrayBuffer>);
   }
 
   onMessageComplete(): void {

@@ -101,7 +101,7 @@ export class BytesInput implements InputStream {
    * Read up to `size` bytes (default, or `undefined` or `null`: all that remain); an empty array at the end.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async read(size?: number | null): Promise<Uint8Array> {
+  async read(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     return this.readSync(size);
   }
 
@@ -111,13 +111,13 @@ export class BytesInput implements InputStream {
    * all in memory, so this is {@link read}.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async read1(size?: number | null): Promise<Uint8Array> {
+  async read1(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     checkReadSize(size, "read1");
     return this.readSync(size);
   }
 
   /** Synchronous {@link read}, for callers that know the body is in memory. */
-  readSync(size?: number | null): Uint8Array {
+  readSync(size?: number | null): Uint8Array<ArrayBuffer> {
     const n = checkReadSize(size, "read");
     const end = n === undefined ? this.data.length : Math.min(this.data.length, this.position + n);
     const out = this.data.slice(this.position, end);
@@ -129,7 +129,7 @@ export class BytesInput implements InputStream {
    * Read one line including its `\n`, or at most `size` bytes; an empty array at the end.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async readline(size?: number | null): Promise<Uint8Array> {
+  async readline(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     const n = checkReadSize(size, "readline");
     const limit = n === undefined ? this.data.length : Math.min(this.data.length, this.position + n);
     let end = this.data.indexOf(NL, this.position);
@@ -143,19 +143,19 @@ export class BytesInput implements InputStream {
    * Read lines to the end, or stop once the lines read total `hint` bytes
    * or more (Python's `readlines(hint)`; `hint` <= 0 or absent: no limit).
    */
-  async readlines(hint?: number | null): Promise<Uint8Array[]> {
+  async readlines(hint?: number | null): Promise<Uint8Array<ArrayBuffer>[]> {
     return readlinesOf(this, hint);
   }
 
   /** Iterate the remaining body line by line. */
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     return linesOf(this);
   }
 }
 
 /** `readlines(hint)` of any input, by its `readline()`. */
-async function readlinesOf(input: InputStream, hint?: number | null): Promise<Uint8Array[]> {
-  const lines: Uint8Array[] = [];
+async function readlinesOf(input: InputStream, hint?: number | null): Promise<Uint8Array<ArrayBuffer>[]> {
+  const lines: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
   const limit = hint === undefined || hint === null || hint <= 0 ? Infinity : hint;
   for (;;) {
@@ -169,7 +169,7 @@ async function readlinesOf(input: InputStream, hint?: number | null): Promise<Ui
 }
 
 /** The lines of any input, by its `readline()`, to the end. */
-async function* linesOf(input: InputStream): AsyncGenerator<Uint8Array> {
+async function* linesOf(input: InputStream): AsyncGenerator<Uint8Array<ArrayBuffer>> {
   for (;;) {
     const line = await input.readline();
     if (line.length === 0) return;
@@ -291,7 +291,7 @@ export class StreamInput implements InputStream {
     return true;
   }
 
-  private take(n: number): Uint8Array {
+  private take(n: number): Uint8Array<ArrayBuffer> {
     if (n === 0) return new Uint8Array(0);
     this.scanned = 0;
     this.scannedBytes = 0;
@@ -318,7 +318,7 @@ export class StreamInput implements InputStream {
    * empty array at the end.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async read(size?: number | null): Promise<Uint8Array> {
+  async read(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     const n = checkReadSize(size, "read");
     if (this.failed) throw this.error;
     while ((n === undefined || this.buffered < n) && (await this.pull()));
@@ -334,7 +334,7 @@ export class StreamInput implements InputStream {
    * @throws RangeError when `size` is negative or not an integer.
    * @throws the source's error, as {@link read}.
    */
-  async read1(size?: number | null): Promise<Uint8Array> {
+  async read1(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     const n = checkReadSize(size, "read1");
     if (this.failed) throw this.error;
     if (n === 0) return new Uint8Array(0);
@@ -346,7 +346,7 @@ export class StreamInput implements InputStream {
    * Read one line including its `\n`, or at most `size` bytes; an empty array at the end.
    * @throws RangeError when `size` is negative or not an integer.
    */
-  async readline(size?: number | null): Promise<Uint8Array> {
+  async readline(size?: number | null): Promise<Uint8Array<ArrayBuffer>> {
     const n = checkReadSize(size, "readline");
     if (this.failed) throw this.error;
     for (;;) {
@@ -366,12 +366,12 @@ export class StreamInput implements InputStream {
   }
 
   /** As {@link BytesInput.readlines}. */
-  async readlines(hint?: number | null): Promise<Uint8Array[]> {
+  async readlines(hint?: number | null): Promise<Uint8Array<ArrayBuffer>[]> {
     return readlinesOf(this, hint);
   }
 
   /** Iterate the body line by line. */
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array<ArrayBuffer>> {
     return linesOf(this);
   }
 }

@@ -28,6 +28,22 @@ function lineFault(l: Uint8Array): string {
   return nl !== -1 && nl !== l.length - 1 ? `a "\n" at byte ${nl} of ${l.length}, more than one line` : `no "\n" at its end, which only the last line may lack`;
 }
 
+/**
+ * What makes `v`, a `Uint8Array`, no result `tsgi.input` may give, or
+ * `null`: it must be a view of an `ArrayBuffer`, never of shared memory (a
+ * `SharedArrayBuffer`, which `crypto.subtle.digest()` refuses and another
+ * thread may change; spec.md "tsgi.input", the reads' type in spec.ts).
+ */
+function sharedFault(v: Uint8Array): string | null {
+  const buffer: unknown = v.buffer;
+  return buffer instanceof ArrayBuffer ? null : `a Uint8Array(${v.length}) over a ${typeof SharedArrayBuffer === "function" && buffer instanceof SharedArrayBuffer ? "SharedArrayBuffer" : show(buffer)}, not an ArrayBuffer (copy shared memory before handing it out: bytes.slice())`;
+}
+
+/** Whether `v` is bytes `tsgi.input` may give: a `Uint8Array` over an `ArrayBuffer` (see {@link sharedFault}). */
+function isBytes(v: unknown): v is Uint8Array<ArrayBuffer> {
+  return v instanceof Uint8Array && sharedFault(v) === null;
+}
+
 /** A checking wrapper of `input` (the server's `tsgi.input`), which the validator puts in the environ in its place. */
 export function wrapInput(input: InputStream): InputStream {
   let eof = false;
@@ -49,8 +65,9 @@ export function wrapInput(input: InputStream): InputStream {
     }
     return size;
   };
-  const result = (rule: Rule, method: string, v: unknown, size: number | undefined): Uint8Array => {
+  const result = (rule: Rule, method: string, v: unknown, size: number | undefined): Uint8Array<ArrayBuffer> => {
     if (!(v instanceof Uint8Array)) fail(rule, `tsgi.input.${method}() must resolve to a Uint8Array, got ${show(v)}`);
+    if (!isBytes(v)) fail(rule, `tsgi.input.${method}() resolved to ${sharedFault(v)}`);
     if (size !== undefined && v.length > size) fail(rule, `tsgi.input.${method}(${size}) returned ${v.length} bytes`);
     if (eof && v.length > 0) fail("input-after-eof", `tsgi.input.${method}() returned ${v.length} bytes after the end of the body`);
     return v;
@@ -100,6 +117,10 @@ export function wrapInput(input: InputStream): InputStream {
       if (!Array.isArray(lines) || !lines.every((l) => l instanceof Uint8Array)) {
         fail("input-readlines", `tsgi.input.readlines() must resolve to an array of Uint8Array, got ${show(lines)}`);
       }
+      if (!lines.every(isBytes)) {
+        const shared = lines.findIndex((l) => !isBytes(l));
+        fail("input-readlines", `tsgi.input.readlines() resolved to an array whose item ${shared} is ${sharedFault(lines[shared]!)}`);
+      }
       const bad = lines.findIndex((l, k) => !isLine(l, k === lines.length - 1));
       if (bad !== -1) fail("input-readlines", `tsgi.input.readlines() resolved to an array whose item ${bad} (${show(lines[bad])}) is not one line: ${lineFault(lines[bad]!)}`);
       return lines;
@@ -124,6 +145,7 @@ export function wrapInput(input: InputStream): InputStream {
           }
           const line = step.value;
           if (!(line instanceof Uint8Array)) fail("input-iteration", `Iterating tsgi.input yielded ${show(line)}`);
+          if (!isBytes(line)) fail("input-iteration", `Iterating tsgi.input yielded ${sharedFault(line)}`);
           // wsgiref iterates by readline(): each item is one line, and only the last may lack its "\n".
           if (unterminated) fail("input-iteration", `Iterating tsgi.input yielded ${show(line)} after a line without "\n", which only the last line may lack`);
           if (!isLine(line, true)) fail("input-iteration", `Iterating tsgi.input yielded ${show(line)}, not one line: ${lineFault(line)}`);
