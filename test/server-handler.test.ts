@@ -447,6 +447,35 @@ describe("option types checked when the server is created", () => {
     expect([...DEFAULT_FORWARDED_ALLOW_IPS]).toEqual(["127.0.0.1", "::1"]);
   });
 
+  test("a hostname that is not a string (5, null, an object, an array) is a TypeError naming the option from resolveOptions(), createServer(), serve() and makeServer(), as the other options' (before: accepted, then serve() failed with 'host.includes is not a function', null with Bun's 'Expected either \"hostname\" or \"unix\"', and an array was bound as its string)", async () => {
+    const { createServer, resolveOptions, serve } = await import("../src/server/index.ts");
+    const { makeServer } = await import("../src/toolkit/simple-server.ts");
+    const want = 'server option hostname must be a string (an address such as "127.0.0.1", "0.0.0.0" or "::", or a host name), got ';
+    for (const [hostname, shown] of [[5, "5"], [null, "null"], [{}, "{}"], [["127.0.0.1"], '["127.0.0.1"]']] as const) {
+      const options = { hostname: hostname as unknown as string, port: 0 };
+      const made: Array<{ close(): unknown }> = [];
+      const outcomes = [() => resolveOptions(options), () => made.push(createServer(hello, options)), () => made.push(serve(hello, options))].map((f) => {
+        try {
+          f();
+          return "accepted";
+        } catch (error) {
+          return String(error);
+        }
+      });
+      for (const s of made) await s.close();
+      expect(outcomes).toEqual([`TypeError: ${want}${shown}`, `TypeError: ${want}${shown}`, `TypeError: ${want}${shown}`]);
+      // makeServer(host) takes "" (and a missing host) as 127.0.0.1, as wsgiref's make_server('') binds a default: null stays that.
+      if (hostname !== null) expect(() => makeServer(hostname as unknown as string, 0, hello, { log: null })).toThrow(`${want}${shown}`);
+    }
+    // A string still binds, "" as the default.
+    const bound = serve(hello, { hostname: "", port: 0 });
+    try {
+      expect(bound.hostname).toBe("127.0.0.1");
+    } finally {
+      await bound.close();
+    }
+  });
+
   test("a handlerClass, environClass, ignoredSocketErrors (or environ, tls, urlScheme, serverName, unix, multiprocess, logFormat, log, errorLog) of the wrong type is a TypeError naming the option from createServer() and makeServer(), not an empty reply to every request later", async () => {
     const { createServer } = await import("../src/server/server.ts");
     const { makeServer } = await import("../src/toolkit/simple-server.ts");

@@ -56,6 +56,7 @@ export interface ServerOptions {
    * asked: `"0.0.0.0"`, or `"::"` for IPv6 too). `""` is taken as the
    * default, as `makeServer("")` and `tsgi serve --host ""` take it (the
    * seeds' `''` means every interface).
+   * Anything but a string (or `undefined`) is a TypeError from `createServer()`/`serve()`.
    */
   hostname?: string | undefined;
   /**
@@ -534,7 +535,7 @@ function checkAbstractSocket(unix: string, unixMode: number | undefined): void {
  *   `handlerClass` without `RequestHandler`'s methods), an
  *   `ignoredSocketErrors` that is not an array of strings, an `environ`
  *   or `tls` (other than `null`) that is not an object, a `urlScheme` other than `"http"` and
- *   `"https"`, a `serverName` or `unix` that is not a string, a `serverName` of `""`, a `multiprocess`, `reusePort`,
+ *   `"https"`, a `hostname`, `serverName` or `unix` that is not a string, a `serverName` of `""`, a `multiprocess`, `reusePort`,
  *   `debug`, `capitalizeResponseHeaders`, `logXForwardedFor` or `requestSignal` that is not a
  *   boolean (a string such as `"false"` would be taken as true), a `keepalive` that is neither a
  *   boolean nor a number, a `peerCredentials` other than a boolean and `"resolve"`, a `logFormat`
@@ -677,6 +678,9 @@ function checkTypes(o: ResolvedOptions): void {
   const environ = o.environ as unknown;
   if (environ !== undefined && environ !== null && (typeof environ !== "object" || Array.isArray(environ))) fail("environ", "an object of environ keys", environ);
   if (o.tls !== undefined && o.tls !== null && typeof o.tls !== "object") fail("tls", "an object of TLS options ({ cert, key })", o.tls);
+  // The bind address: anything else failed at listen() with a raw "host.includes is not a function" (Bun's
+  // 'Expected either "hostname" or "unix"' for null), or was bound as its string (["::1"] as "::1").
+  if (typeof o.hostname !== "string") fail("hostname", 'a string (an address such as "127.0.0.1", "0.0.0.0" or "::", or a host name)', o.hostname);
   for (const key of ["serverName", "unix"] as const) {
     if (o[key] !== undefined && typeof o[key] !== "string") fail(key, "a string", o[key]);
   }
