@@ -74,7 +74,7 @@ import { applicationUri, shiftPathInfo, type UrlEnviron } from "tsgi/util";
 import { RequestParser } from "tsgi/http";
 import { createServer, loadTls, proxyHeaders } from "tsgi/server";
 import { SimpleHandler } from "tsgi/handlers";
-import { BytesInput, FileWrapper, MemoryErrorStream } from "tsgi/util";
+import { BytesInput, FileWrapper, MemoryErrorStream, latin1Encode } from "tsgi/util";
 import type { Environ, ReadonlyResponseHeaders, ResponseHeaders } from "tsgi/spec";
 
 const app: Application = (environ, startResponse) => {
@@ -165,6 +165,9 @@ const upload: Application = async (environ, startResponse) => {
   return [shared, sha, new Uint8Array(await crypto.subtle.digest("SHA-256", copied)), new Uint8Array(await blob.arrayBuffer()), new TextEncoder().encode(String([...form.keys()]))];
 };
 void upload;
+// So are tsgi/util's latin1Encode() and tsgi/headers' toBytes(): fresh bytes of their own.
+void crypto.subtle.digest("SHA-256", latin1Encode("caf\u00e9"));
+void new Blob([latin1Encode("a"), new Headers([["X", "1"]]).toBytes()]);
 export default { fetch: toFetchHandler(validator(fetchApp)) };
 `,
     );

@@ -227,7 +227,7 @@ export class Headers implements Iterable<string> {
    * {@link toString} as latin-1 bytes (wsgiref `bytes()`).
    * @throws TypeError when a name or value holds a character above U+00FF.
    */
-  toBytes(): Uint8Array {
+  toBytes(): Uint8Array<ArrayBuffer> {
     return latin1Encode(this.toString());
   }
 

@@ -21,7 +21,7 @@ const NL = 0x0a;
  * byte per character.
  * @throws TypeError when a character is above U+00FF.
  */
-export function latin1Encode(s: string): Uint8Array {
+export function latin1Encode(s: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
