@@ -62,6 +62,35 @@ describe("small request bodies", () => {
   });
 });
 
+describe("tsgi.input's bytes are over ArrayBuffers (spec.md \"tsgi.input\"; the type says Uint8Array<ArrayBuffer>)", () => {
+  test("a pin: every kind of read of a chunked body in small and large pieces, and of a Content-Length body in one packet, goes to crypto.subtle.digest as it is", async () => {
+    const seen: string[] = [];
+    const { port } = start(async (environ, sr) => {
+      const input = environ["tsgi.input"];
+      const parts = [await input.read(3), await input.read1!(5), await input.readline(), ...(await input.readlines(1))];
+      for await (const line of input) parts.push(line);
+      parts.push(await input.read());
+      for (const p of parts) {
+        seen.push(Object.prototype.toString.call(p.buffer).slice(8, -1));
+        await crypto.subtle.digest("SHA-256", p);
+      }
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc(String(parts.reduce((n, p) => n + p.length, 0)))];
+    });
+    const big = `${"x".repeat(40_000)}\n`;
+    const chunked = ["ab\ncd", "ef\n", big, "gh\nij\n", "tail"].map((c) => `${c.length.toString(16)}\r\n${c}\r\n`);
+    const head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    const r = await rawOne(port, [head, ...chunked, "0\r\n\r\n"], { gapMs: 20 });
+    expect(r.response?.status).toBe(200);
+    expect(r.response?.body.toString()).toBe(String(2 + 3 + 3 + big.length + 6 + 4));
+    const one = `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${big.length + 4}\r\nConnection: close\r\n\r\nab\n${big}c`;
+    const r2 = await rawOne(port, one);
+    expect(r2.response?.body.toString()).toBe(String(big.length + 4));
+    expect(seen.length).toBeGreaterThan(6);
+    expect(new Set(seen)).toEqual(new Set(["ArrayBuffer"]));
+  });
+});
+
 describe("overlapping reads of tsgi.input (spec.md: reads MUST NOT overlap)", () => {
   test("a read started while another waits for bytes rejects at once, saying so; the first read goes on and gets its bytes", async () => {
     const dec = new TextDecoder();
