@@ -392,7 +392,7 @@ export function fromFetchHandler(handler: FetchApp, options: FromFetchOptions = 
       // The server's own input with the whole body arrived (a JSON POST, a form: in the head's read or
       // soon after): its bytes, which Bun's Request reads at once (req.json() without a stream's pulls).
       // No 100 Continue is owed then; anything else, or a middleware's input, streams.
-      body = input instanceof RequestInput ? (input.takeWhole() as Uint8Array<ArrayBuffer> | null) : null;
+      body = input instanceof RequestInput ? input.takeWhole() : null;
       body ??= new ReadableStream<Uint8Array>(
         {
           async pull(c) {
