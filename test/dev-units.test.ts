@@ -1484,6 +1484,7 @@ describe("loader and reloader (in process)", () => {
       expect((await call(reloader.app)).text).toBe("v2");
     } finally {
       reloader.close();
+      await reloader.dispose("stop"); // ends import versioning: later test files import user files in this process
     }
   });
 
@@ -1510,6 +1511,7 @@ describe("loader and reloader (in process)", () => {
       expect(diagnose({ code: "E_CONF" }).message).toBe('a non-Error value was thrown: { code: "E_CONF" }');
     } finally {
       reloader.close();
+      await reloader.dispose("stop"); // ends import versioning: later test files import user files in this process
     }
   });
 
@@ -1534,6 +1536,7 @@ describe("loader and reloader (in process)", () => {
       expect((await call(reloader.app)).text).toContain("--reload=restart");
     } finally {
       reloader.close();
+      await reloader.dispose("stop"); // ends import versioning: later test files import user files in this process
       first?.stop(true);
     }
   });
@@ -1560,6 +1563,7 @@ describe("loader and reloader (in process)", () => {
       expect(reloader.state?.ok).toBe(true);
     } finally {
       reloader.close();
+      await reloader.dispose("stop"); // ends import versioning: later test files import user files in this process
     }
   });
 
@@ -1596,6 +1600,7 @@ export default async (environ: any, sr: any) => {
     } finally {
       delete process.env.TSGI_T_DELAY;
       reloader.close();
+      await reloader.dispose("stop"); // ends import versioning: later test files import user files in this process
     }
   });
 });
@@ -1945,6 +1950,7 @@ describe("reload cost", () => {
         for (const r of ratios) expect(r, JSON.stringify(ratios)).toBeLessThan(1.5);
       } finally {
         reloader.close();
+        await reloader.dispose("stop"); // ends import versioning: later test files import user files in this process
       }
     },
     60_000,
@@ -1982,6 +1988,7 @@ describe("reload cost", () => {
         expect(reloader.reloads).toBe(3);
       } finally {
         reloader.close();
+        await reloader.dispose("stop"); // ends import versioning: later test files import user files in this process
       }
     },
     60_000,

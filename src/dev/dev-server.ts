@@ -252,10 +252,10 @@ export async function startDevServer(
       hub?.closeAll();
       await server.close({ timeout: config.shutdownTimeout });
       // The requests are done: the app's import.meta.hot.dispose() callbacks close what it set up (a pool, a port).
+      // Only now does it end import versioning: a request still running until here imported lazily from its own
+      // app's modules (before, from fresh copies of the files on disk, a second store, the next version's code under
+      // --reload=restart).
       await reloader.dispose("stop");
-      // Only now: a request still running until here imported lazily from its own app's modules (before, from
-      // fresh copies of the files on disk, a second store, the next version's code under --reload=restart).
-      loader.close();
     },
     async handover(onForwarding) {
       reloader.close();
@@ -267,7 +267,6 @@ export async function startDevServer(
       await watcher?.close();
       await closing;
       await reloader.dispose("stop");
-      loader.close();
     },
   };
 }

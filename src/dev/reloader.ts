@@ -400,7 +400,7 @@ export class Reloader {
    * Stop the pending settle check and the looks for lazily imported modules
    * (on shutdown). The loader's import versioning stays on: the requests
    * still running, which a stop or a handover lets finish, import lazily
-   * from the app they run on (see `AppLoader.close`, for when they are done).
+   * from the app they run on: `dispose("stop")` ends it, once they are done.
    */
   close(): void {
     this.#closed = true;
@@ -415,10 +415,14 @@ export class Reloader {
    * process stops (after the server closed). A callback that throws or
    * rejects is reported with its code frame, one still running after
    * `DISPOSE_TIMEOUT_MS` (5 s) is named; neither stops the reload or the stop.
+   * On `"stop"` (the requests are done, see {@link close}) the loader's
+   * import versioning ends too, once the callbacks ran: from then on an
+   * import of a user file resolves as Bun resolves it.
    * @param when what goes on afterwards, for the messages.
    */
   async dispose(when: "reload" | "stop" = "stop"): Promise<void> {
     const problems = await this.#loader.dispose();
+    if (when === "stop") this.#loader.close();
     const log = this.#options.logger;
     const goOn = when === "reload" ? "reloading" : "stopping";
     for (const p of problems) {
