@@ -111,16 +111,25 @@ process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();
 `;
 
-/** Start the node:http echo server in a child `node` process. */
+/**
+ * Start the node:http echo server in a child `node` process (`NODE`, default `node` on PATH).
+ * @throws Error, one line saying what is wrong, when that Node cannot be started (`cannot start
+ * NODE: not found (...)`), exits before its server listens, or does not listen within 10 s.
+ */
 export async function startNodeServer(): Promise<{ port: number; stop: () => void; child: ChildProcess }> {
   const nodeBin = process.env.NODE ?? "node";
   const child = spawn(nodeBin, ["-e", NODE_SERVER_SOURCE], { stdio: ["pipe", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
-    const timer = setTimeout(() => reject(new Error("node server did not start in 10 s")), 10000);
-    child.once("error", (e) => {
+    const timer = setTimeout(() => reject(new Error(`${nodeBin}'s node:http echo server did not start in 10 s`)), 10000);
+    child.once("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(e);
+      const why = e.code === "ENOENT" ? "not found" : e.message;
+      reject(new Error(`cannot start ${nodeBin}: ${why} (bench/diff-llhttp.ts runs llhttp in node:http: put Node on PATH as \`node\`, or set NODE=/path/to/node)`));
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${nodeBin} exited with ${signal ? `signal ${signal}` : `code ${code}`} before its node:http echo server listened (NODE must be Node.js, with llhttp in node:http)`));
     });
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
@@ -1105,7 +1114,10 @@ if (import.meta.main) {
   const seed = numberArg(usage, "seed", args.seed, 1, { integer: true });
   const concurrency = numberArg(usage, "concurrency", args.concurrency, 32, { min: 1, integer: true });
   const verbose = args.verbose === true;
-  const node = await startNodeServer();
+  const node = await startNodeServer().catch((error: Error) => {
+    console.error(error.message);
+    return process.exit(2);
+  });
   const tsgi = startTsgiServer();
   const cases = [...systematicCorpus(), ...randomCorpus(seed, count)];
   const t0 = performance.now();

@@ -234,6 +234,25 @@ describe("bench/fuzz.ts --out", () => {
   }, 30_000);
 });
 
+describe("bun bench/diff-llhttp.ts without a Node to run llhttp", () => {
+  // It died with a raw stack: ENOENT from posix_spawn with no Node at NODE (or on PATH), and
+  // "node server did not start in 10 s" ten seconds after a NODE that exits at once.
+  const cases: Array<[string, RegExp]> = [
+    ["/nonexistent/node", /^cannot start \/nonexistent\/node: not found \(bench\/diff-llhttp\.ts runs llhttp in node:http: put Node on PATH as `node`, or set NODE=\/path\/to\/node\)$/m],
+    ["/bin/false", /^\/bin\/false exited with code 1 before its node:http echo server listened/m],
+  ];
+  for (const [node, message] of cases) {
+    test(`NODE=${node}: one line saying what is missing, no stack, exit 2 at once`, async () => {
+      const t0 = performance.now();
+      const { code, err } = await runCommand(["env", `NODE=${node}`, process.execPath, join(root, "bench/diff-llhttp.ts"), "--cases", "0"], root, 15_000);
+      expect(err).toMatch(message);
+      expect(err).not.toContain("    at ");
+      expect(code).toBe(2);
+      expect(performance.now() - t0).toBeLessThan(5_000);
+    }, 20_000);
+  }
+});
+
 describe("bench/reload.ts --binary PATH", () => {
   // tsgi-dev is spawned in the temp app's directory: a relative --binary passed the existence check
   // (made from the working directory) and then failed to start with ENOENT, every case empty, exit 1.
