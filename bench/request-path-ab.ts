@@ -32,6 +32,7 @@
  * few percent faster or slower for the JIT's sake (check with the same tree
  * given twice, which should print about 1.00).
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Socket } from "bun";
 import type { Application } from "../src/spec.ts";
@@ -50,6 +51,14 @@ if (!["post", "get", "close", "fetch"].includes(values.only!)) usageError(usage,
 const perConnection = values.only === "close";
 const pairs = numberArg(usage, "pairs", values.pairs, 60, { min: 1, integer: true });
 const n = numberArg(usage, "requests", values.requests, 20000, { min: 1, integer: true });
+// A tree is imported by path: one without the modules this bench drives is named here, not in Bun's "Cannot find module".
+for (const flag of ["base", "work"] as const) {
+  for (const module of ["src/server/index.ts", "src/server/connection.ts", "src/fetch/index.ts"]) {
+    if (!existsSync(resolve(values[flag]!, module))) {
+      usageError(usage, `--${flag} ${values[flag]}: no ${module} there: give a checkout of tsgi (git worktree add DIR COMMIT, then ln -s "$PWD/node_modules" DIR/)`);
+    }
+  }
+}
 
 const hello = new TextEncoder().encode("Hello, world!\n");
 /** bench/servers/tsgi.ts's app: hello for GET, the body echoed for POST. */

@@ -44,6 +44,8 @@ describe("bench scripts refuse a bad command line before starting", () => {
     ["request-path.ts", ["--request", "1000"], /^unknown option --request$/m],
     ["request-path.ts", ["--runs", "x"], /^--runs must be an integer of at least 1, got "x"$/m],
     ["request-path.ts", ["--requests", "100", "--only", "gett"], /^--only must be get, post or fetch, got "gett"$/m],
+    ["request-path-ab.ts", ["--base", "/nonexistent", "--only", "get"], /^--base \/nonexistent: no src\/server\/index\.ts there: give a checkout of tsgi/m],
+    ["request-path-ab.ts", ["--base", ".", "--work", "bench", "--only", "get"], /^--work bench: no src\/server\/index\.ts there: give a checkout of tsgi/m],
     ["reload.ts", ["--save", "10"], /^unknown option --save$/m],
     ["reload.ts", ["--saves", "ten"], /^--saves must be an integer from 1 to 10000, got ten$/m],
     ["reload.ts", ["--case", "helo"], /^--case must be one of hello, modules, restart, got helo$/m],
