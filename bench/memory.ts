@@ -151,7 +151,8 @@ const t0 = performance.now();
 const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { Connection: "close" } });
 await res.text();
 const newClientMs = performance.now() - t0;
-rows.push(`| ${sockets.length} idle keep-alive connections | ${(perConn / 1024).toFixed(2)} KiB per connection | new client served in ${newClientMs.toFixed(1)} ms |`);
+const perConnText = sockets.length > 0 ? `${(perConn / 1024).toFixed(2)} KiB per connection` : "no connections held";
+rows.push(`| ${sockets.length} idle keep-alive connections | ${perConnText} | new client served in ${newClientMs.toFixed(1)} ms |`);
 for (const s of sockets) s.destroy();
 
 proc.kill();

@@ -236,6 +236,16 @@ describe("bench/fuzz.ts --out", () => {
   }, 30_000);
 });
 
+describe("bun bench/memory.ts with a scenario turned off", () => {
+  // --idle 0 (allowed: at least 0) printed "-Infinity KiB per connection": the RSS change divided by no connections.
+  test("--upload-mib 0 --response-mib 0 --idle 0: every row is a number or says why not, exit 0", async () => {
+    const { code, out, err } = await bench("memory.ts", "--upload-mib", "0", "--response-mib", "0", "--idle", "0");
+    expect(code, err).toBe(0);
+    expect(out).toMatch(/^\| 0 idle keep-alive connections \| no connections held \| new client served in \d+\.\d ms \|$/m);
+    expect(out).not.toMatch(/Infinity|NaN/);
+  }, 15_000);
+});
+
 describe("bun bench/diff-llhttp.ts without a Node to run llhttp", () => {
   // It died with a raw stack: ENOENT from posix_spawn with no Node at NODE (or on PATH), and
   // "node server did not start in 10 s" ten seconds after a NODE that exits at once.
