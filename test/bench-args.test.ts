@@ -9,7 +9,7 @@
  * A script stopped by a signal to its PID also stops the servers it started (bench/children.ts).
  */
 import { describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "./helpers.ts";
@@ -80,6 +80,91 @@ describe("--help", () => {
       if (!modules.has(script)) expect(out, script).toStartWith(`usage: bun bench/${script}`);
       expect(performance.now() - t0, script).toBeLessThan(5_000);
     }
+  }, 60_000);
+});
+
+describe("the bench commands the docs give", () => {
+  // Nothing ran the commands README.md and docs/ tell a reader to re-run (nor the scripts' own usage
+  // lines and examples): a flag renamed in a script, or misspelt in a doc, showed only when a reader
+  // ran it. Each command is run with one more flag that no script knows: its parser (strict,
+  // bench/args.ts) reads the documented flags in order and stops at the first it does not know, so
+  // "unknown option --tsgi-docs-check" means every documented flag is one the script takes, with a
+  // value where it takes one and none where it takes none. Nothing starts.
+  const MARK = "--tsgi-docs-check";
+  const scripts = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts as Record<string, string>;
+  /** `bun bench/X.ts ARGS` (after env settings, `nice`, `bun` flags) or `npm run bench... -- ARGS` in `text`: [script, args]. */
+  function commandsIn(text: string): Array<[string, string[]]> {
+    const found: Array<[string, string[]]> = [];
+    for (const m of text.matchAll(/\bbun (?:--\S+ )*bench\/(?!servers\/)([\w-]+\.ts)\b([^\n`#]*)/g)) found.push([m[1]!, words(m[2]!)]);
+    for (const m of text.matchAll(/\bnpm run (bench(?::[\w-]+)?)(?: -- ([^\n`#]*))?/g)) {
+      const script = /^bun bench\/([\w-]+\.ts)$/.exec(scripts[m[1]!] ?? "")?.[1];
+      expect(script, `package.json has no script "${m[1]}" of the form bun bench/X.ts`).toBeString();
+      found.push([script!, words(m[2] ?? "")]);
+    }
+    return found;
+  }
+  /** Shell words, double quotes kept together; a usage line's brackets, `|` and `(...)` notes dropped. */
+  function words(args: string): string[] {
+    const plain = args.replace(/\([^)]*\)/g, " ").replace(/[[\]]/g, " ");
+    return [...plain.matchAll(/(?:[^\s"]+|"[^"]*")+/g)].map((w) => w[0].replaceAll('"', "")).filter((w) => w !== "|" && w !== "...");
+  }
+  const sources: Array<[string, string]> = [];
+  for (const file of ["README.md", ...readdirSync(join(root, "docs"), { recursive: true }).map(String).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]) {
+    // inline code spans (one may run over a line break)
+    const text = readFileSync(join(root, file), "utf8").replace(/^\s*```[\s\S]*?^\s*```/gm, "");
+    for (const m of text.matchAll(/`([^`]+)`/g)) sources.push([file, m[1]!.replace(/\s*\n\s*/g, " ")]);
+  }
+  // the header comments of the bench scripts and the tests (this file's is about misspelt commands)
+  for (const dir of ["bench", "test"]) {
+    for (const f of readdirSync(join(root, dir)).filter((f) => f.endsWith(".ts") && f !== "bench-args.test.ts")) {
+      const header = /^\/\*\*[\s\S]*?\*\//.exec(readFileSync(join(root, dir, f), "utf8"))?.[0] ?? "";
+      for (const line of header.split("\n")) sources.push([`${dir}/${f}`, line.replace(/^\s*\*\s?/, "")]);
+    }
+  }
+  const commands = new Map<string, { script: string; args: string[]; where: string }>();
+  for (const [where, text] of sources) {
+    for (const [script, args] of commandsIn(text)) {
+      const key = [script, ...args].join(" ");
+      if (!commands.has(key)) commands.set(key, { script, args, where });
+    }
+  }
+
+  test("README.md, docs/ and the scripts' headers give bench commands for every script", () => {
+    const named = new Set([...commands.values()].map((c) => c.script));
+    for (const script of ["hello.ts", "soak.ts", "fuzz.ts", "diff-llhttp.ts", "memory.ts", "cost.ts", "request-path.ts", "request-path-ab.ts", "reload.ts", "environ-walk.ts", "parser.ts"]) {
+      expect(named, script).toContain(script);
+    }
+    expect(commands.size).toBeGreaterThan(40);
+  });
+
+  test("each names a script that exists and only flags it takes, each with a value where it takes one", async () => {
+    const wrong: string[] = [];
+    const list = [...commands.values()];
+    for (let i = 0; i < list.length; i += 6) {
+      await Promise.all(
+        list.slice(i, i + 6).map(async ({ script, args, where }) => {
+          const shown = `${where}: bun bench/${script} ${args.join(" ")}`;
+          if (!existsSync(join(root, "bench", script))) return void wrong.push(`${shown}: no such script`);
+          const { code, err } = await bench(script, ...args, MARK);
+          if (code !== 2 || err.split("\n")[0] !== `unknown option ${MARK}`) wrong.push(`${shown}: ${err.split("\n")[0]} (exit ${code})`);
+        }),
+      );
+    }
+    expect(wrong).toEqual([]);
+  }, 60_000);
+
+  test("each script's --help usage lists only flags it takes", async () => {
+    const wrong: string[] = [];
+    const list = readdirSync(join(root, "bench")).filter((f) => f.endsWith(".ts") && !["args.ts", "children.ts", "prng.ts"].includes(f));
+    await Promise.all(
+      list.map(async (script) => {
+        const help = (await bench(script, "--help")).out.trim();
+        const [[, args]] = commandsIn(help) as [[string, string[]]];
+        const { code, err } = await bench(script, ...args, MARK);
+        if (code !== 2 || err.split("\n")[0] !== `unknown option ${MARK}`) wrong.push(`${help}: ${err.split("\n")[0]} (exit ${code})`);
+      }),
+    );
+    expect(wrong).toEqual([]);
   }, 60_000);
 });
 
