@@ -53,7 +53,7 @@
  * Bun.listen" then answers one request per connection with `Connection: close` and closes as tsgi
  * does (FIN, then the descriptor once the client's FIN is in). Not with --pipeline.
  *
- * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--close] [--seeds] [--app fetch|hono] [--port 19000] [--only tsgi,Bun.serve,"raw Bun.listen"]
+ * Usage: bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--close] [--seeds] [--app fetch|hono] [--port P] [--only tsgi,Bun.serve,"raw Bun.listen"]
  *
  * The issue 6 cases:
  *   bun bench/hello.ts                                  # hello, keep-alive, 50 connections
@@ -70,7 +70,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const USAGE =
-  'bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--close] [--seeds] [--app fetch|hono] [--port 19000] [--only tsgi,Bun.serve,"raw Bun.listen"]';
+  'bun bench/hello.ts [--rounds 3] [--duration 5] [--warmup 2] [--connections 50] [--pipeline 1] [--post 4096] [--close] [--seeds] [--app fetch|hono] [--port P] [--only tsgi,Bun.serve,"raw Bun.listen"]';
 const values = benchArgs(USAGE, {
   rounds: { type: "string" },
   duration: { type: "string" },
