@@ -1,13 +1,14 @@
 /**
  * Coverage-guided mutation fuzzer for the HTTP/1.1 request parser.
  *
- *     bun bench/fuzz.ts [--minutes 5] [--seed N] [--corpus DIR] [--out DIR] [--quiet]
+ *     bun bench/fuzz.ts [--minutes 5] [--seed N] [--corpus DIR] [--out DIR] [--quiet] [--selftest crash|hang]
  *
  * `--corpus DIR` keeps the growing corpus between runs; `--out DIR` is where
  * crashes go (default test/fuzz-regressions); `--selftest crash|hang` checks
  * that a crash is saved and that the watchdog catches a hang (it needs
- * `--out DIR`: its made-up crash is not one for the suite to replay). Exit status 1
- * when anything was found.
+ * `--out DIR`: its made-up crash is not one for the suite to replay). `--quiet` drops the progress
+ * line printed every 10 s. Exit status 1 when a crash was found; a hang is saved by the watchdog,
+ * which then kills the process (SIGKILL: exit status 137).
  *
  * Why not jazzer.js: `@jazzer.js/core` 4.0.0 ships its libFuzzer addon only as
  * a prebuilt binary that needs glibc 2.38 (this machine has 2.36), and the
