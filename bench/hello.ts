@@ -65,7 +65,7 @@
  */
 import { benchArgs, numberArg, usageError } from "./args.ts";
 import { ownChild } from "./children.ts";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -151,6 +151,10 @@ if (!Bun.which("wrk")) {
   console.error("wrk is not installed: apt-get install wrk");
   process.exit(2);
 }
+if (values.seeds && !existsSync("/usr/bin/python3")) {
+  console.error("--seeds runs the seed servers with /usr/bin/python3 (and python3-gevent, python3-eventlet, python3-cheroot): it is not there");
+  process.exit(2);
+}
 
 // wrk Lua script for pipelining, POST bodies and Connection: close. With that header wrk reads the
 // response's Connection: close and opens a new connection for the next request (its reconnect_socket).
@@ -216,7 +220,11 @@ async function startServer(t: Target, port: number) {
     await Bun.sleep(50);
   }
   proc.kill();
-  throw new Error(`${t.name} did not start`);
+  // The server's own error went to this stderr (inherited); say which server, and for a seed what it needs.
+  const why = proc.exitCode !== null ? `exit code ${proc.exitCode}; its error, if any, is above` : "not listening after 10 s";
+  const needs = SEEDS.includes(t.name) ? ": --seeds needs /usr/bin/python3 with python3-gevent, python3-eventlet and python3-cheroot" : "";
+  console.error(`${t.name} did not start (${why})${needs}`);
+  process.exit(1);
 }
 
 /**

@@ -321,6 +321,30 @@ describe("bench/fuzz.ts --out", () => {
   }, 30_000);
 });
 
+describe("bun bench/hello.ts --seeds with a seed server that cannot start", () => {
+  // A seed whose Python package is missing printed Python's traceback and then Bun's stack for
+  // "gevent did not start". Here gevent's import fails through a PYTHONPATH that shadows it.
+  const canRun = Bun.which("wrk") !== null && existsSync("/usr/bin/python3");
+  if (!canRun) console.warn("SKIP: bench/hello.ts --seeds needs wrk and /usr/bin/python3; its start-failure test is skipped");
+  test.skipIf(!canRun)("--seeds --only gevent, gevent's import failing: one line naming the server and what it needs, no stack, exit 1", async () => {
+    const fake = mkdtempSync(join(tmpdir(), "tsgi-fake-gevent-"));
+    try {
+      writeFileSync(join(fake, "gevent.py"), 'raise ImportError("no gevent here (the test shadows it)")\n');
+      const { code, err } = await runCommand(
+        ["env", `PYTHONPATH=${fake}`, process.execPath, join(root, "bench/hello.ts"), "--seeds", "--only", "gevent", "--rounds", "1", "--duration", "1", "--warmup", "0"],
+        root,
+        20_000,
+      );
+      expect(err).toContain("no gevent here"); // the server's own error, above the line
+      expect(err).toMatch(/^gevent did not start \(exit code 1; its error, if any, is above\): --seeds needs \/usr\/bin\/python3 with python3-gevent, python3-eventlet and python3-cheroot$/m);
+      expect(err).not.toContain("    at ");
+      expect(code).toBe(1);
+    } finally {
+      rmSync(fake, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
 describe("bun bench/memory.ts with a scenario turned off", () => {
   // --idle 0 (allowed: at least 0) printed "-Infinity KiB per connection": the RSS change divided by no connections.
   test("--upload-mib 0 --response-mib 0 --idle 0: every row is a number or says why not, exit 0", async () => {
