@@ -335,7 +335,12 @@ for (let round = 0; round < rounds; round++) {
     );
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The median: the middle value, or the mean of the middle two for an even count (not the upper one); NaN for none. */
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length === 0 ? Number.NaN : sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 /** The median, or NaN for an empty list (no readable value in any round). */
 const medianOrNaN = (xs: number[]) => (xs.length > 0 ? median(xs) : Number.NaN);
 const base = results.has("Bun.serve") ? median(results.get("Bun.serve")!) : Number.NaN;

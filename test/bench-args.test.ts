@@ -345,6 +345,20 @@ describe("bun bench/hello.ts --seeds with a seed server that cannot start", () =
   }, 30_000);
 });
 
+describe("bench/hello.ts's medians", () => {
+  // With an even number of rounds the "median" was the upper middle value: for --rounds 2 the larger
+  // of the two rounds' requests/s (bench/request-path-ab.ts had the same fault, the other way).
+  test.skipIf(Bun.which("wrk") === null)("--rounds 2: the requests/s in the table is the mean of the two rounds'", async () => {
+    const { code, out, err } = await bench("hello.ts", "--rounds", "2", "--duration", "1", "--warmup", "0", "--only", "tsgi");
+    expect(code, err).toBe(0);
+    const rounds = [...err.matchAll(/^round \d tsgi: (\d+) req\/s/gm)].map((m) => Number(m[1]));
+    const table = /^\| tsgi \| (\d+) \|/m.exec(out);
+    expect(rounds, err).toHaveLength(2);
+    expect(table, out).not.toBeNull();
+    expect(Math.abs(Number(table![1]) - (rounds[0]! + rounds[1]!) / 2)).toBeLessThanOrEqual(1);
+  }, 20_000);
+});
+
 describe("bun bench/memory.ts with a scenario turned off", () => {
   // --idle 0 (allowed: at least 0) printed "-Infinity KiB per connection": the RSS change divided by no connections.
   test("--upload-mib 0 --response-mib 0 --idle 0: every row is a number or says why not, exit 0", async () => {
