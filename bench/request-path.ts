@@ -7,7 +7,7 @@
  *
  * Usage: bun bench/request-path.ts [--requests 500000] [--runs 7] [--log] [--only get|post|fetch]
  * `--log` turns the access log on (written to /dev/null), to measure its cost.
- * Prints the fastest and the median run's CPU time per request (ns; process
+ * Prints the fastest, the median and the slowest run's CPU time per request (ns; process
  * CPU time, not wall time, which a shared VM's neighbours disturb more) for
  * wrk's request (`GET / HTTP/1.1` + Host) and a browser-like GET with 6
  * fields, both answered by a hello app, wrk's GET of /id, answered with an
@@ -142,5 +142,5 @@ for (const [name, text, c, async] of cases) {
   }
   times.sort((a, b) => a - b);
   const out = (written - before) / (n * reps);
-  console.log(`${name}: min ${times[0]!.toFixed(0)} ns/request, median ${times[reps >> 1]!.toFixed(0)} (${reps} runs of ${n}; ${out.toFixed(0)} bytes out each)`);
+  console.log(`${name}: min ${times[0]!.toFixed(0)} ns/request, median ${(reps % 2 === 1 ? times[reps >> 1]! : (times[reps / 2 - 1]! + times[reps / 2]!) / 2).toFixed(0)}, max ${times[reps - 1]!.toFixed(0)} (${reps} runs of ${n}; ${out.toFixed(0)} bytes out each)`);
 }

@@ -359,6 +359,18 @@ describe("bench/hello.ts's medians", () => {
   }, 20_000);
 });
 
+describe("bench/request-path.ts's median", () => {
+  // With an even --runs the "median" was the upper middle run: for --runs 2, the slower one.
+  test("--runs 2: the median is the mean of the two runs (the min and the max)", async () => {
+    const { code, out, err } = await bench("request-path.ts", "--runs", "2", "--requests", "2000", "--only", "post");
+    expect(code, err).toBe(0);
+    const m = /^wrk POST 4 KiB echo: min (\d+) ns\/request, median (\d+), max (\d+) \(2 runs of 2000;/m.exec(out);
+    expect(m, out).not.toBeNull();
+    const [min, median, max] = [Number(m![1]), Number(m![2]), Number(m![3])];
+    expect(Math.abs(median - (min + max) / 2)).toBeLessThanOrEqual(1);
+  }, 15_000);
+});
+
 describe("bun bench/memory.ts with a scenario turned off", () => {
   // --idle 0 (allowed: at least 0) printed "-Infinity KiB per connection": the RSS change divided by no connections.
   test("--upload-mib 0 --response-mib 0 --idle 0: every row is a number or says why not, exit 0", async () => {
