@@ -11,7 +11,7 @@
  * are the likeliest to arrive coalesced): about 1 is linear (less while
  * fixed costs fade), 2 quadratic. The verdict is `linear` under 1.4.
  *
- * - heads: 100 field lines, one long field value, a long request-target,
+ * - heads: 98 field lines besides Host, one long field value, a long request-target,
  *   Connection tokens, commas, Transfer-Encoding codings, 98 repeated
  *   fields, 98 Cookie lines: each whole (one write) and in 16-byte writes
  *   (one read each, mostly: the client yields to the event loop between
