@@ -62,3 +62,21 @@ export function numberArg(usage: string, name: string, value: unknown, fallback:
   }
   return n;
 }
+
+/**
+ * The command line of a bench server target (bench/servers/*.ts: `PORT` and the words after it):
+ * with `--help` or `-h` first, prints `usage: ...` on stdout and exits 0; a PORT (default
+ * `fallback`) that is not a whole number from 0 to 65535 is a usage error (see {@link usageError}).
+ * @returns the port and the words after it, for the script to check.
+ */
+export function serverArgs(usage: string, fallback: number, argv: string[] = process.argv.slice(2)): { port: number; rest: string[] } {
+  const [portWord, ...rest] = argv;
+  if (portWord === "--help" || portWord === "-h") {
+    console.log(`usage: ${usage}`);
+    process.exit(0);
+  }
+  if (portWord === undefined) return { port: fallback, rest };
+  const port = /^\d{1,5}$/.test(portWord) ? Number(portWord) : NaN;
+  if (!(port <= 65535)) usageError(usage, `PORT must be a port number, 0 to 65535, got ${JSON.stringify(portWord)}`);
+  return { port, rest };
+}

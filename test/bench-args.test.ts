@@ -168,6 +168,37 @@ describe("the bench commands the docs give", () => {
   }, 60_000);
 });
 
+describe("the bench servers (bench/servers/, run by hand in docs/performance.md) refuse a bad command line", () => {
+  // They read PORT and a mode from their arguments unchecked: `--help` or a port that is not one died
+  // with a stack (tsgi.ts: "server option port ..."; node:http's ERR_SOCKET_BAD_PORT), and a misspelt
+  // mode (`tsgi.ts 40000 ecko`) served the hello app, measured as if it echoed.
+  const node = Bun.which("node");
+  const servers: Array<[string, string[]]> = [
+    ["tsgi.ts", [process.execPath]],
+    ["bun-serve.ts", [process.execPath]],
+    ["raw-listen.ts", [process.execPath]],
+    ...(node ? [["node-http.mjs", [node]] as [string, string[]]] : []),
+  ];
+  for (const [script, runner] of servers) {
+    test(`bench/servers/${script}: --help prints the usage, exit 0; a bad PORT or mode is one line and the usage, exit 2; nothing listens`, async () => {
+      const run = (...args: string[]) => runCommand([...runner, join(root, "bench/servers", script), ...args], root, 5_000);
+      const help = await run("--help");
+      expect(help.out).toStartWith(`usage: ${script.endsWith(".mjs") ? "node" : "bun"} bench/servers/${script} PORT`);
+      expect(help.code).toBe(0);
+      const raw = script === "raw-listen.ts" ? [["41999", "echo", "close"], ["41999", "echo", "4096", "close", "x"]] : [];
+      for (const args of [["x"], ["70000"], ["-1"], ["41999", "ecko"], ...raw]) {
+        if (script === "node-http.mjs" && args.length > 1) continue; // it has no mode
+        const r = await run(...args);
+        expect(r.err, args.join(" ")).toMatch(/^(PORT must be a port number, 0 to 65535|unexpected argument|echo BYTES: BYTES must be a whole number)/m);
+        expect(r.err, args.join(" ")).toContain(`usage: ${script.endsWith(".mjs") ? "node" : "bun"} bench/servers/${script} PORT`);
+        expect(r.err, args.join(" ")).not.toContain("    at ");
+        expect(r.out).not.toContain("ready");
+        expect(r.code, args.join(" ")).toBe(2);
+      }
+    }, 30_000);
+  }
+});
+
 describe("a bench script stopped by a signal to its own PID stops the server it started", () => {
   // Ctrl-C reaches the whole process group; `kill PID` or a timeout reaches the script alone,
   // and used to leave its server running (holding its port and a core).

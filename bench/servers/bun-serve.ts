@@ -3,9 +3,13 @@
  * (`fetch`, `hono`: bench/servers/fetch-apps.ts's fetch handler, as tsgi.ts serves it through `fromFetchHandler`.)
  */
 import { fetchApps, isFetchApp } from "./fetch-apps.ts";
+import { serverArgs, usageError } from "../args.ts";
 
-const port = Number(process.argv[2] ?? 9002);
-const mode = process.argv[3];
+const USAGE = "bun bench/servers/bun-serve.ts PORT [fetch|hono]";
+const { port, rest } = serverArgs(USAGE, 9002);
+const mode = rest[0];
+const stray = rest.find((word, i) => i > 0 || !isFetchApp(word));
+if (stray !== undefined) usageError(USAGE, `unexpected argument ${JSON.stringify(stray)}`);
 /** The hello and echo endpoints of the other servers. */
 async function hello(req: Request): Promise<Response> {
   if (req.method === "POST") {

@@ -16,10 +16,21 @@
  *
  * Usage: bun bench/servers/raw-listen.ts PORT [hello | echo BYTES] [close]
  */
-export {};
-const port = Number(process.argv[2] ?? 9003);
-const echoBytes = process.argv[3] === "echo" ? Number(process.argv[4] ?? 4096) : 0;
-const closeEach = process.argv.slice(3).includes("close");
+import { serverArgs, usageError } from "../args.ts";
+
+const USAGE = "bun bench/servers/raw-listen.ts PORT [hello | echo BYTES] [close]";
+const { port, rest } = serverArgs(USAGE, 9003);
+const words = [...rest];
+if (words[0] === "hello") words.shift();
+let echoBytes = 0;
+if (words[0] === "echo") {
+  echoBytes = /^\d+$/.test(words[1] ?? "") ? Number(words[1]) : 0;
+  if (!(echoBytes > 0)) usageError(USAGE, `echo BYTES: BYTES must be a whole number of at least 1 (the bench's fixed POST body), got ${JSON.stringify(words[1] ?? "")}`);
+  words.splice(0, 2);
+}
+const closeEach = words[0] === "close";
+if (closeEach) words.shift();
+if (words.length > 0) usageError(USAGE, `unexpected argument ${JSON.stringify(words[0])}`);
 const connectionField = closeEach ? "Connection: close\r\n" : "";
 const encoder = new TextEncoder();
 let date = new Date().toUTCString();
