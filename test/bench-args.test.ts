@@ -15,6 +15,9 @@ import { join } from "node:path";
 import { runCommand } from "./helpers.ts";
 
 const root = join(import.meta.dir, "..");
+/** bench/hello.ts measures with wrk and refuses to start without it (exit 2): its runs here are skipped, said once. */
+const hasWrk = Bun.which("wrk") !== null;
+if (!hasWrk) console.warn("SKIP: wrk is not installed (apt-get install wrk); the tests that run bun bench/hello.ts are skipped");
 
 /** Run `bun bench/<script> ...args`, killed after 10 s (a run that started instead of refusing). */
 function bench(script: string, ...args: string[]) {
@@ -319,7 +322,7 @@ describe("a bench script leaves nothing in the temp directory", () => {
   }
 
   // bench/hello.ts wrote its wrk script into a tsgi-bench-XXXXXX directory and never removed it (one per run).
-  test("bun bench/hello.ts --rounds 1 --duration 1 --warmup 0 --only tsgi: its wrk script's directory is removed", async () => {
+  test.skipIf(!hasWrk)("bun bench/hello.ts --rounds 1 --duration 1 --warmup 0 --only tsgi: its wrk script's directory is removed", async () => {
     const { out, err, code, left } = await leftInTmp("hello.ts", ["--rounds", "1", "--duration", "1", "--warmup", "0", "--only", "tsgi"], 20_000);
     expect(code, err).toBe(0);
     expect(out).toContain("| tsgi |");
@@ -355,8 +358,8 @@ describe("bench/fuzz.ts --out", () => {
 describe("bun bench/hello.ts --seeds with a seed server that cannot start", () => {
   // A seed whose Python package is missing printed Python's traceback and then Bun's stack for
   // "gevent did not start". Here gevent's import fails through a PYTHONPATH that shadows it.
-  const canRun = Bun.which("wrk") !== null && existsSync("/usr/bin/python3");
-  if (!canRun) console.warn("SKIP: bench/hello.ts --seeds needs wrk and /usr/bin/python3; its start-failure test is skipped");
+  const canRun = hasWrk && existsSync("/usr/bin/python3");
+  if (hasWrk && !canRun) console.warn("SKIP: bench/hello.ts --seeds needs /usr/bin/python3; its start-failure test is skipped");
   test.skipIf(!canRun)("--seeds --only gevent, gevent's import failing: one line naming the server and what it needs, no stack, exit 1", async () => {
     const fake = mkdtempSync(join(tmpdir(), "tsgi-fake-gevent-"));
     try {
@@ -379,7 +382,7 @@ describe("bun bench/hello.ts --seeds with a seed server that cannot start", () =
 describe("bench/hello.ts's medians", () => {
   // With an even number of rounds the "median" was the upper middle value: for --rounds 2 the larger
   // of the two rounds' requests/s (bench/request-path-ab.ts had the same fault, the other way).
-  test.skipIf(Bun.which("wrk") === null)("--rounds 2: the requests/s in the table is the mean of the two rounds'", async () => {
+  test.skipIf(!hasWrk)("--rounds 2: the requests/s in the table is the mean of the two rounds'", async () => {
     const { code, out, err } = await bench("hello.ts", "--rounds", "2", "--duration", "1", "--warmup", "0", "--only", "tsgi");
     expect(code, err).toBe(0);
     const rounds = [...err.matchAll(/^round \d tsgi: (\d+) req\/s/gm)].map((m) => Number(m[1]));
