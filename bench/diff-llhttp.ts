@@ -668,7 +668,7 @@ const LINE_VARIANTS: Array<[string, string]> = [
   ["line CONNECT", "CONNECT h:443 HTTP/1.1\r\n"],
   ["line CONNECT origin-form", "CONNECT / HTTP/1.1\r\n"],
   ["line connect lower", "connect h:443 HTTP/1.1\r\n"],
-  // request-target forms (RFC 9112 ง3.2)
+  // request-target forms (RFC 9112 ยง3.2)
   ["target absolute no path", "GET http://h HTTP/1.1\r\n"],
   ["target absolute query, no path", "GET http://h?q=1 HTTP/1.1\r\n"],
   ["target absolute port", "GET http://h:8080/x HTTP/1.1\r\n"],
@@ -787,7 +787,7 @@ const FIELD_VARIANTS: Array<[string, string]> = [
   ["field obs-text only", "X-A: \xff\r\n"],
   ["field NUL at end", "X-A: b\x00\r\n"],
   ["field NUL first", "X-A:\x00b\r\n"],
-  // field-names: every tchar, and the delimiters that are not tchars (RFC 9110 ง5.6.2)
+  // field-names: every tchar, and the delimiters that are not tchars (RFC 9110 ยง5.6.2)
   ["field name all tchar", "!#$%&'*+-.^_`|~09azAZ: b\r\n"],
   ["field name digit", "1: b\r\n"],
   ["field name tilde", "~: b\r\n"],

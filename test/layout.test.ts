@@ -101,3 +101,29 @@ describe("src/ layering", () => {
     }
   });
 });
+
+describe("text files", () => {
+  test("every tracked text file of src/, test/, bench/, docs/, fixtures/ and the top level is UTF-8 (editors and grep misread a stray Latin-1 byte)", () => {
+    const ROOT = resolve(import.meta.dir, "..");
+    const TEXT = /\.(ts|mts|mjs|js|json|md|toml|txt|py|sh)$/;
+    const SKIP = new Set(["node_modules", "dist", ".git"]);
+    const walk = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        SKIP.has(e.name) ? [] : e.isDirectory() ? walk(join(dir, e.name)) : TEXT.test(e.name) ? [join(dir, e.name)] : [],
+      );
+    const roots = ["src", "test", "bench", "docs", "fixtures"].map((d) => join(ROOT, d));
+    const top = readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isFile() && TEXT.test(e.name)).map((e) => join(ROOT, e.name));
+    const all = [...roots.flatMap(walk), ...top];
+    expect(all.length).toBeGreaterThan(100);
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    const bad: string[] = [];
+    for (const file of all) {
+      try {
+        decoder.decode(readFileSync(file));
+      } catch {
+        bad.push(relative(ROOT, file));
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+});
