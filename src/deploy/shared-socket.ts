@@ -10,7 +10,7 @@
  */
 import { basename, dirname, join } from "node:path";
 import { chmodSync, linkSync, renameSync, unlinkSync } from "node:fs";
-import { abstractListenError, bindUnderUmask, checkInheritedFd, listenError, prepareUnixPath, unixListenError, unixSocketWithMode } from "../server/bind.ts";
+import { bindUnderUmask, checkInheritedFd, listenAbstractSocket, listenError, prepareUnixPath, unixListenError, unixSocketWithMode } from "../server/bind.ts";
 import { abstractSocketName } from "../server/options.ts";
 import { closeFd, dupFd, inetSocketAddress } from "../server/sys.ts";
 import type { ResolvedDeploy } from "./options.ts";
@@ -64,12 +64,7 @@ export function bindSharedSocket(server: ResolvedDeploy["server"], reusePort: bo
     const abstract = abstractSocketName(path);
     if (abstract !== null) {
       // A Linux abstract socket (`@name`): no file to keep or remove, and no mode (resolveOptions refused one).
-      let l;
-      try {
-        l = Bun.listen({ unix: `\0${abstract}`, ...handlers });
-      } catch (error) {
-        throw abstractListenError(error, `@${abstract}`);
-      }
+      const l = listenAbstractSocket(abstract, handlers);
       try {
         return { fd: dupFd((l as unknown as { fd: number }).fd), own: true, unixPath: null };
       } finally {

@@ -5,7 +5,7 @@
  * without TLS.
  * @module
  */
-import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions } from "bun";
+import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions, UnixSocketOptions } from "bun";
 import { chmodSync, fstatSync, lstatSync, statSync, unlinkSync, type Stats } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join } from "node:path";
@@ -152,7 +152,7 @@ export function unixListenError(error: unknown, path: string, name: string = pat
  * {@link unixListenError} for a Linux abstract socket (`shown` is `@name`): no file or directory is
  * involved, so none is blamed.
  */
-export function abstractListenError(error: unknown, shown: string): BindError {
+function abstractListenError(error: unknown, shown: string): BindError {
   const e = error as { code?: string; message?: string } | null;
   const code = e?.code ?? "EINVAL";
   const bytes = Buffer.byteLength(shown);
@@ -163,6 +163,24 @@ export function abstractListenError(error: unknown, shown: string): BindError {
         ? `the name is ${bytes - 1} bytes, and an abstract socket's may have at most ${UNIX_PATH_MAX - 1}; use a shorter one`
         : (e?.message ?? String(error));
   return new BindError(`cannot listen on the abstract socket ${shown}: ${why} (${code})`, code, { cause: error });
+}
+
+/**
+ * Listen on the Linux abstract socket `name` (unix(7): a `sun_path` that
+ * starts with a null byte; `name` without its `@` or `\0`, see
+ * `abstractSocketName` in options.ts) with `Bun.listen` options `listen`
+ * (handlers, data, TLS): no file to check, chmod or remove, so no mode.
+ * Both {@link bindListener} (one process) and the worker supervisor's
+ * shared socket (`bindSharedSocket`, src/deploy/shared-socket.ts) bind so.
+ * @throws BindError naming `@name` and why (another process serves it, the
+ *   name is over {@link UNIX_PATH_MAX} less one bytes), with Bun's `code`.
+ */
+export function listenAbstractSocket<Data>(name: string, listen: Omit<UnixSocketOptions<Data>, "unix">): SocketListener<Data> {
+  try {
+    return Bun.listen<Data>({ ...listen, unix: `\0${name}` });
+  } catch (error) {
+    throw abstractListenError(error, `@${name}`);
+  }
 }
 
 /** What a file that is not a socket is, for {@link prepareUnixPath}'s message. */
@@ -380,12 +398,7 @@ export function bindListener<Data>(
     if (abstract !== null) {
       // A Linux abstract socket: no file to check, chmod or remove (resolveOptions refused a unixMode).
       const shown = `@${abstract}`;
-      let listener: SocketListener<Data>;
-      try {
-        listener = Bun.listen<Data>({ ...common, unix: `\0${abstract}` });
-      } catch (error) {
-        throw abstractListenError(error, shown);
-      }
+      const listener = listenAbstractSocket<Data>(abstract, common);
       const backlogSet = applyBacklog(listener as SocketListener<unknown>, options.backlog, shown);
       return { listener, hostname: "", port: 0, unix: shown, backlogUnset: !backlogSet };
     }
