@@ -245,9 +245,13 @@ const serveCommand = defineCommand({
       process.exit(error instanceof UsageError ? 2 : 1);
     };
     let deploy;
+    /** `--https` was given (the last of it and `--no-https`), for the line said when files are given with it. */
+    let httpsAsked = false;
     try {
       checkArgs("tsgi serve", rawArgs, SERVE_ARGS, DEPLOY_OPTIONAL_VALUES, SERVE_FOREIGN_FLAGS);
-      deploy = resolveDeployOptions(withSocketActivation(deployOptionsFromArgs(args as Record<string, unknown>, rawArgs), rawArgs));
+      const given = deployOptionsFromArgs(args as Record<string, unknown>, rawArgs);
+      httpsAsked = given.https === true;
+      deploy = resolveDeployOptions(withSocketActivation(given, rawArgs));
       parseAppSpec(String(args.app), undefined, "tsgi serve"); // `./app.ts:` is a bad command line (exit 2), not an app that failed to load
     } catch (error) {
       return fail(error);
@@ -270,7 +274,7 @@ const serveCommand = defineCommand({
     };
     const app = String(args.app);
     // The files win over --https (its development certificate is for when none are given): said, not an error.
-    if (lastSwitch(rawArgs, "https", false) && deploy.tls !== null && deploy.tls !== "dev") {
+    if (httpsAsked && deploy.tls !== null && deploy.tls !== "dev") {
       consola.info(`--https with --certfile and --keyfile: serving ${deploy.tls.certfile}, not the development certificate (--https alone serves that; with the files it is not needed)`);
     }
     /** The start line's `, certificate cert.pem for example.com until 2027-03-01` over TLS. */
