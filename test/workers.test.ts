@@ -914,6 +914,40 @@ describe("tsgi serve errors", () => {
     }
   }, 30_000);
 
+  test("an app under a directory whose name has a '?' or (POSIX) a '\\', or a file named so, which Bun cannot import: exit 1 naming what to rename, as tsgi-dev says it, with --workers and without (before: Bun's 'Cannot find module' of a file that is there, or 'ENOENT reading .../my/app/app.ts')", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-q-"));
+    const hello = "export default (environ: unknown, startResponse: (s: string, h: [string, string][]) => void) => {\n  startResponse('200 OK', []);\n  return [new TextEncoder().encode('hi')];\n};\n";
+    try {
+      for (const sub of ["my?app", "my\\app"]) {
+        fs.mkdirSync(join(dir, sub));
+        fs.writeFileSync(join(dir, sub, "app.ts"), hello);
+      }
+      fs.writeFileSync(join(dir, "q?.ts"), hello);
+      const dirMessage = (name: string, char: string, reads: string) =>
+        `cannot load ./app.ts: the directory ${join(dir, name)} has a "${char}" in its name, which Bun reads as ${reads}: it imports no module under it; rename the directory without the "${char}"`;
+      const cases: Array<[string, string[], string]> = [
+        [join(dir, "my?app"), ["./app.ts"], dirMessage("my?app", "?", "the start of a query")],
+        [dir, ["./my?app/app.ts"], `cannot load ./my?app/app.ts: the directory ${join(dir, "my?app")} has a "?" in its name`],
+        [join(dir, "my\\app"), ["./app.ts"], dirMessage("my\\app", "\\", "a path separator")],
+        [dir, ["./q?.ts"], `cannot load ./q?.ts: the file ${join(dir, "q?.ts")} has a "?" in its name, which Bun reads as the start of a query: it imports no module there; rename the file without the "?"`],
+      ];
+      for (const [cwd, args, message] of cases) {
+        for (const workers of [[], ["--workers", "1"]]) {
+          const what = [...args, ...workers].join(" ");
+          const r = await runTsgi(["serve", ...args, "--port", String(freePort()), "--no-access-log", ...workers], cwd);
+          expect(r.code, what).toBe(1);
+          expect(r.out, what).toContain(message);
+          expect(r.out, what).not.toContain("Cannot find module");
+          expect(r.out, what).not.toContain("ENOENT reading");
+          expect(r.out, what).not.toContain("    at "); // no stack
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   // As root every file is readable: these run the commands as nobody.
   const asNobody = process.getuid?.() === 0 && Bun.which("runuser") !== null;
   test.skipIf(!asNobody)("an app file this user may not read, or behind a directory it may not search: 'cannot read', not 'no such file' or Bun's 'SyntaxError: EACCES reading'", async () => {

@@ -102,7 +102,8 @@ function nearAppFile(spec: AppSpec): string | undefined {
 
 /**
  * Why `spec` names no module to load, as one line for the user, or `null`
- * when its file exists and this user may read it. Says what to do: a path without its extension gets
+ * when its file exists, this user may read it and Bun can import it (no `?`,
+ * or on POSIX no backslash, in a name on its path: {@link unimportablePathProblem}). Says what to do: a path without its extension gets
  * the file that exists (`app` → `did you mean app.ts?`), a misspelt one
  * the file beside it whose name is near (`src/ap.ts` → `did you mean
  * src/app.ts?`), one not in `src/` the file there (`app.ts` → `did you mean
@@ -142,7 +143,7 @@ export function appFileProblem(spec: AppSpec): string | null {
       // Bun would say "SyntaxError: EACCES reading ..." at the import.
       return `cannot read ${path}: permission denied (this user may not read the file)`;
     }
-    return null;
+    return unimportablePathProblem(spec);
   }
   if (stat.isDirectory()) {
     let entry: string | undefined;
@@ -156,6 +157,34 @@ export function appFileProblem(spec: AppSpec): string | null {
     return `${path} is a directory: give the app's module file${entry ? `, e.g. ${entry}` : ""}`;
   }
   return `${path} is not a regular file`;
+}
+
+/**
+ * Why Bun cannot import the app at all: a `?` in a name on its path (a
+ * directory `my?app`, a file `app?.ts`), which Bun (1.4.5) reads as the
+ * start of a query string, or, on POSIX, a backslash (`my\\app`), which it
+ * reads as a path separator: it finds no module there or under it (`bun
+ * ./app.ts` fails alike: "Module not found", "ENOENT reading
+ * .../my/app/app.ts"). Before this, tsgi-dev started, showed that error and
+ * said to fix the code and save, which could never help, and `tsgi serve`
+ * said Bun's "Cannot find module" of a file that is there. `null` when
+ * there is none. {@link appFileProblem} says it for a file that is there.
+ * @param platform whose paths these are: on Windows a backslash is the
+ *   separator. Default `process.platform`.
+ */
+export function unimportablePathProblem(spec: AppSpec, platform: NodeJS.Platform = process.platform): string | null {
+  // Past a Windows long-path prefix (\\?\C:\...), which is no name.
+  const from = /^\\\\\?\\/.test(spec.file) ? 4 : 0;
+  const q = spec.file.indexOf("?", from);
+  const b = platform === "win32" ? -1 : spec.file.indexOf("\\", from);
+  const at = q < 0 ? b : b < 0 ? q : Math.min(q, b);
+  if (at < 0) return null;
+  const char = spec.file[at]!;
+  const next = spec.file.slice(at).search(platform === "win32" ? /[\\/]/ : /\//);
+  const what = next < 0 ? "file" : "directory";
+  const named = next < 0 ? spec.file : spec.file.slice(0, at + next);
+  const reads = char === "?" ? "the start of a query" : "a path separator";
+  return `cannot load ${spec.path}: the ${what} ${named} has a "${char}" in its name, which Bun reads as ${reads}: it imports no module ${next < 0 ? "there" : "under it"}; rename the ${what} without the "${char}"`;
 }
 
 /**

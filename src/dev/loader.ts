@@ -199,7 +199,7 @@ export class AppLoader {
       this.#failed = !r.ok;
       return { ...r, files: [...this.#known], before, ms: performance.now() - started };
     };
-    const problem = appFileProblem(this.spec) ?? unimportablePathProblem(this.spec);
+    const problem = appFileProblem(this.spec);
     // Said with the path as given (relative to the working directory, as tsgi serve says it).
     if (problem) return done({ ok: false as const, failure: { kind: "not-found" as const, message: problem } });
     let mod: Record<string, unknown>;
@@ -365,33 +365,6 @@ function trapExit(): () => void {
   return () => {
     process.exit = real;
   };
-}
-
-/**
- * Why Bun cannot import the app at all: a `?` in a name on its path (a
- * directory `my?app`, a file `app?.ts`), which Bun (1.4.5) reads as the
- * start of a query string, or, on POSIX, a backslash (`my\\app`), which it
- * reads as a path separator: it finds no module there or under it (`bun
- * ./app.ts` fails alike: "Module not found", "ENOENT reading
- * .../my/app/app.ts"). Before this, tsgi-dev started, showed that error and
- * said to fix the code and save, which could never help. `null` when there
- * is none.
- * @param platform whose paths these are: on Windows a backslash is the
- *   separator. Default `process.platform`.
- */
-export function unimportablePathProblem(spec: AppSpec, platform: NodeJS.Platform = process.platform): string | null {
-  // Past a Windows long-path prefix (\\?\C:\...), which is no name.
-  const from = /^\\\\\?\\/.test(spec.file) ? 4 : 0;
-  const q = spec.file.indexOf("?", from);
-  const b = platform === "win32" ? -1 : spec.file.indexOf("\\", from);
-  const at = q < 0 ? b : b < 0 ? q : Math.min(q, b);
-  if (at < 0) return null;
-  const char = spec.file[at]!;
-  const next = spec.file.slice(at).search(platform === "win32" ? /[\\/]/ : /\//);
-  const what = next < 0 ? "file" : "directory";
-  const named = next < 0 ? spec.file : spec.file.slice(0, at + next);
-  const reads = char === "?" ? "the start of a query" : "a path separator";
-  return `cannot load ${spec.path}: the ${what} ${named} has a "${char}" in its name, which Bun reads as ${reads}: it imports no module ${next < 0 ? "there" : "under it"}; rename the ${what} without the "${char}"`;
 }
 
 /** The path relative to the working directory when inside it, for messages. */
