@@ -985,6 +985,44 @@ describe("signals from log rotation and other servers' habits", () => {
     expect(text).not.toContain("replacement");
   }, 30_000);
 
+  test("SIGTERM while one worker already serves and the other still imports the app: the stop line names the serving worker and its grace, its in-flight request is answered, exit 0 (before: 'stopping while starting, before serving')", async () => {
+    // The first worker's import is quick, the second's takes 4 s; /held says on stderr that it has the request, then answers 1.5 s later.
+    const claim = join(dir, "partly-serving.first");
+    const app = join(dir, "partly-serving.ts");
+    await Bun.write(
+      app,
+      `import { openSync } from "node:fs";\nimport inner from ${JSON.stringify(APP)};\nlet first = false;\ntry { openSync(${JSON.stringify(claim)}, "wx"); first = true; } catch {}\n` +
+        `if (!first) { console.error("test app: importing"); await Bun.sleep(4000); }\n` +
+        `export default async (environ: any, startResponse: any) => {\n  if (environ.PATH_INFO !== "/held") return inner(environ, startResponse);\n  console.error("test app: request held");\n  await Bun.sleep(1500);\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode("held " + process.pid)];\n};\n`,
+    );
+    const port = freePort();
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--workers", "2", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    procs.push(proc);
+    const err = collect(proc.stderr as ReadableStream<Uint8Array>);
+    await importing(err, 1);
+    let serving = 0;
+    for (let i = 0; i < 100 && serving === 0; i++) {
+      const answer = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.json() as Promise<{ pid: number }>,
+        () => null,
+      );
+      if (answer) serving = answer.pid;
+      else await Bun.sleep(50);
+    }
+    expect(serving).toBeGreaterThan(0);
+    const held = fetch(`http://127.0.0.1:${port}/held`, { signal: AbortSignal.timeout(10_000) }).then(async (r) => `${r.status} ${await r.text()}`);
+    expect(await waitFor(() => err.text().includes("test app: request held"), 5000)).toBe(true);
+    expect(err.text()).not.toContain("worker(s) listening"); // still starting
+    proc.kill("SIGTERM");
+    expect(await held).toBe(`200 held ${serving}`);
+    expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
+    await err.done;
+    const text = err.text();
+    expect(text).toContain(`SIGTERM: stopping; the pool was still starting: 1 of 2 worker(s) already serving (pid ${serving}), and in-flight requests get 30s (SIGTERM again to exit at once); the rest are stopped before serving\n`);
+    expect(text).not.toContain("stopping while starting, before serving");
+    expect(text).not.toContain("failed to boot");
+  }, 40_000);
+
   test("a supervisor killed (SIGKILL) while its workers still import the app: the workers exit, none is left serving unsupervised", async () => {
     const { port, proc, err } = startGroupBooting(2, 1500);
     await importing(err, 2);

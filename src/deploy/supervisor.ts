@@ -948,9 +948,14 @@ export class Supervisor {
     onStopSignals(
       (name) => {
         const how = name === "SIGQUIT" ? "stopping gracefully, as for SIGTERM (nginx's graceful stop)" : "stopping";
+        const grace = `in-flight requests get ${this.settings.gracefulTimeout / 1000}s ${exitAtOnceHint(name)}`;
+        const serving = this.servingPids();
         // Before the first workers listen (their import of the app, the TLS files) nothing is in flight: no grace to promise.
-        if (!this.started) this.log("info", `${name}: stopping while starting, before serving`);
-        else this.log("info", `${name}: ${how}; in-flight requests get ${this.settings.gracefulTimeout / 1000}s ${exitAtOnceHint(name)}`);
+        if (!this.started && serving.length === 0) this.log("info", `${name}: stopping while starting, before serving`);
+        else if (!this.started) {
+          // Some of the first workers listen (the supervisor starts them one after the other), the others still import the app.
+          this.log("info", `${name}: ${how}; the pool was still starting: ${serving.length} of ${this.target} worker(s) already serving (pid${serving.length > 1 ? "s" : ""} ${serving.join(", ")}), and ${grace}${serving.length < this.target ? "; the rest are stopped before serving" : ""}`);
+        } else this.log("info", `${name}: ${how}; ${grace}`);
         void this.stop().then(() => exit(0));
       },
       (name) => {
