@@ -28,6 +28,14 @@ export interface Walked {
   docs: Map<string, string>;
   /** `Type.property` → its TSDoc text (with tags), for options types' properties. */
   optionDocs: Map<string, string>;
+  /**
+   * `Type <- where`: a type of this package that an exported declaration's
+   * public side names (a member's or parameter's type, a result, an
+   * `implements`) but no entry point exports, so a user cannot import it
+   * to name it. Members tagged `@internal` (left out of the shipped
+   * declarations, `stripInternal`) do not count.
+   */
+  unnameable: string[];
   /** How many declarations were checked. */
   checked: number;
 }
@@ -35,7 +43,7 @@ export interface Walked {
 /** Walk the public API reachable from `files` (entry modules) in `program`, inside `within` (a directory prefix). */
 export function walk(program: ts.Program, files: Array<{ name: string; file: string }>, within: string): Walked {
   const checker = program.getTypeChecker();
-  const out: Walked = { undocumented: [], noDefault: [], brokenLinks: [], docs: new Map(), optionDocs: new Map(), checked: 0 };
+  const out: Walked = { undocumented: [], noDefault: [], brokenLinks: [], unnameable: [], docs: new Map(), optionDocs: new Map(), checked: 0 };
   const resolve = (s: ts.Symbol) => (s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s);
   const ours = (d: ts.Node) => d.getSourceFile().fileName.startsWith(within);
   const docOf = (s: ts.Symbol) => ts.displayPartsToString(s.getDocumentationComment(checker)).trim();
@@ -62,6 +70,45 @@ export function walk(program: ts.Program, files: Array<{ name: string; file: str
   };
   const reachParameters = (params: ts.NodeArray<ts.ParameterDeclaration>, via: string) => {
     for (const p of params) reach(p.type, `a parameter of ${via}`, ts.isIdentifier(p.name) && OPTIONS_PARAMETER.test(p.name.text));
+  };
+  /** What the entry points export (resolved): the types a user can import to name. */
+  const exported = new Set<ts.Symbol>();
+  const isInternal = (n: ts.Node) => ts.getJSDocTags(n).some((t) => t.tagName.text === "internal");
+  /** Record the types of this package that `node` (a type, a signature, a heritage clause) names and no entry point exports. */
+  const checkNameable = (node: ts.Node | undefined, where: string) => {
+    if (!node) return;
+    const visit = (n: ts.Node) => {
+      const name = ts.isTypeReferenceNode(n) ? n.typeName : ts.isExpressionWithTypeArguments(n) ? n.expression : undefined;
+      const s = name && checker.getSymbolAtLocation(name);
+      if (s) {
+        const r = resolve(s);
+        if (!(r.flags & ts.SymbolFlags.TypeParameter) && r.declarations?.some(ours) && !exported.has(r)) out.unnameable.push(`${r.name} <- ${where}`);
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(node);
+  };
+  /** {@link checkNameable} over a signature's parameter types and result. */
+  const checkSignature = (d: ts.SignatureDeclaration, where: string) => {
+    for (const p of d.parameters) checkNameable(p.type, where);
+    checkNameable(d.type, where);
+  };
+  /** {@link checkNameable} over the public side of an exported declaration `d` named `name`. */
+  const checkDeclarationNameable = (d: ts.Node, name: string) => {
+    if (ts.isFunctionDeclaration(d)) return checkSignature(d, `${name}()`);
+    if (ts.isVariableDeclaration(d)) return checkNameable(d.type, name);
+    if (ts.isTypeAliasDeclaration(d)) return checkNameable(d.type, name);
+    if (!ts.isClassDeclaration(d) && !ts.isInterfaceDeclaration(d)) return;
+    for (const h of d.heritageClauses ?? []) checkNameable(h, `${name}'s heritage`);
+    for (const m of d.members as ts.NodeArray<ts.ClassElement | ts.TypeElement>) {
+      if (hidden(m) || isInternal(m) || ts.isClassStaticBlockDeclaration(m)) continue;
+      const where = `${name}.${m.name?.getText() ?? "()"}`;
+      if (ts.isConstructorDeclaration(m)) checkSignature(m, `new ${name}()`);
+      else if (ts.isFunctionLike(m)) checkSignature(m, where);
+      // A property: its type, or an arrow function's signature (`readonly logError = (context: string, ...): void => ...`).
+      else if (ts.isPropertyDeclaration(m) && !m.type && m.initializer && ts.isArrowFunction(m.initializer)) checkSignature(m.initializer, where);
+      else if (ts.isPropertyDeclaration(m) || ts.isPropertySignature(m)) checkNameable(m.type, where);
+    }
   };
   const linked = new Set<ts.Node>();
   /** Record the `{@link}`s in the comments of `node` whose target does not resolve. */
@@ -124,8 +171,12 @@ export function walk(program: ts.Program, files: Array<{ name: string; file: str
     if (!source) throw new Error(`${file} is not in the program`);
     const moduleSymbol = checker.getSymbolAtLocation(source);
     if (!moduleSymbol) throw new Error(`${file} is not a module`);
-    for (const e of checker.getExportsOfModule(moduleSymbol)) queue.push({ symbol: e, via: `${name} exports ${e.name}` });
+    for (const e of checker.getExportsOfModule(moduleSymbol)) {
+      queue.push({ symbol: e, via: `${name} exports ${e.name}` });
+      exported.add(resolve(e));
+    }
   }
+  for (const symbol of exported) for (const d of symbol.declarations ?? []) if (ours(d)) checkDeclarationNameable(d, symbol.name);
   for (let item = queue.shift(); item; item = queue.shift()) {
     const symbol = resolve(item.symbol);
     const asOptions = !!item.options || isOptionsTypeName(symbol.name);

@@ -58,6 +58,12 @@ describe("every public declaration has TSDoc", () => {
     expect(api.undocumented).toEqual([]);
   });
 
+  // Before: TsgiServer (what serve() and createServer() return) named ErrorLogStream, AccessLog, Connection,
+  // ServerCore, GatewayOptions and EnvironDefaults, none of which a user could import.
+  test("every type the public API names (a member's or parameter's type, a result, an implements) can be imported from an entry point", () => {
+    expect(api.unnameable).toEqual([]);
+  });
+
   test("every {@link} in those comments names something (a broken one hovers as plain text)", () => {
     expect(api.brokenLinks).toEqual([]);
   });

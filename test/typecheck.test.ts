@@ -75,7 +75,7 @@ import { RequestParser } from "tsgi/http";
 import { createServer, loadTls, proxyHeaders } from "tsgi/server";
 import { SimpleHandler } from "tsgi/handlers";
 import { BytesInput, FileWrapper, MemoryErrorStream, latin1Encode } from "tsgi/util";
-import type { Environ, ReadonlyResponseHeaders, ResponseHeaders } from "tsgi/spec";
+import type { Environ, ErrorStream, ReadonlyResponseHeaders, ResponseHeaders } from "tsgi/spec";
 
 const app: Application = (environ, startResponse) => {
   startResponse("200 OK", [["Content-Type", "text/plain; charset=utf-8"]]);
@@ -137,6 +137,9 @@ const flags: { port?: number; passphrase?: string; mount?: string; grace?: numbe
 void applicationUri({ "tsgi.url_scheme": "https", SERVER_NAME: "example.com", SERVER_PORT: "443", HTTP_HOST: flags.host, SCRIPT_NAME: flags.mount });
 const optioned = createServer(app, { port: flags.port, hostname: undefined, debug: flags.debug, tls: loadTls({ certfile: "c.pem", keyfile: "k.pem", passphrase: flags.passphrase, caCerts: undefined }) });
 void optioned.close({ timeout: flags.grace, idleGrace: undefined });
+// What the server's public type names can be named (before: server.errors was an ErrorLogStream, which no entry point exported).
+const errorLog: ErrorStream = optioned.errors;
+errorLog.write("started\\n");
 // A TlsConfig written by hand from flags: its optional properties take undefined too (spread into Bun's TLSOptions, which does not).
 void createServer(app, { tls: { cert: "", key: "", ca: undefined, passphrase: flags.passphrase, requestCert: flags.debug, rejectUnauthorized: undefined } });
 void makeServer("", 0, app, { log: undefined, handlerClass: undefined });
@@ -198,11 +201,15 @@ export default { fetch: toFetchHandler(validator(fetchApp)) };
       .map(([name, target]) => ({ name, file: join(pkg, target.types) }));
     const options: ts.CompilerOptions = { target: ts.ScriptTarget.ESNext, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, types: [], lib: ["lib.esnext.d.ts"], skipLibCheck: true, noEmit: true };
     const shipped = walk(ts.createProgram(entries.map((e) => e.file), options), entries, `${types}/`);
-    expect(shipped.checked).toBeGreaterThan(500);
+    // About 460 (590 before TsgiServer's members that name Connection, ServerCore and the like were tagged @internal,
+    // which the declarations leave out, and the walk no longer reaches those types' members); far fewer means the walk broke.
+    expect(shipped.checked).toBeGreaterThan(420);
     expect(shipped.undocumented).toEqual([]);
     expect(shipped.noDefault).toEqual([]);
     // The emit drops an import used only in a comment, so such a {@link} hovers as plain text in dist/types.
     expect(shipped.brokenLinks).toEqual([]);
+    // And names no type a user cannot import (TsgiServer's connection-side members are left out: stripInternal).
+    expect(shipped.unnameable).toEqual([]);
     const hoverFile = join(dir, "hover.ts");
     const hoverText = `import { serve } from "tsgi";\nimport { validator } from "tsgi/validate";\nserve(validator(() => []), { keepAliveTimeout: 5000 });\n`;
     writeFileSync(hoverFile, hoverText);

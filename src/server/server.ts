@@ -9,13 +9,12 @@ import type { EnvironDefaults } from "../gateway/environ.ts";
 import { ErrorLogStream } from "../gateway/error-stream.ts";
 import type { GatewayOptions } from "../gateway/run.ts";
 import type { ParserLimits, RequestHead } from "../http/parser.ts";
-import type { Application, Environ } from "../spec.ts";
+import type { Application, Environ, ErrorStream } from "../spec.ts";
 import { fileWrapper } from "../gateway/file-wrapper.ts";
 import { SERVER_SOFTWARE } from "../version.ts";
 import { connectionsOverFileLimit, listenBacklogCap } from "./sys.ts";
 import { errorResponse } from "./response-head.ts";
 import { Connection } from "./connection.ts";
-import type { ServerCore } from "./core.ts";
 import type { HandlerServer, RequestHandlerClass } from "./handler.ts";
 import { AccessLog, accessLogFormat, createAccessLog, errorLogWriters, escapeControls, guardedErrorWriter, hexEscape, lineWriter, logDate, requestLine, type LineWriter } from "./log.ts";
 import { checkTimerMs, environSchemeOf, resolveOptions, type AccessLogFields, type ResolvedOptions, type ServerOptions } from "./options.ts";
@@ -173,16 +172,23 @@ const STALL_MS = 50;
  *
  * Members not in {@link Server} are the connections' view of the server
  * (`ServerCore`) and the {@link HandlerServer} a `handlerClass` sees; they are
- * public for those, not for applications.
+ * public for those, not for applications. Those that name the server's
+ * internal types (the access log, the gateway's settings, a connection) are
+ * marked internal and left out of the shipped declarations (`stripInternal`).
  */
-export class TsgiServer implements Server, ServerCore {
+export class TsgiServer implements Server {
   app: Application;
   /** The options with every default applied. */
   readonly options: ResolvedOptions;
+  /** The request parser's limits, from the `urlLengthLimit`, `maxHeaderBytes`, `maxHeaderCount`, `maxChunkExtBytes` and `maxTrailerBytes` options. */
   readonly parserLimits: Partial<ParserLimits>;
+  /** The gateway's settings for every request (`debug`, `minimumChunkSize`, the error logger). @internal */
   readonly gateway: GatewayOptions;
+  /** The server-level environ keys (`SERVER_SOFTWARE`, `SCRIPT_NAME`, `tsgi.file_wrapper`, the `environ` option's extra keys, ...). @internal */
   readonly environDefaults: EnvironDefaults;
+  /** The `environClass` option: makes each request's environ object; undefined for a plain object. */
   readonly environClass: (new (init: Environ) => Environ) | undefined;
+  /** The `handlerClass` option (per-connection hooks), or undefined for the default behaviour. */
   readonly handlerClass: RequestHandlerClass | undefined;
   /**
    * The error log (the `errorLog` option) as a `tsgi.errors` stream: what each
@@ -190,11 +196,15 @@ export class TsgiServer implements Server, ServerCore {
    * gives another (gevent `WSGIServer.error_log`). Writes are dropped when
    * `errorLog` is `null`.
    */
-  readonly errors: ErrorLogStream;
+  readonly errors: ErrorStream;
+  /** The access log (the `log` option), or `null` when it is off. @internal */
   readonly accessLog: AccessLog | null;
   private readonly accessFormat: (fields: AccessLogFields) => string;
+  /** `SERVER_SOFTWARE` and the `Server` response field (the `serverSoftware` option; `""` sends none). */
   readonly serverSoftware: string;
+  /** `tsgi.url_scheme`: the `environ` option's `tsgi.url_scheme`, else the `urlScheme` option, else `"https"` with `tls` and `"http"` without. */
   readonly urlScheme: string;
+  /** The `maxHttpVersion` option is `"HTTP/1.0"`. */
   readonly http10Only: boolean;
   #serverName = "";
   #serverPort = 0;
@@ -578,6 +588,7 @@ export class TsgiServer implements Server, ServerCore {
   /** The tick before that one: deadlines up to it still fire while the stall's are held. */
   private heldDue = 0;
 
+  /** The sweeper's coarse monotonic clock for the connections' deadlines (`performance.now()` ms). @internal */
   clock(): number {
     return this.now + this.tick;
   }
@@ -606,6 +617,7 @@ export class TsgiServer implements Server, ServerCore {
     }
   };
 
+  /** Write `error` to the error log as `Error in <context>: <its text>` (with a hint under it for a node:http or fetch handler served as a TSGI application); nothing when `errorLog` is `null`. */
   readonly logError = (context: string, error: unknown): void => {
     // ignoredSocketErrors apply to the client's socket only (the error handler above): an app's
     // own ECONNRESET (from its database or a backend) is an application error, logged.
@@ -621,6 +633,7 @@ export class TsgiServer implements Server, ServerCore {
   /** The first lines of the errors {@link logErrorOnce} logged. */
   private readonly loggedOnce = new Set<string>();
 
+  /** {@link logError}, once per distinct first line (at most 64), for errors strangers' connections can repeat. @internal */
   logErrorOnce(context: string, error: unknown): void {
     const key = errorText(error).split("\n", 1)[0]!;
     if (this.loggedOnce.has(key) || this.loggedOnce.size >= LOGGED_ONCE_MAX) return;
@@ -628,17 +641,20 @@ export class TsgiServer implements Server, ServerCore {
     this.logError(context, error);
   }
 
+  /** Access-log line for a response the server made itself (4xx, 503), as `ServerCore` (the connections' view) says. @internal */
   logRequestError(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): void {
     if (!this.accessLog) return;
     const end = performance.now();
     this.accessLog.record(this.accessClient(connection, environ, refused), connection.remotePort, line, status, bodyBytes, startedAt === 0 ? 0 : (end - startedAt) / 1000, end);
   }
 
+  /** Record an access-log line. @internal */
   logAccess(connection: Connection, head: RequestHead, environ: Environ, status: number, bodyBytes: number, startedAt: number): void {
     const end = performance.now();
     this.accessLog!.record(this.accessClient(connection, environ), connection.remotePort, requestLine(head), status, bodyBytes, startedAt === 0 ? 0 : (end - startedAt) / 1000, end);
   }
 
+  /** The access-log fields of one response, for a handler's `logRequest()`; `startedAt` 0 gives 0 s. @internal */
   accessFields(connection: Connection, environ: Environ | null, line: string, status: number, bodyBytes: number, startedAt: number, refused: string[] | null = null): AccessLogFields {
     return {
       client_ip: this.accessClient(connection, environ, refused),
@@ -697,12 +713,14 @@ export class TsgiServer implements Server, ServerCore {
     this.accessLog?.writeLine(line);
   }
 
+  /** Warn once per key for the server's lifetime. @internal */
   warnOnce(key: string, message: string): void {
     if (this.warned.has(key)) return;
     this.warned.add(key);
     this.errorWriter?.(`Warning: ${message}`);
   }
 
+  /** Bounded work left by a request the server stopped, which `close()` waits for. @internal */
   trackAbandoned(work: Promise<unknown>): void {
     const tracked: Promise<unknown> = work.then(
       () => this.abandoned.delete(tracked),
@@ -711,6 +729,7 @@ export class TsgiServer implements Server, ServerCore {
     this.abandoned.add(tracked);
   }
 
+  /** A connection closed. @internal */
   connectionClosed(connection: Connection): void {
     if (this.conns.delete(connection) && connection.evicted && this.evicting > 0) this.evicting--;
     if ((this.fullWarning.inSpell || this.reusingWarning.inSpell) && this.conns.size - this.evicting < this.maxConnections) {
@@ -754,6 +773,7 @@ export class TsgiServer implements Server, ServerCore {
     }
   }
 
+  /** While the server closes, run the deadline sweep at `at` (`performance.now()` ms, on a 10 ms grid). @internal */
   wakeAt(at: number): void {
     if (!this.closing || this.sweeper === null) return;
     // On a coarse grid: each sweep scans every connection, and a close whose responses end a ms
