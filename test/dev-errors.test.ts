@@ -189,6 +189,58 @@ describe("tsgi-dev: broken code", () => {
     await until(async () => (await get(url)).text === "b+fixed", 5000);
   });
 
+  test("an error whose stack is one frame at its location (a throw at import, a throw in the app function): the location is said once on both pages and in the terminal, not again as a one-line stack; a deeper stack is still listed", async () => {
+    const app = new TempApp({ "app.ts": `throw new Error("thrown at import");\nexport default function app(environ: any, startResponse: any) { return []; }\n` });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    /** How many lines say where (`at ...app.ts:L:C`, an HTML item of the stack, `at fn (...)`). */
+    const said = (text: string, where: string) => text.split(/\n|<li|<p |<div/).filter((l) => l.includes(where) && !l.includes('class="file"')).length;
+
+    // At import: the stack is the location's frame alone.
+    await until(() => /serving the error page/.test(dev.output), 5000);
+    expect(said(dev.output, "app.ts:1:11"), dev.output).toBe(1);
+    const loadText = await get(url, PLAIN);
+    expect(loadText.status).toBe(500);
+    expect(loadText.text).toContain("thrown at import");
+    expect(said(loadText.text, "app.ts:1:11"), loadText.text).toBe(1);
+    expect(loadText.text).not.toMatch(/^Stack:$/m);
+    const loadHtml = await get(url, HTML);
+    expect(loadHtml.text).toContain("thrown at import");
+    expect(said(loadHtml.text, "app.ts:1:11"), loadHtml.text).toBe(1);
+    expect(loadHtml.text).not.toContain("<h2>Stack</h2>");
+
+    // In the app function: the one frame, with its name, is the at line.
+    let mark = dev.output.length;
+    app.write("app.ts", `export default function app(environ: any, startResponse: any) {\n  throw new Error("thrown per request");\n}\n`);
+    const runText = await until(async () => {
+      const r = await get(url, PLAIN);
+      return r.text.includes("Error: thrown per request") ? r : null;
+    }, 5000);
+    expect(runText.text).toMatch(/^ {4}at app \(.*app\.ts:2:13\)$/m);
+    expect(said(runText.text, "app.ts:2:13"), runText.text).toBe(1);
+    expect(runText.text).not.toMatch(/^Stack:$/m);
+    const runHtml = await get(url, HTML);
+    expect(unescape(runHtml.text)).toMatch(/<p class="loc">at app \([^<]*app\.ts:2:13\)<\/p>/);
+    expect(said(runHtml.text, "app.ts:2:13"), runHtml.text).toBe(1);
+    expect(runHtml.text).not.toContain("<h2>Stack</h2>");
+    await dev.waitFor(/thrown per request/, 3000, mark);
+    await until(() => /GET \/ raised[^]*app\.ts:2:13\)/.test(dev.output.slice(mark)), 3000);
+    expect(said(dev.output.slice(mark).split(/GET \/ raised/)[1]!.split(/\[\w+\]/)[0]!, "app.ts:2:13")).toBe(1);
+
+    // Two frames of the user's: the stack is listed, as before.
+    mark = dev.output.length;
+    app.write("app.ts", `function inner(): never {\n  throw new Error("thrown deeper");\n}\nexport default function app(environ: any, startResponse: any) {\n  return [inner()];\n}\n`); // not return inner(): JavaScriptCore drops the caller of a tail call from the stack
+    const deep = await until(async () => {
+      const r = await get(url, PLAIN);
+      return r.text.includes("Error: thrown deeper") ? r : null; // the message: the code frame is read from the file, the new one already
+    }, 5000);
+    expect(deep.text).toMatch(/^Stack:$/m);
+    expect(deep.text).toMatch(/^ {4}at inner \(.*app\.ts:2:\d+\)$/m);
+    expect(deep.text).toMatch(/^ {4}at app \(.*app\.ts:5:\d+\)$/m);
+    expect((await get(url, HTML)).text).toContain("<h2>Stack</h2>");
+  });
+
   test("a TypeScript type re-exported or imported as a value (a barrel's export { User } from, Bun's link error with no file): the page and the terminal point at the line and say it is a type and to use import/export type; the fixed save recovers", async () => {
     const app = new TempApp({
       "app.ts": `import { greet, type User } from "./lib/index.ts";\nconst u: User = { name: "ann" };\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(greet(u))];\n}\n`,

@@ -497,9 +497,10 @@ function findNamedImport(
  */
 export function formatDiagnosis(d: Diagnosis, maxStack = 8): string {
   const out = [`${d.title}: ${d.message}`];
-  if (d.location) out.push(`    at ${fmt(d.location)}`);
+  const shown = whereAndStack(d);
+  if (shown.at) out.push(`    at ${shown.at}`);
   if (d.frame) out.push("", renderCodeFrame(d.frame), "");
-  for (const f of visibleFrames(d.stack).slice(0, maxStack)) out.push(`    at ${formatFrame(f)}`);
+  for (const f of shown.stack.slice(0, maxStack)) out.push(`    at ${formatFrame(f)}`);
   if (d.related) out.push(d.related.slice(1));
   if (d.hint) out.push(d.hint);
   return escapeControls(out.join("\n").trimEnd());
@@ -508,6 +509,23 @@ export function formatDiagnosis(d: Diagnosis, maxStack = 8): string {
 /** The frames worth showing: without tsgi's own (the dev server's wrappers and the server). */
 export function visibleFrames(stack: StackFrame[]): StackFrame[] {
   return stack.filter((f) => !f.internal);
+}
+
+/**
+ * The `at` line under the message and the stack frames to list after the
+ * code frame, for the terminal and both error pages. The stack is
+ * {@link visibleFrames}, except when that is one frame at the location
+ * itself (a throw at a module's top level, or in the app function called
+ * by tsgi alone): that frame, with its function name, is then the `at`
+ * line and no stack is listed, which would only repeat it.
+ */
+export function whereAndStack(d: Diagnosis): { at?: string; stack: StackFrame[] } {
+  const frames = visibleFrames(d.stack);
+  const loc = d.location;
+  if (!loc) return { stack: frames };
+  const only = frames.length === 1 ? frames[0]! : undefined;
+  if (only && only.file === loc.file && only.line === loc.line && only.column === loc.column) return { at: formatFrame(only), stack: [] };
+  return { at: fmt(loc), stack: frames };
 }
 
 /** `fn (file:line:column)` or `file:line:column`. */

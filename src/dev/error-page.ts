@@ -8,7 +8,7 @@
  */
 import type { CodeFrame } from "./code-frame.ts";
 import { renderCodeFrame } from "./code-frame.ts";
-import { formatFrame, visibleFrames, type Diagnosis } from "./diagnose.ts";
+import { formatFrame, whereAndStack, type Diagnosis } from "./diagnose.ts";
 import { maskedEnvironRows } from "./mask.ts";
 
 /** What to put on an error page. */
@@ -109,10 +109,11 @@ function renderText(input: ErrorPageInput): string {
   if (!input.debug) return `${statusLine(input)}\n`;
   const d = input.diagnosis;
   const out = [`${statusLine(input)}: ${headline(input)}`, "", summary(d)];
-  if (d.location) out.push(`    at ${d.location.file}:${d.location.line}:${d.location.column}`);
+  const shown = whereAndStack(d);
+  if (shown.at) out.push(`    at ${shown.at}`);
   if (d.frame) out.push("", renderCodeFrame(d.frame));
   if (d.hint) out.push("", d.hint);
-  const frames = visibleFrames(d.stack).slice(0, 20);
+  const frames = shown.stack.slice(0, 20);
   if (frames.length) {
     out.push("", "Stack:");
     for (const f of frames) out.push(`    at ${formatFrame(f)}`);
@@ -157,7 +158,8 @@ function renderHtml(input: ErrorPageInput): string {
   const d = input.diagnosis;
   const parts: string[] = [];
   parts.push(`<header><h1>${escapeHtml(headline(input))}</h1><p>${escapeHtml(summary(d))}</p></header><main>`);
-  if (d.location) parts.push(`<p class="loc">at ${escapeHtml(`${d.location.file}:${d.location.line}:${d.location.column}`)}</p>`);
+  const shown = whereAndStack(d);
+  if (shown.at) parts.push(`<p class="loc">at ${escapeHtml(shown.at)}</p>`);
   if (d.frame) parts.push(frameHtml(d.frame));
   if (d.hint) parts.push(`<p class="hint">${escapeHtml(d.hint)}</p>`);
   const userFrames = d.stack.filter((f) => f.frame && f.frame !== d.frame && !(d.location && f.file === d.location.file && f.line === d.location.line));
@@ -165,7 +167,7 @@ function renderHtml(input: ErrorPageInput): string {
     parts.push(`<h2>Your code in the stack</h2>`);
     for (const f of userFrames) parts.push(frameHtml(f.frame!));
   }
-  const frames = visibleFrames(d.stack);
+  const frames = shown.stack;
   if (frames.length) {
     parts.push(`<h2>Stack</h2><ol class="stack">`);
     for (const f of frames.slice(0, 50)) parts.push(`<li${f.user ? ' class="user"' : ""}>${escapeHtml(formatFrame(f))}</li>`);
