@@ -1897,6 +1897,71 @@ export default (environ: any, startResponse: any) => {
     // Once per doubling of the growth, not on every save.
     expect(dev.count(/the heap grew/)).toBe(1);
   }, 60_000);
+
+  test("a file of the app gone for a moment while a reload loads it (a branch checkout under way): requests wait and get the app, not a page saying it is missing; a file deleted for good still gets that page", async () => {
+    // The load waits for the test to delete lib/b.ts (only while ./hold exists), so that its import finds it gone, as a
+    // load running into the next branch checkout would (one each 0.35 s under load once served "no such file" for ~60 ms).
+    const app = new TempApp({
+      "app.ts": `import { existsSync } from "node:fs";
+import { v } from "./lib/v.ts";
+if (existsSync(import.meta.dir + "/hold")) {
+  console.log("load: waiting for lib/b.ts to go");
+  for (let i = 0; i < 300 && existsSync(import.meta.dir + "/lib/b.ts"); i++) await Bun.sleep(10);
+}
+const { b } = await import("./lib/b.ts");
+export default (environ: any, startResponse: any) => {
+  startResponse("200 OK", [["Content-Type", "text/plain"]]);
+  return [new TextEncoder().encode(v + b)];
+};
+`,
+      "lib/v.ts": `export const v = "v1";\n`,
+      "lib/b.ts": `export const b = "/b";\n`,
+    });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log", "--log-level", "debug"], { cwd: app.dir });
+    const url = await dev.ready();
+    expect((await get(url)).text).toBe("v1/b");
+
+    // Requests all along, until the new version answers (bounded in count and time).
+    const replies: Array<{ status: number; text: string }> = [];
+    let stop = false;
+    const asking = (async () => {
+      const end = performance.now() + 8000;
+      while (!stop && replies.length < 5000 && performance.now() < end) {
+        const r = await get(url, { Accept: "*/*" });
+        replies.push({ status: r.status, text: r.text });
+        await Bun.sleep(2);
+      }
+    })();
+    app.write("hold", "");
+    const mark = dev.output.length;
+    app.write("lib/v.ts", `export const v = "v2";\n`);
+    await dev.waitFor(/load: waiting for lib\/b\.ts to go/, 5000, mark);
+    const b = app.read("lib/b.ts");
+    unlinkSync(app.path("lib/b.ts"));
+    await Bun.sleep(100);
+    app.write("lib/b.ts", b);
+    await until(() => replies.some((r) => r.text === "v2/b"), 5000);
+    stop = true;
+    await asking;
+    const bad = replies.filter((r) => r.status !== 200);
+    expect(bad.map((r) => `${r.status} ${r.text.split("\n").slice(0, 3).join(" | ")}`)).toEqual([]);
+    expect(replies.map((r) => r.text).filter((t) => t !== "v1/b" && t !== "v2/b")).toEqual([]);
+    expect(dev.output.slice(mark)).not.toMatch(/reload failed/);
+    expect(dev.output.slice(mark)).toMatch(/changed while it loaded/);
+
+    // Deleted for good (no load under way): the page says so at once, and creating it again recovers.
+    unlinkSync(app.path("hold"));
+    const mark2 = dev.output.length;
+    unlinkSync(app.path("lib/b.ts"));
+    await dev.waitFor(/reload failed/, 5000, mark2);
+    const page = await get(url, { Accept: "*/*" });
+    expect(page.status).toBe(500);
+    expect(page.text).toMatch(/lib\/b\.ts/);
+    expect(dev.output.slice(mark2)).not.toMatch(/changed while it loaded/);
+    app.write("lib/b.ts", b);
+    await until(async () => (await get(url)).text === "v2/b", 5000);
+  });
 });
 
 /** A streamed body of three chunks, each naming the version. */

@@ -114,6 +114,44 @@ const DISCOVER_DELAY_MS = 200;
 /** How long a file the settle check found changed must stay the same before it reloads it (ms): the watcher's debounce. */
 const SETTLE_STEADY_MS = 50;
 
+/**
+ * How long a failed reload waits for the files that changed while it loaded
+ * to be back and steady before it loads once more (ms); see `#reload`.
+ */
+const UNDER_LOAD_WAIT_MS = 1000;
+
+/**
+ * Of the files a load fingerprinted before the app ran (`before`), those
+ * that are not the same now: changed, deleted or created while it loaded.
+ */
+function changedUnder(before: ReadonlyMap<string, string>): string[] {
+  return [...before].filter(([f, print]) => fingerprint(f) !== print).map(([f]) => f);
+}
+
+/**
+ * Wait until every file of `before` that existed then exists again and none
+ * has changed for `steadyMs`, or `maxMs` passed (a file deleted for good).
+ * Looks every 10 ms: one `lstat` per file (see `fingerprint`).
+ */
+async function settle(before: ReadonlyMap<string, string>, steadyMs: number, maxMs: number): Promise<void> {
+  const files = [...before.keys()];
+  const look = () => files.map((f) => fingerprint(f));
+  const deadline = performance.now() + maxMs;
+  let last = look();
+  let since = performance.now();
+  while (performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    const now = look();
+    if (now.some((p, i) => p !== last[i])) {
+      last = now;
+      since = performance.now();
+      continue;
+    }
+    const gone = files.some((f, i) => now[i] === "missing" && before.get(f) !== "missing");
+    if (!gone && performance.now() - since >= steadyMs) return;
+  }
+}
+
 /** Holds the current app and reloads it. */
 export class Reloader {
   readonly #loader: AppLoader;
@@ -471,7 +509,19 @@ export class Reloader {
     await this.dispose("reload");
     const envChanged = this.#options.dotenv?.reload() ?? [];
     if (envChanged.length) this.#options.logger.debug?.(`.env changed: ${envChanged.join(", ")}`);
-    const result = await this.#load(changed);
+    let result = await this.#load(changed);
+    // Files that changed while the load ran (a branch checkout under way: a module deleted and written again a few
+    // ms later) may have failed it with a state of the tree no one made: once they are back and steady, load
+    // once more before saying so. Requests meanwhile wait for the load, as for any. A file deleted for good
+    // before the load started is no change under it: that failure is said at once.
+    const moved = result.ok ? [] : changedUnder(result.before);
+    if (moved.length && !this.#closed) {
+      this.#options.logger.debug?.(`the load failed and ${summarize(moved)} changed while it loaded; loading again once they settle`);
+      await settle(result.before, SETTLE_STEADY_MS, UNDER_LOAD_WAIT_MS);
+      const first = result.late;
+      result = await this.#load([...new Set([...changed, ...moved])]);
+      result.late = [...new Set([...first, ...result.late])];
+    }
     // Saved after the load read it, before the watcher took it on: queued to run after this reload.
     if (result.late.length && this.#options.reloadsItself !== false) void this.reload(result.late);
     const ms = Math.round(performance.now() - started);
@@ -504,7 +554,7 @@ export class Reloader {
    * Load the app; `late` lists the files new to the graph that changed
    * after the load read them, before the watcher took them on (onGraph).
    */
-  async #load(changed: string[] = []): Promise<{ ok: boolean; late: string[] }> {
+  async #load(changed: string[] = []): Promise<{ ok: boolean; late: string[]; before: ReadonlyMap<string, string> }> {
     // `since` is compared with files' mtimes (wall clock); the load's duration is measured on the monotonic clock.
     const since = Date.now();
     const started = performance.now();
@@ -547,7 +597,7 @@ export class Reloader {
       if (missing !== undefined) diagnosis.hint = missing;
       this.#state = { ok: false, failure: result.failure, diagnosis };
     }
-    return { ok: result.ok, late };
+    return { ok: result.ok, late, before: result.before };
   }
 
   /**
