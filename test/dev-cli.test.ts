@@ -534,6 +534,49 @@ describe("tsgi-dev CLI", () => {
     }
   });
 
+  test("--backlog sets the listen backlog, as tsgi serve's: in place and on the socket --reload=restart's app processes share; above net.core.somaxconn a warning and the cap; a bad value one line, exit 2 (before: 'a tsgi serve flag')", async () => {
+    const bad = await run(["./app.ts", "--backlog", "lots"], helloApp().dir);
+    expect(bad.code).toBe(2);
+    expectOneLineError(bad.out, /--backlog must be a number of connections from 0 to 2147483647 \(e\.g\. --backlog 2048\), got "lots"/);
+    const empty = await run(["./app.ts", "--backlog="], helloApp().dir);
+    expect(empty.code).toBe(2);
+    expectOneLineError(empty.out, /--backlog/);
+    const SS = Bun.which("ss");
+    if (!SS || process.platform !== "linux") {
+      console.warn("skipping the --backlog socket checks: ss (iproute2) not found, or not Linux");
+      return;
+    }
+    /** `ss -ltn`'s Send-Q for the sockets listening on `port`: the backlog in force. */
+    const backlogsOf = (port: string): number[] =>
+      Bun.spawnSync([SS, "-Hltn", "sport", "=", `:${port}`], { stdout: "pipe", timeout: 5000 })
+        .stdout.toString()
+        .split("\n")
+        .flatMap((l) => {
+          const m = /^LISTEN\s+\d+\s+(\d+)\s/.exec(l);
+          return m ? [Number(m[1])] : [];
+        });
+    let somaxconn = Infinity;
+    try {
+      somaxconn = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8"));
+    } catch {}
+    for (const mode of [[], ["--reload=restart"]]) {
+      const dev = new DevProcess(["./app.ts", "--port", "0", "--backlog", "7", ...mode], { cwd: helloApp().dir });
+      const url = await dev.ready();
+      expect((await get(url)).status).toBe(200);
+      const port = new URL(url).port;
+      expect(backlogsOf(port), mode.join(" ")).toEqual([Math.min(7, somaxconn)]);
+      await dev.kill();
+    }
+    if (Number.isFinite(somaxconn) && somaxconn < 2147483647) {
+      const over = somaxconn + 1;
+      const dev = new DevProcess(["./app.ts", "--port", "0", "--backlog", String(over)], { cwd: helloApp().dir });
+      const url = await dev.ready();
+      expect(dev.output).toContain(`--backlog ${over} is more than net.core.somaxconn (${somaxconn}), at which the kernel caps it: the socket listens with ${somaxconn}`);
+      expect(dev.count(/net\.core\.somaxconn/)).toBe(1);
+      expect(backlogsOf(new URL(url).port)).toEqual([somaxconn]);
+    }
+  });
+
   test("permission denied", async () => {
     const app = helloApp();
     const root = process.getuid?.() === 0;

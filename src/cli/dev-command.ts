@@ -7,7 +7,7 @@
  * tsgi-dev ./app.ts[:name] [--host 127.0.0.1] [--port 8000] [--log-level info]
  *          [--no-access-log] [--no-reload | --reload=inplace|restart]
  *          [--watch PATH]... [--ignore GLOB]... [--poll] [--no-live] [--no-debug]
- *          [--allowed-hosts HOSTS]...
+ *          [--allowed-hosts HOSTS]... [--backlog N]
  * ```
  * @module
  */
@@ -17,7 +17,7 @@ import { VERSION } from "../version.ts";
 import { BindError } from "../server/bind.ts";
 import { StartupError, UsageError } from "../deploy/errors.ts";
 import { MODULE_EXTENSIONS, parseAppSpec } from "../deploy/load-app.ts";
-import { hostArgument, NUMBER_FLAGS } from "../deploy/options.ts";
+import { hostArgument, NUMBER_FLAGS, numberFlag } from "../deploy/options.ts";
 import { guardStdio } from "../deploy/stdio.ts";
 import { onStopSignals } from "../deploy/signals.ts";
 import { allowedHostsArg, parsePort, rejectEmpty, repeated } from "../dev/args.ts";
@@ -33,7 +33,7 @@ import { takeWorkerSpec } from "../dev/worker-flag.ts";
 import { checkArgs, lastSwitch, noNegation, positionalArgs, positionalIndexes, versionRequested } from "./args.ts";
 import { workingDirectoryGone } from "./cwd.ts";
 import { helpPrinter } from "./help.ts";
-import { DEPLOY_ARGS } from "./serve-command.ts";
+import { DEPLOY_ARGS, fitBacklogToKernel } from "./serve-command.ts";
 import { helpWordGiven, shellWord, versionWordGiven } from "./words.ts";
 
 /**
@@ -57,6 +57,8 @@ export const DEV_ARGS = {
   live: { type: "boolean", description: "Reload the browser page after each reload, and when tsgi-dev is restarted", default: true, negativeDescription: "No live reload script" },
   debug: { type: "boolean", description: "Error pages show the code, stack and request", default: true, negativeDescription: "Error pages show nothing of the code" },
   "allowed-hosts": { type: "string", description: "Also answer requests for these Host names (comma-separated, repeatable; .example.com for a domain and its subdomains; all: any host). Localhost, IP addresses and --host are always answered; others get 403 (DNS rebinding)", valueHint: "hosts" },
+  // tsgi serve's, as uvicorn has it with --reload too: a load test of the dev server opens more connections at once than Bun's 512.
+  backlog: { type: "string", description: "Listen backlog: connections the kernel queues for accept, as tsgi serve --backlog (Linux; capped at net.core.somaxconn; default 512)", valueHint: "n" },
 } satisfies ArgsDef;
 
 /** What to give each string flag instead of an empty value (`--port=`, `--watch=`); see {@link rejectEmpty}. */
@@ -67,6 +69,7 @@ const DEV_NON_EMPTY = {
   watch: "a file, directory or glob to watch, e.g. --watch templates",
   ignore: "a glob of paths not to watch, e.g. --ignore 'logs/**'",
   "allowed-hosts": "host names, e.g. --allowed-hosts app.test",
+  backlog: `${NUMBER_FLAGS.backlog.takes}, e.g. --backlog ${NUMBER_FLAGS.backlog.example}`,
 } as const;
 
 /** `--reload` is a switch that may carry a mode: `--reload=inplace`, `--reload=restart`. */
@@ -149,6 +152,7 @@ const command = defineCommand({
         live: lastSwitch(rawArgs, "live", true),
         debug: lastSwitch(rawArgs, "debug", true),
         allowedHosts: allowedHostsArg(repeated(rawArgs, "allowed-hosts")),
+        ...(typeof args.backlog === "string" ? { backlog: numberFlag("backlog", args.backlog) } : {}),
         cwd: process.cwd(),
         shutdownTimeout: 5000,
       };
@@ -156,6 +160,9 @@ const command = defineCommand({
       logger.error((error as Error).message);
       exit(2); // a usage error, as for tsgi serve
     }
+
+    // Above net.core.somaxconn: said once, and asked as the cap (what the kernel gives), as by tsgi serve.
+    if (config.backlog !== undefined) config.backlog = fitBacklogToKernel(config.backlog, (line) => logger.warn(line));
 
     if (config.reload !== false) {
       for (const entry of config.watch) {

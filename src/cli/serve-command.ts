@@ -260,7 +260,7 @@ const serveCommand = defineCommand({
     if (deploy.portSource === "PORT") deploy.portFile = dotenvSource("PORT");
     const accessLog = lastSwitch(rawArgs, "access-log", true);
     fitConnectionsToFiles(deploy);
-    fitBacklogToKernel(deploy);
+    if (deploy.server.backlog !== undefined) deploy.server.backlog = fitBacklogToKernel(deploy.server.backlog, (line) => consola.warn(line));
     // TLS material is read (and a development certificate made) once the signals are answered:
     // making one can take a while, or wait on another process's lock.
     // Under --workers each worker reads the files again and reports a date warning itself (the supervisor says it once).
@@ -389,19 +389,20 @@ function fitConnectionsToFiles(deploy: { server: { maxConnections?: number }; wo
 
 /**
  * A `--backlog` above `net.core.somaxconn` (`/proc/sys/net/core/somaxconn`),
- * which the kernel cuts to it without a word (`listen(2)`), is warned about,
- * naming the sysctl and the value in force, once for all workers (the
- * server would warn in each, naming its `backlog` option), and asked as the
- * cap, which is what the kernel gives anyway. Off Linux (no such file) nothing.
+ * which the kernel cuts to it without a word (`listen(2)`), is warned about
+ * with `warn`, naming the sysctl and the value in force, once for all
+ * workers (the server would warn in each, naming its `backlog` option), and
+ * asked as the cap, which is what the kernel gives anyway. Off Linux (no
+ * such file) nothing. `tsgi serve` and `tsgi-dev` both call it.
+ * @returns the backlog to ask for: `given`, or the cap when below it.
  */
-function fitBacklogToKernel(deploy: { server: { backlog?: number } }): void {
-  const given = deploy.server.backlog;
+export function fitBacklogToKernel(given: number, warn: (line: string) => void): number {
   const cap = listenBacklogCap();
-  if (given === undefined || cap === undefined || given <= cap) return;
-  consola.warn(
+  if (cap === undefined || given <= cap) return given;
+  warn(
     `--backlog ${given} is more than net.core.somaxconn (${cap}), at which the kernel caps it: the socket listens with ${cap}. Raise it (sysctl -w net.core.somaxconn=${given}, kept in /etc/sysctl.d/) to queue more, or pass --backlog ${cap} to use that without this warning`,
   );
-  deploy.server.backlog = cap;
+  return cap;
 }
 
 /**

@@ -41,6 +41,11 @@ export interface DevConfig {
   debug: boolean;
   /** `Host` names answered besides localhost, IP literals and the bound host (`--allowed-hosts`); `true`: any. Default `[]`. */
   allowedHosts: AllowedHosts;
+  /**
+   * The listen backlog, in connections (`--backlog`, as `tsgi serve`'s:
+   * `ServerOptions.backlog`). Default: Bun's, 512.
+   */
+  backlog?: number;
   /** The working directory (dotenv files, relative paths). */
   cwd: string;
   /** Graceful-shutdown budget for in-flight requests on exit, ms. Default 5000. */

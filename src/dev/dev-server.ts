@@ -195,6 +195,7 @@ export async function startDevServer(
     // Any app may read tsgi.signal in development (the dev server's wrappers hide fromFetchHandler's mark);
     // one not marked WANTS_SIGNAL is warned at its first read (signal-ask.ts).
     requestSignal: true,
+    ...(config.backlog !== undefined ? { backlog: config.backlog } : {}),
   };
   const server =
     options.fd !== undefined

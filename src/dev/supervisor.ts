@@ -27,7 +27,7 @@ import type { ConsolaInstance } from "consola";
 import { fingerprint } from "./fingerprint.ts";
 import { onStopSignals, type StopSignal } from "../deploy/signals.ts";
 import { BindError } from "../server/bind.ts";
-import { closeFd, dupFd, libc } from "../server/sys.ts";
+import { closeFd, dupFd, libc, setListenBacklog } from "../server/sys.ts";
 import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
 import { isCompiled, tsgiDevEnv } from "./compiled.ts";
 import type { DevConfig } from "./config.ts";
@@ -153,6 +153,14 @@ function bindShared(config: DevConfig, logger: ConsolaInstance): { fd: number; p
   const fd = dupFd((listener as unknown as { fd: number }).fd);
   const port = listener.port;
   listener.stop(true);
+  // Set here at once (Bun listens with 512), so that connections queue up to it before the first app process runs.
+  if (config.backlog !== undefined) {
+    try {
+      setListenBacklog(fd, config.backlog);
+    } catch (error) {
+      throw new BindError(`cannot listen with backlog ${config.backlog}: ${(error as Error).message}`, "EINVAL", { cause: error });
+    }
+  }
   return { fd, port };
 }
 
