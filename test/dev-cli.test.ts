@@ -313,6 +313,24 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(p.out, /the default export of \.\/factory\.ts is a Promise \(export what it resolves to: export default await createApp\(\)\), not an application/);
   });
 
+  test("an app file that is not code (app.py, README.md, data.json): one line saying it is no JavaScript or TypeScript module and which to give, the module of the same name when there is one (before: only 'the default export is a string, not an application'), in each reload mode", async () => {
+    const app = helloApp({ "app.py": "def app(environ, start_response): pass\n", "README.md": "# my app\n", "data.json": "{}\n" });
+    for (const mode of [[], ["--reload=restart"], ["--no-reload"]]) {
+      const py = await run(["./app.py", "--port", "0", ...mode], app.dir);
+      expect(py.code, mode.join(" ")).toBe(1);
+      expectOneLineError(py.out, /the default export of \.\/app\.py is a string, not an application: \.\/app\.py is not a JavaScript or TypeScript module \(Bun imports a \.py file as text or data\); did you mean \.\/app\.ts\?$/m);
+    }
+    const md = await run(["README.md", "--port", "0"], app.dir);
+    expect(md.code).toBe(1);
+    expectOneLineError(md.out, /\.\/README\.md is not a JavaScript or TypeScript module \(Bun imports a \.md file as text or data\); give the app's module, e\.g\. tsgi-dev \.\/app\.ts$/m);
+    const json = await run(["./data.json", "--port", "0"], app.dir);
+    expect(json.code).toBe(1);
+    expectOneLineError(json.out, /the default export of \.\/data\.json is an object without a fetch\(\) method, not an application: \.\/data\.json is not a JavaScript or TypeScript module/);
+    // A code module keeps the shapes an app may take.
+    const obj = await run(["./obj.ts", "--port", "0"], helloApp({ "obj.ts": "export default {};\n" }).dir);
+    expectOneLineError(obj.out, /is an object without a fetch\(\) method, not an application \(a TSGI application/);
+  });
+
   test("an exported class is refused at startup (spec.md: it cannot be called without new), not served to fail every request", async () => {
     const app = helloApp({ "cls.ts": `export default class App {\n  constructor(environ: unknown, startResponse: unknown) {}\n}\n` });
     const r = await run(["./cls.ts", "--port", "0"], app.dir);
