@@ -1370,6 +1370,30 @@ export default (environ: any, startResponse: any) => {
     expect(reloads(dev)).toBe(1);
   }, 20_000);
 
+  for (const mode of ["in place", "restart"] as const) {
+    test(`${mode}: a symbolic link to /dev/null in a --watch directory (a log sent nowhere, a masked unit) reloads nothing when something writes to /dev/null (before: a reload for the links, and with --watch /usr, whose systemd units link there, reloads taking turns without end); a save beside it does`, async () => {
+      const app = new TempApp(templateApp());
+      apps.push(app);
+      symlinkSync("/dev/null", app.path("views/debug.log"));
+      symlinkSync("/dev/null", app.path("views/trace.log"));
+      const { dev, url } = await start(app, ["--watch", "views", ...(mode === "restart" ? ["--reload=restart"] : [])]);
+      expect((await get(url)).text).toBe("one");
+      // Writes to /dev/null, through the link and not: inotify says each modified the link's target.
+      for (let i = 0; i < 6; i++) {
+        appendFileSync(app.path("views/debug.log"), `line ${i}\n`);
+        appendFileSync("/dev/null", `line ${i}\n`);
+        await Bun.sleep(150); // past the watcher's debounce: each write its own event
+      }
+      await Bun.sleep(400);
+      expect(dev.output).not.toMatch(/reloaded in|restarted in|reload failed|restart failed/);
+      app.write("views/page.html", "two");
+      await dev.waitFor(/(reloaded|restarted) in \d+ ms: views\/page\.html/, 5000);
+      expect((await get(url)).text).toBe("two");
+      await Bun.sleep(400);
+      expect(dev.count(/(reloaded|restarted) in \d+ ms/)).toBe(1);
+    }, 20_000);
+  }
+
   for (const mode of ["in place", "restart", "--poll"] as const) {
     test(`${mode}: Emacs's auto-save file (#page.html#) and lock (.#page.html), Vim's swap file, in a --watch directory reload nothing while you type; the save does`, async () => {
       // Before, each auto-save (every 300 keystrokes or 30 s idle, before any save) reloaded the app and

@@ -726,6 +726,9 @@ export class DevWatcher {
     if (this.#graph.has(abs)) return true;
     if (this.isIgnored(abs)) return false;
     if (this.#outputs.size > 0 && this.#isOutput(abs)) return false;
+    // A device, FIFO or socket (a log linked to /dev/null, a masked unit, a database's socket): never a source,
+    // and inotify reports each write any process makes to the device it reaches (before: a reload per write).
+    if (isSpecial(abs)) return false;
     // An SQLite database in a --watch directory (`--watch .`): the app writes it, and its -wal, -shm
     // and -journal files, as it serves, so each request that writes would reload.
     if (isDatabaseFile(abs)) return false;
@@ -835,6 +838,16 @@ function signature(path: string): string {
 /** {@link signature} of a status already taken. */
 function signatureOf(st: { size: number; mtimeMs: number; ino: number }): string {
   return `${st.size}:${st.mtimeMs}:${st.ino}`;
+}
+
+/** Whether `path` (followed, when a symbolic link) is a character or block device, a FIFO or a socket. */
+function isSpecial(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return !st.isFile() && !st.isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function isLink(path: string): boolean {
