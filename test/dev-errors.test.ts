@@ -241,6 +241,21 @@ describe("tsgi-dev: broken code", () => {
     expect((await get(url, HTML)).text).toContain("<h2>Stack</h2>");
   });
 
+  test("an error without a message (throw new Error()) is its name alone on both pages and in the terminal, as Bun prints it, not 'Error: ' with nothing after", async () => {
+    const app = new TempApp({ "app.ts": `export default function app(environ: any, startResponse: any) {\n  throw new RangeError();\n}\n` });
+    apps.push(app);
+    const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log"], { cwd: app.dir });
+    const url = await dev.ready();
+    const text = await get(url, PLAIN);
+    expect(text.status).toBe(500);
+    expect(text.text).toMatch(/^RangeError$/m);
+    expect(text.text).not.toMatch(/RangeError: *$/m);
+    const html = await get(url, HTML);
+    expect(html.text).toContain("<p>RangeError</p>");
+    await until(() => /GET \/ raised:\nRangeError\n/.test(dev.output), 3000);
+    expect(dev.output).not.toMatch(/RangeError: *$/m);
+  });
+
   test("a TypeScript type re-exported or imported as a value (a barrel's export { User } from, Bun's link error with no file): the page and the terminal point at the line and say it is a type and to use import/export type; the fixed save recovers", async () => {
     const app = new TempApp({
       "app.ts": `import { greet, type User } from "./lib/index.ts";\nconst u: User = { name: "ann" };\nexport default function app(environ: any, startResponse: any) {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(greet(u))];\n}\n`,

@@ -496,7 +496,8 @@ function findNamedImport(
  * retitle or clear the terminal) are shown as `\xHH` ({@link escapeControls}).
  */
 export function formatDiagnosis(d: Diagnosis, maxStack = 8): string {
-  const out = [`${d.title}: ${d.message}`];
+  // An error without a message (`throw new Error()`) is its name alone, as Bun and Node print it, not `Error: `.
+  const out = [d.message ? `${d.title}: ${d.message}` : d.title];
   const shown = whereAndStack(d);
   if (shown.at) out.push(`    at ${shown.at}`);
   if (d.frame) out.push("", renderCodeFrame(d.frame), "");

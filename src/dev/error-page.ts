@@ -93,9 +93,9 @@ function headline(input: ErrorPageInput): string {
   return input.kind === "load" ? "The app failed to load" : input.kind === "exited" ? "The app's process exited" : "The app raised an error";
 }
 
-/** The one-line summary: `Title: message`, or the message alone when there is no title. */
+/** The one-line summary: `Title: message`, or either alone when the other is empty (`throw new Error()`: `Error`). */
 function summary(d: Diagnosis): string {
-  return d.title ? `${d.title}: ${d.message}` : d.message;
+  return d.title && d.message ? `${d.title}: ${d.message}` : d.title || d.message;
 }
 
 /** What to do next, for the kinds that recover by themselves. */
