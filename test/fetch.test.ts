@@ -678,6 +678,36 @@ describe("streaming and backpressure through toFetchHandler", () => {
     expect(parts.map((p) => new TextDecoder().decode(p))).toEqual(["a".repeat(4096), `${"b".repeat(4095)}\n`, "end"]);
   });
 
+  test("a Request body stream of Buffers over a SharedArrayBuffer (Buffer.from(sab)) reaches tsgi.input as bytes over ArrayBuffers too (before: the copy was bytes.slice(), which for a Buffer is a view of the same shared memory: crypto.subtle.digest refused it, a 500)", async () => {
+    const parts: Uint8Array<ArrayBuffer>[] = [];
+    const app: Application = async (e, sr) => {
+      const input = e["tsgi.input"];
+      parts.push(await input.read(4096), await input.read());
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", parts[0]!));
+      sr("200 OK", [["Content-Type", "text/plain"]]);
+      return [enc.encode(Buffer.from(digest).toString("hex"))];
+    };
+    const sab = new SharedArrayBuffer(8192);
+    const shared = Buffer.from(sab);
+    shared.fill(0x61, 0, 4096).fill(0x62, 4096);
+    // Large pieces (kept as they come by tsgi.input), then a small one (gathered).
+    const chunks = [shared.subarray(0, 4096), shared.subarray(4096, 8190), Buffer.from(sab, 8190, 2)];
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        const next = chunks.shift();
+        if (next) c.enqueue(next);
+        else c.close();
+      },
+    });
+    const logs: string[] = [];
+    const r = await toFetchHandler(app, { errorLog: (t) => void logs.push(t) })(new Request("http://x/", { method: "POST", body, duplex: "half" } as RequestInit));
+    expect(logs.join("")).toBe("");
+    expect([r.status, await r.text()]).toEqual([200, new Bun.CryptoHasher("sha256").update("a".repeat(4096)).digest("hex")]);
+    expect(parts.map((p) => `${p.length} ${Object.prototype.toString.call(p.buffer).slice(8, -1)}`)).toEqual(["4096 ArrayBuffer", "4096 ArrayBuffer"]);
+    shared.fill(0x7a);
+    expect(parts.map((p) => new TextDecoder().decode(p))).toEqual(["a".repeat(4096), "b".repeat(4096)]);
+  });
+
   test("a read waiting for the body when the consumer cancels the response rejects with a ClientDisconnected (before: it resolved with what had arrived, as a complete body)", async () => {
     let seen = "";
     const app: Application = (e, sr) => {

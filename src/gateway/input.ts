@@ -64,7 +64,9 @@ const GATHER_BYTES = 16 * 1024;
  * refuses, and which another thread or the producer may still change).
  */
 export function unshared(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice();
+  // new Uint8Array(view) copies into an ArrayBuffer of its own; bytes.slice() would not for a Buffer (a
+  // Buffer over a SharedArrayBuffer, Buffer.from(sab)), whose slice() is a view of the same memory.
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
 }
 
 /**
