@@ -466,6 +466,26 @@ describe("BytesInput", () => {
     got[0] = 0;
     expect(src[0]).toBe(0x61);
   });
+  test("a source of Buffers (Buffer.from(...), a Node stream's chunks, Buffer.from(sab)) reads as copies over ArrayBuffers of their own, as for a Uint8Array (before: Buffer's slice() is a view: the source changed after a read changed the bytes read, and a Buffer over a SharedArrayBuffer read as shared memory)", async () => {
+    const kind = (b: Uint8Array) => Object.prototype.toString.call(b.buffer).slice(8, -1);
+    for (const make of [(text: string) => Buffer.from(text), (text: string) => Buffer.from(new SharedArrayBuffer(text.length)).fill(text)]) {
+      const src = make("ab\ncd\nef");
+      const b = new BytesInput(src);
+      const fromBytes = [await b.read(1), b.readSync(1), await b.readline(), await b.read1(1), ...(await b.readlines())];
+      const chunks = [make("ab\nc"), make("d\n"), make("ef")];
+      const s = new StreamInput((async function* () {
+        yield* chunks;
+      })());
+      const fromStream = [await s.read(1), await s.readline(), await s.read1(1), await s.readline(), await s.read()];
+      src.fill(0x7a);
+      for (const c of chunks) c.fill(0x7a);
+      for (const got of [fromBytes, fromStream]) {
+        expect(got.map((x) => dec.decode(x)).join("")).toBe("ab\ncd\nef");
+        expect(got.map(kind)).toEqual(got.map(() => "ArrayBuffer"));
+      }
+      expect(await crypto.subtle.digest("SHA-256", fromStream[0]!)).toBeInstanceOf(ArrayBuffer);
+    }
+  });
   test("a source in shared memory (a SharedArrayBuffer view) reads as bytes over ArrayBuffers of their own, as tsgi.input's reads must be (a pin: BytesInput and StreamInput copy)", async () => {
     const shared = (text: string): Uint8Array => {
       const bytes = new Uint8Array(new SharedArrayBuffer(text.length + 2), 1, text.length);

@@ -17,6 +17,16 @@ const EMPTY = new Uint8Array(0);
 const NL = 0x0a;
 
 /**
+ * A copy of `bytes` over an `ArrayBuffer` of its own: what an input's reads
+ * hand out. Not `bytes.slice()`, which for a `Buffer` (`Buffer.from(...)`,
+ * a Node stream's chunks, `Buffer.from(sharedArrayBuffer)`) is a view of
+ * the same memory.
+ */
+function copyOf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(bytes);
+}
+
+/**
  * Encode a latin-1 "native string" (PEP 3333 "Unicode Issues") as bytes, one
  * byte per character.
  * @throws TypeError when a character is above U+00FF.
@@ -120,7 +130,7 @@ export class BytesInput implements InputStream {
   readSync(size?: number | null): Uint8Array<ArrayBuffer> {
     const n = checkReadSize(size, "read");
     const end = n === undefined ? this.data.length : Math.min(this.data.length, this.position + n);
-    const out = this.data.slice(this.position, end);
+    const out = copyOf(this.data.subarray(this.position, end));
     this.position = end;
     return out;
   }
@@ -134,7 +144,7 @@ export class BytesInput implements InputStream {
     const limit = n === undefined ? this.data.length : Math.min(this.data.length, this.position + n);
     let end = this.data.indexOf(NL, this.position);
     end = end === -1 || end >= limit ? limit : end + 1;
-    const out = this.data.slice(this.position, end);
+    const out = copyOf(this.data.subarray(this.position, end));
     this.position = end;
     return out;
   }
@@ -310,7 +320,14 @@ export class StreamInput implements InputStream {
       }
     }
     this.buffered -= n;
-    return parts.length === 1 ? parts[0]!.slice() : Buffer.concat(parts, n);
+    if (parts.length === 1) return copyOf(parts[0]!);
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
   }
 
   /**

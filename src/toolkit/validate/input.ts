@@ -36,7 +36,7 @@ function lineFault(l: Uint8Array): string {
  */
 function sharedFault(v: Uint8Array): string | null {
   const buffer: unknown = v.buffer;
-  return buffer instanceof ArrayBuffer ? null : `a Uint8Array(${v.length}) over a ${typeof SharedArrayBuffer === "function" && buffer instanceof SharedArrayBuffer ? "SharedArrayBuffer" : show(buffer)}, not an ArrayBuffer (copy shared memory before handing it out: bytes.slice())`;
+  return buffer instanceof ArrayBuffer ? null : `a Uint8Array(${v.length}) over a ${typeof SharedArrayBuffer === "function" && buffer instanceof SharedArrayBuffer ? "SharedArrayBuffer" : show(buffer)}, not an ArrayBuffer (copy shared memory before handing it out: new Uint8Array(bytes); a Buffer's slice() is no copy)`;
 }
 
 /** Whether `v` is bytes `tsgi.input` may give: a `Uint8Array` over an `ArrayBuffer` (see {@link sharedFault}). */
