@@ -57,6 +57,9 @@ describe("a PROXY protocol header sent to tsgi", () => {
     ["v2 with a TLV (PP2_TYPE_AUTHORITY)", [Buffer.concat([v2Header(Buffer.from([0x02, 0x00, 0x01, 0x61])), Buffer.from(GET)])]],
     ["v2 LOCAL (health check)", [Buffer.concat([V2_SIG, Buffer.from([0x20, 0x00, 0x00, 0x00]), Buffer.from(GET)])]],
     ["v2 signature split after its leading CRLF CRLF", [V2_SIG.subarray(0, 4), Buffer.concat([V2_SIG.subarray(4), v2Header().subarray(12), Buffer.from(GET)])]],
+    // Refused at the NUL, before the rest of the signature is there: the two empty lines before it tell it (before: "Invalid method").
+    ["v2 signature split just after its NUL", [V2_SIG.subarray(0, 5), Buffer.concat([V2_SIG.subarray(5), v2Header().subarray(12), Buffer.from(GET)])]],
+    ["v2 signature split inside its QUIT", [V2_SIG.subarray(0, 9), Buffer.concat([V2_SIG.subarray(9), v2Header().subarray(12), Buffer.from(GET)])]],
     ["v2 with a length longer than what follows", [Buffer.concat([V2_SIG, Buffer.from([0x21, 0x11, 0xff, 0xff]), Buffer.from(GET)])]],
   ];
   for (const [name, pieces] of cases) {
@@ -77,6 +80,25 @@ describe("a PROXY protocol header sent to tsgi", () => {
       const ok = parseResponses((await raw(s.port, `GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`, { timeoutMs: 5000 })).data);
       expect(ok.map((x) => x.status)).toEqual([200]);
       expect(calls()).toBe(1);
+    });
+  }
+});
+
+describe("a request-line refused at a NUL that is no PROXY v2 header", () => {
+  for (const [name, pieces] of [
+    // A PostgreSQL client's startup message (length, then protocol 3.0): no empty lines before the NUL.
+    ["a PostgreSQL startup message", [Buffer.from("0000000800030000", "hex")]],
+    // The signature's two empty lines and NUL, then (in the same read) a byte that is not its next one.
+    ["two empty lines, a NUL, then no CR", [Buffer.concat([Buffer.from("0d0a0d0a00", "hex"), Buffer.from("X / HTTP/1.1\r\n\r\n")])]],
+    ["one empty line, then a NUL", [Buffer.from("0d0a00", "hex"), Buffer.from("0d0a515549540a", "hex")]],
+  ] as Array<[string, Uint8Array[]]>) {
+    test(`${name}: 400 "Invalid method", not the PROXY protocol message`, async () => {
+      const { app, calls } = countingApp();
+      const s = start(app);
+      const r = await raw(s.port, pieces, { gapMs: 50, timeoutMs: 5000 });
+      const responses = parseResponses(r.data);
+      expect(responses.map((x) => [x.status, x.body.toString("latin1")])).toEqual([[400, "400 Bad Request: Invalid method\n"]]);
+      expect(calls()).toBe(0);
     });
   }
 });

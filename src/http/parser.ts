@@ -724,15 +724,21 @@ export class RequestParser {
    * `start`: in the kept head bytes; bytes from `end` on not here yet),
    * with {@link PROXY_PROTOCOL} for `message` when the line is a PROXY
    * protocol header. Off the hot path: only a request already refused.
+   * A v2 header is refused at its NUL, maybe before the rest of its
+   * signature has arrived (a read that ends inside it): after exactly the
+   * signature's two empty lines, the bytes here matching its start are
+   * enough (a line that starts with a NUL after no empty line, such as a
+   * PostgreSQL client's startup message, keeps `message`).
    */
   private lineFail(message: string, data: Uint8Array, base: number, start: number, end: number): HttpError {
     const kept = this.headBuf;
-    const startsWith = (bytes: readonly number[]) =>
+    const startsWith = (bytes: readonly number[], cutOk = false) =>
       bytes.every((b, k) => {
         const at = base + k;
-        return at < end && (at >= start ? data[at] : kept?.[at - base]) === b;
+        if (at >= end) return cutOk; // not here yet
+        return (at >= start ? data[at] : kept?.[at - base]) === b;
       });
-    return this.fail(400, startsWith(PROXY_V1) || startsWith(PROXY_V2_TAIL) ? PROXY_PROTOCOL : message);
+    return this.fail(400, startsWith(PROXY_V1) || startsWith(PROXY_V2_TAIL, this.emptyLines === 2) ? PROXY_PROTOCOL : message);
   }
 
   /** Whether the 4-byte method starting at `data[base]` (before `start`: in the kept head bytes) is `HEAD`. */
