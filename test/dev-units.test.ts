@@ -1445,6 +1445,29 @@ describe("loader and reloader (in process)", () => {
     expect(r.ok && (r.app as unknown as () => string)()).toBe("named");
   });
 
+  test("a load still importing when the loader is closed (a stop during a reload) leaves import versioning off once it ends (before: it turned it on again for the rest of the process, every later import of a user file versioned)", async () => {
+    const t = temp({
+      "app.ts": 'await new Promise((r) => setTimeout(r, 300));\nexport default () => "app";\n',
+      "later.ts": 'export const later = "later";\n',
+      // A user module importing another (an import from this test file, tsgi's own, is never versioned).
+      "importer.ts": 'export const importLater = () => import("./later.ts");\n',
+    });
+    const loader = new AppLoader(parseAppSpec(t.path("app.ts")));
+    const loading = loader.load();
+    await Bun.sleep(50);
+    loader.close(); // as Reloader.dispose("stop") does, while the load awaits the app's top level
+    try {
+      const r = await loading;
+      expect(r.ok).toBe(true);
+      // An import of a user file after the stop resolves as Bun resolves it: its plain key.
+      const { importLater } = (await import(t.path("importer.ts"))) as { importLater: () => Promise<unknown> };
+      await importLater();
+      expect(Object.keys(require.cache).filter((k) => k.startsWith(t.path("later.ts")))).toEqual([t.path("later.ts")]);
+    } finally {
+      loader.close(); // whatever happened above: later test files import user files in this process
+    }
+  });
+
   test("a module the app writes as it loads and then imports is given to Bun as written, not as the graph scan read it before the load", async () => {
     // Each module is read once per load, by the graph scan; one whose status changed since is read again for Bun.
     const t = temp({

@@ -96,6 +96,8 @@ export class AppLoader {
   #uncleared: string[] = [];
   /** The generation of the app that serves (the last good load), 0 before one. */
   #serving = 0;
+  /** {@link close} was called: a load still running then does not turn import versioning on again. */
+  #closed = false;
   readonly #timeoutMs: number;
 
   readonly #trapExit: boolean;
@@ -251,9 +253,12 @@ export class AppLoader {
       });
     }
     // While this app serves, a lazy import() of a module it loaded gets this
-    // generation's instance (one store, one class for instanceof).
-    this.#serving = this.#loads;
-    setServing(this.#serving);
+    // generation's instance (one store, one class for instanceof). Not once
+    // closed (a stop while this load ran): versioning stays off for the process.
+    if (!this.#closed) {
+      this.#serving = this.#loads;
+      setServing(this.#serving);
+    }
     return done({ ok: true as const, app: found.app, kind: found.kind, warning: ignoredServeOptions(exported, "tsgi-dev") });
   }
 
@@ -281,9 +286,11 @@ export class AppLoader {
 
   /**
    * Stop versioning imports: from now on an import of a user file resolves
-   * as Bun resolves it (the process is done with this app, or a test is).
+   * as Bun resolves it (the process is done with this app, or a test is),
+   * also once a load still running now ends.
    */
   close(): void {
+    this.#closed = true;
     this.#serving = 0;
     setServing(0);
   }
