@@ -376,6 +376,47 @@ describe("a worker's error log, relayed by the supervisor", () => {
   }, 30_000);
 });
 
+describe("a worker's error log faster than the relay takes it", () => {
+  test("what waits in the worker for the supervisor is bounded (16 MiB, then the worker writes stderr itself): a worker logging 4 MB per request to tsgi.errors peaks far below the 400 MB it logs, and every byte reaches stderr (before: the IPC queue held it, 650 MB peak)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-flood-"));
+    const errFile = join(dir, "stderr.log");
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", "0", "--workers", "1", "--no-access-log"], { stdout: "ignore", stderr: Bun.file(errFile) });
+    procs.push(proc);
+    try {
+      const text = () => (existsSync(errFile) ? readFileSync(errFile, "latin1") : "");
+      expect(await waitFor(() => servingPort(text()) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+      const port = servingPort(text())!;
+      const worker = Number(/listening \(pids (\d+)\)/.exec(text())![1]);
+      const size = 4_000_000;
+      let next = 0;
+      const statuses: number[] = [];
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < 100) {
+            next++;
+            const r = await fetch(`http://127.0.0.1:${port}/flood?${size}`, { signal: AbortSignal.timeout(60_000) });
+            await r.arrayBuffer();
+            statuses.push(r.status);
+          }
+        }),
+      );
+      expect(statuses.filter((s) => s !== 200)).toEqual([]);
+      const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${worker}/status`, "utf8"))![1]);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      // Before: every write waited in the worker's IPC queue for the supervisor (658 MB peak, 108 MB at 56232f2^).
+      expect(peakKb).toBeLessThan(300_000);
+      // Nothing lost: each write whole, on a line of its own, marked with the worker's pid.
+      const lines = text().split("\n").filter((l) => l.includes("FFFF"));
+      expect(lines.length).toBe(100);
+      expect(lines.filter((l) => l !== `[tsgi worker ${worker}] ${"F".repeat(size)}`).length).toBe(0);
+    } finally {
+      proc.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe("a stdout reader that stalls", () => {
   test("the access log waiting for it is capped (16 MiB): lines past it are dropped and counted on stderr, memory stays bounded", async () => {
     // The reader never reads; bash prints its pid (to stop it) and execs the server.

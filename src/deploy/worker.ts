@@ -12,7 +12,7 @@ import { wantsSignal } from "../gateway/signal.ts";
 import { loadApp } from "./load-app.ts";
 import type { ResolvedDeploy } from "./options.ts";
 import { resolveTls, stopOptions, withDeployMiddleware } from "./setup.ts";
-import { guardStdio, stderrFlushed } from "./stdio.ts";
+import { guardStdio, STDERR_MAX_WAITING_BYTES, stderrFlushed } from "./stdio.ts";
 import { logStrayErrors } from "./stray-errors.ts";
 import { listenMessage } from "./errors.ts";
 import { BindError } from "../server/bind.ts";
@@ -73,6 +73,9 @@ function ipcFlushed(requests: number): Promise<void> {
   });
 }
 
+/** Bytes of error log handed to the IPC channel and not yet written to it (see {@link relayErrorLog}). */
+let relayWaiting = 0;
+
 /**
  * Hand error log text to the supervisor, which writes it to the stderr all
  * share: one writer, so a worker's message (an error report with its stack,
@@ -81,15 +84,27 @@ function ipcFlushed(requests: number): Promise<void> {
  * a lagging reader has not taken into pieces of any length, cut wherever the
  * pipe is full, so another process's line could land inside any message,
  * even one under `PIPE_BUF` (4096 bytes). With the supervisor gone (IPC
- * closed), the worker writes stderr itself.
+ * closed), the worker writes stderr itself; so it does while
+ * `STDERR_MAX_WAITING_BYTES` (16 MiB) of what it relayed waits to be
+ * written to the channel (a worker logging faster than the relay carries
+ * it), which Bun would otherwise hold in the worker without limit.
  */
 function relayErrorLog(text: string): void {
   if (process.send && process.connected !== false) {
-    try {
-      process.send({ type: "errorlog", text } satisfies WorkerMessage);
-      return;
-    } catch {
-      // supervisor gone: write it here
+    const bytes = Buffer.byteLength(text);
+    // Past the bound, the supervisor is not keeping up (a worker logging faster than the relay
+    // carries it): written here, under stderr's own bound, rather than held without limit.
+    if (relayWaiting === 0 || relayWaiting + bytes <= STDERR_MAX_WAITING_BYTES) {
+      relayWaiting += bytes;
+      try {
+        process.send({ type: "errorlog", text } satisfies WorkerMessage, undefined, undefined, () => {
+          relayWaiting -= bytes;
+        });
+        return;
+      } catch {
+        // supervisor gone: write it here
+        relayWaiting -= bytes;
+      }
     }
   }
   process.stderr.write(text);

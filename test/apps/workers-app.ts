@@ -17,6 +17,7 @@ if (process.env.TSGI_TEST_IMPORT_MS) {
   await Bun.sleep(Number(process.env.TSGI_TEST_IMPORT_MS));
 }
 
+const floods: Record<number, string> = {};
 const app: Application = async (environ, startResponse) => {
   const path = environ.PATH_INFO;
   if (path === "/crash") process.exit(1);
@@ -24,6 +25,11 @@ const app: Application = async (environ, startResponse) => {
   if (path === "/log-then-crash") {
     environ["tsgi.errors"].write("last words before the exit\n");
     process.exit(1);
+  }
+  // A large error log write per request (QUERY_STRING bytes; one string per size).
+  if (path === "/flood") {
+    const size = Number(environ.QUERY_STRING || 1_000_000);
+    environ["tsgi.errors"].write((floods[size] ??= "F".repeat(size) + "\n"));
   }
   if (path === "/hang") {
     const until = Date.now() + 60_000;
