@@ -66,6 +66,12 @@ export interface LoadOptions {
   rampBatch?: number;
   /** Kept up to date while the load runs (for sampling throughput). */
   live?: { answered: number };
+  /**
+   * Go on past `durationMs` until this many requests were answered (a
+   * check that there was traffic, on a machine so loaded that the duration
+   * saw few), for at most `durationMs` + 15 s in all. Default 0.
+   */
+  minAnswered?: number;
 }
 
 export interface LoadResult {
@@ -168,6 +174,8 @@ export async function keepAliveLoad(o: LoadOptions): Promise<LoadResult> {
   const lat: number[] = [];
   const started = performance.now();
   const deadline = started + o.durationMs;
+  const minAnswered = o.minAnswered ?? 0;
+  const overtime = deadline + 15_000;
   let finishedConns = 0;
   let resolveAll!: () => void;
   const all = new Promise<void>((r) => (resolveAll = r));
@@ -186,7 +194,8 @@ export async function keepAliveLoad(o: LoadOptions): Promise<LoadResult> {
   const sendNext = (s: Socket<ConnState>) => {
     const st = s.data;
     st.current = null;
-    if (performance.now() >= deadline) {
+    const now = performance.now();
+    if (now >= deadline && (answered >= minAnswered || now >= overtime)) {
       st.done = true;
       s.end();
       return;
@@ -289,7 +298,7 @@ export async function keepAliveLoad(o: LoadOptions): Promise<LoadResult> {
   for (let c = 0; c < o.connections; c += batch) {
     await Promise.all(Array.from({ length: Math.min(batch, o.connections - c) }, (_, k) => openConn(c + k)));
   }
-  const guard = setTimeout(() => resolveAll(), o.durationMs + 15_000);
+  const guard = setTimeout(() => resolveAll(), o.durationMs + (minAnswered > 0 ? 30_000 : 15_000));
   await all;
   clearTimeout(guard);
   lat.sort((a, b) => a - b);
