@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KeepAliveSession } from "../fixtures/dev/harness.ts";
-import { connectOutcome, fakeWallClock, freePort, LIBFAKETIME, processAlive } from "./helpers.ts";
+import { connectOutcome, fakeWallClock, freePort, LIBFAKETIME, processAlive, servingPort } from "./helpers.ts";
 import { waitFor } from "./fault-helpers.ts";
 import { DUPLICATE_SIGNAL_MS } from "../src/deploy/signals.ts";
 
@@ -549,16 +549,16 @@ describe("tsgi serve: .env files", () => {
     try {
       fs.writeFileSync(join(dir, "app.ts"), 'export default (environ: unknown, startResponse: (s: string, h: [string, string][]) => void) => {\n  startResponse("200 OK", [["Content-Type", "text/plain"]]);\n  return [new TextEncoder().encode(`${process.env.GREETING} ${process.env.REGION}`)];\n};\n');
       fs.writeFileSync(join(dir, ".env"), "GREETING=one\nREGION=from-dotenv\n");
-      const port = freePort();
       const env: Record<string, string | undefined> = { ...process.env, REGION: "from-environment" };
       delete env.GREETING;
-      const proc = Bun.spawn([process.execPath, CLI, "serve", "./app.ts", "--port", String(port), "--workers", "1", "--no-access-log"], { cwd: dir, env, stdout: "ignore", stderr: "pipe" });
+      const proc = Bun.spawn([process.execPath, CLI, "serve", "./app.ts", "--port", "0", "--workers", "1", "--no-access-log"], { cwd: dir, env, stdout: "ignore", stderr: "pipe" });
       procs.push(proc);
       let err = "";
       void (async () => {
         for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
       })();
-      expect(await waitFor(() => /worker\(s\) serving/.test(err), 15_000)).toBe(true);
+      expect(await waitFor(() => servingPort(err) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+      const port = servingPort(err)!;
       const get = async () => (await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) })).text();
       expect(await get()).toBe("one from-environment");
       fs.writeFileSync(join(dir, ".env"), "GREETING=two\nREGION=from-dotenv\n");
@@ -597,15 +597,14 @@ describe("tsgi serve: a fetch export's Bun.serve options", () => {
       const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-w-"));
       try {
         await Bun.write(join(dir, "app.ts"), `export default { port: 3999, hostname: "0.0.0.0", idleTimeout: 30, fetch: () => new Response("from fetch") };\n`);
-        const port = freePort();
-        const proc = Bun.spawn([process.execPath, CLI, "serve", "./app.ts", "--port", String(port), "--no-access-log", ...workers], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+        const proc = Bun.spawn([process.execPath, CLI, "serve", "./app.ts", "--port", "0", "--no-access-log", ...workers], { cwd: dir, stdout: "pipe", stderr: "pipe" });
         let err = "";
         void (async () => {
           for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
         })();
         try {
-          expect(await waitFor(() => /worker\(s\) (serving|listening)|serving .* on /.test(err), 15_000)).toBe(true);
-          const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(3000) });
+          expect(await waitFor(() => servingPort(err) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+          const res = await fetch(`http://127.0.0.1:${servingPort(err)}/`, { signal: AbortSignal.timeout(3000) });
           expect(await res.text()).toBe("from fetch");
           const warning = "the export's port (3999), hostname (0.0.0.0), idleTimeout are Bun.serve options, which tsgi serve does not read: give --port 3999 --host 0.0.0.0 instead (see tsgi serve --help)";
           expect(await waitFor(() => err.includes(warning), 3000)).toBe(true);
@@ -632,15 +631,14 @@ describe("tsgi serve: a Bun.serve app with routes", () => {
     try {
       await Bun.write(join(dir, "app.ts"), `export default { routes: { "/api/status": new Response("OK") }, fetch: () => new Response("from fetch", { status: 404 }) };\n`);
       await Bun.write(join(dir, "routes.ts"), `export default { routes: { "/api/status": new Response("OK") } };\n`);
-      const port = freePort();
-      const proc = Bun.spawn([process.execPath, CLI, "serve", "./app.ts", "--port", String(port), "--no-access-log"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      const proc = Bun.spawn([process.execPath, CLI, "serve", "./app.ts", "--port", "0", "--no-access-log"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
       let err = "";
       void (async () => {
         for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
       })();
       try {
-        expect(await waitFor(() => /serving .* on /.test(err), 15_000)).toBe(true);
-        const res = await fetch(`http://127.0.0.1:${port}/api/status`, { signal: AbortSignal.timeout(3000) });
+        expect(await waitFor(() => servingPort(err) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+        const res = await fetch(`http://127.0.0.1:${servingPort(err)}/api/status`, { signal: AbortSignal.timeout(3000) });
         expect(await res.text()).toBe("from fetch");
         expect(err).toContain("[warn] the export's routes is a Bun.serve option, which tsgi serve does not read: every request goes to fetch(), routes included: match those paths in fetch(), or export a router such as a Hono app (see tsgi serve --help)\n");
         expect(err).not.toContain("use its flags instead");
@@ -648,7 +646,7 @@ describe("tsgi serve: a Bun.serve app with routes", () => {
         proc.kill("SIGKILL");
         await proc.exited;
       }
-      const alone = Bun.spawn([process.execPath, CLI, "serve", "./routes.ts", "--port", String(freePort())], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+      const alone = Bun.spawn([process.execPath, CLI, "serve", "./routes.ts", "--port", "0"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
       const timer = setTimeout(() => alone.kill("SIGKILL"), 10_000);
       const out = (await new Response(alone.stdout).text()) + (await new Response(alone.stderr).text());
       clearTimeout(timer);
