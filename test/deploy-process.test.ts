@@ -231,11 +231,11 @@ export default async (environ: Record<string, string>, sr: (s: string, h: [strin
   for (const workers of [[], ["--workers", "1"]]) {
     const label = workers.length ? " (workers)" : " (one process)";
     test(`SIGTERM: a request in flight on a keep-alive connection is answered with Connection: close, and the connection then closes${label}`, async () => {
-      const port = freePort();
-      const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--no-access-log", "--graceful-timeout", "5", ...workers], { stdout: "ignore", stderr: "pipe" });
+      const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--no-access-log", "--graceful-timeout", "5", ...workers], { stdout: "ignore", stderr: "pipe" });
       procs.push(proc);
       const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-      expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+      expect(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+      const port = servingPort(err())!;
       const c = rawConnection(port);
       try {
         c.send("/?ms=0");
@@ -262,11 +262,11 @@ export default async (environ: Record<string, string>, sr: (s: string, h: [strin
     }, 30_000);
 
     test(`SIGTERM: a keep-alive client that sends its next request as its response ends cannot hold the drain past --graceful-timeout: one deadline from the signal, not one per request${label}`, async () => {
-      const port = freePort();
-      const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(port), "--no-access-log", "--graceful-timeout", "2", ...workers], { stdout: "ignore", stderr: "pipe" });
+      const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--no-access-log", "--graceful-timeout", "2", ...workers], { stdout: "ignore", stderr: "pipe" });
       procs.push(proc);
       const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-      expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 15_000)).toBe(true);
+      expect(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 15_000)).toBe(true);
+      const port = servingPort(err())!;
       const c = rawConnection(port);
       try {
         // A stream whose head (keep-alive) goes out before the signal and which ends 1.5 s after it.
@@ -768,28 +768,27 @@ describe("an open-file limit that cannot hold --max-connections", () => {
 describe("signals other servers use", () => {
   /** `tsgi serve` of an app whose import takes `importMs`; does not wait for it to serve. */
   function serveSlowImport(args: string[], importMs: number) {
-    const port = freePort();
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(port), "--no-access-log", ...args], {
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", "0", "--no-access-log", ...args], {
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, TSGI_TEST_IMPORT_MS: String(importMs) },
     });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>).text;
-    return { proc, port, err };
+    return { proc, err };
   }
 
   test("while the app is still being imported, SIGUSR1, SIGUSR2 and SIGHUP do not kill the single process; it then serves", async () => {
-    const { proc, port, err } = serveSlowImport([], 1500);
+    const { proc, err } = serveSlowImport([], 1500);
     // Bun is up, the app's import under way (a fixed 500 ms could signal before the handlers were installed).
     expect(await waitFor(() => err().includes("test app: importing"), 10_000)).toBe(true);
     for (const signal of ["SIGUSR1", "SIGUSR2", "SIGHUP"] as const) {
       proc.kill(signal);
       await Bun.sleep(50);
     }
-    expect(await waitFor(() => /serving .* on /.test(err()) || proc.exitCode !== null, 10_000)).toBe(true);
+    expect(await waitFor(() => servingPort(err()) !== undefined || proc.exitCode !== null, 10_000)).toBe(true);
     expect(proc.exitCode).toBe(null);
-    expect(await status(port, "/")).toBe(200);
+    expect(await status(servingPort(err())!, "/")).toBe(200);
     expect(err()).toContain("no log files to reopen");
     expect(err()).toContain("SIGHUP: reloading needs --workers");
     proc.kill("SIGTERM");
