@@ -276,7 +276,7 @@ describe("a worker that crashes soon after it listens, again and again", () => {
     const app = join(dir, "crashes.ts");
     // A lost database connection: the app gives up shortly after it began serving.
     await Bun.write(app, `setTimeout(() => process.exit(1), 100);\nexport { default } from ${JSON.stringify(APP)};\n`);
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(freePort()), "--workers", "1", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--workers", "1", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 15_000)).toBe(true);
@@ -299,7 +299,7 @@ describe("a worker that crashes soon after it listens, again and again", () => {
 
 describe("the crash backoff is kept per worker slot", () => {
   test("4 workers killed together soon after listening: each is a first quick crash, replaced after 0.1 s (before: the 2nd, 3rd, 4th in a row waiting 0.2, 0.4, 0.8 s)", async () => {
-    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", String(freePort()), "--workers", "4", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI, "serve", APP, "--port", "0", "--workers", "4", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
@@ -388,7 +388,7 @@ describe("SIGTTOU while a slot waits out its crash backoff", () => {
     const app = join(dir, "crashes-when-flagged.ts");
     // Workers imported before the flag exists serve on; every worker imported after it crashes 0.1 s after listening.
     await Bun.write(app, `import { existsSync } from "node:fs";\nif (existsSync(${JSON.stringify(flag)})) setTimeout(() => process.exit(1), 100);\nexport { default } from ${JSON.stringify(APP)};\n`);
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(freePort()), "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--workers", "3", "--no-access-log"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     expect(await waitFor(() => /worker\(s\) serving/.test(err.text()), 20_000)).toBe(true);
@@ -737,7 +737,7 @@ describe("a worker whose import never finishes", () => {
 
   test("at start-up: killed at --timeout, and the start fails with exit 1 and a message saying so", async () => {
     const app = await hangingApp("hang", null);
-    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", String(freePort()), "--workers", "2", "--timeout", "2"], { stdout: "ignore", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, CLI, "serve", app, "--port", "0", "--workers", "2", "--timeout", "2"], { stdout: "ignore", stderr: "pipe" });
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     const started = Date.now();
