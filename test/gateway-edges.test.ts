@@ -7,13 +7,16 @@
  * write() among collected chunks; write()'s backpressure; posthooks that
  * fail; a write() after the response ended; a body returned after the
  * server gave up on the request; a late read of an unread body;
- * readline(size) with the newline further on.
+ * readline(size) with the newline further on; the gateway's last resort
+ * (cut()) closing a connection whose error answer failed after its head.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { RequestHandler } from "../src/server/handler.ts";
+import type { ErrorResponse } from "../src/gateway/run.ts";
 import type { Application } from "../src/spec.ts";
 import { enc, get, parseResponses, raw, serverPool } from "./helpers.ts";
 
@@ -340,5 +343,37 @@ describe("tsgi.input.readline(size)", () => {
     const body = "abcdefgh\nij\n";
     const r = await raw(s.port, `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`, { until: (d) => d.toString().endsWith("]"), timeoutMs: 3000 });
     expect(JSON.parse(parseResponses(r.data)[0]!.body.toString())).toEqual(["abcde", "fgh\n", "ij\n"]);
+  });
+});
+
+describe("the gateway's last resort: its own error answer failing after its head went out", () => {
+  test("a handleError() response whose body getter throws once read again: the head that went out is followed by the connection's close, not left open as if the body were coming", async () => {
+    // (Mutant: cut() without its sink.abort(): the 503's head went out with Content-Length: 10 and the
+    // connection stayed open under it, the client waiting for 10 bytes that never came.)
+    // The getter gives bytes to the hook's check and to the head (its Content-Length), then throws on
+    // the write of the body: failSafely()'s catch, the one path to cut() with the sink still open.
+    let reads = 0;
+    class Flaky extends RequestHandler {
+      override handleError(): ErrorResponse {
+        return {
+          status: "503 Service Unavailable",
+          headers: [["Content-Type", "text/plain"]],
+          get body(): Uint8Array {
+            if (++reads > 2) throw new Error("body getter gave out");
+            return enc("unavailabl");
+          },
+        };
+      }
+    }
+    const s = start(() => {
+      throw new Error("app failed");
+    }, { handlerClass: Flaky });
+    const r = await raw(s.port, get("/x"), { timeoutMs: 3000 });
+    expect(r.data.toString("latin1")).toStartWith("HTTP/1.1 503 ");
+    expect(r.data.toString("latin1")).toContain("Content-Length: 10\r\n");
+    expect(r.data.toString("latin1")).not.toContain("unavailabl");
+    expect(r.closed).toBe(true);
+    expect(reads).toBeGreaterThan(2);
+    expect(s.errors.join("")).toContain("body getter gave out");
   });
 });
