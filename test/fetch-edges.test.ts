@@ -7,9 +7,14 @@
  * Content-Length: 0, and a streamed body under Content-Length: 0;
  * REMOTE_PORT from a remoteAddress option without a port; through
  * fromFetchHandler on the tsgi server, no 100 Continue before the handler
- * reads, and a decompressed stream's stale Content-Length dropped.
+ * reads, a decompressed stream's stale Content-Length dropped, and a
+ * Bun.file()'s size as Content-Length where the server has no
+ * tsgi.file_wrapper.
  */
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fromFetchHandler, toFetchHandler } from "../src/fetch/index.ts";
 import type { Application } from "../src/spec.ts";
 import { enc, parseResponses, raw, serverPool } from "./helpers.ts";
@@ -193,5 +198,29 @@ describe("fromFetchHandler on the tsgi server", () => {
     const r = await raw(s.port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { timeoutMs: 3000 });
     const [res] = parseResponses(r.data);
     expect([res!.headers["content-length"], res!.headers["transfer-encoding"], res!.body.toString()]).toEqual<unknown[]>([undefined, "chunked", "decompressed body, longer than its field says"]);
+  });
+  test("a Bun.file() where the server has no tsgi.file_wrapper goes out with its size as Content-Length, not chunked, and HEAD carries the GET's length", async () => {
+    // (Mutant: fileBody() without its Content-Length from file.size: the file went out chunked, HEAD with no length at all.)
+    const dir = mkdtempSync(join(tmpdir(), "tsgi-fetch-edges-"));
+    try {
+      const bytes = new Uint8Array(100_000).map((_, i) => i % 253);
+      writeFileSync(join(dir, "data.bin"), bytes);
+      const handler = fromFetchHandler(() => new Response(Bun.file(join(dir, "data.bin"))));
+      // A middleware that takes the wrapper away, as a gateway without one (tsgi.file_wrapper is optional, PEP 3333) gives none.
+      const s = start((environ, sr) => {
+        delete environ["tsgi.file_wrapper"];
+        return handler(environ, sr);
+      });
+      const r = await raw(s.port, "GET /data.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { timeoutMs: 3000 });
+      const [res] = parseResponses(r.data);
+      expect([res!.framing, res!.headers["content-length"], res!.complete]).toEqual<unknown[]>(["length", String(bytes.length), true]);
+      expect(new Uint8Array(res!.body)).toEqual(bytes);
+      const head = await raw(s.port, "HEAD /data.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { timeoutMs: 3000 });
+      const [h] = parseResponses(head.data, ["HEAD"]);
+      expect([h!.headers["content-length"], h!.headers["transfer-encoding"], h!.body.length]).toEqual<unknown[]>([String(bytes.length), undefined, 0]);
+      expect(s.errors.join("")).toBe("");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
