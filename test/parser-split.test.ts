@@ -8,6 +8,9 @@ import { describe, expect, test } from "bun:test";
 import { RequestParser, type ParserLimits, type RequestHead } from "../src/http/parser.ts";
 import { dec, enc, run, type Event, type Outcome } from "./parser-harness.ts";
 import { prng } from "../bench/prng.ts";
+import { watchForEndlessLoops } from "./loop-watchdog.ts";
+
+watchForEndlessLoops(import.meta.path);
 
 const whole = (input: Uint8Array, limits?: Partial<ParserLimits>): Outcome => run(input, [], limits);
 const bytewise = (input: Uint8Array, limits?: Partial<ParserLimits>): Outcome =>

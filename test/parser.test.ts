@@ -7,6 +7,9 @@ import { describe, expect, test } from "bun:test";
 import { HttpError } from "../src/http/errors.ts";
 import { DEFAULT_PARSER_LIMITS, RequestParser, type ParserLimits, type RequestHead } from "../src/http/parser.ts";
 import { dec, enc, run, type Outcome } from "./parser-harness.ts";
+import { watchForEndlessLoops } from "./loop-watchdog.ts";
+
+watchForEndlessLoops(import.meta.path);
 
 
 const whole = (s: string, limits?: Partial<ParserLimits>): Outcome => run(enc(s), [], limits);

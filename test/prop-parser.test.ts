@@ -29,6 +29,9 @@ import { isIPv6 } from "node:net";
 import { byteByByte, cut, feed as feedWith, type ParsedMessage, type ParseOutcome } from "../bench/fuzz.ts";
 import { HttpError } from "../src/http/errors.ts";
 import { RequestParser, type ParserLimits, type RequestHead } from "../src/http/parser.ts";
+import { watchForEndlessLoops } from "./loop-watchdog.ts";
+
+watchForEndlessLoops(import.meta.path);
 
 const RUNS = Number(process.env.PROP_RUNS ?? 300);
 const SEED = process.env.PROP_SEED === undefined ? 20261123 : Number(process.env.PROP_SEED);
