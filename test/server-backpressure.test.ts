@@ -293,6 +293,37 @@ test("sendTimeout restarts whenever the client reads: a slow but steady reader g
   expect(s.errors.join("")).toBe("");
 }, 30000);
 
+test("sendTimeout 0 is no limit: a client that reads nothing for longer than a sweeper tick still gets the whole response, nothing logged", async () => {
+  // (Mutant: armSendDeadline() without its `ms > 0` case: with sendTimeout 0 the deadline was due at once, and the
+  // sweeper's next tick cut the connection of the first client whose output waited.)
+  const total = 8 * 1024 * 1024;
+  const chunk = new Uint8Array(CHUNK).fill(0x65);
+  const app: Application = (_e, sr) => {
+    sr("200 OK", [["Content-Length", String(total)]]);
+    return (function* () {
+      for (let i = 0; i < total / CHUNK; i++) yield chunk;
+    })();
+  };
+  const s = startServer(app, { sendTimeout: 0 });
+  servers.push(s);
+  const sock = connect({ host: "127.0.0.1", port: s.port });
+  sock.pause();
+  await new Promise((r) => sock.on("connect", r));
+  let received = 0;
+  let closed = false;
+  sock.on("data", (d) => (received += d.length));
+  sock.on("close", () => (closed = true));
+  sock.write(get("/"));
+  // Not reading for 2.5 s: more than two sweeper ticks (1 s) with the server's output waiting.
+  await Bun.sleep(2500);
+  expect(closed).toBe(false);
+  sock.resume();
+  for (let k = 0; k < 1000 && received < total && !closed; k++) await Bun.sleep(10);
+  sock.destroy();
+  expect(received).toBeGreaterThan(total);
+  expect(s.errors.join("")).toBe("");
+}, 30000);
+
 test("socketTimeout sets sendTimeout too (eventlet socket_timeout, cheroot timeout)", async () => {
   const { resolveOptions } = await import("../src/server/options.ts");
   expect(resolveOptions({ socketTimeout: 1234 }).sendTimeout).toBe(1234);
