@@ -2503,6 +2503,10 @@ describe("durations a timer cannot hold (over 2^31 - 1 ms)", () => {
     }
     expect(() => createServer(slow, { keepalive: 3_000_000 })).toThrow(/^server option keepalive must be .* \(0 to 2147483\.647\), got 3000000$/);
     expect(() => createServer(slow, { keepalive: 2_147_483 })).not.toThrow();
+    // The edge itself: 2147483.647 s is 2^31 - 1 ms, the longest a timer holds; a thousandth of a ms more is not.
+    // (Mutant: `seconds * 1000 >= MAX_TIMER_MS`: the largest keepalive the message offers was refused.)
+    expect(resolveOptions({ keepalive: 2_147_483.647 }).keepAliveTimeout).toBe(max);
+    expect(() => createServer(slow, { keepalive: 2_147_483.648 })).toThrow(/^server option keepalive must be .* \(0 to 2147483\.647\), got 2147483\.648$/);
   });
 
   test("a socketTimeout that is no timeout (-1, 1.5, \"30\", NaN) is a RangeError naming socketTimeout, not headerTimeout, which the user did not give (before: 'server option headerTimeout must be a non-negative integer, got -1')", () => {
