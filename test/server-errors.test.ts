@@ -1554,6 +1554,8 @@ except OSError as e:
     test("a port above 65535 is the server's RangeError naming the option, not Bun's SocketOptions error", () => {
       expect(() => createServer(echoApp([]), { port: 70000 })).toThrow(/^server option port must be a TCP port, 0 to 65535, got 70000$/);
       expect(() => createServer(echoApp([]), { port: 65535 })).not.toThrow();
+      // The edge: the first port past the range. (Mutant: `port > 65536`: 65536 was taken, and serve() failed in Bun.)
+      expect(() => createServer(echoApp([]), { port: 65536 })).toThrow(/^server option port must be a TCP port, 0 to 65535, got 65536$/);
     });
 
     test("limits that would refuse everything at 0 are a RangeError, as their CLI flags are", () => {
