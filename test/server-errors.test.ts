@@ -1513,6 +1513,8 @@ except OSError as e:
         [{ requestTimeout: 5n }, "server option requestTimeout must be a non-negative integer, got 5n"],
         [{ requestTimeout: new Number(5) }, "server option requestTimeout must be a non-negative integer, got a Number object holding 5, not a number: pass the primitive, Number(value) or 5"],
         [{ fd: Symbol("fd") }, "server option fd must be a non-negative integer file descriptor, got Symbol(fd)"],
+        // (Mutant: `resolved.fd < -1`: fd -1, no descriptor, passed createServer().)
+        [{ fd: -1 }, "server option fd must be a non-negative integer file descriptor, got -1"],
         [{ maxHttpVersion: new String("HTTP/1.1") }, 'server option maxHttpVersion must be "HTTP/1.0" or "HTTP/1.1", got a String object holding "HTTP/1.1", not a string'],
         [{ unixMode: cyclic }, "server option unixMode must be permission bits from 0o000 to 0o777 (e.g. 0o660), got Object (no JSON: TypeError: "],
         [{ keepalive: NaN }, "server option keepalive must be true, false or the idle time between requests in seconds (0 to 2147483.647), got NaN"],
