@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import { RequestHandler } from "../src/server/handler.ts";
 import { ACCESS_LOG_FLUSH_MS } from "../src/server/log.ts";
-import type { AccessLogFields } from "../src/server/options.ts";
+import { DEFAULT_SERVER_OPTIONS, resolveOptions, type AccessLogFields } from "../src/server/options.ts";
 import type { ErrorResponse } from "../src/gateway/run.ts";
 import type { Application, Body, Environ, ErrorStream } from "../src/spec.ts";
 import { enc, get, parseResponses, raw, rawOne, serverPool } from "./helpers.ts";
@@ -376,6 +376,14 @@ describe("handleError (gevent handle_error)", () => {
 });
 
 describe("option types checked when the server is created", () => {
+  test("an option given as undefined takes its default, as one left out does (a config object whose keys are declared but unset: { port: config.port })", () => {
+    // (Mutant: resolveOptions() copying undefined values over the defaults: port undefined was 'must be a non-negative integer, got undefined'.)
+    const given = { port: undefined, hostname: undefined, keepalive: undefined, maxHeaderBytes: undefined, headerTimeout: undefined, urlScheme: undefined, ignoredSocketErrors: undefined };
+    const resolved = resolveOptions(given);
+    expect(resolved).toMatchObject({ port: DEFAULT_SERVER_OPTIONS.port, hostname: "127.0.0.1", keepalive: true, maxHeaderBytes: DEFAULT_SERVER_OPTIONS.maxHeaderBytes, headerTimeout: DEFAULT_SERVER_OPTIONS.headerTimeout, urlScheme: "http" });
+    expect(resolved.ignoredSocketErrors).toEqual([...DEFAULT_SERVER_OPTIONS.ignoredSocketErrors]);
+  });
+
   test("a switch given as a string (keepalive: \"false\" from an env var or a config file, which was truthy and left keep-alive on) or a urlScheme other than http and https (\"ftp\" went into every environ) is a TypeError naming the option, from createServer() and makeServer(); booleans, a number keepalive (eventlet's idle seconds; 0 is off) and https still work", async () => {
     const { createServer } = await import("../src/server/server.ts");
     const { makeServer } = await import("../src/toolkit/simple-server.ts");
