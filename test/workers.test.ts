@@ -912,6 +912,36 @@ describe("tsgi serve errors", () => {
     }
   }, 30_000);
 
+  test("an app file that is not code (app.py, README.md, data.json): one line saying it is no JavaScript or TypeScript module and which to give, the module of the same name when there is one, as tsgi-dev says it, with --workers and without (before: only 'the default export is a string, neither a TSGI application ...')", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-py-"));
+    try {
+      fs.writeFileSync(join(dir, "app.py"), "def app(environ, start_response): pass\n");
+      fs.writeFileSync(join(dir, "app.ts"), "export default (environ: unknown, startResponse: unknown) => [];\n");
+      fs.writeFileSync(join(dir, "README.md"), "# my app\n");
+      fs.writeFileSync(join(dir, "data.json"), "{}\n");
+      fs.writeFileSync(join(dir, "obj.ts"), "export default {};\n");
+      const cases: Array<[string, string]> = [
+        ["./app.py", "the default export of ./app.py is a string, not an application: ./app.py is not a JavaScript or TypeScript module (Bun imports a .py file as text or data); did you mean ./app.ts?\n"],
+        ["README.md", "the default export of README.md is a string, not an application: README.md is not a JavaScript or TypeScript module (Bun imports a .md file as text or data); give the app's module, e.g. tsgi serve ./app.ts\n"],
+        ["./data.json", "the default export of ./data.json is an object without a fetch() method, not an application: ./data.json is not a JavaScript or TypeScript module (Bun imports a .json file as text or data); give the app's module, e.g. tsgi serve ./app.ts\n"],
+        // A code module keeps the shapes an app may take.
+        ["./obj.ts", "the default export of ./obj.ts is an object without a fetch() method, neither a TSGI application (environ, startResponse) nor a fetch handler"],
+      ];
+      for (const [arg, message] of cases) {
+        for (const workers of [[], ["--workers", "1"]]) {
+          const what = [arg, ...workers].join(" ");
+          const r = await runTsgi(["serve", arg, "--port", String(freePort()), "--no-access-log", ...workers], dir);
+          expect(r.code, what).toBe(1);
+          expect(r.out, what).toContain(message);
+          expect(r.out, what).not.toContain("    at "); // no stack
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test("an app under a directory whose name has a '?' or (POSIX) a '\\', or a file named so, which Bun cannot import: exit 1 naming what to rename, as tsgi-dev says it, with --workers and without (before: Bun's 'Cannot find module' of a file that is there, or 'ENOENT reading .../my/app/app.ts')", async () => {
     const fs = await import("node:fs");
     const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-q-"));

@@ -13,7 +13,7 @@
  * source (Bun's inline source maps).
  * @module
  */
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import { ignoredServeOptions } from "../fetch/detect.ts";
@@ -215,9 +215,42 @@ export async function loadApp(spec: string, cwd: string = process.cwd()): Promis
   if (exported === undefined) throw new StartupError(missingExportMessage(parsed.path, parsed.path, parsed.exportName, mod));
   const found = detectApplication(exported);
   if (!found) {
-    throw new StartupError(`${parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`} of ${parsed.path} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`);
+    const name = parsed.exportName === "default" ? "the default export" : `export ${parsed.exportName}`;
+    const data = notCodeModule(parsed.file, parsed.path, "tsgi serve");
+    throw new StartupError(
+      data
+        ? `${name} of ${parsed.path} is ${describeExport(exported)}, not an application: ${data}`
+        : `${name} of ${parsed.path} is ${describeExport(exported)}, neither a TSGI application (environ, startResponse) nor a fetch handler`,
+    );
   }
   return { ...found, file: parsed.file, warning: ignoredServeOptions(exported, "tsgi serve") };
+}
+
+/** The extensions Bun imports as JavaScript or TypeScript code. */
+const CODE_EXTENSIONS = [".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"];
+
+/**
+ * For an app file whose extension is not code's (`app.py`, `README.md`,
+ * `data.json`, `index.html`: Bun imports them as text or data, whose default
+ * export is no application), what to say instead of the shapes an app may
+ * take, shared by `tsgi serve` and `tsgi-dev`: that it is no module, and
+ * which to give, the module beside it with the same name when there is one
+ * (`app.py` → `./app.ts`), else `<command> ./app.ts` as the example.
+ * `undefined` for a code file, or one without an extension (a script
+ * written in JavaScript).
+ * @param file the app file's absolute path.
+ * @param label the file as the message names it (`./app.py`); the module
+ *   suggested is named alike (`./app.ts`).
+ * @param command the command in the example, `"tsgi serve"` or `"tsgi-dev"`.
+ */
+export function notCodeModule(file: string, label: string, command: string): string | undefined {
+  const ext = extname(file);
+  if (ext === "" || CODE_EXTENSIONS.includes(ext.toLowerCase())) return undefined;
+  const stem = file.slice(0, -ext.length);
+  const beside = CODE_EXTENSIONS.find((e) => existsSync(stem + e));
+  const named = (e: string) => (label.endsWith(ext) ? label.slice(0, -ext.length) + e : stem + e);
+  const give = beside ? `did you mean ${named(beside)}?` : `give the app's module, e.g. ${command} ./app.ts`;
+  return `${label} is not a JavaScript or TypeScript module (Bun imports a ${ext} file as text or data); ${give}`;
 }
 
 /**

@@ -15,11 +15,10 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { extname } from "node:path";
 import { type ApplicationKind, describeExport, detectApplication } from "../fetch/index.ts";
 import { ignoredServeOptions } from "../fetch/detect.ts";
 import type { Application } from "../spec.ts";
-import { appFileProblem, missingExportMessage, type AppSpec } from "../deploy/load-app.ts";
+import { appFileProblem, missingExportMessage, notCodeModule, type AppSpec } from "../deploy/load-app.ts";
 import { packageManifests, resolverConfigs, scanGraph } from "./graph.ts";
 import { type DisposeProblem, HotModules } from "./hot.ts";
 import { fingerprint } from "./fingerprint.ts";
@@ -240,7 +239,7 @@ export class AppLoader {
     const found = detectApplication(exported);
     if (!found) {
       const name = exportName === "default" ? "the default export" : `export ${exportName}`;
-      const data = notCodeModule(file);
+      const data = notCodeModule(file, label, "tsgi-dev");
       return done({
         ok: false as const,
         failure: {
@@ -376,26 +375,6 @@ function trapExit(): () => void {
   return () => {
     process.exit = real;
   };
-}
-
-/** The extensions Bun imports as JavaScript or TypeScript code. */
-const CODE_EXTENSIONS = new Set([".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs"]);
-
-/**
- * For an app file whose extension is not code's (`app.py`, `README.md`,
- * `data.json`, `index.html`: Bun imports them as text or data, whose default
- * export is no application), what to say instead of the shapes an app may
- * take: that it is no module, and which to give, the module beside it with
- * the same name when there is one (`app.py` → `./app.ts`). `undefined` for
- * a code file, or one without an extension (a script written in JavaScript).
- */
-function notCodeModule(file: string): string | undefined {
-  const ext = extname(file);
-  if (ext === "" || CODE_EXTENSIONS.has(ext.toLowerCase())) return undefined;
-  const stem = file.slice(0, -ext.length);
-  const beside = [...CODE_EXTENSIONS].find((e) => existsSync(stem + e));
-  const give = beside ? `did you mean ${displayPath(stem + beside)}?` : "give the app's module, e.g. tsgi-dev ./app.ts";
-  return `${displayPath(file)} is not a JavaScript or TypeScript module (Bun imports a ${ext} file as text or data); ${give}`;
 }
 
 /** The path relative to the working directory when inside it, for messages. */
