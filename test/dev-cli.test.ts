@@ -101,6 +101,24 @@ describe("tsgi-dev CLI", () => {
     expectOneLineError(folder.out, /\. is a directory: give the app's module file, e\.g\. \.\/app\.ts/);
   });
 
+  test("a file: URL or a quoted '~/app.ts' (no shell expansion): 'no such file' says so and gives the path (before: 'no such file' alone)", async () => {
+    const app = helloApp();
+    app.write("home/app.ts", HELLO);
+    const home = join(app.dir, "home");
+    const url = await run([Bun.pathToFileURL(join(app.dir, "app.ts")).href + ":app"], app.dir);
+    expect(url.code).toBe(1);
+    expectOneLineError(url.out, new RegExp(`no such file: file://.*/app\\.ts; a file: URL is no path here: give its path, ${join(app.dir, "app.ts").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:app$`, "m"));
+    const gone = await run(["file:///no-such-dir/app.ts"], app.dir);
+    expect(gone.code).toBe(1);
+    expectOneLineError(gone.out, /no such file: file:\/\/\/no-such-dir\/app\.ts; a file: URL is no path here: its path, \/no-such-dir\/app\.ts, is not there either$/m);
+    const tilde = await run(["~/app.ts"], app.dir, { HOME: home });
+    expect(tilde.code).toBe(1);
+    expectOneLineError(tilde.out, new RegExp(`no such file: ~/app\\.ts; the shell did not expand the "~" \\(it does not inside quotes, and tsgi does not\\): write \\$HOME/app\\.ts or an absolute path: ${home.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/app\\.ts$`, "m"));
+    const nowhere = await run(["~/nope.ts"], app.dir, { HOME: home });
+    expect(nowhere.code).toBe(1);
+    expectOneLineError(nowhere.out, /no such file: ~\/nope\.ts; the shell did not expand the "~" \(it does not inside quotes, and tsgi does not\): write \$HOME\/nope\.ts or an absolute path$/m);
+  });
+
   test("an app under a directory whose name has a '?' (which Bun reads as a query: it imports no module there): a startup error naming the directory, in each reload mode (before: the server started and served 'Cannot find module' of the path cut at the '?', with 'Fix the code and save')", async () => {
     const app = helloApp();
     app.write("my?app/app.ts", HELLO);

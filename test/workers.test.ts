@@ -868,6 +868,36 @@ describe("tsgi serve errors", () => {
     expect(r.out).toContain("no such file");
   }, 20_000);
 
+  test("a file: URL or a quoted '~/app.ts' (no shell expansion): 'no such file' says so and gives the path, with --workers and without (before: 'no such file' alone)", async () => {
+    const fs = await import("node:fs");
+    const dir = fs.mkdtempSync(join((await import("node:os")).tmpdir(), "tsgi-url-"));
+    try {
+      fs.mkdirSync(join(dir, "home"));
+      fs.writeFileSync(join(dir, "home", "app.ts"), "export default (environ: unknown, startResponse: unknown) => [];\n");
+      const file = join(dir, "home", "app.ts");
+      const cases: Array<[string, string]> = [
+        [`${Bun.pathToFileURL(file).href}:app`, `no such file: ${Bun.pathToFileURL(file).href}; a file: URL is no path here: give its path, ${file}:app\n`],
+        ["file:///no-such-dir/app.ts", "no such file: file:///no-such-dir/app.ts; a file: URL is no path here: its path, /no-such-dir/app.ts, is not there either\n"],
+        ["~/app.ts", `no such file: ~/app.ts; the shell did not expand the "~" (it does not inside quotes, and tsgi does not): write $HOME/app.ts or an absolute path: ${file}\n`],
+        ["~/nope.ts", 'no such file: ~/nope.ts; the shell did not expand the "~" (it does not inside quotes, and tsgi does not): write $HOME/nope.ts or an absolute path\n'],
+      ];
+      for (const [arg, message] of cases) {
+        for (const workers of [[], ["--workers", "1"]]) {
+          const what = [arg, ...workers].join(" ");
+          const p = Bun.spawn([process.execPath, CLI, "serve", arg, "--port", String(freePort()), "--no-access-log", ...workers], { stdout: "pipe", stderr: "pipe", cwd: dir, env: { ...process.env, HOME: join(dir, "home") } });
+          const timer = setTimeout(() => p.kill(), 10_000);
+          const out = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text());
+          clearTimeout(timer);
+          expect(await p.exited, what).toBe(1);
+          expect(out, what).toContain(message);
+          expect(out, what).not.toContain("    at "); // no stack
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   test("an app argument ending in ':' (no export name) is a bad command line: exit 2 with what to write, with workers and without", async () => {
     for (const workers of [[], ["--workers", "1"]]) {
       const r = await runCli([`${APP}:`, "--port", String(freePort()), ...workers]);

@@ -14,7 +14,9 @@
  * @module
  */
 import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { homedir } from "node:os";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describeExport, detectApplication, type ApplicationKind } from "../fetch/index.ts";
 import { ignoredServeOptions } from "../fetch/detect.ts";
 import { notInstalledHint } from "./missing-package.ts";
@@ -132,6 +134,8 @@ export function appFileProblem(spec: AppSpec): string | null {
       const module = named[1] + moduleExt;
       return `no such file: ${path}; ${module} is there, and ${JSON.stringify(named[2])} after ':' is no export name (a JavaScript identifier, e.g. ${module}:app)`;
     }
+    const written = writtenPathHint(path, exportPart);
+    if (written) return `no such file: ${path}; ${written}`;
     const ext = MODULE_EXTENSIONS.find((e) => isFileAt(spec.file + e));
     const near = ext ? `${path}${ext}` : nearAppFile(spec);
     return `no such file: ${path}${near ? `; did you mean ${near}${exportPart}?` : ""}`;
@@ -157,6 +161,44 @@ export function appFileProblem(spec: AppSpec): string | null {
     return `${path} is a directory: give the app's module file${entry ? `, e.g. ${entry}` : ""}`;
   }
   return `${path} is not a regular file`;
+}
+
+/**
+ * For an app path that is not there, a path written in a form the command
+ * line does not read, and what to give instead, or `undefined`:
+ * - a `file:` URL (`file:///srv/app.ts`): the path it names (`/srv/app.ts`,
+ *   WHATWG URL / RFC 8089), said to be there or not;
+ * - a leading `~` (`'~/app.ts'` quoted, or `--app=~/x` style): a shell expands
+ *   it to the home directory only unquoted at the start of a word (POSIX
+ *   Shell Command Language, 2.6.1 Tilde Expansion); tsgi does not, so
+ *   `$HOME/app.ts` or an absolute path (for `~/`: `os.homedir()`'s, named
+ *   when the file is there).
+ * @param path the app path as the user wrote it, without `:name`.
+ * @param exportPart what followed it (`:app`), kept in a suggestion.
+ */
+function writtenPathHint(path: string, exportPart: string): string | undefined {
+  if (/^file:/i.test(path)) {
+    let local: string | undefined;
+    try {
+      local = fileURLToPath(path);
+    } catch {
+      // file://host/..., or a malformed URL: no local path to name.
+    }
+    if (local === undefined) return "a file: URL is no path here, and this one names no local file: give the file's path, e.g. ./app.ts";
+    return isFileAt(local) ? `a file: URL is no path here: give its path, ${local}${exportPart}` : `a file: URL is no path here: its path, ${local}, is not there either`;
+  }
+  const tilde = /^~([^/]*)(?:\/(.*))?$/.exec(path);
+  if (tilde) {
+    const user = tilde[1]!;
+    const rest = tilde[2] ?? "";
+    const home = user === "" ? homedir() : undefined;
+    const full = home !== undefined ? join(home, rest) : undefined;
+    const there = full !== undefined && isFileAt(full) ? `: ${full}${exportPart}` : "";
+    const file = rest === "" ? "app.ts" : rest;
+    const example = user === "" ? `$HOME/${file}${exportPart}` : `~${user}/${file}${exportPart} unquoted`;
+    return `the shell did not expand the "~" (it does not inside quotes, and tsgi does not): write ${example} or an absolute path${there}`;
+  }
+  return undefined;
 }
 
 /**
