@@ -323,6 +323,11 @@ describe("tsgi-dev CLI", () => {
     const r = await run(["./obj.ts"], app.dir);
     expect(r.code).toBe(1);
     expectOneLineError(r.out, /the default export of \.\/obj\.ts is an object without a fetch\(\) method, not an application/);
+    // A fetch that is there but no function: its type (before: "an object without a fetch() method").
+    app.write("fetch1.ts", "export default { fetch: 1 };\n");
+    const f = await run(["./fetch1.ts"], app.dir);
+    expect(f.code).toBe(1);
+    expectOneLineError(f.out, /the default export of \.\/fetch1\.ts is an object whose fetch is a number, not a function, not an application \(a TSGI application/);
     const n = await run(["./num.ts:app"], app.dir);
     expect(n.code).toBe(1);
     expectOneLineError(n.out, /export app of \.\/num\.ts is a number, not an application/);

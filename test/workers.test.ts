@@ -920,6 +920,8 @@ describe("tsgi serve errors", () => {
       // An async factory's result exported as it is.
       await Bun.write(join(dir, "factory.ts"), "const createApp = async () => (environ: unknown, startResponse: unknown) => [];\nexport default createApp();\n");
       await Bun.write(join(dir, "cls.ts"), "export default class App {\n  constructor(environ: unknown, startResponse: unknown) {}\n}\n");
+      await Bun.write(join(dir, "fetch1.ts"), "export default { fetch: 1 };\n");
+      await Bun.write(join(dir, "unbuilt.ts"), "const app: { fetch?: unknown } = {};\nexport default { fetch: app.fetch };\n");
       const cases: Array<[string, string]> = [
         ["./app", "no such file: ./app; did you mean ./app.ts?"],
         [".", ". is a directory: give the app's module file, e.g. ./app.ts"],
@@ -930,6 +932,9 @@ describe("tsgi serve errors", () => {
         ["./factory.ts", "the default export of ./factory.ts is a Promise (export what it resolves to: export default await createApp()), neither"],
         // A class was served, and every request failed with a 500 (spec.md: a tool refuses an unusable export before it accepts connections).
         ["./cls.ts", "the default export of ./cls.ts is a class (App), which cannot be called without new, neither a TSGI application"],
+        // A fetch that is there but no function: its type (before: "an object without a fetch() method").
+        ["./fetch1.ts", "the default export of ./fetch1.ts is an object whose fetch is a number, not a function, neither a TSGI application"],
+        ["./unbuilt.ts", "the default export of ./unbuilt.ts is an object whose fetch is undefined, not a function, neither a TSGI application"],
       ];
       for (const [arg, message] of cases) {
         const r = await runTsgi(["serve", arg, "--port", String(freePort())], dir);

@@ -60,7 +60,8 @@ function isClass(f: Function): boolean {
 
 /**
  * What an export is, for messages when it is not an application: `"a number"`,
- * `"null"`, `"an object without a fetch() method"`, `"a class (App), which
+ * `"null"`, `"an object without a fetch() method"`, `"an object whose fetch
+ * is a number, not a function"` (`{ fetch: 1 }`), `"a class (App), which
  * cannot be called without new"` (export a function, or a bound method of
  * an instance, instead: spec.md "The application side"), and for a promise
  * (an async factory's result exported as it is) what to export instead.
@@ -75,13 +76,30 @@ export function describeExport(exported: unknown): string {
     return "a Promise (export what it resolves to: export default await createApp())";
   }
   if (typeof exported === "object") {
+    // `{ fetch: handler }` with the handler not yet a function (`fetch: app.fetch` of an app not built, a typo'd import).
+    if ("fetch" in exported) {
+      let fetch: unknown;
+      try {
+        fetch = (exported as { fetch?: unknown }).fetch;
+      } catch {
+        return "an object whose fetch could not be read (its getter threw), not a fetch() method";
+      }
+      return `an object whose fetch is ${typeName(fetch)}, not a function`;
+    }
     // Bun.serve({ routes }) needs no fetch(); served here, its routes would be nothing at all.
     const routes = (exported as Record<string, unknown>)["routes"] ?? (exported as Record<string, unknown>)["static"];
     return isRecord(routes)
       ? "an object with Bun.serve routes but no fetch() method (tsgi serves one fetch(request) for every path and reads no routes: add a fetch() that matches the paths, or export a router such as a Hono app)"
       : "an object without a fetch() method";
   }
-  const type = typeof exported;
+  return typeName(exported);
+}
+
+/** `"null"`, `"undefined"`, `"an array"`, or `typeof` with its article (`"a number"`, `"an object"`). */
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  const type = typeof value;
   return type === "undefined" ? "undefined" : `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
 }
 
