@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
-import { hostname, tmpdir } from "node:os";
+import { hostname, networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "../src/server/index.ts";
 import { collect, freePort, servingPort } from "./helpers.ts";
@@ -104,6 +104,52 @@ describe("TCP", () => {
       await server.close();
     }
   });
+});
+
+describe("an IPv6 host in server.url and the start line (RFC 3986 §3.2.2 brackets, RFC 6874 §2 zone as %25)", () => {
+  // A link-local address of this machine, with its interface as the zone (fe80::1%eth0): bound only with the zone.
+  const linkLocal = Object.entries(networkInterfaces())
+    .flatMap(([name, addrs]) => (addrs ?? []).filter((a) => a.family === "IPv6" && !a.internal && a.address.startsWith("fe80:")).map((a) => ({ address: a.address, zone: name })))
+    .find((a) => !a.address.includes("%"));
+  if (!linkLocal) console.warn("skipping the IPv6 zone tests: no link-local IPv6 address on this machine");
+  if (!hasCurl) console.warn("skipping the IPv6 zone tests: curl not found");
+
+  test("::1 is written in brackets, a URL fetch() takes", async () => {
+    const server = serve(envApp, { ...quiet, hostname: "::1", port: 0 });
+    try {
+      expect(server.url).toBe(`http://[::1]:${server.port}/`);
+      expect(new URL(server.url).hostname).toBe("[::1]");
+      expect((await fetch(server.url)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  // WHATWG URL (new URL(), fetch(), browsers) takes no zone in either form (whatwg/url#392): curl, Go and Python take %25.
+  test.skipIf(!linkLocal || !hasCurl)("a link-local address with its zone (fe80::...%eth0): server.url and tsgi serve's start line write the zone %25eth0, the URL curl fetches (before: a bare %eth0, no URI by RFC 3986), with --workers and without", async () => {
+    const host = `${linkLocal!.address}%${linkLocal!.zone}`;
+    const written = `[${linkLocal!.address}%25${linkLocal!.zone}]`;
+    const curl = async (url: string) => (await run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", url])).stdout;
+    const server = serve(envApp, { ...quiet, hostname: host, port: 0 });
+    try {
+      expect(server.url).toBe(`http://${written}:${server.port}/`);
+      expect(await curl(server.url)).toBe("200");
+    } finally {
+      await server.close();
+    }
+    const cli = [process.execPath, join(import.meta.dir, "../src/cli/serve.ts"), "serve", join(import.meta.dir, "apps/workers-app.ts"), "--no-access-log", "--host", host, "--port", "0"];
+    for (const workers of [[], ["--workers", "1"]]) {
+      const proc = spawnServe([...cli, ...workers]);
+      try {
+        await proc.serving();
+        const url = /serving .* on (http:\/\/\S+\/)/.exec(proc.err())?.[1];
+        expect(url, `${workers.join(" ")}: ${proc.err()}`).toMatch(new RegExp(`^http://${written.replace(/[.[\]]/g, "\\$&")}:\\d+/$`));
+        expect(await curl(url!), workers.join(" ")).toBe("200");
+      } finally {
+        await proc.stop();
+      }
+    }
+  }, 30_000);
 });
 
 describe("the listen backlog (README's seed table: cheroot's request_queue_size, gevent's backlog)", () => {

@@ -41,6 +41,7 @@ import { helpPrinter } from "./help.ts";
 import { helpWordGiven, nearestWord, shellWord, versionWordGiven } from "./words.ts";
 import { wantsSignal } from "../gateway/signal.ts";
 import { dotenvSource } from "../dev/dotenv.ts";
+import { uriHost } from "../http/uri-host.ts";
 
 /**
  * The CLI's messages: always at info level (consola lowers it under test
@@ -441,11 +442,11 @@ function where(server: { unix?: string; fd?: number; hostname?: string }, port: 
     const path = unixSocketPath(server.fd);
     if (path) return `unix:${path} (inherited fd ${server.fd})`;
     const inet = inetSocketAddress(server.fd);
-    if (inet) return `${tls ? "https" : "http"}://${inet.host.includes(":") ? `[${inet.host}]` : inet.host}:${inet.port}/ (inherited fd ${server.fd})`;
+    if (inet) return `${tls ? "https" : "http"}://${uriHost(inet.host)}:${inet.port}/ (inherited fd ${server.fd})`;
     return `inherited fd ${server.fd}`;
   }
   const host = server.hostname ?? "127.0.0.1";
-  return `${tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+  return `${tls ? "https" : "http"}://${uriHost(host)}:${port}/`;
 }
 
 /** The `tsgi` command: `tsgi serve ...`. */

@@ -25,6 +25,7 @@ import { tlsEnviron } from "./tls-environ.ts";
 import { errorText } from "../gateway/error-text.ts";
 import { nodeHandlerHint } from "../gateway/node-handler-hint.ts";
 import { fetchHandlerHint } from "../gateway/fetch-handler-hint.ts";
+import { uriHost } from "../http/uri-host.ts";
 
 /** A listening (or not yet listening) TSGI server. */
 export interface Server {
@@ -33,7 +34,8 @@ export interface Server {
   /** The bound port (after `listen()`; the real one when 0 was asked; an inherited TCP socket's (`fd`) own; 0 before, and for a Unix socket). */
   readonly port: number;
   /**
-   * `http://host:port/` (`https` with `tls`, an IPv6 host in brackets: how a client reaches the server,
+   * `http://host:port/` (`https` with `tls`, an IPv6 host in brackets, its zone written `%25`:
+   * `http://[fe80::1%25eth0]:8000/`, RFC 6874 §2, which curl takes and WHATWG `new URL()` refuses in any form: how a client reaches the server,
    * whatever `tsgi.url_scheme` the `urlScheme` or `environ` option gives the app); `http://unix:/path:/` for a
    * Unix socket; for an inherited socket (`fd`) whose path cannot be read (`unix` is `""`: off Linux;
    * on Linux other families are refused), `http://unix:(inherited fd 3, path unknown):/`, which no
@@ -311,8 +313,8 @@ export class TsgiServer implements Server {
     const scheme = this.options.tls ? "https" : "http";
     if (this.unix === "") return `${scheme}://unix:(inherited fd ${this.options.fd}, path unknown):/`;
     if (this.unix !== null) return `${scheme}://unix:${this.unix}:/`;
-    const host = this.hostname.includes(":") ? `[${this.hostname}]` : this.hostname;
-    return `${scheme}://${host}:${this.port}/`;
+    // RFC 6874: a zone (fe80::1%eth0) as %25eth0, which new URL() and curl take.
+    return `${scheme}://${uriHost(this.hostname)}:${this.port}/`;
   }
 
   get connections(): number {
