@@ -40,6 +40,22 @@ async function servingPool(app: string, workers: number, timeoutMs: number) {
 }
 
 /** SIGTERM to a supervisor: it exits 0 within 15 s. */
+/**
+ * The pid of the first worker that answers on `port` (the fixture app answers its pid as JSON),
+ * polling for up to 100 tries of 1 s each, 50 ms apart; 0 when none answered.
+ */
+async function servingWorkerPid(port: number): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const answer = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.json() as Promise<{ pid: number }>,
+      () => null,
+    );
+    if (answer) return answer.pid;
+    await Bun.sleep(50);
+  }
+  return 0;
+}
+
 async function stopsCleanly(proc: { kill(signal: NodeJS.Signals): void; exited: Promise<number> }): Promise<void> {
   proc.kill("SIGTERM");
   expect(await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "still running")])).toBe(0);
@@ -959,15 +975,7 @@ describe("signals from log rotation and other servers' habits", () => {
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     await importing(err, 1);
-    let serving = 0;
-    for (let i = 0; i < 100 && serving === 0; i++) {
-      const answer = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(1000) }).then(
-        (r) => r.json() as Promise<{ pid: number }>,
-        () => null,
-      );
-      if (answer) serving = answer.pid;
-      else await Bun.sleep(50);
-    }
+    const serving = await servingWorkerPid(port);
     expect(serving).toBeGreaterThan(0);
     expect(err.text()).not.toContain("worker(s) listening"); // still starting
     // What a loaded machine does to a group signal at random, made certain: the serving worker stops
@@ -1000,15 +1008,7 @@ describe("signals from log rotation and other servers' habits", () => {
     procs.push(proc);
     const err = collect(proc.stderr as ReadableStream<Uint8Array>);
     await importing(err, 1);
-    let serving = 0;
-    for (let i = 0; i < 100 && serving === 0; i++) {
-      const answer = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: "close" }, signal: AbortSignal.timeout(1000) }).then(
-        (r) => r.json() as Promise<{ pid: number }>,
-        () => null,
-      );
-      if (answer) serving = answer.pid;
-      else await Bun.sleep(50);
-    }
+    const serving = await servingWorkerPid(port);
     expect(serving).toBeGreaterThan(0);
     const held = fetch(`http://127.0.0.1:${port}/held`, { signal: AbortSignal.timeout(10_000) }).then(async (r) => `${r.status} ${await r.text()}`);
     expect(await waitFor(() => err.text().includes("test app: request held"), 5000)).toBe(true);
