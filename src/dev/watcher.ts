@@ -14,7 +14,7 @@
  * @module
  */
 import { watch, type FSWatcher } from "chokidar";
-import { fstatSync, lstatSync, readdirSync, statSync, type Dirent } from "node:fs";
+import { fstatSync, lstatSync, readdirSync, realpathSync, statSync, type Dirent, type Stats } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 // Debounce, write-wait, join and new-directory times are on the monotonic clock: on the wall clock a
 // step back (NTP, date -s) during a save's debounce held every reload back for the step's length.
@@ -329,7 +329,8 @@ export class DevWatcher {
       atomic: false,
       interval: POLL_INTERVAL_MS,
       binaryInterval: 3 * POLL_INTERVAL_MS,
-      ignored: (path: string) => this.isIgnored(path),
+      // chokidar's scan passes each entry's lstat (readdirp's): the loop check costs nothing for what is not a link.
+      ignored: (path: string, stats?: Stats) => this.isIgnored(path, stats),
     });
     this.#ready = new Promise((r) =>
       this.#watcher.once("ready", () => {
@@ -659,8 +660,19 @@ export class DevWatcher {
     return out;
   }
 
-  /** Whether `path` (absolute) is excluded: by `--ignore`, or by the default ignores unless it is a graph file. */
-  isIgnored(path: string): boolean {
+  /**
+   * Whether `path` (absolute) is excluded: by `--ignore`, by the default ignores unless it is a graph
+   * file, or as a symbolic link back into its own directory or one above it (see {@link isLoopLink}).
+   * @param stats the path's `lstat`, where the caller has it (chokidar's scan does); else it is taken when needed.
+   */
+  isIgnored(path: string, stats?: Stats): boolean {
+    const abs = resolve(this.#cwd, path);
+    if (this.#isIgnoredByRules(abs)) return true;
+    if (this.#graph.has(abs) || this.#extraRoots.includes(abs)) return false;
+    return isLoopLink(abs, stats);
+  }
+
+  #isIgnoredByRules(path: string): boolean {
     const abs = resolve(this.#cwd, path);
     if (this.#graph.has(abs)) return this.#ignoredByUser(abs);
     if (this.#extraRoots.includes(abs) || this.#dirs.has(abs) || this.#bridgeDirs.has(abs)) return false;
@@ -845,6 +857,26 @@ function isSpecial(path: string): boolean {
   try {
     const st = statSync(path);
     return !st.isFile() && !st.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `path` is a symbolic link to its own directory or to one above it (`/usr/bin/X11 -> .`,
+ * `/usr/lib/llvm-14/build/Release -> ..`): a loop, whose target is watched already as the link's
+ * ancestor. chokidar follows links, so it read the target again under the link, and again under the
+ * link in that, down to the kernel's 40 links (ELOOP), and then said so with one raw
+ * `watcher: ELOOP` line per symbolic link found at that depth (501 for `--watch /usr`).
+ * Only a link pays for the check (its `lstat`, given or taken, and two `realpath`s).
+ * @param stats the path's `lstat`, if taken already (a followed `stat` says nothing about a link: no loop).
+ */
+function isLoopLink(path: string, stats?: Stats): boolean {
+  try {
+    if (!(stats ?? lstatSync(path)).isSymbolicLink()) return false;
+    const target = realpathSync(path);
+    const parent = realpathSync(dirname(path));
+    return parent === target || parent.startsWith(target.endsWith(sep) ? target : target + sep);
   } catch {
     return false;
   }
