@@ -91,6 +91,8 @@ export async function startDevServer(
   const loader = new AppLoader(config.app, { trapExit: inPlace });
   let hub: LiveHub | null = null;
   let watcher: DevWatcher | null = null;
+  // In place, every save adds a generation to this process: say so if they pile up.
+  const heapGrowth = inPlace ? new HeapGrowth() : undefined;
   const reloader = new Reloader(loader, {
     debug: config.debug,
     logger,
@@ -106,8 +108,7 @@ export async function startDevServer(
     // A file the app keeps writing as it loads: no more reloads for its writes (the reloader warns).
     guardLoops: inPlace,
     onReloaded: ({ id }) => hub?.reload(id),
-    // In place, every save adds a generation to this process: say so if they pile up.
-    heapGrowth: inPlace ? new HeapGrowth() : undefined,
+    heapGrowth,
   });
 
   const describeError = (error: unknown) => diagnose(error, { graph: loader.files, internal: isTsgiSource });
@@ -228,6 +229,8 @@ export async function startDevServer(
       onChange: (paths) => void reloader.reload(paths),
       onError: watchErrorReporter((line) => logger.warn(line)),
     });
+    // The watcher's memory (its scan of a large --watch tree) is not the app's: the heap's baseline is taken after it.
+    heapGrowth?.after(watcher.ready());
     // The watcher sees saves from now on; one made since the load read a file (a module that writes
     // a file it imports, a formatter still running as tsgi-dev starts) is seen here.
     const late = reloader.changedSinceLoad();

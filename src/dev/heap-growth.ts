@@ -5,7 +5,8 @@
  * a server, a listener on `process`, a `globalThis` cache) keeps every old
  * generation alive, and the process grows with each save until it is killed,
  * with nothing saying why. {@link HeapGrowth} notices: after a reload, when
- * the process's RSS is past a threshold above the first load's, it collects
+ * the process's RSS is past a threshold above the first load's (taken again
+ * once the watcher's initial scan is done, see {@link HeapGrowth.after}), it collects
  * garbage once to be sure and, if the live heap is still past it, says so
  * (once per doubling of the growth).
  * @module
@@ -26,6 +27,8 @@ export class HeapGrowth {
    */
   #rssMark = 0;
   #threshold: number;
+  /** Checks are held (see {@link after}). */
+  #held = false;
 
   /** @param thresholdBytes the growth that gets the first warning; each warning doubles it. Default {@link HEAP_GROWTH_WARN_BYTES}. */
   constructor(thresholdBytes = HEAP_GROWTH_WARN_BYTES) {
@@ -45,6 +48,24 @@ export class HeapGrowth {
   }
 
   /**
+   * Hold the checks until `ready` settles, then take the baseline again (if
+   * it was taken): for what grows the process's own heap after the first
+   * load and is not the app's, the dev server's watcher and its initial scan
+   * of the `--watch` trees (chokidar keeps a few KB per directory watched:
+   * 160 MB for `--watch /usr`, which made the first reload after it warn
+   * that "the heap grew from 3 MB to 166 MB").
+   * @param ready settles when that growth is done (`DevWatcher.ready()`).
+   */
+  after(ready: Promise<unknown>): void {
+    this.#held = true;
+    const resume = () => {
+      this.#held = false;
+      if (this.started) this.start();
+    };
+    void ready.then(resume, resume);
+  }
+
+  /**
    * Check after a successful reload: a read of the RSS, unless it (garbage
    * included) is past the threshold; then one full collection decides
    * whether the live heap is.
@@ -52,7 +73,7 @@ export class HeapGrowth {
    * @returns the warning to print, or `null`.
    */
   check(reloads: number): string | null {
-    if (this.#baseline === null) return null;
+    if (this.#baseline === null || this.#held) return null;
     if (process.memoryUsage.rss() < this.#rssMark) return null;
     Bun.gc(true);
     const live = heapStats().heapSize;
