@@ -4,7 +4,7 @@
  * temporary directory that has the same shapes, small enough to scan in a
  * few seconds.
  */
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DevProcess, get, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
@@ -88,4 +88,42 @@ export default (e: any, sr: any) => { sr("200 OK", []); return [new TextEncoder(
     // Before: "the heap grew from 3 MB to 154 MB over 1 reloads in place" (the baseline taken before the scan).
     expect(dev.output).not.toMatch(/the heap grew/);
   }, 60_000);
+});
+
+describe("--watch on a tree that takes seconds to read", () => {
+  // 40,000 directories: 2 to 4 s for chokidar to read on a 2-core machine, past the second tsgi-dev waits for it.
+  // Made once, outside the apps' directories, and given to --watch by its absolute path.
+  const DIRS = 40_000;
+  let tree = "";
+  beforeAll(() => {
+    tree = manyDirsApp(DIRS, {}).path("tree");
+  });
+  /** Each request waits for `?ms` before it answers. */
+  const SLOW = `export default async (e: any, sr: any) => {
+  await Bun.sleep(Number(new URLSearchParams(e.QUERY_STRING).get("ms") ?? 0));
+  sr("200 OK", []);
+  return [new TextEncoder().encode("ok")];
+};
+`;
+  const slowApp = (): TempApp => {
+    const app = new TempApp({ "app.ts": SLOW });
+    apps.push(app);
+    return app;
+  };
+
+  for (const mode of ["in place", "restart"] as const) {
+    test(`${mode}: serving is said when it serves, watching when the tree is read; a save then reloads`, async () => {
+      const app = slowApp();
+      const dev = new DevProcess(["./app.ts", "--port", "0", "--no-access-log", "--watch", tree, ...(mode === "restart" ? ["--reload=restart"] : [])], { cwd: app.dir });
+      // Before: no line at all until the whole tree was read (33 s for --watch /usr), though requests were answered.
+      const url = await dev.ready(20_000);
+      const serving = dev.output.length;
+      await dev.waitFor(/still reading the --watch trees to watch them[^\n]*a save in them may go unseen until tsgi-dev says they are watched/, 3000);
+      expect((await get(url)).status).toBe(200);
+      const m = await dev.waitFor(/watching: the --watch trees are read \((\d+\.\d) s\); every save is seen from now on/, 30_000, serving);
+      expect(Number(m[1])).toBeGreaterThanOrEqual(1);
+      writeFileSync(join(tree, "d7/s7/page.html"), `x${mode}`);
+      await dev.waitFor(mode === "restart" ? /restarted in \d+ ms: .*page\.html/ : /reloaded in \d+ ms: .*page\.html/, 10_000);
+    }, 60_000);
+  }
 });

@@ -235,12 +235,8 @@ export async function startDevServer(
     // a file it imports, a formatter still running as tsgi-dev starts) is seen here.
     const late = reloader.changedSinceLoad();
     if (late.length) void reloader.reload(late);
-    await watcher.ready();
   }
-  // Ready means serving and watching: a save from now on is seen.
-  if (role === "standalone") printReady(logger, config, server.port, url);
-
-  return {
+  const dev: DevServer = {
     server,
     reloader,
     hub,
@@ -273,6 +269,43 @@ export async function startDevServer(
       await reloader.dispose("stop");
     },
   };
+  // Ready means serving and watching: a save from now on is seen. Unless the watcher's scan of the
+  // --watch trees takes long: then serving is said when it serves, and watching when it watches.
+  if (role === "standalone") {
+    const since = performance.now();
+    const scanned = watcher === null || (await scanWithin(watcher.ready(), SCAN_WAIT_MS));
+    printReady(logger, config, server.port, url);
+    if (!scanned) sayWhenWatching(logger, watcher!.ready(), since);
+  }
+  return dev;
+}
+
+/**
+ * Longest the "serving" line waits for the watcher's initial scan of the `--watch` trees, ms: past it,
+ * serving is said (the server answers already) and watching once the scan is done (see {@link sayWhenWatching}).
+ * A large tree takes long: `--watch /usr`, 16,000 directories, 33 s, all of it in silence before.
+ */
+export const SCAN_WAIT_MS = 1000;
+
+/** Whether `ready` (the watcher's `ready()`) settles within `ms`. */
+export async function scanWithin(ready: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([ready.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * After a "serving" line said before the watcher's scan was done: say that saves in the trees
+ * being read may go unseen until it is, and when it is, with how long it took.
+ * @param since when the wait for the scan began (`performance.now()`, ms).
+ */
+export function sayWhenWatching(logger: ConsolaInstance, ready: Promise<unknown>, since: number): void {
+  logger.info("still reading the --watch trees to watch them (a large tree takes a while): a save in them may go unseen until tsgi-dev says they are watched");
+  void ready.then(() => logger.info(`watching: the --watch trees are read (${((performance.now() - since) / 1000).toFixed(1)} s); every save is seen from now on`));
 }
 
 /** Print where the server is: the local URL, LAN URLs for a wildcard host, the reload mode. */

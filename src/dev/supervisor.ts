@@ -32,7 +32,7 @@ import { CUT_REQUEST_CLEANUP_MS } from "../server/connection.ts";
 import { isCompiled, tsgiDevEnv } from "./compiled.ts";
 import type { DevConfig } from "./config.ts";
 import type { DevRole } from "./dev-server.ts";
-import { printReady } from "./dev-server.ts";
+import { printReady, SCAN_WAIT_MS, sayWhenWatching, scanWithin } from "./dev-server.ts";
 import { DotenvReloader } from "./dotenv.ts";
 import { listenWithFallback } from "./ports.ts";
 import { ADDRESS_IN_USE, display, summarize } from "./reloader.ts";
@@ -620,10 +620,13 @@ export async function runSupervisor(config: DevConfig, logger: ConsolaInstance):
   });
   // A stop signal while the watcher reads the tree closes it, and a watcher closed before it was
   // ready never becomes ready: the stop's own end (finished) ends the wait then.
-  await Promise.race([watcher.ready(), finished]);
+  // Past SCAN_WAIT_MS (a large --watch tree), serving is said when it serves, and watching when it watches.
+  const scanFrom = performance.now();
+  const scanned = await scanWithin(Promise.race([watcher.ready(), finished]), SCAN_WAIT_MS);
   if (!stopping) {
     follow(current);
     printReady(logger, config, port, current.url);
+    if (!scanned) sayWhenWatching(logger, watcher.ready(), scanFrom);
     // The first app process held its request log lines until now (heldLogs()): they follow the banner.
     try {
       current.proc.send({ type: "announced" } satisfies SupervisorMessage);
