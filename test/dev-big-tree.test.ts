@@ -5,9 +5,9 @@
  * few seconds.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DevProcess, get, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
+import { DevProcess, freePort, get, killAll, TempApp, until } from "../fixtures/dev/harness.ts";
 
 const apps: TempApp[] = [];
 afterEach(async () => {
@@ -98,8 +98,10 @@ describe("--watch on a tree that takes seconds to read", () => {
   beforeAll(() => {
     tree = manyDirsApp(DIRS, {}).path("tree");
   });
-  /** Each request waits for `?ms` before it answers. */
-  const SLOW = `export default async (e: any, sr: any) => {
+  /** Each request writes ./started, then waits for `?ms` before it answers. */
+  const SLOW = `import { writeFileSync } from "node:fs";
+export default async (e: any, sr: any) => {
+  writeFileSync("started", "");
   await Bun.sleep(Number(new URLSearchParams(e.QUERY_STRING).get("ms") ?? 0));
   sr("200 OK", []);
   return [new TextEncoder().encode("ok")];
@@ -126,4 +128,34 @@ describe("--watch on a tree that takes seconds to read", () => {
       await dev.waitFor(mode === "restart" ? /restarted in \d+ ms: .*page\.html/ : /reloaded in \d+ ms: .*page\.html/, 10_000);
     }, 60_000);
   }
+
+  test("Ctrl-C while the tree is read stops as after it: the request in flight is answered", async () => {
+    const app = slowApp();
+    const port = freePort();
+    const dev = new DevProcess(["./app.ts", "--port", String(port), "--no-access-log", "--watch", tree], { cwd: app.dir });
+    // Answered as soon as it listens, while the tree is read (before the fix too, in silence): tried until it connects.
+    const url = `http://127.0.0.1:${port}/`;
+    const deadline = Date.now() + 20_000;
+    let inFlight: ReturnType<typeof get> | undefined;
+    while (inFlight === undefined && Date.now() < deadline) {
+      const attempt = get(`${url}?ms=1000`, {}, 10_000);
+      let settled = false;
+      attempt.then(() => (settled = true), () => (settled = true));
+      while (!settled && !existsSync(app.path("started"))) await Bun.sleep(10);
+      if (existsSync(app.path("started"))) inFlight = attempt;
+      else await Bun.sleep(20);
+    }
+    if (inFlight === undefined) throw new Error(`never answered on port ${port}; output:\n${dev.output}`);
+    await until(() => existsSync(app.path("started")), 5000, 10);
+    // Still reading: the stop comes before the tree is watched.
+    expect(dev.output).not.toMatch(/watching: the --watch trees are read/);
+    dev.proc.kill("SIGINT");
+    // Before: "SIGINT: stopped while the app was loading", and the request cut off.
+    const reply = await inFlight;
+    expect(reply.status).toBe(200);
+    expect(reply.text).toBe("ok");
+    expect(await dev.exited).toBe(0);
+    expect(dev.output).toContain("SIGINT: stopping (in-flight requests get up to 5 s)");
+    expect(dev.output).not.toContain("stopped while the app was loading");
+  }, 60_000);
 });

@@ -198,7 +198,8 @@ const command = defineCommand({
       },
     );
     try {
-      dev = await startDevServer(config, logger);
+      // Set as soon as it listens: a Ctrl-C while the watcher still reads a large --watch tree is a stop that lets requests finish.
+      await startDevServer(config, logger, "standalone", { onListening: (d) => (dev = d) });
     } catch (error) {
       if (error instanceof StartupError || error instanceof BindError) logger.error(error.message);
       else logger.error(`cannot start: ${(error as Error)?.message ?? String(error)}`);

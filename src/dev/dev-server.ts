@@ -74,6 +74,10 @@ export interface DevServer {
  *   change after the first load, and what each was when loaded
  *   (`Reloader.loaded`): restart mode's workers tell the supervisor, which
  *   watches.
+ * @param options.onListening called with the dev server once it listens,
+ *   before the returned promise settles (which waits up to
+ *   {@link SCAN_WAIT_MS} for the watcher's scan): from then on a stop is
+ *   `close()`, which lets the requests in flight finish.
  * @throws StartupError for the startup errors that end `tsgi-dev` with exit
  *   code 1: no such file, no default (or named) export, export not a
  *   function, any load error when reloading is off; BindError (exit 1 too)
@@ -83,7 +87,7 @@ export async function startDevServer(
   config: DevConfig,
   logger: ConsolaInstance,
   role: DevRole = "standalone",
-  options: { fd?: number; onGraph?: (files: string[], loaded: ReadonlyMap<string, string>) => void; holdLogs?: LogHold } = {},
+  options: { fd?: number; onGraph?: (files: string[], loaded: ReadonlyMap<string, string>) => void; holdLogs?: LogHold; onListening?: (dev: DevServer) => void } = {},
 ): Promise<DevServer> {
   const inPlace = role === "standalone" && config.reload === "inplace";
   const dotenv = inPlace ? new DotenvReloader(config.cwd) : undefined;
@@ -269,6 +273,8 @@ export async function startDevServer(
       await reloader.dispose("stop");
     },
   };
+  // It serves: a stop from now on lets the requests in flight finish, also while the watcher reads the trees.
+  options.onListening?.(dev);
   // Ready means serving and watching: a save from now on is seen. Unless the watcher's scan of the
   // --watch trees takes long: then serving is said when it serves, and watching when it watches.
   if (role === "standalone") {
